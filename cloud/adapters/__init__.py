@@ -1,0 +1,1 @@
+"""Port implementations: ``local`` (filesystem, SQLite, MQTT, outbox) and ``aws`` (boto3)."""

@@ -1,0 +1,71 @@
+"""In-memory adapters for tests and examples; they ship, like httpx's MockTransport."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cloud.ports import Notification
+from edge.errors import NotFoundError
+
+
+class InMemoryObjectStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, body: bytes) -> None:
+        self.objects[key] = bytes(body)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise NotFoundError(f"{key}: no such object") from None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        return iter(sorted(k for k in self.objects if k.startswith(prefix)))
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+class InMemoryStateStore:
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            value = self.data.get(namespace, {}).get(key)
+            return copy.deepcopy(value)
+
+    def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.data.setdefault(namespace, {})[key] = copy.deepcopy(dict(value))
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self.data.get(namespace, {}).pop(key, None)
+
+    def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            ns = self.data.get(namespace, {})
+            return iter([(k, copy.deepcopy(ns[k])) for k in sorted(ns)])
+
+
+class InMemoryNotifier:
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    def send(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+class InMemoryPublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, int]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self.published.append((topic, payload, qos))

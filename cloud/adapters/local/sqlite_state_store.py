@@ -1,0 +1,61 @@
+"""JSON documents in SQLite: state that survives a restart of the local runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from edge.errors import StorageError
+
+
+class SqliteStateStore:
+    """One table keyed by (namespace, key); WAL so readers never block the writer."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL,"
+                " value TEXT NOT NULL, PRIMARY KEY (ns, key))"
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM state WHERE ns = ? AND key = ?", (namespace, key)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        body = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+                (namespace, key, body),
+            )
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM state WHERE ns = ? AND key = ?", (namespace, key))
+
+    def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, value FROM state WHERE ns = ? ORDER BY key", (namespace,)
+            ).fetchall()
+        return iter([(k, json.loads(v)) for k, v in rows])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``plantwatch bench``; each reports and never fails on a slow machine."""

@@ -1,0 +1,86 @@
+"""Raw broker pub->sub throughput with paho, publisher and subscriber in separate processes.
+
+Used by ``bench broker`` and as the same-run baseline of ``bench ingest``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+from cloud.runtime.broker import parse_broker_url
+
+TOPIC = "dt/plantwatch/bench/a1/telemetry"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    sent: int
+    received: int
+    seconds: float
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.received / self.seconds if self.seconds > 0 else 0.0
+
+
+def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> None:
+    address = parse_broker_url(url)
+    count = 0
+    first = last = 0.0
+    done = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        nonlocal count, first, last
+        now = time.perf_counter()
+        if count == 0:
+            first = now
+        count += 1
+        last = now
+        if count >= n:
+            done.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.time_ns()}")
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: (c.subscribe(TOPIC, qos), ready.set())
+    client.connect(address.host, address.port, keepalive=60)
+    client.loop_start()
+    done.wait(timeout=max(60.0, n / 200))
+    client.loop_stop()
+    client.disconnect()
+    out.put((count, last - first))
+
+
+def pubsub_rate(url: str, messages: int = 20_000, payload_bytes: int = 300, qos: int = 1) -> LoadResult:
+    """Publish *messages* as fast as the broker acknowledges them; time until all arrive."""
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Event(), ctx.Queue()
+    sub = ctx.Process(target=_subscriber, args=(url, messages, qos, ready, out), daemon=True)
+    sub.start()
+    if not ready.wait(30):
+        sub.kill()
+        raise RuntimeError(f"{url}: subscriber did not connect")
+    time.sleep(0.3)
+    address = parse_broker_url(url)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
+    pub.max_inflight_messages_set(100)
+    pub.max_queued_messages_set(0)
+    pub.connect(address.host, address.port, keepalive=60)
+    pub.loop_start()
+    payload = b"x" * payload_bytes
+    start = time.perf_counter()
+    last = None
+    for _ in range(messages):
+        last = pub.publish(TOPIC, payload, qos=qos)
+    if last is not None and qos:
+        last.wait_for_publish(timeout=120)
+    received, _span = out.get(timeout=max(120.0, messages / 200))
+    elapsed = time.perf_counter() - start
+    sub.join(5)
+    pub.loop_stop()
+    pub.disconnect()
+    return LoadResult(sent=messages, received=received, seconds=elapsed)

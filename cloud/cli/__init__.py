@@ -1,0 +1,1 @@
+"""The ``plantwatch`` command line: a thin shell over the engines."""

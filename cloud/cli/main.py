@@ -1,0 +1,89 @@
+"""``plantwatch``: parse, import the one command asked for, run it, map errors to exit codes.
+
+Commands are imported lazily so ``--help`` stays fast and pulls in no numpy or boto3.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from cloud.cli import status
+from edge.errors import PlantwatchError, UserError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("cloud.cli.demo", "run the whole story on one machine in accelerated time"),
+    "up": ("cloud.cli.up", "run the local stack (broker, rules, batcher, scheduler, detectors)"),
+    "edge": ("edge.cli", "run or inspect the device agent"),
+    "sim": ("simulator.cli", "generate history, run a simulated fleet, replay datasets"),
+    "rules": ("cloud.cli.rules", "evaluate and check IoT topic-rule SQL"),
+    "model": ("cloud.cli.model", "train and evaluate anomaly-detection models"),
+    "schedulers": ("cloud.cli.schedulers", "create, start, stop, list inference schedulers"),
+    "executions": ("cloud.cli.executions", "list inference executions"),
+    "events": ("cloud.cli.events", "list anomalous inference events"),
+    "detectors": ("cloud.cli.detectors", "validate detector models; list detector instances"),
+    "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
+    "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
+    "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
+}
+
+
+def version() -> str:
+    try:
+        return metadata.version("plantwatch")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+local"
+
+
+def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plantwatch",
+        description="Edge-to-cloud equipment monitoring. Exit codes: 0 done, 1 failed, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"plantwatch {version()}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, summary) in COMMANDS.items():
+        child = sub.add_parser(name, help=summary, description=summary)
+        if name == selected:
+            module = importlib.import_module(module_name)
+            module.add_arguments(child)
+            child.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    if debug:
+        args_list.remove("--debug")
+    selected = next((a for a in args_list if not a.startswith("-")), None)
+    try:
+        parser = build_parser(selected if selected in COMMANDS else None)
+    except ModuleNotFoundError as exc:
+        if debug:
+            raise
+        print(f"plantwatch: error: {selected}: not available ({exc})", file=sys.stderr)
+        return status.FAILED
+    args = parser.parse_args(args_list)
+    args.debug = debug
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return status.BAD_INPUT
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return status.INTERRUPTED
+    except PlantwatchError as exc:
+        if debug:
+            raise
+        print(f"plantwatch: error: {exc}", file=sys.stderr)
+        return status.BAD_INPUT if isinstance(exc, UserError) else status.FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Exit codes, named once: the CLI decides the process status in one place."""
+
+SUCCESS = 0
+FAILED = 1
+"""The job ran and did not succeed (for example a demo whose story did not complete)."""
+BAD_INPUT = 2
+"""Bad input or usage; one line on stderr names the problem."""
+INTERRUPTED = 130

@@ -1,0 +1,1 @@
+"""The local runtime behind ``plantwatch up`` and ``demo``: broker, services, wiring."""

@@ -1,0 +1,156 @@
+"""Start, stop and kill a real MQTT broker on loopback: amqtt (pip) or mosquitto (PATH).
+
+amqtt is the default because it installs with pip, so the two-command quick start holds;
+mosquitto is about 2.7x faster at QoS 1 and speaks MQTT 5, and is used when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from edge.errors import ConfigError, PlantwatchError
+
+BROKER_KINDS = ("amqtt", "mosquitto", "auto")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """``mqtt://host:port`` or ``mqtts://host:port``; names the problem on bad input."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parsed.hostname:
+        raise ConfigError(f"broker URL {url!r}: expected mqtt://HOST:PORT or mqtts://HOST:PORT")
+    tls = parsed.scheme in ("mqtts", "ssl")
+    try:
+        port = parsed.port or (8883 if tls else 1883)
+    except ValueError:
+        raise ConfigError(f"broker URL {url!r}: port is not a number") from None
+    return BrokerAddress(parsed.hostname, port, tls)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
+    )
+
+
+def resolve_kind(kind: str) -> str:
+    if kind not in BROKER_KINDS:
+        raise ConfigError(f"broker {kind!r}: expected one of {', '.join(BROKER_KINDS)}")
+    if kind == "auto":
+        return "mosquitto" if mosquitto_path() else "amqtt"
+    if kind == "mosquitto" and not mosquitto_path():
+        raise ConfigError("broker 'mosquitto': no mosquitto binary on PATH (apt-get install mosquitto)")
+    return kind
+
+
+class EmbeddedBroker:
+    """A broker child process; ``kill()`` and ``start()`` again keep the same port (chaos tests)."""
+
+    def __init__(self, kind: str = "amqtt", host: str = "127.0.0.1", port: int = 0) -> None:
+        self.kind = resolve_kind(kind)
+        self.host = host
+        self.port = port or free_port(host)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._workdir = Path(tempfile.mkdtemp(prefix="plantwatch-broker-"))
+
+    @property
+    def address(self) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        return self.address.url
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _command(self) -> list[str]:
+        if self.kind == "mosquitto":
+            conf = self._workdir / "mosquitto.conf"
+            conf.write_text(
+                f"listener {self.port} {self.host}\n"
+                "allow_anonymous true\n"
+                "persistence false\n"
+                "max_inflight_messages 1000\n"
+                "max_queued_messages 1000000\n"
+                "log_type error\n"
+            )
+            return [str(mosquitto_path()), "-c", str(conf)]
+        return [sys.executable, "-m", "cloud.runtime.amqtt_server", "--host", self.host,
+                "--port", str(self.port)]
+
+    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        if self.running:
+            return self
+        log = open(self._workdir / "broker.log", "ab")  # noqa: SIM115 - lives with the process
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            self._command(), stdout=subprocess.DEVNULL, stderr=log, env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise PlantwatchError(
+                    f"{self.kind} broker exited with {self._proc.returncode}; "
+                    f"see {self._workdir / 'broker.log'}"
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes mid-conversation, as in a crash."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,63 @@
+"""The one error tree for plantwatch; every package raises from here.
+
+```
+PlantwatchError            job failed -> exit 1
+├── UserError              bad input -> exit 2, one line on stderr, no traceback
+│   ├── ConfigError        names the key and the file
+│   ├── WireFormatError    names the field and what was expected
+│   ├── RuleSqlError       position and reason
+│   └── DetectorModelError JSON path of the bad reference
+├── NotFoundError          object, shadow or detector instance missing
+├── ConflictError          shadow version mismatch (AWS code 409)
+└── StorageError           adapter failure, chained `from` the cause
+```
+
+A ``UserError`` message is the whole line the user sees, so it names the file, field or
+position and what was expected.
+"""
+
+from __future__ import annotations
+
+
+class PlantwatchError(Exception):
+    """A job ran and failed."""
+
+
+class UserError(PlantwatchError):
+    """The input or the invocation is wrong; the message says which part and why."""
+
+
+class ConfigError(UserError):
+    """A configuration file or option is invalid."""
+
+
+class WireFormatError(UserError):
+    """A telemetry payload does not match the wire contract."""
+
+    def __init__(self, message: str, *, reason: str = "bad_payload") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RuleSqlError(UserError):
+    """IoT SQL outside the supported subset, with the position of the problem."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message if position is None else f"{message} (at position {position})")
+        self.position = position
+
+
+class DetectorModelError(UserError):
+    """A detector-model or input definition is invalid."""
+
+
+class NotFoundError(PlantwatchError):
+    """An object, shadow or detector instance does not exist."""
+
+
+class ConflictError(PlantwatchError):
+    """An optimistic-locking version did not match."""
+
+
+class StorageError(PlantwatchError):
+    """A storage adapter failed; raised ``from`` the underlying error."""

@@ -1,0 +1,205 @@
+"""THE wire contract: telemetry topics and the versioned payload every side speaks.
+
+Edge, simulator and cloud import topics and payload handling only from here, so a change
+to the contract is a change to this file and ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from edge.errors import WireFormatError
+
+APP = "plantwatch"
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 128 * 1024
+"""AWS IoT Core rejects larger publishes."""
+
+TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+"""Sites and assets: a topic level, a thing name and an L4E component name at once."""
+SENSOR_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+"""L4E column characters, less the backslash that L4E uses as component separator."""
+
+
+def telemetry_topic(site: str, asset: str) -> str:
+    return f"dt/{APP}/{_name(site, 'site')}/{_name(asset, 'asset')}/telemetry"
+
+
+def parse_telemetry_topic(topic: str) -> tuple[str, str]:
+    """Return ``(site, asset)`` from a telemetry topic."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "dt" or parts[1] != APP or parts[4] != "telemetry":
+        raise WireFormatError(
+            f"topic {topic!r}: expected dt/{APP}/<site>/<asset>/telemetry", reason="bad_topic"
+        )
+    return _name(parts[2], "topic site"), _name(parts[3], "topic asset")
+
+
+def command_topic(site: str, thing: str, kind: str = "req") -> str:
+    return f"cmd/{APP}/{_name(site, 'site')}/{_name(thing, 'thing')}/{kind}"
+
+
+def shadow_topic(thing: str, operation: str, shadow_name: str | None = None) -> str:
+    """``$aws/things/<thing>/shadow[/name/<shadow>]/<operation>``, e.g. ``update/delta``."""
+    base = f"$aws/things/{thing}/shadow"
+    if shadow_name:
+        base += f"/name/{shadow_name}"
+    return f"{base}/{operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One instant of one asset: epoch milliseconds and sensor values (None = missing)."""
+
+    ts_ms: int
+    values: Mapping[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One MQTT message: a sender's numbered batch of samples for one asset.
+
+    ``msg_id`` is stable across redeliveries of the same message, so the cloud side can
+    de-duplicate.
+    """
+
+    site: str
+    asset: str
+    sender: str
+    seq: int
+    samples: tuple[Sample, ...] = field(default_factory=tuple)
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.sender}:{self.seq}"
+
+    @property
+    def topic(self) -> str:
+        return telemetry_topic(self.site, self.asset)
+
+
+def encode(message: Telemetry) -> bytes:
+    doc = {
+        "v": SCHEMA_VERSION,
+        "site": message.site,
+        "asset": message.asset,
+        "sender": message.sender,
+        "seq": message.seq,
+        "samples": [{"ts": s.ts_ms, "values": dict(s.values)} for s in message.samples],
+    }
+    body = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise WireFormatError(
+            f"payload is {len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES}", reason="oversize"
+        )
+    return body
+
+
+def decode(payload: bytes | str) -> Telemetry:
+    """Parse and validate one payload; raise WireFormatError naming the bad field."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireFormatError(
+            f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            reason="oversize",
+        )
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireFormatError(f"payload is not JSON: {exc}", reason="bad_json") from None
+    return from_document(doc)
+
+
+def from_document(doc: object) -> Telemetry:
+    """Validate an already-parsed payload (rules hand over parsed JSON)."""
+    if not isinstance(doc, dict):
+        raise WireFormatError("payload: expected a JSON object", reason="bad_schema")
+    version = doc.get("v")
+    if version != SCHEMA_VERSION:
+        raise WireFormatError(
+            f"v: expected {SCHEMA_VERSION}, got {version!r}", reason="unsupported_version"
+        )
+    site = _field_name(doc, "site")
+    asset = _field_name(doc, "asset")
+    sender = _field_name(doc, "sender")
+    seq = doc.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise WireFormatError(f"seq: expected an integer >= 0, got {seq!r}", reason="bad_schema")
+    raw_samples = doc.get("samples")
+    if not isinstance(raw_samples, list) or not raw_samples:
+        raise WireFormatError("samples: expected a non-empty array", reason="bad_schema")
+    samples = tuple(_sample(raw, i) for i, raw in enumerate(raw_samples))
+    return Telemetry(site=site, asset=asset, sender=sender, seq=seq, samples=samples)
+
+
+def _sample(raw: object, index: int) -> Sample:
+    where = f"samples[{index}]"
+    if not isinstance(raw, dict):
+        raise WireFormatError(f"{where}: expected an object", reason="bad_schema")
+    ts = raw.get("ts")
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+        raise WireFormatError(
+            f"{where}.ts: expected epoch milliseconds (integer), got {ts!r}", reason="bad_timestamp"
+        )
+    values = raw.get("values")
+    if not isinstance(values, dict) or not values:
+        raise WireFormatError(f"{where}.values: expected a non-empty object", reason="bad_schema")
+    for name, value in values.items():
+        if not SENSOR_RE.match(name):
+            raise WireFormatError(
+                f"{where}.values: sensor name {name!r} must match {SENSOR_RE.pattern}",
+                reason="bad_sensor_name",
+            )
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WireFormatError(
+                f"{where}.values.{name}: expected a number or null, got {value!r}",
+                reason="bad_value_type",
+            )
+        if not math.isfinite(value):
+            raise WireFormatError(
+                f"{where}.values.{name}: NaN and infinity are not allowed", reason="non_finite"
+            )
+    return Sample(ts_ms=ts, values=values)
+
+
+def batch_samples(
+    site: str, asset: str, sender: str, first_seq: int, samples: Iterable[Sample], per_message: int
+) -> list[Telemetry]:
+    """Group samples into messages of at most *per_message* samples, numbered from first_seq."""
+    out: list[Telemetry] = []
+    chunk: list[Sample] = []
+    seq = first_seq
+    for sample in samples:
+        chunk.append(sample)
+        if len(chunk) >= per_message:
+            out.append(Telemetry(site, asset, sender, seq, tuple(chunk)))
+            seq += 1
+            chunk = []
+    if chunk:
+        out.append(Telemetry(site, asset, sender, seq, tuple(chunk)))
+    return out
+
+
+def _field_name(doc: Mapping[str, object], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise WireFormatError(
+            f"{key}: expected a name matching {NAME_RE.pattern}, got {value!r}",
+            reason="bad_schema",
+        )
+    return value
+
+
+def _name(value: str, what: str) -> str:
+    if not NAME_RE.match(value):
+        raise WireFormatError(
+            f"{what}: {value!r} must match {NAME_RE.pattern}", reason="bad_topic"
+        )
+    return value

@@ -1,0 +1,1 @@
+"""The CDK app that deploys plantwatch's cloud engines to AWS."""

@@ -1,0 +1,1 @@
+"""Equipment physics, fault injection with ground truth, fleet runner and history generator."""

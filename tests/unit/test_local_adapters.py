@@ -1,0 +1,74 @@
+"""Local adapters behave like the ports promise: prefix listing, atomic puts, persistence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local import (
+    FsObjectStore,
+    InMemoryObjectStore,
+    InMemoryStateStore,
+    OutboxNotifier,
+    SqliteStateStore,
+)
+from cloud.ports import Notification
+from edge.errors import NotFoundError
+
+
+@pytest.fixture(params=["fs", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    return FsObjectStore(tmp_path) if request.param == "fs" else InMemoryObjectStore()
+
+
+def test_object_store_put_get_list_delete(store) -> None:
+    store.put("input/pump_20240101000500.csv", b"a")
+    store.put("input/pump_20240101001000.csv", b"b")
+    store.put("inputx/other.csv", b"c")
+    assert store.get("input/pump_20240101001000.csv") == b"b"
+    assert list(store.list("input/")) == [
+        "input/pump_20240101000500.csv",
+        "input/pump_20240101001000.csv",
+    ]
+    assert list(store.list("input")) == [
+        "input/pump_20240101000500.csv",
+        "input/pump_20240101001000.csv",
+        "inputx/other.csv",
+    ]
+    store.delete("input/pump_20240101000500.csv")
+    with pytest.raises(NotFoundError):
+        store.get("input/pump_20240101000500.csv")
+
+
+def test_fs_store_refuses_escaping_keys(tmp_path: Path) -> None:
+    from edge.errors import StorageError
+
+    with pytest.raises(StorageError):
+        FsObjectStore(tmp_path).put("../evil", b"x")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_state_store(kind: str, tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "s.db") if kind == "sqlite" else InMemoryStateStore()
+    store.put("detectors", "pump-02", {"state": "Alarm", "n": 3})
+    store.put("detectors", "pump-01", {"state": "Normal"})
+    assert store.get("detectors", "pump-02") == {"state": "Alarm", "n": 3}
+    assert [k for k, _ in store.items("detectors")] == ["pump-01", "pump-02"]
+    store.delete("detectors", "pump-01")
+    assert store.get("detectors", "pump-01") is None
+
+
+def test_sqlite_state_survives_reopen(tmp_path: Path) -> None:
+    SqliteStateStore(tmp_path / "s.db").put("ns", "k", {"v": 1})
+    assert SqliteStateStore(tmp_path / "s.db").get("ns", "k") == {"v": 1}
+
+
+def test_outbox_appends_json_lines(tmp_path: Path) -> None:
+    notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
+    notifier.send(Notification("sms", "+15555550100", "", "PLANTWATCH pump-02 ALARM"))
+    notifier.send(Notification("email", "ops@example.com", "Alarm", "Body"))
+    lines = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [x["channel"] for x in lines] == ["sms", "email"]
+    assert lines[0]["body"] == "PLANTWATCH pump-02 ALARM"

@@ -1,0 +1,71 @@
+"""The wire contract: what edge, simulator and cloud agree on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge import wire
+from edge.errors import WireFormatError
+
+
+def _message(**overrides: object) -> dict:
+    doc = {"v": 1, "site": "s1", "asset": "pump-01", "sender": "gw-1", "seq": 7,
+           "samples": [{"ts": 1_700_000_000_000, "values": {"flow": 12.5, "pressure": None}}]}
+    doc.update(overrides)
+    return doc
+
+
+def test_topic_round_trip() -> None:
+    topic = wire.telemetry_topic("s1", "pump-01")
+    assert topic == "dt/plantwatch/s1/pump-01/telemetry"
+    assert wire.parse_telemetry_topic(topic) == ("s1", "pump-01")
+
+
+def test_decode_encode_round_trip() -> None:
+    message = wire.decode(json.dumps(_message()).encode())
+    assert message.msg_id == "gw-1:7"
+    assert wire.decode(wire.encode(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason", "field"),
+    [
+        (_message(v=2), "unsupported_version", "v:"),
+        (_message(seq=-1), "bad_schema", "seq:"),
+        (_message(asset="pump/01"), "bad_schema", "asset:"),
+        (_message(samples=[]), "bad_schema", "samples:"),
+        (_message(samples=[{"ts": "yesterday", "values": {"a": 1}}]), "bad_timestamp", "ts"),
+        (_message(samples=[{"ts": 1, "values": {"a": "high"}}]), "bad_value_type", "values.a"),
+        (_message(samples=[{"ts": 1, "values": {"a b": 1}}]), "bad_sensor_name", "a b"),
+    ],
+)
+def test_decode_names_the_bad_field(doc: dict, reason: str, field: str) -> None:
+    with pytest.raises(WireFormatError) as info:
+        wire.decode(json.dumps(doc))
+    assert info.value.reason == reason
+    assert field in str(info.value)
+
+
+def test_non_finite_values_are_refused() -> None:
+    raw = json.dumps(_message(samples=[{"ts": 1, "values": {"a": float("nan")}}]))
+    with pytest.raises(WireFormatError) as info:
+        wire.decode(raw)
+    assert info.value.reason == "non_finite"
+
+
+def test_not_json_and_oversize() -> None:
+    with pytest.raises(WireFormatError) as info:
+        wire.decode(b"{nope")
+    assert info.value.reason == "bad_json"
+    with pytest.raises(WireFormatError) as info:
+        wire.decode(b" " * (wire.MAX_PAYLOAD_BYTES + 1))
+    assert info.value.reason == "oversize"
+
+
+def test_batch_samples_numbers_messages() -> None:
+    samples = [wire.Sample(i, {"a": float(i)}) for i in range(5)]
+    batches = wire.batch_samples("s1", "a1", "a1", 10, samples, per_message=2)
+    assert [b.seq for b in batches] == [10, 11, 12]
+    assert [len(b.samples) for b in batches] == [2, 2, 1]
