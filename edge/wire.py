@@ -199,7 +199,5 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
 
 def _name(value: str, what: str) -> str:
     if not NAME_RE.match(value):
-        raise WireFormatError(
-            f"{what}: {value!r} must match {NAME_RE.pattern}", reason="bad_topic"
-        )
+        raise WireFormatError(f"{what}: {value!r} must match {NAME_RE.pattern}", reason="bad_topic")
     return value

@@ -28,21 +28,28 @@ def run(args: argparse.Namespace) -> int:
             for i in range(args.repeat):
                 result = pubsub_rate(broker.url, args.messages, args.payload_bytes, qos=1)
                 rates.append(result.msgs_per_s)
-                stderr.print(f"{kind} run {i + 1}: {result.msgs_per_s:,.0f} msgs/s "
-                             f"({result.received}/{result.sent} received)")
-        brokers[kind] = {"qos1_msgs_per_s": round(statistics.median(rates), 1),
-                         "runs_msgs_per_s": [round(r, 1) for r in rates]}
+                stderr.print(
+                    f"{kind} run {i + 1}: {result.msgs_per_s:,.0f} msgs/s "
+                    f"({result.received}/{result.sent} received)"
+                )
+        brokers[kind] = {
+            "qos1_msgs_per_s": round(statistics.median(rates), 1),
+            "runs_msgs_per_s": [round(r, 1) for r in rates],
+        }
     report["brokers"] = brokers
     report["embedded"] = "amqtt"
     if "mosquitto" in brokers:
         report["baseline"] = {"broker": "mosquitto", **brokers["mosquitto"]}
         report["ratio"] = round(
-            brokers["amqtt"]["qos1_msgs_per_s"] / brokers["mosquitto"]["qos1_msgs_per_s"], 3)
+            brokers["amqtt"]["qos1_msgs_per_s"] / brokers["mosquitto"]["qos1_msgs_per_s"], 3
+        )
     else:
         report["mosquitto"] = "not on PATH"
     if args.json:
         print_json(report)
     else:
         for kind, figures in brokers.items():
-            stderr.print(f"[bold]{kind}[/]: {figures['qos1_msgs_per_s']:,.0f} QoS 1 msgs/s (median)")
+            stderr.print(
+                f"[bold]{kind}[/]: {figures['qos1_msgs_per_s']:,.0f} QoS 1 msgs/s (median)"
+            )
     return status.SUCCESS

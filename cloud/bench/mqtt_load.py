@@ -55,7 +55,9 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
     out.put((count, last - first))
 
 
-def pubsub_rate(url: str, messages: int = 20_000, payload_bytes: int = 300, qos: int = 1) -> LoadResult:
+def pubsub_rate(
+    url: str, messages: int = 20_000, payload_bytes: int = 300, qos: int = 1
+) -> LoadResult:
     """Publish *messages* as fast as the broker acknowledges them; time until all arrive."""
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()

@@ -14,7 +14,10 @@ import importlib
 from edge.errors import PlantwatchError
 
 BENCHES: dict[str, tuple[str, str]] = {
-    "broker": ("cloud.bench.broker", "loopback QoS 1 msgs/s of the embedded broker (and mosquitto)"),
+    "broker": (
+        "cloud.bench.broker",
+        "loopback QoS 1 msgs/s of the embedded broker (and mosquitto)",
+    ),
     "edge": ("edge.bench", "agent RSS and CPU at 100 readings/s; backlog replay rate"),
     "sim": ("simulator.bench", "readings/s the simulator generates and publishes"),
     "ingest": ("cloud.bench.ingest", "end-to-end readings/s: publisher -> broker -> rules -> CSV"),

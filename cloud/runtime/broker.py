@@ -64,7 +64,9 @@ def resolve_kind(kind: str) -> str:
     if kind == "auto":
         return "mosquitto" if mosquitto_path() else "amqtt"
     if kind == "mosquitto" and not mosquitto_path():
-        raise ConfigError("broker 'mosquitto': no mosquitto binary on PATH (apt-get install mosquitto)")
+        raise ConfigError(
+            "broker 'mosquitto': no mosquitto binary on PATH (apt-get install mosquitto)"
+        )
     return kind
 
 
@@ -102,8 +104,15 @@ class EmbeddedBroker:
                 "log_type error\n"
             )
             return [str(mosquitto_path()), "-c", str(conf)]
-        return [sys.executable, "-m", "cloud.runtime.amqtt_server", "--host", self.host,
-                "--port", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "cloud.runtime.amqtt_server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         if self.running:
@@ -113,7 +122,10 @@ class EmbeddedBroker:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            self._command(), stdout=subprocess.DEVNULL, stderr=log, env=env,
+            self._command(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

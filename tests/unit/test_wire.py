@@ -11,8 +11,14 @@ from edge.errors import WireFormatError
 
 
 def _message(**overrides: object) -> dict:
-    doc = {"v": 1, "site": "s1", "asset": "pump-01", "sender": "gw-1", "seq": 7,
-           "samples": [{"ts": 1_700_000_000_000, "values": {"flow": 12.5, "pressure": None}}]}
+    doc = {
+        "v": 1,
+        "site": "s1",
+        "asset": "pump-01",
+        "sender": "gw-1",
+        "seq": 7,
+        "samples": [{"ts": 1_700_000_000_000, "values": {"flow": 12.5, "pressure": None}}],
+    }
     doc.update(overrides)
     return doc
 
