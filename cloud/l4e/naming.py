@@ -1,0 +1,123 @@
+"""Inference input file names: ``<prefix><component><delimiter><timestamp>.csv``.
+
+The timestamp in the name is the *end* of the upload window it belongs to, written in the
+scheduler's ``InputTimeZoneOffset`` (EPOCH names are absolute and ignore the offset).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from edge.errors import ConfigError
+
+TIMESTAMP_FORMATS = ("yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH")
+DELIMITERS = ("_", "-", " ", "")
+COMPONENT_RE = re.compile(r"^[0-9a-zA-Z._\-]{1,200}$")
+TZ_OFFSET_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+UPLOAD_FREQUENCIES = {"PT5M": 300, "PT10M": 600, "PT15M": 900, "PT30M": 1800, "PT1H": 3600}
+
+_STRFTIME = {"yyyyMMddHHmmss": "%Y%m%d%H%M%S", "yyyy-MM-dd-HH-mm-ss": "%Y-%m-%d-%H-%M-%S"}
+_TS_PATTERN = {
+    "yyyyMMddHHmmss": r"\d{14}",
+    "yyyy-MM-dd-HH-mm-ss": r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}",
+    "EPOCH": r"\d{1,12}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InputNaming:
+    """A scheduler's ``InferenceInputNameConfiguration`` plus ``InputTimeZoneOffset``.
+
+    Defaults are AWS's sample defaults, used when a scheduler gives no name configuration.
+    """
+
+    delimiter: str = "_"
+    timestamp_format: str = "yyyyMMddHHmmss"
+    tz_offset: str = "+00:00"
+
+    def __post_init__(self) -> None:
+        if self.delimiter not in DELIMITERS:
+            raise ConfigError(
+                f"ComponentTimestampDelimiter {self.delimiter!r}: expected '-', '_', ' ' or ''"
+            )
+        if self.timestamp_format not in TIMESTAMP_FORMATS:
+            raise ConfigError(
+                f"TimestampFormat {self.timestamp_format!r}: expected one of "
+                f"{', '.join(TIMESTAMP_FORMATS)}"
+            )
+        tz_offset_seconds(self.tz_offset)
+
+    def format(self, component: str, at: datetime, prefix: str = "") -> str:
+        """The key of *component*'s file for the window ending at *at* (aware, any zone)."""
+        if not COMPONENT_RE.match(component):
+            raise ConfigError(f"component {component!r}: must match {COMPONENT_RE.pattern}")
+        return f"{prefix}{component}{self.delimiter}{self.format_timestamp(at)}.csv"
+
+    def format_timestamp(self, at: datetime) -> str:
+        at = _aware(at)
+        if self.timestamp_format == "EPOCH":
+            return str(int(at.timestamp()))
+        local = at.astimezone(timezone(timedelta(seconds=tz_offset_seconds(self.tz_offset))))
+        return local.strftime(_STRFTIME[self.timestamp_format])
+
+    def parse(self, key: str, prefix: str = "") -> tuple[str, datetime] | None:
+        """``(component, UTC time)`` from a key, or None if the key is not an input file.
+
+        With an empty delimiter the component is everything before the timestamp digits, and
+        EPOCH names are read as exactly 10 digits (2001-09-09 to 2286), the only way such a
+        name is unambiguous.
+        """
+        if not key.startswith(prefix) or not key.endswith(".csv"):
+            return None
+        name = key[len(prefix) : -len(".csv")]
+        if "/" in name:
+            return None
+        pattern = (
+            rf"^(?P<c>.+?){re.escape(self.delimiter)}(?P<t>{_TS_PATTERN[self.timestamp_format]})$"
+        )
+        match = re.match(pattern, name)
+        if not match or not COMPONENT_RE.match(match["c"]):
+            return None
+        return match["c"], self.parse_timestamp(match["t"])
+
+    def parse_timestamp(self, text: str) -> datetime:
+        if self.timestamp_format == "EPOCH":
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        zone = timezone(timedelta(seconds=tz_offset_seconds(self.tz_offset)))
+        local = datetime.strptime(text, _STRFTIME[self.timestamp_format]).replace(tzinfo=zone)
+        return local.astimezone(UTC)
+
+
+def tz_offset_seconds(offset: str) -> int:
+    """``+05:30`` -> 19800; names the problem on bad input."""
+    match = TZ_OFFSET_RE.match(offset)
+    if not match or int(match[3]) >= 60 or int(match[2]) > 23:
+        raise ConfigError(f"InputTimeZoneOffset {offset!r}: expected +HH:MM or -HH:MM")
+    seconds = int(match[2]) * 3600 + int(match[3]) * 60
+    return -seconds if match[1] == "-" else seconds
+
+
+def upload_frequency_seconds(frequency: str) -> int:
+    try:
+        return UPLOAD_FREQUENCIES[frequency]
+    except KeyError:
+        raise ConfigError(
+            f"DataUploadFrequency {frequency!r}: expected one of {', '.join(UPLOAD_FREQUENCIES)}"
+        ) from None
+
+
+def format_row_timestamp(at: datetime) -> str:
+    """Row and results timestamps: ``yyyy-MM-ddTHH:mm:ss.ffffff`` in UTC, no zone suffix."""
+    return _aware(at).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def window_end(t: float, frequency_s: int) -> float:
+    """End of the upload window ``(E - F, E]`` holding epoch second *t*."""
+    q, r = divmod(t, frequency_s)
+    return (q if r == 0 else q + 1) * frequency_s
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

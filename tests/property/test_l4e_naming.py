@@ -1,0 +1,86 @@
+"""Input file names round-trip for every format, delimiter and offset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.l4e.naming import (
+    DELIMITERS,
+    TIMESTAMP_FORMATS,
+    InputNaming,
+    format_row_timestamp,
+    window_end,
+)
+from edge.errors import ConfigError
+
+components = st.from_regex(r"[0-9a-zA-Z._\-]{1,40}", fullmatch=True)
+offsets = st.builds(
+    lambda sign, h, m: f"{sign}{h:02d}:{m:02d}",
+    st.sampled_from("+-"),
+    st.integers(0, 14),
+    st.sampled_from([0, 15, 30, 45]),
+)
+times = st.datetimes(
+    min_value=datetime(2001, 9, 10), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+
+
+@given(components, times, st.sampled_from(DELIMITERS), st.sampled_from(TIMESTAMP_FORMATS), offsets)
+def test_name_round_trips(
+    component: str, at: datetime, delimiter: str, fmt: str, offset: str
+) -> None:
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    key = naming.format(component, at, prefix="input/")
+    parsed = naming.parse(key, prefix="input/")
+    assert parsed is not None
+    name, when = parsed
+    assert when == at
+    assert naming.format(name, when, prefix="input/") == key
+    if delimiter:
+        assert name == component
+
+
+def test_aws_examples() -> None:
+    end = datetime(2022, 5, 13, 12, 15, tzinfo=UTC)
+    assert InputNaming().format("pump", end) == "pump_20220513121500.csv"
+    assert (
+        InputNaming(timestamp_format="yyyy-MM-dd-HH-mm-ss").format("pump", end)
+        == "pump_2022-05-13-12-15-00.csv"
+    )
+    assert InputNaming(timestamp_format="EPOCH").format("pump", end) == "pump_1652444100.csv"
+    # The time zone offset applies to the name only: 13:00 UTC at +05:30 is 18:30 local.
+    naming = InputNaming(tz_offset="+05:30")
+    assert (
+        naming.format("pump", datetime(2021, 4, 5, 13, 0, tzinfo=UTC)) == "pump_20210405183000.csv"
+    )
+
+
+def test_parse_rejects_other_files() -> None:
+    naming = InputNaming()
+    assert naming.parse("input/pump_2022.csv", "input/") is None
+    assert naming.parse("input/sub/pump_20220513121500.csv", "input/") is None
+    assert naming.parse("input/pump_20220513121500.json", "input/") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"delimiter": "/"}, "ComponentTimestampDelimiter"),
+        ({"timestamp_format": "yyyy"}, "TimestampFormat"),
+        ({"tz_offset": "0530"}, "InputTimeZoneOffset"),
+    ],
+)
+def test_bad_configuration_is_named(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        InputNaming(**kwargs)
+
+
+def test_window_end_and_row_format() -> None:
+    assert window_end(600, 300) == 600
+    assert window_end(601, 300) == 900
+    at = datetime(2022, 5, 13, 12, 11, tzinfo=UTC) + timedelta(microseconds=5)
+    assert format_row_timestamp(at) == "2022-05-13T12:11:00.000005"
