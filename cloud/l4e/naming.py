@@ -74,9 +74,10 @@ class InputNaming:
         name = key[len(prefix) : -len(".csv")]
         if "/" in name:
             return None
-        pattern = (
-            rf"^(?P<c>.+?){re.escape(self.delimiter)}(?P<t>{_TS_PATTERN[self.timestamp_format]})$"
-        )
+        ts_pattern = _TS_PATTERN[self.timestamp_format]
+        if self.timestamp_format == "EPOCH" and not self.delimiter:
+            ts_pattern = r"\d{10}"
+        pattern = rf"^(?P<c>.+?){re.escape(self.delimiter)}(?P<t>{ts_pattern})$"
         match = re.match(pattern, name)
         if not match or not COMPONENT_RE.match(match["c"]):
             return None
