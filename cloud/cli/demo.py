@@ -1,0 +1,44 @@
+"""``plantwatch demo``: the whole story on one machine, in accelerated simulated time."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cloud.cli import status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="keep everything the demo produced here (default: a temp directory)",
+    )
+    parser.add_argument("--fast", action="store_true", help="shorter run for CI (under 60 s)")
+    parser.add_argument("--speed", type=float, help="simulated seconds per wall second")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--broker", choices=("amqtt", "mosquitto", "auto"), default="amqtt")
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON document"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from cloud.cli.output import print_json
+    from cloud.runtime.demo import DemoOptions, run_demo
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="plantwatch-demo-"))
+    options = DemoOptions(
+        out=out,
+        fast=args.fast,
+        speed=args.speed,
+        seed=args.seed,
+        broker_kind=args.broker,
+        quiet=args.json,
+    )
+    summary = run_demo(options)
+    if args.json:
+        print_json(summary)
+    return status.SUCCESS if summary["story_complete"] else status.FAILED

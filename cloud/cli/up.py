@@ -1,0 +1,89 @@
+"""``plantwatch up``: the local stack in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from cloud.cli import status
+from cloud.runtime.layout import DEFAULT_DATA_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
+    parser.add_argument("--port", type=int, default=1883, help="broker port; 0 picks a free one")
+    parser.add_argument(
+        "--broker",
+        choices=("amqtt", "mosquitto", "auto"),
+        default="amqtt",
+        help="embedded broker (default: %(default)s, installed with pip)",
+    )
+    parser.add_argument("--broker-url", help="use this external broker instead (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--model", help="trained model name to schedule (see `plantwatch model train`)"
+    )
+    parser.add_argument(
+        "--upload-frequency", default="PT5M", choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
+    )
+    parser.add_argument(
+        "--delay-offset", type=int, default=1, help="scheduler delay offset, minutes"
+    )
+    parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
+    parser.add_argument(
+        "--detector-input",
+        type=Path,
+        action="append",
+        default=[],
+        help="IoT Events input JSON (repeatable)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from cloud.cli.output import stderr
+    from cloud.runtime.layout import DataLayout
+    from cloud.runtime.stack import LocalStack, StackConfig
+    from edge.clock import SystemClock
+
+    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    if args.model and detector_model is None:
+        from cloud.feeder import default_detector_paths
+
+        detector_model, default_input = default_detector_paths()
+        detector_inputs = detector_inputs or (default_input,)
+    config = StackConfig(
+        data=DataLayout.at(args.data),
+        broker_url=args.broker_url,
+        broker_kind=args.broker,
+        host=args.host,
+        port=args.port,
+        upload_frequency=args.upload_frequency,
+        delay_offset_min=args.delay_offset,
+        model_name=args.model,
+        detector_model=detector_model,
+        detector_inputs=detector_inputs,
+    )
+
+    def on_event(kind: str, detail: dict) -> None:
+        if kind in ("batch", "alert", "error"):
+            stderr.print(f"[dim]{kind}[/] {detail}")
+        elif kind == "execution":
+            ex = detail["execution"]
+            stderr.print(f"[dim]execution[/] {ex.data_end:%H:%M} {ex.status}")
+
+    stack = LocalStack(config, SystemClock(), on_event).start()
+    print(f"broker: {stack.broker_url}", flush=True)
+    stderr.print(f"data: {config.data.root} (runtime.json written); Ctrl-C to stop")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    stderr.print("stopping: flushing open windows")
+    stack.stop()
+    sys.stdout.flush()
+    return status.SUCCESS

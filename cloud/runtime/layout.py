@@ -1,0 +1,79 @@
+"""Where the local runtime keeps things under its data directory.
+
+One layout shared by ``up``, ``demo`` and every CLI command taking ``--data DIR``, so a
+command run beside a live stack finds the same buckets, state and outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError
+
+DEFAULT_DATA_DIR = "plantwatch-data"
+BUCKET = "plantwatch"
+INPUT_PREFIX = "input/"
+OUTPUT_PREFIX = "output/"
+QUARANTINE_PREFIX = "quarantine/"
+
+
+@dataclass(frozen=True, slots=True)
+class DataLayout:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> DataLayout:
+        path = Path(root)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @property
+    def bucket(self) -> Path:
+        """The local stand-in for the S3 bucket holding input/, output/ and quarantine/."""
+        return self.root / "buckets" / BUCKET
+
+    @property
+    def state_db(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def shadow_db(self) -> Path:
+        return self.root / "shadows.db"
+
+    @property
+    def spool_db(self) -> Path:
+        return self.root / "batcher-spool.db"
+
+    @property
+    def alerts(self) -> Path:
+        return self.root / "alerts.jsonl"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def edge_dir(self) -> Path:
+        return self.root / "edge"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.root / "runtime.json"
+
+    def write_runtime(self, info: dict[str, Any]) -> None:
+        tmp = self.runtime_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.replace(self.runtime_file)
+
+    def read_runtime(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.runtime_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{self.runtime_file}: not found; start the stack with `plantwatch up --data "
+                f"{self.root}` or pass --broker-url"
+            ) from None

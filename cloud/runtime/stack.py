@@ -1,0 +1,243 @@
+"""The local stack: broker, shadow service, rules and batcher, scheduler, feeder, detectors.
+
+``plantwatch up`` runs it on the wall clock; ``plantwatch demo`` runs it on a simulated,
+accelerated clock. Components are the same engines the Lambda handlers wrap; this module
+only builds local adapters and hands them over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
+from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.l4e.naming import InputNaming
+from cloud.ports import Notification
+from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
+from edge.clock import Clock
+
+log = logging.getLogger("plantwatch.stack")
+
+EventHook = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    data: DataLayout
+    broker_url: str | None = None
+    """An external broker; None starts the embedded one."""
+    broker_kind: str = "amqtt"
+    host: str = "127.0.0.1"
+    port: int = 0
+    upload_frequency: str = "PT5M"
+    delay_offset_min: int = 1
+    grace_s: float = 20.0
+    model_name: str | None = None
+    """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
+    detector_model: Path | None = None
+    detector_inputs: tuple[Path, ...] = ()
+    shadow_limits: bool = True
+    poll_interval_s: float = 0.1
+    naming: InputNaming = field(default_factory=InputNaming)
+
+
+class ObservedNotifier:
+    """Tells the stack's event hook about every alert it passes on."""
+
+    def __init__(self, inner: OutboxNotifier, hook: EventHook) -> None:
+        self._inner = inner
+        self._hook = hook
+
+    def send(self, notification: Notification) -> None:
+        self._inner.send(notification)
+        self._hook(
+            "alert",
+            {
+                "channel": notification.channel,
+                "subject": notification.subject,
+                "body": notification.body,
+            },
+        )
+
+
+class LocalStack:
+    def __init__(
+        self, config: StackConfig, clock: Clock, on_event: EventHook | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._hook: EventHook = on_event or (lambda _kind, _detail: None)
+        self.broker: EmbeddedBroker | None = None
+        self.broker_url = config.broker_url or ""
+        self.bucket = FsObjectStore(config.data.bucket)
+        self.state = SqliteStateStore(config.data.state_db)
+        self.notifier = ObservedNotifier(OutboxNotifier(config.data.alerts), self._hook)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closers: list[Callable[[], None]] = []
+        self.batcher: Any = None
+        self.scheduler: Any = None
+        self.engine: Any = None
+        self.feeder: Any = None
+        self.shadow_service: Any = None
+        self.errors: list[str] = []
+
+    def start(self) -> LocalStack:
+        cfg = self.config
+        if not cfg.broker_url:
+            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port).start()
+            self._closers.append(self.broker.stop)
+            self.broker_url = self.broker.url
+        self._hook(
+            "broker",
+            {"url": self.broker_url, "kind": self.broker.kind if self.broker else "external"},
+        )
+        self._start_shadow_service()
+        self._start_ingest()
+        if cfg.model_name:
+            self._start_scheduler(cfg.model_name)
+        if cfg.detector_model:
+            self._start_detectors()
+        cfg.data.write_runtime(self.runtime_info())
+        self._thread = threading.Thread(target=self._loop, name="plantwatch-stack", daemon=True)
+        self._thread.start()
+        return self
+
+    def runtime_info(self) -> dict[str, Any]:
+        return {
+            "broker": self.broker_url,
+            "broker_kind": self.broker.kind if self.broker else "external",
+            "bucket": str(self.config.data.bucket),
+            "state_db": str(self.config.data.state_db),
+            "shadow_db": str(self.config.data.shadow_db),
+            "alerts": str(self.config.data.alerts),
+            "upload_frequency": self.config.upload_frequency,
+        }
+
+    def _start_shadow_service(self) -> None:
+        from cloud.shadow.service import ShadowService
+
+        self.shadow_service = ShadowService(
+            self.broker_url,
+            str(self.config.data.shadow_db),
+            self.clock,
+            limits=self.config.shadow_limits,
+        )
+        self.shadow_service.start()
+        self._closers.append(self.shadow_service.stop)
+
+    def _start_ingest(self) -> None:
+        from cloud.batcher import Batcher, BatcherConfig
+        from cloud.l4e.naming import upload_frequency_seconds
+        from cloud.rules.runner import RulesRunner, load_rules
+
+        cfg = self.config
+        self.batcher = Batcher(
+            self.bucket,
+            BatcherConfig(
+                prefix=INPUT_PREFIX,
+                upload_frequency_s=upload_frequency_seconds(cfg.upload_frequency),
+                grace_s=cfg.grace_s,
+                naming=cfg.naming,
+                quarantine_prefix=QUARANTINE_PREFIX,
+            ),
+            self.clock,
+            spool_path=str(cfg.data.spool_db),
+        )
+        self.rules = RulesRunner(self.broker_url, load_rules(), self.batcher, self.clock)
+        self.rules.start()
+        self._closers.append(self.rules.stop)
+
+    def _start_scheduler(self, model_name: str) -> None:
+        from cloud.inference.model import Model
+        from cloud.inference.scheduler import Scheduler, SchedulerConfig
+
+        model_dir = latest_model_dir(self.config.data.models, model_name)
+        self.scheduler = Scheduler(
+            SchedulerConfig(
+                name=f"{model_name}-scheduler",
+                model_name=model_name,
+                input_prefix=INPUT_PREFIX,
+                output_prefix=OUTPUT_PREFIX,
+                upload_frequency=self.config.upload_frequency,
+                delay_offset_min=self.config.delay_offset_min,
+                naming=self.config.naming,
+            ),
+            Model.load(model_dir),
+            self.bucket,
+            self.bucket,
+            self.state,
+            self.clock,
+        )
+
+    def _start_detectors(self) -> None:
+        from cloud.detectors import DetectorEngine, load_detector_model, load_input
+        from cloud.detectors.actions import LocalActionSink
+        from cloud.feeder import ResultsFeeder
+
+        cfg = self.config
+        publisher = MqttPublisher(self.broker_url, "plantwatch-detectors")
+        self._closers.append(publisher.close)
+        model = load_detector_model(cfg.detector_model)
+        inputs = [load_input(p) for p in cfg.detector_inputs]
+        self.engine = DetectorEngine(
+            model, inputs, self.state, self.clock, LocalActionSink(self.notifier, publisher)
+        )
+        self.feeder = ResultsFeeder(self.bucket, OUTPUT_PREFIX, self.engine, self.state)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # the loop must outlive one bad step; the error is kept
+                log.exception("stack step failed")
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
+            self._stop.wait(self.config.poll_interval_s)
+
+    def step(self) -> None:
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
+        for key in self.batcher.flush_due():
+            self._hook("batch", {"key": key})
+        if self.scheduler is not None:
+            for execution in self.scheduler.run_due():
+                self._hook("execution", {"execution": execution})
+        if self.feeder is not None:
+            fed = self.feeder.poll()
+            if fed:
+                self._hook("fed", {"rows": fed})
+            self.engine.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.step()
+        except Exception as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:
+                log.exception("shutdown step failed")
+        self._closers.clear()
+
+
+def latest_model_dir(models: Path, name: str) -> Path:
+    """``models/<name>/v<N>`` with the highest N."""
+    from edge.errors import ConfigError
+
+    versions = sorted(
+        (p for p in (models / name).glob("v*") if p.name[1:].isdigit()),
+        key=lambda p: int(p.name[1:]),
+    )
+    if not versions:
+        raise ConfigError(f"model {name!r}: no trained version under {models / name}")
+    return versions[-1]
