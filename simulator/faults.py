@@ -102,15 +102,6 @@ class Fault:
         return s
 
 
-def intensities(faults: list[Fault], t: np.ndarray) -> dict[FaultType, np.ndarray]:
-    """Summed severity per physical fault type at each time of *t* (zeros when absent)."""
-    out = {ft: np.zeros_like(t) for ft in PHYSICAL}
-    for fault in faults:
-        if fault.type in PHYSICAL:
-            out[fault.type] = out[fault.type] + fault.severity_at(t)
-    return out
-
-
 class SensorFaultState:
     """Memory a sensor fault needs across chunks (a stuck sensor's frozen value)."""
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from edge.wire import Sample
-from simulator.asset import AssetModel, AssetSpec, Block
+from simulator.asset import AssetGroup, AssetSpec, Block
 from simulator.faults import Fault
 from simulator.labels import Label
 from simulator.physics import KINDS
@@ -31,13 +31,12 @@ def sensors(kind: str) -> tuple[str, ...]:
 def to_samples(block: Block, sensor_names: tuple[str, ...]) -> list[Sample]:
     """Rows as wire samples; NaN (a lost reading) becomes ``None``."""
     ts = np.round(block.t * 1000.0).astype(np.int64).tolist()
-    cols = [
-        [None if v != v else v for v in block.values[:, j].tolist()]
-        for j in range(len(sensor_names))
-    ]
+    rows = block.values.tolist()
+    for i in np.flatnonzero(np.isnan(block.values).any(axis=1)).tolist():
+        rows[i] = [None if v != v else v for v in rows[i]]
     return [
         Sample(ts_ms=t, values=dict(zip(sensor_names, row, strict=True)))
-        for t, row in zip(ts, zip(*cols, strict=True), strict=True)
+        for t, row in zip(ts, rows, strict=True)
     ]
 
 
@@ -74,7 +73,15 @@ class FleetSimulator:
             scenario.check_assets(self.assets)
             faults = scenario.resolve(self.start)
         self.faults = faults
-        self._models = {a.name: AssetModel(a, faults, rate_s=rate_s, seed=seed) for a in assets}
+        by_kind: dict[str, list[AssetSpec]] = {}
+        for a in assets:
+            by_kind.setdefault(a.kind, []).append(a)
+        self._groups = [
+            AssetGroup(specs, faults, rate_s=rate_s, seed=seed) for specs in by_kind.values()
+        ]
+        self._where = {
+            name: (group, i) for group in self._groups for i, name in enumerate(group.names)
+        }
 
     @property
     def now(self) -> float:
@@ -92,13 +99,18 @@ class FleetSimulator:
         ks = np.arange(self._k + 1, last_k + 1, dtype=np.int64)
         t = (self._start_ms + ks * self._rate_ms) / 1000.0
         self._k = int(last_k)
-        return {name: model.generate(t) for name, model in self._models.items()}
+        out: dict[str, Block] = {}
+        for group in self._groups:
+            values, mode = group.generate(t)
+            for i, name in enumerate(group.names):
+                out[name] = Block(t, values[i], mode[i])
+        return {a.name: out[a.name] for a in self.assets}
 
     def step(self, until: float) -> dict[str, list[Sample]]:
         """Every asset's samples with timestamps in ``(last, until]``; empty if none are due."""
         blocks = self.step_blocks(until)
         return {
-            name: to_samples(block, self._models[name].sensors) for name, block in blocks.items()
+            name: to_samples(block, self._where[name][0].sensors) for name, block in blocks.items()
         }
 
     def set_mode(self, asset: str, mode: str) -> None:
@@ -108,14 +120,15 @@ class FleetSimulator:
         ``stop`` shuts down along the normal shutdown ramp; ``normal`` resumes the schedule.
         """
         try:
-            model = self._models[asset]
+            group, index = self._where[asset]
         except KeyError:
             raise ValueError(f"unknown asset {asset!r}") from None
-        model.set_mode(self.now, mode)
+        group.set_mode(index, self.now, mode)
 
     def mode(self, asset: str) -> str:
         """The command mode in force (``normal``, ``safe`` or ``stop``)."""
-        return self._models[asset].command_mode
+        group, index = self._where[asset]
+        return group.command_mode(index)
 
     def labels(self) -> list[Label]:
         """Ground truth so far: faults with onset at or before now, clipped to now."""

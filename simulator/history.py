@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.asset import AssetModel, AssetSpec
+from simulator.asset import AssetGroup, AssetSpec
 from simulator.labels import Label, write_labels
 from simulator.physics import KINDS
 from simulator.scenario import Scenario
 
-CHUNK_ROWS = 1 << 18
-"""Rows generated per call: bounds memory for long runs of many assets."""
+CHUNK_VALUES = 1 << 22
+"""Values (assets x rows x sensors) generated per call: bounds memory for large fleets."""
 
 
 def history_labels(scenario: Scenario | None, start: float, end: float) -> list[Label]:
@@ -60,18 +60,24 @@ def generate_history(
     if scenario is not None:
         scenario.check_assets(assets)
         faults = scenario.resolve(t0, days * 86_400.0)
-    frames: dict[str, pd.DataFrame] = {}
+    ts_ms = np.round((t0 + np.arange(rows) * rate_s) * 1000.0).astype("datetime64[ms]")
+    index = pd.DatetimeIndex(ts_ms, name="Timestamp").tz_localize("UTC")
+    by_kind: dict[str, list[AssetSpec]] = {}
     for spec in assets:
-        model = AssetModel(spec, faults, rate_s=rate_s, seed=seed)
-        values = np.empty((rows, len(model.sensors)))
-        for lo in range(0, rows, CHUNK_ROWS):
-            hi = min(rows, lo + CHUNK_ROWS)
-            values[lo:hi] = model.generate(t0 + np.arange(lo, hi) * rate_s).values
-        ts_ms = np.round((t0 + np.arange(rows) * rate_s) * 1000.0).astype("datetime64[ms]")
-        index = pd.DatetimeIndex(ts_ms, name="Timestamp").tz_localize("UTC")
-        frames[spec.name] = pd.DataFrame(values, index=index, columns=list(model.sensors))
-        if out_dir is not None:
-            write_component(Path(out_dir) / "data", spec, ts_ms, values)
+        by_kind.setdefault(spec.kind, []).append(spec)
+    frames: dict[str, pd.DataFrame] = {}
+    for specs in by_kind.values():
+        group = AssetGroup(specs, faults, rate_s=rate_s, seed=seed)
+        values = np.empty((len(specs), rows, len(group.sensors)))
+        chunk = max(1, CHUNK_VALUES // (len(specs) * len(group.sensors)))
+        for lo in range(0, rows, chunk):
+            hi = min(rows, lo + chunk)
+            values[:, lo:hi] = group.generate(t0 + np.arange(lo, hi) * rate_s)[0]
+        for i, spec in enumerate(specs):
+            frames[spec.name] = pd.DataFrame(values[i], index=index, columns=list(group.sensors))
+            if out_dir is not None:
+                write_component(Path(out_dir) / "data", spec, ts_ms, values[i])
+    frames = {spec.name: frames[spec.name] for spec in assets}
     if out_dir is not None:
         end = t0 + (rows - 1) * rate_s
         write_labels(Path(out_dir) / "labels" / "labels.csv", history_labels(scenario, t0, end))

@@ -8,6 +8,7 @@ laid over the schedule from the moment they arrive.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ def day_segments(
     seed: int, kind: str, day: int, levels: dict[str, Level]
 ) -> list[tuple[float, str, float, float]]:
     """The segments ``(start, mode, speed, opening)`` of one UTC day (day = days since epoch)."""
+    return list(_day_segments(seed, kind, day, tuple(sorted(levels.items()))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_segments(
+    seed: int, kind: str, day: int, level_items: tuple[tuple[str, Level], ...]
+) -> tuple[tuple[float, str, float, float], ...]:
+    levels = dict(level_items)
     rng = _day_rng(seed, kind, day)
     base = day * DAY_S
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
@@ -81,7 +90,7 @@ def day_segments(
             level = levels[mode]
             speed = level.speed * (1.0 + float(rng.normal(0.0, 0.01)))
             out.append((base + start, mode, speed, level.opening))
-    return out
+    return tuple(out)
 
 
 def speed_profile(

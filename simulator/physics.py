@@ -11,7 +11,7 @@ move with speed and load as they do on real equipment.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,45 +43,54 @@ class SensorSpec:
 class Lag:
     """First-order lags with state carried across calls (exact discretisation, one pole).
 
-    ``y[k] = y[k-1] + a (x[k] - y[k-1])`` evaluated block-wise with a matrix product, so a
-    year of 1-minute samples lags in milliseconds without a Python loop per sample.
+    ``y[k] = y[k-1] + a (x[k] - y[k-1])`` per row of a ``(assets, times)`` array, evaluated
+    block-wise with a matrix product, so a year of 1-minute samples of many assets lags in
+    milliseconds without a Python loop per sample.
     """
 
     BLOCK = 128
 
     def __init__(self, dt: float) -> None:
         self.dt = dt
-        self.state: dict[str, float] = {}
-        self._kernels: dict[float, tuple[np.ndarray, np.ndarray, float]] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self._kernels: dict[float, tuple[float, np.ndarray, np.ndarray, float]] = {}
 
-    def _kernel(self, tau: float) -> tuple[np.ndarray, np.ndarray, float]:
+    def _kernel(self, tau: float) -> tuple[float, np.ndarray, np.ndarray, float]:
         if tau not in self._kernels:
             a = 1.0 - math.exp(-self.dt / tau)
             r = 1.0 - a
             k = np.arange(self.BLOCK)
             diff = k[:, None] - k[None, :]
             m = np.where(diff >= 0, a * r ** np.maximum(diff, 0), 0.0)
-            self._kernels[tau] = (m.T.copy(), r ** (k + 1.0), r**self.BLOCK)
+            self._kernels[tau] = (a, m.T.copy(), r ** (k + 1.0), r**self.BLOCK)
         return self._kernels[tau]
 
     def __call__(self, key: str, target: np.ndarray, tau: float) -> np.ndarray:
-        n = len(target)
-        y0 = self.state.get(key, float(target[0]))
-        mt, decay, r_block = self._kernel(tau)
+        rows, n = target.shape
+        prev = self.state.get(key)
+        if prev is None:
+            prev = target[:, 0].copy()
+        a, mt, decay, r_block = self._kernel(tau)
+        if n <= 64:  # live fleets step a few rows at a time: the plain recursion is cheaper
+            y = np.empty_like(target)
+            for k in range(n):
+                prev = prev + a * (target[:, k] - prev)
+                y[:, k] = prev
+            self.state[key] = prev
+            return y
         b = self.BLOCK
         nb = -(-n // b)
-        x = np.empty(nb * b)
-        x[:n] = target
-        x[n:] = target[-1]
-        z = x.reshape(nb, b) @ mt
-        starts = np.empty(nb)
-        prev = y0
-        ends = z[:, -1]
+        x = np.empty((rows, nb * b))
+        x[:, :n] = target
+        x[:, n:] = target[:, -1:]
+        z = (x.reshape(rows * nb, b) @ mt).reshape(rows, nb, b)
+        starts = np.empty((rows, nb))
+        ends = z[:, :, -1]
         for i in range(nb):
-            starts[i] = prev
-            prev = ends[i] + r_block * prev
-        y = (z + starts[:, None] * decay[None, :]).reshape(-1)[:n]
-        self.state[key] = float(y[-1])
+            starts[:, i] = prev
+            prev = ends[:, i] + r_block * prev
+        y = (z + starts[:, :, None] * decay).reshape(rows, nb * b)[:, :n]
+        self.state[key] = y[:, -1].copy()
         return y
 
 
@@ -97,21 +106,27 @@ class Context:
     """Tank level above the pump inlet in metres (pumps only)."""
 
 
-def context(t: np.ndarray, seed: int) -> Context:
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 7])
-    ph = rng.uniform(0, 2 * math.pi, size=6)
-    day = 2 * math.pi * t / 86_400.0
-    year = 2 * math.pi * t / (365.25 * 86_400.0)
-    weather = 1.5 * np.sin(2 * math.pi * t / (3.1 * 86_400) + ph[0]) + 0.8 * np.sin(
-        2 * math.pi * t / (0.37 * 86_400) + ph[1]
+def context(t: np.ndarray, seeds: Sequence[int]) -> Context:
+    """Surroundings of each asset (rows) at times *t*: weather, process and grid, seeded."""
+    ph = np.array(
+        [np.random.default_rng([seed & 0xFFFFFFFF, 7]).uniform(0, 2 * math.pi, 6) for seed in seeds]
+    )
+    ph = ph[:, :, None]
+    tt = t[None, :]
+    day = 2 * math.pi * tt / 86_400.0
+    year = 2 * math.pi * tt / (365.25 * 86_400.0)
+    weather = 1.5 * np.sin(2 * math.pi * tt / (3.1 * 86_400) + ph[:, 0]) + 0.8 * np.sin(
+        2 * math.pi * tt / (0.37 * 86_400) + ph[:, 1]
     )
     ambient = 15.0 - 8.0 * np.cos(year - 0.35) - 4.0 * np.cos(day - 0.6) + weather
     process = 14.0 - 4.0 * np.cos(year - 0.5) - 0.8 * np.cos(day - 1.0) + 0.3 * weather
-    supply = 400.0 + 3.0 * np.sin(day + ph[2]) + 1.2 * np.sin(2 * math.pi * t / 1_900.0 + ph[3])
+    supply = (
+        400.0 + 3.0 * np.sin(day + ph[:, 2]) + 1.2 * np.sin(2 * math.pi * tt / 1_900.0 + ph[:, 3])
+    )
     level = (
         3.0
-        + 0.4 * np.sin(2 * math.pi * t / (0.5 * 86_400) + ph[4])
-        + 0.2 * np.sin(2 * math.pi * t / (2.3 * 86_400) + ph[5])
+        + 0.4 * np.sin(2 * math.pi * tt / (0.5 * 86_400) + ph[:, 4])
+        + 0.2 * np.sin(2 * math.pi * tt / (2.3 * 86_400) + ph[:, 5])
     )
     return Context(ambient=ambient, process=process, supply_v=supply, suction_head=level)
 
@@ -146,26 +161,29 @@ BAR_PER_M = 0.0981  # water
 
 
 def _pump_operating_point(
-    n: np.ndarray, r: np.ndarray, hs: np.ndarray, leak_c: np.ndarray
+    n: np.ndarray, r: np.ndarray, leak_c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Head H (m), pump flow and delivered flow (m3/h) where pump, system and leak meet.
 
     Pump: ``Q = sqrt((H0 n² - H)/k)``; system: ``Q_sys = sqrt((H - Hs)/r)``; leak through a
-    worn seal or passing valve: ``Q_leak = c sqrt(H)``. Bisection on H, vectorised.
+    worn seal or passing valve: ``Q_leak = c sqrt(H)``. Without a leak the intersection is
+    closed-form; with one, bisection on H (vectorised).
     """
     hmax = H0 * n**2
-    lo = np.zeros_like(n)
-    hi = np.maximum(hmax, 1e-9)
-    for _ in range(30):
-        h = 0.5 * (lo + hi)
-        q_pump = np.sqrt(np.maximum(hmax - h, 0.0) / K_PUMP)
-        q_out = np.sqrt(np.maximum(h - hs, 0.0) / r) + leak_c * np.sqrt(h)
-        more = q_pump > q_out
-        lo = np.where(more, h, lo)
-        hi = np.where(more, hi, h)
-    h = 0.5 * (lo + hi)
+    h = np.where(hmax > H_STATIC, (r * hmax + K_PUMP * H_STATIC) / (r + K_PUMP), hmax)
+    if np.any(leak_c > 0):
+        lo = np.zeros_like(n)
+        hi = np.maximum(hmax, 1e-9)
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            q_pump = np.sqrt(np.maximum(hmax - mid, 0.0) / K_PUMP)
+            q_out = np.sqrt(np.maximum(mid - H_STATIC, 0.0) / r) + leak_c * np.sqrt(mid)
+            more = q_pump > q_out
+            lo = np.where(more, mid, lo)
+            hi = np.where(more, hi, mid)
+        h = np.where(leak_c > 0, 0.5 * (lo + hi), h)
     q_pump = np.sqrt(np.maximum(hmax - h, 0.0) / K_PUMP)
-    q_sys = np.sqrt(np.maximum(h - hs, 0.0) / r)
+    q_sys = np.sqrt(np.maximum(h - H_STATIC, 0.0) / r)
     return h, q_pump, np.minimum(q_sys, q_pump)
 
 
@@ -178,11 +196,13 @@ def pump_physics(
     cav = f[FaultType.CAVITATION] * np.clip((n - 0.75) / 0.2, 0.0, 1.0)
     r = R_SYS / np.maximum(op.opening, 0.2) ** 2
     leak_c = 4.0 * f[FaultType.LEAK]
-    h, q_pump, q = _pump_operating_point(n, r, np.full_like(n, H_STATIC), leak_c)
-    h = h * (1.0 - 0.12 * cav + 0.05 * cav * e[:, 0])
-    q = q * (1.0 - 0.10 * cav + 0.06 * cav * e[:, 1])
+    h, q_pump, q = _pump_operating_point(n, r, leak_c)
+    h = h * (1.0 - 0.12 * cav + 0.05 * cav * e[..., 0])
+    q = q * (1.0 - 0.10 * cav + 0.06 * cav * e[..., 1])
     # gauge pressure at the inlet: tank level less inlet losses (a clogging strainer in cavitation)
-    p_suction = BAR_PER_M * ctx.suction_head - 2.0e-5 * q_pump**2 - 0.45 * cav * (1 + 0.3 * e[:, 2])
+    p_suction = (
+        BAR_PER_M * ctx.suction_head - 2.0e-5 * q_pump**2 - 0.45 * cav * (1 + 0.3 * e[..., 2])
+    )
     p_discharge = p_suction + BAR_PER_M * h
     q_rel = np.where(running, q_pump / np.maximum(n, 1e-3), Q_BEP)
     off_bep = (q_rel - Q_BEP) / Q_BEP
@@ -195,12 +215,12 @@ def pump_physics(
     i_load = p_elec * 1000.0 / (SQRT3 * volts * 0.86)
     current = np.where(running, np.sqrt(i_load**2 + 6.5**2), 0.0)
     volts = volts - 0.04 * current
-    current = current * (1.0 + 0.03 * cav * e[:, 3])
+    current = current * (1.0 + 0.03 * cav * e[..., 3])
     imb = 1.0 + 3.0 * f[FaultType.IMBALANCE]
     one_x = 1.7 * n**2 * imb
     hydraulic = 0.9 * off_bep**2 * n**2
     defect = 4.0 * f[FaultType.BEARING_WEAR] * n**2
-    cav_vib = 2.5 * cav * (0.6 + np.abs(e[:, 0]))
+    cav_vib = 2.5 * cav * (0.6 + np.abs(e[..., 0]))
     vib_x = np.sqrt(one_x**2 + hydraulic**2 + defect**2 + cav_vib**2 + 0.08**2)
     vib_y = np.sqrt((0.75 * one_x) ** 2 + (1.3 * hydraulic) ** 2 + (0.8 * defect) ** 2 + cav_vib**2)
     vib_y = np.sqrt(vib_y**2 + 0.08**2)
