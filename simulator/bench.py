@@ -1,0 +1,143 @@
+"""``bench sim``: readings/s the simulator generates, and generates *and* publishes.
+
+A reading is one sample of one asset (one row of all its sensors). Three figures:
+
+* ``generate_readings_per_s``: fleet stepping into wire ``Sample`` objects (what a sink gets);
+* ``generate_array_readings_per_s``: the vectorised core alone (rows as numpy arrays);
+* ``readings_per_s``: generation + encoding + QoS 1 publishing to a real broker, all acked.
+
+The same-run ``baseline`` publishes pre-encoded payloads of the same size with the same
+client and no generation, so ``ratio`` near 1 means the broker, not the simulator, limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cloud.cli import status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assets", type=int, default=100, help="simulated pumps (default 100)")
+    parser.add_argument("--rate", type=float, default=1.0, help="sample period, s (default 1)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="wall time per generation run")
+    parser.add_argument("--publish-readings", type=int, default=50_000, help="0 = skip publishing")
+    parser.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
+    parser.add_argument(
+        "--broker", default="auto", choices=("auto", "amqtt", "mosquitto"), help="embedded broker"
+    )
+
+
+def _generation(assets: int, rate: float, seconds: float, arrays: bool) -> tuple[int, float, int]:
+    from simulator.fleet import AssetSpec, FleetSimulator
+
+    specs = [AssetSpec(f"pump-{i:04d}", "pump", i) for i in range(assets)]
+    fleet = FleetSimulator(specs, None, start=1_767_225_600.0, rate_s=rate, seed=1)
+    chunk = 60.0 * rate
+    readings = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        until = fleet.now + chunk
+        if arrays:
+            readings += sum(len(b.t) for b in fleet.step_blocks(until).values())
+        else:
+            readings += sum(len(s) for s in fleet.step(until).values())
+    return readings, time.perf_counter() - began, len(fleet.sensors("pump"))
+
+
+def _publish(url: str, assets: int, rate: float, target: int, per_message: int) -> dict[str, float]:
+    from simulator.fleet import AssetSpec, FleetSimulator
+    from simulator.runner import DirectPublisher
+
+    specs = [AssetSpec(f"pump-{i:04d}", "pump", i) for i in range(assets)]
+    fleet = FleetSimulator(specs, None, start=1_767_225_600.0, rate_s=rate, seed=1)
+    pub = DirectPublisher(url, site="bench", sender="bench-sim", samples_per_message=per_message)
+    readings = 0
+    began = time.perf_counter()
+    while readings < target:
+        for asset, samples in fleet.step(fleet.now + per_message * rate).items():
+            pub(asset, samples)
+            readings += len(samples)
+    pub.flush(timeout=300)
+    elapsed = time.perf_counter() - began
+    messages = pub.messages
+    pub.close()
+    return {"readings": readings, "messages": messages, "seconds": elapsed}
+
+
+def _baseline(url: str, messages: int, payload: bytes) -> float:
+    import paho.mqtt.client as mqtt
+
+    from cloud.runtime.broker import parse_broker_url
+
+    address = parse_broker_url(url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sim-baseline")
+    client.max_inflight_messages_set(100)
+    client.max_queued_messages_set(0)
+    client.connect(address.host, address.port, keepalive=30)
+    client.loop_start()
+    began = time.perf_counter()
+    last = None
+    for _ in range(messages):
+        last = client.publish("dt/plantwatch/bench/pump-0000/telemetry", payload, qos=1)
+    if last is not None:
+        last.wait_for_publish(300)
+    elapsed = time.perf_counter() - began
+    client.loop_stop()
+    client.disconnect()
+    return messages / elapsed
+
+
+def run(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_json, stderr
+    from cloud.runtime.broker import EmbeddedBroker
+    from edge.wire import Telemetry, encode
+    from simulator.fleet import AssetSpec, FleetSimulator
+
+    readings, seconds, sensors = _generation(args.assets, args.rate, args.seconds, arrays=False)
+    a_readings, a_seconds, _ = _generation(args.assets, args.rate, args.seconds, arrays=True)
+    report: dict[str, object] = {
+        "assets": args.assets,
+        "sensors_per_asset": sensors,
+        "generate_readings_per_s": round(readings / seconds, 1),
+        "generate_sensor_values_per_s": round(readings * sensors / seconds, 1),
+        "generate_array_readings_per_s": round(a_readings / a_seconds, 1),
+        "generate_array_sensor_values_per_s": round(a_readings * sensors / a_seconds, 1),
+    }
+    stderr.print(
+        f"generation: {report['generate_readings_per_s']:,.0f} readings/s as samples, "
+        f"{report['generate_array_readings_per_s']:,.0f} as arrays"
+    )
+    if args.publish_readings > 0:
+        with EmbeddedBroker(args.broker) as broker:
+            pub = _publish(
+                broker.url, args.assets, args.rate, args.publish_readings, args.per_message
+            )
+            fleet = FleetSimulator(
+                [AssetSpec("pump-0000", "pump", 0)], None, start=1_767_225_600.0, rate_s=args.rate
+            )
+            samples = fleet.step(fleet.now + args.per_message * args.rate)["pump-0000"]
+            payload = encode(Telemetry("bench", "pump-0000", "bench-sim", 0, tuple(samples)))
+            base = _baseline(broker.url, int(pub["messages"]), payload)
+            report["broker"] = broker.kind
+        msgs_per_s = pub["messages"] / pub["seconds"]
+        report.update(
+            {
+                "readings_per_s": round(pub["readings"] / pub["seconds"], 1),
+                "sensor_values_per_s": round(pub["readings"] * sensors / pub["seconds"], 1),
+                "messages_per_s": round(msgs_per_s, 1),
+                "samples_per_message": args.per_message,
+                "payload_bytes": len(payload),
+                "published_readings": int(pub["readings"]),
+                "baseline": {"msgs_per_s": round(base, 1), "what": "pre-encoded, same client"},
+                "ratio": round(msgs_per_s / base, 3),
+            }
+        )
+        stderr.print(
+            f"publish ({report['broker']}): {report['readings_per_s']:,.0f} readings/s, "
+            f"{msgs_per_s:,.0f} msgs/s; baseline {base:,.0f} msgs/s"
+        )
+    if args.json:
+        print_json(report)
+    return status.SUCCESS

@@ -1,0 +1,303 @@
+"""``plantwatch sim``: history, fleet and replay subcommands (thin: parse, build, run)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError, UserError
+
+KIND_CHOICES = ("pump", "fan", "mixed")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+
+    h = sub.add_parser("history", help="write L4E-layout training data and ground-truth labels")
+    _asset_args(h)
+    h.add_argument("--days", type=float, default=180.0, help="days of data (default 180)")
+    h.add_argument("--rate", default="1min", help="sample period, e.g. 10s, 1min (default 1min)")
+    h.add_argument("--start", help="first timestamp, ISO 8601 UTC (default: DAYS before today)")
+    h.add_argument("--out", required=True, type=Path, help="output folder (data/ and labels/)")
+    h.set_defaults(_sim=run_history)
+
+    f = sub.add_parser("fleet", help="run simulated assets live, publishing over MQTT")
+    _asset_args(f)
+    f.add_argument("--rate", default="10s", help="sample period per asset (default 10s)")
+    f.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
+    f.add_argument(
+        "--duration", help="simulated run time, e.g. 2h (default: scenario's, or forever)"
+    )
+    f.add_argument("--start", help="simulated start, ISO 8601 UTC (default: now)")
+    f.add_argument("--demo", action="store_true", help="use the demo scenario")
+    _publish_args(f)
+    f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
+    f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
+    f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
+    f.set_defaults(_sim=run_fleet)
+
+    r = sub.add_parser("replay", help="publish a recorded dataset (L4E layout or SKAB) live")
+    r.add_argument("--data", required=True, type=Path, help="dataset folder or CSV file")
+    r.add_argument("--speed", type=float, default=1.0, help="recorded seconds per wall second")
+    r.add_argument("--original-time", action="store_true", help="keep recorded timestamps")
+    _publish_args(r)
+    r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    r.set_defaults(_sim=run_replay)
+
+
+def _asset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--assets", type=int, help="number of assets (default: scenario's, or 3)")
+    p.add_argument("--kind", choices=KIND_CHOICES, default="pump", help="equipment (default pump)")
+    p.add_argument("--scenario", type=Path, help="scenario TOML: faults (and assets)")
+    p.add_argument("--seed", type=int, help="random seed (default: scenario's, or 0)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
+def _publish_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="broker URL")
+    p.add_argument("--site", help="site name in topics (default: scenario's, or s1)")
+    p.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._sim(args))
+
+
+def _scenario(args: argparse.Namespace) -> Any:
+    from simulator.scenario import demo_scenario, load_scenario
+
+    if getattr(args, "demo", False):
+        return demo_scenario()
+    return load_scenario(args.scenario) if args.scenario else None
+
+
+def _assets(args: argparse.Namespace, scenario: Any) -> list[Any]:
+    from simulator.asset import AssetSpec
+
+    if args.assets is None and scenario is not None and scenario.assets:
+        return list(scenario.assets)
+    n = 3 if args.assets is None else args.assets
+    if n < 1:
+        raise UserError(f"--assets: expected at least 1, got {n}")
+    kinds = ["pump", "fan"] if args.kind == "mixed" else [args.kind]
+    return [
+        AssetSpec(f"{kinds[i % len(kinds)]}-{i + 1:02d}", kinds[i % len(kinds)], i + 1)
+        for i in range(n)
+    ]
+
+
+def _duration(text: str, option: str) -> float:
+    from simulator.scenario import parse_duration
+
+    try:
+        seconds = parse_duration(text, option)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    if seconds <= 0:
+        raise UserError(f"{option}: must be positive, got {text!r}")
+    return seconds
+
+
+def _when(text: str | None, default: datetime, option: str) -> datetime:
+    if text is None:
+        return default
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(
+            f"{option}: expected an ISO 8601 time like 2025-01-01T00:00, got {text!r}"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _seed(args: argparse.Namespace, scenario: Any) -> int:
+    if args.seed is not None:
+        return int(args.seed)
+    return scenario.seed if scenario is not None else 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_json, stderr
+    from simulator.history import generate_history
+    from simulator.labels import read_labels
+
+    scenario = _scenario(args)
+    assets = _assets(args, scenario)
+    rate = _duration(args.rate, "--rate")
+    if args.days <= 0:
+        raise UserError(f"--days: must be positive, got {args.days}")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _when(args.start, today - timedelta(days=args.days), "--start")
+    began = time.perf_counter()
+    frames = generate_history(
+        assets, start, args.days, rate, args.out, scenario=scenario, seed=_seed(args, scenario)
+    )
+    seconds = time.perf_counter() - began
+    rows = sum(len(f) for f in frames.values())
+    sensors = sum(f.shape[1] for f in frames.values())
+    labels = read_labels(args.out / "labels" / "labels.csv")
+    summary = {
+        "out": str(args.out),
+        "assets": len(frames),
+        "rows": rows,
+        "rows_per_asset": rows // max(1, len(frames)),
+        "sensors": sensors,
+        "labels": len(labels),
+        "elapsed_s": round(seconds, 3),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        stderr.print(
+            f"wrote {len(frames)} assets x {summary['rows_per_asset']} rows ({sensors} sensors) "
+            f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
+        )
+    return 0
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_json, stderr
+    from edge.clock import SimulatedClock
+    from simulator.fleet import FleetSimulator
+    from simulator.runner import DirectPublisher, FleetSource, agent_sinks, run
+
+    scenario = _scenario(args)
+    assets = _assets(args, scenario)
+    if args.speed <= 0:
+        raise UserError(f"--speed: must be positive, got {args.speed}")
+    rate = _duration(args.rate, "--rate")
+    start = _when(args.start, datetime.now(UTC), "--start").timestamp()
+    duration = (
+        _duration(args.duration, "--duration")
+        if args.duration
+        else (scenario.duration_s if scenario is not None else None)
+    )
+    site = args.site or (scenario.site if scenario is not None else "s1")
+    try:
+        fleet = FleetSimulator(
+            assets, scenario, start=start, rate_s=rate, seed=_seed(args, scenario)
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    source = FleetSource(fleet)
+    clock = SimulatedClock(start, args.speed)
+    names = [a.name for a in assets]
+    route = None
+    stop_publisher = None
+    if not args.direct:
+        queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
+        made = agent_sinks(
+            names,
+            site=site,
+            broker_url=args.broker,
+            data_dir=queue_dir,
+            clock=clock,
+            gateway=args.gateway or len(names) > 20,
+            source=source,
+            samples_per_message=args.per_message,
+        )
+        if made is not None:
+            route, stop_publisher = made
+            via = "edge agent" + (" (gateway)" if args.gateway or len(names) > 20 else "")
+    if route is None:
+        publisher = DirectPublisher(
+            args.broker,
+            site=site,
+            sender=f"sim-{site}",
+            samples_per_message=args.per_message,
+            on_mode=source.apply,
+            assets=names,
+        )
+        route = publisher
+
+        def stop_publisher() -> None:
+            publisher.flush()
+            publisher.close()
+
+        via = "direct paho QoS 1"
+    stderr.print(
+        f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
+        f"via {via} -> {args.broker}"
+    )
+    stop = _stop_event()
+    began = time.perf_counter()
+    until = None if duration is None else start + duration
+    tick = 0.2 * args.speed  # step about five times per wall second
+    sent = run(source, route, clock, until=until, tick_s=tick, stop=stop)
+    stop_publisher()
+    wall = time.perf_counter() - began
+    summary = {
+        "assets": len(names),
+        "readings": sent,
+        "simulated_s": round(fleet.now - start, 3),
+        "wall_s": round(wall, 3),
+        "readings_per_s": round(sent / wall, 1) if wall > 0 else 0.0,
+        "labels": [
+            {
+                "start": lb.start,
+                "end": lb.end,
+                "fault_code": lb.fault_code,
+                "equipment": lb.equipment,
+            }
+            for lb in fleet.labels()
+        ],
+        "via": via,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        stderr.print(f"fleet: sent {sent} readings in {wall:.1f} s")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_json, stderr
+    from edge.clock import SimulatedClock
+    from simulator.replay import Replay, load_dataset
+    from simulator.runner import DirectPublisher, run
+
+    if args.speed <= 0:
+        raise UserError(f"--speed: must be positive, got {args.speed}")
+    frames = load_dataset(args.data)
+    now = datetime.now(UTC).timestamp()
+    replay = Replay(frames, start=now, original_time=args.original_time)
+    site = args.site or "s1"
+    publisher = DirectPublisher(
+        args.broker, site=site, sender=f"replay-{site}", samples_per_message=args.per_message
+    )
+    clock = SimulatedClock(replay.start, args.speed, anchor=time.time())
+    stderr.print(
+        f"replay: {replay.rows} rows of {len(frames)} assets over "
+        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {args.broker}"
+    )
+    began = time.perf_counter()
+    tick = 0.2 * args.speed  # step about five times per wall second
+    sent = run(replay, publisher, clock, until=replay.end, tick_s=tick, stop=_stop_event())
+    publisher.flush()
+    publisher.close()
+    wall = time.perf_counter() - began
+    summary = {
+        "assets": list(replay.assets),
+        "readings": sent,
+        "messages": publisher.messages,
+        "wall_s": round(wall, 3),
+        "readings_per_s": round(sent / wall, 1) if wall > 0 else 0.0,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        stderr.print(f"replay: sent {sent} readings in {wall:.1f} s")
+    return 0

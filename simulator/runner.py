@@ -1,0 +1,231 @@
+"""Drive a stepper (fleet or replay) on a clock and hand its samples to sinks.
+
+Two ways out to the broker:
+
+* :func:`agent_sinks` — the edge agent (``edge.agent.Agent``), imported lazily: one agent
+  per asset, or one gateway agent for all of them. Its durable queue, QoS 1 and shadow
+  handling are the same code a field device runs. A ``mode`` shadow command reaches the
+  fleet through :class:`FleetSource.apply`.
+* :class:`DirectPublisher` — paho QoS 1 straight from the simulator (no queue), used when the
+  agent is not installed and by the benchmark. It also answers shadow deltas for ``mode``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge.clock import Clock
+from edge.errors import PlantwatchError
+from edge.wire import Sample, batch_samples, encode, shadow_topic
+from simulator.fleet import FleetSimulator, Sink
+
+log = logging.getLogger("simulator.runner")
+
+
+class Stepper(Protocol):
+    """Anything that yields every sample due in ``(last, until]``: a fleet or a replay."""
+
+    def step(self, until: float) -> dict[str, list[Sample]]: ...
+
+
+class FleetSource:
+    """The edge agent's ``Source`` protocol over a fleet: ``poll`` steps, ``apply`` commands."""
+
+    def __init__(self, fleet: FleetSimulator) -> None:
+        self.fleet = fleet
+        self._lock = threading.Lock()
+
+    def step(self, until: float) -> dict[str, list[Sample]]:
+        with self._lock:
+            return self.fleet.step(until)
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        return [(asset, s) for asset, samples in self.step(now).items() for s in samples]
+
+    def apply(self, asset: str, key: str, value: object) -> None:
+        if key == "mode" and isinstance(value, str):
+            with self._lock:
+                self.fleet.set_mode(asset, value)
+
+
+def run(
+    stepper: Stepper,
+    sink: Sink,
+    clock: Clock,
+    *,
+    until: float | None = None,
+    tick_s: float = 1.0,
+    before_step: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Step to ``clock.now()`` every *tick_s* clock seconds until *until*; return readings sent."""
+    sent = 0
+    while stop is None or not stop.is_set():
+        now = clock.now()
+        target = now if until is None else min(now, until)
+        if before_step is not None:
+            before_step()
+        for asset, samples in stepper.step(target).items():
+            if samples:
+                sink(asset, samples)
+                sent += len(samples)
+        if until is not None and target >= until:
+            break
+        clock.sleep(tick_s)
+    return sent
+
+
+class DirectPublisher:
+    """QoS 1 publisher of wire messages with paho; the simulator's own route to a broker.
+
+    Publishes are pipelined (paho's in-flight window) rather than waited on one by one, so
+    throughput is the broker's; :meth:`close` waits for every PUBACK.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        site: str,
+        sender: str,
+        samples_per_message: int = 20,
+        inflight: int = 100,
+        on_mode: Callable[[str, str], None] | None = None,
+        assets: Sequence[str] = (),
+    ) -> None:
+        import paho.mqtt.client as mqtt
+
+        from cloud.runtime.broker import parse_broker_url
+
+        address = parse_broker_url(url)
+        self.site = site
+        self.sender = sender
+        self.per_message = samples_per_message
+        self.messages = 0
+        self._seq = 0
+        self._last: Any = None
+        self._on_mode = on_mode
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
+        if address.tls:
+            self._client.tls_set()
+        self._client.max_inflight_messages_set(inflight)
+        self._client.max_queued_messages_set(0)
+        connected = threading.Event()
+
+        def on_connect(client: Any, _u: object, _f: object, rc: Any, _p: object = None) -> None:
+            if on_mode is not None:
+                for asset in assets:
+                    client.subscribe(shadow_topic(asset, "update/delta"), 1)
+            connected.set()
+
+        self._client.on_connect = on_connect
+        self._client.on_message = self._on_message
+        try:
+            self._client.connect(address.host, address.port, keepalive=30)
+        except OSError as exc:
+            raise PlantwatchError(f"{url}: cannot connect ({exc})") from None
+        self._client.loop_start()
+        if not connected.wait(15):
+            self.close()
+            raise PlantwatchError(f"{url}: no CONNACK within 15 s")
+
+    def _on_message(self, _c: object, _u: object, msg: Any) -> None:
+        thing = msg.topic.split("/")[2]
+        try:
+            mode = json.loads(msg.payload)["state"]["mode"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if self._on_mode is None or mode not in ("normal", "safe", "stop"):
+            return
+        self._on_mode(thing, mode)
+        reported = json.dumps({"state": {"reported": {"mode": mode}}}).encode()
+        self._client.publish(shadow_topic(thing, "update"), reported, qos=1)
+
+    def __call__(self, asset: str, samples: Sequence[Sample]) -> None:
+        for message in batch_samples(
+            self.site, asset, self.sender, self._seq, samples, self.per_message
+        ):
+            self._last = self._client.publish(message.topic, encode(message), qos=1)
+            self._seq = message.seq + 1
+            self.messages += 1
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until the broker has acknowledged everything published so far."""
+        if self._last is not None:
+            self._last.wait_for_publish(timeout)
+            if not self._last.is_published():
+                raise PlantwatchError(f"publishes not acknowledged within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+def agent_sinks(
+    assets: Sequence[str],
+    *,
+    site: str,
+    broker_url: str,
+    data_dir: Path,
+    clock: Clock,
+    gateway: bool,
+    source: FleetSource | None = None,
+    samples_per_message: int = 20,
+) -> tuple[Sink, Callable[[], None]] | None:
+    """Sinks through the edge agent, or None when the agent is not installed.
+
+    Returns ``(sink, stop)``. With *source*, each agent's ``mode`` command handler reaches
+    the fleet (the agent calls ``source.apply``).
+    """
+    try:
+        from edge.agent import Agent, AgentConfig
+    except ImportError:
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    groups = [tuple(assets)] if gateway else [(a,) for a in assets]
+    agents: dict[str, Any] = {}
+    started = []
+    for group in groups:
+        sender = f"gw-{site}" if gateway else group[0]
+        config = AgentConfig(
+            site=site,
+            sender=sender,
+            broker_url=broker_url,
+            queue_path=str(data_dir / f"{sender}.queue.sqlite"),
+            assets=group,
+            samples_per_message=samples_per_message,
+        )
+        agent = Agent(config, clock)
+        if source is not None:
+            agent.sources.append(_CommandsOnly(source))
+        agent.start()
+        started.append(agent)
+        for asset in group:
+            agents[asset] = agent
+
+    def sink(asset: str, samples: Sequence[Sample]) -> None:
+        agents[asset].submit(asset, samples)
+
+    def stop() -> None:
+        for agent in started:
+            agent.stop(flush=True)
+
+    return sink, stop
+
+
+class _CommandsOnly:
+    """Registered with an agent only to receive applied commands; the runner does the polling."""
+
+    def __init__(self, source: FleetSource) -> None:
+        self._source = source
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        return []
+
+    def apply(self, asset: str, key: str, value: object) -> None:
+        self._source.apply(asset, key, value)
