@@ -76,8 +76,15 @@ class TrainConfig:
     """Upper bound of operating modes found by k-means; 1 disables mode detection."""
     variance_kept: float = 0.95
     """Share of variance the PCA subspace keeps (at most n-1 components, so Q exists)."""
-    smoothing: float = 1.0
-    """EWMA span of the index in rows; 1 = no smoothing."""
+    smoothing: int = 1
+    """Rows in the moving mean of each feature before scoring: sustained small shifts add
+    up while noise averages out (a multivariate moving-average chart); 1 = no smoothing."""
+    difference: str = "none"
+    """``auto``: sensors that wander slowly in training (lag-1 autocorrelation above
+    ``difference_above``) are monitored by their change over ``difference_lag`` rows
+    instead of their level, so slow drift is not an anomaly; ``none``: levels only."""
+    difference_above: float = 0.9
+    difference_lag: int = 10
     threshold_quantile: float = 0.999
     """Quantile of the training index that becomes the threshold (before margin)."""
     threshold_margin: float = 1.5
@@ -96,8 +103,12 @@ class TrainConfig:
             raise ConfigError(f"max_modes {self.max_modes}: expected >= 1")
         if not 0 < self.variance_kept <= 1:
             raise ConfigError(f"variance_kept {self.variance_kept}: expected in (0, 1]")
-        if self.smoothing < 1:
-            raise ConfigError(f"smoothing {self.smoothing}: expected >= 1 (rows)")
+        if int(self.smoothing) != self.smoothing or self.smoothing < 1:
+            raise ConfigError(f"smoothing {self.smoothing}: expected a whole number >= 1 (rows)")
+        if self.difference not in ("none", "auto"):
+            raise ConfigError(f"difference {self.difference!r}: expected 'none' or 'auto'")
+        if self.difference_lag < 1:
+            raise ConfigError(f"difference_lag {self.difference_lag}: expected >= 1 (rows)")
 
 
 @dataclass
@@ -111,7 +122,19 @@ class ScoreResult:
     contributions: np.ndarray
     """(rows, sensors), each row sums to 1 (uniform on MACHINE_OFF rows)."""
     raw: np.ndarray = field(default_factory=lambda: np.empty(0))
-    """The smoothed index ``s`` before mapping to [0, 1]; for evaluation and plots."""
+    """The index ``s`` before mapping to [0, 1]; for evaluation and plots."""
+    state: StreamState | None = None
+    """Pass to the next :meth:`Model.score` call to continue the same series (streaming)."""
+
+
+@dataclass
+class StreamState:
+    """What scoring needs from earlier rows: the raw tail for differencing and the moving
+    mean, and how many rows came before (the warm-up)."""
+
+    tail: np.ndarray
+    count: int
+    """Rows seen so far."""
 
 
 def resample(frame: pd.DataFrame, sampling_rate: str | None) -> pd.DataFrame:
@@ -199,6 +222,8 @@ class Model:
         sensors: Sequence[str],
         config: TrainConfig,
         *,
+        fill: np.ndarray,
+        differenced: np.ndarray,
         center: np.ndarray,
         scale: np.ndarray,
         centroids: np.ndarray,
@@ -210,6 +235,8 @@ class Model:
     ) -> None:
         self.sensors: tuple[str, ...] = tuple(sensors)
         self.config = config
+        self.fill = fill
+        self.differenced = np.asarray(differenced, dtype=bool)
         self.center = center
         self.scale = scale
         self.centroids = centroids
@@ -231,7 +258,7 @@ class Model:
     def components(self) -> tuple[str, ...]:
         """Components the model's sensors (and off condition) come from; empty for a template."""
         names = [s.partition("\\")[0] for s in self.sensors if "\\" in s]
-        if self.off and "\\" in self.off.sensor:
+        if self.off and "\\" in self.off.sensor and names:
             names.append(self.off.sensor.partition("\\")[0])
         return tuple(dict.fromkeys(names))
 
@@ -263,40 +290,37 @@ class Model:
         frame = resample(frame, self.config.sampling_rate)
         off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
         x = frame[self._columns(frame)].to_numpy(dtype=float, copy=True)
-        if np.isnan(x).any():
-            x = pd.DataFrame(x).ffill().to_numpy()
-            x = np.where(np.isnan(x), self.center, x)
-        return pd.DatetimeIndex(frame.index), x, off
+        return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
 
-    def index_of(self, x: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
-        """Per-sensor contributions to the (smoothed) index, shape (rows, sensors)."""
-        g = (x - self.center) / self.scale
-        if len(self.centroids) == 1:
-            mode = np.zeros(len(x), dtype=int)
-        else:
-            mode = _sqdist(g, self.centroids).argmin(1)
-        contrib = np.empty_like(x)
+    def features(
+        self, x: np.ndarray, state: StreamState | None = None
+    ) -> tuple[np.ndarray, np.ndarray, StreamState]:
+        """Differenced-where-configured, EWMA-smoothed features, each row's warm-up factor
+        (how much wider than steady state the EWMA's spread still is) and the new state."""
+        return _features(
+            x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
+        )
+
+    def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
+        g = (y - self.center) / self.scale
+        mode = (
+            np.zeros(len(y), dtype=int)
+            if len(self.centroids) == 1
+            else _sqdist(g, self.centroids).argmin(1)
+        )
+        contrib = np.empty_like(y)
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
-                z = (x[rows] - self.mode_means[m]) / self.mode_scales[m]
+                z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
                 contrib[rows] = (z @ self.mode_phi[m]) ** 2
-        return self._smooth(contrib, state)
+        return contrib
 
-    def _smooth(self, contrib: np.ndarray, state: np.ndarray | None) -> np.ndarray:
-        span = self.config.smoothing
-        if span <= 1 or len(contrib) == 0:
-            return contrib
-        alpha = 2.0 / (span + 1.0)
-        if state is not None:
-            contrib = np.vstack([state[None, :], contrib])
-        smoothed = pd.DataFrame(contrib).ewm(alpha=alpha, adjust=state is None).mean().to_numpy()
-        return smoothed[1:] if state is not None else smoothed
-
-    def score(self, frame: pd.DataFrame, state: np.ndarray | None = None) -> ScoreResult:
+    def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
 
-        *state* is the last smoothed contribution row of a previous call, for streaming.
+        *state* (``result.state`` of the previous call) continues a series across calls.
         """
         index, x, off = self.prepare(frame)
         return self.score_arrays(index, x, off, state)
@@ -306,37 +330,28 @@ class Model:
         index: pd.DatetimeIndex,
         x: np.ndarray,
         off: np.ndarray,
-        state: np.ndarray | None = None,
+        state: StreamState | None = None,
     ) -> ScoreResult:
         n = len(self.sensors)
-        contrib = np.zeros((len(x), n))
-        on = ~off
-        if on.any():
-            contrib[on] = self.index_of(x[on], state)
+        y, factor, new_state = self.features(x, state)
+        contrib = self.contributions(y, factor)
+        contrib[off] = 0.0
         s = contrib.sum(1)
         score = s / (s + self.threshold)
         share = np.full_like(contrib, 1.0 / n)
         positive = s > 0
         share[positive] = contrib[positive] / s[positive, None]
-        score[off] = 0.0
-        prediction = (score > 0.5) & on
-        return ScoreResult(index, score, prediction.astype(np.int8), off, share, s)
+        prediction = score > 0.5
+        return ScoreResult(
+            index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
+        )
 
     # -- persistence ---------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            directory / _NPZ,
-            center=self.center,
-            scale=self.scale,
-            centroids=self.centroids,
-            mode_means=self.mode_means,
-            mode_scales=self.mode_scales,
-            mode_phi=self.mode_phi,
-            threshold=np.array(self.threshold),
-        )
+        np.savez(directory / _NPZ, **self._arrays())
         meta = {
             "format": ARTIFACT_FORMAT,
             "sensors": list(self.sensors),
@@ -344,6 +359,19 @@ class Model:
             "info": self.info,
         }
         (directory / _META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "fill": self.fill,
+            "differenced": self.differenced.astype(np.int8),
+            "center": self.center,
+            "scale": self.scale,
+            "centroids": self.centroids,
+            "mode_means": self.mode_means,
+            "mode_scales": self.mode_scales,
+            "mode_phi": self.mode_phi,
+            "threshold": np.array(self.threshold),
+        }
 
     @classmethod
     def load(cls, directory: str | Path) -> Model:
@@ -353,7 +381,7 @@ class Model:
             arrays = np.load(directory / _NPZ, allow_pickle=False)
         except FileNotFoundError as exc:
             raise UserError(f"{directory}: not a model artifact ({exc.filename} missing)") from None
-        except (ValueError, json.JSONDecodeError) as exc:
+        except (ValueError, OSError, json.JSONDecodeError) as exc:
             raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
         if meta.get("format") != ARTIFACT_FORMAT:
             raise UserError(
@@ -363,18 +391,58 @@ class Model:
         if config.get("sensors") is not None:
             config["sensors"] = tuple(config["sensors"])
         with arrays:
-            return cls(
-                meta["sensors"],
-                TrainConfig(**config),
-                center=arrays["center"],
-                scale=arrays["scale"],
-                centroids=arrays["centroids"],
-                mode_means=arrays["mode_means"],
-                mode_scales=arrays["mode_scales"],
-                mode_phi=arrays["mode_phi"],
-                threshold=float(arrays["threshold"]),
-                info=meta.get("info", {}),
-            )
+            values = {k: arrays[k] for k in arrays.files}
+        threshold = float(values.pop("threshold"))
+        return cls(
+            meta["sensors"],
+            TrainConfig(**config),
+            threshold=threshold,
+            info=meta.get("info", {}),
+            **values,
+        )
+
+
+def _fill_gaps(x: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Carry the last reading forward; before any reading, use the training mean."""
+    if np.isnan(x).any():
+        x = pd.DataFrame(x).ffill().to_numpy()
+        x = np.where(np.isnan(x), fill, x)
+    return x
+
+
+def _features(
+    x: np.ndarray,
+    differenced: np.ndarray,
+    lag: int,
+    window: int,
+    state: StreamState | None,
+) -> tuple[np.ndarray, np.ndarray, StreamState]:
+    """Features = levels (or lag differences) averaged over the last *window* rows.
+
+    A moving mean rather than an EWMA: its memory ends after *window* rows, so an alarm
+    clears at most *window* rows after the signal is back to normal. The first rows of a
+    series average fewer rows; their factor ``sqrt(window / rows)`` widens the limits.
+    *state* carries the last ``lag + window`` raw rows, so a series scored in pieces gets
+    exactly the features it would get in one piece.
+    """
+    n, width = x.shape
+    history = state.tail if state is not None else np.empty((0, width))
+    count = state.count if state is not None else 0
+    extended = np.vstack([history, x]) if len(history) else x
+    past = len(extended) - n
+    f = extended.astype(float, copy=True)
+    if differenced.any() and len(extended):
+        lagged = np.vstack([np.repeat(extended[:1], lag, axis=0), extended])[: len(extended)]
+        f[:, differenced] -= lagged[:, differenced]
+    rows = np.arange(1, len(f) + 1)
+    if window > 1:
+        cum = np.vstack([np.zeros((1, width)), np.cumsum(f, axis=0)])
+        start = np.maximum(rows - window, 0)
+        f = (cum[rows] - cum[start]) / (rows - start)[:, None]
+    seen = np.minimum(rows, window)[past:]
+    factor = np.sqrt(window / seen) if window > 1 else np.ones(n)
+    tail = extended[-(lag + window) :]
+    return f[past:], factor, StreamState(tail, count + n)
 
 
 def _robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -418,34 +486,50 @@ def train(
         keep &= ~OffCondition.parse(config.off_condition).mask(frame)
     if exclude is not None:
         keep &= ~np.asarray(exclude, dtype=bool)
-    x = frame[sensors].to_numpy(dtype=float)[keep]
-    x = x[~np.isnan(x).any(1)]
-    if len(x) < max(10, 2 * len(sensors)):
+    raw = frame[sensors].to_numpy(dtype=float)
+    keep &= ~np.isnan(raw).all(1)
+    need = max(10, 2 * len(sensors))
+    if keep.sum() < need:
         raise UserError(
-            f"training data: {len(x)} complete rows with the machine on; need at least "
-            f"{max(10, 2 * len(sensors))} for {len(sensors)} sensors"
+            f"training data: {int(keep.sum())} rows with the machine on and outside labels; "
+            f"need at least {need} for {len(sensors)} sensors"
         )
+    fill = np.nan_to_num(np.nanmean(raw[keep], axis=0))
+    x = _fill_gaps(raw, fill)
+    differenced = np.zeros(len(sensors), dtype=bool)
+    if config.difference == "auto":
+        differenced = _lag1_autocorrelation(x[keep]) > config.difference_above
+    y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+    warmup = config.smoothing - 1
+    if differenced.any():
+        warmup += config.difference_lag
+    fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
+    y = y[fit]
     rng = np.random.default_rng(config.seed)
-    center, scale = _robust_scale(x)
-    g = (x - center) / scale
+    center, scale = _robust_scale(y)
+    g = (y - center) / scale
     sample = g if len(g) <= 20_000 else g[rng.choice(len(g), 20_000, replace=False)]
-    centroids = _choose_modes(sample, config.max_modes, rng) if config.max_modes > 1 else None
-    if centroids is None:
-        centroids = g.mean(0, keepdims=True)
+    centroids = (
+        _choose_modes(sample, config.max_modes, rng)
+        if config.max_modes > 1
+        else g.mean(0, keepdims=True)
+    )
     mode = _sqdist(g, centroids).argmin(1)
     n = len(sensors)
     means, scales, phis = [], [], []
     for m in range(len(centroids)):
-        xm = x[mode == m]
-        mu, sd = _robust_scale(xm)
+        ym = y[mode == m]
+        mu, sd = _robust_scale(ym)
         means.append(mu)
         scales.append(sd)
         phis.append(
-            _fit_mode((xm - mu) / sd, config.variance_kept, config.threshold_quantile).reshape(n, n)
+            _fit_mode((ym - mu) / sd, config.variance_kept, config.threshold_quantile).reshape(n, n)
         )
     model = Model(
         sensors,
         config,
+        fill=fill,
+        differenced=differenced,
         center=center,
         scale=scale,
         centroids=centroids,
@@ -454,16 +538,25 @@ def train(
         mode_phi=np.asarray(phis),
         threshold=1.0,
     )
-    s = model.index_of(x).sum(1)
+    s = model.contributions(y, np.ones(len(y))).sum(1)
     model.threshold = max(
         float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
     )
     model.info.update(
         {
-            "training_rows": len(x),
+            "training_rows": len(y),
             "modes": len(centroids),
             "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
+            "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "threshold": model.threshold,
         }
     )
     return model
+
+
+def _lag1_autocorrelation(x: np.ndarray) -> np.ndarray:
+    if len(x) < 3:
+        return np.zeros(x.shape[1])
+    a, b = x[:-1] - x[:-1].mean(0), x[1:] - x[1:].mean(0)
+    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    return np.divide((a * b).sum(0), denom, out=np.zeros(x.shape[1]), where=denom > 0)
