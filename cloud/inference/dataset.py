@@ -138,6 +138,146 @@ def prefixed(frame: pd.DataFrame, component: str) -> pd.DataFrame:
 def merge(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """Outer-join on the timestamp; for the same column, later frames win."""
     result: pd.DataFrame | None = None
+    order: list[str] = []
     for frame in frames:
+        order += [c for c in frame.columns if c not in order]
         result = frame if result is None else frame.combine_first(result)
-    return result if result is not None else pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
+    if result is None:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
+    return result[order]
+
+
+_COMPONENT_RE = re.compile(r"^[0-9a-zA-Z._\-]{1,200}$")
+
+
+@dataclass
+class Dataset:
+    """A historical dataset (§1): ``component\\sensor`` columns on one UTC index."""
+
+    frame: pd.DataFrame
+    components: dict[str, list[str]]
+    """Component -> its sensor column names (without prefix), in file order."""
+    files: dict[str, list[str]]
+    """Component -> files read."""
+    parsed: dict[str, CsvFrame]
+    """Component -> its merged frame and counts, for the quality report."""
+    discarded: list[str] = field(default_factory=list)
+
+    def component_frame(self, component: str) -> pd.DataFrame:
+        """One component's columns with plain sensor names (for template models)."""
+        cols = [f"{component}\\{s}" for s in self.components[component]]
+        frame = self.frame[cols].dropna(how="all")
+        return frame.rename(columns=lambda c: c.partition("\\")[2])
+
+
+def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
+    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` also works
+    (the component is the name up to the first ``_``, since hyphens occur in asset names).
+
+    Several files of one component are merged on the timestamp (later files win on
+    duplicates); unreadable files are listed as discarded, as L4E's ingestion does.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found")
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and _COMPONENT_RE.match(path.name):
+            found = sorted(path.glob("*.csv"))
+            if found:
+                groups.setdefault(path.name, []).extend(found)
+        elif path.suffix == ".csv":
+            component = path.stem.partition("_")[0]
+            if _COMPONENT_RE.match(component):
+                groups.setdefault(component, []).append(path)
+    if not groups:
+        raise UserError(
+            f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
+            f"{root}/<component>_*.csv)"
+        )
+    parsed: dict[str, CsvFrame] = {}
+    components: dict[str, list[str]] = {}
+    discarded: list[str] = []
+    for component, paths in sorted(groups.items()):
+        parts: list[CsvFrame] = []
+        for path in paths:
+            try:
+                parts.append(read_csv(path, str(path), sep=sep))
+            except UserError:
+                discarded.append(str(path))
+        if not parts:
+            continue
+        merged = merge(p.frame for p in parts)
+        invalid: dict[str, int] = {}
+        for part in parts:
+            for key, value in part.invalid_values.items():
+                invalid[key] = invalid.get(key, 0) + value
+        parsed[component] = CsvFrame(
+            merged,
+            sum(p.unsupported_timestamps for p in parts),
+            sum(p.duplicate_timestamps for p in parts),
+            invalid,
+        )
+        components[component] = [str(c) for c in merged.columns]
+    if not parsed:
+        raise UserError(f"{root}: no readable CSV (discarded: {', '.join(discarded)})")
+    frame = merge(prefixed(p.frame, c) for c, p in parsed.items()).sort_index()
+    return Dataset(
+        frame,
+        components,
+        {c: [str(p) for p in groups[c]] for c in parsed},
+        parsed,
+        discarded,
+    )
+
+
+@dataclass(frozen=True)
+class Label:
+    """One known abnormal period (§2); CSV rows count as ``Rating=ANOMALY``."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    fault_code: str = ""
+    equipment: str = ""
+    notes: str = ""
+
+
+def load_labels(source: str | Path) -> list[Label]:
+    """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``."""
+    source = Path(source)
+    paths = sorted(source.rglob("*.csv")) if source.is_dir() else [source]
+    if not paths or not all(p.is_file() for p in paths):
+        raise UserError(f"{source}: no label CSV found")
+    labels: list[Label] = []
+    for path in paths:
+        try:
+            raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            continue
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not a readable label CSV ({exc})") from None
+        if raw.shape[1] < 2 or raw.shape[1] > 5:
+            raise UserError(
+                f"{path}: expected 2 to 5 columns (start,end[,fault_code,equipment,notes]), "
+                f"found {raw.shape[1]}"
+            )
+        starts, ends = parse_timestamps(raw[0]), parse_timestamps(raw[1])
+        for i in range(len(raw)):
+            if pd.isna(starts[i]) or pd.isna(ends[i]):
+                raise UserError(
+                    f"{path}: line {i + 1}: start/end {raw.iloc[i, 0]!r}, {raw.iloc[i, 1]!r}: "
+                    "expected a supported timestamp format"
+                )
+            if ends[i] < starts[i]:
+                raise UserError(f"{path}: line {i + 1}: end is before start")
+            extra = [str(raw.iloc[i, k]) if k < raw.shape[1] else "" for k in (2, 3, 4)]
+            labels.append(Label(starts[i], ends[i], *extra))
+    return sorted(labels, key=lambda label: label.start)
+
+
+def label_mask(index: pd.DatetimeIndex, labels: Iterable[Label]) -> np.ndarray:
+    """True for rows inside any label's ``[start, end]``."""
+    mask = np.zeros(len(index), dtype=bool)
+    for label in labels:
+        mask |= (index >= label.start) & (index <= label.end)
+    return mask

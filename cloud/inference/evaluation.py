@@ -182,3 +182,44 @@ def nab_tally(
         tally.null[profile] = len(windows) * a_fn
         tally.perfect[profile] = len(windows) * a_tp
     return tally
+
+
+def evaluate(
+    result_index: pd.DatetimeIndex,
+    prediction: np.ndarray,
+    machine_off: np.ndarray,
+    labels: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+) -> dict[str, object]:
+    """Point-wise and event-level figures of one scored range against labelled periods.
+
+    MACHINE_OFF rows are left out (the model makes no claim there). An event is detected
+    when any row inside its label is flagged; its delay is from the label start to that
+    first flagged row.
+    """
+    on = ~np.asarray(machine_off, dtype=bool)
+    truth = np.zeros(len(result_index), dtype=bool)
+    for start, end in labels:
+        truth |= (result_index >= start) & (result_index <= end)
+    flags = np.asarray(prediction, dtype=bool)
+    counts = PointCounts.of(truth[on], flags[on])
+    delays = detection_delays(result_index, truth & on, flags & on)
+    found = [d for d in delays if d is not None]
+    false_events = sum(1 for a, b in runs(flags & on) if not truth[a : b + 1].any())
+    return {
+        "rows": int(on.sum()),
+        "labelled_rows": int((truth & on).sum()),
+        "precision": round(counts.precision, 4),
+        "recall": round(counts.recall, 4),
+        "f1": round(counts.f1, 4),
+        "false_alarm_rate_pct": round(counts.far_pct, 3),
+        "events": len(delays),
+        "events_detected": len(found),
+        "false_alarm_events": false_events,
+        "detection_delay_s": {
+            "mean": round(float(np.mean(found)), 1) if found else None,
+            "median": round(float(np.median(found)), 1) if found else None,
+            "max": round(float(np.max(found)), 1) if found else None,
+            "per_event": delays,
+        },
+        "counts": {"tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn},
+    }

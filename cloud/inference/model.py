@@ -71,7 +71,7 @@ class TrainConfig:
     off_condition: str | None = None
     """``component\\sensor < 1`` (§7): rows where it holds are not trained on, scored MACHINE_OFF."""
     sensors: Sequence[str] | None = None
-    """Columns to use; None = every column except the off-condition-only sensor."""
+    """Columns to use; None = every column of the training frame."""
     max_modes: int = 4
     """Upper bound of operating modes found by k-means; 1 disables mode detection."""
     variance_kept: float = 0.95
@@ -463,19 +463,19 @@ def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
                 f"(columns: {', '.join(map(str, frame.columns))})"
             )
         return list(config.sensors)
-    off_sensor = OffCondition.parse(config.off_condition).sensor if config.off_condition else None
-    return [str(c) for c in frame.columns if c != off_sensor]
+    return [str(c) for c in frame.columns]
 
 
 def train(
     frame: pd.DataFrame,
     config: TrainConfig = TrainConfig(),
     *,
-    exclude: np.ndarray | None = None,
+    exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (),
 ) -> Model:
     """Fit on *frame* (UTC DatetimeIndex, ``component\\sensor`` or plain columns).
 
-    *exclude* marks rows (of the resampled frame) not to use as normal, e.g. labelled faults.
+    *exclude* lists ``(start, end)`` periods that are not normal (labelled faults, §2):
+    they are left out of training.
     """
     sensors = select_sensors(frame, config)
     if not sensors:
@@ -484,8 +484,8 @@ def train(
     keep = np.ones(len(frame), dtype=bool)
     if config.off_condition:
         keep &= ~OffCondition.parse(config.off_condition).mask(frame)
-    if exclude is not None:
-        keep &= ~np.asarray(exclude, dtype=bool)
+    for start, end in exclude:
+        keep &= ~((frame.index >= start) & (frame.index <= end))
     raw = frame[sensors].to_numpy(dtype=float)
     keep &= ~np.isnan(raw).all(1)
     need = max(10, 2 * len(sensors))
