@@ -94,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
 def _timestamp(text: str | None, option: str) -> Any:
     if text is None:
         return None
+    import pandas as pd
+
     from cloud.inference.dataset import parse_timestamps
     from edge.errors import UserError
-
-    import pandas as pd
 
     parsed = parse_timestamps([text])[0]
     if pd.isna(parsed) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):

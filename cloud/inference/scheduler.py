@@ -30,7 +30,7 @@ from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
 from cloud.ports import ObjectStore, StateStore
 from edge.clock import Clock
-from edge.errors import ConfigError, PlantwatchError, UserError
+from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
 
 SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
@@ -166,7 +166,13 @@ class Scheduler:
     # -- runs ----------------------------------------------------------------------------
 
     def run_due(self) -> list[Execution]:
-        """Every window whose wake-up ``W + D`` has come and that has not run yet."""
+        """Every window whose wake-up ``W + D`` has come and that has not run yet.
+
+        A STOPPED scheduler runs nothing; started again, it resumes with the first window
+        ending after the restart (windows missed while stopped are not run, as in L4E).
+        """
+        if self._doc().get("status") == "STOPPED":
+            return []
         delay = self.config.delay_offset_min * 60
         done = []
         w = self.next_window()
@@ -285,3 +291,90 @@ def list_executions(
         found.append(Execution.from_dict(doc))
     found.sort(key=lambda e: (e.data_start, e.scheduler), reverse=True)
     return found
+
+
+# -- lifecycle (CreateInferenceScheduler, Start/Stop/Describe/List/Delete) -----------------
+
+
+def create_scheduler(state: StateStore, config: SchedulerConfig, now: float) -> dict[str, Any]:
+    """Register and start a scheduler (L4E starts one on creation); one per model."""
+    if state.get(SCHEDULERS_NS, config.name) is not None:
+        raise ConflictError(f"scheduler {config.name!r} already exists")
+    for name, doc in state.items(SCHEDULERS_NS):
+        if doc.get("config", {}).get("model_name") == config.model_name:
+            raise ConflictError(
+                f"model {config.model_name!r} already has scheduler {name!r} (one per model)"
+            )
+    doc = {"config": config.to_dict(), "status": "RUNNING", "created_at": now, "started_at": now}
+    state.put(SCHEDULERS_NS, config.name, doc)
+    return doc
+
+
+def scheduler_doc(state: StateStore, name: str) -> dict[str, Any]:
+    doc = state.get(SCHEDULERS_NS, name)
+    if doc is None or "config" not in doc:
+        raise NotFoundError(f"scheduler {name!r}: not found")
+    return doc
+
+
+def load_config(state: StateStore, name: str) -> SchedulerConfig:
+    return SchedulerConfig.from_dict(scheduler_doc(state, name)["config"])
+
+
+def start_scheduler(state: StateStore, name: str, now: float) -> dict[str, Any]:
+    doc = scheduler_doc(state, name)
+    if doc.get("status") != "RUNNING":
+        doc.update(status="RUNNING", started_at=now, last_window_end=None)
+        state.put(SCHEDULERS_NS, name, doc)
+    return doc
+
+
+def stop_scheduler(state: StateStore, name: str) -> dict[str, Any]:
+    doc = scheduler_doc(state, name)
+    doc["status"] = "STOPPED"
+    state.put(SCHEDULERS_NS, name, doc)
+    return doc
+
+
+def delete_scheduler(state: StateStore, name: str) -> None:
+    doc = scheduler_doc(state, name)
+    if doc.get("status") == "RUNNING":
+        raise ConflictError(f"scheduler {name!r} is RUNNING; stop it before deleting")
+    state.delete(SCHEDULERS_NS, name)
+
+
+def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
+    """``DescribeInferenceScheduler``-shaped summary."""
+    doc = scheduler_doc(state, name)
+    config = SchedulerConfig.from_dict(doc["config"])
+    naming = config.naming
+    last = doc.get("last_window_end")
+    return {
+        "InferenceSchedulerName": config.name,
+        "ModelName": config.model_name,
+        "Status": doc.get("status", "PENDING"),
+        "DataUploadFrequency": config.upload_frequency,
+        "DataDelayOffsetInMinutes": config.delay_offset_min,
+        "DataInputConfiguration": {
+            "S3InputConfiguration": {"Bucket": config.input_bucket, "Prefix": config.input_prefix},
+            "InputTimeZoneOffset": naming.tz_offset,
+            "InferenceInputNameConfiguration": {
+                "TimestampFormat": naming.timestamp_format,
+                "ComponentTimestampDelimiter": naming.delimiter,
+            },
+        },
+        "DataOutputConfiguration": {
+            "S3OutputConfiguration": {
+                "Bucket": config.output_bucket,
+                "Prefix": config.output_prefix,
+            }
+        },
+        "LatestInferenceResult": doc.get("latest_inference_result"),
+        "CreatedAt": _epoch_iso(doc.get("created_at")),
+        "StartedAt": _epoch_iso(doc.get("started_at")),
+        "LastWindowEnd": _epoch_iso(last),
+    }
+
+
+def _epoch_iso(value: float | None) -> str | None:
+    return None if value is None else iso(datetime.fromtimestamp(float(value), tz=UTC))
