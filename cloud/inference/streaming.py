@@ -104,6 +104,7 @@ class StreamingScorer:
     ) -> None:
         self.model = model
         self.sink = sink
+        Debouncer(debounce_rows)  # validates
         self.debounce_rows = debounce_rows
         self.quarantine = quarantine
         self.stats = StreamStats()
