@@ -3,15 +3,18 @@ they arrive and land as L4E result lines; malformed payloads are quarantined."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import numpy as np
 import paho.mqtt.client as mqtt
 import pandas as pd
+import pytest
 
 from cloud.adapters.local import InMemoryObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.cli.main import main
 from cloud.inference.model import train
 from cloud.inference.results import decode_results
 from cloud.inference.streaming import StreamingScorer, WindowedObjectSink
@@ -86,3 +89,22 @@ def test_published_readings_become_result_lines(broker: EmbeddedBroker) -> None:
     assert flagged["prediction_reason"] == "ANOMALY_DETECTED"
     assert max(flagged["diagnostics"], key=lambda d: d["value"])["name"] == "pump-07\\flow"
     assert quarantined == ["bad_schema"]
+
+
+@pytest.mark.timeout(120)
+def test_bench_latency_reports_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "bench",
+        "latency",
+        "--faults",
+        "3",
+        "--rate",
+        "100",
+        "--normal-readings",
+        "5",
+        "--json",
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["samples"] == 3 and doc["missed"] == 0
+    assert 0 < doc["p50_ms"] <= doc["p95_ms"]
