@@ -1,0 +1,562 @@
+"""The anomaly model: operating modes by k-means, one PCA sub-model per mode.
+
+Why this family: explainability matters as much as accuracy. Each mode's PCA combines
+Hotelling's T² (inside the normal subspace) and Q/SPE (off it) into one quadratic index
+``phi(z) = z' Phi z`` with ``Phi = P L^-1 P' / T2lim + (I - P P') / Qlim``. Its complete
+decomposition ``c = (Phi^(1/2) z)²`` gives non-negative per-sensor contributions that add up
+to ``phi`` exactly, so diagnostics are the model's own arithmetic, not a post-hoc guess.
+Scoring is one matrix product per row.
+
+The anomaly score is ``s / (s + tau)`` where ``s`` is the (optionally EWMA-smoothed) index
+and ``tau`` its threshold calibrated on training data: the threshold maps to 0.5, so
+``prediction = 1`` exactly when ``anomaly_score > 0.5`` as in L4E.
+
+Component-agnostic ("template") models: when trained on plain column names (``flow``), a
+model fits any asset with those columns; callers name diagnostics ``<component>\\<sensor>``
+with the actual component (:meth:`Model.sensor_names`). A model trained on full names
+(``pump-01\\flow``) also scores a frame whose columns are the plain names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cloud.inference.offcondition import OffCondition
+from edge.errors import ConfigError, UserError
+
+SAMPLING_RATES = {
+    "PT1S": "1s",
+    "PT5S": "5s",
+    "PT10S": "10s",
+    "PT15S": "15s",
+    "PT30S": "30s",
+    "PT1M": "1min",
+    "PT5M": "5min",
+    "PT10M": "10min",
+    "PT15M": "15min",
+    "PT30M": "30min",
+    "PT1H": "1h",
+}
+SAMPLING_SECONDS = {
+    "PT1S": 1,
+    "PT5S": 5,
+    "PT10S": 10,
+    "PT15S": 15,
+    "PT30S": 30,
+    "PT1M": 60,
+    "PT5M": 300,
+    "PT10M": 600,
+    "PT15M": 900,
+    "PT30M": 1800,
+    "PT1H": 3600,
+}
+ARTIFACT_FORMAT = 1
+_NPZ = "model.npz"
+_META = "model.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; every field has a default so ``TrainConfig()`` is a sensible model."""
+
+    sampling_rate: str | None = None
+    """L4E ``TargetSamplingRate`` (PT1S..PT1H); None keeps the data's own timestamps."""
+    off_condition: str | None = None
+    """``component\\sensor < 1`` (§7): rows where it holds are not trained on, scored MACHINE_OFF."""
+    sensors: Sequence[str] | None = None
+    """Columns to use; None = every column of the training frame."""
+    max_modes: int = 4
+    """Upper bound of operating modes found by k-means; 1 disables mode detection."""
+    variance_kept: float = 0.95
+    """Share of variance the PCA subspace keeps (at most n-1 components, so Q exists)."""
+    smoothing: int = 1
+    """Rows in the moving mean of each feature before scoring: sustained small shifts add
+    up while noise averages out (a multivariate moving-average chart); 1 = no smoothing."""
+    difference: str = "none"
+    """``auto``: sensors that wander slowly in training (lag-1 autocorrelation above
+    ``difference_above``) are monitored by their change over ``difference_lag`` rows
+    instead of their level, so slow drift is not an anomaly; ``none``: levels only."""
+    difference_above: float = 0.9
+    difference_lag: int = 10
+    threshold_quantile: float = 0.999
+    """Quantile of the training index that becomes the threshold (before margin)."""
+    threshold_margin: float = 1.5
+    """Multiplier on that quantile; > 1 because training data are in-sample."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sampling_rate is not None and self.sampling_rate not in SAMPLING_RATES:
+            raise ConfigError(
+                f"TargetSamplingRate {self.sampling_rate!r}: expected one of "
+                f"{', '.join(SAMPLING_RATES)}"
+            )
+        if self.off_condition is not None:
+            OffCondition.parse(self.off_condition)
+        if self.max_modes < 1:
+            raise ConfigError(f"max_modes {self.max_modes}: expected >= 1")
+        if not 0 < self.variance_kept <= 1:
+            raise ConfigError(f"variance_kept {self.variance_kept}: expected in (0, 1]")
+        if int(self.smoothing) != self.smoothing or self.smoothing < 1:
+            raise ConfigError(f"smoothing {self.smoothing}: expected a whole number >= 1 (rows)")
+        if self.difference not in ("none", "auto"):
+            raise ConfigError(f"difference {self.difference!r}: expected 'none' or 'auto'")
+        if self.difference_lag < 1:
+            raise ConfigError(f"difference_lag {self.difference_lag}: expected >= 1 (rows)")
+
+
+@dataclass
+class ScoreResult:
+    """Per-row outputs aligned with ``index`` (the resampled index if a rate is set)."""
+
+    index: pd.DatetimeIndex
+    score: np.ndarray
+    prediction: np.ndarray
+    machine_off: np.ndarray
+    contributions: np.ndarray
+    """(rows, sensors), each row sums to 1 (uniform on MACHINE_OFF rows)."""
+    raw: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """The index ``s`` before mapping to [0, 1]; for evaluation and plots."""
+    state: StreamState | None = None
+    """Pass to the next :meth:`Model.score` call to continue the same series (streaming)."""
+
+
+@dataclass
+class StreamState:
+    """What scoring needs from earlier rows: the raw tail for differencing and the moving
+    mean, and how many rows came before (the warm-up)."""
+
+    tail: np.ndarray
+    count: int
+    """Rows seen so far."""
+
+
+def resample(frame: pd.DataFrame, sampling_rate: str | None) -> pd.DataFrame:
+    """Mean per bin ``(t - rate, t]`` labelled ``t`` (so bins fit L4E's ``(S, E]`` windows);
+    empty bins take the last value, leading empty bins are dropped."""
+    frame = frame.sort_index()
+    if sampling_rate is None or frame.empty:
+        return frame[~frame.index.duplicated(keep="last")]
+    rule = SAMPLING_RATES[sampling_rate]
+    out = frame.resample(rule, closed="right", label="right").mean()
+    return out.ffill().dropna(how="all")
+
+
+def _kmeans(
+    x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50
+) -> tuple[np.ndarray, float]:
+    """Lloyd's k-means with k-means++ seeding; returns centroids and inertia."""
+    centroids = [x[rng.integers(len(x))]]
+    for _ in range(1, k):
+        d2 = np.min(((x[:, None, :] - np.asarray(centroids)[None]) ** 2).sum(-1), axis=1)
+        total = d2.sum()
+        if total <= 0:
+            break
+        centroids.append(x[rng.choice(len(x), p=d2 / total)])
+    c = np.asarray(centroids)
+    labels = np.zeros(len(x), dtype=int)
+    for it in range(iters):
+        new = _sqdist(x, c).argmin(1)
+        if it and np.array_equal(new, labels):
+            break
+        labels = new
+        c = np.asarray(
+            [x[labels == j].mean(0) if np.any(labels == j) else c[j] for j in range(len(c))]
+        )
+    inertia = float(_sqdist(x, c).min(1).sum())
+    return c, inertia
+
+
+def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return (x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None, :]
+
+
+def _choose_modes(
+    x: np.ndarray, max_modes: int, rng: np.random.Generator, min_share: float = 0.05
+) -> np.ndarray:
+    """Centroids of the operating modes: add a mode while it at least halves the inertia
+    and every mode keeps ``min_share`` of the rows (so noise is not split into modes)."""
+    best, inertia = x.mean(0, keepdims=True), float(((x - x.mean(0)) ** 2).sum())
+    for k in range(2, max_modes + 1):
+        c, new_inertia = _kmeans(x, k, rng)
+        shares = np.bincount(_sqdist(x, c).argmin(1), minlength=len(c)) / len(x)
+        if len(c) < k or new_inertia > 0.5 * inertia or shares.min() < min_share:
+            break
+        best, inertia = c, new_inertia
+    return best
+
+
+def _fit_mode(z: np.ndarray, variance_kept: float, quantile: float) -> np.ndarray:
+    """The matrix ``Phi^(1/2)`` of one mode's combined T²/Q index (see module docstring)."""
+    n = z.shape[1]
+    cov = np.cov(z, rowvar=False).reshape(n, n) + 1e-6 * np.eye(n)
+    eigval, eigvec = np.linalg.eigh(cov)
+    order = np.argsort(eigval)[::-1]
+    eigval, eigvec = np.maximum(eigval[order], 1e-9), eigvec[:, order]
+    if n == 1:
+        return np.array([[1.0 / np.sqrt(eigval[0])]])
+    share = np.cumsum(eigval) / eigval.sum()
+    a = int(min(np.searchsorted(share, variance_kept) + 1, n - 1))
+    p = eigvec[:, :a]
+    t = z @ p
+    t2 = ((t * t) / eigval[:a]).sum(1)
+    resid = z - t @ p.T
+    q = (resid * resid).sum(1)
+    t2lim = max(float(np.quantile(t2, quantile)), 1e-9)
+    qlim = max(float(np.quantile(q, quantile)), 1e-9)
+    proj = p @ p.T
+    return p @ np.diag(1 / np.sqrt(eigval[:a] * t2lim)) @ p.T + (np.eye(n) - proj) / np.sqrt(qlim)
+
+
+class Model:
+    """A trained model; arrays only, saved as ``.npz`` plus JSON metadata (no pickle)."""
+
+    def __init__(
+        self,
+        sensors: Sequence[str],
+        config: TrainConfig,
+        *,
+        fill: np.ndarray,
+        differenced: np.ndarray,
+        center: np.ndarray,
+        scale: np.ndarray,
+        centroids: np.ndarray,
+        mode_means: np.ndarray,
+        mode_scales: np.ndarray,
+        mode_phi: np.ndarray,
+        threshold: float,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.sensors: tuple[str, ...] = tuple(sensors)
+        self.config = config
+        self.fill = fill
+        self.differenced = np.asarray(differenced, dtype=bool)
+        self.center = center
+        self.scale = scale
+        self.centroids = centroids
+        self.mode_means = mode_means
+        self.mode_scales = mode_scales
+        self.mode_phi = mode_phi
+        self.threshold = float(threshold)
+        self.info: dict[str, Any] = dict(info or {})
+        self.off = OffCondition.parse(config.off_condition) if config.off_condition else None
+
+    # -- naming --------------------------------------------------------------------------
+
+    @property
+    def is_template(self) -> bool:
+        """True when trained on plain sensor names: fits any component with those columns."""
+        return all("\\" not in s for s in self.sensors)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Components the model's sensors (and off condition) come from; empty for a template."""
+        names = [s.partition("\\")[0] for s in self.sensors if "\\" in s]
+        if self.off and "\\" in self.off.sensor and names:
+            names.append(self.off.sensor.partition("\\")[0])
+        return tuple(dict.fromkeys(names))
+
+    def sensor_names(self, component: str | None = None) -> tuple[str, ...]:
+        """Diagnostics names: a template's plain names get ``<component>\\`` prepended."""
+        if component is None:
+            return self.sensors
+        return tuple(s if "\\" in s else f"{component}\\{s}" for s in self.sensors)
+
+    def _columns(self, frame: pd.DataFrame) -> list[str]:
+        cols = []
+        for sensor in self.sensors:
+            plain = sensor.rpartition("\\")[2]
+            if sensor in frame.columns:
+                cols.append(sensor)
+            elif plain in frame.columns:
+                cols.append(plain)
+            else:
+                raise UserError(
+                    f"sensor {sensor} missing from the data (columns: "
+                    f"{', '.join(map(str, frame.columns))})"
+                )
+        return cols
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def prepare(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+        """Resample, pick the model's columns, mark machine-off rows, fill gaps."""
+        frame = resample(frame, self.config.sampling_rate)
+        off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
+        x = frame[self._columns(frame)].to_numpy(dtype=float, copy=True)
+        return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
+
+    def features(
+        self, x: np.ndarray, state: StreamState | None = None
+    ) -> tuple[np.ndarray, np.ndarray, StreamState]:
+        """Differenced-where-configured, EWMA-smoothed features, each row's warm-up factor
+        (how much wider than steady state the EWMA's spread still is) and the new state."""
+        return _features(
+            x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
+        )
+
+    def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
+        g = (y - self.center) / self.scale
+        mode = (
+            np.zeros(len(y), dtype=int)
+            if len(self.centroids) == 1
+            else _sqdist(g, self.centroids).argmin(1)
+        )
+        contrib = np.empty_like(y)
+        for m in range(len(self.centroids)):
+            rows = mode == m
+            if rows.any():
+                z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
+                contrib[rows] = (z @ self.mode_phi[m]) ** 2
+        return contrib
+
+    def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
+        """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
+
+        *state* (``result.state`` of the previous call) continues a series across calls.
+        """
+        index, x, off = self.prepare(frame)
+        return self.score_arrays(index, x, off, state)
+
+    def score_arrays(
+        self,
+        index: pd.DatetimeIndex,
+        x: np.ndarray,
+        off: np.ndarray,
+        state: StreamState | None = None,
+    ) -> ScoreResult:
+        n = len(self.sensors)
+        y, factor, new_state = self.features(x, state)
+        contrib = self.contributions(y, factor)
+        contrib[off] = 0.0
+        s = contrib.sum(1)
+        score = s / (s + self.threshold)
+        share = np.full_like(contrib, 1.0 / n)
+        positive = s > 0
+        share[positive] = contrib[positive] / s[positive, None]
+        prediction = score > 0.5
+        return ScoreResult(
+            index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
+        )
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez(directory / _NPZ, **self._arrays())
+        meta = {
+            "format": ARTIFACT_FORMAT,
+            "sensors": list(self.sensors),
+            "config": {**asdict(self.config), "sensors": list(self.config.sensors or []) or None},
+            "info": self.info,
+        }
+        (directory / _META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "fill": self.fill,
+            "differenced": self.differenced.astype(np.int8),
+            "center": self.center,
+            "scale": self.scale,
+            "centroids": self.centroids,
+            "mode_means": self.mode_means,
+            "mode_scales": self.mode_scales,
+            "mode_phi": self.mode_phi,
+            "threshold": np.array(self.threshold),
+        }
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Model:
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / _META).read_text())
+            arrays = np.load(directory / _NPZ, allow_pickle=False)
+        except FileNotFoundError as exc:
+            raise UserError(f"{directory}: not a model artifact ({exc.filename} missing)") from None
+        except (ValueError, OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise UserError(
+                f"{directory / _META}: format {meta.get('format')!r}, expected {ARTIFACT_FORMAT}"
+            )
+        config = meta["config"]
+        if config.get("sensors") is not None:
+            config["sensors"] = tuple(config["sensors"])
+        with arrays:
+            values = {k: arrays[k] for k in arrays.files}
+        threshold = float(values.pop("threshold"))
+        return cls(
+            meta["sensors"],
+            TrainConfig(**config),
+            threshold=threshold,
+            info=meta.get("info", {}),
+            **values,
+        )
+
+
+def _fill_gaps(x: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Carry the last reading forward; before any reading, use the training mean."""
+    if np.isnan(x).any():
+        x = pd.DataFrame(x).ffill().to_numpy()
+        x = np.where(np.isnan(x), fill, x)
+    return x
+
+
+def _features(
+    x: np.ndarray,
+    differenced: np.ndarray,
+    lag: int,
+    window: int,
+    state: StreamState | None,
+) -> tuple[np.ndarray, np.ndarray, StreamState]:
+    """Features = levels (or lag differences) averaged over the last *window* rows.
+
+    A moving mean rather than an EWMA: its memory ends after *window* rows, so an alarm
+    clears at most *window* rows after the signal is back to normal. The first rows of a
+    series average fewer rows; their factor ``sqrt(window / rows)`` widens the limits.
+    *state* carries the last ``lag + window`` raw rows, so a series scored in pieces gets
+    exactly the features it would get in one piece.
+    """
+    n, width = x.shape
+    history = state.tail if state is not None else np.empty((0, width))
+    count = state.count if state is not None else 0
+    extended = np.vstack([history, x]) if len(history) else x
+    past = len(extended) - n
+    f = extended.astype(float, copy=True)
+    if differenced.any() and len(extended):
+        lagged = np.vstack([np.repeat(extended[:1], lag, axis=0), extended])[: len(extended)]
+        f[:, differenced] -= lagged[:, differenced]
+    rows = np.arange(1, len(f) + 1)
+    if window > 1:
+        cum = np.vstack([np.zeros((1, width)), np.cumsum(f, axis=0)])
+        start = np.maximum(rows - window, 0)
+        f = (cum[rows] - cum[start]) / (rows - start)[:, None]
+    seen = np.minimum(rows, window)[past:]
+    factor = np.sqrt(window / seen) if window > 1 else np.ones(n)
+    tail = extended[-(lag + window) :]
+    return f[past:], factor, StreamState(tail, count + n)
+
+
+def _robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and a floored std: a flat sensor must not make every later wiggle infinite."""
+    mean = x.mean(0)
+    std = x.std(0)
+    floor = np.maximum(1e-3 * np.maximum(np.abs(mean), 1.0), 1e-2 * np.median(std[std > 0]))
+    floor = np.nan_to_num(floor, nan=1e-3)
+    return mean, np.maximum(std, floor)
+
+
+def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
+    if config.sensors is not None:
+        missing = [s for s in config.sensors if s not in frame.columns]
+        if missing:
+            raise UserError(
+                f"sensors {', '.join(missing)} not in the dataset "
+                f"(columns: {', '.join(map(str, frame.columns))})"
+            )
+        return list(config.sensors)
+    return [str(c) for c in frame.columns]
+
+
+def train(
+    frame: pd.DataFrame,
+    config: TrainConfig = TrainConfig(),
+    *,
+    exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (),
+) -> Model:
+    """Fit on *frame* (UTC DatetimeIndex, ``component\\sensor`` or plain columns).
+
+    *exclude* lists ``(start, end)`` periods that are not normal (labelled faults, §2):
+    they are left out of training.
+    """
+    sensors = select_sensors(frame, config)
+    if not sensors:
+        raise UserError("training data has no sensor column")
+    frame = resample(frame, config.sampling_rate)
+    keep = np.ones(len(frame), dtype=bool)
+    if config.off_condition:
+        keep &= ~OffCondition.parse(config.off_condition).mask(frame)
+    for start, end in exclude:
+        keep &= ~((frame.index >= start) & (frame.index <= end))
+    raw = frame[sensors].to_numpy(dtype=float)
+    keep &= ~np.isnan(raw).all(1)
+    need = max(10, 2 * len(sensors))
+    if keep.sum() < need:
+        raise UserError(
+            f"training data: {int(keep.sum())} rows with the machine on and outside labels; "
+            f"need at least {need} for {len(sensors)} sensors"
+        )
+    fill = np.nan_to_num(np.nanmean(raw[keep], axis=0))
+    x = _fill_gaps(raw, fill)
+    differenced = np.zeros(len(sensors), dtype=bool)
+    if config.difference == "auto":
+        differenced = _lag1_autocorrelation(x[keep]) > config.difference_above
+    y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+    warmup = config.smoothing - 1
+    if differenced.any():
+        warmup += config.difference_lag
+    fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
+    y = y[fit]
+    rng = np.random.default_rng(config.seed)
+    center, scale = _robust_scale(y)
+    g = (y - center) / scale
+    sample = g if len(g) <= 20_000 else g[rng.choice(len(g), 20_000, replace=False)]
+    centroids = (
+        _choose_modes(sample, config.max_modes, rng)
+        if config.max_modes > 1
+        else g.mean(0, keepdims=True)
+    )
+    mode = _sqdist(g, centroids).argmin(1)
+    n = len(sensors)
+    means, scales, phis = [], [], []
+    for m in range(len(centroids)):
+        ym = y[mode == m]
+        mu, sd = _robust_scale(ym)
+        means.append(mu)
+        scales.append(sd)
+        phis.append(
+            _fit_mode((ym - mu) / sd, config.variance_kept, config.threshold_quantile).reshape(n, n)
+        )
+    model = Model(
+        sensors,
+        config,
+        fill=fill,
+        differenced=differenced,
+        center=center,
+        scale=scale,
+        centroids=centroids,
+        mode_means=np.asarray(means),
+        mode_scales=np.asarray(scales),
+        mode_phi=np.asarray(phis),
+        threshold=1.0,
+    )
+    s = model.contributions(y, np.ones(len(y))).sum(1)
+    model.threshold = max(
+        float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
+    )
+    model.info.update(
+        {
+            "training_rows": len(y),
+            "modes": len(centroids),
+            "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
+            "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
+            "threshold": model.threshold,
+        }
+    )
+    return model
+
+
+def _lag1_autocorrelation(x: np.ndarray) -> np.ndarray:
+    if len(x) < 3:
+        return np.zeros(x.shape[1])
+    a, b = x[:-1] - x[:-1].mean(0), x[1:] - x[1:].mean(0)
+    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    return np.divide((a * b).sum(0), denom, out=np.zeros(x.shape[1]), where=denom > 0)

@@ -1,0 +1,380 @@
+"""The L4E inference scheduler (§3-§6): wake at ``W + D``, score ``(W - F, W]``, write results.
+
+Which files a run reads is the spec's §4 Choice: keys ``<component><delim><ts>.csv`` with
+``S - F <= ts <= E + F``; rows with ``S < t <= E``; on duplicate timestamps the file with the
+later name timestamp wins.
+
+Two kinds of model (see :mod:`cloud.inference.model`):
+
+* an **asset model** (sensors named ``component\\sensor``): one asset per scheduler, exactly
+  L4E. Every component the model needs must have a row in the window; the frame is the merge
+  of those components and the output is ``<out-prefix><DataStartTime>/results.jsonl``.
+* a **template model** (plain sensor names, one model shared by identical assets): a fleet
+  scheduler. Every component present in the window is scored on its own and written to
+  ``<out-prefix><component>/<DataStartTime>/results.jsonl`` with diagnostics named
+  ``<component>\\<sensor>``. The execution fails only when no component has data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from cloud.inference.dataset import merge, prefixed, read_csv
+from cloud.inference.model import SAMPLING_SECONDS, Model
+from cloud.inference.results import encode_results, result_lines, results_key
+from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
+from cloud.ports import ObjectStore, StateStore
+from edge.clock import Clock
+from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
+
+SCHEDULERS_NS = "schedulers"
+EXECUTIONS_NS = "executions"
+NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """An inference scheduler's settings, as in ``CreateInferenceScheduler``."""
+
+    name: str
+    model_name: str
+    input_prefix: str = "input/"
+    output_prefix: str = "output/"
+    upload_frequency: str = "PT5M"
+    delay_offset_min: int = 0
+    naming: InputNaming = InputNaming()  # noqa: RUF009 - frozen dataclass, safe to share
+    input_bucket: str = "input"
+    output_bucket: str = "output"
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ConfigError(f"InferenceSchedulerName {self.name!r}: must match {NAME_RE.pattern}")
+        upload_frequency_seconds(self.upload_frequency)
+        if not 0 <= self.delay_offset_min <= 60:
+            raise ConfigError(f"DataDelayOffsetInMinutes {self.delay_offset_min}: expected 0 to 60")
+        for key, prefix in (("input", self.input_prefix), ("output", self.output_prefix)):
+            if prefix and not prefix.endswith("/"):
+                raise ConfigError(f"{key} Prefix {prefix!r}: must be empty or end with '/'")
+
+    @property
+    def frequency_s(self) -> int:
+        return upload_frequency_seconds(self.upload_frequency)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "naming": asdict(self.naming)}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> SchedulerConfig:
+        fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        fields["naming"] = InputNaming(**doc.get("naming", {}))
+        return cls(**fields)
+
+
+@dataclass
+class Execution:
+    """One run: ``InferenceExecutionSummary`` fields plus where the results went."""
+
+    scheduler: str
+    data_start: datetime
+    data_end: datetime
+    scheduled_start: datetime
+    status: str
+    failed_reason: str | None
+    result_key: str | None
+    result_keys: tuple[str, ...] = ()
+    """Every results object written (one per component for a fleet scheduler)."""
+    anomalous: bool = False
+    model_name: str = ""
+    rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        for key in ("data_start", "data_end", "scheduled_start"):
+            doc[key] = iso(doc[key])
+        doc["result_keys"] = list(self.result_keys)
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Execution:
+        fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        for key in ("data_start", "data_end", "scheduled_start"):
+            fields[key] = datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
+        fields["result_keys"] = tuple(fields.get("result_keys", ()))
+        return cls(**fields)
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def execution_key(scheduler: str, data_start: datetime) -> str:
+    return f"{scheduler}/{iso(data_start)}"
+
+
+class Scheduler:
+    """Runs windows on an injected clock; remembers the last window run in *state*."""
+
+    def __init__(
+        self,
+        config: SchedulerConfig,
+        model: Model,
+        input_store: ObjectStore,
+        output_store: ObjectStore,
+        state: StateStore,
+        clock: Clock,
+    ) -> None:
+        rate = model.config.sampling_rate
+        if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
+            raise ConfigError(
+                f"DataUploadFrequency {config.upload_frequency}: shorter than the model's "
+                f"TargetSamplingRate {rate}"
+            )
+        self.config = config
+        self.model = model
+        self.input_store = input_store
+        self.output_store = output_store
+        self.state = state
+        self.clock = clock
+        if self._doc().get("started_at") is None:
+            self._update(started_at=clock.now())
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _doc(self) -> dict[str, Any]:
+        return self.state.get(SCHEDULERS_NS, self.config.name) or {}
+
+    def _update(self, **fields: Any) -> None:
+        doc = self._doc()
+        doc.update(fields)
+        self.state.put(SCHEDULERS_NS, self.config.name, doc)
+
+    def next_window(self) -> float:
+        """End (epoch s) of the next window to run."""
+        doc = self._doc()
+        f = self.config.frequency_s
+        if doc.get("last_window_end") is not None:
+            return float(doc["last_window_end"]) + f
+        started = float(doc.get("started_at", self.clock.now()))
+        first = window_end(started, f)
+        return first + f if first <= started else first
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def run_due(self) -> list[Execution]:
+        """Every window whose wake-up ``W + D`` has come and that has not run yet.
+
+        A STOPPED scheduler runs nothing; started again, it resumes with the first window
+        ending after the restart (windows missed while stopped are not run, as in L4E).
+        """
+        if self._doc().get("status") == "STOPPED":
+            return []
+        delay = self.config.delay_offset_min * 60
+        done = []
+        w = self.next_window()
+        while w + delay <= self.clock.now():
+            done.append(self.run_window(datetime.fromtimestamp(w, tz=UTC)))
+            self._update(last_window_end=w)
+            w += self.config.frequency_s
+        return done
+
+    def run_window(self, window_end: datetime) -> Execution:
+        """Run the window ``(E - F, E]`` now, record the execution and return it."""
+        end = window_end.astimezone(UTC)
+        start = end - timedelta(seconds=self.config.frequency_s)
+        execution = Execution(
+            scheduler=self.config.name,
+            data_start=start,
+            data_end=end,
+            scheduled_start=end + timedelta(minutes=self.config.delay_offset_min),
+            status="IN_PROGRESS",
+            failed_reason=None,
+            result_key=None,
+            model_name=self.config.model_name,
+        )
+        try:
+            keys, anomalous, rows = self._score(start, end)
+        except (UserError, _MissingData) as exc:
+            execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
+        except PlantwatchError as exc:
+            execution.status = "FAILED"
+            execution.failed_reason = f"Internal error: {exc}"[:5000]
+        else:
+            execution.status = "SUCCESS"
+            execution.result_keys = tuple(keys)
+            execution.result_key = keys[0] if keys else None
+            execution.anomalous, execution.rows = anomalous, rows
+            self._update(latest_inference_result="ANOMALOUS" if anomalous else "NORMAL")
+        self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_dict())
+        return execution
+
+    def read_window(self, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
+        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects."""
+        f = timedelta(seconds=self.config.frequency_s)
+        lo, hi = start - f, end + f
+        files: dict[str, list[tuple[datetime, str]]] = {}
+        prefix = self.config.input_prefix
+        for key in self.input_store.list(prefix):
+            parsed = self.config.naming.parse(key, prefix)
+            if parsed and lo <= parsed[1] <= hi:
+                files.setdefault(parsed[0], []).append((parsed[1], key))
+        wanted = set(self.model.components) or None
+        lo_ts, hi_ts = pd.Timestamp(start), pd.Timestamp(end)
+        frames: dict[str, pd.DataFrame] = {}
+        for component, found in sorted(files.items()):
+            if wanted is not None and component not in wanted:
+                continue
+            parts = [read_csv(self.input_store.get(k), k).frame for _, k in sorted(found)]
+            frame = merge(parts)
+            frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
+            if not frame.empty:
+                frames[component] = frame
+        return frames
+
+    def _score(self, start: datetime, end: datetime) -> tuple[list[str], bool, int]:
+        frames = self.read_window(start, end)
+        out = self.config.output_prefix
+        if self.model.is_template:
+            if not frames:
+                raise _MissingData(self._missing_reason("any component", start, end))
+            written = [
+                self._write(frames[c], self.model.sensor_names(c), results_key(out, start, c))
+                for c in sorted(frames)
+            ]
+        else:
+            for component in self.model.components:
+                if component not in frames:
+                    raise _MissingData(self._missing_reason(component, start, end))
+            frame = merge(prefixed(frames[c], c) for c in self.model.components)
+            written = [self._write(frame, self.model.sensors, results_key(out, start))]
+        keys = [k for k, _, _ in written]
+        return keys, any(a for _, a, _ in written), sum(n for _, _, n in written)
+
+    def _write(
+        self, frame: pd.DataFrame, names: tuple[str, ...], key: str
+    ) -> tuple[str, bool, int]:
+        result = self.model.score(frame)
+        self.output_store.put(key, encode_results(result_lines(result, names)))
+        return key, bool(result.prediction.any()), len(result.index)
+
+    def _missing_reason(self, component: str, start: datetime, end: datetime) -> str:
+        f = timedelta(seconds=self.config.frequency_s)
+        naming, prefix = self.config.naming, self.config.input_prefix
+        shown = component if component != "any component" else "<component>"
+        first = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(start - f)}"
+        last = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(end + f)}"
+        return (
+            f"Could not find data file for sensor {component} within expected range of "
+            f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
+            f"the machine under prefix '{first}' ~ '{last}'"
+        )
+
+
+class _MissingData(PlantwatchError):
+    """A required component has no row in the window."""
+
+
+def list_executions(
+    state: StateStore, scheduler: str | None = None, status: str | None = None
+) -> list[Execution]:
+    """Newest first (by DataStartTime), as ``ListInferenceExecutions``."""
+    found = []
+    for key, doc in state.items(EXECUTIONS_NS):
+        if scheduler is not None and not key.startswith(f"{scheduler}/"):
+            continue
+        if status is not None and doc.get("status") != status:
+            continue
+        found.append(Execution.from_dict(doc))
+    found.sort(key=lambda e: (e.data_start, e.scheduler), reverse=True)
+    return found
+
+
+# -- lifecycle (CreateInferenceScheduler, Start/Stop/Describe/List/Delete) -----------------
+
+
+def create_scheduler(state: StateStore, config: SchedulerConfig, now: float) -> dict[str, Any]:
+    """Register and start a scheduler (L4E starts one on creation); one per model."""
+    if state.get(SCHEDULERS_NS, config.name) is not None:
+        raise ConflictError(f"scheduler {config.name!r} already exists")
+    for name, doc in state.items(SCHEDULERS_NS):
+        if doc.get("config", {}).get("model_name") == config.model_name:
+            raise ConflictError(
+                f"model {config.model_name!r} already has scheduler {name!r} (one per model)"
+            )
+    doc = {"config": config.to_dict(), "status": "RUNNING", "created_at": now, "started_at": now}
+    state.put(SCHEDULERS_NS, config.name, doc)
+    return doc
+
+
+def scheduler_doc(state: StateStore, name: str) -> dict[str, Any]:
+    doc = state.get(SCHEDULERS_NS, name)
+    if doc is None or "config" not in doc:
+        raise NotFoundError(f"scheduler {name!r}: not found")
+    return doc
+
+
+def load_config(state: StateStore, name: str) -> SchedulerConfig:
+    return SchedulerConfig.from_dict(scheduler_doc(state, name)["config"])
+
+
+def start_scheduler(state: StateStore, name: str, now: float) -> dict[str, Any]:
+    doc = scheduler_doc(state, name)
+    if doc.get("status") != "RUNNING":
+        doc.update(status="RUNNING", started_at=now, last_window_end=None)
+        state.put(SCHEDULERS_NS, name, doc)
+    return doc
+
+
+def stop_scheduler(state: StateStore, name: str) -> dict[str, Any]:
+    doc = scheduler_doc(state, name)
+    doc["status"] = "STOPPED"
+    state.put(SCHEDULERS_NS, name, doc)
+    return doc
+
+
+def delete_scheduler(state: StateStore, name: str) -> None:
+    doc = scheduler_doc(state, name)
+    if doc.get("status") == "RUNNING":
+        raise ConflictError(f"scheduler {name!r} is RUNNING; stop it before deleting")
+    state.delete(SCHEDULERS_NS, name)
+
+
+def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
+    """``DescribeInferenceScheduler``-shaped summary."""
+    doc = scheduler_doc(state, name)
+    config = SchedulerConfig.from_dict(doc["config"])
+    naming = config.naming
+    last = doc.get("last_window_end")
+    return {
+        "InferenceSchedulerName": config.name,
+        "ModelName": config.model_name,
+        "Status": doc.get("status", "PENDING"),
+        "DataUploadFrequency": config.upload_frequency,
+        "DataDelayOffsetInMinutes": config.delay_offset_min,
+        "DataInputConfiguration": {
+            "S3InputConfiguration": {"Bucket": config.input_bucket, "Prefix": config.input_prefix},
+            "InputTimeZoneOffset": naming.tz_offset,
+            "InferenceInputNameConfiguration": {
+                "TimestampFormat": naming.timestamp_format,
+                "ComponentTimestampDelimiter": naming.delimiter,
+            },
+        },
+        "DataOutputConfiguration": {
+            "S3OutputConfiguration": {
+                "Bucket": config.output_bucket,
+                "Prefix": config.output_prefix,
+            }
+        },
+        "LatestInferenceResult": doc.get("latest_inference_result"),
+        "CreatedAt": _epoch_iso(doc.get("created_at")),
+        "StartedAt": _epoch_iso(doc.get("started_at")),
+        "LastWindowEnd": _epoch_iso(last),
+    }
+
+
+def _epoch_iso(value: float | None) -> str | None:
+    return None if value is None else iso(datetime.fromtimestamp(float(value), tz=UTC))

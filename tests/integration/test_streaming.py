@@ -1,0 +1,110 @@
+"""Streaming mode over a real broker: readings published in the wire format are scored as
+they arrive and land as L4E result lines; malformed payloads are quarantined."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pandas as pd
+import pytest
+
+from cloud.adapters.local import InMemoryObjectStore
+from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.cli.main import main
+from cloud.inference.model import train
+from cloud.inference.results import decode_results
+from cloud.inference.streaming import StreamingScorer, WindowedObjectSink
+from cloud.runtime.broker import EmbeddedBroker
+from edge.wire import TELEMETRY_FILTER, Sample, Telemetry, encode
+
+SENSORS = ("current", "flow", "pressure")
+
+
+def normal(rng: np.random.Generator, n: int) -> np.ndarray:
+    load = 50 + rng.normal(0, 2, n)
+    return np.column_stack(
+        [0.2 * load + rng.normal(0, 0.3, n), 3 * load + rng.normal(0, 2, n), 0.05 * load + 1]
+    )
+
+
+def test_published_readings_become_result_lines(broker: EmbeddedBroker) -> None:
+    rng = np.random.default_rng(3)
+    history = pd.DataFrame(
+        normal(rng, 3000),
+        index=pd.date_range("2026-01-01", periods=3000, freq="1s", tz="UTC"),
+        columns=list(SENSORS),
+    )
+    model = train(history)
+    store = InMemoryObjectStore()
+    quarantined: list[str] = []
+    scorer = StreamingScorer(
+        model,
+        WindowedObjectSink(store, "stream/", 300),
+        quarantine=lambda _p, r, _m: quarantined.append(r),
+    )
+    lock = threading.Lock()
+    subscribed = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with lock:
+            scorer.handle(msg.payload)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="stream-test")
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_connect = lambda c, *_a: c.subscribe(TELEMETRY_FILTER, 1)
+    client.connect(broker.address.host, broker.address.port)
+    client.loop_start()
+    assert subscribed.wait(10)
+    publisher = MqttPublisher(broker.url, "stream-test-pub")
+    readings = normal(rng, 40)
+    readings[25:, 1] -= 40  # the flow drops from reading 25 on
+    start_ms = int(pd.Timestamp("2026-03-01T00:00:01Z").value // 1_000_000)
+    try:
+        for i, row in enumerate(readings):
+            sample = Sample(start_ms + 1000 * i, dict(zip(SENSORS, map(float, row), strict=True)))
+            message = Telemetry("s1", "pump-07", "gw", i, (sample,))
+            publisher.publish(message.topic, encode(message))
+        publisher.publish("dt/plantwatch/s1/pump-07/telemetry", b'{"v": 1}')
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with lock:
+                if scorer.stats.readings >= 40 and scorer.stats.quarantined:
+                    break
+            time.sleep(0.05)
+    finally:
+        publisher.close()
+        client.loop_stop()
+        client.disconnect()
+    [key] = list(store.list("stream/"))
+    assert key == "stream/pump-07/2026-03-01T00:00:00Z/results.jsonl"
+    lines = decode_results(store.get(key))
+    assert len(lines) == 40
+    assert [line["prediction"] for line in lines] == [0] * 25 + [1] * 15
+    flagged = lines[30]
+    assert flagged["prediction_reason"] == "ANOMALY_DETECTED"
+    assert max(flagged["diagnostics"], key=lambda d: d["value"])["name"] == "pump-07\\flow"
+    assert quarantined == ["bad_schema"]
+
+
+@pytest.mark.timeout(120)
+def test_bench_latency_reports_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "bench",
+        "latency",
+        "--faults",
+        "3",
+        "--rate",
+        "100",
+        "--normal-readings",
+        "5",
+        "--json",
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["samples"] == 3 and doc["missed"] == 0
+    assert 0 < doc["p50_ms"] <= doc["p95_ms"]

@@ -1,0 +1,168 @@
+"""The CLI end to end on local state: train, evaluate, schedulers, executions, events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import plant_frame
+
+from cloud.cli.main import main
+from cloud.inference.registry import ModelRegistry
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> tuple[Path, Path]:
+    frame = plant_frame(rows=20 * 144, seed=2)
+    frame.index = pd.date_range("2026-01-01", periods=len(frame), freq="10min", tz="UTC")
+    frame.iloc[2000:2050, 1] -= 60
+    folder = tmp_path / "ds" / "pump"
+    folder.mkdir(parents=True)
+    frame.rename(columns=lambda c: c.split("\\")[1]).to_csv(
+        folder / "pump.csv", date_format="%Y-%m-%d %H:%M:%S", index_label="Timestamp"
+    )
+    labels = tmp_path / "labels.csv"
+    start, end = frame.index[2000], frame.index[2049]
+    labels.write_text(f"{start:%Y-%m-%dT%H:%M:%S.%f},{end:%Y-%m-%dT%H:%M:%S.%f}\n")
+    return tmp_path / "ds", labels
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_evaluate_and_versions(dataset, tmp_path: Path, capsys) -> None:
+    ds, labels = dataset
+    data = str(tmp_path / "state")
+    trained = run_json(
+        capsys,
+        "model",
+        "train",
+        "--data",
+        data,
+        "--dataset",
+        str(ds),
+        "--labels",
+        str(labels),
+        "--name",
+        "pump",
+        "--train-end",
+        "2026-01-13",
+        "--eval-start",
+        "2026-01-13",
+        "--json",
+    )
+    assert trained["ModelVersion"] == 1
+    assert trained["Grades"]["pump\\flow"] in {"High", "Medium"}
+    assert trained["Evaluation"]["events_detected"] == 1
+    evaluated = run_json(
+        capsys,
+        "model",
+        "evaluate",
+        "--data",
+        data,
+        "--dataset",
+        str(ds),
+        "--labels",
+        str(labels),
+        "--name",
+        "pump",
+        "--json",
+    )
+    assert evaluated["recall"] > 0.9 and evaluated["false_alarm_rate_pct"] < 1
+    assert set(evaluated) >= {
+        "precision",
+        "recall",
+        "f1",
+        "false_alarm_rate_pct",
+        "detection_delay_s",
+    }
+    run_json(
+        capsys, "model", "train", "--data", data, "--dataset", str(ds), "--name", "pump", "--json"
+    )
+    assert ModelRegistry(Path(data) / "models").versions("pump") == [1, 2]
+
+
+def test_bad_input_exits_2_with_one_line(dataset, tmp_path: Path, capsys) -> None:
+    ds, _ = dataset
+    code = main(
+        [
+            "model",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--dataset",
+            str(ds),
+            "--name",
+            "m",
+            "--sampling-rate",
+            "PT2M",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "TargetSamplingRate 'PT2M'" in err[0]
+
+
+def test_schedulers_executions_events(dataset, tmp_path: Path, capsys) -> None:
+    ds, labels = dataset
+    data = tmp_path / "state"
+    run_json(
+        capsys,
+        "model",
+        "train",
+        "--data",
+        str(data),
+        "--dataset",
+        str(ds),
+        "--labels",
+        str(labels),
+        "--name",
+        "pump",
+        "--json",
+    )
+    created = run_json(
+        capsys, "schedulers", "create", "s1", "--model", "pump", "--data", str(data), "--json"
+    )
+    assert created["Status"] == "RUNNING"
+    inbox = data / "buckets" / "input" / "input"
+    inbox.mkdir(parents=True)
+    (inbox / "pump_20260201000500.csv").write_text(
+        "Timestamp,motor_current,flow,pressure,temperature\n"
+        "2026-02-01T00:01:00.000000,8.0,120,3.0,44\n"
+        "2026-02-01T00:03:00.000000,8.1,30,3.0,44\n"
+    )
+    runs = run_json(
+        capsys,
+        "schedulers",
+        "run",
+        "s1",
+        "--window-end",
+        "2026-02-01T00:05:00",
+        "--data",
+        str(data),
+        "--json",
+    )
+    assert runs[0]["status"] == "SUCCESS"
+    out = data / "buckets" / "output" / "output" / "2026-02-01T00:00:00Z" / "results.jsonl"
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["prediction"] for x in lines] == [0, 1]
+    assert (
+        main(
+            ["schedulers", "run", "s1", "--window-end", "2026-02-01T00:10:00", "--data", str(data)]
+        )
+        == 1
+    )
+    capsys.readouterr()
+    listed = run_json(capsys, "executions", "--scheduler", "s1", "--data", str(data), "--json")
+    assert [x["Status"] for x in listed] == ["FAILED", "SUCCESS"]
+    assert listed[0]["FailedReason"].startswith("Could not find data file for sensor pump")
+    events = run_json(capsys, "events", "--scheduler", "s1", "--data", str(data), "--json")
+    assert [(e["EventStartTime"], e["EventDurationInSeconds"]) for e in events] == [
+        ("2026-02-01T00:03:00.000000Z", 0)
+    ]
+    diagnostics = json.loads(events[0]["Diagnostics"])["diagnostics"]
+    assert max(diagnostics, key=lambda d: d["value"])["name"] == "pump\\flow"

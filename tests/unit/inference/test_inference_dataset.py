@@ -1,0 +1,151 @@
+"""L4E datasets, timestamps (§1.2 Choice), labels (§2) and the quality report (§1.6)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.inference.dataset import label_mask, load_dataset, load_labels, parse_timestamps
+from cloud.inference.quality import quality_report
+from edge.errors import UserError
+
+PATTERNS = {
+    "yyyy-MM-dd-HH-mm-ss": "%Y-%m-%d-%H-%M-%S",
+    "yyyy-MM-dd'T'HH:mm:ss": "%Y-%m-%dT%H:%M:%S",
+    "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S",
+    "yyyy-MM-dd-HH:mm:ss": "%Y-%m-%d-%H:%M:%S",
+    "yyyy-MM-dd'T'HH:mm": "%Y-%m-%dT%H:%M",
+    "yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M",
+    "yyyy-MM-dd-HH:mm": "%Y-%m-%d-%H:%M",
+    "yyyy/MM/dd'T'HH:mm:ss": "%Y/%m/%dT%H:%M:%S",
+    "yyyyMMdd'T'HH:mm": "%Y%m%dT%H:%M",
+    "yyyyMMdd HH:mm": "%Y%m%d %H:%M",
+    "yyyyMMddHHmm": "%Y%m%d%H%M",
+    "yyyy/MM/dd HH:mm:ss": "%Y/%m/%d %H:%M:%S",
+    "yyyyMMdd'T'HH:mm:ss": "%Y%m%dT%H:%M:%S",
+    "yyyyMMdd HH:mm:ss": "%Y%m%d %H:%M:%S",
+    "yyyyMMddHHmmss": "%Y%m%d%H%M%S",
+    "yyyy/MM/dd'T'HH:mm": "%Y/%m/%dT%H:%M",
+    "yyyy/MM/dd HH:mm": "%Y/%m/%d %H:%M",
+    "yyyy MM dd'T'HH:mm:ss": "%Y %m %dT%H:%M:%S",
+    "yyyy MM dd HH:mm:ss": "%Y %m %d %H:%M:%S",
+    "yyyy MM dd'T'HH:mm": "%Y %m %dT%H:%M",
+    "yyyy MM dd HH:mm": "%Y %m %d %H:%M",
+}
+instants = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(instants, st.sampled_from(sorted(PATTERNS)))
+def test_every_listed_pattern_parses_back(at: datetime, pattern: str) -> None:
+    fmt = PATTERNS[pattern]
+    text = at.strftime(fmt)
+    expected = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    assert parse_timestamps([text])[0] == pd.Timestamp(expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(instants, st.integers(0, 999_999), st.sampled_from(["", "Z", "+05:30", "-02:00"]))
+def test_fractions_and_zones(at: datetime, micros: int, zone: str) -> None:
+    at = at.replace(microsecond=micros)
+    text = at.strftime("%Y-%m-%dT%H:%M:%S.%f") + zone
+    offset = {"": 0, "Z": 0, "+05:30": 19800, "-02:00": -7200}[zone]
+    expected = pd.Timestamp(at, tz="UTC") - pd.Timedelta(seconds=offset)
+    assert parse_timestamps([text])[0] == expected
+
+
+def test_us_style_and_garbage() -> None:
+    parsed = parse_timestamps(["1/2/2020 0:00", "12/31/2020 23:59:59", "yesterday", ""])
+    assert parsed[0] == pd.Timestamp("2020-01-02", tz="UTC")
+    assert parsed[1] == pd.Timestamp("2020-12-31 23:59:59", tz="UTC")
+    assert parsed[2:].isna().all()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_dataset_merges_files_per_component_and_counts_problems(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "pump" / "a.csv",
+        "Timestamp,flow\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,x\nbad,3\n"
+        "2026-01-01 00:02:00,4\n2026-01-01 00:02:00,5\n",
+    )
+    _write(tmp_path / "pump" / "b.csv", "Timestamp,current\n20260101000100,7\n")
+    _write(tmp_path / "gearbox_2026.csv", "Timestamp,oil\n2026-01-01T00:00:00.000000,9\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.components == {"gearbox": ["oil"], "pump": ["flow", "current"]}
+    assert list(dataset.frame.columns) == ["gearbox\\oil", "pump\\flow", "pump\\current"]
+    assert dataset.frame.loc["2026-01-01 00:02", "pump\\flow"] == 5  # later row wins
+    report = quality_report(dataset)
+    summary = report["DataQualitySummary"]
+    assert summary["UnsupportedTimestamps"]["TotalNumberOfUnsupportedTimestamps"] == 1
+    assert summary["DuplicateTimestamps"]["TotalNumberOfDuplicateTimestamps"] == 1
+    assert summary["InvalidSensorData"]["TotalNumberOfInvalidValues"] == 1
+    assert report["Grades"]["pump\\flow"] == "Low"  # far less than 14 days
+
+
+def test_grades_flatline_drift_and_missing(tmp_path: Path) -> None:
+    index = pd.date_range("2026-01-01", periods=30 * 24, freq="1h")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "good": rng.normal(0, 1, len(index)),
+            "flat": np.full(len(index), 3.0),
+            "drift": np.arange(len(index)) * 0.1 + rng.normal(0, 0.001, len(index)),
+            "holey": np.where(np.arange(len(index)) % 3 == 0, rng.normal(0, 1, len(index)), np.nan),
+        },
+        index=index,
+    )
+    (tmp_path / "m").mkdir()
+    frame.to_csv(tmp_path / "m" / "m.csv", index_label="Timestamp")
+    report = quality_report(load_dataset(tmp_path))
+    stats = {s["SensorName"]: s for s in report["SensorStatistics"]}
+    assert report["Grades"] == {
+        "m\\good": "High",
+        "m\\flat": "Medium",
+        "m\\drift": "Medium",
+        "m\\holey": "Low",
+    }
+    assert stats["flat"]["MonotonicValues"] == {
+        "Status": "POTENTIAL_ISSUE_DETECTED",
+        "Monotonicity": "STATIC",
+    }
+    assert stats["drift"]["MonotonicValues"]["Monotonicity"] == "INCREASING"
+    assert stats["holey"]["MissingValues"]["Percentage"] > 50
+
+
+def test_missing_dataset_and_bad_labels_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="dataset folder not found"):
+        load_dataset(tmp_path / "nope")
+    _write(tmp_path / "labels.csv", "2026-01-01 00:00:00,soon\n")
+    with pytest.raises(UserError, match=r"labels.csv: line 1: .*'soon'"):
+        load_labels(tmp_path / "labels.csv")
+
+
+def test_labels_with_extension_columns_and_mask(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "l" / "a.csv",
+        "2026-01-01T01:00:00.000000,2026-01-01T02:00:00.000000,F1,pump-01,valve\n"
+        "2026-01-01 05:00:00,2026-01-01 05:30:00\n",
+    )
+    labels = load_labels(tmp_path / "l")
+    assert [lb.fault_code for lb in labels] == ["F1", ""]
+    index = pd.date_range("2026-01-01", periods=8, freq="1h", tz="UTC")
+    assert label_mask(index, labels).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]

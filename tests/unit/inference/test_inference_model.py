@@ -1,0 +1,93 @@
+"""The model: contributions are shares, the faulty sensor ranks first, MACHINE_OFF is honoured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SENSORS, plant_frame
+
+from cloud.inference.model import Model, TrainConfig, train
+from edge.errors import ConfigError, UserError
+
+
+def test_contributions_sum_to_one_and_scores_in_unit_interval(frame: pd.DataFrame) -> None:
+    model = train(frame)
+    result = model.score(plant_frame(seed=7))
+    assert result.contributions.shape == (len(result.index), len(SENSORS))
+    np.testing.assert_allclose(result.contributions.sum(1), 1.0, atol=1e-9)
+    assert (result.contributions >= 0).all()
+    assert ((result.score >= 0) & (result.score < 1)).all()
+    assert np.array_equal(result.prediction == 1, result.score > 0.5)
+
+
+def test_normal_data_is_mostly_normal_and_two_modes_are_found(frame: pd.DataFrame) -> None:
+    model = train(frame)
+    assert model.info["modes"] == 2
+    result = model.score(plant_frame(seed=3))
+    assert result.prediction.mean() < 0.01
+
+
+@pytest.mark.parametrize("faulty", range(len(SENSORS)))
+def test_injected_fault_sensor_ranks_first(frame: pd.DataFrame, faulty: int) -> None:
+    model = train(frame)
+    test = plant_frame(seed=5)
+    sensor = SENSORS[faulty]
+    test.iloc[1000:1100, faulty] += 8 * frame[sensor].std() / 4
+    result = model.score(test)
+    fault = slice(1000, 1100)
+    assert result.prediction[fault].mean() > 0.9
+    top = result.contributions[fault].mean(0).argmax()
+    assert model.sensors[top] == sensor
+
+
+def test_machine_off_rows_are_marked_and_not_trained_on(frame: pd.DataFrame) -> None:
+    frame = frame.copy()
+    frame.iloc[100:200, 0] = 0.0
+    config = TrainConfig(off_condition="pump\\motor_current < 1")
+    model = train(frame, config)
+    assert model.info["training_rows"] == len(frame) - 100
+    result = model.score(frame)
+    assert result.machine_off[100:200].all() and not result.machine_off[:100].any()
+    assert (result.prediction[100:200] == 0).all()
+
+
+def test_save_load_round_trip_without_pickle(frame: pd.DataFrame, tmp_path: Path) -> None:
+    model = train(frame, TrainConfig(smoothing=3, sensors=SENSORS[:3]))
+    model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "model.npz", allow_pickle=False) as arrays:
+        assert "mode_phi" in arrays
+    loaded = Model.load(tmp_path / "m")
+    assert loaded.sensors == SENSORS[:3]
+    test = plant_frame(seed=9)
+    np.testing.assert_allclose(loaded.score(test).score, model.score(test).score)
+
+
+def test_template_model_scores_plain_columns_and_names_per_component(frame) -> None:
+    plain = frame.rename(columns=lambda c: c.split("\\")[1])
+    model = train(plain)
+    assert model.is_template and model.components == ()
+    assert model.sensor_names("pump-07")[0] == "pump-07\\motor_current"
+    asset_model = train(frame)
+    np.testing.assert_allclose(asset_model.score(plain).score, model.score(plain).score)
+
+
+def test_resampling_labels_bins_by_their_right_edge(frame: pd.DataFrame) -> None:
+    from cloud.inference.model import resample
+
+    out = resample(frame.iloc[:10], "PT5M")
+    assert list(out.index.strftime("%H:%M")) == ["00:00", "00:05", "00:10"]
+    assert out.iloc[1, 0] == pytest.approx(frame.iloc[1:6, 0].mean())
+    model = train(frame, TrainConfig(sampling_rate="PT5M"))
+    assert len(model.score(frame.iloc[:10]).index) == 3
+
+
+def test_bad_config_and_data_name_the_problem(frame: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="TargetSamplingRate"):
+        TrainConfig(sampling_rate="PT2M")
+    with pytest.raises(ConfigError, match="OffCondition"):
+        TrainConfig(off_condition="pump\\flow = 1")
+    with pytest.raises(UserError, match="pump\\\\flow"):
+        train(frame).score(frame.drop(columns=["pump\\flow"]))

@@ -1,0 +1,182 @@
+"""Scheduler windows on a ManualClock: on-time, delayed, missing, time zone, multi-file, fleet."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from conftest import plant_frame
+
+from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
+from cloud.inference.model import Model, TrainConfig, train
+from cloud.inference.scheduler import Scheduler, SchedulerConfig, list_executions
+from cloud.l4e.naming import InputNaming
+from edge.clock import ManualClock
+from edge.errors import ConfigError
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+HISTORY = plant_frame(rows=3000, start="2025-12-29")
+LIVE = plant_frame(rows=120, seed=11, start="2026-01-01")
+
+
+def at(hhmm: str) -> float:
+    h, m = hhmm.split(":")
+    return T0 + int(h) * 3600 + int(m) * 60
+
+
+def csv_body(first: str, last: str, component_prefix: str = "pump\\") -> bytes:
+    """Rows of LIVE from *first* to *last* (inclusive), batcher style, plain sensor headers."""
+    rows = LIVE.loc[
+        pd.Timestamp(f"2026-01-01 {first}", tz="UTC") : pd.Timestamp(f"2026-01-01 {last}", tz="UTC")
+    ]
+    rows = rows.rename(columns=lambda c: c.removeprefix(component_prefix))
+    text = rows.to_csv(date_format="%Y-%m-%dT%H:%M:%S.%f", index_label="Timestamp")
+    return text.encode()
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return train(HISTORY)
+
+
+def make(model: Model, clock: ManualClock, **kwargs):
+    inp, out, state = InMemoryObjectStore(), InMemoryObjectStore(), InMemoryStateStore()
+    config = SchedulerConfig(name="pump-sched", model_name="pump", **kwargs)
+    return Scheduler(config, model, inp, out, state, clock), inp, out, state
+
+
+def test_on_time_window_reads_its_file_and_writes_l4e_layout(model: Model) -> None:
+    clock = ManualClock(at("00:02"))
+    sched, inp, out, _ = make(model, clock)
+    assert sched.run_due() == []
+    inp.put("input/pump_20260101000500.csv", csv_body("00:00", "00:05"))
+    clock.advance(180)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert execution.result_key == "output/2026-01-01T00:00:00Z/results.jsonl"
+    assert list(out.list("")) == [execution.result_key]
+    lines = out.get(execution.result_key).decode().splitlines()
+    docs = [json.loads(line) for line in lines]
+    assert [d["timestamp"] for d in docs] == [
+        f"2026-01-01T00:0{m}:00.000000" for m in range(1, 6)
+    ]  # (S, E]: the row at 00:00 belongs to the previous window
+    first = docs[0]
+    assert list(first) == [
+        "timestamp",
+        "prediction",
+        "prediction_reason",
+        "anomaly_score",
+        "diagnostics",
+    ]
+    assert first["prediction_reason"] == "NO_ANOMALY_DETECTED"
+    assert [d["name"] for d in first["diagnostics"]] == list(model.sensors)
+    assert sum(d["value"] for d in first["diagnostics"]) == pytest.approx(1, abs=1e-5)
+    assert lines[0].startswith('{"timestamp": "2026-01-01T00:01:00.000000", "prediction": 0')
+    assert '"name": "pump\\\\motor_current"' in lines[0]
+    assert execution.scheduled_start == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert sched.run_due() == []  # not run twice
+
+
+def test_delay_offset_postpones_wake_up_and_catches_late_files(model: Model) -> None:
+    clock = ManualClock(at("00:02"))
+    sched, inp, _, _ = make(model, clock, delay_offset_min=5)
+    clock.advance(180)  # 00:05: window (00:00, 00:05] waits until 00:10
+    assert sched.run_due() == []
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))  # late file
+    clock.advance(300)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert execution.scheduled_start == datetime(2026, 1, 1, 0, 10, tzinfo=UTC)
+    assert execution.data_end == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+
+
+def test_missing_file_fails_with_l4e_reason_and_writes_nothing(model: Model) -> None:
+    clock = ManualClock(at("00:04"))
+    sched, inp, out, state = make(model, clock)
+    inp.put("input/pump_20260101001500.csv", csv_body("00:01", "00:05"))  # outside listing
+    clock.advance(60)
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason == (
+        "Could not find data file for sensor pump within expected range of "
+        "(2026-01-01T00:00:00Z, 2026-01-01T00:05:00Z]. Please ensure data is present for all "
+        "sensors of the machine under prefix 'input/pump_20251231235500' ~ "
+        "'input/pump_20260101001000'"
+    )
+    assert list(out.list("")) == []
+    assert list_executions(state, "pump-sched")[0].status == "FAILED"
+
+
+def test_time_zone_offset_applies_to_file_names_only(model: Model) -> None:
+    naming = InputNaming(delimiter="-", timestamp_format="yyyy-MM-dd-HH-mm-ss", tz_offset="+05:30")
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock, naming=naming)
+    inp.put("input/pump-2026-01-01-05-35-00.csv", csv_body("00:01", "00:05"))
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert len(out.get(execution.result_key).decode().splitlines()) == 5
+
+
+def test_multi_file_window_merges_and_later_name_wins(model: Model) -> None:
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:03"))
+    inp.put("input/pump_20260101001000.csv", csv_body("00:03", "00:07"))
+    stale = "Timestamp,motor_current,flow,pressure,temperature\n"
+    stale += "2026-01-01T00:02:00.000000,999,999,999,999\n"
+    inp.put("input/pump_20260101000000.csv", stale.encode())  # earlier name: loses
+    newest = "Timestamp,motor_current,flow,pressure,temperature\n"
+    newest += "2026-01-01T00:03:00.000000,1,2,3,4\n"
+    inp.put("input/pump_20260101001500.csv", newest.encode())  # beyond E + F: not listed
+    frames = sched.read_window(
+        datetime.fromtimestamp(at("00:00"), UTC), datetime.fromtimestamp(at("00:05"), UTC)
+    )
+    rows = frames["pump"]
+    assert list(rows.index.strftime("%H:%M")) == ["00:01", "00:02", "00:03", "00:04", "00:05"]
+    assert rows.loc["2026-01-01 00:02", "motor_current"] == pytest.approx(LIVE.iloc[2, 0])
+    assert rows.loc["2026-01-01 00:03", "flow"] == pytest.approx(LIVE.iloc[3, 1])
+    clock.advance(240)
+    [execution] = sched.run_due()
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert [d["timestamp"][11:16] for d in docs] == ["00:01", "00:02", "00:03", "00:04", "00:05"]
+
+
+def test_catch_up_runs_each_missed_window_once_and_survives_restart(model: Model) -> None:
+    clock = ManualClock(at("00:00"))
+    sched, inp, _, state = make(model, clock)
+    for end in ("00:05", "00:10", "00:15"):
+        first = f"00:{int(end[3:]) - 4:02d}"
+        inp.put(f"input/pump_202601010{end[1]}{end[3:]}00.csv", csv_body(first, end))
+    clock.advance(600)
+    assert [e.data_end.minute for e in sched.run_due()] == [5, 10]
+    restarted = Scheduler(sched.config, model, inp, sched.output_store, state, clock)
+    clock.advance(300)
+    assert [e.data_end.minute for e in restarted.run_due()] == [15]
+    assert [e.data_end.minute for e in list_executions(state)] == [15, 10, 5]
+
+
+def test_fleet_scheduler_scores_each_component_of_a_template_model() -> None:
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    inp.put("input/pump-02_20260101000500.csv", csv_body("00:02", "00:05"))
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.result_keys == (
+        "output/pump-01/2026-01-01T00:00:00Z/results.jsonl",
+        "output/pump-02/2026-01-01T00:00:00Z/results.jsonl",
+    )
+    line = json.loads(out.get(execution.result_keys[1]).decode().splitlines()[0])
+    assert line["diagnostics"][0]["name"] == "pump-02\\motor_current"
+
+
+def test_frequency_shorter_than_sampling_rate_is_rejected() -> None:
+    coarse = train(HISTORY, TrainConfig(sampling_rate="PT10M"))
+    with pytest.raises(ConfigError, match="TargetSamplingRate PT10M"):
+        make(coarse, ManualClock(at("00:00")))
+    with pytest.raises(ConfigError, match="DataDelayOffsetInMinutes"):
+        SchedulerConfig(name="s", model_name="m", delay_offset_min=61)
