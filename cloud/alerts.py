@@ -238,6 +238,26 @@ def _iso_ms(ms: Any) -> str:
     return "unknown time"
 
 
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def short_time(text: str) -> str:
+    """``2026-01-01T00:03:00.000000`` (L4E, UTC) -> ``2026-01-01 00:03 UTC``; else unchanged."""
+    moment = _parse_time(text)
+    return text if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def long_time(text: str) -> str:
+    """``2026-01-01T00:03:00.000000`` -> ``2026-01-01T00:03:00Z``; else unchanged."""
+    moment = _parse_time(text)
+    return text if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _short_sensor(name: str) -> str:
     """``pump-01\\bearing_vibration_x`` -> ``bearing_vibration_x``: the asset is said once."""
     return name.rpartition("\\")[2] or name
@@ -282,7 +302,7 @@ def build_email(content: AlertContent) -> tuple[str, str]:
         f"State:      {content.state or 'unknown'}",
         f"Event:      {content.event or 'unknown'}",
         f"Detector:   {content.model or 'unknown'}",
-        f"Time:       {content.time}",
+        f"Time:       {long_time(content.time)}",
         f"Score:      {'n/a' if content.score is None else f'{content.score:.3f}'} (0-1; above 0.5 is anomalous)",
     ]
     if content.reason:
@@ -309,11 +329,13 @@ def build_sms(content: AlertContent) -> str:
         if content.sensors:
             name, share = content.sensors[0]
             text += f" top {_short_sensor(name)} {_pct(share)}"
-        text += f" at {content.time}. Safe mode commanded."
+        text += f" at {short_time(content.time)}. Safe mode commanded."
     elif content.kind == "RECOVERED":
-        text = f"PLANTWATCH RECOVERED {asset}{score} at {content.time}. Normal mode restored."
+        text = f"PLANTWATCH RECOVERED {asset}{score} at {short_time(content.time)}. Normal mode restored."
     else:
-        text = f"PLANTWATCH STALE {asset}: no results since {content.time}. Check device."
+        text = (
+            f"PLANTWATCH STALE {asset}: no results since {short_time(content.time)}. Check device."
+        )
     return fit_sms(text)
 
 

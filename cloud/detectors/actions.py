@@ -88,8 +88,6 @@ class LocalActionSink:
                 log.info("alert %s already sent; not sent again", identity)
                 return
             self._sent.add(identity)
-            if self._state is not None:
-                self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
         payload = request.payload
         content = alerts.content_from_payload(
             payload if isinstance(payload, Mapping | str) else json.dumps(payload),
@@ -112,6 +110,8 @@ class LocalActionSink:
         self._notifier.send(
             Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta})
         )
+        if self._state is not None:
+            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
 
     def _publish(self, request: ActionRequest) -> None:
         topic = str(request.target["mqttTopic"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import threading
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,9 @@ from edge.clock import Clock
 from edge.errors import NotFoundError
 
 log = logging.getLogger(__name__)
+
+REGISTRY_NAMESPACE = "detectors"
+"""One document per detector model an engine has run, so tools can list instances."""
 
 NO_KEY = ""
 """Store key of the single instance of a model without ``key``."""
@@ -189,11 +193,24 @@ class DetectorEngine:
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
+        self._lock = threading.RLock()
         for key, doc in self._store.items(self.namespace):
             instance = _Instance.from_doc(key, doc)
             self._cache[key] = instance
             for name, timer in instance.timers.items():
                 heapq.heappush(self._heap, (timer["expiry"], key, name))
+        self._store.put(
+            REGISTRY_NAMESPACE,
+            model.name,
+            {
+                "version": model.version,
+                "key": model.key,
+                "evaluationMethod": model.evaluation_method,
+                "initialStateName": model.initial_state,
+                "states": list(model.states),
+                "inputs": sorted(self.inputs),
+            },
+        )
         bind = getattr(actions, "bind", None)
         if callable(bind):
             bind(self)
@@ -208,41 +225,46 @@ class DetectorEngine:
             raise NotFoundError(
                 f"input {input_name!r} does not exist (known: {', '.join(sorted(self.inputs))})"
             )
-        self._queue.append((input_name, dict(payload), message_id))
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            while self._queue:
-                name, body, mid = self._queue.popleft()
-                self._handle_message(name, body, mid)
-        finally:
-            self._busy = False
+        with self._lock:
+            self._queue.append((input_name, dict(payload), message_id))
+            if self._busy:
+                return
+            self._busy = True
+            try:
+                self._drain()
+            finally:
+                self._busy = False
+
+    def _drain(self) -> None:
+        while self._queue:
+            name, body, mid = self._queue.popleft()
+            self._handle_message(name, body, mid)
 
     def tick(self) -> int:
         """Evaluate every timer due at ``clock.now()`` once, in expiry order; return the count."""
-        now = self._clock.now()
-        processed = 0
-        while self._heap and self._heap[0][0] <= now:
-            expiry, key, name = heapq.heappop(self._heap)
-            instance = self._cache.get(key)
-            timer = instance.timers.get(name) if instance else None
-            if instance is None or timer is None or timer["expiry"] != expiry:
-                continue
-            del instance.timers[name]
-            if name not in instance.expired:
-                instance.expired.append(name)
-            self._busy = True
-            try:
-                self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
-                self._save(instance)
-                while self._queue:
-                    qname, body, mid = self._queue.popleft()
-                    self._handle_message(qname, body, mid)
-            finally:
-                self._busy = False
-            processed += 1
-        return processed
+        with self._lock:
+            if self._busy:
+                return 0
+            now = self._clock.now()
+            processed = 0
+            while self._heap and self._heap[0][0] <= now:
+                expiry, key, name = heapq.heappop(self._heap)
+                instance = self._cache.get(key)
+                timer = instance.timers.get(name) if instance else None
+                if instance is None or timer is None or timer["expiry"] != expiry:
+                    continue
+                del instance.timers[name]
+                if name not in instance.expired:
+                    instance.expired.append(name)
+                self._busy = True
+                try:
+                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
+                    self._save(instance)
+                    self._drain()
+                finally:
+                    self._busy = False
+                processed += 1
+            return processed
 
     def next_timer(self) -> float | None:
         """Expiry (epoch s) of the earliest pending timer, for runtimes that sleep until it."""
@@ -380,7 +402,7 @@ class DetectorEngine:
         if action.kind == "setVariable":
             value = ex.evaluate(action.expressions["value"], ctx)
             if value is ex.UNDEFINED:
-                log.warning(
+                log.debug(
                     "%s/%s: %s: value is undefined; variable %r unchanged",
                     self.model.name,
                     instance.key,
@@ -494,8 +516,7 @@ class DetectorEngine:
                     "stateName": instance.state,
                     "variables": dict(instance.variables),
                     "timers": {
-                        n: round(t["expiry"] * 1000)
-                        for n, t in sorted(instance.timers.items())
+                        n: round(t["expiry"] * 1000) for n, t in sorted(instance.timers.items())
                     },
                 },
             },

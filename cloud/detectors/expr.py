@@ -8,6 +8,7 @@ loader prefixes with the JSON path of the field.
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -628,11 +629,12 @@ def format_value(value: Any) -> str:
 
 
 def format_decimal(value: float) -> str:
-    """Shortest round-trip text with a fractional digit, never exponent-free surprises."""
+    """Shortest round-trip digits, positional, with a fractional digit (``15.0``, ``0.00001``)."""
     text = repr(float(value))
-    if text in ("inf", "-inf", "nan"):
+    if "e" not in text or not math.isfinite(value):
         return text
-    return text
+    plain = format(decimal.Decimal(text), "f")
+    return plain if "." in plain else plain + ".0"
 
 
 def _is_num(v: Any) -> bool:
