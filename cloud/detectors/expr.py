@@ -322,7 +322,7 @@ class _Parser:
         self.depth = 0
 
     def error(self, reason: str, token: Token | None = None) -> ExpressionError:
-        tok = token or self.tokens[self.i]
+        tok = token or self.peek()
         return ExpressionError(reason, position=tok.pos, text=self.text)
 
     def peek(self) -> Token:
@@ -330,7 +330,8 @@ class _Parser:
 
     def next(self) -> Token:
         tok = self.tokens[self.i]
-        self.i += 1
+        if tok.kind != "end":
+            self.i += 1
         return tok
 
     def expect_op(self, op: str) -> Token:
@@ -436,7 +437,9 @@ class _Parser:
         self.expect_op(".")
         name_tok = self.next()
         if name_tok.kind not in ("ident", "quoted"):
-            raise self.error(f"expected a name after {tok.value}., found {_describe(name_tok)}")
+            raise self.error(
+                f"expected a name after {tok.value}., found {_describe(name_tok)}", name_tok
+            )
         if tok.value == "$variable":
             return VariableRef(name_tok.value)
         path: list[str | int] = []

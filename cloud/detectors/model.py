@@ -643,7 +643,7 @@ def _topic_expression(ctx: _Ctx, topic: str, path: str) -> ex.Expr:
         parsed = ex.parse(topic)
     except ex.ExpressionError:
         parsed = None
-    if parsed is not None and ex.static_type(parsed) == "string":
+    if parsed is not None and ex.static_type(parsed) in ("string", "unknown"):
         return parsed
     try:
         return ex.parse("'" + topic + "'") if "'" not in topic else ex.Literal(topic)
