@@ -13,7 +13,7 @@ from cloud.detectors import expr as ex
 from edge.errors import DetectorModelError
 
 EXPR_ALPHABET = st.sampled_from(
-    list("0123456789.+-*/()!~&|^<>=,'\"`$ {}[]abcdeTtrufls_") + ["$input.", "$variable.", "${"]
+    [*"0123456789.+-*/()!~&|^<>=,'\"`$ {}[]abcdeTtrufls_", "$input.", "$variable.", "${"]
 )
 
 
