@@ -15,9 +15,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from cloud.detectors.engine import DetectorEngine
 from cloud.detectors.model import default_detector_paths
 from cloud.ports import ObjectStore, StateStore
 
@@ -29,7 +28,21 @@ TOP_SENSORS: Final = 3
 _FOLDER_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _COMPONENT_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]{1,128}$")
 
-__all__ = ["INPUT_NAME", "ResultsFeeder", "default_detector_paths", "result_to_message"]
+__all__ = [
+    "INPUT_NAME",
+    "MessageTarget",
+    "ResultsFeeder",
+    "default_detector_paths",
+    "result_to_message",
+]
+
+
+class MessageTarget(Protocol):
+    """What the feeder feeds: a ``DetectorEngine``, or several behind one router."""
+
+    def put_message(
+        self, input_name: str, payload: dict[str, Any], message_id: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +62,7 @@ class ResultsFeeder:
         self,
         store: ObjectStore,
         prefix: str,
-        engine: DetectorEngine,
+        engine: MessageTarget,
         state: StateStore,
         *,
         component: str | None = None,
