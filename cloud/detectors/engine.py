@@ -8,6 +8,7 @@ failing action is logged and never rolls back state.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import logging
@@ -194,26 +195,52 @@ class DetectorEngine:
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
         self._lock = threading.RLock()
+        self.version = self._register()
         for key, doc in self._store.items(self.namespace):
             instance = _Instance.from_doc(key, doc)
             self._cache[key] = instance
             for name, timer in instance.timers.items():
                 heapq.heappush(self._heap, (timer["expiry"], key, name))
-        self._store.put(
-            REGISTRY_NAMESPACE,
-            model.name,
-            {
-                "version": model.version,
-                "key": model.key,
-                "evaluationMethod": model.evaluation_method,
-                "initialStateName": model.initial_state,
-                "states": list(model.states),
-                "inputs": sorted(self.inputs),
-            },
-        )
         bind = getattr(actions, "bind", None)
         if callable(bind):
             bind(self)
+
+    def _register(self) -> str:
+        """Record the model; a changed definition is an UpdateDetectorModel (§6).
+
+        As on AWS, updating a model deletes its instances (new inputs recreate them) and
+        raises the version, so stored state never meets states it was not made for.
+        """
+        fingerprint = model_fingerprint(self.model)
+        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
+        version = self.model.version
+        if previous is not None:
+            version = str(previous.get("version", version))
+            if previous.get("fingerprint") not in (None, fingerprint):
+                stale = [key for key, _ in self._store.items(self.namespace)]
+                for key in stale:
+                    self._store.delete(self.namespace, key)
+                version = str(int(version) + 1) if version.isdigit() else "1"
+                log.warning(
+                    "%s: definition changed; version %s, %d instance(s) deleted",
+                    self.model.name,
+                    version,
+                    len(stale),
+                )
+        self._store.put(
+            REGISTRY_NAMESPACE,
+            self.model.name,
+            {
+                "version": version,
+                "fingerprint": fingerprint,
+                "key": self.model.key,
+                "evaluationMethod": self.model.evaluation_method,
+                "initialStateName": self.model.initial_state,
+                "states": list(self.model.states),
+                "inputs": sorted(self.inputs),
+            },
+        )
+        return version
 
     # ------------------------------------------------------------ public API
 
@@ -285,9 +312,7 @@ class DetectorEngine:
         instance = self._cache.get(NO_KEY if key is None else key)
         if instance is None:
             raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
-        return describe_document(
-            self.model.name, self.model.version, instance.key, instance.to_doc()
-        )
+        return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
 
     # ------------------------------------------------------------ evaluation
 
@@ -504,7 +529,7 @@ class DetectorEngine:
         detector: dict[str, Any] = {"detectorModelName": self.model.name}
         if self.model.key is not None:
             detector["keyValue"] = instance.key
-        detector["detectorModelVersion"] = self.model.version
+        detector["detectorModelVersion"] = self.version
         return {
             "eventTime": now_ms,
             "eventName": event.name,
@@ -525,6 +550,18 @@ class DetectorEngine:
     def _save(self, instance: _Instance) -> None:
         instance.updated = self._clock.now()
         self._store.put(self.namespace, instance.key, instance.to_doc())
+
+
+def model_fingerprint(model: DetectorModel) -> str:
+    """Hash of what evaluation depends on: the definition, key and evaluation method."""
+    raw = model.raw
+    body = {
+        "definition": raw.get("detectorModelDefinition"),
+        "key": raw.get("key"),
+        "evaluationMethod": raw.get("evaluationMethod", "BATCH"),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _used_inputs(model: DetectorModel) -> set[str]:

@@ -7,6 +7,7 @@ events[0].condition: unknown input 'Temp' (expected: Pressure, Flow)``.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -144,7 +145,7 @@ def default_detector_paths() -> tuple[Path, Path]:
 
 def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -> tuple[Any, str]:
     if isinstance(path_or_dict, Mapping):
-        return dict(path_or_dict), what
+        return copy.deepcopy(dict(path_or_dict)), what
     path = Path(path_or_dict)
     try:
         text = path.read_text(encoding="utf-8")
@@ -685,10 +686,22 @@ def _check_variables_and_timers(ctx: _Ctx, model: DetectorModel) -> None:
     """Creation checks: used timers and variables are set somewhere; variable count limit."""
     set_vars: set[str] = set()
     set_timers: set[str] = set()
+    var_types: dict[str, tuple[str, str]] = {}
     for event in model.events():
         for action in event.actions:
             if action.kind == "setVariable":
-                set_vars.add(action.fields["variableName"])
+                name = action.fields["variableName"]
+                set_vars.add(name)
+                kind = _type_family(ex.static_type(action.expressions["value"]))
+                if kind is None:
+                    continue
+                first = var_types.setdefault(name, (kind, action.path))
+                if first[0] != kind:
+                    raise ctx.error(
+                        f"{action.path}.value",
+                        f"variable '{name}' is set to a {kind} here and a {first[0]}"
+                        f" at {first[1]}; a variable has one type",
+                    )
             elif action.kind == "setTimer":
                 set_timers.add(action.fields["timerName"])
     if ctx.strict and len(set_vars) > ctx.limits.variables:
@@ -721,6 +734,13 @@ def _check_variables_and_timers(ctx: _Ctx, model: DetectorModel) -> None:
                     f"{action.path}.timerName",
                     f"timer {action.fields['timerName']!r} is never set by a setTimer action",
                 )
+
+
+def _type_family(kind: str) -> str | None:
+    """Integers and decimals mix; other known types are distinct; unknown is not checked."""
+    if kind in ("integer", "decimal"):
+        return "number"
+    return kind if kind in ("string", "boolean") else None
 
 
 def _event_expressions(event: Event) -> list[tuple[str, ex.Expr]]:

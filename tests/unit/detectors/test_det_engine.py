@@ -624,3 +624,15 @@ def test_describe_shape() -> None:
             },
         }
     }
+
+
+def test_a_changed_model_deletes_instances_and_raises_the_version(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    first = engine(countdown("BATCH"), store=store)
+    first.put_message("In", {"id": "k1"})
+    again = engine(countdown("BATCH"), store=store)
+    assert again.keys() == ["k1"] and again.version == "1"
+    changed = engine(countdown("SERIAL"), store=store)
+    assert changed.keys() == [] and changed.version == "2"
+    changed.put_message("In", {"id": "k1"})
+    assert changed.describe("k1")["detector"]["detectorModelVersion"] == "2"

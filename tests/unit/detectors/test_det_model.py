@@ -160,6 +160,12 @@ def test_current_input_of_an_unknown_input_is_an_error() -> None:
             ].append({"publish": {}}),
             "actions[1].publish: unknown action",
         ),
+        (
+            lambda b: b["detectorModelDefinition"]["states"][2]["onInput"]["events"][0].update(
+                actions=[{"setVariable": {"variableName": "v", "value": "'one'"}}]
+            ),
+            "states[2].onInput.events[0].actions[0].setVariable.value: variable 'v' is set to a string here and a number at $.detectorModelDefinition.states[0]",
+        ),
         (lambda b: b.update(evaluationMethod="PARALLEL"), "$.evaluationMethod: 'PARALLEL'"),
         (lambda b: b.pop("roleArn"), "$: missing required field 'roleArn'"),
         (lambda b: b.update(detectorModelName="bad name"), "$.detectorModelName: 'bad name'"),
