@@ -78,47 +78,68 @@ class ResultsFeeder:
         self.quarantine_namespace = f"feeder-quarantine/{prefix}"
 
     def poll(self) -> int:
-        """Feed every row not fed yet; return how many rows were fed."""
-        rows: list[_Row] = []
-        progress: dict[str, int] = {}
+        """Feed every row not fed yet; return how many rows were fed.
+
+        The newest object of each component may still grow (streaming mode rewrites the
+        open window as lines arrive), so it is re-read each poll; an object is settled, and
+        never read again, once a later window of the same component exists.
+        """
+        found: list[tuple[str, str, str]] = []
+        latest: dict[str, str] = {}
         for key in self._store.list(self.prefix):
             if not key.endswith("/" + RESULTS_FILE):
                 continue
             done = self._state.get(self.namespace, key)
-            if done is not None and done.get("complete"):
+            located = self._locate(key, quarantine=done is None)
+            if located is None:
                 continue
-            component = self._component_of(key)
-            if component is None:
+            component, folder = located
+            latest[component] = max(folder, latest.get(component, folder))
+            if done is not None and done.get("settled"):
                 continue
-            fed = int(done.get("rows", 0)) if done else 0
-            progress[key] = fed
-            rows.extend(self._rows(key, component, skip=fed))
+            found.append((key, component, folder))
+        rows: list[_Row] = []
+        progress: dict[str, int] = {}
+        settled: dict[str, bool] = {}
+        for key, component, folder in found:
+            done = self._state.get(self.namespace, key)
+            progress[key] = int(done.get("rows", 0)) if done else 0
+            settled[key] = folder < latest[component]
+            rows.extend(self._rows(key, component, skip=progress[key]))
         rows.sort(key=lambda r: (r.timestamp, r.component, r.key, r.line))
         count = 0
         for row in rows:
             self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
             progress[row.key] += 1
-            self._state.put(self.namespace, row.key, {"rows": progress[row.key], "complete": False})
+            self._state.put(self.namespace, row.key, {"rows": progress[row.key], "settled": False})
             count += 1
         for key, fed in progress.items():
-            self._state.put(self.namespace, key, {"rows": fed, "complete": True})
+            self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
 
-    def _component_of(self, key: str) -> str | None:
+    def _locate(self, key: str, *, quarantine: bool) -> tuple[str, str] | None:
+        """``(component, folder)`` of a results key; a key outside the layout is quarantined."""
         parts = key[len(self.prefix) :].split("/")
         if len(parts) == 3 and _FOLDER_RE.match(parts[1]):
-            component = parts[0]
+            component, folder = parts[0], parts[1]
         elif len(parts) == 2 and _FOLDER_RE.match(parts[0]) and self.component:
-            component = self.component
+            component, folder = self.component, parts[0]
         else:
-            self._quarantine(key, 0, "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl")
-            self._state.put(self.namespace, key, {"rows": 0, "complete": True})
-            return None
+            reason = "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
+            if len(parts) == 2 and _FOLDER_RE.match(parts[0]):
+                reason = "no component in the key and none given to the feeder"
+            return self._reject(key, reason, quarantine)
         if not _COMPONENT_RE.match(component):
-            self._quarantine(key, 0, f"component {component!r} is not a valid detector key")
-            self._state.put(self.namespace, key, {"rows": 0, "complete": True})
-            return None
-        return component
+            return self._reject(
+                key, f"component {component!r} is not a valid detector key", quarantine
+            )
+        return component, folder
+
+    def _reject(self, key: str, reason: str, quarantine: bool) -> None:
+        if quarantine:
+            self._quarantine(key, 0, reason)
+            self._state.put(self.namespace, key, {"rows": 0, "settled": True})
+        return None
 
     def _rows(self, key: str, component: str, *, skip: int) -> list[_Row]:
         """Valid rows of one object after the first *skip*, each with its message."""

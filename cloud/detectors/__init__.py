@@ -1,6 +1,7 @@
 """AWS IoT Events-compatible detector models: load, validate, run."""
 
 from cloud.detectors.engine import ActionRequest, ActionSink, DetectorEngine
+from cloud.detectors.messages import batch_put_message
 from cloud.detectors.model import (
     DetectorModel,
     InputDefinition,
@@ -16,6 +17,7 @@ __all__ = [
     "DetectorEngine",
     "DetectorModel",
     "InputDefinition",
+    "batch_put_message",
     "check_references",
     "default_detector_paths",
     "load_detector_model",

@@ -181,7 +181,7 @@ def test_partially_fed_object_resumes_after_the_fed_rows(tmp_path: Path) -> None
     key = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
     put_results(store, key, [row(f"2026-01-01T00:00:0{i}.000000", 0, 0.1) for i in range(4)])
     feeder = ResultsFeeder(store, PREFIX, spy, state)
-    state.put(feeder.namespace, key, {"rows": 2, "complete": False})  # a crash after two rows
+    state.put(feeder.namespace, key, {"rows": 2, "settled": False})  # a crash after two rows
     assert feeder.poll() == 2
     assert [m["timestamp"][17:19] for m in spy.seen] == ["02", "03"]
 
@@ -217,4 +217,25 @@ def test_malformed_lines_and_keys_are_quarantined_not_dropped(tmp_path: Path) ->
         f"{PREFIX}2026-01-01T00:00:00Z/results.jsonl#0",
     }
     assert "expected 0 or 1" in reasons[f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl#2"]
+    assert feeder.poll() == 0
+
+
+def test_a_growing_object_is_reread_until_a_later_window_exists(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    first = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    lines = [row("2026-01-01T00:00:00.000000", 0, 0.1)]
+    put_results(store, first, lines)
+    assert feeder.poll() == 1
+    lines.append(row("2026-01-01T00:01:00.000000", 1, 0.9))  # streaming mode rewrites the window
+    put_results(store, first, lines)
+    assert feeder.poll() == 1
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:05:00.000000", 1, 0.9)],
+    )
+    assert feeder.poll() == 1
+    assert state.get(feeder.namespace, first) == {"rows": 2, "settled": True}
+    assert [m["timestamp"][11:16] for m in spy.seen] == ["00:00", "00:01", "00:05"]
     assert feeder.poll() == 0
