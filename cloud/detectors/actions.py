@@ -123,7 +123,7 @@ class LocalActionSink:
         if self._publisher is None:
             self._record(request, "no publisher configured")
             return
-        self._publisher.publish(topic, body, qos=int(request.target.get("qos", 1) or 0))
+        self._publisher.publish(topic, body, qos=1)
 
     def _iot_events(self, request: ActionRequest) -> None:
         if self._engine is None:

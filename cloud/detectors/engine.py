@@ -141,7 +141,6 @@ class _Context:
     instance: _Instance
     trigger: _Trigger
     variables: Mapping[str, Any]
-    consumed: set[str] = field(default_factory=set)
 
     def input_value(self, input_name: str, path: tuple[str | int, ...]) -> Any:
         if input_name not in self.instance.inputs:

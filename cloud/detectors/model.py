@@ -547,7 +547,7 @@ def _coerce_number(value: Any) -> float | None:
 
 _SERVICE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "sns": ("targetArn",),
-    "iotTopicPublish": ("mqttTopic", "qos"),
+    "iotTopicPublish": ("mqttTopic",),
     "lambda": ("functionArn",),
     "iotEvents": ("inputName",),
     "sqs": ("queueUrl", "useBase64"),
