@@ -303,7 +303,8 @@ class DetectorEngine:
             heapq.heappop(self._heap)
         return None
 
-    def keys(self) -> list[str]:
+    def key_values(self) -> list[str]:
+        """Key values of the instances, sorted (the keyless instance is "")."""
         return sorted(self._cache)
 
     def describe(self, key: str | None = None) -> dict[str, Any]:

@@ -132,7 +132,7 @@ def test_feeds_rows_of_all_components_in_timestamp_order(tmp_path: Path) -> None
         ("pump-01", "00:06:30"),
     ]
     assert feeder.poll() == 0
-    assert spy.engine.keys() == ["pump-01", "pump-02"]
+    assert spy.engine.key_values() == ["pump-01", "pump-02"]
 
 
 def test_flat_layout_with_a_given_component(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_flat_layout_with_a_given_component(tmp_path: Path) -> None:
     )
     feeder = ResultsFeeder(store, PREFIX, spy.engine, InMemoryStateStore(), component="fan-3")
     assert feeder.poll() == 1
-    assert spy.engine.keys() == ["fan-3"]
+    assert spy.engine.key_values() == ["fan-3"]
 
 
 def test_restart_neither_refeeds_nor_skips(tmp_path: Path) -> None:

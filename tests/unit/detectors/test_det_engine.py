@@ -531,7 +531,7 @@ def test_keyless_model_has_one_instance_and_no_key_value() -> None:
     e = engine(m, sink)
     e.put_message("In", {"v": 1})
     e.put_message("In", {"v": 2})
-    assert e.keys() == [""]
+    assert e.key_values() == [""]
     assert "keyValue" not in sink.requests[0].payload["payload"]["detector"]
     assert "keyValue" not in e.describe()["detector"]
 
@@ -541,7 +541,7 @@ def test_missing_or_invalid_key_skips_with_a_warning(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING):
         e.put_message("In", {"v": 1})
         e.put_message("In", {"id": "bad key!"})
-    assert e.keys() == []
+    assert e.key_values() == []
     assert "without key" in caplog.text and "does not match" in caplog.text
 
 
@@ -631,8 +631,8 @@ def test_a_changed_model_deletes_instances_and_raises_the_version(tmp_path: Path
     first = engine(countdown("BATCH"), store=store)
     first.put_message("In", {"id": "k1"})
     again = engine(countdown("BATCH"), store=store)
-    assert again.keys() == ["k1"] and again.version == "1"
+    assert again.key_values() == ["k1"] and again.version == "1"
     changed = engine(countdown("SERIAL"), store=store)
-    assert changed.keys() == [] and changed.version == "2"
+    assert changed.key_values() == [] and changed.version == "2"
     changed.put_message("In", {"id": "k1"})
     assert changed.describe("k1")["detector"]["detectorModelVersion"] == "2"

@@ -78,7 +78,7 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
         ("b", "InvalidRequestException"),
         ("c", "InvalidRequestException"),
     ]
-    assert engine.keys() == ["m2"]
+    assert engine.key_values() == ["m2"]
 
 
 @pytest.mark.parametrize(
