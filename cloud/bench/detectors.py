@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assets", type=int, default=20, help="distinct key values")
     parser.add_argument("--repeat", type=int, default=3, help="runs per store; median reported")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--timer-instances", type=int, default=2000, help="instances whose heartbeat expires"
+    )
 
 
 def _messages(n: int, assets: int, seed: int) -> list[dict[str, Any]]:
@@ -87,6 +90,36 @@ def _run_once(store_kind: str, messages: list[dict[str, Any]], workdir: Path) ->
     }
 
 
+def _timers_once(instances: int) -> float:
+    """Timer evaluations/s: every instance's heartbeat expires in one ``tick``."""
+    from cloud.adapters.local import InMemoryNotifier, InMemoryPublisher, InMemoryStateStore
+    from cloud.detectors import (
+        DetectorEngine,
+        default_detector_paths,
+        load_detector_model,
+        load_input,
+    )
+    from cloud.detectors.actions import LocalActionSink
+    from edge.clock import ManualClock
+
+    model_path, input_path = default_detector_paths()
+    clock = ManualClock()
+    engine = DetectorEngine(
+        load_detector_model(model_path),
+        [load_input(input_path)],
+        InMemoryStateStore(),
+        clock,
+        LocalActionSink(InMemoryNotifier(), InMemoryPublisher()),
+    )
+    for i in range(instances):
+        engine.put_message("AnomalyResults", {"asset": f"a{i}", "timestamp": "t", "prediction": 0})
+    clock.advance(3601)
+    start = time.perf_counter()
+    fired = engine.tick()
+    seconds = time.perf_counter() - start
+    return fired / seconds if seconds > 0 else 0.0
+
+
 def run(args: argparse.Namespace) -> int:
     messages = _messages(args.messages, args.assets, args.seed)
     results: dict[str, Any] = {}
@@ -103,8 +136,12 @@ def run(args: argparse.Namespace) -> int:
             stderr.print(
                 f"{kind}: {results[kind]['inputs_per_s']:.0f} inputs/s (median of {len(runs)})"
             )
+    timer_rates = [_timers_once(args.timer_instances) for _ in range(max(1, args.repeat))]
+    stderr.print(f"timers: {statistics.median(timer_rates):.0f} evaluations/s")
     document = {
         "inputs_per_s": results["sqlite"]["inputs_per_s"],
+        "timer_evals_per_s": round(statistics.median(timer_rates), 1),
+        "timer_instances": args.timer_instances,
         "store": "sqlite",
         "messages": args.messages,
         "assets": args.assets,

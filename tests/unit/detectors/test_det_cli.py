@@ -61,8 +61,24 @@ def test_list_without_state_db_is_bad_input(
 
 
 def test_bench_detectors_reports_inputs_per_s(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "detectors", "--json", "--messages", "60", "--repeat", "1"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "detectors",
+                "--json",
+                "--messages",
+                "60",
+                "--repeat",
+                "1",
+                "--timer-instances",
+                "20",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["inputs_per_s"] > 0
+    assert doc["timer_evals_per_s"] > 0 and doc["timer_instances"] == 20
     assert set(doc["stores"]) == {"memory", "sqlite"}
     assert doc["baseline"]["store"] == "memory" and doc["baseline"]["ratio"] > 0
