@@ -32,7 +32,7 @@ from cloud.detectors.model import (
 )
 from cloud.ports import StateStore
 from edge.clock import Clock
-from edge.errors import NotFoundError
+from edge.errors import DetectorModelError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +313,61 @@ class DetectorEngine:
         if instance is None:
             raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
         return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
+
+    def update_detector(self, key: str | None, state: Mapping[str, Any]) -> None:
+        """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
+
+        ``state`` is ``{stateName, variables: [{name, value}], timers: [{name, seconds}]}``;
+        anything left out is cleared, and no events run. Values are literals as
+        DescribeDetector prints them (``15.0``, ``true``, ``"text"``).
+        """
+        path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
+        name = state.get("stateName")
+        if name not in self.model.states:
+            raise DetectorModelError(
+                f"{path}: stateName: unknown state {name!r}"
+                f" (expected: {', '.join(self.model.states)})"
+            )
+        variables: dict[str, Any] = {}
+        for i, item in enumerate(state.get("variables") or []):
+            text = item.get("value") if isinstance(item, Mapping) else None
+            var = item.get("name") if isinstance(item, Mapping) else None
+            node = ex.parse(text) if isinstance(text, str) else None
+            if not isinstance(var, str) or not isinstance(node, ex.Literal):
+                raise DetectorModelError(
+                    f"{path}: variables[{i}]: expected {{name, value literal}}"
+                )
+            variables[var] = node.value
+        timers: dict[str, float] = {}
+        for i, item in enumerate(state.get("timers") or []):
+            seconds = item.get("seconds") if isinstance(item, Mapping) else None
+            timer = item.get("name") if isinstance(item, Mapping) else None
+            if (
+                not isinstance(timer, str)
+                or not isinstance(seconds, int)
+                or isinstance(seconds, bool)
+                or not MIN_TIMER_S <= seconds <= MAX_TIMER_S
+            ):
+                raise DetectorModelError(
+                    f"{path}: timers[{i}]: expected {{name, seconds {MIN_TIMER_S}-{MAX_TIMER_S}}}"
+                )
+            timers[timer] = seconds
+        with self._lock:
+            instance_key = NO_KEY if key is None else key
+            now = self._clock.now()
+            instance = self._cache.get(instance_key)
+            if instance is None:
+                instance = _Instance(instance_key, name, {}, {}, [], {}, now, now)
+                self._cache[instance_key] = instance
+            if instance.state != name:
+                instance.entries += 1
+            instance.state = name
+            instance.variables = variables
+            instance.timers = {}
+            instance.expired = []
+            for timer, seconds in timers.items():
+                self._start_timer(instance, timer, seconds)
+            self._save(instance)
 
     # ------------------------------------------------------------ evaluation
 

@@ -12,7 +12,7 @@ import pytest
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
 from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
 from edge.clock import ManualClock
-from edge.errors import NotFoundError
+from edge.errors import DetectorModelError, NotFoundError
 
 DATA = Path(__file__).with_name("data")
 COUNTER_INPUT = {
@@ -636,3 +636,33 @@ def test_a_changed_model_deletes_instances_and_raises_the_version(tmp_path: Path
     assert changed.key_values() == [] and changed.version == "2"
     changed.put_message("In", {"id": "k1"})
     assert changed.describe("k1")["detector"]["detectorModelVersion"] == "2"
+
+
+def test_batch_update_detector_sets_state_variables_and_timers() -> None:
+    clock = ManualClock(0.0)
+    e = heartbeat(clock=clock)
+    e.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 5}})
+    e.update_detector(
+        "m1",
+        {
+            "stateName": "Offline",
+            "variables": [{"name": "last", "value": "15.0"}],
+            "timers": [{"name": "hb", "seconds": 60}],
+        },
+    )
+    state = e.describe("m1")["detector"]["state"]
+    assert state == {
+        "stateName": "Offline",
+        "variables": [{"name": "last", "value": "15.0"}],
+        "timers": [{"name": "hb", "timestamp": 60.0}],
+    }
+    e.update_detector("m1", {"stateName": "Online"})
+    assert e.describe("m1")["detector"]["state"] == {
+        "stateName": "Online",
+        "variables": [],
+        "timers": [],
+    }
+    with pytest.raises(DetectorModelError, match="unknown state 'Gone'"):
+        e.update_detector("m1", {"stateName": "Gone"})
+    with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
+        e.update_detector("m1", {"stateName": "Online", "timers": [{"name": "hb", "seconds": 5}]})
