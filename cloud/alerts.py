@@ -1,0 +1,344 @@
+"""Alert text from a detector action payload: a full email and an SMS within SNS limits.
+
+SNS rules (iot-core-rules-and-limits §6): an email subject is ASCII, starts with a letter,
+digit or punctuation, has no control characters and at most 99 characters here; an SMS is at
+most 160 GSM-7 characters (extension characters count two), so ``C`` is written, never ``°C``.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+SUBJECT_MAX: Final = 99
+SMS_MAX_SEPTETS: Final = 160
+
+GSM7_BASIC: Final = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
+"""Characters sent as ESC + one septet: each counts as two."""
+
+SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
+
+_TRANSLITERATE: Final[dict[str, str]] = {
+    "°": "",
+    "µ": "u",
+    "–": "-",
+    "—": "-",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+    "…": "...",
+    "×": "x",
+    "\t": " ",
+}
+
+
+def gsm7_septets(text: str) -> int | None:
+    """Septets *text* takes in GSM-7, or None if any character is outside GSM-7."""
+    count = 0
+    for ch in text:
+        if ch in GSM7_BASIC:
+            count += 1
+        elif ch in GSM7_EXTENSION:
+            count += 2
+        else:
+            return None
+    return count
+
+
+def to_gsm7(text: str) -> str:
+    """Nearest GSM-7 text: known substitutions, accents stripped, anything else becomes ``?``."""
+    out: list[str] = []
+    for ch in text:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+            out.append(ch)
+            continue
+        if ch in _TRANSLITERATE:
+            out.append(_TRANSLITERATE[ch])
+            continue
+        if unicodedata.category(ch).startswith("C") or ch in "\u2028\u2029":
+            out.append(" ")
+            continue
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", ch) if c in GSM7_BASIC or c in GSM7_EXTENSION
+        )
+        out.append(base if base else "?")
+    return "".join(out)
+
+
+def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
+    """GSM-7 text of at most *limit* septets; trims with ``...`` and never exceeds."""
+    text = to_gsm7(text)
+    septets = gsm7_septets(text)
+    assert septets is not None
+    if septets <= limit:
+        return text
+    budget = limit - 3
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        cost = 2 if ch in GSM7_EXTENSION else 1
+        if used + cost > budget:
+            break
+        out.append(ch)
+        used += cost
+    return "".join(out).rstrip() + "..."
+
+
+def ascii_subject(text: str, limit: int = SUBJECT_MAX) -> str:
+    """A valid SNS email subject: printable ASCII, one line, leading letter/digit/punctuation."""
+    cleaned: list[str] = []
+    for ch in text:
+        if 32 <= ord(ch) < 127:
+            cleaned.append(ch)
+            continue
+        if ch in _TRANSLITERATE:
+            cleaned.append(_TRANSLITERATE[ch])
+            continue
+        base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+        base = "".join(c for c in base if 32 <= ord(c) < 127)
+        cleaned.append(
+            base if base else ("?" if not unicodedata.category(ch).startswith("C") else " ")
+        )
+    subject = " ".join("".join(cleaned).split())
+    if not subject:
+        subject = "plantwatch alert"
+    if len(subject) > limit:
+        subject = subject[: limit - 3].rstrip() + "..."
+    return subject
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContent:
+    """What an alert says, read from a detector action payload."""
+
+    kind: str
+    """``ALARM``, ``RECOVERED`` or ``STALE``."""
+    asset: str
+    state: str
+    event: str
+    model: str
+    score: float | None
+    sensors: tuple[tuple[str, float], ...]
+    time: str
+    reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def content_from_payload(
+    payload: Mapping[str, Any] | str, *, event_time_ms: int | None = None
+) -> AlertContent:
+    """Read an alert from the default action payload (§4) or a custom JSON one.
+
+    Custom payloads may carry ``asset``, ``state``, ``event``, ``anomaly_score``, ``top_sensors``
+    (``name=share;...``) or ``top_sensor``/``top_share``, ``timestamp``.
+    """
+    if isinstance(payload, str):
+        payload = {"message": payload}
+    inner = payload.get("payload") if isinstance(payload.get("payload"), Mapping) else None
+    if inner is not None:
+        detector = inner.get("detector", {}) or {}
+        state = inner.get("state", {}) or {}
+        variables = dict(state.get("variables", {}) or {})
+        asset = str(detector.get("keyValue") or variables.get("asset") or "unknown")
+        model = str(detector.get("detectorModelName", ""))
+        state_name = str(state.get("stateName", ""))
+        event = str(payload.get("eventName", ""))
+        event_ms = payload.get("eventTime", event_time_ms)
+        source: Mapping[str, Any] = variables
+    else:
+        asset = str(payload.get("asset") or payload.get("keyValue") or "unknown")
+        model = str(payload.get("detectorModelName", payload.get("model", "")))
+        state_name = str(payload.get("state", payload.get("stateName", "")))
+        event = str(payload.get("event", payload.get("eventName", "")))
+        event_ms = payload.get("eventTime", event_time_ms)
+        source = payload
+    score = _number(source.get("anomaly_score", source.get("last_score")))
+    sensors = parse_sensors(source.get("top_sensors"))
+    if not sensors:
+        name = source.get("top_sensor")
+        share = _number(source.get("top_share"))
+        if isinstance(name, str) and name:
+            sensors = ((name, share if share is not None else math.nan),)
+    time_text = source.get("timestamp", source.get("last_timestamp"))
+    if not isinstance(time_text, str) or not time_text:
+        time_text = _iso_ms(event_ms)
+    reason = source.get("prediction_reason", source.get("last_reason"))
+    return AlertContent(
+        kind=classify(state_name, event),
+        asset=asset,
+        state=state_name,
+        event=event,
+        model=model,
+        score=score,
+        sensors=sensors,
+        time=time_text,
+        reason=reason if isinstance(reason, str) else None,
+        extra={k: v for k, v in source.items() if isinstance(k, str)},
+    )
+
+
+def classify(state: str, event: str) -> str:
+    """Alarm, recovery or stale notice, from the state at action time and the event name."""
+    text = f"{state} {event}".lower()
+    if "stale" in text or "offline" in text or "lost" in text:
+        return "STALE"
+    if "recover" in text or state.lower() in ("normal", "ok", "online", "healthy"):
+        return "RECOVERED"
+    return "ALARM"
+
+
+def parse_sensors(value: Any) -> tuple[tuple[str, float], ...]:
+    """``"pump\\\\flow=0.61;pump\\\\temp=0.2"`` (as the feeder writes) or a list of dicts."""
+    out: list[tuple[str, float]] = []
+    if isinstance(value, str):
+        for item in value.split(";"):
+            name, sep, share = item.rpartition("=")
+            number = _number(share) if sep else None
+            if sep and name and number is not None:
+                out.append((name, number))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping):
+                name = item.get("name")
+                number = _number(item.get("value", item.get("share")))
+                if isinstance(name, str) and number is not None:
+                    out.append((name, number))
+    return tuple(out)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _iso_ms(ms: Any) -> str:
+    if isinstance(ms, int | float) and not isinstance(ms, bool) and math.isfinite(ms):
+        try:
+            return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):
+            pass
+    return "unknown time"
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def short_time(text: str) -> str:
+    """``2026-01-01T00:03:00.000000`` (L4E, UTC) -> ``2026-01-01 00:03 UTC``; else unchanged."""
+    moment = _parse_time(text)
+    return text if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def long_time(text: str) -> str:
+    """``2026-01-01T00:03:00.000000`` -> ``2026-01-01T00:03:00Z``; else unchanged."""
+    moment = _parse_time(text)
+    return text if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short_sensor(name: str) -> str:
+    """``pump-01\\bearing_vibration_x`` -> ``bearing_vibration_x``: the asset is said once."""
+    return name.rpartition("\\")[2] or name
+
+
+def _pct(share: float) -> str:
+    return "?" if math.isnan(share) else f"{share * 100:.0f}%"
+
+
+_ADVICE: Final[dict[str, str]] = {
+    "ALARM": (
+        "The device has been commanded to safe mode. Inspect the top contributing sensors"
+        " first, check the asset on site, and acknowledge with the maintenance team. Run"
+        " `plantwatch alarms` for the alert history and `plantwatch detectors describe` for the"
+        " detector state."
+    ),
+    "RECOVERED": (
+        "Results have been normal for several consecutive windows; the device has been"
+        " commanded back to normal mode. Confirm on site and record the cause of the alarm."
+    ),
+    "STALE": (
+        "No anomaly results have arrived for this asset. Check that the device is online,"
+        " that readings reach the broker, and that the inference scheduler is running."
+    ),
+}
+
+
+def build_email(content: AlertContent) -> tuple[str, str]:
+    """Subject (valid SNS subject, <= 99 ASCII) and full plain-text body."""
+    score = f" score {content.score:.2f}" if content.score is not None else ""
+    if content.kind == "ALARM":
+        head = f"ALARM {content.asset}: anomaly{score}"
+    elif content.kind == "RECOVERED":
+        head = f"RECOVERED {content.asset}: back to normal"
+    else:
+        head = f"STALE {content.asset}: no results"
+    subject = ascii_subject(f"[plantwatch] {head}")
+    lines = [
+        f"plantwatch {content.kind.lower()} for asset {content.asset}",
+        "",
+        f"Asset:      {content.asset}",
+        f"State:      {content.state or 'unknown'}",
+        f"Event:      {content.event or 'unknown'}",
+        f"Detector:   {content.model or 'unknown'}",
+        f"Time:       {long_time(content.time)}",
+        f"Score:      {'n/a' if content.score is None else f'{content.score:.3f}'} (0-1; above 0.5 is anomalous)",
+    ]
+    if content.reason:
+        lines.append(f"Reason:     {content.reason}")
+    lines.append("")
+    if content.sensors:
+        lines.append("Top contributing sensors (share of the prediction):")
+        for name, share in content.sensors:
+            lines.append(f"  - {name}: {_pct(share)}")
+    else:
+        lines.append("Top contributing sensors: none reported")
+    lines += ["", "What to do:", f"  {_ADVICE[content.kind]}", ""]
+    return subject, "\n".join(lines)
+
+
+def build_sms(content: AlertContent) -> str:
+    """At most 160 GSM-7 septets; the asset name is trimmed first, sensors last."""
+    asset = to_gsm7(content.asset)
+    if gsm7_septets(asset) is not None and len(asset) > 40:
+        asset = asset[:37] + "..."
+    score = f" score {content.score:.2f}" if content.score is not None else ""
+    if content.kind == "ALARM":
+        text = f"PLANTWATCH ALARM {asset}{score}"
+        if content.sensors:
+            name, share = content.sensors[0]
+            text += f" top {_short_sensor(name)} {_pct(share)}"
+        text += f" at {short_time(content.time)}. Safe mode commanded."
+    elif content.kind == "RECOVERED":
+        text = f"PLANTWATCH RECOVERED {asset}{score} at {short_time(content.time)}. Normal mode restored."
+    else:
+        text = (
+            f"PLANTWATCH STALE {asset}: no results since {short_time(content.time)}. Check device."
+        )
+    return fit_sms(text)
+
+
+def alert_identity(model: str, key: str | None, event: str, state: str, entry: int) -> str:
+    """Dedup key: one alert per (model, key, event, state entry)."""
+    return f"{model}|{key or ''}|{event}|{state}|{entry}"

@@ -1,0 +1,171 @@
+"""``plantwatch detectors validate|list|describe``: check model JSON, inspect instances.
+
+``validate`` takes CreateDetectorModel and CreateInput bodies exactly as AWS does; a
+reference to an input or attribute that no given ``--input`` defines is an error.
+``list`` and ``describe`` read the detector state a local runtime keeps in ``DIR/state.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cloud.cli import status
+from cloud.cli.output import print_json, stderr, stdout
+from edge.errors import NotFoundError, UserError
+
+DEFAULT_DATA = "plantwatch-data"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    validate = sub.add_parser("validate", help="validate CreateDetectorModel JSON")
+    validate.add_argument("model", type=Path, metavar="MODEL.json")
+    validate.add_argument(
+        "--input",
+        dest="inputs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="INPUT.json",
+        help="CreateInput JSON the model reads (repeatable)",
+    )
+    validate.add_argument(
+        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+    )
+    validate.add_argument("--json", action="store_true", help="print one JSON document")
+    for name, summary in (
+        ("list", "list detector instances"),
+        ("describe", "DescribeDetector for one key"),
+    ):
+        child = sub.add_parser(name, help=summary)
+        child.add_argument(
+            "--data",
+            type=Path,
+            default=Path(DEFAULT_DATA),
+            metavar="DIR",
+            help=f"runtime data directory holding state.db (default: {DEFAULT_DATA})",
+        )
+        child.add_argument("--model", help="detector model name (default: the only one)")
+        if name == "describe":
+            child.add_argument("key", nargs="?", help="key value (omit for keyless models)")
+        else:
+            child.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        return _validate(args)
+    return _inspect(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from cloud.detectors.model import check_references, load_detector_model, load_input
+
+    inputs = [load_input(path) for path in args.inputs]
+    model = load_detector_model(args.model, strict=not args.lenient)
+    warnings = check_references(model, inputs)
+    events = sum(len(s.on_enter) + len(s.on_input) + len(s.on_exit) for s in model.states.values())
+    transitions = sum(len(s.transitions) for s in model.states.values())
+    summary = {
+        "valid": True,
+        "detectorModelName": model.name,
+        "key": model.key,
+        "evaluationMethod": model.evaluation_method,
+        "initialStateName": model.initial_state,
+        "states": list(model.states),
+        "events": events,
+        "transitionEvents": transitions,
+        "inputs": [i.name for i in inputs],
+        "warnings": warnings,
+    }
+    for warning in warnings:
+        stderr.print(f"warning: {warning}", markup=False)
+    if args.json:
+        print_json(summary)
+    else:
+        stdout.print(
+            f"{args.model.name}: valid detector model {model.name!r}: {len(model.states)} states"
+            f" ({', '.join(model.states)}), {events} events, {transitions} transitions,"
+            f" key {model.key or '(none)'}, {model.evaluation_method};"
+            f" inputs {', '.join(i.name for i in inputs)}",
+            markup=False,
+            soft_wrap=True,
+        )
+    return status.SUCCESS
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from cloud.adapters.local.sqlite_state_store import SqliteStateStore
+    from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
+
+    db = args.data / "state.db"
+    if not db.is_file():
+        raise UserError(f"{db}: no such file (run `plantwatch up --data {args.data}` first)")
+    store = SqliteStateStore(db)
+    try:
+        models = dict(store.items(REGISTRY_NAMESPACE))
+        if args.model is not None:
+            if args.model not in models:
+                raise UserError(
+                    f"--model {args.model}: unknown detector model"
+                    f" (known: {', '.join(models) or 'none'})"
+                )
+            names = [args.model]
+        else:
+            names = list(models)
+        if args.action == "describe":
+            if len(names) != 1:
+                raise UserError(
+                    f"--model: give one of: {', '.join(names) or 'none (no detectors yet)'}"
+                )
+            name = names[0]
+            key = args.key or ""
+            doc = store.get(f"detectors/{name}", key)
+            if doc is None:
+                raise NotFoundError(f"detector {name!r} has no instance for key {args.key!r}")
+            print_json(describe_document(name, models[name].get("version", "1"), key, doc))
+            return status.SUCCESS
+        rows: list[dict[str, Any]] = []
+        for name in names:
+            for key, doc in store.items(f"detectors/{name}"):
+                described = describe_document(name, models[name].get("version", "1"), key, doc)
+                rows.append(described["detector"])
+    finally:
+        store.close()
+    if args.json:
+        print_json(rows)
+        return status.SUCCESS
+    _table(rows)
+    return status.SUCCESS
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    table = Table(title="detector instances")
+    for column in ("model", "key", "state", "variables", "timers", "updated (UTC)"):
+        table.add_column(column)
+    for row in rows:
+        state = row["state"]
+        variables = ", ".join(f"{v['name']}={v['value']}" for v in state["variables"])
+        timers = ", ".join(
+            f"{t['name']}@{datetime.fromtimestamp(t['timestamp'], UTC):%H:%M:%S}"
+            for t in state["timers"]
+        )
+        updated = datetime.fromtimestamp(row["lastUpdateTime"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            row["detectorModelName"],
+            row.get("keyValue", ""),
+            state["stateName"],
+            variables,
+            timers,
+            updated,
+        )
+    if not rows:
+        stderr.print("no detector instances yet")
+        return
+    stdout.print(table)

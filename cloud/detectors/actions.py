@@ -1,0 +1,176 @@
+"""The local ActionSink: alerts through the Notifier, topic publishes through the Publisher.
+
+``sns`` becomes an email and an SMS (``cloud.alerts``), deduplicated per (model, key, event,
+state entry); ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
+engine as a message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
+they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
+silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloud import alerts
+from cloud.detectors.engine import ActionRequest
+from cloud.ports import Notification, Notifier, Publisher, StateStore
+
+if TYPE_CHECKING:
+    from cloud.detectors.engine import DetectorEngine
+
+log = logging.getLogger(__name__)
+
+DEDUP_NAMESPACE = "alerts/sent"
+
+
+class LocalActionSink:
+    """Implements ``ActionSink`` for ``plantwatch up`` and the demo."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        publisher: Publisher | None,
+        *,
+        email_target: str = "ops@example.com",
+        sms_target: str = "+15555550100",
+        sender_id: str | None = None,
+        state: StateStore | None = None,
+        outbox: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._notifier = notifier
+        self._publisher = publisher
+        self.email_target = email_target
+        self.sms_target = sms_target
+        self._sender_id = sender_id
+        self._state = state
+        self._outbox_path = Path(outbox) if outbox is not None else None
+        self.outbox: list[dict[str, Any]] = []
+        self._sent: set[str] = set()
+        self._lock = threading.Lock()
+        self._engine: DetectorEngine | None = None
+        if sender_id is not None and not _valid_sender_id(sender_id):
+            raise ValueError(
+                f"sender_id {sender_id!r}: 3-11 letters, digits or '-', at least one letter"
+            )
+
+    def bind(self, engine: DetectorEngine) -> None:
+        """Called by the engine so ``iotEvents`` actions can feed it."""
+        self._engine = engine
+
+    def execute(self, request: ActionRequest) -> None:
+        if request.kind == "sns":
+            self._sns(request)
+        elif request.kind == "iotTopicPublish":
+            self._publish(request)
+        elif request.kind == "iotEvents":
+            self._iot_events(request)
+        else:
+            self._record(request, "AWS-only action; recorded locally")
+
+    def _sns(self, request: ActionRequest) -> None:
+        identity = alerts.alert_identity(
+            request.detector_model,
+            request.key_value,
+            request.event_name,
+            request.state_name,
+            request.state_entry,
+        )
+        with self._lock:
+            if identity in self._sent or (
+                self._state is not None and self._state.get(DEDUP_NAMESPACE, identity) is not None
+            ):
+                log.info("alert %s already sent; not sent again", identity)
+                return
+            self._sent.add(identity)
+        payload = request.payload
+        content = alerts.content_from_payload(
+            payload if isinstance(payload, Mapping | str) else json.dumps(payload),
+            event_time_ms=request.event_time_ms,
+        )
+        subject, body = alerts.build_email(content)
+        sms = alerts.build_sms(content)
+        attrs: dict[str, str] = dict(alerts.SMS_ATTRIBUTES)
+        if self._sender_id:
+            attrs["AWS.SNS.SMS.SenderID"] = self._sender_id
+        meta = {
+            "topic_arn": str(request.target.get("targetArn", "")),
+            "asset": content.asset,
+            "kind": content.kind,
+            "alert_id": identity,
+        }
+        self._notifier.send(
+            Notification("email", self.email_target, subject, body, attributes=meta)
+        )
+        self._notifier.send(
+            Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta})
+        )
+        if self._state is not None:
+            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
+
+    def _publish(self, request: ActionRequest) -> None:
+        topic = str(request.target["mqttTopic"])
+        body = (
+            request.payload.encode()
+            if isinstance(request.payload, str)
+            else json.dumps(request.payload, separators=(",", ":")).encode()
+        )
+        if self._publisher is None:
+            self._record(request, "no publisher configured")
+            return
+        self._publisher.publish(topic, body, qos=1)
+
+    def _iot_events(self, request: ActionRequest) -> None:
+        if self._engine is None:
+            self._record(request, "no engine bound")
+            return
+        payload = request.payload
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        if not isinstance(payload, Mapping):
+            raise ValueError("iotEvents payload must be a JSON object")
+        input_name = str(request.target["inputName"])
+        if input_name not in self._engine.inputs:
+            self._record(request, f"input {input_name!r} is not served by this engine")
+            return
+        self._engine.put_message(input_name, dict(payload))
+
+    def _record(self, request: ActionRequest, note: str) -> None:
+        entry = {
+            "kind": request.kind,
+            "note": note,
+            "detector_model": request.detector_model,
+            "key_value": request.key_value,
+            "event_name": request.event_name,
+            "state_name": request.state_name,
+            "event_time_ms": request.event_time_ms,
+            "target": dict(request.target),
+            "payload": request.payload,
+        }
+        log.warning(
+            "%s/%s %s: %s action %s",
+            request.detector_model,
+            request.key_value,
+            request.event_name,
+            request.kind,
+            note,
+        )
+        with self._lock:
+            self.outbox.append(entry)
+            if self._outbox_path is not None:
+                self._outbox_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self._outbox_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def _valid_sender_id(value: str) -> bool:
+    return (
+        3 <= len(value) <= 11
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
+        and any(c.isascii() and c.isalpha() for c in value)
+    )

@@ -1,0 +1,671 @@
+"""The detector engine: one instance per key value, evaluated as AWS IoT Events does (§2, §5).
+
+Instances (state, variables, timers, last input per input name) live in a StateStore under
+``detectors/<model>``, written after every evaluation, so instances and timers survive a
+restart. Time comes only from the injected Clock. Service actions go to an ActionSink; a
+failing action is logged and never rolls back state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cloud.detectors import expr as ex
+from cloud.detectors.model import (
+    KEY_VALUE_RE,
+    MAX_TIMER_S,
+    MIN_TIMER_S,
+    Action,
+    DetectorModel,
+    Event,
+    InputDefinition,
+    check_references,
+)
+from cloud.ports import StateStore
+from edge.clock import Clock
+from edge.errors import DetectorModelError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAMESPACE = "detectors"
+"""One document per detector model an engine has run, so tools can list instances."""
+
+NO_KEY = ""
+"""Store key of the single instance of a model without ``key``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """One service action to run, with its evaluated fields and payload."""
+
+    kind: str
+    """``sns``, ``iotTopicPublish``, ``lambda``, ``iotEvents``, ``sqs``, ``firehose``,
+    ``dynamoDB``, ``dynamoDBv2`` or ``iotSiteWise``."""
+    target: Mapping[str, Any]
+    """The action's fields with expression fields evaluated (``mqttTopic`` is the topic)."""
+    payload: Any
+    """The default payload (a dict), or the custom one: a parsed JSON value or a string."""
+    payload_type: str
+    """``DEFAULT``, ``JSON`` or ``STRING``."""
+    detector_model: str
+    key_value: str | None
+    event_name: str
+    state_name: str
+    state_entry: int
+    """How many times this instance has entered a state: with the names, an alert's identity."""
+    event_time_ms: int
+
+
+class ActionSink(Protocol):
+    """Where service actions go: alerts and MQTT locally, AWS services in the cloud."""
+
+    def execute(self, request: ActionRequest) -> None: ...
+
+
+@dataclass(slots=True)
+class _Instance:
+    key: str
+    state: str
+    variables: dict[str, Any]
+    timers: dict[str, dict[str, float]]
+    """name -> {"expiry": epoch s, "duration": s}."""
+    expired: list[str]
+    """Timers that expired and whose ``timeout()`` has not yet been checked."""
+    inputs: dict[str, Any]
+    created: float
+    updated: float
+    entries: int = 0
+    durations: dict[str, float] = field(default_factory=dict)
+    """Last evaluated duration per timer, which ``resetTimer`` reuses."""
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "variables": self.variables,
+            "timers": self.timers,
+            "expired": self.expired,
+            "inputs": self.inputs,
+            "created": self.created,
+            "updated": self.updated,
+            "entries": self.entries,
+            "durations": self.durations,
+        }
+
+    @classmethod
+    def from_doc(cls, key: str, doc: Mapping[str, Any]) -> _Instance:
+        return cls(
+            key=key,
+            state=doc["state"],
+            variables=dict(doc.get("variables", {})),
+            timers={k: dict(v) for k, v in doc.get("timers", {}).items()},
+            expired=list(doc.get("expired", [])),
+            inputs=dict(doc.get("inputs", {})),
+            created=float(doc.get("created", 0.0)),
+            updated=float(doc.get("updated", 0.0)),
+            entries=int(doc.get("entries", 0)),
+            durations=dict(doc.get("durations", {})),
+        )
+
+
+@dataclass(slots=True)
+class _Trigger:
+    kind: str
+    """``Message`` or ``Timer``."""
+    input_name: str | None = None
+    message_id: str | None = None
+    timer_name: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        if self.kind == "Timer":
+            return {"triggerType": "Timer", "timerName": self.timer_name}
+        return {
+            "inputName": self.input_name,
+            "messageId": self.message_id,
+            "triggerType": "Message",
+        }
+
+
+@dataclass(slots=True)
+class _Context:
+    """EvalContext over one instance; ``variables`` may be a snapshot (BATCH)."""
+
+    instance: _Instance
+    trigger: _Trigger
+    variables: Mapping[str, Any]
+
+    def input_value(self, input_name: str, path: tuple[str | int, ...]) -> Any:
+        if input_name not in self.instance.inputs:
+            return ex.UNDEFINED
+        return ex.lookup_path(self.instance.inputs[input_name], path)
+
+    def variable(self, name: str) -> Any:
+        return self.variables.get(name, ex.UNDEFINED)
+
+    def timeout(self, timer_name: str) -> bool:
+        if timer_name in self.instance.expired:
+            self.instance.expired.remove(timer_name)
+            return True
+        return False
+
+    def trigger_type(self) -> str:
+        return self.trigger.kind
+
+    def current_input(self) -> str | None:
+        return self.trigger.input_name if self.trigger.kind == "Message" else None
+
+
+class DetectorEngine:
+    """Runs one detector model over messages and timers.
+
+    ``put_message`` routes a message to the instance its key picks (creating it), and
+    ``tick`` evaluates every due timer once, in expiry order. Re-entrant calls (an
+    ``iotEvents`` action feeding this engine) are queued and run after the current one.
+    """
+
+    def __init__(
+        self,
+        model: DetectorModel,
+        inputs: Sequence[InputDefinition],
+        state: StateStore,
+        clock: Clock,
+        actions: ActionSink,
+    ) -> None:
+        self.model = model
+        self.inputs = {i.name: i for i in inputs}
+        self.warnings = check_references(model, list(inputs))
+        for warning in self.warnings:
+            log.warning("%s", warning)
+        self._used_inputs = _used_inputs(model)
+        self._store = state
+        self._clock = clock
+        self._actions = actions
+        self.namespace = f"detectors/{model.name}"
+        self._cache: dict[str, _Instance] = {}
+        self._heap: list[tuple[float, str, str]] = []
+        self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
+        self._busy = False
+        self._lock = threading.RLock()
+        self.version = self._register()
+        for key, doc in self._store.items(self.namespace):
+            instance = _Instance.from_doc(key, doc)
+            self._cache[key] = instance
+            for name, timer in instance.timers.items():
+                heapq.heappush(self._heap, (timer["expiry"], key, name))
+        bind = getattr(actions, "bind", None)
+        if callable(bind):
+            bind(self)
+
+    def _register(self) -> str:
+        """Record the model; a changed definition is an UpdateDetectorModel (§6).
+
+        As on AWS, updating a model deletes its instances (new inputs recreate them) and
+        raises the version, so stored state never meets states it was not made for.
+        """
+        fingerprint = model_fingerprint(self.model)
+        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
+        version = self.model.version
+        if previous is not None:
+            version = str(previous.get("version", version))
+            if previous.get("fingerprint") not in (None, fingerprint):
+                stale = [key for key, _ in self._store.items(self.namespace)]
+                for key in stale:
+                    self._store.delete(self.namespace, key)
+                version = str(int(version) + 1) if version.isdigit() else "1"
+                log.warning(
+                    "%s: definition changed; version %s, %d instance(s) deleted",
+                    self.model.name,
+                    version,
+                    len(stale),
+                )
+        self._store.put(
+            REGISTRY_NAMESPACE,
+            self.model.name,
+            {
+                "version": version,
+                "fingerprint": fingerprint,
+                "key": self.model.key,
+                "evaluationMethod": self.model.evaluation_method,
+                "initialStateName": self.model.initial_state,
+                "states": list(self.model.states),
+                "inputs": sorted(self.inputs),
+            },
+        )
+        return version
+
+    # ------------------------------------------------------------ public API
+
+    def put_message(
+        self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
+    ) -> None:
+        """BatchPutMessage for one message: route it to its instance and evaluate."""
+        if input_name not in self.inputs:
+            raise NotFoundError(
+                f"input {input_name!r} does not exist (known: {', '.join(sorted(self.inputs))})"
+            )
+        with self._lock:
+            self._queue.append((input_name, dict(payload), message_id))
+            if self._busy:
+                return
+            self._busy = True
+            try:
+                self._drain()
+            finally:
+                self._busy = False
+
+    def _drain(self) -> None:
+        while self._queue:
+            name, body, mid = self._queue.popleft()
+            self._handle_message(name, body, mid)
+
+    def tick(self) -> int:
+        """Evaluate every timer due at ``clock.now()`` once, in expiry order; return the count."""
+        with self._lock:
+            if self._busy:
+                return 0
+            now = self._clock.now()
+            processed = 0
+            while self._heap and self._heap[0][0] <= now:
+                expiry, key, name = heapq.heappop(self._heap)
+                instance = self._cache.get(key)
+                timer = instance.timers.get(name) if instance else None
+                if instance is None or timer is None or timer["expiry"] != expiry:
+                    continue
+                del instance.timers[name]
+                if name not in instance.expired:
+                    instance.expired.append(name)
+                self._busy = True
+                try:
+                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
+                    self._save(instance)
+                    self._drain()
+                finally:
+                    self._busy = False
+                processed += 1
+            return processed
+
+    def next_timer(self) -> float | None:
+        """Expiry (epoch s) of the earliest pending timer, for runtimes that sleep until it."""
+        while self._heap:
+            expiry, key, name = self._heap[0]
+            instance = self._cache.get(key)
+            timer = instance.timers.get(name) if instance else None
+            if timer is not None and timer["expiry"] == expiry:
+                return expiry
+            heapq.heappop(self._heap)
+        return None
+
+    def key_values(self) -> list[str]:
+        """Key values of the instances, sorted (the keyless instance is "")."""
+        return sorted(self._cache)
+
+    def describe(self, key: str | None = None) -> dict[str, Any]:
+        """DescribeDetector's response shape (§6); NotFoundError for an unknown key."""
+        instance = self._cache.get(NO_KEY if key is None else key)
+        if instance is None:
+            raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
+        return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
+
+    def update_detector(self, key: str | None, state: Mapping[str, Any]) -> None:
+        """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
+
+        ``state`` is ``{stateName, variables: [{name, value}], timers: [{name, seconds}]}``;
+        anything left out is cleared, and no events run. Values are literals as
+        DescribeDetector prints them (``15.0``, ``true``, ``"text"``).
+        """
+        path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
+        name = state.get("stateName")
+        if name not in self.model.states:
+            raise DetectorModelError(
+                f"{path}: stateName: unknown state {name!r}"
+                f" (expected: {', '.join(self.model.states)})"
+            )
+        variables: dict[str, Any] = {}
+        for i, item in enumerate(state.get("variables") or []):
+            text = item.get("value") if isinstance(item, Mapping) else None
+            var = item.get("name") if isinstance(item, Mapping) else None
+            node = ex.parse(text) if isinstance(text, str) else None
+            if not isinstance(var, str) or not isinstance(node, ex.Literal):
+                raise DetectorModelError(
+                    f"{path}: variables[{i}]: expected {{name, value literal}}"
+                )
+            variables[var] = node.value
+        timers: dict[str, float] = {}
+        for i, item in enumerate(state.get("timers") or []):
+            seconds = item.get("seconds") if isinstance(item, Mapping) else None
+            timer = item.get("name") if isinstance(item, Mapping) else None
+            if (
+                not isinstance(timer, str)
+                or not isinstance(seconds, int)
+                or isinstance(seconds, bool)
+                or not MIN_TIMER_S <= seconds <= MAX_TIMER_S
+            ):
+                raise DetectorModelError(
+                    f"{path}: timers[{i}]: expected {{name, seconds {MIN_TIMER_S}-{MAX_TIMER_S}}}"
+                )
+            timers[timer] = seconds
+        with self._lock:
+            instance_key = NO_KEY if key is None else key
+            now = self._clock.now()
+            instance = self._cache.get(instance_key)
+            if instance is None:
+                instance = _Instance(instance_key, name, {}, {}, [], {}, now, now)
+                self._cache[instance_key] = instance
+            if instance.state != name:
+                instance.entries += 1
+            instance.state = name
+            instance.variables = variables
+            instance.timers = {}
+            instance.expired = []
+            for timer, seconds in timers.items():
+                self._start_timer(instance, timer, seconds)
+            self._save(instance)
+
+    # ------------------------------------------------------------ evaluation
+
+    def _handle_message(
+        self, input_name: str, payload: dict[str, Any], message_id: str | None
+    ) -> None:
+        if input_name not in self._used_inputs:
+            return
+        key = self._key_of(payload)
+        if key is None:
+            return
+        now = self._clock.now()
+        trigger = _Trigger(
+            "Message", input_name=input_name, message_id=message_id or str(uuid.uuid4())
+        )
+        instance = self._cache.get(key)
+        if instance is None:
+            instance = _Instance(
+                key=key,
+                state=self.model.initial_state,
+                variables={},
+                timers={},
+                expired=[],
+                inputs={input_name: payload},
+                created=now,
+                updated=now,
+                entries=1,
+            )
+            self._cache[key] = instance
+            self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
+        else:
+            instance.inputs[input_name] = payload
+        self._evaluate_input(instance, trigger)
+        self._save(instance)
+
+    def _key_of(self, payload: Mapping[str, Any]) -> str | None:
+        if self.model.key_path is None:
+            return NO_KEY
+        value = ex.lookup_path(payload, self.model.key_path)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            log.warning("%s: message without key %r; skipped", self.model.name, self.model.key)
+            return None
+        text = ex.format_value(value)
+        if not KEY_VALUE_RE.match(text) or len(text) > 128:
+            log.warning(
+                "%s: key value %r does not match ^[a-zA-Z0-9\\-_:]+$; skipped",
+                self.model.name,
+                text,
+            )
+            return None
+        return text
+
+    def _evaluate_input(self, instance: _Instance, trigger: _Trigger) -> None:
+        state = self.model.states[instance.state]
+        serial = self.model.evaluation_method == "SERIAL"
+        if serial:
+            for event in state.on_input:
+                if ex.is_true(event.condition, _Context(instance, trigger, instance.variables)):
+                    self._run_actions(instance, event, trigger)
+            chosen = next(
+                (
+                    t
+                    for t in state.transitions
+                    if ex.is_true(t.condition, _Context(instance, trigger, instance.variables))
+                ),
+                None,
+            )
+        else:
+            snapshot = _Context(instance, trigger, dict(instance.variables))
+            firing = [e for e in state.on_input if ex.is_true(e.condition, snapshot)]
+            chosen = next((t for t in state.transitions if ex.is_true(t.condition, snapshot)), None)
+            for event in firing:
+                self._run_actions(instance, event, trigger)
+        if chosen is None:
+            return
+        self._run_actions(instance, chosen, trigger)
+        self._run_group(instance, state.on_exit, trigger)
+        assert chosen.next_state is not None
+        instance.state = chosen.next_state
+        instance.entries += 1
+        self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
+
+    def _run_group(self, instance: _Instance, events: Sequence[Event], trigger: _Trigger) -> None:
+        if self.model.evaluation_method == "SERIAL":
+            for event in events:
+                if ex.is_true(event.condition, _Context(instance, trigger, instance.variables)):
+                    self._run_actions(instance, event, trigger)
+            return
+        snapshot = _Context(instance, trigger, dict(instance.variables))
+        firing = [e for e in events if ex.is_true(e.condition, snapshot)]
+        for event in firing:
+            self._run_actions(instance, event, trigger)
+
+    def _run_actions(self, instance: _Instance, event: Event, trigger: _Trigger) -> None:
+        for action in event.actions:
+            try:
+                self._run_action(instance, event, action, trigger)
+            except Exception:
+                log.exception(
+                    "%s/%s: action %s of event %r failed; state kept",
+                    self.model.name,
+                    instance.key,
+                    action.kind,
+                    event.name,
+                )
+
+    def _run_action(
+        self, instance: _Instance, event: Event, action: Action, trigger: _Trigger
+    ) -> None:
+        ctx = _Context(instance, trigger, instance.variables)
+        fields = action.fields
+        if action.kind == "setVariable":
+            value = ex.evaluate(action.expressions["value"], ctx)
+            if value is ex.UNDEFINED:
+                log.debug(
+                    "%s/%s: %s: value is undefined; variable %r unchanged",
+                    self.model.name,
+                    instance.key,
+                    action.path,
+                    fields["variableName"],
+                )
+                return
+            instance.variables[fields["variableName"]] = value
+        elif action.kind == "setTimer":
+            self._set_timer(instance, action, ctx)
+        elif action.kind == "resetTimer":
+            name = fields["timerName"]
+            duration = instance.durations.get(name)
+            if duration is None:
+                log.warning(
+                    "%s/%s: resetTimer %r: timer never set", self.model.name, instance.key, name
+                )
+                return
+            self._start_timer(instance, name, duration)
+        elif action.kind == "clearTimer":
+            instance.timers.pop(fields["timerName"], None)
+        else:
+            self._actions.execute(self._request(instance, event, action, ctx, trigger))
+
+    def _set_timer(self, instance: _Instance, action: Action, ctx: _Context) -> None:
+        name = action.fields["timerName"]
+        if "seconds" in action.fields:
+            raw: Any = action.fields["seconds"]
+        else:
+            raw = ex.evaluate(action.expressions["durationExpression"], ctx)
+        if isinstance(raw, str):
+            try:
+                raw = float(raw)
+            except ValueError:
+                raw = ex.UNDEFINED
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(f"setTimer {name!r}: duration {raw!r} is not a number")
+        seconds = int(raw)
+        if not MIN_TIMER_S <= seconds <= MAX_TIMER_S:
+            raise ValueError(
+                f"setTimer {name!r}: {seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
+            )
+        self._start_timer(instance, name, seconds)
+
+    def _start_timer(self, instance: _Instance, name: str, seconds: float) -> None:
+        expiry = self._clock.now() + seconds
+        instance.timers[name] = {"expiry": expiry, "duration": seconds}
+        instance.durations[name] = seconds
+        if name in instance.expired:
+            instance.expired.remove(name)
+        heapq.heappush(self._heap, (expiry, instance.key, name))
+
+    def _request(
+        self, instance: _Instance, event: Event, action: Action, ctx: _Context, trigger: _Trigger
+    ) -> ActionRequest:
+        now_ms = round(self._clock.now() * 1000)
+        target: dict[str, Any] = {}
+        for name, value in action.fields.items():
+            if name == "payload":
+                continue
+            target[name] = value
+        for name, node in action.expressions.items():
+            value = ex.evaluate(node, ctx)
+            if value is ex.UNDEFINED:
+                raise ValueError(f"{action.path}.{name} evaluated to undefined")
+            target[name] = value
+        if action.payload is None:
+            payload: Any = self._default_payload(instance, event, trigger, now_ms)
+            payload_type = "DEFAULT"
+        else:
+            content = ex.evaluate(action.payload.content, ctx)
+            if content is ex.UNDEFINED or content == "":
+                raise ValueError(f"{action.path}.payload: contentExpression gave no value")
+            text = content if isinstance(content, str) else ex.format_value(content)
+            payload_type = action.payload.type
+            if payload_type == "JSON":
+                try:
+                    payload = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{action.path}.payload: not JSON: {exc.msg}") from None
+            else:
+                payload = text
+        return ActionRequest(
+            kind=action.kind,
+            target=target,
+            payload=payload,
+            payload_type=payload_type,
+            detector_model=self.model.name,
+            key_value=None if self.model.key is None else instance.key,
+            event_name=event.name,
+            state_name=instance.state,
+            state_entry=instance.entries,
+            event_time_ms=now_ms,
+        )
+
+    def _default_payload(
+        self, instance: _Instance, event: Event, trigger: _Trigger, now_ms: int
+    ) -> dict[str, Any]:
+        detector: dict[str, Any] = {"detectorModelName": self.model.name}
+        if self.model.key is not None:
+            detector["keyValue"] = instance.key
+        detector["detectorModelVersion"] = self.version
+        return {
+            "eventTime": now_ms,
+            "eventName": event.name,
+            "payload": {
+                "actionExecutionId": str(uuid.uuid4()),
+                "detector": detector,
+                "eventTriggerDetails": trigger.details(),
+                "state": {
+                    "stateName": instance.state,
+                    "variables": dict(instance.variables),
+                    "timers": {
+                        n: round(t["expiry"] * 1000) for n, t in sorted(instance.timers.items())
+                    },
+                },
+            },
+        }
+
+    def _save(self, instance: _Instance) -> None:
+        instance.updated = self._clock.now()
+        self._store.put(self.namespace, instance.key, instance.to_doc())
+
+
+def model_fingerprint(model: DetectorModel) -> str:
+    """Hash of what evaluation depends on: the definition, key and evaluation method."""
+    raw = model.raw
+    body = {
+        "definition": raw.get("detectorModelDefinition"),
+        "key": raw.get("key"),
+        "evaluationMethod": raw.get("evaluationMethod", "BATCH"),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _used_inputs(model: DetectorModel) -> set[str]:
+    """Inputs a model references anywhere; messages on other inputs are not routed to it."""
+    used: set[str] = set()
+    for event in model.events():
+        nodes = [event.condition] if event.condition is not None else []
+        for action in event.actions:
+            nodes.extend(action.expressions.values())
+            if action.payload is not None:
+                nodes.append(action.payload.content)
+        for node in nodes:
+            for ref in ex.references(node):
+                if isinstance(ref, ex.InputRef):
+                    used.add(ref.input_name)
+                elif isinstance(ref, ex.Call) and ref.name == "currentInput":
+                    arg = ref.args[0]
+                    if isinstance(arg, ex.Literal) and isinstance(arg.value, str):
+                        used.add(arg.value)
+    return used
+
+
+def describe_document(
+    model_name: str, version: str, key: str, doc: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A stored instance document as DescribeDetector returns it: strings and epoch seconds."""
+    variables = [
+        {"name": name, "value": _describe_value(value)}
+        for name, value in sorted(doc.get("variables", {}).items())
+    ]
+    timers = [
+        {"name": name, "timestamp": float(t["expiry"])}
+        for name, t in sorted(doc.get("timers", {}).items())
+    ]
+    detector: dict[str, Any] = {"detectorModelName": model_name}
+    if key != NO_KEY:
+        detector["keyValue"] = key
+    detector.update(
+        {
+            "detectorModelVersion": version,
+            "creationTime": float(doc.get("created", 0.0)),
+            "lastUpdateTime": float(doc.get("updated", 0.0)),
+            "state": {"stateName": doc["state"], "variables": variables, "timers": timers},
+        }
+    )
+    return {"detector": detector}
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    return ex.format_value(value)

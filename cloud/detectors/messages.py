@@ -1,0 +1,106 @@
+"""BatchPutMessage (§1): the IoT Events data-plane request, routed to detector engines.
+
+Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
+request that is wrong as a whole (no messages, more than 10, duplicate ids, more than 1 KiB
+of payload) raises :class:`DetectorModelError` naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from edge.errors import DetectorModelError
+
+MAX_MESSAGES: Final = 10
+MAX_PAYLOAD_BYTES: Final = 1024
+MESSAGE_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class MessageEngine(Protocol):
+    inputs: Mapping[str, Any]
+
+    def put_message(
+        self, input_name: str, payload: dict[str, Any], message_id: str | None = None
+    ) -> None: ...
+
+
+def batch_put_message(
+    engines: Sequence[MessageEngine], request: Mapping[str, Any]
+) -> dict[str, list[dict[str, str]]]:
+    """Decode, validate and route each message in array order (§1 Decision)."""
+    messages = request.get("messages") if isinstance(request, Mapping) else None
+    if not isinstance(messages, list) or not messages:
+        raise DetectorModelError("BatchPutMessage: $.messages: expected 1-10 messages")
+    if len(messages) > MAX_MESSAGES:
+        raise DetectorModelError(
+            f"BatchPutMessage: $.messages: {len(messages)} messages; at most {MAX_MESSAGES}"
+        )
+    decoded: list[tuple[str, str, bytes | None]] = []
+    seen: set[str] = set()
+    total = 0
+    for i, message in enumerate(messages):
+        path = f"BatchPutMessage: $.messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise DetectorModelError(f"{path}: expected an object")
+        message_id = message.get("messageId")
+        if not isinstance(message_id, str) or not MESSAGE_ID_RE.match(message_id):
+            raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
+        if message_id in seen:
+            raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
+        seen.add(message_id)
+        input_name = message.get("inputName")
+        if not isinstance(input_name, str):
+            raise DetectorModelError(f"{path}.inputName: expected a string")
+        raw = _payload_bytes(message.get("payload"))
+        total += len(raw) if raw is not None else 0
+        decoded.append((message_id, input_name, raw))
+    if total > MAX_PAYLOAD_BYTES:
+        raise DetectorModelError(
+            f"BatchPutMessage: $.messages: {total} bytes of payload; at most {MAX_PAYLOAD_BYTES}"
+        )
+    errors: list[dict[str, str]] = []
+    for message_id, input_name, raw in decoded:
+        targets = [e for e in engines if input_name in e.inputs]
+        if not targets:
+            errors.append(
+                _error(
+                    message_id, "ResourceNotFoundException", f"input {input_name!r} does not exist"
+                )
+            )
+            continue
+        try:
+            payload = json.loads(raw) if raw is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            errors.append(
+                _error(message_id, "InvalidRequestException", "payload is not a base64 JSON object")
+            )
+            continue
+        for engine in targets:
+            try:
+                engine.put_message(input_name, payload, message_id)
+            except Exception as exc:  # reported per message, as AWS does
+                errors.append(_error(message_id, "InternalFailureException", str(exc)))
+                break
+    return {"BatchPutMessageErrorEntries": errors}
+
+
+def _payload_bytes(value: Any) -> bytes | None:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _error(message_id: str, code: str, message: str) -> dict[str, str]:
+    return {"messageId": message_id, "errorCode": code, "errorMessage": message}

@@ -1,0 +1,812 @@
+"""Load and validate CreateDetectorModel and CreateInput request bodies, exactly as AWS takes them.
+
+Every error is a :class:`DetectorModelError` whose message starts with the source name and the
+JSON path of the bad field, e.g. ``model.json: $.detectorModelDefinition.states[2].onInput.
+events[0].condition: unknown input 'Temp' (expected: Pressure, Flow)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from cloud.detectors import expr as ex
+from edge.errors import DetectorModelError
+
+log = logging.getLogger(__name__)
+
+NAME_RE: Final = re.compile(r"^[a-zA-Z0-9_-]+$")
+INPUT_NAME_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+PLAIN_FIELD_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+KEY_VALUE_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]+$")
+
+MIN_TIMER_S: Final = 60
+MAX_TIMER_S: Final = 31_622_400
+SERVICE_ACTIONS: Final = (
+    "sns",
+    "iotTopicPublish",
+    "lambda",
+    "iotEvents",
+    "sqs",
+    "firehose",
+    "dynamoDB",
+    "dynamoDBv2",
+    "iotSiteWise",
+)
+BUILTIN_ACTIONS: Final = ("setVariable", "setTimer", "resetTimer", "clearTimer")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """AWS's structural limits (§8); applied in strict mode only."""
+
+    states: int = 20
+    events_per_state: int = 20
+    transitions_per_state: int = 20
+    actions_per_event: int = 10
+    variables: int = 10
+    condition_chars: int = 512
+    value_chars: int = 1024
+    content_bytes: int = 1024
+
+
+STRICT_LIMITS: Final = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class InputDefinition:
+    """A CreateInput body: the name and the declared attribute paths."""
+
+    name: str
+    attributes: tuple[tuple[str, ...], ...]
+    description: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A custom action payload: ``contentExpression`` and ``type`` JSON or STRING."""
+
+    content: ex.Expr
+    content_text: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One action object; ``kind`` is its single key, ``fields`` its raw body."""
+
+    kind: str
+    fields: Mapping[str, Any]
+    path: str
+    expressions: Mapping[str, ex.Expr] = field(default_factory=dict)
+    """Compiled expression fields, by dotted field name (``value``, ``durationExpression`` ...)."""
+    payload: Payload | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    condition: ex.Expr | None
+    condition_text: str | None
+    actions: tuple[Action, ...]
+    path: str
+    next_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str
+    on_enter: tuple[Event, ...]
+    on_input: tuple[Event, ...]
+    transitions: tuple[Event, ...]
+    on_exit: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorModel:
+    """A validated CreateDetectorModel body with compiled expressions."""
+
+    name: str
+    initial_state: str
+    states: Mapping[str, State]
+    key: str | None
+    key_path: tuple[str, ...] | None
+    evaluation_method: str
+    role_arn: str
+    description: str = ""
+    version: str = "1"
+    source: str = "model"
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def events(self) -> list[Event]:
+        """Every event and transition event, in definition order."""
+        out: list[Event] = []
+        for state in self.states.values():
+            out.extend(state.on_enter + state.on_input + state.transitions + state.on_exit)
+        return out
+
+
+def default_detector_paths() -> tuple[Path, Path]:
+    """The shipped default model and input JSON: ``(equipment_anomaly.json, anomaly_results_input.json)``."""
+    base = Path(__file__).with_name("models")
+    return base / "equipment_anomaly.json", base / "anomaly_results_input.json"
+
+
+# ---------------------------------------------------------------- JSON helpers
+
+
+def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -> tuple[Any, str]:
+    if isinstance(path_or_dict, Mapping):
+        return copy.deepcopy(dict(path_or_dict)), what
+    path = Path(path_or_dict)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DetectorModelError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DetectorModelError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return json.loads(text), path.name
+    except json.JSONDecodeError as exc:
+        raise DetectorModelError(
+            f"{path.name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+
+
+class _Ctx:
+    def __init__(self, source: str, strict: bool, limits: Limits) -> None:
+        self.source = source
+        self.strict = strict
+        self.limits = limits
+        self.warnings: list[str] = []
+
+    def error(self, path: str, message: str) -> DetectorModelError:
+        return DetectorModelError(f"{self.source}: {path}: {message}")
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected an object, got {_json_type(value)}")
+        return value
+
+    def array(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.error(path, f"expected an array, got {_json_type(value)}")
+        return value
+
+    def string(self, value: Any, path: str, *, min_len: int = 1, max_len: int | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.error(path, f"expected a string, got {_json_type(value)}")
+        if len(value) < min_len:
+            raise self.error(path, "must not be empty")
+        if max_len is not None and len(value) > max_len:
+            raise self.error(path, f"{len(value)} characters; at most {max_len} allowed")
+        return value
+
+    def required(self, body: Mapping[str, Any], name: str, path: str) -> Any:
+        if name not in body:
+            raise self.error(path, f"missing required field '{name}'")
+        return body[name]
+
+    def unknown_fields(self, body: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+        for name in body:
+            if name not in allowed:
+                raise self.error(
+                    f"{path}.{name}",
+                    f"unknown field (expected one of: {', '.join(allowed)})",
+                )
+
+    def expression(self, text: Any, path: str, *, max_len: int) -> ex.Expr:
+        text = self.string(text, path)
+        if self.strict and len(text) > max_len:
+            raise self.error(path, f"{len(text)} characters; at most {max_len} allowed")
+        try:
+            return ex.parse(text)
+        except ex.ExpressionError as exc:
+            raise self.error(path, f"{exc.reason} at position {exc.position}") from None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _split_json_path(text: str) -> tuple[str, ...] | None:
+    """``a.b.`c d``` -> ("a", "b", "c d"); None if malformed."""
+    parts: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == "`":
+            j = text.find("`", i + 1)
+            if j <= i + 1:
+                return None
+            parts.append(text[i + 1 : j])
+            i = j + 1
+        else:
+            j = text.find(".", i)
+            j = n if j < 0 else j
+            seg = text[i:j]
+            if not PLAIN_FIELD_RE.match(seg):
+                return None
+            parts.append(seg)
+            i = j
+        if i < n:
+            if text[i] != ".":
+                return None
+            i += 1
+            if i == n:
+                return None
+    return tuple(parts) if parts else None
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def load_input(
+    path_or_dict: str | os.PathLike[str] | Mapping[str, Any], *, source: str | None = None
+) -> InputDefinition:
+    """Load a CreateInput body (``inputName``, ``inputDefinition.attributes[].jsonPath``)."""
+    body, name = _read(path_or_dict, source or "input")
+    ctx = _Ctx(source or name, True, STRICT_LIMITS)
+    body = ctx.obj(body, "$")
+    ctx.unknown_fields(body, ("inputName", "inputDefinition", "inputDescription", "tags"), "$")
+    input_name = ctx.string(ctx.required(body, "inputName", "$"), "$.inputName", max_len=128)
+    if not INPUT_NAME_RE.match(input_name):
+        raise ctx.error("$.inputName", f"{input_name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$")
+    definition = ctx.obj(ctx.required(body, "inputDefinition", "$"), "$.inputDefinition")
+    attrs = ctx.array(
+        ctx.required(definition, "attributes", "$.inputDefinition"),
+        "$.inputDefinition.attributes",
+    )
+    if not attrs:
+        raise ctx.error("$.inputDefinition.attributes", "at least one attribute is required")
+    paths: list[tuple[str, ...]] = []
+    for i, attr in enumerate(attrs):
+        apath = f"$.inputDefinition.attributes[{i}]"
+        attr = ctx.obj(attr, apath)
+        json_path = ctx.string(
+            ctx.required(attr, "jsonPath", apath), f"{apath}.jsonPath", max_len=128
+        )
+        parts = _split_json_path(json_path)
+        if parts is None:
+            raise ctx.error(
+                f"{apath}.jsonPath",
+                f"{json_path!r} is not a dot-separated field path"
+                " (no '$' or arrays; backticks around other names)",
+            )
+        if parts in paths:
+            raise ctx.error(f"{apath}.jsonPath", f"duplicate attribute {json_path!r}")
+        paths.append(parts)
+    description = body.get("inputDescription", "")
+    return InputDefinition(input_name, tuple(paths), str(description), raw=body)
+
+
+# ---------------------------------------------------------------- detector models
+
+
+def load_detector_model(
+    path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    strict: bool = True,
+    limits: Limits = STRICT_LIMITS,
+    source: str | None = None,
+) -> DetectorModel:
+    """Load a CreateDetectorModel body and compile its expressions.
+
+    Input references are checked by :func:`check_references`, since that needs the inputs.
+    """
+    body, name = _read(path_or_dict, source or "model")
+    ctx = _Ctx(source or name, strict, limits)
+    body = ctx.obj(body, "$")
+    ctx.unknown_fields(
+        body,
+        (
+            "detectorModelName",
+            "detectorModelDefinition",
+            "detectorModelDescription",
+            "key",
+            "roleArn",
+            "tags",
+            "evaluationMethod",
+        ),
+        "$",
+    )
+    model_name = ctx.string(
+        ctx.required(body, "detectorModelName", "$"), "$.detectorModelName", max_len=128
+    )
+    if not NAME_RE.match(model_name):
+        raise ctx.error("$.detectorModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
+    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
+    key: str | None = None
+    key_path: tuple[str, ...] | None = None
+    if "key" in body:
+        key = ctx.string(body["key"], "$.key", max_len=128)
+        key_path = _split_json_path(key)
+        if key_path is None:
+            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+    method = body.get("evaluationMethod", "BATCH")
+    if method not in ("BATCH", "SERIAL"):
+        raise ctx.error("$.evaluationMethod", f"{method!r}: expected BATCH or SERIAL")
+    definition = ctx.obj(
+        ctx.required(body, "detectorModelDefinition", "$"), "$.detectorModelDefinition"
+    )
+    dpath = "$.detectorModelDefinition"
+    ctx.unknown_fields(definition, ("states", "initialStateName"), dpath)
+    raw_states = ctx.array(ctx.required(definition, "states", dpath), f"{dpath}.states")
+    if not raw_states:
+        raise ctx.error(f"{dpath}.states", "at least one state is required")
+    if strict and len(raw_states) > limits.states:
+        raise ctx.error(
+            f"{dpath}.states", f"{len(raw_states)} states; at most {limits.states} allowed"
+        )
+    initial = ctx.string(
+        ctx.required(definition, "initialStateName", dpath), f"{dpath}.initialStateName"
+    )
+    states: dict[str, State] = {}
+    for i, raw_state in enumerate(raw_states):
+        state = _state(ctx, raw_state, f"{dpath}.states[{i}]")
+        if state.name in states:
+            raise ctx.error(f"{dpath}.states[{i}].stateName", f"duplicate state {state.name!r}")
+        states[state.name] = state
+    if initial not in states:
+        raise ctx.error(
+            f"{dpath}.initialStateName",
+            f"unknown state {initial!r} (expected: {', '.join(states)})",
+        )
+    for i, state in enumerate(states.values()):
+        for j, tr in enumerate(state.transitions):
+            if tr.next_state not in states:
+                raise ctx.error(
+                    f"{dpath}.states[{i}].onInput.transitionEvents[{j}].nextState",
+                    f"unknown state {tr.next_state!r} (expected: {', '.join(states)})",
+                )
+    model = DetectorModel(
+        name=model_name,
+        initial_state=initial,
+        states=states,
+        key=key,
+        key_path=key_path,
+        evaluation_method=method,
+        role_arn=role_arn,
+        description=str(body.get("detectorModelDescription", "")),
+        source=ctx.source,
+        raw=body,
+    )
+    _check_variables_and_timers(ctx, model)
+    return model
+
+
+def _state(ctx: _Ctx, raw: Any, path: str) -> State:
+    raw = ctx.obj(raw, path)
+    ctx.unknown_fields(raw, ("stateName", "onEnter", "onInput", "onExit"), path)
+    name = ctx.string(ctx.required(raw, "stateName", path), f"{path}.stateName", max_len=128)
+    on_enter = _group(ctx, raw.get("onEnter"), f"{path}.onEnter", transitions=False)
+    on_exit = _group(ctx, raw.get("onExit"), f"{path}.onExit", transitions=False)
+    on_input: tuple[Event, ...] = ()
+    transitions: tuple[Event, ...] = ()
+    if raw.get("onInput") is not None:
+        ipath = f"{path}.onInput"
+        body = ctx.obj(raw["onInput"], ipath)
+        ctx.unknown_fields(body, ("events", "transitionEvents"), ipath)
+        on_input = _events(ctx, body.get("events"), f"{ipath}.events", transition=False)
+        transitions = _events(
+            ctx, body.get("transitionEvents"), f"{ipath}.transitionEvents", transition=True
+        )
+    return State(name, on_enter, on_input, transitions, on_exit)
+
+
+def _group(ctx: _Ctx, raw: Any, path: str, *, transitions: bool) -> tuple[Event, ...]:
+    if raw is None:
+        return ()
+    body = ctx.obj(raw, path)
+    ctx.unknown_fields(body, ("events",), path)
+    return _events(ctx, body.get("events"), f"{path}.events", transition=transitions)
+
+
+def _events(ctx: _Ctx, raw: Any, path: str, *, transition: bool) -> tuple[Event, ...]:
+    if raw is None:
+        return ()
+    items = ctx.array(raw, path)
+    limit = ctx.limits.transitions_per_state if transition else ctx.limits.events_per_state
+    if ctx.strict and len(items) > limit:
+        raise ctx.error(path, f"{len(items)} entries; at most {limit} allowed")
+    events: list[Event] = []
+    for i, item in enumerate(items):
+        epath = f"{path}[{i}]"
+        body = ctx.obj(item, epath)
+        allowed = ("eventName", "condition", "actions") + (("nextState",) if transition else ())
+        ctx.unknown_fields(body, allowed, epath)
+        name = ctx.string(ctx.required(body, "eventName", epath), f"{epath}.eventName", max_len=128)
+        condition: ex.Expr | None = None
+        condition_text: str | None = None
+        if transition and "condition" not in body:
+            raise ctx.error(epath, "missing required field 'condition'")
+        if "condition" in body:
+            condition_text = ctx.string(body["condition"], f"{epath}.condition")
+            condition = ctx.expression(
+                condition_text, f"{epath}.condition", max_len=ctx.limits.condition_chars
+            )
+            kind = ex.static_type(condition)
+            if kind not in ("boolean", "unknown"):
+                raise ctx.error(f"{epath}.condition", f"must be Boolean, not {kind}")
+        next_state = None
+        if transition:
+            next_state = ctx.string(
+                ctx.required(body, "nextState", epath), f"{epath}.nextState", max_len=128
+            )
+        actions = _actions(ctx, body.get("actions"), f"{epath}.actions")
+        events.append(Event(name, condition, condition_text, actions, epath, next_state))
+    return tuple(events)
+
+
+def _actions(ctx: _Ctx, raw: Any, path: str) -> tuple[Action, ...]:
+    if raw is None:
+        return ()
+    items = ctx.array(raw, path)
+    if ctx.strict and len(items) > ctx.limits.actions_per_event:
+        raise ctx.error(
+            path, f"{len(items)} actions; at most {ctx.limits.actions_per_event} allowed"
+        )
+    return tuple(_action(ctx, item, f"{path}[{i}]") for i, item in enumerate(items))
+
+
+def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
+    body = ctx.obj(raw, path)
+    if len(body) != 1:
+        raise ctx.error(
+            path, f"an action holds exactly one action key, found {len(body)}: {', '.join(body)}"
+        )
+    kind, fields_raw = next(iter(body.items()))
+    apath = f"{path}.{kind}"
+    if kind not in BUILTIN_ACTIONS + SERVICE_ACTIONS:
+        raise ctx.error(
+            apath,
+            f"unknown action (expected one of: {', '.join(BUILTIN_ACTIONS + SERVICE_ACTIONS)})",
+        )
+    fields = ctx.obj(fields_raw, apath)
+    exprs: dict[str, ex.Expr] = {}
+    vmax = ctx.limits.value_chars
+
+    def need(name: str, *, max_len: int | None = None) -> str:
+        return ctx.string(ctx.required(fields, name, apath), f"{apath}.{name}", max_len=max_len)
+
+    payload: Payload | None = None
+    if kind == "setVariable":
+        ctx.unknown_fields(fields, ("variableName", "value"), apath)
+        name = need("variableName", max_len=128)
+        if not PLAIN_FIELD_RE.match(name):
+            raise ctx.error(
+                f"{apath}.variableName", f"{name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$"
+            )
+        exprs["value"] = ctx.expression(need("value"), f"{apath}.value", max_len=vmax)
+    elif kind == "setTimer":
+        ctx.unknown_fields(fields, ("timerName", "seconds", "durationExpression"), apath)
+        need("timerName", max_len=128)
+        has_seconds = "seconds" in fields
+        has_expr = "durationExpression" in fields
+        if has_seconds == has_expr:
+            raise ctx.error(apath, "exactly one of 'seconds' or 'durationExpression' is required")
+        if has_seconds:
+            seconds = fields["seconds"]
+            if not isinstance(seconds, int) or isinstance(seconds, bool):
+                raise ctx.error(
+                    f"{apath}.seconds", f"expected an integer, got {_json_type(seconds)}"
+                )
+            _timer_range(ctx, seconds, f"{apath}.seconds")
+        else:
+            duration = ctx.expression(
+                fields["durationExpression"], f"{apath}.durationExpression", max_len=vmax
+            )
+            if isinstance(duration, ex.Literal):
+                number = _coerce_number(duration.value)
+                if number is None:
+                    raise ctx.error(f"{apath}.durationExpression", "must be a number of seconds")
+                _timer_range(ctx, int(number), f"{apath}.durationExpression")
+            exprs["durationExpression"] = duration
+    elif kind in ("resetTimer", "clearTimer"):
+        ctx.unknown_fields(fields, ("timerName",), apath)
+        need("timerName", max_len=128)
+    else:
+        payload = _service_fields(ctx, kind, fields, apath, exprs)
+    return Action(kind, fields, apath, exprs, payload)
+
+
+def _timer_range(ctx: _Ctx, seconds: int, path: str) -> None:
+    if not MIN_TIMER_S <= seconds <= MAX_TIMER_S:
+        raise ctx.error(path, f"{seconds} s; a timer must be {MIN_TIMER_S}-{MAX_TIMER_S} s")
+
+
+def _coerce_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+_SERVICE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "sns": ("targetArn",),
+    "iotTopicPublish": ("mqttTopic",),
+    "lambda": ("functionArn",),
+    "iotEvents": ("inputName",),
+    "sqs": ("queueUrl", "useBase64"),
+    "firehose": ("deliveryStreamName", "separator"),
+    "dynamoDB": (
+        "hashKeyField",
+        "hashKeyValue",
+        "hashKeyType",
+        "rangeKeyField",
+        "rangeKeyValue",
+        "rangeKeyType",
+        "operation",
+        "payloadField",
+        "tableName",
+    ),
+    "dynamoDBv2": ("tableName",),
+    "iotSiteWise": ("propertyAlias", "assetId", "propertyId", "entryId", "propertyValue"),
+}
+_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "sns": ("targetArn",),
+    "iotTopicPublish": ("mqttTopic",),
+    "lambda": ("functionArn",),
+    "iotEvents": ("inputName",),
+    "sqs": ("queueUrl",),
+    "firehose": ("deliveryStreamName",),
+    "dynamoDB": ("hashKeyField", "hashKeyValue", "tableName"),
+    "dynamoDBv2": ("tableName",),
+    "iotSiteWise": (),
+}
+_EXPR_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "dynamoDB": (
+        "hashKeyField",
+        "hashKeyValue",
+        "hashKeyType",
+        "rangeKeyField",
+        "rangeKeyValue",
+        "rangeKeyType",
+        "operation",
+        "payloadField",
+        "tableName",
+    ),
+    "dynamoDBv2": ("tableName",),
+    "iotSiteWise": ("propertyAlias", "assetId", "propertyId", "entryId"),
+}
+
+
+def _service_fields(
+    ctx: _Ctx, kind: str, fields: dict[str, Any], apath: str, exprs: dict[str, ex.Expr]
+) -> Payload | None:
+    ctx.unknown_fields(fields, (*_SERVICE_FIELDS[kind], "payload"), apath)
+    for name in _REQUIRED[kind]:
+        ctx.string(ctx.required(fields, name, apath), f"{apath}.{name}")
+    for name in _EXPR_FIELDS.get(kind, ()):
+        if name in fields:
+            exprs[name] = ctx.expression(
+                fields[name], f"{apath}.{name}", max_len=ctx.limits.value_chars
+            )
+    if kind == "sns" and str(fields["targetArn"]).endswith(".fifo"):
+        raise ctx.error(f"{apath}.targetArn", "FIFO topics are not supported by the sns action")
+    if kind == "iotTopicPublish":
+        ctx.string(fields["mqttTopic"], f"{apath}.mqttTopic", max_len=128)
+        exprs["mqttTopic"] = _topic_expression(ctx, fields["mqttTopic"], f"{apath}.mqttTopic")
+    if kind == "iotEvents" and not INPUT_NAME_RE.match(fields["inputName"]):
+        raise ctx.error(f"{apath}.inputName", f"{fields['inputName']!r} is not an input name")
+    if kind == "sqs" and not isinstance(fields.get("useBase64", False), bool):
+        raise ctx.error(f"{apath}.useBase64", "expected a boolean")
+    if kind == "firehose" and fields.get("separator", "\n") not in ("\n", "\t", "\r\n", ","):
+        raise ctx.error(f"{apath}.separator", "expected one of '\\n', '\\t', '\\r\\n', ','")
+    if kind == "iotSiteWise":
+        _sitewise(ctx, fields, apath, exprs)
+    if "payload" not in fields:
+        return None
+    ppath = f"{apath}.payload"
+    body = ctx.obj(fields["payload"], ppath)
+    ctx.unknown_fields(body, ("contentExpression", "type"), ppath)
+    content_text = ctx.string(
+        ctx.required(body, "contentExpression", ppath), f"{ppath}.contentExpression"
+    )
+    if ctx.strict and len(content_text.encode()) > ctx.limits.content_bytes:
+        raise ctx.error(
+            f"{ppath}.contentExpression",
+            f"{len(content_text.encode())} bytes; at most {ctx.limits.content_bytes} allowed",
+        )
+    content = ctx.expression(content_text, f"{ppath}.contentExpression", max_len=10**9)
+    ptype = ctx.required(body, "type", ppath)
+    if ptype not in ("JSON", "STRING"):
+        raise ctx.error(f"{ppath}.type", f"{ptype!r}: expected JSON or STRING")
+    return Payload(content, content_text, ptype)
+
+
+def _topic_expression(ctx: _Ctx, topic: str, path: str) -> ex.Expr:
+    """§4 Decision: an expression if it parses as a string one, else literal with ``${}``."""
+    try:
+        parsed = ex.parse(topic)
+    except ex.ExpressionError:
+        parsed = None
+    if parsed is not None and ex.static_type(parsed) in ("string", "unknown"):
+        return parsed
+    try:
+        return ex.parse("'" + topic + "'") if "'" not in topic else ex.Literal(topic)
+    except ex.ExpressionError as exc:
+        raise ctx.error(path, f"bad ${{}} template: {exc.reason}") from None
+
+
+def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex.Expr]) -> None:
+    if "propertyAlias" not in fields and not ("assetId" in fields and "propertyId" in fields):
+        raise ctx.error(apath, "needs 'propertyAlias' or both 'assetId' and 'propertyId'")
+    value = ctx.obj(ctx.required(fields, "propertyValue", apath), f"{apath}.propertyValue")
+    vpath = f"{apath}.propertyValue"
+    inner = ctx.obj(ctx.required(value, "value", vpath), f"{vpath}.value")
+    kinds = [
+        k for k in ("stringValue", "integerValue", "doubleValue", "booleanValue") if k in inner
+    ]
+    if len(kinds) != 1:
+        raise ctx.error(
+            f"{vpath}.value",
+            "exactly one of stringValue, integerValue, doubleValue, booleanValue is required",
+        )
+    exprs[f"propertyValue.value.{kinds[0]}"] = ctx.expression(
+        inner[kinds[0]], f"{vpath}.value.{kinds[0]}", max_len=ctx.limits.value_chars
+    )
+    if "quality" in value:
+        exprs["propertyValue.quality"] = ctx.expression(
+            value["quality"], f"{vpath}.quality", max_len=ctx.limits.value_chars
+        )
+    if "timestamp" in value:
+        ts = ctx.obj(value["timestamp"], f"{vpath}.timestamp")
+        for name in ("timeInSeconds", "offsetInNanos"):
+            if name in ts:
+                exprs[f"propertyValue.timestamp.{name}"] = ctx.expression(
+                    ts[name], f"{vpath}.timestamp.{name}", max_len=ctx.limits.value_chars
+                )
+
+
+def _check_variables_and_timers(ctx: _Ctx, model: DetectorModel) -> None:
+    """Creation checks: used timers and variables are set somewhere; variable count limit."""
+    set_vars: set[str] = set()
+    set_timers: set[str] = set()
+    var_types: dict[str, tuple[str, str]] = {}
+    for event in model.events():
+        for action in event.actions:
+            if action.kind == "setVariable":
+                name = action.fields["variableName"]
+                set_vars.add(name)
+                kind = _type_family(ex.static_type(action.expressions["value"]))
+                if kind is None:
+                    continue
+                first = var_types.setdefault(name, (kind, action.path))
+                if first[0] != kind:
+                    raise ctx.error(
+                        f"{action.path}.value",
+                        f"variable '{name}' is set to a {kind} here and a {first[0]}"
+                        f" at {first[1]}; a variable has one type",
+                    )
+            elif action.kind == "setTimer":
+                set_timers.add(action.fields["timerName"])
+    if ctx.strict and len(set_vars) > ctx.limits.variables:
+        raise ctx.error(
+            "$.detectorModelDefinition",
+            f"{len(set_vars)} variables; at most {ctx.limits.variables} allowed",
+        )
+    for event in model.events():
+        for expr_path, node in _event_expressions(event):
+            for ref in ex.references(node):
+                if isinstance(ref, ex.VariableRef) and ref.name not in set_vars:
+                    raise ctx.error(
+                        expr_path, f"variable '{ref.name}' is never set by a setVariable action"
+                    )
+                if (
+                    isinstance(ref, ex.Call)
+                    and ref.name == "timeout"
+                    and isinstance(ref.args[0], ex.Literal)
+                    and ref.args[0].value not in set_timers
+                ):
+                    raise ctx.error(
+                        expr_path, f"timer {ref.args[0].value!r} is never set by a setTimer action"
+                    )
+        for action in event.actions:
+            if (
+                action.kind in ("resetTimer", "clearTimer")
+                and action.fields["timerName"] not in set_timers
+            ):
+                raise ctx.error(
+                    f"{action.path}.timerName",
+                    f"timer {action.fields['timerName']!r} is never set by a setTimer action",
+                )
+
+
+def _type_family(kind: str) -> str | None:
+    """Integers and decimals mix; other known types are distinct; unknown is not checked."""
+    if kind in ("integer", "decimal"):
+        return "number"
+    return kind if kind in ("string", "boolean") else None
+
+
+def _event_expressions(event: Event) -> list[tuple[str, ex.Expr]]:
+    out: list[tuple[str, ex.Expr]] = []
+    if event.condition is not None:
+        out.append((f"{event.path}.condition", event.condition))
+    for action in event.actions:
+        for name, node in action.expressions.items():
+            out.append((f"{action.path}.{name}", node))
+        if action.payload is not None:
+            out.append((f"{action.path}.payload.contentExpression", action.payload.content))
+    return out
+
+
+def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) -> list[str]:
+    """Check every ``$input`` reference against *inputs*; return warnings.
+
+    An unknown input is an error, and so is a path whose top-level field no attribute of that
+    input declares. A path that diverges from the declared ones below that field is allowed
+    with a warning (§1 Decision) and reads undefined at run time if absent.
+    """
+    by_name = {i.name: i for i in inputs}
+    warnings: list[str] = []
+    expected = ", ".join(sorted(by_name)) or "none; no input definitions were given"
+    any_input_condition = False
+    for event in model.events():
+        for expr_path, node in _event_expressions(event):
+            for ref in ex.references(node):
+                names: list[tuple[str, tuple[str | int, ...] | None]] = []
+                if isinstance(ref, ex.InputRef):
+                    names.append((ref.input_name, ref.path))
+                elif (
+                    isinstance(ref, ex.Call)
+                    and ref.name == "currentInput"
+                    and isinstance(ref.args[0], ex.Literal)
+                ):
+                    names.append((str(ref.args[0].value), None))
+                for input_name, path in names:
+                    if expr_path.endswith(".condition"):
+                        any_input_condition = True
+                    definition = by_name.get(input_name)
+                    if definition is None:
+                        raise DetectorModelError(
+                            f"{model.source}: {expr_path}: unknown input {input_name!r}"
+                            f" (expected: {expected})"
+                        )
+                    if path is None:
+                        continue
+                    fields = tuple(p for p in path if isinstance(p, str))
+                    declared = definition.attributes
+                    if not any(d[0] == fields[0] for d in declared):
+                        attrs = ", ".join(".".join(d) for d in declared)
+                        raise DetectorModelError(
+                            f"{model.source}: {expr_path}: unknown attribute"
+                            f" {'.'.join(fields)!r} of input {input_name!r} (expected: {attrs})"
+                        )
+                    if not any(_related(d, fields) for d in declared):
+                        warnings.append(
+                            f"{model.source}: {expr_path}: {input_name}.{'.'.join(fields)}"
+                            " is not a declared attribute; it reads undefined if absent"
+                        )
+    if not any_input_condition:
+        warnings.append(f"{model.source}: no condition references an input")
+    return warnings
+
+
+def _related(declared: tuple[str, ...], used: tuple[str, ...]) -> bool:
+    n = min(len(declared), len(used))
+    return declared[:n] == used[:n]

@@ -1,0 +1,227 @@
+"""Feed L4E ``results.jsonl`` rows to the detector engine as ``AnomalyResults`` messages.
+
+Layouts read (l4e-contracts §5): ``<prefix><component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl``,
+or ``<prefix><yyyy-MM-ddTHH:mm:ssZ>/results.jsonl`` when the feeder is given the component.
+Progress (rows fed per object) is kept in the StateStore, so a restart neither re-feeds nor
+skips rows. A malformed line is quarantined with its reason in the StateStore, not dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from cloud.detectors.model import default_detector_paths
+from cloud.ports import ObjectStore, StateStore
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME: Final = "AnomalyResults"
+RESULTS_FILE: Final = "results.jsonl"
+TOP_SENSORS: Final = 3
+_FOLDER_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_COMPONENT_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]{1,128}$")
+
+__all__ = [
+    "INPUT_NAME",
+    "MessageTarget",
+    "ResultsFeeder",
+    "default_detector_paths",
+    "result_to_message",
+]
+
+
+class MessageTarget(Protocol):
+    """What the feeder feeds: a ``DetectorEngine``, or several behind one router."""
+
+    def put_message(
+        self, input_name: str, payload: dict[str, Any], message_id: str | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    timestamp: str
+    component: str
+    key: str
+    line: int
+    message_id: str
+    message: dict[str, Any]
+
+
+class ResultsFeeder:
+    """Polls an ObjectStore prefix for results objects and feeds their rows in time order."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        prefix: str,
+        engine: MessageTarget,
+        state: StateStore,
+        *,
+        component: str | None = None,
+        input_name: str = INPUT_NAME,
+    ) -> None:
+        self._store = store
+        self.prefix = prefix
+        self._engine = engine
+        self._state = state
+        self.component = component
+        self.input_name = input_name
+        self.namespace = f"feeder/{prefix}"
+        self.quarantine_namespace = f"feeder-quarantine/{prefix}"
+
+    def poll(self) -> int:
+        """Feed every row not fed yet; return how many rows were fed.
+
+        The newest object of each component may still grow (streaming mode rewrites the
+        open window as lines arrive), so it is re-read each poll; an object is settled, and
+        never read again, once a later window of the same component exists.
+        """
+        found: list[tuple[str, str, str]] = []
+        latest: dict[str, str] = {}
+        for key in self._store.list(self.prefix):
+            if not key.endswith("/" + RESULTS_FILE):
+                continue
+            done = self._state.get(self.namespace, key)
+            located = self._locate(key, quarantine=done is None)
+            if located is None:
+                continue
+            component, folder = located
+            latest[component] = max(folder, latest.get(component, folder))
+            if done is not None and done.get("settled"):
+                continue
+            found.append((key, component, folder))
+        rows: list[_Row] = []
+        progress: dict[str, int] = {}
+        settled: dict[str, bool] = {}
+        for key, component, folder in found:
+            done = self._state.get(self.namespace, key)
+            progress[key] = int(done.get("rows", 0)) if done else 0
+            settled[key] = folder < latest[component]
+            rows.extend(self._rows(key, component, skip=progress[key]))
+        rows.sort(key=lambda r: (r.timestamp, r.component, r.key, r.line))
+        count = 0
+        for row in rows:
+            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            progress[row.key] += 1
+            self._state.put(self.namespace, row.key, {"rows": progress[row.key], "settled": False})
+            count += 1
+        for key, fed in progress.items():
+            self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
+        return count
+
+    def _locate(self, key: str, *, quarantine: bool) -> tuple[str, str] | None:
+        """``(component, folder)`` of a results key; a key outside the layout is quarantined."""
+        parts = key[len(self.prefix) :].split("/")
+        if len(parts) == 3 and _FOLDER_RE.match(parts[1]):
+            component, folder = parts[0], parts[1]
+        elif len(parts) == 2 and _FOLDER_RE.match(parts[0]) and self.component:
+            component, folder = self.component, parts[0]
+        else:
+            reason = "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
+            if len(parts) == 2 and _FOLDER_RE.match(parts[0]):
+                reason = "no component in the key and none given to the feeder"
+            return self._reject(key, reason, quarantine)
+        if not _COMPONENT_RE.match(component):
+            return self._reject(
+                key, f"component {component!r} is not a valid detector key", quarantine
+            )
+        return component, folder
+
+    def _reject(self, key: str, reason: str, quarantine: bool) -> None:
+        if quarantine:
+            self._quarantine(key, 0, reason)
+            self._state.put(self.namespace, key, {"rows": 0, "settled": True})
+        return None
+
+    def _rows(self, key: str, component: str, *, skip: int) -> list[_Row]:
+        """Valid rows of one object after the first *skip*, each with its message."""
+        text = self._store.get(key).decode("utf-8", errors="replace")
+        parsed: list[tuple[str, int, dict[str, Any]]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                message = result_to_message(component, doc)
+            except (json.JSONDecodeError, ValueError) as exc:
+                self._quarantine(key, number, str(exc))
+                continue
+            parsed.append((message["timestamp"], number, message))
+        parsed.sort(key=lambda item: (item[0], item[1]))
+        rows: list[_Row] = []
+        for index, (timestamp, number, message) in enumerate(parsed):
+            if index < skip:
+                continue
+            message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
+            rows.append(_Row(timestamp, component, key, number, message_id, message))
+        return rows
+
+    def _quarantine(self, key: str, line: int, reason: str) -> None:
+        record_key = f"{key}#{line}"
+        if self._state.get(self.quarantine_namespace, record_key) is None:
+            log.warning("%s line %d quarantined: %s", key, line, reason)
+            self._state.put(self.quarantine_namespace, record_key, {"reason": reason})
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        return [(k, v["reason"]) for k, v in self._state.items(self.quarantine_namespace)]
+
+
+def result_to_message(component: str, doc: Any) -> dict[str, Any]:
+    """One results.jsonl object -> an ``AnomalyResults`` message; ValueError names the problem."""
+    if not isinstance(doc, Mapping):
+        raise ValueError("expected a JSON object")
+    timestamp = doc.get("timestamp")
+    if not isinstance(timestamp, str) or not timestamp:
+        raise ValueError("'timestamp': expected a string")
+    prediction = doc.get("prediction")
+    if isinstance(prediction, bool) or prediction not in (0, 1):
+        raise ValueError(f"'prediction': expected 0 or 1, got {prediction!r}")
+    message: dict[str, Any] = {
+        "asset": component,
+        "timestamp": timestamp,
+        "prediction": int(prediction),
+    }
+    reason = doc.get("prediction_reason")
+    if reason is None:
+        reason = "ANOMALY_DETECTED" if prediction == 1 else "NO_ANOMALY_DETECTED"
+    message["prediction_reason"] = str(reason)
+    score = doc.get("anomaly_score")
+    if score is not None:
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
+            raise ValueError(f"'anomaly_score': expected a number, got {score!r}")
+        message["anomaly_score"] = float(score)
+    diagnostics = doc.get("diagnostics")
+    if diagnostics is not None:
+        if not isinstance(diagnostics, list):
+            raise ValueError("'diagnostics': expected an array")
+        shares: list[tuple[str, float]] = []
+        for i, item in enumerate(diagnostics):
+            name = item.get("name") if isinstance(item, Mapping) else None
+            value = item.get("value") if isinstance(item, Mapping) else None
+            if (
+                not isinstance(name, str)
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"'diagnostics[{i}]': expected {{name: string, value: number}}")
+            shares.append((name, float(value)))
+        shares.sort(key=lambda s: -s[1])
+        if shares:
+            message["top_sensor"] = shares[0][0]
+            message["top_share"] = round(shares[0][1], 5)
+            message["top_sensors"] = ";".join(
+                f"{name}={round(value, 5)}" for name, value in shares[:TOP_SENSORS]
+            )
+    return message

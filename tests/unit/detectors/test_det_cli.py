@@ -1,0 +1,84 @@
+"""``plantwatch detectors validate`` and ``plantwatch bench detectors``: exit codes and output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.cli.main import main
+from cloud.detectors import default_detector_paths
+
+MODEL, INPUT = default_detector_paths()
+
+
+def test_validate_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detectors", "validate", str(MODEL), "--input", str(INPUT)]) == 0
+    out = capsys.readouterr().out
+    assert "valid detector model 'equipment_anomaly': 3 states (Normal, Alarm, Stale)" in out
+
+
+def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detectors", "validate", str(MODEL), "--input", str(INPUT), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is True and doc["key"] == "asset" and doc["inputs"] == ["AnomalyResults"]
+
+
+def test_validate_without_the_input_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detectors", "validate", str(MODEL)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "unknown input 'AnomalyResults'" in err[0]
+
+
+def test_validate_reports_one_line_with_the_json_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.loads(MODEL.read_text())
+    body["detectorModelDefinition"]["states"][1]["onInput"]["events"][0]["condition"] = (
+        "$input.Temp.x > 1"
+    )
+    bad = tmp_path / "model.json"
+    bad.write_text(json.dumps(body))
+    assert main(["detectors", "validate", str(bad), "--input", str(INPUT)]) == 2
+    assert capsys.readouterr().err == (
+        "plantwatch: error: model.json: $.detectorModelDefinition.states[1].onInput.events[0].condition:"
+        " unknown input 'Temp' (expected: AnomalyResults)\n"
+    )
+
+
+def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detectors", "validate", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json: no such file" in capsys.readouterr().err
+
+
+def test_list_without_state_db_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["detectors", "list", "--data", str(tmp_path)]) == 2
+    assert "state.db: no such file" in capsys.readouterr().err
+
+
+def test_bench_detectors_reports_inputs_per_s(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "bench",
+                "detectors",
+                "--json",
+                "--messages",
+                "60",
+                "--repeat",
+                "1",
+                "--timer-instances",
+                "20",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["inputs_per_s"] > 0
+    assert doc["timer_evals_per_s"] > 0 and doc["timer_instances"] == 20
+    assert set(doc["stores"]) == {"memory", "sqlite"}
+    assert doc["baseline"]["store"] == "memory" and doc["baseline"]["ratio"] > 0

@@ -1,0 +1,166 @@
+"""The shipped equipment_anomaly model end to end: results -> alarm, alerts, shadow command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import FsObjectStore, InMemoryPublisher, OutboxNotifier, SqliteStateStore
+from cloud.cli.main import main
+from cloud.detectors import DetectorEngine, default_detector_paths, load_detector_model, load_input
+from cloud.detectors.actions import LocalActionSink
+from cloud.feeder import ResultsFeeder
+from edge.clock import ManualClock
+from edge.wire import shadow_topic
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+class Stack:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.clock = ManualClock(T0)
+        self.state = SqliteStateStore(data / "state.db")
+        self.publisher = InMemoryPublisher()
+        self.sink = LocalActionSink(
+            OutboxNotifier(data / "alerts.jsonl"),
+            self.publisher,
+            state=self.state,
+            outbox=data / "actions-outbox.jsonl",
+        )
+        model_path, input_path = default_detector_paths()
+        self.engine = DetectorEngine(
+            load_detector_model(model_path),
+            [load_input(input_path)],
+            self.state,
+            self.clock,
+            self.sink,
+        )
+        self.store = FsObjectStore(data / "bucket")
+        self.feeder = ResultsFeeder(self.store, "out/", self.engine, self.state)
+        self.window = 0
+
+    def window_of(self, *predictions: int, asset: str = "pump-01") -> int:
+        """One 5-minute results object with one row per minute, fed as the scheduler would."""
+        start = T0 + self.window * 300
+        rows = []
+        for i, p in enumerate(predictions):
+            ts = start + i * 60
+            stamp = _iso(ts)
+            rows.append(
+                json.dumps(
+                    {
+                        "timestamp": stamp + ".000000",
+                        "prediction": p,
+                        "prediction_reason": "ANOMALY_DETECTED" if p else "NO_ANOMALY_DETECTED",
+                        "anomaly_score": 0.91 if p else 0.12,
+                        "diagnostics": [
+                            {"name": f"{asset}\\bearing_vibration_x", "value": 0.61},
+                            {"name": f"{asset}\\motor_current", "value": 0.39},
+                        ],
+                    }
+                )
+            )
+        self.store.put(
+            f"out/{asset}/{_iso(start)}Z/results.jsonl", ("\n".join(rows) + "\n").encode()
+        )
+        self.window += 1
+        self.clock.advance(300)
+        self.engine.tick()
+        return self.feeder.poll()
+
+    def state_name(self, asset: str = "pump-01") -> str:
+        return self.engine.describe(asset)["detector"]["state"]["stateName"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        path = self.data / "alerts.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    return Stack(tmp_path)
+
+
+def test_three_anomalous_results_alarm_and_command_safe_mode(stack: Stack) -> None:
+    stack.window_of(0, 0, 1, 1, 0)
+    assert stack.state_name() == "Normal"  # two in a row is not enough
+    stack.window_of(1, 1)
+    assert stack.state_name() == "Normal"
+    stack.window_of(1)
+    assert stack.state_name() == "Alarm"
+    email, sms = stack.alerts()
+    assert email["subject"] == "[plantwatch] ALARM pump-01: anomaly score 0.91"
+    assert "bearing_vibration_x: 61%" in email["body"]
+    assert sms["attributes"]["AWS.SNS.SMS.SMSType"] == "Transactional"
+    assert len(sms["body"]) <= 160
+    assert stack.publisher.published == [
+        (shadow_topic("pump-01", "update"), b'{"state":{"desired":{"mode":"safe"}}}', 1)
+    ]
+    stack.window_of(1, 1, 1, 1, 1)
+    assert len(stack.alerts()) == 2  # staying in Alarm does not re-alert
+
+
+def test_three_normal_results_recover_and_command_normal_mode(stack: Stack) -> None:
+    stack.window_of(1, 1, 1)
+    stack.window_of(0, 0, 1, 0, 0)
+    assert stack.state_name() == "Alarm"
+    stack.window_of(0)
+    assert stack.state_name() == "Normal"
+    kinds = [a["attributes"]["kind"] for a in stack.alerts()]
+    assert kinds == ["ALARM", "ALARM", "RECOVERED", "RECOVERED"]
+    assert [p[1] for p in stack.publisher.published] == [
+        b'{"state":{"desired":{"mode":"safe"}}}',
+        b'{"state":{"desired":{"mode":"normal"}}}',
+    ]
+
+
+def test_heartbeat_goes_stale_only_after_an_hour_without_results_and_never_alerts(
+    stack: Stack,
+) -> None:
+    stack.window_of(0, 0, 0, 0, 0)
+    for _ in range(
+        11
+    ):  # 55 minutes of silence: results every 5 min keep it armed, silence does not fire early
+        stack.clock.advance(300)
+        assert stack.engine.tick() == 0
+    stack.clock.advance(300)
+    assert stack.engine.tick() == 1
+    assert stack.state_name() == "Stale"
+    assert stack.alerts() == []
+    assert stack.publisher.published == []
+    stack.window = 13
+    stack.window_of(0)
+    assert stack.state_name() == "Normal"
+
+
+def test_cli_lists_alarms_and_detector_instances(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.window_of(1, 1, 1)
+    stack.window_of(0, asset="fan-02")
+    assert main(["alarms", "--data", str(stack.data), "--json"]) == 0
+    [alarm] = json.loads(capsys.readouterr().out)
+    assert alarm["asset"] == "pump-01" and alarm["kind"] == "ALARM"
+    assert alarm["sms"].startswith("PLANTWATCH ALARM pump-01")
+    assert main(["detectors", "list", "--data", str(stack.data), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["keyValue"], r["state"]["stateName"]) for r in rows] == [
+        ("fan-02", "Normal"),
+        ("pump-01", "Alarm"),
+    ]
+    assert main(["detectors", "describe", "--data", str(stack.data), "pump-01"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described == stack.engine.describe("pump-01")
+    assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 1
+    assert main(["alarms", "--data", str(stack.data)]) == 0
+    assert "pump-01" in capsys.readouterr().out

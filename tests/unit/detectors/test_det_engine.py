@@ -1,0 +1,668 @@
+"""Detector engine semantics: evaluation order, BATCH vs SERIAL, timers, payloads, restarts."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
+from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError, NotFoundError
+
+DATA = Path(__file__).with_name("data")
+COUNTER_INPUT = {
+    "inputName": "In",
+    "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "v"}]},
+}
+
+
+class Recorder:
+    """An ActionSink that keeps what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.requests: list[ActionRequest] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        self.requests.append(request)
+
+
+class Failing(Recorder):
+    def execute(self, request: ActionRequest) -> None:
+        super().execute(request)
+        raise RuntimeError("service down")
+
+
+def model(
+    states: list[dict[str, Any]],
+    *,
+    method: str = "BATCH",
+    key: str | None = "id",
+    initial: str = "A",
+) -> Any:
+    body: dict[str, Any] = {
+        "detectorModelName": "m",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "evaluationMethod": method,
+        "detectorModelDefinition": {"initialStateName": initial, "states": states},
+    }
+    if key is not None:
+        body["key"] = key
+    return load_detector_model(body)
+
+
+def engine(
+    m: Any,
+    sink: Recorder | None = None,
+    store: Any = None,
+    clock: ManualClock | None = None,
+    inputs: Any = None,
+) -> DetectorEngine:
+    return DetectorEngine(
+        m,
+        [load_input(i) for i in (inputs or [COUNTER_INPUT])],
+        store if store is not None else InMemoryStateStore(),
+        clock or ManualClock(),
+        sink or Recorder(),
+    )
+
+
+def sv(name: str, value: str) -> dict[str, Any]:
+    return {"setVariable": {"variableName": name, "value": value}}
+
+
+def countdown(method: str) -> Any:
+    """AWS's example: an onInput event decrements a counter the same group's transition tests."""
+    return model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {"events": [{"eventName": "init", "actions": [sv("count", "3")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "dec",
+                            "condition": 'currentInput("In")',
+                            "actions": [sv("count", "$variable.count - 1")],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {
+                            "eventName": "done",
+                            "condition": "$variable.count <= 0",
+                            "nextState": "Done",
+                        }
+                    ],
+                },
+            },
+            {"stateName": "Done"},
+        ],
+        method=method,
+    )
+
+
+def state_of(e: DetectorEngine, key: str = "k1") -> str:
+    return e.describe(key)["detector"]["state"]["stateName"]
+
+
+@pytest.mark.parametrize(("method", "messages_to_done"), [("BATCH", 4), ("SERIAL", 3)])
+def test_batch_sees_the_snapshot_serial_sees_writes(method: str, messages_to_done: int) -> None:
+    e = engine(countdown(method))
+    states = []
+    for _ in range(4):
+        e.put_message("In", {"id": "k1"})
+        states.append(state_of(e))
+    assert states.index("Done") + 1 == messages_to_done
+
+
+def test_on_enter_runs_on_creation_then_the_message() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {"events": [{"eventName": "init", "actions": [sv("x", "10")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "add",
+                            "condition": "$input.In.v > 0",
+                            "actions": [sv("x", "$variable.x + $input.In.v")],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m)
+    e.put_message("In", {"id": "k1", "v": 5})
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "x", "value": "15"}]
+
+
+def test_actions_see_earlier_actions_and_on_enter_sees_transition_and_exit_writes() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "transitionEvents": [
+                        {
+                            "eventName": "go",
+                            "condition": 'currentInput("In")',
+                            "nextState": "B",
+                            "actions": [sv("a", "1"), sv("b", "$variable.a + 1")],
+                        }
+                    ]
+                },
+                "onExit": {
+                    "events": [{"eventName": "bye", "actions": [sv("c", "$variable.b * 10")]}]
+                },
+            },
+            {
+                "stateName": "B",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "hi",
+                            "condition": "$variable.c == 20",
+                            "actions": [sv("d", "'seen'")],
+                        }
+                    ]
+                },
+            },
+        ]
+    )
+    e = engine(m)
+    e.put_message("In", {"id": "k1"})
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"a": "1", "b": "2", "c": "20", "d": '"seen"'}
+    assert state_of(e) == "B"
+
+
+def test_only_the_first_true_transition_fires_and_self_transition_reenters() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "init",
+                            "condition": "isUndefined($variable.n)",
+                            "actions": [sv("n", "1")],
+                        },
+                        {
+                            "eventName": "again",
+                            "condition": "!isUndefined($variable.n)",
+                            "actions": [sv("n", "$variable.n + 1")],
+                        },
+                    ]
+                },
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "self", "condition": 'currentInput("In")', "nextState": "A"},
+                        {"eventName": "other", "condition": "true", "nextState": "B"},
+                    ]
+                },
+            },
+            {
+                "stateName": "B",
+                "onEnter": {"events": [{"eventName": "b", "actions": [sv("b", "true")]}]},
+            },
+        ]
+    )
+    e = engine(m)
+    e.put_message("In", {"id": "k1"})
+    e.put_message("In", {"id": "k1"})
+    assert state_of(e) == "A"
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "n", "value": "3"}]
+
+
+def heartbeat(
+    sink: Recorder | None = None, store: Any = None, clock: ManualClock | None = None
+) -> DetectorEngine:
+    return engine(
+        load_detector_model(DATA / "motor_heartbeat.json"),
+        sink,
+        store,
+        clock,
+        inputs=[DATA / "pressure_input.json"],
+    )
+
+
+def test_spec_heartbeat_example_goes_offline_on_time_and_back_online() -> None:
+    clock, sink = ManualClock(1_000.0), Recorder()
+    e = heartbeat(sink, clock=clock)
+    e.put_message(
+        "PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 80}}, "00001"
+    )
+    assert e.describe("Fulton-A32")["detector"]["state"]["timers"] == [
+        {"name": "hb", "timestamp": 1300.0}
+    ]
+    clock.advance(200)
+    e.put_message(
+        "PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 81}}, "00002"
+    )
+    clock.advance(299.9)
+    assert e.tick() == 0  # never early: reset at 1200, due at 1500
+    assert state_of(e, "Fulton-A32") == "Online"
+    clock.advance(0.1)
+    assert e.tick() == 1
+    assert state_of(e, "Fulton-A32") == "Offline"
+    assert e.tick() == 0  # once
+    [alert] = sink.requests
+    assert alert.kind == "sns" and alert.event_name == "lost" and alert.state_name == "Online"
+    payload = alert.payload
+    assert payload["eventTime"] == 1_500_000
+    assert payload["payload"]["eventTriggerDetails"] == {"triggerType": "Timer", "timerName": "hb"}
+    assert payload["payload"]["state"] == {
+        "stateName": "Online",
+        "variables": {"last": 81},
+        "timers": {},
+    }
+    assert payload["payload"]["detector"] == {
+        "detectorModelName": "motorHeartbeat",
+        "keyValue": "Fulton-A32",
+        "detectorModelVersion": "1",
+    }
+    uuid.UUID(payload["payload"]["actionExecutionId"])
+    e.put_message("PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 1}})
+    assert state_of(e, "Fulton-A32") == "Online"
+
+
+def test_due_timers_fire_once_each_in_expiry_order() -> None:
+    clock = ManualClock(0.0)
+    fired: list[str] = []
+
+    class Order(Recorder):
+        def execute(self, request: ActionRequest) -> None:
+            fired.append(request.key_value or "")
+
+    e = heartbeat(Order(), clock=clock)
+    for key in ("m3", "m1", "m2"):
+        e.put_message("PressureInput", {"motorid": key, "sensorData": {"pressure": 1}})
+        clock.advance(10)
+    clock.advance(1000)
+    assert e.tick() == 3
+    assert fired == ["m3", "m1", "m2"]
+    assert e.next_timer() is None
+
+
+def test_timeout_is_true_only_at_the_first_check() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "first",
+                            "condition": 'timeout("t")',
+                            "actions": [sv("hits", "1")],
+                        },
+                        {
+                            "eventName": "second",
+                            "condition": 'timeout("t")',
+                            "actions": [sv("second", "1")],
+                        },
+                        {
+                            "eventName": "timer",
+                            "condition": 'triggerType("Timer") && !currentInput("In")',
+                            "actions": [sv("timer", "true")],
+                        },
+                    ]
+                },
+            }
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1"})
+    clock.advance(60)
+    assert e.tick() == 1
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"hits": "1", "timer": "true"}
+
+
+def test_reset_and_clear_timer() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "actions": [
+                                {"setTimer": {"timerName": "t", "durationExpression": "60 + 0.9"}}
+                            ],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "reset",
+                            "condition": "$input.In.v == 1",
+                            "actions": [{"resetTimer": {"timerName": "t"}}],
+                        },
+                        {
+                            "eventName": "clear",
+                            "condition": "$input.In.v == 2",
+                            "actions": [{"clearTimer": {"timerName": "t"}}],
+                        },
+                    ]
+                },
+            }
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1", "v": 0})
+    assert e.describe("k1")["detector"]["state"]["timers"] == [
+        {"name": "t", "timestamp": 60.0}
+    ]  # rounded down
+    clock.advance(30)
+    e.put_message("In", {"id": "k1", "v": 1})
+    assert e.describe("k1")["detector"]["state"]["timers"] == [{"name": "t", "timestamp": 90.0}]
+    e.put_message("In", {"id": "k1", "v": 2})
+    assert e.describe("k1")["detector"]["state"]["timers"] == []
+    clock.advance(1000)
+    assert e.tick() == 0
+
+
+def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    clock, sink = ManualClock(0.0), Recorder()
+    store = SqliteStateStore(db)
+    first = heartbeat(sink, store, clock)
+    first.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 5}})
+    before = first.describe("m1")
+    store.close()
+
+    clock.advance(301)
+    store2 = SqliteStateStore(db)
+    second = heartbeat(sink, store2, clock)
+    assert second.describe("m1")["detector"]["state"] == before["detector"]["state"]
+    assert second.tick() == 1
+    assert state_of(second, "m1") == "Offline"
+    store2.close()
+    third = heartbeat(sink, SqliteStateStore(db), clock)
+    assert state_of(third, "m1") == "Offline"
+    assert third.tick() == 0
+    assert [r.event_name for r in sink.requests] == ["lost"]
+
+
+def test_failed_action_is_logged_and_state_is_kept(caplog: pytest.LogCaptureFixture) -> None:
+    sink = Failing()
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "transitionEvents": [
+                        {
+                            "eventName": "go",
+                            "condition": 'currentInput("In")',
+                            "nextState": "B",
+                            "actions": [
+                                {"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t"}},
+                                sv("after", "1"),
+                            ],
+                        }
+                    ]
+                },
+            },
+            {"stateName": "B"},
+        ]
+    )
+    e = engine(m, sink)
+    with caplog.at_level(logging.ERROR):
+        e.put_message("In", {"id": "k1"})
+    assert "action sns of event 'go' failed" in caplog.text
+    assert state_of(e) == "B"
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "after", "value": "1"}]
+
+
+def test_custom_payloads_and_evaluated_fields() -> None:
+    sink = Recorder()
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "out",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                {
+                                    "iotTopicPublish": {
+                                        "mqttTopic": "plant/${$input.In.id}/v",
+                                        "payload": {
+                                            "contentExpression": "'{\"v\": ${$input.In.v}}'",
+                                            "type": "JSON",
+                                        },
+                                    }
+                                },
+                                {
+                                    "iotTopicPublish": {
+                                        "mqttTopic": "'x/' + $input.In.id",
+                                        "payload": {
+                                            "contentExpression": "'v=${$input.In.v}'",
+                                            "type": "STRING",
+                                        },
+                                    }
+                                },
+                                {
+                                    "lambda": {
+                                        "functionArn": "arn:aws:lambda:us-east-1:1:function:f"
+                                    }
+                                },
+                                {
+                                    "dynamoDB": {
+                                        "hashKeyField": "'asset'",
+                                        "hashKeyValue": "$input.In.id",
+                                        "tableName": "'t'",
+                                    }
+                                },
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, sink)
+    e.put_message("In", {"id": "k1", "v": 2.5}, "m-1")
+    first, second, third, fourth = sink.requests
+    assert (first.target["mqttTopic"], first.payload, first.payload_type) == (
+        "plant/k1/v",
+        {"v": 2.5},
+        "JSON",
+    )
+    assert (second.target["mqttTopic"], second.payload, second.payload_type) == (
+        "x/k1",
+        "v=2.5",
+        "STRING",
+    )
+    assert third.payload_type == "DEFAULT"
+    assert third.payload["payload"]["eventTriggerDetails"] == {
+        "inputName": "In",
+        "messageId": "m-1",
+        "triggerType": "Message",
+    }
+    assert fourth.target["hashKeyValue"] == "k1" and fourth.target["tableName"] == "t"
+    ids = {r.payload["payload"]["actionExecutionId"] for r in (third,)}
+    e.put_message("In", {"id": "k1", "v": 2.5})
+    assert sink.requests[6].payload["payload"]["actionExecutionId"] not in ids
+
+
+def test_keyless_model_has_one_instance_and_no_key_value() -> None:
+    sink = Recorder()
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "e",
+                            "condition": 'currentInput("In")',
+                            "actions": [{"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t"}}],
+                        }
+                    ]
+                },
+            }
+        ],
+        key=None,
+    )
+    e = engine(m, sink)
+    e.put_message("In", {"v": 1})
+    e.put_message("In", {"v": 2})
+    assert e.key_values() == [""]
+    assert "keyValue" not in sink.requests[0].payload["payload"]["detector"]
+    assert "keyValue" not in e.describe()["detector"]
+
+
+def test_missing_or_invalid_key_skips_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    e = engine(countdown("BATCH"))
+    with caplog.at_level(logging.WARNING):
+        e.put_message("In", {"v": 1})
+        e.put_message("In", {"id": "bad key!"})
+    assert e.key_values() == []
+    assert "without key" in caplog.text and "does not match" in caplog.text
+
+
+def test_unknown_input_and_unknown_key() -> None:
+    e = engine(countdown("BATCH"))
+    with pytest.raises(NotFoundError, match="input 'Nope' does not exist"):
+        e.put_message("Nope", {"id": "k1"})
+    with pytest.raises(NotFoundError, match="no instance for key 'zz'"):
+        e.describe("zz")
+
+
+def test_iot_events_action_re_enters_as_a_message() -> None:
+    from cloud.adapters.local import InMemoryNotifier
+    from cloud.detectors.actions import LocalActionSink
+
+    feedback = {
+        "inputName": "Echo",
+        "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "n"}]},
+    }
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "echo",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                {
+                                    "iotEvents": {
+                                        "inputName": "Echo",
+                                        "payload": {
+                                            "contentExpression": '\'{"id": "${$input.In.id}", "n": 7}\'',
+                                            "type": "JSON",
+                                        },
+                                    }
+                                }
+                            ],
+                        },
+                        {
+                            "eventName": "got",
+                            "condition": 'currentInput("Echo")',
+                            "actions": [sv("n", "$input.Echo.n")],
+                        },
+                    ]
+                },
+            }
+        ]
+    )
+    sink = LocalActionSink(InMemoryNotifier(), None)
+    e = DetectorEngine(
+        m,
+        [load_input(COUNTER_INPUT), load_input(feedback)],
+        InMemoryStateStore(),
+        ManualClock(),
+        sink,
+    )
+    e.put_message("In", {"id": "k1"})
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "n", "value": "7"}]
+
+
+def test_describe_shape() -> None:
+    clock = ManualClock(100.0)
+    e = heartbeat(clock=clock)
+    e.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 2.5}})
+    clock.advance(5)
+    e.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 15.0}})
+    assert e.describe("m1") == {
+        "detector": {
+            "detectorModelName": "motorHeartbeat",
+            "keyValue": "m1",
+            "detectorModelVersion": "1",
+            "creationTime": 100.0,
+            "lastUpdateTime": 105.0,
+            "state": {
+                "stateName": "Online",
+                "variables": [{"name": "last", "value": "15.0"}],
+                "timers": [{"name": "hb", "timestamp": 405.0}],
+            },
+        }
+    }
+
+
+def test_a_changed_model_deletes_instances_and_raises_the_version(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    first = engine(countdown("BATCH"), store=store)
+    first.put_message("In", {"id": "k1"})
+    again = engine(countdown("BATCH"), store=store)
+    assert again.key_values() == ["k1"] and again.version == "1"
+    changed = engine(countdown("SERIAL"), store=store)
+    assert changed.key_values() == [] and changed.version == "2"
+    changed.put_message("In", {"id": "k1"})
+    assert changed.describe("k1")["detector"]["detectorModelVersion"] == "2"
+
+
+def test_batch_update_detector_sets_state_variables_and_timers() -> None:
+    clock = ManualClock(0.0)
+    e = heartbeat(clock=clock)
+    e.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 5}})
+    e.update_detector(
+        "m1",
+        {
+            "stateName": "Offline",
+            "variables": [{"name": "last", "value": "15.0"}],
+            "timers": [{"name": "hb", "seconds": 60}],
+        },
+    )
+    state = e.describe("m1")["detector"]["state"]
+    assert state == {
+        "stateName": "Offline",
+        "variables": [{"name": "last", "value": "15.0"}],
+        "timers": [{"name": "hb", "timestamp": 60.0}],
+    }
+    e.update_detector("m1", {"stateName": "Online"})
+    assert e.describe("m1")["detector"]["state"] == {
+        "stateName": "Online",
+        "variables": [],
+        "timers": [],
+    }
+    with pytest.raises(DetectorModelError, match="unknown state 'Gone'"):
+        e.update_detector("m1", {"stateName": "Gone"})
+    with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
+        e.update_detector("m1", {"stateName": "Online", "timers": [{"name": "hb", "seconds": 5}]})

@@ -1,0 +1,211 @@
+"""The expression language of specs/iotevents-contracts.md §3, case by case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cloud.detectors import expr as ex
+from edge.errors import DetectorModelError
+
+
+@dataclass
+class Ctx:
+    inputs: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    expired: list[str] = field(default_factory=list)
+    trigger: str = "Message"
+    current: str | None = None
+
+    def input_value(self, input_name: str, path: tuple[str | int, ...]) -> Any:
+        if input_name not in self.inputs:
+            return ex.UNDEFINED
+        return ex.lookup_path(self.inputs[input_name], path)
+
+    def variable(self, name: str) -> Any:
+        return self.variables.get(name, ex.UNDEFINED)
+
+    def timeout(self, timer_name: str) -> bool:
+        if timer_name in self.expired:
+            self.expired.remove(timer_name)
+            return True
+        return False
+
+    def trigger_type(self) -> str:
+        return self.trigger
+
+    def current_input(self) -> str | None:
+        return self.current
+
+
+def ev(text: str, ctx: Ctx | None = None) -> Any:
+    return ex.evaluate(ex.parse(text), ctx or Ctx())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("42", 42),
+        ("3.5", 3.5),
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("7 / 2", 3),
+        ("-7 / 2", -3),
+        ("7 / -2", -3),
+        ("7.0 / 2", 3.5),
+        ("7 / 2.0", 3.5),
+        ("1 / 0", ex.UNDEFINED),
+        ("13 | 5", 13),
+        ("13 & 5", 5),
+        ("13 ^ 5", 8),
+        ("~13", -14),
+        ("bitand(13, 5)", 5),
+        ("bitor(13, 5)", 13),
+        ("bitxor(13, 5)", 8),
+        ("bitnot(13)", -14),
+        ("bitand(13, 5.0)", ex.UNDEFINED),
+        ("'a' + 'b'", "ab"),
+        ('"a" + "b"', "ab"),
+        ("'a' + 1", ex.UNDEFINED),
+        ("1 + 2 == 3 && 2 < 3", True),
+        ("1 < 2 == true", True),
+        ("1 | 2 == 2", ex.UNDEFINED),
+        ("(1 | 2) == 3", True),
+        ("!true || true", True),
+        ("-(2 + 3)", -5),
+        ("1 == 1.0", True),
+        ("'1' == 1", False),
+        ("'1' != 1", True),
+        ("true == 'true'", False),
+        ("startsWith('pump-01', 'pump')", True),
+        ("endsWith('pump-01', '01')", True),
+        ("contains('pump-01', 'mp-')", True),
+        ("contains('pump-01', 1)", ex.UNDEFINED),
+        ("convert(String, 15.0)", "15.0"),
+        ("convert(String, 15)", "15"),
+        ("convert(String, true)", "true"),
+        ("convert(Boolean, 'TRUE')", True),
+        ("convert(Decimal, '2.5') * 2", 5.0),
+        ("convert('Decimal', '2.5')", 2.5),
+        ("convert(Decimal, 'abc') > 1 || true", ex.UNDEFINED),
+        ("convert(Decimal, 2)", ex.UNDEFINED),
+        ("convert(String, 'x')", ex.UNDEFINED),
+        ("'x is ${1 + 1}'", "x is 2"),
+        ('"x is ${1 + 1}"', "x is ${1 + 1}"),
+        ("'${true}/${2.0}'", "true/2.0"),
+        ("0.1 + 0.2", 0.30000000000000004),
+    ],
+)
+def test_values(text: str, expected: Any) -> None:
+    result = ev(text)
+    assert result == expected and type(result) is type(expected)
+
+
+def test_template_example_from_the_docs() -> None:
+    ctx = Ctx(inputs={"G": {"temp": 10.01}})
+    assert ev("'${$input.G.temp * 9 / 5 + 32} in Fahrenheit'", ctx) == "50.018 in Fahrenheit"
+
+
+def test_decimals_print_with_a_fractional_digit() -> None:
+    assert ex.format_decimal(15.0) == "15.0"
+    assert ex.format_decimal(1e-5) == "0.00001"
+    assert ex.format_decimal(1e20) == "100000000000000000000.0"
+
+
+def test_references_paths_arrays_and_backticks() -> None:
+    ctx = Ctx(
+        inputs={"T": {"temps": [1, 2, 3], "motor temp": 7, "_value": 5, "a": {"b": None}}},
+        variables={"x": 4},
+    )
+    assert ev("$input.T.temps[2]", ctx) == 3
+    assert ev("$input.T.temps[3]", ctx) is ex.UNDEFINED
+    assert ev("$input.T.`motor temp` + $input.T.`_value`", ctx) == 12
+    assert ev("$variable.x * 2", ctx) == 8
+    assert ev("isNull($input.T.a.b)", ctx) is True
+    assert ev("isUndefined($input.T.a.b)", ctx) is False
+    assert ev("isUndefined($input.T.a.c)", ctx) is True
+    assert ev("isUndefined($input.Other.a)", ctx) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$variable.t == 1", False),
+        ("$variable.t != 1", True),
+        ("$variable.t != $variable.t", True),
+        ("$variable.t > 1", False),
+        ("$variable.t <= 1", False),
+        ("$variable.t + 1", ex.UNDEFINED),
+        ("$variable.t || true", True),
+        ("$variable.t || false", False),
+        ("$variable.t && true", False),
+        ("!$variable.t", ex.UNDEFINED),
+        ("'${$variable.t}'", ex.UNDEFINED),
+    ],
+)
+def test_undefined_rules(text: str, expected: Any) -> None:
+    assert ev(text) == expected or (ev(text) is expected)
+
+
+def test_timeout_is_true_once_then_false() -> None:
+    ctx = Ctx(expired=["hb"])
+    assert ev('timeout("hb")', ctx) is True
+    assert ev('timeout("hb")', ctx) is False
+
+
+def test_trigger_type_ignores_case_and_current_input_names_the_input() -> None:
+    ctx = Ctx(trigger="Timer", current=None)
+    assert ev('triggerType("TIMER")', ctx) is True
+    assert ev('triggerType("Message")', ctx) is False
+    ctx = Ctx(trigger="Message", current="In")
+    assert ev('currentInput("In")', ctx) is True
+    assert ev('currentInput("Out")', ctx) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "reason"),
+    [
+        ("1 +", 3, "unexpected end of expression"),
+        ("abs(1)", 0, "unknown function 'abs'"),
+        ("$state.x", 0, "unknown reference '$state'"),
+        ("(1 + 2", 6, "expected ')'"),
+        ("1 % 2", 2, "unexpected character '%'"),
+        ("'abc", 0, "unterminated string"),
+        ("timeout()", 0, "timeout() takes 1 argument(s), got 0"),
+        ("foo", 0, "unexpected identifier 'foo'"),
+        ("$input.T", 7, "$input.T needs an attribute path"),
+        ("'x ${1 +} y'", 8, "unexpected end of expression"),
+        ("1 2", 2, "unexpected 2"),
+        ("", 0, "empty expression"),
+    ],
+)
+def test_parse_errors_give_position_and_reason(text: str, position: int, reason: str) -> None:
+    with pytest.raises(DetectorModelError) as info:
+        ex.parse(text)
+    err = info.value
+    assert isinstance(err, ex.ExpressionError)
+    assert err.reason.startswith(reason), err.reason
+    assert err.position == position
+
+
+def test_deep_nesting_is_a_parse_error_not_a_crash() -> None:
+    with pytest.raises(ex.ExpressionError, match="nested too deeply"):
+        ex.parse("(" * 500 + "1" + ")" * 500)
+    with pytest.raises(ex.ExpressionError, match="nested too deeply"):
+        ex.parse("1" + " + 1" * 300)
+
+
+def test_ast_is_frozen() -> None:
+    node = ex.parse("1 + 2")
+    with pytest.raises(AttributeError):
+        node.op = "-"  # type: ignore[misc, union-attr]
+
+
+def test_static_types() -> None:
+    assert ex.static_type(ex.parse("1 + 2")) == "integer"
+    assert ex.static_type(ex.parse("1 + 2.0")) == "decimal"
+    assert ex.static_type(ex.parse("'a' + 'b'")) == "string"
+    assert ex.static_type(ex.parse("$input.A.b > 2")) == "boolean"
+    assert ex.static_type(ex.parse("$input.A.b")) == "unknown"

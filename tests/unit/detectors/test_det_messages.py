@@ -1,0 +1,122 @@
+"""BatchPutMessage request handling: base64 payloads, per-message errors, batch limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
+from cloud.detectors.messages import batch_put_message
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError
+
+DATA = Path(__file__).with_name("data")
+SPEC_PAYLOAD = "eyJtb3RvcmlkIjoiRnVsdG9uLUEzMiIsInNlbnNvckRhdGEiOnsicHJlc3N1cmUiOjgwfX0="
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[ActionRequest] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        self.requests.append(request)
+
+
+@pytest.fixture
+def engine() -> DetectorEngine:
+    return DetectorEngine(
+        load_detector_model(DATA / "motor_heartbeat.json"),
+        [load_input(DATA / "pressure_input.json")],
+        InMemoryStateStore(),
+        ManualClock(),
+        Recorder(),
+    )
+
+
+def test_spec_example_message_creates_the_instance(engine: DetectorEngine) -> None:
+    request = {
+        "messages": [
+            {
+                "messageId": "00001",
+                "inputName": "PressureInput",
+                "payload": SPEC_PAYLOAD,
+                "timestamp": {"timeInMillis": 1558129816420},
+            }
+        ]
+    }
+    assert batch_put_message([engine], request) == {"BatchPutMessageErrorEntries": []}
+    variables = engine.describe("Fulton-A32")["detector"]["state"]["variables"]
+    assert variables == [{"name": "last", "value": "80"}]
+
+
+def test_per_message_errors(engine: DetectorEngine) -> None:
+    good = base64.b64encode(
+        json.dumps({"motorid": "m2", "sensorData": {"pressure": 1}}).encode()
+    ).decode()
+    result = batch_put_message(
+        [engine],
+        {
+            "messages": [
+                {"messageId": "a", "inputName": "Nope", "payload": good},
+                {"messageId": "b", "inputName": "PressureInput", "payload": "not base64!"},
+                {
+                    "messageId": "c",
+                    "inputName": "PressureInput",
+                    "payload": base64.b64encode(b"[1]").decode(),
+                },
+                {"messageId": "d", "inputName": "PressureInput", "payload": good},
+            ]
+        },
+    )
+    codes = [(e["messageId"], e["errorCode"]) for e in result["BatchPutMessageErrorEntries"]]
+    assert codes == [
+        ("a", "ResourceNotFoundException"),
+        ("b", "InvalidRequestException"),
+        ("c", "InvalidRequestException"),
+    ]
+    assert engine.key_values() == ["m2"]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "message"),
+    [
+        ({"messages": []}, "expected 1-10 messages"),
+        (
+            {
+                "messages": [
+                    {"messageId": str(i), "inputName": "X", "payload": ""} for i in range(11)
+                ]
+            },
+            "11 messages",
+        ),
+        (
+            {
+                "messages": [
+                    {"messageId": "a", "inputName": "X"},
+                    {"messageId": "a", "inputName": "X"},
+                ]
+            },
+            "duplicate 'a'",
+        ),
+        ({"messages": [{"messageId": "a b", "inputName": "X"}]}, "messages[0].messageId"),
+        (
+            {
+                "messages": [
+                    {
+                        "messageId": "a",
+                        "inputName": "X",
+                        "payload": base64.b64encode(b"x" * 1025).decode(),
+                    }
+                ]
+            },
+            "1025 bytes",
+        ),
+    ],
+)
+def test_whole_request_errors(engine: DetectorEngine, request_body: dict, message: str) -> None:
+    with pytest.raises(DetectorModelError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        batch_put_message([engine], request_body)

@@ -1,0 +1,198 @@
+"""Alert text: SNS subject rules, SMS within 160 GSM-7 septets, full email body, dedup."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud import alerts
+from cloud.adapters.local import InMemoryNotifier
+from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.engine import ActionRequest
+
+
+def default_payload(
+    asset: str = "pump-01",
+    *,
+    state: str = "Alarm",
+    event: str = "alarm raised",
+    variables: dict | None = None,
+) -> dict:
+    return {
+        "eventTime": 1_767_225_780_000,
+        "eventName": event,
+        "payload": {
+            "actionExecutionId": "5d7444df-a655-3587-a609-dbd7a0f55267",
+            "detector": {
+                "detectorModelName": "equipment_anomaly",
+                "keyValue": asset,
+                "detectorModelVersion": "1",
+            },
+            "eventTriggerDetails": {
+                "inputName": "AnomalyResults",
+                "messageId": "1",
+                "triggerType": "Message",
+            },
+            "state": {
+                "stateName": state,
+                "variables": variables
+                if variables is not None
+                else {
+                    "last_score": 0.83,
+                    "last_timestamp": "2026-01-01T00:03:00.000000",
+                    "last_reason": "ANOMALY_DETECTED",
+                    "top_sensors": "pump-01\\bearing_vibration_x=0.61;pump-01\\motor_current=0.22",
+                },
+                "timers": {},
+            },
+        },
+    }
+
+
+def assert_valid_subject(subject: str) -> None:
+    assert 0 < len(subject) <= alerts.SUBJECT_MAX
+    assert subject.isascii()
+    assert all(32 <= ord(c) < 127 for c in subject)
+    assert subject[0] in string.ascii_letters + string.digits + string.punctuation
+
+
+def assert_valid_sms(text: str) -> None:
+    septets = alerts.gsm7_septets(text)
+    assert septets is not None, f"not GSM-7: {text!r}"
+    assert septets <= alerts.SMS_MAX_SEPTETS
+
+
+def test_gsm7_counts_extension_characters_twice() -> None:
+    assert alerts.gsm7_septets("abc") == 3
+    assert alerts.gsm7_septets("€[]") == 6
+    assert alerts.gsm7_septets("25°C") is None
+    assert alerts.to_gsm7("25°C") == "25C"
+    assert alerts.fit_sms("€" * 100) == "€" * 78 + "..."
+    assert alerts.gsm7_septets(alerts.fit_sms("€" * 100)) == 159
+
+
+def test_alarm_email_and_sms() -> None:
+    content = alerts.content_from_payload(default_payload())
+    subject, body = alerts.build_email(content)
+    assert subject == "[plantwatch] ALARM pump-01: anomaly score 0.83"
+    for needle in (
+        "Asset:      pump-01",
+        "State:      Alarm",
+        "Time:       2026-01-01T00:03:00Z",
+        "Score:      0.830",
+        "pump-01\\bearing_vibration_x: 61%",
+        "pump-01\\motor_current: 22%",
+        "What to do:",
+        "safe mode",
+    ):
+        assert needle in body
+    sms = alerts.build_sms(content)
+    assert sms == (
+        "PLANTWATCH ALARM pump-01 score 0.83 top bearing_vibration_x 61% at 2026-01-01 00:03 UTC."
+        " Safe mode commanded."
+    )
+    assert_valid_sms(sms)
+
+
+def test_recovery_and_stale_kinds() -> None:
+    recovered = alerts.content_from_payload(default_payload(state="Normal", event="recovered"))
+    assert recovered.kind == "RECOVERED"
+    assert alerts.build_email(recovered)[0].startswith("[plantwatch] RECOVERED pump-01")
+    stale = alerts.content_from_payload(
+        default_payload(state="Stale", event="results stopped", variables={})
+    )
+    assert stale.kind == "STALE"
+    assert "no results since 2026-01-01 00:03 UTC" in alerts.build_sms(stale)
+
+
+def test_custom_json_payload_is_read_too() -> None:
+    content = alerts.content_from_payload(
+        {
+            "asset": "fan-7",
+            "state": "Alarm",
+            "anomaly_score": 0.9,
+            "top_sensor": "fan-7\\rpm",
+            "top_share": 0.5,
+        }
+    )
+    assert (content.asset, content.score, content.sensors) == ("fan-7", 0.9, (("fan-7\\rpm", 0.5),))
+
+
+names = st.text(min_size=0, max_size=300)
+
+
+@settings(max_examples=300)
+@given(
+    asset=names,
+    sensor=names,
+    state=st.text(max_size=50),
+    event=st.text(max_size=50),
+    score=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    share=st.floats(allow_nan=True, allow_infinity=True),
+    when=st.text(max_size=60),
+)
+def test_any_input_gives_a_valid_subject_and_sms(
+    asset: str, sensor: str, state: str, event: str, score: float | None, share: float, when: str
+) -> None:
+    payload = default_payload(
+        asset,
+        state=state,
+        event=event,
+        variables={"last_score": score, "top_sensors": f"{sensor}={share}", "last_timestamp": when},
+    )
+    content = alerts.content_from_payload(payload)
+    subject, body = alerts.build_email(content)
+    assert_valid_subject(subject)
+    assert body
+    assert_valid_sms(alerts.build_sms(content))
+
+
+@given(st.text(max_size=400))
+def test_fit_sms_never_exceeds(text: str) -> None:
+    assert_valid_sms(alerts.fit_sms(text))
+
+
+def request(entry: int = 2, state: str = "Alarm", event: str = "alarm raised") -> ActionRequest:
+    return ActionRequest(
+        kind="sns",
+        target={"targetArn": "arn:aws:sns:us-east-1:1:alerts"},
+        payload=default_payload(state=state, event=event),
+        payload_type="DEFAULT",
+        detector_model="equipment_anomaly",
+        key_value="pump-01",
+        event_name=event,
+        state_name=state,
+        state_entry=entry,
+        event_time_ms=1_767_225_780_000,
+    )
+
+
+def test_sns_action_sends_email_and_transactional_sms_once_per_state_entry() -> None:
+    notifier = InMemoryNotifier()
+    sink = LocalActionSink(
+        notifier,
+        None,
+        email_target="ops@plant.test",
+        sms_target="+15550001111",
+        sender_id="PLANTWATCH",
+    )
+    sink.execute(request())
+    sink.execute(request())  # the same alert again: not sent
+    email, sms = notifier.sent
+    assert (email.channel, email.target) == ("email", "ops@plant.test")
+    assert (sms.channel, sms.target) == ("sms", "+15550001111")
+    assert sms.attributes["AWS.SNS.SMS.SMSType"] == "Transactional"
+    assert sms.attributes["AWS.SNS.SMS.SenderID"] == "PLANTWATCH"
+    sink.execute(request(entry=4))  # a later entry into Alarm is a new alert
+    assert len(notifier.sent) == 4
+
+
+def test_dedup_survives_a_restart_with_a_state_store() -> None:
+    from cloud.adapters.local import InMemoryStateStore
+
+    store, notifier = InMemoryStateStore(), InMemoryNotifier()
+    LocalActionSink(notifier, None, state=store).execute(request())
+    LocalActionSink(notifier, None, state=store).execute(request())
+    assert len(notifier.sent) == 2

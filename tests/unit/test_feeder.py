@@ -1,0 +1,241 @@
+"""The results feeder: layouts, time order, restart without re-feeding, quarantine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import FsObjectStore, InMemoryStateStore, SqliteStateStore
+from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
+from cloud.feeder import ResultsFeeder, default_detector_paths, result_to_message
+from edge.clock import ManualClock
+
+PREFIX = "output/"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[ActionRequest] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        self.requests.append(request)
+
+
+class SpyEngine:
+    """Wraps a real engine and records what reached it, in order."""
+
+    def __init__(self, engine: DetectorEngine) -> None:
+        self.engine = engine
+        self.seen: list[dict[str, Any]] = []
+
+    def put_message(
+        self, input_name: str, payload: dict[str, Any], message_id: str | None = None
+    ) -> None:
+        self.seen.append(payload)
+        self.engine.put_message(input_name, payload, message_id)
+
+
+def row(ts: str, prediction: int, score: float | None = None, **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "timestamp": ts,
+        "prediction": prediction,
+        "prediction_reason": "ANOMALY_DETECTED" if prediction else "NO_ANOMALY_DETECTED",
+    }
+    if score is not None:
+        doc["anomaly_score"] = score
+        doc["diagnostics"] = [
+            {"name": "pump-01\\motor_current", "value": 0.22},
+            {"name": "pump-01\\bearing_vibration_x", "value": 0.61},
+            {"name": "pump-01\\flow", "value": 0.1},
+            {"name": "pump-01\\temp", "value": 0.07},
+        ]
+    doc.update(extra)
+    return doc
+
+
+def put_results(store: FsObjectStore, key: str, rows: list[dict[str, Any]] | list[str]) -> None:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    store.put(key, ("\n".join(lines) + "\n").encode())
+
+
+def make(tmp_path: Path, state: Any = None) -> tuple[FsObjectStore, SpyEngine, Any]:
+    model_path, input_path = default_detector_paths()
+    state = state if state is not None else InMemoryStateStore()
+    engine = DetectorEngine(
+        load_detector_model(model_path), [load_input(input_path)], state, ManualClock(), Recorder()
+    )
+    return FsObjectStore(tmp_path / "bucket"), SpyEngine(engine), state
+
+
+def test_result_line_to_message() -> None:
+    message = result_to_message("pump-01", row("2026-01-01T00:00:00.000000", 1, 0.83))
+    assert message == {
+        "asset": "pump-01",
+        "timestamp": "2026-01-01T00:00:00.000000",
+        "prediction": 1,
+        "prediction_reason": "ANOMALY_DETECTED",
+        "anomaly_score": 0.83,
+        "top_sensor": "pump-01\\bearing_vibration_x",
+        "top_share": 0.61,
+        "top_sensors": "pump-01\\bearing_vibration_x=0.61;pump-01\\motor_current=0.22;pump-01\\flow=0.1",
+    }
+    off = result_to_message(
+        "pump-01", {"timestamp": "t", "prediction": 0, "prediction_reason": "MACHINE_OFF"}
+    )
+    assert off == {
+        "asset": "pump-01",
+        "timestamp": "t",
+        "prediction": 0,
+        "prediction_reason": "MACHINE_OFF",
+    }
+    legacy = result_to_message("pump-01", {"timestamp": "t", "prediction": 1})
+    assert legacy["prediction_reason"] == "ANOMALY_DETECTED"
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ([], "expected a JSON object"),
+        ({"prediction": 1}, "'timestamp'"),
+        ({"timestamp": "t", "prediction": 2}, "'prediction': expected 0 or 1"),
+        ({"timestamp": "t", "prediction": True}, "'prediction'"),
+        ({"timestamp": "t", "prediction": 1, "anomaly_score": "high"}, "'anomaly_score'"),
+        ({"timestamp": "t", "prediction": 1, "diagnostics": [{"name": 1}]}, "'diagnostics[0]'"),
+    ],
+)
+def test_bad_lines_raise_value_error(doc: Any, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        result_to_message("a", doc)
+
+
+def test_feeds_rows_of_all_components_in_timestamp_order(tmp_path: Path) -> None:
+    store, spy, _ = make(tmp_path)
+    put_results(
+        store,
+        f"{PREFIX}pump-02/2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:05:00.000000", 0, 0.1), row("2026-01-01T00:06:00.000000", 0, 0.1)],
+    )
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:06:30.000000", 1, 0.9), row("2026-01-01T00:05:30.000000", 1, 0.9)],
+    )
+    feeder = ResultsFeeder(store, PREFIX, spy, InMemoryStateStore())
+    assert feeder.poll() == 4
+    assert [(m["asset"], m["timestamp"][11:19]) for m in spy.seen] == [
+        ("pump-02", "00:05:00"),
+        ("pump-01", "00:05:30"),
+        ("pump-02", "00:06:00"),
+        ("pump-01", "00:06:30"),
+    ]
+    assert feeder.poll() == 0
+    assert spy.engine.key_values() == ["pump-01", "pump-02"]
+
+
+def test_flat_layout_with_a_given_component(tmp_path: Path) -> None:
+    store, spy, _ = make(tmp_path)
+    put_results(
+        store,
+        f"{PREFIX}2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:05:00.000000", 0, 0.2)],
+    )
+    feeder = ResultsFeeder(store, PREFIX, spy.engine, InMemoryStateStore(), component="fan-3")
+    assert feeder.poll() == 1
+    assert spy.engine.key_values() == ["fan-3"]
+
+
+def test_restart_neither_refeeds_nor_skips(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    store, spy, state = make(tmp_path, SqliteStateStore(db))
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl",
+        [row(f"2026-01-01T00:00:0{i}.000000", 1, 0.9) for i in range(3)],
+    )
+    assert ResultsFeeder(store, PREFIX, spy.engine, state).poll() == 3
+    assert spy.engine.describe("pump-01")["detector"]["state"]["stateName"] == "Alarm"
+    state.close()
+
+    state2 = SqliteStateStore(db)
+    model_path, input_path = default_detector_paths()
+    engine2 = DetectorEngine(
+        load_detector_model(model_path), [load_input(input_path)], state2, ManualClock(), Recorder()
+    )
+    spy2 = SpyEngine(engine2)
+    feeder2 = ResultsFeeder(store, PREFIX, spy2, state2)
+    assert feeder2.poll() == 0
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:05:00.000000", 0, 0.1)],
+    )
+    assert feeder2.poll() == 1
+    assert [m["timestamp"] for m in spy2.seen] == ["2026-01-01T00:05:00.000000"]
+
+
+def test_partially_fed_object_resumes_after_the_fed_rows(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    key = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(store, key, [row(f"2026-01-01T00:00:0{i}.000000", 0, 0.1) for i in range(4)])
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    state.put(feeder.namespace, key, {"rows": 2, "settled": False})  # a crash after two rows
+    assert feeder.poll() == 2
+    assert [m["timestamp"][17:19] for m in spy.seen] == ["02", "03"]
+
+
+def test_malformed_lines_and_keys_are_quarantined_not_dropped(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl",
+        [
+            "{not json",
+            json.dumps(row("2026-01-01T00:00:01.000000", 7)),
+            json.dumps(row("2026-01-01T00:00:02.000000", 0, 0.1)),
+        ],
+    )
+    put_results(
+        store,
+        f"{PREFIX}pump-01/yesterday/results.jsonl",
+        [row("2026-01-01T00:00:00.000000", 0, 0.1)],
+    )
+    put_results(
+        store,
+        f"{PREFIX}2026-01-01T00:00:00Z/results.jsonl",
+        [row("2026-01-01T00:00:00.000000", 0, 0.1)],
+    )
+    feeder = ResultsFeeder(store, PREFIX, spy.engine, state)
+    assert feeder.poll() == 1
+    reasons = dict(feeder.quarantined())
+    assert set(reasons) == {
+        f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl#1",
+        f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl#2",
+        f"{PREFIX}pump-01/yesterday/results.jsonl#0",
+        f"{PREFIX}2026-01-01T00:00:00Z/results.jsonl#0",
+    }
+    assert "expected 0 or 1" in reasons[f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl#2"]
+    assert feeder.poll() == 0
+
+
+def test_a_growing_object_is_reread_until_a_later_window_exists(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    first = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    lines = [row("2026-01-01T00:00:00.000000", 0, 0.1)]
+    put_results(store, first, lines)
+    assert feeder.poll() == 1
+    lines.append(row("2026-01-01T00:01:00.000000", 1, 0.9))  # streaming mode rewrites the window
+    put_results(store, first, lines)
+    assert feeder.poll() == 1
+    put_results(
+        store,
+        f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl",
+        [row("2026-01-01T00:05:00.000000", 1, 0.9)],
+    )
+    assert feeder.poll() == 1
+    assert state.get(feeder.namespace, first) == {"rows": 2, "settled": True}
+    assert [m["timestamp"][11:16] for m in spy.seen] == ["00:00", "00:01", "00:05"]
+    assert feeder.poll() == 0
