@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from cloud.runtime.broker import parse_broker_url
 from cloud.shadow.document import Json, ShadowError
+from cloud.shadow.mqtt_socket import no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -99,6 +100,7 @@ class ShadowClient:
         )
         if address.tls:
             self._client.tls_set()
+        no_delay(self._client)
         connected = threading.Event()
         self._client.on_connect = lambda *_a: connected.set()
         self._client.on_message = self._on_message

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from cloud.runtime.broker import parse_broker_url
 from cloud.shadow.document import Json, ShadowError, lenient_token, parse_payload
 from cloud.shadow.limits import ThingLimiter
+from cloud.shadow.mqtt_socket import no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -89,6 +90,7 @@ class ShadowService:
         self._client.max_inflight_messages_set(100)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(0.1, 2.0)
+        no_delay(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
