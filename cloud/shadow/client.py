@@ -151,6 +151,18 @@ class ShadowClient:
         """Send a raw body (conformance tests send malformed ones) carrying *token*, if any."""
         return self._send(thing, name, operation, payload, token)
 
+    def exchange(
+        self,
+        thing: str,
+        name: str | None,
+        operation: str,
+        payload: bytes,
+        token: str | None = None,
+    ) -> tuple[bool, Json]:
+        """Like :meth:`request`, but return ``(accepted, document)`` instead of raising."""
+        topic, doc = self._roundtrip(thing, name, operation, payload, token)
+        return not topic.endswith("/rejected"), doc
+
     def _request(self, thing: str, name: str | None, operation: str, body: Json) -> Json:
         token = uuid.uuid4().hex
         body = {**body, "clientToken": token}
@@ -159,6 +171,14 @@ class ShadowClient:
     def _send(
         self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
     ) -> Json:
+        topic, doc = self._roundtrip(thing, name, operation, payload, token)
+        if topic.endswith("/rejected"):
+            raise_for(int(doc.get("code", 500)), str(doc.get("message", "")))
+        return doc
+
+    def _roundtrip(
+        self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
+    ) -> tuple[str, Json]:
         self._subscribe(
             [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
         )
@@ -178,9 +198,7 @@ class ShadowClient:
         finally:
             with self._lock:
                 self._pending.pop(key, None)
-        if topic.endswith("/rejected"):
-            raise_for(int(doc.get("code", 500)), str(doc.get("message", "")))
-        return doc
+        return topic, doc
 
     def _subscribe(self, topics: list[str]) -> None:
         with self._lock:
