@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from cloud.runtime.broker import parse_broker_url
 from cloud.shadow.document import Json, ShadowError
-from cloud.shadow.mqtt_socket import no_delay
+from cloud.shadow.mqtt_socket import broker_address, no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -86,7 +85,7 @@ class ShadowClient:
     def __init__(
         self, broker_url: str, client_id: str | None = None, *, timeout: float = 10.0
     ) -> None:
-        address = parse_broker_url(broker_url)
+        host, port, tls = broker_address(broker_url)
         self.broker_url = broker_url
         self.timeout = timeout
         self._pending: dict[str, Future[tuple[str, Json]]] = {}
@@ -98,7 +97,7 @@ class ShadowClient:
             client_id=client_id or f"plantwatch-shadow-client-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv311,
         )
-        if address.tls:
+        if tls:
             self._client.tls_set()
         no_delay(self._client)
         connected = threading.Event()
@@ -106,7 +105,7 @@ class ShadowClient:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         try:
-            self._client.connect(address.host, address.port, keepalive=30)
+            self._client.connect(host, port, keepalive=30)
         except OSError as exc:
             raise PlantwatchError(f"cannot reach the broker at {broker_url}: {exc}") from exc
         self._client.loop_start()

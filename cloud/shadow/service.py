@@ -18,10 +18,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from cloud.runtime.broker import parse_broker_url
 from cloud.shadow.document import Json, ShadowError, lenient_token, parse_payload
 from cloud.shadow.limits import ThingLimiter
-from cloud.shadow.mqtt_socket import no_delay
+from cloud.shadow.mqtt_socket import broker_address, no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -71,7 +70,7 @@ class ShadowService:
         limits: bool = True,
         client_id: str | None = None,
     ) -> None:
-        self._address = parse_broker_url(broker_url)
+        self._host, self._port, self._tls = broker_address(broker_url)
         self.broker_url = broker_url
         self._clock = clock
         self._store = ShadowStore(db_path)
@@ -85,7 +84,7 @@ class ShadowService:
             client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv311,
         )
-        if self._address.tls:
+        if self._tls:
             self._client.tls_set()
         self._client.max_inflight_messages_set(100)
         self._client.max_queued_messages_set(0)
@@ -99,7 +98,7 @@ class ShadowService:
         self._worker = threading.Thread(target=self._work, name="shadow-service", daemon=True)
         self._worker.start()
         try:
-            self._client.connect(self._address.host, self._address.port, keepalive=30)
+            self._client.connect(self._host, self._port, keepalive=30)
         except OSError as exc:
             self.stop()
             raise PlantwatchError(f"shadow service: cannot reach {self.broker_url}: {exc}") from exc
