@@ -61,3 +61,16 @@ def test_named_shadows_are_listed_without_the_classic_one(aws):
         shadows.update("pump-4", desired={"n": name}, name=name)
     assert sorted(shadows.list_named("pump-4")) == ["alarms", "config"]
     assert shadows.get("pump-4", name="config")["state"]["desired"] == {"n": "config"}
+
+
+def test_cli_aws_path_sets_and_shows_the_shadow(aws, capsys):
+    import json
+
+    from cloud.cli.main import main
+
+    iot, _ = aws
+    iot.create_thing(thingName="pump-5")
+    assert main(["shadow", "set", "pump-5", "mode=safe", "--aws", "--region", REGION]) == 0
+    capsys.readouterr()
+    assert main(["shadow", "get", "pump-5", "--aws", "--region", REGION, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"]["delta"] == {"mode": "safe"}

@@ -280,3 +280,69 @@ def test_limits_answer_429_for_a_burst_from_one_thing(broker, tmp_path):
             assert "code" not in listener.wait_for(count + 1)[count][1]
         finally:
             listener.close()
+
+
+def test_cli_finds_the_broker_in_runtime_json_and_wait_sees_the_device_apply(
+    broker, service, client, tmp_path, capsys
+):
+    from cloud.cli.main import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "runtime.json").write_text(json.dumps({"broker": broker.url}))
+    assert main(["shadow", "set", "pump-11", "mode=stop", "--data", str(data), "--json"]) == 0
+    accepted = json.loads(capsys.readouterr().out)
+    assert accepted["state"] == {"desired": {"mode": "stop"}}
+    assert not (data / "shadows.db").exists(), "went to the broker, not the file"
+
+    def device() -> None:
+        time.sleep(0.3)
+        delta = client.get("pump-11")["state"]["delta"]
+        client.update("pump-11", reported=delta)
+
+    applier = threading.Thread(target=device)
+    applier.start()
+    code = main(["shadow", "wait", "pump-11", "mode=stop", "--timeout", "10", "--data", str(data)])
+    applier.join()
+    assert code == 0
+    assert "in sync" in capsys.readouterr().out
+
+
+def test_cli_falls_back_to_the_store_when_runtime_json_is_stale(tmp_path, capsys):
+    from cloud.cli.main import main
+    from cloud.runtime.broker import free_port
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "runtime.json").write_text(json.dumps({"broker": f"mqtt://127.0.0.1:{free_port()}"}))
+    assert main(["shadow", "set", "pump-12", "mode=safe", "--data", str(data)]) == 0
+    err = capsys.readouterr().err
+    assert "not reachable" in err
+    assert (data / "shadows.db").exists()
+
+
+def test_command_for_an_offline_device_is_applied_when_it_returns(broker, tmp_path, clock):
+    """The CLI writes the store while nothing runs; the device GETs on reconnect and applies."""
+    from cloud.shadow.client import DirectShadowClient
+
+    db = tmp_path / "offline.db"
+    operator = DirectShadowClient(db, clock)
+    operator.update("pump-13", desired={"mode": "safe", "sampling_interval_s": 10})
+    operator.close()
+    with (
+        ShadowService(broker.url, str(db), clock, limits=False),
+        ShadowClient(broker.url) as device,
+    ):
+        pending = device.get("pump-13")["state"]["delta"]
+        assert pending == {"mode": "safe", "sampling_interval_s": 10}
+        device.update("pump-13", reported=pending)
+        assert "delta" not in device.get("pump-13")["state"]
+
+
+def test_bench_shadow_reports_updates_per_s(capsys):
+    from cloud.cli.main import main
+
+    assert main(["bench", "shadow", "--json", "--updates", "40", "--things", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["updates"] == 40 and result["rejected"] == 0
+    assert result["updates_per_s"] > 0 and result["p95_ms"] >= result["p50_ms"] > 0
