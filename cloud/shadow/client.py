@@ -101,9 +101,16 @@ class ShadowClient:
             self._client.tls_set()
         no_delay(self._client)
         connected = threading.Event()
-        self._client.on_connect = lambda *_a: connected.set()
+
+        def on_connect(*_args: Any) -> None:
+            with self._lock:
+                self._subscribed.clear()
+            connected.set()
+
+        self._client.on_connect = on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.reconnect_delay_set(0.1, 2.0)
         try:
             self._client.connect(host, port, keepalive=30)
         except OSError as exc:
@@ -178,6 +185,8 @@ class ShadowClient:
     def _roundtrip(
         self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
     ) -> tuple[str, Json]:
+        if not self._client.is_connected():
+            raise PlantwatchError(f"not connected to the broker at {self.broker_url}")
         self._subscribe(
             [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
         )

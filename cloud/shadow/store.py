@@ -93,8 +93,12 @@ class ShadowStore:
         return Stored(Shadow.from_json(json.loads(document)), int(version))
 
     def load(self, thing: str, name: str | None, now: int) -> Stored:
-        with self._transaction() as db:
-            return self._read(db, thing, name, now)
+        """A read needs no write lock: WAL readers see the last committed version."""
+        with self._lock:
+            try:
+                return self._read(self._db, thing, name, now)
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: {exc}") from exc
 
     def get(self, thing: str, name: str | None, now: int) -> Shadow | None:
         return self.load(thing, name, now).shadow

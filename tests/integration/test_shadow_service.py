@@ -16,7 +16,7 @@ from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient, ShadowRejectedError
 from cloud.shadow.service import ShadowService
 from edge.clock import ManualClock
-from edge.errors import ConflictError, NotFoundError
+from edge.errors import ConflictError, NotFoundError, PlantwatchError
 
 START = 1_750_000_000.0
 
@@ -346,3 +346,26 @@ def test_bench_shadow_reports_updates_per_s(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["updates"] == 40 and result["rejected"] == 0
     assert result["updates_per_s"] > 0 and result["p95_ms"] >= result["p50_ms"] > 0
+
+
+def test_service_and_client_recover_from_a_broker_restart(tmp_path, clock):
+    own = EmbeddedBroker("amqtt").start()
+    try:
+        with (
+            ShadowService(own.url, str(tmp_path / "restart.db"), clock, limits=False),
+            ShadowClient(own.url, timeout=2.0) as operator,
+        ):
+            operator.update("pump-14", desired={"mode": "safe"})
+            own.kill()
+            own.start()
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    assert operator.update("pump-14", reported={"mode": "safe"})["version"] == 2
+                    break
+                except PlantwatchError:
+                    assert time.monotonic() < deadline, "no recovery after the broker restart"
+                    time.sleep(0.2)
+            assert "delta" not in operator.get("pump-14")["state"]
+    finally:
+        own.stop()
