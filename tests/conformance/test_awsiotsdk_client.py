@@ -124,6 +124,7 @@ def test_v1_client_subscribes_and_round_trips_a_named_shadow(connection: mqtt.Co
     accepted: queue.Queue[iotshadow.UpdateShadowResponse] = queue.Queue()
     deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
     got: queue.Queue[iotshadow.GetShadowResponse] = queue.Queue()
+    documents: queue.Queue[iotshadow.ShadowUpdatedEvent] = queue.Queue()
     qos = mqtt.QoS.AT_LEAST_ONCE
     futures = [
         shadow.subscribe_to_update_named_shadow_accepted(
@@ -137,6 +138,11 @@ def test_v1_client_subscribes_and_round_trips_a_named_shadow(connection: mqtt.Co
             ),
             qos,
             deltas.put,
+        )[0],
+        shadow.subscribe_to_named_shadow_updated_events(
+            iotshadow.NamedShadowUpdatedSubscriptionRequest(thing_name=thing, shadow_name=name),
+            qos,
+            documents.put,
         )[0],
         shadow.subscribe_to_get_named_shadow_accepted(
             iotshadow.GetNamedShadowSubscriptionRequest(thing_name=thing, shadow_name=name),
@@ -161,6 +167,10 @@ def test_v1_client_subscribes_and_round_trips_a_named_shadow(connection: mqtt.Co
     delta = deltas.get(timeout=TIMEOUT)
     assert delta.state == {"setpoints": {"temp_c": 60}}
     assert delta.client_token == "tok-1"
+    updated = documents.get(timeout=TIMEOUT)
+    assert updated.previous is None
+    assert updated.current.state.desired == {"setpoints": {"temp_c": 60}}
+    assert updated.current.version == 1
 
     shadow.publish_get_named_shadow(
         iotshadow.GetNamedShadowRequest(thing_name=thing, shadow_name=name, client_token="tok-2"),
