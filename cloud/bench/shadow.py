@@ -4,7 +4,8 @@ The service runs in this process (as in ``plantwatch up``); the writers run in a
 process, one thread and one MQTT connection per thing, each waiting for its
 ``update/accepted`` before sending the next (the device SDK's request/response pattern).
 The store-only rate (engine plus SQLite, no MQTT) is reported beside it, to show where the
-time goes.
+time goes, and the same broker's raw paho QoS 1 pub->sub rate is the same-run ``baseline``
+(each update crosses the broker twice: request in, ``update/accepted`` out).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--things", type=int, default=4, help="concurrent writers (default 4)")
     parser.add_argument(
         "--broker", choices=("amqtt", "mosquitto", "auto"), default="amqtt", help="embedded broker"
+    )
+    parser.add_argument(
+        "--baseline-messages",
+        type=int,
+        default=5000,
+        help="raw QoS 1 messages for the baseline (0 skips it; default 5000)",
     )
     parser.add_argument(
         "--limits",
@@ -105,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         elapsed, latencies, rejected = out.get(timeout=max(120.0, per_thing * things / 20))
         proc.join(10)
         kind = broker.kind
+        baseline = None
+        if args.baseline_messages > 0:
+            from cloud.bench.mqtt_load import pubsub_rate
+
+            baseline = pubsub_rate(broker.url, messages=args.baseline_messages, qos=1).msgs_per_s
     store_rate = _store_rate(workdir / "store-only.db", min(args.updates, 2000))
     total = per_thing * things
     ordered = sorted(latencies)
@@ -120,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         "limits": bool(args.limits),
         "store_only_updates_per_s": round(store_rate, 1),
     }
+    if baseline:
+        result["baseline"] = {"msgs_per_s": round(baseline, 1)}
+        result["ratio"] = round(result["updates_per_s"] / baseline, 3)
     if args.json:
         print_json(result)
     else:

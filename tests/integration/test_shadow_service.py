@@ -342,10 +342,12 @@ def test_command_for_an_offline_device_is_applied_when_it_returns(broker, tmp_pa
 def test_bench_shadow_reports_updates_per_s(capsys):
     from cloud.cli.main import main
 
-    assert main(["bench", "shadow", "--json", "--updates", "40", "--things", "2"]) == 0
+    argv = ["bench", "shadow", "--json", "--updates", "40", "--things", "2"]
+    assert main([*argv, "--baseline-messages", "200"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["updates"] == 40 and result["rejected"] == 0
     assert result["updates_per_s"] > 0 and result["p95_ms"] >= result["p50_ms"] > 0
+    assert result["baseline"]["msgs_per_s"] > 0 and result["ratio"] > 0
 
 
 def test_service_and_client_recover_from_a_broker_restart(tmp_path, clock):
