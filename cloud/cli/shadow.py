@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "set": "set desired state (KEY=VALUE from the command catalogue; KEY=null removes)",
         "delete": "delete the shadow",
         "wait": "wait until the device reports what was asked (exit 0) or time out (exit 1)",
+        "list": "list a thing's named shadows (the store file under --data, or --aws)",
     }
     for action, summary in helps.items():
         child = sub.add_parser(action, help=summary, description=summary)
@@ -43,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             child.add_argument("--version", type=int, help="apply only at this shadow version")
         if action == "wait":
             child.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
-        child.add_argument("--name", help="named shadow (default: the classic shadow)")
+        if action != "list":
+            child.add_argument("--name", help="named shadow (default: the classic shadow)")
         child.add_argument("--json", action="store_true", help="print one JSON document")
         child.add_argument(
             "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
@@ -54,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_api(args: argparse.Namespace) -> Any:
-    """Pick the backend as the module docstring describes."""
+    """Pick the backend as the module docstring describes (``list`` reads the store file:
+    MQTT has no list operation)."""
     from cloud.cli.output import stderr
     from cloud.shadow.client import DirectShadowClient, ShadowClient
     from edge.clock import SystemClock
@@ -64,6 +67,11 @@ def open_api(args: argparse.Namespace) -> Any:
         from cloud.adapters.aws.iotdata_shadow import IotDataShadowClient
 
         return IotDataShadowClient(region=args.region)
+    if args.action == "list":
+        data = Path(args.data)
+        if not (data / SHADOW_DB).exists():
+            raise ConfigError(f"{data / SHADOW_DB}: no shadow store; pass --data DIR or --aws")
+        return DirectShadowClient(data / SHADOW_DB, SystemClock())
     if args.broker_url:
         return ShadowClient(args.broker_url, timeout=5.0)
     data = Path(args.data)
@@ -105,6 +113,14 @@ def run(args: argparse.Namespace) -> int:
                 print_json(accepted)
             else:
                 show(args, api.get(args.thing, args.name))
+        elif args.action == "list":
+            names = api.list_named(args.thing)
+            if args.json:
+                from cloud.cli.output import print_json
+
+                print_json(names)
+            else:
+                print("\n".join(names) if names else f"{args.thing}: no named shadows")
         elif args.action == "delete":
             deleted = api.delete(args.thing, args.name)
             report(

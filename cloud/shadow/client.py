@@ -279,6 +279,10 @@ class DirectShadowClient:
     def delete(self, thing: str, name: str | None = None) -> Json:
         return self._call(lambda: self._ops.delete(thing, name))
 
+    def list_named(self, thing: str) -> list[str]:
+        """Named shadows of *thing* (never the classic one), as ListNamedShadowsForThing."""
+        return self._store.named_shadows(thing)
+
     @staticmethod
     def _call(action: Any) -> Json:
         try:

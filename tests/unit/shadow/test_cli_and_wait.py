@@ -86,3 +86,12 @@ def test_wait_uses_the_injected_clock(tmp_path: Path):
 def test_missing_data_dir_is_a_usage_error(tmp_path: Path, capsys):
     code, _, err = run_cli(capsys, "get", "pump-6", "--data", str(tmp_path / "nope"))
     assert code == 2 and "--broker-url" in err
+
+
+def test_list_shows_named_shadows_only(tmp_path: Path, capsys):
+    data = str(tmp_path)
+    run_cli(capsys, "set", "pump-7", "mode=safe", "--data", data)
+    for name in ("config", "alarms"):
+        run_cli(capsys, "set", "pump-7", "mode=safe", "--name", name, "--data", data)
+    code, out, _ = run_cli(capsys, "list", "pump-7", "--data", data, "--json")
+    assert (code, json.loads(out)) == (0, ["alarms", "config"])
