@@ -30,9 +30,10 @@ from edge.wire import shadow_topic
 log = logging.getLogger(__name__)
 
 OPERATIONS = ("get", "update", "delete")
-REQUEST_FILTERS = [f"$aws/things/+/shadow/{op}" for op in OPERATIONS] + [
-    f"$aws/things/+/shadow/name/+/{op}" for op in OPERATIONS
+REQUEST_FILTERS = [shadow_topic("+", op) for op in OPERATIONS] + [
+    shadow_topic("+", op, "+") for op in OPERATIONS
 ]
+"""Classic and named request topics of every thing; never ``shadow/#`` (AWS adds topics)."""
 RESPONSE_QOS = 1
 
 
