@@ -1,0 +1,292 @@
+"""Request/response shadow clients with one interface: over MQTT, or straight to SQLite.
+
+``ShadowClient`` speaks the shadow protocol through the broker (the CLI and ``wait`` use
+it, and it is what any device sees); ``DirectShadowClient`` writes the store file when no
+broker runs, through the same engine. The AWS client in ``cloud.adapters.aws`` matches.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+
+from cloud.shadow.document import Json, ShadowError
+from cloud.shadow.mqtt_socket import broker_address, no_delay
+from cloud.shadow.operations import ShadowOperations
+from cloud.shadow.store import ShadowStore
+from edge.clock import Clock
+from edge.errors import ConflictError, NotFoundError, PlantwatchError
+from edge.wire import shadow_topic
+
+
+class ShadowRejectedError(PlantwatchError):
+    """A shadow request was rejected with an AWS error code other than 404 and 409."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"shadow request rejected: {code} {message}")
+        self.code = code
+        self.message = message
+
+
+def raise_for(code: int, message: str) -> None:
+    """Turn an AWS shadow error into plantwatch's error tree."""
+    if code == 404:
+        raise NotFoundError(message)
+    if code == 409:
+        raise ConflictError(message)
+    raise ShadowRejectedError(code, message)
+
+
+def update_request(
+    desired: Json | None, reported: Json | None, version: int | None, token: str | None = None
+) -> Json:
+    state: Json = {}
+    if desired is not None:
+        state["desired"] = desired
+    if reported is not None:
+        state["reported"] = reported
+    request: Json = {"state": state}
+    if version is not None:
+        request["version"] = version
+    if token is not None:
+        request["clientToken"] = token
+    return request
+
+
+class ShadowApi(Protocol):
+    """What the CLI needs from any shadow backend (local MQTT, local file, AWS)."""
+
+    def get(self, thing: str, name: str | None = None) -> Json: ...
+
+    def update(
+        self,
+        thing: str,
+        desired: Json | None = None,
+        reported: Json | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> Json: ...
+
+    def delete(self, thing: str, name: str | None = None) -> Json: ...
+
+    def close(self) -> None: ...
+
+
+class ShadowClient:
+    """Shadow requests over MQTT, matched to their answers by ``clientToken``."""
+
+    def __init__(
+        self, broker_url: str, client_id: str | None = None, *, timeout: float = 10.0
+    ) -> None:
+        host, port, tls = broker_address(broker_url)
+        self.broker_url = broker_url
+        self.timeout = timeout
+        self._pending: dict[str, Future[tuple[str, Json]]] = {}
+        self._subscribed: set[str] = set()
+        self._acks: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"plantwatch-shadow-client-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+        )
+        if tls:
+            self._client.tls_set()
+        no_delay(self._client)
+        connected = threading.Event()
+
+        def on_connect(*_args: Any) -> None:
+            with self._lock:
+                self._subscribed.clear()
+            connected.set()
+
+        self._client.on_connect = on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._client.reconnect_delay_set(0.1, 2.0)
+        try:
+            self._client.connect(host, port, keepalive=30)
+        except OSError as exc:
+            raise PlantwatchError(f"cannot reach the broker at {broker_url}: {exc}") from exc
+        self._client.loop_start()
+        if not connected.wait(timeout):
+            self.close()
+            raise PlantwatchError(f"{broker_url}: no MQTT connection within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> ShadowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, thing: str, name: str | None = None) -> Json:
+        return self._request(thing, name, "get", {})
+
+    def update(
+        self,
+        thing: str,
+        desired: Json | None = None,
+        reported: Json | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> Json:
+        return self._request(thing, name, "update", update_request(desired, reported, version))
+
+    def delete(self, thing: str, name: str | None = None) -> Json:
+        return self._request(thing, name, "delete", {})
+
+    def request(
+        self,
+        thing: str,
+        name: str | None,
+        operation: str,
+        payload: bytes,
+        token: str | None = None,
+    ) -> Json:
+        """Send a raw body (conformance tests send malformed ones) carrying *token*, if any."""
+        return self._send(thing, name, operation, payload, token)
+
+    def exchange(
+        self,
+        thing: str,
+        name: str | None,
+        operation: str,
+        payload: bytes,
+        token: str | None = None,
+    ) -> tuple[bool, Json]:
+        """Like :meth:`request`, but return ``(accepted, document)`` instead of raising."""
+        topic, doc = self._roundtrip(thing, name, operation, payload, token)
+        return not topic.endswith("/rejected"), doc
+
+    def _request(self, thing: str, name: str | None, operation: str, body: Json) -> Json:
+        token = uuid.uuid4().hex
+        body = {**body, "clientToken": token}
+        return self._send(thing, name, operation, json.dumps(body).encode(), token)
+
+    def _send(
+        self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
+    ) -> Json:
+        topic, doc = self._roundtrip(thing, name, operation, payload, token)
+        if topic.endswith("/rejected"):
+            raise_for(int(doc.get("code", 500)), str(doc.get("message", "")))
+        return doc
+
+    def _roundtrip(
+        self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
+    ) -> tuple[str, Json]:
+        if not self._client.is_connected():
+            raise PlantwatchError(f"not connected to the broker at {self.broker_url}")
+        self._subscribe(
+            [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
+        )
+        key = token if token is not None else f"untokened:{shadow_topic(thing, operation, name)}"
+        future: Future[tuple[str, Json]] = Future()
+        with self._lock:
+            self._pending[key] = future
+        try:
+            self._client.publish(shadow_topic(thing, operation, name), payload, qos=1)
+            try:
+                topic, doc = future.result(self.timeout)
+            except FutureTimeout:
+                raise PlantwatchError(
+                    f"no answer to shadow {operation} of {thing!r} from {self.broker_url} "
+                    f"within {self.timeout:.0f} s (is the shadow service running?)"
+                ) from None
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+        return topic, doc
+
+    def _subscribe(self, topics: list[str]) -> None:
+        with self._lock:
+            missing = [t for t in topics if t not in self._subscribed]
+        if not missing:
+            return
+        acked = threading.Event()
+        with self._lock:
+            result, mid = self._client.subscribe([(t, 1) for t in missing])
+            if result != mqtt.MQTT_ERR_SUCCESS:
+                raise PlantwatchError(f"subscribe to {missing} failed: {mqtt.error_string(result)}")
+            self._acks[mid] = acked
+        if not acked.wait(self.timeout):
+            raise PlantwatchError(f"{self.broker_url}: subscription not acknowledged")
+        with self._lock:
+            self._subscribed.update(missing)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        with self._lock:
+            event = self._acks.pop(mid, None)
+        if event is not None:
+            event.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            doc = json.loads(message.payload)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        token = doc.get("clientToken")
+        if isinstance(token, str):
+            key = token
+        else:
+            request_topic = message.topic.rsplit("/", 1)[0]
+            key = f"untokened:{request_topic}"
+        with self._lock:
+            future = self._pending.get(key)
+        if future is not None and not future.done():
+            future.set_result((message.topic, doc))
+
+
+class DirectShadowClient:
+    """The same calls straight against the SQLite store, for when no broker is running.
+
+    A device offline at that moment sees the command as a delta when it next GETs.
+    """
+
+    def __init__(self, db_path: str | Path, clock: Clock) -> None:
+        self._store = ShadowStore(db_path)
+        self._ops = ShadowOperations(self._store, clock)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def get(self, thing: str, name: str | None = None) -> Json:
+        return self._call(lambda: self._ops.get(thing, name))
+
+    def update(
+        self,
+        thing: str,
+        desired: Json | None = None,
+        reported: Json | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> Json:
+        request = update_request(desired, reported, version)
+        return self._call(lambda: self._ops.update(thing, name, request).accepted)
+
+    def delete(self, thing: str, name: str | None = None) -> Json:
+        return self._call(lambda: self._ops.delete(thing, name))
+
+    def list_named(self, thing: str) -> list[str]:
+        """Named shadows of *thing* (never the classic one), as ListNamedShadowsForThing."""
+        return self._store.named_shadows(thing)
+
+    @staticmethod
+    def _call(action: Any) -> Json:
+        try:
+            return dict(action())
+        except ShadowError as error:
+            raise_for(error.code, error.message)
+            raise

@@ -1,0 +1,365 @@
+"""AWS IoT Device Shadow document semantics, as pure functions over plain dicts.
+
+The service, the direct-to-SQLite CLI path and the tests share this one engine, so the
+MQTT answers and the stored documents cannot drift apart. Nothing here does I/O or reads
+the time: callers pass ``now`` (integer epoch seconds from their Clock).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_STATE_BYTES = 8192
+MAX_DEPTH = 6
+MAX_PAYLOAD_BYTES = 128 * 1024
+MAX_CLIENT_TOKEN_BYTES = 64
+SECTIONS = ("desired", "reported")
+
+THING_NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+SHADOW_NAME_RE = re.compile(r"^[$a-zA-Z0-9:_-]{1,64}$")
+
+Json = dict[str, Any]
+
+
+class ShadowError(Exception):
+    """A rejected request: AWS's integer ``code``, exact ``message`` and the echoed token."""
+
+    def __init__(self, code: int, message: str, client_token: str | None = None) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.client_token = client_token
+
+    def with_token(self, client_token: str | None) -> ShadowError:
+        return ShadowError(self.code, self.message, client_token)
+
+    def document(self, now: int) -> Json:
+        """The ``/rejected`` payload; real AWS omits ``timestamp`` on 404 and 409."""
+        doc: Json = {"code": self.code, "message": self.message}
+        if self.code not in (404, 409):
+            doc["timestamp"] = now
+        if self.client_token is not None:
+            doc["clientToken"] = self.client_token
+        return doc
+
+
+def not_found(thing: str, shadow_name: str | None, client_token: str | None = None) -> ShadowError:
+    return ShadowError(404, f"No shadow exists with name: '{shadow_name or thing}'", client_token)
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    """A stored shadow: ``state`` and ``metadata`` hold only non-empty sections."""
+
+    state: Json = field(default_factory=dict)
+    metadata: Json = field(default_factory=dict)
+    version: int = 0
+
+    def to_json(self) -> Json:
+        return {"state": self.state, "metadata": self.metadata, "version": self.version}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Shadow:
+        return cls(dict(doc["state"]), dict(doc["metadata"]), int(doc["version"]))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    shadow: Shadow
+    accepted: Json
+    delta: Json | None
+    documents: Json
+
+
+def validate_names(thing: str, shadow_name: str | None) -> None:
+    if not THING_NAME_RE.match(thing):
+        raise ShadowError(400, "Invalid thing name")
+    if shadow_name is not None and not SHADOW_NAME_RE.match(shadow_name):
+        raise ShadowError(400, "Invalid shadow name")
+
+
+def parse_payload(payload: bytes) -> Json:
+    """Size, UTF-8 and JSON-object checks, the first steps of the validation order."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ShadowError(413, "The payload exceeds the maximum size allowed")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ShadowError(
+            415, "Unsupported documented encoding; supported encoding is UTF-8"
+        ) from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        raise ShadowError(400, "Invalid JSON") from None
+    if not isinstance(doc, dict):
+        raise ShadowError(400, "Invalid JSON")
+    return doc
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def client_token(doc: Mapping[str, Any]) -> str | None:
+    token = doc.get("clientToken")
+    if token is None:
+        return None
+    if not isinstance(token, str) or len(token.encode()) > MAX_CLIENT_TOKEN_BYTES:
+        raise ShadowError(400, "Invalid clientToken")
+    return token
+
+
+def lenient_token(payload: bytes) -> str | None:
+    """The token of a get/delete body; an unparsable body counts as empty (spec Choice)."""
+    try:
+        doc = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return client_token(doc)
+
+
+def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, str | None]:
+    """Return ``(state, version, token)`` after the checks that need no stored document.
+
+    Order: clientToken, node shapes, version type, depth (with arrays holding null).
+    """
+    token = client_token(doc)
+    if "state" not in doc:
+        raise ShadowError(400, "Missing required node: state", token)
+    state = doc["state"]
+    if state is not None:
+        if not isinstance(state, dict):
+            raise ShadowError(400, "State node must be an object", token)
+        for key in state:
+            if key not in SECTIONS:
+                raise ShadowError(400, f"State contains an invalid node: '{key}'", token)
+        for section in SECTIONS:
+            value = state.get(section)
+            if value is not None and not isinstance(value, dict):
+                raise ShadowError(400, f"{section.capitalize()} node must be an object", token)
+    version = doc.get("version")
+    if version is not None and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 0
+    ):
+        raise ShadowError(400, "Invalid version", token)
+    if state is not None:
+        for section in SECTIONS:
+            value = state.get(section)
+            if isinstance(value, dict):
+                _check_depth(value, 1, token)
+    return state, version, token
+
+
+def _check_depth(value: Any, level: int, token: str | None, in_array: bool = False) -> None:
+    if isinstance(value, dict):
+        if value and level > MAX_DEPTH:
+            raise _too_deep(token)
+        for child in value.values():
+            if child is None and in_array:
+                raise ShadowError(400, "Invalid JSON", token)
+            _check_depth(child, level + 1, token, in_array)
+    elif isinstance(value, list):
+        if value and level > MAX_DEPTH:
+            raise _too_deep(token)
+        for child in value:
+            if child is None:
+                raise ShadowError(400, "Invalid JSON", token)
+            _check_depth(child, level + 1, token, True)
+
+
+def _too_deep(token: str | None) -> ShadowError:
+    return ShadowError(
+        400, f"JSON contains too many levels of nesting; maximum is {MAX_DEPTH}", token
+    )
+
+
+def apply_update(
+    stored: Shadow | None,
+    request: Mapping[str, Any],
+    now: int,
+    *,
+    missing_version: int = 0,
+) -> UpdateResult:
+    """Apply one parsed update request; raise ShadowError and change nothing on rejection.
+
+    *missing_version* is the version a missing shadow continues from (its tombstone's, or 0).
+    """
+    state, version, token = validate_update(request)
+    current_version = stored.version if stored is not None else missing_version
+    if version is not None and version != current_version:
+        raise ShadowError(409, "Version conflict", token)
+    base = stored if stored is not None else Shadow(version=missing_version)
+    new_state = copy.deepcopy(base.state)
+    new_meta = copy.deepcopy(base.metadata)
+    for section in SECTIONS:
+        if state is None or (section in state and state[section] is None):
+            new_state.pop(section, None)
+            new_meta.pop(section, None)
+            continue
+        if state is None or section not in state:
+            continue
+        merged, merged_meta = _merge(
+            new_state.get(section, {}), new_meta.get(section, {}), state[section], now
+        )
+        if merged:
+            new_state[section], new_meta[section] = merged, merged_meta
+        else:
+            new_state.pop(section, None)
+            new_meta.pop(section, None)
+    if state_size(new_state) > MAX_STATE_BYTES:
+        raise ShadowError(413, "The payload exceeds the maximum size allowed", token)
+    shadow = Shadow(new_state, new_meta, current_version + 1)
+    accepted: Json = {
+        "state": state,
+        "metadata": _request_metadata(state, now),
+        "version": shadow.version,
+        "timestamp": now,
+    }
+    delta = compute_delta(shadow.state.get("desired", {}), shadow.state.get("reported", {}))
+    delta_doc: Json | None = None
+    if delta:
+        delta_doc = {
+            "version": shadow.version,
+            "timestamp": now,
+            "state": delta,
+            "metadata": _delta_metadata(delta, shadow.metadata.get("desired", {})),
+        }
+    documents: Json = {
+        "previous": stored.to_json() if stored is not None else None,
+        "current": shadow.to_json(),
+        "timestamp": now,
+    }
+    if token is not None:
+        for doc in (accepted, delta_doc, documents):
+            if doc is not None:
+                doc["clientToken"] = token
+    return UpdateResult(shadow, accepted, delta_doc, documents)
+
+
+def _merge(stored: Json, meta: Json, patch: Json, now: int) -> tuple[Json, Json]:
+    """Deep-merge *patch* into *stored*; null deletes; objects emptied by deletion vanish."""
+    state = dict(stored)
+    metadata = dict(meta)
+    for key, value in patch.items():
+        if value is None:
+            state.pop(key, None)
+            metadata.pop(key, None)
+        elif isinstance(value, dict):
+            previous = state.get(key)
+            if isinstance(previous, dict):
+                prev_meta = metadata.get(key)
+                child, child_meta = _merge(
+                    previous, prev_meta if isinstance(prev_meta, dict) else {}, value, now
+                )
+            else:
+                child, child_meta = _merge({}, {}, value, now)
+            if not child and value:
+                state.pop(key, None)
+                metadata.pop(key, None)
+            else:
+                state[key], metadata[key] = child, child_meta
+        else:
+            state[key] = value
+            metadata[key] = _leaf_metadata(value, now)
+    return state, metadata
+
+
+def _leaf_metadata(value: Any, now: int) -> Any:
+    if isinstance(value, dict):
+        return {k: _leaf_metadata(v, now) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_leaf_metadata(v, now) for v in value]
+    return {"timestamp": now}
+
+
+def _request_metadata(state: Json | None, now: int) -> Json:
+    """Time every leaf sent; a null (a deletion) is timed like a leaf (spec Choice 3.2)."""
+    if state is None:
+        return {section: {"timestamp": now} for section in SECTIONS}
+    return {key: _leaf_metadata(value, now) for key, value in state.items()}
+
+
+def compute_delta(desired: Json, reported: Json) -> Json:
+    """Keys of *desired* whose value differs from *reported*; objects recurse, arrays do not."""
+    delta: Json = {}
+    for key, want in desired.items():
+        if key not in reported:
+            delta[key] = want
+            continue
+        have = reported[key]
+        if isinstance(want, dict) and isinstance(have, dict):
+            child = compute_delta(want, have)
+            if child:
+                delta[key] = child
+        elif not same_value(want, have):
+            delta[key] = want
+    return delta
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """JSON equality: numbers by value (1 == 1.0), but booleans are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _delta_metadata(delta: Json, desired_meta: Json) -> Json:
+    out: Json = {}
+    for key, value in delta.items():
+        meta = desired_meta.get(key)
+        if isinstance(value, dict) and isinstance(meta, dict):
+            out[key] = _delta_metadata(value, meta)
+        elif meta is not None:
+            out[key] = meta
+    return out
+
+
+def state_size(state: Mapping[str, Any]) -> int:
+    """Compact UTF-8 bytes of desired plus reported, metadata excluded (the 8 KB limit)."""
+    return sum(
+        len(json.dumps(state[s], separators=(",", ":"), ensure_ascii=False).encode())
+        for s in SECTIONS
+        if s in state
+    )
+
+
+def get_document(shadow: Shadow, now: int, token: str | None = None) -> Json:
+    """The ``/get/accepted`` payload: full state, delta only when non-empty."""
+    state = copy.deepcopy(shadow.state)
+    delta = compute_delta(state.get("desired", {}), state.get("reported", {}))
+    if delta:
+        state["delta"] = delta
+    doc: Json = {
+        "state": state,
+        "metadata": copy.deepcopy(shadow.metadata),
+        "version": shadow.version,
+        "timestamp": now,
+    }
+    if token is not None:
+        doc["clientToken"] = token
+    return doc
+
+
+def delete_document(version: int, now: int, token: str | None = None) -> Json:
+    doc: Json = {"version": version, "timestamp": now}
+    if token is not None:
+        doc["clientToken"] = token
+    return doc
+
+
+def delta_of(shadow: Shadow) -> Json:
+    return compute_delta(shadow.state.get("desired", {}), shadow.state.get("reported", {}))

@@ -1,0 +1,213 @@
+"""The local Device Shadow service: an MQTT client of the broker that answers AWS's
+reserved shadow topics, so awsiotsdk devices and detector actions work unchanged.
+
+Requests are queued by the network thread and answered, in arrival order, by one worker,
+which is what makes the in-flight limit observable: a burst from one thing queues up and
+the eleventh waiting request is refused with 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from cloud.shadow.document import Json, ShadowError, lenient_token, parse_payload
+from cloud.shadow.limits import ThingLimiter
+from cloud.shadow.mqtt_socket import broker_address, no_delay
+from cloud.shadow.operations import ShadowOperations
+from cloud.shadow.store import ShadowStore
+from edge.clock import Clock
+from edge.errors import PlantwatchError
+from edge.wire import shadow_topic
+
+log = logging.getLogger(__name__)
+
+OPERATIONS = ("get", "update", "delete")
+REQUEST_FILTERS = [shadow_topic("+", op) for op in OPERATIONS] + [
+    shadow_topic("+", op, "+") for op in OPERATIONS
+]
+"""Classic and named request topics of every thing; never ``shadow/#`` (AWS adds topics)."""
+RESPONSE_QOS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    thing: str
+    name: str | None
+    operation: str
+    payload: bytes
+    limited: bool
+
+
+def parse_request_topic(topic: str) -> tuple[str, str | None, str] | None:
+    """``(thing, shadow name or None, operation)`` of a request topic, else None."""
+    parts = topic.split("/")
+    if parts[:2] != ["$aws", "things"] or len(parts) not in (5, 7) or parts[3] != "shadow":
+        return None
+    if len(parts) == 7 and parts[4] != "name":
+        return None
+    operation = parts[-1]
+    if operation not in OPERATIONS:
+        return None
+    return parts[2], (parts[5] if len(parts) == 7 else None), operation
+
+
+class ShadowService:
+    """Answers get/update/delete for classic and named shadows; documents live in SQLite."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        db_path: str,
+        clock: Clock,
+        *,
+        limits: bool = True,
+        client_id: str | None = None,
+    ) -> None:
+        self._host, self._port, self._tls = broker_address(broker_url)
+        self.broker_url = broker_url
+        self._clock = clock
+        self._store = ShadowStore(db_path)
+        self.operations = ShadowOperations(self._store, clock)
+        self._limiter = ThingLimiter(clock) if limits else None
+        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+        )
+        if self._tls:
+            self._client.tls_set()
+        self._client.max_inflight_messages_set(100)
+        self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(0.1, 2.0)
+        no_delay(self._client)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    def start(self, timeout: float = 10.0) -> ShadowService:
+        self._worker = threading.Thread(target=self._work, name="shadow-service", daemon=True)
+        self._worker.start()
+        try:
+            self._client.connect(self._host, self._port, keepalive=30)
+        except OSError as exc:
+            self.stop()
+            raise PlantwatchError(f"shadow service: cannot reach {self.broker_url}: {exc}") from exc
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise PlantwatchError(
+                f"shadow service: no subscription on {self.broker_url} within {timeout:.0f} s"
+            )
+        return self
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(10)
+            self._worker = None
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._store.close()
+
+    def __enter__(self) -> ShadowService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def get_document(self, thing: str, shadow_name: str | None = None) -> Json | None:
+        """The stored ``{"state", "metadata", "version"}`` of a shadow, or None."""
+        return self.operations.document(thing, shadow_name)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("shadow service: connect refused: %s", reason)
+            return
+        client.subscribe([(f, RESPONSE_QOS) for f in REQUEST_FILTERS])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if all(not code.is_failure for code in codes):
+            self._subscribed.set()
+        else:
+            log.error("shadow service: subscription refused: %s", codes)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        parsed = parse_request_topic(message.topic)
+        if parsed is None:
+            return
+        thing, name, operation = parsed
+        payload = bytes(message.payload)
+        limited = self._limiter is not None
+        if self._limiter is not None and not self._limiter.acquire(thing):
+            error = ShadowError(429, "Too Many Requests", _safe_token(payload))
+            self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
+            return
+        self._queue.put(Request(thing, name, operation, payload, limited))
+
+    def _work(self) -> None:
+        while True:
+            request = self._queue.get()
+            if request is None:
+                return
+            try:
+                self._handle(request)
+            except Exception:
+                log.exception("shadow service: %s failed", request.operation)
+                error = ShadowError(500, "Internal service failure", _safe_token(request.payload))
+                self._reply(
+                    request.thing,
+                    request.name,
+                    f"{request.operation}/rejected",
+                    error.document(self._now()),
+                )
+            finally:
+                if request.limited and self._limiter is not None:
+                    self._limiter.release(request.thing)
+
+    def _now(self) -> int:
+        return int(self._clock.now())
+
+    def _handle(self, request: Request) -> None:
+        thing, name, operation = request.thing, request.name, request.operation
+        ops = self.operations
+        try:
+            if operation == "get":
+                self._reply(thing, name, "get/accepted", ops.get(thing, name, self._token(request)))
+            elif operation == "delete":
+                doc = ops.delete(thing, name, self._token(request))
+                self._reply(thing, name, "delete/accepted", doc)
+            else:
+                result = ops.update(thing, name, parse_payload(request.payload))
+                self._reply(thing, name, "update/accepted", result.accepted)
+                if result.delta is not None:
+                    self._reply(thing, name, "update/delta", result.delta)
+                self._reply(thing, name, "update/documents", result.documents)
+        except ShadowError as error:
+            self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
+
+    @staticmethod
+    def _token(request: Request) -> str | None:
+        """Raises 400 ``Invalid clientToken`` for a get/delete body with a bad token."""
+        return lenient_token(request.payload)
+
+    def _reply(self, thing: str, name: str | None, suffix: str, document: Json) -> None:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        self._client.publish(shadow_topic(thing, suffix, name), body, qos=RESPONSE_QOS)
+
+
+def _safe_token(payload: bytes) -> str | None:
+    try:
+        return lenient_token(payload)
+    except ShadowError:
+        return None

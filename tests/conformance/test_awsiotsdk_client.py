@@ -1,0 +1,182 @@
+"""awsiotsdk's own ``iotshadow`` clients, unchanged, against the local shadow service.
+
+The SDK rides awscrt's MQTT 3.1.1 ``awscrt.mqtt.Connection`` over plain TCP to the embedded
+amqtt broker (awscrt's MQTT 5 client cannot connect to amqtt, which speaks 3.1.1 only).
+"""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from awscrt import io, mqtt, mqtt_request_response
+from awsiot import ServiceStreamOptions, V2ServiceException, iotshadow
+
+from cloud.runtime.broker import EmbeddedBroker
+from cloud.shadow.client import ShadowClient
+from cloud.shadow.service import ShadowService
+from edge.clock import ManualClock
+
+TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def service(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ShadowService]:
+    db = Path(tmp_path_factory.mktemp("sdk")) / "shadows.db"
+    with ShadowService(broker.url, str(db), ManualClock(1_750_000_000.0), limits=False) as running:
+        yield running
+
+
+@pytest.fixture
+def connection(broker: EmbeddedBroker, service: ShadowService) -> Iterator[mqtt.Connection]:
+    elg = io.EventLoopGroup(1)
+    bootstrap = io.ClientBootstrap(elg, io.DefaultHostResolver(elg))
+    conn = mqtt.Connection(
+        client=mqtt.Client(bootstrap),
+        host_name=broker.host,
+        port=broker.port,
+        client_id=f"sdk-device-{uuid.uuid4().hex[:8]}",
+        clean_session=True,
+        keep_alive_secs=30,
+    )
+    conn.connect().result(TIMEOUT)
+    yield conn
+    conn.disconnect().result(TIMEOUT)
+
+
+def test_v2_client_get_update_delete_and_delta_stream(connection: mqtt.Connection, broker):
+    thing = f"sdk-{uuid.uuid4().hex[:8]}"
+    shadow = iotshadow.IotShadowClientV2(
+        connection,
+        mqtt_request_response.ClientOptions(
+            max_request_response_subscriptions=4,
+            max_streaming_subscriptions=2,
+            operation_timeout_in_seconds=TIMEOUT,
+        ),
+    )
+    deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
+    subscribed: Future[None] = Future()
+
+    def on_status(event: mqtt_request_response.SubscriptionStatusEvent) -> None:
+        if (
+            event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED
+            and not subscribed.done()
+        ):
+            subscribed.set_result(None)
+
+    stream = shadow.create_shadow_delta_updated_stream(
+        iotshadow.ShadowDeltaUpdatedSubscriptionRequest(thing_name=thing),
+        ServiceStreamOptions(deltas.put, subscription_status_listener=on_status),
+    )
+    stream.open()
+    subscribed.result(TIMEOUT)
+
+    with pytest.raises(V2ServiceException) as missing:
+        shadow.get_shadow(iotshadow.GetShadowRequest(thing_name=thing)).result(TIMEOUT)
+    assert missing.value.modeled_error.code == 404
+
+    # A command from the operator's side (plantwatch's own client) reaches the device as a delta.
+    with ShadowClient(broker.url) as operator:
+        operator.update(thing, desired={"mode": "safe", "sampling_interval_s": 5})
+    delta = deltas.get(timeout=TIMEOUT)
+    assert delta.state == {"mode": "safe", "sampling_interval_s": 5}
+    assert delta.version == 1
+
+    got = shadow.get_shadow(iotshadow.GetShadowRequest(thing_name=thing)).result(TIMEOUT)
+    assert got.state.desired == {"mode": "safe", "sampling_interval_s": 5}
+    assert got.state.delta == {"mode": "safe", "sampling_interval_s": 5}
+    assert got.timestamp.year >= 2025
+
+    updated = shadow.update_shadow(
+        iotshadow.UpdateShadowRequest(
+            thing_name=thing,
+            state=iotshadow.ShadowState(reported={"mode": "safe", "sampling_interval_s": 5}),
+            version=1,
+        )
+    ).result(TIMEOUT)
+    assert updated.version == 2
+    assert updated.state.reported == {"mode": "safe", "sampling_interval_s": 5}
+
+    converged = shadow.get_shadow(iotshadow.GetShadowRequest(thing_name=thing)).result(TIMEOUT)
+    assert converged.state.delta is None
+
+    with pytest.raises(V2ServiceException) as conflict:
+        shadow.update_shadow(
+            iotshadow.UpdateShadowRequest(
+                thing_name=thing, state=iotshadow.ShadowState(reported={"x": 1}), version=1
+            )
+        ).result(TIMEOUT)
+    assert conflict.value.modeled_error.code == 409
+
+    deleted = shadow.delete_shadow(iotshadow.DeleteShadowRequest(thing_name=thing)).result(TIMEOUT)
+    assert deleted.version == 2
+
+
+def test_v1_client_subscribes_and_round_trips_a_named_shadow(connection: mqtt.Connection):
+    thing, name = f"sdk-{uuid.uuid4().hex[:8]}", "config"
+    shadow = iotshadow.IotShadowClient(connection)
+    accepted: queue.Queue[iotshadow.UpdateShadowResponse] = queue.Queue()
+    deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
+    got: queue.Queue[iotshadow.GetShadowResponse] = queue.Queue()
+    documents: queue.Queue[iotshadow.ShadowUpdatedEvent] = queue.Queue()
+    qos = mqtt.QoS.AT_LEAST_ONCE
+    futures = [
+        shadow.subscribe_to_update_named_shadow_accepted(
+            iotshadow.UpdateNamedShadowSubscriptionRequest(thing_name=thing, shadow_name=name),
+            qos,
+            accepted.put,
+        )[0],
+        shadow.subscribe_to_named_shadow_delta_updated_events(
+            iotshadow.NamedShadowDeltaUpdatedSubscriptionRequest(
+                thing_name=thing, shadow_name=name
+            ),
+            qos,
+            deltas.put,
+        )[0],
+        shadow.subscribe_to_named_shadow_updated_events(
+            iotshadow.NamedShadowUpdatedSubscriptionRequest(thing_name=thing, shadow_name=name),
+            qos,
+            documents.put,
+        )[0],
+        shadow.subscribe_to_get_named_shadow_accepted(
+            iotshadow.GetNamedShadowSubscriptionRequest(thing_name=thing, shadow_name=name),
+            qos,
+            got.put,
+        )[0],
+    ]
+    for future in futures:
+        future.result(TIMEOUT)
+
+    shadow.publish_update_named_shadow(
+        iotshadow.UpdateNamedShadowRequest(
+            thing_name=thing,
+            shadow_name=name,
+            state=iotshadow.ShadowState(desired={"setpoints": {"temp_c": 60}}),
+            client_token="tok-1",
+        ),
+        qos,
+    ).result(TIMEOUT)
+    response = accepted.get(timeout=TIMEOUT)
+    assert (response.client_token, response.version) == ("tok-1", 1)
+    delta = deltas.get(timeout=TIMEOUT)
+    assert delta.state == {"setpoints": {"temp_c": 60}}
+    assert delta.client_token == "tok-1"
+    updated = documents.get(timeout=TIMEOUT)
+    assert updated.previous is None
+    assert updated.current.state.desired == {"setpoints": {"temp_c": 60}}
+    assert updated.current.version == 1
+
+    shadow.publish_get_named_shadow(
+        iotshadow.GetNamedShadowRequest(thing_name=thing, shadow_name=name, client_token="tok-2"),
+        qos,
+    ).result(TIMEOUT)
+    document = got.get(timeout=TIMEOUT)
+    assert document.client_token == "tok-2"
+    assert document.state.delta == {"setpoints": {"temp_c": 60}}
+    assert document.metadata.desired == {"setpoints": {"temp_c": {"timestamp": 1_750_000_000}}}

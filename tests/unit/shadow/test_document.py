@@ -1,0 +1,262 @@
+"""The pure shadow engine against the contract in AWS's shadow documentation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.shadow.document import (
+    MAX_STATE_BYTES,
+    Shadow,
+    ShadowError,
+    apply_update,
+    compute_delta,
+    get_document,
+    parse_payload,
+    state_size,
+)
+
+NOW = 1_747_330_109
+
+
+def update(stored: Shadow | None, state: Any, **extra: Any):
+    return apply_update(stored, {"state": state, **extra}, NOW)
+
+
+def rejected(stored: Shadow | None, request: Any) -> ShadowError:
+    with pytest.raises(ShadowError) as caught:
+        apply_update(stored, request, NOW)
+    return caught.value
+
+
+def test_first_update_creates_version_1_and_echoes_the_request():
+    result = update(None, {"reported": {"color": "red"}}, clientToken="t-2")
+    assert result.shadow.version == 1
+    assert result.accepted == {
+        "state": {"reported": {"color": "red"}},
+        "metadata": {"reported": {"color": {"timestamp": NOW}}},
+        "version": 1,
+        "timestamp": NOW,
+        "clientToken": "t-2",
+    }
+    assert result.delta is None
+    assert result.documents["previous"] is None
+    assert result.documents["current"]["version"] == 1
+
+
+def test_deep_merge_keeps_unmentioned_keys():
+    stored = update(None, {"desired": {"color": {"r": 255, "g": 255}, "mode": "eco"}}).shadow
+    merged = update(stored, {"desired": {"color": {"r": 10}}}).shadow
+    assert merged.state == {"desired": {"color": {"r": 10, "g": 255}, "mode": "eco"}}
+    assert merged.version == 2
+
+
+def test_null_deletes_leaf_with_metadata_and_emptied_objects_vanish():
+    stored = update(None, {"desired": {"engine": {"on": True}, "mode": "eco"}}).shadow
+    result = apply_update(stored, {"state": {"desired": {"engine": {"on": None}}}}, NOW + 5)
+    assert result.shadow.state == {"desired": {"mode": "eco"}}
+    assert result.shadow.metadata == {"desired": {"mode": {"timestamp": NOW}}}
+    assert result.accepted["metadata"] == {"desired": {"engine": {"on": {"timestamp": NOW + 5}}}}
+
+
+def test_clearing_all_state_keeps_the_shadow_and_counts_on():
+    stored = update(None, {"desired": {"a": 1}, "reported": {"b": 2}}).shadow
+    cleared = update(stored, None)
+    assert cleared.shadow.state == {} and cleared.shadow.version == 2
+    assert cleared.accepted["state"] is None
+    assert get_document(cleared.shadow, NOW) == {
+        "state": {},
+        "metadata": {},
+        "version": 2,
+        "timestamp": NOW,
+    }
+
+
+def test_section_null_deletes_the_section():
+    stored = update(None, {"desired": {"a": 1}, "reported": {"a": 0}}).shadow
+    assert update(stored, {"desired": None}).shadow.state == {"reported": {"a": 0}}
+
+
+def test_arrays_replace_whole_and_get_per_element_metadata():
+    stored = update(None, {"desired": {"rgb": [1, 2, 3]}}).shadow
+    result = update(stored, {"desired": {"rgb": [9]}})
+    assert result.shadow.state["desired"]["rgb"] == [9]
+    assert result.shadow.metadata["desired"]["rgb"] == [{"timestamp": NOW}]
+
+
+def test_array_holding_null_is_invalid_json():
+    error = rejected(None, {"state": {"desired": {"rgb": [1, None]}}, "clientToken": "c"})
+    assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", "c")
+
+
+def test_delta_nested_keeps_path_and_arrays_compare_whole():
+    desired = {"lights": {"color": {"r": 255, "g": 255}}, "list": [1, 2], "same": [1, 2]}
+    reported = {"lights": {"color": {"r": 255, "g": 0}}, "list": [1], "same": [1, 2], "x": 1}
+    assert compute_delta(desired, reported) == {"lights": {"color": {"g": 255}}, "list": [1, 2]}
+
+
+def test_delta_numbers_by_value_but_booleans_are_not_numbers():
+    assert compute_delta({"a": 1, "b": True}, {"a": 1.0, "b": 1}) == {"b": True}
+
+
+def test_reported_only_update_publishes_the_full_remaining_delta():
+    stored = update(None, {"desired": {"Status": "Great", "fan": 2}}).shadow
+    result = apply_update(stored, {"state": {"reported": {"Status": "Awful"}}}, NOW + 60)
+    assert result.delta is not None
+    assert result.delta["state"] == {"Status": "Great", "fan": 2}
+    assert result.delta["metadata"] == {
+        "Status": {"timestamp": NOW},
+        "fan": {"timestamp": NOW},
+    }
+    assert result.delta["version"] == 2
+
+
+def test_version_lock():
+    stored = update(None, {"desired": {"a": 1}}).shadow
+    assert update(stored, {"desired": {"a": 2}}, version=1).shadow.version == 2
+    error = rejected(stored, {"state": {"desired": {"a": 3}}, "version": 0, "clientToken": "k"})
+    assert error.document(NOW) == {"code": 409, "message": "Version conflict", "clientToken": "k"}
+
+
+def test_version_on_missing_shadow_continues_from_tombstone():
+    result = apply_update(
+        None, {"state": {"desired": {"a": 1}}, "version": 9}, NOW, missing_version=9
+    )
+    assert result.shadow.version == 10
+    assert rejected(None, {"state": {"desired": {"a": 1}}, "version": 3}).code == 409
+
+
+@pytest.mark.parametrize(
+    ("request_doc", "message", "echo"),
+    [
+        ({"clientToken": "t"}, "Missing required node: state", True),
+        ({"state": 3, "clientToken": "t"}, "State node must be an object", True),
+        ({"state": {"desired": []}}, "Desired node must be an object", False),
+        ({"state": {"reported": "x"}}, "Reported node must be an object", False),
+        (
+            {"state": {"delta": {}}, "clientToken": "t"},
+            "State contains an invalid node: 'delta'",
+            True,
+        ),
+        ({"state": {}, "version": -1}, "Invalid version", False),
+        ({"state": {}, "version": True}, "Invalid version", False),
+        ({"state": {}, "clientToken": 5}, "Invalid clientToken", False),
+        ({"state": {}, "clientToken": "x" * 65}, "Invalid clientToken", False),
+    ],
+)
+def test_bad_requests_are_400_with_aws_messages(request_doc, message, echo):
+    error = rejected(None, request_doc)
+    doc = error.document(NOW)
+    assert doc["code"] == 400 and doc["message"] == message and doc["timestamp"] == NOW
+    assert ("clientToken" in doc) is echo
+
+
+def nest(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for i in range(levels):
+        value = {f"k{i}": value}
+    return value
+
+
+def test_depth_limit_is_six_levels_under_the_section():
+    assert update(None, {"desired": nest(5)}).shadow.version == 1
+    error = rejected(None, {"state": {"desired": nest(6)}})
+    assert (error.code, error.message) == (
+        400,
+        "JSON contains too many levels of nesting; maximum is 6",
+    )
+
+
+def test_depth_is_checked_before_version_match():
+    stored = update(None, {"desired": {"a": 1}}).shadow
+    error = rejected(stored, {"state": {"desired": nest(6)}, "version": 99})
+    assert error.code == 400
+
+
+def test_state_over_8_kb_is_413_and_counts_the_merged_state():
+    stored = update(None, {"reported": {"blob": "x" * 4000}}).shadow
+    assert update(stored, {"desired": {"blob": "y" * 4000}}).shadow.version == 2
+    error = rejected(stored, {"state": {"desired": {"blob": "y" * 4200}}, "clientToken": "s"})
+    assert error.document(NOW) == {
+        "code": 413,
+        "message": "The payload exceeds the maximum size allowed",
+        "timestamp": NOW,
+        "clientToken": "s",
+    }
+
+
+def test_parse_payload_rejects_non_utf8_and_non_objects():
+    with pytest.raises(ShadowError) as bad_encoding:
+        parse_payload(b'{"state":"\xff"}')
+    assert bad_encoding.value.code == 415
+    for body in (b"[1]", b"not json", b'{"state": NaN}'):
+        with pytest.raises(ShadowError) as bad_json:
+            parse_payload(body)
+        assert (bad_json.value.code, bad_json.value.message) == (400, "Invalid JSON")
+
+
+def test_404_omits_timestamp():
+    doc = ShadowError(404, "No shadow exists with name: 'p'", "t").document(NOW)
+    assert doc == {"code": 404, "message": "No shadow exists with name: 'p'", "clientToken": "t"}
+
+
+json_leaf = st.one_of(
+    st.integers(-1000, 1000),
+    st.booleans(),
+    st.text(max_size=5),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+json_tree = st.recursive(
+    json_leaf,
+    lambda inner: (
+        st.dictionaries(st.sampled_from("abcd"), inner, max_size=3)
+        | st.lists(json_leaf, max_size=3)
+    ),
+    max_leaves=10,
+)
+section = st.dictionaries(st.sampled_from("abcdef"), json_tree, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(desired=section, reported=section)
+def test_reporting_the_desired_state_empties_the_delta(desired, reported):
+    stored = update(None, {"desired": desired, "reported": reported}).shadow
+    synced = update(stored, {"reported": desired}).shadow
+    assert compute_delta(synced.state.get("desired", {}), synced.state.get("reported", {})) == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=section, second=section)
+def test_metadata_mirrors_state_shape_and_size_is_compact_json(first, second):
+    shadow = update(update(None, {"desired": first}).shadow, {"desired": second}).shadow
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(v) for v in value]
+        return "leaf"
+
+    def meta_shape(value: Any) -> Any:
+        if (
+            isinstance(value, dict)
+            and set(value) == {"timestamp"}
+            and isinstance(value["timestamp"], int)
+        ):
+            return "leaf"
+        if isinstance(value, dict):
+            return {k: meta_shape(v) for k, v in value.items()}
+        return [meta_shape(v) for v in value]
+
+    desired = shadow.state.get("desired", {})
+    assert meta_shape(shadow.metadata.get("desired", {})) == shape(desired)
+    assert state_size(shadow.state) <= MAX_STATE_BYTES
+    assert state_size(shadow.state) == (
+        len(json.dumps(desired, separators=(",", ":"), ensure_ascii=False).encode())
+        if desired
+        else 0
+    )
