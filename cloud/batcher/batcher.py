@@ -16,6 +16,8 @@ are merged into one row; on a conflicting sensor the message with the larger
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import math
@@ -89,6 +91,29 @@ class Batcher:
             self._reject("bad_payload", f"{type(exc).__name__}: {exc}", raw, topic, client_id)
             return
         self._accept_message(message, raw, topic, client_id)
+
+    def accept_envelope(self, envelope: Any, raw: bytes | None = None) -> None:
+        """The project rule's output (``default_rules.json``): the original payload base64
+        encoded with its topic and client id, as a Kinesis record carries it on AWS."""
+        if isinstance(envelope, dict):
+            topic, data = envelope.get("topic"), envelope.get("payload")
+            client_id = envelope.get("clientid", "n/a")
+            if isinstance(topic, str) and isinstance(data, str):
+                try:
+                    payload = base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    pass
+                else:
+                    self.accept(topic, payload, client_id=str(client_id))
+                    return
+        body = raw if raw is not None else json.dumps(envelope, default=str).encode()
+        self._reject(
+            "bad_envelope",
+            "expected a rule output {payload: base64, topic, clientid}",
+            body,
+            str(envelope.get("topic", "")) if isinstance(envelope, dict) else "",
+            "n/a",
+        )
 
     def _accept_message(
         self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
