@@ -74,7 +74,7 @@ class Batcher:
             self._reject(exc.reason, str(exc), payload, topic, client_id)
             return
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            self._reject("bad_payload", f"{type(exc).__name__}: {exc}", payload, topic, client_id)
+            self._reject(*_unexpected(exc), payload, topic, client_id)
             return
         self._accept_message(message, payload, topic, client_id)
 
@@ -88,7 +88,7 @@ class Batcher:
             self._reject(exc.reason, str(exc), raw, topic, client_id)
             return
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            self._reject("bad_payload", f"{type(exc).__name__}: {exc}", raw, topic, client_id)
+            self._reject(*_unexpected(exc), raw, topic, client_id)
             return
         self._accept_message(message, raw, topic, client_id)
 
@@ -270,6 +270,15 @@ class Batcher:
         self.spool.close()
 
 
+def _unexpected(exc: Exception) -> tuple[str, str]:
+    """Reason and text for errors the wire decoder lets through."""
+    if isinstance(exc, RecursionError):
+        return "bad_json", "payload is not JSON: nested too deeply"
+    if isinstance(exc, OverflowError):
+        return "non_finite", f"a value is out of the double range: {exc}"
+    return "bad_payload", f"{type(exc).__name__}: {exc}"
+
+
 def _order_key(message: wire.Telemetry) -> str:
     """Sortable message id: merge order for rows sharing a timestamp."""
     return f"{message.sender}:{message.seq:020d}"
@@ -294,11 +303,15 @@ def render_csv(chunks: Iterable[Chunk]) -> bytes:
 
 
 def _cell(value: float | None) -> str:
+    """Shortest round-trip text of the double; whole numbers without ``.0``, so a reading
+    reads the same whether it passed through IoT SQL (which turns ``10.0`` into ``10``) or
+    not."""
     if value is None:
         return ""
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
 
 
 def parse_csv(body: bytes, asset: str, end: int) -> list[Chunk]:
