@@ -237,7 +237,7 @@ class Batcher:
                 late_files += 1
                 key = self._late_key(asset, end, late_files)
         self.store.put(key, render_csv(chunks))
-        self.spool.mark_written(asset, end, late_files)
+        self.spool.mark_written(asset, end, late_files, [c.id for c in chunks if c.id])
         with self._lock:
             self._counts["files_written"] += 1
         return key

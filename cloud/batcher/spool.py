@@ -39,6 +39,9 @@ class Chunk:
     window_end: int
     msg_id: str
     samples: list[tuple[int, dict[str, float | None]]]
+    id: str = ""
+    """The spool's handle for it, set when read back; deleting by id, not by window, keeps
+    a chunk accepted while its window is being written."""
 
 
 class Spool:
@@ -123,22 +126,24 @@ class Spool:
     def chunks(self, asset: str, window_end: int) -> list[Chunk]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT msg_id, samples FROM chunks WHERE asset = ? AND window_end = ? ORDER BY id",
+                "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
+                " ORDER BY id",
                 (asset, window_end),
             ).fetchall()
         return [
-            Chunk(asset, window_end, msg_id, [(int(t), v) for t, v in json.loads(samples)])
-            for msg_id, samples in rows
+            Chunk(asset, window_end, msg_id, [(int(t), v) for t, v in json.loads(body)], str(i))
+            for i, msg_id, body in rows
         ]
 
-    def mark_written(self, asset: str, window_end: int, late_files: int) -> None:
-        """The window's file is in the store: forget its rows, remember it was written."""
+    def mark_written(
+        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
+    ) -> None:
+        """The window's file is in the store: forget the chunks it holds, remember it."""
+        ids = [(int(i),) for i in chunk_ids]
         with self._lock:
             try:
                 self._db.execute("BEGIN")
-                self._db.execute(
-                    "DELETE FROM chunks WHERE asset = ? AND window_end = ?", (asset, window_end)
-                )
+                self._db.executemany("DELETE FROM chunks WHERE id = ?", ids)
                 self._db.execute(
                     "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
                     " ON CONFLICT (asset, window_end) DO UPDATE SET late_files = excluded.late_files",
@@ -148,7 +153,11 @@ class Spool:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
-            self._pending.pop((asset, window_end), None)
+            left = self._pending.get((asset, window_end), 0) - len(ids)
+            if left > 0:
+                self._pending[(asset, window_end)] = left
+            else:
+                self._pending.pop((asset, window_end), None)
             self._flushed[(asset, window_end)] = late_files
 
     def forget_before(self, ts_ms: int, window_end: int) -> None:
