@@ -52,6 +52,8 @@ class _Undefined:
 
 
 UNDEFINED: Any = _Undefined()
+MAX_INT = 10**34
+"""IoT SQL Ints have up to 34 digits."""
 _NUMERIC_STRING = re.compile(r"^-?\d+(\.\d+)?([eE]-?\d+)?$")
 
 
@@ -148,7 +150,8 @@ def to_number(v: Any) -> int | float | _Undefined:
     if is_number(v):
         return v
     if isinstance(v, str) and _NUMERIC_STRING.match(v):
-        return float(v)
+        number = float(v)
+        return number if math.isfinite(number) else UNDEFINED
     return UNDEFINED
 
 
@@ -275,6 +278,8 @@ class _Context:
                 if y == 0:
                     return UNDEFINED
                 result = _int_mod(x, y) if both_int else math.fmod(x, y)
+            if isinstance(result, int) and abs(result) >= MAX_INT:
+                result = float(result)  # beyond Int's 34 digits: a Decimal
         except OverflowError:
             return UNDEFINED
         if isinstance(result, float) and not math.isfinite(result):
@@ -377,11 +382,8 @@ def _get(x: Any, k: Any) -> Any:
 
 
 def _abs(v: Any) -> Any:
-    if is_number(v):
-        return abs(v)
-    if isinstance(v, str) and _NUMERIC_STRING.match(v):
-        return abs(float(v))
-    return UNDEFINED
+    n = to_number(v)
+    return UNDEFINED if n is UNDEFINED else abs(n)
 
 
 def _rounding(fn: Callable[[float], int]) -> Callable[[Any], Any]:

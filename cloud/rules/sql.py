@@ -17,6 +17,7 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +162,7 @@ class Token:
     """1-based character offset."""
 
 
-_NUMBER = re.compile(r"\d+(\.\d+)?([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS = ("<>", "<=", ">=", "!=", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",", ".")
 _OPS += ("[", "]", "{", "}", ":")
@@ -194,15 +195,20 @@ def tokenize(sql: str) -> list[Token]:
             tokens.append(Token("str", sql[i : j + 1], "".join(chars), pos))
             i = j + 1
             continue
-        if ch.isdigit():
+        if "0" <= ch <= "9":
             m = _NUMBER.match(sql, i)
-            assert m is not None
+            if m is None:
+                raise RuleSqlError(f"unexpected character {ch!r}", position=pos)
             text = m.group()
+            if len(text) > 64:
+                raise RuleSqlError("number literal longer than 64 characters", position=pos)
             if m.end() < n and (sql[m.end()].isalpha() or sql[m.end()] == "_"):
                 raise RuleSqlError(
                     f"unexpected character {sql[m.end()]!r} after a number", position=m.end() + 1
                 )
             value: Any = int(text) if m.group(1) is None and m.group(2) is None else float(text)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RuleSqlError(f"number {text} is out of range", position=pos)
             tokens.append(Token("num", text, value, pos))
             i = m.end()
             continue
