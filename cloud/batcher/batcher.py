@@ -29,7 +29,7 @@ from typing import Any
 
 from cloud.batcher.config import BatcherConfig
 from cloud.batcher.quarantine import Quarantine
-from cloud.batcher.spool import Chunk, Spool
+from cloud.batcher.spool import Chunk, Spool, SpoolPort
 from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
@@ -53,11 +53,12 @@ class Batcher:
         spool_path: str | None = None,
         *,
         durable: bool = False,
+        spool: SpoolPort | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.spool = Spool(spool_path, durable=durable)
+        self.spool: SpoolPort = spool or Spool(spool_path, durable=durable)
         self.quarantine = Quarantine(store, config.quarantine_prefix)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
@@ -167,8 +168,7 @@ class Batcher:
             end = int(window_end(ts_ms / 1000, freq))
             by_window.setdefault(end, []).append((ts_ms, values))
         with self._lock:
-            conflict = self.spool.key_seen(msg_key) and not self.spool.seen(msg_key, digest)
-            added = self.spool.add(
+            outcome = self.spool.add(
                 msg_key,
                 digest,
                 max(ts for ts, _ in samples),
@@ -177,12 +177,12 @@ class Batcher:
                     for end, rows in by_window.items()
                 ],
             )
-            if not added:
+            if outcome == "duplicate":
                 self._counts["duplicates"] += 1
                 return
             self._counts["accepted"] += 1
             self._counts["readings"] += len(samples)
-            if conflict:
+            if outcome == "conflict":
                 self._counts["id_conflicts"] += 1
             for end, rows in by_window.items():
                 if self.spool.is_flushed(message.asset, end):

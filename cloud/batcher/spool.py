@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge.errors import StorageError
 
@@ -42,6 +43,30 @@ class Chunk:
     id: str = ""
     """The spool's handle for it, set when read back; deleting by id, not by window, keeps
     a chunk accepted while its window is being written."""
+
+
+class SpoolPort(Protocol):
+    """What the batcher needs from a spool: SQLite locally, the object store on Lambda."""
+
+    def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
+        """``added``, ``conflict`` (same id, other content; stored) or ``duplicate``."""
+        ...
+
+    def is_flushed(self, asset: str, window_end: int) -> bool: ...
+
+    def late_files(self, asset: str, window_end: int) -> int | None: ...
+
+    def pending_windows(self) -> list[tuple[str, int]]: ...
+
+    def chunks(self, asset: str, window_end: int) -> list[Chunk]: ...
+
+    def mark_written(
+        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
+    ) -> None: ...
+
+    def forget_before(self, ts_ms: int, window_end: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Spool:
@@ -71,21 +96,17 @@ class Spool:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open batcher spool: {exc}") from exc
 
-    def seen(self, msg_key: str, digest: str) -> bool:
-        with self._lock:
-            return (msg_key, digest) in self._seen
+    def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
+        """Commit one message's chunks and its id atomically.
 
-    def key_seen(self, msg_key: str) -> bool:
-        """Whether any content was seen under this id (a different digest is a conflict)."""
-        with self._lock:
-            return msg_key in self._keys
-
-    def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> bool:
-        """Commit one message's chunks and its id atomically; False if it was already seen."""
+        Returns ``duplicate`` (this id with this content was seen: nothing stored),
+        ``conflict`` (this id was seen with other content: stored) or ``added``.
+        """
         chunks = list(chunks)
         with self._lock:
             if (msg_key, digest) in self._seen:
-                return False
+                return "duplicate"
+            outcome = "conflict" if msg_key in self._keys else "added"
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
@@ -108,7 +129,7 @@ class Spool:
             for c in chunks:
                 key = (c.asset, c.window_end)
                 self._pending[key] = self._pending.get(key, 0) + 1
-            return True
+            return outcome
 
     def is_flushed(self, asset: str, window_end: int) -> bool:
         with self._lock:
