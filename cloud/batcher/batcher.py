@@ -158,25 +158,20 @@ class Batcher:
                 )
                 return
         samples = [(s.ts_ms, dict(s.values)) for s in message.samples]
-        digest = hashlib.sha256(
-            json.dumps(samples, separators=(",", ":"), sort_keys=True).encode()
-        ).hexdigest()[:32]
         msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
         by_window: dict[int, list[tuple[int, dict[str, float | None]]]] = {}
         for ts_ms, values in samples:
             end = int(window_end(ts_ms / 1000, freq))
             by_window.setdefault(end, []).append((ts_ms, values))
+        chunks = [
+            Chunk(message.asset, end, _order_key(message), rows, body=_dumps(rows))
+            for end, rows in sorted(by_window.items())
+        ]
+        # Serialised once: the spool stores these bodies and the digest is taken over them.
+        digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
         with self._lock:
-            outcome = self.spool.add(
-                msg_key,
-                digest,
-                max(ts for ts, _ in samples),
-                [
-                    Chunk(message.asset, end, _order_key(message), rows)
-                    for end, rows in by_window.items()
-                ],
-            )
+            outcome = self.spool.add(msg_key, digest, max(ts for ts, _ in samples), chunks)
             if outcome == "duplicate":
                 self._counts["duplicates"] += 1
                 return
@@ -277,6 +272,10 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, OverflowError):
         return "non_finite", f"a value is out of the double range: {exc}"
     return "bad_payload", f"{type(exc).__name__}: {exc}"
+
+
+def _dumps(rows: list[tuple[int, dict[str, float | None]]]) -> str:
+    return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
 def _order_key(message: wire.Telemetry) -> str:

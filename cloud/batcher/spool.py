@@ -43,6 +43,8 @@ class Chunk:
     id: str = ""
     """The spool's handle for it, set when read back; deleting by id, not by window, keeps
     a chunk accepted while its window is being written."""
+    body: str = ""
+    """``samples`` as JSON, when the batcher already serialised them."""
 
 
 class SpoolPort(Protocol):
@@ -112,7 +114,7 @@ class Spool:
                 self._db.executemany(
                     "INSERT INTO chunks (asset, window_end, msg_id, samples) VALUES (?, ?, ?, ?)",
                     [
-                        (c.asset, c.window_end, c.msg_id, json.dumps(c.samples, allow_nan=False))
+                        (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
                         for c in chunks
                     ],
                 )

@@ -54,7 +54,7 @@ def _runner_main(
     while batcher.stats["accepted"] + batcher.stats["duplicates"] < expected:
         if time.monotonic() > deadline:
             break
-        time.sleep(0.005)
+        time.sleep(0.02)
     runner.stop()
     done = time.time()
     out.put({"done_at": done, "stats": batcher.stats, "failures": runner.failures})

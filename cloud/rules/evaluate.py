@@ -111,7 +111,7 @@ def evaluate(statement: Statement, message: Message) -> RuleOutput | None:
     """The rule's output, or None when the topic does not match FROM or WHERE is not true."""
     if not topic_matches(statement.topic_filter, message.topic):
         return None
-    ctx = _Context(message, message.document)
+    ctx = _Context(message)
     if statement.where is not None and ctx.eval(statement.where) is not True:
         return None
     if statement.value:
@@ -135,7 +135,7 @@ def evaluate(statement: Statement, message: Message) -> RuleOutput | None:
 
 def evaluate_expression(expr: Expr, message: Message) -> Any:
     """One expression against a message (substitution templates in actions)."""
-    return _Context(message, message.document).eval(expr)
+    return _Context(message).eval(expr)
 
 
 # ---- conversions ----------------------------------------------------------------------
@@ -192,10 +192,21 @@ def _equal(a: Any, b: Any) -> bool:
 # ---- evaluation -----------------------------------------------------------------------
 
 
+_UNPARSED: Any = object()
+
+
 class _Context:
-    def __init__(self, message: Message, doc: Any) -> None:
+    """Parses the payload only if an expression reads it (``encode(*)`` does not)."""
+
+    def __init__(self, message: Message) -> None:
         self.message = message
-        self.doc = doc
+        self._doc = _UNPARSED
+
+    @property
+    def doc(self) -> Any:
+        if self._doc is _UNPARSED:
+            self._doc = self.message.document
+        return self._doc
 
     def eval(self, expr: Expr) -> Any:
         match expr:
