@@ -1,0 +1,5 @@
+"""AWS adapters: the only package (with ``cloud.handlers``) that imports boto3."""
+
+from cloud.adapters.aws.s3_object_store import S3ObjectStore
+
+__all__ = ["S3ObjectStore"]

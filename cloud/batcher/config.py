@@ -1,0 +1,44 @@
+"""The batcher's settings, frozen: one upload frequency, one naming, one quarantine prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cloud.l4e.naming import UPLOAD_FREQUENCIES, InputNaming
+from edge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """Where and how input files are written; mirrors the scheduler that will read them.
+
+    ``prefix``, ``upload_frequency_s`` and ``naming`` must equal the scheduler's
+    ``S3InputConfiguration.Prefix``, ``DataUploadFrequency`` and name configuration, or the
+    scheduler will not find the files.
+    """
+
+    prefix: str = "input/"
+    upload_frequency_s: int = 300
+    grace_s: float = 30.0
+    naming: InputNaming = field(default_factory=InputNaming)
+    quarantine_prefix: str = "quarantine/"
+    known_assets: frozenset[str] | None = None
+    max_skew_s: float = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.upload_frequency_s not in UPLOAD_FREQUENCIES.values():
+            allowed = ", ".join(str(v) for v in UPLOAD_FREQUENCIES.values())
+            raise ConfigError(f"upload_frequency_s {self.upload_frequency_s}: expected {allowed}")
+        if self.prefix and not self.prefix.endswith("/"):
+            raise ConfigError(f"prefix {self.prefix!r}: must be empty or end in '/'")
+        if not self.quarantine_prefix.endswith("/"):
+            raise ConfigError(f"quarantine_prefix {self.quarantine_prefix!r}: must end in '/'")
+        if self.quarantine_prefix.startswith(self.prefix) and self.prefix:
+            raise ConfigError(
+                f"quarantine_prefix {self.quarantine_prefix!r}: must not lie under the input "
+                f"prefix {self.prefix!r} (the scheduler would list it)"
+            )
+        if self.grace_s < 0:
+            raise ConfigError(f"grace_s {self.grace_s}: must be >= 0")
+        if self.max_skew_s <= 0:
+            raise ConfigError(f"max_skew_s {self.max_skew_s}: must be > 0")

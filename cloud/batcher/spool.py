@@ -1,0 +1,202 @@
+"""Accepted-but-unwritten readings and the de-duplication memory, in SQLite.
+
+A message is acknowledged to the broker only after :meth:`Spool.add` has committed, so a
+process killed at any point loses nothing it acknowledged: on restart the spool still holds
+the rows of every window not yet written, which windows were written (so later readings go
+to a late file), and which message ids were seen (so redeliveries stay duplicates).
+
+WAL with ``synchronous=NORMAL`` survives a killed process; ``durable=True`` (FULL) also
+survives power loss, at the cost of an fsync per message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge.errors import StorageError
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, asset TEXT NOT NULL,"
+    " window_end INTEGER NOT NULL, msg_id TEXT NOT NULL, samples TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS chunks_window ON chunks (asset, window_end)",
+    "CREATE TABLE IF NOT EXISTS seen (msg_key TEXT NOT NULL, digest TEXT NOT NULL,"
+    " last_ts_ms INTEGER NOT NULL, PRIMARY KEY (msg_key, digest))",
+    "CREATE TABLE IF NOT EXISTS flushed (asset TEXT NOT NULL, window_end INTEGER NOT NULL,"
+    " late_files INTEGER NOT NULL, PRIMARY KEY (asset, window_end))",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The samples of one message that fall into one window: ``[(ts_ms, values), ...]``."""
+
+    asset: str
+    window_end: int
+    msg_id: str
+    samples: list[tuple[int, dict[str, float | None]]]
+    id: str = ""
+    """The spool's handle for it, set when read back; deleting by id, not by window, keeps
+    a chunk accepted while its window is being written."""
+    body: str = ""
+    """``samples`` as JSON, when the batcher already serialised them."""
+
+
+class SpoolPort(Protocol):
+    """What the batcher needs from a spool: SQLite locally, the object store on Lambda."""
+
+    def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
+        """``added``, ``conflict`` (same id, other content; stored) or ``duplicate``."""
+        ...
+
+    def is_flushed(self, asset: str, window_end: int) -> bool: ...
+
+    def late_files(self, asset: str, window_end: int) -> int | None: ...
+
+    def pending_windows(self) -> list[tuple[str, int]]: ...
+
+    def chunks(self, asset: str, window_end: int) -> list[Chunk]: ...
+
+    def mark_written(
+        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
+    ) -> None: ...
+
+    def forget_before(self, ts_ms: int, window_end: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Spool:
+    """SQLite file (or ``:memory:`` when no path is given) plus in-memory indexes."""
+
+    def __init__(self, path: str | None = None, *, durable: bool = False) -> None:
+        self.path = path or ":memory:"
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._seen = {(k, d) for k, d in self._db.execute("SELECT msg_key, digest FROM seen")}
+            self._keys = {k for k, _ in self._seen}
+            self._flushed = {
+                (a, int(e)): int(n)
+                for a, e, n in self._db.execute("SELECT asset, window_end, late_files FROM flushed")
+            }
+            self._pending: dict[tuple[str, int], int] = {}
+            for a, e, n in self._db.execute(
+                "SELECT asset, window_end, COUNT(*) FROM chunks GROUP BY asset, window_end"
+            ):
+                self._pending[(a, int(e))] = int(n)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot open batcher spool: {exc}") from exc
+
+    def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
+        """Commit one message's chunks and its id atomically.
+
+        Returns ``duplicate`` (this id with this content was seen: nothing stored),
+        ``conflict`` (this id was seen with other content: stored) or ``added``.
+        """
+        chunks = list(chunks)
+        with self._lock:
+            if (msg_key, digest) in self._seen:
+                return "duplicate"
+            outcome = "conflict" if msg_key in self._keys else "added"
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO chunks (asset, window_end, msg_id, samples) VALUES (?, ?, ?, ?)",
+                    [
+                        (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
+                        for c in chunks
+                    ],
+                )
+                self._db.execute(
+                    "INSERT INTO seen (msg_key, digest, last_ts_ms) VALUES (?, ?, ?)",
+                    (msg_key, digest, last_ts_ms),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"{self.path}: spool write failed: {exc}") from exc
+            self._seen.add((msg_key, digest))
+            self._keys.add(msg_key)
+            for c in chunks:
+                key = (c.asset, c.window_end)
+                self._pending[key] = self._pending.get(key, 0) + 1
+            return outcome
+
+    def is_flushed(self, asset: str, window_end: int) -> bool:
+        with self._lock:
+            return (asset, window_end) in self._flushed
+
+    def late_files(self, asset: str, window_end: int) -> int | None:
+        """How many late files this window already has, or None if it was never written."""
+        with self._lock:
+            return self._flushed.get((asset, window_end))
+
+    def pending_windows(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted(self._pending)
+
+    def chunks(self, asset: str, window_end: int) -> list[Chunk]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
+                " ORDER BY id",
+                (asset, window_end),
+            ).fetchall()
+        return [
+            Chunk(asset, window_end, msg_id, [(int(t), v) for t, v in json.loads(body)], str(i))
+            for i, msg_id, body in rows
+        ]
+
+    def mark_written(
+        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
+    ) -> None:
+        """The window's file is in the store: forget the chunks it holds, remember it."""
+        ids = [(int(i),) for i in chunk_ids]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("DELETE FROM chunks WHERE id = ?", ids)
+                self._db.execute(
+                    "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
+                    " ON CONFLICT (asset, window_end) DO UPDATE SET late_files = excluded.late_files",
+                    (asset, window_end, late_files),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
+            left = self._pending.get((asset, window_end), 0) - len(ids)
+            if left > 0:
+                self._pending[(asset, window_end)] = left
+            else:
+                self._pending.pop((asset, window_end), None)
+            self._flushed[(asset, window_end)] = late_files
+
+    def forget_before(self, ts_ms: int, window_end: int) -> None:
+        """Drop dedup ids and written-window marks too old to matter (older readings are
+        quarantined as out of range anyway), so the memory stays bounded."""
+        with self._lock:
+            self._db.execute("DELETE FROM seen WHERE last_ts_ms < ?", (ts_ms,))
+            self._db.execute("DELETE FROM flushed WHERE window_end < ?", (window_end,))
+            self._seen = {(k, d) for k, d in self._db.execute("SELECT msg_key, digest FROM seen")}
+            self._keys = {k for k, _ in self._seen}
+            self._flushed = {k: v for k, v in self._flushed.items() if k[1] >= window_end}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")

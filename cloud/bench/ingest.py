@@ -1,0 +1,208 @@
+"""``bench ingest``: end-to-end readings/s, publisher -> broker -> rules runner -> batcher ->
+CSV files on disk, with every reading counted (lost, duplicated) and, in the same run, the
+raw broker pub->sub rate as the baseline.
+
+Processes: the broker, the rules runner (rules + batcher + spool, as ``plantwatch up`` runs
+it), and this process publishing. A reading is one sample (one timestamp of one asset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing as mp
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cloud.cli import status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--readings", type=int, default=200_000, help="samples to publish")
+    parser.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
+    parser.add_argument("--assets", type=int, default=4)
+    parser.add_argument("--sensors", type=int, default=6, help="values per sample")
+    parser.add_argument("--broker", choices=("amqtt", "mosquitto"), default="amqtt")
+    parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs; median counts")
+    parser.add_argument("--baseline-messages", type=int, default=10_000)
+    parser.add_argument("--spool", choices=("file", "memory"), default="file")
+    parser.add_argument("--keep", action="store_true", help="keep the CSV files and spool")
+
+
+def _runner_main(
+    url: str, root: str, spool: str | None, expected: int, ready: Any, go: Any, out: Any
+) -> None:
+    from cloud.adapters.local import FsObjectStore
+    from cloud.batcher import Batcher, BatcherConfig
+    from cloud.rules.runner import RulesRunner, load_rules
+    from edge.clock import SystemClock
+
+    clock = SystemClock()
+    batcher = Batcher(FsObjectStore(root, fsync=False), BatcherConfig(grace_s=0), clock, spool)
+    runner = RulesRunner(
+        url, load_rules(), batcher, clock, client_id=f"bench-rules-{time.time_ns()}"
+    )
+    runner.start()
+    ready.set()
+    go.wait()
+    deadline = time.monotonic() + max(120.0, expected / 200)
+    while batcher.stats["accepted"] + batcher.stats["duplicates"] < expected:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    runner.stop()
+    done = time.time()
+    out.put({"done_at": done, "stats": batcher.stats, "failures": runner.failures})
+    batcher.close()
+
+
+def _messages(n_readings: int, per_message: int, assets: int, sensors: int, end_s: int) -> list:
+    from edge import wire
+
+    per_asset = n_readings // assets
+    out = []
+    for a in range(assets):
+        start_ms = (end_s - per_asset) * 1000
+        samples = [
+            wire.Sample(
+                start_ms + i * 1000,
+                {f"s{k}": round(100 * k + (i % 997) * 0.01, 2) for k in range(sensors)},
+            )
+            for i in range(per_asset)
+        ]
+        out.extend(wire.batch_samples("b1", f"asset-{a}", "bench", 0, samples, per_message))
+    # interleave assets, as a fleet publishes
+    out.sort(key=lambda m: (m.seq, m.asset))
+    return out
+
+
+def _count_rows(root: Path) -> tuple[int, int]:
+    rows = 0
+    unique: set[tuple[str, str]] = set()
+    for path in sorted((root / "input").glob("*.csv")):
+        asset = path.name.rsplit("_", 1)[0]
+        reader = csv.reader(io.StringIO(path.read_text()))
+        next(reader)
+        for row in reader:
+            rows += 1
+            unique.add((asset, row[0]))
+    return rows, len(unique)
+
+
+def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    import paho.mqtt.client as mqtt
+
+    from cloud.runtime.broker import parse_broker_url
+    from edge import wire
+
+    messages = _messages(
+        args.readings, args.per_message, args.assets, args.sensors, int(time.time())
+    )
+    payloads = [(m.topic, wire.encode(m)) for m in messages]
+    readings = sum(len(m.samples) for m in messages)
+    workdir = Path(tempfile.mkdtemp(prefix="plantwatch-bench-ingest-"))
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    spool = str(workdir / "spool.db") if args.spool == "file" else None
+    proc = ctx.Process(
+        target=_runner_main,
+        args=(url, str(workdir / "bucket"), spool, len(payloads), ready, go, out),
+        daemon=True,
+    )
+    proc.start()
+    if not ready.wait(60):
+        proc.kill()
+        raise RuntimeError("rules runner did not start")
+    address = parse_broker_url(url)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-ingest-{time.time_ns()}")
+    pub.max_inflight_messages_set(100)
+    pub.max_queued_messages_set(0)
+    pub.connect(address.host, address.port, keepalive=60)
+    pub.loop_start()
+    go.set()
+    start = time.time()
+    last = None
+    for topic, body in payloads:
+        last = pub.publish(topic, body, qos=1)
+    if last is not None:
+        last.wait_for_publish(timeout=300)
+    published_at = time.time()
+    result = out.get(timeout=max(300.0, len(payloads) / 100))
+    proc.join(30)
+    pub.loop_stop()
+    pub.disconnect()
+    elapsed = result["done_at"] - start
+    rows, unique = _count_rows(workdir / "bucket")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "readings": readings,
+        "messages": len(payloads),
+        "payload_bytes": round(statistics.mean(len(b) for _, b in payloads)),
+        "seconds": round(elapsed, 3),
+        "publish_seconds": round(published_at - start, 3),
+        "readings_per_s": round(readings / elapsed, 1),
+        "messages_per_s": round(len(payloads) / elapsed, 1),
+        "rows_written": rows,
+        "lost": readings - unique,
+        "duplicated": rows - unique,
+        "files_written": result["stats"]["files_written"],
+        "quarantined": result["stats"]["quarantined"],
+        "runner_failures": result["failures"],
+        **({"workdir": str(workdir)} if args.keep else {}),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from cloud.bench.mqtt_load import pubsub_rate
+    from cloud.cli.output import print_json, stderr
+    from cloud.runtime.broker import EmbeddedBroker
+
+    runs = []
+    with EmbeddedBroker(args.broker) as broker:
+        for i in range(args.repeat):
+            figures = _one_run(broker.url, args)
+            runs.append(figures)
+            stderr.print(
+                f"ingest run {i + 1}: {figures['readings_per_s']:,.0f} readings/s, "
+                f"{figures['messages_per_s']:,.0f} msgs/s, lost {figures['lost']}, "
+                f"duplicated {figures['duplicated']}"
+            )
+        payload_bytes = runs[0]["payload_bytes"]
+        base = pubsub_rate(broker.url, args.baseline_messages, payload_bytes, qos=1)
+        stderr.print(f"baseline pub->sub: {base.msgs_per_s:,.0f} msgs/s ({payload_bytes} B)")
+    median = sorted(runs, key=lambda r: r["readings_per_s"])[len(runs) // 2]
+    report: dict[str, Any] = {
+        "broker": args.broker,
+        "readings_per_s": median["readings_per_s"],
+        "messages_per_s": median["messages_per_s"],
+        "lost": sum(r["lost"] for r in runs),
+        "duplicated": sum(r["duplicated"] for r in runs),
+        "readings": median["readings"],
+        "messages": median["messages"],
+        "per_message": args.per_message,
+        "payload_bytes": payload_bytes,
+        "spool": args.spool,
+        "runs": runs,
+        "baseline": {
+            "what": "raw broker pub->sub, same payload size, QoS 1",
+            "msgs_per_s": round(base.msgs_per_s, 1),
+            "readings_per_s": round(base.msgs_per_s * args.per_message, 1),
+            "received": base.received,
+        },
+        "ratio": round(median["messages_per_s"] / base.msgs_per_s, 3) if base.msgs_per_s else None,
+    }
+    if args.json:
+        print_json(report)
+    else:
+        stderr.print(
+            f"[bold]ingest[/]: {report['readings_per_s']:,.0f} readings/s end to end "
+            f"({report['ratio']} of the broker's raw rate), lost {report['lost']}, "
+            f"duplicated {report['duplicated']}"
+        )
+    return status.SUCCESS if report["lost"] == 0 and report["duplicated"] == 0 else status.FAILED

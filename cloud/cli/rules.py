@@ -1,0 +1,149 @@
+"""``plantwatch rules``: evaluate one rule's SQL, check a rules file, run the rules engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from cloud.cli import status
+from cloud.cli.output import print_json, stderr
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+
+    ev = sub.add_parser(
+        "eval",
+        help="run one rule's SQL on one message, like the AWS console's SQL test",
+        description="Print the message the rule's actions would receive, as JSON; print "
+        "nothing when the topic does not match FROM or WHERE is not true.",
+    )
+    ev.add_argument("--sql", required=True, help="SELECT ... FROM 'filter' [WHERE ...]")
+    ev.add_argument("--topic", required=True, help="the MQTT topic the message arrived on")
+    ev.add_argument("--payload", required=True, help="the message payload (JSON or any text)")
+    ev.add_argument("--clientid", default="n/a", help="publisher's client id for clientid()")
+    ev.set_defaults(_action=_eval)
+
+    check = sub.add_parser("check", help="validate a rules file (TopicRulePayload JSON)")
+    check.add_argument("file", help='rules JSON: {"rules": [{ruleName, topicRulePayload}]}')
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.set_defaults(_action=_check)
+
+    run = sub.add_parser("run", help="run the local rules engine and batcher until SIGINT")
+    run.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    run.add_argument("--store", required=True, help="directory of the input bucket")
+    run.add_argument("--spool", help="batcher spool SQLite file (default: STORE.spool.db)")
+    run.add_argument("--rules", help="rules file (default: the project's default rules)")
+    run.add_argument("--upload-frequency", default="PT5M", help="DataUploadFrequency")
+    run.add_argument("--grace", type=float, default=30.0, help="seconds after a window closes")
+    run.add_argument("--prefix", default="input/", help="input prefix in the store")
+    run.add_argument("--delimiter", default="_", help="ComponentTimestampDelimiter")
+    run.add_argument("--timestamp-format", default="yyyyMMddHHmmss", help="TimestampFormat")
+    run.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset")
+    run.add_argument("--known-assets", help="comma-separated allow-list of asset names")
+    run.add_argument("--client-id", default="plantwatch-rules")
+    run.add_argument("--shared-group", help="subscribe as $share/GROUP/... (mosquitto)")
+    run.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")
+    run.set_defaults(_action=_run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._action(args))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from cloud.rules.evaluate import Message, evaluate
+    from cloud.rules.sql import parse
+    from edge.clock import SystemClock
+
+    statement = parse(args.sql)
+    message = Message(
+        topic=args.topic,
+        payload=args.payload.encode("utf-8"),
+        client_id=args.clientid,
+        timestamp_ms=int(SystemClock().now() * 1000),
+    )
+    output = evaluate(statement, message)
+    if output is None:
+        return status.SUCCESS
+    if isinstance(output.value, bytes):
+        sys.stdout.buffer.write(output.value + b"\n")
+        sys.stdout.flush()
+    else:
+        print_json(output.value)
+    return status.SUCCESS
+
+
+def _check(args: argparse.Namespace) -> int:
+    from cloud.rules.definitions import load_rules
+
+    rules = load_rules(Path(args.file))
+    summary = [
+        {
+            "ruleName": r.name,
+            "from": r.statement.topic_filter,
+            "actions": [a.kind for a in r.actions],
+            "errorAction": r.error_action.kind if r.error_action else None,
+            "disabled": r.disabled,
+        }
+        for r in rules
+    ]
+    if args.json:
+        print_json(summary)
+    else:
+        for item in summary:
+            stderr.print(
+                f"{item['ruleName']}: FROM '{item['from']}' -> {', '.join(item['actions'])}"
+                f"{' (disabled)' if item['disabled'] else ''}"
+            )
+        stderr.print(f"{args.file}: {len(rules)} rule(s) OK")
+    return status.SUCCESS
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cloud.adapters.local import FsObjectStore
+    from cloud.batcher import Batcher, BatcherConfig
+    from cloud.l4e.naming import InputNaming, upload_frequency_seconds
+    from cloud.rules.runner import RulesRunner, load_rules
+    from edge.clock import SystemClock
+
+    naming = InputNaming(args.delimiter, args.timestamp_format, args.tz_offset)
+    known = None
+    if args.known_assets:
+        known = frozenset(a.strip() for a in args.known_assets.split(",") if a.strip())
+    config = BatcherConfig(
+        prefix=args.prefix,
+        upload_frequency_s=upload_frequency_seconds(args.upload_frequency),
+        grace_s=args.grace,
+        naming=naming,
+        known_assets=known,
+    )
+    clock = SystemClock()
+    store_dir = Path(args.store)
+    spool = args.spool or f"{store_dir.resolve()}.spool.db"
+    batcher = Batcher(FsObjectStore(store_dir), config, clock, spool_path=spool)
+    runner = RulesRunner(
+        args.broker,
+        load_rules(args.rules),
+        batcher,
+        clock,
+        client_id=args.client_id,
+        shared_group=args.shared_group,
+        protocol=args.protocol,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    runner.start()
+    stderr.print(f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}")
+    try:
+        done.wait()
+    finally:
+        runner.stop()
+        stderr.print(f"rules: stopped; {json.dumps(batcher.stats)}")
+        batcher.close()
+    return status.SUCCESS

@@ -1,0 +1,1 @@
+"""Lambda entry points: thin adapters that build AWS adapters and hand them to an engine."""

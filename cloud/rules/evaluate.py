@@ -1,0 +1,490 @@
+"""Run a parsed IoT SQL statement on one message: ``(topic, payload, clientid) -> output``.
+
+Types map to Python as Int -> int, Decimal -> float, Boolean -> bool, String -> str,
+Array -> list, Object -> dict, Null -> None, Undefined -> :data:`UNDEFINED`. Undefined
+follows spec §1.4/§1.5: missing keys, wrong argument types and failed conversions are
+Undefined; Undefined output fields are omitted; WHERE passes only on Boolean ``true``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cloud.rules.sql import (
+    ArrayLit,
+    Attr,
+    Binary,
+    Call,
+    Cast,
+    Expr,
+    Field,
+    Literal,
+    ObjectLit,
+    Star,
+    Statement,
+    Unary,
+)
+from cloud.rules.topic_filter import topic_matches
+
+
+class _Undefined:
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDEFINED: Any = _Undefined()
+MAX_INT = 10**34
+"""IoT SQL Ints have up to 34 digits."""
+_NUMERIC_STRING = re.compile(r"^-?\d+(\.\d+)?([eE]-?\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a rule sees of one MQTT message."""
+
+    topic: str
+    payload: bytes
+    client_id: str = "n/a"
+    timestamp_ms: int = 0
+    """Rules-engine time (``timestamp()``), from the injected clock."""
+    trace_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def document(self) -> Any:
+        """The payload as JSON, or UNDEFINED when it is not JSON."""
+        return parse_json(self.payload)
+
+
+def parse_json(payload: bytes | str) -> Any:
+    """JSON with 2016-03-23 number rules: whole Decimals such as ``10.0`` become Int."""
+    try:
+        return json.loads(payload, parse_float=_json_decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return UNDEFINED
+
+
+def _json_decimal(text: str) -> int | float:
+    value = float(text)
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+def _reject_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutput:
+    """What the rule's actions receive: an object, any value (SELECT VALUE) or raw bytes."""
+
+    value: Any
+
+    def to_bytes(self) -> bytes:
+        if isinstance(self.value, bytes):
+            return self.value
+        if self.value is UNDEFINED:
+            return b""
+        return json.dumps(self.value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def evaluate(statement: Statement, message: Message) -> RuleOutput | None:
+    """The rule's output, or None when the topic does not match FROM or WHERE is not true."""
+    if not topic_matches(statement.topic_filter, message.topic):
+        return None
+    ctx = _Context(message)
+    if statement.where is not None and ctx.eval(statement.where) is not True:
+        return None
+    if statement.value:
+        value = ctx.eval(statement.items[0].expr)
+        return RuleOutput("" if value is UNDEFINED else value)
+    out: dict[str, Any] = {}
+    for item in statement.items:
+        if isinstance(item.expr, Star):
+            if ctx.doc is UNDEFINED:
+                if len(statement.items) == 1:
+                    return RuleOutput(message.payload)
+                continue
+            if isinstance(ctx.doc, dict):
+                out.update(ctx.doc)
+            continue
+        value = ctx.eval(item.expr)
+        if value is not UNDEFINED and item.alias is not None:
+            out[item.alias] = value
+    return RuleOutput(out)
+
+
+def evaluate_expression(expr: Expr, message: Message) -> Any:
+    """One expression against a message (substitution templates in actions)."""
+    return _Context(message).eval(expr)
+
+
+# ---- conversions ----------------------------------------------------------------------
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def to_number(v: Any) -> int | float | _Undefined:
+    """Operand conversion to a number: numbers, numeric strings; else Undefined."""
+    if is_number(v):
+        return v
+    if isinstance(v, str) and _NUMERIC_STRING.match(v):
+        number = float(v)
+        return number if math.isfinite(number) else UNDEFINED
+    return UNDEFINED
+
+
+def to_bool(v: Any) -> bool | _Undefined:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    return UNDEFINED
+
+
+def to_string(v: Any) -> str | _Undefined:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else UNDEFINED
+    if isinstance(v, list | dict):
+        return json.dumps(v, separators=(",", ":"))
+    return UNDEFINED
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if is_number(a) and is_number(b):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+# ---- evaluation -----------------------------------------------------------------------
+
+
+_UNPARSED: Any = object()
+
+
+class _Context:
+    """Parses the payload only if an expression reads it (``encode(*)`` does not)."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self._doc = _UNPARSED
+
+    @property
+    def doc(self) -> Any:
+        if self._doc is _UNPARSED:
+            self._doc = self.message.document
+        return self._doc
+
+    def eval(self, expr: Expr) -> Any:
+        match expr:
+            case Literal(value):
+                return value
+            case Field(name):
+                return self.doc.get(name, UNDEFINED) if isinstance(self.doc, dict) else UNDEFINED
+            case Star():
+                return self.doc
+            case Attr(base, name):
+                value = self.eval(base)
+                return value.get(name, UNDEFINED) if isinstance(value, dict) else UNDEFINED
+            case Unary(op, operand):
+                return self.unary(op, self.eval(operand))
+            case Binary("and" | "or" as op, left, right):
+                a, b = to_bool(self.eval(left)), to_bool(self.eval(right))
+                if a is UNDEFINED or b is UNDEFINED:
+                    return UNDEFINED
+                return (a and b) if op == "and" else (a or b)
+            case Binary(op, left, right):
+                return self.binary(op, self.eval(left), self.eval(right))
+            case ArrayLit(items):
+                values = [self.eval(i) for i in items]
+                return [v for v in values if v is not UNDEFINED]
+            case ObjectLit(pairs):
+                out = {}
+                for key, item in pairs:
+                    value = self.eval(item)
+                    if value is not UNDEFINED:
+                        out[key] = value
+                return out
+            case Cast(inner, type_name):
+                return cast(self.eval(inner), type_name)
+            case Call(name, args):
+                return self.call(name, args)
+        raise AssertionError(f"unknown node {expr!r}")
+
+    def unary(self, op: str, v: Any) -> Any:
+        if op == "not":
+            b = to_bool(v)
+            return UNDEFINED if b is UNDEFINED else not b
+        if v is None:
+            return None
+        n = to_number(v)
+        return UNDEFINED if n is UNDEFINED else -n
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        if a is UNDEFINED or b is UNDEFINED:
+            return UNDEFINED
+        if op == "=":
+            return _equal(a, b)
+        if op == "<>":
+            return not _equal(a, b)
+        if op in ("<", "<=", ">", ">="):
+            x, y = to_number(a), to_number(b)
+            if x is UNDEFINED or y is UNDEFINED:
+                return UNDEFINED
+            return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        if op == "+" and (isinstance(a, str) or isinstance(b, str)):
+            x, y = to_string(a), to_string(b)
+            return UNDEFINED if x is UNDEFINED or y is UNDEFINED else x + y
+        if a is None or b is None:
+            return None
+        x, y = to_number(a), to_number(b)
+        if x is UNDEFINED or y is UNDEFINED:
+            return UNDEFINED
+        both_int = isinstance(x, int) and isinstance(y, int)
+        try:
+            if op == "+":
+                result = x + y
+            elif op == "-":
+                result = x - y
+            elif op == "*":
+                result = x * y
+            elif op == "/":
+                if y == 0:
+                    return UNDEFINED
+                result = _int_div(x, y) if both_int else x / y
+            else:
+                if y == 0:
+                    return UNDEFINED
+                result = _int_mod(x, y) if both_int else math.fmod(x, y)
+            if isinstance(result, int) and abs(result) >= MAX_INT:
+                result = float(result)  # beyond Int's 34 digits: a Decimal
+        except OverflowError:
+            return UNDEFINED
+        if isinstance(result, float) and not math.isfinite(result):
+            return UNDEFINED
+        return result
+
+    def call(self, name: str, args: tuple[Expr, ...]) -> Any:
+        msg = self.message
+        if name == "topic":
+            if not args:
+                return msg.topic
+            n = _as_int(self.eval(args[0]))
+            levels = msg.topic.split("/")
+            if n is UNDEFINED or not 1 <= n <= len(levels):
+                return UNDEFINED
+            return levels[n - 1]
+        if name == "clientid":
+            return msg.client_id
+        if name == "timestamp":
+            return msg.timestamp_ms
+        if name == "newuuid":
+            return str(uuid.uuid4())
+        if name == "traceid":
+            return msg.trace_id
+        if name == "principal":
+            return UNDEFINED
+        if name == "encode":
+            return self.encode(args)
+        values = [self.eval(a) for a in args]
+        return FUNCTION_IMPLS[name](*values)
+
+    def encode(self, args: tuple[Expr, ...]) -> Any:
+        scheme = self.eval(args[1])
+        if scheme != "base64":
+            return UNDEFINED
+        if isinstance(args[0], Star):
+            data = self.message.payload
+        else:
+            value = self.eval(args[0])
+            text = to_string(value)
+            if text is UNDEFINED:
+                return UNDEFINED
+            data = text.encode("utf-8")
+        return base64.b64encode(data).decode("ascii")
+
+
+def _int_div(x: int, y: int) -> int:
+    q = abs(x) // abs(y)
+    return q if (x >= 0) == (y >= 0) else -q
+
+
+def _int_mod(x: int, y: int) -> int:
+    return x - y * _int_div(x, y)
+
+
+def _as_int(v: Any) -> int | _Undefined:
+    n = to_number(v)
+    if n is UNDEFINED:
+        return UNDEFINED
+    if isinstance(n, float):
+        if not math.isfinite(n):
+            return UNDEFINED
+        return int(n)
+    return n
+
+
+# ---- functions ------------------------------------------------------------------------
+
+
+def cast(v: Any, type_name: str) -> Any:
+    if v is UNDEFINED or v is None:
+        return UNDEFINED
+    if type_name == "String":
+        return to_string(v)
+    if type_name == "Bool":
+        if isinstance(v, bool):
+            return v
+        if is_number(v):
+            return v != 0
+        return to_bool(v)
+    if isinstance(v, bool):
+        return int(v) if type_name == "Int" else float(v)
+    n = to_number(v) if isinstance(v, str | int | float) else UNDEFINED
+    if n is UNDEFINED:
+        return UNDEFINED
+    if type_name == "Int":
+        return int(n) if math.isfinite(n) else UNDEFINED
+    return float(n)
+
+
+def _get(x: Any, k: Any) -> Any:
+    if isinstance(x, dict):
+        return x.get(k, UNDEFINED) if isinstance(k, str) else UNDEFINED
+    if isinstance(x, list | str):
+        i = _as_int(k)
+        if i is UNDEFINED or not 0 <= i < len(x):
+            return UNDEFINED
+        return x[i]
+    return UNDEFINED
+
+
+def _abs(v: Any) -> Any:
+    n = to_number(v)
+    return UNDEFINED if n is UNDEFINED else abs(n)
+
+
+def _rounding(fn: Callable[[float], int]) -> Callable[[Any], Any]:
+    def apply(v: Any) -> Any:
+        n = to_number(v)
+        if n is UNDEFINED:
+            return UNDEFINED
+        if isinstance(n, int):
+            return n
+        if not math.isfinite(n):
+            return UNDEFINED
+        return fn(n)
+
+    return apply
+
+
+def _round_half_away(x: float) -> int:
+    d = Decimal(repr(x))
+    try:
+        return int(d.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+    except InvalidOperation:
+        return round(x)
+
+
+def _concat(*values: Any) -> Any:
+    if not values or any(v is UNDEFINED for v in values):
+        return UNDEFINED
+    if len(values) == 1:
+        return values[0]
+    if any(isinstance(v, list) for v in values):
+        out: list[Any] = []
+        for v in values:
+            out.extend(v if isinstance(v, list) else [v])
+        return out
+    parts = [to_string(v) for v in values]
+    return UNDEFINED if any(p is UNDEFINED for p in parts) else "".join(parts)
+
+
+def _case(fn: Callable[[str], str]) -> Callable[[Any], Any]:
+    def apply(v: Any) -> Any:
+        s = to_string(v)
+        return UNDEFINED if s is UNDEFINED else fn(s)
+
+    return apply
+
+
+def _substring(s: Any, i: Any, j: Any = UNDEFINED) -> Any:
+    text = to_string(s)
+    start = _as_int(i)
+    if text is UNDEFINED or start is UNDEFINED:
+        return UNDEFINED
+    end = len(text) if j is UNDEFINED else _as_int(j)
+    if end is UNDEFINED:
+        return UNDEFINED
+    start = min(max(start, 0), len(text))
+    end = min(max(end, 0), len(text))
+    return text[start:end] if start < end else ""
+
+
+def _startswith(s: Any, p: Any) -> Any:
+    if s is None or p is None:
+        return UNDEFINED
+    a, b = to_string(s), to_string(p)
+    return UNDEFINED if a is UNDEFINED or b is UNDEFINED else a.startswith(b)
+
+
+def _decode(s: Any, scheme: Any) -> Any:
+    if scheme != "base64" or not isinstance(s, str):
+        return UNDEFINED
+    try:
+        data = base64.b64decode(s, validate=True)
+        text = data.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    doc = parse_json(text)
+    return text if doc is UNDEFINED else doc
+
+
+FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
+    "get": _get,
+    "isundefined": lambda v: v is UNDEFINED,
+    "isnull": lambda v: v is None,
+    "abs": _abs,
+    "round": _rounding(_round_half_away),
+    "floor": _rounding(math.floor),
+    "ceil": _rounding(math.ceil),
+    "concat": _concat,
+    "lower": _case(str.lower),
+    "upper": _case(str.upper),
+    "substring": _substring,
+    "startswith": _startswith,
+    "decode": _decode,
+}

@@ -1,0 +1,179 @@
+"""The local rules engine: subscribe to every rule's FROM filter, evaluate, run actions.
+
+A message is acknowledged (PUBACK, paho ``manual_ack``) only after its actions returned,
+i.e. after the batcher committed it to its spool, so a killed runner loses nothing the
+broker considers delivered; the persistent session (clean_session=False) keeps what
+arrives while it is down. With ``shared_group`` the runner subscribes to
+``$share/<group>/<filter>`` so several runners split the load (mosquitto; amqtt has no
+shared subscriptions).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from cloud.batcher import Batcher
+from cloud.ports import Publisher
+from cloud.rules.actions import ActionRunner
+from cloud.rules.definitions import TopicRule
+from cloud.rules.definitions import load_rules as _load_rules
+from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.topic_filter import topic_matches
+from cloud.runtime.broker import parse_broker_url
+from edge.clock import Clock
+from edge.errors import ConfigError, PlantwatchError
+
+log = logging.getLogger(__name__)
+
+
+def load_rules(path: str | None = None) -> list[TopicRule]:
+    """Rules from *path*, or the project's ``cloud/rules/default_rules.json``."""
+    return _load_rules(Path(path) if path else None)
+
+
+class RulesRunner:
+    def __init__(
+        self,
+        broker_url: str,
+        rules: Sequence[TopicRule],
+        batcher: Batcher,
+        clock: Clock,
+        *,
+        client_id: str = "plantwatch-rules",
+        republisher: Publisher | None = None,
+        shared_group: str | None = None,
+        protocol: str = "3.1.1",
+        pump_interval_s: float = 0.5,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.rules = [r for r in rules if not r.disabled]
+        if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
+            raise ConfigError("a rule has a republish action: pass a republisher")
+        if protocol not in ("3.1.1", "5"):
+            raise ConfigError(f"protocol {protocol!r}: expected '3.1.1' or '5'")
+        self.address = parse_broker_url(broker_url)
+        self.url = broker_url
+        self.batcher = batcher
+        self.clock = clock
+        self.actions = ActionRunner(batcher, republisher)
+        self.filters = sorted({r.statement.topic_filter for r in self.rules})
+        self.shared_group = shared_group
+        self.pump_interval_s = pump_interval_s
+        self.connect_timeout_s = connect_timeout_s
+        self.messages = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._pump_thread: threading.Thread | None = None
+        self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=self._protocol,
+            clean_session=False if self._protocol == mqtt.MQTTv311 else None,
+            manual_ack=True,
+        )
+        self._client.max_inflight_messages_set(100)
+        if self.address.tls:
+            self._client.tls_set()
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
+
+    def subscriptions(self) -> list[str]:
+        if self.shared_group:
+            return [f"$share/{self.shared_group}/{f}" for f in self.filters]
+        return list(self.filters)
+
+    def start(self) -> None:
+        props = None
+        if self._protocol == mqtt.MQTTv5:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+        try:
+            self._client.connect(
+                self.address.host,
+                self.address.port,
+                keepalive=30,
+                clean_start=False
+                if self._protocol == mqtt.MQTTv5
+                else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=props,
+            )
+        except OSError as exc:
+            raise PlantwatchError(f"{self.url}: cannot connect: {exc}") from exc
+        self._client.loop_start()
+        if not self._connected.wait(self.connect_timeout_s):
+            self._client.loop_stop()
+            raise PlantwatchError(f"{self.url}: no CONNACK within {self.connect_timeout_s:.0f} s")
+        self._stop.clear()
+        self._pump_thread = threading.Thread(target=self._pump_loop, name="rules-pump", daemon=True)
+        self._pump_thread.start()
+
+    def stop(self) -> None:
+        """Disconnect, then write every pending window (``Batcher.flush_all``)."""
+        self._stop.set()
+        if self._pump_thread is not None:
+            self._pump_thread.join()
+            self._pump_thread = None
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.batcher.flush_all()
+
+    def pump(self) -> None:
+        """Write the windows that are due; the runner's own thread calls this too."""
+        self.batcher.flush_due()
+
+    def _pump_loop(self) -> None:
+        while not self._stop.wait(self.pump_interval_s):
+            try:
+                self.pump()
+            except PlantwatchError as exc:
+                log.error("batcher flush failed (will retry): %s", exc)
+
+    # paho callbacks (network thread)
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object = None
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("%s refused the connection: %s", self.url, rc)
+            return
+        for topic in self.subscriptions():
+            client.subscribe(topic, qos=1)
+        self._connected.set()
+
+    def _on_disconnect(self, *_args: object) -> None:
+        self._connected.clear()
+
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.handle(msg.topic, msg.payload, client_id="n/a")
+        except Exception:  # left unacknowledged: the broker redelivers it
+            self.failures += 1
+            log.exception("message on %s not processed; left unacknowledged", msg.topic)
+            return
+        client.ack(msg.mid, msg.qos)
+
+    def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
+        """Evaluate every matching rule on one message and run its actions."""
+        self.messages += 1
+        message = Message(
+            topic=topic,
+            payload=payload,
+            client_id=client_id,
+            timestamp_ms=int(self.clock.now() * 1000),
+        )
+        for rule in self.rules:
+            if not topic_matches(rule.statement.topic_filter, topic):
+                continue
+            output = evaluate(rule.statement, message)
+            if output is not None:
+                self.actions.run(rule, output, message)

@@ -1,0 +1,550 @@
+"""AWS IoT SQL (version 2016-03-23), the subset plantwatch runs: text -> frozen AST.
+
+Anything outside the subset is rejected here, at load time, with a :class:`RuleSqlError`
+whose ``position`` is the 1-based character offset of the offending token, so a rule that
+loads is a rule the evaluator can run.
+
+Grammar (precedence lowest to highest, spec §1.5 project rule)::
+
+    statement := SELECT [VALUE] item {, item} FROM 'filter' [WHERE expr]
+    item      := '*' | expr [AS name]
+    expr      := or;  or := and {OR and};  and := not {AND not};  not := NOT not | cmp
+    cmp       := add [(= | <> | < | <= | > | >=) add]
+    add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
+    unary     := - unary | postfix;  postfix := primary {. name}
+    primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.rules.topic_filter import validate_filter
+from edge.errors import RuleSqlError
+
+SQL_VERSION = "2016-03-23"
+
+# name -> (min args, max args or None for any)
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "topic": (0, 1),
+    "clientid": (0, 0),
+    "timestamp": (0, 0),
+    "newuuid": (0, 0),
+    "traceid": (0, 0),
+    "principal": (0, 0),
+    "get": (2, 2),
+    "isundefined": (1, 1),
+    "isnull": (1, 1),
+    "abs": (1, 1),
+    "round": (1, 1),
+    "floor": (1, 1),
+    "ceil": (1, 1),
+    "concat": (0, None),
+    "lower": (1, 1),
+    "upper": (1, 1),
+    "substring": (2, 3),
+    "startswith": (2, 2),
+    "encode": (2, 2),
+    "decode": (2, 2),
+}
+CAST_TYPES = {
+    "string": "String",
+    "varchar": "String",
+    "text": "String",
+    "nvarchar": "String",
+    "ntext": "String",
+    "int": "Int",
+    "integer": "Int",
+    "double": "Decimal",
+    "decimal": "Decimal",
+    "bool": "Bool",
+    "boolean": "Bool",
+}
+KEYWORDS = {"select", "from", "where", "as", "and", "or", "not", "true", "false", "null", "value"}
+COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
+MAX_DEPTH = 64
+
+
+# ---- AST ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A top-level payload key, e.g. ``temp`` in ``temp.inner``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Star:
+    """``*``: the whole payload (raw bytes when it is not JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    base: Expr
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    expr: Expr
+    type: str
+    """``String``, ``Int``, ``Decimal`` or ``Bool``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayLit:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectLit:
+    pairs: tuple[tuple[str, Expr], ...]
+
+
+Expr = Literal | Field | Star | Attr | Call | Cast | Unary | Binary | ArrayLit | ObjectLit
+
+
+@dataclass(frozen=True, slots=True)
+class SelectItem:
+    expr: Expr
+    alias: str | None
+    """Output key; None only for ``*``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    items: tuple[SelectItem, ...]
+    topic_filter: str
+    where: Expr | None
+    value: bool = False
+    """``SELECT VALUE expr``: the output is the value itself, not an object."""
+
+
+# ---- tokens ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str
+    """``name``, ``kw``, ``str``, ``num``, ``op`` or ``eof``."""
+    text: str
+    value: Any
+    pos: int
+    """1-based character offset."""
+
+
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPS = ("<>", "<=", ">=", "!=", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",", ".")
+_OPS += ("[", "]", "{", "}", ":")
+
+
+def tokenize(sql: str) -> list[Token]:
+    tokens: list[Token] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+            continue
+        pos = i + 1
+        if sql.startswith("--", i) or sql.startswith("/*", i):
+            raise RuleSqlError("comments are not allowed in IoT SQL", position=pos)
+        if ch in "'\"":
+            j, chars = i + 1, []
+            while True:
+                if j >= n:
+                    raise RuleSqlError("unterminated string literal", position=pos)
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        chars.append(ch)
+                        j += 2
+                        continue
+                    break
+                chars.append(sql[j])
+                j += 1
+            tokens.append(Token("str", sql[i : j + 1], "".join(chars), pos))
+            i = j + 1
+            continue
+        if "0" <= ch <= "9":
+            m = _NUMBER.match(sql, i)
+            if m is None:
+                raise RuleSqlError(f"unexpected character {ch!r}", position=pos)
+            text = m.group()
+            if len(text) > 64:
+                raise RuleSqlError("number literal longer than 64 characters", position=pos)
+            if m.end() < n and (sql[m.end()].isalpha() or sql[m.end()] == "_"):
+                raise RuleSqlError(
+                    f"unexpected character {sql[m.end()]!r} after a number", position=m.end() + 1
+                )
+            value: Any = int(text) if m.group(1) is None and m.group(2) is None else float(text)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RuleSqlError(f"number {text} is out of range", position=pos)
+            tokens.append(Token("num", text, value, pos))
+            i = m.end()
+            continue
+        m = _NAME.match(sql, i)
+        if m:
+            text = m.group()
+            kind = "kw" if text.lower() in KEYWORDS else "name"
+            tokens.append(Token(kind, text, text.lower() if kind == "kw" else text, pos))
+            i = m.end()
+            continue
+        for op in _OPS:
+            if sql.startswith(op, i):
+                if op == "!=":
+                    raise RuleSqlError("'!=' is not IoT SQL; use '<>'", position=pos)
+                tokens.append(Token("op", op, op, pos))
+                i += len(op)
+                break
+        else:
+            raise RuleSqlError(f"unexpected character {ch!r}", position=pos)
+    tokens.append(Token("eof", "", None, n + 1))
+    return tokens
+
+
+# ---- parser ---------------------------------------------------------------------------
+
+
+def parse(sql: str) -> Statement:
+    """Parse one rule's SQL; raise RuleSqlError naming the position and the reason."""
+    if not isinstance(sql, str):
+        raise RuleSqlError("sql: expected a string")
+    return _Parser(sql).statement()
+
+
+def parse_expression(text: str) -> Expr:
+    """One expression on its own (``${...}`` substitution templates)."""
+    parser = _Parser(text)
+    expr = parser.expr()
+    parser.expect_eof()
+    return expr
+
+
+class _Parser:
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.tokens = tokenize(sql)
+        self.i = 0
+        self.depth = 0
+
+    # helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def advance(self) -> Token:
+        tok = self.tokens[self.i]
+        if tok.kind != "eof":
+            self.i += 1
+        return tok
+
+    def at_kw(self, *words: str) -> bool:
+        return self.tok.kind == "kw" and self.tok.value in words
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.value in ops
+
+    def fail(self, expected: str, tok: Token | None = None) -> RuleSqlError:
+        tok = tok or self.tok
+        got = "end of statement" if tok.kind == "eof" else repr(tok.text)
+        return RuleSqlError(f"expected {expected}, got {got}", position=tok.pos)
+
+    def expect_kw(self, word: str) -> Token:
+        if not self.at_kw(word):
+            raise self.fail(word.upper())
+        return self.advance()
+
+    def expect_op(self, op: str) -> Token:
+        if not self.at_op(op):
+            raise self.fail(f"'{op}'")
+        return self.advance()
+
+    def expect_eof(self) -> None:
+        if self.tok.kind != "eof":
+            raise self.fail("end of statement")
+
+    # statement
+    def statement(self) -> Statement:
+        self.expect_kw("select")
+        value = False
+        if self.at_kw("value"):
+            self.advance()
+            value = True
+            items = (SelectItem(self.expr(), None),)
+            if self.at_kw("as"):
+                raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
+        else:
+            items = tuple(self.select_items())
+        self.expect_kw("from")
+        tok = self.tok
+        if tok.kind != "str":
+            raise self.fail("a quoted topic filter")
+        self.advance()
+        topic_filter = validate_filter(tok.value, tok.pos)
+        where = None
+        if self.at_kw("where"):
+            self.advance()
+            where = self.expr()
+        self.expect_eof()
+        return Statement(items=items, topic_filter=topic_filter, where=where, value=value)
+
+    def select_items(self) -> list[SelectItem]:
+        items = [self.select_item()]
+        while self.at_op(","):
+            self.advance()
+            items.append(self.select_item())
+        names = [it.alias for it in items if it.alias is not None]
+        for name in names:
+            if names.count(name) > 1:
+                raise RuleSqlError(f"SELECT: output name {name!r} is used twice")
+        return items
+
+    def select_item(self) -> SelectItem:
+        start = self.tok
+        if self.at_op("*"):
+            self.advance()
+            if self.at_kw("as"):
+                raise RuleSqlError("'*' takes no alias", position=self.tok.pos)
+            return SelectItem(Star(), None)
+        expr = self.expr()
+        if self.at_kw("as"):
+            self.advance()
+            tok = self.tok
+            if tok.kind != "name":
+                raise self.fail("an output name after AS")
+            self.advance()
+            return SelectItem(expr, tok.value)
+        if isinstance(expr, Field):
+            return SelectItem(expr, expr.name)
+        if isinstance(expr, Attr):
+            return SelectItem(expr, expr.name)
+        raise RuleSqlError(
+            "a computed SELECT item needs an alias (... AS name)", position=start.pos
+        )
+
+    # expressions
+    def expr(self) -> Expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RuleSqlError(f"expression nested deeper than {MAX_DEPTH}", position=self.tok.pos)
+        try:
+            return self.or_expr()
+        finally:
+            self.depth -= 1
+
+    def or_expr(self) -> Expr:
+        left = self.and_expr()
+        while self.at_kw("or"):
+            self.advance()
+            left = Binary("or", left, self.and_expr())
+        return left
+
+    def and_expr(self) -> Expr:
+        left = self.not_expr()
+        while self.at_kw("and"):
+            self.advance()
+            left = Binary("and", left, self.not_expr())
+        return left
+
+    def not_expr(self) -> Expr:
+        if self.at_kw("not"):
+            self.advance()
+            return Unary("not", self.expr_at(self.not_expr))
+        return self.comparison()
+
+    def expr_at(self, rule: Any) -> Expr:
+        """Recurse through *rule* counting depth, so hostile input cannot blow the stack."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RuleSqlError(f"expression nested deeper than {MAX_DEPTH}", position=self.tok.pos)
+        try:
+            return rule()
+        finally:
+            self.depth -= 1
+
+    def comparison(self) -> Expr:
+        left = self.additive()
+        if self.at_op(*COMPARISONS):
+            op = self.advance().value
+            left = Binary(op, left, self.additive())
+            if self.at_op(*COMPARISONS):
+                raise RuleSqlError(
+                    "comparisons do not chain; combine them with AND", position=self.tok.pos
+                )
+        return left
+
+    def additive(self) -> Expr:
+        left = self.multiplicative()
+        while self.at_op("+", "-"):
+            op = self.advance().value
+            left = Binary(op, left, self.multiplicative())
+        return left
+
+    def multiplicative(self) -> Expr:
+        left = self.unary()
+        while self.at_op("*", "/", "%"):
+            op = self.advance().value
+            left = Binary(op, left, self.unary())
+        return left
+
+    def unary(self) -> Expr:
+        if self.at_op("-"):
+            self.advance()
+            operand = self.expr_at(self.unary)
+            if isinstance(operand, Literal) and _is_number(operand.value):
+                return Literal(-operand.value)
+            return Unary("-", operand)
+        return self.postfix()
+
+    def postfix(self) -> Expr:
+        expr = self.primary()
+        while True:
+            if self.at_op("."):
+                self.advance()
+                tok = self.tok
+                if tok.kind not in ("name", "kw"):
+                    raise self.fail("a field name after '.'")
+                self.advance()
+                expr = Attr(expr, tok.text)
+            elif self.at_op("["):
+                raise RuleSqlError(
+                    "array index syntax x[n] is not supported; use get(x, n)",
+                    position=self.tok.pos,
+                )
+            else:
+                return expr
+
+    def primary(self) -> Expr:
+        tok = self.tok
+        if tok.kind == "num":
+            self.advance()
+            return Literal(tok.value)
+        if tok.kind == "str":
+            self.advance()
+            return Literal(tok.value)
+        if tok.kind == "kw":
+            if tok.value in ("true", "false"):
+                self.advance()
+                return Literal(tok.value == "true")
+            if tok.value == "null":
+                self.advance()
+                return Literal(None)
+            if tok.value == "select":
+                raise RuleSqlError("nested SELECT is not supported", position=tok.pos)
+            raise self.fail("an expression")
+        if tok.kind == "name":
+            self.advance()
+            if self.at_op("("):
+                return self.call(tok)
+            return Field(tok.value)
+        if self.at_op("("):
+            self.advance()
+            if self.at_kw("select"):
+                raise RuleSqlError("nested SELECT is not supported", position=self.tok.pos)
+            expr = self.expr()
+            self.expect_op(")")
+            return expr
+        if self.at_op("["):
+            self.advance()
+            items: list[Expr] = []
+            if not self.at_op("]"):
+                items.append(self.expr())
+                while self.at_op(","):
+                    self.advance()
+                    items.append(self.expr())
+            self.expect_op("]")
+            return ArrayLit(tuple(items))
+        if self.at_op("{"):
+            self.advance()
+            pairs: list[tuple[str, Expr]] = []
+            if not self.at_op("}"):
+                pairs.append(self.pair())
+                while self.at_op(","):
+                    self.advance()
+                    pairs.append(self.pair())
+            self.expect_op("}")
+            return ObjectLit(tuple(pairs))
+        if self.at_op("*"):
+            raise RuleSqlError(
+                "'*' is only allowed as a SELECT item or a function argument", position=tok.pos
+            )
+        raise self.fail("an expression")
+
+    def pair(self) -> tuple[str, Expr]:
+        tok = self.tok
+        if tok.kind not in ("str", "name"):
+            raise self.fail("an object key")
+        self.advance()
+        self.expect_op(":")
+        return (tok.value, self.expr())
+
+    def call(self, name_tok: Token) -> Expr:
+        name = name_tok.value.lower()
+        self.expect_op("(")
+        if name == "cast":
+            expr = self.expr()
+            self.expect_kw("as")
+            type_tok = self.tok
+            if type_tok.kind != "name" or type_tok.value.lower() not in CAST_TYPES:
+                raise self.fail(f"a cast type ({', '.join(sorted(set(CAST_TYPES.values())))})")
+            self.advance()
+            self.expect_op(")")
+            return Cast(expr, CAST_TYPES[type_tok.value.lower()])
+        if name not in FUNCTIONS:
+            raise RuleSqlError(
+                f"function {name_tok.value}() is not supported", position=name_tok.pos
+            )
+        args: list[Expr] = []
+        if not self.at_op(")"):
+            args.append(self.argument())
+            while self.at_op(","):
+                self.advance()
+                args.append(self.argument())
+        self.expect_op(")")
+        low, high = FUNCTIONS[name]
+        if len(args) < low or (high is not None and len(args) > high):
+            want = str(low) if low == high else f"{low} to {high}" if high else f"at least {low}"
+            raise RuleSqlError(
+                f"{name}() takes {want} argument(s), got {len(args)}", position=name_tok.pos
+            )
+        return Call(name, tuple(args))
+
+    def argument(self) -> Expr:
+        if self.at_op("*"):
+            self.advance()
+            return Star()
+        return self.expr()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

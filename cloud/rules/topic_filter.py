@@ -1,0 +1,50 @@
+"""MQTT topic filters with AWS IoT rule semantics.
+
+Unlike the MQTT spec, ``sensor/#`` does not match ``sensor`` in an IoT rule's FROM clause
+(it matches ``sensor/``, ``sensor/a``, ``sensor/a/b``); the local evaluator follows AWS,
+whatever the broker does.
+"""
+
+from __future__ import annotations
+
+from edge.errors import RuleSqlError
+
+MAX_TOPIC_BYTES = 256
+
+
+def validate_filter(topic_filter: str, position: int | None = None) -> str:
+    """Return the filter unchanged, or raise RuleSqlError saying which level is wrong."""
+    if not topic_filter:
+        raise RuleSqlError("FROM: the topic filter is empty", position=position)
+    if len(topic_filter.encode("utf-8")) > MAX_TOPIC_BYTES:
+        raise RuleSqlError(
+            f"FROM: the topic filter is longer than {MAX_TOPIC_BYTES} bytes", position=position
+        )
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise RuleSqlError(
+                f"FROM: '#' must be a whole level and the last one in {topic_filter!r}",
+                position=position,
+            )
+        if "+" in level and level != "+":
+            raise RuleSqlError(
+                f"FROM: '+' must be a whole level in {topic_filter!r}", position=position
+            )
+    return topic_filter
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """AWS IoT rule matching of *topic* against *topic_filter*."""
+    f_levels = topic_filter.split("/")
+    t_levels = topic.split("/")
+    if topic.startswith("$") and f_levels[0] in ("+", "#"):
+        return False
+    for i, level in enumerate(f_levels):
+        if level == "#":
+            return len(t_levels) > i
+        if i >= len(t_levels):
+            return False
+        if level != "+" and level != t_levels[i]:
+            return False
+    return len(t_levels) == len(f_levels)

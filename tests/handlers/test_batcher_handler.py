@@ -1,0 +1,138 @@
+"""The Lambda batcher fed recorded Kinesis events, over S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cloud.adapters.aws import S3ObjectStore
+from cloud.batcher import BatcherConfig
+from cloud.handlers import batcher as batcher_handler
+from edge.clock import ManualClock
+from edge.errors import StorageError
+
+EVENTS = Path(__file__).parents[1] / "events"
+T0 = 1652443800  # 2022-05-13T12:10:00Z
+
+
+def event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="plantwatch-input")
+        yield client
+
+
+def test_kinesis_batch_lands_as_l4e_files_with_dedup_quarantine_and_late_file(s3: Any) -> None:
+    # GIVEN the batcher handler over the bucket, at 12:16:40
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    clock = ManualClock(T0 + 400)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), clock)
+
+    # WHEN a batch arrives: 2 pump messages (one spans two windows), a redelivery, a fan
+    # message, a non-JSON payload and a record that is not the rule's envelope
+    response = handle(event("kinesis_telemetry.json"), None)
+
+    # THEN no record failed, the closed window 12:15 is written, the open one is not
+    assert response == {"batchItemFailures": []}
+    assert list(store.list("input/")) == [
+        "input/fan_20220513121500.csv",
+        "input/pump_20220513121500.csv",
+    ]
+    assert store.get("input/pump_20220513121500.csv") == (
+        b"Timestamp,flow,motor_current\n"
+        b"2022-05-13T12:11:00.000000,301.2,12.4\n"
+        b"2022-05-13T12:12:00.000000,300.9,12.6\n"
+        b"2022-05-13T12:14:00.000000,301,12.5\n"
+    )
+    reasons = sorted(key.split("/")[1] for key in store.list("quarantine/"))
+    assert reasons == ["bad_envelope", "bad_json"]
+
+    # WHEN a late reading for 12:15 arrives, and later the schedule flushes idle windows
+    clock.advance(600)
+    assert handle(event("kinesis_late.json"), None) == {"batchItemFailures": []}
+    handle(event("schedule_flush.json"), None)
+
+    # THEN the late reading has its own file inside its window, and 12:20 is written
+    assert store.get("input/pump_20220513121459.csv") == (
+        b"Timestamp,flow,motor_current\n2022-05-13T12:11:30.000000,299,13\n"
+    )
+    assert store.get("input/pump_20220513122000.csv") == (
+        b"Timestamp,flow,motor_current\n2022-05-13T12:16:00.000000,,12.7\n"
+    )
+    assert list(store.list("spool/pending/")) == []
+
+
+def test_redelivered_batch_after_a_cold_start_stays_deduplicated(s3: Any) -> None:
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    clock = ManualClock(T0 + 200)
+    batcher_handler.make_handler(store, BatcherConfig(), clock)(
+        event("kinesis_telemetry.json"), None
+    )
+    # a new execution environment (cold start) gets the same batch again
+    again = batcher_handler.make_handler(store, BatcherConfig(), clock)
+    again(event("kinesis_telemetry.json"), None)
+    clock.advance(3600)
+    again(event("schedule_flush.json"), None)
+    body = store.get("input/pump_20220513121500.csv").decode()
+    assert body.count("12:11:00") == 1 and len(body.splitlines()) == 4
+
+
+class FailingStore(S3ObjectStore):
+    """S3 whose quarantine writes fail: storage trouble, not bad data."""
+
+    def put(self, key: str, body: bytes) -> None:
+        if key.startswith("quarantine/"):
+            raise StorageError(f"s3://{self.bucket}/{key}: put failed: throttled")
+        super().put(key, body)
+
+
+def test_storage_failures_are_reported_as_batch_item_failures(s3: Any) -> None:
+    store = FailingStore("plantwatch-input", client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(), ManualClock(T0 + 200))
+    response = handle(event("kinesis_telemetry.json"), None)
+    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    records = event("kinesis_telemetry.json")["Records"]
+    assert failed == [
+        records[4]["kinesis"]["sequenceNumber"],
+        records[5]["kinesis"]["sequenceNumber"],
+    ]
+
+
+def test_entry_point_reads_its_configuration_from_the_environment(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INPUT_BUCKET", "plantwatch-input")
+    monkeypatch.setenv("MAX_SKEW_S", str(10 * 365 * 86400))  # the recorded event is from 2022
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(batcher_handler, "_handler", None)
+    response = batcher_handler.handler(event("kinesis_telemetry.json"), None)
+    assert response == {"batchItemFailures": []}
+    written = [k for k in S3ObjectStore("plantwatch-input", client=s3).list("input/")]
+    assert "input/pump_20220513121500.csv" in written
+
+
+def test_missing_bucket_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.errors import ConfigError
+
+    monkeypatch.delenv("INPUT_BUCKET", raising=False)
+    monkeypatch.setattr(batcher_handler, "_handler", None)
+    with pytest.raises(ConfigError, match="INPUT_BUCKET"):
+        batcher_handler.handler({"Records": []}, None)
+
+
+def test_bad_environment_names_the_setting() -> None:
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="DataUploadFrequency"):
+        batcher_handler.config_from_env({"UPLOAD_FREQUENCY": "PT2M"})

@@ -1,0 +1,207 @@
+"""IoT SQL properties: every text parses or raises RuleSqlError; the evaluator agrees with
+hand-written expectations on random payloads and never raises."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud.rules.evaluate import UNDEFINED, Message, evaluate
+from cloud.rules.sql import parse
+from cloud.rules.topic_filter import topic_matches
+from edge.errors import RuleSqlError
+
+TOPIC = "dt/plantwatch/s1/dev7/telemetry"
+FROM = " FROM 'dt/plantwatch/+/+/telemetry'"
+
+SQL_WORDS = [
+    "SELECT", "VALUE", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "true", "NULL", "*", ",",
+    "(", ")", "[", "]", "{", "}", ":", ".", "+", "-", "/", "%", "=", "<>", "<", ">=", "!=",
+    "'t/#'", "'a'", "\"b\"", "'", "1", "2.5", "1e3", "a", "b", "m", "topic", "get", "cast",
+    "Int", "concat", "encode", "nested", "--", "#", "$", "\\", "9" * 80,
+]  # fmt: skip
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+payloads = st.dictionaries(st.sampled_from(["a", "b", "m", "s", "x"]), json_values, max_size=5)
+
+
+def run(sql: str, payload: Any, topic: str = TOPIC) -> Any:
+    body = json.dumps(payload).encode()
+    out = evaluate(parse(sql), Message(topic, body, client_id="c1", timestamp_ms=5))
+    return None if out is None else out.value
+
+
+def normalised(value: Any) -> Any:
+    """2016-03-23 reads whole Decimals as Ints: ``10.0`` -> ``10``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [normalised(v) for v in value]
+    if isinstance(value, dict):
+        return {k: normalised(v) for k, v in value.items()}
+    return value
+
+
+@given(st.text(max_size=120))
+def test_any_text_parses_or_raises_rule_sql_error(text: str) -> None:
+    try:
+        parse(text)
+    except RuleSqlError as exc:
+        assert exc.position is None or 1 <= exc.position <= len(text) + 1
+
+
+@given(st.lists(st.sampled_from(SQL_WORDS), max_size=25))
+def test_token_soup_parses_or_raises_rule_sql_error(words: list[str]) -> None:
+    text = " ".join(words)
+    try:
+        parse(text)
+    except RuleSqlError as exc:
+        assert exc.position is not None and 1 <= exc.position <= len(text) + 1
+
+
+@given(payloads)
+def test_select_star_is_the_payload(payload: dict[str, Any]) -> None:
+    assert run("SELECT *" + FROM, payload) == normalised(payload)
+
+
+@given(payloads)
+def test_select_field_and_alias(payload: dict[str, Any]) -> None:
+    expected = {"y": normalised(payload["a"])} if "a" in payload else {}
+    assert run("SELECT a AS y" + FROM, payload) == expected
+
+
+@given(payloads, st.sampled_from(["a", "b", "m"]))
+def test_nested_path_is_undefined_unless_objects_all_the_way(payload: dict, key: str) -> None:
+    inner = payload.get("m")
+    expected = {}
+    if isinstance(inner, dict) and key in inner:
+        expected = {key: normalised(inner[key])}
+    assert run(f"SELECT m.{key}" + FROM, payload) == expected
+
+
+def reference_less_than(value: Any, limit: float) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        return value < limit
+    if isinstance(value, str):
+        import re
+
+        if re.fullmatch(r"-?\d+(\.\d+)?([eE]-?\d+)?", value):
+            number = float(value)
+            return math.isfinite(number) and number < limit
+    return False
+
+
+@given(payloads, st.integers(-50, 50))
+def test_where_comparison_passes_only_on_numeric_true(payload: dict, limit: int) -> None:
+    passes = run(f"SELECT 1 AS one{FROM} WHERE x < {limit}", payload) is not None
+    assert passes is reference_less_than(payload.get("x", UNDEFINED), limit)
+
+
+@given(st.integers(-(10**6), 10**6), st.integers(-(10**6), 10**6))
+def test_integer_arithmetic(a: int, b: int) -> None:
+    out = run(
+        f"SELECT a + b AS s, a - b AS d, a * b AS p, a / b AS q, a % b AS r{FROM}", {"a": a, "b": b}
+    )
+    expected: dict[str, int] = {"s": a + b, "d": a - b, "p": a * b}
+    if b != 0:
+        q = abs(a) // abs(b) * (1 if (a >= 0) == (b >= 0) else -1)
+        expected |= {"q": q, "r": a - b * q}
+    assert out == expected
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False))
+def test_round_floor_ceil(x: float) -> None:
+    out = run(f"SELECT round(x) AS r, floor(x) AS f, ceil(x) AS c{FROM}", {"x": x})
+    half_away = math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
+    assert out["f"] == math.floor(x) and out["c"] == math.ceil(x)
+    assert abs(out["r"] - half_away) <= (1 if abs(abs(x) % 1 - 0.5) < 1e-9 else 0)
+
+
+@given(st.text(max_size=10), st.integers(-12, 12), st.integers(-12, 12))
+def test_substring_clamps(s: str, i: int, j: int) -> None:
+    out = run(f"SELECT substring(s, {i}, {j}) AS t{FROM}", {"s": s})
+    lo, hi = min(max(i, 0), len(s)), min(max(j, 0), len(s))
+    assert out == {"t": s[lo:hi] if lo < hi else ""}
+
+
+topic_levels = st.lists(st.text("abc$", min_size=0, max_size=2), min_size=1, max_size=5)
+
+
+@given(topic_levels, st.data())
+def test_topic_filter_matching(levels: list[str], data: st.DataObject) -> None:
+    topic = "/".join(levels)
+    # a filter built from the topic by wildcarding levels always matches ...
+    pattern = [("+" if data.draw(st.booleans()) else level) for level in levels]
+    if pattern[0] == "+" and topic.startswith("$"):
+        pattern[0] = levels[0]
+    assert topic_matches("/".join(pattern), topic)
+    # ... '#' after k levels matches iff the topic has more than k levels (AWS rule)
+    k = data.draw(st.integers(0, len(levels)))
+    hash_filter = "/".join([*levels[:k], "#"])
+    expected = len(levels) > k and not (k == 0 and topic.startswith("$"))
+    assert topic_matches(hash_filter, topic) is expected
+    # topic(n) returns level n
+    n = data.draw(st.integers(1, len(levels)))
+    out = evaluate(parse(f"SELECT topic({n}) AS t FROM '#'"), Message(topic, b"{}"))
+    if expected or k != 0:
+        assert out is None or out.value == {"t": levels[n - 1]}
+
+
+ident = st.sampled_from(["a", "b", "m", "s", "x"])
+literal = st.one_of(
+    st.integers(-100, 100).map(str),
+    st.floats(-100, 100, allow_nan=False).map(lambda f: repr(abs(f))),
+    st.sampled_from(["'dry'", "'12'", "'true'", "true", "false", "NULL", "[1, 'a']", "{'k': 1}"]),
+)
+UNARY = ["abs", "round", "floor", "ceil", "lower", "upper", "isUndefined", "isNull"]
+BINARY_FN = ["get", "startswith", "concat", "substring"]
+
+
+def expressions() -> st.SearchStrategy[str]:
+    return st.recursive(
+        ident | literal | st.just("m.a") | st.just("topic(3)"),
+        lambda e: st.one_of(
+            st.tuples(
+                e, st.sampled_from(["+", "-", "*", "/", "%", "=", "<>", "<", ">=", "AND", "OR"]), e
+            ).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(st.sampled_from(UNARY), e).map(lambda t: f"{t[0]}({t[1]})"),
+            st.tuples(st.sampled_from(BINARY_FN), e, e).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            st.tuples(e, st.sampled_from(["Int", "String", "Decimal", "Bool"])).map(
+                lambda t: f"cast({t[0]} AS {t[1]})"
+            ),
+            e.map(lambda x: f"(NOT ({x}))"),
+            e.map(lambda x: f"-({x})"),
+        ),
+        max_leaves=8,
+    )
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(expressions(), expressions(), payloads)
+def test_generated_rules_parse_and_evaluate_without_raising(
+    select: str, where: str, payload: dict
+) -> None:
+    statement = parse(f"SELECT {select} AS out{FROM} WHERE {where}")
+    out = evaluate(statement, Message(TOPIC, json.dumps(payload).encode()))
+    if out is not None:
+        assert isinstance(out.value, dict) and set(out.value) <= {"out"}
+        json.dumps(out.value)

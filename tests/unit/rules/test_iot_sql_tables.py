@@ -1,0 +1,153 @@
+"""The IoT SQL subset behaves as the spec's tables say (iot-core-rules-and-limits §1)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.sql import parse
+from cloud.rules.topic_filter import topic_matches
+from edge.errors import RuleSqlError
+
+TOPIC = "dt/plantwatch/s1/dev7/telemetry"
+PAYLOAD = {"t": 21.5, "m": {"v": 40}, "arr": [1, 2], "moisture": 12, "s": "dry"}
+
+
+def run(select: str, payload: object = PAYLOAD, *, where: str = "", topic: str = TOPIC) -> object:
+    sql = f"SELECT {select} FROM 'dt/plantwatch/+/+/telemetry'" + (
+        f" WHERE {where}" if where else ""
+    )
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    out = evaluate(parse(sql), Message(topic, body, client_id="dev7", timestamp_ms=1234))
+    return None if out is None else out.value
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("*", PAYLOAD),
+        ("t", {"t": 21.5}),
+        ("t AS temp", {"temp": 21.5}),
+        ("*, 15 AS speed", {**PAYLOAD, "speed": 15}),
+        ("m.v AS moist", {"moist": 40}),
+        ("m.v", {"v": 40}),
+        ("get(arr, 0) AS first", {"first": 1}),
+        ("VALUE t", 21.5),
+        ("VALUE nothing", ""),
+        ("[t, m.v] AS pair", {"pair": [21.5, 40]}),
+        ("{'a': t, 'b': nothing} AS o", {"o": {"a": 21.5}}),
+        ("a, t", {"t": 21.5}),
+        (
+            "topic(4) AS thing, topic() AS whole, topic(9) AS none",
+            {"thing": "dev7", "whole": TOPIC},
+        ),
+        ("clientid() AS c, timestamp() AS ts", {"c": "dev7", "ts": 1234}),
+        (
+            "7 / 2 AS a, -7 / 2 AS b, 7 % 3 AS c, 7.0 / 2 AS d, 1 / 0 AS z",
+            {"a": 3, "b": -3, "c": 1, "d": 3.5},
+        ),
+        ("'a' + 1 AS x, 1 + '2' AS y, '3' * 2 AS z", {"x": "a1", "y": "12", "z": 6.0}),
+        (
+            "round(1.5) AS a, round(-1.5) AS b, floor(-1.2) AS c, ceil(-1.2) AS d",
+            {"a": 2, "b": -2, "c": -2, "d": -1},
+        ),
+        ("abs(-3) AS a, abs('-2.5') AS b, abs(s) AS c", {"a": 3, "b": 2.5}),
+        (
+            "concat(arr, 3) AS a, concat('x', 1, true) AS b, concat(s) AS c",
+            {"a": [1, 2, 3], "b": "x1true", "c": "dry"},
+        ),
+        ("lower('AbC') AS a, upper(s) AS b", {"a": "abc", "b": "DRY"}),
+        (
+            "substring('hello', 1, 3) AS a, substring('hello', 3, 1) AS b, substring('hello', -5) AS c",
+            {"a": "el", "b": "", "c": "hello"},
+        ),
+        ("startswith(s, 'd') AS a, startswith(NULL, 'd') AS b", {"a": True}),
+        (
+            "cast('12.7' AS Int) AS a, cast(true AS Int) AS b, cast(3 AS String) AS c, cast(0 AS Bool) AS d, cast(NULL AS Int) AS e",
+            {"a": 12, "b": 1, "c": "3", "d": False},
+        ),
+        (
+            "isUndefined(nope) AS a, isNull(nope) AS b, isNull(NULL) AS c",
+            {"a": True, "b": False, "c": True},
+        ),
+        ("get(m, 'v') AS a, get('abc', 1) AS b, get(arr, 5) AS c", {"a": 40, "b": "b"}),
+        ("decode(encode(*, 'base64'), 'base64').t AS t", {"t": 21.5}),
+        ("decode('!!!', 'base64') AS bad", {"bad": None}),
+    ],
+)
+def test_select(select: str, expected: object) -> None:
+    assert run(select) == expected
+
+
+@pytest.mark.parametrize(
+    ("where", "passes"),
+    [
+        ("moisture < 20", True),
+        ("moisture < 10", False),
+        ("nothing < 20", False),  # Undefined skips the actions
+        ("s < 20", False),
+        ("s = 'dry' AND moisture < 20", True),
+        ("(s = 'wet' OR moisture < 20) AND NOT false", True),
+        ("s = 1", False),
+        ("s <> 1", True),
+        ("m = {'v': 40}", True),
+        ("arr = [1, 2]", True),
+        ("arr = [2, 1]", False),
+        ("moisture = 12.0", True),
+        ("true AND 1", False),
+        ("'true' AND true", True),
+        ("NULL", False),
+    ],
+)
+def test_where(where: str, passes: bool) -> None:
+    assert (run("t", where=where) is not None) is passes
+
+
+def test_from_follows_aws_matching() -> None:
+    assert topic_matches("sensor/#", "sensor/")
+    assert topic_matches("sensor/#", "sensor/a/b")
+    assert not topic_matches("sensor/#", "sensor")
+    assert topic_matches("a/+/c", "a/b/c")
+    assert not topic_matches("a/+/c", "a/b/c/d")
+    assert not topic_matches("#", "$aws/things/x")
+    assert run("t", topic="dt/plantwatch/s1/telemetry") is None
+
+
+def test_non_json_payload_passes_through_star_and_encodes() -> None:
+    assert run("*", b"\x00\x01") == b"\x00\x01"
+    assert run("encode(*, 'base64') AS d", b"\x00\x01") == {
+        "d": base64.b64encode(b"\x00\x01").decode()
+    }
+    assert run("t", b"\x00") == {}
+
+
+def test_whole_decimals_become_ints() -> None:
+    assert run("*", b'{"a": 10.0, "b": 1.5}') == {"a": 10, "b": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("sql", "position", "reason"),
+    [
+        ("SELECT a[0] AS x FROM 't'", 9, "get(x, n)"),
+        ("SELECT a FROM t", 15, "quoted topic filter"),
+        ("SELECT foo(1) AS f FROM 't'", 8, "foo() is not supported"),
+        ("SELECT 1 FROM 't'", 8, "needs an alias"),
+        ("SELECT a FROM 't' WHERE a != 1", 27, "use '<>'"),
+        ("SELECT a FROM 't/#/x'", 15, "'#'"),
+        ("SELECT a FROM 't' -- hi", 19, "comments"),
+        ("SELECT aws_lambda('arn', *) AS x FROM 't'", 8, "not supported"),
+        ("SELECT (SELECT v FROM e) AS x FROM 't'", 9, "nested SELECT"),
+        ("SELECT a FROM 't' WHERE", 24, "expected an expression"),
+        ("SELECT get(a) AS x FROM 't'", 8, "2 argument"),
+        ("SELECT 'abc FROM t", 8, "unterminated"),
+        ("SELECT a FROM 't' WHERE 1 < 2 < 3", 31, "do not chain"),
+    ],
+)
+def test_unsupported_sql_names_position_and_reason(sql: str, position: int, reason: str) -> None:
+    with pytest.raises(RuleSqlError, match=re.escape(reason)) as info:
+        parse(sql)
+    assert info.value.position == position
