@@ -7,11 +7,37 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
+
+from amqtt.broker import Broker as _AmqttBroker
+from amqtt.contexts import Action
+from amqtt.events import BrokerEvents
+
+
+class Broker(_AmqttBroker):
+    """amqtt reads MQTT-4.7.2-1 (no wildcard match of ``$`` topics) as a ban on any client
+    publish to a ``$`` topic and drops the connection; AWS IoT's reserved ``$aws/`` topics
+    carry the shadow protocol, so those are let through. ``$SYS`` and the rest stay closed."""
+
+    async def _handle_message_delivery(self, session: Any, handler: Any, wait: Any) -> bool:
+        message = wait.result()
+        topic = getattr(message, "topic", None) or ""
+        if not topic.startswith("$aws/") or "+" in topic or "#" in topic:
+            return await super()._handle_message_delivery(session, handler, wait)
+        await self.plugins_manager.fire_event(
+            BrokerEvents.MESSAGE_RECEIVED, client_id=session.client_id, message=message
+        )
+        if await self._topic_filtering(session, topic=topic, action=Action.PUBLISH):
+            await self.plugins_manager.fire_event(
+                BrokerEvents.MESSAGE_BROADCAST, client_id=session.client_id, message=message
+            )
+            await self._broadcast_message(session, topic, message.data)
+            if message.publish_packet and message.publish_packet.retain_flag:
+                await self.retain_message(session, topic, message.data, message.qos)
+        return True
 
 
 async def _serve(host: str, port: int) -> None:
-    from amqtt.broker import Broker
-
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {
