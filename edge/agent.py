@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from awscrt import mqtt
 
@@ -26,21 +25,13 @@ from edge.buffer import SqliteBuffer
 from edge.clock import Clock
 from edge.errors import ConfigError
 from edge.shadow import Handler, ShadowSync
+from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
 from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, Sample, Telemetry, encode
 
 log = logging.getLogger("edge.agent")
 
 MODES = ("normal", "safe", "stop")
-
-
-class Source(Protocol):
-    """Where readings come from. ``poll`` returns what is new since the last call.
-
-    Optional: ``apply(asset, key, value)`` to receive applied shadow commands (e.g. mode).
-    """
-
-    def poll(self, now: float) -> Sequence[tuple[str, Sample]]: ...
 
 
 @dataclass(frozen=True)
@@ -142,6 +133,7 @@ class Agent:
         self._resend: list[int] = []
         self._acked: list[int] = []
         self._threads: list[threading.Thread] = []
+        self._final_status: dict[str, object] | None = None
         self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
         self._register_defaults()
 
@@ -210,10 +202,13 @@ class Agent:
         if self.shadow is not None:
             self.shadow.stop()
         self._write_status()
+        self._final_status = self.status()
         self.buffer.close()
         log.info("agent stopped", extra={"event": "stop"})
 
     def status(self) -> dict[str, object]:
+        if self._final_status is not None:
+            return dict(self._final_status)
         stats = self.buffer.stats()
         with self._lock:
             counters = self._counters

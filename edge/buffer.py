@@ -135,10 +135,12 @@ class SqliteBuffer:
                 )
                 self._db.execute("COMMIT")
             except BufferFullError:
-                self._db.execute("ROLLBACK")
+                self._rollback()
+                self._recount()
                 raise
             except sqlite3.Error as exc:
                 self._rollback()
+                self._recount()
                 raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
             self._bytes += incoming
             self._depth += len(rows)
@@ -166,7 +168,7 @@ class SqliteBuffer:
                 # drop a slice of unformed readings at once: cheap, and bounded by need
                 need = self._bytes + incoming - self.max_bytes
                 cut = self._db.execute(
-                    "SELECT MAX(id) FROM (SELECT id, SUM(size) OVER (ORDER BY id) AS run "
+                    "SELECT MAX(id) FROM (SELECT id, size, SUM(size) OVER (ORDER BY id) AS run "
                     "FROM readings WHERE seq IS NULL AND id >= ? ORDER BY id LIMIT 10000) "
                     "WHERE run - size < ?",
                     (row[0], need),
@@ -319,6 +321,12 @@ class SqliteBuffer:
                 sent=self._meta("sent"),
                 dropped=self._meta("dropped"),
             )
+
+    def _recount(self) -> None:
+        """Resynchronise the cached totals after a rolled-back transaction."""
+        self._bytes, self._depth = self._db.execute(
+            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings"
+        ).fetchone()
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -1,4 +1,4 @@
-"""Test-only shadow responder: answers get/update on ``$aws/things/<thing>/shadow/...``.
+"""Test-only peers of the agent. ShadowResponder answers get/update on ``$aws/things/<thing>/shadow/...``.
 
 A few dozen lines of the shadow contract (docs: shadow-contracts §1-§4) over paho, so the
 agent's tests exercise the real AWS protocol without the product's shadow service: deep
@@ -13,6 +13,8 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+
+from edge.wire import TELEMETRY_FILTER, decode
 
 PREFIX = "$aws/things/"
 
@@ -49,6 +51,10 @@ class ShadowResponder:
     def __init__(self, host: str, port: int) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.updates: list[tuple[str, dict[str, Any]]] = []
+        self.conflict_next: dict[str, Any] | None = None
+        """Desired state that 'another writer' sets just before the agent's next report,
+        whose delta is lost: the report gets 409 and the agent must GET to catch up."""
+        self.conflicts = 0
         self._lock = threading.Lock()
         self._client = paho.Client(
             paho.CallbackAPIVersion.VERSION2, client_id=f"responder-{time.time_ns()}"
@@ -65,8 +71,8 @@ class ShadowResponder:
             raise RuntimeError("shadow responder did not subscribe")
 
     def close(self) -> None:
-        self._client.loop_stop()
         self._client.disconnect()
+        self._client.loop_stop()
 
     def set_desired(self, thing: str, desired: dict[str, Any]) -> None:
         """What a detector or ``plantwatch shadow set`` does: an update from the cloud side."""
@@ -115,6 +121,12 @@ class ShadowResponder:
         token = {"clientToken": request["clientToken"]} if "clientToken" in request else {}
         with self._lock:
             doc = self.docs.setdefault(thing, {"desired": {}, "reported": {}, "version": 0})
+            state_in = request.get("state") or {}
+            if self.conflict_next is not None and "reported" in state_in and "version" in request:
+                doc["desired"] = merge(doc["desired"], self.conflict_next)
+                doc["version"] += 1
+                self.conflict_next = None
+                self.conflicts += 1
             if "version" in request and request["version"] != doc["version"]:
                 self._publish(
                     f"{base}/rejected", {"code": 409, "message": "Version conflict", **token}
@@ -138,3 +150,63 @@ class ShadowResponder:
                 f"{base}/delta",
                 {"state": d, "metadata": {}, "version": version, "timestamp": now, **token},
             )
+
+
+class Receiver:
+    """The receiving side: a paho subscriber that decodes telemetry and counts duplicates.
+
+    Readings are keyed by (asset, ts) and messages by msg_id, so a redelivered message is
+    counted as a duplicate rather than as new data.
+    """
+
+    def __init__(self, host: str, port: int, client_id: str = "receiver") -> None:
+        self.readings: dict[tuple[str, int], dict[str, Any]] = {}
+        self.msg_ids: dict[str, int] = {}
+        self.messages = 0
+        self.duplicate_messages = 0
+        self.changed_redeliveries = 0
+        self._last_ts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=paho.MQTTv311,
+        )
+        self._subscribed = threading.Event()
+        self._client.on_connect = lambda c, *_: c.subscribe(TELEMETRY_FILTER, 1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(0.05, 0.5)
+        self._client.connect(host, port, keepalive=5)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError("receiver did not subscribe")
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        message = decode(msg.payload)
+        with self._lock:
+            self.messages += 1
+            if message.msg_id in self.msg_ids:
+                self.duplicate_messages += 1
+                if self.msg_ids[message.msg_id] != len(message.samples):
+                    self.changed_redeliveries += 1
+            self.msg_ids[message.msg_id] = len(message.samples)
+            for sample in message.samples:
+                self.readings[(message.asset, sample.ts_ms)] = dict(sample.values)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.readings)
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= n:
+                return True
+            time.sleep(0.05)
+        return self.count() >= n
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
