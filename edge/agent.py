@@ -59,8 +59,11 @@ class AgentConfig:
     max_message_bytes: int = MAX_PAYLOAD_BYTES - 512
     keep_alive_s: int = 30
     ping_timeout_ms: int = 3000
-    ack_timeout_s: float = 10.0
-    """No PUBACK for this long (wall seconds) while publishing: the link is dead, reconnect."""
+    ack_timeout_s: float = 5.0
+    """No PUBACK at all for this long (wall seconds) while publishes wait: the link is dead.
+
+    Catches a half-open TCP link within seconds while data flows, even with IoT Core's
+    long keep-alive; a throttled link (IoT Core delays past 512 KiB/s) keeps acknowledging."""
     backoff_min_s: float = 0.2
     backoff_max_s: float = 30.0
     sampling_interval_s: float = 1.0
@@ -113,7 +116,7 @@ class Agent:
             tls=config.tls,
             keep_alive_s=config.keep_alive_s,
             ping_timeout_ms=config.ping_timeout_ms,
-            operation_timeout_ms=int(config.ack_timeout_s * 1000),
+            operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
             remember=Path(f"{config.queue_path}.protocol"),
         )
         self.shadow = ShadowSync(config.assets, on_error=self._error) if config.shadow else None
@@ -134,6 +137,7 @@ class Agent:
         self._acked: list[int] = []
         self._threads: list[threading.Thread] = []
         self._final_status: dict[str, object] | None = None
+        self._last_progress = time.monotonic()
         self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
         self._register_defaults()
 
@@ -275,40 +279,52 @@ class Agent:
         attempt = 0
         while self._running:
             try:
-                connection = self.transport.connect(self._on_interrupted)
+                self._link_once()
+                attempt = 0
             except LinkDown as exc:
                 self._error(str(exc))
-                attempt += 1
+                attempt = min(attempt + 1, 20)
                 cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
-                self._link_down.wait(random.uniform(self.config.backoff_min_s, cap))
-                continue
-            self._link_down.clear()
-            try:
-                if self.shadow is not None:
-                    self.shadow.attach(connection)
-            except Exception as exc:
-                self._error(f"shadow subscribe failed: {exc}")
-                close_connection(connection)
-                continue
-            attempt = 0
-            with self._wake:
-                self._generation += 1
-                self._connection = connection
-                self._counters.connects += 1
-                # anything in flight on an older connection is re-sent from the queue
-                self._resend = sorted(set(self._resend) | set(self._inflight))
-                self._inflight.clear()
-                self._wake.notify_all()
-            log.info(
-                "connected",
-                extra={"event": "connected", "protocol": self.transport.negotiated},
-            )
-            self._link_down.wait()
-            self._drop_connection()
+                self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
+            except Exception as exc:  # never let the link thread die
+                log.exception("link loop failed", extra={"event": "error"})
+                self._error(f"link: {exc}")
+                self._stopping.wait(self.config.backoff_max_s)
 
-    def _on_interrupted(self, error: Exception) -> None:
-        self._error(f"connection lost: {error}")
-        self._link_down.set()
+    def _link_once(self) -> None:
+        """Connect, subscribe, serve until the link drops; raise LinkDown to back off."""
+        with self._lock:
+            generation = self._generation + 1
+        self._link_down.clear()
+        connection = self.transport.connect(lambda error: self._on_interrupted(error, generation))
+        try:
+            if self.shadow is not None:
+                self.shadow.attach(connection)
+        except Exception as exc:
+            close_connection(connection)
+            raise LinkDown(f"shadow subscribe failed: {exc}") from exc
+        with self._wake:
+            self._generation = generation
+            self._connection = connection
+            self._counters.connects += 1
+            self._last_progress = time.monotonic()
+            # anything in flight on an older connection is re-sent from the queue
+            self._resend = sorted(set(self._resend) | set(self._inflight))
+            self._inflight.clear()
+            self._wake.notify_all()
+        log.info(
+            "connected",
+            extra={"event": "connected", "protocol": self.transport.negotiated},
+        )
+        self._link_down.wait()
+        self._drop_connection()
+
+    def _on_interrupted(self, error: Exception, generation: int) -> None:
+        with self._lock:
+            current = self._generation
+        if generation >= current:  # a late callback of an abandoned connection is ignored
+            self._error(f"connection lost: {error}")
+            self._link_down.set()
 
     def _drop_connection(self) -> None:
         with self._wake:
@@ -338,14 +354,19 @@ class Agent:
                 generation = self._generation
                 room = self.config.max_inflight - len(self._inflight)
                 oldest = min((sent for _g, sent in self._inflight.values()), default=None)
+                progress = self._last_progress
+            now = time.monotonic()
+            timeout = self.config.ack_timeout_s
+            if oldest is not None and now - oldest > timeout and now - progress > timeout:
+                # a throttled link still acknowledges something; a dead one acknowledges nothing
+                self._error(f"no PUBACK for {timeout:g} s; reconnecting")
+                with self._wake:
+                    self._last_progress = now
+                self._link_down.set()
             if connection is None or room <= 0:
-                if oldest is not None and time.monotonic() - oldest > self.config.ack_timeout_s:
-                    self._error(f"no PUBACK for {self.config.ack_timeout_s:.0f} s; reconnecting")
-                    self._link_down.set()
                 with self._wake:
                     self._wake.wait(0.05)
                 continue
-            now = time.monotonic()
             rate = self.config.max_publishes_per_s
             tokens = min(rate, tokens + (now - last) * rate)
             last = now
@@ -408,6 +429,7 @@ class Agent:
         with self._wake:
             self._acked.append(seq)
             self._inflight.pop(seq, None)
+            self._last_progress = time.monotonic()
             self._wake.notify_all()
 
     def _nack(self, seq: int, generation: int, error: BaseException) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,6 +37,7 @@ class ShadowSync:
         *,
         on_error: Callable[[str], None] | None = None,
         subscribe_timeout_s: float = 10.0,
+        get_retry_s: float = 5.0,
     ) -> None:
         self.things = tuple(things)
         self.applied: dict[str, dict[str, object]] = {t: {} for t in self.things}
@@ -47,6 +49,10 @@ class ShadowSync:
         self._client: iotshadow.IotShadowClient | None = None
         self._on_error = on_error or (lambda _msg: None)
         self._subscribe_timeout_s = subscribe_timeout_s
+        self._get_retry_s = get_retry_s
+        self._pending_get: dict[str, float] = {}
+        """thing -> when its unanswered GET went out; re-sent after get_retry_s (a GET
+        published before the shadow service resubscribed after a broker restart is lost)."""
         self._events: queue.Queue[object] = queue.Queue()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -91,6 +97,7 @@ class ShadowSync:
 
     def detach(self) -> None:
         self._client = None
+        self._pending_get.clear()
 
     def stop(self) -> None:
         self._client = None
@@ -108,23 +115,38 @@ class ShadowSync:
         client = self._client
         if client is None:
             return
+        self._pending_get[thing] = time.monotonic()
         client.publish_get_shadow(
             iotshadow.GetShadowRequest(thing_name=thing, client_token=str(uuid.uuid4())), QOS
         )
 
     def _run(self) -> None:
         while True:
-            event = self._events.get()
+            try:
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                self._retry_gets()
+                continue
             if event is _STOP:
                 return
             try:
                 self._handle(event)
+                self._retry_gets()
             except Exception as exc:
                 log.exception("shadow event failed", extra={"event": "shadow_error"})
                 self._on_error(f"shadow: {exc}")
 
+    def _retry_gets(self) -> None:
+        now = time.monotonic()
+        for thing, sent in list(self._pending_get.items()):
+            if now - sent > self._get_retry_s and self._client is not None:
+                log.info("shadow GET unanswered; asking again", extra={"thing": thing})
+                self._get(thing)
+
     def _handle(self, event: Any) -> None:
         kind, thing = event[0], event[1]
+        if kind in ("get", "rejected") and (kind == "get" or event[2] == "get"):
+            self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
             state = response.state

@@ -176,6 +176,7 @@ class Receiver:
         self._subscribed = threading.Event()
         self._client.on_connect = lambda c, *_: c.subscribe(TELEMETRY_FILTER, 1)
         self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_disconnect = lambda *_: self._subscribed.clear()
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(0.05, 0.5)
         self._client.connect(host, port, keepalive=5)
@@ -194,6 +195,10 @@ class Receiver:
             self.msg_ids[message.msg_id] = len(message.samples)
             for sample in message.samples:
                 self.readings[(message.asset, sample.ts_ms)] = dict(sample.values)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """After a broker restart: True once the receiver has reconnected and subscribed."""
+        return self._subscribed.wait(timeout)
 
     def count(self) -> int:
         with self._lock:
