@@ -1,0 +1,495 @@
+"""Agent: readings -> durable queue -> QoS 1 publishes; shadow commands -> handlers.
+
+Three threads: *link* opens connections (jittered exponential backoff) and re-attaches the
+shadow client on each; *sender* forms messages from the queue and publishes them within an
+in-flight window and a publish-rate limit, deleting a message only when its PUBACK arrives;
+*poller* polls registered sources. A message that is not acknowledged (link lost, broker
+restarted, ack timeout) stays queued and is re-sent under the same ``msg_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from awscrt import mqtt
+
+from edge.buffer import SqliteBuffer
+from edge.clock import Clock
+from edge.errors import ConfigError
+from edge.shadow import Handler, ShadowSync
+from edge.sources import Source
+from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
+from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, Sample, Telemetry, encode
+
+log = logging.getLogger("edge.agent")
+
+MODES = ("normal", "safe", "stop")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    site: str
+    sender: str
+    """Client id (= thing name on IoT Core) and the ``sender`` of every message."""
+    broker_url: str
+    queue_path: str
+    assets: tuple[str, ...]
+    samples_per_message: int = 20
+    max_queue_bytes: int = 256 * 1024 * 1024
+    full_policy: str = "drop_oldest"
+    protocol: str = "auto"
+    tls: TlsConfig | None = None
+    shadow: bool = True
+    max_queue_age_s: float | None = None
+    synchronous: str = "FULL"
+    max_batch_delay_s: float = 1.0
+    """A partial message leaves after this long (clock seconds) rather than waiting to fill."""
+    max_publishes_per_s: float = 80.0
+    """IoT Core allows 100 publishes/s per connection, in and out; shadow traffic needs room."""
+    max_inflight: int = 50
+    """IoT Core allows 100 unacknowledged QoS 1 publishes per client."""
+    max_message_bytes: int = MAX_PAYLOAD_BYTES - 512
+    keep_alive_s: int = 30
+    ping_timeout_ms: int = 3000
+    ack_timeout_s: float = 5.0
+    """No PUBACK at all for this long (wall seconds) while publishes wait: the link is dead.
+
+    Catches a half-open TCP link within seconds while data flows, even with IoT Core's
+    long keep-alive; a throttled link (IoT Core delays past 512 KiB/s) keeps acknowledging."""
+    backoff_min_s: float = 0.2
+    backoff_max_s: float = 30.0
+    sampling_interval_s: float = 1.0
+    status_path: str | None = None
+    """Where the agent writes its status JSON once a second; default ``<queue_path>.status.json``."""
+
+    def check(self) -> None:
+        for name in ("site", "sender", *self.assets):
+            value = getattr(self, name, name) if name in ("site", "sender") else name
+            if not NAME_RE.match(value):
+                raise ConfigError(f"name {value!r}: must match {NAME_RE.pattern}")
+        if not self.assets:
+            raise ConfigError("assets: at least one asset is required")
+        if self.samples_per_message < 1:
+            raise ConfigError("samples_per_message: expected an integer >= 1")
+        if self.tls is not None:
+            self.tls.check()
+
+    @property
+    def status_file(self) -> Path:
+        return Path(self.status_path or f"{self.queue_path}.status.json")
+
+
+@dataclass
+class _Counters:
+    sent_messages: int = 0
+    resent_messages: int = 0
+    connects: int = 0
+    last_error: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, clock: Clock) -> None:
+        config.check()
+        self.config = config
+        self.clock = clock
+        self.buffer = SqliteBuffer(
+            config.queue_path,
+            clock,
+            max_bytes=config.max_queue_bytes,
+            max_age_s=config.max_queue_age_s,
+            full_policy=config.full_policy,
+            synchronous=config.synchronous,
+        )
+        self.transport = CrtTransport(
+            config.broker_url,
+            config.sender,
+            protocol=config.protocol,
+            tls=config.tls,
+            keep_alive_s=config.keep_alive_s,
+            ping_timeout_ms=config.ping_timeout_ms,
+            operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
+            remember=Path(f"{config.queue_path}.protocol"),
+        )
+        self.shadow = ShadowSync(config.assets, on_error=self._error) if config.shadow else None
+        self.sources: list[Source] = []
+        self.sampling_interval_s = config.sampling_interval_s
+        self._counters = _Counters()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._running = False
+        self._draining = False
+        self._connection: mqtt.Connection | None = None
+        self._generation = 0
+        self._link_down = threading.Event()
+        self._stopping = threading.Event()
+        self._inflight: dict[int, tuple[int, float]] = {}
+        """seq -> (connection generation, wall time sent)."""
+        self._resend: list[int] = []
+        self._acked: list[int] = []
+        self._threads: list[threading.Thread] = []
+        self._final_status: dict[str, object] | None = None
+        self._last_progress = time.monotonic()
+        self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
+        self._register_defaults()
+
+    @property
+    def applied(self) -> dict[str, dict[str, object]]:
+        """Per asset, the last applied shadow state (e.g. ``{"mode": "safe"}``)."""
+        return self.shadow.applied if self.shadow else self._local_applied
+
+    # -- public API -----------------------------------------------------------------------
+
+    def register_command(self, key: str, handler: Handler) -> None:
+        """Handle desired ``key``: ``handler(asset, value) -> applied``; ValueError rejects."""
+        if self.shadow is not None:
+            self.shadow.register(key, handler)
+
+    def add_source(self, source: Source) -> None:
+        self.sources.append(source)
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        # messages formed before a crash or restart and never acknowledged go first, same seq
+        self._resend = [seq for seq, _asset in self.buffer.formed()]
+        for name, target in (
+            ("edge-link", self._link_loop),
+            ("edge-sender", self._send_loop),
+            ("edge-poller", self._poll_loop),
+            ("edge-status", self._status_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("agent started", extra={"event": "start", "sender": self.config.sender})
+
+    def submit(self, asset: str, samples: Sequence[Sample]) -> None:
+        """Commit *samples* of *asset* to the on-disk queue; durable when this returns."""
+        if asset not in self.config.assets:
+            raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
+        self.buffer.put(asset, samples)
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self, flush: bool = True, timeout: float = 10.0) -> None:
+        """Stop polling; with *flush*, keep sending until the queue is empty or *timeout*."""
+        if not self._running:
+            return
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            self._draining = True
+            self._wake.notify_all()
+        if flush:
+            while time.monotonic() < deadline:
+                if self.buffer.stats().depth == 0:
+                    break
+                time.sleep(0.05)
+        self._running = False
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        self._link_down.set()
+        for thread in self._threads:
+            thread.join(max(0.5, deadline - time.monotonic()))
+        self._threads.clear()
+        self._drop_connection()
+        if self.shadow is not None:
+            self.shadow.stop()
+        self._write_status()
+        self._final_status = self.status()
+        self.buffer.close()
+        log.info("agent stopped", extra={"event": "stop"})
+
+    def status(self) -> dict[str, object]:
+        if self._final_status is not None:
+            return dict(self._final_status)
+        stats = self.buffer.stats()
+        with self._lock:
+            counters = self._counters
+            return {
+                "sender": self.config.sender,
+                "connected": self._connection is not None,
+                "protocol": self.transport.negotiated,
+                "queue_depth": stats.depth,
+                "queue_bytes": stats.bytes,
+                "oldest_age_s": (
+                    round(max(0.0, self.clock.now() - stats.oldest_enq), 3)
+                    if stats.oldest_enq is not None
+                    else None
+                ),
+                "sent": stats.sent,
+                "dropped": stats.dropped,
+                "inflight": len(self._inflight),
+                "messages_sent": counters.sent_messages,
+                "messages_resent": counters.resent_messages,
+                "connects": counters.connects,
+                "last_error": counters.last_error,
+                "applied": {a: dict(v) for a, v in self.applied.items()},
+                "updated": self.clock.now(),
+            }
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _register_defaults(self) -> None:
+        def sampling(_asset: str, value: object) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"sampling_interval_s: expected a number, got {value!r}")
+            if not 0.01 <= value <= 86400:
+                raise ValueError(f"sampling_interval_s: {value} is outside 0.01..86400")
+            self.sampling_interval_s = float(value)
+            return value
+
+        def mode(asset: str, value: object) -> str:
+            if value not in MODES:
+                raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {value!r}")
+            self._tell_sources(asset, "mode", value)
+            return str(value)
+
+        def setpoints(asset: str, value: object) -> dict[str, float]:
+            if not isinstance(value, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+            ):
+                raise ValueError(f"setpoints: expected an object of numbers, got {value!r}")
+            self._tell_sources(asset, "setpoints", value)
+            return dict(value)
+
+        self.register_command("sampling_interval_s", sampling)
+        self.register_command("mode", mode)
+        self.register_command("setpoints", setpoints)
+
+    def _tell_sources(self, asset: str, key: str, value: object) -> None:
+        for source in self.sources:
+            apply = getattr(source, "apply", None)
+            if apply is not None:
+                apply(asset, key, value)
+
+    # -- link -------------------------------------------------------------------------------
+
+    def _link_loop(self) -> None:
+        attempt = 0
+        while self._running:
+            try:
+                self._link_once()
+                attempt = 0
+            except LinkDown as exc:
+                self._error(str(exc))
+                attempt = min(attempt + 1, 20)
+                cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
+                self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
+            except Exception as exc:  # never let the link thread die
+                log.exception("link loop failed", extra={"event": "error"})
+                self._error(f"link: {exc}")
+                self._stopping.wait(self.config.backoff_max_s)
+
+    def _link_once(self) -> None:
+        """Connect, subscribe, serve until the link drops; raise LinkDown to back off."""
+        with self._lock:
+            generation = self._generation + 1
+        self._link_down.clear()
+        connection = self.transport.connect(lambda error: self._on_interrupted(error, generation))
+        try:
+            if self.shadow is not None:
+                self.shadow.attach(connection)
+        except Exception as exc:
+            close_connection(connection)
+            raise LinkDown(f"shadow subscribe failed: {exc}") from exc
+        with self._wake:
+            self._generation = generation
+            self._connection = connection
+            self._counters.connects += 1
+            self._last_progress = time.monotonic()
+            # anything in flight on an older connection is re-sent from the queue
+            self._resend = sorted(set(self._resend) | set(self._inflight))
+            self._inflight.clear()
+            self._wake.notify_all()
+        log.info(
+            "connected",
+            extra={"event": "connected", "protocol": self.transport.negotiated},
+        )
+        self._link_down.wait()
+        self._drop_connection()
+
+    def _on_interrupted(self, error: Exception, generation: int) -> None:
+        with self._lock:
+            current = self._generation
+        if generation >= current:  # a late callback of an abandoned connection is ignored
+            self._error(f"connection lost: {error}")
+            self._link_down.set()
+
+    def _drop_connection(self) -> None:
+        with self._wake:
+            connection, self._connection = self._connection, None
+            self._resend = sorted(set(self._resend) | set(self._inflight))
+            self._inflight.clear()
+        if self.shadow is not None:
+            self.shadow.detach()
+        if connection is not None:
+            log.info("disconnected", extra={"event": "disconnected"})
+            close_connection(connection)
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self._counters.last_error = message
+        log.warning(message, extra={"event": "error"})
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        tokens = 0.0
+        last = time.monotonic()
+        while self._running:
+            self._flush_acks()
+            with self._wake:
+                connection = self._connection
+                generation = self._generation
+                room = self.config.max_inflight - len(self._inflight)
+                oldest = min((sent for _g, sent in self._inflight.values()), default=None)
+                progress = self._last_progress
+            now = time.monotonic()
+            timeout = self.config.ack_timeout_s
+            if oldest is not None and now - oldest > timeout and now - progress > timeout:
+                # a throttled link still acknowledges something; a dead one acknowledges nothing
+                self._error(f"no PUBACK for {timeout:g} s; reconnecting")
+                with self._wake:
+                    self._last_progress = now
+                self._link_down.set()
+            if connection is None or room <= 0:
+                with self._wake:
+                    self._wake.wait(0.05)
+                continue
+            rate = self.config.max_publishes_per_s
+            tokens = min(rate, tokens + (now - last) * rate)
+            last = now
+            if tokens < 1:
+                time.sleep((1 - tokens) / rate)
+                continue
+            message = self._next_message()
+            if message is None:
+                with self._wake:
+                    self._wake.wait(0.05)
+                continue
+            tokens -= 1
+            self._publish(connection, generation, message)
+
+    def _next_message(self) -> Telemetry | None:
+        cfg = self.config
+        while True:
+            with self._lock:
+                seq = self._resend.pop(0) if self._resend else None
+            if seq is None:
+                break
+            message = self.buffer.message(cfg.site, cfg.sender, seq)
+            if message is not None:
+                with self._lock:
+                    self._counters.resent_messages += 1
+                return message
+        now = self.clock.now()
+        for asset, (count, oldest) in sorted(self.buffer.unformed().items(), key=lambda i: i[1][1]):
+            backlog = count > cfg.samples_per_message
+            due = (
+                count >= cfg.samples_per_message
+                or now - oldest >= cfg.max_batch_delay_s
+                or self._draining
+            )
+            if not due:
+                continue
+            limit = 100_000 if backlog else cfg.samples_per_message
+            return self.buffer.form(cfg.site, cfg.sender, asset, limit, cfg.max_message_bytes)
+        return None
+
+    def _publish(self, connection: mqtt.Connection, generation: int, message: Telemetry) -> None:
+        seq = message.seq
+        payload = encode(message)
+        with self._lock:
+            self._inflight[seq] = (generation, time.monotonic())
+        try:
+            future, _packet_id = connection.publish(message.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+        except Exception as exc:
+            self._nack(seq, generation, exc)
+            return
+        future.add_done_callback(lambda f: self._on_puback(seq, generation, f))
+        with self._lock:
+            self._counters.sent_messages += 1
+
+    def _on_puback(self, seq: int, generation: int, future: object) -> None:
+        error = future.exception()  # type: ignore[attr-defined]
+        if error is not None:
+            self._nack(seq, generation, error)
+            return
+        with self._wake:
+            self._acked.append(seq)
+            self._inflight.pop(seq, None)
+            self._last_progress = time.monotonic()
+            self._wake.notify_all()
+
+    def _nack(self, seq: int, generation: int, error: BaseException) -> None:
+        with self._wake:
+            entry = self._inflight.get(seq)
+            if entry is not None and entry[0] == generation:
+                del self._inflight[seq]
+                self._resend.append(seq)
+                self._resend.sort()
+            self._counters.last_error = f"publish seq {seq}: {error}"
+            self._wake.notify_all()
+
+    def _flush_acks(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            self.buffer.ack(acked)
+
+    # -- sources and status -----------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while self._running and not self._draining:
+            started = self.clock.now()
+            for source in self.sources:
+                try:
+                    batch = source.poll(started)
+                except Exception as exc:
+                    self._error(f"source {type(source).__name__}: {exc}")
+                    continue
+                grouped: dict[str, list[Sample]] = {}
+                for asset, sample in batch:
+                    grouped.setdefault(asset, []).append(sample)
+                for asset, samples in grouped.items():
+                    if self.applied.get(asset, {}).get("mode") == "stop":
+                        continue
+                    try:
+                        self.submit(asset, samples)
+                    except Exception as exc:
+                        self._error(f"submit {asset}: {exc}")
+            if not self.sources:
+                with self._wake:
+                    self._wake.wait(0.2)
+                continue
+            self.clock.sleep(max(0.0, self.sampling_interval_s - (self.clock.now() - started)))
+
+    def _status_loop(self) -> None:
+        while self._running:
+            self._write_status()
+            self._stopping.wait(1.0)
+
+    def _write_status(self) -> None:
+        try:
+            doc = self.status()
+            doc["pid"] = os.getpid()
+        except Exception:
+            return
+        path = self.config.status_file
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        try:
+            tmp.write_text(json.dumps(doc, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("status file %s: %s", path, exc, extra={"event": "error"})

@@ -1,0 +1,357 @@
+"""SqliteBuffer: the durable store-and-forward queue between sources and the broker.
+
+Every reading is committed here before ``submit`` returns, and leaves only when the PUBACK
+of the message carrying it arrives. A message is *formed* (given a ``seq``) only when it is
+about to be sent; the seq and its readings are committed together, so a replay after a
+crash re-sends the same readings under the same ``msg_id`` (``sender:seq``) and the cloud
+can de-duplicate.
+
+Durability: WAL journal with ``synchronous=FULL`` by default. In WAL mode ``NORMAL`` never
+corrupts the database but may lose the last transactions on power loss (the WAL is not
+fsynced at commit). ``submit`` promises that an accepted reading survives, so the default
+fsyncs every commit; ``NORMAL`` is offered for flash-wear-sensitive devices where losing
+the last second of readings on power loss is acceptable. Either survives SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.clock import Clock
+from edge.errors import ConfigError, StorageError
+from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
+
+FULL_POLICIES = ("drop_oldest", "refuse")
+SYNC_MODES = ("FULL", "NORMAL")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    asset TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    enq REAL NOT NULL,
+    seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS readings_unformed ON readings (asset, seq, id);
+CREATE INDEX IF NOT EXISTS readings_seq ON readings (seq);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    asset TEXT NOT NULL,
+    formed REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+SAMPLE_OVERHEAD = len('{"ts":,"values":},')
+"""Bytes a sample adds to a payload beyond its ts digits and values JSON."""
+
+
+class BufferFullError(StorageError):
+    """The queue is at its byte limit and the policy is ``refuse``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    depth: int
+    bytes: int
+    oldest_enq: float | None
+    formed: int
+    sent: int
+    dropped: int
+
+
+class SqliteBuffer:
+    """A bounded on-disk FIFO of readings, grouped into numbered messages on demand.
+
+    Thread-safe: one connection behind a lock (the agent's submit, sender and status paths
+    share it). Limits: *max_bytes* of stored sample JSON and, optionally, *max_age_s*;
+    when full, ``drop_oldest`` discards the oldest readings (whole messages when formed)
+    and counts them, ``refuse`` raises BufferFullError so the caller can back off.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock,
+        *,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_age_s: float | None = None,
+        full_policy: str = "drop_oldest",
+        synchronous: str = "FULL",
+    ) -> None:
+        if full_policy not in FULL_POLICIES:
+            raise ConfigError(
+                f"full_policy {full_policy!r}: expected one of {', '.join(FULL_POLICIES)}"
+            )
+        if synchronous.upper() not in SYNC_MODES:
+            raise ConfigError(
+                f"synchronous {synchronous!r}: expected one of {', '.join(SYNC_MODES)}"
+            )
+        self.path = Path(path)
+        self._clock = clock
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.full_policy = full_policy
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+            self._bytes, self._depth = self._db.execute(
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def put(self, asset: str, samples: Sequence[Sample]) -> int:
+        """Validate and commit *samples*; return how many older readings were dropped."""
+        if not samples:
+            return 0
+        rows = _rows(asset, samples, self._clock.now())
+        incoming = sum(r[3] for r in rows)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                dropped = self._make_room(incoming)
+                self._db.executemany(
+                    "INSERT INTO readings (asset, ts_ms, body, size, enq) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BufferFullError:
+                self._rollback()
+                self._recount()
+                raise
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._recount()
+                raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
+            self._bytes += incoming
+            self._depth += len(rows)
+            return dropped
+
+    def _make_room(self, incoming: int) -> int:
+        """Apply the age and byte limits inside the caller's transaction."""
+        dropped = 0
+        if self.max_age_s is not None:
+            cutoff = self._clock.now() - self.max_age_s
+            dropped += self._drop_where("enq < ?", (cutoff,))
+        if self._bytes + incoming <= self.max_bytes:
+            return self._count_dropped(dropped)
+        if self.full_policy == "refuse":
+            raise BufferFullError(
+                f"queue {self.path} is full ({self._bytes} of {self.max_bytes} bytes); "
+                "policy is refuse"
+            )
+        while self._bytes + incoming > self.max_bytes and self._depth > 0:
+            row = self._db.execute("SELECT id, seq FROM readings ORDER BY id LIMIT 1").fetchone()
+            if row[1] is not None:
+                dropped += self._drop_where("seq = ?", (row[1],))
+                self._db.execute("DELETE FROM messages WHERE seq = ?", (row[1],))
+            else:
+                # drop a slice of unformed readings at once: cheap, and bounded by need
+                need = self._bytes + incoming - self.max_bytes
+                cut = self._db.execute(
+                    "SELECT MAX(id) FROM (SELECT id, size, SUM(size) OVER (ORDER BY id) AS run "
+                    "FROM readings WHERE seq IS NULL AND id >= ? ORDER BY id LIMIT 10000) "
+                    "WHERE run - size < ?",
+                    (row[0], need),
+                ).fetchone()[0]
+                dropped += self._drop_where("seq IS NULL AND id <= ?", (cut or row[0],))
+        return self._count_dropped(dropped)
+
+    def _drop_where(self, where: str, params: tuple[object, ...]) -> int:
+        size, count = self._db.execute(
+            f"SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings WHERE {where}", params
+        ).fetchone()
+        if count:
+            self._db.execute(f"DELETE FROM readings WHERE {where}", params)
+            self._db.execute(
+                "DELETE FROM messages WHERE seq NOT IN (SELECT DISTINCT seq FROM readings "
+                "WHERE seq IS NOT NULL)"
+            )
+            self._bytes -= size
+            self._depth -= count
+        return int(count)
+
+    def _count_dropped(self, dropped: int) -> int:
+        if dropped:
+            self._bump("dropped", dropped)
+        return dropped
+
+    def _bump(self, key: str, amount: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            (key, amount),
+        )
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def formed(self) -> list[tuple[int, str]]:
+        """``(seq, asset)`` of every formed, unacknowledged message, oldest first."""
+        with self._lock:
+            return self._db.execute("SELECT seq, asset FROM messages ORDER BY seq").fetchall()
+
+    def unformed(self) -> dict[str, tuple[int, float]]:
+        """Per asset: how many readings await a message, and the oldest one's enqueue time."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT asset, COUNT(*), MIN(enq) FROM readings WHERE seq IS NULL GROUP BY asset"
+            ).fetchall()
+        return {asset: (int(n), float(enq)) for asset, n, enq in rows}
+
+    def form(
+        self, site: str, sender: str, asset: str, max_samples: int, max_bytes: int = 0
+    ) -> Telemetry | None:
+        """Give the oldest unformed readings of *asset* the next seq and return the message.
+
+        The message holds at most *max_samples* samples and its payload at most *max_bytes*
+        (default: the wire limit less a margin).
+        """
+        budget = (max_bytes or MAX_PAYLOAD_BYTES - 512) - _header_bytes(site, asset, sender)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, ts_ms, body, size FROM readings WHERE asset = ? AND seq IS NULL "
+                "ORDER BY id LIMIT ?",
+                (asset, max_samples),
+            ).fetchall()
+            chosen = []
+            used = 0
+            for row in rows:
+                cost = row[3] + SAMPLE_OVERHEAD + len(str(row[1]))
+                if chosen and used + cost > budget:
+                    break
+                chosen.append(row)
+                used += cost
+            if not chosen:
+                return None
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                seq = self._meta("next_seq")
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('next_seq', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (seq + 1,),
+                )
+                self._db.execute(
+                    "INSERT INTO messages (seq, asset, formed) VALUES (?, ?, ?)",
+                    (seq, asset, self._clock.now()),
+                )
+                self._db.execute(
+                    "UPDATE readings SET seq = ? WHERE asset = ? AND seq IS NULL AND id BETWEEN ? AND ?",
+                    (seq, asset, chosen[0][0], chosen[-1][0]),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"queue {self.path}: form failed ({exc})") from exc
+        samples = tuple(Sample(ts_ms=r[1], values=json.loads(r[2])) for r in chosen)
+        return Telemetry(site, asset, sender, seq, samples)
+
+    def message(self, site: str, sender: str, seq: int) -> Telemetry | None:
+        """Rebuild formed message *seq* exactly as first formed (same readings, same seq)."""
+        with self._lock:
+            head = self._db.execute("SELECT asset FROM messages WHERE seq = ?", (seq,)).fetchone()
+            if head is None:
+                return None
+            rows = self._db.execute(
+                "SELECT ts_ms, body FROM readings WHERE seq = ? ORDER BY id", (seq,)
+            ).fetchall()
+        if not rows:
+            return None
+        samples = tuple(Sample(ts_ms=ts, values=json.loads(body)) for ts, body in rows)
+        return Telemetry(site, head[0], sender, seq, samples)
+
+    def ack(self, seqs: Sequence[int]) -> int:
+        """Delete acknowledged messages; return how many readings left the queue."""
+        if not seqs:
+            return 0
+        params = [(s,) for s in seqs]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                size, count = 0, 0
+                for (seq,) in params:
+                    s, c = self._db.execute(
+                        "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings WHERE seq = ?",
+                        (seq,),
+                    ).fetchone()
+                    size += s
+                    count += c
+                self._db.executemany("DELETE FROM readings WHERE seq = ?", params)
+                self._db.executemany("DELETE FROM messages WHERE seq = ?", params)
+                if count:
+                    self._bump("sent", count)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"queue {self.path}: ack failed ({exc})") from exc
+            self._bytes -= size
+            self._depth -= count
+            return int(count)
+
+    def stats(self) -> BufferStats:
+        with self._lock:
+            oldest = self._db.execute("SELECT MIN(enq) FROM readings").fetchone()[0]
+            formed = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            return BufferStats(
+                depth=self._depth,
+                bytes=self._bytes,
+                oldest_enq=oldest,
+                formed=int(formed),
+                sent=self._meta("sent"),
+                dropped=self._meta("dropped"),
+            )
+
+    def _recount(self) -> None:
+        """Resynchronise the cached totals after a rolled-back transaction."""
+        self._bytes, self._depth = self._db.execute(
+            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings"
+        ).fetchone()
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
+
+
+def _header_bytes(site: str, asset: str, sender: str) -> int:
+    return len(encode(Telemetry(site, asset, sender, 10**12, ()))) + 8
+
+
+def _rows(
+    asset: str, samples: Sequence[Sample], now: float
+) -> list[tuple[str, int, str, int, float]]:
+    """Validate against the wire contract now, so a bad reading never poisons the queue."""
+    doc = {
+        "v": 1,
+        "site": "x",
+        "asset": asset,
+        "sender": "x",
+        "seq": 0,
+        "samples": [{"ts": s.ts_ms, "values": dict(s.values)} for s in samples],
+    }
+    from_document(doc)
+    rows = []
+    for s in samples:
+        body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
+        rows.append((asset, s.ts_ms, body, len(body), now))
+    return rows

@@ -1,0 +1,138 @@
+"""``plantwatch edge run|status`` and the stand-alone ``plantwatch-edge`` script.
+
+Device installs may lack the cloud package, so ``main`` is a complete CLI of its own with
+the same exit codes (0 done, 1 failed, 2 bad input) and one-line errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge.errors import PlantwatchError, UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="edge_command", metavar="COMMAND", required=True)
+    run_p = sub.add_parser("run", help="run the agent until SIGINT/SIGTERM, then flush and stop")
+    run_p.add_argument("--config", required=True, help="agent.toml")
+    run_p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    run_p.set_defaults(_edge=_run)
+    status_p = sub.add_parser("status", help="connected, queue depth, oldest age, sent, dropped")
+    status_p.add_argument("--config", required=True, help="agent.toml")
+    status_p.add_argument("--json", action="store_true", help="print one JSON document")
+    status_p.set_defaults(_edge=_status)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._edge(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge import logs
+    from edge.agent import Agent
+    from edge.clock import SystemClock
+    from edge.config import load_config
+
+    config, sources, shutdown_s = load_config(args.config)
+    logs.setup(args.log_level)
+    agent = Agent(config, SystemClock())
+    for build in sources:
+        agent.add_source(build())
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.start()
+    while not stop.wait(0.5):
+        pass
+    agent.stop(flush=True, timeout=shutdown_s)
+    return EXIT_OK
+
+
+def read_status(config_path: str) -> dict[str, object]:
+    """The agent's last status file, corrected by the queue itself and the pid's liveness."""
+    from edge.config import load_config
+
+    config, _sources, _ = load_config(config_path)
+    doc: dict[str, object] = {}
+    try:
+        doc = json.loads(config.status_file.read_text())
+    except (OSError, ValueError):
+        doc = {"sender": config.sender, "connected": False, "last_error": None}
+    pid = doc.get("pid")
+    running = isinstance(pid, int) and _alive(pid)
+    doc["running"] = running
+    if not running:
+        doc["connected"] = False
+    queue = Path(config.queue_path)
+    if queue.exists():
+        try:
+            db = sqlite3.connect(f"file:{queue}?mode=ro", uri=True, timeout=5)
+            depth, oldest = db.execute("SELECT COUNT(*), MIN(enq) FROM readings").fetchone()
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            db.close()
+            doc["queue_depth"] = depth
+            doc["oldest_age_s"] = round(time.time() - oldest, 3) if oldest is not None else None
+            doc["sent"] = meta.get("sent", 0)
+            doc["dropped"] = meta.get("dropped", 0)
+        except sqlite3.Error as exc:
+            doc["last_error"] = f"queue {queue}: {exc}"
+    else:
+        doc.update(queue_depth=0, oldest_age_s=None, sent=0, dropped=0)
+    return doc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _status(args: argparse.Namespace) -> int:
+    doc = read_status(args.config)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        for key in ("sender", "running", "connected", "protocol", "queue_depth", "oldest_age_s"):
+            print(f"{key:>14}: {doc.get(key)}")
+        for key in ("sent", "dropped", "inflight", "connects", "last_error"):
+            print(f"{key:>14}: {doc.get(key)}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``plantwatch-edge run --config agent.toml`` on a device without the cloud package."""
+    parser = argparse.ArgumentParser(
+        prog="plantwatch-edge",
+        description="plantwatch device agent. Exit codes: 0 done, 1 failed, 2 bad input.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except PlantwatchError as exc:
+        if args.debug:
+            raise
+        print(f"plantwatch-edge: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, UserError) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

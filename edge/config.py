@@ -1,0 +1,232 @@
+"""agent.toml -> AgentConfig plus source factories, validated once with one-line errors.
+
+```toml
+[agent]
+site = "plant1"
+sender = "gw-01"                  # MQTT client id = IoT thing name
+broker = "mqtt://127.0.0.1:1883"  # or mqtts://xxxx-ats.iot.eu-west-1.amazonaws.com:8883
+protocol = "auto"                 # "auto" | "5" | "3.1.1"
+assets = ["pump-01", "pump-02"]
+queue = "state/queue.db"          # relative paths are relative to this file
+
+[queue]                           # optional
+max_bytes = 268435456
+max_age_s = 604800
+full_policy = "drop_oldest"       # or "refuse"
+synchronous = "FULL"              # or "NORMAL"
+
+[tls]                             # required for mqtts:// with mTLS (IoT Core)
+ca = "AmazonRootCA1.pem"
+cert = "device.pem.crt"
+key = "private.pem.key"
+
+[[sources]]
+type = "csv"                      # or "plugin" with factory = "pkg.module:function"
+path = "data/"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from edge.agent import AgentConfig
+from edge.errors import ConfigError
+from edge.sources import CsvReplaySource, Source, load_plugin
+from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
+from edge.wire import NAME_RE
+
+SOURCE_TYPES = ("csv", "plugin")
+
+_AGENT_KEYS = {
+    "site",
+    "sender",
+    "broker",
+    "protocol",
+    "assets",
+    "queue",
+    "shadow",
+    "samples_per_message",
+    "max_batch_delay_s",
+    "max_publishes_per_s",
+    "max_inflight",
+    "keep_alive_s",
+    "ping_timeout_ms",
+    "ack_timeout_s",
+    "backoff_min_s",
+    "backoff_max_s",
+    "sampling_interval_s",
+    "status_path",
+    "shutdown_timeout_s",
+}
+
+
+def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source]], float]:
+    """Return the agent config, source builders and the shutdown flush timeout."""
+    file = Path(path)
+    try:
+        doc = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    return parse_config(doc, file)
+
+
+def parse_config(
+    doc: dict[str, Any], file: Path
+) -> tuple[AgentConfig, list[Callable[[], Source]], float]:
+    base = file.parent
+    agent = _table(doc, "agent", file, required=True)
+    unknown = set(agent) - _AGENT_KEYS
+    if unknown:
+        raise ConfigError(f"{file}: [agent].{sorted(unknown)[0]}: unknown key")
+    for key in ("site", "sender", "broker", "assets", "queue"):
+        if key not in agent:
+            raise ConfigError(f"{file}: [agent].{key}: missing")
+    site = _name(agent["site"], f"{file}: [agent].site")
+    sender = _name(agent["sender"], f"{file}: [agent].sender")
+    assets = agent["assets"]
+    if not isinstance(assets, list) or not assets:
+        raise ConfigError(f"{file}: [agent].assets: expected a non-empty list of names")
+    assets_t = tuple(_name(a, f"{file}: [agent].assets") for a in assets)
+    broker = agent["broker"]
+    if not isinstance(broker, str):
+        raise ConfigError(f"{file}: [agent].broker: expected a string")
+    try:
+        endpoint = parse_endpoint(broker)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: [agent].broker: {exc}") from None
+    protocol = str(agent.get("protocol", "auto"))
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"{file}: [agent].protocol: {protocol!r}, expected one of {', '.join(PROTOCOLS)}"
+        )
+    tls = None
+    tls_doc = _table(doc, "tls", file)
+    if tls_doc:
+        paths = {k: str(_path(base, tls_doc[k])) for k in ("ca", "cert", "key") if k in tls_doc}
+        unknown = set(tls_doc) - {"ca", "cert", "key", "alpn"}
+        if unknown:
+            raise ConfigError(f"{file}: [tls].{sorted(unknown)[0]}: unknown key")
+        tls = TlsConfig(alpn=tuple(tls_doc.get("alpn", ())), **paths)
+        try:
+            tls.check("[tls]")
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
+        raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
+    options: dict[str, Any] = {}
+    for key in _AGENT_KEYS - {"site", "sender", "broker", "assets", "queue", "shutdown_timeout_s"}:
+        if key in agent:
+            options[key] = agent[key]
+    if "status_path" in options:
+        options["status_path"] = str(_path(base, options["status_path"]))
+    queue = _table(doc, "queue", file)
+    queue_map = {
+        "max_bytes": "max_queue_bytes",
+        "max_age_s": "max_queue_age_s",
+        "full_policy": "full_policy",
+        "synchronous": "synchronous",
+    }
+    for key, value in queue.items():
+        if key not in queue_map:
+            raise ConfigError(f"{file}: [queue].{key}: unknown key")
+        options[queue_map[key]] = value
+    if options.get("full_policy", "drop_oldest") not in ("drop_oldest", "refuse"):
+        raise ConfigError(f"{file}: [queue].full_policy: expected 'drop_oldest' or 'refuse'")
+    if str(options.get("synchronous", "FULL")).upper() not in ("FULL", "NORMAL"):
+        raise ConfigError(f"{file}: [queue].synchronous: expected 'FULL' or 'NORMAL'")
+    expected = {f.name: f.type for f in fields(AgentConfig)}
+    for key, value in options.items():
+        if key in expected and "float" in str(expected[key]) and isinstance(value, int):
+            options[key] = float(value)
+    config = AgentConfig(
+        site=site,
+        sender=sender,
+        broker_url=broker,
+        queue_path=str(_path(base, agent["queue"])),
+        assets=assets_t,
+        protocol=protocol,
+        tls=tls,
+        **{k: v for k, v in options.items() if k != "protocol"},
+    )
+    sources = [
+        _source(spec, i, file, base, assets_t)
+        for i, spec in enumerate(doc.get("sources", []) or [])
+    ]
+    shutdown = float(agent.get("shutdown_timeout_s", 10.0))
+    return config, sources, shutdown
+
+
+def _source(
+    spec: Any, index: int, file: Path, base: Path, assets: tuple[str, ...]
+) -> Callable[[], Source]:
+    where = f"{file}: [[sources]][{index}]"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a table")
+    kind = spec.get("type")
+    if kind not in SOURCE_TYPES:
+        raise ConfigError(
+            f"{where}.type: unknown source {kind!r} (expected one of {', '.join(SOURCE_TYPES)})"
+        )
+    if kind == "csv":
+        if "path" not in spec:
+            raise ConfigError(f"{where}.path: missing")
+        path = _path(base, spec["path"])
+        if not path.exists():
+            raise ConfigError(f"{where}.path: no such file or folder {str(path)!r}")
+        allowed = {"type", "path", "speed", "restamp", "loop", "asset_map", "exclude"}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+
+        def build_csv() -> Source:
+            try:
+                return CsvReplaySource(
+                    path,
+                    assets,
+                    speed=float(spec.get("speed", 1.0)),
+                    restamp=bool(spec.get("restamp", False)),
+                    loop=bool(spec.get("loop", False)),
+                    asset_map=spec.get("asset_map"),
+                    exclude=spec.get("exclude", ()),
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+
+        build_csv()  # fail at load time, not later in a thread
+        return build_csv
+    factory = spec.get("factory")
+    if not isinstance(factory, str):
+        raise ConfigError(f"{where}.factory: expected 'package.module:function'")
+    options = {k: v for k, v in spec.items() if k not in ("type", "factory")}
+    return lambda: load_plugin(factory, options, assets)
+
+
+def _table(doc: dict[str, Any], key: str, file: Path, required: bool = False) -> dict[str, Any]:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{file}: [{key}]: missing table")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{file}: [{key}]: expected a table")
+    return value
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ConfigError(f"{where}: {value!r} must match {NAME_RE.pattern}")
+    return value
+
+
+def _path(base: Path, value: object) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,235 @@
+"""ShadowSync: desired state from each thing's classic shadow -> command handlers -> reported.
+
+Speaks AWS's shadow MQTT protocol through awsiotsdk's ``iotshadow`` client, so it works
+unchanged against IoT Core and the local shadow service. On every (re)connection it
+subscribes again and GETs each full shadow, so deltas published while the agent was offline
+are never missed. A desired value is handed to its handler once per value, a delta version
+once; a handler's ValueError is reported under ``reported.errors.<key>`` instead of
+crashing; a 409 on our report means desired moved meanwhile, so we GET and reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from awscrt import mqtt
+from awsiot import iotshadow
+
+log = logging.getLogger("edge.shadow")
+
+Handler = Callable[[str, object], object]
+"""``(thing, desired value) -> applied value``; raise ValueError to reject the value."""
+
+QOS = mqtt.QoS.AT_LEAST_ONCE
+_STOP = object()
+
+
+class ShadowSync:
+    def __init__(
+        self,
+        things: Iterable[str],
+        *,
+        on_error: Callable[[str], None] | None = None,
+        subscribe_timeout_s: float = 10.0,
+        get_retry_s: float = 5.0,
+    ) -> None:
+        self.things = tuple(things)
+        self.applied: dict[str, dict[str, object]] = {t: {} for t in self.things}
+        self.errors: dict[str, dict[str, dict[str, object]]] = {t: {} for t in self.things}
+        self.reports = 0
+        self._handlers: dict[str, Handler] = {}
+        self._last_desired: dict[str, dict[str, object]] = {t: {} for t in self.things}
+        self._version: dict[str, int] = {t: -1 for t in self.things}
+        self._client: iotshadow.IotShadowClient | None = None
+        self._on_error = on_error or (lambda _msg: None)
+        self._subscribe_timeout_s = subscribe_timeout_s
+        self._get_retry_s = get_retry_s
+        self._pending_get: dict[str, float] = {}
+        """thing -> when its unanswered GET went out; re-sent after get_retry_s (a GET
+        published before the shadow service resubscribed after a broker restart is lost)."""
+        self._events: queue.Queue[object] = queue.Queue()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._worker = threading.Thread(target=self._run, name="edge-shadow", daemon=True)
+        self._worker.start()
+
+    def register(self, key: str, handler: Handler) -> None:
+        self._handlers[key] = handler
+
+    def attach(self, connection: mqtt.Connection) -> None:
+        """Subscribe on a fresh connection, then GET every shadow (raises if a SUBACK fails)."""
+        client = iotshadow.IotShadowClient(connection)
+        futures = []
+        for thing in self.things:
+            futures += [
+                client.subscribe_to_get_shadow_accepted(
+                    iotshadow.GetShadowSubscriptionRequest(thing_name=thing),
+                    QOS,
+                    lambda r, t=thing: self._events.put(("get", t, r)),
+                )[0],
+                client.subscribe_to_get_shadow_rejected(
+                    iotshadow.GetShadowSubscriptionRequest(thing_name=thing),
+                    QOS,
+                    lambda r, t=thing: self._events.put(("rejected", t, "get", r)),
+                )[0],
+                client.subscribe_to_shadow_delta_updated_events(
+                    iotshadow.ShadowDeltaUpdatedSubscriptionRequest(thing_name=thing),
+                    QOS,
+                    lambda r, t=thing: self._events.put(("delta", t, r)),
+                )[0],
+                client.subscribe_to_update_shadow_rejected(
+                    iotshadow.UpdateShadowSubscriptionRequest(thing_name=thing),
+                    QOS,
+                    lambda r, t=thing: self._events.put(("rejected", t, "update", r)),
+                )[0],
+            ]
+        for future in futures:
+            future.result(self._subscribe_timeout_s)
+        self._client = client
+        for thing in self.things:
+            self._get(thing)
+
+    def detach(self) -> None:
+        self._client = None
+        self._pending_get.clear()
+
+    def stop(self) -> None:
+        self._client = None
+        self._events.put(_STOP)
+        self._worker.join(5)
+
+    def wait_applied(self, thing: str, key: str, value: object, timeout: float) -> bool:
+        """Block until *key* of *thing* has been applied as *value* (tests and the demo)."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self.applied.get(thing, {}).get(key) == value, timeout
+            )
+
+    def _get(self, thing: str) -> None:
+        client = self._client
+        if client is None:
+            return
+        self._pending_get[thing] = time.monotonic()
+        client.publish_get_shadow(
+            iotshadow.GetShadowRequest(thing_name=thing, client_token=str(uuid.uuid4())), QOS
+        )
+
+    def _run(self) -> None:
+        while True:
+            try:
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                self._retry_gets()
+                continue
+            if event is _STOP:
+                return
+            try:
+                self._handle(event)
+                self._retry_gets()
+            except Exception as exc:
+                log.exception("shadow event failed", extra={"event": "shadow_error"})
+                self._on_error(f"shadow: {exc}")
+
+    def _retry_gets(self) -> None:
+        now = time.monotonic()
+        for thing, sent in list(self._pending_get.items()):
+            if now - sent > self._get_retry_s and self._client is not None:
+                log.info("shadow GET unanswered; asking again", extra={"thing": thing})
+                self._get(thing)
+
+    def _handle(self, event: Any) -> None:
+        kind, thing = event[0], event[1]
+        if kind in ("get", "rejected") and (kind == "get" or event[2] == "get"):
+            self._pending_get.pop(thing, None)
+        if kind == "get":
+            response: iotshadow.GetShadowResponse = event[2]
+            state = response.state
+            version = response.version or 0
+            self._version[thing] = max(self._version[thing], version)
+            desired = dict((state.desired if state else None) or {})
+            reported = dict((state.reported if state else None) or {})
+            self._apply(thing, desired, version, reported)
+        elif kind == "delta":
+            delta: iotshadow.ShadowDeltaUpdatedEvent = event[2]
+            version = delta.version or 0
+            if version <= self._version[thing]:
+                return
+            self._version[thing] = version
+            self._apply(thing, dict(delta.state or {}), version, None)
+        elif kind == "rejected":
+            operation, error = event[2], event[3]
+            if operation == "update" and error.code == 409:
+                log.info(
+                    "shadow version conflict; reconciling",
+                    extra={"event": "shadow_conflict", "thing": thing},
+                )
+                self._get(thing)
+            elif not (operation == "get" and error.code == 404):
+                message = f"shadow {operation} {thing}: {error.code} {error.message}"
+                log.warning(message, extra={"event": "shadow_rejected", "thing": thing})
+                self._on_error(message)
+
+    def _apply(
+        self, thing: str, wanted: dict[str, object], version: int, reported: dict[str, Any] | None
+    ) -> None:
+        report: dict[str, object] = {}
+        error_report: dict[str, object] = {}
+        errors = self.errors[thing]
+        for key, value in wanted.items():
+            handler = self._handlers.get(key)
+            if handler is None or self._last_desired[thing].get(key, _STOP) == value:
+                continue
+            self._last_desired[thing][key] = value
+            try:
+                result = handler(thing, value)
+            except Exception as exc:
+                errors[key] = {"desired": value, "message": str(exc), "version": version}
+                error_report[key] = errors[key]
+                log.warning(
+                    "rejected desired %s=%r: %s",
+                    key,
+                    value,
+                    exc,
+                    extra={"event": "command_rejected", "thing": thing},
+                )
+                continue
+            with self._changed:
+                self.applied[thing][key] = result
+                self._changed.notify_all()
+            report[key] = result
+            if errors.pop(key, None) is not None:
+                error_report[key] = None
+            log.info(
+                "applied %s=%r", key, result, extra={"event": "command_applied", "thing": thing}
+            )
+        if reported is not None:
+            for key, value in self.applied[thing].items():
+                if reported.get(key) != value:
+                    report[key] = value
+            shown = reported.get("errors") or {}
+            for key in set(shown) | set(errors):
+                if shown.get(key) != errors.get(key):
+                    error_report[key] = errors.get(key)
+        if error_report:
+            report["errors"] = error_report
+        if report:
+            self._report(thing, report, version)
+
+    def _report(self, thing: str, reported: dict[str, object], version: int) -> None:
+        client = self._client
+        if client is None:
+            return
+        request = iotshadow.UpdateShadowRequest(
+            thing_name=thing,
+            state=iotshadow.ShadowState(reported=reported),
+            version=version if version > 0 else None,
+            client_token=str(uuid.uuid4()),
+        )
+        client.publish_update_shadow(request, QOS)
+        self.reports += 1

@@ -1,0 +1,236 @@
+"""CrtTransport: one awscrt MQTT connection at a time, MQTT 5 or 3.1.1, TCP or mTLS.
+
+The agent owns the reconnect loop (jittered backoff, resubscribe, shadow GET), so each
+connection here is opened once and abandoned when it drops; awscrt's own reconnect never
+gets to resume a half-known session. Both protocols are driven through awscrt's MQTT 3.1.1
+``Connection`` interface (MQTT 5 through ``mqtt5.Client.new_connection``), so the
+``iotshadow`` client and the publisher see one API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from awscrt import io, mqtt, mqtt5
+
+from edge.errors import ConfigError, PlantwatchError
+
+log = logging.getLogger("edge.transport")
+
+PROTOCOLS = ("auto", "5", "3.1.1")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """mTLS material for AWS IoT Core (or any TLS broker when only ``ca`` is set)."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    alpn: tuple[str, ...] = ()
+
+    def check(self, where: str = "tls") -> None:
+        for name in ("ca", "cert", "key"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(f"{where}.{name}: no such file {value!r}")
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError(f"{where}: cert and key must be given together")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """``mqtt://host:port``, ``mqtts://host:port`` or a bare IoT Core endpoint host name."""
+    if "://" not in url:
+        url = f"mqtts://{url}"
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parsed.hostname:
+        raise ConfigError(f"broker {url!r}: expected mqtt://HOST:PORT, mqtts://HOST:PORT or HOST")
+    tls = parsed.scheme in ("mqtts", "ssl")
+    try:
+        port = parsed.port or (8883 if tls else 1883)
+    except ValueError:
+        raise ConfigError(f"broker {url!r}: port is not a number") from None
+    return Endpoint(parsed.hostname, port, tls)
+
+
+class LinkDown(PlantwatchError):
+    """The broker could not be reached or refused the connection."""
+
+
+class CrtTransport:
+    """Opens connections; ``protocol='auto'`` tries MQTT 5 and falls back to 3.1.1 for good."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        protocol: str = "auto",
+        tls: TlsConfig | None = None,
+        keep_alive_s: int = 30,
+        ping_timeout_ms: int = 3000,
+        connect_timeout_ms: int = 3000,
+        operation_timeout_ms: int = 10000,
+        remember: Path | None = None,
+    ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        self.endpoint = parse_endpoint(url)
+        self.client_id = client_id
+        self.protocol = protocol
+        self.keep_alive_s = keep_alive_s
+        self.ping_timeout_ms = ping_timeout_ms
+        self.connect_timeout_ms = connect_timeout_ms
+        self.operation_timeout_ms = operation_timeout_ms
+        self.negotiated: str | None = None
+        """The protocol the last successful connection used."""
+        self._elg = io.EventLoopGroup(1)
+        self._bootstrap = io.ClientBootstrap(self._elg, io.DefaultHostResolver(self._elg))
+        self._tls_ctx = _tls_context(tls, self.endpoint) if self.endpoint.tls else None
+        self._mqtt3 = mqtt.Client(self._bootstrap, self._tls_ctx)
+        self._remember = remember if protocol == "auto" else None
+        self._fallback = protocol == "3.1.1" or self._remembered() == "3.1.1"
+        if protocol == "auto" and self.endpoint.host.endswith(".amazonaws.com"):
+            self._fallback = False  # IoT Core speaks MQTT 5; skip the probe
+
+    def _remembered(self) -> str | None:
+        """A broker found to speak only 3.1.1 stays known across restarts (no probe delay)."""
+        if self._remember is None:
+            return None
+        try:
+            return self._remember.read_text().strip() or None
+        except OSError:
+            return None
+
+    def _socket_options(self) -> io.SocketOptions:
+        options = io.SocketOptions()
+        options.connect_timeout_ms = self.connect_timeout_ms
+        options.keep_alive = True
+        return options
+
+    def connect(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
+        """Open a connection and return it connected; raise LinkDown when that fails."""
+        if not self._fallback:
+            try:
+                connection = self._connect5(on_interrupted)
+                self.negotiated = "5"
+                return connection
+            except LinkDown as exc:
+                if self.protocol == "5" or not getattr(exc, "reached", False):
+                    raise
+                log.info(
+                    "MQTT 5 CONNECT got no answer from a listening broker; using MQTT 3.1.1",
+                    extra={"event": "protocol_fallback"},
+                )
+                self._fallback = True
+                if self._remember is not None:
+                    try:
+                        self._remember.write_text("3.1.1\n")
+                    except OSError as write_error:
+                        log.debug("cannot remember protocol: %s", write_error)
+        connection = self._connect3(on_interrupted)
+        self.negotiated = "3.1.1"
+        return connection
+
+    def _connect3(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
+        connection = mqtt.Connection(
+            client=self._mqtt3,
+            host_name=self.endpoint.host,
+            port=self.endpoint.port,
+            client_id=self.client_id,
+            clean_session=True,
+            keep_alive_secs=self.keep_alive_s,
+            ping_timeout_ms=self.ping_timeout_ms,
+            protocol_operation_timeout_ms=self.operation_timeout_ms,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=2,
+            socket_options=self._socket_options(),
+            on_connection_interrupted=lambda connection, error, **_: on_interrupted(error),
+        )
+        try:
+            connection.connect().result(self.connect_timeout_ms / 1000 + 2)
+        except Exception as exc:
+            _quietly_disconnect(connection)
+            raise LinkDown(f"connect to {self.endpoint.host}:{self.endpoint.port}: {exc}") from exc
+        return connection
+
+    def _connect5(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
+        outcome: dict[str, object] = {}
+        done = threading.Event()
+
+        def failure(data: mqtt5.LifecycleConnectFailureData) -> None:
+            outcome.setdefault("error", data.exception)
+            done.set()
+
+        client = mqtt5.Client(
+            mqtt5.ClientOptions(
+                host_name=self.endpoint.host,
+                port=self.endpoint.port,
+                bootstrap=self._bootstrap,
+                socket_options=self._socket_options(),
+                tls_ctx=self._tls_ctx,
+                connect_options=mqtt5.ConnectPacket(
+                    client_id=self.client_id, keep_alive_interval_sec=self.keep_alive_s
+                ),
+                session_behavior=mqtt5.ClientSessionBehaviorType.CLEAN,
+                retry_jitter_mode=mqtt5.ExponentialBackoffJitterMode.FULL,
+                min_reconnect_delay_ms=500,
+                max_reconnect_delay_ms=2000,
+                ping_timeout_ms=self.ping_timeout_ms,
+                connack_timeout_ms=self.connect_timeout_ms
+                if self.protocol == "5"
+                else min(self.connect_timeout_ms, 1500),
+                ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
+                on_lifecycle_event_connection_failure_fn=failure,
+            )
+        )
+        connection = client.new_connection(
+            on_connection_interrupted=lambda connection, error, **_: on_interrupted(error),
+        )
+        try:
+            connection.connect().result(self.connect_timeout_ms / 1000 + 2)
+        except Exception as exc:
+            _quietly_disconnect(connection)
+            error = LinkDown(f"MQTT 5 connect to {self.endpoint.host}:{self.endpoint.port}: {exc}")
+            # a CONNACK timeout means a broker listened but did not speak MQTT 5
+            error.reached = "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
+            raise error from exc
+        return connection
+
+
+def _quietly_disconnect(connection: mqtt.Connection) -> None:
+    try:
+        connection.disconnect().result(2)
+    except Exception as exc:
+        log.debug("disconnect: %s", exc)
+
+
+def close_connection(connection: mqtt.Connection) -> None:
+    """Stop a connection and its built-in reconnect; errors are expected on a dead link."""
+    _quietly_disconnect(connection)
+
+
+def _tls_context(tls: TlsConfig | None, endpoint: Endpoint) -> io.ClientTlsContext:
+    tls = tls or TlsConfig()
+    if tls.cert and tls.key:
+        options = io.TlsContextOptions.create_client_with_mtls_from_path(tls.cert, tls.key)
+    else:
+        options = io.TlsContextOptions()
+    if tls.ca:
+        options.override_default_trust_store_from_path(None, tls.ca)
+    alpn = list(tls.alpn) or (["x-amzn-mqtt-ca"] if endpoint.port == 443 else [])
+    if alpn:
+        options.alpn_list = alpn
+    return io.ClientTlsContext(options)

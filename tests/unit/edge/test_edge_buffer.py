@@ -1,0 +1,127 @@
+"""SqliteBuffer: durable FIFO, stable message ids across reopen, limits and policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.buffer import BufferFullError, SqliteBuffer
+from edge.clock import ManualClock
+from edge.errors import ConfigError, WireFormatError
+from edge.wire import MAX_PAYLOAD_BYTES, Sample, decode, encode
+
+
+def samples(n: int, start: int = 0, width: int = 3) -> list[Sample]:
+    return [
+        Sample(1_700_000_000_000 + i, {f"s{k}": float(i + k) for k in range(width)})
+        for i in range(start, start + n)
+    ]
+
+
+def test_put_form_ack_round_trip(tmp_path: Path) -> None:
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock())
+    buf.put("a1", samples(5))
+    message = buf.form("s1", "gw", "a1", max_samples=3)
+    assert message is not None and message.seq == 0 and len(message.samples) == 3
+    assert message.samples[0] == samples(1)[0]
+    rest = buf.form("s1", "gw", "a1", max_samples=10)
+    assert rest is not None and rest.seq == 1 and len(rest.samples) == 2
+    assert buf.form("s1", "gw", "a1", max_samples=10) is None
+    assert buf.ack([0]) == 3
+    stats = buf.stats()
+    assert (stats.depth, stats.sent, stats.formed) == (2, 3, 1)
+
+
+def test_formed_message_survives_reopen_with_same_seq_and_readings(tmp_path: Path) -> None:
+    """A replay after a crash re-sends the same readings under the same msg_id."""
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock)
+    buf.put("a1", samples(4))
+    first = buf.form("s1", "gw", "a1", max_samples=4)
+    buf._db.close()  # no orderly shutdown, as after SIGKILL
+    again = SqliteBuffer(tmp_path / "q.db", clock)
+    assert again.formed() == [(0, "a1")]
+    replay = again.message("s1", "gw", 0)
+    assert replay == first
+    again.put("a1", samples(1, start=10))
+    nxt = again.form("s1", "gw", "a1", max_samples=4)
+    assert nxt is not None and nxt.seq == 1  # seq numbering continues, never reused
+
+
+def test_invalid_sample_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock())
+    with pytest.raises(WireFormatError):
+        buf.put("a1", [*samples(2), Sample(5, {"x": float("nan")})])
+    assert buf.stats().depth == 0
+
+
+def test_drop_oldest_keeps_the_newest_and_counts_drops(tmp_path: Path) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), max_bytes=one * 10)
+    for i in range(15):
+        buf.put("a1", samples(1, start=i))
+    stats = buf.stats()
+    assert stats.depth <= 10 and stats.dropped == 15 - stats.depth
+    message = buf.form("s1", "gw", "a1", max_samples=100)
+    assert message is not None
+    assert message.samples[-1].ts_ms == samples(1, start=14)[0].ts_ms
+    assert message.samples[0].ts_ms == samples(1, start=15 - stats.depth)[0].ts_ms
+
+
+def test_drop_oldest_drops_formed_messages_whole(tmp_path: Path) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), max_bytes=one * 4)
+    buf.put("a1", samples(3))
+    buf.form("s1", "gw", "a1", max_samples=3)
+    buf.put("a1", samples(2, start=3))
+    assert buf.formed() == []
+    assert buf.stats().dropped == 3 and buf.stats().depth == 2
+
+
+def test_refuse_policy_raises_and_keeps_the_queue(tmp_path: Path) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), max_bytes=one * 2, full_policy="refuse")
+    buf.put("a1", samples(2))
+    with pytest.raises(BufferFullError):
+        buf.put("a1", samples(1, start=2))
+    assert buf.stats().depth == 2 and buf.stats().dropped == 0
+
+
+def test_age_limit_drops_expired_readings(tmp_path: Path) -> None:
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(3))
+    clock.advance(61)
+    buf.put("a1", samples(1, start=3))
+    assert buf.stats().depth == 1 and buf.stats().dropped == 3
+
+
+def test_unknown_policy_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="full_policy"):
+        SqliteBuffer(tmp_path / "q.db", ManualClock(), full_policy="panic")
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(width=st.integers(1, 60), count=st.integers(1, 3000))
+def test_formed_messages_fit_the_payload_limit(tmp_path: Path, width: int, count: int) -> None:
+    """Backlog messages are as large as 128 KB allows, never larger."""
+    path = tmp_path / f"q-{width}-{count}.db"
+    buf = SqliteBuffer(path, ManualClock())
+    buf.put("a1", samples(count, width=width))
+    total = 0
+    sizes = []
+    while (message := buf.form("site-1", "gateway-01", "a1", max_samples=100_000)) is not None:
+        body = encode(message)
+        assert decode(body) == message
+        sizes.append(len(body))
+        total += len(message.samples)
+    assert total == count
+    assert all(size <= MAX_PAYLOAD_BYTES for size in sizes)
+    assert all(size > MAX_PAYLOAD_BYTES * 0.9 for size in sizes[:-1])
+    buf.close()
+    path.unlink()
