@@ -14,9 +14,9 @@ def train_fleet_model(
 ) -> dict[str, Any]:
     """Generate history before *start*, train one model shared by identical pumps, save it."""
     import pandas as pd
-    from simulator.history import generate_history
 
     from cloud.inference.model import TrainConfig, train
+    from simulator.history import generate_history
 
     history_start = datetime.fromtimestamp(start - days * 86400, UTC)
     frames = generate_history(
