@@ -275,8 +275,9 @@ _ADVICE: Final[dict[str, str]] = {
         " detector state."
     ),
     "RECOVERED": (
-        "Results have been normal for several consecutive windows; the device has been"
-        " commanded back to normal mode. Confirm on site and record the cause of the alarm."
+        "Results have been normal for several consecutive readings. The device stays in safe"
+        " mode until an operator restores it (`plantwatch shadow set <asset> mode=normal`);"
+        " confirm on site and record the cause of the alarm first."
     ),
     "STALE": (
         "No anomaly results have arrived for this asset. Check that the device is online,"
@@ -331,7 +332,7 @@ def build_sms(content: AlertContent) -> str:
             text += f" top {_short_sensor(name)} {_pct(share)}"
         text += f" at {short_time(content.time)}. Safe mode commanded."
     elif content.kind == "RECOVERED":
-        text = f"PLANTWATCH RECOVERED {asset}{score} at {short_time(content.time)}. Normal mode restored."
+        text = f"PLANTWATCH RECOVERED {asset}{score} at {short_time(content.time)}. Still in safe mode."
     else:
         text = (
             f"PLANTWATCH STALE {asset}: no results since {short_time(content.time)}. Check device."

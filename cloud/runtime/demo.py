@@ -42,10 +42,6 @@ class DemoOptions:
         return self.speed or (240.0 if self.fast else 120.0)
 
     @property
-    def duration_s(self) -> float:
-        return 2.5 * 3600 if self.fast else 3.5 * 3600
-
-    @property
     def history_days(self) -> float:
         return 2.0 if self.fast else 7.0
 
@@ -91,9 +87,11 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     model_info = _train(console, layout, specs, options)
 
-    clock = SimulatedClock(start=START, speed=options.sim_speed)
+    # The stack and the agent start in the five minutes of plant time before the fleet's
+    # first reading, so the first scheduled window already finds its data.
+    clock = SimulatedClock(start=START - 300, speed=options.sim_speed)
     story = Story(faulted_asset=_faulted_asset(scenario))
-    fleet = FleetSimulator(specs, scenario, start=START, rate_s=RATE_S, seed=options.seed)
+    fleet = FleetSimulator(specs, scenario, start=START - 60, rate_s=RATE_S, seed=options.seed)
     from cloud.feeder import default_detector_paths
 
     detector_model, detector_input = default_detector_paths()
@@ -146,9 +144,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     finally:
         agent.stop(flush=True)
         time.sleep(0.5)
+        artefacts = _export(layout, stack, ASSETS)
         stack.stop()
     story.errors.extend(e for e in stack.errors if e not in story.errors)
-    artefacts = _export(layout, stack, ASSETS)
     summary = _summary(story, options, layout, model_info, artefacts, time.monotonic() - wall_start)
     from cloud.runtime.report import write_report
 
@@ -227,7 +225,7 @@ def _run_fleet(
     options: DemoOptions,
     console: Console,
 ) -> None:
-    end = START + options.duration_s
+    end = fleet.start + (fleet.scenario.duration_s or 9000.0)
     onset = _fault_onset(fleet, story.faulted_asset)
     while clock.now() < end:
         for asset, samples in fleet.step(clock.now()).items():
@@ -246,11 +244,7 @@ def _run_fleet(
 
 
 def _fault_onset(fleet: Any, asset: str) -> float | None:
-    scenario = getattr(fleet, "scenario", None)
-    for fault in getattr(scenario, "faults", ()):
-        if fault.asset == asset:
-            return START + float(fault.start_s)
-    return None
+    return next((float(f.start) for f in fleet.faults if f.asset == asset), None)
 
 
 def _note_detector(stack: LocalStack, story: Story, now: float, console: Console) -> None:
@@ -276,12 +270,15 @@ def _note_detector(stack: LocalStack, story: Story, now: float, console: Console
 def _note_anomalies(
     layout: DataLayout, execution: Any, story: Story, now: float, console: Console
 ) -> None:
-    if not execution.result_key:
-        return
-    path = layout.bucket / execution.result_key
+    for key in execution.result_keys:
+        _note_result(layout, key, story, now, console)
+
+
+def _note_result(layout: DataLayout, key: str, story: Story, now: float, console: Console) -> None:
+    path = layout.bucket / key
     if not path.exists():
         return
-    asset = _asset_of(execution.result_key)
+    asset = _asset_of(key)
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     anomalous = [x for x in lines if x.get("prediction") == 1]
     if not anomalous:

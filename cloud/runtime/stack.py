@@ -187,7 +187,11 @@ class LocalStack:
         model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
         self.engine = DetectorEngine(
-            model, inputs, self.state, self.clock, LocalActionSink(self.notifier, publisher)
+            model,
+            inputs,
+            self.state,
+            self.clock,
+            LocalActionSink(self.notifier, publisher, state=self.state),
         )
         self.feeder = ResultsFeeder(self.bucket, OUTPUT_PREFIX, self.engine, self.state)
 
