@@ -9,6 +9,7 @@ loader prefixes with the JSON path of the field.
 from __future__ import annotations
 
 import decimal
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -594,7 +595,11 @@ class EvalContext(Protocol):
 
 
 def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
-    """Follow *path* into a JSON document; anything missing is UNDEFINED."""
+    """Follow *path* into a JSON document; anything missing is UNDEFINED.
+
+    Objects and arrays come back as they are: only paths into them, equality and
+    templates (which print them as JSON) make use of them.
+    """
     node = document
     for seg in path:
         if isinstance(seg, int):
@@ -606,11 +611,6 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
             node = node[seg]
         else:
             return UNDEFINED
-    return to_value(node)
-
-
-def to_value(node: Any) -> Any:
-    """JSON value to language value: containers stay as-is (only paths into them are useful)."""
     return node
 
 
@@ -626,8 +626,6 @@ def format_value(value: Any) -> str:
         return value
     if isinstance(value, int):
         return str(value)
-    import json
-
     return json.dumps(value, separators=(",", ":"))
 
 
