@@ -489,9 +489,32 @@ def parse(text: str) -> Expr:
     if not isinstance(text, str):
         raise ExpressionError("expected an expression string", position=0, text=str(text))
     try:
-        return _Parser(text, _tokenize(text)).parse_all()
+        tree = _Parser(text, _tokenize(text)).parse_all()
     except RecursionError:
-        raise ExpressionError("expression nested too deeply", position=0, text=text) from None
+        tree = None
+    if tree is None or tree_depth(tree) > MAX_DEPTH:
+        raise ExpressionError("expression nested too deeply", position=0, text=text)
+    return tree
+
+
+def tree_depth(expr: Expr) -> int:
+    """Depth of the AST, templates and calls included; iterative, so any tree is safe."""
+    deepest = 0
+    stack: list[tuple[Expr | str, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children: tuple[Expr | str, ...] = ()
+        if isinstance(node, Unary):
+            children = (node.operand,)
+        elif isinstance(node, Binary):
+            children = (node.left, node.right)
+        elif isinstance(node, Call):
+            children = node.args
+        elif isinstance(node, Template):
+            children = node.parts
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, str))
+    return deepest
 
 
 # ---------------------------------------------------------------- static checks
