@@ -269,10 +269,10 @@ def _pct(share: float) -> str:
 
 _ADVICE: Final[dict[str, str]] = {
     "ALARM": (
-        "The device has been commanded to safe mode. Inspect the top contributing sensors"
-        " first, check the asset on site, and acknowledge with the maintenance team. Run"
-        " `plantwatch alarms` for the alert history and `plantwatch detectors describe` for the"
-        " detector state."
+        "Confirm the device reports safe mode (the detector commands it through the device"
+        " shadow), inspect the top contributing sensors first, check the asset on site and"
+        " tell the maintenance team. `plantwatch alarms` lists the alert history;"
+        " `plantwatch detectors describe ASSET` shows the detector state."
     ),
     "RECOVERED": (
         "Results have been normal for several consecutive readings. The device stays in safe"
@@ -296,26 +296,34 @@ def build_email(content: AlertContent) -> tuple[str, str]:
     else:
         head = f"STALE {content.asset}: no results"
     subject = ascii_subject(f"[plantwatch] {head}")
+    headline = {
+        "ALARM": f"{content.asset} is behaving abnormally",
+        "RECOVERED": f"{content.asset} is back to normal",
+        "STALE": f"no anomaly results for {content.asset}",
+    }[content.kind]
+    score_text = "n/a" if content.score is None else f"{content.score:.3f}"
     lines = [
-        f"plantwatch {content.kind.lower()} for asset {content.asset}",
+        f"plantwatch {content.kind}: {headline}.",
+        f"What to do: {_ADVICE[content.kind]}",
         "",
         f"Asset:      {content.asset}",
         f"State:      {content.state or 'unknown'}",
+        f"Time:       {long_time(content.time)}",
+        f"Score:      {score_text} (0-1; above 0.5 is anomalous)",
+    ]
+    if content.sensors:
+        lines.append("Top contributing sensors (share of the prediction):")
+        lines += [f"  - {name}: {_pct(share)}" for name, share in content.sensors]
+    else:
+        lines.append("Top contributing sensors: none reported")
+    lines += [
+        "",
         f"Event:      {content.event or 'unknown'}",
         f"Detector:   {content.model or 'unknown'}",
-        f"Time:       {long_time(content.time)}",
-        f"Score:      {'n/a' if content.score is None else f'{content.score:.3f}'} (0-1; above 0.5 is anomalous)",
     ]
     if content.reason:
         lines.append(f"Reason:     {content.reason}")
     lines.append("")
-    if content.sensors:
-        lines.append("Top contributing sensors (share of the prediction):")
-        for name, share in content.sensors:
-            lines.append(f"  - {name}: {_pct(share)}")
-    else:
-        lines.append("Top contributing sensors: none reported")
-    lines += ["", "What to do:", f"  {_ADVICE[content.kind]}", ""]
     return subject, "\n".join(lines)
 
 

@@ -195,6 +195,7 @@ class DetectorEngine:
         self._busy = False
         self._lock = threading.RLock()
         self.version = self._register()
+        self._heap_limit = 1024
         for key, doc in self._store.items(self.namespace):
             instance = _Instance.from_doc(key, doc)
             self._cache[key] = instance
@@ -534,6 +535,18 @@ class DetectorEngine:
         if name in instance.expired:
             instance.expired.remove(name)
         heapq.heappush(self._heap, (expiry, instance.key, name))
+        if len(self._heap) > self._heap_limit:
+            self._compact_heap()
+
+    def _compact_heap(self) -> None:
+        """Drop entries of reset or cleared timers (every resetTimer leaves one behind)."""
+        self._heap = [
+            (t["expiry"], key, name)
+            for key, inst in self._cache.items()
+            for name, t in inst.timers.items()
+        ]
+        heapq.heapify(self._heap)
+        self._heap_limit = max(1024, 4 * len(self._heap))
 
     def _request(
         self, instance: _Instance, event: Event, action: Action, ctx: _Context, trigger: _Trigger

@@ -9,6 +9,7 @@ loader prefixes with the JSON path of the field.
 from __future__ import annotations
 
 import decimal
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -488,9 +489,32 @@ def parse(text: str) -> Expr:
     if not isinstance(text, str):
         raise ExpressionError("expected an expression string", position=0, text=str(text))
     try:
-        return _Parser(text, _tokenize(text)).parse_all()
+        tree = _Parser(text, _tokenize(text)).parse_all()
     except RecursionError:
-        raise ExpressionError("expression nested too deeply", position=0, text=text) from None
+        tree = None
+    if tree is None or tree_depth(tree) > MAX_DEPTH:
+        raise ExpressionError("expression nested too deeply", position=0, text=text)
+    return tree
+
+
+def tree_depth(expr: Expr) -> int:
+    """Depth of the AST, templates and calls included; iterative, so any tree is safe."""
+    deepest = 0
+    stack: list[tuple[Expr | str, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children: tuple[Expr | str, ...] = ()
+        if isinstance(node, Unary):
+            children = (node.operand,)
+        elif isinstance(node, Binary):
+            children = (node.left, node.right)
+        elif isinstance(node, Call):
+            children = node.args
+        elif isinstance(node, Template):
+            children = node.parts
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, str))
+    return deepest
 
 
 # ---------------------------------------------------------------- static checks
@@ -594,7 +618,11 @@ class EvalContext(Protocol):
 
 
 def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
-    """Follow *path* into a JSON document; anything missing is UNDEFINED."""
+    """Follow *path* into a JSON document; anything missing is UNDEFINED.
+
+    Objects and arrays come back as they are: only paths into them, equality and
+    templates (which print them as JSON) make use of them.
+    """
     node = document
     for seg in path:
         if isinstance(seg, int):
@@ -606,11 +634,6 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
             node = node[seg]
         else:
             return UNDEFINED
-    return to_value(node)
-
-
-def to_value(node: Any) -> Any:
-    """JSON value to language value: containers stay as-is (only paths into them are useful)."""
     return node
 
 
@@ -626,8 +649,6 @@ def format_value(value: Any) -> str:
         return value
     if isinstance(value, int):
         return str(value)
-    import json
-
     return json.dumps(value, separators=(",", ":"))
 
 

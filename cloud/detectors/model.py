@@ -764,7 +764,7 @@ def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) ->
     """
     by_name = {i.name: i for i in inputs}
     warnings: list[str] = []
-    expected = ", ".join(sorted(by_name)) or "none; no input definitions were given"
+    expected = ", ".join(by_name) or "none; no input definitions were given"
     any_input_condition = False
     for event in model.events():
         for expr_path, node in _event_expressions(event):

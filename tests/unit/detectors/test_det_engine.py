@@ -666,3 +666,14 @@ def test_batch_update_detector_sets_state_variables_and_timers() -> None:
         e.update_detector("m1", {"stateName": "Gone"})
     with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
         e.update_detector("m1", {"stateName": "Online", "timers": [{"name": "hb", "seconds": 5}]})
+
+
+def test_reset_timers_do_not_pile_up() -> None:
+    clock = ManualClock(0.0)
+    e = heartbeat(clock=clock)
+    for i in range(3000):
+        e.put_message("PressureInput", {"motorid": f"m{i % 3}", "sensorData": {"pressure": i}})
+        clock.advance(0.01)
+    assert len(e._heap) <= 1024
+    clock.advance(301)
+    assert e.tick() == 3

@@ -195,6 +195,9 @@ def test_deep_nesting_is_a_parse_error_not_a_crash() -> None:
         ex.parse("(" * 500 + "1" + ")" * 500)
     with pytest.raises(ex.ExpressionError, match="nested too deeply"):
         ex.parse("1" + " + 1" * 300)
+    with pytest.raises(ex.ExpressionError, match="nested too deeply"):
+        ex.parse("'${" * 120 + "1" + "}'" * 120)
+    assert ex.evaluate(ex.parse("'${" * 20 + "1" + "}'" * 20), None) == "1"  # type: ignore[arg-type]
 
 
 def test_ast_is_frozen() -> None:

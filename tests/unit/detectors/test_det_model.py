@@ -76,7 +76,7 @@ def test_unknown_input_names_path_and_expected_inputs() -> None:
     )
     assert error_of(body) == (
         "model.json: $.detectorModelDefinition.states[2].onInput.events[0].condition:"
-        " unknown input 'Temp' (expected: Flow, Pressure)"
+        " unknown input 'Temp' (expected: Pressure, Flow)"
     )
 
 
