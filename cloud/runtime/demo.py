@@ -134,7 +134,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         clock,
         on_event,
     ).start()
-    agent = _start_agent(layout, stack.broker_url, clock, fleet, story, console)
+    protocol = "3.1.1" if stack.broker is not None and stack.broker.kind == "amqtt" else "auto"
+    agent = _start_agent(layout, stack.broker_url, protocol, clock, fleet, story, console)
     console.print(
         f"[dim]{_clock_text(clock.now())}[/] fleet      {len(ASSETS)} pumps at site "
         f"{SITE}, one reading every {RATE_S:.0f} s; {options.sim_speed:.0f}x real time"
@@ -180,6 +181,7 @@ def _train(console: Console, layout: DataLayout, specs: list, options: DemoOptio
 def _start_agent(
     layout: DataLayout,
     broker_url: str,
+    protocol: str,
     clock: SimulatedClock,
     fleet: Any,
     story: Story,
@@ -194,6 +196,8 @@ def _start_agent(
             broker_url=broker_url,
             queue_path=str(layout.edge_dir / "queue.db"),
             assets=ASSETS,
+            # amqtt speaks MQTT 3.1.1 only; saying so spares the agent seconds of probing.
+            protocol=protocol,
         ),
         clock,
     )

@@ -73,16 +73,8 @@ def _plot(layout: DataLayout, summary: dict[str, Any], asset: str) -> Path | Non
     ):
         if marks.get(name):
             when = datetime.fromisoformat(marks[name])
-            for ax in (ax1, ax2):
-                ax.axvline(when, color=color, lw=1.2, alpha=0.8)
-            ax1.annotate(
-                name.replace("_", " "),
-                (when, 1.02),
-                color=color,
-                fontsize=8,
-                rotation=0,
-                xycoords=("data", "axes fraction"),
-            )
+            ax1.axvline(when, color=color, lw=1.2, alpha=0.8, label=name.replace("_", " "))
+            ax2.axvline(when, color=color, lw=1.2, alpha=0.8)
     ax1.set_ylim(0, 1.05)
     ax1.set_ylabel("score")
     ax1.set_title(f"{asset}: anomaly score (results.jsonl) and top contributing sensors")

@@ -10,6 +10,16 @@ from pathlib import Path
 from edge.errors import NotFoundError, StorageError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+"""Objects get ordinary file permissions, not mkstemp's private 0600."""
+
+
 class FsObjectStore:
     """Keys are relative paths under *root*; a put is visible whole or not at all."""
 
@@ -28,6 +38,7 @@ class FsObjectStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            os.fchmod(fd, _FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
                 if self._fsync:
