@@ -23,12 +23,12 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "difference": "auto",
     "difference_above": 0.75,
     "difference_lag": 10,
-    "variance_kept": 0.5,
+    "variance_kept": 0.7,
     "threshold_quantile": 0.999,
     "threshold_margin": 2.0,
     "max_modes": 1,
 }
-DEBOUNCE_ROWS = 5
+DEBOUNCE_ROWS = 8
 """An alarm is raised or cleared only after this many consecutive agreeing rows."""
 """Chosen on SKAB ``valve1`` (the development set) by a small grid; see the report."""
 

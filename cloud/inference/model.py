@@ -446,12 +446,12 @@ def _features(
 
 
 def _robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and a floored std: a flat sensor must not make every later wiggle infinite."""
+    """Mean and std; a flat sensor gets 0.1 % of its magnitude as scale, so a later change
+    registers without every float wiggle becoming infinite."""
     mean = x.mean(0)
     std = x.std(0)
-    floor = np.maximum(1e-3 * np.maximum(np.abs(mean), 1.0), 1e-2 * np.median(std[std > 0]))
-    floor = np.nan_to_num(floor, nan=1e-3)
-    return mean, np.maximum(std, floor)
+    magnitude = np.maximum(np.abs(mean), 1.0)
+    return mean, np.where(std > 1e-9 * magnitude, std, 1e-3 * magnitude)
 
 
 def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
