@@ -210,3 +210,21 @@ def test_machine_off_rows_are_written_without_score_or_diagnostics() -> None:
         '"prediction_reason": "MACHINE_OFF"}'
     )
     assert "anomaly_score" in lines[0] and "anomaly_score" in lines[2]
+
+
+def test_fleet_scheduler_skips_components_of_another_kind() -> None:
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    assert list(out.list("")) == []
+    inp.put("input/fan-01_20260101000500.csv", b"Timestamp,rpm\n2026-01-01T00:02:00,900\n")
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert execution.result_keys == ("output/pump-01/2026-01-01T00:00:00Z/results.jsonl",)
+    inp.put("input/fan-01_20260101001000.csv", b"Timestamp,rpm\n2026-01-01T00:07:00,900\n")
+    clock.advance(300)
+    [failed] = sched.run_due()
+    assert failed.status == "FAILED"
+    assert failed.failed_reason.startswith("no component fits the model: fan-01: sensor")
