@@ -27,6 +27,7 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "threshold_quantile": 0.999,
     "threshold_margin": 2.0,
     "max_modes": 1,
+    "outlier_z": None,  # the protocol's training rows are normal: keep their tails
 }
 DEBOUNCE_ROWS = 8
 """An alarm is raised or cleared only after this many consecutive agreeing rows."""

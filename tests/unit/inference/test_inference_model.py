@@ -118,3 +118,13 @@ def test_any_reading_gets_shares_summing_to_one(rows: list[list[float]]) -> None
     lines = result_lines(result, MODEL.sensors)
     for line in lines:
         assert abs(sum(d["value"] for d in line["diagnostics"]) - 1) < 1e-9
+
+
+def test_unlabelled_fault_in_training_does_not_become_normal(frame: pd.DataFrame) -> None:
+    contaminated = frame.copy()
+    contaminated.iloc[1500:1540, 1] -= 60  # a fault nobody labelled
+    model = train(contaminated)
+    assert model.info["outlier_rows_left_out"] == 40
+    assert model.score(contaminated.iloc[1500:1540]).prediction.mean() > 0.9
+    clean = train(frame)
+    assert clean.info["outlier_rows_left_out"] == 0
