@@ -29,7 +29,7 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "max_modes": 1,
     "outlier_z": None,  # the protocol's training rows are normal: keep their tails
 }
-DEBOUNCE_ROWS = 8
+DEBOUNCE_ROWS = 12
 """An alarm is raised or cleared only after this many consecutive agreeing rows."""
 """Chosen on SKAB ``valve1`` (the development set) by a small grid; see the report."""
 
