@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="readings per second")
     parser.add_argument("--normal-readings", type=int, default=20, help="before each fault")
     parser.add_argument("--fault-readings", type=int, default=10)
-    parser.add_argument("--debounce", type=int, default=1)
+    parser.add_argument("--debounce", type=int, default=1, help="rows to raise an alarm")
+    parser.add_argument("--smoothing", type=int, default=1, help="model moving-mean rows")
     parser.add_argument("--broker", default="amqtt", help="amqtt, mosquitto or auto")
     parser.add_argument("--broker-url", help="use a running broker instead of starting one")
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         index=pd.date_range("2026-01-01", periods=5000, freq="1s", tz="UTC"),
         columns=list(SENSORS),
     )
-    model = train(history, TrainConfig())
+    model = train(history, TrainConfig(smoothing=args.smoothing))
     broker = None
     if args.broker_url:
         address = parse_broker_url(args.broker_url)
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         "max_ms": round(latencies[-1], 2) if latencies else None,
         "rate_readings_per_s": args.rate,
         "debounce_rows": args.debounce,
+        "smoothing_rows": args.smoothing,
         "broker": args.broker_url or (broker.kind if broker is not None else args.broker),
         "readings_scored": scorer.stats.readings,
         "goal": {"p95_ms": 1000},

@@ -23,12 +23,13 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "difference": "auto",
     "difference_above": 0.75,
     "difference_lag": 10,
-    "variance_kept": 0.5,
+    "variance_kept": 0.7,
     "threshold_quantile": 0.999,
     "threshold_margin": 2.0,
     "max_modes": 1,
+    "outlier_z": None,  # the protocol's training rows are normal: keep their tails
 }
-DEBOUNCE_ROWS = 5
+DEBOUNCE_ROWS = 12
 """An alarm is raised or cleared only after this many consecutive agreeing rows."""
 """Chosen on SKAB ``valve1`` (the development set) by a small grid; see the report."""
 

@@ -87,6 +87,9 @@ class TrainConfig:
     difference_lag: int = 10
     threshold_quantile: float = 0.999
     """Quantile of the training index that becomes the threshold (before margin)."""
+    outlier_z: float | None = 6.0
+    """Training rows with a reading beyond this many robust standard deviations are left
+    out of the fit (see ``_gross_outliers``); None keeps every row."""
     threshold_margin: float = 1.5
     """Multiplier on that quantile; > 1 because training data are in-sample."""
     seed: int = 0
@@ -446,12 +449,12 @@ def _features(
 
 
 def _robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and a floored std: a flat sensor must not make every later wiggle infinite."""
+    """Mean and std; a flat sensor gets 0.1 % of its magnitude as scale, so a later change
+    registers without every float wiggle becoming infinite."""
     mean = x.mean(0)
     std = x.std(0)
-    floor = np.maximum(1e-3 * np.maximum(np.abs(mean), 1.0), 1e-2 * np.median(std[std > 0]))
-    floor = np.nan_to_num(floor, nan=1e-3)
-    return mean, np.maximum(std, floor)
+    magnitude = np.maximum(np.abs(mean), 1.0)
+    return mean, np.where(std > 1e-9 * magnitude, std, 1e-3 * magnitude)
 
 
 def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
@@ -515,6 +518,13 @@ def train(
         else g.mean(0, keepdims=True)
     )
     mode = _sqdist(g, centroids).argmin(1)
+    gross = np.zeros(len(y), dtype=bool)
+    for m in range(len(centroids)):
+        rows = np.flatnonzero(mode == m)
+        flags = _gross_outliers(y[rows], config.outlier_z)
+        if len(rows) - flags.sum() >= need:
+            gross[rows[flags]] = True
+    y, mode = y[~gross], mode[~gross]
     n = len(sensors)
     means, scales, phis = [], [], []
     for m in range(len(centroids)):
@@ -548,10 +558,28 @@ def train(
             "modes": len(centroids),
             "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
+            "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
         }
     )
     return model
+
+
+def _gross_outliers(y: np.ndarray, z: float | None) -> np.ndarray:
+    """Rows of one operating mode with a feature more than *z* robust standard deviations
+    (median, MAD) from the mode's median: unlabelled faults in training data must not
+    widen "normal". Flags nothing when more than 5 % of the rows would go (heavy tails,
+    not faults)."""
+    flags = np.zeros(len(y), dtype=bool)
+    if z is None or len(y) < 20:
+        return flags
+    median = np.median(y, axis=0)
+    mad = 1.4826 * np.median(np.abs(y - median), axis=0)
+    usable = mad > 0
+    if not usable.any():
+        return flags
+    flags = (np.abs(y[:, usable] - median[usable]) / mad[usable] > z).any(1)
+    return flags if flags.sum() <= 0.05 * len(y) else np.zeros(len(y), dtype=bool)
 
 
 def _lag1_autocorrelation(x: np.ndarray) -> np.ndarray:

@@ -241,10 +241,18 @@ class Scheduler:
         if self.model.is_template:
             if not frames:
                 raise _MissingData(self._missing_reason("any component", start, end))
-            written = [
-                self._write(frames[c], self.model.sensor_names(c), results_key(out, start, c))
-                for c in sorted(frames)
-            ]
+            written, unfit = [], []
+            for c in sorted(frames):
+                try:
+                    written.append(
+                        self._write(
+                            frames[c], self.model.sensor_names(c), results_key(out, start, c)
+                        )
+                    )
+                except UserError as exc:  # another kind of asset under the same prefix
+                    unfit.append(f"{c}: {exc}")
+            if not written:
+                raise UserError("no component fits the model: " + "; ".join(unfit))
         else:
             for component in self.model.components:
                 if component not in frames:

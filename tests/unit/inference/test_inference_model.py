@@ -8,9 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import SENSORS, plant_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.inference.model import Model, TrainConfig, train
+from cloud.inference.results import result_lines
 from edge.errors import ConfigError, UserError
+
+MODEL = train(plant_frame(), TrainConfig(smoothing=3))
 
 
 def test_contributions_sum_to_one_and_scores_in_unit_interval(frame: pd.DataFrame) -> None:
@@ -91,3 +96,35 @@ def test_bad_config_and_data_name_the_problem(frame: pd.DataFrame) -> None:
         TrainConfig(off_condition="pump\\flow = 1")
     with pytest.raises(UserError, match="pump\\\\flow"):
         train(frame).score(frame.drop(columns=["pump\\flow"]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=4, max_size=4),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_any_reading_gets_shares_summing_to_one(rows: list[list[float]]) -> None:
+    frame = pd.DataFrame(
+        rows,
+        columns=list(SENSORS),
+        index=pd.date_range("2026-03-01", periods=len(rows), freq="1min", tz="UTC"),
+    )
+    result = MODEL.score(frame)
+    np.testing.assert_allclose(result.contributions.sum(1), 1.0, atol=1e-9)
+    assert ((result.score >= 0) & (result.score <= 1)).all()
+    lines = result_lines(result, MODEL.sensors)
+    for line in lines:
+        assert abs(sum(d["value"] for d in line["diagnostics"]) - 1) < 1e-9
+
+
+def test_unlabelled_fault_in_training_does_not_become_normal(frame: pd.DataFrame) -> None:
+    contaminated = frame.copy()
+    contaminated.iloc[1500:1540, 1] -= 60  # a fault nobody labelled
+    model = train(contaminated)
+    assert model.info["outlier_rows_left_out"] == 40
+    assert model.score(contaminated.iloc[1500:1540]).prediction.mean() > 0.9
+    clean = train(frame)
+    assert clean.info["outlier_rows_left_out"] == 0

@@ -180,3 +180,51 @@ def test_frequency_shorter_than_sampling_rate_is_rejected() -> None:
         make(coarse, ManualClock(at("00:00")))
     with pytest.raises(ConfigError, match="DataDelayOffsetInMinutes"):
         SchedulerConfig(name="s", model_name="m", delay_offset_min=61)
+
+
+def test_epoch_names_ignore_the_offset_and_empty_delimiter_works(model: Model) -> None:
+    naming = InputNaming(delimiter="", timestamp_format="EPOCH", tz_offset="+05:30")
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock, naming=naming)
+    inp.put(f"input/pump{int(at('00:05'))}.csv", csv_body("00:01", "00:05"))
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert list(out.list("")) == ["output/2026-01-01T00:00:00Z/results.jsonl"]
+
+
+def test_machine_off_rows_are_written_without_score_or_diagnostics() -> None:
+    off_model = train(HISTORY, TrainConfig(off_condition="pump\\motor_current < 1"))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(off_model, clock)
+    body = csv_body("00:01", "00:05").decode().splitlines()
+    cells = body[2].split(",")
+    cells[1] = "0.0"  # motor_current of the 00:02 row: the machine is off
+    body[2] = ",".join(cells)
+    inp.put("input/pump_20260101000500.csv", ("\n".join(body) + "\n").encode())
+    clock.advance(240)
+    [execution] = sched.run_due()
+    lines = out.get(execution.result_key).decode().splitlines()
+    assert lines[1] == (
+        '{"timestamp": "2026-01-01T00:02:00.000000", "prediction": 0, '
+        '"prediction_reason": "MACHINE_OFF"}'
+    )
+    assert "anomaly_score" in lines[0] and "anomaly_score" in lines[2]
+
+
+def test_fleet_scheduler_skips_components_of_another_kind() -> None:
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    assert list(out.list("")) == []
+    inp.put("input/fan-01_20260101000500.csv", b"Timestamp,rpm\n2026-01-01T00:02:00,900\n")
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert execution.result_keys == ("output/pump-01/2026-01-01T00:00:00Z/results.jsonl",)
+    inp.put("input/fan-01_20260101001000.csv", b"Timestamp,rpm\n2026-01-01T00:07:00,900\n")
+    clock.advance(300)
+    [failed] = sched.run_due()
+    assert failed.status == "FAILED"
+    assert failed.failed_reason.startswith("no component fits the model: fan-01: sensor")
