@@ -115,8 +115,11 @@ class AssetGroup:
         clean = self.kind.physics(op, ctx, f, normals[:, :, s:], self._lag)
         values = np.stack([clean[name] for name in self.sensors], axis=-1)
         sigma = np.where(self._relative, self._noise * np.abs(values), self._noise)
+        # a stopped machine's speed, flow and current read a clean zero (transmitter dead band)
+        dead = (values == 0.0) & self._unsigned
         values += sigma * normals[:, :, :s]
         values[:, :, self._unsigned] = np.maximum(values[:, :, self._unsigned], 0.0)
+        values[dead] = 0.0
         values = np.round(values * self._per_unit) / self._per_unit
         for i, faults in enumerate(self.faults):
             if faults:

@@ -218,7 +218,7 @@ def run_fleet(args: argparse.Namespace) -> int:
             site=site,
             sender=f"sim-{site}",
             samples_per_message=args.per_message,
-            on_mode=source.apply,
+            on_command=source.apply,
             assets=names,
         )
         route = publisher

@@ -152,8 +152,8 @@ class Kind:
 
 # --------------------------------------------------------------------------- pump
 PUMP_RPM = 2950.0
-H0 = 60.0  # shut-off head at nominal speed, m
-K_PUMP = 0.002  # head drop per (m3/h)^2
+H0 = 50.0  # shut-off head at nominal speed, m
+K_PUMP = 0.001  # head drop per (m3/h)^2
 H_STATIC = 10.0  # static lift of the system, m
 R_SYS = 0.003  # system friction per (m3/h)^2 at full valve opening
 Q_BEP = 110.0  # best-efficiency flow at nominal speed, m3/h
@@ -294,10 +294,10 @@ def fan_physics(
 ) -> dict[str, np.ndarray]:
     n = op.speed
     running = n > 0.02
-    r = DUCT_R / np.maximum(op.opening, 0.2) ** 2 / (1.0 + 1.5 * f[FaultType.LEAK])
+    r = DUCT_R / np.maximum(op.opening, 0.2) ** 2 / (1.0 + 0.6 * f[FaultType.LEAK])
     q_total = n * np.sqrt(FAN_P0 / (FAN_K + r))
     p_static = r * q_total**2
-    leak_share = 0.6 * f[FaultType.LEAK] / (1.0 + 0.6 * f[FaultType.LEAK])
+    leak_share = 0.3 * f[FaultType.LEAK] / (1.0 + 0.3 * f[FaultType.LEAK])
     q = q_total * (1.0 - leak_share)  # the airflow station sits after the leak in the duct
     eta = 0.72
     friction = 0.25 * n + 0.5 * f[FaultType.BEARING_WEAR] * n + 0.3 * f[FaultType.IMBALANCE] * n

@@ -113,7 +113,7 @@ class Replay:
         shift = 0.0 if original_time else start - first
         self._tracks = {}
         for name, frame in frames.items():
-            t = frame.index.asi8 / 1e9 + shift
+            t = frame.index.as_unit("ms").asi8 / 1000.0 + shift
             self._tracks[name] = _Track(t, frame.to_numpy(dtype=float), tuple(frame.columns))
         self.start = first + shift
         self.end = max(float(tr.t[-1]) for tr in self._tracks.values() if len(tr.t))

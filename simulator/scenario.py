@@ -19,7 +19,7 @@ start = "60m"              # offset from run start ("90s", "15m", "2h", "1d", "4
                            # or an absolute TOML datetime (1979-05-27T07:32:00Z)
 duration = "1h"            # optional: repaired after this long; omitted = never
 severity = 1.0             # peak severity (1 = textbook-size symptom)
-profile = "linear"         # step | linear | accelerating
+profile = "linear"         # step | linear | accelerating (sensor faults but drift: step)
 ramp = "10m"               # onset to peak
 recovery = "0s"            # gradual return to normal after the repair
 sensor = "bearing_temp_c"  # sensor_* faults: the corrupted channel
@@ -323,7 +323,8 @@ def _fault(table: dict[str, Any], i: int, source: str) -> FaultDef:
     severity = table.get("severity", 1.0)
     if isinstance(severity, bool) or not isinstance(severity, int | float) or severity <= 0:
         raise ConfigError(f"{source}: {where}.severity: expected a number > 0, got {severity!r}")
-    profile = table.get("profile", "linear")
+    default = "step" if ftype in SENSOR_FAULTS - {FaultType.SENSOR_DRIFT} else "linear"
+    profile = table.get("profile", default)
     if profile not in PROFILES:
         raise ConfigError(
             f"{source}: {where}.profile: unknown profile {profile!r} (expected {', '.join(PROFILES)})"
