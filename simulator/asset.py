@@ -51,7 +51,13 @@ class AssetGroup:
     """Assets of one kind generated together."""
 
     def __init__(
-        self, specs: Sequence[AssetSpec], faults: Sequence[Fault], *, rate_s: float, seed: int = 0
+        self,
+        specs: Sequence[AssetSpec],
+        faults: Sequence[Fault],
+        *,
+        rate_s: float,
+        seed: int = 0,
+        load: str | None = None,
     ) -> None:
         kinds = {s.kind for s in specs}
         if len(kinds) != 1:
@@ -61,6 +67,7 @@ class AssetGroup:
         self.names = tuple(s.name for s in specs)
         self.sensors = self.kind.sensor_names
         self.rate_s = rate_s
+        self.load = load
         self.seeds = [asset_seed(s, seed) for s in specs]
         self.faults = [[f for f in faults if f.asset == s.name] for s in specs]
         self._lag = Lag(rate_s)
@@ -98,7 +105,7 @@ class AssetGroup:
         if n == 0:
             return np.empty((a, 0, s)), np.empty((a, 0), dtype=int)
         profiles = [
-            modes.speed_profile(t, sd, self.kind.name, self.kind.levels, ov)
+            modes.speed_profile(t, sd, self.kind.name, self.kind.levels, ov, self.load)
             for sd, ov in zip(self.seeds, self._overrides, strict=True)
         ]
         op = modes.Profile(

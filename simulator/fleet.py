@@ -41,7 +41,11 @@ def to_samples(block: Block, sensor_names: tuple[str, ...]) -> list[Sample]:
 
 
 class FleetSimulator:
-    """Assets sampled every *rate_s* from *start* (epoch s); faults from *scenario*."""
+    """Assets sampled every *rate_s* from *start* (epoch s); faults from *scenario*.
+
+    A scenario's ``[run] load`` holds every asset at that level instead of its daily
+    schedule, so a short run shows the same regime whatever the time of day it starts.
+    """
 
     def __init__(
         self,
@@ -76,8 +80,10 @@ class FleetSimulator:
         by_kind: dict[str, list[AssetSpec]] = {}
         for a in assets:
             by_kind.setdefault(a.kind, []).append(a)
+        load = scenario.load if scenario is not None else None
         self._groups = [
-            AssetGroup(specs, faults, rate_s=rate_s, seed=seed) for specs in by_kind.values()
+            AssetGroup(specs, faults, rate_s=rate_s, seed=seed, load=load)
+            for specs in by_kind.values()
         ]
         self._where = {
             name: (group, i) for group in self._groups for i, name in enumerate(group.names)

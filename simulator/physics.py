@@ -115,10 +115,11 @@ def context(t: np.ndarray, seeds: Sequence[int]) -> Context:
     tt = t[None, :]
     day = 2 * math.pi * tt / 86_400.0
     year = 2 * math.pi * tt / (365.25 * 86_400.0)
-    weather = 1.5 * np.sin(2 * math.pi * tt / (3.1 * 86_400) + ph[:, 0]) + 0.8 * np.sin(
+    weather = 1.0 * np.sin(2 * math.pi * tt / (3.1 * 86_400) + ph[:, 0]) + 0.5 * np.sin(
         2 * math.pi * tt / (0.37 * 86_400) + ph[:, 1]
     )
-    ambient = 15.0 - 8.0 * np.cos(year - 0.35) - 4.0 * np.cos(day - 0.6) + weather
+    # a machine room: the outdoor swing reaches it damped
+    ambient = 20.0 - 5.0 * np.cos(year - 0.35) - 1.5 * np.cos(day - 0.6) + weather
     process = 14.0 - 4.0 * np.cos(year - 0.5) - 0.8 * np.cos(day - 1.0) + 0.3 * weather
     supply = (
         400.0 + 3.0 * np.sin(day + ph[:, 2]) + 1.2 * np.sin(2 * math.pi * tt / 1_900.0 + ph[:, 3])

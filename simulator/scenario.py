@@ -6,6 +6,8 @@ site = "s1"
 duration = "150m"          # lets fault times be given as a share of the run ("40%")
 rate = "10s"
 seed = 7
+load = "high"              # hold every asset at this level (low | medium | high) instead
+                           # of its daily shift schedule (fleet runs only)
 
 [[assets]]                 # optional; a fleet started with its own asset list ignores it
 name = "pump-01"
@@ -44,6 +46,7 @@ from edge.errors import ConfigError
 from edge.wire import NAME_RE
 from simulator.asset import AssetSpec
 from simulator.faults import PROFILES, SENSOR_FAULTS, Fault, FaultType
+from simulator.modes import LOADS
 from simulator.physics import KINDS
 
 DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.toml"
@@ -137,6 +140,8 @@ class Scenario:
     duration_s: float | None = None
     rate_s: float | None = None
     seed: int = 0
+    load: str | None = None
+    """Fleet runs hold every asset at this load level instead of its daily schedule."""
     source: str = "<scenario>"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -213,7 +218,12 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
             f"{source}: unknown table {sorted(unknown)[0]!r} (expected run, assets, faults)"
         )
     run = _table(doc.get("run", {}), "run", source)
-    _keys(run, {"site", "duration", "rate", "seed"}, "run", source)
+    _keys(run, {"site", "duration", "rate", "seed", "load"}, "run", source)
+    load = run.get("load")
+    if load is not None and load not in LOADS:
+        raise ConfigError(
+            f"{source}: run.load: unknown load level {load!r} (expected {', '.join(LOADS)})"
+        )
     site = run.get("site", "s1")
     if not isinstance(site, str) or not NAME_RE.match(site):
         raise ConfigError(f"{source}: run.site: expected a name matching {NAME_RE.pattern}")
@@ -235,6 +245,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         duration_s=duration,
         rate_s=rate,
         seed=seed,
+        load=load,
         source=source,
     )
     if assets:

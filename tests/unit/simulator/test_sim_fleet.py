@@ -99,6 +99,15 @@ def test_safe_mode_slows_the_pump_and_relieves_the_demo_fault() -> None:
     assert fleet.mode("pump-01") == "normal"
 
 
+def test_a_scenario_load_holds_the_level_whatever_the_hour() -> None:
+    sunday_night = datetime(2026, 1, 11, 23, tzinfo=UTC).timestamp()
+    held = FleetSimulator(PUMPS, demo_scenario(), start=sunday_night, rate_s=10.0)
+    free = FleetSimulator(PUMPS, None, start=sunday_night, rate_s=10.0)
+    fast = _mean(held.step(sunday_night + 3600)["pump-01"], "speed_rpm")
+    slow = _mean(free.step(sunday_night + 3600)["pump-01"], "speed_rpm")
+    assert fast > 2900 and slow < 2100
+
+
 def test_stop_and_normal_commands() -> None:
     fleet = _fleet()
     fleet.step(MONDAY_8 + 600)

@@ -69,7 +69,7 @@ def test_parses_a_full_scenario_and_resolves_times() -> None:
 def test_demo_scenario_has_three_pumps_and_a_fault_on_pump_02_after_40_percent() -> None:
     sc = demo_scenario()
     assert [a.name for a in sc.assets] == ["pump-01", "pump-02", "pump-03"]
-    assert sc.site == "s1"
+    assert sc.site == "s1" and sc.load == "high"
     (fault,) = sc.resolve(0.0)
     assert fault.asset == "pump-02"
     assert fault.type in (FaultType.BEARING_WEAR, FaultType.OVERHEATING)
@@ -95,6 +95,7 @@ def test_demo_scenario_has_three_pumps_and_a_fault_on_pump_02_after_40_percent()
         ('[[assets]]\nname = "p1"\n[[assets]]\nname = "p1"', "assets[1].name: duplicate asset 'p1'"),
         ('[run]\nrate = "fast"', "run.rate: expected a duration"),
         ("[pumps]\nx = 1", "unknown table 'pumps'"),
+        ('[run]\nload = "max"', "run.load: unknown load level 'max' (expected low, medium, high)"),
     ],
 )  # fmt: skip
 def test_bad_scenarios_name_the_key_path(text: str, message: str) -> None:
