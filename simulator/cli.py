@@ -179,7 +179,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise UserError(f"--speed: must be positive, got {args.speed}")
     rate = _duration(args.rate, "--rate")
-    start = _when(args.start, datetime.now(UTC), "--start").timestamp()
+    now = datetime.now(UTC).timestamp()
+    aligned = datetime.fromtimestamp(now - now % rate, UTC)  # samples on whole multiples of rate
+    start = _when(args.start, aligned, "--start").timestamp()
     duration = (
         _duration(args.duration, "--duration")
         if args.duration

@@ -215,7 +215,7 @@ def agent_sinks(
         )
         agent = Agent(config, clock)
         if source is not None:
-            agent.sources.append(_CommandsOnly(source))
+            agent.add_source(_CommandsOnly(source))
         agent.start()
         started.append(agent)
         for asset in group:

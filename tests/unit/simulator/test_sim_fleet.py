@@ -151,3 +151,20 @@ def test_scenario_naming_an_asset_outside_the_fleet_is_a_config_error() -> None:
     sc = parse_scenario('[[faults]]\nasset = "pump-07"\ntype = "leak"\nstart = "1h"', "s.toml")
     with pytest.raises(ConfigError, match=r"s\.toml: faults\[0\]\.asset: unknown asset 'pump-07'"):
         _fleet(sc)
+
+
+def test_fleet_source_has_the_agent_source_shape() -> None:
+    from simulator.runner import FleetSource
+
+    source = FleetSource(_fleet())
+    polled = source.poll(MONDAY_8 + 30)
+    assert [(a, s.ts_ms) for a, s in polled][:3] == [
+        ("pump-01", round((MONDAY_8 + 10) * 1000)),
+        ("pump-01", round((MONDAY_8 + 20) * 1000)),
+        ("pump-01", round((MONDAY_8 + 30) * 1000)),
+    ]
+    assert len(polled) == 9
+    source.apply("pump-02", "mode", "stop")
+    assert source.fleet.mode("pump-02") == "stop"
+    with pytest.raises(ValueError, match="applies only 'mode'"):
+        source.apply("pump-02", "sampling_interval_s", 5)
