@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import tempfile
 import threading
@@ -126,6 +127,7 @@ def run_history(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, stderr
     from simulator.history import generate_history
     from simulator.labels import read_labels
+    from simulator.physics import KINDS
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
@@ -135,18 +137,26 @@ def run_history(args: argparse.Namespace) -> int:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = _when(args.start, today - timedelta(days=args.days), "--start")
     began = time.perf_counter()
-    frames = generate_history(
-        assets, start, args.days, rate, args.out, scenario=scenario, seed=_seed(args, scenario)
+    generate_history(
+        assets,
+        start,
+        args.days,
+        rate,
+        args.out,
+        scenario=scenario,
+        seed=_seed(args, scenario),
+        keep_frames=False,
     )
     seconds = time.perf_counter() - began
-    rows = sum(len(f) for f in frames.values())
-    sensors = sum(f.shape[1] for f in frames.values())
+    rows_per_asset = math.ceil(args.days * 86_400.0 / rate - 1e-9)
+    rows = rows_per_asset * len(assets)
+    sensors = sum(len(KINDS[a.kind].sensors) for a in assets)
     labels = read_labels(args.out / "labels" / "labels.csv")
     summary = {
         "out": str(args.out),
-        "assets": len(frames),
+        "assets": len(assets),
         "rows": rows,
-        "rows_per_asset": rows // max(1, len(frames)),
+        "rows_per_asset": rows_per_asset,
         "sensors": sensors,
         "labels": len(labels),
         "elapsed_s": round(seconds, 3),
@@ -155,7 +165,7 @@ def run_history(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         stderr.print(
-            f"wrote {len(frames)} assets x {summary['rows_per_asset']} rows ({sensors} sensors) "
+            f"wrote {len(assets)} assets x {rows_per_asset} rows ({sensors} sensors) "
             f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
         )
     return 0
