@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--data", required=True, type=Path, help="dataset folder or CSV file")
     r.add_argument("--speed", type=float, default=1.0, help="recorded seconds per wall second")
     r.add_argument("--original-time", action="store_true", help="keep recorded timestamps")
+    r.add_argument(
+        "--align", action="store_true", help="start every asset now (side by side), not in sequence"
+    )
     _publish_args(r)
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(_sim=run_replay)
@@ -285,7 +288,7 @@ def run_replay(args: argparse.Namespace) -> int:
         raise UserError(f"--speed: must be positive, got {args.speed}")
     frames = load_dataset(args.data)
     now = datetime.now(UTC).timestamp()
-    replay = Replay(frames, start=now, original_time=args.original_time)
+    replay = Replay(frames, start=now, original_time=args.original_time, align=args.align)
     site = args.site or "s1"
     publisher = DirectPublisher(
         args.broker, site=site, sender=f"replay-{site}", samples_per_message=args.per_message

@@ -100,3 +100,18 @@ def test_missing_or_empty_dataset(tmp_path: Path) -> None:
         load_dataset(tmp_path / "nope")
     with pytest.raises(UserError, match="no CSV files"):
         load_dataset(tmp_path)
+
+
+def test_align_starts_every_recording_at_the_replay_start(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("Timestamp,x\n2020-01-01 00:00:00,1\n2020-01-01 00:00:10,2\n")
+    (tmp_path / "b.csv").write_text("Timestamp,x\n2020-01-02 00:00:00,3\n")
+    frames = load_dataset(tmp_path)
+    in_sequence = Replay(frames, start=0.0)
+    assert (in_sequence.start, in_sequence.end) == (0.0, 86_400.0)
+    side_by_side = Replay(frames, start=0.0, align=True)
+    assert (side_by_side.start, side_by_side.end) == (0.0, 10.0)
+    out = side_by_side.step(0.0)
+    assert {a: [s.ts_ms for s in v] for a, v in out.items()} == {
+        f"{tmp_path.name}-a": [0],
+        f"{tmp_path.name}-b": [0],
+    }
