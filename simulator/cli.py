@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     f = sub.add_parser("fleet", help="run simulated assets live, publishing over MQTT")
     _asset_args(f)
-    f.add_argument("--rate", default="10s", help="sample period per asset (default 10s)")
+    f.add_argument("--rate", help="sample period per asset (default: scenario's, or 10s)")
     f.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     f.add_argument(
         "--duration", help="simulated run time, e.g. 2h (default: scenario's, or forever)"
@@ -70,6 +70,8 @@ def _publish_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "per_message", 1) < 1:
+        raise UserError(f"--per-message: expected at least 1, got {args.per_message}")
     return int(args._sim(args))
 
 
@@ -191,7 +193,10 @@ def run_fleet(args: argparse.Namespace) -> int:
     assets = _assets(args, scenario)
     if args.speed <= 0:
         raise UserError(f"--speed: must be positive, got {args.speed}")
-    rate = _duration(args.rate, "--rate")
+    if args.rate is not None:
+        rate = _duration(args.rate, "--rate")
+    else:
+        rate = scenario.rate_s if scenario is not None and scenario.rate_s else 10.0
     now = datetime.now(UTC).timestamp()
     aligned = datetime.fromtimestamp(now - now % rate, UTC)  # samples on whole multiples of rate
     start = _when(args.start, aligned, "--start").timestamp()
