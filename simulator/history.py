@@ -27,10 +27,11 @@ from simulator.labels import Label, write_labels
 from simulator.physics import KINDS
 from simulator.scenario import Scenario
 
-CHUNK_VALUES = 1 << 21
-"""Values (assets x rows x sensors) generated per call: bounds memory for large fleets."""
+CHUNK_ROWS = 8192
+"""Rows per call, the same whatever the batch, so an asset's bytes never depend on which
+other assets were generated with it."""
 BATCH_ASSETS = 64
-"""Assets computed together (and files open at once)."""
+"""Assets computed together (and files open at once); with CHUNK_ROWS this bounds memory."""
 
 
 def history_labels(scenario: Scenario | None, start: float, end: float) -> list[Label]:
@@ -83,9 +84,8 @@ def generate_history(
                 if out_dir is not None
                 else []
             )
-            chunk = max(1024, CHUNK_VALUES // (len(batch) * len(group.sensors)))
-            for lo in range(0, rows, chunk):
-                hi = min(rows, lo + chunk)
+            for lo in range(0, rows, CHUNK_ROWS):
+                hi = min(rows, lo + CHUNK_ROWS)
                 values = group.generate(t0 + np.arange(lo, hi) * rate_s)[0]
                 stamps = np.datetime_as_string(ts_ms[lo:hi], unit=unit).tolist()
                 for i, spec in enumerate(batch):

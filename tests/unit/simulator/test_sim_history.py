@@ -81,6 +81,14 @@ def test_same_seed_gives_byte_identical_output(tmp_path: Path) -> None:
     assert a["data/pump-01/pump-01.csv"] != c["data/pump-01/pump-01.csv"]
 
 
+def test_an_asset_is_the_same_alone_or_in_a_fleet(tmp_path: Path) -> None:
+    generate_history(ASSETS[:1], START, 10.0, 60.0, tmp_path / "alone")
+    crowd = [*ASSETS, *(AssetSpec(f"pump-{i:02d}", "pump", i) for i in range(3, 9))]
+    generate_history(crowd, START, 10.0, 60.0, tmp_path / "crowd")
+    name = "data/pump-01/pump-01.csv"
+    assert _tree(tmp_path / "alone")[name] == _tree(tmp_path / "crowd")[name]
+
+
 def _ts(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
