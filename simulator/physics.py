@@ -213,7 +213,7 @@ def pump_physics(
         + 3.0 * f[FaultType.IMBALANCE] * n**2
         + 32.0 * f[FaultType.OVERHEATING] * (p_elec / p_full) ** 2
     )
-    bearing = lag("bearing", bearing_target, 1200.0)
+    bearing = lag("bearing", bearing_target, 720.0)
     return {
         "speed_rpm": n * PUMP_RPM,
         "flow_m3h": q,
