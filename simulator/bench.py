@@ -9,7 +9,10 @@ A reading is one sample of one asset (one row of all its sensors). Three figures
 Each figure is the median of ``--repeat`` runs.
 
 The same-run ``baseline`` publishes pre-encoded payloads of the same size with the same
-client and no generation, so ``ratio`` near 1 means the broker, not the simulator, limits.
+client and no generation (``ratio`` = ours / that). ``broker_limit`` is the broker's own
+publish->subscribe rate for those payloads (as ``bench broker`` measures it): the rate an
+ingest pipeline behind the broker can see at most. ``ratio_to_broker_limit`` >= 1 means the
+simulator publishes faster than the broker can deliver.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median counts")
     parser.add_argument("--publish-readings", type=int, default=50_000, help="0 = skip publishing")
     parser.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
+    parser.add_argument(
+        "--limit-messages", type=int, default=5_000, help="messages of the broker-limit run"
+    )
     parser.add_argument(
         "--broker", default="auto", choices=("auto", "amqtt", "mosquitto"), help="embedded broker"
     )
@@ -95,6 +101,7 @@ def _baseline(url: str, messages: int, payload: bytes) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloud.bench.mqtt_load import pubsub_rate
     from cloud.cli.output import print_json, stderr
     from cloud.runtime.broker import EmbeddedBroker
     from edge.wire import Telemetry, encode
@@ -138,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             samples = fleet.step(fleet.now + args.per_message * args.rate)["pump-0000"]
             payload = encode(Telemetry("bench", "pump-0000", "bench-sim", 0, tuple(samples)))
             base = _baseline(broker.url, int(pub["messages"]), payload)
+            limit = pubsub_rate(broker.url, args.limit_messages, len(payload), qos=1)
             report["broker"] = broker.kind
         msgs_per_s = pub["messages"] / pub["seconds"]
         report.update(
@@ -150,11 +158,18 @@ def run(args: argparse.Namespace) -> int:
                 "published_readings": int(pub["readings"]),
                 "baseline": {"msgs_per_s": round(base, 1), "what": "pre-encoded, same client"},
                 "ratio": round(msgs_per_s / base, 3),
+                "broker_limit": {
+                    "msgs_per_s": round(limit.msgs_per_s, 1),
+                    "readings_per_s": round(limit.msgs_per_s * args.per_message, 1),
+                    "what": "same payloads published and received by a subscriber (bench broker)",
+                },
+                "ratio_to_broker_limit": round(msgs_per_s / limit.msgs_per_s, 3),
             }
         )
         stderr.print(
             f"publish ({report['broker']}): {report['readings_per_s']:,.0f} readings/s, "
-            f"{msgs_per_s:,.0f} msgs/s; baseline {base:,.0f} msgs/s"
+            f"{msgs_per_s:,.0f} msgs/s; baseline {base:,.0f} msgs/s; "
+            f"broker pub->sub limit {limit.msgs_per_s:,.0f} msgs/s"
         )
     if args.json:
         print_json(report)
