@@ -34,6 +34,7 @@ TOML syntax errors carry tomllib's line and column.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,8 @@ from simulator.modes import LOADS
 from simulator.physics import KINDS
 
 DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.toml"
+MAX_SEVERITY = 5.0
+"""Peak severity is a multiple of a textbook-size symptom; beyond this the physics breaks."""
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)")
@@ -75,6 +78,8 @@ def parse_duration(value: object, where: str) -> float:
             )
     else:
         raise ConfigError(f"{where}: expected a duration like '15m', got {value!r}")
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{where}: expected a finite duration, got {value!r}")
     if seconds < 0:
         raise ConfigError(f"{where}: must not be negative, got {value!r}")
     return seconds
@@ -332,8 +337,15 @@ def _fault(table: dict[str, Any], i: int, source: str) -> FaultDef:
     if duration is not None and duration <= 0:
         raise ConfigError(f"{source}: {where}.duration: must be positive")
     severity = table.get("severity", 1.0)
-    if isinstance(severity, bool) or not isinstance(severity, int | float) or severity <= 0:
-        raise ConfigError(f"{source}: {where}.severity: expected a number > 0, got {severity!r}")
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, int | float)
+        or not 0 < severity <= MAX_SEVERITY
+    ):
+        raise ConfigError(
+            f"{source}: {where}.severity: expected a number in (0, {MAX_SEVERITY:g}], "
+            f"got {severity!r}"
+        )
     default = "step" if ftype in SENSOR_FAULTS - {FaultType.SENSOR_DRIFT} else "linear"
     profile = table.get("profile", default)
     if profile not in PROFILES:

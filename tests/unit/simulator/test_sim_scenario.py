@@ -95,6 +95,8 @@ def test_demo_scenario_has_three_pumps_and_a_fault_on_pump_02_after_40_percent()
         ('[[assets]]\nname = "p1"\n[[assets]]\nname = "p1"', "assets[1].name: duplicate asset 'p1'"),
         ('[run]\nrate = "fast"', "run.rate: expected a duration"),
         ("[pumps]\nx = 1", "unknown table 'pumps'"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nseverity = nan', "faults[0].severity: expected a number in (0, 5]"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = inf', "faults[0].duration: expected a finite duration"),
         ('[run]\nload = "max"', "run.load: unknown load level 'max' (expected low, medium, high)"),
     ],
 )  # fmt: skip
