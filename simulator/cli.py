@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
     f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
     f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
+    f.add_argument(
+        "--labels-out", type=Path, help="write the ground-truth label CSV here at the end"
+    )
     f.set_defaults(_sim=run_fleet)
 
     r = sub.add_parser("replay", help="publish a recorded dataset (L4E layout or SKAB) live")
@@ -187,6 +190,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, stderr
     from edge.clock import SimulatedClock
     from simulator.fleet import FleetSimulator
+    from simulator.labels import write_labels
     from simulator.runner import DirectPublisher, FleetSource, agent_sinks, run
 
     scenario = _scenario(args)
@@ -259,6 +263,8 @@ def run_fleet(args: argparse.Namespace) -> int:
     sent = run(source, route, clock, until=until, tick_s=tick, stop=stop)
     stop_publisher()
     wall = time.perf_counter() - began
+    if args.labels_out is not None:
+        write_labels(args.labels_out, fleet.labels())
     summary = {
         "assets": len(names),
         "readings": sent,

@@ -39,11 +39,9 @@ class FleetSource:
 
     def __init__(self, fleet: FleetSimulator) -> None:
         self.fleet = fleet
-        self._lock = threading.Lock()
 
     def step(self, until: float) -> dict[str, list[Sample]]:
-        with self._lock:
-            return self.fleet.step(until)
+        return self.fleet.step(until)
 
     def poll(self, now: float) -> list[tuple[str, Sample]]:
         return [(asset, s) for asset, samples in self.step(now).items() for s in samples]
@@ -52,8 +50,7 @@ class FleetSource:
         """A command applied on the device; ValueError for one the fleet cannot apply."""
         if key != "mode" or not isinstance(value, str):
             raise ValueError(f"{key}: the simulated fleet applies only 'mode' (a string)")
-        with self._lock:
-            self.fleet.set_mode(asset, value)
+        self.fleet.set_mode(asset, value)
 
 
 def run(

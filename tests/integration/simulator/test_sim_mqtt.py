@@ -135,16 +135,22 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_fleet_runs_the_demo_scenario_accelerated(
-    broker: EmbeddedBroker, collector: Collector
+    broker: EmbeddedBroker, collector: Collector, tmp_path: Path
 ) -> None:
+    labels = tmp_path / "labels.csv"
     done = _cli(
-        "sim", "fleet", "--demo", "--direct", "--speed", "1200", "--duration", "10m",
+        "sim", "fleet", "--demo", "--direct", "--speed", "3000", "--duration", "70m",
         "--start", "2026-01-12T08:00:00Z", "--broker", broker.url, "--json",
+        "--labels-out", str(labels),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["readings"] == 180 and summary["via"] == "direct paho QoS 1"
-    assert collector.wait(lambda m: sum(len(x.samples) for x in _telemetry(m)) >= 180)
+    assert summary["readings"] == 3 * 420 and summary["via"] == "direct paho QoS 1"
+    assert collector.wait(lambda m: sum(len(x.samples) for x in _telemetry(m)) >= 3 * 420)
+    assert labels.read_text() == (
+        "2026-01-12T09:00:00.000000,2026-01-12T09:10:00.000000,OVERHEAT,pump-02,"
+        "motor cooling fan failed\n"
+    )
 
 
 def test_cli_replay_plays_a_skab_file(
