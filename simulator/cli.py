@@ -10,11 +10,20 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError, UserError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge.clock import Clock
+    from simulator.fleet import Sink
+    from simulator.runner import FleetSource
+
 KIND_CHOICES = ("pump", "fan", "mixed")
+GATEWAY_ABOVE = 20
+"""More assets than this share one gateway agent (one connection) instead of one agent each."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +200,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     from edge.clock import SimulatedClock
     from simulator.fleet import FleetSimulator
     from simulator.labels import write_labels
-    from simulator.runner import DirectPublisher, FleetSource, agent_sinks, run
+    from simulator.runner import FleetSource, run
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
@@ -219,39 +228,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     source = FleetSource(fleet)
     clock = SimulatedClock(start, args.speed)
     names = [a.name for a in assets]
-    route = None
-    stop_publisher = None
-    if not args.direct:
-        queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
-        made = agent_sinks(
-            names,
-            site=site,
-            broker_url=args.broker,
-            data_dir=queue_dir,
-            clock=clock,
-            gateway=args.gateway or len(names) > 20,
-            source=source,
-            samples_per_message=args.per_message,
-        )
-        if made is not None:
-            route, stop_publisher = made
-            via = "edge agent" + (" (gateway)" if args.gateway or len(names) > 20 else "")
-    if route is None:
-        publisher = DirectPublisher(
-            args.broker,
-            site=site,
-            sender=f"sim-{site}",
-            samples_per_message=args.per_message,
-            on_command=source.apply,
-            assets=names,
-        )
-        route = publisher
-
-        def stop_publisher() -> None:
-            publisher.flush()
-            publisher.close()
-
-        via = "direct paho QoS 1"
+    route, stop_publisher, via = _open_route(args, names, site, clock, source)
     stderr.print(
         f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
         f"via {via} -> {args.broker}"
@@ -287,6 +264,44 @@ def run_fleet(args: argparse.Namespace) -> int:
     else:
         stderr.print(f"fleet: sent {sent} readings in {wall:.1f} s")
     return 0
+
+
+def _open_route(
+    args: argparse.Namespace, names: list[str], site: str, clock: Clock, source: FleetSource
+) -> tuple[Sink, Callable[[], None], str]:
+    """``(sink, stop, description)``: the edge agent when installed (and not ``--direct``),
+    else paho QoS 1 straight from the simulator."""
+    from simulator.runner import DirectPublisher, agent_sinks
+
+    gateway = args.gateway or len(names) > GATEWAY_ABOVE
+    if not args.direct:
+        queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
+        made = agent_sinks(
+            names,
+            site=site,
+            broker_url=args.broker,
+            data_dir=queue_dir,
+            clock=clock,
+            gateway=gateway,
+            source=source,
+            samples_per_message=args.per_message,
+        )
+        if made is not None:
+            return made[0], made[1], "edge agent" + (" (gateway)" if gateway else "")
+    publisher = DirectPublisher(
+        args.broker,
+        site=site,
+        sender=f"sim-{site}",
+        samples_per_message=args.per_message,
+        on_command=source.apply,
+        assets=names,
+    )
+
+    def stop() -> None:
+        publisher.flush()
+        publisher.close()
+
+    return publisher, stop, "direct paho QoS 1"
 
 
 def run_replay(args: argparse.Namespace) -> int:
