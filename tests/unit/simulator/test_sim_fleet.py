@@ -149,7 +149,9 @@ def test_labels_so_far_match_the_injected_interval() -> None:
 
 def test_scenario_naming_an_asset_outside_the_fleet_is_a_config_error() -> None:
     sc = parse_scenario('[[faults]]\nasset = "pump-07"\ntype = "leak"\nstart = "1h"', "s.toml")
-    with pytest.raises(ConfigError, match=r"s\.toml: faults\[0\]\.asset: unknown asset 'pump-07'"):
+    with pytest.raises(
+        ConfigError, match=r"s\.toml:2: faults\[0\]\.asset: unknown asset 'pump-07'"
+    ):
         _fleet(sc)
 
 

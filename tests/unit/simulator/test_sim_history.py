@@ -158,7 +158,7 @@ def test_cli_history_writes_data_and_reports_json(tmp_path: Path, capsys) -> Non
     ("scenario", "message"),
     [
         ('[[faults]]\nasset = "pump-01"\ntype = "rust"\nstart = "1h"\n', "faults[0].type: unknown fault type 'rust'"),
-        ('[[faults]]\nasset = "pump-01"\ntype = "leak"\nstart = "1h"\nduration = "-2h"\n', "faults[0].duration: expected a duration"),
+        ('[[faults]]\nasset = "pump-01"\ntype = "leak"\nstart = "1h"\nduration = "-2h"\n', "faults[0].duration: must not be negative"),
         ('[[faults]]\nasset = "pump-99"\ntype = "leak"\nstart = "1h"\n', "faults[0].asset: unknown asset 'pump-99'"),
         ('[[faults]\nasset = "pump-01"\n', "invalid TOML"),
     ],

@@ -77,33 +77,36 @@ def test_demo_scenario_has_three_pumps_and_a_fault_on_pump_02_after_40_percent()
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        ('[[faults]]\nasset = "p1"\ntype = "gremlins"\nstart = "1h"', "faults[0].type: unknown fault type 'gremlins'"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = -5', "faults[0].duration: must not be negative"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "-1h"', "faults[0].start: expected a duration"),
-        ('[[assets]]\nname = "p1"\n[[faults]]\nasset = "p9"\ntype = "leak"\nstart = "1h"', "faults[0].asset: unknown asset 'p9' (assets: p1)"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"', "faults[0].start: required"),
-        ('[[faults]]\nasset = "p1"\ntype = "sensor_drift"\nstart = "1h"', "faults[0].sensor: required for sensor_drift"),
-        ('[[assets]]\nname = "p1"\n[[faults]]\nasset = "p1"\ntype = "sensor_drift"\nsensor = "nope"\nstart = "1h"', "faults[0].sensor: 'nope' is not a sensor of a pump"),
-        ('[[assets]]\nname = "f1"\nkind = "fan"\n[[faults]]\nasset = "f1"\ntype = "cavitation"\nstart = "1h"', "faults[0].type: a fan cannot have cavitation"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nprofile = "wobbly"', "faults[0].profile: unknown profile 'wobbly'"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nsevere = 2', "faults[0].severe: unknown key"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "150%"', "faults[0].start: percentage must be within 0-100%"),
-        ('[[assets]]\nname = "p1"\nkind = "turbine"', "assets[0].kind: unknown kind 'turbine'"),
-        ('[[assets]]\nname = "p 1"', "assets[0].name: expected a name"),
-        ('[[assets]]\nname = "p1"\n[[assets]]\nname = "p1"', "assets[1].name: duplicate asset 'p1'"),
-        ('[run]\nrate = "fast"', "run.rate: expected a duration"),
-        ("[pumps]\nx = 1", "unknown table 'pumps'"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nseverity = nan', "faults[0].severity: expected a number in (0, 5]"),
-        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = inf', "faults[0].duration: expected a finite duration"),
-        ('[run]\nload = "max"', "run.load: unknown load level 'max' (expected low, medium, high)"),
+        ('[[faults]]\nasset = "p1"\ntype = "gremlins"\nstart = "1h"', 3, "faults[0].type: unknown fault type 'gremlins'"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = -5', 5, "faults[0].duration: must not be negative"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "-1h"', 4, "faults[0].start: must not be negative, got '-1h'"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = "-2h"', 5, "faults[0].duration: must not be negative, got '-2h'"),
+        ('[[assets]]\nname = "p1"\n[[faults]]\nasset = "p9"\ntype = "leak"\nstart = "1h"', 4, "faults[0].asset: unknown asset 'p9' (assets: p1)"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"', 1, "faults[0].start: required"),
+        ('[[faults]]\nasset = "p1"\ntype = "sensor_drift"\nstart = "1h"', 1, "faults[0].sensor: required for sensor_drift"),
+        ('[[assets]]\nname = "p1"\n[[faults]]\nasset = "p1"\ntype = "sensor_drift"\nsensor = "nope"\nstart = "1h"', 6, "faults[0].sensor: 'nope' is not a sensor of a pump"),
+        ('[[assets]]\nname = "f1"\nkind = "fan"\n[[faults]]\nasset = "f1"\ntype = "cavitation"\nstart = "1h"', 6, "faults[0].type: a fan cannot have cavitation"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nprofile = "wobbly"', 5, "faults[0].profile: unknown profile 'wobbly'"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nsevere = 2', 5, "faults[0].severe: unknown key"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "150%"', 4, "faults[0].start: percentage must be within 0-100%"),
+        ('[[assets]]\nname = "p1"\nkind = "turbine"', 3, "assets[0].kind: unknown kind 'turbine'"),
+        ('[[assets]]\nname = "p 1"', 2, "assets[0].name: expected a name"),
+        ('[[assets]]\nname = "p1"\n[[assets]]\nname = "p1"', 4, "assets[1].name: duplicate asset 'p1'"),
+        ('[run]\nrate = "fast"', 2, "run.rate: expected a duration"),
+        ("[pumps]\nx = 1", 1, "pumps: unknown table (expected run, assets, faults)"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nseverity = nan', 5, "faults[0].severity: expected a number in (0, 5]"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = inf', 5, "faults[0].duration: expected a finite duration"),
+        ('[run]\nseed = 1\nload = "max"', 3, "run.load: unknown load level 'max' (expected low, medium, high)"),
+        ('# a comment\n\n[[faults]]\nasset = "p1"\n\n  type   =   "x"\nstart = "1h"', 6, "faults[0].type: unknown fault type 'x'"),
+        ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\n[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nramp = "soon"', 9, "faults[1].ramp: expected a duration"),
     ],
 )  # fmt: skip
-def test_bad_scenarios_name_the_key_path(text: str, message: str) -> None:
+def test_bad_scenarios_name_the_line_and_key_path(text: str, line: int, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_scenario(text, "bad.toml")
-    assert str(err.value).startswith("bad.toml: ")
+    assert str(err.value).startswith(f"bad.toml:{line}: ")
     assert message in str(err.value)
 
 
