@@ -47,6 +47,11 @@ def asset_seed(spec: AssetSpec, seed: int) -> int:
     return (seed * 1_000_003 + spec.seed * 9_176 + zlib.crc32(spec.name.encode())) & 0xFFFFFFFF
 
 
+def character_seed(spec: AssetSpec) -> int:
+    """Seed of an asset's own character (its name and seed only, not the run's)."""
+    return (spec.seed * 7_919 + zlib.crc32(spec.name.encode())) & 0xFFFFFFFF
+
+
 class AssetGroup:
     """Assets of one kind generated together."""
 
@@ -69,6 +74,7 @@ class AssetGroup:
         self.rate_s = rate_s
         self.load = load
         self.seeds = [asset_seed(s, seed) for s in specs]
+        self.characters = [character_seed(s) for s in specs]
         self.faults = [[f for f in faults if f.asset == s.name] for s in specs]
         self._lag = Lag(rate_s)
         self._normal = [np.random.default_rng([sd, 1]) for sd in self.seeds]
@@ -113,7 +119,7 @@ class AssetGroup:
             opening=np.stack([p.opening for p in profiles]),
             mode=np.stack([p.mode for p in profiles]),
         )
-        ctx = context(t, self.seeds)
+        ctx = context(t, self.seeds, self.characters)
         f = {ft: np.zeros((a, n)) for ft in PHYSICAL}
         for i, faults in enumerate(self.faults):
             for fault in faults:

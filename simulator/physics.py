@@ -81,10 +81,21 @@ class Context:
     supply_v: np.ndarray
     suction_head: np.ndarray
     """Tank level above the pump inlet in metres (pumps only)."""
+    head_gain: np.ndarray
+    """The asset's own character, ``(assets, 1)``: no two machines are alike. Shut-off head
+    (or pressure) relative to the type's curve."""
+    eff_gain: np.ndarray
+    """Efficiency relative to the type's."""
+    vib_gain: np.ndarray
+    """Running-speed vibration relative to the type's (balance and alignment as installed)."""
+    temp_offset: np.ndarray
+    """Bearing temperature offset, °C (mounting, lubrication, sensor placement)."""
 
 
-def context(t: np.ndarray, seeds: Sequence[int]) -> Context:
-    """Surroundings of each asset (rows) at times *t*: weather, process and grid, seeded."""
+def context(t: np.ndarray, seeds: Sequence[int], characters: Sequence[int]) -> Context:
+    """Surroundings of each asset (rows) at times *t*: weather, process and grid, from the run
+    *seeds*; and each asset's character, from its *characters* seed alone (an asset keeps its
+    character across runs)."""
     ph = np.array(
         [np.random.default_rng([seed & 0xFFFFFFFF, 7]).uniform(0, 2 * math.pi, 6) for seed in seeds]
     )
@@ -106,7 +117,19 @@ def context(t: np.ndarray, seeds: Sequence[int]) -> Context:
         + 0.4 * np.sin(2 * math.pi * tt / (0.5 * 86_400) + ph[:, 4])
         + 0.2 * np.sin(2 * math.pi * tt / (2.3 * 86_400) + ph[:, 5])
     )
-    return Context(ambient=ambient, process=process, supply_v=supply, suction_head=level)
+    char = np.array(
+        [np.random.default_rng([c & 0xFFFFFFFF, 99]).standard_normal(4) for c in characters]
+    )
+    return Context(
+        ambient=ambient,
+        process=process,
+        supply_v=supply,
+        suction_head=level,
+        head_gain=1.0 + 0.02 * char[:, 0:1],
+        eff_gain=1.0 + 0.015 * char[:, 1:2],
+        vib_gain=np.exp(0.15 * char[:, 2:3]),
+        temp_offset=1.5 * char[:, 3:4],
+    )
 
 
 Physics = Callable[
@@ -139,7 +162,7 @@ BAR_PER_M = 0.0981  # water
 
 
 def _pump_operating_point(
-    n: np.ndarray, r: np.ndarray, leak_c: np.ndarray
+    n: np.ndarray, r: np.ndarray, leak_c: np.ndarray, h0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Head H (m), pump flow and delivered flow (m3/h) where pump, system and leak meet.
 
@@ -147,7 +170,7 @@ def _pump_operating_point(
     worn seal or passing valve: ``Q_leak = c sqrt(H)``. Without a leak the intersection is
     closed-form; with one, bisection on H (vectorised).
     """
-    hmax = H0 * n**2
+    hmax = h0 * n**2
     h = np.where(hmax > H_STATIC, (r * hmax + K_PUMP * H_STATIC) / (r + K_PUMP), hmax)
     if np.any(leak_c > 0):
         lo = np.zeros_like(n)
@@ -174,7 +197,7 @@ def pump_physics(
     cav = f[FaultType.CAVITATION] * np.clip((n - 0.75) / 0.2, 0.0, 1.0)
     r = R_SYS / np.maximum(op.opening, 0.2) ** 2
     leak_c = 4.0 * f[FaultType.LEAK]
-    h, q_pump, q = _pump_operating_point(n, r, leak_c)
+    h, q_pump, q = _pump_operating_point(n, r, leak_c, H0 * ctx.head_gain)
     h = h * (1.0 - 0.12 * cav + 0.05 * cav * e[..., 0])
     q = q * (1.0 - 0.10 * cav + 0.06 * cav * e[..., 1])
     # gauge pressure at the inlet: tank level less inlet losses (a clogging strainer in cavitation)
@@ -184,7 +207,7 @@ def pump_physics(
     p_discharge = p_suction + BAR_PER_M * h
     q_rel = np.where(running, q_pump / np.maximum(n, 1e-3), Q_BEP)
     off_bep = (q_rel - Q_BEP) / Q_BEP
-    eta = np.clip(0.78 * (1.0 - 0.9 * off_bep**2), 0.3, 0.78)
+    eta = np.clip(0.78 * ctx.eff_gain * (1.0 - 0.9 * off_bep**2), 0.3, 0.85)
     p_hyd = 9.81 * (q_pump / 3600.0) * h  # kW
     friction = 0.35 * n + 0.6 * f[FaultType.BEARING_WEAR] * n + 0.4 * f[FaultType.IMBALANCE] * n
     p_shaft = np.where(running, p_hyd / eta + friction, 0.0)
@@ -195,7 +218,7 @@ def pump_physics(
     volts = volts - 0.04 * current
     current = current * (1.0 + 0.03 * cav * e[..., 3])
     imb = 1.0 + 3.0 * f[FaultType.IMBALANCE]
-    one_x = 1.7 * n**2 * imb
+    one_x = 1.7 * ctx.vib_gain * n**2 * imb
     hydraulic = 0.9 * off_bep**2 * n**2
     defect = 4.0 * f[FaultType.BEARING_WEAR] * n**2
     cav_vib = 2.5 * cav * (0.6 + np.abs(e[..., 0]))
@@ -207,6 +230,7 @@ def pump_physics(
     fluid = lag("fluid", fluid_target, 2400.0)
     bearing_target = (
         ctx.ambient
+        + ctx.temp_offset * (n > 0.02)
         + 0.35 * (fluid - ctx.ambient)
         + 26.0 * n**2
         + 14.0 * f[FaultType.BEARING_WEAR] * n**2
@@ -273,11 +297,11 @@ def fan_physics(
     n = op.speed
     running = n > 0.02
     r = DUCT_R / np.maximum(op.opening, 0.2) ** 2 / (1.0 + 0.6 * f[FaultType.LEAK])
-    q_total = n * np.sqrt(FAN_P0 / (FAN_K + r))
+    q_total = n * np.sqrt(FAN_P0 * ctx.head_gain / (FAN_K + r))
     p_static = r * q_total**2
     leak_share = 0.3 * f[FaultType.LEAK] / (1.0 + 0.3 * f[FaultType.LEAK])
     q = q_total * (1.0 - leak_share)  # the airflow station sits after the leak in the duct
-    eta = 0.72
+    eta = 0.72 * ctx.eff_gain
     friction = 0.25 * n + 0.5 * f[FaultType.BEARING_WEAR] * n + 0.3 * f[FaultType.IMBALANCE] * n
     p_shaft = np.where(running, q_total * p_static / 1000.0 / eta + friction, 0.0)
     p_elec = p_shaft / 0.93
@@ -286,7 +310,7 @@ def fan_physics(
     current = np.where(running, np.sqrt(i_load**2 + 5.0**2), 0.0)
     volts = volts - 0.04 * current
     imb = 1.0 + 3.0 * f[FaultType.IMBALANCE]
-    one_x = 1.3 * n**2 * imb
+    one_x = 1.3 * ctx.vib_gain * n**2 * imb
     defect = 3.5 * f[FaultType.BEARING_WEAR] * n**2
     aero = 0.3 * n**2 * (1.0 - op.opening) ** 2
     vib_de = np.sqrt(one_x**2 + defect**2 + aero**2 + 0.06**2)
@@ -297,6 +321,7 @@ def fan_physics(
     motor = lag("motor", motor_target, 1500.0)
     bearing_target = (
         ctx.ambient
+        + ctx.temp_offset * (n > 0.02)
         + 0.3 * (motor - ctx.ambient)
         + 14.0 * n**2
         + 12.0 * f[FaultType.BEARING_WEAR] * n**2

@@ -117,3 +117,22 @@ def test_lag_is_the_first_order_recursion_in_any_chunking() -> None:
     parts = np.concatenate([lag("k", x[:, i : i + 137], 300.0) for i in range(0, 1000, 137)], 1)
     assert np.allclose(whole, expected, atol=1e-9)
     assert np.allclose(parts, expected, atol=1e-9)
+
+
+def _high_means(name: str, spec_seed: int, run_seed: int) -> np.ndarray:
+    model = AssetModel(AssetSpec(name, "pump", spec_seed), [], rate_s=60.0, seed=run_seed)
+    block = model.generate(MONDAY + 7 * 3600 + np.arange(0, 6 * 3600, 60.0))
+    return np.nanmean(block.values[block.mode == MODES.index("high")], axis=0)
+
+
+def test_no_two_pumps_are_alike_but_each_keeps_its_character() -> None:
+    """Vibration per speed² is the machine's; the run seed only moves its schedule."""
+    vib = KINDS["pump"].sensor_names.index("vibration_x_mm_s")
+
+    def signature(means: np.ndarray) -> float:
+        return means[vib] / means[0] ** 2
+
+    a1, a2 = _high_means("pump-01", 1, 0), _high_means("pump-01", 1, 99)
+    b = _high_means("pump-02", 2, 0)
+    assert abs(signature(a1) / signature(a2) - 1) < 0.03
+    assert abs(signature(a1) / signature(b) - 1) > 0.08
