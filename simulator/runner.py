@@ -60,7 +60,6 @@ def run(
     *,
     until: float | None = None,
     tick_s: float = 1.0,
-    before_step: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Step to ``clock.now()`` every *tick_s* clock seconds until *until*; return readings sent."""
@@ -68,8 +67,6 @@ def run(
     while stop is None or not stop.is_set():
         now = clock.now()
         target = now if until is None else min(now, until)
-        if before_step is not None:
-            before_step()
         for asset, samples in stepper.step(target).items():
             if samples:
                 sink(asset, samples)
@@ -84,7 +81,7 @@ class DirectPublisher:
     """QoS 1 publisher of wire messages with paho; the simulator's own route to a broker.
 
     Publishes are pipelined (paho's in-flight window) rather than waited on one by one, so
-    throughput is the broker's; :meth:`close` waits for every PUBACK.
+    throughput is the broker's; :meth:`flush` waits for every PUBACK.
     """
 
     def __init__(
