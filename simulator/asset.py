@@ -47,11 +47,22 @@ def asset_seed(spec: AssetSpec, seed: int) -> int:
     return (seed * 1_000_003 + spec.seed * 9_176 + zlib.crc32(spec.name.encode())) & 0xFFFFFFFF
 
 
+def character_seed(spec: AssetSpec) -> int:
+    """Seed of an asset's own character (its name and seed only, not the run's)."""
+    return (spec.seed * 7_919 + zlib.crc32(spec.name.encode())) & 0xFFFFFFFF
+
+
 class AssetGroup:
     """Assets of one kind generated together."""
 
     def __init__(
-        self, specs: Sequence[AssetSpec], faults: Sequence[Fault], *, rate_s: float, seed: int = 0
+        self,
+        specs: Sequence[AssetSpec],
+        faults: Sequence[Fault],
+        *,
+        rate_s: float,
+        seed: int = 0,
+        load: str | None = None,
     ) -> None:
         kinds = {s.kind for s in specs}
         if len(kinds) != 1:
@@ -61,7 +72,9 @@ class AssetGroup:
         self.names = tuple(s.name for s in specs)
         self.sensors = self.kind.sensor_names
         self.rate_s = rate_s
+        self.load = load
         self.seeds = [asset_seed(s, seed) for s in specs]
+        self.characters = [character_seed(s) for s in specs]
         self.faults = [[f for f in faults if f.asset == s.name] for s in specs]
         self._lag = Lag(rate_s)
         self._normal = [np.random.default_rng([sd, 1]) for sd in self.seeds]
@@ -98,7 +111,7 @@ class AssetGroup:
         if n == 0:
             return np.empty((a, 0, s)), np.empty((a, 0), dtype=int)
         profiles = [
-            modes.speed_profile(t, sd, self.kind.name, self.kind.levels, ov)
+            modes.speed_profile(t, sd, self.kind.name, self.kind.levels, ov, self.load)
             for sd, ov in zip(self.seeds, self._overrides, strict=True)
         ]
         op = modes.Profile(
@@ -106,7 +119,7 @@ class AssetGroup:
             opening=np.stack([p.opening for p in profiles]),
             mode=np.stack([p.mode for p in profiles]),
         )
-        ctx = context(t, self.seeds)
+        ctx = context(t, self.seeds, self.characters)
         f = {ft: np.zeros((a, n)) for ft in PHYSICAL}
         for i, faults in enumerate(self.faults):
             for fault in faults:
@@ -115,8 +128,11 @@ class AssetGroup:
         clean = self.kind.physics(op, ctx, f, normals[:, :, s:], self._lag)
         values = np.stack([clean[name] for name in self.sensors], axis=-1)
         sigma = np.where(self._relative, self._noise * np.abs(values), self._noise)
+        # a stopped machine's speed, flow and current read a clean zero (transmitter dead band)
+        dead = (values == 0.0) & self._unsigned
         values += sigma * normals[:, :, :s]
         values[:, :, self._unsigned] = np.maximum(values[:, :, self._unsigned], 0.0)
+        values[dead] = 0.0
         values = np.round(values * self._per_unit) / self._per_unit
         for i, faults in enumerate(self.faults):
             if faults:

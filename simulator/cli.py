@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError, UserError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge.clock import Clock
+    from simulator.fleet import Sink
+    from simulator.runner import FleetSource
+
 KIND_CHOICES = ("pump", "fan", "mixed")
+GATEWAY_ABOVE = 20
+"""More assets than this share one gateway agent (one connection) instead of one agent each."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     f = sub.add_parser("fleet", help="run simulated assets live, publishing over MQTT")
     _asset_args(f)
-    f.add_argument("--rate", default="10s", help="sample period per asset (default 10s)")
+    f.add_argument("--rate", help="sample period per asset (default: scenario's, or 10s)")
     f.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     f.add_argument(
         "--duration", help="simulated run time, e.g. 2h (default: scenario's, or forever)"
@@ -40,12 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
     f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
     f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
+    f.add_argument(
+        "--labels-out", type=Path, help="write the ground-truth label CSV here at the end"
+    )
     f.set_defaults(_sim=run_fleet)
 
     r = sub.add_parser("replay", help="publish a recorded dataset (L4E layout or SKAB) live")
     r.add_argument("--data", required=True, type=Path, help="dataset folder or CSV file")
     r.add_argument("--speed", type=float, default=1.0, help="recorded seconds per wall second")
     r.add_argument("--original-time", action="store_true", help="keep recorded timestamps")
+    r.add_argument(
+        "--align", action="store_true", help="start every asset now (side by side), not in sequence"
+    )
     _publish_args(r)
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(_sim=run_replay)
@@ -66,6 +82,8 @@ def _publish_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "per_message", 1) < 1:
+        raise UserError(f"--per-message: expected at least 1, got {args.per_message}")
     return int(args._sim(args))
 
 
@@ -126,6 +144,7 @@ def run_history(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, stderr
     from simulator.history import generate_history
     from simulator.labels import read_labels
+    from simulator.physics import KINDS
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
@@ -135,18 +154,26 @@ def run_history(args: argparse.Namespace) -> int:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = _when(args.start, today - timedelta(days=args.days), "--start")
     began = time.perf_counter()
-    frames = generate_history(
-        assets, start, args.days, rate, args.out, scenario=scenario, seed=_seed(args, scenario)
+    generate_history(
+        assets,
+        start,
+        args.days,
+        rate,
+        args.out,
+        scenario=scenario,
+        seed=_seed(args, scenario),
+        keep_frames=False,
     )
     seconds = time.perf_counter() - began
-    rows = sum(len(f) for f in frames.values())
-    sensors = sum(f.shape[1] for f in frames.values())
+    rows_per_asset = math.ceil(args.days * 86_400.0 / rate - 1e-9)
+    rows = rows_per_asset * len(assets)
+    sensors = sum(len(KINDS[a.kind].sensors) for a in assets)
     labels = read_labels(args.out / "labels" / "labels.csv")
     summary = {
         "out": str(args.out),
-        "assets": len(frames),
+        "assets": len(assets),
         "rows": rows,
-        "rows_per_asset": rows // max(1, len(frames)),
+        "rows_per_asset": rows_per_asset,
         "sensors": sensors,
         "labels": len(labels),
         "elapsed_s": round(seconds, 3),
@@ -155,7 +182,7 @@ def run_history(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         stderr.print(
-            f"wrote {len(frames)} assets x {summary['rows_per_asset']} rows ({sensors} sensors) "
+            f"wrote {len(assets)} assets x {rows_per_asset} rows ({sensors} sensors) "
             f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
         )
     return 0
@@ -172,14 +199,20 @@ def run_fleet(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, stderr
     from edge.clock import SimulatedClock
     from simulator.fleet import FleetSimulator
-    from simulator.runner import DirectPublisher, FleetSource, agent_sinks, run
+    from simulator.labels import write_labels
+    from simulator.runner import FleetSource, run
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
     if args.speed <= 0:
         raise UserError(f"--speed: must be positive, got {args.speed}")
-    rate = _duration(args.rate, "--rate")
-    start = _when(args.start, datetime.now(UTC), "--start").timestamp()
+    if args.rate is not None:
+        rate = _duration(args.rate, "--rate")
+    else:
+        rate = scenario.rate_s if scenario is not None and scenario.rate_s else 10.0
+    now = datetime.now(UTC).timestamp()
+    aligned = datetime.fromtimestamp(now - now % rate, UTC)  # samples on whole multiples of rate
+    start = _when(args.start, aligned, "--start").timestamp()
     duration = (
         _duration(args.duration, "--duration")
         if args.duration
@@ -195,39 +228,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     source = FleetSource(fleet)
     clock = SimulatedClock(start, args.speed)
     names = [a.name for a in assets]
-    route = None
-    stop_publisher = None
-    if not args.direct:
-        queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
-        made = agent_sinks(
-            names,
-            site=site,
-            broker_url=args.broker,
-            data_dir=queue_dir,
-            clock=clock,
-            gateway=args.gateway or len(names) > 20,
-            source=source,
-            samples_per_message=args.per_message,
-        )
-        if made is not None:
-            route, stop_publisher = made
-            via = "edge agent" + (" (gateway)" if args.gateway or len(names) > 20 else "")
-    if route is None:
-        publisher = DirectPublisher(
-            args.broker,
-            site=site,
-            sender=f"sim-{site}",
-            samples_per_message=args.per_message,
-            on_mode=source.apply,
-            assets=names,
-        )
-        route = publisher
-
-        def stop_publisher() -> None:
-            publisher.flush()
-            publisher.close()
-
-        via = "direct paho QoS 1"
+    route, stop_publisher, via = _open_route(args, names, site, clock, source)
     stderr.print(
         f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
         f"via {via} -> {args.broker}"
@@ -239,6 +240,8 @@ def run_fleet(args: argparse.Namespace) -> int:
     sent = run(source, route, clock, until=until, tick_s=tick, stop=stop)
     stop_publisher()
     wall = time.perf_counter() - began
+    if args.labels_out is not None:
+        write_labels(args.labels_out, fleet.labels())
     summary = {
         "assets": len(names),
         "readings": sent,
@@ -263,6 +266,44 @@ def run_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_route(
+    args: argparse.Namespace, names: list[str], site: str, clock: Clock, source: FleetSource
+) -> tuple[Sink, Callable[[], None], str]:
+    """``(sink, stop, description)``: the edge agent when installed (and not ``--direct``),
+    else paho QoS 1 straight from the simulator."""
+    from simulator.runner import DirectPublisher, agent_sinks
+
+    gateway = args.gateway or len(names) > GATEWAY_ABOVE
+    if not args.direct:
+        queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
+        made = agent_sinks(
+            names,
+            site=site,
+            broker_url=args.broker,
+            data_dir=queue_dir,
+            clock=clock,
+            gateway=gateway,
+            source=source,
+            samples_per_message=args.per_message,
+        )
+        if made is not None:
+            return made[0], made[1], "edge agent" + (" (gateway)" if gateway else "")
+    publisher = DirectPublisher(
+        args.broker,
+        site=site,
+        sender=f"sim-{site}",
+        samples_per_message=args.per_message,
+        on_command=source.apply,
+        assets=names,
+    )
+
+    def stop() -> None:
+        publisher.flush()
+        publisher.close()
+
+    return publisher, stop, "direct paho QoS 1"
+
+
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, stderr
     from edge.clock import SimulatedClock
@@ -273,7 +314,7 @@ def run_replay(args: argparse.Namespace) -> int:
         raise UserError(f"--speed: must be positive, got {args.speed}")
     frames = load_dataset(args.data)
     now = datetime.now(UTC).timestamp()
-    replay = Replay(frames, start=now, original_time=args.original_time)
+    replay = Replay(frames, start=now, original_time=args.original_time, align=args.align)
     site = args.site or "s1"
     publisher = DirectPublisher(
         args.broker, site=site, sender=f"replay-{site}", samples_per_message=args.per_message

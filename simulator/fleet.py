@@ -6,6 +6,7 @@ hands each asset's samples to a sink such as the edge agent's ``submit``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,7 +42,11 @@ def to_samples(block: Block, sensor_names: tuple[str, ...]) -> list[Sample]:
 
 
 class FleetSimulator:
-    """Assets sampled every *rate_s* from *start* (epoch s); faults from *scenario*."""
+    """Assets sampled every *rate_s* from *start* (epoch s); faults from *scenario*.
+
+    A scenario's ``[run] load`` holds every asset at that level instead of its daily
+    schedule, so a short run shows the same regime whatever the time of day it starts.
+    """
 
     def __init__(
         self,
@@ -67,6 +72,8 @@ class FleetSimulator:
         self._start_ms = round(start * 1000)
         self._rate_ms = round(rate_s * 1000)
         self._k = 0
+        self._lock = threading.Lock()
+        """step and set_mode may come from different threads (a shadow callback)."""
         """Index of the last generated grid point (0 = start itself, never emitted)."""
         faults: list[Fault] = []
         if scenario is not None:
@@ -76,8 +83,10 @@ class FleetSimulator:
         by_kind: dict[str, list[AssetSpec]] = {}
         for a in assets:
             by_kind.setdefault(a.kind, []).append(a)
+        load = scenario.load if scenario is not None else None
         self._groups = [
-            AssetGroup(specs, faults, rate_s=rate_s, seed=seed) for specs in by_kind.values()
+            AssetGroup(specs, faults, rate_s=rate_s, seed=seed, load=load)
+            for specs in by_kind.values()
         ]
         self._where = {
             name: (group, i) for group in self._groups for i, name in enumerate(group.names)
@@ -93,18 +102,19 @@ class FleetSimulator:
 
     def step_blocks(self, until: float) -> dict[str, Block]:
         """Like :meth:`step` but as arrays: the fast path for benchmarks and bulk use."""
-        last_k = (round(until * 1000) - self._start_ms) // self._rate_ms
-        if last_k <= self._k:
-            return {}
-        ks = np.arange(self._k + 1, last_k + 1, dtype=np.int64)
-        t = (self._start_ms + ks * self._rate_ms) / 1000.0
-        self._k = int(last_k)
-        out: dict[str, Block] = {}
-        for group in self._groups:
-            values, mode = group.generate(t)
-            for i, name in enumerate(group.names):
-                out[name] = Block(t, values[i], mode[i])
-        return {a.name: out[a.name] for a in self.assets}
+        with self._lock:
+            last_k = (round(until * 1000) - self._start_ms) // self._rate_ms
+            if last_k <= self._k:
+                return {}
+            ks = np.arange(self._k + 1, last_k + 1, dtype=np.int64)
+            t = (self._start_ms + ks * self._rate_ms) / 1000.0
+            self._k = int(last_k)
+            out: dict[str, Block] = {}
+            for group in self._groups:
+                values, mode = group.generate(t)
+                for i, name in enumerate(group.names):
+                    out[name] = Block(t, values[i], mode[i])
+            return {a.name: out[a.name] for a in self.assets}
 
     def step(self, until: float) -> dict[str, list[Sample]]:
         """Every asset's samples with timestamps in ``(last, until]``; empty if none are due."""
@@ -123,7 +133,8 @@ class FleetSimulator:
             group, index = self._where[asset]
         except KeyError:
             raise ValueError(f"unknown asset {asset!r}") from None
-        group.set_mode(index, self.now, mode)
+        with self._lock:
+            group.set_mode(index, self.now, mode)
 
     def mode(self, asset: str) -> str:
         """The command mode in force (``normal``, ``safe`` or ``stop``)."""

@@ -27,8 +27,11 @@ from simulator.labels import Label, write_labels
 from simulator.physics import KINDS
 from simulator.scenario import Scenario
 
-CHUNK_VALUES = 1 << 22
-"""Values (assets x rows x sensors) generated per call: bounds memory for large fleets."""
+CHUNK_ROWS = 8192
+"""Rows per call, the same whatever the batch, so an asset's bytes never depend on which
+other assets were generated with it."""
+BATCH_ASSETS = 64
+"""Assets computed together (and files open at once); with CHUNK_ROWS this bounds memory."""
 
 
 def history_labels(scenario: Scenario | None, start: float, end: float) -> list[Label]:
@@ -52,8 +55,14 @@ def generate_history(
     out_dir: Path | None = None,
     scenario: Scenario | None = None,
     seed: int = 0,
+    *,
+    keep_frames: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """Rows every *rate_s* over ``[start, start + days)`` per asset, UTC DatetimeIndex."""
+    """Rows every *rate_s* over ``[start, start + days)`` per asset, UTC DatetimeIndex.
+
+    With *out_dir*, also writes the layout above. ``keep_frames=False`` returns ``{}`` and
+    holds only one chunk in memory, so fleets of any size and length fit.
+    """
     t0 = (start if start.tzinfo else start.replace(tzinfo=UTC)).timestamp()
     rows = math.ceil(days * 86_400.0 / rate_s - 1e-9)
     faults = []
@@ -61,45 +70,63 @@ def generate_history(
         scenario.check_assets(assets)
         faults = scenario.resolve(t0, days * 86_400.0)
     ts_ms = np.round((t0 + np.arange(rows) * rate_s) * 1000.0).astype("datetime64[ms]")
-    index = pd.DatetimeIndex(ts_ms, name="Timestamp").tz_localize("UTC")
+    unit = "ms" if np.any(ts_ms.astype(np.int64) % 1000) else "s"
     by_kind: dict[str, list[AssetSpec]] = {}
     for spec in assets:
         by_kind.setdefault(spec.kind, []).append(spec)
-    frames: dict[str, pd.DataFrame] = {}
+    kept: dict[str, list[np.ndarray]] = {spec.name: [] for spec in assets}
     for specs in by_kind.values():
-        group = AssetGroup(specs, faults, rate_s=rate_s, seed=seed)
-        values = np.empty((len(specs), rows, len(group.sensors)))
-        chunk = max(1, CHUNK_VALUES // (len(specs) * len(group.sensors)))
-        for lo in range(0, rows, chunk):
-            hi = min(rows, lo + chunk)
-            values[:, lo:hi] = group.generate(t0 + np.arange(lo, hi) * rate_s)[0]
-        for i, spec in enumerate(specs):
-            frames[spec.name] = pd.DataFrame(values[i], index=index, columns=list(group.sensors))
-            if out_dir is not None:
-                write_component(Path(out_dir) / "data", spec, ts_ms, values[i])
-    frames = {spec.name: frames[spec.name] for spec in assets}
+        for b in range(0, len(specs), BATCH_ASSETS):
+            batch = specs[b : b + BATCH_ASSETS]
+            group = AssetGroup(batch, faults, rate_s=rate_s, seed=seed)
+            writers = (
+                [_ComponentWriter(Path(out_dir) / "data", spec) for spec in batch]
+                if out_dir is not None
+                else []
+            )
+            for lo in range(0, rows, CHUNK_ROWS):
+                hi = min(rows, lo + CHUNK_ROWS)
+                values = group.generate(t0 + np.arange(lo, hi) * rate_s)[0]
+                stamps = np.datetime_as_string(ts_ms[lo:hi], unit=unit).tolist()
+                for i, spec in enumerate(batch):
+                    if writers:
+                        writers[i].write(stamps, values[i])
+                    if keep_frames:
+                        kept[spec.name].append(values[i])
+            for writer in writers:
+                writer.close()
     if out_dir is not None:
         end = t0 + (rows - 1) * rate_s
         write_labels(Path(out_dir) / "labels" / "labels.csv", history_labels(scenario, t0, end))
-    return frames
+    if not keep_frames:
+        return {}
+    index = pd.DatetimeIndex(ts_ms, name="Timestamp").tz_localize("UTC")
+    return {
+        spec.name: pd.DataFrame(
+            np.concatenate(kept[spec.name]) if kept[spec.name] else np.empty((0, 0)),
+            index=index,
+            columns=list(KINDS[spec.kind].sensor_names),
+        )
+        for spec in assets
+    }
 
 
-def write_component(root: Path, spec: AssetSpec, ts_ms: np.ndarray, values: np.ndarray) -> Path:
-    """Write ``root/<asset>/<asset>.csv``: header, then ``yyyy-MM-ddTHH:mm:ss[.fff]`` rows."""
-    kind = KINDS[spec.kind]
-    unit = "ms" if np.any(ts_ms.astype(np.int64) % 1000) else "s"
-    stamps = np.datetime_as_string(ts_ms, unit=unit).tolist()
-    row_fmt = "%s," + ",".join(f"%.{s.decimals}f" for s in kind.sensors) + "\n"
-    folder = root / spec.name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{spec.name}.csv"
-    with path.open("w", newline="") as fh:
-        fh.write("Timestamp," + ",".join(kind.sensor_names) + "\n")
-        step = 1 << 16
-        for lo in range(0, len(stamps), step):
-            block = values[lo : lo + step].tolist()
-            text = "".join(
-                row_fmt % (ts, *row) for ts, row in zip(stamps[lo : lo + step], block, strict=True)
-            )
-            fh.write(text.replace("nan", ""))
-    return path
+class _ComponentWriter:
+    """``root/<asset>/<asset>.csv``: header, then ``yyyy-MM-ddTHH:mm:ss[.fff]`` rows."""
+
+    def __init__(self, root: Path, spec: AssetSpec) -> None:
+        kind = KINDS[spec.kind]
+        self._row = "%s," + ",".join(f"%.{s.decimals}f" for s in kind.sensors) + "\n"
+        folder = root / spec.name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{spec.name}.csv"
+        self._fh = self.path.open("w", newline="")
+        self._fh.write("Timestamp," + ",".join(kind.sensor_names) + "\n")
+
+    def write(self, stamps: list[str], values: np.ndarray) -> None:
+        row = self._row
+        text = "".join(row % (ts, *r) for ts, r in zip(stamps, values.tolist(), strict=True))
+        self._fh.write(text.replace("nan", ""))
+
+    def close(self) -> None:
+        self._fh.close()

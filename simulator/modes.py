@@ -25,6 +25,8 @@ CHANGE_S = 180.0
 MODES = ("off", "startup", "shutdown", "low", "medium", "high", "safe")
 """Mode codes, by index, of :func:`speed_profile`'s mode array."""
 COMMAND_MODES = ("normal", "safe", "stop")
+LOADS = ("low", "medium", "high")
+"""Steady load levels of every kind's schedule."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +101,23 @@ def speed_profile(
     kind: str,
     levels: dict[str, Level],
     overrides: Sequence[tuple[float, str]] = (),
+    load: str | None = None,
 ) -> Profile:
     """Speed, opening and mode at each time of *t* (epoch seconds, ascending).
 
     *overrides* are ``(time, command_mode)``: ``safe`` caps the load at the ``safe`` level,
-    ``stop`` shuts down, ``normal`` hands control back to the schedule.
+    ``stop`` shuts down, ``normal`` hands control back to the schedule. *load* (a level
+    name) replaces the daily schedule by that steady level, e.g. a production campaign.
     """
     first_day = int(np.floor(t[0] / DAY_S)) - 1
     last_day = int(np.floor(t[-1] / DAY_S))
     segs: list[tuple[float, str, float, float]] = []
-    for day in range(first_day, last_day + 1):
-        segs.extend(day_segments(seed, kind, day, levels))
+    if load is not None:
+        level = levels[load]
+        segs.append((first_day * DAY_S, load, level.speed, level.opening))
+    else:
+        for day in range(first_day, last_day + 1):
+            segs.extend(day_segments(seed, kind, day, levels))
     segs = _apply_overrides(segs, overrides, levels["safe"])
     starts = np.array([s[0] for s in segs])
     target_speed = np.array([s[2] for s in segs])

@@ -107,16 +107,27 @@ class Replay:
     """A :class:`~simulator.runner.Stepper` over recorded frames."""
 
     def __init__(
-        self, frames: dict[str, pd.DataFrame], *, start: float, original_time: bool = False
+        self,
+        frames: dict[str, pd.DataFrame],
+        *,
+        start: float,
+        original_time: bool = False,
+        align: bool = False,
     ) -> None:
-        first = min(f.index[0].timestamp() for f in frames.values() if len(f))
-        shift = 0.0 if original_time else start - first
+        """*align* starts every asset at *start* (recordings from different days play
+        side by side) instead of keeping their offsets from the earliest recording."""
+        frames = {name: frame for name, frame in frames.items() if len(frame)}
+        if not frames:
+            raise UserError("replay: the dataset has no rows")
+        first = min(f.index[0].timestamp() for f in frames.values())
         self._tracks = {}
         for name, frame in frames.items():
-            t = frame.index.asi8 / 1e9 + shift
+            own_first = frame.index[0].timestamp()
+            shift = 0.0 if original_time else start - (own_first if align else first)
+            t = frame.index.as_unit("ms").asi8 / 1000.0 + shift
             self._tracks[name] = _Track(t, frame.to_numpy(dtype=float), tuple(frame.columns))
-        self.start = first + shift
-        self.end = max(float(tr.t[-1]) for tr in self._tracks.values() if len(tr.t))
+        self.start = min(float(tr.t[0]) for tr in self._tracks.values())
+        self.end = max(float(tr.t[-1]) for tr in self._tracks.values())
         self.rows = sum(len(tr.t) for tr in self._tracks.values())
 
     @property

@@ -7,7 +7,8 @@ Two ways out to the broker:
   handling are the same code a field device runs. A ``mode`` shadow command reaches the
   fleet through :class:`FleetSource.apply`.
 * :class:`DirectPublisher` — paho QoS 1 straight from the simulator (no queue), used when the
-  agent is not installed and by the benchmark. It also answers shadow deltas for ``mode``.
+  agent is not installed and by the benchmark. It also applies shadow deltas (``mode``)
+  through the same ``apply(asset, key, value)`` hook the agent calls, and reports them.
 """
 
 from __future__ import annotations
@@ -38,19 +39,18 @@ class FleetSource:
 
     def __init__(self, fleet: FleetSimulator) -> None:
         self.fleet = fleet
-        self._lock = threading.Lock()
 
     def step(self, until: float) -> dict[str, list[Sample]]:
-        with self._lock:
-            return self.fleet.step(until)
+        return self.fleet.step(until)
 
     def poll(self, now: float) -> list[tuple[str, Sample]]:
         return [(asset, s) for asset, samples in self.step(now).items() for s in samples]
 
     def apply(self, asset: str, key: str, value: object) -> None:
-        if key == "mode" and isinstance(value, str):
-            with self._lock:
-                self.fleet.set_mode(asset, value)
+        """A command applied on the device; ValueError for one the fleet cannot apply."""
+        if key != "mode" or not isinstance(value, str):
+            raise ValueError(f"{key}: the simulated fleet applies only 'mode' (a string)")
+        self.fleet.set_mode(asset, value)
 
 
 def run(
@@ -60,7 +60,6 @@ def run(
     *,
     until: float | None = None,
     tick_s: float = 1.0,
-    before_step: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Step to ``clock.now()`` every *tick_s* clock seconds until *until*; return readings sent."""
@@ -68,8 +67,6 @@ def run(
     while stop is None or not stop.is_set():
         now = clock.now()
         target = now if until is None else min(now, until)
-        if before_step is not None:
-            before_step()
         for asset, samples in stepper.step(target).items():
             if samples:
                 sink(asset, samples)
@@ -84,7 +81,7 @@ class DirectPublisher:
     """QoS 1 publisher of wire messages with paho; the simulator's own route to a broker.
 
     Publishes are pipelined (paho's in-flight window) rather than waited on one by one, so
-    throughput is the broker's; :meth:`close` waits for every PUBACK.
+    throughput is the broker's; :meth:`flush` waits for every PUBACK.
     """
 
     def __init__(
@@ -95,7 +92,7 @@ class DirectPublisher:
         sender: str,
         samples_per_message: int = 20,
         inflight: int = 100,
-        on_mode: Callable[[str, str], None] | None = None,
+        on_command: Callable[[str, str, object], None] | None = None,
         assets: Sequence[str] = (),
     ) -> None:
         import paho.mqtt.client as mqtt
@@ -109,7 +106,7 @@ class DirectPublisher:
         self.messages = 0
         self._seq = 0
         self._last: Any = None
-        self._on_mode = on_mode
+        self._on_command = on_command
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
         if address.tls:
             self._client.tls_set()
@@ -118,7 +115,7 @@ class DirectPublisher:
         connected = threading.Event()
 
         def on_connect(client: Any, _u: object, _f: object, rc: Any, _p: object = None) -> None:
-            if on_mode is not None:
+            if on_command is not None:
                 for asset in assets:
                     client.subscribe(shadow_topic(asset, "update/delta"), 1)
             connected.set()
@@ -135,16 +132,26 @@ class DirectPublisher:
             raise PlantwatchError(f"{url}: no CONNACK within 15 s")
 
     def _on_message(self, _c: object, _u: object, msg: Any) -> None:
+        """A shadow delta: apply each desired key the fleet knows, report what was applied."""
         thing = msg.topic.split("/")[2]
         try:
-            mode = json.loads(msg.payload)["state"]["mode"]
+            desired = json.loads(msg.payload)["state"]
         except (ValueError, KeyError, TypeError):
+            log.warning("%s: delta without a state object", msg.topic)
             return
-        if self._on_mode is None or mode not in ("normal", "safe", "stop"):
+        if self._on_command is None or not isinstance(desired, dict):
             return
-        self._on_mode(thing, mode)
-        reported = json.dumps({"state": {"reported": {"mode": mode}}}).encode()
-        self._client.publish(shadow_topic(thing, "update"), reported, qos=1)
+        applied = {}
+        for key, value in desired.items():
+            try:
+                self._on_command(thing, key, value)
+            except ValueError as exc:
+                log.warning("%s: %s rejected: %s", thing, key, exc)
+                continue
+            applied[key] = value
+        if applied:
+            reported = json.dumps({"state": {"reported": applied}}).encode()
+            self._client.publish(shadow_topic(thing, "update"), reported, qos=1)
 
     def __call__(self, asset: str, samples: Sequence[Sample]) -> None:
         for message in batch_samples(
@@ -202,7 +209,7 @@ def agent_sinks(
         )
         agent = Agent(config, clock)
         if source is not None:
-            agent.sources.append(_CommandsOnly(source))
+            agent.add_source(_CommandsOnly(source))
         agent.start()
         started.append(agent)
         for asset in group:

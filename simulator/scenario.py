@@ -6,6 +6,8 @@ site = "s1"
 duration = "150m"          # lets fault times be given as a share of the run ("40%")
 rate = "10s"
 seed = 7
+load = "high"              # hold every asset at this level (low | medium | high) instead
+                           # of its daily shift schedule (fleet runs only)
 
 [[assets]]                 # optional; a fleet started with its own asset list ignores it
 name = "pump-01"
@@ -19,19 +21,21 @@ start = "60m"              # offset from run start ("90s", "15m", "2h", "1d", "4
                            # or an absolute TOML datetime (1979-05-27T07:32:00Z)
 duration = "1h"            # optional: repaired after this long; omitted = never
 severity = 1.0             # peak severity (1 = textbook-size symptom)
-profile = "linear"         # step | linear | accelerating
+profile = "linear"         # step | linear | accelerating (sensor faults but drift: step)
 ramp = "10m"               # onset to peak
 recovery = "0s"            # gradual return to normal after the repair
 sensor = "bearing_temp_c"  # sensor_* faults: the corrupted channel
 notes = "motor cooling fan failed"
 ```
 
-Errors are :class:`ConfigError` naming the file and the key path (``faults[2].type``);
-TOML syntax errors carry tomllib's line and column.
+Errors are :class:`ConfigError` naming the file, the line and the key path
+(``demo.toml:23: faults[2].type: unknown fault type 'rust' ...``); TOML syntax errors carry
+tomllib's line and column.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -44,9 +48,12 @@ from edge.errors import ConfigError
 from edge.wire import NAME_RE
 from simulator.asset import AssetSpec
 from simulator.faults import PROFILES, SENSOR_FAULTS, Fault, FaultType
+from simulator.modes import LOADS
 from simulator.physics import KINDS
 
 DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.toml"
+MAX_SEVERITY = 5.0
+"""Peak severity is a multiple of a textbook-size symptom; beyond this the physics breaks."""
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)")
@@ -60,6 +67,8 @@ def parse_duration(value: object, where: str) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
+        if text.startswith("-") and _DURATION_RE.fullmatch(text[1:]):
+            raise ConfigError(f"{where}: must not be negative, got {value!r}")
         pos, seconds = 0, 0.0
         for match in _DURATION_RE.finditer(text):
             if match.start() != pos:
@@ -72,6 +81,8 @@ def parse_duration(value: object, where: str) -> float:
             )
     else:
         raise ConfigError(f"{where}: expected a duration like '15m', got {value!r}")
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{where}: expected a finite duration, got {value!r}")
     if seconds < 0:
         raise ConfigError(f"{where}: must not be negative, got {value!r}")
     return seconds
@@ -85,12 +96,12 @@ class When:
     share: float | None = None
     absolute: float | None = None
 
-    def resolve(self, start: float, duration_s: float | None, where: str) -> float:
+    def resolve(self, start: float, duration_s: float | None) -> float:
         if self.absolute is not None:
             return self.absolute
         if self.share is not None:
             if duration_s is None:
-                raise ConfigError(f"{where}: a percentage needs [run].duration")
+                raise ValueError("a percentage needs the run's duration")
             return start + self.share * duration_s
         return start + (self.offset_s or 0.0)
 
@@ -137,8 +148,15 @@ class Scenario:
     duration_s: float | None = None
     rate_s: float | None = None
     seed: int = 0
+    load: str | None = None
+    """Fleet runs hold every asset at this load level instead of its daily schedule."""
     source: str = "<scenario>"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """Key path (``faults[2].type``) -> line in the file, for error messages."""
+
+    def error(self, path: str, message: str) -> ConfigError:
+        """``file:line: path: message`` (the line of the key, else of its table)."""
+        return _Locator(self.source, self.lines).error(path, message)
 
     def check_assets(self, assets: Sequence[AssetSpec]) -> None:
         """Raise ConfigError for a fault on an unknown asset or one its kind cannot have."""
@@ -147,22 +165,22 @@ class Scenario:
             spec = by_name.get(fault.asset)
             if spec is None:
                 known = ", ".join(sorted(by_name)) or "none"
-                raise ConfigError(
-                    f"{self.source}: {fault.where}.asset: unknown asset {fault.asset!r} "
-                    f"(assets: {known})"
+                raise self.error(
+                    f"{fault.where}.asset", f"unknown asset {fault.asset!r} (assets: {known})"
                 )
             kind = KINDS[spec.kind]
             if fault.type in SENSOR_FAULTS:
                 if fault.sensor not in kind.sensor_names:
-                    raise ConfigError(
-                        f"{self.source}: {fault.where}.sensor: {fault.sensor!r} is not a sensor "
-                        f"of a {spec.kind} (expected one of {', '.join(kind.sensor_names)})"
+                    raise self.error(
+                        f"{fault.where}.sensor",
+                        f"{fault.sensor!r} is not a sensor of a {spec.kind} "
+                        f"(expected one of {', '.join(kind.sensor_names)})",
                     )
             elif fault.type not in kind.faults:
-                raise ConfigError(
-                    f"{self.source}: {fault.where}.type: a {spec.kind} cannot have "
-                    f"{fault.type.value} (expected one of "
-                    f"{', '.join(sorted(t.value for t in kind.faults | SENSOR_FAULTS))})"
+                raise self.error(
+                    f"{fault.where}.type",
+                    f"a {spec.kind} cannot have {fault.type.value} (expected one of "
+                    f"{', '.join(sorted(t.value for t in kind.faults | SENSOR_FAULTS))})",
                 )
 
     def resolve(self, start: float, duration_s: float | None = None) -> list[Fault]:
@@ -170,7 +188,9 @@ class Scenario:
         duration = duration_s if duration_s is not None else self.duration_s
         out = []
         for fd in self.faults:
-            onset = fd.start.resolve(start, duration, f"{self.source}: {fd.where}.start")
+            if fd.start.share is not None and duration is None:
+                raise self.error(f"{fd.where}.start", "a percentage needs [run].duration")
+            onset = fd.start.resolve(start, duration)
             out.append(
                 Fault(
                     asset=fd.asset,
@@ -202,32 +222,87 @@ def demo_scenario() -> Scenario:
     return load_scenario(DEMO_PATH)
 
 
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_-]+)\s*\]\]?")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Line numbers of tables and keys: ``run``, ``run.seed``, ``faults[1]``, ``faults[1].type``.
+
+    A light scan of the layout scenario files use (one key per line); tomllib has already
+    checked the syntax, and a key it cannot place just gets no line number.
+    """
+    lines: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER_RE.match(line)
+        if header:
+            name = header[2]
+            if header[1] == "[[":
+                index = counts.get(name, -1) + 1
+                counts[name] = index
+                table = f"{name}[{index}]"
+            else:
+                table = name
+            lines.setdefault(table, number)
+            continue
+        key = _KEY_RE.match(line)
+        if key:
+            lines.setdefault(f"{table}.{key[1]}" if table else key[1], number)
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class _Locator:
+    source: str
+    lines: Mapping[str, int]
+
+    def error(self, path: str, message: str) -> ConfigError:
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe.rpartition(".")[0]
+        where = f"{self.source}:{self.lines[probe]}" if probe else self.source
+        return ConfigError(f"{where}: {path}: {message}")
+
+    def call(self, path: str, parse: Any, value: object) -> Any:
+        """Run a ``parse(value, where)`` helper, re-raising its error at *path*'s line."""
+        try:
+            return parse(value, path)
+        except ConfigError as exc:
+            raise self.error(path, str(exc).removeprefix(f"{path}: ")) from None
+
+
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    unknown = set(doc) - {"run", "assets", "faults"}
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown table {sorted(unknown)[0]!r} (expected run, assets, faults)"
-        )
-    run = _table(doc.get("run", {}), "run", source)
-    _keys(run, {"site", "duration", "rate", "seed"}, "run", source)
+    at = _Locator(source, key_lines(text))
+    for name in doc:
+        if name not in ("run", "assets", "faults"):
+            raise at.error(name, "unknown table (expected run, assets, faults)")
+    run = _table(doc.get("run", {}), "run", at)
+    _keys(run, {"site", "duration", "rate", "seed", "load"}, "run", at)
     site = run.get("site", "s1")
     if not isinstance(site, str) or not NAME_RE.match(site):
-        raise ConfigError(f"{source}: run.site: expected a name matching {NAME_RE.pattern}")
-    duration = _opt(run, "duration", lambda v, w: parse_duration(v, w), "run", source)
-    rate = _opt(run, "rate", lambda v, w: parse_duration(v, w), "run", source)
+        raise at.error("run.site", f"expected a name matching {NAME_RE.pattern}, got {site!r}")
+    duration = (
+        at.call("run.duration", parse_duration, run["duration"]) if "duration" in run else None
+    )
+    rate = at.call("run.rate", parse_duration, run["rate"]) if "rate" in run else None
     if rate is not None and rate <= 0:
-        raise ConfigError(f"{source}: run.rate: must be positive")
-    seed = _int(run.get("seed", 0), "run.seed", source)
-    assets = tuple(_asset(a, i, source) for i, a in enumerate(_array(doc, "assets", source)))
+        raise at.error("run.rate", "must be positive")
+    seed = _int(run.get("seed", 0), "run.seed", at)
+    load = run.get("load")
+    if load is not None and load not in LOADS:
+        raise at.error("run.load", f"unknown load level {load!r} (expected {', '.join(LOADS)})")
+    assets = tuple(_asset(a, i, at) for i, a in enumerate(_array(doc, "assets", at)))
     names = [a.name for a in assets]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise ConfigError(f"{source}: assets[{i}].name: duplicate asset {name!r}")
-    faults = tuple(_fault(f, i, source) for i, f in enumerate(_array(doc, "faults", source)))
+            raise at.error(f"assets[{i}].name", f"duplicate asset {name!r}")
+    faults = tuple(_fault(f, i, at) for i, f in enumerate(_array(doc, "faults", at)))
     scenario = Scenario(
         faults=faults,
         assets=assets,
@@ -235,107 +310,102 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         duration_s=duration,
         rate_s=rate,
         seed=seed,
+        load=load,
         source=source,
+        lines=at.lines,
     )
     if assets:
         scenario.check_assets(assets)
     return scenario
 
 
-def _table(value: object, where: str, source: str) -> dict[str, Any]:
+def _table(value: object, where: str, at: _Locator) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {where}: expected a table")
+        raise at.error(where, "expected a table")
     return value
 
 
-def _array(doc: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
+def _array(doc: dict[str, Any], key: str, at: _Locator) -> list[dict[str, Any]]:
     value = doc.get(key, [])
     if not isinstance(value, list):
-        raise ConfigError(f"{source}: {key}: expected an array of tables ([[{key}]])")
-    return [_table(v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        raise at.error(key, f"expected an array of tables ([[{key}]])")
+    return [_table(v, f"{key}[{i}]", at) for i, v in enumerate(value)]
 
 
-def _keys(table: dict[str, Any], allowed: set[str], where: str, source: str) -> None:
+def _keys(table: dict[str, Any], allowed: set[str], where: str, at: _Locator) -> None:
     for key in table:
         if key not in allowed:
-            raise ConfigError(
-                f"{source}: {where}.{key}: unknown key (expected {', '.join(sorted(allowed))})"
-            )
+            raise at.error(f"{where}.{key}", f"unknown key (expected {', '.join(sorted(allowed))})")
 
 
-def _opt(table: dict[str, Any], key: str, conv: Any, where: str, source: str) -> Any:
-    if key not in table:
-        return None
-    try:
-        return conv(table[key], f"{where}.{key}")
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-
-
-def _int(value: object, where: str, source: str) -> int:
+def _int(value: object, where: str, at: _Locator) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{source}: {where}: expected an integer, got {value!r}")
+        raise at.error(where, f"expected an integer, got {value!r}")
     return value
 
 
-def _asset(table: dict[str, Any], i: int, source: str) -> AssetSpec:
+def _asset(table: dict[str, Any], i: int, at: _Locator) -> AssetSpec:
     where = f"assets[{i}]"
-    _keys(table, {"name", "kind", "seed"}, where, source)
+    _keys(table, {"name", "kind", "seed"}, where, at)
     name = table.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConfigError(
-            f"{source}: {where}.name: expected a name matching {NAME_RE.pattern}, got {name!r}"
-        )
+        raise at.error(f"{where}.name", f"expected a name matching {NAME_RE.pattern}, got {name!r}")
     kind = table.get("kind", "pump")
     if kind not in KINDS:
-        raise ConfigError(
-            f"{source}: {where}.kind: unknown kind {kind!r} (expected {', '.join(KINDS)})"
-        )
-    return AssetSpec(name=name, kind=kind, seed=_int(table.get("seed", 0), f"{where}.seed", source))
+        raise at.error(f"{where}.kind", f"unknown kind {kind!r} (expected {', '.join(KINDS)})")
+    return AssetSpec(name=name, kind=kind, seed=_int(table.get("seed", 0), f"{where}.seed", at))
 
 
-def _fault(table: dict[str, Any], i: int, source: str) -> FaultDef:
+def _fault(table: dict[str, Any], i: int, at: _Locator) -> FaultDef:
     where = f"faults[{i}]"
     allowed = {"asset", "type", "start", "duration", "severity", "profile", "ramp", "recovery"}
-    _keys(table, allowed | {"sensor", "notes"}, where, source)
+    _keys(table, allowed | {"sensor", "notes"}, where, at)
     for key in ("asset", "type", "start"):
         if key not in table:
-            raise ConfigError(f"{source}: {where}.{key}: required")
+            raise at.error(f"{where}.{key}", "required")
     asset = table["asset"]
     if not isinstance(asset, str):
-        raise ConfigError(f"{source}: {where}.asset: expected a string, got {asset!r}")
+        raise at.error(f"{where}.asset", f"expected a string, got {asset!r}")
     try:
         ftype = FaultType(table["type"])
     except ValueError:
-        raise ConfigError(
-            f"{source}: {where}.type: unknown fault type {table['type']!r} "
-            f"(expected one of {', '.join(t.value for t in FaultType)})"
+        raise at.error(
+            f"{where}.type",
+            f"unknown fault type {table['type']!r} "
+            f"(expected one of {', '.join(t.value for t in FaultType)})",
         ) from None
-    try:
-        start = parse_when(table["start"], f"{where}.start")
-        duration = _opt(table, "duration", parse_duration, where, "")
-        ramp = _opt(table, "ramp", parse_duration, where, "")
-        recovery = _opt(table, "recovery", parse_duration, where, "")
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {str(exc).removeprefix(': ')}") from None
+    start = at.call(f"{where}.start", parse_when, table["start"])
+    durations = {
+        key: at.call(f"{where}.{key}", parse_duration, table[key])
+        for key in ("duration", "ramp", "recovery")
+        if key in table
+    }
+    duration = durations.get("duration")
     if duration is not None and duration <= 0:
-        raise ConfigError(f"{source}: {where}.duration: must be positive")
+        raise at.error(f"{where}.duration", "must be positive")
     severity = table.get("severity", 1.0)
-    if isinstance(severity, bool) or not isinstance(severity, int | float) or severity <= 0:
-        raise ConfigError(f"{source}: {where}.severity: expected a number > 0, got {severity!r}")
-    profile = table.get("profile", "linear")
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, int | float)
+        or not 0 < severity <= MAX_SEVERITY
+    ):
+        raise at.error(
+            f"{where}.severity", f"expected a number in (0, {MAX_SEVERITY:g}], got {severity!r}"
+        )
+    default = "step" if ftype in SENSOR_FAULTS - {FaultType.SENSOR_DRIFT} else "linear"
+    profile = table.get("profile", default)
     if profile not in PROFILES:
-        raise ConfigError(
-            f"{source}: {where}.profile: unknown profile {profile!r} (expected {', '.join(PROFILES)})"
+        raise at.error(
+            f"{where}.profile", f"unknown profile {profile!r} (expected {', '.join(PROFILES)})"
         )
     sensor = table.get("sensor")
     if ftype in SENSOR_FAULTS and not isinstance(sensor, str):
-        raise ConfigError(f"{source}: {where}.sensor: required for {ftype.value}")
+        raise at.error(f"{where}.sensor", f"required for {ftype.value}")
     if ftype not in SENSOR_FAULTS and sensor is not None:
-        raise ConfigError(f"{source}: {where}.sensor: only sensor_* faults take a sensor")
+        raise at.error(f"{where}.sensor", "only sensor_* faults take a sensor")
     notes = table.get("notes", "")
     if not isinstance(notes, str):
-        raise ConfigError(f"{source}: {where}.notes: expected a string")
+        raise at.error(f"{where}.notes", "expected a string")
     return FaultDef(
         asset=asset,
         type=ftype,
@@ -343,8 +413,8 @@ def _fault(table: dict[str, Any], i: int, source: str) -> FaultDef:
         duration_s=duration,
         severity=float(severity),
         profile=profile,
-        ramp_s=600.0 if ramp is None else ramp,
-        recovery_s=0.0 if recovery is None else recovery,
+        ramp_s=durations.get("ramp", 600.0),
+        recovery_s=durations.get("recovery", 0.0),
         sensor=sensor,
         notes=notes,
         where=where,
