@@ -43,7 +43,8 @@ class DemoOptions:
 
     @property
     def history_days(self) -> float:
-        return 2.0 if self.fast else 7.0
+        """A full week, so training sees weekday shifts, weekends and night stops alike."""
+        return 7.0
 
 
 @dataclass(slots=True)
