@@ -200,14 +200,13 @@ def apply_update(
     new_state = copy.deepcopy(base.state)
     new_meta = copy.deepcopy(base.metadata)
     for section in SECTIONS:
-        if state is None or (section in state and state[section] is None):
-            new_state.pop(section, None)
-            new_meta.pop(section, None)
+        if state is not None and section not in state:
             continue
-        if state is None or section not in state:
-            continue
-        merged, merged_meta = _merge(
-            new_state.get(section, {}), new_meta.get(section, {}), state[section], now
+        patch = None if state is None else state[section]
+        merged, merged_meta = (
+            ({}, {})
+            if patch is None
+            else _merge(new_state.get(section, {}), new_meta.get(section, {}), patch, now)
         )
         if merged:
             new_state[section], new_meta[section] = merged, merged_meta

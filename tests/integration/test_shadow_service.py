@@ -193,6 +193,13 @@ def test_malformed_bodies_get_aws_errors(client, service):
     assert no_state.value.message == "Missing required node: state"
     with pytest.raises(NotFoundError):
         client.request("pump-7", None, "get", b"garbage")
+    with pytest.raises(ShadowRejectedError, match="Invalid thing name"):
+        client.update("pump.7", desired={"a": 1})
+    with pytest.raises(ShadowRejectedError, match="Invalid shadow name"):
+        client.update("pump-7", desired={"a": 1}, name="a.b")
+    long_token = json.dumps({"clientToken": "x" * 65}).encode()
+    with pytest.raises(ShadowRejectedError, match="Invalid clientToken"):
+        client.request("pump-7", None, "get", long_token)
 
 
 def test_any_client_publish_on_the_update_topic_is_served(broker, client, service):
