@@ -12,9 +12,8 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.cli.output import print_json, stderr, stdout
+from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from edge.errors import UserError
-
-DEFAULT_DATA = "plantwatch-data"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.cli.output import print_json, stderr, stdout
+from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
+from cloud.runtime.layout import DataLayout
 from edge.errors import NotFoundError, UserError
-
-DEFAULT_DATA = "plantwatch-data"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +100,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
 
-    db = args.data / "state.db"
+    db = DataLayout(args.data).state_db
     if not db.is_file():
         raise UserError(f"{db}: no such file (run `plantwatch up --data {args.data}` first)")
     store = SqliteStateStore(db)

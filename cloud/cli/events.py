@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from cloud.cli.output import print_json
+from cloud.runtime.layout import DEFAULT_DATA_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", required=True, help="InferenceSchedulerName")
     parser.add_argument("--start", help="IntervalStartTime (events ending at or after it)")
     parser.add_argument("--end", help="IntervalEndTime (events starting before it)")
-    parser.add_argument("--data", default="./plantwatch-data", help="state folder")
+    parser.add_argument("--data", default=DEFAULT_DATA_DIR, help="state folder")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cloud.cli.output import print_json
+from cloud.runtime.layout import DEFAULT_DATA_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-start-after", help="only executions with DataStartTime >= this")
     parser.add_argument("--data-end-before", help="only executions with DataEndTime <= this")
     parser.add_argument("--limit", type=int, default=50)
-    parser.add_argument("--data", default="./plantwatch-data", help="state folder")
+    parser.add_argument("--data", default=DEFAULT_DATA_DIR, help="state folder")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli.output import print_json, stderr
-
-DEFAULT_DATA = "./plantwatch-data"
+from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
+from cloud.runtime.layout import DataLayout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cloud.inference.registry import ModelRegistry
 
-    registry = ModelRegistry(Path(args.data) / "models")
+    registry = ModelRegistry(DataLayout(Path(args.data)).models)
     if args.action == "list":
         rows = [
             {

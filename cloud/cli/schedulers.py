@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli.output import print_json, stderr
-
-DEFAULT_DATA = "./plantwatch-data"
+from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
+from cloud.runtime.layout import DataLayout
 
 
 class LocalStack:
@@ -23,7 +23,7 @@ class LocalStack:
 
         self.root = Path(data)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.state = SqliteStateStore(self.root / "state.db")
+        self.state = SqliteStateStore(DataLayout(self.root).state_db)
 
     def bucket(self, name: str) -> Any:
         from cloud.adapters.local import FsObjectStore
@@ -35,7 +35,7 @@ class LocalStack:
         from cloud.inference.scheduler import Scheduler, load_config
 
         config = load_config(self.state, name)
-        model = ModelRegistry(self.root / "models").load(config.model_name)
+        model = ModelRegistry(DataLayout(self.root).models).load(config.model_name)
         return Scheduler(
             config,
             model,
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             input_bucket=args.input_bucket,
             output_bucket=args.output_bucket,
         )
-        model = ModelRegistry(stack.root / "models").load(args.model)
+        model = ModelRegistry(DataLayout(stack.root).models).load(args.model)
         rate = model.config.sampling_rate
         from cloud.inference.model import SAMPLING_SECONDS
         from edge.errors import ConfigError

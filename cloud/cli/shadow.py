@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
-
-DEFAULT_DATA_DIR = "plantwatch-data"
-RUNTIME_FILE = "runtime.json"
-SHADOW_DB = "shadows.db"
+from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,13 +66,15 @@ def open_api(args: argparse.Namespace) -> Any:
         return IotDataShadowClient(region=args.region)
     if args.action == "list":
         data = Path(args.data)
-        if not (data / SHADOW_DB).exists():
-            raise ConfigError(f"{data / SHADOW_DB}: no shadow store; pass --data DIR or --aws")
-        return DirectShadowClient(data / SHADOW_DB, SystemClock())
+        if not (DataLayout(data).shadow_db).exists():
+            raise ConfigError(
+                f"{DataLayout(data).shadow_db}: no shadow store; pass --data DIR or --aws"
+            )
+        return DirectShadowClient(DataLayout(data).shadow_db, SystemClock())
     if args.broker_url:
         return ShadowClient(args.broker_url, timeout=5.0)
     data = Path(args.data)
-    runtime = data / RUNTIME_FILE
+    runtime = DataLayout(data).runtime_file
     if runtime.exists():
         try:
             broker = json.loads(runtime.read_text())["broker"]
@@ -91,9 +90,9 @@ def open_api(args: argparse.Namespace) -> Any:
             "--broker-url or --aws"
         )
     stderr.print(
-        f"[dim]no broker: using {data / SHADOW_DB} directly; a device sees changes on its next GET[/]"
+        f"[dim]no broker: using {DataLayout(data).shadow_db} directly; a device sees changes on its next GET[/]"
     )
-    return DirectShadowClient(data / SHADOW_DB, SystemClock())
+    return DirectShadowClient(DataLayout(data).shadow_db, SystemClock())
 
 
 def run(args: argparse.Namespace) -> int:
