@@ -7,6 +7,23 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import dataclass
+
+from amqtt.plugins.base import BaseAuthPlugin
+
+
+class OpenAuthPlugin(BaseAuthPlugin):
+    """Lets every client in, like AnonymousAuthPlugin, without marking sessions anonymous:
+    amqtt keeps no offline QoS 1 messages for anonymous persistent sessions, so a restarted
+    rules runner would miss what was published while it was down."""
+
+    async def authenticate(self, *, session: object) -> bool:
+        session.is_anonymous = False  # type: ignore[attr-defined]
+        return True
+
+    @dataclass
+    class Config:
+        pass
 
 
 async def _serve(host: str, port: int) -> None:
@@ -14,9 +31,8 @@ async def _serve(host: str, port: int) -> None:
 
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
-        "plugins": {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-        },
+        "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
+        "session_expiry_interval": 3600,
     }
     broker = Broker(config)
     await broker.start()
