@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.runner import RulesRunner, load_rules
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
 from edge import wire
 from edge.clock import ManualClock
 
@@ -89,3 +96,109 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     assert len(rows) == 200
     assert len(set(rows)) == 200
     assert second.stats["duplicates"] == 3
+
+
+def _start_runner(url: str, store: Path, spool: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cloud.cli.main",
+            "rules",
+            "run",
+            "--broker",
+            url,
+            "--store",
+            str(store),
+            "--spool",
+            str(spool),
+            "--grace",
+            "0",
+            "--client-id",
+            "rules-sigkill",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_subscribed(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert b"subscribed" in line, line
+
+
+def _rows(store: Path) -> list[tuple[str, str]]:
+    out = []
+    for path in sorted((store / "input").glob("*.csv")):
+        asset = path.name.rsplit("_", 1)[0]
+        out.extend((asset, line.split(",")[0]) for line in path.read_text().splitlines()[1:])
+    return out
+
+
+AMQTT_DROPS_INFLIGHT = pytest.mark.xfail(
+    reason="amqtt 0.12 drops a persistent session's unacknowledged in-flight QoS 1 messages "
+    "when the connection dies instead of redelivering them on resume (MQTT-4.4.0-1); the "
+    "runner acknowledges only after its spool commit, and mosquitto redelivers",
+    strict=False,
+)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("amqtt", marks=AMQTT_DROPS_INFLIGHT),
+        pytest.param("mosquitto", marks=pytest.mark.mosquitto),
+    ]
+)
+def any_broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
+    if request.param == "mosquitto" and not mosquitto_path():
+        pytest.skip("mosquitto is not installed")
+    with EmbeddedBroker(request.param) as running:
+        yield running
+
+
+def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    broker = any_broker
+    # GIVEN a rules runner process and a stream of 3,000 readings in 300 messages
+    store, spool = tmp_path / "bucket", tmp_path / "spool.db"
+    now_s = int(time.time())
+    samples = [wire.Sample((now_s - 3000 + i) * 1000, {"x": i}) for i in range(3000)]
+    batch = wire.batch_samples("s1", "pump", "dev", 0, samples, per_message=10)
+    proc = _start_runner(broker.url, store, spool)
+    _wait_subscribed(proc)
+    pub = MqttPublisher(broker.url, "it-pub-kill")
+    try:
+        # WHEN it is SIGKILLed mid-stream, the rest is published while it is down
+        for m in batch[:150]:
+            pub.publish(m.topic, wire.encode(m))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        for m in batch[150:]:
+            pub.publish(m.topic, wire.encode(m))
+        # AND a new process starts on the same spool and session, then shuts down cleanly
+        proc = _start_runner(broker.url, store, spool)
+        _wait_subscribed(proc)
+        deadline = time.monotonic() + 30
+        while len(_rows(store)) < 2900 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        pub.close()
+        if proc.poll() is None:
+            proc.kill()
+    # THEN every reading is in the input files exactly once
+    rows = _rows(store)
+    missing = sorted({s.ts_ms for s in samples} - {_ms(ts) for _a, ts in rows})
+    assert missing == []
+    assert len(set(rows)) == 3000
+    assert len(rows) == 3000
+
+
+def _ms(stamp: str) -> int:
+    from datetime import UTC, datetime
+
+    return int(
+        datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC).timestamp() * 1000
+    )
