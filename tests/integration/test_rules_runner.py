@@ -74,17 +74,16 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     wait_for(lambda: first.stats["accepted"] == 10)
     runner._client.loop_stop()  # the process "dies": no disconnect, no flush
     runner._client.socket().close()
-    # WHEN a new runner starts on the same spool and the rest arrives, with redeliveries
-    # (the embedded amqtt broker keeps no offline queue for anonymous sessions, so nothing
-    # is published while no runner is connected)
+    # WHEN the rest, with redeliveries, is published while it is down (the broker keeps
+    # them for its persistent session) and a new runner starts on the same spool
+    for m in batch[10:]:
+        pub.publish(m.topic, wire.encode(m))
+    for m in batch[5:8]:
+        pub.publish(m.topic, wire.encode(m))
     second = Batcher(store, BatcherConfig(), clock, spool_path=spool)
     restarted = RulesRunner(broker.url, load_rules(), second, clock, client_id="rules-it-2")
     restarted.start()
     try:
-        for m in batch[10:]:
-            pub.publish(m.topic, wire.encode(m))
-        for m in batch[5:8]:
-            pub.publish(m.topic, wire.encode(m))
         wait_for(lambda: second.stats["accepted"] + second.stats["duplicates"] >= 13)
     finally:
         pub.close()
