@@ -201,3 +201,44 @@ def _ms(stamp: str) -> int:
     return int(
         datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC).timestamp() * 1000
     )
+
+
+@pytest.mark.mosquitto
+def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None:
+    if not mosquitto_path():
+        pytest.skip("mosquitto is not installed")
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    spool = str(tmp_path / "spool.db")
+    with EmbeddedBroker("mosquitto") as broker:
+        runners = [
+            RulesRunner(
+                broker.url,
+                load_rules(),
+                Batcher(store, BatcherConfig(), clock, spool_path=spool, shared_spool=True),
+                clock,
+                client_id=f"rules-share-{i}",
+                shared_group="rules",
+            )
+            for i in range(2)
+        ]
+        for runner in runners:
+            runner.start()
+        assert runners[0].subscriptions() == ["$share/rules/dt/plantwatch/+/+/telemetry"]
+        pub = MqttPublisher(broker.url, "it-pub-share")
+        try:
+            for m in messages(0, 2000):
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: sum(r.batcher.stats["accepted"] for r in runners) == 200)
+        finally:
+            pub.close()
+            for runner in runners:
+                runner.stop()
+    assert all(r.messages > 0 for r in runners)
+    assert sum(r.messages for r in runners) == 200
+    rows = [
+        line.split(",")[0]
+        for key in store.list("input/")
+        for line in store.get(key).decode().splitlines()[1:]
+    ]
+    assert len(rows) == 2000 and len(set(rows)) == 2000
