@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -128,6 +128,21 @@ def _wait_subscribed(proc: subprocess.Popen[bytes]) -> None:
     assert b"subscribed" in line, line
 
 
+def _wait_until_stable(count: Callable[[], int], target: int, quiet_s: float = 3.0) -> None:
+    """Until *count* reaches *target*, or stops growing for *quiet_s* seconds."""
+    last, since = -1, time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = count()
+        if now >= target:
+            return
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > quiet_s:
+            return
+        time.sleep(0.1)
+
+
 def _rows(store: Path) -> list[tuple[str, str]]:
     out = []
     for path in sorted((store / "input").glob("*.csv")):
@@ -162,7 +177,8 @@ def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_
     # GIVEN a rules runner process and a stream of 3,000 readings in 300 messages
     store, spool = tmp_path / "bucket", tmp_path / "spool.db"
     now_s = int(time.time())
-    samples = [wire.Sample((now_s - 3000 + i) * 1000, {"x": i}) for i in range(3000)]
+    # windows that closed minutes ago, so the runner writes them as soon as they fill
+    samples = [wire.Sample((now_s - 3600 + i) * 1000, {"x": i}) for i in range(3000)]
     batch = wire.batch_samples("s1", "pump", "dev", 0, samples, per_message=10)
     proc = _start_runner(broker.url, store, spool)
     _wait_subscribed(proc)
@@ -178,9 +194,7 @@ def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_
         # AND a new process starts on the same spool and session, then shuts down cleanly
         proc = _start_runner(broker.url, store, spool)
         _wait_subscribed(proc)
-        deadline = time.monotonic() + 30
-        while len(_rows(store)) < 2900 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_until_stable(lambda: len(_rows(store)), target=3000)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
