@@ -24,6 +24,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -188,6 +189,10 @@ class Batcher:
         self.quarantine.put(
             reason, error, raw, topic=topic, client_id=client_id, received_at=self.clock.now()
         )
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Accept many messages with one durable commit; acknowledge them after it ends."""
+        return self.spool.batch()
 
     # ---- output -------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,6 +65,10 @@ class SpoolPort(Protocol):
         """``added``, ``conflict`` (same id, other content; stored) or ``duplicate``."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the adds inside into one durable commit (the caller acknowledges after)."""
+        ...
+
     def is_flushed(self, asset: str, window_end: int) -> bool: ...
 
     def pending_windows(self) -> list[tuple[str, int]]: ...
@@ -86,7 +91,8 @@ class Spool:
     ) -> None:
         self.path = path or ":memory:"
         self.shared = shared and path is not None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._in_batch = False
         try:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0
@@ -130,7 +136,8 @@ class Spool:
             if not self.shared and (msg_key, digest) in self._seen:
                 return "duplicate"
             try:
-                self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
+                if not self._in_batch:
+                    self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
                 if self.shared:
                     digests = {
                         d
@@ -139,7 +146,8 @@ class Spool:
                         )
                     }
                     if digest in digests:
-                        self._db.execute("ROLLBACK")
+                        if not self._in_batch:
+                            self._db.execute("ROLLBACK")
                         return "duplicate"
                 else:
                     digests = {""} if msg_key in self._keys else set()
@@ -155,9 +163,11 @@ class Spool:
                     "INSERT INTO seen (msg_key, digest, last_ts_ms) VALUES (?, ?, ?)",
                     (msg_key, digest, last_ts_ms),
                 )
-                self._db.execute("COMMIT")
+                if not self._in_batch:
+                    self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback()
+                if not self._in_batch:
+                    self._rollback()
                 raise StorageError(f"{self.path}: spool write failed: {exc}") from exc
             if not self.shared:
                 self._seen.add((msg_key, digest))
@@ -166,6 +176,26 @@ class Spool:
                     key = (c.asset, c.window_end)
                     self._pending[key] = self._pending.get(key, 0) + 1
             return outcome
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many adds: one commit instead of one per message. Writers of
+        windows wait for it (they need the same lock)."""
+        with self._lock:
+            if self._in_batch:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
+            self._in_batch = True
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                self._load()  # the indexes saw adds that are gone now
+                raise
+            finally:
+                self._in_batch = False
 
     def is_flushed(self, asset: str, window_end: int) -> bool:
         with self._lock:
@@ -185,15 +215,18 @@ class Spool:
 
     def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
         with self._lock:
+            own = not self._in_batch
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                if own:
+                    self._db.execute("BEGIN IMMEDIATE")
                 rows = self._db.execute(
                     "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
                     " ORDER BY id",
                     (asset, window_end),
                 ).fetchall()
                 if not rows:
-                    self._db.execute("ROLLBACK")
+                    if own:
+                        self._db.execute("ROLLBACK")
                     self._pending.pop((asset, window_end), None)
                     return None
                 found = self._db.execute(
@@ -211,12 +244,15 @@ class Spool:
                     " ON CONFLICT (asset, window_end) DO UPDATE SET late_files = excluded.late_files",
                     (asset, window_end, late_files),
                 )
-                self._db.execute("COMMIT")
+                if own:
+                    self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback()
+                if own:
+                    self._rollback()
                 raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
             except BaseException:
-                self._rollback()
+                if own:
+                    self._rollback()
                 raise
             if not self.shared:
                 left = self._pending.get((asset, window_end), 0) - len(rows)

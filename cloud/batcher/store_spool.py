@@ -17,10 +17,11 @@ before it reports the batch done; :meth:`begin` drops cached state between invoc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cloud.batcher.spool import Chunk, WindowWriter
@@ -101,6 +102,11 @@ class ObjectStoreSpool:
                 self.store.put(self._seen_key(asset, end), json.dumps(doc).encode())
             self._staged.clear()
             self._dirty_seen.clear()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Adds are staged until :meth:`commit` anyway."""
+        yield
 
     def is_flushed(self, asset: str, window_end: int) -> bool:
         with self._lock:
