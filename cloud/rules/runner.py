@@ -2,11 +2,18 @@
 
 A message is acknowledged (PUBACK, paho ``manual_ack``) only after its actions returned
 and the batcher committed it to its spool, so a killed runner loses nothing the broker
-considers delivered. The network thread only queues messages; a worker takes whatever has
-queued (up to ``max_batch``), runs the rules, commits once and then acknowledges them all; the persistent session (clean_session=False) keeps what
-arrives while it is down. With ``shared_group`` the runner subscribes to
-``$share/<group>/<filter>`` so several runners split the load (mosquitto; amqtt has no
-shared subscriptions).
+considers delivered. The network thread only queues messages; a worker takes what has
+queued (up to ``max_batch``), runs the rules, commits the spool once and then acknowledges
+them all. The persistent session (clean_session=False) keeps what arrives while the runner
+is down; unacknowledged messages are redelivered when it reconnects (mosquitto does; amqtt
+0.12 drops a dead connection's in-flight messages).
+
+With ``shared_group`` the runner subscribes to ``$share/<group>/<filter>`` so several
+runners split the load (mosquitto; amqtt has no shared subscriptions); their batchers must
+share one spool file (``Batcher(..., shared_spool=True)``).
+
+Overlapping FROM filters make a broker deliver a message once per matching subscription;
+the batcher's de-duplication absorbs that, other actions would run twice.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ def load_rules(path: str | None = None) -> list[TopicRule]:
 
 
 class RulesRunner:
+    """One MQTT client for all rules; ``start``/``stop`` bracket its life."""
+
     def __init__(
         self,
         broker_url: str,
