@@ -233,8 +233,9 @@ def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None
                 clock,
                 client_id=f"rules-share-{i}",
                 shared_group="rules",
+                protocol=protocol,
             )
-            for i in range(2)
+            for i, protocol in enumerate(("3.1.1", "5"))
         ]
         for runner in runners:
             runner.start()
