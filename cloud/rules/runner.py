@@ -83,7 +83,11 @@ class RulesRunner:
         self._connected = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
-        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[int, mqtt.MQTTMessage] | None] = queue.SimpleQueue()
+        self._generation = 0
+        """Counts connections: a packet id acknowledged on a later connection than the one it
+        arrived on could acknowledge a different message, so such acks are skipped (the broker
+        redelivers those messages and the batcher de-duplicates them)."""
         self.max_batch = max_batch
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self._client = mqtt.Client(
@@ -169,6 +173,7 @@ class RulesRunner:
         if getattr(rc, "is_failure", False):
             log.error("%s refused the connection: %s", self.url, rc)
             return
+        self._generation += 1
         for topic in self.subscriptions():
             client.subscribe(topic, qos=1)
         self._connected.set()
@@ -177,7 +182,7 @@ class RulesRunner:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(msg)
+        self._inbox.put((self._generation, msg))
 
     # worker thread
     def _work_loop(self) -> None:
@@ -200,11 +205,11 @@ class RulesRunner:
             if stopping:
                 return
 
-    def _process(self, batch: list[mqtt.MQTTMessage]) -> None:
-        done: list[mqtt.MQTTMessage] = []
+    def _process(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        done: list[tuple[int, mqtt.MQTTMessage]] = []
         try:
             with self.batcher.batch():
-                for msg in batch:
+                for generation, msg in batch:
                     try:
                         self.handle(msg.topic, msg.payload, client_id="n/a")
                     except PlantwatchError:
@@ -213,13 +218,14 @@ class RulesRunner:
                         self.failures += 1
                         log.exception("message on %s not processed; not acknowledged", msg.topic)
                         continue
-                    done.append(msg)
+                    done.append((generation, msg))
         except PlantwatchError as exc:
             self.failures += len(batch)
             log.error("spool commit failed; %d messages not acknowledged: %s", len(batch), exc)
             return
-        for msg in done:
-            self._client.ack(msg.mid, msg.qos)
+        for generation, msg in done:
+            if generation == self._generation:
+                self._client.ack(msg.mid, msg.qos)
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """Evaluate every matching rule on one message and run its actions."""

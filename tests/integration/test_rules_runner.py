@@ -257,3 +257,33 @@ def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None
         for line in store.get(key).decode().splitlines()[1:]
     ]
     assert len(rows) == 2000 and len(set(rows)) == 2000
+
+
+def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), clock, spool_path=str(tmp_path / "spool.db"))
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RulesRunner(broker.url, load_rules(), batcher, clock, client_id="rules-restart")
+        runner.start()
+        batch = messages(0, 200)
+        try:
+            pub = MqttPublisher(broker.url, "it-pub-restart-1")
+            for m in batch[:10]:
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: batcher.stats["accepted"] == 10)
+            pub.close()
+            broker.kill()
+            broker.start()
+            wait_for(lambda: runner._connected.is_set() and runner._generation == 2)
+            pub = MqttPublisher(broker.url, "it-pub-restart-2")
+            for m in batch[10:]:
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: batcher.stats["accepted"] == 20)
+            pub.close()
+        finally:
+            runner.stop()
+    rows = [
+        line for key in store.list("input/") for line in store.get(key).decode().splitlines()[1:]
+    ]
+    assert len(rows) == len(set(rows)) == 200
