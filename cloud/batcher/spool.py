@@ -1,7 +1,8 @@
 """Accepted-but-unwritten readings and the de-duplication memory, in SQLite.
 
-A message is acknowledged to the broker only after :meth:`Spool.add` has committed, so a
-process killed at any point loses nothing it acknowledged: on restart the spool still holds
+A message is acknowledged to the broker only after :meth:`Spool.add` (or the
+:meth:`Spool.batch` holding it) has committed, so a process killed at any point loses
+nothing it acknowledged: on restart the spool still holds
 the rows of every window not yet written, which windows were written (so later readings go
 to a late file), and which message ids were seen (so redeliveries stay duplicates).
 
