@@ -24,6 +24,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,12 +54,13 @@ class Batcher:
         spool_path: str | None = None,
         *,
         durable: bool = False,
+        shared_spool: bool = False,
         spool: SpoolPort | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.spool: SpoolPort = spool or Spool(spool_path, durable=durable)
+        self.spool: SpoolPort = spool or Spool(spool_path, durable=durable, shared=shared_spool)
         self.quarantine = Quarantine(store, config.quarantine_prefix)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
@@ -188,6 +190,10 @@ class Batcher:
             reason, error, raw, topic=topic, client_id=client_id, received_at=self.clock.now()
         )
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Accept many messages with one durable commit; acknowledge them after it ends."""
+        return self.spool.batch()
+
     # ---- output -------------------------------------------------------------------------
 
     def flush_due(self) -> list[str]:
@@ -211,30 +217,32 @@ class Batcher:
             for asset, end in self.spool.pending_windows():
                 if not due(end):
                     continue
-                written.append(self._write_window(asset, end))
+                key = self._write_window(asset, end)
+                if key is not None:
+                    written.append(key)
         return written
 
-    def _write_window(self, asset: str, end: int) -> str:
-        chunks = self.spool.chunks(asset, end)
-        late_files = self.spool.late_files(asset, end)
-        at = datetime.fromtimestamp(end, UTC)
-        if late_files is None:
-            key = self.config.naming.format(asset, at, self.config.prefix)
-            late_files = 0
-        else:
-            last = self.config.upload_frequency_s - 1
-            if late_files >= last:
-                # Every name inside the window is taken: merge into the last late file.
-                late_files = last
+    def _write_window(self, asset: str, end: int) -> str | None:
+        def write(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
+            if late_files is None:
+                key = self.config.naming.format(
+                    asset, datetime.fromtimestamp(end, UTC), self.config.prefix
+                )
+                late_files = 0
+            elif late_files >= self.config.upload_frequency_s - 1:
+                # Every name inside the window is taken: extend the last late file.
                 key = self._late_key(asset, end, late_files)
                 chunks = [*chunks, *parse_csv(self.store.get(key), asset, end)]
             else:
                 late_files += 1
                 key = self._late_key(asset, end, late_files)
-        self.store.put(key, render_csv(chunks))
-        self.spool.mark_written(asset, end, late_files, [c.id for c in chunks if c.id])
-        with self._lock:
-            self._counts["files_written"] += 1
+            self.store.put(key, render_csv(chunks))
+            return key, late_files
+
+        key = self.spool.write_window(asset, end, write)
+        if key is not None:
+            with self._lock:
+                self._counts["files_written"] += 1
         return key
 
     def _late_key(self, asset: str, end: int, k: int) -> str:

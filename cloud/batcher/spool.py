@@ -1,12 +1,18 @@
 """Accepted-but-unwritten readings and the de-duplication memory, in SQLite.
 
-A message is acknowledged to the broker only after :meth:`Spool.add` has committed, so a
-process killed at any point loses nothing it acknowledged: on restart the spool still holds
+A message is acknowledged to the broker only after :meth:`Spool.add` (or the
+:meth:`Spool.batch` holding it) has committed, so a process killed at any point loses
+nothing it acknowledged: on restart the spool still holds
 the rows of every window not yet written, which windows were written (so later readings go
 to a late file), and which message ids were seen (so redeliveries stay duplicates).
 
 WAL with ``synchronous=NORMAL`` survives a killed process; ``durable=True`` (FULL) also
 survives power loss, at the cost of an fsync per message.
+
+``shared=True`` lets several runner processes (an MQTT ``$share`` group) use one spool file:
+nothing is cached in memory, de-duplication happens inside the write transaction, and a
+window is written under SQLite's write lock, so two processes never write the same file
+with different rows.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +54,11 @@ class Chunk:
     """``samples`` as JSON, when the batcher already serialised them."""
 
 
+WindowWriter = Callable[[list[Chunk], int | None], tuple[str, int]]
+"""Given a window's pending chunks and its late-file count (None: never written), store the
+file and return ``(key, late_files)``."""
+
+
 class SpoolPort(Protocol):
     """What the batcher needs from a spool: SQLite locally, the object store on Lambda."""
 
@@ -54,17 +66,18 @@ class SpoolPort(Protocol):
         """``added``, ``conflict`` (same id, other content; stored) or ``duplicate``."""
         ...
 
-    def is_flushed(self, asset: str, window_end: int) -> bool: ...
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the adds inside into one durable commit (the caller acknowledges after)."""
+        ...
 
-    def late_files(self, asset: str, window_end: int) -> int | None: ...
+    def is_flushed(self, asset: str, window_end: int) -> bool: ...
 
     def pending_windows(self) -> list[tuple[str, int]]: ...
 
-    def chunks(self, asset: str, window_end: int) -> list[Chunk]: ...
-
-    def mark_written(
-        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
-    ) -> None: ...
+    def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
+        """Hand the window's chunks to *write*, then forget them and remember the window as
+        written; None when no chunk was pending (another process wrote it)."""
+        ...
 
     def forget_before(self, ts_ms: int, window_end: int) -> None: ...
 
@@ -74,29 +87,44 @@ class SpoolPort(Protocol):
 class Spool:
     """SQLite file (or ``:memory:`` when no path is given) plus in-memory indexes."""
 
-    def __init__(self, path: str | None = None, *, durable: bool = False) -> None:
+    def __init__(
+        self, path: str | None = None, *, durable: bool = False, shared: bool = False
+    ) -> None:
         self.path = path or ":memory:"
-        self._lock = threading.Lock()
+        self.shared = shared and path is not None
+        self._lock = threading.RLock()
+        self._in_batch = False
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             for statement in _SCHEMA:
                 self._db.execute(statement)
-            self._seen = {(k, d) for k, d in self._db.execute("SELECT msg_key, digest FROM seen")}
-            self._keys = {k for k, _ in self._seen}
-            self._flushed = {
-                (a, int(e)): int(n)
-                for a, e, n in self._db.execute("SELECT asset, window_end, late_files FROM flushed")
-            }
-            self._pending: dict[tuple[str, int], int] = {}
-            for a, e, n in self._db.execute(
-                "SELECT asset, window_end, COUNT(*) FROM chunks GROUP BY asset, window_end"
-            ):
-                self._pending[(a, int(e))] = int(n)
+            self._load()
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open batcher spool: {exc}") from exc
+
+    def _load(self) -> None:
+        """Rebuild the in-memory indexes (not kept in shared mode)."""
+        self._seen: set[tuple[str, str]] = set()
+        self._keys: set[str] = set()
+        self._flushed: dict[tuple[str, int], int] = {}
+        self._pending: dict[tuple[str, int], int] = {}
+        if self.shared:
+            return
+        self._seen = {(k, d) for k, d in self._db.execute("SELECT msg_key, digest FROM seen")}
+        self._keys = {k for k, _ in self._seen}
+        self._flushed = {
+            (a, int(e)): int(n)
+            for a, e, n in self._db.execute("SELECT asset, window_end, late_files FROM flushed")
+        }
+        for a, e, n in self._db.execute(
+            "SELECT asset, window_end, COUNT(*) FROM chunks GROUP BY asset, window_end"
+        ):
+            self._pending[(a, int(e))] = int(n)
 
     def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
         """Commit one message's chunks and its id atomically.
@@ -106,11 +134,25 @@ class Spool:
         """
         chunks = list(chunks)
         with self._lock:
-            if (msg_key, digest) in self._seen:
+            if not self.shared and (msg_key, digest) in self._seen:
                 return "duplicate"
-            outcome = "conflict" if msg_key in self._keys else "added"
             try:
-                self._db.execute("BEGIN")
+                if not self._in_batch:
+                    self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
+                if self.shared:
+                    digests = {
+                        d
+                        for (d,) in self._db.execute(
+                            "SELECT digest FROM seen WHERE msg_key = ?", (msg_key,)
+                        )
+                    }
+                    if digest in digests:
+                        if not self._in_batch:
+                            self._db.execute("ROLLBACK")
+                        return "duplicate"
+                else:
+                    digests = {""} if msg_key in self._keys else set()
+                outcome = "conflict" if digests else "added"
                 self._db.executemany(
                     "INSERT INTO chunks (asset, window_end, msg_id, samples) VALUES (?, ?, ?, ?)",
                     [
@@ -122,66 +164,105 @@ class Spool:
                     "INSERT INTO seen (msg_key, digest, last_ts_ms) VALUES (?, ?, ?)",
                     (msg_key, digest, last_ts_ms),
                 )
-                self._db.execute("COMMIT")
+                if not self._in_batch:
+                    self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback()
+                if not self._in_batch:
+                    self._rollback()
                 raise StorageError(f"{self.path}: spool write failed: {exc}") from exc
-            self._seen.add((msg_key, digest))
-            self._keys.add(msg_key)
-            for c in chunks:
-                key = (c.asset, c.window_end)
-                self._pending[key] = self._pending.get(key, 0) + 1
+            if not self.shared:
+                self._seen.add((msg_key, digest))
+                self._keys.add(msg_key)
+                for c in chunks:
+                    key = (c.asset, c.window_end)
+                    self._pending[key] = self._pending.get(key, 0) + 1
             return outcome
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many adds: one commit instead of one per message. Writers of
+        windows wait for it (they need the same lock)."""
+        with self._lock:
+            if self._in_batch:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
+            self._in_batch = True
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                self._load()  # the indexes saw adds that are gone now
+                raise
+            finally:
+                self._in_batch = False
 
     def is_flushed(self, asset: str, window_end: int) -> bool:
         with self._lock:
-            return (asset, window_end) in self._flushed
-
-    def late_files(self, asset: str, window_end: int) -> int | None:
-        """How many late files this window already has, or None if it was never written."""
-        with self._lock:
-            return self._flushed.get((asset, window_end))
+            if not self.shared:
+                return (asset, window_end) in self._flushed
+            row = self._db.execute(
+                "SELECT 1 FROM flushed WHERE asset = ? AND window_end = ?", (asset, window_end)
+            ).fetchone()
+            return row is not None
 
     def pending_windows(self) -> list[tuple[str, int]]:
         with self._lock:
-            return sorted(self._pending)
+            if not self.shared:
+                return sorted(self._pending)
+            rows = self._db.execute("SELECT DISTINCT asset, window_end FROM chunks").fetchall()
+        return sorted((a, int(e)) for a, e in rows)
 
-    def chunks(self, asset: str, window_end: int) -> list[Chunk]:
+    def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
-                " ORDER BY id",
-                (asset, window_end),
-            ).fetchall()
-        return [
-            Chunk(asset, window_end, msg_id, [(int(t), v) for t, v in json.loads(body)], str(i))
-            for i, msg_id, body in rows
-        ]
-
-    def mark_written(
-        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
-    ) -> None:
-        """The window's file is in the store: forget the chunks it holds, remember it."""
-        ids = [(int(i),) for i in chunk_ids]
-        with self._lock:
+            own = not self._in_batch
             try:
-                self._db.execute("BEGIN")
-                self._db.executemany("DELETE FROM chunks WHERE id = ?", ids)
+                if own:
+                    self._db.execute("BEGIN IMMEDIATE")
+                rows = self._db.execute(
+                    "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
+                    " ORDER BY id",
+                    (asset, window_end),
+                ).fetchall()
+                if not rows:
+                    if own:
+                        self._db.execute("ROLLBACK")
+                    self._pending.pop((asset, window_end), None)
+                    return None
+                found = self._db.execute(
+                    "SELECT late_files FROM flushed WHERE asset = ? AND window_end = ?",
+                    (asset, window_end),
+                ).fetchone()
+                chunks = [
+                    Chunk(asset, window_end, m, [(int(t), v) for t, v in json.loads(b)], str(i))
+                    for i, m, b in rows
+                ]
+                key, late_files = write(chunks, None if found is None else int(found[0]))
+                self._db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i, _, _ in rows])
                 self._db.execute(
                     "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
                     " ON CONFLICT (asset, window_end) DO UPDATE SET late_files = excluded.late_files",
                     (asset, window_end, late_files),
                 )
-                self._db.execute("COMMIT")
+                if own:
+                    self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback()
+                if own:
+                    self._rollback()
                 raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
-            left = self._pending.get((asset, window_end), 0) - len(ids)
-            if left > 0:
-                self._pending[(asset, window_end)] = left
-            else:
-                self._pending.pop((asset, window_end), None)
-            self._flushed[(asset, window_end)] = late_files
+            except BaseException:
+                if own:
+                    self._rollback()
+                raise
+            if not self.shared:
+                left = self._pending.get((asset, window_end), 0) - len(rows)
+                if left > 0:
+                    self._pending[(asset, window_end)] = left
+                else:
+                    self._pending.pop((asset, window_end), None)
+                self._flushed[(asset, window_end)] = late_files
+            return key
 
     def forget_before(self, ts_ms: int, window_end: int) -> None:
         """Drop dedup ids and written-window marks too old to matter (older readings are
@@ -189,9 +270,7 @@ class Spool:
         with self._lock:
             self._db.execute("DELETE FROM seen WHERE last_ts_ms < ?", (ts_ms,))
             self._db.execute("DELETE FROM flushed WHERE window_end < ?", (window_end,))
-            self._seen = {(k, d) for k, d in self._db.execute("SELECT msg_key, digest FROM seen")}
-            self._keys = {k for k, _ in self._seen}
-            self._flushed = {k: v for k, v in self._flushed.items() if k[1] >= window_end}
+            self._load()
 
     def close(self) -> None:
         with self._lock:

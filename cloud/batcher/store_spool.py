@@ -17,13 +17,14 @@ before it reports the batch done; :meth:`begin` drops cached state between invoc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from cloud.batcher.spool import Chunk
+from cloud.batcher.spool import Chunk, WindowWriter
 from cloud.ports import ObjectStore
 from edge.errors import NotFoundError
 
@@ -102,14 +103,14 @@ class ObjectStoreSpool:
             self._staged.clear()
             self._dirty_seen.clear()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Adds are staged until :meth:`commit` anyway."""
+        yield
+
     def is_flushed(self, asset: str, window_end: int) -> bool:
         with self._lock:
             return self._written_for(asset, window_end) is not None
-
-    def late_files(self, asset: str, window_end: int) -> int | None:
-        with self._lock:
-            doc = self._written_for(asset, window_end)
-        return None if doc is None else int(doc["late_files"])
 
     def pending_windows(self) -> list[tuple[str, int]]:
         found: set[tuple[str, int]] = set()
@@ -119,12 +120,12 @@ class ObjectStoreSpool:
                 found.add((parts[1], int(parts[2])))
         return sorted(found)
 
-    def chunks(self, asset: str, window_end: int) -> list[Chunk]:
+    def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
         with self._lock:
             self._written.pop((asset, window_end), None)
             written = self._written_for(asset, window_end)
         consumed = set(written["consumed"]) if written else set()
-        out: list[Chunk] = []
+        chunks: list[Chunk] = []
         for key in self.store.list(self._pending_dir(asset, window_end)):
             if key in consumed:
                 self.store.delete(key)  # already in a file; the delete was interrupted
@@ -133,22 +134,23 @@ class ObjectStoreSpool:
                 body = json.loads(self.store.get(key))
             except NotFoundError:
                 continue
-            out.extend(
+            chunks.extend(
                 Chunk(asset, window_end, c["msg_id"], [(int(t), v) for t, v in c["samples"]], key)
                 for c in body
             )
-        return out
-
-    def mark_written(
-        self, asset: str, window_end: int, late_files: int, chunk_ids: Iterable[str]
-    ) -> None:
-        keys = sorted(set(chunk_ids))
+        if not chunks:
+            return None
+        file_key, late_files = write(
+            chunks, None if written is None else int(written["late_files"])
+        )
+        keys = sorted({c.id for c in chunks})
         doc = {"late_files": late_files, "consumed": keys}
         self.store.put(self._written_key(asset, window_end), json.dumps(doc).encode())
         for key in keys:
             self.store.delete(key)
         with self._lock:
             self._written[(asset, window_end)] = doc
+        return file_key
 
     def forget_before(self, ts_ms: int, window_end: int) -> None:
         """Nothing to do here: a lifecycle rule on the bucket expires ``seen/`` and

@@ -46,7 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset")
     run.add_argument("--known-assets", help="comma-separated allow-list of asset names")
     run.add_argument("--client-id", default="plantwatch-rules")
-    run.add_argument("--shared-group", help="subscribe as $share/GROUP/... (mosquitto)")
+    run.add_argument(
+        "--shared-group",
+        help="subscribe as $share/GROUP/... (mosquitto) so runners split the load; runners "
+        "of a group must use the same --store and --spool",
+    )
     run.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")
     run.set_defaults(_action=_run)
 
@@ -125,7 +129,14 @@ def _run(args: argparse.Namespace) -> int:
     clock = SystemClock()
     store_dir = Path(args.store)
     spool = args.spool or f"{store_dir.resolve()}.spool.db"
-    batcher = Batcher(FsObjectStore(store_dir), config, clock, spool_path=spool)
+    # runners of one $share group split messages, so they must share one spool file
+    batcher = Batcher(
+        FsObjectStore(store_dir),
+        config,
+        clock,
+        spool_path=spool,
+        shared_spool=bool(args.shared_group),
+    )
     runner = RulesRunner(
         args.broker,
         load_rules(args.rules),

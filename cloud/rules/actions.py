@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from cloud.batcher import Batcher
@@ -94,7 +93,3 @@ def _resource(action: Action) -> str:
         if key in action.params:
             return str(action.params[key])
     return action.kind
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

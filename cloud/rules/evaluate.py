@@ -16,8 +16,10 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud.rules.sql import (
     ArrayLit,
@@ -473,6 +475,62 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else doc
 
 
+_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+)")
+
+
+def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
+    """Format epoch milliseconds with a Joda-Time pattern (common tokens: y M d H h m s S a
+    E Z and 'quoted' text); an unknown zone or a bad argument is Undefined."""
+    millis = _as_int(ms)
+    if not isinstance(pattern, str) or millis is UNDEFINED or not isinstance(zone, str):
+        return UNDEFINED
+    try:
+        tz = ZoneInfo(zone)
+        at = datetime.fromtimestamp(millis / 1000, tz)
+    except (ZoneInfoNotFoundError, ValueError, OverflowError, OSError):
+        return UNDEFINED
+    out: list[str] = []
+    pos = 0
+    for m in _JODA.finditer(pattern):
+        out.append(pattern[pos : m.start()])
+        pos = m.end()
+        if m.group(1) is not None:
+            out.append(m.group(1) or "'")
+            continue
+        token = m.group(2)
+        out.append(_joda_field(token, at, millis))
+    out.append(pattern[pos:])
+    return "".join(out)
+
+
+def _joda_field(token: str, at: datetime, millis: int) -> str:
+    width = len(token)
+    kind = token[0]
+    if kind == "y":
+        return f"{at.year % 100:02d}" if width == 2 else f"{at.year:0{width}d}"
+    if kind == "M":
+        if width >= 4:
+            return at.strftime("%B")
+        return at.strftime("%b") if width == 3 else f"{at.month:0{width}d}"
+    if kind == "E":
+        return at.strftime("%A") if width >= 4 else at.strftime("%a")
+    if kind == "a":
+        return "AM" if at.hour < 12 else "PM"
+    if kind == "Z":
+        offset = at.strftime("%z")
+        return offset if width == 1 else f"{offset[:3]}:{offset[3:]}"
+    if kind == "S":
+        return f"{millis % 1000:03d}"[:width].ljust(width, "0")
+    value = {
+        "d": at.day,
+        "H": at.hour,
+        "h": (at.hour % 12) or 12,
+        "m": at.minute,
+        "s": at.second,
+    }[kind]
+    return f"{value:0{width}d}"
+
+
 FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "get": _get,
     "isundefined": lambda v: v is UNDEFINED,
@@ -487,4 +545,5 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "substring": _substring,
     "startswith": _startswith,
     "decode": _decode,
+    "parse_time": _parse_time,
 }

@@ -1,16 +1,25 @@
 """The local rules engine: subscribe to every rule's FROM filter, evaluate, run actions.
 
-A message is acknowledged (PUBACK, paho ``manual_ack``) only after its actions returned,
-i.e. after the batcher committed it to its spool, so a killed runner loses nothing the
-broker considers delivered; the persistent session (clean_session=False) keeps what
-arrives while it is down. With ``shared_group`` the runner subscribes to
-``$share/<group>/<filter>`` so several runners split the load (mosquitto; amqtt has no
-shared subscriptions).
+A message is acknowledged (PUBACK, paho ``manual_ack``) only after its actions returned
+and the batcher committed it to its spool, so a killed runner loses nothing the broker
+considers delivered. The network thread only queues messages; a worker takes what has
+queued (up to ``max_batch``), runs the rules, commits the spool once and then acknowledges
+them all. The persistent session (clean_session=False) keeps what arrives while the runner
+is down; unacknowledged messages are redelivered when it reconnects (mosquitto does; amqtt
+0.12 drops a dead connection's in-flight messages).
+
+With ``shared_group`` the runner subscribes to ``$share/<group>/<filter>`` so several
+runners split the load (mosquitto; amqtt has no shared subscriptions); their batchers must
+share one spool file (``Batcher(..., shared_spool=True)``).
+
+Overlapping FROM filters make a broker deliver a message once per matching subscription;
+the batcher's de-duplication absorbs that, other actions would run twice.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +46,8 @@ def load_rules(path: str | None = None) -> list[TopicRule]:
 
 
 class RulesRunner:
+    """One MQTT client for all rules; ``start``/``stop`` bracket its life."""
+
     def __init__(
         self,
         broker_url: str,
@@ -50,6 +61,7 @@ class RulesRunner:
         protocol: str = "3.1.1",
         pump_interval_s: float = 0.5,
         connect_timeout_s: float = 10.0,
+        max_batch: int = 256,
     ) -> None:
         self.rules = [r for r in rules if not r.disabled]
         if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
@@ -70,6 +82,13 @@ class RulesRunner:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._pump_thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
+        self._inbox: queue.SimpleQueue[tuple[int, mqtt.MQTTMessage] | None] = queue.SimpleQueue()
+        self._generation = 0
+        """Counts connections: a packet id acknowledged on a later connection than the one it
+        arrived on could acknowledge a different message, so such acks are skipped (the broker
+        redelivers those messages and the batcher de-duplicates them)."""
+        self.max_batch = max_batch
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -110,6 +129,9 @@ class RulesRunner:
             )
         except OSError as exc:
             raise PlantwatchError(f"{self.url}: cannot connect: {exc}") from exc
+        self._inbox = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work_loop, name="rules-worker", daemon=True)
+        self._worker.start()
         self._client.loop_start()
         if not self._connected.wait(self.connect_timeout_s):
             self._client.loop_stop()
@@ -119,11 +141,16 @@ class RulesRunner:
         self._pump_thread.start()
 
     def stop(self) -> None:
-        """Disconnect, then write every pending window (``Batcher.flush_all``)."""
+        """Finish the queued messages, disconnect, then write every pending window
+        (``Batcher.flush_all``)."""
         self._stop.set()
         if self._pump_thread is not None:
             self._pump_thread.join()
             self._pump_thread = None
+        if self._worker is not None:
+            self._inbox.put(None)
+            self._worker.join()
+            self._worker = None
         self._client.disconnect()
         self._client.loop_stop()
         self.batcher.flush_all()
@@ -146,6 +173,7 @@ class RulesRunner:
         if getattr(rc, "is_failure", False):
             log.error("%s refused the connection: %s", self.url, rc)
             return
+        self._generation += 1
         for topic in self.subscriptions():
             client.subscribe(topic, qos=1)
         self._connected.set()
@@ -153,14 +181,51 @@ class RulesRunner:
     def _on_disconnect(self, *_args: object) -> None:
         self._connected.clear()
 
-    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put((self._generation, msg))
+
+    # worker thread
+    def _work_loop(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._process(batch)
+            if stopping:
+                return
+
+    def _process(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        done: list[tuple[int, mqtt.MQTTMessage]] = []
         try:
-            self.handle(msg.topic, msg.payload, client_id="n/a")
-        except Exception:  # left unacknowledged: the broker redelivers it
-            self.failures += 1
-            log.exception("message on %s not processed; left unacknowledged", msg.topic)
+            with self.batcher.batch():
+                for generation, msg in batch:
+                    try:
+                        self.handle(msg.topic, msg.payload, client_id="n/a")
+                    except PlantwatchError:
+                        raise
+                    except Exception:  # left unacknowledged: redelivered after reconnect
+                        self.failures += 1
+                        log.exception("message on %s not processed; not acknowledged", msg.topic)
+                        continue
+                    done.append((generation, msg))
+        except PlantwatchError as exc:
+            self.failures += len(batch)
+            log.error("spool commit failed; %d messages not acknowledged: %s", len(batch), exc)
             return
-        client.ack(msg.mid, msg.qos)
+        for generation, msg in done:
+            if generation == self._generation:
+                self._client.ack(msg.mid, msg.qos)
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """Evaluate every matching rule on one message and run its actions."""

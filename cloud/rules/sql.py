@@ -49,6 +49,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "startswith": (2, 2),
     "encode": (2, 2),
     "decode": (2, 2),
+    "parse_time": (2, 3),
 }
 CAST_TYPES = {
     "string": "String",

@@ -7,11 +7,13 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker as _AmqttBroker
 from amqtt.contexts import Action
 from amqtt.events import BrokerEvents
+from amqtt.plugins.base import BaseAuthPlugin
 
 
 class Broker(_AmqttBroker):
@@ -37,12 +39,25 @@ class Broker(_AmqttBroker):
         return True
 
 
+class OpenAuthPlugin(BaseAuthPlugin):
+    """Lets every client in, like AnonymousAuthPlugin, without marking sessions anonymous:
+    amqtt keeps no offline QoS 1 messages for anonymous persistent sessions, so a restarted
+    rules runner would miss what was published while it was down."""
+
+    async def authenticate(self, *, session: object) -> bool:
+        session.is_anonymous = False  # type: ignore[attr-defined]
+        return True
+
+    @dataclass
+    class Config:
+        pass
+
+
 async def _serve(host: str, port: int) -> None:
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
-        "plugins": {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-        },
+        "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
+        "session_expiry_interval": 3600,
     }
     broker = Broker(config)
     await broker.start()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.runner import RulesRunner, load_rules
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
 from edge import wire
 from edge.clock import ManualClock
 
@@ -67,17 +74,16 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     wait_for(lambda: first.stats["accepted"] == 10)
     runner._client.loop_stop()  # the process "dies": no disconnect, no flush
     runner._client.socket().close()
-    # WHEN a new runner starts on the same spool and the rest arrives, with redeliveries
-    # (the embedded amqtt broker keeps no offline queue for anonymous sessions, so nothing
-    # is published while no runner is connected)
+    # WHEN the rest, with redeliveries, is published while it is down (the broker keeps
+    # them for its persistent session) and a new runner starts on the same spool
+    for m in batch[10:]:
+        pub.publish(m.topic, wire.encode(m))
+    for m in batch[5:8]:
+        pub.publish(m.topic, wire.encode(m))
     second = Batcher(store, BatcherConfig(), clock, spool_path=spool)
     restarted = RulesRunner(broker.url, load_rules(), second, clock, client_id="rules-it-2")
     restarted.start()
     try:
-        for m in batch[10:]:
-            pub.publish(m.topic, wire.encode(m))
-        for m in batch[5:8]:
-            pub.publish(m.topic, wire.encode(m))
         wait_for(lambda: second.stats["accepted"] + second.stats["duplicates"] >= 13)
     finally:
         pub.close()
@@ -89,3 +95,195 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     assert len(rows) == 200
     assert len(set(rows)) == 200
     assert second.stats["duplicates"] == 3
+
+
+def _start_runner(url: str, store: Path, spool: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cloud.cli.main",
+            "rules",
+            "run",
+            "--broker",
+            url,
+            "--store",
+            str(store),
+            "--spool",
+            str(spool),
+            "--grace",
+            "0",
+            "--client-id",
+            "rules-sigkill",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_subscribed(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert b"subscribed" in line, line
+
+
+def _wait_until_stable(count: Callable[[], int], target: int, quiet_s: float = 3.0) -> None:
+    """Until *count* reaches *target*, or stops growing for *quiet_s* seconds."""
+    last, since = -1, time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = count()
+        if now >= target:
+            return
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > quiet_s:
+            return
+        time.sleep(0.1)
+
+
+def _rows(store: Path) -> list[tuple[str, str]]:
+    out = []
+    for path in sorted((store / "input").glob("*.csv")):
+        asset = path.name.rsplit("_", 1)[0]
+        out.extend((asset, line.split(",")[0]) for line in path.read_text().splitlines()[1:])
+    return out
+
+
+AMQTT_DROPS_INFLIGHT = pytest.mark.xfail(
+    reason="amqtt 0.12 drops a persistent session's unacknowledged in-flight QoS 1 messages "
+    "when the connection dies instead of redelivering them on resume (MQTT-4.4.0-1); the "
+    "runner acknowledges only after its spool commit, and mosquitto redelivers",
+    strict=False,
+)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("amqtt", marks=AMQTT_DROPS_INFLIGHT),
+        pytest.param("mosquitto", marks=pytest.mark.mosquitto),
+    ]
+)
+def any_broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
+    if request.param == "mosquitto" and not mosquitto_path():
+        pytest.skip("mosquitto is not installed")
+    with EmbeddedBroker(request.param) as running:
+        yield running
+
+
+def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    broker = any_broker
+    # GIVEN a rules runner process and a stream of 3,000 readings in 300 messages
+    store, spool = tmp_path / "bucket", tmp_path / "spool.db"
+    now_s = int(time.time())
+    # windows that closed minutes ago, so the runner writes them as soon as they fill
+    samples = [wire.Sample((now_s - 3600 + i) * 1000, {"x": i}) for i in range(3000)]
+    batch = wire.batch_samples("s1", "pump", "dev", 0, samples, per_message=10)
+    proc = _start_runner(broker.url, store, spool)
+    _wait_subscribed(proc)
+    pub = MqttPublisher(broker.url, "it-pub-kill")
+    try:
+        # WHEN it is SIGKILLed mid-stream, the rest is published while it is down
+        for m in batch[:150]:
+            pub.publish(m.topic, wire.encode(m))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        for m in batch[150:]:
+            pub.publish(m.topic, wire.encode(m))
+        # AND a new process starts on the same spool and session, then shuts down cleanly
+        proc = _start_runner(broker.url, store, spool)
+        _wait_subscribed(proc)
+        _wait_until_stable(lambda: len(_rows(store)), target=3000)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        pub.close()
+        if proc.poll() is None:
+            proc.kill()
+    # THEN every reading is in the input files exactly once
+    rows = _rows(store)
+    missing = sorted({s.ts_ms for s in samples} - {_ms(ts) for _a, ts in rows})
+    assert missing == []
+    assert len(set(rows)) == 3000
+    assert len(rows) == 3000
+
+
+def _ms(stamp: str) -> int:
+    from datetime import UTC, datetime
+
+    return int(
+        datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC).timestamp() * 1000
+    )
+
+
+@pytest.mark.mosquitto
+def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None:
+    if not mosquitto_path():
+        pytest.skip("mosquitto is not installed")
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    spool = str(tmp_path / "spool.db")
+    with EmbeddedBroker("mosquitto") as broker:
+        runners = [
+            RulesRunner(
+                broker.url,
+                load_rules(),
+                Batcher(store, BatcherConfig(), clock, spool_path=spool, shared_spool=True),
+                clock,
+                client_id=f"rules-share-{i}",
+                shared_group="rules",
+                protocol=protocol,
+            )
+            for i, protocol in enumerate(("3.1.1", "5"))
+        ]
+        for runner in runners:
+            runner.start()
+        assert runners[0].subscriptions() == ["$share/rules/dt/plantwatch/+/+/telemetry"]
+        pub = MqttPublisher(broker.url, "it-pub-share")
+        try:
+            for m in messages(0, 2000):
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: sum(r.batcher.stats["accepted"] for r in runners) == 200)
+        finally:
+            pub.close()
+            for runner in runners:
+                runner.stop()
+    assert all(r.messages > 0 for r in runners)
+    assert sum(r.messages for r in runners) == 200
+    rows = [
+        line.split(",")[0]
+        for key in store.list("input/")
+        for line in store.get(key).decode().splitlines()[1:]
+    ]
+    assert len(rows) == 2000 and len(set(rows)) == 2000
+
+
+def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), clock, spool_path=str(tmp_path / "spool.db"))
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RulesRunner(broker.url, load_rules(), batcher, clock, client_id="rules-restart")
+        runner.start()
+        batch = messages(0, 200)
+        try:
+            pub = MqttPublisher(broker.url, "it-pub-restart-1")
+            for m in batch[:10]:
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: batcher.stats["accepted"] == 10)
+            pub.close()
+            broker.kill()
+            broker.start()
+            wait_for(lambda: runner._connected.is_set() and runner._generation == 2)
+            pub = MqttPublisher(broker.url, "it-pub-restart-2")
+            for m in batch[10:]:
+                pub.publish(m.topic, wire.encode(m))
+            wait_for(lambda: batcher.stats["accepted"] == 20)
+            pub.close()
+        finally:
+            runner.stop()
+    rows = [
+        line for key in store.list("input/") for line in store.get(key).decode().splitlines()[1:]
+    ]
+    assert len(rows) == len(set(rows)) == 200

@@ -216,3 +216,42 @@ def test_config_rejects_quarantine_under_input_prefix() -> None:
         BatcherConfig(prefix="input/", quarantine_prefix="input/q/")
     with pytest.raises(ConfigError, match="upload_frequency_s"):
         BatcherConfig(upload_frequency_s=60)
+
+
+def test_two_batchers_sharing_a_spool_write_each_reading_once(tmp_path: Path) -> None:
+    # GIVEN two batchers (as two runner processes of one $share group) on one spool file
+    import threading
+
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    spool = str(tmp_path / "spool.db")
+    a = Batcher(store, BatcherConfig(), clock, spool_path=spool, shared_spool=True)
+    b = Batcher(store, BatcherConfig(), clock, spool_path=spool, shared_spool=True)
+    messages = [msg(i, (T0 + 1 + i, {"x": i}), (T0 + 300 + i, {"x": -i})) for i in range(200)]
+
+    # WHEN they split the messages, see some redeliveries, and flush concurrently
+    def feed(batcher: Batcher, part: list[wire.Telemetry]) -> None:
+        for m in part:
+            send(batcher, m)
+            if m.seq % 20 == 0:
+                batcher.flush_all()
+
+    threads = [
+        threading.Thread(target=feed, args=(a, messages[0::2] + messages[1:40:2])),
+        threading.Thread(target=feed, args=(b, messages[1::2] + messages[0:40:2])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a.flush_all()
+    b.flush_all()
+
+    # THEN every reading is in exactly one file, and the duplicates were recognised
+    rows = [
+        line.split(",")[0]
+        for key in store.list("input/")
+        for line in store.get(key).decode().splitlines()[1:]
+    ]
+    assert len(rows) == 400 and len(set(rows)) == 400
+    assert a.stats["duplicates"] + b.stats["duplicates"] == 40

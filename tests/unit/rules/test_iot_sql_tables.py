@@ -77,6 +77,12 @@ def run(select: str, payload: object = PAYLOAD, *, where: str = "", topic: str =
         ("get(m, 'v') AS a, get('abc', 1) AS b, get(arr, 5) AS c", {"a": 40, "b": "b"}),
         ("decode(encode(*, 'base64'), 'base64').t AS t", {"t": 21.5}),
         ("decode('!!!', 'base64') AS bad", {"bad": None}),
+        (
+            "parse_time('yyyy-MM-dd''T''HH:mm:ss.SSS', 1652443860123) AS a, "
+            "parse_time('yy/M/d H:mm Z', 1652443860123, 'Asia/Kolkata') AS b, "
+            "parse_time('yyyy', 0, 'No/Where') AS c",
+            {"a": "2022-05-13T12:11:00.123", "b": "22/5/13 17:41 +0530"},
+        ),
     ],
 )
 def test_select(select: str, expected: object) -> None:

@@ -1,0 +1,89 @@
+"""Rule actions locally: republish, s3 with substitution templates, errorAction on failure."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
+from cloud.batcher import Batcher, BatcherConfig
+from cloud.rules.definitions import rules_from_document
+from cloud.rules.runner import RulesRunner
+from edge.clock import ManualClock
+from edge.errors import ConfigError
+
+T0 = 1652443800
+
+
+def rule(actions: list[dict], error_action: dict | None = None, sql: str | None = None) -> dict:
+    payload: dict = {
+        "sql": sql
+        or "SELECT topic(4) AS thing, moisture FROM 'dt/plantwatch/+/+/telemetry' WHERE moisture < 20",
+        "awsIotSqlVersion": "2016-03-23",
+        "actions": actions,
+    }
+    if error_action:
+        payload["errorAction"] = error_action
+    return {"rules": [{"ruleName": "dry", "topicRulePayload": payload}]}
+
+
+def runner(
+    doc: dict, store: InMemoryObjectStore, publisher: InMemoryPublisher | None = None
+) -> RulesRunner:
+    clock = ManualClock(T0)
+    batcher = Batcher(store, BatcherConfig(), clock)
+    return RulesRunner(
+        "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, republisher=publisher
+    )
+
+
+def test_republish_and_s3_actions_use_templates_on_the_original_message() -> None:
+    store, publisher = InMemoryObjectStore(), InMemoryPublisher()
+    doc = rule(
+        [
+            {"republish": {"topic": "alerts/${topic(3)}/${thing}", "qos": 1}},
+            {"s3": {"bucketName": "b", "key": "raw/${topic(4)}/${moisture}.json"}},
+        ]
+    )
+    r = runner(doc, store, publisher)
+    r.handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 12, "thing": "x"}')
+    r.handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 30}')
+    # ${thing} reads the original payload, not the SELECT alias
+    assert publisher.published == [("alerts/s1/x", b'{"thing":"dev7","moisture":12}', 1)]
+    assert store.get("raw/dev7/12.json") == b'{"thing":"dev7","moisture":12}'
+
+
+def test_failed_action_goes_to_the_error_action_with_the_original_payload() -> None:
+    class Broken(InMemoryPublisher):
+        def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+            raise OSError("broker gone")
+
+    store = InMemoryObjectStore()
+    doc = rule(
+        [{"republish": {"topic": "alerts/x"}}],
+        {"s3": {"bucketName": "errors", "key": "errors/${topic(4)}/${timestamp()}"}},
+    )
+    r = runner(doc, store, Broken())
+    r.handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 1}')
+    (key,) = store.list("errors/")
+    assert key == f"errors/dev7/{T0 * 1000}"
+    report = json.loads(store.get(key))
+    assert report["ruleName"] == "dry"
+    assert base64.b64decode(report["base64OriginalPayload"]) == b'{"moisture": 1}'
+    assert report["failures"][0]["failedAction"] == "RepublishAction"
+    assert "broker gone" in report["failures"][0]["errorMessage"]
+
+
+def test_republish_rule_without_a_publisher_is_refused() -> None:
+    with pytest.raises(ConfigError, match="republisher"):
+        runner(rule([{"republish": {"topic": "a"}}]), InMemoryObjectStore())
+
+
+def test_disabled_rules_do_not_run() -> None:
+    doc = rule([{"s3": {"key": "k"}}])
+    doc["rules"][0]["topicRulePayload"]["ruleDisabled"] = True
+    store = InMemoryObjectStore()
+    runner(doc, store).handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 1}')
+    assert list(store.list()) == []

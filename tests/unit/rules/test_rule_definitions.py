@@ -1,0 +1,51 @@
+"""Rule files in CreateTopicRule shape: templates, versions and filters are checked at load."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud.rules.actions import render_template
+from cloud.rules.definitions import load_rules, parse_template
+from cloud.rules.evaluate import Message
+from cloud.rules.sql import Literal
+from cloud.rules.topic_filter import validate_filter
+from edge.errors import ConfigError, RuleSqlError
+
+
+def test_default_rules_send_every_telemetry_message_whole_to_the_batcher() -> None:
+    (rule,) = load_rules()
+    assert rule.statement.topic_filter == "dt/plantwatch/+/+/telemetry"
+    assert [a.kind for a in rule.actions] == ["kinesis"]
+    assert rule.actions[0].params["partitionKey"] == "${topic(4)}"
+    assert rule.error_action is not None and rule.error_action.kind == "s3"
+    assert rule.statement.where is None
+
+
+def test_templates_substitute_expressions_and_escape_dollars() -> None:
+    message = Message("dt/plantwatch/s1/dev7/telemetry", b'{"a": {"b": 3}}', timestamp_ms=42)
+    template = parse_template("$$aws/things/${topic(4)}/x-${a.b}-${nope}-${timestamp()}")
+    assert render_template(template, message) == "$aws/things/dev7/x-3--42"
+    assert parse_template("plain").parts == ("plain",)
+    assert parse_template("${'}'}").parts == (Literal("}"),)
+
+
+@pytest.mark.parametrize(("text", "position"), [("a/${topic(}", 11), ("${1 +}", 6), ("x${", 2)])
+def test_bad_templates_name_the_position(text: str, position: int) -> None:
+    with pytest.raises(RuleSqlError) as info:
+        parse_template(text)
+    assert info.value.position == position
+
+
+@pytest.mark.parametrize("bad", ["a/#/b", "a/b#", "a+/b", ""])
+def test_bad_topic_filters_are_rejected(bad: str) -> None:
+    with pytest.raises(RuleSqlError):
+        validate_filter(bad)
+
+
+def test_missing_file_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="no such rules file"):
+        load_rules(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\n  nope")
+    with pytest.raises(ConfigError, match="line 2"):
+        load_rules(bad)
