@@ -1,0 +1,53 @@
+"""`plantwatch up`: first stdout line names the broker, runtime.json is written, SIGTERM
+stops it cleanly and flushes what it had received."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from edge import wire
+
+pytestmark = pytest.mark.slow
+
+
+def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    now_ms = int(time.time()) * 1000
+    try:
+        first = proc.stdout.readline().strip()
+        assert first.startswith("broker: mqtt://127.0.0.1:"), first
+        url = first.removeprefix("broker: ")
+        runtime = json.loads((tmp_path / "runtime.json").read_text())
+        assert runtime["broker"] == url
+
+        sample = wire.Sample(now_ms, {"flow": 1.5, "speed": 1450.0})
+        message = wire.Telemetry("s1", "pump-09", "t", 1, (sample,))
+        publisher = MqttPublisher(url, "test-up")
+        publisher.publish(message.topic, wire.encode(message))
+        publisher.publish("dt/plantwatch/s1/pump-09/telemetry", b"{not json")
+        publisher.close()
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    bucket = tmp_path / "buckets" / "plantwatch"
+    inputs = sorted((bucket / "input").glob("pump-09_*.csv"))
+    assert len(inputs) == 1, err[-2000:]
+    stamp = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000")
+    assert inputs[0].read_text().splitlines()[1:] == [f"{stamp},1.5,1450"]
+    assert any(p.is_file() for p in (bucket / "quarantine").rglob("*"))
