@@ -80,7 +80,7 @@ def _publish(url: str, assets: int, rate: float, target: int, per_message: int) 
 def _baseline(url: str, messages: int, payload: bytes) -> float:
     import paho.mqtt.client as mqtt
 
-    from cloud.runtime.broker import parse_broker_url
+    from cloud.adapters.local.mqtt_url import parse_broker_url
 
     address = parse_broker_url(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sim-baseline")

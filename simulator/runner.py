@@ -97,7 +97,7 @@ class DirectPublisher:
     ) -> None:
         import paho.mqtt.client as mqtt
 
-        from cloud.runtime.broker import parse_broker_url
+        from cloud.adapters.local.mqtt_url import parse_broker_url
 
         address = parse_broker_url(url)
         self.site = site

@@ -124,7 +124,7 @@ def _count_rows(root: Path) -> tuple[int, int]:
 def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
 
-    from cloud.runtime.broker import parse_broker_url
+    from cloud.adapters.local.mqtt_url import parse_broker_url
     from edge import wire
 
     messages = _messages(

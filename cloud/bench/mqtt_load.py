@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from cloud.runtime.broker import parse_broker_url
+from cloud.adapters.local.mqtt_url import parse_broker_url
 
 TOPIC = "dt/plantwatch/bench/a1/telemetry"
 

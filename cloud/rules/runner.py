@@ -26,6 +26,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from cloud.adapters.local.mqtt_url import parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.actions import ActionRunner
@@ -33,7 +34,6 @@ from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.topic_filter import topic_matches
-from cloud.runtime.broker import parse_broker_url
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
 

@@ -13,37 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
+from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
 from edge.errors import ConfigError, PlantwatchError
 
 BROKER_KINDS = ("amqtt", "mosquitto", "auto")
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """``mqtt://host:port`` or ``mqtts://host:port``; names the problem on bad input."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parsed.hostname:
-        raise ConfigError(f"broker URL {url!r}: expected mqtt://HOST:PORT or mqtts://HOST:PORT")
-    tls = parsed.scheme in ("mqtts", "ssl")
-    try:
-        port = parsed.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError(f"broker URL {url!r}: port is not a number") from None
-    return BrokerAddress(parsed.hostname, port, tls)
+__all__ = ["BROKER_KINDS", "BrokerAddress", "EmbeddedBroker", "free_port", "parse_broker_url"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+from cloud.adapters.local.mqtt_url import no_delay, parse_broker_url
 from cloud.shadow.document import Json, ShadowError
-from cloud.shadow.mqtt_socket import broker_address, no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -85,7 +85,8 @@ class ShadowClient:
     def __init__(
         self, broker_url: str, client_id: str | None = None, *, timeout: float = 10.0
     ) -> None:
-        host, port, tls = broker_address(broker_url)
+        address = parse_broker_url(broker_url)
+        host, port, tls = address.host, address.port, address.tls
         self.broker_url = broker_url
         self.timeout = timeout
         self._pending: dict[str, Future[tuple[str, Json]]] = {}

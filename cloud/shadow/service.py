@@ -18,9 +18,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from cloud.adapters.local.mqtt_url import no_delay, parse_broker_url
 from cloud.shadow.document import Json, ShadowError, lenient_token, parse_payload
 from cloud.shadow.limits import ThingLimiter
-from cloud.shadow.mqtt_socket import broker_address, no_delay
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -71,7 +71,8 @@ class ShadowService:
         limits: bool = True,
         client_id: str | None = None,
     ) -> None:
-        self._host, self._port, self._tls = broker_address(broker_url)
+        address = parse_broker_url(broker_url)
+        self._host, self._port, self._tls = address.host, address.port, address.tls
         self.broker_url = broker_url
         self._clock = clock
         self._store = ShadowStore(db_path)

@@ -44,15 +44,7 @@ def _files(*relative: str) -> list[Path]:
     return out
 
 
-# The rules runner is the rules engine's local MQTT adapter, so it may use the runtime.
-LOCAL_ADAPTERS = {"cloud/rules/runner.py"}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [p for p in _files(*ENGINE_PACKAGES) if str(p.relative_to(ROOT)) not in LOCAL_ADAPTERS],
-    ids=lambda p: str(p.relative_to(ROOT)),
-)
+@pytest.mark.parametrize("path", _files(*ENGINE_PACKAGES), ids=lambda p: str(p.relative_to(ROOT)))
 def test_engines_do_not_import_aws_or_runtime(path: Path) -> None:
     bad = {
         name

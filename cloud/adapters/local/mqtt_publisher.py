@@ -6,7 +6,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from cloud.runtime.broker import parse_broker_url
+from cloud.adapters.local.mqtt_url import parse_broker_url
 from edge.errors import PlantwatchError
 
 
