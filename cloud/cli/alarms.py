@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"alarms ({path})")
+    from rich.markup import escape
+
     for column in ("sent (UTC)", "kind", "asset", "subject", "SMS"):
         table.add_column(column, overflow="fold")
     for alarm in alarms:
@@ -90,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(sent, int | float)
             else ""
         )
-        table.add_row(when, alarm["kind"], alarm["asset"], alarm["subject"], alarm["sms"] or "")
+        table.add_row(
+            when,
+            alarm["kind"],
+            alarm["asset"],
+            escape(alarm["subject"]),
+            escape(alarm["sms"] or ""),
+        )
     stdout.print(table)
     return status.SUCCESS

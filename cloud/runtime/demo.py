@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cloud.runtime.layout import INPUT_PREFIX, DataLayout
@@ -293,7 +294,7 @@ def _note_result(layout: DataLayout, key: str, story: Story, now: float, console
     console.print(
         f"[dim]{_clock_text(now)}[/] [red]anomaly[/]    {asset}: {len(anomalous)}/"
         f"{len(lines)} rows, score {top.get('anomaly_score', 0):.2f}"
-        + (f", top sensor {diag['name']} ({diag['value']:.0%})" if diag else "")
+        + (f", top sensor {escape(diag['name'])} ({diag['value']:.0%})" if diag else "")
     )
     if asset == story.faulted_asset and story.first_anomaly is None:
         story.first_anomaly = (
@@ -315,17 +316,17 @@ def _note_alert(detail: dict, story: Story, now: float, console: Console) -> Non
     channel = detail["channel"]
     console.print(
         f"[dim]{_clock_text(now)}[/] [magenta]alert[/]      {channel}: "
-        f"{detail.get('subject') or detail.get('body')}"
+        f"{escape(detail.get('subject') or detail.get('body') or '')}"
     )
     if channel == "sms":
         console.print(
-            f"             [magenta]SMS text[/] ({len(detail['body'])} chars): {detail['body']}"
+            f"             [magenta]SMS text[/] ({len(detail['body'])} chars): {escape(detail['body'])}"
         )
     elif channel == "email":
         body = detail["body"].strip().splitlines()
         console.print(
             "             [magenta]email body[/]:\n"
-            + "\n".join(f"               {line}" for line in body[:12])
+            + "\n".join(f"               {escape(line)}" for line in body[:12])
         )
 
 

@@ -19,7 +19,7 @@ from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.l4e.naming import InputNaming
 from cloud.ports import Notification
 from cloud.runtime.broker import EmbeddedBroker
-from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
+from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 
 log = logging.getLogger("plantwatch.stack")
@@ -77,7 +77,9 @@ class LocalStack:
         self.broker_url = config.broker_url or ""
         self.bucket = FsObjectStore(config.data.bucket)
         self.state = SqliteStateStore(config.data.state_db)
-        self.notifier = ObservedNotifier(OutboxNotifier(config.data.alerts), self._hook)
+        self.notifier = ObservedNotifier(
+            OutboxNotifier(config.data.alerts, clock=clock), self._hook
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
@@ -156,19 +158,31 @@ class LocalStack:
 
     def _start_scheduler(self, model_name: str) -> None:
         from cloud.inference.model import Model
-        from cloud.inference.scheduler import Scheduler, SchedulerConfig
+        from cloud.inference.scheduler import (
+            SCHEDULERS_NS,
+            Scheduler,
+            SchedulerConfig,
+            create_scheduler,
+        )
 
         model_dir = latest_model_dir(self.config.data.models, model_name)
+        config = SchedulerConfig(
+            name=f"{model_name}-scheduler",
+            model_name=model_name,
+            input_bucket=BUCKET,
+            input_prefix=INPUT_PREFIX,
+            output_bucket=BUCKET,
+            output_prefix=OUTPUT_PREFIX,
+            upload_frequency=self.config.upload_frequency,
+            delay_offset_min=self.config.delay_offset_min,
+            naming=self.config.naming,
+        )
+        if self.state.get(SCHEDULERS_NS, config.name) is None:
+            # Registered like `plantwatch schedulers create`, so executions and events
+            # commands find it by name.
+            create_scheduler(self.state, config, self.clock.now())
         self.scheduler = Scheduler(
-            SchedulerConfig(
-                name=f"{model_name}-scheduler",
-                model_name=model_name,
-                input_prefix=INPUT_PREFIX,
-                output_prefix=OUTPUT_PREFIX,
-                upload_frequency=self.config.upload_frequency,
-                delay_offset_min=self.config.delay_offset_min,
-                naming=self.config.naming,
-            ),
+            config,
             Model.load(model_dir),
             self.bucket,
             self.bucket,

@@ -5,25 +5,31 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import TextIO
 
 from cloud.ports import Notification
+from edge.clock import Clock, SystemClock
 
 
 class OutboxNotifier:
     """Appends one JSON line per notification (fsynced: an alert shown is an alert kept)."""
 
-    def __init__(self, path: str | os.PathLike[str], console: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        console: TextIO | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.path = Path(path)
+        self._clock = clock or SystemClock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._console = console
         self._lock = threading.Lock()
 
     def send(self, notification: Notification) -> None:
         record = {
-            "sent_at": time.time(),
+            "sent_at": self._clock.now(),
             "channel": notification.channel,
             "target": notification.target,
             "subject": notification.subject,
