@@ -21,7 +21,7 @@ from pathlib import Path
 
 from awscrt import mqtt
 
-from edge.buffer import SqliteBuffer
+from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import Clock
 from edge.errors import ConfigError
 from edge.shadow import Handler, ShadowSync
@@ -92,6 +92,7 @@ class _Counters:
     sent_messages: int = 0
     resent_messages: int = 0
     connects: int = 0
+    refused: int = 0
     last_error: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -229,6 +230,7 @@ class Agent:
                 ),
                 "sent": stats.sent,
                 "dropped": stats.dropped,
+                "refused": counters.refused,
                 "inflight": len(self._inflight),
                 "messages_sent": counters.sent_messages,
                 "messages_resent": counters.resent_messages,
@@ -467,6 +469,10 @@ class Agent:
                         continue
                     try:
                         self.submit(asset, samples)
+                    except BufferFullError as exc:
+                        with self._lock:
+                            self._counters.refused += len(samples)
+                        self._error(str(exc))
                     except Exception as exc:
                         self._error(f"submit {asset}: {exc}")
             if not self.sources:
