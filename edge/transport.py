@@ -210,16 +210,17 @@ class CrtTransport:
         return connection
 
 
-def _quietly_disconnect(connection: mqtt.Connection) -> None:
+def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> None:
     try:
-        connection.disconnect().result(2)
+        connection.disconnect().result(wait_s)
     except Exception as exc:
         log.debug("disconnect: %s", exc)
 
 
 def close_connection(connection: mqtt.Connection) -> None:
-    """Stop a connection and its built-in reconnect; errors are expected on a dead link."""
-    _quietly_disconnect(connection)
+    """Stop a connection and its built-in reconnect; errors are expected on a dead link,
+    and a half-open one may never confirm, so the wait is short."""
+    _quietly_disconnect(connection, wait_s=0.25)
 
 
 def _tls_context(tls: TlsConfig | None, endpoint: Endpoint) -> io.ClientTlsContext:
