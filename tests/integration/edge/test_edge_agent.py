@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from edge_helpers import Receiver, ShadowResponder
+from tcp_gate import TcpGate
 
 from cloud.runtime.broker import EmbeddedBroker
 from edge.agent import Agent, AgentConfig
@@ -71,24 +72,42 @@ def test_gateway_publishes_every_reading_of_every_asset(
 
 def test_readings_submitted_during_an_outage_arrive_after_it(tmp_path: Path) -> None:
     broker = EmbeddedBroker("amqtt").start()
+    gate = TcpGate(broker.host, broker.port)
+    receiver = Receiver(broker.host, broker.port, client_id="rx-outage")
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-out",
+            broker_url=gate.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=ASSETS,
+            protocol="3.1.1",
+            shadow=False,
+            max_batch_delay_s=0.2,
+            backoff_min_s=0.05,
+            backoff_max_s=0.5,
+        ),
+        SystemClock(),
+    )
     try:
-        receiver = Receiver(broker.host, broker.port, client_id="rx-outage")
-        agent = Agent(config(broker, tmp_path, shadow=False), SystemClock())
         agent.start()
         agent.submit("pump-1", [reading(i) for i in range(50)])
         assert receiver.wait_for(50, 20)
         broker.kill()
+        gate.cut_and_close()
         agent.submit("pump-1", [reading(i) for i in range(50, 2050)])
-        time.sleep(0.3)
-        assert agent.status()["connected"] is False
-        assert agent.status()["queue_depth"] > 0
+        assert _wait(lambda: agent.status()["connected"] is False, 5)
+        assert agent.status()["queue_depth"] == 2000
         broker.start()
+        assert receiver.wait_subscribed(10)  # a fresh broker has no sessions: subscribe first
+        gate.open()
         assert receiver.wait_for(2050, 30), receiver.count()
-        agent.stop()
         # the backlog left in few large messages, not 100 small ones
         assert receiver.messages - receiver.duplicate_messages < 20
-        receiver.close()
     finally:
+        agent.stop(timeout=2)
+        receiver.close()
+        gate.close()
         broker.stop()
 
 

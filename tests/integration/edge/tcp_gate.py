@@ -1,4 +1,4 @@
-"""A TCP relay the chaos test puts between the agent and the broker.
+"""A TCP relay tests put between the agent and the broker.
 
 Killing a non-persistent broker also loses messages it acknowledged but had not yet
 delivered; that is the broker's durability, not the agent's. The gate lets the test hold
