@@ -71,10 +71,13 @@ class AgentConfig:
     """Where the agent writes its status JSON once a second; default ``<queue_path>.status.json``."""
 
     def check(self) -> None:
-        for name in ("site", "sender", *self.assets):
-            value = getattr(self, name, name) if name in ("site", "sender") else name
+        names = [("site", self.site), ("sender", self.sender)]
+        names += [("asset", asset) for asset in self.assets]
+        for what, value in names:
             if not NAME_RE.match(value):
-                raise ConfigError(f"name {value!r}: must match {NAME_RE.pattern}")
+                raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
+        if len(set(self.assets)) != len(self.assets):
+            raise ConfigError("assets: names must be unique")
         if not self.assets:
             raise ConfigError("assets: at least one asset is required")
         if self.samples_per_message < 1:
