@@ -127,7 +127,9 @@ class Agent:
         self.sources: list[Source] = []
         self.sampling_interval_s = config.sampling_interval_s
         self._counters = _Counters()
-        self._lock = threading.Lock()
+        # re-entrant: dropping the last reference to an abandoned awscrt connection runs its
+        # teardown, and so our PUBACK callbacks, synchronously on whichever thread let go
+        self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._running = False
         self._draining = False
