@@ -21,7 +21,7 @@ from pathlib import Path
 
 from awscrt import mqtt
 
-from edge.buffer import SqliteBuffer
+from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import Clock
 from edge.errors import ConfigError
 from edge.shadow import Handler, ShadowSync
@@ -71,10 +71,13 @@ class AgentConfig:
     """Where the agent writes its status JSON once a second; default ``<queue_path>.status.json``."""
 
     def check(self) -> None:
-        for name in ("site", "sender", *self.assets):
-            value = getattr(self, name, name) if name in ("site", "sender") else name
+        names = [("site", self.site), ("sender", self.sender)]
+        names += [("asset", asset) for asset in self.assets]
+        for what, value in names:
             if not NAME_RE.match(value):
-                raise ConfigError(f"name {value!r}: must match {NAME_RE.pattern}")
+                raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
+        if len(set(self.assets)) != len(self.assets):
+            raise ConfigError("assets: names must be unique")
         if not self.assets:
             raise ConfigError("assets: at least one asset is required")
         if self.samples_per_message < 1:
@@ -92,6 +95,7 @@ class _Counters:
     sent_messages: int = 0
     resent_messages: int = 0
     connects: int = 0
+    refused: int = 0
     last_error: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -123,7 +127,9 @@ class Agent:
         self.sources: list[Source] = []
         self.sampling_interval_s = config.sampling_interval_s
         self._counters = _Counters()
-        self._lock = threading.Lock()
+        # re-entrant: dropping the last reference to an abandoned awscrt connection runs its
+        # teardown, and so our PUBACK callbacks, synchronously on whichever thread let go
+        self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._running = False
         self._draining = False
@@ -229,6 +235,7 @@ class Agent:
                 ),
                 "sent": stats.sent,
                 "dropped": stats.dropped,
+                "refused": counters.refused,
                 "inflight": len(self._inflight),
                 "messages_sent": counters.sent_messages,
                 "messages_resent": counters.resent_messages,
@@ -467,6 +474,10 @@ class Agent:
                         continue
                     try:
                         self.submit(asset, samples)
+                    except BufferFullError as exc:
+                        with self._lock:
+                            self._counters.refused += len(samples)
+                        self._error(str(exc))
                     except Exception as exc:
                         self._error(f"submit {asset}: {exc}")
             if not self.sources:

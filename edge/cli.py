@@ -72,6 +72,11 @@ def read_status(config_path: str) -> dict[str, object]:
     pid = doc.get("pid")
     running = isinstance(pid, int) and _alive(pid)
     doc["running"] = running
+    updated = doc.get("updated")
+    # the agent rewrites the file every second; an older one means a hung or dead agent
+    doc["stale"] = (
+        not running or not isinstance(updated, int | float) or (time.time() - updated > 5)
+    )
     if not running:
         doc["connected"] = False
     queue = Path(config.queue_path)
@@ -107,9 +112,9 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
-        for key in ("sender", "running", "connected", "protocol", "queue_depth", "oldest_age_s"):
+        for key in ("sender", "running", "stale", "connected", "protocol", "queue_depth"):
             print(f"{key:>14}: {doc.get(key)}")
-        for key in ("sent", "dropped", "inflight", "connects", "last_error"):
+        for key in ("oldest_age_s", "sent", "dropped", "inflight", "connects", "last_error"):
             print(f"{key:>14}: {doc.get(key)}")
     return EXIT_OK
 

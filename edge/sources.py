@@ -36,6 +36,7 @@ _ISO = re.compile(
     r"^(\d{4})[-/ ]?(\d{2})[-/ ]?(\d{2})(?:[T -]|'T')?(\d{2})[-:]?(\d{2})"
     r"(?:[-:]?(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
@@ -62,7 +63,7 @@ def parse_l4e_timestamp(text: str) -> int:
         at = datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
         )
-    return int(at.timestamp() * 1000)
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 def sensor_name(column: str) -> str:

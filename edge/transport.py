@@ -100,6 +100,7 @@ class CrtTransport:
         self._bootstrap = io.ClientBootstrap(self._elg, io.DefaultHostResolver(self._elg))
         self._tls_ctx = _tls_context(tls, self.endpoint) if self.endpoint.tls else None
         self._mqtt3 = mqtt.Client(self._bootstrap, self._tls_ctx)
+        self._where = f"{self.endpoint.host}:{self.endpoint.port}"
         self._remember = remember if protocol == "auto" else None
         self._fallback = protocol == "3.1.1" or self._remembered() == "3.1.1"
         if protocol == "auto" and self.endpoint.host.endswith(".amazonaws.com"):
@@ -110,9 +111,10 @@ class CrtTransport:
         if self._remember is None:
             return None
         try:
-            return self._remember.read_text().strip() or None
+            protocol, _, where = self._remember.read_text().strip().partition(" ")
         except OSError:
             return None
+        return protocol if where == self._where else None
 
     def _socket_options(self) -> io.SocketOptions:
         options = io.SocketOptions()
@@ -137,7 +139,7 @@ class CrtTransport:
                 self._fallback = True
                 if self._remember is not None:
                     try:
-                        self._remember.write_text("3.1.1\n")
+                        self._remember.write_text(f"3.1.1 {self._where}\n")
                     except OSError as write_error:
                         log.debug("cannot remember protocol: %s", write_error)
         connection = self._connect3(on_interrupted)
@@ -210,16 +212,17 @@ class CrtTransport:
         return connection
 
 
-def _quietly_disconnect(connection: mqtt.Connection) -> None:
+def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> None:
     try:
-        connection.disconnect().result(2)
+        connection.disconnect().result(wait_s)
     except Exception as exc:
         log.debug("disconnect: %s", exc)
 
 
 def close_connection(connection: mqtt.Connection) -> None:
-    """Stop a connection and its built-in reconnect; errors are expected on a dead link."""
-    _quietly_disconnect(connection)
+    """Stop a connection and its built-in reconnect; errors are expected on a dead link,
+    and a half-open one may never confirm, so the wait is short."""
+    _quietly_disconnect(connection, wait_s=0.25)
 
 
 def _tls_context(tls: TlsConfig | None, endpoint: Endpoint) -> io.ClientTlsContext:

@@ -27,7 +27,7 @@ def last_accepted(path: Path) -> tuple[int, bool]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120, method="thread")
 def test_no_accepted_reading_is_lost_across_five_sigkills(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:

@@ -21,7 +21,7 @@ KILLS = 10
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120, method="thread")
 def test_every_reading_arrives_through_ten_broker_kills(tmp_path: Path) -> None:
     broker = EmbeddedBroker("amqtt").start()
     gate = TcpGate(broker.host, broker.port)

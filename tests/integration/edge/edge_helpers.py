@@ -165,6 +165,9 @@ class Receiver:
         self.messages = 0
         self.duplicate_messages = 0
         self.changed_redeliveries = 0
+        self.out_of_order = 0
+        """First deliveries whose oldest sample is older than one already received."""
+        self.arrivals: list[float] = []
         self._last_ts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._client = paho.Client(
@@ -192,6 +195,12 @@ class Receiver:
                 self.duplicate_messages += 1
                 if self.msg_ids[message.msg_id] != len(message.samples):
                     self.changed_redeliveries += 1
+            else:
+                first = message.samples[0].ts_ms
+                if first < self._last_ts.get(message.asset, -1):
+                    self.out_of_order += 1
+                self._last_ts[message.asset] = message.samples[-1].ts_ms
+            self.arrivals.append(time.monotonic())
             self.msg_ids[message.msg_id] = len(message.samples)
             for sample in message.samples:
                 self.readings[(message.asset, sample.ts_ms)] = dict(sample.values)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from edge_helpers import Receiver, ShadowResponder
+from tcp_gate import TcpGate
 
 from cloud.runtime.broker import EmbeddedBroker
 from edge.agent import Agent, AgentConfig
@@ -71,25 +72,72 @@ def test_gateway_publishes_every_reading_of_every_asset(
 
 def test_readings_submitted_during_an_outage_arrive_after_it(tmp_path: Path) -> None:
     broker = EmbeddedBroker("amqtt").start()
+    gate = TcpGate(broker.host, broker.port)
+    receiver = Receiver(broker.host, broker.port, client_id="rx-outage")
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-out",
+            broker_url=gate.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=ASSETS,
+            protocol="3.1.1",
+            shadow=False,
+            max_batch_delay_s=0.2,
+            backoff_min_s=0.05,
+            backoff_max_s=0.5,
+        ),
+        SystemClock(),
+    )
     try:
-        receiver = Receiver(broker.host, broker.port, client_id="rx-outage")
-        agent = Agent(config(broker, tmp_path, shadow=False), SystemClock())
         agent.start()
         agent.submit("pump-1", [reading(i) for i in range(50)])
         assert receiver.wait_for(50, 20)
         broker.kill()
+        gate.cut_and_close()
         agent.submit("pump-1", [reading(i) for i in range(50, 2050)])
-        time.sleep(0.3)
-        assert agent.status()["connected"] is False
-        assert agent.status()["queue_depth"] > 0
+        assert _wait(lambda: agent.status()["connected"] is False, 5)
+        assert agent.status()["queue_depth"] == 2000
         broker.start()
+        assert receiver.wait_subscribed(10)  # a fresh broker has no sessions: subscribe first
+        gate.open()
         assert receiver.wait_for(2050, 30), receiver.count()
-        agent.stop()
-        # the backlog left in few large messages, not 100 small ones
+        # the backlog left in few large messages, not 100 small ones, oldest first
         assert receiver.messages - receiver.duplicate_messages < 20
-        receiver.close()
+        assert receiver.out_of_order == 0
     finally:
+        agent.stop(timeout=2)
+        receiver.close()
+        gate.close()
         broker.stop()
+
+
+def test_publishes_stay_under_the_rate_limit(
+    broker: EmbeddedBroker, tmp_path: Path, receiver: Receiver
+) -> None:
+    """IoT Core drops publishes past 100/s per connection; the agent paces itself."""
+    agent = Agent(
+        config(
+            broker,
+            tmp_path,
+            shadow=False,
+            samples_per_message=1,
+            max_message_bytes=250,  # a backlog would otherwise leave in 128 KB messages
+            max_publishes_per_s=50.0,
+        ),
+        SystemClock(),
+    )
+    agent.start()
+    for i in range(100):  # about 100 ready messages, well over 50/s
+        agent.submit("pump-1", [reading(i)])
+        agent.submit("pump-2", [reading(i)])
+    assert receiver.wait_for(200, 30)
+    agent.stop()
+    arrivals = sorted(receiver.arrivals)
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert receiver.messages >= 80
+    assert busiest <= 50 + 2  # token bucket: at most the rate per second, plus jitter
+    assert receiver.out_of_order == 0
 
 
 def test_stop_flushes_the_queue(broker: EmbeddedBroker, tmp_path: Path, receiver: Receiver) -> None:

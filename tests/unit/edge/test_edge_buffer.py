@@ -125,3 +125,10 @@ def test_formed_messages_fit_the_payload_limit(tmp_path: Path, width: int, count
     assert all(size > MAX_PAYLOAD_BYTES * 0.9 for size in sizes[:-1])
     buf.close()
     path.unlink()
+
+
+@pytest.mark.parametrize(("mode", "level"), [("FULL", 2), ("NORMAL", 1)])
+def test_wal_and_the_chosen_fsync_level_are_in_force(tmp_path: Path, mode: str, level: int) -> None:
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), synchronous=mode)
+    assert buf._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert buf._db.execute("PRAGMA synchronous").fetchone()[0] == level

@@ -1,4 +1,4 @@
-"""A TCP relay the chaos test puts between the agent and the broker.
+"""A TCP relay tests put between the agent and the broker.
 
 Killing a non-persistent broker also loses messages it acknowledged but had not yet
 delivered; that is the broker's durability, not the agent's. The gate lets the test hold
@@ -22,6 +22,7 @@ class TcpGate:
         self.port = self._listener.getsockname()[1]
         self.is_open = True
         self.held = False
+        self._blackholed: set[int] = set()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -46,13 +47,14 @@ class TcpGate:
                 continue
             with self._lock:
                 self._pairs.append((client, server))
+            key = id(client)
             for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, key), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, key: int) -> None:
         src.settimeout(0.05)
         while True:
-            if self.held:
+            if self.held or key in self._blackholed:
                 time.sleep(0.01)
                 continue
             try:
@@ -74,6 +76,12 @@ class TcpGate:
     def hold(self) -> None:
         """Stop relaying; bytes wait in the kernel buffers."""
         self.held = True
+
+    def blackhole(self) -> None:
+        """Current connections go silent for good, with no FIN or RST: a half-open link.
+        New connections relay normally."""
+        with self._lock:
+            self._blackholed |= {id(client) for client, _server in self._pairs}
 
     def cut_and_close(self) -> None:
         """Drop every relayed connection and refuse new ones."""

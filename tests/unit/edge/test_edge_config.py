@@ -1,0 +1,112 @@
+"""agent.toml: a good file builds the config; each kind of mistake is one line naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge import cli
+from edge.config import load_config
+from edge.errors import ConfigError
+
+GOOD = """
+[agent]
+site = "plant1"
+sender = "gw-01"
+broker = "mqtt://127.0.0.1:1883"
+assets = ["pump-01", "pump-02"]
+queue = "state/queue.db"
+samples_per_message = 50
+
+[queue]
+max_bytes = 1000000
+full_policy = "refuse"
+synchronous = "NORMAL"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None:
+    config, sources, shutdown = load_config(write(tmp_path, GOOD))
+    assert config.queue_path == str(tmp_path / "state" / "queue.db")
+    assert config.assets == ("pump-01", "pump-02")
+    assert (config.samples_per_message, config.max_queue_bytes) == (50, 1_000_000)
+    assert (config.full_policy, config.synchronous) == ("refuse", "NORMAL")
+    assert sources == [] and shutdown == 10.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "replace", "message"),
+    [
+        ('[tls]\ncert = "missing.pem"\nkey = "k.pem"\n', None, r"\[tls\]\.cert: no such file"),
+        ("", ('broker = "mqtt://127.0.0.1:1883"', 'broker = "http://x"'), r"\[agent\]\.broker"),
+        (
+            "",
+            ('broker = "mqtt://127.0.0.1:1883"', 'broker = "mqtt://h:port"'),
+            "port is not a number",
+        ),
+        (
+            '[[sources]]\ntype = "modbus"\n',
+            None,
+            r"\[\[sources\]\]\[0\]\.type: unknown source 'modbus'",
+        ),
+        ('[[sources]]\ntype = "csv"\npath = "nowhere"\n', None, r"\.path: no such file or folder"),
+        ('[[sources]]\ntype = "plugin"\nfactory = "no_such_mod:make"\n', None, None),
+        ("", ('assets = ["pump-01", "pump-02"]', 'assets = ["bad name"]'), r"\[agent\]\.assets"),
+        ("", ('full_policy = "refuse"', 'full_policy = "panic"'), r"\[queue\]\.full_policy"),
+        ("", ("samples_per_message = 50", "colour = 1"), r"\[agent\]\.colour: unknown key"),
+        ("", ("[agent]", "[agentt]"), r"\[agent\]: missing table"),
+        (
+            "",
+            ('broker = "mqtt://127.0.0.1:1883"', 'broker = "abc-ats.iot.eu-west-1.amazonaws.com"'),
+            "needs cert and key",
+        ),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_problem(
+    tmp_path: Path, extra: str, replace: tuple[str, str] | None, message: str | None
+) -> None:
+    text = GOOD + extra
+    if replace:
+        text = text.replace(*replace)
+    path = write(tmp_path, text)
+    if message is None:  # plugins load when the agent starts; the error is as specific
+        _config, sources, _ = load_config(path)
+        with pytest.raises(ConfigError, match="no_such_mod:make"):
+            sources[0]()
+        return
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[agent\n"))
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_cli_prints_one_line_and_exits_2_on_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD + '[tls]\ncert = "missing.pem"\nkey = "k.pem"\n')
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.pem" in err and "Traceback" not in err
+
+
+def test_status_without_a_running_agent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, GOOD)
+    assert cli.main(["status", "--config", str(path), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["running"] is False and doc["connected"] is False
+    assert doc["queue_depth"] == 0 and doc["dropped"] == 0

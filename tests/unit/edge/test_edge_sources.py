@@ -1,0 +1,101 @@
+"""Sources: L4E timestamp formats, CSV replay of an L4E dataset layout, plugin loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.errors import ConfigError
+from edge.sources import CsvReplaySource, load_plugin, parse_l4e_timestamp
+
+T = 1_672_531_200_000  # 2023-01-01T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-01-01 00:00:00",
+        "2023-01-01T00:00:00",
+        "2023-01-01-00-00-00",
+        "2023-01-01-00:00:00",
+        "2023/01/01 00:00:00",
+        "20230101T00:00:00",
+        "20230101000000",
+        "2023 01 01 00:00:00",
+        "2023-01-01T00:00:00.000000",
+        "2023-01-01T00:00:00Z",
+        "2023-01-01T01:00:00+01:00",
+        "2023-01-01 00:00",
+        "202301010000",
+        "1/1/2023 0:00",
+    ],
+)
+def test_every_l4e_timestamp_format(text: str) -> None:
+    assert parse_l4e_timestamp(text) == T
+
+
+@given(st.integers(0, 4_000_000_000), st.integers(0, 999))
+def test_iso_with_milliseconds_round_trips(seconds: int, millis: int) -> None:
+    from datetime import UTC, datetime
+
+    at = datetime.fromtimestamp(seconds, UTC)
+    text = at.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}"
+    assert parse_l4e_timestamp(text) == seconds * 1000 + millis
+
+
+def dataset(root: Path) -> Path:
+    pump = root / "pump"
+    pump.mkdir(parents=True)
+    (pump / "a.csv").write_text(
+        "Timestamp,motor_current,flow\n2023-01-01 00:00:00,1.0,10\n2023-01-01 00:00:01,2.0,\n"
+        "garbage,9,9\n2023-01-01 00:00:02,3.0,30\n"
+    )
+    (pump / "b.csv").write_text("Timestamp;Volume Flow;anomaly\n2023-01-01 00:00:01;5.5;0\n")
+    (root / "fan").mkdir()
+    (root / "fan" / "fan.csv").write_text("Timestamp,rpm\n2023-01-01 00:00:00,900\n")
+    return root
+
+
+def test_csv_replay_merges_component_files_and_paces_by_timestamp(tmp_path: Path) -> None:
+    source = CsvReplaySource(
+        dataset(tmp_path / "data"),
+        ["pump-1", "fan"],
+        asset_map={"pump": "pump-1"},
+        exclude=["anomaly"],
+    )
+    first = source.poll(100.0)
+    assert sorted(a for a, _ in first) == ["fan", "pump-1"]
+    assert source.poll(100.5) == []
+    second = source.poll(101.0)
+    assert [(a, s.ts_ms, dict(s.values)) for a, s in second] == [
+        ("pump-1", T + 1000, {"motor_current": 2.0, "flow": None, "Volume_Flow": 5.5})
+    ]
+    third = source.poll(110.0)
+    assert [s.ts_ms for _a, s in third] == [T + 2000]  # the unparsable row was dropped
+    assert source.done
+
+
+def test_csv_replay_restamps_and_speeds_up(tmp_path: Path) -> None:
+    source = CsvReplaySource(dataset(tmp_path / "data"), ["fan", "pump"], speed=10, restamp=True)
+    source.poll(50.0)
+    out = source.poll(50.2)  # 0.2 s at 10x = 2 s of data
+    assert {s.ts_ms for _a, s in out} == {50_200}
+    assert source.done
+
+
+def test_csv_replay_with_no_matching_asset_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set asset_map"):
+        CsvReplaySource(dataset(tmp_path / "data"), ["other"])
+
+
+def test_plugin_factory_errors_name_the_factory() -> None:
+    with pytest.raises(ConfigError, match=r"expected 'package\.module:function'"):
+        load_plugin("nocolon", {}, ("a",))
+    with pytest.raises(ConfigError, match="is not a function"):
+        load_plugin("edge.sources:nothing_here", {}, ("a",))
+    source = load_plugin("edge.bench:rate_source", {"rate": 10, "sensors": 2}, ("a",))
+    source.poll(0.0)
+    assert len(source.poll(1.0)) == 10
