@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--broker", choices=("amqtt", "mosquitto", "auto"), default="amqtt")
     parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="score each reading as it arrives: detection in plant seconds, not windows",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the summary as one JSON document"
     )
 
@@ -37,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         broker_kind=args.broker,
         quiet=args.json,
+        streaming=args.streaming,
     )
     summary = run_demo(options)
     if args.json:

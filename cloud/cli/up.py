@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay-offset", type=int, default=1, help="scheduler delay offset, minutes"
     )
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="score each reading as it arrives (results under stream/) instead of per window",
+    )
     parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
     parser.add_argument(
         "--detector-input",
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         detector_model=detector_model,
         detector_inputs=detector_inputs,
+        streaming=args.streaming,
     )
 
     def on_event(kind: str, detail: dict) -> None:

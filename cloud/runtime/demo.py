@@ -37,6 +37,7 @@ class DemoOptions:
     seed: int = 7
     broker_kind: str = "amqtt"
     quiet: bool = False
+    streaming: bool = False
 
     @property
     def sim_speed(self) -> float:
@@ -132,6 +133,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             detector_model=detector_model,
             detector_inputs=(detector_input,),
             shadow_limits=False,
+            streaming=options.streaming,
         ),
         clock,
         on_event,
@@ -153,7 +155,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     summary = _summary(story, options, layout, model_info, artefacts, time.monotonic() - wall_start)
     from cloud.runtime.report import write_report
 
-    summary["report"] = str(write_report(layout, summary, story.faulted_asset))
+    summary["report"] = str(
+        write_report(layout, summary, story.faulted_asset, stack.results_prefix)
+    )
     (layout.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(console, summary)
     return summary
@@ -244,6 +248,8 @@ def _run_fleet(
                 f"{story.faulted_asset} (ground truth; the pipeline is not told)"
             )
         _note_detector(stack, story, clock.now(), console)
+        if stack.streaming is not None and story.first_anomaly is None:
+            _note_stream(stack.config.data, stack.results_prefix, story, clock.now(), console)
         if story.recovered is not None and clock.now() > story.recovered + 900:
             break
         time.sleep(0.05)
@@ -251,6 +257,16 @@ def _run_fleet(
 
 def _fault_onset(fleet: Any, asset: str) -> float | None:
     return next((float(f.start) for f in fleet.faults if f.asset == asset), None)
+
+
+def _note_stream(
+    layout: DataLayout, prefix: str, story: Story, now: float, console: Console
+) -> None:
+    """Streaming mode has no executions to report; look at the newest results object."""
+    newest = sorted((layout.bucket / prefix / story.faulted_asset).glob("*/results.jsonl"))
+    if newest:
+        key = str(newest[-1].relative_to(layout.bucket))
+        _note_result(layout, key, story, now, console)
 
 
 def _note_detector(stack: LocalStack, story: Story, now: float, console: Console) -> None:

@@ -10,8 +10,10 @@ from typing import Any
 from cloud.runtime.layout import OUTPUT_PREFIX, DataLayout
 
 
-def write_report(layout: DataLayout, summary: dict[str, Any], asset: str) -> Path:
-    plot = _plot(layout, summary, asset)
+def write_report(
+    layout: DataLayout, summary: dict[str, Any], asset: str, prefix: str = OUTPUT_PREFIX
+) -> Path:
+    plot = _plot(layout, summary, asset, prefix)
     lines = ["# plantwatch demo report", ""]
     verdict = "complete" if summary["story_complete"] else "INCOMPLETE"
     lines.append(f"Story {verdict}. Faulted asset: `{asset}`.")
@@ -38,15 +40,15 @@ def write_report(layout: DataLayout, summary: dict[str, Any], asset: str) -> Pat
     return path
 
 
-def _results(layout: DataLayout, asset: str) -> list[dict[str, Any]]:
+def _results(layout: DataLayout, asset: str, prefix: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for path in sorted((layout.bucket / OUTPUT_PREFIX / asset).glob("*/results.jsonl")):
+    for path in sorted((layout.bucket / prefix / asset).glob("*/results.jsonl")):
         rows.extend(json.loads(x) for x in path.read_text().splitlines() if x.strip())
     return sorted(rows, key=lambda r: r["timestamp"])
 
 
-def _plot(layout: DataLayout, summary: dict[str, Any], asset: str) -> Path | None:
-    rows = [r for r in _results(layout, asset) if "anomaly_score" in r]
+def _plot(layout: DataLayout, summary: dict[str, Any], asset: str, prefix: str) -> Path | None:
+    rows = [r for r in _results(layout, asset, prefix) if "anomaly_score" in r]
     if not rows:
         return None
     import matplotlib

@@ -43,6 +43,8 @@ class StackConfig:
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
     shadow_limits: bool = True
+    streaming: bool = False
+    """Score each reading as it arrives instead of once per upload window."""
     poll_interval_s: float = 0.1
     naming: InputNaming = field(default_factory=InputNaming)
 
@@ -88,6 +90,7 @@ class LocalStack:
         self.engine: Any = None
         self.feeder: Any = None
         self.shadow_service: Any = None
+        self.streaming: Any = None
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
@@ -102,7 +105,9 @@ class LocalStack:
         )
         self._start_shadow_service()
         self._start_ingest()
-        if cfg.model_name:
+        if cfg.model_name and cfg.streaming:
+            self._start_streaming(cfg.model_name)
+        elif cfg.model_name:
             self._start_scheduler(cfg.model_name)
         if cfg.detector_model:
             self._start_detectors()
@@ -110,6 +115,13 @@ class LocalStack:
         self._thread = threading.Thread(target=self._loop, name="plantwatch-stack", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def results_prefix(self) -> str:
+        """Where results land: the scheduler's output prefix, or the streaming one."""
+        from cloud.runtime.streaming import STREAM_PREFIX
+
+        return STREAM_PREFIX if self.config.streaming else OUTPUT_PREFIX
 
     def runtime_info(self) -> dict[str, Any]:
         return {
@@ -190,6 +202,21 @@ class LocalStack:
             self.clock,
         )
 
+    def _start_streaming(self, model_name: str) -> None:
+        from cloud.inference.model import Model
+        from cloud.l4e.naming import upload_frequency_seconds
+        from cloud.runtime.streaming import StreamingRunner
+
+        runner = StreamingRunner(
+            self.broker_url,
+            Model.load(latest_model_dir(self.config.data.models, model_name)),
+            self.bucket,
+            frequency_s=upload_frequency_seconds(self.config.upload_frequency),
+        )
+        runner.start()
+        self.streaming = runner
+        self._closers.append(runner.stop)
+
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
@@ -207,7 +234,7 @@ class LocalStack:
             self.clock,
             LocalActionSink(self.notifier, publisher, state=self.state),
         )
-        self.feeder = ResultsFeeder(self.bucket, OUTPUT_PREFIX, self.engine, self.state)
+        self.feeder = ResultsFeeder(self.bucket, self.results_prefix, self.engine, self.state)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

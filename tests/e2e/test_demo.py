@@ -84,3 +84,29 @@ def test_shadow_reports_the_command(demo_out) -> None:
     summary = json.loads((out / "summary.json").read_text())
     doc = json.loads((out / "shadows" / f"{summary['faulted_asset']}.json").read_text())
     assert doc["state"]["reported"]["mode"] == "safe"
+
+
+def test_streaming_demo_alerts_from_per_reading_results(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloud.cli.main",
+            "demo",
+            "--fast",
+            "--streaming",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["story_complete"] and summary["checks"]["healthy_assets_quiet"]
+    streamed = sorted((tmp_path / "buckets" / "plantwatch" / "stream").rglob("results.jsonl"))
+    assert streamed, "streaming mode wrote no results"
+    first = json.loads(streamed[0].read_text().splitlines()[0])
+    assert {"timestamp", "prediction", "prediction_reason"} <= set(first)
