@@ -94,6 +94,14 @@ class LocalStack:
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
+        """Start every component; if one fails, stop those already running and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         cfg = self.config
         if not cfg.broker_url:
             self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port).start()
@@ -169,7 +177,6 @@ class LocalStack:
         self._closers.append(self.rules.stop)
 
     def _start_scheduler(self, model_name: str) -> None:
-        from cloud.inference.model import Model
         from cloud.inference.scheduler import (
             SCHEDULERS_NS,
             Scheduler,
@@ -177,7 +184,6 @@ class LocalStack:
             create_scheduler,
         )
 
-        model_dir = latest_model_dir(self.config.data.models, model_name)
         config = SchedulerConfig(
             name=f"{model_name}-scheduler",
             model_name=model_name,
@@ -195,7 +201,7 @@ class LocalStack:
             create_scheduler(self.state, config, self.clock.now())
         self.scheduler = Scheduler(
             config,
-            Model.load(model_dir),
+            load_model(self.config.data.models, model_name),
             self.bucket,
             self.bucket,
             self.state,
@@ -203,13 +209,12 @@ class LocalStack:
         )
 
     def _start_streaming(self, model_name: str) -> None:
-        from cloud.inference.model import Model
         from cloud.l4e.naming import upload_frequency_seconds
         from cloud.runtime.streaming import StreamingRunner
 
         runner = StreamingRunner(
             self.broker_url,
-            Model.load(latest_model_dir(self.config.data.models, model_name)),
+            load_model(self.config.data.models, model_name),
             self.bucket,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
         )
@@ -275,14 +280,12 @@ class LocalStack:
         self._closers.clear()
 
 
-def latest_model_dir(models: Path, name: str) -> Path:
-    """``models/<name>/v<N>`` with the highest N."""
-    from edge.errors import ConfigError
+def load_model(models: Path, name: str) -> Any:
+    """The model's active version; a missing model is bad input with a hint, not a crash."""
+    from cloud.inference.registry import ModelRegistry
+    from edge.errors import ConfigError, NotFoundError
 
-    versions = sorted(
-        (p for p in (models / name).glob("v*") if p.name[1:].isdigit()),
-        key=lambda p: int(p.name[1:]),
-    )
-    if not versions:
-        raise ConfigError(f"model {name!r}: no trained version under {models / name}")
-    return versions[-1]
+    try:
+        return ModelRegistry(models).load(name)
+    except NotFoundError as exc:
+        raise ConfigError(f"{exc}; train one with `plantwatch model train --name {name}`") from exc

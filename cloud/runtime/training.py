@@ -16,6 +16,7 @@ def train_fleet_model(
     import pandas as pd
 
     from cloud.inference.model import TrainConfig, train
+    from cloud.inference.registry import ModelRegistry
     from simulator.history import generate_history
 
     history_start = datetime.fromtimestamp(start - days * 86400, UTC)
@@ -26,11 +27,7 @@ def train_fleet_model(
     began = time.perf_counter()
     model = train(stacked, TrainConfig())
     train_s = time.perf_counter() - began
-    version = 1 + max(
-        (int(p.name[1:]) for p in (layout.models / name).glob("v*") if p.name[1:].isdigit()),
-        default=0,
-    )
-    model.save(layout.models / name / f"v{version}")
+    version = ModelRegistry(layout.models).save(name, model)
     return {
         "name": name,
         "version": version,
