@@ -151,17 +151,9 @@ def _rows(store: Path) -> list[tuple[str, str]]:
     return out
 
 
-AMQTT_DROPS_INFLIGHT = pytest.mark.xfail(
-    reason="amqtt 0.12 drops a persistent session's unacknowledged in-flight QoS 1 messages "
-    "when the connection dies instead of redelivering them on resume (MQTT-4.4.0-1); the "
-    "runner acknowledges only after its spool commit, and mosquitto redelivers",
-    strict=False,
-)
-
-
 @pytest.fixture(
     params=[
-        pytest.param("amqtt", marks=AMQTT_DROPS_INFLIGHT),
+        pytest.param("amqtt"),
         pytest.param("mosquitto", marks=pytest.mark.mosquitto),
     ]
 )

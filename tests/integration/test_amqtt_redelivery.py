@@ -1,0 +1,155 @@
+"""The embedded amqtt broker redelivers a dead subscriber's unacknowledged QoS 1 messages.
+
+MQTT-4.4.0-1: on resuming a persistent session the server resends every PUBLISH not yet
+acknowledged, with DUP set. The subscriber here is plain paho with manual acks, like the rules
+runner; it "dies" by closing its socket without DISCONNECT, as a SIGKILLed process does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.runtime.broker import EmbeddedBroker
+
+TOPIC = "dt/plantwatch/s1/pump/telemetry"
+# amqtt 0.12.1 gives up waiting for a PUBACK after this many seconds (handler.py)
+AMQTT_PUBACK_TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+def amqtt_broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker("amqtt") as running:
+        yield running
+
+
+class Subscriber:
+    """A paho client driven by ``loop()`` on the test thread, so the test decides when it dies."""
+
+    def __init__(self, broker: EmbeddedBroker, client_id: str) -> None:
+        self.received: list[mqtt.MQTTMessage] = []
+        self.session_present: bool | None = None
+        self.subscribed = False
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_a: setattr(self, "subscribed", True)
+        self.client.on_message = lambda _c, _u, msg: self.received.append(msg)
+        self.client.connect(broker.host, broker.port, keepalive=60)
+        assert self.loop_until(lambda: self.session_present is not None)
+
+    def _on_connect(
+        self, _c: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, *_a: object
+    ) -> None:
+        self.session_present = flags.session_present
+
+    def loop_until(self, done: Callable[[], bool], timeout: float = 15.0) -> bool:
+        """Run the network loop until ``done()``; False on timeout, so callers can show more."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            self.client.loop(0.05)
+        return True
+
+    def loop_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.client.loop(0.05)
+
+    def subscribe(self) -> None:
+        self.client.subscribe(TOPIC, 1)
+        assert self.loop_until(lambda: self.subscribed)
+
+    def payloads(self) -> list[bytes]:
+        return [m.payload for m in self.received]
+
+    def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT, as the kernel does for a killed process."""
+        sock = self.client.socket()
+        assert sock is not None
+        sock.close()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop(0.05)
+
+
+def _publish(broker: EmbeddedBroker, payloads: list[bytes]) -> None:
+    pub = MqttPublisher(broker.url, "t-redeliver-pub")
+    try:
+        for payload in payloads:
+            pub.publish(TOPIC, payload)
+    finally:
+        pub.close()
+
+
+def _wait_until_offline() -> None:
+    """Wait until the broker has noticed the dead connection, so later messages are queued."""
+    time.sleep(0.5)
+
+
+def test_unacked_messages_come_back_after_the_subscriber_dies(
+    amqtt_broker: EmbeddedBroker,
+) -> None:
+    # GIVEN a persistent-session subscriber that received 5 QoS 1 messages and acked none
+    first = Subscriber(amqtt_broker, "t-redeliver")
+    first.subscribe()
+    before = [b"m%d" % i for i in range(5)]
+    _publish(amqtt_broker, before)
+    assert first.loop_until(lambda: len(first.received) == 5)
+    assert first.payloads() == before
+    # WHEN it dies without DISCONNECT and 3 more are published while it is away
+    first.kill()
+    _wait_until_offline()
+    during = [b"m%d" % i for i in range(5, 8)]
+    _publish(amqtt_broker, during)
+    # AND it comes back with the same client id and a persistent session, acking everything
+    second = Subscriber(amqtt_broker, "t-redeliver")
+    second.client.on_message = lambda c, _u, msg: (second.received.append(msg), c.ack(msg.mid, 1))
+    try:
+        second.loop_until(lambda: len(second.received) >= 8, timeout=10)
+        second.loop_for(1.0)  # a duplicate beyond the 8 would show up here
+    finally:
+        second.close()
+    # THEN the session was resumed and each message arrives exactly once more, the 5 resent ones
+    # flagged DUP
+    assert second.session_present is True
+    assert sorted(second.payloads()) == sorted(before + during)
+    assert {m.payload for m in second.received if m.dup} == set(before)
+
+
+def test_a_late_ack_counts_and_a_timed_out_message_is_still_redelivered(
+    amqtt_broker: EmbeddedBroker,
+) -> None:
+    # GIVEN a subscriber that holds 2 messages unacknowledged past the broker's PUBACK timeout
+    first = Subscriber(amqtt_broker, "t-redeliver-late")
+    first.subscribe()
+    _publish(amqtt_broker, [b"acked-late", b"never-acked"])
+    assert first.loop_until(lambda: len(first.received) == 2)
+    first.loop_for(AMQTT_PUBACK_TIMEOUT_S + 1.0)
+    # WHEN it then acks only the first and dies
+    acked = next(m for m in first.received if m.payload == b"acked-late")
+    first.client.ack(acked.mid, 1)
+    first.loop_for(0.5)
+    first.kill()
+    _wait_until_offline()
+    # AND it comes back on the same session
+    second = Subscriber(amqtt_broker, "t-redeliver-late")
+    second.client.on_message = lambda c, _u, msg: (second.received.append(msg), c.ack(msg.mid, 1))
+    try:
+        second.loop_until(lambda: len(second.received) >= 1, timeout=10)
+        second.loop_for(1.0)
+    finally:
+        second.close()
+    # THEN only the unacknowledged one comes back
+    assert second.session_present is True
+    assert second.payloads() == [b"never-acked"]
