@@ -62,7 +62,6 @@ class Story:
     command_applied: float | None = None
     recovered: float | None = None
     alerts_by_asset: dict[str, int] = field(default_factory=dict)
-    files: int = 0
     executions: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -103,8 +102,6 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         now = _clock_text(clock.now())
         if kind == "broker":
             console.print(f"[dim]{now}[/] broker     {detail['kind']} at {detail['url']}")
-        elif kind == "batch":
-            story.files += 1
         elif kind == "execution":
             story.executions += 1
             ex = detail["execution"]
