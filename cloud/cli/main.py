@@ -83,6 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {exc}", file=sys.stderr)
         return status.BAD_INPUT if isinstance(exc, UserError) else status.FAILED
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"plantwatch: error: {describe_os_error(exc)}", file=sys.stderr)
+        return status.BAD_INPUT
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path and what the operating system said, as pip prints it."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 if __name__ == "__main__":

@@ -1,17 +1,136 @@
-"""Output conventions: ``--json`` is one document on stdout; logs and progress go to stderr."""
+"""The one output style of the CLI.
+
+- ``--json``: exactly one JSON document on stdout (:func:`print_json`).
+- A terminal: rich tables with headers (:func:`print_table`), key/value panels
+  (:func:`print_fields`).
+- Piped or redirected: plain aligned text with the same headers, never wrapped and never
+  truncated, so ``| tee``, CI logs and ``grep`` see every character of every cell.
+- Logs, progress bars and hints go to stderr, never stdout.
+
+Commands call these helpers instead of building rich objects themselves, so the choice
+between the terminal and the piped form is made in one place.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-stderr = Console(stderr=True, highlight=False)
-"""Logs, progress bars and tables meant for people."""
+_PIPED_WIDTH = 1_000_000
+"""Console width when the stream is not a terminal: wide enough that rich never wraps."""
 
-stdout = Console(highlight=False)
+
+def _console(*, stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        width=_PIPED_WIDTH,
+        soft_wrap=True,
+        no_color=True,
+        emoji=False,
+    )
+
+
+stderr = _console(stderr=True)
+"""Logs, progress bars and hints for people."""
+
+stdout = _console(stderr=False)
+"""Human-readable results; prefer :func:`print_table`, :func:`print_fields`, :func:`print_line`."""
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One table column: the header shown and the row key it reads."""
+
+    header: str
+    key: str
+    justify: str = "left"
+    """``left`` or ``right`` (numbers)."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _columns(columns: Sequence[Column | str]) -> list[Column]:
+    return [c if isinstance(c, Column) else Column(header=c, key=c) for c in columns]
+
+
+def print_table(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column | str],
+    *,
+    title: str | None = None,
+    empty: str = "nothing to show",
+) -> None:
+    """A table on stdout; *empty* (one line on stdout) when there are no rows.
+
+    In a terminal this is a rich table whose cells fold rather than truncate; piped, it is
+    plain text aligned on spaces with a header row and no limit on line length.
+    """
+    cols = _columns(columns)
+    cells = [[_cell(row.get(c.key)) for c in cols] for row in rows]
+    if not cells:
+        print_line(empty)
+        return
+    if is_terminal():
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for col in cols:
+            table.add_column(col.header, justify=col.justify, overflow="fold")  # type: ignore[arg-type]
+        for row in cells:
+            table.add_row(*(escape(c) for c in row))
+        stdout.print(table)
+        return
+    if title:
+        print_line(title)
+    widths = [max(len(c.header), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+
+    def fmt(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if c.justify == "right" else v.ljust(w)
+            for v, w, c in zip(values, widths, cols, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    lines = [fmt([c.header for c in cols]), *(fmt(r) for r in cells)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def print_fields(fields: Mapping[str, Any], *, title: str | None = None) -> None:
+    """A key/value block (``describe`` commands): one ``key: value`` line per field."""
+    if title:
+        print_line(title)
+    width = max((len(k) for k in fields), default=0)
+    for key, value in fields.items():
+        print_line(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def print_line(text: str = "") -> None:
+    """One line on stdout, never wrapped; rich markup is not interpreted."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def print_json(document: Any) -> None:
