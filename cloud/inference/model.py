@@ -306,19 +306,28 @@ class Model:
 
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
+        return self.deviations(y, factor)[0] ** 2
+
+    def deviations(self, y: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's signed deviation ``Phi^(1/2) z`` from its mode, and the mode.
+
+        The squares are :meth:`contributions`; the signs say in which direction the plant
+        moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
+        tell a fault that goes away from one that holds.
+        """
         g = (y - self.center) / self.scale
         mode = (
             np.zeros(len(y), dtype=int)
             if len(self.centroids) == 1
             else _sqdist(g, self.centroids).argmin(1)
         )
-        contrib = np.empty_like(y)
+        out = np.empty_like(y)
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
                 z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
-                contrib[rows] = (z @ self.mode_phi[m]) ** 2
-        return contrib
+                out[rows] = z @ self.mode_phi[m]
+        return out, mode
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
