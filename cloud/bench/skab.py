@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from cloud.inference.changes import ChangeResult
     from cloud.inference.evaluation import NabTally, PointCounts
 
 SKAB_CONFIG_FIELDS: dict[str, Any] = {
@@ -43,11 +44,17 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "outlier_z": None,  # the protocol's training rows are normal: keep their tails
 }
 SKAB_EPISODE_FIELDS: dict[str, Any] = {
-    "raise_rows": 12,
+    "raise_rows": 8,
     "clear_rows": 12,
-    "end_back": 0.5,
-    "end_rows": 30,
+    "end_back": 0.3,
+    "end_rows": 20,
     "settle_rows": 60,
+}
+SKAB_CHANGE_FIELDS: dict[str, Any] = {
+    "window_rows": 20,
+    "quantile": 0.999,
+    "margin": 2.0,
+    "hold_rows": 3,
 }
 LABELS = ("anomaly", "changepoint")
 PUBLISHED_BEST = {"f1": 0.78, "far_pct": 13.55, "nab_standard": 32.42}
@@ -116,6 +123,8 @@ class Prepared:
     deviations: np.ndarray
     modes: np.ndarray
     differenced: list[str]
+    warmup: int
+    """Leading rows whose moving mean is not yet full (left out of calibration)."""
 
 
 @dataclass
@@ -124,7 +133,11 @@ class Detection:
 
     anomaly: np.ndarray
     changepoint: np.ndarray
+    """Alarm raised or cleared, or a move started or stopped."""
     score: np.ndarray
+    alarm_edges: np.ndarray
+    """Only where the alarm is raised or cleared (how SKAB's published detectors get
+    their changepoints)."""
 
 
 @dataclass
@@ -134,6 +147,7 @@ class Tally:
     counts: PointCounts = field(default_factory=lambda: _zero_counts())
     nab: NabTally = field(default_factory=lambda: _zero_nab())
     nab_skab_default: NabTally = field(default_factory=lambda: _zero_nab())
+    nab_alarm_edges: NabTally = field(default_factory=lambda: _zero_nab())
     files: int = 0
 
     def __add__(self, other: Tally) -> Tally:
@@ -141,6 +155,7 @@ class Tally:
             self.counts + other.counts,
             self.nab + other.nab,
             self.nab_skab_default + other.nab_skab_default,
+            self.nab_alarm_edges + other.nab_alarm_edges,
             self.files + other.files,
         )
 
@@ -148,6 +163,7 @@ class Tally:
         c = self.counts
         nab = self.nab.normalised()
         default = self.nab_skab_default.normalised()
+        edges = self.nab_alarm_edges.normalised()
         return {
             "files": self.files,
             "scored_rows": c.tp + c.fp + c.fn + c.tn,
@@ -163,6 +179,11 @@ class Tally:
                 "standard": default["standard"],
                 "lowfp": default["lowfp"],
                 "lowfn": default["lowfn"],
+            },
+            "nab_alarm_edges": {
+                "standard": edges["standard"],
+                "lowfp": edges["lowfp"],
+                "lowfn": edges["lowfn"],
             },
         }
 
@@ -186,15 +207,22 @@ def prepare(sensors: pd.DataFrame, train_rows: int, model_fields: Mapping[str, A
 
     from cloud.inference.model import TrainConfig, train
 
-    model = train(sensors.iloc[:train_rows], TrainConfig(**model_fields))
+    config = TrainConfig(**model_fields)
+    model = train(sensors.iloc[:train_rows], config)
     _, x, _ = model.prepare(sensors)
     y, factor, _ = model.features(x)
     w, modes = model.deviations(y, factor)
-    return Prepared(w / np.sqrt(model.threshold), modes, list(model.info["differenced"]))
+    return Prepared(
+        w / np.sqrt(model.threshold),
+        modes,
+        list(model.info["differenced"]),
+        int(config.smoothing) - 1 + (config.difference_lag if model.differenced.any() else 0),
+    )
 
 
 def track(prepared: Prepared, train_rows: int, episode_fields: Mapping[str, Any]) -> Detection:
-    """The alarm-episode rules over the whole series; predictions of the scored rows."""
+    """The alarm-episode rules over the whole series; predictions of the scored rows
+    (changepoints: alarm edges only, see :func:`with_changes`)."""
     import numpy as np
 
     from cloud.inference.episodes import EpisodeConfig, EpisodeTracker
@@ -205,7 +233,30 @@ def track(prepared: Prepared, train_rows: int, episode_fields: Mapping[str, Any]
     )
     anomaly = result.alarm[train_rows:].astype(np.int8)
     ratio = result.ratio[train_rows:]
-    return Detection(anomaly, changepoints_from_alarms(anomaly), ratio / (1.0 + ratio))
+    edges = changepoints_from_alarms(anomaly)
+    return Detection(anomaly, edges, ratio / (1.0 + ratio), edges)
+
+
+def changes(prepared: Prepared, train_rows: int, change_fields: Mapping[str, Any]) -> ChangeResult:
+    """Where moves start and stop over the whole series; the change statistic's limit is
+    set on the training head."""
+    from cloud.inference.changes import ChangeConfig, ChangeDetector
+
+    config = ChangeConfig(**change_fields)
+    head = prepared.deviations[min(prepared.warmup, train_rows // 4) : train_rows]
+    return ChangeDetector.fit(head, config).run(prepared.deviations)
+
+
+def with_changes(detection: Detection, change_points: np.ndarray) -> Detection:
+    """*detection* whose changepoints also mark where moves start and stop."""
+    import numpy as np
+
+    return Detection(
+        detection.anomaly,
+        np.maximum(detection.alarm_edges, change_points).astype(np.int8),
+        detection.score,
+        detection.alarm_edges,
+    )
 
 
 def detect(
@@ -213,9 +264,13 @@ def detect(
     train_rows: int,
     model_fields: Mapping[str, Any] = SKAB_CONFIG_FIELDS,
     episode_fields: Mapping[str, Any] = SKAB_EPISODE_FIELDS,
+    change_fields: Mapping[str, Any] = SKAB_CHANGE_FIELDS,
 ) -> Detection:
     """The whole detector on one series of sensor columns (no labels)."""
-    return track(prepare(sensors, train_rows, model_fields), train_rows, episode_fields)
+    prepared = prepare(sensors, train_rows, model_fields)
+    moves = changes(prepared, train_rows, change_fields)
+    detection = track(prepared, train_rows, episode_fields)
+    return with_changes(detection, moves.changepoint[train_rows:])
 
 
 def tally(experiment: Experiment, detection: Detection, train_rows: int, window_s: float) -> Tally:
@@ -235,12 +290,14 @@ def tally(experiment: Experiment, detection: Detection, train_rows: int, window_
         truth = np.zeros(len(scored), dtype=bool)
         true_cp = np.zeros(len(scored), dtype=np.int8)
     flags = detection.anomaly == 1
+    window = pd.Timedelta(seconds=window_s)
     return Tally(
         PointCounts.of(truth, flags),
-        nab_tally(index, true_cp, detection.changepoint, pd.Timedelta(seconds=window_s)),
+        nab_tally(index, true_cp, detection.changepoint, window),
         nab_tally(
             index, true_cp, detection.changepoint, skab_default_width(index, true_cp), "left"
         ),
+        nab_tally(index, true_cp, detection.alarm_edges, window),
         1,
     )
 
@@ -300,14 +357,19 @@ def run(args: argparse.Namespace) -> int:
     total, groups, frames = Tally(), {}, []
     for exp in experiments:
         prepared = prepare(exp.sensors(), args.train_rows, SKAB_CONFIG_FIELDS)
-        detection = track(prepared, args.train_rows, SKAB_EPISODE_FIELDS)
+        moves = changes(prepared, args.train_rows, SKAB_CHANGE_FIELDS)
+        detection = with_changes(
+            track(prepared, args.train_rows, SKAB_EPISODE_FIELDS),
+            moves.changepoint[args.train_rows :],
+        )
         file_tally = tally(exp, detection, args.train_rows, args.window_s)
         total += file_tally
         groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
         c = file_tally.counts
         stderr.print(
             f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
-            f"alarms={int(detection.changepoint.sum())} differenced={prepared.differenced}"
+            f"alarm edges={int(detection.alarm_edges.sum())} "
+            f"changepoints={int(detection.changepoint.sum())} differenced={prepared.differenced}"
         )
         frames.append(_prediction_frame(exp, detection, args.train_rows))
     if args.predictions:
@@ -321,6 +383,7 @@ def run(args: argparse.Namespace) -> int:
         "groups": {name: t.figures() for name, t in groups.items()},
         "config": SKAB_CONFIG_FIELDS,
         "episodes": SKAB_EPISODE_FIELDS,
+        "changes": SKAB_CHANGE_FIELDS,
         "published_best": PUBLISHED_BEST,
     }
     if args.json:

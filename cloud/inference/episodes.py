@@ -30,6 +30,7 @@ Everything is measured in the model's whitened coordinates (``Phi^(1/2) z``, see
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,8 +80,13 @@ class EpisodeState:
     far_base: np.ndarray | None = None
     far_sq: float = 0.0
     far_mode: int = -1
-    recent: list[tuple[int, np.ndarray]] = field(default_factory=list)
-    """The last ``end_rows`` rows (mode, deviation) for the level mean."""
+    recent: deque[np.ndarray] = field(default_factory=deque)
+    """The last ``end_rows`` deviations, for the level mean."""
+    recent_sum: np.ndarray | None = None
+    updates: int = 0
+    same_mode_rows: int = 0
+    """How many rows in a row have had the current row's mode."""
+    last_mode: int = -1
 
 
 @dataclass
@@ -146,8 +152,7 @@ class EpisodeTracker:
             residual[t] = d
             r = float(d @ d)
             ratio[t] = r
-            state.recent.append((mode, w))
-            del state.recent[: -cfg.end_rows]
+            self._remember(state, mode, w)
             if state.phase == SETTLING:
                 level = self._level(state, mode)
                 if level is not None and points:
@@ -161,9 +166,10 @@ class EpisodeTracker:
                     self._open(state)
             else:
                 state.streak = state.streak + 1 if r <= 1.0 else 0
+                level = self._retreat(state, mode, points)
                 if state.streak >= cfg.clear_rows:
                     state.phase, state.streak = NORMAL, 0
-                elif (level := self._fault_ended(state, mode, points)) is not None:
+                elif level is not None and state.back >= cfg.end_rows:
                     points.append(level)
                     del points[: -cfg.max_points]
                     ended[t] = True
@@ -179,17 +185,31 @@ class EpisodeTracker:
         state.phase, state.streak, state.back = ALARM, 0, 0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
 
+    def _remember(self, state: EpisodeState, mode: int, w: np.ndarray) -> None:
+        state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1
+        state.last_mode = mode
+        state.recent.append(w)
+        dropped = state.recent.popleft() if len(state.recent) > self.config.end_rows else None
+        state.updates += 1
+        if state.recent_sum is None or state.updates % 1024 == 0:
+            state.recent_sum = np.sum(state.recent, axis=0)  # exact now and then: no creep
+        elif dropped is None:
+            state.recent_sum = state.recent_sum + w
+        else:
+            state.recent_sum = state.recent_sum + (w - dropped)
+
     def _level(self, state: EpisodeState, mode: int) -> np.ndarray | None:
         """Mean deviation of the last ``end_rows`` rows, if they all share *mode*."""
-        recent = state.recent
-        if len(recent) < self.config.end_rows or any(m != mode for m, _ in recent):
+        rows = self.config.end_rows
+        if state.same_mode_rows < rows or state.last_mode != mode or state.recent_sum is None:
             return None
-        return np.mean([w for _, w in recent], axis=0)
+        return state.recent_sum / rows
 
-    def _fault_ended(
+    def _retreat(
         self, state: EpisodeState, mode: int, points: list[np.ndarray]
     ) -> np.ndarray | None:
-        """The plant's level if the fault has ended there (see the module docstring)."""
+        """The plant's level if it has come back by ``end_back`` of the episode's furthest
+        displacement (counting the rows in a row in ``state.back``), else None."""
         end_back = self.config.end_back
         level = self._level(state, mode) if end_back is not None else None
         if level is None:
@@ -210,5 +230,8 @@ class EpisodeTracker:
         displacement = state.far_level - state.far_base
         size = float(displacement @ displacement)
         moved = float((level - state.far_level) @ displacement) / size if size > 0 else 0.0
-        state.back = state.back + 1 if moved < -end_back else 0
-        return level if state.back >= self.config.end_rows else None
+        if moved < -end_back:
+            state.back += 1
+            return level
+        state.back = 0
+        return None

@@ -131,24 +131,28 @@ def test_bench_skab_cv_reports_every_fold_and_the_totals(tmp_path: Path, capsys)
 
 
 def test_cv_choice_weighs_the_worst_fold_and_leaves_the_scored_fold_out() -> None:
-    a, b, c = (skab_cv.Fold("g", name, (i,), True) for i, name in enumerate("abc"))
-    steady = {a: 2.4, b: 2.4, c: 2.4}
-    brittle = {a: 3.0, b: 3.0, c: 1.5}  # better mean, one bad fold
+    a, b, c, d = (skab_cv.Fold("g", name, (i,), True) for i, name in enumerate("abcd"))
+    steady = {a: 2.5, b: 2.5, c: 2.5, d: 0.5}
+    brittle = {a: 2.9, b: 2.9, c: 1.5, d: 0.5}  # better mean, far behind on one fold
     assert skab_cv.select([brittle, steady])[0] == 1
     assert skab_cv.select([brittle, steady], leave_out=c)[0] == 0
+    hopeless = {a: 2.5, b: 2.5, c: 2.5, d: 0.4}  # d: no setting detects it; it decides little
+    assert skab_cv.select([hopeless, brittle])[0] == 0
     assert skab_cv.fold_score({"f1": 0.85, "far_pct": 10, "nab_standard": 35}, True) == 3.0
     assert skab_cv.fold_score({"f1": 0, "far_pct": 55, "nab_standard": 0}, False) == 1.5
 
 
 def test_cv_grid_has_no_settings_that_cannot_differ() -> None:
     grid = skab_cv.settings(
-        {"threshold_margin": (2.0,)}, {"end_back": (None, 0.5), "end_rows": (20, 30)}
+        {"threshold_margin": (2.0,)}, {"end_back": (None, 0.5), "end_rows": (20, 30)}, {}
     )
-    assert [s.describe() for s in grid] == [
-        {"threshold_margin": 2.0, "end_back": None, "end_rows": 20},
-        {"threshold_margin": 2.0, "end_back": 0.5, "end_rows": 20},
-        {"threshold_margin": 2.0, "end_back": 0.5, "end_rows": 30},
+    assert [s.describe()["episodes"] for s in grid] == [
+        {"end_back": None, "end_rows": 20},
+        {"end_back": 0.5, "end_rows": 20},
+        {"end_back": 0.5, "end_rows": 30},
     ]
+    full = [str(s.describe()) for s in skab_cv.settings()]
+    assert len(full) == len(set(full)) == 2 * (2 * 2 * (1 + 2 * 2)) * 2
 
 
 def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:
