@@ -17,13 +17,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.errors import PlantwatchError, UserError
+from edge.cliargs import Parser, add_subcommands
+from edge.errors import NotFoundError, PlantwatchError, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="edge_command", metavar="COMMAND", required=True)
+    sub = add_subcommands(parser, "edge_command")
     run_p = sub.add_parser("run", help="run the agent until SIGINT/SIGTERM, then flush and stop")
     run_p.add_argument("--config", required=True, help="agent.toml")
     run_p.add_argument("--log-level", default="info", help="debug, info, warning, error")
@@ -121,7 +122,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``plantwatch-edge run --config agent.toml`` on a device without the cloud package."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="plantwatch-edge",
         description="plantwatch device agent. Exit codes: 0 done, 1 failed, 2 bad input.",
     )
@@ -136,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"plantwatch-edge: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(exc, UserError) else EXIT_FAILED
+        return EXIT_BAD_INPUT if isinstance(exc, UserError | NotFoundError) else EXIT_FAILED
+    except OSError as exc:
+        if args.debug:
+            raise
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        print(f"plantwatch-edge: error: {paths + ': ' if paths else ''}{reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """``plantwatch``: parse, import the one command asked for, run it, map errors to exit codes.
 
 Commands are imported lazily so ``--help`` stays fast and pulls in no numpy or boto3.
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; options
+take their ``type=`` validators from :mod:`edge.cliargs`, so a bad number or port is a
+one-line usage error (exit 2) before any work starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from cloud.cli import status
-from edge.errors import PlantwatchError, UserError
+from edge.cliargs import Parser
+from edge.errors import NotFoundError, PlantwatchError, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cloud.cli.demo", "run the whole story on one machine in accelerated time"),
@@ -40,7 +43,7 @@ def version() -> str:
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="plantwatch",
         description="Edge-to-cloud equipment monitoring. Exit codes: 0 done, 1 failed, 2 bad input.",
     )
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"plantwatch: error: {exc}", file=sys.stderr)
-        return status.BAD_INPUT if isinstance(exc, UserError) else status.FAILED
+        bad_input = isinstance(exc, UserError | NotFoundError)
+        return status.BAD_INPUT if bad_input else status.FAILED
     except OSError as exc:
         if debug:
             raise

@@ -5,7 +5,9 @@
   (:func:`print_fields`).
 - Piped or redirected: plain aligned text with the same headers, never wrapped and never
   truncated, so ``| tee``, CI logs and ``grep`` see every character of every cell.
-- Logs, progress bars and hints go to stderr, never stdout.
+- Logs, progress bars and hints go to stderr, never stdout; :func:`progress` draws a bar
+  only on a terminal and otherwise prints a line per stage (and at most one every
+  ``interval_s``), so CI logs are not flooded with redraws.
 
 Commands call these helpers instead of building rich objects themselves, so the choice
 between the terminal and the piped form is made in one place.
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,3 +141,92 @@ def print_json(document: Any) -> None:
     """Print exactly one JSON document (object or array) on stdout."""
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+class Progress:
+    """Handle for long work: :meth:`advance` as units finish, :meth:`stage` as phases change.
+
+    Engines do not import the CLI; a command passes ``bar.advance`` (or a lambda around it)
+    to them as a plain callback.
+    """
+
+    def __init__(self, total: float | None, description: str, interval_s: float) -> None:
+        self.total = total
+        self.description = description
+        self.completed = 0.0
+        self._interval_s = interval_s
+        self._began = time.monotonic()
+        self._last_line = self._began
+        self._bar: Any = None
+        self._task: Any = None
+
+    def advance(self, amount: float = 1.0) -> None:
+        self.completed += amount
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.completed)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self._interval_s:
+            self._line(self._count())
+
+    def stage(self, description: str, total: float | None = None, completed: float = 0.0) -> None:
+        """Start a new phase (its own description and, optionally, its own total)."""
+        self.description, self.total, self.completed = description, total, completed
+        if self._bar is not None:
+            self._bar.update(
+                self._task, description=escape(description), total=total, completed=completed
+            )
+        else:
+            self._line("")
+
+    def _count(self) -> str:
+        if self.total:
+            return f"{self.completed:g}/{self.total:g} ({self.completed / self.total:.0%})"
+        return f"{self.completed:g}" if self.completed else ""
+
+    def _line(self, detail: str) -> None:
+        self._last_line = time.monotonic()
+        elapsed = self._last_line - self._began
+        text = f"{self.description}{' ' + detail if detail else ''} [{elapsed:.0f} s]"
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+@contextmanager
+def progress(
+    total: float | None, description: str, *, interval_s: float = 10.0
+) -> Iterator[Progress]:
+    """Show progress of long work on stderr; *total* None is work of unknown size.
+
+    In a terminal this is a rich progress bar (spinner, bar, count, elapsed time). Piped,
+    it prints one plain line when work starts, one per :meth:`Progress.stage`, at most one
+    per *interval_s* while advancing, and a final line with the elapsed time.
+    """
+    handle = Progress(total, description, interval_s)
+    if not stderr.is_terminal:
+        handle._line("")
+        try:
+            yield handle
+        finally:
+            handle._line(f"done {handle._count()}".rstrip())
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+    ) as bar:
+        handle._bar = bar
+        handle._task = bar.add_task(escape(description), total=total)
+        yield handle
