@@ -52,29 +52,54 @@ def test_fields_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_progress_piped_prints_sparse_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    with progress(1000, "scoring", interval_s=3600) as bar:
+    with progress(1000, "scoring", interval_s=3600, after_s=0) as bar:
         for _ in range(1000):
             bar.advance()
-        bar.stage("writing results")
+        bar.stage("writing results", total=2)
+        bar.advance()
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 3, lines
     assert lines[0].startswith("scoring [")
     assert lines[1].startswith("writing results [")
-    assert lines[2].startswith("writing results done")
+    assert lines[2].startswith("writing results done 1/2 (50%) [")
 
 
 def test_progress_piped_reports_counts_once_per_interval(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with progress(4, "reading files", interval_s=0.0) as bar:
+    with progress(4, "reading files", interval_s=0.0, after_s=0) as bar:
         bar.advance()
         bar.advance()
     lines = capsys.readouterr().err.splitlines()
     assert lines[1].startswith("reading files 1/4 (25%)")
     assert lines[2].startswith("reading files 2/4 (50%)")
     assert lines[-1].startswith("reading files done 2/4 (50%)")
+
+
+def test_quick_or_failed_work_prints_nothing_when_piped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress(3, "loading"):
+        pass
+    with pytest.raises(ValueError), progress(3, "loading", after_s=0) as bar:
+        bar.stage("training")
+        raise ValueError("bad input")
+    err = capsys.readouterr().err.splitlines()
+    assert not any("done" in line for line in err)
+    assert len(err) == 2  # the start and the stage of the second, never "done"
+
+
+def test_a_long_phase_announces_itself_once_when_piped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress(None, "training", after_s=0.05):
+        time.sleep(0.5)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("training [")
+    assert err[1].startswith("training done [")
+    assert len(err) == 2
 
 
 def test_progress_draws_a_bar_only_on_a_terminal() -> None:
