@@ -27,8 +27,20 @@ class DataLayout:
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
         path = Path(root)
         path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def existing(cls, root: str | os.PathLike[str], hint: str | None = None) -> DataLayout:
+        """An existing data directory, for commands that only read: they create nothing,
+        so a mistyped ``--data`` is an error with a hint, not a new empty directory."""
+        path = Path(root)
+        if not path.is_dir():
+            what = "not a directory" if path.exists() else "no such data directory"
+            hint = hint or f"start the local stack with `plantwatch up --data {path}`"
+            raise ConfigError(f"--data {path}: {what}; {hint}, or pass --data DIR")
         return cls(path)
 
     @property

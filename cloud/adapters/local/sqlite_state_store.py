@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,9 +16,14 @@ from edge.errors import StorageError
 class SqliteStateStore:
     """One table keyed by (namespace, key); WAL so readers never block the writer."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        """*readonly* opens an existing file for commands that only look: they must leave
+        the data directory exactly as they found it (no file, no ``-wal``/``-shm`` left)."""
         self.path = str(path)
         self._lock = threading.Lock()
+        if readonly:
+            self._db = _open_readonly(self.path)
+            return
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -28,6 +34,12 @@ class SqliteStateStore:
             )
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -59,3 +71,25 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _open_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection that creates nothing.
+
+    ``mode=ro`` on a WAL database creates ``-wal`` and ``-shm`` files and leaves them
+    behind; when no ``-wal`` exists, no writer has the file open and everything is in the
+    main file, so ``immutable=1`` reads it without them. A live writer keeps its ``-wal``,
+    and then a plain ``mode=ro`` reader shares the files that already exist.
+    """
+    if not os.path.isfile(path):
+        raise StorageError(f"{path}: no such state store")
+    quoted = urllib.parse.quote(os.path.abspath(path))
+    flags = "mode=ro" if os.path.exists(f"{path}-wal") else "mode=ro&immutable=1"
+    try:
+        db = sqlite3.connect(
+            f"file:{quoted}?{flags}", uri=True, check_same_thread=False, isolation_level=None
+        )
+        db.execute("SELECT 1 FROM state LIMIT 1")
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot read state store: {exc}") from exc
+    return db
