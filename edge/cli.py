@@ -25,12 +25,25 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = add_subcommands(parser, "edge_command")
-    run_p = sub.add_parser("run", help="run the agent until SIGINT/SIGTERM, then flush and stop")
-    run_p.add_argument("--config", required=True, help="agent.toml")
-    run_p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    run_p = sub.add_parser(
+        "run",
+        help="run the agent until SIGINT/SIGTERM, then flush and stop",
+        description="Run the device agent until SIGINT or SIGTERM, then flush and stop.",
+    )
+    run_p.add_argument("--config", required=True, help="agent configuration (agent.toml)")
+    run_p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log detail on stderr (default info)",
+    )
     run_p.set_defaults(_edge=_run)
-    status_p = sub.add_parser("status", help="connected, queue depth, oldest age, sent, dropped")
-    status_p.add_argument("--config", required=True, help="agent.toml")
+    status_p = sub.add_parser(
+        "status",
+        help="connected, queue depth, oldest age, sent, dropped",
+        description="Show the agent's status file, corrected by its queue and process.",
+    )
+    status_p.add_argument("--config", required=True, help="agent configuration (agent.toml)")
     status_p.add_argument("--json", action="store_true", help="print one JSON document")
     status_p.set_defaults(_edge=_status)
 
@@ -113,11 +126,31 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
-        for key in ("sender", "running", "stale", "connected", "protocol", "queue_depth"):
-            print(f"{key:>14}: {doc.get(key)}")
-        for key in ("oldest_age_s", "sent", "dropped", "inflight", "connects", "last_error"):
-            print(f"{key:>14}: {doc.get(key)}")
+        print_fields({key: doc.get(key) for key in STATUS_FIELDS})
     return EXIT_OK
+
+
+STATUS_FIELDS = (
+    "sender",
+    "running",
+    "stale",
+    "connected",
+    "protocol",
+    "queue_depth",
+    "oldest_age_s",
+    "sent",
+    "dropped",
+    "inflight",
+    "connects",
+    "last_error",
+)
+
+
+def print_fields(fields: dict[str, object]) -> None:
+    """``key  value`` lines, as ``plantwatch`` prints them (this package stands alone)."""
+    width = max((len(key) for key in fields), default=0)
+    for key, value in fields.items():
+        print(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -160,7 +160,7 @@ def test_cli_replay_plays_a_skab_file(
     rows = "\n".join(f"2020-03-09 10:14:{s:02d};0.02{s % 10};1.{s}" for s in range(30))
     path.write_text(f"datetime;Accelerometer1RMS;Current\n{rows}\n")
     done = _cli(
-        "sim", "replay", "--data", str(path), "--speed", "100", "--broker", broker.url, "--json"
+        "sim", "replay", "--dataset", str(path), "--speed", "100", "--broker", broker.url, "--json"
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["readings"] == 30
