@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edge.cliargs import Parser, add_subcommands
 from edge.errors import NotFoundError, PlantwatchError, UserError
+from edge.readonly_sqlite import connect_readonly
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -96,7 +97,7 @@ def read_status(config_path: str) -> dict[str, object]:
     queue = Path(config.queue_path)
     if queue.exists():
         try:
-            db = sqlite3.connect(f"file:{queue}?mode=ro", uri=True, timeout=5)
+            db = connect_readonly(queue)
             depth, oldest = db.execute("SELECT COUNT(*), MIN(enq) FROM readings").fetchone()
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             db.close()

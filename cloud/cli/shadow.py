@@ -18,7 +18,9 @@ from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
 from edge.cliargs import add_subcommands, positive_float, positive_int
 
 READS = ("get", "list", "wait")
-"""Actions that only look: against the store file they create nothing."""
+"""Actions that only look: against a missing store file they fail instead of creating one."""
+ONE_SHOT_READS = ("get", "list")
+"""...and these leave the store's folder untouched (``wait`` must see later writes)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +78,9 @@ def open_api(args: argparse.Namespace) -> Any:
         return IotDataShadowClient(region=args.region)
     if args.broker_url and args.action != "list":
         return ShadowClient(args.broker_url, timeout=5.0)
-    layout = DataLayout.existing(args.data, hint="or pass --broker-url or --aws")
+    layout = DataLayout.existing(
+        args.data, hint=f"start `plantwatch up --data {args.data}`, pass --broker-url or --aws,"
+    )
     if args.action != "list" and layout.runtime_file.exists():
         try:
             broker = json.loads(layout.runtime_file.read_text())["broker"]
@@ -100,7 +104,8 @@ def open_api(args: argparse.Namespace) -> Any:
             markup=False,
             soft_wrap=True,
         )
-    return DirectShadowClient(layout.shadow_db, SystemClock())
+    readonly = args.action in ONE_SHOT_READS
+    return DirectShadowClient(layout.shadow_db, SystemClock(), readonly=readonly)
 
 
 def run(args: argparse.Namespace) -> int:

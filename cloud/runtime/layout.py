@@ -40,7 +40,7 @@ class DataLayout:
         if not path.is_dir():
             what = "not a directory" if path.exists() else "no such data directory"
             hint = hint or f"start the local stack with `plantwatch up --data {path}`"
-            raise ConfigError(f"--data {path}: {what}; {hint}, or pass --data DIR")
+            raise ConfigError(f"--data {path}: {what}; {hint} or pass --data DIR")
         return cls(path)
 
     @property

@@ -6,11 +6,11 @@ import json
 import os
 import sqlite3
 import threading
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edge.errors import StorageError
+from edge.readonly_sqlite import connect_readonly
 
 
 class SqliteStateStore:
@@ -74,22 +74,12 @@ class SqliteStateStore:
 
 
 def _open_readonly(path: str) -> sqlite3.Connection:
-    """A read-only connection that creates nothing.
-
-    ``mode=ro`` on a WAL database creates ``-wal`` and ``-shm`` files and leaves them
-    behind; when no ``-wal`` exists, no writer has the file open and everything is in the
-    main file, so ``immutable=1`` reads it without them. A live writer keeps its ``-wal``,
-    and then a plain ``mode=ro`` reader shares the files that already exist.
-    """
-    if not os.path.isfile(path):
-        raise StorageError(f"{path}: no such state store")
-    quoted = urllib.parse.quote(os.path.abspath(path))
-    flags = "mode=ro" if os.path.exists(f"{path}-wal") else "mode=ro&immutable=1"
+    """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
     try:
-        db = sqlite3.connect(
-            f"file:{quoted}?{flags}", uri=True, check_same_thread=False, isolation_level=None
-        )
+        db = connect_readonly(path)
         db.execute("SELECT 1 FROM state LIMIT 1")
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such state store") from None
     except sqlite3.Error as exc:
         raise StorageError(f"{path}: cannot read state store: {exc}") from exc
     return db
