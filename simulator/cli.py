@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import signal
 import tempfile
 import threading
@@ -288,6 +289,8 @@ def _open_route(
 
     gateway = args.gateway or len(names) > GATEWAY_ABOVE
     if not args.direct:
+        # without --queue-dir the agents' queues live in a temp folder removed at the end
+        temporary = args.queue_dir is None
         queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
         made = agent_sinks(
             names,
@@ -300,7 +303,18 @@ def _open_route(
             samples_per_message=args.per_message,
         )
         if made is not None:
-            return made[0], made[1], "edge agent" + (" (gateway)" if gateway else "")
+            sink, stop_agents = made
+
+            def stop_and_clean() -> None:
+                try:
+                    stop_agents()
+                finally:
+                    if temporary:
+                        shutil.rmtree(queue_dir, ignore_errors=True)
+
+            return sink, stop_and_clean, "edge agent" + (" (gateway)" if gateway else "")
+        if temporary:
+            shutil.rmtree(queue_dir, ignore_errors=True)
     publisher = DirectPublisher(
         args.broker,
         site=site,

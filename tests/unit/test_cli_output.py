@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.cli.output import Column, print_fields, print_json, print_table, progress
+from cloud.cli.output import (
+    Column,
+    print_fields,
+    print_json,
+    print_report,
+    print_table,
+    progress,
+)
 
 _cell_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=60
@@ -49,6 +56,19 @@ def test_fields_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("name      pump\nversions  [1,2]\n")
     assert json.loads(out[out.index("{") :]) == {"a": 1}
+
+
+def test_report_shows_every_figure_under_its_json_name(capsys: pytest.CaptureFixture[str]) -> None:
+    document = {"msgs_per_s": 4886.0, "baseline": {"msgs_per_s": 7000.0, "ratio": 0.7}, "x": None}
+    print_report(document, as_json=False)
+    assert capsys.readouterr().out.splitlines() == [
+        "msgs_per_s           4886",
+        "baseline.msgs_per_s  7000",
+        "baseline.ratio       0.7",
+        "x                    -",
+    ]
+    print_report(document, as_json=True)
+    assert json.loads(capsys.readouterr().out) == document
 
 
 def test_progress_piped_prints_sparse_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -123,14 +123,17 @@ def _shadow_round_trip(broker: EmbeddedBroker) -> None:
     pub.close()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "cloud.cli.main", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=env,
     )
 
 
@@ -151,6 +154,19 @@ def test_cli_fleet_runs_the_demo_scenario_accelerated(
         "2026-01-12T09:00:00.000000,2026-01-12T09:10:00.000000,OVERHEAT,pump-02,"
         "motor cooling fan failed\n"
     )
+
+
+def test_cli_fleet_through_edge_agents_removes_its_temporary_queues(
+    broker: EmbeddedBroker, collector: Collector, tmp_path: Path
+) -> None:
+    done = _cli(
+        "sim", "fleet", "--assets", "2", "--speed", "600", "--duration", "2m", "--rate", "10s",
+        "--broker", broker.url, "--json", tmpdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["via"] == "edge agent" and summary["readings"] == 2 * 12
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_replay_plays_a_skab_file(
