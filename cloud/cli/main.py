@@ -92,6 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {describe_os_error(exc)}", file=sys.stderr)
         return status.BAD_INPUT
+    except Exception as exc:  # a bug: one line here, the traceback with --debug
+        if debug:
+            raise
+        print(
+            f"plantwatch: error: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return status.FAILED
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from cloud.inference.registry import ModelRegistry
 
     if args.action == "train":
-        return _train(args, ModelRegistry(DataLayout.at(args.data).models))
+        return _train(args, ModelRegistry(DataLayout.planned(args.data).models))
     hint = f"train a model with `plantwatch model train --data {args.data}`"
     registry = ModelRegistry(DataLayout.existing(args.data, hint).models)
     if args.action == "list":

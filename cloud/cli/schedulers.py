@@ -179,10 +179,15 @@ def run(args: argparse.Namespace) -> int:
     from edge.clock import SystemClock
 
     readonly = args.action in ("list", "describe")
+    model = None
+    if args.action == "create":  # check the model before creating anything
+        from cloud.inference.registry import ModelRegistry
+
+        model = ModelRegistry(DataLayout.planned(args.data).models).load(args.model)
     with LocalStack(args.data, readonly=readonly, create=args.action == "create") as stack:
         clock = SystemClock()
         if args.action == "create":
-            _create(args, stack, clock)
+            _create(args, model, stack, clock)
             _describe(args, engine.describe_scheduler(stack.state, args.name))
         elif args.action == "start":
             engine.start_scheduler(stack.state, args.name, clock.now())
@@ -219,10 +224,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create(args: argparse.Namespace, stack: LocalStack, clock: Any) -> None:
+def _create(args: argparse.Namespace, model: Any, stack: LocalStack, clock: Any) -> None:
     from cloud.inference import scheduler as engine
     from cloud.inference.model import SAMPLING_SECONDS
-    from cloud.inference.registry import ModelRegistry
     from cloud.l4e.naming import InputNaming
     from edge.errors import ConfigError
 
@@ -237,7 +241,6 @@ def _create(args: argparse.Namespace, stack: LocalStack, clock: Any) -> None:
         input_bucket=args.input_bucket,
         output_bucket=args.output_bucket,
     )
-    model = ModelRegistry(DataLayout(stack.root).models).load(args.model)
     rate = model.config.sampling_rate
     if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
         raise ConfigError(

@@ -33,6 +33,18 @@ class DataLayout:
         return cls(path)
 
     @classmethod
+    def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """A directory a command will create when it first writes, checked now so that bad
+        input fails before any work and leaves no empty folder behind."""
+        path = Path(root)
+        ancestor = path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ConfigError(f"--data {path}: {ancestor} is not a directory")
+        return cls(path)
+
+    @classmethod
     def existing(cls, root: str | os.PathLike[str], hint: str | None = None) -> DataLayout:
         """An existing data directory, for commands that only read: they create nothing,
         so a mistyped ``--data`` is an error with a hint, not a new empty directory."""
