@@ -43,7 +43,7 @@ from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
 from edge.clock import Clock
-from edge.errors import NotFoundError, StorageError, WireFormatError
+from edge.errors import NotFoundError, PlantwatchError, StorageError, WireFormatError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Batcher:
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self._reject(*_unexpected(exc), payload, topic, client_id)
             return
-        self._accept_message(message, payload, topic, client_id)
+        self._accept_checked(message, payload, topic, client_id)
 
     def accept_row(
         self, row: dict[str, Any], raw: bytes, topic: str, *, client_id: str = "n/a"
@@ -103,7 +103,7 @@ class Batcher:
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self._reject(*_unexpected(exc), raw, topic, client_id)
             return
-        self._accept_message(message, raw, topic, client_id)
+        self._accept_checked(message, raw, topic, client_id)
 
     def accept_envelope(self, envelope: Any, raw: bytes | None = None) -> None:
         """The project rule's output (``default_rules.json``): the original payload base64
@@ -127,6 +127,20 @@ class Batcher:
             str(envelope.get("topic", "")) if isinstance(envelope, dict) else "",
             "n/a",
         )
+
+    def _accept_checked(
+        self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
+    ) -> None:
+        """Storage failures propagate (the message stays unacknowledged and is redelivered);
+        anything else a decoded message still trips on is quarantined, so one poison message
+        can neither be lost nor be retried forever (a Lambda batch item failure blocks its
+        Kinesis shard)."""
+        try:
+            self._accept_message(message, raw, topic, client_id)
+        except PlantwatchError:
+            raise
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+            self._reject(*_unexpected(exc), raw, topic, client_id)
 
     def _accept_message(
         self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
@@ -327,7 +341,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, RecursionError):
         return "bad_json", "payload is not JSON: nested too deeply"
     if isinstance(exc, OverflowError):
-        return "non_finite", f"a value is out of the double range: {exc}"
+        return "out_of_range", f"a value is out of the double range: {exc}"
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 
