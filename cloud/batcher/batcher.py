@@ -8,6 +8,10 @@ itself, so the scheduler's listing rule (l4e-contracts §4 Choice 1, names withi
 that window and only keep its rows there. A run that already happened does not re-read it
 (Choice 4); late readings are counted so that is visible.
 
+Sites are kept apart (:mod:`cloud.l4e.sites`): a window belongs to ``(site, asset)``, and a
+site other than the configured default writes its files under ``<prefix><site>/``. The
+spool names a window's owner by the site layout's key (``<asset>`` or ``<site>:<asset>``).
+
 Rows are sorted by timestamp. A redelivered message (same ``site/asset/sender:seq`` and same
 content) is a duplicate and is skipped. Two messages with readings at the same timestamp
 are merged into one row; on a conflicting sensor the message with the larger
@@ -184,6 +188,7 @@ class Batcher:
                 )
                 return
         samples = [(s.ts_ms, dict(s.values)) for s in message.samples]
+        owner = cfg.sites.key(message.site, message.asset)
         msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
         by_window: dict[int, list[tuple[int, dict[str, float | None]]]] = {}
@@ -191,7 +196,7 @@ class Batcher:
             end = int(window_end(ts_ms / 1000, freq))
             by_window.setdefault(end, []).append((ts_ms, values))
         chunks = [
-            Chunk(message.asset, end, _order_key(message), rows, body=_dumps(rows))
+            Chunk(owner, end, _order_key(message), rows, body=_dumps(rows))
             for end, rows in sorted(by_window.items())
         ]
         # Serialised once: the spool stores these bodies and the digest is taken over them.
@@ -206,7 +211,7 @@ class Batcher:
             if outcome == "conflict":
                 self._counts["id_conflicts"] += 1
             for end, rows in by_window.items():
-                if self.spool.is_flushed(message.asset, end):
+                if self.spool.is_flushed(owner, end):
                     self._counts["late"] += len(rows)
 
     def _reject(self, reason: str, error: str, raw: bytes, topic: str, client_id: str) -> None:
@@ -238,31 +243,31 @@ class Batcher:
     def _flush(self, due: Any) -> list[str]:
         written: list[str] = []
         with self._flush_lock:
-            for asset, end in self.spool.pending_windows():
+            for owner, end in self.spool.pending_windows():
                 if not due(end):
                     continue
                 try:
-                    key = self._write_window(asset, end)
+                    key = self._write_window(owner, end)
                 except StorageError as exc:  # the store may come back: retried next flush
                     with self._lock:
                         self._counts["flush_errors"] += 1
-                    log.warning("window %s/%d not written yet (will retry): %s", asset, end, exc)
+                    log.warning("window %s/%d not written yet (will retry): %s", owner, end, exc)
                     continue
                 except Exception as exc:  # this window can never be written: set it aside
-                    self._quarantine_window(asset, end, exc)
+                    self._quarantine_window(owner, end, exc)
                     continue
                 if key is not None:
                     written.append(key)
         return written
 
-    def _quarantine_window(self, asset: str, end: int, error: Exception) -> None:
+    def _quarantine_window(self, owner: str, end: int, error: Exception) -> None:
         """Move a window's pending rows to quarantine, so it stops blocking every flush."""
         reason = f"{type(error).__name__}: {error}"
-        log.error("window %s/%d cannot be written; quarantined: %s", asset, end, reason)
+        log.error("window %s/%d cannot be written; quarantined: %s", owner, end, reason)
 
         def set_aside(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
             body = {
-                "asset": asset,
+                "asset": owner,
                 "window_end": end,
                 "chunks": [{"msg_id": c.msg_id, "samples": c.samples} for c in chunks],
             }
@@ -277,40 +282,39 @@ class Batcher:
             return key, 0 if late_files is None else late_files
 
         try:
-            self.spool.write_window(asset, end, set_aside)
+            self.spool.write_window(owner, end, set_aside)
         except Exception as exc:  # the quarantine itself failed: the window stays pending
             with self._lock:
                 self._counts["flush_errors"] += 1
-            log.error("window %s/%d could not be quarantined either: %s", asset, end, exc)
+            log.error("window %s/%d could not be quarantined either: %s", owner, end, exc)
 
-    def _write_window(self, asset: str, end: int) -> str | None:
+    def _write_window(self, owner: str, end: int) -> str | None:
+        site, asset = self.config.sites.split(owner)
+        prefix = self.config.sites.prefix(self.config.prefix, site)
+
         def write(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
             if late_files is None:
-                key = self.config.naming.format(
-                    asset, datetime.fromtimestamp(end, UTC), self.config.prefix
-                )
+                key = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
                 late_files = 0
             elif late_files >= self.config.upload_frequency_s - 1:
                 # Every name inside the window is taken: extend the last late file.
-                key = self._late_key(asset, end, late_files)
+                key = self._late_key(asset, prefix, end, late_files)
                 with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
-                    chunks = [*chunks, *parse_csv(self.store.get(key), asset, end)]
+                    chunks = [*chunks, *parse_csv(self.store.get(key), owner, end)]
             else:
                 late_files += 1
-                key = self._late_key(asset, end, late_files)
+                key = self._late_key(asset, prefix, end, late_files)
             self.store.put(key, render_csv(chunks))
             return key, late_files
 
-        key = self.spool.write_window(asset, end, write)
+        key = self.spool.write_window(owner, end, write)
         if key is not None:
             with self._lock:
                 self._counts["files_written"] += 1
         return key
 
-    def _late_key(self, asset: str, end: int, k: int) -> str:
-        return self.config.naming.format(
-            asset, datetime.fromtimestamp(end - k, UTC), self.config.prefix
-        )
+    def _late_key(self, asset: str, prefix: str, end: int, k: int) -> str:
+        return self.config.naming.format(asset, datetime.fromtimestamp(end - k, UTC), prefix)
 
     # ---- observability ------------------------------------------------------------------
 

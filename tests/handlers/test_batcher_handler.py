@@ -134,6 +134,29 @@ def test_out_of_range_numbers_are_quarantined_not_retried(s3: Any) -> None:
     )
 
 
+def test_sites_get_their_own_input_folders_through_the_object_store_spool(s3: Any) -> None:
+    # GIVEN the handler configured with plant1 as the default site
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    config = batcher_handler.config_from_env({"DEFAULT_SITE": "plant1"})
+    handle = batcher_handler.make_handler(store, config, ManualClock(T0 + 400))
+    doc = b'{"v":1,"site":"%s","asset":"pump","sender":"g","seq":0,"samples":[{"ts":1652443860000,"values":{"a":%d}}]}'
+    records = [
+        kinesis_record(doc % (b"plant1", 1), 1, "dt/plantwatch/plant1/pump/telemetry"),
+        kinesis_record(doc % (b"plant2", 2), 2, "dt/plantwatch/plant2/pump/telemetry"),
+    ]
+
+    # WHEN both sites' pump readings for one window are handled
+    assert handle({"Records": records}, None) == {"batchItemFailures": []}
+
+    # THEN the default site keeps the flat name and plant2 has its own folder
+    assert list(store.list("input/")) == [
+        "input/plant2/pump_20220513121500.csv",
+        "input/pump_20220513121500.csv",
+    ]
+    assert store.get("input/plant2/pump_20220513121500.csv").endswith(b",2\n")
+    assert list(store.list("spool/pending/")) == []
+
+
 class FailingStore(S3ObjectStore):
     """S3 whose quarantine writes fail: storage trouble, not bad data."""
 
