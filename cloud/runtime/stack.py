@@ -237,7 +237,9 @@ class LocalStack:
             self.broker_url,
             load_model(self.config.data.models, model_name),
             self.bucket,
+            self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
+            sites=self.config.site_layout,
         )
         runner.start()
         self.streaming = runner
