@@ -15,8 +15,8 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.bundle import build_asset
-from infra.config import from_context
-from infra.stack import STACK_NAME, PlantwatchStack
+from infra.config import STACK_NAME, from_context
+from infra.stack import PlantwatchStack
 
 
 def build_app(

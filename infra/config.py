@@ -16,6 +16,7 @@ from cloud.l4e.naming import UPLOAD_FREQUENCIES
 from edge.errors import ConfigError
 from edge.wire import NAME_RE
 
+STACK_NAME = "plantwatch"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 """E.164, as SNS SMS subscriptions require."""

@@ -19,6 +19,12 @@ from typing import Any
 
 from edge.wire import APP
 
+THING_TYPE = "plantwatch-device"
+DEVICE_POLICY = "plantwatch-device"
+GATEWAY_POLICY = "plantwatch-gateway"
+"""Gateway policies are ``plantwatch-gateway-1`` .. ``-N``; a gateway's certificate gets the
+device policy and as many of them as its assets fill."""
+
 THING = "${iot:Connection.Thing.ThingName}"
 SITE = "${iot:Connection.Thing.Attributes[site]}"
 GATEWAY_SLOTS = 12

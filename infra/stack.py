@@ -18,8 +18,6 @@ from infra.parts.operations import Operations
 from infra.parts.processing import Processing
 from infra.parts.storage import Storage
 
-STACK_NAME = "plantwatch"
-
 
 class PlantwatchStack(Stack):
     def __init__(

@@ -13,14 +13,14 @@ from infra.config import DeployConfig
 from infra.nag import acknowledge_wildcards, arn_of
 from infra.parts.archive import Archive
 from infra.parts.storage import ERRORS_PREFIX, Storage
-from infra.policies import device_policy, gateway_policies
+from infra.policies import (
+    DEVICE_POLICY,
+    GATEWAY_POLICY,
+    THING_TYPE,
+    device_policy,
+    gateway_policies,
+)
 from infra.rules import Targets, cfn_payload, deployed_rules
-
-THING_TYPE = "plantwatch-device"
-DEVICE_POLICY = "plantwatch-device"
-GATEWAY_POLICY = "plantwatch-gateway"
-"""Gateway policies are ``plantwatch-gateway-1`` .. ``-N``; the gateway's certificate
-gets the device policy and all of them."""
 
 
 def iot_arn_prefix() -> str:
