@@ -118,4 +118,5 @@ def test_a_missing_policy_means_the_stack_is_not_deployed(monkeypatch, tmp_path,
         assert boto3.client("iot", region_name=REGION).list_things()["things"] == []
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("plantwatch: error: pump-01:") and "plantwatch deploy" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("plantwatch: error: pump-01:") and "plantwatch deploy" in last
