@@ -68,11 +68,11 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
     """Build the config from a context getter (``node.try_get_context``)."""
     emails = tuple(_list(get("alert_emails"), "alert_emails"))
     for email in emails:
-        if not EMAIL_RE.match(email):
+        if not EMAIL_RE.fullmatch(email):
             raise ConfigError(f"context alert_emails: {email!r} is not an email address")
     phones = tuple(_list(get("alert_phones"), "alert_phones"))
     for phone in phones:
-        if not PHONE_RE.match(phone):
+        if not PHONE_RE.fullmatch(phone):
             raise ConfigError(
                 f"context alert_phones: {phone!r}: expected E.164, e.g. +4915112345678"
             )
@@ -138,7 +138,7 @@ def _scheduler(raw: Any, index: int) -> SchedulerSpec:
         raw = {"name": raw}
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ConfigError(f"{where}: expected {{'name': ..., 'upload_frequency': 'PT5M', ...}}")
-    if not NAME_RE.match(raw["name"]):
+    if not NAME_RE.fullmatch(raw["name"]):
         raise ConfigError(f"{where}.name: {raw['name']!r} must match {NAME_RE.pattern}")
     frequency = raw.get("upload_frequency", "PT5M")
     if frequency not in UPLOAD_FREQUENCIES:

@@ -89,7 +89,7 @@ def provision(
     force: bool = False,
 ) -> Provisioned:
     for what, name in (("THING", thing), ("--site", site), *(("--assets", a) for a in assets)):
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ConfigError(f"{what}: {name!r} must match {NAME_RE.pattern}")
     if len(assets) > GATEWAY_SLOTS:
         raise ConfigError(
