@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import print_report, stderr
+from edge.cliargs import int_range, non_negative_int, positive_float, positive_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,10 +69,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write file,datetime,anomaly,changepoint,score of every scored row here",
     )
     parser.add_argument(
-        "--train-rows", type=int, default=400, help="leading rows of each file to train on"
+        "--train-rows",
+        type=int_range(10, what="a whole number of at least 10"),
+        default=400,
+        help="leading rows of each file to train on (default 400)",
     )
     parser.add_argument(
-        "--window-s", type=float, default=60.0, help="NAB window right of a changepoint, s"
+        "--window-s",
+        type=positive_float,
+        default=60.0,
+        help="NAB window to the right of each changepoint, seconds (default 60)",
     )
     parser.add_argument(
         "--cv",
@@ -80,14 +87,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sim-per-type",
-        type=int,
+        type=non_negative_int,
         default=3,
-        help="with --cv: simulated SKAB-shaped files per fault type (0: none)",
+        help="with --cv: simulated SKAB-shaped files per fault type (default 3; 0: none)",
     )
-    parser.add_argument("--sim-seed", type=int, default=0, help="with --cv: simulator seed")
+    parser.add_argument(
+        "--sim-seed", type=non_negative_int, default=0, help="with --cv: simulator seed"
+    )
     parser.add_argument(
         "--slice-rows",
-        type=int,
+        type=positive_int,
         default=1150,
         help="with --cv: rows per experiment cut from an unlabelled (anomaly-free) file",
     )
@@ -343,8 +352,8 @@ def read_experiment(path: Path, root: Path, train_rows: int) -> Experiment:
 def run(args: argparse.Namespace) -> int:
     from edge.errors import UserError
 
-    if args.train_rows < 10:
-        raise UserError(f"--train-rows {args.train_rows}: expected at least 10")
+    if args.predictions and not Path(args.predictions).absolute().parent.is_dir():
+        raise UserError(f"--predictions {args.predictions}: its folder does not exist")
     if args.cv:
         from cloud.bench import skab_cv
 
@@ -386,11 +395,7 @@ def run(args: argparse.Namespace) -> int:
         "changes": SKAB_CHANGE_FIELDS,
         "published_best": PUBLISHED_BEST,
     }
-    if args.json:
-        print_json(document)
-    else:
-        for key in ("f1", "far_pct", "mar_pct", "nab_standard", "nab_lowfp", "nab_lowfn"):
-            print(f"{key}: {document[key]}")
+    print_report(document, as_json=args.json)
     return 0
 
 

@@ -48,7 +48,7 @@ from cloud.bench.skab import (
     track,
     with_changes,
 )
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import Column, print_fields, print_json, print_table, stderr
 
 MODEL_GRID: dict[str, tuple[Any, ...]] = {"threshold_margin": (2.0, 2.5)}
 EPISODE_GRID: dict[str, tuple[Any, ...]] = {
@@ -306,18 +306,29 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.json:
         print_json(document)
-    else:
-        for row in fold_rows:
-            print(
-                f"{row['fold']}: setting {row['setting']} f1 {row['f1']} far {row['far_pct']} "
-                f"mar {row['mar_pct']} nab {row['nab_standard']}"
-            )
-        for group, figures in document["total"].items():
-            print(
-                f"total {group}: f1 {figures['f1']} far {figures['far_pct']} "
-                f"mar {figures['mar_pct']} nab {figures['nab_standard']}"
-            )
-        print(f"selected on all folds: {grid[best].describe()}")
+        return 0
+    figures = [
+        Column("f1", "f1", "right"),
+        Column("far_pct", "far_pct", "right"),
+        Column("mar_pct", "mar_pct", "right"),
+        Column("nab_standard", "nab_standard", "right"),
+        Column("nab_lowfp", "nab_lowfp", "right"),
+        Column("nab_lowfn", "nab_lowfn", "right"),
+    ]
+    print_table(
+        fold_rows,
+        [Column("fold", "fold"), Column("setting", "setting", "right"), *figures],
+        title="each fold, with the setting chosen without it",
+    )
+    print_table(
+        [{"group": group, **f} for group, f in document["total"].items()],
+        [Column("group", "group"), *figures],
+        title="total of the held-out folds",
+    )
+    print_fields(
+        {"setting": best, **{k: v for k, v in grid[best].describe().items()}},
+        title="chosen on all folds",
+    )
     return 0
 
 
