@@ -3,6 +3,7 @@ of SKAB's size, and plants that settle at a new operating point after the fault.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloud.cli.main import main
 from simulator import skab
 from simulator.asset import AssetGroup, AssetSpec, Trim
 from simulator.faults import FaultType
@@ -118,3 +120,13 @@ def test_write_produces_skab_csvs(tmp_path: Path) -> None:
     header = first.read_text().splitlines()[0].split(";")
     assert header[0] == "datetime" and header[-2:] == ["anomaly", "changepoint"]
     assert len(frame) == skab.cases(1, seed=0)[0].rows
+
+
+def test_cli_writes_the_set_and_bench_skab_scores_it(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sim"
+    assert main(["sim", "skab", "--out", str(out), "--per-type", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == len(FaultType)
+    assert main(["bench", "skab", "--data", str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["files"] == len(FaultType)
+    assert set(doc["groups"]) == {t.value for t in FaultType}
