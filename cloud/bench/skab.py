@@ -337,7 +337,14 @@ def read_experiment(path: Path, root: Path, train_rows: int) -> Experiment:
     try:
         frame.index = pd.to_datetime(frame.index, format="%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise UserError(f"{path}: datetime: expected YYYY-MM-DD hh:mm:ss on every row") from None
+        try:  # SKAB writes YYYY-MM-DD hh:mm:ss; accept other unambiguous ISO forms too
+            frame.index = pd.to_datetime(frame.index, format="ISO8601")
+        except ValueError:
+            raise UserError(
+                f"{path}: datetime: expected YYYY-MM-DD hh:mm:ss on every row"
+            ) from None
+    if getattr(frame.index, "tz", None) is not None:
+        frame.index = frame.index.tz_convert(None)
     bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise UserError(f"{path}: column {bad[0]!r} is not numeric")

@@ -179,3 +179,24 @@ def test_bench_train_reports_keys(capsys) -> None:
     assert doc["rows"] == 5000 and doc["sensors"] == 6
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
     assert doc["modes"] == 3
+
+
+def test_bad_skab_files_are_named(tmp_path: Path, capsys) -> None:
+    good = skab_frame(1)
+    cases = {
+        "dates.csv": good.to_csv(sep=";").replace("2020-03-09 10:00:05", "yesterday"),
+        "text.csv": good.to_csv(sep=";").replace(";0.0;0.0\n", ";0.0;x\n", 1),
+        "short.csv": good.iloc[:300].to_csv(sep=";"),
+    }
+    expected = {
+        "dates.csv": "datetime: expected",
+        "text.csv": "'changepoint' is not numeric",
+        "short.csv": "300 rows",
+    }
+    for name, text in cases.items():
+        folder = tmp_path / name.removesuffix(".csv")
+        folder.mkdir()
+        (folder / name).write_text(text)
+        assert main(["bench", "skab", "--data", str(folder), "--json"]) == 2
+        err = capsys.readouterr().err
+        assert name in err and expected[name] in err and len(err.strip().splitlines()) == 1
