@@ -3,10 +3,12 @@
 Per file: train on the first ``--train-rows`` rows (400), then score every row with the
 model and the alarm-episode rules (:mod:`cloud.inference.episodes`): no label of the
 file is read until its predictions are made. One configuration for every file, no per-file
-setting. The predicted changepoints are the rows where an alarm is raised or cleared.
-Reports micro-averaged F1/FAR/MAR over the scored rows and NAB standard/LowFP/LowFN,
-with SKAB's leaderboard window (60 s to the right of each true changepoint) and with its
-scoring function's default window (see :mod:`cloud.inference.evaluation`).
+setting. The predicted changepoints are the rows where an alarm is raised or cleared and
+where a move starts or stops (:mod:`cloud.inference.changes`). Reports micro-averaged
+F1/FAR/MAR over the scored rows and NAB standard/LowFP/LowFN with SKAB's leaderboard
+window (60 s to the right of each true changepoint), the same from alarm edges alone (how
+SKAB's published detectors get their changepoints), and with its scoring function's
+default window (see :mod:`cloud.inference.evaluation`).
 
 ``--cv`` runs the selection protocol instead (:mod:`cloud.bench.skab_cv`).
 
