@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from cloud.cli.output import print_fields, print_json, stderr
+from edge.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,13 +33,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def run(args: argparse.Namespace) -> int:
-    import boto3
+def _check_out(out: Path) -> None:
+    """Refuse a folder that cannot be created before any AWS call, so nothing is left half-made."""
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"--out {out}: {ancestor} is not a directory")
 
+
+def _iot_client(region: str | None) -> Any:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.client("iot", region_name=region)
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS: {exc} (pass --region or set AWS_REGION)") from exc
+
+
+def run(args: argparse.Namespace) -> int:
     from infra.provision import provision
 
     assets = tuple(a.strip() for a in args.assets.split(",") if a.strip())
     out = Path(args.out) if args.out else Path(args.thing)
+    _check_out(out)
+    client = _iot_client(args.region)
     stderr.print(f"provisioning {args.thing} at site {args.site} ...")
     result = provision(
         args.thing,
@@ -45,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         out,
         assets=assets,
         ca=Path(args.ca) if args.ca else None,
-        client=boto3.client("iot", region_name=args.region),
+        client=client,
         force=args.force,
     )
     doc = {
