@@ -1,7 +1,8 @@
-"""``plantwatch detectors validate|list|describe``: check model JSON, inspect instances.
+"""``plantwatch detectors validate|run|analyze|list|describe``: check, try, inspect models.
 
 ``validate`` takes CreateDetectorModel and CreateInput bodies exactly as AWS does; a
 reference to an input or attribute that no given ``--input`` defines is an error.
+``run`` and ``analyze`` live in :mod:`cloud.cli.detectors_replay`.
 ``list`` and ``describe`` read the detector state a local runtime keeps in ``DIR/state.db``.
 """
 
@@ -12,6 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
+from cloud.cli.detectors_replay import (
+    add_analyze_arguments,
+    add_run_arguments,
+    model_and_inputs,
+    run_analyze,
+    run_replay,
+)
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
@@ -27,22 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Validate a CreateDetectorModel body (and the CreateInput bodies it "
         "reads) exactly as AWS IoT Events would.",
     )
-    validate.add_argument(
-        "model", type=Path, metavar="MODEL.json", help="CreateDetectorModel request JSON"
-    )
-    validate.add_argument(
-        "--input",
-        dest="inputs",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="INPUT.json",
-        help="CreateInput JSON the model reads (repeatable)",
-    )
-    validate.add_argument(
-        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
-    )
+    model_and_inputs(validate)
     validate.add_argument("--json", action="store_true", help="print one JSON document")
+    add_run_arguments(sub)
+    add_analyze_arguments(sub)
     for name, summary in (
         ("list", "list detector instances"),
         ("describe", "DescribeDetector for one key"),
@@ -64,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "validate":
         return _validate(args)
+    if args.action == "run":
+        return run_replay(args)
+    if args.action == "analyze":
+        return run_analyze(args)
     return _inspect(args)
 
 

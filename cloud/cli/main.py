@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedulers": ("cloud.cli.schedulers", "create, start, stop, list inference schedulers"),
     "executions": ("cloud.cli.executions", "list inference executions"),
     "events": ("cloud.cli.events", "list anomalous inference events"),
-    "detectors": ("cloud.cli.detectors", "validate detector models; list detector instances"),
+    "detectors": (
+        "cloud.cli.detectors",
+        "validate, try and analyze detector models; list instances",
+    ),
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
