@@ -35,6 +35,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
+    "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
+    "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),
+    "provision-device": (
+        "cloud.cli.provision",
+        "create an IoT thing, certificate and agent config for a device or gateway",
+    ),
+    "cost": ("cloud.cli.cost", "estimate the monthly AWS cost of a fleet"),
 }
 
 
