@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from cloud.cli.output import print_fields, print_json, stderr
-from edge.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,32 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _check_out(out: Path) -> None:
-    """Refuse a folder that cannot be created before any AWS call, so nothing is left half-made."""
-    ancestor = out
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(f"--out {out}: {ancestor} is not a directory")
-
-
-def _iot_client(region: str | None) -> Any:
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        return boto3.client("iot", region_name=region)
-    except BotoCoreError as exc:
-        raise ConfigError(f"AWS: {exc} (pass --region or set AWS_REGION)") from exc
-
-
 def run(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    from cloud.runtime.layout import check_creatable_dir
+    from edge.errors import ConfigError
     from infra.provision import provision
 
     assets = tuple(a.strip() for a in args.assets.split(",") if a.strip())
     out = Path(args.out) if args.out else Path(args.thing)
-    _check_out(out)
-    client = _iot_client(args.region)
+    # the private key exists only in this run: a bad folder must fail before AWS is called
+    check_creatable_dir(out, "--out")
+    try:
+        client = boto3.client("iot", region_name=args.region)
+    except NoRegionError:
+        raise ConfigError(
+            "--region: no AWS Region given or configured (pass --region or set AWS_REGION)"
+        ) from None
     stderr.print(f"provisioning {args.thing} at site {args.site} ...")
     result = provision(
         args.thing,
