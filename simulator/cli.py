@@ -104,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "skab",
         help="write labelled SKAB-shaped experiments (the detection development set)",
         description="Write the simulator's SKAB-shaped experiments, every fault type, as "
-        "OUT/<fault type>/<k>.csv in SKAB's CSV format, for `plantwatch bench skab --data OUT`.",
+        "OUT/<fault type>/<k>.csv in SKAB's CSV format, for `plantwatch bench skab --dataset OUT`.",
     )
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument(

@@ -1,4 +1,4 @@
-"""``plantwatch bench skab``: the SKAB protocol on every labelled CSV under ``--data``.
+"""``plantwatch bench skab``: the SKAB protocol on every labelled CSV under ``--dataset``.
 
 Per file: train on the first ``--train-rows`` rows (400), then score every row with the
 model and the alarm-episode rules (:mod:`cloud.inference.episodes`): no label of the
@@ -65,7 +65,9 @@ PUBLISHED_BEST = {"f1": 0.78, "far_pct": 13.55, "nab_standard": 32.42}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder searched for SKAB CSVs")
+    parser.add_argument("--dataset", help="folder searched for SKAB CSVs (required)")
+    # --data was this option's old name; it means the state directory everywhere else
+    parser.add_argument("--data", dest="dataset_deprecated", help=argparse.SUPPRESS)
     parser.add_argument(
         "--predictions",
         help="write file,datetime,anomaly,changepoint,score of every scored row here",
@@ -361,13 +363,16 @@ def read_experiment(path: Path, root: Path, train_rows: int) -> Experiment:
 def run(args: argparse.Namespace) -> int:
     from edge.errors import UserError
 
+    if (args.dataset or args.dataset_deprecated) is None:
+        raise UserError("--dataset: required (a folder of SKAB CSVs)")
+    args.dataset = args.dataset or args.dataset_deprecated
     if args.predictions and not Path(args.predictions).absolute().parent.is_dir():
         raise UserError(f"--predictions {args.predictions}: its folder does not exist")
     if args.cv:
         from cloud.bench import skab_cv
 
         return skab_cv.run(args)
-    root = Path(args.data)
+    root = Path(args.dataset)
     labelled, _ = find_files(root)
     if not labelled:
         raise UserError(f"{root}: no labelled SKAB CSV (';'-separated with anomaly, changepoint)")

@@ -6,7 +6,7 @@ chosen here on many folds and judged by the folds they were not chosen on.
 
 Folds (each scored with SKAB's protocol: train on the head, score the rest):
 
-* every labelled SKAB file under ``--data`` on its own (leave one file out);
+* every labelled SKAB file under ``--dataset`` on its own (leave one file out);
 * every unlabelled SKAB file (``anomaly-free.csv``) cut into experiments of
   ``--slice-rows`` rows: a pure false-alarm check, one fold per file;
 * the simulator's SKAB-shaped set (:mod:`simulator.skab`): its nine fault types, faults
@@ -148,7 +148,7 @@ def experiments(args: argparse.Namespace) -> tuple[list[Experiment], list[Fold]]
     """The development experiments and their folds."""
     from edge.errors import UserError
 
-    root = Path(args.data)
+    root = Path(args.dataset)
     labelled, unlabelled = find_files(root)
     found: list[Experiment] = []
     folds: list[Fold] = []

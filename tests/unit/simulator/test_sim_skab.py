@@ -126,7 +126,7 @@ def test_cli_writes_the_set_and_bench_skab_scores_it(tmp_path: Path, capsys) -> 
     out = tmp_path / "sim"
     assert main(["sim", "skab", "--out", str(out), "--per-type", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == len(FaultType)
-    assert main(["bench", "skab", "--data", str(out), "--json"]) == 0
+    assert main(["bench", "skab", "--dataset", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["files"] == len(FaultType)
     assert set(doc["groups"]) == {t.value for t in FaultType}
