@@ -371,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
     if args.cv:
         from cloud.bench import skab_cv
 
+        if args.predictions:
+            raise UserError("--predictions: not with --cv (it scores many settings)")
         return skab_cv.run(args)
     root = Path(args.dataset)
     labelled, _ = find_files(root)

@@ -19,10 +19,12 @@ without anomalies counts ``3 min(1, (100 - FAR)/90)``). A setting's merit is the
 the group means of ``J`` less its worst fold's shortfall from the best ``J`` any setting
 reaches on that fold: a setting must do well on average *and* never be far behind what is
 possible on any fold, and the best total never decides. (The shortfall rather than the
-raw worst ``J``: otherwise the worst fold is always a file no setting can detect.) Every fold is reported with the setting
-chosen *without* it (nested leave-one-fold-out), so its figures are out of sample; the
-totals pool those held-out predictions. The setting chosen on all folds is reported too,
-with its figures marked in-sample.
+raw worst ``J``: otherwise the worst fold is always a file no setting can detect.)
+
+Every fold is reported with the setting chosen *without* it (nested leave-one-fold-out),
+so its figures are out of sample for that choice; the totals pool those held-out
+predictions. The setting chosen on all folds is reported too, with its figures marked
+in-sample.
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ def experiments(args: argparse.Namespace) -> tuple[list[Experiment], list[Fold]]
     from edge.errors import UserError
 
     root = Path(args.dataset)
+    if args.slice_rows <= args.train_rows:
+        raise UserError(
+            f"--slice-rows {args.slice_rows}: expected more than --train-rows {args.train_rows}"
+        )
     labelled, unlabelled = find_files(root)
     found: list[Experiment] = []
     folds: list[Fold] = []
@@ -158,7 +164,7 @@ def experiments(args: argparse.Namespace) -> tuple[list[Experiment], list[Fold]]
         found.append(exp)
     for path in unlabelled:
         whole = read_experiment(path, root, args.train_rows)
-        pieces = _slices(whole, args.slice_rows, args.train_rows)
+        pieces = _slices(whole, args.slice_rows)
         if not pieces:
             raise UserError(
                 f"{path}: {len(whole.frame)} rows; need --slice-rows {args.slice_rows} or more"
@@ -183,9 +189,9 @@ def experiments(args: argparse.Namespace) -> tuple[list[Experiment], list[Fold]]
     return found, folds
 
 
-def _slices(whole: Experiment, rows: int, train_rows: int) -> list[Experiment]:
+def _slices(whole: Experiment, rows: int) -> list[Experiment]:
     frame = whole.frame
-    count = len(frame) // rows if rows > train_rows else 0
+    count = len(frame) // rows
     return [
         Experiment(f"{whole.name}#{k}", whole.group, frame.iloc[k * rows : (k + 1) * rows])
         for k in range(count)

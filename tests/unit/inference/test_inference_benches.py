@@ -209,3 +209,15 @@ def test_bad_skab_files_are_named(tmp_path: Path, capsys) -> None:
         assert main(["bench", "skab", "--dataset", str(folder), "--json"]) == 2
         err = capsys.readouterr().err
         assert name in err and expected[name] in err and len(err.strip().splitlines()) == 1
+
+
+def test_cv_options_that_cannot_work_are_refused(tmp_path: Path, capsys) -> None:
+    skab_file(tmp_path / "valve" / "0.csv", 0)
+    base = ["bench", "skab", "--dataset", str(tmp_path), "--cv", "--sim-per-type", "0"]
+    assert main([*base, "--slice-rows", "300", "--json"]) == 2
+    assert "--slice-rows 300: expected more than --train-rows 400" in capsys.readouterr().err
+    assert main([*base, "--predictions", str(tmp_path / "p.csv"), "--json"]) == 2
+    assert "not with --cv" in capsys.readouterr().err
+    assert main([*base, "--json"]) == 2  # one labelled file and nothing else: one fold
+    assert "at least two folds" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
