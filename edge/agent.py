@@ -21,8 +21,10 @@ from pathlib import Path
 
 from awscrt import mqtt
 
+from edge import commands
 from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import Clock
+from edge.commands import MODES, CommandError
 from edge.errors import ConfigError
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
@@ -30,8 +32,6 @@ from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
 from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, Sample, Telemetry, encode
 
 log = logging.getLogger("edge.agent")
-
-MODES = ("normal", "safe", "stop")
 
 
 @dataclass(frozen=True)
@@ -248,27 +248,33 @@ class Agent:
     # -- commands ---------------------------------------------------------------------------
 
     def _register_defaults(self) -> None:
-        def sampling(_asset: str, value: object) -> float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"sampling_interval_s: expected a number, got {value!r}")
-            if not 0.01 <= value <= 86400:
-                raise ValueError(f"sampling_interval_s: {value} is outside 0.01..86400")
-            self.sampling_interval_s = float(value)
-            return value
+        """The built-in commands, each checked against the shared catalogue
+        (:mod:`edge.commands`), the same ranges the cloud side sends within."""
+
+        def sampling(_asset: str, value: object) -> float | int:
+            number = commands.parse_value("sampling_interval_s", value)
+            if number is None:
+                raise CommandError("sampling_interval_s: expected a number, got null")
+            self.sampling_interval_s = float(number)
+            return number
 
         def mode(asset: str, value: object) -> str:
-            if value not in MODES:
-                raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {value!r}")
-            self._tell_sources(asset, "mode", value)
-            return str(value)
+            chosen = commands.parse_value("mode", value)
+            if chosen is None:
+                raise CommandError("mode: expected one of " + ", ".join(MODES) + ", got null")
+            self._tell_sources(asset, "mode", chosen)
+            return str(chosen)
 
         def setpoints(asset: str, value: object) -> dict[str, float]:
-            if not isinstance(value, dict) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
-            ):
-                raise ValueError(f"setpoints: expected an object of numbers, got {value!r}")
-            self._tell_sources(asset, "setpoints", value)
-            return dict(value)
+            if not isinstance(value, dict):
+                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+            checked = {
+                name: commands.parse_value(f"setpoints.{name}", v) for name, v in value.items()
+            }
+            if any(v is None for v in checked.values()):
+                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+            self._tell_sources(asset, "setpoints", checked)
+            return checked
 
         self.register_command("sampling_interval_s", sampling)
         self.register_command("mode", mode)

@@ -206,8 +206,9 @@ def _start_agent(
     )
 
     def apply_mode(asset: str, value: object) -> object:
-        if value not in ("normal", "safe", "stop"):
-            raise ValueError(f"mode must be normal, safe or stop, not {value!r}")
+        from edge.commands import parse_value
+
+        value = parse_value("mode", value)
         fleet.set_mode(asset, str(value))
         if asset == story.faulted_asset and value == "safe" and story.command_applied is None:
             story.command_applied = clock.now()
