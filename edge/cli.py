@@ -79,6 +79,8 @@ def read_status(config_path: str) -> dict[str, object]:
     )
     if not running:
         doc["connected"] = False
+        if "sender_state" in doc:
+            doc["sender_state"] = "stopped"
     queue = Path(config.queue_path)
     if queue.exists():
         try:
@@ -115,6 +117,8 @@ def _status(args: argparse.Namespace) -> int:
         for key in ("sender", "running", "stale", "connected", "protocol", "queue_depth"):
             print(f"{key:>14}: {doc.get(key)}")
         for key in ("oldest_age_s", "sent", "dropped", "inflight", "connects", "last_error"):
+            print(f"{key:>14}: {doc.get(key)}")
+        for key in ("sender_state", "sender_errors", "refused", "refused_by_reason"):
             print(f"{key:>14}: {doc.get(key)}")
     return EXIT_OK
 

@@ -13,6 +13,7 @@ from tcp_gate import TcpGate
 from cloud.runtime.broker import EmbeddedBroker
 from edge.agent import Agent, AgentConfig
 from edge.clock import SystemClock
+from edge.errors import StorageError
 from edge.wire import Sample
 
 ASSETS = ("pump-1", "pump-2", "pump-3")
@@ -257,3 +258,35 @@ def _wait(predicate: object, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return bool(predicate())  # type: ignore[operator]
+
+
+def test_a_queue_failure_in_the_sender_backs_off_shows_and_recovers(
+    broker: EmbeddedBroker, tmp_path: Path, receiver: Receiver
+) -> None:
+    # GIVEN an agent whose queue cannot form messages for a while (disk trouble)
+    agent = Agent(config(broker, tmp_path, shadow=False), SystemClock())
+    broken = {"on": True}
+    form = agent.buffer.form
+
+    def failing_form(*args: object, **kwargs: object) -> object:
+        if broken["on"]:
+            raise StorageError(f"queue {agent.buffer.path}: form failed (disk I/O error)")
+        return form(*args, **kwargs)  # type: ignore[arg-type]
+
+    agent.buffer.form = failing_form  # type: ignore[method-assign]
+    agent.start()
+    try:
+        agent.submit("pump-1", [reading(i) for i in range(20)])
+
+        # THEN the sender keeps trying, and the status says so instead of "all is well"
+        assert _wait(lambda: agent.status()["sender_errors"] >= 2, 10)
+        status = agent.status()
+        assert status["sender_state"] == "backing_off"
+        assert "disk I/O error" in str(status["last_error"])
+
+        # WHEN the disk recovers, THEN every reading arrives and the sender is running again
+        broken["on"] = False
+        assert receiver.wait_for(20, 20)
+        assert _wait(lambda: agent.status()["sender_state"] == "running", 5)
+    finally:
+        agent.stop()
