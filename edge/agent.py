@@ -34,6 +34,7 @@ from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import Clock
 from edge.commands import MODES, CommandError
 from edge.errors import ConfigError, StorageError, UserError
+from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
@@ -581,9 +582,7 @@ class Agent:
         except Exception:
             return
         path = self.config.status_file
-        tmp = path.with_suffix(path.suffix + ".tmp")
         try:
-            tmp.write_text(json.dumps(doc, default=str))
-            os.replace(tmp, path)
+            write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
             log.warning("status file %s: %s", path, exc, extra={"event": "error"})

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cloud import alerts
 from cloud.detectors.engine import ActionRequest
 from cloud.ports import Notification, Notifier, Publisher, StateStore
+from edge.files import private_file
 
 if TYPE_CHECKING:
     from cloud.detectors.engine import DetectorEngine
@@ -179,7 +180,7 @@ class LocalActionSink:
         with self._lock:
             self.outbox.append(entry)
             if self._outbox_path is not None:
-                self._outbox_path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from cloud.shadow.document import Shadow
 from edge.errors import StorageError
+from edge.files import private_file
 
 TOMBSTONE_SECONDS = 48 * 3600
 """AWS continues a deleted shadow's version if it is re-created within 48 hours."""
@@ -48,16 +49,16 @@ class ShadowStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            private_file(self.path)
             self._db = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open shadow store: {exc}") from exc
 
     def close(self) -> None:

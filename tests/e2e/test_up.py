@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -20,18 +21,20 @@ pytestmark = pytest.mark.slow
 
 
 def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        umask=0o022,  # world-readable by default: the data must stay private anyway
     )
     now_ms = int(time.time()) * 1000
     try:
         first = proc.stdout.readline().strip()
         assert first.startswith("broker: mqtt://127.0.0.1:"), first
         url = first.removeprefix("broker: ")
-        runtime = json.loads((tmp_path / "runtime.json").read_text())
+        runtime = json.loads((data / "runtime.json").read_text())
         assert runtime["broker"] == url
 
         sample = wire.Sample(now_ms, {"flow": 1.5, "speed": 1450.0})
@@ -45,9 +48,15 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    bucket = tmp_path / "buckets" / "plantwatch"
+    bucket = data / "buckets" / "plantwatch"
     inputs = sorted((bucket / "input").glob("pump-09_*.csv"))
     assert len(inputs) == 1, err[-2000:]
     stamp = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000")
     assert inputs[0].read_text().splitlines()[1:] == [f"{stamp},1.5,1450"]
     assert any(p.is_file() for p in (bucket / "quarantine").rglob("*"))
+    loose = {
+        str(p.relative_to(data)): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in [data, *data.rglob("*")]
+        if stat.S_IMODE(p.stat().st_mode) & 0o077
+    }
+    assert loose == {}  # directories 0700, SQLite and bucket files 0600
