@@ -51,10 +51,18 @@ class DemoOptions:
 
 @dataclass(slots=True)
 class Story:
-    """What happened, in simulated epoch seconds; None until it happens."""
+    """What happened, in simulated epoch seconds; None until it happens.
+
+    Only what comes at or after the fault's onset (the ground truth, *onset*) counts as
+    detecting it: an anomalous result row of the faulted asset timestamped before the onset,
+    or an alert or command before it, is a false alarm, counted on its own.
+    """
 
     faulted_asset: str
+    onset: float | None = None
+    """When the fault starts (ground truth, known to the story, not to the pipeline)."""
     fault_onset: float | None = None
+    """When the run reached the onset (and printed it)."""
     first_anomaly: float | None = None
     alarm: float | None = None
     alert: float | None = None
@@ -64,10 +72,27 @@ class Story:
     alerts_by_asset: dict[str, int] = field(default_factory=dict)
     executions: int = 0
     errors: list[str] = field(default_factory=list)
+    false_alarm_rows: set[float] = field(default_factory=set)
+    """Timestamps of the faulted asset's anomalous rows before the onset."""
+    alerts_before_onset: int = 0
 
     @property
     def complete(self) -> bool:
         return None not in (self.first_anomaly, self.alert, self.command_applied)
+
+    def before_onset(self, t: float) -> bool:
+        return self.onset is None or t < self.onset
+
+    def note_anomalies(self, asset: str, timestamps: list[float]) -> None:
+        """Anomalous result rows of *asset*: the first at or after the onset detects the
+        fault; earlier ones are false alarms (each row counted once, however often read)."""
+        if asset != self.faulted_asset:
+            return
+        for t in timestamps:
+            if self.before_onset(t):
+                self.false_alarm_rows.add(t)
+            elif self.first_anomaly is None or t < self.first_anomaly:
+                self.first_anomaly = t
 
 
 def _clock_text(t: float | None) -> str:
@@ -92,8 +117,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     # The stack and the agent start in the five minutes of plant time before the fleet's
     # first reading, so the first scheduled window already finds its data.
     clock = SimulatedClock(start=START - 300, speed=options.sim_speed)
-    story = Story(faulted_asset=_faulted_asset(scenario))
     fleet = FleetSimulator(specs, scenario, start=START - 60, rate_s=RATE_S, seed=options.seed)
+    faulted = _faulted_asset(scenario)
+    story = Story(faulted_asset=faulted, onset=_fault_onset(fleet, faulted))
     from cloud.feeder import default_detector_paths
 
     detector_model, detector_input = default_detector_paths()
@@ -210,7 +236,12 @@ def _start_agent(
 
         value = parse_value("mode", value)
         fleet.set_mode(asset, str(value))
-        if asset == story.faulted_asset and value == "safe" and story.command_applied is None:
+        if (
+            asset == story.faulted_asset
+            and value == "safe"
+            and story.command_applied is None
+            and not story.before_onset(clock.now())
+        ):
             story.command_applied = clock.now()
             console.print(
                 f"[dim]{_clock_text(clock.now())}[/] [cyan]device[/]     {asset} "
@@ -274,7 +305,7 @@ def _note_detector(stack: LocalStack, story: Story, now: float, console: Console
         state = stack.engine.describe(story.faulted_asset)["detector"]["state"]["stateName"]
     except Exception:
         return
-    if state == "Alarm" and story.alarm is None:
+    if state == "Alarm" and story.alarm is None and not story.before_onset(now):
         story.alarm = now
         console.print(
             f"[dim]{_clock_text(now)}[/] [red]detector[/]   {story.faulted_asset}: Normal -> Alarm"
@@ -310,10 +341,10 @@ def _note_result(layout: DataLayout, key: str, story: Story, now: float, console
         f"{len(lines)} rows, score {top.get('anomaly_score', 0):.2f}"
         + (f", top sensor {escape(diag['name'])} ({diag['value']:.0%})" if diag else "")
     )
-    if asset == story.faulted_asset and story.first_anomaly is None:
-        story.first_anomaly = (
-            datetime.fromisoformat(anomalous[0]["timestamp"]).replace(tzinfo=UTC).timestamp()
-        )
+    story.note_anomalies(
+        asset,
+        [datetime.fromisoformat(x["timestamp"]).replace(tzinfo=UTC).timestamp() for x in anomalous],
+    )
 
 
 def _asset_of(result_key: str) -> str:
@@ -325,7 +356,9 @@ def _note_alert(detail: dict, story: Story, now: float, console: Console) -> Non
     text = f"{detail.get('subject', '')} {detail.get('body', '')}"
     asset = next((a for a in ASSETS if a in text), "?")
     story.alerts_by_asset[asset] = story.alerts_by_asset.get(asset, 0) + 1
-    if asset == story.faulted_asset and story.alert is None:
+    if asset == story.faulted_asset and story.before_onset(now):
+        story.alerts_before_onset += 1
+    elif asset == story.faulted_asset and story.alert is None:
         story.alert = now
     channel = detail["channel"]
     console.print(
@@ -367,8 +400,8 @@ def _summary(
 ) -> dict[str, Any]:
     healthy = [a for a in ASSETS if a != story.faulted_asset]
     delay = (
-        story.first_anomaly - story.fault_onset
-        if story.first_anomaly and story.fault_onset
+        story.first_anomaly - story.onset
+        if story.first_anomaly is not None and story.onset is not None
         else None
     )
 
@@ -395,6 +428,11 @@ def _summary(
             "recovered": iso(story.recovered),
         },
         "detection_delay_s": delay,
+        "false_alarms_before_onset": {
+            "anomalous_rows": len(story.false_alarm_rows),
+            "first": iso(min(story.false_alarm_rows, default=None)),
+            "alerts": story.alerts_before_onset,
+        },
         "alerts_by_asset": story.alerts_by_asset,
         "model": model_info,
         "input_files": artefacts["input_files"],
@@ -412,6 +450,11 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         table.add_row(name.replace("_", " "), "[green]yes[/]" if ok else "[red]no[/]")
     delay = summary["detection_delay_s"]
     table.add_row("detection delay", "-" if delay is None else f"{delay / 60:.1f} min (plant time)")
+    early = summary["false_alarms_before_onset"]
+    table.add_row(
+        "false alarms before onset",
+        f"{early['anomalous_rows']} anomalous rows, {early['alerts']} alerts",
+    )
     table.add_row("input CSV files", str(summary["input_files"]))
     table.add_row("executions", str(summary["executions"]))
     table.add_row("wall time", f"{summary['wall_s']} s")

@@ -28,3 +28,15 @@ def test_reported_rows_are_the_rows_the_fleet_model_was_trained_on(tmp_path: Pat
     # warm-up rows and the few gross outliers aside, all of them were fitted (old: a third)
     assert model.info["training_rows"] == info["training_rows"] > 0.9 * info["rows"]
 
+
+def test_only_an_anomaly_after_the_onset_detects_the_fault() -> None:
+    from cloud.runtime.demo import Story
+
+    story = Story(faulted_asset="pump-02", onset=1000.0)
+    story.note_anomalies("pump-02", [400.0, 700.0])  # before the fault: false alarms
+    story.note_anomalies("pump-01", [1500.0])  # another asset
+    assert story.first_anomaly is None and not story.complete
+    story.note_anomalies("pump-02", [700.0, 1300.0, 1200.0])  # re-read, then the real one
+    assert story.first_anomaly == 1200.0
+    assert story.false_alarm_rows == {400.0, 700.0}
+    assert story.before_onset(999.0) and not story.before_onset(1000.0)
