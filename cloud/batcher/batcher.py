@@ -75,7 +75,9 @@ class Batcher:
         self.config = config
         self.clock = clock
         self.spool: SpoolPort = spool or Spool(spool_path, durable=durable, shared=shared_spool)
-        self.quarantine = Quarantine(store, config.quarantine_prefix)
+        self.quarantine = Quarantine(
+            store, config.quarantine_prefix, keep_bytes=config.quarantine_keep_bytes
+        )
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self._counts: Counter[str] = Counter()

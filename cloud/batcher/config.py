@@ -27,6 +27,8 @@ class BatcherConfig:
     known_assets: frozenset[str] | None = None
     max_skew_s: float = 7 * 24 * 3600
     sites: SiteLayout = field(default_factory=SiteLayout)
+    quarantine_keep_bytes: int = 4096
+    """How much of an oversized payload (over the wire limit) the quarantine keeps."""
 
     def __post_init__(self) -> None:
         if self.upload_frequency_s not in UPLOAD_FREQUENCIES.values():
@@ -43,5 +45,7 @@ class BatcherConfig:
             )
         if self.grace_s < 0:
             raise ConfigError(f"grace_s {self.grace_s}: must be >= 0")
+        if self.quarantine_keep_bytes < 0:
+            raise ConfigError(f"quarantine_keep_bytes {self.quarantine_keep_bytes}: must be >= 0")
         if self.max_skew_s <= 0:
             raise ConfigError(f"max_skew_s {self.max_skew_s}: must be > 0")

@@ -24,7 +24,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import no_delay, parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
 from cloud.batcher.quarantine import Quarantine
 from cloud.inference.model import Model
 from cloud.inference.streaming import StreamingScorer, WindowedObjectSink
@@ -79,11 +79,14 @@ class StreamingRunner:
             clean_session=False,
             manual_ack=True,
         )
+        self.address.apply(self._client)
         no_delay(self._client)
         self._subscribed = threading.Event()
+        self.counts: Counter[str] = Counter()
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client.on_message = self._on_message
+        guard_callbacks(self._client, self.counts, log, "streaming")
 
     def _on_connect(self, client: mqtt.Client, *_args: object) -> None:
         client.subscribe(TELEMETRY_FILTER, qos=1)
@@ -136,8 +139,6 @@ class StreamingRunner:
         }
 
     def start(self, timeout: float = 10.0) -> None:
-        if self.address.tls:
-            self._client.tls_set()
         self._client.connect(self.address.host, self.address.port, keepalive=30)
         self._client.loop_start()
         if not self._subscribed.wait(timeout):

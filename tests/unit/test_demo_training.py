@@ -33,10 +33,10 @@ def test_only_an_anomaly_after_the_onset_detects_the_fault() -> None:
     from cloud.runtime.demo import Story
 
     story = Story(faulted_asset="pump-02", onset=1000.0)
-    story.note_anomalies("pump-02", [400.0, 700.0])  # before the fault: false alarms
-    story.note_anomalies("pump-01", [1500.0])  # another asset
-    assert story.first_anomaly is None and not story.complete
-    story.note_anomalies("pump-02", [700.0, 1300.0, 1200.0])  # re-read, then the real one
-    assert story.first_anomaly == 1200.0
+    story.note_anomalies("pump-02", [400.0, 700.0], now=800.0)  # before the fault
+    story.note_anomalies("pump-01", [1500.0], now=1600.0)  # another asset
+    assert story.first_anomaly is None and story.detected is None and not story.complete
+    story.note_anomalies("pump-02", [700.0, 1300.0, 1200.0], now=1700.0)  # re-read + real
+    assert story.first_anomaly == 1200.0 and story.detected == 1700.0
     assert story.false_alarm_rows == {400.0, 700.0}
     assert story.before_onset(999.0) and not story.before_onset(1000.0)
