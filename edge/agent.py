@@ -447,7 +447,10 @@ class Agent:
                     self._wake.wait(0.05)
                 continue
             rate = self.config.max_publishes_per_s
-            tokens = min(rate, tokens + (now - last) * rate)
+            # A bucket of one token paces publishes evenly: any one-second window holds at
+            # most rate + 1 of them, even right after a stall, where a bucket of `rate`
+            # tokens would let a whole second's worth out at once on top of the pace.
+            tokens = min(1.0, tokens + (now - last) * rate)
             last = now
             if tokens < 1:
                 time.sleep((1 - tokens) / rate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from edge_helpers import Receiver, ShadowResponder
@@ -128,16 +129,25 @@ def test_publishes_stay_under_the_rate_limit(
         ),
         SystemClock(),
     )
+    sent: list[float] = []
+    publish = agent._publish
+
+    def timed_publish(*args: Any) -> None:  # when the agent lets a message out
+        sent.append(time.monotonic())
+        publish(*args)
+
+    agent._publish = timed_publish  # type: ignore[method-assign]
     agent.start()
     for i in range(100):  # about 100 ready messages, well over 50/s
         agent.submit("pump-1", [reading(i)])
         agent.submit("pump-2", [reading(i)])
     assert receiver.wait_for(200, 30)
     agent.stop()
-    arrivals = sorted(receiver.arrivals)
-    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    # Timed where the agent publishes: arrivals at a subscriber bunch when the broker is
+    # slow, which says nothing about the agent's pace.
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert receiver.messages >= 80
-    assert busiest <= 50 + 2  # token bucket: at most the rate per second, plus jitter
+    assert busiest <= 50 + 1  # paced: at most the rate in any one-second window, plus one
     assert receiver.out_of_order == 0
 
 
