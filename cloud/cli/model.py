@@ -60,9 +60,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloud.inference.registry import ModelRegistry
-
-    registry = ModelRegistry(DataLayout(Path(args.data)).models)
+    registry = DataLayout(Path(args.data)).registry()
     if args.action == "list":
         rows = [
             {
@@ -177,13 +175,11 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     version = registry.save(args.name, model, {"quality": quality, "evaluation": evaluation})
     names = model.sensor_names(args.template)
     diagnostics = gzip.compress(encode_results(result_lines(result, names)))
-    (registry.path(args.name, version) / "model_diagnostics_results.json.gz").write_bytes(
-        diagnostics
-    )
+    registry.put_file(args.name, version, "model_diagnostics_results.json.gz", diagnostics)
     document = {
         "ModelName": args.name,
         "ModelVersion": version,
-        "Path": str(registry.path(args.name, version)),
+        "Path": registry.location(args.name, version),
         "Sensors": list(model.sensors),
         "TrainingRows": model.info["training_rows"],
         "Modes": model.info["modes"],

@@ -31,11 +31,10 @@ class LocalStack:
         return FsObjectStore(self.root / "buckets" / name, fsync=False)
 
     def scheduler(self, name: str, clock: Any) -> Any:
-        from cloud.inference.registry import ModelRegistry
         from cloud.inference.scheduler import Scheduler, load_config
 
         config = load_config(self.state, name)
-        model = ModelRegistry(DataLayout(self.root).models).load(config.model_name)
+        model = DataLayout(self.root).registry().load(config.model_name)
         return Scheduler(
             config,
             model,
@@ -104,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
     stack = LocalStack(args.data)
     clock = SystemClock()
     if args.action == "create":
-        from cloud.inference.registry import ModelRegistry
-
         config = engine.SchedulerConfig(
             name=args.name,
             model_name=args.model,
@@ -117,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             input_bucket=args.input_bucket,
             output_bucket=args.output_bucket,
         )
-        model = ModelRegistry(DataLayout(stack.root).models).load(args.model)
+        model = DataLayout(stack.root).registry().load(args.model)
         rate = model.config.sampling_rate
         from cloud.inference.model import SAMPLING_SECONDS
         from edge.errors import ConfigError

@@ -16,7 +16,6 @@ def train_fleet_model(
     import pandas as pd
 
     from cloud.inference.model import TrainConfig, train
-    from cloud.inference.registry import ModelRegistry
     from simulator.history import generate_history
 
     history_start = datetime.fromtimestamp(start - days * 86400, UTC)
@@ -27,7 +26,7 @@ def train_fleet_model(
     began = time.perf_counter()
     model = train(stacked, TrainConfig())
     train_s = time.perf_counter() - began
-    version = ModelRegistry(layout.models).save(name, model)
+    version = layout.registry().save(name, model)
     return {
         "name": name,
         "version": version,

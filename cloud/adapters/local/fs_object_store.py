@@ -23,9 +23,14 @@ _FILE_MODE = 0o666 & ~_umask()
 class FsObjectStore:
     """Keys are relative paths under *root*; a put is visible whole or not at all."""
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = True, create: bool = True
+    ) -> None:
+        """``create=False`` leaves a missing *root* alone until the first put (read-only
+        commands create nothing)."""
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
