@@ -80,6 +80,18 @@ class ActionSink(Protocol):
     def execute(self, request: ActionRequest) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One committed state change of one instance (for logs and metrics, not for logic)."""
+
+    detector_model: str
+    key_value: str | None
+    from_state: str
+    to_state: str
+    event_name: str
+    event_time_ms: int
+
+
 @dataclass(slots=True)
 class _Instance:
     key: str
@@ -196,8 +208,10 @@ class DetectorEngine:
         actions: ActionSink,
         *,
         preload: bool = True,
+        on_transition: Callable[[Transition], None] | None = None,
     ) -> None:
         self.model = model
+        self._on_transition = on_transition
         self.inputs = {i.name: i for i in inputs}
         self.warnings = check_references(model, list(inputs))
         for warning in self.warnings:
@@ -213,6 +227,7 @@ class DetectorEngine:
         self._busy = False
         self._lock = threading.RLock()
         self._pending: list[ActionRequest] = []
+        self._transitions: list[Transition] = []
         self.version = self._register()
         self._heap_limit = 1024
         if preload:
@@ -474,6 +489,16 @@ class DetectorEngine:
         self._run_actions(instance, chosen, trigger)
         self._run_group(instance, state.on_exit, trigger)
         assert chosen.next_state is not None
+        self._transitions.append(
+            Transition(
+                self.model.name,
+                None if self.model.key is None else instance.key,
+                instance.state,
+                chosen.next_state,
+                chosen.name,
+                round(self._clock.now() * 1000),
+            )
+        )
         instance.state = chosen.next_state
         instance.entries += 1
         self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
@@ -653,10 +678,10 @@ class DetectorEngine:
         nothing to do.
         """
         for _attempt in range(MAX_ATTEMPTS):
-            self._pending = []
+            self._pending, self._transitions = [], []
             instance = step(self._instance(key))
             if instance is None:
-                self._pending = []
+                self._pending, self._transitions = [], []
                 return False
             try:
                 self._save(instance)
@@ -666,11 +691,18 @@ class DetectorEngine:
                 continue
             self._run_pending()
             return True
-        self._pending = []
+        self._pending, self._transitions = [], []
         raise VersionConflictError(self.namespace, key, None)
 
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, []
+        transitions, self._transitions = self._transitions, []
+        if self._on_transition is not None:
+            for transition in transitions:
+                try:
+                    self._on_transition(transition)
+                except Exception:
+                    log.exception("%s: transition observer failed", self.model.name)
         for request in pending:
             try:
                 self._actions.execute(request)

@@ -12,7 +12,7 @@ import pytest
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, default_detector_paths, load_detector_model, load_input
-from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest
+from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest, Transition
 from cloud.ports import StateStore
 from edge.clock import ManualClock
 from edge.errors import VersionConflictError
@@ -31,7 +31,14 @@ class RecordingSink:
         return [r.kind for r in self.requests]
 
 
-def engine(state: StateStore, clock: ManualClock, sink: Any, *, preload: bool = True):
+def engine(
+    state: StateStore,
+    clock: ManualClock,
+    sink: Any,
+    *,
+    preload: bool = True,
+    transitions: list[Transition] | None = None,
+) -> DetectorEngine:
     model_path, input_path = default_detector_paths()
     return DetectorEngine(
         load_detector_model(model_path),
@@ -40,6 +47,7 @@ def engine(state: StateStore, clock: ManualClock, sink: Any, *, preload: bool = 
         clock,
         sink,
         preload=preload,
+        on_transition=None if transitions is None else transitions.append,
     )
 
 
@@ -92,13 +100,20 @@ def test_a_lost_attempt_runs_no_action() -> None:
     seed.put_message("AnomalyResults", result(1, 1))
     seed.put_message("AnomalyResults", result(1, 2))
     sink_a, sink_b = RecordingSink(), RecordingSink()
-    a, b = engine(state, clock, sink_a), engine(state, clock, sink_b)
+    seen_a: list[Transition] = []
+    seen_b: list[Transition] = []
+    a = engine(state, clock, sink_a, transitions=seen_a)
+    b = engine(state, clock, sink_b, transitions=seen_b)
     # WHEN both see the alarming third result
     a.put_message("AnomalyResults", result(1, 3))
     b.put_message("AnomalyResults", result(1, 3))
     # THEN one alarm: A raised it; B re-evaluated in Alarm, where a result raises nothing
     assert sink_a.kinds() == ["sns", "iotTopicPublish"]
     assert sink_b.kinds() == []
+    assert [(t.key_value, t.from_state, t.to_state, t.event_name) for t in seen_a] == [
+        ("pump-02", "Normal", "Alarm", "anomaly confirmed")
+    ]
+    assert seen_b == []
 
 
 def test_lazy_engine_reads_only_the_instance_it_needs() -> None:
