@@ -146,16 +146,16 @@ class ResultsFeeder:
     def _locate(self, key: str, *, quarantine: bool) -> tuple[str, str] | None:
         """``(component, folder)`` of a results key; a key outside the layout is quarantined."""
         parts = key[len(self.prefix) :].split("/")
-        if len(parts) == 3 and _FOLDER_RE.match(parts[1]):
+        if len(parts) == 3 and _FOLDER_RE.fullmatch(parts[1]):
             component, folder = parts[0], parts[1]
-        elif len(parts) == 2 and _FOLDER_RE.match(parts[0]) and self.component:
+        elif len(parts) == 2 and _FOLDER_RE.fullmatch(parts[0]) and self.component:
             component, folder = self.component, parts[0]
         else:
             reason = "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
-            if len(parts) == 2 and _FOLDER_RE.match(parts[0]):
+            if len(parts) == 2 and _FOLDER_RE.fullmatch(parts[0]):
                 reason = "no component in the key and none given to the feeder"
             return self._reject(key, reason, quarantine)
-        if not _COMPONENT_RE.match(component):
+        if not _COMPONENT_RE.fullmatch(component):
             return self._reject(
                 key, f"component {component!r} is not a valid detector key", quarantine
             )

@@ -150,7 +150,7 @@ def _sample(raw: object, index: int) -> Sample:
     if not isinstance(values, dict) or not values:
         raise WireFormatError(f"{where}.values: expected a non-empty object", reason="bad_schema")
     for name, value in values.items():
-        if not SENSOR_RE.match(name):
+        if not SENSOR_RE.fullmatch(name):
             raise WireFormatError(
                 f"{where}.values: sensor name {name!r} must match {SENSOR_RE.pattern}",
                 reason="bad_sensor_name",
@@ -189,7 +189,7 @@ def batch_samples(
 
 def _field_name(doc: Mapping[str, object], key: str) -> str:
     value = doc.get(key)
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise WireFormatError(
             f"{key}: expected a name matching {NAME_RE.pattern}, got {value!r}",
             reason="bad_schema",
@@ -198,6 +198,6 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
 
 
 def _name(value: str, what: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise WireFormatError(f"{what}: {value!r} must match {NAME_RE.pattern}", reason="bad_topic")
     return value

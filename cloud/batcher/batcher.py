@@ -12,14 +12,22 @@ Rows are sorted by timestamp. A redelivered message (same ``site/asset/sender:se
 content) is a duplicate and is skipped. Two messages with readings at the same timestamp
 are merged into one row; on a conflicting sensor the message with the larger
 ``(sender, seq)`` wins, so the output does not depend on arrival order.
+
+A flush writes each due window on its own: a window the store cannot take right now
+(``StorageError``) stays pending and is retried on the next flush, and a window that cannot
+be written at all (its rows or its last late file are unreadable) is quarantined whole, with
+the reason, as ``unwritable_window``. Either way the other windows are written, and
+``flush_due`` never raises for one window's sake, before or after a restart.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import threading
 from collections import Counter
@@ -35,7 +43,9 @@ from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
 from edge.clock import Clock
-from edge.errors import WireFormatError
+from edge.errors import NotFoundError, StorageError, WireFormatError
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATE_MERGE_ID = ""
@@ -217,10 +227,47 @@ class Batcher:
             for asset, end in self.spool.pending_windows():
                 if not due(end):
                     continue
-                key = self._write_window(asset, end)
+                try:
+                    key = self._write_window(asset, end)
+                except StorageError as exc:  # the store may come back: retried next flush
+                    with self._lock:
+                        self._counts["flush_errors"] += 1
+                    log.warning("window %s/%d not written yet (will retry): %s", asset, end, exc)
+                    continue
+                except Exception as exc:  # this window can never be written: set it aside
+                    self._quarantine_window(asset, end, exc)
+                    continue
                 if key is not None:
                     written.append(key)
         return written
+
+    def _quarantine_window(self, asset: str, end: int, error: Exception) -> None:
+        """Move a window's pending rows to quarantine, so it stops blocking every flush."""
+        reason = f"{type(error).__name__}: {error}"
+        log.error("window %s/%d cannot be written; quarantined: %s", asset, end, reason)
+
+        def set_aside(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
+            body = {
+                "asset": asset,
+                "window_end": end,
+                "chunks": [{"msg_id": c.msg_id, "samples": c.samples} for c in chunks],
+            }
+            key = self.quarantine.put(
+                "unwritable_window",
+                reason,
+                json.dumps(body, separators=(",", ":")).encode(),
+                topic="",
+                client_id="n/a",
+                received_at=self.clock.now(),
+            )
+            return key, 0 if late_files is None else late_files
+
+        try:
+            self.spool.write_window(asset, end, set_aside)
+        except Exception as exc:  # the quarantine itself failed: the window stays pending
+            with self._lock:
+                self._counts["flush_errors"] += 1
+            log.error("window %s/%d could not be quarantined either: %s", asset, end, exc)
 
     def _write_window(self, asset: str, end: int) -> str | None:
         def write(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
@@ -232,7 +279,8 @@ class Batcher:
             elif late_files >= self.config.upload_frequency_s - 1:
                 # Every name inside the window is taken: extend the last late file.
                 key = self._late_key(asset, end, late_files)
-                chunks = [*chunks, *parse_csv(self.store.get(key), asset, end)]
+                with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
+                    chunks = [*chunks, *parse_csv(self.store.get(key), asset, end)]
             else:
                 late_files += 1
                 key = self._late_key(asset, end, late_files)
@@ -266,6 +314,7 @@ class Batcher:
             "quarantined": sum(by_reason.values()),
             "quarantined_by_reason": by_reason,
             "files_written": counts.get("files_written", 0),
+            "flush_errors": counts.get("flush_errors", 0),
             "pending_windows": len(self.spool.pending_windows()),
         }
 

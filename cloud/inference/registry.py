@@ -43,7 +43,7 @@ class ModelRegistry:
         found = set()
         for key in self.store.list(base):
             folder, sep, _ = key[len(base) :].partition("/")
-            match = _VERSION_RE.match(folder) if sep else None
+            match = _VERSION_RE.fullmatch(folder) if sep else None
             if match:
                 found.add(int(match[1]))
         return sorted(found)
@@ -54,7 +54,7 @@ class ModelRegistry:
             for key in self.store.list(self.prefix)
             if "/" in key[len(self.prefix) :]
         }
-        return sorted(n for n in candidates if MODEL_NAME_RE.match(n) and self.versions(n))
+        return sorted(n for n in candidates if MODEL_NAME_RE.fullmatch(n) and self.versions(n))
 
     def active_version(self, name: str) -> int:
         versions = self.versions(name)
@@ -73,7 +73,7 @@ class ModelRegistry:
 
     def save(self, name: str, model: Model, reports: dict[str, Any] | None = None) -> int:
         """Store *model* as the next version; *reports* become ``<key>.json`` beside it."""
-        if not MODEL_NAME_RE.match(name):
+        if not MODEL_NAME_RE.fullmatch(name):
             raise ConfigError(f"ModelName {name!r}: must match {MODEL_NAME_RE.pattern}")
         version = (self.versions(name) or [0])[-1] + 1
         model.info["name"], model.info["version"] = name, version

@@ -13,12 +13,17 @@ Two kinds of model (see :mod:`cloud.inference.model`):
   scheduler. Every component present in the window is scored on its own and written to
   ``<out-prefix><component>/<DataStartTime>/results.jsonl`` with diagnostics named
   ``<component>\\<sensor>``. The execution fails only when no component has data.
+
+One bad object never stops the rest: a file that cannot be read, or a component that cannot
+be scored, is left out and named with its reason in the execution's ``skipped`` list; the
+other files and components of the window are read and scored as usual.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +36,8 @@ from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
 from cloud.ports import ObjectStore, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
+
+log = logging.getLogger(__name__)
 
 SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
@@ -52,7 +59,7 @@ class SchedulerConfig:
     output_bucket: str = "output"
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not NAME_RE.fullmatch(self.name):
             raise ConfigError(f"InferenceSchedulerName {self.name!r}: must match {NAME_RE.pattern}")
         upload_frequency_seconds(self.upload_frequency)
         if not 0 <= self.delay_offset_min <= 60:
@@ -91,10 +98,12 @@ class Execution:
     anomalous: bool = False
     model_name: str = ""
     rows: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Input files and components left out of this run, each ``{key, reason}``."""
     input_files: int = 0
     """Input objects the §4 rule selected for the window."""
     failed_components: tuple[str, ...] = ()
-    """Components the run could not score (missing, or not fitting a fleet model)."""
+    """Components the run could not score (missing, unreadable, or not fitting the model)."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -208,7 +217,7 @@ class Scheduler:
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
-            execution.failed_components = exc.components
+            execution.failed_components += exc.components
         except UserError as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
         except PlantwatchError as exc:
@@ -241,15 +250,27 @@ class Scheduler:
         self,
         start: datetime,
         end: datetime,
+        skipped: list[dict[str, str]] | None = None,
         files: dict[str, list[tuple[datetime, str]]] | None = None,
     ) -> dict[str, pd.DataFrame]:
-        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects."""
+        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
+        (*files*, as :meth:`window_files` lists them, when the caller has them already).
+
+        A file that cannot be read is left out and appended to *skipped* with its reason.
+        """
         if files is None:
             files = self.window_files(start, end)
         lo_ts, hi_ts = pd.Timestamp(start), pd.Timestamp(end)
         frames: dict[str, pd.DataFrame] = {}
         for component, found in sorted(files.items()):
-            parts = [read_csv(self.input_store.get(k), k).frame for _, k in sorted(found)]
+            parts = []
+            for _, key in sorted(found):
+                try:
+                    parts.append(read_csv(self.input_store.get(key), key).frame)
+                except Exception as exc:  # one unreadable object must not fail the others
+                    _skip(skipped, key, exc)
+            if not parts:
+                continue
             frame = merge(parts)
             frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
             if not frame.empty:
@@ -263,7 +284,12 @@ class Scheduler:
         end: datetime,
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
-        frames = self.read_window(start, end, files)
+        skipped = execution.skipped
+        frames = self.read_window(start, end, skipped, files)
+        unreadable = {entry["key"] for entry in skipped}
+        execution.failed_components += tuple(
+            c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)
+        )
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
@@ -279,6 +305,10 @@ class Scheduler:
                 except UserError as exc:  # another kind of asset under the same prefix
                     unfit.append(f"{c}: {exc}")
                     execution.failed_components += (c,)
+                except Exception as exc:  # one component's bad data must not fail the rest
+                    unfit.append(f"{c}: {exc}")
+                    execution.failed_components += (c,)
+                    _skip(skipped, c, exc)
             if not written:
                 raise UserError("no component fits the model: " + "; ".join(unfit))
         else:
@@ -310,6 +340,13 @@ class Scheduler:
             f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
             f"the machine under prefix '{first}' ~ '{last}'"
         )
+
+
+def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:
+    reason = str(exc) if isinstance(exc, PlantwatchError) else f"{type(exc).__name__}: {exc}"
+    log.warning("%s: left out of the window: %s", key, reason)
+    if skipped is not None:
+        skipped.append({"key": key, "reason": reason[:1000]})
 
 
 class _MissingData(PlantwatchError):
