@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_support import AtomicRequests, create_state_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -24,52 +25,6 @@ from cloud.ports import StateStore
 from edge.errors import ConflictError, VersionConflictError
 
 TABLE = "plantwatch-state"
-
-
-def create_state_table(client: Any, name: str = TABLE) -> None:
-    """The table as the CDK app declares it: pk namespace, sk key, TTL on expires_at."""
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "namespace", "KeyType": "HASH"},
-            {"AttributeName": "key", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "namespace", "AttributeType": "S"},
-            {"AttributeName": "key", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
-
-
-class AtomicRequests:
-    """A boto3 client whose requests run one at a time.
-
-    DynamoDB applies each request atomically (a conditional update checks and writes in one
-    step); moto 5 does not when requests arrive on several threads at once, and lets two
-    writers of one version both succeed. Serialising requests restores the service's
-    guarantee without hiding any interleaving *between* requests, which is what the
-    concurrency test exercises.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self._client, name)
-        if name == "get_paginator" or not callable(call):
-            return call
-
-        def atomic(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return call(*args, **kwargs)
-
-        return atomic
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
@@ -83,7 +38,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
     else:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
-            create_state_table(client)
+            create_state_table(client, TABLE)
             yield DynamoDbStateStore(TABLE, AtomicRequests(client))
 
 
@@ -197,7 +152,7 @@ json_values = st.recursive(
 def test_documents_round_trip_exactly() -> None:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_state_table(client)
+        create_state_table(client, TABLE)
         stores: list[StateStore] = [InMemoryStateStore(), DynamoDbStateStore(TABLE, client)]
 
         @settings(max_examples=40)
@@ -230,7 +185,7 @@ def test_sqlite_store_from_before_versions_is_upgraded(tmp_path: Path) -> None:
 def test_dynamodb_retention_sets_the_ttl_attribute() -> None:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_state_table(client)
+        create_state_table(client, TABLE)
         store = DynamoDbStateStore(
             TABLE,
             client,

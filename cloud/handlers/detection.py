@@ -1,0 +1,81 @@
+"""What the detector and timers handlers share: the detector engine on the state table, its
+actions through SNS and iot-data, and the log lines and metrics they produce.
+
+The engine and its action sink are the same ones the local stack runs
+(``cloud.detectors.actions.LocalActionSink`` is port-only despite its name: it formats the
+email and SMS and deduplicates alerts in the state store); only the adapters differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cloud.detectors import DetectorEngine, DetectorModel, InputDefinition, Transition
+from cloud.detectors.actions import LocalActionSink
+from cloud.handlers.observability import Metric, Observability
+from cloud.ports import Notification, Notifier, Publisher, StateStore
+from edge.clock import Clock
+
+
+class ObservedNotifier:
+    """Passes each notification on, then logs an ``alert`` line and counts ``AlertsSent``
+    (after the send: an alert that failed to go out is not counted)."""
+
+    def __init__(self, inner: Notifier, observability: Observability, site: str) -> None:
+        self._inner = inner
+        self._obs = observability
+        self._site = site
+
+    def send(self, notification: Notification) -> None:
+        self._inner.send(notification)
+        site = notification.attributes.get("site") or self._site
+        self._obs.event(
+            "alert",
+            site=site,
+            asset=notification.attributes.get("asset"),
+            channel=notification.channel,
+            severity=notification.attributes.get("severity"),
+            subject=notification.subject,
+        )
+        self._obs.count(Metric.ALERTS_SENT, site)
+
+
+def build_engine(
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    state: StateStore,
+    clock: Clock,
+    notifier: Notifier,
+    publisher: Publisher,
+    observability: Observability,
+    *,
+    site: str,
+    target: str,
+    preload: bool,
+) -> DetectorEngine:
+    """An engine whose alerts go to *notifier* (both channels to *target*, the topic) and
+    whose committed state changes become ``state_change`` lines and metrics."""
+
+    def on_transition(change: Transition) -> None:
+        observability.event(
+            "state_change",
+            site=site,
+            asset=change.key_value,
+            detector_model=change.detector_model,
+            from_state=change.from_state,
+            to_state=change.to_state,
+            event=change.event_name,
+        )
+        observability.count(Metric.DETECTOR_STATE_CHANGES, site)
+
+    sink = LocalActionSink(
+        ObservedNotifier(notifier, observability, site),
+        publisher,
+        email_target=target,
+        sms_target=target,
+        state=state,
+        site=site,
+    )
+    return DetectorEngine(
+        model, inputs, state, clock, sink, preload=preload, on_transition=on_transition
+    )

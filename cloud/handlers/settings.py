@@ -1,0 +1,119 @@
+"""What the handlers read from their environment, and the AWS adapters built from it.
+
+Variable names are fixed by the deployment contract (``docs/aws-data-path.md``); each handler
+reads only the ones it needs. A missing or bad value is a ConfigError naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cloud.adapters.aws import (
+    DynamoDbStateStore,
+    IotDataPublisher,
+    S3ObjectStore,
+    SnsNotifier,
+)
+from cloud.detectors import (
+    DetectorModel,
+    InputDefinition,
+    default_detector_paths,
+    load_detector_model,
+    load_input,
+)
+from cloud.ports import ObjectStore
+from edge.clock import Clock, ManualClock, SystemClock
+from edge.errors import ConfigError, DetectorModelError, NotFoundError
+
+DAY = 86400.0
+RETENTION: Mapping[str, float] = {
+    "feeder/": 14 * DAY,
+    "feeder-quarantine/": 90 * DAY,
+    "alerts/sent": 30 * DAY,
+    "executions": 90 * DAY,
+}
+"""Namespaces whose documents DynamoDB TTL expires (``expires_at``): one feeder progress
+record per results object would otherwise grow by the fleet size every upload window.
+Detector instances, schedulers and the detector registry never expire."""
+
+DEFAULT_SITE = "default"
+
+
+def required(environ: Mapping[str, str], name: str, meaning: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name}: required ({meaning})")
+    return value
+
+
+def prefix(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, default)
+    if value and not value.endswith("/"):
+        raise ConfigError(f"{name} {value!r}: must be empty or end in '/'")
+    return value
+
+
+def site(environ: Mapping[str, str]) -> str:
+    """The site metrics and log lines name when the data does not (results and detector
+    keys carry no site; telemetry topics do, and the batcher uses theirs)."""
+    return environ.get("SITE", "").strip() or DEFAULT_SITE
+
+
+def bucket_store(bucket: str, environ: Mapping[str, str] | None = None) -> S3ObjectStore:
+    environ = os.environ if environ is None else environ
+    return S3ObjectStore(bucket, endpoint_url=environ.get("S3_ENDPOINT_URL") or None)
+
+
+def state_store(environ: Mapping[str, str]) -> DynamoDbStateStore:
+    table = required(environ, "STATE_TABLE", "the DynamoDB state table")
+    return DynamoDbStateStore(table, retention=RETENTION)
+
+
+def notifier(environ: Mapping[str, str]) -> SnsNotifier:
+    topic = required(environ, "ALERTS_TOPIC_ARN", "the SNS topic alerts are published to")
+    return SnsNotifier(topic, site=site(environ))
+
+
+def publisher(environ: Mapping[str, str]) -> IotDataPublisher:
+    return IotDataPublisher(endpoint=environ.get("IOT_DATA_ENDPOINT") or None)
+
+
+def detector_definitions(
+    environ: Mapping[str, str], artifacts: ObjectStore | None = None
+) -> tuple[DetectorModel, list[InputDefinition]]:
+    """``DETECTOR_MODEL_KEY`` in ``ARTIFACTS_BUCKET`` (a CreateDetectorModel JSON), or the
+    bundled default model; the input is always the feeder's ``AnomalyResults``."""
+    model_path, input_path = default_detector_paths()
+    inputs = [load_input(input_path)]
+    key = environ.get("DETECTOR_MODEL_KEY", "").strip()
+    if not key:
+        return load_detector_model(model_path), inputs
+    if artifacts is None:
+        bucket = required(environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives")
+        artifacts = bucket_store(bucket, environ)
+    try:
+        body: Any = json.loads(artifacts.get(key))
+    except NotFoundError as exc:
+        raise ConfigError(f"DETECTOR_MODEL_KEY {key!r}: {exc}") from None
+    except ValueError as exc:
+        raise DetectorModelError(f"{key}: not JSON: {exc}") from None
+    return load_detector_model(body, source=key), inputs
+
+
+def event_clock(event: Mapping[str, Any]) -> Clock:
+    """The event's ``time`` (ISO 8601, as EventBridge sends it) as a fixed clock, so a run
+    is decided by when it was scheduled and tests inject time; otherwise the wall clock."""
+    text = event.get("time") if isinstance(event, Mapping) else None
+    if not isinstance(text, str) or not text:
+        return SystemClock()
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"event time {text!r}: expected ISO 8601") from None
+    if at.tzinfo is None:
+        raise ConfigError(f"event time {text!r}: expected a UTC offset or Z")
+    return ManualClock(at.timestamp())

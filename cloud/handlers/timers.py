@@ -1,0 +1,81 @@
+"""Lambda timers: an EventBridge ``rate(1 minute)`` event -> every due detector timer fires.
+
+Exactly once even when two invocations overlap (a slow run and the next minute's): each
+engine reads the instances with their versions, and firing a timer is saved conditionally
+on that version, which is the claim. The invocation that loses re-reads the instance,
+finds the timer gone, and does nothing; actions run only after the claim is saved.
+
+Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and
+``DETECTOR_MODEL_KEY`` (optional), ``IOT_DATA_ENDPOINT`` (optional), ``SITE`` (optional),
+and the Powertools variables. The event's ``time`` is the time timers are judged at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cloud.detectors import DetectorModel, InputDefinition
+from cloud.handlers import settings
+from cloud.handlers.detection import build_engine
+from cloud.handlers.observability import Observability
+from cloud.ports import Notifier, Publisher, StateStore
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
+def make_handler(
+    *,
+    state: StateStore,
+    notifier: Notifier,
+    publisher: Publisher,
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    observability: Observability,
+    site: str,
+    target: str,
+) -> Handler:
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        engine = build_engine(
+            model,
+            inputs,
+            state,
+            settings.event_clock(event),
+            notifier,
+            publisher,
+            observability,
+            site=site,
+            target=target,
+            preload=True,
+        )
+        try:
+            fired = engine.tick()
+        finally:
+            observability.flush()
+        return {"timers_fired": fired}
+
+    return handle
+
+
+_handler: Handler | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; adapters and the detector model are built once per environment."""
+    global _handler
+    if _handler is None:
+        environ = os.environ
+        notifier = settings.notifier(environ)
+        model, inputs = settings.detector_definitions(environ)
+        _handler = make_handler(
+            state=settings.state_store(environ),
+            notifier=notifier,
+            publisher=settings.publisher(environ),
+            model=model,
+            inputs=inputs,
+            observability=Observability(),
+            site=settings.site(environ),
+            target=notifier.topic_arn,
+        )
+    return _handler(event, context)
