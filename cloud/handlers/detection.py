@@ -8,13 +8,25 @@ email and SMS and deduplicates alerts in the state store); only the adapters dif
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from cloud.detectors import DetectorEngine, DetectorModel, InputDefinition, Transition
+from cloud.detectors import (
+    DetectorEngine,
+    DetectorModel,
+    InputDefinition,
+    Transition,
+    default_detector_paths,
+    load_detector_model,
+    load_input,
+)
 from cloud.detectors.actions import LocalActionSink
+from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
-from cloud.ports import Notification, Notifier, Publisher, StateStore
+from cloud.ports import Notification, Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock
+from edge.errors import ConfigError, DetectorModelError, NotFoundError
 
 
 class ObservedNotifier:
@@ -79,3 +91,25 @@ def build_engine(
     return DetectorEngine(
         model, inputs, state, clock, sink, preload=preload, on_transition=on_transition
     )
+
+
+def detector_definitions(
+    environ: Mapping[str, str], artifacts: ObjectStore | None = None
+) -> tuple[DetectorModel, list[InputDefinition]]:
+    """``DETECTOR_MODEL_KEY`` in ``ARTIFACTS_BUCKET`` (a CreateDetectorModel JSON), or the
+    bundled default model; the input is always the feeder's ``AnomalyResults``."""
+    model_path, input_path = default_detector_paths()
+    inputs = [load_input(input_path)]
+    key = environ.get("DETECTOR_MODEL_KEY", "").strip()
+    if not key:
+        return load_detector_model(model_path), inputs
+    if artifacts is None:
+        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives")
+        artifacts = settings.bucket_store(bucket, environ)
+    try:
+        body: Any = json.loads(artifacts.get(key))
+    except NotFoundError as exc:
+        raise ConfigError(f"DETECTOR_MODEL_KEY {key!r}: {exc}") from None
+    except ValueError as exc:
+        raise DetectorModelError(f"{key}: not JSON: {exc}") from None
+    return load_detector_model(body, source=key), inputs

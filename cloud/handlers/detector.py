@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from cloud.detectors import DetectorModel, InputDefinition
 from cloud.feeder import RESULTS_FILE, ResultsFeeder
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine
+from cloud.handlers.detection import build_engine, detector_definitions
 from cloud.handlers.observability import Observability
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
@@ -125,7 +125,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if _handler is None:
         environ = os.environ
         notifier = settings.notifier(environ)
-        model, inputs = settings.detector_definitions(environ)
+        model, inputs = detector_definitions(environ)
         _handler = make_handler(
             open_store=lambda bucket: settings.bucket_store(bucket, environ),
             prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),

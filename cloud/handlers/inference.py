@@ -23,10 +23,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cloud.feeder import RESULTS_FILE
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ModelRegistry
+from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
 from cloud.ports import ObjectStore, StateStore
 from edge.errors import ConfigError, NotFoundError

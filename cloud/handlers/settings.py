@@ -6,7 +6,6 @@ reads only the ones it needs. A missing or bad value is a ConfigError naming the
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,16 +17,8 @@ from cloud.adapters.aws import (
     S3ObjectStore,
     SnsNotifier,
 )
-from cloud.detectors import (
-    DetectorModel,
-    InputDefinition,
-    default_detector_paths,
-    load_detector_model,
-    load_input,
-)
-from cloud.ports import ObjectStore
 from edge.clock import Clock, ManualClock, SystemClock
-from edge.errors import ConfigError, DetectorModelError, NotFoundError
+from edge.errors import ConfigError
 
 DAY = 86400.0
 RETENTION: Mapping[str, float] = {
@@ -80,28 +71,6 @@ def notifier(environ: Mapping[str, str]) -> SnsNotifier:
 
 def publisher(environ: Mapping[str, str]) -> IotDataPublisher:
     return IotDataPublisher(endpoint=environ.get("IOT_DATA_ENDPOINT") or None)
-
-
-def detector_definitions(
-    environ: Mapping[str, str], artifacts: ObjectStore | None = None
-) -> tuple[DetectorModel, list[InputDefinition]]:
-    """``DETECTOR_MODEL_KEY`` in ``ARTIFACTS_BUCKET`` (a CreateDetectorModel JSON), or the
-    bundled default model; the input is always the feeder's ``AnomalyResults``."""
-    model_path, input_path = default_detector_paths()
-    inputs = [load_input(input_path)]
-    key = environ.get("DETECTOR_MODEL_KEY", "").strip()
-    if not key:
-        return load_detector_model(model_path), inputs
-    if artifacts is None:
-        bucket = required(environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives")
-        artifacts = bucket_store(bucket, environ)
-    try:
-        body: Any = json.loads(artifacts.get(key))
-    except NotFoundError as exc:
-        raise ConfigError(f"DETECTOR_MODEL_KEY {key!r}: {exc}") from None
-    except ValueError as exc:
-        raise DetectorModelError(f"{key}: not JSON: {exc}") from None
-    return load_detector_model(body, source=key), inputs
 
 
 def event_clock(event: Mapping[str, Any]) -> Clock:

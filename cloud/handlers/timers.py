@@ -18,7 +18,7 @@ from typing import Any
 
 from cloud.detectors import DetectorModel, InputDefinition
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine
+from cloud.handlers.detection import build_engine, detector_definitions
 from cloud.handlers.observability import Observability
 from cloud.ports import Notifier, Publisher, StateStore
 
@@ -67,7 +67,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if _handler is None:
         environ = os.environ
         notifier = settings.notifier(environ)
-        model, inputs = settings.detector_definitions(environ)
+        model, inputs = detector_definitions(environ)
         _handler = make_handler(
             state=settings.state_store(environ),
             notifier=notifier,

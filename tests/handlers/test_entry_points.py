@@ -16,7 +16,7 @@ from aws_support import REGION, LambdaContext, create_idempotency_table, create_
 from moto import mock_aws
 
 from cloud.detectors import default_detector_paths
-from cloud.handlers import detector, inference, settings, timers
+from cloud.handlers import detection, detector, inference, settings, timers
 from edge.errors import ConfigError, DetectorModelError
 
 EVENTS = Path(__file__).parents[1] / "events"
@@ -115,10 +115,10 @@ def test_detector_model_from_the_artifacts_bucket(
 
 def test_a_bad_detector_model_key_is_named(env: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match=r"DETECTOR_MODEL_KEY 'detectors/none\.json'"):
-        settings.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/none.json"})
+        detection.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/none.json"})
     env["s3"].put_object(Bucket="pw-art", Key="detectors/bad.json", Body=b"{")
     with pytest.raises(DetectorModelError, match=r"detectors/bad\.json: not JSON"):
-        settings.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/bad.json"})
+        detection.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/bad.json"})
 
 
 @pytest.mark.parametrize(
