@@ -126,8 +126,17 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         environ = os.environ
         notifier = settings.notifier(environ)
         model, inputs = detector_definitions(environ)
+        stores: dict[str, ObjectStore] = {}
+
+        def open_store(bucket: str) -> ObjectStore:
+            """One client per bucket per environment: building a boto3 client takes longer
+            than reading a results object."""
+            if bucket not in stores:
+                stores[bucket] = settings.bucket_store(bucket, environ)
+            return stores[bucket]
+
         _handler = make_handler(
-            open_store=lambda bucket: settings.bucket_store(bucket, environ),
+            open_store=open_store,
             prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
             state=settings.state_store(environ),
             notifier=notifier,
