@@ -42,10 +42,8 @@ class LocalActionSink:
         sender_id: str | None = None,
         state: StateStore | None = None,
         outbox: str | os.PathLike[str] | None = None,
-        site: str | None = None,
     ) -> None:
         self._notifier = notifier
-        self.site = site
         self._publisher = publisher
         self.email_target = email_target
         self.sms_target = sms_target
@@ -107,8 +105,6 @@ class LocalActionSink:
             "severity": alerts.SEVERITY[content.kind],
             "alert_id": identity,
         }
-        if self.site:
-            meta["site"] = self.site
         self._notifier.send(
             Notification("email", self.email_target, subject, body, attributes=meta)
         )

@@ -21,8 +21,9 @@ Environment: ``INPUT_BUCKET`` (required), ``INPUT_PREFIX`` (``input/``),
 (``quarantine/``), ``SPOOL_PREFIX`` (``spool/``), ``UPLOAD_FREQUENCY`` (``PT5M``),
 ``GRACE_S`` (30), ``COMPONENT_DELIMITER`` (``_``), ``TIMESTAMP_FORMAT``
 (``yyyyMMddHHmmss``), ``INPUT_TZ_OFFSET`` (``+00:00``), ``KNOWN_ASSETS`` (comma-separated,
-optional), ``MAX_SKEW_S`` (604800), ``S3_ENDPOINT_URL`` (optional), and the Powertools
-variables.
+optional), ``MAX_SKEW_S`` (604800), ``DEFAULT_SITE`` (``s1``: the site whose files keep the
+flat L4E names; any other site writes under ``<INPUT_PREFIX><site>/``; empty gives every
+site its own folder), ``S3_ENDPOINT_URL`` (optional), and the Powertools variables.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
             quarantine_prefix=environ.get("QUARANTINE_PREFIX", "quarantine/"),
             known_assets=frozenset(a.strip() for a in known.split(",") if a.strip()) or None,
             max_skew_s=float(environ.get("MAX_SKEW_S", str(7 * 24 * 3600))),
+            sites=settings.site_layout(environ),
         )
     except ValueError as exc:
         raise ConfigError(f"batcher environment: {exc}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cloud.detectors import (
@@ -24,29 +25,34 @@ from cloud.detectors import (
 from cloud.detectors.actions import LocalActionSink
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notification, Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, DetectorModelError, NotFoundError
 
 
 class ObservedNotifier:
-    """Passes each notification on, then logs an ``alert`` line and counts ``AlertsSent``
-    (after the send: an alert that failed to go out is not counted)."""
+    """Splits the alert's detector key into ``site`` and ``asset`` attributes, passes the
+    notification on, then logs an ``alert`` line and counts ``AlertsSent`` (after the send:
+    an alert that failed to go out is not counted)."""
 
-    def __init__(self, inner: Notifier, observability: Observability, site: str) -> None:
+    def __init__(self, inner: Notifier, observability: Observability, sites: SiteLayout) -> None:
         self._inner = inner
         self._obs = observability
-        self._site = site
+        self._sites = sites
 
     def send(self, notification: Notification) -> None:
-        self._inner.send(notification)
-        site = notification.attributes.get("site") or self._site
+        site, asset = settings.origin(self._sites, notification.attributes.get("asset"))
+        attributes = {**notification.attributes, "site": site}
+        if asset:
+            attributes["asset"] = asset
+        self._inner.send(replace(notification, attributes=attributes))
         self._obs.event(
             "alert",
             site=site,
-            asset=notification.attributes.get("asset"),
+            asset=asset,
             channel=notification.channel,
-            severity=notification.attributes.get("severity"),
+            severity=attributes.get("severity"),
             subject=notification.subject,
         )
         self._obs.count(Metric.ALERTS_SENT, site)
@@ -61,7 +67,7 @@ def build_engine(
     publisher: Publisher,
     observability: Observability,
     *,
-    site: str,
+    sites: SiteLayout,
     target: str,
     preload: bool,
 ) -> DetectorEngine:
@@ -69,10 +75,11 @@ def build_engine(
     whose committed state changes become ``state_change`` lines and metrics."""
 
     def on_transition(change: Transition) -> None:
+        site, asset = settings.origin(sites, change.key_value)
         observability.event(
             "state_change",
             site=site,
-            asset=change.key_value,
+            asset=asset,
             detector_model=change.detector_model,
             from_state=change.from_state,
             to_state=change.to_state,
@@ -81,12 +88,11 @@ def build_engine(
         observability.count(Metric.DETECTOR_STATE_CHANGES, site)
 
     sink = LocalActionSink(
-        ObservedNotifier(notifier, observability, site),
+        ObservedNotifier(notifier, observability, sites),
         publisher,
         email_target=target,
         sms_target=target,
         state=state,
-        site=site,
     )
     return DetectorEngine(
         model, inputs, state, clock, sink, preload=preload, on_transition=on_transition

@@ -8,7 +8,7 @@ a rewritten object (new ETag) feeds only its new rows. Records for other keys ar
 
 Environment: ``OUTPUT_PREFIX`` (``output/``), ``STATE_TABLE``, ``IDEMPOTENCY_TABLE``,
 ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and ``DETECTOR_MODEL_KEY`` (optional: the bundled
-model), ``IOT_DATA_ENDPOINT`` (optional), ``SITE`` (optional), and Powertools'
+model), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE`` (``s1``), and Powertools'
 ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``, ``LOG_LEVEL``.
 """
 
@@ -31,6 +31,7 @@ from cloud.feeder import RESULTS_FILE, ResultsFeeder
 from cloud.handlers import settings
 from cloud.handlers.detection import build_engine, detector_definitions
 from cloud.handlers.observability import Observability
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
 
@@ -65,7 +66,7 @@ def make_handler(
     model: DetectorModel,
     inputs: Sequence[InputDefinition],
     observability: Observability,
-    site: str,
+    sites: SiteLayout,
     target: str,
     persistence: BasePersistenceLayer | None,
     clock: Clock | None = None,
@@ -85,11 +86,11 @@ def make_handler(
             notifier,
             publisher,
             observability,
-            site=site,
+            sites=sites,
             target=target,
             preload=False,
         )
-        feeder = ResultsFeeder(open_store(obj["bucket"]), prefix, engine, state)
+        feeder = ResultsFeeder(open_store(obj["bucket"]), prefix, engine, state, sites=sites)
         return {**obj, "rows_fed": feeder.feed(obj["key"])}
 
     once = (
@@ -144,7 +145,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             model=model,
             inputs=inputs,
             observability=Observability(),
-            site=settings.site(environ),
+            sites=settings.site_layout(environ),
             target=notifier.topic_arn,
             persistence=DynamoDBPersistenceLayer(
                 table_name=settings.required(

@@ -13,7 +13,9 @@ Per result row a ``result`` line (asset detail for the dashboard); per execution
 ``InferenceFailures`` per site.
 
 Environment: ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``ARTIFACTS_BUCKET``, ``STATE_TABLE``,
-``SCHEDULER_NAME`` (optional), ``SITE`` (optional), and the Powertools variables.
+``SCHEDULER_NAME`` (optional), ``OUTPUT_PREFIX`` and ``DEFAULT_SITE`` (to name the site a
+scheduler serves: one writing to ``OUTPUT_PREFIX`` serves the default site, one writing to
+``OUTPUT_PREFIX<site>/`` that site), and the Powertools variables.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
 from edge.errors import ConfigError, NotFoundError
 
@@ -51,9 +54,13 @@ def make_handler(
     output_store: ObjectStore,
     registry: ModelRegistry,
     observability: Observability,
-    site: str,
+    sites: SiteLayout,
+    output_prefix: str = "output/",
     default_scheduler: str | None = None,
 ) -> Handler:
+    """*output_prefix* is the deployment's ``OUTPUT_PREFIX``: a scheduler writing to it
+    serves the default site, one writing to ``<output_prefix><site>/`` serves that site."""
+
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         name = scheduler_name(event, default_scheduler)
         try:
@@ -70,6 +77,7 @@ def make_handler(
         try:
             executions = scheduler.run_due()
             for execution in executions:
+                site = _site_of(config.output_prefix, output_prefix, sites)
                 _report(execution, config.output_prefix, output_store, observability, site)
         finally:
             observability.flush()
@@ -128,6 +136,16 @@ def _report(
     obs.count(Metric.ANOMALOUS_ROWS, site, anomalous)
 
 
+def _site_of(scheduler_prefix: str, base: str, sites: SiteLayout) -> str:
+    """The site a scheduler serves, from where it writes (:mod:`cloud.l4e.sites`)."""
+    rest = scheduler_prefix[len(base) :] if scheduler_prefix.startswith(base) else None
+    if rest == "":
+        return sites.default_site or "unknown"
+    if rest and rest.count("/") == 1:
+        return rest[:-1]
+    return "unknown"
+
+
 def _asset_of(key: str, output_prefix: str, fallback: str) -> str:
     """``<prefix><component>/<start>/results.jsonl`` names the asset; the single-asset L4E
     layout ``<prefix><start>/results.jsonl`` does not, and the model's name stands in."""
@@ -160,7 +178,8 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
                 where=f"s3://{artifacts}/{MODELS_PREFIX}",
             ),
             observability=Observability(),
-            site=settings.site(environ),
+            sites=settings.site_layout(environ),
+            output_prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
             default_scheduler=environ.get("SCHEDULER_NAME") or None,
         )
     return _handler(event, context)

@@ -17,6 +17,7 @@ from cloud.adapters.aws import (
     S3ObjectStore,
     SnsNotifier,
 )
+from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from edge.clock import Clock, ManualClock, SystemClock
 from edge.errors import ConfigError
 
@@ -30,8 +31,6 @@ RETENTION: Mapping[str, float] = {
 """Namespaces whose documents DynamoDB TTL expires (``expires_at``): one feeder progress
 record per results object would otherwise grow by the fleet size every upload window.
 Detector instances, schedulers and the detector registry never expire."""
-
-DEFAULT_SITE = "default"
 
 
 def required(environ: Mapping[str, str], name: str, meaning: str) -> str:
@@ -48,10 +47,22 @@ def prefix(environ: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def site(environ: Mapping[str, str]) -> str:
-    """The site metrics and log lines name when the data does not (results and detector
-    keys carry no site; telemetry topics do, and the batcher uses theirs)."""
-    return environ.get("SITE", "").strip() or DEFAULT_SITE
+def site_layout(environ: Mapping[str, str]) -> SiteLayout:
+    """``DEFAULT_SITE`` (``s1``): the site whose objects keep L4E's flat names; any other
+    site has its own folder and ``<site>:<asset>`` detector keys (:mod:`cloud.l4e.sites`).
+    Empty gives every site its own folder."""
+    return SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None)
+
+
+def origin(sites: SiteLayout, key: str | None) -> tuple[str, str | None]:
+    """``(site, asset)`` of a detector key (``<asset>`` or ``<site>:<asset>``); ``unknown``
+    site for a bare key when every site has its own folder."""
+    if not key:
+        return sites.default_site or "unknown", None
+    try:
+        return sites.split(key)
+    except ConfigError:
+        return "unknown", key
 
 
 def bucket_store(bucket: str, environ: Mapping[str, str] | None = None) -> S3ObjectStore:
@@ -66,7 +77,7 @@ def state_store(environ: Mapping[str, str]) -> DynamoDbStateStore:
 
 def notifier(environ: Mapping[str, str]) -> SnsNotifier:
     topic = required(environ, "ALERTS_TOPIC_ARN", "the SNS topic alerts are published to")
-    return SnsNotifier(topic, site=site(environ))
+    return SnsNotifier(topic)
 
 
 def publisher(environ: Mapping[str, str]) -> IotDataPublisher:

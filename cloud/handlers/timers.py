@@ -6,7 +6,7 @@ on that version, which is the claim. The invocation that loses re-reads the inst
 finds the timer gone, and does nothing; actions run only after the claim is saved.
 
 Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and
-``DETECTOR_MODEL_KEY`` (optional), ``IOT_DATA_ENDPOINT`` (optional), ``SITE`` (optional),
+``DETECTOR_MODEL_KEY`` (optional), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE``,
 and the Powertools variables. The event's ``time`` is the time timers are judged at.
 """
 
@@ -20,6 +20,7 @@ from cloud.detectors import DetectorModel, InputDefinition
 from cloud.handlers import settings
 from cloud.handlers.detection import build_engine, detector_definitions
 from cloud.handlers.observability import Observability
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, Publisher, StateStore
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -33,7 +34,7 @@ def make_handler(
     model: DetectorModel,
     inputs: Sequence[InputDefinition],
     observability: Observability,
-    site: str,
+    sites: SiteLayout,
     target: str,
 ) -> Handler:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def make_handler(
             notifier,
             publisher,
             observability,
-            site=site,
+            sites=sites,
             target=target,
             preload=True,
         )
@@ -75,7 +76,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             model=model,
             inputs=inputs,
             observability=Observability(),
-            site=settings.site(environ),
+            sites=settings.site_layout(environ),
             target=notifier.topic_arn,
         )
     return _handler(event, context)

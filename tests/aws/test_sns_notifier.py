@@ -95,7 +95,7 @@ def test_email_subject_is_a_valid_sns_subject(sns) -> None:
     [(_id, message, subject, attributes, _group)] = topic.sent_notifications
     assert message == "body"
     assert len(subject) <= 99 and subject.isascii() and "\n" not in subject
-    assert attributes["site"]["Value"] == "default"
+    assert attributes["site"]["Value"] == "unknown"
     assert attributes["severity"]["Value"] == "info"
 
 

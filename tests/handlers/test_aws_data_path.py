@@ -56,6 +56,7 @@ from cloud.inference.scheduler import (
     create_scheduler,
     list_executions,
 )
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import StateStore, Versioned
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.runner import RulesRunner, load_rules
@@ -65,6 +66,7 @@ from edge.clock import ManualClock
 EVENTS = Path(__file__).parents[1] / "events"
 T0 = 1_767_596_400  # 2026-01-05T07:00:00Z
 SITE = "plant-a"
+SITES = SiteLayout(default_site=SITE)  # plant-a keeps the flat L4E names
 INPUT, OUTPUT, ARTIFACTS = "plantwatch-input", "plantwatch-output", "plantwatch-artifacts"
 STATE, IDEMPOTENCY = "plantwatch-state", "plantwatch-idempotency"
 STREAM = "plantwatch-telemetry"
@@ -218,13 +220,16 @@ def batched(aws: Aws) -> Batched:
     )["ShardIterator"]
     records = aws.kinesis.get_records(ShardIterator=iterator)["Records"]
     handle = batcher_handler.make_handler(
-        aws.store(INPUT), BatcherConfig(grace_s=30), clock, observability=Observability()
+        aws.store(INPUT),
+        BatcherConfig(grace_s=30, sites=SITES),
+        clock,
+        observability=Observability(),
     )
     response = aws.invoke(handle, kinesis_event(records, shard["StreamARN"]))
 
     local = InMemoryObjectStore()  # the local path: rules runner -> batcher, same messages
     runner = RulesRunner(
-        "mqtt://127.0.0.1:1", [rule], Batcher(local, BatcherConfig(), clock), clock
+        "mqtt://127.0.0.1:1", [rule], Batcher(local, BatcherConfig(sites=SITES), clock), clock
     )
     for topic, payload in telemetry():
         runner.handle(topic, payload, client_id="agent")
@@ -285,7 +290,7 @@ def inferred(aws: Aws, batched: Batched) -> Inferred:
         output_store=aws.store(OUTPUT),
         registry=registry,
         observability=Observability(),
-        site=SITE,
+        sites=SITES,
     )
     response = aws.invoke(handle, event("inference_schedule.json"))
 
@@ -370,12 +375,12 @@ def detector(aws: Aws) -> Any:
         open_store=aws.store,
         prefix="output/",
         state=aws.state,
-        notifier=SnsNotifier(aws.topic, aws.sns, site=SITE),
+        notifier=SnsNotifier(aws.topic, aws.sns),
         publisher=IotDataPublisher(aws.iot),
         model=load_detector_model(model_path),
         inputs=[load_input(input_path)],
         observability=Observability(),
-        site=SITE,
+        sites=SITES,
         target=aws.topic,
         persistence=DynamoDBPersistenceLayer(table_name=IDEMPOTENCY, boto3_client=aws.ddb),
         clock=ManualClock(T0 + 690),
@@ -493,12 +498,12 @@ def test_overlapping_timer_invocations_fire_each_due_timer_once(
     handlers = [
         timers_handler.make_handler(
             state=Rendezvous(aws.state, barrier),  # type: ignore[arg-type]
-            notifier=SnsNotifier(aws.topic, aws.sns, site=SITE),
+            notifier=SnsNotifier(aws.topic, aws.sns),
             publisher=IotDataPublisher(aws.iot),
             model=load_detector_model(model_path),
             inputs=[load_input(input_path)],
             observability=Observability(),
-            site=SITE,
+            sites=SITES,
             target=aws.topic,
         )
         for _ in range(2)

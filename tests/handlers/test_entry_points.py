@@ -47,7 +47,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             "STATE_TABLE": "state",
             "IDEMPOTENCY_TABLE": "idem",
             "ALERTS_TOPIC_ARN": topic,
-            "SITE": "plant-a",
+            "DEFAULT_SITE": "plant-a",
         }
         for name, value in values.items():
             monkeypatch.setenv(name, value)

@@ -279,5 +279,7 @@ def test_feed_quarantines_keys_outside_the_layout(tmp_path: Path) -> None:
         "elsewhere/pump-01/2026-01-01T00:00:00Z/results.jsonl#0": (
             "not a results.jsonl under 'output/'"
         ),
-        "output/x/results.jsonl#0": "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl",
+        "output/x/results.jsonl#0": (
+            "not [<site>/]<component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
+        ),
     }

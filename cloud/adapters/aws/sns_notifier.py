@@ -36,8 +36,9 @@ class SnsNotifier:
     deployment's topic is the one place alerts go, and subscriptions decide who gets what."""
 
     def __init__(
-        self, topic_arn: str, client: SNSClient | None = None, *, site: str = "default"
+        self, topic_arn: str, client: SNSClient | None = None, *, site: str = "unknown"
     ) -> None:
+        """*site* stands in when a notification's attributes name none."""
         self.topic_arn = topic_arn
         self.site = site
         self._sns = client if client is not None else boto3.client("sns")

@@ -54,6 +54,7 @@ def engine(
 def result(prediction: int, minute: int) -> dict[str, Any]:
     return {
         "asset": "pump-02",
+        "thing": "pump-02",
         "timestamp": f"2026-01-01T00:{minute:02d}:00.000000",
         "prediction": prediction,
         "prediction_reason": "ANOMALY_DETECTED" if prediction else "NO_ANOMALY_DETECTED",
@@ -120,7 +121,7 @@ def test_lazy_engine_reads_only_the_instance_it_needs() -> None:
     state, clock = InMemoryStateStore(), ManualClock(T0)
     seed = engine(state, clock, RecordingSink())
     for asset in ("pump-01", "pump-02", "pump-03"):
-        seed.put_message("AnomalyResults", {**result(0, 1), "asset": asset})
+        seed.put_message("AnomalyResults", {**result(0, 1), "asset": asset, "thing": asset})
     lazy = engine(state, clock, RecordingSink(), preload=False)
     assert lazy.key_values() == []
     lazy.put_message("AnomalyResults", result(1, 2))
