@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 
 from cloud.detectors import (
     DetectorEngine,
@@ -119,3 +119,34 @@ def detector_definitions(
     except ValueError as exc:
         raise DetectorModelError(f"{key}: not JSON: {exc}") from None
     return load_detector_model(body, source=key), inputs
+
+
+class DetectorAdapters(TypedDict):
+    """What the detector and timers handlers are built from, in a deployment."""
+
+    state: StateStore
+    notifier: Notifier
+    publisher: Publisher
+    model: DetectorModel
+    inputs: Sequence[InputDefinition]
+    observability: Observability
+    sites: SiteLayout
+    target: str
+
+
+def detector_adapters(environ: Mapping[str, str]) -> DetectorAdapters:
+    """The state table, SNS topic, iot-data, detector model and site layout from the
+    environment (``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``IOT_DATA_ENDPOINT``,
+    ``DETECTOR_MODEL_KEY``, ``DEFAULT_SITE``)."""
+    notifier = settings.notifier(environ)
+    model, inputs = detector_definitions(environ)
+    return {
+        "state": settings.state_store(environ),
+        "notifier": notifier,
+        "publisher": settings.publisher(environ),
+        "model": model,
+        "inputs": inputs,
+        "observability": Observability(),
+        "sites": settings.site_layout(environ),
+        "target": notifier.topic_arn,
+    }

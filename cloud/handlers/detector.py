@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from cloud.detectors import DetectorModel, InputDefinition
 from cloud.feeder import RESULTS_FILE, ResultsFeeder
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine, detector_definitions
+from cloud.handlers.detection import build_engine, detector_adapters
 from cloud.handlers.observability import Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
@@ -125,8 +125,6 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:
         environ = os.environ
-        notifier = settings.notifier(environ)
-        model, inputs = detector_definitions(environ)
         stores: dict[str, ObjectStore] = {}
 
         def open_store(bucket: str) -> ObjectStore:
@@ -137,16 +135,9 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             return stores[bucket]
 
         _handler = make_handler(
+            **detector_adapters(environ),
             open_store=open_store,
             prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
-            state=settings.state_store(environ),
-            notifier=notifier,
-            publisher=settings.publisher(environ),
-            model=model,
-            inputs=inputs,
-            observability=Observability(),
-            sites=settings.site_layout(environ),
-            target=notifier.topic_arn,
             persistence=DynamoDBPersistenceLayer(
                 table_name=settings.required(
                     environ, "IDEMPOTENCY_TABLE", "the Powertools idempotency table"

@@ -18,7 +18,7 @@ from typing import Any
 
 from cloud.detectors import DetectorModel, InputDefinition
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine, detector_definitions
+from cloud.handlers.detection import build_engine, detector_adapters
 from cloud.handlers.observability import Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, Publisher, StateStore
@@ -66,17 +66,5 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point; adapters and the detector model are built once per environment."""
     global _handler
     if _handler is None:
-        environ = os.environ
-        notifier = settings.notifier(environ)
-        model, inputs = detector_definitions(environ)
-        _handler = make_handler(
-            state=settings.state_store(environ),
-            notifier=notifier,
-            publisher=settings.publisher(environ),
-            model=model,
-            inputs=inputs,
-            observability=Observability(),
-            sites=settings.site_layout(environ),
-            target=notifier.topic_arn,
-        )
+        _handler = make_handler(**detector_adapters(os.environ))
     return _handler(event, context)
