@@ -1,6 +1,6 @@
 """AWS IoT Events-compatible detector models: load, validate, run."""
 
-from cloud.detectors.engine import ActionRequest, ActionSink, DetectorEngine, Transition
+from cloud.detectors.engine import ActionRequest, ActionSink, DetectorEngine
 from cloud.detectors.messages import batch_put_message
 from cloud.detectors.model import (
     DetectorModel,
@@ -17,7 +17,6 @@ __all__ = [
     "DetectorEngine",
     "DetectorModel",
     "InputDefinition",
-    "Transition",
     "batch_put_message",
     "check_references",
     "default_detector_paths",

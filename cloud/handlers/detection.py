@@ -9,7 +9,7 @@ email and SMS and deduplicates alerts in the state store); only the adapters dif
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypedDict
 
@@ -17,12 +17,12 @@ from cloud.detectors import (
     DetectorEngine,
     DetectorModel,
     InputDefinition,
-    Transition,
     default_detector_paths,
     load_detector_model,
     load_input,
 )
 from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.trace import TraceRecord
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
 from cloud.l4e.sites import SiteLayout
@@ -58,6 +58,18 @@ class ObservedNotifier:
         self._obs.count(Metric.ALERTS_SENT, site)
 
 
+class StateChanges:
+    """An engine observer that passes on only the committed state transitions (the engine
+    releases an evaluation's records once its state is saved)."""
+
+    def __init__(self, report: Callable[[TraceRecord], None]) -> None:
+        self._report = report
+
+    def observe(self, record: TraceRecord) -> None:
+        if record.kind == "transition":
+            self._report(record)
+
+
 def build_engine(
     model: DetectorModel,
     inputs: Sequence[InputDefinition],
@@ -74,16 +86,16 @@ def build_engine(
     """An engine whose alerts go to *notifier* (both channels to *target*, the topic) and
     whose committed state changes become ``state_change`` lines and metrics."""
 
-    def on_transition(change: Transition) -> None:
-        site, asset = settings.origin(sites, change.key_value)
+    def on_transition(record: TraceRecord) -> None:
+        site, asset = settings.origin(sites, record.key)
         observability.event(
             "state_change",
             site=site,
             asset=asset,
-            detector_model=change.detector_model,
-            from_state=change.from_state,
-            to_state=change.to_state,
-            event=change.event_name,
+            detector_model=model.name,
+            from_state=record.detail["from"],
+            to_state=record.detail["to"],
+            event=record.detail["event"],
         )
         observability.count(Metric.DETECTOR_STATE_CHANGES, site)
 
@@ -95,7 +107,7 @@ def build_engine(
         state=state,
     )
     return DetectorEngine(
-        model, inputs, state, clock, sink, preload=preload, on_transition=on_transition
+        model, inputs, state, clock, sink, preload=preload, observer=StateChanges(on_transition)
     )
 
 

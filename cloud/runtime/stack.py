@@ -83,6 +83,7 @@ class ObservedNotifier:
                 "channel": notification.channel,
                 "subject": notification.subject,
                 "body": notification.body,
+                "attributes": dict(notification.attributes),
             },
         )
 
@@ -125,8 +126,9 @@ class LocalStack:
     def _start(self) -> LocalStack:
         cfg = self.config
         if not cfg.broker_url:
-            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port).start()
-            self._closers.append(self.broker.stop)
+            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port)
+            self._closers.append(self.broker.close)
+            self.broker.start()
             self.broker_url = self.broker.url
         self._hook(
             "broker",
@@ -141,6 +143,8 @@ class LocalStack:
         if cfg.detector_model:
             self._start_detectors()
         cfg.data.write_runtime(self.runtime_info())
+        # a stopped stack leaves no runtime.json behind to send clients to a dead broker
+        self._closers.insert(0, lambda: cfg.data.runtime_file.unlink(missing_ok=True))
         self._thread = threading.Thread(target=self._loop, name="plantwatch-stack", daemon=True)
         self._thread.start()
         return self

@@ -11,6 +11,7 @@ from typing import Any
 
 from cloud.ports import Versioned
 from edge.errors import StorageError, VersionConflictError
+from edge.readonly_sqlite import connect_readonly
 
 
 class SqliteStateStore:
@@ -20,9 +21,19 @@ class SqliteStateStore:
     stay atomic across processes sharing the file, not only across threads.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        """*readonly* opens an existing file for commands that only look: they must leave
+        the data directory exactly as they found it (no file, no ``-wal``/``-shm`` left)."""
         self.path = str(path)
         self._lock = threading.Lock()
+        self._version = "version"
+        """The version column, or ``1`` for a file written before versions existed and
+        opened read-only (so not upgraded)."""
+        if readonly:
+            self._db = _open_readonly(self.path)
+            if "version" not in {row[1] for row in self._db.execute("PRAGMA table_info(state)")}:
+                self._version = "1"
+            return
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -37,6 +48,12 @@ class SqliteStateStore:
                 self._db.execute("ALTER TABLE state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         found = self.get_versioned(namespace, key)
@@ -61,7 +78,8 @@ class SqliteStateStore:
     def get_versioned(self, namespace: str, key: str) -> Versioned | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT value, version FROM state WHERE ns = ? AND key = ?", (namespace, key)
+                f"SELECT value, {self._version} FROM state WHERE ns = ? AND key = ?",
+                (namespace, key),
             ).fetchone()
         return None if row is None else Versioned(json.loads(row[0]), int(row[1]))
 
@@ -89,7 +107,8 @@ class SqliteStateStore:
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, value, version FROM state WHERE ns = ? ORDER BY key", (namespace,)
+                f"SELECT key, value, {self._version} FROM state WHERE ns = ? ORDER BY key",
+                (namespace,),
             ).fetchall()
         return iter([(k, Versioned(json.loads(v), int(n))) for k, v, n in rows])
 
@@ -100,3 +119,15 @@ class SqliteStateStore:
 
 def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _open_readonly(path: str) -> sqlite3.Connection:
+    """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
+    try:
+        db = connect_readonly(path)
+        db.execute("SELECT 1 FROM state LIMIT 1")
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such state store") from None
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot read state store: {exc}") from exc
+    return db

@@ -12,7 +12,8 @@ import pytest
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, default_detector_paths, load_detector_model, load_input
-from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest, Transition
+from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest
+from cloud.detectors.trace import TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
 from edge.errors import VersionConflictError
@@ -37,7 +38,7 @@ def engine(
     sink: Any,
     *,
     preload: bool = True,
-    transitions: list[Transition] | None = None,
+    trace: TraceRecorder | None = None,
 ) -> DetectorEngine:
     model_path, input_path = default_detector_paths()
     return DetectorEngine(
@@ -47,7 +48,7 @@ def engine(
         clock,
         sink,
         preload=preload,
-        on_transition=None if transitions is None else transitions.append,
+        observer=trace,
     )
 
 
@@ -101,20 +102,32 @@ def test_a_lost_attempt_runs_no_action() -> None:
     seed.put_message("AnomalyResults", result(1, 1))
     seed.put_message("AnomalyResults", result(1, 2))
     sink_a, sink_b = RecordingSink(), RecordingSink()
-    seen_a: list[Transition] = []
-    seen_b: list[Transition] = []
-    a = engine(state, clock, sink_a, transitions=seen_a)
-    b = engine(state, clock, sink_b, transitions=seen_b)
+    seen_a, seen_b = TraceRecorder(), TraceRecorder()
+    a = engine(state, clock, sink_a, trace=seen_a)
+    b = engine(state, clock, sink_b, trace=seen_b)
     # WHEN both see the alarming third result
     a.put_message("AnomalyResults", result(1, 3))
     b.put_message("AnomalyResults", result(1, 3))
     # THEN one alarm: A raised it; B re-evaluated in Alarm, where a result raises nothing
     assert sink_a.kinds() == ["sns", "iotTopicPublish"]
     assert sink_b.kinds() == []
-    assert [(t.key_value, t.from_state, t.to_state, t.event_name) for t in seen_a] == [
-        ("pump-02", "Normal", "Alarm", "anomaly confirmed")
-    ]
-    assert seen_b == []
+    assert [
+        (t.key, t.detail["from"], t.detail["to"], t.detail["event"])
+        for t in seen_a.of_kind("transition")
+    ] == [("pump-02", "Normal", "Alarm", "anomaly confirmed")]
+
+    def service_actions(trace: TraceRecorder) -> list[str]:
+        return [
+            r.detail["action"]
+            for r in trace.of_kind("action")
+            if r.detail["action"] not in ("setVariable",)
+        ]
+
+    assert service_actions(seen_a) == ["sns", "iotTopicPublish"]
+    # B evaluated twice (lost, then on the fresh Alarm state); only the second attempt's
+    # records were released, and a result seen in Alarm raises nothing
+    assert service_actions(seen_b) == []
+    assert seen_b.of_kind("transition", "created") == []
 
 
 def test_lazy_engine_reads_only_the_instance_it_needs() -> None:
