@@ -176,6 +176,10 @@ def test_sqlite_store_from_before_versions_is_upgraded(tmp_path: Path) -> None:
     db.execute("INSERT INTO state VALUES ('detectors/m', 'pump-01', '{\"state\":\"Alarm\"}')")
     db.commit()
     db.close()
+    with SqliteStateStore(tmp_path / "old.db", readonly=True) as looking:
+        assert [(k, v.version) for k, v in looking.items_versioned("detectors/m")] == [
+            ("pump-01", 1)
+        ]
     store = SqliteStateStore(tmp_path / "old.db")
     found = store.get_versioned("detectors/m", "pump-01")
     assert found is not None and found.value == {"state": "Alarm"} and found.version == 1
