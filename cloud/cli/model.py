@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                     Column("active", "ActiveModelVersion", "right"),
                     Column("versions", "Versions"),
                 ],
-                empty=f"no models found in {registry.root}",
+                empty=f"no models found in {registry.where}",
             )
         return 0
     if args.action == "describe":
