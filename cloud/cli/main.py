@@ -35,6 +35,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
+    "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
+    "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),
+    "provision-device": (
+        "cloud.cli.provision",
+        "create an IoT thing, certificate and agent config for a device or gateway",
+    ),
+    "cost": ("cloud.cli.cost", "estimate the monthly AWS cost of a fleet"),
 }
 
 
@@ -75,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {selected}: not available ({exc})", file=sys.stderr)
         return status.FAILED
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else status.BAD_INPUT
     args.debug = debug
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
