@@ -46,7 +46,6 @@ def result_row(asset: str, prediction: int, score: float) -> dict[str, Any]:
             "thing": asset,
             "site": "s1",
             "asset": asset,
-            "thing": asset,
             "timestamp": "2026-01-01T00:00:00.000000",
             "prediction": prediction,
             "prediction_reason": "ANOMALY_DETECTED" if prediction else "NO_ANOMALY_DETECTED",
