@@ -2,10 +2,11 @@
 app can bundle the code without Docker.
 
 A bundle holds only the project's own modules (``cloud``, ``edge``) the handler reaches,
-with the package data beside them (the bundled detector model). Third-party code comes
-from elsewhere: boto3 and botocore from the Lambda Python runtime, numpy and pandas from
-the public AWS SDK for pandas layer, ``aws_lambda_powertools`` from the Powertools layer.
-Anything else a bundle imports is listed in ``install`` for ``pip install --target``.
+with the package data beside them (the bundled detector model). boto3 and botocore come
+from the Lambda Python runtime, numpy and pandas from the public AWS SDK for pandas layer;
+every other third-party package a bundle imports is listed in ``install`` to be copied in
+(today only ``aws_lambda_powertools``, which is pure Python). The CDK app's code asset
+(``infra/bundle.py``) is checked against these lists by the tests.
 
 Imports are read from the source (lazy imports inside functions included, ``if
 TYPE_CHECKING:`` blocks not), so the closure is what can run, not what happened to run.
@@ -39,7 +40,6 @@ PROVIDED = {
     "botocore": "Lambda Python runtime",
     "numpy": "AWS SDK for pandas layer",
     "pandas": "AWS SDK for pandas layer",
-    "aws_lambda_powertools": "Powertools for AWS Lambda layer",
 }
 
 

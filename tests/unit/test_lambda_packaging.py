@@ -1,6 +1,7 @@
-"""Lambda bundles: only the project's own code, never boto3/numpy/pandas/powertools (the
-runtime and the layers provide those), and nothing of the local runtime, CLI or local
-adapters; a written bundle imports its handler from its own files alone."""
+"""Lambda bundles: only the project's own code, never boto3/numpy/pandas (the runtime and
+the AWS SDK for pandas layer provide those), and nothing of the local runtime, CLI or local
+adapters; a written bundle imports its handler from its own files alone, and the CDK app's
+code asset holds every bundle."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from cloud.handlers import packaging
 
 FORBIDDEN = ("cloud/runtime/", "cloud/cli/", "cloud/adapters/local/", "simulator/", "infra/")
-LAYERED = {"boto3", "botocore", "numpy", "pandas", "aws_lambda_powertools"}
+LAYERED = {"boto3", "botocore", "numpy", "pandas"}
 
 
 @pytest.mark.parametrize("name", sorted(packaging.HANDLERS))
@@ -25,7 +26,8 @@ def test_bundle_holds_only_what_a_handler_may_reach(name: str) -> None:
     assert not [f for f in found.files if f.startswith(FORBIDDEN)]
     assert not [f for f in found.files if Path(f).parts[0] in LAYERED]
     assert LAYERED.isdisjoint(found.install)
-    assert {"boto3", "aws_lambda_powertools"} <= set(found.provided)
+    assert "boto3" in found.provided
+    assert found.install == ("aws_lambda_powertools",)
     assert ("numpy" in found.provided) == (name == "inference")
     for package in {str(Path(f).parent) for f in found.files if f.endswith(".py")}:
         assert f"{package}/__init__.py" in found.files, package
@@ -75,3 +77,15 @@ def test_a_written_bundle_imports_its_handler_from_its_own_files(tmp_path: Path)
         [sys.executable, "-c", probe, str(out)], capture_output=True, text=True, check=True
     )
     assert check.stdout.split() == ["True", "True"]
+
+
+def test_the_cdk_code_asset_holds_every_handler_bundle(tmp_path: Path) -> None:
+    from infra.bundle import EXTRA_PACKAGES, build_asset
+
+    asset = build_asset(tmp_path / "asset")
+    for module in packaging.HANDLERS.values():
+        found = packaging.bundle(module)
+        missing = [f for f in found.files if not (asset / f).is_file()]
+        assert not missing, f"{module}: the code asset lacks {missing}"
+        assert set(found.install) <= set(EXTRA_PACKAGES)
+        assert not [name for name in found.provided if (asset / name).exists()]
