@@ -118,8 +118,9 @@ def _report(
             if not line.strip():
                 continue
             row = json.loads(line)
-            diagnostics = row.get("diagnostics") or []
-            top = max(diagnostics, key=lambda d: d["value"], default=None)
+            # largest share first, so diagnostics.0 is the top sensor in Logs Insights
+            diagnostics = sorted(row.get("diagnostics") or [], key=lambda d: -d["value"])
+            top = diagnostics[0] if diagnostics else None
             obs.event(
                 "result",
                 site=site,
