@@ -348,7 +348,9 @@ def test_executions_are_kept_in_the_state_table_and_logged(aws: Aws, inferred: I
     row = next(r for r in results if r["asset"] == "pump-02" and r["prediction"] == 1)
     assert row["site"] == SITE and row["timestamp"].startswith("2026-01-05T07:")
     assert row["top_sensor"].startswith("pump-02\\")
-    assert {d["name"] for d in row["diagnostics"]} >= {row["top_sensor"]}
+    shares = [d["value"] for d in row["diagnostics"]]
+    assert row["diagnostics"][0]["name"] == row["top_sensor"]
+    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-4)
     [emf] = [m for m in aws.metrics() if "ResultRows" in m]
     assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["site"]]
     assert emf["ResultRows"] == [40.0] and emf["InferenceExecutions"] == [2.0]
