@@ -22,6 +22,7 @@ from cloud.detectors import (
     load_input,
 )
 from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.outbox import DeliveryOutbox
 from cloud.detectors.trace import TraceRecord
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
@@ -82,9 +83,13 @@ def build_engine(
     sites: SiteLayout,
     target: str,
     preload: bool,
-) -> DetectorEngine:
+) -> tuple[DetectorEngine, DeliveryOutbox]:
     """An engine whose alerts go to *notifier* (both channels to *target*, the topic) and
-    whose committed state changes become ``state_change`` lines and metrics."""
+    whose committed state changes become ``state_change`` lines and metrics.
+
+    Alerts and shadow commands pass through the durable outbox in the state table: one that
+    fails (SNS or iot-data throttled) is kept and retried by the timers handler, never
+    lost. The outbox is returned for that."""
 
     def on_transition(record: TraceRecord) -> None:
         site, asset = settings.origin(sites, record.key)
@@ -106,9 +111,11 @@ def build_engine(
         sms_target=target,
         state=state,
     )
-    return DetectorEngine(
-        model, inputs, state, clock, sink, preload=preload, observer=StateChanges(on_transition)
+    outbox = DeliveryOutbox(sink, state, clock)
+    engine = DetectorEngine(
+        model, inputs, state, clock, outbox, preload=preload, observer=StateChanges(on_transition)
     )
+    return engine, outbox
 
 
 def detector_definitions(

@@ -78,7 +78,7 @@ def make_handler(
     )
 
     def process(obj: dict[str, str]) -> dict[str, Any]:
-        engine = build_engine(
+        engine, _outbox = build_engine(
             model,
             inputs,
             state,

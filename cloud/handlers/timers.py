@@ -1,9 +1,11 @@
-"""Lambda timers: an EventBridge ``rate(1 minute)`` event -> every due detector timer fires.
+"""Lambda timers: an EventBridge ``rate(1 minute)`` event -> every due detector timer fires,
+and every due retry of a failed alert or shadow command goes out again.
 
 Exactly once even when two invocations overlap (a slow run and the next minute's): each
 engine reads the instances with their versions, and firing a timer is saved conditionally
 on that version, which is the claim. The invocation that loses re-reads the instance,
-finds the timer gone, and does nothing; actions run only after the claim is saved.
+finds the timer gone, and does nothing; actions run only after the claim is saved. Retries
+from the action outbox are claimed the same way (``cloud.detectors.outbox``).
 
 Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and
 ``DETECTOR_MODEL_KEY`` (optional), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE``,
@@ -38,7 +40,7 @@ def make_handler(
     target: str,
 ) -> Handler:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        engine = build_engine(
+        engine, outbox = build_engine(
             model,
             inputs,
             state,
@@ -52,9 +54,10 @@ def make_handler(
         )
         try:
             fired = engine.tick()
+            retried = outbox.retry_due()
         finally:
             observability.flush()
-        return {"timers_fired": fired}
+        return {"timers_fired": fired, "actions_retried": retried}
 
     return handle
 

@@ -18,7 +18,7 @@ from edge.clock import ManualClock
 def test_a_site_qualified_key_is_split_into_site_and_asset() -> None:
     model_path, input_path = default_detector_paths()
     notifier, publisher, obs = InMemoryNotifier(), InMemoryPublisher(), Observability()
-    engine = build_engine(
+    engine, _outbox = build_engine(
         load_detector_model(model_path),
         [load_input(input_path)],
         InMemoryStateStore(),

@@ -110,7 +110,10 @@ def test_detector_model_from_the_artifacts_bucket(
         Key={"namespace": {"S": "detectors/site_pumps"}, "key": {"S": "pump-09"}},
     )
     assert json.loads(item["Item"]["doc"]["S"])["state"] == "Normal"
-    assert call(timers.handler, event("timers_tick.json")) == {"timers_fired": 0}
+    assert call(timers.handler, event("timers_tick.json")) == {
+        "timers_fired": 0,
+        "actions_retried": 0,
+    }
 
 
 def test_a_bad_detector_model_key_is_named(env: dict[str, Any]) -> None:

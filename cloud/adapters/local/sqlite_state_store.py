@@ -11,6 +11,7 @@ from typing import Any
 
 from cloud.ports import Versioned
 from edge.errors import StorageError, VersionConflictError
+from edge.files import private_file
 from edge.readonly_sqlite import connect_readonly
 
 
@@ -35,6 +36,8 @@ class SqliteStateStore:
                 self._version = "1"
             return
         try:
+            if self.path != ":memory:":
+                private_file(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -46,7 +49,7 @@ class SqliteStateStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(state)")}
             if "version" not in columns:  # a state.db written before versions existed
                 self._db.execute("ALTER TABLE state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
 
     def __enter__(self) -> SqliteStateStore:
