@@ -316,7 +316,8 @@ def load_model(models: Path, name: str) -> Any:
     from cloud.inference.registry import ModelRegistry
     from edge.errors import ConfigError, NotFoundError
 
+    registry = ModelRegistry(FsObjectStore(models, create=False), where=str(models))
     try:
-        return ModelRegistry(models).load(name)
+        return registry.load(name)
     except NotFoundError as exc:
         raise ConfigError(f"{exc}; train one with `plantwatch model train --name {name}`") from exc
