@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10,
         help="readings in each fault (default 10)",
     )
-    parser.add_argument("--debounce", type=positive_int, default=1, help="rows to raise an alarm")
+    parser.add_argument(
+        "--debounce",
+        type=positive_int,
+        help="rows above threshold that raise an alarm (default: the model's alarm rules, 8)",
+    )
     parser.add_argument("--smoothing", type=positive_int, default=1, help="model moving-mean rows")
     parser.add_argument("--broker", default="amqtt", help="amqtt, mosquitto or auto")
     parser.add_argument("--broker-url", help="use a running broker instead of starting one")
@@ -55,10 +59,13 @@ def _normal(rng, n: int):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import numpy as np
     import paho.mqtt.client as mqtt
     import pandas as pd
 
+    from cloud.inference.episodes import DEFAULT_ALARM
     from cloud.inference.model import TrainConfig, train
     from cloud.inference.streaming import CallbackSink, StreamingScorer
     from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
@@ -70,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         index=pd.date_range("2026-01-01", periods=5000, freq="1s", tz="UTC"),
         columns=list(SENSORS),
     )
-    model = train(history, TrainConfig(smoothing=args.smoothing))
+    alarm = DEFAULT_ALARM
+    if args.debounce is not None:
+        alarm = replace(alarm, episodes=replace(alarm.episodes, raise_rows=args.debounce))
+    model = train(history, TrainConfig(smoothing=args.smoothing, alarm=alarm))
     broker = None
     if args.broker_url:
         address = parse_broker_url(args.broker_url)
@@ -93,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 if episode is not None and episode not in first_alarm:
                     first_alarm[episode] = now
 
-    scorer = StreamingScorer(model, CallbackSink(on_lines), debounce_rows=args.debounce)
+    scorer = StreamingScorer(model, CallbackSink(on_lines))
     subscribed = threading.Event()
 
     def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
@@ -162,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         "p95_ms": round(float(np.percentile(latencies, 95)), 2) if latencies else None,
         "max_ms": round(latencies[-1], 2) if latencies else None,
         "rate_readings_per_s": args.rate,
-        "debounce_rows": args.debounce,
+        "debounce_rows": model.config.alarm.episodes.raise_rows if model.config.alarm else 1,
         "smoothing_rows": args.smoothing,
         "broker": args.broker_url or (broker.kind if broker is not None else args.broker),
         "readings_scored": scorer.stats.readings,

@@ -90,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="most operating modes to find; 1 = one mode (default 4)",
     )
+    train.add_argument(
+        "--no-alarm-rules",
+        action="store_true",
+        help="predict row by row (anomaly_score > 0.5) instead of with alarm episodes "
+        "(raise, hold, and end at a new operating point; see docs/model.md)",
+    )
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -201,6 +207,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
         from cloud.inference.dataset import load_dataset, load_labels
         from cloud.inference.evaluation import evaluate
         from cloud.inference.model import TrainConfig, train
+        from cloud.inference.monitor import Monitor
         from cloud.inference.quality import quality_report
         from cloud.inference.results import encode_results, result_lines
         from edge.errors import UserError
@@ -229,6 +236,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
             difference=args.difference,
             threshold_margin=args.threshold_margin,
             max_modes=args.max_modes,
+            **({"alarm": None} if args.no_alarm_rules else {}),
         )
         train_range = (
             _timestamp(args.train_start, "train-start"),
@@ -255,7 +263,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
         has_eval_range = any(t is not None for t in eval_range)
         scored_frame = _slice(frame, *eval_range) if has_eval_range else training
         bar.stage(f"model train {args.name}: scoring {len(scored_frame):,} rows")
-        result = model.score(scored_frame)
+        result = Monitor(model).score(scored_frame).result
         evaluation = evaluate(result.index, result.prediction, result.machine_off, periods)
         evaluation["range"] = "evaluation" if has_eval_range else "training"
         evaluation["model_quality"] = (
@@ -379,6 +387,7 @@ def _print_evaluation(evaluation: dict[str, Any], *, labelled: bool) -> None:
 def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     from cloud.inference.dataset import load_dataset, load_labels
     from cloud.inference.evaluation import evaluate
+    from cloud.inference.monitor import Monitor
     from edge.errors import UserError
 
     model = registry.load(args.name, args.version)
@@ -397,7 +406,7 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
             raise UserError(f"{args.dataset}: no rows in the evaluation range")
         bar.advance()
         bar.stage(f"model evaluate {args.name}: scoring {len(frame):,} rows")
-        result = model.score(frame)
+        result = Monitor(model).score(frame).result  # as the scheduler predicts
         bar.advance()
     document = evaluate(
         result.index,

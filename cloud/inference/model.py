@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud.inference.changes import fit_limit
+from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
 from edge.errors import ConfigError, UserError
 
@@ -95,8 +97,14 @@ class TrainConfig:
     threshold_margin: float = 1.5
     """Multiplier on that quantile; > 1 because training data are in-sample."""
     seed: int = 0
+    alarm: AlarmConfig | None = DEFAULT_ALARM
+    """The alarm rules every runtime applies to this model's deviations
+    (:mod:`cloud.inference.monitor`); None: ``prediction`` is ``anomaly_score > 0.5``,
+    row by row. Models saved before the rules existed load with None."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.alarm, dict):  # as saved in model.json
+            object.__setattr__(self, "alarm", AlarmConfig.from_dict(self.alarm))
         if self.sampling_rate is not None and self.sampling_rate not in SAMPLING_RATES:
             raise ConfigError(
                 f"TargetSamplingRate {self.sampling_rate!r}: expected one of "
@@ -140,6 +148,15 @@ class StreamState:
     tail: np.ndarray
     count: int
     """Rows seen so far."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, for a state store."""
+        return {"tail": self.tail.tolist(), "count": self.count}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], width: int) -> StreamState:
+        tail = np.asarray(doc.get("tail") or [], dtype=float).reshape(-1, width)
+        return cls(tail, int(doc.get("count", len(tail))))
 
 
 def resample(frame: pd.DataFrame, sampling_rate: str | None) -> pd.DataFrame:
@@ -237,6 +254,7 @@ class Model:
         mode_phi: np.ndarray,
         threshold: float,
         info: dict[str, Any] | None = None,
+        change_limit: float | None = None,
     ) -> None:
         self.sensors: tuple[str, ...] = tuple(sensors)
         self.config = config
@@ -249,6 +267,9 @@ class Model:
         self.mode_scales = mode_scales
         self.mode_phi = mode_phi
         self.threshold = float(threshold)
+        self.change_limit = None if change_limit is None else float(change_limit)
+        """Limit of the change test (:mod:`cloud.inference.changes`) in whitened units,
+        set on the training rows; None when the model has no alarm rules."""
         self.info: dict[str, Any] = dict(info or {})
         self.off = OffCondition.parse(config.off_condition) if config.off_condition else None
 
@@ -392,6 +413,7 @@ class Model:
             "mode_scales": self.mode_scales,
             "mode_phi": self.mode_phi,
             "threshold": np.array(self.threshold),
+            **({} if self.change_limit is None else {"change_limit": np.array(self.change_limit)}),
         }
 
     @classmethod
@@ -426,6 +448,7 @@ class Model:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise UserError(f"{where}/{_META}: format {found!r}, expected {ARTIFACT_FORMAT}")
         config = meta["config"]
+        config.setdefault("alarm", None)  # saved before alarm rules: the plain threshold
         if config.get("sensors") is not None:
             config["sensors"] = tuple(config["sensors"])
         try:
@@ -434,10 +457,12 @@ class Model:
         except ValueError as exc:  # an object array, which would need pickle
             raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
         threshold = float(values.pop("threshold"))
+        limit = values.pop("change_limit", None)
         return cls(
             meta["sensors"],
             TrainConfig(**config),
             threshold=threshold,
+            change_limit=None if limit is None else float(limit),
             info=meta.get("info", {}),
             **values,
         )
@@ -602,6 +627,7 @@ def train(
     model.threshold = max(
         float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
     )
+    model.change_limit = _change_limit(model, fitted)
     model.info.update(
         {
             "input_rows": sum(len(raw) for raw in raws),
@@ -611,9 +637,30 @@ def train(
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
+            "change_limit": model.change_limit,
         }
     )
     return model
+
+
+def _change_limit(model: Model, runs: Sequence[np.ndarray]) -> float | None:
+    """The change test's limit on the training features (each of *runs* one asset's rows
+    in time order), in the whitened units the alarm rules use; None without alarm rules
+    or when no asset has enough rows for the test's two windows."""
+    alarm = model.config.alarm
+    if alarm is None:
+        return None
+    scale = 1.0 / np.sqrt(model.threshold)
+    overlap = 2 * alarm.changes.window_rows - 1
+    step = 50_000
+
+    def blocks() -> Iterator[np.ndarray]:
+        for y in runs:
+            for start in range(0, max(len(y) - overlap, 1), step):
+                part = y[start : start + step + overlap]
+                yield model.deviations(part, np.ones(len(part)))[0] * scale
+
+    return fit_limit(blocks(), alarm.changes)
 
 
 def _training_rows(

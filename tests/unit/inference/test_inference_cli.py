@@ -72,7 +72,8 @@ def test_train_evaluate_and_versions(dataset, tmp_path: Path, capsys) -> None:
         "pump",
         "--json",
     )
-    assert evaluated["recall"] > 0.9 and evaluated["false_alarm_rate_pct"] < 1
+    # the alarm rules raise on the 8th row above threshold: 43 of the fault's 50 rows
+    assert evaluated["recall"] > 0.8 and evaluated["false_alarm_rate_pct"] < 1
     assert set(evaluated) >= {
         "precision",
         "recall",
@@ -122,6 +123,7 @@ def test_schedulers_executions_events(dataset, tmp_path: Path, capsys) -> None:
         str(labels),
         "--name",
         "pump",
+        "--no-alarm-rules",  # one anomalous row is a prediction of its own
         "--json",
     )
     created = run_json(
