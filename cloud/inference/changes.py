@@ -86,16 +86,17 @@ class ChangeResult:
 def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     """Squared length of (mean of the last *window* rows - mean of the *window* before);
     NaN until ``2 * window`` rows have been seen."""
-    n = len(deviations)
+    n, width = deviations.shape
     out = np.full(n, np.nan)
     if n < 2 * window:
         return out
-    cum = np.vstack([np.zeros((1, deviations.shape[1])), np.cumsum(deviations, axis=0)])
-    end = np.arange(2 * window, n + 1)
-    recent = cum[end] - cum[end - window]
-    before = cum[end - window] - cum[end - 2 * window]
-    diff = (recent - before) / window
-    out[2 * window - 1 :] = (diff * diff).sum(axis=1)
+    cum = np.empty((n + 1, width))
+    cum[0] = 0.0
+    np.cumsum(deviations, axis=0, out=cum[1:])
+    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t at once, on views of one running sum
+    diff = cum[2 * window :] - 2.0 * cum[window:-window] + cum[: -2 * window]
+    diff /= window
+    out[2 * window - 1 :] = np.einsum("ij,ij->i", diff, diff)
     return out
 
 

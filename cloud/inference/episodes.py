@@ -181,7 +181,6 @@ class EpisodeState:
     recent: deque[np.ndarray] = field(default_factory=deque)
     """The last ``end_rows`` deviations, for the level mean."""
     recent_sum: np.ndarray | None = None
-    updates: int = 0
     same_mode_rows: int = 0
     """How many rows in a row have had the current row's mode."""
     last_mode: int = -1
@@ -219,7 +218,6 @@ class EpisodeState:
             "far_mode": self.far_mode,
             "recent": [r.tolist() for r in self.recent],
             "recent_sum": _listed(self.recent_sum),
-            "updates": self.updates,
             "same_mode_rows": self.same_mode_rows,
             "last_mode": self.last_mode,
             "settle_mode": self.settle_mode,
@@ -271,6 +269,61 @@ class EpisodeResult:
     state: EpisodeState
 
 
+FIRST_STRETCH, STRETCH_ROWS = 64, 16_384
+"""Rows of normal operation handled in one go: few just after an alarm (another may come
+soon), more while the plant stays normal, never more than the second (bounds the
+temporaries)."""
+
+
+def distances(w: np.ndarray, points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of *w* (rows x sensors) less its nearest point of the normal set (origin
+    plus segments to *points*), and that residual's squared length. Element-wise sums only,
+    so a row gets the same bits alone or among many (the row-by-row rules and a stretch of
+    normal rows must agree exactly)."""
+    best = np.array(w, dtype=float)
+    best_sq = (best * best).sum(1)
+    for u in points:
+        uu = float((u * u).sum())
+        if uu <= 0.0:
+            continue
+        along = np.clip((w * u).sum(1) / uu, 0.0, 1.0)
+        d = w - along[:, None] * u
+        dd = (d * d).sum(1)
+        closer = dd < best_sq
+        best[closer], best_sq[closer] = d[closer], dd[closer]
+    return best, best_sq
+
+
+def _runs(flags: np.ndarray, carried: int) -> np.ndarray:
+    """Length of the run of true *flags* ending at each row (*carried* true rows before)."""
+    n = len(flags)
+    count = np.arange(1, n + 1)
+    reset = np.where(~flags, count, 0)
+    np.maximum.accumulate(reset, out=reset)
+    runs = count - reset
+    if n:
+        before = reset == 0
+        runs[before] += carried
+    return runs
+
+
+def _same_mode_rows(modes: np.ndarray, last: int, carried: int) -> np.ndarray:
+    """How many rows in a row have had each row's mode (*carried* rows of *last* before)."""
+    n = len(modes)
+    count = np.arange(1, n + 1)
+    changed = np.concatenate([[modes[0] != last], modes[1:] != modes[:-1]]) if n else modes
+    start = np.where(changed, count, 0)
+    np.maximum.accumulate(start, out=start)
+    same = count - start + 1
+    if n:
+        same[start == 0] = carried + count[start == 0]
+    return same
+
+
+def _mean_of(rows: list[np.ndarray], count: int) -> np.ndarray:
+    return np.sum(np.stack(rows), axis=0) / count
+
+
 def nearest_point(w: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
     """The point of the normal set (origin plus segments to *points*) nearest to *w*."""
     best = np.zeros_like(w)
@@ -314,14 +367,24 @@ class EpisodeTracker:
         ratio = np.zeros(n)
         residual = np.zeros_like(deviations, dtype=float)
         ended = np.zeros(n, dtype=bool)
-        for t in range(n):
+        t, size, due = 0, FIRST_STRETCH, False
+        while t < n:
+            if state.phase == NORMAL and not due:
+                taken, due = self._normal_stretch(
+                    state, t, size, deviations, modes, off, moves, ratio, residual
+                )
+                t += taken
+                size = FIRST_STRETCH if due else min(4 * size, STRETCH_ROWS)
+                continue
+            due = False
             if off[t]:
+                t += 1
                 continue
             w, mode = deviations[t], int(modes[t])
             points = state.points.setdefault(mode, [])
-            d = w - nearest_point(w, points) if points else w
-            residual[t] = d
-            r = float(d @ d)
+            d, sq = distances(w[None, :], points)
+            residual[t] = d[0]
+            r = float(sq[0])
             ratio[t] = r
             self._remember(state, mode, w)
             level = self._level(state, mode)
@@ -351,7 +414,69 @@ class EpisodeTracker:
                     if cfg.settle_rows == 0:
                         state.phase = NORMAL
             alarm[t] = state.phase == ALARM
+            t += 1
         return EpisodeResult(alarm, ratio, residual, ended, state)
+
+    def _normal_stretch(
+        self,
+        state: EpisodeState,
+        start: int,
+        size: int,
+        deviations: np.ndarray,
+        modes: np.ndarray,
+        off: np.ndarray,
+        moves: np.ndarray,
+        ratio: np.ndarray,
+        residual: np.ndarray,
+    ) -> tuple[int, bool]:
+        """Up to *size* rows from *start* that stay normal, all at once (most rows of a
+        healthy plant): their distances, and the state as the row-by-row rules would leave
+        it. Returns how many rows were taken, and whether the next one raises an alarm
+        (the row-by-row rules take that one)."""
+        cfg = self.config
+        stop = min(len(deviations), start + size)
+        idx = start + np.flatnonzero(~off[start:stop])
+        if not len(idx):
+            return stop - start, False
+        w, m = deviations[idx], np.asarray(modes[idx], dtype=int)
+        d, sq = np.empty_like(w, dtype=float), np.empty(len(idx))
+        for mode in np.unique(m):
+            rows = m == mode
+            d[rows], sq[rows] = distances(w[rows], state.points.get(int(mode), []))
+        run = _runs(sq > 1.0, state.streak)
+        raised = np.flatnonzero(run >= cfg.raise_rows)
+        take = int(raised[0]) if len(raised) else len(idx)
+        taken = int(idx[take]) - start if len(raised) else stop - start
+        if take == 0:
+            return taken, True
+        rows, w, m = idx[:take], w[:take], m[:take]
+        ratio[rows], residual[rows] = sq[:take], d[:take]
+        state.streak = int(run[take - 1])
+        for mode in np.unique(m):
+            state.points.setdefault(int(mode), [])
+        same = _same_mode_rows(m, state.last_mode, state.same_mode_rows)
+        keep = cfg.end_rows + (cfg.turn_lookback if cfg.turn_cos is not None else 0)
+        history = list(state.recent)[-keep:] + list(w[-keep:])
+        if cfg.turn_cos is not None:
+            for j in range(max(0, take - cfg.turn_lookback), take):
+                back = take - 1 - j  # rows after j in this stretch
+                end = len(history) - back
+                window = history[max(0, end - cfg.end_rows) : end]
+                full = same[j] >= cfg.end_rows and len(window) == cfg.end_rows
+                state.levels.append(_mean_of(window, cfg.end_rows) if full else None)
+                if len(state.levels) > cfg.turn_lookback:
+                    state.levels.popleft()
+            flags = moves[rows]
+            starts = np.flatnonzero(flags & ~np.concatenate([[state.was_moving], flags[:-1]]))
+            if len(starts):  # a move that starts in normal operation counts for nothing
+                state.move_from, state.move_mode = None, int(m[starts[-1]])
+            moved = np.flatnonzero(flags)
+            state.still_rows = take - 1 - int(moved[-1]) if len(moved) else state.still_rows + take
+            state.was_moving = bool(flags[-1])
+        state.recent = deque(history[-cfg.end_rows :])
+        state.recent_sum = np.sum(np.stack(state.recent), axis=0)
+        state.same_mode_rows, state.last_mode = int(same[-1]), int(m[-1])
+        return taken, bool(len(raised))
 
     @staticmethod
     def _open(state: EpisodeState) -> None:
@@ -409,14 +534,10 @@ class EpisodeTracker:
         state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1
         state.last_mode = mode
         state.recent.append(w)
-        dropped = state.recent.popleft() if len(state.recent) > self.config.end_rows else None
-        state.updates += 1
-        if state.recent_sum is None or state.updates % 1024 == 0:
-            state.recent_sum = np.sum(state.recent, axis=0)  # exact now and then: no creep
-        elif dropped is None:
-            state.recent_sum = state.recent_sum + w
-        else:
-            state.recent_sum = state.recent_sum + (w - dropped)
+        if len(state.recent) > self.config.end_rows:
+            state.recent.popleft()
+        # summed afresh, oldest first, as a stretch of normal rows sums it: the same bits
+        state.recent_sum = np.sum(np.stack(state.recent), axis=0)
 
     def _level(self, state: EpisodeState, mode: int) -> np.ndarray | None:
         """Mean deviation of the last ``end_rows`` rows, if they all share *mode*."""

@@ -140,25 +140,31 @@ class Monitor:
         # machine-off rows stay out of the series: a stop is neither averaged into the
         # moving means after it nor a move of the plant
         on = ~np.asarray(off, dtype=bool)
-        y, factor, stream = self.model.features(x[on], state.stream)
+        everything = bool(on.all())
+        y, factor, stream = self.model.features(x if everything else x[on], state.stream)
         w_on, modes_on = self.model.deviations(y, factor)
-        w = np.zeros((n, len(self.model.sensors)))
-        modes = np.zeros(n, dtype=int)
-        w[on], modes[on] = w_on * self._scale, modes_on
+        w_on *= self._scale
+        if everything:
+            w, modes = w_on, modes_on
+        else:
+            w = np.zeros((n, len(self.model.sensors)))
+            modes = np.zeros(n, dtype=int)
+            w[on], modes[on] = w_on, modes_on
         moving, changepoint = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int8)
         changes = state.changes
         if self.detector is not None:
-            change = self.detector.run(w[on], state.changes)
+            change = self.detector.run(w_on, state.changes)
             moving[on], changepoint[on], changes = change.moving, change.changepoint, change.state
         episodes = self.tracker.run(w, modes, off, state.episodes, moving)
         alarm, ratio = episodes.alarm, episodes.ratio
         score = ratio / (1.0 + ratio)
         score = np.where(alarm, np.maximum(score, HELD_SCORE), np.minimum(score, 0.5))
-        squares = episodes.residual**2
-        shares = np.full_like(squares, 1.0 / max(squares.shape[1], 1))
-        positive = (ratio > 0) & ~off
-        shares[positive] = squares[positive] / ratio[positive, None]
-        raw = (w * w).sum(1) * self.model.threshold
+        shares = episodes.residual  # the tracker's own array: squared into shares in place
+        np.square(shares, out=shares)
+        positive = ratio > 0
+        shares[positive] /= ratio[positive, None]
+        shares[~positive] = 1.0 / max(shares.shape[1], 1)
+        raw = np.einsum("ij,ij->i", w, w) * self.model.threshold
         result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
         return MonitorResult(
             result,

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.inference.alarm import debounce
@@ -248,3 +248,30 @@ def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
         AlarmConfig.from_dict({"episodes": {"turn_cos": 2}})
     with pytest.raises(ConfigError, match="expected an object"):
         AlarmConfig.from_dict([1, 2])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from([ENDS, TURNS, EpisodeConfig(**{**TURNS.__dict__, "clear_settle_rows": 30})]),
+)
+def test_stretches_of_normal_rows_at_once_match_the_rules_row_by_row(
+    seed: int, config: EpisodeConfig
+) -> None:
+    # GIVEN a plant with two modes, stops, faults that end or turn, and moves
+    rng = np.random.default_rng(seed)
+    legs = [(int(rng.integers(5, 120)), tuple(rng.normal(0, 2.5, 2))) for _ in range(8)]
+    w = path(*legs, noise=float(rng.uniform(0.05, 0.6)), seed=seed)
+    modes = (rng.random(len(w)) < 0.02).cumsum() % 2
+    off = rng.random(len(w)) < 0.03
+    moving = np.abs(np.gradient(w[:, 0])) > 0.5
+    fast = EpisodeTracker(config).run(w, modes, off, moving=moving)
+    # WHEN every row goes through the row-by-row rules instead
+    slow_tracker = EpisodeTracker(config)
+    slow_tracker._normal_stretch = lambda *_a: (0, True)  # type: ignore[method-assign]
+    slow = slow_tracker.run(w, modes, off, moving=moving)
+    # THEN nothing differs, to the bit
+    assert np.array_equal(fast.alarm, slow.alarm) and np.array_equal(fast.ended, slow.ended)
+    assert np.array_equal(fast.ratio, slow.ratio)
+    assert np.array_equal(fast.residual, slow.residual)
+    assert fast.state.to_dict() == slow.state.to_dict()
