@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cloud.bench import skab_cv
 from cloud.bench.skab import SKAB_CONFIG_FIELDS, SKAB_EPISODE_FIELDS, Experiment, detect
@@ -189,6 +190,9 @@ def test_bench_train_reports_keys(capsys) -> None:
     assert doc["rows"] == 5000 and doc["sensors"] == 6
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
     assert doc["modes"] == 3
+    assert doc["alarm_rows_per_s"] > 0 and doc["baseline"]["score_rows_per_s"] > 0
+    ratio = doc["alarm_rows_per_s"] / doc["baseline"]["score_rows_per_s"]
+    assert doc["ratio"] == pytest.approx(ratio, abs=0.002)
 
 
 def test_bad_skab_files_are_named(tmp_path: Path, capsys) -> None:
