@@ -1,7 +1,9 @@
 """The local ActionSink: alerts through the Notifier, topic publishes through the Publisher.
 
 ``sns`` becomes an email and an SMS (``cloud.alerts``), deduplicated per (model, key, event,
-state entry); ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
+state entry) and within the per-asset notification budget when a limiter is given; an alarm
+model watching the asset (``ack_alarm``) puts its acknowledge command in the text;
+``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
 engine as a message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
 they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
 silently dropped.
@@ -9,6 +11,7 @@ silently dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloud import alerts
+from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 
@@ -42,6 +46,8 @@ class LocalActionSink:
         sender_id: str | None = None,
         state: StateStore | None = None,
         outbox: str | os.PathLike[str] | None = None,
+        limiter: NotificationLimiter | None = None,
+        ack_alarm: str | None = None,
     ) -> None:
         self._notifier = notifier
         self._publisher = publisher
@@ -50,6 +56,9 @@ class LocalActionSink:
         self._sender_id = sender_id
         self._state = state
         self._outbox_path = Path(outbox) if outbox is not None else None
+        self._limiter = limiter
+        self.ack_alarm = ack_alarm
+        """Name of the alarm model that watches the same assets (its ack command goes in alerts)."""
         self.outbox: list[dict[str, Any]] = []
         self._sent: set[str] = set()
         self._lock = threading.Lock()
@@ -89,10 +98,24 @@ class LocalActionSink:
                 return
             self._sent.add(identity)
         payload = request.payload
+        if isinstance(payload, Mapping) and "alarmModelName" in payload and "alarmState" in payload:
+            self._alarm_sns(request, identity, alerts.alarm_notice_from_payload(payload))
+            return
         content = alerts.content_from_payload(
             payload if isinstance(payload, Mapping | str) else json.dumps(payload),
             event_time_ms=request.event_time_ms,
         )
+        if self._limiter is not None and not self._limiter.allow(
+            content.asset, request.event_time_ms / 1000
+        ):
+            log.warning("alert %s suppressed: over the per-asset notification limit", identity)
+            if self._state is not None:
+                self._state.put(DEDUP_NAMESPACE, identity, {"suppressed": True})
+            return
+        if self.ack_alarm and content.kind == "ALARM":
+            content = dataclasses.replace(
+                content, ack=alerts.ack_command(self.ack_alarm, content.asset)
+            )
         subject, body = alerts.build_email(content)
         sms = alerts.build_sms(content)
         attrs: dict[str, str] = dict(alerts.SMS_ATTRIBUTES)
@@ -110,6 +133,28 @@ class LocalActionSink:
         self._notifier.send(
             Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta})
         )
+        if self._state is not None:
+            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
+
+    def _alarm_sns(self, request: ActionRequest, identity: str, notice: alerts.AlarmNotice) -> None:
+        """An ``sns`` alarm action: the alarm's own texts, to the sink's email and SMS targets."""
+        asset = notice.key or notice.model
+        if self._limiter is not None and not self._limiter.allow(
+            asset, request.event_time_ms / 1000
+        ):
+            log.warning("alert %s suppressed: over the per-asset notification limit", identity)
+            return
+        subject, body = alerts.build_alarm_email(notice)
+        meta = {
+            "topic_arn": str(request.target.get("targetArn", "")),
+            "asset": asset,
+            "kind": f"ALARM_{notice.kind}",
+            "alert_id": identity,
+        }
+        self._notifier.send(Notification("email", self.email_target, subject, body, meta))
+        attrs = {**alerts.SMS_ATTRIBUTES, **meta}
+        sms = alerts.build_alarm_sms(notice)
+        self._notifier.send(Notification("sms", self.sms_target, subject, sms, attrs))
         if self._state is not None:
             self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
 

@@ -8,6 +8,9 @@ clock, so hours of plant time pass in a minute and the results match real time.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +30,7 @@ ASSETS = ("pump-01", "pump-02", "pump-03")
 MODEL_NAME = "pump-fleet"
 RATE_S = 10.0
 START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()
+ACK_NOTE = "bearing temperature rising; maintenance called"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,11 @@ class Story:
     alert: float | None = None
     command_desired: float | None = None
     command_applied: float | None = None
+    alarm_active: float | None = None
+    acknowledged: float | None = None
+    ack_command: list[str] = field(default_factory=list)
+    ack_result: str = ""
+    ack_process: Any = None
     recovered: float | None = None
     alerts_by_asset: dict[str, int] = field(default_factory=dict)
     executions: int = 0
@@ -67,7 +76,7 @@ class Story:
 
     @property
     def complete(self) -> bool:
-        return None not in (self.first_anomaly, self.alert, self.command_applied)
+        return None not in (self.first_anomaly, self.alert, self.command_applied, self.acknowledged)
 
 
 def _clock_text(t: float | None) -> str:
@@ -94,6 +103,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     clock = SimulatedClock(start=START - 300, speed=options.sim_speed)
     story = Story(faulted_asset=_faulted_asset(scenario))
     fleet = FleetSimulator(specs, scenario, start=START - 60, rate_s=RATE_S, seed=options.seed)
+    from cloud.detectors.alarms.model import default_alarm_path
     from cloud.feeder import default_detector_paths
 
     detector_model, detector_input = default_detector_paths()
@@ -129,6 +139,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             model_name=MODEL_NAME,
             detector_model=detector_model,
             detector_inputs=(detector_input,),
+            alarm_models=(default_alarm_path(),),
             shadow_limits=False,
             streaming=options.streaming,
         ),
@@ -245,11 +256,15 @@ def _run_fleet(
                 f"{story.faulted_asset} (ground truth; the pipeline is not told)"
             )
         _note_detector(stack, story, clock.now(), console)
+        _acknowledge(stack, story, clock.now(), console)
         if stack.streaming is not None and story.first_anomaly is None:
             _note_stream(stack.config.data, stack.results_prefix, story, clock.now(), console)
         if story.recovered is not None and clock.now() > story.recovered + 900:
             break
         time.sleep(0.05)
+    if story.ack_process is not None and story.ack_process.poll() is None:
+        story.ack_process.wait(timeout=30)
+        _acknowledge(stack, story, clock.now(), console)
 
 
 def _fault_onset(fleet: Any, asset: str) -> float | None:
@@ -284,6 +299,65 @@ def _note_detector(stack: LocalStack, story: Story, now: float, console: Console
             f"[dim]{_clock_text(now)}[/] [green]detector[/]   {story.faulted_asset}: "
             "Alarm -> Normal (recovered)"
         )
+
+
+def _acknowledge(stack: LocalStack, story: Story, now: float, console: Console) -> None:
+    """The operator's part, through the same path a user takes: `plantwatch alarms ack`.
+
+    The command runs as its own process beside the running stack; it queues the request,
+    the stack applies it on its next step, and the command prints the new state.
+    """
+    engine = stack.alarms.get("anomaly_score")
+    if engine is None:
+        return
+    asset = story.faulted_asset
+    try:
+        state = engine.state_of(asset)
+    except KeyError:
+        return
+    if state == "ACTIVE" and story.alarm_active is None:
+        story.alarm_active = now
+        console.print(
+            f"[dim]{_clock_text(now)}[/] [red]alarm[/]      anomaly_score/{asset}: ACTIVE"
+        )
+    if story.alarm_active is not None and story.ack_process is None:
+        story.ack_command = [
+            "plantwatch",
+            "alarms",
+            "ack",
+            "anomaly_score",
+            asset,
+            "--note",
+            ACK_NOTE,
+            "--who",
+            "demo",
+            "--data",
+            str(stack.config.data.root),
+        ]
+        story.ack_process = subprocess.Popen(
+            [sys.executable, "-m", "cloud.cli.main", *story.ack_command[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        console.print(
+            f"[dim]{_clock_text(now)}[/] [cyan]operator[/]   "
+            + escape(shlex.join(story.ack_command[:7]))
+        )
+    process = story.ack_process
+    if process is not None and story.acknowledged is None and process.poll() is not None:
+        out, err = process.communicate()
+        story.ack_result = (out or err).strip()
+        if process.returncode == 0:
+            story.acknowledged = now
+            console.print(
+                f"[dim]{_clock_text(now)}[/] [cyan]operator[/]   {escape(story.ack_result)}"
+            )
+        else:
+            story.errors.append(f"acknowledge failed: {story.ack_result}")
+            console.print(
+                f"[dim]{_clock_text(now)}[/] [red]error[/]      {escape(story.ack_result)}"
+            )
 
 
 def _note_anomalies(
@@ -378,6 +452,7 @@ def _summary(
         "detected": story.first_anomaly is not None,
         "alerted": story.alert is not None,
         "command_applied": story.command_applied is not None,
+        "acknowledged": story.acknowledged is not None,
         "recovered": story.recovered is not None,
         "healthy_assets_quiet": all(story.alerts_by_asset.get(a, 0) == 0 for a in healthy),
     }
@@ -391,7 +466,13 @@ def _summary(
             "alarm": iso(story.alarm),
             "alert": iso(story.alert),
             "command_applied": iso(story.command_applied),
+            "alarm_active": iso(story.alarm_active),
+            "acknowledged": iso(story.acknowledged),
             "recovered": iso(story.recovered),
+        },
+        "acknowledgement": {
+            "command": shlex.join(story.ack_command),
+            "result": story.ack_result,
         },
         "detection_delay_s": delay,
         "alerts_by_asset": story.alerts_by_asset,
@@ -411,6 +492,9 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         table.add_row(name.replace("_", " "), "[green]yes[/]" if ok else "[red]no[/]")
     delay = summary["detection_delay_s"]
     table.add_row("detection delay", "-" if delay is None else f"{delay / 60:.1f} min (plant time)")
+    ack = summary["acknowledgement"]
+    if ack["result"]:
+        table.add_row("acknowledged by", escape(ack["result"]))
     table.add_row("input CSV files", str(summary["input_files"]))
     table.add_row("executions", str(summary["executions"]))
     table.add_row("wall time", f"{summary['wall_s']} s")

@@ -1,0 +1,932 @@
+"""The alarm engine: one instance per key value, in AWS IoT Events alarm states (spec §7).
+
+An instance watches ``inputProperty <operator> threshold`` on the inputs it is routed:
+
+| From | Trigger | To |
+|---|---|---|
+| new instance | first message | DISABLED if ``disabledOnInitialization``, else NORMAL and evaluate |
+| NORMAL | breached | ACTIVE |
+| ACTIVE | not breached | LATCHED (acknowledge flow on) or NORMAL (off) |
+| ACTIVE / LATCHED | ACKNOWLEDGE | ACKNOWLEDGED / NORMAL |
+| ACKNOWLEDGED | not breached | NORMAL |
+| LATCHED | breached | ACTIVE |
+| NORMAL, ACTIVE, ACKNOWLEDGED, LATCHED | SNOOZE | SNOOZE_DISABLED until the snooze runs out, then NORMAL |
+| not DISABLED | DISABLE / RESET | DISABLED / NORMAL |
+| DISABLED | ENABLE | NORMAL |
+
+SNOOZE_DISABLED and DISABLED ignore data (the last value is still kept for display). An
+operator action that does not fit the state raises :class:`AlarmStateError` naming the
+state. With the acknowledge flow on, every state change notifies (email and SMS through the
+Notifier, to the recipients a :class:`RecipientDirectory` resolves), and an ACTIVE alarm
+nobody acknowledges is notified again every ``reminder_interval_s``, at most
+``reminder_cap`` times; ``alarmEventActions`` run on every state change. Notifications pass
+the per-asset :class:`~cloud.detectors.alarms.limits.NotificationLimiter`.
+
+Restart safety: a state change and the notifications it causes are written in one document
+(``pending``) before anything is sent; they are delivered after the write and removed once
+delivered, so a crash in between delivers them on restart, and the notification ids let the
+delivery side drop a repeat (the local outbox does). Snooze expiries and reminders are due
+times in the same document, so they fire once after a restart too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from cloud import alerts
+from cloud.detectors import expr as ex
+from cloud.detectors.alarms.limits import NotificationLimiter
+from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
+from cloud.detectors.engine import ActionRequest, ActionSink, evaluate_action
+from cloud.detectors.model import KEY_VALUE_RE, Action, InputDefinition
+from cloud.detectors.trace import EngineObserver, TraceRecord
+from cloud.ports import Notification, Notifier, StateStore
+from edge.clock import Clock
+from edge.errors import NotFoundError, UserError
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAMESPACE: Final = "alarm-models"
+"""One document per alarm model an engine has run: definition, version, inputs."""
+HISTORY_PREFIX: Final = "alarm-history/"
+NO_KEY: Final = ""
+
+STATES: Final = ("DISABLED", "NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED")
+OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "ACKNOWLEDGE": ("ACTIVE", "LATCHED"),
+    "SNOOZE": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED"),
+    "RESET": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED"),
+    "ENABLE": ("DISABLED",),
+    "DISABLE": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED"),
+}
+"""Operator action -> the states it applies in (spec §7)."""
+NOTE_MAX: Final = 256
+
+
+class AlarmStateError(UserError):
+    """An operator action that does not fit the alarm's current state."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class RecipientDirectory(Protocol):
+    """Resolves IAM Identity Center recipients to an email address and a phone number."""
+
+    def email(self, recipient: Recipient) -> str | None: ...
+
+    def phone(self, recipient: Recipient) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticDirectory:
+    """Every recipient reads one configured address and number (the local runtime's default)."""
+
+    email_address: str = "ops@example.com"
+    phone_number: str = "+15555550100"
+
+    def email(self, recipient: Recipient) -> str | None:
+        return self.email_address
+
+    def phone(self, recipient: Recipient) -> str | None:
+        return self.phone_number
+
+
+@dataclass(slots=True)
+class _Alarm:
+    key: str
+    state: str
+    since: float
+    created: float
+    updated: float
+    inputs: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
+    threshold: Any = None
+    snooze_until: float | None = None
+    reminders_sent: int = 0
+    next_reminder: float | None = None
+    customer_action: dict[str, Any] | None = None
+    system_event: dict[str, Any] | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0
+    """Notices issued so far: the last part of each notice's id."""
+    history: int = 0
+    entries: int = 1
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since": self.since,
+            "created": self.created,
+            "updated": self.updated,
+            "inputs": self.inputs,
+            "value": self.value,
+            "threshold": self.threshold,
+            "snooze_until": self.snooze_until,
+            "reminders_sent": self.reminders_sent,
+            "next_reminder": self.next_reminder,
+            "customer_action": self.customer_action,
+            "system_event": self.system_event,
+            "pending": self.pending,
+            "seq": self.seq,
+            "history": self.history,
+            "entries": self.entries,
+        }
+
+    @classmethod
+    def from_doc(cls, key: str, doc: Mapping[str, Any]) -> _Alarm:
+        return cls(
+            key=key,
+            state=doc["state"],
+            since=float(doc.get("since", 0.0)),
+            created=float(doc.get("created", 0.0)),
+            updated=float(doc.get("updated", 0.0)),
+            inputs=dict(doc.get("inputs") or {}),
+            value=doc.get("value"),
+            threshold=doc.get("threshold"),
+            snooze_until=doc.get("snooze_until"),
+            reminders_sent=int(doc.get("reminders_sent", 0)),
+            next_reminder=doc.get("next_reminder"),
+            customer_action=doc.get("customer_action"),
+            system_event=doc.get("system_event"),
+            pending=list(doc.get("pending") or []),
+            seq=int(doc.get("seq", 0)),
+            history=int(doc.get("history", 0)),
+            entries=int(doc.get("entries", 1)),
+        )
+
+    def due(self) -> float | None:
+        times = [t for t in (self.snooze_until, self.next_reminder) if t is not None]
+        return min(times) if times else None
+
+
+@dataclass(slots=True)
+class _Context:
+    """What the rule's expressions see: this instance's last message of each input."""
+
+    alarm: _Alarm
+    input_name: str | None = None
+
+    def input_value(self, input_name: str, path: tuple[str | int, ...]) -> Any:
+        if input_name not in self.alarm.inputs:
+            return ex.UNDEFINED
+        return ex.lookup_path(self.alarm.inputs[input_name], path)
+
+    def variable(self, name: str) -> Any:
+        return ex.UNDEFINED
+
+    def timeout(self, timer_name: str) -> bool:
+        return False
+
+    def trigger_type(self) -> str:
+        return "Message"
+
+    def current_input(self) -> str | None:
+        return self.input_name
+
+
+class AlarmEngine:
+    """Runs one alarm model: messages (``put_message``), operator actions, and ``tick``.
+
+    Instances are cached and written after every change; one engine is the only writer of
+    its instances (the local stack applies CLI requests itself, see
+    :mod:`cloud.detectors.alarms.operations`).
+    """
+
+    def __init__(
+        self,
+        model: AlarmModel,
+        inputs: Sequence[InputDefinition],
+        state: StateStore,
+        clock: Clock,
+        notifier: Notifier,
+        actions: ActionSink,
+        *,
+        directory: RecipientDirectory | None = None,
+        limiter: NotificationLimiter | None = None,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.model = model
+        self.inputs = {i.name: i for i in inputs}
+        self.warnings = check_alarm_references(model, list(inputs)) if inputs else []
+        for warning in self.warnings:
+            log.warning("%s", warning)
+        self._reads = model.inputs_read()
+        self._store = state
+        self._clock = clock
+        self._notifier = notifier
+        self._actions = actions
+        self._directory = directory or StaticDirectory()
+        self._limiter = limiter
+        self._observer = observer
+        self._rule = ex.Binary(
+            OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
+        )
+        self.namespace = f"alarms/{model.name}"
+        self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
+        self._lock = threading.RLock()
+        self._cache: dict[str, _Alarm] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._undelivered: set[str] = set()
+        self._dirty: set[str] = set()
+        """Keys delivered since their last write: the next write (or :meth:`close`) records it.
+        Until then a restart delivers them again, and the ids let the delivery side drop them."""
+        """Keys whose notifications failed to send; ``tick`` tries them again."""
+        self.version = self._register(list(inputs))
+        for key, doc in self._store.items(self.namespace):
+            alarm = _Alarm.from_doc(key, doc)
+            self._cache[key] = alarm
+            self._schedule(alarm)
+        self.deliver_pending()
+
+    def _register(self, inputs: list[InputDefinition]) -> str:
+        """Record the model (and its inputs, so a CLI can rebuild the engine from the store).
+
+        A changed definition deletes the instances and raises the version, as
+        UpdateAlarmModel does: stored states never meet a rule they were not made for.
+        """
+        fingerprint = self.model.fingerprint()
+        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
+        version = "1"
+        if previous is not None:
+            version = str(previous.get("version", "1"))
+            if previous.get("fingerprint") not in (None, fingerprint):
+                stale = [key for key, _ in self._store.items(self.namespace)]
+                for key in stale:
+                    self._store.delete(self.namespace, key)
+                version = str(int(version) + 1) if version.isdigit() else "1"
+                log.warning(
+                    "%s: definition changed; version %s, %d alarm(s) deleted",
+                    self.model.name,
+                    version,
+                    len(stale),
+                )
+        document = {
+            "version": version,
+            "fingerprint": fingerprint,
+            "definition": dict(self.model.raw),
+            "inputs": [dict(i.raw) for i in inputs]
+            if inputs
+            else (previous or {}).get("inputs", []),
+        }
+        if document != previous:
+            self._store.put(REGISTRY_NAMESPACE, self.model.name, document)
+        return version
+
+    # ------------------------------------------------------------ messages
+
+    def put_message(
+        self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
+    ) -> None:
+        """A message routed to this model: pick or create the instance, evaluate the rule."""
+        if input_name not in self._reads:
+            return
+        key = self._key_of(payload)
+        if key is None:
+            self._trace("skipped", None, input=input_name, reason="no valid key")
+            return
+        with self._lock:
+            now = self._clock.now()
+            alarm = self._cache.get(key)
+            if alarm is None:
+                initial = "DISABLED" if self.model.disabled_on_initialization else "NORMAL"
+                alarm = _Alarm(key, initial, now, now, now)
+                self._cache[key] = alarm
+                self._trace("created", key, state=initial)
+            alarm.inputs[input_name] = dict(payload)
+            self._evaluate(alarm, input_name)
+            self._save(alarm)
+            self._deliver(alarm)
+
+    def _key_of(self, payload: Mapping[str, Any]) -> str | None:
+        if self.model.key_path is None:
+            return NO_KEY
+        value = ex.lookup_path(payload, self.model.key_path)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return None
+        text = ex.format_value(value)
+        return text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+
+    def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
+        ctx = _Context(alarm, input_name)
+        value, problem = ex.evaluate_reporting(self.model.rule.input_property, ctx)
+        threshold, problem2 = ex.evaluate_reporting(self.model.rule.threshold, ctx)
+        if not _comparable(value) or not _comparable(threshold):
+            self._trace(
+                "error",
+                alarm.key,
+                path="$.alarmRule.simpleRule",
+                expression=f"{self.model.rule.input_property_text} {self.model.rule.operator}"
+                f" {self.model.rule.threshold_text}",
+                message=problem
+                or problem2
+                or f"no value to compare ({_shown(value)} against {_shown(threshold)}); state kept",
+            )
+            return
+        alarm.value, alarm.threshold = value, threshold
+        if alarm.state in ("DISABLED", "SNOOZE_DISABLED"):
+            return
+        breached = (
+            ex.evaluate(ex.Binary(self._rule.op, ex.Literal(value), ex.Literal(threshold)), ctx)
+            is True
+        )
+        current = alarm.state
+        target = current
+        if current == "NORMAL" and breached:
+            target = "ACTIVE"
+        elif current == "ACTIVE" and not breached:
+            target = "LATCHED" if self.model.acknowledge_flow else "NORMAL"
+        elif current == "ACKNOWLEDGED" and not breached:
+            target = "NORMAL"
+        elif current == "LATCHED" and breached:
+            target = "ACTIVE"
+        if target != current:
+            self._enter(alarm, target, cause="rule")
+
+    # ------------------------------------------------------------ operator actions
+
+    def acknowledge(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL."""
+        return self._operate(key, "ACKNOWLEDGE", note=note, who=who)
+
+    def snooze(
+        self, key: str | None, seconds: float, *, note: str = "", who: str = ""
+    ) -> dict[str, Any]:
+        """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
+        if not seconds > 0:
+            raise UserError(f"snooze: duration must be positive, got {seconds:g} s")
+        return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
+
+    def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchResetAlarm: back to NORMAL from any state but DISABLED."""
+        return self._operate(key, "RESET", note=note, who=who)
+
+    def enable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchEnableAlarm: DISABLED -> NORMAL."""
+        return self._operate(key, "ENABLE", note=note, who=who)
+
+    def disable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchDisableAlarm: DISABLED from any other state; data is ignored until enabled."""
+        return self._operate(key, "DISABLE", note=note, who=who)
+
+    def _operate(
+        self,
+        key: str | None,
+        action: str,
+        *,
+        note: str,
+        who: str,
+        snooze_s: float | None = None,
+    ) -> dict[str, Any]:
+        if len(note) > NOTE_MAX:
+            raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
+        with self._lock:
+            alarm = self._cache.get(NO_KEY if key is None else key)
+            if alarm is None:
+                known = ", ".join(sorted(self._cache)) or "none yet"
+                raise NotFoundError(
+                    f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
+                )
+            allowed = OPERATIONS[action]
+            if alarm.state not in allowed:
+                raise AlarmStateError(
+                    f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
+                    f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
+                    state=alarm.state,
+                )
+            now = self._clock.now()
+            config: dict[str, Any] = {"note": note}
+            if snooze_s is not None:
+                config["snoozeDuration"] = int(snooze_s)
+            alarm.customer_action = {
+                "actionName": action,
+                f"{action.lower()}ActionConfiguration": config,
+                "who": who,
+                "time": now,
+            }
+            target = {
+                "ACKNOWLEDGE": "ACKNOWLEDGED" if alarm.state == "ACTIVE" else "NORMAL",
+                "SNOOZE": "SNOOZE_DISABLED",
+                "RESET": "NORMAL",
+                "ENABLE": "NORMAL",
+                "DISABLE": "DISABLED",
+            }[action]
+            self._enter(
+                alarm, target, cause=action, who=who, note=note, snooze_s=snooze_s, force=True
+            )
+            self._save(alarm)
+            self._deliver(alarm)
+            return self.describe(key)
+
+    # ------------------------------------------------------------ timers
+
+    def tick(self) -> int:
+        """Run due snooze expiries and reminders at ``clock.now()``; return how many ran."""
+        with self._lock:
+            for key in list(self._undelivered):
+                self._deliver(self._cache[key])
+            now = self._clock.now()
+            ran = 0
+            while self._heap and self._heap[0][0] <= now:
+                due, key = heapq.heappop(self._heap)
+                alarm = self._cache.get(key)
+                if alarm is None or alarm.due() != due:
+                    continue  # rescheduled or cleared since
+                if alarm.snooze_until is not None and alarm.snooze_until <= now:
+                    alarm.snooze_until = None
+                    if alarm.state == "SNOOZE_DISABLED":
+                        self._trace("timer", key, op="fired", name="snooze", expires=due)
+                        alarm.system_event = {
+                            "eventType": "STATE_CHANGE",
+                            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+                        }
+                        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+                        ran += 1
+                if alarm.next_reminder is not None and alarm.next_reminder <= now:
+                    ran += self._remind(alarm, now)
+                self._save(alarm)
+                self._schedule(alarm)
+                self._deliver(alarm)
+            return ran
+
+    def next_due(self) -> float | None:
+        """When the earliest snooze expiry or reminder is due (epoch s), if any."""
+        while self._heap:
+            due, key = self._heap[0]
+            alarm = self._cache.get(key)
+            if alarm is not None and alarm.due() == due:
+                return due
+            heapq.heappop(self._heap)
+        return None
+
+    def _remind(self, alarm: _Alarm, now: float) -> int:
+        alarm.next_reminder = None
+        if alarm.state != "ACTIVE" or alarm.reminders_sent >= self.model.reminder_cap:
+            return 0
+        alarm.reminders_sent += 1
+        self._trace("timer", alarm.key, op="fired", name="reminder", expires=now)
+        if alarm.reminders_sent < self.model.reminder_cap and self.model.reminder_interval_s:
+            alarm.next_reminder = now + self.model.reminder_interval_s
+        self._notice(alarm, "REMINDER", previous=alarm.state, cause="REMINDER")
+        self._history(alarm, "REMINDER", alarm.state, alarm.state, who="plantwatch")
+        return 1
+
+    def _schedule(self, alarm: _Alarm) -> None:
+        due = alarm.due()
+        if due is not None:
+            heapq.heappush(self._heap, (due, alarm.key))
+
+    # ------------------------------------------------------------ state changes
+
+    def _enter(
+        self,
+        alarm: _Alarm,
+        target: str,
+        *,
+        cause: str,
+        who: str = "",
+        note: str = "",
+        snooze_s: float | None = None,
+        force: bool = False,
+    ) -> None:
+        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET)."""
+        previous = alarm.state
+        if target == previous and not force:
+            return
+        now = self._clock.now()
+        alarm.state = target
+        alarm.since = now
+        alarm.entries += 1
+        if cause == "rule":
+            alarm.system_event = None
+        alarm.snooze_until = now + snooze_s if target == "SNOOZE_DISABLED" and snooze_s else None
+        alarm.reminders_sent = 0
+        alarm.next_reminder = None
+        if (
+            target == "ACTIVE"
+            and self.model.acknowledge_flow
+            and self.model.reminder_interval_s
+            and self.model.reminder_cap > 0
+        ):
+            alarm.next_reminder = now + self.model.reminder_interval_s
+        self._trace(
+            "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
+        )
+        self._schedule(alarm)
+        self._notice(
+            alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
+        )
+        self._history(
+            alarm,
+            cause if cause != "rule" else "STATE_CHANGE",
+            previous,
+            target,
+            who=who or "plantwatch",
+            note=note,
+            snooze_s=snooze_s,
+        )
+
+    def _notice(
+        self,
+        alarm: _Alarm,
+        kind: str,
+        *,
+        previous: str,
+        cause: str,
+        who: str = "",
+        note: str = "",
+        snooze_s: float | None = None,
+    ) -> None:
+        """Record what to send for this change, in the instance document (sent after saving)."""
+        alarm.seq += 1
+        alarm.pending.append(
+            {
+                "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
+                "kind": kind,
+                "state": alarm.state,
+                "previous": previous,
+                "cause": cause,
+                "time": self._clock.now(),
+                "value": alarm.value,
+                "threshold": alarm.threshold,
+                "reminder": alarm.reminders_sent if kind == "REMINDER" else None,
+                "who": who or None,
+                "note": note or None,
+                "snooze_s": snooze_s,
+                "customer_action": alarm.customer_action if cause in OPERATIONS else None,
+                "system_event": alarm.system_event,
+            }
+        )
+
+    def _history(
+        self,
+        alarm: _Alarm,
+        action: str,
+        previous: str,
+        target: str,
+        *,
+        who: str,
+        note: str = "",
+        snooze_s: float | None = None,
+    ) -> None:
+        alarm.history += 1
+        entry = {
+            "key": alarm.key,
+            "time": self._clock.now(),
+            "action": action,
+            "from": previous,
+            "to": target,
+            "who": who,
+            "note": note,
+        }
+        if snooze_s is not None:
+            entry["snooze_s"] = snooze_s
+        # Keyed by the instance's counter: written again after a crash, never twice.
+        self._store.put(self.history_namespace, f"{alarm.key}|{alarm.history:010d}", entry)
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver_pending(self) -> int:
+        """Deliver notifications recorded but not yet sent (after a crash); return the count."""
+        with self._lock:
+            count = 0
+            for alarm in list(self._cache.values()):
+                if alarm.pending:
+                    count += len(alarm.pending)
+                    self._deliver(alarm)
+            return count
+
+    def _deliver(self, alarm: _Alarm) -> None:
+        while alarm.pending:
+            notice = alarm.pending[0]
+            try:
+                self._send(alarm, notice)
+            except Exception:
+                log.exception(
+                    "%s/%s: notification %s not delivered; retried on the next tick",
+                    self.model.name,
+                    alarm.key,
+                    notice["id"],
+                )
+                self._undelivered.add(alarm.key)
+                self._save(alarm)  # what did happen (actions run, limit counted) is not redone
+                return
+            alarm.pending.pop(0)
+            self._dirty.add(alarm.key)
+        self._undelivered.discard(alarm.key)
+
+    def _send(self, alarm: _Alarm, notice: dict[str, Any]) -> None:
+        kind = notice["kind"]
+        notify = self.model.acknowledge_flow and bool(self.model.notifications)
+        progressed = False
+        if kind != "REMINDER" and not notice.get("actions_done"):
+            for action in self.model.actions:
+                self._action(alarm, action, notice)
+            notice["actions_done"] = True
+            progressed = True
+        if notify and "allowed" not in notice:
+            key = alarm.key or self.model.name
+            notice["allowed"] = self._limiter is None or self._limiter.allow(key, self._clock.now())
+            progressed = True
+        if progressed:
+            self._dirty.add(alarm.key)
+        if not notify:
+            return
+        if not notice["allowed"]:
+            # Counted by the limiter (``alarms list`` shows it); the state change itself is
+            # already in the history.
+            self._trace("action", alarm.key, action="notification", notice=kind, suppressed=True)
+            return
+        text = self.alarm_notice(alarm, notice)
+        for n, action in enumerate(self.model.notifications):
+            for email in action.emails:
+                subject, body = alerts.build_alarm_email(
+                    _with_message(text, email.additional_message)
+                )
+                for address in self._addresses(email.to, "email"):
+                    self._notifier.send(
+                        Notification(
+                            "email",
+                            address,
+                            email.subject or subject,
+                            body,
+                            attributes=self._attributes(alarm, notice, n, "email"),
+                        )
+                    )
+            for sms in action.sms:
+                message = alerts.build_alarm_sms(text)
+                attributes = {**alerts.SMS_ATTRIBUTES, **self._attributes(alarm, notice, n, "sms")}
+                if sms.sender_id:
+                    attributes["AWS.SNS.SMS.SenderID"] = sms.sender_id
+                subject = alerts.build_alarm_email(text)[0]
+                for number in self._addresses(sms.recipients, "sms"):
+                    self._notifier.send(Notification("sms", number, subject, message, attributes))
+        self._trace("action", alarm.key, action="notification", notice=kind, suppressed=False)
+
+    def _addresses(self, recipients: Sequence[Recipient], channel: str) -> list[str]:
+        out: list[str] = []
+        for recipient in recipients:
+            found = (
+                self._directory.email(recipient)
+                if channel == "email"
+                else self._directory.phone(recipient)
+            )
+            if found and found not in out:
+                out.append(found)
+        return out
+
+    def _attributes(
+        self, alarm: _Alarm, notice: Mapping[str, Any], index: int, channel: str
+    ) -> dict[str, str]:
+        return {
+            "alert_id": f"{notice['id']}#{index}",
+            "asset": alarm.key,
+            "kind": f"ALARM_{notice['kind']}",
+            "alarm_model": self.model.name,
+            "state": str(notice["state"]),
+        }
+
+    def alarm_notice(self, alarm: _Alarm, notice: Mapping[str, Any]) -> alerts.AlarmNotice:
+        """The text-level view of a pending notification."""
+        return alerts.AlarmNotice(
+            kind=notice["kind"],
+            model=self.model.name,
+            key=alarm.key or None,
+            state=notice["state"],
+            previous=notice.get("previous"),
+            severity=self.model.severity,
+            property_name=_property_name(self.model.rule.input_property),
+            value=notice.get("value"),
+            operator=self.model.rule.operator,
+            threshold=notice.get("threshold"),
+            time=_iso(notice["time"]),
+            cause=notice.get("cause", ""),
+            reminder=notice.get("reminder"),
+            reminder_cap=self.model.reminder_cap,
+            who=notice.get("who"),
+            note=notice.get("note"),
+            snooze_s=notice.get("snooze_s"),
+        )
+
+    def _action(self, alarm: _Alarm, action: Action, notice: Mapping[str, Any]) -> None:
+        """One alarmEventAction; as for detectors, a failed action is logged, not retried."""
+        try:
+            target, payload, payload_type = evaluate_action(
+                action, _Context(alarm), lambda: self.action_payload(alarm, notice)
+            )
+            self._actions.execute(
+                ActionRequest(
+                    kind=action.kind,
+                    target=target,
+                    payload=payload,
+                    payload_type=payload_type,
+                    detector_model=self.model.name,
+                    key_value=None if self.model.key is None else alarm.key,
+                    event_name=f"{notice['kind']}#{notice['id'].rsplit('|', 1)[1]}",
+                    state_name=notice["state"],
+                    state_entry=alarm.entries,
+                    event_time_ms=round(notice["time"] * 1000),
+                )
+            )
+        except Exception as exc:
+            log.warning(
+                "%s/%s: %s action failed: %s; state kept",
+                self.model.name,
+                alarm.key,
+                action.kind,
+                exc,
+            )
+            self._trace("error", alarm.key, path=action.path, expression=None, message=str(exc))
+            return
+        self._trace("action", alarm.key, action=action.kind, notice=notice["kind"], target=target)
+
+    # ------------------------------------------------------------ AWS shapes
+
+    def notification_event(
+        self, alarm_key: str | None, notice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The notification Lambda's event (§7): ``notificationEventPayload`` is a JSON string."""
+        key = NO_KEY if alarm_key is None else alarm_key
+        body: dict[str, Any] = {"alarmModelName": self.model.name}
+        if self.model.key is not None:
+            body["keyValue"] = key
+        body.update(
+            {
+                "severity": self.model.severity,
+                "stateUpdateTime": round(notice["time"] * 1000),
+                "alarmState": {
+                    "stateName": notice["state"],
+                    "ruleEvaluation": {
+                        "simpleRule": {
+                            "inputProperty": notice.get("value"),
+                            "operator": self.model.rule.operator,
+                            "threshold": notice.get("threshold"),
+                        }
+                    },
+                },
+            }
+        )
+        emails, sms = [], []
+        for action in self.model.notifications:
+            for email in action.emails:
+                emails.append(
+                    {
+                        "from": email.sender,
+                        "to": self._addresses(email.to, "email"),
+                        "cc": [],
+                        "bcc": [],
+                        "subject": email.subject,
+                        "additionalMessage": email.additional_message,
+                    }
+                )
+            for config in action.sms:
+                sms.append(
+                    {
+                        "phoneNumbers": self._addresses(config.recipients, "sms"),
+                        "senderId": config.sender_id,
+                        "additionalMessage": config.additional_message,
+                    }
+                )
+        return {
+            "notificationEventPayload": json.dumps(body, separators=(",", ":")),
+            "emailConfigurations": emails,
+            "smsConfigurations": sms,
+        }
+
+    def action_payload(self, alarm: _Alarm, notice: Mapping[str, Any]) -> dict[str, Any]:
+        """Default payload of an alarm action: the notification object, version, full state."""
+        body = json.loads(self.notification_event(alarm.key, notice)["notificationEventPayload"])
+        body["alarmModelVersion"] = self.version
+        body["alarmState"] = self._alarm_state(
+            notice["state"],
+            notice.get("value"),
+            notice.get("threshold"),
+            notice.get("customer_action"),
+            notice.get("system_event"),
+        )
+        return body
+
+    def _alarm_state(
+        self,
+        state: str,
+        value: Any,
+        threshold: Any,
+        customer_action: Mapping[str, Any] | None,
+        system_event: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        alarm_state: dict[str, Any] = {"stateName": state}
+        if value is not None:
+            alarm_state["ruleEvaluation"] = {
+                "simpleRuleEvaluation": {
+                    "inputPropertyValue": ex.format_value(value),
+                    "operator": self.model.rule.operator,
+                    "thresholdValue": ex.format_value(threshold),
+                }
+            }
+        if customer_action:
+            alarm_state["customerAction"] = {
+                k: v for k, v in customer_action.items() if k not in ("who", "time")
+            }
+        if system_event:
+            alarm_state["systemEvent"] = dict(system_event)
+        return alarm_state
+
+    def describe(self, key: str | None = None) -> dict[str, Any]:
+        """DescribeAlarm's response shape; NotFoundError for an unknown key."""
+        alarm = self._cache.get(NO_KEY if key is None else key)
+        if alarm is None:
+            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
+        return describe_document(self.model, self.version, alarm.key, alarm.to_doc())
+
+    def key_values(self) -> list[str]:
+        return sorted(self._cache)
+
+    def state_of(self, key: str | None = None) -> str:
+        return self._cache[NO_KEY if key is None else key].state
+
+    # ------------------------------------------------------------ plumbing
+
+    def _save(self, alarm: _Alarm) -> None:
+        alarm.updated = self._clock.now()
+        self._store.put(self.namespace, alarm.key, alarm.to_doc())
+        self._dirty.discard(alarm.key)
+
+    def close(self) -> None:
+        """Record what was delivered since the last write (a clean stop leaves nothing to redo)."""
+        with self._lock:
+            for key in list(self._dirty):
+                self._save(self._cache[key])
+
+    def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
+        if self._observer is None:
+            return
+        shown = None if key is None or self.model.key is None else key
+        self._observer.observe(TraceRecord(kind, self._clock.now(), shown, detail))
+
+
+def describe_document(
+    model: AlarmModel, version: str, key: str, doc: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A stored instance as DescribeAlarm returns it (times in epoch seconds)."""
+    alarm: dict[str, Any] = {"alarmModelName": model.name, "alarmModelVersion": version}
+    if model.key is not None:
+        alarm["keyValue"] = key
+    state: dict[str, Any] = {"stateName": doc["state"]}
+    if doc.get("value") is not None:
+        state["ruleEvaluation"] = {
+            "simpleRuleEvaluation": {
+                "inputPropertyValue": ex.format_value(doc["value"]),
+                "operator": model.rule.operator,
+                "thresholdValue": ex.format_value(doc.get("threshold")),
+            }
+        }
+    action = doc.get("customer_action")
+    if action:
+        state["customerAction"] = {k: v for k, v in action.items() if k not in ("who", "time")}
+    if doc.get("system_event"):
+        state["systemEvent"] = dict(doc["system_event"])
+    alarm.update(
+        {
+            "severity": model.severity,
+            "creationTime": float(doc.get("created", 0.0)),
+            "lastUpdateTime": float(doc.get("updated", 0.0)),
+            "alarmState": state,
+        }
+    )
+    return {"alarm": alarm}
+
+
+def _with_message(notice: alerts.AlarmNotice, message: str | None) -> alerts.AlarmNotice:
+    if not message:
+        return notice
+    from dataclasses import replace
+
+    return replace(notice, additional=message)
+
+
+def _property_name(node: ex.Expr) -> str:
+    """``$input.AnomalyResults.anomaly_score`` -> ``anomaly_score``, for alert texts."""
+    if isinstance(node, ex.InputRef):
+        last = [p for p in node.path if isinstance(p, str)]
+        return last[-1] if last else node.input_name
+    return "value"
+
+
+def _comparable(value: Any) -> bool:
+    return value is not ex.UNDEFINED and value is not None and not isinstance(value, dict | list)
+
+
+def _shown(value: Any) -> str:
+    return "undefined" if value is ex.UNDEFINED else ex.format_value(value)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
