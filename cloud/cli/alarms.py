@@ -25,6 +25,7 @@ from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
+from edge.cliargs import add_subcommands
 from edge.errors import PlantwatchError, UserError
 
 ACTIONS = {
@@ -34,6 +35,11 @@ ACTIONS = {
     "enable": "enable a DISABLED alarm",
     "disable": "disable an alarm; data is ignored until it is enabled",
 }
+_HOW = (
+    " Beside a running `plantwatch up` the request goes to the stack and this command waits"
+    " for its result; with no stack running it is applied to DIR/state.db directly. Exit 0"
+    " done, 2 when the action does not fit the alarm's state (the message names the state)."
+)
 
 
 def _data(parser: argparse.ArgumentParser, holds: str) -> None:
@@ -47,8 +53,13 @@ def _data(parser: argparse.ArgumentParser, holds: str) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    validate = sub.add_parser("validate", help="validate CreateAlarmModel JSON")
+    sub = add_subcommands(parser, "action")
+    validate = sub.add_parser(
+        "validate",
+        help="validate CreateAlarmModel JSON",
+        description="Validate a CreateAlarmModel body (and the CreateInput bodies it reads)"
+        " as AWS IoT Events would. Exit 0 valid, 2 with one line naming the JSON path.",
+    )
     validate.add_argument("model", type=Path, metavar="MODEL.json", help="CreateAlarmModel JSON")
     validate.add_argument(
         "--input",
@@ -61,13 +72,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     validate.add_argument("--json", action="store_true", help="print one JSON document")
 
-    listing = sub.add_parser("list", help="alarm instances: state, since, last value")
+    listing = sub.add_parser(
+        "list",
+        help="alarm instances: state, since, last value",
+        description="Alarm instances of a runtime: state, since when, the last value, "
+        "reminders sent, notifications the per-asset limit suppressed, the last operator action.",
+    )
     _data(listing, "state.db")
     listing.add_argument("--alarm", help="only this alarm model")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
 
     for name, summary in ACTIONS.items():
-        child = sub.add_parser(name, help=summary)
+        child = sub.add_parser(name, help=summary, description=summary.capitalize() + "." + _HOW)
         child.add_argument("alarm", metavar="ALARM", help="alarm model name")
         child.add_argument(
             "key", nargs="?", metavar="KEY", help="key value (omit for a model without key)"
@@ -87,13 +103,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         _data(child, "state.db")
         child.add_argument("--json", action="store_true", help="print one JSON document")
 
-    history = sub.add_parser("history", help="state changes and operator actions")
+    history = sub.add_parser(
+        "history",
+        help="state changes and operator actions",
+        description="Every state change, reminder and operator action of a runtime's alarms:"
+        " when, who and the note, oldest first.",
+    )
     history.add_argument("alarm", nargs="?", metavar="ALARM", help="alarm model (default: all)")
     history.add_argument("key", nargs="?", metavar="KEY", help="key value (default: all)")
     _data(history, "state.db")
     history.add_argument("--json", action="store_true", help="print one JSON document")
 
-    sent = sub.add_parser("sent", help="alerts sent, from the outbox alerts.jsonl")
+    sent = sub.add_parser(
+        "sent",
+        help="alerts sent, from the outbox alerts.jsonl",
+        description="The alerts detectors and alarms sent, from the local outbox"
+        " DIR/alerts.jsonl: one row per alert (its email and SMS together), oldest first.",
+    )
     _data(sent, "alerts.jsonl")
     sent.add_argument("--asset", help="only alerts for this asset")
     sent.add_argument("--json", action="store_true", help="print one JSON document")
@@ -160,13 +186,14 @@ def _validate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- reading the store
 
 
-def _store(data: Path) -> Any:
+def _store(data: Path, *, readonly: bool = True) -> Any:
+    """The runtime's state store; listings open it read-only and leave the folder as it was."""
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
 
-    db = DataLayout(data).state_db
+    db = DataLayout.existing(data).state_db
     if not db.is_file():
         raise UserError(f"{db}: no such file (run `plantwatch up --data {data}` first)")
-    return SqliteStateStore(db)
+    return SqliteStateStore(db, readonly=readonly)
 
 
 def _models(store: Any, only: str | None) -> dict[str, dict[str, Any]]:
@@ -311,6 +338,7 @@ def _operate(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms import operations
     from cloud.detectors.durations import parse_duration
 
+    DataLayout.existing(args.data)  # a wrong --data is named before anything else
     snooze_s = None
     if args.action == "snooze":
         try:
@@ -327,7 +355,7 @@ def _operate(args: argparse.Namespace) -> int:
         who=args.who or _login(),
         snooze_s=snooze_s,
     )
-    store = _store(args.data)
+    store = _store(args.data, readonly=False)
     try:
         _models(store, args.alarm)
         if operations.stack_alive(store, time.time()):
@@ -435,7 +463,7 @@ def load_alarms(path: Path) -> list[dict[str, Any]]:
 
 
 def _sent(args: argparse.Namespace) -> int:
-    path = args.data / "alerts.jsonl"
+    path = DataLayout.existing(args.data).alerts
     alarms = load_alarms(path) if path.is_file() else []
     if args.asset:
         alarms = [a for a in alarms if a["asset"] == args.asset]

@@ -338,13 +338,24 @@ def list_executions(
 
 
 def create_scheduler(state: StateStore, config: SchedulerConfig, now: float) -> dict[str, Any]:
-    """Register and start a scheduler (L4E starts one on creation); one per model."""
+    """Register and start a scheduler (L4E starts one on creation).
+
+    L4E allows one scheduler per model. plantwatch allows one per model and input location,
+    so a fleet model can score each site's folder (:mod:`cloud.l4e.sites`) with its own
+    scheduler; two schedulers of one model on the same input still conflict.
+    """
     if state.get(SCHEDULERS_NS, config.name) is not None:
         raise ConflictError(f"scheduler {config.name!r} already exists")
+    where = (config.input_bucket, config.input_prefix)
     for name, doc in state.items(SCHEDULERS_NS):
-        if doc.get("config", {}).get("model_name") == config.model_name:
+        other = doc.get("config", {})
+        if other.get("model_name") == config.model_name and where == (
+            other.get("input_bucket"),
+            other.get("input_prefix"),
+        ):
             raise ConflictError(
-                f"model {config.model_name!r} already has scheduler {name!r} (one per model)"
+                f"model {config.model_name!r} already has scheduler {name!r} on "
+                f"{config.input_bucket}/{config.input_prefix} (one per model and input prefix)"
             )
     doc = {"config": config.to_dict(), "status": "RUNNING", "created_at": now, "started_at": now}
     state.put(SCHEDULERS_NS, config.name, doc)

@@ -43,6 +43,8 @@ def result_row(asset: str, prediction: int, score: float) -> dict[str, Any]:
     return {
         "inputName": "AnomalyResults",
         "payload": {
+            "thing": asset,
+            "site": "s1",
             "asset": asset,
             "timestamp": "2026-01-01T00:00:00.000000",
             "prediction": prediction,
