@@ -46,6 +46,7 @@ def _messages(n: int, assets: int, seed: int) -> list[dict[str, Any]]:
         out.append(
             {
                 "asset": f"pump-{i % assets:03d}",
+                "thing": f"pump-{i % assets:03d}",
                 "timestamp": f"2026-01-01T00:00:{i % 60:02d}.000000",
                 "prediction": int(anomalous),
                 "prediction_reason": "ANOMALY_DETECTED" if anomalous else "NO_ANOMALY_DETECTED",

@@ -68,6 +68,9 @@ OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 """Operator action -> the states it applies in (spec §7)."""
 NOTE_MAX: Final = 256
+VALUE_FLUSH_S: Final = 30.0
+"""A message that changes only the last value is written at least this often (clock time);
+a state change is written at once, with the notifications it causes."""
 
 
 class AlarmStateError(UserError):
@@ -236,10 +239,12 @@ class AlarmEngine:
         self._cache: dict[str, _Alarm] = {}
         self._heap: list[tuple[float, str]] = []
         self._undelivered: set[str] = set()
-        self._dirty: set[str] = set()
-        """Keys delivered since their last write: the next write (or :meth:`close`) records it.
-        Until then a restart delivers them again, and the ids let the delivery side drop them."""
         """Keys whose notifications failed to send; ``tick`` tries them again."""
+        self._dirty: set[str] = set()
+        """Keys changed since their last write (a last value, a delivery): the next write,
+        the periodic flush or :meth:`close` records them. A restart before that delivers a
+        notification again, and its id lets the delivery side drop it."""
+        self._flushed_at = clock.now()
         self.version = self._register(list(inputs))
         for key, doc in self._store.items(self.namespace):
             alarm = _Alarm.from_doc(key, doc)
@@ -296,14 +301,21 @@ class AlarmEngine:
         with self._lock:
             now = self._clock.now()
             alarm = self._cache.get(key)
+            created = alarm is None
             if alarm is None:
                 initial = "DISABLED" if self.model.disabled_on_initialization else "NORMAL"
                 alarm = _Alarm(key, initial, now, now, now)
                 self._cache[key] = alarm
                 self._trace("created", key, state=initial)
             alarm.inputs[input_name] = dict(payload)
+            entries = alarm.entries
             self._evaluate(alarm, input_name)
-            self._save(alarm)
+            if created or alarm.entries != entries or alarm.pending:
+                self._save(alarm)
+            else:
+                # Only the last value changed: written within VALUE_FLUSH_S, or at close().
+                alarm.updated = now
+                self._dirty.add(key)
             self._deliver(alarm)
 
     def _key_of(self, payload: Mapping[str, Any]) -> str | None:
@@ -434,6 +446,9 @@ class AlarmEngine:
             for key in list(self._undelivered):
                 self._deliver(self._cache[key])
             now = self._clock.now()
+            if now - self._flushed_at >= VALUE_FLUSH_S:
+                self._flushed_at = now
+                self._flush()
             ran = 0
             while self._heap and self._heap[0][0] <= now:
                 due, key = heapq.heappop(self._heap)
@@ -617,7 +632,7 @@ class AlarmEngine:
                     notice["id"],
                 )
                 self._undelivered.add(alarm.key)
-                self._save(alarm)  # what did happen (actions run, limit counted) is not redone
+                self._save(alarm, touch=False)  # what happened (actions run) is not redone
                 return
             alarm.pending.pop(0)
             self._dirty.add(alarm.key)
@@ -854,16 +869,25 @@ class AlarmEngine:
 
     # ------------------------------------------------------------ plumbing
 
-    def _save(self, alarm: _Alarm) -> None:
-        alarm.updated = self._clock.now()
-        self._store.put(self.namespace, alarm.key, alarm.to_doc())
+    def _save(self, alarm: _Alarm, *, touch: bool = True) -> None:
+        """Write the instance; *touch* marks it updated now (a flush writes what it was)."""
+        if touch:
+            alarm.updated = self._clock.now()
+        doc = alarm.to_doc()
+        if len(self._reads) == 1:
+            # The rule reads one input and every message brings all of it: nothing to keep.
+            doc["inputs"] = {}
+        self._store.put(self.namespace, alarm.key, doc)
         self._dirty.discard(alarm.key)
 
     def close(self) -> None:
-        """Record what was delivered since the last write (a clean stop leaves nothing to redo)."""
+        """Write what is not written yet: last values, notifications delivered since."""
         with self._lock:
-            for key in list(self._dirty):
-                self._save(self._cache[key])
+            self._flush()
+
+    def _flush(self) -> None:
+        for key in list(self._dirty):
+            self._save(self._cache[key], touch=False)
 
     def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
         if self._observer is None:
