@@ -220,15 +220,10 @@ def _value(doc: dict[str, Any], definition: dict[str, Any]) -> str:
 
     if doc.get("value") is None:
         return ""
+    from cloud.detectors.alarms.model import OPERATORS
+
     operator = definition.get("alarmRule", {}).get("simpleRule", {}).get("comparisonOperator", "")
-    symbol = {
-        "GREATER": ">",
-        "GREATER_OR_EQUAL": ">=",
-        "LESS": "<",
-        "LESS_OR_EQUAL": "<=",
-        "EQUAL": "==",
-        "NOT_EQUAL": "!=",
-    }.get(operator, operator)
+    symbol = OPERATORS.get(operator, operator)
     return f"{ex.format_value(doc['value'])} ({symbol} {ex.format_value(doc.get('threshold'))})"
 
 

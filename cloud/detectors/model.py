@@ -334,19 +334,7 @@ def load_detector_model(
         ),
         "$",
     )
-    model_name = ctx.string(
-        ctx.required(body, "detectorModelName", "$"), "$.detectorModelName", max_len=128
-    )
-    if not NAME_RE.fullmatch(model_name):
-        raise ctx.error("$.detectorModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
-    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
-    key: str | None = None
-    key_path: tuple[str, ...] | None = None
-    if "key" in body:
-        key = ctx.string(body["key"], "$.key", max_len=128)
-        key_path = _split_json_path(key)
-        if key_path is None:
-            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+    model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
     method = body.get("evaluationMethod", "BATCH")
     if method not in ("BATCH", "SERIAL"):
         raise ctx.error("$.evaluationMethod", f"{method!r}: expected BATCH or SERIAL")
@@ -401,6 +389,24 @@ def load_detector_model(
         if problems:
             raise ctx.error(*problems[0])
     return model
+
+
+def _name_role_key(
+    ctx: _Ctx, body: Mapping[str, Any], name_field: str
+) -> tuple[str, str, str | None, tuple[str, ...] | None]:
+    """The model's name, role and optional key path, as detector and alarm models share them."""
+    name = ctx.string(ctx.required(body, name_field, "$"), f"$.{name_field}", max_len=128)
+    if not NAME_RE.fullmatch(name):
+        raise ctx.error(f"$.{name_field}", f"{name!r} does not match ^[a-zA-Z0-9_-]+$")
+    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
+    key: str | None = None
+    key_path: tuple[str, ...] | None = None
+    if "key" in body:
+        key = ctx.string(body["key"], "$.key", max_len=128)
+        key_path = _split_json_path(key)
+        if key_path is None:
+            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+    return name, role_arn, key, key_path
 
 
 def _state(ctx: _Ctx, raw: Any, path: str) -> State:

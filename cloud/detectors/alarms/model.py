@@ -23,7 +23,6 @@ from typing import Any, Final
 from cloud.detectors import expr as ex
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.model import (
-    NAME_RE,
     SERVICE_ACTIONS,
     STRICT_LIMITS,
     Action,
@@ -31,9 +30,9 @@ from cloud.detectors.model import (
     Payload,
     _action,
     _Ctx,
+    _name_role_key,
     _read,
     _service_fields,
-    _split_json_path,
     check_input_references,
 )
 from edge.errors import DetectorModelError
@@ -188,22 +187,10 @@ def load_alarm_model(
         ),
         "$",
     )
-    model_name = ctx.string(
-        ctx.required(body, "alarmModelName", "$"), "$.alarmModelName", max_len=128
-    )
-    if not NAME_RE.fullmatch(model_name):
-        raise ctx.error("$.alarmModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
-    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
+    model_name, role_arn, key, key_path = _name_role_key(ctx, body, "alarmModelName")
     description = ctx.string(
         body.get("alarmModelDescription", "") or "", "$.alarmModelDescription", min_len=0
     )
-    key: str | None = None
-    key_path: tuple[str, ...] | None = None
-    if "key" in body:
-        key = ctx.string(body["key"], "$.key", max_len=128)
-        key_path = _split_json_path(key)
-        if key_path is None:
-            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
     severity = body.get("severity")
     if severity is not None and (
         not isinstance(severity, int)
