@@ -518,25 +518,31 @@ def build_alarm_sms(notice: AlarmNotice) -> str:
 
 
 def alarm_notice_from_payload(payload: Mapping[str, Any]) -> AlarmNotice:
-    """An alarm action's default payload (§7) as a notice, for an ``sns`` alarm action."""
+    """An alarm's action payload (§7) as a notice. plantwatch's own notifications add a
+    ``notice`` object (what changed, why, who, the reminder count) the texts need."""
     state = payload.get("alarmState") or {}
     evaluation = (state.get("ruleEvaluation") or {}).get("simpleRuleEvaluation") or {}
     action = state.get("customerAction") or {}
     name = str(action.get("actionName", ""))
     config = action.get(f"{name.lower()}ActionConfiguration") or {}
-    updated = payload.get("stateUpdateTime")
+    extra = payload.get("notice") or {}
+    state_name = str(state.get("stateName", ""))
     return AlarmNotice(
-        kind=str(state.get("stateName", "")),
+        kind=str(extra.get("kind") or state_name),
         model=str(payload.get("alarmModelName", "")),
         key=payload.get("keyValue"),
-        state=str(state.get("stateName", "")),
-        previous=None,
+        state=state_name,
+        previous=extra.get("previous"),
         severity=payload.get("severity"),
-        property_name="value",
+        property_name=str(extra.get("property") or "value"),
         value=_number(evaluation.get("inputPropertyValue")),
         operator=str(evaluation.get("operator", "")),
         threshold=_number(evaluation.get("thresholdValue")),
-        time=_iso_ms(updated),
-        cause=name or "rule",
-        note=config.get("note") or None,
+        time=_iso_ms(payload.get("stateUpdateTime")),
+        cause=str(extra.get("cause") or name or "rule"),
+        reminder=extra.get("reminder"),
+        reminder_cap=extra.get("reminderCap"),
+        who=extra.get("who"),
+        note=extra.get("note") if "note" in extra else (config.get("note") or None),
+        snooze_s=extra.get("snooze_s"),
     )

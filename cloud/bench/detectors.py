@@ -90,20 +90,13 @@ def _run_once(
         store = InMemoryStateStore()
     notifier, publisher = InMemoryNotifier(), InMemoryPublisher()
     clock = ManualClock()
-    sink = LocalActionSink(notifier, publisher)
+    # With alarms, the runtime's notification budget applies, as in plantwatch up.
+    limiter = NotificationLimiter(store) if alarms else None
+    sink = LocalActionSink(notifier, publisher, limiter=limiter)
     engines: list[Any] = [DetectorEngine(model, [definition], store, clock, sink)]
     if alarms:
-        engines.append(
-            AlarmEngine(
-                load_alarm_model(default_alarm_path()),
-                [definition],
-                store,
-                clock,
-                notifier,
-                sink,
-                limiter=NotificationLimiter(store),
-            )
-        )
+        alarm_model = load_alarm_model(default_alarm_path())
+        engines.append(AlarmEngine(alarm_model, [definition], store, clock, sink))
     router = MessageRouter(engines)
     start = time.perf_counter()
     for message in messages:

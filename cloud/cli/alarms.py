@@ -394,18 +394,15 @@ def _directly(store: Any, data: Path, request: Any) -> dict[str, Any]:
     from cloud.adapters.local import OutboxNotifier
     from cloud.detectors.actions import LocalActionSink
     from cloud.detectors.alarms import NotificationLimiter, operations
+    from cloud.detectors.outbox import DeliveryOutbox
     from edge.clock import SystemClock
 
     clock = SystemClock()
     notifier = OutboxNotifier(DataLayout(data).alerts, clock=clock)
-    limiter = NotificationLimiter(store)
+    sink = LocalActionSink(notifier, None, state=store, limiter=NotificationLimiter(store))
+    # What fails to send here stays in the outbox, for the next plantwatch up to retry.
     engine = operations.engine_from_store(
-        store,
-        request.alarm_model,
-        clock=clock,
-        notifier=notifier,
-        actions=LocalActionSink(notifier, None, state=store, limiter=limiter),
-        limiter=limiter,
+        store, request.alarm_model, clock=clock, actions=DeliveryOutbox(sink, store, clock)
     )
     return operations.apply(engine, request)
 
@@ -434,7 +431,7 @@ def load_alarms(path: Path) -> list[dict[str, Any]]:
                 channel = record["channel"]
             except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
                 raise UserError(f"{path}:{number}: not an outbox record ({exc})") from None
-            alert_id = str(attributes.get("alert_id") or f"line-{number}").split("#", 1)[0]
+            alert_id = str(attributes.get("alert_id") or f"line-{number}")
             if alert_id not in alarms:
                 order.append(alert_id)
                 alarms[alert_id] = {

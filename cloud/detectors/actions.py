@@ -1,10 +1,14 @@
 """The local ActionSink: alerts through the Notifier, topic publishes through the Publisher.
 
 ``sns`` becomes an email and an SMS (``cloud.alerts``), deduplicated per (model, key, event,
-state entry) and within the per-asset notification budget when a limiter is given; an alarm
-model watching the asset (``ack_alarm``) puts its acknowledge command in the text;
-``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
-engine as a message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
+state entry) and channel: a channel counts as sent only once the notifier returned, so a
+retried action (:mod:`cloud.detectors.outbox`) sends what failed and nothing twice. Alerts
+pass the per-asset budget when a limiter is given, and an alarm model watching the asset
+(``ack_alarm``) puts its acknowledge command in the text. An alarm's notification (an
+``sns`` request whose payload is an alarm's, see :mod:`cloud.detectors.alarms.engine`) is
+written with the alarm's own texts, on the channel and to the recipients it names.
+``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound engine as a
+message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
 they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
 silently dropped.
 """
@@ -24,6 +28,7 @@ from cloud import alerts
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.ports import Notification, Notifier, Publisher, StateStore
+from edge.files import private_file
 
 if TYPE_CHECKING:
     from cloud.detectors.engine import DetectorEngine
@@ -60,7 +65,8 @@ class LocalActionSink:
         self.ack_alarm = ack_alarm
         """Name of the alarm model that watches the same assets (its ack command goes in alerts)."""
         self.outbox: list[dict[str, Any]] = []
-        self._sent: set[str] = set()
+        self._sent: dict[str, set[str]] = {}
+        """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
         self._engine: DetectorEngine | None = None
         if sender_id is not None and not _valid_sender_id(sender_id):
@@ -90,27 +96,20 @@ class LocalActionSink:
             request.state_name,
             request.state_entry,
         )
-        with self._lock:
-            if identity in self._sent or (
-                self._state is not None and self._state.get(DEDUP_NAMESPACE, identity) is not None
-            ):
-                log.info("alert %s already sent; not sent again", identity)
-                return
-            self._sent.add(identity)
         payload = request.payload
         if isinstance(payload, Mapping) and "alarmModelName" in payload and "alarmState" in payload:
-            self._alarm_sns(request, identity, alerts.alarm_notice_from_payload(payload))
+            self._alarm_sns(request, identity, payload)
+            return
+        with self._lock:
+            done = self._channels_sent(identity)
+        if {"email", "sms"} <= done:
+            log.info("alert %s already sent; not sent again", identity)
             return
         content = alerts.content_from_payload(
             payload if isinstance(payload, Mapping | str) else json.dumps(payload),
             event_time_ms=request.event_time_ms,
         )
-        if self._limiter is not None and not self._limiter.allow(
-            content.asset, request.event_time_ms / 1000
-        ):
-            log.warning("alert %s suppressed: over the per-asset notification limit", identity)
-            if self._state is not None:
-                self._state.put(DEDUP_NAMESPACE, identity, {"suppressed": True})
+        if not done and not self._within_limit(content.asset, request, identity):
             return
         if self.ack_alarm and content.kind == "ALARM":
             content = dataclasses.replace(
@@ -127,36 +126,109 @@ class LocalActionSink:
             "kind": content.kind,
             "alert_id": identity,
         }
-        self._notifier.send(
-            Notification("email", self.email_target, subject, body, attributes=meta)
+        self._send_once(
+            identity,
+            request,
+            done,
+            [
+                Notification("email", self.email_target, subject, body, attributes=meta),
+                Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta}),
+            ],
         )
-        self._notifier.send(
-            Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta})
-        )
-        if self._state is not None:
-            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
 
-    def _alarm_sns(self, request: ActionRequest, identity: str, notice: alerts.AlarmNotice) -> None:
-        """An ``sns`` alarm action: the alarm's own texts, to the sink's email and SMS targets."""
+    def _alarm_sns(self, request: ActionRequest, identity: str, payload: Mapping[str, Any]) -> None:
+        """An alarm's notification, or an ``sns`` alarm action: the alarm's own texts.
+
+        A notification names its channel and recipients in the target (``channel``, ``to``,
+        ``subject``, ``additionalMessage``, ``senderId``); an alarm action's ``sns`` sends
+        both channels to this sink's targets.
+        """
+        notice = alerts.alarm_notice_from_payload(payload)
+        target = request.target
+        if target.get("additionalMessage"):
+            notice = dataclasses.replace(notice, additional=str(target["additionalMessage"]))
+        channels = [str(target["channel"])] if target.get("channel") else ["email", "sms"]
         asset = notice.key or notice.model
-        if self._limiter is not None and not self._limiter.allow(
-            asset, request.event_time_ms / 1000
-        ):
-            log.warning("alert %s suppressed: over the per-asset notification limit", identity)
+        with self._lock:
+            done = self._channels_sent(identity)
+        if set(channels) <= done:
+            log.info("alert %s already sent; not sent again", identity)
+            return
+        if not done and not self._within_limit(asset, request, identity):
             return
         subject, body = alerts.build_alarm_email(notice)
         meta = {
-            "topic_arn": str(request.target.get("targetArn", "")),
             "asset": asset,
             "kind": f"ALARM_{notice.kind}",
+            "alarm_model": notice.model,
+            "state": notice.state,
             "alert_id": identity,
         }
-        self._notifier.send(Notification("email", self.email_target, subject, body, meta))
-        attrs = {**alerts.SMS_ATTRIBUTES, **meta}
-        sms = alerts.build_alarm_sms(notice)
-        self._notifier.send(Notification("sms", self.sms_target, subject, sms, attrs))
-        if self._state is not None:
-            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
+        if target.get("targetArn"):
+            meta["topic_arn"] = str(target["targetArn"])
+        notifications: list[Notification] = []
+        if "email" in channels:
+            emails = [str(a) for a in target.get("to") or [self.email_target]]
+            email_subject = str(target.get("subject") or subject)
+            notifications += [Notification("email", a, email_subject, body, meta) for a in emails]
+        if "sms" in channels:
+            attrs = {**alerts.SMS_ATTRIBUTES, **meta}
+            sender = target.get("senderId") or self._sender_id
+            if sender:
+                attrs["AWS.SNS.SMS.SenderID"] = str(sender)
+            sms = alerts.build_alarm_sms(notice)
+            phones = [str(p) for p in target.get("to") or [self.sms_target]]
+            notifications += [Notification("sms", p, subject, sms, attrs) for p in phones]
+        self._send_once(identity, request, done, notifications)
+
+    def _within_limit(self, asset: str, request: ActionRequest, identity: str) -> bool:
+        """Spend one of *asset*'s alert budget; an alert over it is counted and not sent."""
+        if self._limiter is None or self._limiter.allow(asset, request.event_time_ms / 1000):
+            return True
+        log.warning("alert %s suppressed: over the per-asset notification limit", identity)
+        with self._lock:
+            self._sent[identity] = {"email", "sms"}
+            if self._state is not None:
+                self._state.put(
+                    DEDUP_NAMESPACE,
+                    identity,
+                    {"event_time_ms": request.event_time_ms, "suppressed": True},
+                )
+        return False
+
+    def _send_once(
+        self,
+        identity: str,
+        request: ActionRequest,
+        done: set[str],
+        notifications: list[Notification],
+    ) -> None:
+        """Send each channel not sent yet, recording it once the notifier returned."""
+        for channel in ("email", "sms"):
+            batch = [n for n in notifications if n.channel == channel]
+            if not batch or channel in done:
+                continue
+            for notification in batch:
+                self._notifier.send(notification)
+            done.add(channel)
+            with self._lock:
+                self._sent[identity] = set(done)
+                if self._state is not None:
+                    self._state.put(
+                        DEDUP_NAMESPACE,
+                        identity,
+                        {"event_time_ms": request.event_time_ms, "channels": sorted(done)},
+                    )
+
+    def _channels_sent(self, identity: str) -> set[str]:
+        if identity in self._sent:
+            return set(self._sent[identity])
+        doc = self._state.get(DEDUP_NAMESPACE, identity) if self._state is not None else None
+        if doc is None:
+            return set()
+        if doc.get("suppressed"):
+            return {"email", "sms"}
+        return set(doc.get("channels", ("email", "sms")))  # older records: both were sent
 
     def _publish(self, request: ActionRequest) -> None:
         topic = str(request.target["mqttTopic"])
@@ -208,7 +280,7 @@ class LocalActionSink:
         with self._lock:
             self.outbox.append(entry)
             if self._outbox_path is not None:
-                self._outbox_path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
 

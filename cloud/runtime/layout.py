@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.files import private_dir, write_private
 
 DEFAULT_DATA_DIR = "plantwatch-data"
 BUCKET = "plantwatch"
@@ -40,10 +41,9 @@ class DataLayout:
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
-        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
-        path = Path(root)
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        """Create the directory if needed, private (0700): for commands that write (``up``,
+        ``demo``)."""
+        return cls(private_dir(root))
 
     @classmethod
     def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
@@ -98,9 +98,7 @@ class DataLayout:
         return self.root / "runtime.json"
 
     def write_runtime(self, info: dict[str, Any]) -> None:
-        tmp = self.runtime_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        tmp.replace(self.runtime_file)
+        write_private(self.runtime_file, (json.dumps(info, indent=2) + "\n").encode())
 
     def read_runtime(self) -> dict[str, Any]:
         try:

@@ -118,6 +118,7 @@ class LocalStack:
         self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
         self._beat_at = 0.0
+        self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
         self.errors: list[str] = []
@@ -260,6 +261,7 @@ class LocalStack:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
         from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
+        from cloud.detectors.outbox import DeliveryOutbox
         from cloud.detectors.router import MessageRouter
         from cloud.feeder import ResultsFeeder
         from cloud.l4e.naming import upload_frequency_seconds
@@ -270,22 +272,28 @@ class LocalStack:
         inputs = [load_input(p) for p in cfg.detector_inputs]
         alarm_models = [load_alarm_model(p) for p in cfg.alarm_models]
         limiter = NotificationLimiter(self.state, *cfg.alert_limit)
-        sink = LocalActionSink(
-            self.notifier,
-            publisher,
-            state=self.state,
-            limiter=limiter,
-            ack_alarm=alarm_models[0].name if alarm_models else None,
+        # alerts and shadow commands that fail are retried from the state store, across
+        # restarts, instead of being logged and lost
+        self.outbox = DeliveryOutbox(
+            LocalActionSink(
+                self.notifier,
+                publisher,
+                state=self.state,
+                limiter=limiter,
+                ack_alarm=alarm_models[0].name if alarm_models else None,
+            ),
+            self.state,
+            self.clock,
         )
         engines: list[Any] = []
         if cfg.detector_model:
             self.engine = DetectorEngine(
-                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, sink
+                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, self.outbox
             )
             engines.append(self.engine)
         for model in alarm_models:
             self.alarms[model.name] = AlarmEngine(
-                model, inputs, self.state, self.clock, self.notifier, sink, limiter=limiter
+                model, inputs, self.state, self.clock, self.outbox
             )
         engines.extend(self.alarms.values())
         self.feeder = ResultsFeeder(
@@ -321,6 +329,7 @@ class LocalStack:
             if self.engine is not None:
                 self.engine.tick()
             self._step_alarms()
+            self.outbox.retry_due()
 
     def _step_alarms(self) -> None:
         """Due reminders and snooze expiries, then operator requests from the CLI."""

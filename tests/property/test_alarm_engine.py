@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryNotifier, InMemoryStateStore
 from cloud.detectors import ActionRequest, load_input
+from cloud.detectors.actions import LocalActionSink
 from cloud.detectors.alarms import AlarmEngine, AlarmStateError, load_alarm_model
 from cloud.detectors.alarms.engine import OPERATIONS, STATES
 from edge.clock import ManualClock
@@ -27,9 +28,14 @@ INPUT = {
 }
 
 
-class NoActions:
+class Notifications:
+    """Writes notifications through the local sink (its texts and attributes)."""
+
+    def __init__(self, notifier: InMemoryNotifier) -> None:
+        self.local = LocalActionSink(notifier, None)
+
     def execute(self, request: ActionRequest) -> None:
-        pass
+        self.local.execute(request)
 
 
 @dataclass
@@ -191,8 +197,7 @@ def test_engine_follows_the_spec_table(
         [load_input(INPUT)],
         InMemoryStateStore(),
         clock,
-        notifier,
-        NoActions(),
+        Notifications(notifier),
     )
     ref = Reference(ack_flow, cap)
     acked_since_active = False

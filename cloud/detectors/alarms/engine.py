@@ -16,17 +16,19 @@ An instance watches ``inputProperty <operator> threshold`` on the inputs it is r
 
 SNOOZE_DISABLED and DISABLED ignore data (the last value is still kept for display). An
 operator action that does not fit the state raises :class:`AlarmStateError` naming the
-state. With the acknowledge flow on, every state change notifies (email and SMS through the
-Notifier, to the recipients a :class:`RecipientDirectory` resolves), and an ACTIVE alarm
-nobody acknowledges is notified again every ``reminder_interval_s``, at most
-``reminder_cap`` times; ``alarmEventActions`` run on every state change. Notifications pass
-the per-asset :class:`~cloud.detectors.alarms.limits.NotificationLimiter`.
+state. ``alarmEventActions`` run on every state change; with the acknowledge flow on, every
+state change also notifies (``alarmNotification``: one ``sns`` request per email or SMS
+configuration, addressed to the recipients a :class:`RecipientDirectory` resolves), and an
+ACTIVE alarm nobody acknowledges is notified again every ``reminder_interval_s``, at most
+``reminder_cap`` times. Everything goes to the ActionSink: locally the durable outbox
+(:mod:`cloud.detectors.outbox`) in front of the sink that writes the texts and keeps the
+per-asset notification budget.
 
-Restart safety: a state change and the notifications it causes are written in one document
-(``pending``) before anything is sent; they are delivered after the write and removed once
-delivered, so a crash in between delivers them on restart, and the notification ids let the
-delivery side drop a repeat (the local outbox does). Snooze expiries and reminders are due
-times in the same document, so they fire once after a restart too.
+Restart safety: a state change and the requests it owes are written in one document
+(``pending``) before any is handed to the sink, and dropped once handed over (the outbox
+has them then). A crash in between hands them over again on restart, and their stable ids
+(``<kind>#<n>``) let the sink drop a repeat. Snooze expiries and reminders are due times in
+the same document, so they fire once after a restart too.
 """
 
 from __future__ import annotations
@@ -42,12 +44,11 @@ from typing import Any, Final, Protocol
 
 from cloud import alerts
 from cloud.detectors import expr as ex
-from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
 from cloud.detectors.engine import ActionRequest, ActionSink, evaluate_action
-from cloud.detectors.model import KEY_VALUE_RE, Action, InputDefinition
+from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.trace import EngineObserver, TraceRecord
-from cloud.ports import Notification, Notifier, StateStore
+from cloud.ports import StateStore
 from edge.clock import Clock
 from edge.errors import NotFoundError, UserError
 
@@ -210,11 +211,9 @@ class AlarmEngine:
         inputs: Sequence[InputDefinition],
         state: StateStore,
         clock: Clock,
-        notifier: Notifier,
         actions: ActionSink,
         *,
         directory: RecipientDirectory | None = None,
-        limiter: NotificationLimiter | None = None,
         observer: EngineObserver | None = None,
     ) -> None:
         self.model = model
@@ -225,10 +224,8 @@ class AlarmEngine:
         self._reads = model.inputs_read()
         self._store = state
         self._clock = clock
-        self._notifier = notifier
         self._actions = actions
         self._directory = directory or StaticDirectory()
-        self._limiter = limiter
         self._observer = observer
         self._rule = ex.Binary(
             OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
@@ -238,12 +235,10 @@ class AlarmEngine:
         self._lock = threading.RLock()
         self._cache: dict[str, _Alarm] = {}
         self._heap: list[tuple[float, str]] = []
-        self._undelivered: set[str] = set()
-        """Keys whose notifications failed to send; ``tick`` tries them again."""
         self._dirty: set[str] = set()
-        """Keys changed since their last write (a last value, a delivery): the next write,
-        the periodic flush or :meth:`close` records them. A restart before that delivers a
-        notification again, and its id lets the delivery side drop it."""
+        """Keys changed since their last write (a last value, a hand-over): the next write,
+        the periodic flush or :meth:`close` records them. A restart before that hands a
+        request over again, and its id lets the sink drop it."""
         self._flushed_at = clock.now()
         self.version = self._register(list(inputs))
         for key, doc in self._store.items(self.namespace):
@@ -443,8 +438,6 @@ class AlarmEngine:
     def tick(self) -> int:
         """Run due snooze expiries and reminders at ``clock.now()``; return how many ran."""
         with self._lock:
-            for key in list(self._undelivered):
-                self._deliver(self._cache[key])
             now = self._clock.now()
             if now - self._flushed_at >= VALUE_FLUSH_S:
                 self._flushed_at = now
@@ -610,7 +603,7 @@ class AlarmEngine:
     # ------------------------------------------------------------ delivery
 
     def deliver_pending(self) -> int:
-        """Deliver notifications recorded but not yet sent (after a crash); return the count."""
+        """Hand over requests recorded but not handed over yet (after a crash); the count."""
         with self._lock:
             count = 0
             for alarm in list(self._cache.values()):
@@ -622,69 +615,136 @@ class AlarmEngine:
     def _deliver(self, alarm: _Alarm) -> None:
         while alarm.pending:
             notice = alarm.pending[0]
-            try:
-                self._send(alarm, notice)
-            except Exception:
-                log.exception(
-                    "%s/%s: notification %s not delivered; retried on the next tick",
-                    self.model.name,
+            for request in self._requests(alarm, notice):
+                try:
+                    self._actions.execute(request)
+                except Exception as exc:  # as for detectors: logged, never rolls back state
+                    log.warning(
+                        "%s/%s: %s request %s failed: %s; state kept",
+                        self.model.name,
+                        alarm.key,
+                        request.kind,
+                        request.event_name,
+                        exc,
+                    )
+                    self._trace(
+                        "error",
+                        alarm.key,
+                        path=request.event_name,
+                        expression=None,
+                        message=str(exc),
+                    )
+                    continue
+                self._trace(
+                    "action",
                     alarm.key,
-                    notice["id"],
+                    action=request.kind,
+                    notice=notice["kind"],
+                    target=dict(request.target),
                 )
-                self._undelivered.add(alarm.key)
-                self._save(alarm, touch=False)  # what happened (actions run) is not redone
-                return
             alarm.pending.pop(0)
             self._dirty.add(alarm.key)
-        self._undelivered.discard(alarm.key)
 
-    def _send(self, alarm: _Alarm, notice: dict[str, Any]) -> None:
+    def _requests(self, alarm: _Alarm, notice: Mapping[str, Any]) -> list[ActionRequest]:
+        """What *notice* owes: alarm actions (not for reminders), then notifications."""
+        out: list[ActionRequest] = []
+        number = str(notice["id"]).rsplit("|", 1)[1]
         kind = notice["kind"]
-        notify = self.model.acknowledge_flow and bool(self.model.notifications)
-        progressed = False
-        if kind != "REMINDER" and not notice.get("actions_done"):
-            for action in self.model.actions:
-                self._action(alarm, action, notice)
-            notice["actions_done"] = True
-            progressed = True
-        if notify and "allowed" not in notice:
-            key = alarm.key or self.model.name
-            notice["allowed"] = self._limiter is None or self._limiter.allow(key, self._clock.now())
-            progressed = True
-        if progressed:
-            self._dirty.add(alarm.key)
-        if not notify:
-            return
-        if not notice["allowed"]:
-            # Counted by the limiter (``alarms list`` shows it); the state change itself is
-            # already in the history.
-            self._trace("action", alarm.key, action="notification", notice=kind, suppressed=True)
-            return
-        text = self.alarm_notice(alarm, notice)
-        for n, action in enumerate(self.model.notifications):
-            for email in action.emails:
-                subject, body = alerts.build_alarm_email(
-                    _with_message(text, email.additional_message)
+        if kind != "REMINDER":
+            for i, action in enumerate(self.model.actions):
+                try:
+                    target, payload, payload_type = evaluate_action(
+                        action, _Context(alarm), lambda: self.action_payload(alarm, notice)
+                    )
+                except Exception as exc:
+                    log.warning(
+                        "%s/%s: %s: %s; not taken", self.model.name, alarm.key, action.path, exc
+                    )
+                    self._trace(
+                        "error", alarm.key, path=action.path, expression=None, message=str(exc)
+                    )
+                    continue
+                out.append(
+                    self._request(
+                        alarm,
+                        notice,
+                        action.kind,
+                        target,
+                        payload,
+                        payload_type,
+                        f"{kind}#{number}#a{i}",
+                    )
                 )
-                for address in self._addresses(email.to, "email"):
-                    self._notifier.send(
-                        Notification(
-                            "email",
-                            address,
-                            email.subject or subject,
-                            body,
-                            attributes=self._attributes(alarm, notice, n, "email"),
+        if not self.model.acknowledge_flow:
+            return out
+        payload = {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
+        for n, action in enumerate(self.model.notifications):
+            for j, email in enumerate(action.emails):
+                to = self._addresses(email.to, "email")
+                if to:
+                    target = {
+                        "functionArn": action.function_arn,
+                        "channel": "email",
+                        "to": to,
+                        "subject": email.subject,
+                        "additionalMessage": email.additional_message,
+                    }
+                    out.append(
+                        self._request(
+                            alarm,
+                            notice,
+                            "sns",
+                            target,
+                            payload,
+                            "DEFAULT",
+                            f"{kind}#{number}#n{n}e{j}",
                         )
                     )
-            for sms in action.sms:
-                message = alerts.build_alarm_sms(text)
-                attributes = {**alerts.SMS_ATTRIBUTES, **self._attributes(alarm, notice, n, "sms")}
-                if sms.sender_id:
-                    attributes["AWS.SNS.SMS.SenderID"] = sms.sender_id
-                subject = alerts.build_alarm_email(text)[0]
-                for number in self._addresses(sms.recipients, "sms"):
-                    self._notifier.send(Notification("sms", number, subject, message, attributes))
-        self._trace("action", alarm.key, action="notification", notice=kind, suppressed=False)
+            for j, sms in enumerate(action.sms):
+                to = self._addresses(sms.recipients, "sms")
+                if to:
+                    target = {
+                        "functionArn": action.function_arn,
+                        "channel": "sms",
+                        "to": to,
+                        "senderId": sms.sender_id,
+                        "additionalMessage": sms.additional_message,
+                    }
+                    out.append(
+                        self._request(
+                            alarm,
+                            notice,
+                            "sns",
+                            target,
+                            payload,
+                            "DEFAULT",
+                            f"{kind}#{number}#n{n}s{j}",
+                        )
+                    )
+        return out
+
+    def _request(
+        self,
+        alarm: _Alarm,
+        notice: Mapping[str, Any],
+        kind: str,
+        target: Mapping[str, Any],
+        payload: Any,
+        payload_type: str,
+        name: str,
+    ) -> ActionRequest:
+        return ActionRequest(
+            kind=kind,
+            target=dict(target),
+            payload=payload,
+            payload_type=payload_type,
+            detector_model=self.model.name,
+            key_value=None if self.model.key is None else alarm.key,
+            event_name=name,
+            state_name=notice["state"],
+            state_entry=0,  # the name carries the notice's number: one id per request
+            event_time_ms=round(notice["time"] * 1000),
+        )
 
     def _addresses(self, recipients: Sequence[Recipient], channel: str) -> list[str]:
         out: list[str] = []
@@ -698,70 +758,25 @@ class AlarmEngine:
                 out.append(found)
         return out
 
-    def _attributes(
-        self, alarm: _Alarm, notice: Mapping[str, Any], index: int, channel: str
-    ) -> dict[str, str]:
+    def _notice_text(self, notice: Mapping[str, Any]) -> dict[str, Any]:
+        """What a notification's texts say beyond AWS's payload (plantwatch's own fields)."""
         return {
-            "alert_id": f"{notice['id']}#{index}",
-            "asset": alarm.key,
-            "kind": f"ALARM_{notice['kind']}",
-            "alarm_model": self.model.name,
-            "state": str(notice["state"]),
+            "kind": notice["kind"],
+            "previous": notice.get("previous"),
+            "cause": notice.get("cause", ""),
+            "property": _property_name(self.model.rule.input_property),
+            "reminder": notice.get("reminder"),
+            "reminderCap": self.model.reminder_cap,
+            "who": notice.get("who"),
+            "note": notice.get("note"),
+            "snooze_s": notice.get("snooze_s"),
         }
 
     def alarm_notice(self, alarm: _Alarm, notice: Mapping[str, Any]) -> alerts.AlarmNotice:
         """The text-level view of a pending notification."""
-        return alerts.AlarmNotice(
-            kind=notice["kind"],
-            model=self.model.name,
-            key=alarm.key or None,
-            state=notice["state"],
-            previous=notice.get("previous"),
-            severity=self.model.severity,
-            property_name=_property_name(self.model.rule.input_property),
-            value=notice.get("value"),
-            operator=self.model.rule.operator,
-            threshold=notice.get("threshold"),
-            time=_iso(notice["time"]),
-            cause=notice.get("cause", ""),
-            reminder=notice.get("reminder"),
-            reminder_cap=self.model.reminder_cap,
-            who=notice.get("who"),
-            note=notice.get("note"),
-            snooze_s=notice.get("snooze_s"),
+        return alerts.alarm_notice_from_payload(
+            {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
         )
-
-    def _action(self, alarm: _Alarm, action: Action, notice: Mapping[str, Any]) -> None:
-        """One alarmEventAction; as for detectors, a failed action is logged, not retried."""
-        try:
-            target, payload, payload_type = evaluate_action(
-                action, _Context(alarm), lambda: self.action_payload(alarm, notice)
-            )
-            self._actions.execute(
-                ActionRequest(
-                    kind=action.kind,
-                    target=target,
-                    payload=payload,
-                    payload_type=payload_type,
-                    detector_model=self.model.name,
-                    key_value=None if self.model.key is None else alarm.key,
-                    event_name=f"{notice['kind']}#{notice['id'].rsplit('|', 1)[1]}",
-                    state_name=notice["state"],
-                    state_entry=alarm.entries,
-                    event_time_ms=round(notice["time"] * 1000),
-                )
-            )
-        except Exception as exc:
-            log.warning(
-                "%s/%s: %s action failed: %s; state kept",
-                self.model.name,
-                alarm.key,
-                action.kind,
-                exc,
-            )
-            self._trace("error", alarm.key, path=action.path, expression=None, message=str(exc))
-            return
-        self._trace("action", alarm.key, action=action.kind, notice=notice["kind"], target=target)
 
     # ------------------------------------------------------------ AWS shapes
 
@@ -926,14 +941,6 @@ def describe_document(
         }
     )
     return {"alarm": alarm}
-
-
-def _with_message(notice: alerts.AlarmNotice, message: str | None) -> alerts.AlarmNotice:
-    if not message:
-        return notice
-    from dataclasses import replace
-
-    return replace(notice, additional=message)
 
 
 def _property_name(node: ex.Expr) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from cloud.adapters.local import InMemoryNotifier, InMemoryStateStore
 from cloud.detectors import ActionRequest, load_input
+from cloud.detectors.actions import LocalActionSink
 from cloud.detectors.alarms import (
     AlarmEngine,
     AlarmStateError,
@@ -18,7 +19,6 @@ from cloud.detectors.alarms import (
     load_alarm_model,
 )
 from cloud.detectors.trace import TraceRecorder
-from cloud.ports import Notification
 from edge.clock import ManualClock
 from edge.errors import NotFoundError
 
@@ -26,11 +26,17 @@ DATA = Path(__file__).with_name("data") / "alarms"
 
 
 class Sink:
-    def __init__(self) -> None:
+    """Notifications go through the local sink (texts, the budget); alarm actions are kept."""
+
+    def __init__(self, notifier: Any, store: Any, limiter: NotificationLimiter | None) -> None:
+        self.local = LocalActionSink(notifier, None, state=store, limiter=limiter)
         self.requests: list[ActionRequest] = []
 
     def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
+        if request.target.get("channel"):  # a notification: email or SMS text
+            self.local.execute(request)
+        else:  # an alarm action: kept, not performed
+            self.requests.append(request)
 
 
 class Harness:
@@ -52,17 +58,11 @@ class Harness:
         self.store = store if store is not None else InMemoryStateStore()
         self.clock = clock or ManualClock()
         self.notifier = notifier if notifier is not None else InMemoryNotifier()
-        self.sink = Sink()
+        budget = NotificationLimiter(self.store, 2, 3600) if limiter else None
+        self.sink = Sink(self.notifier, self.store, budget)
         self.trace = TraceRecorder()
         self.engine = AlarmEngine(
-            self.model,
-            [self.input],
-            self.store,
-            self.clock,
-            self.notifier,
-            self.sink,
-            limiter=NotificationLimiter(self.store, 2, 3600) if limiter else None,
-            observer=self.trace,
+            self.model, [self.input], self.store, self.clock, self.sink, observer=self.trace
         )
 
     def send(self, payload: dict[str, Any], advance: float = 60.0) -> str:
@@ -109,7 +109,11 @@ def test_breach_acknowledge_and_clear() -> None:
     ]
     # one email per state change (the only notification configured), and an sns action each
     assert h.notified() == ["ALARM_ACTIVE", "ALARM_ACKNOWLEDGED", "ALARM_NORMAL"]
-    assert [r.event_name for r in h.sink.requests] == ["ACTIVE#1", "ACKNOWLEDGED#2", "NORMAL#3"]
+    assert [r.event_name for r in h.sink.requests] == [
+        "ACTIVE#1#a0",
+        "ACKNOWLEDGED#2#a0",
+        "NORMAL#3#a0",
+    ]
 
 
 def test_latch_re_breach_and_acknowledge_from_latched() -> None:
@@ -264,35 +268,41 @@ def test_flapping_signal_is_limited_per_asset_and_counted() -> None:
     assert h.notified() == ["ALARM_ACTIVE", "ALARM_LATCHED"]
     state = NotificationLimiter(h.store, 2, 3600).state("b7", h.clock.now())
     assert state.suppressed == 3
-    suppressed = [r for r in h.trace.of_kind("action") if r.detail.get("suppressed")]
-    assert [r.detail["notice"] for r in suppressed] == ["ACTIVE", "LATCHED", "ACTIVE"]
+    suppressed = [k for k, doc in h.store.items("alerts/sent") if doc.get("suppressed")]
+    assert sorted(k.split("|")[2] for k in suppressed) == [
+        "ACTIVE#3#n0e0",
+        "ACTIVE#5#n0e0",
+        "LATCHED#4#n0e0",
+    ]
     assert len(h.sink.requests) == 5  # alarm actions are not notifications: never limited
 
 
-class FlakyNotifier(InMemoryNotifier):
-    def __init__(self, fail: int) -> None:
-        super().__init__()
-        self.fail = fail
-
-    def send(self, notification: Notification) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise OSError("outbox disk full")
-        super().send(notification)
-
-
-def test_a_notification_recorded_before_a_crash_is_sent_once_after_restart() -> None:
+def test_what_a_crash_left_unsent_is_sent_once_after_restart() -> None:
     store, clock = InMemoryStateStore(), ManualClock()
-    first = boiler(store=store, clock=clock, notifier=FlakyNotifier(fail=100))
-    first.send(temp(85))  # ACTIVE; its email fails (retries too) and stays pending
-    assert first.store.get("alarms/boilerHigh", "b7")["pending"][0]["kind"] == "ACTIVE"
+    first = boiler(store=store, clock=clock)
+    first.engine._deliver = lambda alarm: None  # the process dies right after the write
+    first.send(temp(85))
+    [pending] = store.get("alarms/boilerHigh", "b7")["pending"]
+    assert (pending["kind"], pending["state"]) == ("ACTIVE", "ACTIVE")
+    assert first.notified() == [] and first.sink.requests == []
     restarted = boiler(store=store, clock=clock)  # a new process over the same store
     assert restarted.notified() == ["ALARM_ACTIVE"]
+    assert [r.event_name for r in restarted.sink.requests] == ["ACTIVE#1#a0"]
     restarted.engine.close()
     assert store.get("alarms/boilerHigh", "b7")["pending"] == []
-    assert restarted.sink.requests == []  # the sns action ran before the crash: not again
-    restarted.engine.tick()
-    assert restarted.notified() == ["ALARM_ACTIVE"]
+    again = boiler(store=store, clock=clock)
+    assert again.notified() == [] and again.sink.requests == []
+
+
+def test_a_request_handed_over_twice_is_sent_once() -> None:
+    """A crash between handing a notification over and recording it: the id drops the repeat."""
+    store, clock = InMemoryStateStore(), ManualClock()
+    first = boiler(store=store, clock=clock)
+    first.engine.put_message("BoilerInput", temp(85))  # sent; the document still lists it
+    assert first.notified() == ["ALARM_ACTIVE"]
+    assert store.get("alarms/boilerHigh", "b7")["pending"] != []
+    restarted = boiler(store=store, clock=clock, notifier=first.notifier)
+    assert restarted.notified() == ["ALARM_ACTIVE"]  # the same one, not a second
 
 
 def test_a_reminder_due_during_downtime_fires_once_after_restart() -> None:
@@ -368,6 +378,7 @@ def test_aws_shapes_of_describe_notification_event_and_action_payload() -> None:
     }
     email = h.notifier.sent[0]
     assert email.subject == "Boiler"  # the email configuration's own subject wins, as on AWS
+    assert email.target == "ops@example.com"  # the directory's address for the recipient
     assert 'plantwatch alarms ack boilerHigh b7 --note "what you found"' in email.body
     assert "Check valve" in email.body
 
