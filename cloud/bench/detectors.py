@@ -96,7 +96,7 @@ def _run_once(
     engines: list[Any] = [DetectorEngine(model, [definition], store, clock, sink)]
     if alarms:
         alarm_model = load_alarm_model(default_alarm_path())
-        engines.append(AlarmEngine(alarm_model, [definition], store, clock, sink))
+        engines.append(AlarmEngine(alarm_model, [definition], store, clock, sink, limiter=limiter))
     router = MessageRouter(engines)
     start = time.perf_counter()
     for message in messages:

@@ -399,10 +399,15 @@ def _directly(store: Any, data: Path, request: Any) -> dict[str, Any]:
 
     clock = SystemClock()
     notifier = OutboxNotifier(DataLayout(data).alerts, clock=clock)
-    sink = LocalActionSink(notifier, None, state=store, limiter=NotificationLimiter(store))
+    limiter = NotificationLimiter(store)
+    sink = LocalActionSink(notifier, None, state=store, limiter=limiter)
     # What fails to send here stays in the outbox, for the next plantwatch up to retry.
     engine = operations.engine_from_store(
-        store, request.alarm_model, clock=clock, actions=DeliveryOutbox(sink, store, clock)
+        store,
+        request.alarm_model,
+        clock=clock,
+        actions=DeliveryOutbox(sink, store, clock),
+        limiter=limiter,
     )
     return operations.apply(engine, request)
 

@@ -154,7 +154,13 @@ class LocalActionSink:
         if set(channels) <= done:
             log.info("alert %s already sent; not sent again", identity)
             return
-        if not done and not self._within_limit(asset, request, identity):
+        # A notification (it names its channel) was counted against the budget by its alarm
+        # engine when the state changed; an sns alarm action is counted here.
+        if (
+            not done
+            and not target.get("channel")
+            and not self._within_limit(asset, request, identity)
+        ):
             return
         subject, body = alerts.build_alarm_email(notice)
         meta = {
@@ -185,7 +191,9 @@ class LocalActionSink:
         """Spend one of *asset*'s alert budget; an alert over it is counted and not sent."""
         if self._limiter is None or self._limiter.allow(asset, request.event_time_ms / 1000):
             return True
-        log.warning("alert %s suppressed: over the per-asset notification limit", identity)
+        # Counted by the limiter and listed by `plantwatch alarms list`; a flapping signal
+        # would otherwise fill the log as well as the phone.
+        log.info("alert %s suppressed: over the per-asset notification limit", identity)
         with self._lock:
             self._sent[identity] = {"email", "sms"}
             if self._state is not None:

@@ -293,7 +293,7 @@ class LocalStack:
             engines.append(self.engine)
         for model in alarm_models:
             self.alarms[model.name] = AlarmEngine(
-                model, inputs, self.state, self.clock, self.outbox
+                model, inputs, self.state, self.clock, self.outbox, limiter=limiter
             )
         engines.extend(self.alarms.values())
         self.feeder = ResultsFeeder(

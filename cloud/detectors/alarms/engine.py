@@ -44,6 +44,7 @@ from typing import Any, Final, Protocol
 
 from cloud import alerts
 from cloud.detectors import expr as ex
+from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
 from cloud.detectors.engine import ActionRequest, ActionSink, evaluate_action
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
@@ -214,8 +215,11 @@ class AlarmEngine:
         actions: ActionSink,
         *,
         directory: RecipientDirectory | None = None,
+        limiter: NotificationLimiter | None = None,
         observer: EngineObserver | None = None,
     ) -> None:
+        """*limiter* is the runtime's per-asset budget (the one its sink keeps): a state
+        change's notification spends one alert of it, its emails and texts together."""
         self.model = model
         self.inputs = {i.name: i for i in inputs}
         self.warnings = check_alarm_references(model, list(inputs)) if inputs else []
@@ -226,6 +230,7 @@ class AlarmEngine:
         self._clock = clock
         self._actions = actions
         self._directory = directory or StaticDirectory()
+        self._limiter = limiter
         self._observer = observer
         self._rule = ex.Binary(
             OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
@@ -555,8 +560,13 @@ class AlarmEngine:
     ) -> None:
         """Record what to send for this change, in the instance document (sent after saving)."""
         alarm.seq += 1
+        now = self._clock.now()
+        allowed = True
+        if self.model.acknowledge_flow and self.model.notifications and self._limiter is not None:
+            allowed = self._limiter.allow(alarm.key or self.model.name, now)
         alarm.pending.append(
             {
+                "allowed": allowed,
                 "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
                 "kind": kind,
                 "state": alarm.state,
@@ -677,6 +687,10 @@ class AlarmEngine:
                 )
         if not self.model.acknowledge_flow:
             return out
+        if not notice.get("allowed", True):
+            # over the per-asset budget: counted by the limiter, shown by `alarms list`
+            self._trace("action", alarm.key, action="notification", notice=kind, suppressed=True)
+            return out
         payload = {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
         for n, action in enumerate(self.model.notifications):
             for j, email in enumerate(action.emails):
@@ -784,26 +798,17 @@ class AlarmEngine:
         self, alarm_key: str | None, notice: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The notification Lambda's event (§7): ``notificationEventPayload`` is a JSON string."""
-        key = NO_KEY if alarm_key is None else alarm_key
-        body: dict[str, Any] = {"alarmModelName": self.model.name}
-        if self.model.key is not None:
-            body["keyValue"] = key
-        body.update(
-            {
-                "severity": self.model.severity,
-                "stateUpdateTime": round(notice["time"] * 1000),
-                "alarmState": {
-                    "stateName": notice["state"],
-                    "ruleEvaluation": {
-                        "simpleRule": {
-                            "inputProperty": notice.get("value"),
-                            "operator": self.model.rule.operator,
-                            "threshold": notice.get("threshold"),
-                        }
-                    },
-                },
-            }
-        )
+        body = self._event_body(alarm_key, notice)
+        body["alarmState"] = {
+            "stateName": notice["state"],
+            "ruleEvaluation": {
+                "simpleRule": {
+                    "inputProperty": notice.get("value"),
+                    "operator": self.model.rule.operator,
+                    "threshold": notice.get("threshold"),
+                }
+            },
+        }
         emails, sms = [], []
         for action in self.model.notifications:
             for email in action.emails:
@@ -831,9 +836,17 @@ class AlarmEngine:
             "smsConfigurations": sms,
         }
 
+    def _event_body(self, alarm_key: str | None, notice: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"alarmModelName": self.model.name}
+        if self.model.key is not None:
+            body["keyValue"] = NO_KEY if alarm_key is None else alarm_key
+        body["severity"] = self.model.severity
+        body["stateUpdateTime"] = round(notice["time"] * 1000)
+        return body
+
     def action_payload(self, alarm: _Alarm, notice: Mapping[str, Any]) -> dict[str, Any]:
         """Default payload of an alarm action: the notification object, version, full state."""
-        body = json.loads(self.notification_event(alarm.key, notice)["notificationEventPayload"])
+        body = self._event_body(alarm.key, notice)
         body["alarmModelVersion"] = self.version
         body["alarmState"] = self._alarm_state(
             notice["state"],

@@ -111,6 +111,7 @@ class Runtime:
             self.store,
             self.clock,
             LocalActionSink(self.notifier, None, state=self.store, limiter=limiter),
+            limiter=limiter,
         )
 
     def temp(self, value: float, boiler: str = "b7") -> None:
@@ -262,6 +263,7 @@ def test_limiter_suppressed_counts_are_listed(
         store,
         clock,
         LocalActionSink(InMemoryNotifier(), None, state=store, limiter=limiter),
+        limiter=limiter,
     )
     for value in (85, 70, 85):
         engine.put_message("BoilerInput", {"boilerId": "b7", "temp": value})
