@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detectors": ("cloud.cli.detectors", "validate detector models; list detector instances"),
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
+    "auth": ("cloud.cli.auth", "device credentials for the broker of `plantwatch up --auth`"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
 }
 

@@ -16,7 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="broker bind address; anything but loopback needs --auth",
+    )
     parser.add_argument("--port", type=int, default=1883, help="broker port; 0 picks a free one")
     parser.add_argument(
         "--broker",
@@ -24,7 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="amqtt",
         help="embedded broker (default: %(default)s, installed with pip)",
     )
-    parser.add_argument("--broker-url", help="use this external broker instead (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--broker-url",
+        help="use this external broker instead (mqtt://[USER:PASSWORD@]HOST:PORT)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="broker credentials and topic ACLs (DATA/auth/); add devices with "
+        "`plantwatch auth add-device`",
+    )
+    parser.add_argument(
+        "--max-message-kb",
+        type=int,
+        default=128,
+        help="disconnect a client that publishes a larger message (default: %(default)s, "
+        "as IoT Core)",
+    )
     parser.add_argument(
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
@@ -73,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         detector_model=detector_model,
         detector_inputs=detector_inputs,
         streaming=args.streaming,
+        auth=args.auth,
+        max_message_kb=args.max_message_kb,
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -85,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
     stderr.print(f"data: {config.data.root} (runtime.json written); Ctrl-C to stop")
+    if stack.auth is not None:
+        stderr.print(
+            f"auth: anonymous clients refused; credentials in {stack.auth.root} "
+            "(add a device: plantwatch auth add-device THING --site SITE)"
+        )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
