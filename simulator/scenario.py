@@ -285,7 +285,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     run = _table(doc.get("run", {}), "run", at)
     _keys(run, {"site", "duration", "rate", "seed", "load"}, "run", at)
     site = run.get("site", "s1")
-    if not isinstance(site, str) or not NAME_RE.match(site):
+    if not isinstance(site, str) or not NAME_RE.fullmatch(site):
         raise at.error("run.site", f"expected a name matching {NAME_RE.pattern}, got {site!r}")
     duration = (
         at.call("run.duration", parse_duration, run["duration"]) if "duration" in run else None
@@ -348,7 +348,7 @@ def _asset(table: dict[str, Any], i: int, at: _Locator) -> AssetSpec:
     where = f"assets[{i}]"
     _keys(table, {"name", "kind", "seed"}, where, at)
     name = table.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise at.error(f"{where}.name", f"expected a name matching {NAME_RE.pattern}, got {name!r}")
     kind = table.get("kind", "pump")
     if kind not in KINDS:

@@ -59,6 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="score each reading as it arrives (results under stream/) instead of per window",
     )
+    parser.add_argument(
+        "--site",
+        action="append",
+        dest="sites",
+        metavar="SITE",
+        help="a site to score, repeatable; the first keeps the flat L4E names "
+        "(input/<asset>_<ts>.csv), each other one gets input/<site>/, output/<site>/ and "
+        "its own scheduler (default: s1)",
+    )
     parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
     parser.add_argument(
         "--detector-input",
@@ -71,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.cli.output import stderr
+    from cloud.l4e.sites import DEFAULT_SITE
     from cloud.runtime.layout import DataLayout
     from cloud.runtime.stack import LocalStack, StackConfig
     from edge.clock import SystemClock
@@ -93,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         detector_model=detector_model,
         detector_inputs=detector_inputs,
         streaming=args.streaming,
+        sites=tuple(args.sites or (DEFAULT_SITE,)),
         auth=args.auth,
         max_message_kb=args.max_message_kb,
     )

@@ -412,7 +412,7 @@ class DetectorEngine:
             log.warning("%s: message without key %r; skipped", self.model.name, self.model.key)
             return None
         text = ex.format_value(value)
-        if not KEY_VALUE_RE.match(text) or len(text) > 128:
+        if not KEY_VALUE_RE.fullmatch(text) or len(text) > 128:
             log.warning(
                 "%s: key value %r does not match ^[a-zA-Z0-9\\-_:]+$; skipped",
                 self.model.name,

@@ -242,7 +242,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
             j = text.find(".", i)
             j = n if j < 0 else j
             seg = text[i:j]
-            if not PLAIN_FIELD_RE.match(seg):
+            if not PLAIN_FIELD_RE.fullmatch(seg):
                 return None
             parts.append(seg)
             i = j
@@ -267,7 +267,7 @@ def load_input(
     body = ctx.obj(body, "$")
     ctx.unknown_fields(body, ("inputName", "inputDefinition", "inputDescription", "tags"), "$")
     input_name = ctx.string(ctx.required(body, "inputName", "$"), "$.inputName", max_len=128)
-    if not INPUT_NAME_RE.match(input_name):
+    if not INPUT_NAME_RE.fullmatch(input_name):
         raise ctx.error("$.inputName", f"{input_name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$")
     definition = ctx.obj(ctx.required(body, "inputDefinition", "$"), "$.inputDefinition")
     attrs = ctx.array(
@@ -330,7 +330,7 @@ def load_detector_model(
     model_name = ctx.string(
         ctx.required(body, "detectorModelName", "$"), "$.detectorModelName", max_len=128
     )
-    if not NAME_RE.match(model_name):
+    if not NAME_RE.fullmatch(model_name):
         raise ctx.error("$.detectorModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
     role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
     key: str | None = None
@@ -490,7 +490,7 @@ def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
     if kind == "setVariable":
         ctx.unknown_fields(fields, ("variableName", "value"), apath)
         name = need("variableName", max_len=128)
-        if not PLAIN_FIELD_RE.match(name):
+        if not PLAIN_FIELD_RE.fullmatch(name):
             raise ctx.error(
                 f"{apath}.variableName", f"{name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$"
             )
@@ -610,7 +610,7 @@ def _service_fields(
     if kind == "iotTopicPublish":
         ctx.string(fields["mqttTopic"], f"{apath}.mqttTopic", max_len=128)
         exprs["mqttTopic"] = _topic_expression(ctx, fields["mqttTopic"], f"{apath}.mqttTopic")
-    if kind == "iotEvents" and not INPUT_NAME_RE.match(fields["inputName"]):
+    if kind == "iotEvents" and not INPUT_NAME_RE.fullmatch(fields["inputName"]):
         raise ctx.error(f"{apath}.inputName", f"{fields['inputName']!r} is not an input name")
     if kind == "sqs" and not isinstance(fields.get("useBase64", False), bool):
         raise ctx.error(f"{apath}.useBase64", "expected a boolean")

@@ -18,12 +18,14 @@ from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
 from cloud.l4e.naming import InputNaming
+from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import Notification
 from cloud.runtime.broker import MAX_MESSAGE_KB, EmbeddedBroker
 from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
+from edge.wire import NAME_RE
 
 log = logging.getLogger("plantwatch.stack")
 
@@ -50,11 +52,27 @@ class StackConfig:
     """Score each reading as it arrives instead of once per upload window."""
     poll_interval_s: float = 0.1
     naming: InputNaming = field(default_factory=InputNaming)
+    sites: tuple[str, ...] = (DEFAULT_SITE,)
+    """Sites to score. The first is the default site, whose files keep the flat L4E names;
+    each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
+    (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
     auth: bool = False
     """Credentials and topic ACLs on the embedded broker (``DATA/auth``); each service
     connects with its own credential."""
     max_message_kb: int = MAX_MESSAGE_KB
     """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
+
+    def __post_init__(self) -> None:
+        if not self.sites or len(set(self.sites)) != len(self.sites):
+            raise ConfigError("sites: expected one or more distinct site names")
+        self.site_layout  # noqa: B018 - validates the default site's name
+        for site in self.sites:
+            if not NAME_RE.fullmatch(site):
+                raise ConfigError(f"site {site!r}: must match {NAME_RE.pattern}")
+
+    @property
+    def site_layout(self) -> SiteLayout:
+        return SiteLayout(self.sites[0])
 
 
 class ObservedNotifier:
@@ -97,6 +115,8 @@ class LocalStack:
         self._closers: list[Callable[[], None]] = []
         self.batcher: Any = None
         self.scheduler: Any = None
+        """The default site's scheduler; ``schedulers`` holds every site's."""
+        self.schedulers: list[Any] = []
         self.engine: Any = None
         self.feeder: Any = None
         self.shadow_service: Any = None
@@ -204,6 +224,7 @@ class LocalStack:
                 grace_s=cfg.grace_s,
                 naming=cfg.naming,
                 quarantine_prefix=QUARANTINE_PREFIX,
+                sites=cfg.site_layout,
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
@@ -222,29 +243,28 @@ class LocalStack:
             create_scheduler,
         )
 
-        config = SchedulerConfig(
-            name=f"{model_name}-scheduler",
-            model_name=model_name,
-            input_bucket=BUCKET,
-            input_prefix=INPUT_PREFIX,
-            output_bucket=BUCKET,
-            output_prefix=OUTPUT_PREFIX,
-            upload_frequency=self.config.upload_frequency,
-            delay_offset_min=self.config.delay_offset_min,
-            naming=self.config.naming,
-        )
-        if self.state.get(SCHEDULERS_NS, config.name) is None:
-            # Registered like `plantwatch schedulers create`, so executions and events
-            # commands find it by name.
-            create_scheduler(self.state, config, self.clock.now())
-        self.scheduler = Scheduler(
-            config,
-            load_model(self.config.data.models, model_name),
-            self.bucket,
-            self.bucket,
-            self.state,
-            self.clock,
-        )
+        model = load_model(self.config.data.models, model_name)
+        layout = self.config.site_layout
+        for i, site in enumerate(self.config.sites):
+            config = SchedulerConfig(
+                name=f"{model_name}-scheduler" if i == 0 else f"{model_name}-{site}-scheduler",
+                model_name=model_name,
+                input_bucket=BUCKET,
+                input_prefix=layout.prefix(INPUT_PREFIX, site),
+                output_bucket=BUCKET,
+                output_prefix=layout.prefix(OUTPUT_PREFIX, site),
+                upload_frequency=self.config.upload_frequency,
+                delay_offset_min=self.config.delay_offset_min,
+                naming=self.config.naming,
+            )
+            if self.state.get(SCHEDULERS_NS, config.name) is None:
+                # Registered like `plantwatch schedulers create`, so executions and events
+                # commands find it by name.
+                create_scheduler(self.state, config, self.clock.now())
+            self.schedulers.append(
+                Scheduler(config, model, self.bucket, self.bucket, self.state, self.clock)
+            )
+        self.scheduler = self.schedulers[0]
 
     def _start_streaming(self, model_name: str) -> None:
         from cloud.l4e.naming import upload_frequency_seconds
@@ -254,7 +274,9 @@ class LocalStack:
             self.service_url("plantwatch-streaming"),
             load_model(self.config.data.models, model_name),
             self.bucket,
+            self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
+            sites=self.config.site_layout,
         )
         runner.start()
         self.streaming = runner
@@ -277,7 +299,9 @@ class LocalStack:
             self.clock,
             LocalActionSink(self.notifier, publisher, state=self.state),
         )
-        self.feeder = ResultsFeeder(self.bucket, self.results_prefix, self.engine, self.state)
+        self.feeder = ResultsFeeder(
+            self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -293,8 +317,8 @@ class LocalStack:
         """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
-        if self.scheduler is not None:
-            for execution in self.scheduler.run_due():
+        for scheduler in self.schedulers:
+            for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
             fed = self.feeder.poll()

@@ -77,9 +77,9 @@ class UpdateResult:
 
 
 def validate_names(thing: str, shadow_name: str | None) -> None:
-    if not THING_NAME_RE.match(thing):
+    if not THING_NAME_RE.fullmatch(thing):
         raise ShadowError(400, "Invalid thing name")
-    if shadow_name is not None and not SHADOW_NAME_RE.match(shadow_name):
+    if shadow_name is not None and not SHADOW_NAME_RE.fullmatch(shadow_name):
         raise ShadowError(400, "Invalid shadow name")
 
 

@@ -66,6 +66,7 @@ def test_alarm_publishes_desired_safe_mode_to_the_shadow(broker: EmbeddedBroker)
                 "AnomalyResults",
                 {
                     "asset": "pump-07",
+                    "thing": "pump-07",
                     "timestamp": f"2026-01-01T00:0{minute}:00.000000",
                     "prediction": 1,
                     "anomaly_score": 0.9,

@@ -133,8 +133,18 @@ def test_naming_delimiter_format_and_offset_are_honoured() -> None:
         ),
         (
             b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
-            b'"samples":[{"ts":1,"values":{"a":1}}]}',
+            b'"samples":[{"ts":1000000000000,"values":{"a":1}}]}',
             "timestamp_out_of_range",
+        ),
+        (
+            b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
+            b'"samples":[{"ts":1' + b"0" * 400 + b',"values":{"a":1}}]}',
+            "out_of_range",
+        ),
+        (
+            b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
+            b'"samples":[{"ts":1652443801000,"values":{"a":-1' + b"0" * 400 + b"}}]}",
+            "out_of_range",
         ),
         (
             b'{"v":1,"site":"s1","asset":"other","sender":"d","seq":1,'
