@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
+from edge.cliargs import int_range, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="broker bind address; anything but loopback needs --auth",
     )
-    parser.add_argument("--port", type=int, default=1883, help="broker port; 0 picks a free one")
+    parser.add_argument(
+        "--port", type=port, default=1883, help="broker port; 0 picks a free one (default 1883)"
+    )
     parser.add_argument(
         "--broker",
         choices=("amqtt", "mosquitto", "auto"),
@@ -40,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-message-kb",
-        type=int,
+        type=int_range(1, 262_144, what="a size in KB from 1 to 262144"),
         default=128,
         help="disconnect a client that publishes a larger message (default: %(default)s, "
         "as IoT Core)",
@@ -49,10 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
     parser.add_argument(
-        "--upload-frequency", default="PT5M", choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
+        "--upload-frequency",
+        default="PT5M",
+        choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H"),
+        help="length of a batch window and of the scheduler's period (default PT5M)",
     )
     parser.add_argument(
-        "--delay-offset", type=int, default=1, help="scheduler delay offset, minutes"
+        "--delay-offset",
+        type=int_range(0, 60, what="a whole number of minutes 0-60"),
+        default=1,
+        help="scheduler delay offset, minutes 0-60 (default 1)",
     )
     parser.add_argument(
         "--streaming",
@@ -85,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     from cloud.runtime.stack import LocalStack, StackConfig
     from edge.clock import SystemClock
 
+    if not args.broker_url and args.port:
+        _check_port_free(args.host, args.port)
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
     if args.model and detector_model is None:
         from cloud.feeder import default_detector_paths
@@ -109,19 +120,30 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def on_event(kind: str, detail: dict) -> None:
-        if kind in ("batch", "alert", "error"):
-            stderr.print(f"[dim]{kind}[/] {detail}")
+        if kind == "batch":
+            stderr.print(f"batch      {detail['key']}", markup=False, soft_wrap=True)
+        elif kind == "alert":
+            line = f"alert      {detail['channel']}: {detail['subject'] or detail['body']}"
+            stderr.print(line, markup=False, soft_wrap=True)
+        elif kind == "error":
+            stderr.print(f"error      {detail['error']}", markup=False, soft_wrap=True)
         elif kind == "execution":
             ex = detail["execution"]
-            stderr.print(f"[dim]execution[/] {ex.data_end:%H:%M} {ex.status}")
+            stderr.print(f"execution  {ex.data_end:%H:%M} {ex.status}", markup=False)
 
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
-    stderr.print(f"data: {config.data.root} (runtime.json written); Ctrl-C to stop")
+    stderr.print(
+        f"data: {config.data.root} (runtime.json written); Ctrl-C to stop",
+        markup=False,
+        soft_wrap=True,
+    )
     if stack.auth is not None:
         stderr.print(
             f"auth: anonymous clients refused; credentials in {stack.auth.root} "
-            "(add a device: plantwatch auth add-device THING --site SITE)"
+            "(add a device: plantwatch auth add-device THING --site SITE)",
+            markup=False,
+            soft_wrap=True,
         )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,3 +153,20 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def _check_port_free(host: str, number: int) -> None:
+    """A busy port is bad input, named before the broker starts (not a broker crash)."""
+    import socket
+
+    from edge.errors import ConfigError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, number))
+        except OSError as exc:
+            raise ConfigError(
+                f"--port {number}: cannot listen on {host}:{number} ({exc.strerror}); "
+                "pick another port or --port 0 for a free one"
+            ) from None

@@ -187,8 +187,8 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise PlantwatchError(
-                    f"{self.kind} broker exited with {self._proc.returncode}; "
-                    f"see {self._workdir / 'broker.log'}"
+                    f"{self.kind} broker on {self.host}:{self.port} exited with "
+                    f"{self._proc.returncode}: {self._log_tail()}"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
@@ -197,6 +197,20 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def _log_tail(self) -> str:
+        """The broker's last log line: the reason, since :meth:`close` removes the log."""
+        try:
+            lines = (self._workdir / "broker.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        return next((line.strip() for line in reversed(lines) if line.strip()), "no log output")
+
+    def close(self) -> None:
+        """Stop for good and remove the working folder (config, log); ``stop`` keeps it so
+        ``start`` can bring the same broker back."""
+        self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
@@ -220,4 +234,4 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()

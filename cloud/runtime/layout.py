@@ -27,8 +27,32 @@ class DataLayout:
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
         path = Path(root)
         path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """A directory a command will create when it first writes, checked now so that bad
+        input fails before any work and leaves no empty folder behind."""
+        path = Path(root)
+        ancestor = path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ConfigError(f"--data {path}: {ancestor} is not a directory")
+        return cls(path)
+
+    @classmethod
+    def existing(cls, root: str | os.PathLike[str], hint: str | None = None) -> DataLayout:
+        """An existing data directory, for commands that only read: they create nothing,
+        so a mistyped ``--data`` is an error with a hint, not a new empty directory."""
+        path = Path(root)
+        if not path.is_dir():
+            what = "not a directory" if path.exists() else "no such data directory"
+            hint = hint or f"start the local stack with `plantwatch up --data {path}`"
+            raise ConfigError(f"--data {path}: {what}; {hint} or pass --data DIR")
         return cls(path)
 
     @property

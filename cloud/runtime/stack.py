@@ -90,6 +90,7 @@ class ObservedNotifier:
                 "channel": notification.channel,
                 "subject": notification.subject,
                 "body": notification.body,
+                "attributes": dict(notification.attributes),
             },
         )
 
@@ -147,8 +148,9 @@ class LocalStack:
                 cfg.port,
                 max_message_kb=cfg.max_message_kb,
                 auth=self.auth,
-            ).start()
-            self._closers.append(self.broker.stop)
+            )
+            self._closers.append(self.broker.close)
+            self.broker.start()
             self.broker_url = self.broker.url
         else:
             self.broker_url = parse_broker_url(cfg.broker_url).url
@@ -165,6 +167,8 @@ class LocalStack:
         if cfg.detector_model:
             self._start_detectors()
         cfg.data.write_runtime(self.runtime_info())
+        # a stopped stack leaves no runtime.json behind to send clients to a dead broker
+        self._closers.insert(0, lambda: cfg.data.runtime_file.unlink(missing_ok=True))
         self._thread = threading.Thread(target=self._loop, name="plantwatch-stack", daemon=True)
         self._thread.start()
         return self

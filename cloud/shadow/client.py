@@ -265,8 +265,8 @@ class DirectShadowClient:
     A device offline at that moment sees the command as a delta when it next GETs.
     """
 
-    def __init__(self, db_path: str | Path, clock: Clock) -> None:
-        self._store = ShadowStore(db_path)
+    def __init__(self, db_path: str | Path, clock: Clock, *, readonly: bool = False) -> None:
+        self._store = ShadowStore(db_path, readonly=readonly)
         self._ops = ShadowOperations(self._store, clock)
 
     def close(self) -> None:

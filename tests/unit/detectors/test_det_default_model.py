@@ -159,10 +159,10 @@ def test_cli_lists_alarms_and_detector_instances(
         ("fan-02", "Normal"),
         ("pump-01", "Alarm"),
     ]
-    assert main(["detectors", "describe", "--data", str(stack.data), "pump-01"]) == 0
+    assert main(["detectors", "describe", "--data", str(stack.data), "pump-01", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described == stack.engine.describe("pump-01")
-    assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 1
+    assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 2
     assert main(["alarms", "--data", str(stack.data)]) == 0
     assert "pump-01" in capsys.readouterr().out
 
