@@ -21,6 +21,19 @@ OUTPUT_PREFIX = "output/"
 QUARANTINE_PREFIX = "quarantine/"
 
 
+def check_creatable_dir(path: Path, option: str) -> None:
+    """Raise ConfigError unless *path* is a directory or could be made one, creating nothing.
+
+    For output folders written after slow or costly work (training, AWS calls), so that a
+    mistyped path fails first instead of losing the result.
+    """
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{option} {path}: {ancestor} is not a directory")
+
+
 @dataclass(frozen=True, slots=True)
 class DataLayout:
     root: Path
@@ -37,11 +50,7 @@ class DataLayout:
         """A directory a command will create when it first writes, checked now so that bad
         input fails before any work and leaves no empty folder behind."""
         path = Path(root)
-        ancestor = path
-        while not ancestor.exists() and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            raise ConfigError(f"--data {path}: {ancestor} is not a directory")
+        check_creatable_dir(path, "--data")
         return cls(path)
 
     @classmethod
