@@ -17,10 +17,11 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
+from edge.cliargs import add_subcommands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = add_subcommands(parser, "action")
     add = sub.add_parser(
         "add-device",
         help="make a device credential and print its agent.toml settings",
@@ -35,12 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a thing this credential publishes and reads shadows for (repeatable; a "
         "gateway's assets); default: THING itself",
     )
-    remove = sub.add_parser("remove-device", help="delete a device credential")
+    remove = sub.add_parser(
+        "remove-device",
+        help="delete a device credential",
+        description="Delete a device credential; a running broker re-reads the files.",
+    )
     remove.add_argument("thing", metavar="THING", help="thing name")
-    listing = sub.add_parser("list", help="list device credentials (never their passwords)")
+    listing = sub.add_parser(
+        "list",
+        help="list device credentials (never their passwords)",
+        description="List the device credentials: thing, site and assets, never a password.",
+    )
     for child in (add, remove, listing):
         child.add_argument(
-            "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
+            "--data",
+            default=DEFAULT_DATA_DIR,
+            metavar="DIR",
+            help="data directory (default: %(default)s)",
         )
         child.add_argument("--json", action="store_true", help="print one JSON document")
 
