@@ -26,7 +26,12 @@ GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 
 SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
 
-SEVERITY: Final[Mapping[str, str]] = {"ALARM": "critical", "STALE": "warning", "RECOVERED": "info"}
+SEVERITY: Final[Mapping[str, str]] = {
+    "ALARM": "critical",
+    "STALE": "warning",
+    "RECOVERED": "info",
+    "RESUMED": "info",
+}
 """An alert's ``severity`` message attribute by kind, for subscription filter policies
 (page on ``critical``, mail the rest)."""
 
@@ -397,6 +402,11 @@ _SYMBOLS: Final[dict[str, str]] = {
     "NOT_EQUAL": "!=",
 }
 _NEEDS_ACK: Final = ("ACTIVE", "REMINDER", "LATCHED")
+
+
+def alarm_severity(kind: str) -> str:
+    """The ``severity`` message attribute of an alarm notification (see :data:`SEVERITY`)."""
+    return "critical" if kind in _NEEDS_ACK else "info"
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,16 +133,19 @@ class ResultsFeeder:
         rows.sort(key=lambda r: (r.timestamp, r.component, r.key, r.line))
         count = 0
         for row in rows:
-            message = row.message
-            if self.stale_after_s is not None:
-                message = {**message, "stale_after_s": self.stale_after_s}
-            self._engine.put_message(self.input_name, message, message_id=row.message_id)
+            self._put(row)
             progress[row.key] += 1
             self._state.put(self.namespace, row.key, {"rows": progress[row.key], "settled": False})
             count += 1
         for key, fed in progress.items():
             self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
+
+    def _put(self, row: _Row) -> None:
+        message = row.message
+        if self.stale_after_s is not None:
+            message = {**message, "stale_after_s": self.stale_after_s}
+        self._engine.put_message(self.input_name, message, message_id=row.message_id)
 
     def feed(self, key: str) -> int:
         """Feed the rows of one results object not fed yet; return how many were fed.
@@ -163,7 +166,7 @@ class ResultsFeeder:
         fed = int(done.get("rows", 0)) if done else 0
         rows = self._rows(key, located[0], skip=fed)
         for row in rows:
-            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            self._put(row)
             fed += 1
             self._state.put(self.namespace, key, {"rows": fed, "settled": False})
         if done is None and not rows:

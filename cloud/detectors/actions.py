@@ -167,6 +167,7 @@ class LocalActionSink:
         meta = {
             "asset": asset,
             "kind": f"ALARM_{notice.kind}",
+            "severity": alerts.alarm_severity(notice.kind),
             "alarm_model": notice.model,
             "state": notice.state,
             "alert_id": identity,

@@ -152,6 +152,36 @@ def test_silence_for_twice_the_upload_frequency_alerts_once_and_results_resuming
     assert stack.alerts()[2]["subject"] == "[plantwatch] RESUMED pump-01: results are back"
 
 
+def test_the_event_driven_feed_sends_the_feeders_silence_too(stack: Stack) -> None:
+    # GIVEN a feeder told that results go stale after 30 minutes (the detector Lambda's path:
+    # one S3 event, one object, fed by key rather than by polling)
+    feeder = ResultsFeeder(stack.store, "out/", stack.engine, stack.state, stale_after_s=1800)
+    stack.feeder = feeder
+    stack.store.put(
+        f"out/pump-01/{_iso(T0)}Z/results.jsonl",
+        (json.dumps({"timestamp": _iso(T0) + ".000000", "prediction": 0}) + "\n").encode(),
+    )
+    assert feeder.feed(f"out/pump-01/{_iso(T0)}Z/results.jsonl") == 1
+    # THEN the heartbeat is 30 minutes, not the model's 600 s fallback
+    stack.clock.advance(1799)
+    assert stack.engine.tick() == 0
+    stack.clock.advance(1)
+    assert stack.engine.tick() == 1 and stack.state_name() == "Stale"
+
+
+def test_a_result_without_stale_after_s_still_arms_a_600_s_heartbeat(stack: Stack) -> None:
+    # An older producer, or a replayed message, that does not say when results go stale
+    # must not leave the asset unwatched: the model falls back to 600 s.
+    stack.engine.put_message(
+        "AnomalyResults",
+        {"asset": "pump-01", "thing": "pump-01", "timestamp": _iso(T0), "prediction": 0},
+    )
+    stack.clock.advance(599)
+    assert stack.engine.tick() == 0
+    stack.clock.advance(1)
+    assert stack.engine.tick() == 1 and stack.state_name() == "Stale"
+
+
 def test_an_alarm_that_goes_silent_does_not_claim_recovery_when_results_resume(
     stack: Stack,
 ) -> None:
