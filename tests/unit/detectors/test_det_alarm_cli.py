@@ -158,6 +158,9 @@ def test_ack_without_a_running_stack_applies_directly(
         ("sms", "ALARM_ACKNOWLEDGED"),
         ("email", "ALARM_ACKNOWLEDGED"),
     ]
+    # subscription filter policies page on critical: an alarm needing action, not its ack
+    severities = [a["attributes"]["severity"] for a in alerts]
+    assert severities == ["critical"] * 3 + ["info"] * 3
     assert alerts[3]["subject"] == (
         "[plantwatch] ACKNOWLEDGED b7 acknowledged: valve closed (severity 3)"
     )

@@ -150,6 +150,8 @@ def test_silence_for_twice_the_upload_frequency_alerts_once_and_results_resuming
     kinds = [a["attributes"]["kind"] for a in stack.alerts()]
     assert kinds == ["STALE", "STALE", "RESUMED", "RESUMED"]
     assert stack.alerts()[2]["subject"] == "[plantwatch] RESUMED pump-01: results are back"
+    severities = [a["attributes"]["severity"] for a in stack.alerts()]
+    assert severities == ["warning", "warning", "info", "info"]
 
 
 def test_the_event_driven_feed_sends_the_feeders_silence_too(stack: Stack) -> None:
