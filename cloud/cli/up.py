@@ -17,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="broker bind address; anything but loopback needs --auth",
+    )
     parser.add_argument(
         "--port", type=port, default=1883, help="broker port; 0 picks a free one (default 1883)"
     )
@@ -27,7 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="amqtt",
         help="embedded broker (default: %(default)s, installed with pip)",
     )
-    parser.add_argument("--broker-url", help="use this external broker instead (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--broker-url",
+        help="use this external broker instead (mqtt://[USER:PASSWORD@]HOST:PORT)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="broker credentials and topic ACLs (DATA/auth/); add devices with "
+        "`plantwatch auth add-device`",
+    )
+    parser.add_argument(
+        "--max-message-kb",
+        type=int_range(1, 262_144, what="a size in KB from 1 to 262144"),
+        default=128,
+        help="disconnect a client that publishes a larger message (default: %(default)s, "
+        "as IoT Core)",
+    )
     parser.add_argument(
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
@@ -65,6 +85,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="IoT Events input JSON (repeatable)",
     )
+    parser.add_argument(
+        "--alarm-model",
+        type=Path,
+        action="append",
+        default=[],
+        help="IoT Events CreateAlarmModel JSON run on the detector inputs (repeatable;"
+        " with --model and no --detector-model, the shipped anomaly_score alarm)",
+    )
+    parser.add_argument(
+        "--alert-limit",
+        default="10/PT1H",
+        metavar="N/DURATION",
+        help="per-asset notification budget; alerts over it are counted, not sent"
+        " (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,11 +112,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    alarm_models = tuple(args.alarm_model)
     if args.model and detector_model is None:
+        from cloud.detectors.alarms.model import default_alarm_path
         from cloud.feeder import default_detector_paths
 
         detector_model, default_input = default_detector_paths()
         detector_inputs = detector_inputs or (default_input,)
+        alarm_models = alarm_models or (default_alarm_path(),)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -93,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         detector_model=detector_model,
         detector_inputs=detector_inputs,
+        alarm_models=alarm_models,
+        alert_limit=parse_alert_limit(args.alert_limit),
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
+        auth=args.auth,
+        max_message_kb=args.max_message_kb,
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -116,6 +158,13 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
+    if stack.auth is not None:
+        stderr.print(
+            f"auth: anonymous clients refused; credentials in {stack.auth.root} "
+            "(add a device: plantwatch auth add-device THING --site SITE)",
+            markup=False,
+            soft_wrap=True,
+        )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -124,6 +173,23 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def parse_alert_limit(text: str) -> tuple[int, float]:
+    """``10/PT1H`` -> (10, 3600.0); UserError naming the option otherwise."""
+    from cloud.detectors.durations import parse_duration
+    from edge.errors import UserError
+
+    count, _, window = text.partition("/")
+    try:
+        limit, seconds = int(count), parse_duration(window or "PT1H")
+    except ValueError:
+        raise UserError(
+            f"--alert-limit: expected N/DURATION such as 10/PT1H, got {text!r}"
+        ) from None
+    if limit < 1 or seconds <= 0:
+        raise UserError(f"--alert-limit: needs N >= 1 and a positive duration, got {text!r}")
+    return limit, seconds
 
 
 def _check_port_free(host: str, number: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any
 
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
 from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import Notification
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import MAX_MESSAGE_KB, EmbeddedBroker
+from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
@@ -45,6 +48,10 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    alarm_models: tuple[Path, ...] = ()
+    """CreateAlarmModel JSON run on the detector inputs (the default companion with ``up --model``)."""
+    alert_limit: tuple[int, float] = (10, 3600.0)
+    """Per-asset notification budget: at most this many alerts within this many seconds."""
     shadow_limits: bool = True
     streaming: bool = False
     """Score each reading as it arrives instead of once per upload window."""
@@ -54,6 +61,11 @@ class StackConfig:
     """Sites to score. The first is the default site, whose files keep the flat L4E names;
     each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
     (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
+    auth: bool = False
+    """Credentials and topic ACLs on the embedded broker (``DATA/auth``); each service
+    connects with its own credential."""
+    max_message_kb: int = MAX_MESSAGE_KB
+    """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -97,6 +109,8 @@ class LocalStack:
         self._hook: EventHook = on_event or (lambda _kind, _detail: None)
         self.broker: EmbeddedBroker | None = None
         self.broker_url = config.broker_url or ""
+        """Where the broker listens; never holds a password (printed and recorded)."""
+        self.auth: AuthStore | None = None
         self.bucket = FsObjectStore(config.data.bucket)
         self.state = SqliteStateStore(config.data.state_db)
         self.notifier = ObservedNotifier(
@@ -110,7 +124,9 @@ class LocalStack:
         """The default site's scheduler; ``schedulers`` holds every site's."""
         self.schedulers: list[Any] = []
         self.engine: Any = None
+        self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
+        self._beat_at = 0.0
         self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
@@ -126,11 +142,26 @@ class LocalStack:
 
     def _start(self) -> LocalStack:
         cfg = self.config
+        if cfg.auth and cfg.broker_url:
+            raise ConfigError(
+                "--auth configures the embedded broker; give an external broker's "
+                "credentials in --broker-url (mqtt://USER:PASSWORD@HOST:PORT)"
+            )
+        if cfg.auth:
+            self.auth = AuthStore.in_data(cfg.data.root).ensure()
         if not cfg.broker_url:
-            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port)
+            self.broker = EmbeddedBroker(
+                cfg.broker_kind,
+                cfg.host,
+                cfg.port,
+                max_message_kb=cfg.max_message_kb,
+                auth=self.auth,
+            )
             self._closers.append(self.broker.close)
             self.broker.start()
             self.broker_url = self.broker.url
+        else:
+            self.broker_url = parse_broker_url(cfg.broker_url).url
         self._hook(
             "broker",
             {"url": self.broker_url, "kind": self.broker.kind if self.broker else "external"},
@@ -141,7 +172,7 @@ class LocalStack:
             self._start_streaming(cfg.model_name)
         elif cfg.model_name:
             self._start_scheduler(cfg.model_name)
-        if cfg.detector_model:
+        if cfg.detector_model or cfg.alarm_models:
             self._start_detectors()
         cfg.data.write_runtime(self.runtime_info())
         # a stopped stack leaves no runtime.json behind to send clients to a dead broker
@@ -157,10 +188,21 @@ class LocalStack:
 
         return STREAM_PREFIX if self.config.streaming else OUTPUT_PREFIX
 
+    def service_url(self, service: str) -> str:
+        """The broker URL *service* connects with: its own credential under ``--auth``,
+        or the credentials of an external ``--broker-url``."""
+        if self.auth is not None:
+            return with_credentials(self.broker_url, service, self.auth.service_password(service))
+        return self.config.broker_url or self.broker_url
+
     def runtime_info(self) -> dict[str, Any]:
         return {
             "broker": self.broker_url,
             "broker_kind": self.broker.kind if self.broker else "external",
+            "broker_pid": self.broker.pid if self.broker else None,
+            "auth": self.auth is not None,
+            "auth_dir": str(self.auth.root) if self.auth is not None else None,
+            "max_message_kb": self.config.max_message_kb if self.broker else None,
             "bucket": str(self.config.data.bucket),
             "state_db": str(self.config.data.state_db),
             "shadow_db": str(self.config.data.shadow_db),
@@ -172,7 +214,7 @@ class LocalStack:
         from cloud.shadow.service import ShadowService
 
         self.shadow_service = ShadowService(
-            self.broker_url,
+            self.service_url("plantwatch-shadow"),
             str(self.config.data.shadow_db),
             self.clock,
             limits=self.config.shadow_limits,
@@ -199,7 +241,9 @@ class LocalStack:
             self.clock,
             spool_path=str(cfg.data.spool_db),
         )
-        self.rules = RulesRunner(self.broker_url, load_rules(), self.batcher, self.clock)
+        self.rules = RulesRunner(
+            self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
+        )
         self.rules.start()
         self._closers.append(self.rules.stop)
 
@@ -239,7 +283,7 @@ class LocalStack:
         from cloud.runtime.streaming import StreamingRunner
 
         runner = StreamingRunner(
-            self.broker_url,
+            self.service_url("plantwatch-streaming"),
             load_model(self.config.data.models, model_name),
             self.bucket,
             self.clock,
@@ -253,22 +297,49 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
         from cloud.detectors.outbox import DeliveryOutbox
+        from cloud.detectors.router import MessageRouter
         from cloud.feeder import ResultsFeeder
+        from cloud.l4e.naming import upload_frequency_seconds
 
         cfg = self.config
-        publisher = MqttPublisher(self.broker_url, "plantwatch-detectors")
+        publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
         self._closers.append(publisher.close)
-        model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
+        alarm_models = [load_alarm_model(p) for p in cfg.alarm_models]
+        limiter = NotificationLimiter(self.state, *cfg.alert_limit)
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
         self.outbox = DeliveryOutbox(
-            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
+            LocalActionSink(
+                self.notifier,
+                publisher,
+                state=self.state,
+                limiter=limiter,
+                ack_alarm=alarm_models[0].name if alarm_models else None,
+            ),
+            self.state,
+            self.clock,
         )
-        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
+        engines: list[Any] = []
+        if cfg.detector_model:
+            self.engine = DetectorEngine(
+                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, self.outbox
+            )
+            engines.append(self.engine)
+        for model in alarm_models:
+            self.alarms[model.name] = AlarmEngine(
+                model, inputs, self.state, self.clock, self.outbox, limiter=limiter
+            )
+        engines.extend(self.alarms.values())
         self.feeder = ResultsFeeder(
-            self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
+            self.bucket,
+            self.results_prefix,
+            MessageRouter(engines),
+            self.state,
+            sites=cfg.site_layout,
+            stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
         )
 
     def _loop(self) -> None:
@@ -292,8 +363,24 @@ class LocalStack:
             fed = self.feeder.poll()
             if fed:
                 self._hook("fed", {"rows": fed})
-            self.engine.tick()
+            if self.engine is not None:
+                self.engine.tick()
+            self._step_alarms()
             self.outbox.retry_due()
+
+    def _step_alarms(self) -> None:
+        """Due reminders and snooze expiries, then operator requests from the CLI."""
+        if not self.alarms:
+            return
+        from cloud.detectors.alarms import operations
+
+        for alarm_engine in self.alarms.values():
+            alarm_engine.tick()
+        operations.drain(self.state, self.alarms)
+        wall = time.time()  # liveness of this process, not plant time: wall clock on purpose
+        if wall - self._beat_at >= 1.0:
+            operations.beat(self.state, wall, sorted(self.alarms))
+            self._beat_at = wall
 
     def stop(self) -> None:
         self._stop.set()
@@ -303,6 +390,12 @@ class LocalStack:
             self.step()
         except Exception as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
+        if self.alarms:
+            from cloud.detectors.alarms import operations
+
+            for alarm_engine in self.alarms.values():
+                alarm_engine.close()
+            operations.stopped(self.state)
         for close in reversed(self._closers):
             try:
                 close()
