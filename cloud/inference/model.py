@@ -61,6 +61,8 @@ SAMPLING_SECONDS = {
     "PT1H": 3600,
 }
 ARTIFACT_FORMAT = 1
+CHANGE_LIMIT_ROWS = 200_000
+"""Training rows the change test's limit is set on, at most (see ``_change_limit``)."""
 _NPZ = "model.npz"
 _META = "model.json"
 ARTIFACT_FILES = (_NPZ, _META)
@@ -646,18 +648,27 @@ def train(
 def _change_limit(model: Model, runs: Sequence[np.ndarray]) -> float | None:
     """The change test's limit on the training features (each of *runs* one asset's rows
     in time order), in the whitened units the alarm rules use; None without alarm rules
-    or when no asset has enough rows for the test's two windows."""
+    or when no asset has enough rows for the test's two windows.
+
+    A 0.999 quantile needs a few hundred thousand values, not a year of rows: long runs
+    are sampled in evenly spaced blocks of consecutive rows, at most
+    ``CHANGE_LIMIT_ROWS`` over all runs."""
     alarm = model.config.alarm
     if alarm is None:
         return None
     scale = 1.0 / np.sqrt(model.threshold)
     overlap = 2 * alarm.changes.window_rows - 1
-    step = 50_000
+    total = sum(len(y) for y in runs)
+    block = 10_000
 
     def blocks() -> Iterator[np.ndarray]:
         for y in runs:
-            for start in range(0, max(len(y) - overlap, 1), step):
-                part = y[start : start + step + overlap]
+            share = max(1, round(CHANGE_LIMIT_ROWS * len(y) / max(total, 1) / block))
+            starts = range(0, max(len(y) - overlap, 1), block)
+            if len(starts) > share:
+                starts = [starts[i] for i in np.linspace(0, len(starts) - 1, share).astype(int)]
+            for start in starts:
+                part = y[start : start + block + overlap]
                 yield model.deviations(part, np.ones(len(part)))[0] * scale
 
     return fit_limit(blocks(), alarm.changes)

@@ -12,6 +12,7 @@ from conftest import SENSORS, plant_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.inference import model as model_module
 from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import Model, StreamState, TrainConfig, train
 from cloud.inference.results import result_lines
@@ -179,3 +180,15 @@ def test_a_stream_state_stored_as_json_continues_the_features(frame: pd.DataFram
     stored = StreamState.from_dict(json.loads(json.dumps(state.to_dict())), x.shape[1])
     second, _, _ = model.features(x[50:], stored)
     np.testing.assert_allclose(np.vstack([first, second]), whole)
+
+
+def test_a_long_history_sets_the_change_limit_on_a_sample_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    history = plant_frame(rows=60_000, seed=5)
+    whole = train(history, TrainConfig(smoothing=3))
+    monkeypatch.setattr(model_module, "CHANGE_LIMIT_ROWS", 20_000)
+    sampled = train(history, TrainConfig(smoothing=3))
+    assert sampled.threshold == whole.threshold  # the model itself is the same
+    assert sampled.change_limit == pytest.approx(whole.change_limit, rel=0.2)
+    assert sampled.change_limit != whole.change_limit  # fewer rows were used
