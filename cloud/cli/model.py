@@ -175,6 +175,21 @@ def run(args: argparse.Namespace) -> int:
     return _evaluate(args, registry)
 
 
+def _config_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """One line per setting; the alarm rules one line per part, as ``name=value`` pairs."""
+    fields: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            for part, settings in value.items():
+                text = settings
+                if isinstance(settings, dict):
+                    text = ", ".join(f"{k}={v}" for k, v in settings.items())
+                fields[f"config {key}.{part}"] = text
+        else:
+            fields[f"config {key}"] = value
+    return fields
+
+
 def _print_description(document: dict[str, Any]) -> None:
     info = document.get("Info") or {}
     fields = {
@@ -183,7 +198,7 @@ def _print_description(document: dict[str, Any]) -> None:
         "versions": ", ".join(f"v{v}" for v in document["Versions"]),
         "template": "yes" if document.get("Template") else "no",
         "sensors": ", ".join(document["Sensors"]),
-        **{f"config {k}": v for k, v in (document.get("Config") or {}).items()},
+        **_config_fields(document.get("Config") or {}),
         **{f"info {k}": v for k, v in info.items()},
     }
     print_fields(fields)

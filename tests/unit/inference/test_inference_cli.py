@@ -85,6 +85,10 @@ def test_train_evaluate_and_versions(dataset, tmp_path: Path, capsys) -> None:
         capsys, "model", "train", "--data", data, "--dataset", str(ds), "--name", "pump", "--json"
     )
     assert DataLayout(Path(data)).registry().versions("pump") == [1, 2]
+    described = run_json(capsys, "model", "describe", "pump", "--data", data, "--json")
+    assert described["Config"]["alarm"]["episodes"]["raise_rows"] == 8  # an object, not text
+    assert main(["model", "describe", "pump", "--data", data]) == 0
+    assert "config alarm.episodes       raise_rows=8, " in capsys.readouterr().out
 
 
 def test_bad_input_exits_2_with_one_line(dataset, tmp_path: Path, capsys) -> None:
