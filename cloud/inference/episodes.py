@@ -557,6 +557,9 @@ class EpisodeTracker:
         earlier = state.levels.popleft() if len(state.levels) > cfg.turn_lookback else None
         if moving and not state.was_moving:
             counts = state.phase == ALARM and state.alarm_rows >= cfg.turn_lookback
+            # and the level it starts from is of this mode (deviations of two modes are
+            # measured from two different means)
+            counts = counts and state.same_mode_rows >= cfg.turn_lookback + cfg.end_rows
             state.move_from = earlier if counts else None
             state.move_mode = mode
         state.still_rows = 0 if moving else state.still_rows + 1

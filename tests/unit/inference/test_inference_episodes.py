@@ -275,3 +275,14 @@ def test_stretches_of_normal_rows_at_once_match_the_rules_row_by_row(
     assert np.array_equal(fast.ratio, slow.ratio)
     assert np.array_equal(fast.residual, slow.residual)
     assert fast.state.to_dict() == slow.state.to_dict()
+
+
+def test_a_move_across_a_change_of_operating_mode_ends_nothing() -> None:
+    # the fault holds while the plant changes mode; each mode measures from its own mean,
+    # so the jump in the deviations is no turn of the plant
+    w = path((100, (0, 0)), (150, (5, 0)), (200, (0.5, 7)), noise=0.1)
+    modes = np.zeros(len(w), dtype=int)
+    modes[250:] = 1
+    moving = moves_at(len(w), (100, 112), (250, 262))
+    result = EpisodeTracker(TURNS).run(w, modes, moving=moving)
+    assert not result.ended.any()
