@@ -27,7 +27,7 @@ from typing import Any
 
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
-from cloud.inference.registry import ModelRegistry
+from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
@@ -35,7 +35,7 @@ from cloud.ports import ObjectStore, StateStore
 from edge.errors import ConfigError, NotFoundError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
-MODELS_PREFIX = "models/"
+MODELS_PREFIX = ARTIFACTS_PREFIX
 
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
