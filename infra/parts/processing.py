@@ -109,7 +109,10 @@ class Processing(Construct):
             "UPLOAD_FREQUENCY": first.upload_frequency,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": "INFO",
+            "DEFAULT_SITE": config.default_site or "",
         }
+        if config.detector_model_key:
+            base_env["DETECTOR_MODEL_KEY"] = config.detector_model_key
         self.batcher = self._function("batcher", base_env, timeout=60, memory=512)
         self.inference = self._function("inference", base_env, timeout=300, memory=2048)
         self.detector = self._function(
