@@ -343,19 +343,46 @@ def test_executions_are_kept_in_the_state_table_and_logged(aws: Aws, inferred: I
         ("pumps-scheduler", "2026-01-05T07:05:00Z", "2026-01-05T07:10:00Z", "SUCCESS", 4),
     ]
     assert all(x["failed_components"] == [] for x in logged)
-    results = aws.logged("result")
-    assert len(results) == 40
-    row = next(r for r in results if r["asset"] == "pump-02" and r["prediction"] == 1)
-    assert row["site"] == SITE and row["timestamp"].startswith("2026-01-05T07:")
-    assert row["top_sensor"].startswith("pump-02\\")
-    shares = [d["value"] for d in row["diagnostics"]]
-    assert row["diagnostics"][0]["name"] == row["top_sensor"]
-    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-4)
     [emf] = [m for m in aws.metrics() if "ResultRows" in m]
     assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["site"]]
     assert emf["ResultRows"] == [40.0] and emf["InferenceExecutions"] == [2.0]
     assert emf["InferenceFailures"] == [0.0]
-    assert emf["AnomalousRows"] == [float(sum(r["prediction"] for r in results))]
+
+
+def test_a_result_line_per_anomalous_row_and_a_window_line_per_results_object(
+    aws: Aws, inferred: Inferred
+) -> None:
+    output = aws.store(OUTPUT)
+    rows = {
+        key: [json.loads(x) for x in output.get(key).splitlines()] for key in output.list("output/")
+    }
+    anomalous = [(key, r) for key, found in rows.items() for r in found if r["prediction"] == 1]
+    assert anomalous  # pump-02's failing window
+    # one result line per anomalous row, none for the others
+    results = aws.logged("result")
+    assert sorted((r["asset"], r["timestamp"]) for r in results) == sorted(
+        (key.split("/")[1], r["timestamp"]) for key, r in anomalous
+    )
+    assert all(r["prediction"] == 1 for r in results)
+    row = results[0]
+    assert row["site"] == SITE and row["top_sensor"].startswith("pump-02\\")
+    shares = [d["value"] for d in row["diagnostics"]]
+    assert row["diagnostics"][0]["name"] == row["top_sensor"]
+    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-4)
+    # one window line per results object: its counts, highest score and that row's top sensor
+    windows = {(w["asset"], w["data_start_time"]): w for w in aws.logged("window")}
+    assert len(windows) == len(rows) == 4
+    for key, found in rows.items():
+        _prefix, asset, start, _file = key.split("/")
+        line = windows[(asset, start)]
+        worst = max(found, key=lambda r: r["anomaly_score"])
+        top = max(worst["diagnostics"], key=lambda d: d["value"])["name"]
+        assert (line["site"], line["scheduler"]) == (SITE, "pumps-scheduler")
+        assert line["rows"] == len(found) == 10
+        assert line["anomalous_rows"] == sum(r["prediction"] for r in found)
+        assert (line["max_score"], line["top_sensor"]) == (worst["anomaly_score"], top)
+    [emf] = [m for m in aws.metrics() if "ResultRows" in m]
+    assert emf["AnomalousRows"] == [float(len(anomalous))]
 
 
 # ---- stage 3: S3 events -> detector --------------------------------------------------------
