@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack
@@ -22,7 +23,13 @@ from infra.parts.storage import Storage
 
 class PlantwatchStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, config: DeployConfig, code_dir: Path, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: DeployConfig,
+        code: Mapping[str, Path],
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.key = kms.Key(
@@ -63,7 +70,7 @@ class PlantwatchStack(Stack):
             storage=self.storage,
             stream=self.ingest.stream,
             alerts_topic=self.alerts.topic,
-            code_dir=code_dir,
+            code=code,
         )
         self.operations = Operations(
             self,

@@ -37,6 +37,7 @@ from aws_support import (
     kinesis_event,
     sns_sent,
 )
+from handler_contract import POWERTOOLS_KEYS, dotted, log_fields, parse_query
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
@@ -494,6 +495,32 @@ def test_the_same_s3_event_again_changes_nothing(aws: Aws, detected: Detected) -
     assert (aws.table(STATE), aws.table(IDEMPOTENCY), sns_sent(aws.topic), iot_published()) == (
         before
     )
+
+
+def test_the_lines_printed_are_the_lines_the_source_and_the_dashboard_name(
+    aws: Aws, detected: Detected
+) -> None:
+    from infra.parts import operations
+
+    written = log_fields()
+    printed: dict[str, list[dict[str, Any]]] = {}
+    for line in aws.lines:
+        if "_aws" not in line:
+            printed.setdefault(line["message"], []).append(line)
+    # every kind of line ran in this module, with exactly the fields its source passes
+    assert set(printed) == set(written)
+    for message, lines in printed.items():
+        keys = set().union(*lines) - POWERTOOLS_KEYS
+        left_out = {"failed_reason"} if message == "execution" else set()  # None on success
+        assert keys == set(written[message]) - POWERTOOLS_KEYS - left_out, message
+    # and every field a dashboard query reads, dotted paths included, is on such a line
+    texts = [v for k, v in vars(operations).items() if k.isupper() and isinstance(v, str)]
+    queries = [parse_query(t) for t in texts if "| filter message" in t]
+    assert len(queries) >= 6
+    for query in queries:
+        [message] = query.messages
+        for path in query.fields - POWERTOOLS_KEYS:
+            assert any(dotted(line, path) for line in printed[message]), (message, path)
 
 
 # ---- stage 4: two overlapping timer invocations -------------------------------------------
