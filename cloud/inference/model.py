@@ -449,25 +449,29 @@ class Model:
         if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise UserError(f"{where}/{_META}: format {found!r}, expected {ARTIFACT_FORMAT}")
-        config = meta["config"]
-        config.setdefault("alarm", None)  # saved before alarm rules: the plain threshold
-        if config.get("sensors") is not None:
-            config["sensors"] = tuple(config["sensors"])
         try:
             with arrays:
                 values = {k: arrays[k] for k in arrays.files}
         except ValueError as exc:  # an object array, which would need pickle
             raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
-        threshold = float(values.pop("threshold"))
-        limit = values.pop("change_limit", None)
-        return cls(
-            meta["sensors"],
-            TrainConfig(**config),
-            threshold=threshold,
-            change_limit=None if limit is None else float(limit),
-            info=meta.get("info", {}),
-            **values,
-        )
+        try:
+            config = dict(meta["config"])
+            config.setdefault("alarm", None)  # saved before alarm rules: the plain threshold
+            if config.get("sensors") is not None:
+                config["sensors"] = tuple(config["sensors"])
+            limit = values.pop("change_limit", None)
+            return cls(
+                meta["sensors"],
+                TrainConfig(**config),
+                threshold=float(values.pop("threshold")),
+                change_limit=None if limit is None else float(limit),
+                info=meta.get("info", {}),
+                **values,
+            )
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign artifact
+            raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
+        except ConfigError as exc:  # a setting out of range, the alarm rules' included
+            raise UserError(f"{where}: not a usable model artifact: config {exc}") from None
 
 
 def _fill_gaps(x: np.ndarray, fill: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,21 @@ def test_copy_from_refuses_an_unsafe_artifact_before_writing(
     with pytest.raises(UserError, match="unreadable model artifact"):
         registry.copy_from(local, "pump")
     assert list(registry.store.list(registry.prefix)) == []
+
+
+@pytest.mark.parametrize(
+    "damage", ["drop_config", "drop_sensors", "foreign_config_key", "foreign_alarm_setting"]
+)
+def test_a_damaged_model_json_is_bad_input_naming_the_artifact(model: Model, damage: str) -> None:
+    files = model.to_artifacts()
+    meta = json.loads(files["model.json"])
+    if damage == "drop_config":
+        del meta["config"]
+    elif damage == "drop_sensors":
+        del meta["sensors"]
+    elif damage == "foreign_alarm_setting":
+        meta["config"]["alarm"] = {"episodes": {"no_such_rule": 1}}
+    else:
+        meta["config"]["no_such_setting"] = 1
+    with pytest.raises(UserError, match=r"^m: not a usable model artifact"):
+        Model.from_artifacts({**files, "model.json": json.dumps(meta).encode()}, "m")

@@ -39,7 +39,6 @@ class Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    pytest.importorskip("aws_cdk", reason="the CDK packages come with `make install`")
     from aws_cdk.assertions import Template
 
     from infra.app import build_app
