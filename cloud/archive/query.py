@@ -9,7 +9,9 @@ files. The same view over the Firehose archive on Athena has the same columns
 
 ``results`` reads every ``results.jsonl`` of the bucket (scheduler output, streaming output
 and imported L4E results), with the site, asset and source the key names; ``alerts`` reads
-the local outbox; ``executions`` the scheduler executions the caller passes in.
+the local outbox; ``executions`` the scheduler executions the caller passes in. A line that
+is not JSON is left out of ``results`` and ``alerts`` (the results feeder quarantines such
+lines with their reason) rather than failing every query.
 
 Nothing is written: the database is in memory, DuckDB spills (rarely) into a temporary
 folder this module removes, and the archive is read under a shared lock so compaction
@@ -51,6 +53,7 @@ class ResultsObject:
     """One ``results.jsonl`` and whose rows it holds."""
 
     path: Path
+    bucket: str
     key: str
     source: str
     """``output``, ``stream`` or ``imported/<name>``: which writer put it there."""
@@ -63,7 +66,8 @@ class Sources:
     """What the views read; any part may be missing (the view is then empty)."""
 
     archive: Path | None = None
-    bucket: Path | None = None
+    buckets: Path | None = None
+    """The folder holding one folder per local bucket (``DIR/buckets``)."""
     alerts: Path | None = None
     executions: list[Mapping[str, Any]] = field(default_factory=list)
     default_site: str = DEFAULT_SITE
@@ -132,14 +136,14 @@ class Catalog:
         )
 
     def _results(self) -> None:
-        objects = (
-            list(results_objects(self.sources.bucket, self.sources.default_site))
-            if self.sources.bucket is not None
-            else []
-        )
+        buckets = self.sources.buckets
+        objects: list[ResultsObject] = []
+        if buckets is not None and buckets.is_dir():
+            for bucket in sorted(p for p in buckets.iterdir() if p.is_dir()):
+                objects.extend(results_objects(bucket, self.sources.default_site))
         self.db.execute(
-            "CREATE TABLE plantwatch_result_files (file VARCHAR, key VARCHAR, source VARCHAR,"
-            " site VARCHAR, asset VARCHAR)"
+            "CREATE TABLE plantwatch_result_files (file VARCHAR, bucket VARCHAR, key VARCHAR,"
+            " source VARCHAR, site VARCHAR, asset VARCHAR)"
         )
         if not objects:
             self.db.execute(
@@ -149,12 +153,13 @@ class Catalog:
                 "prediction_reason, CAST(NULL AS DOUBLE) AS anomaly_score, "
                 "CAST(NULL AS VARCHAR) AS top_sensor, "
                 "CAST(NULL AS STRUCT(name VARCHAR, value DOUBLE)[]) AS diagnostics, "
-                "CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS key WHERE false"
+                "CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS bucket, "
+                "CAST(NULL AS VARCHAR) AS key WHERE false"
             )
             return
         self.db.executemany(
-            "INSERT INTO plantwatch_result_files VALUES (?, ?, ?, ?, ?)",
-            [[str(o.path), o.key, o.source, o.site, o.asset] for o in objects],
+            "INSERT INTO plantwatch_result_files VALUES (?, ?, ?, ?, ?, ?)",
+            [[str(o.path), o.bucket, o.key, o.source, o.site, o.asset] for o in objects],
         )
         self.db.execute(
             "SET VARIABLE plantwatch_results_files = ?", [[str(o.path) for o in objects]]
@@ -163,11 +168,11 @@ class Catalog:
             "CREATE VIEW results AS SELECT f.site, f.asset, "
             "TRY_CAST(r.timestamp AS TIMESTAMP) AS timestamp, r.prediction, "
             "r.prediction_reason, r.anomaly_score, "
-            "r.diagnostics[list_position(list_transform(r.diagnostics, d -> d.value), "
-            "list_max(list_transform(r.diagnostics, d -> d.value)))].name AS top_sensor, "
-            "r.diagnostics, f.source, f.key "
+            "r.diagnostics[list_position(list_transform(r.diagnostics, lambda d: d.value), "
+            "list_max(list_transform(r.diagnostics, lambda d: d.value)))].name AS top_sensor, "
+            "r.diagnostics, f.source, f.bucket, f.key "
             "FROM read_json(getvariable('plantwatch_results_files'), "
-            "format = 'newline_delimited', filename = true, "
+            "format = 'newline_delimited', filename = true, ignore_errors = true, "
             f"columns = {_RESULT_COLUMNS}) AS r "
             "JOIN plantwatch_result_files AS f ON r.filename = f.file"
         )
@@ -194,7 +199,8 @@ class Catalog:
             f"CASE WHEN contains({key}, ':') THEN split_part({key}, ':', 2) ELSE {key} END "
             "AS asset, json_extract_string(attributes, '$.kind') AS kind, subject, body, "
             "attributes FROM read_json(getvariable('plantwatch_alerts_file'), "
-            f"format = 'newline_delimited', columns = {_ALERT_COLUMNS})"
+            "format = 'newline_delimited', ignore_errors = true, "
+            f"columns = {_ALERT_COLUMNS})"
         )
 
     def _executions(self) -> None:
@@ -258,12 +264,12 @@ class Catalog:
 
 
 def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[ResultsObject]:
-    """Every ``results.jsonl`` under the local bucket with whose rows it holds.
+    """Every ``results.jsonl`` under one local bucket with whose rows it holds.
 
     Keys: ``<source>/[<site>/]<asset>/<DataStartTime>/results.jsonl`` (fleet and streaming
     layouts, :mod:`cloud.l4e.sites`), ``<source>/<DataStartTime>/results.jsonl`` (one
-    asset model: the asset is not in the key), with ``<source>`` = ``output``, ``stream``
-    or ``imported/<name>``.
+    asset model: the asset is not in the key), where ``<source>`` is the first folder
+    (``output``, ``stream`` ...) or ``imported/<name>``.
     """
     if not bucket.is_dir():
         return
@@ -279,7 +285,7 @@ def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[
             continue
         site = middle[0] if len(middle) == 2 else default_site
         asset = middle[-1] if middle else None
-        yield ResultsObject(path, "/".join(parts), source, site, asset)
+        yield ResultsObject(path, bucket.name, "/".join(parts), source, site, asset)
 
 
 def _naive(text: Any) -> Any:

@@ -34,6 +34,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
+    "query": ("cloud.cli.query", "SQL over the archive, results, alerts and executions (DuckDB)"),
+    "export": (
+        "cloud.cli.export",
+        "one asset's archived readings for a time range, CSV or Parquet",
+    ),
+    "archive": ("cloud.cli.archive", "status and compaction of the Parquet archive"),
+    "retention": ("cloud.cli.retention", "how long each bucket prefix is kept"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
     "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
     "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),

@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(input/<asset>_<ts>.csv), each other one gets input/<site>/, output/<site>/ and "
         "its own scheduler (default: s1)",
     )
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="do not keep readings in the Parquet archive (DIR/buckets/plantwatch/archive/)",
+    )
     parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
     parser.add_argument(
         "--detector-input",
@@ -95,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         detector_inputs=detector_inputs,
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
+        archive=not args.no_archive,
     )
 
     def on_event(kind: str, detail: dict) -> None:

@@ -19,6 +19,7 @@ BUCKET = "plantwatch"
 INPUT_PREFIX = "input/"
 OUTPUT_PREFIX = "output/"
 QUARANTINE_PREFIX = "quarantine/"
+ARCHIVE_PREFIX = "archive/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,15 @@ class DataLayout:
     def bucket(self) -> Path:
         """The local stand-in for the S3 bucket holding input/, output/ and quarantine/."""
         return self.root / "buckets" / BUCKET
+
+    @property
+    def archive(self) -> Path:
+        """The Parquet archive, under the bucket as Firehose writes it under S3's."""
+        return self.bucket / ARCHIVE_PREFIX.rstrip("/")
+
+    @property
+    def retention_file(self) -> Path:
+        return self.root / "retention.toml"
 
     @property
     def state_db(self) -> Path:

@@ -54,6 +54,12 @@ class StackConfig:
     """Sites to score. The first is the default site, whose files keep the flat L4E names;
     each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
     (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
+    archive: bool = True
+    """Also keep every reading of the input files in the Parquet archive (``cloud.archive``)."""
+    archive_policy: Any = None
+    """An ``ArchivePolicy`` (flush bounds, compaction); None takes its defaults."""
+    retention_interval_s: float = 3600.0
+    """How often ``DIR/retention.toml`` is applied (stack clock)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -113,6 +119,8 @@ class LocalStack:
         self.feeder: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
+        self.archive: Any = None
+        self._retention_at = float("-inf")
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
@@ -197,7 +205,17 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
+            archive=cfg.archive,
         )
+        if cfg.archive:
+            from cloud.archive import ArchiveWriter
+
+            self.archive = ArchiveWriter(
+                cfg.data.archive, self.batcher.spool, self.clock, cfg.archive_policy
+            ).open()
+            self.archive.start()
+            # closers run in reverse: the rules' last flush queues, then this drains it
+            self._closers.append(self.archive.close)
         self.rules = RulesRunner(self.broker_url, load_rules(), self.batcher, self.clock)
         self.rules.start()
         self._closers.append(self.rules.stop)
@@ -281,9 +299,13 @@ class LocalStack:
             self._stop.wait(self.config.poll_interval_s)
 
     def step(self) -> None:
-        """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors,
+        expire what the retention rules say."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
+        if self.clock.now() - self._retention_at >= self.config.retention_interval_s:
+            self._retention_at = self.clock.now()
+            self._apply_retention()
         for scheduler in self.schedulers:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
@@ -292,6 +314,15 @@ class LocalStack:
             if fed:
                 self._hook("fed", {"rows": fed})
             self.engine.tick()
+
+    def _apply_retention(self) -> None:
+        from cloud.archive import retention
+
+        rules = retention.load_rules(self.config.data.retention_file)
+        if rules:
+            expired = retention.apply(self.config.data.bucket, rules, self.clock.now())
+            if expired.objects or expired.partitions:
+                self._hook("retention", expired.to_dict())
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,8 +30,8 @@ class Rig:
     def __init__(self, root: Path, policy: ArchivePolicy | None = None) -> None:
         self.root = root
         self.clock = ManualClock(T0 + 3600)
-        self.bucket = root / "bucket"
-        self.spool_path = root / "spool.db"
+        self.bucket = root / "buckets" / "plantwatch"  # DataLayout's, so the CLI finds it
+        self.spool_path = root / "batcher-spool.db"
         self.policy = policy or ArchivePolicy(flush_age_s=30, flush_readings=1000)
         self.batcher = Batcher(
             FsObjectStore(self.bucket, fsync=False),
