@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
-from edge.cliargs import int_range, port
+from edge.cliargs import int_range, non_negative_float, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not keep readings in the Parquet archive (DIR/buckets/plantwatch/archive/)",
     )
+    parser.add_argument(
+        "--archive-flush-s",
+        type=non_negative_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest a written window waits before its readings reach the archive "
+        "(default 60; 200,000 waiting readings flush at once)",
+    )
     parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
     parser.add_argument(
         "--detector-input",
@@ -73,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloud.archive import ArchivePolicy
     from cloud.cli.output import stderr
     from cloud.l4e.sites import DEFAULT_SITE
     from cloud.runtime.layout import DataLayout
@@ -101,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
         archive=not args.no_archive,
+        archive_policy=ArchivePolicy(flush_age_s=args.archive_flush_s),
     )
 
     def on_event(kind: str, detail: dict) -> None:
