@@ -36,7 +36,9 @@ DEBOUNCE_ROWS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder searched for labelled SKAB CSVs")
+    parser.add_argument("--dataset", help="folder searched for labelled SKAB CSVs (required)")
+    # --data was this option's old name; it means the state directory everywhere else
+    parser.add_argument("--data", dest="dataset_deprecated", help=argparse.SUPPRESS)
     parser.add_argument("--predictions", help="write file,datetime,anomaly,changepoint here")
     parser.add_argument(
         "--train-rows",
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from cloud.inference.model import TrainConfig, train
     from edge.errors import UserError
 
-    root = Path(args.data)
+    if (args.dataset or args.dataset_deprecated) is None:
+        raise UserError("--dataset: required (a folder of labelled SKAB CSVs)")
+    root = Path(args.dataset or args.dataset_deprecated)
     files = sorted(
         (p for p in root.rglob("*.csv") if _is_labelled(p)),
         key=lambda p: (str(p.parent), _numeric(p.stem)),

@@ -6,24 +6,27 @@ from __future__ import annotations
 import argparse
 
 from cloud.cli.output import Column, print_json, print_line, print_table
+from edge.cliargs import positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--assets",
-        type=int,
+        type=positive_int,
         help="fleet size (default: report 100, 1,000 and 10,000 assets)",
     )
     parser.add_argument(
-        "--rate", type=float, default=1.0, help="readings per second per asset (default 1)"
+        "--rate", type=positive_float, default=1.0, help="readings per second per asset (default 1)"
     )
     parser.add_argument(
         "--readings-per-message",
-        type=int,
+        type=positive_int,
         default=20,
         help="agent batching (samples_per_message); decides the IoT Core bill (default 20)",
     )
-    parser.add_argument("--sensors", type=int, default=10, help="sensors per reading (default 10)")
+    parser.add_argument(
+        "--sensors", type=positive_int, default=10, help="sensors per reading (default 10)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

@@ -89,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {selected}: not available ({exc})", file=sys.stderr)
         return status.FAILED
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else status.BAD_INPUT
     args.debug = debug
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)

@@ -23,6 +23,7 @@ from cloud.runtime.layout import DataLayout
 from edge.cliargs import add_subcommands, float_range, positive_int
 
 NO_LABELS = "no labels: quality not measured"
+NO_LABELS_IN_RANGE = "no labelled period in the scored range: quality not measured"
 GRADE_LEGEND = (
     "grades: High = no issue found; Medium = a potential issue (listed); "
     "Low = no data, under 14 days of data, or over 50 % missing or invalid values"
@@ -185,7 +186,8 @@ def _print_description(document: dict[str, Any]) -> None:
     evaluation = document.get("Evaluation")
     if evaluation:
         print_line()
-        _print_evaluation(evaluation)
+        labelled = evaluation.get("model_quality") != "CANNOT_DETERMINE_QUALITY"
+        _print_evaluation(evaluation, labelled=labelled)
 
 
 def _slice(frame: Any, start: Any, end: Any) -> Any:
@@ -312,7 +314,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     )
     if labels:
         print_line(f"quality ({evaluation['range']} range): {evaluation['model_quality']}")
-    _print_evaluation(evaluation)
+    _print_evaluation(evaluation, labelled=bool(labels))
     return 0
 
 
@@ -348,10 +350,10 @@ def sensor_issues(stats: dict[str, Any]) -> list[str]:
     return issues
 
 
-def _print_evaluation(evaluation: dict[str, Any]) -> None:
+def _print_evaluation(evaluation: dict[str, Any], *, labelled: bool) -> None:
     """Precision, recall, F1 and delays; without labels there is nothing to compare with."""
-    if not evaluation.get("events") and not evaluation.get("labelled_rows"):
-        print_line(NO_LABELS)
+    if not labelled or (not evaluation.get("events") and not evaluation.get("labelled_rows")):
+        print_line(NO_LABELS_IN_RANGE if labelled else NO_LABELS)
         print_fields(
             {
                 "scored rows": evaluation.get("rows"),
@@ -410,5 +412,5 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     if args.json:
         print_json(document)
     else:
-        _print_evaluation(document)
+        _print_evaluation(document, labelled=bool(labels))
     return 0

@@ -33,11 +33,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import NoRegionError
 
+    from cloud.runtime.layout import check_creatable_dir
+    from edge.errors import ConfigError
     from infra.provision import provision
 
     assets = tuple(a.strip() for a in args.assets.split(",") if a.strip())
     out = Path(args.out) if args.out else Path(args.thing)
+    # the private key exists only in this run: a bad folder must fail before AWS is called
+    check_creatable_dir(out, "--out")
+    try:
+        client = boto3.client("iot", region_name=args.region)
+    except NoRegionError:
+        raise ConfigError(
+            "--region: no AWS Region given or configured (pass --region or set AWS_REGION)"
+        ) from None
     stderr.print(f"provisioning {args.thing} at site {args.site} ...")
     result = provision(
         args.thing,
@@ -45,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         out,
         assets=assets,
         ca=Path(args.ca) if args.ca else None,
-        client=boto3.client("iot", region_name=args.region),
+        client=client,
         force=args.force,
     )
     doc = {

@@ -470,44 +470,56 @@ def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
 
 
 def train(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Sequence[pd.DataFrame],
     config: TrainConfig = TrainConfig(),
     *,
     exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (),
 ) -> Model:
     """Fit on *frame* (UTC DatetimeIndex, ``component\\sensor`` or plain columns).
 
+    *frame* may also be a sequence of frames, one per asset of a fleet sharing a template
+    model: each is resampled and featurised on its own (a moving mean or a difference never
+    spans two assets, and equal timestamps of different assets are all kept), and their rows
+    are pooled. ``info["input_rows"]`` counts the rows after resampling, over all frames.
+
     *exclude* lists ``(start, end)`` periods that are not normal (labelled faults, §2):
     they are left out of training.
     """
-    sensors = select_sensors(frame, config)
+    segments = [frame] if isinstance(frame, pd.DataFrame) else list(frame)
+    if not segments:
+        raise UserError("training data: no frame given")
+    sensors = select_sensors(segments[0], config)
     if not sensors:
         raise UserError("training data has no sensor column")
-    frame = resample(frame, config.sampling_rate)
-    keep = np.ones(len(frame), dtype=bool)
-    if config.off_condition:
-        keep &= ~OffCondition.parse(config.off_condition).mask(frame)
-    for start, end in exclude:
-        keep &= ~((frame.index >= start) & (frame.index <= end))
-    raw = frame[sensors].to_numpy(dtype=float)
-    keep &= ~np.isnan(raw).all(1)
+    raws, keeps = [], []
+    for segment in segments:
+        raw, keep = _training_rows(segment, sensors, config, exclude)
+        raws.append(raw)
+        keeps.append(keep)
+    kept = sum(int(k.sum()) for k in keeps)
     need = max(10, 2 * len(sensors))
-    if keep.sum() < need:
+    if kept < need:
         raise UserError(
-            f"training data: {int(keep.sum())} rows with the machine on and outside labels; "
+            f"training data: {kept} rows with the machine on and outside labels; "
             f"need at least {need} for {len(sensors)} sensors"
         )
-    fill = np.nan_to_num(np.nanmean(raw[keep], axis=0))
-    x = _fill_gaps(raw, fill)
+    fill = np.nan_to_num(
+        np.nanmean(np.vstack([r[k] for r, k in zip(raws, keeps, strict=True)]), axis=0)
+    )
+    xs = [_fill_gaps(raw, fill) for raw in raws]
     differenced = np.zeros(len(sensors), dtype=bool)
     if config.difference == "auto":
-        differenced = _lag1_autocorrelation(x[keep]) > config.difference_above
-    y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+        pooled = np.vstack([x[k] for x, k in zip(xs, keeps, strict=True)])
+        differenced = _lag1_autocorrelation(pooled) > config.difference_above
     warmup = config.smoothing - 1
     if differenced.any():
         warmup += config.difference_lag
-    fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
-    y = y[fit]
+    fitted = []
+    for x, keep in zip(xs, keeps, strict=True):
+        y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+        fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
+        fitted.append(y[fit])
+    y = np.vstack(fitted)
     rng = np.random.default_rng(config.seed)
     center, scale = _robust_scale(y)
     g = (y - center) / scale
@@ -554,6 +566,7 @@ def train(
     )
     model.info.update(
         {
+            "input_rows": sum(len(raw) for raw in raws),
             "training_rows": len(y),
             "modes": len(centroids),
             "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
@@ -563,6 +576,27 @@ def train(
         }
     )
     return model
+
+
+def _training_rows(
+    frame: pd.DataFrame,
+    sensors: list[str],
+    config: TrainConfig,
+    exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """One asset's resampled sensor rows, and which of them are normal, machine-on data."""
+    missing = [s for s in sensors if s not in frame.columns]
+    if missing:
+        raise UserError(f"training data: a frame lacks sensors {', '.join(missing)}")
+    frame = resample(frame, config.sampling_rate)
+    keep = np.ones(len(frame), dtype=bool)
+    if config.off_condition:
+        keep &= ~OffCondition.parse(config.off_condition).mask(frame)
+    for start, end in exclude:
+        keep &= ~((frame.index >= start) & (frame.index <= end))
+    raw = frame[sensors].to_numpy(dtype=float)
+    keep &= ~np.isnan(raw).all(1)
+    return raw, keep
 
 
 def _gross_outliers(y: np.ndarray, z: float | None) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.files import private_dir, write_private
 
 DEFAULT_DATA_DIR = "plantwatch-data"
 BUCKET = "plantwatch"
@@ -22,27 +23,35 @@ QUARANTINE_PREFIX = "quarantine/"
 ARCHIVE_PREFIX = "archive/"
 
 
+def check_creatable_dir(path: Path, option: str) -> None:
+    """Raise ConfigError unless *path* is a directory or could be made one, creating nothing.
+
+    For output folders written after slow or costly work (training, AWS calls), so that a
+    mistyped path fails first instead of losing the result.
+    """
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{option} {path}: {ancestor} is not a directory")
+
+
 @dataclass(frozen=True, slots=True)
 class DataLayout:
     root: Path
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
-        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
-        path = Path(root)
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        """Create the directory if needed, private (0700): for commands that write (``up``,
+        ``demo``)."""
+        return cls(private_dir(root))
 
     @classmethod
     def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
         """A directory a command will create when it first writes, checked now so that bad
         input fails before any work and leaves no empty folder behind."""
         path = Path(root)
-        ancestor = path
-        while not ancestor.exists() and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            raise ConfigError(f"--data {path}: {ancestor} is not a directory")
+        check_creatable_dir(path, "--data")
         return cls(path)
 
     @classmethod
@@ -99,9 +108,7 @@ class DataLayout:
         return self.root / "runtime.json"
 
     def write_runtime(self, info: dict[str, Any]) -> None:
-        tmp = self.runtime_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        tmp.replace(self.runtime_file)
+        write_private(self.runtime_file, (json.dumps(info, indent=2) + "\n").encode())
 
     def read_runtime(self) -> dict[str, Any]:
         try:

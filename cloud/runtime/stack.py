@@ -117,6 +117,7 @@ class LocalStack:
         self.schedulers: list[Any] = []
         self.engine: Any = None
         self.feeder: Any = None
+        self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
         self.archive: Any = None
@@ -270,6 +271,7 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.outbox import DeliveryOutbox
         from cloud.feeder import ResultsFeeder
 
         cfg = self.config
@@ -277,13 +279,12 @@ class LocalStack:
         self._closers.append(publisher.close)
         model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
-        self.engine = DetectorEngine(
-            model,
-            inputs,
-            self.state,
-            self.clock,
-            LocalActionSink(self.notifier, publisher, state=self.state),
+        # alerts and shadow commands that fail are retried from the state store, across
+        # restarts, instead of being logged and lost
+        self.outbox = DeliveryOutbox(
+            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
         )
+        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
         self.feeder = ResultsFeeder(
             self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
         )
@@ -314,6 +315,7 @@ class LocalStack:
             if fed:
                 self._hook("fed", {"rows": fed})
             self.engine.tick()
+            self.outbox.retry_due()
 
     def _apply_retention(self) -> None:
         from cloud.archive import retention

@@ -41,7 +41,10 @@ def test_one_fleet_size(capsys) -> None:
 def test_bad_input_is_one_line_and_exit_2(capsys) -> None:
     assert main(["cost", "--assets", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["plantwatch: error: --assets: expected at least 1, got 0"]
+    assert err == [
+        "plantwatch: error: argument --assets: expected a whole number of at least 1, got '0' "
+        "(see `plantwatch cost --help`)"
+    ]
 
 
 def test_iot_messages_are_metered_in_5_kb_steps() -> None:

@@ -219,7 +219,12 @@ def test_piped_output_is_never_wrapped_or_cut(populated) -> None:
     assert "…" not in proc.stdout
     expectations = {
         "model list": [MODEL],
-        "model describe": [MODEL, ", ".join(f"{ASSET}\\{s}" for s in SENSORS)],
+        "model describe": [
+            MODEL,
+            ", ".join(f"{ASSET}\\{s}" for s in SENSORS),
+            "no labels: quality not measured",  # trained without labels: no F1 of 0.0
+        ],
+        "model evaluate": ["events detected     0 of 1", "detection delay     mean -"],
         "schedulers list": [SCHEDULER, MODEL],
         "schedulers describe": [SCHEDULER, MODEL],
         "executions --data": [SCHEDULER, "SUCCESS"],
@@ -235,4 +240,5 @@ def test_piped_output_is_never_wrapped_or_cut(populated) -> None:
         text = sections[section]
         for needle in needles:
             assert any(needle in line for line in text.splitlines()), (section, needle, text)
+    assert "F1" not in sections["model describe"]
     assert max(len(line) for line in proc.stdout.splitlines()) > 80

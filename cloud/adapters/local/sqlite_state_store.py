@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edge.errors import StorageError
+from edge.files import private_file
 from edge.readonly_sqlite import connect_readonly
 
 
@@ -25,6 +26,8 @@ class SqliteStateStore:
             self._db = _open_readonly(self.path)
             return
         try:
+            if self.path != ":memory:":
+                private_file(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -32,7 +35,7 @@ class SqliteStateStore:
                 "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL,"
                 " value TEXT NOT NULL, PRIMARY KEY (ns, key))"
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
 
     def __enter__(self) -> SqliteStateStore:
