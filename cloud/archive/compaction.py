@@ -22,8 +22,9 @@ import json
 import os
 from pathlib import Path
 
-from cloud.archive.layout import JOURNAL_FILE, parts, write_atomic
+from cloud.archive.layout import JOURNAL_FILE, create_private, parts
 from edge.errors import StorageError
+from edge.files import write_private
 
 
 def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: int = 2) -> bool:
@@ -39,13 +40,13 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("sensor", "ascending")])
     target = found[-1][1]
     tmp = folder / f".compact-{target.name}.tmp"
-    with open(tmp, "wb") as fh:
+    with create_private(tmp) as fh:
         pq.write_table(merged, fh)
         if durable:
             fh.flush()
             os.fsync(fh.fileno())
     journal = {"target": target.name, "sources": [path.name for _n, path in found]}
-    write_atomic(folder / JOURNAL_FILE, json.dumps(journal).encode(), durable=durable)
+    write_private(folder / JOURNAL_FILE, json.dumps(journal).encode(), fsync=durable)
     _finish(folder, journal)
     return True
 

@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from edge.errors import StorageError
+from edge.files import FILE_MODE, write_private
 
 COMMITTED_FILE = "_committed"
 WRITER_LOCK = "_writer.lock"
@@ -76,18 +78,15 @@ def read_committed(root: Path) -> int:
 
 
 def write_committed(root: Path, last_id: int, *, durable: bool = False) -> None:
-    write_atomic(root / COMMITTED_FILE, f"{last_id}\n".encode(), durable=durable)
+    write_private(root / COMMITTED_FILE, f"{last_id}\n".encode(), fsync=durable)
 
 
-def write_atomic(path: Path, body: bytes, *, durable: bool = False) -> None:
-    """Visible whole or not at all: a temporary sibling renamed over *path*."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(body)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def create_private(path: Path) -> BinaryIO:
+    """A new (or truncated) 0600 file open for writing: archive files are as private as
+    the rest of the data directory (:mod:`edge.files`)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def partitions(root: Path) -> Iterator[Partition]:

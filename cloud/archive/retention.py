@@ -29,6 +29,7 @@ from typing import Any
 
 from cloud.archive.layout import directory_lock, partitions
 from edge.errors import ConfigError
+from edge.files import write_private
 
 ARCHIVE_PREFIX = "archive/"
 DAY_S = 86_400
@@ -85,9 +86,7 @@ def save_rules(path: Path, rules: list[RetentionRule]) -> None:
         "[retention]",
         *(f'"{rule.prefix}" = {rule.days}' for rule in sorted(rules)),
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_private(path, ("\n".join(lines) + "\n").encode())
 
 
 @dataclass

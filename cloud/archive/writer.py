@@ -34,6 +34,7 @@ from cloud.archive.layout import (
     DAY_MS,
     WRITER_LOCK,
     Partition,
+    create_private,
     date_of_day,
     directory_lock,
     part_name,
@@ -45,6 +46,7 @@ from cloud.archive.layout import (
 from cloud.batcher.spool import QueuedWindow
 from edge.clock import Clock
 from edge.errors import ConfigError, StorageError
+from edge.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +132,8 @@ class ArchiveWriter:
         """Take the writer lock and undo what a killed writer left half done."""
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.root / WRITER_LOCK, "a+b")  # noqa: SIM115 - held until close()
+        private_dir(self.root)
+        handle = open(private_file(self.root / WRITER_LOCK), "a+b")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -258,10 +260,10 @@ class ArchiveWriter:
                 }
             ).sort_by([("ts", "ascending"), ("sensor", "ascending")])
             folder = key.path(self.root)
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
             target = folder / part_name(first)
             tmp = folder / f".{target.name}.tmp"
-            with open(tmp, "wb") as fh:
+            with create_private(tmp) as fh:
                 pq.write_table(table, fh)
                 if self.policy.durable:
                     fh.flush()

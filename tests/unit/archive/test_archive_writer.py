@@ -274,3 +274,25 @@ def test_without_the_archive_nothing_is_queued(tmp_path: Path) -> None:
     batcher.accept(m.topic, wire.encode(m))
     assert batcher.flush_due()
     assert batcher.spool.archive_backlog() == (0, 0, None)
+
+
+def test_archive_folders_and_files_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        rig = Rig(tmp_path, ArchivePolicy(flush_age_s=0, compact_parts=1))
+        for i in range(2):
+            rig.send(_message(i, T0 - 3000 + i * 300, {"a": i}))
+            rig.batcher.flush_due()
+            rig.writer.flush()
+        rig.writer.close()
+    finally:
+        os.umask(old)
+    entries = [rig.archive, *rig.archive.rglob("*")]
+    assert any(p.name.startswith("part-") for p in entries)
+    loose = {
+        str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in entries if p.stat().st_mode & 0o077
+    }
+    assert loose == {}
