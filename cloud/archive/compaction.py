@@ -37,7 +37,7 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     if len(found) < min_parts:
         return False
     tables = [pq.read_table(path) for _n, path in found]
-    merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("sensor", "ascending")])
+    merged = pa.concat_tables(tables).sort_by([("sensor", "ascending"), ("ts", "ascending")])
     target = found[-1][1]
     tmp = folder / f".compact-{target.name}.tmp"
     with create_private(tmp) as fh:

@@ -19,7 +19,6 @@ value in the archive.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
@@ -90,7 +89,8 @@ class ArchiveQueue(Protocol):
 
 @dataclass
 class _Cells:
-    """Long-form cells of one partition in one flush."""
+    """Long-form cells of one partition in one flush; sensors as codes into the flush's
+    name table, so no Python string is touched per value."""
 
     ts: list[np.ndarray]
     sensor: list[np.ndarray]
@@ -131,6 +131,11 @@ class ArchiveWriter:
     def open(self) -> ArchiveWriter:
         """Take the writer lock and undo what a killed writer left half done."""
         import fcntl
+
+        import pyarrow.compute
+        import pyarrow.csv
+        import pyarrow.dataset
+        import pyarrow.parquet  # noqa: F401 - loaded now, not in the middle of the first flush
 
         private_dir(self.root)
         handle = open(private_file(self.root / WRITER_LOCK), "a+b")  # noqa: SIM115 - held until close()
@@ -238,27 +243,55 @@ class ArchiveWriter:
                 return 0
             first = entries[0].id
         cells: dict[Partition, _Cells] = {}
+        names: dict[str, int] = {}
         written = 0
-        for entry in entries:
-            ts, sensor, value = _long_form(entry)
-            if entry.late:
-                ts, sensor, value = self._drop_repeats(entry, ts, sensor, value, cells, committed)
+
+        def add(
+            site: str, asset: str, ts: np.ndarray, sensor: np.ndarray, value: np.ndarray
+        ) -> None:
             days = ts // DAY_MS
             for day in np.unique(days):
                 mask = days == day
-                key = Partition(entry.site, entry.asset, date_of_day(int(day)))
+                key = Partition(site, asset, date_of_day(int(day)))
                 cells.setdefault(key, _Cells([], [], [])).extend(
                     ts[mask], sensor[mask], value[mask]
                 )
+
+        # A window's first file never repeats a cell, so the first files of one asset with
+        # one header are parsed as one CSV; late files follow, one by one, in queue order,
+        # and are checked against everything before them.
+        firsts: dict[tuple[str, str, bytes], list[bytes]] = {}
+        for entry in entries:
+            if not entry.late:
+                body = bytes(entry.body)
+                header = body[: body.find(b"\n") + 1]
+                firsts.setdefault((entry.site, entry.asset, header), []).append(body)
+        for (site, asset, header), bodies in firsts.items():
+            joined = header + b"".join(body[len(header) :] for body in bodies)
+            ts, sensor, value = _long_form(joined, names)
+            add(site, asset, ts, sensor, value)
             written += len(ts)
+        for entry in entries:
+            if entry.late:
+                self.counts["late_files"] += 1
+                ts, sensor, value = _long_form(bytes(entry.body), names)
+                ts, sensor, value = self._drop_repeats(
+                    entry, ts, sensor, value, cells, committed, list(names)
+                )
+                add(entry.site, entry.asset, ts, sensor, value)
+                written += len(ts)
+        dictionary = pa.array(list(names), pa.string())
         for key, found in sorted(cells.items()):
+            codes = pa.array(np.concatenate(found.sensor), pa.int32())
+            # sensor by sensor, each in time order, as the files' columns come (compaction
+            # sorts by sensor then time; either way a part's row groups keep ts statistics)
             table = pa.table(
                 {
                     "ts": pa.array(np.concatenate(found.ts), pa.timestamp("ms")),
-                    "sensor": pa.array(np.concatenate(found.sensor), pa.string()),
+                    "sensor": pa.DictionaryArray.from_arrays(codes, dictionary).dictionary_decode(),
                     "value": pa.array(np.concatenate(found.value), pa.float64()),
                 }
-            ).sort_by([("ts", "ascending"), ("sensor", "ascending")])
+            )
             folder = key.path(self.root)
             private_dir(folder)
             target = folder / part_name(first)
@@ -288,6 +321,7 @@ class ArchiveWriter:
         value: np.ndarray,
         pending: dict[Partition, _Cells],
         committed: int,
+        names: list[str],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Leave out cells an earlier file of the window already put in the archive."""
         if not len(ts):
@@ -301,11 +335,14 @@ class ArchiveWriter:
             if found is not None:
                 for t_arr, s_arr in zip(found.ts, found.sensor, strict=True):
                     inside = (t_arr >= lo) & (t_arr <= hi)
-                    seen.update(zip(t_arr[inside].tolist(), s_arr[inside].tolist(), strict=True))
+                    seen.update(
+                        (t, names[c])
+                        for t, c in zip(t_arr[inside].tolist(), s_arr[inside].tolist(), strict=True)
+                    )
         if not seen:
             return ts, sensor, value
         keep = np.array(
-            [(t, s) not in seen for t, s in zip(ts.tolist(), sensor.tolist(), strict=True)],
+            [(t, names[c]) not in seen for t, c in zip(ts.tolist(), sensor.tolist(), strict=True)],
             dtype=bool,
         )
         self.counts["late_repeats_dropped"] += int((~keep).sum())
@@ -343,23 +380,42 @@ class ArchiveWriter:
         }
 
 
-def _long_form(entry: QueuedWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(ts_ms, sensor, value)`` of a queued file's non-empty cells."""
-    import pyarrow as pa
+def _long_form(body: bytes, names: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ts_ms, sensor code, value)`` of an input file's non-empty cells; new sensor
+    names get the next code in *names*."""
+    import io
 
-    body = json.loads(entry.body)
-    ts = np.asarray(body["ts"], dtype=np.int64)
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    header = body[: body.find(b"\n")].decode("ascii").split(",")
+    types = {name: pa.float64() for name in header[1:]}
+    types[header[0]] = pa.timestamp("us")  # written with microseconds, always whole ms
+    table = pcsv.read_csv(
+        io.BytesIO(body),
+        read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
+        convert_options=pcsv.ConvertOptions(column_types=types),
+    )
+    ts = _numpy(table.column(0).cast(pa.int64())) // 1000
     out_ts, out_sensor, out_value = [], [], []
-    for name, column in zip(body["sensors"], body["columns"], strict=True):
-        # nulls become NaN; a stored value is never NaN (the wire contract refuses it)
-        values = pa.array(column, pa.float64()).to_numpy(zero_copy_only=False)
+    for name in header[1:]:
+        # an empty cell becomes NaN; a stored value is never NaN (the wire contract refuses it)
+        values = _numpy(table.column(name))
         present = ~np.isnan(values)
-        out_ts.append(ts[present])
-        out_value.append(values[present])
-        out_sensor.append(np.full(int(present.sum()), name, dtype=object))
+        count = int(present.sum())
+        if count:
+            out_ts.append(ts[present])
+            out_value.append(values[present])
+            out_sensor.append(np.full(count, names.setdefault(name, len(names)), np.int32))
     if not out_ts:
-        return np.empty(0, np.int64), np.empty(0, object), np.empty(0, np.float64)
+        return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.float64)
     return np.concatenate(out_ts), np.concatenate(out_sensor), np.concatenate(out_value)
+
+
+def _numpy(column: Any) -> np.ndarray:
+    """One column as numpy, nulls as NaN (through one Array: ChunkedArray.to_numpy would
+    import pandas)."""
+    return column.combine_chunks().to_numpy(zero_copy_only=False)
 
 
 def _archived_cells(folder: Path, committed: int, lo: int, hi: int) -> set[tuple[int, str]]:

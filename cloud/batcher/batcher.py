@@ -17,10 +17,11 @@ content) is a duplicate and is skipped. Two messages with readings at the same t
 are merged into one row; on a conflicting sensor the message with the larger
 ``(sender, seq)`` wins, so the output does not depend on arrival order.
 
-With ``archive=True`` every file written also queues its rows for the Parquet archive, in
-the spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
+With ``archive=True`` every file written is also queued for the Parquet archive, in the
+spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
 the archive then holds exactly what the input files hold, cell for cell, and a crash can
-neither lose a queued window nor queue one twice.
+neither lose a queued window nor queue one twice. The queue keeps the file's bytes, so the
+batcher does no extra work per reading.
 
 A flush writes each due window on its own: a window the store cannot take right now
 (``StorageError``) stays pending and is retried on the next flush, and a window that cannot
@@ -325,13 +326,13 @@ class Batcher:
                 late_files += 1
                 key = self._late_key(asset, prefix, end, late_files)
             rows = merge_rows(chunks)
-            self.store.put(key, render_rows(rows))
-            if self.archive:
-                readings, body = archive_body(rows)
-                if readings:
-                    self.spool.archive_add(  # type: ignore[attr-defined]
-                        site, asset, end, late_files, readings, body, self.clock.now()
-                    )
+            body = render_rows(rows)
+            self.store.put(key, body)
+            if self.archive:  # the file itself: the archive reads what the scheduler reads
+                values = sum(map(len, rows.values()))
+                self.spool.archive_add(  # type: ignore[attr-defined]
+                    site, asset, end, late_files, values, body, self.clock.now()
+                )
             return key, late_files
 
         key = self.spool.write_window(owner, end, write)
@@ -405,17 +406,6 @@ def merge_rows(chunks: Iterable[Chunk]) -> Rows:
                 if value is not None or name not in row:
                     row[name] = value
     return rows
-
-
-def archive_body(rows: Rows) -> tuple[int, str]:
-    """``(non-empty cells, JSON body)`` of a file's rows for the archive queue, column by
-    column (:class:`cloud.batcher.spool.QueuedWindow`)."""
-    stamps = sorted(rows)
-    sensors = sorted({name for row in rows.values() for name, v in row.items() if v is not None})
-    columns = [[rows[ts].get(name) for ts in stamps] for name in sensors]
-    readings = sum(1 for row in rows.values() for v in row.values() if v is not None)
-    body = {"ts": stamps, "sensors": sensors, "columns": columns}
-    return readings, json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
 def render_rows(rows: Rows) -> bytes:

@@ -47,7 +47,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS archive_queue (id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " site TEXT NOT NULL, asset TEXT NOT NULL, window_end INTEGER NOT NULL,"
     " late INTEGER NOT NULL, queued_at REAL NOT NULL, readings INTEGER NOT NULL,"
-    " body TEXT NOT NULL)",
+    " body BLOB NOT NULL)",
 )
 
 
@@ -68,10 +68,8 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class QueuedWindow:
-    """One written window file's rows, waiting for the archive.
-
-    ``body`` is JSON ``{"ts": [ms, ...], "sensors": [name, ...], "columns": [[value or
-    null per ts], ...]}``: one column per sensor, as the CSV holds them."""
+    """One written window file, waiting for the archive; ``body`` is the file itself (the
+    CSV bytes), so the archive reads exactly what the scheduler reads."""
 
     id: int
     site: str
@@ -81,8 +79,8 @@ class QueuedWindow:
     """0 for the window's first file, k for its k-th late file."""
     queued_at: float
     readings: int
-    """Non-empty cells (sensor values) in the body."""
-    body: str
+    """About how many values the file holds (the size bound counts these)."""
+    body: bytes
 
 
 WindowWriter = Callable[[list[Chunk], int | None], tuple[str, int]]
@@ -306,7 +304,7 @@ class Spool:
         window_end: int,
         late: int,
         readings: int,
-        body: str,
+        body: bytes,
         queued_at: float,
     ) -> None:
         """Queue a written file's rows; called by a :data:`WindowWriter`, so it commits with
