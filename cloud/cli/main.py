@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "archive": ("cloud.cli.archive", "status and compaction of the Parquet archive"),
     "retention": ("cloud.cli.retention", "how long each bucket prefix is kept"),
+    "import": (
+        "cloud.cli.imports",
+        "take in an L4E bucket or IoT Events describe-* JSON (sources are only read)",
+    ),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
     "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
     "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),

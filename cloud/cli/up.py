@@ -70,7 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest a written window waits before its readings reach the archive "
         "(default 60; 200,000 waiting readings flush at once)",
     )
-    parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
+    parser.add_argument(
+        "--detector-model",
+        type=Path,
+        help="IoT Events detector-model JSON, or the name of one registered with "
+        "`plantwatch import iotevents` (its inputs and callables come with it)",
+    )
     parser.add_argument(
         "--detector-input",
         type=Path,
@@ -91,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    lambdas: tuple[tuple[str, str], ...] = ()
+    if detector_model is not None and not detector_model.exists():
+        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
     if args.model and detector_model is None:
         from cloud.feeder import default_detector_paths
 
@@ -107,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         detector_model=detector_model,
         detector_inputs=detector_inputs,
+        detector_lambdas=lambdas,
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
         archive=not args.no_archive,
@@ -140,6 +149,25 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def _registered(
+    data: str, name: Path
+) -> tuple[Path, tuple[Path, ...], tuple[tuple[str, str], ...]]:
+    """A model ``plantwatch import iotevents`` registered in DATA/detectors/, by name."""
+    from cloud.migrate.iotevents import registered
+    from cloud.runtime.layout import DataLayout
+    from edge.errors import ConfigError
+
+    detectors = DataLayout(Path(data)).detectors
+    found = registered(detectors, str(name))
+    if found is None:
+        raise ConfigError(
+            f"--detector-model {name}: no such file, and no model of that name registered in "
+            f"{detectors} (see `plantwatch import iotevents`)"
+        )
+    model, inputs, lambdas = found
+    return model, tuple(inputs), tuple(sorted(lambdas.items()))
 
 
 def _check_port_free(host: str, number: int) -> None:

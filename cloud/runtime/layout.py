@@ -100,6 +100,11 @@ class DataLayout:
         return self.root / "models"
 
     @property
+    def detectors(self) -> Path:
+        """Detector models and inputs registered by ``plantwatch import iotevents``."""
+        return self.root / "detectors"
+
+    @property
     def edge_dir(self) -> Path:
         return self.root / "edge"
 

@@ -45,6 +45,8 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    detector_lambdas: tuple[tuple[str, str], ...] = ()
+    """``(function ARN, "package.module:function")``: callables for ``lambda`` actions."""
     shadow_limits: bool = True
     streaming: bool = False
     """Score each reading as it arrives instead of once per upload window."""
@@ -270,7 +272,7 @@ class LocalStack:
 
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
-        from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.actions import LocalActionSink, load_callable
         from cloud.detectors.outbox import DeliveryOutbox
         from cloud.feeder import ResultsFeeder
 
@@ -281,8 +283,11 @@ class LocalStack:
         inputs = [load_input(p) for p in cfg.detector_inputs]
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
+        lambdas = {arn: load_callable(spec) for arn, spec in cfg.detector_lambdas}
         self.outbox = DeliveryOutbox(
-            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
+            LocalActionSink(self.notifier, publisher, state=self.state, lambdas=lambdas),
+            self.state,
+            self.clock,
         )
         self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
         self.feeder = ResultsFeeder(

@@ -21,6 +21,7 @@ ENGINE_PACKAGES = (
     "cloud/shadow",
     "cloud/l4e",
     "cloud/archive",
+    "cloud/migrate",
     "cloud/alerts.py",
     "cloud/feeder.py",
 )
