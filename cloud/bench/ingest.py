@@ -166,9 +166,9 @@ def _messages(n_readings: int, per_message: int, assets: int, sensors: int, end_
 def _count_rows(root: Path) -> tuple[int, int]:
     rows = 0
     unique: set[tuple[str, str]] = set()
-    # the bench's site is not the default one, so its files sit under input/<site>/
+    # the bench publishes as a site other than the default, which has its own folder
     for path in sorted((root / "input").rglob("*.csv")):
-        asset = f"{path.parent.name}/{path.name.rsplit('_', 1)[0]}"
+        asset = path.name.rsplit("_", 1)[0]
         reader = csv.reader(io.StringIO(path.read_text()))
         next(reader)
         for row in reader:

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cloud.cli.imports",
         "take in an L4E bucket or IoT Events describe-* JSON (sources are only read)",
     ),
+    "auth": ("cloud.cli.auth", "device credentials for the broker of `plantwatch up --auth`"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
     "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
     "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),

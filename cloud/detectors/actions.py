@@ -110,6 +110,7 @@ class LocalActionSink:
             "topic_arn": str(request.target.get("targetArn", "")),
             "asset": content.asset,
             "kind": content.kind,
+            "severity": alerts.SEVERITY[content.kind],
             "alert_id": identity,
         }
         for notification in (

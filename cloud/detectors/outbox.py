@@ -15,8 +15,10 @@ so SQLite backs it locally and DynamoDB on AWS.
 Delivery is at least once. A process that stops between a successful delivery and the
 removal of its record delivers it again on restart; the local sink's alert de-duplication
 (one alert per channel per state entry) absorbs that for alerts, and a repeated shadow
-command sets the same desired state again. Concurrent retries from several processes on one
-store are not coordinated (the port has no conditional write).
+command sets the same desired state again. Several processes retrying from one store (two
+overlapping Lambda invocations) claim each due record with a conditional write before
+delivering it, so only one of them does; a claim lapses after ``CLAIM_S`` if its holder
+dies.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cloud.detectors.engine import ActionRequest, ActionSink
 from cloud.ports import StateStore
 from edge.clock import Clock
+from edge.errors import VersionConflictError
 
 if TYPE_CHECKING:
     from cloud.detectors.engine import DetectorEngine
@@ -42,6 +45,8 @@ OUTBOX_NAMESPACE = "detectors/outbox"
 DEAD_LETTER_NAMESPACE = "detectors/outbox-dead"
 DURABLE_KINDS = ("sns", "iotTopicPublish")
 """Actions that leave the process: alerts (SNS) and MQTT publishes (shadow commands)."""
+CLAIM_S = 120.0
+"""How long a retry claims a record: longer than one delivery takes."""
 
 
 class DeliveryOutbox:
@@ -95,8 +100,16 @@ class DeliveryOutbox:
         now = self._clock.now()
         delivered = 0
         with self._lock:
-            for key, record in self._state.items(OUTBOX_NAMESPACE):
-                if float(record.get("next_at", 0)) <= now and self._deliver(key, record):
+            for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
+                record = stored.value
+                if float(record.get("next_at", 0)) > now:
+                    continue
+                claim = {**record, "next_at": now + CLAIM_S}
+                try:
+                    self._state.put_if_version(OUTBOX_NAMESPACE, key, claim, stored.version)
+                except VersionConflictError:
+                    continue  # another process claimed it first and delivers it
+                if self._deliver(key, record):
                     delivered += 1
         return delivered
 

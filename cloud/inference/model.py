@@ -19,8 +19,9 @@ with the actual component (:meth:`Model.sensor_names`). A model trained on full 
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ SAMPLING_SECONDS = {
 ARTIFACT_FORMAT = 1
 _NPZ = "model.npz"
 _META = "model.json"
+ARTIFACT_FILES = (_NPZ, _META)
 
 
 @dataclass(frozen=True)
@@ -306,19 +308,28 @@ class Model:
 
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
+        return self.deviations(y, factor)[0] ** 2
+
+    def deviations(self, y: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's signed deviation ``Phi^(1/2) z`` from its mode, and the mode.
+
+        The squares are :meth:`contributions`; the signs say in which direction the plant
+        moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
+        tell a fault that goes away from one that holds.
+        """
         g = (y - self.center) / self.scale
         mode = (
             np.zeros(len(y), dtype=int)
             if len(self.centroids) == 1
             else _sqdist(g, self.centroids).argmin(1)
         )
-        contrib = np.empty_like(y)
+        out = np.empty_like(y)
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
                 z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
-                contrib[rows] = (z @ self.mode_phi[m]) ** 2
-        return contrib
+                out[rows] = z @ self.mode_phi[m]
+        return out, mode
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -354,14 +365,21 @@ class Model:
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / _NPZ, **self._arrays())
+        for name, body in self.to_artifacts().items():
+            (directory / name).write_bytes(body)
+
+    def to_artifacts(self) -> dict[str, bytes]:
+        """The artifact files by name (``model.npz``, ``model.json``), for any store."""
+        arrays = io.BytesIO()
+        np.savez(arrays, **self._arrays())
         meta = {
             "format": ARTIFACT_FORMAT,
             "sensors": list(self.sensors),
             "config": {**asdict(self.config), "sensors": list(self.config.sensors or []) or None},
             "info": self.info,
         }
-        (directory / _META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        text = json.dumps(meta, indent=2, default=str) + "\n"
+        return {_NPZ: arrays.getvalue(), _META: text.encode()}
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -379,22 +397,42 @@ class Model:
     @classmethod
     def load(cls, directory: str | Path) -> Model:
         directory = Path(directory)
+        files: dict[str, bytes] = {}
+        for name in ARTIFACT_FILES:
+            try:
+                files[name] = (directory / name).read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
+        return cls.from_artifacts(files, str(directory))
+
+    @classmethod
+    def from_artifacts(cls, files: Mapping[str, bytes], where: str) -> Model:
+        """A model from its artifact files' bytes; *where* names them in errors.
+
+        Arrays load with ``allow_pickle=False``: an artifact from a bucket is data, never
+        code to run.
+        """
+        missing = [name for name in ARTIFACT_FILES if name not in files]
+        if missing:
+            raise UserError(f"{where}: not a model artifact ({missing[0]} missing)")
         try:
-            meta = json.loads((directory / _META).read_text())
-            arrays = np.load(directory / _NPZ, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise UserError(f"{directory}: not a model artifact ({exc.filename} missing)") from None
-        except (ValueError, OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
-        if meta.get("format") != ARTIFACT_FORMAT:
-            raise UserError(
-                f"{directory / _META}: format {meta.get('format')!r}, expected {ARTIFACT_FORMAT}"
-            )
+            meta = json.loads(files[_META])
+            arrays = np.load(io.BytesIO(files[_NPZ]), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UserError(f"{where}: unreadable model artifact: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise UserError(f"{where}/{_META}: format {found!r}, expected {ARTIFACT_FORMAT}")
         config = meta["config"]
         if config.get("sensors") is not None:
             config["sensors"] = tuple(config["sensors"])
-        with arrays:
-            values = {k: arrays[k] for k in arrays.files}
+        try:
+            with arrays:
+                values = {k: arrays[k] for k in arrays.files}
+        except ValueError as exc:  # an object array, which would need pickle
+            raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
         threshold = float(values.pop("threshold"))
         return cls(
             meta["sensors"],

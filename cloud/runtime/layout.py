@@ -10,10 +10,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError
 from edge.files import private_dir, write_private
+
+if TYPE_CHECKING:
+    from cloud.inference.registry import ModelRegistry
 
 DEFAULT_DATA_DIR = "plantwatch-data"
 BUCKET = "plantwatch"
@@ -98,6 +101,13 @@ class DataLayout:
     @property
     def models(self) -> Path:
         return self.root / "models"
+
+    def registry(self) -> ModelRegistry:
+        """The model registry over ``models/``; reading it creates nothing."""
+        from cloud.adapters.local import FsObjectStore
+        from cloud.inference.registry import ModelRegistry
+
+        return ModelRegistry(FsObjectStore(self.models, create=False), where=str(self.models))
 
     @property
     def detectors(self) -> Path:

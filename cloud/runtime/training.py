@@ -27,7 +27,6 @@ def train_fleet_model(
     pumps). ``rows`` is the count the model reports it was given.
     """
     from cloud.inference.model import train
-    from cloud.inference.registry import ModelRegistry
     from simulator.history import generate_history
 
     history_start = datetime.fromtimestamp(start - days * 86400, UTC)
@@ -38,7 +37,7 @@ def train_fleet_model(
     began = time.perf_counter()
     model = train(per_asset, FLEET_CONFIG)
     train_s = time.perf_counter() - began
-    version = ModelRegistry(layout.models).save(name, model)
+    version = layout.registry().save(name, model)
     return {
         "name": name,
         "version": version,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cloud.inference.registry import ModelRegistry
 from cloud.runtime.layout import DataLayout
 from cloud.runtime.training import train_fleet_model
 from simulator.fleet import AssetSpec
@@ -22,7 +21,7 @@ def test_reported_rows_are_the_rows_the_fleet_model_was_trained_on(tmp_path: Pat
     info = train_fleet_model(layout, specs, "fleet", START, 1.0, 60.0, seed=7)
 
     # THEN every pump's rows count, and the count reported is the count the model used
-    model = ModelRegistry(layout.models).load("fleet")
+    model = layout.registry().load("fleet")
     assert info["rows"] == 3 * 1440
     assert model.info["input_rows"] == info["rows"]
     # warm-up rows and the few gross outliers aside, all of them were fitted (old: a third)

@@ -18,8 +18,12 @@ class FsObjectStore:
     whatever the umask (:mod:`edge.files`).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.root = private_dir(root)
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = True, create: bool = True
+    ) -> None:
+        """``create=False`` leaves a missing *root* alone until the first put (read-only
+        commands create nothing)."""
+        self.root = private_dir(root) if create else Path(root)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
