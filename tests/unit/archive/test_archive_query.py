@@ -312,3 +312,16 @@ def test_export_names_what_is_missing(capsys: pytest.CaptureFixture[str], data: 
     assert "no readings from 2020-01-01 to 2020-01-02" in capsys.readouterr().err
     assert main([*base[:2], "2020-01-02", "--to", "2020-01-01", *base[5:], "--asset", "x"]) == 2
     assert "must be after --from" in capsys.readouterr().err
+
+
+def test_the_sql_in_docs_query_runs_here(data: Path) -> None:
+    """Every example of docs/query.md (but the Athena view's definition) runs on DuckDB."""
+    import re
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "query.md").read_text()
+    blocks = [b for b in re.findall(r"```sql\n(.*?)```", text, re.S) if "readings_raw" not in b]
+    assert len(blocks) >= 3
+    layout = DataLayout(data)
+    with Catalog(Sources(archive=layout.archive, buckets=layout.bucket.parent)) as catalog:
+        for sql in blocks:
+            catalog.query(sql)
