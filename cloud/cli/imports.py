@@ -97,7 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Python callable that stands in for a Lambda function (repeatable)",
     )
     iot.add_argument(
-        "--strict", action="store_true", help="exit 1 if any action cannot run locally"
+        "--strict",
+        action="store_true",
+        help="exit 1 if any action cannot run locally or any input is fed by nothing",
     )
     _common(iot)
 
@@ -280,7 +282,7 @@ def _iotevents(args: argparse.Namespace) -> int:
                 {
                     **m,
                     "inputs": ", ".join(m["inputs"]),
-                    "local": "yes" if m["runs_locally"] else f"no ({m['cannot_run_locally']})",
+                    "local": "yes" if m["runs_locally"] else "no, see below",
                 }
                 for m in document["models"]
             ],
@@ -305,6 +307,13 @@ def _iotevents(args: argparse.Namespace) -> int:
                 ],
                 title="cannot run locally",
             )
+        if document["inputs_not_fed_locally"]:
+            print_line()
+            print_table(
+                document["inputs_not_fed_locally"],
+                [Column("model", "model"), Column("input", "input"), Column("why", "reason")],
+                title="inputs nothing feeds under plantwatch up",
+            )
         notes = [
             f"{m['name']}: {text}"
             for m in document["models"]
@@ -317,6 +326,6 @@ def _iotevents(args: argparse.Namespace) -> int:
         print_line()
         first = document["models"][0]["name"]
         print_line(f"next: plantwatch up --data {args.data} --detector-model {first}")
-    if args.strict and document["cannot_run_locally"]:
+    if args.strict and (document["cannot_run_locally"] or document["inputs_not_fed_locally"]):
         return status.FAILED
     return status.SUCCESS

@@ -18,7 +18,10 @@ The report says, action by action, what would not run locally: ``lambda`` withou
 registered callable (``ARN=module:function``), ``iotEvents`` into an input the model does
 not read, and the AWS-only ``sqs``, ``firehose``, ``dynamoDB``, ``dynamoDBv2`` and
 ``iotSiteWise`` (recorded in the action outbox, not performed), with the analyzer's
-findings (``plantwatch detectors analyze``).
+findings (``plantwatch detectors analyze``). It also names the inputs nothing feeds under
+``plantwatch up``: the stack sends its detectors the scoring results as ``AnomalyResults``
+(:mod:`cloud.feeder`); an input that an IoT rule's ``iotEvents`` action fed on AWS gets no
+messages locally (``plantwatch detectors run`` replays any input).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from cloud.detectors.model import (
     load_detector_model,
     load_input,
 )
+from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from edge.errors import DetectorModelError, UserError
 from edge.files import private_dir, write_private
 
@@ -90,6 +94,8 @@ class IotEventsImport:
     models: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
+    unfed: list[dict[str, str]] = field(default_factory=list)
+    """Inputs a model reads that nothing sends it under ``plantwatch up``."""
     lambdas: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +103,7 @@ class IotEventsImport:
             "models": self.models,
             "inputs": self.inputs,
             "cannot_run_locally": [u.as_dict() for u in self.unsupported],
+            "inputs_not_fed_locally": self.unfed,
             "lambdas": self.lambdas,
         }
 
@@ -169,6 +176,18 @@ def import_folder(
     for model, item, warnings in models:
         used = sorted(used_inputs(model))
         problems = _unsupported(model, set(used), known_lambdas)
+        unfed = [
+            {
+                "model": model.name,
+                "input": name,
+                "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
+                "scoring results); no local rule feeds this input (plantwatch detectors run "
+                "replays it)",
+            }
+            for name in used
+            if name != RESULTS_INPUT
+        ]
+        report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
             problem.path = _rewrap(problem.path, "model") if item.wrapped else problem.path
             problem.source = _name(item, folder)
@@ -192,8 +211,9 @@ def import_folder(
                 "evaluation_method": model.evaluation_method,
                 "states": len(model.states),
                 "inputs": used,
-                "runs_locally": not problems,
+                "runs_locally": not problems and not unfed,
                 "cannot_run_locally": len(problems),
+                "inputs_not_fed_locally": [u["input"] for u in unfed],
                 "warnings": warnings,
                 "findings": findings,
             }

@@ -39,8 +39,14 @@ def test_describe_output_is_registered_and_unsupported_actions_are_named(
     report = _import(capsys, DATA, tmp_path / "data")
     models = {m["name"]: m for m in report["models"]}
     assert set(models) == {"motorHeartbeat", "valveWatch"}
-    assert models["motorHeartbeat"]["runs_locally"] is True
+    assert models["motorHeartbeat"]["cannot_run_locally"] == 0
     assert models["motorHeartbeat"]["inputs"] == ["PressureInput"]
+    # its actions all run, but under plantwatch up nothing sends it PressureInput
+    assert models["motorHeartbeat"]["runs_locally"] is False
+    assert [(u["model"], u["input"]) for u in report["inputs_not_fed_locally"]] == [
+        ("motorHeartbeat", "PressureInput"),
+        ("valveWatch", "ValveInput"),
+    ]
     assert models["valveWatch"]["runs_locally"] is False
     assert models["valveWatch"]["evaluation_method"] == "SERIAL"
     problems = {p["action"]: p for p in report["cannot_run_locally"]}
@@ -128,6 +134,21 @@ def test_an_unknown_input_and_a_stray_file_are_bad_input(
     assert "notes.json: not describe-detector-model or describe-input output" in (
         capsys.readouterr().err
     )
+
+
+def test_a_model_on_anomaly_results_runs_under_up(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from cloud.detectors import default_detector_paths
+
+    folder = tmp_path / "iot"
+    folder.mkdir()
+    for path in default_detector_paths():
+        shutil.copy(path, folder / path.name)
+    report = _import(capsys, folder, tmp_path / "data", "--strict")
+    (model,) = report["models"]
+    assert model["runs_locally"] is True and model["inputs"] == ["AnomalyResults"]
+    assert report["cannot_run_locally"] == [] and report["inputs_not_fed_locally"] == []
 
 
 def test_strict_fails_when_something_cannot_run_locally(
