@@ -157,8 +157,9 @@ class Catalog:
                 "CAST(NULL AS VARCHAR) AS key WHERE false"
             )
             return
-        self.db.executemany(
-            "INSERT INTO plantwatch_result_files VALUES (?, ?, ?, ?, ?, ?)",
+        self._insert(
+            "plantwatch_result_files",
+            ["file", "bucket", "key", "source", "site", "asset"],
             [[str(o.path), o.bucket, o.key, o.source, o.site, o.asset] for o in objects],
         )
         self.db.execute(
@@ -227,11 +228,25 @@ class Catalog:
             ]
             for doc in self.sources.executions
         ]
-        if rows:
-            self.db.executemany(
-                "INSERT INTO plantwatch_executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+        names = [
+            "scheduler", "model_name", "data_start", "data_end", "scheduled_start", "status",
+            "failed_reason", "anomalous", "rows", "result_keys",
+        ]  # fmt: skip
+        self._insert("plantwatch_executions", names, rows)
         self.db.execute("CREATE VIEW executions AS SELECT * FROM plantwatch_executions")
+
+    def _insert(self, table: str, names: list[str], rows: list[list[Any]]) -> None:
+        """Many rows at once, through Arrow (executemany goes row by row)."""
+        import pyarrow as pa
+
+        if not rows:
+            return
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+        self.db.register("plantwatch_rows", pa.table(columns))
+        try:
+            self.db.execute(f"INSERT INTO {table} SELECT * FROM plantwatch_rows")
+        finally:
+            self.db.unregister("plantwatch_rows")
 
     # ---- asking ---------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ def _bodies(readings: int, assets: int, sensors: int) -> list[tuple[str, int, in
             out.append(
                 (f"asset-{a}", int(end) // 1000, int(mask.sum()) * sensors, render_rows(rows))
             )
+    out.sort(key=lambda body: (body[1], body[0]))  # window by window, as the batcher writes
     return out
 
 
