@@ -192,7 +192,7 @@ def _l4e(args: argparse.Namespace) -> int:
                     bar.advance(total or 1)
 
             importer = L4EImporter(
-                FsObjectStore(layout.bucket), state, layout.models, SystemClock().now(), step
+                FsObjectStore(layout.bucket), state, layout.registry(), SystemClock().now(), step
             )
             report = importer.run(options, inputs, outputs, labels)
     finally:

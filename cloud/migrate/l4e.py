@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.batcher.quarantine import Quarantine
+from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import RESULTS_FILE, folder_time
 from cloud.inference.scheduler import (
     EXECUTIONS_NS,
@@ -119,7 +120,7 @@ class L4EImporter:
         self,
         bucket: ObjectStore,
         state: StateStore,
-        models: Path,
+        models: ModelRegistry,
         now: float,
         progress: Progress | None = None,
     ) -> None:
@@ -474,7 +475,6 @@ class L4EImporter:
         from cloud.inference.evaluation import evaluate
         from cloud.inference.model import TrainConfig, train
         from cloud.inference.quality import quality_report
-        from cloud.inference.registry import ModelRegistry
 
         self._progress(f"training {request.model_name}", None)
         dataset = load_dataset(dataset_dir)
@@ -489,7 +489,7 @@ class L4EImporter:
             if not labels
             else ("QUALITY_THRESHOLD_MET" if evaluation["f1"] >= 0.5 else "POOR_QUALITY_DETECTED")
         )
-        version = ModelRegistry(self.models).save(
+        version = self.models.save(
             request.model_name, model, {"quality": quality, "evaluation": evaluation}
         )
         return {
