@@ -25,7 +25,7 @@ WINDOWS = 12  # results for the first hour
 
 def _input_files(s3: object) -> None:
     rng = np.random.default_rng(5)
-    minutes = 4 * 60
+    minutes = 2 * 60
     load = 60 + rng.normal(0, 3, minutes)
     columns = {
         "pump": (0.2 * load + rng.normal(0, 0.2, minutes), 5 * load + rng.normal(0, 2, minutes)),
@@ -46,14 +46,14 @@ def _input_files(s3: object) -> None:
     s3.put_object(Bucket="l4e-input", Key="pump-line/input/README.txt", Body=b"notes")
     s3.put_object(
         Bucket="l4e-input",
-        Key="pump-line/input/pump_20220513040500.csv",
+        Key="pump-line/input/pump_20220513020500.csv",
         Body=b"\x00\x01 not a csv",
     )
     s3.put_object(
         Bucket="l4e-input",
         Key="pump-line/labels/pump-line.csv",
-        Body=b"2022-05-13T01:00:00.000000,2022-05-13T01:20:00.000000\n"
-        b"2022-05-13T03:00:00.000000,2022-05-13T03:10:00.000000\n",
+        Body=b"2022-05-13T00:40:00.000000,2022-05-13T00:50:00.000000\n"
+        b"2022-05-13T01:30:00.000000,2022-05-13T01:35:00.000000\n",
     )
 
 
@@ -100,12 +100,14 @@ def _snapshot(s3: object) -> dict[str, str]:
     return found
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+@pytest.fixture(scope="module")
+def s3() -> Iterator[object]:
+    """The buckets, filled once for the module; a test that changes them puts them back."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with patch.context(), mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         for bucket in ("l4e-input", "l4e-output"):
             client.create_bucket(Bucket=bucket)
@@ -142,10 +144,10 @@ def test_import_from_l4e_buckets(s3: object, tmp_path: Path, capsys) -> None:
     assert report["Name"] == "pump-line"
     components = {c["ComponentName"]: c for c in report["Components"]}
     assert {k: tuple(v["Sensors"]) for k, v in components.items()} == SENSORS
-    assert components["pump"]["Files"] == 48 and components["pump"]["Rows"] == 240
+    assert components["pump"]["Files"] == 24 and components["pump"]["Rows"] == 120
     assert components["gearbox"]["DataStartTime"] == "2022-05-13T00:01:00Z"
     assert [d["Key"] for d in report["DiscardedFiles"]] == [
-        "pump-line/input/pump_20220513040500.csv"
+        "pump-line/input/pump_20220513020500.csv"
     ]
     assert [s["Key"] for s in report["SkippedKeys"]] == ["pump-line/input/README.txt"]
     state = SqliteStateStore(data / "state.db", readonly=True)
@@ -208,8 +210,13 @@ def test_importing_again_replaces_what_the_first_import_registered(
         "--data", str(tmp_path), "--json",
     ]  # fmt: skip
     first = _run(capsys, argv)
-    s3.delete_object(Bucket="l4e-output", Key="pump-line/output/2022-05-13T00:55:00Z/results.jsonl")
-    second = _run(capsys, argv)
+    key = "pump-line/output/2022-05-13T00:55:00Z/results.jsonl"
+    body = s3.get_object(Bucket="l4e-output", Key=key)["Body"].read()
+    s3.delete_object(Bucket="l4e-output", Key=key)
+    try:
+        second = _run(capsys, argv)
+    finally:
+        s3.put_object(Bucket="l4e-output", Key=key, Body=body)
     assert (first["Executions"], second["Executions"]) == (12, 11)
     executions = _run(capsys, ["executions", "--data", str(tmp_path), "--json"])
     assert len(executions) == 11

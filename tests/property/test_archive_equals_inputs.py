@@ -70,7 +70,7 @@ class Stack:
         self.batcher.close()
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     st.lists(messages, min_size=1, max_size=12),
     st.lists(actions, min_size=1, max_size=40),
