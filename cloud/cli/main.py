@@ -32,7 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cloud.cli.detectors",
         "validate, try and analyze detector models; list instances",
     ),
-    "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
+    "alarms": (
+        "cloud.cli.alarms",
+        "alarm models and instances: list, ack, snooze, reset, history, sent",
+    ),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "query": ("cloud.cli.query", "SQL over the archive, results, alerts and executions (DuckDB)"),
     "export": (
