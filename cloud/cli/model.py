@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import re
 import time
 from pathlib import Path
@@ -117,26 +116,36 @@ def _slice(frame: Any, start: Any, end: Any) -> Any:
     return frame
 
 
-def _train(args: argparse.Namespace, registry: Any) -> int:
-    from cloud.inference.dataset import load_dataset, load_labels
-    from cloud.inference.evaluation import evaluate
-    from cloud.inference.model import TrainConfig, train
-    from cloud.inference.quality import quality_report
-    from cloud.inference.results import encode_results, result_lines
-    from edge.errors import UserError
+class _StageLines:
+    """Progress of ``model train`` as one stderr line per stage (and per 10 s of scoring)."""
 
-    dataset = load_dataset(args.dataset)
-    labels = load_labels(args.labels) if args.labels else []
-    periods = [(label.start, label.end) for label in labels]
-    if args.template:
-        if args.template not in dataset.components:
-            raise UserError(
-                f"--template {args.template}: no such component in {args.dataset} "
-                f"(components: {', '.join(dataset.components)})"
-            )
-        frame = dataset.component_frame(args.template)
-    else:
-        frame = dataset.frame
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.began = time.monotonic()
+        self.last = self.began
+        self.total: float | None = None
+        self.done = 0.0
+
+    def stage(self, description: str, total: float | None = None) -> None:
+        self.total, self.done = total, 0.0
+        self._line(description)
+
+    def advance(self, amount: float = 1.0) -> None:
+        self.done += amount
+        if self.total and time.monotonic() - self.last >= 10:
+            self._line(f"  {self.done / self.total:.0%}")
+
+    def _line(self, text: str) -> None:
+        self.last = time.monotonic()
+        stderr.print(
+            f"model train {self.name}: {text} [{self.last - self.began:.1f} s]", markup=False
+        )
+
+
+def _train(args: argparse.Namespace, registry: Any) -> int:
+    from cloud.inference.model import TrainConfig
+    from cloud.inference.train_job import TrainJob, run_train_job
+
     sensors = tuple(s.strip() for s in args.sensors.split(",")) if args.sensors else None
     off = args.off_condition
     if args.template and off and "\\" in off:
@@ -150,36 +159,29 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
         threshold_margin=args.threshold_margin,
         max_modes=args.max_modes,
     )
-    train_range = (
-        _timestamp(args.train_start, "train-start"),
-        _timestamp(args.train_end, "train-end"),
+    job = TrainJob(
+        dataset=Path(args.dataset),
+        name=args.name,
+        config=config,
+        labels=Path(args.labels) if args.labels else None,
+        template=args.template,
+        train_range=(
+            _timestamp(args.train_start, "train-start"),
+            _timestamp(args.train_end, "train-end"),
+        ),
+        eval_range=(
+            _timestamp(args.eval_start, "eval-start"),
+            _timestamp(args.eval_end, "eval-end"),
+        ),
     )
-    eval_range = (_timestamp(args.eval_start, "eval-start"), _timestamp(args.eval_end, "eval-end"))
-    training = _slice(frame, *train_range)
-    if training.empty:
-        raise UserError(f"{args.dataset}: no rows in the training range")
-    began = time.perf_counter()
-    model = train(training, config, exclude=periods)
-    train_s = time.perf_counter() - began
-    model.info["train_s"] = round(train_s, 3)
-    model.info["template_component"] = args.template
-    quality = quality_report(dataset)
-    has_eval_range = any(t is not None for t in eval_range)
-    scored_frame = _slice(frame, *eval_range) if has_eval_range else training
-    result = model.score(scored_frame)
-    evaluation = evaluate(result.index, result.prediction, result.machine_off, periods)
-    evaluation["range"] = "evaluation" if has_eval_range else "training"
-    evaluation["model_quality"] = (
-        "CANNOT_DETERMINE_QUALITY"
-        if not labels
-        else ("QUALITY_THRESHOLD_MET" if evaluation["f1"] >= 0.5 else "POOR_QUALITY_DETECTED")
+    outcome = run_train_job(job, registry, _StageLines(args.name))
+    model, version, quality, evaluation = (
+        outcome.model,
+        outcome.version,
+        outcome.quality,
+        outcome.evaluation,
     )
-    version = registry.save(args.name, model, {"quality": quality, "evaluation": evaluation})
-    names = model.sensor_names(args.template)
-    diagnostics = gzip.compress(encode_results(result_lines(result, names)))
-    (registry.path(args.name, version) / "model_diagnostics_results.json.gz").write_bytes(
-        diagnostics
-    )
+    train_s = outcome.train_s
     document = {
         "ModelName": args.name,
         "ModelVersion": version,
