@@ -9,10 +9,13 @@ ARGS   ?=
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("plantwatch needs Python 3.11+") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,aws]'
+	@echo "make: creating $(VENV) (first run, or pyproject.toml changed)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "make: installing plantwatch and its dependencies into $(VENV) (about a minute) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,aws]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
+	@echo "make: $(VENV) ready; the CLI is $(BIN)/plantwatch"
 
 install: $(STAMP)
 

@@ -1,7 +1,12 @@
 """Feed L4E ``results.jsonl`` rows to the detector engine as ``AnomalyResults`` messages.
 
 Layouts read (l4e-contracts §5): ``<prefix><component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl``,
-or ``<prefix><yyyy-MM-ddTHH:mm:ssZ>/results.jsonl`` when the feeder is given the component.
+or ``<prefix><yyyy-MM-ddTHH:mm:ssZ>/results.jsonl`` when the feeder is given the component,
+and a site other than the default one adds its folder:
+``<prefix><site>/<component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl`` (:mod:`cloud.l4e.sites`).
+Each message's ``asset`` is the detector key (``<component>``, or ``<site>:<component>`` for
+another site, so two sites' ``pump-01`` are two detector instances); ``thing`` is the
+component itself, the thing a command goes to, and ``site`` the site when the key names one.
 Progress (rows fed per object) is kept in the StateStore, so a restart neither re-feeds nor
 skips rows. A malformed line is quarantined with its reason in the StateStore, not dropped.
 """
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from cloud.detectors.model import default_detector_paths
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
+from edge.wire import NAME_RE
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,16 @@ class MessageTarget(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _Source:
+    """Whose rows a results object holds."""
+
+    key: str
+    """The detector key: ``<component>`` or ``<site>:<component>``."""
+    thing: str
+    site: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Row:
     timestamp: str
     component: str
@@ -67,6 +84,7 @@ class ResultsFeeder:
         *,
         component: str | None = None,
         input_name: str = INPUT_NAME,
+        sites: SiteLayout | None = None,
     ) -> None:
         self._store = store
         self.prefix = prefix
@@ -74,6 +92,7 @@ class ResultsFeeder:
         self._state = state
         self.component = component
         self.input_name = input_name
+        self.sites = sites or SiteLayout()
         self.namespace = f"feeder/{prefix}"
         self.quarantine_namespace = f"feeder-quarantine/{prefix}"
 
@@ -84,7 +103,7 @@ class ResultsFeeder:
         open window as lines arrive), so it is re-read each poll; an object is settled, and
         never read again, once a later window of the same component exists.
         """
-        found: list[tuple[str, str, str]] = []
+        found: list[tuple[str, _Source, str]] = []
         latest: dict[str, str] = {}
         for key in self._store.list(self.prefix):
             if not key.endswith("/" + RESULTS_FILE):
@@ -93,19 +112,19 @@ class ResultsFeeder:
             located = self._locate(key, quarantine=done is None)
             if located is None:
                 continue
-            component, folder = located
-            latest[component] = max(folder, latest.get(component, folder))
+            source, folder = located
+            latest[source.key] = max(folder, latest.get(source.key, folder))
             if done is not None and done.get("settled"):
                 continue
-            found.append((key, component, folder))
+            found.append((key, source, folder))
         rows: list[_Row] = []
         progress: dict[str, int] = {}
         settled: dict[str, bool] = {}
-        for key, component, folder in found:
+        for key, source, folder in found:
             done = self._state.get(self.namespace, key)
             progress[key] = int(done.get("rows", 0)) if done else 0
-            settled[key] = folder < latest[component]
-            rows.extend(self._rows(key, component, skip=progress[key]))
+            settled[key] = folder < latest[source.key]
+            rows.extend(self._rows(key, source, skip=progress[key]))
         rows.sort(key=lambda r: (r.timestamp, r.component, r.key, r.line))
         count = 0
         for row in rows:
@@ -117,23 +136,30 @@ class ResultsFeeder:
             self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
 
-    def _locate(self, key: str, *, quarantine: bool) -> tuple[str, str] | None:
-        """``(component, folder)`` of a results key; a key outside the layout is quarantined."""
+    def _locate(self, key: str, *, quarantine: bool) -> tuple[_Source, str] | None:
+        """Where a results key's rows come from, and its folder; a key outside the layout
+        is quarantined."""
         parts = key[len(self.prefix) :].split("/")
-        if len(parts) == 3 and _FOLDER_RE.match(parts[1]):
+        site = self.sites.default_site
+        if len(parts) == 4 and _FOLDER_RE.fullmatch(parts[2]):
+            site, component, folder = parts[0], parts[1], parts[2]
+            if not NAME_RE.fullmatch(site):
+                return self._reject(key, f"site {site!r} is not a valid site name", quarantine)
+        elif len(parts) == 3 and _FOLDER_RE.fullmatch(parts[1]):
             component, folder = parts[0], parts[1]
-        elif len(parts) == 2 and _FOLDER_RE.match(parts[0]) and self.component:
+        elif len(parts) == 2 and _FOLDER_RE.fullmatch(parts[0]) and self.component:
             component, folder = self.component, parts[0]
         else:
-            reason = "not <component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
-            if len(parts) == 2 and _FOLDER_RE.match(parts[0]):
+            reason = "not [<site>/]<component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
+            if len(parts) == 2 and _FOLDER_RE.fullmatch(parts[0]):
                 reason = "no component in the key and none given to the feeder"
             return self._reject(key, reason, quarantine)
-        if not _COMPONENT_RE.match(component):
+        detector_key = component if site is None else self.sites.key(site, component)
+        if not _COMPONENT_RE.fullmatch(component) or not _COMPONENT_RE.fullmatch(detector_key):
             return self._reject(
                 key, f"component {component!r} is not a valid detector key", quarantine
             )
-        return component, folder
+        return _Source(detector_key, component, site), folder
 
     def _reject(self, key: str, reason: str, quarantine: bool) -> None:
         if quarantine:
@@ -141,7 +167,7 @@ class ResultsFeeder:
             self._state.put(self.namespace, key, {"rows": 0, "settled": True})
         return None
 
-    def _rows(self, key: str, component: str, *, skip: int) -> list[_Row]:
+    def _rows(self, key: str, source: _Source, *, skip: int) -> list[_Row]:
         """Valid rows of one object after the first *skip*, each with its message."""
         text = self._store.get(key).decode("utf-8", errors="replace")
         parsed: list[tuple[str, int, dict[str, Any]]] = []
@@ -150,7 +176,7 @@ class ResultsFeeder:
                 continue
             try:
                 doc = json.loads(line)
-                message = result_to_message(component, doc)
+                message = result_to_message(source.key, doc, thing=source.thing, site=source.site)
             except (json.JSONDecodeError, ValueError) as exc:
                 self._quarantine(key, number, str(exc))
                 continue
@@ -161,7 +187,7 @@ class ResultsFeeder:
             if index < skip:
                 continue
             message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
-            rows.append(_Row(timestamp, component, key, number, message_id, message))
+            rows.append(_Row(timestamp, source.key, key, number, message_id, message))
         return rows
 
     def _quarantine(self, key: str, line: int, reason: str) -> None:
@@ -174,8 +200,13 @@ class ResultsFeeder:
         return [(k, v["reason"]) for k, v in self._state.items(self.quarantine_namespace)]
 
 
-def result_to_message(component: str, doc: Any) -> dict[str, Any]:
-    """One results.jsonl object -> an ``AnomalyResults`` message; ValueError names the problem."""
+def result_to_message(
+    component: str, doc: Any, *, thing: str | None = None, site: str | None = None
+) -> dict[str, Any]:
+    """One results.jsonl object -> an ``AnomalyResults`` message; ValueError names the problem.
+
+    *component* becomes ``asset`` (the detector key); *thing* and *site*, when given, are
+    added as ``thing`` (where commands go) and ``site``."""
     if not isinstance(doc, Mapping):
         raise ValueError("expected a JSON object")
     timestamp = doc.get("timestamp")
@@ -189,6 +220,10 @@ def result_to_message(component: str, doc: Any) -> dict[str, Any]:
         "timestamp": timestamp,
         "prediction": int(prediction),
     }
+    if thing is not None:
+        message["thing"] = thing
+    if site is not None:
+        message["site"] = site
     reason = doc.get("prediction_reason")
     if reason is None:
         reason = "ANOMALY_DETECTED" if prediction == 1 else "NO_ANOMALY_DETECTED"

@@ -74,7 +74,7 @@ class AgentConfig:
         names = [("site", self.site), ("sender", self.sender)]
         names += [("asset", asset) for asset in self.assets]
         for what, value in names:
-            if not NAME_RE.match(value):
+            if not NAME_RE.fullmatch(value):
                 raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
         if len(set(self.assets)) != len(self.assets):
             raise ConfigError("assets: names must be unique")

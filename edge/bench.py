@@ -21,14 +21,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edge.cliargs import Parser, positive_float, positive_int
 from edge.wire import Sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=float, default=100.0, help="readings/s (default 100)")
-    parser.add_argument("--duration", type=float, default=10.0, help="steady-state seconds")
-    parser.add_argument("--backlog", type=int, default=50_000, help="readings queued offline")
-    parser.add_argument("--sensors", type=int, default=10, help="sensors per reading")
+    parser.add_argument(
+        "--rate", type=positive_float, default=100.0, help="readings/s (default 100)"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=10.0, help="steady-state seconds (default 10)"
+    )
+    parser.add_argument(
+        "--backlog", type=positive_int, default=50_000, help="readings queued offline"
+    )
+    parser.add_argument(
+        "--sensors", type=positive_int, default=10, help="sensors per reading (default 10)"
+    )
     parser.add_argument("--broker", help="mqtt://HOST:PORT of a running broker (else embedded)")
 
 
@@ -243,14 +252,15 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
+        width = max(len(key) for key in result)
         for key, value in result.items():
-            print(f"{key:>28}: {value}")
+            print(f"{key.ljust(width)}  {value}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="plantwatch-edge-bench")
-    parser.add_argument("--json", action="store_true")
+    parser = Parser(prog="plantwatch-edge-bench")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

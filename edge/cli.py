@@ -17,19 +17,34 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.errors import PlantwatchError, UserError
+from edge.cliargs import Parser, add_subcommands
+from edge.errors import NotFoundError, PlantwatchError, UserError
+from edge.readonly_sqlite import connect_readonly
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="edge_command", metavar="COMMAND", required=True)
-    run_p = sub.add_parser("run", help="run the agent until SIGINT/SIGTERM, then flush and stop")
-    run_p.add_argument("--config", required=True, help="agent.toml")
-    run_p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub = add_subcommands(parser, "edge_command")
+    run_p = sub.add_parser(
+        "run",
+        help="run the agent until SIGINT/SIGTERM, then flush and stop",
+        description="Run the device agent until SIGINT or SIGTERM, then flush and stop.",
+    )
+    run_p.add_argument("--config", required=True, help="agent configuration (agent.toml)")
+    run_p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log detail on stderr (default info)",
+    )
     run_p.set_defaults(_edge=_run)
-    status_p = sub.add_parser("status", help="connected, queue depth, oldest age, sent, dropped")
-    status_p.add_argument("--config", required=True, help="agent.toml")
+    status_p = sub.add_parser(
+        "status",
+        help="connected, queue depth, oldest age, sent, dropped",
+        description="Show the agent's status file, corrected by its queue and process.",
+    )
+    status_p.add_argument("--config", required=True, help="agent configuration (agent.toml)")
     status_p.add_argument("--json", action="store_true", help="print one JSON document")
     status_p.set_defaults(_edge=_status)
 
@@ -82,7 +97,7 @@ def read_status(config_path: str) -> dict[str, object]:
     queue = Path(config.queue_path)
     if queue.exists():
         try:
-            db = sqlite3.connect(f"file:{queue}?mode=ro", uri=True, timeout=5)
+            db = connect_readonly(queue)
             depth, oldest = db.execute("SELECT COUNT(*), MIN(enq) FROM readings").fetchone()
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             db.close()
@@ -112,16 +127,36 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
-        for key in ("sender", "running", "stale", "connected", "protocol", "queue_depth"):
-            print(f"{key:>14}: {doc.get(key)}")
-        for key in ("oldest_age_s", "sent", "dropped", "inflight", "connects", "last_error"):
-            print(f"{key:>14}: {doc.get(key)}")
+        print_fields({key: doc.get(key) for key in STATUS_FIELDS})
     return EXIT_OK
+
+
+STATUS_FIELDS = (
+    "sender",
+    "running",
+    "stale",
+    "connected",
+    "protocol",
+    "queue_depth",
+    "oldest_age_s",
+    "sent",
+    "dropped",
+    "inflight",
+    "connects",
+    "last_error",
+)
+
+
+def print_fields(fields: dict[str, object]) -> None:
+    """``key  value`` lines, as ``plantwatch`` prints them (this package stands alone)."""
+    width = max((len(key) for key in fields), default=0)
+    for key, value in fields.items():
+        print(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``plantwatch-edge run --config agent.toml`` on a device without the cloud package."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="plantwatch-edge",
         description="plantwatch device agent. Exit codes: 0 done, 1 failed, 2 bad input.",
     )
@@ -136,7 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"plantwatch-edge: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(exc, UserError) else EXIT_FAILED
+        return EXIT_BAD_INPUT if isinstance(exc, UserError | NotFoundError) else EXIT_FAILED
+    except OSError as exc:
+        if args.debug:
+            raise
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        print(f"plantwatch-edge: error: {paths + ': ' if paths else ''}{reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

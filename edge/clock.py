@@ -67,5 +67,10 @@ class ManualClock:
         with self._lock:
             self._now += seconds
 
+    def set(self, when: float) -> None:
+        """Jump to *when* exactly (a replay moving to a timer's expiry, with no float drift)."""
+        with self._lock:
+            self._now = when
+
     def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))

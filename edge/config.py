@@ -222,7 +222,7 @@ def _table(doc: dict[str, Any], key: str, file: Path, required: bool = False) ->
 
 
 def _name(value: object, where: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise ConfigError(f"{where}: {value!r} must match {NAME_RE.pattern}")
     return value
 

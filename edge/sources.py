@@ -43,7 +43,7 @@ _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?$"
 def parse_l4e_timestamp(text: str) -> int:
     """Epoch milliseconds from any L4E row-timestamp format; no zone means UTC."""
     text = text.strip()
-    match = _ISO.match(text)
+    match = _ISO.fullmatch(text)
     if match:
         year, month, day, hour, minute, second, frac, zone = match.groups()
         tz = UTC
@@ -56,7 +56,7 @@ def parse_l4e_timestamp(text: str) -> int:
             int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micros, tz
         )
     else:
-        us = _US.match(text)
+        us = _US.fullmatch(text)
         if not us:
             raise ValueError(f"unsupported timestamp {text!r}")
         month, day, year, hour, minute, second = us.groups()
@@ -69,7 +69,7 @@ def parse_l4e_timestamp(text: str) -> int:
 def sensor_name(column: str) -> str:
     """L4E column names allow what the wire allows, less spaces some datasets carry."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", column.strip())
-    if not SENSOR_RE.match(name):
+    if not SENSOR_RE.fullmatch(name):
         raise ValueError(f"column {column!r} cannot be a sensor name")
     return name
 
@@ -145,7 +145,7 @@ class CsvReplaySource:
             asset = mapping.get(component, component)
             if asset not in assets:
                 continue
-            if not NAME_RE.match(asset):
+            if not NAME_RE.fullmatch(asset):
                 raise ConfigError(f"csv source: asset {asset!r} must match {NAME_RE.pattern}")
             self._data[asset] = read_component(folder, frozenset(exclude))
         if not self._data:

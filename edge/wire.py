@@ -21,6 +21,16 @@ MAX_PAYLOAD_BYTES = 128 * 1024
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 
+TS_MIN_MS = 946_684_800_000
+"""2000-01-01T00:00:00Z: the earliest sample time accepted, in epoch milliseconds."""
+TS_MAX_MS = 7_258_118_400_000
+"""2200-01-01T00:00:00Z: the latest sample time accepted (exclusive)."""
+MAX_ABS_VALUE = 1e15
+"""Largest sensor magnitude accepted: every integer up to it is exact in a double, and the
+CSV writer prints it without an exponent."""
+MAX_SEQ = 2**63 - 1
+"""``seq`` fits a signed 64-bit integer (SQLite's, and every JSON reader's that uses one)."""
+
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 """Sites and assets: a topic level, a thing name and an L4E component name at once."""
 SENSOR_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -129,7 +139,13 @@ def from_document(doc: object) -> Telemetry:
     sender = _field_name(doc, "sender")
     seq = doc.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise WireFormatError(f"seq: expected an integer >= 0, got {seq!r}", reason="bad_schema")
+        raise WireFormatError(
+            f"seq: expected an integer >= 0, got {_short(seq)}", reason="bad_schema"
+        )
+    if seq > MAX_SEQ:
+        raise WireFormatError(
+            f"seq: {_short(seq)} is out of range; at most {MAX_SEQ}", reason="out_of_range"
+        )
     raw_samples = doc.get("samples")
     if not isinstance(raw_samples, list) or not raw_samples:
         raise WireFormatError("samples: expected a non-empty array", reason="bad_schema")
@@ -142,15 +158,22 @@ def _sample(raw: object, index: int) -> Sample:
     if not isinstance(raw, dict):
         raise WireFormatError(f"{where}: expected an object", reason="bad_schema")
     ts = raw.get("ts")
-    if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+    if not isinstance(ts, int) or isinstance(ts, bool):
         raise WireFormatError(
-            f"{where}.ts: expected epoch milliseconds (integer), got {ts!r}", reason="bad_timestamp"
+            f"{where}.ts: expected epoch milliseconds (integer), got {_short(ts)}",
+            reason="bad_timestamp",
+        )
+    if not TS_MIN_MS <= ts < TS_MAX_MS:
+        raise WireFormatError(
+            f"{where}.ts: {_short(ts)} is out of range; expected epoch milliseconds from "
+            f"{TS_MIN_MS} (2000-01-01) to before {TS_MAX_MS} (2200-01-01)",
+            reason="out_of_range",
         )
     values = raw.get("values")
     if not isinstance(values, dict) or not values:
         raise WireFormatError(f"{where}.values: expected a non-empty object", reason="bad_schema")
     for name, value in values.items():
-        if not SENSOR_RE.match(name):
+        if not SENSOR_RE.fullmatch(name):
             raise WireFormatError(
                 f"{where}.values: sensor name {name!r} must match {SENSOR_RE.pattern}",
                 reason="bad_sensor_name",
@@ -159,12 +182,18 @@ def _sample(raw: object, index: int) -> Sample:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise WireFormatError(
-                f"{where}.values.{name}: expected a number or null, got {value!r}",
+                f"{where}.values.{name}: expected a number or null, got {_short(value)}",
                 reason="bad_value_type",
             )
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise WireFormatError(
                 f"{where}.values.{name}: NaN and infinity are not allowed", reason="non_finite"
+            )
+        if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:  # exact for ints of any size
+            raise WireFormatError(
+                f"{where}.values.{name}: {_short(value)} is out of range; "
+                f"|value| must be at most {MAX_ABS_VALUE:.0e}",
+                reason="out_of_range",
             )
     return Sample(ts_ms=ts, values=values)
 
@@ -189,7 +218,7 @@ def batch_samples(
 
 def _field_name(doc: Mapping[str, object], key: str) -> str:
     value = doc.get(key)
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise WireFormatError(
             f"{key}: expected a name matching {NAME_RE.pattern}, got {value!r}",
             reason="bad_schema",
@@ -197,7 +226,15 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
     return value
 
 
+def _short(value: object, limit: int = 40) -> str:
+    """``repr`` cut to *limit* characters: a hostile 10**400 must not make a 400-digit error."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        return f"an integer of {value.bit_length()} bits"  # str() of it may raise
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _name(value: str, what: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise WireFormatError(f"{what}: {value!r} must match {NAME_RE.pattern}", reason="bad_topic")
     return value

@@ -22,17 +22,33 @@ import statistics
 import time
 
 from cloud.cli import status
+from edge.cliargs import non_negative_int, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assets", type=int, default=100, help="simulated pumps (default 100)")
-    parser.add_argument("--rate", type=float, default=1.0, help="sample period, s (default 1)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="wall time per generation run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median counts")
-    parser.add_argument("--publish-readings", type=int, default=50_000, help="0 = skip publishing")
-    parser.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
     parser.add_argument(
-        "--limit-messages", type=int, default=5_000, help="messages of the broker-limit run"
+        "--assets", type=positive_int, default=100, help="simulated pumps (default 100)"
+    )
+    parser.add_argument(
+        "--rate", type=positive_float, default=1.0, help="sample period, s (default 1)"
+    )
+    parser.add_argument(
+        "--seconds", type=positive_float, default=1.0, help="wall time per generation run"
+    )
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="runs of each; the median counts"
+    )
+    parser.add_argument(
+        "--publish-readings", type=non_negative_int, default=50_000, help="0 = skip publishing"
+    )
+    parser.add_argument(
+        "--per-message", type=positive_int, default=20, help="samples per MQTT message"
+    )
+    parser.add_argument(
+        "--limit-messages",
+        type=positive_int,
+        default=5_000,
+        help="messages of the broker-limit run",
     )
     parser.add_argument(
         "--broker", default="auto", choices=("auto", "amqtt", "mosquitto"), help="embedded broker"
@@ -102,7 +118,7 @@ def _baseline(url: str, messages: int, payload: bytes) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.bench.mqtt_load import pubsub_rate
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_report, stderr
     from cloud.runtime.broker import EmbeddedBroker
     from edge.wire import Telemetry, encode
     from simulator.fleet import AssetSpec, FleetSimulator
@@ -171,6 +187,5 @@ def run(args: argparse.Namespace) -> int:
             f"{msgs_per_s:,.0f} msgs/s; baseline {base:,.0f} msgs/s; "
             f"broker pub->sub limit {limit.msgs_per_s:,.0f} msgs/s"
         )
-    if args.json:
-        print_json(report)
+    print_report(report, as_json=args.json)
     return status.SUCCESS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import signal
 import tempfile
 import threading
@@ -12,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.errors import ConfigError, UserError
+from edge.cliargs import add_subcommands, duration, non_negative_int, positive_float, positive_int
+from edge.errors import UserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,22 +29,43 @@ GATEWAY_ABOVE = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+    sub = add_subcommands(parser, "sim_command")
 
-    h = sub.add_parser("history", help="write L4E-layout training data and ground-truth labels")
+    h = sub.add_parser(
+        "history",
+        help="write L4E-layout training data and ground-truth labels",
+        description="Write DAYS of simulated history as L4E input CSVs (OUT/data/<asset>/) and "
+        "the injected faults as L4E label CSVs (OUT/labels/), for `plantwatch model train`.",
+    )
     _asset_args(h)
-    h.add_argument("--days", type=float, default=180.0, help="days of data (default 180)")
-    h.add_argument("--rate", default="1min", help="sample period, e.g. 10s, 1min (default 1min)")
+    h.add_argument("--days", type=positive_float, default=180.0, help="days of data (default 180)")
+    h.add_argument(
+        "--rate", type=duration, default=60.0, help="sample period, e.g. 10s, 1min (default 1min)"
+    )
     h.add_argument("--start", help="first timestamp, ISO 8601 UTC (default: DAYS before today)")
     h.add_argument("--out", required=True, type=Path, help="output folder (data/ and labels/)")
     h.set_defaults(_sim=run_history)
 
-    f = sub.add_parser("fleet", help="run simulated assets live, publishing over MQTT")
+    f = sub.add_parser(
+        "fleet",
+        help="run simulated assets live, publishing over MQTT",
+        description="Run simulated assets on an accelerated clock, publishing their readings "
+        "over MQTT through the edge agent (or paho with --direct).",
+    )
     _asset_args(f)
-    f.add_argument("--rate", help="sample period per asset (default: scenario's, or 10s)")
-    f.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     f.add_argument(
-        "--duration", help="simulated run time, e.g. 2h (default: scenario's, or forever)"
+        "--rate", type=duration, help="sample period per asset (default: scenario's, or 10s)"
+    )
+    f.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="simulated seconds per wall second (default 1)",
+    )
+    f.add_argument(
+        "--duration",
+        type=duration,
+        help="simulated run time, e.g. 2h (default: scenario's, or forever)",
     )
     f.add_argument("--start", help="simulated start, ISO 8601 UTC (default: now)")
     f.add_argument("--demo", action="store_true", help="use the demo scenario")
@@ -55,9 +78,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     f.set_defaults(_sim=run_fleet)
 
-    r = sub.add_parser("replay", help="publish a recorded dataset (L4E layout or SKAB) live")
-    r.add_argument("--data", required=True, type=Path, help="dataset folder or CSV file")
-    r.add_argument("--speed", type=float, default=1.0, help="recorded seconds per wall second")
+    r = sub.add_parser(
+        "replay",
+        help="publish a recorded dataset (L4E layout or SKAB) live",
+        description="Publish a recorded dataset (an L4E folder or a SKAB CSV) over MQTT.",
+    )
+    r.add_argument("--dataset", type=Path, help="dataset folder (L4E layout) or CSV file")
+    # --data was this option's old name; it meant the state directory everywhere else
+    r.add_argument("--data", dest="dataset_deprecated", type=Path, help=argparse.SUPPRESS)
+    r.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="recorded seconds per wall second (default 1)",
+    )
     r.add_argument("--original-time", action="store_true", help="keep recorded timestamps")
     r.add_argument(
         "--align", action="store_true", help="start every asset now (side by side), not in sequence"
@@ -68,22 +102,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _asset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--assets", type=int, help="number of assets (default: scenario's, or 3)")
+    p.add_argument(
+        "--assets", type=positive_int, help="number of assets (default: scenario's, or 3)"
+    )
     p.add_argument("--kind", choices=KIND_CHOICES, default="pump", help="equipment (default pump)")
     p.add_argument("--scenario", type=Path, help="scenario TOML: faults (and assets)")
-    p.add_argument("--seed", type=int, help="random seed (default: scenario's, or 0)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default: scenario's, or 0)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
 def _publish_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="broker URL")
     p.add_argument("--site", help="site name in topics (default: scenario's, or s1)")
-    p.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
+    p.add_argument("--per-message", type=positive_int, default=20, help="samples per MQTT message")
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "per_message", 1) < 1:
-        raise UserError(f"--per-message: expected at least 1, got {args.per_message}")
     return int(args._sim(args))
 
 
@@ -101,25 +135,11 @@ def _assets(args: argparse.Namespace, scenario: Any) -> list[Any]:
     if args.assets is None and scenario is not None and scenario.assets:
         return list(scenario.assets)
     n = 3 if args.assets is None else args.assets
-    if n < 1:
-        raise UserError(f"--assets: expected at least 1, got {n}")
     kinds = ["pump", "fan"] if args.kind == "mixed" else [args.kind]
     return [
         AssetSpec(f"{kinds[i % len(kinds)]}-{i + 1:02d}", kinds[i % len(kinds)], i + 1)
         for i in range(n)
     ]
-
-
-def _duration(text: str, option: str) -> float:
-    from simulator.scenario import parse_duration
-
-    try:
-        seconds = parse_duration(text, option)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    if seconds <= 0:
-        raise UserError(f"{option}: must be positive, got {text!r}")
-    return seconds
 
 
 def _when(text: str | None, default: datetime, option: str) -> datetime:
@@ -141,16 +161,14 @@ def _seed(args: argparse.Namespace, scenario: Any) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_json, print_line
     from simulator.history import generate_history
     from simulator.labels import read_labels
     from simulator.physics import KINDS
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
-    rate = _duration(args.rate, "--rate")
-    if args.days <= 0:
-        raise UserError(f"--days: must be positive, got {args.days}")
+    rate = args.rate
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = _when(args.start, today - timedelta(days=args.days), "--start")
     began = time.perf_counter()
@@ -181,7 +199,7 @@ def run_history(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        stderr.print(
+        print_line(
             f"wrote {len(assets)} assets x {rows_per_asset} rows ({sensors} sensors) "
             f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
         )
@@ -196,7 +214,7 @@ def _stop_event() -> threading.Event:
 
 
 def run_fleet(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_json, print_line, stderr
     from edge.clock import SimulatedClock
     from simulator.fleet import FleetSimulator
     from simulator.labels import write_labels
@@ -204,20 +222,14 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
-    if args.speed <= 0:
-        raise UserError(f"--speed: must be positive, got {args.speed}")
     if args.rate is not None:
-        rate = _duration(args.rate, "--rate")
+        rate = args.rate
     else:
         rate = scenario.rate_s if scenario is not None and scenario.rate_s else 10.0
     now = datetime.now(UTC).timestamp()
     aligned = datetime.fromtimestamp(now - now % rate, UTC)  # samples on whole multiples of rate
     start = _when(args.start, aligned, "--start").timestamp()
-    duration = (
-        _duration(args.duration, "--duration")
-        if args.duration
-        else (scenario.duration_s if scenario is not None else None)
-    )
+    duration = args.duration or (scenario.duration_s if scenario is not None else None)
     site = args.site or (scenario.site if scenario is not None else "s1")
     try:
         fleet = FleetSimulator(
@@ -231,7 +243,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     route, stop_publisher, via = _open_route(args, names, site, clock, source)
     stderr.print(
         f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
-        f"via {via} -> {args.broker}"
+        f"via {via} -> {args.broker}",
+        markup=False,
+        soft_wrap=True,
     )
     stop = _stop_event()
     began = time.perf_counter()
@@ -262,7 +276,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        stderr.print(f"fleet: sent {sent} readings in {wall:.1f} s")
+        print_line(f"fleet: sent {sent} readings in {wall:.1f} s")
     return 0
 
 
@@ -275,6 +289,8 @@ def _open_route(
 
     gateway = args.gateway or len(names) > GATEWAY_ABOVE
     if not args.direct:
+        # without --queue-dir the agents' queues live in a temp folder removed at the end
+        temporary = args.queue_dir is None
         queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))
         made = agent_sinks(
             names,
@@ -287,7 +303,18 @@ def _open_route(
             samples_per_message=args.per_message,
         )
         if made is not None:
-            return made[0], made[1], "edge agent" + (" (gateway)" if gateway else "")
+            sink, stop_agents = made
+
+            def stop_and_clean() -> None:
+                try:
+                    stop_agents()
+                finally:
+                    if temporary:
+                        shutil.rmtree(queue_dir, ignore_errors=True)
+
+            return sink, stop_and_clean, "edge agent" + (" (gateway)" if gateway else "")
+        if temporary:
+            shutil.rmtree(queue_dir, ignore_errors=True)
     publisher = DirectPublisher(
         args.broker,
         site=site,
@@ -305,14 +332,17 @@ def _open_route(
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_json, print_line, stderr
     from edge.clock import SimulatedClock
     from simulator.replay import Replay, load_dataset
     from simulator.runner import DirectPublisher, run
 
-    if args.speed <= 0:
-        raise UserError(f"--speed: must be positive, got {args.speed}")
-    frames = load_dataset(args.data)
+    dataset = args.dataset or args.dataset_deprecated
+    if dataset is None:
+        raise UserError("--dataset: required (an L4E dataset folder or a SKAB CSV file)")
+    if args.dataset is None:
+        stderr.print("note: --data is now --dataset", markup=False)
+    frames = load_dataset(dataset)
     now = datetime.now(UTC).timestamp()
     replay = Replay(frames, start=now, original_time=args.original_time, align=args.align)
     site = args.site or "s1"
@@ -322,7 +352,9 @@ def run_replay(args: argparse.Namespace) -> int:
     clock = SimulatedClock(replay.start, args.speed, anchor=time.time())
     stderr.print(
         f"replay: {replay.rows} rows of {len(frames)} assets over "
-        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {args.broker}"
+        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {args.broker}",
+        markup=False,
+        soft_wrap=True,
     )
     began = time.perf_counter()
     tick = 0.2 * args.speed  # step about five times per wall second
@@ -340,5 +372,5 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        stderr.print(f"replay: sent {sent} readings in {wall:.1f} s")
+        print_line(f"replay: sent {sent} readings in {wall:.1f} s")
     return 0

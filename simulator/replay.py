@@ -46,7 +46,10 @@ def read_table(path: Path) -> pd.DataFrame:
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     sep = ";" if header.count(";") > header.count(",") else ","
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' EmptyDataError and ParserError
+        raise UserError(f"{path}: not a CSV table ({exc})") from None
     if frame.shape[1] < 2:
         raise UserError(f"{path}: expected a timestamp column and at least one sensor column")
     raw_ts = frame.iloc[:, 0]

@@ -44,6 +44,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from edge.cliargs import parse_duration_text
 from edge.errors import ConfigError
 from edge.wire import NAME_RE
 from simulator.asset import AssetSpec
@@ -55,9 +56,6 @@ DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.toml"
 MAX_SEVERITY = 5.0
 """Peak severity is a multiple of a textbook-size symptom; beyond this the physics breaks."""
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)")
-
 
 def parse_duration(value: object, where: str) -> float:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1min"``, ``"2h"``, ``"1d"``, ``"1h30m"``."""
@@ -66,19 +64,10 @@ def parse_duration(value: object, where: str) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if text.startswith("-") and _DURATION_RE.fullmatch(text[1:]):
-            raise ConfigError(f"{where}: must not be negative, got {value!r}")
-        pos, seconds = 0, 0.0
-        for match in _DURATION_RE.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match[1]) * _UNITS[match[2]]
-            pos = match.end()
-        if pos != len(text) or not text:
-            raise ConfigError(
-                f"{where}: expected a duration like '90s', '15m', '2h' or '1d', got {value!r}"
-            )
+        try:
+            seconds = parse_duration_text(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     else:
         raise ConfigError(f"{where}: expected a duration like '15m', got {value!r}")
     if not math.isfinite(seconds):
@@ -285,7 +274,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     run = _table(doc.get("run", {}), "run", at)
     _keys(run, {"site", "duration", "rate", "seed", "load"}, "run", at)
     site = run.get("site", "s1")
-    if not isinstance(site, str) or not NAME_RE.match(site):
+    if not isinstance(site, str) or not NAME_RE.fullmatch(site):
         raise at.error("run.site", f"expected a name matching {NAME_RE.pattern}, got {site!r}")
     duration = (
         at.call("run.duration", parse_duration, run["duration"]) if "duration" in run else None
@@ -348,7 +337,7 @@ def _asset(table: dict[str, Any], i: int, at: _Locator) -> AssetSpec:
     where = f"assets[{i}]"
     _keys(table, {"name", "kind", "seed"}, where, at)
     name = table.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise at.error(f"{where}.name", f"expected a name matching {NAME_RE.pattern}, got {name!r}")
     kind = table.get("kind", "pump")
     if kind not in KINDS:

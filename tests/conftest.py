@@ -3,21 +3,54 @@
 Hypothesis: no per-example deadline (a loaded 2-core machine makes timing flaky; speed is
 measured by benchmarks, not tests), and under CI the search is derandomized so a run is
 reproducible; locally it keeps exploring new examples.
+
+Tools: a test that needs a binary says so with ``@pytest.mark.mosquitto`` or
+``@pytest.mark.requires_tool("openssl")``. Locally a missing tool skips it with the reason;
+under ``CI=true`` it fails, because CI installs every tool (``.ci/run``) and a skipped
+protocol test is a test that silently stopped running.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
 
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
 
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def tool_path(name: str) -> str | None:
+    return mosquitto_path() if name == "mosquitto" else shutil.which(name)
+
+
+def require_tool(name: str) -> str:
+    """The path of the tool *name*; if it is missing, skip the test, or fail it under CI."""
+    path = tool_path(name)
+    if path is not None:
+        return path
+    message = f"{name} is not installed"
+    if under_ci():
+        pytest.fail(f"{message}, and CI=true: .ci/run must install it", pytrace=False)
+    pytest.skip(message)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("mosquitto") is not None:
+        require_tool("mosquitto")
+    for marker in item.iter_markers("requires_tool"):
+        for name in marker.args:
+            require_tool(name)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,30 @@ itself, so the scheduler's listing rule (l4e-contracts §4 Choice 1, names withi
 that window and only keep its rows there. A run that already happened does not re-read it
 (Choice 4); late readings are counted so that is visible.
 
+Sites are kept apart (:mod:`cloud.l4e.sites`): a window belongs to ``(site, asset)``, and a
+site other than the configured default writes its files under ``<prefix><site>/``. The
+spool names a window's owner by the site layout's key (``<asset>`` or ``<site>:<asset>``).
+
 Rows are sorted by timestamp. A redelivered message (same ``site/asset/sender:seq`` and same
 content) is a duplicate and is skipped. Two messages with readings at the same timestamp
 are merged into one row; on a conflicting sensor the message with the larger
 ``(sender, seq)`` wins, so the output does not depend on arrival order.
+
+A flush writes each due window on its own: a window the store cannot take right now
+(``StorageError``) stays pending and is retried on the next flush, and a window that cannot
+be written at all (its rows or its last late file are unreadable) is quarantined whole, with
+the reason, as ``unwritable_window``. Either way the other windows are written, and
+``flush_due`` never raises for one window's sake, before or after a restart.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import threading
 from collections import Counter
@@ -35,7 +47,9 @@ from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
 from edge.clock import Clock
-from edge.errors import WireFormatError
+from edge.errors import NotFoundError, PlantwatchError, StorageError, WireFormatError
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATE_MERGE_ID = ""
@@ -61,7 +75,9 @@ class Batcher:
         self.config = config
         self.clock = clock
         self.spool: SpoolPort = spool or Spool(spool_path, durable=durable, shared=shared_spool)
-        self.quarantine = Quarantine(store, config.quarantine_prefix)
+        self.quarantine = Quarantine(
+            store, config.quarantine_prefix, keep_bytes=config.quarantine_keep_bytes
+        )
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
@@ -79,7 +95,7 @@ class Batcher:
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self._reject(*_unexpected(exc), payload, topic, client_id)
             return
-        self._accept_message(message, payload, topic, client_id)
+        self._accept_checked(message, payload, topic, client_id)
 
     def accept_row(
         self, row: dict[str, Any], raw: bytes, topic: str, *, client_id: str = "n/a"
@@ -93,7 +109,7 @@ class Batcher:
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self._reject(*_unexpected(exc), raw, topic, client_id)
             return
-        self._accept_message(message, raw, topic, client_id)
+        self._accept_checked(message, raw, topic, client_id)
 
     def accept_envelope(self, envelope: Any, raw: bytes | None = None) -> None:
         """The project rule's output (``default_rules.json``): the original payload base64
@@ -117,6 +133,20 @@ class Batcher:
             str(envelope.get("topic", "")) if isinstance(envelope, dict) else "",
             "n/a",
         )
+
+    def _accept_checked(
+        self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
+    ) -> None:
+        """Storage failures propagate (the message stays unacknowledged and is redelivered);
+        anything else a decoded message still trips on is quarantined, so one poison message
+        can neither be lost nor be retried forever (a Lambda batch item failure blocks its
+        Kinesis shard)."""
+        try:
+            self._accept_message(message, raw, topic, client_id)
+        except PlantwatchError:
+            raise
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+            self._reject(*_unexpected(exc), raw, topic, client_id)
 
     def _accept_message(
         self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
@@ -160,6 +190,7 @@ class Batcher:
                 )
                 return
         samples = [(s.ts_ms, dict(s.values)) for s in message.samples]
+        owner = cfg.sites.key(message.site, message.asset)
         msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
         by_window: dict[int, list[tuple[int, dict[str, float | None]]]] = {}
@@ -167,7 +198,7 @@ class Batcher:
             end = int(window_end(ts_ms / 1000, freq))
             by_window.setdefault(end, []).append((ts_ms, values))
         chunks = [
-            Chunk(message.asset, end, _order_key(message), rows, body=_dumps(rows))
+            Chunk(owner, end, _order_key(message), rows, body=_dumps(rows))
             for end, rows in sorted(by_window.items())
         ]
         # Serialised once: the spool stores these bodies and the digest is taken over them.
@@ -182,7 +213,7 @@ class Batcher:
             if outcome == "conflict":
                 self._counts["id_conflicts"] += 1
             for end, rows in by_window.items():
-                if self.spool.is_flushed(message.asset, end):
+                if self.spool.is_flushed(owner, end):
                     self._counts["late"] += len(rows)
 
     def _reject(self, reason: str, error: str, raw: bytes, topic: str, client_id: str) -> None:
@@ -214,41 +245,78 @@ class Batcher:
     def _flush(self, due: Any) -> list[str]:
         written: list[str] = []
         with self._flush_lock:
-            for asset, end in self.spool.pending_windows():
+            for owner, end in self.spool.pending_windows():
                 if not due(end):
                     continue
-                key = self._write_window(asset, end)
+                try:
+                    key = self._write_window(owner, end)
+                except StorageError as exc:  # the store may come back: retried next flush
+                    with self._lock:
+                        self._counts["flush_errors"] += 1
+                    log.warning("window %s/%d not written yet (will retry): %s", owner, end, exc)
+                    continue
+                except Exception as exc:  # this window can never be written: set it aside
+                    self._quarantine_window(owner, end, exc)
+                    continue
                 if key is not None:
                     written.append(key)
         return written
 
-    def _write_window(self, asset: str, end: int) -> str | None:
+    def _quarantine_window(self, owner: str, end: int, error: Exception) -> None:
+        """Move a window's pending rows to quarantine, so it stops blocking every flush."""
+        reason = f"{type(error).__name__}: {error}"
+        log.error("window %s/%d cannot be written; quarantined: %s", owner, end, reason)
+
+        def set_aside(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
+            body = {
+                "asset": owner,
+                "window_end": end,
+                "chunks": [{"msg_id": c.msg_id, "samples": c.samples} for c in chunks],
+            }
+            key = self.quarantine.put(
+                "unwritable_window",
+                reason,
+                json.dumps(body, separators=(",", ":")).encode(),
+                topic="",
+                client_id="n/a",
+                received_at=self.clock.now(),
+            )
+            return key, 0 if late_files is None else late_files
+
+        try:
+            self.spool.write_window(owner, end, set_aside)
+        except Exception as exc:  # the quarantine itself failed: the window stays pending
+            with self._lock:
+                self._counts["flush_errors"] += 1
+            log.error("window %s/%d could not be quarantined either: %s", owner, end, exc)
+
+    def _write_window(self, owner: str, end: int) -> str | None:
+        site, asset = self.config.sites.split(owner)
+        prefix = self.config.sites.prefix(self.config.prefix, site)
+
         def write(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
             if late_files is None:
-                key = self.config.naming.format(
-                    asset, datetime.fromtimestamp(end, UTC), self.config.prefix
-                )
+                key = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
                 late_files = 0
             elif late_files >= self.config.upload_frequency_s - 1:
                 # Every name inside the window is taken: extend the last late file.
-                key = self._late_key(asset, end, late_files)
-                chunks = [*chunks, *parse_csv(self.store.get(key), asset, end)]
+                key = self._late_key(asset, prefix, end, late_files)
+                with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
+                    chunks = [*chunks, *parse_csv(self.store.get(key), owner, end)]
             else:
                 late_files += 1
-                key = self._late_key(asset, end, late_files)
+                key = self._late_key(asset, prefix, end, late_files)
             self.store.put(key, render_csv(chunks))
             return key, late_files
 
-        key = self.spool.write_window(asset, end, write)
+        key = self.spool.write_window(owner, end, write)
         if key is not None:
             with self._lock:
                 self._counts["files_written"] += 1
         return key
 
-    def _late_key(self, asset: str, end: int, k: int) -> str:
-        return self.config.naming.format(
-            asset, datetime.fromtimestamp(end - k, UTC), self.config.prefix
-        )
+    def _late_key(self, asset: str, prefix: str, end: int, k: int) -> str:
+        return self.config.naming.format(asset, datetime.fromtimestamp(end - k, UTC), prefix)
 
     # ---- observability ------------------------------------------------------------------
 
@@ -266,6 +334,7 @@ class Batcher:
             "quarantined": sum(by_reason.values()),
             "quarantined_by_reason": by_reason,
             "files_written": counts.get("files_written", 0),
+            "flush_errors": counts.get("flush_errors", 0),
             "pending_windows": len(self.spool.pending_windows()),
         }
 
@@ -278,7 +347,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, RecursionError):
         return "bad_json", "payload is not JSON: nested too deeply"
     if isinstance(exc, OverflowError):
-        return "non_finite", f"a value is out of the double range: {exc}"
+        return "out_of_range", f"a value is out of the double range: {exc}"
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 

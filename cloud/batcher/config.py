@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cloud.l4e.naming import UPLOAD_FREQUENCIES, InputNaming
+from cloud.l4e.sites import SiteLayout
 from edge.errors import ConfigError
 
 
@@ -14,7 +15,8 @@ class BatcherConfig:
 
     ``prefix``, ``upload_frequency_s`` and ``naming`` must equal the scheduler's
     ``S3InputConfiguration.Prefix``, ``DataUploadFrequency`` and name configuration, or the
-    scheduler will not find the files.
+    scheduler will not find the files. ``prefix`` is the default site's; any other site
+    writes under ``<prefix><site>/`` (:mod:`cloud.l4e.sites`), where its own scheduler reads.
     """
 
     prefix: str = "input/"
@@ -24,6 +26,9 @@ class BatcherConfig:
     quarantine_prefix: str = "quarantine/"
     known_assets: frozenset[str] | None = None
     max_skew_s: float = 7 * 24 * 3600
+    sites: SiteLayout = field(default_factory=SiteLayout)
+    quarantine_keep_bytes: int = 4096
+    """How much of an oversized payload (over the wire limit) the quarantine keeps."""
 
     def __post_init__(self) -> None:
         if self.upload_frequency_s not in UPLOAD_FREQUENCIES.values():
@@ -40,5 +45,7 @@ class BatcherConfig:
             )
         if self.grace_s < 0:
             raise ConfigError(f"grace_s {self.grace_s}: must be >= 0")
+        if self.quarantine_keep_bytes < 0:
+            raise ConfigError(f"quarantine_keep_bytes {self.quarantine_keep_bytes}: must be >= 0")
         if self.max_skew_s <= 0:
             raise ConfigError(f"max_skew_s {self.max_skew_s}: must be > 0")

@@ -6,17 +6,22 @@ import argparse
 import statistics
 
 from cloud.cli import status
+from edge.cliargs import positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=20_000, help="messages per run")
-    parser.add_argument("--payload-bytes", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per broker; the median counts")
+    parser.add_argument("--messages", type=positive_int, default=20_000, help="messages per run")
+    parser.add_argument(
+        "--payload-bytes", type=positive_int, default=300, help="bytes per message (default 300)"
+    )
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="runs per broker; the median counts"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from cloud.bench.mqtt_load import pubsub_rate
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_report, stderr
     from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
 
     kinds = ["amqtt"] + (["mosquitto"] if mosquitto_path() else [])
@@ -45,11 +50,5 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         report["mosquitto"] = "not on PATH"
-    if args.json:
-        print_json(report)
-    else:
-        for kind, figures in brokers.items():
-            stderr.print(
-                f"[bold]{kind}[/]: {figures['qos1_msgs_per_s']:,.0f} QoS 1 msgs/s (median)"
-            )
+    print_report(report, as_json=args.json)
     return status.SUCCESS

@@ -16,16 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import print_report, stderr
+from edge.cliargs import non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=5000, help="messages per run")
-    parser.add_argument("--assets", type=int, default=20, help="distinct key values")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per store; median reported")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--messages", type=positive_int, default=5000, help="messages per run")
+    parser.add_argument("--assets", type=positive_int, default=20, help="distinct key values")
     parser.add_argument(
-        "--timer-instances", type=int, default=2000, help="instances whose heartbeat expires"
+        "--repeat", type=positive_int, default=3, help="runs per store; median reported"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=7, help="random seed (default 7)")
+    parser.add_argument(
+        "--timer-instances",
+        type=positive_int,
+        default=2000,
+        help="instances whose heartbeat expires",
     )
 
 
@@ -154,8 +160,5 @@ def run(args: argparse.Namespace) -> int:
             else None,
         },
     }
-    if args.json:
-        print_json(document)
-    else:
-        stderr.print(document)
+    print_report(document, as_json=args.json)
     return status.SUCCESS

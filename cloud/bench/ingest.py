@@ -20,21 +20,43 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
+from edge.cliargs import positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--readings", type=int, default=200_000, help="samples to publish")
-    parser.add_argument("--per-message", type=int, default=20, help="samples per MQTT message")
-    parser.add_argument("--assets", type=int, default=4)
-    parser.add_argument("--sensors", type=int, default=6, help="values per sample")
-    parser.add_argument("--broker", choices=("amqtt", "mosquitto"), default="amqtt")
-    parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs; median counts")
-    parser.add_argument("--baseline-messages", type=int, default=10_000)
-    parser.add_argument("--spool", choices=("file", "memory"), default="file")
+    parser.add_argument("--readings", type=positive_int, default=200_000, help="samples to publish")
+    parser.add_argument(
+        "--per-message", type=positive_int, default=20, help="samples per MQTT message"
+    )
+    parser.add_argument(
+        "--assets", type=positive_int, default=4, help="publishing assets (default 4)"
+    )
+    parser.add_argument("--sensors", type=positive_int, default=6, help="values per sample")
+    parser.add_argument(
+        "--broker",
+        choices=("amqtt", "mosquitto"),
+        default="amqtt",
+        help="embedded broker (default amqtt)",
+    )
+    parser.add_argument(
+        "--repeat", type=positive_int, default=1, help="end-to-end runs; median counts"
+    )
+    parser.add_argument(
+        "--baseline-messages",
+        type=positive_int,
+        default=10_000,
+        help="raw QoS 1 messages for the baseline (default 10000)",
+    )
+    parser.add_argument(
+        "--spool",
+        choices=("file", "memory"),
+        default="file",
+        help="batcher spool: a SQLite file or memory (default file)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the CSV files and spool")
     parser.add_argument(
         "--runners",
-        type=int,
+        type=positive_int,
         default=1,
         help="rules runner processes; >1 uses a $share group and a shared spool (mosquitto)",
     )
@@ -207,7 +229,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.bench.mqtt_load import pubsub_rate
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_report, stderr
     from cloud.runtime.broker import EmbeddedBroker
     from edge.errors import UserError
 
@@ -257,12 +279,5 @@ def run(args: argparse.Namespace) -> int:
         },
         "ratio": round(median["messages_per_s"] / base_rate, 3) if base_rate else None,
     }
-    if args.json:
-        print_json(report)
-    else:
-        stderr.print(
-            f"[bold]ingest[/]: {report['readings_per_s']:,.0f} readings/s end to end "
-            f"({report['ratio']} of the broker's raw rate), lost {report['lost']}, "
-            f"duplicated {report['duplicated']}"
-        )
+    print_report(report, as_json=args.json)
     return status.SUCCESS if report["lost"] == 0 and report["duplicated"] == 0 else status.FAILED

@@ -16,18 +16,26 @@ import statistics
 import threading
 import time
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import print_report, stderr
+from edge.cliargs import positive_float, positive_int
 
 SENSORS = ("motor_current", "flow", "pressure", "temperature")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--faults", type=int, default=20, help="fault episodes (samples)")
-    parser.add_argument("--rate", type=float, default=50.0, help="readings per second")
-    parser.add_argument("--normal-readings", type=int, default=20, help="before each fault")
-    parser.add_argument("--fault-readings", type=int, default=10)
-    parser.add_argument("--debounce", type=int, default=1, help="rows to raise an alarm")
-    parser.add_argument("--smoothing", type=int, default=1, help="model moving-mean rows")
+    parser.add_argument("--faults", type=positive_int, default=20, help="fault episodes (samples)")
+    parser.add_argument("--rate", type=positive_float, default=50.0, help="readings per second")
+    parser.add_argument(
+        "--normal-readings", type=positive_int, default=20, help="before each fault"
+    )
+    parser.add_argument(
+        "--fault-readings",
+        type=positive_int,
+        default=10,
+        help="readings in each fault (default 10)",
+    )
+    parser.add_argument("--debounce", type=positive_int, default=1, help="rows to raise an alarm")
+    parser.add_argument("--smoothing", type=positive_int, default=1, help="model moving-mean rows")
     parser.add_argument("--broker", default="amqtt", help="amqtt, mosquitto or auto")
     parser.add_argument("--broker-url", help="use a running broker instead of starting one")
 
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         pub.disconnect()
         sub.disconnect()
         if broker is not None:
-            broker.stop()
+            broker.close()
     latencies = sorted((first_alarm[o] - published[o]) * 1000 for o in onsets if o in first_alarm)
     if not latencies:
         stderr.print("no fault was detected")
@@ -160,8 +168,5 @@ def run(args: argparse.Namespace) -> int:
         "readings_scored": scorer.stats.readings,
         "goal": {"p95_ms": 1000},
     }
-    if args.json:
-        print_json(document)
-    else:
-        print(f"p50 {document['p50_ms']} ms, p95 {document['p95_ms']} ms ({len(latencies)} faults)")
+    print_report(document, as_json=args.json)
     return 0

@@ -19,16 +19,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.cliargs import non_negative_int, positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--updates", type=int, default=2000, help="total updates (default 2000)")
-    parser.add_argument("--things", type=int, default=4, help="concurrent writers (default 4)")
+    parser.add_argument(
+        "--updates", type=positive_int, default=2000, help="total updates (default 2000)"
+    )
+    parser.add_argument(
+        "--things", type=positive_int, default=4, help="concurrent writers (default 4)"
+    )
     parser.add_argument(
         "--broker", choices=("amqtt", "mosquitto", "auto"), default="amqtt", help="embedded broker"
     )
     parser.add_argument(
         "--baseline-messages",
-        type=int,
+        type=non_negative_int,
         default=5000,
         help="raw QoS 1 messages for the baseline (0 skips it; default 5000)",
     )
@@ -90,7 +96,7 @@ def _store_rate(path: Path, updates: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, stderr
+    from cloud.cli.output import print_report, stderr
     from cloud.runtime.broker import EmbeddedBroker
     from cloud.shadow.service import ShadowService
     from edge.clock import SystemClock
@@ -135,9 +141,5 @@ def run(args: argparse.Namespace) -> int:
     if baseline:
         result["baseline"] = {"msgs_per_s": round(baseline, 1)}
         result["ratio"] = round(result["updates_per_s"] / baseline, 3)
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+    print_report(result, as_json=args.json)
     return 0

@@ -16,7 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import print_report, stderr
+from edge.cliargs import positive_float, positive_int
 
 SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "smoothing": 15,
@@ -35,12 +36,22 @@ DEBOUNCE_ROWS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder searched for labelled SKAB CSVs")
+    parser.add_argument("--dataset", help="folder searched for labelled SKAB CSVs (required)")
+    # --data was this option's old name; it means the state directory everywhere else
+    parser.add_argument("--data", dest="dataset_deprecated", help=argparse.SUPPRESS)
     parser.add_argument("--predictions", help="write file,datetime,anomaly,changepoint here")
-    parser.add_argument("--train-rows", type=int, default=400)
-    parser.add_argument("--window-s", type=float, default=60.0, help="NAB window, seconds")
     parser.add_argument(
-        "--debounce", type=int, default=DEBOUNCE_ROWS, help="rows to raise or clear an alarm"
+        "--train-rows",
+        type=positive_int,
+        default=400,
+        help="leading rows of each file to train on (default 400)",
+    )
+    parser.add_argument("--window-s", type=positive_float, default=60.0, help="NAB window, seconds")
+    parser.add_argument(
+        "--debounce",
+        type=positive_int,
+        default=DEBOUNCE_ROWS,
+        help="rows to raise or clear an alarm",
     )
 
 
@@ -57,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from cloud.inference.model import TrainConfig, train
     from edge.errors import UserError
 
-    root = Path(args.data)
+    if (args.dataset or args.dataset_deprecated) is None:
+        raise UserError("--dataset: required (a folder of labelled SKAB CSVs)")
+    root = Path(args.dataset or args.dataset_deprecated)
     files = sorted(
         (p for p in root.rglob("*.csv") if _is_labelled(p)),
         key=lambda p: (str(p.parent), _numeric(p.stem)),
@@ -123,11 +136,7 @@ def run(args: argparse.Namespace) -> int:
         "config": SKAB_CONFIG_FIELDS,
         "published_best": {"f1": 0.78, "far_pct": 13.6, "nab_standard": 32.4},
     }
-    if args.json:
-        print_json(document)
-    else:
-        for key in ("f1", "far_pct", "mar_pct", "nab_standard", "nab_lowfp", "nab_lowfn"):
-            print(f"{key}: {document[key]}")
+    print_report(document, as_json=args.json)
     return 0
 
 

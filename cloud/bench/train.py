@@ -12,14 +12,21 @@ import argparse
 import os
 import time
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import print_report, stderr
+from edge.cliargs import non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rows", type=int, default=525_600)
-    parser.add_argument("--sensors", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=3, help="scoring runs; the median is kept")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rows", type=positive_int, default=525_600, help="rows of synthetic data (default 525600)"
+    )
+    parser.add_argument(
+        "--sensors", type=positive_int, default=30, help="sensors per row (default 30)"
+    )
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="scoring runs; the median is kept"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
 
 
 def generate(rows: int, sensors: int, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -66,8 +73,5 @@ def run(args: argparse.Namespace) -> int:
         "cpus": os.cpu_count(),
         "goal": {"train_s": 60, "score_rows_per_s": 500_000},
     }
-    if args.json:
-        print_json(document)
-    else:
-        print(f"train {document['train_s']} s, score {document['score_rows_per_s']} rows/s")
+    print_report(document, as_json=args.json)
     return 0

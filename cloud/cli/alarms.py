@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
-from cloud.cli.output import print_json, stderr, stdout
+from cloud.cli.output import Column, print_json, print_table
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
+from cloud.runtime.layout import DataLayout
 from edge.errors import UserError
 
 
@@ -66,38 +67,36 @@ def load_alarms(path: Path) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.data / "alerts.jsonl"
+    path = DataLayout.existing(args.data).alerts
     alarms = load_alarms(path) if path.is_file() else []
     if args.asset:
         alarms = [a for a in alarms if a["asset"] == args.asset]
     if args.json:
         print_json(alarms)
         return status.SUCCESS
-    if not alarms:
-        stderr.print(f"no alarms in {path}")
-        return status.SUCCESS
     from datetime import UTC, datetime
 
-    from rich.table import Table
-
-    table = Table(title=f"alarms ({path})")
-    from rich.markup import escape
-
-    for column in ("sent (UTC)", "kind", "asset", "subject", "SMS"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for alarm in alarms:
         sent = alarm["sent_at"]
-        when = (
-            datetime.fromtimestamp(sent, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            if isinstance(sent, int | float)
-            else ""
+        rows.append(
+            {
+                **alarm,
+                "sent": datetime.fromtimestamp(sent, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(sent, int | float)
+                else "",
+            }
         )
-        table.add_row(
-            when,
-            alarm["kind"],
-            alarm["asset"],
-            escape(alarm["subject"]),
-            escape(alarm["sms"] or ""),
-        )
-    stdout.print(table)
+    print_table(
+        rows,
+        [
+            Column("sent (UTC)", "sent"),
+            Column("kind", "kind"),
+            Column("asset", "asset"),
+            Column("subject", "subject"),
+            Column("SMS", "sms"),
+        ],
+        title=f"alarms ({path})",
+        empty=f"no alarms in {path}",
+    )
     return status.SUCCESS

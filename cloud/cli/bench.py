@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from edge.cliargs import add_subcommands
 from edge.errors import PlantwatchError
 
 BENCHES: dict[str, tuple[str, str]] = {
@@ -30,7 +31,7 @@ BENCHES: dict[str, tuple[str, str]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bench", metavar="NAME", required=True)
+    sub = add_subcommands(parser, "bench")
     for name, (module_name, summary) in BENCHES.items():
         child = sub.add_parser(name, help=summary, description=summary)
         child.set_defaults(_bench_module=module_name)

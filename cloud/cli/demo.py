@@ -6,18 +6,39 @@ import argparse
 from pathlib import Path
 
 from cloud.cli import status
+from edge.cliargs import non_negative_int, positive_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="keep everything the demo produced here (default: a temp directory)",
+        help="keep everything the demo produced here (default: a temporary folder, removed "
+        "at the end)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder too (its path is printed)",
     )
     parser.add_argument("--fast", action="store_true", help="shorter run for CI (under 60 s)")
-    parser.add_argument("--speed", type=float, help="simulated seconds per wall second")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--broker", choices=("amqtt", "mosquitto", "auto"), default="amqtt")
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        help="simulated seconds per wall second (default 120, or 240 with --fast)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=7,
+        help="seed of the simulated pumps and their history (default 7)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("amqtt", "mosquitto", "auto"),
+        default="amqtt",
+        help="embedded broker: amqtt (pip), mosquitto (on PATH) or auto (default amqtt)",
+    )
     parser.add_argument(
         "--streaming",
         action="store_true",
@@ -29,11 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
     import tempfile
 
     from cloud.cli.output import print_json
     from cloud.runtime.demo import DemoOptions, run_demo
 
+    temporary = args.out is None
     out = args.out or Path(tempfile.mkdtemp(prefix="plantwatch-demo-"))
     options = DemoOptions(
         out=out,
@@ -43,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
         broker_kind=args.broker,
         quiet=args.json,
         streaming=args.streaming,
+        keep_files=not temporary or args.keep,
     )
-    summary = run_demo(options)
+    try:
+        summary = run_demo(options)
+    finally:
+        if temporary and not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
     if args.json:
         print_json(summary)
     return status.SUCCESS if summary["story_complete"] else status.FAILED

@@ -1,7 +1,8 @@
-"""``plantwatch detectors validate|list|describe``: check model JSON, inspect instances.
+"""``plantwatch detectors validate|run|analyze|list|describe``: check, try, inspect models.
 
 ``validate`` takes CreateDetectorModel and CreateInput bodies exactly as AWS does; a
 reference to an input or attribute that no given ``--input`` defines is an error.
+``run`` and ``analyze`` live in :mod:`cloud.cli.detectors_replay`.
 ``list`` and ``describe`` read the detector state a local runtime keeps in ``DIR/state.db``.
 """
 
@@ -12,34 +13,37 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
-from cloud.cli.output import print_json, stderr, stdout
+from cloud.cli.detectors_replay import (
+    add_analyze_arguments,
+    add_run_arguments,
+    model_and_inputs,
+    run_analyze,
+    run_replay,
+)
+from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
+from edge.cliargs import add_subcommands
 from edge.errors import NotFoundError, UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    validate = sub.add_parser("validate", help="validate CreateDetectorModel JSON")
-    validate.add_argument("model", type=Path, metavar="MODEL.json")
-    validate.add_argument(
-        "--input",
-        dest="inputs",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="INPUT.json",
-        help="CreateInput JSON the model reads (repeatable)",
+    sub = add_subcommands(parser, "action")
+    validate = sub.add_parser(
+        "validate",
+        help="validate CreateDetectorModel JSON",
+        description="Validate a CreateDetectorModel body (and the CreateInput bodies it "
+        "reads) exactly as AWS IoT Events would.",
     )
-    validate.add_argument(
-        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
-    )
+    model_and_inputs(validate)
     validate.add_argument("--json", action="store_true", help="print one JSON document")
+    add_run_arguments(sub)
+    add_analyze_arguments(sub)
     for name, summary in (
         ("list", "list detector instances"),
         ("describe", "DescribeDetector for one key"),
     ):
-        child = sub.add_parser(name, help=summary)
+        child = sub.add_parser(name, help=summary, description=summary)
         child.add_argument(
             "--data",
             type=Path,
@@ -50,13 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         child.add_argument("--model", help="detector model name (default: the only one)")
         if name == "describe":
             child.add_argument("key", nargs="?", help="key value (omit for keyless models)")
-        else:
-            child.add_argument("--json", action="store_true", help="print one JSON document")
+        child.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "validate":
         return _validate(args)
+    if args.action == "run":
+        return run_replay(args)
+    if args.action == "analyze":
+        return run_analyze(args)
     return _inspect(args)
 
 
@@ -85,13 +92,11 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        stdout.print(
+        print_line(
             f"{args.model.name}: valid detector model {model.name!r}: {len(model.states)} states"
             f" ({', '.join(model.states)}), {events} events, {transitions} transitions,"
             f" key {model.key or '(none)'}, {model.evaluation_method};"
-            f" inputs {', '.join(i.name for i in inputs)}",
-            markup=False,
-            soft_wrap=True,
+            f" inputs {', '.join(i.name for i in inputs) or '(none)'}"
         )
     return status.SUCCESS
 
@@ -100,15 +105,14 @@ def _inspect(args: argparse.Namespace) -> int:
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
 
-    db = DataLayout(args.data).state_db
+    db = DataLayout.existing(args.data).state_db
     if not db.is_file():
         raise UserError(f"{db}: no such file (run `plantwatch up --data {args.data}` first)")
-    store = SqliteStateStore(db)
-    try:
+    with SqliteStateStore(db, readonly=True) as store:
         models = dict(store.items(REGISTRY_NAMESPACE))
         if args.model is not None:
             if args.model not in models:
-                raise UserError(
+                raise NotFoundError(
                     f"--model {args.model}: unknown detector model"
                     f" (known: {', '.join(models) or 'none'})"
                 )
@@ -125,47 +129,44 @@ def _inspect(args: argparse.Namespace) -> int:
             doc = store.get(f"detectors/{name}", key)
             if doc is None:
                 raise NotFoundError(f"detector {name!r} has no instance for key {args.key!r}")
-            print_json(describe_document(name, models[name].get("version", "1"), key, doc))
+            described = describe_document(name, models[name].get("version", "1"), key, doc)
+            if args.json:
+                print_json(described)
+            else:
+                print_fields(_fields(described["detector"]))
             return status.SUCCESS
         rows: list[dict[str, Any]] = []
         for name in names:
             for key, doc in store.items(f"detectors/{name}"):
                 described = describe_document(name, models[name].get("version", "1"), key, doc)
                 rows.append(described["detector"])
-    finally:
-        store.close()
     if args.json:
         print_json(rows)
         return status.SUCCESS
-    _table(rows)
+    print_table(
+        [_fields(row) for row in rows],
+        [Column(header, header) for header in _FIELDS],
+        title="detector instances",
+        empty=f"no detector instances yet in {db}",
+    )
     return status.SUCCESS
 
 
-def _table(rows: list[dict[str, Any]]) -> None:
+_FIELDS = ("model", "key", "state", "variables", "timers", "updated (UTC)")
+
+
+def _fields(detector: dict[str, Any]) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    from rich.table import Table
+    def clock(epoch: float) -> str:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
-    table = Table(title="detector instances")
-    for column in ("model", "key", "state", "variables", "timers", "updated (UTC)"):
-        table.add_column(column)
-    for row in rows:
-        state = row["state"]
-        variables = ", ".join(f"{v['name']}={v['value']}" for v in state["variables"])
-        timers = ", ".join(
-            f"{t['name']}@{datetime.fromtimestamp(t['timestamp'], UTC):%H:%M:%S}"
-            for t in state["timers"]
-        )
-        updated = datetime.fromtimestamp(row["lastUpdateTime"], UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(
-            row["detectorModelName"],
-            row.get("keyValue", ""),
-            state["stateName"],
-            variables,
-            timers,
-            updated,
-        )
-    if not rows:
-        stderr.print("no detector instances yet")
-        return
-    stdout.print(table)
+    state = detector["state"]
+    return {
+        "model": detector["detectorModelName"],
+        "key": detector.get("keyValue", ""),
+        "state": state["stateName"],
+        "variables": ", ".join(f"{v['name']}={v['value']}" for v in state["variables"]),
+        "timers": ", ".join(f"{t['name']}@{clock(t['timestamp'])}" for t in state["timers"]),
+        "updated (UTC)": clock(detector["lastUpdateTime"]),
+    }

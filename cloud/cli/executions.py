@@ -1,34 +1,62 @@
-"""``plantwatch executions``: ``ListInferenceExecutions``, newest first."""
+"""``plantwatch executions``: ``ListInferenceExecutions``, newest first (read-only)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from cloud.cli.output import print_json
+from cloud.cli.output import Column, print_json, print_table
+from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.runtime.layout import DEFAULT_DATA_DIR
+from edge.cliargs import positive_int
+
+COLUMNS = [
+    Column("scheduler", "InferenceSchedulerName"),
+    Column("data start", "DataStartTime"),
+    Column("data end", "DataEndTime"),
+    Column("status", "Status"),
+    Column("failed reason", "FailedReason"),
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", help="InferenceSchedulerName (all if omitted)")
-    parser.add_argument("--status", choices=("IN_PROGRESS", "SUCCESS", "FAILED"))
-    parser.add_argument("--data-start-after", help="only executions with DataStartTime >= this")
-    parser.add_argument("--data-end-before", help="only executions with DataEndTime <= this")
-    parser.add_argument("--limit", type=int, default=50)
-    parser.add_argument("--data", default=DEFAULT_DATA_DIR, help="state folder")
+    parser.add_argument(
+        "--status", choices=("IN_PROGRESS", "SUCCESS", "FAILED"), help="only this status"
+    )
+    parser.add_argument(
+        "--data-start-after",
+        metavar="TIME",
+        help=f"only executions with DataStartTime at or after TIME: {TIMESTAMP_FORMATS}",
+    )
+    parser.add_argument(
+        "--data-end-before",
+        metavar="TIME",
+        help="only executions with DataEndTime at or before TIME (same forms)",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, default=50, help="at most this many (default 50)"
+    )
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="data directory holding state.db (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloud.cli.model import _timestamp
     from cloud.cli.schedulers import LocalStack
+    from cloud.cli.times import parse_time_option
     from cloud.inference.scheduler import list_executions, scheduler_doc
 
-    stack = LocalStack(args.data)
-    if args.scheduler:
-        scheduler_doc(stack.state, args.scheduler)
-    executions = list_executions(stack.state, args.scheduler, args.status)
-    after = _timestamp(args.data_start_after, "data-start-after")
-    before = _timestamp(args.data_end_before, "data-end-before")
+    after = parse_time_option(args.data_start_after, "data-start-after")
+    before = parse_time_option(args.data_end_before, "data-end-before")
+    with LocalStack(args.data, readonly=True) as stack:
+        if args.scheduler:
+            scheduler_doc(stack.state, args.scheduler)
+        executions = list_executions(stack.state, args.scheduler, args.status)
     if after is not None:
         executions = [e for e in executions if e.data_start >= after]
     if before is not None:
@@ -37,16 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        for row in rows:
-            reason = f"  {row['FailedReason']}" if row.get("FailedReason") else ""
-            print(
-                f"{row['InferenceSchedulerName']}\t{row['DataStartTime']}\t"
-                f"{row['DataEndTime']}\t{row['Status']}{reason}"
-            )
+        print_table(rows, COLUMNS, empty="no executions found")
     return 0
 
 
-def _summary(execution) -> dict:  # type: ignore[no-untyped-def]
+def _summary(execution: Any) -> dict[str, Any]:
     """``InferenceExecutionSummary`` field names."""
     from cloud.inference.scheduler import iso
 

@@ -1,7 +1,9 @@
 """``plantwatch``: parse, import the one command asked for, run it, map errors to exit codes.
 
 Commands are imported lazily so ``--help`` stays fast and pulls in no numpy or boto3.
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; options
+take their ``type=`` validators from :mod:`edge.cliargs`, so a bad number or port is a
+one-line usage error (exit 2) before any work starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from cloud.cli import status
-from edge.errors import PlantwatchError, UserError
+from edge.cliargs import Parser
+from edge.errors import NotFoundError, PlantwatchError, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cloud.cli.demo", "run the whole story on one machine in accelerated time"),
@@ -25,10 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedulers": ("cloud.cli.schedulers", "create, start, stop, list inference schedulers"),
     "executions": ("cloud.cli.executions", "list inference executions"),
     "events": ("cloud.cli.events", "list anomalous inference events"),
-    "detectors": ("cloud.cli.detectors", "validate detector models; list detector instances"),
+    "detectors": (
+        "cloud.cli.detectors",
+        "validate, try and analyze detector models; list instances",
+    ),
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
+    "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
+    "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),
+    "provision-device": (
+        "cloud.cli.provision",
+        "create an IoT thing, certificate and agent config for a device or gateway",
+    ),
+    "cost": ("cloud.cli.cost", "estimate the monthly AWS cost of a fleet"),
 }
 
 
@@ -40,7 +53,7 @@ def version() -> str:
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="plantwatch",
         description="Edge-to-cloud equipment monitoring. Exit codes: 0 done, 1 failed, 2 bad input.",
     )
@@ -69,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {selected}: not available ({exc})", file=sys.stderr)
         return status.FAILED
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else status.BAD_INPUT
     args.debug = debug
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
@@ -82,12 +98,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"plantwatch: error: {exc}", file=sys.stderr)
-        return status.BAD_INPUT if isinstance(exc, UserError) else status.FAILED
+        bad_input = isinstance(exc, UserError | NotFoundError)
+        return status.BAD_INPUT if bad_input else status.FAILED
     except OSError as exc:
         if debug:
             raise
         print(f"plantwatch: error: {describe_os_error(exc)}", file=sys.stderr)
         return status.BAD_INPUT
+    except Exception as exc:  # a bug: one line here, the traceback with --debug
+        if debug:
+            raise
+        print(
+            f"plantwatch: error: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return status.FAILED
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -3,65 +3,141 @@
 from __future__ import annotations
 
 import argparse
-import re
-import time
 from pathlib import Path
 from typing import Any
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import (
+    Column,
+    print_fields,
+    print_json,
+    print_line,
+    print_table,
+    progress,
+    stderr,
+)
+from cloud.cli.times import TIMESTAMP_FORMATS
+from cloud.cli.times import parse_time_option as _timestamp
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
+from edge.cliargs import add_subcommands, float_range, positive_int
+
+NO_LABELS = "no labels: quality not measured"
+NO_LABELS_IN_RANGE = "no labelled period in the scored range: quality not measured"
+GRADE_LEGEND = (
+    "grades: High = no issue found; Medium = a potential issue (listed); "
+    "Low = no data, under 14 days of data, or over 50 % missing or invalid values"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    train = sub.add_parser("train", help="train a model version from an L4E dataset folder")
+    sub = add_subcommands(parser, "action")
+    train = sub.add_parser(
+        "train",
+        help="train a model version from an L4E dataset folder",
+        description="Train a new model version from an L4E dataset folder; prints the data "
+        "grade of every sensor and, with labels, the model's quality.",
+    )
     _common(train)
     train.add_argument("--dataset", required=True, help="folder of <component>/*.csv")
-    train.add_argument("--labels", help="label CSV or folder of them (start,end per line)")
+    train.add_argument(
+        "--labels",
+        help="label CSV or folder of them (start,end per line); without labels "
+        "quality is not measured",
+    )
     train.add_argument("--name", required=True, help="model name")
     train.add_argument("--sampling-rate", help="TargetSamplingRate, PT1S..PT1H")
-    train.add_argument("--off-condition", help="e.g. 'pump\\motor_current < 1'")
+    train.add_argument(
+        "--off-condition", help="rows where this holds are off, e.g. 'pump\\motor_current < 1'"
+    )
     train.add_argument("--sensors", help="comma-separated component\\sensor names to use")
     train.add_argument(
         "--template",
         metavar="COMPONENT",
         help="train a component-agnostic model on this component's sensors (fleet use)",
     )
-    for which in ("train", "eval"):
-        train.add_argument(f"--{which}-start", help=f"{which}ing range start (any §1.2 format)")
-        train.add_argument(f"--{which}-end", help=f"{which}ing range end")
-    train.add_argument("--smoothing", type=int, default=1, help="moving-mean rows")
-    train.add_argument("--difference", choices=("none", "auto"), default="none")
-    train.add_argument("--threshold-margin", type=float, default=1.5)
-    train.add_argument("--max-modes", type=int, default=4)
+    train.add_argument(
+        "--train-start", metavar="TIME", help=f"training range start: {TIMESTAMP_FORMATS}"
+    )
+    train.add_argument("--train-end", metavar="TIME", help="training range end (same forms)")
+    train.add_argument(
+        "--eval-start",
+        metavar="TIME",
+        help="evaluation range start (same forms); default: evaluate on the training range",
+    )
+    train.add_argument("--eval-end", metavar="TIME", help="evaluation range end (same forms)")
+    train.add_argument(
+        "--smoothing",
+        type=positive_int,
+        default=1,
+        help="rows in the moving mean before scoring; 1 = none (default 1)",
+    )
+    train.add_argument(
+        "--difference",
+        choices=("none", "auto"),
+        default="none",
+        help="auto: score slowly wandering sensors by their change, not their level (default none)",
+    )
+    train.add_argument(
+        "--threshold-margin",
+        type=float_range(1.0, what="a number of at least 1"),
+        default=1.5,
+        help="multiplier on the training threshold; higher = fewer alarms (default 1.5)",
+    )
+    train.add_argument(
+        "--max-modes",
+        type=positive_int,
+        default=4,
+        help="most operating modes to find; 1 = one mode (default 4)",
+    )
 
-    evaluate = sub.add_parser("evaluate", help="score labelled data; precision/recall/F1")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score labelled data; precision, recall, F1 and detection delay",
+        description="Score a labelled dataset with a trained model and compare with the labels.",
+    )
     _common(evaluate)
-    evaluate.add_argument("--name", required=True)
-    evaluate.add_argument("--version", type=int)
-    evaluate.add_argument("--dataset", required=True)
-    evaluate.add_argument("--labels", required=True)
+    evaluate.add_argument("--name", required=True, help="model name")
+    evaluate.add_argument(
+        "--version", type=positive_int, help="model version (default: the active one)"
+    )
+    evaluate.add_argument("--dataset", required=True, help="folder of <component>/*.csv")
+    evaluate.add_argument(
+        "--labels", required=True, help="label CSV or folder of them (start,end per line)"
+    )
     evaluate.add_argument("--component", help="component to score with a template model")
-    evaluate.add_argument("--start")
-    evaluate.add_argument("--end")
+    evaluate.add_argument("--start", metavar="TIME", help=f"range start: {TIMESTAMP_FORMATS}")
+    evaluate.add_argument("--end", metavar="TIME", help="range end (same forms)")
 
-    listing = sub.add_parser("list", help="models and their versions")
+    listing = sub.add_parser(
+        "list", help="models and their versions", description="List models and their versions."
+    )
     _common(listing)
-    describe = sub.add_parser("describe", help="one model: config, sensors, evaluation")
+    describe = sub.add_parser(
+        "describe",
+        help="one model: config, sensors, evaluation",
+        description="Show one model: its versions, configuration, sensors and evaluation.",
+    )
     _common(describe)
-    describe.add_argument("name")
+    describe.add_argument("name", help="model name")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=DEFAULT_DATA, help="state folder (models/, state.db)")
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        metavar="DIR",
+        help="data directory holding models/ (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def run(args: argparse.Namespace) -> int:
     from cloud.inference.registry import ModelRegistry
 
-    registry = ModelRegistry(DataLayout(Path(args.data)).models)
+    if args.action == "train":
+        return _train(args, ModelRegistry(DataLayout.planned(args.data).models))
+    hint = f"train a model with `plantwatch model train --data {args.data}`"
+    registry = ModelRegistry(DataLayout.existing(args.data, hint).models)
     if args.action == "list":
         rows = [
             {
@@ -74,38 +150,43 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            for row in rows:
-                print(f"{row['ModelName']}\tv{row['ActiveModelVersion']}\t{row['Versions']}")
+            print_table(
+                [{**r, "Versions": ", ".join(f"v{v}" for v in r["Versions"])} for r in rows],
+                [
+                    Column("model", "ModelName"),
+                    Column("active", "ActiveModelVersion", "right"),
+                    Column("versions", "Versions"),
+                ],
+                empty=f"no models found in {registry.root}",
+            )
         return 0
     if args.action == "describe":
         document = registry.describe(args.name)
         if args.json:
             print_json(document)
         else:
-            for key, value in document.items():
-                print(f"{key}: {value}")
+            _print_description(document)
         return 0
-    if args.action == "train":
-        return _train(args, registry)
     return _evaluate(args, registry)
 
 
-def _timestamp(text: str | None, option: str) -> Any:
-    if text is None:
-        return None
-    import pandas as pd
-
-    from cloud.inference.dataset import parse_timestamps
-    from edge.errors import UserError
-
-    parsed = parse_timestamps([text])[0]
-    if pd.isna(parsed) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        parsed = pd.Timestamp(text.strip(), tz="UTC")
-    if pd.isna(parsed):
-        raise UserError(
-            f"--{option} {text!r}: expected a date (2026-01-01) or timestamp (2026-01-01T00:00:00)"
-        )
-    return parsed
+def _print_description(document: dict[str, Any]) -> None:
+    info = document.get("Info") or {}
+    fields = {
+        "model": document["ModelName"],
+        "active version": document["ActiveModelVersion"],
+        "versions": ", ".join(f"v{v}" for v in document["Versions"]),
+        "template": "yes" if document.get("Template") else "no",
+        "sensors": ", ".join(document["Sensors"]),
+        **{f"config {k}": v for k, v in (document.get("Config") or {}).items()},
+        **{f"info {k}": v for k, v in info.items()},
+    }
+    print_fields(fields)
+    evaluation = document.get("Evaluation")
+    if evaluation:
+        print_line()
+        labelled = evaluation.get("model_quality") != "CANNOT_DETERMINE_QUALITY"
+        _print_evaluation(evaluation, labelled=labelled)
 
 
 def _slice(frame: Any, start: Any, end: Any) -> Any:
@@ -114,32 +195,6 @@ def _slice(frame: Any, start: Any, end: Any) -> Any:
     if end is not None:
         frame = frame[frame.index <= end]
     return frame
-
-
-class _StageLines:
-    """Progress of ``model train`` as one stderr line per stage (and per 10 s of scoring)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.began = time.monotonic()
-        self.last = self.began
-        self.total: float | None = None
-        self.done = 0.0
-
-    def stage(self, description: str, total: float | None = None) -> None:
-        self.total, self.done = total, 0.0
-        self._line(description)
-
-    def advance(self, amount: float = 1.0) -> None:
-        self.done += amount
-        if self.total and time.monotonic() - self.last >= 10:
-            self._line(f"  {self.done / self.total:.0%}")
-
-    def _line(self, text: str) -> None:
-        self.last = time.monotonic()
-        stderr.print(
-            f"model train {self.name}: {text} [{self.last - self.began:.1f} s]", markup=False
-        )
 
 
 def _train(args: argparse.Namespace, registry: Any) -> int:
@@ -174,14 +229,15 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
             _timestamp(args.eval_end, "eval-end"),
         ),
     )
-    outcome = run_train_job(job, registry, _StageLines(args.name))
+    with progress(None, f"model train {args.name}") as bar:
+        outcome = run_train_job(job, registry, bar)
     model, version, quality, evaluation = (
         outcome.model,
         outcome.version,
         outcome.quality,
         outcome.evaluation,
     )
-    train_s = outcome.train_s
+    train_s, labels = outcome.train_s, outcome.labels
     document = {
         "ModelName": args.name,
         "ModelVersion": version,
@@ -196,12 +252,96 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     }
     if args.json:
         print_json(document)
-    else:
-        stderr.print(f"trained {args.name} v{version} in {train_s:.2f} s ({document['Path']})")
-        for name, grade in quality["Grades"].items():
-            print(f"{name}\t{grade}")
-        print(f"quality: {evaluation['model_quality']}  F1 {evaluation['f1']}")
+        return 0
+    stderr.print(f"trained {args.name} v{version} in {train_s:.2f} s", markup=False)
+    print_table(
+        [
+            {
+                "sensor": stats["Name"],
+                "grade": stats["Grade"],
+                "issues": "; ".join(sensor_issues(stats)) or "none",
+            }
+            for stats in quality["SensorStatistics"]
+        ],
+        [Column("sensor", "sensor"), Column("grade", "grade"), Column("issues", "issues")],
+        title="data quality by sensor",
+    )
+    print_line(GRADE_LEGEND)
+    print_line()
+    print_fields(
+        {
+            "model": f"{args.name} v{version}",
+            "path": document["Path"],
+            "training rows": document["TrainingRows"],
+            "operating modes": document["Modes"],
+        }
+    )
+    if labels:
+        print_line(f"quality ({evaluation['range']} range): {evaluation['model_quality']}")
+    _print_evaluation(evaluation, labelled=bool(labels))
     return 0
+
+
+def sensor_issues(stats: dict[str, Any]) -> list[str]:
+    """Why a sensor is not graded High, in words (``SensorStatisticsSummary`` in, phrases out)."""
+    issues = []
+    if not stats["DataExists"]:
+        return ["no data"]
+    if stats.get("ShortDateRange"):
+        issues.append("under 14 days of data")
+    for key, label in (
+        ("MissingValues", "missing"),
+        ("InvalidValues", "invalid"),
+        ("InvalidDateEntries", "bad timestamps"),
+        ("DuplicateTimestamps", "duplicate timestamps"),
+    ):
+        count = stats[key]
+        if count["Count"]:
+            issues.append(f"{label} {count['Count']} ({count['Percentage']:g} %)")
+    if stats["CategoricalValues"]["Status"] != "NO_ISSUE_DETECTED":
+        issues.append(f"categorical ({stats['CategoricalValues']['NumberOfCategory']} values)")
+    if stats["MultipleOperatingModes"]["Status"] != "NO_ISSUE_DETECTED":
+        issues.append("multiple operating modes")
+    gaps = stats["LargeTimestampGaps"]
+    if gaps["Status"] != "NO_ISSUE_DETECTED":
+        issues.append(
+            f"{gaps['NumberOfLargeTimestampGaps']} large gaps (max "
+            f"{gaps['MaxTimestampGapInDays']:g} days)"
+        )
+    monotonic = stats["MonotonicValues"]
+    if monotonic["Status"] != "NO_ISSUE_DETECTED":
+        issues.append(f"monotonic ({monotonic.get('Monotonicity', '').lower() or 'one way'})")
+    return issues
+
+
+def _print_evaluation(evaluation: dict[str, Any], *, labelled: bool) -> None:
+    """Precision, recall, F1 and delays; without labels there is nothing to compare with."""
+    if not labelled or (not evaluation.get("events") and not evaluation.get("labelled_rows")):
+        print_line(NO_LABELS_IN_RANGE if labelled else NO_LABELS)
+        print_fields(
+            {
+                "scored rows": evaluation.get("rows"),
+                "rows flagged anomalous": f"{evaluation.get('false_alarm_rate_pct', 0):g} %",
+            }
+        )
+        return
+    delay = evaluation.get("detection_delay_s") or {}
+
+    def seconds(value: Any) -> str:
+        return "-" if value is None else f"{value:g} s"
+
+    print_fields(
+        {
+            "precision": evaluation["precision"],
+            "recall": evaluation["recall"],
+            "F1": evaluation["f1"],
+            "false alarm rate": f"{evaluation['false_alarm_rate_pct']:g} %",
+            "events detected": f"{evaluation['events_detected']} of {evaluation['events']}",
+            "false alarm events": evaluation.get("false_alarm_events"),
+            "detection delay": f"mean {seconds(delay.get('mean'))}, "
+            f"median {seconds(delay.get('median'))}, max {seconds(delay.get('max'))}",
+        }
+    )
 
 
 def _evaluate(args: argparse.Namespace, registry: Any) -> int:
@@ -210,19 +350,23 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     from edge.errors import UserError
 
     model = registry.load(args.name, args.version)
-    dataset = load_dataset(args.dataset)
-    labels = load_labels(args.labels)
-    if model.is_template:
-        component = args.component or next(iter(dataset.components))
-        if component not in dataset.components:
-            raise UserError(f"--component {component}: not in {args.dataset}")
-        frame = dataset.component_frame(component)
-    else:
-        frame = dataset.frame
-    frame = _slice(frame, _timestamp(args.start, "start"), _timestamp(args.end, "end"))
-    if frame.empty:
-        raise UserError(f"{args.dataset}: no rows in the evaluation range")
-    result = model.score(frame)
+    with progress(2, f"model evaluate {args.name}: loading {args.dataset}") as bar:
+        dataset = load_dataset(args.dataset)
+        labels = load_labels(args.labels)
+        if model.is_template:
+            component = args.component or next(iter(dataset.components))
+            if component not in dataset.components:
+                raise UserError(f"--component {component}: not in {args.dataset}")
+            frame = dataset.component_frame(component)
+        else:
+            frame = dataset.frame
+        frame = _slice(frame, _timestamp(args.start, "start"), _timestamp(args.end, "end"))
+        if frame.empty:
+            raise UserError(f"{args.dataset}: no rows in the evaluation range")
+        bar.advance()
+        bar.stage(f"model evaluate {args.name}: scoring {len(frame):,} rows")
+        result = model.score(frame)
+        bar.advance()
     document = evaluate(
         result.index,
         result.prediction,
@@ -232,11 +376,5 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     if args.json:
         print_json(document)
     else:
-        for key in ("precision", "recall", "f1", "false_alarm_rate_pct"):
-            print(f"{key}: {document[key]}")
-        delay = document["detection_delay_s"]
-        print(
-            f"events detected: {document['events_detected']}/{document['events']}  "
-            f"delay mean {delay['mean']} s, max {delay['max']} s"
-        )
+        _print_evaluation(document, labelled=bool(labels))
     return 0

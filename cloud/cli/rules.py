@@ -10,11 +10,12 @@ import threading
 from pathlib import Path
 
 from cloud.cli import status
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import Column, print_json, print_line, print_table, stderr
+from edge.cliargs import add_subcommands, non_negative_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    sub = add_subcommands(parser, "rules_command")
 
     ev = sub.add_parser(
         "eval",
@@ -28,30 +29,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--clientid", default="n/a", help="publisher's client id for clientid()")
     ev.set_defaults(_action=_eval)
 
-    check = sub.add_parser("check", help="validate a rules file (TopicRulePayload JSON)")
+    check = sub.add_parser(
+        "check",
+        help="validate a rules file (TopicRulePayload JSON)",
+        description="Validate a rules file and list its rules.",
+    )
     check.add_argument("file", help='rules JSON: {"rules": [{ruleName, topicRulePayload}]}')
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(_action=_check)
 
-    run = sub.add_parser("run", help="run the local rules engine and batcher until SIGINT")
+    run = sub.add_parser(
+        "run",
+        help="run the local rules engine and batcher until SIGINT",
+        description="Subscribe to the rules' topics and write L4E input CSVs per window "
+        "until SIGINT or SIGTERM.",
+    )
     run.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
     run.add_argument("--store", required=True, help="directory of the input bucket")
     run.add_argument("--spool", help="batcher spool SQLite file (default: STORE.spool.db)")
     run.add_argument("--rules", help="rules file (default: the project's default rules)")
-    run.add_argument("--upload-frequency", default="PT5M", help="DataUploadFrequency")
-    run.add_argument("--grace", type=float, default=30.0, help="seconds after a window closes")
+    run.add_argument(
+        "--upload-frequency",
+        default="PT5M",
+        choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H"),
+        help="DataUploadFrequency (default PT5M)",
+    )
+    run.add_argument(
+        "--grace",
+        type=non_negative_float,
+        default=30.0,
+        help="seconds after a window closes before its file is written (default 30)",
+    )
     run.add_argument("--prefix", default="input/", help="input prefix in the store")
     run.add_argument("--delimiter", default="_", help="ComponentTimestampDelimiter")
     run.add_argument("--timestamp-format", default="yyyyMMddHHmmss", help="TimestampFormat")
     run.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset")
     run.add_argument("--known-assets", help="comma-separated allow-list of asset names")
-    run.add_argument("--client-id", default="plantwatch-rules")
+    run.add_argument(
+        "--client-id", default="plantwatch-rules", help="MQTT client id (default %(default)s)"
+    )
     run.add_argument(
         "--shared-group",
         help="subscribe as $share/GROUP/... (mosquitto) so runners split the load; runners "
         "of a group must use the same --store and --spool",
     )
-    run.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")
+    run.add_argument(
+        "--protocol", choices=("3.1.1", "5"), default="3.1.1", help="MQTT version (default 3.1.1)"
+    )
     run.set_defaults(_action=_run)
 
 
@@ -99,12 +123,25 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        for item in summary:
-            stderr.print(
-                f"{item['ruleName']}: FROM '{item['from']}' -> {', '.join(item['actions'])}"
-                f"{' (disabled)' if item['disabled'] else ''}"
-            )
-        stderr.print(f"{args.file}: {len(rules)} rule(s) OK")
+        print_table(
+            [
+                {
+                    **item,
+                    "actions": ", ".join(item["actions"]),
+                    "disabled": "yes" if item["disabled"] else "no",
+                }
+                for item in summary
+            ],
+            [
+                Column("rule", "ruleName"),
+                Column("FROM", "from"),
+                Column("actions", "actions"),
+                Column("error action", "errorAction"),
+                Column("disabled", "disabled"),
+            ],
+            empty=f"{args.file}: no rules",
+        )
+        print_line(f"{args.file}: {len(rules)} rule(s) OK")
     return status.SUCCESS
 
 
@@ -150,11 +187,15 @@ def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     runner.start()
-    stderr.print(f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}")
+    stderr.print(
+        f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}",
+        markup=False,
+        soft_wrap=True,
+    )
     try:
         done.wait()
     finally:
         runner.stop()
-        stderr.print(f"rules: stopped; {json.dumps(batcher.stats)}")
+        stderr.print(f"rules: stopped; {json.dumps(batcher.stats)}", markup=False, soft_wrap=True)
         batcher.close()
     return status.SUCCESS

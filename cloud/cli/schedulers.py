@@ -10,25 +10,54 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cloud.cli.output import print_json, stderr
+from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
+from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
+from edge.cliargs import add_subcommands, int_range
+
+UPLOAD_FREQUENCIES = ("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
 
 
 class LocalStack:
-    """The local adapters a scheduler command needs, opened lazily from ``--data``."""
+    """The local adapters a scheduler command needs, opened from ``--data``.
 
-    def __init__(self, data: str | Path) -> None:
+    *readonly* (listing and describing) needs an existing data directory and creates
+    nothing in it; a missing ``state.db`` reads as no schedulers and no executions.
+    """
+
+    def __init__(self, data: str | Path, *, readonly: bool = False, create: bool = False) -> None:
         from cloud.adapters.local import SqliteStateStore
+        from cloud.adapters.local.memory import InMemoryStateStore
 
-        self.root = Path(data)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.state = SqliteStateStore(DataLayout(self.root).state_db)
+        layout = DataLayout.at(data) if create else DataLayout.existing(data)
+        self.root = layout.root
+        self.readonly = readonly
+        self.state: Any
+        if readonly and not layout.state_db.is_file():
+            self.state = InMemoryStateStore()
+        else:
+            self.state = SqliteStateStore(layout.state_db, readonly=readonly)
+
+    def close(self) -> None:
+        close = getattr(self.state, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def bucket(self, name: str) -> Any:
         from cloud.adapters.local import FsObjectStore
+        from cloud.adapters.local.memory import InMemoryObjectStore
 
-        return FsObjectStore(self.root / "buckets" / name, fsync=False)
+        folder = self.root / "buckets" / name
+        if self.readonly and not folder.is_dir():
+            return InMemoryObjectStore()
+        return FsObjectStore(folder, fsync=False)
 
     def scheduler(self, name: str, clock: Any) -> Any:
         from cloud.inference.registry import ModelRegistry
@@ -47,125 +76,194 @@ class LocalStack:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="create (and start) an inference scheduler")
-    _common(create)
-    create.add_argument("name")
-    create.add_argument("--model", required=True, help="model name (its active version runs)")
-    create.add_argument("--input-bucket", default="input")
-    create.add_argument("--input-prefix", default="input/")
-    create.add_argument("--output-bucket", default="output")
-    create.add_argument("--output-prefix", default="output/")
-    create.add_argument(
-        "--frequency", default="PT5M", help="DataUploadFrequency: PT5M PT10M PT15M PT30M PT1H"
+    sub = add_subcommands(parser, "action")
+    create = sub.add_parser(
+        "create",
+        help="create (and start) an inference scheduler",
+        description="Create an inference scheduler (CreateInferenceScheduler) and start it.",
     )
-    create.add_argument("--delay", type=int, default=0, help="DataDelayOffsetInMinutes 0-60")
-    create.add_argument("--delimiter", default="_", help="ComponentTimestampDelimiter: - _ ' ' ''")
+    _common(create)
+    create.add_argument("name", help="InferenceSchedulerName")
+    create.add_argument("--model", required=True, help="model name (its active version runs)")
+    create.add_argument(
+        "--input-bucket", default="input", help="bucket folder under DIR/buckets/ to read"
+    )
+    create.add_argument(
+        "--input-prefix", default="input/", help="S3InputConfiguration Prefix (default input/)"
+    )
+    create.add_argument(
+        "--output-bucket", default="output", help="bucket folder under DIR/buckets/ to write"
+    )
+    create.add_argument(
+        "--output-prefix",
+        default="output/",
+        help="S3OutputConfiguration Prefix (default output/)",
+    )
+    create.add_argument(
+        "--frequency",
+        default="PT5M",
+        choices=UPLOAD_FREQUENCIES,
+        help="DataUploadFrequency (default PT5M)",
+    )
+    create.add_argument(
+        "--delay",
+        type=int_range(0, 60, what="a whole number of minutes 0-60"),
+        default=0,
+        help="DataDelayOffsetInMinutes, 0-60 (default 0)",
+    )
+    create.add_argument(
+        "--delimiter",
+        default="_",
+        choices=("-", "_", " ", ""),
+        help="ComponentTimestampDelimiter: - _ ' ' or '' (default _)",
+    )
     create.add_argument(
         "--timestamp-format",
         default="yyyyMMddHHmmss",
         help="EPOCH, yyyy-MM-dd-HH-mm-ss or yyyyMMddHHmmss",
     )
     create.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset, e.g. +05:30")
-    for action in ("start", "stop", "describe", "delete"):
-        child = sub.add_parser(action, help=f"{action} a scheduler")
+    for action, summary in (
+        ("start", "start a stopped scheduler"),
+        ("stop", "stop a scheduler (it keeps its configuration)"),
+        ("describe", "show one scheduler (DescribeInferenceScheduler)"),
+        ("delete", "delete a scheduler"),
+    ):
+        child = sub.add_parser(action, help=summary, description=summary)
         _common(child)
-        child.add_argument("name")
-    listing = sub.add_parser("list", help="all schedulers")
+        child.add_argument("name", help="InferenceSchedulerName")
+    listing = sub.add_parser("list", help="all schedulers", description="List all schedulers.")
     _common(listing)
-    run = sub.add_parser("run", help="run due windows now (or one window) on the wall clock")
+    run = sub.add_parser(
+        "run",
+        help="run due windows now (or one window) on the wall clock",
+        description="Run the scheduler's due windows now (or one window) on the wall clock.",
+    )
     _common(run)
-    run.add_argument("name")
-    run.add_argument("--window-end", help="run exactly this window (its end, UTC)")
+    run.add_argument("name", help="InferenceSchedulerName")
+    run.add_argument(
+        "--window-end", help=f"run exactly the window ending at this time: {TIMESTAMP_FORMATS}"
+    )
     run.add_argument("--follow", action="store_true", help="keep running windows until Ctrl-C")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=DEFAULT_DATA, help="state folder")
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        metavar="DIR",
+        help="data directory holding state.db, models/ and buckets/ (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _show(args: argparse.Namespace, document: Any) -> None:
-    if args.json:
-        print_json(document)
-    elif isinstance(document, list):
-        for row in document:
-            print("\t".join(str(v) for v in row.values()))
-    else:
-        for key, value in document.items():
-            print(f"{key}: {value}")
+_LIST_COLUMNS = [
+    Column("scheduler", "InferenceSchedulerName"),
+    Column("model", "ModelName"),
+    Column("status", "Status"),
+    Column("frequency", "DataUploadFrequency"),
+    Column("latest result", "LatestInferenceResult"),
+]
+_RUN_COLUMNS = [
+    Column("data start", "data_start"),
+    Column("data end", "data_end"),
+    Column("status", "status"),
+    Column("rows", "rows", "right"),
+    Column("anomalous", "anomalous"),
+    Column("failed reason", "failed_reason"),
+]
 
 
 def run(args: argparse.Namespace) -> int:
     from cloud.inference import scheduler as engine
-    from cloud.l4e.naming import InputNaming
     from edge.clock import SystemClock
 
-    stack = LocalStack(args.data)
-    clock = SystemClock()
-    if args.action == "create":
+    readonly = args.action in ("list", "describe")
+    model = None
+    if args.action == "create":  # check the model before creating anything
         from cloud.inference.registry import ModelRegistry
 
-        config = engine.SchedulerConfig(
-            name=args.name,
-            model_name=args.model,
-            input_prefix=args.input_prefix,
-            output_prefix=args.output_prefix,
-            upload_frequency=args.frequency,
-            delay_offset_min=args.delay,
-            naming=InputNaming(args.delimiter, args.timestamp_format, args.tz_offset),
-            input_bucket=args.input_bucket,
-            output_bucket=args.output_bucket,
-        )
-        model = ModelRegistry(DataLayout(stack.root).models).load(args.model)
-        rate = model.config.sampling_rate
-        from cloud.inference.model import SAMPLING_SECONDS
-        from edge.errors import ConfigError
-
-        if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
-            raise ConfigError(
-                f"--frequency {args.frequency}: shorter than model {args.model}'s "
-                f"TargetSamplingRate {rate}"
-            )
-        engine.create_scheduler(stack.state, config, clock.now())
-        _show(args, engine.describe_scheduler(stack.state, args.name))
-    elif args.action == "start":
-        engine.start_scheduler(stack.state, args.name, clock.now())
-        _show(args, engine.describe_scheduler(stack.state, args.name))
-    elif args.action == "stop":
-        engine.stop_scheduler(stack.state, args.name)
-        _show(args, engine.describe_scheduler(stack.state, args.name))
-    elif args.action == "describe":
-        _show(args, engine.describe_scheduler(stack.state, args.name))
-    elif args.action == "delete":
-        engine.delete_scheduler(stack.state, args.name)
-        _show(args, {"deleted": args.name})
-    elif args.action == "list":
-        rows = [
-            {
-                "InferenceSchedulerName": name,
-                "ModelName": doc["config"]["model_name"],
-                "Status": doc.get("status"),
-                "DataUploadFrequency": doc["config"]["upload_frequency"],
-                "LatestInferenceResult": doc.get("latest_inference_result"),
-            }
-            for name, doc in stack.state.items(engine.SCHEDULERS_NS)
-            if "config" in doc
-        ]
-        _show(args, rows)
-    else:
-        return _run(args, stack, clock)
+        model = ModelRegistry(DataLayout.planned(args.data).models).load(args.model)
+    with LocalStack(args.data, readonly=readonly, create=args.action == "create") as stack:
+        clock = SystemClock()
+        if args.action == "create":
+            _create(args, model, stack, clock)
+            _describe(args, engine.describe_scheduler(stack.state, args.name))
+        elif args.action == "start":
+            engine.start_scheduler(stack.state, args.name, clock.now())
+            _describe(args, engine.describe_scheduler(stack.state, args.name))
+        elif args.action == "stop":
+            engine.stop_scheduler(stack.state, args.name)
+            _describe(args, engine.describe_scheduler(stack.state, args.name))
+        elif args.action == "describe":
+            _describe(args, engine.describe_scheduler(stack.state, args.name))
+        elif args.action == "delete":
+            engine.delete_scheduler(stack.state, args.name)
+            if args.json:
+                print_json({"deleted": args.name})
+            else:
+                print_line(f"deleted scheduler {args.name}")
+        elif args.action == "list":
+            rows = [
+                {
+                    "InferenceSchedulerName": name,
+                    "ModelName": doc["config"]["model_name"],
+                    "Status": doc.get("status"),
+                    "DataUploadFrequency": doc["config"]["upload_frequency"],
+                    "LatestInferenceResult": doc.get("latest_inference_result"),
+                }
+                for name, doc in stack.state.items(engine.SCHEDULERS_NS)
+                if "config" in doc
+            ]
+            if args.json:
+                print_json(rows)
+            else:
+                print_table(rows, _LIST_COLUMNS, empty=f"no schedulers found in {stack.root}")
+        else:
+            return _run(args, stack, clock)
     return 0
 
 
+def _create(args: argparse.Namespace, model: Any, stack: LocalStack, clock: Any) -> None:
+    from cloud.inference import scheduler as engine
+    from cloud.inference.model import SAMPLING_SECONDS
+    from cloud.l4e.naming import InputNaming
+    from edge.errors import ConfigError
+
+    config = engine.SchedulerConfig(
+        name=args.name,
+        model_name=args.model,
+        input_prefix=args.input_prefix,
+        output_prefix=args.output_prefix,
+        upload_frequency=args.frequency,
+        delay_offset_min=args.delay,
+        naming=InputNaming(args.delimiter, args.timestamp_format, args.tz_offset),
+        input_bucket=args.input_bucket,
+        output_bucket=args.output_bucket,
+    )
+    rate = model.config.sampling_rate
+    if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
+        raise ConfigError(
+            f"--frequency {args.frequency}: shorter than model {args.model}'s "
+            f"TargetSamplingRate {rate}"
+        )
+    engine.create_scheduler(stack.state, config, clock.now())
+
+
+def _describe(args: argparse.Namespace, document: dict[str, Any]) -> None:
+    if args.json:
+        print_json(document)
+    else:
+        print_fields(document)
+
+
 def _run(args: argparse.Namespace, stack: LocalStack, clock: Any) -> int:
-    from cloud.cli.model import _timestamp
+    from cloud.cli.times import parse_time_option
 
     scheduler = stack.scheduler(args.name, clock)
     if args.window_end:
-        executions = [
-            scheduler.run_window(_timestamp(args.window_end, "window-end").to_pydatetime())
-        ]
+        end = parse_time_option(args.window_end, "window-end").to_pydatetime()
+        executions = [scheduler.run_window(end)]
     else:
         executions = scheduler.run_due()
         while args.follow:
@@ -173,5 +271,9 @@ def _run(args: argparse.Namespace, stack: LocalStack, clock: Any) -> int:
                 stderr.print(f"{execution.data_end:%Y-%m-%dT%H:%M:%SZ} {execution.status}")
             clock.sleep(max(1.0, min(30.0, scheduler.next_window() - clock.now())))
             executions = scheduler.run_due()
-    _show(args, [e.to_dict() for e in executions])
+    rows = [e.to_dict() for e in executions]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, _RUN_COLUMNS, empty=f"{args.name}: no window due yet")
     return 0 if all(e.status == "SUCCESS" for e in executions) else 1

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
+from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
+from edge.cliargs import add_subcommands, positive_float, positive_int
+
+READS = ("get", "list", "wait")
+"""Actions that only look: against a missing store file they fail instead of creating one."""
+ONE_SHOT_READS = ("get", "list")
+"""...and these leave the store's folder untouched (``wait`` must see later writes)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = add_subcommands(parser, "action")
     helps = {
         "get": "show desired, reported and delta",
         "set": "set desired state (KEY=VALUE from the command catalogue; KEY=null removes)",
@@ -28,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     }
     for action, summary in helps.items():
         child = sub.add_parser(action, help=summary, description=summary)
-        child.add_argument("thing", metavar="THING")
+        child.add_argument("thing", metavar="THING", help="thing (device) name")
         if action in ("set", "wait"):
             child.add_argument(
                 "assignments",
@@ -38,14 +44,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 "sensors.enabled=a,b",
             )
         if action == "set":
-            child.add_argument("--version", type=int, help="apply only at this shadow version")
+            child.add_argument(
+                "--version", type=positive_int, help="apply only at this shadow version"
+            )
         if action == "wait":
-            child.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+            child.add_argument(
+                "--timeout", type=positive_float, default=60.0, help="seconds (default 60)"
+            )
         if action != "list":
             child.add_argument("--name", help="named shadow (default: the classic shadow)")
         child.add_argument("--json", action="store_true", help="print one JSON document")
         child.add_argument(
-            "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
+            "--data",
+            default=DEFAULT_DATA_DIR,
+            metavar="DIR",
+            help="data directory (default: %(default)s)",
         )
         child.add_argument("--broker-url", help="broker running the shadow service (mqtt://H:P)")
         child.add_argument("--aws", action="store_true", help="AWS IoT Core via boto3 iot-data")
@@ -55,44 +68,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def open_api(args: argparse.Namespace) -> Any:
     """Pick the backend as the module docstring describes (``list`` reads the store file:
     MQTT has no list operation)."""
-    from cloud.cli.output import stderr
     from cloud.shadow.client import DirectShadowClient, ShadowClient
     from edge.clock import SystemClock
-    from edge.errors import ConfigError, PlantwatchError
+    from edge.errors import ConfigError, NotFoundError, PlantwatchError
 
     if args.aws:
         from cloud.adapters.aws.iotdata_shadow import IotDataShadowClient
 
         return IotDataShadowClient(region=args.region)
-    if args.action == "list":
-        data = Path(args.data)
-        if not (DataLayout(data).shadow_db).exists():
-            raise ConfigError(
-                f"{DataLayout(data).shadow_db}: no shadow store; pass --data DIR or --aws"
-            )
-        return DirectShadowClient(DataLayout(data).shadow_db, SystemClock())
-    if args.broker_url:
+    if args.broker_url and args.action != "list":
         return ShadowClient(args.broker_url, timeout=5.0)
-    data = Path(args.data)
-    runtime = DataLayout(data).runtime_file
-    if runtime.exists():
+    layout = DataLayout.existing(
+        args.data, hint=f"start `plantwatch up --data {args.data}`, pass --broker-url or --aws,"
+    )
+    if args.action != "list" and layout.runtime_file.exists():
         try:
-            broker = json.loads(runtime.read_text())["broker"]
+            broker = json.loads(layout.runtime_file.read_text())["broker"]
         except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{runtime}: expected a JSON object with a 'broker' URL") from None
+            raise ConfigError(
+                f"{layout.runtime_file}: expected a JSON object with a 'broker' URL"
+            ) from None
         try:
             return ShadowClient(str(broker), timeout=5.0)
         except PlantwatchError as exc:
-            stderr.print(f"[yellow]{runtime}: broker {broker} not reachable ({exc})[/]")
-    if not data.is_dir():
-        raise ConfigError(
-            f"{data}: no data directory; start `plantwatch up --data {data}` or pass "
-            "--broker-url or --aws"
+            stderr.print(
+                f"broker {broker} (from {layout.runtime_file}) not reachable: {exc}",
+                markup=False,
+                soft_wrap=True,
+            )
+    if args.action in READS and not layout.shadow_db.is_file():
+        raise NotFoundError(f"{args.thing}: no shadow ({layout.shadow_db} does not exist)")
+    if args.action != "list":
+        stderr.print(
+            f"no broker: using {layout.shadow_db} directly; a device sees changes on its next GET",
+            markup=False,
+            soft_wrap=True,
         )
-    stderr.print(
-        f"[dim]no broker: using {DataLayout(data).shadow_db} directly; a device sees changes on its next GET[/]"
-    )
-    return DirectShadowClient(DataLayout(data).shadow_db, SystemClock())
+    readonly = args.action in ONE_SHOT_READS
+    return DirectShadowClient(layout.shadow_db, SystemClock(), readonly=readonly)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,19 +120,19 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "set":
             accepted = api.update(args.thing, desired=desired, version=args.version, name=args.name)
             if args.json:
-                from cloud.cli.output import print_json
-
                 print_json(accepted)
             else:
                 show(args, api.get(args.thing, args.name))
         elif args.action == "list":
             names = api.list_named(args.thing)
             if args.json:
-                from cloud.cli.output import print_json
-
                 print_json(names)
             else:
-                print("\n".join(names) if names else f"{args.thing}: no named shadows")
+                print_table(
+                    [{"name": n} for n in names],
+                    [Column("named shadow", "name")],
+                    empty=f"{args.thing}: no named shadows",
+                )
         elif args.action == "delete":
             deleted = api.delete(args.thing, args.name)
             report(
@@ -150,44 +163,54 @@ def wait(args: argparse.Namespace, api: Any, expected: dict[str, Any]) -> int:
     verdict = "in sync" if result.in_sync else f"timed out after {args.timeout:g} s"
     report(args, summary, f"{args.thing}: {verdict}")
     if not result.in_sync and not args.json:
-        for key, values in result.pending.items():
-            print(f"  pending {key}: desired={values['desired']!r} reported={values['reported']!r}")
+        print_table(
+            [
+                {
+                    "key": key,
+                    "desired": json.dumps(v["desired"]),
+                    "reported": json.dumps(v["reported"]),
+                }
+                for key, v in result.pending.items()
+            ],
+            [
+                Column("pending", "key"),
+                Column("desired", "desired"),
+                Column("reported", "reported"),
+            ],
+        )
     return status.SUCCESS if result.in_sync else status.FAILED
 
 
 def report(args: argparse.Namespace, document: dict[str, Any], line: str) -> None:
     if args.json:
-        from cloud.cli.output import print_json
-
         print_json(document)
     else:
-        print(line)
+        print_line(line)
 
 
 def show(args: argparse.Namespace, document: dict[str, Any]) -> None:
     if args.json:
-        from cloud.cli.output import print_json
-
         print_json(document)
         return
-    from rich.table import Table
-
-    from cloud.cli.output import stdout
     from cloud.shadow.commands import flatten
 
     state = document.get("state", {})
-    columns = {part: flatten(state.get(part)) for part in ("desired", "reported", "delta")}
+    parts = ("desired", "reported", "delta")
+    columns = {part: flatten(state.get(part)) for part in parts}
     keys = sorted({key for values in columns.values() for key in values})
     title = (
         f"{args.thing}{'/' + args.name if args.name else ''} · version {document.get('version')}"
     )
-    table = Table(title=title)
-    table.add_column("key")
-    for part in columns:
-        table.add_column(part)
-    for key in keys:
-        table.add_row(
-            key,
-            *(json.dumps(columns[part][key]) if key in columns[part] else "" for part in columns),
-        )
-    stdout.print(table)
+    rows = [
+        {
+            "key": key,
+            **{p: json.dumps(columns[p][key]) if key in columns[p] else "" for p in parts},
+        }
+        for key in keys
+    ]
+    print_table(
+        rows,
+        [Column("key", "key"), *(Column(p, p) for p in parts)],
+        title=title,
+        empty=f"{title}: empty state",
+    )

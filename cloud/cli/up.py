@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
+from edge.cliargs import int_range, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
-    parser.add_argument("--port", type=int, default=1883, help="broker port; 0 picks a free one")
+    parser.add_argument(
+        "--port", type=port, default=1883, help="broker port; 0 picks a free one (default 1883)"
+    )
     parser.add_argument(
         "--broker",
         choices=("amqtt", "mosquitto", "auto"),
@@ -29,15 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
     parser.add_argument(
-        "--upload-frequency", default="PT5M", choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
+        "--upload-frequency",
+        default="PT5M",
+        choices=("PT5M", "PT10M", "PT15M", "PT30M", "PT1H"),
+        help="length of a batch window and of the scheduler's period (default PT5M)",
     )
     parser.add_argument(
-        "--delay-offset", type=int, default=1, help="scheduler delay offset, minutes"
+        "--delay-offset",
+        type=int_range(0, 60, what="a whole number of minutes 0-60"),
+        default=1,
+        help="scheduler delay offset, minutes 0-60 (default 1)",
     )
     parser.add_argument(
         "--streaming",
         action="store_true",
         help="score each reading as it arrives (results under stream/) instead of per window",
+    )
+    parser.add_argument(
+        "--site",
+        action="append",
+        dest="sites",
+        metavar="SITE",
+        help="a site to score, repeatable; the first keeps the flat L4E names "
+        "(input/<asset>_<ts>.csv), each other one gets input/<site>/, output/<site>/ and "
+        "its own scheduler (default: s1)",
     )
     parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
     parser.add_argument(
@@ -51,10 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.cli.output import stderr
+    from cloud.l4e.sites import DEFAULT_SITE
     from cloud.runtime.layout import DataLayout
     from cloud.runtime.stack import LocalStack, StackConfig
     from edge.clock import SystemClock
 
+    if not args.broker_url and args.port:
+        _check_port_free(args.host, args.port)
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
     if args.model and detector_model is None:
         from cloud.feeder import default_detector_paths
@@ -73,18 +94,28 @@ def run(args: argparse.Namespace) -> int:
         detector_model=detector_model,
         detector_inputs=detector_inputs,
         streaming=args.streaming,
+        sites=tuple(args.sites or (DEFAULT_SITE,)),
     )
 
     def on_event(kind: str, detail: dict) -> None:
-        if kind in ("batch", "alert", "error"):
-            stderr.print(f"[dim]{kind}[/] {detail}")
+        if kind == "batch":
+            stderr.print(f"batch      {detail['key']}", markup=False, soft_wrap=True)
+        elif kind == "alert":
+            line = f"alert      {detail['channel']}: {detail['subject'] or detail['body']}"
+            stderr.print(line, markup=False, soft_wrap=True)
+        elif kind == "error":
+            stderr.print(f"error      {detail['error']}", markup=False, soft_wrap=True)
         elif kind == "execution":
             ex = detail["execution"]
-            stderr.print(f"[dim]execution[/] {ex.data_end:%H:%M} {ex.status}")
+            stderr.print(f"execution  {ex.data_end:%H:%M} {ex.status}", markup=False)
 
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
-    stderr.print(f"data: {config.data.root} (runtime.json written); Ctrl-C to stop")
+    stderr.print(
+        f"data: {config.data.root} (runtime.json written); Ctrl-C to stop",
+        markup=False,
+        soft_wrap=True,
+    )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -93,3 +124,20 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def _check_port_free(host: str, number: int) -> None:
+    """A busy port is bad input, named before the broker starts (not a broker crash)."""
+    import socket
+
+    from edge.errors import ConfigError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, number))
+        except OSError as exc:
+            raise ConfigError(
+                f"--port {number}: cannot listen on {host}:{number} ({exc.strerror}); "
+                "pick another port or --port 0 for a free one"
+            ) from None

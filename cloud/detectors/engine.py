@@ -3,7 +3,9 @@
 Instances (state, variables, timers, last input per input name) live in a StateStore under
 ``detectors/<model>``, written after every evaluation, so instances and timers survive a
 restart. Time comes only from the injected Clock. Service actions go to an ActionSink; a
-failing action is logged and never rolls back state.
+failing action is logged and never rolls back state. An optional observer
+(:mod:`cloud.detectors.trace`) is told every step: messages, transitions, actions with their
+evaluated payloads, timers and evaluation errors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from cloud.detectors.model import (
     InputDefinition,
     check_references,
 )
+from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.ports import StateStore
 from edge.clock import Clock
 from edge.errors import DetectorModelError, NotFoundError
@@ -178,16 +181,24 @@ class DetectorEngine:
         state: StateStore,
         clock: Clock,
         actions: ActionSink,
+        *,
+        observer: EngineObserver | None = None,
+        new_id: Callable[[], str] | None = None,
     ) -> None:
+        """``observer`` is told every step (see :mod:`cloud.detectors.trace`); ``new_id``
+        makes the default payload's ``actionExecutionId`` (a UUID4 unless given, so a replay
+        can be made reproducible)."""
         self.model = model
         self.inputs = {i.name: i for i in inputs}
         self.warnings = check_references(model, list(inputs))
         for warning in self.warnings:
             log.warning("%s", warning)
-        self._used_inputs = _used_inputs(model)
+        self._used_inputs = used_inputs(model)
         self._store = state
         self._clock = clock
         self._actions = actions
+        self._observer = observer
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.namespace = f"detectors/{model.name}"
         self._cache: dict[str, _Instance] = {}
         self._heap: list[tuple[float, str, str]] = []
@@ -283,6 +294,8 @@ class DetectorEngine:
                 del instance.timers[name]
                 if name not in instance.expired:
                     instance.expired.append(name)
+                if self._observer is not None:
+                    self._trace("timer", key, op="fired", name=name, expires=expiry)
                 self._busy = True
                 try:
                     self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
@@ -367,7 +380,7 @@ class DetectorEngine:
             instance.timers = {}
             instance.expired = []
             for timer, seconds in timers.items():
-                self._start_timer(instance, timer, seconds)
+                self._start_timer(instance, timer, seconds, "set")
             self._save(instance)
 
     # ------------------------------------------------------------ evaluation
@@ -375,15 +388,34 @@ class DetectorEngine:
     def _handle_message(
         self, input_name: str, payload: dict[str, Any], message_id: str | None
     ) -> None:
+        observed = self._observer is not None
         if input_name not in self._used_inputs:
+            if observed:
+                self._trace(
+                    "skipped",
+                    None,
+                    input=input_name,
+                    messageId=message_id,
+                    reason=f"model {self.model.name!r} does not read input {input_name!r}",
+                )
             return
         key = self._key_of(payload)
         if key is None:
+            if observed:
+                self._trace(
+                    "skipped",
+                    None,
+                    input=input_name,
+                    messageId=message_id,
+                    reason=f"no valid key {self.model.key!r} in the payload",
+                )
             return
         now = self._clock.now()
         trigger = _Trigger(
-            "Message", input_name=input_name, message_id=message_id or str(uuid.uuid4())
+            "Message", input_name=input_name, message_id=message_id or self._new_id()
         )
+        if observed:
+            self._trace("input", key, input=input_name, messageId=trigger.message_id)
         instance = self._cache.get(key)
         if instance is None:
             instance = _Instance(
@@ -398,6 +430,8 @@ class DetectorEngine:
                 entries=1,
             )
             self._cache[key] = instance
+            if observed:
+                self._trace("created", key, state=instance.state)
             self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
         else:
             instance.inputs[input_name] = payload
@@ -412,7 +446,7 @@ class DetectorEngine:
             log.warning("%s: message without key %r; skipped", self.model.name, self.model.key)
             return None
         text = ex.format_value(value)
-        if not KEY_VALUE_RE.match(text) or len(text) > 128:
+        if not KEY_VALUE_RE.fullmatch(text) or len(text) > 128:
             log.warning(
                 "%s: key value %r does not match ^[a-zA-Z0-9\\-_:]+$; skipped",
                 self.model.name,
@@ -421,25 +455,42 @@ class DetectorEngine:
             return None
         return text
 
+    def _holds(self, event: Event, ctx: _Context) -> bool:
+        """Whether *event*'s condition is Boolean true; a traced engine reports non-Booleans."""
+        if event.condition is None:
+            return True
+        if self._observer is None:
+            return ex.is_true(event.condition, ctx)
+        value, problem = ex.evaluate_reporting(event.condition, ctx)
+        if not isinstance(value, bool):
+            self._trace_error(
+                ctx.instance,
+                event,
+                f"{event.path}.condition",
+                event.condition_text,
+                problem or f"evaluated to {_shown(value)}, not a Boolean; counts as false",
+            )
+        return value is True
+
     def _evaluate_input(self, instance: _Instance, trigger: _Trigger) -> None:
         state = self.model.states[instance.state]
         serial = self.model.evaluation_method == "SERIAL"
         if serial:
             for event in state.on_input:
-                if ex.is_true(event.condition, _Context(instance, trigger, instance.variables)):
+                if self._holds(event, _Context(instance, trigger, instance.variables)):
                     self._run_actions(instance, event, trigger)
             chosen = next(
                 (
                     t
                     for t in state.transitions
-                    if ex.is_true(t.condition, _Context(instance, trigger, instance.variables))
+                    if self._holds(t, _Context(instance, trigger, instance.variables))
                 ),
                 None,
             )
         else:
             snapshot = _Context(instance, trigger, dict(instance.variables))
-            firing = [e for e in state.on_input if ex.is_true(e.condition, snapshot)]
-            chosen = next((t for t in state.transitions if ex.is_true(t.condition, snapshot)), None)
+            firing = [e for e in state.on_input if self._holds(e, snapshot)]
+            chosen = next((t for t in state.transitions if self._holds(t, snapshot)), None)
             for event in firing:
                 self._run_actions(instance, event, trigger)
         if chosen is None:
@@ -447,18 +498,25 @@ class DetectorEngine:
         self._run_actions(instance, chosen, trigger)
         self._run_group(instance, state.on_exit, trigger)
         assert chosen.next_state is not None
+        previous = instance.state
         instance.state = chosen.next_state
         instance.entries += 1
+        if self._observer is not None:
+            self._trace(
+                "transition",
+                instance.key,
+                **{"from": previous, "to": instance.state, "event": chosen.name},
+            )
         self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
 
     def _run_group(self, instance: _Instance, events: Sequence[Event], trigger: _Trigger) -> None:
         if self.model.evaluation_method == "SERIAL":
             for event in events:
-                if ex.is_true(event.condition, _Context(instance, trigger, instance.variables)):
+                if self._holds(event, _Context(instance, trigger, instance.variables)):
                     self._run_actions(instance, event, trigger)
             return
         snapshot = _Context(instance, trigger, dict(instance.variables))
-        firing = [e for e in events if ex.is_true(e.condition, snapshot)]
+        firing = [e for e in events if self._holds(e, snapshot)]
         for event in firing:
             self._run_actions(instance, event, trigger)
 
@@ -466,7 +524,20 @@ class DetectorEngine:
         for action in event.actions:
             try:
                 self._run_action(instance, event, action, trigger)
-            except Exception:
+            except _ActionError as exc:
+                if self._observer is not None:
+                    self._trace_error(instance, event, exc.path, exc.expression, exc.message)
+                log.log(
+                    exc.level,
+                    "%s/%s: %s: %s; state kept",
+                    self.model.name,
+                    instance.key,
+                    exc.path,
+                    exc.message,
+                )
+            except Exception as exc:
+                if self._observer is not None:
+                    self._trace_error(instance, event, action.path, None, str(exc))
                 log.exception(
                     "%s/%s: action %s of event %r failed; state kept",
                     self.model.name,
@@ -481,54 +552,83 @@ class DetectorEngine:
         ctx = _Context(instance, trigger, instance.variables)
         fields = action.fields
         if action.kind == "setVariable":
-            value = ex.evaluate(action.expressions["value"], ctx)
+            value, problem = ex.evaluate_reporting(action.expressions["value"], ctx)
+            name = fields["variableName"]
             if value is ex.UNDEFINED:
-                log.debug(
-                    "%s/%s: %s: value is undefined; variable %r unchanged",
-                    self.model.name,
-                    instance.key,
-                    action.path,
-                    fields["variableName"],
+                raise _ActionError(
+                    f"{action.path}.value",
+                    fields["value"],
+                    f"{problem or 'value is undefined'}; variable {name!r} unchanged",
+                    level=logging.DEBUG,
                 )
-                return
-            instance.variables[fields["variableName"]] = value
+            instance.variables[name] = value
+            if self._observer is not None:
+                self._trace(
+                    "action",
+                    instance.key,
+                    event=event.name,
+                    state=instance.state,
+                    action="setVariable",
+                    target={"variableName": name},
+                    value=value,
+                )
         elif action.kind == "setTimer":
             self._set_timer(instance, action, ctx)
         elif action.kind == "resetTimer":
             name = fields["timerName"]
             duration = instance.durations.get(name)
             if duration is None:
-                log.warning(
-                    "%s/%s: resetTimer %r: timer never set", self.model.name, instance.key, name
+                raise _ActionError(
+                    f"{action.path}.timerName", None, f"resetTimer {name!r}: timer never set"
                 )
-                return
-            self._start_timer(instance, name, duration)
+            self._start_timer(instance, name, duration, "reset")
         elif action.kind == "clearTimer":
-            instance.timers.pop(fields["timerName"], None)
+            name = fields["timerName"]
+            running = instance.timers.pop(name, None) is not None
+            if self._observer is not None:
+                self._trace("timer", instance.key, op="cleared", name=name, running=running)
         else:
-            self._actions.execute(self._request(instance, event, action, ctx, trigger))
+            request = self._request(instance, event, action, ctx, trigger)
+            if self._observer is not None:
+                self._trace(
+                    "action",
+                    instance.key,
+                    event=event.name,
+                    state=instance.state,
+                    action=request.kind,
+                    target=dict(request.target),
+                    payload=request.payload,
+                    payloadType=request.payload_type,
+                )
+            self._actions.execute(request)
 
     def _set_timer(self, instance: _Instance, action: Action, ctx: _Context) -> None:
         name = action.fields["timerName"]
+        path = f"{action.path}.durationExpression"
+        text = action.fields.get("durationExpression")
+        problem = None
         if "seconds" in action.fields:
             raw: Any = action.fields["seconds"]
+            path = f"{action.path}.seconds"
         else:
-            raw = ex.evaluate(action.expressions["durationExpression"], ctx)
+            raw, problem = ex.evaluate_reporting(action.expressions["durationExpression"], ctx)
         if isinstance(raw, str):
             try:
                 raw = float(raw)
             except ValueError:
                 raw = ex.UNDEFINED
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ValueError(f"setTimer {name!r}: duration {raw!r} is not a number")
+            raise _ActionError(
+                path, text, problem or f"setTimer {name!r}: duration {_shown(raw)} is not a number"
+            )
         seconds = int(raw)
         if not MIN_TIMER_S <= seconds <= MAX_TIMER_S:
-            raise ValueError(
-                f"setTimer {name!r}: {seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
+            raise _ActionError(
+                path, text, f"setTimer {name!r}: {seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
             )
-        self._start_timer(instance, name, seconds)
+        self._start_timer(instance, name, seconds, "set")
 
-    def _start_timer(self, instance: _Instance, name: str, seconds: float) -> None:
+    def _start_timer(self, instance: _Instance, name: str, seconds: float, op: str) -> None:
         expiry = self._clock.now() + seconds
         instance.timers[name] = {"expiry": expiry, "duration": seconds}
         instance.durations[name] = seconds
@@ -537,6 +637,8 @@ class DetectorEngine:
         heapq.heappush(self._heap, (expiry, instance.key, name))
         if len(self._heap) > self._heap_limit:
             self._compact_heap()
+        if self._observer is not None:
+            self._trace("timer", instance.key, op=op, name=name, seconds=seconds, expires=expiry)
 
     def _compact_heap(self) -> None:
         """Drop entries of reset or cleared timers (every resetTimer leaves one behind)."""
@@ -558,24 +660,37 @@ class DetectorEngine:
                 continue
             target[name] = value
         for name, node in action.expressions.items():
-            value = ex.evaluate(node, ctx)
+            value, problem = ex.evaluate_reporting(node, ctx)
             if value is ex.UNDEFINED:
-                raise ValueError(f"{action.path}.{name} evaluated to undefined")
+                raise _ActionError(
+                    f"{action.path}.{name}",
+                    _field_text(action.fields, name),
+                    problem or "evaluated to undefined; action not taken",
+                )
             target[name] = value
         if action.payload is None:
             payload: Any = self._default_payload(instance, event, trigger, now_ms)
             payload_type = "DEFAULT"
         else:
-            content = ex.evaluate(action.payload.content, ctx)
+            ppath = f"{action.path}.payload.contentExpression"
+            content, problem = ex.evaluate_reporting(action.payload.content, ctx)
             if content is ex.UNDEFINED or content == "":
-                raise ValueError(f"{action.path}.payload: contentExpression gave no value")
+                raise _ActionError(
+                    ppath,
+                    action.payload.content_text,
+                    problem or "contentExpression gave no value; action not taken",
+                )
             text = content if isinstance(content, str) else ex.format_value(content)
             payload_type = action.payload.type
             if payload_type == "JSON":
                 try:
                     payload = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{action.path}.payload: not JSON: {exc.msg}") from None
+                    raise _ActionError(
+                        ppath,
+                        action.payload.content_text,
+                        f"not JSON: {exc.msg}; action not taken",
+                    ) from None
             else:
                 payload = text
         return ActionRequest(
@@ -602,7 +717,7 @@ class DetectorEngine:
             "eventTime": now_ms,
             "eventName": event.name,
             "payload": {
-                "actionExecutionId": str(uuid.uuid4()),
+                "actionExecutionId": self._new_id(),
                 "detector": detector,
                 "eventTriggerDetails": trigger.details(),
                 "state": {
@@ -614,6 +729,29 @@ class DetectorEngine:
                 },
             },
         }
+
+    def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
+        assert self._observer is not None
+        shown = None if key is None or self.model.key is None else key
+        self._observer.observe(TraceRecord(kind, self._clock.now(), shown, detail))
+
+    def _trace_error(
+        self,
+        instance: _Instance,
+        event: Event,
+        path: str,
+        expression: str | None,
+        message: str,
+    ) -> None:
+        self._trace(
+            "error",
+            instance.key,
+            event=event.name,
+            state=instance.state,
+            path=path,
+            expression=expression,
+            message=message,
+        )
 
     def _save(self, instance: _Instance) -> None:
         instance.updated = self._clock.now()
@@ -632,7 +770,7 @@ def model_fingerprint(model: DetectorModel) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _used_inputs(model: DetectorModel) -> set[str]:
+def used_inputs(model: DetectorModel) -> set[str]:
     """Inputs a model references anywhere; messages on other inputs are not routed to it."""
     used: set[str] = set()
     for event in model.events():
@@ -682,3 +820,33 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return ex.format_value(value)
+
+
+class _ActionError(Exception):
+    """An action that could not run: where, the expression text and why (state is kept)."""
+
+    def __init__(
+        self, path: str, expression: str | None, message: str, *, level: int = logging.WARNING
+    ) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.expression = expression
+        self.message = message
+        self.level = level
+        """Log level without an observer: an unset input field is routine, so DEBUG there."""
+
+
+def _field_text(fields: Mapping[str, Any], dotted: str) -> str | None:
+    """The raw text of an expression field, ``propertyValue.value.doubleValue`` included."""
+    node: Any = fields
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node if isinstance(node, str) else None
+
+
+def _shown(value: Any) -> str:
+    if value is ex.UNDEFINED:
+        return "undefined"
+    return f"{ex.type_name(value)} {ex.format_value(value)}"

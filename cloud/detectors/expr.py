@@ -677,6 +677,23 @@ def evaluate(expr: Expr, ctx: EvalContext) -> Any:
         return UNDEFINED
 
 
+def evaluate_reporting(expr: Expr, ctx: EvalContext) -> tuple[Any, str | None]:
+    """Like :func:`evaluate`, and say why the whole expression became invalid, if it did.
+
+    A trace (``plantwatch detectors run``) reports the failed ``convert`` with its
+    arguments instead of a bare "undefined".
+    """
+    try:
+        return _eval(expr, ctx), None
+    except InvalidExpression as exc:
+        return UNDEFINED, f"{exc} failed"
+
+
+def type_name(value: Any) -> str:
+    """The language's name for a value's type: ``integer``, ``string``, ``undefined`` ..."""
+    return _type_name(value)
+
+
 def is_true(expr: Expr | None, ctx: EvalContext) -> bool:
     """A condition holds only when it evaluates to Boolean ``true``; no condition is true."""
     if expr is None:

@@ -48,7 +48,7 @@ def batch_put_message(
         if not isinstance(message, Mapping):
             raise DetectorModelError(f"{path}: expected an object")
         message_id = message.get("messageId")
-        if not isinstance(message_id, str) or not MESSAGE_ID_RE.match(message_id):
+        if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
             raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
         if message_id in seen:
             raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")

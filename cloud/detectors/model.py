@@ -45,13 +45,16 @@ BUILTIN_ACTIONS: Final = ("setVariable", "setTimer", "resetTimer", "clearTimer")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """AWS's structural limits (§8); applied in strict mode only."""
+    """AWS's structural limits (§8); applied in strict mode only.
+
+    There is no limit on variables: CreateDetectorModel has none (AWS's own HVAC example sets
+    14); the "10" once seen in an error came from BatchUpdateDetector.
+    """
 
     states: int = 20
     events_per_state: int = 20
     transitions_per_state: int = 20
     actions_per_event: int = 10
-    variables: int = 10
     condition_chars: int = 512
     value_chars: int = 1024
     content_bytes: int = 1024
@@ -242,7 +245,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
             j = text.find(".", i)
             j = n if j < 0 else j
             seg = text[i:j]
-            if not PLAIN_FIELD_RE.match(seg):
+            if not PLAIN_FIELD_RE.fullmatch(seg):
                 return None
             parts.append(seg)
             i = j
@@ -267,7 +270,7 @@ def load_input(
     body = ctx.obj(body, "$")
     ctx.unknown_fields(body, ("inputName", "inputDefinition", "inputDescription", "tags"), "$")
     input_name = ctx.string(ctx.required(body, "inputName", "$"), "$.inputName", max_len=128)
-    if not INPUT_NAME_RE.match(input_name):
+    if not INPUT_NAME_RE.fullmatch(input_name):
         raise ctx.error("$.inputName", f"{input_name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$")
     definition = ctx.obj(ctx.required(body, "inputDefinition", "$"), "$.inputDefinition")
     attrs = ctx.array(
@@ -306,10 +309,14 @@ def load_detector_model(
     strict: bool = True,
     limits: Limits = STRICT_LIMITS,
     source: str | None = None,
+    references: bool = True,
 ) -> DetectorModel:
     """Load a CreateDetectorModel body and compile its expressions.
 
     Input references are checked by :func:`check_references`, since that needs the inputs.
+    ``references=False`` skips the "used but never set" checks of variables and timers, so
+    the analyzer can report every one of them (:func:`reference_problems`) instead of the
+    first.
     """
     body, name = _read(path_or_dict, source or "model")
     ctx = _Ctx(source or name, strict, limits)
@@ -330,7 +337,7 @@ def load_detector_model(
     model_name = ctx.string(
         ctx.required(body, "detectorModelName", "$"), "$.detectorModelName", max_len=128
     )
-    if not NAME_RE.match(model_name):
+    if not NAME_RE.fullmatch(model_name):
         raise ctx.error("$.detectorModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
     role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
     key: str | None = None
@@ -388,7 +395,11 @@ def load_detector_model(
         source=ctx.source,
         raw=body,
     )
-    _check_variables_and_timers(ctx, model)
+    _check_variable_types(ctx, model)
+    if references:
+        problems = reference_problems(model)
+        if problems:
+            raise ctx.error(*problems[0])
     return model
 
 
@@ -490,7 +501,7 @@ def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
     if kind == "setVariable":
         ctx.unknown_fields(fields, ("variableName", "value"), apath)
         name = need("variableName", max_len=128)
-        if not PLAIN_FIELD_RE.match(name):
+        if not PLAIN_FIELD_RE.fullmatch(name):
             raise ctx.error(
                 f"{apath}.variableName", f"{name!r} does not match ^[a-zA-Z][a-zA-Z0-9_]*$"
             )
@@ -610,7 +621,7 @@ def _service_fields(
     if kind == "iotTopicPublish":
         ctx.string(fields["mqttTopic"], f"{apath}.mqttTopic", max_len=128)
         exprs["mqttTopic"] = _topic_expression(ctx, fields["mqttTopic"], f"{apath}.mqttTopic")
-    if kind == "iotEvents" and not INPUT_NAME_RE.match(fields["inputName"]):
+    if kind == "iotEvents" and not INPUT_NAME_RE.fullmatch(fields["inputName"]):
         raise ctx.error(f"{apath}.inputName", f"{fields['inputName']!r} is not an input name")
     if kind == "sqs" and not isinstance(fields.get("useBase64", False), bool):
         raise ctx.error(f"{apath}.useBase64", "expected a boolean")
@@ -682,39 +693,49 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
                 )
 
 
-def _check_variables_and_timers(ctx: _Ctx, model: DetectorModel) -> None:
-    """Creation checks: used timers and variables are set somewhere; variable count limit."""
-    set_vars: set[str] = set()
-    set_timers: set[str] = set()
+def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
+    """A variable has one type: every setVariable of it gives the same type family."""
     var_types: dict[str, tuple[str, str]] = {}
     for event in model.events():
         for action in event.actions:
+            if action.kind != "setVariable":
+                continue
+            name = action.fields["variableName"]
+            kind = _type_family(ex.static_type(action.expressions["value"]))
+            if kind is None:
+                continue
+            first = var_types.setdefault(name, (kind, action.path))
+            if first[0] != kind:
+                raise ctx.error(
+                    f"{action.path}.value",
+                    f"variable '{name}' is set to a {kind} here and a {first[0]}"
+                    f" at {first[1]}; a variable has one type",
+                )
+
+
+def set_names(model: DetectorModel) -> tuple[set[str], set[str]]:
+    """Names of the variables and timers some setVariable or setTimer action sets."""
+    variables: set[str] = set()
+    timers: set[str] = set()
+    for event in model.events():
+        for action in event.actions:
             if action.kind == "setVariable":
-                name = action.fields["variableName"]
-                set_vars.add(name)
-                kind = _type_family(ex.static_type(action.expressions["value"]))
-                if kind is None:
-                    continue
-                first = var_types.setdefault(name, (kind, action.path))
-                if first[0] != kind:
-                    raise ctx.error(
-                        f"{action.path}.value",
-                        f"variable '{name}' is set to a {kind} here and a {first[0]}"
-                        f" at {first[1]}; a variable has one type",
-                    )
+                variables.add(action.fields["variableName"])
             elif action.kind == "setTimer":
-                set_timers.add(action.fields["timerName"])
-    if ctx.strict and len(set_vars) > ctx.limits.variables:
-        raise ctx.error(
-            "$.detectorModelDefinition",
-            f"{len(set_vars)} variables; at most {ctx.limits.variables} allowed",
-        )
+                timers.add(action.fields["timerName"])
+    return variables, timers
+
+
+def reference_problems(model: DetectorModel) -> list[tuple[str, str]]:
+    """``(json path, message)`` for each variable or timer used but never set, in order."""
+    set_vars, set_timers = set_names(model)
+    problems: list[tuple[str, str]] = []
     for event in model.events():
         for expr_path, node in _event_expressions(event):
             for ref in ex.references(node):
                 if isinstance(ref, ex.VariableRef) and ref.name not in set_vars:
-                    raise ctx.error(
-                        expr_path, f"variable '{ref.name}' is never set by a setVariable action"
+                    problems.append(
+                        (expr_path, f"variable '{ref.name}' is never set by a setVariable action")
                     )
                 if (
                     isinstance(ref, ex.Call)
@@ -722,18 +743,24 @@ def _check_variables_and_timers(ctx: _Ctx, model: DetectorModel) -> None:
                     and isinstance(ref.args[0], ex.Literal)
                     and ref.args[0].value not in set_timers
                 ):
-                    raise ctx.error(
-                        expr_path, f"timer {ref.args[0].value!r} is never set by a setTimer action"
+                    problems.append(
+                        (
+                            expr_path,
+                            f"timer {ref.args[0].value!r} is never set by a setTimer action",
+                        )
                     )
         for action in event.actions:
             if (
                 action.kind in ("resetTimer", "clearTimer")
                 and action.fields["timerName"] not in set_timers
             ):
-                raise ctx.error(
-                    f"{action.path}.timerName",
-                    f"timer {action.fields['timerName']!r} is never set by a setTimer action",
+                problems.append(
+                    (
+                        f"{action.path}.timerName",
+                        f"timer {action.fields['timerName']!r} is never set by a setTimer action",
+                    )
                 )
+    return problems
 
 
 def _type_family(kind: str) -> str | None:

@@ -14,7 +14,9 @@ Environment: ``INPUT_BUCKET`` (required), ``INPUT_PREFIX`` (``input/``),
 ``UPLOAD_FREQUENCY`` (``PT5M``), ``GRACE_S`` (30), ``COMPONENT_DELIMITER`` (``_``),
 ``TIMESTAMP_FORMAT`` (``yyyyMMddHHmmss``), ``INPUT_TZ_OFFSET`` (``+00:00``),
 ``QUARANTINE_PREFIX`` (``quarantine/``), ``SPOOL_PREFIX`` (``spool/``), ``KNOWN_ASSETS``
-(comma-separated, optional), ``MAX_SKEW_S`` (604800), ``S3_ENDPOINT_URL`` (optional).
+(comma-separated, optional), ``MAX_SKEW_S`` (604800), ``DEFAULT_SITE`` (``s1``: the site
+whose files keep the flat L4E names; any other site writes under ``<INPUT_PREFIX><site>/``;
+empty gives every site its own folder), ``S3_ENDPOINT_URL`` (optional).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 from cloud.adapters.aws import S3ObjectStore
 from cloud.batcher import Batcher, BatcherConfig, ObjectStoreSpool
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds
+from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import ObjectStore
 from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError, PlantwatchError
@@ -56,6 +59,7 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
             quarantine_prefix=environ.get("QUARANTINE_PREFIX", "quarantine/"),
             known_assets=frozenset(a.strip() for a in known.split(",") if a.strip()) or None,
             max_skew_s=float(environ.get("MAX_SKEW_S", str(7 * 24 * 3600))),
+            sites=SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None),
         )
     except ValueError as exc:
         raise ConfigError(f"batcher environment: {exc}") from None

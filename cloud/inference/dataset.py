@@ -76,7 +76,7 @@ def _fast_iso(text: pd.Series) -> pd.DatetimeIndex | None:
     if text.empty:
         return pd.DatetimeIndex([], tz="UTC")
     first = text.iloc[0]
-    if not re.match(
+    if not re.fullmatch(
         r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$", first
     ):
         return None
@@ -285,13 +285,13 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         raise UserError(f"{root}: dataset folder not found")
     groups: dict[str, list[Path]] = {}
     for path in sorted(root.iterdir()):
-        if path.is_dir() and _COMPONENT_RE.match(path.name):
+        if path.is_dir() and _COMPONENT_RE.fullmatch(path.name):
             found = sorted(path.glob("*.csv"))
             if found:
                 groups.setdefault(path.name, []).extend(found)
         elif path.suffix == ".csv":
             component = path.stem.partition("_")[0]
-            if _COMPONENT_RE.match(component):
+            if _COMPONENT_RE.fullmatch(component):
                 groups.setdefault(component, []).append(path)
     if not groups:
         raise UserError(

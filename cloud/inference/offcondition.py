@@ -28,7 +28,7 @@ class OffCondition:
     def parse(cls, text: str) -> OffCondition:
         if not 1 <= len(text) <= 2048:
             raise ConfigError(f"OffCondition {text!r}: expected 1 to 2048 characters")
-        match = _RE.match(text)
+        match = _RE.fullmatch(text)
         if not match:
             raise ConfigError(
                 f"OffCondition {text!r}: expected 'component\\sensor < number' or "

@@ -26,7 +26,7 @@ class ModelRegistry:
         folder = self.root / name
         if not folder.is_dir():
             return []
-        found = (_VERSION_RE.match(p.name) for p in folder.iterdir() if p.is_dir())
+        found = (_VERSION_RE.fullmatch(p.name) for p in folder.iterdir() if p.is_dir())
         return sorted(int(m[1]) for m in found if m)
 
     def names(self) -> list[str]:
@@ -55,7 +55,7 @@ class ModelRegistry:
 
     def save(self, name: str, model: Model, reports: dict[str, Any] | None = None) -> int:
         """Store *model* as the next version; *reports* become ``<key>.json`` beside it."""
-        if not MODEL_NAME_RE.match(name):
+        if not MODEL_NAME_RE.fullmatch(name):
             raise ConfigError(f"ModelName {name!r}: must match {MODEL_NAME_RE.pattern}")
         version = (self.versions(name) or [0])[-1] + 1
         folder = self.root / name / f"v{version}"

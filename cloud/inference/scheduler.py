@@ -13,12 +13,17 @@ Two kinds of model (see :mod:`cloud.inference.model`):
   scheduler. Every component present in the window is scored on its own and written to
   ``<out-prefix><component>/<DataStartTime>/results.jsonl`` with diagnostics named
   ``<component>\\<sensor>``. The execution fails only when no component has data.
+
+One bad object never stops the rest: a file that cannot be read, or a component that cannot
+be scored, is left out and named with its reason in the execution's ``skipped`` list; the
+other files and components of the window are read and scored as usual.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +36,8 @@ from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
 from cloud.ports import ObjectStore, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
+
+log = logging.getLogger(__name__)
 
 SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
@@ -52,7 +59,7 @@ class SchedulerConfig:
     output_bucket: str = "output"
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not NAME_RE.fullmatch(self.name):
             raise ConfigError(f"InferenceSchedulerName {self.name!r}: must match {NAME_RE.pattern}")
         upload_frequency_seconds(self.upload_frequency)
         if not 0 <= self.delay_offset_min <= 60:
@@ -91,6 +98,8 @@ class Execution:
     anomalous: bool = False
     model_name: str = ""
     rows: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Input files and components left out of this run, each ``{key, reason}``."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -197,7 +206,7 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         try:
-            keys, anomalous, rows = self._score(start, end)
+            keys, anomalous, rows = self._score(start, end, execution.skipped)
         except (UserError, _MissingData) as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
         except PlantwatchError as exc:
@@ -212,8 +221,13 @@ class Scheduler:
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_dict())
         return execution
 
-    def read_window(self, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
-        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects."""
+    def read_window(
+        self, start: datetime, end: datetime, skipped: list[dict[str, str]] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects.
+
+        A file that cannot be read is left out and appended to *skipped* with its reason.
+        """
         f = timedelta(seconds=self.config.frequency_s)
         lo, hi = start - f, end + f
         files: dict[str, list[tuple[datetime, str]]] = {}
@@ -228,15 +242,24 @@ class Scheduler:
         for component, found in sorted(files.items()):
             if wanted is not None and component not in wanted:
                 continue
-            parts = [read_csv(self.input_store.get(k), k).frame for _, k in sorted(found)]
+            parts = []
+            for _, key in sorted(found):
+                try:
+                    parts.append(read_csv(self.input_store.get(key), key).frame)
+                except Exception as exc:  # one unreadable object must not fail the others
+                    _skip(skipped, key, exc)
+            if not parts:
+                continue
             frame = merge(parts)
             frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
             if not frame.empty:
                 frames[component] = frame
         return frames
 
-    def _score(self, start: datetime, end: datetime) -> tuple[list[str], bool, int]:
-        frames = self.read_window(start, end)
+    def _score(
+        self, start: datetime, end: datetime, skipped: list[dict[str, str]]
+    ) -> tuple[list[str], bool, int]:
+        frames = self.read_window(start, end, skipped)
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
@@ -251,6 +274,9 @@ class Scheduler:
                     )
                 except UserError as exc:  # another kind of asset under the same prefix
                     unfit.append(f"{c}: {exc}")
+                except Exception as exc:  # one component's bad data must not fail the rest
+                    unfit.append(f"{c}: {exc}")
+                    _skip(skipped, c, exc)
             if not written:
                 raise UserError("no component fits the model: " + "; ".join(unfit))
         else:
@@ -282,6 +308,13 @@ class Scheduler:
         )
 
 
+def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:
+    reason = str(exc) if isinstance(exc, PlantwatchError) else f"{type(exc).__name__}: {exc}"
+    log.warning("%s: left out of the window: %s", key, reason)
+    if skipped is not None:
+        skipped.append({"key": key, "reason": reason[:1000]})
+
+
 class _MissingData(PlantwatchError):
     """A required component has no row in the window."""
 
@@ -305,13 +338,24 @@ def list_executions(
 
 
 def create_scheduler(state: StateStore, config: SchedulerConfig, now: float) -> dict[str, Any]:
-    """Register and start a scheduler (L4E starts one on creation); one per model."""
+    """Register and start a scheduler (L4E starts one on creation).
+
+    L4E allows one scheduler per model. plantwatch allows one per model and input location,
+    so a fleet model can score each site's folder (:mod:`cloud.l4e.sites`) with its own
+    scheduler; two schedulers of one model on the same input still conflict.
+    """
     if state.get(SCHEDULERS_NS, config.name) is not None:
         raise ConflictError(f"scheduler {config.name!r} already exists")
+    where = (config.input_bucket, config.input_prefix)
     for name, doc in state.items(SCHEDULERS_NS):
-        if doc.get("config", {}).get("model_name") == config.model_name:
+        other = doc.get("config", {})
+        if other.get("model_name") == config.model_name and where == (
+            other.get("input_bucket"),
+            other.get("input_prefix"),
+        ):
             raise ConflictError(
-                f"model {config.model_name!r} already has scheduler {name!r} (one per model)"
+                f"model {config.model_name!r} already has scheduler {name!r} on "
+                f"{config.input_bucket}/{config.input_prefix} (one per model and input prefix)"
             )
     doc = {"config": config.to_dict(), "status": "RUNNING", "created_at": now, "started_at": now}
     state.put(SCHEDULERS_NS, config.name, doc)

@@ -10,6 +10,14 @@ Semantics worth knowing:
   ``TargetSamplingRate`` is applied per reading);
 * a redelivered message (same ``sender:seq``) is ignored; a reading not newer than the
   asset's last scored reading is dropped and counted (``late``);
+* given a clock, a message with a reading more than ``max_skew_s`` from now is refused
+  whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
+  otherwise make every real reading of its asset "late" until a restart;
+* sites are kept apart (:mod:`cloud.l4e.sites`): state is per ``(site, asset)`` and the sink
+  is handed the site layout's key, ``<asset>`` or ``<site>:<asset>``;
+* a message's state (its id, the asset's last reading and model state) is committed only
+  after the sink has stored its lines, so a message whose lines could not be stored is
+  scored again when it is redelivered;
 * with ``debounce_rows > 1`` the line's ``prediction`` is the debounced alarm, so it may
   differ from ``anomaly_score > 0.5`` for up to that many rows at each edge; with the default
   of 1 the L4E rule holds exactly;
@@ -30,11 +38,16 @@ import pandas as pd
 
 from cloud.inference.alarm import Debouncer
 from cloud.inference.model import Model, StreamState
-from cloud.inference.results import encode_results, result_lines, results_key
+from cloud.inference.results import decode_results, encode_results, result_lines, results_key
 from cloud.l4e.naming import window_end
+from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore
-from edge.errors import WireFormatError
+from edge.clock import Clock
+from edge.errors import NotFoundError, WireFormatError
 from edge.wire import Telemetry, decode
+
+MAX_SKEW_S = 7 * 24 * 3600
+"""Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
 
 
 class ResultSink(Protocol):
@@ -52,27 +65,50 @@ class CallbackSink:
 
 
 class WindowedObjectSink:
-    """Writes lines into the scheduler's layout, ``<prefix><asset>/<DataStartTime>/
-    results.jsonl``, one object per upload window, rewritten as lines arrive."""
+    """Writes lines into the scheduler's layout, ``<prefix>[<site>/]<asset>/<DataStartTime>/
+    results.jsonl``, one object per upload window, rewritten as lines arrive.
 
-    def __init__(self, store: ObjectStore, prefix: str = "stream/", frequency_s: int = 300):
+    A window's object already in the store (written before a restart) is read back first,
+    so its earlier lines are kept. A failed put leaves the window as it was stored.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        prefix: str = "stream/",
+        frequency_s: int = 300,
+        sites: SiteLayout | None = None,
+    ):
         self.store, self.prefix, self.frequency_s = store, prefix, frequency_s
+        self.sites = sites or SiteLayout()
         self._open: dict[tuple[str, float], list[dict[str, Any]]] = {}
 
     def write(self, asset: str, lines: list[dict[str, Any]]) -> None:
-        touched = set()
+        """*asset* is the site layout's key of the asset (``<asset>`` or ``<site>:<asset>``)."""
+        site, name = self.sites.split(asset)
+        prefix = self.sites.prefix(self.prefix, site)
+        grouped: dict[float, list[dict[str, Any]]] = {}
         for line in lines:
             at = datetime.fromisoformat(line["timestamp"]).replace(tzinfo=UTC).timestamp()
             start = window_end(at, self.frequency_s) - self.frequency_s
-            self._open.setdefault((asset, start), []).append(line)
-            touched.add((asset, start))
-        for asset_name, start in touched:
-            key = results_key(
-                self.prefix, datetime.fromtimestamp(start, tz=UTC), component=asset_name
-            )
-            self.store.put(key, encode_results(self._open[(asset_name, start)]))
-        for key in [k for k in self._open if k[0] == asset and k not in touched]:
+            grouped.setdefault(start, []).append(line)
+        for start, new in sorted(grouped.items()):
+            key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
+            old = self._open.get((asset, start))
+            if old is None:
+                old = self._stored(key, new[0]["timestamp"])
+            merged = [*old, *new]
+            self.store.put(key, encode_results(merged))
+            self._open[(asset, start)] = merged
+        for key in [k for k in self._open if k[0] == asset and k[1] not in grouped]:
             del self._open[key]  # an older window of this asset is complete
+
+    def _stored(self, key: str, before: str) -> list[dict[str, Any]]:
+        try:
+            lines = decode_results(self.store.get(key))
+        except NotFoundError:
+            return []
+        return [line for line in lines if str(line.get("timestamp", "")) < before]
 
 
 @dataclass
@@ -101,9 +137,15 @@ class StreamingScorer:
         debounce_rows: int = 1,
         quarantine: Callable[[bytes, str, str], None] | None = None,
         dedup_window: int = 10_000,
+        clock: Clock | None = None,
+        max_skew_s: float = MAX_SKEW_S,
+        sites: SiteLayout | None = None,
     ) -> None:
         self.model = model
         self.sink = sink
+        self.clock = clock
+        self.max_skew_s = max_skew_s
+        self.sites = sites or SiteLayout()
         Debouncer(debounce_rows)  # validates
         self.debounce_rows = debounce_rows
         self.quarantine = quarantine
@@ -119,32 +161,50 @@ class StreamingScorer:
         try:
             message = decode(payload)
         except WireFormatError as exc:
-            self.stats.quarantined += 1
-            reasons = self.stats.quarantine_reasons
-            reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
-            if self.quarantine is not None:
-                self.quarantine(payload, exc.reason, str(exc))
+            self._refuse(payload, exc.reason, str(exc))
             return []
-        return self.handle_message(message)
+        return self.handle_message(message, payload)
 
-    def handle_message(self, message: Telemetry) -> list[dict[str, Any]]:
+    def _refuse(self, payload: bytes | None, reason: str, error: str) -> None:
+        self.stats.quarantined += 1
+        reasons = self.stats.quarantine_reasons
+        reasons[reason] = reasons.get(reason, 0) + 1
+        if self.quarantine is not None and payload is not None:
+            self.quarantine(payload, reason, error)
+
+    def _skewed(self, message: Telemetry) -> str | None:
+        if self.clock is None:
+            return None
+        now = self.clock.now()
+        for i, sample in enumerate(message.samples):
+            skew = sample.ts_ms / 1000 - now
+            if abs(skew) > self.max_skew_s:
+                return (
+                    f"samples[{i}].ts: {sample.ts_ms} is {skew:+.0f} s from now; "
+                    f"at most {self.max_skew_s:.0f} s allowed"
+                )
+        return None
+
+    def handle_message(
+        self, message: Telemetry, payload: bytes | None = None
+    ) -> list[dict[str, Any]]:
+        """Score one decoded message; *payload* (its raw bytes) is what a refusal keeps."""
         self.stats.messages += 1
         if message.msg_id in self._seen:
             self.stats.duplicates += 1
             return []
-        self._seen[message.msg_id] = None
-        if len(self._seen) > self._dedup_window:
-            self._seen.popitem(last=False)
-        state = self._assets.setdefault(
-            message.asset, _AssetState(debouncer=Debouncer(self.debounce_rows))
-        )
+        skewed = self._skewed(message)
+        if skewed is not None:
+            self._refuse(payload, "timestamp_out_of_range", skewed)
+            return []
+        key = self.sites.key(message.site, message.asset)
+        state = self._assets.setdefault(key, _AssetState(debouncer=Debouncer(self.debounce_rows)))
         samples = sorted(message.samples, key=lambda s: s.ts_ms)
         fresh = [s for s in samples if s.ts_ms > state.last_ts_ms]
-        self.stats.late += len(samples) - len(fresh)
         if not fresh:
+            self._remember(message)
+            self.stats.late += len(samples)
             return []
-        self.stats.readings += len(fresh)
-        state.last_ts_ms = fresh[-1].ts_ms
         x = np.array(
             [[_value(s.values.get(name)) for name in self._plain] for s in fresh], dtype=float
         )
@@ -160,13 +220,23 @@ class StreamingScorer:
         x = self._fill(x, state)
         index = pd.DatetimeIndex(pd.to_datetime([s.ts_ms for s in fresh], unit="ms", utc=True))
         result = self.model.score_arrays(index, x, off, state.stream)
-        state.stream = result.state
         if self.debounce_rows > 1:
             result.prediction = state.debouncer.run(result.prediction.astype(bool)).astype(np.int8)
         names = self.model.sensor_names(None if not self.model.is_template else message.asset)
         lines = result_lines(result, names)
-        self.sink.write(message.asset, lines)
+        self.sink.write(key, lines)
+        # stored: only now does this message count as scored
+        state.stream = result.state
+        state.last_ts_ms = fresh[-1].ts_ms
+        self._remember(message)
+        self.stats.late += len(samples) - len(fresh)
+        self.stats.readings += len(fresh)
         return lines
+
+    def _remember(self, message: Telemetry) -> None:
+        self._seen[message.msg_id] = None
+        if len(self._seen) > self._dedup_window:
+            self._seen.popitem(last=False)
 
     def _fill(self, x: np.ndarray, state: _AssetState) -> np.ndarray:
         """Missing values: the asset's previous reading, else the training mean."""

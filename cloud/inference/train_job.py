@@ -84,6 +84,8 @@ class TrainOutcome:
     evaluation: dict[str, Any]
     train_s: float
     scored_rows: int
+    labels: int
+    """Labelled periods read (0: quality cannot be determined)."""
 
 
 def run_train_job(
@@ -149,7 +151,9 @@ def run_train_job(
         staged.replace(path / DIAGNOSTICS_FILE)
     finally:
         staged.unlink(missing_ok=True)
-    return TrainOutcome(model, version, path, quality, evaluation, train_s, len(scored))
+    return TrainOutcome(
+        model, version, path, quality, evaluation, train_s, len(scored), len(labels)
+    )
 
 
 def _between(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Any:

@@ -51,7 +51,7 @@ class InputNaming:
 
     def format(self, component: str, at: datetime, prefix: str = "") -> str:
         """The key of *component*'s file for the window ending at *at* (aware, any zone)."""
-        if not COMPONENT_RE.match(component):
+        if not COMPONENT_RE.fullmatch(component):
             raise ConfigError(f"component {component!r}: must match {COMPONENT_RE.pattern}")
         return f"{prefix}{component}{self.delimiter}{self.format_timestamp(at)}.csv"
 
@@ -78,8 +78,8 @@ class InputNaming:
         if self.timestamp_format == "EPOCH" and not self.delimiter:
             ts_pattern = r"\d{10}"
         pattern = rf"^(?P<c>.+?){re.escape(self.delimiter)}(?P<t>{ts_pattern})$"
-        match = re.match(pattern, name)
-        if not match or not COMPONENT_RE.match(match["c"]):
+        match = re.fullmatch(pattern, name)
+        if not match or not COMPONENT_RE.fullmatch(match["c"]):
             return None
         return match["c"], self.parse_timestamp(match["t"])
 
@@ -93,7 +93,7 @@ class InputNaming:
 
 def tz_offset_seconds(offset: str) -> int:
     """``+05:30`` -> 19800; names the problem on bad input."""
-    match = TZ_OFFSET_RE.match(offset)
+    match = TZ_OFFSET_RE.fullmatch(offset)
     if not match or int(match[3]) >= 60 or int(match[2]) > 23:
         raise ConfigError(f"InputTimeZoneOffset {offset!r}: expected +HH:MM or -HH:MM")
     seconds = int(match[2]) * 3600 + int(match[3]) * 60

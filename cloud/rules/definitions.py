@@ -92,7 +92,7 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object with ruleName and topicRulePayload")
     name = entry.get("ruleName")
-    if not isinstance(name, str) or not RULE_NAME_RE.match(name):
+    if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):

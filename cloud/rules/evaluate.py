@@ -151,7 +151,7 @@ def to_number(v: Any) -> int | float | _Undefined:
     """Operand conversion to a number: numbers, numeric strings; else Undefined."""
     if is_number(v):
         return v
-    if isinstance(v, str) and _NUMERIC_STRING.match(v):
+    if isinstance(v, str) and _NUMERIC_STRING.fullmatch(v):
         number = float(v)
         return number if math.isfinite(number) else UNDEFINED
     return UNDEFINED

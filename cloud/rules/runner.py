@@ -14,6 +14,12 @@ share one spool file (``Batcher(..., shared_spool=True)``).
 
 Overlapping FROM filters make a broker deliver a message once per matching subscription;
 the batcher's de-duplication absorbs that, other actions would run twice.
+
+The inbox between the two threads is bounded (messages and bytes). When it is full the
+network thread waits for room: it stops reading, nothing more is acknowledged, and the
+broker keeps the rest, so a flood costs the broker's queue, not the runner's memory, and
+nothing acknowledged is dropped. A payload over the wire limit (IoT Core never delivers
+one) is quarantined as ``oversize`` without running the rules on it.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.actions import ActionRunner
@@ -36,8 +43,81 @@ from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.topic_filter import topic_matches
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
+from edge.wire import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger(__name__)
+
+INBOX_MESSAGES = 2_000
+INBOX_BYTES = 32 * 1024 * 1024
+
+_Item = tuple[int, mqtt.MQTTMessage]
+
+
+class Inbox:
+    """A FIFO bounded by message count and payload bytes; ``put`` waits while it is full.
+
+    One message larger than the byte bound is still admitted when the inbox is empty, so a
+    big message cannot wedge it. After ``close`` nothing new is admitted (such messages stay
+    unacknowledged and come back with the session) and ``get`` returns None once drained.
+    """
+
+    def __init__(self, max_messages: int = INBOX_MESSAGES, max_bytes: int = INBOX_BYTES) -> None:
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[_Item, int]] = deque()
+        self._bytes = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        self.waits = 0
+        """How often ``put`` had to wait for room (back-pressure was applied)."""
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def put(self, item: _Item, size: int) -> bool:
+        """Queue *item*, waiting while the inbox is full; False if it was closed meanwhile."""
+        with self._cond:
+            if self._full(size) and not self._closed:
+                self.waits += 1
+                self._cond.wait_for(lambda: self._closed or not self._full(size))
+            if self._closed:
+                return False
+            self._items.append((item, size))
+            self._bytes += size
+            self._cond.notify_all()
+            return True
+
+    def _full(self, size: int) -> bool:
+        if not self._items:
+            return False
+        return len(self._items) >= self.max_messages or self._bytes + size > self.max_bytes
+
+    def get(self) -> _Item | None:
+        """The next item, waiting for one; None once closed and drained."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self._closed)
+            return self._pop()
+
+    def get_nowait(self) -> _Item | None:
+        """The next item if one is queued; raises ``queue.Empty`` if none; None once closed."""
+        with self._cond:
+            if not self._items and not self._closed:
+                raise queue.Empty
+            return self._pop()
+
+    def _pop(self) -> _Item | None:
+        if not self._items:
+            return None
+        item, size = self._items.popleft()
+        self._bytes -= size
+        self._cond.notify_all()
+        return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
 
 def load_rules(path: str | None = None) -> list[TopicRule]:
@@ -62,6 +142,9 @@ class RulesRunner:
         pump_interval_s: float = 0.5,
         connect_timeout_s: float = 10.0,
         max_batch: int = 256,
+        inbox_messages: int = INBOX_MESSAGES,
+        inbox_bytes: int = INBOX_BYTES,
+        max_message_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self.rules = [r for r in rules if not r.disabled]
         if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
@@ -69,7 +152,7 @@ class RulesRunner:
         if protocol not in ("3.1.1", "5"):
             raise ConfigError(f"protocol {protocol!r}: expected '3.1.1' or '5'")
         self.address = parse_broker_url(broker_url)
-        self.url = broker_url
+        self.url = self.address.url
         self.batcher = batcher
         self.clock = clock
         self.actions = ActionRunner(batcher, republisher)
@@ -79,11 +162,15 @@ class RulesRunner:
         self.connect_timeout_s = connect_timeout_s
         self.messages = 0
         self.failures = 0
+        self.counts: Counter[str] = Counter()
+        """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
+        self.max_message_bytes = max_message_bytes
+        self._inbox_bounds = (inbox_messages, inbox_bytes)
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
-        self._inbox: queue.SimpleQueue[tuple[int, mqtt.MQTTMessage] | None] = queue.SimpleQueue()
+        self.inbox = Inbox(*self._inbox_bounds)
         self._generation = 0
         """Counts connections: a packet id acknowledged on a later connection than the one it
         arrived on could acknowledge a different message, so such acks are skipped (the broker
@@ -98,11 +185,11 @@ class RulesRunner:
             manual_ack=True,
         )
         self._client.max_inflight_messages_set(100)
-        if self.address.tls:
-            self._client.tls_set()
+        self.address.apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
+        guard_callbacks(self._client, self.counts, log, "rules runner")
 
     def subscriptions(self) -> list[str]:
         if self.shared_group:
@@ -129,7 +216,7 @@ class RulesRunner:
             )
         except OSError as exc:
             raise PlantwatchError(f"{self.url}: cannot connect: {exc}") from exc
-        self._inbox = queue.SimpleQueue()
+        self.inbox = Inbox(*self._inbox_bounds)
         self._worker = threading.Thread(target=self._work_loop, name="rules-worker", daemon=True)
         self._worker.start()
         self._client.loop_start()
@@ -148,7 +235,7 @@ class RulesRunner:
             self._pump_thread.join()
             self._pump_thread = None
         if self._worker is not None:
-            self._inbox.put(None)
+            self.inbox.close()
             self._worker.join()
             self._worker = None
         self._client.disconnect()
@@ -182,26 +269,31 @@ class RulesRunner:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((self._generation, msg))
+        # Waits while the inbox is full: back-pressure through the broker, nothing acked.
+        self.inbox.put((self._generation, msg), len(msg.payload))
 
     # worker thread
     def _work_loop(self) -> None:
         while True:
-            first = self._inbox.get()
+            first = self.inbox.get()
             if first is None:
                 return
             batch = [first]
             stopping = False
             while len(batch) < self.max_batch:
                 try:
-                    item = self._inbox.get_nowait()
+                    item = self.inbox.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
-            self._process(batch)
+            try:
+                self._process(batch)
+            except Exception:  # the worker outlives any one batch; those stay unacknowledged
+                self.failures += len(batch)
+                log.exception("a batch of %d messages failed; not acknowledged", len(batch))
             if stopping:
                 return
 
@@ -230,6 +322,17 @@ class RulesRunner:
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """Evaluate every matching rule on one message and run its actions."""
         self.messages += 1
+        if len(payload) > self.max_message_bytes:
+            self.counts["oversize"] += 1
+            self.batcher.quarantine.put(
+                "oversize",
+                f"payload is {len(payload)} bytes; the limit is {self.max_message_bytes}",
+                bytes(payload),
+                topic=topic,
+                client_id=client_id,
+                received_at=self.clock.now(),
+            )
+            return
         message = Message(
             topic=topic,
             payload=payload,

@@ -1,4 +1,10 @@
-"""Runs the embedded amqtt broker in its own process, so it gets a core to itself."""
+"""Runs the embedded amqtt broker in its own process, so it gets a core to itself.
+
+With ``--passwd`` and ``--acl`` it enforces the credentials and topic ACL that
+``cloud.runtime.broker_auth`` writes for mosquitto too; with ``--max-packet-bytes`` it
+closes the connection of a client that sends a larger packet, as mosquitto's
+``max_packet_size`` does, before reading the packet's body.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,24 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker as _AmqttBroker
 from amqtt.contexts import Action
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING
+
+from cloud.runtime.broker_auth import AccessControl
+
+log = logging.getLogger("plantwatch.amqtt")
 
 
 class RedeliveringHandler(BrokerProtocolHandler):
@@ -63,13 +77,102 @@ class Broker(_AmqttBroker):
     """amqtt reads MQTT-4.7.2-1 (no wildcard match of ``$`` topics) as a ban on any client
     publish to a ``$`` topic and drops the connection; AWS IoT's reserved ``$aws/`` topics
     carry the shadow protocol, so those are let through. ``$SYS`` and the rest stay closed.
-    Every connection's handler is a ``RedeliveringHandler`` (see there why)."""
+    Every connection's handler is a ``RedeliveringHandler`` (see there why).
 
-    async def _initialize_client_session(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        handler, session = await super()._initialize_client_session(*args, **kwargs)
+    With *access* (``--auth``), every publish, subscription, delivery and retained message
+    is checked against it, and a CONNECT is authenticated before amqtt touches any session:
+    amqtt 0.12.1 deletes or takes over the session named by the client id first and asks
+    the auth plugins afterwards, so an anonymous client could end any client's session.
+    """
+
+    def __init__(self, config: Any, access: AccessControl | None = None) -> None:
+        super().__init__(config)
+        self.access = access
+
+    async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> tuple[Any, Any]:
+        try:
+            if self.access is None:
+                handler, session = await super()._initialize_client_session(
+                    reader, writer, remote_address, remote_port
+                )
+            else:
+                handler, session = await self._authenticated_session(reader, writer)
+        except AMQTTError:
+            await writer.close()  # amqtt leaves the socket open when the CONNECT is unreadable
+            raise
         # amqtt builds the handler inside its CONNECT parsing; the subclass adds no state.
         handler.__class__ = RedeliveringHandler
         return handler, session
+
+    async def _authenticated_session(self, reader: Any, writer: Any) -> tuple[Any, Any]:
+        """amqtt's ``_initialize_client_session`` with the credentials checked first and the
+        client id replaced by the username (mosquitto's ``use_username_as_clientid``), so a
+        credential can only ever hold its own session. Recheck on any amqtt upgrade."""
+        assert self.access is not None
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
+        except MQTTError:
+            await writer.close()
+            raise
+        if not self.access.authenticate(session.username, session.password):
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"client {session.client_id!r}: bad or missing credentials")
+        session.client_id = session.username
+        if session.clean_session:
+            await self._delete_session(session.client_id)
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            for attr in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "keep_alive",
+                "username",
+                "password",
+            ):
+                setattr(existing, attr, getattr(session, attr))
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
+
+    async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
+        if self.access is None:
+            return await super()._topic_filtering(session, topic, action)
+        return self.access.allows(getattr(session, "username", None), str(action), topic)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Any
+    ) -> None:
+        """amqtt sends a connecting client the retained messages of every filter anyone
+        subscribed to, unchecked; with an ACL only those it may receive are sent."""
+        if self.access is None:
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+            return
+        topic_filter, qos = subscription
+        handler = self._get_handler(session)
+        for topic, retained in list(self._retained_messages.items()):
+            if (
+                handler is not None
+                and self._matches(topic, topic_filter)
+                and self.access.allows(session.username, "receive", topic)
+            ):
+                await handler.mqtt_publish(
+                    retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
+                )
 
     async def _handle_message_delivery(self, session: Any, handler: Any, wait: Any) -> bool:
         message = wait.result()
@@ -103,32 +206,90 @@ class OpenAuthPlugin(BaseAuthPlugin):
         pass
 
 
-async def _serve(host: str, port: int) -> None:
+def limit_packet_size(max_bytes: int) -> None:
+    """Close the connection of a client whose packet is larger than *max_bytes* (fixed
+    header included), as soon as its length is read and before its body is: a fixed header
+    that reads as end-of-stream makes amqtt's reader, and its CONNECT parsing, close it.
+    Patches amqtt's fixed-header decoder for this process (the broker's own)."""
+    decode = MQTTFixedHeader.from_stream.__func__  # type: ignore[attr-defined]
+
+    async def bounded(cls: type[MQTTFixedHeader], reader: Any) -> MQTTFixedHeader | None:
+        header = await decode(cls, reader)
+        if header is None:
+            return None
+        size = 1 + _varint_size(header.remaining_length) + header.remaining_length
+        if size > max_bytes:
+            log.warning(
+                "oversized packet: %d bytes (type %d) over the limit of %d; connection closed",
+                size,
+                header.packet_type,
+                max_bytes,
+            )
+            return None
+        return header
+
+    MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
+
+
+def _varint_size(value: int) -> int:
+    size = 1
+    while value >= 128:
+        value //= 128
+        size += 1
+    return size
+
+
+async def _serve(host: str, port: int, access: AccessControl | None) -> None:
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
         "session_expiry_interval": 3600,
     }
-    broker = Broker(config)
+    broker = Broker(config, access)
     await broker.start()
     print(f"ready mqtt://{host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if access is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, access)
     await stop.wait()
     await broker.shutdown()
+
+
+def _reload(access: AccessControl) -> None:
+    """SIGHUP re-reads the credentials and ACL, as mosquitto does; a bad file keeps the
+    previous policy rather than stopping the broker."""
+    try:
+        access.reload()
+    except Exception:
+        log.exception(
+            "reloading %s and %s failed; the previous policy stays",
+            access.passwd_file,
+            access.acl_file,
+        )
+    else:
+        log.warning("reloaded credentials and ACL")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plantwatch-amqtt")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-packet-bytes", type=int, default=0, help="0: no limit")
+    parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
+    parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    asyncio.run(_serve(args.host, args.port))
+    if args.max_packet_bytes > 0:
+        limit_packet_size(args.max_packet_bytes)
+    if (args.passwd is None) != (args.acl is None):
+        parser.error("--passwd and --acl go together")
+    access = AccessControl(args.passwd, args.acl) if args.passwd else None
+    asyncio.run(_serve(args.host, args.port, access))
     return 0
 
 

@@ -2,12 +2,19 @@
 
 amqtt is the default because it installs with pip, so the two-command quick start holds;
 mosquitto is about 2.7x faster at QoS 1 and speaks MQTT 5, and is used when asked for.
+
+Both are configured alike: a client that sends a packet larger than the message limit
+(IoT Core's 128 KB by default, plus room for the topic and headers) is disconnected, as
+IoT Core does, before the broker reads the body; with ``auth`` both read the password and
+ACL files of ``cloud.runtime.broker_auth`` and refuse anonymous clients.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +23,21 @@ import time
 from pathlib import Path
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
+from cloud.runtime.broker_auth import AuthStore
 from edge.errors import ConfigError, PlantwatchError
 
 BROKER_KINDS = ("amqtt", "mosquitto", "auto")
+MAX_MESSAGE_KB = 128
+"""IoT Core's payload limit."""
+PACKET_HEADROOM = 1024
+"""Bytes allowed beyond the payload limit for the fixed header, the topic (IoT Core: at most
+256 bytes) and MQTT 5 properties; the services check the payload's exact size themselves."""
+
+
+def max_packet_bytes(max_message_kb: int) -> int:
+    return max_message_kb * 1024 + PACKET_HEADROOM
+
+
 __all__ = ["BROKER_KINDS", "BrokerAddress", "EmbeddedBroker", "free_port", "parse_broker_url"]
 
 
@@ -32,6 +51,16 @@ def mosquitto_path() -> str | None:
     return shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can connect: ``localhost`` or a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def resolve_kind(kind: str) -> str:
@@ -49,12 +78,42 @@ def resolve_kind(kind: str) -> str:
 class EmbeddedBroker:
     """A broker child process; ``kill()`` and ``start()`` again keep the same port (chaos tests)."""
 
-    def __init__(self, kind: str = "amqtt", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        kind: str = "amqtt",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_message_kb: int = MAX_MESSAGE_KB,
+        auth: AuthStore | None = None,
+    ) -> None:
+        if max_message_kb < 1:
+            raise ConfigError(f"max message size {max_message_kb} KB: expected at least 1")
+        if auth is None and not is_loopback(host):
+            raise ConfigError(
+                f"--host {host}: a broker reachable from other machines needs --auth "
+                "(credentials and topic ACLs); without it bind 127.0.0.1"
+            )
         self.kind = resolve_kind(kind)
         self.host = host
         self.port = port or free_port(host)
+        self.max_message_kb = max_message_kb
+        self.auth = auth
         self._proc: subprocess.Popen[bytes] | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="plantwatch-broker-"))
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def log_file(self) -> Path:
+        return self._workdir / "broker.log"
+
+    def reload(self) -> None:
+        """Re-read the password and ACL files (SIGHUP, for both brokers)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     @property
     def address(self) -> BrokerAddress:
@@ -69,18 +128,33 @@ class EmbeddedBroker:
         return self._proc is not None and self._proc.poll() is None
 
     def _command(self) -> list[str]:
+        limit = max_packet_bytes(self.max_message_kb)
         if self.kind == "mosquitto":
             conf = self._workdir / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} {self.host}\n"
-                "allow_anonymous true\n"
-                "persistence false\n"
-                "max_inflight_messages 1000\n"
-                "max_queued_messages 1000000\n"
-                "log_type error\n"
-            )
+            lines = [
+                f"listener {self.port} {self.host}",
+                "persistence false",
+                "max_inflight_messages 1000",
+                "max_queued_messages 1000000",
+                f"max_packet_size {limit}",
+                "log_type error",
+            ]
+            if self.auth is None:
+                lines.append("allow_anonymous true")
+            else:
+                lines += [
+                    "allow_anonymous false",
+                    f"password_file {self.auth.passwd_file.resolve()}",
+                    f"acl_file {self.auth.acl_file.resolve()}",
+                    "use_username_as_clientid true",
+                ]
+                if os.geteuid() == 0:
+                    # mosquitto started as root switches to user "mosquitto", which cannot
+                    # read the 0600 credential files; stay the user that wrote them.
+                    lines.append("user root")
+            conf.write_text("\n".join(lines) + "\n")
             return [str(mosquitto_path()), "-c", str(conf)]
-        return [
+        command = [
             sys.executable,
             "-m",
             "cloud.runtime.amqtt_server",
@@ -88,7 +162,12 @@ class EmbeddedBroker:
             self.host,
             "--port",
             str(self.port),
+            "--max-packet-bytes",
+            str(limit),
         ]
+        if self.auth is not None:
+            command += ["--passwd", str(self.auth.passwd_file), "--acl", str(self.auth.acl_file)]
+        return command
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         if self.running:
@@ -108,8 +187,8 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise PlantwatchError(
-                    f"{self.kind} broker exited with {self._proc.returncode}; "
-                    f"see {self._workdir / 'broker.log'}"
+                    f"{self.kind} broker on {self.host}:{self.port} exited with "
+                    f"{self._proc.returncode}: {self._log_tail()}"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
@@ -118,6 +197,20 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def _log_tail(self) -> str:
+        """The broker's last log line: the reason, since :meth:`close` removes the log."""
+        try:
+            lines = (self._workdir / "broker.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        return next((line.strip() for line in reversed(lines) if line.strip()), "no log output")
+
+    def close(self) -> None:
+        """Stop for good and remove the working folder (config, log); ``stop`` keeps it so
+        ``start`` can bring the same broker back."""
+        self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
@@ -141,4 +234,4 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()

@@ -16,7 +16,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from cloud.runtime.layout import INPUT_PREFIX, DataLayout
 from cloud.runtime.stack import LocalStack, StackConfig
@@ -38,6 +37,8 @@ class DemoOptions:
     broker_kind: str = "amqtt"
     quiet: bool = False
     streaming: bool = False
+    keep_files: bool = True
+    """False for a throw-away temp folder: no report is drawn and the summary says so."""
 
     @property
     def sim_speed(self) -> float:
@@ -51,11 +52,19 @@ class DemoOptions:
 
 @dataclass(slots=True)
 class Story:
-    """What happened, in simulated epoch seconds; None until it happens."""
+    """What happened, in simulated epoch seconds; None until it happens.
+
+    ``first_anomaly`` is the timestamp of the first anomalous reading (data time);
+    ``detected`` is the plant time at which the pipeline first reported it (a window's
+    execution, or a streamed result), so window and streaming mode differ in ``detected``
+    and ``alarm``, not in ``first_anomaly``. ``alarm`` is the instant the detector entered
+    Alarm, which is the instant it sent its alert.
+    """
 
     faulted_asset: str
     fault_onset: float | None = None
     first_anomaly: float | None = None
+    detected: float | None = None
     alarm: float | None = None
     alert: float | None = None
     command_desired: float | None = None
@@ -74,8 +83,15 @@ def _clock_text(t: float | None) -> str:
     return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
 
 
+def _console(options: DemoOptions) -> Console:
+    """The CLI's consoles: never wrapped or cut when piped, so ``| tee`` keeps whole lines."""
+    from cloud.cli import output
+
+    return output.stderr if options.quiet else output.stdout
+
+
 def run_demo(options: DemoOptions) -> dict[str, Any]:
-    console = Console(stderr=options.quiet, highlight=False)
+    console = _console(options)
     layout = DataLayout.at(options.out)
     wall_start = time.monotonic()
 
@@ -84,8 +100,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     scenario = demo_scenario()
     specs = [AssetSpec(name, "pump", seed=options.seed + i) for i, name in enumerate(ASSETS)]
-    console.rule("[bold]plantwatch demo")
-    console.print(f"output: {layout.root}")
+    console.print("[bold]plantwatch demo[/]")
+    console.print(f"output: {escape(str(layout.root))}")
 
     model_info = _train(console, layout, specs, options)
 
@@ -150,13 +166,14 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         stack.stop()
     story.errors.extend(e for e in stack.errors if e not in story.errors)
     summary = _summary(story, options, layout, model_info, artefacts, time.monotonic() - wall_start)
-    from cloud.runtime.report import write_report
+    if options.keep_files:
+        from cloud.runtime.report import write_report
 
-    summary["report"] = str(
-        write_report(layout, summary, story.faulted_asset, stack.results_prefix)
-    )
+        summary["report"] = str(
+            write_report(layout, summary, story.faulted_asset, stack.results_prefix)
+        )
     (layout.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    _print_summary(console, summary)
+    _print_summary(console, summary, options)
     return summary
 
 
@@ -244,7 +261,6 @@ def _run_fleet(
                 f"[dim]{_clock_text(onset)}[/] [yellow]fault[/]      injected on "
                 f"{story.faulted_asset} (ground truth; the pipeline is not told)"
             )
-        _note_detector(stack, story, clock.now(), console)
         if stack.streaming is not None and story.first_anomaly is None:
             _note_stream(stack.config.data, stack.results_prefix, story, clock.now(), console)
         if story.recovered is not None and clock.now() > story.recovered + 900:
@@ -266,26 +282,6 @@ def _note_stream(
         _note_result(layout, key, story, now, console)
 
 
-def _note_detector(stack: LocalStack, story: Story, now: float, console: Console) -> None:
-    if stack.engine is None:
-        return
-    try:
-        state = stack.engine.describe(story.faulted_asset)["detector"]["state"]["stateName"]
-    except Exception:
-        return
-    if state == "Alarm" and story.alarm is None:
-        story.alarm = now
-        console.print(
-            f"[dim]{_clock_text(now)}[/] [red]detector[/]   {story.faulted_asset}: Normal -> Alarm"
-        )
-    elif state == "Normal" and story.alarm is not None and story.recovered is None:
-        story.recovered = now
-        console.print(
-            f"[dim]{_clock_text(now)}[/] [green]detector[/]   {story.faulted_asset}: "
-            "Alarm -> Normal (recovered)"
-        )
-
-
 def _note_anomalies(
     layout: DataLayout, execution: Any, story: Story, now: float, console: Console
 ) -> None:
@@ -294,6 +290,8 @@ def _note_anomalies(
 
 
 def _note_result(layout: DataLayout, key: str, story: Story, now: float, console: Console) -> None:
+    """One line per results object with anomalies; every figure is the first anomalous
+    row's (its time, score and top sensor), so the line describes one reading."""
     path = layout.bucket / key
     if not path.exists():
         return
@@ -302,17 +300,19 @@ def _note_result(layout: DataLayout, key: str, story: Story, now: float, console
     anomalous = [x for x in lines if x.get("prediction") == 1]
     if not anomalous:
         return
-    top = max(anomalous, key=lambda x: x.get("anomaly_score", 0))
-    diag = max(top.get("diagnostics", []), key=lambda d: d["value"], default=None)
+    first = anomalous[0]
+    at = datetime.fromisoformat(first["timestamp"]).replace(tzinfo=UTC).timestamp()
+    diag = max(first.get("diagnostics", []), key=lambda d: d["value"], default=None)
     console.print(
-        f"[dim]{_clock_text(now)}[/] [red]anomaly[/]    {asset}: {len(anomalous)}/"
-        f"{len(lines)} rows, score {top.get('anomaly_score', 0):.2f}"
-        + (f", top sensor {escape(diag['name'])} ({diag['value']:.0%})" if diag else "")
+        f"[dim]{_clock_text(now)}[/] [red]anomaly[/]    {asset}: {len(anomalous)} of "
+        f"{len(lines)} rows; first at {_clock_text(at)}, score "
+        f"{first.get('anomaly_score', 0):.2f}"
+        + (f", top sensor {escape(diag['name'])} ({diag['value']:.0%})" if diag else ""),
+        soft_wrap=True,
     )
     if asset == story.faulted_asset and story.first_anomaly is None:
-        story.first_anomaly = (
-            datetime.fromisoformat(anomalous[0]["timestamp"]).replace(tzinfo=UTC).timestamp()
-        )
+        story.first_anomaly = at
+        story.detected = now
 
 
 def _asset_of(result_key: str) -> str:
@@ -321,25 +321,46 @@ def _asset_of(result_key: str) -> str:
 
 
 def _note_alert(detail: dict, story: Story, now: float, console: Console) -> None:
+    """The detector sends its alert as it enters a state, so an ALARM alert is the moment
+    of the alarm and a RECOVERED one the moment of recovery; the lines shown are the
+    alert's own text, built from the one result row that triggered the transition."""
+    attributes = detail.get("attributes") or {}
     text = f"{detail.get('subject', '')} {detail.get('body', '')}"
-    asset = next((a for a in ASSETS if a in text), "?")
-    story.alerts_by_asset[asset] = story.alerts_by_asset.get(asset, 0) + 1
-    if asset == story.faulted_asset and story.alert is None:
-        story.alert = now
+    asset = attributes.get("asset") or next((a for a in ASSETS if a in text), "?")
+    kind = attributes.get("kind", "")
     channel = detail["channel"]
+    if channel == "email":
+        story.alerts_by_asset[asset] = story.alerts_by_asset.get(asset, 0) + 1
+        if kind == "ALARM" and asset == story.faulted_asset and story.alarm is None:
+            story.alarm = story.alert = now
+            console.print(
+                f"[dim]{_clock_text(now)}[/] [red]detector[/]   {asset}: Normal -> Alarm",
+                soft_wrap=True,
+            )
+        elif kind == "RECOVERED" and asset == story.faulted_asset and story.recovered is None:
+            story.recovered = now
+            console.print(
+                f"[dim]{_clock_text(now)}[/] [green]detector[/]   {asset}: Alarm -> Normal "
+                "(recovered)",
+                soft_wrap=True,
+            )
     console.print(
         f"[dim]{_clock_text(now)}[/] [magenta]alert[/]      {channel}: "
-        f"{escape(detail.get('subject') or detail.get('body') or '')}"
+        f"{escape(detail.get('subject') or detail.get('body') or '')}",
+        soft_wrap=True,
     )
     if channel == "sms":
         console.print(
-            f"             [magenta]SMS text[/] ({len(detail['body'])} chars): {escape(detail['body'])}"
+            f"             [magenta]SMS text[/] ({len(detail['body'])} chars): "
+            f"{escape(detail['body'])}",
+            soft_wrap=True,
         )
     elif channel == "email":
         body = detail["body"].strip().splitlines()
         console.print(
             "             [magenta]email body[/]:\n"
-            + "\n".join(f"               {escape(line)}" for line in body[:12])
+            + "\n".join(f"               {escape(line)}" for line in body[:12]),
+            soft_wrap=True,
         )
 
 
@@ -365,14 +386,11 @@ def _summary(
     wall_s: float,
 ) -> dict[str, Any]:
     healthy = [a for a in ASSETS if a != story.faulted_asset]
-    delay = (
-        story.first_anomaly - story.fault_onset
-        if story.first_anomaly and story.fault_onset
-        else None
-    )
 
-    def iso(t: float | None) -> str | None:
-        return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+    def since_onset(t: float | None) -> float | None:
+        if t is None or story.fault_onset is None:
+            return None
+        return round(t - story.fault_onset, 1)
 
     checks = {
         "detected": story.first_anomaly is not None,
@@ -385,38 +403,76 @@ def _summary(
         "story_complete": story.complete,
         "checks": checks,
         "faulted_asset": story.faulted_asset,
-        "times": {
-            "fault_onset": iso(story.fault_onset),
-            "first_anomaly": iso(story.first_anomaly),
-            "alarm": iso(story.alarm),
-            "alert": iso(story.alert),
-            "command_applied": iso(story.command_applied),
-            "recovered": iso(story.recovered),
-        },
-        "detection_delay_s": delay,
+        "mode": "streaming" if options.streaming else "window",
+        "times": {name: _iso(value) for name, value in _moments(story)},
+        "first_anomalous_reading_s": since_onset(story.first_anomaly),
+        "detection_delay_s": since_onset(story.detected),
+        "alarm_delay_s": since_onset(story.alarm),
         "alerts_by_asset": story.alerts_by_asset,
         "model": model_info,
         "input_files": artefacts["input_files"],
         "executions": artefacts["executions"],
         "errors": story.errors,
         "out": str(layout.root),
+        "files_kept": options.keep_files,
         "speed": options.sim_speed,
         "wall_s": round(wall_s, 1),
     }
 
 
-def _print_summary(console: Console, summary: dict[str, Any]) -> None:
-    table = Table(title="demo summary", show_header=False)
-    for name, ok in summary["checks"].items():
-        table.add_row(name.replace("_", " "), "[green]yes[/]" if ok else "[red]no[/]")
-    delay = summary["detection_delay_s"]
-    table.add_row("detection delay", "-" if delay is None else f"{delay / 60:.1f} min (plant time)")
-    table.add_row("input CSV files", str(summary["input_files"]))
-    table.add_row("executions", str(summary["executions"]))
-    table.add_row("wall time", f"{summary['wall_s']} s")
-    table.add_row("report", summary.get("report", "-"))
-    console.print(table)
+def _moments(story: Story) -> list[tuple[str, float | None]]:
+    """The story's moments in time order (a moment that did not happen goes last)."""
+    moments = [
+        ("fault_onset", story.fault_onset),
+        ("first_anomalous_reading", story.first_anomaly),
+        ("detected", story.detected),
+        ("alarm", story.alarm),
+        ("alert", story.alert),
+        ("command_applied", story.command_applied),
+        ("recovered", story.recovered),
+    ]
+    # stable: moments at the same instant keep the causal order listed above
+    return sorted(moments, key=lambda m: (m[1] is None, m[1] or 0.0))
+
+
+def _iso(t: float | None) -> str | None:
+    """One precision everywhere: whole seconds of plant time, UTC."""
+    return None if t is None else datetime.fromtimestamp(int(t), UTC).isoformat()
+
+
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def _print_summary(console: Console, summary: dict[str, Any], options: DemoOptions) -> None:
+    mode = summary["mode"]
+    fields: dict[str, str] = {
+        name.replace("_", " "): "yes" if ok else "NO" for name, ok in summary["checks"].items()
+    }
+    fields["first anomalous reading"] = (
+        f"{_minutes(summary['first_anomalous_reading_s'])} after the fault began (data time)"
+    )
+    fields["detection delay"] = (
+        f"{_minutes(summary['detection_delay_s'])} from fault to first anomalous result "
+        f"({mode} mode, plant time)"
+    )
+    fields["alarm delay"] = f"{_minutes(summary['alarm_delay_s'])} from fault to alarm"
+    fields["input CSV files"] = str(summary["input_files"])
+    fields["executions"] = str(summary["executions"])
+    fields["wall time"] = f"{summary['wall_s']} s"
+    if "report" in summary:
+        fields["report"] = summary["report"]
+    width = max(len(k) for k in fields)
+    console.print("[bold]demo summary[/]")
+    for key, value in fields.items():
+        console.print(f"{key.ljust(width)}  {escape(value)}", soft_wrap=True)
     verdict = (
         "[green]story complete[/]" if summary["story_complete"] else "[red]story incomplete[/]"
     )
-    console.print(verdict + f" - everything is in {summary['out']}")
+    where = (
+        f"everything is in {escape(summary['out'])}"
+        if options.keep_files
+        else "its files are in a temporary folder, removed on exit (keep them with --out DIR "
+        "or --keep)"
+    )
+    console.print(f"{verdict} - {where}", soft_wrap=True)

@@ -21,14 +21,47 @@ OUTPUT_PREFIX = "output/"
 QUARANTINE_PREFIX = "quarantine/"
 
 
+def check_creatable_dir(path: Path, option: str) -> None:
+    """Raise ConfigError unless *path* is a directory or could be made one, creating nothing.
+
+    For output folders written after slow or costly work (training, AWS calls), so that a
+    mistyped path fails first instead of losing the result.
+    """
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{option} {path}: {ancestor} is not a directory")
+
+
 @dataclass(frozen=True, slots=True)
 class DataLayout:
     root: Path
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
         path = Path(root)
         path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
+        """A directory a command will create when it first writes, checked now so that bad
+        input fails before any work and leaves no empty folder behind."""
+        path = Path(root)
+        check_creatable_dir(path, "--data")
+        return cls(path)
+
+    @classmethod
+    def existing(cls, root: str | os.PathLike[str], hint: str | None = None) -> DataLayout:
+        """An existing data directory, for commands that only read: they create nothing,
+        so a mistyped ``--data`` is an error with a hint, not a new empty directory."""
+        path = Path(root)
+        if not path.is_dir():
+            what = "not a directory" if path.exists() else "no such data directory"
+            hint = hint or f"start the local stack with `plantwatch up --data {path}`"
+            raise ConfigError(f"--data {path}: {what}; {hint} or pass --data DIR")
         return cls(path)
 
     @property

@@ -23,10 +23,21 @@ def write_report(
     for name, ok in summary["checks"].items():
         lines.append(f"| {name.replace('_', ' ')} | {'yes' if ok else 'no'} |")
     lines.append("")
-    lines.append("| moment (plant time, UTC) | time |")
+    lines.append("| moment | plant time (UTC) |")
     lines.append("|---|---|")
-    for name, value in summary["times"].items():
-        lines.append(f"| {name.replace('_', ' ')} | {value or '-'} |")
+    for name, value in summary["times"].items():  # in time order, whole seconds
+        shown = value.replace("T", " ").removesuffix("+00:00") if value else "-"
+        lines.append(f"| {name.replace('_', ' ')} | {shown} |")
+    lines.append("")
+    lines.append(f"Mode: {summary.get('mode', 'window')}. From the fault's onset:")
+    lines.append("")
+    for key, label in (
+        ("first_anomalous_reading_s", "first anomalous reading (data time)"),
+        ("detection_delay_s", "first anomalous result reported"),
+        ("alarm_delay_s", "alarm and its alert"),
+    ):
+        value = summary.get(key)
+        lines.append(f"- {label}: {'-' if value is None else f'{value / 60:.1f} min'}")
     if plot is not None:
         lines += ["", f"![anomaly score and sensors]({plot.name})"]
     lines += [

@@ -17,10 +17,13 @@ from typing import Any
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.l4e.naming import InputNaming
+from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import Notification
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
+from edge.errors import ConfigError
+from edge.wire import NAME_RE
 
 log = logging.getLogger("plantwatch.stack")
 
@@ -47,6 +50,22 @@ class StackConfig:
     """Score each reading as it arrives instead of once per upload window."""
     poll_interval_s: float = 0.1
     naming: InputNaming = field(default_factory=InputNaming)
+    sites: tuple[str, ...] = (DEFAULT_SITE,)
+    """Sites to score. The first is the default site, whose files keep the flat L4E names;
+    each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
+    (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
+
+    def __post_init__(self) -> None:
+        if not self.sites or len(set(self.sites)) != len(self.sites):
+            raise ConfigError("sites: expected one or more distinct site names")
+        self.site_layout  # noqa: B018 - validates the default site's name
+        for site in self.sites:
+            if not NAME_RE.fullmatch(site):
+                raise ConfigError(f"site {site!r}: must match {NAME_RE.pattern}")
+
+    @property
+    def site_layout(self) -> SiteLayout:
+        return SiteLayout(self.sites[0])
 
 
 class ObservedNotifier:
@@ -64,6 +83,7 @@ class ObservedNotifier:
                 "channel": notification.channel,
                 "subject": notification.subject,
                 "body": notification.body,
+                "attributes": dict(notification.attributes),
             },
         )
 
@@ -87,6 +107,8 @@ class LocalStack:
         self._closers: list[Callable[[], None]] = []
         self.batcher: Any = None
         self.scheduler: Any = None
+        """The default site's scheduler; ``schedulers`` holds every site's."""
+        self.schedulers: list[Any] = []
         self.engine: Any = None
         self.feeder: Any = None
         self.shadow_service: Any = None
@@ -104,8 +126,9 @@ class LocalStack:
     def _start(self) -> LocalStack:
         cfg = self.config
         if not cfg.broker_url:
-            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port).start()
-            self._closers.append(self.broker.stop)
+            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port)
+            self._closers.append(self.broker.close)
+            self.broker.start()
             self.broker_url = self.broker.url
         self._hook(
             "broker",
@@ -120,6 +143,8 @@ class LocalStack:
         if cfg.detector_model:
             self._start_detectors()
         cfg.data.write_runtime(self.runtime_info())
+        # a stopped stack leaves no runtime.json behind to send clients to a dead broker
+        self._closers.insert(0, lambda: cfg.data.runtime_file.unlink(missing_ok=True))
         self._thread = threading.Thread(target=self._loop, name="plantwatch-stack", daemon=True)
         self._thread.start()
         return self
@@ -168,6 +193,7 @@ class LocalStack:
                 grace_s=cfg.grace_s,
                 naming=cfg.naming,
                 quarantine_prefix=QUARANTINE_PREFIX,
+                sites=cfg.site_layout,
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
@@ -184,29 +210,28 @@ class LocalStack:
             create_scheduler,
         )
 
-        config = SchedulerConfig(
-            name=f"{model_name}-scheduler",
-            model_name=model_name,
-            input_bucket=BUCKET,
-            input_prefix=INPUT_PREFIX,
-            output_bucket=BUCKET,
-            output_prefix=OUTPUT_PREFIX,
-            upload_frequency=self.config.upload_frequency,
-            delay_offset_min=self.config.delay_offset_min,
-            naming=self.config.naming,
-        )
-        if self.state.get(SCHEDULERS_NS, config.name) is None:
-            # Registered like `plantwatch schedulers create`, so executions and events
-            # commands find it by name.
-            create_scheduler(self.state, config, self.clock.now())
-        self.scheduler = Scheduler(
-            config,
-            load_model(self.config.data.models, model_name),
-            self.bucket,
-            self.bucket,
-            self.state,
-            self.clock,
-        )
+        model = load_model(self.config.data.models, model_name)
+        layout = self.config.site_layout
+        for i, site in enumerate(self.config.sites):
+            config = SchedulerConfig(
+                name=f"{model_name}-scheduler" if i == 0 else f"{model_name}-{site}-scheduler",
+                model_name=model_name,
+                input_bucket=BUCKET,
+                input_prefix=layout.prefix(INPUT_PREFIX, site),
+                output_bucket=BUCKET,
+                output_prefix=layout.prefix(OUTPUT_PREFIX, site),
+                upload_frequency=self.config.upload_frequency,
+                delay_offset_min=self.config.delay_offset_min,
+                naming=self.config.naming,
+            )
+            if self.state.get(SCHEDULERS_NS, config.name) is None:
+                # Registered like `plantwatch schedulers create`, so executions and events
+                # commands find it by name.
+                create_scheduler(self.state, config, self.clock.now())
+            self.schedulers.append(
+                Scheduler(config, model, self.bucket, self.bucket, self.state, self.clock)
+            )
+        self.scheduler = self.schedulers[0]
 
     def _start_streaming(self, model_name: str) -> None:
         from cloud.l4e.naming import upload_frequency_seconds
@@ -216,7 +241,9 @@ class LocalStack:
             self.broker_url,
             load_model(self.config.data.models, model_name),
             self.bucket,
+            self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
+            sites=self.config.site_layout,
         )
         runner.start()
         self.streaming = runner
@@ -239,7 +266,9 @@ class LocalStack:
             self.clock,
             LocalActionSink(self.notifier, publisher, state=self.state),
         )
-        self.feeder = ResultsFeeder(self.bucket, self.results_prefix, self.engine, self.state)
+        self.feeder = ResultsFeeder(
+            self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -255,8 +284,8 @@ class LocalStack:
         """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
-        if self.scheduler is not None:
-            for execution in self.scheduler.run_due():
+        for scheduler in self.schedulers:
+            for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
             fed = self.feeder.poll()

@@ -8,8 +8,10 @@ broker runs, through the same engine. The AWS client in ``cloud.adapters.aws`` m
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -17,13 +19,15 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import no_delay, parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
 from cloud.shadow.document import Json, ShadowError
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
 from edge.errors import ConflictError, NotFoundError, PlantwatchError
 from edge.wire import shadow_topic
+
+log = logging.getLogger(__name__)
 
 
 class ShadowRejectedError(PlantwatchError):
@@ -86,9 +90,10 @@ class ShadowClient:
         self, broker_url: str, client_id: str | None = None, *, timeout: float = 10.0
     ) -> None:
         address = parse_broker_url(broker_url)
-        host, port, tls = address.host, address.port, address.tls
-        self.broker_url = broker_url
+        host, port = address.host, address.port
+        self.broker_url = address.url
         self.timeout = timeout
+        self.counts: Counter[str] = Counter()
         self._pending: dict[str, Future[tuple[str, Json]]] = {}
         self._subscribed: set[str] = set()
         self._acks: dict[int, threading.Event] = {}
@@ -98,12 +103,14 @@ class ShadowClient:
             client_id=client_id or f"plantwatch-shadow-client-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv311,
         )
-        if tls:
-            self._client.tls_set()
+        address.apply(self._client)
         no_delay(self._client)
         connected = threading.Event()
+        refused: list[str] = []
 
-        def on_connect(*_args: Any) -> None:
+        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, *_p: Any) -> None:
+            if getattr(reason, "is_failure", False):
+                refused.append(str(reason))
             with self._lock:
                 self._subscribed.clear()
             connected.set()
@@ -111,15 +118,17 @@ class ShadowClient:
         self._client.on_connect = on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        guard_callbacks(self._client, self.counts, log, "shadow client")
         self._client.reconnect_delay_set(0.1, 2.0)
         try:
             self._client.connect(host, port, keepalive=30)
         except OSError as exc:
-            raise PlantwatchError(f"cannot reach the broker at {broker_url}: {exc}") from exc
+            raise PlantwatchError(f"cannot reach the broker at {self.broker_url}: {exc}") from exc
         self._client.loop_start()
-        if not connected.wait(timeout):
+        if not connected.wait(timeout) or refused:
             self.close()
-            raise PlantwatchError(f"{broker_url}: no MQTT connection within {timeout:.0f} s")
+            why = f"refused ({refused[0]})" if refused else f"no connection in {timeout:.0f} s"
+            raise PlantwatchError(f"{self.broker_url}: {why}")
 
     def close(self) -> None:
         self._client.disconnect()
@@ -234,7 +243,7 @@ class ShadowClient:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
             doc = json.loads(message.payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(doc, dict):
             return
@@ -256,8 +265,8 @@ class DirectShadowClient:
     A device offline at that moment sees the command as a delta when it next GETs.
     """
 
-    def __init__(self, db_path: str | Path, clock: Clock) -> None:
-        self._store = ShadowStore(db_path)
+    def __init__(self, db_path: str | Path, clock: Clock, *, readonly: bool = False) -> None:
+        self._store = ShadowStore(db_path, readonly=readonly)
         self._ops = ShadowOperations(self._store, clock)
 
     def close(self) -> None:

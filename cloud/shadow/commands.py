@@ -66,7 +66,7 @@ def _sensor_list(key: str, value: Any) -> list[str]:
     if not isinstance(names, list) or not names:
         raise CommandError(f"{key}={value}: expected a comma-separated list of sensor names")
     for name in names:
-        if not isinstance(name, str) or not SENSOR_RE.match(name):
+        if not isinstance(name, str) or not SENSOR_RE.fullmatch(name):
             raise CommandError(
                 f"{key}={value}: sensor name {name!r} not allowed; allowed: letters, digits, "
                 "'.', '_' and '-', 1-200 characters"
@@ -92,7 +92,7 @@ def spec_for(key: str) -> CommandSpec:
         return _BY_KEY[key]
     head, _, tail = key.partition(".")
     if head == "setpoints" and tail:
-        if not SETPOINT_NAME_RE.match(tail):
+        if not SETPOINT_NAME_RE.fullmatch(tail):
             raise CommandError(
                 f"{key}: setpoint name {tail!r} not allowed; allowed: a letter then letters, "
                 "digits or '_', up to 64 characters"

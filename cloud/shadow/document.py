@@ -77,9 +77,9 @@ class UpdateResult:
 
 
 def validate_names(thing: str, shadow_name: str | None) -> None:
-    if not THING_NAME_RE.match(thing):
+    if not THING_NAME_RE.fullmatch(thing):
         raise ShadowError(400, "Invalid thing name")
-    if shadow_name is not None and not SHADOW_NAME_RE.match(shadow_name):
+    if shadow_name is not None and not SHADOW_NAME_RE.fullmatch(shadow_name):
         raise ShadowError(400, "Invalid shadow name")
 
 
@@ -95,7 +95,8 @@ def parse_payload(payload: bytes) -> Json:
         ) from None
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: deep nesting ([[[...]]]) is not a crash, it is invalid input.
         raise ShadowError(400, "Invalid JSON") from None
     if not isinstance(doc, dict):
         raise ShadowError(400, "Invalid JSON")
@@ -117,9 +118,11 @@ def client_token(doc: Mapping[str, Any]) -> str | None:
 
 def lenient_token(payload: bytes) -> str | None:
     """The token of a get/delete body; an unparsable body counts as empty (spec Choice)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
     try:
         doc = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None

@@ -4,6 +4,12 @@ reserved shadow topics, so awsiotsdk devices and detector actions work unchanged
 Requests are queued by the network thread and answered, in arrival order, by one worker,
 which is what makes the in-flight limit observable: a burst from one thing queues up and
 the eleventh waiting request is refused with 429.
+
+No request can stop the service: the network thread checks the size and the names before
+anything is parsed or counted against a thing (413 and 400 answer at once), the queue
+across all things is bounded (429 when full), every parse failure of a body is an AWS
+error document, and every paho callback is guarded. ``counts`` says what was refused and
+why.
 """
 
 from __future__ import annotations
@@ -13,13 +19,21 @@ import logging
 import queue
 import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import no_delay, parse_broker_url
-from cloud.shadow.document import Json, ShadowError, lenient_token, parse_payload
+from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
+from cloud.shadow.document import (
+    MAX_PAYLOAD_BYTES,
+    Json,
+    ShadowError,
+    lenient_token,
+    parse_payload,
+    validate_names,
+)
 from cloud.shadow.limits import ThingLimiter
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
@@ -35,6 +49,8 @@ REQUEST_FILTERS = [shadow_topic("+", op) for op in OPERATIONS] + [
 ]
 """Classic and named request topics of every thing; never ``shadow/#`` (AWS adds topics)."""
 RESPONSE_QOS = 1
+MAX_QUEUED = 1_000
+"""Requests waiting for the worker, summed over every thing; beyond it a request gets 429."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +86,27 @@ class ShadowService:
         *,
         limits: bool = True,
         client_id: str | None = None,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         address = parse_broker_url(broker_url)
-        self._host, self._port, self._tls = address.host, address.port, address.tls
-        self.broker_url = broker_url
+        self._host, self._port = address.host, address.port
+        self.broker_url = address.url
         self._clock = clock
         self._store = ShadowStore(db_path)
         self.operations = ShadowOperations(self._store, clock)
-        self._limiter = ThingLimiter(clock) if limits else None
-        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self.limiter = ThingLimiter(clock) if limits else None
+        self._queue: queue.Queue[Request | None] = queue.Queue(maxsize=max_queued)
         self._worker: threading.Thread | None = None
         self._subscribed = threading.Event()
+        self.counts: Counter[str] = Counter()
+        """Answered requests by outcome (``accepted``, ``rejected_<code>``), messages on
+        other topics (``ignored``) and guarded callback failures (``callback_errors``)."""
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv311,
         )
-        if self._tls:
-            self._client.tls_set()
+        address.apply(self._client)
         self._client.max_inflight_messages_set(100)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(0.1, 2.0)
@@ -95,6 +114,7 @@ class ShadowService:
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        guard_callbacks(self._client, self.counts, log, "shadow service")
 
     def start(self, timeout: float = 10.0) -> ShadowService:
         self._worker = threading.Thread(target=self._work, name="shadow-service", daemon=True)
@@ -114,7 +134,7 @@ class ShadowService:
 
     def stop(self) -> None:
         if self._worker is not None:
-            self._queue.put(None)
+            self._queue.put(None, timeout=10)
             self._worker.join(10)
             self._worker = None
         self._client.disconnect()
@@ -146,15 +166,32 @@ class ShadowService:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         parsed = parse_request_topic(message.topic)
         if parsed is None:
+            self.counts["ignored"] += 1
             return
         thing, name, operation = parsed
         payload = bytes(message.payload)
-        limited = self._limiter is not None
-        if self._limiter is not None and not self._limiter.acquire(thing):
-            error = ShadowError(429, "Too Many Requests", _safe_token(payload))
-            self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # Not parsed at all: the token of an oversized body is not looked for.
+            self._refuse(thing, name, operation, ShadowError(413, _TOO_LARGE))
             return
-        self._queue.put(Request(thing, name, operation, payload, limited))
+        try:
+            validate_names(thing, name)
+        except ShadowError as error:
+            self._refuse(thing, name, operation, error.with_token(_safe_token(payload)))
+            return
+        limited = self.limiter is not None
+        if self.limiter is not None and not self.limiter.acquire(thing):
+            self._refuse(thing, name, operation, _too_many(payload))
+            return
+        try:
+            self._queue.put_nowait(Request(thing, name, operation, payload, limited))
+        except queue.Full:
+            if self.limiter is not None:
+                self.limiter.release(thing)
+            self._refuse(thing, name, operation, _too_many(payload))
+
+    def _refuse(self, thing: str, name: str | None, operation: str, error: ShadowError) -> None:
+        self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
 
     def _work(self) -> None:
         while True:
@@ -166,15 +203,13 @@ class ShadowService:
             except Exception:
                 log.exception("shadow service: %s failed", request.operation)
                 error = ShadowError(500, "Internal service failure", _safe_token(request.payload))
-                self._reply(
-                    request.thing,
-                    request.name,
-                    f"{request.operation}/rejected",
-                    error.document(self._now()),
-                )
+                try:
+                    self._refuse(request.thing, request.name, request.operation, error)
+                except Exception:
+                    log.exception("shadow service: cannot answer a failed request")
             finally:
-                if request.limited and self._limiter is not None:
-                    self._limiter.release(request.thing)
+                if request.limited and self.limiter is not None:
+                    self.limiter.release(request.thing)
 
     def _now(self) -> int:
         return int(self._clock.now())
@@ -203,12 +238,24 @@ class ShadowService:
         return lenient_token(request.payload)
 
     def _reply(self, thing: str, name: str | None, suffix: str, document: Json) -> None:
+        if suffix.endswith("/rejected"):
+            self.counts[f"rejected_{document.get('code')}"] += 1
+        elif suffix.endswith("/accepted"):
+            self.counts["accepted"] += 1
         body = json.dumps(document, separators=(",", ":")).encode()
         self._client.publish(shadow_topic(thing, suffix, name), body, qos=RESPONSE_QOS)
 
 
+_TOO_LARGE = "The payload exceeds the maximum size allowed"
+
+
+def _too_many(payload: bytes) -> ShadowError:
+    return ShadowError(429, "Too Many Requests", _safe_token(payload))
+
+
 def _safe_token(payload: bytes) -> str | None:
+    """The request's token for an error answer, or None when there is no usable one."""
     try:
         return lenient_token(payload)
-    except ShadowError:
+    except Exception:
         return None

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from cloud.shadow.document import Shadow
 from edge.errors import StorageError
+from edge.readonly_sqlite import connect_readonly
 
 TOMBSTONE_SECONDS = 48 * 3600
 """AWS continues a deleted shadow's version if it is re-created within 48 hours."""
@@ -46,10 +47,18 @@ class Stored:
 class ShadowStore:
     """One SQLite file; ``name`` '' is the classic shadow."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """*readonly* opens an existing file for one-shot reads (``get``, ``list``) that
+        leave its folder untouched; writes then fail with StorageError."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        if readonly:
+            try:
+                self._db = connect_readonly(self.path)
+            except (OSError, sqlite3.Error) as exc:
+                raise StorageError(f"{self.path}: cannot read shadow store: {exc}") from exc
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False

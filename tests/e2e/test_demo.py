@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -86,27 +88,102 @@ def test_shadow_reports_the_command(demo_out) -> None:
     assert doc["state"]["reported"]["mode"] == "safe"
 
 
-def test_streaming_demo_alerts_from_per_reading_results(tmp_path: Path) -> None:
+def test_report_lists_moments_in_time_order_at_one_precision(demo_out) -> None:
+    out, _ = demo_out
+    report = (out / "report.md").read_text()
+    report = report[report.index("| moment |") :]
+    stamps = re.findall(r"^\| [a-z ]+ \| (\S+ \S+|-) \|$", report, flags=re.M)
+    times = [t for t in stamps if t != "-"]
+    assert len(times) >= 6
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in times)
+    assert times == sorted(times)
+    moments = re.findall(r"^\| ([a-z ]+) \| \S", report, flags=re.M)
+    assert moments.index("alarm") < moments.index("alert") < moments.index("command applied")
+
+
+def test_every_figure_of_a_line_comes_from_one_record(demo_out) -> None:
+    """The anomaly line shows the first anomalous row of the window it names; the alert
+    shows the row the detector raised the alarm on. Both are read back from the results."""
+    out, proc = demo_out
+    summary = json.loads((out / "summary.json").read_text())
+    asset = summary["faulted_asset"]
+    rows = []
+    for path in sorted((out / "buckets" / "plantwatch" / "output" / asset).rglob("results.jsonl")):
+        rows += [json.loads(x) for x in path.read_text().splitlines()]
+    by_time = {r["timestamp"][11:19]: r for r in rows}
+    line = next(x for x in proc.stdout.splitlines() if f"anomaly    {asset}:" in x)
+    first_at, score, top, share = re.search(
+        r"first at (\S+), score (\S+), top sensor (\S+) \((\d+)%\)", line
+    ).groups()
+    row = by_time[first_at]
+    assert f"{row['anomaly_score']:.2f}" == score
+    best = max(row["diagnostics"], key=lambda d: d["value"])
+    assert (best["name"], f"{best['value']:.0%}") == (top, f"{share}%")
+    email = next(
+        json.loads(x)
+        for x in (out / "alerts.jsonl").read_text().splitlines()
+        if json.loads(x)["channel"] == "email"
+    )
+    alarm_time = re.search(r"Time:\s+\S+T(\S+)Z", email["body"]).group(1)
+    alarm_row = by_time[alarm_time]
+    assert f"score {alarm_row['anomaly_score']:.2f}" in email["subject"]
+    assert f"Score:      {alarm_row['anomaly_score']:.3f}" in email["body"]
+    assert line in proc.stdout.splitlines()  # one whole line when piped, never wrapped
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """A private TMPDIR: whatever the demo leaves in temp folders shows up here."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+def test_streaming_demo_detects_earlier_and_keeps_its_temp_folder_when_asked(
+    demo_out, scratch: Path
+) -> None:
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cloud.cli.main",
-            "demo",
-            "--fast",
-            "--streaming",
-            "--json",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "cloud.cli.main", "demo", "--fast", "--streaming", "--json",
+         "--keep"],
         capture_output=True,
         text=True,
         timeout=240,
-    )
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["story_complete"] and summary["checks"]["healthy_assets_quiet"]
-    streamed = sorted((tmp_path / "buckets" / "plantwatch" / "stream").rglob("results.jsonl"))
+    kept = Path(summary["out"])
+    assert [p.name for p in scratch.iterdir()] == [kept.name]  # no broker folder left
+    assert kept.name.startswith("plantwatch-demo-") and (kept / "report.md").is_file()
+    streamed = sorted((kept / "buckets" / "plantwatch" / "stream").rglob("results.jsonl"))
     assert streamed, "streaming mode wrote no results"
     first = json.loads(streamed[0].read_text().splitlines()[0])
     assert {"timestamp", "prediction", "prediction_reason"} <= set(first)
+    window = json.loads((demo_out[0] / "summary.json").read_text())
+    assert summary["mode"] == "streaming" and window["mode"] == "window"
+    assert summary["detection_delay_s"] < window["detection_delay_s"]
+    assert summary["alarm_delay_s"] < window["alarm_delay_s"]
+
+
+def test_default_demo_removes_its_temp_folders_even_when_interrupted(scratch: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud.cli.main", "demo", "--fast"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    try:
+        for line in proc.stdout:
+            if " broker " in line:  # the stack is up: demo and broker folders exist
+                break
+        names = sorted(p.name[:16] for p in scratch.iterdir())
+        assert names == ["plantwatch-broke", "plantwatch-demo-"]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert list(scratch.iterdir()) == []

@@ -1,9 +1,10 @@
 """`plantwatch up`: first stdout line names the broker, runtime.json is written, SIGTERM
-stops it cleanly and flushes what it had received."""
+stops it cleanly, flushes what it had received and leaves no runtime.json or broker folder."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,19 +21,24 @@ pytestmark = pytest.mark.slow
 
 
 def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     now_ms = int(time.time()) * 1000
     try:
         first = proc.stdout.readline().strip()
         assert first.startswith("broker: mqtt://127.0.0.1:"), first
         url = first.removeprefix("broker: ")
-        runtime = json.loads((tmp_path / "runtime.json").read_text())
+        runtime = json.loads((data / "runtime.json").read_text())
         assert runtime["broker"] == url
+        assert [p.name[:18] for p in scratch.iterdir()] == ["plantwatch-broker-"]
 
         sample = wire.Sample(now_ms, {"flow": 1.5, "speed": 1450.0})
         message = wire.Telemetry("s1", "pump-09", "t", 1, (sample,))
@@ -45,7 +51,9 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    bucket = tmp_path / "buckets" / "plantwatch"
+    assert not (data / "runtime.json").exists()
+    assert list(scratch.iterdir()) == []
+    bucket = data / "buckets" / "plantwatch"
     inputs = sorted((bucket / "input").glob("pump-09_*.csv"))
     assert len(inputs) == 1, err[-2000:]
     stamp = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000")

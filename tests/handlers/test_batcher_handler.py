@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +88,73 @@ def test_redelivered_batch_after_a_cold_start_stays_deduplicated(s3: Any) -> Non
     again(event("schedule_flush.json"), None)
     body = store.get("input/pump_20220513121500.csv").decode()
     assert body.count("12:11:00") == 1 and len(body.splitlines()) == 4
+
+
+def kinesis_record(
+    payload: bytes, seq: int, topic: str = "dt/plantwatch/s1/pump/telemetry"
+) -> dict:
+    """One telemetry-rule envelope as a Kinesis stream record."""
+    envelope = {
+        "payload": base64.b64encode(payload).decode(),
+        "topic": topic,
+        "clientid": "pump",
+        "received_ms": T0 * 1000,
+    }
+    record = copy.deepcopy(event("kinesis_late.json")["Records"][0])
+    record["kinesis"]["data"] = base64.b64encode(json.dumps(envelope).encode()).decode()
+    record["kinesis"]["sequenceNumber"] = f"{seq:056d}"
+    record["eventID"] = f"shardId-000000000000:{seq:056d}"
+    return record
+
+
+def test_out_of_range_numbers_are_quarantined_not_retried(s3: Any) -> None:
+    # GIVEN a batch with a ts of 10**400, a value of -10**400 and a good reading between them
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), ManualClock(T0 + 400))
+    head = b'{"v":1,"site":"s1","asset":"pump","sender":"pump","seq":'
+    records = [
+        kinesis_record(head + b'1,"samples":[{"ts":1' + b"0" * 400 + b',"values":{"a":1}}]}', 1),
+        kinesis_record(head + b'2,"samples":[{"ts":1652443860000,"values":{"a":2}}]}', 2),
+        kinesis_record(
+            head + b'3,"samples":[{"ts":1652443870000,"values":{"a":-1' + b"0" * 400 + b"}}]}",
+            3,
+        ),
+    ]
+
+    # WHEN the batch is handled
+    response = handle({"Records": records}, None)
+
+    # THEN no record is failed (a failed record is retried forever and blocks the shard), the
+    # poison ones are quarantined as out of range, and the good reading is written
+    assert response == {"batchItemFailures": []}
+    reasons = sorted(key.split("/")[1] for key in store.list("quarantine/"))
+    assert reasons == ["out_of_range", "out_of_range"]
+    assert store.get("input/pump_20220513121500.csv") == (
+        b"Timestamp,a\n2022-05-13T12:11:00.000000,2\n"
+    )
+
+
+def test_sites_get_their_own_input_folders_through_the_object_store_spool(s3: Any) -> None:
+    # GIVEN the handler configured with plant1 as the default site
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    config = batcher_handler.config_from_env({"DEFAULT_SITE": "plant1"})
+    handle = batcher_handler.make_handler(store, config, ManualClock(T0 + 400))
+    doc = b'{"v":1,"site":"%s","asset":"pump","sender":"g","seq":0,"samples":[{"ts":1652443860000,"values":{"a":%d}}]}'
+    records = [
+        kinesis_record(doc % (b"plant1", 1), 1, "dt/plantwatch/plant1/pump/telemetry"),
+        kinesis_record(doc % (b"plant2", 2), 2, "dt/plantwatch/plant2/pump/telemetry"),
+    ]
+
+    # WHEN both sites' pump readings for one window are handled
+    assert handle({"Records": records}, None) == {"batchItemFailures": []}
+
+    # THEN the default site keeps the flat name and plant2 has its own folder
+    assert list(store.list("input/")) == [
+        "input/plant2/pump_20220513121500.csv",
+        "input/pump_20220513121500.csv",
+    ]
+    assert store.get("input/plant2/pump_20220513121500.csv").endswith(b",2\n")
+    assert list(store.list("spool/pending/")) == []
 
 
 class FailingStore(S3ObjectStore):

@@ -7,7 +7,6 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from cloud.adapters.local import InMemoryNotifier, InMemoryStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
@@ -43,9 +42,14 @@ def test_alarm_publishes_desired_safe_mode_to_the_shadow(broker: EmbeddedBroker)
         sub.subscribe(probe, 1)
         time.sleep(0.2)
         publisher.publish(probe, b"{}")
-        time.sleep(0.5)
-        if not any(t == probe for t, _ in received):
-            pytest.skip("this broker build drops $-prefixed topics (amqtt before the runtime fix)")
+        deadline = time.monotonic() + 5
+        while not any(t == probe for t, _ in received) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A broker that drops $aws/ topics is exactly the regression this test exists for.
+        assert any(t == probe for t, _ in received), (
+            "the broker dropped a publish to a $aws/ shadow topic; detectors cannot command "
+            "devices (cloud/runtime/amqtt_server.py lets $aws/ through)"
+        )
         received.clear()
         got.clear()
         notifier = InMemoryNotifier()
@@ -62,6 +66,7 @@ def test_alarm_publishes_desired_safe_mode_to_the_shadow(broker: EmbeddedBroker)
                 "AnomalyResults",
                 {
                     "asset": "pump-07",
+                    "thing": "pump-07",
                     "timestamp": f"2026-01-01T00:0{minute}:00.000000",
                     "prediction": 1,
                     "anomaly_score": 0.9,

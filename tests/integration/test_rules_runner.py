@@ -16,7 +16,7 @@ from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.runner import RulesRunner, load_rules
-from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
+from cloud.runtime.broker import EmbeddedBroker
 from edge import wire
 from edge.clock import ManualClock
 
@@ -158,8 +158,6 @@ def _rows(store: Path) -> list[tuple[str, str]]:
     ]
 )
 def any_broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
-    if request.param == "mosquitto" and not mosquitto_path():
-        pytest.skip("mosquitto is not installed")
     with EmbeddedBroker(request.param) as running:
         yield running
 
@@ -211,8 +209,6 @@ def _ms(stamp: str) -> int:
 
 @pytest.mark.mosquitto
 def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None:
-    if not mosquitto_path():
-        pytest.skip("mosquitto is not installed")
     clock = ManualClock(T0)
     store = FsObjectStore(tmp_path / "bucket")
     spool = str(tmp_path / "spool.db")

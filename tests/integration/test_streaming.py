@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -19,6 +20,9 @@ from cloud.inference.model import train
 from cloud.inference.results import decode_results
 from cloud.inference.streaming import StreamingScorer, WindowedObjectSink
 from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.streaming import StreamingRunner
+from edge.clock import ManualClock
+from edge.errors import StorageError
 from edge.wire import TELEMETRY_FILTER, Sample, Telemetry, encode
 
 SENSORS = ("current", "flow", "pressure")
@@ -108,3 +112,78 @@ def test_bench_latency_reports_keys(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["samples"] == 3 and doc["missed"] == 0
     assert 0 < doc["p50_ms"] <= doc["p95_ms"]
+
+
+class BrokenStore(InMemoryObjectStore):
+    """Refuses puts under the given prefixes: storage trouble, not bad data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: tuple[str, ...] = ()
+
+    def put(self, key: str, body: bytes) -> None:
+        if key.startswith(self.refuse):
+            raise StorageError(f"{key}: disk unavailable")
+        super().put(key, body)
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _reading(seq: int, at_ms: int, sender: str = "gw") -> Telemetry:
+    values = dict(zip(SENSORS, (10.0, 150.0, 3.5), strict=True))
+    return Telemetry("s1", "pump-07", sender, seq, (Sample(at_ms, values),))
+
+
+def test_a_reading_is_acknowledged_only_once_stored_or_quarantined(
+    broker: EmbeddedBroker,
+) -> None:
+    rng = np.random.default_rng(5)
+    history = pd.DataFrame(
+        normal(rng, 1500),
+        index=pd.date_range("2026-01-01", periods=1500, freq="1s", tz="UTC"),
+        columns=list(SENSORS),
+    )
+    model = train(history)
+    store = BrokenStore()
+    t0_ms = int(pd.Timestamp("2026-03-01T00:00:01Z").value // 1_000_000)
+    clock = ManualClock(t0_ms / 1000)
+    publisher = MqttPublisher(broker.url, "stream-ack-pub")
+    client_id = f"stream-ack-{time.time_ns()}"
+    runner = StreamingRunner(broker.url, model, store, clock, client_id=client_id)
+    runner.start()
+    try:
+        # WHEN the results store fails but the quarantine works
+        store.refuse = ("stream/",)
+        message = _reading(0, t0_ms)
+        publisher.publish(message.topic, encode(message))
+        # THEN the message is quarantined with the reason, counted and acknowledged
+        assert _wait(lambda: runner.failures["stream_store_failed"] == 1)
+        [key] = list(store.list("quarantine/stream_store_failed/"))
+        assert json.loads(store.get(key))["payload"] == encode(message).decode()
+
+        # WHEN neither results nor quarantine can be stored
+        store.refuse = ("stream/", "quarantine/")
+        message = _reading(1, t0_ms + 1000)
+        publisher.publish(message.topic, encode(message))
+        assert _wait(lambda: runner.unacknowledged == 1)
+        runner.stop()
+
+        # THEN the reading was never acknowledged: the broker delivers it again to the
+        # restarted runner, which stores its result once the store is back
+        store.refuse = ()
+        runner = StreamingRunner(broker.url, model, store, clock, client_id=client_id)
+        runner.start()
+        assert _wait(lambda: runner.stats["readings"] == 1)
+        [result] = list(store.list("stream/"))
+        [line] = decode_results(store.get(result))
+        assert line["timestamp"] == "2026-03-01T00:00:02.000000"
+    finally:
+        runner.stop()
+        publisher.close()

@@ -54,6 +54,7 @@ def _engine(
 def _message(asset: str, prediction: int, i: int) -> dict[str, Any]:
     return {
         "asset": asset,
+        "thing": asset,
         "timestamp": f"t{i:04d}",
         "prediction": prediction,
         "anomaly_score": 0.9 if prediction else 0.1,

@@ -31,3 +31,23 @@ def test_unknown_command_is_usage_error() -> None:
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug still reaches the user as one line (exit 1); --debug shows the traceback."""
+    import cloud.cli.executions
+
+    def broken(_args: object) -> int:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(cloud.cli.executions, "run", broken)
+    assert main(["executions"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "plantwatch: error: internal error: KeyError: 'oops' "
+        "(run again with --debug for the traceback)"
+    ]
+    with pytest.raises(KeyError):
+        main(["--debug", "executions"])

@@ -9,6 +9,8 @@ import pytest
 from edge import wire
 from edge.errors import WireFormatError
 
+TS = 1_700_000_000_000
+
 
 def _message(**overrides: object) -> dict:
     doc = {
@@ -43,8 +45,15 @@ def test_decode_encode_round_trip() -> None:
         (_message(asset="pump/01"), "bad_schema", "asset:"),
         (_message(samples=[]), "bad_schema", "samples:"),
         (_message(samples=[{"ts": "yesterday", "values": {"a": 1}}]), "bad_timestamp", "ts"),
-        (_message(samples=[{"ts": 1, "values": {"a": "high"}}]), "bad_value_type", "values.a"),
-        (_message(samples=[{"ts": 1, "values": {"a b": 1}}]), "bad_sensor_name", "a b"),
+        (_message(samples=[{"ts": TS, "values": {"a": "high"}}]), "bad_value_type", "values.a"),
+        (_message(samples=[{"ts": TS, "values": {"a": True}}]), "bad_value_type", "values.a"),
+        (_message(samples=[{"ts": TS, "values": {"a b": 1}}]), "bad_sensor_name", "a b"),
+        (_message(samples=[{"ts": 10**400, "values": {"a": 1}}]), "out_of_range", ".ts:"),
+        (_message(samples=[{"ts": -1, "values": {"a": 1}}]), "out_of_range", ".ts:"),
+        (_message(samples=[{"ts": wire.TS_MAX_MS, "values": {"a": 1}}]), "out_of_range", "ts"),
+        (_message(samples=[{"ts": TS, "values": {"a": 10**400}}]), "out_of_range", "values.a"),
+        (_message(samples=[{"ts": TS, "values": {"a": -1.5e15}}]), "out_of_range", "values.a"),
+        (_message(seq=2**63), "out_of_range", "seq:"),
     ],
 )
 def test_decode_names_the_bad_field(doc: dict, reason: str, field: str) -> None:
@@ -55,7 +64,7 @@ def test_decode_names_the_bad_field(doc: dict, reason: str, field: str) -> None:
 
 
 def test_non_finite_values_are_refused() -> None:
-    raw = json.dumps(_message(samples=[{"ts": 1, "values": {"a": float("nan")}}]))
+    raw = json.dumps(_message(samples=[{"ts": TS, "values": {"a": float("nan")}}]))
     with pytest.raises(WireFormatError) as info:
         wire.decode(raw)
     assert info.value.reason == "non_finite"

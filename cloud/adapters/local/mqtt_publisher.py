@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import Counter
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
 from edge.errors import PlantwatchError
+
+log = logging.getLogger(__name__)
 
 
 class MqttPublisher:
@@ -16,16 +20,30 @@ class MqttPublisher:
     def __init__(self, url: str, client_id: str, *, timeout: float = 10.0) -> None:
         address = parse_broker_url(url)
         self._timeout = timeout
+        self.counts: Counter[str] = Counter()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        if address.tls:
-            self._client.tls_set()
+        address.apply(self._client)
         connected = threading.Event()
-        self._client.on_connect = lambda *_a, **_k: connected.set()
-        self._client.connect(address.host, address.port, keepalive=30)
+        self.refused: str | None = None
+
+        def on_connect(
+            _c: mqtt.Client, _u: object, _f: object, reason: object, *_p: object
+        ) -> None:
+            if getattr(reason, "is_failure", False):
+                self.refused = str(reason)
+            connected.set()
+
+        self._client.on_connect = on_connect
+        guard_callbacks(self._client, self.counts, log, f"publisher {client_id}")
+        try:
+            self._client.connect(address.host, address.port, keepalive=30)
+        except OSError as exc:
+            raise PlantwatchError(f"{address.url}: cannot connect: {exc}") from exc
         self._client.loop_start()
-        if not connected.wait(timeout):
+        if not connected.wait(timeout) or self.refused:
             self.close()
-            raise PlantwatchError(f"{url}: could not connect within {timeout:.0f} s")
+            why = f"refused ({self.refused})" if self.refused else f"no answer in {timeout:.0f} s"
+            raise PlantwatchError(f"{address.url}: could not connect: {why}")
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         info = self._client.publish(topic, payload, qos=qos)

@@ -10,14 +10,20 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edge.errors import StorageError
+from edge.readonly_sqlite import connect_readonly
 
 
 class SqliteStateStore:
     """One table keyed by (namespace, key); WAL so readers never block the writer."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        """*readonly* opens an existing file for commands that only look: they must leave
+        the data directory exactly as they found it (no file, no ``-wal``/``-shm`` left)."""
         self.path = str(path)
         self._lock = threading.Lock()
+        if readonly:
+            self._db = _open_readonly(self.path)
+            return
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -28,6 +34,12 @@ class SqliteStateStore:
             )
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -59,3 +71,15 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _open_readonly(path: str) -> sqlite3.Connection:
+    """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
+    try:
+        db = connect_readonly(path)
+        db.execute("SELECT 1 FROM state LIMIT 1")
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such state store") from None
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot read state store: {exc}") from exc
+    return db

@@ -8,15 +8,12 @@ from pathlib import Path
 import pytest
 from edge_helpers import Receiver, ShadowResponder
 
-from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
+from cloud.runtime.broker import EmbeddedBroker
 from edge.agent import Agent, AgentConfig
 from edge.clock import SystemClock
 from edge.wire import Sample
 
-pytestmark = [
-    pytest.mark.mosquitto,
-    pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not on PATH"),
-]
+pytestmark = pytest.mark.mosquitto
 
 
 def test_auto_negotiates_mqtt5_publishes_and_applies_commands(tmp_path: Path) -> None:

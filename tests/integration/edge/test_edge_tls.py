@@ -6,7 +6,6 @@ mosquitto runs with a TLS listener that requires a client certificate signed by 
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -22,13 +21,7 @@ from edge.clock import SystemClock
 from edge.transport import TlsConfig
 from edge.wire import Sample
 
-pytestmark = [
-    pytest.mark.mosquitto,
-    pytest.mark.skipif(
-        mosquitto_path() is None or shutil.which("openssl") is None,
-        reason="needs mosquitto and openssl on PATH",
-    ),
-]
+pytestmark = [pytest.mark.mosquitto, pytest.mark.requires_tool("openssl")]
 
 
 def openssl(*args: str, cwd: Path) -> None:

@@ -123,14 +123,17 @@ def _shadow_round_trip(broker: EmbeddedBroker) -> None:
     pub.close()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "cloud.cli.main", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=env,
     )
 
 
@@ -153,6 +156,19 @@ def test_cli_fleet_runs_the_demo_scenario_accelerated(
     )
 
 
+def test_cli_fleet_through_edge_agents_removes_its_temporary_queues(
+    broker: EmbeddedBroker, collector: Collector, tmp_path: Path
+) -> None:
+    done = _cli(
+        "sim", "fleet", "--assets", "2", "--speed", "600", "--duration", "2m", "--rate", "10s",
+        "--broker", broker.url, "--json", tmpdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["via"] == "edge agent" and summary["readings"] == 2 * 12
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_replay_plays_a_skab_file(
     broker: EmbeddedBroker, collector: Collector, tmp_path: Path
 ) -> None:
@@ -160,7 +176,7 @@ def test_cli_replay_plays_a_skab_file(
     rows = "\n".join(f"2020-03-09 10:14:{s:02d};0.02{s % 10};1.{s}" for s in range(30))
     path.write_text(f"datetime;Accelerometer1RMS;Current\n{rows}\n")
     done = _cli(
-        "sim", "replay", "--data", str(path), "--speed", "100", "--broker", broker.url, "--json"
+        "sim", "replay", "--dataset", str(path), "--speed", "100", "--broker", broker.url, "--json"
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["readings"] == 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -132,8 +133,18 @@ def test_naming_delimiter_format_and_offset_are_honoured() -> None:
         ),
         (
             b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
-            b'"samples":[{"ts":1,"values":{"a":1}}]}',
+            b'"samples":[{"ts":1000000000000,"values":{"a":1}}]}',
             "timestamp_out_of_range",
+        ),
+        (
+            b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
+            b'"samples":[{"ts":1' + b"0" * 400 + b',"values":{"a":1}}]}',
+            "out_of_range",
+        ),
+        (
+            b'{"v":1,"site":"s1","asset":"pump","sender":"d","seq":1,'
+            b'"samples":[{"ts":1652443801000,"values":{"a":-1' + b"0" * 400 + b"}}]}",
+            "out_of_range",
         ),
         (
             b'{"v":1,"site":"s1","asset":"other","sender":"d","seq":1,'
@@ -165,9 +176,33 @@ def test_bad_messages_are_quarantined_with_reason_and_payload(payload: bytes, re
         import base64
 
         kept = base64.b64decode(record["payload_base64"])
-    assert kept == payload
+    assert record["payload_bytes"] == len(payload)
+    assert record["payload_sha256"] == hashlib.sha256(payload).hexdigest()
+    if len(payload) > wire.MAX_PAYLOAD_BYTES:
+        assert record["payload_truncated"] is True
+        assert kept == payload[:4096], "an oversized payload keeps only its prefix"
+    else:
+        assert "payload_truncated" not in record
+        assert kept == payload
     assert batcher.stats["quarantined_by_reason"] == {reason: 1}
     assert list(store.list("input/")) == []
+
+
+@pytest.mark.parametrize("keep", [0, 10, 4096])
+def test_an_oversized_payload_keeps_a_configurable_prefix_its_size_and_hash(keep: int) -> None:
+    payload = "é".encode() * (wire.MAX_PAYLOAD_BYTES // 2 + 1)
+    store = InMemoryObjectStore()
+    batcher = Batcher(store, BatcherConfig(quarantine_keep_bytes=keep), ManualClock(T0))
+    batcher.accept("dt/plantwatch/s1/pump/telemetry", payload)
+    (key,) = store.list("quarantine/oversize/")
+    body = store.get(key)
+    assert len(body) < keep + 1000
+    record = json.loads(body)
+    assert record["payload_bytes"] == len(payload)
+    assert record["payload_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert record["payload_truncated"] is True
+    # the cut falls inside a two-byte character when keep is odd: that byte is dropped
+    assert record["payload"] == "é" * (keep // 2)
 
 
 def test_unknown_asset_is_quarantined_when_an_allow_list_is_set() -> None:

@@ -43,7 +43,7 @@ class Stack:
         self.feeder = ResultsFeeder(self.store, "out/", self.engine, self.state)
         self.window = 0
 
-    def window_of(self, *predictions: int, asset: str = "pump-01") -> int:
+    def window_of(self, *predictions: int, asset: str = "pump-01", site: str = "") -> int:
         """One 5-minute results object with one row per minute, fed as the scheduler would."""
         start = T0 + self.window * 300
         rows = []
@@ -64,8 +64,10 @@ class Stack:
                     }
                 )
             )
+        folder = f"{site}/" if site else ""
         self.store.put(
-            f"out/{asset}/{_iso(start)}Z/results.jsonl", ("\n".join(rows) + "\n").encode()
+            f"out/{folder}{asset}/{_iso(start)}Z/results.jsonl",
+            ("\n".join(rows) + "\n").encode(),
         )
         self.window += 1
         self.clock.advance(300)
@@ -157,9 +159,26 @@ def test_cli_lists_alarms_and_detector_instances(
         ("fan-02", "Normal"),
         ("pump-01", "Alarm"),
     ]
-    assert main(["detectors", "describe", "--data", str(stack.data), "pump-01"]) == 0
+    assert main(["detectors", "describe", "--data", str(stack.data), "pump-01", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described == stack.engine.describe("pump-01")
-    assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 1
+    assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 2
     assert main(["alarms", "--data", str(stack.data)]) == 0
     assert "pump-01" in capsys.readouterr().out
+
+
+def test_the_same_asset_at_two_sites_is_two_detectors_commanding_its_thing(stack: Stack) -> None:
+    # GIVEN pump-01 at the default site is normal while pump-01 at site s2 turns anomalous
+    stack.window_of(0, 0, 0)
+    stack.window = 0
+    stack.window_of(1, 1, 1, site="s2")
+
+    # THEN they are two detector instances, and only the s2 one is in Alarm
+    assert stack.state_name("pump-01") == "Normal"
+    assert stack.state_name("s2:pump-01") == "Alarm"
+    email, _sms = stack.alerts()
+    assert email["subject"] == "[plantwatch] ALARM s2:pump-01: anomaly score 0.91"
+    # AND the command goes to the thing (thing names are unique per account, not per site)
+    assert stack.publisher.published == [
+        (shadow_topic("pump-01", "update"), b'{"state":{"desired":{"mode":"safe"}}}', 1)
+    ]

@@ -24,7 +24,7 @@ class BufferModel(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="pw-buffer-model-"))
         self.clock = ManualClock()
         self.buf = SqliteBuffer(self.dir / "q.db", self.clock)
-        self.next_ts = 0
+        self.next_ts = 1_700_000_000_000
         self.unformed: dict[str, list[int]] = {a: [] for a in ASSETS}
         self.formed: dict[int, Telemetry] = {}
         self.sent = 0

@@ -44,7 +44,15 @@ def test_bench_skab_reports_keys_and_writes_predictions(tmp_path: Path, capsys) 
     out = tmp_path / "pred.csv"
     assert (
         main(
-            ["bench", "skab", "--data", str(tmp_path / "skab"), "--predictions", str(out), "--json"]
+            [
+                "bench",
+                "skab",
+                "--dataset",
+                str(tmp_path / "skab"),
+                "--predictions",
+                str(out),
+                "--json",
+            ]
         )
         == 0
     )
@@ -60,7 +68,7 @@ def test_bench_skab_reports_keys_and_writes_predictions(tmp_path: Path, capsys) 
 
 
 def test_bench_skab_without_files_is_bad_input(tmp_path: Path, capsys) -> None:
-    assert main(["bench", "skab", "--data", str(tmp_path), "--json"]) == 2
+    assert main(["bench", "skab", "--dataset", str(tmp_path), "--json"]) == 2
     assert "no labelled SKAB CSV" in capsys.readouterr().err
 
 

@@ -82,6 +82,8 @@ def test_scheduler_lifecycle_rules() -> None:
     create_scheduler(state, config, T0.timestamp())
     with pytest.raises(ConflictError, match="one per model"):
         create_scheduler(state, SchedulerConfig(name="t", model_name="m"), 0)
+    # another site's input folder may have its own scheduler of the same model
+    create_scheduler(state, SchedulerConfig(name="u", model_name="m", input_prefix="input/s2/"), 0)
     with pytest.raises(ConflictError, match="RUNNING"):
         delete_scheduler(state, "s")
     assert stop_scheduler(state, "s")["status"] == "STOPPED"

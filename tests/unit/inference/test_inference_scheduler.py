@@ -228,3 +228,29 @@ def test_fleet_scheduler_skips_components_of_another_kind() -> None:
     [failed] = sched.run_due()
     assert failed.status == "FAILED"
     assert failed.failed_reason.startswith("no component fits the model: fan-01: sensor")
+
+
+def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() -> None:
+    # GIVEN a fleet window where pump-02's file is corrupt (a header split by a newline)
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, state = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    inp.put(
+        "input/pump-02_20260101000500.csv",
+        b"Timestamp,a\n,flow\n2026-01-01T00:02:00.000000,1,2\n",
+    )
+    clock.advance(240)
+
+    # WHEN the window runs
+    [execution] = sched.run_due()
+
+    # THEN pump-01 is scored, and pump-02's file is named with its reason in the execution
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert execution.result_keys == ("output/pump-01/2026-01-01T00:00:00Z/results.jsonl",)
+    [skipped] = execution.skipped
+    assert skipped["key"] == "input/pump-02_20260101000500.csv"
+    assert "not a readable CSV" in skipped["reason"]
+    assert list(out.list("")) == list(execution.result_keys)
+    [stored] = list_executions(state)
+    assert stored.skipped == execution.skipped

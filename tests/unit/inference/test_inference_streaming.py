@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,8 @@ from cloud.adapters.local import InMemoryObjectStore
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.results import decode_results
 from cloud.inference.streaming import CallbackSink, StreamingScorer, WindowedObjectSink
+from edge.clock import ManualClock
+from edge.errors import StorageError
 from edge.wire import Sample, Telemetry, encode
 
 PLAIN = plant_frame(rows=1500).rename(columns=lambda c: c.split("\\")[1])
@@ -25,7 +29,7 @@ def message(asset: str, seq: int, rows: pd.DataFrame, sender: str = "gw1") -> Te
         Sample(int(ts.value // 1_000_000), {k: float(v) for k, v in row.items()})
         for ts, row in rows.iterrows()
     )
-    return Telemetry("site1", asset, sender, seq, samples)
+    return Telemetry("s1", asset, sender, seq, samples)
 
 
 @settings(max_examples=15, deadline=None)
@@ -80,7 +84,7 @@ def test_missing_sensor_value_uses_the_previous_reading() -> None:
     scorer = StreamingScorer(MODEL, CallbackSink(lambda *_: None))
     scorer.handle(encode(message("pump-01", 0, LIVE.iloc[:3])))
     gap = Telemetry(
-        "site1",
+        "s1",
         "pump-01",
         "gw1",
         1,
@@ -118,3 +122,81 @@ def test_windowed_sink_writes_scheduler_layout() -> None:
     assert len(decode_results(store.get(keys[1]))) == 5
     with pytest.raises(ValueError):
         StreamingScorer(MODEL, sink, debounce_rows=0)
+
+
+def test_a_future_dated_message_is_refused_and_does_not_blind_the_asset() -> None:
+    # GIVEN a scorer on a clock at the live data's time, and one message dated 2199
+    clock = ManualClock(LIVE.index[0].timestamp())
+    got: list[dict] = []
+    refused: list[tuple[bytes, str, str]] = []
+    scorer = StreamingScorer(
+        MODEL,
+        CallbackSink(lambda _a, lines: got.extend(lines)),
+        clock=clock,
+        quarantine=lambda *q: refused.append(q),
+    )
+    future_ms = int(datetime(2199, 6, 1, tzinfo=UTC).timestamp() * 1000)
+    future = Telemetry("s1", "pump-01", "gw9", 0, (Sample(future_ms, {"flow": 1.0}),))
+    assert scorer.handle(encode(future)) == []
+
+    # WHEN the real readings of that asset follow
+    for i in range(10):
+        scorer.handle(encode(message("pump-01", i, LIVE.iloc[i : i + 1])))
+        clock.advance(60)
+
+    # THEN every one is scored (none counted late), and the future one was refused
+    assert len(got) == 10 and scorer.stats.late == 0
+    assert [r[1] for r in refused] == ["timestamp_out_of_range"]
+    assert "from now" in refused[0][2]
+    assert scorer.stats.quarantine_reasons == {"timestamp_out_of_range": 1}
+
+
+def test_the_same_asset_at_two_sites_has_two_states_and_two_result_folders() -> None:
+    store = InMemoryObjectStore()
+    scorer = StreamingScorer(MODEL, WindowedObjectSink(store, "stream/", 300))
+    for i in range(1, 6):
+        for site in ("s1", "s2"):
+            one = message("pump-01", i, LIVE.iloc[i : i + 1])
+            scorer.handle(encode(Telemetry(site, one.asset, f"gw-{site}", i, one.samples)))
+    assert scorer.stats.readings == 10 and scorer.stats.late == 0
+    keys = list(store.list("stream/"))
+    assert keys == [
+        "stream/pump-01/2026-02-01T00:00:00Z/results.jsonl",
+        "stream/s2/pump-01/2026-02-01T00:00:00Z/results.jsonl",
+    ]
+    assert decode_results(store.get(keys[0])) == decode_results(store.get(keys[1]))
+
+
+def test_a_restarted_sink_keeps_the_lines_already_in_the_window() -> None:
+    store = InMemoryObjectStore()
+    StreamingScorer(MODEL, WindowedObjectSink(store, "stream/", 300)).handle(
+        encode(message("pump-01", 0, LIVE.iloc[1:3]))
+    )
+    StreamingScorer(MODEL, WindowedObjectSink(store, "stream/", 300)).handle(
+        encode(message("pump-01", 1, LIVE.iloc[3:5]))
+    )
+    [key] = list(store.list("stream/"))
+    stamps = [line["timestamp"][11:16] for line in decode_results(store.get(key))]
+    assert stamps == ["00:01", "00:02", "00:03", "00:04"]
+
+
+class RefusingSink:
+    def __init__(self) -> None:
+        self.fail = True
+        self.lines: list[dict] = []
+
+    def write(self, _asset: str, lines: list[dict]) -> None:
+        if self.fail:
+            raise StorageError("results store unavailable")
+        self.lines.extend(lines)
+
+
+def test_a_message_whose_lines_were_not_stored_is_scored_again_when_redelivered() -> None:
+    sink = RefusingSink()
+    scorer = StreamingScorer(MODEL, sink)
+    payload = encode(message("pump-01", 0, LIVE.iloc[:4]))
+    with pytest.raises(StorageError):
+        scorer.handle(payload)
+    sink.fail = False
+    assert len(scorer.handle(payload)) == 4  # not a duplicate, not late
+    assert len(sink.lines) == 4 and scorer.stats.readings == 4

@@ -34,7 +34,7 @@ def test_set_get_delete_against_the_store_when_no_broker_runs(tmp_path: Path, ca
     code, out, _ = run_cli(capsys, "delete", "pump-1", "--data", data, "--json")
     assert (code, json.loads(out)["version"]) == (0, 1)
     code, _, err = run_cli(capsys, "get", "pump-1", "--data", data)
-    assert code == 1 and "No shadow exists with name: 'pump-1'" in err
+    assert code == 2 and "No shadow exists with name: 'pump-1'" in err
 
 
 def test_out_of_range_value_is_refused_before_anything_is_written(tmp_path: Path, capsys):

@@ -39,14 +39,16 @@ def test_skab_folder_one_asset_per_file(tmp_path: Path) -> None:
 def test_replay_shifts_time_keeps_spacing_and_skips_nothing(tmp_path: Path) -> None:
     path = tmp_path / "run.csv"
     path.write_text(SKAB)
-    replay = Replay(load_dataset(path), start=1_000.0)
+    t0 = 1_700_000_000.0
+    replay = Replay(load_dataset(path), start=t0)
     assert replay.assets == ("run",)
-    assert (replay.start, replay.end, replay.rows) == (1_000.0, 1_004.0, 4)
-    first = replay.step(1_001.5)["run"]
-    assert [s.ts_ms for s in first] == [1_000_000, 1_001_000]
-    assert replay.step(1_001.9) == {}
-    rest = replay.step(2_000.0)["run"]
-    assert [s.ts_ms for s in rest] == [1_002_000, 1_004_000]
+    assert (replay.start, replay.end, replay.rows) == (t0, t0 + 4, 4)
+    first = replay.step(t0 + 1.5)["run"]
+    ms = int(t0 * 1000)
+    assert [s.ts_ms for s in first] == [ms, ms + 1_000]
+    assert replay.step(t0 + 1.9) == {}
+    rest = replay.step(t0 + 1_000)["run"]
+    assert [s.ts_ms for s in rest] == [ms + 2_000, ms + 4_000]
     assert rest[0].values["Current"] is None
     message = Telemetry("s1", "run", "replay", 0, tuple(first + rest))
     assert decode(encode(message)) == message

@@ -1,0 +1,286 @@
+"""``plantwatch detectors run|analyze``: try a detector model before it controls a plant.
+
+``run`` replays BatchPutMessage-shaped JSONL offline on a manual clock and prints what the
+model did (transitions, actions with evaluated payloads, timers, evaluation errors), then the
+final DescribeDetector document of every instance; nothing is sent anywhere. ``analyze``
+reports what AWS's StartDetectorModelAnalysis reports, on top of validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cloud.cli import status
+from cloud.cli.output import Column, print_json, print_line, print_table, stderr
+from edge.errors import UserError
+
+
+def add_run_arguments(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="replay messages through a model offline and show what it does",
+        description="Replay BatchPutMessage-shaped JSONL through a detector model on a manual"
+        " clock. Actions are shown, never performed. Exit 0 done, 2 bad input.",
+    )
+    model_and_inputs(run)
+    run.add_argument(
+        "--messages",
+        required=True,
+        metavar="FILE",
+        help='JSONL, one {"inputName", "payload", "messageId"?, "timestamp"?} or'
+        ' {"advance": "PT5M"} per line; - reads stdin',
+    )
+    run.add_argument(
+        "--advance",
+        default="0s",
+        metavar="DURATION",
+        help="move the clock this far after the last line, so timers fire (PT5M, 90s, 2h)",
+    )
+    run.add_argument(
+        "--start",
+        metavar="TIME",
+        help="ISO 8601 time the clock starts at (default: the first message timestamp,"
+        " else 2026-01-01T00:00:00Z)",
+    )
+    run.add_argument(
+        "--evaluation-method",
+        choices=("BATCH", "SERIAL"),
+        help="override the model's evaluationMethod, to compare the two",
+    )
+    output = run.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON document")
+    output.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="print one JSON line per event, then one line with the final detectors",
+    )
+
+
+def add_analyze_arguments(sub: Any) -> None:
+    analyze = sub.add_parser(
+        "analyze",
+        help="report what AWS's detector model analysis reports",
+        description="Validate a detector model, then report variables read before they are"
+        " set, timers never set or never checked, unreachable states and conditions whose"
+        " types can never match. Exit 0 no errors, 1 error findings, 2 invalid input.",
+    )
+    model_and_inputs(analyze)
+    analyze.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def model_and_inputs(parser: argparse.ArgumentParser) -> None:
+    """MODEL.json, ``--input`` and ``--lenient``, as ``validate``, ``run`` and ``analyze`` take them."""
+    parser.add_argument("model", type=Path, metavar="MODEL.json", help="CreateDetectorModel JSON")
+    parser.add_argument(
+        "--input",
+        dest="inputs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="INPUT.json",
+        help="CreateInput JSON the model reads (repeatable)",
+    )
+    parser.add_argument(
+        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+    )
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors.durations import parse_duration
+    from cloud.detectors.model import check_references, load_detector_model, load_input
+    from cloud.detectors.replay import read_steps, replay
+
+    inputs = [load_input(path) for path in args.inputs]
+    model = load_detector_model(args.model, strict=not args.lenient)
+    check_references(model, inputs)
+    try:
+        advance = parse_duration(args.advance)
+    except ValueError as exc:
+        raise UserError(f"--advance: {exc}") from None
+    start = _start(args.start)
+    if args.messages == "-":
+        start, steps = read_steps(sys.stdin, "stdin", model, inputs, start=start)
+    else:
+        path = Path(args.messages)
+        with open(path, encoding="utf-8") as fh:
+            start, steps = read_steps(fh, path.name, model, inputs, start=start)
+    # The trace carries every problem; the engine's own log lines would repeat them.
+    engine_log = logging.getLogger("cloud.detectors.engine")
+    previous = engine_log.level
+    engine_log.setLevel(logging.CRITICAL)
+    try:
+        result = replay(
+            model,
+            inputs,
+            steps,
+            InMemoryStateStore(),
+            start=start,
+            advance_after=advance,
+            evaluation_method=args.evaluation_method,
+        )
+    finally:
+        engine_log.setLevel(previous)
+    for warning in result.warnings:
+        stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    if args.json:
+        print_json(result.document())
+    elif args.jsonl:
+        for event in result.events():
+            print_line(json.dumps(event, separators=(",", ":"), default=str))
+        print_line(
+            json.dumps(
+                {"type": "detectors", "detectors": list(result.detectors)},
+                separators=(",", ":"),
+                default=str,
+            )
+        )
+    else:
+        _print_tables(result)
+    return status.SUCCESS
+
+
+def _start(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--start: expected an ISO 8601 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _print_tables(result: Any) -> None:
+    from cloud.detectors.durations import format_duration
+
+    rows = [_row(event, result.start) for event in result.events()]
+    print_table(
+        rows,
+        [
+            Column("t", "t", justify="right"),
+            Column("key", "key"),
+            Column("type", "type"),
+            Column("what", "what"),
+            Column("detail", "detail"),
+        ],
+        title=f"{result.model} ({result.evaluation_method}) from {_iso(result.start)}",
+        empty="no events (no line reached the model)",
+    )
+    finals = []
+    for doc in result.detectors:
+        detector = doc["detector"]
+        state = detector["state"]
+        finals.append(
+            {
+                "key": detector.get("keyValue", ""),
+                "state": state["stateName"],
+                "variables": ", ".join(f"{v['name']}={v['value']}" for v in state["variables"]),
+                "timers": ", ".join(
+                    f"{t['name']}@{format_duration(t['timestamp'] - result.start)}"
+                    for t in state["timers"]
+                ),
+            }
+        )
+    print_line()
+    print_table(
+        finals,
+        ["key", "state", "variables", "timers"],
+        title=f"detectors at {format_duration(result.end - result.start)}",
+        empty="no detector instances",
+    )
+
+
+def _iso(epoch: float) -> str:
+    from cloud.detectors.replay import iso_time
+
+    return iso_time(epoch)
+
+
+def _row(event: dict[str, Any], start: float) -> dict[str, Any]:
+    from cloud.detectors.durations import format_duration
+
+    kind = event["type"]
+    what, detail = "", ""
+    if kind == "input":
+        what, detail = event["input"], f"messageId {event['messageId']}"
+    elif kind == "skipped":
+        what, detail = event["input"], event["reason"]
+    elif kind == "created":
+        what = f"in {event['state']}"
+    elif kind == "transition":
+        what, detail = f"{event['from']} -> {event['to']}", f"event {event['event']!r}"
+    elif kind == "action":
+        what = f"{event['action']} ({event['event']})"
+        if event["action"] == "setVariable":
+            detail = f"{event['target']['variableName']} = {_compact(event['value'])}"
+        else:
+            target = ", ".join(f"{k}={_compact(v)}" for k, v in event["target"].items())
+            detail = f"{target}; payload {_compact(event['payload'])}"
+    elif kind == "timer":
+        what = f"{event['op']} {event['name']}"
+        if "seconds" in event:
+            detail = f"{event['seconds']:g} s, fires at {event['expires']}"
+        elif event["op"] == "cleared" and not event.get("running", True):
+            detail = "was not running"
+    elif kind == "error":
+        what = event["path"]
+        detail = event["message"]
+        if event.get("expression"):
+            detail += f" in {event['expression']}"
+    return {
+        "t": format_duration(event["t"]),
+        "key": event.get("key") or "",
+        "type": kind,
+        "what": what,
+        "detail": detail,
+    }
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from cloud.detectors.analysis import analyze
+    from cloud.detectors.model import check_references, load_detector_model, load_input
+
+    inputs = [load_input(path) for path in args.inputs]
+    model = load_detector_model(args.model, strict=not args.lenient, references=False)
+    warnings = check_references(model, inputs)
+    findings = analyze(model, inputs)
+    document = {
+        "detectorModelName": model.name,
+        "analysisResults": [f.as_dict() for f in findings],
+        "warnings": warnings,
+    }
+    for warning in warnings:
+        stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    errors = sum(1 for f in findings if f.level == "ERROR")
+    if args.json:
+        print_json(document)
+    else:
+        print_table(
+            [
+                {"level": f.level, "type": f.type, "path": f.path, "message": f.message}
+                for f in findings
+            ],
+            ["level", "type", "path", "message"],
+            title=f"analysis of {model.name}",
+            empty=f"{args.model.name}: no findings",
+        )
+    if errors:
+        stderr.print(f"{args.model.name}: {errors} error finding(s)", markup=False)
+        return status.FAILED
+    return status.SUCCESS

@@ -1,0 +1,291 @@
+"""Offline replay of a detector model: BatchPutMessage-shaped lines in, a trace out.
+
+What IoT Events' console test panel did, without AWS and without side effects: each line of
+a JSONL file is one message (``{"inputName", "payload", "messageId"?, "timestamp"?}``) or a
+clock move (``{"advance": "PT5M"}``). The engine runs on a manual clock in the model's own
+key and evaluation method; timers fire at their exact expiry while the clock moves. Service
+actions are recorded in the trace and never performed: no SNS, no MQTT, no files. The one
+exception is an ``iotEvents`` action to an input the model itself reads, which re-enters the
+model as a message, as it would on AWS (it leaves the model only if another model reads it).
+
+Every line is checked before anything runs, so bad input is reported with its line number
+and produces no partial trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cloud.detectors.durations import parse_duration
+from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
+from cloud.detectors.messages import MESSAGE_ID_RE
+from cloud.detectors.model import DetectorModel, InputDefinition
+from cloud.detectors.trace import TraceRecord, TraceRecorder
+from cloud.ports import StateStore
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError
+
+DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+"""Where the replay clock starts unless a message timestamp or ``start`` says otherwise."""
+
+_MESSAGE_FIELDS: Final = ("inputName", "payload", "messageId", "timestamp")
+_ID_NAMESPACE: Final = uuid.UUID("6f1d3c52-39a4-4f0e-9a7c-8ad1e0f6b7a1")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """One checked line: a message to send at ``at`` or, with ``input_name`` None, a clock move."""
+
+    line: int
+    at: float
+    """Clock time (epoch s) the step happens at."""
+    input_name: str | None = None
+    payload: Mapping[str, Any] | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    model: str
+    evaluation_method: str
+    start: float
+    end: float
+    records: tuple[TraceRecord, ...]
+    detectors: tuple[dict[str, Any], ...]
+    """The final DescribeDetector document of every instance, in key order."""
+    warnings: tuple[str, ...]
+
+    def events(self) -> list[dict[str, Any]]:
+        """Trace records as JSON-ready dicts with ``t`` (seconds since start) and ISO times."""
+        return [event_dict(r, self.start) for r in self.records]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "detectorModelName": self.model,
+            "evaluationMethod": self.evaluation_method,
+            "start": iso_time(self.start),
+            "end": iso_time(self.end),
+            "events": self.events(),
+            "detectors": list(self.detectors),
+            "warnings": list(self.warnings),
+        }
+
+
+def iso_time(epoch_s: float) -> str:
+    """``2026-01-01T00:05:00Z``, with milliseconds only when there are some."""
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def event_dict(record: TraceRecord, start: float) -> dict[str, Any]:
+    out = {"type": record.kind, "t": round(record.time - start, 3), **record.as_dict()}
+    out["time"] = iso_time(record.time)
+    if isinstance(out.get("expires"), int | float):
+        out["expires"] = iso_time(out["expires"])
+    return out
+
+
+def read_steps(
+    lines: Iterable[str],
+    source: str,
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    *,
+    start: float | None = None,
+) -> tuple[float, list[ReplayStep]]:
+    """Check every line; return the start time and the steps. DetectorModelError names the line."""
+    known = {i.name for i in inputs}
+    read = used_inputs(model)
+    steps: list[ReplayStep] = []
+    clock: float | None = start
+    first_time: float | None = None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DetectorModelError(
+                f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        if not isinstance(body, dict):
+            raise DetectorModelError(
+                f"{where}: expected an object {{inputName, payload}} or {{advance: DURATION}}"
+            )
+        if "advance" in body:
+            if len(body) != 1:
+                raise DetectorModelError(f"{where}: an advance line holds only 'advance'")
+            seconds = _duration(body["advance"], f"{where}: advance")
+            base = clock if clock is not None else DEFAULT_START
+            clock = base + seconds
+            first_time = base if first_time is None else first_time
+            steps.append(ReplayStep(number, clock))
+            continue
+        for name in body:
+            if name not in _MESSAGE_FIELDS:
+                raise DetectorModelError(
+                    f"{where}: unknown field {name!r} (expected: {', '.join(_MESSAGE_FIELDS)},"
+                    " or advance)"
+                )
+        input_name = body.get("inputName")
+        if not isinstance(input_name, str):
+            raise DetectorModelError(f"{where}: inputName: expected a string")
+        if input_name not in known:
+            raise DetectorModelError(
+                f"{where}: inputName {input_name!r}: unknown input"
+                f" (expected: {', '.join(sorted(known)) or 'none; give --input'})"
+            )
+        if input_name not in read:
+            raise DetectorModelError(
+                f"{where}: input {input_name!r} is not read by model {model.name!r}"
+                f" (it reads: {', '.join(sorted(read)) or 'no input'})"
+            )
+        if "payload" not in body:
+            raise DetectorModelError(f"{where}: missing required field 'payload'")
+        payload = _payload(body["payload"], where)
+        message_id = body.get("messageId")
+        if message_id is None:
+            message_id = f"line-{number}"
+        elif not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
+            raise DetectorModelError(f"{where}: messageId: expected 1-64 of [a-zA-Z0-9_-]")
+        at = clock if clock is not None else DEFAULT_START
+        if body.get("timestamp") is not None:
+            at = _timestamp(body["timestamp"], where)
+            if clock is not None and at < clock:
+                raise DetectorModelError(
+                    f"{where}: timestamp {iso_time(at)} is before the replay clock"
+                    f" ({iso_time(clock)}); lines run in time order"
+                )
+        clock = at
+        first_time = at if first_time is None else first_time
+        steps.append(ReplayStep(number, at, input_name, payload, message_id))
+    begin = (
+        start if start is not None else (first_time if first_time is not None else DEFAULT_START)
+    )
+    return begin, steps
+
+
+def _duration(value: Any, where: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise DetectorModelError(f"{where}: {exc}") from None
+    return seconds
+
+
+def _payload(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            raise DetectorModelError(
+                f"{where}: payload: expected a JSON object, or base64 of one as on the wire"
+            ) from None
+    if not isinstance(value, dict):
+        raise DetectorModelError(f"{where}: payload: expected a JSON object")
+    return value
+
+
+def _timestamp(value: Any, where: str) -> float:
+    """``{"timeInMillis": N}`` as BatchPutMessage takes it, epoch milliseconds, or ISO 8601."""
+    millis = value.get("timeInMillis") if isinstance(value, dict) else value
+    if isinstance(millis, int) and not isinstance(millis, bool) and millis >= 0:
+        return millis / 1000
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    raise DetectorModelError(
+        f'{where}: timestamp: expected {{"timeInMillis": N}}, epoch milliseconds or ISO 8601'
+    )
+
+
+class _ReplaySink:
+    """Performs nothing; an ``iotEvents`` action to an input the model reads re-enters it."""
+
+    def __init__(self, reads: set[str]) -> None:
+        self._reads = reads
+        self._engine: DetectorEngine | None = None
+
+    def bind(self, engine: DetectorEngine) -> None:
+        self._engine = engine
+
+    def execute(self, request: ActionRequest) -> None:
+        if request.kind != "iotEvents" or self._engine is None:
+            return
+        name = str(request.target.get("inputName", ""))
+        payload = request.payload
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        if name in self._reads and isinstance(payload, dict):
+            self._engine.put_message(name, payload)
+
+
+def replay(
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    steps: Sequence[ReplayStep],
+    state: StateStore,
+    *,
+    start: float,
+    advance_after: float = 0.0,
+    evaluation_method: str | None = None,
+) -> ReplayResult:
+    """Run *steps* through a fresh engine on a manual clock; return the trace and final state."""
+    if evaluation_method is not None:
+        model = dataclasses.replace(model, evaluation_method=evaluation_method)
+    clock = ManualClock(start)
+    recorder = TraceRecorder()
+    counter = iter(range(1, 1 << 62))
+    engine = DetectorEngine(
+        model,
+        inputs,
+        state,
+        clock,
+        _ReplaySink(used_inputs(model)),
+        observer=recorder,
+        new_id=lambda: str(uuid.uuid5(_ID_NAMESPACE, str(next(counter)))),
+    )
+    for step in steps:
+        _advance(engine, clock, step.at)
+        if step.input_name is not None:
+            assert step.payload is not None
+            engine.put_message(step.input_name, dict(step.payload), step.message_id)
+    _advance(engine, clock, clock.now() + advance_after)
+    detectors = tuple(engine.describe(key) for key in engine.key_values())
+    return ReplayResult(
+        model=model.name,
+        evaluation_method=model.evaluation_method,
+        start=start,
+        end=clock.now(),
+        records=tuple(recorder.records),
+        detectors=detectors,
+        warnings=tuple(engine.warnings),
+    )
+
+
+def _advance(engine: DetectorEngine, clock: ManualClock, target: float) -> None:
+    """Move the clock to *target*, stopping at each timer expiry on the way so it fires on time."""
+    while True:
+        due = engine.next_timer()
+        if due is None or due > target:
+            break
+        clock.set(max(due, clock.now()))
+        engine.tick()
+    if target > clock.now():
+        clock.set(target)

@@ -1,0 +1,127 @@
+"""Command-line parsing shared by ``plantwatch`` and ``plantwatch-edge``.
+
+It lives in ``edge`` (stdlib only) because device installs run ``plantwatch-edge`` without
+the cloud package, and both CLIs must reject bad input the same way:
+
+- :class:`Parser` reports a usage error as ONE line on stderr and exits 2, so scripts and
+  CI logs see ``plantwatch: error: argument --port: ...`` instead of a usage block.
+- The ``type=`` validators below check numbers and durations while arguments are parsed,
+  so ``--rows -5`` or ``--port 99999`` fails before any work starts (no broker is launched,
+  no file is written) and the message names the option and what was expected.
+- :func:`add_subcommands` gives every command group the same placeholder name.
+
+Every option gets help text; ``tests/unit/test_cli_conventions.py`` checks all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+SUBCOMMAND = "SUBCOMMAND"
+"""The placeholder every command group shows for its subcommands."""
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)")
+DURATION_FORMATS = "'90s', '15m', '2h' or '1d'"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line naming the option."""
+
+    def error(self, message: str) -> NoReturn:
+        root = self.prog.split()[0] if self.prog else "plantwatch"
+        sys.stderr.write(f"{root}: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
+    """A required subcommand group shown as ``SUBCOMMAND`` in usage and help."""
+    return parser.add_subparsers(dest=dest, metavar=SUBCOMMAND, required=True)
+
+
+def parse_duration_text(text: str) -> float:
+    """Seconds from ``90s``, ``15m``, ``1min``, ``2h``, ``1d``, ``250ms`` or ``1h30m``.
+
+    Raises ``ValueError`` naming the accepted forms; a unit is required, so ``5`` (seconds?
+    minutes?) is refused, and so are negative and non-finite values.
+    """
+    compact = text.strip().replace(" ", "")
+    if compact.startswith("-") and _DURATION_RE.fullmatch(compact[1:]):
+        raise ValueError(f"must not be negative, got {text!r}")
+    pos, seconds = 0, 0.0
+    for match in _DURATION_RE.finditer(compact):
+        if match.start() != pos:
+            break
+        seconds += float(match[1]) * _UNITS[match[2]]
+        pos = match.end()
+    if pos != len(compact) or not compact:
+        raise ValueError(f"expected a duration like {DURATION_FORMATS}, got {text!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {text!r}")
+    return seconds
+
+
+def int_range(
+    low: int | None = None, high: int | None = None, *, what: str = "an integer"
+) -> Callable[[str], int]:
+    """A validator for whole numbers in ``[low, high]`` (either bound may be open)."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", ""), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    check.__name__ = what  # argparse names the type in some of its messages
+    return check
+
+
+def float_range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    what: str = "a number",
+    low_open: bool = False,
+) -> Callable[[str], float]:
+    """A validator for finite numbers in ``[low, high]``; ``low_open`` excludes ``low``."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        bad = not math.isfinite(value)
+        bad = bad or (low is not None and (value <= low if low_open else value < low))
+        bad = bad or (high is not None and value > high)
+        if bad:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    check.__name__ = what
+    return check
+
+
+positive_int = int_range(1, what="a whole number of at least 1")
+non_negative_int = int_range(0, what="a whole number of at least 0")
+port = int_range(0, 65535, what="a TCP port 0-65535 (0 picks a free one)")
+positive_float = float_range(0.0, low_open=True, what="a number greater than 0")
+non_negative_float = float_range(0.0, what="a number of at least 0")
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m``; more than 0."""
+    try:
+        seconds = parse_duration_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration greater than 0, got {text!r}")
+    return seconds

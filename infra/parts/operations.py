@@ -1,0 +1,191 @@
+"""CloudWatch alarms and the dashboard.
+
+Per-site widgets read the handlers' metrics (namespace ``plantwatch``, one dimension
+``site``) with SEARCH, so new sites appear without a redeploy. Per-asset widgets are
+Logs Insights queries over the handlers' structured log lines (``message="result"``,
+``"state_change"``, ``"execution"``): a metric per asset would cost about $0.30 a month
+each.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.parts.ingest import Ingest
+from infra.parts.processing import METRICS_NAMESPACE, Processing
+
+SITE_METRICS = (
+    "ResultRows",
+    "AnomalousRows",
+    "DetectorStateChanges",
+    "AlertsSent",
+    "QuarantinedMessages",
+    "InferenceExecutions",
+    "InferenceFailures",
+)
+
+ANOMALIES_PER_ASSET = """fields @timestamp, site, asset, prediction
+| filter message = "result" and prediction = 1
+| stats count(*) as anomalous_rows by bin(1h) as hour, site, asset
+| sort hour desc"""
+
+EVENTS_PER_DAY = """fields @timestamp, site, asset, to_state
+| filter message = "state_change" and to_state = "Alarm"
+| stats count(*) as events by datefloor(@timestamp, 1d) as day, site, asset
+| sort day desc"""
+
+EVENT_DURATION = """fields @timestamp, site, asset, prediction
+| filter message = "result"
+| stats sum(prediction) as anomalous_rows, count(*) as rows, 100 * sum(prediction) / count(*) as anomalous_pct by datefloor(@timestamp, 1d) as day, site, asset
+| sort day desc"""
+
+SIGNAL_IMPORTANCE = """fields @timestamp, site, asset, top_sensor, anomaly_score
+| filter message = "result" and prediction = 1
+| stats count(*) as rows_topped, avg(anomaly_score) as mean_score by site, asset, top_sensor
+| sort site, asset, rows_topped desc"""
+
+LAST_EXECUTION = """fields @timestamp, scheduler, status, data_start_time, data_end_time, input_files, failed_components
+| filter message = "execution"
+| sort @timestamp desc
+| limit 10"""
+
+LAST_DIAGNOSTICS = """fields @timestamp, site, asset, timestamp, prediction, anomaly_score, top_sensor, diagnostics.0.name, diagnostics.0.value, diagnostics.1.name, diagnostics.1.value, diagnostics.2.name, diagnostics.2.value
+| filter message = "result"
+| sort @timestamp desc
+| limit 20"""
+
+IMPORTANCE_NOTE = """**Event duration.** Average event length per day is the anomalous share of the
+day (`anomalous_pct` x 24 h) divided by that day's `events`.
+**Signal importance.** Each result row splits its anomaly over the N sensors
+(`diagnostics`, summing to 1). An even share is **1/N**; a sensor well above 1/N
+carries the anomaly. The table counts how often each sensor was the top contributor of an
+anomalous row per asset, and the last rows' diagnostics are below."""
+
+
+def site_search(metric: str, stat: str = "Sum") -> cw.MathExpression:
+    return cw.MathExpression(
+        expression=f"SEARCH('{{{METRICS_NAMESPACE},site}} MetricName=\"{metric}\"', '{stat}', 300)",
+        label=metric,
+        period=Duration.minutes(5),
+        using_metrics={},
+    )
+
+
+class Operations(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        ingest: Ingest,
+        processing: Processing,
+        operations_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id)
+        action = cw_actions.SnsAction(operations_topic)
+        self.alarms: list[cw.Alarm] = []
+
+        def alarm(id: str, metric: cw.IMetric, threshold: float, description: str) -> None:
+            created = cw.Alarm(
+                self,
+                id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            created.add_alarm_action(action)
+            self.alarms.append(created)
+
+        for name, fn in processing.functions.items():
+            cap = name.capitalize()
+            alarm(
+                f"{cap}Errors",
+                fn.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                1,
+                f"the {name} function failed at least once in 5 minutes",
+            )
+            alarm(
+                f"{cap}DlqDepth",
+                fn.dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                1,
+                f"events of the {name} function are waiting in its dead-letter queue",
+            )
+        alarm(
+            "TelemetryIteratorAge",
+            ingest.stream.metric_get_records_iterator_age_milliseconds(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            5 * 60 * 1000,
+            "the batcher is more than 5 minutes behind the telemetry stream",
+        )
+        for rule in ingest.rule_names:
+            for metric_name, what in (("Failure", "an action"), ("ParseError", "the SQL")):
+                alarm(
+                    f"Rule{metric_name}-{rule}",
+                    cw.Metric(
+                        namespace="AWS/IoT",
+                        metric_name=metric_name,
+                        dimensions_map={"RuleName": rule},
+                        period=Duration.minutes(5),
+                        statistic="Sum",
+                    ),
+                    1,
+                    f"topic rule {rule}: {what} failed (messages went to the errorAction)",
+                )
+
+        results_logs = [processing.inference.log_group.log_group_name]
+        detector_logs = [
+            processing.detector.log_group.log_group_name,
+            processing.timers.log_group.log_group_name,
+        ]
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name="plantwatch")
+        dashboard.add_widgets(
+            cw.TextWidget(
+                markdown="# plantwatch\nPer-site metrics (namespace `plantwatch`, dimension "
+                "`site`) and per-asset Logs Insights queries over the handlers' logs.",
+                width=24,
+                height=2,
+            )
+        )
+        dashboard.add_widgets(
+            *[
+                cw.GraphWidget(title=f"{m} per site", left=[site_search(m)], width=8, height=6)
+                for m in SITE_METRICS
+            ]
+        )
+
+        def query(title: str, groups: list[str], text: str, width: int = 12) -> cw.LogQueryWidget:
+            return cw.LogQueryWidget(
+                title=title,
+                log_group_names=groups,
+                query_string=text,
+                view=cw.LogQueryVisualizationType.TABLE,
+                width=width,
+                height=8,
+            )
+
+        dashboard.add_widgets(
+            query("Detected anomalies per asset over time", results_logs, ANOMALIES_PER_ASSET),
+            query("Events per day (detector alarms)", detector_logs, EVENTS_PER_DAY),
+        )
+        dashboard.add_widgets(
+            query("Anomalous time per day per asset", results_logs, EVENT_DURATION),
+            query("Signal importance per asset", results_logs, SIGNAL_IMPORTANCE),
+        )
+        dashboard.add_widgets(
+            cw.TextWidget(markdown=IMPORTANCE_NOTE, width=24, height=4),
+        )
+        dashboard.add_widgets(
+            query("Last executions", results_logs, LAST_EXECUTION),
+            query("Last results' diagnostics", results_logs, LAST_DIAGNOSTICS),
+        )
+        self.dashboard = dashboard

@@ -1,0 +1,325 @@
+"""The four Lambda functions over the engines, with their triggers and failure queues.
+
+Every function runs the same code asset (``infra/bundle.py``) with its own role and log
+group; environment variable names are the handlers' contract (``cloud/handlers``).
+Asynchronous triggers (Scheduler, S3, EventBridge) send failed events to an SQS queue
+after Lambda's retries; the Kinesis mapping sends the failed batch's description there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Aws, CfnMapping, Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import DeployConfig
+from infra.nag import acknowledge, acknowledge_wildcards, arn_of
+from infra.parts import common
+from infra.parts.storage import (
+    INPUT_PREFIX,
+    OUTPUT_PREFIX,
+    QUARANTINE_PREFIX,
+    SPOOL_PREFIX,
+    Storage,
+)
+
+PANDAS_LAYERS = Path(__file__).resolve().parents[1] / "pandas_layers.json"
+RUNTIME = lambda_.Runtime.PYTHON_3_11
+METRICS_NAMESPACE = "plantwatch"
+HANDLERS = {
+    "batcher": "cloud.handlers.batcher.handler",
+    "inference": "cloud.handlers.inference.handler",
+    "detector": "cloud.handlers.detector.handler",
+    "timers": "cloud.handlers.timers.handler",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    function: lambda_.Function
+    dlq: sqs.Queue
+    log_group: logs.LogGroup
+
+
+def pandas_layer_arn(scope: Construct, config: DeployConfig) -> str:
+    """The AWS SDK for pandas layer for the stack's Region (a CloudFormation mapping, so
+    the template stays Region-agnostic), or the ARN given in context."""
+    if config.pandas_layer_arn:
+        return config.pandas_layer_arn
+    table = json.loads(PANDAS_LAYERS.read_text())["python3.11-x86_64"]
+    mapping = CfnMapping(
+        scope, "PandasLayer", mapping={region: {"arn": arn} for region, arn in table.items()}
+    )
+    return mapping.find_in_map(Aws.REGION, "arn")
+
+
+class Processing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: DeployConfig,
+        key: kms.IKey,
+        storage: Storage,
+        stream: kinesis.IStream,
+        alerts_topic: sns.ITopic,
+        code_dir: Path,
+    ) -> None:
+        super().__init__(scope, id)
+        self._config = config
+        self._key = key
+        self._code = lambda_.Code.from_asset(str(code_dir))
+        self._layers = [
+            lambda_.LayerVersion.from_layer_version_arn(
+                self, "AwsSdkPandas", pandas_layer_arn(self, config)
+            )
+        ]
+        first = config.schedulers[0]
+        base_env = {
+            "INPUT_BUCKET": storage.input.bucket_name,
+            "INPUT_PREFIX": INPUT_PREFIX,
+            "OUTPUT_BUCKET": storage.output.bucket_name,
+            "OUTPUT_PREFIX": OUTPUT_PREFIX,
+            "QUARANTINE_BUCKET": storage.quarantine.bucket_name,
+            "QUARANTINE_PREFIX": QUARANTINE_PREFIX,
+            "SPOOL_PREFIX": SPOOL_PREFIX,
+            "ARTIFACTS_BUCKET": storage.artifacts.bucket_name,
+            "STATE_TABLE": storage.state_table.table_name,
+            "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+            "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+            "SCHEDULER_NAME": first.name,
+            "UPLOAD_FREQUENCY": first.upload_frequency,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "LOG_LEVEL": "INFO",
+        }
+        self.batcher = self._function("batcher", base_env, timeout=60, memory=512)
+        self.inference = self._function("inference", base_env, timeout=300, memory=2048)
+        self.detector = self._function(
+            "detector", base_env, timeout=120, memory=1024, reserved=config.detector_concurrency
+        )
+        self.timers = self._function(
+            "timers", base_env, timeout=60, memory=512, reserved=config.timers_concurrency
+        )
+        self.functions = {
+            "batcher": self.batcher,
+            "inference": self.inference,
+            "detector": self.detector,
+            "timers": self.timers,
+        }
+
+        # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
+        b = self.batcher.function
+        storage.input.grant_read_write(b)
+        storage.quarantine.grant_put(b)
+        self._objects_ack(b, storage.input, storage.quarantine)
+        b.add_event_source(
+            sources.KinesisEventSource(
+                stream,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=500,
+                max_batching_window=Duration.seconds(5),
+                bisect_batch_on_error=True,
+                retry_attempts=10,
+                report_batch_item_failures=True,
+                parallelization_factor=1,
+                on_failure=sources.SqsDlq(self.batcher.dlq),
+            )
+        )
+        self._every_minute("BatcherFlush", self.batcher, "flush due batcher windows")
+
+        # inference: one EventBridge schedule per scheduler
+        f = self.inference.function
+        storage.input.grant_read(f)
+        storage.output.grant_read_write(f)
+        storage.artifacts.grant_read(f)
+        storage.state_table.grant_read_write_data(f)
+        storage.idempotency_table.grant_read_write_data(f)
+        self._objects_ack(f, storage.input, storage.output, storage.artifacts)
+        schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+        )
+        f.grant_invoke(schedule_role)
+        acknowledge_wildcards(
+            schedule_role,
+            "Lambda's grant_invoke covers the function's versions (ARN:*).",
+            resources=[f"{arn_of(f)}:*"],
+        )
+        self.inference.dlq.grant_send_messages(schedule_role)
+        self.schedules: list[scheduler.CfnSchedule] = []
+        for spec in config.schedulers:
+            self.schedules.append(
+                scheduler.CfnSchedule(
+                    self,
+                    f"Schedule-{spec.name}",
+                    description=f"inference scheduler {spec.name}: {spec.upload_frequency} "
+                    f"windows, {spec.delay_offset_min} min delay offset",
+                    schedule_expression=spec.schedule_expression(),
+                    schedule_expression_timezone="UTC",
+                    flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
+                        mode="OFF"
+                    ),
+                    target=scheduler.CfnSchedule.TargetProperty(
+                        arn=f.function_arn,
+                        role_arn=schedule_role.role_arn,
+                        input=json.dumps({"scheduler": spec.name}),
+                        dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                            arn=self.inference.dlq.queue_arn
+                        ),
+                        retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                            maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
+                        ),
+                    ),
+                )
+            )
+
+        # detector: every results.jsonl the scheduler writes
+        d = self.detector.function
+        storage.output.grant_read(d)
+        self._objects_ack(d, storage.output)
+        storage.output.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.LambdaDestination(d),
+            s3.NotificationKeyFilter(prefix=OUTPUT_PREFIX, suffix="results.jsonl"),
+        )
+        self._alerting(self.detector, storage, alerts_topic)
+
+        # timers: detector timers and reminders, every minute
+        self._every_minute("TimersTick", self.timers, "detector timers")
+        self._alerting(self.timers, storage, alerts_topic)
+
+    def _alerting(self, fn: Function, storage: Storage, topic: sns.ITopic) -> None:
+        """Detector state, alerts to SNS and shadow commands through iot-data."""
+        f = fn.function
+        storage.artifacts.grant_read(f)
+        storage.state_table.grant_read_write_data(f)
+        storage.idempotency_table.grant_read_write_data(f)
+        topic.grant_publish(f)
+        self._key.grant_encrypt_decrypt(f)
+        things = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        f.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iot:Publish"],
+                resources=[f"{things}:topic/$aws/things/*/shadow/*"],
+            )
+        )
+        f.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iot:GetThingShadow", "iot:UpdateThingShadow"],
+                resources=[f"{things}:thing/*"],
+            )
+        )
+        self._objects_ack(f, storage.artifacts)
+        prefix = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+        assert f.role is not None
+        acknowledge_wildcards(
+            f.role,
+            "Detector actions command any asset's shadow (iotTopicPublish to "
+            "$aws/things/<asset>/shadow/update); assets are not known at deploy time.",
+            resources=[f"{prefix}:topic/$aws/things/*/shadow/*", f"{prefix}:thing/*"],
+            grant_actions=False,
+        )
+
+    def _objects_ack(self, f: lambda_.IFunction, *buckets: s3.IBucket) -> None:
+        assert f.role is not None
+        acknowledge_wildcards(
+            f.role,
+            "The engines read and write objects under generated keys (L4E file names, "
+            "results, spool records), so object grants end in /* on each bucket.",
+            resources=[f"{arn_of(b)}/*" for b in buckets],
+        )
+
+    def _every_minute(self, id: str, fn: Function, what: str) -> None:
+        events.Rule(
+            self,
+            id,
+            description=f"every minute: {what}",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[
+                targets.LambdaFunction(
+                    fn.function,
+                    dead_letter_queue=fn.dlq,
+                    retry_attempts=2,
+                    max_event_age=Duration.minutes(10),
+                )
+            ],
+        )
+
+    def _function(
+        self,
+        name: str,
+        env: dict[str, str],
+        *,
+        timeout: int,
+        memory: int,
+        reserved: int | None = None,
+    ) -> Function:
+        dlq = sqs.Queue(
+            self,
+            f"{name.capitalize()}Dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self._key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the function; a failed "
+            "event waits here for an operator (an alarm fires on its depth).",
+        )
+        group = common.log_group(self, f"{name.capitalize()}Logs", self._config.log_retention_days)
+        role = iam.Role(
+            self,
+            f"{name.capitalize()}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"plantwatch {name} function",
+        )
+        group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            name.capitalize(),
+            runtime=RUNTIME,
+            handler=HANDLERS[name],
+            code=self._code,
+            layers=self._layers,
+            role=role,
+            log_group=group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            timeout=Duration.seconds(timeout),
+            memory_size=memory,
+            reserved_concurrent_executions=reserved or None,
+            environment={**env, "POWERTOOLS_SERVICE_NAME": f"plantwatch-{name}"},
+            on_failure=destinations.SqsDestination(dlq),
+            retry_attempts=2,
+            description=f"plantwatch {name} ({HANDLERS[name]})",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.11 on purpose: the project targets 3.11 and the AWS SDK for pandas "
+            "layer it uses is built per Python version.",
+        )
+        return Function(function, dlq, group)

@@ -1,0 +1,103 @@
+"""IoT policy documents for devices and gateways, built from the wire contract's topics.
+
+Both documents authorise only through thing policy variables, which AWS IoT Core
+resolves from the certificate's attached thing and requires the MQTT client id to equal
+the thing name. ``${iot:ClientId}`` is never used: it is whatever the client sent.
+
+A thing attribute is one string, substituted whole into a resource; a policy cannot
+iterate over a list. So a gateway names its assets in numbered attributes ``asset1`` to
+``asset12`` (12 is what one IoT Core connection can serve: 50 subscriptions, 4 per asset).
+An attribute that is not set leaves its variable unresolved and that resource matches
+nothing. IoT Core caps a policy at 2,048 characters (whitespace not counted), so the
+gateway slots are spread over several policies, all attached to the gateway certificate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from edge.wire import APP
+
+THING_TYPE = "plantwatch-device"
+DEVICE_POLICY = "plantwatch-device"
+GATEWAY_POLICY = "plantwatch-gateway"
+"""Gateway policies are ``plantwatch-gateway-1`` .. ``-N``; a gateway's certificate gets the
+device policy and as many of them as its assets fill."""
+
+THING = "${iot:Connection.Thing.ThingName}"
+SITE = "${iot:Connection.Thing.Attributes[site]}"
+GATEWAY_SLOTS = 12
+SLOTS_PER_GATEWAY_POLICY = 3
+MAX_POLICY_CHARS = 2048
+"""AWS IoT Core's limit on one policy document, whitespace excluded."""
+
+Document = dict[str, Any]
+
+
+def slot_attribute(slot: int) -> str:
+    """Thing attribute holding the gateway's *slot*-th asset (1-based)."""
+    return f"asset{slot}"
+
+
+def slot_variable(slot: int) -> str:
+    return f"${{iot:Connection.Thing.Attributes[{slot_attribute(slot)}]}}"
+
+
+def _thing_statements(arn: str, things: list[str]) -> list[Document]:
+    """Publish telemetry for each thing at its site; use each thing's shadows (classic and
+    named: ``shadow/*`` covers ``shadow/name/<name>/...``)."""
+    shadows = [f"$aws/things/{thing}/shadow/*" for thing in things]
+    return [
+        {
+            "Effect": "Allow",
+            "Action": "iot:Publish",
+            "Resource": [f"{arn}:topic/dt/{APP}/{SITE}/{thing}/*" for thing in things]
+            + [f"{arn}:topic/{shadow}" for shadow in shadows],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "iot:Subscribe",
+            "Resource": [f"{arn}:topicfilter/{shadow}" for shadow in shadows],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "iot:Receive",
+            "Resource": [f"{arn}:topic/{shadow}" for shadow in shadows],
+        },
+    ]
+
+
+def _connect_statement(arn: str) -> Document:
+    return {
+        "Effect": "Allow",
+        "Action": "iot:Connect",
+        "Resource": f"{arn}:client/{THING}",
+        "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+    }
+
+
+def device_policy(arn: str) -> Document:
+    """A single device: connect as itself, its own telemetry topics and its own shadows.
+
+    *arn* is the IoT ARN prefix ``arn:PARTITION:iot:REGION:ACCOUNT`` (CDK tokens at synth).
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [_connect_statement(arn), *_thing_statements(arn, [THING])],
+    }
+
+
+def gateway_policies(arn: str) -> list[Document]:
+    """A gateway: the device policy for itself, then its asset slots in chunks that fit."""
+    documents = [device_policy(arn)]
+    for first in range(1, GATEWAY_SLOTS + 1, SLOTS_PER_GATEWAY_POLICY):
+        slots = range(first, min(first + SLOTS_PER_GATEWAY_POLICY, GATEWAY_SLOTS + 1))
+        things = [slot_variable(slot) for slot in slots]
+        documents.append({"Version": "2012-10-17", "Statement": _thing_statements(arn, things)})
+    return documents
+
+
+def policy_chars(document: Document) -> int:
+    """Characters IoT Core counts against MAX_POLICY_CHARS."""
+    return len("".join(json.dumps(document, separators=(",", ":")).split()))

@@ -1,0 +1,177 @@
+"""Provision one device or gateway in AWS IoT Core and write its agent config.
+
+Creates the thing (type ``plantwatch-device``, attribute ``site``; a gateway also gets its
+assets in ``asset1``..``asset12``), a key pair and an active certificate, attaches the
+deployed policies to the certificate and the certificate to the thing, and writes
+``agent.toml``, the certificate and the private key (mode 0600) into a folder. The config
+is checked with the agent's own loader before the command reports success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from edge.errors import ConfigError, PlantwatchError, StorageError
+from edge.wire import NAME_RE
+from infra.policies import (
+    DEVICE_POLICY,
+    GATEWAY_POLICY,
+    GATEWAY_SLOTS,
+    SLOTS_PER_GATEWAY_POLICY,
+    THING_TYPE,
+    slot_attribute,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_iot import IoTClient
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    thing: str
+    certificate_arn: str
+    policies: tuple[str, ...]
+    endpoint: str
+    config: Path
+    files: tuple[Path, ...]
+
+
+def policies_for(assets: tuple[str, ...]) -> tuple[str, ...]:
+    """The device policy, plus the gateway policies whose slots the assets fill."""
+    if not assets:
+        return (DEVICE_POLICY,)
+    needed = -(-len(assets) // SLOTS_PER_GATEWAY_POLICY)
+    return (DEVICE_POLICY, *(f"{GATEWAY_POLICY}-{n}" for n in range(1, needed + 1)))
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def agent_toml(
+    thing: str, site: str, endpoint: str, assets: tuple[str, ...], ca: str | None
+) -> str:
+    lines = [
+        "# written by plantwatch provision-device",
+        "[agent]",
+        f'site = "{site}"',
+        f'sender = "{thing}"',
+        f'broker = "mqtts://{endpoint}:8883"',
+        f"assets = {json.dumps(list(assets or (thing,)))}",
+        'queue = "state/queue.db"',
+        "",
+        "[tls]",
+        'cert = "device.pem.crt"',
+        'key = "private.pem.key"',
+    ]
+    if ca:
+        lines.append(f'ca = "{ca}"')
+    return "\n".join(lines) + "\n"
+
+
+def provision(
+    thing: str,
+    site: str,
+    out_dir: Path,
+    *,
+    assets: tuple[str, ...] = (),
+    ca: Path | None = None,
+    client: IoTClient | None = None,
+    force: bool = False,
+) -> Provisioned:
+    for what, name in (("THING", thing), ("--site", site), *(("--assets", a) for a in assets)):
+        if not NAME_RE.fullmatch(name):
+            raise ConfigError(f"{what}: {name!r} must match {NAME_RE.pattern}")
+    if len(assets) > GATEWAY_SLOTS:
+        raise ConfigError(
+            f"--assets: {len(assets)} assets; one gateway connection serves at most "
+            f"{GATEWAY_SLOTS} (IoT Core allows 50 subscriptions, the agent uses 4 per asset)"
+        )
+    if ca is not None and not ca.is_file():
+        raise ConfigError(f"--ca: no such file {str(ca)!r}")
+    config_path = out_dir / "agent.toml"
+    if config_path.exists() and not force:
+        raise ConfigError(f"{config_path}: exists; pass --force to overwrite")
+    if client is None:
+        import boto3
+
+        client = boto3.client("iot")
+    try:
+        return _provision(thing, site, out_dir, assets, ca, client)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if code == "ResourceNotFoundException":
+            raise ConfigError(
+                f"{thing}: {message} (is the stack deployed? plantwatch deploy)"
+            ) from exc
+        raise StorageError(f"{thing}: AWS IoT {code}: {message}") from exc
+    except BotoCoreError as exc:
+        raise PlantwatchError(f"{thing}: AWS IoT: {exc}") from exc
+
+
+def _provision(
+    thing: str,
+    site: str,
+    out_dir: Path,
+    assets: tuple[str, ...],
+    ca: Path | None,
+    iot: Any,
+) -> Provisioned:
+    policies = policies_for(assets)
+    for policy in policies:  # before anything is created: a missing stack leaves no debris
+        iot.get_policy(policyName=policy)
+    attributes = {"site": site}
+    attributes.update({slot_attribute(i): a for i, a in enumerate(assets, start=1)})
+    try:
+        iot.describe_thing_type(thingTypeName=THING_TYPE)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        iot.create_thing_type(thingTypeName=THING_TYPE)
+    iot.create_thing(
+        thingName=thing,
+        thingTypeName=THING_TYPE,
+        attributePayload={"attributes": attributes, "merge": True},
+    )
+    for asset in assets:
+        if asset != thing:  # each asset's shadow lives on its own thing
+            iot.create_thing(
+                thingName=asset,
+                thingTypeName=THING_TYPE,
+                attributePayload={"attributes": {"site": site}, "merge": True},
+            )
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    arn = cert["certificateArn"]
+    for policy in policies:
+        iot.attach_policy(policyName=policy, target=arn)
+    iot.attach_thing_principal(thingName=thing, principal=arn)
+    endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_path = out_dir / "device.pem.crt"
+    key_path = out_dir / "private.pem.key"
+    config_path = out_dir / "agent.toml"
+    _write_private(key_path, cert["keyPair"]["PrivateKey"])
+    _write_private(cert_path, cert["certificatePem"])
+    ca_name = None
+    if ca is not None:
+        ca_name = ca.name
+        if ca.resolve() != (out_dir / ca.name).resolve():
+            (out_dir / ca.name).write_bytes(ca.read_bytes())
+    _write_private(config_path, agent_toml(thing, site, endpoint, assets, ca_name))
+
+    from edge.config import load_config  # the agent's own validation
+
+    load_config(config_path)
+    files = (config_path, cert_path, key_path)
+    return Provisioned(thing, arn, policies, endpoint, config_path, files)

@@ -1,0 +1,82 @@
+"""The plantwatch stack: storage, alerts, ingest, archive, processing and operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.config import DeployConfig
+from infra.nag import acknowledge
+from infra.parts.alerts import Alerts
+from infra.parts.archive import Archive
+from infra.parts.ingest import Ingest
+from infra.parts.operations import Operations
+from infra.parts.processing import Processing
+from infra.parts.storage import Storage
+
+
+class PlantwatchStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, config: DeployConfig, code_dir: Path, **kwargs
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="plantwatch: Kinesis, SNS, SQS, DynamoDB and Firehose encryption",
+            enable_key_rotation=True,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ServicesUseKeyInThisAccount",
+                principals=[
+                    iam.ServicePrincipal("sns.amazonaws.com"),
+                    iam.ServicePrincipal("sqs.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                    iam.ServicePrincipal("s3.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        self.storage = Storage(self, "Storage", config=config, key=self.key)
+        self.alerts = Alerts(self, "Alerts", config=config, key=self.key)
+        self.archive = Archive(self, "Archive", config=config, key=self.key, storage=self.storage)
+        self.ingest = Ingest(
+            self,
+            "Ingest",
+            config=config,
+            key=self.key,
+            storage=self.storage,
+            archive=self.archive,
+        )
+        self.processing = Processing(
+            self,
+            "Processing",
+            config=config,
+            key=self.key,
+            storage=self.storage,
+            stream=self.ingest.stream,
+            alerts_topic=self.alerts.topic,
+            code_dir=code_dir,
+        )
+        self.operations = Operations(
+            self,
+            "Operations",
+            ingest=self.ingest,
+            processing=self.processing,
+            operations_topic=self.alerts.operations_topic,
+        )
+        for child in self.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(
+                    child,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                    "service-role/AWSLambdaBasicExecutionRole]",
+                    "CDK's own handler that sets the output bucket's notification "
+                    "configuration at deploy time; it only writes its own logs.",
+                )

@@ -1,0 +1,149 @@
+"""The deployed IoT policies, variables substituted, against topic and client-id pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from infra.policies import GATEWAY_SLOTS, MAX_POLICY_CHARS, policy_chars, slot_attribute
+from tests.infra.iot_policy import Connection, allowed
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+ARN = "arn:aws:iot:eu-west-1:123456789012"
+NAMES = st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)
+
+
+def resolve(value: Any, pseudo: dict[str, str] = PSEUDO) -> Any:
+    """Resolve the intrinsics CDK leaves in a policy document (Fn::Join of pseudo refs)."""
+    if isinstance(value, list):
+        return [resolve(v, pseudo) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return pseudo[value["Ref"]]
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return separator.join(resolve(p, pseudo) for p in parts)
+        return {k: resolve(v, pseudo) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+def policies(synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["PolicyName"]: resolve(r["Properties"]["PolicyDocument"])
+        for r in synthesized.resources("AWS::IoT::Policy").values()
+    }
+
+
+@pytest.fixture(scope="module")
+def device(policies) -> list[dict[str, Any]]:
+    return [policies["plantwatch-device"]]
+
+
+@pytest.fixture(scope="module")
+def gateway(policies) -> list[dict[str, Any]]:
+    return list(policies.values())
+
+
+def thing(name: str, site: str = "plant1", **attributes: str) -> Connection:
+    return Connection(client_id=name, thing_name=name, attributes={"site": site, **attributes})
+
+
+def test_a_device_uses_its_own_topics_and_shadows(device) -> None:
+    a = thing("pump-01")
+    for action, name in [
+        ("iot:Connect", "pump-01"),
+        ("iot:Publish", "dt/plantwatch/plant1/pump-01/telemetry"),
+        ("iot:Publish", "$aws/things/pump-01/shadow/update"),
+        ("iot:Publish", "$aws/things/pump-01/shadow/get"),
+        ("iot:Publish", "$aws/things/pump-01/shadow/name/config/update"),
+        ("iot:Subscribe", "$aws/things/pump-01/shadow/update/delta"),
+        ("iot:Subscribe", "$aws/things/pump-01/shadow/name/config/update/delta"),
+        ("iot:Receive", "$aws/things/pump-01/shadow/get/accepted"),
+        ("iot:Receive", "$aws/things/pump-01/shadow/update/rejected"),
+    ]:
+        assert allowed(device, action, name, a, ARN), (action, name)
+
+
+def test_a_device_cannot_touch_another_things_topics(device) -> None:
+    a = thing("pump-01")
+    for action, name in [
+        ("iot:Publish", "dt/plantwatch/plant1/pump-02/telemetry"),
+        ("iot:Publish", "dt/plantwatch/plant2/pump-01/telemetry"),
+        ("iot:Publish", "$aws/things/pump-02/shadow/update"),
+        ("iot:Publish", "$aws/things/B/shadow/update"),
+        ("iot:Subscribe", "$aws/things/pump-02/shadow/update/delta"),
+        ("iot:Subscribe", "$aws/things/+/shadow/update/delta"),
+        ("iot:Subscribe", "#"),
+        ("iot:Subscribe", "dt/plantwatch/plant1/pump-01/telemetry"),
+        ("iot:Receive", "$aws/things/pump-02/shadow/update/delta"),
+        ("iot:Publish", "cmd/plantwatch/plant1/pump-01/req"),
+    ]:
+        assert not allowed(device, action, name, a, ARN), (action, name)
+
+
+def test_connect_needs_the_own_thing_name_and_an_attached_certificate(device) -> None:
+    assert allowed(device, "iot:Connect", "pump-01", thing("pump-01"), ARN)
+    impostor = Connection(client_id="pump-02", thing_name="pump-01", attributes={"site": "plant1"})
+    assert not allowed(device, "iot:Connect", "pump-02", impostor, ARN)
+    # a different client id also unbinds the thing variables from every topic
+    assert not allowed(
+        device, "iot:Publish", "dt/plantwatch/plant1/pump-01/telemetry", impostor, ARN
+    )
+    detached = Connection("pump-01", "pump-01", {"site": "plant1"}, attached=False)
+    assert not allowed(device, "iot:Connect", "pump-01", detached, ARN)
+
+
+@given(a=NAMES, b=NAMES, site=NAMES)
+def test_no_thing_reaches_another_things_topics(device, a: str, b: str, site: str) -> None:
+    if a == b:
+        return
+    conn = thing(a, site)
+    assert allowed(device, "iot:Publish", f"dt/plantwatch/{site}/{a}/telemetry", conn, ARN)
+    assert not allowed(device, "iot:Publish", f"dt/plantwatch/{site}/{b}/telemetry", conn, ARN)
+    assert not allowed(device, "iot:Publish", f"$aws/things/{b}/shadow/update", conn, ARN)
+    assert not allowed(device, "iot:Subscribe", f"$aws/things/{b}/shadow/update/delta", conn, ARN)
+    assert not allowed(device, "iot:Connect", b, conn, ARN)
+
+
+def test_a_gateway_serves_exactly_the_assets_in_its_attributes(gateway) -> None:
+    gw = thing("gw-01", **{slot_attribute(1): "pump-01", slot_attribute(12): "fan-07"})
+    for asset in ("pump-01", "fan-07", "gw-01"):
+        assert allowed(gateway, "iot:Publish", f"dt/plantwatch/plant1/{asset}/telemetry", gw, ARN)
+        assert allowed(gateway, "iot:Publish", f"$aws/things/{asset}/shadow/update", gw, ARN)
+        assert allowed(
+            gateway, "iot:Subscribe", f"$aws/things/{asset}/shadow/update/delta", gw, ARN
+        )
+        assert allowed(gateway, "iot:Receive", f"$aws/things/{asset}/shadow/get/accepted", gw, ARN)
+    for action, name in [
+        ("iot:Publish", "dt/plantwatch/plant1/pump-02/telemetry"),
+        ("iot:Publish", "dt/plantwatch/plant2/pump-01/telemetry"),
+        ("iot:Publish", "$aws/things/pump-02/shadow/update"),
+        ("iot:Publish", "dt/plantwatch/plant1//telemetry"),  # an unset slot grants nothing
+        ("iot:Publish", "$aws/things//shadow/update"),
+        ("iot:Connect", "pump-01"),
+    ]:
+        assert not allowed(gateway, action, name, gw, ARN), (action, name)
+
+
+def test_the_device_policy_alone_grants_no_gateway_assets(device) -> None:
+    gw = thing("gw-01", **{slot_attribute(1): "pump-01"})
+    assert not allowed(device, "iot:Publish", "dt/plantwatch/plant1/pump-01/telemetry", gw, ARN)
+
+
+def test_every_policy_fits_iot_cores_size_limit(synthesized) -> None:
+    longest = {
+        "AWS::Partition": "aws-us-gov",
+        "AWS::Region": "ap-southeast-4",
+        "AWS::AccountId": "123456789012",
+    }
+    documents = [
+        resolve(r["Properties"]["PolicyDocument"], longest)
+        for r in synthesized.resources("AWS::IoT::Policy").values()
+    ]
+    assert len(documents) == 1 + -(-GATEWAY_SLOTS // 3)
+    for document in documents:
+        assert policy_chars(document) <= MAX_POLICY_CHARS

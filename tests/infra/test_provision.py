@@ -1,0 +1,122 @@
+"""plantwatch provision-device under moto: thing, certificate, policies, a config the agent
+accepts, and a private key only its owner can read."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cloud.cli.main import main
+from edge.config import load_config
+from infra.policies import DEVICE_POLICY
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def iot(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("iot", region_name=REGION)
+        for n in range(5):
+            name = DEVICE_POLICY if n == 0 else f"plantwatch-gateway-{n}"
+            client.create_policy(policyName=name, policyDocument=json.dumps({"Statement": []}))
+        yield client
+
+
+def test_a_device_gets_a_thing_certificate_and_a_config_the_agent_accepts(
+    iot, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "pump-01"
+    code = main(
+        [
+            "provision-device",
+            "pump-01",
+            "--site",
+            "plant1",
+            "--out",
+            str(out),
+            "--region",
+            REGION,
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    thing = iot.describe_thing(thingName="pump-01")
+    assert thing["thingTypeName"] == "plantwatch-device"
+    assert thing["attributes"] == {"site": "plant1"}
+    principals = iot.list_thing_principals(thingName="pump-01")["principals"]
+    assert principals == [doc["certificate_arn"]]
+    attached = iot.list_attached_policies(target=doc["certificate_arn"])["policies"]
+    assert [p["policyName"] for p in attached] == [DEVICE_POLICY]
+
+    for name in ("private.pem.key", "device.pem.crt", "agent.toml"):
+        mode = stat.S_IMODE((out / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    assert "PRIVATE KEY" in (out / "private.pem.key").read_text()
+    config, _sources, _ = load_config(out / "agent.toml")
+    assert config.sender == "pump-01" and config.site == "plant1"
+    assert config.assets == ("pump-01",)
+    assert config.broker_url.startswith("mqtts://") and config.broker_url.endswith(":8883")
+    assert config.tls is not None and config.tls.key == str(out / "private.pem.key")
+
+
+def test_a_gateway_lists_its_assets_in_attributes_and_gets_the_gateway_policies(
+    iot, tmp_path: Path, capsys
+) -> None:
+    assets = ["pump-01", "pump-02", "pump-03", "fan-01"]
+    code = main(
+        ["provision-device", "gw-01", "--site", "plant1", "--assets", ",".join(assets),
+         "--out", str(tmp_path / "gw"), "--json"]
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    attributes = iot.describe_thing(thingName="gw-01")["attributes"]
+    assert attributes == {"site": "plant1", "asset1": "pump-01", "asset2": "pump-02",
+                          "asset3": "pump-03", "asset4": "fan-01"}  # fmt: skip
+    assert doc["policies"] == [DEVICE_POLICY, "plantwatch-gateway-1", "plantwatch-gateway-2"]
+    for asset in assets:
+        assert iot.describe_thing(thingName=asset)["attributes"] == {"site": "plant1"}
+    config, _, _ = load_config(tmp_path / "gw" / "agent.toml")
+    assert config.assets == tuple(assets)
+
+
+def test_bad_names_and_too_many_assets_are_refused_before_any_call(iot, tmp_path, capsys) -> None:
+    assert main(["provision-device", "pump 01", "--site", "plant1", "--out", str(tmp_path)]) == 2
+    assert "THING: 'pump 01' must match" in capsys.readouterr().err
+    many = ",".join(f"a{i}" for i in range(13))
+    assert (
+        main(["provision-device", "gw", "--site", "s", "--assets", many, "--out", str(tmp_path)])
+        == 2
+    )
+    assert "at most 12" in capsys.readouterr().err
+    assert iot.list_things()["things"] == []
+
+
+def test_an_existing_config_is_not_overwritten(iot, tmp_path, capsys) -> None:
+    args = ["provision-device", "pump-01", "--site", "plant1", "--out", str(tmp_path)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_a_missing_policy_means_the_stack_is_not_deployed(monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        code = main(["provision-device", "pump-01", "--site", "plant1", "--out", str(tmp_path),
+                     "--region", REGION])  # fmt: skip
+        assert boto3.client("iot", region_name=REGION).list_things()["things"] == []
+    assert code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("plantwatch: error: pump-01:") and "plantwatch deploy" in last

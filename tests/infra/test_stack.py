@@ -1,0 +1,296 @@
+"""Key resources of the synthesized stack, checked with aws_cdk.assertions."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from cloud.rules.definitions import load_rules
+from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.sql import parse
+from edge import wire
+from infra.rules import ARCHIVE_RULES, rule_entries
+
+HANDLERS = {
+    "cloud.handlers.batcher.handler",
+    "cloud.handlers.inference.handler",
+    "cloud.handlers.detector.handler",
+    "cloud.handlers.timers.handler",
+}
+
+
+def test_rule_sql_is_the_local_runners_string_for_string(synthesized) -> None:
+    deployed = {
+        r["Properties"]["RuleName"]: r["Properties"]["TopicRulePayload"]
+        for r in synthesized.resources("AWS::IoT::TopicRule").values()
+    }
+    local = load_rules()
+    assert local
+    for rule in local:
+        assert deployed[rule.name]["Sql"] == rule.sql
+        assert deployed[rule.name]["AwsIotSqlVersion"] == "2016-03-23"
+    for entry in rule_entries(ARCHIVE_RULES):
+        assert deployed[entry["ruleName"]]["Sql"] == entry["topicRulePayload"]["sql"]
+
+
+def test_telemetry_goes_to_kinesis_by_asset_and_errors_to_the_quarantine_bucket(
+    synthesized,
+) -> None:
+    payload = next(
+        r["Properties"]["TopicRulePayload"]
+        for r in synthesized.resources("AWS::IoT::TopicRule").values()
+        if r["Properties"]["RuleName"] == "plantwatch_telemetry_to_batcher"
+    )
+    (action,) = payload["Actions"]
+    assert action["Kinesis"]["PartitionKey"] == "${topic(4)}"
+    streams = list(synthesized.resources("AWS::Kinesis::Stream"))
+    assert action["Kinesis"]["StreamName"] == {"Ref": streams[0]}
+    error = payload["ErrorAction"]["S3"]
+    assert error["Key"] == "errors/${topic(4)}/${timestamp()}-${newuuid()}"
+    quarantine = [k for k in synthesized.resources("AWS::S3::Bucket") if "Quarantine" in k]
+    assert error["BucketName"] == {"Ref": quarantine[0]}
+
+
+def test_archive_rule_output_carries_the_partition_keys() -> None:
+    (entry,) = rule_entries(ARCHIVE_RULES)
+    statement = parse(entry["topicRulePayload"]["sql"])
+    body = wire.encode(
+        wire.Telemetry(
+            "plant1", "pump-01", "gw-01", 7, (wire.Sample(1_700_000_000_000, {"flow": 1.5}),)
+        )
+    )
+    out = evaluate(statement, Message(wire.telemetry_topic("plant1", "pump-01"), body))
+    assert out is not None
+    assert out.value["site"] == "plant1"
+    assert out.value["asset"] == "pump-01"
+    assert out.value["date"] == "2023-11-14"
+    assert out.value["samples"][0]["values"] == {"flow": 1.5}
+
+
+def test_firehose_writes_parquet_under_the_archive_layout(synthesized) -> None:
+    synthesized.assertions.has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK"},
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "Prefix": "archive/site=!{partitionKeyFromQuery:site}/asset="
+                    "!{partitionKeyFromQuery:asset}/date=!{partitionKeyFromQuery:date}/",
+                    "DynamicPartitioningConfiguration": {
+                        "Enabled": True,
+                        "RetryOptions": Match.any_value(),
+                    },
+                    "DataFormatConversionConfiguration": Match.object_like(
+                        {
+                            "Enabled": True,
+                            "OutputFormatConfiguration": {
+                                "Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}
+                            },
+                        }
+                    ),
+                }
+            ),
+        },
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "TableInput": Match.object_like(
+                {
+                    "Name": "readings_raw",
+                    "PartitionKeys": [
+                        {"Name": "site", "Type": "string"},
+                        {"Name": "asset", "Type": "string"},
+                        {"Name": "date", "Type": "string"},
+                    ],
+                }
+            )
+        },
+    )
+
+
+def test_functions_run_the_contract_handlers_with_failure_queues(synthesized) -> None:
+    functions = {
+        r["Properties"]["Handler"]: r["Properties"]
+        for r in synthesized.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler", "").startswith("cloud.handlers.")
+    }
+    assert set(functions) == HANDLERS
+    for handler, props in functions.items():
+        env = props["Environment"]["Variables"]
+        for name in ("INPUT_BUCKET", "OUTPUT_BUCKET", "STATE_TABLE", "ALERTS_TOPIC_ARN"):
+            assert name in env, (handler, name)
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "plantwatch"
+        assert env["INPUT_PREFIX"] == "input/" and env["OUTPUT_PREFIX"] == "output/"
+        assert props["Runtime"] == "python3.11"
+        layers = json.dumps(props["Layers"])
+        assert "AWSSDKPandas-Python311" in layers or "PandasLayer" in layers
+    assert functions["cloud.handlers.detector.handler"]["ReservedConcurrentExecutions"] == 1
+    assert functions["cloud.handlers.timers.handler"]["ReservedConcurrentExecutions"] == 1
+    invoke_configs = synthesized.resources("AWS::Lambda::EventInvokeConfig")
+    assert len(invoke_configs) == 4
+    for config in invoke_configs.values():
+        assert "OnFailure" in config["Properties"]["DestinationConfig"]
+    synthesized.assertions.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
+
+
+def test_the_pandas_layer_mapping_uses_the_public_account(synthesized) -> None:
+    mapping = synthesized.template["Mappings"]
+    arns = [v["arn"] for m in mapping.values() for v in m.values()]
+    assert "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python311:33" in arns
+
+
+def test_one_schedule_per_scheduler_at_frequency_plus_offset(synthesized) -> None:
+    schedules = {
+        json.loads(r["Properties"]["Target"]["Input"])["scheduler"]: r["Properties"]
+        for r in synthesized.resources("AWS::Scheduler::Schedule").values()
+    }
+    assert schedules["pumps"]["ScheduleExpression"] == "cron(2/5 * * * ? *)"
+    assert schedules["fans"]["ScheduleExpression"] == "cron(10 * * * ? *)"
+    for props in schedules.values():
+        assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert "DeadLetterConfig" in props["Target"]
+
+
+def test_detector_is_notified_of_results_objects(synthesized) -> None:
+    synthesized.assertions.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "LambdaFunctionConfigurations": [
+                    Match.object_like(
+                        {
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {
+                                "Key": {
+                                    "FilterRules": Match.array_with(
+                                        [
+                                            {"Name": "suffix", "Value": "results.jsonl"},
+                                            {"Name": "prefix", "Value": "output/"},
+                                        ]
+                                    )
+                                }
+                            },
+                        }
+                    )
+                ]
+            }
+        },
+    )
+
+
+def test_buckets_are_private_encrypted_logged_and_tls_only(synthesized) -> None:
+    buckets = synthesized.resources("AWS::S3::Bucket")
+    assert len(buckets) == 6  # input, output, quarantine, archive, artifacts + access logs
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        if "AccessLogs" not in name:
+            assert "LoggingConfiguration" in props
+    policies = synthesized.resources("AWS::S3::BucketPolicy")
+    tls_only = [
+        p
+        for p in policies.values()
+        if any(
+            s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            and s["Effect"] == "Deny"
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    assert len(tls_only) == 6
+    lifecycle = json.dumps(
+        [b["Properties"].get("LifecycleConfiguration") for b in buckets.values()]
+    )
+    for prefix in ("spool/seen/", "spool/written/", "quarantine/", "errors/"):
+        assert f'"Prefix": "{prefix}"' in lifecycle
+
+
+def test_tables_topic_and_subscriptions(synthesized) -> None:
+    synthesized.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": "namespace", "KeyType": "HASH"},
+                {"AttributeName": "key", "KeyType": "RANGE"},
+            ],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        },
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+        },
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()}
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": "ops@example.com",
+            "FilterPolicy": {"channel": ["email"]},
+        },
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "sms", "Endpoint": "+4915112345678", "FilterPolicy": {"channel": ["sms"]}},
+    )
+
+
+def test_alarms_and_dashboard(synthesized) -> None:
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    metrics = {(a.get("Namespace"), a.get("MetricName")) for a in alarms}
+    assert ("AWS/Lambda", "Errors") in metrics
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+    assert ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds") in metrics
+    assert ("AWS/IoT", "Failure") in metrics
+    assert all(a.get("AlarmActions") for a in alarms)
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("{plantwatch,site}", "AnomalousRows", "InferenceFailures", "SOURCE"):
+        assert needle in body, needle
+    for field in ("result", "state_change", "execution", "top_sensor", "diagnostics.0.value"):
+        assert field in body, field
+
+
+def test_thing_type_and_policies(synthesized) -> None:
+    synthesized.assertions.has_resource_properties(
+        "AWS::IoT::ThingType", {"ThingTypeName": "plantwatch-device"}
+    )
+    names = sorted(
+        r["Properties"]["PolicyName"] for r in synthesized.resources("AWS::IoT::Policy").values()
+    )
+    assert names[0] == "plantwatch-device" and names[1].startswith("plantwatch-gateway-")
+
+
+def test_cfn_lint_reports_no_errors(synthesized) -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(synthesized.template_path)
+    errors = [str(m) for m in matches if m.rule.id.startswith("E")]
+    assert not errors, "\n".join(errors)
+
+
+def test_cdk_nag_acknowledgements_all_have_reasons(synthesized) -> None:
+    for plugin in synthesized.report.get("pluginReports", []):
+        assert plugin["violations"] == [], plugin["violations"]
+        for suppressed in plugin.get("suppressedViolations", []):
+            assert len(suppressed["reason"]) > 20, suppressed

@@ -1,0 +1,454 @@
+"""``plantwatch detectors run``: offline replay of the project's own models, timers, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.cli.main import main
+from cloud.detectors import default_detector_paths
+
+DATA = Path(__file__).with_name("data")
+HEARTBEAT = DATA / "motor_heartbeat.json"
+PRESSURE = DATA / "pressure_input.json"
+MODEL, RESULTS_INPUT = default_detector_paths()
+
+
+def run_jsonl(
+    capsys: pytest.CaptureFixture[str],
+    model: Path,
+    inputs: list[Path],
+    lines: list[dict[str, Any]] | list[str],
+    tmp_path: Path,
+    *extra: str,
+) -> list[dict[str, Any]]:
+    messages = tmp_path / "messages.jsonl"
+    messages.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    args = ["detectors", "run", str(model), "--messages", str(messages), "--jsonl", *extra]
+    for path in inputs:
+        args += ["--input", str(path)]
+    assert main(args) == 0, capsys.readouterr().err
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def without_time(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k != "time"} for e in events]
+
+
+def result_row(asset: str, prediction: int, score: float) -> dict[str, Any]:
+    return {
+        "inputName": "AnomalyResults",
+        "payload": {
+            "thing": asset,
+            "site": "s1",
+            "asset": asset,
+            "timestamp": "2026-01-01T00:00:00.000000",
+            "prediction": prediction,
+            "prediction_reason": "ANOMALY_DETECTED" if prediction else "NO_ANOMALY_DETECTED",
+            "anomaly_score": score,
+            "top_sensor": "pump-01\\bearing_temp_c",
+            "top_share": 0.5,
+            "top_sensors": "pump-01\\bearing_temp_c=0.5",
+        },
+    }
+
+
+def test_default_model_alarm_lines_are_exact(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Three anomalous results: the third confirms the alarm, which alerts and commands safe mode."""
+    lines = [result_row("pump-01", 1, 0.8) for _ in range(3)]
+    events = run_jsonl(capsys, MODEL, [RESULTS_INPUT], lines, tmp_path)
+    transitions = [e for e in events if e["type"] == "transition"]
+    assert without_time(transitions) == [
+        {
+            "type": "transition",
+            "t": 0.0,
+            "key": "pump-01",
+            "from": "Normal",
+            "to": "Alarm",
+            "event": "anomaly confirmed",
+        }
+    ]
+    services = [e for e in events if e["type"] == "action" and e["action"] != "setVariable"]
+    assert [(e["action"], e["event"], e["state"], e["target"]) for e in services] == [
+        (
+            "sns",
+            "alarm raised",
+            "Alarm",
+            {"targetArn": "arn:aws:sns:us-east-1:123456789012:plantwatch-alerts"},
+        ),
+        (
+            "iotTopicPublish",
+            "alarm raised",
+            "Alarm",
+            {"mqttTopic": "$aws/things/pump-01/shadow/update"},
+        ),
+    ]
+    assert services[1]["payload"] == {"state": {"desired": {"mode": "safe"}}}
+    assert services[1]["payloadType"] == "JSON"
+    sns_payload = services[0]["payload"]["payload"]
+    assert sns_payload["state"]["variables"]["in_alarm"] is True
+    assert sns_payload["eventTriggerDetails"] == {
+        "inputName": "AnomalyResults",
+        "messageId": "line-3",
+        "triggerType": "Message",
+    }
+    counts = [
+        e["value"]
+        for e in events
+        if e["type"] == "action" and e.get("target") == {"variableName": "abnormal_count"}
+    ]
+    assert counts == [0, 1, 2, 3]  # BATCH: the third message's transition sees 2
+    final = events[-1]
+    assert final["type"] == "detectors"
+    state = final["detectors"][0]["detector"]["state"]
+    assert state["stateName"] == "Alarm"
+    assert state["timers"] == [{"name": "heartbeat", "timestamp": 1767225600.0 + 3600}]
+
+
+def test_timer_fires_at_its_expiry_on_the_manual_clock(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    message = {
+        "inputName": "PressureInput",
+        "messageId": "m1",
+        "payload": {"motorid": "M1", "sensorData": {"pressure": 42}},
+    }
+    events = run_jsonl(capsys, HEARTBEAT, [PRESSURE], [message], tmp_path, "--advance", "PT10M")
+    assert without_time(events[:-1]) == [
+        {"type": "input", "t": 0.0, "key": "M1", "input": "PressureInput", "messageId": "m1"},
+        {"type": "created", "t": 0.0, "key": "M1", "state": "Online"},
+        {
+            "type": "timer",
+            "t": 0.0,
+            "key": "M1",
+            "op": "set",
+            "name": "hb",
+            "seconds": 300,
+            "expires": "2026-01-01T00:05:00Z",
+        },
+        {
+            "type": "timer",
+            "t": 0.0,
+            "key": "M1",
+            "op": "reset",
+            "name": "hb",
+            "seconds": 300,
+            "expires": "2026-01-01T00:05:00Z",
+        },
+        {
+            "type": "action",
+            "t": 0.0,
+            "key": "M1",
+            "event": "beat",
+            "state": "Online",
+            "action": "setVariable",
+            "target": {"variableName": "last"},
+            "value": 42,
+        },
+        {
+            "type": "timer",
+            "t": 300.0,
+            "key": "M1",
+            "op": "fired",
+            "name": "hb",
+            "expires": "2026-01-01T00:05:00Z",
+        },
+        {
+            "type": "action",
+            "t": 300.0,
+            "key": "M1",
+            "event": "lost",
+            "state": "Online",
+            "action": "sns",
+            "target": {"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
+            "payload": {
+                "eventTime": 1767225900000,
+                "eventName": "lost",
+                "payload": {
+                    "actionExecutionId": events[6]["payload"]["payload"]["actionExecutionId"],
+                    "detector": {
+                        "detectorModelName": "motorHeartbeat",
+                        "keyValue": "M1",
+                        "detectorModelVersion": "1",
+                    },
+                    "eventTriggerDetails": {"triggerType": "Timer", "timerName": "hb"},
+                    "state": {"stateName": "Online", "variables": {"last": 42}, "timers": {}},
+                },
+            },
+            "payloadType": "DEFAULT",
+        },
+        {
+            "type": "transition",
+            "t": 300.0,
+            "key": "M1",
+            "from": "Online",
+            "to": "Offline",
+            "event": "lost",
+        },
+    ]
+    assert events[5]["time"] == "2026-01-01T00:05:00Z"
+    assert events[-1]["detectors"][0]["detector"]["lastUpdateTime"] == 1767225900.0
+
+
+def test_advance_line_between_messages_and_no_early_fire(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    beat = {
+        "inputName": "PressureInput",
+        "payload": {"motorid": "M1", "sensorData": {"pressure": 1}},
+    }
+    lines = [beat, {"advance": "PT4M59S"}, beat, {"advance": "PT5M"}, beat]
+    events = run_jsonl(capsys, HEARTBEAT, [PRESSURE], lines, tmp_path)
+    fired = [e["t"] for e in events if e["type"] == "timer" and e["op"] == "fired"]
+    assert fired == [299.0 + 300.0]  # the second beat reset the timer a second before expiry
+    transitions = [(e["t"], e["from"], e["to"]) for e in events if e["type"] == "transition"]
+    assert transitions == [(599.0, "Online", "Offline"), (599.0, "Offline", "Online")]
+
+
+def test_actions_are_recorded_not_performed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = [result_row("pump-01", 1, 0.8) for _ in range(3)]
+    run_jsonl(capsys, MODEL, [RESULTS_INPUT], lines, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messages.jsonl"]
+
+
+def test_json_document_and_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(json.dumps(result_row("pump-01", 0, 0.1)) + "\n")
+    base = ["detectors", "run", str(MODEL), "--input", str(RESULTS_INPUT)]
+    assert main([*base, "--messages", str(messages), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["detectorModelName"] == "equipment_anomaly"
+    assert doc["evaluationMethod"] == "BATCH"
+    assert [e["type"] for e in doc["events"]][:2] == ["input", "created"]
+    assert doc["detectors"][0]["detector"]["state"]["stateName"] == "Normal"
+    assert main([*base, "--messages", str(messages)]) == 0
+    out = capsys.readouterr().out
+    assert "equipment_anomaly (BATCH) from 2026-01-01T00:00:00Z" in out
+    assert "pump-01  Normal" in out
+
+
+def test_messages_from_stdin_with_timestamps_and_base64(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    body = base64.b64encode(b'{"motorid": "M7", "sensorData": {"pressure": 5}}').decode()
+    text = (
+        json.dumps(
+            {"inputName": "PressureInput", "payload": body, "timestamp": {"timeInMillis": 1_000}}
+        )
+        + "\n"
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    args = ["detectors", "run", str(HEARTBEAT), "--input", str(PRESSURE), "--messages", "-"]
+    assert main([*args, "--jsonl"]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert events[0]["time"] == "1970-01-01T00:00:01Z" and events[0]["key"] == "M7"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "{not json",
+            "m.jsonl:2: not valid JSON: Expecting property name enclosed in double quotes",
+        ),
+        (
+            '{"inputName": "Nope", "payload": {}}',
+            "m.jsonl:2: inputName 'Nope': unknown input (expected: PressureInput, TemperatureIn)",
+        ),
+        (
+            '{"inputName": "TemperatureIn", "payload": {"motorid": "M1"}}',
+            "m.jsonl:2: input 'TemperatureIn' is not read by model 'motorHeartbeat'"
+            " (it reads: PressureInput)",
+        ),
+        ('{"inputName": "PressureInput"}', "m.jsonl:2: missing required field 'payload'"),
+        ('{"inputName": "PressureInput", "payload": [1]}', "m.jsonl:2: payload: expected a JSON"),
+        ('{"advance": "soon"}', "m.jsonl:2: advance: expected a duration like PT5M"),
+        (
+            '{"inputName": "PressureInput", "payload": {}, "timestamp": {"timeInMillis": 5}}',
+            "m.jsonl:2: timestamp 1970-01-01T00:00:00.005Z is before the replay clock",
+        ),
+    ],
+)
+def test_bad_lines_exit_2_with_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, line: str, expected: str
+) -> None:
+    other = tmp_path / "temperature.json"
+    other.write_text(
+        json.dumps(
+            {"inputName": "TemperatureIn", "inputDefinition": {"attributes": [{"jsonPath": "t"}]}}
+        )
+    )
+    messages = tmp_path / "m.jsonl"
+    first = {"inputName": "PressureInput", "payload": {"motorid": "M1"}}
+    messages.write_text(json.dumps(first) + "\n" + line + "\n")
+    code = main(
+        [
+            "detectors",
+            "run",
+            str(HEARTBEAT),
+            "--input",
+            str(PRESSURE),
+            "--input",
+            str(other),
+            "--messages",
+            str(messages),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"plantwatch: error: {expected}"), err
+
+
+def test_evaluation_error_is_reported_with_its_expression(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = {
+        "detectorModelName": "conv",
+        "key": "motorid",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "S",
+            "states": [
+                {
+                    "stateName": "S",
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "parse",
+                                "condition": 'currentInput("PressureInput")',
+                                "actions": [
+                                    {
+                                        "setVariable": {
+                                            "variableName": "p",
+                                            "value": "convert(Decimal, $input.PressureInput.motorid)",
+                                        }
+                                    }
+                                ],
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    path = tmp_path / "conv.json"
+    path.write_text(json.dumps(model))
+    line = {"inputName": "PressureInput", "payload": {"motorid": "abc"}}
+    events = run_jsonl(capsys, path, [PRESSURE], [line], tmp_path)
+    errors = [e for e in events if e["type"] == "error"]
+    assert without_time(errors) == [
+        {
+            "type": "error",
+            "t": 0.0,
+            "key": "abc",
+            "event": "parse",
+            "state": "S",
+            "path": "$.detectorModelDefinition.states[0].onInput.events[0].actions[0]"
+            ".setVariable.value",
+            "expression": "convert(Decimal, $input.PressureInput.motorid)",
+            "message": "convert('Decimal', 'abc') failed; variable 'p' unchanged",
+        }
+    ]
+
+
+def test_message_without_the_key_is_shown_as_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = {"inputName": "PressureInput", "payload": {"sensorData": {"pressure": 1}}}
+    events = run_jsonl(capsys, HEARTBEAT, [PRESSURE], [line], tmp_path)
+    assert without_time(events[:1]) == [
+        {
+            "type": "skipped",
+            "t": 0.0,
+            "key": None,
+            "input": "PressureInput",
+            "messageId": "line-1",
+            "reason": "no valid key 'motorid' in the payload",
+        }
+    ]
+    assert events[1] == {"type": "detectors", "detectors": []}
+
+
+def test_timer_ops_and_iot_events_re_entry_are_traced(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """resetTimer before any setTimer is an error line; clearTimer says whether it ran; an
+    iotEvents action to an input the model reads comes back as a message."""
+    model = {
+        "detectorModelName": "ops",
+        "key": "motorid",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "A",
+            "states": [
+                {
+                    "stateName": "A",
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "first",
+                                "condition": "$input.PressureInput.sensorData.pressure == 1",
+                                "actions": [
+                                    {"resetTimer": {"timerName": "t"}},
+                                    {"clearTimer": {"timerName": "t"}},
+                                    {
+                                        "iotEvents": {
+                                            "inputName": "PressureInput",
+                                            "payload": {
+                                                "contentExpression": '\'{"motorid": "${$input.PressureInput.motorid}", "sensorData": {"pressure": 2}}\'',
+                                                "type": "JSON",
+                                            },
+                                        }
+                                    },
+                                ],
+                            }
+                        ],
+                        "transitionEvents": [
+                            {
+                                "eventName": "echoed",
+                                "condition": "$input.PressureInput.sensorData.pressure == 2",
+                                "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
+                                "nextState": "B",
+                            }
+                        ],
+                    },
+                },
+                {"stateName": "B"},
+            ],
+        },
+    }
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps(model))
+    line = {
+        "inputName": "PressureInput",
+        "payload": {"motorid": "M1", "sensorData": {"pressure": 1}},
+    }
+    events = run_jsonl(capsys, path, [PRESSURE], [line], tmp_path)
+    kinds = [
+        (e["type"], e.get("op") or e.get("action") or e.get("message") or e.get("to"))
+        for e in events[:-1]
+    ]
+    assert kinds == [
+        ("input", None),
+        ("created", None),
+        ("error", "resetTimer 't': timer never set"),
+        ("timer", "cleared"),
+        ("action", "iotEvents"),
+        ("input", None),
+        ("timer", "set"),
+        ("transition", "B"),
+    ]
+    assert events[3]["running"] is False
+    assert events[5]["messageId"] != "line-1"

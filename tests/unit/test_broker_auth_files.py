@@ -1,0 +1,143 @@
+"""The credential store and the ACL both brokers enforce (``cloud/runtime/broker_auth.py``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.runtime.broker_auth import (
+    SERVICE_GRANTS,
+    AccessControl,
+    AuthStore,
+    acl_matches,
+    hash_password,
+    verify_password,
+)
+from edge.errors import ConfigError, NotFoundError
+
+
+def test_password_hashes_are_mosquittos_pbkdf2_format_and_verify() -> None:
+    encoded = hash_password("correct horse", salt=b"0123456789ab")
+    assert encoded.startswith("$7$101$MDEyMzQ1Njc4OWFi$")
+    assert verify_password("correct horse", encoded)
+    assert not verify_password("correct hors", encoded)
+    assert not verify_password("correct horse", "$6$salt$hash")
+    assert not verify_password("x", "$7$notanumber$AA==$AA==")
+
+
+def test_ensure_keeps_service_passwords_and_add_device_returns_an_unstored_password(
+    tmp_path: Path,
+) -> None:
+    store = AuthStore(tmp_path / "auth").ensure()
+    first = {name: store.service_password(name) for name in SERVICE_GRANTS}
+    password = store.add_device("pump-01", "s1")
+    AuthStore(tmp_path / "auth").ensure()
+    assert {name: store.service_password(name) for name in SERVICE_GRANTS} == first
+    stored = json.loads(store.devices_file.read_text())
+    assert password not in store.devices_file.read_text()
+    assert verify_password(password, stored["pump-01"]["hash"])
+    access = AccessControl(store.passwd_file, store.acl_file)
+    assert access.authenticate("pump-01", password)
+    assert access.authenticate("plantwatch-rules", first["plantwatch-rules"])
+    assert not access.authenticate("pump-01", first["plantwatch-rules"])
+    assert not access.authenticate(None, None)
+
+
+@pytest.mark.parametrize(
+    ("thing", "site", "assets", "message"),
+    [
+        ("pump 1", "s1", [], "thing 'pump 1'"),
+        ("pump-1\n", "s1", [], "thing 'pump-1\\n'"),
+        ("pump-1", "s/1", [], "site 's/1'"),
+        ("gw", "s1", ["a", "a"], "must be unique"),
+        ("gw", "s1", ["a+"], "asset 'a+'"),
+        ("plantwatch-rules", "s1", [], "stack service"),
+    ],
+)
+def test_bad_device_names_are_refused_with_the_field(
+    tmp_path: Path, thing: str, site: str, assets: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        AuthStore(tmp_path / "auth").add_device(thing, site, assets)
+
+
+def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
+    tmp_path: Path,
+) -> None:
+    store = AuthStore(tmp_path / "auth").ensure()
+    store.add_device("pump-01", "s1")
+    store.add_device("gw", "s2", ["a-1"])
+    access = AccessControl(store.passwd_file, store.acl_file)
+    allowed = [
+        ("pump-01", "publish", "dt/plantwatch/s1/pump-01/telemetry"),
+        ("pump-01", "publish", "$aws/things/pump-01/shadow/update"),
+        ("pump-01", "publish", "$aws/things/pump-01/shadow/name/cfg/delete"),
+        ("pump-01", "subscribe", "$aws/things/pump-01/shadow/get/+"),
+        ("pump-01", "receive", "$aws/things/pump-01/shadow/update/delta"),
+        ("gw", "publish", "dt/plantwatch/s2/a-1/telemetry"),
+        ("gw", "receive", "$aws/things/a-1/shadow/name/cfg/update/delta"),
+        ("plantwatch-rules", "subscribe", "dt/plantwatch/+/+/telemetry"),
+        ("plantwatch-shadow", "publish", "$aws/things/pump-01/shadow/update/delta"),
+        ("plantwatch-detectors", "publish", "$aws/things/pump-01/shadow/update"),
+    ]
+    refused = [
+        ("pump-01", "publish", "dt/plantwatch/s1/pump-02/telemetry"),
+        ("pump-01", "publish", "dt/plantwatch/s2/pump-01/telemetry"),
+        ("pump-01", "publish", "$aws/things/pump-01/shadow/update/delta"),
+        ("pump-01", "publish", "$aws/things/pump-02/shadow/update"),
+        ("pump-01", "subscribe", "$aws/things/+/shadow/#"),
+        ("pump-01", "subscribe", "#"),
+        ("pump-01", "receive", "$aws/things/pump-02/shadow/update/delta"),
+        ("pump-01", "receive", "dt/plantwatch/s1/pump-01/telemetry"),
+        ("gw", "publish", "dt/plantwatch/s2/gw/telemetry"),
+        ("gw", "publish", "$aws/things/gw/shadow/update"),
+        ("plantwatch-rules", "publish", "dt/plantwatch/s1/pump-01/telemetry"),
+        ("plantwatch-detectors", "publish", "$aws/things/pump-01/shadow/update/delta"),
+        ("nobody", "receive", "dt/plantwatch/s1/pump-01/telemetry"),
+        (None, "publish", "dt/plantwatch/s1/pump-01/telemetry"),
+    ]
+    assert [g for g in allowed if not access.allows(*g)] == []
+    assert [g for g in refused if access.allows(*g)] == []
+
+
+def test_removing_a_device_revokes_it_after_a_reload(tmp_path: Path) -> None:
+    store = AuthStore(tmp_path / "auth").ensure()
+    password = store.add_device("pump-01", "s1")
+    access = AccessControl(store.passwd_file, store.acl_file)
+    store.remove_device("pump-01")
+    assert access.authenticate("pump-01", password), "until the broker re-reads the files"
+    access.reload()
+    assert not access.authenticate("pump-01", password)
+    assert not access.allows("pump-01", "publish", "dt/plantwatch/s1/pump-01/telemetry")
+    with pytest.raises(NotFoundError):
+        store.remove_device("pump-01")
+
+
+def test_a_malformed_acl_line_is_named(tmp_path: Path) -> None:
+    store = AuthStore(tmp_path / "auth").ensure()
+    store.acl_file.write_text("user a\ntopic maybe x/y\n")
+    with pytest.raises(ConfigError, match=r"acl:2: expected"):
+        AccessControl(store.passwd_file, store.acl_file)
+
+
+LEVEL = st.sampled_from(["a", "b", "$aws", "+", "#", ""])
+
+
+@given(
+    pattern=st.lists(LEVEL, min_size=1, max_size=5).map("/".join),
+    topic=st.lists(st.sampled_from(["a", "b", "$aws", "", "c"]), min_size=1, max_size=5).map(
+        "/".join
+    ),
+)
+def test_acl_matching_of_a_topic_is_mqtt_matching(pattern: str, topic: str) -> None:
+    levels = pattern.split("/")
+    valid = all(level == "#" or "#" not in level for level in levels) and ("#" not in levels[:-1])
+    if not valid:
+        return
+    assert acl_matches(pattern, topic) == mqtt.topic_matches_sub(pattern, topic)
