@@ -113,14 +113,16 @@ def _rows(result: ScoreResult, block: slice) -> ScoreResult:
 
 _DECIMALS = 100_000
 _SLOT = 8
-"""Bytes per value slot: the longest text (``0.00012``) plus NUL padding, one uint64."""
+"""Bytes per value slot: the longest text (``0.00012``) and the character after it, one
+uint64; shorter texts are NUL-padded."""
 
 
 @cache
-def _value_table() -> np.ndarray:
-    """``repr`` of every 5-decimal value in [0, 1] (``k / 1e5``), NUL-padded to 8 bytes,
-    each as one uint64 so that a slot is filled with one integer copy."""
-    texts = [repr(k / _DECIMALS).encode() for k in range(_DECIMALS + 1)]
+def _value_table(after: bytes) -> np.ndarray:
+    """``repr`` of every 5-decimal value in [0, 1] (``k / 1e5``) followed by *after*, in 8
+    bytes, each as one uint64 so that a slot is filled with one integer copy. Most texts
+    are 7 characters, so most slots hold no NUL and there is little to delete."""
+    texts = [repr(k / _DECIMALS).encode() + after for k in range(_DECIMALS + 1)]
     return np.array(texts, dtype=f"S{_SLOT}").view(np.uint64)
 
 
@@ -199,13 +201,12 @@ class _Layout:
         row += b', "prediction_reason": "'
         slot("reason", _REASONS.shape[1])
         row += b'", "anomaly_score": '
-        slot("score", _SLOT)
-        row += b', "diagnostics": ['
+        slot("score", _SLOT)  # the score and its ","
+        row += b' "diagnostics": ['
         for j, name in enumerate(sensors):
             row += (", " if j else "").encode() + b'{"name": ' + json.dumps(name).encode()
             row += b', "value": '
-            slot(f"value{j}", _SLOT)
-            row += b"}"
+            slot(f"value{j}", _SLOT)  # the value and its "}"
         row += b"]}\n"
         self.template = np.frombuffer(bytes(row), dtype=np.uint8)
         self.values = [self.slots[f"value{j}"] for j in range(len(sensors))]
@@ -229,14 +230,14 @@ class _Layout:
         share_keys: np.ndarray | None,
         off: np.ndarray,
     ) -> bytes:
-        table = _value_table()
         at = self.slots["timestamp"]
         grid[:, at : at + 26] = stamps
         grid[:, self.slots["prediction"]] = np.where(flagged, ord("1"), ord("0"))
         at = self.slots["reason"]
         grid[:, at : at + _REASONS.shape[1]] = _REASONS[flagged.astype(np.intp)]
-        np.take(table, score_keys, out=self._slot(grid, self.slots["score"]))
+        np.take(_value_table(b","), score_keys, out=self._slot(grid, self.slots["score"]))
         if share_keys is not None:
+            table = _value_table(b"}")
             for j, at in enumerate(self.values):
                 np.take(table, share_keys[:, j], out=self._slot(grid, at))
         if not off.any():

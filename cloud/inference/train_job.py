@@ -145,10 +145,11 @@ def run_train_job(
             if not labels
             else ("QUALITY_THRESHOLD_MET" if evaluation["f1"] >= 0.5 else "POOR_QUALITY_DETECTED")
         )
-        progress.stage("saving")
+        progress.stage("saving", total=1)
         version = registry.save(job.name, model, {"quality": quality, "evaluation": evaluation})
         path = registry.path(job.name, version)
         staged.replace(path / DIAGNOSTICS_FILE)
+        progress.advance()
     finally:
         staged.unlink(missing_ok=True)
     return TrainOutcome(
