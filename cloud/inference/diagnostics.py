@@ -32,7 +32,7 @@ class GzipLineWriter:
     filling RAM.
     """
 
-    def __init__(self, path: str | Path, *, level: int = COMPRESS_LEVEL, pending: int = 3):
+    def __init__(self, path: str | Path, *, level: int = COMPRESS_LEVEL, pending: int = 2):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)

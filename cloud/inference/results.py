@@ -71,7 +71,7 @@ def encode_result_rows(result: ScoreResult, sensors: Sequence[str]) -> bytes:
 
 
 def iter_result_rows(
-    result: ScoreResult, sensors: Sequence[str], rows: int = 4096
+    result: ScoreResult, sensors: Sequence[str], rows: int = 2048
 ) -> Iterator[bytes]:
     """The encoded lines of *result*, *rows* lines at a time.
 
