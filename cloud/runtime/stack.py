@@ -8,7 +8,9 @@ only builds local adapters and hands them over.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +105,9 @@ class LocalStack:
             OutboxNotifier(config.data.alerts, clock=clock), self._hook
         )
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stored: queue.SimpleQueue[tuple[str, int, list[dict[str, Any]]]] = queue.SimpleQueue()
+        """Streaming results written and not yet fed to the detectors (event-driven feed)."""
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
         self.batcher: Any = None
@@ -244,6 +249,7 @@ class LocalStack:
             self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
             sites=self.config.site_layout,
+            on_stored=self._on_stored if self.config.detector_model else None,
         )
         runner.start()
         self.streaming = runner
@@ -270,27 +276,63 @@ class LocalStack:
             self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
         )
 
+    def _on_stored(self, _asset: str, key: str, first: int, lines: list[dict[str, Any]]) -> None:
+        """Streaming results were written (scorer's thread): wake the loop to feed them."""
+        self._stored.put((key, first, lines))
+        self._wake.set()
+
     def _loop(self) -> None:
+        polled = False  # streaming feeds what it is told; one poll first catches up
+        due = 0.0
         while not self._stop.is_set():
             try:
-                self.step()
+                if not self.config.streaming or not polled:
+                    self.step()
+                    polled = True
+                else:
+                    self._feed_stored()
+                    if time.monotonic() >= due:  # periodic duties keep their pace
+                        due = time.monotonic() + self.config.poll_interval_s
+                        self.step(feed=False)
+                    elif self.engine is not None:
+                        self.engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
                 log.exception("stack step failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
-            self._stop.wait(self.config.poll_interval_s)
+            self._wake.wait(self.config.poll_interval_s)
+            self._wake.clear()
 
-    def step(self) -> None:
-        """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
+    def _feed_stored(self) -> None:
+        """Feed the detectors what the streaming sink wrote since the last pass."""
+        fed = 0
+        while self.feeder is not None:
+            try:
+                key, first, lines = self._stored.get_nowait()
+            except queue.Empty:
+                break
+            fed += self.feeder.feed_lines(key, first, lines)
+        if fed:
+            self._hook("fed", {"rows": fed})
+
+    def step(self, *, feed: bool = True) -> None:
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors
+        (by polling the results, unless *feed* is False: streaming feeds as it writes)."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
         for scheduler in self.schedulers:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
-            fed = self.feeder.poll()
-            if fed:
-                self._hook("fed", {"rows": fed})
+            if feed:
+                while True:  # what the sink told is covered by the poll
+                    try:
+                        self._stored.get_nowait()
+                    except queue.Empty:
+                        break
+                fed = self.feeder.poll()
+                if fed:
+                    self._hook("fed", {"rows": fed})
             self.engine.tick()
 
     def stop(self) -> None:

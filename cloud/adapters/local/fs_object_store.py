@@ -48,6 +48,25 @@ class FsObjectStore:
         except OSError as exc:
             raise StorageError(f"{path}: put failed: {exc}") from exc
 
+    def append(self, key: str, body: bytes) -> None:
+        """Add *body* to the end of the object (fsynced when the store is). Unlike
+        :meth:`put` this is not atomic: a crash can leave part of *body*, which a reader
+        that appends line by line must tolerate (the streaming results sink does)."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self._fsync:
+                    os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"{path}: append failed: {exc}") from exc
+
     def get(self, key: str) -> bytes:
         path = self._path(key)
         try:
