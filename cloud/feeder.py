@@ -136,33 +136,54 @@ class ResultsFeeder:
             self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
 
+    def feed(self, key: str) -> int:
+        """Feed the rows of one results object not fed yet; return how many were fed.
+
+        For event-driven runtimes (the detector Lambda gets one S3 ``ObjectCreated`` per
+        object): no listing, the same per-object progress as :meth:`poll`, so a rewritten
+        object feeds only its new rows and a redelivered event feeds nothing.
+        """
+        done = self._state.get(self.namespace, key)
+        if done is not None and done.get("settled"):
+            return 0
+        if not key.startswith(self.prefix) or not key.endswith("/" + RESULTS_FILE):
+            self._reject(key, f"not a {RESULTS_FILE} under {self.prefix!r}", done is None)
+            return 0
+        located = self._locate(key, quarantine=done is None)
+        if located is None:
+            return 0
+        fed = int(done.get("rows", 0)) if done else 0
+        rows = self._rows(key, located[0], skip=fed)
+        for row in rows:
+            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            fed += 1
+            self._state.put(self.namespace, key, {"rows": fed, "settled": False})
+        if done is None and not rows:
+            self._state.put(self.namespace, key, {"rows": 0, "settled": False})
+        return len(rows)
+
     def feed_lines(self, key: str, first_row: int, lines: list[dict[str, Any]]) -> int:
         """Feed rows just written to *key* as rows *first_row*, ... of the object, without
         listing or reading the store (streaming mode: the sink tells the feeder what it
         wrote). If the object's progress is not *first_row* (a restart, a missed call),
-        the object itself is read from where the feed stopped, as :meth:`poll` would."""
+        the object itself is read from where the feed stopped (:meth:`feed`)."""
         done = self._state.get(self.namespace, key)
+        progress = int(done.get("rows", 0)) if done else 0
+        if progress != first_row or (done is not None and done.get("settled")):
+            return self.feed(key)
         located = self._locate(key, quarantine=done is None)
         if located is None:
             return 0
         source, _folder = located
-        progress = int(done.get("rows", 0)) if done else 0
-        if progress != first_row:
-            rows = self._rows(key, source, skip=progress)
-        else:
-            rows = []
-            for number, line in enumerate(lines, start=first_row + 1):
-                try:
-                    message = result_to_message(
-                        source.key, line, thing=source.thing, site=source.site
-                    )
-                except ValueError as exc:
-                    self._quarantine(key, number, str(exc))
-                    continue
-                message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
-                rows.append(
-                    _Row(message["timestamp"], source.key, key, number, message_id, message)
-                )
+        rows = []
+        for number, line in enumerate(lines, start=first_row + 1):
+            try:
+                message = result_to_message(source.key, line, thing=source.thing, site=source.site)
+            except ValueError as exc:
+                self._quarantine(key, number, str(exc))
+                continue
+            message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
+            rows.append(_Row(message["timestamp"], source.key, key, number, message_id, message))
         for row in rows:
             self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
         self._state.put(self.namespace, key, {"rows": progress + len(rows), "settled": False})

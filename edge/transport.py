@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from awscrt import io, mqtt, mqtt5
 
 from edge.errors import ConfigError, PlantwatchError
+from edge.files import write_private
 
 log = logging.getLogger("edge.transport")
 
@@ -139,7 +140,7 @@ class CrtTransport:
                 self._fallback = True
                 if self._remember is not None:
                     try:
-                        self._remember.write_text(f"3.1.1 {self._where}\n")
+                        write_private(self._remember, f"3.1.1 {self._where}\n".encode())
                     except OSError as write_error:
                         log.debug("cannot remember protocol: %s", write_error)
         connection = self._connect3(on_interrupted)

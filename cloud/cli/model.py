@@ -132,12 +132,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloud.inference.registry import ModelRegistry
-
     if args.action == "train":
-        return _train(args, ModelRegistry(DataLayout.planned(args.data).models))
+        return _train(args, DataLayout.planned(args.data).registry())
     hint = f"train a model with `plantwatch model train --data {args.data}`"
-    registry = ModelRegistry(DataLayout.existing(args.data, hint).models)
+    registry = DataLayout.existing(args.data, hint).registry()
     if args.action == "list":
         rows = [
             {
@@ -157,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                     Column("active", "ActiveModelVersion", "right"),
                     Column("versions", "Versions"),
                 ],
-                empty=f"no models found in {registry.root}",
+                empty=f"no models found in {registry.where}",
             )
         return 0
     if args.action == "describe":
@@ -241,7 +239,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     document = {
         "ModelName": args.name,
         "ModelVersion": version,
-        "Path": str(registry.path(args.name, version)),
+        "Path": registry.location(args.name, version),
         "Sensors": list(model.sensors),
         "TrainingRows": model.info["training_rows"],
         "Modes": model.info["modes"],

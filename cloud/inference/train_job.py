@@ -11,6 +11,8 @@ CSV) takes seconds and about twice the CSV's size in memory.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +81,8 @@ class TrainJob:
 class TrainOutcome:
     model: Model
     version: int
-    path: Path
+    path: str
+    """Where the version lives, for people (``<models>/<name>/v<N>``)."""
     quality: dict[str, Any]
     evaluation: dict[str, Any]
     train_s: float
@@ -120,25 +123,15 @@ def run_train_job(
     has_eval_range = any(t is not None for t in job.eval_range)
     scored = _between(frame, *job.eval_range) if has_eval_range else training
     names = model.sensor_names(job.template)
-    registry.root.mkdir(parents=True, exist_ok=True)
-    staged = registry.root / f".{job.name}.{DIAGNOSTICS_FILE}"
-    progress.stage(f"scoring {len(scored):,} rows", total=len(scored))
-    with GzipLineWriter(staged) as diagnostics:
-        index, prediction, machine_off = [], [], []
-        for result in model.score_blocks(scored):
-            for lines in iter_result_rows(result, names):
-                diagnostics.write(lines)
-            index.append(result.index)
-            prediction.append(result.prediction)
-            machine_off.append(result.machine_off)
-            progress.advance(len(result.index))
+    staging = registry.staging()
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{job.name}-", dir=staging))
     try:
-        evaluation = evaluate(
-            _concat_index(index),
-            np.concatenate(prediction) if prediction else np.zeros(0, dtype=np.int8),
-            np.concatenate(machine_off) if machine_off else np.zeros(0, dtype=bool),
-            periods,
+        index, prediction, machine_off = _score_into(
+            folder / DIAGNOSTICS_FILE, model, scored, names, progress
         )
+        evaluation = evaluate(index, prediction, machine_off, periods)
         evaluation["range"] = "evaluation" if has_eval_range else "training"
         evaluation["model_quality"] = (
             "CANNOT_DETERMINE_QUALITY"
@@ -147,13 +140,34 @@ def run_train_job(
         )
         progress.stage("saving", total=1)
         version = registry.save(job.name, model, {"quality": quality, "evaluation": evaluation})
-        path = registry.path(job.name, version)
-        staged.replace(path / DIAGNOSTICS_FILE)
+        registry.put_file_from(job.name, version, DIAGNOSTICS_FILE, folder / DIAGNOSTICS_FILE)
         progress.advance()
     finally:
-        staged.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    path = registry.location(job.name, version)
     return TrainOutcome(
         model, version, path, quality, evaluation, train_s, len(scored), len(labels)
+    )
+
+
+def _score_into(
+    path: Path, model: Model, frame: pd.DataFrame, names: tuple[str, ...], progress: Progress
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Score *frame* piece by piece into the gzipped lines at *path*; what evaluation needs."""
+    progress.stage(f"scoring {len(frame):,} rows", total=len(frame))
+    index, prediction, machine_off = [], [], []
+    with GzipLineWriter(path) as diagnostics:
+        for result in model.score_blocks(frame):
+            for lines in iter_result_rows(result, names):
+                diagnostics.write(lines)
+            index.append(result.index)
+            prediction.append(result.prediction)
+            machine_off.append(result.machine_off)
+            progress.advance(len(result.index))
+    return (
+        _concat_index(index),
+        np.concatenate(prediction) if prediction else np.zeros(0, dtype=np.int8),
+        np.concatenate(machine_off) if machine_off else np.zeros(0, dtype=bool),
     )
 
 

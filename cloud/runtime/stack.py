@@ -116,6 +116,7 @@ class LocalStack:
         self.schedulers: list[Any] = []
         self.engine: Any = None
         self.feeder: Any = None
+        self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
         self.errors: list[str] = []
@@ -258,6 +259,7 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.outbox import DeliveryOutbox
         from cloud.feeder import ResultsFeeder
 
         cfg = self.config
@@ -265,13 +267,12 @@ class LocalStack:
         self._closers.append(publisher.close)
         model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
-        self.engine = DetectorEngine(
-            model,
-            inputs,
-            self.state,
-            self.clock,
-            LocalActionSink(self.notifier, publisher, state=self.state),
+        # alerts and shadow commands that fail are retried from the state store, across
+        # restarts, instead of being logged and lost
+        self.outbox = DeliveryOutbox(
+            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
         )
+        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
         self.feeder = ResultsFeeder(
             self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
         )
@@ -334,6 +335,7 @@ class LocalStack:
                 if fed:
                     self._hook("fed", {"rows": fed})
             self.engine.tick()
+            self.outbox.retry_due()
 
     def stop(self) -> None:
         self._stop.set()
@@ -356,7 +358,8 @@ def load_model(models: Path, name: str) -> Any:
     from cloud.inference.registry import ModelRegistry
     from edge.errors import ConfigError, NotFoundError
 
+    registry = ModelRegistry(FsObjectStore(models, create=False), where=str(models))
     try:
-        return ModelRegistry(models).load(name)
+        return registry.load(name)
     except NotFoundError as exc:
         raise ConfigError(f"{exc}; train one with `plantwatch model train --name {name}`") from exc

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from edge.errors import NotFoundError, StorageError
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""Objects get ordinary file permissions, not mkstemp's private 0600."""
+from edge.files import FILE_MODE, private_dir
 
 
 class FsObjectStore:
-    """Keys are relative paths under *root*; a put is visible whole or not at all."""
+    """Keys are relative paths under *root*; a put is visible whole or not at all.
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    Objects are private, like a bucket: files 0600 and the folders it creates 0700,
+    whatever the umask (:mod:`edge.files`).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = True, create: bool = True
+    ) -> None:
+        """``create=False`` leaves a missing *root* alone until the first put (read-only
+        commands create nothing)."""
+        self.root = private_dir(root) if create else Path(root)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
@@ -36,9 +35,9 @@ class FsObjectStore:
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            os.fchmod(fd, _FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
                 if self._fsync:
@@ -54,8 +53,8 @@ class FsObjectStore:
         that appends line by line must tolerate (the streaming results sink does)."""
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+            private_dir(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 view = memoryview(body)
                 while view:
@@ -66,6 +65,27 @@ class FsObjectStore:
                 os.close(fd)
         except OSError as exc:
             raise StorageError(f"{path}: append failed: {exc}") from exc
+
+    def put_path(self, key: str, source: str | os.PathLike[str]) -> None:
+        """Move the finished file *source* in as *key* (renamed when it is on the same
+        filesystem, copied otherwise): a large object without holding it in memory."""
+        path = self._path(key)
+        try:
+            private_dir(path.parent)
+            os.chmod(source, FILE_MODE)
+            try:
+                os.replace(source, path)
+            except OSError:  # another filesystem: copy beside the target, then rename
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                    out.flush()
+                    if self._fsync:
+                        os.fsync(out.fileno())
+                os.replace(tmp, path)
+                os.unlink(source)
+        except OSError as exc:
+            raise StorageError(f"{path}: put failed: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         path = self._path(key)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import plant_frame
 
+from cloud.adapters.local import FsObjectStore
 from cloud.inference.dataset import load_dataset
 from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.model import TrainConfig, train
@@ -53,14 +54,18 @@ class Recorder:
         self.advanced += amount
 
 
-def diagnostics(path: Path) -> bytes:
-    return gzip.decompress((path / DIAGNOSTICS_FILE).read_bytes())
+def registry_at(folder: Path) -> ModelRegistry:
+    return ModelRegistry(FsObjectStore(folder, create=False), where=str(folder))
+
+
+def diagnostics(path: str) -> bytes:
+    return gzip.decompress((Path(path) / DIAGNOSTICS_FILE).read_bytes())
 
 
 def test_streamed_diagnostics_are_the_lines_of_scoring_in_one_piece(
     folder: Path, tmp_path: Path
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
+    registry = registry_at(tmp_path / "models")
     recorder = Recorder()
     config = TrainConfig(smoothing=5)
     outcome = run_train_job(TrainJob(folder, "fleet", config), registry, recorder)
@@ -88,11 +93,11 @@ def test_streamed_diagnostics_are_the_lines_of_scoring_in_one_piece(
         "scoring",
         "saving",
     ]
-    assert sorted(p.name for p in registry.root.iterdir()) == ["fleet"]  # nothing staged left
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fleet"]  # none staged
 
 
 def test_default_model_diagnostics_are_byte_identical(folder: Path, tmp_path: Path) -> None:
-    outcome = run_train_job(TrainJob(folder, "m", TrainConfig()), ModelRegistry(tmp_path / "r"))
+    outcome = run_train_job(TrainJob(folder, "m", TrainConfig()), registry_at(tmp_path / "r"))
     frame = load_dataset(folder).frame
     result = train(frame, TrainConfig()).score(frame)
     assert diagnostics(outcome.path) == encode_results(result_lines(result, outcome.model.sensors))
@@ -100,7 +105,7 @@ def test_default_model_diagnostics_are_byte_identical(folder: Path, tmp_path: Pa
 
 
 def test_template_and_ranges_pick_their_rows(folder: Path, tmp_path: Path) -> None:
-    registry = ModelRegistry(tmp_path / "models")
+    registry = registry_at(tmp_path / "models")
     index = load_dataset(folder).frame.index
     job = TrainJob(
         folder,
@@ -121,7 +126,7 @@ def test_template_and_ranges_pick_their_rows(folder: Path, tmp_path: Path) -> No
 
 
 def test_bad_requests_are_user_errors_and_leave_no_version(folder: Path, tmp_path: Path) -> None:
-    registry = ModelRegistry(tmp_path / "models")
+    registry = registry_at(tmp_path / "models")
     with pytest.raises(UserError, match="--template pump-z: no such component"):
         run_train_job(TrainJob(folder, "m", TrainConfig(), template="pump-z"), registry)
     late = pd.Timestamp("2030-01-01", tz="UTC")
@@ -133,7 +138,7 @@ def test_bad_requests_are_user_errors_and_leave_no_version(folder: Path, tmp_pat
 def test_a_failure_while_scoring_leaves_no_partial_file(
     folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
+    registry = registry_at(tmp_path / "models")
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("disk on fire")
@@ -141,7 +146,8 @@ def test_a_failure_while_scoring_leaves_no_partial_file(
     monkeypatch.setattr("cloud.inference.train_job.iter_result_rows", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_train_job(TrainJob(folder, "m", TrainConfig()), registry)
-    assert list(registry.root.iterdir()) == []
+    assert registry.names() == []
+    assert [p.name for p in (tmp_path / "models").iterdir()] == []  # nothing staged left
 
 
 def test_writer_renames_when_complete_and_aborts_cleanly(tmp_path: Path) -> None:
