@@ -81,7 +81,7 @@ def _runner_main(
 
     clock = SystemClock()
     batcher = Batcher(
-        FsObjectStore(root, fsync=False),
+        FsObjectStore(root),  # fsync on, as plantwatch up runs it
         BatcherConfig(grace_s=0),
         clock,
         spool,
@@ -133,7 +133,7 @@ def _messages(n_readings: int, per_message: int, assets: int, sensors: int, end_
 def _count_rows(root: Path) -> tuple[int, int]:
     rows = 0
     unique: set[tuple[str, str]] = set()
-    for path in sorted((root / "input").glob("*.csv")):
+    for path in sorted((root / "input").rglob("*.csv")):  # input/<site>/ for other sites
         asset = path.name.rsplit("_", 1)[0]
         reader = csv.reader(io.StringIO(path.read_text()))
         next(reader)

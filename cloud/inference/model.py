@@ -346,6 +346,10 @@ class Model:
             else _sqdist(g, self.centroids).argmin(1)
         )
         out = np.empty_like(y)
+        if len(self.centroids) == 1:  # one mode: every row, no selection copies
+            z = (y - self.mode_means[0]) / (self.mode_scales[0] * factor[:, None])
+            np.matmul(z, self.mode_phi[0], out=out)
+            return out, mode
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
@@ -395,8 +399,7 @@ class Model:
         s = contrib.sum(1)
         score = s / (s + self.threshold)
         share = np.full_like(contrib, 1.0 / n)
-        positive = s > 0
-        share[positive] = contrib[positive] / s[positive, None]
+        np.divide(contrib, s[:, None], out=share, where=(s > 0)[:, None])  # one pass, no copies
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state

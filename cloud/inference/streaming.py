@@ -43,9 +43,10 @@ from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import window_end
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import AppendableObjectStore, ObjectStore
+from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import NotFoundError, WireFormatError
-from edge.wire import Telemetry, decode
+from edge.wire import Telemetry
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
