@@ -78,6 +78,9 @@ class AgentConfig:
     sampling_interval_s: float = 1.0
     status_path: str | None = None
     """Where the agent writes its status JSON once a second; default ``<queue_path>.status.json``."""
+    username: str | None = None
+    """Broker credentials (``plantwatch up --auth``); IoT Core uses the mTLS certificate."""
+    password: str | None = field(default=None, repr=False)
 
     def check(self) -> None:
         names = [("site", self.site), ("sender", self.sender)]
@@ -134,6 +137,8 @@ class Agent:
             ping_timeout_ms=config.ping_timeout_ms,
             operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
             remember=Path(f"{config.queue_path}.protocol"),
+            username=config.username,
+            password=config.password,
         )
         self.shadow = ShadowSync(config.assets, on_error=self._error) if config.shadow else None
         self.sources: list[Source] = []

@@ -85,6 +85,8 @@ class CrtTransport:
         connect_timeout_ms: int = 3000,
         operation_timeout_ms: int = 10000,
         remember: Path | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
@@ -95,6 +97,13 @@ class CrtTransport:
         self.ping_timeout_ms = ping_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
         self.operation_timeout_ms = operation_timeout_ms
+        self.username = username
+        self._password = password
+        self._plain_username = username is not None and not self.endpoint.host.endswith(
+            ".amazonaws.com"
+        )
+        """awscrt appends SDK metrics (``?SDK=...``) to the CONNECT username for IoT Core; a
+        broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
         """The protocol the last successful connection used."""
         self._elg = io.EventLoopGroup(1)
@@ -161,6 +170,9 @@ class CrtTransport:
             reconnect_max_timeout_secs=2,
             socket_options=self._socket_options(),
             on_connection_interrupted=lambda connection, error, **_: on_interrupted(error),
+            username=self.username,
+            password=self._password,
+            disable_metrics=self._plain_username,
         )
         try:
             connection.connect().result(self.connect_timeout_ms / 1000 + 2)
@@ -185,7 +197,10 @@ class CrtTransport:
                 socket_options=self._socket_options(),
                 tls_ctx=self._tls_ctx,
                 connect_options=mqtt5.ConnectPacket(
-                    client_id=self.client_id, keep_alive_interval_sec=self.keep_alive_s
+                    client_id=self.client_id,
+                    keep_alive_interval_sec=self.keep_alive_s,
+                    username=self.username,
+                    password=self._password,
                 ),
                 session_behavior=mqtt5.ClientSessionBehaviorType.CLEAN,
                 retry_jitter_mode=mqtt5.ExponentialBackoffJitterMode.FULL,
@@ -197,6 +212,7 @@ class CrtTransport:
                 else min(self.connect_timeout_ms, 1500),
                 ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
                 on_lifecycle_event_connection_failure_fn=failure,
+                disable_metrics=self._plain_username,
             )
         )
         connection = client.new_connection(

@@ -17,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="broker bind address; anything but loopback needs --auth",
+    )
     parser.add_argument(
         "--port", type=port, default=1883, help="broker port; 0 picks a free one (default 1883)"
     )
@@ -27,7 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="amqtt",
         help="embedded broker (default: %(default)s, installed with pip)",
     )
-    parser.add_argument("--broker-url", help="use this external broker instead (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--broker-url",
+        help="use this external broker instead (mqtt://[USER:PASSWORD@]HOST:PORT)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="broker credentials and topic ACLs (DATA/auth/); add devices with "
+        "`plantwatch auth add-device`",
+    )
+    parser.add_argument(
+        "--max-message-kb",
+        type=int_range(1, 262_144, what="a size in KB from 1 to 262144"),
+        default=128,
+        help="disconnect a client that publishes a larger message (default: %(default)s, "
+        "as IoT Core)",
+    )
     parser.add_argument(
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
@@ -95,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         detector_inputs=detector_inputs,
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
+        auth=args.auth,
+        max_message_kb=args.max_message_kb,
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -116,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
+    if stack.auth is not None:
+        stderr.print(
+            f"auth: anonymous clients refused; credentials in {stack.auth.root} "
+            "(add a device: plantwatch auth add-device THING --site SITE)",
+            markup=False,
+            soft_wrap=True,
+        )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -18,10 +18,12 @@ from typing import Any
 
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
 from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import Notification
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import MAX_MESSAGE_KB, EmbeddedBroker
+from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
@@ -56,6 +58,11 @@ class StackConfig:
     """Sites to score. The first is the default site, whose files keep the flat L4E names;
     each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
     (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
+    auth: bool = False
+    """Credentials and topic ACLs on the embedded broker (``DATA/auth``); each service
+    connects with its own credential."""
+    max_message_kb: int = MAX_MESSAGE_KB
+    """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -99,6 +106,8 @@ class LocalStack:
         self._hook: EventHook = on_event or (lambda _kind, _detail: None)
         self.broker: EmbeddedBroker | None = None
         self.broker_url = config.broker_url or ""
+        """Where the broker listens; never holds a password (printed and recorded)."""
+        self.auth: AuthStore | None = None
         self.bucket = FsObjectStore(config.data.bucket)
         self.state = SqliteStateStore(config.data.state_db)
         self.notifier = ObservedNotifier(
@@ -131,11 +140,26 @@ class LocalStack:
 
     def _start(self) -> LocalStack:
         cfg = self.config
+        if cfg.auth and cfg.broker_url:
+            raise ConfigError(
+                "--auth configures the embedded broker; give an external broker's "
+                "credentials in --broker-url (mqtt://USER:PASSWORD@HOST:PORT)"
+            )
+        if cfg.auth:
+            self.auth = AuthStore.in_data(cfg.data.root).ensure()
         if not cfg.broker_url:
-            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port)
+            self.broker = EmbeddedBroker(
+                cfg.broker_kind,
+                cfg.host,
+                cfg.port,
+                max_message_kb=cfg.max_message_kb,
+                auth=self.auth,
+            )
             self._closers.append(self.broker.close)
             self.broker.start()
             self.broker_url = self.broker.url
+        else:
+            self.broker_url = parse_broker_url(cfg.broker_url).url
         self._hook(
             "broker",
             {"url": self.broker_url, "kind": self.broker.kind if self.broker else "external"},
@@ -162,10 +186,21 @@ class LocalStack:
 
         return STREAM_PREFIX if self.config.streaming else OUTPUT_PREFIX
 
+    def service_url(self, service: str) -> str:
+        """The broker URL *service* connects with: its own credential under ``--auth``,
+        or the credentials of an external ``--broker-url``."""
+        if self.auth is not None:
+            return with_credentials(self.broker_url, service, self.auth.service_password(service))
+        return self.config.broker_url or self.broker_url
+
     def runtime_info(self) -> dict[str, Any]:
         return {
             "broker": self.broker_url,
             "broker_kind": self.broker.kind if self.broker else "external",
+            "broker_pid": self.broker.pid if self.broker else None,
+            "auth": self.auth is not None,
+            "auth_dir": str(self.auth.root) if self.auth is not None else None,
+            "max_message_kb": self.config.max_message_kb if self.broker else None,
             "bucket": str(self.config.data.bucket),
             "state_db": str(self.config.data.state_db),
             "shadow_db": str(self.config.data.shadow_db),
@@ -177,7 +212,7 @@ class LocalStack:
         from cloud.shadow.service import ShadowService
 
         self.shadow_service = ShadowService(
-            self.broker_url,
+            self.service_url("plantwatch-shadow"),
             str(self.config.data.shadow_db),
             self.clock,
             limits=self.config.shadow_limits,
@@ -204,7 +239,9 @@ class LocalStack:
             self.clock,
             spool_path=str(cfg.data.spool_db),
         )
-        self.rules = RulesRunner(self.broker_url, load_rules(), self.batcher, self.clock)
+        self.rules = RulesRunner(
+            self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
+        )
         self.rules.start()
         self._closers.append(self.rules.stop)
 
@@ -244,7 +281,7 @@ class LocalStack:
         from cloud.runtime.streaming import StreamingRunner
 
         runner = StreamingRunner(
-            self.broker_url,
+            self.service_url("plantwatch-streaming"),
             load_model(self.config.data.models, model_name),
             self.bucket,
             self.clock,
@@ -263,7 +300,7 @@ class LocalStack:
         from cloud.feeder import ResultsFeeder
 
         cfg = self.config
-        publisher = MqttPublisher(self.broker_url, "plantwatch-detectors")
+        publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
         self._closers.append(publisher.close)
         model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
