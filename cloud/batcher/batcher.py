@@ -35,14 +35,11 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
-
-from cloud import wire_decoder
 from cloud.batcher.config import BatcherConfig
 from cloud.batcher.quarantine import Quarantine
 from cloud.batcher.spool import Chunk, Spool, SpoolPort
@@ -73,7 +70,12 @@ class Batcher:
         durable: bool = False,
         shared_spool: bool = False,
         spool: SpoolPort | None = None,
+        decode: Callable[[bytes | str], wire.Telemetry] = wire.decode,
     ) -> None:
+        """*decode* parses a payload by the wire contract; the local runtime passes
+        :func:`cloud.wire_decoder.decode` (msgspec, compiled), which a Lambda bundle, pure
+        Python, cannot carry."""
+        self.decode = decode
         self.store = store
         self.config = config
         self.clock = clock
@@ -91,7 +93,7 @@ class Batcher:
     def accept(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """One raw MQTT message: decode it with the wire contract, or quarantine it."""
         try:
-            message = wire_decoder.decode(payload)
+            message = self.decode(payload)
         except WireFormatError as exc:
             self._reject(exc.reason, str(exc), payload, topic, client_id)
             return
@@ -363,14 +365,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
 
 
 def _dumps(rows: list[tuple[int, Mapping[str, float | None]]]) -> str:
-    """A chunk's rows as compact JSON for the spool (msgspec: a tenth of ``json.dumps``'
-    time). Its floats round-trip exactly, so the CSV is the same to the byte; small ones
-    are written without an exponent (``0.00003``), so a message spooled by an older version
-    and redelivered after an upgrade counts as an id conflict, not a duplicate."""
-    return _ENCODER.encode(rows).decode()
-
-
-_ENCODER = msgspec.json.Encoder()
+    return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
 def _order_key(message: wire.Telemetry) -> str:

@@ -74,6 +74,7 @@ def _runner_main(
     counts: Any,
     out: Any,
 ) -> None:
+    from cloud import wire_decoder
     from cloud.adapters.local import FsObjectStore
     from cloud.batcher import Batcher, BatcherConfig
     from cloud.rules.runner import RulesRunner, load_rules
@@ -86,6 +87,7 @@ def _runner_main(
         clock,
         spool,
         shared_spool=runners > 1,
+        decode=wire_decoder.decode,  # as plantwatch up runs it
     )
     runner = RulesRunner(
         url,

@@ -179,7 +179,10 @@ class StreamingScorer:
         clock: Clock | None = None,
         max_skew_s: float = MAX_SKEW_S,
         sites: SiteLayout | None = None,
+        decode: Callable[[bytes | str], Telemetry] = decode,
     ) -> None:
+        self.decode = decode
+        """The wire decoder (the local runtime passes the msgspec one)."""
         self.model = model
         self.sink = sink
         self.clock = clock
@@ -198,7 +201,7 @@ class StreamingScorer:
     def handle(self, payload: bytes) -> list[dict[str, Any]]:
         """Decode, score and emit one message; malformed payloads go to quarantine."""
         try:
-            message = decode(payload)
+            message = self.decode(payload)
         except WireFormatError as exc:
             self._refuse(payload, exc.reason, str(exc))
             return []

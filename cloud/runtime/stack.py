@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud import wire_decoder
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
@@ -238,6 +239,7 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
+            decode=wire_decoder.decode,
         )
         self.rules = RulesRunner(
             self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
@@ -376,6 +378,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from cloud import wire_decoder
 from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
 from cloud.batcher.quarantine import Quarantine
 from cloud.inference.model import Model
@@ -68,6 +69,7 @@ class StreamingRunner:
             debounce_rows=debounce_rows,
             clock=clock,
             sites=sites,
+            decode=wire_decoder.decode,
             **skew,
         )
         self.quarantine = Quarantine(store, QUARANTINE_PREFIX)
