@@ -10,13 +10,14 @@ The end-to-end figures: ``plantwatch sim history --assets 3 --days 365 --rate 1m
 writes a year of CSVs (525,600 rows x 30 sensors), then ``plantwatch model train`` runs
 on them in a child process, ``--csv-runs`` times: ``end_to_end_s`` is its wall time
 (read, grade, train, score, write the model and its diagnostics), ``peak_rss_mb`` its peak
-resident memory as the kernel accounts it (``wait4``), both medians.
+resident memory (the child's ``VmHWM``), both medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,7 @@ def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
             "--rate", args.csv_rate, "--seed", str(args.seed), "--out", str(root / "history"),
         ]  # fmt: skip
         stderr.print(f"bench train: plantwatch {' '.join(history[:-2])}", markup=False)
-        _plantwatch(history)
+        run_measured(history)
         csvs = sorted((root / "history" / "data").rglob("*.csv"))
         csv_bytes = sum(p.stat().st_size for p in csvs)
         command = ["model", "train", "--dataset", str(root / "history" / "data"), "--json"]
@@ -137,7 +138,7 @@ def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
                 f"bench train: plantwatch model train ({run + 1}/{args.csv_runs})", markup=False
             )
             data = root / f"state-{run}"
-            wall, peak = _plantwatch([*command, "--data", str(data), "--name", "bench"])
+            wall, peak = run_measured([*command, "--data", str(data), "--name", "bench"])
             walls.append(wall)
             peaks.append(peak)
         trained = (root / "state-0" / "models" / "bench" / "v1").is_dir()
@@ -159,24 +160,40 @@ def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _plantwatch(argv: list[str]) -> tuple[float, int]:
+_MEASURED = """
+import atexit, runpy, sys
+report = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as status, open(report, "w") as out:
+        out.write(next((l for l in status if l.startswith("VmHWM:")), ""))
+atexit.register(peak)
+sys.argv[0] = "plantwatch"
+runpy.run_module("cloud.cli.main", run_name="__main__")
+"""
+
+
+def run_measured(argv: list[str]) -> tuple[float, int]:
     """Run ``plantwatch ARGV`` in a child process: wall seconds and peak RSS in bytes.
 
-    ``wait4`` gives this child's own resource usage, so the figure is the command's and
-    not the largest of every child this process ever waited for."""
-    with tempfile.TemporaryFile() as errors:
+    The peak is the child's own ``VmHWM`` at exit. ``wait4``'s ``ru_maxrss`` would not do:
+    Linux carries the parent's resident size at fork into a child's maximum, so a bench
+    that holds a large frame would report it for every child it starts."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as errors:
+        report = Path(tmp) / "peak"
         began = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "cloud.cli.main", *argv],
+        child = subprocess.run(
+            [sys.executable, "-c", _MEASURED, str(report), *argv],
             stdout=subprocess.DEVNULL,
             stderr=errors,
+            check=False,
         )
-        _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             errors.seek(0)
             text = errors.read().decode(errors="replace").strip()[-500:]
             raise PlantwatchError(f"plantwatch {' '.join(argv[:2])} failed: {text}")
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes there, KiB on Linux
-    return wall, usage.ru_maxrss * scale
+        fields = report.read_text().split() if report.exists() else []
+    if len(fields) < 2:  # no /proc (not Linux): the kernel's figure, which may be higher
+        scale = 1 if sys.platform == "darwin" else 1024
+        return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    return wall, int(fields[1]) * 1024  # "VmHWM:  123456 kB"

@@ -4,32 +4,22 @@ megabyte of CSV costs at most two megabytes of peak RSS (the data held once as f
 diagnostics built in memory, cost 10-60 MB per CSV megabyte and fail this test.
 
 The command runs in child processes, as users run it; peak RSS is the kernel's figure for
-each child (``wait4``), so the interpreter's own size cancels out between the two runs.
+each child (its ``VmHWM``), so the interpreter's own size cancels out between the two runs.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cloud.bench.train import run_measured
 
 MB = 2**20
 
 
 def plantwatch(*argv: str) -> int:
     """Run the CLI in a child; its peak RSS in bytes."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli.main", *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    assert child.stderr is not None
-    errors = child.stderr.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, errors
-    return usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return run_measured(list(argv))[1]
 
 
 def train_peak(tmp_path: Path, days: int) -> tuple[int, int, Path]:
