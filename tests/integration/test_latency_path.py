@@ -35,4 +35,5 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
     assert {a["channel"] for a in alarms} >= {"email"}
     assert all("pump-01" in a["subject"] for a in alarms)
     stream = list((tmp_path / "data").rglob("stream/pump-01/*/results.jsonl"))
-    assert stream and b'"prediction": 1' in stream[0].read_bytes()  # scored, then detected
+    # scored, then detected (the run may cross a window boundary: any window will do)
+    assert any(b'"prediction": 1' in path.read_bytes() for path in stream)
