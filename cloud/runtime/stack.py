@@ -50,6 +50,10 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    alarm_models: tuple[Path, ...] = ()
+    """CreateAlarmModel JSON run on the detector inputs (the default companion with ``up --model``)."""
+    alert_limit: tuple[int, float] = (10, 3600.0)
+    """Per-asset notification budget: at most this many alerts within this many seconds."""
     shadow_limits: bool = True
     streaming: bool = False
     """Score each reading as it arrives instead of once per upload window."""
@@ -125,7 +129,9 @@ class LocalStack:
         """The default site's scheduler; ``schedulers`` holds every site's."""
         self.schedulers: list[Any] = []
         self.engine: Any = None
+        self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
+        self._beat_at = 0.0
         self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
@@ -171,7 +177,7 @@ class LocalStack:
             self._start_streaming(cfg.model_name)
         elif cfg.model_name:
             self._start_scheduler(cfg.model_name)
-        if cfg.detector_model:
+        if cfg.detector_model or cfg.alarm_models:
             self._start_detectors()
         cfg.data.write_runtime(self.runtime_info())
         # a stopped stack leaves no runtime.json behind to send clients to a dead broker
@@ -289,7 +295,7 @@ class LocalStack:
             self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
             sites=self.config.site_layout,
-            on_stored=self._on_stored if self.config.detector_model else None,
+            on_stored=self._on_stored,
         )
         runner.start()
         self.streaming = runner
@@ -298,22 +304,49 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
         from cloud.detectors.outbox import DeliveryOutbox
+        from cloud.detectors.router import MessageRouter
         from cloud.feeder import ResultsFeeder
+        from cloud.l4e.naming import upload_frequency_seconds
 
         cfg = self.config
         publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
         self._closers.append(publisher.close)
-        model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
+        alarm_models = [load_alarm_model(p) for p in cfg.alarm_models]
+        limiter = NotificationLimiter(self.state, *cfg.alert_limit)
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
         self.outbox = DeliveryOutbox(
-            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
+            LocalActionSink(
+                self.notifier,
+                publisher,
+                state=self.state,
+                limiter=limiter,
+                ack_alarm=alarm_models[0].name if alarm_models else None,
+            ),
+            self.state,
+            self.clock,
         )
-        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
+        engines: list[Any] = []
+        if cfg.detector_model:
+            self.engine = DetectorEngine(
+                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, self.outbox
+            )
+            engines.append(self.engine)
+        for model in alarm_models:
+            self.alarms[model.name] = AlarmEngine(
+                model, inputs, self.state, self.clock, self.outbox, limiter=limiter
+            )
+        engines.extend(self.alarms.values())
         self.feeder = ResultsFeeder(
-            self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
+            self.bucket,
+            self.results_prefix,
+            MessageRouter(engines),
+            self.state,
+            sites=cfg.site_layout,
+            stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
         )
 
     def _on_stored(self, _asset: str, key: str, first: int, lines: list[dict[str, Any]]) -> None:
@@ -346,12 +379,13 @@ class LocalStack:
     def _feed_stored(self) -> None:
         """Feed the detectors what the streaming sink wrote since the last pass."""
         fed = 0
-        while self.feeder is not None:
+        while True:
             try:
                 key, first, lines = self._stored.get_nowait()
             except queue.Empty:
                 break
-            fed += self.feeder.feed_lines(key, first, lines)
+            if self.feeder is not None:  # no detectors or alarms: nothing to feed
+                fed += self.feeder.feed_lines(key, first, lines)
         if fed:
             self._hook("fed", {"rows": fed})
 
@@ -373,8 +407,24 @@ class LocalStack:
                 fed = self.feeder.poll()
                 if fed:
                     self._hook("fed", {"rows": fed})
-            self.engine.tick()
+            if self.engine is not None:
+                self.engine.tick()
+            self._step_alarms()
             self.outbox.retry_due()
+
+    def _step_alarms(self) -> None:
+        """Due reminders and snooze expiries, then operator requests from the CLI."""
+        if not self.alarms:
+            return
+        from cloud.detectors.alarms import operations
+
+        for alarm_engine in self.alarms.values():
+            alarm_engine.tick()
+        operations.drain(self.state, self.alarms)
+        wall = time.time()  # liveness of this process, not plant time: wall clock on purpose
+        if wall - self._beat_at >= 1.0:
+            operations.beat(self.state, wall, sorted(self.alarms))
+            self._beat_at = wall
 
     def stop(self) -> None:
         self._stop.set()
@@ -385,6 +435,12 @@ class LocalStack:
             self.step()
         except Exception as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
+        if self.alarms:
+            from cloud.detectors.alarms import operations
+
+            for alarm_engine in self.alarms.values():
+                alarm_engine.close()
+            operations.stopped(self.state)
         for close in reversed(self._closers):
             try:
                 close()
