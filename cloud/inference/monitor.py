@@ -30,6 +30,7 @@ existed) is scored row by row as before: ``prediction`` is ``anomaly_score > 0.5
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,15 @@ class Monitor:
         """Score *frame* (as :meth:`Model.score` takes it), continuing *state*."""
         index, x, off = self.model.prepare(frame)
         return self.score_arrays(index, x, off, state)
+
+    def score_blocks(self, frame: pd.DataFrame) -> Iterator[MonitorResult]:
+        """Score *frame* piece by piece, each piece continuing the last (what scoring it
+        at once gives, with one piece's intermediates in memory: a year of data)."""
+        state: MonitorState | None = None
+        for index, x, off in self.model.prepared_blocks(frame):
+            out = self.score_arrays(index, x, off, state)
+            state = out.state
+            yield out
 
     def score_arrays(
         self,
