@@ -180,8 +180,12 @@ def _print_description(document: dict[str, Any]) -> None:
         "template": "yes" if document.get("Template") else "no",
         "sensors": ", ".join(document["Sensors"]),
         **{f"config {k}": v for k, v in (document.get("Config") or {}).items()},
-        **{f"info {k}": v for k, v in info.items()},
+        **{f"info {k}": v for k, v in info.items() if k != "profile"},
     }
+    if "profile" in info:
+        fields["info profile"] = (
+            f"training distribution of {len(info['profile'])} sensors (`model health` drift)"
+        )
     print_fields(fields)
     evaluation = document.get("Evaluation")
     if evaluation:

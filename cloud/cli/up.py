@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
@@ -65,6 +66,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="IoT Events input JSON (repeatable)",
     )
+    add_dashboard_arguments(parser)
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser, *, default_port: int = 8600) -> None:
+    """The dashboard options ``up`` and ``demo`` share."""
+    parser.add_argument(
+        "--dashboard-port",
+        type=port,
+        default=default_port,
+        help=f"web dashboard port; 0 picks a free one (default {default_port})",
+    )
+    parser.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        help="web dashboard bind address (default 127.0.0.1; anything else needs credentials)",
+    )
+    parser.add_argument(
+        "--no-dashboard", action="store_true", help="do not serve the web dashboard"
+    )
+    parser.add_argument(
+        "--alarm-actions",
+        action="store_true",
+        help="let the dashboard acknowledge and snooze alarms (read-only otherwise)",
+    )
+
+
+def dashboard_config(args: argparse.Namespace) -> Any:
+    """The DashboardConfig the options ask for, or None with --no-dashboard."""
+    if args.no_dashboard:
+        return None
+    from cloud.dashboard.server import DashboardConfig
+
+    config = DashboardConfig(
+        host=args.dashboard_host, port=args.dashboard_port, alarm_actions=args.alarm_actions
+    )
+    config.check()
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
+    if not args.no_dashboard and args.dashboard_port:
+        _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
     if args.model and detector_model is None:
         from cloud.feeder import default_detector_paths
@@ -95,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         detector_inputs=detector_inputs,
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
+        dashboard=dashboard_config(args),
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -111,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
 
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
+    if stack.dashboard is not None:
+        print(f"dashboard: {stack.dashboard.url}", flush=True)
     stderr.print(
         f"data: {config.data.root} (runtime.json written); Ctrl-C to stop",
         markup=False,
@@ -126,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     return status.SUCCESS
 
 
-def _check_port_free(host: str, number: int) -> None:
+def _check_port_free(host: str, number: int, option: str = "--port") -> None:
     """A busy port is bad input, named before the broker starts (not a broker crash)."""
     import socket
 
@@ -138,6 +181,6 @@ def _check_port_free(host: str, number: int) -> None:
             sock.bind((host, number))
         except OSError as exc:
             raise ConfigError(
-                f"--port {number}: cannot listen on {host}:{number} ({exc.strerror}); "
+                f"{option} {number}: cannot listen on {host}:{number} ({exc.strerror}); "
                 "pick another port or --port 0 for a free one"
             ) from None

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud.inference.drift import training_profile
 from cloud.inference.offcondition import OffCondition
 from edge.errors import ConfigError, UserError
 
@@ -560,6 +561,8 @@ def train(
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
+            # raw values of the rows trained on, for input drift (cloud.inference.drift)
+            "profile": training_profile(raw[keep], sensors),
         }
     )
     return model
