@@ -12,18 +12,18 @@ the anomaly rate.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from cloud.dashboard.analysis import anomaly_rate_per_day
-from cloud.dashboard.queries import DataView, iso, parse_time
+from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
-from edge.errors import NotFoundError
+from cloud.inference.dataset import read_csv
+from edge.errors import NotFoundError, UserError
 
 MAX_FILES = 2000
 """Input files read per asset at most (a week of 5-minute windows)."""
@@ -42,7 +42,8 @@ def model_health(view: DataView, options: HealthOptions | None = None) -> dict[s
     options = options or HealthOptions()
     name, info = _model_info(view, options.model)
     profile = info.get("profile") if info else None
-    assets = [_asset(view, key, profile, options) for key in view.asset_keys()]
+    model = _load(info)
+    assets = [_asset(view, key, profile, options, model) for key in view.asset_keys()]
     return {
         "model": name,
         "model_version": info.get("version") if info else None,
@@ -59,7 +60,19 @@ def asset_health(view: DataView, key: str, options: HealthOptions | None = None)
     options = options or HealthOptions()
     view.require_asset(key)
     _name, info = _model_info(view, options.model)
-    return _asset(view, key, info.get("profile") if info else None, options)
+    return _asset(view, key, info.get("profile") if info else None, options, _load(info))
+
+
+def _load(info: dict[str, Any] | None) -> Any:
+    """The model itself, to tell the recent readings' operating modes; None if unreadable."""
+    if not info or not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+        return None
+    from cloud.inference.model import Model
+
+    try:
+        return Model.load(info["_path"])
+    except UserError:
+        return None
 
 
 def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[str, Any] | None]:
@@ -85,16 +98,20 @@ def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[st
             f"model {name!r}: not found under {registry.root} (known: {', '.join(names) or 'none'})"
         )
     meta = json.loads((registry.path(name) / "model.json").read_text())
-    return name, dict(meta.get("info") or {})
+    return name, {**dict(meta.get("info") or {}), "_path": str(registry.path(name))}
 
 
 def _asset(
-    view: DataView, key: str, profile: dict[str, Any] | None, options: HealthOptions
+    view: DataView,
+    key: str,
+    profile: dict[str, Any] | None,
+    options: HealthOptions,
+    model: Any = None,
 ) -> dict[str, Any]:
     site, asset = view.sites.split(key)
     rates = anomaly_rate_per_day(view.rows(key))
     latest_rate = rates[-1]["anomaly_rate"] if rates else None
-    sensors, window = _drift(view, key, profile, options) if profile else ([], None)
+    sensors, window = _drift(view, key, profile, options, model) if profile else ([], None)
     reasons = []
     if latest_rate is not None and latest_rate >= options.rate_threshold:
         reasons.append(
@@ -124,7 +141,7 @@ def _asset(
 
 
 def _drift(
-    view: DataView, key: str, profile: dict[str, Any], options: HealthOptions
+    view: DataView, key: str, profile: dict[str, Any], options: HealthOptions, model: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     files = view.input_files(key)
     if not files:
@@ -132,12 +149,13 @@ def _drift(
     end = files[-1][0]
     start = end - options.window_s
     recent = [path for t, path in files if t > start][-MAX_FILES:]
-    columns = _read_columns(recent, start, end)
+    frame = _read_frame(recent, start, end)
+    weights = _mode_weights(model, frame)
     out = []
     for sensor, entry in sorted(profile.items()):
         plain = sensor.rpartition("\\")[2]
-        values = np.asarray(columns.get(plain, []), dtype=float)
-        result = drift.sensor_drift(entry, values)
+        column = frame[plain] if plain in frame.columns else pd.Series(dtype=float)
+        result = drift.sensor_drift(entry, column.to_numpy(dtype=float), weights)
         out.append(
             {
                 "sensor": plain,
@@ -147,28 +165,43 @@ def _drift(
             }
         )
     out.sort(key=lambda s: -(s["psi"] or 0.0))
-    return out, {"start": iso(start), "end": iso(end), "files": len(recent)}
+    window = {
+        "start": iso(start),
+        "end": iso(end),
+        "files": len(recent),
+        "modes": None if weights is None else [round(w, 4) for w in weights],
+    }
+    return out, window
 
 
-def _read_columns(paths: list[Path], start: float, end: float) -> dict[str, list[float]]:
-    columns: dict[str, list[float]] = {}
+def _read_frame(paths: list[Path], start: float, end: float) -> pd.DataFrame:
+    """The input CSVs' readings in ``(start, end]``, one row per timestamp."""
+    frames = []
     for path in paths:
         try:
-            reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
-            header = next(reader)
-        except (OSError, StopIteration, UnicodeDecodeError):
+            frames.append(read_csv(path, str(path)).frame)
+        except (UserError, OSError):
             continue
-        for record in reader:
-            try:
-                t = parse_time(record[0])
-            except (ValueError, IndexError):
-                continue
-            if not start < t <= end:
-                continue
-            for name, cell in zip(header[1:], record[1:], strict=False):
-                if cell:
-                    try:
-                        columns.setdefault(name, []).append(float(cell))
-                    except ValueError:
-                        continue
-    return columns
+    if not frames:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
+    frame = pd.concat(frames).sort_index()
+    frame = frame[~frame.index.duplicated(keep="last")]
+    lo = pd.Timestamp(start, unit="s", tz="UTC")
+    hi = pd.Timestamp(end, unit="s", tz="UTC")
+    return frame[(frame.index > lo) & (frame.index <= hi)]
+
+
+def _mode_weights(model: Any, frame: pd.DataFrame) -> list[float] | None:
+    """How the recent readings split over the model's operating modes (machine-off rows
+    left out); None when the model cannot read them."""
+    if model is None or frame.empty:
+        return None
+    try:
+        _index, x, off = model.prepare(frame)
+        modes = model.modes(x)[~off]
+    except (UserError, KeyError, ValueError):
+        return None
+    if not len(modes):
+        return None
+    counts = np.bincount(modes, minlength=len(model.centroids))
+    return [float(c) / len(modes) for c in counts]

@@ -10,6 +10,13 @@ Shares are floored at :data:`FLOOR` so an empty bin does not make the index infi
 usual reading, used for the retrain suggestion: below 0.1 no shift, 0.1 to 0.25 a moderate
 one, above 0.25 a significant one. Edges come from the training quantiles, so a sensor
 with few distinct values gets fewer bins rather than empty ones.
+
+Equipment runs in operating modes (stopped at night, part and full load), and the model
+learns each one. A week at full load is not drift from a training week that mixed all of
+them, so the profile also keeps each mode's shares (``by_mode``), and when the recent
+readings' modes are known the expected shares are the training modes mixed in the recent
+proportions (:func:`expected_for`): a change of mode mix is not reported, a change within
+a mode is.
 """
 
 from __future__ import annotations
@@ -25,25 +32,55 @@ MODERATE: Final = 0.1
 SIGNIFICANT: Final = 0.25
 
 
-def training_profile(x: np.ndarray, sensors: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per sensor: inner bin edges, the training share per bin, mean, std and rows."""
+def training_profile(
+    x: np.ndarray,
+    sensors: Sequence[str],
+    modes: np.ndarray | None = None,
+    n_modes: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Per sensor: inner bin edges, the training share per bin (overall and, with *modes*,
+    per operating mode over the same edges), mean, std and rows."""
     profile: dict[str, dict[str, Any]] = {}
     for i, sensor in enumerate(sensors):
-        values = x[:, i]
-        values = values[np.isfinite(values)]
+        column = x[:, i]
+        finite = np.isfinite(column)
+        values = column[finite]
         if not len(values):
             continue
         quantiles = np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1])
         edges = np.unique(quantiles)
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        profile[sensor] = {
+        entry: dict[str, Any] = {
             "edges": [float(e) for e in edges],
-            "expected": [round(float(c) / len(values), 6) for c in counts],
+            "expected": _shares(edges, values),
             "mean": float(values.mean()),
             "std": float(values.std()),
             "rows": len(values),
         }
+        if modes is not None and n_modes > 1:
+            entry["by_mode"] = [
+                _shares(edges, column[finite & (modes == m)]) for m in range(n_modes)
+            ]
+        profile[sensor] = entry
     return profile
+
+
+def _shares(edges: np.ndarray, values: np.ndarray) -> list[float]:
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    total = max(len(values), 1)
+    return [round(float(c) / total, 6) for c in counts]
+
+
+def expected_for(entry: dict[str, Any], mode_weights: Sequence[float] | None) -> list[float]:
+    """The training shares to compare with: mixed in the recent mode proportions when both
+    are known, the overall ones otherwise."""
+    by_mode = entry.get("by_mode")
+    if mode_weights is None or not by_mode or len(by_mode) != len(mode_weights):
+        return list(entry["expected"])
+    mixed = np.zeros(len(entry["expected"]))
+    for weight, shares in zip(mode_weights, by_mode, strict=True):
+        mixed += weight * np.asarray(shares)
+    total = mixed.sum()
+    return list(mixed / total) if total > 0 else list(entry["expected"])
 
 
 def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
@@ -53,14 +90,16 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def sensor_drift(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
+def sensor_drift(
+    entry: dict[str, Any], values: np.ndarray, mode_weights: Sequence[float] | None = None
+) -> dict[str, Any]:
     """PSI of *values* against one sensor's training profile, with the level it reads as."""
     values = values[np.isfinite(values)]
     edges = np.asarray(entry["edges"], dtype=float)
     if not len(values):
         return {"psi": None, "level": "no data", "rows": 0, "mean": None}
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    index = psi(entry["expected"], counts / len(values))
+    index = psi(expected_for(entry, mode_weights), counts / len(values))
     return {
         "psi": round(index, 4),
         "level": level(index),

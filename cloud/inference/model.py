@@ -305,6 +305,14 @@ class Model:
             x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
         )
 
+    def modes(self, x: np.ndarray) -> np.ndarray:
+        """The operating mode of each row of readings *x* (gaps filled), as training
+        clustered them: input drift compares like with like (cloud.inference.drift)."""
+        y, _factor, _state = self.features(x)
+        if len(self.centroids) == 1:
+            return np.zeros(len(y), dtype=int)
+        return _sqdist((y - self.center) / self.scale, self.centroids).argmin(1)
+
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
         g = (y - self.center) / self.scale
@@ -561,8 +569,8 @@ def train(
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
-            # raw values of the rows trained on, for input drift (cloud.inference.drift)
-            "profile": training_profile(raw[keep], sensors),
+            # the readings trained on, per operating mode, for input drift (cloud.inference.drift)
+            "profile": training_profile(x[fit][~gross], sensors, mode, len(centroids)),
         }
     )
     return model
