@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FAULT, WALL_NOW
+from dash_data import FAULT, WALL_NOW
 from starlette.testclient import TestClient
 
 from cloud.dashboard.api import DashboardApi
