@@ -94,6 +94,8 @@ def time_ticks(start: float, end: float, count: int = 6) -> list[float]:
         (s for s in _TIME_STEPS if span / s <= count), math.ceil(span / count / week) * week
     )
     first = math.ceil(start / step) * step
+    if first < start:  # start / step rounded to zero
+        first += step
     return [first + i * step for i in range(int((end - first) // step) + 1)]
 
 
