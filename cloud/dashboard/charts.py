@@ -145,8 +145,8 @@ def time_series(
     lines: Sequence[Line] = (),
     bands: Sequence[Band] = (),
     y_label: str = "",
-    width: int = 760,
-    height: int = 220,
+    width: int = 1100,
+    height: int = 240,
 ) -> str:
     """Lines (or dots) over time, with reference lines and shaded bands."""
     xs = [p[0] for s in series for p in s.points]
@@ -238,7 +238,7 @@ def hbars(
     items: Sequence[tuple[str, float]],
     *,
     reference: Line | None = None,
-    width: int = 760,
+    width: int = 1100,
     row: int = 20,
     label_width: int = 260,
 ) -> str:
@@ -276,8 +276,8 @@ def vbars(
     items: Sequence[tuple[str, float, str]],
     *,
     y_label: str = "",
-    width: int = 760,
-    height: int = 180,
+    width: int = 560,
+    height: int = 200,
 ) -> str:
     """Vertical bars with a category label under each and a note (its title) on hover."""
     if not items:
