@@ -26,6 +26,10 @@ GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 
 SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
 
+SEVERITY: Final[Mapping[str, str]] = {"ALARM": "critical", "STALE": "warning", "RECOVERED": "info"}
+"""An alert's ``severity`` message attribute by kind, for subscription filter policies
+(page on ``critical``, mail the rest)."""
+
 _TRANSLITERATE: Final[dict[str, str]] = {
     "°": "",
     "µ": "u",

@@ -136,6 +136,32 @@ class ResultsFeeder:
             self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
 
+    def feed(self, key: str) -> int:
+        """Feed the rows of one results object not fed yet; return how many were fed.
+
+        For event-driven runtimes (the detector Lambda gets one S3 ``ObjectCreated`` per
+        object): no listing, the same per-object progress as :meth:`poll`, so a rewritten
+        object feeds only its new rows and a redelivered event feeds nothing.
+        """
+        done = self._state.get(self.namespace, key)
+        if done is not None and done.get("settled"):
+            return 0
+        if not key.startswith(self.prefix) or not key.endswith("/" + RESULTS_FILE):
+            self._reject(key, f"not a {RESULTS_FILE} under {self.prefix!r}", done is None)
+            return 0
+        located = self._locate(key, quarantine=done is None)
+        if located is None:
+            return 0
+        fed = int(done.get("rows", 0)) if done else 0
+        rows = self._rows(key, located[0], skip=fed)
+        for row in rows:
+            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            fed += 1
+            self._state.put(self.namespace, key, {"rows": fed, "settled": False})
+        if done is None and not rows:
+            self._state.put(self.namespace, key, {"rows": 0, "settled": False})
+        return len(rows)
+
     def _locate(self, key: str, *, quarantine: bool) -> tuple[_Source, str] | None:
         """Where a results key's rows come from, and its folder; a key outside the layout
         is quarantined."""

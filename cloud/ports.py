@@ -27,8 +27,22 @@ class ObjectStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A stored document with the version its last write gave it (1 for the first)."""
+
+    value: dict[str, Any]
+    version: int
+
+
 class StateStore(Protocol):
-    """Small JSON documents by (namespace, key): detector instances, schedulers, executions."""
+    """Small JSON documents by (namespace, key): detector instances, schedulers, executions.
+
+    Every write raises the document's version by one. Writers that may race (two Lambdas
+    on one detector instance) read with :meth:`get_versioned` and write with
+    :meth:`put_if_version`, which stores only if nobody wrote in between and otherwise
+    raises ``VersionConflictError``; plain :meth:`put` is last-writer-wins.
+    """
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None: ...
 
@@ -38,6 +52,21 @@ class StateStore(Protocol):
 
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(key, value)`` pairs of *namespace* in key order."""
+        ...
+
+    def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        """The document and its version, or None when absent."""
+        ...
+
+    def put_if_version(
+        self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
+    ) -> int:
+        """Store *value* only if the stored version is *version* (None: only if absent);
+        return the new version, or raise ``VersionConflictError`` and store nothing."""
+        ...
+
+    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
+        """Like :meth:`items`, with each document's version."""
         ...
 
 

@@ -5,6 +5,14 @@ shadow client on each; *sender* forms messages from the queue and publishes them
 in-flight window and a publish-rate limit, deleting a message only when its PUBACK arrives;
 *poller* polls registered sources. A message that is not acknowledged (link lost, broker
 restarted, ack timeout) stays queued and is re-sent under the same ``msg_id``.
+
+Nothing is refused silently. Every reading ``submit`` does not queue is counted by reason
+(``buffer_full``, ``invalid`` for readings outside the wire contract, ``storage_error``,
+``mode_stop`` for readings polled while the asset is commanded to stop) in ``refused`` and
+``refused_by_reason``. A failure inside the sender (the queue's disk, for one) does not end
+it: the sender backs off (the link's backoff settings) and tries again, and ``status()``
+shows it as ``sender: backing_off`` with ``sender_errors`` and the last error, or ``stopped``
+should the thread ever end, instead of a healthy "connected".
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from pathlib import Path
 
 from awscrt import mqtt
 
+from edge import commands
 from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import Clock
-from edge.errors import ConfigError
+from edge.commands import MODES, CommandError
+from edge.errors import ConfigError, StorageError, UserError
+from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
@@ -39,8 +50,6 @@ from edge.wire import (
 )
 
 log = logging.getLogger("edge.agent")
-
-MODES = ("normal", "safe", "stop")
 
 
 def agent_version() -> str:
@@ -92,6 +101,9 @@ class AgentConfig:
     """How often (wall seconds) the agent publishes its status to ``dt/<app>/<site>/<sender>/status``
     while connected; it also publishes on every connect, and its MQTT last will says
     ``offline`` when the connection drops."""
+    username: str | None = None
+    """Broker credentials (``plantwatch up --auth``); IoT Core uses the mTLS certificate."""
+    password: str | None = field(default=None, repr=False)
 
     def check(self) -> None:
         names = [("site", self.site), ("sender", self.sender)]
@@ -121,6 +133,9 @@ class _Counters:
     resent_messages: int = 0
     connects: int = 0
     refused: int = 0
+    refused_by_reason: dict[str, int] = field(default_factory=dict)
+    sender_errors: int = 0
+    sender_state: str = "running"
     last_error: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -151,6 +166,8 @@ class Agent:
                 status_topic(config.site, config.sender),
                 encode_status(self._offline_status("connection lost")),
             ),
+            username=config.username,
+            password=config.password,
         )
         self.shadow = ShadowSync(config.assets, on_error=self._error) if config.shadow else None
         self.sources: list[Source] = []
@@ -171,6 +188,7 @@ class Agent:
         self._resend: list[int] = []
         self._acked: list[int] = []
         self._threads: list[threading.Thread] = []
+        self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
         self._closing = False
         self._last_progress = time.monotonic()
@@ -208,15 +226,42 @@ class Agent:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+            if name == "edge-sender":
+                self._sender = thread
         log.info("agent started", extra={"event": "start", "sender": self.config.sender})
 
     def submit(self, asset: str, samples: Sequence[Sample]) -> None:
-        """Commit *samples* of *asset* to the on-disk queue; durable when this returns."""
+        """Commit *samples* of *asset* to the on-disk queue; durable when this returns.
+
+        Samples that are not queued are counted under ``refused`` with the reason before
+        the error propagates.
+        """
         if asset not in self.config.assets:
             raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
-        self.buffer.put(asset, samples)
+        try:
+            self.buffer.put(asset, samples)
+        except BufferFullError:
+            self._refuse("buffer_full", len(samples))
+            raise
+        except StorageError:
+            self._refuse("storage_error", len(samples))
+            raise
+        except UserError:  # outside the wire contract (name, number or time out of range)
+            self._refuse("invalid", len(samples))
+            raise
+        except Exception:
+            self._refuse("error", len(samples))
+            raise
         with self._wake:
             self._wake.notify_all()
+
+    def _refuse(self, reason: str, readings: int) -> None:
+        with self._lock:
+            counters = self._counters
+            counters.refused += readings
+            counters.refused_by_reason[reason] = (
+                counters.refused_by_reason.get(reason, 0) + readings
+            )
 
     def stop(self, flush: bool = True, timeout: float = 10.0) -> None:
         """Stop polling; with *flush*, keep sending until the queue is empty or *timeout*."""
@@ -257,9 +302,14 @@ class Agent:
         stats = self.buffer.stats()
         with self._lock:
             counters = self._counters
+            sender_state = counters.sender_state
+            if self._running and (self._sender is None or not self._sender.is_alive()):
+                sender_state = "stopped"
             return {
                 "sender": self.config.sender,
                 "connected": self._connection is not None,
+                "sender_state": sender_state,
+                "sender_errors": counters.sender_errors,
                 "protocol": self.transport.negotiated,
                 "queue_depth": stats.depth,
                 "queue_bytes": stats.bytes,
@@ -271,6 +321,7 @@ class Agent:
                 "sent": stats.sent,
                 "dropped": stats.dropped,
                 "refused": counters.refused,
+                "refused_by_reason": dict(sorted(counters.refused_by_reason.items())),
                 "inflight": len(self._inflight),
                 "messages_sent": counters.sent_messages,
                 "messages_resent": counters.resent_messages,
@@ -283,27 +334,33 @@ class Agent:
     # -- commands ---------------------------------------------------------------------------
 
     def _register_defaults(self) -> None:
-        def sampling(_asset: str, value: object) -> float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"sampling_interval_s: expected a number, got {value!r}")
-            if not 0.01 <= value <= 86400:
-                raise ValueError(f"sampling_interval_s: {value} is outside 0.01..86400")
-            self.sampling_interval_s = float(value)
-            return value
+        """The built-in commands, each checked against the shared catalogue
+        (:mod:`edge.commands`), the same ranges the cloud side sends within."""
+
+        def sampling(_asset: str, value: object) -> float | int:
+            number = commands.parse_value("sampling_interval_s", value)
+            if number is None:
+                raise CommandError("sampling_interval_s: expected a number, got null")
+            self.sampling_interval_s = float(number)
+            return number
 
         def mode(asset: str, value: object) -> str:
-            if value not in MODES:
-                raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {value!r}")
-            self._tell_sources(asset, "mode", value)
-            return str(value)
+            chosen = commands.parse_value("mode", value)
+            if chosen is None:
+                raise CommandError("mode: expected one of " + ", ".join(MODES) + ", got null")
+            self._tell_sources(asset, "mode", chosen)
+            return str(chosen)
 
         def setpoints(asset: str, value: object) -> dict[str, float]:
-            if not isinstance(value, dict) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
-            ):
-                raise ValueError(f"setpoints: expected an object of numbers, got {value!r}")
-            self._tell_sources(asset, "setpoints", value)
-            return dict(value)
+            if not isinstance(value, dict):
+                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+            checked = {
+                name: commands.parse_value(f"setpoints.{name}", v) for name, v in value.items()
+            }
+            if any(v is None for v in checked.values()):
+                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+            self._tell_sources(asset, "setpoints", checked)
+            return checked
 
         self.register_command("sampling_interval_s", sampling)
         self.register_command("mode", mode)
@@ -388,8 +445,28 @@ class Agent:
     # -- sending ----------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
+        """Supervises :meth:`_send`: an error backs off and retries, never ends the sender."""
+        attempt = 0
+        while self._running:
+            try:
+                self._send()
+                return
+            except Exception as exc:
+                with self._lock:
+                    if self._counters.sender_state == "running":
+                        attempt = 0  # it had recovered: start the backoff over
+                    self._counters.sender_errors += 1
+                    self._counters.sender_state = "backing_off"
+                attempt = min(attempt + 1, 20)
+                cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
+                log.exception("sender failed; retrying", extra={"event": "error"})
+                self._error(f"sender: {exc}")
+                self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
+
+    def _send(self) -> None:
         tokens = 0.0
         last = time.monotonic()
+        healthy = False
         while self._running:
             self._flush_acks()
             with self._wake:
@@ -411,12 +488,19 @@ class Agent:
                     self._wake.wait(0.05)
                 continue
             rate = self.config.max_publishes_per_s
-            tokens = min(rate, tokens + (now - last) * rate)
+            # A bucket of one token paces publishes evenly: any one-second window holds at
+            # most rate + 1 of them, even right after a stall, where a bucket of `rate`
+            # tokens would let a whole second's worth out at once on top of the pace.
+            tokens = min(1.0, tokens + (now - last) * rate)
             last = now
             if tokens < 1:
                 time.sleep((1 - tokens) / rate)
                 continue
             message = self._next_message()
+            if not healthy:  # the queue answered: this attempt works
+                healthy = True
+                with self._lock:
+                    self._counters.sender_state = "running"
             if message is None:
                 with self._wake:
                     self._wake.wait(0.05)
@@ -431,7 +515,12 @@ class Agent:
                 seq = self._resend.pop(0) if self._resend else None
             if seq is None:
                 break
-            message = self.buffer.message(cfg.site, cfg.sender, seq)
+            try:
+                message = self.buffer.message(cfg.site, cfg.sender, seq)
+            except Exception:
+                with self._lock:  # still owed: re-sent once the queue answers again
+                    self._resend.insert(0, seq)
+                raise
             if message is not None:
                 with self._lock:
                     self._counters.resent_messages += 1
@@ -488,8 +577,14 @@ class Agent:
     def _flush_acks(self) -> None:
         with self._lock:
             acked, self._acked = self._acked, []
-        if acked:
+        if not acked:
+            return
+        try:
             self.buffer.ack(acked)
+        except Exception:
+            with self._lock:  # kept for the next try: an ack lost here would resend them
+                self._acked = acked + self._acked
+            raise
 
     # -- sources and status -----------------------------------------------------------------
 
@@ -507,14 +602,11 @@ class Agent:
                     grouped.setdefault(asset, []).append(sample)
                 for asset, samples in grouped.items():
                     if self.applied.get(asset, {}).get("mode") == "stop":
+                        self._refuse("mode_stop", len(samples))
                         continue
                     try:
                         self.submit(asset, samples)
-                    except BufferFullError as exc:
-                        with self._lock:
-                            self._counters.refused += len(samples)
-                        self._error(str(exc))
-                    except Exception as exc:
+                    except Exception as exc:  # counted by submit
                         self._error(f"submit {asset}: {exc}")
             if not self.sources:
                 with self._wake:
@@ -595,9 +687,7 @@ class Agent:
         except Exception:
             return
         path = self.config.status_file
-        tmp = path.with_suffix(path.suffix + ".tmp")
         try:
-            tmp.write_text(json.dumps(doc, default=str))
-            os.replace(tmp, path)
+            write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
             log.warning("status file %s: %s", path, exc, extra={"event": "error"})

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from edge.clock import Clock
 from edge.errors import ConfigError, StorageError
+from edge.files import private_file
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
 
 FULL_POLICIES = ("drop_oldest", "refuse")
@@ -102,7 +103,7 @@ class SqliteBuffer:
         self.full_policy = full_policy
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             self._db = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None, timeout=30
             )
@@ -112,7 +113,7 @@ class SqliteBuffer:
             self._bytes, self._depth = self._db.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings"
             ).fetchone()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
 
     def close(self) -> None:

@@ -94,6 +94,8 @@ def read_status(config_path: str) -> dict[str, object]:
     )
     if not running:
         doc["connected"] = False
+        if "sender_state" in doc:
+            doc["sender_state"] = "stopped"
     queue = Path(config.queue_path)
     if queue.exists():
         try:
@@ -144,6 +146,10 @@ STATUS_FIELDS = (
     "inflight",
     "connects",
     "last_error",
+    "sender_state",
+    "sender_errors",
+    "refused",
+    "refused_by_reason",
 )
 
 

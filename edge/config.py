@@ -20,6 +20,10 @@ ca = "AmazonRootCA1.pem"
 cert = "device.pem.crt"
 key = "private.pem.key"
 
+[auth]                            # broker credentials (plantwatch up --auth)
+username = "gw-01"                # default: sender
+password = "..."                  # or password_file = "secret" (relative to this file)
+
 [[sources]]
 type = "csv"                      # or "plugin" with factory = "pkg.module:function"
 path = "data/"
@@ -123,6 +127,7 @@ def parse_config(
             raise ConfigError(f"{file}: {exc}") from None
     if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
         raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
+    username, password = _credentials(_table(doc, "auth", file), file, base, sender)
     options: dict[str, Any] = {}
     for key in _AGENT_KEYS - {"site", "sender", "broker", "assets", "queue", "shutdown_timeout_s"}:
         if key in agent:
@@ -156,6 +161,8 @@ def parse_config(
         assets=assets_t,
         protocol=protocol,
         tls=tls,
+        username=username,
+        password=password,
         **{k: v for k, v in options.items() if k != "protocol"},
     )
     sources = [
@@ -209,6 +216,34 @@ def _source(
         raise ConfigError(f"{where}.factory: expected 'package.module:function'")
     options = {k: v for k, v in spec.items() if k not in ("type", "factory")}
     return lambda: load_plugin(factory, options, assets)
+
+
+def _credentials(
+    auth: dict[str, Any], file: Path, base: Path, sender: str
+) -> tuple[str | None, str | None]:
+    """``[auth]``: username (default: the sender) and password or password_file."""
+    if not auth:
+        return None, None
+    unknown = set(auth) - {"username", "password", "password_file"}
+    if unknown:
+        raise ConfigError(f"{file}: [auth].{sorted(unknown)[0]}: unknown key")
+    username = auth.get("username", sender)
+    if not isinstance(username, str) or not username:
+        raise ConfigError(f"{file}: [auth].username: expected a non-empty string")
+    if ("password" in auth) == ("password_file" in auth):
+        raise ConfigError(f"{file}: [auth]: give exactly one of password and password_file")
+    if "password" in auth:
+        password = auth["password"]
+        if not isinstance(password, str):
+            raise ConfigError(f"{file}: [auth].password: expected a string")
+        return username, password
+    path = _path(base, auth["password_file"])
+    try:
+        return username, path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{file}: [auth].password_file: cannot read {str(path)!r} ({exc})"
+        ) from None
 
 
 def _table(doc: dict[str, Any], key: str, file: Path, required: bool = False) -> dict[str, Any]:

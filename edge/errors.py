@@ -9,6 +9,7 @@ PlantwatchError            job failed -> exit 1
 │   └── DetectorModelError JSON path of the bad reference
 ├── NotFoundError          object, shadow or detector instance missing
 ├── ConflictError          shadow version mismatch (AWS code 409)
+│   └── VersionConflictError   a state-store write lost a race (compare-and-set)
 └── StorageError           adapter failure, chained `from` the cause
 ```
 
@@ -57,6 +58,20 @@ class NotFoundError(PlantwatchError):
 
 class ConflictError(PlantwatchError):
     """An optimistic-locking version did not match."""
+
+
+class VersionConflictError(ConflictError):
+    """A conditional state-store write lost a race: the stored version was not *expected*.
+
+    The writer re-reads the document and decides again; nothing was written.
+    """
+
+    def __init__(self, namespace: str, key: str, expected: int | None) -> None:
+        wanted = "absent" if expected is None else f"version {expected}"
+        super().__init__(f"state {namespace}/{key}: expected {wanted}; another writer won")
+        self.namespace = namespace
+        self.key = key
+        self.expected = expected
 
 
 class StorageError(PlantwatchError):

@@ -62,6 +62,10 @@ class ShadowSync:
     def register(self, key: str, handler: Handler) -> None:
         self._handlers[key] = handler
 
+    def handler(self, key: str) -> Handler | None:
+        """The handler registered for desired *key*, if any."""
+        return self._handlers.get(key)
+
     def attach(self, connection: mqtt.Connection) -> None:
         """Subscribe on a fresh connection, then GET every shadow (raises if a SUBACK fails)."""
         client = iotshadow.IotShadowClient(connection)

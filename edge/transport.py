@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from awscrt import io, mqtt, mqtt5
 
 from edge.errors import ConfigError, PlantwatchError
+from edge.files import write_private
 
 log = logging.getLogger("edge.transport")
 
@@ -85,6 +86,8 @@ class CrtTransport:
         operation_timeout_ms: int = 10000,
         remember: Path | None = None,
         will: tuple[str, bytes] | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         """*will* is ``(topic, payload)``: the broker publishes it (QoS 1) for this client
         when its connection drops without a DISCONNECT."""
@@ -98,6 +101,13 @@ class CrtTransport:
         self.connect_timeout_ms = connect_timeout_ms
         self.operation_timeout_ms = operation_timeout_ms
         self.will = will
+        self.username = username
+        self._password = password
+        self._plain_username = username is not None and not self.endpoint.host.endswith(
+            ".amazonaws.com"
+        )
+        """awscrt appends SDK metrics (``?SDK=...``) to the CONNECT username for IoT Core; a
+        broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
         """The protocol the last successful connection used."""
         self._elg = io.EventLoopGroup(1)
@@ -143,7 +153,7 @@ class CrtTransport:
                 self._fallback = True
                 if self._remember is not None:
                     try:
-                        self._remember.write_text(f"3.1.1 {self._where}\n")
+                        write_private(self._remember, f"3.1.1 {self._where}\n".encode())
                     except OSError as write_error:
                         log.debug("cannot remember protocol: %s", write_error)
         connection = self._connect3(on_interrupted)
@@ -167,6 +177,9 @@ class CrtTransport:
             will=mqtt.Will(self.will[0], mqtt.QoS.AT_LEAST_ONCE, self.will[1], False)
             if self.will
             else None,
+            username=self.username,
+            password=self._password,
+            disable_metrics=self._plain_username,
         )
         try:
             connection.connect().result(self.connect_timeout_ms / 1000 + 2)
@@ -198,6 +211,8 @@ class CrtTransport:
                     )
                     if self.will
                     else None,
+                    username=self.username,
+                    password=self._password,
                 ),
                 session_behavior=mqtt5.ClientSessionBehaviorType.CLEAN,
                 retry_jitter_mode=mqtt5.ExponentialBackoffJitterMode.FULL,
@@ -209,6 +224,7 @@ class CrtTransport:
                 else min(self.connect_timeout_ms, 1500),
                 ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
                 on_lifecycle_event_connection_failure_fn=failure,
+                disable_metrics=self._plain_username,
             )
         )
         connection = client.new_connection(

@@ -194,11 +194,12 @@ def _sample(raw: object, index: int) -> Sample:
                 f"{where}.values.{name}: expected a number or null, got {_short(value)}",
                 reason="bad_value_type",
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise WireFormatError(
-                f"{where}.values.{name}: NaN and infinity are not allowed", reason="non_finite"
-            )
         if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:  # exact for ints of any size
+            if isinstance(value, float) and not math.isfinite(value):
+                raise WireFormatError(
+                    f"{where}.values.{name}: NaN and infinity are not allowed",
+                    reason="non_finite",
+                )
             raise WireFormatError(
                 f"{where}.values.{name}: {_short(value)} is out of range; "
                 f"|value| must be at most {MAX_ABS_VALUE:.0e}",

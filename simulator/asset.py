@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simulator import modes
 from simulator.faults import PHYSICAL, Fault, SensorFaultState, apply_sensor_faults
-from simulator.physics import KINDS, Kind, Lag, context
+from simulator.physics import KINDS, Context, Kind, Lag, context
 
 MISSING_P = 0.0005
 """Probability that one reading of one sensor is lost (transmitter or network glitch)."""
@@ -30,6 +30,31 @@ class AssetSpec:
     name: str
     kind: str = "pump"
     seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Trim:
+    """A lasting change of an asset's operating point from ``at`` on, reached linearly over
+    ``ramp_s``: an operator re-setting the speed or the valve, water added to the loop, a
+    warmer supply. Trims stack; they change the machine's inputs, so every sensor follows
+    through the physics, and they are normal operation (never labelled)."""
+
+    at: float
+    ramp_s: float = 0.0
+    speed: float = 1.0
+    """Factor on the scheduled speed."""
+    opening: float = 1.0
+    """Factor on the scheduled valve (damper) opening."""
+    suction_head_m: float = 0.0
+    """Added to the tank level above the pump inlet."""
+    process_c: float = 0.0
+    """Added to the process-fluid (intake-air) temperature."""
+
+    def weight(self, t: np.ndarray) -> np.ndarray:
+        """0 before ``at``, 1 from ``at + ramp_s`` on."""
+        if self.ramp_s <= 0:
+            return (t >= self.at).astype(float)
+        return np.clip((t - self.at) / self.ramp_s, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +106,7 @@ class AssetGroup:
         self._uniform = [np.random.default_rng([sd, 2]) for sd in self.seeds]
         self._sensor_state = [SensorFaultState() for _ in specs]
         self._overrides: list[list[tuple[float, str]]] = [[] for _ in specs]
+        self._trims: list[list[Trim]] = [[] for _ in specs]
         sensor_specs = self.kind.sensors
         self._noise = np.array([s.noise for s in sensor_specs])
         self._relative = np.array([s.relative for s in sensor_specs])
@@ -95,6 +121,10 @@ class AssetGroup:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(modes.COMMAND_MODES)}")
         kept = [o for o in self._overrides[index] if o[0] < at]
         self._overrides[index] = [*kept, (at, mode)]
+
+    def add_trim(self, index: int, trim: Trim) -> None:
+        """Change asset *index*'s operating point (see :class:`Trim`)."""
+        self._trims[index].append(trim)
 
     def command_mode(self, index: int) -> str:
         overrides = self._overrides[index]
@@ -120,6 +150,8 @@ class AssetGroup:
             mode=np.stack([p.mode for p in profiles]),
         )
         ctx = context(t, self.seeds, self.characters)
+        if any(self._trims):
+            op, ctx = self._trimmed(t, op, ctx)
         f = {ft: np.zeros((a, n)) for ft in PHYSICAL}
         for i, faults in enumerate(self.faults):
             for fault in faults:
@@ -147,6 +179,23 @@ class AssetGroup:
                 )
         values[uniforms[:, :, :s] < MISSING_P] = np.nan
         return values, op.mode
+
+    def _trimmed(
+        self, t: np.ndarray, op: modes.Profile, ctx: Context
+    ) -> tuple[modes.Profile, Context]:
+        speed, opening = op.speed.copy(), op.opening.copy()
+        head, process = ctx.suction_head.copy(), ctx.process.copy()
+        for i, trims in enumerate(self._trims):
+            for trim in trims:
+                w = trim.weight(t)
+                speed[i] *= 1.0 + (trim.speed - 1.0) * w
+                opening[i] *= 1.0 + (trim.opening - 1.0) * w
+                head[i] += trim.suction_head_m * w
+                process[i] += trim.process_c * w
+        return (
+            modes.Profile(speed=speed, opening=np.clip(opening, 0.0, 1.0), mode=op.mode),
+            replace(ctx, suction_head=head, process=process),
+        )
 
 
 class AssetModel:

@@ -1,4 +1,4 @@
-"""``plantwatch sim``: history, fleet and replay subcommands (thin: parse, build, run)."""
+"""``plantwatch sim``: history, fleet, replay and skab subcommands (thin: parse, build, run)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(_sim=run_replay)
 
+    k = sub.add_parser(
+        "skab",
+        help="write labelled SKAB-shaped experiments (the detection development set)",
+        description="Write the simulator's SKAB-shaped experiments, every fault type, as "
+        "OUT/<fault type>/<k>.csv in SKAB's CSV format, for `plantwatch bench skab --dataset OUT`.",
+    )
+    k.add_argument("--out", required=True, type=Path, help="output folder")
+    k.add_argument(
+        "--per-type", type=positive_int, default=3, help="experiments per fault type (default 3)"
+    )
+    k.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    k.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    k.set_defaults(_sim=run_skab)
+
 
 def _asset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -158,6 +172,21 @@ def _seed(args: argparse.Namespace, scenario: Any) -> int:
     if args.seed is not None:
         return int(args.seed)
     return scenario.seed if scenario is not None else 0
+
+
+def run_skab(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_json, print_line
+    from simulator import skab
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+    paths = skab.write(args.out, args.per_type, args.seed)
+    summary = {"out": str(args.out), "files": len(paths), "per_type": args.per_type}
+    if args.json:
+        print_json(summary)
+    else:
+        print_line(f"wrote {len(paths)} SKAB-shaped files under {args.out}")
+    return 0
 
 
 def run_history(args: argparse.Namespace) -> int:

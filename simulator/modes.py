@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge import commands
+
 DAY_S = 86_400.0
 STARTUP_S = 300.0
 """Soft-starter / VFD ramp from standstill to the first load level."""
@@ -24,7 +26,8 @@ CHANGE_S = 180.0
 
 MODES = ("off", "startup", "shutdown", "low", "medium", "high", "safe")
 """Mode codes, by index, of :func:`speed_profile`'s mode array."""
-COMMAND_MODES = ("normal", "safe", "stop")
+COMMAND_MODES = commands.MODES
+"""The ``mode`` command's values, from the shared command catalogue."""
 LOADS = ("low", "medium", "high")
 """Steady load levels of every kind's schedule."""
 

@@ -108,8 +108,7 @@ class DirectPublisher:
         self._last: Any = None
         self._on_command = on_command
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
-        if address.tls:
-            self._client.tls_set()
+        address.apply(self._client)  # TLS, and USER:PASSWORD@ from the URL (up --auth)
         self._client.max_inflight_messages_set(inflight)
         self._client.max_queued_messages_set(0)
         connected = threading.Event()
@@ -125,11 +124,11 @@ class DirectPublisher:
         try:
             self._client.connect(address.host, address.port, keepalive=30)
         except OSError as exc:
-            raise PlantwatchError(f"{url}: cannot connect ({exc})") from None
+            raise PlantwatchError(f"{address.url}: cannot connect ({exc})") from None
         self._client.loop_start()
         if not connected.wait(15):
             self.close()
-            raise PlantwatchError(f"{url}: no CONNACK within 15 s")
+            raise PlantwatchError(f"{address.url}: no CONNACK within 15 s")
 
     def _on_message(self, _c: object, _u: object, msg: Any) -> None:
         """A shadow delta: apply each desired key the fleet knows, report what was applied."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.errors import StorageError
+from edge.files import private_file
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, asset TEXT NOT NULL,"
@@ -95,6 +96,8 @@ class Spool:
         self._lock = threading.RLock()
         self._in_batch = False
         try:
+            if path:
+                private_file(path)
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0
             )
@@ -104,7 +107,7 @@ class Spool:
             for statement in _SCHEMA:
                 self._db.execute(statement)
             self._load()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open batcher spool: {exc}") from exc
 
     def _load(self) -> None:

@@ -133,7 +133,8 @@ def _messages(n_readings: int, per_message: int, assets: int, sensors: int, end_
 def _count_rows(root: Path) -> tuple[int, int]:
     rows = 0
     unique: set[tuple[str, str]] = set()
-    for path in sorted((root / "input").glob("*.csv")):
+    # the bench publishes as a site other than the default, which has its own folder
+    for path in sorted((root / "input").rglob("*.csv")):
         asset = path.name.rsplit("_", 1)[0]
         reader = csv.reader(io.StringIO(path.read_text()))
         next(reader)

@@ -45,6 +45,7 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
             done.set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.time_ns()}")
+    address.apply(client)
     client.on_message = on_message
     client.on_connect = lambda c, *_: (c.subscribe(TOPIC, qos), ready.set())
     client.connect(address.host, address.port, keepalive=60)
@@ -56,12 +57,21 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
 
 
 def pubsub_rate(
-    url: str, messages: int = 20_000, payload_bytes: int = 300, qos: int = 1
+    url: str,
+    messages: int = 20_000,
+    payload_bytes: int = 300,
+    qos: int = 1,
+    *,
+    subscriber_url: str | None = None,
 ) -> LoadResult:
-    """Publish *messages* as fast as the broker acknowledges them; time until all arrive."""
+    """Publish *messages* as fast as the broker acknowledges them; time until all arrive.
+
+    *subscriber_url* lets the subscriber use another credential than the publisher."""
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
-    sub = ctx.Process(target=_subscriber, args=(url, messages, qos, ready, out), daemon=True)
+    sub = ctx.Process(
+        target=_subscriber, args=(subscriber_url or url, messages, qos, ready, out), daemon=True
+    )
     sub.start()
     if not ready.wait(30):
         sub.kill()
@@ -69,6 +79,7 @@ def pubsub_rate(
     time.sleep(0.3)
     address = parse_broker_url(url)
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
+    address.apply(pub)
     pub.max_inflight_messages_set(100)
     pub.max_queued_messages_set(0)
     pub.connect(address.host, address.port, keepalive=60)

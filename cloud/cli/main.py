@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
+    "auth": ("cloud.cli.auth", "device credentials for the broker of `plantwatch up --auth`"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
     "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),
     "destroy": ("cloud.cli.destroy", "delete the deployed stack (data buckets are kept)"),

@@ -166,12 +166,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloud.inference.registry import ModelRegistry
-
     if args.action == "train":
-        return _train(args, ModelRegistry(DataLayout.planned(args.data).models))
+        return _train(args, DataLayout.planned(args.data).registry())
     hint = f"train a model with `plantwatch model train --data {args.data}`"
-    registry = ModelRegistry(DataLayout.existing(args.data, hint).models)
+    registry = DataLayout.existing(args.data, hint).registry()
     if args.action == "list":
         rows = [
             {
@@ -191,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
                     Column("active", "ActiveModelVersion", "right"),
                     Column("versions", "Versions"),
                 ],
-                empty=f"no models found in {registry.root}",
+                empty=f"no models found in {registry.where}",
             )
         return 0
     if args.action == "health":
@@ -357,14 +355,12 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
         version = registry.save(args.name, model, {"quality": quality, "evaluation": evaluation})
         names = model.sensor_names(args.template)
         diagnostics = gzip.compress(encode_results(result_lines(result, names)))
-        (registry.path(args.name, version) / "model_diagnostics_results.json.gz").write_bytes(
-            diagnostics
-        )
+        registry.put_file(args.name, version, "model_diagnostics_results.json.gz", diagnostics)
         bar.advance()
     document = {
         "ModelName": args.name,
         "ModelVersion": version,
-        "Path": str(registry.path(args.name, version)),
+        "Path": registry.location(args.name, version),
         "Sensors": list(model.sensors),
         "TrainingRows": model.info["training_rows"],
         "Modes": model.info["modes"],

@@ -60,11 +60,10 @@ class LocalStack:
         return FsObjectStore(folder, fsync=False)
 
     def scheduler(self, name: str, clock: Any) -> Any:
-        from cloud.inference.registry import ModelRegistry
         from cloud.inference.scheduler import Scheduler, load_config
 
         config = load_config(self.state, name)
-        model = ModelRegistry(DataLayout(self.root).models).load(config.model_name)
+        model = DataLayout(self.root).registry().load(config.model_name)
         return Scheduler(
             config,
             model,
@@ -181,9 +180,7 @@ def run(args: argparse.Namespace) -> int:
     readonly = args.action in ("list", "describe")
     model = None
     if args.action == "create":  # check the model before creating anything
-        from cloud.inference.registry import ModelRegistry
-
-        model = ModelRegistry(DataLayout.planned(args.data).models).load(args.model)
+        model = DataLayout.planned(args.data).registry().load(args.model)
     with LocalStack(args.data, readonly=readonly, create=args.action == "create") as stack:
         clock = SystemClock()
         if args.action == "create":

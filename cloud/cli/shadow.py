@@ -4,6 +4,9 @@ Where the request goes, in order: ``--aws`` (boto3 iot-data); ``--broker-url``; 
 named in ``DIR/runtime.json`` (written by ``plantwatch up --data DIR``); and when no broker
 answers, the shadow store file ``DIR/shadows.db`` itself, which an offline device then
 picks up as a delta when it next GETs its shadow.
+
+Credentials: ``--broker-url mqtt://USER:PASSWORD@HOST:PORT``, or, for a stack started with
+``--auth``, the operator credential in ``DIR/auth/services.json``.
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             metavar="DIR",
             help="data directory (default: %(default)s)",
         )
-        child.add_argument("--broker-url", help="broker running the shadow service (mqtt://H:P)")
+        child.add_argument(
+            "--broker-url",
+            help="broker running the shadow service (mqtt://[USER:PASSWORD@]HOST:PORT)",
+        )
         child.add_argument("--aws", action="store_true", help="AWS IoT Core via boto3 iot-data")
         child.add_argument("--region", help="AWS region for --aws")
 
@@ -83,13 +89,23 @@ def open_api(args: argparse.Namespace) -> Any:
     )
     if args.action != "list" and layout.runtime_file.exists():
         try:
-            broker = json.loads(layout.runtime_file.read_text())["broker"]
+            info = json.loads(layout.runtime_file.read_text())
+            broker = str(info["broker"])
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
                 f"{layout.runtime_file}: expected a JSON object with a 'broker' URL"
             ) from None
+        url = broker
+        if info.get("auth"):
+            from cloud.adapters.local.mqtt_url import with_credentials
+            from cloud.runtime.broker_auth import AuthStore
+
+            operator = "plantwatch-operator"
+            url = with_credentials(
+                broker, operator, AuthStore.in_data(layout.root).service_password(operator)
+            )
         try:
-            return ShadowClient(str(broker), timeout=5.0)
+            return ShadowClient(url, timeout=5.0)
         except PlantwatchError as exc:
             stderr.print(
                 f"broker {broker} (from {layout.runtime_file}) not reachable: {exc}",

@@ -18,7 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", default=DEFAULT_DATA_DIR, help="data directory (default: %(default)s)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="broker bind address")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="broker bind address; anything but loopback needs --auth",
+    )
     parser.add_argument(
         "--port", type=port, default=1883, help="broker port; 0 picks a free one (default 1883)"
     )
@@ -28,7 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="amqtt",
         help="embedded broker (default: %(default)s, installed with pip)",
     )
-    parser.add_argument("--broker-url", help="use this external broker instead (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--broker-url",
+        help="use this external broker instead (mqtt://[USER:PASSWORD@]HOST:PORT)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="broker credentials and topic ACLs (DATA/auth/); add devices with "
+        "`plantwatch auth add-device`",
+    )
+    parser.add_argument(
+        "--max-message-kb",
+        type=int_range(1, 262_144, what="a size in KB from 1 to 262144"),
+        default=128,
+        help="disconnect a client that publishes a larger message (default: %(default)s, "
+        "as IoT Core)",
+    )
     parser.add_argument(
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
     )
@@ -80,7 +100,8 @@ def add_dashboard_arguments(parser: argparse.ArgumentParser, *, default_port: in
     parser.add_argument(
         "--dashboard-host",
         default="127.0.0.1",
-        help="web dashboard bind address (default 127.0.0.1; anything else needs credentials)",
+        help="web dashboard bind address (default 127.0.0.1); anything else needs --auth, "
+        "and then asks for HTTP Basic auth as plantwatch-operator",
     )
     parser.add_argument(
         "--no-dashboard", action="store_true", help="do not serve the web dashboard"
@@ -101,7 +122,8 @@ def dashboard_config(args: argparse.Namespace) -> Any:
     config = DashboardConfig(
         host=args.dashboard_host, port=args.dashboard_port, alarm_actions=args.alarm_actions
     )
-    config.check()
+    if not getattr(args, "auth", False):
+        config.check()  # with --auth the stack gives it the operator's credential
     return config
 
 
@@ -136,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
         dashboard=dashboard_config(args),
+        auth=args.auth,
+        max_message_kb=args.max_message_kb,
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -159,6 +183,13 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
+    if stack.auth is not None:
+        stderr.print(
+            f"auth: anonymous clients refused; credentials in {stack.auth.root} "
+            "(add a device: plantwatch auth add-device THING --site SITE)",
+            markup=False,
+            soft_wrap=True,
+        )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -42,7 +42,7 @@ def model_health(view: DataView, options: HealthOptions | None = None) -> dict[s
     options = options or HealthOptions()
     name, info = _model_info(view, options.model)
     profile = info.get("profile") if info else None
-    model = _load(info)
+    model = _load(view, name, info)
     assets = [_asset(view, key, profile, options, model) for key in view.asset_keys()]
     return {
         "model": name,
@@ -59,19 +59,21 @@ def model_health(view: DataView, options: HealthOptions | None = None) -> dict[s
 def asset_health(view: DataView, key: str, options: HealthOptions | None = None) -> dict:
     options = options or HealthOptions()
     view.require_asset(key)
-    _name, info = _model_info(view, options.model)
-    return _asset(view, key, info.get("profile") if info else None, options, _load(info))
+    name, info = _model_info(view, options.model)
+    return _asset(
+        view, key, info.get("profile") if info else None, options, _load(view, name, info)
+    )
 
 
-def _load(info: dict[str, Any] | None) -> Any:
+def _load(view: DataView, name: str | None, info: dict[str, Any] | None) -> Any:
     """The model itself, to tell the recent readings' operating modes; None if unreadable."""
-    if not info or not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+    if name is None or not info:
         return None
-    from cloud.inference.model import Model
-
+    if not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+        return None
     try:
-        return Model.load(info["_path"])
-    except UserError:
+        return view.layout.registry().load(name)
+    except (UserError, NotFoundError):
         return None
 
 
@@ -79,9 +81,7 @@ def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[st
     """The named model, else the one the stack's scheduler ran, else the only one."""
     import json
 
-    from cloud.inference.registry import ModelRegistry
-
-    registry = ModelRegistry(view.layout.models)
+    registry = view.layout.registry()
     names = registry.names()
     name = wanted
     if name is None:
@@ -91,14 +91,14 @@ def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[st
         name = names[0]
     if name is None:
         if wanted is not None:
-            raise NotFoundError(f"model {wanted!r}: not found under {registry.root}")
+            raise NotFoundError(f"model {wanted!r}: not found under {registry.where}")
         return None, None
     if name not in names:
         raise NotFoundError(
-            f"model {name!r}: not found under {registry.root} (known: {', '.join(names) or 'none'})"
+            f"model {name!r}: not found under {registry.where} (known: {', '.join(names) or 'none'})"
         )
-    meta = json.loads((registry.path(name) / "model.json").read_text())
-    return name, {**dict(meta.get("info") or {}), "_path": str(registry.path(name))}
+    meta = json.loads(registry.store.get(registry.key(name) + "model.json"))
+    return name, dict(meta.get("info") or {})
 
 
 def _asset(

@@ -1,7 +1,8 @@
 """The local ActionSink: alerts through the Notifier, topic publishes through the Publisher.
 
 ``sns`` becomes an email and an SMS (``cloud.alerts``), deduplicated per (model, key, event,
-state entry); ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
+state entry) and channel: a channel counts as sent only once the notifier returned, so a
+retried action (:mod:`cloud.detectors.outbox`) sends what failed and nothing twice; ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
 engine as a message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
 they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
 silently dropped.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cloud import alerts
 from cloud.detectors.engine import ActionRequest
 from cloud.ports import Notification, Notifier, Publisher, StateStore
+from edge.files import private_file
 
 if TYPE_CHECKING:
     from cloud.detectors.engine import DetectorEngine
@@ -51,7 +53,8 @@ class LocalActionSink:
         self._state = state
         self._outbox_path = Path(outbox) if outbox is not None else None
         self.outbox: list[dict[str, Any]] = []
-        self._sent: set[str] = set()
+        self._sent: dict[str, set[str]] = {}
+        """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
         self._engine: DetectorEngine | None = None
         if sender_id is not None and not _valid_sender_id(sender_id):
@@ -82,12 +85,10 @@ class LocalActionSink:
             request.state_entry,
         )
         with self._lock:
-            if identity in self._sent or (
-                self._state is not None and self._state.get(DEDUP_NAMESPACE, identity) is not None
-            ):
-                log.info("alert %s already sent; not sent again", identity)
-                return
-            self._sent.add(identity)
+            done = self._channels_sent(identity)
+        if {"email", "sms"} <= done:
+            log.info("alert %s already sent; not sent again", identity)
+            return
         payload = request.payload
         content = alerts.content_from_payload(
             payload if isinstance(payload, Mapping | str) else json.dumps(payload),
@@ -102,16 +103,33 @@ class LocalActionSink:
             "topic_arn": str(request.target.get("targetArn", "")),
             "asset": content.asset,
             "kind": content.kind,
+            "severity": alerts.SEVERITY[content.kind],
             "alert_id": identity,
         }
-        self._notifier.send(
-            Notification("email", self.email_target, subject, body, attributes=meta)
-        )
-        self._notifier.send(
-            Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta})
-        )
-        if self._state is not None:
-            self._state.put(DEDUP_NAMESPACE, identity, {"event_time_ms": request.event_time_ms})
+        for notification in (
+            Notification("email", self.email_target, subject, body, attributes=meta),
+            Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta}),
+        ):
+            if notification.channel in done:
+                continue
+            self._notifier.send(notification)
+            done.add(notification.channel)
+            with self._lock:
+                self._sent[identity] = set(done)
+                if self._state is not None:
+                    self._state.put(
+                        DEDUP_NAMESPACE,
+                        identity,
+                        {"event_time_ms": request.event_time_ms, "channels": sorted(done)},
+                    )
+
+    def _channels_sent(self, identity: str) -> set[str]:
+        if identity in self._sent:
+            return set(self._sent[identity])
+        doc = self._state.get(DEDUP_NAMESPACE, identity) if self._state is not None else None
+        if doc is None:
+            return set()
+        return set(doc.get("channels", ("email", "sms")))  # older records: both were sent
 
     def _publish(self, request: ActionRequest) -> None:
         topic = str(request.target["mqttTopic"])
@@ -163,7 +181,7 @@ class LocalActionSink:
         with self._lock:
             self.outbox.append(entry)
             if self._outbox_path is not None:
-                self._outbox_path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
 

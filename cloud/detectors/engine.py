@@ -6,6 +6,12 @@ restart. Time comes only from the injected Clock. Service actions go to an Actio
 failing action is logged and never rolls back state. An optional observer
 (:mod:`cloud.detectors.trace`) is told every step: messages, transitions, actions with their
 evaluated payloads, timers and evaluation errors.
+
+Several engines may share one store (two Lambdas, or a CLI beside the local stack). Each
+save is conditional on the version the instance was read at; a lost race re-reads the
+instance and evaluates the message or timer again on the fresh state. The actions and trace
+records of an evaluation are released only after its state is saved, so a lost attempt has
+no effect and a timer that two engines find due fires once.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from cloud.detectors.model import (
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.ports import StateStore
 from edge.clock import Clock
-from edge.errors import DetectorModelError, NotFoundError
+from edge.errors import DetectorModelError, NotFoundError, VersionConflictError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,9 @@ REGISTRY_NAMESPACE = "detectors"
 
 NO_KEY = ""
 """Store key of the single instance of a model without ``key``."""
+
+MAX_ATTEMPTS = 8
+"""Evaluations of one message or timer before a run of lost races is given up (raised)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,8 @@ class _Instance:
     entries: int = 0
     durations: dict[str, float] = field(default_factory=dict)
     """Last evaluated duration per timer, which ``resetTimer`` reuses."""
+    version: int | None = None
+    """Store version this instance was read or last saved at; None: never stored."""
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -104,7 +115,7 @@ class _Instance:
         }
 
     @classmethod
-    def from_doc(cls, key: str, doc: Mapping[str, Any]) -> _Instance:
+    def from_doc(cls, key: str, doc: Mapping[str, Any], version: int | None = None) -> _Instance:
         return cls(
             key=key,
             state=doc["state"],
@@ -116,6 +127,7 @@ class _Instance:
             updated=float(doc.get("updated", 0.0)),
             entries=int(doc.get("entries", 0)),
             durations=dict(doc.get("durations", {})),
+            version=version,
         )
 
 
@@ -172,6 +184,10 @@ class DetectorEngine:
     ``put_message`` routes a message to the instance its key picks (creating it), and
     ``tick`` evaluates every due timer once, in expiry order. Re-entrant calls (an
     ``iotEvents`` action feeding this engine) are queued and run after the current one.
+
+    ``preload=False`` reads an instance from the store when a message first needs it
+    instead of reading them all up front: a Lambda handling one asset's results reads one
+    item, not the fleet. ``tick`` sees only loaded instances, so a timer runner preloads.
     """
 
     def __init__(
@@ -184,6 +200,7 @@ class DetectorEngine:
         *,
         observer: EngineObserver | None = None,
         new_id: Callable[[], str] | None = None,
+        preload: bool = True,
     ) -> None:
         """``observer`` is told every step (see :mod:`cloud.detectors.trace`); ``new_id``
         makes the default payload's ``actionExecutionId`` (a UUID4 unless given, so a replay
@@ -205,13 +222,15 @@ class DetectorEngine:
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
         self._lock = threading.RLock()
+        self._pending: list[tuple[ActionRequest, str, str]] = []
+        """Actions of the evaluation in progress, with their path and event name."""
+        self._held: list[TraceRecord] | None = None
+        """Trace records of the evaluation in progress (None: none in progress)."""
         self.version = self._register()
         self._heap_limit = 1024
-        for key, doc in self._store.items(self.namespace):
-            instance = _Instance.from_doc(key, doc)
-            self._cache[key] = instance
-            for name, timer in instance.timers.items():
-                heapq.heappush(self._heap, (timer["expiry"], key, name))
+        if preload:
+            for key, stored in self._store.items_versioned(self.namespace):
+                self._remember(_Instance.from_doc(key, stored.value, stored.version))
         bind = getattr(actions, "bind", None)
         if callable(bind):
             bind(self)
@@ -238,19 +257,17 @@ class DetectorEngine:
                     version,
                     len(stale),
                 )
-        self._store.put(
-            REGISTRY_NAMESPACE,
-            self.model.name,
-            {
-                "version": version,
-                "fingerprint": fingerprint,
-                "key": self.model.key,
-                "evaluationMethod": self.model.evaluation_method,
-                "initialStateName": self.model.initial_state,
-                "states": list(self.model.states),
-                "inputs": sorted(self.inputs),
-            },
-        )
+        document = {
+            "version": version,
+            "fingerprint": fingerprint,
+            "key": self.model.key,
+            "evaluationMethod": self.model.evaluation_method,
+            "initialStateName": self.model.initial_state,
+            "states": list(self.model.states),
+            "inputs": sorted(self.inputs),
+        }
+        if document != previous:  # an engine built per Lambda invocation writes nothing
+            self._store.put(REGISTRY_NAMESPACE, self.model.name, document)
         return version
 
     # ------------------------------------------------------------ public API
@@ -287,23 +304,28 @@ class DetectorEngine:
             processed = 0
             while self._heap and self._heap[0][0] <= now:
                 expiry, key, name = heapq.heappop(self._heap)
-                instance = self._cache.get(key)
-                timer = instance.timers.get(name) if instance else None
-                if instance is None or timer is None or timer["expiry"] != expiry:
-                    continue
-                del instance.timers[name]
-                if name not in instance.expired:
-                    instance.expired.append(name)
-                if self._observer is not None:
-                    self._trace("timer", key, op="fired", name=name, expires=expiry)
+
+                def fire(
+                    instance: _Instance | None, expiry: float = expiry, name: str = name
+                ) -> _Instance | None:
+                    timer = instance.timers.get(name) if instance else None
+                    if instance is None or timer is None or timer["expiry"] != expiry:
+                        return None  # reset, cleared, or fired by another engine
+                    del instance.timers[name]
+                    if name not in instance.expired:
+                        instance.expired.append(name)
+                    if self._observer is not None:
+                        self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
+                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
+                    return instance
+
                 self._busy = True
                 try:
-                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
-                    self._save(instance)
+                    if self._commit(key, fire):
+                        processed += 1
                     self._drain()
                 finally:
                     self._busy = False
-                processed += 1
             return processed
 
     def next_timer(self) -> float | None:
@@ -323,7 +345,8 @@ class DetectorEngine:
 
     def describe(self, key: str | None = None) -> dict[str, Any]:
         """DescribeDetector's response shape (§6); NotFoundError for an unknown key."""
-        instance = self._cache.get(NO_KEY if key is None else key)
+        with self._lock:
+            instance = self._instance(NO_KEY if key is None else key)
         if instance is None:
             raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
         return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
@@ -366,22 +389,25 @@ class DetectorEngine:
                     f"{path}: timers[{i}]: expected {{name, seconds {MIN_TIMER_S}-{MAX_TIMER_S}}}"
                 )
             timers[timer] = seconds
-        with self._lock:
-            instance_key = NO_KEY if key is None else key
-            now = self._clock.now()
-            instance = self._cache.get(instance_key)
+        instance_key = NO_KEY if key is None else key
+
+        def apply(instance: _Instance | None) -> _Instance:
             if instance is None:
+                now = self._clock.now()
                 instance = _Instance(instance_key, name, {}, {}, [], {}, now, now)
                 self._cache[instance_key] = instance
             if instance.state != name:
                 instance.entries += 1
             instance.state = name
-            instance.variables = variables
+            instance.variables = dict(variables)
             instance.timers = {}
             instance.expired = []
             for timer, seconds in timers.items():
                 self._start_timer(instance, timer, seconds, "set")
-            self._save(instance)
+            return instance
+
+        with self._lock:
+            self._commit(instance_key, apply)
 
     # ------------------------------------------------------------ evaluation
 
@@ -410,33 +436,36 @@ class DetectorEngine:
                     reason=f"no valid key {self.model.key!r} in the payload",
                 )
             return
-        now = self._clock.now()
         trigger = _Trigger(
             "Message", input_name=input_name, message_id=message_id or self._new_id()
         )
         if observed:
             self._trace("input", key, input=input_name, messageId=trigger.message_id)
-        instance = self._cache.get(key)
-        if instance is None:
-            instance = _Instance(
-                key=key,
-                state=self.model.initial_state,
-                variables={},
-                timers={},
-                expired=[],
-                inputs={input_name: payload},
-                created=now,
-                updated=now,
-                entries=1,
-            )
-            self._cache[key] = instance
-            if observed:
-                self._trace("created", key, state=instance.state)
-            self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
-        else:
-            instance.inputs[input_name] = payload
-        self._evaluate_input(instance, trigger)
-        self._save(instance)
+
+        def evaluate(instance: _Instance | None) -> _Instance:
+            if instance is None:
+                now = self._clock.now()
+                instance = _Instance(
+                    key=key,
+                    state=self.model.initial_state,
+                    variables={},
+                    timers={},
+                    expired=[],
+                    inputs={input_name: payload},
+                    created=now,
+                    updated=now,
+                    entries=1,
+                )
+                self._cache[key] = instance
+                if observed:
+                    self._trace("created", key, state=instance.state)
+                self._run_group(instance, self.model.states[instance.state].on_enter, trigger)
+            else:
+                instance.inputs[input_name] = payload
+            self._evaluate_input(instance, trigger)
+            return instance
+
+        self._commit(key, evaluate)
 
     def _key_of(self, payload: Mapping[str, Any]) -> str | None:
         if self.model.key_path is None:
@@ -600,7 +629,7 @@ class DetectorEngine:
                     payload=request.payload,
                     payloadType=request.payload_type,
                 )
-            self._actions.execute(request)
+            self._pending.append((request, action.path, event.name))
 
     def _set_timer(self, instance: _Instance, action: Action, ctx: _Context) -> None:
         name = action.fields["timerName"]
@@ -733,7 +762,11 @@ class DetectorEngine:
     def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
         assert self._observer is not None
         shown = None if key is None or self.model.key is None else key
-        self._observer.observe(TraceRecord(kind, self._clock.now(), shown, detail))
+        record = TraceRecord(kind, self._clock.now(), shown, detail)
+        if self._held is not None:
+            self._held.append(record)  # released when the evaluation's state is saved
+        else:
+            self._observer.observe(record)
 
     def _trace_error(
         self,
@@ -753,9 +786,83 @@ class DetectorEngine:
             message=message,
         )
 
+    # ------------------------------------------------------------ storage
+
+    def _commit(self, key: str, step: Callable[[_Instance | None], _Instance | None]) -> bool:
+        """Run *step* on the instance of *key* (None: none stored), save the instance it
+        returns conditionally on the version it was read at, then release its trace records
+        and run its actions.
+
+        On a lost race the instance is read again and *step* runs again on the fresh state;
+        the lost attempt's actions and records are dropped. Returns False when *step* found
+        nothing to do.
+        """
+        for _attempt in range(MAX_ATTEMPTS):
+            self._pending = []
+            self._held = [] if self._observer is not None else None
+            try:
+                instance = step(self._instance(key))
+                if instance is None:
+                    return False
+                self._save(instance)
+            except VersionConflictError:
+                log.info("%s/%s: another writer won; evaluating again", self.model.name, key)
+                self._cache.pop(key, None)
+                continue
+            finally:
+                held, self._held = self._held, None
+            if self._observer is not None:
+                for record in held or ():
+                    self._observer.observe(record)
+            self._run_pending()
+            return True
+        self._pending = []
+        raise VersionConflictError(self.namespace, key, None)
+
+    def _run_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for request, path, event_name in pending:
+            try:
+                self._actions.execute(request)
+            except Exception as exc:
+                if self._observer is not None:
+                    self._trace(
+                        "error",
+                        request.key_value,
+                        event=event_name,
+                        state=request.state_name,
+                        path=path,
+                        expression=None,
+                        message=str(exc),
+                    )
+                log.exception(
+                    "%s/%s: action %s of event %r failed; state kept",
+                    self.model.name,
+                    request.key_value,
+                    request.kind,
+                    event_name,
+                )
+
+    def _instance(self, key: str) -> _Instance | None:
+        """The cached instance, or the stored one (then cached), or None."""
+        instance = self._cache.get(key)
+        if instance is None:
+            stored = self._store.get_versioned(self.namespace, key)
+            if stored is not None:
+                instance = _Instance.from_doc(key, stored.value, stored.version)
+                self._remember(instance)
+        return instance
+
+    def _remember(self, instance: _Instance) -> None:
+        self._cache[instance.key] = instance
+        for name, timer in instance.timers.items():
+            heapq.heappush(self._heap, (timer["expiry"], instance.key, name))
+
     def _save(self, instance: _Instance) -> None:
         instance.updated = self._clock.now()
-        self._store.put(self.namespace, instance.key, instance.to_doc())
+        instance.version = self._store.put_if_version(
+            self.namespace, instance.key, instance.to_doc(), instance.version
+        )
 
 
 def model_fingerprint(model: DetectorModel) -> str:

@@ -7,16 +7,23 @@ writes the L4E input files, with its spool in the bucket (:class:`ObjectStoreSpo
 
 Partial failures use powertools' BatchProcessor (``batchItemFailures``), so the event
 source mapping needs ``FunctionResponseTypes: [ReportBatchItemFailures]``. A record fails
-only when storage fails; malformed data is quarantined, not failed. An event without
-``Records`` (EventBridge schedule, every minute) flushes due windows of idle assets.
+only when storage fails (``StorageError``: it may work on the retry). A record that can
+never succeed (malformed, out of range, too large, or one the batcher cannot handle at all)
+is quarantined with its reason and never reported as failed: Kinesis would retry it
+forever and block its shard. An event without ``Records`` (EventBridge schedule, every
+minute) flushes due windows of idle assets.
+
+Each quarantined message gives a ``quarantined`` log line (site, asset when known, reason)
+and counts in ``QuarantinedMessages`` for its site.
 
 Environment: ``INPUT_BUCKET`` (required), ``INPUT_PREFIX`` (``input/``),
-``UPLOAD_FREQUENCY`` (``PT5M``), ``GRACE_S`` (30), ``COMPONENT_DELIMITER`` (``_``),
-``TIMESTAMP_FORMAT`` (``yyyyMMddHHmmss``), ``INPUT_TZ_OFFSET`` (``+00:00``),
-``QUARANTINE_PREFIX`` (``quarantine/``), ``SPOOL_PREFIX`` (``spool/``), ``KNOWN_ASSETS``
-(comma-separated, optional), ``MAX_SKEW_S`` (604800), ``DEFAULT_SITE`` (``s1``: the site
-whose files keep the flat L4E names; any other site writes under ``<INPUT_PREFIX><site>/``;
-empty gives every site its own folder), ``S3_ENDPOINT_URL`` (optional).
+``QUARANTINE_BUCKET`` (defaults to ``INPUT_BUCKET``), ``QUARANTINE_PREFIX``
+(``quarantine/``), ``SPOOL_PREFIX`` (``spool/``), ``UPLOAD_FREQUENCY`` (``PT5M``),
+``GRACE_S`` (30), ``COMPONENT_DELIMITER`` (``_``), ``TIMESTAMP_FORMAT``
+(``yyyyMMddHHmmss``), ``INPUT_TZ_OFFSET`` (``+00:00``), ``KNOWN_ASSETS`` (comma-separated,
+optional), ``MAX_SKEW_S`` (604800), ``DEFAULT_SITE`` (``s1``: the site whose files keep the
+flat L4E names; any other site writes under ``<INPUT_PREFIX><site>/``; empty gives every
+site its own folder), ``S3_ENDPOINT_URL`` (optional), and the Powertools variables.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -32,13 +39,14 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
     KinesisStreamRecord,
 )
 
-from cloud.adapters.aws import S3ObjectStore
 from cloud.batcher import Batcher, BatcherConfig, ObjectStoreSpool
+from cloud.handlers import settings
+from cloud.handlers.observability import Metric, Observability
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds
-from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import ObjectStore
+from edge import wire
 from edge.clock import Clock, SystemClock
-from edge.errors import ConfigError, PlantwatchError
+from edge.errors import ConfigError, PlantwatchError, StorageError, WireFormatError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -59,18 +67,95 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
             quarantine_prefix=environ.get("QUARANTINE_PREFIX", "quarantine/"),
             known_assets=frozenset(a.strip() for a in known.split(",") if a.strip()) or None,
             max_skew_s=float(environ.get("MAX_SKEW_S", str(7 * 24 * 3600))),
-            sites=SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None),
+            sites=settings.site_layout(environ),
         )
     except ValueError as exc:
         raise ConfigError(f"batcher environment: {exc}") from None
 
 
+class QuarantineTap:
+    """The batcher's store, except that objects under the quarantine prefix go to their own
+    store (``QUARANTINE_BUCKET``) and each one written is reported."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        quarantine_store: ObjectStore,
+        quarantine_prefix: str,
+        on_quarantined: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._store = store
+        self._quarantine = quarantine_store
+        self._prefix = quarantine_prefix
+        self._report = on_quarantined
+
+    def _for(self, key: str) -> ObjectStore:
+        return self._quarantine if key.startswith(self._prefix) else self._store
+
+    def put(self, key: str, body: bytes) -> None:
+        self._for(key).put(key, body)
+        if key.startswith(self._prefix):
+            try:
+                record = json.loads(body)
+            except ValueError:
+                record = {}
+            self._report(record if isinstance(record, dict) else {})
+
+    def get(self, key: str) -> bytes:
+        return self._for(key).get(key)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        if prefix.startswith(self._prefix) or self._quarantine is self._store:
+            return self._for(prefix).list(prefix)
+        keys = set(self._store.list(prefix))
+        if self._prefix.startswith(prefix):
+            keys.update(self._quarantine.list(prefix))
+        return iter(sorted(keys))
+
+    def delete(self, key: str) -> None:
+        self._for(key).delete(key)
+
+
+def quarantined_origin(record: Mapping[str, Any]) -> tuple[str, str | None]:
+    """``(site, asset)`` of a quarantine record: from its topic, else from its payload's
+    own fields; ``unknown`` site when neither says."""
+    try:
+        return wire.parse_telemetry_topic(str(record.get("topic", "")))
+    except WireFormatError:
+        pass
+    try:
+        payload = json.loads(record.get("payload") or "null")
+    except (ValueError, RecursionError):
+        payload = None
+    if isinstance(payload, dict):
+        site, asset = payload.get("site"), payload.get("asset")
+        return (
+            site if isinstance(site, str) and site else "unknown",
+            asset if isinstance(asset, str) and asset else None,
+        )
+    return "unknown", None
+
+
 def make_handler(
-    store: ObjectStore, config: BatcherConfig, clock: Clock, spool_prefix: str = "spool/"
+    store: ObjectStore,
+    config: BatcherConfig,
+    clock: Clock,
+    spool_prefix: str = "spool/",
+    *,
+    quarantine_store: ObjectStore | None = None,
+    observability: Observability | None = None,
 ) -> Handler:
-    """A handler over the given adapters (tests pass a moto-backed store and a clock)."""
-    spool = ObjectStoreSpool(store, spool_prefix)
-    batcher = Batcher(store, config, clock, spool=spool)
+    """A handler over the given adapters (tests pass moto-backed stores and a clock)."""
+    obs = observability or Observability()
+
+    def report(record: dict[str, Any]) -> None:
+        site, asset = quarantined_origin(record)
+        obs.event("quarantined", site=site, asset=asset, reason=record.get("reason", "unknown"))
+        obs.count(Metric.QUARANTINED_MESSAGES, site)
+
+    tap = QuarantineTap(store, quarantine_store or store, config.quarantine_prefix, report)
+    spool = ObjectStoreSpool(tap, spool_prefix)
+    batcher = Batcher(tap, config, clock, spool=spool)
 
     def record_handler(record: KinesisStreamRecord) -> None:
         raw = record.kinesis.data_as_bytes()
@@ -78,20 +163,36 @@ def make_handler(
             envelope: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):
             envelope = None
-        batcher.accept_envelope(envelope, raw)
+        try:
+            batcher.accept_envelope(envelope, raw)
+        except StorageError:
+            raise  # the store may take it on the retry
+        except Exception as exc:  # it would fail the same way forever: set it aside
+            topic = envelope.get("topic") if isinstance(envelope, dict) else None
+            batcher.quarantine.put(
+                "unprocessable",
+                f"{type(exc).__name__}: {exc}",
+                raw,
+                topic=topic if isinstance(topic, str) else "",
+                client_id="n/a",
+                received_at=clock.now(),
+            )
 
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         spool.begin()
-        if "Records" not in event:
-            return {"written": _flush(batcher)}
-        processor = BatchProcessor(
-            event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
-        )
-        with processor(records=list(event["Records"]), handler=record_handler):
-            processor.process()
-        spool.commit()  # a failure here fails the whole batch: Kinesis retries, dedup holds
-        _flush(batcher)
-        return processor.response()
+        try:
+            if "Records" not in event:
+                return {"written": _flush(batcher)}
+            processor = BatchProcessor(
+                event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
+            )
+            with processor(records=list(event["Records"]), handler=record_handler):
+                processor.process()
+            spool.commit()  # a failure here fails the whole batch: Kinesis retries, dedup holds
+            _flush(batcher)
+            return processor.response()
+        finally:
+            obs.flush()
 
     return handle
 
@@ -111,14 +212,17 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point; adapters are built once per execution environment."""
     global _handler
     if _handler is None:
-        bucket = os.environ.get("INPUT_BUCKET")
-        if not bucket:
-            raise ConfigError("INPUT_BUCKET: required (the L4E input bucket)")
-        store = S3ObjectStore(bucket, endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+        environ = os.environ
+        bucket = settings.required(environ, "INPUT_BUCKET", "the L4E input bucket")
+        quarantine = environ.get("QUARANTINE_BUCKET", "").strip() or bucket
+        store = settings.bucket_store(bucket, environ)
         _handler = make_handler(
             store,
-            config_from_env(os.environ),
+            config_from_env(environ),
             SystemClock(),
-            os.environ.get("SPOOL_PREFIX", "spool/"),
+            settings.prefix(environ, "SPOOL_PREFIX", "spool/"),
+            quarantine_store=store
+            if quarantine == bucket
+            else settings.bucket_store(quarantine, environ),
         )
     return _handler(event, context)

@@ -1,12 +1,22 @@
 """Scoring a detector against labels: point-wise counts, event delays, and NAB as SKAB does it.
 
-NAB here follows SKAB's evaluation (the ``tsad`` metrics): one detection window per true
-changepoint, ``[cp, cp + window]`` ("righter"); where windows overlap the right one is cut
-to start where the left one ends. In each window only the first predicted changepoint
-counts, scored by a scaled sigmoid from ``A_tp`` at the window start to ``A_fp`` at its
-end; a window with none costs ``A_fn``; every prediction outside all windows costs
-``A_fp``. Scores add up over files and are normalised to 0 (null detector, every window
-missed) .. 100 (perfect detector).
+NAB here follows SKAB's evaluation (``core/metrics.py``, the ``tsad`` metrics): one
+detection window per true changepoint; where windows overlap the right one is cut to start
+where the left one ends ("cut right window"). In each window only the first predicted
+changepoint counts, scored by a scaled sigmoid from ``A_tp`` at the window start to
+``A_fp`` at its end; a window with none costs ``A_fn``; every prediction outside all
+windows costs ``A_fp``. Scores add up over files and are normalised to 0 (null detector,
+every window missed) .. 100 (perfect detector).
+
+Two window conventions, both SKAB's, from the same predictions:
+
+* ``window=`` a fixed width to the right of each changepoint, ``[cp, cp + 60 s]``: what
+  SKAB's leaderboard and notebooks use since 2024 (``window_width="60s"``,
+  ``anomaly_window_destination="righter"``);
+* :func:`skab_default_width` with ``side="left"``: the scoring function's own defaults when
+  no width is given (``portion=0.1``: a tenth of the scored span divided by the number of
+  changepoints plus one, ending at the changepoint, ``"lefter"``), which credits
+  detections *before* a change and so is much harder for a causal detector.
 """
 
 from __future__ import annotations
@@ -104,13 +114,33 @@ def changepoints_from_alarms(prediction: np.ndarray) -> np.ndarray:
 
 
 def nab_windows(
-    true_cps: Sequence[pd.Timestamp], width: pd.Timedelta
+    true_cps: Sequence[pd.Timestamp], width: pd.Timedelta, side: str = "right"
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    windows = [[cp, cp + width] for cp in sorted(true_cps)]
+    """Detection windows of *width* to the right of each changepoint (``side="right"``),
+    ending at it (``"left"``) or centred on it (``"center"``); overlaps cut as SKAB does."""
+    if side == "right":
+        windows = [[cp, cp + width] for cp in sorted(true_cps)]
+    elif side == "left":
+        windows = [[cp - width, cp] for cp in sorted(true_cps)]
+    elif side == "center":
+        windows = [[cp - width / 2, cp + width / 2] for cp in sorted(true_cps)]
+    else:
+        raise ValueError(f"side {side!r}: expected right, left or center")
     for i in range(len(windows) - 1):
         if windows[i][1] >= windows[i + 1][0]:
             windows[i + 1][0] = windows[i][1]  # SKAB's "cut right window"
     return [(a, b) for a, b in windows]
+
+
+def skab_default_width(
+    index: pd.DatetimeIndex, true_cp: np.ndarray, portion: float = 0.1
+) -> pd.Timedelta:
+    """SKAB's window width when none is given: ``portion`` of the scored span over the
+    number of changepoints plus one."""
+    if not len(index):
+        return pd.Timedelta(0)
+    count = int((np.asarray(true_cp) == 1).sum())
+    return (index[-1] - index[0]) / (count + 1) * portion
 
 
 def _sigmoid_score(
@@ -163,9 +193,10 @@ def nab_tally(
     true_cp: np.ndarray,
     predicted_cp: np.ndarray,
     window: pd.Timedelta = pd.Timedelta(seconds=60),  # noqa: B008 - immutable
+    side: str = "right",
 ) -> NabTally:
     """NAB counts of one file, from 0/1 changepoint series on the same *index*."""
-    windows = nab_windows(list(index[np.asarray(true_cp) == 1]), window)
+    windows = nab_windows(list(index[np.asarray(true_cp) == 1]), window, side)
     predicted = index[np.asarray(predicted_cp) == 1]
     first_hits: list[pd.Timestamp | None] = []
     outside = np.ones(len(predicted), dtype=bool)

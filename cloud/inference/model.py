@@ -19,8 +19,9 @@ with the actual component (:meth:`Model.sensor_names`). A model trained on full 
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ SAMPLING_SECONDS = {
 ARTIFACT_FORMAT = 1
 _NPZ = "model.npz"
 _META = "model.json"
+ARTIFACT_FILES = (_NPZ, _META)
 
 
 @dataclass(frozen=True)
@@ -315,19 +317,28 @@ class Model:
 
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
+        return self.deviations(y, factor)[0] ** 2
+
+    def deviations(self, y: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's signed deviation ``Phi^(1/2) z`` from its mode, and the mode.
+
+        The squares are :meth:`contributions`; the signs say in which direction the plant
+        moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
+        tell a fault that goes away from one that holds.
+        """
         g = (y - self.center) / self.scale
         mode = (
             np.zeros(len(y), dtype=int)
             if len(self.centroids) == 1
             else _sqdist(g, self.centroids).argmin(1)
         )
-        contrib = np.empty_like(y)
+        out = np.empty_like(y)
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
                 z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
-                contrib[rows] = (z @ self.mode_phi[m]) ** 2
-        return contrib
+                out[rows] = z @ self.mode_phi[m]
+        return out, mode
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -363,14 +374,21 @@ class Model:
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / _NPZ, **self._arrays())
+        for name, body in self.to_artifacts().items():
+            (directory / name).write_bytes(body)
+
+    def to_artifacts(self) -> dict[str, bytes]:
+        """The artifact files by name (``model.npz``, ``model.json``), for any store."""
+        arrays = io.BytesIO()
+        np.savez(arrays, **self._arrays())
         meta = {
             "format": ARTIFACT_FORMAT,
             "sensors": list(self.sensors),
             "config": {**asdict(self.config), "sensors": list(self.config.sensors or []) or None},
             "info": self.info,
         }
-        (directory / _META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        text = json.dumps(meta, indent=2, default=str) + "\n"
+        return {_NPZ: arrays.getvalue(), _META: text.encode()}
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -388,22 +406,42 @@ class Model:
     @classmethod
     def load(cls, directory: str | Path) -> Model:
         directory = Path(directory)
+        files: dict[str, bytes] = {}
+        for name in ARTIFACT_FILES:
+            try:
+                files[name] = (directory / name).read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
+        return cls.from_artifacts(files, str(directory))
+
+    @classmethod
+    def from_artifacts(cls, files: Mapping[str, bytes], where: str) -> Model:
+        """A model from its artifact files' bytes; *where* names them in errors.
+
+        Arrays load with ``allow_pickle=False``: an artifact from a bucket is data, never
+        code to run.
+        """
+        missing = [name for name in ARTIFACT_FILES if name not in files]
+        if missing:
+            raise UserError(f"{where}: not a model artifact ({missing[0]} missing)")
         try:
-            meta = json.loads((directory / _META).read_text())
-            arrays = np.load(directory / _NPZ, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise UserError(f"{directory}: not a model artifact ({exc.filename} missing)") from None
-        except (ValueError, OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{directory}: unreadable model artifact: {exc}") from None
-        if meta.get("format") != ARTIFACT_FORMAT:
-            raise UserError(
-                f"{directory / _META}: format {meta.get('format')!r}, expected {ARTIFACT_FORMAT}"
-            )
+            meta = json.loads(files[_META])
+            arrays = np.load(io.BytesIO(files[_NPZ]), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UserError(f"{where}: unreadable model artifact: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise UserError(f"{where}/{_META}: format {found!r}, expected {ARTIFACT_FORMAT}")
         config = meta["config"]
         if config.get("sensors") is not None:
             config["sensors"] = tuple(config["sensors"])
-        with arrays:
-            values = {k: arrays[k] for k in arrays.files}
+        try:
+            with arrays:
+                values = {k: arrays[k] for k in arrays.files}
+        except ValueError as exc:  # an object array, which would need pickle
+            raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
         threshold = float(values.pop("threshold"))
         return cls(
             meta["sensors"],
@@ -479,44 +517,56 @@ def select_sensors(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
 
 
 def train(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Sequence[pd.DataFrame],
     config: TrainConfig = TrainConfig(),
     *,
     exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (),
 ) -> Model:
     """Fit on *frame* (UTC DatetimeIndex, ``component\\sensor`` or plain columns).
 
+    *frame* may also be a sequence of frames, one per asset of a fleet sharing a template
+    model: each is resampled and featurised on its own (a moving mean or a difference never
+    spans two assets, and equal timestamps of different assets are all kept), and their rows
+    are pooled. ``info["input_rows"]`` counts the rows after resampling, over all frames.
+
     *exclude* lists ``(start, end)`` periods that are not normal (labelled faults, §2):
     they are left out of training.
     """
-    sensors = select_sensors(frame, config)
+    segments = [frame] if isinstance(frame, pd.DataFrame) else list(frame)
+    if not segments:
+        raise UserError("training data: no frame given")
+    sensors = select_sensors(segments[0], config)
     if not sensors:
         raise UserError("training data has no sensor column")
-    frame = resample(frame, config.sampling_rate)
-    keep = np.ones(len(frame), dtype=bool)
-    if config.off_condition:
-        keep &= ~OffCondition.parse(config.off_condition).mask(frame)
-    for start, end in exclude:
-        keep &= ~((frame.index >= start) & (frame.index <= end))
-    raw = frame[sensors].to_numpy(dtype=float)
-    keep &= ~np.isnan(raw).all(1)
+    raws, keeps = [], []
+    for segment in segments:
+        raw, keep = _training_rows(segment, sensors, config, exclude)
+        raws.append(raw)
+        keeps.append(keep)
+    kept = sum(int(k.sum()) for k in keeps)
     need = max(10, 2 * len(sensors))
-    if keep.sum() < need:
+    if kept < need:
         raise UserError(
-            f"training data: {int(keep.sum())} rows with the machine on and outside labels; "
+            f"training data: {kept} rows with the machine on and outside labels; "
             f"need at least {need} for {len(sensors)} sensors"
         )
-    fill = np.nan_to_num(np.nanmean(raw[keep], axis=0))
-    x = _fill_gaps(raw, fill)
+    fill = np.nan_to_num(
+        np.nanmean(np.vstack([r[k] for r, k in zip(raws, keeps, strict=True)]), axis=0)
+    )
+    xs = [_fill_gaps(raw, fill) for raw in raws]
     differenced = np.zeros(len(sensors), dtype=bool)
     if config.difference == "auto":
-        differenced = _lag1_autocorrelation(x[keep]) > config.difference_above
-    y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+        pooled = np.vstack([x[k] for x, k in zip(xs, keeps, strict=True)])
+        differenced = _lag1_autocorrelation(pooled) > config.difference_above
     warmup = config.smoothing - 1
     if differenced.any():
         warmup += config.difference_lag
-    fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
-    y = y[fit]
+    fitted = []
+    for x, keep in zip(xs, keeps, strict=True):
+        y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
+        fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
+        fitted.append(y[fit])
+    y = np.vstack(fitted)
     rng = np.random.default_rng(config.seed)
     center, scale = _robust_scale(y)
     g = (y - center) / scale
@@ -563,6 +613,7 @@ def train(
     )
     model.info.update(
         {
+            "input_rows": sum(len(raw) for raw in raws),
             "training_rows": len(y),
             "modes": len(centroids),
             "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
@@ -574,6 +625,27 @@ def train(
         }
     )
     return model
+
+
+def _training_rows(
+    frame: pd.DataFrame,
+    sensors: list[str],
+    config: TrainConfig,
+    exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """One asset's resampled sensor rows, and which of them are normal, machine-on data."""
+    missing = [s for s in sensors if s not in frame.columns]
+    if missing:
+        raise UserError(f"training data: a frame lacks sensors {', '.join(missing)}")
+    frame = resample(frame, config.sampling_rate)
+    keep = np.ones(len(frame), dtype=bool)
+    if config.off_condition:
+        keep &= ~OffCondition.parse(config.off_condition).mask(frame)
+    for start, end in exclude:
+        keep &= ~((frame.index >= start) & (frame.index <= end))
+    raw = frame[sensors].to_numpy(dtype=float)
+    keep &= ~np.isnan(raw).all(1)
+    return raw, keep
 
 
 def _gross_outliers(y: np.ndarray, z: float | None) -> np.ndarray:

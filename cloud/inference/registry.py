@@ -1,17 +1,19 @@
-"""Where models live: ``<models_dir>/<name>/v<N>/`` (model.npz, model.json, reports).
+"""Where models live: ``<prefix><name>/v<N>/`` (model.npz, model.json, reports) in an
+ObjectStore: a directory locally (FsObjectStore), ``models/`` in the artifacts bucket on AWS.
 
 Versions count from 1 as in L4E; ``<name>/active`` names the version schedulers use
-(``UpdateActiveModelVersion``); a new version becomes active when it is saved.
+(``UpdateActiveModelVersion``); a new version becomes active when it is saved. Nothing here
+assumes a local path: artifacts are read as bytes and loaded without pickle.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-from cloud.inference.model import Model
+from cloud.inference.model import ARTIFACT_FILES, Model
+from cloud.ports import ObjectStore
 from edge.errors import ConfigError, NotFoundError
 
 MODEL_NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
@@ -19,62 +21,94 @@ _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: str | Path) -> None:
-        self.root = Path(models_dir)
+    """*where* names the store in messages (a directory, ``s3://bucket/models/``)."""
+
+    def __init__(self, store: ObjectStore, prefix: str = "", *, where: str | None = None) -> None:
+        if prefix and not prefix.endswith("/"):
+            raise ConfigError(f"model registry prefix {prefix!r}: must be empty or end in '/'")
+        self.store = store
+        self.prefix = prefix
+        self.where = where if where is not None else (prefix or "models")
+
+    def key(self, name: str, version: int | None = None) -> str:
+        """The folder key of a version (the active one by default), ending in ``/``."""
+        return f"{self.prefix}{name}/v{version or self.active_version(name)}/"
+
+    def location(self, name: str, version: int | None = None) -> str:
+        """Where a version lives, for people: ``<where>/<name>/v<N>``."""
+        return f"{self.where.rstrip('/')}/{name}/v{version or self.active_version(name)}"
 
     def versions(self, name: str) -> list[int]:
-        folder = self.root / name
-        if not folder.is_dir():
-            return []
-        found = (_VERSION_RE.fullmatch(p.name) for p in folder.iterdir() if p.is_dir())
-        return sorted(int(m[1]) for m in found if m)
+        base = f"{self.prefix}{name}/"
+        found = set()
+        for key in self.store.list(base):
+            folder, sep, _ = key[len(base) :].partition("/")
+            match = _VERSION_RE.fullmatch(folder) if sep else None
+            if match:
+                found.add(int(match[1]))
+        return sorted(found)
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
-
-    def path(self, name: str, version: int | None = None) -> Path:
-        return self.root / name / f"v{version or self.active_version(name)}"
+        candidates = {
+            key[len(self.prefix) :].split("/", 1)[0]
+            for key in self.store.list(self.prefix)
+            if "/" in key[len(self.prefix) :]
+        }
+        return sorted(n for n in candidates if MODEL_NAME_RE.fullmatch(n) and self.versions(n))
 
     def active_version(self, name: str) -> int:
         versions = self.versions(name)
         if not versions:
-            raise NotFoundError(f"model {name!r}: not found under {self.root}")
-        marker = self.root / name / "active"
-        if marker.is_file():
-            chosen = int(marker.read_text().strip())
-            if chosen in versions:
-                return chosen
-        return versions[-1]
+            raise NotFoundError(f"model {name!r}: not found under {self.where}")
+        try:
+            chosen = int(self.store.get(f"{self.prefix}{name}/active").decode().strip())
+        except (NotFoundError, ValueError, UnicodeDecodeError):
+            return versions[-1]
+        return chosen if chosen in versions else versions[-1]
 
     def set_active(self, name: str, version: int) -> None:
         if version not in self.versions(name):
             raise NotFoundError(f"model {name!r}: no version {version}")
-        (self.root / name / "active").write_text(f"{version}\n")
+        self.store.put(f"{self.prefix}{name}/active", f"{version}\n".encode())
 
     def save(self, name: str, model: Model, reports: dict[str, Any] | None = None) -> int:
         """Store *model* as the next version; *reports* become ``<key>.json`` beside it."""
         if not MODEL_NAME_RE.fullmatch(name):
             raise ConfigError(f"ModelName {name!r}: must match {MODEL_NAME_RE.pattern}")
         version = (self.versions(name) or [0])[-1] + 1
-        folder = self.root / name / f"v{version}"
         model.info["name"], model.info["version"] = name, version
-        model.save(folder)
-        for key, document in (reports or {}).items():
-            (folder / f"{key}.json").write_text(json.dumps(document, indent=2, default=str))
+        files = dict(model.to_artifacts())
+        for report, document in (reports or {}).items():
+            files[f"{report}.json"] = json.dumps(document, indent=2, default=str).encode()
+        folder = self.key(name, version)
+        for filename in sorted(files, key=lambda f: f in ARTIFACT_FILES):
+            self.store.put(folder + filename, files[filename])  # the model files land last
         self.set_active(name, version)
         return version
 
+    def put_file(self, name: str, version: int, filename: str, body: bytes) -> None:
+        """Another file beside a version's artifacts (diagnostics of the training run)."""
+        self.store.put(self.key(name, version) + filename, body)
+
     def load(self, name: str, version: int | None = None) -> Model:
-        folder = self.path(name, version)
-        if not folder.is_dir():
-            raise NotFoundError(f"model {name!r} version {version}: not found under {self.root}")
-        return Model.load(folder)
+        folder = self.key(name, version)
+        files: dict[str, bytes] = {}
+        for filename in ARTIFACT_FILES:
+            try:
+                files[filename] = self.store.get(folder + filename)
+            except NotFoundError:
+                if version is not None and version not in self.versions(name):
+                    raise NotFoundError(
+                        f"model {name!r} version {version}: not found under {self.where}"
+                    ) from None
+        return Model.from_artifacts(files, self.location(name, version))
 
     def report(self, name: str, key: str, version: int | None = None) -> dict[str, Any] | None:
-        path = self.path(name, version) / f"{key}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        try:
+            body = self.store.get(self.key(name, version) + f"{key}.json")
+        except NotFoundError:
+            return None
+        return dict(json.loads(body))
 
     def describe(self, name: str) -> dict[str, Any]:
         model = self.load(name)

@@ -100,12 +100,17 @@ class Execution:
     rows: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     """Input files and components left out of this run, each ``{key, reason}``."""
+    input_files: int = 0
+    """Input objects the §4 rule selected for the window."""
+    failed_components: tuple[str, ...] = ()
+    """Components the run could not score (missing, unreadable, or not fitting the model)."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         for key in ("data_start", "data_end", "scheduled_start"):
             doc[key] = iso(doc[key])
         doc["result_keys"] = list(self.result_keys)
+        doc["failed_components"] = list(self.failed_components)
         return doc
 
     @classmethod
@@ -114,6 +119,7 @@ class Execution:
         for key in ("data_start", "data_end", "scheduled_start"):
             fields[key] = datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
         fields["result_keys"] = tuple(fields.get("result_keys", ()))
+        fields["failed_components"] = tuple(fields.get("failed_components", ()))
         return cls(**fields)
 
 
@@ -206,8 +212,13 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         try:
-            keys, anomalous, rows = self._score(start, end, execution.skipped)
-        except (UserError, _MissingData) as exc:
+            files = self.window_files(start, end)
+            execution.input_files = sum(len(found) for found in files.values())
+            keys, anomalous, rows = self._score(files, start, end, execution)
+        except _MissingData as exc:
+            execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
+            execution.failed_components += exc.components
+        except UserError as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
         except PlantwatchError as exc:
             execution.status = "FAILED"
@@ -221,27 +232,37 @@ class Scheduler:
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_dict())
         return execution
 
-    def read_window(
-        self, start: datetime, end: datetime, skipped: list[dict[str, str]] | None = None
-    ) -> dict[str, pd.DataFrame]:
-        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects.
-
-        A file that cannot be read is left out and appended to *skipped* with its reason.
-        """
+    def window_files(self, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
+        """Per component, the ``(name time, key)`` of each input object the §4 Choice
+        selects for the window ``(start, end]``, restricted to the model's components."""
         f = timedelta(seconds=self.config.frequency_s)
         lo, hi = start - f, end + f
         files: dict[str, list[tuple[datetime, str]]] = {}
         prefix = self.config.input_prefix
+        wanted = set(self.model.components) or None
         for key in self.input_store.list(prefix):
             parsed = self.config.naming.parse(key, prefix)
-            if parsed and lo <= parsed[1] <= hi:
+            if parsed and lo <= parsed[1] <= hi and (wanted is None or parsed[0] in wanted):
                 files.setdefault(parsed[0], []).append((parsed[1], key))
-        wanted = set(self.model.components) or None
+        return files
+
+    def read_window(
+        self,
+        start: datetime,
+        end: datetime,
+        skipped: list[dict[str, str]] | None = None,
+        files: dict[str, list[tuple[datetime, str]]] | None = None,
+    ) -> dict[str, pd.DataFrame]:
+        """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
+        (*files*, as :meth:`window_files` lists them, when the caller has them already).
+
+        A file that cannot be read is left out and appended to *skipped* with its reason.
+        """
+        if files is None:
+            files = self.window_files(start, end)
         lo_ts, hi_ts = pd.Timestamp(start), pd.Timestamp(end)
         frames: dict[str, pd.DataFrame] = {}
         for component, found in sorted(files.items()):
-            if wanted is not None and component not in wanted:
-                continue
             parts = []
             for _, key in sorted(found):
                 try:
@@ -257,9 +278,18 @@ class Scheduler:
         return frames
 
     def _score(
-        self, start: datetime, end: datetime, skipped: list[dict[str, str]]
+        self,
+        files: dict[str, list[tuple[datetime, str]]],
+        start: datetime,
+        end: datetime,
+        execution: Execution,
     ) -> tuple[list[str], bool, int]:
-        frames = self.read_window(start, end, skipped)
+        skipped = execution.skipped
+        frames = self.read_window(start, end, skipped, files)
+        unreadable = {entry["key"] for entry in skipped}
+        execution.failed_components += tuple(
+            c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)
+        )
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
@@ -274,15 +304,19 @@ class Scheduler:
                     )
                 except UserError as exc:  # another kind of asset under the same prefix
                     unfit.append(f"{c}: {exc}")
+                    execution.failed_components += (c,)
                 except Exception as exc:  # one component's bad data must not fail the rest
                     unfit.append(f"{c}: {exc}")
+                    execution.failed_components += (c,)
                     _skip(skipped, c, exc)
             if not written:
                 raise UserError("no component fits the model: " + "; ".join(unfit))
         else:
             for component in self.model.components:
                 if component not in frames:
-                    raise _MissingData(self._missing_reason(component, start, end))
+                    raise _MissingData(
+                        self._missing_reason(component, start, end), components=(component,)
+                    )
             frame = merge(prefixed(frames[c], c) for c in self.model.components)
             written = [self._write(frame, self.model.sensors, results_key(out, start))]
         keys = [k for k, _, _ in written]
@@ -317,6 +351,10 @@ def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> Non
 
 class _MissingData(PlantwatchError):
     """A required component has no row in the window."""
+
+    def __init__(self, message: str, components: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.components = components
 
 
 def list_executions(

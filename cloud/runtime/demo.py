@@ -61,10 +61,17 @@ class Story:
     execution, or a streamed result), so window and streaming mode differ in ``detected``
     and ``alarm``, not in ``first_anomaly``. ``alarm`` is the instant the detector entered
     Alarm, which is the instant it sent its alert.
+
+    Only what comes at or after the fault's onset (the ground truth, ``onset``) counts as
+    detecting it: an anomalous result row of the faulted asset timestamped before the onset,
+    or an alarm or command before it, is a false alarm, counted on its own.
     """
 
     faulted_asset: str
+    onset: float | None = None
+    """When the fault starts (ground truth, known to the story, not to the pipeline)."""
     fault_onset: float | None = None
+    """When the run reached the onset (and printed it)."""
     first_anomaly: float | None = None
     detected: float | None = None
     alarm: float | None = None
@@ -75,10 +82,30 @@ class Story:
     alerts_by_asset: dict[str, int] = field(default_factory=dict)
     executions: int = 0
     errors: list[str] = field(default_factory=list)
+    false_alarm_rows: set[float] = field(default_factory=set)
+    """Timestamps of the faulted asset's anomalous rows before the onset."""
+    alarms_before_onset: int = 0
 
     @property
     def complete(self) -> bool:
         return None not in (self.first_anomaly, self.alert, self.command_applied)
+
+    def before_onset(self, t: float) -> bool:
+        return self.onset is None or t < self.onset
+
+    def note_anomalies(self, asset: str, timestamps: list[float], now: float) -> None:
+        """Anomalous result rows of *asset*, reported at plant time *now*: the first at or
+        after the onset detects the fault; earlier ones are false alarms (each row counted
+        once, however often its results object is read)."""
+        if asset != self.faulted_asset:
+            return
+        for t in timestamps:
+            if self.before_onset(t):
+                self.false_alarm_rows.add(t)
+            elif self.first_anomaly is None or t < self.first_anomaly:
+                if self.first_anomaly is None:
+                    self.detected = now
+                self.first_anomaly = t
 
 
 def _clock_text(t: float | None) -> str:
@@ -110,8 +137,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     # The stack and the agent start in the five minutes of plant time before the fleet's
     # first reading, so the first scheduled window already finds its data.
     clock = SimulatedClock(start=START - 300, speed=options.sim_speed)
-    story = Story(faulted_asset=_faulted_asset(scenario))
     fleet = FleetSimulator(specs, scenario, start=START - 60, rate_s=RATE_S, seed=options.seed)
+    faulted = _faulted_asset(scenario)
+    story = Story(faulted_asset=faulted, onset=_fault_onset(fleet, faulted))
     from cloud.feeder import default_detector_paths
 
     detector_model, detector_input = default_detector_paths()
@@ -234,10 +262,16 @@ def _start_agent(
     )
 
     def apply_mode(asset: str, value: object) -> object:
-        if value not in ("normal", "safe", "stop"):
-            raise ValueError(f"mode must be normal, safe or stop, not {value!r}")
+        from edge.commands import parse_value
+
+        value = parse_value("mode", value)
         fleet.set_mode(asset, str(value))
-        if asset == story.faulted_asset and value == "safe" and story.command_applied is None:
+        if (
+            asset == story.faulted_asset
+            and value == "safe"
+            and story.command_applied is None
+            and not story.before_onset(clock.now())
+        ):
             story.command_applied = clock.now()
             console.print(
                 f"[dim]{_clock_text(clock.now())}[/] [cyan]device[/]     {asset} "
@@ -321,9 +355,11 @@ def _note_result(layout: DataLayout, key: str, story: Story, now: float, console
         + (f", top sensor {escape(diag['name'])} ({diag['value']:.0%})" if diag else ""),
         soft_wrap=True,
     )
-    if asset == story.faulted_asset and story.first_anomaly is None:
-        story.first_anomaly = at
-        story.detected = now
+    story.note_anomalies(
+        asset,
+        [datetime.fromisoformat(x["timestamp"]).replace(tzinfo=UTC).timestamp() for x in anomalous],
+        now,
+    )
 
 
 def _asset_of(result_key: str) -> str:
@@ -342,7 +378,9 @@ def _note_alert(detail: dict, story: Story, now: float, console: Console) -> Non
     channel = detail["channel"]
     if channel == "email":
         story.alerts_by_asset[asset] = story.alerts_by_asset.get(asset, 0) + 1
-        if kind == "ALARM" and asset == story.faulted_asset and story.alarm is None:
+        if kind == "ALARM" and asset == story.faulted_asset and story.before_onset(now):
+            story.alarms_before_onset += 1
+        elif kind == "ALARM" and asset == story.faulted_asset and story.alarm is None:
             story.alarm = story.alert = now
             console.print(
                 f"[dim]{_clock_text(now)}[/] [red]detector[/]   {asset}: Normal -> Alarm",
@@ -419,6 +457,11 @@ def _summary(
         "first_anomalous_reading_s": since_onset(story.first_anomaly),
         "detection_delay_s": since_onset(story.detected),
         "alarm_delay_s": since_onset(story.alarm),
+        "false_alarms_before_onset": {
+            "anomalous_rows": len(story.false_alarm_rows),
+            "first": _iso(min(story.false_alarm_rows, default=None)),
+            "alarms": story.alarms_before_onset,
+        },
         "alerts_by_asset": story.alerts_by_asset,
         "model": model_info,
         "input_files": artefacts["input_files"],
@@ -468,6 +511,10 @@ def _print_summary(console: Console, summary: dict[str, Any], options: DemoOptio
         f"({mode} mode, plant time)"
     )
     fields["alarm delay"] = f"{_minutes(summary['alarm_delay_s'])} from fault to alarm"
+    early = summary["false_alarms_before_onset"]
+    fields["false alarms before onset"] = (
+        f"{early['anomalous_rows']} anomalous rows, {early['alarms']} alarms"
+    )
     fields["input CSV files"] = str(summary["input_files"])
     fields["executions"] = str(summary["executions"])
     fields["wall time"] = f"{summary['wall_s']} s"

@@ -10,9 +10,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError
+from edge.files import private_dir, write_private
+
+if TYPE_CHECKING:
+    from cloud.inference.registry import ModelRegistry
 
 DEFAULT_DATA_DIR = "plantwatch-data"
 BUCKET = "plantwatch"
@@ -40,10 +44,9 @@ class DataLayout:
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> DataLayout:
-        """Create the directory if needed: for commands that write (``up``, ``demo``)."""
-        path = Path(root)
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        """Create the directory if needed, private (0700): for commands that write (``up``,
+        ``demo``)."""
+        return cls(private_dir(root))
 
     @classmethod
     def planned(cls, root: str | os.PathLike[str]) -> DataLayout:
@@ -89,6 +92,13 @@ class DataLayout:
     def models(self) -> Path:
         return self.root / "models"
 
+    def registry(self) -> ModelRegistry:
+        """The model registry over ``models/``; reading it creates nothing."""
+        from cloud.adapters.local import FsObjectStore
+        from cloud.inference.registry import ModelRegistry
+
+        return ModelRegistry(FsObjectStore(self.models, create=False), where=str(self.models))
+
     @property
     def edge_dir(self) -> Path:
         return self.root / "edge"
@@ -98,9 +108,7 @@ class DataLayout:
         return self.root / "runtime.json"
 
     def write_runtime(self, info: dict[str, Any]) -> None:
-        tmp = self.runtime_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        tmp.replace(self.runtime_file)
+        write_private(self.runtime_file, (json.dumps(info, indent=2) + "\n").encode())
 
     def read_runtime(self) -> dict[str, Any]:
         try:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
+from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
 from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.ports import Notification
-from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker import MAX_MESSAGE_KB, EmbeddedBroker
+from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
@@ -57,6 +59,11 @@ class StackConfig:
     dashboard: Any = None
     """A ``cloud.dashboard.server.DashboardConfig`` to serve the dashboard with the stack;
     None serves none."""
+    auth: bool = False
+    """Credentials and topic ACLs on the embedded broker (``DATA/auth``); each service
+    connects with its own credential."""
+    max_message_kb: int = MAX_MESSAGE_KB
+    """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -100,6 +107,8 @@ class LocalStack:
         self._hook: EventHook = on_event or (lambda _kind, _detail: None)
         self.broker: EmbeddedBroker | None = None
         self.broker_url = config.broker_url or ""
+        """Where the broker listens; never holds a password (printed and recorded)."""
+        self.auth: AuthStore | None = None
         self.bucket = FsObjectStore(config.data.bucket)
         self.state = SqliteStateStore(config.data.state_db)
         self.notifier = ObservedNotifier(
@@ -114,6 +123,7 @@ class LocalStack:
         self.schedulers: list[Any] = []
         self.engine: Any = None
         self.feeder: Any = None
+        self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
         self.device_status: Any = None
@@ -130,11 +140,26 @@ class LocalStack:
 
     def _start(self) -> LocalStack:
         cfg = self.config
+        if cfg.auth and cfg.broker_url:
+            raise ConfigError(
+                "--auth configures the embedded broker; give an external broker's "
+                "credentials in --broker-url (mqtt://USER:PASSWORD@HOST:PORT)"
+            )
+        if cfg.auth:
+            self.auth = AuthStore.in_data(cfg.data.root).ensure()
         if not cfg.broker_url:
-            self.broker = EmbeddedBroker(cfg.broker_kind, cfg.host, cfg.port)
+            self.broker = EmbeddedBroker(
+                cfg.broker_kind,
+                cfg.host,
+                cfg.port,
+                max_message_kb=cfg.max_message_kb,
+                auth=self.auth,
+            )
             self._closers.append(self.broker.close)
             self.broker.start()
             self.broker_url = self.broker.url
+        else:
+            self.broker_url = parse_broker_url(cfg.broker_url).url
         self._hook(
             "broker",
             {"url": self.broker_url, "kind": self.broker.kind if self.broker else "external"},
@@ -164,10 +189,21 @@ class LocalStack:
 
         return STREAM_PREFIX if self.config.streaming else OUTPUT_PREFIX
 
+    def service_url(self, service: str) -> str:
+        """The broker URL *service* connects with: its own credential under ``--auth``,
+        or the credentials of an external ``--broker-url``."""
+        if self.auth is not None:
+            return with_credentials(self.broker_url, service, self.auth.service_password(service))
+        return self.config.broker_url or self.broker_url
+
     def runtime_info(self) -> dict[str, Any]:
         return {
             "broker": self.broker_url,
             "broker_kind": self.broker.kind if self.broker else "external",
+            "broker_pid": self.broker.pid if self.broker else None,
+            "auth": self.auth is not None,
+            "auth_dir": str(self.auth.root) if self.auth is not None else None,
+            "max_message_kb": self.config.max_message_kb if self.broker else None,
             "bucket": str(self.config.data.bucket),
             "state_db": str(self.config.data.state_db),
             "shadow_db": str(self.config.data.shadow_db),
@@ -181,7 +217,7 @@ class LocalStack:
         from cloud.shadow.service import ShadowService
 
         self.shadow_service = ShadowService(
-            self.broker_url,
+            self.service_url("plantwatch-shadow"),
             str(self.config.data.shadow_db),
             self.clock,
             limits=self.config.shadow_limits,
@@ -193,7 +229,7 @@ class LocalStack:
         from cloud.runtime.device_status import DeviceStatusListener
 
         listener = DeviceStatusListener(
-            self.broker_url,
+            self.service_url("plantwatch-devices"),
             self.state,
             self.bucket,
             self.clock,
@@ -206,9 +242,15 @@ class LocalStack:
     def _start_dashboard(self) -> None:
         """Last, so every store it reads exists; stopped first (closers run in reverse)."""
         from cloud.dashboard.actions import EngineActions
+        from cloud.dashboard.app import Credentials
         from cloud.dashboard.server import DashboardServer
+        from cloud.runtime.broker import is_loopback
 
         config = self.config.dashboard
+        if self.auth is not None and not is_loopback(config.host):
+            # off loopback the dashboard follows --auth: the operator's credential
+            password = self.auth.service_password("plantwatch-operator")
+            config = replace(config, credentials=Credentials("plantwatch-operator", password))
         actions = EngineActions(self.alarm_engines) if config.alarm_actions else None
         self.dashboard = DashboardServer(
             self.config.data.root, config, default_site=self.config.sites[0], actions=actions
@@ -239,7 +281,9 @@ class LocalStack:
             self.clock,
             spool_path=str(cfg.data.spool_db),
         )
-        self.rules = RulesRunner(self.broker_url, load_rules(), self.batcher, self.clock)
+        self.rules = RulesRunner(
+            self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
+        )
         self.rules.start()
         self._closers.append(self.rules.stop)
 
@@ -279,7 +323,7 @@ class LocalStack:
         from cloud.runtime.streaming import StreamingRunner
 
         runner = StreamingRunner(
-            self.broker_url,
+            self.service_url("plantwatch-streaming"),
             load_model(self.config.data.models, model_name),
             self.bucket,
             self.clock,
@@ -293,20 +337,20 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.outbox import DeliveryOutbox
         from cloud.feeder import ResultsFeeder
 
         cfg = self.config
-        publisher = MqttPublisher(self.broker_url, "plantwatch-detectors")
+        publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
         self._closers.append(publisher.close)
         model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
-        self.engine = DetectorEngine(
-            model,
-            inputs,
-            self.state,
-            self.clock,
-            LocalActionSink(self.notifier, publisher, state=self.state),
+        # alerts and shadow commands that fail are retried from the state store, across
+        # restarts, instead of being logged and lost
+        self.outbox = DeliveryOutbox(
+            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
         )
+        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
         self.feeder = ResultsFeeder(
             self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
         )
@@ -333,6 +377,7 @@ class LocalStack:
             if fed:
                 self._hook("fed", {"rows": fed})
             self.engine.tick()
+            self.outbox.retry_due()
 
     def stop(self) -> None:
         self._stop.set()
@@ -355,7 +400,8 @@ def load_model(models: Path, name: str) -> Any:
     from cloud.inference.registry import ModelRegistry
     from edge.errors import ConfigError, NotFoundError
 
+    registry = ModelRegistry(FsObjectStore(models, create=False), where=str(models))
     try:
-        return ModelRegistry(models).load(name)
+        return registry.load(name)
     except NotFoundError as exc:
         raise ConfigError(f"{exc}; train one with `plantwatch model train --name {name}`") from exc

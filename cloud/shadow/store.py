@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from cloud.shadow.document import Shadow
 from edge.errors import StorageError
+from edge.files import private_file
 from edge.readonly_sqlite import connect_readonly
 
 TOMBSTONE_SECONDS = 48 * 3600
@@ -58,15 +59,15 @@ class ShadowStore:
             except (OSError, sqlite3.Error) as exc:
                 raise StorageError(f"{self.path}: cannot read shadow store: {exc}") from exc
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            private_file(self.path)
             self._db = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open shadow store: {exc}") from exc
 
     def close(self) -> None:

@@ -33,6 +33,12 @@ def test_demo_exits_zero(demo_out) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["story_complete"] is True
     assert summary["checks"]["healthy_assets_quiet"] is True
+    # detection comes after the fault started; anything earlier is reported apart
+    times = summary["times"]
+    assert times["first_anomalous_reading"] >= times["fault_onset"]
+    assert summary["first_anomalous_reading_s"] >= 0 and summary["detection_delay_s"] >= 0
+    assert set(summary["false_alarms_before_onset"]) == {"anomalous_rows", "first", "alarms"}
+    assert "false alarms before onset" in proc.stdout + proc.stderr
 
 
 def test_input_csvs_follow_l4e_naming(demo_out) -> None:

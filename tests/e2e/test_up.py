@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        umask=0o022,  # world-readable by default: the data must stay private anyway
         env={**os.environ, "TMPDIR": str(scratch)},
     )
     now_ms = int(time.time()) * 1000
@@ -79,3 +81,9 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
     stamp = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000")
     assert inputs[0].read_text().splitlines()[1:] == [f"{stamp},1.5,1450"]
     assert any(p.is_file() for p in (bucket / "quarantine").rglob("*"))
+    loose = {
+        str(p.relative_to(data)): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in [data, *data.rglob("*")]
+        if stat.S_IMODE(p.stat().st_mode) & 0o077
+    }
+    assert loose == {}  # directories 0700, SQLite and bucket files 0600

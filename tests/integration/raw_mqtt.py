@@ -52,6 +52,8 @@ class RawClient:
         self.client.connect(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self.wait(lambda: self.connect_reason is not None, "CONNACK")
+        if not self.accepted:
+            self.close()  # paho would keep retrying a refused connection
         return self
 
     @property

@@ -14,7 +14,6 @@ import pandas as pd
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.feeder import default_detector_paths
 from cloud.inference.model import train
-from cloud.inference.registry import ModelRegistry
 from cloud.runtime.layout import DataLayout
 from cloud.runtime.stack import LocalStack, StackConfig
 from edge.clock import ManualClock
@@ -48,7 +47,7 @@ def test_two_sites_with_the_same_asset_stay_apart_end_to_end(tmp_path: Path) -> 
         columns=list(SENSORS),
     )
     layout = DataLayout.at(tmp_path / "data")
-    ModelRegistry(layout.models).save("fleet", train(history))
+    layout.registry().save("fleet", train(history))
     model_path, input_path = default_detector_paths()
     clock = ManualClock(T0 + 1)
     stack = LocalStack(

@@ -146,3 +146,36 @@ def test_acl_matching_of_a_topic_is_mqtt_matching(pattern: str, topic: str) -> N
     if not valid:
         return
     assert acl_matches(pattern, topic) == mqtt.topic_matches_sub(pattern, topic)
+
+
+def test_auth_list_of_a_missing_data_directory_is_bad_input_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.cli.main import main
+
+    missing = tmp_path / "nowhere"
+    assert main(["auth", "list", "--data", str(missing)]) == 2
+    assert not missing.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("plantwatch: error: ") and err.count("\n") == 1
+
+
+def test_auth_add_device_prints_an_agent_config_and_keeps_no_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomllib
+
+    from cloud.cli.main import main
+
+    assert main(["auth", "add-device", "gw-1", "--site", "s1", "--asset", "a", "--asset", "b",
+                 "--data", str(tmp_path)]) == 0  # fmt: skip
+    snippet = tomllib.loads(capsys.readouterr().out)
+    assert snippet["agent"]["sender"] == "gw-1" and snippet["agent"]["assets"] == ["a", "b"]
+    assert snippet["auth"]["username"] == "gw-1"
+    password = snippet["auth"]["password"]
+    stored = "".join(p.read_text() for p in (tmp_path / "auth").iterdir())
+    assert password not in stored
+    assert main(["auth", "list", "--data", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"thing": "gw-1", "site": "s1", "assets": ["a", "b"]}
+    ]

@@ -239,3 +239,47 @@ def test_a_growing_object_is_reread_until_a_later_window_exists(tmp_path: Path) 
     assert state.get(feeder.namespace, first) == {"rows": 2, "settled": True}
     assert [m["timestamp"][11:16] for m in spy.seen] == ["00:00", "00:01", "00:05"]
     assert feeder.poll() == 0
+
+
+def test_feed_one_object_by_key_as_an_s3_event_names_it(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    key = "output/pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(
+        store,
+        key,
+        [row("2026-01-01T00:02:00.000000", 1, 0.9), row("2026-01-01T00:01:00.000000", 0, 0.1)],
+    )
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    assert feeder.feed(key) == 2
+    assert [m["timestamp"][14:16] for m in spy.seen] == ["01", "02"]
+    assert feeder.feed(key) == 0  # a redelivered event feeds nothing
+    put_results(  # the object rewritten with one more row (streaming layout)
+        store,
+        key,
+        [
+            row("2026-01-01T00:02:00.000000", 1, 0.9),
+            row("2026-01-01T00:01:00.000000", 0, 0.1),
+            row("2026-01-01T00:03:00.000000", 1, 0.8),
+        ],
+    )
+    assert feeder.feed(key) == 1
+    assert spy.seen[-1]["timestamp"] == "2026-01-01T00:03:00.000000"
+    assert feeder.poll() == 0  # poll and feed share the progress
+
+
+def test_feed_quarantines_keys_outside_the_layout(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    for key in ("elsewhere/pump-01/2026-01-01T00:00:00Z/results.jsonl", "output/x/results.jsonl"):
+        put_results(store, key, [row("2026-01-01T00:01:00.000000", 1, 0.9)])
+        assert feeder.feed(key) == 0
+    assert spy.seen == []
+    reasons = dict(feeder.quarantined())
+    assert reasons == {
+        "elsewhere/pump-01/2026-01-01T00:00:00Z/results.jsonl#0": (
+            "not a results.jsonl under 'output/'"
+        ),
+        "output/x/results.jsonl#0": (
+            "not [<site>/]<component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
+        ),
+    }

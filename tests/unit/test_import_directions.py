@@ -62,6 +62,17 @@ def test_edge_stands_alone(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("path", _files("cloud/handlers"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_handlers_import_no_runtime_cli_or_local_adapter(path: Path) -> None:
+    """A Lambda bundle holds neither the local runtime, the CLI nor the local adapters."""
+    bad = {
+        name
+        for name in _imports(path)
+        if name.startswith(("cloud.runtime", "cloud.cli", "cloud.adapters.local", "simulator"))
+    }
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
 def test_only_aws_adapters_and_handlers_import_boto3() -> None:
     allowed = ("cloud/adapters/aws/", "cloud/handlers/", "cloud/cli/", "cloud/bench/", "infra/")
     offenders = []

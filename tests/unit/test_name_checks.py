@@ -99,7 +99,7 @@ CHECKS: list[tuple[str, Callable[[], object]]] = [
     ),
     ("tz offset", lambda: InputNaming(tz_offset="+05:30\n")),
     ("scheduler name", lambda: SchedulerConfig(name="sched\n", model_name="m")),
-    ("model name", lambda: ModelRegistry("/nonexistent-plantwatch").save("m\n", None)),  # type: ignore[arg-type]
+    ("model name", lambda: ModelRegistry(InMemoryObjectStore()).save("m\n", None)),  # type: ignore[arg-type]
     ("shadow sensor list", lambda: parse_value("sensors.enabled", ["a\n"])),
     ("setpoint name", lambda: parse_value("setpoints.t\n", 1)),
     (

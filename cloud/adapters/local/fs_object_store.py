@@ -8,24 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.errors import NotFoundError, StorageError
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""Objects get ordinary file permissions, not mkstemp's private 0600."""
+from edge.files import FILE_MODE, private_dir
 
 
 class FsObjectStore:
-    """Keys are relative paths under *root*; a put is visible whole or not at all."""
+    """Keys are relative paths under *root*; a put is visible whole or not at all.
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    Objects are private, like a bucket: files 0600 and the folders it creates 0700,
+    whatever the umask (:mod:`edge.files`).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = True, create: bool = True
+    ) -> None:
+        """``create=False`` leaves a missing *root* alone until the first put (read-only
+        commands create nothing)."""
+        self.root = private_dir(root) if create else Path(root)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
@@ -36,9 +34,9 @@ class FsObjectStore:
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            os.fchmod(fd, _FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
                 if self._fsync:

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cloud.ports import Notification
-from edge.errors import NotFoundError
+from cloud.ports import Notification, Versioned
+from edge.errors import NotFoundError, VersionConflictError
 
 
 class InMemoryObjectStore:
@@ -34,6 +34,7 @@ class InMemoryObjectStore:
 class InMemoryStateStore:
     def __init__(self) -> None:
         self.data: dict[str, dict[str, dict[str, Any]]] = {}
+        self.versions: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
@@ -43,16 +44,48 @@ class InMemoryStateStore:
 
     def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
         with self._lock:
-            self.data.setdefault(namespace, {})[key] = copy.deepcopy(dict(value))
+            self._store(namespace, key, value)
 
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
             self.data.get(namespace, {}).pop(key, None)
+            self.versions.pop((namespace, key), None)
 
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         with self._lock:
             ns = self.data.get(namespace, {})
             return iter([(k, copy.deepcopy(ns[k])) for k in sorted(ns)])
+
+    def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        with self._lock:
+            value = self.data.get(namespace, {}).get(key)
+            if value is None:
+                return None
+            return Versioned(copy.deepcopy(value), self.versions[(namespace, key)])
+
+    def put_if_version(
+        self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
+    ) -> int:
+        with self._lock:
+            if self.versions.get((namespace, key)) != version:
+                raise VersionConflictError(namespace, key, version)
+            return self._store(namespace, key, value)
+
+    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
+        with self._lock:
+            ns = self.data.get(namespace, {})
+            return iter(
+                [
+                    (k, Versioned(copy.deepcopy(ns[k]), self.versions[(namespace, k)]))
+                    for k in sorted(ns)
+                ]
+            )
+
+    def _store(self, namespace: str, key: str, value: Mapping[str, Any]) -> int:
+        self.data.setdefault(namespace, {})[key] = copy.deepcopy(dict(value))
+        version = self.versions.get((namespace, key), 0) + 1
+        self.versions[(namespace, key)] = version
+        return version
 
 
 class InMemoryNotifier:

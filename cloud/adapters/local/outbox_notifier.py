@@ -10,6 +10,7 @@ from typing import TextIO
 
 from cloud.ports import Notification
 from edge.clock import Clock, SystemClock
+from edge.files import private_file
 
 
 class OutboxNotifier:
@@ -23,7 +24,7 @@ class OutboxNotifier:
     ) -> None:
         self.path = Path(path)
         self._clock = clock or SystemClock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._console = console
         self._lock = threading.Lock()
 

@@ -76,6 +76,8 @@ speed = 100000
                 break
             time.sleep(0.2)
         assert status["running"] is True and status["connected"] is True, status
+        assert status["sender_state"] == "running" and status["sender_errors"] == 0
+        assert status["refused"] == 0 and status["refused_by_reason"] == {}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -95,3 +97,4 @@ speed = 100000
         ).stdout
     )
     assert after["running"] is False and after["queue_depth"] == 0 and after["sent"] == 290
+    assert after["sender_state"] == "stopped"

@@ -15,7 +15,6 @@ import pandas as pd
 from cloud.adapters.local import OutboxNotifier, SqliteStateStore
 from cloud.devices.health import record
 from cloud.inference.model import train
-from cloud.inference.registry import ModelRegistry
 from cloud.inference.scheduler import EXECUTIONS_NS, Execution, SchedulerConfig, create_scheduler
 from cloud.ports import Notification
 from cloud.runtime.layout import DataLayout
@@ -54,7 +53,7 @@ def build(root: Path) -> Path:
         [_readings("pump-01", START - 86400 + i * 60, rng) for i in range(600)],
         index=pd.date_range("2026-01-04", periods=600, freq="1min", tz="UTC"),
     )
-    ModelRegistry(layout.models).save("pumps", train(history))
+    layout.registry().save("pumps", train(history))
     for site, asset in (("s1", "pump-01"), ("s1", "pump-02"), ("s2", "fan-01")):
         sub = "" if site == "s1" else f"{site}/"
         for w in range(WINDOWS):

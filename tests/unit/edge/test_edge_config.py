@@ -110,3 +110,32 @@ def test_status_without_a_running_agent(tmp_path: Path, capsys: pytest.CaptureFi
     doc = json.loads(capsys.readouterr().out)
     assert doc["running"] is False and doc["connected"] is False
     assert doc["queue_depth"] == 0 and doc["dropped"] == 0
+
+
+def test_auth_takes_the_sender_as_username_and_a_password_or_a_password_file(
+    tmp_path: Path,
+) -> None:
+    config, _s, _t = load_config(write(tmp_path, GOOD + '\n[auth]\npassword = "pw-1"\n'))
+    assert (config.username, config.password) == ("gw-01", "pw-1")
+    assert "pw-1" not in repr(config)
+    (tmp_path / "secret").write_text("pw-2\n")
+    text = GOOD + '\n[auth]\nusername = "other"\npassword_file = "secret"\n'
+    config, _s, _t = load_config(write(tmp_path, text))
+    assert (config.username, config.password) == ("other", "pw-2")
+    config, _s, _t = load_config(write(tmp_path, GOOD))
+    assert (config.username, config.password) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ('password = "a"\npassword_file = "b"\n', r"\[auth\]: give exactly one of"),
+        ('username = "u"\n', r"\[auth\]: give exactly one of"),
+        ('password = "a"\ntoken = "x"\n', r"\[auth\]\.token: unknown key"),
+        ('password_file = "missing"\n', r"\[auth\]\.password_file: cannot read"),
+        ("password = 5\n", r"\[auth\]\.password: expected a string"),
+    ],
+)
+def test_auth_mistakes_are_one_line_naming_the_key(tmp_path: Path, auth: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, GOOD + "\n[auth]\n" + auth))

@@ -10,7 +10,7 @@ import pytest
 from conftest import plant_frame
 
 from cloud.cli.main import main
-from cloud.inference.registry import ModelRegistry
+from cloud.runtime.layout import DataLayout
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_train_evaluate_and_versions(dataset, tmp_path: Path, capsys) -> None:
     run_json(
         capsys, "model", "train", "--data", data, "--dataset", str(ds), "--name", "pump", "--json"
     )
-    assert ModelRegistry(Path(data) / "models").versions("pump") == [1, 2]
+    assert DataLayout(Path(data)).registry().versions("pump") == [1, 2]
 
 
 def test_bad_input_exits_2_with_one_line(dataset, tmp_path: Path, capsys) -> None:

@@ -17,6 +17,7 @@ from cloud.inference.evaluation import (
     evaluate,
     nab_tally,
     nab_windows,
+    skab_default_width,
 )
 
 INDEX = pd.date_range("2020-03-09 10:00", periods=300, freq="1s")
@@ -61,6 +62,18 @@ def test_nab_false_positives_cost_a_fp_and_only_first_hit_counts() -> None:
 def test_overlapping_windows_cut_the_right_one() -> None:
     windows = nab_windows([INDEX[100], INDEX[130]], pd.Timedelta(seconds=60))
     assert windows == [(INDEX[100], INDEX[160]), (INDEX[160], INDEX[190])]
+
+
+def test_skab_default_window_ends_at_the_changepoint_and_credits_early_detection() -> None:
+    truth = cps(100, 200)
+    width = skab_default_width(INDEX, truth)
+    assert width.total_seconds() == pytest.approx(299 / 3 * 0.1)
+    assert nab_windows([INDEX[100]], width, "left") == [(INDEX[100] - width, INDEX[100])]
+    early = nab_tally(INDEX, truth, cps(91, 191), width, "left").normalised()["standard"]
+    late = nab_tally(INDEX, truth, cps(105, 205), width, "left").normalised()["standard"]
+    assert early > 90.0
+    assert late == pytest.approx(100 * (2 * -0.11 + 2 * -1 + 2) / 4)  # two misses, two FPs
+    assert nab_tally(INDEX, truth, cps(105, 205)).normalised()["standard"] > 80.0
 
 
 def test_tallies_add_across_files() -> None:

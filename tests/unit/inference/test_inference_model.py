@@ -128,3 +128,18 @@ def test_unlabelled_fault_in_training_does_not_become_normal(frame: pd.DataFrame
     assert model.score(contaminated.iloc[1500:1540]).prediction.mean() > 0.9
     clean = train(frame)
     assert clean.info["outlier_rows_left_out"] == 0
+
+
+def test_signed_deviations_square_to_the_contributions_and_point_at_the_fault(
+    frame: pd.DataFrame,
+) -> None:
+    model = train(frame.iloc[:1500], TrainConfig(seed=1))
+    bad = frame.iloc[1500:].copy()
+    bad[SENSORS[1]] += 60.0
+    _, x, _ = model.prepare(bad)
+    y, factor, _ = model.features(x)
+    w, modes = model.deviations(y, factor)
+    assert np.allclose(w**2, model.contributions(y, factor))
+    assert set(np.unique(modes)) <= set(range(len(model.centroids)))
+    flow = w[:, 1]
+    assert np.median(flow) > 0 and np.abs(flow).mean() > np.abs(np.delete(w, 1, axis=1)).mean()

@@ -106,7 +106,8 @@ def test_missing_file_fails_with_l4e_reason_and_writes_nothing(model: Model) -> 
         "'input/pump_20260101001000'"
     )
     assert list(out.list("")) == []
-    assert list_executions(state, "pump-sched")[0].status == "FAILED"
+    [stored] = list_executions(state, "pump-sched")
+    assert (stored.status, stored.failed_components, stored.input_files) == ("FAILED", ("pump",), 0)
 
 
 def test_time_zone_offset_applies_to_file_names_only(model: Model) -> None:
@@ -223,11 +224,13 @@ def test_fleet_scheduler_skips_components_of_another_kind() -> None:
     [execution] = sched.run_due()
     assert execution.status == "SUCCESS"
     assert execution.result_keys == ("output/pump-01/2026-01-01T00:00:00Z/results.jsonl",)
+    assert (execution.input_files, execution.failed_components) == (2, ("fan-01",))
     inp.put("input/fan-01_20260101001000.csv", b"Timestamp,rpm\n2026-01-01T00:07:00,900\n")
     clock.advance(300)
     [failed] = sched.run_due()
     assert failed.status == "FAILED"
     assert failed.failed_reason.startswith("no component fits the model: fan-01: sensor")
+    assert failed.failed_components == ("fan-01",)
 
 
 def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() -> None:
@@ -250,6 +253,7 @@ def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() ->
     assert execution.result_keys == ("output/pump-01/2026-01-01T00:00:00Z/results.jsonl",)
     [skipped] = execution.skipped
     assert skipped["key"] == "input/pump-02_20260101000500.csv"
+    assert (execution.input_files, execution.failed_components) == (2, ("pump-02",))
     assert "not a readable CSV" in skipped["reason"]
     assert list(out.list("")) == list(execution.result_keys)
     [stored] = list_executions(state)

@@ -1,0 +1,184 @@
+"""The StateStore port on one DynamoDB table: detector instances, schedulers, executions.
+
+Table shape (the CDK app creates it): partition key ``namespace`` (S), sort key ``key`` (S),
+the document as a JSON string in ``doc``, a numeric ``version`` raised by every write, and
+the TTL attribute ``expires_at`` (epoch seconds) on namespaces given a retention.
+
+The document is stored as one JSON string rather than as a DynamoDB map: it round-trips
+exactly what the local SQLite store keeps (floats stay floats, no ``Decimal``), and nothing
+queries inside it. Conditional writes use ``ConditionExpression`` on ``version``, so two
+Lambdas updating one detector instance cannot overwrite each other; the loser gets
+``VersionConflictError`` and re-reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloud.ports import Versioned
+from edge.errors import StorageError, VersionConflictError
+
+if TYPE_CHECKING:
+    DynamoDBClient = Any
+
+_NAMES = {"#ns": "namespace", "#k": "key", "#d": "doc", "#v": "version", "#x": "expires_at"}
+
+
+class DynamoDbStateStore:
+    """*retention* maps a namespace prefix to seconds: documents written under it get
+    ``expires_at = now + seconds``, so DynamoDB TTL removes progress records that would
+    otherwise grow without bound (one per results object). The longest matching prefix wins.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        client: DynamoDBClient | None = None,
+        *,
+        retention: Mapping[str, float] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.table = table
+        self._db = client if client is not None else boto3.client("dynamodb")
+        self._retention = sorted((retention or {}).items(), key=lambda kv: -len(kv[0]))
+        self._now = now
+
+    # ---- StateStore ---------------------------------------------------------------------
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        found = self.get_versioned(namespace, key)
+        return None if found is None else found.value
+
+    def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        self._write(namespace, key, value, condition=None, version=None)
+
+    def delete(self, namespace: str, key: str) -> None:
+        try:
+            self._db.delete_item(TableName=self.table, Key=_key(namespace, key))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"{self._where(namespace, key)}: delete failed: {exc}") from exc
+
+    def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter([(k, v.value) for k, v in self.items_versioned(namespace)])
+
+    def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        try:
+            response = self._db.get_item(
+                TableName=self.table,
+                Key=_key(namespace, key),
+                ConsistentRead=True,
+                ProjectionExpression="#d, #v",
+                ExpressionAttributeNames={"#d": "doc", "#v": "version"},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"{self._where(namespace, key)}: get failed: {exc}") from exc
+        item = response.get("Item")
+        return None if item is None else self._versioned(namespace, key, item)
+
+    def put_if_version(
+        self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
+    ) -> int:
+        if version is None:
+            return self._write(
+                namespace, key, value, condition="attribute_not_exists(#k)", version=None
+            )
+        return self._write(namespace, key, value, condition="#v = :expected", version=version)
+
+    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
+        found: list[tuple[str, Versioned]] = []
+        try:
+            pages = self._db.get_paginator("query").paginate(
+                TableName=self.table,
+                KeyConditionExpression="#ns = :ns",
+                ExpressionAttributeNames={"#ns": "namespace"},
+                ExpressionAttributeValues={":ns": {"S": namespace}},
+                ConsistentRead=True,
+            )
+            for page in pages:
+                for item in page.get("Items", ()):
+                    key = item["key"]["S"]
+                    found.append((key, self._versioned(namespace, key, item)))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"dynamodb://{self.table}/{namespace}: query failed: {exc}") from exc
+        found.sort(key=lambda kv: kv[0])
+        return iter(found)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _write(
+        self,
+        namespace: str,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        condition: str | None,
+        version: int | None,
+    ) -> int:
+        values: dict[str, Any] = {
+            ":d": {"S": json.dumps(value, separators=(",", ":"), sort_keys=True)},
+            ":one": {"N": "1"},
+        }
+        if condition is None:
+            update = "SET #d = :d, #v = if_not_exists(#v, :zero) + :one"
+            values[":zero"] = {"N": "0"}
+        elif version is None:
+            update = "SET #d = :d, #v = :one"
+        else:
+            update = "SET #d = :d, #v = :expected + :one"
+            values[":expected"] = {"N": str(version)}
+        keep = self._keep_for(namespace)
+        if keep is not None:
+            update += ", #x = :x"
+            values[":x"] = {"N": str(int(self._now() + keep))}
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _key(namespace, key),
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": _names(update, condition),
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "UPDATED_NEW",
+        }
+        if condition is not None:
+            arguments["ConditionExpression"] = condition
+        try:
+            response = self._db.update_item(**arguments)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise VersionConflictError(namespace, key, version) from exc
+            raise StorageError(f"{self._where(namespace, key)}: put failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"{self._where(namespace, key)}: put failed: {exc}") from exc
+        return int(response["Attributes"]["version"]["N"])
+
+    def _keep_for(self, namespace: str) -> float | None:
+        for prefix, seconds in self._retention:
+            if namespace.startswith(prefix):
+                return seconds
+        return None
+
+    def _versioned(self, namespace: str, key: str, item: Mapping[str, Any]) -> Versioned:
+        try:
+            return Versioned(json.loads(item["doc"]["S"]), int(item["version"]["N"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError(
+                f"{self._where(namespace, key)}: not a plantwatch state item ({exc})"
+            ) from exc
+
+    def _where(self, namespace: str, key: str) -> str:
+        return f"dynamodb://{self.table}/{namespace}/{key}"
+
+
+def _key(namespace: str, key: str) -> dict[str, Any]:
+    return {"namespace": {"S": namespace}, "key": {"S": key}}
+
+
+def _names(*expressions: str | None) -> dict[str, str]:
+    """Only the placeholders an expression uses: DynamoDB rejects unused names."""
+    text = " ".join(e for e in expressions if e)
+    return {k: v for k, v in _NAMES.items() if k in text}

@@ -1,0 +1,83 @@
+"""The Notifier port on one SNS topic: email and SMS subscriptions pick their messages with
+filter policies on the ``channel`` message attribute.
+
+Each alert is two publishes (the detector's action sink sends one Notification per
+channel): the email one with a Subject and the full body, the SMS one with the SMS-typed
+attributes (``AWS.SNS.SMS.SMSType`` and, if set, ``AWS.SNS.SMS.SenderID``) and a body of
+at most 160 GSM-7 characters. The notifier re-applies both limits, so a caller that
+formats its own text cannot produce a message SNS would split or reject.
+
+Routing attributes on every publish: ``channel``, ``severity``, ``site``, ``asset`` (plus
+``kind`` and ``alert_id`` for tracing). All are String attributes, fewer than SQS raw
+delivery's limit of 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms
+from cloud.ports import Notification
+from edge.errors import StorageError
+
+if TYPE_CHECKING:
+    SNSClient = Any
+
+ROUTING = ("severity", "site", "asset", "kind", "alert_id")
+SMS_PREFIX = "AWS.SNS.SMS."
+
+
+class SnsNotifier:
+    """Publishes to *topic_arn* whatever the notification's target says: on AWS the
+    deployment's topic is the one place alerts go, and subscriptions decide who gets what."""
+
+    def __init__(
+        self, topic_arn: str, client: SNSClient | None = None, *, site: str = "unknown"
+    ) -> None:
+        """*site* stands in when a notification's attributes name none."""
+        self.topic_arn = topic_arn
+        self.site = site
+        self._sns = client if client is not None else boto3.client("sns")
+
+    def send(self, notification: Notification) -> None:
+        attributes = message_attributes(notification, self.site)
+        arguments: dict[str, Any] = {
+            "TopicArn": self.topic_arn,
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+            },
+        }
+        if notification.channel == "sms":
+            arguments["Message"] = fit_sms(notification.body)
+        else:
+            arguments["Message"] = notification.body or notification.subject
+            arguments["Subject"] = ascii_subject(notification.subject)
+        try:
+            self._sns.publish(**arguments)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(
+                f"sns {self.topic_arn}: {notification.channel} publish failed: {exc}"
+            ) from exc
+
+
+def message_attributes(notification: Notification, site: str) -> dict[str, str]:
+    """The attributes one publish carries; empty values are left out (SNS rejects them)."""
+    given: Mapping[str, str] = notification.attributes
+    kind = given.get("kind", "")
+    attributes = {
+        "channel": notification.channel,
+        "severity": given.get("severity") or SEVERITY.get(kind, "info"),
+        "site": given.get("site") or site,
+    }
+    for name in ROUTING:
+        if name not in attributes and given.get(name):
+            attributes[name] = str(given[name])
+    if notification.channel == "sms":
+        attributes.update(SMS_ATTRIBUTES)
+        attributes.update({k: str(v) for k, v in given.items() if k.startswith(SMS_PREFIX)})
+    return {name: value for name, value in attributes.items() if value}

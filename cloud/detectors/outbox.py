@@ -1,0 +1,184 @@
+"""A durable outbox for detector actions: alerts and commands are retried, never dropped.
+
+The engine runs an action once, when its event fires, and only logs a failure (it never rolls
+back state). An alert or a shadow command lost that way is lost for good, so
+:class:`DeliveryOutbox` sits between the engine and the real sink: each action is written to
+the StateStore first, then delivered, and removed once the sink returned. A failed delivery
+stays, with its attempt count, error and next attempt time (exponential backoff), and
+:meth:`DeliveryOutbox.retry_due` delivers it again; a restart finds it in the store and
+carries on. After ``max_attempts`` a record moves to a dead-letter namespace, where it is
+kept with its last error (and counted), never deleted.
+
+It is engine-agnostic: it wraps any ``ActionSink`` and needs only the ``StateStore`` port,
+so SQLite backs it locally and DynamoDB on AWS.
+
+Delivery is at least once. A process that stops between a successful delivery and the
+removal of its record delivers it again on restart; the local sink's alert de-duplication
+(one alert per channel per state entry) absorbs that for alerts, and a repeated shadow
+command sets the same desired state again. Several processes retrying from one store (two
+overlapping Lambda invocations) claim each due record with a conditional write before
+delivering it, so only one of them does; a claim lapses after ``CLAIM_S`` if its holder
+dies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from cloud.detectors.engine import ActionRequest, ActionSink
+from cloud.ports import StateStore
+from edge.clock import Clock
+from edge.errors import VersionConflictError
+
+if TYPE_CHECKING:
+    from cloud.detectors.engine import DetectorEngine
+
+log = logging.getLogger(__name__)
+
+OUTBOX_NAMESPACE = "detectors/outbox"
+DEAD_LETTER_NAMESPACE = "detectors/outbox-dead"
+DURABLE_KINDS = ("sns", "iotTopicPublish")
+"""Actions that leave the process: alerts (SNS) and MQTT publishes (shadow commands)."""
+CLAIM_S = 120.0
+"""How long a retry claims a record: longer than one delivery takes."""
+
+
+class DeliveryOutbox:
+    """An ``ActionSink`` that stores, delivers through *sink*, and retries with backoff."""
+
+    def __init__(
+        self,
+        sink: ActionSink,
+        state: StateStore,
+        clock: Clock,
+        *,
+        kinds: Iterable[str] = DURABLE_KINDS,
+        base_delay_s: float = 2.0,
+        max_delay_s: float = 300.0,
+        max_attempts: int = 50,
+    ) -> None:
+        self._sink = sink
+        self._state = state
+        self._clock = clock
+        self.kinds = frozenset(kinds)
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.max_attempts = max_attempts
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.RLock()
+
+    def bind(self, engine: DetectorEngine) -> None:
+        """Passed on, so a sink that feeds ``iotEvents`` actions back still gets its engine."""
+        bind = getattr(self._sink, "bind", None)
+        if callable(bind):
+            bind(engine)
+
+    def execute(self, request: ActionRequest) -> None:
+        if request.kind not in self.kinds:
+            self._sink.execute(request)
+            return
+        now = self._clock.now()
+        key = f"{request.event_time_ms:015d}-{uuid.uuid4().hex[:12]}"
+        record = {
+            "request": dataclasses.asdict(request),
+            "attempts": 0,
+            "created_at": now,
+            "next_at": now,
+        }
+        with self._lock:
+            self._state.put(OUTBOX_NAMESPACE, key, record)
+            self._deliver(key, record)
+
+    def retry_due(self) -> int:
+        """Deliver every stored action whose next attempt is due; return how many went out."""
+        now = self._clock.now()
+        delivered = 0
+        with self._lock:
+            for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
+                record = stored.value
+                if float(record.get("next_at", 0)) > now:
+                    continue
+                claim = {**record, "next_at": now + CLAIM_S}
+                try:
+                    self._state.put_if_version(OUTBOX_NAMESPACE, key, claim, stored.version)
+                except VersionConflictError:
+                    continue  # another process claimed it first and delivers it
+                if self._deliver(key, record):
+                    delivered += 1
+        return delivered
+
+    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._state.items(OUTBOX_NAMESPACE))
+
+    def dead_letters(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._state.items(DEAD_LETTER_NAMESPACE))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {
+            "delivered": self.counts["delivered"],
+            "delivered_after_retry": self.counts["delivered_after_retry"],
+            "failed_attempts": self.counts["failed_attempts"],
+            "pending": len(self.pending()),
+            "dead": len(self.dead_letters()),
+        }
+
+    def _deliver(self, key: str, record: dict[str, Any]) -> bool:
+        request = ActionRequest(**record["request"])
+        try:
+            self._sink.execute(request)
+        except Exception as exc:
+            self._failed(key, record, request, exc)
+            return False
+        self._state.delete(OUTBOX_NAMESPACE, key)
+        self.counts["delivered"] += 1
+        if record.get("attempts"):
+            self.counts["delivered_after_retry"] += 1
+            log.info(
+                "%s/%s %s: %s action delivered after %d failed attempt(s)",
+                request.detector_model,
+                request.key_value,
+                request.event_name,
+                request.kind,
+                record["attempts"],
+            )
+        return True
+
+    def _failed(
+        self, key: str, record: dict[str, Any], request: ActionRequest, error: Exception
+    ) -> None:
+        attempts = int(record.get("attempts", 0)) + 1
+        self.counts["failed_attempts"] += 1
+        now = self._clock.now()
+        text = f"{type(error).__name__}: {error}"
+        record = {**record, "attempts": attempts, "last_error": text, "last_attempt_at": now}
+        where = f"{request.detector_model}/{request.key_value} {request.event_name}"
+        if attempts >= self.max_attempts:
+            self._state.put(DEAD_LETTER_NAMESPACE, key, record)
+            self._state.delete(OUTBOX_NAMESPACE, key)
+            self.counts["dead"] += 1
+            log.error(
+                "%s: %s action failed %d times; kept as a dead letter: %s",
+                where,
+                request.kind,
+                attempts,
+                text,
+            )
+            return
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempts - 1))
+        record["next_at"] = now + delay
+        self._state.put(OUTBOX_NAMESPACE, key, record)
+        log.warning(
+            "%s: %s action failed (attempt %d); retrying in %.0f s: %s",
+            where,
+            request.kind,
+            attempts,
+            delay,
+            text,
+        )

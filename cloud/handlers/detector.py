@@ -1,0 +1,147 @@
+"""Lambda detector: an S3 ``ObjectCreated`` event for a ``results.jsonl`` -> the results
+feeder -> the detector engine on DynamoDB -> SNS alerts and iot-data shadow commands.
+
+Idempotent: each object is processed under Powertools idempotency keyed on its bucket, key
+and ETag, so a redelivered event changes nothing (the stored result is returned). Beneath
+that, the feeder's per-object progress in the state table feeds only rows not fed yet, so
+a rewritten object (new ETag) feeds only its new rows. Records for other keys are ignored.
+
+Environment: ``OUTPUT_PREFIX`` (``output/``), ``STATE_TABLE``, ``IDEMPOTENCY_TABLE``,
+``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and ``DETECTOR_MODEL_KEY`` (optional: the bundled
+model), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE`` (``s1``), and Powertools'
+``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``, ``LOG_LEVEL``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from cloud.detectors import DetectorModel, InputDefinition
+from cloud.feeder import RESULTS_FILE, ResultsFeeder
+from cloud.handlers import settings
+from cloud.handlers.detection import build_engine, detector_adapters
+from cloud.handlers.observability import Observability
+from cloud.l4e.sites import SiteLayout
+from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
+from edge.clock import Clock, SystemClock
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+IDEMPOTENCY_TTL_S = 24 * 3600
+"""How long a processed (bucket, key, ETag) is remembered; S3 redelivers within minutes."""
+
+
+def s3_object(record: Mapping[str, Any]) -> dict[str, str] | None:
+    """``{bucket, key, etag}`` of a results object from one S3 event record, else None."""
+    s3 = record.get("s3") if isinstance(record, Mapping) else None
+    if not isinstance(s3, Mapping):
+        return None
+    bucket = (s3.get("bucket") or {}).get("name")
+    obj = s3.get("object") or {}
+    key = obj.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        return None
+    key = unquote_plus(key)  # S3 event keys are URL-encoded
+    if not key.endswith(RESULTS_FILE):
+        return None
+    return {"bucket": bucket, "key": key, "etag": str(obj.get("eTag") or obj.get("etag") or "")}
+
+
+def make_handler(
+    *,
+    open_store: Callable[[str], ObjectStore],
+    prefix: str,
+    state: StateStore,
+    notifier: Notifier,
+    publisher: Publisher,
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    observability: Observability,
+    sites: SiteLayout,
+    target: str,
+    persistence: BasePersistenceLayer | None,
+    clock: Clock | None = None,
+) -> Handler:
+    """A handler over the given adapters; ``persistence=None`` turns idempotency off (only
+    for tests of what lies beneath it)."""
+    config = IdempotencyConfig(
+        expires_after_seconds=IDEMPOTENCY_TTL_S, raise_on_no_idempotency_key=True
+    )
+
+    def process(obj: dict[str, str]) -> dict[str, Any]:
+        engine, _outbox = build_engine(
+            model,
+            inputs,
+            state,
+            clock or SystemClock(),
+            notifier,
+            publisher,
+            observability,
+            sites=sites,
+            target=target,
+            preload=False,
+        )
+        feeder = ResultsFeeder(open_store(obj["bucket"]), prefix, engine, state, sites=sites)
+        return {**obj, "rows_fed": feeder.feed(obj["key"])}
+
+    once = (
+        process
+        if persistence is None
+        else idempotent_function(
+            data_keyword_argument="obj", persistence_store=persistence, config=config
+        )(process)
+    )
+
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            config.register_lambda_context(context)
+        done: list[dict[str, Any]] = []
+        try:
+            for record in event.get("Records", []):
+                obj = s3_object(record)
+                if obj is not None:
+                    done.append(once(obj=obj))
+        finally:
+            observability.flush()
+        return {"objects": done}
+
+    return handle
+
+
+_handler: Handler | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; adapters and the detector model are built once per environment."""
+    global _handler
+    if _handler is None:
+        environ = os.environ
+        stores: dict[str, ObjectStore] = {}
+
+        def open_store(bucket: str) -> ObjectStore:
+            """One client per bucket per environment: building a boto3 client takes longer
+            than reading a results object."""
+            if bucket not in stores:
+                stores[bucket] = settings.bucket_store(bucket, environ)
+            return stores[bucket]
+
+        _handler = make_handler(
+            **detector_adapters(environ),
+            open_store=open_store,
+            prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
+            persistence=DynamoDBPersistenceLayer(
+                table_name=settings.required(
+                    environ, "IDEMPOTENCY_TABLE", "the Powertools idempotency table"
+                )
+            ),
+        )
+    return _handler(event, context)

@@ -1,0 +1,186 @@
+"""Lambda inference: an EventBridge Scheduler event -> one tick of the L4E scheduler.
+
+The same :class:`~cloud.inference.scheduler.Scheduler` as locally runs every window whose
+wake-up (end + delay offset) has come: same §4 input listing, same ``results.jsonl`` layout,
+execution records in the state table. The scheduler is the one registered in the state
+table under the event's ``{"scheduler": NAME}`` (else ``SCHEDULER_NAME``); its model comes
+from the registry in ``ARTIFACTS_BUCKET`` under ``models/``. The event's ``time`` (ISO
+8601), when present, is "now": pass ``<aws.scheduler.scheduled-time>`` to run as of the
+schedule, not of a late delivery.
+
+Per result row a ``result`` line (asset detail for the dashboard); per execution an
+``execution`` line; metrics ``ResultRows``, ``AnomalousRows``, ``InferenceExecutions``,
+``InferenceFailures`` per site.
+
+Environment: ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``ARTIFACTS_BUCKET``, ``STATE_TABLE``,
+``SCHEDULER_NAME`` (optional), ``OUTPUT_PREFIX`` and ``DEFAULT_SITE`` (to name the site a
+scheduler serves: one writing to ``OUTPUT_PREFIX`` serves the default site, one writing to
+``OUTPUT_PREFIX<site>/`` that site), and the Powertools variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cloud.handlers import settings
+from cloud.handlers.observability import Metric, Observability
+from cloud.inference.registry import ModelRegistry
+from cloud.inference.results import RESULTS_FILE
+from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
+from cloud.l4e.sites import SiteLayout
+from cloud.ports import ObjectStore, StateStore
+from edge.errors import ConfigError, NotFoundError
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+MODELS_PREFIX = "models/"
+
+
+def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
+    name = event.get("scheduler") if isinstance(event, Mapping) else None
+    if isinstance(name, str) and name:
+        return name
+    if default:
+        return default
+    raise ConfigError('inference event: no "scheduler" field and SCHEDULER_NAME is not set')
+
+
+def make_handler(
+    *,
+    state: StateStore,
+    input_store: ObjectStore,
+    output_store: ObjectStore,
+    registry: ModelRegistry,
+    observability: Observability,
+    sites: SiteLayout,
+    output_prefix: str = "output/",
+    default_scheduler: str | None = None,
+) -> Handler:
+    """*output_prefix* is the deployment's ``OUTPUT_PREFIX``: a scheduler writing to it
+    serves the default site, one writing to ``<output_prefix><site>/`` serves that site."""
+
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        name = scheduler_name(event, default_scheduler)
+        try:
+            config = load_config(state, name)
+        except NotFoundError:
+            raise ConfigError(
+                f"scheduler {name!r}: not registered in the state table "
+                "(create it with cloud.inference.scheduler.create_scheduler)"
+            ) from None
+        model = registry.load(config.model_name)
+        scheduler = Scheduler(
+            config, model, input_store, output_store, state, settings.event_clock(event)
+        )
+        try:
+            executions = scheduler.run_due()
+            for execution in executions:
+                site = _site_of(config.output_prefix, output_prefix, sites)
+                _report(execution, config.output_prefix, output_store, observability, site)
+        finally:
+            observability.flush()
+        return {
+            "scheduler": name,
+            "executions": [
+                {"data_start_time": iso(e.data_start), "status": e.status} for e in executions
+            ],
+        }
+
+    return handle
+
+
+def _report(
+    execution: Execution,
+    output_prefix: str,
+    output_store: ObjectStore,
+    obs: Observability,
+    site: str,
+) -> None:
+    """The execution line, one result line per row written, and the counts."""
+    obs.event(
+        "execution",
+        scheduler=execution.scheduler,
+        status=execution.status,
+        data_start_time=iso(execution.data_start),
+        data_end_time=iso(execution.data_end),
+        input_files=execution.input_files,
+        failed_components=list(execution.failed_components),
+        failed_reason=execution.failed_reason,
+    )
+    obs.count(Metric.INFERENCE_EXECUTIONS, site)
+    obs.count(Metric.INFERENCE_FAILURES, site, 1 if execution.status == "FAILED" else 0)
+    rows = anomalous = 0
+    for key in execution.result_keys:
+        asset = _asset_of(key, output_prefix, execution.model_name)
+        for line in output_store.get(key).decode().splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            # largest share first, so diagnostics.0 is the top sensor in Logs Insights
+            diagnostics = sorted(row.get("diagnostics") or [], key=lambda d: -d["value"])
+            top = diagnostics[0] if diagnostics else None
+            obs.event(
+                "result",
+                site=site,
+                asset=asset,
+                timestamp=row.get("timestamp"),
+                prediction=row.get("prediction"),
+                anomaly_score=row.get("anomaly_score"),
+                top_sensor=None if top is None else top["name"],
+                diagnostics=diagnostics,
+            )
+            rows += 1
+            anomalous += row.get("prediction") == 1
+    obs.count(Metric.RESULT_ROWS, site, rows)
+    obs.count(Metric.ANOMALOUS_ROWS, site, anomalous)
+
+
+def _site_of(scheduler_prefix: str, base: str, sites: SiteLayout) -> str:
+    """The site a scheduler serves, from where it writes (:mod:`cloud.l4e.sites`)."""
+    rest = scheduler_prefix[len(base) :] if scheduler_prefix.startswith(base) else None
+    if rest == "":
+        return sites.default_site or "unknown"
+    if rest and rest.count("/") == 1:
+        return rest[:-1]
+    return "unknown"
+
+
+def _asset_of(key: str, output_prefix: str, fallback: str) -> str:
+    """``<prefix><component>/<start>/results.jsonl`` names the asset; the single-asset L4E
+    layout ``<prefix><start>/results.jsonl`` does not, and the model's name stands in."""
+    parts = key[len(output_prefix) :].split("/")
+    if len(parts) == 3 and parts[2] == RESULTS_FILE:
+        return parts[0]
+    return fallback
+
+
+_handler: Handler | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; adapters are built once per execution environment."""
+    global _handler
+    if _handler is None:
+        environ = os.environ
+        artifacts = settings.required(environ, "ARTIFACTS_BUCKET", "models live under models/")
+        _handler = make_handler(
+            state=settings.state_store(environ),
+            input_store=settings.bucket_store(
+                settings.required(environ, "INPUT_BUCKET", "the L4E input bucket"), environ
+            ),
+            output_store=settings.bucket_store(
+                settings.required(environ, "OUTPUT_BUCKET", "where results.jsonl go"), environ
+            ),
+            registry=ModelRegistry(
+                settings.bucket_store(artifacts, environ),
+                MODELS_PREFIX,
+                where=f"s3://{artifacts}/{MODELS_PREFIX}",
+            ),
+            observability=Observability(),
+            sites=settings.site_layout(environ),
+            output_prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
+            default_scheduler=environ.get("SCHEDULER_NAME") or None,
+        )
+    return _handler(event, context)

@@ -1,0 +1,113 @@
+"""Change points: where the plant starts moving to another level, and where it stops.
+
+An alarm says *that* a row is abnormal; its raise and clear come late at a change,
+because the level must first build up past the threshold, and a change inside an alarm
+(the end of a fault's transition, the start of its recovery) raises or clears nothing.
+SKAB labels those changes, and NAB scores how early each is found.
+
+The statistic is a two-window mean-shift test on the model's whitened deviations: the
+squared length of the difference between the mean of the last ``window_rows`` rows and the
+mean of the ``window_rows`` rows before them. Its limit is set on training rows as the
+model's is: a quantile of the statistic there times a margin. The plant is *moving* once
+the statistic has been above the limit for ``hold_rows`` rows and *still* once it has been
+below for as many; every start and every stop of a move is a changepoint. The test is a
+difference, so it is the same whatever operating point the plant sits at: an accepted new
+operating point or a drifting origin changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cloud.inference.alarm import Debouncer
+from edge.errors import ConfigError, UserError
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    window_rows: int = 15
+    quantile: float = 0.999
+    margin: float = 2.0
+    hold_rows: int = 3
+
+    def __post_init__(self) -> None:
+        if self.window_rows < 1 or self.hold_rows < 1:
+            raise ConfigError("window_rows and hold_rows: expected whole numbers >= 1")
+        if not 0 < self.quantile < 1:
+            raise ConfigError(f"quantile {self.quantile}: expected in (0, 1)")
+        if self.margin <= 0:
+            raise ConfigError(f"margin {self.margin}: expected > 0")
+
+
+@dataclass
+class ChangeState:
+    tail: np.ndarray | None = None
+    """The last ``2 * window_rows - 1`` deviations."""
+    seen: int = 0
+    debouncer: Debouncer = field(default_factory=Debouncer)
+
+
+@dataclass
+class ChangeResult:
+    statistic: np.ndarray
+    """The two-window statistic over its limit (> 1: a change in progress); 0 while the
+    windows are not yet full."""
+    moving: np.ndarray
+    changepoint: np.ndarray
+    """1 where a move starts or stops."""
+    state: ChangeState
+
+
+def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
+    """Squared length of (mean of the last *window* rows - mean of the *window* before);
+    NaN until ``2 * window`` rows have been seen."""
+    n = len(deviations)
+    out = np.full(n, np.nan)
+    if n < 2 * window:
+        return out
+    cum = np.vstack([np.zeros((1, deviations.shape[1])), np.cumsum(deviations, axis=0)])
+    end = np.arange(2 * window, n + 1)
+    recent = cum[end] - cum[end - window]
+    before = cum[end - window] - cum[end - 2 * window]
+    diff = (recent - before) / window
+    out[2 * window - 1 :] = (diff * diff).sum(axis=1)
+    return out
+
+
+class ChangeDetector:
+    def __init__(self, limit: float, config: ChangeConfig = ChangeConfig()) -> None:
+        self.limit = float(limit)
+        self.config = config
+
+    @classmethod
+    def fit(cls, deviations: np.ndarray, config: ChangeConfig = ChangeConfig()) -> ChangeDetector:
+        """Set the limit on training rows' *deviations* (rows that are all normal)."""
+        stat = shift_statistic(np.asarray(deviations, dtype=float), config.window_rows)
+        stat = stat[~np.isnan(stat)]
+        if len(stat) < 10:
+            raise UserError(
+                f"change detection: {len(deviations)} training rows; need at least "
+                f"{2 * config.window_rows + 9} for a {config.window_rows}-row window"
+            )
+        return cls(max(float(np.quantile(stat, config.quantile)) * config.margin, 1e-12), config)
+
+    def run(self, deviations: np.ndarray, state: ChangeState | None = None) -> ChangeResult:
+        """Follow the series on from *state* (pieces give the same result as one call)."""
+        k = self.config.window_rows
+        if state is None:
+            state = ChangeState(debouncer=Debouncer(self.config.hold_rows))
+        n = len(deviations)
+        past = state.tail if state.tail is not None else np.empty((0, deviations.shape[1]))
+        extended = np.vstack([past, deviations]) if len(past) else np.asarray(deviations)
+        stat = shift_statistic(extended, k)[len(past) :] / self.limit
+        before = state.debouncer.active
+        moving = state.debouncer.run(np.nan_to_num(stat, nan=0.0) > 1.0)
+        changepoint = np.zeros(n, dtype=np.int8)
+        if n:
+            flips = np.diff(np.concatenate([[before], moving]).astype(np.int8)) != 0
+            changepoint[flips] = 1
+        state.tail = extended[-(2 * k - 1) :] if k > 1 else extended[:0]
+        state.seen += n
+        return ChangeResult(np.nan_to_num(stat, nan=0.0), moving, changepoint, state)

@@ -1,0 +1,127 @@
+"""SnsNotifier against moto: one publish per channel, routing attributes that subscription
+filter policies act on, the email subject and the SMS limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from cloud.adapters.aws import SnsNotifier
+from cloud.alerts import SMS_MAX_SEPTETS, gsm7_septets
+from cloud.ports import Notification
+from edge.errors import StorageError
+
+REGION = "us-east-1"
+META = {"asset": "pump-02", "kind": "ALARM", "severity": "critical", "alert_id": "m|pump-02|a"}
+
+
+@pytest.fixture
+def sns() -> Iterator[tuple[Any, Any, str]]:
+    with mock_aws():
+        client = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        arn = client.create_topic(Name="plantwatch-alerts")["TopicArn"]
+        yield client, sqs, arn
+
+
+def subscribe(client: Any, sqs: Any, arn: str, channel: str) -> str:
+    """An SQS stand-in for the email or SMS subscription, filtered the way the CDK app does."""
+    url = sqs.create_queue(QueueName=f"alerts-{channel}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    client.subscribe(
+        TopicArn=arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={
+            "FilterPolicy": json.dumps({"channel": [channel]}),
+            "RawMessageDelivery": "true",
+        },
+    )
+    return url
+
+
+def received(sqs: Any, url: str) -> list[dict[str, Any]]:
+    return sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+
+
+def test_each_channel_reaches_only_its_subscription_with_attributes(sns) -> None:
+    client, sqs, arn = sns
+    email_q, sms_q = subscribe(client, sqs, arn, "email"), subscribe(client, sqs, arn, "sms")
+    notifier = SnsNotifier(arn, client, site="plant-a")
+    notifier.send(Notification("email", arn, "[plantwatch] ALARM pump-02", "full body", META))
+    notifier.send(
+        Notification(
+            "sms", arn, "", "PLANTWATCH ALARM pump-02", {**META, "AWS.SNS.SMS.SenderID": "PLANT"}
+        )
+    )
+    [email], [sms] = received(sqs, email_q), received(sqs, sms_q)
+    assert email["Body"] == "full body"
+    attrs = {k: v["StringValue"] for k, v in email["MessageAttributes"].items()}
+    assert attrs == {
+        "channel": "email",
+        "severity": "critical",
+        "site": "plant-a",
+        "asset": "pump-02",
+        "kind": "ALARM",
+        "alert_id": "m|pump-02|a",
+    }
+    sms_attrs = {k: v["StringValue"] for k, v in sms["MessageAttributes"].items()}
+    assert sms["Body"] == "PLANTWATCH ALARM pump-02"
+    assert sms_attrs["channel"] == "sms"
+    assert sms_attrs["AWS.SNS.SMS.SMSType"] == "Transactional"
+    assert sms_attrs["AWS.SNS.SMS.SenderID"] == "PLANT"
+    assert "AWS.SNS.SMS.SMSType" not in attrs
+
+
+def test_email_subject_is_a_valid_sns_subject(sns) -> None:
+    client, _sqs, arn = sns
+    SnsNotifier(arn, client).send(
+        Notification("email", arn, "ALARM °C pump\n" + "x" * 300, "body", {"asset": "p"})
+    )
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends["123456789012"][REGION].topics[arn]
+    [(_id, message, subject, attributes, _group)] = topic.sent_notifications
+    assert message == "body"
+    assert len(subject) <= 99 and subject.isascii() and "\n" not in subject
+    assert attributes["site"]["Value"] == "unknown"
+    assert attributes["severity"]["Value"] == "info"
+
+
+def test_sms_never_exceeds_160_gsm7_characters() -> None:
+    with mock_aws():
+        client = boto3.client("sns", region_name=REGION)
+        arn = client.create_topic(Name="t")["TopicArn"]
+        from moto.sns.models import sns_backends
+
+        sent = sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+        notifier = SnsNotifier(arn, client)
+
+        @settings(max_examples=60)
+        @given(body=st.text(min_size=1, max_size=400))
+        def check(body: str) -> None:
+            sent.clear()
+            notifier.send(Notification("sms", arn, "", body, {}))
+            [(_id, message, *_rest)] = sent
+            septets = gsm7_septets(message)
+            assert septets is not None and septets <= SMS_MAX_SEPTETS
+
+        check()
+
+
+def test_a_missing_topic_is_a_storage_error_naming_it(sns) -> None:
+    client, _sqs, arn = sns
+    gone = arn + "-gone"
+    with pytest.raises(StorageError, match="plantwatch-alerts-gone: email publish failed"):
+        SnsNotifier(gone, client).send(Notification("email", gone, "s", "b", {}))

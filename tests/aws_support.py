@@ -1,0 +1,130 @@
+"""Helpers for tests of the AWS path under moto: tables as the CDK app declares them,
+DynamoDB's per-request atomicity, Kinesis records as Lambda receives them, and what moto
+recorded of SNS and iot-data publishes."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iotdata.models import iotdata_backends
+from moto.sns.models import sns_backends
+
+REGION = "us-east-1"
+
+
+def create_state_table(client: Any, name: str) -> None:
+    """The state table: pk ``namespace``, sk ``key``, TTL on ``expires_at``."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "namespace", "KeyType": "HASH"},
+            {"AttributeName": "key", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "namespace", "AttributeType": "S"},
+            {"AttributeName": "key", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+
+
+def create_idempotency_table(client: Any, name: str) -> None:
+    """Powertools' idempotency table: pk ``id``, TTL on ``expiration``."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+    )
+
+
+class AtomicRequests:
+    """A boto3 client whose requests run one at a time.
+
+    DynamoDB applies each request atomically (a conditional update checks and writes in one
+    step); moto 5 does not when requests arrive on several threads at once, and lets two
+    writers of one version both succeed. Serialising requests restores the service's
+    guarantee without hiding any interleaving *between* requests, which is what concurrency
+    tests exercise.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+        if name == "get_paginator" or not callable(call):
+            return call
+
+        def atomic(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return call(*args, **kwargs)
+
+        return atomic
+
+
+def kinesis_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """A Lambda Kinesis event from ``get_records`` output, as the event source mapping
+    delivers it (data base64, sequence number, partition key)."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r["PartitionKey"],
+                    "sequenceNumber": r["SequenceNumber"],
+                    "data": base64.b64encode(r["Data"]).decode("ascii"),
+                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"shardId-000000000000:{r['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/plantwatch-batcher",
+                "awsRegion": REGION,
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
+
+
+def sns_sent(topic_arn: str) -> list[tuple[str, str | None, dict[str, str]]]:
+    """``(message, subject, {attribute: value})`` of every publish to the topic."""
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[topic_arn]
+    return [
+        (message, subject, {k: v["Value"] for k, v in (attributes or {}).items()})
+        for _id, message, subject, attributes, _group in topic.sent_notifications
+    ]
+
+
+def iot_published() -> list[tuple[str, bytes]]:
+    """Every iot-data Publish moto received: ``(topic, payload)``."""
+    return list(iotdata_backends[DEFAULT_ACCOUNT_ID][REGION].published_payloads)
+
+
+class LambdaContext:
+    """The attributes Lambda's context object has that handlers and Powertools read."""
+
+    function_name = "plantwatch-test"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:plantwatch-test"
+    memory_limit_in_mb = 512
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    log_group_name = "/aws/lambda/plantwatch-test"
+    log_stream_name = "2026/01/05/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -1,0 +1,106 @@
+"""The model registry over every ObjectStore (S3 under moto): no local path assumed."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from cloud.adapters.aws import S3ObjectStore
+from cloud.adapters.local import FsObjectStore, InMemoryObjectStore
+from cloud.inference.model import Model, TrainConfig, train
+from cloud.inference.registry import ModelRegistry
+from edge.errors import NotFoundError, UserError
+
+
+def frame(rows: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    load = 50 + rng.normal(0, 5, rows)
+    return pd.DataFrame(
+        {
+            "flow": 3 * load + rng.normal(0, 1, rows),
+            "motor_current": 0.2 * load + rng.normal(0, 0.2, rows),
+            "pressure": 0.05 * load + rng.normal(0, 0.05, rows),
+        },
+        index=pd.date_range("2026-01-01", periods=rows, freq="60s", tz="UTC"),
+    )
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return train(frame(), TrainConfig(max_modes=1))
+
+
+@pytest.fixture(params=["fs", "memory", "s3"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRegistry]:
+    if request.param == "fs":
+        yield ModelRegistry(FsObjectStore(tmp_path / "models", create=False))
+    elif request.param == "memory":
+        yield ModelRegistry(InMemoryObjectStore(), "models/")
+    else:
+        with mock_aws():
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket="artifacts")
+            yield ModelRegistry(
+                S3ObjectStore("artifacts", client=client), "models/", where="s3://artifacts/models/"
+            )
+
+
+def test_save_versions_activate_and_load(registry: ModelRegistry, model: Model) -> None:
+    assert registry.names() == []
+    assert registry.save("pump", model, {"evaluation": {"f1": 0.9}}) == 1
+    assert registry.save("pump", model) == 2
+    assert registry.save("fan", model) == 1
+    assert registry.names() == ["fan", "pump"]
+    assert registry.versions("pump") == [1, 2]
+    assert registry.active_version("pump") == 2
+    registry.set_active("pump", 1)
+    assert registry.active_version("pump") == 1
+    loaded = registry.load("pump")
+    assert loaded.info["version"] == 1
+    test = frame(50, seed=9)
+    np.testing.assert_allclose(loaded.score(test).score, model.score(test).score)
+    assert registry.report("pump", "evaluation") == {"f1": 0.9}
+    assert registry.report("pump", "evaluation", 2) is None
+    assert registry.describe("pump")["Versions"] == [1, 2]
+
+
+def test_missing_models_and_versions_are_not_found(registry: ModelRegistry, model: Model) -> None:
+    with pytest.raises(NotFoundError, match="'pump'"):
+        registry.load("pump")
+    registry.save("pump", model)
+    with pytest.raises(NotFoundError, match="version 7"):
+        registry.load("pump", 7)
+    with pytest.raises(NotFoundError):
+        registry.set_active("pump", 7)
+
+
+def test_a_half_written_version_is_bad_input_naming_the_file(registry: ModelRegistry) -> None:
+    registry.store.put(f"{registry.prefix}pump/v1/model.json", b"{}")
+    with pytest.raises(UserError, match=r"model\.npz missing"):
+        registry.load("pump")
+
+
+def test_artifacts_load_without_pickle(model: Model) -> None:
+    files = model.to_artifacts()
+    evil = io.BytesIO()
+    np.savez(evil, threshold=np.array([{"run": "code"}], dtype=object))
+    with pytest.raises(UserError, match="unreadable model artifact"):
+        Model.from_artifacts({**files, "model.npz": evil.getvalue()}, "s3://artifacts/m/v1")
+    with pytest.raises(UserError, match="format"):
+        Model.from_artifacts({**files, "model.json": b'{"format": 99}'}, "m")
+    assert Model.from_artifacts(files, "m").sensors == model.sensors
+
+
+def test_reading_a_local_registry_creates_nothing(tmp_path: Path) -> None:
+    registry = ModelRegistry(FsObjectStore(tmp_path / "models", create=False))
+    assert registry.names() == []
+    with pytest.raises(NotFoundError):
+        registry.load("pump")
+    assert not (tmp_path / "models").exists()

@@ -1,0 +1,97 @@
+"""An alert SNS refuses is kept in the outbox in the state table and sent by a later timers
+invocation, once SNS takes it: never lost, never sent twice."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_support import (
+    REGION,
+    AtomicRequests,
+    LambdaContext,
+    create_state_table,
+    iot_published,
+    sns_sent,
+)
+from moto import mock_aws
+
+from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
+from cloud.detectors import default_detector_paths, load_detector_model, load_input
+from cloud.detectors.outbox import OUTBOX_NAMESPACE
+from cloud.handlers import detector as detector_handler
+from cloud.handlers import timers as timers_handler
+from cloud.handlers.observability import Observability
+from cloud.l4e.sites import SiteLayout
+from edge.clock import ManualClock
+
+T0 = 1_767_596_400  # 2026-01-05T07:00:00Z
+KEY = "output/pump-02/2026-01-05T07:00:00Z/results.jsonl"
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="pw-output")
+        rows = [
+            {"timestamp": f"2026-01-05T07:0{m}:00.000000", "prediction": 1, "anomaly_score": 0.9}
+            for m in (1, 2, 3)
+        ]
+        s3.put_object(Bucket="pw-output", Key=KEY, Body="".join(json.dumps(r) + "\n" for r in rows))
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create_state_table(ddb, "pw-state")
+        yield {
+            "s3": s3,
+            "sns": boto3.client("sns", region_name=REGION),
+            "iot": boto3.client("iot-data", region_name=REGION),
+            "state": DynamoDbStateStore("pw-state", AtomicRequests(ddb)),
+        }
+
+
+def test_a_refused_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -> None:
+    # GIVEN the alerts topic does not exist yet (SNS refuses every publish)
+    topic = f"arn:aws:sns:{REGION}:123456789012:pw-alerts"
+    model_path, input_path = default_detector_paths()
+    common: dict[str, Any] = {
+        "state": aws["state"],
+        "notifier": SnsNotifier(topic, aws["sns"]),
+        "publisher": IotDataPublisher(aws["iot"]),
+        "model": load_detector_model(model_path),
+        "inputs": [load_input(input_path)],
+        "observability": Observability(),
+        "sites": SiteLayout(),
+        "target": topic,
+    }
+    detect = detector_handler.make_handler(
+        **common,
+        open_store=lambda bucket: S3ObjectStore(bucket, client=aws["s3"]),
+        prefix="output/",
+        persistence=None,
+        clock=ManualClock(T0 + 400),
+    )
+    record = {"s3": {"bucket": {"name": "pw-output"}, "object": {"key": KEY, "eTag": "e1"}}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        # WHEN pump-02 alarms: the shadow command goes out, the alert cannot
+        detect({"Records": [record]}, LambdaContext())
+        assert [t for t, _ in iot_published()] == ["$aws/things/pump-02/shadow/update"]
+        [(_key, pending)] = aws["state"].items(OUTBOX_NAMESPACE)
+        assert pending["attempts"] == 1 and "NotFound" in pending["last_error"]
+        # ... and once the topic exists, the next timers run sends it
+        created = aws["sns"].create_topic(Name="pw-alerts")["TopicArn"]
+        assert created == topic
+        tick = timers_handler.make_handler(**common)
+        response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
+        again = tick({"time": "2026-01-05T07:08:00Z"}, LambdaContext())
+
+    # THEN the alert went out once per channel, and nothing is left to retry
+    assert response == {"timers_fired": 0, "actions_retried": 1}
+    assert again == {"timers_fired": 0, "actions_retried": 0}
+    assert [attrs["channel"] for _m, _s, attrs in sns_sent(topic)] == ["email", "sms"]
+    assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
+    assert len(iot_published()) == 1

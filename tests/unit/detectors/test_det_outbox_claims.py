@@ -1,0 +1,92 @@
+"""Two processes retrying from one outbox (overlapping Lambda invocations): each due record is
+claimed with a conditional write, so exactly one of them delivers it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors.engine import ActionRequest
+from cloud.detectors.outbox import OUTBOX_NAMESPACE, DeliveryOutbox
+from cloud.ports import Versioned
+from edge.clock import ManualClock
+
+T0 = 1_767_225_600.0
+
+
+class Sink:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.done: list[str] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        if self.fail:
+            raise RuntimeError("SNS throttled")
+        self.done.append(request.event_name)
+
+
+class Stale:
+    """The store, except that it lists the outbox as it was before another process got to
+    it (both processes listed it at the same moment)."""
+
+    def __init__(self, inner: InMemoryStateStore, snapshot: list[tuple[str, Versioned]]) -> None:
+        self._inner = inner
+        self._snapshot = snapshot
+
+    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
+        if namespace == OUTBOX_NAMESPACE:
+            return iter(self._snapshot)
+        return self._inner.items_versioned(namespace)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def request() -> ActionRequest:
+    return ActionRequest(
+        kind="sns",
+        target={"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
+        payload={},
+        payload_type="DEFAULT",
+        detector_model="m",
+        key_value="pump-01",
+        event_name="alarm raised",
+        state_name="Alarm",
+        state_entry=2,
+        event_time_ms=int(T0 * 1000),
+    )
+
+
+def test_a_due_record_is_delivered_by_one_of_two_retrying_processes() -> None:
+    # GIVEN an alert whose first delivery failed, due again a minute later
+    state, clock = InMemoryStateStore(), ManualClock(T0)
+    DeliveryOutbox(Sink(fail=True), state, clock).execute(request())
+    clock.advance(60)
+    seen_by_both = list(state.items_versioned(OUTBOX_NAMESPACE))
+    assert len(seen_by_both) == 1
+    # WHEN two processes retry from the same listing, one after the other
+    first, second = Sink(), Sink()
+    delivered = (
+        DeliveryOutbox(first, state, clock).retry_due(),
+        DeliveryOutbox(second, Stale(state, seen_by_both), clock).retry_due(),  # type: ignore[arg-type]
+    )
+    # THEN only the first delivered it, and it is gone from the outbox
+    assert delivered == (1, 0)
+    assert (first.done, second.done) == (["alarm raised"], [])
+    assert list(state.items(OUTBOX_NAMESPACE)) == []
+
+
+def test_a_claim_lapses_when_its_holder_never_finishes() -> None:
+    state, clock = InMemoryStateStore(), ManualClock(T0)
+    DeliveryOutbox(Sink(fail=True), state, clock).execute(request())
+    clock.advance(60)
+    [(key, stored)] = state.items_versioned(OUTBOX_NAMESPACE)
+    state.put_if_version(
+        OUTBOX_NAMESPACE, key, {**stored.value, "next_at": T0 + 180}, stored.version
+    )
+    assert DeliveryOutbox(Sink(), state, clock).retry_due() == 0  # claimed by someone else
+    clock.advance(121)
+    sink = Sink()
+    assert DeliveryOutbox(sink, state, clock).retry_due() == 1
+    assert sink.done == ["alarm raised"]
