@@ -561,12 +561,14 @@ def train(
     warmup = config.smoothing - 1
     if differenced.any():
         warmup += config.difference_lag
-    fitted = []
+    fitted, readings = [], []
     for x, keep in zip(xs, keeps, strict=True):
         y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
         fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
         fitted.append(y[fit])
+        readings.append(x[fit])
     y = np.vstack(fitted)
+    trained_on = np.vstack(readings)
     rng = np.random.default_rng(config.seed)
     center, scale = _robust_scale(y)
     g = (y - center) / scale
@@ -621,7 +623,7 @@ def train(
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
             # the readings trained on, per operating mode, for input drift (cloud.inference.drift)
-            "profile": training_profile(x[fit][~gross], sensors, mode, len(centroids)),
+            "profile": training_profile(trained_on[~gross], sensors, mode, len(centroids)),
         }
     )
     return model
