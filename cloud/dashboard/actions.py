@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from edge.errors import PlantwatchError, UserError
+from edge.errors import UserError
 
 ACTIONS: Final = {"acknowledge": "ACKNOWLEDGE", "snooze": "SNOOZE"}
 
@@ -84,7 +84,9 @@ class EngineActions:
 
 
 class StoreActions:
-    """Acts on a data directory's alarms from outside the process that runs them."""
+    """Acts on a data directory's alarms from outside the process that runs them, the way
+    ``plantwatch alarms ack|snooze`` does (the same code): through a live stack's request
+    inbox, or with no stack running, on the stored state."""
 
     def __init__(self, data: Path) -> None:
         self._data = Path(data)
@@ -99,38 +101,20 @@ class StoreActions:
         who: str,
         snooze_s: float | None = None,
     ) -> dict[str, Any]:
-        from cloud.adapters.local import OutboxNotifier
         from cloud.adapters.local.sqlite_state_store import SqliteStateStore
-        from cloud.detectors.actions import LocalActionSink
-        from cloud.detectors.alarms import NotificationLimiter, operations
+        from cloud.cli import alarms as cli
+        from cloud.detectors.alarms import operations
+        from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE
         from cloud.runtime.layout import DataLayout
-        from edge.clock import SystemClock
+        from edge.errors import NotFoundError
 
         request = _request(action, alarm_model, key, note, who, snooze_s)
-        layout = DataLayout(self._data)
-        store = SqliteStateStore(layout.state_db)
+        store = SqliteStateStore(DataLayout(self._data).state_db)
         try:
+            if store.get(REGISTRY_NAMESPACE, alarm_model) is None:
+                raise NotFoundError(f"alarm model {alarm_model!r}: not in this data directory")
             if operations.stack_alive(store, time.time()):
-                ticket = operations.submit(store, request, time.time())
-                result = operations.wait(store, ticket)
-                if result is None:
-                    raise PlantwatchError("the running stack did not apply the request in 15 s")
-                if result["status"] == "rejected":
-                    raise UserError(result["message"])
-                if result["status"] != "done":
-                    raise PlantwatchError(result.get("message", "the stack failed the request"))
-                return dict(result["alarm"])
-            clock = SystemClock()
-            notifier = OutboxNotifier(layout.alerts, clock=clock)
-            limiter = NotificationLimiter(store)
-            engine = operations.engine_from_store(
-                store,
-                alarm_model,
-                clock=clock,
-                notifier=notifier,
-                actions=LocalActionSink(notifier, None, state=store, limiter=limiter),
-                limiter=limiter,
-            )
-            return operations.apply(engine, request)
+                return dict(cli._through_stack(store, request))
+            return dict(cli._directly(store, self._data, request))
         finally:
             store.close()

@@ -259,7 +259,8 @@ class LocalStack:
         self._hook("dashboard", {"url": self.dashboard.url})
 
     def alarm_engines(self) -> dict[str, Any]:
-        """The alarm-model engines this stack runs, by model name (none yet)."""
+        """The alarm-model engines this stack runs, by model name (``self.alarms`` where
+        the stack runs alarm models; none otherwise)."""
         return dict(getattr(self, "alarms", {}))
 
     def _start_ingest(self) -> None:
