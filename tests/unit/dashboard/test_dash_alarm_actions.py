@@ -5,6 +5,7 @@ without the action header, or when the action does not fit the alarm's state."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +17,27 @@ from cloud.dashboard.actions import EngineActions, StoreActions
 from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.app import create_app
 from cloud.dashboard.queries import DataView
+from cloud.detectors import load_input
+from cloud.detectors.actions import LocalActionSink
+from cloud.feeder import default_detector_paths
 from cloud.runtime.layout import DataLayout
 from edge.clock import ManualClock
 
 alarms = pytest.importorskip(
-    "cloud.detectors.alarms.operations", reason="this build has no alarm-model engine"
+    "cloud.detectors.alarms", reason="this build has no alarm-model engine"
 )
+alarm_models = importlib.import_module("cloud.detectors.alarms.model")
 HEADERS = {"x-plantwatch-action": "1"}
 
 
 def active_alarm(data: Path) -> tuple[Any, Any]:
     """A data directory whose anomaly_score alarm for pump-02 is ACTIVE; the engine and store."""
-    from cloud.detectors import load_input
-    from cloud.detectors.actions import LocalActionSink
-    from cloud.detectors.alarms import AlarmEngine, load_alarm_model
-    from cloud.detectors.alarms.model import default_alarm_path
-    from cloud.feeder import default_detector_paths
-
     layout = DataLayout.at(data)
     store = SqliteStateStore(layout.state_db)
     clock = ManualClock(1_767_600_000.0)
     notifier = OutboxNotifier(layout.alerts, clock=clock)
-    engine = AlarmEngine(
-        load_alarm_model(default_alarm_path()),
+    engine = alarms.AlarmEngine(
+        alarms.load_alarm_model(alarm_models.default_alarm_path()),
         [load_input(default_detector_paths()[1])],
         store,
         clock,
