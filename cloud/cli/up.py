@@ -95,11 +95,13 @@ def add_dashboard_arguments(parser: argparse.ArgumentParser, *, default_port: in
         "--dashboard-port",
         type=port,
         default=default_port,
+        metavar="PORT",
         help=f"web dashboard port; 0 picks a free one (default {default_port})",
     )
     parser.add_argument(
         "--dashboard-host",
         default="127.0.0.1",
+        metavar="HOST",
         help="web dashboard bind address (default 127.0.0.1); anything else needs --auth, "
         "and then asks for HTTP Basic auth as plantwatch-operator",
     )
