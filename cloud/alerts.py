@@ -26,7 +26,12 @@ GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 
 SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
 
-SEVERITY: Final[Mapping[str, str]] = {"ALARM": "critical", "STALE": "warning", "RECOVERED": "info"}
+SEVERITY: Final[Mapping[str, str]] = {
+    "ALARM": "critical",
+    "STALE": "warning",
+    "RECOVERED": "info",
+    "RESUMED": "info",
+}
 """An alert's ``severity`` message attribute by kind, for subscription filter policies
 (page on ``critical``, mail the rest)."""
 
@@ -125,7 +130,7 @@ class AlertContent:
     """What an alert says, read from a detector action payload."""
 
     kind: str
-    """``ALARM``, ``RECOVERED`` or ``STALE``."""
+    """``ALARM``, ``RECOVERED``, ``STALE`` (went silent) or ``RESUMED`` (results are back)."""
     asset: str
     state: str
     event: str
@@ -135,6 +140,8 @@ class AlertContent:
     time: str
     reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    ack: str | None = None
+    """The command that acknowledges the asset's alarm, when an alarm model watches it."""
 
 
 def content_from_payload(
@@ -191,9 +198,11 @@ def content_from_payload(
 
 
 def classify(state: str, event: str) -> str:
-    """Alarm, recovery or stale notice, from the state at action time and the event name."""
+    """Alarm, recovery, stale or resumed notice, from the state at action time and the event."""
     text = f"{state} {event}".lower()
-    if "stale" in text or "offline" in text or "lost" in text:
+    if "resum" in event.lower() or "back online" in event.lower():
+        return "RESUMED"
+    if "stale" in text or "offline" in text or "lost" in text or "silent" in text:
         return "STALE"
     if "recover" in text or state.lower() in ("normal", "ok", "online", "healthy"):
         return "RECOVERED"
@@ -275,7 +284,7 @@ _ADVICE: Final[dict[str, str]] = {
     "ALARM": (
         "Confirm the device reports safe mode (the detector commands it through the device"
         " shadow), inspect the top contributing sensors first, check the asset on site and"
-        " tell the maintenance team. `plantwatch alarms` lists the alert history;"
+        " tell the maintenance team. `plantwatch alarms sent` lists the alert history;"
         " `plantwatch detectors describe ASSET` shows the detector state."
     ),
     "RECOVERED": (
@@ -284,8 +293,13 @@ _ADVICE: Final[dict[str, str]] = {
         " confirm on site and record the cause of the alarm first."
     ),
     "STALE": (
-        "No anomaly results have arrived for this asset. Check that the device is online,"
-        " that readings reach the broker, and that the inference scheduler is running."
+        "No anomaly results have arrived for this asset for twice the upload frequency: it"
+        " went silent. Check that the device is online, that readings reach the broker, and"
+        " that the inference scheduler is running. You get one notice when results return."
+    ),
+    "RESUMED": (
+        "Anomaly results arrive again. The detector starts over in Normal; a device left in"
+        " safe mode stays there until an operator restores it."
     ),
 }
 
@@ -297,18 +311,22 @@ def build_email(content: AlertContent) -> tuple[str, str]:
         head = f"ALARM {content.asset}: anomaly{score}"
     elif content.kind == "RECOVERED":
         head = f"RECOVERED {content.asset}: back to normal"
+    elif content.kind == "RESUMED":
+        head = f"RESUMED {content.asset}: results are back"
     else:
-        head = f"STALE {content.asset}: no results"
+        head = f"STALE {content.asset}: went silent"
     subject = ascii_subject(f"[plantwatch] {head}")
     headline = {
         "ALARM": f"{content.asset} is behaving abnormally",
         "RECOVERED": f"{content.asset} is back to normal",
-        "STALE": f"no anomaly results for {content.asset}",
+        "STALE": f"{content.asset} went silent: no anomaly results since {long_time(content.time)}",
+        "RESUMED": f"anomaly results for {content.asset} are back",
     }[content.kind]
     score_text = "n/a" if content.score is None else f"{content.score:.3f}"
     lines = [
         f"plantwatch {content.kind}: {headline}.",
         f"What to do: {_ADVICE[content.kind]}",
+        *([f"Acknowledge: {content.ack}"] if content.ack and content.kind == "ALARM" else []),
         "",
         f"Asset:      {content.asset}",
         f"State:      {content.state or 'unknown'}",
@@ -343,11 +361,18 @@ def build_sms(content: AlertContent) -> str:
             name, share = content.sensors[0]
             text += f" top {_short_sensor(name)} {_pct(share)}"
         text += f" at {short_time(content.time)}. Safe mode commanded."
+        if content.ack:
+            tail = to_gsm7(" Ack: " + content.ack.split(" --note", 1)[0])
+            room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
+            return fit_sms(text, room) + tail if room >= 40 else fit_sms(text + tail)
     elif content.kind == "RECOVERED":
         text = f"PLANTWATCH RECOVERED {asset}{score} at {short_time(content.time)}. Still in safe mode."
+    elif content.kind == "RESUMED":
+        text = f"PLANTWATCH RESUMED {asset}: results are back. Safe mode, if set, stays."
     else:
         text = (
-            f"PLANTWATCH STALE {asset}: no results since {short_time(content.time)}. Check device."
+            f"PLANTWATCH STALE {asset} went silent: no results since {short_time(content.time)}."
+            " Check device."
         )
     return fit_sms(text)
 
@@ -355,3 +380,183 @@ def build_sms(content: AlertContent) -> str:
 def alert_identity(model: str, key: str | None, event: str, state: str, entry: int) -> str:
     """Dedup key: one alert per (model, key, event, state entry)."""
     return f"{model}|{key or ''}|{event}|{state}|{entry}"
+
+
+# ---------------------------------------------------------------- alarm notifications
+
+_ALARM_WORDS: Final[dict[str, str]] = {
+    "ACTIVE": "ALARM",
+    "REMINDER": "REMINDER",
+    "ACKNOWLEDGED": "ACKNOWLEDGED",
+    "LATCHED": "LATCHED",
+    "NORMAL": "CLEARED",
+    "SNOOZE_DISABLED": "SNOOZED",
+    "DISABLED": "DISABLED",
+}
+_SYMBOLS: Final[dict[str, str]] = {
+    "GREATER": ">",
+    "GREATER_OR_EQUAL": ">=",
+    "LESS": "<",
+    "LESS_OR_EQUAL": "<=",
+    "EQUAL": "=",
+    "NOT_EQUAL": "!=",
+}
+_NEEDS_ACK: Final = ("ACTIVE", "REMINDER", "LATCHED")
+
+
+def alarm_severity(kind: str) -> str:
+    """The ``severity`` message attribute of an alarm notification (see :data:`SEVERITY`)."""
+    return "critical" if kind in _NEEDS_ACK else "info"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotice:
+    """One alarm notification: a state change, or a reminder of an unacknowledged alarm."""
+
+    kind: str
+    """The state entered (``ACTIVE``, ``ACKNOWLEDGED``, ``LATCHED``, ``NORMAL``,
+    ``SNOOZE_DISABLED``, ``DISABLED``) or ``REMINDER``."""
+    model: str
+    key: str | None
+    state: str
+    previous: str | None
+    severity: int | None
+    property_name: str
+    value: Any
+    operator: str
+    threshold: Any
+    time: str
+    cause: str = ""
+    """What caused it: ``rule``, an operator action (``ACKNOWLEDGE`` ...) or ``SNOOZE_TIMEOUT``."""
+    reminder: int | None = None
+    reminder_cap: int | None = None
+    who: str | None = None
+    note: str | None = None
+    snooze_s: float | None = None
+    additional: str | None = None
+
+
+def ack_command(model: str, key: str | None, note: str = "what you found") -> str:
+    """The command an operator runs to acknowledge this alarm; alert texts carry it."""
+    target = f"{model} {key}" if key else model
+    return f'plantwatch alarms ack {target} --note "{note}"'
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "?" if value is None else str(value)
+
+
+def _rule_text(notice: AlarmNotice) -> str:
+    symbol = _SYMBOLS.get(notice.operator, notice.operator)
+    return (
+        f"{notice.property_name} {_short(notice.value)}"
+        f" (alarm when {symbol} {_short(notice.threshold)})"
+    )
+
+
+def _alarm_headline(notice: AlarmNotice) -> str:
+    key = notice.key or notice.model
+    by = f" by {notice.who}" if notice.who else ""
+    note = f": {notice.note}" if notice.note else ""
+    if notice.kind == "ACTIVE":
+        return f"{key}: {_rule_text(notice)}"
+    if notice.kind == "REMINDER":
+        return (
+            f"{key} still ACTIVE and not acknowledged"
+            f" ({notice.reminder}/{notice.reminder_cap}): {_rule_text(notice)}"
+        )
+    if notice.kind == "ACKNOWLEDGED" or notice.cause == "ACKNOWLEDGE":
+        return f"{key} acknowledged{by}{note}"
+    if notice.kind == "LATCHED":
+        return f"{key} back in range but never acknowledged: {_rule_text(notice)}"
+    if notice.kind == "SNOOZE_DISABLED":
+        minutes = f" for {notice.snooze_s / 60:g} min" if notice.snooze_s else ""
+        return f"{key} snoozed{minutes}{by}{note}"
+    if notice.kind == "DISABLED":
+        return f"{key} disabled{by}{note}"
+    if notice.cause in ("RESET", "ENABLE"):
+        word = "reset" if notice.cause == "RESET" else "enabled"
+        return f"{key} {word}{by}{note}"
+    if notice.cause == "SNOOZE_TIMEOUT":
+        return f"{key} snooze ended; watching again"
+    return f"{key} back to normal: {_rule_text(notice)}"
+
+
+def build_alarm_email(notice: AlarmNotice) -> tuple[str, str]:
+    """Subject (valid SNS subject) and a full body that says what to run next."""
+    word = _ALARM_WORDS.get(notice.kind, notice.kind)
+    severity = "" if notice.severity is None else f" (severity {notice.severity})"
+    subject = ascii_subject(f"[plantwatch] {word} {_alarm_headline(notice)}{severity}")
+    target = f"{notice.model} {notice.key}" if notice.key else notice.model
+    lines = [f"plantwatch alarm {notice.model}: {_alarm_headline(notice)}."]
+    if notice.kind in _NEEDS_ACK:
+        lines += [
+            "",
+            f"Acknowledge:  {ack_command(notice.model, notice.key)}",
+            f'Snooze:       plantwatch alarms snooze {target} --for 30m --note "why"',
+        ]
+    lines += [
+        f"History:      plantwatch alarms history {target}",
+        "",
+        f"Alarm:        {notice.model}{severity}",
+        f"Key:          {notice.key or '(none)'}",
+        f"State:        {notice.state} (was {notice.previous or 'new'}) at {notice.time}",
+        f"Rule:         {notice.property_name} {_SYMBOLS.get(notice.operator, notice.operator)}"
+        f" {_short(notice.threshold)}",
+        f"Last value:   {_short(notice.value)}",
+    ]
+    if notice.who or notice.note:
+        lines.append(f"Operator:     {notice.who or 'unknown'}: {notice.note or '(no note)'}")
+    if notice.additional:
+        lines += ["", notice.additional]
+    lines.append("")
+    return subject, "\n".join(lines)
+
+
+def build_alarm_sms(notice: AlarmNotice) -> str:
+    """At most 160 GSM-7 septets; an alarm that needs acknowledging keeps its ack command."""
+    word = _ALARM_WORDS.get(notice.kind, notice.kind)
+    head = to_gsm7(f"PLANTWATCH {word} {_alarm_headline(notice)}")
+    if notice.kind not in _NEEDS_ACK:
+        return fit_sms(head)
+    target = f"{notice.model} {notice.key}" if notice.key else notice.model
+    tail = to_gsm7(f". Ack: plantwatch alarms ack {target}")
+    room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
+    if room < 20:
+        return fit_sms(head + tail)
+    return fit_sms(head, room) + tail
+
+
+def alarm_notice_from_payload(payload: Mapping[str, Any]) -> AlarmNotice:
+    """An alarm's action payload (§7) as a notice. plantwatch's own notifications add a
+    ``notice`` object (what changed, why, who, the reminder count) the texts need."""
+    state = payload.get("alarmState") or {}
+    evaluation = (state.get("ruleEvaluation") or {}).get("simpleRuleEvaluation") or {}
+    action = state.get("customerAction") or {}
+    name = str(action.get("actionName", ""))
+    config = action.get(f"{name.lower()}ActionConfiguration") or {}
+    extra = payload.get("notice") or {}
+    state_name = str(state.get("stateName", ""))
+    return AlarmNotice(
+        kind=str(extra.get("kind") or state_name),
+        model=str(payload.get("alarmModelName", "")),
+        key=payload.get("keyValue"),
+        state=state_name,
+        previous=extra.get("previous"),
+        severity=payload.get("severity"),
+        property_name=str(extra.get("property") or "value"),
+        value=_number(evaluation.get("inputPropertyValue")),
+        operator=str(evaluation.get("operator", "")),
+        threshold=_number(evaluation.get("thresholdValue")),
+        time=_iso_ms(payload.get("stateUpdateTime")),
+        cause=str(extra.get("cause") or name or "rule"),
+        reminder=extra.get("reminder"),
+        reminder_cap=extra.get("reminderCap"),
+        who=extra.get("who"),
+        note=extra.get("note") if "note" in extra else (config.get("note") or None),
+        snooze_s=extra.get("snooze_s"),
+    )

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 INPUT_NAME: Final = "AnomalyResults"
 RESULTS_FILE: Final = "results.jsonl"
 TOP_SENSORS: Final = 3
+DEFAULT_STALE_AFTER_S: Final = 600.0
+"""Twice the default upload frequency (PT5M): no result for this long means "went silent"."""
 _FOLDER_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _COMPONENT_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]{1,128}$")
 
@@ -85,6 +87,7 @@ class ResultsFeeder:
         component: str | None = None,
         input_name: str = INPUT_NAME,
         sites: SiteLayout | None = None,
+        stale_after_s: float | None = DEFAULT_STALE_AFTER_S,
     ) -> None:
         self._store = store
         self.prefix = prefix
@@ -93,6 +96,8 @@ class ResultsFeeder:
         self.component = component
         self.input_name = input_name
         self.sites = sites or SiteLayout()
+        self.stale_after_s = stale_after_s
+        """Sent with every message: the silence after which the default model goes Stale."""
         self.namespace = f"feeder/{prefix}"
         self.quarantine_namespace = f"feeder-quarantine/{prefix}"
 
@@ -128,13 +133,19 @@ class ResultsFeeder:
         rows.sort(key=lambda r: (r.timestamp, r.component, r.key, r.line))
         count = 0
         for row in rows:
-            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            self._put(row)
             progress[row.key] += 1
             self._state.put(self.namespace, row.key, {"rows": progress[row.key], "settled": False})
             count += 1
         for key, fed in progress.items():
             self._state.put(self.namespace, key, {"rows": fed, "settled": settled[key]})
         return count
+
+    def _put(self, row: _Row) -> None:
+        message = row.message
+        if self.stale_after_s is not None:
+            message = {**message, "stale_after_s": self.stale_after_s}
+        self._engine.put_message(self.input_name, message, message_id=row.message_id)
 
     def feed(self, key: str) -> int:
         """Feed the rows of one results object not fed yet; return how many were fed.
@@ -155,7 +166,7 @@ class ResultsFeeder:
         fed = int(done.get("rows", 0)) if done else 0
         rows = self._rows(key, located[0], skip=fed)
         for row in rows:
-            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            self._put(row)
             fed += 1
             self._state.put(self.namespace, key, {"rows": fed, "settled": False})
         if done is None and not rows:

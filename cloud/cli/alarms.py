@@ -1,32 +1,425 @@
-"""``plantwatch alarms``: the alerts detectors sent, from the local outbox ``DIR/alerts.jsonl``.
+"""``plantwatch alarms``: alarm models and what operators do with their alarms.
 
-One row per alert (its email and SMS share an ``alert_id``), oldest first.
+- ``validate``: CreateAlarmModel JSON, with the detector validator's conventions.
+- ``list``: alarm instances, their states, since when, the last value, reminders, and the
+  notifications the per-asset limit suppressed.
+- ``ack|snooze|reset|enable|disable ALARM [KEY]``: operator actions. Beside a running stack
+  the request goes to it and this command waits for the result; with no stack running it is
+  applied to the stored state directly. An action that does not fit the alarm's state exits 2
+  naming the state.
+- ``history [ALARM [KEY]]``: every state change and operator action: who, when, the note.
+- ``sent``: the alerts sent, from the local outbox ``DIR/alerts.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
-from cloud.cli.output import Column, print_json, print_table
+from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
-from edge.errors import UserError
+from edge.cliargs import add_subcommands
+from edge.errors import PlantwatchError, UserError
+
+ACTIONS = {
+    "ack": "acknowledge an ACTIVE or LATCHED alarm",
+    "snooze": "silence an alarm for a while (SNOOZE_DISABLED), then NORMAL",
+    "reset": "return an alarm to NORMAL",
+    "enable": "enable a DISABLED alarm",
+    "disable": "disable an alarm; data is ignored until it is enabled",
+}
+_HOW = (
+    " Beside a running `plantwatch up` the request goes to the stack and this command waits"
+    " for its result; with no stack running it is applied to DIR/state.db directly. Exit 0"
+    " done, 2 when the action does not fit the alarm's state (the message names the state)."
+)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _data(parser: argparse.ArgumentParser, holds: str) -> None:
     parser.add_argument(
         "--data",
         type=Path,
         default=Path(DEFAULT_DATA),
         metavar="DIR",
-        help=f"runtime data directory holding alerts.jsonl (default: {DEFAULT_DATA})",
+        help=f"runtime data directory holding {holds} (default: {DEFAULT_DATA})",
     )
-    parser.add_argument("--asset", help="only alerts for this asset")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = add_subcommands(parser, "action")
+    validate = sub.add_parser(
+        "validate",
+        help="validate CreateAlarmModel JSON",
+        description="Validate a CreateAlarmModel body (and the CreateInput bodies it reads)"
+        " as AWS IoT Events would. Exit 0 valid, 2 with one line naming the JSON path.",
+    )
+    validate.add_argument("model", type=Path, metavar="MODEL.json", help="CreateAlarmModel JSON")
+    validate.add_argument(
+        "--input",
+        dest="inputs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="INPUT.json",
+        help="CreateInput JSON the model reads (repeatable)",
+    )
+    validate.add_argument("--json", action="store_true", help="print one JSON document")
+
+    listing = sub.add_parser(
+        "list",
+        help="alarm instances: state, since, last value",
+        description="Alarm instances of a runtime: state, since when, the last value, "
+        "reminders sent, notifications the per-asset limit suppressed, the last operator action.",
+    )
+    _data(listing, "state.db")
+    listing.add_argument("--alarm", help="only this alarm model")
+    listing.add_argument("--json", action="store_true", help="print one JSON document")
+
+    for name, summary in ACTIONS.items():
+        child = sub.add_parser(name, help=summary, description=summary.capitalize() + "." + _HOW)
+        child.add_argument("alarm", metavar="ALARM", help="alarm model name")
+        child.add_argument(
+            "key", nargs="?", metavar="KEY", help="key value (omit for a model without key)"
+        )
+        if name == "snooze":
+            child.add_argument(
+                "--for",
+                dest="duration",
+                required=True,
+                metavar="DURATION",
+                help="how long: PT30M, 30m, 2h",
+            )
+        child.add_argument("--note", default="", help="what you did or why (at most 256 chars)")
+        child.add_argument(
+            "--who", default=None, help="who acts (default: the login name of this user)"
+        )
+        _data(child, "state.db")
+        child.add_argument("--json", action="store_true", help="print one JSON document")
+
+    history = sub.add_parser(
+        "history",
+        help="state changes and operator actions",
+        description="Every state change, reminder and operator action of a runtime's alarms:"
+        " when, who and the note, oldest first.",
+    )
+    history.add_argument("alarm", nargs="?", metavar="ALARM", help="alarm model (default: all)")
+    history.add_argument("key", nargs="?", metavar="KEY", help="key value (default: all)")
+    _data(history, "state.db")
+    history.add_argument("--json", action="store_true", help="print one JSON document")
+
+    sent = sub.add_parser(
+        "sent",
+        help="alerts sent, from the outbox alerts.jsonl",
+        description="The alerts detectors and alarms sent, from the local outbox"
+        " DIR/alerts.jsonl: one row per alert (its email and SMS together), oldest first.",
+    )
+    _data(sent, "alerts.jsonl")
+    sent.add_argument("--asset", help="only alerts for this asset")
+    sent.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        return _validate(args)
+    if args.action == "sent":
+        return _sent(args)
+    if args.action == "list":
+        return _list(args)
+    if args.action == "history":
+        return _history(args)
+    return _operate(args)
+
+
+# ---------------------------------------------------------------- validate
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms.model import check_alarm_references, load_alarm_model
+    from cloud.detectors.model import load_input
+
+    inputs = [load_input(path) for path in args.inputs]
+    model = load_alarm_model(args.model)
+    warnings = check_alarm_references(model, inputs)
+    for warning in warnings:
+        stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    rule = model.rule
+    summary = {
+        "valid": True,
+        "alarmModelName": model.name,
+        "key": model.key,
+        "severity": model.severity,
+        "rule": f"{rule.input_property_text} {rule.operator} {rule.threshold_text}",
+        "acknowledgeFlow": model.acknowledge_flow,
+        "disabledOnInitialization": model.disabled_on_initialization,
+        "notificationActions": len(model.notifications),
+        "alarmActions": [a.kind for a in model.actions],
+        "reminderInterval_s": model.reminder_interval_s,
+        "reminderCap": model.reminder_cap,
+        "inputs": [i.name for i in inputs],
+        "warnings": warnings,
+    }
+    if args.json:
+        print_json(summary)
+        return status.SUCCESS
+    reminders = (
+        f"reminders every {model.reminder_interval_s:g} s, at most {model.reminder_cap}"
+        if model.reminder_interval_s
+        else "no reminders"
+    )
+    print_line(
+        f"{args.model.name}: valid alarm model {model.name!r}: {summary['rule']},"
+        f" key {model.key or '(none)'}, severity {'-' if model.severity is None else model.severity},"
+        f" acknowledge flow {'on' if model.acknowledge_flow else 'off'},"
+        f" starts {'DISABLED' if model.disabled_on_initialization else 'NORMAL'}, {reminders};"
+        f" inputs {', '.join(i.name for i in inputs)}"
+    )
+    return status.SUCCESS
+
+
+# ---------------------------------------------------------------- reading the store
+
+
+def _store(data: Path, *, readonly: bool = True) -> Any:
+    """The runtime's state store; listings open it read-only and leave the folder as it was."""
+    from cloud.adapters.local.sqlite_state_store import SqliteStateStore
+
+    db = DataLayout.existing(data).state_db
+    if not db.is_file():
+        raise UserError(f"{db}: no such file (run `plantwatch up --data {data}` first)")
+    return SqliteStateStore(db, readonly=readonly)
+
+
+def _models(store: Any, only: str | None) -> dict[str, dict[str, Any]]:
+    from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE
+
+    models = dict(store.items(REGISTRY_NAMESPACE))
+    if only is not None:
+        if only not in models:
+            raise UserError(
+                f"unknown alarm model {only!r} (known: {', '.join(models) or 'none yet'})"
+            )
+        return {only: models[only]}
+    return models
+
+
+def _when(epoch: Any) -> str:
+    if not isinstance(epoch, int | float):
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _value(doc: dict[str, Any], definition: dict[str, Any]) -> str:
+    from cloud.detectors import expr as ex
+
+    if doc.get("value") is None:
+        return ""
+    from cloud.detectors.alarms.model import OPERATORS
+
+    operator = definition.get("alarmRule", {}).get("simpleRule", {}).get("comparisonOperator", "")
+    symbol = OPERATORS.get(operator, operator)
+    return f"{ex.format_value(doc['value'])} ({symbol} {ex.format_value(doc.get('threshold'))})"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms.limits import suppressed_counts
+
+    store = _store(args.data)
+    try:
+        models = _models(store, args.alarm)
+        suppressed = suppressed_counts(store)
+        rows: list[dict[str, Any]] = []
+        for name, registered in models.items():
+            definition = registered.get("definition", {})
+            for key, doc in store.items(f"alarms/{name}"):
+                action = doc.get("customer_action") or {}
+                tags = {t.get("key"): t.get("value") for t in definition.get("tags", [])}
+                cap = tags.get("plantwatch:reminderCap", "3")
+                rows.append(
+                    {
+                        "alarm": name,
+                        "key": key,
+                        "state": doc["state"],
+                        "since": _when(doc.get("since")),
+                        "since_epoch": doc.get("since"),
+                        "value": doc.get("value"),
+                        "threshold": doc.get("threshold"),
+                        "last_value": _value(doc, definition),
+                        "reminders": f"{doc.get('reminders_sent', 0)}/{cap}"
+                        if "plantwatch:reminderInterval" in tags
+                        else "",
+                        "next_reminder": _when(doc.get("next_reminder")),
+                        "snoozed_until": _when(doc.get("snooze_until")),
+                        "suppressed": suppressed.get(key, 0),
+                        "last_action": f"{action.get('actionName', '')} by {action.get('who') or '?'}"
+                        if action
+                        else "",
+                        "note": (
+                            action.get(
+                                f"{str(action.get('actionName', '')).lower()}ActionConfiguration"
+                            )
+                            or {}
+                        ).get("note", "")
+                        if action
+                        else "",
+                    }
+                )
+    finally:
+        store.close()
+    if args.json:
+        print_json(rows)
+        return status.SUCCESS
+    print_table(
+        rows,
+        [
+            Column("alarm", "alarm"),
+            Column("key", "key"),
+            Column("state", "state"),
+            Column("since (UTC)", "since"),
+            Column("last value", "last_value"),
+            Column("reminders", "reminders"),
+            Column("suppressed", "suppressed", justify="right"),
+            Column("last action", "last_action"),
+        ],
+        empty="no alarm instances yet",
+    )
+    return status.SUCCESS
+
+
+def _history(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms.engine import HISTORY_PREFIX
+
+    store = _store(args.data)
+    try:
+        rows = []
+        for name in _models(store, args.alarm):
+            for _id, entry in store.items(f"{HISTORY_PREFIX}{name}"):
+                if args.key is not None and entry.get("key") != args.key:
+                    continue
+                rows.append({"alarm": name, **entry, "when": _when(entry.get("time"))})
+    finally:
+        store.close()
+    rows.sort(key=lambda r: (r.get("time") or 0, r["alarm"], r.get("key", "")))
+    if args.json:
+        print_json(rows)
+        return status.SUCCESS
+    print_table(
+        rows,
+        [
+            Column("when (UTC)", "when"),
+            Column("alarm", "alarm"),
+            Column("key", "key"),
+            Column("action", "action"),
+            Column("from", "from"),
+            Column("to", "to"),
+            Column("who", "who"),
+            Column("note", "note"),
+        ],
+        empty="no alarm history yet",
+    )
+    return status.SUCCESS
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms import operations
+    from cloud.detectors.durations import parse_duration
+
+    DataLayout.existing(args.data)  # a wrong --data is named before anything else
+    snooze_s = None
+    if args.action == "snooze":
+        try:
+            snooze_s = parse_duration(args.duration)
+        except ValueError as exc:
+            raise UserError(f"--for: {exc}") from None
+        if snooze_s < 1:
+            raise UserError(f"--for: a snooze lasts at least 1 s, got {args.duration!r}")
+    request = operations.OperatorRequest(
+        action=operations.VERBS[args.action],
+        alarm_model=args.alarm,
+        key=args.key,
+        note=args.note,
+        who=args.who or _login(),
+        snooze_s=snooze_s,
+    )
+    store = _store(args.data, readonly=False)
+    try:
+        _models(store, args.alarm)
+        if operations.stack_alive(store, time.time()):
+            described = _through_stack(store, request)
+        else:
+            described = _directly(store, args.data, request)
+    finally:
+        store.close()
+    if args.json:
+        print_json(described)
+        return status.SUCCESS
+    alarm = described["alarm"]
+    print_line(
+        f"{alarm['alarmModelName']}/{alarm.get('keyValue', '-')}:"
+        f" {alarm['alarmState']['stateName']} ({request.action.lower()} by {request.who}"
+        + (f": {request.note}" if request.note else "")
+        + ")"
+    )
+    return status.SUCCESS
+
+
+def _through_stack(store: Any, request: Any) -> dict[str, Any]:
+    """The running stack owns the alarm's state: queue the request and wait for its result."""
+    from cloud.detectors.alarms import operations
+
+    key = operations.submit(store, request, time.time())
+    result = operations.wait(store, key)
+    if result is None:
+        raise PlantwatchError(
+            "the running stack did not apply the request within 15 s; it stays queued"
+        )
+    if result["status"] == "rejected":
+        raise UserError(result["message"])
+    if result["status"] != "done":
+        raise PlantwatchError(result.get("message", "the stack failed to apply the request"))
+    return result["alarm"]
+
+
+def _directly(store: Any, data: Path, request: Any) -> dict[str, Any]:
+    """No stack is running: apply the request to the stored state here."""
+    from cloud.adapters.local import OutboxNotifier
+    from cloud.detectors.actions import LocalActionSink
+    from cloud.detectors.alarms import NotificationLimiter, operations
+    from cloud.detectors.outbox import DeliveryOutbox
+    from edge.clock import SystemClock
+
+    clock = SystemClock()
+    notifier = OutboxNotifier(DataLayout(data).alerts, clock=clock)
+    limiter = NotificationLimiter(store)
+    sink = LocalActionSink(notifier, None, state=store, limiter=limiter)
+    # What fails to send here stays in the outbox, for the next plantwatch up to retry.
+    engine = operations.engine_from_store(
+        store,
+        request.alarm_model,
+        clock=clock,
+        actions=DeliveryOutbox(sink, store, clock),
+        limiter=limiter,
+    )
+    return operations.apply(engine, request)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+# ---------------------------------------------------------------- sent alerts
 
 
 def load_alarms(path: Path) -> list[dict[str, Any]]:
@@ -66,7 +459,7 @@ def load_alarms(path: Path) -> list[dict[str, Any]]:
     return [alarms[a] for a in order]
 
 
-def run(args: argparse.Namespace) -> int:
+def _sent(args: argparse.Namespace) -> int:
     path = DataLayout.existing(args.data).alerts
     alarms = load_alarms(path) if path.is_file() else []
     if args.asset:
@@ -74,19 +467,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(alarms)
         return status.SUCCESS
-    from datetime import UTC, datetime
-
-    rows = []
-    for alarm in alarms:
-        sent = alarm["sent_at"]
-        rows.append(
-            {
-                **alarm,
-                "sent": datetime.fromtimestamp(sent, UTC).strftime("%Y-%m-%d %H:%M:%S")
-                if isinstance(sent, int | float)
-                else "",
-            }
-        )
+    rows = [{**a, "sent": _when(a["sent_at"]), "sms": a["sms"] or ""} for a in alarms]
     print_table(
         rows,
         [
@@ -96,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
             Column("subject", "subject"),
             Column("SMS", "sms"),
         ],
-        title=f"alarms ({path})",
-        empty=f"no alarms in {path}",
+        title=f"alerts sent ({path})",
+        empty=f"no alerts in {path}",
     )
     return status.SUCCESS

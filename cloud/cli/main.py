@@ -33,7 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cloud.cli.detectors",
         "validate, try and analyze detector models; list instances",
     ),
-    "alarms": ("cloud.cli.alarms", "list alarms raised by detectors"),
+    "alarms": (
+        "cloud.cli.alarms",
+        "alarm models and instances: list, ack, snooze, reset, history, sent",
+    ),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "auth": ("cloud.cli.auth", "device credentials for the broker of `plantwatch up --auth`"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),

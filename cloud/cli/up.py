@@ -86,6 +86,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="IoT Events input JSON (repeatable)",
     )
+    parser.add_argument(
+        "--alarm-model",
+        type=Path,
+        action="append",
+        default=[],
+        help="IoT Events CreateAlarmModel JSON run on the detector inputs (repeatable;"
+        " with --model and no --detector-model, the shipped anomaly_score alarm)",
+    )
+    parser.add_argument(
+        "--alert-limit",
+        default="10/PT1H",
+        metavar="N/DURATION",
+        help="per-asset notification budget; alerts over it are counted, not sent"
+        " (default: %(default)s)",
+    )
     add_dashboard_arguments(parser)
 
 
@@ -141,11 +156,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_dashboard and args.dashboard_port:
         _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    alarm_models = tuple(args.alarm_model)
     if args.model and detector_model is None:
+        from cloud.detectors.alarms.model import default_alarm_path
         from cloud.feeder import default_detector_paths
 
         detector_model, default_input = default_detector_paths()
         detector_inputs = detector_inputs or (default_input,)
+        alarm_models = alarm_models or (default_alarm_path(),)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -157,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         detector_model=detector_model,
         detector_inputs=detector_inputs,
+        alarm_models=alarm_models,
+        alert_limit=parse_alert_limit(args.alert_limit),
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
         dashboard=dashboard_config(args),
@@ -200,6 +220,23 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def parse_alert_limit(text: str) -> tuple[int, float]:
+    """``10/PT1H`` -> (10, 3600.0); UserError naming the option otherwise."""
+    from cloud.detectors.durations import parse_duration
+    from edge.errors import UserError
+
+    count, _, window = text.partition("/")
+    try:
+        limit, seconds = int(count), parse_duration(window or "PT1H")
+    except ValueError:
+        raise UserError(
+            f"--alert-limit: expected N/DURATION such as 10/PT1H, got {text!r}"
+        ) from None
+    if limit < 1 or seconds <= 0:
+        raise UserError(f"--alert-limit: needs N >= 1 and a positive duration, got {text!r}")
+    return limit, seconds
 
 
 def _check_port_free(host: str, number: int, option: str = "--port") -> None:

@@ -2,14 +2,20 @@
 
 ``sns`` becomes an email and an SMS (``cloud.alerts``), deduplicated per (model, key, event,
 state entry) and channel: a channel counts as sent only once the notifier returned, so a
-retried action (:mod:`cloud.detectors.outbox`) sends what failed and nothing twice; ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound
-engine as a message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
+retried action (:mod:`cloud.detectors.outbox`) sends what failed and nothing twice. Alerts
+pass the per-asset budget when a limiter is given, and an alarm model watching the asset
+(``ack_alarm``) puts its acknowledge command in the text. An alarm's notification (an
+``sns`` request whose payload is an alarm's, see :mod:`cloud.detectors.alarms.engine`) is
+written with the alarm's own texts, on the channel and to the recipients it names.
+``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound engine as a
+message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
 they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
 silently dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloud import alerts
+from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
@@ -44,6 +51,8 @@ class LocalActionSink:
         sender_id: str | None = None,
         state: StateStore | None = None,
         outbox: str | os.PathLike[str] | None = None,
+        limiter: NotificationLimiter | None = None,
+        ack_alarm: str | None = None,
     ) -> None:
         self._notifier = notifier
         self._publisher = publisher
@@ -52,6 +61,9 @@ class LocalActionSink:
         self._sender_id = sender_id
         self._state = state
         self._outbox_path = Path(outbox) if outbox is not None else None
+        self._limiter = limiter
+        self.ack_alarm = ack_alarm
+        """Name of the alarm model that watches the same assets (its ack command goes in alerts)."""
         self.outbox: list[dict[str, Any]] = []
         self._sent: dict[str, set[str]] = {}
         """Alert identity -> channels already sent."""
@@ -84,16 +96,25 @@ class LocalActionSink:
             request.state_name,
             request.state_entry,
         )
+        payload = request.payload
+        if isinstance(payload, Mapping) and "alarmModelName" in payload and "alarmState" in payload:
+            self._alarm_sns(request, identity, payload)
+            return
         with self._lock:
             done = self._channels_sent(identity)
         if {"email", "sms"} <= done:
             log.info("alert %s already sent; not sent again", identity)
             return
-        payload = request.payload
         content = alerts.content_from_payload(
             payload if isinstance(payload, Mapping | str) else json.dumps(payload),
             event_time_ms=request.event_time_ms,
         )
+        if not done and not self._within_limit(content.asset, request, identity):
+            return
+        if self.ack_alarm and content.kind == "ALARM":
+            content = dataclasses.replace(
+                content, ack=alerts.ack_command(self.ack_alarm, content.asset)
+            )
         subject, body = alerts.build_email(content)
         sms = alerts.build_sms(content)
         attrs: dict[str, str] = dict(alerts.SMS_ATTRIBUTES)
@@ -106,14 +127,100 @@ class LocalActionSink:
             "severity": alerts.SEVERITY[content.kind],
             "alert_id": identity,
         }
-        for notification in (
-            Notification("email", self.email_target, subject, body, attributes=meta),
-            Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta}),
+        self._send_once(
+            identity,
+            request,
+            done,
+            [
+                Notification("email", self.email_target, subject, body, attributes=meta),
+                Notification("sms", self.sms_target, subject, sms, attributes={**attrs, **meta}),
+            ],
+        )
+
+    def _alarm_sns(self, request: ActionRequest, identity: str, payload: Mapping[str, Any]) -> None:
+        """An alarm's notification, or an ``sns`` alarm action: the alarm's own texts.
+
+        A notification names its channel and recipients in the target (``channel``, ``to``,
+        ``subject``, ``additionalMessage``, ``senderId``); an alarm action's ``sns`` sends
+        both channels to this sink's targets.
+        """
+        notice = alerts.alarm_notice_from_payload(payload)
+        target = request.target
+        if target.get("additionalMessage"):
+            notice = dataclasses.replace(notice, additional=str(target["additionalMessage"]))
+        channels = [str(target["channel"])] if target.get("channel") else ["email", "sms"]
+        asset = notice.key or notice.model
+        with self._lock:
+            done = self._channels_sent(identity)
+        if set(channels) <= done:
+            log.info("alert %s already sent; not sent again", identity)
+            return
+        # A notification (it names its channel) was counted against the budget by its alarm
+        # engine when the state changed; an sns alarm action is counted here.
+        if (
+            not done
+            and not target.get("channel")
+            and not self._within_limit(asset, request, identity)
         ):
-            if notification.channel in done:
+            return
+        subject, body = alerts.build_alarm_email(notice)
+        meta = {
+            "asset": asset,
+            "kind": f"ALARM_{notice.kind}",
+            "severity": alerts.alarm_severity(notice.kind),
+            "alarm_model": notice.model,
+            "state": notice.state,
+            "alert_id": identity,
+        }
+        if target.get("targetArn"):
+            meta["topic_arn"] = str(target["targetArn"])
+        notifications: list[Notification] = []
+        if "email" in channels:
+            emails = [str(a) for a in target.get("to") or [self.email_target]]
+            email_subject = str(target.get("subject") or subject)
+            notifications += [Notification("email", a, email_subject, body, meta) for a in emails]
+        if "sms" in channels:
+            attrs = {**alerts.SMS_ATTRIBUTES, **meta}
+            sender = target.get("senderId") or self._sender_id
+            if sender:
+                attrs["AWS.SNS.SMS.SenderID"] = str(sender)
+            sms = alerts.build_alarm_sms(notice)
+            phones = [str(p) for p in target.get("to") or [self.sms_target]]
+            notifications += [Notification("sms", p, subject, sms, attrs) for p in phones]
+        self._send_once(identity, request, done, notifications)
+
+    def _within_limit(self, asset: str, request: ActionRequest, identity: str) -> bool:
+        """Spend one of *asset*'s alert budget; an alert over it is counted and not sent."""
+        if self._limiter is None or self._limiter.allow(asset, request.event_time_ms / 1000):
+            return True
+        # Counted by the limiter and listed by `plantwatch alarms list`; a flapping signal
+        # would otherwise fill the log as well as the phone.
+        log.info("alert %s suppressed: over the per-asset notification limit", identity)
+        with self._lock:
+            self._sent[identity] = {"email", "sms"}
+            if self._state is not None:
+                self._state.put(
+                    DEDUP_NAMESPACE,
+                    identity,
+                    {"event_time_ms": request.event_time_ms, "suppressed": True},
+                )
+        return False
+
+    def _send_once(
+        self,
+        identity: str,
+        request: ActionRequest,
+        done: set[str],
+        notifications: list[Notification],
+    ) -> None:
+        """Send each channel not sent yet, recording it once the notifier returned."""
+        for channel in ("email", "sms"):
+            batch = [n for n in notifications if n.channel == channel]
+            if not batch or channel in done:
                 continue
-            self._notifier.send(notification)
-            done.add(notification.channel)
+            for notification in batch:
+                self._notifier.send(notification)
+            done.add(channel)
             with self._lock:
                 self._sent[identity] = set(done)
                 if self._state is not None:
@@ -129,6 +236,8 @@ class LocalActionSink:
         doc = self._state.get(DEDUP_NAMESPACE, identity) if self._state is not None else None
         if doc is None:
             return set()
+        if doc.get("suppressed"):
+            return {"email", "sms"}
         return set(doc.get("channels", ("email", "sms")))  # older records: both were sent
 
     def _publish(self, request: ActionRequest) -> None:

@@ -10,21 +10,22 @@ import math
 import re
 from typing import Final
 
+from edge.cliargs import parse_duration_text
+
 _ISO_RE: Final = re.compile(
     r"P(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?",
     re.IGNORECASE,
 )
-_UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_SHORT_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|min|s|m|h|d)")
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in *text*; ValueError with what was expected if it is not a duration."""
+    """Seconds in *text*: ISO 8601 (``PT5M``) or the CLI's forms (``90s``, ``15m``, ``2h``).
+
+    ValueError says what was expected.
+    """
     value = text.strip() if isinstance(text, str) else ""
     expected = f"expected a duration like PT5M, 90s, 15m or 2h, got {text!r}"
-    if not value:
-        raise ValueError(expected)
     iso = _ISO_RE.fullmatch(value)
     if iso is not None and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         parts = iso.groupdict()
@@ -33,17 +34,10 @@ def parse_duration(text: str) -> float:
             for name, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
         )
         return _finite(seconds, expected)
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return _finite(float(value), expected)
-    pos, seconds = 0, 0.0
-    for match in _SHORT_RE.finditer(value):
-        if match.start() != pos:
-            break
-        seconds += float(match[1]) * _UNIT_S[match[2]]
-        pos = match.end()
-    if pos != len(value):
-        raise ValueError(expected)
-    return _finite(seconds, expected)
+    try:
+        return parse_duration_text(value)
+    except ValueError:
+        raise ValueError(expected) from None
 
 
 def _finite(seconds: float, expected: str) -> float:

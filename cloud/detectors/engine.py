@@ -683,45 +683,9 @@ class DetectorEngine:
         self, instance: _Instance, event: Event, action: Action, ctx: _Context, trigger: _Trigger
     ) -> ActionRequest:
         now_ms = round(self._clock.now() * 1000)
-        target: dict[str, Any] = {}
-        for name, value in action.fields.items():
-            if name == "payload":
-                continue
-            target[name] = value
-        for name, node in action.expressions.items():
-            value, problem = ex.evaluate_reporting(node, ctx)
-            if value is ex.UNDEFINED:
-                raise _ActionError(
-                    f"{action.path}.{name}",
-                    _field_text(action.fields, name),
-                    problem or "evaluated to undefined; action not taken",
-                )
-            target[name] = value
-        if action.payload is None:
-            payload: Any = self._default_payload(instance, event, trigger, now_ms)
-            payload_type = "DEFAULT"
-        else:
-            ppath = f"{action.path}.payload.contentExpression"
-            content, problem = ex.evaluate_reporting(action.payload.content, ctx)
-            if content is ex.UNDEFINED or content == "":
-                raise _ActionError(
-                    ppath,
-                    action.payload.content_text,
-                    problem or "contentExpression gave no value; action not taken",
-                )
-            text = content if isinstance(content, str) else ex.format_value(content)
-            payload_type = action.payload.type
-            if payload_type == "JSON":
-                try:
-                    payload = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise _ActionError(
-                        ppath,
-                        action.payload.content_text,
-                        f"not JSON: {exc.msg}; action not taken",
-                    ) from None
-            else:
-                payload = text
+        target, payload, payload_type = evaluate_action(
+            action, ctx, lambda: self._default_payload(instance, event, trigger, now_ms)
+        )
         return ActionRequest(
             kind=action.kind,
             target=target,
@@ -927,6 +891,43 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return ex.format_value(value)
+
+
+def evaluate_action(
+    action: Action, ctx: ex.EvalContext, default_payload: Callable[[], Any]
+) -> tuple[dict[str, Any], Any, str]:
+    """A service action's evaluated fields, payload and payload type (``DEFAULT``, ``JSON``
+    or ``STRING``); shared by detector and alarm models. Raises ``_ActionError`` naming the
+    field whose expression gave no value."""
+    target: dict[str, Any] = {name: v for name, v in action.fields.items() if name != "payload"}
+    for name, node in action.expressions.items():
+        value, problem = ex.evaluate_reporting(node, ctx)
+        if value is ex.UNDEFINED:
+            raise _ActionError(
+                f"{action.path}.{name}",
+                _field_text(action.fields, name),
+                problem or "evaluated to undefined; action not taken",
+            )
+        target[name] = value
+    if action.payload is None:
+        return target, default_payload(), "DEFAULT"
+    ppath = f"{action.path}.payload.contentExpression"
+    content, problem = ex.evaluate_reporting(action.payload.content, ctx)
+    if content is ex.UNDEFINED or content == "":
+        raise _ActionError(
+            ppath,
+            action.payload.content_text,
+            problem or "contentExpression gave no value; action not taken",
+        )
+    text = content if isinstance(content, str) else ex.format_value(content)
+    if action.payload.type != "JSON":
+        return target, text, action.payload.type
+    try:
+        return target, json.loads(text), "JSON"
+    except json.JSONDecodeError as exc:
+        raise _ActionError(
+            ppath, action.payload.content_text, f"not JSON: {exc.msg}; action not taken"
+        ) from None
 
 
 class _ActionError(Exception):

@@ -334,19 +334,7 @@ def load_detector_model(
         ),
         "$",
     )
-    model_name = ctx.string(
-        ctx.required(body, "detectorModelName", "$"), "$.detectorModelName", max_len=128
-    )
-    if not NAME_RE.fullmatch(model_name):
-        raise ctx.error("$.detectorModelName", f"{model_name!r} does not match ^[a-zA-Z0-9_-]+$")
-    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
-    key: str | None = None
-    key_path: tuple[str, ...] | None = None
-    if "key" in body:
-        key = ctx.string(body["key"], "$.key", max_len=128)
-        key_path = _split_json_path(key)
-        if key_path is None:
-            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+    model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
     method = body.get("evaluationMethod", "BATCH")
     if method not in ("BATCH", "SERIAL"):
         raise ctx.error("$.evaluationMethod", f"{method!r}: expected BATCH or SERIAL")
@@ -401,6 +389,24 @@ def load_detector_model(
         if problems:
             raise ctx.error(*problems[0])
     return model
+
+
+def _name_role_key(
+    ctx: _Ctx, body: Mapping[str, Any], name_field: str
+) -> tuple[str, str, str | None, tuple[str, ...] | None]:
+    """The model's name, role and optional key path, as detector and alarm models share them."""
+    name = ctx.string(ctx.required(body, name_field, "$"), f"$.{name_field}", max_len=128)
+    if not NAME_RE.fullmatch(name):
+        raise ctx.error(f"$.{name_field}", f"{name!r} does not match ^[a-zA-Z0-9_-]+$")
+    role_arn = ctx.string(ctx.required(body, "roleArn", "$"), "$.roleArn", max_len=2048)
+    key: str | None = None
+    key_path: tuple[str, ...] | None = None
+    if "key" in body:
+        key = ctx.string(body["key"], "$.key", max_len=128)
+        key_path = _split_json_path(key)
+        if key_path is None:
+            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+    return name, role_arn, key, key_path
 
 
 def _state(ctx: _Ctx, raw: Any, path: str) -> State:
@@ -789,49 +795,61 @@ def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) ->
     input declares. A path that diverges from the declared ones below that field is allowed
     with a warning (§1 Decision) and reads undefined at run time if absent.
     """
-    by_name = {i.name: i for i in inputs}
-    warnings: list[str] = []
-    expected = ", ".join(by_name) or "none; no input definitions were given"
-    any_input_condition = False
-    for event in model.events():
-        for expr_path, node in _event_expressions(event):
-            for ref in ex.references(node):
-                names: list[tuple[str, tuple[str | int, ...] | None]] = []
-                if isinstance(ref, ex.InputRef):
-                    names.append((ref.input_name, ref.path))
-                elif (
-                    isinstance(ref, ex.Call)
-                    and ref.name == "currentInput"
-                    and isinstance(ref.args[0], ex.Literal)
-                ):
-                    names.append((str(ref.args[0].value), None))
-                for input_name, path in names:
-                    if expr_path.endswith(".condition"):
-                        any_input_condition = True
-                    definition = by_name.get(input_name)
-                    if definition is None:
-                        raise DetectorModelError(
-                            f"{model.source}: {expr_path}: unknown input {input_name!r}"
-                            f" (expected: {expected})"
-                        )
-                    if path is None:
-                        continue
-                    fields = tuple(p for p in path if isinstance(p, str))
-                    declared = definition.attributes
-                    if not any(d[0] == fields[0] for d in declared):
-                        attrs = ", ".join(".".join(d) for d in declared)
-                        raise DetectorModelError(
-                            f"{model.source}: {expr_path}: unknown attribute"
-                            f" {'.'.join(fields)!r} of input {input_name!r} (expected: {attrs})"
-                        )
-                    if not any(_related(d, fields) for d in declared):
-                        warnings.append(
-                            f"{model.source}: {expr_path}: {input_name}.{'.'.join(fields)}"
-                            " is not a declared attribute; it reads undefined if absent"
-                        )
-    if not any_input_condition:
+    expressions = [item for event in model.events() for item in _event_expressions(event)]
+    warnings, read = check_input_references(model.source, expressions, inputs)
+    if not any(path.endswith(".condition") for path in read):
         warnings.append(f"{model.source}: no condition references an input")
     return warnings
+
+
+def check_input_references(
+    source: str,
+    expressions: Sequence[tuple[str, ex.Expr]],
+    inputs: Sequence[InputDefinition],
+) -> tuple[list[str], list[str]]:
+    """:func:`check_references` for any ``(json path, expression)`` pairs (alarm models too).
+
+    Returns the warnings and the paths of the expressions that read an input.
+    """
+    by_name = {i.name: i for i in inputs}
+    warnings: list[str] = []
+    reading: list[str] = []
+    expected = ", ".join(by_name) or "none; no input definitions were given"
+    for expr_path, node in expressions:
+        for ref in ex.references(node):
+            names: list[tuple[str, tuple[str | int, ...] | None]] = []
+            if isinstance(ref, ex.InputRef):
+                names.append((ref.input_name, ref.path))
+            elif (
+                isinstance(ref, ex.Call)
+                and ref.name == "currentInput"
+                and isinstance(ref.args[0], ex.Literal)
+            ):
+                names.append((str(ref.args[0].value), None))
+            for input_name, path in names:
+                reading.append(expr_path)
+                definition = by_name.get(input_name)
+                if definition is None:
+                    raise DetectorModelError(
+                        f"{source}: {expr_path}: unknown input {input_name!r}"
+                        f" (expected: {expected})"
+                    )
+                if path is None:
+                    continue
+                fields = tuple(p for p in path if isinstance(p, str))
+                declared = definition.attributes
+                if not any(d[0] == fields[0] for d in declared):
+                    attrs = ", ".join(".".join(d) for d in declared)
+                    raise DetectorModelError(
+                        f"{source}: {expr_path}: unknown attribute"
+                        f" {'.'.join(fields)!r} of input {input_name!r} (expected: {attrs})"
+                    )
+                if not any(_related(d, fields) for d in declared):
+                    warnings.append(
+                        f"{source}: {expr_path}: {input_name}.{'.'.join(fields)}"
+                        " is not a declared attribute; it reads undefined if absent"
+                    )
+    return warnings, reading
 
 
 def _related(declared: tuple[str, ...], used: tuple[str, ...]) -> bool:

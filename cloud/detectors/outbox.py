@@ -13,12 +13,13 @@ It is engine-agnostic: it wraps any ``ActionSink`` and needs only the ``StateSto
 so SQLite backs it locally and DynamoDB on AWS.
 
 Delivery is at least once. A process that stops between a successful delivery and the
-removal of its record delivers it again on restart; the local sink's alert de-duplication
+removal of its record delivers it again after a restart, once the record's claim has
+lapsed (at most ``CLAIM_S``); the local sink's alert de-duplication
 (one alert per channel per state entry) absorbs that for alerts, and a repeated shadow
 command sets the same desired state again. Several processes retrying from one store (two
 overlapping Lambda invocations) claim each due record with a conditional write before
-delivering it, so only one of them does; a claim lapses after ``CLAIM_S`` if its holder
-dies.
+delivering it, so only one of them does; a new record is born claimed by the process making
+its first attempt. A claim lapses after ``CLAIM_S`` if its holder dies.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ class DeliveryOutbox:
             "request": dataclasses.asdict(request),
             "attempts": 0,
             "created_at": now,
-            "next_at": now,
+            # claimed by this process while it makes the first attempt: an overlapping
+            # retry_due elsewhere must not deliver it as well (it may if this one dies)
+            "next_at": now + CLAIM_S,
         }
         with self._lock:
             self._state.put(OUTBOX_NAMESPACE, key, record)

@@ -1,4 +1,5 @@
-"""The demo story: train, run a fleet, inject a fault, detect, alert, command, recover.
+"""The demo story: train, run a fleet, inject a fault, detect, alert, command, acknowledge,
+recover.
 
 Everything runs for real on one machine (embedded broker, edge agent with its durable queue,
 rules and batcher writing L4E CSVs, scheduler, detectors, shadow service) on a simulated
@@ -8,6 +9,9 @@ clock, so hours of plant time pass in a minute and the results match real time.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +30,8 @@ ASSETS = ("pump-01", "pump-02", "pump-03")
 MODEL_NAME = "pump-fleet"
 RATE_S = 10.0
 START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()
+ALARM_MODEL = "anomaly_score"
+ACK_NOTE = "bearing temperature rising; maintenance called"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,13 @@ class Story:
     alert: float | None = None
     command_desired: float | None = None
     command_applied: float | None = None
+    alarm_active: float | None = None
+    """When the companion alarm of the faulted asset went ACTIVE."""
+    acknowledged: float | None = None
+    """When ``plantwatch alarms ack`` (run as the operator would) reported the new state."""
+    ack_command: list[str] = field(default_factory=list)
+    ack_result: str = ""
+    ack_process: Any = None
     recovered: float | None = None
     alerts_by_asset: dict[str, int] = field(default_factory=dict)
     executions: int = 0
@@ -88,7 +101,7 @@ class Story:
 
     @property
     def complete(self) -> bool:
-        return None not in (self.first_anomaly, self.alert, self.command_applied)
+        return None not in (self.first_anomaly, self.alert, self.command_applied, self.acknowledged)
 
     def before_onset(self, t: float) -> bool:
         return self.onset is None or t < self.onset
@@ -140,6 +153,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     fleet = FleetSimulator(specs, scenario, start=START - 60, rate_s=RATE_S, seed=options.seed)
     faulted = _faulted_asset(scenario)
     story = Story(faulted_asset=faulted, onset=_fault_onset(fleet, faulted))
+    from cloud.detectors.alarms.model import default_alarm_path
     from cloud.feeder import default_detector_paths
 
     detector_model, detector_input = default_detector_paths()
@@ -175,6 +189,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             model_name=MODEL_NAME,
             detector_model=detector_model,
             detector_inputs=(detector_input,),
+            alarm_models=(default_alarm_path(),),
             shadow_limits=False,
             streaming=options.streaming,
             dashboard=options.dashboard,
@@ -308,9 +323,13 @@ def _run_fleet(
             )
         if stack.streaming is not None and story.first_anomaly is None:
             _note_stream(stack.config.data, stack.results_prefix, story, clock.now(), console)
+        _acknowledge(stack, story, clock.now(), console)
         if story.recovered is not None and clock.now() > story.recovered + 900:
             break
         time.sleep(0.05)
+    if story.ack_process is not None and story.acknowledged is None:
+        story.ack_process.wait(timeout=30)
+        _acknowledge(stack, story, clock.now(), console)
 
 
 def _fault_onset(fleet: Any, asset: str) -> float | None:
@@ -325,6 +344,60 @@ def _note_stream(
     if newest:
         key = str(newest[-1].relative_to(layout.bucket))
         _note_result(layout, key, story, now, console)
+
+
+def _acknowledge(stack: LocalStack, story: Story, now: float, console: Console) -> None:
+    """The operator's part, through the same path a user takes: ``plantwatch alarms ack``.
+
+    Once the faulted asset's companion alarm is ACTIVE, the command runs as its own process
+    beside the running stack: it queues the request, the stack applies it on its next step,
+    and the command prints the new state, which the story keeps.
+    """
+    engine = stack.alarms.get(ALARM_MODEL)
+    if engine is None or story.fault_onset is None:
+        return  # an alarm before the fault began is a false alarm, not the story's
+    asset = story.faulted_asset
+    if story.alarm_active is None:
+        try:
+            state = engine.state_of(asset)
+        except KeyError:
+            return
+        if state != "ACTIVE":
+            return
+        story.alarm_active = now
+        console.print(
+            f"[dim]{_clock_text(now)}[/] [red]alarm[/]      {ALARM_MODEL}/{asset}: ACTIVE",
+            soft_wrap=True,
+        )
+    if story.ack_process is None:
+        story.ack_command = [
+            *("plantwatch", "alarms", "ack", ALARM_MODEL, asset, "--note", ACK_NOTE),
+            *("--who", "demo", "--data", str(stack.config.data.root)),
+        ]
+        story.ack_process = subprocess.Popen(
+            [sys.executable, "-m", "cloud.cli.main", *story.ack_command[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        console.print(
+            f"[dim]{_clock_text(now)}[/] [cyan]operator[/]   "
+            + escape(shlex.join(story.ack_command[:7])),
+            soft_wrap=True,
+        )
+    process = story.ack_process
+    if story.acknowledged is None and not story.ack_result and process.poll() is not None:
+        out, err = process.communicate()
+        story.ack_result = (out or err).strip()
+        if process.returncode == 0:
+            story.acknowledged = now
+            label = "[cyan]operator[/]  "
+        else:
+            story.errors.append(f"acknowledge failed: {story.ack_result}")
+            label = "[red]error[/]     "
+        console.print(
+            f"[dim]{_clock_text(now)}[/] {label} {escape(story.ack_result)}", soft_wrap=True
+        )
 
 
 def _note_anomalies(
@@ -445,6 +518,7 @@ def _summary(
         "detected": story.first_anomaly is not None,
         "alerted": story.alert is not None,
         "command_applied": story.command_applied is not None,
+        "acknowledged": story.acknowledged is not None,
         "recovered": story.recovered is not None,
         "healthy_assets_quiet": all(story.alerts_by_asset.get(a, 0) == 0 for a in healthy),
     }
@@ -457,6 +531,10 @@ def _summary(
         "first_anomalous_reading_s": since_onset(story.first_anomaly),
         "detection_delay_s": since_onset(story.detected),
         "alarm_delay_s": since_onset(story.alarm),
+        "acknowledgement": {
+            "command": shlex.join(story.ack_command),
+            "result": story.ack_result,
+        },
         "false_alarms_before_onset": {
             "anomalous_rows": len(story.false_alarm_rows),
             "first": _iso(min(story.false_alarm_rows, default=None)),
@@ -483,6 +561,8 @@ def _moments(story: Story) -> list[tuple[str, float | None]]:
         ("alarm", story.alarm),
         ("alert", story.alert),
         ("command_applied", story.command_applied),
+        ("alarm_active", story.alarm_active),
+        ("acknowledged", story.acknowledged),
         ("recovered", story.recovered),
     ]
     # stable: moments at the same instant keep the causal order listed above
@@ -511,6 +591,8 @@ def _print_summary(console: Console, summary: dict[str, Any], options: DemoOptio
         f"({mode} mode, plant time)"
     )
     fields["alarm delay"] = f"{_minutes(summary['alarm_delay_s'])} from fault to alarm"
+    if summary["acknowledgement"]["result"]:
+        fields["acknowledgement"] = summary["acknowledgement"]["result"]
     early = summary["false_alarms_before_onset"]
     fields["false alarms before onset"] = (
         f"{early['anomalous_rows']} anomalous rows, {early['alarms']} alarms"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +48,10 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    alarm_models: tuple[Path, ...] = ()
+    """CreateAlarmModel JSON run on the detector inputs (the default companion with ``up --model``)."""
+    alert_limit: tuple[int, float] = (10, 3600.0)
+    """Per-asset notification budget: at most this many alerts within this many seconds."""
     shadow_limits: bool = True
     streaming: bool = False
     """Score each reading as it arrives instead of once per upload window."""
@@ -122,7 +127,9 @@ class LocalStack:
         """The default site's scheduler; ``schedulers`` holds every site's."""
         self.schedulers: list[Any] = []
         self.engine: Any = None
+        self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
+        self._beat_at = 0.0
         self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
@@ -171,7 +178,7 @@ class LocalStack:
             self._start_streaming(cfg.model_name)
         elif cfg.model_name:
             self._start_scheduler(cfg.model_name)
-        if cfg.detector_model:
+        if cfg.detector_model or cfg.alarm_models:
             self._start_detectors()
         if cfg.dashboard is not None:
             self._start_dashboard()
@@ -259,9 +266,8 @@ class LocalStack:
         self._hook("dashboard", {"url": self.dashboard.url})
 
     def alarm_engines(self) -> dict[str, Any]:
-        """The alarm-model engines this stack runs, by model name (``self.alarms`` where
-        the stack runs alarm models; none otherwise)."""
-        return dict(getattr(self, "alarms", {}))
+        """The alarm-model engines this stack runs, by model name."""
+        return dict(self.alarms)
 
     def _start_ingest(self) -> None:
         from cloud.batcher import Batcher, BatcherConfig
@@ -338,22 +344,49 @@ class LocalStack:
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
         from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
         from cloud.detectors.outbox import DeliveryOutbox
+        from cloud.detectors.router import MessageRouter
         from cloud.feeder import ResultsFeeder
+        from cloud.l4e.naming import upload_frequency_seconds
 
         cfg = self.config
         publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
         self._closers.append(publisher.close)
-        model = load_detector_model(cfg.detector_model)
         inputs = [load_input(p) for p in cfg.detector_inputs]
+        alarm_models = [load_alarm_model(p) for p in cfg.alarm_models]
+        limiter = NotificationLimiter(self.state, *cfg.alert_limit)
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
         self.outbox = DeliveryOutbox(
-            LocalActionSink(self.notifier, publisher, state=self.state), self.state, self.clock
+            LocalActionSink(
+                self.notifier,
+                publisher,
+                state=self.state,
+                limiter=limiter,
+                ack_alarm=alarm_models[0].name if alarm_models else None,
+            ),
+            self.state,
+            self.clock,
         )
-        self.engine = DetectorEngine(model, inputs, self.state, self.clock, self.outbox)
+        engines: list[Any] = []
+        if cfg.detector_model:
+            self.engine = DetectorEngine(
+                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, self.outbox
+            )
+            engines.append(self.engine)
+        for model in alarm_models:
+            self.alarms[model.name] = AlarmEngine(
+                model, inputs, self.state, self.clock, self.outbox, limiter=limiter
+            )
+        engines.extend(self.alarms.values())
         self.feeder = ResultsFeeder(
-            self.bucket, self.results_prefix, self.engine, self.state, sites=cfg.site_layout
+            self.bucket,
+            self.results_prefix,
+            MessageRouter(engines),
+            self.state,
+            sites=cfg.site_layout,
+            stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
         )
 
     def _loop(self) -> None:
@@ -377,8 +410,24 @@ class LocalStack:
             fed = self.feeder.poll()
             if fed:
                 self._hook("fed", {"rows": fed})
-            self.engine.tick()
+            if self.engine is not None:
+                self.engine.tick()
+            self._step_alarms()
             self.outbox.retry_due()
+
+    def _step_alarms(self) -> None:
+        """Due reminders and snooze expiries, then operator requests from the CLI."""
+        if not self.alarms:
+            return
+        from cloud.detectors.alarms import operations
+
+        for alarm_engine in self.alarms.values():
+            alarm_engine.tick()
+        operations.drain(self.state, self.alarms)
+        wall = time.time()  # liveness of this process, not plant time: wall clock on purpose
+        if wall - self._beat_at >= 1.0:
+            operations.beat(self.state, wall, sorted(self.alarms))
+            self._beat_at = wall
 
     def stop(self) -> None:
         self._stop.set()
@@ -388,6 +437,12 @@ class LocalStack:
             self.step()
         except Exception as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
+        if self.alarms:
+            from cloud.detectors.alarms import operations
+
+            for alarm_engine in self.alarms.values():
+                alarm_engine.close()
+            operations.stopped(self.state)
         for close in reversed(self._closers):
             try:
                 close()

@@ -44,6 +44,32 @@ def test_demo_exits_zero(demo_out) -> None:
     assert f"dashboard  {summary['dashboard']} (live while the demo runs)" in proc.stdout
 
 
+def test_the_operator_acknowledges_the_alarm_as_a_user_would(demo_out) -> None:
+    out, _ = demo_out
+    summary = json.loads((out / "summary.json").read_text())
+    faulted = summary["faulted_asset"]
+    assert summary["checks"]["acknowledged"] is True
+    ack = summary["acknowledgement"]
+    assert ack["command"].startswith(f"plantwatch alarms ack anomaly_score {faulted} --note")
+    assert ack["result"].startswith(f"anomaly_score/{faulted}: ACKNOWLEDGED")
+    times = summary["times"]
+    assert times["alarm_active"] <= times["acknowledged"]
+    command = ["alarms", "history", "anomaly_score", faulted, "--data", str(out), "--json"]
+    history = subprocess.run(
+        [sys.executable, "-m", "cloud.cli.main", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    entries = json.loads(history.stdout)
+    acks = [e for e in entries if e["action"] == "ACKNOWLEDGE"]
+    assert [(e["who"], e["from"], e["to"]) for e in acks] == [("demo", "ACTIVE", "ACKNOWLEDGED")]
+    alerts = [json.loads(x) for x in (out / "alerts.jsonl").read_text().splitlines()]
+    kinds = [a["attributes"]["kind"] for a in alerts if a["channel"] == "sms"]
+    assert kinds.index("ALARM_ACTIVE") < kinds.index("ALARM_ACKNOWLEDGED")
+    assert "ALARM_REMINDER" not in kinds  # acknowledged before the first reminder was due
+
+
 def test_input_csvs_follow_l4e_naming(demo_out) -> None:
     out, _ = demo_out
     files = sorted(out.rglob("input/*.csv"))
@@ -128,10 +154,10 @@ def test_every_figure_of_a_line_comes_from_one_record(demo_out) -> None:
     assert f"{row['anomaly_score']:.2f}" == score
     best = max(row["diagnostics"], key=lambda d: d["value"])
     assert (best["name"], f"{best['value']:.0%}") == (top, f"{share}%")
-    email = next(
+    email = next(  # the detector's alarm email (the companion alarm notifies too)
         json.loads(x)
         for x in (out / "alerts.jsonl").read_text().splitlines()
-        if json.loads(x)["channel"] == "email"
+        if json.loads(x)["channel"] == "email" and json.loads(x)["attributes"]["kind"] == "ALARM"
     )
     alarm_time = re.search(r"Time:\s+\S+T(\S+)Z", email["body"]).group(1)
     alarm_row = by_time[alarm_time]

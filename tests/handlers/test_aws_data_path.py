@@ -5,7 +5,7 @@ handler -> input bucket, byte-identical to the local batcher; an EventBridge Sch
 event -> inference handler -> results.jsonl equal to the local scheduler's; each S3 event
 -> detector handler -> pump-02 in Alarm in DynamoDB, one SNS publish per channel, one
 iot-data shadow command; the same event again changes nothing; two overlapping timer
-invocations fire each due timer once.
+invocations fire each due timer once and send each "went silent" alert once.
 
 Each stage is a module fixture that runs once on the state the previous stage left; each
 test checks one promise.
@@ -493,7 +493,7 @@ class Rendezvous:
 def test_overlapping_timer_invocations_fire_each_due_timer_once(
     aws: Aws, detected: Detected
 ) -> None:
-    # GIVEN both heartbeats (set at 07:11:30 for an hour) are due at 08:12
+    # GIVEN both heartbeats (set at 07:11:30 for the feeder's 600 s) are due at 08:12
     alerts_before = len(sns_sent(aws.topic))
     model_path, input_path = default_detector_paths()
     barrier = threading.Barrier(2)
@@ -535,4 +535,10 @@ def test_overlapping_timer_invocations_fire_each_due_timer_once(
     ]
     assert instance(aws, "pump-01")["state"] == "Stale"
     assert instance(aws, "pump-02")["state"] == "Stale"
-    assert len(sns_sent(aws.topic)) == alerts_before
+    sent = sns_sent(aws.topic)[alerts_before:]  # one 'went silent' alert per asset and channel
+    assert sorted((a["asset"], a["channel"], a["kind"]) for _body, _subject, a in sent) == [
+        ("pump-01", "email", "STALE"),
+        ("pump-01", "sms", "STALE"),
+        ("pump-02", "email", "STALE"),
+        ("pump-02", "sms", "STALE"),
+    ]

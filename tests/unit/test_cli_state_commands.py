@@ -135,7 +135,9 @@ def read_only_commands(data: Path, dataset: Path, labels: Path) -> list[list[str
         ["events", "--scheduler", SCHEDULER, *d],
         ["detectors", "list", *d],
         ["detectors", "describe", ASSET, *d],
-        ["alarms", *d],
+        ["alarms", "sent", *d],
+        ["alarms", "list", *d],
+        ["alarms", "history", *d],
         ["shadow", "get", ASSET, *d],
         ["shadow", "list", ASSET, *d],
     ]  # fmt: skip
@@ -228,7 +230,7 @@ def test_piped_output_is_never_wrapped_or_cut(populated) -> None:
         "events --scheduler": [f"{ASSET}\\{SENSORS[0]}"],
         "detectors list": [ASSET, "equipment_anomaly", "Alarm"],
         "detectors describe": [ASSET, "Alarm"],
-        "alarms --data": [ASSET, f"PLANTWATCH ALARM {ASSET[:37]}"],
+        "alarms sent": [ASSET, f"PLANTWATCH ALARM {ASSET[:37]}"],
         "shadow get": [ASSET, '"safe"', "setpoints.bearing_limit_c"],
         "rules check": ["dt/"],
     }

@@ -14,7 +14,12 @@ from edge.files import private_file
 
 
 class OutboxNotifier:
-    """Appends one JSON line per notification (fsynced: an alert shown is an alert kept)."""
+    """Appends one JSON line per notification (fsynced: an alert shown is an alert kept).
+
+    A notification whose ``alert_id`` attribute is already in the file for the same channel
+    and target is not written again: a sender that crashed after sending and before noting
+    it sent retries safely, so an alert is never lost and never doubled.
+    """
 
     def __init__(
         self,
@@ -27,6 +32,26 @@ class OutboxNotifier:
         private_file(self.path)
         self._console = console
         self._lock = threading.Lock()
+        self._sent = self._already_sent()
+
+    def _already_sent(self) -> set[tuple[str, str, str]]:
+        sent: set[tuple[str, str, str]] = set()
+        if not self.path.exists():
+            return sent
+        with open(self.path, "rb+") as fh:  # a line torn by a crash must not swallow the next
+            if fh.seek(0, os.SEEK_END):
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                    alert_id = record["attributes"]["alert_id"]
+                    sent.add((str(alert_id), str(record["channel"]), str(record["target"])))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line or a record without an id
+        return sent
 
     def send(self, notification: Notification) -> None:
         record = {
@@ -38,10 +63,17 @@ class OutboxNotifier:
             "attributes": dict(notification.attributes),
         }
         line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        alert_id = notification.attributes.get("alert_id")
+        identity = (str(alert_id), notification.channel, notification.target)
+        with self._lock:
+            if alert_id is not None and identity in self._sent:
+                return
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if alert_id is not None:
+                self._sent.add(identity)
         if self._console is not None:
             self._console.write(
                 f"[{notification.channel}] {notification.subject}\n{notification.body}\n"

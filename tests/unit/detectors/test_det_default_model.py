@@ -125,23 +125,76 @@ def test_three_normal_results_recover_and_leave_safe_mode_to_the_operator(stack:
     assert [p[1] for p in stack.publisher.published] == [b'{"state":{"desired":{"mode":"safe"}}}']
 
 
-def test_heartbeat_goes_stale_only_after_an_hour_without_results_and_never_alerts(
+def test_silence_for_twice_the_upload_frequency_alerts_once_and_results_resuming_notify(
     stack: Stack,
 ) -> None:
     stack.window_of(0, 0, 0, 0, 0)
-    for _ in range(
-        11
-    ):  # 55 minutes of silence: results every 5 min keep it armed, silence does not fire early
-        stack.clock.advance(300)
-        assert stack.engine.tick() == 0
-    stack.clock.advance(300)
+    # The feeder says stale_after_s = 600 (2 x PT5M); the last feed armed the heartbeat.
+    stack.clock.advance(599)
+    assert stack.engine.tick() == 0  # 599 s of silence: not yet
+    stack.clock.advance(1)
     assert stack.engine.tick() == 1
     assert stack.state_name() == "Stale"
-    assert stack.alerts() == []
+    stack.clock.advance(3600)
+    assert stack.engine.tick() == 0  # silent for longer: still the one alert
+    kinds = [a["attributes"]["kind"] for a in stack.alerts()]
+    assert kinds == ["STALE", "STALE"]  # its email and its SMS
+    email, sms = stack.alerts()
+    assert email["subject"] == "[plantwatch] STALE pump-01: went silent"
+    assert "no anomaly results since 2026-01-01T00:04:00Z" in email["body"]
+    assert sms["body"].startswith("PLANTWATCH STALE pump-01 went silent: no results since")
     assert stack.publisher.published == []
-    stack.window = 13
+    stack.window = 14
     stack.window_of(0)
     assert stack.state_name() == "Normal"
+    kinds = [a["attributes"]["kind"] for a in stack.alerts()]
+    assert kinds == ["STALE", "STALE", "RESUMED", "RESUMED"]
+    assert stack.alerts()[2]["subject"] == "[plantwatch] RESUMED pump-01: results are back"
+    severities = [a["attributes"]["severity"] for a in stack.alerts()]
+    assert severities == ["warning", "warning", "info", "info"]
+
+
+def test_the_event_driven_feed_sends_the_feeders_silence_too(stack: Stack) -> None:
+    # GIVEN a feeder told that results go stale after 30 minutes (the detector Lambda's path:
+    # one S3 event, one object, fed by key rather than by polling)
+    feeder = ResultsFeeder(stack.store, "out/", stack.engine, stack.state, stale_after_s=1800)
+    stack.feeder = feeder
+    stack.store.put(
+        f"out/pump-01/{_iso(T0)}Z/results.jsonl",
+        (json.dumps({"timestamp": _iso(T0) + ".000000", "prediction": 0}) + "\n").encode(),
+    )
+    assert feeder.feed(f"out/pump-01/{_iso(T0)}Z/results.jsonl") == 1
+    # THEN the heartbeat is 30 minutes, not the model's 600 s fallback
+    stack.clock.advance(1799)
+    assert stack.engine.tick() == 0
+    stack.clock.advance(1)
+    assert stack.engine.tick() == 1 and stack.state_name() == "Stale"
+
+
+def test_a_result_without_stale_after_s_still_arms_a_600_s_heartbeat(stack: Stack) -> None:
+    # An older producer, or a replayed message, that does not say when results go stale
+    # must not leave the asset unwatched: the model falls back to 600 s.
+    stack.engine.put_message(
+        "AnomalyResults",
+        {"asset": "pump-01", "thing": "pump-01", "timestamp": _iso(T0), "prediction": 0},
+    )
+    stack.clock.advance(599)
+    assert stack.engine.tick() == 0
+    stack.clock.advance(1)
+    assert stack.engine.tick() == 1 and stack.state_name() == "Stale"
+
+
+def test_an_alarm_that_goes_silent_does_not_claim_recovery_when_results_resume(
+    stack: Stack,
+) -> None:
+    stack.window_of(1, 1, 1)
+    stack.clock.advance(600)
+    assert stack.engine.tick() == 1
+    assert stack.state_name() == "Stale"
+    stack.window = 5
+    stack.window_of(1)
+    kinds = [a["attributes"]["kind"] for a in stack.alerts()][::2]
+    assert kinds == ["ALARM", "STALE", "RESUMED"]  # no RECOVERED: nothing proved it recovered
 
 
 def test_cli_lists_alarms_and_detector_instances(
@@ -149,7 +202,7 @@ def test_cli_lists_alarms_and_detector_instances(
 ) -> None:
     stack.window_of(1, 1, 1)
     stack.window_of(0, asset="fan-02")
-    assert main(["alarms", "--data", str(stack.data), "--json"]) == 0
+    assert main(["alarms", "sent", "--data", str(stack.data), "--json"]) == 0
     [alarm] = json.loads(capsys.readouterr().out)
     assert alarm["asset"] == "pump-01" and alarm["kind"] == "ALARM"
     assert alarm["sms"].startswith("PLANTWATCH ALARM pump-01")
@@ -163,7 +216,7 @@ def test_cli_lists_alarms_and_detector_instances(
     described = json.loads(capsys.readouterr().out)
     assert described == stack.engine.describe("pump-01")
     assert main(["detectors", "describe", "--data", str(stack.data), "nope"]) == 2
-    assert main(["alarms", "--data", str(stack.data)]) == 0
+    assert main(["alarms", "sent", "--data", str(stack.data)]) == 0
     assert "pump-01" in capsys.readouterr().out
 
 

@@ -90,3 +90,28 @@ def test_a_claim_lapses_when_its_holder_never_finishes() -> None:
     sink = Sink()
     assert DeliveryOutbox(sink, state, clock).retry_due() == 1
     assert sink.done == ["alarm raised"]
+
+
+class Overlapping:
+    """A sink that, while delivering, lets another process run its retries on the store."""
+
+    def __init__(self, state: InMemoryStateStore, clock: ManualClock) -> None:
+        self.other = DeliveryOutbox(Sink(), state, clock)
+        self.done: list[str] = []
+        self.retried_meanwhile = -1
+
+    def execute(self, request: ActionRequest) -> None:
+        self.retried_meanwhile = self.other.retry_due()
+        self.done.append(request.event_name)
+
+
+def test_a_first_delivery_in_flight_is_not_retried_by_another_process() -> None:
+    # GIVEN a timer-fired alert being delivered by the invocation that fired it
+    state, clock = InMemoryStateStore(), ManualClock(T0)
+    sink = Overlapping(state, clock)
+    # WHEN an overlapping invocation retries the outbox meanwhile
+    DeliveryOutbox(sink, state, clock).execute(request())
+    # THEN it leaves the record to its first attempt: the alert went out once
+    assert sink.retried_meanwhile == 0
+    assert (sink.done, sink.other._sink.done) == (["alarm raised"], [])  # type: ignore[attr-defined]
+    assert list(state.items(OUTBOX_NAMESPACE)) == []

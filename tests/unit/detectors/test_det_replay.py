@@ -53,6 +53,7 @@ def result_row(asset: str, prediction: int, score: float) -> dict[str, Any]:
             "top_sensor": "pump-01\\bearing_temp_c",
             "top_share": 0.5,
             "top_sensors": "pump-01\\bearing_temp_c=0.5",
+            "stale_after_s": 600,
         },
     }
 
@@ -92,7 +93,7 @@ def test_default_model_alarm_lines_are_exact(
     assert services[1]["payload"] == {"state": {"desired": {"mode": "safe"}}}
     assert services[1]["payloadType"] == "JSON"
     sns_payload = services[0]["payload"]["payload"]
-    assert sns_payload["state"]["variables"]["in_alarm"] is True
+    assert sns_payload["state"]["variables"]["last_score"] == 0.8
     assert sns_payload["eventTriggerDetails"] == {
         "inputName": "AnomalyResults",
         "messageId": "line-3",
@@ -108,7 +109,7 @@ def test_default_model_alarm_lines_are_exact(
     assert final["type"] == "detectors"
     state = final["detectors"][0]["detector"]["state"]
     assert state["stateName"] == "Alarm"
-    assert state["timers"] == [{"name": "heartbeat", "timestamp": 1767225600.0 + 3600}]
+    assert state["timers"] == [{"name": "heartbeat", "timestamp": 1767225600.0 + 600}]
 
 
 def test_timer_fires_at_its_expiry_on_the_manual_clock(

@@ -1,0 +1,976 @@
+"""The alarm engine: one instance per key value, in AWS IoT Events alarm states (spec §7).
+
+An instance watches ``inputProperty <operator> threshold`` on the inputs it is routed:
+
+| From | Trigger | To |
+|---|---|---|
+| new instance | first message | DISABLED if ``disabledOnInitialization``, else NORMAL and evaluate |
+| NORMAL | breached | ACTIVE |
+| ACTIVE | not breached | LATCHED (acknowledge flow on) or NORMAL (off) |
+| ACTIVE / LATCHED | ACKNOWLEDGE | ACKNOWLEDGED / NORMAL |
+| ACKNOWLEDGED | not breached | NORMAL |
+| LATCHED | breached | ACTIVE |
+| NORMAL, ACTIVE, ACKNOWLEDGED, LATCHED | SNOOZE | SNOOZE_DISABLED until the snooze runs out, then NORMAL |
+| not DISABLED | DISABLE / RESET | DISABLED / NORMAL |
+| DISABLED | ENABLE | NORMAL |
+
+SNOOZE_DISABLED and DISABLED ignore data (the last value is still kept for display). An
+operator action that does not fit the state raises :class:`AlarmStateError` naming the
+state. ``alarmEventActions`` run on every state change; with the acknowledge flow on, every
+state change also notifies (``alarmNotification``: one ``sns`` request per email or SMS
+configuration, addressed to the recipients a :class:`RecipientDirectory` resolves), and an
+ACTIVE alarm nobody acknowledges is notified again every ``reminder_interval_s``, at most
+``reminder_cap`` times. Everything goes to the ActionSink: locally the durable outbox
+(:mod:`cloud.detectors.outbox`) in front of the sink that writes the texts and keeps the
+per-asset notification budget.
+
+Restart safety: a state change and the requests it owes are written in one document
+(``pending``) before any is handed to the sink, and dropped once handed over (the outbox
+has them then). A crash in between hands them over again on restart, and their stable ids
+(``<kind>#<n>``) let the sink drop a repeat. Snooze expiries and reminders are due times in
+the same document, so they fire once after a restart too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from cloud import alerts
+from cloud.detectors import expr as ex
+from cloud.detectors.alarms.limits import NotificationLimiter
+from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
+from cloud.detectors.engine import ActionRequest, ActionSink, evaluate_action
+from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
+from cloud.detectors.trace import EngineObserver, TraceRecord
+from cloud.ports import StateStore
+from edge.clock import Clock
+from edge.errors import NotFoundError, UserError
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAMESPACE: Final = "alarm-models"
+"""One document per alarm model an engine has run: definition, version, inputs."""
+HISTORY_PREFIX: Final = "alarm-history/"
+NO_KEY: Final = ""
+
+STATES: Final = ("DISABLED", "NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED")
+OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "ACKNOWLEDGE": ("ACTIVE", "LATCHED"),
+    "SNOOZE": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED"),
+    "RESET": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED"),
+    "ENABLE": ("DISABLED",),
+    "DISABLE": ("NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED"),
+}
+"""Operator action -> the states it applies in (spec §7)."""
+NOTE_MAX: Final = 256
+VALUE_FLUSH_S: Final = 30.0
+"""A message that changes only the last value is written at least this often (clock time);
+a state change is written at once, with the notifications it causes."""
+
+
+class AlarmStateError(UserError):
+    """An operator action that does not fit the alarm's current state."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class RecipientDirectory(Protocol):
+    """Resolves IAM Identity Center recipients to an email address and a phone number."""
+
+    def email(self, recipient: Recipient) -> str | None: ...
+
+    def phone(self, recipient: Recipient) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticDirectory:
+    """Every recipient reads one configured address and number (the local runtime's default)."""
+
+    email_address: str = "ops@example.com"
+    phone_number: str = "+15555550100"
+
+    def email(self, recipient: Recipient) -> str | None:
+        return self.email_address
+
+    def phone(self, recipient: Recipient) -> str | None:
+        return self.phone_number
+
+
+@dataclass(slots=True)
+class _Alarm:
+    key: str
+    state: str
+    since: float
+    created: float
+    updated: float
+    inputs: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
+    threshold: Any = None
+    snooze_until: float | None = None
+    reminders_sent: int = 0
+    next_reminder: float | None = None
+    customer_action: dict[str, Any] | None = None
+    system_event: dict[str, Any] | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0
+    """Notices issued so far: the last part of each notice's id."""
+    history: int = 0
+    entries: int = 1
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since": self.since,
+            "created": self.created,
+            "updated": self.updated,
+            "inputs": self.inputs,
+            "value": self.value,
+            "threshold": self.threshold,
+            "snooze_until": self.snooze_until,
+            "reminders_sent": self.reminders_sent,
+            "next_reminder": self.next_reminder,
+            "customer_action": self.customer_action,
+            "system_event": self.system_event,
+            "pending": self.pending,
+            "seq": self.seq,
+            "history": self.history,
+            "entries": self.entries,
+        }
+
+    @classmethod
+    def from_doc(cls, key: str, doc: Mapping[str, Any]) -> _Alarm:
+        return cls(
+            key=key,
+            state=doc["state"],
+            since=float(doc.get("since", 0.0)),
+            created=float(doc.get("created", 0.0)),
+            updated=float(doc.get("updated", 0.0)),
+            inputs=dict(doc.get("inputs") or {}),
+            value=doc.get("value"),
+            threshold=doc.get("threshold"),
+            snooze_until=doc.get("snooze_until"),
+            reminders_sent=int(doc.get("reminders_sent", 0)),
+            next_reminder=doc.get("next_reminder"),
+            customer_action=doc.get("customer_action"),
+            system_event=doc.get("system_event"),
+            pending=list(doc.get("pending") or []),
+            seq=int(doc.get("seq", 0)),
+            history=int(doc.get("history", 0)),
+            entries=int(doc.get("entries", 1)),
+        )
+
+    def due(self) -> float | None:
+        times = [t for t in (self.snooze_until, self.next_reminder) if t is not None]
+        return min(times) if times else None
+
+
+@dataclass(slots=True)
+class _Context:
+    """What the rule's expressions see: this instance's last message of each input."""
+
+    alarm: _Alarm
+    input_name: str | None = None
+
+    def input_value(self, input_name: str, path: tuple[str | int, ...]) -> Any:
+        if input_name not in self.alarm.inputs:
+            return ex.UNDEFINED
+        return ex.lookup_path(self.alarm.inputs[input_name], path)
+
+    def variable(self, name: str) -> Any:
+        return ex.UNDEFINED
+
+    def timeout(self, timer_name: str) -> bool:
+        return False
+
+    def trigger_type(self) -> str:
+        return "Message"
+
+    def current_input(self) -> str | None:
+        return self.input_name
+
+
+class AlarmEngine:
+    """Runs one alarm model: messages (``put_message``), operator actions, and ``tick``.
+
+    Instances are cached and written after every change; one engine is the only writer of
+    its instances (the local stack applies CLI requests itself, see
+    :mod:`cloud.detectors.alarms.operations`).
+    """
+
+    def __init__(
+        self,
+        model: AlarmModel,
+        inputs: Sequence[InputDefinition],
+        state: StateStore,
+        clock: Clock,
+        actions: ActionSink,
+        *,
+        directory: RecipientDirectory | None = None,
+        limiter: NotificationLimiter | None = None,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        """*limiter* is the runtime's per-asset budget (the one its sink keeps): a state
+        change's notification spends one alert of it, its emails and texts together."""
+        self.model = model
+        self.inputs = {i.name: i for i in inputs}
+        self.warnings = check_alarm_references(model, list(inputs)) if inputs else []
+        for warning in self.warnings:
+            log.warning("%s", warning)
+        self._reads = model.inputs_read()
+        self._store = state
+        self._clock = clock
+        self._actions = actions
+        self._directory = directory or StaticDirectory()
+        self._limiter = limiter
+        self._observer = observer
+        self._rule = ex.Binary(
+            OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
+        )
+        self.namespace = f"alarms/{model.name}"
+        self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
+        self._lock = threading.RLock()
+        self._cache: dict[str, _Alarm] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._dirty: set[str] = set()
+        """Keys changed since their last write (a last value, a hand-over): the next write,
+        the periodic flush or :meth:`close` records them. A restart before that hands a
+        request over again, and its id lets the sink drop it."""
+        self._flushed_at = clock.now()
+        self.version = self._register(list(inputs))
+        for key, doc in self._store.items(self.namespace):
+            alarm = _Alarm.from_doc(key, doc)
+            self._cache[key] = alarm
+            self._schedule(alarm)
+        self.deliver_pending()
+
+    def _register(self, inputs: list[InputDefinition]) -> str:
+        """Record the model (and its inputs, so a CLI can rebuild the engine from the store).
+
+        A changed definition deletes the instances and raises the version, as
+        UpdateAlarmModel does: stored states never meet a rule they were not made for.
+        """
+        fingerprint = self.model.fingerprint()
+        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
+        version = "1"
+        if previous is not None:
+            version = str(previous.get("version", "1"))
+            if previous.get("fingerprint") not in (None, fingerprint):
+                stale = [key for key, _ in self._store.items(self.namespace)]
+                for key in stale:
+                    self._store.delete(self.namespace, key)
+                version = str(int(version) + 1) if version.isdigit() else "1"
+                log.warning(
+                    "%s: definition changed; version %s, %d alarm(s) deleted",
+                    self.model.name,
+                    version,
+                    len(stale),
+                )
+        document = {
+            "version": version,
+            "fingerprint": fingerprint,
+            "definition": dict(self.model.raw),
+            "inputs": [dict(i.raw) for i in inputs]
+            if inputs
+            else (previous or {}).get("inputs", []),
+        }
+        if document != previous:
+            self._store.put(REGISTRY_NAMESPACE, self.model.name, document)
+        return version
+
+    # ------------------------------------------------------------ messages
+
+    def put_message(
+        self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
+    ) -> None:
+        """A message routed to this model: pick or create the instance, evaluate the rule."""
+        if input_name not in self._reads:
+            return
+        key = self._key_of(payload)
+        if key is None:
+            self._trace("skipped", None, input=input_name, reason="no valid key")
+            return
+        with self._lock:
+            now = self._clock.now()
+            alarm = self._cache.get(key)
+            created = alarm is None
+            if alarm is None:
+                initial = "DISABLED" if self.model.disabled_on_initialization else "NORMAL"
+                alarm = _Alarm(key, initial, now, now, now)
+                self._cache[key] = alarm
+                self._trace("created", key, state=initial)
+            alarm.inputs[input_name] = dict(payload)
+            entries = alarm.entries
+            self._evaluate(alarm, input_name)
+            if created or alarm.entries != entries or alarm.pending:
+                self._save(alarm)
+            else:
+                # Only the last value changed: written within VALUE_FLUSH_S, or at close().
+                alarm.updated = now
+                self._dirty.add(key)
+            self._deliver(alarm)
+
+    def _key_of(self, payload: Mapping[str, Any]) -> str | None:
+        if self.model.key_path is None:
+            return NO_KEY
+        value = ex.lookup_path(payload, self.model.key_path)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return None
+        text = ex.format_value(value)
+        return text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+
+    def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
+        ctx = _Context(alarm, input_name)
+        value, problem = ex.evaluate_reporting(self.model.rule.input_property, ctx)
+        threshold, problem2 = ex.evaluate_reporting(self.model.rule.threshold, ctx)
+        if not _comparable(value) or not _comparable(threshold):
+            self._trace(
+                "error",
+                alarm.key,
+                path="$.alarmRule.simpleRule",
+                expression=f"{self.model.rule.input_property_text} {self.model.rule.operator}"
+                f" {self.model.rule.threshold_text}",
+                message=problem
+                or problem2
+                or f"no value to compare ({_shown(value)} against {_shown(threshold)}); state kept",
+            )
+            return
+        alarm.value, alarm.threshold = value, threshold
+        if alarm.state in ("DISABLED", "SNOOZE_DISABLED"):
+            return
+        breached = (
+            ex.evaluate(ex.Binary(self._rule.op, ex.Literal(value), ex.Literal(threshold)), ctx)
+            is True
+        )
+        current = alarm.state
+        target = current
+        if current == "NORMAL" and breached:
+            target = "ACTIVE"
+        elif current == "ACTIVE" and not breached:
+            target = "LATCHED" if self.model.acknowledge_flow else "NORMAL"
+        elif current == "ACKNOWLEDGED" and not breached:
+            target = "NORMAL"
+        elif current == "LATCHED" and breached:
+            target = "ACTIVE"
+        if target != current:
+            self._enter(alarm, target, cause="rule")
+
+    # ------------------------------------------------------------ operator actions
+
+    def acknowledge(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL."""
+        return self._operate(key, "ACKNOWLEDGE", note=note, who=who)
+
+    def snooze(
+        self, key: str | None, seconds: float, *, note: str = "", who: str = ""
+    ) -> dict[str, Any]:
+        """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
+        if not seconds > 0:
+            raise UserError(f"snooze: duration must be positive, got {seconds:g} s")
+        return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
+
+    def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchResetAlarm: back to NORMAL from any state but DISABLED."""
+        return self._operate(key, "RESET", note=note, who=who)
+
+    def enable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchEnableAlarm: DISABLED -> NORMAL."""
+        return self._operate(key, "ENABLE", note=note, who=who)
+
+    def disable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
+        """BatchDisableAlarm: DISABLED from any other state; data is ignored until enabled."""
+        return self._operate(key, "DISABLE", note=note, who=who)
+
+    def _operate(
+        self,
+        key: str | None,
+        action: str,
+        *,
+        note: str,
+        who: str,
+        snooze_s: float | None = None,
+    ) -> dict[str, Any]:
+        if len(note) > NOTE_MAX:
+            raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
+        with self._lock:
+            alarm = self._cache.get(NO_KEY if key is None else key)
+            if alarm is None:
+                known = ", ".join(sorted(self._cache)) or "none yet"
+                raise NotFoundError(
+                    f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
+                )
+            allowed = OPERATIONS[action]
+            if alarm.state not in allowed:
+                raise AlarmStateError(
+                    f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
+                    f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
+                    state=alarm.state,
+                )
+            now = self._clock.now()
+            config: dict[str, Any] = {"note": note}
+            if snooze_s is not None:
+                config["snoozeDuration"] = int(snooze_s)
+            alarm.customer_action = {
+                "actionName": action,
+                f"{action.lower()}ActionConfiguration": config,
+                "who": who,
+                "time": now,
+            }
+            target = {
+                "ACKNOWLEDGE": "ACKNOWLEDGED" if alarm.state == "ACTIVE" else "NORMAL",
+                "SNOOZE": "SNOOZE_DISABLED",
+                "RESET": "NORMAL",
+                "ENABLE": "NORMAL",
+                "DISABLE": "DISABLED",
+            }[action]
+            self._enter(
+                alarm, target, cause=action, who=who, note=note, snooze_s=snooze_s, force=True
+            )
+            self._save(alarm)
+            self._deliver(alarm)
+            return self.describe(key)
+
+    # ------------------------------------------------------------ timers
+
+    def tick(self) -> int:
+        """Run due snooze expiries and reminders at ``clock.now()``; return how many ran."""
+        with self._lock:
+            now = self._clock.now()
+            if now - self._flushed_at >= VALUE_FLUSH_S:
+                self._flushed_at = now
+                self._flush()
+            ran = 0
+            while self._heap and self._heap[0][0] <= now:
+                due, key = heapq.heappop(self._heap)
+                alarm = self._cache.get(key)
+                if alarm is None or alarm.due() != due:
+                    continue  # rescheduled or cleared since
+                if alarm.snooze_until is not None and alarm.snooze_until <= now:
+                    alarm.snooze_until = None
+                    if alarm.state == "SNOOZE_DISABLED":
+                        self._trace("timer", key, op="fired", name="snooze", expires=due)
+                        alarm.system_event = {
+                            "eventType": "STATE_CHANGE",
+                            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+                        }
+                        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+                        ran += 1
+                if alarm.next_reminder is not None and alarm.next_reminder <= now:
+                    ran += self._remind(alarm, now)
+                self._save(alarm)
+                self._schedule(alarm)
+                self._deliver(alarm)
+            return ran
+
+    def next_due(self) -> float | None:
+        """When the earliest snooze expiry or reminder is due (epoch s), if any."""
+        while self._heap:
+            due, key = self._heap[0]
+            alarm = self._cache.get(key)
+            if alarm is not None and alarm.due() == due:
+                return due
+            heapq.heappop(self._heap)
+        return None
+
+    def _remind(self, alarm: _Alarm, now: float) -> int:
+        alarm.next_reminder = None
+        if alarm.state != "ACTIVE" or alarm.reminders_sent >= self.model.reminder_cap:
+            return 0
+        alarm.reminders_sent += 1
+        self._trace("timer", alarm.key, op="fired", name="reminder", expires=now)
+        if alarm.reminders_sent < self.model.reminder_cap and self.model.reminder_interval_s:
+            alarm.next_reminder = now + self.model.reminder_interval_s
+        self._notice(alarm, "REMINDER", previous=alarm.state, cause="REMINDER")
+        self._history(alarm, "REMINDER", alarm.state, alarm.state, who="plantwatch")
+        return 1
+
+    def _schedule(self, alarm: _Alarm) -> None:
+        due = alarm.due()
+        if due is not None:
+            heapq.heappush(self._heap, (due, alarm.key))
+
+    # ------------------------------------------------------------ state changes
+
+    def _enter(
+        self,
+        alarm: _Alarm,
+        target: str,
+        *,
+        cause: str,
+        who: str = "",
+        note: str = "",
+        snooze_s: float | None = None,
+        force: bool = False,
+    ) -> None:
+        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET)."""
+        previous = alarm.state
+        if target == previous and not force:
+            return
+        now = self._clock.now()
+        alarm.state = target
+        alarm.since = now
+        alarm.entries += 1
+        if cause == "rule":
+            alarm.system_event = None
+        alarm.snooze_until = now + snooze_s if target == "SNOOZE_DISABLED" and snooze_s else None
+        alarm.reminders_sent = 0
+        alarm.next_reminder = None
+        if (
+            target == "ACTIVE"
+            and self.model.acknowledge_flow
+            and self.model.reminder_interval_s
+            and self.model.reminder_cap > 0
+        ):
+            alarm.next_reminder = now + self.model.reminder_interval_s
+        self._trace(
+            "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
+        )
+        self._schedule(alarm)
+        self._notice(
+            alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
+        )
+        self._history(
+            alarm,
+            cause if cause != "rule" else "STATE_CHANGE",
+            previous,
+            target,
+            who=who or "plantwatch",
+            note=note,
+            snooze_s=snooze_s,
+        )
+
+    def _notice(
+        self,
+        alarm: _Alarm,
+        kind: str,
+        *,
+        previous: str,
+        cause: str,
+        who: str = "",
+        note: str = "",
+        snooze_s: float | None = None,
+    ) -> None:
+        """Record what to send for this change, in the instance document (sent after saving)."""
+        alarm.seq += 1
+        now = self._clock.now()
+        allowed = True
+        if self.model.acknowledge_flow and self.model.notifications and self._limiter is not None:
+            allowed = self._limiter.allow(alarm.key or self.model.name, now)
+        alarm.pending.append(
+            {
+                "allowed": allowed,
+                "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
+                "kind": kind,
+                "state": alarm.state,
+                "previous": previous,
+                "cause": cause,
+                "time": self._clock.now(),
+                "value": alarm.value,
+                "threshold": alarm.threshold,
+                "reminder": alarm.reminders_sent if kind == "REMINDER" else None,
+                "who": who or None,
+                "note": note or None,
+                "snooze_s": snooze_s,
+                "customer_action": alarm.customer_action if cause in OPERATIONS else None,
+                "system_event": alarm.system_event,
+            }
+        )
+
+    def _history(
+        self,
+        alarm: _Alarm,
+        action: str,
+        previous: str,
+        target: str,
+        *,
+        who: str,
+        note: str = "",
+        snooze_s: float | None = None,
+    ) -> None:
+        alarm.history += 1
+        entry = {
+            "key": alarm.key,
+            "time": self._clock.now(),
+            "action": action,
+            "from": previous,
+            "to": target,
+            "who": who,
+            "note": note,
+        }
+        if snooze_s is not None:
+            entry["snooze_s"] = snooze_s
+        # Keyed by the instance's counter: written again after a crash, never twice.
+        self._store.put(self.history_namespace, f"{alarm.key}|{alarm.history:010d}", entry)
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver_pending(self) -> int:
+        """Hand over requests recorded but not handed over yet (after a crash); the count."""
+        with self._lock:
+            count = 0
+            for alarm in list(self._cache.values()):
+                if alarm.pending:
+                    count += len(alarm.pending)
+                    self._deliver(alarm)
+            return count
+
+    def _deliver(self, alarm: _Alarm) -> None:
+        while alarm.pending:
+            notice = alarm.pending[0]
+            for request in self._requests(alarm, notice):
+                try:
+                    self._actions.execute(request)
+                except Exception as exc:  # as for detectors: logged, never rolls back state
+                    log.warning(
+                        "%s/%s: %s request %s failed: %s; state kept",
+                        self.model.name,
+                        alarm.key,
+                        request.kind,
+                        request.event_name,
+                        exc,
+                    )
+                    self._trace(
+                        "error",
+                        alarm.key,
+                        path=request.event_name,
+                        expression=None,
+                        message=str(exc),
+                    )
+                    continue
+                self._trace(
+                    "action",
+                    alarm.key,
+                    action=request.kind,
+                    notice=notice["kind"],
+                    target=dict(request.target),
+                )
+            alarm.pending.pop(0)
+            self._dirty.add(alarm.key)
+
+    def _requests(self, alarm: _Alarm, notice: Mapping[str, Any]) -> list[ActionRequest]:
+        """What *notice* owes: alarm actions (not for reminders), then notifications."""
+        out: list[ActionRequest] = []
+        number = str(notice["id"]).rsplit("|", 1)[1]
+        kind = notice["kind"]
+        if kind != "REMINDER":
+            for i, action in enumerate(self.model.actions):
+                try:
+                    target, payload, payload_type = evaluate_action(
+                        action, _Context(alarm), lambda: self.action_payload(alarm, notice)
+                    )
+                except Exception as exc:
+                    log.warning(
+                        "%s/%s: %s: %s; not taken", self.model.name, alarm.key, action.path, exc
+                    )
+                    self._trace(
+                        "error", alarm.key, path=action.path, expression=None, message=str(exc)
+                    )
+                    continue
+                out.append(
+                    self._request(
+                        alarm,
+                        notice,
+                        action.kind,
+                        target,
+                        payload,
+                        payload_type,
+                        f"{kind}#{number}#a{i}",
+                    )
+                )
+        if not self.model.acknowledge_flow:
+            return out
+        if not notice.get("allowed", True):
+            # over the per-asset budget: counted by the limiter, shown by `alarms list`
+            self._trace("action", alarm.key, action="notification", notice=kind, suppressed=True)
+            return out
+        payload = {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
+        for n, action in enumerate(self.model.notifications):
+            for j, email in enumerate(action.emails):
+                to = self._addresses(email.to, "email")
+                if to:
+                    target = {
+                        "functionArn": action.function_arn,
+                        "channel": "email",
+                        "to": to,
+                        "subject": email.subject,
+                        "additionalMessage": email.additional_message,
+                    }
+                    out.append(
+                        self._request(
+                            alarm,
+                            notice,
+                            "sns",
+                            target,
+                            payload,
+                            "DEFAULT",
+                            f"{kind}#{number}#n{n}e{j}",
+                        )
+                    )
+            for j, sms in enumerate(action.sms):
+                to = self._addresses(sms.recipients, "sms")
+                if to:
+                    target = {
+                        "functionArn": action.function_arn,
+                        "channel": "sms",
+                        "to": to,
+                        "senderId": sms.sender_id,
+                        "additionalMessage": sms.additional_message,
+                    }
+                    out.append(
+                        self._request(
+                            alarm,
+                            notice,
+                            "sns",
+                            target,
+                            payload,
+                            "DEFAULT",
+                            f"{kind}#{number}#n{n}s{j}",
+                        )
+                    )
+        return out
+
+    def _request(
+        self,
+        alarm: _Alarm,
+        notice: Mapping[str, Any],
+        kind: str,
+        target: Mapping[str, Any],
+        payload: Any,
+        payload_type: str,
+        name: str,
+    ) -> ActionRequest:
+        return ActionRequest(
+            kind=kind,
+            target=dict(target),
+            payload=payload,
+            payload_type=payload_type,
+            detector_model=self.model.name,
+            key_value=None if self.model.key is None else alarm.key,
+            event_name=name,
+            state_name=notice["state"],
+            state_entry=0,  # the name carries the notice's number: one id per request
+            event_time_ms=round(notice["time"] * 1000),
+        )
+
+    def _addresses(self, recipients: Sequence[Recipient], channel: str) -> list[str]:
+        out: list[str] = []
+        for recipient in recipients:
+            found = (
+                self._directory.email(recipient)
+                if channel == "email"
+                else self._directory.phone(recipient)
+            )
+            if found and found not in out:
+                out.append(found)
+        return out
+
+    def _notice_text(self, notice: Mapping[str, Any]) -> dict[str, Any]:
+        """What a notification's texts say beyond AWS's payload (plantwatch's own fields)."""
+        return {
+            "kind": notice["kind"],
+            "previous": notice.get("previous"),
+            "cause": notice.get("cause", ""),
+            "property": _property_name(self.model.rule.input_property),
+            "reminder": notice.get("reminder"),
+            "reminderCap": self.model.reminder_cap,
+            "who": notice.get("who"),
+            "note": notice.get("note"),
+            "snooze_s": notice.get("snooze_s"),
+        }
+
+    def alarm_notice(self, alarm: _Alarm, notice: Mapping[str, Any]) -> alerts.AlarmNotice:
+        """The text-level view of a pending notification."""
+        return alerts.alarm_notice_from_payload(
+            {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
+        )
+
+    # ------------------------------------------------------------ AWS shapes
+
+    def notification_event(
+        self, alarm_key: str | None, notice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The notification Lambda's event (§7): ``notificationEventPayload`` is a JSON string."""
+        body = self._event_body(alarm_key, notice)
+        body["alarmState"] = {
+            "stateName": notice["state"],
+            "ruleEvaluation": {
+                "simpleRule": {
+                    "inputProperty": notice.get("value"),
+                    "operator": self.model.rule.operator,
+                    "threshold": notice.get("threshold"),
+                }
+            },
+        }
+        emails, sms = [], []
+        for action in self.model.notifications:
+            for email in action.emails:
+                emails.append(
+                    {
+                        "from": email.sender,
+                        "to": self._addresses(email.to, "email"),
+                        "cc": [],
+                        "bcc": [],
+                        "subject": email.subject,
+                        "additionalMessage": email.additional_message,
+                    }
+                )
+            for config in action.sms:
+                sms.append(
+                    {
+                        "phoneNumbers": self._addresses(config.recipients, "sms"),
+                        "senderId": config.sender_id,
+                        "additionalMessage": config.additional_message,
+                    }
+                )
+        return {
+            "notificationEventPayload": json.dumps(body, separators=(",", ":")),
+            "emailConfigurations": emails,
+            "smsConfigurations": sms,
+        }
+
+    def _event_body(self, alarm_key: str | None, notice: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"alarmModelName": self.model.name}
+        if self.model.key is not None:
+            body["keyValue"] = NO_KEY if alarm_key is None else alarm_key
+        body["severity"] = self.model.severity
+        body["stateUpdateTime"] = round(notice["time"] * 1000)
+        return body
+
+    def action_payload(self, alarm: _Alarm, notice: Mapping[str, Any]) -> dict[str, Any]:
+        """Default payload of an alarm action: the notification object, version, full state."""
+        body = self._event_body(alarm.key, notice)
+        body["alarmModelVersion"] = self.version
+        body["alarmState"] = self._alarm_state(
+            notice["state"],
+            notice.get("value"),
+            notice.get("threshold"),
+            notice.get("customer_action"),
+            notice.get("system_event"),
+        )
+        return body
+
+    def _alarm_state(
+        self,
+        state: str,
+        value: Any,
+        threshold: Any,
+        customer_action: Mapping[str, Any] | None,
+        system_event: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        alarm_state: dict[str, Any] = {"stateName": state}
+        if value is not None:
+            alarm_state["ruleEvaluation"] = {
+                "simpleRuleEvaluation": {
+                    "inputPropertyValue": ex.format_value(value),
+                    "operator": self.model.rule.operator,
+                    "thresholdValue": ex.format_value(threshold),
+                }
+            }
+        if customer_action:
+            alarm_state["customerAction"] = {
+                k: v for k, v in customer_action.items() if k not in ("who", "time")
+            }
+        if system_event:
+            alarm_state["systemEvent"] = dict(system_event)
+        return alarm_state
+
+    def describe(self, key: str | None = None) -> dict[str, Any]:
+        """DescribeAlarm's response shape; NotFoundError for an unknown key."""
+        alarm = self._cache.get(NO_KEY if key is None else key)
+        if alarm is None:
+            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
+        return describe_document(self.model, self.version, alarm.key, alarm.to_doc())
+
+    def key_values(self) -> list[str]:
+        return sorted(self._cache)
+
+    def state_of(self, key: str | None = None) -> str:
+        return self._cache[NO_KEY if key is None else key].state
+
+    # ------------------------------------------------------------ plumbing
+
+    def _save(self, alarm: _Alarm, *, touch: bool = True) -> None:
+        """Write the instance; *touch* marks it updated now (a flush writes what it was)."""
+        if touch:
+            alarm.updated = self._clock.now()
+        doc = alarm.to_doc()
+        if len(self._reads) == 1:
+            # The rule reads one input and every message brings all of it: nothing to keep.
+            doc["inputs"] = {}
+        self._store.put(self.namespace, alarm.key, doc)
+        self._dirty.discard(alarm.key)
+
+    def close(self) -> None:
+        """Write what is not written yet: last values, notifications delivered since."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        for key in list(self._dirty):
+            self._save(self._cache[key], touch=False)
+
+    def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
+        if self._observer is None:
+            return
+        shown = None if key is None or self.model.key is None else key
+        self._observer.observe(TraceRecord(kind, self._clock.now(), shown, detail))
+
+
+def describe_document(
+    model: AlarmModel, version: str, key: str, doc: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A stored instance as DescribeAlarm returns it (times in epoch seconds)."""
+    alarm: dict[str, Any] = {"alarmModelName": model.name, "alarmModelVersion": version}
+    if model.key is not None:
+        alarm["keyValue"] = key
+    state: dict[str, Any] = {"stateName": doc["state"]}
+    if doc.get("value") is not None:
+        state["ruleEvaluation"] = {
+            "simpleRuleEvaluation": {
+                "inputPropertyValue": ex.format_value(doc["value"]),
+                "operator": model.rule.operator,
+                "thresholdValue": ex.format_value(doc.get("threshold")),
+            }
+        }
+    action = doc.get("customer_action")
+    if action:
+        state["customerAction"] = {k: v for k, v in action.items() if k not in ("who", "time")}
+    if doc.get("system_event"):
+        state["systemEvent"] = dict(doc["system_event"])
+    alarm.update(
+        {
+            "severity": model.severity,
+            "creationTime": float(doc.get("created", 0.0)),
+            "lastUpdateTime": float(doc.get("updated", 0.0)),
+            "alarmState": state,
+        }
+    )
+    return {"alarm": alarm}
+
+
+def _property_name(node: ex.Expr) -> str:
+    """``$input.AnomalyResults.anomaly_score`` -> ``anomaly_score``, for alert texts."""
+    if isinstance(node, ex.InputRef):
+        last = [p for p in node.path if isinstance(p, str)]
+        return last[-1] if last else node.input_name
+    return "value"
+
+
+def _comparable(value: Any) -> bool:
+    return value is not ex.UNDEFINED and value is not None and not isinstance(value, dict | list)
+
+
+def _shown(value: Any) -> str:
+    return "undefined" if value is ex.UNDEFINED else ex.format_value(value)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
