@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     from cloud.cli.up import add_dashboard_arguments
 
-    add_dashboard_arguments(parser, default_port=0)
+    add_dashboard_arguments(parser, free_port=True)
     parser.add_argument(
         "--keep-open",
         action="store_true",

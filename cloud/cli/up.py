@@ -104,14 +104,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dashboard_arguments(parser)
 
 
-def add_dashboard_arguments(parser: argparse.ArgumentParser, *, default_port: int = 8600) -> None:
-    """The dashboard options ``up`` and ``demo`` share."""
+def add_dashboard_arguments(parser: argparse.ArgumentParser, *, free_port: bool = False) -> None:
+    """The dashboard options ``up`` and ``demo`` share (the demo serves on a free port)."""
+    default = "0 (a free port)" if free_port else "8600, or a free port when 8600 is busy"
     parser.add_argument(
         "--dashboard-port",
         type=port,
-        default=default_port,
+        default=0 if free_port else None,
         metavar="PORT",
-        help=f"web dashboard port; 0 picks a free one (default {default_port})",
+        help=f"web dashboard port; 0 picks a free one (default {default})",
     )
     parser.add_argument(
         "--dashboard-host",
@@ -134,10 +135,14 @@ def dashboard_config(args: argparse.Namespace) -> Any:
     """The DashboardConfig the options ask for, or None with --no-dashboard."""
     if args.no_dashboard:
         return None
-    from cloud.dashboard.server import DashboardConfig
+    from cloud.dashboard.server import DEFAULT_PORT, DashboardConfig
 
+    chosen = args.dashboard_port
     config = DashboardConfig(
-        host=args.dashboard_host, port=args.dashboard_port, alarm_actions=args.alarm_actions
+        host=args.dashboard_host,
+        port=DEFAULT_PORT if chosen is None else chosen,
+        alarm_actions=args.alarm_actions,
+        any_port_if_busy=chosen is None,
     )
     if not getattr(args, "auth", False):
         config.check()  # with --auth the stack gives it the operator's credential
@@ -153,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
-    if not args.no_dashboard and args.dashboard_port:
+    if not args.no_dashboard and args.dashboard_port:  # asked for by number: it must be free
         _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
     alarm_models = tuple(args.alarm_model)

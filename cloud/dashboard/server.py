@@ -41,6 +41,9 @@ class DashboardConfig:
     """HTTP Basic credentials; required for a host other than loopback."""
     option: str = "--dashboard-port"
     """The option that sets the port, named when it is busy."""
+    any_port_if_busy: bool = False
+    """The port is only the default: when it is busy, take a free one (the URL printed and
+    recorded says which) rather than refuse to start a second stack on this machine."""
 
     def check(self) -> None:
         if not is_loopback(self.host) and self.credentials is None:
@@ -88,7 +91,13 @@ class DashboardServer:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.config.host, self.config.port))
+            try:
+                sock.bind((self.config.host, self.config.port))
+            except OSError:
+                if not self.config.any_port_if_busy:
+                    raise
+                log.info("dashboard: port %d is busy; using a free one", self.config.port)
+                sock.bind((self.config.host, 0))
         except OSError as exc:
             sock.close()
             raise ConfigError(

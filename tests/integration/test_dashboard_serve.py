@@ -113,3 +113,25 @@ def test_keep_open_serves_the_finished_demo_folder_until_sigterm(tmp_path: Path)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_a_busy_default_port_gives_way_and_a_busy_chosen_port_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    from cloud.dashboard.server import DashboardConfig, DashboardServer
+    from edge.errors import ConfigError
+
+    data = folder(tmp_path / "data")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        server = DashboardServer(data, DashboardConfig(port=taken, any_port_if_busy=True)).start()
+        try:
+            assert server.port not in (0, taken)
+            with urllib.request.urlopen(f"{server.url}/api/v1/version", timeout=10) as response:
+                assert json.load(response)["api"] == "v1"
+        finally:
+            server.stop()
+        with pytest.raises(ConfigError, match=f"--dashboard-port {taken}: cannot listen"):
+            DashboardServer(data, DashboardConfig(port=taken)).start()
