@@ -17,6 +17,12 @@ content) is a duplicate and is skipped. Two messages with readings at the same t
 are merged into one row; on a conflicting sensor the message with the larger
 ``(sender, seq)`` wins, so the output does not depend on arrival order.
 
+With ``archive=True`` every file written is also queued for the Parquet archive, in the
+spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
+the archive then holds exactly what the input files hold, cell for cell, and a crash can
+neither lose a queued window nor queue one twice. The queue keeps the file's bytes, so the
+batcher does no extra work per reading.
+
 A flush writes each due window on its own: a window the store cannot take right now
 (``StorageError``) stays pending and is retried on the next flush, and a window that cannot
 be written at all (its rows or its last late file are unreadable) is quarantined whole, with
@@ -47,7 +53,13 @@ from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
 from edge.clock import Clock
-from edge.errors import NotFoundError, PlantwatchError, StorageError, WireFormatError
+from edge.errors import (
+    ConfigError,
+    NotFoundError,
+    PlantwatchError,
+    StorageError,
+    WireFormatError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +82,18 @@ class Batcher:
         durable: bool = False,
         shared_spool: bool = False,
         spool: SpoolPort | None = None,
+        archive: bool = False,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.spool: SpoolPort = spool or Spool(spool_path, durable=durable, shared=shared_spool)
+        if archive and not hasattr(self.spool, "archive_add"):
+            raise ConfigError(
+                f"{type(self.spool).__name__} has no archive queue; the archive needs the "
+                "SQLite spool"
+            )
+        self.archive = archive
         self.quarantine = Quarantine(
             store, config.quarantine_prefix, keep_bytes=config.quarantine_keep_bytes
         )
@@ -306,7 +325,14 @@ class Batcher:
             else:
                 late_files += 1
                 key = self._late_key(asset, prefix, end, late_files)
-            self.store.put(key, render_csv(chunks))
+            rows = merge_rows(chunks)
+            body = render_rows(rows)
+            self.store.put(key, body)
+            if self.archive:  # the file itself: the archive reads what the scheduler reads
+                values = sum(map(len, rows.values()))
+                self.spool.archive_add(  # type: ignore[attr-defined]
+                    site, asset, end, late_files, values, body, self.clock.now()
+                )
             return key, late_files
 
         key = self.spool.write_window(owner, end, write)
@@ -360,15 +386,30 @@ def _order_key(message: wire.Telemetry) -> str:
     return f"{message.sender}:{message.seq:020d}"
 
 
+Rows = dict[int, dict[str, float | None]]
+"""One file's content: ``{ts_ms: {sensor: value or None}}``."""
+
+
 def render_csv(chunks: Iterable[Chunk]) -> bytes:
     """``Timestamp`` first, then the sensors sorted; one row per timestamp, in time order."""
-    rows: dict[int, dict[str, float | None]] = {}
+    return render_rows(merge_rows(chunks))
+
+
+def merge_rows(chunks: Iterable[Chunk]) -> Rows:
+    """One row per timestamp; on a sensor two messages both give, the larger message id
+    wins, and a value wins over a null."""
+    rows: Rows = {}
     for chunk in sorted(chunks, key=lambda c: c.msg_id):
         for ts_ms, values in chunk.samples:
             row = rows.setdefault(ts_ms, {})
             for name, value in values.items():
                 if value is not None or name not in row:
                     row[name] = value
+    return rows
+
+
+def render_rows(rows: Rows) -> bytes:
+    """The CSV of :func:`merge_rows`' output."""
     sensors = sorted({name for row in rows.values() for name in row})
     lines = [",".join(["Timestamp", *sensors])]
     for ts_ms in sorted(rows):

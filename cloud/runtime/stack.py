@@ -48,6 +48,8 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    detector_lambdas: tuple[tuple[str, str], ...] = ()
+    """``(function ARN, "package.module:function")``: callables for ``lambda`` actions."""
     alarm_models: tuple[Path, ...] = ()
     """CreateAlarmModel JSON run on the detector inputs (the default companion with ``up --model``)."""
     alert_limit: tuple[int, float] = (10, 3600.0)
@@ -69,6 +71,12 @@ class StackConfig:
     connects with its own credential."""
     max_message_kb: int = MAX_MESSAGE_KB
     """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
+    archive: bool = True
+    """Also keep every reading of the input files in the Parquet archive (``cloud.archive``)."""
+    archive_policy: Any = None
+    """An ``ArchivePolicy`` (flush bounds, compaction); None takes its defaults."""
+    retention_interval_s: float = 3600.0
+    """How often ``DIR/retention.toml`` is applied (stack clock)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -135,6 +143,8 @@ class LocalStack:
         self.streaming: Any = None
         self.device_status: Any = None
         self.dashboard: Any = None
+        self.archive: Any = None
+        self._retention_at = float("-inf")
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
@@ -287,7 +297,17 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
+            archive=cfg.archive,
         )
+        if cfg.archive:
+            from cloud.archive import ArchiveWriter
+
+            self.archive = ArchiveWriter(
+                cfg.data.archive, self.batcher.spool, self.clock, cfg.archive_policy
+            ).open()
+            self.archive.start()
+            # closers run in reverse: the rules' last flush queues, then this drains it
+            self._closers.append(self.archive.close)
         self.rules = RulesRunner(
             self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
         )
@@ -343,7 +363,7 @@ class LocalStack:
 
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
-        from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.actions import LocalActionSink, load_callable
         from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
         from cloud.detectors.outbox import DeliveryOutbox
         from cloud.detectors.router import MessageRouter
@@ -358,6 +378,7 @@ class LocalStack:
         limiter = NotificationLimiter(self.state, *cfg.alert_limit)
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
+        lambdas = {arn: load_callable(spec) for arn, spec in cfg.detector_lambdas}
         self.outbox = DeliveryOutbox(
             LocalActionSink(
                 self.notifier,
@@ -365,6 +386,7 @@ class LocalStack:
                 state=self.state,
                 limiter=limiter,
                 ack_alarm=alarm_models[0].name if alarm_models else None,
+                lambdas=lambdas,
             ),
             self.state,
             self.clock,
@@ -400,9 +422,13 @@ class LocalStack:
             self._stop.wait(self.config.poll_interval_s)
 
     def step(self) -> None:
-        """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors,
+        expire what the retention rules say."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
+        if self.clock.now() - self._retention_at >= self.config.retention_interval_s:
+            self._retention_at = self.clock.now()
+            self._apply_retention()
         for scheduler in self.schedulers:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
@@ -414,6 +440,15 @@ class LocalStack:
                 self.engine.tick()
             self._step_alarms()
             self.outbox.retry_due()
+
+    def _apply_retention(self) -> None:
+        from cloud.archive import retention
+
+        rules = retention.load_rules(self.config.data.retention_file)
+        if rules:
+            expired = retention.apply(self.config.data.bucket, rules, self.clock.now())
+            if expired.objects or expired.partitions:
+                self._hook("retention", expired.to_dict())
 
     def _step_alarms(self) -> None:
         """Due reminders and snooze expiries, then operator requests from the CLI."""

@@ -152,6 +152,7 @@ DUMMIES = {
     "assignments": ["mode=safe"],
     "sql": ["SELECT * FROM 'dt/#'"],
     "broker": ["mqtt://127.0.0.1:1"],
+    "days": ["30"],
 }
 EXTRA = {("up",): ["--port", "0", "--dashboard-port", "0"], ("dashboard",): ["--port", "0"]}
 """Free ports, so that a busy 1883 or 8600 on the test machine does not answer first."""

@@ -21,6 +21,8 @@ ENGINE_PACKAGES = (
     "cloud/shadow",
     "cloud/l4e",
     "cloud/devices",
+    "cloud/archive",
+    "cloud/migrate",
     "cloud/alerts.py",
     "cloud/feeder.py",
 )
