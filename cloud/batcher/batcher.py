@@ -41,7 +41,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,8 +82,13 @@ class Batcher:
         durable: bool = False,
         shared_spool: bool = False,
         spool: SpoolPort | None = None,
+        decode: Callable[[bytes | str], wire.Telemetry] = wire.decode,
         archive: bool = False,
     ) -> None:
+        """*decode* parses a payload by the wire contract; the local runtime passes
+        :func:`cloud.wire_decoder.decode` (msgspec, compiled), which a Lambda bundle, pure
+        Python, cannot carry."""
+        self.decode = decode
         self.store = store
         self.config = config
         self.clock = clock
@@ -107,7 +112,7 @@ class Batcher:
     def accept(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """One raw MQTT message: decode it with the wire contract, or quarantine it."""
         try:
-            message = wire.decode(payload)
+            message = self.decode(payload)
         except WireFormatError as exc:
             self._reject(exc.reason, str(exc), payload, topic, client_id)
             return
@@ -196,26 +201,34 @@ class Batcher:
             )
             return
         now = self.clock.now()
-        for i, sample in enumerate(message.samples):
-            skew = sample.ts_ms / 1000 - now
-            if not math.isfinite(skew) or abs(skew) > cfg.max_skew_s:
-                self._reject(
-                    "timestamp_out_of_range",
-                    f"samples[{i}].ts: {sample.ts_ms} is {skew:+.0f} s from now; "
-                    f"at most {cfg.max_skew_s:.0f} s allowed",
-                    raw,
-                    topic,
-                    client_id,
-                )
-                return
-        samples = [(s.ts_ms, dict(s.values)) for s in message.samples]
+        stamps = [sample.ts_ms for sample in message.samples]
+        earliest, latest = min(stamps), max(stamps)
+        bound = cfg.max_skew_s
+        if not (abs(earliest / 1000 - now) <= bound and abs(latest / 1000 - now) <= bound):
+            for i, ts_ms in enumerate(stamps):  # name the first sample out of range
+                skew = ts_ms / 1000 - now
+                if not math.isfinite(skew) or abs(skew) > bound:
+                    self._reject(
+                        "timestamp_out_of_range",
+                        f"samples[{i}].ts: {ts_ms} is {skew:+.0f} s from now; "
+                        f"at most {bound:.0f} s allowed",
+                        raw,
+                        topic,
+                        client_id,
+                    )
+                    return
+        samples = [(s.ts_ms, s.values) for s in message.samples]
         owner = cfg.sites.key(message.site, message.asset)
         msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
-        by_window: dict[int, list[tuple[int, dict[str, float | None]]]] = {}
-        for ts_ms, values in samples:
-            end = int(window_end(ts_ms / 1000, freq))
-            by_window.setdefault(end, []).append((ts_ms, values))
+        first_end = int(window_end(earliest / 1000, freq))
+        by_window: dict[int, list[tuple[int, Mapping[str, float | None]]]] = {}
+        if first_end == int(window_end(latest / 1000, freq)):
+            by_window[first_end] = samples  # one window: the usual case
+        else:
+            for ts_ms, values in samples:
+                end = int(window_end(ts_ms / 1000, freq))
+                by_window.setdefault(end, []).append((ts_ms, values))
         chunks = [
             Chunk(owner, end, _order_key(message), rows, body=_dumps(rows))
             for end, rows in sorted(by_window.items())
@@ -377,7 +390,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 
-def _dumps(rows: list[tuple[int, dict[str, float | None]]]) -> str:
+def _dumps(rows: list[tuple[int, Mapping[str, float | None]]]) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 

@@ -80,6 +80,7 @@ def _runner_main(
     out: Any,
     archive: bool = False,
 ) -> None:
+    from cloud import wire_decoder
     from cloud.adapters.local import FsObjectStore
     from cloud.batcher import Batcher, BatcherConfig
     from cloud.rules.runner import RulesRunner, load_rules
@@ -87,11 +88,12 @@ def _runner_main(
 
     clock = SystemClock()
     batcher = Batcher(
-        FsObjectStore(root, fsync=False),
+        FsObjectStore(root),  # fsync on, as plantwatch up runs it
         BatcherConfig(grace_s=0),
         clock,
         spool,
         shared_spool=runners > 1,
+        decode=wire_decoder.decode,  # as plantwatch up runs it
         archive=archive,
     )
     writer = None

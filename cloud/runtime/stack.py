@@ -8,6 +8,7 @@ only builds local adapters and hands them over.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cloud import wire_decoder
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
@@ -128,6 +130,9 @@ class LocalStack:
             OutboxNotifier(config.data.alerts, clock=clock), self._hook
         )
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stored: queue.SimpleQueue[tuple[str, int, list[dict[str, Any]]]] = queue.SimpleQueue()
+        """Streaming results written and not yet fed to the detectors (event-driven feed)."""
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
         self.batcher: Any = None
@@ -297,6 +302,7 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
+            decode=wire_decoder.decode,
             archive=cfg.archive,
         )
         if cfg.archive:
@@ -356,6 +362,7 @@ class LocalStack:
             self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
             sites=self.config.site_layout,
+            on_stored=self._on_stored,
         )
         runner.start()
         self.streaming = runner
@@ -411,18 +418,49 @@ class LocalStack:
             stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
         )
 
+    def _on_stored(self, _asset: str, key: str, first: int, lines: list[dict[str, Any]]) -> None:
+        """Streaming results were written (scorer's thread): wake the loop to feed them."""
+        self._stored.put((key, first, lines))
+        self._wake.set()
+
     def _loop(self) -> None:
+        polled = False  # streaming feeds what it is told; one poll first catches up
+        due = 0.0
         while not self._stop.is_set():
             try:
-                self.step()
+                if not self.config.streaming or not polled:
+                    self.step()
+                    polled = True
+                else:
+                    self._feed_stored()
+                    if time.monotonic() >= due:  # periodic duties keep their pace
+                        due = time.monotonic() + self.config.poll_interval_s
+                        self.step(feed=False)
+                    elif self.engine is not None:
+                        self.engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
                 log.exception("stack step failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
-            self._stop.wait(self.config.poll_interval_s)
+            self._wake.wait(self.config.poll_interval_s)
+            self._wake.clear()
 
-    def step(self) -> None:
-        """One pass of every periodic duty: flush windows, run schedules, feed detectors,
+    def _feed_stored(self) -> None:
+        """Feed the detectors what the streaming sink wrote since the last pass."""
+        fed = 0
+        while True:
+            try:
+                key, first, lines = self._stored.get_nowait()
+            except queue.Empty:
+                break
+            if self.feeder is not None:  # no detectors or alarms: nothing to feed
+                fed += self.feeder.feed_lines(key, first, lines)
+        if fed:
+            self._hook("fed", {"rows": fed})
+
+    def step(self, *, feed: bool = True) -> None:
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors
+        (by polling the results, unless *feed* is False: streaming feeds as it writes),
         expire what the retention rules say."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
@@ -433,9 +471,15 @@ class LocalStack:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
-            fed = self.feeder.poll()
-            if fed:
-                self._hook("fed", {"rows": fed})
+            if feed:
+                while True:  # what the sink told is covered by the poll
+                    try:
+                        self._stored.get_nowait()
+                    except queue.Empty:
+                        break
+                fed = self.feeder.poll()
+                if fed:
+                    self._hook("fed", {"rows": fed})
             if self.engine is not None:
                 self.engine.tick()
             self._step_alarms()
@@ -466,6 +510,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:

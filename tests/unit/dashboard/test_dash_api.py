@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dash_data import FAULT, WALL_NOW
+from dash_data import FAULT, WALL_NOW, build
 from starlette.testclient import TestClient
 
 from cloud.dashboard.api import DashboardApi
@@ -23,6 +23,11 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
     }
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("dash") / "data")
 
 
 @pytest.fixture(scope="module")
