@@ -1,4 +1,4 @@
-"""``plantwatch model train|evaluate|list|describe``: L4E datasets in, versioned models out."""
+"""``plantwatch model train|evaluate|list|describe|health|push``: L4E datasets in, versioned models out."""
 
 from __future__ import annotations
 
@@ -127,6 +127,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(describe)
     describe.add_argument("name", help="model name")
 
+    health = sub.add_parser(
+        "health",
+        help="per asset: anomaly rate per day, input drift, retrain suggestion",
+        description="Model health in production, from a data directory: per asset, the share"
+        " of anomalous results per day and each sensor's input drift (population stability"
+        " index of the recent input CSVs against the training distribution). Suggests"
+        " retraining when a sensor's PSI or the latest day's anomaly rate reaches its"
+        " threshold. Reads only.",
+    )
+    _common(health)
+    health.add_argument(
+        "--model", help="model to judge against (default: the scheduler's, or the only one)"
+    )
+    health.add_argument(
+        "--window-hours",
+        type=float_range(1 / 60, 24 * 365, what="hours from 1/60 to 8760"),
+        default=24.0,
+        help="recent input compared with the training data, ending at the newest input "
+        "file (default 24)",
+    )
+    health.add_argument(
+        "--psi-threshold",
+        type=float_range(0.01, 10, what="a PSI from 0.01 to 10"),
+        default=0.25,
+        help="suggest retraining at this PSI or more (default 0.25: a significant shift)",
+    )
+    health.add_argument(
+        "--rate-threshold",
+        type=float_range(0.0001, 1, what="a share from 0.0001 to 1"),
+        default=0.2,
+        help="suggest retraining when the latest day's anomaly rate reaches this (default 0.2)",
+    )
+
     push = sub.add_parser(
         "push",
         help="copy a model version to the AWS deployment (where the inference function reads it)",
@@ -181,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
                 empty=f"no models found in {registry.where}",
             )
         return 0
+    if args.action == "health":
+        return _health(args)
     if args.action == "describe":
         document = registry.describe(args.name)
         if args.json:
@@ -244,14 +279,66 @@ def _print_description(document: dict[str, Any]) -> None:
         "template": "yes" if document.get("Template") else "no",
         "sensors": ", ".join(document["Sensors"]),
         **_config_fields(document.get("Config") or {}),
-        **{f"info {k}": v for k, v in info.items()},
+        **{f"info {k}": v for k, v in info.items() if k != "profile"},
     }
+    if "profile" in info:
+        fields["info profile"] = (
+            f"training distribution of {len(info['profile'])} sensors (`model health` drift)"
+        )
     print_fields(fields)
     evaluation = document.get("Evaluation")
     if evaluation:
         print_line()
         labelled = evaluation.get("model_quality") != "CANNOT_DETERMINE_QUALITY"
         _print_evaluation(evaluation, labelled=labelled)
+
+
+def _health(args: argparse.Namespace) -> int:
+    from cloud.dashboard.model_health import HealthOptions, model_health
+    from cloud.dashboard.queries import DataView
+
+    options = HealthOptions(
+        model=args.model,
+        window_s=args.window_hours * 3600,
+        psi_threshold=args.psi_threshold,
+        rate_threshold=args.rate_threshold,
+    )
+    doc = model_health(DataView(args.data), options)
+    if args.json:
+        print_json(doc)
+        return 0
+    rows = [
+        {
+            "asset": a["key"],
+            "rate": "" if a["latest_anomaly_rate"] is None else f"{a['latest_anomaly_rate']:.1%}",
+            "psi": "" if a["max_psi"] is None else f"{a['max_psi']:.3f}",
+            "drifted": ", ".join(
+                s["sensor"]
+                for s in a["drift"]
+                if s["psi"] is not None and s["psi"] >= args.psi_threshold
+            ),
+            "retrain": "yes" if a["retrain"] else "no",
+            "why": "; ".join(a["reasons"]) or (a["note"] or ""),
+        }
+        for a in doc["assets"]
+    ]
+    print_line(
+        f"model {doc['model'] or '(none)'}: PSI threshold {args.psi_threshold:g}, "
+        f"anomaly-rate threshold {args.rate_threshold:.0%}, window {args.window_hours:g} h"
+    )
+    print_table(
+        rows,
+        [
+            Column("asset", "asset"),
+            Column("anomaly rate (last day)", "rate", "right"),
+            Column("max PSI", "psi", "right"),
+            Column("drifted sensors", "drifted"),
+            Column("retrain", "retrain"),
+            Column("why", "why"),
+        ],
+        empty="no assets with results or input files found",
+    )
+    return 0
 
 
 def _slice(frame: Any, start: Any, end: Any) -> Any:

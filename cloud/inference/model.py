@@ -41,6 +41,7 @@ from cloud.inference.blockwise import (
     selected,
 )
 from cloud.inference.changes import fit_limit
+from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
 from edge.errors import ConfigError, UserError
@@ -350,6 +351,14 @@ class Model:
         return _features(
             x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
         )
+
+    def modes(self, x: np.ndarray) -> np.ndarray:
+        """The operating mode of each row of readings *x* (gaps filled), as training
+        clustered them: input drift compares like with like (cloud.inference.drift)."""
+        y, _factor, _state = self.features(x)
+        if len(self.centroids) == 1:
+            return np.zeros(len(y), dtype=int)
+        return _sqdist((y - self.center) / self.scale, self.centroids).argmin(1)
 
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
@@ -689,6 +698,7 @@ def train(
             y = Patched(f)
         features.append(y)
         fits.append(keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4)))
+    profile_x, profile_at = _profile_sample(xs, fits, config.seed)
     del xs
     change_runs = _change_sample(features, fits, config)
     if len(features) == 1:  # one frame: its rows are used in place, through the mask
@@ -768,6 +778,13 @@ def train(
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
             "change_limit": model.change_limit,
+            # the readings trained on, per operating mode, for input drift (cloud.inference.drift)
+            "profile": training_profile(
+                profile_x[use[profile_at]],
+                sensors,
+                mode[profile_at][use[profile_at]],
+                len(centroids),
+            ),
         }
     )
     return model
@@ -809,6 +826,33 @@ def _change_limit(model: Model, runs: Sequence[np.ndarray]) -> float | None:
     scale = 1.0 / np.sqrt(model.threshold)
     deviations = (model.deviations(run, np.ones(len(run)))[0] * scale for run in runs)
     return fit_limit(deviations, alarm.changes)
+
+
+PROFILE_ROWS = 50_000
+"""Readings kept for the training profile: deciles need a sample, not every row."""
+
+
+def _profile_sample(
+    xs: list[Patched], fits: list[np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sample of the fitted readings (gaps filled) for the training profile, and where
+    each sits among the rows training pools (the index of ``mode`` and ``use``): a frame's
+    own row when there is one frame, its place among every frame's fitted rows otherwise.
+    Its own generator, so the model itself is what it would be without it."""
+    rows = [np.flatnonzero(fit) for fit in fits]
+    total = sum(len(r) for r in rows)
+    picked = np.arange(total)
+    if total > PROFILE_ROWS:
+        picked = np.sort(np.random.default_rng(seed + 1).choice(total, PROFILE_ROWS, replace=False))
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    parts, at = [], []
+    for i, (x, own) in enumerate(zip(xs, rows, strict=True)):
+        mine = picked[(picked >= offsets[i]) & (picked < offsets[i + 1])] - offsets[i]
+        parts.append(np.asarray(x.take(own[mine]), dtype=float))
+        at.append(own[mine] if len(xs) == 1 else mine + offsets[i])
+    width = xs[0].shape[1] if xs else 0
+    sample = np.vstack(parts) if parts else np.empty((0, width))
+    return sample, np.concatenate(at) if at else np.empty(0, dtype=np.intp)
 
 
 def _training_rows(
