@@ -18,7 +18,15 @@ every k-means seed tried, no anomalous row on the healthy pumps or before the on
 
 
 def train_fleet_model(
-    layout: DataLayout, specs: list, name: str, start: float, days: float, rate_s: float, seed: int
+    layout: DataLayout,
+    specs: list,
+    name: str,
+    start: float,
+    days: float,
+    rate_s: float,
+    seed: int,
+    *,
+    config: TrainConfig = FLEET_CONFIG,
 ) -> dict[str, Any]:
     """Generate history before *start*, train one model shared by identical pumps, save it.
 
@@ -35,7 +43,7 @@ def train_fleet_model(
     )
     per_asset = [_indexed(frame) for frame in frames.values()]
     began = time.perf_counter()
-    model = train(per_asset, FLEET_CONFIG)
+    model = train(per_asset, config)
     train_s = time.perf_counter() - began
     version = layout.registry().save(name, model)
     return {

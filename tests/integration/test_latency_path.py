@@ -23,6 +23,7 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
         step_c=25.0,
         batch_delay_ms=50.0,
         history_days=7.0,
+        raise_rows=None,
         broker="amqtt",
     )
     measured = measure(tmp_path, args)
