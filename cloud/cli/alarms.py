@@ -409,7 +409,10 @@ def _directly(store: Any, data: Path, request: Any) -> dict[str, Any]:
         actions=DeliveryOutbox(sink, store, clock),
         limiter=limiter,
     )
-    return operations.apply(engine, request)
+    try:
+        return operations.apply(engine, request)
+    finally:
+        engine.close()  # records the hand-over, so no later run sends the notice again
 
 
 def _login() -> str:
