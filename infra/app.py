@@ -14,7 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.bundle import build_asset
+from infra.bundle import build_assets
 from infra.config import STACK_NAME, from_context
 from infra.stack import PlantwatchStack
 
@@ -26,7 +26,7 @@ def build_app(
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     config = from_context(app.node.try_get_context)
-    code_dir = build_asset(Path(app.outdir) / "lambda-src")
+    code = build_assets(Path(app.outdir) / "lambda-src")
     env = None
     if os.environ.get("CDK_DEFAULT_ACCOUNT") and os.environ.get("CDK_DEFAULT_REGION"):
         env = cdk.Environment(
@@ -36,7 +36,7 @@ def build_app(
         app,
         STACK_NAME,
         config=config,
-        code_dir=code_dir,
+        code=code,
         env=env,
         description="plantwatch: IoT Core -> Kinesis -> Lambda engines -> S3/DynamoDB/SNS",
     )

@@ -1,9 +1,12 @@
-"""The Lambda code asset, built in Python on this machine: no Docker, no pip at deploy time.
+"""The Lambda code assets, built in Python on this machine: no Docker, no pip at deploy time.
 
-The asset holds the project's ``edge/`` and ``cloud/`` packages, less what Lambda never
-runs (the CLI, the local runtime, benchmarks), plus the pure-Python packages the handlers
-need that the Lambda runtime lacks. numpy and pandas come from the AWS SDK for pandas
-layer and boto3 from the runtime, so nothing compiled is copied from this machine.
+Each function gets its own asset: the project files its handler reaches through its
+imports (:mod:`cloud.handlers.packaging`, data files included), plus the pure-Python
+packages the handlers need that the Lambda runtime lacks. So the batcher carries no
+inference or detector code and the detector no pandas-facing modules, and a change to one
+engine redeploys only the functions that run it. numpy and pandas come from the AWS SDK
+for pandas layer and boto3 from the runtime, so nothing compiled is copied from this
+machine.
 """
 
 from __future__ import annotations
@@ -12,30 +15,27 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("edge", "cloud")
-EXCLUDED = ("cloud/cli", "cloud/runtime", "cloud/bench")
+from cloud.handlers import packaging
+
 EXTRA_PACKAGES = ("aws_lambda_powertools", "typing_extensions")
 """Pure-Python distributions the handlers import (Powertools and its one missing dependency)."""
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
-    rel = Path(directory).resolve()
-    skipped = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
-    for name in names:
-        path = (rel / name).resolve()
-        if any(path == (ROOT / excluded).resolve() for excluded in EXCLUDED):
-            skipped.add(name)
-    return skipped
+    return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
 
 
-def build_asset(dest: Path) -> Path:
-    """Fill *dest* (emptied first) with the handler code; returns *dest*."""
+def build_asset(dest: Path, module: str) -> Path:
+    """Fill *dest* (emptied first) with the code of the handler module *module*
+    (``cloud.handlers.inference``); returns *dest*."""
+    found = packaging.bundle(module)
+    unknown = sorted(set(found.install) - set(EXTRA_PACKAGES))
+    if unknown:
+        raise RuntimeError(f"{module} imports {unknown}: add them to infra.bundle.EXTRA_PACKAGES")
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for package in PROJECT_PACKAGES:
-        shutil.copytree(ROOT / package, dest / package, ignore=_ignore)
+    packaging.write(found, dest)
     for name in EXTRA_PACKAGES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -49,3 +49,8 @@ def build_asset(dest: Path) -> Path:
     if compiled:
         raise RuntimeError(f"Lambda asset would carry machine-specific binaries: {compiled[:3]}")
     return dest
+
+
+def build_assets(dest: Path) -> dict[str, Path]:
+    """One asset per function, ``dest/<function>``, by function name."""
+    return {name: build_asset(dest / name, module) for name, module in packaging.HANDLERS.items()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.l4e.naming import UPLOAD_FREQUENCIES
+from cloud.l4e.sites import DEFAULT_SITE
 from edge.errors import ConfigError
 from edge.wire import NAME_RE
 
@@ -20,6 +21,9 @@ STACK_NAME = "plantwatch"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 """E.164, as SNS SMS subscriptions require."""
+DETECTORS_PREFIX = "detectors/"
+"""Where detector models live in the artifacts bucket (the functions may read only there)."""
+DETECTOR_KEY_RE = re.compile(r"^detectors/[0-9A-Za-z_.\-/]{1,200}\.json$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,13 @@ class DeployConfig:
     quarantine_expiry_days: int = 30
     pandas_layer_arn: str | None = None
     """Overrides the AWS SDK for pandas layer looked up for the Region."""
+    default_site: str | None = DEFAULT_SITE
+    """The functions' ``DEFAULT_SITE``: the site whose objects keep L4E's flat names and
+    whose detector keys are bare asset names. None (context ``""``) gives every site its
+    own folder (``docs/layout.md``)."""
+    detector_model_key: str | None = None
+    """The functions' ``DETECTOR_MODEL_KEY``: a CreateDetectorModel JSON in the artifacts
+    bucket (``plantwatch detectors push``); None runs the bundled default model."""
 
 
 def from_context(get: Callable[[str], Any]) -> DeployConfig:
@@ -88,6 +99,22 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
     layer = get("pandas_layer_arn")
     if layer is not None and not str(layer).startswith("arn:"):
         raise ConfigError(f"context pandas_layer_arn: {layer!r}: expected a layer version ARN")
+    site = get("default_site")
+    default_site: str | None = DEFAULT_SITE
+    if site is not None:
+        default_site = str(site).strip() or None
+        if default_site is not None and not NAME_RE.fullmatch(default_site):
+            raise ConfigError(
+                f"context default_site: {default_site!r} must match {NAME_RE.pattern} "
+                "(or be empty: every site in its own folder)"
+            )
+    key = get("detector_model_key")
+    detector_key = (str(key).strip() or None) if key is not None else None
+    if detector_key is not None and not DETECTOR_KEY_RE.fullmatch(detector_key):
+        raise ConfigError(
+            f"context detector_model_key: {detector_key!r}: expected a key like "
+            "detectors/NAME.json (as `plantwatch detectors push` prints it)"
+        )
     return DeployConfig(
         alert_emails=emails,
         alert_phones=phones,
@@ -99,6 +126,8 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
         spool_expiry_days=_int(get, "spool_expiry_days", 8, 8, 3653),
         quarantine_expiry_days=_int(get, "quarantine_expiry_days", 30, 1, 3653),
         pandas_layer_arn=str(layer) if layer is not None else None,
+        default_site=default_site,
+        detector_model_key=detector_key,
     )
 
 

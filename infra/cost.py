@@ -25,6 +25,20 @@ KINESIS_UNIT = 25 * KB
 IOT_EVENTS_UNIT = KB
 DEFAULT_FLEETS = (100, 1_000, 10_000)
 
+# CloudWatch Logs: the bytes of each line the handlers write (measured from
+# cloud/handlers/observability.py; tests/infra/test_cost.py checks them against real lines).
+RESULT_LINE_BYTES = 250
+RESULT_LINE_BYTES_PER_SENSOR = 48
+"""A ``result`` line (one per anomalous row): fields plus one ``{name, value}`` per sensor."""
+WINDOW_LINE_BYTES = 360
+"""A ``window`` line: one per asset per window (results object)."""
+EXECUTION_LINE_BYTES = 320
+EMF_BYTES = 620
+"""One embedded-metric document of the seven metrics for a site."""
+PLATFORM_BYTES_PER_INVOCATION = 600
+"""Lambda's own JSON lines per invocation (``platform.start``, ``platform.report``): an
+estimate, not measured here."""
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -38,6 +52,8 @@ class Usage:
     assets_per_site: int = 100
     alerts_per_asset_month: float = 4.0
     sms_share: float = 0.5
+    anomalous_share: float = 0.02
+    """Share of result rows flagged anomalous: each one is a ``result`` log line."""
 
     def __post_init__(self) -> None:
         if self.assets < 1:
@@ -50,6 +66,10 @@ class Usage:
             )
         if not 1 <= self.sensors <= 500:
             raise ConfigError(f"--sensors: expected 1 to 500, got {self.sensors}")
+        if not 0 <= self.anomalous_share <= 1:
+            raise ConfigError(
+                f"--anomalous-pct: expected 0 to 100, got {self.anomalous_share * 100:g}"
+            )
 
     @property
     def reading_bytes(self) -> int:
@@ -145,8 +165,17 @@ def estimate(usage: Usage, prices: dict[str, float] | None = None) -> dict[str, 
     )
     scheduler = windows * p["scheduler_invocations_per_million"] / 1e6
     sites = math.ceil(n / usage.assets_per_site)
-    result_rows = readings  # one results.jsonl row (and one "result" log line) per reading
-    log_gb = (result_rows * 400 + messages * 150 + asset_windows * 600) / KB**3
+    result_rows = readings  # one results.jsonl row per reading
+    anomalous_rows = result_rows * usage.anomalous_share
+    # a "result" line per anomalous row, a "window" line per asset per window, an
+    # "execution" line and a metrics document per execution, Lambda's lines per invocation
+    log_bytes = (
+        anomalous_rows * (RESULT_LINE_BYTES + RESULT_LINE_BYTES_PER_SENSOR * usage.sensors)
+        + asset_windows * WINDOW_LINE_BYTES
+        + windows * (EXECUTION_LINE_BYTES + EMF_BYTES)
+        + invocations * PLATFORM_BYTES_PER_INVOCATION
+    )
+    log_gb = log_bytes / KB**3
     cloudwatch = sites * 7 * p["cloudwatch_metric_month"] + log_gb * p["cloudwatch_logs_ingest_gb"]
     kms = p["kms_key_month"]
 
@@ -194,6 +223,7 @@ def estimate(usage: Usage, prices: dict[str, float] | None = None) -> dict[str, 
             "kinesis_shards": shards,
             "s3_puts_per_month": round(puts),
             "result_rows_per_month": round(result_rows),
+            "result_log_lines_per_month": round(anomalous_rows),
             "log_gb_per_month": round(log_gb, 1),
             "stored_gb_per_month": round(stored_gb, 1),
         },

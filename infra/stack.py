@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from infra import outputs
 from infra.config import DeployConfig
 from infra.nag import acknowledge
 from infra.parts.alerts import Alerts
@@ -21,7 +23,13 @@ from infra.parts.storage import Storage
 
 class PlantwatchStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, config: DeployConfig, code_dir: Path, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: DeployConfig,
+        code: Mapping[str, Path],
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.key = kms.Key(
@@ -62,7 +70,7 @@ class PlantwatchStack(Stack):
             storage=self.storage,
             stream=self.ingest.stream,
             alerts_topic=self.alerts.topic,
-            code_dir=code_dir,
+            code=code,
         )
         self.operations = Operations(
             self,
@@ -71,6 +79,7 @@ class PlantwatchStack(Stack):
             processing=self.processing,
             operations_topic=self.alerts.operations_topic,
         )
+        self._outputs(config)
         for child in self.node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):
                 acknowledge(
@@ -80,3 +89,20 @@ class PlantwatchStack(Stack):
                     "CDK's own handler that sets the output bucket's notification "
                     "configuration at deploy time; it only writes its own logs.",
                 )
+
+    def _outputs(self, config: DeployConfig) -> None:
+        """What ``plantwatch model push|schedulers create|detectors push --aws --stack``
+        read to find this deployment's buckets and tables (:mod:`infra.outputs`)."""
+        values = {
+            outputs.INPUT_BUCKET: self.storage.input.bucket_name,
+            outputs.OUTPUT_BUCKET: self.storage.output.bucket_name,
+            outputs.QUARANTINE_BUCKET: self.storage.quarantine.bucket_name,
+            outputs.ARTIFACTS_BUCKET: self.storage.artifacts.bucket_name,
+            outputs.STATE_TABLE: self.storage.state_table.table_name,
+            outputs.ALERTS_TOPIC_ARN: self.alerts.topic.topic_arn,
+            outputs.SCHEDULERS: outputs.schedulers_value(config.schedulers),
+        }
+        if config.detector_model_key:
+            values[outputs.DETECTOR_MODEL_KEY] = config.detector_model_key
+        for name, value in values.items():
+            CfnOutput(self, name, value=value, description=outputs.DESCRIPTIONS[name])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cloud.cli.output import Column, print_json, print_line, print_table
-from edge.cliargs import positive_float, positive_int
+from edge.cliargs import float_range, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sensors", type=positive_int, default=10, help="sensors per reading (default 10)"
     )
+    parser.add_argument(
+        "--anomalous-pct",
+        type=float_range(0.0, 100.0, what="a percentage from 0 to 100"),
+        default=2.0,
+        help="share of result rows flagged anomalous, each one a log line (default 2)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -39,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         rate_per_s=args.rate,
         readings_per_message=args.readings_per_message,
         sensors=args.sensors,
+        anomalous_share=args.anomalous_pct / 100,
     )
     if args.json:
         print_json(doc)
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows, columns)
     print_line(
         f"at {args.rate:g} readings/s per asset, {args.readings_per_message} readings per "
-        f"message, {args.sensors} sensors; us-east-1 list prices (infra/prices.json)"
+        f"message, {args.sensors} sensors, {args.anomalous_pct:g} % of rows anomalous; "
+        "us-east-1 list prices (infra/prices.json)"
     )
     return 0

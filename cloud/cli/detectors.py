@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cloud.cli import status
+from cloud.cli import aws_target, status
 from cloud.cli.detectors_replay import (
     add_analyze_arguments,
     add_run_arguments,
@@ -39,6 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     validate.add_argument("--json", action="store_true", help="print one JSON document")
     add_run_arguments(sub)
     add_analyze_arguments(sub)
+    push = sub.add_parser(
+        "push",
+        help="upload a detector model to the AWS deployment's artifacts bucket",
+        description="Validate a CreateDetectorModel body against the results feeder's input "
+        "(as the deployed functions load it) and upload it under detectors/ in the artifacts "
+        "bucket; prints the key to deploy with -c detector_model_key=KEY.",
+    )
+    push.add_argument("model", type=Path, metavar="MODEL.json", help="CreateDetectorModel JSON")
+    push.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(push, aws_target.ARTIFACTS, required=True)
     for name, summary in (
         ("list", "list detector instances"),
         ("describe", "DescribeDetector for one key"),
@@ -64,7 +74,49 @@ def run(args: argparse.Namespace) -> int:
         return run_replay(args)
     if args.action == "analyze":
         return run_analyze(args)
+    if args.action == "push":
+        return _push(args)
     return _inspect(args)
+
+
+def _push(args: argparse.Namespace) -> int:
+    """The key holds a digest of the body, so a changed model is a new key: deploying it
+    changes the functions' ``DETECTOR_MODEL_KEY``, and new execution environments load it
+    (a running one keeps the model it loaded)."""
+    import hashlib
+
+    from cloud.detectors.model import (
+        check_references,
+        default_detector_paths,
+        load_detector_model,
+        load_input,
+    )
+    from infra.config import DETECTORS_PREFIX
+
+    body = args.model.read_bytes()
+    model = load_detector_model(args.model)
+    check_references(model, [load_input(default_detector_paths()[1])])
+    key = f"{DETECTORS_PREFIX}{model.name}/{hashlib.sha256(body).hexdigest()[:12]}.json"
+    target = aws_target.AwsTarget(args)
+    bucket = target.name(aws_target.ARTIFACTS)
+    target.bucket(bucket).put(key, body)
+    deployed = target.deployment().detector_model_key if not args.artifacts_bucket else None
+    document = {
+        "detectorModelName": model.name,
+        "bucket": bucket,
+        "key": key,
+        "deployed": deployed == key,
+    }
+    if args.json:
+        print_json(document)
+    else:
+        print_fields({"detector model": model.name, "uploaded": f"s3://{bucket}/{key}"})
+    if deployed != key:
+        stderr.print(
+            f"next: plantwatch deploy -c detector_model_key={key} (keep your other -c options)",
+            markup=False,
+        )
+    return status.SUCCESS
 
 
 def _validate(args: argparse.Namespace) -> int:

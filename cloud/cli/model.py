@@ -7,6 +7,7 @@ import gzip
 import time
 from typing import Any
 
+from cloud.cli import aws_target
 from cloud.cli.output import (
     Column,
     print_fields,
@@ -121,6 +122,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(describe)
     describe.add_argument("name", help="model name")
 
+    push = sub.add_parser(
+        "push",
+        help="copy a model version to the AWS deployment (where the inference function reads it)",
+        description="Copy a model version (the active one by default) from --data to models/ "
+        "in the deployment's artifacts bucket, as the newest active version there. Pushing "
+        "the same version again adds nothing.",
+    )
+    _common(push)
+    push.add_argument("name", help="model name")
+    push.add_argument(
+        "--version", type=positive_int, help="local version to push (default: the active one)"
+    )
+    aws_target.add_arguments(push, aws_target.ARTIFACTS, required=True)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -137,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, DataLayout.planned(args.data).registry())
     hint = f"train a model with `plantwatch model train --data {args.data}`"
     registry = DataLayout.existing(args.data, hint).registry()
+    if args.action == "push":
+        return _push(args, registry)
     if args.action == "list":
         rows = [
             {
@@ -167,6 +184,35 @@ def run(args: argparse.Namespace) -> int:
             _print_description(document)
         return 0
     return _evaluate(args, registry)
+
+
+def _push(args: argparse.Namespace, local: Any) -> int:
+    version = args.version or local.active_version(args.name)
+    target = aws_target.AwsTarget(args)
+    remote = target.registry()
+    stderr.print(
+        f"pushing {local.location(args.name, version)} to {remote.where} ...", markup=False
+    )
+    pushed, copied = remote.copy_from(local, args.name, version)
+    document = {
+        "ModelName": args.name,
+        "LocalVersion": version,
+        "ModelVersion": pushed,
+        "Copied": copied,
+        "Path": remote.location(args.name, pushed),
+    }
+    if args.json:
+        print_json(document)
+    else:
+        print_fields(
+            {
+                "model": f"{args.name} v{version} (local)",
+                "on AWS": f"{document['Path']} (active)",
+                "copied": "yes" if copied else "no: already the active version there",
+            }
+        )
+    stderr.print(f"next: plantwatch schedulers create NAME --model {args.name} --aws", markup=False)
+    return 0
 
 
 def _print_description(document: dict[str, Any]) -> None:

@@ -1,7 +1,11 @@
-"""``plantwatch schedulers create|start|stop|list|describe|delete|run``: local state.
+"""``plantwatch schedulers create|start|stop|list|describe|delete|run``: local or on AWS.
 
-State lives in ``--data DIR``: ``DIR/state.db`` (namespaces ``schedulers``, ``executions``),
-models in ``DIR/models/`` and buckets as folders ``DIR/buckets/<bucket>/``.
+Locally, state lives in ``--data DIR``: ``DIR/state.db`` (namespaces ``schedulers``,
+``executions``), models in ``DIR/models/`` and buckets as folders ``DIR/buckets/<bucket>/``.
+With ``--aws`` the same engine calls go to the deployment: the state table the inference
+function reads, models in the artifacts bucket, S3 buckets (:mod:`cloud.cli.aws_target`).
+A scheduler created there must match an EventBridge schedule of the stack (its name,
+frequency and delay offset), or the inference function is never invoked for it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cloud.cli import aws_target
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
@@ -32,6 +37,7 @@ class LocalStack:
 
         layout = DataLayout.at(data) if create else DataLayout.existing(data)
         self.root = layout.root
+        self.where = str(layout.root)
         self.readonly = readonly
         self.state: Any
         if readonly and not layout.state_db.is_file():
@@ -74,6 +80,41 @@ class LocalStack:
         )
 
 
+class AwsStack:
+    """The deployment's adapters a scheduler command needs (``--aws``): the same interface
+    as :class:`LocalStack` over the state table, the artifacts bucket and S3 buckets."""
+
+    def __init__(self, target: aws_target.AwsTarget) -> None:
+        self.target = target
+        self.state = target.state()
+        self.where = f"{self.state.table} ({target.region})"
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> AwsStack:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def bucket(self, name: str) -> Any:
+        return self.target.bucket(name)
+
+    def scheduler(self, name: str, clock: Any) -> Any:
+        from cloud.inference.scheduler import Scheduler, load_config
+
+        config = load_config(self.state, name)
+        return Scheduler(
+            config,
+            self.target.registry().load(config.model_name),
+            self.bucket(config.input_bucket),
+            self.bucket(config.output_bucket),
+            self.state,
+            clock,
+        )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = add_subcommands(parser, "action")
     create = sub.add_parser(
@@ -85,13 +126,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("name", help="InferenceSchedulerName")
     create.add_argument("--model", required=True, help="model name (its active version runs)")
     create.add_argument(
-        "--input-bucket", default="input", help="bucket folder under DIR/buckets/ to read"
+        "--input-bucket",
+        help="bucket to read: a folder under DIR/buckets/ (default input); with --aws an S3 "
+        "bucket (default: the stack's InputBucket)",
     )
     create.add_argument(
         "--input-prefix", default="input/", help="S3InputConfiguration Prefix (default input/)"
     )
     create.add_argument(
-        "--output-bucket", default="output", help="bucket folder under DIR/buckets/ to write"
+        "--output-bucket",
+        help="bucket to write: a folder under DIR/buckets/ (default output); with --aws an S3 "
+        "bucket (default: the stack's OutputBucket)",
     )
     create.add_argument(
         "--output-prefix",
@@ -100,15 +145,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument(
         "--frequency",
-        default="PT5M",
         choices=UPLOAD_FREQUENCIES,
-        help="DataUploadFrequency (default PT5M)",
+        help="DataUploadFrequency (default PT5M; with --aws the stack's schedule's)",
     )
     create.add_argument(
         "--delay",
         type=int_range(0, 60, what="a whole number of minutes 0-60"),
-        default=0,
-        help="DataDelayOffsetInMinutes, 0-60 (default 0)",
+        help="DataDelayOffsetInMinutes, 0-60 (default 0; with --aws the stack's schedule's)",
     )
     create.add_argument(
         "--delimiter",
@@ -154,6 +197,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="data directory holding state.db, models/ and buckets/ (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(parser, aws_target.STATE, aws_target.ARTIFACTS)
 
 
 _LIST_COLUMNS = [
@@ -179,9 +223,22 @@ def run(args: argparse.Namespace) -> int:
 
     readonly = args.action in ("list", "describe")
     model = None
-    if args.action == "create":  # check the model before creating anything
-        model = DataLayout.planned(args.data).registry().load(args.model)
-    with LocalStack(args.data, readonly=readonly, create=args.action == "create") as stack:
+    stack: LocalStack | AwsStack
+    if args.aws:
+        target = aws_target.AwsTarget(args)
+        if args.action == "create":
+            model = target.registry().load(args.model)
+            _aws_create_defaults(args, target)
+        stack = AwsStack(target)
+    else:
+        if args.action == "create":  # check the model before creating anything
+            model = DataLayout.planned(args.data).registry().load(args.model)
+            args.input_bucket = args.input_bucket or "input"
+            args.output_bucket = args.output_bucket or "output"
+            args.frequency = args.frequency or "PT5M"
+            args.delay = args.delay if args.delay is not None else 0
+        stack = LocalStack(args.data, readonly=readonly, create=args.action == "create")
+    with stack:
         clock = SystemClock()
         if args.action == "create":
             _create(args, model, stack, clock)
@@ -215,13 +272,51 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(rows)
             else:
-                print_table(rows, _LIST_COLUMNS, empty=f"no schedulers found in {stack.root}")
+                print_table(rows, _LIST_COLUMNS, empty=f"no schedulers found in {stack.where}")
         else:
             return _run(args, stack, clock)
     return 0
 
 
-def _create(args: argparse.Namespace, model: Any, stack: LocalStack, clock: Any) -> None:
+def _aws_create_defaults(args: argparse.Namespace, target: aws_target.AwsTarget) -> None:
+    """Fill the buckets from the stack, and check the scheduler against the stack's
+    EventBridge schedules: only a deployed schedule invokes the inference function with
+    this name, at its frequency and delay offset. Without a stack (every name given) the
+    local defaults apply."""
+    from edge.errors import ConfigError
+
+    names_given = all(
+        getattr(args, name, None)
+        for name in ("state_table", "artifacts_bucket", "input_bucket", "output_bucket")
+    )
+    args.input_bucket = target.name(aws_target.INPUT)
+    args.output_bucket = target.name(aws_target.OUTPUT)
+    deployed = {} if names_given else target.deployment().schedulers()
+    spec = deployed.get(args.name)
+    if deployed and spec is None:
+        raise ConfigError(
+            f"scheduler {args.name!r}: stack {target.stack!r} has no schedule for it "
+            f"(deployed: {', '.join(sorted(deployed))}); name one of those, or add it to the "
+            "`schedulers` context and deploy again"
+        )
+    if spec is None:
+        args.frequency = args.frequency or "PT5M"
+        args.delay = args.delay if args.delay is not None else 0
+        return
+    for option, given, wanted in (
+        ("--frequency", args.frequency, spec.upload_frequency),
+        ("--delay", args.delay, spec.delay_offset_min),
+    ):
+        if given is not None and given != wanted:
+            raise ConfigError(
+                f"{option} {given}: the stack's schedule {spec.name!r} fires with "
+                f"{spec.upload_frequency} and a {spec.delay_offset_min}-minute offset; "
+                "leave the option out, or change the `schedulers` context and deploy again"
+            )
+    args.frequency, args.delay = spec.upload_frequency, spec.delay_offset_min
+
+
+def _create(args: argparse.Namespace, model: Any, stack: Any, clock: Any) -> None:
     from cloud.inference import scheduler as engine
     from cloud.inference.model import SAMPLING_SECONDS
     from cloud.l4e.naming import InputNaming
@@ -254,7 +349,7 @@ def _describe(args: argparse.Namespace, document: dict[str, Any]) -> None:
         print_fields(document)
 
 
-def _run(args: argparse.Namespace, stack: LocalStack, clock: Any) -> int:
+def _run(args: argparse.Namespace, stack: Any, clock: Any) -> int:
     from cloud.cli.times import parse_time_option
 
     scheduler = stack.scheduler(args.name, clock)

@@ -8,9 +8,10 @@ from the registry in ``ARTIFACTS_BUCKET`` under ``models/``. The event's ``time`
 8601), when present, is "now": pass ``<aws.scheduler.scheduled-time>`` to run as of the
 schedule, not of a late delivery.
 
-Per result row a ``result`` line (asset detail for the dashboard); per execution an
-``execution`` line; metrics ``ResultRows``, ``AnomalousRows``, ``InferenceExecutions``,
-``InferenceFailures`` per site.
+Per execution an ``execution`` line; per results object (asset and window) a ``window``
+line with its counts, highest score and top sensor; per anomalous row a ``result`` line
+(the dashboard's per-asset detail); metrics ``ResultRows``, ``AnomalousRows``,
+``InferenceExecutions``, ``InferenceFailures`` per site.
 
 Environment: ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``ARTIFACTS_BUCKET``, ``STATE_TABLE``,
 ``SCHEDULER_NAME`` (optional), ``OUTPUT_PREFIX`` and ``DEFAULT_SITE`` (to name the site a
@@ -27,7 +28,7 @@ from typing import Any
 
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
-from cloud.inference.registry import ModelRegistry
+from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
@@ -35,7 +36,7 @@ from cloud.ports import ObjectStore, StateStore
 from edge.errors import ConfigError, NotFoundError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
-MODELS_PREFIX = "models/"
+MODELS_PREFIX = ARTIFACTS_PREFIX
 
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
@@ -98,7 +99,14 @@ def _report(
     obs: Observability,
     site: str,
 ) -> None:
-    """The execution line, one result line per row written, and the counts."""
+    """The execution line; per results object (one asset, one window) a ``window`` summary
+    line; a ``result`` line per anomalous row only; and the counts.
+
+    Why not a line per row: at 1,000 assets sampled every second that is 2.6 billion lines
+    a month, about $500 of CloudWatch Logs ingestion, the largest item of the bill. The
+    dashboard needs every row only as counts (the window lines carry them) and the detail
+    of the anomalous ones (their result lines); every row stays in ``results.jsonl``.
+    """
     obs.event(
         "execution",
         scheduler=execution.scheduler,
@@ -114,13 +122,16 @@ def _report(
     rows = anomalous = 0
     for key in execution.result_keys:
         asset = _asset_of(key, output_prefix, execution.model_name)
+        summary = _WindowSummary()
         for line in output_store.get(key).decode().splitlines():
             if not line.strip():
                 continue
             row = json.loads(line)
+            summary.add(row)
+            if row.get("prediction") != 1:
+                continue
             # largest share first, so diagnostics.0 is the top sensor in Logs Insights
             diagnostics = sorted(row.get("diagnostics") or [], key=lambda d: -d["value"])
-            top = diagnostics[0] if diagnostics else None
             obs.event(
                 "result",
                 site=site,
@@ -128,13 +139,48 @@ def _report(
                 timestamp=row.get("timestamp"),
                 prediction=row.get("prediction"),
                 anomaly_score=row.get("anomaly_score"),
-                top_sensor=None if top is None else top["name"],
+                top_sensor=diagnostics[0]["name"] if diagnostics else None,
                 diagnostics=diagnostics,
             )
-            rows += 1
-            anomalous += row.get("prediction") == 1
+        obs.event(
+            "window",
+            site=site,
+            asset=asset,
+            scheduler=execution.scheduler,
+            data_start_time=iso(execution.data_start),
+            data_end_time=iso(execution.data_end),
+            rows=summary.rows,
+            anomalous_rows=summary.anomalous,
+            max_score=summary.max_score,
+            top_sensor=summary.top_sensor,
+        )
+        rows += summary.rows
+        anomalous += summary.anomalous
     obs.count(Metric.RESULT_ROWS, site, rows)
     obs.count(Metric.ANOMALOUS_ROWS, site, anomalous)
+
+
+class _WindowSummary:
+    """Counts of one results object, and its most anomalous row: its score and the sensor
+    that contributed most to it (the window's ``top_sensor``)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.anomalous = 0
+        self.max_score: float | None = None
+        self.top_sensor: str | None = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows += 1
+        self.anomalous += row.get("prediction") == 1
+        score = row.get("anomaly_score")
+        if score is None or (self.max_score is not None and score <= self.max_score):
+            return
+        self.max_score = score
+        diagnostics = row.get("diagnostics") or []
+        self.top_sensor = (
+            max(diagnostics, key=lambda d: d["value"])["name"] if diagnostics else None
+        )
 
 
 def _site_of(scheduler_prefix: str, base: str, sites: SiteLayout) -> str:

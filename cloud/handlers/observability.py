@@ -88,8 +88,10 @@ class Observability:
         self._counts: dict[str, dict[Metric, float]] = defaultdict(dict)
 
     def event(self, message: str, **fields: Any) -> None:
-        """One structured line: ``{"message": message, ...fields}`` (None fields left out)."""
-        self.logger.info(message, extra={"fields": fields}, stacklevel=2)
+        """One structured line: ``{"message": message, ...fields}``, None fields left out
+        (an absent field reads as missing in Logs Insights, and costs no bytes)."""
+        present = {k: v for k, v in fields.items() if v is not None}
+        self.logger.info(message, extra={"fields": present}, stacklevel=2)
 
     def count(self, metric: Metric, site: str, value: float = 1) -> None:
         """Add *value* to *metric* for *site*; a zero still emits the metric (alarms need

@@ -425,22 +425,24 @@ class Model:
         if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise UserError(f"{where}/{_META}: format {found!r}, expected {ARTIFACT_FORMAT}")
-        config = meta["config"]
-        if config.get("sensors") is not None:
-            config["sensors"] = tuple(config["sensors"])
         try:
             with arrays:
                 values = {k: arrays[k] for k in arrays.files}
         except ValueError as exc:  # an object array, which would need pickle
             raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
-        threshold = float(values.pop("threshold"))
-        return cls(
-            meta["sensors"],
-            TrainConfig(**config),
-            threshold=threshold,
-            info=meta.get("info", {}),
-            **values,
-        )
+        try:
+            config = dict(meta["config"])
+            if config.get("sensors") is not None:
+                config["sensors"] = tuple(config["sensors"])
+            return cls(
+                meta["sensors"],
+                TrainConfig(**config),
+                threshold=float(values.pop("threshold")),
+                info=meta.get("info", {}),
+                **values,
+            )
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign artifact
+            raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
 
 
 def _fill_gaps(x: np.ndarray, fill: np.ndarray) -> np.ndarray:

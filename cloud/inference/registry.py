@@ -17,6 +17,8 @@ from cloud.ports import ObjectStore
 from edge.errors import ConfigError, NotFoundError
 
 MODEL_NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+ARTIFACTS_PREFIX = "models/"
+"""Where models live in a deployment's artifacts bucket (the inference function reads them)."""
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -71,13 +73,21 @@ class ModelRegistry:
             raise NotFoundError(f"model {name!r}: no version {version}")
         self.store.put(f"{self.prefix}{name}/active", f"{version}\n".encode())
 
-    def save(self, name: str, model: Model, reports: dict[str, Any] | None = None) -> int:
-        """Store *model* as the next version; *reports* become ``<key>.json`` beside it."""
+    def save(
+        self,
+        name: str,
+        model: Model,
+        reports: dict[str, Any] | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> int:
+        """Store *model* as the next version; *reports* become ``<key>.json`` beside it and
+        *files* are stored as given (a ``model.npz`` there is the exact bytes *model* was
+        loaded from, kept rather than written anew)."""
         if not MODEL_NAME_RE.fullmatch(name):
             raise ConfigError(f"ModelName {name!r}: must match {MODEL_NAME_RE.pattern}")
         version = (self.versions(name) or [0])[-1] + 1
         model.info["name"], model.info["version"] = name, version
-        files = dict(model.to_artifacts())
+        files = {**model.to_artifacts(), **(files or {})}
         for report, document in (reports or {}).items():
             files[f"{report}.json"] = json.dumps(document, indent=2, default=str).encode()
         folder = self.key(name, version)
@@ -85,6 +95,44 @@ class ModelRegistry:
             self.store.put(folder + filename, files[filename])  # the model files land last
         self.set_active(name, version)
         return version
+
+    def copy_from(
+        self, source: ModelRegistry, name: str, version: int | None = None
+    ) -> tuple[int, bool]:
+        """Copy version *version* of *name* (the active one by default) from *source* in as
+        this registry's newest, active version, with every file beside it (reports,
+        diagnostics). Returns ``(version here, copied)``.
+
+        Pushing the same model twice adds no version: when this registry's active version
+        holds the same ``model.npz`` bytes, nothing is written and ``copied`` is False. The
+        arrays are copied byte for byte and loaded once without pickle on the way, so a
+        broken or unsafe artifact is refused before anything is written.
+        """
+        chosen = version or source.active_version(name)
+        folder = source.key(name, chosen)
+        files = {
+            key[len(folder) :]: source.store.get(key)
+            for key in source.store.list(folder)
+            if "/" not in key[len(folder) :]
+        }
+        where = source.location(name, chosen)
+        if not files:
+            raise NotFoundError(f"model {name!r} version {chosen}: not found under {source.where}")
+        model = Model.from_artifacts(files, where)
+        npz = ARTIFACT_FILES[0]
+        try:
+            current: int | None = self.active_version(name)
+        except NotFoundError:
+            current = None
+        if current is not None:
+            try:
+                if self.store.get(self.key(name, current) + npz) == files[npz]:
+                    return current, False
+            except NotFoundError:
+                pass
+        model.info["copied_from"] = where
+        extras = {f: body for f, body in files.items() if f != ARTIFACT_FILES[1]}
+        return self.save(name, model, files=extras), True
 
     def put_file(self, name: str, version: int, filename: str, body: bytes) -> None:
         """Another file beside a version's artifacts (diagnostics of the training run)."""

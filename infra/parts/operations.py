@@ -2,9 +2,9 @@
 
 Per-site widgets read the handlers' metrics (namespace ``plantwatch``, one dimension
 ``site``) with SEARCH, so new sites appear without a redeploy. Per-asset widgets are
-Logs Insights queries over the handlers' structured log lines (``message="result"``,
-``"state_change"``, ``"execution"``): a metric per asset would cost about $0.30 a month
-each.
+Logs Insights queries over the handlers' structured log lines (``message="window"``,
+``"result"``, ``"state_change"``, ``"execution"``): a metric per asset would cost about
+$0.30 a month each.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ SITE_METRICS = (
     "InferenceFailures",
 )
 
-ANOMALIES_PER_ASSET = """fields @timestamp, site, asset, prediction
-| filter message = "result" and prediction = 1
-| stats count(*) as anomalous_rows by bin(1h) as hour, site, asset
+ANOMALIES_PER_ASSET = """fields @timestamp, site, asset, anomalous_rows
+| filter message = "window" and anomalous_rows > 0
+| stats sum(anomalous_rows) as anomalous by bin(1h) as hour, site, asset
 | sort hour desc"""
 
 EVENTS_PER_DAY = """fields @timestamp, site, asset, to_state
@@ -38,9 +38,9 @@ EVENTS_PER_DAY = """fields @timestamp, site, asset, to_state
 | stats count(*) as events by datefloor(@timestamp, 1d) as day, site, asset
 | sort day desc"""
 
-EVENT_DURATION = """fields @timestamp, site, asset, prediction
-| filter message = "result"
-| stats sum(prediction) as anomalous_rows, count(*) as rows, 100 * sum(prediction) / count(*) as anomalous_pct by datefloor(@timestamp, 1d) as day, site, asset
+EVENT_DURATION = """fields @timestamp, site, asset, rows, anomalous_rows
+| filter message = "window"
+| stats sum(anomalous_rows) as anomalous, sum(rows) as scored, 100 * sum(anomalous_rows) / sum(rows) as anomalous_pct by datefloor(@timestamp, 1d) as day, site, asset
 | sort day desc"""
 
 SIGNAL_IMPORTANCE = """fields @timestamp, site, asset, top_sensor, anomaly_score
@@ -53,6 +53,11 @@ LAST_EXECUTION = """fields @timestamp, scheduler, status, data_start_time, data_
 | sort @timestamp desc
 | limit 10"""
 
+LAST_WINDOWS = """fields @timestamp, site, asset, data_start_time, rows, anomalous_rows, max_score, top_sensor
+| filter message = "window"
+| sort @timestamp desc
+| limit 50"""
+
 LAST_DIAGNOSTICS = """fields @timestamp, site, asset, timestamp, prediction, anomaly_score, top_sensor, diagnostics.0.name, diagnostics.0.value, diagnostics.1.name, diagnostics.1.value, diagnostics.2.name, diagnostics.2.value
 | filter message = "result"
 | sort @timestamp desc
@@ -63,7 +68,9 @@ day (`anomalous_pct` x 24 h) divided by that day's `events`.
 **Signal importance.** Each result row splits its anomaly over the N sensors
 (`diagnostics`, summing to 1). An even share is **1/N**; a sensor well above 1/N
 carries the anomaly. The table counts how often each sensor was the top contributor of an
-anomalous row per asset, and the last rows' diagnostics are below."""
+anomalous row per asset, and the last anomalous rows' diagnostics are below.
+**Logs.** Every row is counted in its window's `window` line; only anomalous rows have a
+`result` line (every row stays in `results.jsonl`)."""
 
 
 def site_search(metric: str, stat: str = "Sum") -> cw.MathExpression:
@@ -186,6 +193,9 @@ class Operations(Construct):
         )
         dashboard.add_widgets(
             query("Last executions", results_logs, LAST_EXECUTION),
-            query("Last results' diagnostics", results_logs, LAST_DIAGNOSTICS),
+            query("Last anomalous rows' diagnostics", results_logs, LAST_DIAGNOSTICS),
+        )
+        dashboard.add_widgets(
+            query("Last windows per asset", results_logs, LAST_WINDOWS, width=24),
         )
         self.dashboard = dashboard

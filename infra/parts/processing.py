@@ -1,7 +1,8 @@
 """The four Lambda functions over the engines, with their triggers and failure queues.
 
-Every function runs the same code asset (``infra/bundle.py``) with its own role and log
-group; environment variable names are the handlers' contract (``cloud/handlers``).
+Each function runs its own code asset (``infra/bundle.py``: the files its handler reaches)
+with its own role and log group; environment variable names are the handlers' contract
+(``cloud/handlers``).
 Asynchronous triggers (Scheduler, S3, EventBridge) send failed events to an SQS queue
 after Lambda's retries; the Kinesis mapping sends the failed batch's description there.
 """
@@ -9,6 +10,7 @@ after Lambda's retries; the Kinesis mapping sends the failed batch's description
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +83,12 @@ class Processing(Construct):
         storage: Storage,
         stream: kinesis.IStream,
         alerts_topic: sns.ITopic,
-        code_dir: Path,
+        code: Mapping[str, Path],
     ) -> None:
         super().__init__(scope, id)
         self._config = config
         self._key = key
-        self._code = lambda_.Code.from_asset(str(code_dir))
+        self._code = {name: lambda_.Code.from_asset(str(path)) for name, path in code.items()}
         self._layers = [
             lambda_.LayerVersion.from_layer_version_arn(
                 self, "AwsSdkPandas", pandas_layer_arn(self, config)
@@ -109,7 +111,10 @@ class Processing(Construct):
             "UPLOAD_FREQUENCY": first.upload_frequency,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": "INFO",
+            "DEFAULT_SITE": config.default_site or "",
         }
+        if config.detector_model_key:
+            base_env["DETECTOR_MODEL_KEY"] = config.detector_model_key
         self.batcher = self._function("batcher", base_env, timeout=60, memory=512)
         self.inference = self._function("inference", base_env, timeout=300, memory=2048)
         self.detector = self._function(
@@ -303,7 +308,7 @@ class Processing(Construct):
             name.capitalize(),
             runtime=RUNTIME,
             handler=HANDLERS[name],
-            code=self._code,
+            code=self._code[name],
             layers=self._layers,
             role=role,
             log_group=group,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,59 @@ def test_reading_a_local_registry_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         registry.load("pump")
     assert not (tmp_path / "models").exists()
+
+
+def test_copy_from_another_registry_keeps_the_bytes_and_adds_no_duplicate(
+    registry: ModelRegistry, model: Model
+) -> None:
+    # GIVEN a local registry whose pump model has two versions, v1 active, with reports
+    local = ModelRegistry(InMemoryObjectStore())
+    local.save("pump", model, {"evaluation": {"f1": 0.9}})
+    local.put_file("pump", 1, "model_diagnostics_results.json.gz", b"\x1f\x8bdiag")
+    local.save("pump", train(frame(seed=4), TrainConfig(max_modes=1)))
+    local.set_active("pump", 1)
+    # WHEN the active version is copied in, twice
+    assert registry.copy_from(local, "pump") == (1, True)
+    assert registry.copy_from(local, "pump") == (1, False)
+    # THEN the arrays and files beside them are the same bytes, the info says where from
+    for filename in ("model.npz", "evaluation.json", "model_diagnostics_results.json.gz"):
+        assert registry.store.get(registry.key("pump", 1) + filename) == local.store.get(
+            local.key("pump", 1) + filename
+        )
+    copied = registry.load("pump")
+    assert (copied.info["name"], copied.info["version"]) == ("pump", 1)
+    assert copied.info["copied_from"] == local.location("pump", 1)
+    test = frame(50, seed=9)
+    np.testing.assert_allclose(copied.score(test).score, model.score(test).score)
+    # AND another version becomes the next active one; asking for a missing one is named
+    assert registry.copy_from(local, "pump", 2) == (2, True)
+    assert registry.active_version("pump") == 2
+    with pytest.raises(NotFoundError, match="version 5"):
+        registry.copy_from(local, "pump", 5)
+
+
+def test_copy_from_refuses_an_unsafe_artifact_before_writing(
+    registry: ModelRegistry, model: Model
+) -> None:
+    local = ModelRegistry(InMemoryObjectStore())
+    evil = io.BytesIO()
+    np.savez(evil, threshold=np.array([{"run": "code"}], dtype=object))
+    local.store.put("pump/v1/model.npz", evil.getvalue())
+    local.store.put("pump/v1/model.json", model.to_artifacts()["model.json"])
+    with pytest.raises(UserError, match="unreadable model artifact"):
+        registry.copy_from(local, "pump")
+    assert list(registry.store.list(registry.prefix)) == []
+
+
+@pytest.mark.parametrize("damage", ["drop_config", "drop_sensors", "foreign_config_key"])
+def test_a_damaged_model_json_is_bad_input_naming_the_artifact(model: Model, damage: str) -> None:
+    files = model.to_artifacts()
+    meta = json.loads(files["model.json"])
+    if damage == "drop_config":
+        del meta["config"]
+    elif damage == "drop_sensors":
+        del meta["sensors"]
+    else:
+        meta["config"]["no_such_setting"] = 1
+    with pytest.raises(UserError, match=r"^m: not a usable model artifact"):
+        Model.from_artifacts({**files, "model.json": json.dumps(meta).encode()}, "m")

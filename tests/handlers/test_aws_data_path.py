@@ -37,6 +37,7 @@ from aws_support import (
     kinesis_event,
     sns_sent,
 )
+from handler_contract import POWERTOOLS_KEYS, dotted, log_fields, parse_query
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
@@ -343,19 +344,46 @@ def test_executions_are_kept_in_the_state_table_and_logged(aws: Aws, inferred: I
         ("pumps-scheduler", "2026-01-05T07:05:00Z", "2026-01-05T07:10:00Z", "SUCCESS", 4),
     ]
     assert all(x["failed_components"] == [] for x in logged)
-    results = aws.logged("result")
-    assert len(results) == 40
-    row = next(r for r in results if r["asset"] == "pump-02" and r["prediction"] == 1)
-    assert row["site"] == SITE and row["timestamp"].startswith("2026-01-05T07:")
-    assert row["top_sensor"].startswith("pump-02\\")
-    shares = [d["value"] for d in row["diagnostics"]]
-    assert row["diagnostics"][0]["name"] == row["top_sensor"]
-    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-4)
     [emf] = [m for m in aws.metrics() if "ResultRows" in m]
     assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["site"]]
     assert emf["ResultRows"] == [40.0] and emf["InferenceExecutions"] == [2.0]
     assert emf["InferenceFailures"] == [0.0]
-    assert emf["AnomalousRows"] == [float(sum(r["prediction"] for r in results))]
+
+
+def test_a_result_line_per_anomalous_row_and_a_window_line_per_results_object(
+    aws: Aws, inferred: Inferred
+) -> None:
+    output = aws.store(OUTPUT)
+    rows = {
+        key: [json.loads(x) for x in output.get(key).splitlines()] for key in output.list("output/")
+    }
+    anomalous = [(key, r) for key, found in rows.items() for r in found if r["prediction"] == 1]
+    assert anomalous  # pump-02's failing window
+    # one result line per anomalous row, none for the others
+    results = aws.logged("result")
+    assert sorted((r["asset"], r["timestamp"]) for r in results) == sorted(
+        (key.split("/")[1], r["timestamp"]) for key, r in anomalous
+    )
+    assert all(r["prediction"] == 1 for r in results)
+    row = results[0]
+    assert row["site"] == SITE and row["top_sensor"].startswith("pump-02\\")
+    shares = [d["value"] for d in row["diagnostics"]]
+    assert row["diagnostics"][0]["name"] == row["top_sensor"]
+    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-4)
+    # one window line per results object: its counts, highest score and that row's top sensor
+    windows = {(w["asset"], w["data_start_time"]): w for w in aws.logged("window")}
+    assert len(windows) == len(rows) == 4
+    for key, found in rows.items():
+        _prefix, asset, start, _file = key.split("/")
+        line = windows[(asset, start)]
+        worst = max(found, key=lambda r: r["anomaly_score"])
+        top = max(worst["diagnostics"], key=lambda d: d["value"])["name"]
+        assert (line["site"], line["scheduler"]) == (SITE, "pumps-scheduler")
+        assert line["rows"] == len(found) == 10
+        assert line["anomalous_rows"] == sum(r["prediction"] for r in found)
+        assert (line["max_score"], line["top_sensor"]) == (worst["anomaly_score"], top)
+    [emf] = [m for m in aws.metrics() if "ResultRows" in m]
+    assert emf["AnomalousRows"] == [float(len(anomalous))]
 
 
 # ---- stage 3: S3 events -> detector --------------------------------------------------------
@@ -467,6 +495,32 @@ def test_the_same_s3_event_again_changes_nothing(aws: Aws, detected: Detected) -
     assert (aws.table(STATE), aws.table(IDEMPOTENCY), sns_sent(aws.topic), iot_published()) == (
         before
     )
+
+
+def test_the_lines_printed_are_the_lines_the_source_and_the_dashboard_name(
+    aws: Aws, detected: Detected
+) -> None:
+    from infra.parts import operations
+
+    written = log_fields()
+    printed: dict[str, list[dict[str, Any]]] = {}
+    for line in aws.lines:
+        if "_aws" not in line:
+            printed.setdefault(line["message"], []).append(line)
+    # every kind of line ran in this module, with exactly the fields its source passes
+    assert set(printed) == set(written)
+    for message, lines in printed.items():
+        keys = set().union(*lines) - POWERTOOLS_KEYS
+        left_out = {"failed_reason"} if message == "execution" else set()  # None on success
+        assert keys == set(written[message]) - POWERTOOLS_KEYS - left_out, message
+    # and every field a dashboard query reads, dotted paths included, is on such a line
+    texts = [v for k, v in vars(operations).items() if k.isupper() and isinstance(v, str)]
+    queries = [parse_query(t) for t in texts if "| filter message" in t]
+    assert len(queries) >= 6
+    for query in queries:
+        [message] = query.messages
+        for path in query.fields - POWERTOOLS_KEYS:
+            assert any(dotted(line, path) for line in printed[message]), (message, path)
 
 
 # ---- stage 4: two overlapping timer invocations -------------------------------------------

@@ -77,3 +77,87 @@ def test_costs_are_positive_and_grow_with_the_fleet(assets: int, rate: float, ba
     two = estimate(Usage(assets=assets * 2, rate_per_s=rate, readings_per_message=batch))
     assert all(v >= 0 for v in one["services_usd_per_month"].values())
     assert two["total_usd_per_month"] > one["total_usd_per_month"]
+
+
+def _logged(emit) -> list[int]:
+    """The byte length of each line the handlers' Observability writes for *emit*."""
+    import contextlib
+    import io
+
+    from cloud.handlers.observability import Observability
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        emit(Observability())
+    return [len(line.encode()) + 1 for line in out.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize("sensors", [1, 10, 30])
+def test_log_line_sizes_are_the_handlers_lines(sensors: int) -> None:
+    from cloud.handlers.observability import Metric
+    from infra import cost
+
+    names = [f"pump-0001\\sensor_{i:02d}" for i in range(sensors)]
+    diagnostics = [{"name": n, "value": round(1 / sensors, 5)} for n in names]
+    window = {"data_start_time": "2026-01-05T07:00:00Z", "data_end_time": "2026-01-05T07:05:00Z"}
+
+    def emit(obs) -> None:
+        obs.event(
+            "result",
+            site="plant-01",
+            asset="pump-0001",
+            timestamp="2026-01-05T07:05:30.000000",
+            prediction=1,
+            anomaly_score=0.73412,
+            top_sensor=names[0],
+            diagnostics=diagnostics,
+        )
+        obs.event(
+            "window",
+            site="plant-01",
+            asset="pump-0001",
+            scheduler="plantwatch",
+            rows=300,
+            anomalous_rows=3,
+            max_score=0.73412,
+            top_sensor=names[0],
+            **window,
+        )
+        obs.event(
+            "execution",
+            scheduler="plantwatch",
+            status="SUCCESS",
+            input_files=100,
+            failed_components=[],
+            **window,
+        )
+        for metric in Metric:
+            obs.count(metric, "plant-01", 3)
+        obs.flush()
+
+    result, window_line, execution, emf = _logged(emit)
+    modelled = cost.RESULT_LINE_BYTES + cost.RESULT_LINE_BYTES_PER_SENSOR * sensors
+    assert result == pytest.approx(modelled, rel=0.15)
+    assert window_line == pytest.approx(cost.WINDOW_LINE_BYTES, rel=0.15)
+    assert execution == pytest.approx(cost.EXECUTION_LINE_BYTES, rel=0.15)
+    assert emf == pytest.approx(cost.EMF_BYTES, rel=0.15)
+
+
+def test_logs_follow_the_anomalous_rows_not_every_row() -> None:
+    quiet = estimate(Usage(assets=1000, anomalous_share=0.0))
+    usual = estimate(Usage(assets=1000))
+    noisy = estimate(Usage(assets=1000, anomalous_share=0.5))
+    logs = "cloudwatch_metrics_and_logs"
+    assert usual["usage"]["result_log_lines_per_month"] == pytest.approx(
+        0.02 * usual["usage"]["result_rows_per_month"], rel=1e-6
+    )
+    assert quiet["usage"]["result_log_lines_per_month"] == 0
+    # at 1,000 assets, logs stay a small item unless most rows are anomalous
+    assert usual["services_usd_per_month"][logs] < 0.1 * usual["total_usd_per_month"]
+    assert noisy["services_usd_per_month"][logs] > 10 * usual["services_usd_per_month"][logs]
+    assert quiet["services_usd_per_month"][logs] > 0  # window lines, metrics, Lambda's lines
+
+
+def test_anomalous_pct_is_checked(capsys) -> None:
+    assert main(["cost", "--anomalous-pct", "150"]) == 2
+    assert "--anomalous-pct" in capsys.readouterr().err

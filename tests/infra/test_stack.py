@@ -294,3 +294,42 @@ def test_cdk_nag_acknowledgements_all_have_reasons(synthesized) -> None:
         assert plugin["violations"] == [], plugin["violations"]
         for suppressed in plugin.get("suppressedViolations", []):
             assert len(suppressed["reason"]) > 20, suppressed
+
+
+def test_outputs_name_what_the_cli_reads(synthesized) -> None:
+    from infra import outputs
+    from infra.config import SchedulerSpec
+
+    declared = synthesized.template["Outputs"]
+    assert set(declared) == set(outputs.DESCRIPTIONS)  # the context sets a detector model key
+    resources = synthesized.template["Resources"]
+    refs = {name: declared[name]["Value"] for name in declared}
+    for name, kind in (
+        (outputs.INPUT_BUCKET, "AWS::S3::Bucket"),
+        (outputs.ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
+        (outputs.STATE_TABLE, "AWS::DynamoDB::Table"),
+        (outputs.ALERTS_TOPIC_ARN, "AWS::SNS::Topic"),
+    ):
+        assert resources[refs[name]["Ref"]]["Type"] == kind, name
+    assert "Input" in refs[outputs.INPUT_BUCKET]["Ref"]
+    assert "Artifacts" in refs[outputs.ARTIFACTS_BUCKET]["Ref"]
+    assert "StateTable" in refs[outputs.STATE_TABLE]["Ref"]
+    deployment = outputs.Deployment(
+        "plantwatch", {k: v for k, v in refs.items() if isinstance(v, str)}
+    )
+    assert deployment.schedulers() == {
+        "pumps": SchedulerSpec("pumps", "PT5M", 2),
+        "fans": SchedulerSpec("fans", "PT1H", 10),
+    }
+    assert deployment.detector_model_key == "detectors/site_pumps/0123456789ab.json"
+
+
+def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
+    for props in (
+        r["Properties"]
+        for r in synthesized.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler", "").startswith("cloud.handlers.")
+    ):
+        env = props["Environment"]["Variables"]
+        assert env["DEFAULT_SITE"] == "plant1"
+        assert env["DETECTOR_MODEL_KEY"] == "detectors/site_pumps/0123456789ab.json"

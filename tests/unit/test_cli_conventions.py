@@ -179,6 +179,8 @@ def _argv(path: tuple[str, ...], parser, chosen: argparse.Action, bad: str, tmp:
             action.required or (not action.option_strings and action.nargs != "?")
         ):
             continue
+        elif action.nargs == 0:  # a required flag (``--aws`` on push commands)
+            value = []
         elif action.dest in DUMMIES:
             value = DUMMIES[action.dest]
         elif action.choices:

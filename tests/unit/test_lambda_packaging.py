@@ -1,7 +1,7 @@
 """Lambda bundles: only the project's own code, never boto3/numpy/pandas (the runtime and
 the AWS SDK for pandas layer provide those), and nothing of the local runtime, CLI or local
-adapters; a written bundle imports its handler from its own files alone, and the CDK app's
-code asset holds every bundle."""
+adapters; a written bundle imports its handler from its own files alone, and each CDK code
+asset is its function's bundle."""
 
 from __future__ import annotations
 
@@ -79,13 +79,24 @@ def test_a_written_bundle_imports_its_handler_from_its_own_files(tmp_path: Path)
     assert check.stdout.split() == ["True", "True"]
 
 
-def test_the_cdk_code_asset_holds_every_handler_bundle(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(packaging.HANDLERS))
+def test_each_function_asset_is_its_bundle_plus_the_pure_python_extras(
+    tmp_path: Path, name: str
+) -> None:
     from infra.bundle import EXTRA_PACKAGES, build_asset
 
-    asset = build_asset(tmp_path / "asset")
-    for module in packaging.HANDLERS.values():
-        found = packaging.bundle(module)
-        missing = [f for f in found.files if not (asset / f).is_file()]
-        assert not missing, f"{module}: the code asset lacks {missing}"
-        assert set(found.install) <= set(EXTRA_PACKAGES)
-        assert not [name for name in found.provided if (asset / name).exists()]
+    module = packaging.HANDLERS[name]
+    asset = build_asset(tmp_path / name, module)
+    found = packaging.bundle(module)
+    project = {
+        str(p.relative_to(asset))
+        for p in asset.rglob("*")
+        if p.is_file() and p.relative_to(asset).parts[0].removesuffix(".py") not in EXTRA_PACKAGES
+    }
+    assert project == set(found.files)  # what the handler reaches, and nothing else
+    assert set(found.install) <= set(EXTRA_PACKAGES)
+    assert all(
+        (asset / extra).exists() or (asset / f"{extra}.py").exists() for extra in EXTRA_PACKAGES
+    )
+    assert not [n for n in found.provided if (asset / n).exists()]
+    assert not list(asset.rglob("__pycache__"))
