@@ -22,6 +22,7 @@ CONTEXT = {
     ],
     "default_site": "plant1",
     "detector_model_key": "detectors/site_pumps/0123456789ab.json",
+    "alarm_model_keys": "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json",
 }
 
 
