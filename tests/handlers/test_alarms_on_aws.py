@@ -281,7 +281,7 @@ def test_an_ack_through_the_cli_stops_reminders_and_overlapping_runs_remind_once
         T0 + 34 * 60 + 1800,
         [],
     )
-    assert deployed.alarm("pump-a")["next_reminder"] is None
+    assert deployed.alarm("pump-a").get("next_reminder") is None
 
 
 def test_alarm_models_from_the_artifacts_bucket(deployed: Deployed, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest, ActionSink, eval
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.outbox import CLAIM_S
 from cloud.detectors.trace import EngineObserver, TraceRecord
-from cloud.ports import StateStore
+from cloud.ports import StateStore, batched
 from edge.clock import Clock
 from edge.errors import NotFoundError, UserError, VersionConflictError
 
@@ -141,25 +141,28 @@ class _Alarm:
     scheduled: float | None = None
     """The due time last pushed on the engine's heap (not stored)."""
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
+    def to_doc(self, *, inputs: bool = True) -> dict[str, Any]:
+        """The stored document; fields without a value are left out (readers default
+        them), which keeps the one write per state change small."""
+        doc: dict[str, Any] = {
             "state": self.state,
             "since": self.since,
             "created": self.created,
             "updated": self.updated,
-            "inputs": self.inputs,
-            "value": self.value,
-            "threshold": self.threshold,
-            "snooze_until": self.snooze_until,
-            "reminders_sent": self.reminders_sent,
-            "next_reminder": self.next_reminder,
-            "customer_action": self.customer_action,
-            "system_event": self.system_event,
             "pending": self.pending,
             "seq": self.seq,
             "history": self.history,
             "entries": self.entries,
         }
+        if inputs and self.inputs:
+            doc["inputs"] = self.inputs
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = value
+        if self.reminders_sent:
+            doc["reminders_sent"] = self.reminders_sent
+        return doc
 
     @classmethod
     def from_doc(cls, key: str, doc: Mapping[str, Any], version: int | None = None) -> _Alarm:
@@ -186,9 +189,25 @@ class _Alarm:
 
     def due(self) -> float | None:
         """The earliest snooze expiry, reminder, or lapse of a notice's claim."""
-        times = [t for t in (self.snooze_until, self.next_reminder) if t is not None]
-        times.extend(float(n.get("claim", 0.0)) for n in self.pending)
-        return min(times) if times else None
+        due = self.snooze_until
+        if self.next_reminder is not None and (due is None or self.next_reminder < due):
+            due = self.next_reminder
+        for notice in self.pending:
+            claim = float(notice.get("claim", 0.0))
+            if due is None or claim < due:
+                due = claim
+        return due
+
+
+_OPTIONAL: Final = (
+    "value",
+    "threshold",
+    "snooze_until",
+    "next_reminder",
+    "customer_action",
+    "system_event",
+)
+"""Instance fields stored only when they hold a value."""
 
 
 @dataclass(slots=True)
@@ -258,9 +277,11 @@ class AlarmEngine:
         self._directory = directory or StaticDirectory()
         self._limiter = limiter
         self._observer = observer
-        self._rule = ex.Binary(
-            OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
-        )
+        self._breached = compare(OPERATORS[model.rule.operator])
+        self._value_of = _reader(model.rule.input_property)
+        self._threshold_of = _reader(model.rule.threshold)
+        self._keys: dict[tuple[type, Any], str | None] = {}
+        """Key values seen -> their instance key (None: not a valid key); checked once."""
         self.namespace = f"alarms/{model.name}"
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
         self._lock = threading.RLock()
@@ -340,7 +361,8 @@ class AlarmEngine:
                 initial = "DISABLED" if self.model.disabled_on_initialization else "NORMAL"
                 alarm = _Alarm(key, initial, now, now, now)
                 self._cache[key] = alarm
-                self._trace("created", key, state=initial)
+                if self._observer is not None:
+                    self._trace("created", key, state=initial)
             alarm.inputs[input_name] = body
             entries = alarm.entries
             self._evaluate(alarm, input_name)
@@ -348,22 +370,28 @@ class AlarmEngine:
             # Only the last value changed: written within VALUE_FLUSH_S, or at close().
             return alarm, created or alarm.entries != entries
 
-        with self._lock:
+        with self._lock, batched(self._store):
             self._commit(key, evaluate)
 
     def _key_of(self, payload: Mapping[str, Any]) -> str | None:
         if self.model.key_path is None:
             return NO_KEY
         value = ex.lookup_path(payload, self.model.key_path)
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return None
+        seen = (type(value), value)
+        if seen in self._keys:
+            return self._keys[seen]
         text = ex.format_value(value)
-        return text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+        key = text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+        if len(self._keys) >= 65536:  # a fleet, not an unbounded stream of junk keys
+            self._keys.clear()
+        self._keys[seen] = key
+        return key
 
     def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
-        ctx = _Context(alarm, input_name)
-        value, problem = ex.evaluate_reporting(self.model.rule.input_property, ctx)
-        threshold, problem2 = ex.evaluate_reporting(self.model.rule.threshold, ctx)
+        value, problem = self._value_of(alarm, input_name)
+        threshold, problem2 = self._threshold_of(alarm, input_name)
         if not _comparable(value) or not _comparable(threshold):
             self._trace(
                 "error",
@@ -379,10 +407,7 @@ class AlarmEngine:
         alarm.value, alarm.threshold = value, threshold
         if alarm.state in ("DISABLED", "SNOOZE_DISABLED"):
             return
-        breached = (
-            ex.evaluate(ex.Binary(self._rule.op, ex.Literal(value), ex.Literal(threshold)), ctx)
-            is True
-        )
+        breached = self._breached(value, threshold)
         current = alarm.state
         target = current
         if current == "NORMAL" and breached:
@@ -472,7 +497,8 @@ class AlarmEngine:
             return alarm, True
 
         with self._lock:
-            self._commit(instance_key, operate)
+            with batched(self._store):
+                self._commit(instance_key, operate)
             return self.describe(key)
 
     # ------------------------------------------------------------ timers
@@ -492,7 +518,8 @@ class AlarmEngine:
                 if alarm is None or alarm.due() != due:
                     continue  # rescheduled or cleared since
                 fired = [0]
-                self._commit(key, lambda a, fired=fired: self._fire(a, now, fired))
+                with batched(self._store):
+                    self._commit(key, lambda a, fired=fired: self._fire(a, now, fired))
                 ran += fired[0]
             return ran
 
@@ -581,9 +608,10 @@ class AlarmEngine:
             and self.model.reminder_cap > 0
         ):
             alarm.next_reminder = now + self.model.reminder_interval_s
-        self._trace(
-            "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
-        )
+        if self._observer is not None:
+            self._trace(
+                "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
+            )
         self._notice(
             alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
         )
@@ -603,7 +631,7 @@ class AlarmEngine:
         the instance document, claimed by this engine; handed over once the write is done."""
         alarm.seq += 1
         now = self._clock.now()
-        notice = {
+        notice: dict[str, Any] = {
             "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
             "claim": now + CLAIM_S,
             "history": alarm.history,
@@ -612,6 +640,9 @@ class AlarmEngine:
             "previous": previous,
             "cause": cause,
             "time": now,
+        }
+        # the rest only when it has a value: readers take a missing one as None
+        optional = {
             "value": alarm.value,
             "threshold": alarm.threshold,
             "reminder": alarm.reminders_sent if kind == "REMINDER" else None,
@@ -621,6 +652,7 @@ class AlarmEngine:
             "customer_action": alarm.customer_action if cause in OPERATIONS else None,
             "system_event": alarm.system_event,
         }
+        notice.update((k, v) for k, v in optional.items() if v is not None)
         alarm.pending.append(notice)
         self._claimed.append(notice["id"])
 
@@ -655,7 +687,7 @@ class AlarmEngine:
                 if outcome is None:
                     return None
                 alarm, write = outcome
-                if self._claim_lapsed(alarm, self._clock.now()) or write:
+                if (alarm.pending and self._claim_lapsed(alarm, self._clock.now())) or write:
                     try:
                         self._save(alarm)
                     except VersionConflictError:
@@ -709,10 +741,8 @@ class AlarmEngine:
         self._dirty.discard(key)
 
     def _save(self, alarm: _Alarm) -> None:
-        doc = alarm.to_doc()
-        if len(self._reads) == 1:
-            # The rule reads one input and every message brings all of it: nothing to keep.
-            doc["inputs"] = {}
+        # A rule that reads one input gets all of it with every message: nothing to keep.
+        doc = alarm.to_doc(inputs=len(self._reads) > 1)
         alarm.version = self._store.put_if_version(self.namespace, alarm.key, doc, alarm.version)
         self._dirty.discard(alarm.key)
         self._handed.pop(alarm.key, None)
@@ -723,6 +753,10 @@ class AlarmEngine:
             self._flush()
 
     def _flush(self) -> None:
+        with batched(self._store):
+            self._flush_dirty()
+
+    def _flush_dirty(self) -> None:
         """Write the dirty instances. One another writer changed meanwhile is read again and
         keeps its state; it loses the notices handed over here, and takes this engine's last
         value when that is the newer one."""
@@ -799,13 +833,14 @@ class AlarmEngine:
                         message=str(exc),
                     )
                     continue
-                self._trace(
-                    "action",
-                    alarm.key,
-                    action=request.kind,
-                    notice=notice["kind"],
-                    target=dict(request.target),
-                )
+                if self._observer is not None:
+                    self._trace(
+                        "action",
+                        alarm.key,
+                        action=request.kind,
+                        notice=notice["kind"],
+                        target=dict(request.target),
+                    )
             alarm.pending.remove(notice)
             self.handed_over += 1
             self._handed.setdefault(alarm.key, set()).add(notice["id"])
@@ -1130,7 +1165,56 @@ def _property_name(node: ex.Expr) -> str:
 
 
 def _comparable(value: Any) -> bool:
-    return value is not ex.UNDEFINED and value is not None and not isinstance(value, dict | list)
+    return value is not ex.UNDEFINED and value is not None and not isinstance(value, (dict, list))
+
+
+def _reader(node: ex.Expr) -> Callable[[_Alarm, str | None], tuple[Any, str | None]]:
+    """How one side of the rule is read: a literal or an input attribute directly (what
+    ``expr`` does for them), anything else through the expression evaluator."""
+    if isinstance(node, ex.Literal):
+        constant = node.value
+        return lambda alarm, input_name: (constant, None)
+    if isinstance(node, ex.InputRef):
+        name, path = node.input_name, node.path
+
+        def attribute(alarm: _Alarm, input_name: str | None) -> tuple[Any, str | None]:
+            inputs = alarm.inputs
+            return (ex.lookup_path(inputs[name], path) if name in inputs else ex.UNDEFINED), None
+
+        return attribute
+    return lambda alarm, input_name: ex.evaluate_reporting(node, _Context(alarm, input_name))
+
+
+def compare(op: str) -> Callable[[Any, Any], bool]:
+    """``a <op> b`` is ``true`` in the expression language (:mod:`cloud.detectors.expr`),
+    for the six operators an alarm rule uses, without building an expression per message:
+    ordering holds between two numbers or two strings only; equality needs equal types
+    (numbers compare across int and float). The property tests hold it to ``expr``."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def equal(a: Any, b: Any) -> bool:
+        if number(a) and number(b):
+            return bool(a == b)
+        return type(a) is type(b) and bool(a == b)
+
+    def ordered(a: Any, b: Any) -> bool:
+        return (number(a) and number(b)) or (isinstance(a, str) and isinstance(b, str))
+
+    if op == "==":
+        return equal
+    if op == "!=":
+        return lambda a, b: not equal(a, b)
+    if op == ">":
+        return lambda a, b: ordered(a, b) and a > b
+    if op == ">=":
+        return lambda a, b: ordered(a, b) and a >= b
+    if op == "<":
+        return lambda a, b: ordered(a, b) and a < b
+    if op == "<=":
+        return lambda a, b: ordered(a, b) and a <= b
+    raise ValueError(f"not an alarm rule operator: {op!r}")
 
 
 def _shown(value: Any) -> str:
