@@ -173,6 +173,33 @@ class ResultsFeeder:
             self._state.put(self.namespace, key, {"rows": 0, "settled": False})
         return len(rows)
 
+    def feed_lines(self, key: str, first_row: int, lines: list[dict[str, Any]]) -> int:
+        """Feed rows just written to *key* as rows *first_row*, ... of the object, without
+        listing or reading the store (streaming mode: the sink tells the feeder what it
+        wrote). If the object's progress is not *first_row* (a restart, a missed call),
+        the object itself is read from where the feed stopped (:meth:`feed`)."""
+        done = self._state.get(self.namespace, key)
+        progress = int(done.get("rows", 0)) if done else 0
+        if progress != first_row or (done is not None and done.get("settled")):
+            return self.feed(key)
+        located = self._locate(key, quarantine=done is None)
+        if located is None:
+            return 0
+        source, _folder = located
+        rows = []
+        for number, line in enumerate(lines, start=first_row + 1):
+            try:
+                message = result_to_message(source.key, line, thing=source.thing, site=source.site)
+            except ValueError as exc:
+                self._quarantine(key, number, str(exc))
+                continue
+            message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
+            rows.append(_Row(message["timestamp"], source.key, key, number, message_id, message))
+        for row in rows:
+            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+        self._state.put(self.namespace, key, {"rows": progress + len(rows), "settled": False})
+        return len(rows)
+
     def _locate(self, key: str, *, quarantine: bool) -> tuple[_Source, str] | None:
         """Where a results key's rows come from, and its folder; a key outside the layout
         is quarantined."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ObjectStore(Protocol):
@@ -25,6 +25,15 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove *key*; absent keys are not an error."""
+        ...
+
+
+@runtime_checkable
+class AppendableObjectStore(ObjectStore, Protocol):
+    """An object store that can add to an object in place (a local directory; not S3)."""
+
+    def append(self, key: str, body: bytes) -> None:
+        """Add *body* to the end of *key* (created if absent), durably when it returns."""
         ...
 
 

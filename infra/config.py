@@ -69,6 +69,9 @@ class DeployConfig:
     quarantine_expiry_days: int = 30
     pandas_layer_arn: str | None = None
     """Overrides the AWS SDK for pandas layer looked up for the Region."""
+    retention: tuple[tuple[str, int], ...] = ()
+    """``(key prefix, days)``: the local ``retention.toml`` table, as lifecycle rules on the
+    bucket holding each prefix (``infra/parts/storage.py``)."""
     default_site: str | None = DEFAULT_SITE
     """The functions' ``DEFAULT_SITE``: the site whose objects keep L4E's flat names and
     whose detector keys are bare asset names. None (context ``""``) gives every site its
@@ -141,10 +144,27 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
         spool_expiry_days=_int(get, "spool_expiry_days", 8, 8, 3653),
         quarantine_expiry_days=_int(get, "quarantine_expiry_days", 30, 1, 3653),
         pandas_layer_arn=str(layer) if layer is not None else None,
+        retention=_retention(get("retention")),
         default_site=default_site,
         detector_model_key=detector_key,
         alarm_model_keys=alarm_keys,
     )
+
+
+def _retention(value: Any) -> tuple[tuple[str, int], ...]:
+    """``{"archive/": 365, "input/": 30}`` (JSON text on the command line)."""
+    from cloud.archive.retention import rules_from_mapping
+
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"context retention: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError('context retention: expected {"<prefix>/": days, ...}')
+    return tuple((r.prefix, r.days) for r in rules_from_mapping(value, "context retention"))
 
 
 def _list(value: Any, key: str) -> list[Any]:

@@ -17,6 +17,12 @@ content) is a duplicate and is skipped. Two messages with readings at the same t
 are merged into one row; on a conflicting sensor the message with the larger
 ``(sender, seq)`` wins, so the output does not depend on arrival order.
 
+With ``archive=True`` every file written is also queued for the Parquet archive, in the
+spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
+the archive then holds exactly what the input files hold, cell for cell, and a crash can
+neither lose a queued window nor queue one twice. The queue keeps the file's bytes, so the
+batcher does no extra work per reading.
+
 A flush writes each due window on its own: a window the store cannot take right now
 (``StorageError``) stays pending and is retried on the next flush, and a window that cannot
 be written at all (its rows or its last late file are unreadable) is quarantined whole, with
@@ -35,7 +41,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +53,13 @@ from cloud.l4e.naming import format_row_timestamp, window_end
 from cloud.ports import ObjectStore
 from edge import wire
 from edge.clock import Clock
-from edge.errors import NotFoundError, PlantwatchError, StorageError, WireFormatError
+from edge.errors import (
+    ConfigError,
+    NotFoundError,
+    PlantwatchError,
+    StorageError,
+    WireFormatError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +82,23 @@ class Batcher:
         durable: bool = False,
         shared_spool: bool = False,
         spool: SpoolPort | None = None,
+        decode: Callable[[bytes | str], wire.Telemetry] = wire.decode,
+        archive: bool = False,
     ) -> None:
+        """*decode* parses a payload by the wire contract; the local runtime passes
+        :func:`cloud.wire_decoder.decode` (msgspec, compiled), which a Lambda bundle, pure
+        Python, cannot carry."""
+        self.decode = decode
         self.store = store
         self.config = config
         self.clock = clock
         self.spool: SpoolPort = spool or Spool(spool_path, durable=durable, shared=shared_spool)
+        if archive and not hasattr(self.spool, "archive_add"):
+            raise ConfigError(
+                f"{type(self.spool).__name__} has no archive queue; the archive needs the "
+                "SQLite spool"
+            )
+        self.archive = archive
         self.quarantine = Quarantine(
             store, config.quarantine_prefix, keep_bytes=config.quarantine_keep_bytes
         )
@@ -88,7 +112,7 @@ class Batcher:
     def accept(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """One raw MQTT message: decode it with the wire contract, or quarantine it."""
         try:
-            message = wire.decode(payload)
+            message = self.decode(payload)
         except WireFormatError as exc:
             self._reject(exc.reason, str(exc), payload, topic, client_id)
             return
@@ -177,26 +201,34 @@ class Batcher:
             )
             return
         now = self.clock.now()
-        for i, sample in enumerate(message.samples):
-            skew = sample.ts_ms / 1000 - now
-            if not math.isfinite(skew) or abs(skew) > cfg.max_skew_s:
-                self._reject(
-                    "timestamp_out_of_range",
-                    f"samples[{i}].ts: {sample.ts_ms} is {skew:+.0f} s from now; "
-                    f"at most {cfg.max_skew_s:.0f} s allowed",
-                    raw,
-                    topic,
-                    client_id,
-                )
-                return
-        samples = [(s.ts_ms, dict(s.values)) for s in message.samples]
+        stamps = [sample.ts_ms for sample in message.samples]
+        earliest, latest = min(stamps), max(stamps)
+        bound = cfg.max_skew_s
+        if not (abs(earliest / 1000 - now) <= bound and abs(latest / 1000 - now) <= bound):
+            for i, ts_ms in enumerate(stamps):  # name the first sample out of range
+                skew = ts_ms / 1000 - now
+                if not math.isfinite(skew) or abs(skew) > bound:
+                    self._reject(
+                        "timestamp_out_of_range",
+                        f"samples[{i}].ts: {ts_ms} is {skew:+.0f} s from now; "
+                        f"at most {bound:.0f} s allowed",
+                        raw,
+                        topic,
+                        client_id,
+                    )
+                    return
+        samples = [(s.ts_ms, s.values) for s in message.samples]
         owner = cfg.sites.key(message.site, message.asset)
         msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
-        by_window: dict[int, list[tuple[int, dict[str, float | None]]]] = {}
-        for ts_ms, values in samples:
-            end = int(window_end(ts_ms / 1000, freq))
-            by_window.setdefault(end, []).append((ts_ms, values))
+        first_end = int(window_end(earliest / 1000, freq))
+        by_window: dict[int, list[tuple[int, Mapping[str, float | None]]]] = {}
+        if first_end == int(window_end(latest / 1000, freq)):
+            by_window[first_end] = samples  # one window: the usual case
+        else:
+            for ts_ms, values in samples:
+                end = int(window_end(ts_ms / 1000, freq))
+                by_window.setdefault(end, []).append((ts_ms, values))
         chunks = [
             Chunk(owner, end, _order_key(message), rows, body=_dumps(rows))
             for end, rows in sorted(by_window.items())
@@ -306,7 +338,14 @@ class Batcher:
             else:
                 late_files += 1
                 key = self._late_key(asset, prefix, end, late_files)
-            self.store.put(key, render_csv(chunks))
+            rows = merge_rows(chunks)
+            body = render_rows(rows)
+            self.store.put(key, body)
+            if self.archive:  # the file itself: the archive reads what the scheduler reads
+                values = sum(map(len, rows.values()))
+                self.spool.archive_add(  # type: ignore[attr-defined]
+                    site, asset, end, late_files, values, body, self.clock.now()
+                )
             return key, late_files
 
         key = self.spool.write_window(owner, end, write)
@@ -351,7 +390,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 
-def _dumps(rows: list[tuple[int, dict[str, float | None]]]) -> str:
+def _dumps(rows: list[tuple[int, Mapping[str, float | None]]]) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
@@ -360,15 +399,30 @@ def _order_key(message: wire.Telemetry) -> str:
     return f"{message.sender}:{message.seq:020d}"
 
 
+Rows = dict[int, dict[str, float | None]]
+"""One file's content: ``{ts_ms: {sensor: value or None}}``."""
+
+
 def render_csv(chunks: Iterable[Chunk]) -> bytes:
     """``Timestamp`` first, then the sensors sorted; one row per timestamp, in time order."""
-    rows: dict[int, dict[str, float | None]] = {}
+    return render_rows(merge_rows(chunks))
+
+
+def merge_rows(chunks: Iterable[Chunk]) -> Rows:
+    """One row per timestamp; on a sensor two messages both give, the larger message id
+    wins, and a value wins over a null."""
+    rows: Rows = {}
     for chunk in sorted(chunks, key=lambda c: c.msg_id):
         for ts_ms, values in chunk.samples:
             row = rows.setdefault(ts_ms, {})
             for name, value in values.items():
                 if value is not None or name not in row:
                     row[name] = value
+    return rows
+
+
+def render_rows(rows: Rows) -> bytes:
+    """The CSV of :func:`merge_rows`' output."""
     sensors = sorted({name for row in rows.values() for name in row})
     lines = [",".join(["Timestamp", *sensors])]
     for ts_ms in sorted(rows):

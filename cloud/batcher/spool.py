@@ -13,6 +13,11 @@ survives power loss, at the cost of an fsync per message.
 nothing is cached in memory, de-duplication happens inside the write transaction, and a
 window is written under SQLite's write lock, so two processes never write the same file
 with different rows.
+
+The spool also holds the archive's queue (:mod:`cloud.archive`): the rows of each written
+window file, added by the batcher inside the same transaction that forgets the window's
+chunks, so a window is either still pending or written *and* queued for the archive, never
+one without the other.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ _SCHEMA = (
     " last_ts_ms INTEGER NOT NULL, PRIMARY KEY (msg_key, digest))",
     "CREATE TABLE IF NOT EXISTS flushed (asset TEXT NOT NULL, window_end INTEGER NOT NULL,"
     " late_files INTEGER NOT NULL, PRIMARY KEY (asset, window_end))",
+    # AUTOINCREMENT: an id is never reused, so the archive's "committed up to id" mark stays
+    # true after the queue is emptied.
+    "CREATE TABLE IF NOT EXISTS archive_queue (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " site TEXT NOT NULL, asset TEXT NOT NULL, window_end INTEGER NOT NULL,"
+    " late INTEGER NOT NULL, queued_at REAL NOT NULL, readings INTEGER NOT NULL,"
+    " body BLOB NOT NULL)",
 )
 
 
@@ -53,6 +64,23 @@ class Chunk:
     a chunk accepted while its window is being written."""
     body: str = ""
     """``samples`` as JSON, when the batcher already serialised them."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedWindow:
+    """One written window file, waiting for the archive; ``body`` is the file itself (the
+    CSV bytes), so the archive reads exactly what the scheduler reads."""
+
+    id: int
+    site: str
+    asset: str
+    window_end: int
+    late: int
+    """0 for the window's first file, k for its k-th late file."""
+    queued_at: float
+    readings: int
+    """About how many values the file holds (the size bound counts these)."""
+    body: bytes
 
 
 WindowWriter = Callable[[list[Chunk], int | None], tuple[str, int]]
@@ -266,6 +294,84 @@ class Spool:
                     self._pending.pop((asset, window_end), None)
                 self._flushed[(asset, window_end)] = late_files
             return key
+
+    # ---- the archive's queue ------------------------------------------------------------
+
+    def archive_add(
+        self,
+        site: str,
+        asset: str,
+        window_end: int,
+        late: int,
+        readings: int,
+        body: bytes,
+        queued_at: float,
+    ) -> None:
+        """Queue a written file's rows; called by a :data:`WindowWriter`, so it commits with
+        the window (or not at all)."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO archive_queue (site, asset, window_end, late, queued_at,"
+                    " readings, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (site, asset, window_end, late, queued_at, readings, body),
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: archive queue write failed: {exc}") from exc
+
+    def archive_pending(self, max_readings: int) -> list[QueuedWindow]:
+        """The oldest queued files, in queue order, up to about *max_readings* (at least
+        one file)."""
+        taken: list[QueuedWindow] = []
+        total = 0
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "SELECT id, site, asset, window_end, late, queued_at, readings, body"
+                    " FROM archive_queue ORDER BY id"
+                )
+                for row in cursor:
+                    if taken and total + int(row[6]) > max_readings:
+                        break
+                    taken.append(QueuedWindow(*row))
+                    total += int(row[6])
+                cursor.close()
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: archive queue read failed: {exc}") from exc
+        return taken
+
+    def archive_backlog(self) -> tuple[int, int, float | None]:
+        """``(files, readings, oldest queued_at)`` waiting for the archive."""
+        with self._lock:
+            files, readings, oldest = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(readings), 0), MIN(queued_at) FROM archive_queue"
+            ).fetchone()
+        return int(files), int(readings), None if oldest is None else float(oldest)
+
+    def archive_ack(self, last_id: int) -> None:
+        """Forget every queued file up to *last_id*: the archive holds them."""
+        with self._lock:
+            try:
+                self._db.execute("DELETE FROM archive_queue WHERE id <= ?", (last_id,))
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: archive queue update failed: {exc}") from exc
+
+    def archive_floor(self, last_id: int) -> None:
+        """Make every later queue id larger than *last_id* (a spool file made anew must not
+        hand out ids the archive already counts as written)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'archive_queue'"
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('archive_queue', ?)",
+                    (last_id,),
+                )
+            elif int(row[0]) < last_id:
+                self._db.execute(
+                    "UPDATE sqlite_sequence SET seq = ? WHERE name = 'archive_queue'", (last_id,)
+                )
 
     def forget_before(self, ts_ms: int, window_end: int) -> None:
         """Drop dedup ids and written-window marks too old to matter (older readings are

@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="rules runner processes; >1 uses a $share group and a shared spool (mosquitto)",
     )
+    parser.add_argument(
+        "--archive",
+        action="store_true",
+        help="also write the Parquet archive, as plantwatch up does",
+    )
 
 
 def _runner_main(
@@ -73,7 +78,9 @@ def _runner_main(
     go: Any,
     counts: Any,
     out: Any,
+    archive: bool = False,
 ) -> None:
+    from cloud import wire_decoder
     from cloud.adapters.local import FsObjectStore
     from cloud.batcher import Batcher, BatcherConfig
     from cloud.rules.runner import RulesRunner, load_rules
@@ -81,12 +88,21 @@ def _runner_main(
 
     clock = SystemClock()
     batcher = Batcher(
-        FsObjectStore(root, fsync=False),
+        FsObjectStore(root),  # fsync on, as plantwatch up runs it
         BatcherConfig(grace_s=0),
         clock,
         spool,
         shared_spool=runners > 1,
+        decode=wire_decoder.decode,  # as plantwatch up runs it
+        archive=archive,
     )
+    writer = None
+    if archive:
+        from cloud.archive import ArchivePolicy, ArchiveWriter
+
+        # plantwatch up's policy: the size bound flushes during the run, the rest at close
+        writer = ArchiveWriter(Path(root) / "archive", batcher.spool, clock, ArchivePolicy()).open()
+        writer.start()
     runner = RulesRunner(
         url,
         load_rules(),
@@ -98,6 +114,7 @@ def _runner_main(
     runner.start()
     ready.release()
     go.wait()
+    cpu_at_go = time.process_time()
     deadline = time.monotonic() + max(120.0, expected / 200)
     while time.monotonic() < deadline:
         stats = batcher.stats
@@ -105,8 +122,26 @@ def _runner_main(
         if sum(counts) >= expected:
             break
         time.sleep(0.02)
+    done_at = time.time()
     runner.stop()
-    out.put({"done_at": time.time(), "stats": batcher.stats, "failures": runner.failures})
+    archived, drain_s = 0, 0.0
+    if writer is not None:
+        began = time.time()
+        writer.close()
+        drain_s = time.time() - began
+        archived = writer.counts["readings_written"]
+    cpu_s = time.process_time() - cpu_at_go  # everything: the run, the last flush, the drain
+    out.put(
+        {
+            "done_at": done_at,
+            "cpu_s": cpu_s,
+            "archive_drain_s": drain_s,
+            "drained_at": time.time(),
+            "stats": batcher.stats,
+            "failures": runner.failures,
+            "archived_values": archived,
+        }
+    )
     batcher.close()
 
 
@@ -174,6 +209,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 go,
                 counts,
                 out,
+                getattr(args, "archive", False),
             ),
             daemon=True,
         )
@@ -206,6 +242,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     pub.loop_stop()
     pub.disconnect()
     elapsed = max(r["done_at"] for r in results) - start
+    drained = max(r["drained_at"] for r in results) - start
     rows, unique = _count_rows(workdir / "bucket")
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -217,6 +254,12 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "publish_seconds": round(published_at - start, 3),
         "readings_per_s": round(readings / elapsed, 1),
         "messages_per_s": round(len(payloads) / elapsed, 1),
+        "drained_s": round(drained, 3),
+        "runner_cpu_us_per_reading": round(
+            1e6 * sum(r["cpu_s"] for r in results) / max(readings, 1), 2
+        ),
+        "archived_values": sum(r["archived_values"] for r in results),
+        "archive_drain_s": round(max(r["archive_drain_s"] for r in results), 3),
         "rows_written": rows,
         "lost": readings - unique,
         "duplicated": rows - unique,

@@ -27,6 +27,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "train": ("cloud.bench.train", "model training time and scoring rows/s"),
     "detectors": ("cloud.bench.detectors", "detector engine inputs/s"),
     "shadow": ("cloud.bench.shadow", "local shadow service updates/s"),
+    "archive": (
+        "cloud.bench.archive",
+        "archive writes/s, a query over 10M readings, ingest with the archive on and off",
+    ),
 }
 
 

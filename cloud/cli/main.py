@@ -37,6 +37,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "alarm models and instances: list, ack, snooze, reset, history, sent",
     ),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
+    "query": ("cloud.cli.query", "SQL over the archive, results, alerts and executions (DuckDB)"),
+    "export": (
+        "cloud.cli.export",
+        "one asset's archived readings for a time range, CSV or Parquet",
+    ),
+    "archive": ("cloud.cli.archive", "status and compaction of the Parquet archive"),
+    "retention": ("cloud.cli.retention", "how long each bucket prefix is kept"),
+    "import": (
+        "cloud.cli.imports",
+        "take in an L4E bucket or IoT Events describe-* JSON (sources are only read)",
+    ),
     "auth": ("cloud.cli.auth", "device credentials for the broker of `plantwatch up --auth`"),
     "bench": ("cloud.cli.bench", "benchmarks with machine-readable results"),
     "deploy": ("cloud.cli.deploy", "deploy the stack to AWS with the CDK (docs/deploy.md)"),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import gzip
-import time
+from pathlib import Path
 from typing import Any
 
 from cloud.cli import aws_target
@@ -243,79 +242,46 @@ def _slice(frame: Any, start: Any, end: Any) -> Any:
 
 
 def _train(args: argparse.Namespace, registry: Any) -> int:
-    with progress(5, f"model train {args.name}: loading {args.dataset}") as bar:
-        from cloud.inference.dataset import load_dataset, load_labels
-        from cloud.inference.evaluation import evaluate
-        from cloud.inference.model import TrainConfig, train
-        from cloud.inference.quality import quality_report
-        from cloud.inference.results import encode_results, result_lines
-        from edge.errors import UserError
+    from cloud.inference.model import TrainConfig
+    from cloud.inference.train_job import TrainJob, run_train_job
 
-        dataset = load_dataset(args.dataset)
-        labels = load_labels(args.labels) if args.labels else []
-        periods = [(label.start, label.end) for label in labels]
-        if args.template:
-            if args.template not in dataset.components:
-                raise UserError(
-                    f"--template {args.template}: no such component in {args.dataset} "
-                    f"(components: {', '.join(dataset.components)})"
-                )
-            frame = dataset.component_frame(args.template)
-        else:
-            frame = dataset.frame
-        sensors = tuple(s.strip() for s in args.sensors.split(",")) if args.sensors else None
-        off = args.off_condition
-        if args.template and off and "\\" in off:
-            off = off.split("\\", 1)[1]
-        config = TrainConfig(
-            sampling_rate=args.sampling_rate,
-            off_condition=off,
-            sensors=sensors,
-            smoothing=args.smoothing,
-            difference=args.difference,
-            threshold_margin=args.threshold_margin,
-            max_modes=args.max_modes,
-        )
-        train_range = (
+    sensors = tuple(s.strip() for s in args.sensors.split(",")) if args.sensors else None
+    off = args.off_condition
+    if args.template and off and "\\" in off:
+        off = off.split("\\", 1)[1]
+    config = TrainConfig(
+        sampling_rate=args.sampling_rate,
+        off_condition=off,
+        sensors=sensors,
+        smoothing=args.smoothing,
+        difference=args.difference,
+        threshold_margin=args.threshold_margin,
+        max_modes=args.max_modes,
+    )
+    job = TrainJob(
+        dataset=Path(args.dataset),
+        name=args.name,
+        config=config,
+        labels=Path(args.labels) if args.labels else None,
+        template=args.template,
+        train_range=(
             _timestamp(args.train_start, "train-start"),
             _timestamp(args.train_end, "train-end"),
-        )
-        eval_range = (
+        ),
+        eval_range=(
             _timestamp(args.eval_start, "eval-start"),
             _timestamp(args.eval_end, "eval-end"),
-        )
-        training = _slice(frame, *train_range)
-        if training.empty:
-            raise UserError(f"{args.dataset}: no rows in the training range")
-        bar.advance()
-        bar.stage(f"model train {args.name}: training on {len(training):,} rows")
-        began = time.perf_counter()
-        model = train(training, config, exclude=periods)
-        train_s = time.perf_counter() - began
-        model.info["train_s"] = round(train_s, 3)
-        model.info["template_component"] = args.template
-        bar.advance()
-        bar.stage(f"model train {args.name}: grading the data")
-        quality = quality_report(dataset)
-        bar.advance()
-        has_eval_range = any(t is not None for t in eval_range)
-        scored_frame = _slice(frame, *eval_range) if has_eval_range else training
-        bar.stage(f"model train {args.name}: scoring {len(scored_frame):,} rows")
-        result = model.score(scored_frame)
-        evaluation = evaluate(result.index, result.prediction, result.machine_off, periods)
-        evaluation["range"] = "evaluation" if has_eval_range else "training"
-        evaluation["model_quality"] = (
-            "CANNOT_DETERMINE_QUALITY"
-            if not labels
-            else ("QUALITY_THRESHOLD_MET" if evaluation["f1"] >= 0.5 else "POOR_QUALITY_DETECTED")
-        )
-        bar.advance()
-        bar.stage(f"model train {args.name}: saving")
-        version = registry.save(args.name, model, {"quality": quality, "evaluation": evaluation})
-        names = model.sensor_names(args.template)
-        diagnostics = gzip.compress(encode_results(result_lines(result, names)))
-        registry.put_file(args.name, version, "model_diagnostics_results.json.gz", diagnostics)
-        bar.advance()
+        ),
+    )
+    with progress(None, f"model train {args.name}") as bar:
+        outcome = run_train_job(job, registry, bar)
+    model, version, quality, evaluation = (
+        outcome.model,
+        outcome.version,
+        outcome.quality,
+        outcome.evaluation,
+    )
+    train_s, labels = outcome.train_s, outcome.labels
     document = {
         "ModelName": args.name,
         "ModelVersion": version,

@@ -163,6 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         naming=naming,
         known_assets=known,
     )
+    from cloud import wire_decoder
+
     clock = SystemClock()
     store_dir = Path(args.store)
     spool = args.spool or f"{store_dir.resolve()}.spool.db"
@@ -173,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         clock,
         spool_path=spool,
         shared_spool=bool(args.shared_group),
+        decode=wire_decoder.decode,
     )
     runner = RulesRunner(
         args.broker,

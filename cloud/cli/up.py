@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
-from edge.cliargs import int_range, port
+from edge.cliargs import int_range, non_negative_float, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +77,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(input/<asset>_<ts>.csv), each other one gets input/<site>/, output/<site>/ and "
         "its own scheduler (default: s1)",
     )
-    parser.add_argument("--detector-model", type=Path, help="IoT Events detector-model JSON")
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="do not keep readings in the Parquet archive (DIR/buckets/plantwatch/archive/)",
+    )
+    parser.add_argument(
+        "--archive-flush-s",
+        type=non_negative_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest a written window waits before its readings reach the archive "
+        "(default 60; 200,000 waiting readings flush at once)",
+    )
+    parser.add_argument(
+        "--detector-model",
+        type=Path,
+        help="IoT Events detector-model JSON, or the name of one registered with "
+        "`plantwatch import iotevents` (its inputs and callables come with it)",
+    )
     parser.add_argument(
         "--detector-input",
         type=Path,
@@ -103,6 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloud.archive import ArchivePolicy
     from cloud.cli.output import stderr
     from cloud.l4e.sites import DEFAULT_SITE
     from cloud.runtime.layout import DataLayout
@@ -112,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    lambdas: tuple[tuple[str, str], ...] = ()
+    if detector_model is not None and not detector_model.exists():
+        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
     alarm_models = tuple(args.alarm_model)
     if args.model and detector_model is None:
         from cloud.detectors.alarms.model import default_alarm_path
@@ -131,12 +153,15 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         detector_model=detector_model,
         detector_inputs=detector_inputs,
+        detector_lambdas=lambdas,
         alarm_models=alarm_models,
         alert_limit=parse_alert_limit(args.alert_limit),
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
         auth=args.auth,
         max_message_kb=args.max_message_kb,
+        archive=not args.no_archive,
+        archive_policy=ArchivePolicy(flush_age_s=args.archive_flush_s),
     )
 
     def on_event(kind: str, detail: dict) -> None:
@@ -173,6 +198,25 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def _registered(
+    data: str, name: Path
+) -> tuple[Path, tuple[Path, ...], tuple[tuple[str, str], ...]]:
+    """A model ``plantwatch import iotevents`` registered in DATA/detectors/, by name."""
+    from cloud.migrate.iotevents import registered
+    from cloud.runtime.layout import DataLayout
+    from edge.errors import ConfigError
+
+    detectors = DataLayout(Path(data)).detectors
+    found = registered(detectors, str(name))
+    if found is None:
+        raise ConfigError(
+            f"--detector-model {name}: no such file, and no model of that name registered in "
+            f"{detectors} (see `plantwatch import iotevents`)"
+        )
+    model, inputs, lambdas = found
+    return model, tuple(inputs), tuple(sorted(lambdas.items()))
 
 
 def parse_alert_limit(text: str) -> tuple[int, float]:

@@ -8,19 +8,22 @@ pass the per-asset budget when a limiter is given, and an alarm model watching t
 ``sns`` request whose payload is an alarm's, see :mod:`cloud.detectors.alarms.engine`) is
 written with the alarm's own texts, on the channel and to the recipients it names.
 ``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound engine as a
-message. Lambda, SQS, Firehose, DynamoDB and SiteWise exist only on AWS: locally
-they are appended to an outbox (a JSON-lines file, or the ``outbox`` list) and logged, never
-silently dropped.
+message. A ``lambda`` action whose function ARN has a registered callable (``lambdas``,
+from ``plantwatch import iotevents --lambda ARN=module:function``) calls it with the
+action's payload as the event, as Lambda would. Other Lambda, SQS, Firehose, DynamoDB and
+SiteWise actions exist only on AWS: locally they are appended to an outbox (a JSON-lines
+file, or the ``outbox`` list) and logged, never silently dropped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +54,12 @@ class LocalActionSink:
         sender_id: str | None = None,
         state: StateStore | None = None,
         outbox: str | os.PathLike[str] | None = None,
+        lambdas: Mapping[str, Callable[[Any], Any]] | None = None,
         limiter: NotificationLimiter | None = None,
         ack_alarm: str | None = None,
     ) -> None:
         self._notifier = notifier
+        self._lambdas = dict(lambdas or {})
         self._publisher = publisher
         self.email_target = email_target
         self.sms_target = sms_target
@@ -85,6 +90,8 @@ class LocalActionSink:
             self._publish(request)
         elif request.kind == "iotEvents":
             self._iot_events(request)
+        elif request.kind == "lambda" and str(request.target.get("functionArn")) in self._lambdas:
+            self._lambdas[str(request.target["functionArn"])](request.payload)
         else:
             self._record(request, "AWS-only action; recorded locally")
 
@@ -293,6 +300,23 @@ class LocalActionSink:
                 private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def load_callable(spec: str) -> Callable[[Any], Any]:
+    """``package.module:function`` -> the function that stands in for a Lambda locally."""
+    from edge.errors import ConfigError
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"callable {spec!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"callable {spec!r}: cannot import {module_name} ({exc})") from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(f"callable {spec!r}: {attr} is not a function of {module_name}")
+    return function
 
 
 def _valid_sender_id(value: str) -> bool:

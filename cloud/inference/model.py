@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud.inference.blockwise import (
+    BLOCK_ROWS,
+    Patched,
+    RowBlocks,
+    blocks,
+    covariance,
+    gaps_filled,
+    mean_std,
+    nanmean_rows,
+    selected,
+)
 from cloud.inference.offcondition import OffCondition
 from edge.errors import ConfigError, UserError
 
@@ -145,8 +156,11 @@ class StreamState:
 def resample(frame: pd.DataFrame, sampling_rate: str | None) -> pd.DataFrame:
     """Mean per bin ``(t - rate, t]`` labelled ``t`` (so bins fit L4E's ``(S, E]`` windows);
     empty bins take the last value, leading empty bins are dropped."""
-    frame = frame.sort_index()
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index()
     if sampling_rate is None or frame.empty:
+        if frame.index.is_unique:
+            return frame  # already regular: no copy of a possibly large frame
         return frame[~frame.index.duplicated(keep="last")]
     rule = SAMPLING_RATES[sampling_rate]
     out = frame.resample(rule, closed="right", label="right").mean()
@@ -197,10 +211,15 @@ def _choose_modes(
     return best
 
 
-def _fit_mode(z: np.ndarray, variance_kept: float, quantile: float) -> np.ndarray:
-    """The matrix ``Phi^(1/2)`` of one mode's combined T²/Q index (see module docstring)."""
-    n = z.shape[1]
-    cov = np.cov(z, rowvar=False).reshape(n, n) + 1e-6 * np.eye(n)
+def _fit_mode(z: RowBlocks, variance_kept: float, quantile: float) -> np.ndarray:
+    """The matrix ``Phi^(1/2)`` of one mode's combined T²/Q index (see module docstring).
+
+    *z* gives the mode's standardised rows block by block (two passes), so that fitting a
+    mode never holds more than one block of temporaries.
+    """
+    cov = covariance(z)
+    n = len(cov)
+    cov = cov.reshape(n, n) + 1e-6 * np.eye(n)
     eigval, eigvec = np.linalg.eigh(cov)
     order = np.argsort(eigval)[::-1]
     eigval, eigvec = np.maximum(eigval[order], 1e-9), eigvec[:, order]
@@ -209,10 +228,13 @@ def _fit_mode(z: np.ndarray, variance_kept: float, quantile: float) -> np.ndarra
     share = np.cumsum(eigval) / eigval.sum()
     a = int(min(np.searchsorted(share, variance_kept) + 1, n - 1))
     p = eigvec[:, :a]
-    t = z @ p
-    t2 = ((t * t) / eigval[:a]).sum(1)
-    resid = z - t @ p.T
-    q = (resid * resid).sum(1)
+    t2_parts, q_parts = [], []
+    for part in z():
+        t = part @ p
+        t2_parts.append(((t * t) / eigval[:a]).sum(1))
+        resid = part - t @ p.T
+        q_parts.append((resid * resid).sum(1))
+    t2, q = np.concatenate(t2_parts), np.concatenate(q_parts)
     t2lim = max(float(np.quantile(t2, quantile)), 1e-9)
     qlim = max(float(np.quantile(q, quantile)), 1e-9)
     proj = p @ p.T
@@ -294,7 +316,7 @@ class Model:
         """Resample, pick the model's columns, mark machine-off rows, fill gaps."""
         frame = resample(frame, self.config.sampling_rate)
         off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
-        x = frame[self._columns(frame)].to_numpy(dtype=float, copy=True)
+        x = _matrix(frame, self._columns(frame))
         return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
 
     def features(
@@ -324,6 +346,10 @@ class Model:
             else _sqdist(g, self.centroids).argmin(1)
         )
         out = np.empty_like(y)
+        if len(self.centroids) == 1:  # one mode: every row, no selection copies
+            z = (y - self.mode_means[0]) / (self.mode_scales[0] * factor[:, None])
+            np.matmul(z, self.mode_phi[0], out=out)
+            return out, mode
         for m in range(len(self.centroids)):
             rows = mode == m
             if rows.any():
@@ -339,6 +365,26 @@ class Model:
         index, x, off = self.prepare(frame)
         return self.score_arrays(index, x, off, state)
 
+    def score_blocks(self, frame: pd.DataFrame, rows: int = BLOCK_ROWS) -> Iterator[ScoreResult]:
+        """Score *frame* as consecutive pieces of at most *rows* rows, each continuing the
+        last (gaps are filled from the previous piece, features carry :class:`StreamState`).
+
+        The pieces put together are :meth:`score` of the whole frame (to rounding, when
+        smoothing), but memory holds only one piece's intermediates: scoring a year of
+        one-minute data this way needs a few MB instead of several copies of the data.
+        """
+        frame = resample(frame, self.config.sampling_rate)
+        off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
+        x = _matrix(frame, self._columns(frame))
+        index = pd.DatetimeIndex(frame.index)
+        state: StreamState | None = None
+        last: np.ndarray | None = None
+        for block in blocks(len(x), rows):
+            filled = _fill_gaps(x[block], self.fill, last)
+            result = self.score_arrays(index[block], filled, off[block], state)
+            state, last = result.state, filled[-1]
+            yield result
+
     def score_arrays(
         self,
         index: pd.DatetimeIndex,
@@ -353,8 +399,7 @@ class Model:
         s = contrib.sum(1)
         score = s / (s + self.threshold)
         share = np.full_like(contrib, 1.0 / n)
-        positive = s > 0
-        share[positive] = contrib[positive] / s[positive, None]
+        np.divide(contrib, s[:, None], out=share, where=(s > 0)[:, None])  # one pass, no copies
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
@@ -445,12 +490,36 @@ class Model:
             raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
 
 
-def _fill_gaps(x: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Carry the last reading forward; before any reading, use the training mean."""
-    if np.isnan(x).any():
-        x = pd.DataFrame(x).ffill().to_numpy()
-        x = np.where(np.isnan(x), fill, x)
-    return x
+def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """The frame's *columns* as one float array: a read-only view, not a copy, when the
+    frame already is one float64 block in that order (as a loaded dataset is)."""
+    if list(frame.columns) == list(columns):
+        return frame.to_numpy(dtype=float)
+    return frame[list(columns)].to_numpy(dtype=float)
+
+
+def _fill_gaps(x: np.ndarray, fill: np.ndarray, carry: np.ndarray | None = None) -> np.ndarray:
+    """Carry the last reading forward; before any reading, use the training mean.
+
+    *carry* is the row before ``x`` (already filled) when ``x`` continues a series. Returns
+    ``x`` itself when it has no gap; otherwise one copy, filled column by column.
+    """
+    if not np.isnan(x).any():
+        return x
+    out = np.array(x, dtype=float)
+    positions = np.arange(len(out))
+    for j in range(out.shape[1]):
+        column = out[:, j]
+        missing = np.isnan(column)
+        if not missing.any():
+            continue
+        source = np.where(missing, 0, positions)
+        np.maximum.accumulate(source, out=source)
+        filled = column[source]
+        before = np.isnan(filled)
+        filled[before] = fill[j] if carry is None else carry[j]
+        out[:, j] = filled
+    return out
 
 
 def _features(
@@ -459,6 +528,7 @@ def _features(
     lag: int,
     window: int,
     state: StreamState | None,
+    own: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, StreamState]:
     """Features = levels (or lag differences) averaged over the last *window* rows.
 
@@ -466,33 +536,48 @@ def _features(
     clears at most *window* rows after the signal is back to normal. The first rows of a
     series average fewer rows; their factor ``sqrt(window / rows)`` widens the limits.
     *state* carries the last ``lag + window`` raw rows, so a series scored in pieces gets
-    exactly the features it would get in one piece.
+    exactly the features it would get in one piece. With *own*, *x* is a scratch copy the
+    caller gives up: the features are computed in it (training: no second copy).
     """
     n, width = x.shape
     history = state.tail if state is not None else np.empty((0, width))
     count = state.count if state is not None else 0
     extended = np.vstack([history, x]) if len(history) else x
     past = len(extended) - n
-    f = extended.astype(float, copy=True)
-    if differenced.any() and len(extended):
-        lagged = np.vstack([np.repeat(extended[:1], lag, axis=0), extended])[: len(extended)]
-        f[:, differenced] -= lagged[:, differenced]
-    rows = np.arange(1, len(f) + 1)
-    if window > 1:
-        cum = np.vstack([np.zeros((1, width)), np.cumsum(f, axis=0)])
-        start = np.maximum(rows - window, 0)
-        f = (cum[rows] - cum[start]) / (rows - start)[:, None]
+    rows = np.arange(1, len(extended) + 1)
+    if differenced.any() or window > 1:
+        f = extended if own and extended is x else extended.astype(float, copy=True)
+        for j in np.flatnonzero(differenced):
+            column = extended[:, j]
+            f[lag:, j] -= column[:-lag]
+            f[:lag, j] -= column[:1]
+        if window > 1:
+            _moving_mean(f, window)
+    else:
+        f = extended  # levels as they are: no copy
     seen = np.minimum(rows, window)[past:]
     factor = np.sqrt(window / seen) if window > 1 else np.ones(n)
     tail = extended[-(lag + window) :]
     return f[past:], factor, StreamState(tail, count + n)
 
 
-def _robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _moving_mean(f: np.ndarray, window: int) -> None:
+    """Replace each row of *f* by the mean of the last *window* rows (fewer at the start),
+    in place: a running sum, then differences taken from the last block back, so that
+    each block still reads unreplaced sums."""
+    np.cumsum(f, axis=0, out=f)
+    for block in reversed(list(blocks(len(f)))):
+        i = np.arange(block.start, block.stop)
+        earlier = np.zeros((len(i), f.shape[1]))
+        has = i >= window
+        earlier[has] = f[i[has] - window]
+        f[block] = (f[block] - earlier) / np.minimum(i + 1, window)[:, None]
+
+
+def _robust_scale(rows: RowBlocks) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std; a flat sensor gets 0.1 % of its magnitude as scale, so a later change
     registers without every float wiggle becoming infinite."""
-    mean = x.mean(0)
-    std = x.std(0)
+    mean, std, _ = mean_std(rows)
     magnitude = np.maximum(np.abs(mean), 1.0)
     return mean, np.where(std > 1e-9 * magnitude, std, 1e-3 * magnitude)
 
@@ -524,6 +609,10 @@ def train(
 
     *exclude* lists ``(start, end)`` periods that are not normal (labelled faults, §2):
     they are left out of training.
+
+    Rows are never copied as a whole: the rows used are a mask over the features, and every
+    pass over them goes block by block (:mod:`cloud.inference.blockwise`), so training
+    needs about one copy of the data (none without smoothing or differencing).
     """
     segments = [frame] if isinstance(frame, pd.DataFrame) else list(frame)
     if not segments:
@@ -543,49 +632,72 @@ def train(
             f"training data: {kept} rows with the machine on and outside labels; "
             f"need at least {need} for {len(sensors)} sensors"
         )
-    fill = np.nan_to_num(
-        np.nanmean(np.vstack([r[k] for r, k in zip(raws, keeps, strict=True)]), axis=0)
-    )
-    xs = [_fill_gaps(raw, fill) for raw in raws]
+    fill = np.nan_to_num(_pooled_nanmean(raws, keeps))
+    xs = [gaps_filled(raw, fill) for raw in raws]
+    del raws
     differenced = np.zeros(len(sensors), dtype=bool)
     if config.difference == "auto":
-        pooled = np.vstack([x[k] for x, k in zip(xs, keeps, strict=True)])
-        differenced = _lag1_autocorrelation(pooled) > config.difference_above
+        differenced = _lag1_autocorrelation(xs, keeps) > config.difference_above
     warmup = config.smoothing - 1
     if differenced.any():
         warmup += config.difference_lag
-    fitted = []
+    features, fits = [], []
     for x, keep in zip(xs, keeps, strict=True):
-        y, _, _ = _features(x, differenced, config.difference_lag, int(config.smoothing), None)
-        fit = keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4))
-        fitted.append(y[fit])
-    y = np.vstack(fitted)
+        y = x
+        if differenced.any() or config.smoothing > 1:
+            f, _, _ = _features(
+                x.copy(), differenced, config.difference_lag, int(config.smoothing), None, own=True
+            )
+            y = Patched(f)
+        features.append(y)
+        fits.append(keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4)))
+    del xs
+    if len(features) == 1:  # one frame: its rows are used in place, through the mask
+        y, fit = features[0], fits[0]
+    else:  # a fleet: the fitted rows of every asset pooled
+        y = Patched(
+            np.vstack([f.take(np.flatnonzero(k)) for f, k in zip(features, fits, strict=True)])
+        )
+        fit = np.ones(len(y), dtype=bool)
+    del features
     rng = np.random.default_rng(config.seed)
-    center, scale = _robust_scale(y)
-    g = (y - center) / scale
-    sample = g if len(g) <= 20_000 else g[rng.choice(len(g), 20_000, replace=False)]
-    centroids = (
-        _choose_modes(sample, config.max_modes, rng)
-        if config.max_modes > 1
-        else g.mean(0, keepdims=True)
-    )
-    mode = _sqdist(g, centroids).argmin(1)
+    center, scale = _robust_scale(lambda: selected(y, fit))
+    fit_rows = np.flatnonzero(fit)
+    if len(fit_rows) > 20_000:
+        fit_rows = fit_rows[rng.choice(len(fit_rows), 20_000, replace=False)]
+    sample = (y.take(fit_rows) - center) / scale
+    if config.max_modes > 1:
+        centroids = _choose_modes(sample, config.max_modes, rng)
+    else:
+        centroids = mean_std(lambda: ((p - center) / scale for p in selected(y, fit)))[0][None]
+    mode = np.full(len(y), -1, dtype=np.intp)
+    for block in blocks(len(y)):
+        rows = fit[block]
+        if rows.any():
+            g = (y.block(block)[rows] - center) / scale
+            mode[block][rows] = _sqdist(g, centroids).argmin(1)
     gross = np.zeros(len(y), dtype=bool)
     for m in range(len(centroids)):
         rows = np.flatnonzero(mode == m)
-        flags = _gross_outliers(y[rows], config.outlier_z)
+        flags = _gross_outliers(y, rows, config.outlier_z)
         if len(rows) - flags.sum() >= need:
             gross[rows[flags]] = True
-    y, mode = y[~gross], mode[~gross]
+    use = fit & ~gross
     n = len(sensors)
     means, scales, phis = [], [], []
     for m in range(len(centroids)):
-        ym = y[mode == m]
-        mu, sd = _robust_scale(ym)
+        in_mode = use & (mode == m)
+        mu, sd = _robust_scale(lambda in_mode=in_mode: selected(y, in_mode))
         means.append(mu)
         scales.append(sd)
+
+        def standardised(
+            in_mode: np.ndarray = in_mode, mu: np.ndarray = mu, sd: np.ndarray = sd
+        ) -> Iterator[np.ndarray]:
+            return ((part - mu) / sd for part in selected(y, in_mode))
+
         phis.append(
-            _fit_mode((ym - mu) / sd, config.variance_kept, config.threshold_quantile).reshape(n, n)
+            _fit_mode(standardised, config.variance_kept, config.threshold_quantile).reshape(n, n)
         )
     model = Model(
         sensors,
@@ -600,16 +712,18 @@ def train(
         mode_phi=np.asarray(phis),
         threshold=1.0,
     )
-    s = model.contributions(y, np.ones(len(y))).sum(1)
+    s = np.concatenate(
+        [model.contributions(part, np.ones(len(part))).sum(1) for part in selected(y, use)]
+    )
     model.threshold = max(
         float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
     )
     model.info.update(
         {
-            "input_rows": sum(len(raw) for raw in raws),
-            "training_rows": len(y),
+            "input_rows": sum(len(keep) for keep in keeps),
+            "training_rows": int(use.sum()),
             "modes": len(centroids),
-            "mode_rows": np.bincount(mode, minlength=len(centroids)).tolist(),
+            "mode_rows": np.bincount(mode[use], minlength=len(centroids)).tolist(),
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
@@ -624,7 +738,8 @@ def _training_rows(
     config: TrainConfig,
     exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One asset's resampled sensor rows, and which of them are normal, machine-on data."""
+    """One asset's resampled sensor rows (a view of the frame when it can be), and which of
+    them are normal, machine-on data."""
     missing = [s for s in sensors if s not in frame.columns]
     if missing:
         raise UserError(f"training data: a frame lacks sensors {', '.join(missing)}")
@@ -634,31 +749,53 @@ def _training_rows(
         keep &= ~OffCondition.parse(config.off_condition).mask(frame)
     for start, end in exclude:
         keep &= ~((frame.index >= start) & (frame.index <= end))
-    raw = frame[sensors].to_numpy(dtype=float)
+    raw = _matrix(frame, sensors)
     keep &= ~np.isnan(raw).all(1)
     return raw, keep
 
 
-def _gross_outliers(y: np.ndarray, z: float | None) -> np.ndarray:
-    """Rows of one operating mode with a feature more than *z* robust standard deviations
-    (median, MAD) from the mode's median: unlabelled faults in training data must not
-    widen "normal". Flags nothing when more than 5 % of the rows would go (heavy tails,
-    not faults)."""
-    flags = np.zeros(len(y), dtype=bool)
-    if z is None or len(y) < 20:
+def _pooled_nanmean(raws: list[np.ndarray], keeps: list[np.ndarray]) -> np.ndarray:
+    """Column means over the kept rows of every frame, NaN where a column has none."""
+    if len(raws) == 1:
+        return nanmean_rows(raws[0], keeps[0])
+    pooled = np.vstack([raw[keep] for raw, keep in zip(raws, keeps, strict=True)])
+    return nanmean_rows(pooled, np.ones(len(pooled), dtype=bool))
+
+
+def _gross_outliers(y: Patched, rows: np.ndarray, z: float | None) -> np.ndarray:
+    """Flags for ``y[rows]`` (the rows of one operating mode): a feature more than *z*
+    robust standard deviations (median, MAD) from the mode's median. Unlabelled faults in
+    training data must not widen "normal". Flags nothing when more than 5 % of the rows
+    would go (heavy tails, not faults). Medians go column by column, flags block by block:
+    no copy of the mode's rows."""
+    flags = np.zeros(len(rows), dtype=bool)
+    if z is None or len(rows) < 20:
         return flags
-    median = np.median(y, axis=0)
-    mad = 1.4826 * np.median(np.abs(y - median), axis=0)
+    width = y.shape[1]
+    median, mad = np.empty(width), np.empty(width)
+    for j in range(width):
+        column = y.column(j, rows)
+        median[j] = np.median(column)
+        mad[j] = 1.4826 * np.median(np.abs(column - median[j]))
     usable = mad > 0
     if not usable.any():
         return flags
-    flags = (np.abs(y[:, usable] - median[usable]) / mad[usable] > z).any(1)
-    return flags if flags.sum() <= 0.05 * len(y) else np.zeros(len(y), dtype=bool)
+    for block in blocks(len(rows)):
+        part = y.take(rows[block])[:, usable]
+        flags[block] = (np.abs(part - median[usable]) / mad[usable] > z).any(1)
+    return flags if flags.sum() <= 0.05 * len(rows) else np.zeros(len(rows), dtype=bool)
 
 
-def _lag1_autocorrelation(x: np.ndarray) -> np.ndarray:
-    if len(x) < 3:
-        return np.zeros(x.shape[1])
-    a, b = x[:-1] - x[:-1].mean(0), x[1:] - x[1:].mean(0)
-    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.divide((a * b).sum(0), denom, out=np.zeros(x.shape[1]), where=denom > 0)
+def _lag1_autocorrelation(xs: list[Patched], keeps: list[np.ndarray]) -> np.ndarray:
+    """Lag-1 autocorrelation of each column over the kept rows of every frame, in order
+    and pooled (as if the other rows were not there), one column at a time."""
+    rows = [np.flatnonzero(keep) for keep in keeps]
+    out = np.zeros(xs[0].shape[1])
+    if sum(len(r) for r in rows) < 3:
+        return out
+    for j in range(len(out)):
+        column = np.concatenate([x.column(j, r) for x, r in zip(xs, rows, strict=True)])
+        a, b = column[:-1] - column[:-1].mean(), column[1:] - column[1:].mean()
+        denom = np.sqrt((a * a).sum() * (b * b).sum())
+        out[j] = (a * b).sum() / denom if denom > 0 else 0.0
+    return out

@@ -46,18 +46,20 @@ def _monotonic(values: np.ndarray) -> str | None:
     return None
 
 
-def _two_modes(values: np.ndarray) -> bool:
-    if len(values) < 50 or np.std(values) == 0:
+def _two_modes(ordered: np.ndarray) -> bool:
+    """Two-means split of the sorted values: each side is a slice, not a copy."""
+    if len(ordered) < 50 or np.std(ordered) == 0:
         return False
-    low, high = np.percentile(values, [10, 90])
+    low, high = np.percentile(ordered, [10, 90])
     for _ in range(20):
         split = (low + high) / 2
-        a, b = values[values <= split], values[values > split]
+        cut = int(np.searchsorted(ordered, split, side="right"))
+        a, b = ordered[:cut], ordered[cut:]
         if not len(a) or not len(b):
             return False
         low, high = a.mean(), b.mean()
-    share = min(len(a), len(b)) / len(values)
-    spread = np.sqrt((a.var() * len(a) + b.var() * len(b)) / len(values))
+    share = min(len(a), len(b)) / len(ordered)
+    spread = np.sqrt((a.var() * len(a) + b.var() * len(b)) / len(ordered))
     return share >= 0.05 and (high - low) > 4 * max(spread, 1e-12)
 
 
@@ -82,7 +84,8 @@ def sensor_statistics(dataset: Dataset) -> list[dict[str, Any]]:
             start = present.index[0] if exists else None
             end = present.index[-1] if exists else None
             monotonic = _monotonic(values)
-            distinct = len(np.unique(values)) if exists else 0
+            ordered = np.sort(values)
+            distinct = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1 if exists else 0
             categorical = exists and len(values) >= 100 and distinct <= 10
             stats: dict[str, Any] = {
                 "ComponentName": component,
@@ -98,7 +101,7 @@ def sensor_statistics(dataset: Dataset) -> list[dict[str, Any]]:
                     "NumberOfCategory": distinct if categorical else 0,
                 },
                 "MultipleOperatingModes": {
-                    "Status": ISSUE if exists and _two_modes(values) else OK
+                    "Status": ISSUE if exists and _two_modes(ordered) else OK
                 },
                 "LargeTimestampGaps": {
                     "Status": ISSUE if len(gaps) else OK,

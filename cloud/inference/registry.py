@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from cloud.inference.model import ARTIFACT_FILES, Model
@@ -137,6 +138,21 @@ class ModelRegistry:
     def put_file(self, name: str, version: int, filename: str, body: bytes) -> None:
         """Another file beside a version's artifacts (diagnostics of the training run)."""
         self.store.put(self.key(name, version) + filename, body)
+
+    def put_file_from(self, name: str, version: int, filename: str, source: Path) -> None:
+        """Like :meth:`put_file` from a finished local file, moved in whole where the store
+        can take a file (a directory), read into memory otherwise."""
+        put_path = getattr(self.store, "put_path", None)
+        if put_path is not None:
+            put_path(self.key(name, version) + filename, source)
+        else:
+            self.put_file(name, version, filename, source.read_bytes())
+            source.unlink()
+
+    def staging(self) -> Path | None:
+        """A directory on the store's own filesystem for files about to be put, if any."""
+        root = getattr(self.store, "root", None)
+        return Path(root) if isinstance(root, Path) else None
 
     def load(self, name: str, version: int | None = None) -> Model:
         folder = self.key(name, version)

@@ -27,6 +27,7 @@ Semantics worth knowing:
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,13 +39,14 @@ import pandas as pd
 
 from cloud.inference.alarm import Debouncer
 from cloud.inference.model import Model, StreamState
-from cloud.inference.results import decode_results, encode_results, result_lines, results_key
+from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import window_end
 from cloud.l4e.sites import SiteLayout
-from cloud.ports import ObjectStore
+from cloud.ports import AppendableObjectStore, ObjectStore
+from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import NotFoundError, WireFormatError
-from edge.wire import Telemetry, decode
+from edge.wire import Telemetry
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
@@ -64,12 +66,22 @@ class CallbackSink:
         self.callback(asset, lines)
 
 
+StoredLines = Callable[[str, str, int, list[dict[str, Any]]], None]
+"""``(asset, results key, first row, lines)``: lines stored as rows ``first row ...`` of the
+object, told to whoever feeds them on (the detector feeder in the local stack)."""
+
+
 class WindowedObjectSink:
     """Writes lines into the scheduler's layout, ``<prefix>[<site>/]<asset>/<DataStartTime>/
-    results.jsonl``, one object per upload window, rewritten as lines arrive.
+    results.jsonl``, one object per upload window, growing as lines arrive.
 
-    A window's object already in the store (written before a restart) is read back first,
-    so its earlier lines are kept. A failed put leaves the window as it was stored.
+    A store that can append (a local directory) gets each message's lines appended and
+    synced; rewriting and syncing the whole window on every reading cost time in
+    proportion to the window's length. Other stores (S3) get the window rewritten.
+    The first write to a window in this process reads back what is stored (written before
+    a restart) and keeps its lines older than the new ones, so a redelivered message is not
+    written twice and a line torn by a crash is dropped; that write replaces the object.
+    A failed write leaves the window as it was stored. *on_stored* is told of every write.
     """
 
     def __init__(
@@ -78,10 +90,16 @@ class WindowedObjectSink:
         prefix: str = "stream/",
         frequency_s: int = 300,
         sites: SiteLayout | None = None,
+        on_stored: StoredLines | None = None,
     ):
         self.store, self.prefix, self.frequency_s = store, prefix, frequency_s
         self.sites = sites or SiteLayout()
-        self._open: dict[tuple[str, float], list[dict[str, Any]]] = {}
+        self.on_stored = on_stored
+        self._append = store.append if isinstance(store, AppendableObjectStore) else None
+        self._open: dict[tuple[str, float], int] = {}
+        """Rows of each open window."""
+        self._lines: dict[tuple[str, float], list[dict[str, Any]]] = {}
+        """The open windows' lines, kept only to rewrite them (a store that cannot append)."""
 
     def write(self, asset: str, lines: list[dict[str, Any]]) -> None:
         """*asset* is the site layout's key of the asset (``<asset>`` or ``<site>:<asset>``)."""
@@ -94,21 +112,42 @@ class WindowedObjectSink:
             grouped.setdefault(start, []).append(line)
         for start, new in sorted(grouped.items()):
             key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
-            old = self._open.get((asset, start))
-            if old is None:
+            window = (asset, start)
+            first = self._open.get(window)
+            if first is None:
                 old = self._stored(key, new[0]["timestamp"])
-            merged = [*old, *new]
-            self.store.put(key, encode_results(merged))
-            self._open[(asset, start)] = merged
-        for key in [k for k in self._open if k[0] == asset and k[1] not in grouped]:
-            del self._open[key]  # an older window of this asset is complete
+                self.store.put(key, encode_results([*old, *new]))
+                first = len(old)
+            elif self._append is not None:
+                self._append(key, encode_results(new))
+            else:
+                old = self._lines[window]
+                self.store.put(key, encode_results([*old, *new]))
+            self._open[window] = first + len(new)
+            if self._append is None:
+                self._lines[window] = [*self._lines.get(window, old), *new]
+            if self.on_stored is not None:
+                self.on_stored(asset, key, first, new)
+        for window in [k for k in self._open if k[0] == asset and k[1] not in grouped]:
+            del self._open[window]  # an older window of this asset is complete
+            self._lines.pop(window, None)
 
     def _stored(self, key: str, before: str) -> list[dict[str, Any]]:
+        """The window's stored lines before *before*; a line that does not parse (torn by a
+        crash in the middle of an append) is left out."""
         try:
-            lines = decode_results(self.store.get(key))
+            body = self.store.get(key)
         except NotFoundError:
             return []
-        return [line for line in lines if str(line.get("timestamp", "")) < before]
+        kept = []
+        for text in body.decode("utf-8", errors="replace").splitlines():
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(line, dict) and str(line.get("timestamp", "")) < before:
+                kept.append(line)
+        return kept
 
 
 @dataclass
@@ -140,7 +179,10 @@ class StreamingScorer:
         clock: Clock | None = None,
         max_skew_s: float = MAX_SKEW_S,
         sites: SiteLayout | None = None,
+        decode: Callable[[bytes | str], Telemetry] = decode,
     ) -> None:
+        self.decode = decode
+        """The wire decoder (the local runtime passes the msgspec one)."""
         self.model = model
         self.sink = sink
         self.clock = clock
@@ -159,7 +201,7 @@ class StreamingScorer:
     def handle(self, payload: bytes) -> list[dict[str, Any]]:
         """Decode, score and emit one message; malformed payloads go to quarantine."""
         try:
-            message = decode(payload)
+            message = self.decode(payload)
         except WireFormatError as exc:
             self._refuse(payload, exc.reason, str(exc))
             return []

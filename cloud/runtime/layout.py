@@ -23,6 +23,7 @@ BUCKET = "plantwatch"
 INPUT_PREFIX = "input/"
 OUTPUT_PREFIX = "output/"
 QUARANTINE_PREFIX = "quarantine/"
+ARCHIVE_PREFIX = "archive/"
 
 
 def check_creatable_dir(path: Path, option: str) -> None:
@@ -73,6 +74,15 @@ class DataLayout:
         return self.root / "buckets" / BUCKET
 
     @property
+    def archive(self) -> Path:
+        """The Parquet archive, under the bucket as Firehose writes it under S3's."""
+        return self.bucket / ARCHIVE_PREFIX.rstrip("/")
+
+    @property
+    def retention_file(self) -> Path:
+        return self.root / "retention.toml"
+
+    @property
     def state_db(self) -> Path:
         return self.root / "state.db"
 
@@ -98,6 +108,11 @@ class DataLayout:
         from cloud.inference.registry import ModelRegistry
 
         return ModelRegistry(FsObjectStore(self.models, create=False), where=str(self.models))
+
+    @property
+    def detectors(self) -> Path:
+        """Detector models and inputs registered by ``plantwatch import iotevents``."""
+        return self.root / "detectors"
 
     @property
     def edge_dir(self) -> Path:

@@ -8,6 +8,7 @@ only builds local adapters and hands them over.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud import wire_decoder
 from cloud.adapters.local import FsObjectStore, OutboxNotifier, SqliteStateStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
@@ -48,6 +50,8 @@ class StackConfig:
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
     detector_model: Path | None = None
     detector_inputs: tuple[Path, ...] = ()
+    detector_lambdas: tuple[tuple[str, str], ...] = ()
+    """``(function ARN, "package.module:function")``: callables for ``lambda`` actions."""
     alarm_models: tuple[Path, ...] = ()
     """CreateAlarmModel JSON run on the detector inputs (the default companion with ``up --model``)."""
     alert_limit: tuple[int, float] = (10, 3600.0)
@@ -66,6 +70,12 @@ class StackConfig:
     connects with its own credential."""
     max_message_kb: int = MAX_MESSAGE_KB
     """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
+    archive: bool = True
+    """Also keep every reading of the input files in the Parquet archive (``cloud.archive``)."""
+    archive_policy: Any = None
+    """An ``ArchivePolicy`` (flush bounds, compaction); None takes its defaults."""
+    retention_interval_s: float = 3600.0
+    """How often ``DIR/retention.toml`` is applied (stack clock)."""
 
     def __post_init__(self) -> None:
         if not self.sites or len(set(self.sites)) != len(self.sites):
@@ -117,6 +127,9 @@ class LocalStack:
             OutboxNotifier(config.data.alerts, clock=clock), self._hook
         )
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stored: queue.SimpleQueue[tuple[str, int, list[dict[str, Any]]]] = queue.SimpleQueue()
+        """Streaming results written and not yet fed to the detectors (event-driven feed)."""
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
         self.batcher: Any = None
@@ -130,6 +143,8 @@ class LocalStack:
         self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
+        self.archive: Any = None
+        self._retention_at = float("-inf")
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
@@ -240,7 +255,18 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
+            decode=wire_decoder.decode,
+            archive=cfg.archive,
         )
+        if cfg.archive:
+            from cloud.archive import ArchiveWriter
+
+            self.archive = ArchiveWriter(
+                cfg.data.archive, self.batcher.spool, self.clock, cfg.archive_policy
+            ).open()
+            self.archive.start()
+            # closers run in reverse: the rules' last flush queues, then this drains it
+            self._closers.append(self.archive.close)
         self.rules = RulesRunner(
             self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
         )
@@ -289,6 +315,7 @@ class LocalStack:
             self.clock,
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
             sites=self.config.site_layout,
+            on_stored=self._on_stored,
         )
         runner.start()
         self.streaming = runner
@@ -296,7 +323,7 @@ class LocalStack:
 
     def _start_detectors(self) -> None:
         from cloud.detectors import DetectorEngine, load_detector_model, load_input
-        from cloud.detectors.actions import LocalActionSink
+        from cloud.detectors.actions import LocalActionSink, load_callable
         from cloud.detectors.alarms import AlarmEngine, NotificationLimiter, load_alarm_model
         from cloud.detectors.outbox import DeliveryOutbox
         from cloud.detectors.router import MessageRouter
@@ -311,6 +338,7 @@ class LocalStack:
         limiter = NotificationLimiter(self.state, *cfg.alert_limit)
         # alerts and shadow commands that fail are retried from the state store, across
         # restarts, instead of being logged and lost
+        lambdas = {arn: load_callable(spec) for arn, spec in cfg.detector_lambdas}
         self.outbox = DeliveryOutbox(
             LocalActionSink(
                 self.notifier,
@@ -318,6 +346,7 @@ class LocalStack:
                 state=self.state,
                 limiter=limiter,
                 ack_alarm=alarm_models[0].name if alarm_models else None,
+                lambdas=lambdas,
             ),
             self.state,
             self.clock,
@@ -342,31 +371,81 @@ class LocalStack:
             stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
         )
 
+    def _on_stored(self, _asset: str, key: str, first: int, lines: list[dict[str, Any]]) -> None:
+        """Streaming results were written (scorer's thread): wake the loop to feed them."""
+        self._stored.put((key, first, lines))
+        self._wake.set()
+
     def _loop(self) -> None:
+        polled = False  # streaming feeds what it is told; one poll first catches up
+        due = 0.0
         while not self._stop.is_set():
             try:
-                self.step()
+                if not self.config.streaming or not polled:
+                    self.step()
+                    polled = True
+                else:
+                    self._feed_stored()
+                    if time.monotonic() >= due:  # periodic duties keep their pace
+                        due = time.monotonic() + self.config.poll_interval_s
+                        self.step(feed=False)
+                    elif self.engine is not None:
+                        self.engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
                 log.exception("stack step failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
-            self._stop.wait(self.config.poll_interval_s)
+            self._wake.wait(self.config.poll_interval_s)
+            self._wake.clear()
 
-    def step(self) -> None:
-        """One pass of every periodic duty: flush windows, run schedules, feed detectors."""
+    def _feed_stored(self) -> None:
+        """Feed the detectors what the streaming sink wrote since the last pass."""
+        fed = 0
+        while True:
+            try:
+                key, first, lines = self._stored.get_nowait()
+            except queue.Empty:
+                break
+            if self.feeder is not None:  # no detectors or alarms: nothing to feed
+                fed += self.feeder.feed_lines(key, first, lines)
+        if fed:
+            self._hook("fed", {"rows": fed})
+
+    def step(self, *, feed: bool = True) -> None:
+        """One pass of every periodic duty: flush windows, run schedules, feed detectors
+        (by polling the results, unless *feed* is False: streaming feeds as it writes),
+        expire what the retention rules say."""
         for key in self.batcher.flush_due():
             self._hook("batch", {"key": key})
+        if self.clock.now() - self._retention_at >= self.config.retention_interval_s:
+            self._retention_at = self.clock.now()
+            self._apply_retention()
         for scheduler in self.schedulers:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
-            fed = self.feeder.poll()
-            if fed:
-                self._hook("fed", {"rows": fed})
+            if feed:
+                while True:  # what the sink told is covered by the poll
+                    try:
+                        self._stored.get_nowait()
+                    except queue.Empty:
+                        break
+                fed = self.feeder.poll()
+                if fed:
+                    self._hook("fed", {"rows": fed})
             if self.engine is not None:
                 self.engine.tick()
             self._step_alarms()
             self.outbox.retry_due()
+
+    def _apply_retention(self) -> None:
+        from cloud.archive import retention
+
+        rules = retention.load_rules(self.config.data.retention_file)
+        if rules:
+            expired = retention.apply(self.config.data.bucket, rules, self.clock.now())
+            if expired.objects or expired.partitions:
+                self._hook("retention", expired.to_dict())
 
     def _step_alarms(self) -> None:
         """Due reminders and snooze expiries, then operator requests from the CLI."""
@@ -384,6 +463,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:

@@ -2,8 +2,9 @@
 
 A paho subscription feeds :class:`~cloud.inference.streaming.StreamingScorer`; result lines
 land in the scheduler's layout under ``stream/`` (one object per upload window, rewritten as
-lines arrive), where the results feeder picks them up on its next poll. Detectors therefore
-see anomalies within a poll interval of the reading instead of after the window closes.
+lines arrive; *on_stored* hears of each write, which is how the local stack feeds its
+detectors at once). Detectors therefore see anomalies within milliseconds of the reading
+instead of after the window closes.
 
 Nothing acknowledged is lost. A message is acknowledged (PUBACK, paho ``manual_ack``) only
 once its result lines are stored, or, when they cannot be (the store fails, or scoring
@@ -24,10 +25,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from cloud import wire_decoder
 from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
 from cloud.batcher.quarantine import Quarantine
 from cloud.inference.model import Model
-from cloud.inference.streaming import StreamingScorer, WindowedObjectSink
+from cloud.inference.streaming import StoredLines, StreamingScorer, WindowedObjectSink
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore
 from edge.clock import Clock
@@ -56,16 +58,18 @@ class StreamingRunner:
         client_id: str = "plantwatch-streaming",
         sites: SiteLayout | None = None,
         max_skew_s: float | None = None,
+        on_stored: StoredLines | None = None,
     ) -> None:
         self.address = parse_broker_url(broker_url)
         self.clock = clock
         skew = {} if max_skew_s is None else {"max_skew_s": max_skew_s}
         self.scorer = StreamingScorer(
             model,
-            WindowedObjectSink(store, STREAM_PREFIX, frequency_s, sites=sites),
+            WindowedObjectSink(store, STREAM_PREFIX, frequency_s, sites=sites, on_stored=on_stored),
             debounce_rows=debounce_rows,
             clock=clock,
             sites=sites,
+            decode=wire_decoder.decode,
             **skew,
         )
         self.quarantine = Quarantine(store, QUARANTINE_PREFIX)

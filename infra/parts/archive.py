@@ -1,5 +1,7 @@
 """The raw archive: Firehose converts telemetry to Parquet under the local archive's layout
-``archive/site=<site>/asset=<asset>/date=<YYYY-MM-DD>/``, with a Glue table for Athena.
+``archive/site=<site>/asset=<asset>/date=<YYYY-MM-DD>/``, with a Glue table for Athena and
+the view ``readings`` over it, whose columns are those of ``plantwatch query``'s
+``readings`` view, so one query text runs in both places (``docs/query.md``).
 
 The archive rule (``infra/archive_rules.json``) already puts ``site``, ``asset`` and
 ``date`` into each record, so dynamic partitioning only reads them (JQ) and the Glue
@@ -7,6 +9,9 @@ table finds partitions by projection, without a crawler.
 """
 
 from __future__ import annotations
+
+import base64
+import json
 
 from aws_cdk import Aws, Duration, Size
 from aws_cdk import aws_glue as glue
@@ -34,6 +39,37 @@ COLUMNS = (
     ("received_ms", "bigint"),
 )
 PARTITION_KEYS = (("site", "string"), ("asset", "string"), ("date", "string"))
+VIEW = "readings"
+VIEW_SQL = (
+    "SELECT date_add('millisecond', s.ts, TIMESTAMP '1970-01-01 00:00:00.000') AS ts, "
+    "site, asset, v.sensor, v.value, date "
+    f'FROM "{DATABASE}"."{TABLE}" '
+    "CROSS JOIN UNNEST(samples) AS t(s) "
+    'CROSS JOIN UNNEST(s."values") AS v(sensor, value) '
+    "WHERE v.value IS NOT NULL"
+)
+"""The local ``readings`` view's columns over the per-message table (``docs/query.md``)."""
+VIEW_COLUMNS = (
+    # (name, Trino type in the view definition, Hive type in the Glue columns)
+    ("ts", "timestamp(3)", "timestamp"),
+    ("site", "varchar", "string"),
+    ("asset", "varchar", "string"),
+    ("sensor", "varchar", "string"),
+    ("value", "double", "double"),
+    ("date", "varchar", "string"),
+)
+
+
+def presto_view_text(sql: str, database: str, columns: tuple[tuple[str, str, str], ...]) -> str:
+    """An Athena view stored as a Glue table: the view's JSON, base64, in a comment."""
+    view = {
+        "originalSql": sql,
+        "catalog": "awsdatacatalog",
+        "schema": database,
+        "columns": [{"name": name, "type": kind} for name, kind, _hive in columns],
+    }
+    encoded = base64.b64encode(json.dumps(view).encode()).decode()
+    return f"/* Presto View: {encoded} */"
 
 
 class Archive(Construct):
@@ -86,6 +122,28 @@ class Archive(Construct):
             ),
         )
         table.add_dependency(database)
+        view = glue.CfnTable(
+            self,
+            "ReadingsView",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=DATABASE,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=VIEW,
+                table_type="VIRTUAL_VIEW",
+                description="One row per sensor value, as plantwatch query's readings view",
+                parameters={"presto_view": "true", "comment": "Presto View"},
+                view_original_text=presto_view_text(VIEW_SQL, DATABASE, VIEW_COLUMNS),
+                view_expanded_text="/* Presto View */",
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=n, type=hive)
+                        for n, _t, hive in VIEW_COLUMNS
+                    ],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(),
+                ),
+            ),
+        )
+        view.add_dependency(table)
 
         log_group = common.log_group(self, "DeliveryLogs", config.log_retention_days)
         log_stream = logs.LogStream(self, "DeliveryLogStream", log_group=log_group)

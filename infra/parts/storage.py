@@ -18,6 +18,44 @@ SPOOL_PREFIX = "spool/"
 ERRORS_PREFIX = "errors/"
 """Where the topic rules' errorAction writes (``default_rules.json``)."""
 ARCHIVE_PREFIX = "archive/"
+RETENTION_BUCKETS = {
+    "input": ("Input",),
+    "spool": ("Input",),
+    "output": ("Output",),
+    "archive": ("Archive",),
+    "quarantine": ("Input", "Quarantine"),
+    "errors": ("Quarantine",),
+    "": ("Input", "Output", "Archive", "Quarantine"),
+}
+"""Which buckets hold a retention rule's prefix, by its first folder."""
+LOCAL_ONLY = ("stream", "imported")
+"""Prefixes only the local runtime writes (streaming results, imported L4E results)."""
+
+
+def retention_rules(rules: tuple[tuple[str, int], ...]) -> dict[str, list[s3.LifecycleRule]]:
+    """The retention table as lifecycle rules, per bucket id."""
+    from edge.errors import ConfigError
+
+    found: dict[str, list[s3.LifecycleRule]] = {}
+    for prefix, days in rules:
+        first = prefix.split("/", 1)[0]
+        if first in LOCAL_ONLY:
+            continue
+        if first not in RETENTION_BUCKETS:
+            known = ", ".join(f"{k}/" for k in RETENTION_BUCKETS if k)
+            raise ConfigError(
+                f"context retention: prefix {prefix!r} lies in no bucket of the stack "
+                f"(expected one under {known}, or '' for every bucket)"
+            )
+        for bucket in RETENTION_BUCKETS[first]:
+            found.setdefault(bucket, []).append(
+                s3.LifecycleRule(
+                    id=f"retention-{prefix.strip('/').replace('/', '-') or 'all'}",
+                    prefix=prefix or None,
+                    expiration=Duration.days(days),
+                )
+            )
+    return found
 
 
 class Storage(Construct):
@@ -41,6 +79,7 @@ class Storage(Construct):
         )
         spool_days = Duration.days(config.spool_expiry_days)
         quarantine_days = Duration.days(config.quarantine_expiry_days)
+        retention = retention_rules(config.retention)
         self.input = self._bucket(
             "Input",
             [
@@ -48,17 +87,19 @@ class Storage(Construct):
                 s3.LifecycleRule(prefix=f"{SPOOL_PREFIX}written/", expiration=spool_days),
                 s3.LifecycleRule(prefix=f"{SPOOL_PREFIX}pending/", expiration=spool_days),
                 s3.LifecycleRule(prefix=QUARANTINE_PREFIX, expiration=quarantine_days),
+                *retention.get("Input", []),
             ],
         )
-        self.output = self._bucket("Output", [])
+        self.output = self._bucket("Output", retention.get("Output", []))
         self.quarantine = self._bucket(
             "Quarantine",
             [
                 s3.LifecycleRule(prefix=QUARANTINE_PREFIX, expiration=quarantine_days),
                 s3.LifecycleRule(prefix=ERRORS_PREFIX, expiration=quarantine_days),
+                *retention.get("Quarantine", []),
             ],
         )
-        self.archive = self._bucket("Archive", [])
+        self.archive = self._bucket("Archive", retention.get("Archive", []))
         self.artifacts = self._bucket("Artifacts", [], versioned=True)
 
         self.state_table = dynamodb.Table(

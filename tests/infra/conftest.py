@@ -20,6 +20,7 @@ CONTEXT = {
         {"name": "pumps", "upload_frequency": "PT5M", "delay_offset_min": 2},
         {"name": "fans", "upload_frequency": "PT1H", "delay_offset_min": 10},
     ],
+    "retention": {"archive/": 365, "input/": 30, "quarantine/": 14, "stream/": 7},
     "default_site": "plant1",
     "detector_model_key": "detectors/site_pumps/0123456789ab.json",
     "alarm_model_keys": "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json",

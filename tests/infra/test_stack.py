@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aws_cdk.assertions import Match
 
 from cloud.rules.definitions import load_rules
@@ -108,6 +109,63 @@ def test_firehose_writes_parquet_under_the_archive_layout(synthesized) -> None:
             )
         },
     )
+
+
+def test_athena_readings_view_has_the_local_views_columns(synthesized) -> None:
+    import base64
+
+    from cloud.archive.query import Catalog, Sources
+
+    (view,) = [
+        r["Properties"]["TableInput"]
+        for r in synthesized.resources("AWS::Glue::Table").values()
+        if r["Properties"]["TableInput"].get("TableType") == "VIRTUAL_VIEW"
+    ]
+    assert view["Name"] == "readings" and view["Parameters"]["presto_view"] == "true"
+    text = view["ViewOriginalText"]
+    assert text.startswith("/* Presto View: ") and text.endswith(" */")
+    body = json.loads(base64.b64decode(text[len("/* Presto View: ") : -3]))
+    assert body["catalog"] == "awsdatacatalog" and body["schema"] == "plantwatch"
+    assert 'FROM "plantwatch"."readings_raw"' in body["originalSql"]
+    with Catalog(Sources()) as catalog:  # the local view, empty: its column names
+        local = catalog.query("SELECT * FROM readings").columns
+    assert [c["name"] for c in body["columns"]] == local
+    assert [c["Name"] for c in view["StorageDescriptor"]["Columns"]] == local
+
+
+def test_retention_becomes_lifecycle_rules_on_the_bucket_of_each_prefix(synthesized) -> None:
+    rules = {
+        name: [
+            (r.get("Prefix"), r.get("ExpirationInDays"))
+            for r in bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+        ]
+        for name, bucket in synthesized.resources("AWS::S3::Bucket").items()
+    }
+    by_bucket = {
+        next(k for k in rules if k.startswith(f"Storage{b}")): b
+        for b in ("Archive", "Input", "Output", "Quarantine")
+    }
+    found = {b: rules[k] for k, b in by_bucket.items()}
+    assert ("archive/", 365) in found["Archive"]
+    assert ("input/", 30) in found["Input"] and ("quarantine/", 14) in found["Input"]
+    assert ("quarantine/", 14) in found["Quarantine"]
+    assert found["Output"] == []  # no rule for output/; stream/ is local only
+
+
+def test_retention_context_is_checked() -> None:
+    from edge.errors import ConfigError
+    from infra.config import from_context
+
+    def config(value: object) -> object:
+        return from_context(lambda key: value if key == "retention" else None)
+
+    assert config('{"archive/": 365}').retention == (("archive/", 365),)
+    with pytest.raises(ConfigError, match="context retention: prefix 'archive'"):
+        config({"archive": 365})
+    with pytest.raises(ConfigError, match="expected whole days"):
+        config({"input/": -1})
+    with pytest.raises(ConfigError, match="not JSON"):
+        config("{archive")
 
 
 def test_functions_run_the_contract_handlers_with_failure_queues(synthesized) -> None:

@@ -152,6 +152,7 @@ DUMMIES = {
     "assignments": ["mode=safe"],
     "sql": ["SELECT * FROM 'dt/#'"],
     "broker": ["mqtt://127.0.0.1:1"],
+    "days": ["30"],
 }
 EXTRA = {("up",): ["--port", "0"]}
 """A free port, so that a busy 1883 on the test machine does not answer first."""

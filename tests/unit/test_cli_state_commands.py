@@ -140,6 +140,9 @@ def read_only_commands(data: Path, dataset: Path, labels: Path) -> list[list[str
         ["alarms", "history", *d],
         ["shadow", "get", ASSET, *d],
         ["shadow", "list", ASSET, *d],
+        ["query", "SELECT asset, count(*) AS n FROM results GROUP BY asset", *d],
+        ["archive", "status", *d],
+        ["retention", "show", *d],
     ]  # fmt: skip
 
 
@@ -233,6 +236,7 @@ def test_piped_output_is_never_wrapped_or_cut(populated) -> None:
         "alarms sent": [ASSET, f"PLANTWATCH ALARM {ASSET[:37]}"],
         "shadow get": [ASSET, '"safe"', "setpoints.bearing_limit_c"],
         "rules check": ["dt/"],
+        "query SELECT asset, count(*) AS n FROM results GROUP BY asset": [ASSET],
     }
     for section, needles in expectations.items():
         text = sections[section]

@@ -20,6 +20,8 @@ ENGINE_PACKAGES = (
     "cloud/detectors",
     "cloud/shadow",
     "cloud/l4e",
+    "cloud/archive",
+    "cloud/migrate",
     "cloud/alerts.py",
     "cloud/feeder.py",
 )

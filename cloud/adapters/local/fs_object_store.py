@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,46 @@ class FsObjectStore:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"{path}: put failed: {exc}") from exc
+
+    def append(self, key: str, body: bytes) -> None:
+        """Add *body* to the end of the object (fsynced when the store is). Unlike
+        :meth:`put` this is not atomic: a crash can leave part of *body*, which a reader
+        that appends line by line must tolerate (the streaming results sink does)."""
+        path = self._path(key)
+        try:
+            private_dir(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self._fsync:
+                    os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"{path}: append failed: {exc}") from exc
+
+    def put_path(self, key: str, source: str | os.PathLike[str]) -> None:
+        """Move the finished file *source* in as *key* (renamed when it is on the same
+        filesystem, copied otherwise): a large object without holding it in memory."""
+        path = self._path(key)
+        try:
+            private_dir(path.parent)
+            os.chmod(source, FILE_MODE)
+            try:
+                os.replace(source, path)
+            except OSError:  # another filesystem: copy beside the target, then rename
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                    out.flush()
+                    if self._fsync:
+                        os.fsync(out.fileno())
+                os.replace(tmp, path)
+                os.unlink(source)
         except OSError as exc:
             raise StorageError(f"{path}: put failed: {exc}") from exc
 

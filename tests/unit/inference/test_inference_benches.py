@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cloud.bench import skab_cv
 from cloud.bench.skab import SKAB_CONFIG_FIELDS, SKAB_EPISODE_FIELDS, Experiment, detect
@@ -181,13 +182,24 @@ def test_bench_skab_without_files_is_bad_input(tmp_path: Path, capsys) -> None:
 
 
 def test_bench_train_reports_keys(capsys) -> None:
-    assert (
-        main(["bench", "train", "--rows", "5000", "--sensors", "6", "--repeat", "1", "--json"]) == 0
-    )
+    argv = ["bench", "train", "--rows", "5000", "--sensors", "6", "--repeat", "1", "--json"]
+    assert main([*argv, "--csv-days", "0"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["rows"] == 5000 and doc["sensors"] == 6
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
     assert doc["modes"] == 3
+    assert "end_to_end_s" not in doc
+
+
+def test_bench_train_runs_model_train_from_csv_in_a_child(capsys) -> None:
+    argv = ["bench", "train", "--rows", "2000", "--sensors", "4", "--repeat", "1", "--json"]
+    assert main([*argv, "--csv-days", "2", "--csv-rate", "10min", "--csv-runs", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["end_to_end"]["trained"] and doc["end_to_end"]["csv_files"] == 3
+    assert len(doc["end_to_end_s_runs"]) == len(doc["peak_rss_mb_runs"]) == 2
+    assert doc["end_to_end_s"] > 0 and 40 < doc["peak_rss_mb"] < 2000  # a Python process
+    ratio = doc["peak_rss_mb"] / doc["csv_mb"]
+    assert doc["peak_rss_per_csv_size"] == pytest.approx(ratio, rel=0.1)
 
 
 def test_bad_skab_files_are_named(tmp_path: Path, capsys) -> None:

@@ -1,0 +1,168 @@
+"""How long the local bucket keeps each prefix: ``retention.toml``, applied like S3 lifecycle.
+
+```toml
+[retention]          # days to keep what lies under each key prefix of the bucket
+"archive/" = 365
+"input/" = 30
+"quarantine/" = 30
+```
+
+An object expires once it is *days* old; where two rules cover one object, the shorter
+one wins (as S3 honours the shorter of two overlapping expirations). Objects are aged by
+their modification time, as S3 ages them by their creation time, except in ``archive/``:
+compaction rewrites parts, so there a partition is aged by its ``date``, and it expires
+whole once its last day is *days* behind. A prefix with no rule is kept forever. The AWS
+deployment reads the same table (CDK context ``retention``) as bucket lifecycle rules.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cloud.archive.layout import directory_lock, partitions
+from edge.errors import ConfigError
+from edge.files import write_private
+
+ARCHIVE_PREFIX = "archive/"
+DAY_S = 86_400
+MAX_DAYS = 36_500
+_PREFIX_RE = re.compile(r"^([A-Za-z0-9_.=:-]+/)*$")
+"""Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RetentionRule:
+    prefix: str
+    """A key prefix of the bucket, ending in ``/`` (``archive/``, ``input/s2/``); ``""``
+    is the whole bucket."""
+    days: int
+
+    def __post_init__(self) -> None:
+        check_rule(self.prefix, self.days, "retention")
+
+
+def check_rule(prefix: Any, days: Any, where: str) -> None:
+    """One rule's prefix and days, named in the error with *where*."""
+    if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
+        raise ConfigError(
+            f"{where}: prefix {prefix!r}: expected a key prefix ending in '/', e.g. 'archive/'"
+        )
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ConfigError(f"{where}: {prefix!r} = {days!r}: expected whole days 1-{MAX_DAYS}")
+
+
+def rules_from_mapping(table: Mapping[str, Any], where: str) -> list[RetentionRule]:
+    for prefix, days in table.items():
+        check_rule(prefix, days, where)
+    return sorted(RetentionRule(prefix, days) for prefix, days in table.items())
+
+
+def load_rules(path: Path) -> list[RetentionRule]:
+    """The rules in *path*; none when the file does not exist."""
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    table = document.get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [retention] must be a table of prefix = days")
+    return rules_from_mapping(table, str(path))
+
+
+def save_rules(path: Path, rules: list[RetentionRule]) -> None:
+    lines = [
+        "# days to keep what lies under each key prefix of the local bucket",
+        "# (plantwatch retention set|clear|show|apply; docs/query.md)",
+        "[retention]",
+        *(f'"{rule.prefix}" = {rule.days}' for rule in sorted(rules)),
+    ]
+    write_private(path, ("\n".join(lines) + "\n").encode())
+
+
+@dataclass
+class Expired:
+    """What one pass deletes (or would, in a dry run)."""
+
+    objects: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objects": len(self.objects),
+            "partitions": len(self.partitions),
+            "bytes": self.bytes,
+            "keys": [*self.partitions, *self.objects],
+        }
+
+
+def apply(
+    bucket: Path, rules: list[RetentionRule], now: float, *, dry_run: bool = False
+) -> Expired:
+    """Delete (or with *dry_run* only list) what the rules expire under *bucket*."""
+    found = Expired()
+    if not rules or not bucket.is_dir():
+        return found
+    for key, path, size in _objects(bucket):
+        days = _days(rules, key)
+        if days is not None and now - path.stat().st_mtime >= days * DAY_S:
+            found.objects.append(key)
+            found.bytes += size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+    archive = bucket / ARCHIVE_PREFIX.rstrip("/")
+    if archive.is_dir():
+        expired = []
+        for partition in partitions(archive):
+            key = f"{ARCHIVE_PREFIX}{partition.path(Path()).as_posix()}/"
+            days = _days(rules, key)
+            if days is None:
+                continue
+            day_start = datetime.fromisoformat(partition.date).replace(tzinfo=UTC).timestamp()
+            if now - (day_start + DAY_S) >= days * DAY_S:
+                expired.append((key, partition.path(archive)))
+        if expired:
+            with directory_lock(archive, exclusive=True):  # no reader in the middle of it
+                for key, folder in expired:
+                    found.partitions.append(key)
+                    found.bytes += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+                    if not dry_run:
+                        shutil.rmtree(folder)
+                        _prune_empty(folder.parent, archive)
+    return found
+
+
+def _days(rules: list[RetentionRule], key: str) -> int | None:
+    matching = [rule.days for rule in rules if key.startswith(rule.prefix)]
+    return min(matching) if matching else None
+
+
+def _objects(bucket: Path) -> Iterator[tuple[str, Path, int]]:
+    """Every object outside the archive: ``(key, path, size)``; temporaries skipped."""
+    for dirpath, dirs, files in os.walk(bucket):
+        rel = Path(dirpath).relative_to(bucket)
+        if rel.parts[:1] == (ARCHIVE_PREFIX.rstrip("/"),):
+            dirs.clear()
+            continue
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            key = (rel / name).as_posix()
+            yield key, path, path.stat().st_size
+
+
+def _prune_empty(folder: Path, stop: Path) -> None:
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

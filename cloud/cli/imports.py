@@ -1,0 +1,331 @@
+"""``plantwatch import l4e|iotevents``: carry a retired L4E or IoT Events setup over.
+
+Sources are only read (``s3://BUCKET/PREFIX`` or a folder); what is imported goes into
+``--data DIR``. ``docs/migrating.md`` walks through both, step by step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from cloud.cli import status
+from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
+from cloud.runtime.layout import DEFAULT_DATA_DIR
+from edge.cliargs import add_subcommands, int_range
+
+UPLOAD_FREQUENCIES = ("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
+_GENERIC = {"input", "inputs", "inference", "inference-data", "data", "output", "s3:"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = add_subcommands(parser, "source")
+    l4e = sub.add_parser(
+        "l4e",
+        help="an L4E input bucket, its results.jsonl and labels (read only)",
+        description="Register an L4E dataset's components and sensors, index its old "
+        "results as executions and events, and train a model if asked. The sources are "
+        "only read.",
+    )
+    l4e.add_argument(
+        "--input",
+        required=True,
+        metavar="SRC",
+        help="inference input files (<component>_<yyyyMMddHHmmss>.csv) or a historical "
+        "dataset (<component>/*.csv): s3://BUCKET/PREFIX or a folder",
+    )
+    l4e.add_argument(
+        "--output",
+        metavar="SRC",
+        help="the scheduler's output: <DataStartTime>/results.jsonl under s3://BUCKET/PREFIX "
+        "or a folder",
+    )
+    l4e.add_argument(
+        "--labels", metavar="SRC", help="label CSVs (start,end per line): s3://... or a folder"
+    )
+    l4e.add_argument(
+        "--name",
+        help="name of the imported scheduler and dataset (default: from the input location)",
+    )
+    l4e.add_argument("--train", metavar="MODEL", help="also train this model from the input")
+    l4e.add_argument("--sampling-rate", help="TargetSamplingRate for --train, PT1S..PT1H")
+    l4e.add_argument(
+        "--off-condition", help="OffCondition for --train, e.g. 'pump\\motor_current < 1'"
+    )
+    l4e.add_argument(
+        "--upload-frequency",
+        choices=UPLOAD_FREQUENCIES,
+        help="DataUploadFrequency of the old scheduler (default: read from the results)",
+    )
+    l4e.add_argument(
+        "--delay-offset",
+        type=int_range(0, 60, what="a whole number of minutes 0-60"),
+        default=0,
+        help="DataDelayOffsetInMinutes of the old scheduler (default 0)",
+    )
+    l4e.add_argument(
+        "--delimiter",
+        default="_",
+        choices=("-", "_", " ", ""),
+        help="ComponentTimestampDelimiter of the input names (default _)",
+    )
+    l4e.add_argument(
+        "--timestamp-format",
+        default="yyyyMMddHHmmss",
+        choices=("yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH"),
+        help="TimestampFormat of the input names (default yyyyMMddHHmmss)",
+    )
+    l4e.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset, e.g. +05:30")
+    l4e.add_argument("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, ...)")
+    _common(l4e)
+
+    iot = sub.add_parser(
+        "iotevents",
+        help="detector models and inputs as `aws iotevents describe-*` prints them",
+        description="Validate and register the describe-detector-model and describe-input "
+        "JSON files of a folder; report what cannot run locally.",
+    )
+    iot.add_argument("folder", type=Path, help="folder of describe-*/Create* JSON files")
+    iot.add_argument(
+        "--lambda",
+        dest="lambdas",
+        action="append",
+        default=[],
+        metavar="ARN=MODULE:FUNCTION",
+        help="a Python callable that stands in for a Lambda function (repeatable)",
+    )
+    iot.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if any action cannot run locally or any input is fed by nothing",
+    )
+    _common(iot)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="data directory to import into (default: %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.source == "l4e":
+        return _l4e(args)
+    return _iotevents(args)
+
+
+# ---- L4E ------------------------------------------------------------------------------
+
+
+def _source(text: str | None, option: str, endpoint: str | None) -> Any:
+    from cloud.migrate.l4e import Source
+    from cloud.migrate.source import Location, ReadOnlyStore
+    from edge.errors import ConfigError
+
+    if text is None:
+        return None
+    where = Location.parse(text, option)
+    if where.bucket is not None:
+        from cloud.adapters.aws import S3ObjectStore
+
+        store: Any = S3ObjectStore(where.bucket, endpoint_url=endpoint)
+    else:
+        from cloud.adapters.local import FsObjectStore
+
+        folder = Path(text)
+        if not folder.is_dir():
+            raise ConfigError(f"{option} {text}: no such folder (or pass s3://BUCKET/PREFIX)")
+        store = FsObjectStore(folder, fsync=False)
+    return Source(ReadOnlyStore(store, text), where.prefix, text)
+
+
+def default_name(text: str) -> str:
+    """The last meaningful part of the input location, as a scheduler name."""
+    parts = [p for p in re.split(r"[/\\]", text.removeprefix("s3://")) if p]
+    meaningful = [p for p in parts if p.lower() not in _GENERIC] or parts or ["l4e"]
+    name = re.sub(r"[^0-9a-zA-Z_-]", "-", meaningful[-1]).strip("-")[:200]
+    return name or "l4e"
+
+
+def _l4e(args: argparse.Namespace) -> int:
+    from cloud.adapters.local import FsObjectStore, SqliteStateStore
+    from cloud.l4e.naming import InputNaming
+    from cloud.migrate.l4e import L4EImporter, L4EOptions, TrainRequest
+    from cloud.runtime.layout import DataLayout
+    from edge.clock import SystemClock
+
+    layout = DataLayout.planned(args.data)
+    naming = InputNaming(args.delimiter, args.timestamp_format, args.tz_offset)
+    inputs = _source(args.input, "--input", args.endpoint_url)
+    outputs = _source(args.output, "--output", args.endpoint_url)
+    labels = _source(args.labels, "--labels", args.endpoint_url)
+    train = None
+    if args.train:
+        from cloud.inference.model import TrainConfig
+
+        train = TrainRequest(
+            args.train,
+            TrainConfig(sampling_rate=args.sampling_rate, off_condition=args.off_condition),
+        )
+    options = L4EOptions(
+        name=args.name or default_name(args.input),
+        naming=naming,
+        upload_frequency=args.upload_frequency,
+        delay_offset_min=args.delay_offset,
+        train=train,
+    )
+    layout = DataLayout.at(layout.root)
+    state = SqliteStateStore(layout.state_db)
+    try:
+        with progress(None, f"import l4e {options.name}") as bar:
+
+            def step(stage: str, total: int | None) -> None:
+                if stage:
+                    bar.stage(f"import l4e {options.name}: {stage}", total)
+                else:
+                    bar.advance(total or 1)
+
+            importer = L4EImporter(
+                FsObjectStore(layout.bucket), state, layout.registry(), SystemClock().now(), step
+            )
+            report = importer.run(options, inputs, outputs, labels)
+    finally:
+        state.close()
+    if args.json:
+        print_json(report)
+        return status.SUCCESS
+    _print_l4e(report, args.data)
+    return status.SUCCESS
+
+
+def _print_l4e(report: dict[str, Any], data: str) -> None:
+    name = report["Name"]
+    model = report.get("Model")
+    print_fields(
+        {
+            "scheduler": f"{name} (STOPPED, imported)",
+            "input": report["Input"],
+            "output": report["Output"],
+            "components": len(report["Components"]),
+            "files discarded": len(report["DiscardedFiles"]),
+            "keys skipped": len(report["SkippedKeys"]),
+            "upload frequency": report["UploadFrequency"],
+            "executions": f"{report['Executions']} ({report['AnomalousExecutions']} anomalous)",
+            "result rows": report["ResultRows"],
+            "events": report["Events"],
+            "labels": report["LabelCount"],
+            "model": f"{model['ModelName']} v{model['ModelVersion']} ({model['ModelQuality']})"
+            if model
+            else None,
+        }
+    )
+    print_line()
+    print_table(
+        [
+            {**c, "SensorList": ", ".join(c["Sensors"]), "SensorCount": len(c["Sensors"])}
+            for c in report["Components"]
+        ],
+        [
+            Column("component", "ComponentName"),
+            Column("sensors", "SensorCount", "right"),
+            Column("files", "Files", "right"),
+            Column("rows", "Rows", "right"),
+            Column("from", "DataStartTime"),
+            Column("to", "DataEndTime"),
+            Column("sensor names", "SensorList"),
+        ],
+        title="components",
+    )
+    if report["DiscardedFiles"]:
+        print_line()
+        print_table(
+            report["DiscardedFiles"],
+            [Column("discarded file", "Key"), Column("reason", "Reason")],
+        )
+    print_line()
+    print_line(f"next: plantwatch executions --scheduler {name} --data {data}")
+    print_line(f"      plantwatch events --scheduler {name} --data {data}")
+
+
+# ---- IoT Events -----------------------------------------------------------------------
+
+
+def _iotevents(args: argparse.Namespace) -> int:
+    from cloud.detectors.actions import load_callable
+    from cloud.migrate.iotevents import import_folder
+    from cloud.runtime.layout import DataLayout
+    from edge.errors import UserError
+
+    layout = DataLayout.planned(args.data)
+    lambdas: dict[str, str] = {}
+    for item in args.lambdas:
+        arn, sep, target = item.partition("=")
+        if not sep or not arn or not target:
+            raise UserError(f"--lambda {item}: expected ARN=package.module:function")
+        lambdas[arn] = target
+    if not args.folder.is_dir():
+        raise UserError(f"{args.folder}: no such folder of describe-* JSON files")
+    layout = DataLayout.at(layout.root)
+    report = import_folder(args.folder, layout.detectors, lambdas, resolve=load_callable)
+    document = report.as_dict()
+    if args.json:
+        print_json(document)
+    else:
+        print_table(
+            [
+                {
+                    **m,
+                    "inputs": ", ".join(m["inputs"]),
+                    "local": "yes" if m["runs_locally"] else "no, see below",
+                }
+                for m in document["models"]
+            ],
+            [
+                Column("detector model", "name"),
+                Column("states", "states", "right"),
+                Column("key", "key"),
+                Column("inputs", "inputs"),
+                Column("runs locally", "local"),
+            ],
+            title=f"registered in {layout.detectors}",
+        )
+        if document["cannot_run_locally"]:
+            print_line()
+            print_table(
+                document["cannot_run_locally"],
+                [
+                    Column("model", "model"),
+                    Column("action", "action"),
+                    Column("where", "path"),
+                    Column("why", "reason"),
+                ],
+                title="cannot run locally",
+            )
+        if document["inputs_not_fed_locally"]:
+            print_line()
+            print_table(
+                document["inputs_not_fed_locally"],
+                [Column("model", "model"), Column("input", "input"), Column("why", "reason")],
+                title="inputs nothing feeds under plantwatch up",
+            )
+        notes = [
+            f"{m['name']}: {text}"
+            for m in document["models"]
+            for text in m["warnings"] + m["findings"]
+        ]
+        if notes:
+            print_line()
+            for note in notes:
+                print_line(note)
+        print_line()
+        first = document["models"][0]["name"]
+        print_line(f"next: plantwatch up --data {args.data} --detector-model {first}")
+    if args.strict and (document["cannot_run_locally"] or document["inputs_not_fed_locally"]):
+        return status.FAILED
+    return status.SUCCESS

@@ -1,0 +1,567 @@
+"""Take in what a retired Lookout for Equipment setup left behind, reading it only.
+
+- **Input** (l4e-contracts §1 and §4): inference input files named
+  ``<component><delimiter><timestamp>.csv`` flat under the prefix (AWS's default ``_`` and
+  ``yyyyMMddHHmmss`` unless told otherwise), and historical ``<component>/*.csv`` folders.
+  Every file is read; the components and their sensors, files, rows and time range are
+  registered as the dataset's schema (``DatasetSchema.InlineDataSchema``) in the state store
+  (namespace ``datasets``). A file that cannot be read is listed as discarded, as L4E's
+  ingestion lists it, and the rest go on.
+- **Output** (§5): ``<DataStartTime>/results.jsonl`` (and plantwatch's fleet layout
+  ``<component>/<DataStartTime>/results.jsonl``). Each object is copied to the local bucket
+  under ``imported/<name>/<asset>/<DataStartTime>/results.jsonl`` (a line that is not a
+  result goes to ``quarantine/bad_result_line/`` with its source and line number instead)
+  and indexed as a SUCCESS
+  execution of a STOPPED scheduler ``<name>`` (§6), so ``plantwatch executions``,
+  ``events`` and ``query`` see the old results beside new ones; events come from them as
+  from any run (maximal runs of ``prediction = 1``).
+- **Labels** (§2): label CSVs, registered (namespace ``labels``) and used for training.
+- **Training**, if asked: a model from the historical input with the labels kept out of the
+  normal data, saved in the model registry as a new version.
+
+The sources are wrapped read-only (:class:`cloud.migrate.source.ReadOnlyStore`). Running
+the import again with the same name replaces what the earlier run registered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cloud.batcher.quarantine import Quarantine
+from cloud.inference.registry import ModelRegistry
+from cloud.inference.results import RESULTS_FILE, folder_time
+from cloud.inference.scheduler import (
+    EXECUTIONS_NS,
+    SCHEDULERS_NS,
+    Execution,
+    SchedulerConfig,
+    execution_key,
+    iso,
+    list_executions,
+)
+from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
+from cloud.ports import ObjectStore, StateStore
+from edge.errors import ConflictError, UserError
+
+log = logging.getLogger(__name__)
+
+DATASETS_NS = "datasets"
+LABELS_NS = "labels"
+IMPORTED_PREFIX = "imported/"
+QUARANTINE_PREFIX = "quarantine/"
+BUCKET = "plantwatch"
+_FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+Progress = Callable[[str, int | None], None]
+"""``(stage, total)`` when a stage begins (total None: unknown), ``("", 1)`` per unit done."""
+
+
+@dataclass(frozen=True)
+class Source:
+    store: ObjectStore
+    prefix: str
+    where: str
+    """How to name it in messages (``s3://bucket/prefix`` or a folder)."""
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    model_name: str
+    config: Any = None
+    """A ``cloud.inference.model.TrainConfig``; None takes its defaults."""
+
+
+@dataclass(frozen=True)
+class L4EOptions:
+    name: str
+    """The imported scheduler's (and dataset's) name."""
+    naming: InputNaming = field(default_factory=InputNaming)
+    upload_frequency: str | None = None
+    """None: read from the spacing of the result folders (or of the input file names)."""
+    delay_offset_min: int = 0
+    train: TrainRequest | None = None
+
+
+@dataclass
+class _Component:
+    name: str
+    sensors: list[str] = field(default_factory=list)
+    files: int = 0
+    rows: int = 0
+    start: Any = None
+    end: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ComponentName": self.name,
+            "Sensors": self.sensors,
+            "Files": self.files,
+            "Rows": self.rows,
+            "DataStartTime": _time(self.start),
+            "DataEndTime": _time(self.end),
+        }
+
+
+class L4EImporter:
+    """Reads the sources, writes only to the local bucket, state store and model registry."""
+
+    def __init__(
+        self,
+        bucket: ObjectStore,
+        state: StateStore,
+        models: ModelRegistry,
+        now: float,
+        progress: Progress | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.state = state
+        self.models = models
+        self.now = now
+        self._progress = progress or (lambda _stage, _total: None)
+        self._quarantine = Quarantine(bucket, QUARANTINE_PREFIX)
+        self.counts: Counter[str] = Counter()
+
+    def run(
+        self,
+        options: L4EOptions,
+        inputs: Source,
+        outputs: Source | None = None,
+        labels: Source | None = None,
+    ) -> dict[str, Any]:
+        name = options.name
+        if not re.fullmatch(r"[0-9a-zA-Z_-]{1,200}", name):
+            raise UserError(f"--name {name!r}: must match ^[0-9a-zA-Z_-]{{1,200}}$")
+        existing = self.state.get(SCHEDULERS_NS, name)
+        if existing is not None and "imported_from" not in existing:
+            raise ConflictError(
+                f"scheduler {name!r} already exists and was not imported; pass another --name"
+            )
+        found, skipped, stamps = self._list_inputs(inputs, options.naming)
+        results = self._results(outputs) if outputs is not None else []  # listed before any read
+        staging = Path(tempfile.mkdtemp(prefix="plantwatch-import-"))
+        try:
+            components, discarded = self._read_inputs(
+                inputs, found, staging / "dataset" if options.train else None
+            )
+            frequency = options.upload_frequency or _frequency(
+                [start for _key, _c, start in results] or stamps
+            )
+            label_list = self._labels(labels, staging / "labels") if labels is not None else []
+            self._forget(name)
+            self._register_dataset(name, inputs, components, discarded)
+            if labels is not None:
+                self.state.put(
+                    LABELS_NS,
+                    name,
+                    {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
+                )
+            model = None
+            if options.train is not None:
+                model = self._train(options.train, staging / "dataset", label_list)
+            model_name = options.train.model_name if options.train else name
+            executions = self._index_results(
+                name, model_name, outputs, results, frequency, options.delay_offset_min
+            )
+            self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        events = self._events(name)
+        return {
+            "Name": name,
+            "Input": inputs.where,
+            "Output": outputs.where if outputs else None,
+            "Labels": labels.where if labels else None,
+            "DatasetSchema": {"Components": [_schema(c) for c in components.values()]},
+            "Components": [c.summary() for c in components.values()],
+            "DiscardedFiles": discarded,
+            "SkippedKeys": skipped,
+            "UploadFrequency": frequency,
+            "Executions": len(executions),
+            "AnomalousExecutions": sum(1 for e in executions if e.anomalous),
+            "ResultRows": sum(e.rows for e in executions),
+            "QuarantinedResultLines": self.counts["bad_result_lines"],
+            "Events": events,
+            "LabelCount": len(label_list),
+            "Model": model,
+        }
+
+    # ---- input -----------------------------------------------------------------------
+
+    def _list_inputs(
+        self, source: Source, naming: InputNaming
+    ) -> tuple[list[tuple[str, str]], list[dict[str, str]], list[datetime]]:
+        """``(component, key)`` of each input file, the keys that are not, name times."""
+        found: list[tuple[str, str]] = []
+        skipped: list[dict[str, str]] = []
+        stamps: list[datetime] = []
+        for key in source.store.list(source.prefix):
+            rest = key[len(source.prefix) :]
+            parsed = naming.parse(key, source.prefix)
+            if parsed is not None and COMPONENT_RE.fullmatch(parsed[0]):
+                found.append((parsed[0], key))
+                stamps.append(parsed[1])
+                continue
+            folder, _, file = rest.partition("/")
+            if (
+                file
+                and "/" not in file
+                and file.endswith(".csv")
+                and COMPONENT_RE.fullmatch(folder)
+            ):
+                found.append((folder, key))
+                continue
+            skipped.append(
+                {
+                    "Key": key,
+                    "Reason": "not an L4E input file (<component>"
+                    f"{naming.delimiter}<{naming.timestamp_format}>.csv or <component>/*.csv)",
+                }
+            )
+        if not found:
+            raise UserError(
+                f"--input {source.where}: no L4E input files (expected <component>"
+                f"{naming.delimiter}<{naming.timestamp_format}>.csv or <component>/*.csv)"
+            )
+        return found, skipped, stamps
+
+    def _read_inputs(
+        self, source: Source, found: list[tuple[str, str]], staging: Path | None
+    ) -> tuple[dict[str, _Component], list[dict[str, str]]]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        components: dict[str, _Component] = {}
+        discarded: list[dict[str, str]] = []
+        self._progress("reading input files", len(found))
+        # objects are fetched a few at a time (S3 answers in parallel), parsed in order
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            bodies = pool.map(source.store.get, [key for _c, key in found])
+            for index, ((component, key), body) in enumerate(zip(found, bodies, strict=True)):
+                self._read_one(components, discarded, component, key, body, index, staging)
+        if not components:
+            raise UserError(f"--input {source.where}: no readable L4E input file")
+        return dict(sorted(components.items())), discarded
+
+    def _read_one(
+        self,
+        components: dict[str, _Component],
+        discarded: list[dict[str, str]],
+        component: str,
+        key: str,
+        body: bytes,
+        index: int,
+        staging: Path | None,
+    ) -> None:
+        """Add one file to its component's summary, or to the discarded list."""
+        from cloud.inference.dataset import read_csv
+
+        try:
+            frame = read_csv(body, key).frame
+        except UserError as exc:
+            discarded.append({"Key": key, "Reason": str(exc)})
+            self._progress("", 1)
+            return
+        summary = components.setdefault(component, _Component(component))
+        summary.files += 1
+        summary.rows += len(frame)
+        summary.sensors += [str(c) for c in frame.columns if str(c) not in summary.sensors]
+        if len(frame):
+            first, last = frame.index.min(), frame.index.max()
+            summary.start = first if summary.start is None else min(summary.start, first)
+            summary.end = last if summary.end is None else max(summary.end, last)
+        if staging is not None:
+            folder = staging / component
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{index:08d}.csv").write_bytes(body)
+        self._progress("", 1)
+
+    def _register_dataset(
+        self,
+        name: str,
+        source: Source,
+        components: dict[str, _Component],
+        discarded: list[dict[str, str]],
+    ) -> None:
+        self.state.put(
+            DATASETS_NS,
+            name,
+            {
+                "DatasetName": name,
+                "DatasetSchema": {"Components": [_schema(c) for c in components.values()]},
+                "Components": [c.summary() for c in components.values()],
+                "IngestedFilesSummary": {
+                    "TotalNumberOfFiles": sum(c.files for c in components.values())
+                    + len(discarded),
+                    "IngestedNumberOfFiles": sum(c.files for c in components.values()),
+                    "DiscardedFiles": discarded,
+                },
+                "Source": source.where,
+                "ImportedAt": self.now,
+            },
+        )
+
+    # ---- output ----------------------------------------------------------------------
+
+    def _results(self, source: Source) -> list[tuple[str, str | None, datetime]]:
+        """``(key, component or None, DataStartTime)`` of each results object."""
+        found = []
+        for key in source.store.list(source.prefix):
+            parts = key[len(source.prefix) :].split("/")
+            if parts[-1] != RESULTS_FILE:
+                continue
+            if len(parts) == 2 and _FOLDER_RE.fullmatch(parts[0]):
+                found.append((key, None, _folder(parts[0])))
+            elif (
+                len(parts) == 3
+                and _FOLDER_RE.fullmatch(parts[1])
+                and COMPONENT_RE.fullmatch(parts[0])
+            ):
+                found.append((key, parts[0], _folder(parts[1])))
+        if not found:
+            raise UserError(
+                f"--output {source.where}: no results (expected <DataStartTime>/results.jsonl, "
+                "e.g. 2021-04-13T14:15:00Z/results.jsonl)"
+            )
+        return found
+
+    def _index_results(
+        self,
+        name: str,
+        model_name: str,
+        source: Source | None,
+        results: list[tuple[str, str | None, datetime]],
+        frequency: str,
+        delay_offset_min: int,
+    ) -> list[Execution]:
+        if source is None:
+            return []
+        period = timedelta(seconds=UPLOAD_FREQUENCIES[frequency])
+        by_start: dict[datetime, list[tuple[str, str | None]]] = {}
+        for key, component, start in results:
+            by_start.setdefault(start, []).append((key, component))
+        self._progress("copying results", len(results))
+        executions = []
+        for start, objects in sorted(by_start.items()):
+            keys, rows, anomalous = [], 0, False
+            for key, component in objects:
+                lines, bad = _read_results(source.store.get(key))
+                local = f"{IMPORTED_PREFIX}{name}/{component or name}/{folder_time(start)}/{RESULTS_FILE}"
+                self.bucket.put(local, "".join(text + "\n" for text, _doc in lines).encode())
+                for number, text in bad:  # set aside with the reason, never dropped silently
+                    self._quarantine.put(
+                        "bad_result_line",
+                        f"{source.where.rstrip('/')}/{key[len(source.prefix) :]} line {number}: "
+                        "not a JSON object",
+                        text.encode(),
+                        topic="",
+                        client_id="n/a",
+                        received_at=self.now,
+                    )
+                    self.counts["bad_result_lines"] += 1
+                keys.append(local)
+                rows += len(lines)
+                anomalous = anomalous or any(doc.get("prediction") == 1 for _t, doc in lines)
+                self._progress("", 1)
+            execution = Execution(
+                scheduler=name,
+                data_start=start,
+                data_end=start + period,
+                scheduled_start=start + period + timedelta(minutes=delay_offset_min),
+                status="SUCCESS",
+                failed_reason=None,
+                result_key=keys[0],
+                result_keys=tuple(keys),
+                anomalous=anomalous,
+                model_name=model_name,
+                rows=rows,
+                skipped=[
+                    {"key": k, "reason": f"{bad} lines are not JSON objects"}
+                    for k in keys[:1]
+                    if bad
+                ],
+            )
+            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_dict())
+            executions.append(execution)
+        return executions
+
+    def _register_scheduler(
+        self,
+        name: str,
+        model_name: str,
+        frequency: str,
+        options: L4EOptions,
+        inputs: Source,
+        outputs: Source | None,
+    ) -> None:
+        config = SchedulerConfig(
+            name=name,
+            model_name=model_name,
+            input_bucket=BUCKET,
+            input_prefix="input/",
+            output_bucket=BUCKET,
+            output_prefix=f"{IMPORTED_PREFIX}{name}/",
+            upload_frequency=frequency,
+            delay_offset_min=options.delay_offset_min,
+            naming=options.naming,
+        )
+        starts = [e.data_start for e in list_executions(self.state, name)]
+        self.state.put(
+            SCHEDULERS_NS,
+            name,
+            {
+                "config": config.to_dict(),
+                "status": "STOPPED",
+                "created_at": self.now,
+                "started_at": None,
+                "last_window_end": (max(starts) + timedelta(seconds=config.frequency_s)).timestamp()
+                if starts
+                else None,
+                "imported_from": {
+                    "input": inputs.where,
+                    "output": outputs.where if outputs else None,
+                },
+            },
+        )
+
+    def _forget(self, name: str) -> None:
+        """What an earlier import under *name* registered, so a second run replaces it."""
+        for key, _doc in list(self.state.items(EXECUTIONS_NS)):
+            if key.startswith(f"{name}/"):
+                self.state.delete(EXECUTIONS_NS, key)
+        for key in list(self.bucket.list(f"{IMPORTED_PREFIX}{name}/")):
+            self.bucket.delete(key)
+
+    def _events(self, name: str) -> int:
+        from cloud.inference.events import list_events
+
+        return len(
+            list_events(list_executions(self.state, name), self.bucket, f"{IMPORTED_PREFIX}{name}/")
+        )
+
+    # ---- labels and training ----------------------------------------------------------
+
+    def _labels(self, source: Source, staging: Path) -> list[Any]:
+        from cloud.inference.dataset import load_labels
+
+        keys = [k for k in source.store.list(source.prefix) if k.endswith(".csv")]
+        if not keys:
+            raise UserError(f"--labels {source.where}: no label CSV")
+        staging.mkdir(parents=True)
+        for index, key in enumerate(keys):
+            (staging / f"{index:06d}.csv").write_bytes(source.store.get(key))
+        try:
+            return load_labels(staging)
+        except UserError as exc:  # name the source object, not the staging copy
+            text = str(exc)
+            for index, key in enumerate(keys):
+                text = text.replace(
+                    str(staging / f"{index:06d}.csv"),
+                    source.where.rstrip("/") + "/" + key[len(source.prefix) :],
+                )
+            raise UserError(text) from None
+
+    def _train(self, request: TrainRequest, dataset_dir: Path, labels: list[Any]) -> dict[str, Any]:
+        from cloud.inference.dataset import load_dataset
+        from cloud.inference.evaluation import evaluate
+        from cloud.inference.model import TrainConfig, train
+        from cloud.inference.quality import quality_report
+
+        self._progress(f"training {request.model_name}", None)
+        dataset = load_dataset(dataset_dir)
+        periods = [(label.start, label.end) for label in labels]
+        model = train(dataset.frame, request.config or TrainConfig(), exclude=periods)
+        quality = quality_report(dataset)
+        result = model.score(dataset.frame)
+        evaluation = evaluate(result.index, result.prediction, result.machine_off, periods)
+        evaluation["range"] = "training"
+        evaluation["model_quality"] = (
+            "CANNOT_DETERMINE_QUALITY"
+            if not labels
+            else ("QUALITY_THRESHOLD_MET" if evaluation["f1"] >= 0.5 else "POOR_QUALITY_DETECTED")
+        )
+        version = self.models.save(
+            request.model_name, model, {"quality": quality, "evaluation": evaluation}
+        )
+        return {
+            "ModelName": request.model_name,
+            "ModelVersion": version,
+            "Sensors": list(model.sensors),
+            "TrainingRows": model.info.get("training_rows"),
+            "ModelQuality": evaluation["model_quality"],
+            "Evaluation": {k: v for k, v in evaluation.items() if k != "counts"},
+        }
+
+
+def _schema(component: _Component) -> dict[str, Any]:
+    """``DatasetSchema.InlineDataSchema`` entry (l4e-contracts §1.3)."""
+    return {
+        "ComponentName": component.name,
+        "Columns": [
+            {"Name": "Timestamp", "Type": "DATETIME"},
+            *({"Name": s, "Type": "DOUBLE"} for s in component.sensors),
+        ],
+    }
+
+
+def _read_results(body: bytes) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str]]]:
+    """``(text, object)`` of each good line of a results object, and ``(line number, text)``
+    of each line that is not a JSON object with a timestamp and a 0/1 prediction."""
+    good, bad = [], []
+    for number, text in enumerate(body.decode("utf-8", errors="replace").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            bad.append((number, text))
+            continue
+        if (
+            isinstance(doc, dict)
+            and isinstance(doc.get("timestamp"), str)
+            and doc.get("prediction") in (0, 1)
+            and not isinstance(doc.get("prediction"), bool)
+        ):
+            good.append((text, doc))
+        else:
+            bad.append((number, text))
+    return good, bad
+
+
+def _frequency(starts: list[datetime]) -> str:
+    """The upload frequency the spacing of windows shows (the smallest allowed gap seen)."""
+    ordered = sorted(set(starts))
+    gaps = sorted({int((b - a).total_seconds()) for a, b in itertools.pairwise(ordered)})
+    by_seconds = {v: k for k, v in UPLOAD_FREQUENCIES.items()}
+    for gap in gaps:
+        if gap in by_seconds:
+            return by_seconds[gap]
+    return "PT5M"
+
+
+def _folder(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else iso(value.to_pydatetime())
+
+
+def _label_doc(label: Any) -> dict[str, Any]:
+    return {
+        "StartTime": _time(label.start),
+        "EndTime": _time(label.end),
+        "FaultCode": label.fault_code,
+        "Equipment": label.equipment,
+        "Notes": label.notes,
+        "Rating": "ANOMALY",
+    }

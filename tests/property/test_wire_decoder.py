@@ -1,0 +1,112 @@
+"""The msgspec decoder against ``edge.wire.decode``: for any payload, the same Telemetry or
+the same WireFormatError (reason and text)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud import wire_decoder
+from edge import wire
+from edge.errors import WireFormatError
+
+
+def outcome(decode, payload: bytes | str):  # type: ignore[no-untyped-def]
+    try:
+        return decode(payload)
+    except WireFormatError as exc:
+        return ("error", exc.reason, str(exc))
+
+
+def same(payload: bytes | str) -> None:
+    fast, slow = outcome(wire_decoder.decode, payload), outcome(wire.decode, payload)
+    assert fast == slow
+    if isinstance(slow, wire.Telemetry):  # ints stay ints: the CSV prints them as written
+        for a, b in zip(fast.samples, slow.samples, strict=True):
+            assert [type(v) for v in a.values.values()] == [type(v) for v in b.values.values()]
+            assert list(a.values) == list(b.values)
+
+
+NAMES = st.one_of(
+    st.sampled_from(["s1", "pump-01", "gw_2", "", "a b", "x\n", "é"]), st.text(max_size=6)
+)
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e15, -1e15, 1e15 + 1, 10**15, 10**15 + 1, -0.0, 0.1, 5e-324]),
+    st.text(max_size=3),
+)
+STAMPS = st.one_of(
+    st.integers(min_value=wire.TS_MIN_MS - 5, max_value=wire.TS_MAX_MS + 5),
+    st.sampled_from([wire.TS_MIN_MS, wire.TS_MAX_MS - 1, wire.TS_MAX_MS, 1.0e12, True, None, "1"]),
+)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> object:
+    samples = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"ts": STAMPS, "values": st.dictionaries(NAMES, VALUES, max_size=4)},
+                optional={"extra": st.integers()},
+            ),
+            max_size=3,
+        )
+    )
+    doc = {
+        "v": draw(st.sampled_from([1, 1, 1, 2, 1.0, True, "1", None])),
+        "site": draw(NAMES),
+        "asset": draw(NAMES),
+        "sender": draw(NAMES),
+        "seq": draw(st.one_of(st.integers(-2, 2**64), st.sampled_from([True, 1.5, None]))),
+        "samples": samples,
+    }
+    for key in draw(st.sets(st.sampled_from(sorted(doc)), max_size=2)):
+        del doc[key]
+    return doc if draw(st.integers(0, 20)) else draw(st.sampled_from([[doc], "x", 1, None]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(documents(), st.booleans())
+def test_fast_decoder_agrees_with_the_contract(doc: object, as_text: bool) -> None:
+    text = json.dumps(doc, allow_nan=True)
+    same(text if as_text else text.encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15)),
+    st.integers(wire.TS_MIN_MS, wire.TS_MAX_MS - 1),
+)
+def test_floats_decode_to_the_same_doubles(values: list[float], ts: int) -> None:
+    names = [f"s{i}" for i in range(len(values))] or ["s"]
+    sample = wire.Sample(ts, dict(zip(names, values or [1.5], strict=True)))
+    payload = wire.encode(wire.Telemetry("s1", "pump-01", "gw", 7, (sample,)))
+    assert wire_decoder._fast(payload) == wire.decode(payload)  # the fast path itself
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":1,"site":"a","site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1,"x":2,"y":3}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":NaN}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1e400}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1}}]} x',
+        b'\xef\xbb\xbf{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1}}]}',
+        '{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":1}}]}'.encode(
+            "utf-16"
+        ),
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":9223372036854775808,"samples":[{"ts":1700000000000,"values":{"x":1}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"x":18446744073709551615}}]}',
+        b'{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,"samples":[{"ts":1700000000000,"values":{"\\ud800":1}}]}',
+        b"x" * (wire.MAX_PAYLOAD_BYTES + 1),
+    ],
+)
+def test_edge_cases_agree(payload: bytes) -> None:
+    same(payload)

@@ -1,0 +1,132 @@
+"""Retention per prefix: objects by age, archive partitions by date, the shorter rule wins;
+``plantwatch retention`` and ``plantwatch archive``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cloud.archive.retention import RetentionRule, apply, load_rules, save_rules
+from cloud.cli.main import main
+from edge.errors import ConfigError
+
+NOW = 1_700_006_400.0  # 2023-11-15T00:00:00Z
+DAY = 86_400
+
+
+def _put(bucket: Path, key: str, age_days: float) -> Path:
+    path = bucket / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * 10)
+    os.utime(path, (NOW - age_days * DAY, NOW - age_days * DAY))
+    return path
+
+
+def _partition(bucket: Path, date: str) -> Path:
+    folder = bucket / "archive" / "site=s1" / "asset=pump-1" / f"date={date}"
+    folder.mkdir(parents=True)
+    (folder / "part-1.parquet").write_bytes(b"p" * 5)
+    return folder
+
+
+def test_objects_expire_by_age_under_their_prefix(tmp_path: Path) -> None:
+    old_input = _put(tmp_path, "input/pump-1_20231101000000.csv", 31)
+    new_input = _put(tmp_path, "input/pump-1_20231114000000.csv", 29)
+    old_site2 = _put(tmp_path, "input/s2/pump-1_20231110000000.csv", 6)
+    output = _put(tmp_path, "output/pump-1/2023-01-01T00:00:00Z/results.jsonl", 300)
+    rules = [RetentionRule("input/", 30), RetentionRule("input/s2/", 5)]
+    dry = apply(tmp_path, rules, NOW, dry_run=True)
+    assert sorted(dry.objects) == [
+        "input/pump-1_20231101000000.csv",
+        "input/s2/pump-1_20231110000000.csv",
+    ]
+    assert dry.bytes == 20 and old_input.exists()
+    apply(tmp_path, rules, NOW)
+    assert not old_input.exists() and not old_site2.exists()
+    assert new_input.exists() and output.exists()  # no rule for output/: kept
+
+
+def test_archive_partitions_expire_whole_by_their_date(tmp_path: Path) -> None:
+    kept = _partition(tmp_path, "2023-11-05")  # its last day ended 9 days ago
+    gone = _partition(tmp_path, "2023-11-04")  # 10 days ago
+    (tmp_path / "archive" / "_committed").write_text("1\n")
+    found = apply(tmp_path, [RetentionRule("archive/", 10)], NOW)
+    assert found.partitions == ["archive/site=s1/asset=pump-1/date=2023-11-04/"]
+    assert kept.exists() and not gone.exists()
+    assert (tmp_path / "archive" / "_committed").exists()
+    apply(tmp_path, [RetentionRule("archive/", 1)], NOW)
+    assert not (tmp_path / "archive" / "site=s1").exists()  # empty folders go too
+
+
+def test_a_rule_on_the_whole_bucket_covers_the_archive_too(tmp_path: Path) -> None:
+    _partition(tmp_path, "2023-01-01")
+    _put(tmp_path, "quarantine/bad_json/x.json", 400)
+    _put(tmp_path, "input/new.csv", 1)
+    found = apply(tmp_path, [RetentionRule("", 300)], NOW)
+    assert found.objects == ["quarantine/bad_json/x.json"]
+    assert found.partitions == ["archive/site=s1/asset=pump-1/date=2023-01-01/"]
+
+
+def test_rules_file_round_trip_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "retention.toml"
+    assert load_rules(path) == []
+    save_rules(path, [RetentionRule("input/", 30), RetentionRule("archive/", 365)])
+    assert load_rules(path) == [RetentionRule("archive/", 365), RetentionRule("input/", 30)]
+    path.write_text('[retention]\n"input" = 30\n')
+    with pytest.raises(ConfigError, match=r"retention.toml: prefix 'input': expected a key prefix"):
+        load_rules(path)
+    path.write_text('[retention]\n"input/" = 0\n')
+    with pytest.raises(ConfigError, match=r"'input/' = 0: expected whole days"):
+        load_rules(path)
+    path.write_text("[retention\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_rules(path)
+
+
+def test_retention_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path)]
+    assert main(["retention", "show", *data]) == 0
+    assert "no retention rules" in capsys.readouterr().out
+    assert main(["retention", "set", "input/", "30", *data]) == 0
+    capsys.readouterr()
+    assert main(["retention", "set", "archive/", "365", *data, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["retention", "show", *data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"prefix": "archive/", "days": 365},
+        {"prefix": "input/", "days": 30},
+    ]
+    _put(tmp_path / "buckets" / "plantwatch", "input/old.csv", 10_000)
+    assert main(["retention", "apply", "--dry-run", *data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["keys"] == ["input/old.csv"]
+    assert (tmp_path / "buckets" / "plantwatch" / "input" / "old.csv").exists()
+    assert main(["retention", "apply", *data]) == 0
+    assert "deleted input/old.csv" in capsys.readouterr().out
+    assert main(["retention", "clear", "input/", *data]) == 0
+    assert main(["retention", "clear", "input/", *data]) == 2
+    assert "no rule for 'input/'" in capsys.readouterr().err
+
+
+def test_archive_status_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from archive_cells import archive_cells
+    from test_archive_writer import T0, Rig, _message
+
+    rig = Rig(tmp_path)
+    for i in range(3):
+        rig.send(_message(i, T0 - 3000 + i * 300, {"a": i}))
+        rig.batcher.flush_due()
+        rig.writer.flush()
+    before = archive_cells(rig.archive)
+    rig.send(_message(9, T0 - 100, {"a": 9}))
+    rig.batcher.flush_due()  # queued, not yet in the archive
+    data = ["--data", str(tmp_path)]
+    assert main(["archive", "status", *data, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["partitions"] == 1 and status["parts"] == 3
+    assert (status["queued_files"], status["queued_readings"]) == (1, 1)
+    assert main(["archive", "compact", *data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parts_after"] == 1
+    assert archive_cells(rig.archive) == before

@@ -1,0 +1,171 @@
+"""Training from a dataset folder end to end: the streamed diagnostics are the lines the
+in-memory path wrote, ranges and templates pick the right rows, failures leave nothing."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import plant_frame
+
+from cloud.adapters.local import FsObjectStore
+from cloud.inference.dataset import load_dataset
+from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
+from cloud.inference.model import TrainConfig, train
+from cloud.inference.registry import ModelRegistry
+from cloud.inference.results import encode_results, result_lines
+from cloud.inference.train_job import TrainJob, run_train_job
+from edge.errors import UserError
+
+
+def write_component(root: Path, name: str, frame: pd.DataFrame) -> None:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.rename(columns=lambda c: c.split("\\")[1]).to_csv(
+        folder / f"{name}.csv", date_format="%Y-%m-%dT%H:%M:%S", index_label="Timestamp"
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two components with the same timestamps, a few gaps, one sustained fault."""
+    root = tmp_path / "ds"
+    for k, name in enumerate(["pump-a", "pump-b"]):
+        frame = plant_frame(rows=12_000, seed=10 + k)
+        frame = frame.mask(np.random.default_rng(k).random(frame.shape) < 0.002)
+        if k == 1:
+            frame.iloc[10_000:10_200, 1] -= 60
+        write_component(root, name, frame)
+    return root
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+        self.advanced = 0.0
+
+    def stage(self, description: str, total: float | None = None) -> None:
+        self.stages.append(description)
+
+    def advance(self, amount: float = 1.0) -> None:
+        self.advanced += amount
+
+
+def registry_at(folder: Path) -> ModelRegistry:
+    return ModelRegistry(FsObjectStore(folder, create=False), where=str(folder))
+
+
+def diagnostics(path: str) -> bytes:
+    return gzip.decompress((Path(path) / DIAGNOSTICS_FILE).read_bytes())
+
+
+def test_streamed_diagnostics_are_the_lines_of_scoring_in_one_piece(
+    folder: Path, tmp_path: Path
+) -> None:
+    registry = registry_at(tmp_path / "models")
+    recorder = Recorder()
+    config = TrainConfig(smoothing=5)
+    outcome = run_train_job(TrainJob(folder, "fleet", config), registry, recorder)
+    frame = load_dataset(folder).frame
+    expected = train(frame, config)
+    whole = expected.score(frame)
+    body = diagnostics(outcome.path)
+    lines = body.splitlines()
+    assert len(lines) == len(frame) == outcome.scored_rows
+    # smoothing sums in pieces: the same lines except where a 5-decimal rounding flips
+    changed = sum(
+        a != b
+        for a, b in zip(
+            lines, encode_results(result_lines(whole, expected.sensors)).splitlines(), strict=True
+        )
+    )
+    assert changed <= len(lines) // 1000
+    np.testing.assert_allclose(outcome.model.mode_phi, expected.mode_phi, rtol=1e-9, atol=1e-12)
+    assert outcome.model.threshold == pytest.approx(expected.threshold, rel=1e-9)
+    assert recorder.advanced == pytest.approx(len(frame) + 1)
+    assert [s.split(" ")[0] for s in recorder.stages] == [
+        "reading",
+        "grading",
+        "training",
+        "scoring",
+        "saving",
+    ]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fleet"]  # none staged
+
+
+def test_default_model_diagnostics_are_byte_identical(folder: Path, tmp_path: Path) -> None:
+    outcome = run_train_job(TrainJob(folder, "m", TrainConfig()), registry_at(tmp_path / "r"))
+    frame = load_dataset(folder).frame
+    result = train(frame, TrainConfig()).score(frame)
+    assert diagnostics(outcome.path) == encode_results(result_lines(result, outcome.model.sensors))
+    assert outcome.evaluation["rows"] == len(frame)
+
+
+def test_template_and_ranges_pick_their_rows(folder: Path, tmp_path: Path) -> None:
+    registry = registry_at(tmp_path / "models")
+    index = load_dataset(folder).frame.index
+    job = TrainJob(
+        folder,
+        "tpl",
+        TrainConfig(),
+        template="pump-b",
+        train_range=(None, index[8_000]),
+        eval_range=(index[8_001], None),
+    )
+    outcome = run_train_job(job, registry)
+    assert outcome.model.is_template
+    assert outcome.scored_rows == len(index) - 8_001
+    lines = diagnostics(outcome.path).splitlines()
+    assert len(lines) == outcome.scored_rows
+    assert b'"name": "pump-b\\\\flow"' in lines[0]
+    assert outcome.evaluation["range"] == "evaluation"
+    assert outcome.evaluation["false_alarm_rate_pct"] > 0  # the fault is in the scored range
+
+
+def test_bad_requests_are_user_errors_and_leave_no_version(folder: Path, tmp_path: Path) -> None:
+    registry = registry_at(tmp_path / "models")
+    with pytest.raises(UserError, match="--template pump-z: no such component"):
+        run_train_job(TrainJob(folder, "m", TrainConfig(), template="pump-z"), registry)
+    late = pd.Timestamp("2030-01-01", tz="UTC")
+    with pytest.raises(UserError, match="no rows in the training range"):
+        run_train_job(TrainJob(folder, "m", TrainConfig(), train_range=(late, None)), registry)
+    assert registry.names() == []
+
+
+def test_a_failure_while_scoring_leaves_no_partial_file(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = registry_at(tmp_path / "models")
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("cloud.inference.train_job.iter_result_rows", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run_train_job(TrainJob(folder, "m", TrainConfig()), registry)
+    assert registry.names() == []
+    assert [p.name for p in (tmp_path / "models").iterdir()] == []  # nothing staged left
+
+
+def test_writer_renames_when_complete_and_aborts_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "lines.json.gz"
+    with GzipLineWriter(path) as writer:
+        for i in range(100):
+            writer.write(f'{{"i": {i}}}\n'.encode())
+        assert not path.exists() and writer.partial.exists()
+    assert gzip.decompress(path.read_bytes()).count(b"\n") == 100
+    with pytest.raises(ValueError, match="stop"), GzipLineWriter(tmp_path / "b.gz") as writer:
+        writer.write(b"x\n")
+        raise ValueError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_writer_reports_a_compression_error_to_the_producer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError), GzipLineWriter(tmp_path / "c.gz") as writer:
+        writer._gzip.close()  # every write in the thread fails from now on
+        for _ in range(10):
+            writer.write(b"x\n")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,112 @@
+"""``plantwatch import l4e`` from local folders: a historical ``<component>/*.csv`` dataset,
+inputs with another delimiter and timestamp format, and results in the fleet layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.cli.imports import default_name
+from cloud.cli.main import main
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_historical_layout_and_fleet_results(tmp_path: Path, capsys) -> None:
+    history = tmp_path / "old" / "train"
+    (history / "fan").mkdir(parents=True)
+    (history / "fan" / "part-1.csv").write_text(
+        "Timestamp,speed,temp\n2022-01-01 00:00:00,1450,40.5\n2022-01-01 00:01:00,1452,40.6\n"
+    )
+    (history / "fan" / "part-2.csv").write_text(
+        "Timestamp,speed,vibration\n1/1/2022 0:02,1449,0.2\n"
+    )
+    out = tmp_path / "old" / "out"
+    for component in ("fan", "fan-2"):
+        folder = out / component / "2022-01-01T00:00:00Z"
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text(
+            '{"timestamp": "2022-01-01T00:01:00.000000", "prediction": 1}\nnot json\n'
+        )
+    before = _snapshot(tmp_path / "old")
+    data = tmp_path / "data"
+    argv = ["import", "l4e", "--input", str(history), "--output", str(out), "--data", str(data)]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert _snapshot(tmp_path / "old") == before
+    assert report["Name"] == "train"
+    (fan,) = report["Components"]
+    assert fan["Sensors"] == ["speed", "temp", "vibration"] and fan["Files"] == 2
+    assert (fan["DataStartTime"], fan["DataEndTime"]) == (
+        "2022-01-01T00:00:00Z",
+        "2022-01-01T00:02:00Z",
+    )
+    # one window, two assets: one execution with two results objects, two events
+    assert (report["Executions"], report["ResultRows"], report["Events"]) == (1, 2, 2)
+    # the lines that are not results are set aside with where they came from
+    assert report["QuarantinedResultLines"] == 2
+    kept = sorted((data / "buckets" / "plantwatch" / "quarantine").rglob("*"))
+    records = [json.loads(p.read_text()) for p in kept if p.is_file()]
+    assert sorted(r["error"].rsplit("/", 3)[-3] for r in records) == ["fan", "fan-2"]
+    assert {r["reason"] for r in records} == {"bad_result_line"}
+    assert all(r["error"].endswith("results.jsonl line 2: not a JSON object") for r in records)
+    assert main(["executions", "--data", str(data), "--json"]) == 0
+    (execution,) = json.loads(capsys.readouterr().out)
+    assert sorted(o["Key"] for o in execution["CustomerResultObject"]) == [
+        "imported/train/fan-2/2022-01-01T00:00:00Z/results.jsonl",
+        "imported/train/fan/2022-01-01T00:00:00Z/results.jsonl",
+    ]
+    sql = "SELECT asset, prediction FROM results ORDER BY asset"
+    assert main(["query", sql, "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"asset": "fan", "prediction": 1},
+        {"asset": "fan-2", "prediction": 1},
+    ]
+    # the human form names the next commands
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "plantwatch events --scheduler train" in text and "speed, temp, vibration" in text
+
+
+def test_input_naming_options(tmp_path: Path, capsys) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "pump-1652444100.csv").write_text("Timestamp,flow\n2022-05-13T12:11:00,300\n")
+    (inputs / "pump_20220513121500.csv").write_text("Timestamp,flow\n2022-05-13T12:12:00,301\n")
+    argv = ["import", "l4e", "--input", str(inputs), "--data", str(tmp_path / "d"), "--json"]
+    assert main([*argv, "--delimiter", "-", "--timestamp-format", "EPOCH", "--name", "p"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["Components"][0]["Files"] == 1
+    assert [s["Key"] for s in report["SkippedKeys"]] == ["pump_20220513121500.csv"]
+
+
+def test_an_imported_name_does_not_take_over_a_real_scheduler(tmp_path: Path, capsys) -> None:
+    from cloud.adapters.local import SqliteStateStore
+    from cloud.inference.scheduler import SCHEDULERS_NS
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "pump_20220513121500.csv").write_text("Timestamp,flow\n2022-05-13T12:12:00,301\n")
+    state = SqliteStateStore(tmp_path / "d" / "state.db")
+    state.put(SCHEDULERS_NS, "live", {"config": {}, "status": "RUNNING"})
+    state.close()
+    argv = ["import", "l4e", "--input", str(inputs), "--data", str(tmp_path / "d")]
+    assert main([*argv, "--name", "live"]) == 1
+    assert "scheduler 'live' already exists and was not imported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("location", "name"),
+    [
+        ("s3://acme-l4e/pump-line/input/", "pump-line"),
+        ("s3://acme-l4e/input/", "acme-l4e"),
+        ("/data/old stuff/inference-data", "old-stuff"),
+        ("s3://b/", "b"),
+    ],
+)
+def test_default_names(location: str, name: str) -> None:
+    assert default_name(location) == name
