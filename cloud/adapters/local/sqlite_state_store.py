@@ -36,7 +36,7 @@ class SqliteStateStore:
         """*readonly* opens an existing file for commands that only look: they must leave
         the data directory exactly as they found it (no file, no ``-wal``/``-shm`` left)."""
         self.path = str(path)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._depth = 0
         """Nesting of :meth:`batch` blocks (0: each write commits on its own)."""
         self._open = False
@@ -75,22 +75,23 @@ class SqliteStateStore:
     def batch(self) -> _Batch:
         """One transaction for the writes of the block, committed at its end (also when it
         raises: grouping saves commits, it does not make the block atomic). It begins at
-        the first write, so a block that writes nothing costs nothing, and takes the write
-        lock then (``BEGIN IMMEDIATE``); other threads wait for the block to end."""
+        the first write, so a block that writes nothing costs nothing, and takes the
+        database's write lock then (``BEGIN IMMEDIATE``: other processes wait for the
+        block). No Python lock is held across the block, so engines calling each other
+        from several threads cannot deadlock on it: another thread's writes meanwhile join
+        the transaction, and the last block to end commits."""
         return _Batch(self)
 
     def _enter_batch(self) -> None:
-        self._lock.acquire()
-        self._depth += 1
+        with self._lock:
+            self._depth += 1
 
     def _exit_batch(self) -> None:
-        try:
+        with self._lock:
             self._depth -= 1
             if self._depth == 0 and self._open:
                 self._open = False
                 self._execute("COMMIT")
-        finally:
-            self._lock.release()
 
     def _begin(self) -> None:
         """Before a write: open the block's transaction if one is wanted and not open."""
