@@ -91,8 +91,9 @@ class BatchingStateStore(StateStore, Protocol):
 
 def batched(store: StateStore) -> AbstractContextManager[None]:
     """``store.batch()`` where the store has it, else nothing: an engine groups the writes
-    of one step (a state change, its history entry, its budget spend, its outbox records),
-    which on SQLite saves a commit per write; DynamoDB writes each as a request anyway."""
+    of one step (an alarm's state change, its history entry, its budget spend), which on
+    SQLite saves a commit per write; DynamoDB writes each as a request anyway. Keep sends
+    (SNS, MQTT) out of a batch: on SQLite it holds the database's write lock."""
     batch = getattr(store, "batch", None)
     return batch() if callable(batch) else nullcontext()
 

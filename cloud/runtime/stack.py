@@ -365,7 +365,7 @@ class LocalStack:
         self.feeder = ResultsFeeder(
             self.bucket,
             self.results_prefix,
-            MessageRouter(engines, self.state),
+            MessageRouter(engines),
             self.state,
             sites=cfg.site_layout,
             stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),

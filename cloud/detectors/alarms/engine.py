@@ -370,7 +370,7 @@ class AlarmEngine:
             # Only the last value changed: written within VALUE_FLUSH_S, or at close().
             return alarm, created or alarm.entries != entries
 
-        with self._lock, batched(self._store):
+        with self._lock:
             self._commit(key, evaluate)
 
     def _key_of(self, payload: Mapping[str, Any]) -> str | None:
@@ -497,8 +497,7 @@ class AlarmEngine:
             return alarm, True
 
         with self._lock:
-            with batched(self._store):
-                self._commit(instance_key, operate)
+            self._commit(instance_key, operate)
             return self.describe(key)
 
     # ------------------------------------------------------------ timers
@@ -518,8 +517,7 @@ class AlarmEngine:
                 if alarm is None or alarm.due() != due:
                     continue  # rescheduled or cleared since
                 fired = [0]
-                with batched(self._store):
-                    self._commit(key, lambda a, fired=fired: self._fire(a, now, fired))
+                self._commit(key, lambda a, fired=fired: self._fire(a, now, fired))
                 ran += fired[0]
             return ran
 
@@ -682,22 +680,31 @@ class AlarmEngine:
         for _attempt in range(MAX_ATTEMPTS):
             self._claimed = []
             self._held = [] if self._observer is not None else None
+            saved = False
             try:
                 outcome = step(self._instance(key))
                 if outcome is None:
                     return None
                 alarm, write = outcome
                 if (alarm.pending and self._claim_lapsed(alarm, self._clock.now())) or write:
-                    try:
-                        self._save(alarm)
-                    except VersionConflictError:
-                        raise
-                    except Exception:
-                        self._forget(key)  # the cache must not keep what was not written
-                        raise
+                    # one commit for the state change and what its notices record (the
+                    # history entry, the budget); the hand-over to the sink comes after
+                    # it, so no send holds the database's write lock
+                    with batched(self._store):
+                        try:
+                            self._save(alarm)
+                        except VersionConflictError:
+                            raise
+                        except Exception:
+                            self._forget(key)  # the cache must not keep what was not written
+                            raise
+                        saved = True
+                        self._record(alarm, self._claimed)
                 else:
                     self._dirty.add(key)
             except VersionConflictError:
+                if saved:
+                    raise  # the budget kept losing races: the state is written, not again
                 log.info("%s/%s: another writer won; evaluating again", self.model.name, key)
                 self._forget(key)
                 continue
@@ -798,13 +805,14 @@ class AlarmEngine:
                     self._commit(key, lambda a: None if a is None else (a, False))
             return self.handed_over - before
 
-    def _deliver(self, alarm: _Alarm, ids: Sequence[str]) -> None:
-        """Hand over the notices *ids* of *alarm* (claimed by this engine): each one's
-        history entry, budget decision and requests; then drop it from the document."""
-        for notice in [n for n in alarm.pending if n["id"] in ids]:
+    def _record(self, alarm: _Alarm, ids: Sequence[str]) -> None:
+        """Write what the notices *ids* record, once their state is written: each one's
+        history entry and budget decision (kept in the notice)."""
+        for notice in alarm.pending:
+            if notice["id"] not in ids:
+                continue
             self._record_history(alarm, notice)
-            allowed = notice.get("allowed")
-            if allowed is None:
+            if notice.get("allowed") is None:
                 allowed = True
                 if (
                     self.model.acknowledge_flow
@@ -813,6 +821,11 @@ class AlarmEngine:
                 ):
                     allowed = self._limiter.allow(alarm.key or self.model.name, notice["time"])
                 notice["allowed"] = allowed
+
+    def _deliver(self, alarm: _Alarm, ids: Sequence[str]) -> None:
+        """Hand over the notices *ids* of *alarm* (claimed by this engine and recorded):
+        their requests; then drop them from the document."""
+        for notice in [n for n in alarm.pending if n["id"] in ids]:
             for request in self._requests(alarm, notice):
                 try:
                     self._actions.execute(request)
