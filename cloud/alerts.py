@@ -52,6 +52,8 @@ _TRANSLITERATE: Final[dict[str, str]] = {
 
 def gsm7_septets(text: str) -> int | None:
     """Septets *text* takes in GSM-7, or None if any character is outside GSM-7."""
+    if GSM7_BASIC.issuperset(text):  # the usual case, checked in C
+        return len(text)
     count = 0
     for ch in text:
         if ch in GSM7_BASIC:
@@ -65,6 +67,8 @@ def gsm7_septets(text: str) -> int | None:
 
 def to_gsm7(text: str) -> str:
     """Nearest GSM-7 text: known substitutions, accents stripped, anything else becomes ``?``."""
+    if GSM7_BASIC.issuperset(text):  # nothing to change (alert texts build several per alert)
+        return text
     out: list[str] = []
     for ch in text:
         if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
@@ -105,6 +109,9 @@ def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
 def ascii_subject(text: str, limit: int = SUBJECT_MAX) -> str:
     """A valid SNS email subject: printable ASCII, one line, leading letter/digit/punctuation."""
     cleaned: list[str] = []
+    if text.isascii() and text.isprintable():  # every character is kept as it is
+        cleaned.append(text)
+        text = ""
     for ch in text:
         if 32 <= ord(ch) < 127:
             cleaned.append(ch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,6 +78,24 @@ class StateStore(Protocol):
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         """Like :meth:`items`, with each document's version."""
         ...
+
+
+class BatchingStateStore(StateStore, Protocol):
+    """A store that can group writes into one commit (SQLite: one transaction)."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes inside the block are committed together at its end, also when it raises:
+        each write stands as it would alone, only the commits are fewer. Nestable."""
+        ...
+
+
+def batched(store: StateStore) -> AbstractContextManager[None]:
+    """``store.batch()`` where the store has it, else nothing: an engine groups the writes
+    of one step (an alarm's state change, its history entry, its budget spend), which on
+    SQLite saves a commit per write; DynamoDB writes each as a request anyway. Keep sends
+    (SNS, MQTT) out of a batch: on SQLite it holds the database's write lock."""
+    batch = getattr(store, "batch", None)
+    return batch() if callable(batch) else nullcontext()
 
 
 @dataclass(frozen=True, slots=True)

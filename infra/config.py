@@ -24,6 +24,9 @@ PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 DETECTORS_PREFIX = "detectors/"
 """Where detector models live in the artifacts bucket (the functions may read only there)."""
 DETECTOR_KEY_RE = re.compile(r"^detectors/[0-9A-Za-z_.\-/]{1,200}\.json$")
+ALARMS_PREFIX = "alarms/"
+"""Where alarm models live in the artifacts bucket (``plantwatch alarms push``)."""
+ALARM_KEY_RE = re.compile(r"^alarms/[0-9A-Za-z_.\-/]{1,200}\.json$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,10 @@ class DeployConfig:
     detector_model_key: str | None = None
     """The functions' ``DETECTOR_MODEL_KEY``: a CreateDetectorModel JSON in the artifacts
     bucket (``plantwatch detectors push``); None runs the bundled default model."""
+    alarm_model_keys: tuple[str, ...] = ()
+    """The functions' ``ALARM_MODEL_KEYS``: CreateAlarmModel JSON in the artifacts bucket
+    (``plantwatch alarms push``); empty runs the bundled companion ``anomaly_score``, and
+    ``("none",)`` runs no alarm model."""
 
 
 def from_context(get: Callable[[str], Any]) -> DeployConfig:
@@ -118,6 +125,14 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
             f"context detector_model_key: {detector_key!r}: expected a key like "
             "detectors/NAME.json (as `plantwatch detectors push` prints it)"
         )
+    alarm_keys = tuple(str(k).strip() for k in _list(get("alarm_model_keys"), "alarm_model_keys"))
+    if alarm_keys != ("none",):
+        for alarm_key in alarm_keys:
+            if not ALARM_KEY_RE.fullmatch(alarm_key):
+                raise ConfigError(
+                    f"context alarm_model_keys: {alarm_key!r}: expected keys like "
+                    "alarms/NAME/DIGEST.json (as `plantwatch alarms push` prints them), or none"
+                )
     return DeployConfig(
         alert_emails=emails,
         alert_phones=phones,
@@ -132,6 +147,7 @@ def from_context(get: Callable[[str], Any]) -> DeployConfig:
         retention=_retention(get("retention")),
         default_site=default_site,
         detector_model_key=detector_key,
+        alarm_model_keys=alarm_keys,
     )
 
 

@@ -27,6 +27,10 @@ ALERTS_TOPIC_ARN = "AlertsTopicArn"
 SCHEDULERS = "Schedulers"
 DETECTOR_MODEL_KEY = "DetectorModelKey"
 """Declared only when the deployment sets ``detector_model_key``."""
+ALARM_MODEL_KEYS = "AlarmModelKeys"
+"""Declared only when the deployment sets ``alarm_model_keys`` (comma-separated)."""
+DEFAULT_SITE = "DefaultSite"
+"""The functions' ``DEFAULT_SITE``; declared only when the deployment has one."""
 
 DESCRIPTIONS: Mapping[str, str] = {
     INPUT_BUCKET: "L4E input bucket (INPUT_BUCKET): the batcher writes, inference reads",
@@ -37,6 +41,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     ALERTS_TOPIC_ARN: "SNS topic the detectors publish alerts to (ALERTS_TOPIC_ARN)",
     SCHEDULERS: "the inference schedules deployed: [{name, upload_frequency, delay_offset_min}]",
     DETECTOR_MODEL_KEY: "the detector model the functions run (DETECTOR_MODEL_KEY)",
+    ALARM_MODEL_KEYS: "the alarm models the functions run (ALARM_MODEL_KEYS)",
+    DEFAULT_SITE: "the site whose assets have bare keys (DEFAULT_SITE)",
 }
 
 
@@ -93,6 +99,15 @@ class Deployment:
     @property
     def detector_model_key(self) -> str | None:
         return self.outputs.get(DETECTOR_MODEL_KEY) or None
+
+    @property
+    def default_site(self) -> str | None:
+        return self.outputs.get(DEFAULT_SITE) or None
+
+    @property
+    def alarm_model_keys(self) -> tuple[str, ...]:
+        text = self.outputs.get(ALARM_MODEL_KEYS) or ""
+        return tuple(k for k in text.split(",") if k)
 
 
 def describe(stack: str, client: Any) -> Deployment:

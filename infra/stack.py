@@ -104,5 +104,9 @@ class PlantwatchStack(Stack):
         }
         if config.detector_model_key:
             values[outputs.DETECTOR_MODEL_KEY] = config.detector_model_key
+        if config.alarm_model_keys:
+            values[outputs.ALARM_MODEL_KEYS] = ",".join(config.alarm_model_keys)
+        if config.default_site:
+            values[outputs.DEFAULT_SITE] = config.default_site
         for name, value in values.items():
             CfnOutput(self, name, value=value, description=outputs.DESCRIPTIONS[name])

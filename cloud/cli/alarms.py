@@ -9,6 +9,13 @@
   naming the state.
 - ``history [ALARM [KEY]]``: every state change and operator action: who, when, the note.
 - ``sent``: the alerts sent, from the local outbox ``DIR/alerts.jsonl``.
+- ``push MODEL.json --aws``: upload an alarm model for the deployed functions
+  (``ALARM_MODEL_KEYS``).
+
+``list``, ``history`` and the operator actions take ``--aws`` (with ``--stack``): they work on
+the deployment's state table (:mod:`cloud.cli.aws_target`). An operator action there is
+applied by the same engine the Lambdas run, with the same conditional writes, so it is safe
+beside them; its notifications go to the deployment's alerts topic.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloud.cli import status
-from cloud.cli.output import Column, print_json, print_line, print_table, stderr
+from cloud.cli import aws_target, status
+from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
 from edge.cliargs import add_subcommands
@@ -37,8 +44,10 @@ ACTIONS = {
 }
 _HOW = (
     " Beside a running `plantwatch up` the request goes to the stack and this command waits"
-    " for its result; with no stack running it is applied to DIR/state.db directly. Exit 0"
-    " done, 2 when the action does not fit the alarm's state (the message names the state)."
+    " for its result; with no stack running it is applied to DIR/state.db directly. With"
+    " --aws it is applied to the deployment's state table, beside the running functions."
+    " Exit 0 done, 2 when the action does not fit the alarm's state (the message names the"
+    " state)."
 )
 
 
@@ -81,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _data(listing, "state.db")
     listing.add_argument("--alarm", help="only this alarm model")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(listing, aws_target.STATE)
 
     for name, summary in ACTIONS.items():
         child = sub.add_parser(name, help=summary, description=summary.capitalize() + "." + _HOW)
@@ -102,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
         _data(child, "state.db")
         child.add_argument("--json", action="store_true", help="print one JSON document")
+        aws_target.add_arguments(child, aws_target.STATE, aws_target.ALERTS)
 
     history = sub.add_parser(
         "history",
@@ -113,6 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     history.add_argument("key", nargs="?", metavar="KEY", help="key value (default: all)")
     _data(history, "state.db")
     history.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(history, aws_target.STATE)
 
     sent = sub.add_parser(
         "sent",
@@ -124,10 +136,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sent.add_argument("--asset", help="only alerts for this asset")
     sent.add_argument("--json", action="store_true", help="print one JSON document")
 
+    push = sub.add_parser(
+        "push",
+        help="upload an alarm model to the AWS deployment's artifacts bucket",
+        description="Validate a CreateAlarmModel body against the results feeder's input (as"
+        " the deployed functions load it) and upload it under alarms/ in the artifacts bucket;"
+        " prints the key to deploy with -c alarm_model_keys=KEY[,KEY...].",
+    )
+    push.add_argument("model", type=Path, metavar="MODEL.json", help="CreateAlarmModel JSON")
+    push.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(push, aws_target.ARTIFACTS, required=True)
+
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "validate":
         return _validate(args)
+    if args.action == "push":
+        return _push(args)
     if args.action == "sent":
         return _sent(args)
     if args.action == "list":
@@ -186,6 +211,20 @@ def _validate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- reading the store
 
 
+def _open(args: argparse.Namespace) -> Any:
+    """The state store a listing reads: the deployment's table (``--aws``), else the local
+    runtime's, opened read-only."""
+    if args.aws:
+        return aws_target.AwsTarget(args).state()
+    return _store(args.data)
+
+
+def _close(store: Any) -> None:
+    close = getattr(store, "close", None)  # the DynamoDB table holds no connection
+    if callable(close):
+        close()
+
+
 def _store(data: Path, *, readonly: bool = True) -> Any:
     """The runtime's state store; listings open it read-only and leave the folder as it was."""
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
@@ -230,7 +269,7 @@ def _value(doc: dict[str, Any], definition: dict[str, Any]) -> str:
 def _list(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms.limits import suppressed_counts
 
-    store = _store(args.data)
+    store = _open(args)
     try:
         models = _models(store, args.alarm)
         suppressed = suppressed_counts(store)
@@ -271,7 +310,7 @@ def _list(args: argparse.Namespace) -> int:
                     }
                 )
     finally:
-        store.close()
+        _close(store)
     if args.json:
         print_json(rows)
         return status.SUCCESS
@@ -295,7 +334,7 @@ def _list(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms.engine import HISTORY_PREFIX
 
-    store = _store(args.data)
+    store = _open(args)
     try:
         rows = []
         for name in _models(store, args.alarm):
@@ -304,7 +343,7 @@ def _history(args: argparse.Namespace) -> int:
                     continue
                 rows.append({"alarm": name, **entry, "when": _when(entry.get("time"))})
     finally:
-        store.close()
+        _close(store)
     rows.sort(key=lambda r: (r.get("time") or 0, r["alarm"], r.get("key", "")))
     if args.json:
         print_json(rows)
@@ -333,7 +372,8 @@ def _operate(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms import operations
     from cloud.detectors.durations import parse_duration
 
-    DataLayout.existing(args.data)  # a wrong --data is named before anything else
+    if not args.aws:
+        DataLayout.existing(args.data)  # a wrong --data is named before anything else
     snooze_s = None
     if args.action == "snooze":
         try:
@@ -350,15 +390,18 @@ def _operate(args: argparse.Namespace) -> int:
         who=args.who or _login(),
         snooze_s=snooze_s,
     )
-    store = _store(args.data, readonly=False)
-    try:
-        _models(store, args.alarm)
-        if operations.stack_alive(store, time.time()):
-            described = _through_stack(store, request)
-        else:
-            described = _directly(store, args.data, request)
-    finally:
-        store.close()
+    if args.aws:
+        described = _on_aws(args, request)
+    else:
+        store = _store(args.data, readonly=False)
+        try:
+            _models(store, args.alarm)
+            if operations.stack_alive(store, time.time()):
+                described = _through_stack(store, request)
+            else:
+                described = _directly(store, args.data, request)
+        finally:
+            _close(store)
     if args.json:
         print_json(described)
         return status.SUCCESS
@@ -409,7 +452,105 @@ def _directly(store: Any, data: Path, request: Any) -> dict[str, Any]:
         actions=DeliveryOutbox(sink, store, clock),
         limiter=limiter,
     )
-    return operations.apply(engine, request)
+    try:
+        return operations.apply(engine, request)
+    finally:
+        engine.close()  # records the hand-over, so no later run sends the notice again
+
+
+def _on_aws(args: argparse.Namespace, request: Any) -> dict[str, Any]:
+    """Apply the request to the deployment's state table, as the functions' engines would:
+    the instance is read with its version and written conditionally, so an action racing a
+    Lambda on the same alarm is judged again on the state that won. Its notifications go to
+    the alerts topic through the durable outbox (a refused publish is retried by the timers
+    function), with the ``site`` attribute the functions would give them."""
+    from cloud.adapters.aws import IotDataPublisher, SnsNotifier
+    from cloud.detectors.actions import LocalActionSink
+    from cloud.detectors.alarms import NotificationLimiter, StaticDirectory, operations
+    from cloud.detectors.outbox import DeliveryOutbox
+    from cloud.handlers.detection import ObservedNotifier
+    from edge.clock import SystemClock
+
+    target = aws_target.AwsTarget(args)
+    store = target.state()
+    _models(store, args.alarm)
+    topic = target.name(aws_target.ALERTS)
+    clock = SystemClock()
+    limiter = NotificationLimiter(store)
+    sites = _site_layout(args, target)
+    sink = LocalActionSink(
+        ObservedNotifier(SnsNotifier(topic, client=target.client("sns")), None, sites),
+        IotDataPublisher(target.client("iot-data")),
+        email_target=topic,
+        sms_target=topic,
+        state=store,
+        limiter=limiter,
+    )
+    engine = operations.engine_from_store(
+        store,
+        request.alarm_model,
+        clock=clock,
+        actions=DeliveryOutbox(sink, store, clock),
+        directory=StaticDirectory(email_address=topic, phone_number=topic),
+        limiter=limiter,
+        preload=False,
+    )
+    try:
+        return operations.apply(engine, request)
+    finally:
+        engine.close()
+
+
+def _site_layout(args: argparse.Namespace, target: aws_target.AwsTarget) -> Any:
+    """The deployment's ``DEFAULT_SITE``: this shell's ``DEFAULT_SITE`` if set, else the
+    stack's ``DefaultSite`` output when the stack is read anyway, else ``s1``. Only bare
+    (default-site) keys need it: ``<site>:<asset>`` keys name their site."""
+    import os
+
+    from cloud.handlers import settings
+    from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
+
+    if "DEFAULT_SITE" in os.environ:
+        return settings.site_layout(os.environ)
+    if args.state_table and args.alerts_topic:
+        return SiteLayout(DEFAULT_SITE)
+    return SiteLayout(target.deployment().default_site or DEFAULT_SITE)
+
+
+def _push(args: argparse.Namespace) -> int:
+    """The key holds a digest of the body, so a changed model is a new key: deploying it
+    changes the functions' ``ALARM_MODEL_KEYS``, and new execution environments load it."""
+    import hashlib
+
+    from cloud.detectors.alarms.model import check_alarm_references, load_alarm_model
+    from cloud.detectors.model import default_detector_paths, load_input
+    from infra.config import ALARMS_PREFIX
+
+    body = args.model.read_bytes()
+    model = load_alarm_model(args.model)
+    check_alarm_references(model, [load_input(default_detector_paths()[1])])
+    key = f"{ALARMS_PREFIX}{model.name}/{hashlib.sha256(body).hexdigest()[:12]}.json"
+    target = aws_target.AwsTarget(args)
+    bucket = target.name(aws_target.ARTIFACTS)
+    target.bucket(bucket).put(key, body)
+    deployed = target.deployment().alarm_model_keys if not args.artifacts_bucket else ()
+    document = {
+        "alarmModelName": model.name,
+        "bucket": bucket,
+        "key": key,
+        "deployed": key in deployed,
+    }
+    if args.json:
+        print_json(document)
+    else:
+        print_fields({"alarm model": model.name, "uploaded": f"s3://{bucket}/{key}"})
+    if key not in deployed:
+        keys = ",".join([*(k for k in deployed if f"/{model.name}/" not in k), key])
+        stderr.print(
+            f"next: plantwatch deploy -c alarm_model_keys={keys} (keep your other -c options)",
+            markup=False,
+        )
+    return status.SUCCESS
 
 
 def _login() -> str:

@@ -36,6 +36,7 @@ ARTIFACTS = Resource("--artifacts-bucket", "ArtifactsBucket", "bucket of models/
 STATE = Resource("--state-table", "StateTable", "DynamoDB state table")
 INPUT = Resource("--input-bucket", "InputBucket", "L4E input bucket")
 OUTPUT = Resource("--output-bucket", "OutputBucket", "results bucket")
+ALERTS = Resource("--alerts-topic", "AlertsTopicArn", "SNS topic alerts are published to")
 
 
 def add_arguments(

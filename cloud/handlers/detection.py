@@ -1,16 +1,20 @@
-"""What the detector and timers handlers share: the detector engine on the state table, its
-actions through SNS and iot-data, and the log lines and metrics they produce.
+"""What the detector and timers handlers share: the detector engine and the alarm engines on
+the state table, their actions through SNS and iot-data, and the log lines and metrics they
+produce.
 
-The engine and its action sink are the same ones the local stack runs
+The engines and their action sink are the same ones the local stack runs
 (``cloud.detectors.actions.LocalActionSink`` is port-only despite its name: it formats the
-email and SMS and deduplicates alerts in the state store); only the adapters differ.
+email and SMS, deduplicates alerts in the state store and keeps the per-asset notification
+budget); only the adapters differ. As locally, every results row goes to the detector model
+and to each alarm model (by default the shipped companion, ``anomaly_score``), and alerts
+of both share one budget per asset.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 from cloud.detectors import (
@@ -22,7 +26,17 @@ from cloud.detectors import (
     load_input,
 )
 from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.alarms import (
+    AlarmEngine,
+    AlarmModel,
+    NotificationLimiter,
+    StaticDirectory,
+    check_alarm_references,
+    load_alarm_model,
+)
+from cloud.detectors.alarms.model import default_alarm_path
 from cloud.detectors.outbox import DeliveryOutbox
+from cloud.detectors.router import MessageRouter
 from cloud.detectors.trace import TraceRecord
 from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
@@ -31,13 +45,19 @@ from cloud.ports import Notification, Notifier, ObjectStore, Publisher, StateSto
 from edge.clock import Clock
 from edge.errors import ConfigError, DetectorModelError, NotFoundError
 
+ALARM_MODELS_OFF = "none"
+"""``ALARM_MODEL_KEYS=none`` runs no alarm model."""
+
 
 class ObservedNotifier:
     """Splits the alert's detector key into ``site`` and ``asset`` attributes, passes the
     notification on, then logs an ``alert`` line and counts ``AlertsSent`` (after the send:
-    an alert that failed to go out is not counted)."""
+    an alert that failed to go out is not counted). Without *observability* (a CLI sending
+    an operator's notice) it only splits the key."""
 
-    def __init__(self, inner: Notifier, observability: Observability, sites: SiteLayout) -> None:
+    def __init__(
+        self, inner: Notifier, observability: Observability | None, sites: SiteLayout
+    ) -> None:
         self._inner = inner
         self._obs = observability
         self._sites = sites
@@ -48,6 +68,8 @@ class ObservedNotifier:
         if asset:
             attributes["asset"] = asset
         self._inner.send(replace(notification, attributes=attributes))
+        if self._obs is None:
+            return
         self._obs.event(
             "alert",
             site=site,
@@ -71,7 +93,29 @@ class StateChanges:
             self._report(record)
 
 
-def build_engine(
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """One invocation's engines: the detector model and the alarm models, fed by one
+    router (every row to each), with their durable action outbox."""
+
+    detector: DetectorEngine
+    alarms: tuple[AlarmEngine, ...]
+    outbox: DeliveryOutbox
+    router: MessageRouter
+
+    def tick(self) -> tuple[int, int]:
+        """Due detector timers, then due alarm reminders and snooze expiries: the counts."""
+        fired = self.detector.tick()
+        return fired, sum(alarm.tick() for alarm in self.alarms)
+
+    def close(self) -> None:
+        """Write what the alarm engines keep for later (last values, hand-overs): an
+        invocation's last step, so the next one does not hand a notice over again."""
+        for alarm in self.alarms:
+            alarm.close()
+
+
+def build_engines(
     model: DetectorModel,
     inputs: Sequence[InputDefinition],
     state: StateStore,
@@ -83,13 +127,16 @@ def build_engine(
     sites: SiteLayout,
     target: str,
     preload: bool,
-) -> tuple[DetectorEngine, DeliveryOutbox]:
-    """An engine whose alerts go to *notifier* (both channels to *target*, the topic) and
-    whose committed state changes become ``state_change`` lines and metrics.
+    alarm_models: Sequence[AlarmModel] = (),
+) -> Engines:
+    """Engines whose alerts go to *notifier* (both channels to *target*, the topic) and
+    whose committed state changes become ``state_change`` (detector) and
+    ``alarm_state_change`` (alarm) lines; detector changes count ``DetectorStateChanges``.
 
     Alerts and shadow commands pass through the durable outbox in the state table: one that
     fails (SNS or iot-data throttled) is kept and retried by the timers handler, never
-    lost. The outbox is returned for that."""
+    lost. Alarm notifications go to the same topic: every recipient of an alarm model
+    resolves to it, and subscriptions pick their channel by attribute."""
 
     def on_transition(record: TraceRecord) -> None:
         site, asset = settings.origin(sites, record.key)
@@ -104,18 +151,79 @@ def build_engine(
         )
         observability.count(Metric.DETECTOR_STATE_CHANGES, site)
 
+    def on_alarm(name: str) -> Callable[[TraceRecord], None]:
+        def report(record: TraceRecord) -> None:
+            site, asset = settings.origin(sites, record.key)
+            observability.event(
+                "alarm_state_change",
+                site=site,
+                asset=asset,
+                alarm_model=name,
+                from_state=record.detail["from"],
+                to_state=record.detail["to"],
+                event=record.detail["event"],
+            )
+
+        return report
+
+    limiter = NotificationLimiter(state)
     sink = LocalActionSink(
         ObservedNotifier(notifier, observability, sites),
         publisher,
         email_target=target,
         sms_target=target,
         state=state,
+        limiter=limiter,
+        ack_alarm=alarm_models[0].name if alarm_models else None,
     )
     outbox = DeliveryOutbox(sink, state, clock)
     engine = DetectorEngine(
         model, inputs, state, clock, outbox, preload=preload, observer=StateChanges(on_transition)
     )
-    return engine, outbox
+    alarms = tuple(
+        AlarmEngine(
+            alarm,
+            inputs,
+            state,
+            clock,
+            outbox,
+            directory=StaticDirectory(email_address=target, phone_number=target),
+            limiter=limiter,
+            observer=StateChanges(on_alarm(alarm.name)),
+            preload=preload,
+        )
+        for alarm in alarm_models
+    )
+    return Engines(engine, alarms, outbox, MessageRouter([engine, *alarms]))
+
+
+def build_engine(
+    model: DetectorModel,
+    inputs: Sequence[InputDefinition],
+    state: StateStore,
+    clock: Clock,
+    notifier: Notifier,
+    publisher: Publisher,
+    observability: Observability,
+    *,
+    sites: SiteLayout,
+    target: str,
+    preload: bool,
+) -> tuple[DetectorEngine, DeliveryOutbox]:
+    """The detector engine alone (no alarm model), with its outbox."""
+    engines = build_engines(
+        model,
+        inputs,
+        state,
+        clock,
+        notifier,
+        publisher,
+        observability,
+        sites=sites,
+        target=target,
+        preload=preload,
+    )
+    return engines.detector, engines.outbox
 
 
 def detector_definitions(
@@ -140,6 +248,41 @@ def detector_definitions(
     return load_detector_model(body, source=key), inputs
 
 
+def alarm_definitions(
+    environ: Mapping[str, str],
+    inputs: Sequence[InputDefinition],
+    artifacts: ObjectStore | None = None,
+) -> list[AlarmModel]:
+    """``ALARM_MODEL_KEYS``: comma-separated keys of CreateAlarmModel JSON in
+    ``ARTIFACTS_BUCKET``; unset or empty runs the shipped companion ``anomaly_score`` (as
+    ``plantwatch up --model`` does), ``none`` runs no alarm model. Each is checked against
+    the feeder's input, so a model that reads nothing it is sent fails at cold start."""
+    text = environ.get("ALARM_MODEL_KEYS", "").strip()
+    if not text:
+        return [load_alarm_model(default_alarm_path())]
+    if text.lower() == ALARM_MODELS_OFF:
+        return []
+    keys = [part.strip() for part in text.split(",") if part.strip()]
+    if artifacts is None:
+        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where ALARM_MODEL_KEYS live")
+        artifacts = settings.bucket_store(bucket, environ)
+    models: list[AlarmModel] = []
+    for key in keys:
+        try:
+            body: Any = json.loads(artifacts.get(key))
+        except NotFoundError as exc:
+            raise ConfigError(f"ALARM_MODEL_KEYS {key!r}: {exc}") from None
+        except ValueError as exc:
+            raise DetectorModelError(f"{key}: not JSON: {exc}") from None
+        model = load_alarm_model(body, source=key)
+        check_alarm_references(model, list(inputs))
+        models.append(model)
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"ALARM_MODEL_KEYS: two keys hold the same alarmModelName ({names})")
+    return models
+
+
 class DetectorAdapters(TypedDict):
     """What the detector and timers handlers are built from, in a deployment."""
 
@@ -148,15 +291,16 @@ class DetectorAdapters(TypedDict):
     publisher: Publisher
     model: DetectorModel
     inputs: Sequence[InputDefinition]
+    alarm_models: Sequence[AlarmModel]
     observability: Observability
     sites: SiteLayout
     target: str
 
 
 def detector_adapters(environ: Mapping[str, str]) -> DetectorAdapters:
-    """The state table, SNS topic, iot-data, detector model and site layout from the
-    environment (``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``IOT_DATA_ENDPOINT``,
-    ``DETECTOR_MODEL_KEY``, ``DEFAULT_SITE``)."""
+    """The state table, SNS topic, iot-data, detector and alarm models and site layout from
+    the environment (``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``IOT_DATA_ENDPOINT``,
+    ``DETECTOR_MODEL_KEY``, ``ALARM_MODEL_KEYS``, ``DEFAULT_SITE``)."""
     notifier = settings.notifier(environ)
     model, inputs = detector_definitions(environ)
     return {
@@ -165,6 +309,7 @@ def detector_adapters(environ: Mapping[str, str]) -> DetectorAdapters:
         "publisher": settings.publisher(environ),
         "model": model,
         "inputs": inputs,
+        "alarm_models": alarm_definitions(environ, inputs),
         "observability": Observability(),
         "sites": settings.site_layout(environ),
         "target": notifier.topic_arn,

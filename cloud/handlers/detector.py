@@ -1,5 +1,6 @@
 """Lambda detector: an S3 ``ObjectCreated`` event for a ``results.jsonl`` -> the results
-feeder -> the detector engine on DynamoDB -> SNS alerts and iot-data shadow commands.
+feeder -> the detector engine and the alarm engines on DynamoDB -> SNS alerts and iot-data
+shadow commands.
 
 Idempotent: each object is processed under Powertools idempotency keyed on its bucket, key
 and ETag, so a redelivered event changes nothing (the stored result is returned). Beneath
@@ -8,7 +9,8 @@ a rewritten object (new ETag) feeds only its new rows. Records for other keys ar
 
 Environment: ``OUTPUT_PREFIX`` (``output/``), ``STATE_TABLE``, ``IDEMPOTENCY_TABLE``,
 ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and ``DETECTOR_MODEL_KEY`` (optional: the bundled
-model), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE`` (``s1``), and Powertools'
+model), ``ALARM_MODEL_KEYS`` (optional: the bundled companion alarm model),
+``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE`` (``s1``), and Powertools'
 ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``, ``LOG_LEVEL``.
 """
 
@@ -27,9 +29,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from cloud.detectors import DetectorModel, InputDefinition
+from cloud.detectors.alarms import AlarmModel
 from cloud.feeder import RESULTS_FILE, ResultsFeeder
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine, detector_adapters
+from cloud.handlers.detection import build_engines, detector_adapters
 from cloud.handlers.observability import Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
@@ -70,6 +73,7 @@ def make_handler(
     target: str,
     persistence: BasePersistenceLayer | None,
     clock: Clock | None = None,
+    alarm_models: Sequence[AlarmModel] = (),
 ) -> Handler:
     """A handler over the given adapters; ``persistence=None`` turns idempotency off (only
     for tests of what lies beneath it)."""
@@ -78,7 +82,7 @@ def make_handler(
     )
 
     def process(obj: dict[str, str]) -> dict[str, Any]:
-        engine, _outbox = build_engine(
+        engines = build_engines(
             model,
             inputs,
             state,
@@ -89,9 +93,14 @@ def make_handler(
             sites=sites,
             target=target,
             preload=False,
+            alarm_models=alarm_models,
         )
-        feeder = ResultsFeeder(open_store(obj["bucket"]), prefix, engine, state, sites=sites)
-        return {**obj, "rows_fed": feeder.feed(obj["key"])}
+        feeder = ResultsFeeder(
+            open_store(obj["bucket"]), prefix, engines.router, state, sites=sites
+        )
+        fed = feeder.feed(obj["key"])
+        engines.close()
+        return {**obj, "rows_fed": fed}
 
     once = (
         process

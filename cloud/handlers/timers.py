@@ -1,15 +1,18 @@
 """Lambda timers: an EventBridge ``rate(1 minute)`` event -> every due detector timer fires,
-and every due retry of a failed alert or shadow command goes out again.
+every due alarm reminder and snooze expiry runs, and every due retry of a failed alert or
+shadow command goes out again.
 
 Exactly once even when two invocations overlap (a slow run and the next minute's): each
-engine reads the instances with their versions, and firing a timer is saved conditionally
-on that version, which is the claim. The invocation that loses re-reads the instance,
-finds the timer gone, and does nothing; actions run only after the claim is saved. Retries
-from the action outbox are claimed the same way (``cloud.detectors.outbox``).
+engine reads the instances with their versions, and firing a timer (or sending a reminder)
+is saved conditionally on that version, which is the claim. The invocation that loses
+re-reads the instance, finds nothing due, and does nothing; actions run only after the
+claim is saved. Retries from the action outbox are claimed the same way
+(``cloud.detectors.outbox``).
 
-Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and
-``DETECTOR_MODEL_KEY`` (optional), ``IOT_DATA_ENDPOINT`` (optional), ``DEFAULT_SITE``,
-and the Powertools variables. The event's ``time`` is the time timers are judged at.
+Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET``,
+``DETECTOR_MODEL_KEY`` and ``ALARM_MODEL_KEYS`` (optional), ``IOT_DATA_ENDPOINT``
+(optional), ``DEFAULT_SITE``, and the Powertools variables. The event's ``time`` is the
+time timers are judged at.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cloud.detectors import DetectorModel, InputDefinition
+from cloud.detectors.alarms import AlarmModel
 from cloud.handlers import settings
-from cloud.handlers.detection import build_engine, detector_adapters
+from cloud.handlers.detection import build_engines, detector_adapters
 from cloud.handlers.observability import Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, Publisher, StateStore
@@ -38,9 +42,10 @@ def make_handler(
     observability: Observability,
     sites: SiteLayout,
     target: str,
+    alarm_models: Sequence[AlarmModel] = (),
 ) -> Handler:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        engine, outbox = build_engine(
+        engines = build_engines(
             model,
             inputs,
             state,
@@ -51,13 +56,15 @@ def make_handler(
             sites=sites,
             target=target,
             preload=True,
+            alarm_models=alarm_models,
         )
         try:
-            fired = engine.tick()
-            retried = outbox.retry_due()
+            fired, reminded = engines.tick()
+            engines.close()
+            retried = engines.outbox.retry_due()
         finally:
             observability.flush()
-        return {"timers_fired": fired, "actions_retried": retried}
+        return {"timers_fired": fired, "alarm_timers_fired": reminded, "actions_retried": retried}
 
     return handle
 

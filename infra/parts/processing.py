@@ -115,6 +115,8 @@ class Processing(Construct):
         }
         if config.detector_model_key:
             base_env["DETECTOR_MODEL_KEY"] = config.detector_model_key
+        if config.alarm_model_keys:
+            base_env["ALARM_MODEL_KEYS"] = ",".join(config.alarm_model_keys)
         self.batcher = self._function("batcher", base_env, timeout=60, memory=512)
         self.inference = self._function("inference", base_env, timeout=300, memory=2048)
         self.detector = self._function(

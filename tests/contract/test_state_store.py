@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
-from cloud.ports import StateStore
+from cloud.ports import StateStore, Versioned, batched
 from edge.errors import ConflictError, VersionConflictError
 
 TABLE = "plantwatch-state"
@@ -219,3 +219,72 @@ def test_dynamodb_storage_failure_names_the_item() -> None:
         store = DynamoDbStateStore("no-such-table", client)
         with pytest.raises(StorageError, match="dynamodb://no-such-table/ns/k: get failed"):
             store.get("ns", "k")
+
+
+def test_a_batch_groups_writes_and_each_write_stands(store: StateStore) -> None:
+    """``batched`` works over every store (SQLite: one transaction; others: as they are).
+    Reads inside see the block's writes; a lost race inside raises there and changes nothing
+    else; an exception leaving the block keeps what was written before it (grouping, not
+    atomicity)."""
+    store.put("ns", "seen", {"v": 0})
+    with pytest.raises(RuntimeError), batched(store):
+        store.put("ns", "a", {"v": 1})
+        with batched(store):  # nested blocks are one block
+            assert store.put_if_version("ns", "seen", {"v": 1}, 1) == 2
+        assert store.get("ns", "a") == {"v": 1}
+        with pytest.raises(VersionConflictError):
+            store.put_if_version("ns", "seen", {"v": "stale"}, 1)
+        store.delete("ns", "a")
+        store.put("ns", "b", {"v": 2})
+        raise RuntimeError("the step failed after its writes")
+    assert store.get("ns", "a") is None
+    assert store.get("ns", "b") == {"v": 2}
+    assert store.get_versioned("ns", "seen") == Versioned({"v": 1}, 2)
+    with batched(store):
+        pass  # a block that writes nothing
+
+
+def test_sqlite_batch_is_one_commit_seen_by_other_connections(tmp_path: Path) -> None:
+    """Another process sees a block's writes all at once, at its end; a block that writes
+    nothing holds no lock, so another process can write meanwhile."""
+    path = tmp_path / "state.db"
+    store, other = SqliteStateStore(path), SqliteStateStore(path)
+    store.put("ns", "k", {"v": 0})
+    with batched(store):
+        other.put("ns", "outside", {"v": 1})  # nothing written here yet: no lock held
+        store.put("ns", "k", {"v": 1})
+        store.put("ns", "j", {"v": 1})
+        assert other.get("ns", "k") == {"v": 0} and other.get("ns", "j") is None
+    assert other.get("ns", "k") == {"v": 1} and other.get("ns", "j") == {"v": 1}
+    assert store.get("ns", "outside") == {"v": 1}
+    store.close()
+    other.close()
+
+
+def test_sqlite_batch_holds_no_lock_other_threads_wait_on(tmp_path: Path) -> None:
+    """Engines call each other from several threads (a stack step, the streaming feed); a
+    block must not make them wait on a lock it holds. Another thread's write during the
+    block joins the transaction and is committed with it."""
+    path = tmp_path / "state.db"
+    store, other = SqliteStateStore(path), SqliteStateStore(path)
+    with batched(store):
+        store.put("ns", "block", {"v": 1})
+        thread = threading.Thread(target=lambda: store.put("ns", "thread", {"v": 1}))
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive()  # it did not wait for the block
+        assert other.get("ns", "thread") is None  # not committed yet: the block's
+    assert other.get("ns", "thread") == {"v": 1} and other.get("ns", "block") == {"v": 1}
+    store.close()
+    other.close()
+
+
+def test_sqlite_writes_strict_json_and_keeps_non_string_keys_as_json_did(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    store.put("ns", "keys", {"timers": {1: "one"}, "t": 1_700_000_000.5})
+    assert store.get("ns", "keys") == {"timers": {"1": "one"}, "t": 1_700_000_000.5}
+    store.put("ns", "nan", {"x": float("nan"), "y": [float("inf")]})
+    assert store.get("ns", "nan") == {"x": None, "y": [None]}  # JSON has no NaN
+    store.close()

@@ -90,8 +90,8 @@ def test_a_refused_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -
         again = tick({"time": "2026-01-05T07:08:00Z"}, LambdaContext())
 
     # THEN the alert went out once per channel, and nothing is left to retry
-    assert response == {"timers_fired": 0, "actions_retried": 1}
-    assert again == {"timers_fired": 0, "actions_retried": 0}
+    assert response == {"timers_fired": 0, "alarm_timers_fired": 0, "actions_retried": 1}
+    assert again == {"timers_fired": 0, "alarm_timers_fired": 0, "actions_retried": 0}
     assert [attrs["channel"] for _m, _s, attrs in sns_sent(topic)] == ["email", "sms"]
     assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
     assert len(iot_published()) == 1

@@ -4,8 +4,10 @@ Kinesis records (2 assets, 2 windows, a redelivered and a malformed message) -> 
 handler -> input bucket, byte-identical to the local batcher; an EventBridge Scheduler
 event -> inference handler -> results.jsonl equal to the local scheduler's; each S3 event
 -> detector handler -> pump-02 in Alarm in DynamoDB, one SNS publish per channel, one
-iot-data shadow command; the same event again changes nothing; two overlapping timer
-invocations fire each due timer once and send each "went silent" alert once.
+iot-data shadow command, and the companion alarm model ACTIVE beside it; the same event again
+changes nothing; an operator acknowledges the alarm through `plantwatch alarms ack --aws`;
+two overlapping timer invocations fire each due timer once, send each "went silent" alert
+once, and send no reminder of the acknowledged alarm.
 
 Each stage is a module fixture that runs once on the state the previous stage left; each
 test checks one promise.
@@ -19,6 +21,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,10 @@ from moto import mock_aws
 from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
 from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
 from cloud.batcher import Batcher, BatcherConfig
+from cloud.cli.main import main as cli_main
 from cloud.detectors import default_detector_paths, load_detector_model, load_input
+from cloud.detectors.alarms import load_alarm_model
+from cloud.detectors.alarms.model import default_alarm_path
 from cloud.handlers import batcher as batcher_handler
 from cloud.handlers import detector as detector_handler
 from cloud.handlers import inference as inference_handler
@@ -73,6 +79,7 @@ STATE, IDEMPOTENCY = "plantwatch-state", "plantwatch-idempotency"
 STREAM = "plantwatch-telemetry"
 ASSETS = ("pump-01", "pump-02")
 MODEL_NS = "detectors/equipment_anomaly"
+ALARM_NS = "alarms/anomaly_score"
 
 
 def event(name: str) -> dict[str, Any]:
@@ -414,6 +421,7 @@ def detector(aws: Aws) -> Any:
         target=aws.topic,
         persistence=DynamoDBPersistenceLayer(table_name=IDEMPOTENCY, boto3_client=aws.ddb),
         clock=ManualClock(T0 + 690),
+        alarm_models=[load_alarm_model(default_alarm_path())],
     )
 
 
@@ -459,9 +467,12 @@ def test_detector_handler_raises_the_alarm_in_dynamodb(aws: Aws, detected: Detec
 
 
 def test_one_sns_publish_per_channel_with_attributes(aws: Aws, detected: Detected) -> None:
-    [(email, subject, email_attrs), (sms, _none, sms_attrs)] = sns_sent(aws.topic)
+    [(email, subject, email_attrs), (sms, _none, sms_attrs)] = [
+        x for x in sns_sent(aws.topic) if x[2]["kind"] == "ALARM"
+    ]
     assert subject is not None and subject.startswith("[plantwatch] ALARM pump-02")
     assert "pump-02 is behaving abnormally" in email
+    assert "plantwatch alarms ack anomaly_score pump-02" in email  # the companion watches it
     routing = {"severity": "critical", "site": SITE, "asset": "pump-02"}
     assert email_attrs == {**email_attrs, **routing, "channel": "email"}
     assert sms_attrs == {
@@ -471,10 +482,30 @@ def test_one_sns_publish_per_channel_with_attributes(aws: Aws, detected: Detecte
         "AWS.SNS.SMS.SMSType": "Transactional",
     }
     assert sms.startswith("PLANTWATCH ALARM pump-02") and len(sms) <= 160
-    assert [(a["channel"], a["asset"]) for a in aws.logged("alert")] == [
+    # the companion alarm's ACTIVE notice (first anomalous row), then the detector's alarm
+    # (three anomalous rows in a row)
+    logged = aws.logged("alert")
+    assert [(a["channel"], a["asset"]) for a in logged] == [
+        ("email", "pump-02"),
+        ("sms", "pump-02"),
         ("email", "pump-02"),
         ("sms", "pump-02"),
     ]
+    for line in logged[:2]:
+        assert line["subject"].startswith("[plantwatch] ALARM pump-02: anomaly_score 0.")
+        assert line["subject"].endswith("(alarm when > 0.5) (severity 2)")
+    assert [line["subject"] for line in logged[2:]] == [subject, subject]
+
+
+def test_the_companion_alarm_runs_beside_the_detector(aws: Aws, detected: Detected) -> None:
+    changes = aws.logged("alarm_state_change")
+    assert [(c["asset"], c["alarm_model"], c["from_state"], c["to_state"]) for c in changes] == [
+        ("pump-02", "anomaly_score", "NORMAL", "ACTIVE")
+    ]
+    alarm = aws.state.get(ALARM_NS, "pump-02")
+    assert alarm is not None and (alarm["state"], alarm["pending"]) == ("ACTIVE", [])
+    reminder = alarm["next_reminder"]
+    assert reminder <= datetime.fromisoformat("2026-01-05T08:12:00+00:00").timestamp()
 
 
 def test_one_shadow_command_through_iot_data(aws: Aws, detected: Detected) -> None:
@@ -523,7 +554,51 @@ def test_the_lines_printed_are_the_lines_the_source_and_the_dashboard_name(
             assert any(dotted(line, path) for line in printed[message]), (message, path)
 
 
-# ---- stage 4: two overlapping timer invocations -------------------------------------------
+# ---- stage 4: an operator acknowledges the alarm through the AWS path ---------------------
+
+
+@pytest.fixture(scope="module")
+def acknowledged(aws: Aws, detected: Detected) -> dict[str, Any]:
+    """``plantwatch alarms ack --aws``, naming the table and topic (no stack here), in a
+    shell that sets the deployment's ``DEFAULT_SITE``."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.setenv("DEFAULT_SITE", SITE)  # as the functions have it
+        code = cli_main(
+            [
+                *("alarms", "ack", "anomaly_score", "pump-02", "--aws", "--region", REGION),
+                *("--state-table", STATE, "--alerts-topic", aws.topic),
+                *("--who", "ana", "--note", "motor checked", "--json"),
+            ]
+        )
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue())
+
+
+def test_an_ack_through_the_aws_path_moves_the_alarm_to_acknowledged(
+    aws: Aws, acknowledged: dict[str, Any]
+) -> None:
+    assert acknowledged["alarm"]["alarmState"]["stateName"] == "ACKNOWLEDGED"
+    alarm = aws.state.get(ALARM_NS, "pump-02")
+    assert alarm is not None
+    assert (alarm["state"], alarm.get("next_reminder"), alarm["pending"]) == (
+        "ACKNOWLEDGED",
+        None,
+        [],
+    )
+    assert alarm["customer_action"]["who"] == "ana"
+    acked = [a for _m, _s, a in sns_sent(aws.topic) if a["kind"] == "ALARM_ACKNOWLEDGED"]
+    assert sorted((a["channel"], a["site"], a["asset"]) for a in acked) == [
+        ("email", SITE, "pump-02"),
+        ("sms", SITE, "pump-02"),
+    ]
+
+
+# ---- stage 5: two overlapping timer invocations -------------------------------------------
 
 
 class Rendezvous:
@@ -545,7 +620,7 @@ class Rendezvous:
 
 
 def test_overlapping_timer_invocations_fire_each_due_timer_once(
-    aws: Aws, detected: Detected
+    aws: Aws, detected: Detected, acknowledged: dict[str, Any]
 ) -> None:
     # GIVEN both heartbeats (set at 07:11:30 for the feeder's 600 s) are due at 08:12
     alerts_before = len(sns_sent(aws.topic))
@@ -561,6 +636,7 @@ def test_overlapping_timer_invocations_fire_each_due_timer_once(
             observability=Observability(),
             sites=SITES,
             target=aws.topic,
+            alarm_models=[load_alarm_model(default_alarm_path())],
         )
         for _ in range(2)
     ]
@@ -581,6 +657,8 @@ def test_overlapping_timer_invocations_fire_each_due_timer_once(
 
     # THEN each timer fired once between them, each instance moved once, no alert repeated
     assert sorted(r["timers_fired"] for r in responses) in ([0, 2], [1, 1])
+    # pump-02's reminder was due at 07:41; acknowledged, it is not sent
+    assert [r["alarm_timers_fired"] for r in responses] == [0, 0]
     assert [r["actions_retried"] for r in responses] == [0, 0]
     changes = [x for x in lines if x.get("message") == "state_change"]
     assert sorted((c["asset"], c["from_state"], c["to_state"]) for c in changes) == [
@@ -589,7 +667,7 @@ def test_overlapping_timer_invocations_fire_each_due_timer_once(
     ]
     assert instance(aws, "pump-01")["state"] == "Stale"
     assert instance(aws, "pump-02")["state"] == "Stale"
-    sent = sns_sent(aws.topic)[alerts_before:]  # one 'went silent' alert per asset and channel
+    sent = sns_sent(aws.topic)[alerts_before:]  # 'went silent' per asset and channel; no reminder
     assert sorted((a["asset"], a["channel"], a["kind"]) for _body, _subject, a in sent) == [
         ("pump-01", "email", "STALE"),
         ("pump-01", "sms", "STALE"),

@@ -112,6 +112,7 @@ def test_detector_model_from_the_artifacts_bucket(
     assert json.loads(item["Item"]["doc"]["S"])["state"] == "Normal"
     assert call(timers.handler, event("timers_tick.json")) == {
         "timers_fired": 0,
+        "alarm_timers_fired": 0,
         "actions_retried": 0,
     }
 

@@ -23,6 +23,7 @@ CONTEXT = {
     "retention": {"archive/": 365, "input/": 30, "quarantine/": 14, "stream/": 7},
     "default_site": "plant1",
     "detector_model_key": "detectors/site_pumps/0123456789ab.json",
+    "alarm_model_keys": "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json",
 }
 
 

@@ -30,3 +30,17 @@ def test_detector_model_key_is_optional_and_under_detectors() -> None:
     for bad in ("models/x.json", "detectors/x.txt", "/detectors/x.json"):
         with pytest.raises(ConfigError, match="context detector_model_key"):
             config(detector_model_key=bad)
+
+
+def test_alarm_model_keys_are_optional_under_alarms_or_none() -> None:
+    assert config().alarm_model_keys == ()
+    keys = "alarms/a/0123456789ab.json, alarms/b/ba9876543210.json"
+    assert config(alarm_model_keys=keys).alarm_model_keys == (
+        "alarms/a/0123456789ab.json",
+        "alarms/b/ba9876543210.json",
+    )
+    assert config(alarm_model_keys='["alarms/a/1.json"]').alarm_model_keys == ("alarms/a/1.json",)
+    assert config(alarm_model_keys="none").alarm_model_keys == ("none",)
+    for bad in ("detectors/x.json", "alarms/x.txt", "alarms/a.json,none"):
+        with pytest.raises(ConfigError, match="context alarm_model_keys"):
+            config(alarm_model_keys=bad)

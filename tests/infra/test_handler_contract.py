@@ -67,9 +67,18 @@ def test_the_query_parser_reads_fields_aliases_and_filters() -> None:
 
 def test_the_source_derivation_finds_every_contract_line_and_metric() -> None:
     fields = log_fields()
-    assert set(fields) == {"result", "window", "execution", "state_change", "alert", "quarantined"}
+    assert set(fields) == {
+        "result",
+        "window",
+        "execution",
+        "state_change",
+        "alarm_state_change",
+        "alert",
+        "quarantined",
+    }
     assert {"site", "asset", "anomaly_score", "top_sensor", "diagnostics"} <= set(fields["result"])
     assert message_writers()["state_change"] == {"cloud.handlers.detection"}
+    assert message_writers()["alarm_state_change"] == {"cloud.handlers.detection"}
     assert len(metric_names()) == 7
     batcher = env_reads("cloud.handlers.batcher")
     assert batcher["INPUT_BUCKET"].required and not batcher["QUARANTINE_BUCKET"].required

@@ -359,7 +359,8 @@ def test_outputs_name_what_the_cli_reads(synthesized) -> None:
     from infra.config import SchedulerSpec
 
     declared = synthesized.template["Outputs"]
-    assert set(declared) == set(outputs.DESCRIPTIONS)  # the context sets a detector model key
+    # the context sets a detector model key and alarm model keys
+    assert set(declared) == set(outputs.DESCRIPTIONS)
     resources = synthesized.template["Resources"]
     refs = {name: declared[name]["Value"] for name in declared}
     for name, kind in (
@@ -380,6 +381,11 @@ def test_outputs_name_what_the_cli_reads(synthesized) -> None:
         "fans": SchedulerSpec("fans", "PT1H", 10),
     }
     assert deployment.detector_model_key == "detectors/site_pumps/0123456789ab.json"
+    assert deployment.alarm_model_keys == (
+        "alarms/score_high/0123456789ab.json",
+        "alarms/temp/ba9876543210.json",
+    )
+    assert deployment.default_site == "plant1"
 
 
 def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
@@ -391,3 +397,6 @@ def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
         env = props["Environment"]["Variables"]
         assert env["DEFAULT_SITE"] == "plant1"
         assert env["DETECTOR_MODEL_KEY"] == "detectors/site_pumps/0123456789ab.json"
+        assert env["ALARM_MODEL_KEYS"] == (
+            "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json"
+        )

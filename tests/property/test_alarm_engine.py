@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryNotifier, InMemoryStateStore
 from cloud.detectors import ActionRequest, load_input
+from cloud.detectors import expr as ex
 from cloud.detectors.actions import LocalActionSink
 from cloud.detectors.alarms import AlarmEngine, AlarmStateError, load_alarm_model
-from cloud.detectors.alarms.engine import OPERATIONS, STATES
+from cloud.detectors.alarms.engine import OPERATIONS, STATES, compare
+from cloud.detectors.alarms.model import OPERATORS
 from edge.clock import ManualClock
 
 INTERVAL = 60.0
@@ -246,3 +248,20 @@ def test_engine_follows_the_spec_table(
     total = [n for n in notifier.sent if n.attributes["kind"] == "ALARM_REMINDER"]
     episodes = sum(1 for n in notifier.sent if n.attributes["kind"] == "ALARM_ACTIVE")
     assert len(total) <= cap * episodes  # reminders stop at the cap in every ACTIVE episode
+
+
+RULE_VALUES = st.one_of(
+    st.integers(-5, 5),
+    st.floats(-5, 5),
+    st.sampled_from([float("nan"), float("inf"), float("-inf")]),
+    st.sampled_from(["", "a", "b", "OPEN", "5"]),
+    st.booleans(),
+)
+
+
+@given(st.sampled_from(sorted(OPERATORS.values())), RULE_VALUES, RULE_VALUES)
+@settings(max_examples=600, deadline=None)
+def test_the_compiled_rule_compares_as_the_expression_language(op: str, a: Any, b: Any) -> None:
+    """The engine's rule check is ``expr``'s ``a <op> b is true``, without building nodes."""
+    expected = ex.evaluate(ex.Binary(op, ex.Literal(a), ex.Literal(b)), None) is True  # type: ignore[arg-type]
+    assert compare(op)(a, b) is expected

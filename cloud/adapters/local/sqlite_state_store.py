@@ -1,4 +1,12 @@
-"""JSON documents in SQLite: state that survives a restart of the local runtime."""
+"""JSON documents in SQLite: state that survives a restart of the local runtime.
+
+Documents are written with msgspec's JSON encoder (keys sorted, as before): the detector and
+alarm engines write a document per state change, and Python's ``json`` module spent more on
+the floats in them (times, scores) than SQLite on storing them. Strict JSON, as the
+StateStore contract says: a non-finite float is written as ``null``. A document msgspec
+cannot order (a key that is not a string) is written by ``json`` as before. Reads use
+``json``, which also reads what older versions wrote.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+import msgspec
 
 from cloud.ports import Versioned
 from edge.errors import StorageError, VersionConflictError
@@ -27,6 +37,10 @@ class SqliteStateStore:
         the data directory exactly as they found it (no file, no ``-wal``/``-shm`` left)."""
         self.path = str(path)
         self._lock = threading.Lock()
+        self._depth = 0
+        """Nesting of :meth:`batch` blocks (0: each write commits on its own)."""
+        self._open = False
+        """A batch's transaction has begun."""
         self._version = "version"
         """The version column, or ``1`` for a file written before versions existed and
         opened read-only (so not upgraded)."""
@@ -58,12 +72,46 @@ class SqliteStateStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def batch(self) -> _Batch:
+        """One transaction for the writes of the block, committed at its end (also when it
+        raises: grouping saves commits, it does not make the block atomic). It begins at
+        the first write, so a block that writes nothing costs nothing, and takes the
+        database's write lock then (``BEGIN IMMEDIATE``: other processes wait for the
+        block). No Python lock is held across the block, so engines calling each other
+        from several threads cannot deadlock on it: another thread's writes meanwhile join
+        the transaction, and the last block to end commits."""
+        return _Batch(self)
+
+    def _enter_batch(self) -> None:
+        with self._lock:
+            self._depth += 1
+
+    def _exit_batch(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._open:
+                self._open = False
+                self._execute("COMMIT")
+
+    def _begin(self) -> None:
+        """Before a write: open the block's transaction if one is wanted and not open."""
+        if self._depth and not self._open:
+            self._execute("BEGIN IMMEDIATE")
+            self._open = True
+
+    def _execute(self, statement: str) -> None:
+        try:
+            self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {statement} failed: {exc}") from exc
+
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         found = self.get_versioned(namespace, key)
         return None if found is None else found.value
 
     def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
         with self._lock:
+            self._begin()
             self._db.execute(
                 "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)"
                 " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
@@ -73,6 +121,7 @@ class SqliteStateStore:
 
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
+            self._begin()
             self._db.execute("DELETE FROM state WHERE ns = ? AND key = ?", (namespace, key))
 
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -91,6 +140,7 @@ class SqliteStateStore:
     ) -> int:
         body = _dumps(value)
         with self._lock:
+            self._begin()
             if version is None:
                 cursor = self._db.execute(
                     "INSERT INTO state (ns, key, value, version) VALUES (?, ?, ?, 1)"
@@ -129,8 +179,29 @@ class SqliteStateStore:
             self._db.close()
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+class _Batch:
+    """``with store.batch():`` (a class, not a generator: it wraps every engine step)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SqliteStateStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._enter_batch()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._store._exit_batch()
+
+
 def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    try:
+        return _ENCODER.encode(value).decode()
+    except TypeError:  # a non-string key: json turns it into a string, as it always did
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def _open_readonly(path: str) -> sqlite3.Connection:

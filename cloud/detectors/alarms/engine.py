@@ -24,11 +24,21 @@ ACTIVE alarm nobody acknowledges is notified again every ``reminder_interval_s``
 (:mod:`cloud.detectors.outbox`) in front of the sink that writes the texts and keeps the
 per-asset notification budget.
 
-Restart safety: a state change and the requests it owes are written in one document
-(``pending``) before any is handed to the sink, and dropped once handed over (the outbox
-has them then). A crash in between hands them over again on restart, and their stable ids
-(``<kind>#<n>``) let the sink drop a repeat. Snooze expiries and reminders are due times in
-the same document, so they fire once after a restart too.
+Several engines may share one store (two Lambdas, the timers function beside the detector
+function, a CLI beside them). Each write of an instance is conditional on the version it
+was read at; a lost race re-reads the instance and evaluates the message, operator action
+or due time again on the fresh state, as the detector engine does, so exactly one of two
+racing engines makes a transition and sends its notices.
+
+Restart safety: a state change and the notices it owes are written in one document
+(``pending``) before any is handed to the sink. A notice is born claimed by the engine that
+made it (``claim``, ``CLAIM_S`` ahead); that engine records the history entry, spends the
+budget and hands the notice's requests over, then drops it from the document (written
+lazily). An engine that finds a notice whose claim has lapsed (its maker died) claims it
+with a conditional write and hands it over again; the requests' stable ids
+(``<kind>#<n>...``) let the sink drop a repeat. Snooze expiries and reminders are due
+times in the same document, so they fire once after a restart, and once between two
+engines.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import heapq
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -46,12 +56,13 @@ from cloud import alerts
 from cloud.detectors import expr as ex
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
-from cloud.detectors.engine import ActionRequest, ActionSink, evaluate_action
+from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest, ActionSink, evaluate_action
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
+from cloud.detectors.outbox import CLAIM_S
 from cloud.detectors.trace import EngineObserver, TraceRecord
-from cloud.ports import StateStore
+from cloud.ports import StateStore, batched
 from edge.clock import Clock
-from edge.errors import NotFoundError, UserError
+from edge.errors import NotFoundError, UserError, VersionConflictError
 
 log = logging.getLogger(__name__)
 
@@ -125,29 +136,36 @@ class _Alarm:
     """Notices issued so far: the last part of each notice's id."""
     history: int = 0
     entries: int = 1
+    version: int | None = None
+    """Store version this instance was read or last written at; None: never stored."""
+    scheduled: float | None = None
+    """The due time last pushed on the engine's heap (not stored)."""
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
+    def to_doc(self, *, inputs: bool = True) -> dict[str, Any]:
+        """The stored document; fields without a value are left out (readers default
+        them), which keeps the one write per state change small."""
+        doc: dict[str, Any] = {
             "state": self.state,
             "since": self.since,
             "created": self.created,
             "updated": self.updated,
-            "inputs": self.inputs,
-            "value": self.value,
-            "threshold": self.threshold,
-            "snooze_until": self.snooze_until,
-            "reminders_sent": self.reminders_sent,
-            "next_reminder": self.next_reminder,
-            "customer_action": self.customer_action,
-            "system_event": self.system_event,
             "pending": self.pending,
             "seq": self.seq,
             "history": self.history,
             "entries": self.entries,
         }
+        if inputs and self.inputs:
+            doc["inputs"] = self.inputs
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = value
+        if self.reminders_sent:
+            doc["reminders_sent"] = self.reminders_sent
+        return doc
 
     @classmethod
-    def from_doc(cls, key: str, doc: Mapping[str, Any]) -> _Alarm:
+    def from_doc(cls, key: str, doc: Mapping[str, Any], version: int | None = None) -> _Alarm:
         return cls(
             key=key,
             state=doc["state"],
@@ -162,15 +180,34 @@ class _Alarm:
             next_reminder=doc.get("next_reminder"),
             customer_action=doc.get("customer_action"),
             system_event=doc.get("system_event"),
-            pending=list(doc.get("pending") or []),
+            pending=[dict(n) for n in doc.get("pending") or []],
             seq=int(doc.get("seq", 0)),
             history=int(doc.get("history", 0)),
             entries=int(doc.get("entries", 1)),
+            version=version,
         )
 
     def due(self) -> float | None:
-        times = [t for t in (self.snooze_until, self.next_reminder) if t is not None]
-        return min(times) if times else None
+        """The earliest snooze expiry, reminder, or lapse of a notice's claim."""
+        due = self.snooze_until
+        if self.next_reminder is not None and (due is None or self.next_reminder < due):
+            due = self.next_reminder
+        for notice in self.pending:
+            claim = float(notice.get("claim", 0.0))
+            if due is None or claim < due:
+                due = claim
+        return due
+
+
+_OPTIONAL: Final = (
+    "value",
+    "threshold",
+    "snooze_until",
+    "next_reminder",
+    "customer_action",
+    "system_event",
+)
+"""Instance fields stored only when they hold a value."""
 
 
 @dataclass(slots=True)
@@ -198,12 +235,19 @@ class _Context:
         return self.input_name
 
 
+Step = Callable[[_Alarm | None], tuple[_Alarm, bool] | None]
+"""One evaluation on an instance (None: none stored): the instance and whether it must be
+written now (False: only its last value changed), or None when there was nothing to do."""
+
+
 class AlarmEngine:
     """Runs one alarm model: messages (``put_message``), operator actions, and ``tick``.
 
-    Instances are cached and written after every change; one engine is the only writer of
-    its instances (the local stack applies CLI requests itself, see
-    :mod:`cloud.detectors.alarms.operations`).
+    Instances are cached; a state change is written at once, conditionally on the version
+    the instance was read at, and a lost race evaluates again on the re-read instance.
+    ``preload=False`` reads an instance when a message or an action first needs it instead
+    of reading them all up front (a Lambda handling one asset's results reads one item);
+    ``tick`` sees only loaded instances, so a timer runner preloads.
     """
 
     def __init__(
@@ -217,6 +261,7 @@ class AlarmEngine:
         directory: RecipientDirectory | None = None,
         limiter: NotificationLimiter | None = None,
         observer: EngineObserver | None = None,
+        preload: bool = True,
     ) -> None:
         """*limiter* is the runtime's per-asset budget (the one its sink keeps): a state
         change's notification spends one alert of it, its emails and texts together."""
@@ -232,9 +277,11 @@ class AlarmEngine:
         self._directory = directory or StaticDirectory()
         self._limiter = limiter
         self._observer = observer
-        self._rule = ex.Binary(
-            OPERATORS[model.rule.operator], model.rule.input_property, model.rule.threshold
-        )
+        self._breached = compare(OPERATORS[model.rule.operator])
+        self._value_of = _reader(model.rule.input_property)
+        self._threshold_of = _reader(model.rule.threshold)
+        self._keys: dict[tuple[type, Any], str | None] = {}
+        """Key values seen -> their instance key (None: not a valid key); checked once."""
         self.namespace = f"alarms/{model.name}"
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
         self._lock = threading.RLock()
@@ -242,15 +289,22 @@ class AlarmEngine:
         self._heap: list[tuple[float, str]] = []
         self._dirty: set[str] = set()
         """Keys changed since their last write (a last value, a hand-over): the next write,
-        the periodic flush or :meth:`close` records them. A restart before that hands a
-        request over again, and its id lets the sink drop it."""
+        the periodic flush or :meth:`close` records them."""
+        self._handed: dict[str, set[str]] = {}
+        """Per key, ids of notices handed over but still in the stored document: removed
+        again from any fresh copy read after a lost race, until a write records it."""
+        self._claimed: list[str] = []
+        """Ids of the notices the evaluation in progress made or claimed."""
+        self._held: list[TraceRecord] | None = None
+        """Trace records of the evaluation in progress (None: none in progress)."""
+        self.handed_over = 0
+        """Notices this engine has handed over (history, budget, requests)."""
         self._flushed_at = clock.now()
         self.version = self._register(list(inputs))
-        for key, doc in self._store.items(self.namespace):
-            alarm = _Alarm.from_doc(key, doc)
-            self._cache[key] = alarm
-            self._schedule(alarm)
-        self.deliver_pending()
+        if preload:
+            for key, stored in self._store.items_versioned(self.namespace):
+                self._remember(_Alarm.from_doc(key, stored.value, stored.version))
+            self.deliver_pending()
 
     def _register(self, inputs: list[InputDefinition]) -> str:
         """Record the model (and its inputs, so a CLI can rebuild the engine from the store).
@@ -282,7 +336,7 @@ class AlarmEngine:
             if inputs
             else (previous or {}).get("inputs", []),
         }
-        if document != previous:
+        if document != previous:  # an engine built per Lambda invocation writes nothing
             self._store.put(REGISTRY_NAMESPACE, self.model.name, document)
         return version
 
@@ -298,39 +352,46 @@ class AlarmEngine:
         if key is None:
             self._trace("skipped", None, input=input_name, reason="no valid key")
             return
-        with self._lock:
+        body = dict(payload)
+
+        def evaluate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             now = self._clock.now()
-            alarm = self._cache.get(key)
             created = alarm is None
             if alarm is None:
                 initial = "DISABLED" if self.model.disabled_on_initialization else "NORMAL"
                 alarm = _Alarm(key, initial, now, now, now)
                 self._cache[key] = alarm
-                self._trace("created", key, state=initial)
-            alarm.inputs[input_name] = dict(payload)
+                if self._observer is not None:
+                    self._trace("created", key, state=initial)
+            alarm.inputs[input_name] = body
             entries = alarm.entries
             self._evaluate(alarm, input_name)
-            if created or alarm.entries != entries or alarm.pending:
-                self._save(alarm)
-            else:
-                # Only the last value changed: written within VALUE_FLUSH_S, or at close().
-                alarm.updated = now
-                self._dirty.add(key)
-            self._deliver(alarm)
+            alarm.updated = now
+            # Only the last value changed: written within VALUE_FLUSH_S, or at close().
+            return alarm, created or alarm.entries != entries
+
+        with self._lock:
+            self._commit(key, evaluate)
 
     def _key_of(self, payload: Mapping[str, Any]) -> str | None:
         if self.model.key_path is None:
             return NO_KEY
         value = ex.lookup_path(payload, self.model.key_path)
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return None
+        seen = (type(value), value)
+        if seen in self._keys:
+            return self._keys[seen]
         text = ex.format_value(value)
-        return text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+        key = text if KEY_VALUE_RE.fullmatch(text) and len(text) <= 128 else None
+        if len(self._keys) >= 65536:  # a fleet, not an unbounded stream of junk keys
+            self._keys.clear()
+        self._keys[seen] = key
+        return key
 
     def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
-        ctx = _Context(alarm, input_name)
-        value, problem = ex.evaluate_reporting(self.model.rule.input_property, ctx)
-        threshold, problem2 = ex.evaluate_reporting(self.model.rule.threshold, ctx)
+        value, problem = self._value_of(alarm, input_name)
+        threshold, problem2 = self._threshold_of(alarm, input_name)
         if not _comparable(value) or not _comparable(threshold):
             self._trace(
                 "error",
@@ -346,10 +407,7 @@ class AlarmEngine:
         alarm.value, alarm.threshold = value, threshold
         if alarm.state in ("DISABLED", "SNOOZE_DISABLED"):
             return
-        breached = (
-            ex.evaluate(ex.Binary(self._rule.op, ex.Literal(value), ex.Literal(threshold)), ctx)
-            is True
-        )
+        breached = self._breached(value, threshold)
         current = alarm.state
         target = current
         if current == "NORMAL" and breached:
@@ -400,10 +458,11 @@ class AlarmEngine:
     ) -> dict[str, Any]:
         if len(note) > NOTE_MAX:
             raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
-        with self._lock:
-            alarm = self._cache.get(NO_KEY if key is None else key)
+        instance_key = NO_KEY if key is None else key
+
+        def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             if alarm is None:
-                known = ", ".join(sorted(self._cache)) or "none yet"
+                known = ", ".join(k for k, _ in self._store.items(self.namespace)) or "none yet"
                 raise NotFoundError(
                     f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
                 )
@@ -434,14 +493,18 @@ class AlarmEngine:
             self._enter(
                 alarm, target, cause=action, who=who, note=note, snooze_s=snooze_s, force=True
             )
-            self._save(alarm)
-            self._deliver(alarm)
+            alarm.updated = now
+            return alarm, True
+
+        with self._lock:
+            self._commit(instance_key, operate)
             return self.describe(key)
 
     # ------------------------------------------------------------ timers
 
     def tick(self) -> int:
-        """Run due snooze expiries and reminders at ``clock.now()``; return how many ran."""
+        """Run due snooze expiries and reminders at ``clock.now()``, and hand over notices
+        whose maker's claim lapsed; return how many expiries and reminders ran."""
         with self._lock:
             now = self._clock.now()
             if now - self._flushed_at >= VALUE_FLUSH_S:
@@ -453,25 +516,36 @@ class AlarmEngine:
                 alarm = self._cache.get(key)
                 if alarm is None or alarm.due() != due:
                     continue  # rescheduled or cleared since
-                if alarm.snooze_until is not None and alarm.snooze_until <= now:
-                    alarm.snooze_until = None
-                    if alarm.state == "SNOOZE_DISABLED":
-                        self._trace("timer", key, op="fired", name="snooze", expires=due)
-                        alarm.system_event = {
-                            "eventType": "STATE_CHANGE",
-                            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
-                        }
-                        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
-                        ran += 1
-                if alarm.next_reminder is not None and alarm.next_reminder <= now:
-                    ran += self._remind(alarm, now)
-                self._save(alarm)
-                self._schedule(alarm)
-                self._deliver(alarm)
+                fired = [0]
+                self._commit(key, lambda a, fired=fired: self._fire(a, now, fired))
+                ran += fired[0]
             return ran
 
+    def _fire(
+        self, alarm: _Alarm | None, now: float, fired: list[int]
+    ) -> tuple[_Alarm, bool] | None:
+        """What is due on *alarm* at *now*; *fired* counts expiries and reminders (of the
+        last attempt: a lost one is evaluated again)."""
+        fired[0] = 0
+        if alarm is None:
+            return None  # deleted meanwhile
+        entries, seq = alarm.entries, alarm.seq
+        if alarm.snooze_until is not None and alarm.snooze_until <= now:
+            expired, alarm.snooze_until = alarm.snooze_until, None
+            if alarm.state == "SNOOZE_DISABLED":
+                self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
+                alarm.system_event = {
+                    "eventType": "STATE_CHANGE",
+                    "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+                }
+                self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+                fired[0] += 1
+        if alarm.next_reminder is not None and alarm.next_reminder <= now:
+            fired[0] += self._remind(alarm, now)
+        return alarm, alarm.entries != entries or alarm.seq != seq
+
     def next_due(self) -> float | None:
-        """When the earliest snooze expiry or reminder is due (epoch s), if any."""
+        """When the earliest snooze expiry, reminder or claim lapse is due (epoch s), if any."""
         while self._heap:
             due, key = self._heap[0]
             alarm = self._cache.get(key)
@@ -488,14 +562,15 @@ class AlarmEngine:
         self._trace("timer", alarm.key, op="fired", name="reminder", expires=now)
         if alarm.reminders_sent < self.model.reminder_cap and self.model.reminder_interval_s:
             alarm.next_reminder = now + self.model.reminder_interval_s
+        alarm.history += 1
         self._notice(alarm, "REMINDER", previous=alarm.state, cause="REMINDER")
-        self._history(alarm, "REMINDER", alarm.state, alarm.state, who="plantwatch")
         return 1
 
     def _schedule(self, alarm: _Alarm) -> None:
         due = alarm.due()
-        if due is not None:
+        if due is not None and due != alarm.scheduled:
             heapq.heappush(self._heap, (due, alarm.key))
+        alarm.scheduled = due
 
     # ------------------------------------------------------------ state changes
 
@@ -518,6 +593,7 @@ class AlarmEngine:
         alarm.state = target
         alarm.since = now
         alarm.entries += 1
+        alarm.history += 1
         if cause == "rule":
             alarm.system_event = None
         alarm.snooze_until = now + snooze_s if target == "SNOOZE_DISABLED" and snooze_s else None
@@ -530,21 +606,12 @@ class AlarmEngine:
             and self.model.reminder_cap > 0
         ):
             alarm.next_reminder = now + self.model.reminder_interval_s
-        self._trace(
-            "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
-        )
-        self._schedule(alarm)
+        if self._observer is not None:
+            self._trace(
+                "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
+            )
         self._notice(
             alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
-        )
-        self._history(
-            alarm,
-            cause if cause != "rule" else "STATE_CHANGE",
-            previous,
-            target,
-            who=who or "plantwatch",
-            note=note,
-            snooze_s=snooze_s,
         )
 
     def _notice(
@@ -558,73 +625,207 @@ class AlarmEngine:
         note: str = "",
         snooze_s: float | None = None,
     ) -> None:
-        """Record what to send for this change, in the instance document (sent after saving)."""
+        """Record what this change owes (its history entry, notifications and actions) in
+        the instance document, claimed by this engine; handed over once the write is done."""
         alarm.seq += 1
         now = self._clock.now()
-        allowed = True
-        if self.model.acknowledge_flow and self.model.notifications and self._limiter is not None:
-            allowed = self._limiter.allow(alarm.key or self.model.name, now)
-        alarm.pending.append(
-            {
-                "allowed": allowed,
-                "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
-                "kind": kind,
-                "state": alarm.state,
-                "previous": previous,
-                "cause": cause,
-                "time": self._clock.now(),
-                "value": alarm.value,
-                "threshold": alarm.threshold,
-                "reminder": alarm.reminders_sent if kind == "REMINDER" else None,
-                "who": who or None,
-                "note": note or None,
-                "snooze_s": snooze_s,
-                "customer_action": alarm.customer_action if cause in OPERATIONS else None,
-                "system_event": alarm.system_event,
-            }
-        )
-
-    def _history(
-        self,
-        alarm: _Alarm,
-        action: str,
-        previous: str,
-        target: str,
-        *,
-        who: str,
-        note: str = "",
-        snooze_s: float | None = None,
-    ) -> None:
-        alarm.history += 1
-        entry = {
-            "key": alarm.key,
-            "time": self._clock.now(),
-            "action": action,
-            "from": previous,
-            "to": target,
-            "who": who,
-            "note": note,
+        notice: dict[str, Any] = {
+            "id": f"{self.model.name}|{alarm.key}|{alarm.seq}",
+            "claim": now + CLAIM_S,
+            "history": alarm.history,
+            "kind": kind,
+            "state": alarm.state,
+            "previous": previous,
+            "cause": cause,
+            "time": now,
         }
-        if snooze_s is not None:
-            entry["snooze_s"] = snooze_s
-        # Keyed by the instance's counter: written again after a crash, never twice.
-        self._store.put(self.history_namespace, f"{alarm.key}|{alarm.history:010d}", entry)
+        # the rest only when it has a value: readers take a missing one as None
+        optional = {
+            "value": alarm.value,
+            "threshold": alarm.threshold,
+            "reminder": alarm.reminders_sent if kind == "REMINDER" else None,
+            "who": who or None,
+            "note": note or None,
+            "snooze_s": snooze_s,
+            "customer_action": alarm.customer_action if cause in OPERATIONS else None,
+            "system_event": alarm.system_event,
+        }
+        notice.update((k, v) for k, v in optional.items() if v is not None)
+        alarm.pending.append(notice)
+        self._claimed.append(notice["id"])
+
+    def _claim_lapsed(self, alarm: _Alarm, now: float) -> bool:
+        """Claim the notices whose maker's claim has lapsed (it died before handing them
+        over); True if any, so the claim is written before they are handed over again."""
+        claimed = False
+        for notice in alarm.pending:
+            if notice["id"] not in self._claimed and float(notice.get("claim", 0.0)) <= now:
+                notice["claim"] = now + CLAIM_S
+                self._claimed.append(notice["id"])
+                claimed = True
+        return claimed
+
+    # ------------------------------------------------------------ writes
+
+    def _commit(self, key: str, step: Step) -> _Alarm | None:
+        """Run *step* on the instance of *key*, write it conditionally on the version it was
+        read at (or mark it dirty when only its last value changed), then release the trace
+        records and hand over the notices this evaluation made or claimed.
+
+        On a lost race the instance is read again and *step* runs again on the fresh state;
+        the lost attempt's notices and records are dropped. Raises what *step* raises
+        (an operator action that does not fit), and VersionConflictError after
+        ``MAX_ATTEMPTS`` lost races.
+        """
+        for _attempt in range(MAX_ATTEMPTS):
+            self._claimed = []
+            self._held = [] if self._observer is not None else None
+            saved = False
+            try:
+                outcome = step(self._instance(key))
+                if outcome is None:
+                    return None
+                alarm, write = outcome
+                if (alarm.pending and self._claim_lapsed(alarm, self._clock.now())) or write:
+                    # one commit for the state change and what its notices record (the
+                    # history entry, the budget); the hand-over to the sink comes after
+                    # it, so no send holds the database's write lock
+                    with batched(self._store):
+                        try:
+                            self._save(alarm)
+                        except VersionConflictError:
+                            raise
+                        except Exception:
+                            self._forget(key)  # the cache must not keep what was not written
+                            raise
+                        saved = True
+                        self._record(alarm, self._claimed)
+                else:
+                    self._dirty.add(key)
+            except VersionConflictError:
+                if saved:
+                    raise  # the budget kept losing races: the state is written, not again
+                log.info("%s/%s: another writer won; evaluating again", self.model.name, key)
+                self._forget(key)
+                continue
+            finally:
+                held, self._held = self._held, None
+            if self._observer is not None:
+                for record in held or ():
+                    self._observer.observe(record)
+            claimed, self._claimed = self._claimed, []
+            if claimed:
+                self._deliver(alarm, claimed)
+            self._schedule(alarm)
+            return alarm
+        self._claimed = []
+        raise VersionConflictError(self.namespace, key, None)
+
+    def _instance(self, key: str) -> _Alarm | None:
+        """The cached instance, or the stored one (then cached), or None."""
+        alarm = self._cache.get(key)
+        if alarm is None:
+            stored = self._store.get_versioned(self.namespace, key)
+            if stored is not None:
+                alarm = _Alarm.from_doc(key, stored.value, stored.version)
+                self._remember(alarm)
+        return alarm
+
+    def _remember(self, alarm: _Alarm) -> None:
+        """Cache a stored instance, without the notices this engine already handed over."""
+        handed = self._handed.get(alarm.key)
+        if handed:
+            kept = [n for n in alarm.pending if n["id"] not in handed]
+            if len(kept) != len(alarm.pending):
+                alarm.pending = kept
+                self._dirty.add(alarm.key)
+        self._cache[alarm.key] = alarm
+        self._schedule(alarm)
+
+    def _forget(self, key: str) -> None:
+        """Drop a cached instance another writer changed; its last value goes with it."""
+        self._cache.pop(key, None)
+        self._dirty.discard(key)
+
+    def _save(self, alarm: _Alarm) -> None:
+        # A rule that reads one input gets all of it with every message: nothing to keep.
+        doc = alarm.to_doc(inputs=len(self._reads) > 1)
+        alarm.version = self._store.put_if_version(self.namespace, alarm.key, doc, alarm.version)
+        self._dirty.discard(alarm.key)
+        self._handed.pop(alarm.key, None)
+
+    def close(self) -> None:
+        """Write what is not written yet: last values, notices handed over since."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        with batched(self._store):
+            self._flush_dirty()
+
+    def _flush_dirty(self) -> None:
+        """Write the dirty instances. One another writer changed meanwhile is read again and
+        keeps its state; it loses the notices handed over here, and takes this engine's last
+        value when that is the newer one."""
+        for key in list(self._dirty):
+            alarm = self._cache.get(key)
+            for _attempt in range(MAX_ATTEMPTS):
+                if alarm is None:
+                    break
+                try:
+                    self._save(alarm)
+                    break
+                except VersionConflictError:
+                    fresh = self._store.get_versioned(self.namespace, key)
+                    if fresh is None:
+                        self._forget(key)
+                        break
+                    mine = alarm
+                    alarm = _Alarm.from_doc(key, fresh.value, fresh.version)
+                    if mine.updated > alarm.updated:
+                        alarm.inputs, alarm.updated = mine.inputs, mine.updated
+                        alarm.value, alarm.threshold = mine.value, mine.threshold
+                    self._remember(alarm)
+            else:
+                log.warning(
+                    "%s/%s: last value not written: kept losing races", self.model.name, key
+                )
+            self._dirty.discard(key)
 
     # ------------------------------------------------------------ delivery
 
     def deliver_pending(self) -> int:
-        """Hand over requests recorded but not handed over yet (after a crash); the count."""
+        """Hand over notices whose maker died before handing them over (their claim has
+        lapsed), after claiming them; the count."""
         with self._lock:
-            count = 0
-            for alarm in list(self._cache.values()):
-                if alarm.pending:
-                    count += len(alarm.pending)
-                    self._deliver(alarm)
-            return count
+            now = self._clock.now()
+            before = self.handed_over
+            for key, alarm in list(self._cache.items()):
+                if any(float(n.get("claim", 0.0)) <= now for n in alarm.pending):
+                    self._commit(key, lambda a: None if a is None else (a, False))
+            return self.handed_over - before
 
-    def _deliver(self, alarm: _Alarm) -> None:
-        while alarm.pending:
-            notice = alarm.pending[0]
+    def _record(self, alarm: _Alarm, ids: Sequence[str]) -> None:
+        """Write what the notices *ids* record, once their state is written: each one's
+        history entry and budget decision (kept in the notice)."""
+        for notice in alarm.pending:
+            if notice["id"] not in ids:
+                continue
+            self._record_history(alarm, notice)
+            if notice.get("allowed") is None:
+                allowed = True
+                if (
+                    self.model.acknowledge_flow
+                    and self.model.notifications
+                    and self._limiter is not None
+                ):
+                    allowed = self._limiter.allow(alarm.key or self.model.name, notice["time"])
+                notice["allowed"] = allowed
+
+    def _deliver(self, alarm: _Alarm, ids: Sequence[str]) -> None:
+        """Hand over the notices *ids* of *alarm* (claimed by this engine and recorded):
+        their requests; then drop them from the document."""
+        for notice in [n for n in alarm.pending if n["id"] in ids]:
             for request in self._requests(alarm, notice):
                 try:
                     self._actions.execute(request)
@@ -645,15 +846,38 @@ class AlarmEngine:
                         message=str(exc),
                     )
                     continue
-                self._trace(
-                    "action",
-                    alarm.key,
-                    action=request.kind,
-                    notice=notice["kind"],
-                    target=dict(request.target),
-                )
-            alarm.pending.pop(0)
+                if self._observer is not None:
+                    self._trace(
+                        "action",
+                        alarm.key,
+                        action=request.kind,
+                        notice=notice["kind"],
+                        target=dict(request.target),
+                    )
+            alarm.pending.remove(notice)
+            self.handed_over += 1
+            self._handed.setdefault(alarm.key, set()).add(notice["id"])
             self._dirty.add(alarm.key)
+
+    def _record_history(self, alarm: _Alarm, notice: Mapping[str, Any]) -> None:
+        """The notice's entry in ``alarm-history/<model>``: who, when, the note, from, to.
+
+        Keyed by the instance's history counter: written again by a second hand-over,
+        never twice."""
+        cause = str(notice["cause"])
+        entry = {
+            "key": alarm.key,
+            "time": notice["time"],
+            "action": "STATE_CHANGE" if cause == "rule" else cause,
+            "from": notice["previous"],
+            "to": notice["state"],
+            "who": notice.get("who") or "plantwatch",
+            "note": notice.get("note") or "",
+        }
+        if notice.get("snooze_s") is not None:
+            entry["snooze_s"] = notice["snooze_s"]
+        number = int(notice.get("history") or alarm.history)
+        self._store.put(self.history_namespace, f"{alarm.key}|{number:010d}", entry)
 
     def _requests(self, alarm: _Alarm, notice: Mapping[str, Any]) -> list[ActionRequest]:
         """What *notice* owes: alarm actions (not for reminders), then notifications."""
@@ -884,44 +1108,33 @@ class AlarmEngine:
 
     def describe(self, key: str | None = None) -> dict[str, Any]:
         """DescribeAlarm's response shape; NotFoundError for an unknown key."""
-        alarm = self._cache.get(NO_KEY if key is None else key)
+        with self._lock:
+            alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
             raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
         return describe_document(self.model, self.version, alarm.key, alarm.to_doc())
 
     def key_values(self) -> list[str]:
+        """Key values of the loaded instances, sorted (the keyless instance is "")."""
         return sorted(self._cache)
 
     def state_of(self, key: str | None = None) -> str:
-        return self._cache[NO_KEY if key is None else key].state
+        alarm = self._instance(NO_KEY if key is None else key)
+        if alarm is None:
+            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
+        return alarm.state
 
     # ------------------------------------------------------------ plumbing
-
-    def _save(self, alarm: _Alarm, *, touch: bool = True) -> None:
-        """Write the instance; *touch* marks it updated now (a flush writes what it was)."""
-        if touch:
-            alarm.updated = self._clock.now()
-        doc = alarm.to_doc()
-        if len(self._reads) == 1:
-            # The rule reads one input and every message brings all of it: nothing to keep.
-            doc["inputs"] = {}
-        self._store.put(self.namespace, alarm.key, doc)
-        self._dirty.discard(alarm.key)
-
-    def close(self) -> None:
-        """Write what is not written yet: last values, notifications delivered since."""
-        with self._lock:
-            self._flush()
-
-    def _flush(self) -> None:
-        for key in list(self._dirty):
-            self._save(self._cache[key], touch=False)
 
     def _trace(self, kind: str, key: str | None, **detail: Any) -> None:
         if self._observer is None:
             return
         shown = None if key is None or self.model.key is None else key
-        self._observer.observe(TraceRecord(kind, self._clock.now(), shown, detail))
+        record = TraceRecord(kind, self._clock.now(), shown, detail)
+        if self._held is not None:
+            self._held.append(record)  # released when the evaluation's state is written
+        else:
+            self._observer.observe(record)
 
 
 def describe_document(
@@ -965,7 +1178,56 @@ def _property_name(node: ex.Expr) -> str:
 
 
 def _comparable(value: Any) -> bool:
-    return value is not ex.UNDEFINED and value is not None and not isinstance(value, dict | list)
+    return value is not ex.UNDEFINED and value is not None and not isinstance(value, (dict, list))
+
+
+def _reader(node: ex.Expr) -> Callable[[_Alarm, str | None], tuple[Any, str | None]]:
+    """How one side of the rule is read: a literal or an input attribute directly (what
+    ``expr`` does for them), anything else through the expression evaluator."""
+    if isinstance(node, ex.Literal):
+        constant = node.value
+        return lambda alarm, input_name: (constant, None)
+    if isinstance(node, ex.InputRef):
+        name, path = node.input_name, node.path
+
+        def attribute(alarm: _Alarm, input_name: str | None) -> tuple[Any, str | None]:
+            inputs = alarm.inputs
+            return (ex.lookup_path(inputs[name], path) if name in inputs else ex.UNDEFINED), None
+
+        return attribute
+    return lambda alarm, input_name: ex.evaluate_reporting(node, _Context(alarm, input_name))
+
+
+def compare(op: str) -> Callable[[Any, Any], bool]:
+    """``a <op> b`` is ``true`` in the expression language (:mod:`cloud.detectors.expr`),
+    for the six operators an alarm rule uses, without building an expression per message:
+    ordering holds between two numbers or two strings only; equality needs equal types
+    (numbers compare across int and float). The property tests hold it to ``expr``."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def equal(a: Any, b: Any) -> bool:
+        if number(a) and number(b):
+            return bool(a == b)
+        return type(a) is type(b) and bool(a == b)
+
+    def ordered(a: Any, b: Any) -> bool:
+        return (number(a) and number(b)) or (isinstance(a, str) and isinstance(b, str))
+
+    if op == "==":
+        return equal
+    if op == "!=":
+        return lambda a, b: not equal(a, b)
+    if op == ">":
+        return lambda a, b: ordered(a, b) and a > b
+    if op == ">=":
+        return lambda a, b: ordered(a, b) and a >= b
+    if op == "<":
+        return lambda a, b: ordered(a, b) and a < b
+    if op == "<=":
+        return lambda a, b: ordered(a, b) and a <= b
+    raise ValueError(f"not an alarm rule operator: {op!r}")
 
 
 def _shown(value: Any) -> str:

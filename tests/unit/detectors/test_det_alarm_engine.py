@@ -13,6 +13,7 @@ from cloud.adapters.local import InMemoryNotifier, InMemoryStateStore
 from cloud.detectors import ActionRequest, load_input
 from cloud.detectors.actions import LocalActionSink
 from cloud.detectors.alarms import (
+    CLAIM_S,
     AlarmEngine,
     AlarmStateError,
     NotificationLimiter,
@@ -286,17 +287,23 @@ def test_flapping_signal_is_limited_per_asset_and_counted() -> None:
 def test_what_a_crash_left_unsent_is_sent_once_after_restart() -> None:
     store, clock = InMemoryStateStore(), ManualClock()
     first = boiler(store=store, clock=clock)
-    first.engine._deliver = lambda alarm: None  # the process dies right after the write
+    first.engine._deliver = lambda alarm, ids: None  # the process dies right after the write
     first.send(temp(85))
     [pending] = store.get("alarms/boilerHigh", "b7")["pending"]
     assert (pending["kind"], pending["state"]) == ("ACTIVE", "ACTIVE")
     assert first.notified() == [] and first.sink.requests == []
     restarted = boiler(store=store, clock=clock)  # a new process over the same store
+    assert restarted.notified() == []  # its maker's claim still holds: it may be sending
+    clock.advance(CLAIM_S)
+    restarted.engine.tick()  # the claim lapsed: claimed here and sent
     assert restarted.notified() == ["ALARM_ACTIVE"]
     assert [r.event_name for r in restarted.sink.requests] == ["ACTIVE#1#a0"]
+    assert [e["action"] for _k, e in store.items("alarm-history/boilerHigh")] == ["STATE_CHANGE"]
     restarted.engine.close()
     assert store.get("alarms/boilerHigh", "b7")["pending"] == []
+    clock.advance(CLAIM_S)
     again = boiler(store=store, clock=clock)
+    again.engine.tick()
     assert again.notified() == [] and again.sink.requests == []
 
 
@@ -307,8 +314,11 @@ def test_a_request_handed_over_twice_is_sent_once() -> None:
     first.engine.put_message("BoilerInput", temp(85))  # sent; the document still lists it
     assert first.notified() == ["ALARM_ACTIVE"]
     assert store.get("alarms/boilerHigh", "b7")["pending"] != []
+    clock.advance(CLAIM_S)
     restarted = boiler(store=store, clock=clock, notifier=first.notifier)
+    assert restarted.engine.tick() == 0
     assert restarted.notified() == ["ALARM_ACTIVE"]  # the same one, not a second
+    assert len(list(store.items("alarm-history/boilerHigh"))) == 1  # its entry, once
 
 
 def test_a_reminder_due_during_downtime_fires_once_after_restart() -> None:
