@@ -347,6 +347,6 @@ class RulesRunner:
         for rule in self.rules:
             if not topic_matches(rule.statement.topic_filter, topic):
                 continue
-            output = evaluate(rule.statement, message)
+            output = evaluate(rule.statement, message, defer_encoding=True)
             if output is not None:
                 self.actions.run(rule, output, message)
