@@ -129,6 +129,7 @@ def _runner_main(
         spool,
         shared_spool=runners > 1,
         decode=wire_decoder.decode,  # as plantwatch up runs it
+        dumps=wire_decoder.dumps,
         archive=archive,
     )
     writer = None
@@ -354,6 +355,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
         clock,
         str(workdir / "spool.db"),
         decode=wire_decoder.decode,
+        dumps=wire_decoder.dumps,
         archive=getattr(args, "archive", False),
     )
     runner = RulesRunner("mqtt://127.0.0.1:1", load_rules(), batcher, clock)  # never connects
