@@ -38,9 +38,28 @@ from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
-from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, Sample, Telemetry, encode
+from edge.wire import (
+    MAX_PAYLOAD_BYTES,
+    NAME_RE,
+    DeviceStatus,
+    Sample,
+    Telemetry,
+    encode,
+    encode_status,
+    status_topic,
+)
 
 log = logging.getLogger("edge.agent")
+
+
+def agent_version() -> str:
+    """The installed plantwatch version, which the agent reports in its status."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("plantwatch")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+local"
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,10 @@ class AgentConfig:
     sampling_interval_s: float = 1.0
     status_path: str | None = None
     """Where the agent writes its status JSON once a second; default ``<queue_path>.status.json``."""
+    status_interval_s: float = 5.0
+    """How often (wall seconds) the agent publishes its status to ``dt/<app>/<site>/<sender>/status``
+    while connected; it also publishes on every connect, and its MQTT last will says
+    ``offline`` when the connection drops."""
     username: str | None = None
     """Broker credentials (``plantwatch up --auth``); IoT Core uses the mTLS certificate."""
     password: str | None = field(default=None, repr=False)
@@ -94,6 +117,8 @@ class AgentConfig:
             raise ConfigError("assets: at least one asset is required")
         if self.samples_per_message < 1:
             raise ConfigError("samples_per_message: expected an integer >= 1")
+        if not 0.5 <= self.status_interval_s <= 3600:
+            raise ConfigError("status_interval_s: expected seconds from 0.5 to 3600")
         if self.tls is not None:
             self.tls.check()
 
@@ -137,6 +162,10 @@ class Agent:
             ping_timeout_ms=config.ping_timeout_ms,
             operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
             remember=Path(f"{config.queue_path}.protocol"),
+            will=(
+                status_topic(config.site, config.sender),
+                encode_status(self._offline_status("connection lost")),
+            ),
             username=config.username,
             password=config.password,
         )
@@ -161,6 +190,7 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
+        self._closing = False
         self._last_progress = time.monotonic()
         self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
         self._register_defaults()
@@ -184,6 +214,7 @@ class Agent:
         if self._running:
             return
         self._running = True
+        self._closing = False
         # messages formed before a crash or restart and never acknowledged go first, same seq
         self._resend = [seq for seq, _asset in self.buffer.formed()]
         for name, target in (
@@ -245,6 +276,10 @@ class Agent:
                 if self.buffer.stats().depth == 0:
                     break
                 time.sleep(0.05)
+        # a clean DISCONNECT sends no last will, so the agent says it is offline itself,
+        # while its connection is still up, and says nothing after that
+        self._closing = True
+        self._publish_status(self._offline_status("stopped"), wait_s=1.0)
         self._running = False
         self._stopping.set()
         with self._wake:
@@ -380,6 +415,7 @@ class Agent:
             "connected",
             extra={"event": "connected", "protocol": self.transport.negotiated},
         )
+        self._publish_status()
         self._link_down.wait()
         self._drop_connection()
 
@@ -579,9 +615,70 @@ class Agent:
             self.clock.sleep(max(0.0, self.sampling_interval_s - (self.clock.now() - started)))
 
     def _status_loop(self) -> None:
+        published = time.monotonic()
         while self._running:
             self._write_status()
-            self._stopping.wait(1.0)
+            if time.monotonic() - published >= self.config.status_interval_s:
+                self._publish_status()
+                published = time.monotonic()
+            self._stopping.wait(min(1.0, self.config.status_interval_s))
+
+    def device_status(self) -> DeviceStatus:
+        """The status document the agent publishes (``online`` while connected)."""
+        stats = self.buffer.stats()
+        now = self.clock.now()
+        with self._lock:
+            counters = self._counters
+            connected = self._connection is not None
+            return DeviceStatus(
+                site=self.config.site,
+                sender=self.config.sender,
+                state="online" if connected else "offline",
+                interval_s=self.config.status_interval_s,
+                assets=self.config.assets,
+                agent_version=agent_version(),
+                protocol=self.transport.negotiated,
+                queue_depth=stats.depth,
+                queue_bytes=stats.bytes,
+                oldest_age_s=(
+                    round(max(0.0, now - stats.oldest_enq), 3)
+                    if stats.oldest_enq is not None
+                    else None
+                ),
+                sent=stats.sent,
+                dropped=stats.dropped,
+                refused=counters.refused,
+                connects=counters.connects,
+                last_error=counters.last_error,
+                ts_ms=int(now * 1000),
+            )
+
+    def _offline_status(self, reason: str) -> DeviceStatus:
+        return DeviceStatus(
+            site=self.config.site,
+            sender=self.config.sender,
+            state="offline",
+            interval_s=self.config.status_interval_s,
+            assets=self.config.assets,
+            agent_version=agent_version(),
+            reason=reason,
+        )
+
+    def _publish_status(self, status: DeviceStatus | None = None, wait_s: float = 0.0) -> None:
+        """Publish the status (QoS 1); best effort: a lost one is followed by the next."""
+        with self._lock:
+            connection = self._connection
+        if connection is None or (status is None and self._closing):
+            return
+        try:
+            status = status or self.device_status()
+            future, _packet_id = connection.publish(
+                status.topic, encode_status(status), mqtt.QoS.AT_LEAST_ONCE
+            )
+            if wait_s:
+                future.result(wait_s)
+        except Exception as exc:
+            log.debug("status publish: %s", exc)
 
     def _write_status(self) -> None:
         try:

@@ -65,6 +65,7 @@ _AGENT_KEYS = {
     "backoff_max_s",
     "sampling_interval_s",
     "status_path",
+    "status_interval_s",
     "shutdown_timeout_s",
 }
 

@@ -85,9 +85,12 @@ class CrtTransport:
         connect_timeout_ms: int = 3000,
         operation_timeout_ms: int = 10000,
         remember: Path | None = None,
+        will: tuple[str, bytes] | None = None,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
+        """*will* is ``(topic, payload)``: the broker publishes it (QoS 1) for this client
+        when its connection drops without a DISCONNECT."""
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
         self.endpoint = parse_endpoint(url)
@@ -97,6 +100,7 @@ class CrtTransport:
         self.ping_timeout_ms = ping_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
         self.operation_timeout_ms = operation_timeout_ms
+        self.will = will
         self.username = username
         self._password = password
         self._plain_username = username is not None and not self.endpoint.host.endswith(
@@ -170,6 +174,9 @@ class CrtTransport:
             reconnect_max_timeout_secs=2,
             socket_options=self._socket_options(),
             on_connection_interrupted=lambda connection, error, **_: on_interrupted(error),
+            will=mqtt.Will(self.will[0], mqtt.QoS.AT_LEAST_ONCE, self.will[1], False)
+            if self.will
+            else None,
             username=self.username,
             password=self._password,
             disable_metrics=self._plain_username,
@@ -199,6 +206,11 @@ class CrtTransport:
                 connect_options=mqtt5.ConnectPacket(
                     client_id=self.client_id,
                     keep_alive_interval_sec=self.keep_alive_s,
+                    will=mqtt5.PublishPacket(
+                        topic=self.will[0], payload=self.will[1], qos=mqtt5.QoS.AT_LEAST_ONCE
+                    )
+                    if self.will
+                    else None,
                     username=self.username,
                     password=self._password,
                 ),

@@ -20,6 +20,10 @@ MAX_PAYLOAD_BYTES = 128 * 1024
 """AWS IoT Core rejects larger publishes."""
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
+STATUS_FILTER = f"dt/{APP}/+/+/status"
+STATUS_STATES = ("online", "offline")
+MAX_STATUS_BYTES = 8 * 1024
+"""A status document is a few hundred bytes; anything larger is refused, not stored."""
 
 TS_MIN_MS = 946_684_800_000
 """2000-01-01T00:00:00Z: the earliest sample time accepted, in epoch milliseconds."""
@@ -39,6 +43,11 @@ SENSOR_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 def telemetry_topic(site: str, asset: str) -> str:
     return f"dt/{APP}/{_name(site, 'site')}/{_name(asset, 'asset')}/telemetry"
+
+
+def status_topic(site: str, sender: str) -> str:
+    """Where an agent publishes its own status: ``dt/<app>/<site>/<sender>/status``."""
+    return f"dt/{APP}/{_name(site, 'site')}/{_name(sender, 'sender')}/status"
 
 
 def parse_telemetry_topic(topic: str) -> tuple[str, str]:
@@ -197,6 +206,177 @@ def _sample(raw: object, index: int) -> Sample:
                 reason="out_of_range",
             )
     return Sample(ts_ms=ts, values=values)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """An agent's health as it publishes it on its status topic (and as its last will).
+
+    ``state`` is ``online`` while the agent is connected; ``offline`` is what the agent says
+    when it stops cleanly and what the broker publishes for it (the MQTT last will) when
+    its connection drops. ``interval_s`` is how often the next status will come, so a
+    reader can tell a silent device from a slow one.
+    """
+
+    site: str
+    sender: str
+    state: str
+    interval_s: float
+    assets: tuple[str, ...] = ()
+    agent_version: str = ""
+    protocol: str | None = None
+    queue_depth: int = 0
+    queue_bytes: int = 0
+    oldest_age_s: float | None = None
+    sent: int = 0
+    dropped: int = 0
+    refused: int = 0
+    connects: int = 0
+    last_error: str | None = None
+    reason: str | None = None
+    """Why the agent is offline: ``stopped`` or ``connection lost`` (the last will)."""
+    ts_ms: int | None = None
+    """When the agent made the document (its clock); the last will carries none."""
+
+    @property
+    def topic(self) -> str:
+        return status_topic(self.site, self.sender)
+
+
+_STATUS_COUNTERS = ("queue_depth", "queue_bytes", "sent", "dropped", "refused", "connects")
+_STATUS_TEXT_MAX = 500
+
+
+def encode_status(status: DeviceStatus) -> bytes:
+    doc: dict[str, object] = {
+        "v": SCHEMA_VERSION,
+        "site": status.site,
+        "sender": status.sender,
+        "state": status.state,
+        "interval_s": status.interval_s,
+        "assets": list(status.assets),
+        "agent_version": status.agent_version,
+        "protocol": status.protocol,
+        "oldest_age_s": status.oldest_age_s,
+        "last_error": _clip(status.last_error),
+        "reason": status.reason,
+        "ts": status.ts_ms,
+    }
+    doc.update({name: getattr(status, name) for name in _STATUS_COUNTERS})
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatus:
+    """Parse and validate a status document; with *topic*, its site and sender must match."""
+    if len(payload) > MAX_STATUS_BYTES:
+        raise WireFormatError(
+            f"status is {len(payload)} bytes; the limit is {MAX_STATUS_BYTES}", reason="oversize"
+        )
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
+    if not isinstance(doc, dict):
+        raise WireFormatError("status: expected a JSON object", reason="bad_schema")
+    if doc.get("v") != SCHEMA_VERSION:
+        raise WireFormatError(
+            f"v: expected {SCHEMA_VERSION}, got {_short(doc.get('v'))}",
+            reason="unsupported_version",
+        )
+    site, sender = _field_name(doc, "site"), _field_name(doc, "sender")
+    if topic is not None:
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[:2] != ["dt", APP] or parts[4] != "status":
+            raise WireFormatError(
+                f"topic {topic!r}: expected dt/{APP}/<site>/<sender>/status", reason="bad_topic"
+            )
+        if (parts[2], parts[3]) != (site, sender):
+            raise WireFormatError(
+                f"site/sender {site}/{sender}: the topic says {parts[2]}/{parts[3]}",
+                reason="bad_topic",
+            )
+    state = doc.get("state")
+    if state not in STATUS_STATES:
+        raise WireFormatError(
+            f"state: expected one of {', '.join(STATUS_STATES)}, got {_short(state)}",
+            reason="bad_schema",
+        )
+    interval = doc.get("interval_s")
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        raise WireFormatError(
+            f"interval_s: expected a number of seconds, got {_short(interval)}",
+            reason="bad_schema",
+        )
+    if not 0.1 <= interval <= 86400:
+        raise WireFormatError(
+            f"interval_s: {_short(interval)} is out of range; expected 0.1 to 86400",
+            reason="out_of_range",
+        )
+    assets = doc.get("assets", [])
+    if not isinstance(assets, list) or len(assets) > 1000:
+        raise WireFormatError("assets: expected an array of names", reason="bad_schema")
+    counters = {}
+    for name in _STATUS_COUNTERS:
+        value = doc.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+            raise WireFormatError(
+                f"{name}: expected an integer 0 to {MAX_SEQ}, got {_short(value)}",
+                reason="bad_schema",
+            )
+        counters[name] = value
+    ts = doc.get("ts")
+    if ts is not None and (
+        isinstance(ts, bool) or not isinstance(ts, int) or not TS_MIN_MS <= ts < TS_MAX_MS
+    ):
+        raise WireFormatError(
+            f"ts: expected epoch milliseconds or null, got {_short(ts)}", reason="bad_timestamp"
+        )
+    age = doc.get("oldest_age_s")
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age)
+    ):
+        raise WireFormatError(
+            f"oldest_age_s: expected seconds or null, got {_short(age)}", reason="bad_schema"
+        )
+    return DeviceStatus(
+        site=site,
+        sender=sender,
+        state=state,
+        interval_s=float(interval),
+        assets=tuple(_asset_name(a) for a in assets),
+        agent_version=_text(doc, "agent_version") or "",
+        protocol=_text(doc, "protocol"),
+        oldest_age_s=None if age is None else float(age),
+        last_error=_text(doc, "last_error"),
+        reason=_text(doc, "reason"),
+        ts_ms=ts,
+        **counters,
+    )
+
+
+def _text(doc: Mapping[str, object], key: str) -> str | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _STATUS_TEXT_MAX:
+        raise WireFormatError(
+            f"{key}: expected a string of at most {_STATUS_TEXT_MAX} characters or null",
+            reason="bad_schema",
+        )
+    return value
+
+
+def _clip(text: str | None) -> str | None:
+    return text if text is None or len(text) <= _STATUS_TEXT_MAX else text[:_STATUS_TEXT_MAX]
+
+
+def _asset_name(value: object) -> str:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise WireFormatError(
+            f"assets[]: expected a name matching {NAME_RE.pattern}, got {_short(value)}",
+            reason="bad_schema",
+        )
+    return value
 
 
 def batch_samples(

@@ -1,8 +1,9 @@
 """``plantwatch bench skab``: the SKAB protocol on every labelled CSV under ``--dataset``.
 
 Per file: train on the first ``--train-rows`` rows (400), then score every row with the
-model and the alarm-episode rules (:mod:`cloud.inference.episodes`): no label of the
-file is read until its predictions are made. One configuration for every file, no per-file
+model and its alarm rules through :class:`cloud.inference.monitor.Monitor`, the stage the
+scheduler and streaming run (:mod:`cloud.inference.episodes`): no label of the file is
+read until its predictions are made. One configuration for every file, no per-file
 setting. The predicted changepoints are the rows where an alarm is raised or cleared and
 where a move starts or stops (:mod:`cloud.inference.changes`). Reports micro-averaged
 F1/FAR/MAR over the scored rows and NAB standard/LowFP/LowFN with SKAB's leaderboard
@@ -12,7 +13,8 @@ default window (see :mod:`cloud.inference.evaluation`).
 
 ``--cv`` runs the selection protocol instead (:mod:`cloud.bench.skab_cv`).
 
-The configuration below was chosen by that protocol (worst fold and mean across folds of
+The model configuration below and the alarm rules every model trains with by default
+(``DEFAULT_ALARM``) were chosen by that protocol (worst fold and mean across folds of
 valve1 leave-one-file-out, the simulator's SKAB-shaped fault set and the anomaly-free
 file), not by the best total on valve1; ``docs/model.md`` has the figures.
 """
@@ -21,19 +23,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloud.cli.output import print_report, stderr
+from cloud.inference.episodes import DEFAULT_ALARM
 from edge.cliargs import int_range, non_negative_int, positive_float, positive_int
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from cloud.inference.changes import ChangeResult
+    from cloud.inference.episodes import AlarmConfig
     from cloud.inference.evaluation import NabTally, PointCounts
+    from cloud.inference.model import Model
 
 SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "smoothing": 15,
@@ -46,19 +50,9 @@ SKAB_CONFIG_FIELDS: dict[str, Any] = {
     "max_modes": 1,
     "outlier_z": None,  # the protocol's training rows are normal: keep their tails
 }
-SKAB_EPISODE_FIELDS: dict[str, Any] = {
-    "raise_rows": 8,
-    "clear_rows": 12,
-    "end_back": 0.3,
-    "end_rows": 20,
-    "settle_rows": 60,
-}
-SKAB_CHANGE_FIELDS: dict[str, Any] = {
-    "window_rows": 20,
-    "quantile": 0.999,
-    "margin": 2.0,
-    "hold_rows": 3,
-}
+SKAB_EPISODE_FIELDS: dict[str, Any] = asdict(DEFAULT_ALARM.episodes)
+"""The alarm rules a model trains with by default (``cloud.inference.episodes``)."""
+SKAB_CHANGE_FIELDS: dict[str, Any] = asdict(DEFAULT_ALARM.changes)
 LABELS = ("anomaly", "changepoint")
 PUBLISHED_BEST = {"f1": 0.78, "far_pct": 13.55, "nab_standard": 32.42}
 """SKAB's leaderboard (all groups, 60 s window): best F1/FAR (Conv-AE), best NAB (MSCRED)."""
@@ -127,17 +121,6 @@ class Experiment:
         sensors = self.frame.drop(columns=[c for c in LABELS if c in self.frame.columns])
         sensors.index = pd.DatetimeIndex(sensors.index).tz_localize("UTC")
         return sensors
-
-
-@dataclass
-class Prepared:
-    """A file's model output before the alarm rules: whitened deviations (1 = threshold)."""
-
-    deviations: np.ndarray
-    modes: np.ndarray
-    differenced: list[str]
-    warmup: int
-    """Leading rows whose moving mean is not yet full (left out of calibration)."""
 
 
 @dataclass
@@ -213,62 +196,47 @@ def _zero_nab() -> NabTally:
     return NabTally.zero()
 
 
-def prepare(sensors: pd.DataFrame, train_rows: int, model_fields: Mapping[str, Any]) -> Prepared:
-    """Train on the head of *sensors* and score the whole series as one (the moving mean
-    of the first scored rows needs the head's sensor values, as in streaming)."""
-    import numpy as np
+def alarm_config(
+    episode_fields: Mapping[str, Any] = SKAB_EPISODE_FIELDS,
+    change_fields: Mapping[str, Any] = SKAB_CHANGE_FIELDS,
+) -> AlarmConfig:
+    from cloud.inference.changes import ChangeConfig
+    from cloud.inference.episodes import AlarmConfig, EpisodeConfig
 
+    return AlarmConfig(EpisodeConfig(**episode_fields), ChangeConfig(**change_fields))
+
+
+def train_head(
+    sensors: pd.DataFrame,
+    train_rows: int,
+    model_fields: Mapping[str, Any] = SKAB_CONFIG_FIELDS,
+    alarm: AlarmConfig = DEFAULT_ALARM,
+) -> Model:
+    """The model of one file, trained on its head as ``plantwatch model train`` would (the
+    alarm rules' change limit is set on the same rows)."""
     from cloud.inference.model import TrainConfig, train
 
-    config = TrainConfig(**model_fields)
-    model = train(sensors.iloc[:train_rows], config)
-    _, x, _ = model.prepare(sensors)
-    y, factor, _ = model.features(x)
-    w, modes = model.deviations(y, factor)
-    return Prepared(
-        w / np.sqrt(model.threshold),
-        modes,
-        list(model.info["differenced"]),
-        int(config.smoothing) - 1 + (config.difference_lag if model.differenced.any() else 0),
-    )
+    return train(sensors.iloc[:train_rows], TrainConfig(**model_fields, alarm=alarm))
 
 
-def track(prepared: Prepared, train_rows: int, episode_fields: Mapping[str, Any]) -> Detection:
-    """The alarm-episode rules over the whole series; predictions of the scored rows
-    (changepoints: alarm edges only, see :func:`with_changes`)."""
+def watch(
+    model: Model, sensors: pd.DataFrame, train_rows: int, alarm: AlarmConfig | None = None
+) -> Detection:
+    """Score the whole series as one, as the scheduler and streaming do (the moving mean of
+    the first scored rows needs the head's rows), with the model's alarm rules or
+    *alarm* (which must use the same change test); predictions of the rows after the
+    head."""
     import numpy as np
 
-    from cloud.inference.episodes import EpisodeConfig, EpisodeTracker
     from cloud.inference.evaluation import changepoints_from_alarms
+    from cloud.inference.monitor import Monitor
 
-    result = EpisodeTracker(EpisodeConfig(**episode_fields)).run(
-        prepared.deviations, prepared.modes
-    )
-    anomaly = result.alarm[train_rows:].astype(np.int8)
-    ratio = result.ratio[train_rows:]
+    out = Monitor(model, alarm).score(sensors)
+    anomaly = out.result.prediction[train_rows:].astype(np.int8)
     edges = changepoints_from_alarms(anomaly)
-    return Detection(anomaly, edges, ratio / (1.0 + ratio), edges)
-
-
-def changes(prepared: Prepared, train_rows: int, change_fields: Mapping[str, Any]) -> ChangeResult:
-    """Where moves start and stop over the whole series; the change statistic's limit is
-    set on the training head."""
-    from cloud.inference.changes import ChangeConfig, ChangeDetector
-
-    config = ChangeConfig(**change_fields)
-    head = prepared.deviations[min(prepared.warmup, train_rows // 4) : train_rows]
-    return ChangeDetector.fit(head, config).run(prepared.deviations)
-
-
-def with_changes(detection: Detection, change_points: np.ndarray) -> Detection:
-    """*detection* whose changepoints also mark where moves start and stop."""
-    import numpy as np
-
+    moves = out.changepoint[train_rows:]
     return Detection(
-        detection.anomaly,
-        np.maximum(detection.alarm_edges, change_points).astype(np.int8),
-        detection.score,
-        detection.alarm_edges,
+        anomaly, np.maximum(edges, moves).astype(np.int8), out.result.score[train_rows:], edges
     )
 
 
@@ -280,10 +248,10 @@ def detect(
     change_fields: Mapping[str, Any] = SKAB_CHANGE_FIELDS,
 ) -> Detection:
     """The whole detector on one series of sensor columns (no labels)."""
-    prepared = prepare(sensors, train_rows, model_fields)
-    moves = changes(prepared, train_rows, change_fields)
-    detection = track(prepared, train_rows, episode_fields)
-    return with_changes(detection, moves.changepoint[train_rows:])
+    model = train_head(
+        sensors, train_rows, model_fields, alarm_config(episode_fields, change_fields)
+    )
+    return watch(model, sensors, train_rows)
 
 
 def tally(experiment: Experiment, detection: Detection, train_rows: int, window_s: float) -> Tally:
@@ -381,12 +349,9 @@ def run(args: argparse.Namespace) -> int:
     experiments = [read_experiment(p, root, args.train_rows) for p in labelled]
     total, groups, frames = Tally(), {}, []
     for exp in experiments:
-        prepared = prepare(exp.sensors(), args.train_rows, SKAB_CONFIG_FIELDS)
-        moves = changes(prepared, args.train_rows, SKAB_CHANGE_FIELDS)
-        detection = with_changes(
-            track(prepared, args.train_rows, SKAB_EPISODE_FIELDS),
-            moves.changepoint[args.train_rows :],
-        )
+        sensors = exp.sensors()
+        model = train_head(sensors, args.train_rows)
+        detection = watch(model, sensors, args.train_rows)
         file_tally = tally(exp, detection, args.train_rows, args.window_s)
         total += file_tally
         groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
@@ -394,7 +359,8 @@ def run(args: argparse.Namespace) -> int:
         stderr.print(
             f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
             f"alarm edges={int(detection.alarm_edges.sum())} "
-            f"changepoints={int(detection.changepoint.sum())} differenced={prepared.differenced}"
+            f"changepoints={int(detection.changepoint.sum())} "
+            f"differenced={model.info['differenced']}"
         )
         frames.append(_prediction_frame(exp, detection, args.train_rows))
     if args.predictions:

@@ -42,13 +42,12 @@ from cloud.bench.skab import (
     SKAB_EPISODE_FIELDS,
     Experiment,
     Tally,
-    changes,
+    alarm_config,
     find_files,
-    prepare,
     read_experiment,
     tally,
-    track,
-    with_changes,
+    train_head,
+    watch,
 )
 from cloud.cli.output import Column, print_fields, print_json, print_table, stderr
 
@@ -56,10 +55,17 @@ MODEL_GRID: dict[str, tuple[Any, ...]] = {"threshold_margin": (2.0, 2.5)}
 EPISODE_GRID: dict[str, tuple[Any, ...]] = {
     "raise_rows": (8, 12),
     "clear_rows": (12, 24),
-    "end_back": (None, 0.3, 0.5),
-    "end_rows": (20, 30),
+    "end_back": (None, 0.3),
+    "clear_settle_rows": (0, 100),
+    "turn_cos": (None, 0.0),
 }
-CHANGE_GRID: dict[str, tuple[Any, ...]] = {"window_rows": (10, 20)}
+CHANGE_GRID: dict[str, tuple[Any, ...]] = {"window_rows": (20,)}
+UNUSED_UNLESS: dict[str, tuple[str, Any]] = {
+    "settle_guard": ("clear_settle_rows", 0),
+    "turn_size": ("turn_cos", None),
+    "turn_still": ("turn_cos", None),
+}
+"""Episode settings that change nothing while another one has the value given."""
 GOALS = {"f1": 0.85, "nab_standard": 35.0, "far_pct": 10.0}
 SIMULATOR_GROUP = "simulator"
 
@@ -99,14 +105,16 @@ def settings(
     episode_grid: Mapping[str, Iterable[Any]] = EPISODE_GRID,
     change_grid: Mapping[str, Iterable[Any]] = CHANGE_GRID,
 ) -> list[Setting]:
-    """Every combination, without duplicates that cannot differ (``end_rows`` only
-    matters when the fault-ended rule is on)."""
+    """Every combination, without duplicates that cannot differ (:data:`UNUSED_UNLESS`:
+    the guard of settling after a clear means nothing without it, nor the size of a turn
+    without the turn rule)."""
     episodes: list[tuple[tuple[str, Any], ...]] = []
     seen = set()
     for combo in _product(episode_grid):
         fields = dict(combo)
-        if fields.get("end_back", 1) is None:
-            fields.pop("end_rows", None)
+        for name, (other, off) in UNUSED_UNLESS.items():
+            if fields.get(other, SKAB_EPISODE_FIELDS[other]) == off:
+                fields.pop(name, None)
         key = tuple(sorted(fields.items(), key=lambda kv: kv[0]))
         if key not in seen:
             seen.add(key)
@@ -201,25 +209,20 @@ def _slices(whole: Experiment, rows: int) -> list[Experiment]:
 def evaluate(
     found: list[Experiment], grid: list[Setting], train_rows: int, window_s: float
 ) -> list[list[Tally]]:
-    """``tallies[setting][experiment]``: each model is trained once per experiment, each
-    alarm and change rule run once per model."""
+    """``tallies[setting][experiment]``: one model per experiment and model setting
+    (trained on the head as the product trains), each setting's alarm rules run on it
+    through the monitor the scheduler and streaming use."""
     tallies: list[list[Tally]] = [[] for _ in grid]
     for done, exp in enumerate(found):
         sensors = exp.sensors()
-        prepared, tracked, changed = {}, {}, {}
+        models = {}
         for i, setting in enumerate(grid):
             model_fields, episode_fields, change_fields = setting.fields()
-            if setting.model not in prepared:
-                prepared[setting.model] = prepare(sensors, train_rows, model_fields)
-            p = prepared[setting.model]
-            if (setting.model, setting.changes) not in changed:
-                changed[setting.model, setting.changes] = changes(p, train_rows, change_fields)
-            moves = changed[setting.model, setting.changes]
-            if (setting.model, setting.episodes) not in tracked:
-                tracked[setting.model, setting.episodes] = track(p, train_rows, episode_fields)
-            detection = with_changes(
-                tracked[setting.model, setting.episodes], moves.changepoint[train_rows:]
-            )
+            alarm = alarm_config(episode_fields, change_fields)
+            key = (setting.model, setting.changes)
+            if key not in models:
+                models[key] = train_head(sensors, train_rows, model_fields, alarm)
+            detection = watch(models[key], sensors, train_rows, alarm)
             tallies[i].append(tally(exp, detection, train_rows, window_s))
         if (done + 1) % 10 == 0 or done + 1 == len(found):
             stderr.print(f"scored {done + 1}/{len(found)} experiments x {len(grid)} settings")
@@ -354,8 +357,9 @@ def _shipped_index(grid: list[Setting]) -> int | None:
         if fields[0] != shipped[0]:
             continue
         episode_keys = set(own[1])
-        if SKAB_EPISODE_FIELDS.get("end_back") is None:
-            episode_keys.discard("end_rows")
+        for name, (other, off) in UNUSED_UNLESS.items():
+            if SKAB_EPISODE_FIELDS.get(other) == off:
+                episode_keys.discard(name)
         if all(fields[1][k] == shipped[1].get(k) for k in episode_keys) and all(
             fields[2][k] == shipped[2].get(k) for k in own[2]
         ):

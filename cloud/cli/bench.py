@@ -27,6 +27,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "train": ("cloud.bench.train", "model training time and scoring rows/s"),
     "detectors": ("cloud.bench.detectors", "detector engine inputs/s"),
     "shadow": ("cloud.bench.shadow", "local shadow service updates/s"),
+    "dashboard": ("cloud.bench.dashboard", "CPU the web dashboard adds to an idle plantwatch up"),
     "archive": (
         "cloud.bench.archive",
         "archive writes/s, a query over 10M readings, ingest with the archive on and off",

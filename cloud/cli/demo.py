@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from cloud.cli import status
 from edge.cliargs import non_negative_int, positive_float
+from edge.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the summary as one JSON document"
     )
+    from cloud.cli.up import add_dashboard_arguments
+
+    add_dashboard_arguments(parser, free_port=True)
+    parser.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="after the story, keep serving the dashboard over its files until Ctrl-C",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from cloud.cli.output import print_json
+    from cloud.cli.up import dashboard_config
     from cloud.runtime.demo import DemoOptions, run_demo
 
+    dashboard = dashboard_config(args)
+    if args.keep_open and dashboard is None:
+        raise UserError("--keep-open serves the dashboard; it cannot go with --no-dashboard")
     temporary = args.out is None
     out = args.out or Path(tempfile.mkdtemp(prefix="plantwatch-demo-"))
     options = DemoOptions(
@@ -67,12 +81,41 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.json,
         streaming=args.streaming,
         keep_files=not temporary or args.keep,
+        dashboard=dashboard,
     )
     try:
         summary = run_demo(options)
+        if args.keep_open:
+            _keep_open(out, dashboard, summary.get("dashboard"))
     finally:
         if temporary and not args.keep:
             shutil.rmtree(out, ignore_errors=True)
     if args.json:
         print_json(summary)
     return status.SUCCESS if summary["story_complete"] else status.FAILED
+
+
+def _keep_open(out: Path, config: Any, url: str | None) -> None:
+    """Serve the finished demo's folder on the same address until SIGINT or SIGTERM."""
+    import dataclasses
+    import signal
+    import threading
+    from urllib.parse import urlparse
+
+    from cloud.cli.output import stderr
+    from cloud.dashboard.server import DashboardServer
+
+    port = urlparse(url).port if url else config.port
+    server = DashboardServer(out, dataclasses.replace(config, port=port or 0)).start()
+    stderr.print(
+        f"dashboard: still serving {server.url} over {out}; Ctrl-C to stop",
+        markup=False,
+        soft_wrap=True,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        done.wait()
+    finally:
+        server.stop()

@@ -21,6 +21,7 @@ from edge.errors import NotFoundError, PlantwatchError, UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cloud.cli.demo", "run the whole story on one machine in accelerated time"),
     "up": ("cloud.cli.up", "run the local stack (broker, rules, batcher, scheduler, detectors)"),
+    "dashboard": ("cloud.cli.dashboard", "serve the web dashboard over a data directory"),
     "edge": ("edge.cli", "run or inspect the device agent"),
     "sim": ("simulator.cli", "generate history, run a simulated fleet, replay datasets"),
     "rules": ("cloud.cli.rules", "evaluate and check IoT topic-rule SQL"),

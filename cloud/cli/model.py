@@ -1,4 +1,4 @@
-"""``plantwatch model train|evaluate|list|describe``: L4E datasets in, versioned models out."""
+"""``plantwatch model train|evaluate|list|describe|health|push``: L4E datasets in, versioned models out."""
 
 from __future__ import annotations
 
@@ -90,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="most operating modes to find; 1 = one mode (default 4)",
     )
+    train.add_argument(
+        "--no-alarm-rules",
+        action="store_true",
+        help="predict row by row (anomaly_score > 0.5) instead of with alarm episodes "
+        "(raise, hold, and end at a new operating point; see docs/model.md)",
+    )
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -120,6 +126,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _common(describe)
     describe.add_argument("name", help="model name")
+
+    health = sub.add_parser(
+        "health",
+        help="per asset: anomaly rate per day, input drift, retrain suggestion",
+        description="Model health in production, from a data directory: per asset, the share"
+        " of anomalous results per day and each sensor's input drift (population stability"
+        " index of the recent input CSVs against the training distribution). Suggests"
+        " retraining when a sensor's PSI or the latest day's anomaly rate reaches its"
+        " threshold. Reads only.",
+    )
+    _common(health)
+    health.add_argument(
+        "--model", help="model to judge against (default: the scheduler's, or the only one)"
+    )
+    health.add_argument(
+        "--window-hours",
+        type=float_range(1 / 60, 24 * 365, what="hours from 1/60 to 8760"),
+        default=24.0,
+        help="recent input compared with the training data, ending at the newest input "
+        "file (default 24)",
+    )
+    health.add_argument(
+        "--psi-threshold",
+        type=float_range(0.01, 10, what="a PSI from 0.01 to 10"),
+        default=0.25,
+        help="suggest retraining at this PSI or more (default 0.25: a significant shift)",
+    )
+    health.add_argument(
+        "--rate-threshold",
+        type=float_range(0.0001, 1, what="a share from 0.0001 to 1"),
+        default=0.2,
+        help="suggest retraining when the latest day's anomaly rate reaches this (default 0.2)",
+    )
 
     push = sub.add_parser(
         "push",
@@ -175,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
                 empty=f"no models found in {registry.where}",
             )
         return 0
+    if args.action == "health":
+        return _health(args)
     if args.action == "describe":
         document = registry.describe(args.name)
         if args.json:
@@ -183,6 +224,21 @@ def run(args: argparse.Namespace) -> int:
             _print_description(document)
         return 0
     return _evaluate(args, registry)
+
+
+def _config_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """One line per setting; the alarm rules one line per part, as ``name=value`` pairs."""
+    fields: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            for part, settings in value.items():
+                text = settings
+                if isinstance(settings, dict):
+                    text = ", ".join(f"{k}={v}" for k, v in settings.items())
+                fields[f"config {key}.{part}"] = text
+        else:
+            fields[f"config {key}"] = value
+    return fields
 
 
 def _push(args: argparse.Namespace, local: Any) -> int:
@@ -222,15 +278,67 @@ def _print_description(document: dict[str, Any]) -> None:
         "versions": ", ".join(f"v{v}" for v in document["Versions"]),
         "template": "yes" if document.get("Template") else "no",
         "sensors": ", ".join(document["Sensors"]),
-        **{f"config {k}": v for k, v in (document.get("Config") or {}).items()},
-        **{f"info {k}": v for k, v in info.items()},
+        **_config_fields(document.get("Config") or {}),
+        **{f"info {k}": v for k, v in info.items() if k != "profile"},
     }
+    if "profile" in info:
+        fields["info profile"] = (
+            f"training distribution of {len(info['profile'])} sensors (`model health` drift)"
+        )
     print_fields(fields)
     evaluation = document.get("Evaluation")
     if evaluation:
         print_line()
         labelled = evaluation.get("model_quality") != "CANNOT_DETERMINE_QUALITY"
         _print_evaluation(evaluation, labelled=labelled)
+
+
+def _health(args: argparse.Namespace) -> int:
+    from cloud.dashboard.model_health import HealthOptions, model_health
+    from cloud.dashboard.queries import DataView
+
+    options = HealthOptions(
+        model=args.model,
+        window_s=args.window_hours * 3600,
+        psi_threshold=args.psi_threshold,
+        rate_threshold=args.rate_threshold,
+    )
+    doc = model_health(DataView(args.data), options)
+    if args.json:
+        print_json(doc)
+        return 0
+    rows = [
+        {
+            "asset": a["key"],
+            "rate": "" if a["latest_anomaly_rate"] is None else f"{a['latest_anomaly_rate']:.1%}",
+            "psi": "" if a["max_psi"] is None else f"{a['max_psi']:.3f}",
+            "drifted": ", ".join(
+                s["sensor"]
+                for s in a["drift"]
+                if s["psi"] is not None and s["psi"] >= args.psi_threshold
+            ),
+            "retrain": "yes" if a["retrain"] else "no",
+            "why": "; ".join(a["reasons"]) or (a["note"] or ""),
+        }
+        for a in doc["assets"]
+    ]
+    print_line(
+        f"model {doc['model'] or '(none)'}: PSI threshold {args.psi_threshold:g}, "
+        f"anomaly-rate threshold {args.rate_threshold:.0%}, window {args.window_hours:g} h"
+    )
+    print_table(
+        rows,
+        [
+            Column("asset", "asset"),
+            Column("anomaly rate (last day)", "rate", "right"),
+            Column("max PSI", "psi", "right"),
+            Column("drifted sensors", "drifted"),
+            Column("retrain", "retrain"),
+            Column("why", "why"),
+        ],
+        empty="no assets with results or input files found",
+    )
+    return 0
 
 
 def _slice(frame: Any, start: Any, end: Any) -> Any:
@@ -257,6 +365,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
         difference=args.difference,
         threshold_margin=args.threshold_margin,
         max_modes=args.max_modes,
+        **({"alarm": None} if args.no_alarm_rules else {}),
     )
     job = TrainJob(
         dataset=Path(args.dataset),
@@ -391,6 +500,7 @@ def _print_evaluation(evaluation: dict[str, Any], *, labelled: bool) -> None:
 def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     from cloud.inference.dataset import load_dataset, load_labels
     from cloud.inference.evaluation import evaluate
+    from cloud.inference.monitor import Monitor
     from edge.errors import UserError
 
     model = registry.load(args.name, args.version)
@@ -409,7 +519,7 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
             raise UserError(f"{args.dataset}: no rows in the evaluation range")
         bar.advance()
         bar.stage(f"model evaluate {args.name}: scoring {len(frame):,} rows")
-        result = model.score(frame)
+        result = Monitor(model).score(frame).result  # as the scheduler predicts
         bar.advance()
     document = evaluate(
         result.index,

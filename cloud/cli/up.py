@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
@@ -118,6 +119,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-asset notification budget; alerts over it are counted, not sent"
         " (default: %(default)s)",
     )
+    add_dashboard_arguments(parser)
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser, *, free_port: bool = False) -> None:
+    """The dashboard options ``up`` and ``demo`` share (the demo serves on a free port)."""
+    default = "0 (a free port)" if free_port else "8600, or a free port when 8600 is busy"
+    parser.add_argument(
+        "--dashboard-port",
+        type=port,
+        default=0 if free_port else None,
+        metavar="PORT",
+        help=f"web dashboard port; 0 picks a free one (default {default})",
+    )
+    parser.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="web dashboard bind address (default 127.0.0.1); anything else needs --auth, "
+        "and then asks for HTTP Basic auth as plantwatch-operator",
+    )
+    parser.add_argument(
+        "--no-dashboard", action="store_true", help="do not serve the web dashboard"
+    )
+    parser.add_argument(
+        "--alarm-actions",
+        action="store_true",
+        help="let the dashboard acknowledge and snooze alarms (read-only otherwise)",
+    )
+
+
+def dashboard_config(args: argparse.Namespace) -> Any:
+    """The DashboardConfig the options ask for, or None with --no-dashboard."""
+    if args.no_dashboard:
+        return None
+    from cloud.dashboard.server import DEFAULT_PORT, DashboardConfig
+
+    chosen = args.dashboard_port
+    config = DashboardConfig(
+        host=args.dashboard_host,
+        port=DEFAULT_PORT if chosen is None else chosen,
+        alarm_actions=args.alarm_actions,
+        any_port_if_busy=chosen is None,
+    )
+    if not getattr(args, "auth", False):
+        config.check()  # with --auth the stack gives it the operator's credential
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.broker_url and args.port:
         _check_port_free(args.host, args.port)
+    if not args.no_dashboard and args.dashboard_port:  # asked for by number: it must be free
+        _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
     detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
     lambdas: tuple[tuple[str, str], ...] = ()
     if detector_model is not None and not detector_model.exists():
@@ -158,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         alert_limit=parse_alert_limit(args.alert_limit),
         streaming=args.streaming,
         sites=tuple(args.sites or (DEFAULT_SITE,)),
+        dashboard=dashboard_config(args),
         auth=args.auth,
         max_message_kb=args.max_message_kb,
         archive=not args.no_archive,
@@ -178,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
 
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
+    if stack.dashboard is not None:
+        print(f"dashboard: {stack.dashboard.url}", flush=True)
     stderr.print(
         f"data: {config.data.root} (runtime.json written); Ctrl-C to stop",
         markup=False,
@@ -236,7 +288,7 @@ def parse_alert_limit(text: str) -> tuple[int, float]:
     return limit, seconds
 
 
-def _check_port_free(host: str, number: int) -> None:
+def _check_port_free(host: str, number: int, option: str = "--port") -> None:
     """A busy port is bad input, named before the broker starts (not a broker crash)."""
     import socket
 
@@ -248,6 +300,6 @@ def _check_port_free(host: str, number: int) -> None:
             sock.bind((host, number))
         except OSError as exc:
             raise ConfigError(
-                f"--port {number}: cannot listen on {host}:{number} ({exc.strerror}); "
+                f"{option} {number}: cannot listen on {host}:{number} ({exc.strerror}); "
                 "pick another port or --port 0 for a free one"
             ) from None

@@ -31,12 +31,28 @@ class Debouncer:
         return self.active
 
     def run(self, flags: np.ndarray) -> np.ndarray:
-        if self.rows == 1:
-            out = np.asarray(flags, dtype=bool).copy()
-            if len(out):
-                self.active, self.streak = bool(out[-1]), 0
-            return out
-        return np.fromiter((self.update(f) for f in flags), dtype=bool, count=len(flags))
+        """:meth:`update` over *flags*, one run of equal flags at a time (a long series
+        holds few runs), with the same result row by row."""
+        flags = np.asarray(flags, dtype=bool)
+        out = np.empty(len(flags), dtype=bool)
+        edges = np.flatnonzero(flags[1:] != flags[:-1]) + 1
+        for start, stop in zip(
+            np.concatenate([[0], edges]), np.concatenate([edges, [len(flags)]]), strict=True
+        ):
+            if start >= stop:
+                continue
+            value, length = bool(flags[start]), int(stop - start)
+            if value == self.active:
+                out[start:stop], self.streak = value, 0
+                continue
+            flip = self.rows - self.streak - 1  # rows into this run before the state flips
+            if flip < length:
+                out[start : start + flip], out[start + flip : stop] = self.active, value
+                self.active, self.streak = value, 0
+            else:
+                out[start:stop] = self.active
+                self.streak += length
+        return out
 
 
 def debounce(flags: np.ndarray, rows: int) -> np.ndarray:

@@ -17,7 +17,9 @@ operating point or a drifting origin changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,27 @@ class ChangeState:
     seen: int = 0
     debouncer: Debouncer = field(default_factory=Debouncer)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (arrays as lists), for a state store."""
+        return {
+            "tail": None if self.tail is None else self.tail.tolist(),
+            "seen": self.seen,
+            "debouncer": {
+                "rows": self.debouncer.rows,
+                "active": self.debouncer.active,
+                "streak": self.debouncer.streak,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ChangeState:
+        tail = doc.get("tail")
+        return cls(
+            None if tail is None else np.asarray(tail, dtype=float),
+            int(doc.get("seen", 0)),
+            Debouncer(**doc.get("debouncer", {})),
+        )
+
 
 @dataclass
 class ChangeResult:
@@ -63,17 +86,32 @@ class ChangeResult:
 def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     """Squared length of (mean of the last *window* rows - mean of the *window* before);
     NaN until ``2 * window`` rows have been seen."""
-    n = len(deviations)
+    n, width = deviations.shape
     out = np.full(n, np.nan)
     if n < 2 * window:
         return out
-    cum = np.vstack([np.zeros((1, deviations.shape[1])), np.cumsum(deviations, axis=0)])
-    end = np.arange(2 * window, n + 1)
-    recent = cum[end] - cum[end - window]
-    before = cum[end - window] - cum[end - 2 * window]
-    diff = (recent - before) / window
-    out[2 * window - 1 :] = (diff * diff).sum(axis=1)
+    cum = np.empty((n + 1, width))
+    cum[0] = 0.0
+    np.cumsum(deviations, axis=0, out=cum[1:])
+    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t at once, on views of one running sum
+    diff = cum[2 * window :] - 2.0 * cum[window:-window] + cum[: -2 * window]
+    diff /= window
+    out[2 * window - 1 :] = np.einsum("ij,ij->i", diff, diff)
     return out
+
+
+def fit_limit(runs: Iterable[np.ndarray], config: ChangeConfig) -> float | None:
+    """The test's limit from training deviations: a quantile of the statistic over
+    *runs* (each a stretch of consecutive normal rows) times the margin; None when fewer
+    than 10 window pairs fit in them."""
+    values = []
+    for run in runs:
+        stat = shift_statistic(np.asarray(run, dtype=float), config.window_rows)
+        values.append(stat[~np.isnan(stat)])
+    pooled = np.concatenate(values) if values else np.empty(0)
+    if len(pooled) < 10:
+        return None
+    return max(float(np.quantile(pooled, config.quantile)) * config.margin, 1e-12)
 
 
 class ChangeDetector:
@@ -84,14 +122,13 @@ class ChangeDetector:
     @classmethod
     def fit(cls, deviations: np.ndarray, config: ChangeConfig = ChangeConfig()) -> ChangeDetector:
         """Set the limit on training rows' *deviations* (rows that are all normal)."""
-        stat = shift_statistic(np.asarray(deviations, dtype=float), config.window_rows)
-        stat = stat[~np.isnan(stat)]
-        if len(stat) < 10:
+        limit = fit_limit([deviations], config)
+        if limit is None:
             raise UserError(
                 f"change detection: {len(deviations)} training rows; need at least "
                 f"{2 * config.window_rows + 9} for a {config.window_rows}-row window"
             )
-        return cls(max(float(np.quantile(stat, config.quantile)) * config.margin, 1e-12), config)
+        return cls(limit, config)
 
     def run(self, deviations: np.ndarray, state: ChangeState | None = None) -> ChangeResult:
         """Follow the series on from *state* (pieces give the same result as one call)."""

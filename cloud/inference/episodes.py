@@ -11,18 +11,34 @@ The tracker follows one series row by row (causal, resumable with :class:`Episod
 
 * **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold;
 * **alarm**: it is cleared after ``clear_rows`` consecutive rows at or below threshold (the
-  plant is back). Or the *fault has ended*: the plant's level (the mean deviation of the
-  last ``end_rows`` rows) has come back from the episode's furthest level, towards where
-  it left normal operation, by at least ``end_back`` of that displacement, and has stayed
-  so for ``end_rows`` rows. The cause of the excursion has gone even though the plant has
-  not returned, so the episode ends and that level becomes a normal operating point;
-* **settling**: for ``settle_rows`` rows after a fault ended the new operating point
-  follows the plant (a transition still under way), then it is fixed.
+  plant is back). Or the *fault has ended*, in one of two ways:
+
+  - *it came back*: the plant's level (the mean deviation of the last ``end_rows`` rows)
+    has come back from the episode's furthest level, towards where it left normal
+    operation, by at least ``end_back`` of that displacement, and has stayed so for
+    ``end_rows`` rows;
+  - *it turned* (``turn_cos``): once the alarm has been up for ``turn_lookback`` rows,
+    the plant made a second move (the change detector's *moving* flags,
+    :mod:`cloud.inference.changes`) at least ``turn_size`` as large as the displacement
+    it started from, in a direction that does not continue the fault (cosine with it at
+    most ``turn_cos``), and has been still for ``turn_still`` rows since. Someone acted
+    on the plant: a repair, a re-set valve, a changed speed;
+
+  either way the cause of the excursion has gone although the plant has not returned, so
+  the episode ends and that level becomes a normal operating point;
+* **settling**: for ``settle_rows`` rows after a fault ended, the new operating point
+  follows the plant (a transition still under way), then it is fixed. With
+  ``clear_settle_rows``, a cleared alarm settles too: for that many rows the newest
+  normal point follows the plant wherever it comes to rest, as long as that is not back
+  towards the fault (at most ``settle_guard`` of the episode's displacement), and a new
+  alarm may be raised meanwhile. A plant that returns from a fault a little past where
+  it started is then not a new fault.
 
 The normal set is the training operating point plus the segments from it to each accepted
 operating point, so a plant anywhere between the old and the new point (a temperature
-relaxing back) is normal too. Only a move *back* is ever accepted: a fault that grows or
-holds its level never becomes normal, which is the guard against learning the fault.
+relaxing back) is normal too. Only a move *back* or a *turn* is ever accepted: a fault
+that grows or holds its level never becomes normal, which is the guard against learning
+the fault.
 
 Everything is measured in the model's whitened coordinates (``Phi^(1/2) z``, see
 :meth:`cloud.inference.model.Model.deviations`): a squared length of 1 is the threshold.
@@ -31,10 +47,12 @@ Everything is measured in the model's whitened coordinates (``Phi^(1/2) z``, see
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
+from cloud.inference.changes import ChangeConfig
 from edge.errors import ConfigError
 
 NORMAL, ALARM, SETTLING = "normal", "alarm", "settling"
@@ -55,15 +73,95 @@ class EpisodeConfig:
     """Rows after a fault ended during which the new operating point follows the plant."""
     max_points: int = 4
     """Accepted operating points kept per mode (the oldest goes first)."""
+    clear_settle_rows: int = 0
+    """Rows after a clear during which the newest normal point follows the plant where
+    it comes to rest; 0: a clear accepts nothing."""
+    settle_guard: float = 0.3
+    """How far back towards the fault (share of the episode's displacement) a point that
+    settles after a clear may sit."""
+    turn_cos: float | None = None
+    """A move in an alarm whose direction has at most this cosine with the fault's
+    displacement ends the fault; None: moves end nothing."""
+    turn_size: float = 0.5
+    """...if its squared length is at least this share of the displacement's."""
+    turn_still: int = 10
+    """...once the plant has been still for this many rows after it."""
+    turn_lookback: int = 20
+    """Rows between the level a move is measured from and its detected start (the change
+    detector's window); also the rows an alarm must be up before a move counts."""
 
     def __post_init__(self) -> None:
-        for name in ("raise_rows", "clear_rows", "end_rows", "max_points"):
+        for name in (
+            "raise_rows",
+            "clear_rows",
+            "end_rows",
+            "max_points",
+            "turn_still",
+            "turn_lookback",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} {getattr(self, name)}: expected a whole number >= 1")
-        if self.settle_rows < 0:
-            raise ConfigError(f"settle_rows {self.settle_rows}: expected >= 0")
+        for name in ("settle_rows", "clear_settle_rows"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} {getattr(self, name)}: expected >= 0")
         if self.end_back is not None and not 0 < self.end_back <= 1:
             raise ConfigError(f"end_back {self.end_back}: expected in (0, 1] or None")
+        if self.turn_cos is not None and not -1 <= self.turn_cos <= 1:
+            raise ConfigError(f"turn_cos {self.turn_cos}: expected in [-1, 1] or None")
+        if self.turn_size <= 0:
+            raise ConfigError(f"turn_size {self.turn_size}: expected > 0")
+        if self.settle_guard < 0:
+            raise ConfigError(f"settle_guard {self.settle_guard}: expected >= 0")
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """The alarm rules a model runs with: episodes over its deviations, and the change
+    test whose moves they use. Stored with the model, so every runtime applies the same
+    rules (the scheduler, streaming, ``bench skab``)."""
+
+    episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
+    changes: ChangeConfig = field(default_factory=ChangeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"episodes": asdict(self.episodes), "changes": asdict(self.changes)}
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "alarm") -> AlarmConfig:
+        """From :meth:`to_dict`'s shape; unknown or missing keys are a one-line error."""
+        if not isinstance(doc, dict) or set(doc) - {"episodes", "changes"}:
+            raise ConfigError(f"{where}: expected an object with 'episodes' and 'changes'")
+        parts: dict[str, Any] = {}
+        for key, kind in (("episodes", EpisodeConfig), ("changes", ChangeConfig)):
+            given = doc.get(key, {})
+            known = {f.name for f in fields(kind)}
+            if not isinstance(given, dict) or set(given) - known:
+                extra = sorted(set(given) - known) if isinstance(given, dict) else [key]
+                raise ConfigError(f"{where}.{key}: unknown setting {extra[0]!r}")
+            try:
+                parts[key] = kind(**given)
+            except TypeError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+        return cls(**parts)
+
+
+DEFAULT_ALARM = AlarmConfig(
+    EpisodeConfig(
+        raise_rows=8,
+        clear_rows=12,
+        end_back=0.3,
+        end_rows=20,
+        settle_rows=60,
+        clear_settle_rows=0,
+        turn_cos=0.0,
+        turn_size=0.5,
+        turn_still=10,
+        turn_lookback=20,
+    ),
+    ChangeConfig(window_rows=20, quantile=0.999, margin=2.0, hold_rows=3),
+)
+"""The rules a model trains with unless told otherwise: chosen by ``plantwatch bench skab
+--cv`` (``docs/model.md``). Counts are rows, so they were chosen for SKAB's 1 Hz data."""
 
 
 @dataclass
@@ -83,10 +181,78 @@ class EpisodeState:
     recent: deque[np.ndarray] = field(default_factory=deque)
     """The last ``end_rows`` deviations, for the level mean."""
     recent_sum: np.ndarray | None = None
-    updates: int = 0
     same_mode_rows: int = 0
     """How many rows in a row have had the current row's mode."""
     last_mode: int = -1
+    settle_mode: int = -1
+    """The mode whose newest point follows the plant while settling."""
+    settle_guarded: bool = False
+    """Settling after a clear: the point only follows where it is not back at the fault,
+    and alarms may be raised."""
+    settle_point: bool = False
+    """Whether the settling point has been added to the normal set yet."""
+    displacement: np.ndarray | None = None
+    """The last episode's furthest displacement (from ``far_base``), for the guard."""
+    alarm_rows: int = 0
+    """Rows since the alarm was raised."""
+    levels: deque[np.ndarray | None] = field(default_factory=deque)
+    """The level of each of the last ``turn_lookback`` rows (None where it had none)."""
+    was_moving: bool = False
+    still_rows: int = 0
+    """Rows since the change detector last said the plant was moving."""
+    move_from: np.ndarray | None = None
+    """The level a move in the current alarm started from."""
+    move_mode: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (arrays as lists), for a state store."""
+        return {
+            "phase": self.phase,
+            "streak": self.streak,
+            "back": self.back,
+            "settle_left": self.settle_left,
+            "points": {str(m): [p.tolist() for p in ps] for m, ps in self.points.items()},
+            "far_level": _listed(self.far_level),
+            "far_base": _listed(self.far_base),
+            "far_sq": self.far_sq,
+            "far_mode": self.far_mode,
+            "recent": [r.tolist() for r in self.recent],
+            "recent_sum": _listed(self.recent_sum),
+            "same_mode_rows": self.same_mode_rows,
+            "last_mode": self.last_mode,
+            "settle_mode": self.settle_mode,
+            "settle_guarded": self.settle_guarded,
+            "settle_point": self.settle_point,
+            "displacement": _listed(self.displacement),
+            "alarm_rows": self.alarm_rows,
+            "levels": [_listed(v) for v in self.levels],
+            "was_moving": self.was_moving,
+            "still_rows": self.still_rows,
+            "move_from": _listed(self.move_from),
+            "move_mode": self.move_mode,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> EpisodeState:
+        arrays = ("far_level", "far_base", "recent_sum", "displacement", "move_from")
+        values = {k: v for k, v in doc.items() if k in {f.name for f in fields(cls)}}
+        for key in arrays:
+            values[key] = _array(values.get(key))
+        values["points"] = {
+            int(m): [np.asarray(p, dtype=float) for p in ps]
+            for m, ps in values.get("points", {}).items()
+        }
+        values["recent"] = deque(np.asarray(r, dtype=float) for r in values.get("recent", []))
+        values["levels"] = deque(_array(v) for v in values.get("levels", []))
+        return cls(**values)
+
+
+def _listed(value: np.ndarray | None) -> list[float] | None:
+    return None if value is None else np.asarray(value, dtype=float).tolist()
+
+
+def _array(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=float)
 
 
 @dataclass
@@ -101,6 +267,61 @@ class EpisodeResult:
     ended: np.ndarray
     """Rows where a fault was judged to have ended at a new operating point."""
     state: EpisodeState
+
+
+FIRST_STRETCH, STRETCH_ROWS = 64, 16_384
+"""Rows of normal operation handled in one go: few just after an alarm (another may come
+soon), more while the plant stays normal, never more than the second (bounds the
+temporaries)."""
+
+
+def distances(w: np.ndarray, points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of *w* (rows x sensors) less its nearest point of the normal set (origin
+    plus segments to *points*), and that residual's squared length. Element-wise sums only,
+    so a row gets the same bits alone or among many (the row-by-row rules and a stretch of
+    normal rows must agree exactly)."""
+    best = np.array(w, dtype=float)
+    best_sq = (best * best).sum(1)
+    for u in points:
+        uu = float((u * u).sum())
+        if uu <= 0.0:
+            continue
+        along = np.clip((w * u).sum(1) / uu, 0.0, 1.0)
+        d = w - along[:, None] * u
+        dd = (d * d).sum(1)
+        closer = dd < best_sq
+        best[closer], best_sq[closer] = d[closer], dd[closer]
+    return best, best_sq
+
+
+def _runs(flags: np.ndarray, carried: int) -> np.ndarray:
+    """Length of the run of true *flags* ending at each row (*carried* true rows before)."""
+    n = len(flags)
+    count = np.arange(1, n + 1)
+    reset = np.where(~flags, count, 0)
+    np.maximum.accumulate(reset, out=reset)
+    runs = count - reset
+    if n:
+        before = reset == 0
+        runs[before] += carried
+    return runs
+
+
+def _same_mode_rows(modes: np.ndarray, last: int, carried: int) -> np.ndarray:
+    """How many rows in a row have had each row's mode (*carried* rows of *last* before)."""
+    n = len(modes)
+    count = np.arange(1, n + 1)
+    changed = np.concatenate([[modes[0] != last], modes[1:] != modes[:-1]]) if n else modes
+    start = np.where(changed, count, 0)
+    np.maximum.accumulate(start, out=start)
+    same = count - start + 1
+    if n:
+        same[start == 0] = carried + count[start == 0]
+    return same
+
+
+def _mean_of(rows: list[np.ndarray], count: int) -> np.ndarray:
+    return np.sum(np.stack(rows), axis=0) / count
 
 
 def nearest_point(w: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
@@ -131,72 +352,192 @@ class EpisodeTracker:
         modes: np.ndarray,
         off: np.ndarray | None = None,
         state: EpisodeState | None = None,
+        moving: np.ndarray | None = None,
     ) -> EpisodeResult:
         """Track *deviations* (rows x sensors, whitened so that 1 is the threshold) with
         each row's operating *modes*; rows where *off* is true (machine off) hold the
-        state and never alarm."""
+        state and never alarm. *moving* (the change detector's flags) feeds the turn
+        rule; without it no move is ever seen."""
         cfg = self.config
         state = state if state is not None else EpisodeState()
         n = len(deviations)
         off = np.zeros(n, dtype=bool) if off is None else np.asarray(off, dtype=bool)
+        moves = np.zeros(n, dtype=bool) if moving is None else np.asarray(moving, dtype=bool)
         alarm = np.zeros(n, dtype=bool)
         ratio = np.zeros(n)
         residual = np.zeros_like(deviations, dtype=float)
         ended = np.zeros(n, dtype=bool)
-        for t in range(n):
+        t, size, due = 0, FIRST_STRETCH, False
+        while t < n:
+            if state.phase == NORMAL and not due:
+                taken, due = self._normal_stretch(
+                    state, t, size, deviations, modes, off, moves, ratio, residual
+                )
+                t += taken
+                size = FIRST_STRETCH if due else min(4 * size, STRETCH_ROWS)
+                continue
+            due = False
             if off[t]:
+                t += 1
                 continue
             w, mode = deviations[t], int(modes[t])
             points = state.points.setdefault(mode, [])
-            d = w - nearest_point(w, points) if points else w
-            residual[t] = d
-            r = float(d @ d)
+            d, sq = distances(w[None, :], points)
+            residual[t] = d[0]
+            r = float(sq[0])
             ratio[t] = r
             self._remember(state, mode, w)
+            level = self._level(state, mode)
+            if state.phase == ALARM:
+                state.alarm_rows += 1
+            self._watch_moves(state, mode, level, bool(moves[t]))
             if state.phase == SETTLING:
-                level = self._level(state, mode)
-                if level is not None and points:
-                    points[-1] = level
-                state.settle_left -= 1
-                if state.settle_left <= 0:
-                    state.phase, state.streak = NORMAL, 0
+                self._settle(state, mode, level, r)
             elif state.phase == NORMAL:
                 state.streak = state.streak + 1 if r > 1.0 else 0
                 if state.streak >= cfg.raise_rows:
                     self._open(state)
             else:
                 state.streak = state.streak + 1 if r <= 1.0 else 0
-                level = self._retreat(state, mode, points)
+                back = self._retreat(state, mode, points, level)
                 if state.streak >= cfg.clear_rows:
-                    state.phase, state.streak = NORMAL, 0
-                elif level is not None and state.back >= cfg.end_rows:
+                    self._cleared(state, mode)
+                elif back or self._turned(state, mode, points, level):
+                    assert level is not None
+                    state.displacement = self._displacement(state)
                     points.append(level)
                     del points[: -cfg.max_points]
                     ended[t] = True
                     state.phase, state.streak, state.back = SETTLING, 0, 0
-                    state.settle_left = cfg.settle_rows
+                    state.settle_left, state.settle_mode = cfg.settle_rows, mode
+                    state.settle_guarded, state.settle_point = False, True
                     if cfg.settle_rows == 0:
                         state.phase = NORMAL
             alarm[t] = state.phase == ALARM
+            t += 1
         return EpisodeResult(alarm, ratio, residual, ended, state)
+
+    def _normal_stretch(
+        self,
+        state: EpisodeState,
+        start: int,
+        size: int,
+        deviations: np.ndarray,
+        modes: np.ndarray,
+        off: np.ndarray,
+        moves: np.ndarray,
+        ratio: np.ndarray,
+        residual: np.ndarray,
+    ) -> tuple[int, bool]:
+        """Up to *size* rows from *start* that stay normal, all at once (most rows of a
+        healthy plant): their distances, and the state as the row-by-row rules would leave
+        it. Returns how many rows were taken, and whether the next one raises an alarm
+        (the row-by-row rules take that one)."""
+        cfg = self.config
+        stop = min(len(deviations), start + size)
+        idx = start + np.flatnonzero(~off[start:stop])
+        if not len(idx):
+            return stop - start, False
+        w, m = deviations[idx], np.asarray(modes[idx], dtype=int)
+        d, sq = np.empty_like(w, dtype=float), np.empty(len(idx))
+        for mode in np.unique(m):
+            rows = m == mode
+            d[rows], sq[rows] = distances(w[rows], state.points.get(int(mode), []))
+        run = _runs(sq > 1.0, state.streak)
+        raised = np.flatnonzero(run >= cfg.raise_rows)
+        take = int(raised[0]) if len(raised) else len(idx)
+        taken = int(idx[take]) - start if len(raised) else stop - start
+        if take == 0:
+            return taken, True
+        rows, w, m = idx[:take], w[:take], m[:take]
+        ratio[rows], residual[rows] = sq[:take], d[:take]
+        state.streak = int(run[take - 1])
+        for mode in np.unique(m):
+            state.points.setdefault(int(mode), [])
+        same = _same_mode_rows(m, state.last_mode, state.same_mode_rows)
+        keep = cfg.end_rows + (cfg.turn_lookback if cfg.turn_cos is not None else 0)
+        history = list(state.recent)[-keep:] + list(w[-keep:])
+        if cfg.turn_cos is not None:
+            for j in range(max(0, take - cfg.turn_lookback), take):
+                back = take - 1 - j  # rows after j in this stretch
+                end = len(history) - back
+                window = history[max(0, end - cfg.end_rows) : end]
+                full = same[j] >= cfg.end_rows and len(window) == cfg.end_rows
+                state.levels.append(_mean_of(window, cfg.end_rows) if full else None)
+                if len(state.levels) > cfg.turn_lookback:
+                    state.levels.popleft()
+            flags = moves[rows]
+            starts = np.flatnonzero(flags & ~np.concatenate([[state.was_moving], flags[:-1]]))
+            if len(starts):  # a move that starts in normal operation counts for nothing
+                state.move_from, state.move_mode = None, int(m[starts[-1]])
+            moved = np.flatnonzero(flags)
+            state.still_rows = take - 1 - int(moved[-1]) if len(moved) else state.still_rows + take
+            state.was_moving = bool(flags[-1])
+        state.recent = deque(history[-cfg.end_rows :])
+        state.recent_sum = np.sum(np.stack(state.recent), axis=0)
+        state.same_mode_rows, state.last_mode = int(same[-1]), int(m[-1])
+        return taken, bool(len(raised))
 
     @staticmethod
     def _open(state: EpisodeState) -> None:
         state.phase, state.streak, state.back = ALARM, 0, 0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
+        # a move that began in an earlier alarm still counts when it ends in this one: the
+        # plant that overshot its old point on the way back from a fault and alarmed
+        # again has turned away from that fault
+        state.alarm_rows = 0
+
+    @staticmethod
+    def _displacement(state: EpisodeState) -> np.ndarray | None:
+        if state.far_level is None or state.far_base is None:
+            return None
+        return state.far_level - state.far_base
+
+    def _cleared(self, state: EpisodeState, mode: int) -> None:
+        """Back within the threshold: normal again, or settling where the plant rests."""
+        state.phase, state.streak = NORMAL, 0
+        displacement = self._displacement(state)
+        if self.config.clear_settle_rows > 0 and displacement is not None:
+            state.phase, state.settle_left = SETTLING, self.config.clear_settle_rows
+            state.settle_mode, state.settle_guarded, state.settle_point = mode, True, False
+            state.displacement = displacement
+
+    def _settle(self, state: EpisodeState, mode: int, level: np.ndarray | None, r: float) -> None:
+        """One settling row: the newest point follows the plant's level (after a clear,
+        only where that is not back towards the fault), and after a clear an alarm may be
+        raised as in normal operation."""
+        cfg = self.config
+        follow = level is not None and mode == state.settle_mode
+        if follow and state.settle_guarded and state.displacement is not None:
+            assert level is not None and state.far_base is not None
+            size = float(state.displacement @ state.displacement)
+            towards = float((level - state.far_base) @ state.displacement) / size if size else 0
+            follow = towards <= cfg.settle_guard
+        if follow:
+            assert level is not None
+            points = state.points.setdefault(state.settle_mode, [])
+            if state.settle_point and points:
+                points[-1] = level
+            else:
+                points.append(level)
+                del points[: -cfg.max_points]
+                state.settle_point = True
+        state.settle_left -= 1
+        if state.settle_left <= 0:
+            state.phase, state.streak = NORMAL, 0
+        elif state.settle_guarded:
+            state.streak = state.streak + 1 if r > 1.0 else 0
+            if state.streak >= cfg.raise_rows:
+                self._open(state)
 
     def _remember(self, state: EpisodeState, mode: int, w: np.ndarray) -> None:
         state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1
         state.last_mode = mode
         state.recent.append(w)
-        dropped = state.recent.popleft() if len(state.recent) > self.config.end_rows else None
-        state.updates += 1
-        if state.recent_sum is None or state.updates % 1024 == 0:
-            state.recent_sum = np.sum(state.recent, axis=0)  # exact now and then: no creep
-        elif dropped is None:
-            state.recent_sum = state.recent_sum + w
-        else:
-            state.recent_sum = state.recent_sum + (w - dropped)
+        if len(state.recent) > self.config.end_rows:
+            state.recent.popleft()
+        # summed afresh, oldest first, as a stretch of normal rows sums it: the same bits
+        state.recent_sum = np.sum(np.stack(state.recent), axis=0)
 
     def _level(self, state: EpisodeState, mode: int) -> np.ndarray | None:
         """Mean deviation of the last ``end_rows`` rows, if they all share *mode*."""
@@ -205,16 +546,67 @@ class EpisodeTracker:
             return None
         return state.recent_sum / rows
 
+    def _watch_moves(
+        self, state: EpisodeState, mode: int, level: np.ndarray | None, moving: bool
+    ) -> None:
+        """Keep the recent levels; note where a move in the current alarm started from."""
+        cfg = self.config
+        if cfg.turn_cos is None:
+            return
+        state.levels.append(None if level is None else level.copy())
+        earlier = state.levels.popleft() if len(state.levels) > cfg.turn_lookback else None
+        if moving and not state.was_moving:
+            counts = state.phase == ALARM and state.alarm_rows >= cfg.turn_lookback
+            # and the level it starts from is of this mode (deviations of two modes are
+            # measured from two different means)
+            counts = counts and state.same_mode_rows >= cfg.turn_lookback + cfg.end_rows
+            state.move_from = earlier if counts else None
+            state.move_mode = mode
+        state.still_rows = 0 if moving else state.still_rows + 1
+        state.was_moving = moving
+
+    def _turned(
+        self,
+        state: EpisodeState,
+        mode: int,
+        points: list[np.ndarray],
+        level: np.ndarray | None,
+    ) -> bool:
+        """Whether a move since the alarm was raised has turned away from the fault and
+        the plant has been still for ``turn_still`` rows after it."""
+        cfg = self.config
+        start = state.move_from
+        if (
+            cfg.turn_cos is None
+            or start is None
+            or level is None
+            or state.far_level is None
+            or state.move_mode != mode
+            or state.was_moving
+            or state.still_rows != cfg.turn_still
+        ):
+            return False
+        fault = start - nearest_point(start, points)
+        move = level - start
+        fault_sq, move_sq = float(fault @ fault), float(move @ move)
+        if fault_sq <= 1.0 or move_sq < cfg.turn_size * fault_sq:
+            return False
+        return float(move @ fault) / np.sqrt(fault_sq * move_sq) <= cfg.turn_cos
+
     def _retreat(
-        self, state: EpisodeState, mode: int, points: list[np.ndarray]
-    ) -> np.ndarray | None:
-        """The plant's level if it has come back by ``end_back`` of the episode's furthest
-        displacement (counting the rows in a row in ``state.back``), else None."""
-        end_back = self.config.end_back
-        level = self._level(state, mode) if end_back is not None else None
+        self,
+        state: EpisodeState,
+        mode: int,
+        points: list[np.ndarray],
+        level: np.ndarray | None,
+    ) -> bool:
+        """Follow the episode's furthest level; True once the plant has come back by
+        ``end_back`` of that displacement for ``end_rows`` rows (counted in
+        ``state.back``)."""
+        cfg = self.config
         if level is None:
             state.back = 0
-            return None
+            return False
         base = nearest_point(level, points)
         gap = level - base
         gap_sq = float(gap @ gap)
@@ -227,11 +619,13 @@ class EpisodeTracker:
             )
         elif gap_sq > state.far_sq:
             state.far_level, state.far_base, state.far_sq = level, base, gap_sq
+        if cfg.end_back is None:
+            return False
         displacement = state.far_level - state.far_base
         size = float(displacement @ displacement)
         moved = float((level - state.far_level) @ displacement) / size if size > 0 else 0.0
-        if moved < -end_back:
+        if moved < -cfg.end_back:
             state.back += 1
-            return level
+            return state.back >= cfg.end_rows
         state.back = 0
-        return None
+        return False

@@ -40,6 +40,9 @@ from cloud.inference.blockwise import (
     nanmean_rows,
     selected,
 )
+from cloud.inference.changes import fit_limit
+from cloud.inference.drift import training_profile
+from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
 from edge.errors import ConfigError, UserError
 
@@ -70,6 +73,8 @@ SAMPLING_SECONDS = {
     "PT1H": 3600,
 }
 ARTIFACT_FORMAT = 1
+CHANGE_LIMIT_ROWS = 200_000
+"""Training rows the change test's limit is set on, at most (see ``_change_limit``)."""
 _NPZ = "model.npz"
 _META = "model.json"
 ARTIFACT_FILES = (_NPZ, _META)
@@ -106,8 +111,14 @@ class TrainConfig:
     threshold_margin: float = 1.5
     """Multiplier on that quantile; > 1 because training data are in-sample."""
     seed: int = 0
+    alarm: AlarmConfig | None = DEFAULT_ALARM
+    """The alarm rules every runtime applies to this model's deviations
+    (:mod:`cloud.inference.monitor`); None: ``prediction`` is ``anomaly_score > 0.5``,
+    row by row. Models saved before the rules existed load with None."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.alarm, dict):  # as saved in model.json
+            object.__setattr__(self, "alarm", AlarmConfig.from_dict(self.alarm))
         if self.sampling_rate is not None and self.sampling_rate not in SAMPLING_RATES:
             raise ConfigError(
                 f"TargetSamplingRate {self.sampling_rate!r}: expected one of "
@@ -151,6 +162,15 @@ class StreamState:
     tail: np.ndarray
     count: int
     """Rows seen so far."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, for a state store."""
+        return {"tail": self.tail.tolist(), "count": self.count}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], width: int) -> StreamState:
+        tail = np.asarray(doc.get("tail") or [], dtype=float).reshape(-1, width)
+        return cls(tail, int(doc.get("count", len(tail))))
 
 
 def resample(frame: pd.DataFrame, sampling_rate: str | None) -> pd.DataFrame:
@@ -259,6 +279,7 @@ class Model:
         mode_phi: np.ndarray,
         threshold: float,
         info: dict[str, Any] | None = None,
+        change_limit: float | None = None,
     ) -> None:
         self.sensors: tuple[str, ...] = tuple(sensors)
         self.config = config
@@ -271,6 +292,9 @@ class Model:
         self.mode_scales = mode_scales
         self.mode_phi = mode_phi
         self.threshold = float(threshold)
+        self.change_limit = None if change_limit is None else float(change_limit)
+        """Limit of the change test (:mod:`cloud.inference.changes`) in whitened units,
+        set on the training rows; None when the model has no alarm rules."""
         self.info: dict[str, Any] = dict(info or {})
         self.off = OffCondition.parse(config.off_condition) if config.off_condition else None
 
@@ -328,6 +352,14 @@ class Model:
             x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
         )
 
+    def modes(self, x: np.ndarray) -> np.ndarray:
+        """The operating mode of each row of readings *x* (gaps filled), as training
+        clustered them: input drift compares like with like (cloud.inference.drift)."""
+        y, _factor, _state = self.features(x)
+        if len(self.centroids) == 1:
+            return np.zeros(len(y), dtype=int)
+        return _sqdist((y - self.center) / self.scale, self.centroids).argmin(1)
+
     def contributions(self, y: np.ndarray, factor: np.ndarray) -> np.ndarray:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
         return self.deviations(y, factor)[0] ** 2
@@ -373,17 +405,26 @@ class Model:
         smoothing), but memory holds only one piece's intermediates: scoring a year of
         one-minute data this way needs a few MB instead of several copies of the data.
         """
+        state: StreamState | None = None
+        for index, x, off in self.prepared_blocks(frame, rows):
+            result = self.score_arrays(index, x, off, state)
+            state = result.state
+            yield result
+
+    def prepared_blocks(
+        self, frame: pd.DataFrame, rows: int = BLOCK_ROWS
+    ) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]]:
+        """:meth:`prepare` of *frame* as consecutive pieces of at most *rows* rows, gaps
+        filled from the previous piece (what :meth:`score_blocks` and the monitor score)."""
         frame = resample(frame, self.config.sampling_rate)
         off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
         x = _matrix(frame, self._columns(frame))
         index = pd.DatetimeIndex(frame.index)
-        state: StreamState | None = None
         last: np.ndarray | None = None
         for block in blocks(len(x), rows):
             filled = _fill_gaps(x[block], self.fill, last)
-            result = self.score_arrays(index[block], filled, off[block], state)
-            state, last = result.state, filled[-1]
-            yield result
+            last = filled[-1]
+            yield index[block], filled, off[block]
 
     def score_arrays(
         self,
@@ -437,6 +478,7 @@ class Model:
             "mode_scales": self.mode_scales,
             "mode_phi": self.mode_phi,
             "threshold": np.array(self.threshold),
+            **({} if self.change_limit is None else {"change_limit": np.array(self.change_limit)}),
         }
 
     @classmethod
@@ -477,17 +519,22 @@ class Model:
             raise UserError(f"{where}/{_NPZ}: unreadable model artifact: {exc}") from None
         try:
             config = dict(meta["config"])
+            config.setdefault("alarm", None)  # saved before alarm rules: the plain threshold
             if config.get("sensors") is not None:
                 config["sensors"] = tuple(config["sensors"])
+            limit = values.pop("change_limit", None)
             return cls(
                 meta["sensors"],
                 TrainConfig(**config),
                 threshold=float(values.pop("threshold")),
+                change_limit=None if limit is None else float(limit),
                 info=meta.get("info", {}),
                 **values,
             )
         except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign artifact
             raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
+        except ConfigError as exc:  # a setting out of range, the alarm rules' included
+            raise UserError(f"{where}: not a usable model artifact: config {exc}") from None
 
 
 def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -651,7 +698,9 @@ def train(
             y = Patched(f)
         features.append(y)
         fits.append(keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4)))
+    profile_x, profile_at = _profile_sample(xs, fits, config.seed)
     del xs
+    change_runs = _change_sample(features, fits, config)
     if len(features) == 1:  # one frame: its rows are used in place, through the mask
         y, fit = features[0], fits[0]
     else:  # a fleet: the fitted rows of every asset pooled
@@ -718,6 +767,7 @@ def train(
     model.threshold = max(
         float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
     )
+    model.change_limit = _change_limit(model, change_runs)
     model.info.update(
         {
             "input_rows": sum(len(keep) for keep in keeps),
@@ -727,9 +777,82 @@ def train(
             "differenced": [sensors[i] for i in np.flatnonzero(differenced)],
             "outlier_rows_left_out": int(gross.sum()),
             "threshold": model.threshold,
+            "change_limit": model.change_limit,
+            # the readings trained on, per operating mode, for input drift (cloud.inference.drift)
+            "profile": training_profile(
+                profile_x[use[profile_at]],
+                sensors,
+                mode[profile_at][use[profile_at]],
+                len(centroids),
+            ),
         }
     )
     return model
+
+
+def _change_sample(
+    features: Sequence[np.ndarray | Patched], fits: Sequence[np.ndarray], config: TrainConfig
+) -> list[np.ndarray]:
+    """The training rows the change test's limit is set on: each asset's fitted rows in
+    time order, in evenly spaced blocks of consecutive rows, at most ``CHANGE_LIMIT_ROWS``
+    over all assets (a 0.999 quantile needs a few hundred thousand values, not a year of
+    rows). Taken before the features are pooled, so a fleet's assets stay apart."""
+    if config.alarm is None:
+        return []
+    overlap = 2 * config.alarm.changes.window_rows - 1
+    total = sum(int(fit.sum()) for fit in fits)
+    block = 10_000
+    runs = []
+    for y, fit in zip(features, fits, strict=True):
+        rows = np.flatnonzero(fit)
+        share = max(1, round(CHANGE_LIMIT_ROWS * len(rows) / max(total, 1) / block))
+        starts = range(0, max(len(rows) - overlap, 1), block)
+        if len(starts) > share:
+            starts = [starts[i] for i in np.linspace(0, len(starts) - 1, share).astype(int)]
+        for start in starts:
+            index = rows[start : start + block + overlap]
+            if len(index):
+                runs.append(y.take(index) if isinstance(y, Patched) else y[index])
+    return runs
+
+
+def _change_limit(model: Model, runs: Sequence[np.ndarray]) -> float | None:
+    """The change test's limit on *runs* (:func:`_change_sample`), in the whitened units
+    the alarm rules use; None without alarm rules or when no run is long enough for the
+    test's two windows."""
+    alarm = model.config.alarm
+    if alarm is None:
+        return None
+    scale = 1.0 / np.sqrt(model.threshold)
+    deviations = (model.deviations(run, np.ones(len(run)))[0] * scale for run in runs)
+    return fit_limit(deviations, alarm.changes)
+
+
+PROFILE_ROWS = 50_000
+"""Readings kept for the training profile: deciles need a sample, not every row."""
+
+
+def _profile_sample(
+    xs: list[Patched], fits: list[np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sample of the fitted readings (gaps filled) for the training profile, and where
+    each sits among the rows training pools (the index of ``mode`` and ``use``): a frame's
+    own row when there is one frame, its place among every frame's fitted rows otherwise.
+    Its own generator, so the model itself is what it would be without it."""
+    rows = [np.flatnonzero(fit) for fit in fits]
+    total = sum(len(r) for r in rows)
+    picked = np.arange(total)
+    if total > PROFILE_ROWS:
+        picked = np.sort(np.random.default_rng(seed + 1).choice(total, PROFILE_ROWS, replace=False))
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    parts, at = [], []
+    for i, (x, own) in enumerate(zip(xs, rows, strict=True)):
+        mine = picked[(picked >= offsets[i]) & (picked < offsets[i + 1])] - offsets[i]
+        parts.append(np.asarray(x.take(own[mine]), dtype=float))
+        at.append(own[mine] if len(xs) == 1 else mine + offsets[i])
+    width = xs[0].shape[1] if xs else 0
+    sample = np.vstack(parts) if parts else np.empty((0, width))
+    return sample, np.concatenate(at) if at else np.empty(0, dtype=np.intp)
 
 
 def _training_rows(

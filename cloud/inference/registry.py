@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,7 @@ class ModelRegistry:
             "Versions": self.versions(name),
             "Sensors": list(model.sensors),
             "Template": model.is_template,
-            "Config": {k: v for k, v in vars(model.config).items() if not k.startswith("_")},
+            "Config": asdict(model.config),  # the alarm rules as an object, not their repr
             "Info": model.info,
             "Evaluation": self.report(name, "evaluation"),
         }

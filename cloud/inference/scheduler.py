@@ -17,12 +17,20 @@ Two kinds of model (see :mod:`cloud.inference.model`):
 One bad object never stops the rest: a file that cannot be read, or a component that cannot
 be scored, is left out and named with its reason in the execution's ``skipped`` list; the
 other files and components of the window are read and scored as usual.
+
+Each asset is scored as one series across windows (:mod:`cloud.inference.monitor`): its
+moving means, change test and alarm episode continue from the previous window, kept in
+the state store under ``monitors`` (``<scheduler>`` or ``<scheduler>/<component>``) and
+saved once the window's results are stored. A window older than the one the state has
+seen (run again by hand) is scored on its own and leaves the state alone; so does a
+window after the model was replaced.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +38,8 @@ from typing import Any
 import pandas as pd
 
 from cloud.inference.dataset import merge, prefixed, read_csv
-from cloud.inference.model import SAMPLING_SECONDS, Model
+from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
+from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
 from cloud.ports import ObjectStore, StateStore
@@ -41,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
+MONITORS_NS = "monitors"
 NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
 
 
@@ -151,6 +161,7 @@ class Scheduler:
             )
         self.config = config
         self.model = model
+        self.monitor = Monitor(model)
         self.input_store = input_store
         self.output_store = output_store
         self.state = state
@@ -299,7 +310,7 @@ class Scheduler:
                 try:
                     written.append(
                         self._write(
-                            frames[c], self.model.sensor_names(c), results_key(out, start, c)
+                            frames[c], self.model.sensor_names(c), results_key(out, start, c), c
                         )
                     )
                 except UserError as exc:  # another kind of asset under the same prefix
@@ -323,11 +334,41 @@ class Scheduler:
         return keys, any(a for _, a, _ in written), sum(n for _, _, n in written)
 
     def _write(
-        self, frame: pd.DataFrame, names: tuple[str, ...], key: str
+        self, frame: pd.DataFrame, names: tuple[str, ...], key: str, asset: str | None = None
     ) -> tuple[str, bool, int]:
-        result = self.model.score(frame)
-        self.output_store.put(key, encode_results(result_lines(result, names)))
+        result = self._watch(
+            frame,
+            asset,
+            lambda r: self.output_store.put(key, encode_results(result_lines(r, names))),
+        )
         return key, bool(result.prediction.any()), len(result.index)
+
+    def _watch(
+        self, frame: pd.DataFrame, asset: str | None, store: Callable[[ScoreResult], None]
+    ) -> ScoreResult:
+        """Score one asset's rows as the continuation of its earlier windows, hand the
+        result to *store*, and only then keep the asset's new state."""
+        key = self.config.name if asset is None else f"{self.config.name}/{asset}"
+        index, x, off = self.model.prepare(frame)
+        state = self._monitor_state(key)
+        stale = state is not None and (
+            not len(index) or (state.through is not None and state.through >= index[0].timestamp())
+        )
+        out = self.monitor.score_arrays(index, x, off, None if stale else state)
+        store(out.result)
+        if not stale:
+            self.state.put(MONITORS_NS, key, {"model": self._fingerprint(), **out.state.to_dict()})
+        return out.result
+
+    def _monitor_state(self, key: str) -> MonitorState | None:
+        doc = self.state.get(MONITORS_NS, key)
+        if doc is None or doc.get("model") != self._fingerprint():
+            return None
+        return MonitorState.from_dict(doc, len(self.model.sensors))
+
+    def _fingerprint(self) -> str:
+        """Tells this model's state from another's (a new version, other sensors)."""
+        return f"{self.config.model_name}:{self.model.threshold!r}:{len(self.model.sensors)}"
 
     def _missing_reason(self, component: str, start: datetime, end: datetime) -> str:
         f = timedelta(seconds=self.config.frequency_s)

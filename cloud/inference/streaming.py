@@ -1,9 +1,11 @@
 """Streaming mode: score each reading as it arrives, write the same result lines.
 
 The scorer takes telemetry payloads (the wire format of :mod:`edge.wire`), keeps one
-:class:`~cloud.inference.model.StreamState` and one debouncer per asset, and hands L4E
-result lines to a sink. It knows nothing of MQTT: the local runtime or a bench feeds it
-from a subscription, a Lambda from Kinesis records.
+:class:`~cloud.inference.monitor.MonitorState` per asset (the model's moving means, its
+change test and alarm episode: the same rules the scheduler and ``bench skab`` run, see
+:mod:`cloud.inference.monitor`), and hands L4E result lines to a sink. It knows nothing of
+MQTT: the local runtime or a bench feeds it from a subscription, a Lambda from Kinesis
+records.
 
 Semantics worth knowing:
 * readings are scored as they come, without resampling (a model trained with a
@@ -18,9 +20,10 @@ Semantics worth knowing:
 * a message's state (its id, the asset's last reading and model state) is committed only
   after the sink has stored its lines, so a message whose lines could not be stored is
   scored again when it is redelivered;
-* with ``debounce_rows > 1`` the line's ``prediction`` is the debounced alarm, so it may
-  differ from ``anomaly_score > 0.5`` for up to that many rows at each edge; with the default
-  of 1 the L4E rule holds exactly;
+* ``prediction`` is the model's alarm and ``prediction = 1`` exactly when
+  ``anomaly_score > 0.5``. For a model without alarm rules (``TrainConfig.alarm = None``)
+  ``debounce_rows > 1`` debounces the row-by-row prediction instead, which may then differ
+  from ``anomaly_score > 0.5`` for up to that many rows at each edge;
 * for a template model the diagnostics are named ``<asset>\\<sensor>``; an asset model
   (``component\\sensor`` names) takes the reading's plain sensor names for its component.
 """
@@ -38,14 +41,15 @@ import numpy as np
 import pandas as pd
 
 from cloud.inference.alarm import Debouncer
-from cloud.inference.model import Model, StreamState
+from cloud.inference.model import Model
+from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import window_end
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
 from edge.clock import Clock
-from edge.errors import NotFoundError, WireFormatError
+from edge.errors import ConfigError, NotFoundError, WireFormatError
 from edge.wire import Telemetry
 
 MAX_SKEW_S = 7 * 24 * 3600
@@ -162,7 +166,7 @@ class StreamStats:
 
 @dataclass
 class _AssetState:
-    stream: StreamState | None = None
+    monitor: MonitorState | None = None
     debouncer: Debouncer = field(default_factory=Debouncer)
     last_ts_ms: int = -1
 
@@ -189,6 +193,13 @@ class StreamingScorer:
         self.max_skew_s = max_skew_s
         self.sites = sites or SiteLayout()
         Debouncer(debounce_rows)  # validates
+        self.monitor = Monitor(model)
+        if debounce_rows > 1 and self.monitor.alarm is not None:
+            raise ConfigError(
+                f"debounce_rows {debounce_rows}: the model's alarm rules raise after "
+                f"{self.monitor.alarm.episodes.raise_rows} rows already (debounce is for a "
+                "model trained without them)"
+            )
         self.debounce_rows = debounce_rows
         self.quarantine = quarantine
         self.stats = StreamStats()
@@ -261,14 +272,15 @@ class StreamingScorer:
                 )
         x = self._fill(x, state)
         index = pd.DatetimeIndex(pd.to_datetime([s.ts_ms for s in fresh], unit="ms", utc=True))
-        result = self.model.score_arrays(index, x, off, state.stream)
+        out = self.monitor.score_arrays(index, x, off, state.monitor)
+        result = out.result
         if self.debounce_rows > 1:
             result.prediction = state.debouncer.run(result.prediction.astype(bool)).astype(np.int8)
         names = self.model.sensor_names(None if not self.model.is_template else message.asset)
         lines = result_lines(result, names)
         self.sink.write(key, lines)
         # stored: only now does this message count as scored
-        state.stream = result.state
+        state.monitor = out.state
         state.last_ts_ms = fresh[-1].ts_ms
         self._remember(message)
         self.stats.late += len(samples) - len(fresh)
@@ -284,11 +296,8 @@ class StreamingScorer:
         """Missing values: the asset's previous reading, else the training mean."""
         if not np.isnan(x).any():
             return x
-        previous = (
-            state.stream.tail[-1]
-            if state.stream is not None and len(state.stream.tail)
-            else self.model.fill
-        )
+        stream = state.monitor.stream if state.monitor is not None else None
+        previous = stream.tail[-1] if stream is not None and len(stream.tail) else self.model.fill
         for i in range(len(x)):
             gaps = np.isnan(x[i])
             x[i, gaps] = previous[gaps]

@@ -26,6 +26,7 @@ from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.evaluation import evaluate
 from cloud.inference.heap import release_free_memory
 from cloud.inference.model import Model, TrainConfig, train
+from cloud.inference.monitor import Monitor
 from cloud.inference.quality import quality_report
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import iter_result_rows
@@ -153,11 +154,14 @@ def run_train_job(
 def _score_into(
     path: Path, model: Model, frame: pd.DataFrame, names: tuple[str, ...], progress: Progress
 ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-    """Score *frame* piece by piece into the gzipped lines at *path*; what evaluation needs."""
+    """Score *frame* piece by piece into the gzipped lines at *path*, with the model's alarm
+    rules as the scheduler applies them (:mod:`cloud.inference.monitor`); what evaluation
+    needs."""
     progress.stage(f"scoring {len(frame):,} rows", total=len(frame))
     index, prediction, machine_off = [], [], []
     with GzipLineWriter(path) as diagnostics:
-        for result in model.score_blocks(frame):
+        for watched in Monitor(model).score_blocks(frame):
+            result = watched.result
             for lines in iter_result_rows(result, names):
                 diagnostics.write(lines)
             index.append(result.index)

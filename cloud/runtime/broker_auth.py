@@ -47,6 +47,7 @@ _HASH_BYTES = 64
 SERVICE_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "plantwatch-rules": (("read", f"dt/{APP}/#"),),
     "plantwatch-streaming": (("read", f"dt/{APP}/#"),),
+    "plantwatch-devices": (("read", f"dt/{APP}/+/+/status"),),
     "plantwatch-shadow": (("readwrite", "$aws/things/+/shadow/#"),),
     "plantwatch-detectors": (
         ("write", "$aws/things/+/shadow/update"),
@@ -89,6 +90,9 @@ def device_grants(device: Device) -> list[tuple[str, str]]:
         for operation in ("get", "update", "delete"):
             grants.append(("write", f"{shadow}/{operation}"))
             grants.append(("write", f"{shadow}/name/+/{operation}"))
+    if device.thing not in device.assets:
+        # a gateway publishes its own status (and its last will) under its own name
+        grants.append(("write", f"dt/{APP}/{device.site}/{device.thing}/status"))
     return grants
 
 

@@ -45,6 +45,8 @@ class DemoOptions:
     streaming: bool = False
     keep_files: bool = True
     """False for a throw-away temp folder: no report is drawn and the summary says so."""
+    dashboard: Any = None
+    """A ``cloud.dashboard.server.DashboardConfig`` to serve the dashboard during the run."""
 
     @property
     def sim_speed(self) -> float:
@@ -190,10 +192,17 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             alarm_models=(default_alarm_path(),),
             shadow_limits=False,
             streaming=options.streaming,
+            dashboard=options.dashboard,
         ),
         clock,
         on_event,
     ).start()
+    if stack.dashboard is not None:
+        console.print(
+            f"[dim]{_clock_text(clock.now())}[/] dashboard  {stack.dashboard.url}"
+            " (live while the demo runs)",
+            soft_wrap=True,
+        )
     protocol = "3.1.1" if stack.broker is not None and stack.broker.kind == "amqtt" else "auto"
     agent = _start_agent(layout, stack.broker_url, protocol, clock, fleet, story, console)
     console.print(
@@ -209,6 +218,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         stack.stop()
     story.errors.extend(e for e in stack.errors if e not in story.errors)
     summary = _summary(story, options, layout, model_info, artefacts, time.monotonic() - wall_start)
+    if stack.dashboard is not None:
+        summary["dashboard"] = stack.dashboard.url
     if options.keep_files:
         from cloud.runtime.report import write_report
 

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,9 @@ class StackConfig:
     """Sites to score. The first is the default site, whose files keep the flat L4E names;
     each other one gets ``input/<site>/``, ``output/<site>/`` and its own scheduler
     (:mod:`cloud.l4e.sites`). Readings of sites not listed are still kept apart."""
+    dashboard: Any = None
+    """A ``cloud.dashboard.server.DashboardConfig`` to serve the dashboard with the stack;
+    None serves none."""
     auth: bool = False
     """Credentials and topic ACLs on the embedded broker (``DATA/auth``); each service
     connects with its own credential."""
@@ -143,6 +146,8 @@ class LocalStack:
         self.outbox: Any = None
         self.shadow_service: Any = None
         self.streaming: Any = None
+        self.device_status: Any = None
+        self.dashboard: Any = None
         self.archive: Any = None
         self._retention_at = float("-inf")
         self.errors: list[str] = []
@@ -182,6 +187,7 @@ class LocalStack:
             {"url": self.broker_url, "kind": self.broker.kind if self.broker else "external"},
         )
         self._start_shadow_service()
+        self._start_device_status()
         self._start_ingest()
         if cfg.model_name and cfg.streaming:
             self._start_streaming(cfg.model_name)
@@ -189,6 +195,8 @@ class LocalStack:
             self._start_scheduler(cfg.model_name)
         if cfg.detector_model or cfg.alarm_models:
             self._start_detectors()
+        if cfg.dashboard is not None:
+            self._start_dashboard()
         cfg.data.write_runtime(self.runtime_info())
         # a stopped stack leaves no runtime.json behind to send clients to a dead broker
         self._closers.insert(0, lambda: cfg.data.runtime_file.unlink(missing_ok=True))
@@ -223,6 +231,8 @@ class LocalStack:
             "shadow_db": str(self.config.data.shadow_db),
             "alerts": str(self.config.data.alerts),
             "upload_frequency": self.config.upload_frequency,
+            "dashboard": self.dashboard.url if self.dashboard is not None else None,
+            "sites": list(self.config.sites),
         }
 
     def _start_shadow_service(self) -> None:
@@ -236,6 +246,43 @@ class LocalStack:
         )
         self.shadow_service.start()
         self._closers.append(self.shadow_service.stop)
+
+    def _start_device_status(self) -> None:
+        from cloud.runtime.device_status import DeviceStatusListener
+
+        listener = DeviceStatusListener(
+            self.service_url("plantwatch-devices"),
+            self.state,
+            self.bucket,
+            self.clock,
+            quarantine_prefix=QUARANTINE_PREFIX,
+        )
+        listener.start()
+        self.device_status = listener
+        self._closers.append(listener.stop)
+
+    def _start_dashboard(self) -> None:
+        """Last, so every store it reads exists; stopped first (closers run in reverse)."""
+        from cloud.dashboard.actions import EngineActions
+        from cloud.dashboard.app import Credentials
+        from cloud.dashboard.server import DashboardServer
+        from cloud.runtime.broker import is_loopback
+
+        config = self.config.dashboard
+        if self.auth is not None and not is_loopback(config.host):
+            # off loopback the dashboard follows --auth: the operator's credential
+            password = self.auth.service_password("plantwatch-operator")
+            config = replace(config, credentials=Credentials("plantwatch-operator", password))
+        actions = EngineActions(self.alarm_engines) if config.alarm_actions else None
+        self.dashboard = DashboardServer(
+            self.config.data.root, config, default_site=self.config.sites[0], actions=actions
+        ).start()
+        self._closers.append(self.dashboard.stop)
+        self._hook("dashboard", {"url": self.dashboard.url})
+
+    def alarm_engines(self) -> dict[str, Any]:
+        """The alarm-model engines this stack runs, by model name."""
+        return dict(self.alarms)
 
     def _start_ingest(self) -> None:
         from cloud.batcher import Batcher, BatcherConfig

@@ -146,6 +146,14 @@ class ShadowStore:
                 )
             return result
 
+    def shadows(self) -> list[tuple[str, str]]:
+        """Every live ``(thing, name)``, classic shadows with name ``''``, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT thing, name FROM shadows WHERE deleted_at IS NULL ORDER BY thing, name"
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
     def named_shadows(self, thing: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(

@@ -149,7 +149,9 @@ def test_copy_from_refuses_an_unsafe_artifact_before_writing(
     assert list(registry.store.list(registry.prefix)) == []
 
 
-@pytest.mark.parametrize("damage", ["drop_config", "drop_sensors", "foreign_config_key"])
+@pytest.mark.parametrize(
+    "damage", ["drop_config", "drop_sensors", "foreign_config_key", "foreign_alarm_setting"]
+)
 def test_a_damaged_model_json_is_bad_input_naming_the_artifact(model: Model, damage: str) -> None:
     files = model.to_artifacts()
     meta = json.loads(files["model.json"])
@@ -157,6 +159,8 @@ def test_a_damaged_model_json_is_bad_input_naming_the_artifact(model: Model, dam
         del meta["config"]
     elif damage == "drop_sensors":
         del meta["sensors"]
+    elif damage == "foreign_alarm_setting":
+        meta["config"]["alarm"] = {"episodes": {"no_such_rule": 1}}
     else:
         meta["config"]["no_such_setting"] = 1
     with pytest.raises(UserError, match=r"^m: not a usable model artifact"):

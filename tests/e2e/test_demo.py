@@ -39,6 +39,9 @@ def test_demo_exits_zero(demo_out) -> None:
     assert summary["first_anomalous_reading_s"] >= 0 and summary["detection_delay_s"] >= 0
     assert set(summary["false_alarms_before_onset"]) == {"anomalous_rows", "first", "alarms"}
     assert "false alarms before onset" in proc.stdout + proc.stderr
+    # the dashboard was served while the demo ran, on a free loopback port
+    assert summary["dashboard"].startswith("http://127.0.0.1:")
+    assert f"dashboard  {summary['dashboard']} (live while the demo runs)" in proc.stdout
 
 
 def test_the_operator_acknowledges_the_alarm_as_a_user_would(demo_out) -> None:

@@ -1,5 +1,6 @@
-"""`plantwatch up`: first stdout line names the broker, runtime.json is written, SIGTERM
-stops it cleanly, flushes what it had received and leaves no runtime.json or broker folder."""
+"""`plantwatch up`: first stdout line names the broker, the second the dashboard,
+runtime.json is written, SIGTERM stops it cleanly, flushes what it had received and leaves
+no runtime.json or broker folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +28,18 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
     scratch.mkdir()
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli.main", "up", "--data", str(data), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "cloud.cli.main",
+            "up",
+            "--data",
+            str(data),
+            "--port",
+            "0",
+            "--dashboard-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -38,8 +51,13 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         first = proc.stdout.readline().strip()
         assert first.startswith("broker: mqtt://127.0.0.1:"), first
         url = first.removeprefix("broker: ")
+        second = proc.stdout.readline().strip()
+        assert second.startswith("dashboard: http://127.0.0.1:"), second
+        dashboard = second.removeprefix("dashboard: ")
         runtime = json.loads((data / "runtime.json").read_text())
-        assert runtime["broker"] == url
+        assert runtime["broker"] == url and runtime["dashboard"] == dashboard
+        with urllib.request.urlopen(f"{dashboard}/api/v1/version", timeout=10) as response:
+            assert json.load(response)["api"] == "v1"
         assert [p.name[:18] for p in scratch.iterdir()] == ["plantwatch-broker-"]
 
         sample = wire.Sample(now_ms, {"flow": 1.5, "speed": 1450.0})
@@ -54,6 +72,8 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert not (data / "runtime.json").exists()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{dashboard}/api/v1/version", timeout=2)
     assert list(scratch.iterdir()) == []
     bucket = data / "buckets" / "plantwatch"
     inputs = sorted((bucket / "input").glob("pump-09_*.csv"))

@@ -1,6 +1,7 @@
 """``plantwatch model train`` from CSV keeps memory in proportion to the data: each extra
-megabyte of CSV costs at most two megabytes of peak RSS (the data held once as floats,
-8 bytes for the ~7 characters of a CSV value, plus a little). Whole-array copies, or the
+megabyte of CSV costs at most three megabytes of peak RSS, the issue's bound (the data held
+once as floats is about 1.2 MB per CSV MB, 8 bytes for the ~7 characters of a CSV value;
+the allocator's timing adds a varying margin, measured 2.0-2.2). Whole-array copies, or the
 diagnostics built in memory, cost 10-60 MB per CSV megabyte and fail this test.
 
 The command runs in child processes, as users run it; peak RSS is the kernel's figure for
@@ -38,12 +39,12 @@ def train_peak(tmp_path: Path, days: int) -> tuple[int, int, Path]:
     return peak, csv_bytes, state / "models" / "mem" / "v1"
 
 
-def test_peak_memory_grows_at_most_twice_as_fast_as_the_csv(tmp_path: Path) -> None:
+def test_peak_memory_grows_at_most_three_times_as_fast_as_the_csv(tmp_path: Path) -> None:
     small_peak, small_csv, _ = train_peak(tmp_path, 20)
     large_peak, large_csv, model = train_peak(tmp_path, 60)
     slope = (large_peak - small_peak) / (large_csv - small_csv)
     assert large_csv - small_csv > 12 * MB
-    assert slope <= 2.0, (
+    assert slope <= 3.0, (
         f"peak RSS {small_peak / MB:.0f} MB for {small_csv / MB:.1f} MB of CSV, "
         f"{large_peak / MB:.0f} MB for {large_csv / MB:.1f} MB: {slope:.2f} MB per CSV MB"
     )

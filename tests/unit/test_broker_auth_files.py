@@ -85,6 +85,9 @@ def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
         ("plantwatch-rules", "subscribe", "dt/plantwatch/+/+/telemetry"),
         ("plantwatch-shadow", "publish", "$aws/things/pump-01/shadow/update/delta"),
         ("plantwatch-detectors", "publish", "$aws/things/pump-01/shadow/update"),
+        ("pump-01", "publish", "dt/plantwatch/s1/pump-01/status"),
+        ("gw", "publish", "dt/plantwatch/s2/gw/status"),
+        ("plantwatch-devices", "subscribe", "dt/plantwatch/+/+/status"),
     ]
     refused = [
         ("pump-01", "publish", "dt/plantwatch/s1/pump-02/telemetry"),
@@ -96,6 +99,8 @@ def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
         ("pump-01", "receive", "$aws/things/pump-02/shadow/update/delta"),
         ("pump-01", "receive", "dt/plantwatch/s1/pump-01/telemetry"),
         ("gw", "publish", "dt/plantwatch/s2/gw/telemetry"),
+        ("gw", "publish", "dt/plantwatch/s1/gw/status"),
+        ("plantwatch-devices", "subscribe", "dt/plantwatch/+/+/telemetry"),
         ("gw", "publish", "$aws/things/gw/shadow/update"),
         ("plantwatch-rules", "publish", "dt/plantwatch/s1/pump-01/telemetry"),
         ("plantwatch-detectors", "publish", "$aws/things/pump-01/shadow/update/delta"),

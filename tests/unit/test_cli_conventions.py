@@ -154,8 +154,8 @@ DUMMIES = {
     "broker": ["mqtt://127.0.0.1:1"],
     "days": ["30"],
 }
-EXTRA = {("up",): ["--port", "0"]}
-"""A free port, so that a busy 1883 on the test machine does not answer first."""
+EXTRA = {("up",): ["--port", "0", "--dashboard-port", "0"], ("dashboard",): ["--port", "0"]}
+"""Free ports, so that a busy 1883 or 8600 on the test machine does not answer first."""
 
 
 def _path_option(parser: argparse.ArgumentParser) -> argparse.Action | None:

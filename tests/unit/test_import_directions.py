@@ -20,6 +20,7 @@ ENGINE_PACKAGES = (
     "cloud/detectors",
     "cloud/shadow",
     "cloud/l4e",
+    "cloud/devices",
     "cloud/archive",
     "cloud/migrate",
     "cloud/alerts.py",

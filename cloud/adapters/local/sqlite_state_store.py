@@ -115,6 +115,15 @@ class SqliteStateStore:
             ).fetchall()
         return iter([(k, Versioned(json.loads(v), int(n))) for k, v, n in rows])
 
+    def namespaces(self, prefix: str = "") -> list[str]:
+        """Namespaces that start with *prefix*, in order (one per alarm model's history)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT ns FROM state WHERE substr(ns, 1, ?) = ? ORDER BY ns",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

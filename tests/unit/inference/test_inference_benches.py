@@ -108,7 +108,8 @@ def test_labels_are_never_seen_by_the_detector(tmp_path: Path, capsys) -> None:
 def test_an_alarm_clears_when_the_plant_settles_elsewhere_after_the_fault() -> None:
     frame = skab_frame(4, settle=-1.5)  # the fault was -4 sigma of flow; after it, -1.5
     sensors = Experiment("f", "g", frame).sensors()
-    held = detect(sensors, 400, SKAB_CONFIG_FIELDS, {**SKAB_EPISODE_FIELDS, "end_back": None})
+    plain = {"end_back": None, "turn_cos": None, "clear_settle_rows": 0}  # a debounce
+    held = detect(sensors, 400, SKAB_CONFIG_FIELDS, {**SKAB_EPISODE_FIELDS, **plain})
     ended = detect(sensors, 400)
     during, after = slice(570 - 400 + 40, 900 - 400), slice(900 - 400 + 90, None)
     assert held.anomaly[during].mean() > 0.9 and ended.anomaly[during].mean() > 0.9
@@ -154,15 +155,15 @@ def test_cv_choice_weighs_the_worst_fold_and_leaves_the_scored_fold_out() -> Non
 
 def test_cv_grid_has_no_settings_that_cannot_differ() -> None:
     grid = skab_cv.settings(
-        {"threshold_margin": (2.0,)}, {"end_back": (None, 0.5), "end_rows": (20, 30)}, {}
+        {"threshold_margin": (2.0,)}, {"turn_cos": (None, 0.0), "turn_still": (10, 20)}, {}
     )
     assert [s.describe()["episodes"] for s in grid] == [
-        {"end_back": None, "end_rows": 20},
-        {"end_back": 0.5, "end_rows": 20},
-        {"end_back": 0.5, "end_rows": 30},
+        {"turn_cos": None, "turn_still": 10},
+        {"turn_cos": 0.0, "turn_still": 10},
+        {"turn_cos": 0.0, "turn_still": 20},
     ]
     full = [str(s.describe()) for s in skab_cv.settings()]
-    assert len(full) == len(set(full)) == 2 * (2 * 2 * (1 + 2 * 2)) * 2
+    assert len(full) == len(set(full)) == 2 * 2 * 2 * 2 * 2 * 2
 
 
 def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:
@@ -188,6 +189,9 @@ def test_bench_train_reports_keys(capsys) -> None:
     assert doc["rows"] == 5000 and doc["sensors"] == 6
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
     assert doc["modes"] == 3
+    assert doc["alarm_rows_per_s"] > 0 and doc["baseline"]["score_rows_per_s"] > 0
+    ratio = doc["alarm_rows_per_s"] / doc["baseline"]["score_rows_per_s"]
+    assert doc["ratio"] == pytest.approx(ratio, abs=0.002)
     assert "end_to_end_s" not in doc
 
 

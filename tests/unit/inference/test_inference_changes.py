@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.inference.changes import ChangeConfig, ChangeDetector, shift_statistic
+from cloud.inference.changes import (
+    ChangeConfig,
+    ChangeDetector,
+    ChangeState,
+    fit_limit,
+    shift_statistic,
+)
 from edge.errors import ConfigError, UserError
 
 CONFIG = ChangeConfig(window_rows=10, hold_rows=3)
@@ -68,3 +76,25 @@ def test_too_few_training_rows_and_bad_settings_are_named() -> None:
         ChangeConfig(quantile=1.5)
     with pytest.raises(ConfigError, match="window_rows"):
         ChangeConfig(window_rows=0)
+
+
+def test_a_state_stored_as_json_continues_the_series_exactly() -> None:
+    w = series(3)
+    detector = ChangeDetector.fit(w[:400], CONFIG)
+    whole = detector.run(w)
+    first = detector.run(w[:410])  # mid-move: the debouncer's streak is carried
+    stored = json.loads(json.dumps(first.state.to_dict()))
+    second = detector.run(w[410:], ChangeState.from_dict(stored))
+    assert np.array_equal(np.concatenate([first.moving, second.moving]), whole.moving)
+    assert np.array_equal(
+        np.concatenate([first.changepoint, second.changepoint]), whole.changepoint
+    )
+
+
+def test_the_limit_pools_separate_runs_and_needs_ten_window_pairs() -> None:
+    w = series(4)[:400]
+    assert fit_limit([w[:200], w[200:]], CONFIG) == pytest.approx(
+        ChangeDetector.fit(w, CONFIG).limit, rel=0.5
+    )
+    assert fit_limit([w[:28]], CONFIG) is None  # 2 x 10 rows give 9 window pairs
+    assert fit_limit([], CONFIG) is None

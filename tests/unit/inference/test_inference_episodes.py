@@ -6,14 +6,19 @@ threshold), so each test states the plant's path through that space.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.inference.alarm import debounce
 from cloud.inference.episodes import (
+    DEFAULT_ALARM,
+    AlarmConfig,
     EpisodeConfig,
+    EpisodeState,
     EpisodeTracker,
     nearest_point,
 )
@@ -127,8 +132,157 @@ def test_operating_points_are_kept_per_mode() -> None:
 
 @pytest.mark.parametrize(
     "fields",
-    [{"raise_rows": 0}, {"end_rows": 0}, {"settle_rows": -1}, {"end_back": 0}, {"end_back": 2}],
+    [
+        {"raise_rows": 0},
+        {"end_rows": 0},
+        {"settle_rows": -1},
+        {"end_back": 0},
+        {"end_back": 2},
+        {"clear_settle_rows": -1},
+        {"turn_cos": -2},
+        {"turn_size": 0},
+        {"turn_still": 0},
+        {"settle_guard": -0.1},
+    ],
 )
 def test_bad_settings_are_config_errors(fields) -> None:
     with pytest.raises(ConfigError, match=next(iter(fields))):
         EpisodeConfig(**fields)
+
+
+TURNS = EpisodeConfig(
+    raise_rows=5,
+    clear_rows=5,
+    end_rows=10,
+    settle_rows=20,
+    turn_cos=0.0,
+    turn_size=0.5,
+    turn_still=5,
+    turn_lookback=10,
+)
+
+
+def moves_at(n: int, *spans: tuple[int, int]) -> np.ndarray:
+    """The change detector's flags: the plant moves during each ``[start, stop)``."""
+    moving = np.zeros(n, dtype=bool)
+    for start, stop in spans:
+        moving[start:stop] = True
+    return moving
+
+
+def run_moving(w: np.ndarray, moving: np.ndarray, config: EpisodeConfig = TURNS):
+    return EpisodeTracker(config).run(w, np.zeros(len(w), dtype=int), moving=moving)
+
+
+def test_a_fault_that_turns_elsewhere_ends_where_the_plant_comes_to_rest() -> None:
+    # GIVEN a fault along the first sensor, then a move to a far point along the second
+    w = path((100, (0, 0)), (150, (5, 0)), (200, (0.5, 7)), noise=0.1)
+    moving = moves_at(len(w), (100, 112), (250, 262))
+    # WHEN the rules run with the turn rule, and without it
+    held = run_moving(w, moving, EpisodeConfig(**{**TURNS.__dict__, "turn_cos": None}))
+    turned = run_moving(w, moving)
+    # THEN without it the alarm holds to the end; with it the fault ends once the plant
+    # has been still for turn_still rows after the second move
+    assert held.alarm[110:].all()
+    [end] = np.flatnonzero(turned.ended)
+    assert end == 261 + TURNS.turn_still
+    assert turned.alarm[110:end].all() and not turned.alarm[end:].any()
+
+
+def test_a_move_that_carries_the_fault_further_is_still_the_fault() -> None:
+    w = path((100, (0, 0)), (150, (4, 0)), (200, (8, 1)), noise=0.1)
+    result = run_moving(w, moves_at(len(w), (100, 112), (250, 262)))
+    assert not result.ended.any() and result.alarm[110:].all()
+
+
+def test_the_move_that_raised_the_alarm_ends_nothing() -> None:
+    # a fault that arrives in two steps within the lookback, then holds
+    w = path((100, (0, 0)), (6, (3, 0)), (300, (0, 6)), noise=0.1)
+    result = run_moving(w, moves_at(len(w), (100, 115)))
+    assert not result.ended.any() and result.alarm[120:].all()
+
+
+def test_after_a_clear_the_plant_may_rest_a_little_past_where_it_started() -> None:
+    # GIVEN a fault to +5 that returns through normal to past the old point, to -1.5
+    w = path((100, (0, 0)), (150, (5, 0)), (6, (0, 0)), (200, (-1.5, 0)), noise=0.1)
+    moving = np.zeros(len(w), dtype=bool)
+    plain = EpisodeConfig(raise_rows=5, clear_rows=3, end_rows=10)
+    settles = EpisodeConfig(raise_rows=5, clear_rows=3, end_rows=10, clear_settle_rows=60)
+    # THEN the plain rules alarm again on the far side; settling accepts the new point
+    assert run_moving(w, moving, plain).alarm[300:].all()
+    result = run_moving(w, moving, settles)
+    assert result.alarm[110:250].all() and not result.alarm[256:].any()
+
+
+def test_settling_after_a_clear_never_accepts_a_point_back_at_the_fault() -> None:
+    # the fault clears briefly (the plant passes through normal) and comes back at +4
+    w = path((100, (0, 0)), (150, (5, 0)), (20, (0, 0)), (200, (4, 0)), noise=0.1)
+    config = EpisodeConfig(raise_rows=5, clear_rows=3, end_rows=10, clear_settle_rows=60)
+    result = run_moving(w, np.zeros(len(w), dtype=bool), config)
+    assert result.alarm[300:].all()
+
+
+@given(st.integers(1, 449))
+def test_a_state_stored_as_json_continues_the_series_exactly(split: int) -> None:
+    w = path((100, (0, 0)), (150, (5, 0)), (200, (0.5, 7)), seed=2)
+    moving = moves_at(len(w), (100, 112), (250, 262))
+    modes = np.zeros(len(w), dtype=int)
+    config = EpisodeConfig(**{**TURNS.__dict__, "end_back": 0.5, "clear_settle_rows": 30})
+    whole = EpisodeTracker(config).run(w, modes, moving=moving)
+    tracker = EpisodeTracker(config)
+    first = tracker.run(w[:split], modes[:split], moving=moving[:split])
+    stored = json.loads(json.dumps(first.state.to_dict()))
+    second = tracker.run(
+        w[split:], modes[split:], state=EpisodeState.from_dict(stored), moving=moving[split:]
+    )
+    assert np.array_equal(np.concatenate([first.alarm, second.alarm]), whole.alarm)
+    assert np.allclose(np.concatenate([first.ratio, second.ratio]), whole.ratio)
+
+
+def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
+    doc = json.loads(json.dumps(DEFAULT_ALARM.to_dict()))
+    assert AlarmConfig.from_dict(doc) == DEFAULT_ALARM
+    with pytest.raises(ConfigError, match=r"alarm\.episodes: unknown setting 'raise'"):
+        AlarmConfig.from_dict({"episodes": {"raise": 3}})
+    with pytest.raises(ConfigError, match="turn_cos 2"):
+        AlarmConfig.from_dict({"episodes": {"turn_cos": 2}})
+    with pytest.raises(ConfigError, match="expected an object"):
+        AlarmConfig.from_dict([1, 2])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from([ENDS, TURNS, EpisodeConfig(**{**TURNS.__dict__, "clear_settle_rows": 30})]),
+)
+def test_stretches_of_normal_rows_at_once_match_the_rules_row_by_row(
+    seed: int, config: EpisodeConfig
+) -> None:
+    # GIVEN a plant with two modes, stops, faults that end or turn, and moves
+    rng = np.random.default_rng(seed)
+    legs = [(int(rng.integers(5, 120)), tuple(rng.normal(0, 2.5, 2))) for _ in range(8)]
+    w = path(*legs, noise=float(rng.uniform(0.05, 0.6)), seed=seed)
+    modes = (rng.random(len(w)) < 0.02).cumsum() % 2
+    off = rng.random(len(w)) < 0.03
+    moving = np.abs(np.gradient(w[:, 0])) > 0.5
+    fast = EpisodeTracker(config).run(w, modes, off, moving=moving)
+    # WHEN every row goes through the row-by-row rules instead
+    slow_tracker = EpisodeTracker(config)
+    slow_tracker._normal_stretch = lambda *_a: (0, True)  # type: ignore[method-assign]
+    slow = slow_tracker.run(w, modes, off, moving=moving)
+    # THEN nothing differs, to the bit
+    assert np.array_equal(fast.alarm, slow.alarm) and np.array_equal(fast.ended, slow.ended)
+    assert np.array_equal(fast.ratio, slow.ratio)
+    assert np.array_equal(fast.residual, slow.residual)
+    assert fast.state.to_dict() == slow.state.to_dict()
+
+
+def test_a_move_across_a_change_of_operating_mode_ends_nothing() -> None:
+    # the fault holds while the plant changes mode; each mode measures from its own mean,
+    # so the jump in the deviations is no turn of the plant
+    w = path((100, (0, 0)), (150, (5, 0)), (200, (0.5, 7)), noise=0.1)
+    modes = np.zeros(len(w), dtype=int)
+    modes[250:] = 1
+    moving = moves_at(len(w), (100, 112), (250, 262))
+    result = EpisodeTracker(TURNS).run(w, modes, moving=moving)
+    assert not result.ended.any()

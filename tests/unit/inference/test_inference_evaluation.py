@@ -95,6 +95,20 @@ def test_debounce_is_causal_and_streams_like_batch(flags: list[bool], rows: int)
             assert all(f == batch[i] for f in flags[max(0, i - rows + 1) : i + 1])
 
 
+@given(st.lists(st.booleans(), max_size=80), st.integers(1, 5), st.lists(st.integers(1, 9)))
+def test_debounce_in_pieces_flips_where_row_by_row_does(
+    flags: list[bool], rows: int, cuts: list[int]
+) -> None:
+    one_by_one = Debouncer(rows)
+    expected = [one_by_one.update(f) for f in flags]
+    pieces, got, start = Debouncer(rows), [], 0
+    for size in [*cuts, len(flags)]:
+        got += pieces.run(np.array(flags[start : start + size], dtype=bool)).tolist()
+        start += size
+    assert got == expected
+    assert (pieces.active, pieces.streak) == (one_by_one.active, one_by_one.streak)
+
+
 def test_changepoints_mark_raise_and_clear() -> None:
     assert changepoints_from_alarms(np.array([0, 1, 1, 0, 0, 1])).tolist() == [0, 1, 0, 1, 0, 1]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ from conftest import SENSORS, plant_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.inference.model import Model, TrainConfig, train
+from cloud.inference import model as model_module
+from cloud.inference.episodes import DEFAULT_ALARM
+from cloud.inference.model import Model, StreamState, TrainConfig, train
 from cloud.inference.results import result_lines
 from edge.errors import ConfigError, UserError
 
@@ -143,3 +146,49 @@ def test_signed_deviations_square_to_the_contributions_and_point_at_the_fault(
     assert set(np.unique(modes)) <= set(range(len(model.centroids)))
     flow = w[:, 1]
     assert np.median(flow) > 0 and np.abs(flow).mean() > np.abs(np.delete(w, 1, axis=1)).mean()
+
+
+def test_alarm_rules_and_their_change_limit_travel_with_the_model(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    model = train(frame, TrainConfig(smoothing=3))
+    assert model.config.alarm == DEFAULT_ALARM and model.change_limit is not None
+    model.save(tmp_path / "m")
+    loaded = Model.load(tmp_path / "m")
+    assert loaded.config.alarm == DEFAULT_ALARM
+    assert loaded.change_limit == pytest.approx(model.change_limit)
+    plain = train(frame, TrainConfig(alarm=None))
+    assert plain.change_limit is None and "change_limit" not in plain._arrays()
+
+
+def test_a_model_saved_before_alarm_rules_loads_without_them(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    files = train(frame, TrainConfig(alarm=None)).to_artifacts()
+    meta = json.loads(files["model.json"])
+    del meta["config"]["alarm"]  # as model.json was written before the field existed
+    files["model.json"] = json.dumps(meta).encode()
+    old = Model.from_artifacts(files, "old")
+    assert old.config.alarm is None and old.change_limit is None
+
+
+def test_a_stream_state_stored_as_json_continues_the_features(frame: pd.DataFrame) -> None:
+    model = train(frame, TrainConfig(smoothing=5, difference="auto", difference_above=0.0))
+    _, x, _ = model.prepare(frame)
+    whole, _, _ = model.features(x)
+    first, _, state = model.features(x[:50])
+    stored = StreamState.from_dict(json.loads(json.dumps(state.to_dict())), x.shape[1])
+    second, _, _ = model.features(x[50:], stored)
+    np.testing.assert_allclose(np.vstack([first, second]), whole)
+
+
+def test_a_long_history_sets_the_change_limit_on_a_sample_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    history = plant_frame(rows=60_000, seed=5)
+    whole = train(history, TrainConfig(smoothing=3))
+    monkeypatch.setattr(model_module, "CHANGE_LIMIT_ROWS", 20_000)
+    sampled = train(history, TrainConfig(smoothing=3))
+    assert sampled.threshold == whole.threshold  # the model itself is the same
+    assert sampled.change_limit == pytest.approx(whole.change_limit, rel=0.2)
+    assert sampled.change_limit != whole.change_limit  # fewer rows were used

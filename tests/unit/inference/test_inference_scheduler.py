@@ -1,4 +1,5 @@
-"""Scheduler windows on a ManualClock: on-time, delayed, missing, time zone, multi-file, fleet."""
+"""Scheduler windows on a ManualClock: on-time, delayed, missing, time zone, multi-file, fleet,
+and one asset's alarm carried from window to window."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from conftest import plant_frame
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
 from cloud.inference.model import Model, TrainConfig, train
-from cloud.inference.scheduler import Scheduler, SchedulerConfig, list_executions
+from cloud.inference.monitor import Monitor
+from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
 from cloud.l4e.naming import InputNaming
 from edge.clock import ManualClock
 from edge.errors import ConfigError
@@ -258,3 +260,74 @@ def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() ->
     assert list(out.list("")) == list(execution.result_keys)
     [stored] = list_executions(state)
     assert stored.skipped == execution.skipped
+
+
+def faulty_live() -> pd.DataFrame:
+    frame = LIVE.copy()
+    frame.iloc[12:, 1] -= 60  # flow drops from 00:12 on and stays down
+    return frame
+
+
+def window_file(frame: pd.DataFrame, end_minute: int) -> tuple[str, bytes]:
+    """The batcher's file of the window ending *end_minute* past midnight."""
+    end = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(minutes=end_minute)
+    rows = frame.loc[end - pd.Timedelta(minutes=4) : end]
+    rows = rows.rename(columns=lambda c: c.removeprefix("pump\\"))
+    text = rows.to_csv(date_format="%Y-%m-%dT%H:%M:%S.%f", index_label="Timestamp")
+    return f"input/pump_{end:%Y%m%d%H%M%S}.csv", text.encode()
+
+
+def predictions(out: InMemoryObjectStore) -> list[int]:
+    lines = [json.loads(x) for key in sorted(out.list("")) for x in out.get(key).splitlines()]
+    return [line["prediction"] for line in lines]
+
+
+def test_an_alarm_continues_across_windows_as_in_one_series(model: Model) -> None:
+    # GIVEN a fault that starts in the third window; each window holds 5 rows, fewer than
+    # the 8 rows above threshold that raise an alarm
+    frame = faulty_live()
+    clock = ManualClock(at("00:00"))
+    sched, inp, out, state = make(model, clock)
+    for minute in range(5, 35, 5):
+        inp.put(*window_file(frame, minute))
+    # WHEN the windows run one by one, the scheduler restarted half-way
+    clock.advance(15 * 60)
+    assert len(sched.run_due()) == 3
+    again = Scheduler(sched.config, model, inp, out, state, clock)
+    clock.advance(15 * 60)
+    assert len(again.run_due()) == 3
+    # THEN the alarm is raised and held as when the whole series is scored at once
+    whole = Monitor(model).score(frame.iloc[1:31]).result.prediction.tolist()
+    assert predictions(out) == whole
+    assert whole[:12] == [0] * 12 and whole[20:] == [1] * 10
+    assert state.get(MONITORS_NS, "pump-sched")["through"] == at("00:30")
+
+
+def test_a_window_run_again_is_scored_on_its_own_and_leaves_the_state(model: Model) -> None:
+    frame = faulty_live()
+    clock = ManualClock(at("00:00"))
+    sched, inp, _, state = make(model, clock)
+    for minute in range(5, 30, 5):
+        inp.put(*window_file(frame, minute))
+    clock.advance(25 * 60)
+    sched.run_due()
+    kept = state.get(MONITORS_NS, "pump-sched")
+    rerun = sched.run_window(datetime.fromtimestamp(at("00:20"), UTC))
+    assert rerun.status == "SUCCESS" and not rerun.anomalous  # alone: 5 rows, no alarm yet
+    assert state.get(MONITORS_NS, "pump-sched") == kept
+
+
+def test_a_replaced_model_starts_a_new_series(model: Model) -> None:
+    frame = faulty_live()
+    clock = ManualClock(at("00:00"))
+    sched, inp, out, state = make(model, clock)
+    for minute in range(5, 25, 5):
+        inp.put(*window_file(frame, minute))
+    clock.advance(20 * 60)
+    assert sched.run_due()[-1].anomalous
+    other = train(HISTORY, TrainConfig(threshold_margin=1.6))
+    replaced = Scheduler(sched.config, other, inp, out, state, clock)
+    inp.put(*window_file(frame, 25))
+    clock.advance(5 * 60)
+    [execution] = replaced.run_due()
+    assert not execution.anomalous  # its first window: 5 rows, not yet an alarm

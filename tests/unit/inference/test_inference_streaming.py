@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore
 from cloud.inference.model import TrainConfig, train
+from cloud.inference.monitor import Monitor
 from cloud.inference.results import decode_results
 from cloud.inference.streaming import CallbackSink, StreamingScorer, WindowedObjectSink
 from edge.clock import ManualClock
-from edge.errors import StorageError
+from edge.errors import ConfigError, StorageError
 from edge.wire import Sample, Telemetry, encode
 
 PLAIN = plant_frame(rows=1500).rename(columns=lambda c: c.split("\\")[1])
@@ -35,7 +36,7 @@ def message(asset: str, seq: int, rows: pd.DataFrame, sender: str = "gw1") -> Te
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(1, 7), min_size=1, max_size=12))
 def test_scoring_in_pieces_equals_scoring_at_once(sizes: list[int]) -> None:
-    whole = MODEL.score(LIVE)
+    whole = Monitor(MODEL).score(LIVE).result
     got: list[dict] = []
     scorer = StreamingScorer(MODEL, CallbackSink(lambda _a, lines: got.extend(lines)))
     start = 0
@@ -46,6 +47,7 @@ def test_scoring_in_pieces_equals_scoring_at_once(sizes: list[int]) -> None:
         start += size
     scores = [line["anomaly_score"] for line in got]
     np.testing.assert_allclose(scores, np.round(whole.score[: len(scores)], 5), atol=1e-5)
+    assert [line["prediction"] for line in got] == whole.prediction[: len(got)].tolist()
     assert got[0]["diagnostics"][0]["name"] == "pump-01\\motor_current"
 
 
@@ -95,7 +97,7 @@ def test_missing_sensor_value_uses_the_previous_reading() -> None:
 
 
 def test_debounced_alarm_needs_consecutive_rows() -> None:
-    base = train(PLAIN)
+    base = train(PLAIN, TrainConfig(alarm=None))  # no alarm rules: the row-by-row threshold
     got: list[dict] = []
     scorer = StreamingScorer(
         base, CallbackSink(lambda _a, lines: got.extend(lines)), debounce_rows=3
@@ -122,6 +124,8 @@ def test_windowed_sink_writes_scheduler_layout() -> None:
     assert len(decode_results(store.get(keys[1]))) == 5
     with pytest.raises(ValueError):
         StreamingScorer(MODEL, sink, debounce_rows=0)
+    with pytest.raises(ConfigError, match="alarm rules raise after 8 rows"):
+        StreamingScorer(MODEL, sink, debounce_rows=3)
 
 
 def test_a_future_dated_message_is_refused_and_does_not_blind_the_asset() -> None:
@@ -200,3 +204,24 @@ def test_a_message_whose_lines_were_not_stored_is_scored_again_when_redelivered(
     sink.fail = False
     assert len(scorer.handle(payload)) == 4  # not a duplicate, not late
     assert len(sink.lines) == 4 and scorer.stats.readings == 4
+
+
+def test_the_alarm_streams_as_the_whole_series_scores_even_across_a_failed_store() -> None:
+    # GIVEN a fault from row 30 on, one reading per message, and a store that refuses once
+    faulty = LIVE.copy()
+    faulty.iloc[30:, 1] -= 60
+    whole = Monitor(MODEL).score(faulty).result.prediction.tolist()
+    sink = RefusingSink()
+    sink.fail = False
+    scorer = StreamingScorer(MODEL, sink)
+    for i in range(len(faulty)):
+        payload = encode(message("pump-01", i, faulty.iloc[i : i + 1]))
+        if i == 36:  # rows above threshold are being counted: no row may count twice
+            sink.fail = True
+            with pytest.raises(StorageError):
+                scorer.handle(payload)
+            sink.fail = False
+        scorer.handle(payload)
+    # THEN the alarm is raised on the same row as when the series is scored at once
+    assert [line["prediction"] for line in sink.lines] == whole
+    assert whole[:30] == [0] * 30 and 1 in whole[35:]

@@ -15,6 +15,7 @@ from cloud.adapters.local import FsObjectStore
 from cloud.inference.dataset import load_dataset
 from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.model import TrainConfig, train
+from cloud.inference.monitor import Monitor
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import encode_results, result_lines
 from cloud.inference.train_job import TrainJob, run_train_job
@@ -71,7 +72,7 @@ def test_streamed_diagnostics_are_the_lines_of_scoring_in_one_piece(
     outcome = run_train_job(TrainJob(folder, "fleet", config), registry, recorder)
     frame = load_dataset(folder).frame
     expected = train(frame, config)
-    whole = expected.score(frame)
+    whole = Monitor(expected).score(frame).result  # with its alarm rules, as scheduled
     body = diagnostics(outcome.path)
     lines = body.splitlines()
     assert len(lines) == len(frame) == outcome.scored_rows
@@ -99,7 +100,7 @@ def test_streamed_diagnostics_are_the_lines_of_scoring_in_one_piece(
 def test_default_model_diagnostics_are_byte_identical(folder: Path, tmp_path: Path) -> None:
     outcome = run_train_job(TrainJob(folder, "m", TrainConfig()), registry_at(tmp_path / "r"))
     frame = load_dataset(folder).frame
-    result = train(frame, TrainConfig()).score(frame)
+    result = Monitor(train(frame, TrainConfig())).score(frame).result
     assert diagnostics(outcome.path) == encode_results(result_lines(result, outcome.model.sensors))
     assert outcome.evaluation["rows"] == len(frame)
 

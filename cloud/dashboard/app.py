@@ -1,0 +1,425 @@
+"""The dashboard's routes: HTML pages, the ``/api/v1/`` JSON documents, static files.
+
+Every page is rendered on the server from the same document its API endpoint returns,
+charts included (:mod:`cloud.dashboard.charts`). The page script asks ``/api/v1/version``
+once a second and, when it changed, fetches the page again as a fragment (``?fragment=1``)
+and swaps it in, so a page follows new results within about a second without a reload.
+
+Safety: GET only, unless alarm actions are enabled; a POST must carry the
+``X-Plantwatch-Action`` header, which a cross-site form cannot send, and come from the
+page's own origin. Host names are checked (no DNS rebinding onto a loopback dashboard),
+every response forbids framing and outside scripts, and with credentials configured
+every request needs HTTP Basic auth.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cloud.dashboard import charts
+from cloud.dashboard.actions import ACTIONS, AlarmActions
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.queries import parse_time
+from edge.errors import NotFoundError, PlantwatchError, UserError
+
+HERE: Final = Path(__file__).parent
+ACTION_HEADER: Final = "x-plantwatch-action"
+SECURITY_HEADERS: Final = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+PAGES: Final = (
+    ("/", "Fleet"),
+    ("/schedulers", "Schedulers"),
+    ("/alarms", "Alarms"),
+    ("/shadows", "Shadows"),
+    ("/devices", "Devices"),
+    ("/model-health", "Model health"),
+)
+SNOOZE_MAX_S: Final = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """HTTP Basic credentials every request must carry (a dashboard off loopback)."""
+
+    username: str
+    password: str = ""
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user, self.username) & hmac.compare_digest(
+            password, self.password
+        )
+
+
+class _Guard:
+    """Basic auth (when configured) and the security headers, on every response."""
+
+    def __init__(self, app: ASGIApp, credentials: Credentials | None) -> None:
+        self.app = app
+        self.credentials = credentials
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.credentials is not None:
+            headers = dict(scope.get("headers") or [])
+            header = headers.get(b"authorization", b"").decode("latin-1") or None
+            if not self.credentials.check(header):
+                response = Response(
+                    "authentication required\n",
+                    status_code=401,
+                    headers={"www-authenticate": 'Basic realm="plantwatch", charset="UTF-8"'},
+                )
+                await response(scope, receive, send)
+                return
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers") or [])
+                raw += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message["headers"] = raw
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(
+    api: DashboardApi,
+    *,
+    actions: AlarmActions | None = None,
+    allowed_hosts: list[str] | None = None,
+    credentials: Credentials | None = None,
+) -> Starlette:
+    """The ASGI app; *actions* is only used when *api* says actions are enabled."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(("html",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["pages"] = PAGES
+
+    def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+        fragment = request.query_params.get("fragment") == "1"
+        template = env.get_template(name)
+        html = template.render(
+            fragment=fragment,
+            path=request.url.path,
+            actions_enabled=api.actions_enabled,
+            **context,
+        )
+        return HTMLResponse(html)
+
+    async def overview_page(request: Request) -> Response:
+        doc = api.overview()
+        ribbons = {
+            a["key"]: Markup(charts.ribbon(f"anomaly ribbon of {a['key']}", a["ribbon"]))
+            for a in doc["assets"]
+        }
+        return render(request, "overview.html", doc=doc, ribbons=ribbons, title="Fleet")
+
+    async def asset_page(request: Request) -> Response:
+        doc = api.asset(request.path_params["key"])
+        return render(
+            request, "asset.html", doc=doc, svg=_asset_charts(doc), title=f"Asset {doc['key']}"
+        )
+
+    async def schedulers_page(request: Request) -> Response:
+        return render(
+            request,
+            "schedulers.html",
+            doc=api.schedulers(),
+            executions=api.executions(limit=30),
+            title="Schedulers",
+        )
+
+    async def alarms_page(request: Request) -> Response:
+        return render(request, "alarms.html", doc=api.alarms(), title="Alarms")
+
+    async def shadows_page(request: Request) -> Response:
+        return render(request, "shadows.html", doc=api.shadows(), title="Shadows")
+
+    async def devices_page(request: Request) -> Response:
+        return render(request, "devices.html", doc=api.devices(), title="Devices")
+
+    async def model_health_page(request: Request) -> Response:
+        doc = api.model_health()
+        rates = {
+            a["key"]: Markup(_rate_chart(a["key"], a["anomaly_rate_per_day"]))
+            for a in doc["assets"]
+        }
+        return render(request, "model_health.html", doc=doc, rates=rates, title="Model health")
+
+    def json_route(producer: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return JSONResponse(producer(request))
+
+        return endpoint
+
+    async def alarm_action(request: Request) -> Response:
+        if not api.actions_enabled or actions is None:
+            return _error(403, "alarm actions are not enabled (start with --alarm-actions)")
+        if request.headers.get(ACTION_HEADER) != "1":
+            return _error(403, f"missing header {ACTION_HEADER}: 1")
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return _error(403, f"origin {origin!r} is not this dashboard")
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            return _error(404, f"unknown action {action!r} (expected: {', '.join(ACTIONS)})")
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            return _error(400, "body: expected a JSON object")
+        if not isinstance(body, dict):
+            return _error(400, "body: expected a JSON object")
+        snooze_s = body.get("snooze_s")
+        if action == "snooze" and (
+            isinstance(snooze_s, bool)
+            or not isinstance(snooze_s, int | float)
+            or not 1 <= snooze_s <= SNOOZE_MAX_S
+        ):
+            return _error(400, f"snooze_s: expected seconds from 1 to {SNOOZE_MAX_S}")
+        note = body.get("note", "")
+        if not isinstance(note, str):
+            return _error(400, "note: expected a string")
+        key = request.path_params["key"]
+        alarm = actions.apply(
+            action,
+            request.path_params["model"],
+            None if key == "-" else key,
+            note=note,
+            who=_who(request, credentials),
+            snooze_s=float(snooze_s) if action == "snooze" else None,
+        )
+        return JSONResponse(alarm)
+
+    async def api_not_found(request: Request) -> Response:
+        return _error(404, f"no such endpoint: {request.url.path}")
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        status = 500
+        if isinstance(exc, NotFoundError):
+            status = 404
+        elif isinstance(exc, UserError):
+            status = 409 if getattr(exc, "state", None) else 400
+        elif isinstance(exc, HTTPException):
+            status = exc.status_code
+        elif isinstance(exc, PlantwatchError):
+            status = 503
+        message = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        if status == 500:
+            message = f"internal error: {type(exc).__name__}"
+        if request.url.path.startswith("/api/"):
+            return _error(status, message)
+        html = env.get_template("error.html").render(
+            status=status, message=message, path=request.url.path, title=f"{status}"
+        )
+        return HTMLResponse(html, status_code=status)
+
+    routes = [
+        Route("/", overview_page),
+        Route("/assets/{key}", asset_page),
+        Route("/schedulers", schedulers_page),
+        Route("/alarms", alarms_page),
+        Route("/shadows", shadows_page),
+        Route("/devices", devices_page),
+        Route("/model-health", model_health_page),
+        Route("/api/v1/version", json_route(lambda _r: api.version())),
+        Route("/api/v1/overview", json_route(lambda _r: api.overview())),
+        Route("/api/v1/assets", json_route(lambda _r: api.overview())),
+        Route("/api/v1/assets/{key}", json_route(lambda r: api.asset(r.path_params["key"]))),
+        Route("/api/v1/schedulers", json_route(lambda _r: api.schedulers())),
+        Route(
+            "/api/v1/executions",
+            json_route(
+                lambda r: api.executions(
+                    r.query_params.get("scheduler"), _limit(r.query_params.get("limit"))
+                )
+            ),
+        ),
+        Route("/api/v1/alarms", json_route(lambda _r: api.alarms())),
+        Route("/api/v1/alarms/{model}/{key}/{action}", alarm_action, methods=["POST"]),
+        Route("/api/v1/shadows", json_route(lambda _r: api.shadows())),
+        Route("/api/v1/shadows/{thing}", json_route(lambda r: api.shadows(r.path_params["thing"]))),
+        Route("/api/v1/devices", json_route(lambda _r: api.devices())),
+        Route(
+            "/api/v1/devices/{site}/{sender}",
+            json_route(lambda r: api.devices(r.path_params["site"], r.path_params["sender"])),
+        ),
+        Route("/api/v1/model-health", json_route(lambda _r: api.model_health())),
+        Route(
+            "/api/v1/model-health/{key}",
+            json_route(lambda r: api.model_health_asset(r.path_params["key"])),
+        ),
+        Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PUT", "DELETE"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [Middleware(_Guard, credentials=credentials)]
+    if allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            PlantwatchError: on_error,
+            HTTPException: on_error,
+            Exception: on_error,
+        },
+    )
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return 50
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise UserError(f"limit: expected a whole number from 1 to 1000, got {text!r}")
+    return int(text)
+
+
+def _who(request: Request, credentials: Credentials | None) -> str:
+    if credentials is not None:
+        return f"{credentials.username} (dashboard)"
+    try:
+        return f"{getpass.getuser()} (dashboard)"
+    except (KeyError, OSError):
+        return "operator (dashboard)"
+
+
+def _points(items: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    return [(parse_time(i["t"]), float(i[key])) for i in items if i.get(key) is not None]
+
+
+def _asset_charts(doc: dict[str, Any]) -> dict[str, Markup]:
+    """The asset page's SVG widgets, drawn from its API document."""
+    key = doc["key"]
+    score = doc["score"]
+    bands = [
+        charts.Band(parse_time(e["start"]), parse_time(e["end"]) + 1, "event")
+        for e in doc["events"]
+    ]
+    flagged = [p for p in score if p["prediction"] == 1]
+    score_svg = charts.time_series(
+        f"anomaly score of {key}",
+        [
+            charts.Series("anomaly score", _points(score, "score"), "s0"),
+            charts.Series("anomalous", _points(flagged, "score"), "alarm", dots=True),
+        ],
+        y_min=0.0,
+        y_max=max([1.0] + [p["score"] for p in score]),
+        lines=[charts.Line(doc["threshold"], f"threshold {doc['threshold']:g}")],
+        bands=bands,
+        y_label="score",
+    )
+    over_time = doc["importance_over_time"]
+    importance_svg = charts.time_series(
+        f"top sensors' importance over time, {key}",
+        [
+            charts.Series(
+                name,
+                [(parse_time(p["t"]), p["shares"][name]) for p in over_time["points"]],
+                f"s{i}",
+            )
+            for i, name in enumerate(over_time["sensors"])
+        ],
+        y_min=0.0,
+        y_max=1.0,
+        y_label="share",
+    )
+    signal = doc["signal_importance"]
+    one_over_n = signal["one_over_n"]
+    signal_svg = charts.hbars(
+        f"signal importance of {key}",
+        [(s["name"], s["value"]) for s in signal["sensors"]],
+        reference=charts.Line(one_over_n, f"1/N = {one_over_n:.1%}") if one_over_n else None,
+    )
+    per_day = doc["events_per_day"]
+    events_svg = charts.vbars(
+        f"events per day, {key}",
+        [
+            (
+                d["day"],
+                d["events"],
+                f"{d['events']} events, mean {d['mean_duration_s'] / 60:.1f} min",
+            )
+            for d in per_day
+        ],
+        y_label="events",
+    )
+    traces = doc["traces"]
+    trace_svgs = []
+    band = []
+    if traces["event"]:
+        band = [
+            charts.Band(
+                parse_time(traces["event"]["start"]),
+                parse_time(traces["event"]["end"]) + 1,
+                "event",
+            )
+        ]
+    for i, (name, points) in enumerate(traces["sensors"].items()):
+        series = [(parse_time(t), v) for t, v in points]
+        trace_svgs.append(
+            Markup(
+                charts.time_series(
+                    f"raw {name}",
+                    [charts.Series(name, series, f"s{i}")],
+                    start=parse_time(traces["start"]),
+                    end=parse_time(traces["end"]),
+                    bands=band,
+                    y_label=name,
+                    height=150,
+                )
+            )
+        )
+    return {
+        "score": Markup(score_svg),
+        "importance": Markup(importance_svg),
+        "signal": Markup(signal_svg),
+        "events": Markup(events_svg),
+        "traces": trace_svgs,  # type: ignore[dict-item]
+    }
+
+
+def _rate_chart(key: str, rates: list[dict[str, Any]]) -> str:
+    return charts.vbars(
+        f"anomaly rate per day, {key}",
+        [
+            (r["day"], r["anomaly_rate"] * 100, f"{r['anomalous']} of {r['rows']} rows")
+            for r in rates
+        ],
+        y_label="% anomalous",
+        height=140,
+    )

@@ -1,0 +1,207 @@
+"""Model health (monitoring in production): per asset, how often the model flags rows, and
+how far each sensor's recent readings have drifted from what the model was trained on.
+
+Read from a data directory: the asset's results for the anomaly rate per day, its input
+CSVs of the last ``window_s`` seconds (of data time, ending at its newest input) for drift,
+and the model's training profile (``model.json`` ``info.profile``, written at training
+time by :func:`cloud.inference.drift.training_profile`). Retraining is suggested when a
+sensor's PSI reaches ``psi_threshold`` or the latest day's anomaly rate reaches
+``rate_threshold``; both are reasons to look, not verdicts: a real fault also raises
+the anomaly rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cloud.dashboard.analysis import anomaly_rate_per_day
+from cloud.dashboard.queries import DataView, iso
+from cloud.inference import drift
+from cloud.inference.dataset import read_csv
+from edge.errors import NotFoundError, UserError
+
+MAX_FILES = 2000
+"""Input files read per asset at most (a week of 5-minute windows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthOptions:
+    model: str | None = None
+    window_s: float = 86400.0
+    psi_threshold: float = drift.SIGNIFICANT
+    rate_threshold: float = 0.2
+
+
+def model_health(view: DataView, options: HealthOptions | None = None) -> dict[str, Any]:
+    """The whole fleet: one entry per asset, and the model it was judged against."""
+    options = options or HealthOptions()
+    name, info = _model_info(view, options.model)
+    profile = info.get("profile") if info else None
+    model = _load(view, name, info)
+    assets = [_asset(view, key, profile, options, model) for key in view.asset_keys()]
+    return {
+        "model": name,
+        "model_version": info.get("version") if info else None,
+        "profile": profile is not None,
+        "psi_threshold": options.psi_threshold,
+        "rate_threshold": options.rate_threshold,
+        "window_s": options.window_s,
+        "assets": assets,
+        "retrain": [a["asset"] for a in assets if a["retrain"]],
+    }
+
+
+def asset_health(view: DataView, key: str, options: HealthOptions | None = None) -> dict:
+    options = options or HealthOptions()
+    view.require_asset(key)
+    name, info = _model_info(view, options.model)
+    return _asset(
+        view, key, info.get("profile") if info else None, options, _load(view, name, info)
+    )
+
+
+def _load(view: DataView, name: str | None, info: dict[str, Any] | None) -> Any:
+    """The model itself, to tell the recent readings' operating modes; None if unreadable."""
+    if name is None or not info:
+        return None
+    if not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+        return None
+    try:
+        return view.layout.registry().load(name)
+    except (UserError, NotFoundError):
+        return None
+
+
+def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[str, Any] | None]:
+    """The named model, else the one the stack's scheduler ran, else the only one."""
+    import json
+
+    registry = view.layout.registry()
+    names = registry.names()
+    name = wanted
+    if name is None:
+        scheduled = [doc.get("config", {}).get("model_name") for _k, doc in view.schedulers()]
+        name = next((n for n in scheduled if n in names), None)
+    if name is None and len(names) == 1:
+        name = names[0]
+    if name is None:
+        if wanted is not None:
+            raise NotFoundError(f"model {wanted!r}: not found under {registry.where}")
+        return None, None
+    if name not in names:
+        raise NotFoundError(
+            f"model {name!r}: not found under {registry.where} (known: {', '.join(names) or 'none'})"
+        )
+    meta = json.loads(registry.store.get(registry.key(name) + "model.json"))
+    return name, dict(meta.get("info") or {})
+
+
+def _asset(
+    view: DataView,
+    key: str,
+    profile: dict[str, Any] | None,
+    options: HealthOptions,
+    model: Any = None,
+) -> dict[str, Any]:
+    site, asset = view.sites.split(key)
+    rates = anomaly_rate_per_day(view.rows(key))
+    latest_rate = rates[-1]["anomaly_rate"] if rates else None
+    sensors, window = _drift(view, key, profile, options, model) if profile else ([], None)
+    reasons = []
+    if latest_rate is not None and latest_rate >= options.rate_threshold:
+        reasons.append(
+            f"anomaly rate {latest_rate:.0%} on {rates[-1]['day']} (threshold"
+            f" {options.rate_threshold:.0%})"
+        )
+    for item in sensors:
+        if item["psi"] is not None and item["psi"] >= options.psi_threshold:
+            reasons.append(
+                f"{item['sensor']} drifted: PSI {item['psi']:.2f} (threshold"
+                f" {options.psi_threshold:g})"
+            )
+    psis = [s["psi"] for s in sensors if s["psi"] is not None]
+    return {
+        "key": key,
+        "site": site,
+        "asset": asset,
+        "anomaly_rate_per_day": rates,
+        "latest_anomaly_rate": latest_rate,
+        "drift_window": window,
+        "drift": sensors,
+        "max_psi": max(psis) if psis else None,
+        "retrain": bool(reasons),
+        "reasons": reasons,
+        "note": None if profile else "the model has no training profile; retrain it to record one",
+    }
+
+
+def _drift(
+    view: DataView, key: str, profile: dict[str, Any], options: HealthOptions, model: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    files = view.input_files(key)
+    if not files:
+        return [], None
+    end = files[-1][0]
+    start = end - options.window_s
+    recent = [path for t, path in files if t > start][-MAX_FILES:]
+    frame = _read_frame(recent, start, end)
+    weights = _mode_weights(model, frame)
+    out = []
+    for sensor, entry in sorted(profile.items()):
+        plain = sensor.rpartition("\\")[2]
+        column = frame[plain] if plain in frame.columns else pd.Series(dtype=float)
+        result = drift.sensor_drift(entry, column.to_numpy(dtype=float), weights)
+        out.append(
+            {
+                "sensor": plain,
+                **result,
+                "training_mean": round(entry["mean"], 6),
+                "training_std": round(entry["std"], 6),
+            }
+        )
+    out.sort(key=lambda s: -(s["psi"] or 0.0))
+    window = {
+        "start": iso(start),
+        "end": iso(end),
+        "files": len(recent),
+        "modes": None if weights is None else [round(w, 4) for w in weights],
+    }
+    return out, window
+
+
+def _read_frame(paths: list[Path], start: float, end: float) -> pd.DataFrame:
+    """The input CSVs' readings in ``(start, end]``, one row per timestamp."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(read_csv(path, str(path)).frame)
+        except (UserError, OSError):
+            continue
+    if not frames:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
+    frame = pd.concat(frames).sort_index()
+    frame = frame[~frame.index.duplicated(keep="last")]
+    lo = pd.Timestamp(start, unit="s", tz="UTC")
+    hi = pd.Timestamp(end, unit="s", tz="UTC")
+    return frame[(frame.index > lo) & (frame.index <= hi)]
+
+
+def _mode_weights(model: Any, frame: pd.DataFrame) -> list[float] | None:
+    """How the recent readings split over the model's operating modes (machine-off rows
+    left out); None when the model cannot read them."""
+    if model is None or frame.empty:
+        return None
+    try:
+        _index, x, off = model.prepare(frame)
+        modes = model.modes(x)[~off]
+    except (UserError, KeyError, ValueError):
+        return None
+    if not len(modes):
+        return None
+    counts = np.bincount(modes, minlength=len(model.centroids))
+    return [float(c) / len(modes) for c in counts]

@@ -1,0 +1,518 @@
+"""The dashboard's read side: what a data directory holds, as plain Python documents.
+
+Everything here reads and nothing writes: the state and shadow stores are opened read-only
+for each question (a live stack's WAL is shared, a stopped one's file is read as it is), the
+bucket is walked on disk, and no file or folder is ever created, so ``plantwatch dashboard``
+leaves a stopped stack's or a demo's folder exactly as it found it.
+
+Results files are parsed once and kept while their size and modification time stay the
+same, so a page that refreshes every second re-reads only the window that grew.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from cloud.devices.health import devices as judged_devices
+from cloud.l4e.naming import InputNaming
+from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
+from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
+from edge.errors import NotFoundError, StorageError
+
+STREAM_PREFIX: Final = "stream/"
+"""Where streaming mode writes results (``cloud.runtime.streaming``)."""
+RESULT_PREFIXES: Final = (OUTPUT_PREFIX, STREAM_PREFIX)
+RESULTS_FILE: Final = "results.jsonl"
+THRESHOLD: Final = 0.5
+"""L4E's calibrated score threshold: a row is anomalous exactly when its score is above it."""
+DETECTOR_REGISTRY: Final = "detectors"
+ALARM_REGISTRY: Final = "alarm-models"
+ALARM_HISTORY: Final = "alarm-history/"
+EXECUTIONS_NS: Final = "executions"
+SCHEDULERS_NS: Final = "schedulers"
+EVENT_GAP_S: Final = 900.0
+"""Two anomalous rows further apart than this are two events, whatever lies between."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One results line: epoch seconds, prediction, reason, score, diagnostics by share."""
+
+    t: float
+    prediction: int
+    reason: str
+    score: float | None
+    diagnostics: tuple[tuple[str, float], ...]
+
+    @property
+    def top(self) -> tuple[str, float] | None:
+        return max(self.diagnostics, key=lambda d: d[1]) if self.diagnostics else None
+
+
+def iso(t: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a ``Z``: what every API time looks like."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> float:
+    """An L4E results or CSV timestamp (naive means UTC) as epoch seconds."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class DataView:
+    """Read-only questions about one data directory (``plantwatch up --data`` or demo ``--out``)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        default_site: str = DEFAULT_SITE,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.layout = DataLayout(Path(root))
+        self.sites = SiteLayout(default_site)
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._rows: dict[Path, tuple[tuple[int, int], list[Row]]] = {}
+        self._naming = InputNaming()
+
+    # ------------------------------------------------------------------ stores
+
+    @contextmanager
+    def state(self) -> Iterator[Any]:
+        """The state store opened read-only, or None when the stack never wrote one."""
+        from cloud.adapters.local.sqlite_state_store import SqliteStateStore
+
+        path = self.layout.state_db
+        if not path.is_file():
+            yield None
+            return
+        try:
+            store = SqliteStateStore(path, readonly=True)
+        except StorageError:
+            yield None
+            return
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _items(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        with self.state() as store:
+            return [] if store is None else list(store.items(namespace))
+
+    def _namespaces(self, prefix: str) -> list[str]:
+        """Namespaces starting with *prefix* (alarm models register under one each)."""
+        with self.state() as store:
+            return [] if store is None else store.namespaces(prefix)
+
+    # ------------------------------------------------------------------ results
+
+    def _bucket_files(self, prefix: str, filename: str) -> Iterator[tuple[str, Path]]:
+        """Objects named *filename* anywhere under *prefix*, as (key, path)."""
+        base = self.layout.bucket / prefix
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name == filename:
+                    path = Path(dirpath) / name
+                    yield path.relative_to(self.layout.bucket).as_posix(), path
+
+    def result_files(self) -> dict[str, list[Path]]:
+        """Per asset key, its results objects under ``output/`` and ``stream/``."""
+        found: dict[str, list[Path]] = {}
+        for prefix in RESULT_PREFIXES:
+            for key, path in self._bucket_files(prefix, RESULTS_FILE):
+                parts = key[len(prefix) :].split("/")
+                if len(parts) == 3:
+                    asset_key = parts[0]
+                elif len(parts) == 4:
+                    asset_key = self.sites.key(parts[0], parts[1])
+                else:
+                    continue
+                found.setdefault(asset_key, []).append(path)
+        return found
+
+    def _read_rows(self, path: Path) -> list[Row]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return []
+        signature = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._rows.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        rows: list[Row] = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            row = _row(line)
+            if row is not None:
+                rows.append(row)
+        with self._lock:
+            self._rows[path] = (signature, rows)
+        return rows
+
+    def rows(self, asset_key: str, files: list[Path] | None = None) -> list[Row]:
+        """Every result row of an asset in time order (one per timestamp)."""
+        paths = files if files is not None else self.result_files().get(asset_key, [])
+        by_time: dict[float, Row] = {}
+        for path in sorted(paths):
+            for row in self._read_rows(path):
+                by_time[row.t] = row
+        return [by_time[t] for t in sorted(by_time)]
+
+    # ------------------------------------------------------------------ detectors
+
+    def detector_models(self) -> list[str]:
+        return [name for name, _doc in self._items(DETECTOR_REGISTRY)]
+
+    def detector_instances(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per detector model, its instances by key."""
+        return {
+            name: dict(self._items(f"{DETECTOR_REGISTRY}/{name}"))
+            for name in self.detector_models()
+        }
+
+    # ------------------------------------------------------------------ assets
+
+    def asset_keys(self) -> list[str]:
+        keys = set(self.result_files())
+        for instances in self.detector_instances().values():
+            keys.update(instances)
+        for path in self._input_files():
+            parsed = self._naming.parse(path.name)
+            if parsed is not None:
+                site = path.parent.name if path.parent != self.layout.bucket / "input" else None
+                keys.add(parsed[0] if site is None else self.sites.key(site, parsed[0]))
+        return sorted(keys)
+
+    def _input_files(self) -> list[Path]:
+        base = self.layout.bucket / INPUT_PREFIX
+        if not base.is_dir():
+            return []
+        out = [p for p in base.iterdir() if p.is_file() and p.suffix == ".csv"]
+        for child in base.iterdir():
+            if child.is_dir():
+                out.extend(p for p in child.iterdir() if p.is_file() and p.suffix == ".csv")
+        return out
+
+    def input_files(self, asset_key: str) -> list[tuple[float, Path]]:
+        """``(window end, path)`` of an asset's input CSVs, oldest first."""
+        site, asset = self.sites.split(asset_key)
+        folder = self.layout.bucket / self.sites.prefix(INPUT_PREFIX, site)
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.iterdir():
+            parsed = self._naming.parse(path.name)
+            if parsed is not None and parsed[0] == asset:
+                found.append((parsed[1].timestamp(), path))
+        return sorted(found)
+
+    def input_index(self, prefix: str) -> list[tuple[float, str]]:
+        """``(window end, key)`` of every input file directly under *prefix*, oldest first."""
+        folder = self.layout.bucket / prefix
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.iterdir():
+            parsed = self._naming.parse(path.name)
+            if parsed is not None and path.is_file():
+                found.append((parsed[1].timestamp(), f"{prefix}{path.name}"))
+        return sorted(found)
+
+    def detector_state(self, asset_key: str) -> dict[str, Any] | None:
+        """The first detector model's instance for the asset: its state and since when."""
+        for model, instances in self.detector_instances().items():
+            doc = instances.get(asset_key)
+            if doc is not None:
+                return {
+                    "detector_model": model,
+                    "state": doc.get("state"),
+                    "updated": iso(doc.get("updated")),
+                    "variables": doc.get("variables", {}),
+                }
+        return None
+
+    # ------------------------------------------------------------------ schedulers
+
+    def schedulers(self) -> list[tuple[str, dict[str, Any]]]:
+        return self._items(SCHEDULERS_NS)
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Newest first, as ``ListInferenceExecutions``; a demo folder's ``executions.json``
+        when the state store has none."""
+        found = [doc for _key, doc in self._items(EXECUTIONS_NS)]
+        if not found:
+            exported = self.layout.root / "executions.json"
+            if exported.is_file():
+                try:
+                    loaded = json.loads(exported.read_text())
+                    found = [d for d in loaded if isinstance(d, dict)]
+                except (OSError, ValueError):
+                    found = []
+        found.sort(key=lambda d: (str(d.get("data_start")), str(d.get("scheduler"))), reverse=True)
+        return found
+
+    # ------------------------------------------------------------------ alarms and alerts
+
+    def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest outbox lines (email and SMS), newest first; targets are left out."""
+        path = self.layout.alerts
+        if not path.is_file():
+            return []
+        out: list[dict[str, Any]] = []
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, start=1):
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    out.append({"line": number, "error": "not JSON"})
+                    continue
+                if not isinstance(doc, dict):
+                    continue
+                attributes = doc.get("attributes") or {}
+                out.append(
+                    {
+                        "line": number,
+                        "sent_at": iso(doc.get("sent_at")),
+                        "channel": doc.get("channel"),
+                        "subject": doc.get("subject"),
+                        "body": doc.get("body"),
+                        "asset": attributes.get("asset") or attributes.get("key"),
+                        "severity": attributes.get("severity"),
+                    }
+                )
+        return list(reversed(out[-limit:]))
+
+    def alarm_models(self) -> dict[str, dict[str, Any]]:
+        return dict(self._items(ALARM_REGISTRY))
+
+    def alarm_instances(self) -> list[dict[str, Any]]:
+        """Alarm-model instances (IoT Events alarms), one per model and key."""
+        out = []
+        for name, registered in self.alarm_models().items():
+            definition = registered.get("definition", {})
+            for key, doc in self._items(f"alarms/{name}"):
+                action = doc.get("customer_action") or {}
+                out.append(
+                    {
+                        "alarm_model": name,
+                        "key": key,
+                        "state": doc.get("state"),
+                        "since": iso(doc.get("since")),
+                        "updated": iso(doc.get("updated")),
+                        "value": doc.get("value"),
+                        "threshold": doc.get("threshold"),
+                        "severity": definition.get("severity"),
+                        "snoozed_until": iso(doc.get("snooze_until")),
+                        "last_action": action.get("actionName"),
+                        "last_action_by": action.get("who"),
+                    }
+                )
+        return out
+
+    def alarm_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = []
+        for namespace in self._namespaces(ALARM_HISTORY):
+            name = namespace[len(ALARM_HISTORY) :]
+            for _id, entry in self._items(namespace):
+                rows.append({"alarm_model": name, **entry, "time": iso(entry.get("time"))})
+        rows.sort(key=lambda r: str(r.get("time")), reverse=True)
+        return rows[:limit]
+
+    # ------------------------------------------------------------------ shadows
+
+    def shadows(self) -> list[dict[str, Any]]:
+        """Every live shadow: desired, reported and delta, the last command and its state."""
+        from cloud.shadow.document import get_document
+        from cloud.shadow.store import ShadowStore
+
+        path = self.layout.shadow_db
+        if not path.is_file():
+            return self._exported_shadows()
+        try:
+            store = ShadowStore(path, readonly=True)
+        except StorageError:
+            return []
+        now = int(self._wall())
+        out = []
+        try:
+            for thing, name in store.shadows():
+                shadow = store.get(thing, name or None, now)
+                if shadow is not None:
+                    out.append(shadow_summary(thing, name or None, get_document(shadow, now)))
+        finally:
+            store.close()
+        return out
+
+    def _exported_shadows(self) -> list[dict[str, Any]]:
+        """A demo ``--out`` folder keeps ``shadows/<thing>.json`` even without the store."""
+        folder = self.layout.root / "shadows"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
+            except (OSError, ValueError, AttributeError):
+                continue
+        return out
+
+    # ------------------------------------------------------------------ devices
+
+    def devices(self) -> list[dict[str, Any]]:
+        with self.state() as store:
+            return [] if store is None else judged_devices(store, self._wall())
+
+    # ------------------------------------------------------------------ raw traces
+
+    def traces(
+        self, asset_key: str, sensors: list[str], start: float, end: float
+    ) -> dict[str, list[tuple[float, float]]]:
+        """Raw readings of *sensors* between *start* and *end* from the input CSVs."""
+        wanted = {s.rpartition("\\")[2]: s for s in sensors}
+        series: dict[str, list[tuple[float, float]]] = {s: [] for s in sensors}
+        for window_end, path in self.input_files(asset_key):
+            if window_end < start or window_end - 3600 > end:
+                continue
+            try:
+                reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
+                header = next(reader)
+            except (OSError, StopIteration, UnicodeDecodeError):
+                continue
+            columns = {i: wanted[name] for i, name in enumerate(header) if name in wanted}
+            for record in reader:
+                try:
+                    t = parse_time(record[0])
+                except (ValueError, IndexError):
+                    continue
+                if not start <= t <= end:
+                    continue
+                for i, sensor in columns.items():
+                    try:
+                        series[sensor].append((t, float(record[i])))
+                    except (ValueError, IndexError):
+                        continue
+        for points in series.values():
+            points.sort()
+        return series
+
+    # ------------------------------------------------------------------ change detection
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything a page shows may have changed: the stores' files (a
+        live writer's WAL grows with every write), the outbox and the newest results."""
+        parts = []
+        for path in (
+            self.layout.state_db,
+            Path(f"{self.layout.state_db}-wal"),
+            self.layout.shadow_db,
+            Path(f"{self.layout.shadow_db}-wal"),
+            self.layout.alerts,
+        ):
+            try:
+                stat = path.stat()
+                parts.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+            except OSError:
+                parts.append("-")
+        for prefix in RESULT_PREFIXES:
+            try:
+                parts.append(str((self.layout.bucket / prefix).stat().st_mtime_ns))
+            except OSError:
+                parts.append("-")
+        return "/".join(parts)
+
+    def require_asset(self, asset_key: str) -> None:
+        if asset_key not in self.asset_keys():
+            raise NotFoundError(f"asset {asset_key!r}: no results, input files or detector")
+
+
+def _row(line: str) -> Row | None:
+    """One results line, or None for a line the feeder would quarantine."""
+    try:
+        doc = json.loads(line)
+        t = parse_time(doc["timestamp"])
+        prediction = int(doc.get("prediction", 0))
+        score = doc.get("anomaly_score")
+        diagnostics = tuple(
+            (str(d["name"]), float(d["value"])) for d in doc.get("diagnostics") or ()
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return Row(
+        t=t,
+        prediction=prediction,
+        reason=str(doc.get("prediction_reason") or ""),
+        score=float(score) if isinstance(score, int | float) else None,
+        diagnostics=diagnostics,
+    )
+
+
+def shadow_summary(thing: str, name: str | None, document: dict[str, Any]) -> dict[str, Any]:
+    """A shadow document as the shadows page shows it: the newest desired key is the last
+    command, and its state says whether the device has applied it."""
+    state = document.get("state") or {}
+    desired = state.get("desired") or {}
+    reported = state.get("reported") or {}
+    delta = state.get("delta") or {}
+    meta_desired = (document.get("metadata") or {}).get("desired") or {}
+    last_key, last_at = None, None
+    for key, meta in meta_desired.items():
+        stamp = _newest_timestamp(meta)
+        if stamp is not None and (last_at is None or stamp > last_at):
+            last_key, last_at = key, stamp
+    command = None
+    if last_key is not None:
+        errors = reported.get("errors") if isinstance(reported.get("errors"), dict) else {}
+        if last_key in errors:
+            status = "rejected"
+        elif last_key in delta:
+            status = "pending"
+        else:
+            status = "applied"
+        command = {
+            "key": last_key,
+            "value": desired.get(last_key),
+            "at": iso(last_at),
+            "status": status,
+        }
+    return {
+        "thing": thing,
+        "shadow": name or "classic",
+        "version": document.get("version"),
+        "desired": desired,
+        "reported": reported,
+        "delta": delta,
+        "last_command": command,
+    }
+
+
+def _newest_timestamp(meta: Any) -> float | None:
+    if isinstance(meta, dict):
+        if isinstance(meta.get("timestamp"), int | float):
+            return float(meta["timestamp"])
+        stamps = [_newest_timestamp(v) for v in meta.values()]
+        found = [s for s in stamps if s is not None]
+        return max(found) if found else None
+    if isinstance(meta, list):
+        found = [s for s in map(_newest_timestamp, meta) if s is not None]
+        return max(found) if found else None
+    return None

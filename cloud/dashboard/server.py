@@ -1,0 +1,149 @@
+"""The dashboard as a component: uvicorn serving the app in a thread, started and stopped
+with the stack (``plantwatch up``, the demo) or on its own (``plantwatch dashboard``).
+
+The listening socket is bound here, before uvicorn starts, so port 0 gives a free port
+whose number is known at once and a busy port is a one-line error naming the option.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cloud.dashboard.actions import AlarmActions
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.app import Credentials, create_app
+from cloud.dashboard.model_health import HealthOptions
+from cloud.dashboard.queries import DataView
+from cloud.l4e.sites import DEFAULT_SITE
+from cloud.runtime.broker import is_loopback
+from edge.errors import ConfigError, PlantwatchError
+
+log = logging.getLogger("plantwatch.dashboard")
+
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+DEFAULT_PORT = 8600
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    """0 picks a free port."""
+    alarm_actions: bool = False
+    """Offer acknowledge and snooze (POST); otherwise every page is read-only."""
+    credentials: Credentials | None = None
+    """HTTP Basic credentials; required for a host other than loopback."""
+    option: str = "--dashboard-port"
+    """The option that sets the port, named when it is busy."""
+    any_port_if_busy: bool = False
+    """The port is only the default: when it is busy, take a free one (the URL printed and
+    recorded says which) rather than refuse to start a second stack on this machine."""
+
+    def check(self) -> None:
+        if not is_loopback(self.host) and self.credentials is None:
+            raise ConfigError(
+                f"dashboard host {self.host}: a dashboard reachable from other machines needs"
+                " credentials (--auth); keep the default 127.0.0.1 otherwise"
+            )
+
+
+class DashboardServer:
+    def __init__(
+        self,
+        data_root: Path,
+        config: DashboardConfig,
+        *,
+        default_site: str = DEFAULT_SITE,
+        actions: AlarmActions | None = None,
+        health: HealthOptions | None = None,
+    ) -> None:
+        config.check()
+        self.config = config
+        self.view = DataView(data_root, default_site=default_site)
+        self.api = DashboardApi(
+            self.view, actions_enabled=config.alarm_actions and actions is not None, health=health
+        )
+        allowed = LOOPBACK_NAMES if is_loopback(config.host) else None
+        self.app = create_app(
+            self.api, actions=actions, allowed_hosts=allowed, credentials=config.credentials
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> DashboardServer:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            try:
+                sock.bind((self.config.host, self.config.port))
+            except OSError:
+                if not self.config.any_port_if_busy:
+                    raise
+                log.info("dashboard: port %d is busy; using a free one", self.config.port)
+                sock.bind((self.config.host, 0))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"{self.config.option} {self.config.port}: cannot listen on {self.config.host}"
+                f" ({exc.strerror}); pick another port or 0 for a free one"
+            ) from None
+        sock.listen(64)
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            server_header=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name="plantwatch-dashboard",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise PlantwatchError(f"dashboard: did not start on {self.url}")
+            time.sleep(0.02)
+        log.info("dashboard on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> DashboardServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

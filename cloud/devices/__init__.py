@@ -1,0 +1,1 @@
+"""Device health from the status documents edge agents publish (``edge.wire.DeviceStatus``)."""

@@ -1,0 +1,186 @@
+"""The scoring stage every runtime shares: the model, then its alarm rules, per asset.
+
+The model says how far each row is from normal; the alarm rules
+(:mod:`cloud.inference.episodes`, fed by the change test of :mod:`cloud.inference.changes`)
+say whether there is an alarm, which needs the series' past: an episode raised in one
+upload window is still up in the next, a new operating point accepted an hour ago is
+still normal. :class:`Monitor` scores rows with that past, kept in a
+:class:`MonitorState` per asset: in memory for streaming, in the state store between
+scheduler windows (``to_dict`` / ``from_dict``), and once for a whole file in
+``plantwatch bench skab``. The three therefore run exactly the same rules.
+
+What lands in a result line (L4E's format is kept):
+
+* ``prediction`` is the alarm;
+* ``anomaly_score`` is ``r / (1 + r)``, ``r`` the squared distance to the normal set over
+  the threshold, held at 0.5 on the side of the alarm where the two disagree (an alarm
+  held through a dip below the threshold scores just above 0.5, a row above the
+  threshold that raises nothing yet scores 0.5), so ``prediction = 1`` exactly when
+  ``anomaly_score > 0.5`` as in L4E;
+* the diagnostics are each sensor's share of that distance: the squares of the row's
+  deviation from the nearest normal point, adding up to 1.
+
+Machine-off rows (the model's off condition) are left out of the series: not averaged
+into the moving means, not a move of the plant, and they hold the alarm state.
+
+A model trained without alarm rules (``TrainConfig.alarm = None``, or saved before they
+existed) is scored row by row as before: ``prediction`` is ``anomaly_score > 0.5``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cloud.inference.changes import ChangeDetector, ChangeState
+from cloud.inference.episodes import AlarmConfig, EpisodeState, EpisodeTracker
+from cloud.inference.model import Model, ScoreResult, StreamState
+
+HELD_SCORE = 0.50001
+"""An alarm row's lowest score: above 0.5 after rounding to L4E's 5 decimals."""
+
+
+@dataclass
+class MonitorState:
+    """One asset's past as the next call needs it."""
+
+    stream: StreamState | None = None
+    changes: ChangeState | None = None
+    episodes: EpisodeState | None = None
+    through: float | None = None
+    """Epoch seconds of the last row scored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, for a state store."""
+        return {
+            "stream": None if self.stream is None else self.stream.to_dict(),
+            "changes": None if self.changes is None else self.changes.to_dict(),
+            "episodes": None if self.episodes is None else self.episodes.to_dict(),
+            "through": self.through,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], width: int) -> MonitorState:
+        """*width*: the model's sensor count (an empty tail keeps its shape)."""
+        stream, changes, episodes = doc.get("stream"), doc.get("changes"), doc.get("episodes")
+        through = doc.get("through")
+        return cls(
+            None if stream is None else StreamState.from_dict(stream, width),
+            None if changes is None else ChangeState.from_dict(changes),
+            None if episodes is None else EpisodeState.from_dict(episodes),
+            None if through is None else float(through),
+        )
+
+
+@dataclass
+class MonitorResult:
+    result: ScoreResult
+    """The result lines' content: prediction (the alarm), score, diagnostics."""
+    ratio: np.ndarray
+    """Squared distance to the normal set over the threshold, per row."""
+    moving: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """The change test's flags: the plant is moving to another level."""
+    changepoint: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    """1 where a move starts or stops."""
+    ended: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Rows where a fault was judged over at a new operating point."""
+    state: MonitorState = field(default_factory=MonitorState)
+
+
+class Monitor:
+    """Scores one asset's rows with its :class:`MonitorState` (see the module docstring).
+
+    *alarm* replaces the model's own rules (the selection protocol tries many on one
+    model); it needs the model's change limit, so it cannot add rules to a model
+    trained without them.
+    """
+
+    def __init__(self, model: Model, alarm: AlarmConfig | None = None) -> None:
+        self.model = model
+        self.alarm = alarm if alarm is not None else model.config.alarm
+        self.tracker = EpisodeTracker(self.alarm.episodes) if self.alarm is not None else None
+        self.detector = (
+            ChangeDetector(model.change_limit, self.alarm.changes)
+            if self.alarm is not None and model.change_limit is not None
+            else None
+        )
+        self._scale = 1.0 / np.sqrt(model.threshold)
+
+    def score(self, frame: pd.DataFrame, state: MonitorState | None = None) -> MonitorResult:
+        """Score *frame* (as :meth:`Model.score` takes it), continuing *state*."""
+        index, x, off = self.model.prepare(frame)
+        return self.score_arrays(index, x, off, state)
+
+    def score_blocks(self, frame: pd.DataFrame) -> Iterator[MonitorResult]:
+        """Score *frame* piece by piece, each piece continuing the last (what scoring it
+        at once gives, with one piece's intermediates in memory: a year of data)."""
+        state: MonitorState | None = None
+        for index, x, off in self.model.prepared_blocks(frame):
+            out = self.score_arrays(index, x, off, state)
+            state = out.state
+            yield out
+
+    def score_arrays(
+        self,
+        index: pd.DatetimeIndex,
+        x: np.ndarray,
+        off: np.ndarray,
+        state: MonitorState | None = None,
+    ) -> MonitorResult:
+        # the rules update their states in place; the caller's copy stays as it was until
+        # it takes the new one (a result that could not be stored is scored again)
+        state = copy.deepcopy(state) if state is not None else MonitorState()
+        through = float(index[-1].timestamp()) if len(index) else state.through
+        n = len(index)
+        if self.tracker is None:
+            result = self.model.score_arrays(index, x, off, state.stream)
+            return MonitorResult(
+                result,
+                result.raw / self.model.threshold,
+                np.zeros(n, dtype=bool),
+                np.zeros(n, dtype=np.int8),
+                np.zeros(n, dtype=bool),
+                MonitorState(stream=result.state, through=through),
+            )
+        # machine-off rows stay out of the series: a stop is neither averaged into the
+        # moving means after it nor a move of the plant
+        on = ~np.asarray(off, dtype=bool)
+        everything = bool(on.all())
+        y, factor, stream = self.model.features(x if everything else x[on], state.stream)
+        w_on, modes_on = self.model.deviations(y, factor)
+        w_on *= self._scale
+        if everything:
+            w, modes = w_on, modes_on
+        else:
+            w = np.zeros((n, len(self.model.sensors)))
+            modes = np.zeros(n, dtype=int)
+            w[on], modes[on] = w_on, modes_on
+        moving, changepoint = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int8)
+        changes = state.changes
+        if self.detector is not None:
+            change = self.detector.run(w_on, state.changes)
+            moving[on], changepoint[on], changes = change.moving, change.changepoint, change.state
+        episodes = self.tracker.run(w, modes, off, state.episodes, moving)
+        alarm, ratio = episodes.alarm, episodes.ratio
+        score = ratio / (1.0 + ratio)
+        score = np.where(alarm, np.maximum(score, HELD_SCORE), np.minimum(score, 0.5))
+        shares = episodes.residual  # the tracker's own array: squared into shares in place
+        np.square(shares, out=shares)
+        positive = ratio > 0
+        shares[positive] /= ratio[positive, None]
+        shares[~positive] = 1.0 / max(shares.shape[1], 1)
+        raw = np.einsum("ij,ij->i", w, w) * self.model.threshold
+        result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
+        return MonitorResult(
+            result,
+            ratio,
+            moving,
+            changepoint,
+            episodes.ended,
+            MonitorState(stream, changes, episodes.state, through),
+        )

@@ -1,0 +1,91 @@
+"""Widget figures from result rows, and PSI drift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.dashboard import analysis
+from cloud.dashboard.queries import Row
+from cloud.inference import drift
+
+
+def row(t: float, flagged: bool, top: str = "a") -> Row:
+    shares = (("a", 0.7), ("b", 0.3)) if top == "a" else (("a", 0.2), ("b", 0.8))
+    return Row(
+        t, int(flagged), "ANOMALY_DETECTED" if flagged else "", 0.9 if flagged else 0.1, shares
+    )
+
+
+def test_events_are_runs_of_anomalous_rows_split_by_gaps() -> None:
+    rows = [
+        row(i * 10.0, 5 <= i < 10 or 20 <= i < 22, top="b" if i >= 20 else "a") for i in range(30)
+    ]
+    rows += [row(2000.0, True), row(3000.0, True)]  # 1000 s apart: two events
+    found = analysis.events(rows, gap_s=900)
+    assert [(e.start, e.end, e.rows, e.top_sensor) for e in found] == [
+        (50.0, 90.0, 5, "a"),
+        (200.0, 210.0, 2, "b"),
+        (2000.0, 2000.0, 1, "a"),
+        (3000.0, 3000.0, 1, "a"),
+    ]
+    [day] = analysis.events_per_day(found)
+    assert day == {"day": "1970-01-01", "events": 4, "mean_duration_s": 12.5}
+
+
+def test_signal_importance_uses_anomalous_rows_when_there_are_any() -> None:
+    rows = [row(0, False, "b"), row(10, True, "a")]
+    items, basis = analysis.signal_importance(rows)
+    assert basis == "anomalous rows" and items[0] == {"name": "a", "value": 0.7}
+    items, basis = analysis.signal_importance([row(0, False, "b")])
+    assert basis == "all rows" and items[0]["name"] == "b"
+
+
+def test_ribbon_and_rate_count_every_row_once() -> None:
+    rows = [row(float(i), i % 4 == 0) for i in range(100)]
+    cells = analysis.ribbon(rows, 0, 100, cells=10)
+    assert sum(c["rows"] for c in cells) == 100 and sum(c["anomalous"] for c in cells) == 25
+    [rate] = analysis.anomaly_rate_per_day(rows)
+    assert rate["anomaly_rate"] == 0.25
+
+
+def test_downsampling_keeps_the_peak() -> None:
+    rows = [Row(float(i), 0, "", 0.1, ()) for i in range(5000)]
+    rows[3333] = Row(3333.0, 1, "", 0.99, ())
+    thin = analysis.downsample(rows, 100)
+    assert len(thin) == 100 and max(r.score for r in thin) == 0.99
+
+
+@given(
+    st.lists(st.floats(0.01, 1), min_size=2, max_size=12),
+    st.lists(st.floats(0.01, 1), min_size=2, max_size=12),
+)
+def test_psi_is_zero_for_the_same_distribution_and_positive_otherwise(
+    a: list[float], b: list[float]
+) -> None:
+    n = min(len(a), len(b))
+    p = np.asarray(a[:n]) / sum(a[:n])
+    q = np.asarray(b[:n]) / sum(b[:n])
+    assert drift.psi(p, p) == pytest.approx(0.0, abs=1e-12)
+    assert drift.psi(p, q) >= -1e-12
+
+
+def test_a_shifted_sensor_drifts_and_a_steady_one_does_not() -> None:
+    rng = np.random.default_rng(1)
+    training = rng.normal(50, 2, (5000, 2))
+    profile = drift.training_profile(training, ["steady", "shifted"])
+    assert len(profile["steady"]["expected"]) == 10
+    assert sum(profile["steady"]["expected"]) == pytest.approx(1.0, abs=1e-5)
+    steady = drift.sensor_drift(profile["steady"], rng.normal(50, 2, 2000))
+    shifted = drift.sensor_drift(profile["shifted"], rng.normal(53, 2, 2000))
+    assert steady["level"] == "none" and steady["psi"] < 0.05
+    assert shifted["level"] == "significant" and shifted["psi"] > 0.25
+    assert drift.sensor_drift(profile["steady"], np.array([np.nan]))["level"] == "no data"
+
+
+def test_a_constant_sensor_gets_one_bin_not_empty_ones() -> None:
+    profile = drift.training_profile(np.ones((100, 1)), ["const"])
+    assert profile["const"]["edges"] == [1.0]
+    assert drift.sensor_drift(profile["const"], np.ones(10))["psi"] == pytest.approx(0.0, abs=1e-9)
