@@ -700,7 +700,7 @@ def train(
         fits.append(keep & (np.arange(len(y)) >= min(warmup, int(keep.sum()) // 4)))
     profile_x, profile_at = _profile_sample(xs, fits, config.seed)
     del xs
-    change_runs = _change_sample(features, fits, config)
+    change_runs = _change_sample(fits, config)
     if len(features) == 1:  # one frame: its rows are used in place, through the mask
         y, fit = features[0], fits[0]
     else:  # a fleet: the fitted rows of every asset pooled
@@ -767,7 +767,7 @@ def train(
     model.threshold = max(
         float(np.quantile(s, config.threshold_quantile)) * config.threshold_margin, 1e-9
     )
-    model.change_limit = _change_limit(model, change_runs)
+    model.change_limit = _change_limit(model, y, change_runs)
     model.info.update(
         {
             "input_rows": sum(len(keep) for keep in keeps),
@@ -790,20 +790,24 @@ def train(
     return model
 
 
-def _change_sample(
-    features: Sequence[np.ndarray | Patched], fits: Sequence[np.ndarray], config: TrainConfig
-) -> list[np.ndarray]:
-    """The training rows the change test's limit is set on: each asset's fitted rows in
-    time order, in evenly spaced blocks of consecutive rows, at most ``CHANGE_LIMIT_ROWS``
-    over all assets (a 0.999 quantile needs a few hundred thousand values, not a year of
-    rows). Taken before the features are pooled, so a fleet's assets stay apart."""
+def _change_sample(fits: Sequence[np.ndarray], config: TrainConfig) -> list[np.ndarray]:
+    """Where the change test's limit is set: each asset's fitted rows in time order, in
+    evenly spaced blocks of consecutive rows, at most ``CHANGE_LIMIT_ROWS`` over all assets
+    (a 0.999 quantile needs a few hundred thousand values, not a year of rows). Blocks are
+    drawn per asset, so a block never spans two assets of a fleet.
+
+    Each block is an index into the rows training fits on: the frame's own rows for one
+    frame, the pooled fitted rows for a fleet. Indices rather than copies, so the sample
+    does not sit beside the pooled features for the whole fit (a copy was ~50 MB at a
+    year of 3 pumps x 10 sensors)."""
     if config.alarm is None:
         return []
     overlap = 2 * config.alarm.changes.window_rows - 1
     total = sum(int(fit.sum()) for fit in fits)
     block = 10_000
-    runs = []
-    for y, fit in zip(features, fits, strict=True):
+    pooled = len(fits) > 1
+    runs, offset = [], 0
+    for fit in fits:
         rows = np.flatnonzero(fit)
         share = max(1, round(CHANGE_LIMIT_ROWS * len(rows) / max(total, 1) / block))
         starts = range(0, max(len(rows) - overlap, 1), block)
@@ -812,19 +816,23 @@ def _change_sample(
         for start in starts:
             index = rows[start : start + block + overlap]
             if len(index):
-                runs.append(y.take(index) if isinstance(y, Patched) else y[index])
+                runs.append(offset + np.arange(start, start + len(index)) if pooled else index)
+        offset += len(rows)
     return runs
 
 
-def _change_limit(model: Model, runs: Sequence[np.ndarray]) -> float | None:
-    """The change test's limit on *runs* (:func:`_change_sample`), in the whitened units
-    the alarm rules use; None without alarm rules or when no run is long enough for the
-    test's two windows."""
+def _change_limit(
+    model: Model, y: np.ndarray | Patched, runs: Sequence[np.ndarray]
+) -> float | None:
+    """The change test's limit on the rows of *y* that *runs* index
+    (:func:`_change_sample`), in the whitened units the alarm rules use; None without
+    alarm rules or when no run is long enough for the test's two windows."""
     alarm = model.config.alarm
     if alarm is None:
         return None
     scale = 1.0 / np.sqrt(model.threshold)
-    deviations = (model.deviations(run, np.ones(len(run)))[0] * scale for run in runs)
+    rows = (y.take(run) if isinstance(y, Patched) else y[run] for run in runs)
+    deviations = (model.deviations(x, np.ones(len(x)))[0] * scale for x in rows)
     return fit_limit(deviations, alarm.changes)
 
 
