@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +34,17 @@ class AppendableObjectStore(ObjectStore, Protocol):
 
     def append(self, key: str, body: bytes) -> None:
         """Add *body* to the end of *key* (created if absent), durably when it returns."""
+        ...
+
+
+@runtime_checkable
+class BatchPutObjectStore(ObjectStore, Protocol):
+    """An object store that stores several objects at once, each whole or not at all, and
+    syncs them together (a local directory: one fsync per file costs milliseconds)."""
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[Exception | None]:
+        """:meth:`ObjectStore.put` each item; per item, None or the error that kept it out
+        (the others are stored all the same)."""
         ...
 
 

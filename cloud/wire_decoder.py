@@ -47,6 +47,7 @@ class _Doc(msgspec.Struct, forbid_unknown_fields=False):
 
 
 _DECODER = msgspec.json.Decoder(_Doc)
+_ENCODER = msgspec.json.Encoder()
 _SENSORS: set[str] = set()
 """Sensor names already seen to match ``SENSOR_RE`` (a fleet has few)."""
 _NAMES: set[str] = set()
@@ -86,6 +87,13 @@ def _fast(payload: bytes | str) -> Telemetry | None:
                 return None  # also NaN and infinity, which compare false
         samples.append(Sample(raw.ts, values))
     return Telemetry(doc.site, doc.asset, doc.sender, doc.seq, tuple(samples))
+
+
+def dumps(value: object) -> str:
+    """Compact JSON text, for the batcher's rows (:mod:`cloud.batcher.csv_text`): several
+    times faster than ``json`` at writing floats. It writes magnitudes below 1e-4 without an
+    exponent, unlike ``repr``; the batcher spots those and formats them itself."""
+    return _ENCODER.encode(value).decode()
 
 
 def _name(value: str) -> bool:

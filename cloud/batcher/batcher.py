@@ -41,16 +41,25 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from cloud.batcher.config import BatcherConfig
+from cloud.batcher.csv_text import (
+    Dumps,
+    chunk_samples,
+    fragment,
+    join_fragments,
+    json_dumps,
+    merge_rows,
+    parse_csv,
+    render_rows,
+)
 from cloud.batcher.quarantine import Quarantine
-from cloud.batcher.spool import Chunk, Spool, SpoolPort
-from cloud.l4e.naming import format_row_timestamp, window_end
-from cloud.ports import ObjectStore
+from cloud.batcher.spool import Chunk, Entry, Spool, SpoolPort, WindowJob
+from cloud.l4e.naming import window_end
+from cloud.ports import BatchPutObjectStore, ObjectStore
 from edge import wire
 from edge.clock import Clock
 from edge.errors import (
@@ -63,10 +72,8 @@ from edge.errors import (
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LATE_MERGE_ID = ""
-"""Sorts before every message id, so rows read back from a written file give way to newer
-messages on a conflicting sensor."""
+FLUSH_GROUP = 64
+"""Windows written in one spool transaction, their files synced together."""
 
 
 class Batcher:
@@ -84,11 +91,14 @@ class Batcher:
         spool: SpoolPort | None = None,
         decode: Callable[[bytes | str], wire.Telemetry] = wire.decode,
         archive: bool = False,
+        dumps: Dumps = json_dumps,
     ) -> None:
-        """*decode* parses a payload by the wire contract; the local runtime passes
-        :func:`cloud.wire_decoder.decode` (msgspec, compiled), which a Lambda bundle, pure
-        Python, cannot carry."""
+        """*decode* parses a payload by the wire contract and *dumps* writes rows of values
+        as JSON (:mod:`cloud.batcher.csv_text` turns that into CSV lines); the local runtime
+        passes :func:`cloud.wire_decoder.decode` and :func:`cloud.wire_decoder.dumps`
+        (msgspec, compiled), which a Lambda bundle, pure Python, cannot carry."""
         self.decode = decode
+        self.dumps = dumps
         self.store = store
         self.config = config
         self.clock = clock
@@ -106,6 +116,9 @@ class Batcher:
         self._flush_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._pruned_at = float("-inf")
+        self._batch = threading.local()
+        self._topics: dict[str, tuple[str, str]] = {}
+        """Telemetry topics already parsed: a fleet has few."""
 
     # ---- intake -------------------------------------------------------------------------
 
@@ -176,11 +189,16 @@ class Batcher:
         self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
     ) -> None:
         cfg = self.config
-        try:
-            site, asset = wire.parse_telemetry_topic(topic)
-        except WireFormatError as exc:
-            self._reject(exc.reason, str(exc), raw, topic, client_id)
-            return
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            try:
+                parsed = wire.parse_telemetry_topic(topic)
+            except WireFormatError as exc:
+                self._reject(exc.reason, str(exc), raw, topic, client_id)
+                return
+            if len(self._topics) < 100_000:
+                self._topics[topic] = parsed
+        site, asset = parsed
         if (site, asset) != (message.site, message.asset):
             self._reject(
                 "topic_mismatch",
@@ -201,7 +219,8 @@ class Batcher:
             )
             return
         now = self.clock.now()
-        stamps = [sample.ts_ms for sample in message.samples]
+        samples = [(sample.ts_ms, sample.values) for sample in message.samples]
+        stamps = [ts_ms for ts_ms, _ in samples]
         earliest, latest = min(stamps), max(stamps)
         bound = cfg.max_skew_s
         if not (abs(earliest / 1000 - now) <= bound and abs(latest / 1000 - now) <= bound):
@@ -217,9 +236,7 @@ class Batcher:
                         client_id,
                     )
                     return
-        samples = [(s.ts_ms, s.values) for s in message.samples]
         owner = cfg.sites.key(message.site, message.asset)
-        msg_key = f"{message.site}/{message.asset}/{message.msg_id}"
         freq = cfg.upload_frequency_s
         first_end = int(window_end(earliest / 1000, freq))
         by_window: dict[int, list[tuple[int, Mapping[str, float | None]]]] = {}
@@ -229,33 +246,60 @@ class Batcher:
             for ts_ms, values in samples:
                 end = int(window_end(ts_ms / 1000, freq))
                 by_window.setdefault(end, []).append((ts_ms, values))
+        order = _order_key(message)
         chunks = [
-            Chunk(owner, end, _order_key(message), rows, body=_dumps(rows))
+            Chunk(owner, end, order, [], body=fragment(rows, self.dumps))
             for end, rows in sorted(by_window.items())
         ]
-        # Serialised once: the spool stores these bodies and the digest is taken over them.
+        # Taken over what is stored: a redelivery (the same cells) is a duplicate.
         digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
+        entry = Entry(f"{message.site}/{message.asset}/{message.msg_id}", digest, latest, chunks)
+        sizes = [len(by_window[c.window_end]) for c in chunks]
+        pending = getattr(self._batch, "entries", None)
+        if pending is not None:
+            pending.append((entry, sizes))
+        else:
+            self._commit([(entry, sizes)])
+
+    def _commit(self, accepted: list[tuple[Entry, list[int]]]) -> None:
+        """Store accepted messages in the spool, then count them."""
+        outcomes = self.spool.add_many([entry for entry, _ in accepted])
         with self._lock:
-            outcome = self.spool.add(msg_key, digest, max(ts for ts, _ in samples), chunks)
-            if outcome == "duplicate":
-                self._counts["duplicates"] += 1
-                return
-            self._counts["accepted"] += 1
-            self._counts["readings"] += len(samples)
-            if outcome == "conflict":
-                self._counts["id_conflicts"] += 1
-            for end, rows in by_window.items():
-                if self.spool.is_flushed(owner, end):
-                    self._counts["late"] += len(rows)
+            for (entry, sizes), outcome in zip(accepted, outcomes, strict=True):
+                if outcome == "duplicate":
+                    self._counts["duplicates"] += 1
+                    continue
+                self._counts["accepted"] += 1
+                self._counts["readings"] += sum(sizes)
+                if outcome == "conflict":
+                    self._counts["id_conflicts"] += 1
+                for chunk, size in zip(entry.chunks, sizes, strict=True):
+                    if self.spool.is_flushed(chunk.asset, chunk.window_end):
+                        self._counts["late"] += size
 
     def _reject(self, reason: str, error: str, raw: bytes, topic: str, client_id: str) -> None:
         self.quarantine.put(
             reason, error, raw, topic=topic, client_id=client_id, received_at=self.clock.now()
         )
 
-    def batch(self) -> AbstractContextManager[None]:
-        """Accept many messages with one durable commit; acknowledge them after it ends."""
-        return self.spool.batch()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Accept many messages with one durable commit; acknowledge them after it ends.
+
+        The messages this thread accepts inside are held back and stored together when the
+        block ends (one spool transaction); if the block raises, none of them is stored, and
+        none may be acknowledged."""
+        if getattr(self._batch, "entries", None) is not None:
+            yield  # nested: the outer block commits
+            return
+        entries: list[tuple[Entry, list[int]]] = []
+        self._batch.entries = entries
+        try:
+            yield
+        finally:
+            self._batch.entries = None
+        if entries:
+            self._commit(entries)
 
     # ---- output -------------------------------------------------------------------------
 
@@ -277,21 +321,30 @@ class Batcher:
     def _flush(self, due: Any) -> list[str]:
         written: list[str] = []
         with self._flush_lock:
-            for owner, end in self.spool.pending_windows():
-                if not due(end):
-                    continue
+            windows = [(owner, end) for owner, end in self.spool.pending_windows() if due(end)]
+            for first in range(0, len(windows), FLUSH_GROUP):
+                group = windows[first : first + FLUSH_GROUP]
                 try:
-                    key = self._write_window(owner, end)
-                except StorageError as exc:  # the store may come back: retried next flush
+                    results = self.spool.write_windows(group, self._write_files)
+                except StorageError as exc:  # the spool itself failed: all retried next flush
                     with self._lock:
-                        self._counts["flush_errors"] += 1
-                    log.warning("window %s/%d not written yet (will retry): %s", owner, end, exc)
+                        self._counts["flush_errors"] += len(group)
+                    log.warning("%d windows not written yet (will retry): %s", len(group), exc)
                     continue
-                except Exception as exc:  # this window can never be written: set it aside
-                    self._quarantine_window(owner, end, exc)
-                    continue
-                if key is not None:
-                    written.append(key)
+                for owner, end in group:
+                    outcome = results.get((owner, end))
+                    if isinstance(outcome, StorageError):  # the store may come back
+                        with self._lock:
+                            self._counts["flush_errors"] += 1
+                        log.warning(
+                            "window %s/%d not written yet (will retry): %s", owner, end, outcome
+                        )
+                    elif isinstance(outcome, Exception):  # can never be written: set aside
+                        self._quarantine_window(owner, end, outcome)
+                    elif outcome is not None:
+                        written.append(outcome)
+                        with self._lock:
+                            self._counts["files_written"] += 1
         return written
 
     def _quarantine_window(self, owner: str, end: int, error: Exception) -> None:
@@ -303,7 +356,7 @@ class Batcher:
             body = {
                 "asset": owner,
                 "window_end": end,
-                "chunks": [{"msg_id": c.msg_id, "samples": c.samples} for c in chunks],
+                "chunks": [{"msg_id": c.msg_id, "samples": chunk_samples(c)} for c in chunks],
             }
             key = self.quarantine.put(
                 "unwritable_window",
@@ -322,37 +375,63 @@ class Batcher:
                 self._counts["flush_errors"] += 1
             log.error("window %s/%d could not be quarantined either: %s", owner, end, exc)
 
-    def _write_window(self, owner: str, end: int) -> str | None:
+    def _write_files(self, jobs: list[WindowJob]) -> list[tuple[str, int] | Exception]:
+        """Render each window's file and store them together (one sync for all, where the
+        store can); queue each written file for the archive. A window that fails keeps its
+        exception and stays pending; the others are written."""
+        outcomes: list[tuple[str, int] | Exception] = []
+        files: list[tuple[int, str, bytes, int]] = []
+        for i, job in enumerate(jobs):
+            try:
+                key, late_files, body, values = self._render_window(job)
+            except Exception as exc:  # this window only: quarantined by the caller
+                outcomes.append(exc)
+                continue
+            outcomes.append((key, late_files))
+            files.append((i, key, body, values))
+        if isinstance(self.store, BatchPutObjectStore):
+            errors = self.store.put_many([(key, body) for _, key, body, _ in files])
+        else:
+            errors = [_put(self.store, key, body) for _, key, body, _ in files]
+        for (i, _key, body, values), error in zip(files, errors, strict=True):
+            if error is not None:
+                outcomes[i] = error
+                continue
+            if self.archive:  # the file itself: the archive reads what the scheduler reads
+                job = jobs[i]
+                site, asset = self.config.sites.split(job.asset)
+                late = outcomes[i][1]  # type: ignore[index]
+                self.spool.archive_add(  # type: ignore[attr-defined]
+                    site, asset, job.window_end, late, values, body, self.clock.now()
+                )
+        return outcomes
+
+    def _render_window(self, job: WindowJob) -> tuple[str, int, bytes, int]:
+        """The window's next file: its key, the late-file count after it, its bytes and how
+        many values it holds."""
+        owner, end, chunks, late_files = job.asset, job.window_end, job.chunks, job.late_files
         site, asset = self.config.sites.split(owner)
         prefix = self.config.sites.prefix(self.config.prefix, site)
-
-        def write(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
-            if late_files is None:
-                key = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
-                late_files = 0
-            elif late_files >= self.config.upload_frequency_s - 1:
-                # Every name inside the window is taken: extend the last late file.
-                key = self._late_key(asset, prefix, end, late_files)
-                with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
-                    chunks = [*chunks, *parse_csv(self.store.get(key), owner, end)]
-            else:
-                late_files += 1
-                key = self._late_key(asset, prefix, end, late_files)
-            rows = merge_rows(chunks)
-            body = render_rows(rows)
-            self.store.put(key, body)
-            if self.archive:  # the file itself: the archive reads what the scheduler reads
-                values = sum(map(len, rows.values()))
-                self.spool.archive_add(  # type: ignore[attr-defined]
-                    site, asset, end, late_files, values, body, self.clock.now()
-                )
-            return key, late_files
-
-        key = self.spool.write_window(owner, end, write)
-        if key is not None:
-            with self._lock:
-                self._counts["files_written"] += 1
-        return key
+        extend = False
+        if late_files is None:
+            key = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
+            late_files = 0
+        elif late_files >= self.config.upload_frequency_s - 1:
+            # Every name inside the window is taken: extend the last late file.
+            key = self._late_key(asset, prefix, end, late_files)
+            with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
+                chunks = [*chunks, *parse_csv(self.store.get(key), owner, end)]
+                extend = True
+        else:
+            late_files += 1
+            key = self._late_key(asset, prefix, end, late_files)
+        if not extend and not any(c.samples for c in chunks):
+            joined = join_fragments([c.body for c in chunks])
+            if joined is not None:
+                body, rows, columns = joined
+                return key, late_files, body, rows * columns
+        merged = merge_rows(chunks)
+        return key, late_files, render_rows(merged), sum(map(len, merged.values()))
 
     def _late_key(self, asset: str, prefix: str, end: int, k: int) -> str:
         return self.config.naming.format(asset, datetime.fromtimestamp(end - k, UTC), prefix)
@@ -390,17 +469,9 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 
-def _dumps(rows: list[tuple[int, Mapping[str, float | None]]]) -> str:
-    return json.dumps(rows, separators=(",", ":"), allow_nan=False)
-
-
 def _order_key(message: wire.Telemetry) -> str:
     """Sortable message id: merge order for rows sharing a timestamp."""
     return f"{message.sender}:{message.seq:020d}"
-
-
-Rows = dict[int, dict[str, float | None]]
-"""One file's content: ``{ts_ms: {sensor: value or None}}``."""
 
 
 def render_csv(chunks: Iterable[Chunk]) -> bytes:
@@ -408,60 +479,9 @@ def render_csv(chunks: Iterable[Chunk]) -> bytes:
     return render_rows(merge_rows(chunks))
 
 
-def merge_rows(chunks: Iterable[Chunk]) -> Rows:
-    """One row per timestamp; on a sensor two messages both give, the larger message id
-    wins, and a value wins over a null."""
-    rows: Rows = {}
-    for chunk in sorted(chunks, key=lambda c: c.msg_id):
-        for ts_ms, values in chunk.samples:
-            row = rows.setdefault(ts_ms, {})
-            for name, value in values.items():
-                if value is not None or name not in row:
-                    row[name] = value
-    return rows
-
-
-def render_rows(rows: Rows) -> bytes:
-    """The CSV of :func:`merge_rows`' output."""
-    sensors = sorted({name for row in rows.values() for name in row})
-    lines = [",".join(["Timestamp", *sensors])]
-    for ts_ms in sorted(rows):
-        row = rows[ts_ms]
-        stamp = format_row_timestamp(_EPOCH + timedelta(milliseconds=ts_ms))
-        lines.append(",".join([stamp, *(_cell(row.get(name)) for name in sensors)]))
-    return ("\n".join(lines) + "\n").encode("ascii")
-
-
-def _cell(value: float | None) -> str:
-    """Shortest round-trip text of the double; whole numbers without ``.0``, so a reading
-    reads the same whether it passed through IoT SQL (which turns ``10.0`` into ``10``) or
-    not."""
-    if value is None:
-        return ""
-    number = float(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return repr(number)
-
-
-def parse_csv(body: bytes, asset: str, end: int) -> list[Chunk]:
-    """Read back a file written by :func:`render_csv` (used only to extend a late file)."""
-    lines = body.decode("ascii").splitlines()
-    if not lines:
-        return []
-    sensors = lines[0].split(",")[1:]
-    samples: list[tuple[int, dict[str, float | None]]] = []
-    for line in lines[1:]:
-        stamp, *cells = line.split(",")
-        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
-        ts_ms = (at - _EPOCH) // timedelta(milliseconds=1)
-        samples.append((ts_ms, {n: _parse_cell(c) for n, c in zip(sensors, cells, strict=True)}))
-    return [Chunk(asset, end, _LATE_MERGE_ID, samples)]
-
-
-def _parse_cell(text: str) -> float | None:
-    if not text:
-        return None
-    if any(ch in text for ch in ".eEni"):
-        return float(text)
-    return int(text)
+def _put(store: ObjectStore, key: str, body: bytes) -> Exception | None:
+    try:
+        store.put(key, body)
+    except Exception as exc:  # judged by the caller: StorageError is retried
+        return exc
+    return None

@@ -26,7 +26,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -53,7 +53,8 @@ _SCHEMA = (
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """The samples of one message that fall into one window: ``[(ts_ms, values), ...]``."""
+    """The samples of one message that fall into one window, as ``[(ts_ms, values), ...]``
+    or as ``body``, the text the spool keeps for them."""
 
     asset: str
     window_end: int
@@ -63,7 +64,30 @@ class Chunk:
     """The spool's handle for it, set when read back; deleting by id, not by window, keeps
     a chunk accepted while its window is being written."""
     body: str = ""
-    """``samples`` as JSON, when the batcher already serialised them."""
+    """The samples as the batcher wrote them down: a CSV fragment
+    (:mod:`cloud.batcher.csv_text`), or, in a spool an earlier version wrote, their JSON.
+    The spool stores and returns it as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One accepted message for :meth:`SpoolPort.add_many`."""
+
+    msg_key: str
+    digest: str
+    last_ts_ms: int
+    chunks: list[Chunk]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowJob:
+    """A pending window handed to a :data:`WindowsWriter`: its chunks and its late-file
+    count (None: never written)."""
+
+    asset: str
+    window_end: int
+    chunks: list[Chunk]
+    late_files: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +111,21 @@ WindowWriter = Callable[[list[Chunk], int | None], tuple[str, int]]
 """Given a window's pending chunks and its late-file count (None: never written), store the
 file and return ``(key, late_files)``."""
 
+WindowsWriter = Callable[[list[WindowJob]], list["tuple[str, int] | Exception"]]
+"""Store the files of several windows at once; for each job, ``(key, late_files)`` or the
+exception that kept it from being written (that window stays pending)."""
+
 
 class SpoolPort(Protocol):
     """What the batcher needs from a spool: SQLite locally, the object store on Lambda."""
 
     def add(self, msg_key: str, digest: str, last_ts_ms: int, chunks: Iterable[Chunk]) -> str:
         """``added``, ``conflict`` (same id, other content; stored) or ``duplicate``."""
+        ...
+
+    def add_many(self, entries: Sequence[Entry]) -> list[str]:
+        """:meth:`add` for each entry in order, made durable together; an entry repeating
+        an earlier one of the same call is a ``duplicate``."""
         ...
 
     def batch(self) -> AbstractContextManager[None]:
@@ -106,6 +139,14 @@ class SpoolPort(Protocol):
     def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
         """Hand the window's chunks to *write*, then forget them and remember the window as
         written; None when no chunk was pending (another process wrote it)."""
+        ...
+
+    def write_windows(
+        self, windows: Sequence[tuple[str, int]], write: WindowsWriter
+    ) -> dict[tuple[str, int], str | Exception]:
+        """:meth:`write_window` for several windows with one call of *write*, so their files
+        can be made durable together; the result has, per window that had chunks, its key
+        or the exception *write* gave for it (that window stays pending)."""
         ...
 
     def forget_before(self, ts_ms: int, window_end: int) -> None: ...
@@ -163,37 +204,53 @@ class Spool:
         Returns ``duplicate`` (this id with this content was seen: nothing stored),
         ``conflict`` (this id was seen with other content: stored) or ``added``.
         """
-        chunks = list(chunks)
+        return self.add_many([Entry(msg_key, digest, last_ts_ms, list(chunks))])[0]
+
+    def add_many(self, entries: Sequence[Entry]) -> list[str]:
+        """Commit many messages' chunks and ids in one transaction (two ``executemany``):
+        the cost of a commit is paid once per batch, not once per message."""
         with self._lock:
-            if not self.shared and (msg_key, digest) in self._seen:
-                return "duplicate"
+            outcomes: list[str] = []
+            chunk_rows: list[tuple[str, int, str, str]] = []
+            seen_rows: list[tuple[str, str, int]] = []
+            fresh: set[tuple[str, str]] = set()
+            fresh_keys: set[str] = set()
             try:
                 if not self._in_batch:
                     self._db.execute("BEGIN IMMEDIATE" if self.shared else "BEGIN")
-                if self.shared:
-                    digests = {
-                        d
-                        for (d,) in self._db.execute(
-                            "SELECT digest FROM seen WHERE msg_key = ?", (msg_key,)
-                        )
-                    }
-                    if digest in digests:
-                        if not self._in_batch:
-                            self._db.execute("ROLLBACK")
-                        return "duplicate"
-                else:
-                    digests = {""} if msg_key in self._keys else set()
-                outcome = "conflict" if digests else "added"
+                for entry in entries:
+                    pair = (entry.msg_key, entry.digest)
+                    if pair in fresh or (not self.shared and pair in self._seen):
+                        outcomes.append("duplicate")
+                        continue
+                    if self.shared:
+                        digests = {
+                            d
+                            for (d,) in self._db.execute(
+                                "SELECT digest FROM seen WHERE msg_key = ?", (entry.msg_key,)
+                            )
+                        }
+                        if entry.digest in digests:
+                            outcomes.append("duplicate")
+                            continue
+                        known = bool(digests)
+                    else:
+                        known = entry.msg_key in self._keys
+                    known = known or entry.msg_key in fresh_keys
+                    outcomes.append("conflict" if known else "added")
+                    fresh.add(pair)
+                    fresh_keys.add(entry.msg_key)
+                    seen_rows.append((entry.msg_key, entry.digest, entry.last_ts_ms))
+                    chunk_rows.extend(
+                        (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
+                        for c in entry.chunks
+                    )
                 self._db.executemany(
                     "INSERT INTO chunks (asset, window_end, msg_id, samples) VALUES (?, ?, ?, ?)",
-                    [
-                        (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
-                        for c in chunks
-                    ],
+                    chunk_rows,
                 )
-                self._db.execute(
-                    "INSERT INTO seen (msg_key, digest, last_ts_ms) VALUES (?, ?, ?)",
-                    (msg_key, digest, last_ts_ms),
+                self._db.executemany(
+                    "INSERT INTO seen (msg_key, digest, last_ts_ms) VALUES (?, ?, ?)", seen_rows
                 )
                 if not self._in_batch:
                     self._db.execute("COMMIT")
@@ -202,12 +259,11 @@ class Spool:
                     self._rollback()
                 raise StorageError(f"{self.path}: spool write failed: {exc}") from exc
             if not self.shared:
-                self._seen.add((msg_key, digest))
-                self._keys.add(msg_key)
-                for c in chunks:
-                    key = (c.asset, c.window_end)
-                    self._pending[key] = self._pending.get(key, 0) + 1
-            return outcome
+                self._seen.update(fresh)
+                self._keys.update(fresh_keys)
+                for asset, end, _m, _b in chunk_rows:
+                    self._pending[(asset, end)] = self._pending.get((asset, end), 0) + 1
+            return outcomes
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -246,36 +302,63 @@ class Spool:
         return sorted((a, int(e)) for a, e in rows)
 
     def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
+        def write_one(jobs: list[WindowJob]) -> list[tuple[str, int] | Exception]:
+            return [write(job.chunks, job.late_files) for job in jobs]
+
+        outcome = self.write_windows([(asset, window_end)], write_one).get((asset, window_end))
+        if isinstance(outcome, Exception):  # write_one raises instead; kept for the types
+            raise outcome
+        return outcome
+
+    def write_windows(
+        self, windows: Sequence[tuple[str, int]], write: WindowsWriter
+    ) -> dict[tuple[str, int], str | Exception]:
+        """One transaction: read the windows' chunks, let *write* store their files, then
+        forget the chunks of each window written and remember it as written. An exception
+        *write* raises (rather than returns) rolls everything back."""
         with self._lock:
             own = not self._in_batch
+            results: dict[tuple[str, int], str | Exception] = {}
+            written: list[tuple[str, int, int, int]] = []
             try:
                 if own:
                     self._db.execute("BEGIN IMMEDIATE")
-                rows = self._db.execute(
-                    "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
-                    " ORDER BY id",
-                    (asset, window_end),
-                ).fetchall()
-                if not rows:
-                    if own:
-                        self._db.execute("ROLLBACK")
-                    self._pending.pop((asset, window_end), None)
-                    return None
-                found = self._db.execute(
-                    "SELECT late_files FROM flushed WHERE asset = ? AND window_end = ?",
-                    (asset, window_end),
-                ).fetchone()
-                chunks = [
-                    Chunk(asset, window_end, m, [(int(t), v) for t, v in json.loads(b)], str(i))
-                    for i, m, b in rows
-                ]
-                key, late_files = write(chunks, None if found is None else int(found[0]))
-                self._db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i, _, _ in rows])
-                self._db.execute(
-                    "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
-                    " ON CONFLICT (asset, window_end) DO UPDATE SET late_files = excluded.late_files",
-                    (asset, window_end, late_files),
-                )
+                jobs: list[WindowJob] = []
+                ids: list[list[int]] = []
+                for asset, window_end in windows:
+                    rows = self._db.execute(
+                        "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
+                        " ORDER BY id",
+                        (asset, window_end),
+                    ).fetchall()
+                    if not rows:
+                        self._pending.pop((asset, window_end), None)
+                        continue
+                    found = self._db.execute(
+                        "SELECT late_files FROM flushed WHERE asset = ? AND window_end = ?",
+                        (asset, window_end),
+                    ).fetchone()
+                    chunks = [Chunk(asset, window_end, m, [], str(i), b) for i, m, b in rows]
+                    late = None if found is None else int(found[0])
+                    jobs.append(WindowJob(asset, window_end, chunks, late))
+                    ids.append([i for i, _, _ in rows])
+                outcomes = write(jobs) if jobs else []
+                for job, chunk_ids, outcome in zip(jobs, ids, outcomes, strict=True):
+                    if isinstance(outcome, Exception):
+                        results[(job.asset, job.window_end)] = outcome
+                        continue
+                    key, late_files = outcome
+                    self._db.executemany(
+                        "DELETE FROM chunks WHERE id = ?", [(i,) for i in chunk_ids]
+                    )
+                    self._db.execute(
+                        "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
+                        " ON CONFLICT (asset, window_end)"
+                        " DO UPDATE SET late_files = excluded.late_files",
+                        (job.asset, job.window_end, late_files),
+                    )
+                    results[(job.asset, job.window_end)] = key
+                    written.append((job.asset, job.window_end, len(chunk_ids), late_files))
                 if own:
                     self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -287,13 +370,14 @@ class Spool:
                     self._rollback()
                 raise
             if not self.shared:
-                left = self._pending.get((asset, window_end), 0) - len(rows)
-                if left > 0:
-                    self._pending[(asset, window_end)] = left
-                else:
-                    self._pending.pop((asset, window_end), None)
-                self._flushed[(asset, window_end)] = late_files
-            return key
+                for asset, window_end, count, late_files in written:
+                    left = self._pending.get((asset, window_end), 0) - count
+                    if left > 0:
+                        self._pending[(asset, window_end)] = left
+                    else:
+                        self._pending.pop((asset, window_end), None)
+                    self._flushed[(asset, window_end)] = late_files
+            return results
 
     # ---- the archive's queue ------------------------------------------------------------
 
@@ -377,9 +461,12 @@ class Spool:
         """Drop dedup ids and written-window marks too old to matter (older readings are
         quarantined as out of range anyway), so the memory stays bounded."""
         with self._lock:
-            self._db.execute("DELETE FROM seen WHERE last_ts_ms < ?", (ts_ms,))
-            self._db.execute("DELETE FROM flushed WHERE window_end < ?", (window_end,))
-            self._load()
+            seen = self._db.execute("DELETE FROM seen WHERE last_ts_ms < ?", (ts_ms,)).rowcount
+            flushed = self._db.execute(
+                "DELETE FROM flushed WHERE window_end < ?", (window_end,)
+            ).rowcount
+            if seen or flushed:  # rebuilding the indexes reads every id still kept
+                self._load()
 
     def close(self) -> None:
         with self._lock:

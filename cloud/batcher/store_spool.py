@@ -21,10 +21,10 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from cloud.batcher.spool import Chunk, WindowWriter
+from cloud.batcher.spool import Chunk, Entry, WindowJob, WindowsWriter, WindowWriter
 from cloud.ports import ObjectStore
 from edge.errors import NotFoundError
 
@@ -88,13 +88,17 @@ class ObjectStoreSpool:
                 self._staged.setdefault((chunk.asset, chunk.window_end), []).append(chunk)
             return outcome
 
+    def add_many(self, entries: Sequence[Entry]) -> list[str]:
+        """Staged like :meth:`add`: durable at :meth:`commit`."""
+        return [self.add(e.msg_key, e.digest, e.last_ts_ms, e.chunks) for e in entries]
+
     def commit(self) -> None:
         """Make the staged adds durable: pending chunks first, then the dedup memory (a crash
         in between re-adds the same rows, which the CSV merges by timestamp)."""
         with self._lock:
             batch = uuid.uuid4().hex
             for (asset, end), chunks in sorted(self._staged.items()):
-                body = [{"msg_id": c.msg_id, "samples": c.samples} for c in chunks]
+                body = [_chunk_document(c) for c in chunks]
                 key = f"{self._pending_dir(asset, end)}{batch}.json"
                 self.store.put(key, json.dumps(body, separators=(",", ":")).encode())
             for asset, end in sorted(self._dirty_seen):
@@ -134,10 +138,7 @@ class ObjectStoreSpool:
                 body = json.loads(self.store.get(key))
             except NotFoundError:
                 continue
-            chunks.extend(
-                Chunk(asset, window_end, c["msg_id"], [(int(t), v) for t, v in c["samples"]], key)
-                for c in body
-            )
+            chunks.extend(_chunk(asset, window_end, c, key) for c in body)
         if not chunks:
             return None
         file_key, late_files = write(
@@ -152,6 +153,21 @@ class ObjectStoreSpool:
             self._written[(asset, window_end)] = doc
         return file_key
 
+    def write_windows(
+        self, windows: Sequence[tuple[str, int]], write: WindowsWriter
+    ) -> dict[tuple[str, int], str | Exception]:
+        """One window after the other: an object store has no transaction to share."""
+        results: dict[tuple[str, int], str | Exception] = {}
+        for asset, window_end in windows:
+            try:
+                key = self.write_window(asset, window_end, _one_of(write, asset, window_end))
+            except _Refused as refused:
+                results[(asset, window_end)] = refused.error
+                continue
+            if key is not None:
+                results[(asset, window_end)] = key
+        return results
+
     def forget_before(self, ts_ms: int, window_end: int) -> None:
         """Nothing to do here: a lifecycle rule on the bucket expires ``seen/`` and
         ``written/`` after ``max_skew`` plus a day (listing them every flush would cost
@@ -160,3 +176,34 @@ class ObjectStoreSpool:
 
     def close(self) -> None:
         return None
+
+
+def _chunk_document(chunk: Chunk) -> dict[str, Any]:
+    """A pending chunk as stored: its fragment (``body``), or its samples."""
+    if chunk.body:
+        return {"msg_id": chunk.msg_id, "body": chunk.body}
+    return {"msg_id": chunk.msg_id, "samples": chunk.samples}
+
+
+def _chunk(asset: str, window_end: int, doc: dict[str, Any], key: str) -> Chunk:
+    samples = [(int(t), v) for t, v in doc.get("samples", [])]
+    return Chunk(asset, window_end, doc["msg_id"], samples, key, doc.get("body", ""))
+
+
+class _Refused(Exception):
+    """A window the writer could not write; carries its error out of :meth:`write_window`
+    (which then forgets nothing)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _one_of(write: WindowsWriter, asset: str, window_end: int) -> WindowWriter:
+    def write_one(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
+        [outcome] = write([WindowJob(asset, window_end, chunks, late_files)])
+        if isinstance(outcome, Exception):
+            raise _Refused(outcome)
+        return outcome
+
+    return write_one

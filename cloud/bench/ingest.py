@@ -4,6 +4,18 @@ raw broker pub->sub rate as the baseline.
 
 Processes: the broker, the rules runner (rules + batcher + spool, as ``plantwatch up`` runs
 it), and this process publishing. A reading is one sample (one timestamp of one asset).
+
+The payload is by default what the edge agent sends for a simulated pump: its default
+``samples_per_message`` (20) samples of the pump's 10 sensors. ``--payload synthetic`` sends
+``--sensors`` made-up values instead (the figures before the pump payload were taken so).
+
+``--in-process`` leaves out the broker and paho: it hands the encoded messages, in the
+runner's batches, to the rules runner's worker path (rules, batcher, SQLite spool, CSV files
+with fsync) in this process, on a manual clock that follows the data, so windows close and
+are written as they would live. It reports the runner's cost per message, which does not
+depend on the broker, and is steadier under machine load than the end-to-end rate. Its
+baseline is ``json.loads`` of the same payloads: the least any Python consumer pays to read
+a message.
 """
 
 from __future__ import annotations
@@ -22,16 +34,39 @@ from typing import Any
 from cloud.cli import status
 from edge.cliargs import positive_int
 
+AGENT_SAMPLES_PER_MESSAGE = 20
+"""``edge.agent.AgentConfig.samples_per_message``'s default (a test keeps them equal)."""
+IN_PROCESS_END_S = 1_699_999_200
+"""Where the in-process run's data ends: a fixed time on a window boundary, so every run
+does the same work."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readings", type=positive_int, default=200_000, help="samples to publish")
     parser.add_argument(
-        "--per-message", type=positive_int, default=20, help="samples per MQTT message"
+        "--per-message",
+        type=positive_int,
+        default=AGENT_SAMPLES_PER_MESSAGE,
+        help="samples per MQTT message (default 20, the edge agent's samples_per_message)",
     )
     parser.add_argument(
         "--assets", type=positive_int, default=4, help="publishing assets (default 4)"
     )
-    parser.add_argument("--sensors", type=positive_int, default=6, help="values per sample")
+    parser.add_argument(
+        "--payload",
+        choices=("pump", "synthetic"),
+        default="pump",
+        help="pump: a simulated pump's 10 sensors, as the edge agent sends them (default); "
+        "synthetic: --sensors made-up values",
+    )
+    parser.add_argument(
+        "--sensors", type=positive_int, default=6, help="values per synthetic sample (default 6)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no broker: time the rules runner's batch path in this process (us per message)",
+    )
     parser.add_argument(
         "--broker",
         choices=("amqtt", "mosquitto"),
@@ -94,6 +129,7 @@ def _runner_main(
         spool,
         shared_spool=runners > 1,
         decode=wire_decoder.decode,  # as plantwatch up runs it
+        dumps=wire_decoder.dumps,
         archive=archive,
     )
     writer = None
@@ -145,24 +181,48 @@ def _runner_main(
     batcher.close()
 
 
-def _messages(n_readings: int, per_message: int, assets: int, sensors: int, end_s: int) -> list:
+def _messages(
+    n_readings: int,
+    per_message: int,
+    assets: int,
+    sensors: int,
+    end_s: int,
+    payload: str = "synthetic",
+) -> list:
+    """The messages a fleet of *assets* publishes at one sample a second up to *end_s*."""
     from edge import wire
 
     per_asset = n_readings // assets
+    start_ms = (end_s - per_asset) * 1000
     out = []
     for a in range(assets):
-        start_ms = (end_s - per_asset) * 1000
-        samples = [
-            wire.Sample(
-                start_ms + i * 1000,
-                {f"s{k}": round(100 * k + (i % 997) * 0.01, 2) for k in range(sensors)},
-            )
-            for i in range(per_asset)
-        ]
-        out.extend(wire.batch_samples("b1", f"asset-{a}", "bench", 0, samples, per_message))
+        asset = f"asset-{a}"
+        if payload == "pump":
+            samples = _pump_samples(asset, per_asset, end_s)
+        else:
+            samples = [
+                wire.Sample(
+                    start_ms + i * 1000,
+                    {f"s{k}": round(100 * k + (i % 997) * 0.01, 2) for k in range(sensors)},
+                )
+                for i in range(per_asset)
+            ]
+        out.extend(wire.batch_samples("b1", asset, "bench", 0, samples, per_message))
     # interleave assets, as a fleet publishes
     out.sort(key=lambda m: (m.seq, m.asset))
     return out
+
+
+def _pump_samples(asset: str, count: int, end_s: int) -> list:
+    """*count* one-second samples of a simulated pump ending at *end_s*, as the agent
+    publishes them (the simulator's values and sensor names)."""
+    from simulator.asset import AssetSpec
+    from simulator.fleet import FleetSimulator
+
+    fleet = FleetSimulator(
+        [AssetSpec(asset, "pump", seed=1)], None, start=end_s - count, rate_s=1.0
+    )
+    return fleet.step(end_s)[asset]
 
 
 def _count_rows(root: Path) -> tuple[int, int]:
@@ -186,7 +246,12 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from edge import wire
 
     messages = _messages(
-        args.readings, args.per_message, args.assets, args.sensors, int(time.time())
+        args.readings,
+        args.per_message,
+        args.assets,
+        args.sensors,
+        int(time.time()),
+        getattr(args, "payload", "synthetic"),
     )
     payloads = [(m.topic, wire.encode(m)) for m in messages]
     readings = sum(len(m.samples) for m in messages)
@@ -271,12 +336,144 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace) -> dict[str, Any]:
+    """One pass of the runner's worker path over *payloads*; seconds spent, split."""
+    import paho.mqtt.client as mqtt
+
+    from cloud import wire_decoder
+    from cloud.adapters.local import FsObjectStore
+    from cloud.batcher import Batcher, BatcherConfig
+    from cloud.rules.runner import RulesRunner, load_rules
+    from edge import wire
+    from edge.clock import ManualClock
+
+    workdir = Path(tempfile.mkdtemp(prefix="plantwatch-bench-ingest-"))
+    clock = ManualClock(IN_PROCESS_END_S)
+    batcher = Batcher(
+        FsObjectStore(workdir / "bucket"),  # fsync on, as plantwatch up runs it
+        BatcherConfig(grace_s=0),
+        clock,
+        str(workdir / "spool.db"),
+        decode=wire_decoder.decode,
+        dumps=wire_decoder.dumps,
+        archive=getattr(args, "archive", False),
+    )
+    runner = RulesRunner("mqtt://127.0.0.1:1", load_rules(), batcher, clock)  # never connects
+    items = []
+    for topic, body in payloads:
+        msg = mqtt.MQTTMessage(mid=1, topic=topic.encode())
+        msg.payload, msg.qos = body, 1
+        items.append((0, msg))
+    # the data's own time when each batch arrives: windows close as they would live
+    stamps = [wire.decode(body).samples[-1].ts_ms / 1000 for _, body in payloads]
+    intake_s = flush_s = 0.0
+    acked = 0
+    for first in range(0, len(items), runner.max_batch):
+        batch = items[first : first + runner.max_batch]
+        clock.set(max(stamps[first : first + runner.max_batch]) + 1)
+        began = time.perf_counter()
+        acked += len(runner.process(batch))
+        flushed = time.perf_counter()
+        batcher.flush_due()
+        intake_s += flushed - began
+        flush_s += time.perf_counter() - flushed
+    began = time.perf_counter()
+    batcher.flush_all()
+    flush_s += time.perf_counter() - began
+    stats = batcher.stats
+    batcher.close()
+    rows, unique = _count_rows(workdir / "bucket")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "intake_s": intake_s,
+        "flush_s": flush_s,
+        "acked": acked,
+        "rows": rows,
+        "unique": unique,
+        "files_written": stats["files_written"],
+        "quarantined": stats["quarantined"],
+        **({"workdir": str(workdir)} if args.keep else {}),
+    }
+
+
+def _json_loads_s(payloads: list[tuple[str, bytes]]) -> float:
+    import json
+
+    began = time.perf_counter()
+    for _, body in payloads:
+        json.loads(body)
+    return time.perf_counter() - began
+
+
+def run_in_process(args: argparse.Namespace) -> int:
+    from cloud.cli.output import print_report, stderr
+    from edge import wire
+
+    messages = _messages(
+        args.readings,
+        args.per_message,
+        args.assets,
+        args.sensors,
+        IN_PROCESS_END_S,
+        args.payload,
+    )
+    payloads = [(m.topic, wire.encode(m)) for m in messages]
+    n = len(payloads)
+    readings = sum(len(m.samples) for m in messages)
+    runs, base_runs = [], []
+    for i in range(args.repeat):  # alternate, so both see the same machine load
+        figures = _in_process_run(payloads, args)
+        runs.append(figures)
+        base_runs.append(_json_loads_s(payloads))
+        total = figures["intake_s"] + figures["flush_s"]
+        stderr.print(
+            f"in-process run {i + 1}: {1e6 * total / n:,.1f} us per message "
+            f"(intake {1e6 * figures['intake_s'] / n:,.1f}, "
+            f"flush {1e6 * figures['flush_s'] / n:,.1f}), lost {readings - figures['unique']}",
+            markup=False,
+        )
+    median = sorted(runs, key=lambda r: r["intake_s"] + r["flush_s"])[len(runs) // 2]
+    total_s = median["intake_s"] + median["flush_s"]
+    base_s = statistics.median(base_runs)
+    report: dict[str, Any] = {
+        "mode": "in_process",
+        "us_per_message": round(1e6 * total_s / n, 2),
+        "intake_us_per_message": round(1e6 * median["intake_s"] / n, 2),
+        "flush_us_per_message": round(1e6 * median["flush_s"] / n, 2),
+        "readings_per_s": round(readings / total_s, 1),
+        "messages_per_s": round(n / total_s, 1),
+        "lost": sum(readings - r["unique"] for r in runs),
+        "duplicated": sum(r["rows"] - r["unique"] for r in runs),
+        "readings": readings,
+        "messages": n,
+        "per_message": args.per_message,
+        "payload": args.payload,
+        "payload_bytes": round(statistics.mean(len(b) for _, b in payloads)),
+        "files_written": median["files_written"],
+        "runs_us_per_message": [round(1e6 * (r["intake_s"] + r["flush_s"]) / n, 2) for r in runs],
+        "baseline": {
+            "what": "json.loads of the same payloads, nothing else (median of runs)",
+            "us_per_message": round(1e6 * base_s / n, 2),
+            "messages_per_s": round(n / base_s, 1),
+            "runs_us_per_message": [round(1e6 * s / n, 2) for s in base_runs],
+        },
+        "ratio": round(base_s / total_s, 3),
+    }
+    print_report(report, as_json=args.json)
+    return status.SUCCESS if report["lost"] == 0 and report["duplicated"] == 0 else status.FAILED
+
+
 def run(args: argparse.Namespace) -> int:
     from cloud.bench.mqtt_load import pubsub_rate
     from cloud.cli.output import print_report, stderr
     from cloud.runtime.broker import EmbeddedBroker
     from edge.errors import UserError
 
+    if args.in_process:
+        if args.runners > 1:
+            raise UserError("--in-process runs one runner; leave out --runners")
+        return run_in_process(args)
     if args.runners > 1 and args.broker != "mosquitto":
         raise UserError(
             "--runners > 1 needs --broker mosquitto (amqtt has no shared subscriptions)"

@@ -176,6 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         spool_path=spool,
         shared_spool=bool(args.shared_group),
         decode=wire_decoder.decode,
+        dumps=wire_decoder.dumps,
     )
     runner = RulesRunner(
         args.broker,

@@ -8,7 +8,15 @@ from typing import Any
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.definitions import Action, Template, TopicRule
-from cloud.rules.evaluate import UNDEFINED, Message, RuleOutput, evaluate_expression, to_string
+from cloud.rules.evaluate import (
+    UNDEFINED,
+    Encoded,
+    Message,
+    RuleOutput,
+    evaluate_expression,
+    plain,
+    to_string,
+)
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -79,10 +87,16 @@ class ActionRunner:
     def _to_batcher(self, output: RuleOutput, message: Message) -> None:
         value: Any = output.value
         if isinstance(value, dict) and "payload" in value and "topic" in value:
-            self.batcher.accept_envelope(value)
+            payload, topic = value["payload"], value["topic"]
+            if isinstance(payload, Encoded) and isinstance(topic, str):
+                # the bytes the envelope's base64 text stands for: no encode, no decode
+                client_id = str(value.get("clientid", "n/a"))
+                self.batcher.accept(topic, payload.data, client_id=client_id)
+            else:
+                self.batcher.accept_envelope(plain(value))
         elif isinstance(value, dict):
             self.batcher.accept_row(
-                value, message.payload, message.topic, client_id=message.client_id
+                plain(value), message.payload, message.topic, client_id=message.client_id
             )
         else:
             self.batcher.accept(message.topic, message.payload, client_id=message.client_id)

@@ -68,7 +68,15 @@ class Message:
     client_id: str = "n/a"
     timestamp_ms: int = 0
     """Rules-engine time (``timestamp()``), from the injected clock."""
-    trace_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _trace_id: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def trace_id(self) -> str:
+        """The message's trace id (``traceid()``, an errorAction's ``cloudwatchTraceId``):
+        drawn the first time it is read, since few messages ever need one."""
+        if not self._trace_id:
+            self._trace_id.append(str(uuid.uuid4()))
+        return self._trace_id[0]
 
     @property
     def document(self) -> Any:
@@ -96,6 +104,38 @@ def _reject_constant(text: str) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """A SELECT item's ``encode(value, 'base64')`` kept as the bytes it encodes, when the
+    evaluation was asked to defer encoding (:func:`evaluate`).
+
+    An action that wants the bytes (the local kinesis action, whose batcher would decode
+    the text straight back) reads :attr:`data`; anything that serialises the output
+    (:meth:`RuleOutput.to_bytes`, :func:`plain`) writes the base64 text, so what leaves
+    the rules engine is the same either way. Only a SELECT item's own value is deferred:
+    an ``encode`` that another expression reads is text, as always."""
+
+    data: bytes
+
+    def text(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+
+def plain(value: Any) -> Any:
+    """*value* with every :class:`Encoded` written out as its text."""
+    if isinstance(value, Encoded):
+        return value.text()
+    if isinstance(value, dict) and any(isinstance(v, Encoded) for v in value.values()):
+        return {k: v.text() if isinstance(v, Encoded) else v for k, v in value.items()}
+    return value
+
+
+def _encoded_text(value: Any) -> str:
+    if isinstance(value, Encoded):
+        return value.text()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+@dataclass(frozen=True, slots=True)
 class RuleOutput:
     """What the rule's actions receive: an object, any value (SELECT VALUE) or raw bytes."""
 
@@ -106,18 +146,26 @@ class RuleOutput:
             return self.value
         if self.value is UNDEFINED:
             return b""
-        return json.dumps(self.value, separators=(",", ":"), allow_nan=False).encode()
+        return json.dumps(
+            self.value, separators=(",", ":"), allow_nan=False, default=_encoded_text
+        ).encode()
 
 
-def evaluate(statement: Statement, message: Message) -> RuleOutput | None:
-    """The rule's output, or None when the topic does not match FROM or WHERE is not true."""
+def evaluate(
+    statement: Statement, message: Message, *, defer_encoding: bool = False
+) -> RuleOutput | None:
+    """The rule's output, or None when the topic does not match FROM or WHERE is not true.
+
+    With *defer_encoding*, a SELECT item that is ``encode(..., 'base64')`` is delivered as
+    :class:`Encoded` (the bytes, encoded only if something serialises the output); without
+    it, as its text. The rules runner defers: its batcher wants the payload's bytes."""
     if not topic_matches(statement.topic_filter, message.topic):
         return None
     ctx = _Context(message)
     if statement.where is not None and ctx.eval(statement.where) is not True:
         return None
     if statement.value:
-        value = ctx.eval(statement.items[0].expr)
+        value = ctx.item(statement.items[0].expr, defer_encoding)
         return RuleOutput("" if value is UNDEFINED else value)
     out: dict[str, Any] = {}
     for item in statement.items:
@@ -129,7 +177,7 @@ def evaluate(statement: Statement, message: Message) -> RuleOutput | None:
             if isinstance(ctx.doc, dict):
                 out.update(ctx.doc)
             continue
-        value = ctx.eval(item.expr)
+        value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
             out[item.alias] = value
     return RuleOutput(out)
@@ -209,6 +257,12 @@ class _Context:
         if self._doc is _UNPARSED:
             self._doc = self.message.document
         return self._doc
+
+    def item(self, expr: Expr, defer_encoding: bool) -> Any:
+        """A SELECT item's value; an ``encode`` left as :class:`Encoded` when deferring."""
+        if defer_encoding and isinstance(expr, Call) and expr.name == "encode":
+            return self.encode(expr.args, defer=True)
+        return self.eval(expr)
 
     def eval(self, expr: Expr) -> Any:
         match expr:
@@ -324,7 +378,7 @@ class _Context:
         values = [self.eval(a) for a in args]
         return FUNCTION_IMPLS[name](*values)
 
-    def encode(self, args: tuple[Expr, ...]) -> Any:
+    def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
         scheme = self.eval(args[1])
         if scheme != "base64":
             return UNDEFINED
@@ -336,7 +390,7 @@ class _Context:
             if text is UNDEFINED:
                 return UNDEFINED
             data = text.encode("utf-8")
-        return base64.b64encode(data).decode("ascii")
+        return Encoded(bytes(data)) if defer else base64.b64encode(data).decode("ascii")
 
 
 def _int_div(x: int, y: int) -> int:

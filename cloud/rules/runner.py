@@ -297,8 +297,15 @@ class RulesRunner:
             if stopping:
                 return
 
-    def _process(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
-        done: list[tuple[int, mqtt.MQTTMessage]] = []
+    def _process(self, batch: list[_Item]) -> None:
+        for generation, msg in self.process(batch):
+            if generation == self._generation:
+                self._client.ack(msg.mid, msg.qos)
+
+    def process(self, batch: Sequence[_Item]) -> list[_Item]:
+        """Run the rules on a batch of received messages with one spool commit; returns the
+        messages that may now be acknowledged (none when the commit failed)."""
+        done: list[_Item] = []
         try:
             with self.batcher.batch():
                 for generation, msg in batch:
@@ -314,10 +321,8 @@ class RulesRunner:
         except PlantwatchError as exc:
             self.failures += len(batch)
             log.error("spool commit failed; %d messages not acknowledged: %s", len(batch), exc)
-            return
-        for generation, msg in done:
-            if generation == self._generation:
-                self._client.ack(msg.mid, msg.qos)
+            return []
+        return done
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """Evaluate every matching rule on one message and run its actions."""
@@ -342,6 +347,6 @@ class RulesRunner:
         for rule in self.rules:
             if not topic_matches(rule.statement.topic_filter, topic):
                 continue
-            output = evaluate(rule.statement, message)
+            output = evaluate(rule.statement, message, defer_encoding=True)
             if output is not None:
                 self.actions.run(rule, output, message)

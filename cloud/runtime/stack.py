@@ -303,6 +303,7 @@ class LocalStack:
             self.clock,
             spool_path=str(cfg.data.spool_db),
             decode=wire_decoder.decode,
+            dumps=wire_decoder.dumps,
             archive=cfg.archive,
         )
         if cfg.archive:

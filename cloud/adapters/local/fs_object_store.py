@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edge.errors import NotFoundError, StorageError
@@ -46,6 +47,59 @@ class FsObjectStore:
             os.replace(tmp, path)
         except OSError as exc:
             raise StorageError(f"{path}: put failed: {exc}") from exc
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[Exception | None]:
+        """:meth:`put` each item, with the files' fsyncs run side by side: the filesystem
+        then commits its journal for several files at once, where one fsync after the other
+        pays a commit each (several times faster for a flush of window files on ext4)."""
+        errors: list[Exception | None] = []
+        staged: list[tuple[int, str, Path] | None] = []
+        for key, body in items:
+            try:
+                path = self._path(key)
+                private_dir(path.parent)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            except StorageError as exc:
+                errors.append(exc)
+                staged.append(None)
+                continue
+            except OSError as exc:
+                errors.append(StorageError(f"{self.root / key}: put failed: {exc}"))
+                staged.append(None)
+                continue
+            staged.append((fd, tmp, path))
+            try:
+                os.fchmod(fd, FILE_MODE)
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                errors.append(None)
+            except OSError as exc:
+                errors.append(StorageError(f"{path}: put failed: {exc}"))
+        try:
+            if self._fsync:
+                live = [(i, s) for i, s in enumerate(staged) if s and errors[i] is None]
+                with ThreadPoolExecutor(max_workers=max(1, min(8, len(live)))) as pool:
+                    synced = pool.map(_fsync, [fd for _, (fd, _, _) in live])
+                    for (i, (_, _, path)), error in zip(live, synced, strict=True):
+                        if error is not None:
+                            errors[i] = StorageError(f"{path}: put failed: {error}")
+        finally:
+            for entry in staged:
+                if entry is not None:
+                    os.close(entry[0])
+        for i, entry in enumerate(staged):
+            if entry is None:
+                continue
+            _, tmp, path = entry
+            try:
+                if errors[i] is None:
+                    os.replace(tmp, path)
+                else:
+                    os.unlink(tmp)
+            except OSError as exc:
+                errors[i] = errors[i] or StorageError(f"{path}: put failed: {exc}")
+        return errors
 
     def append(self, key: str, body: bytes) -> None:
         """Add *body* to the end of the object (fsynced when the store is). Unlike
@@ -114,3 +168,11 @@ class FsObjectStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+
+def _fsync(fd: int) -> OSError | None:
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        return exc
+    return None

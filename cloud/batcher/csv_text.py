@@ -1,0 +1,244 @@
+"""The text of an input CSV: ``Timestamp`` first, the sensors sorted, one row per timestamp.
+
+Two roads lead to the same bytes:
+
+- The reference: samples -> :func:`merge_rows` -> :func:`render_rows`, cell by cell.
+- The fast road: each message's rows are rendered once, when it is accepted, as a
+  *fragment* (a header line of its own sensors, then its rows) that the spool keeps as the
+  chunk's body. A window whose fragments share one header and no timestamp is then their
+  lines, sorted (:func:`join_fragments`); anything else (headers that differ, a timestamp
+  given twice, a late file being extended) takes the reference road, reading the fragments
+  back (:func:`parse_fragment`).
+
+Why fragments: the batcher used to keep a message's samples as JSON, read them back and
+format every value when the window was written. Formatting a row once, as it arrives,
+costs no more than that, and it is all the window write has to do: most of the work of a
+window becomes sorting lines. A fragment keeps every cell the CSV shows (a null and a
+missing sensor are both an empty cell, and merging treats them alike: neither overrides a
+value), so the reference road reaches the same file from fragments as from samples.
+
+A row's cells are written by a JSON encoder over the whole message at once (C speed), not
+value by value: Python's ``json`` writes a float as ``repr`` does, which is the cell's text
+apart from whole numbers (``10.0`` -> ``10``), which are fixed by one substitution. An
+encoder that writes small magnitudes differently (msgspec writes ``1e-05`` as
+``0.00001``) may be passed; any text that shows an exponent or such a small number, or the
+two whole-number exceptions (``-0.0`` and the ``1e15`` bound), goes cell by cell instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cloud.batcher.spool import Chunk
+from cloud.l4e.naming import format_row_timestamp
+
+Rows = dict[int, dict[str, float | None]]
+"""One file's content: ``{ts_ms: {sensor: value or None}}``."""
+
+Dumps = Callable[[Any], str]
+"""Compact JSON text of a list of lists of numbers, nulls and strings."""
+
+HEADER = "Timestamp"
+STAMP_CHARS = len("2000-01-01T00:00:00.000000")
+"""Every row timestamp has this width (years 2000 to 2199, ``edge.wire``'s bounds)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LATE_MERGE_ID = ""
+"""Sorts before every message id, so rows read back from a written file give way to newer
+messages on a conflicting sensor."""
+
+json_dumps: Dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+"""The standard library's encoder: ``repr`` for floats, one encoder for every call."""
+
+_CELL_BY_CELL = (
+    ",0.0000",
+    ",-0.0000",
+    ",-0.0,",
+    ",-0.0]",
+    ",1000000000000000",
+    ",-1000000000000000",
+)
+"""Encoder text of a value (each follows a comma: a row starts with its timestamp) that
+substitution would not turn into its cell: a magnitude below 1e-4 written without an
+exponent (msgspec writes ``0.00001``), negative zero (the cell is ``0``), and the 1e15
+bound (whole, yet the cell writes it with ``.0``; larger values are off the wire)."""
+_WHOLE = re.compile(r"\.0(?=[,\]])")
+"""The ``.0`` of a whole float, which the cell leaves out."""
+
+
+def cell(value: float | None) -> str:
+    """Shortest round-trip text of the double; whole numbers without ``.0``, so a reading
+    reads the same whether it passed through IoT SQL (which turns ``10.0`` into ``10``) or
+    not."""
+    if value is None:
+        return ""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
+
+
+_MINUTES: dict[int, str] = {}
+_WITHIN_MINUTE: dict[int, str] = {}
+
+
+def stamp(ts_ms: int) -> str:
+    """:func:`~cloud.l4e.naming.format_row_timestamp` of epoch milliseconds, from two small
+    caches (the minute's prefix, the milliseconds within it) instead of a datetime."""
+    minute, within = divmod(ts_ms, 60_000)
+    head = _MINUTES.get(minute)
+    if head is None:
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        at = _EPOCH + timedelta(minutes=minute)
+        head = _MINUTES[minute] = at.strftime("%Y-%m-%dT%H:%M:")
+    tail = _WITHIN_MINUTE.get(within)
+    if tail is None:
+        tail = _WITHIN_MINUTE[within] = f"{within // 1000:02d}.{within % 1000:03d}000"
+    return head + tail
+
+
+def parse_stamp(text: str) -> int:
+    at = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+# ---- the reference road -----------------------------------------------------------------
+
+
+def merge_rows(chunks: Iterable[Chunk]) -> Rows:
+    """One row per timestamp; on a sensor two messages both give, the larger message id
+    wins, and a value wins over a null."""
+    rows: Rows = {}
+    for chunk in sorted(chunks, key=lambda c: c.msg_id):
+        for ts_ms, values in chunk_samples(chunk):
+            row = rows.setdefault(ts_ms, {})
+            for name, value in values.items():
+                if value is not None or name not in row:
+                    row[name] = value
+    return rows
+
+
+def render_rows(rows: Rows) -> bytes:
+    """The CSV of :func:`merge_rows`' output."""
+    sensors = sorted({name for row in rows.values() for name in row})
+    lines = [",".join([HEADER, *sensors])]
+    for ts_ms in sorted(rows):
+        row = rows[ts_ms]
+        at = format_row_timestamp(_EPOCH + timedelta(milliseconds=ts_ms))
+        lines.append(",".join([at, *(cell(row.get(name)) for name in sensors)]))
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def parse_csv(body: bytes, asset: str, end: int) -> list[Chunk]:
+    """Read back a file written by :func:`render_rows` (used only to extend a late file)."""
+    samples = parse_fragment(body.decode("ascii"))
+    return [Chunk(asset, end, _LATE_MERGE_ID, samples)] if samples else []
+
+
+def parse_fragment(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """Samples of a fragment (or a whole file): an empty cell reads as null; a row with
+    another number of cells than the header (a damaged file) is a ValueError."""
+    lines = text.splitlines()
+    if not lines:
+        return []
+    sensors = lines[0].split(",")[1:]
+    samples: list[tuple[int, dict[str, Any]]] = []
+    for line in lines[1:]:
+        at, *cells = line.split(",")
+        values = {n: _parse_cell(c) for n, c in zip(sensors, cells, strict=True)}
+        samples.append((parse_stamp(at), values))
+    return samples
+
+
+def chunk_samples(chunk: Chunk) -> list[tuple[int, Mapping[str, Any]]]:
+    """A chunk's samples, whichever form the spool kept: samples, a fragment, or the JSON
+    list of ``[ts_ms, values]`` an earlier version wrote."""
+    if chunk.samples or not chunk.body:
+        return list(chunk.samples)
+    if chunk.body.startswith("["):
+        return [(int(t), v) for t, v in json.loads(chunk.body)]
+    return list(parse_fragment(chunk.body))
+
+
+def _parse_cell(text: str) -> float | None:
+    if not text:
+        return None
+    if any(ch in text for ch in ".eEni"):
+        return float(text)
+    return int(text)
+
+
+# ---- the fast road ----------------------------------------------------------------------
+
+
+def fragment(samples: Sequence[tuple[int, Mapping[str, Any]]], dumps: Dumps = json_dumps) -> str:
+    """A message's rows as the window file will show them, under a header of its sensors.
+
+    *samples* are ``(ts_ms, values)`` pairs, as the wire contract checked them."""
+    first = samples[0][1]
+    keys = first.keys()
+    if all(values.keys() == keys for _, values in samples):
+        columns = _sorted_columns(tuple(keys))
+    else:
+        columns = sorted({name for _, values in samples for name in values})
+    rows = [[stamp(ts_ms), *map(values.get, columns)] for ts_ms, values in samples]
+    return f"{HEADER},{','.join(columns)}\n{_lines(rows, dumps)}"
+
+
+_COLUMNS: dict[tuple[str, ...], list[str]] = {}
+
+
+def _sorted_columns(keys: tuple[str, ...]) -> list[str]:
+    columns = _COLUMNS.get(keys)
+    if columns is None:
+        if len(_COLUMNS) > 10_000:
+            _COLUMNS.clear()
+        columns = _COLUMNS[keys] = sorted(keys)
+    return columns
+
+
+def _lines(rows: list[list[Any]], dumps: Dumps) -> str:
+    """``stamp,cell,cell`` lines of *rows* (``[stamp, value, ...]``), joined by newlines."""
+    text = dumps(rows)
+    if _cell_by_cell(text):
+        return "\n".join(",".join([row[0], *map(cell, row[1:])]) for row in rows)
+    text = _WHOLE.sub("", text)
+    return text[2:-2].replace("],[", "\n").replace('"', "").replace("null", "")
+
+
+def _cell_by_cell(text: str) -> bool:
+    """Whether encoder *text* holds a number that substitution would not turn into its cell:
+    an exponent (within the wire's bounds only magnitudes below 1e-4 have one), or one of
+    :data:`_CELL_BY_CELL`. Plain substring tests: a regular expression over every position
+    of a message costs more than the rest of its rendering."""
+    return "e-" in text or any(probe in text for probe in _CELL_BY_CELL)
+
+
+def join_fragments(bodies: Sequence[str]) -> tuple[bytes, int, int] | None:
+    """The window file of fragments that share one header and no timestamp, with its row
+    and column counts; None when the reference road must merge them."""
+    header = None
+    parts = []
+    for body in bodies:
+        head, _, lines = body.partition("\n")
+        if header is None:
+            if not head.startswith(HEADER + ","):
+                return None
+            header = head
+        elif head != header:
+            return None
+        if lines:
+            parts.append(lines)
+    if header is None or not parts:
+        return None
+    lines = "\n".join(parts).split("\n")
+    if len({line[:STAMP_CHARS] for line in lines}) != len(lines):
+        return None
+    lines.sort()
+    body = f"{header}\n" + "\n".join(lines) + "\n"
+    return body.encode("ascii"), len(lines), header.count(",")

@@ -1,0 +1,34 @@
+"""``bench ingest``: the in-process mode times the runner's batch path on the edge agent's
+payload and counts every reading; the headline batch size is the agent's own default."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cloud.bench.ingest import AGENT_SAMPLES_PER_MESSAGE
+from cloud.cli.main import main
+from edge.agent import AgentConfig
+
+
+def test_the_default_batch_is_the_edge_agents() -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(AgentConfig)}
+    assert defaults["samples_per_message"] == AGENT_SAMPLES_PER_MESSAGE
+
+
+def test_in_process_bench_lands_every_reading_and_reports_its_cost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "ingest", "--in-process", "--readings", "2400", "--repeat", "1", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["lost"], report["duplicated"]) == (0, 0)
+    assert report["readings"] == 2400 and report["messages"] == 120
+    assert report["payload"] == "pump" and report["per_message"] == 20
+    assert report["files_written"] == 4 * 2  # 4 assets, 600 s of one-second samples
+    assert report["us_per_message"] == pytest.approx(
+        report["intake_us_per_message"] + report["flush_us_per_message"], abs=0.02
+    )
+    assert report["baseline"]["us_per_message"] > 0 and report["ratio"] > 0
