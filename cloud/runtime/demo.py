@@ -197,23 +197,26 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         clock,
         on_event,
     ).start()
-    if stack.dashboard is not None:
+    agent = None
+    try:  # from here on, an interrupt (Ctrl-C) still stops the stack and its broker
+        if stack.dashboard is not None:
+            console.print(
+                f"[dim]{_clock_text(clock.now())}[/] dashboard  {stack.dashboard.url}"
+                " (live while the demo runs)",
+                soft_wrap=True,
+            )
+        protocol = "3.1.1" if stack.broker is not None and stack.broker.kind == "amqtt" else "auto"
+        agent = _agent(layout, stack.broker_url, protocol, clock, fleet, story, console)
+        agent.start()
         console.print(
-            f"[dim]{_clock_text(clock.now())}[/] dashboard  {stack.dashboard.url}"
-            " (live while the demo runs)",
-            soft_wrap=True,
+            f"[dim]{_clock_text(clock.now())}[/] fleet      {len(ASSETS)} pumps at site "
+            f"{SITE}, one reading every {RATE_S:.0f} s; {options.sim_speed:.0f}x real time"
         )
-    protocol = "3.1.1" if stack.broker is not None and stack.broker.kind == "amqtt" else "auto"
-    agent = _start_agent(layout, stack.broker_url, protocol, clock, fleet, story, console)
-    console.print(
-        f"[dim]{_clock_text(clock.now())}[/] fleet      {len(ASSETS)} pumps at site "
-        f"{SITE}, one reading every {RATE_S:.0f} s; {options.sim_speed:.0f}x real time"
-    )
-    try:
         _run_fleet(fleet, agent, stack, clock, story, options, console)
     finally:
-        agent.stop(flush=True)
-        time.sleep(0.5)
+        if agent is not None:
+            agent.stop(flush=True)
+            time.sleep(0.5)
         artefacts = _export(layout, stack, ASSETS)
         stack.stop()
     story.errors.extend(e for e in stack.errors if e not in story.errors)
@@ -252,7 +255,7 @@ def _train(console: Console, layout: DataLayout, specs: list, options: DemoOptio
     return info
 
 
-def _start_agent(
+def _agent(
     layout: DataLayout,
     broker_url: str,
     protocol: str,
@@ -296,7 +299,6 @@ def _start_agent(
 
     agent.register_command("mode", apply_mode)
     layout.edge_dir.mkdir(parents=True, exist_ok=True)
-    agent.start()
     return agent
 
 

@@ -211,7 +211,7 @@ def test_default_demo_removes_its_temp_folders_even_when_interrupted(scratch: Pa
     )
     try:
         for line in proc.stdout:
-            if " broker " in line:  # the stack is up: demo and broker folders exist
+            if " fleet " in line:  # the stack and the agent are up: both temp folders exist
                 break
         names = sorted(p.name[:16] for p in scratch.iterdir())
         assert names == ["plantwatch-broke", "plantwatch-demo-"]
