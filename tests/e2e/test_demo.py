@@ -202,8 +202,15 @@ def test_streaming_demo_detects_earlier_and_keeps_its_temp_folder_when_asked(
 
 
 def test_default_demo_removes_its_temp_folders_even_when_interrupted(scratch: Path) -> None:
+    # Ctrl-C as a terminal user sends it: a test run started in the background (`make test &`)
+    # hands its children SIGINT ignored, which Python then keeps ignoring
+    interruptible = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['plantwatch', 'demo', '--fast']; "
+        "runpy.run_module('cloud.cli.main', run_name='__main__', alter_sys=True)"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli.main", "demo", "--fast"],
+        [sys.executable, "-c", interruptible],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
