@@ -178,6 +178,36 @@ class _Context:
         return self.trigger.input_name if self.trigger.kind == "Message" else None
 
 
+def redefine(
+    store: StateStore,
+    registry: str,
+    instances: str,
+    name: str,
+    fingerprint: str,
+    version: str,
+    what: str,
+) -> tuple[dict[str, Any] | None, str]:
+    """The model's stored registry document and the version it runs as now.
+
+    A definition whose fingerprint differs from the stored one is an update (Update-
+    DetectorModel / UpdateAlarmModel): every instance in *instances* is deleted and the
+    version raised, so stored state never meets a definition it was not made for. Shared by
+    detector and alarm engines, which keep their own registry namespace and document."""
+    previous = store.get(registry, name)
+    if previous is None:
+        return None, version
+    version = str(previous.get("version", version))
+    if previous.get("fingerprint") not in (None, fingerprint):
+        stale = [key for key, _ in store.items(instances)]
+        for key in stale:
+            store.delete(instances, key)
+        version = str(int(version) + 1) if version.isdigit() else "1"
+        log.warning(
+            "%s: definition changed; version %s, %d %s deleted", name, version, len(stale), what
+        )
+    return previous, version
+
+
 class DetectorEngine:
     """Runs one detector model over messages and timers.
 
@@ -242,21 +272,15 @@ class DetectorEngine:
         raises the version, so stored state never meets states it was not made for.
         """
         fingerprint = model_fingerprint(self.model)
-        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
-        version = self.model.version
-        if previous is not None:
-            version = str(previous.get("version", version))
-            if previous.get("fingerprint") not in (None, fingerprint):
-                stale = [key for key, _ in self._store.items(self.namespace)]
-                for key in stale:
-                    self._store.delete(self.namespace, key)
-                version = str(int(version) + 1) if version.isdigit() else "1"
-                log.warning(
-                    "%s: definition changed; version %s, %d instance(s) deleted",
-                    self.model.name,
-                    version,
-                    len(stale),
-                )
+        previous, version = redefine(
+            self._store,
+            REGISTRY_NAMESPACE,
+            self.namespace,
+            self.model.name,
+            fingerprint,
+            self.model.version,
+            "instance(s)",
+        )
         document = {
             "version": version,
             "fingerprint": fingerprint,

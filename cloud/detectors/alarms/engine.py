@@ -56,7 +56,13 @@ from cloud import alerts
 from cloud.detectors import expr as ex
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.alarms.model import OPERATORS, AlarmModel, Recipient, check_alarm_references
-from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest, ActionSink, evaluate_action
+from cloud.detectors.engine import (
+    MAX_ATTEMPTS,
+    ActionRequest,
+    ActionSink,
+    evaluate_action,
+    redefine,
+)
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.outbox import CLAIM_S
 from cloud.detectors.trace import EngineObserver, TraceRecord
@@ -313,21 +319,15 @@ class AlarmEngine:
         UpdateAlarmModel does: stored states never meet a rule they were not made for.
         """
         fingerprint = self.model.fingerprint()
-        previous = self._store.get(REGISTRY_NAMESPACE, self.model.name)
-        version = "1"
-        if previous is not None:
-            version = str(previous.get("version", "1"))
-            if previous.get("fingerprint") not in (None, fingerprint):
-                stale = [key for key, _ in self._store.items(self.namespace)]
-                for key in stale:
-                    self._store.delete(self.namespace, key)
-                version = str(int(version) + 1) if version.isdigit() else "1"
-                log.warning(
-                    "%s: definition changed; version %s, %d alarm(s) deleted",
-                    self.model.name,
-                    version,
-                    len(stale),
-                )
+        previous, version = redefine(
+            self._store,
+            REGISTRY_NAMESPACE,
+            self.namespace,
+            self.model.name,
+            fingerprint,
+            "1",
+            "alarm(s)",
+        )
         document = {
             "version": version,
             "fingerprint": fingerprint,
