@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloud.detectors import expr as ex
 from cloud.detectors.analysis import analyze
+from cloud.detectors.engine import used_inputs
 from cloud.detectors.model import (
     DetectorModel,
     InputDefinition,
@@ -256,29 +256,6 @@ def registered(detectors: Path, name: str) -> tuple[Path, list[Path], dict[str, 
         [detectors / inputs[i]["file"] for i in entry.get("inputs", [])],
         dict(registry.get("lambdas", {})),
     )
-
-
-def used_inputs(model: DetectorModel) -> set[str]:
-    """Inputs the model reads (``$input.X...``, ``currentInput("X")``)."""
-    names: set[str] = set()
-    for event in model.events():
-        nodes = [event.condition] if event.condition is not None else []
-        for action in event.actions:
-            nodes.extend(action.expressions.values())
-            if action.payload is not None:
-                nodes.append(action.payload.content)
-        for node in nodes:
-            for ref in ex.references(node):
-                if isinstance(ref, ex.InputRef):
-                    names.add(ref.input_name)
-                elif (
-                    isinstance(ref, ex.Call)
-                    and ref.name == "currentInput"
-                    and ref.args
-                    and isinstance(ref.args[0], ex.Literal)
-                ):
-                    names.add(str(ref.args[0].value))
-    return names
 
 
 def _unsupported(
