@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud.inference.blas import scoring_threads
 from cloud.inference.blockwise import (
     BLOCK_ROWS,
     Patched,
@@ -370,24 +371,15 @@ class Model:
         The squares are :meth:`contributions`; the signs say in which direction the plant
         moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
         tell a fault that goes away from one that holds.
+
+        Large inputs take :func:`_deviations_fast`, which gives the same bits as this
+        formula (:func:`_deviations_simple`) with fewer full-size temporaries.
         """
-        g = (y - self.center) / self.scale
-        mode = (
-            np.zeros(len(y), dtype=int)
-            if len(self.centroids) == 1
-            else _sqdist(g, self.centroids).argmin(1)
-        )
-        out = np.empty_like(y)
-        if len(self.centroids) == 1:  # one mode: every row, no selection copies
-            z = (y - self.mode_means[0]) / (self.mode_scales[0] * factor[:, None])
-            np.matmul(z, self.mode_phi[0], out=out)
-            return out, mode
-        for m in range(len(self.centroids)):
-            rows = mode == m
-            if rows.any():
-                z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
-                out[rows] = z @ self.mode_phi[m]
-        return out, mode
+        if _fast_applies(y, factor):
+            fast = _deviations_fast(self, y, factor)
+            if fast is not None:
+                return fast
+        return _deviations_simple(self, y, factor)
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -433,14 +425,9 @@ class Model:
         off: np.ndarray,
         state: StreamState | None = None,
     ) -> ScoreResult:
-        n = len(self.sensors)
         y, factor, new_state = self.features(x, state)
-        contrib = self.contributions(y, factor)
-        contrib[off] = 0.0
-        s = contrib.sum(1)
+        share, s = _shares(self.deviations(y, factor)[0], off)
         score = s / (s + self.threshold)
-        share = np.full_like(contrib, 1.0 / n)
-        np.divide(contrib, s[:, None], out=share, where=(s > 0)[:, None])  # one pass, no copies
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
@@ -535,6 +522,153 @@ class Model:
             raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
         except ConfigError as exc:  # a setting out of range, the alarm rules' included
             raise UserError(f"{where}: not a usable model artifact: config {exc}") from None
+
+
+SCORE_BLOCK_ROWS = 4_096
+"""Rows per block of scoring's element-wise passes: 1 MB at 30 sensors, so a block's
+temporaries stay in the core's cache between the steps of a pass."""
+
+
+def _row_blocks(rows: int) -> Iterator[slice]:
+    """Blocks of :data:`SCORE_BLOCK_ROWS` rows, the last one taking a single leftover row:
+    a one-row block of a Fortran-ordered array is also C-ordered, and numpy would sum
+    its row in another order than the whole array's rows."""
+    starts = list(range(0, rows, SCORE_BLOCK_ROWS))
+    if len(starts) > 1 and rows - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield slice(start, starts[i + 1] if i + 1 < len(starts) else rows)
+
+
+def _deviations_simple(
+    model: Model, y: np.ndarray, factor: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Model.deviations` as a formula: the reference :func:`_deviations_fast` keeps
+    to bit for bit, and the path small inputs take."""
+    g = (y - model.center) / model.scale
+    mode = (
+        np.zeros(len(y), dtype=int)
+        if len(model.centroids) == 1
+        else _sqdist(g, model.centroids).argmin(1)
+    )
+    out = np.empty_like(y)
+    if len(model.centroids) == 1:  # one mode: every row, no selection copies
+        z = (y - model.mode_means[0]) / (model.mode_scales[0] * factor[:, None])
+        np.matmul(z, model.mode_phi[0], out=out)
+        return out, mode
+    for m in range(len(model.centroids)):
+        rows = mode == m
+        if rows.any():
+            z = (y[rows] - model.mode_means[m]) / (model.mode_scales[m] * factor[rows, None])
+            out[rows] = z @ model.mode_phi[m]
+    return out, mode
+
+
+def _fast_applies(y: np.ndarray, factor: np.ndarray) -> bool:
+    """Whether :func:`_deviations_fast` takes *y*: large enough to gain, float64, and laid
+    out in C or Fortran order (the layouts whose temporaries it reproduces)."""
+    return (
+        y.ndim == 2
+        and len(y) >= 2 * SCORE_BLOCK_ROWS
+        and y.dtype == np.float64
+        and (y.flags.c_contiguous or y.flags.f_contiguous)
+        and factor.shape == (len(y),)
+    )
+
+
+def _deviations_fast(
+    model: Model, y: np.ndarray, factor: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries.
+
+    Every matrix product is the formula's own call: the same operands, rows and memory
+    layouts. A BLAS library may compute a row differently in a product of another height
+    (OpenBLAS's small-matrix kernels do), so products are never split into blocks. The
+    element-wise steps around them are, and each temporary has the layout the formula's
+    would have, so that row sums add in the same order. None when a mode has a single row
+    (a matrix-vector product, whose sums a BLAS may split over threads): the formula then.
+
+    Products into a new C-ordered array run on :func:`scoring_threads`; a product into a
+    Fortran-ordered output (one mode, Fortran-ordered data) keeps the library's threads,
+    as numpy may compute it in pieces whose bits depend on them.
+    """
+    n, k = y.shape
+    out = np.empty_like(y)
+    if len(model.centroids) == 1:
+        z = np.empty((n, k))  # the formula's z is C-ordered whatever the layout of y
+        np.subtract(y, model.mode_means[0], out=z)
+        _divide_rows(z, model.mode_scales[0], factor)
+        with scoring_threads(n if out.flags.c_contiguous else 0):
+            np.matmul(z, model.mode_phi[0], out=out)
+        return out, np.zeros(n, dtype=int)
+    mode = _nearest_modes(model, y)
+    rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
+    if any(len(r) == 1 for r in rows):
+        return None
+    for m, at in enumerate(rows):
+        if len(at):
+            z = np.ascontiguousarray(y[at])
+            np.subtract(z, model.mode_means[m], out=z)
+            _divide_rows(z, model.mode_scales[m], factor[at])
+            with scoring_threads(len(at)):
+                out[at] = z @ model.mode_phi[m]
+    return out, mode
+
+
+def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
+    """``_sqdist((y - center) / scale, centroids).argmin(1)`` in one pass over *y*: the
+    standardised rows, their squared lengths and twice the rows, block by block."""
+    n, k = y.shape
+    order = "F" if y.flags.f_contiguous and not y.flags.c_contiguous else "C"
+    twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
+    lengths = np.empty(n)
+    squares = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
+    for block in _row_blocks(n):
+        g = twice[block]
+        np.subtract(y[block], model.center, out=g)
+        np.divide(g, model.scale, out=g)
+        sq = squares[: block.stop - block.start]
+        np.multiply(g, g, out=sq)
+        np.add.reduce(sq, axis=1, out=lengths[block])
+        np.multiply(g, 2, out=g)
+    centroids = model.centroids
+    with scoring_threads(n):
+        d = twice @ centroids.T
+    np.subtract(lengths[:, None], d, out=d)
+    d += (centroids * centroids).sum(1)[None, :]
+    return d.argmin(1)
+
+
+def _divide_rows(z: np.ndarray, scale: np.ndarray, factor: np.ndarray) -> None:
+    """``z /= scale * factor[:, None]`` in place without the full-size divisor: *factor*
+    is exactly 1 past the warm-up of a moving mean, and ``scale * 1.0`` is ``scale``."""
+    warm = np.flatnonzero(factor != 1.0)
+    early = z[warm] / (scale * factor[warm, None]) if len(warm) else None
+    np.divide(z, scale, out=z)
+    if early is not None:
+        z[warm] = early
+
+
+def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's contributions as shares of its index, and the index (its sum), computed
+    in place in *deviations* a block at a time. Machine-off rows have index 0 and equal
+    shares. The same bits as squaring, zeroing, ``sum(1)`` and dividing whole arrays."""
+    n, k = deviations.shape
+    total = np.empty(n)
+    uniform = 1.0 / k
+    for block in _row_blocks(n):
+        c = deviations[block]
+        np.square(c, out=c)
+        stopped = off[block]
+        if stopped.any():
+            c[stopped] = 0.0
+        s = total[block]
+        np.add.reduce(c, axis=1, out=s)
+        positive = s > 0
+        np.divide(c, s[:, None], out=c, where=positive[:, None])
+        if not positive.all():
+            c[~positive] = uniform
+    return deviations, total
 
 
 def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
