@@ -85,7 +85,48 @@ class ChangeResult:
 
 def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     """Squared length of (mean of the last *window* rows - mean of the *window* before);
-    NaN until ``2 * window`` rows have been seen."""
+    NaN until ``2 * window`` rows have been seen.
+
+    The running sum is laid out as *deviations* is, so that numpy sums along contiguous
+    memory (a running sum adds row after row in any layout: the same bits). The rest goes
+    :data:`STATISTIC_BLOCK_ROWS` rows at a time into C-ordered blocks, the layout the
+    whole-array expression ``_shift_statistic_simple`` has, whose bits it keeps."""
+    n, width = deviations.shape
+    out = np.full(n, np.nan)
+    if n < 2 * window:
+        return out
+    fortran = deviations.flags.f_contiguous and not deviations.flags.c_contiguous
+    cum = np.empty((n + 1, width), order="F" if fortran else "C")
+    cum[0] = 0.0
+    np.cumsum(deviations, axis=0, out=cum[1:])
+    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
+    count = n + 1 - 2 * window
+    diff = np.empty((min(count, STATISTIC_BLOCK_ROWS + 1), width))
+    for start, stop in _statistic_blocks(count):
+        d = diff[: stop - start]
+        np.multiply(cum[window + start : window + stop], 2.0, out=d)
+        np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
+        np.add(d, cum[start:stop], out=d)
+        d /= window
+        out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
+    return out
+
+
+STATISTIC_BLOCK_ROWS = 4_096
+"""Rows per block of the statistic's element-wise steps (1 MB at 30 sensors)."""
+
+
+def _statistic_blocks(rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` blocks of :data:`STATISTIC_BLOCK_ROWS` rows; a single leftover
+    row joins the block before it (numpy may sum a lone row in another order)."""
+    starts = list(range(0, rows, STATISTIC_BLOCK_ROWS))
+    if len(starts) > 1 and rows - starts[-1] == 1:
+        starts.pop()
+    return [(a, starts[i + 1] if i + 1 < len(starts) else rows) for i, a in enumerate(starts)]
+
+
+def _shift_statistic_simple(deviations: np.ndarray, window: int) -> np.ndarray:
+    """:func:`shift_statistic` as whole-array expressions: the reference its bits keep."""
     n, width = deviations.shape
     out = np.full(n, np.nan)
     if n < 2 * window:
@@ -93,7 +134,6 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     cum = np.empty((n + 1, width))
     cum[0] = 0.0
     np.cumsum(deviations, axis=0, out=cum[1:])
-    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t at once, on views of one running sum
     diff = cum[2 * window :] - 2.0 * cum[window:-window] + cum[: -2 * window]
     diff /= window
     out[2 * window - 1 :] = np.einsum("ij,ij->i", diff, diff)

@@ -1,5 +1,6 @@
-"""Scoring's fast path gives the bits of the plain formulas: deviations, modes, shares,
-index and the arrays' memory layout, for any model shape, data layout and warm-up."""
+"""Scoring's fast paths give the bits of the plain formulas: deviations, modes, shares,
+index, the change statistic and the arrays' memory layout, for any model shape, data
+layout and warm-up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud.inference import model as model_module
+from cloud.inference.changes import _shift_statistic_simple, shift_statistic
 from cloud.inference.model import (
     SCORE_BLOCK_ROWS,
     Model,
@@ -134,3 +136,20 @@ def test_small_inputs_take_the_formula(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(model_module, "_deviations_fast", refuse)
     got = model.deviations(y, np.ones(100))
     assert same(got[0], _deviations_simple(model, y, np.ones(100))[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    width=st.sampled_from([1, 2, 3, 8, 17, 30]),
+    window=st.integers(1, 30),
+    rows=st.one_of(st.integers(0, 9_000), st.sampled_from([4_096, 4_097, 4_098, 8_193])),
+    order=st.sampled_from("CF"),
+)
+def test_shift_statistic_is_the_formula_bit_for_bit(
+    seed: int, width: int, window: int, rows: int, order: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    deviations = np.asarray(rng.normal(size=(rows, width)), order=order)
+    got = shift_statistic(deviations, window)
+    assert got.tobytes() == _shift_statistic_simple(deviations, window).tobytes()
