@@ -19,9 +19,11 @@ with the actual component (:meth:`Model.sensor_names`). A model trained on full 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloud.inference.blas import scoring_threads
 from cloud.inference.blockwise import (
     BLOCK_ROWS,
     Patched,
@@ -45,6 +46,7 @@ from cloud.inference.changes import fit_limit
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
+from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
 SAMPLING_RATES = {
@@ -579,14 +581,16 @@ def _fast_applies(y: np.ndarray, factor: np.ndarray) -> bool:
 def _deviations_fast(
     model: Model, y: np.ndarray, factor: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries.
+    """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries, on
+    scoring's threads (:mod:`cloud.inference.threads`).
 
     Every matrix product is the formula's own call: the same operands, rows and memory
     layouts. A BLAS library may compute a row differently in a product of another height
-    (OpenBLAS's small-matrix kernels do), so products are never split into blocks. The
-    element-wise steps around them are, and each temporary has the layout the formula's
-    would have, so that row sums add in the same order. None when a mode has a single row
-    (a matrix-vector product, whose sums a BLAS may split over threads): the formula then.
+    (OpenBLAS's small-matrix kernels do), so products are never split into blocks; the
+    threads share them out by operating mode. The element-wise steps around them go in
+    blocks of rows, and each temporary has the layout the formula's would have, so that
+    row sums add in the same order. None when a mode has a single row (a matrix-vector
+    product, whose sums a BLAS may split over threads): the formula then.
 
     Products into a new C-ordered array run on :func:`scoring_threads`; a product into a
     Fortran-ordered output (one mode, Fortran-ordered data) keeps the library's threads,
@@ -596,23 +600,46 @@ def _deviations_fast(
     out = np.empty_like(y)
     if len(model.centroids) == 1:
         z = np.empty((n, k))  # the formula's z is C-ordered whatever the layout of y
-        np.subtract(y, model.mode_means[0], out=z)
-        _divide_rows(z, model.mode_scales[0], factor)
+        mean, scale = model.mode_means[0], model.mode_scales[0]
+
+        def standardise(block: slice) -> None:
+            np.subtract(y[block], mean, out=z[block])
+            _divide_rows(z[block], scale, factor[block])
+
+        _in_blocks(n, standardise)
         with scoring_threads(n if out.flags.c_contiguous else 0):
             np.matmul(z, model.mode_phi[0], out=out)
         return out, np.zeros(n, dtype=int)
-    mode = _nearest_modes(model, y)
-    rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
-    if any(len(r) == 1 for r in rows):
-        return None
-    for m, at in enumerate(rows):
-        if len(at):
+    with scoring_threads(n):
+        mode = _nearest_modes(model, y)
+        rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
+        if any(len(r) == 1 for r in rows):
+            return None
+
+        def one_mode(m: int) -> None:
+            at = rows[m]
             z = np.ascontiguousarray(y[at])
             np.subtract(z, model.mode_means[m], out=z)
             _divide_rows(z, model.mode_scales[m], factor[at])
-            with scoring_threads(len(at)):
-                out[at] = z @ model.mode_phi[m]
+            out[at] = z @ model.mode_phi[m]
+
+        largest_first = sorted(
+            (m for m in range(len(rows)) if len(rows[m])), key=lambda m: -len(rows[m])
+        )
+        run_all([functools.partial(one_mode, m) for m in largest_first])
     return out, mode
+
+
+def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
+    """``work(block)`` for each of :func:`_row_blocks`, consecutive runs of blocks on
+    scoring's threads."""
+    runs = split(list(_row_blocks(rows)))
+
+    def run(blocks_: Sequence[slice]) -> None:
+        for block in blocks_:
+            work(block)
+
+    run_all([functools.partial(run, r) for r in runs])
 
 
 def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
@@ -622,18 +649,23 @@ def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
     order = "F" if y.flags.f_contiguous and not y.flags.c_contiguous else "C"
     twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
     lengths = np.empty(n)
-    squares = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
-    for block in _row_blocks(n):
+    scratch: dict[int, np.ndarray] = {}
+
+    def standardise(block: slice) -> None:
         g = twice[block]
         np.subtract(y[block], model.center, out=g)
         np.divide(g, model.scale, out=g)
-        sq = squares[: block.stop - block.start]
+        mine = threading.get_ident()
+        if mine not in scratch:  # one per thread, in the layout of the formula's g * g
+            scratch[mine] = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
+        sq = scratch[mine][: block.stop - block.start]
         np.multiply(g, g, out=sq)
         np.add.reduce(sq, axis=1, out=lengths[block])
         np.multiply(g, 2, out=g)
+
+    _in_blocks(n, standardise)
     centroids = model.centroids
-    with scoring_threads(n):
-        d = twice @ centroids.T
+    d = twice @ centroids.T
     np.subtract(lengths[:, None], d, out=d)
     d += (centroids * centroids).sum(1)[None, :]
     return d.argmin(1)
@@ -656,7 +688,8 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
     n, k = deviations.shape
     total = np.empty(n)
     uniform = 1.0 / k
-    for block in _row_blocks(n):
+
+    def share(block: slice) -> None:
         c = deviations[block]
         np.square(c, out=c)
         stopped = off[block]
@@ -668,6 +701,8 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
         np.divide(c, s[:, None], out=c, where=positive[:, None])
         if not positive.all():
             c[~positive] = uniform
+
+    _in_blocks(n, share)
     return deviations, total
 
 
