@@ -17,13 +17,15 @@ operating point or a drifting origin changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cloud.inference.alarm import Debouncer
+from cloud.inference.threads import run_all, split
 from edge.errors import ConfigError, UserError
 
 
@@ -88,9 +90,10 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     NaN until ``2 * window`` rows have been seen.
 
     The running sum is laid out as *deviations* is, so that numpy sums along contiguous
-    memory (a running sum adds row after row in any layout: the same bits). The rest goes
-    :data:`STATISTIC_BLOCK_ROWS` rows at a time into C-ordered blocks, the layout the
-    whole-array expression ``_shift_statistic_simple`` has, whose bits it keeps."""
+    memory (a running sum adds row after row in any layout: the same bits), its columns
+    shared out among scoring's threads. The rest goes :data:`STATISTIC_BLOCK_ROWS` rows at
+    a time into C-ordered blocks, the layout the whole-array expression
+    (``_shift_statistic_simple``) has, whose bits it keeps; runs of blocks per thread."""
     n, width = deviations.shape
     out = np.full(n, np.nan)
     if n < 2 * window:
@@ -98,17 +101,26 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     fortran = deviations.flags.f_contiguous and not deviations.flags.c_contiguous
     cum = np.empty((n + 1, width), order="F" if fortran else "C")
     cum[0] = 0.0
-    np.cumsum(deviations, axis=0, out=cum[1:])
+
+    def running_sum(columns: slice) -> None:
+        np.cumsum(deviations[:, columns], axis=0, out=cum[1:, columns])
+
     # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
-    count = n + 1 - 2 * window
-    diff = np.empty((min(count, STATISTIC_BLOCK_ROWS + 1), width))
-    for start, stop in _statistic_blocks(count):
-        d = diff[: stop - start]
-        np.multiply(cum[window + start : window + stop], 2.0, out=d)
-        np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
-        np.add(d, cum[start:stop], out=d)
-        d /= window
-        out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
+    def differences(blocks: Sequence[tuple[int, int]]) -> None:
+        diff = np.empty((max(stop - start for start, stop in blocks), width))
+        for start, stop in blocks:
+            d = diff[: stop - start]
+            np.multiply(cum[window + start : window + stop], 2.0, out=d)
+            np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
+            np.add(d, cum[start:stop], out=d)
+            d /= window
+            out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
+
+    threads = None if n >= 2 * STATISTIC_BLOCK_ROWS else 1  # small inputs: the caller's
+    columns = [slice(c[0], c[-1] + 1) for c in split(range(width), threads)]
+    run_all([functools.partial(running_sum, c) for c in columns])
+    runs = split(_statistic_blocks(n + 1 - 2 * window), threads)
+    run_all([functools.partial(differences, r) for r in runs])
     return out
 
 

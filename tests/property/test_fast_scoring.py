@@ -112,17 +112,25 @@ def test_fast_path_is_the_formula_bit_for_bit(
 
 
 @pytest.mark.parametrize("modes", [1, 3])
-def test_scoring_threads_do_not_change_a_bit(monkeypatch: pytest.MonkeyPatch, modes: int) -> None:
-    """One BLAS thread (the default) and the library's own count give the same bits."""
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_thread_counts_do_not_change_a_bit(
+    monkeypatch: pytest.MonkeyPatch, modes: int, order: str
+) -> None:
+    """One BLAS thread and two scoring threads (the defaults on 2 cores) give the bits of
+    the library's own BLAS threads and no scoring threads."""
     rng = np.random.default_rng(modes)
     model = random_model(rng, 30, modes)
-    y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS, "C")
-    factor = np.ones(len(y))
-    monkeypatch.setenv("PLANTWATCH_BLAS_THREADS", "0")
-    own = model.deviations(y, factor)
-    monkeypatch.setenv("PLANTWATCH_BLAS_THREADS", "1")
-    one = model.deviations(y, factor)
-    assert same(own[0], one[0]) and np.array_equal(own[1], one[1])
+    y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS + 1, order)
+    off = rng.random(len(y)) < 0.01
+    index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
+    results = []
+    for blas, scoring in [("0", "1"), ("1", "2"), ("1", "3")]:
+        monkeypatch.setenv("PLANTWATCH_BLAS_THREADS", blas)
+        monkeypatch.setenv("PLANTWATCH_SCORING_THREADS", scoring)
+        result = model.score_arrays(index, y, off)
+        results.append((result.contributions, result.raw, shift_statistic(result.contributions, 7)))
+    for other in results[1:]:
+        assert all(same(a, b) for a, b in zip(results[0], other, strict=True))
 
 
 def test_small_inputs_take_the_formula(monkeypatch: pytest.MonkeyPatch) -> None:
