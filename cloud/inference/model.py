@@ -568,14 +568,22 @@ def _deviations_simple(
 
 def _fast_applies(y: np.ndarray, factor: np.ndarray) -> bool:
     """Whether :func:`_deviations_fast` takes *y*: large enough to gain, float64, and laid
-    out in C or Fortran order (the layouts whose temporaries it reproduces)."""
+    out row- or column-major (possibly a block of rows of a larger array: what
+    :meth:`Model.score_blocks` passes), the layouts whose temporaries it reproduces."""
     return (
         y.ndim == 2
         and len(y) >= 2 * SCORE_BLOCK_ROWS
         and y.dtype == np.float64
-        and (y.flags.c_contiguous or y.flags.f_contiguous)
+        and min(y.strides) > 0
+        and (y.flags.c_contiguous or y.flags.f_contiguous or y.strides[0] != y.strides[1])
         and factor.shape == (len(y),)
     )
+
+
+def _layout(y: np.ndarray) -> str:
+    """The order numpy gives a new array like *y* (``order="K"``): columns first when its
+    rows are closer together in memory than its columns."""
+    return "F" if y.strides[0] < y.strides[1] and not y.flags.c_contiguous else "C"
 
 
 def _deviations_fast(
@@ -646,7 +654,7 @@ def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
     """``_sqdist((y - center) / scale, centroids).argmin(1)`` in one pass over *y*: the
     standardised rows, their squared lengths and twice the rows, block by block."""
     n, k = y.shape
-    order = "F" if y.flags.f_contiguous and not y.flags.c_contiguous else "C"
+    order = _layout(y)
     twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
     lengths = np.empty(n)
     scratch: dict[int, np.ndarray] = {}

@@ -39,7 +39,10 @@ def random_model(rng: np.random.Generator, width: int, modes: int) -> Model:
 
 
 def random_rows(rng: np.random.Generator, model: Model, rows: int, order: str) -> np.ndarray:
-    """Rows near the model's centroids (so every mode gets rows), in memory *order*."""
+    """Rows near the model's centroids (so every mode gets rows), in memory *order*;
+    ``Fs`` and ``Cs``: rows of a larger array in that order (strided, not contiguous)."""
+    if order in ("Fs", "Cs"):
+        return random_rows(rng, model, rows + 7, order[0])[3 : 3 + rows]
     near = rng.integers(0, len(model.centroids), rows)
     x = (
         model.centroids[near] * model.scale
@@ -75,7 +78,7 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     width=st.sampled_from([1, 2, 3, 5, 8, 17, 30, 33]),
     modes=st.integers(1, 4),
     extra=st.one_of(st.integers(0, 3_000), st.sampled_from([1, 2, 4_095, 4_096, 4_097])),
-    order=st.sampled_from("CF"),
+    order=st.sampled_from(["C", "F", "Cs", "Fs"]),
     warm=st.integers(0, 40),
     lonely=st.booleans(),
 )
@@ -112,7 +115,7 @@ def test_fast_path_is_the_formula_bit_for_bit(
 
 
 @pytest.mark.parametrize("modes", [1, 3])
-@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("order", ["C", "F", "Fs"])
 def test_thread_counts_do_not_change_a_bit(
     monkeypatch: pytest.MonkeyPatch, modes: int, order: str
 ) -> None:
