@@ -619,14 +619,19 @@ def _deviations_fast(
             np.matmul(z, model.mode_phi[0], out=out)
         return out, np.zeros(n, dtype=int)
     with scoring_threads(n):
-        mode = _nearest_modes(model, y)
+        mode, scratch = _nearest_modes(model, y)
         rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
         if any(len(r) == 1 for r in rows):
             return None
+        # each mode's standardised rows in the memory of the standardising pass, which
+        # has done its work: C-ordered pieces of one flat buffer, no new pages to fault in
+        flat = scratch.ravel(order="K")
+        offsets = np.cumsum([0] + [len(r) for r in rows]) * k
 
         def one_mode(m: int) -> None:
             at = rows[m]
-            z = np.ascontiguousarray(y[at])
+            z = flat[offsets[m] : offsets[m + 1]].reshape(len(at), k)
+            _gather_rows(y, at, z)
             np.subtract(z, model.mode_means[m], out=z)
             _divide_rows(z, model.mode_scales[m], factor[at])
             out[at] = z @ model.mode_phi[m]
@@ -636,6 +641,22 @@ def _deviations_fast(
         )
         run_all([functools.partial(one_mode, m) for m in largest_first])
     return out, mode
+
+
+def _gather_rows(y: np.ndarray, at: np.ndarray, z: np.ndarray) -> None:
+    """``z[:] = y[at]`` (*at* ascending) without a temporary. Rows of one operating mode
+    come in runs, and a column-major *y* is copied fastest run by run."""
+    if y.flags.c_contiguous:
+        np.take(y, at, axis=0, out=z, mode="clip")
+        return
+    cuts = np.flatnonzero(np.diff(at) != 1) + 1
+    if 16 * len(cuts) > len(at):  # short runs: one gather
+        z[...] = y[at]
+        return
+    starts, stops = [0, *cuts.tolist()], [*cuts.tolist(), len(at)]
+    for a, b in zip(starts, stops, strict=True):
+        first = int(at[a])
+        z[a:b] = y[first : first + b - a]
 
 
 def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
@@ -650,9 +671,10 @@ def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
     run_all([functools.partial(run, r) for r in runs])
 
 
-def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
+def _nearest_modes(model: Model, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_sqdist((y - center) / scale, centroids).argmin(1)`` in one pass over *y*: the
-    standardised rows, their squared lengths and twice the rows, block by block."""
+    standardised rows, their squared lengths and twice the rows, block by block. Also
+    returns the pass's full-size buffer, free for the caller to reuse."""
     n, k = y.shape
     order = _layout(y)
     twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
@@ -676,7 +698,7 @@ def _nearest_modes(model: Model, y: np.ndarray) -> np.ndarray:
     d = twice @ centroids.T
     np.subtract(lengths[:, None], d, out=d)
     d += (centroids * centroids).sum(1)[None, :]
-    return d.argmin(1)
+    return d.argmin(1), twice
 
 
 def _divide_rows(z: np.ndarray, scale: np.ndarray, factor: np.ndarray) -> None:
