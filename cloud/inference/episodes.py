@@ -390,9 +390,9 @@ class EpisodeTracker:
         each row's operating *modes*; rows where *off* is true (machine off) hold the
         state and never alarm. *moving* (the change detector's flags) feeds the turn
         rule; without it no move is ever seen. *fast* (the same deviations from a mean of
-        ``fast_rows`` rows, see :meth:`cloud.inference.monitor.Monitor`) feeds the fast
-        end; it is read only in an alarm and just after one ends, so it may be None where
-        neither can happen (:meth:`may_need_fast`)."""
+        ``fast_rows`` rows, see :meth:`cloud.inference.monitor.Monitor`) feeds the quiet
+        rule; it is read only in alarm rows, so it may be None where no alarm can be up
+        (:meth:`may_need_fast`)."""
         cfg = self.config
         state = state if state is not None else EpisodeState()
         n = len(deviations)

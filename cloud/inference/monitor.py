@@ -125,7 +125,7 @@ class Monitor:
         on: np.ndarray,
         everything: bool,
     ) -> np.ndarray:
-        """The deviations of a mean of the last ``fast_rows`` rows (the fast end's input),
+        """The deviations of a mean of the last ``fast_rows`` rows (the quiet rule's input),
         from the same stream state, modes and threshold units as the model's."""
         assert self.alarm is not None
         window = self.alarm.episodes.fast_rows
