@@ -347,13 +347,19 @@ class Model:
         return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
 
     def features(
-        self, x: np.ndarray, state: StreamState | None = None
+        self, x: np.ndarray, state: StreamState | None = None, window: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, StreamState]:
         """Differenced-where-configured, EWMA-smoothed features, each row's warm-up factor
-        (how much wider than steady state the EWMA's spread still is) and the new state."""
-        return _features(
-            x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
-        )
+        (how much wider than steady state the EWMA's spread still is) and the new state.
+        *window* (at most the model's smoothing, which *state* carries rows for) takes
+        a shorter mean than the model's; the factor is then the model's own rows over the
+        rows averaged, so its deviations are in the same threshold units."""
+        smoothing = int(self.config.smoothing)
+        if window is None or window == smoothing:
+            return _features(x, self.differenced, self.config.difference_lag, smoothing, state)
+        y, factor, new = _features(x, self.differenced, self.config.difference_lag, window, state)
+        factor *= np.sqrt(smoothing / window)
+        return y, factor, new
 
     def modes(self, x: np.ndarray) -> np.ndarray:
         """The operating mode of each row of readings *x* (gaps filled), as training
@@ -367,21 +373,24 @@ class Model:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
         return self.deviations(y, factor)[0] ** 2
 
-    def deviations(self, y: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def deviations(
+        self, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's signed deviation ``Phi^(1/2) z`` from its mode, and the mode.
 
         The squares are :meth:`contributions`; the signs say in which direction the plant
         moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
-        tell a fault that goes away from one that holds.
+        tell a fault that goes away from one that holds. *modes* given (those of the
+        smoothed features) measure other features of the same rows from the same means.
 
         Large inputs take :func:`_deviations_fast`, which gives the same bits as this
         formula (:func:`_deviations_simple`) with fewer full-size temporaries.
         """
         if _fast_applies(y, factor):
-            fast = _deviations_fast(self, y, factor)
+            fast = _deviations_fast(self, y, factor, modes)
             if fast is not None:
                 return fast
-        return _deviations_simple(self, y, factor)
+        return _deviations_simple(self, y, factor, modes)
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -543,16 +552,16 @@ def _row_blocks(rows: int) -> Iterator[slice]:
 
 
 def _deviations_simple(
-    model: Model, y: np.ndarray, factor: np.ndarray
+    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`Model.deviations` as a formula: the reference :func:`_deviations_fast` keeps
     to bit for bit, and the path small inputs take."""
-    g = (y - model.center) / model.scale
-    mode = (
-        np.zeros(len(y), dtype=int)
-        if len(model.centroids) == 1
-        else _sqdist(g, model.centroids).argmin(1)
-    )
+    if modes is not None:
+        mode = np.asarray(modes, dtype=int)
+    elif len(model.centroids) == 1:
+        mode = np.zeros(len(y), dtype=int)
+    else:
+        mode = _sqdist((y - model.center) / model.scale, model.centroids).argmin(1)
     out = np.empty_like(y)
     if len(model.centroids) == 1:  # one mode: every row, no selection copies
         z = (y - model.mode_means[0]) / (model.mode_scales[0] * factor[:, None])
@@ -587,7 +596,7 @@ def _layout(y: np.ndarray) -> str:
 
 
 def _deviations_fast(
-    model: Model, y: np.ndarray, factor: np.ndarray
+    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries, on
     scoring's threads (:mod:`cloud.inference.threads`).
@@ -617,9 +626,12 @@ def _deviations_fast(
         _in_blocks(n, standardise)
         with scoring_threads(n if out.flags.c_contiguous else 0):
             np.matmul(z, model.mode_phi[0], out=out)
-        return out, np.zeros(n, dtype=int)
+        return out, np.zeros(n, dtype=int) if modes is None else np.asarray(modes, dtype=int)
     with scoring_threads(n):
-        mode, scratch = _nearest_modes(model, y)
+        if modes is None:
+            mode, scratch = _nearest_modes(model, y)
+        else:
+            mode, scratch = np.asarray(modes, dtype=int), np.empty((n, k))
         rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
         if any(len(r) == 1 for r in rows):
             return None

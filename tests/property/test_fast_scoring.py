@@ -104,6 +104,10 @@ def test_fast_path_is_the_formula_bit_for_bit(
         assert same(fast[0], expected[0]) and np.array_equal(fast[1], expected[1])
     got = model.deviations(y, factor)
     assert same(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    given = rng.integers(0, modes, rows)  # the modes of other features of the same rows
+    expected = _deviations_simple(model, y, factor, given)
+    got = model.deviations(y, factor, given)
+    assert same(got[0], expected[0]) and np.array_equal(got[1], expected[1])
 
     share, s, score = reference_scores(model, y, np.ones(rows), off)
     index = pd.date_range("2026-01-01", periods=rows, freq="1min", tz="UTC")
