@@ -63,6 +63,10 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plantwatch-score")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def run_all(tasks: Sequence[Callable[[], None]]) -> None:
     """Run *tasks* on scoring's threads (in the caller's when there is one) and wait for
     all of them; the first error is raised."""

@@ -4,6 +4,10 @@ layout and warm-up."""
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +172,29 @@ def test_shift_statistic_is_the_formula_bit_for_bit(
     deviations = np.asarray(rng.normal(size=(rows, width)), order=order)
     got = shift_statistic(deviations, window)
     assert got.tobytes() == _shift_statistic_simple(deviations, window).tobytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_scores_on_threads_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread pool does not survive a fork: a child that inherited it must not wait on
+    its parent's threads."""
+    monkeypatch.setenv("PLANTWATCH_SCORING_THREADS", "2")
+    rng = np.random.default_rng(5)
+    model = random_model(rng, 4, 3)
+    y = random_rows(rng, model, 2 * SCORE_BLOCK_ROWS, "C")
+    expected = model.deviations(y, np.ones(len(y)))[0]  # the parent's pool now exists
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        same_bits = same(model.deviations(y, np.ones(len(y)))[0], expected)
+        os.write(write, b"1" if same_bits else b"0")
+        os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    answer = os.read(read, 1) if ready else b""
+    os.close(read)
+    if not ready:
+        os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    assert ready, "the forked child did not finish scoring in 60 s"
+    assert answer == b"1"
