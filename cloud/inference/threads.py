@@ -63,10 +63,6 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plantwatch-score")
 
 
-if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
-    os.register_at_fork(after_in_child=_pool.cache_clear)
-
-
 def run_all(tasks: Sequence[Callable[[], None]]) -> None:
     """Run *tasks* on scoring's threads (in the caller's when there is one) and wait for
     all of them; the first error is raised."""
@@ -129,3 +125,15 @@ def scoring_threads(rows: int) -> Iterator[None]:
             if _depth == 0:
                 _limit.restore_original_limits()
                 _limit = None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: no pool, and no scoring call that
+    could still hold the lock or the BLAS limit."""
+    global _lock, _depth, _limit
+    _pool.cache_clear()
+    _lock, _depth, _limit = threading.Lock(), 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
