@@ -28,9 +28,9 @@ two whole-number exceptions (``-0.0`` and the ``1e15`` bound), goes cell by cell
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from cloud.batcher.spool import Chunk
@@ -54,20 +54,15 @@ messages on a conflicting sensor."""
 json_dumps: Dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 """The standard library's encoder: ``repr`` for floats, one encoder for every call."""
 
-_CELL_BY_CELL = (
-    ",0.0000",
-    ",-0.0000",
-    ",-0.0,",
-    ",-0.0]",
-    ",1000000000000000",
-    ",-1000000000000000",
+_CELL_BY_CELL = tuple(
+    lead + text
+    for lead in ",["
+    for text in ("0.0000", "-0.0000", "-0.0,", "-0.0]", "1000000000000000", "-1000000000000000")
 )
-"""Encoder text of a value (each follows a comma: a row starts with its timestamp) that
+"""Encoder text of a value (each follows a comma or the bracket that opens its row) that
 substitution would not turn into its cell: a magnitude below 1e-4 written without an
 exponent (msgspec writes ``0.00001``), negative zero (the cell is ``0``), and the 1e15
 bound (whole, yet the cell writes it with ``.0``; larger values are off the wire)."""
-_WHOLE = re.compile(r"\.0(?=[,\]])")
-"""The ``.0`` of a whole float, which the cell leaves out."""
 
 
 def cell(value: float | None) -> str:
@@ -176,39 +171,55 @@ def _parse_cell(text: str) -> float | None:
 # ---- the fast road ----------------------------------------------------------------------
 
 
-def fragment(samples: Sequence[tuple[int, Mapping[str, Any]]], dumps: Dumps = json_dumps) -> str:
+def fragment(
+    samples: Sequence[tuple[int, Mapping[str, Any]]],
+    dumps: Dumps = json_dumps,
+    *,
+    uniform: bool = False,
+) -> str:
     """A message's rows as the window file will show them, under a header of its sensors.
 
-    *samples* are ``(ts_ms, values)`` pairs, as the wire contract checked them."""
+    *samples* are ``(ts_ms, values)`` pairs, as the wire contract checked them; *uniform*
+    says every pair has the same sensor names (else it is checked here)."""
     first = samples[0][1]
-    keys = first.keys()
-    if all(values.keys() == keys for _, values in samples):
-        columns = _sorted_columns(tuple(keys))
+    if uniform or all(values.keys() == first.keys() for _, values in samples):
+        columns, pick = _sorted_columns(tuple(first))
+        table = [pick(values) for _, values in samples]
     else:
         columns = sorted({name for _, values in samples for name in values})
-    rows = [[stamp(ts_ms), *map(values.get, columns)] for ts_ms, values in samples]
-    return f"{HEADER},{','.join(columns)}\n{_lines(rows, dumps)}"
+        table = [tuple(map(values.get, columns)) for _, values in samples]
+    stamps = [stamp(ts_ms) for ts_ms, _ in samples]
+    return f"{HEADER},{','.join(columns)}\n{_lines(stamps, table, dumps)}"
 
 
-_COLUMNS: dict[tuple[str, ...], list[str]] = {}
+_COLUMNS: dict[tuple[str, ...], tuple[list[str], Callable[[Mapping[str, Any]], tuple]]] = {}
 
 
-def _sorted_columns(keys: tuple[str, ...]) -> list[str]:
-    columns = _COLUMNS.get(keys)
-    if columns is None:
+def _sorted_columns(
+    keys: tuple[str, ...],
+) -> tuple[list[str], Callable[[Mapping[str, Any]], tuple]]:
+    """The sorted sensor names and a C-level getter of a row's values in that order."""
+    found = _COLUMNS.get(keys)
+    if found is None:
         if len(_COLUMNS) > 10_000:
             _COLUMNS.clear()
-        columns = _COLUMNS[keys] = sorted(keys)
-    return columns
+        columns = sorted(keys)
+        getter = itemgetter(*columns)
+        pick = getter if len(columns) > 1 else lambda values: (getter(values),)
+        found = _COLUMNS[keys] = (columns, pick)
+    return found
 
 
-def _lines(rows: list[list[Any]], dumps: Dumps) -> str:
-    """``stamp,cell,cell`` lines of *rows* (``[stamp, value, ...]``), joined by newlines."""
-    text = dumps(rows)
+def _lines(stamps: list[str], table: list[tuple], dumps: Dumps) -> str:
+    """``stamp,cell,cell`` lines of *table* (one tuple of values per stamp), joined by
+    newlines. One encoder call writes every value; substitutions turn its text into cells."""
+    text = dumps(table)
     if _cell_by_cell(text):
-        return "\n".join(",".join([row[0], *map(cell, row[1:])]) for row in rows)
-    text = _WHOLE.sub("", text)
-    return text[2:-2].replace("],[", "\n").replace('"', "").replace("null", "")
+        return "\n".join(
+            ",".join([at, *map(cell, row)]) for at, row in zip(stamps, table, strict=True)
+        )
+    text = text.replace(".0,", ",").replace(".0]", "]").replace("null", "")
+    return "\n".join(map(",".join, zip(stamps, text[2:-2].split("],["), strict=True)))
 
 
 def _cell_by_cell(text: str) -> bool:

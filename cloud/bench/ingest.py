@@ -128,7 +128,7 @@ def _runner_main(
         clock,
         spool,
         shared_spool=runners > 1,
-        decode=wire_decoder.decode,  # as plantwatch up runs it
+        decode=wire_decoder.decode_rows,  # as plantwatch up runs it
         dumps=wire_decoder.dumps,
         archive=archive,
     )
@@ -354,7 +354,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
         BatcherConfig(grace_s=0),
         clock,
         str(workdir / "spool.db"),
-        decode=wire_decoder.decode,
+        decode=wire_decoder.decode_rows,
         dumps=wire_decoder.dumps,
         archive=getattr(args, "archive", False),
     )
