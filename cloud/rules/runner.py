@@ -37,9 +37,10 @@ from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.actions import ActionRunner
+from cloud.rules.compiled import Compiled, compile_statement
 from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
-from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.evaluate import Message, RuleOutput, evaluate
 from cloud.rules.topic_filter import topic_matches
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
@@ -157,6 +158,10 @@ class RulesRunner:
         self.clock = clock
         self.actions = ActionRunner(batcher, republisher)
         self.filters = sorted({r.statement.topic_filter for r in self.rules})
+        self._compiled = [
+            (r, compile_statement(r.statement, defer_encoding=True)) for r in self.rules
+        ]
+        self._routes: dict[str, list[tuple[TopicRule, Compiled | None]]] = {}
         self.shared_group = shared_group
         self.pump_interval_s = pump_interval_s
         self.connect_timeout_s = connect_timeout_s
@@ -344,9 +349,26 @@ class RulesRunner:
             client_id=client_id,
             timestamp_ms=int(self.clock.now() * 1000),
         )
-        for rule in self.rules:
-            if not topic_matches(rule.statement.topic_filter, topic):
-                continue
-            output = evaluate(rule.statement, message, defer_encoding=True)
+        routes = self._routes.get(topic)
+        if routes is None:
+            routes = self._route(topic)
+        for rule, compiled in routes:
+            if compiled is not None:
+                output: RuleOutput | None = compiled(message)
+            else:
+                output = evaluate(rule.statement, message, defer_encoding=True)
             if output is not None:
                 self.actions.run(rule, output, message)
+
+    def _route(self, topic: str) -> list[tuple[TopicRule, Compiled | None]]:
+        """The rules whose FROM filter matches *topic*, remembered per topic (a fleet has
+        few), each with its compiled form if it has one."""
+        routes = [
+            (rule, compiled)
+            for rule, compiled in self._compiled
+            if topic_matches(rule.statement.topic_filter, topic)
+        ]
+        if len(self._routes) >= 100_000:
+            self._routes.clear()
+        self._routes[topic] = routes
+        return routes
