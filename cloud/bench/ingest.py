@@ -323,6 +323,9 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "runner_cpu_us_per_reading": round(
             1e6 * sum(r["cpu_s"] for r in results) / max(readings, 1), 2
         ),
+        "runner_cpu_us_per_message": round(
+            1e6 * sum(r["cpu_s"] for r in results) / max(len(payloads), 1), 1
+        ),
         "archived_values": sum(r["archived_values"] for r in results),
         "archive_drain_s": round(max(r["archive_drain_s"] for r in results), 3),
         "rows_written": rows,
@@ -503,6 +506,12 @@ def run(args: argparse.Namespace) -> int:
         "broker": args.broker,
         "readings_per_s": median["readings_per_s"],
         "messages_per_s": median["messages_per_s"],
+        "runner_cpu_us_per_message": statistics.median(
+            r["runner_cpu_us_per_message"] for r in runs
+        ),
+        "runner_cpu_us_per_reading": statistics.median(
+            r["runner_cpu_us_per_reading"] for r in runs
+        ),
         "lost": sum(r["lost"] for r in runs),
         "duplicated": sum(r["duplicated"] for r in runs),
         "readings": median["readings"],
