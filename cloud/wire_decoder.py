@@ -24,6 +24,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from cloud.batcher.csv_text import uniform_table
 from cloud.batcher.readings import Readings, from_telemetry
 from edge.wire import (
     MAX_ABS_VALUE,
@@ -75,7 +76,7 @@ def decode(payload: bytes | str) -> Telemetry:
     readings = _fast(payload)
     if readings is None:
         return decode_slowly(payload)
-    site, asset, sender, seq, rows, _ = readings
+    site, asset, sender, seq, rows, *_ = readings
     return Telemetry(site, asset, sender, seq, tuple(Sample(ts, v) for ts, v in rows))
 
 
@@ -90,7 +91,8 @@ def _fast(payload: bytes | str) -> Readings | None:
     """The message when every check passes; None when ``edge.wire`` must judge.
 
     msgspec checks types, bounds and lengths while it parses; what is left is the names,
-    checked once per message against caches of names already seen."""
+    checked against caches of names already seen: once per message when every sample has
+    the same sensors (found while taking their values out as the CSV's columns)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
@@ -99,22 +101,17 @@ def _fast(payload: bytes | str) -> Readings | None:
         return None
     if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
         return None
-    samples = doc.samples
-    keys = samples[0].values.keys()
-    uniform = True
-    for raw in samples:
-        if raw.values.keys() != keys:
-            uniform = False
-            break
-    if uniform:
-        if not _SENSORS.issuperset(keys) and not _sensors(keys):
+    rows = [(raw.ts, raw.values) for raw in doc.samples]
+    found = uniform_table(rows)
+    if found is not None:
+        columns, table = found
+        if not _SENSORS.issuperset(columns) and not _sensors(columns):
             return None
-    else:
-        for raw in samples:
-            if not _SENSORS.issuperset(raw.values) and not _sensors(raw.values):
-                return None
-    rows = [(raw.ts, raw.values) for raw in samples]
-    return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, uniform)
+        return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, columns, table)
+    for _, values in rows:
+        if not _SENSORS.issuperset(values) and not _sensors(values):
+            return None
+    return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows)
 
 
 def dumps(value: object) -> str:

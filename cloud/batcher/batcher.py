@@ -251,10 +251,14 @@ class Batcher:
                 end = int(window_end(ts_ms / 1000, freq))
                 by_window.setdefault(end, []).append((ts_ms, values))
         order = _order_key(message)
-        chunks = [
-            Chunk(owner, end, order, [], body=fragment(rows, self.dumps, uniform=message.uniform))
-            for end, rows in sorted(by_window.items())
-        ]
+        if len(by_window) == 1:  # the decoder's columns, if it found them, are the rows'
+            body = fragment(samples, self.dumps, columns=message.columns, table=message.table)
+            chunks = [Chunk(owner, first_end, order, [], body=body)]
+        else:
+            chunks = [
+                Chunk(owner, end, order, [], body=fragment(rows, self.dumps))
+                for end, rows in sorted(by_window.items())
+            ]
         # Taken over what is stored: a redelivery (the same cells) is a duplicate.
         digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
         entry = Entry(f"{message.site}/{message.asset}/{message.msg_id}", digest, latest, chunks)

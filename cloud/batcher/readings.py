@@ -16,16 +16,18 @@ Row = tuple[int, Mapping[str, float | None]]
 
 
 class Readings(NamedTuple):
-    """A message the wire contract accepted. ``uniform`` is True when every row has the same
-    sensor names (a fleet's usual message), which lets the CSV fragment skip a per-row
-    check; False only says it was not checked."""
+    """A message the wire contract accepted. When every row has the same sensor names (a
+    fleet's usual message), the decoder may also give them sorted as ``columns`` and each
+    row's values in that order as ``table`` (:func:`cloud.batcher.csv_text.uniform_table`),
+    which the CSV fragment then writes as they are."""
 
     site: str
     asset: str
     sender: str
     seq: int
     rows: list[Row]
-    uniform: bool = False
+    columns: list[str] | None = None
+    table: list[tuple[float | None, ...]] | None = None
 
     @property
     def msg_id(self) -> str:

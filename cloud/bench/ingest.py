@@ -371,6 +371,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     stamps = [wire.decode(body).samples[-1].ts_ms / 1000 for _, body in payloads]
     intake_s = flush_s = 0.0
     acked = 0
+    cpu_at_start = time.process_time()
     for first in range(0, len(items), runner.max_batch):
         batch = items[first : first + runner.max_batch]
         clock.set(max(stamps[first : first + runner.max_batch]) + 1)
@@ -383,6 +384,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     began = time.perf_counter()
     batcher.flush_all()
     flush_s += time.perf_counter() - began
+    cpu_s = time.process_time() - cpu_at_start
     stats = batcher.stats
     batcher.close()
     rows, unique = _count_rows(workdir / "bucket")
@@ -391,6 +393,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     return {
         "intake_s": intake_s,
         "flush_s": flush_s,
+        "cpu_s": cpu_s,
         "acked": acked,
         "rows": rows,
         "unique": unique,
@@ -444,6 +447,7 @@ def run_in_process(args: argparse.Namespace) -> int:
         "us_per_message": round(1e6 * total_s / n, 2),
         "intake_us_per_message": round(1e6 * median["intake_s"] / n, 2),
         "flush_us_per_message": round(1e6 * median["flush_s"] / n, 2),
+        "cpu_us_per_message": round(1e6 * statistics.median(r["cpu_s"] for r in runs) / n, 2),
         "readings_per_s": round(readings / total_s, 1),
         "messages_per_s": round(n / total_s, 1),
         "lost": sum(readings - r["unique"] for r in runs),

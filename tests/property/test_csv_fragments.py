@@ -14,6 +14,7 @@ from cloud.batcher.csv_text import (
     json_dumps,
     merge_rows,
     render_rows,
+    uniform_table,
 )
 from cloud.batcher.spool import Chunk
 from edge.wire import MAX_ABS_VALUE
@@ -55,17 +56,20 @@ def _fast(bodies: list[str], chunks: list[Chunk]) -> bytes:
     return joined[0] if joined is not None else render_rows(merge_rows(chunks))
 
 
-def _uniform(samples: list[tuple[int, dict]]) -> bool:
-    """What the decoder tells the batcher: every sample has the same sensor names."""
-    return all(values.keys() == samples[0][1].keys() for _, values in samples)
+def test_a_uniform_table_is_found_exactly_when_every_sample_has_the_same_names() -> None:
+    same = [(1, {"b": 2, "a": 1}), (2, {"a": 3, "b": None})]
+    assert uniform_table(same) == (["a", "b"], [(1, 2), (3, None)])
+    assert uniform_table([(1, {"a": 1}), (2, {"a": 3, "b": 4})]) is None  # one more name
+    assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3})]) is None  # one fewer
+    assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3, "c": 4})]) is None  # another
+    assert uniform_table([(1, {"z": 1.5})]) == (["z"], [(1.5,)])
 
 
 @settings(max_examples=300, deadline=None)
 @given(messages(), st.sampled_from([json_dumps, wire_decoder.dumps]))
 def test_fragments_give_the_reference_bytes(found: list, dumps) -> None:
     reference = [Chunk("s/p", 0, f"m{i:03d}", samples) for i, samples in enumerate(found)]
-    bodies = [fragment(samples, dumps, uniform=_uniform(samples)) for samples in found]
-    assert bodies == [fragment(samples, dumps) for samples in found]
+    bodies = [fragment(samples, dumps) for samples in found]
     stored = [Chunk("s/p", 0, f"m{i:03d}", [], "", body) for i, body in enumerate(bodies)]
     expected = render_rows(merge_rows(reference))
     assert _fast(bodies, stored) == expected

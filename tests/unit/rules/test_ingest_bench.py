@@ -32,3 +32,4 @@ def test_in_process_bench_lands_every_reading_and_reports_its_cost(
         report["intake_us_per_message"] + report["flush_us_per_message"], abs=0.02
     )
     assert report["baseline"]["us_per_message"] > 0 and report["ratio"] > 0
+    assert report["cpu_us_per_message"] > 0
