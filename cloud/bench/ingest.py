@@ -175,6 +175,7 @@ def _runner_main(
             "drained_at": time.time(),
             "stats": batcher.stats,
             "failures": runner.failures,
+            "batches": runner.batches,
             "archived_values": archived,
         }
     )
@@ -334,6 +335,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "files_written": sum(r["stats"]["files_written"] for r in results),
         "quarantined": sum(r["stats"]["quarantined"] for r in results),
         "runner_failures": sum(r["failures"] for r in results),
+        "messages_per_batch": round(len(payloads) / max(sum(r["batches"] for r in results), 1), 1),
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
         **({"workdir": str(workdir)} if args.keep else {}),
     }

@@ -167,6 +167,8 @@ class RulesRunner:
         self.connect_timeout_s = connect_timeout_s
         self.messages = 0
         self.failures = 0
+        self.batches = 0
+        """Batches the worker took from the inbox (each one spool commit)."""
         self.counts: Counter[str] = Counter()
         """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
         self.max_message_bytes = max_message_bytes
@@ -294,6 +296,7 @@ class RulesRunner:
                     stopping = True
                     break
                 batch.append(item)
+            self.batches += 1
             try:
                 self._process(batch)
             except Exception:  # the worker outlives any one batch; those stay unacknowledged
