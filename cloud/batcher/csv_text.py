@@ -208,6 +208,8 @@ def uniform_table(
     the same names; None otherwise. One C-level getter per sample: a sample without one of
     the first sample's names fails it, and one with more shows in the count."""
     first = samples[0][1]
+    if not first:
+        return None
     columns, pick = _sorted_columns(tuple(first))
     try:
         table = [pick(values) for _, values in samples]

@@ -63,6 +63,7 @@ def test_a_uniform_table_is_found_exactly_when_every_sample_has_the_same_names()
     assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3})]) is None  # one fewer
     assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3, "c": 4})]) is None  # another
     assert uniform_table([(1, {"z": 1.5})]) == (["z"], [(1.5,)])
+    assert uniform_table([(1, {})]) is None
 
 
 @settings(max_examples=300, deadline=None)
