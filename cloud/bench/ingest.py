@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import tempfile
@@ -159,6 +160,7 @@ def _runner_main(
             break
         time.sleep(0.02)
     done_at = time.time()
+    threads_cpu_s = {name: _thread_cpu_s(tid) for name, tid in runner.thread_ids.items()}
     runner.stop()
     archived, drain_s = 0, 0.0
     if writer is not None:
@@ -176,10 +178,21 @@ def _runner_main(
             "stats": batcher.stats,
             "failures": runner.failures,
             "batches": runner.batches,
+            "threads_cpu_s": threads_cpu_s,
             "archived_values": archived,
         }
     )
     batcher.close()
+
+
+def _thread_cpu_s(native_id: int) -> float | None:
+    """CPU seconds (user + system) one thread of this process has used; None where
+    ``/proc`` does not say (not Linux)."""
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _messages(
@@ -335,6 +348,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "files_written": sum(r["stats"]["files_written"] for r in results),
         "quarantined": sum(r["stats"]["quarantined"] for r in results),
         "runner_failures": sum(r["failures"] for r in results),
+        **_thread_split(results, len(payloads)),
         "messages_per_batch": round(len(payloads) / max(sum(r["batches"] for r in results), 1), 1),
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
         **({"workdir": str(workdir)} if args.keep else {}),
@@ -403,6 +417,17 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
         "quarantined": stats["quarantined"],
         **({"workdir": str(workdir)} if args.keep else {}),
     }
+
+
+def _thread_split(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
+    """Runner CPU per message spent in paho's network thread and in the rules worker (the
+    rest of ``runner_cpu_us_per_message`` is flushing, fsync and the bench's own polling)."""
+    split: dict[str, float] = {}
+    for name in ("network", "worker"):
+        seconds = [r["threads_cpu_s"].get(name) for r in results]
+        if seconds and all(s is not None for s in seconds):
+            split[f"{name}_cpu_us_per_message"] = round(1e6 * sum(seconds) / max(messages, 1), 1)
+    return split
 
 
 def _json_loads_s(payloads: list[tuple[str, bytes]]) -> float:
@@ -518,6 +543,11 @@ def run(args: argparse.Namespace) -> int:
         "runner_cpu_us_per_reading": statistics.median(
             r["runner_cpu_us_per_reading"] for r in runs
         ),
+        **{
+            key: statistics.median(r[key] for r in runs)
+            for key in ("network_cpu_us_per_message", "worker_cpu_us_per_message")
+            if all(key in r for r in runs)
+        },
         "lost": sum(r["lost"] for r in runs),
         "duplicated": sum(r["duplicated"] for r in runs),
         "readings": median["readings"],

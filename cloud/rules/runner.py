@@ -169,6 +169,8 @@ class RulesRunner:
         self.failures = 0
         self.batches = 0
         """Batches the worker took from the inbox (each one spool commit)."""
+        self.thread_ids: dict[str, int] = {}
+        """Native ids of the ``network`` (paho) and ``worker`` threads, for CPU accounting."""
         self.counts: Counter[str] = Counter()
         """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
         self.max_message_bytes = max_message_bytes
@@ -268,6 +270,7 @@ class RulesRunner:
             log.error("%s refused the connection: %s", self.url, rc)
             return
         self._generation += 1
+        self.thread_ids["network"] = threading.get_native_id()
         for topic in self.subscriptions():
             client.subscribe(topic, qos=1)
         self._connected.set()
@@ -281,6 +284,7 @@ class RulesRunner:
 
     # worker thread
     def _work_loop(self) -> None:
+        self.thread_ids["worker"] = threading.get_native_id()
         while True:
             first = self.inbox.get()
             if first is None:
