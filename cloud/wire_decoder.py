@@ -73,7 +73,7 @@ _NAMES: set[str] = set()
 
 def decode(payload: bytes | str) -> Telemetry:
     """``edge.wire.decode``, faster: the same Telemetry, or the same WireFormatError."""
-    readings = _fast(payload)
+    readings = _fast(payload, columns=False)
     if readings is None:
         return decode_slowly(payload)
     site, asset, sender, seq, rows, *_ = readings
@@ -87,12 +87,13 @@ def decode_rows(payload: bytes | str) -> Readings:
     return readings if readings is not None else from_telemetry(decode_slowly(payload))
 
 
-def _fast(payload: bytes | str) -> Readings | None:
+def _fast(payload: bytes | str, *, columns: bool = True) -> Readings | None:
     """The message when every check passes; None when ``edge.wire`` must judge.
 
     msgspec checks types, bounds and lengths while it parses; what is left is the names,
     checked against caches of names already seen: once per message when every sample has
-    the same sensors (found while taking their values out as the CSV's columns)."""
+    the same sensors (found while taking their values out as the CSV's columns, which only
+    the batcher wants: *columns* False skips that and checks each sample's names)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
@@ -102,7 +103,7 @@ def _fast(payload: bytes | str) -> Readings | None:
     if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
         return None
     rows = [(raw.ts, raw.values) for raw in doc.samples]
-    found = uniform_table(rows)
+    found = uniform_table(rows) if columns else None
     if found is not None:
         columns, table = found
         if not _SENSORS.issuperset(columns) and not _sensors(columns):
