@@ -90,8 +90,12 @@ def split(items: Sequence[Any], parts: int | None = None) -> list[Sequence[Any]]
 
 @cache
 def _controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
+    """threadpoolctl's handle on the loaded BLAS libraries; None without one (then the
+    library keeps its own setting: slower on many cores, the same bits)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
     controller = ThreadpoolController().select(user_api="blas")
     return controller if controller.lib_controllers else None
 
