@@ -730,6 +730,14 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
     n, k = deviations.shape
     total = np.empty(n)
     uniform = 1.0 / k
+    if np.asarray(off).dtype != np.bool_:  # row numbers, not a mask: index the whole array
+        np.square(deviations, out=deviations)
+        deviations[off] = 0.0
+        np.add.reduce(deviations, axis=1, out=total)
+        positive = total > 0
+        np.divide(deviations, total[:, None], out=deviations, where=positive[:, None])
+        deviations[~positive] = uniform
+        return deviations, total
 
     def share(block: slice) -> None:
         c = deviations[block]

@@ -198,3 +198,15 @@ def test_a_forked_child_scores_on_threads_of_its_own(monkeypatch: pytest.MonkeyP
     os.waitpid(child, 0)
     assert ready, "the forked child did not finish scoring in 60 s"
     assert answer == b"1"
+
+
+def test_machine_off_given_as_row_numbers_is_indexed_as_the_formula_does() -> None:
+    rng = np.random.default_rng(9)
+    model = random_model(rng, 5, 2)
+    y = random_rows(rng, model, 2 * SCORE_BLOCK_ROWS + 3, "F")
+    off = np.array([0, 4_100, 8_000])
+    share, s, score = reference_scores(model, y, np.ones(len(y)), off)
+    index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
+    result = model.score_arrays(index, y, off)
+    assert same(result.contributions, share) and same(result.raw, s)
+    assert same(result.score, score)
