@@ -17,8 +17,9 @@ from pathlib import Path
 
 from cloud.handlers import packaging
 
-EXTRA_PACKAGES = ("aws_lambda_powertools", "typing_extensions")
-"""Pure-Python distributions the handlers import (Powertools and its one missing dependency)."""
+EXTRA_PACKAGES = ("aws_lambda_powertools", "typing_extensions", "threadpoolctl")
+"""Pure-Python distributions the handlers import (Powertools and its one missing dependency;
+threadpoolctl, which scoring uses to keep BLAS on one thread)."""
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:

@@ -17,13 +17,15 @@ operating point or a drifting origin changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cloud.inference.alarm import Debouncer
+from cloud.inference.threads import run_all, split
 from edge.errors import ConfigError, UserError
 
 
@@ -85,7 +87,58 @@ class ChangeResult:
 
 def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     """Squared length of (mean of the last *window* rows - mean of the *window* before);
-    NaN until ``2 * window`` rows have been seen."""
+    NaN until ``2 * window`` rows have been seen.
+
+    The running sum is laid out as *deviations* is, so that numpy sums along contiguous
+    memory (a running sum adds row after row in any layout: the same bits), its columns
+    shared out among scoring's threads. The rest goes :data:`STATISTIC_BLOCK_ROWS` rows at
+    a time into C-ordered blocks, the layout the whole-array expression
+    (``_shift_statistic_simple``) has, whose bits it keeps; runs of blocks per thread."""
+    n, width = deviations.shape
+    out = np.full(n, np.nan)
+    if n < 2 * window:
+        return out
+    fortran = deviations.flags.f_contiguous and not deviations.flags.c_contiguous
+    cum = np.empty((n + 1, width), order="F" if fortran else "C")
+    cum[0] = 0.0
+
+    def running_sum(columns: slice) -> None:
+        np.cumsum(deviations[:, columns], axis=0, out=cum[1:, columns])
+
+    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
+    def differences(blocks: Sequence[tuple[int, int]]) -> None:
+        diff = np.empty((max(stop - start for start, stop in blocks), width))
+        for start, stop in blocks:
+            d = diff[: stop - start]
+            np.multiply(cum[window + start : window + stop], 2.0, out=d)
+            np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
+            np.add(d, cum[start:stop], out=d)
+            d /= window
+            out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
+
+    threads = None if n >= 2 * STATISTIC_BLOCK_ROWS else 1  # small inputs: the caller's
+    columns = [slice(c[0], c[-1] + 1) for c in split(range(width), threads)]
+    run_all([functools.partial(running_sum, c) for c in columns])
+    runs = split(_statistic_blocks(n + 1 - 2 * window), threads)
+    run_all([functools.partial(differences, r) for r in runs])
+    return out
+
+
+STATISTIC_BLOCK_ROWS = 4_096
+"""Rows per block of the statistic's element-wise steps (1 MB at 30 sensors)."""
+
+
+def _statistic_blocks(rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` blocks of :data:`STATISTIC_BLOCK_ROWS` rows; a single leftover
+    row joins the block before it (numpy may sum a lone row in another order)."""
+    starts = list(range(0, rows, STATISTIC_BLOCK_ROWS))
+    if len(starts) > 1 and rows - starts[-1] == 1:
+        starts.pop()
+    return [(a, starts[i + 1] if i + 1 < len(starts) else rows) for i, a in enumerate(starts)]
+
+
+def _shift_statistic_simple(deviations: np.ndarray, window: int) -> np.ndarray:
+    """:func:`shift_statistic` as whole-array expressions: the reference its bits keep."""
     n, width = deviations.shape
     out = np.full(n, np.nan)
     if n < 2 * window:
@@ -93,7 +146,6 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     cum = np.empty((n + 1, width))
     cum[0] = 0.0
     np.cumsum(deviations, axis=0, out=cum[1:])
-    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t at once, on views of one running sum
     diff = cum[2 * window :] - 2.0 * cum[window:-window] + cum[: -2 * window]
     diff /= window
     out[2 * window - 1 :] = np.einsum("ij,ij->i", diff, diff)

@@ -19,9 +19,11 @@ with the actual component (:meth:`Model.sensor_names`). A model trained on full 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from cloud.inference.changes import fit_limit
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
+from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
 SAMPLING_RATES = {
@@ -379,24 +382,15 @@ class Model:
         moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
         tell a fault that goes away from one that holds. *modes* given (those of the
         smoothed features) measure other features of the same rows from the same means.
+
+        Large inputs take :func:`_deviations_fast`, which gives the same bits as this
+        formula (:func:`_deviations_simple`) with fewer full-size temporaries.
         """
-        if modes is not None:
-            mode = np.asarray(modes, dtype=int)
-        elif len(self.centroids) == 1:
-            mode = np.zeros(len(y), dtype=int)
-        else:
-            mode = _sqdist((y - self.center) / self.scale, self.centroids).argmin(1)
-        out = np.empty_like(y)
-        if len(self.centroids) == 1:  # one mode: every row, no selection copies
-            z = (y - self.mode_means[0]) / (self.mode_scales[0] * factor[:, None])
-            np.matmul(z, self.mode_phi[0], out=out)
-            return out, mode
-        for m in range(len(self.centroids)):
-            rows = mode == m
-            if rows.any():
-                z = (y[rows] - self.mode_means[m]) / (self.mode_scales[m] * factor[rows, None])
-                out[rows] = z @ self.mode_phi[m]
-        return out, mode
+        if _fast_applies(y, factor):
+            fast = _deviations_fast(self, y, factor, modes)
+            if fast is not None:
+                return fast
+        return _deviations_simple(self, y, factor, modes)
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -442,14 +436,9 @@ class Model:
         off: np.ndarray,
         state: StreamState | None = None,
     ) -> ScoreResult:
-        n = len(self.sensors)
         y, factor, new_state = self.features(x, state)
-        contrib = self.contributions(y, factor)
-        contrib[off] = 0.0
-        s = contrib.sum(1)
+        share, s = _shares(self.deviations(y, factor)[0], off)
         score = s / (s + self.threshold)
-        share = np.full_like(contrib, 1.0 / n)
-        np.divide(contrib, s[:, None], out=share, where=(s > 0)[:, None])  # one pass, no copies
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
@@ -544,6 +533,227 @@ class Model:
             raise UserError(f"{where}: not a usable model artifact: {exc!r}") from None
         except ConfigError as exc:  # a setting out of range, the alarm rules' included
             raise UserError(f"{where}: not a usable model artifact: config {exc}") from None
+
+
+SCORE_BLOCK_ROWS = 4_096
+"""Rows per block of scoring's element-wise passes: 1 MB at 30 sensors, so a block's
+temporaries stay in the core's cache between the steps of a pass."""
+
+
+def _row_blocks(rows: int) -> Iterator[slice]:
+    """Blocks of :data:`SCORE_BLOCK_ROWS` rows, the last one taking a single leftover row:
+    a one-row block of a Fortran-ordered array is also C-ordered, and numpy would sum
+    its row in another order than the whole array's rows."""
+    starts = list(range(0, rows, SCORE_BLOCK_ROWS))
+    if len(starts) > 1 and rows - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield slice(start, starts[i + 1] if i + 1 < len(starts) else rows)
+
+
+def _deviations_simple(
+    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Model.deviations` as a formula: the reference :func:`_deviations_fast` keeps
+    to bit for bit, and the path small inputs take."""
+    if modes is not None:
+        mode = np.asarray(modes, dtype=int)
+    elif len(model.centroids) == 1:
+        mode = np.zeros(len(y), dtype=int)
+    else:
+        mode = _sqdist((y - model.center) / model.scale, model.centroids).argmin(1)
+    out = np.empty_like(y)
+    if len(model.centroids) == 1:  # one mode: every row, no selection copies
+        z = (y - model.mode_means[0]) / (model.mode_scales[0] * factor[:, None])
+        np.matmul(z, model.mode_phi[0], out=out)
+        return out, mode
+    for m in range(len(model.centroids)):
+        rows = mode == m
+        if rows.any():
+            z = (y[rows] - model.mode_means[m]) / (model.mode_scales[m] * factor[rows, None])
+            out[rows] = z @ model.mode_phi[m]
+    return out, mode
+
+
+def _fast_applies(y: np.ndarray, factor: np.ndarray) -> bool:
+    """Whether :func:`_deviations_fast` takes *y*: large enough to gain, float64, and laid
+    out row- or column-major (possibly a block of rows of a larger array: what
+    :meth:`Model.score_blocks` passes), the layouts whose temporaries it reproduces."""
+    return (
+        y.ndim == 2
+        and len(y) >= 2 * SCORE_BLOCK_ROWS
+        and y.dtype == np.float64
+        and min(y.strides) > 0
+        and (y.flags.c_contiguous or y.flags.f_contiguous or y.strides[0] != y.strides[1])
+        and factor.shape == (len(y),)
+    )
+
+
+def _layout(y: np.ndarray) -> str:
+    """The order numpy gives a new array like *y* (``order="K"``): columns first when its
+    rows are closer together in memory than its columns."""
+    return "F" if y.strides[0] < y.strides[1] and not y.flags.c_contiguous else "C"
+
+
+def _deviations_fast(
+    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries, on
+    scoring's threads (:mod:`cloud.inference.threads`).
+
+    Every matrix product is the formula's own call: the same operands, rows and memory
+    layouts. A BLAS library may compute a row differently in a product of another height
+    (OpenBLAS's small-matrix kernels do), so products are never split into blocks; the
+    threads share them out by operating mode. The element-wise steps around them go in
+    blocks of rows, and each temporary has the layout the formula's would have, so that
+    row sums add in the same order. None when a mode has a single row (a matrix-vector
+    product, whose sums a BLAS may split over threads): the formula then.
+
+    Products into a new C-ordered array run on :func:`scoring_threads`; a product into a
+    Fortran-ordered output (one mode, Fortran-ordered data) keeps the library's threads,
+    as numpy may compute it in pieces whose bits depend on them.
+    """
+    n, k = y.shape
+    out = np.empty_like(y)
+    if len(model.centroids) == 1:
+        z = np.empty((n, k))  # the formula's z is C-ordered whatever the layout of y
+        mean, scale = model.mode_means[0], model.mode_scales[0]
+
+        def standardise(block: slice) -> None:
+            np.subtract(y[block], mean, out=z[block])
+            _divide_rows(z[block], scale, factor[block])
+
+        _in_blocks(n, standardise)
+        with scoring_threads(n if out.flags.c_contiguous else 0):
+            np.matmul(z, model.mode_phi[0], out=out)
+        return out, np.zeros(n, dtype=int) if modes is None else np.asarray(modes, dtype=int)
+    with scoring_threads(n):
+        if modes is None:
+            mode, scratch = _nearest_modes(model, y)
+        else:
+            mode, scratch = np.asarray(modes, dtype=int), np.empty((n, k))
+        rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
+        if any(len(r) == 1 for r in rows):
+            return None
+        # each mode's standardised rows in the memory of the standardising pass, which
+        # has done its work: C-ordered pieces of one flat buffer, no new pages to fault in
+        flat = scratch.ravel(order="K")
+        offsets = np.cumsum([0] + [len(r) for r in rows]) * k
+
+        def one_mode(m: int) -> None:
+            at = rows[m]
+            z = flat[offsets[m] : offsets[m + 1]].reshape(len(at), k)
+            _gather_rows(y, at, z)
+            np.subtract(z, model.mode_means[m], out=z)
+            _divide_rows(z, model.mode_scales[m], factor[at])
+            out[at] = z @ model.mode_phi[m]
+
+        largest_first = sorted(
+            (m for m in range(len(rows)) if len(rows[m])), key=lambda m: -len(rows[m])
+        )
+        run_all([functools.partial(one_mode, m) for m in largest_first])
+    return out, mode
+
+
+def _gather_rows(y: np.ndarray, at: np.ndarray, z: np.ndarray) -> None:
+    """``z[:] = y[at]`` (*at* ascending) without a temporary. Rows of one operating mode
+    come in runs, and a column-major *y* is copied fastest run by run."""
+    if y.flags.c_contiguous:
+        np.take(y, at, axis=0, out=z, mode="clip")
+        return
+    cuts = np.flatnonzero(np.diff(at) != 1) + 1
+    if 16 * len(cuts) > len(at):  # short runs: one gather
+        z[...] = y[at]
+        return
+    starts, stops = [0, *cuts.tolist()], [*cuts.tolist(), len(at)]
+    for a, b in zip(starts, stops, strict=True):
+        first = int(at[a])
+        z[a:b] = y[first : first + b - a]
+
+
+def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
+    """``work(block)`` for each of :func:`_row_blocks`, consecutive runs of blocks on
+    scoring's threads."""
+    runs = split(list(_row_blocks(rows)))
+
+    def run(blocks_: Sequence[slice]) -> None:
+        for block in blocks_:
+            work(block)
+
+    run_all([functools.partial(run, r) for r in runs])
+
+
+def _nearest_modes(model: Model, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_sqdist((y - center) / scale, centroids).argmin(1)`` in one pass over *y*: the
+    standardised rows, their squared lengths and twice the rows, block by block. Also
+    returns the pass's full-size buffer, free for the caller to reuse."""
+    n, k = y.shape
+    order = _layout(y)
+    twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
+    lengths = np.empty(n)
+    scratch: dict[int, np.ndarray] = {}
+
+    def standardise(block: slice) -> None:
+        g = twice[block]
+        np.subtract(y[block], model.center, out=g)
+        np.divide(g, model.scale, out=g)
+        mine = threading.get_ident()
+        if mine not in scratch:  # one per thread, in the layout of the formula's g * g
+            scratch[mine] = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
+        sq = scratch[mine][: block.stop - block.start]
+        np.multiply(g, g, out=sq)
+        np.add.reduce(sq, axis=1, out=lengths[block])
+        np.multiply(g, 2, out=g)
+
+    _in_blocks(n, standardise)
+    centroids = model.centroids
+    d = twice @ centroids.T
+    np.subtract(lengths[:, None], d, out=d)
+    d += (centroids * centroids).sum(1)[None, :]
+    return d.argmin(1), twice
+
+
+def _divide_rows(z: np.ndarray, scale: np.ndarray, factor: np.ndarray) -> None:
+    """``z /= scale * factor[:, None]`` in place without the full-size divisor: *factor*
+    is exactly 1 past the warm-up of a moving mean, and ``scale * 1.0`` is ``scale``."""
+    warm = np.flatnonzero(factor != 1.0)
+    early = z[warm] / (scale * factor[warm, None]) if len(warm) else None
+    np.divide(z, scale, out=z)
+    if early is not None:
+        z[warm] = early
+
+
+def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's contributions as shares of its index, and the index (its sum), computed
+    in place in *deviations* a block at a time. Machine-off rows have index 0 and equal
+    shares. The same bits as squaring, zeroing, ``sum(1)`` and dividing whole arrays."""
+    n, k = deviations.shape
+    total = np.empty(n)
+    uniform = 1.0 / k
+    if np.asarray(off).dtype != np.bool_:  # row numbers, not a mask: index the whole array
+        np.square(deviations, out=deviations)
+        deviations[off] = 0.0
+        np.add.reduce(deviations, axis=1, out=total)
+        positive = total > 0
+        np.divide(deviations, total[:, None], out=deviations, where=positive[:, None])
+        deviations[~positive] = uniform
+        return deviations, total
+
+    def share(block: slice) -> None:
+        c = deviations[block]
+        np.square(c, out=c)
+        stopped = off[block]
+        if stopped.any():
+            c[stopped] = 0.0
+        s = total[block]
+        np.add.reduce(c, axis=1, out=s)
+        positive = s > 0
+        np.divide(c, s[:, None], out=c, where=positive[:, None])
+        if not positive.all():
+            c[~positive] = uniform
+
+    _in_blocks(n, share)
+    return deviations, total
 
 
 def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

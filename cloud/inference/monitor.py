@@ -203,8 +203,9 @@ class Monitor:
         shares = episodes.residual  # the tracker's own array: squared into shares in place
         np.square(shares, out=shares)
         positive = ratio > 0
-        shares[positive] /= ratio[positive, None]
-        shares[~positive] = 1.0 / max(shares.shape[1], 1)
+        np.divide(shares, ratio[:, None], out=shares, where=positive[:, None])  # no copies
+        if not positive.all():
+            shares[~positive] = 1.0 / max(shares.shape[1], 1)
         raw = sq * self.model.threshold
         result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
         return MonitorResult(

@@ -27,7 +27,8 @@ def test_bundle_holds_only_what_a_handler_may_reach(name: str) -> None:
     assert not [f for f in found.files if Path(f).parts[0] in LAYERED]
     assert LAYERED.isdisjoint(found.install)
     assert "boto3" in found.provided
-    assert found.install == ("aws_lambda_powertools",)
+    scoring = ("threadpoolctl",) if name == "inference" else ()
+    assert found.install == ("aws_lambda_powertools", *scoring)
     assert ("numpy" in found.provided) == (name == "inference")
     for package in {str(Path(f).parent) for f in found.files if f.endswith(".py")}:
         assert f"{package}/__init__.py" in found.files, package

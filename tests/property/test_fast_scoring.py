@@ -1,0 +1,212 @@
+"""Scoring's fast paths give the bits of the plain formulas: deviations, modes, shares,
+index, the change statistic and the arrays' memory layout, for any model shape, data
+layout and warm-up."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud.inference import model as model_module
+from cloud.inference.changes import _shift_statistic_simple, shift_statistic
+from cloud.inference.model import (
+    SCORE_BLOCK_ROWS,
+    Model,
+    TrainConfig,
+    _deviations_fast,
+    _deviations_simple,
+)
+
+
+def random_model(rng: np.random.Generator, width: int, modes: int) -> Model:
+    half = rng.normal(size=(modes, width, width))
+    return Model(
+        [f"s{i}" for i in range(width)],
+        TrainConfig(alarm=None),
+        fill=np.zeros(width),
+        differenced=np.zeros(width, dtype=bool),
+        center=rng.normal(size=width),
+        scale=rng.uniform(0.5, 2.0, width),
+        centroids=rng.normal(scale=3.0, size=(modes, width)),
+        mode_means=rng.normal(size=(modes, width)),
+        mode_scales=rng.uniform(0.5, 2.0, (modes, width)),
+        mode_phi=half + np.swapaxes(half, 1, 2),
+        threshold=float(rng.uniform(0.5, 50.0)),
+    )
+
+
+def random_rows(rng: np.random.Generator, model: Model, rows: int, order: str) -> np.ndarray:
+    """Rows near the model's centroids (so every mode gets rows), in memory *order*;
+    ``Fs`` and ``Cs``: rows of a larger array in that order (strided, not contiguous)."""
+    if order in ("Fs", "Cs"):
+        return random_rows(rng, model, rows + 7, order[0])[3 : 3 + rows]
+    near = rng.integers(0, len(model.centroids), rows)
+    x = (
+        model.centroids[near] * model.scale
+        + model.center
+        + rng.normal(size=(rows, len(model.sensors)))
+    )
+    return np.asarray(x, order=order)
+
+
+def reference_scores(model: Model, y: np.ndarray, factor: np.ndarray, off: np.ndarray):  # type: ignore[no-untyped-def]
+    """``Model.score_arrays``' arithmetic as whole-array expressions."""
+    contrib = _deviations_simple(model, y, factor)[0] ** 2
+    contrib[off] = 0.0
+    s = contrib.sum(1)
+    share = np.full_like(contrib, 1.0 / len(model.sensors))
+    np.divide(contrib, s[:, None], out=share, where=(s > 0)[:, None])
+    return share, s, s / (s + model.threshold)
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and a.flags.c_contiguous == b.flags.c_contiguous
+        and a.flags.f_contiguous == b.flags.f_contiguous
+        and a.tobytes(order="A") == b.tobytes(order="A")
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    width=st.sampled_from([1, 2, 3, 5, 8, 17, 30, 33]),
+    modes=st.integers(1, 4),
+    extra=st.one_of(st.integers(0, 3_000), st.sampled_from([1, 2, 4_095, 4_096, 4_097])),
+    order=st.sampled_from(["C", "F", "Cs", "Fs"]),
+    warm=st.integers(0, 40),
+    lonely=st.booleans(),
+)
+def test_fast_path_is_the_formula_bit_for_bit(
+    seed: int, width: int, modes: int, extra: int, order: str, warm: int, lonely: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    model = random_model(rng, width, modes)
+    rows = 2 * SCORE_BLOCK_ROWS + extra
+    y = random_rows(rng, model, rows, order)
+    if lonely and modes > 1:  # one row alone in its mode: the formula's matrix-vector product
+        far = model.centroids[0] * 50.0
+        model.centroids[0] = far
+        y[:] = np.where(np.arange(rows)[:, None] == 7, far * model.scale + model.center, y)
+        y[np.arange(rows) != 7] += 0.0
+    factor = np.ones(rows)
+    factor[:warm] = np.sqrt(warm / np.arange(1, warm + 1)) if warm else 1.0
+    off = rng.random(rows) < 0.01
+
+    expected = _deviations_simple(model, y, factor)
+    fast = _deviations_fast(model, y, factor)
+    if fast is not None:
+        assert same(fast[0], expected[0]) and np.array_equal(fast[1], expected[1])
+    got = model.deviations(y, factor)
+    assert same(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    given = rng.integers(0, modes, rows)  # the modes of other features of the same rows
+    expected = _deviations_simple(model, y, factor, given)
+    got = model.deviations(y, factor, given)
+    assert same(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+
+    share, s, score = reference_scores(model, y, np.ones(rows), off)
+    index = pd.date_range("2026-01-01", periods=rows, freq="1min", tz="UTC")
+    result = model.score_arrays(index, y, off)
+    assert same(result.contributions, share)
+    assert same(result.raw, s)
+    assert same(result.score, score)
+    assert same(result.prediction, (score > 0.5).astype(np.int8))
+
+
+@pytest.mark.parametrize("modes", [1, 3])
+@pytest.mark.parametrize("order", ["C", "F", "Fs"])
+def test_thread_counts_do_not_change_a_bit(
+    monkeypatch: pytest.MonkeyPatch, modes: int, order: str
+) -> None:
+    """One BLAS thread and two scoring threads (the defaults on 2 cores) give the bits of
+    the library's own BLAS threads and no scoring threads."""
+    rng = np.random.default_rng(modes)
+    model = random_model(rng, 30, modes)
+    y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS + 1, order)
+    off = rng.random(len(y)) < 0.01
+    index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
+    results = []
+    for blas, scoring in [("0", "1"), ("1", "2"), ("1", "3")]:
+        monkeypatch.setenv("PLANTWATCH_BLAS_THREADS", blas)
+        monkeypatch.setenv("PLANTWATCH_SCORING_THREADS", scoring)
+        result = model.score_arrays(index, y, off)
+        results.append((result.contributions, result.raw, shift_statistic(result.contributions, 7)))
+    for other in results[1:]:
+        assert all(same(a, b) for a, b in zip(results[0], other, strict=True))
+
+
+def test_small_inputs_take_the_formula(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    model = random_model(rng, 4, 2)
+    y = random_rows(rng, model, 100, "C")
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("fast path taken for 100 rows")
+
+    monkeypatch.setattr(model_module, "_deviations_fast", refuse)
+    got = model.deviations(y, np.ones(100))
+    assert same(got[0], _deviations_simple(model, y, np.ones(100))[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    width=st.sampled_from([1, 2, 3, 8, 17, 30]),
+    window=st.integers(1, 30),
+    rows=st.one_of(st.integers(0, 9_000), st.sampled_from([4_096, 4_097, 4_098, 8_193])),
+    order=st.sampled_from("CF"),
+)
+def test_shift_statistic_is_the_formula_bit_for_bit(
+    seed: int, width: int, window: int, rows: int, order: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    deviations = np.asarray(rng.normal(size=(rows, width)), order=order)
+    got = shift_statistic(deviations, window)
+    assert got.tobytes() == _shift_statistic_simple(deviations, window).tobytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_scores_on_threads_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread pool does not survive a fork: a child that inherited it must not wait on
+    its parent's threads."""
+    monkeypatch.setenv("PLANTWATCH_SCORING_THREADS", "2")
+    rng = np.random.default_rng(5)
+    model = random_model(rng, 4, 3)
+    y = random_rows(rng, model, 2 * SCORE_BLOCK_ROWS, "C")
+    expected = model.deviations(y, np.ones(len(y)))[0]  # the parent's pool now exists
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        same_bits = same(model.deviations(y, np.ones(len(y)))[0], expected)
+        os.write(write, b"1" if same_bits else b"0")
+        os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    answer = os.read(read, 1) if ready else b""
+    os.close(read)
+    if not ready:
+        os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    assert ready, "the forked child did not finish scoring in 60 s"
+    assert answer == b"1"
+
+
+def test_machine_off_given_as_row_numbers_is_indexed_as_the_formula_does() -> None:
+    rng = np.random.default_rng(9)
+    model = random_model(rng, 5, 2)
+    y = random_rows(rng, model, 2 * SCORE_BLOCK_ROWS + 3, "F")
+    off = np.array([0, 4_100, 8_000])
+    share, s, score = reference_scores(model, y, np.ones(len(y)), off)
+    index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
+    result = model.score_arrays(index, y, off)
+    assert same(result.contributions, share) and same(result.raw, s)
+    assert same(result.score, score)
