@@ -170,6 +170,8 @@ DEFAULT_ALARM = AlarmConfig(
         turn_size=0.5,
         turn_still=10,
         turn_lookback=20,
+        trip_ratio=3.0,
+        trip_rows=1,
     ),
     ChangeConfig(window_rows=20, quantile=0.999, margin=2.0, hold_rows=3),
 )
