@@ -267,7 +267,11 @@ def _stream(fleet: Any, agent: Any, period: float, seconds: float, *, step_c: fl
             agent.submit(ASSET, samples)
         if time.perf_counter() >= end:
             return
-        time.sleep(max(0.0, min(period, end - time.perf_counter())))
+        # wake when the next reading is taken (the simulator's grid), not a period after
+        # this pass: a sleep of one period after each submit let readings drift late by
+        # the submit's own time, and every reading after a fault's first came late
+        due = fleet.now + period - time.time()
+        time.sleep(max(0.0, min(due, end - time.perf_counter())))
 
 
 def _stepped(sample: Any, step_c: float) -> Any:
