@@ -30,6 +30,12 @@ The tracker follows one series row by row (causal, resumable with :class:`Episod
 
   either way the cause of the excursion has gone although the plant has not returned, so
   the episode ends and that level becomes a normal operating point;
+* **quiet** (``fast_rows``, off by default): the model's moving mean remembers a fault
+  for its whole window after the plant is back, and the clear needs ``clear_rows`` more.
+  An alarm is reported off while the mean of the last ``fast_rows`` rows has been within
+  the threshold for ``fast_clear_rows`` rows and the moving mean is coming down; the
+  episode itself goes on, so it still ends by the rules above and is reported again at
+  once if the short mean leaves the threshold;
 * **settling**: for ``settle_rows`` rows after a fault ended, the new operating point
   follows the plant (a transition still under way), then it is fixed. With
   ``clear_settle_rows``, a cleared alarm settles too: for that many rows the newest
@@ -99,6 +105,20 @@ class EpisodeConfig:
     raises."""
     trip_rows: int = 2
     """Consecutive gross rows that raise the alarm at once."""
+    fast_rows: int = 0
+    """Rows in the short mean the quiet rule reads: an alarm goes quiet (reported off,
+    while its episode goes on) once the mean of the last ``fast_rows`` rows, rather
+    than the model's longer moving mean that remembers the fault for its whole window,
+    has been within the threshold for ``fast_clear_rows`` rows; 0: off."""
+    fast_clear_rows: int = 5
+    """...rows the short mean must stay within the threshold."""
+    fast_level: float = 1.0
+    """...the squared distance (threshold units, widened as for the moving mean's
+    warm-up) the short mean must stay within."""
+    fast_drop: float = 1.0
+    """...while the moving mean's squared distance is at most this share of its largest
+    in the episode (on its way back, not holding a weak fault whose short mean is lost
+    in noise)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -109,10 +129,11 @@ class EpisodeConfig:
             "turn_still",
             "turn_lookback",
             "trip_rows",
+            "fast_clear_rows",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} {getattr(self, name)}: expected a whole number >= 1")
-        for name in ("settle_rows", "clear_settle_rows"):
+        for name in ("settle_rows", "clear_settle_rows", "fast_rows"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} {getattr(self, name)}: expected >= 0")
         if self.end_back is not None and not 0 < self.end_back <= 1:
@@ -125,6 +146,10 @@ class EpisodeConfig:
             raise ConfigError(f"settle_guard {self.settle_guard}: expected >= 0")
         if self.trip_ratio is not None and not self.trip_ratio > 1:
             raise ConfigError(f"trip_ratio {self.trip_ratio}: expected > 1 or None")
+        if not 0 < self.fast_drop <= 1:
+            raise ConfigError(f"fast_drop {self.fast_drop}: expected in (0, 1]")
+        if self.fast_level <= 0:
+            raise ConfigError(f"fast_level {self.fast_level}: expected > 0")
 
 
 @dataclass(frozen=True)
@@ -220,6 +245,10 @@ class EpisodeState:
     move_from: np.ndarray | None = None
     """The level a move in the current alarm started from."""
     move_mode: int = -1
+    fast_streak: int = 0
+    """Rows in a row the short mean has been within the threshold in this alarm."""
+    fast_peak: float = 0.0
+    """The largest squared distance of the moving mean in this alarm."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (arrays as lists), for a state store."""
@@ -248,6 +277,8 @@ class EpisodeState:
             "still_rows": self.still_rows,
             "move_from": _listed(self.move_from),
             "move_mode": self.move_mode,
+            "fast_streak": self.fast_streak,
+            "fast_peak": self.fast_peak,
         }
 
     @classmethod
@@ -371,11 +402,15 @@ class EpisodeTracker:
         off: np.ndarray | None = None,
         state: EpisodeState | None = None,
         moving: np.ndarray | None = None,
+        fast: np.ndarray | None = None,
     ) -> EpisodeResult:
         """Track *deviations* (rows x sensors, whitened so that 1 is the threshold) with
         each row's operating *modes*; rows where *off* is true (machine off) hold the
         state and never alarm. *moving* (the change detector's flags) feeds the turn
-        rule; without it no move is ever seen."""
+        rule; without it no move is ever seen. *fast* (the same deviations from a mean of
+        ``fast_rows`` rows, see :meth:`cloud.inference.monitor.Monitor`) feeds the quiet
+        rule; it is read only in alarm rows, so it may be None where no alarm can be up
+        (:meth:`may_need_fast`)."""
         cfg = self.config
         state = state if state is not None else EpisodeState()
         n = len(deviations)
@@ -409,6 +444,7 @@ class EpisodeTracker:
             if state.phase == ALARM:
                 state.alarm_rows += 1
             self._watch_moves(state, mode, level, bool(moves[t]))
+            quiet = False
             if state.phase == SETTLING:
                 self._settle(state, mode, level, r)
             elif state.phase == NORMAL:
@@ -417,6 +453,7 @@ class EpisodeTracker:
             else:
                 state.streak = state.streak + 1 if r <= 1.0 else 0
                 back = self._retreat(state, mode, points, level)
+                quiet = self._quiet(state, points, fast, t, r)
                 if state.streak >= cfg.clear_rows:
                     self._cleared(state, mode)
                 elif back or self._turned(state, mode, points, level):
@@ -430,7 +467,7 @@ class EpisodeTracker:
                     state.settle_guarded, state.settle_point = False, True
                     if cfg.settle_rows == 0:
                         state.phase = NORMAL
-            alarm[t] = state.phase == ALARM
+            alarm[t] = state.phase == ALARM and not quiet
             t += 1
         return EpisodeResult(alarm, ratio, residual, ended, state)
 
@@ -510,9 +547,46 @@ class EpisodeTracker:
             state.gross = state.gross + 1 if r >= cfg.trip_ratio else 0
         return state.streak >= cfg.raise_rows or state.gross >= cfg.trip_rows
 
+    def may_need_fast(self, state: EpisodeState | None, ratio_bound: np.ndarray) -> bool:
+        """Whether :meth:`run` may read *fast* for rows whose squared distances to the
+        origin are *ratio_bound* (an upper bound of their distances to the normal set):
+        only if the quiet rule is on and an alarm is up or a row may raise one."""
+        if self.config.fast_rows == 0:
+            return False
+        if state is not None and state.phase != NORMAL:
+            return True
+        return bool((ratio_bound > 1.0).any())
+
+    @staticmethod
+    def _fast_sq(w: np.ndarray, points: list[np.ndarray]) -> float:
+        return float(distances(w[None, :], points)[1][0])
+
+    def _quiet(
+        self,
+        state: EpisodeState,
+        points: list[np.ndarray],
+        fast: np.ndarray | None,
+        t: int,
+        r: float,
+    ) -> bool:
+        """Whether the alarm is quiet: the short mean has been within the threshold for
+        ``fast_clear_rows`` rows while the moving mean came down from its peak. The plant
+        is back although the moving mean still holds the fault's rows; the episode goes
+        on (a plant that comes to rest elsewhere is still accepted there, and one whose
+        short mean leaves the threshold again is alarmed at once, with no new raise)."""
+        cfg = self.config
+        if cfg.fast_rows == 0 or fast is None:
+            return False
+        state.fast_peak = max(state.fast_peak, r)
+        within = r <= cfg.fast_drop * state.fast_peak
+        within = within and self._fast_sq(fast[t], points) <= cfg.fast_level
+        state.fast_streak = state.fast_streak + 1 if within else 0
+        return state.fast_streak >= cfg.fast_clear_rows
+
     @staticmethod
     def _open(state: EpisodeState) -> None:
         state.phase, state.streak, state.back, state.gross = ALARM, 0, 0, 0
+        state.fast_streak, state.fast_peak = 0, 0.0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
         # a move that began in an earlier alarm still counts when it ends in this one: the
         # plant that overshot its old point on the way back from a fault and alarmed

@@ -344,13 +344,19 @@ class Model:
         return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
 
     def features(
-        self, x: np.ndarray, state: StreamState | None = None
+        self, x: np.ndarray, state: StreamState | None = None, window: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, StreamState]:
         """Differenced-where-configured, EWMA-smoothed features, each row's warm-up factor
-        (how much wider than steady state the EWMA's spread still is) and the new state."""
-        return _features(
-            x, self.differenced, self.config.difference_lag, int(self.config.smoothing), state
-        )
+        (how much wider than steady state the EWMA's spread still is) and the new state.
+        *window* (at most the model's smoothing, which *state* carries rows for) takes
+        a shorter mean than the model's; the factor is then the model's own rows over the
+        rows averaged, so its deviations are in the same threshold units."""
+        smoothing = int(self.config.smoothing)
+        if window is None or window == smoothing:
+            return _features(x, self.differenced, self.config.difference_lag, smoothing, state)
+        y, factor, new = _features(x, self.differenced, self.config.difference_lag, window, state)
+        factor *= np.sqrt(smoothing / window)
+        return y, factor, new
 
     def modes(self, x: np.ndarray) -> np.ndarray:
         """The operating mode of each row of readings *x* (gaps filled), as training
@@ -364,19 +370,22 @@ class Model:
         """Per-sensor terms of the combined T²/Q index, shape (rows, sensors)."""
         return self.deviations(y, factor)[0] ** 2
 
-    def deviations(self, y: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def deviations(
+        self, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's signed deviation ``Phi^(1/2) z`` from its mode, and the mode.
 
         The squares are :meth:`contributions`; the signs say in which direction the plant
         moved, which the alarm-episode logic (:mod:`cloud.inference.episodes`) needs to
-        tell a fault that goes away from one that holds.
+        tell a fault that goes away from one that holds. *modes* given (those of the
+        smoothed features) measure other features of the same rows from the same means.
         """
-        g = (y - self.center) / self.scale
-        mode = (
-            np.zeros(len(y), dtype=int)
-            if len(self.centroids) == 1
-            else _sqdist(g, self.centroids).argmin(1)
-        )
+        if modes is not None:
+            mode = np.asarray(modes, dtype=int)
+        elif len(self.centroids) == 1:
+            mode = np.zeros(len(y), dtype=int)
+        else:
+            mode = _sqdist((y - self.center) / self.scale, self.centroids).argmin(1)
         out = np.empty_like(y)
         if len(self.centroids) == 1:  # one mode: every row, no selection copies
             z = (y - self.mode_means[0]) / (self.mode_scales[0] * factor[:, None])

@@ -40,6 +40,7 @@ import pandas as pd
 from cloud.inference.changes import ChangeDetector, ChangeState
 from cloud.inference.episodes import AlarmConfig, EpisodeState, EpisodeTracker
 from cloud.inference.model import Model, ScoreResult, StreamState
+from edge.errors import ConfigError
 
 HELD_SCORE = 0.50001
 """An alarm row's lowest score: above 0.5 after rounding to L4E's 5 decimals."""
@@ -110,6 +111,32 @@ class Monitor:
             else None
         )
         self._scale = 1.0 / np.sqrt(model.threshold)
+        if self.alarm is not None and self.alarm.episodes.fast_rows > model.config.smoothing:
+            raise ConfigError(
+                f"fast_rows {self.alarm.episodes.fast_rows}: expected at most the model's"
+                f" smoothing ({model.config.smoothing} rows)"
+            )
+
+    def _fast(
+        self,
+        x_on: np.ndarray,
+        stream: StreamState | None,
+        modes_on: np.ndarray,
+        on: np.ndarray,
+        everything: bool,
+    ) -> np.ndarray:
+        """The deviations of a mean of the last ``fast_rows`` rows (the quiet rule's input),
+        from the same stream state, modes and threshold units as the model's."""
+        assert self.alarm is not None
+        window = self.alarm.episodes.fast_rows
+        y, factor, _ = self.model.features(x_on, stream, window)
+        fast_on, _ = self.model.deviations(y, factor, modes_on)
+        fast_on *= self._scale
+        if everything:
+            return fast_on
+        fast = np.zeros((len(on), fast_on.shape[1]))
+        fast[on] = fast_on
+        return fast
 
     def score(self, frame: pd.DataFrame, state: MonitorState | None = None) -> MonitorResult:
         """Score *frame* (as :meth:`Model.score` takes it), continuing *state*."""
@@ -165,7 +192,11 @@ class Monitor:
         if self.detector is not None:
             change = self.detector.run(w_on, state.changes)
             moving[on], changepoint[on], changes = change.moving, change.changepoint, change.state
-        episodes = self.tracker.run(w, modes, off, state.episodes, moving)
+        sq = np.einsum("ij,ij->i", w, w)
+        fast = None
+        if self.tracker.may_need_fast(state.episodes, sq):
+            fast = self._fast(x if everything else x[on], state.stream, modes_on, on, everything)
+        episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast)
         alarm, ratio = episodes.alarm, episodes.ratio
         score = ratio / (1.0 + ratio)
         score = np.where(alarm, np.maximum(score, HELD_SCORE), np.minimum(score, 0.5))
@@ -174,7 +205,7 @@ class Monitor:
         positive = ratio > 0
         shares[positive] /= ratio[positive, None]
         shares[~positive] = 1.0 / max(shares.shape[1], 1)
-        raw = np.einsum("ij,ij->i", w, w) * self.model.threshold
+        raw = sq * self.model.threshold
         result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
         return MonitorResult(
             result,

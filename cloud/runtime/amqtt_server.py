@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -239,7 +240,9 @@ def _varint_size(value: int) -> int:
     return size
 
 
-async def _serve(host: str, port: int, access: AccessControl | None) -> None:
+async def _serve(
+    host: str, port: int, access: AccessControl | None, parent_pid: int | None = None
+) -> None:
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
@@ -254,8 +257,25 @@ async def _serve(host: str, port: int, access: AccessControl | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if access is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload, access)
+    if parent_pid is not None:
+        watch = asyncio.create_task(_watch_parent(parent_pid, stop))
     await stop.wait()
+    if parent_pid is not None:
+        watch.cancel()
     await broker.shutdown()
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """Stop when the process that started the broker is gone.
+
+    A SIGKILLed ``plantwatch up`` cannot stop its broker, and the broker runs in a session
+    of its own (so a terminal's Ctrl-C reaches the stack first): without this it would
+    keep its port and run on with no owner. Re-parenting shows in ``getppid``.
+    """
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(0.5)
+    log.warning("the process that started this broker (pid %d) is gone; stopping", parent_pid)
+    stop.set()
 
 
 def _reload(access: AccessControl) -> None:
@@ -280,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-packet-bytes", type=int, default=0, help="0: no limit")
     parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
     parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
+    parser.add_argument(
+        "--parent-pid", type=int, help="stop when this process (the broker's starter) is gone"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("amqtt", "transitions"):
@@ -289,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None
-    asyncio.run(_serve(args.host, args.port, access))
+    asyncio.run(_serve(args.host, args.port, access, args.parent_pid))
     return 0
 
 

@@ -164,6 +164,8 @@ class EmbeddedBroker:
             str(self.port),
             "--max-packet-bytes",
             str(limit),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         if self.auth is not None:
             command += ["--passwd", str(self.auth.passwd_file), "--acl", str(self.auth.acl_file)]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -51,3 +57,45 @@ def test_kill_and_restart_keeps_the_port() -> None:
         MqttPublisher(broker.url, "t-after-restart").close()
     finally:
         broker.stop()
+
+
+def test_broker_stops_when_its_starter_is_killed(tmp_path) -> None:
+    """A SIGKILLed ``plantwatch up`` cannot stop its broker; the broker must not outlive it."""
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from cloud.runtime.broker import EmbeddedBroker\n"
+            "broker = EmbeddedBroker('amqtt').start()\n"
+            "print(broker._proc.pid, broker._workdir, flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    workdir = ""
+    try:
+        pid, workdir = starter.stdout.readline().split(maxsplit=1)
+        broker_pid = int(pid)
+        assert _alive(broker_pid)
+        starter.kill()
+        starter.wait(10)
+        deadline = time.monotonic() + 15
+        while _alive(broker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(broker_pid), "the broker outlived the process that started it"
+    finally:
+        starter.kill()
+        if workdir.strip():
+            shutil.rmtree(workdir.strip(), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
+        return stat.read().split(") ", 1)[1][0] != "Z"

@@ -145,6 +145,11 @@ def test_operating_points_are_kept_per_mode() -> None:
         {"settle_guard": -0.1},
         {"trip_ratio": 1.0},
         {"trip_rows": 0},
+        {"fast_rows": -1},
+        {"fast_clear_rows": 0},
+        {"fast_level": 0},
+        {"fast_drop": 0},
+        {"fast_drop": 1.5},
     ],
 )
 def test_bad_settings_are_config_errors(fields) -> None:
@@ -267,6 +272,10 @@ def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
             EpisodeConfig(**{**TURNS.__dict__, "clear_settle_rows": 30}),
             EpisodeConfig(**{**TURNS.__dict__, "trip_ratio": 4.0, "trip_rows": 2}),
             EpisodeConfig(**{**ENDS.__dict__, "clear_settle_rows": 30, "trip_ratio": 2.0}),
+            EpisodeConfig(**{**TURNS.__dict__, "fast_rows": 3, "fast_clear_rows": 3}),
+            EpisodeConfig(
+                **{**TURNS.__dict__, "fast_rows": 3, "fast_clear_rows": 3, "trip_ratio": 2.0}
+            ),
         ]
     ),
 )
@@ -280,11 +289,12 @@ def test_stretches_of_normal_rows_at_once_match_the_rules_row_by_row(
     modes = (rng.random(len(w)) < 0.02).cumsum() % 2
     off = rng.random(len(w)) < 0.03
     moving = np.abs(np.gradient(w[:, 0])) > 0.5
-    fast = EpisodeTracker(config).run(w, modes, off, moving=moving)
+    short = w + rng.normal(0, 0.3, w.shape)
+    fast = EpisodeTracker(config).run(w, modes, off, moving=moving, fast=short)
     # WHEN every row goes through the row-by-row rules instead
     slow_tracker = EpisodeTracker(config)
     slow_tracker._normal_stretch = lambda *_a: (0, True)  # type: ignore[method-assign]
-    slow = slow_tracker.run(w, modes, off, moving=moving)
+    slow = slow_tracker.run(w, modes, off, moving=moving, fast=short)
     # THEN nothing differs, to the bit
     assert np.array_equal(fast.alarm, slow.alarm) and np.array_equal(fast.ended, slow.ended)
     assert np.array_equal(fast.ratio, slow.ratio)
@@ -331,3 +341,90 @@ def test_a_gross_run_interrupted_by_a_marginal_row_starts_over() -> None:
     assert not result.alarm.any() and result.state.gross == 0
     split = run(w[:6], TRIPS)
     assert split.state.gross == 1 and split.state.streak == 1
+
+
+FAST = EpisodeConfig(**{**ENDS.__dict__, "fast_rows": 3, "fast_clear_rows": 4})
+
+
+def smoothed(raw: np.ndarray, rows: int = 15) -> np.ndarray:
+    """A moving mean of *rows* rows, as the model's features average them."""
+    total = np.cumsum(raw, axis=0)
+    total[rows:] = total[rows:] - total[:-rows]
+    return total / np.minimum(np.arange(1, len(raw) + 1), rows)[:, None]
+
+
+def test_an_alarm_goes_quiet_when_the_short_mean_is_back_before_the_moving_mean() -> None:
+    # GIVEN a fault that stops at once, seen through the model's 15-row moving mean
+    raw = path((100, (0, 0)), (100, (5, 0)), (100, (0, 0)), noise=0.1)
+    w, short = smoothed(raw), smoothed(raw, 3)
+    modes = np.zeros(len(w), dtype=int)
+    # WHEN the alarm reads the short mean too
+    slow = EpisodeTracker(ENDS).run(w, modes)
+    fast = EpisodeTracker(FAST).run(w, modes, fast=short)
+    # THEN it is raised as before and reported off within a few rows of the fault's end
+    slow_end, fast_end = (200 + int(np.argmin(r.alarm[200:])) for r in (slow, fast))
+    assert fast.alarm[110:200].all() and np.array_equal(fast.alarm[:200], slow.alarm[:200])
+    assert fast_end <= 200 + 3 + FAST.fast_clear_rows < slow_end
+    assert not fast.alarm[fast_end:].any()
+    # AND the episode itself ran as before (it is only reported off)
+    bookkeeping = {"fast_streak", "fast_peak"}
+    kept = {k: v for k, v in fast.state.to_dict().items() if k not in bookkeeping}
+    assert kept == {k: v for k, v in slow.state.to_dict().items() if k not in bookkeeping}
+
+
+def test_the_quiet_rule_is_off_without_its_setting_or_its_input() -> None:
+    raw = path((100, (0, 0)), (100, (5, 0)), (100, (0, 0)), noise=0.1)
+    w, modes = smoothed(raw), np.zeros(300, dtype=int)
+    plain = EpisodeTracker(ENDS).run(w, modes).alarm
+    assert np.array_equal(EpisodeTracker(ENDS).run(w, modes, fast=smoothed(raw, 3)).alarm, plain)
+    assert np.array_equal(EpisodeTracker(FAST).run(w, modes).alarm, plain)
+
+
+def test_short_dips_inside_a_fault_do_not_quiet_it() -> None:
+    raw = path((100, (0, 0)), (200, (5, 0)), noise=0.1)
+    raw[150:153] = 0.0
+    raw[170:173] = 0.0
+    result = EpisodeTracker(FAST).run(smoothed(raw), np.zeros(300, dtype=int), fast=raw)
+    assert result.alarm[110:].all()
+
+
+def test_a_quiet_alarm_whose_fault_comes_back_is_reported_at_once() -> None:
+    # the episode goes on while quiet: no new raise delay when the short mean leaves again
+    config = EpisodeConfig(raise_rows=5, clear_rows=5, fast_rows=3, fast_clear_rows=4)
+    raw = path((100, (0, 0)), (100, (5, 0)), (10, (0, 0)), (90, (5, 0)), noise=0.1)
+    result = EpisodeTracker(config).run(
+        smoothed(raw), np.zeros(300, dtype=int), fast=smoothed(raw, 3)
+    )
+    assert not result.alarm[206:210].any() and result.alarm[210 + 2 :].all()
+
+
+def test_the_moving_mean_must_have_come_down_for_a_quiet_alarm() -> None:
+    # a weak fault: the short mean is mostly within the threshold, the moving mean holds
+    raw = path((100, (0, 0)), (200, (1.2, 0)), noise=1.0, seed=4)
+    w, short, modes = smoothed(raw), smoothed(raw, 3), np.zeros(300, dtype=int)
+    quick = EpisodeTracker(FAST).run(w, modes, fast=short)
+    held = EpisodeTracker(EpisodeConfig(**{**FAST.__dict__, "fast_drop": 0.3})).run(
+        w, modes, fast=short
+    )
+    assert held.alarm[150:].mean() > quick.alarm[150:].mean()
+
+
+@given(st.integers(1, 299))
+def test_the_quiet_rule_continues_exactly_from_a_stored_state(split: int) -> None:
+    raw = path((100, (0, 0)), (60, (5, 0)), (20, (0, 0)), (60, (4, 4)), (60, (0, 0)), seed=3)
+    w, short, modes = smoothed(raw), smoothed(raw, 3), np.zeros(300, dtype=int)
+    whole = EpisodeTracker(FAST).run(w, modes, fast=short)
+    tracker = EpisodeTracker(FAST)
+    first = tracker.run(w[:split], modes[:split], fast=short[:split])
+    stored = EpisodeState.from_dict(json.loads(json.dumps(first.state.to_dict())))
+    second = tracker.run(w[split:], modes[split:], state=stored, fast=short[split:])
+    assert np.array_equal(np.concatenate([first.alarm, second.alarm]), whole.alarm)
+
+
+def test_the_short_mean_is_asked_for_only_where_it_may_be_read() -> None:
+    tracker = EpisodeTracker(FAST)
+    quiet, loud = np.full(10, 0.5), np.array([0.5, 1.5])
+    assert not tracker.may_need_fast(None, quiet) and tracker.may_need_fast(None, loud)
+    assert tracker.may_need_fast(EpisodeState(phase="alarm"), quiet)
+    assert tracker.may_need_fast(EpisodeState(phase="settling"), quiet)  # it may raise
+    assert not EpisodeTracker(ENDS).may_need_fast(EpisodeState(phase="alarm"), loud)

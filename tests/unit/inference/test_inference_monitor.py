@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import result_lines
+from edge.errors import ConfigError
 
 CONFIG = TrainConfig(smoothing=15, variance_kept=0.7, max_modes=1, threshold_margin=2.0)
 
@@ -61,10 +64,17 @@ def test_lines_keep_l4e_rules_score_above_half_exactly_on_alarm_and_shares_sum_t
     assert top["name"] == "pump\\flow"
 
 
+QUIET = AlarmConfig(
+    replace(DEFAULT_ALARM.episodes, fast_rows=5, fast_clear_rows=5), DEFAULT_ALARM.changes
+)
+
+
 @settings(max_examples=10, deadline=None)
-@given(st.lists(st.integers(1, 400), min_size=1, max_size=8))
-def test_any_pieces_with_the_state_stored_as_json_give_the_whole_series(sizes: list[int]) -> None:
-    monitor = Monitor(MODEL)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=8), st.sampled_from([None, QUIET]))
+def test_any_pieces_with_the_state_stored_as_json_give_the_whole_series(
+    sizes: list[int], alarm: AlarmConfig | None
+) -> None:
+    monitor = Monitor(MODEL, alarm)
     whole = monitor.score(LIVE)
     index, x, off = MODEL.prepare(LIVE)
     state, start, predictions, scores = None, 0, [], []
@@ -110,3 +120,20 @@ def test_machine_off_rows_hold_the_alarm_state_and_carry_uniform_shares() -> Non
     assert not out.result.prediction[700:720].any()
     np.testing.assert_allclose(out.result.contributions[700:720], 0.25)
     assert out.result.prediction[720:850].all()  # the episode goes on after the stop
+
+
+def test_the_quiet_rule_reports_a_fault_over_when_its_rows_are_back() -> None:
+    # GIVEN a fault that ends with the plant back where it started
+    back = plant(settle=0.0)
+    usual = Monitor(MODEL).score(back).result.prediction == 1
+    quiet = Monitor(MODEL, QUIET).score(back).result.prediction == 1
+    # THEN the alarm is the same while the fault lasts and is reported over sooner
+    assert quiet[640:850].all() and np.array_equal(quiet[:850], usual[:850])
+    assert quiet[850:].sum() < usual[850:].sum()
+    assert not quiet[850 + 15 :].any()
+
+
+def test_a_short_mean_longer_than_the_models_is_a_config_error() -> None:
+    alarm = AlarmConfig(replace(DEFAULT_ALARM.episodes, fast_rows=16), DEFAULT_ALARM.changes)
+    with pytest.raises(ConfigError, match="fast_rows 16"):
+        Monitor(MODEL, alarm)
