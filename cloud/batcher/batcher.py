@@ -57,6 +57,7 @@ from cloud.batcher.csv_text import (
     render_rows,
 )
 from cloud.batcher.quarantine import Quarantine
+from cloud.batcher.readings import Readings, from_telemetry
 from cloud.batcher.spool import Chunk, Entry, Spool, SpoolPort, WindowJob
 from cloud.l4e.naming import window_end
 from cloud.ports import BatchPutObjectStore, ObjectStore
@@ -89,13 +90,14 @@ class Batcher:
         durable: bool = False,
         shared_spool: bool = False,
         spool: SpoolPort | None = None,
-        decode: Callable[[bytes | str], wire.Telemetry] = wire.decode,
+        decode: Callable[[bytes | str], wire.Telemetry | Readings] = wire.decode,
         archive: bool = False,
         dumps: Dumps = json_dumps,
     ) -> None:
-        """*decode* parses a payload by the wire contract and *dumps* writes rows of values
-        as JSON (:mod:`cloud.batcher.csv_text` turns that into CSV lines); the local runtime
-        passes :func:`cloud.wire_decoder.decode` and :func:`cloud.wire_decoder.dumps`
+        """*decode* parses a payload by the wire contract (to a Telemetry, or to plain
+        :class:`~cloud.batcher.readings.Readings`) and *dumps* writes rows of values as JSON
+        (:mod:`cloud.batcher.csv_text` turns that into CSV lines); the local runtime passes
+        :func:`cloud.wire_decoder.decode_rows` and :func:`cloud.wire_decoder.dumps`
         (msgspec, compiled), which a Lambda bundle, pure Python, cannot carry."""
         self.decode = decode
         self.dumps = dumps
@@ -172,7 +174,7 @@ class Batcher:
         )
 
     def _accept_checked(
-        self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
+        self, message: wire.Telemetry | Readings, raw: bytes, topic: str, client_id: str
     ) -> None:
         """Storage failures propagate (the message stays unacknowledged and is redelivered);
         anything else a decoded message still trips on is quarantined, so one poison message
@@ -186,8 +188,10 @@ class Batcher:
             self._reject(*_unexpected(exc), raw, topic, client_id)
 
     def _accept_message(
-        self, message: wire.Telemetry, raw: bytes, topic: str, client_id: str
+        self, message: wire.Telemetry | Readings, raw: bytes, topic: str, client_id: str
     ) -> None:
+        if isinstance(message, wire.Telemetry):
+            message = from_telemetry(message)
         cfg = self.config
         parsed = self._topics.get(topic)
         if parsed is None:
@@ -219,7 +223,7 @@ class Batcher:
             )
             return
         now = self.clock.now()
-        samples = [(sample.ts_ms, sample.values) for sample in message.samples]
+        samples = message.rows
         stamps = [ts_ms for ts_ms, _ in samples]
         earliest, latest = min(stamps), max(stamps)
         bound = cfg.max_skew_s
@@ -247,10 +251,14 @@ class Batcher:
                 end = int(window_end(ts_ms / 1000, freq))
                 by_window.setdefault(end, []).append((ts_ms, values))
         order = _order_key(message)
-        chunks = [
-            Chunk(owner, end, order, [], body=fragment(rows, self.dumps))
-            for end, rows in sorted(by_window.items())
-        ]
+        if len(by_window) == 1:  # the decoder's columns, if it found them, are the rows'
+            body = fragment(samples, self.dumps, columns=message.columns, table=message.table)
+            chunks = [Chunk(owner, first_end, order, [], body=body)]
+        else:
+            chunks = [
+                Chunk(owner, end, order, [], body=fragment(rows, self.dumps))
+                for end, rows in sorted(by_window.items())
+            ]
         # Taken over what is stored: a redelivery (the same cells) is a duplicate.
         digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
         entry = Entry(f"{message.site}/{message.asset}/{message.msg_id}", digest, latest, chunks)
@@ -469,7 +477,7 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     return "bad_payload", f"{type(exc).__name__}: {exc}"
 
 
-def _order_key(message: wire.Telemetry) -> str:
+def _order_key(message: Readings) -> str:
     """Sortable message id: merge order for rows sharing a timestamp."""
     return f"{message.sender}:{message.seq:020d}"
 

@@ -28,9 +28,9 @@ two whole-number exceptions (``-0.0`` and the ``1e15`` bound), goes cell by cell
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from cloud.batcher.spool import Chunk
@@ -54,20 +54,13 @@ messages on a conflicting sensor."""
 json_dumps: Dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 """The standard library's encoder: ``repr`` for floats, one encoder for every call."""
 
-_CELL_BY_CELL = (
-    ",0.0000",
-    ",-0.0000",
-    ",-0.0,",
-    ",-0.0]",
-    ",1000000000000000",
-    ",-1000000000000000",
-)
-"""Encoder text of a value (each follows a comma: a row starts with its timestamp) that
-substitution would not turn into its cell: a magnitude below 1e-4 written without an
-exponent (msgspec writes ``0.00001``), negative zero (the cell is ``0``), and the 1e15
-bound (whole, yet the cell writes it with ``.0``; larger values are off the wire)."""
-_WHOLE = re.compile(r"\.0(?=[,\]])")
-"""The ``.0`` of a whole float, which the cell leaves out."""
+_CELL_BY_CELL = ("e-", "0.0000", "-0.0,", "-0.0]", "000000000000000")
+"""Encoder text that substitution might not turn into its cell: an exponent (within the
+wire's bounds only magnitudes below 1e-4 have one), a magnitude below 1e-4 written without
+one (msgspec writes ``0.00001``), negative zero (the cell is ``0``), and the 1e15 bound
+(whole, yet the cell writes it with ``.0``; larger values are off the wire). A few plain
+substring tests: a message that only looks suspicious (``10.00001``) goes cell by cell too,
+which costs time, never bytes."""
 
 
 def cell(value: float | None) -> str:
@@ -100,6 +93,16 @@ def stamp(ts_ms: int) -> str:
     if tail is None:
         tail = _WITHIN_MINUTE[within] = f"{within // 1000:02d}.{within % 1000:03d}000"
     return head + tail
+
+
+def stamps(times_ms: Sequence[int]) -> list[str]:
+    """:func:`stamp` of each time: straight from the caches when both parts are in them
+    (the usual case: a message's stamps share their minutes with the messages before)."""
+    minutes, within = _MINUTES, _WITHIN_MINUTE
+    try:
+        return [minutes[ts_ms // 60_000] + within[ts_ms % 60_000] for ts_ms in times_ms]
+    except KeyError:
+        return [stamp(ts_ms) for ts_ms in times_ms]
 
 
 def parse_stamp(text: str) -> int:
@@ -176,47 +179,83 @@ def _parse_cell(text: str) -> float | None:
 # ---- the fast road ----------------------------------------------------------------------
 
 
-def fragment(samples: Sequence[tuple[int, Mapping[str, Any]]], dumps: Dumps = json_dumps) -> str:
+def fragment(
+    samples: Sequence[tuple[int, Mapping[str, Any]]],
+    dumps: Dumps = json_dumps,
+    *,
+    columns: list[str] | None = None,
+    table: list[tuple[Any, ...]] | None = None,
+) -> str:
     """A message's rows as the window file will show them, under a header of its sensors.
 
-    *samples* are ``(ts_ms, values)`` pairs, as the wire contract checked them."""
+    *samples* are ``(ts_ms, values)`` pairs, as the wire contract checked them; *columns*
+    and *table* are :func:`uniform_table`'s answer for them, when the caller has it."""
+    if columns is None or table is None:
+        found = uniform_table(samples)
+        if found is not None:
+            columns, table = found
+        else:
+            columns = sorted({name for _, values in samples for name in values})
+            table = [tuple(map(values.get, columns)) for _, values in samples]
+    at = stamps([ts_ms for ts_ms, _ in samples])
+    return f"{HEADER},{','.join(columns)}\n{_lines(at, table, dumps)}"
+
+
+def uniform_table(
+    samples: Sequence[tuple[int, Mapping[str, Any]]],
+) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The sorted sensor names and each sample's values in that order, when every sample has
+    the same names; None otherwise. One C-level getter per sample: a sample without one of
+    the first sample's names fails it, and one with more shows in the count."""
     first = samples[0][1]
-    keys = first.keys()
-    if all(values.keys() == keys for _, values in samples):
-        columns = _sorted_columns(tuple(keys))
-    else:
-        columns = sorted({name for _, values in samples for name in values})
-    rows = [[stamp(ts_ms), *map(values.get, columns)] for ts_ms, values in samples]
-    return f"{HEADER},{','.join(columns)}\n{_lines(rows, dumps)}"
+    if not first:
+        return None
+    columns, pick = _sorted_columns(tuple(first))
+    try:
+        table = [pick(values) for _, values in samples]
+    except KeyError:
+        return None
+    if sum(len(values) for _, values in samples) != len(columns) * len(samples):
+        return None
+    return columns, table
 
 
-_COLUMNS: dict[tuple[str, ...], list[str]] = {}
+_COLUMNS: dict[tuple[str, ...], tuple[list[str], Callable[[Mapping[str, Any]], tuple]]] = {}
 
 
-def _sorted_columns(keys: tuple[str, ...]) -> list[str]:
-    columns = _COLUMNS.get(keys)
-    if columns is None:
+def _sorted_columns(
+    keys: tuple[str, ...],
+) -> tuple[list[str], Callable[[Mapping[str, Any]], tuple]]:
+    """The sorted sensor names and a C-level getter of a row's values in that order."""
+    found = _COLUMNS.get(keys)
+    if found is None:
         if len(_COLUMNS) > 10_000:
             _COLUMNS.clear()
-        columns = _COLUMNS[keys] = sorted(keys)
-    return columns
+        columns = sorted(keys)
+        getter = itemgetter(*columns)
+        pick = getter if len(columns) > 1 else lambda values: (getter(values),)
+        found = _COLUMNS[keys] = (columns, pick)
+    return found
 
 
-def _lines(rows: list[list[Any]], dumps: Dumps) -> str:
-    """``stamp,cell,cell`` lines of *rows* (``[stamp, value, ...]``), joined by newlines."""
-    text = dumps(rows)
+def _lines(at: list[str], table: list[tuple], dumps: Dumps) -> str:
+    """``stamp,cell,cell`` lines of *table* (one tuple of values per stamp in *at*), joined by
+    newlines. One encoder call writes every value; substitutions turn its text into cells."""
+    text = dumps(table)
     if _cell_by_cell(text):
-        return "\n".join(",".join([row[0], *map(cell, row[1:])]) for row in rows)
-    text = _WHOLE.sub("", text)
-    return text[2:-2].replace("],[", "\n").replace('"', "").replace("null", "")
+        return "\n".join(
+            ",".join([when, *map(cell, row)]) for when, row in zip(at, table, strict=True)
+        )
+    text = text.replace(".0,", ",").replace(".0]", "]").replace("null", "")
+    return "\n".join(map(",".join, zip(at, text[2:-2].split("],["), strict=True)))
 
 
 def _cell_by_cell(text: str) -> bool:
-    """Whether encoder *text* holds a number that substitution would not turn into its cell:
-    an exponent (within the wire's bounds only magnitudes below 1e-4 have one), or one of
-    :data:`_CELL_BY_CELL`. Plain substring tests: a regular expression over every position
-    of a message costs more than the rest of its rendering."""
-    return "e-" in text or any(probe in text for probe in _CELL_BY_CELL)
+    """Whether encoder *text* holds one of :data:`_CELL_BY_CELL`. Plain substring tests: a
+    regular expression over every position of a message costs more than the rest of its
+    rendering."""
+    a, b, c, d, e = _CELL_BY_CELL
+    return a in text or b in text or c in text or d in text or e in text
 
 
 def join_fragments(bodies: Sequence[str]) -> tuple[bytes, int, int] | None:

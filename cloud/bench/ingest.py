@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import tempfile
@@ -128,7 +129,7 @@ def _runner_main(
         clock,
         spool,
         shared_spool=runners > 1,
-        decode=wire_decoder.decode,  # as plantwatch up runs it
+        decode=wire_decoder.decode_rows,  # as plantwatch up runs it
         dumps=wire_decoder.dumps,
         archive=archive,
     )
@@ -159,6 +160,7 @@ def _runner_main(
             break
         time.sleep(0.02)
     done_at = time.time()
+    threads_cpu_s = {name: _thread_cpu_s(tid) for name, tid in runner.thread_ids.items()}
     runner.stop()
     archived, drain_s = 0, 0.0
     if writer is not None:
@@ -175,10 +177,22 @@ def _runner_main(
             "drained_at": time.time(),
             "stats": batcher.stats,
             "failures": runner.failures,
+            "batches": runner.batches,
+            "threads_cpu_s": threads_cpu_s,
             "archived_values": archived,
         }
     )
     batcher.close()
+
+
+def _thread_cpu_s(native_id: int) -> float | None:
+    """CPU seconds (user + system) one thread of this process has used; None where
+    ``/proc`` does not say (not Linux)."""
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _messages(
@@ -323,6 +337,9 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "runner_cpu_us_per_reading": round(
             1e6 * sum(r["cpu_s"] for r in results) / max(readings, 1), 2
         ),
+        "runner_cpu_us_per_message": round(
+            1e6 * sum(r["cpu_s"] for r in results) / max(len(payloads), 1), 1
+        ),
         "archived_values": sum(r["archived_values"] for r in results),
         "archive_drain_s": round(max(r["archive_drain_s"] for r in results), 3),
         "rows_written": rows,
@@ -331,6 +348,8 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "files_written": sum(r["stats"]["files_written"] for r in results),
         "quarantined": sum(r["stats"]["quarantined"] for r in results),
         "runner_failures": sum(r["failures"] for r in results),
+        **_thread_split(results, len(payloads)),
+        "messages_per_batch": round(len(payloads) / max(sum(r["batches"] for r in results), 1), 1),
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
         **({"workdir": str(workdir)} if args.keep else {}),
     }
@@ -354,7 +373,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
         BatcherConfig(grace_s=0),
         clock,
         str(workdir / "spool.db"),
-        decode=wire_decoder.decode,
+        decode=wire_decoder.decode_rows,
         dumps=wire_decoder.dumps,
         archive=getattr(args, "archive", False),
     )
@@ -368,6 +387,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     stamps = [wire.decode(body).samples[-1].ts_ms / 1000 for _, body in payloads]
     intake_s = flush_s = 0.0
     acked = 0
+    cpu_at_start = time.process_time()
     for first in range(0, len(items), runner.max_batch):
         batch = items[first : first + runner.max_batch]
         clock.set(max(stamps[first : first + runner.max_batch]) + 1)
@@ -380,6 +400,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     began = time.perf_counter()
     batcher.flush_all()
     flush_s += time.perf_counter() - began
+    cpu_s = time.process_time() - cpu_at_start
     stats = batcher.stats
     batcher.close()
     rows, unique = _count_rows(workdir / "bucket")
@@ -388,6 +409,7 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     return {
         "intake_s": intake_s,
         "flush_s": flush_s,
+        "cpu_s": cpu_s,
         "acked": acked,
         "rows": rows,
         "unique": unique,
@@ -395,6 +417,17 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
         "quarantined": stats["quarantined"],
         **({"workdir": str(workdir)} if args.keep else {}),
     }
+
+
+def _thread_split(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
+    """Runner CPU per message spent in paho's network thread and in the rules worker (the
+    rest of ``runner_cpu_us_per_message`` is flushing, fsync and the bench's own polling)."""
+    split: dict[str, float] = {}
+    for name in ("network", "worker"):
+        seconds = [r["threads_cpu_s"].get(name) for r in results]
+        if seconds and all(s is not None for s in seconds):
+            split[f"{name}_cpu_us_per_message"] = round(1e6 * sum(seconds) / max(messages, 1), 1)
+    return split
 
 
 def _json_loads_s(payloads: list[tuple[str, bytes]]) -> float:
@@ -441,6 +474,7 @@ def run_in_process(args: argparse.Namespace) -> int:
         "us_per_message": round(1e6 * total_s / n, 2),
         "intake_us_per_message": round(1e6 * median["intake_s"] / n, 2),
         "flush_us_per_message": round(1e6 * median["flush_s"] / n, 2),
+        "cpu_us_per_message": round(1e6 * statistics.median(r["cpu_s"] for r in runs) / n, 2),
         "readings_per_s": round(readings / total_s, 1),
         "messages_per_s": round(n / total_s, 1),
         "lost": sum(readings - r["unique"] for r in runs),
@@ -503,6 +537,17 @@ def run(args: argparse.Namespace) -> int:
         "broker": args.broker,
         "readings_per_s": median["readings_per_s"],
         "messages_per_s": median["messages_per_s"],
+        "runner_cpu_us_per_message": statistics.median(
+            r["runner_cpu_us_per_message"] for r in runs
+        ),
+        "runner_cpu_us_per_reading": statistics.median(
+            r["runner_cpu_us_per_reading"] for r in runs
+        ),
+        **{
+            key: statistics.median(r[key] for r in runs)
+            for key in ("network_cpu_us_per_message", "worker_cpu_us_per_message")
+            if all(key in r for r in runs)
+        },
         "lost": sum(r["lost"] for r in runs),
         "duplicated": sum(r["duplicated"] for r in runs),
         "readings": median["readings"],

@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         clock,
         spool_path=spool,
         shared_spool=bool(args.shared_group),
-        decode=wire_decoder.decode,
+        decode=wire_decoder.decode_rows,
         dumps=wire_decoder.dumps,
     )
     runner = RulesRunner(

@@ -37,9 +37,10 @@ from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.actions import ActionRunner
+from cloud.rules.compiled import Compiled, compile_statement
 from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
-from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.evaluate import Message, RuleOutput, evaluate
 from cloud.rules.topic_filter import topic_matches
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
@@ -157,11 +158,19 @@ class RulesRunner:
         self.clock = clock
         self.actions = ActionRunner(batcher, republisher)
         self.filters = sorted({r.statement.topic_filter for r in self.rules})
+        self._compiled = [
+            (r, compile_statement(r.statement, defer_encoding=True)) for r in self.rules
+        ]
+        self._routes: dict[str, list[tuple[TopicRule, Compiled | None]]] = {}
         self.shared_group = shared_group
         self.pump_interval_s = pump_interval_s
         self.connect_timeout_s = connect_timeout_s
         self.messages = 0
         self.failures = 0
+        self.batches = 0
+        """Batches the worker took from the inbox (each one spool commit)."""
+        self.thread_ids: dict[str, int] = {}
+        """Native ids of the ``network`` (paho) and ``worker`` threads, for CPU accounting."""
         self.counts: Counter[str] = Counter()
         """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
         self.max_message_bytes = max_message_bytes
@@ -261,6 +270,7 @@ class RulesRunner:
             log.error("%s refused the connection: %s", self.url, rc)
             return
         self._generation += 1
+        self.thread_ids["network"] = threading.get_native_id()
         for topic in self.subscriptions():
             client.subscribe(topic, qos=1)
         self._connected.set()
@@ -274,6 +284,7 @@ class RulesRunner:
 
     # worker thread
     def _work_loop(self) -> None:
+        self.thread_ids["worker"] = threading.get_native_id()
         while True:
             first = self.inbox.get()
             if first is None:
@@ -289,6 +300,7 @@ class RulesRunner:
                     stopping = True
                     break
                 batch.append(item)
+            self.batches += 1
             try:
                 self._process(batch)
             except Exception:  # the worker outlives any one batch; those stay unacknowledged
@@ -344,9 +356,26 @@ class RulesRunner:
             client_id=client_id,
             timestamp_ms=int(self.clock.now() * 1000),
         )
-        for rule in self.rules:
-            if not topic_matches(rule.statement.topic_filter, topic):
-                continue
-            output = evaluate(rule.statement, message, defer_encoding=True)
+        routes = self._routes.get(topic)
+        if routes is None:
+            routes = self._route(topic)
+        for rule, compiled in routes:
+            if compiled is not None:
+                output: RuleOutput | None = compiled(message)
+            else:
+                output = evaluate(rule.statement, message, defer_encoding=True)
             if output is not None:
                 self.actions.run(rule, output, message)
+
+    def _route(self, topic: str) -> list[tuple[TopicRule, Compiled | None]]:
+        """The rules whose FROM filter matches *topic*, remembered per topic (a fleet has
+        few), each with its compiled form if it has one."""
+        routes = [
+            (rule, compiled)
+            for rule, compiled in self._compiled
+            if topic_matches(rule.statement.topic_filter, topic)
+        ]
+        if len(self._routes) >= 100_000:
+            self._routes.clear()
+        self._routes[topic] = routes
+        return routes

@@ -302,7 +302,7 @@ class LocalStack:
             ),
             self.clock,
             spool_path=str(cfg.data.spool_db),
-            decode=wire_decoder.decode,
+            decode=wire_decoder.decode_rows,
             dumps=wire_decoder.dumps,
             archive=cfg.archive,
         )

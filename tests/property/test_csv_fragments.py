@@ -14,6 +14,7 @@ from cloud.batcher.csv_text import (
     json_dumps,
     merge_rows,
     render_rows,
+    uniform_table,
 )
 from cloud.batcher.spool import Chunk
 from edge.wire import MAX_ABS_VALUE
@@ -41,7 +42,7 @@ def messages(draw: st.DrawFn) -> list[list[tuple[int, dict]]]:
         samples = []
         for ts in sorted(times):
             keys = (
-                names
+                draw(st.permutations(names))  # the same names, in any order
                 if uniform
                 else draw(st.lists(st.sampled_from(SENSORS), min_size=1, unique=True))
             )
@@ -53,6 +54,16 @@ def messages(draw: st.DrawFn) -> list[list[tuple[int, dict]]]:
 def _fast(bodies: list[str], chunks: list[Chunk]) -> bytes:
     joined = join_fragments(bodies)
     return joined[0] if joined is not None else render_rows(merge_rows(chunks))
+
+
+def test_a_uniform_table_is_found_exactly_when_every_sample_has_the_same_names() -> None:
+    same = [(1, {"b": 2, "a": 1}), (2, {"a": 3, "b": None})]
+    assert uniform_table(same) == (["a", "b"], [(1, 2), (3, None)])
+    assert uniform_table([(1, {"a": 1}), (2, {"a": 3, "b": 4})]) is None  # one more name
+    assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3})]) is None  # one fewer
+    assert uniform_table([(1, {"a": 1, "b": 2}), (2, {"a": 3, "c": 4})]) is None  # another
+    assert uniform_table([(1, {"z": 1.5})]) == (["z"], [(1.5,)])
+    assert uniform_table([(1, {})]) is None
 
 
 @settings(max_examples=300, deadline=None)

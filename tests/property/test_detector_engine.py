@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import (
@@ -51,25 +51,33 @@ def _engine(
     return DetectorEngine(MODEL, [INPUT], store, clock, LocalActionSink(notifier, publisher))
 
 
-def _message(asset: str, prediction: int, i: int) -> dict[str, Any]:
-    return {
+def _message(
+    asset: str, prediction: int, i: int, stale_after_s: int | None = None
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
         "asset": asset,
         "thing": asset,
         "timestamp": f"t{i:04d}",
         "prediction": prediction,
         "anomaly_score": 0.9 if prediction else 0.1,
     }
+    if stale_after_s is not None:
+        message["stale_after_s"] = stale_after_s
+    return message
 
 
 @settings(max_examples=150, deadline=None)
 @given(steps)
+@example(
+    [("pump-01", 0, 1)] + [("fan-02", 0, 1)] * 5 + [("fan-02", 0, 85)] * 6 + [("pump-01", 0, 85)]
+)
 def test_default_model_matches_its_rule(sequence: list[tuple[str, int, int]]) -> None:
     clock, notifier, publisher = ManualClock(0.0), InMemoryNotifier(), InMemoryPublisher()
     engine = _engine(InMemoryStateStore(), clock, notifier, publisher)
     for i, (asset, prediction, gap) in enumerate(sequence):
         clock.advance(gap)  # 40 steps x 85 s < 1 h: no heartbeat fires
         assert engine.tick() == 0
-        engine.put_message("AnomalyResults", _message(asset, prediction, i))
+        engine.put_message("AnomalyResults", _message(asset, prediction, i, stale_after_s=3600))
     expected, alarms = reference(sequence)
     assert {
         k: engine.describe(k)["detector"]["state"]["stateName"] for k in engine.key_values()

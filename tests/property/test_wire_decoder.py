@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud import wire_decoder
+from cloud.batcher.readings import from_telemetry
 from edge import wire
 from edge.errors import WireFormatError
 
@@ -24,10 +25,19 @@ def outcome(decode, payload: bytes | str):  # type: ignore[no-untyped-def]
 def same(payload: bytes | str) -> None:
     fast, slow = outcome(wire_decoder.decode, payload), outcome(wire.decode, payload)
     assert fast == slow
+    rows = outcome(wire_decoder.decode_rows, payload)
     if isinstance(slow, wire.Telemetry):  # ints stay ints: the CSV prints them as written
-        for a, b in zip(fast.samples, slow.samples, strict=True):
+        assert rows[:5] == from_telemetry(slow)[:5]
+        if rows.columns is not None:  # the same sensors in every sample, taken out in order
+            names = [sorted(s.values) for s in slow.samples]
+            assert all(n == rows.columns for n in names)
+            assert rows.table == [tuple(s.values[n] for n in rows.columns) for s in slow.samples]
+        for a, b, (_, values) in zip(fast.samples, slow.samples, rows.rows, strict=True):
             assert [type(v) for v in a.values.values()] == [type(v) for v in b.values.values()]
-            assert list(a.values) == list(b.values)
+            assert [type(v) for v in values.values()] == [type(v) for v in b.values.values()]
+            assert list(a.values) == list(b.values) == list(values)
+    else:
+        assert rows == slow
 
 
 NAMES = st.one_of(
@@ -87,7 +97,8 @@ def test_floats_decode_to_the_same_doubles(values: list[float], ts: int) -> None
     names = [f"s{i}" for i in range(len(values))] or ["s"]
     sample = wire.Sample(ts, dict(zip(names, values or [1.5], strict=True)))
     payload = wire.encode(wire.Telemetry("s1", "pump-01", "gw", 7, (sample,)))
-    assert wire_decoder._fast(payload) == wire.decode(payload)  # the fast path itself
+    fast = wire_decoder._fast(payload)  # the fast path itself
+    assert fast is not None and fast[:5] == from_telemetry(wire.decode(payload))[:5]
 
 
 @pytest.mark.parametrize(

@@ -32,3 +32,18 @@ def test_in_process_bench_lands_every_reading_and_reports_its_cost(
         report["intake_us_per_message"] + report["flush_us_per_message"], abs=0.02
     )
     assert report["baseline"]["us_per_message"] > 0 and report["ratio"] > 0
+    assert report["cpu_us_per_message"] > 0
+
+
+def test_broker_bench_splits_the_runners_cpu_per_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "ingest", "--broker", "amqtt", "--readings", "2000", "--repeat", "1"]
+    assert main([*argv, "--baseline-messages", "200", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["lost"], report["duplicated"]) == (0, 0)
+    total = report["runner_cpu_us_per_message"]
+    assert total == pytest.approx(report["runner_cpu_us_per_reading"] * 20, rel=0.05)
+    assert 0 <= report["worker_cpu_us_per_message"] <= total
+    assert 0 <= report["network_cpu_us_per_message"] <= total
+    assert report["runs"][0]["messages_per_batch"] >= 1
