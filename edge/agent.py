@@ -51,6 +51,11 @@ from edge.wire import (
 
 log = logging.getLogger("edge.agent")
 
+IDLE_WAIT_S, DUE_WAIT_MIN_S = 0.05, 0.005
+"""The sender's longest sleep with nothing due (a submit or an ack wakes it sooner), and
+its shortest one before a partial batch falls due (a clock that stands still, as in
+tests, must not make it spin)."""
+
 
 def agent_version() -> str:
     """The installed plantwatch version, which the agent reports in its status."""
@@ -177,6 +182,8 @@ class Agent:
         # teardown, and so our PUBACK callbacks, synchronously on whichever thread let go
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
+        self._wakes = 0
+        """Notifications so far: the sender sleeps only if none came since it looked."""
         self._running = False
         self._draining = False
         self._connection: mqtt.Connection | None = None
@@ -253,7 +260,12 @@ class Agent:
             self._refuse("error", len(samples))
             raise
         with self._wake:
-            self._wake.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        """Wake the sender (the caller holds ``_wake``)."""
+        self._wakes += 1
+        self._wake.notify_all()
 
     def _refuse(self, reason: str, readings: int) -> None:
         with self._lock:
@@ -270,7 +282,7 @@ class Agent:
         deadline = time.monotonic() + timeout
         with self._wake:
             self._draining = True
-            self._wake.notify_all()
+            self._notify()
         if flush:
             while time.monotonic() < deadline:
                 if self.buffer.stats().depth == 0:
@@ -283,7 +295,7 @@ class Agent:
         self._running = False
         self._stopping.set()
         with self._wake:
-            self._wake.notify_all()
+            self._notify()
         self._link_down.set()
         for thread in self._threads:
             thread.join(max(0.5, deadline - time.monotonic()))
@@ -410,7 +422,7 @@ class Agent:
             # anything in flight on an older connection is re-sent from the queue
             self._resend = sorted(set(self._resend) | set(self._inflight))
             self._inflight.clear()
-            self._wake.notify_all()
+            self._notify()
         log.info(
             "connected",
             extra={"event": "connected", "protocol": self.transport.negotiated},
@@ -496,19 +508,26 @@ class Agent:
             if tokens < 1:
                 time.sleep((1 - tokens) / rate)
                 continue
-            message = self._next_message()
+            with self._wake:
+                looked = self._wakes
+            message, due_in = self._next_message()
             if not healthy:  # the queue answered: this attempt works
                 healthy = True
                 with self._lock:
                     self._counters.sender_state = "running"
             if message is None:
+                # asleep until a submit wakes it or the oldest partial batch falls due,
+                # not a fixed pace: a reading must not wait out a tick on top of its delay
                 with self._wake:
-                    self._wake.wait(0.05)
+                    if self._wakes == looked:
+                        self._wake.wait(min(IDLE_WAIT_S, max(DUE_WAIT_MIN_S, due_in)))
                 continue
             tokens -= 1
             self._publish(connection, generation, message)
 
-    def _next_message(self) -> Telemetry | None:
+    def _next_message(self) -> tuple[Telemetry | None, float]:
+        """The next message to send, or None and how long (clock seconds, at most
+        :data:`IDLE_WAIT_S`) until a partial batch falls due."""
         cfg = self.config
         while True:
             with self._lock:
@@ -524,8 +543,9 @@ class Agent:
             if message is not None:
                 with self._lock:
                     self._counters.resent_messages += 1
-                return message
+                return message, 0.0
         now = self.clock.now()
+        due_in = IDLE_WAIT_S
         for asset, (count, oldest) in sorted(self.buffer.unformed().items(), key=lambda i: i[1][1]):
             backlog = count > cfg.samples_per_message
             due = (
@@ -534,10 +554,12 @@ class Agent:
                 or self._draining
             )
             if not due:
+                due_in = min(due_in, oldest + cfg.max_batch_delay_s - now)
                 continue
             limit = 100_000 if backlog else cfg.samples_per_message
-            return self.buffer.form(cfg.site, cfg.sender, asset, limit, cfg.max_message_bytes)
-        return None
+            message = self.buffer.form(cfg.site, cfg.sender, asset, limit, cfg.max_message_bytes)
+            return message, 0.0 if message is not None else IDLE_WAIT_S
+        return None, max(0.0, due_in)
 
     def _publish(self, connection: mqtt.Connection, generation: int, message: Telemetry) -> None:
         seq = message.seq
@@ -562,7 +584,7 @@ class Agent:
             self._acked.append(seq)
             self._inflight.pop(seq, None)
             self._last_progress = time.monotonic()
-            self._wake.notify_all()
+            self._notify()
 
     def _nack(self, seq: int, generation: int, error: BaseException) -> None:
         with self._wake:
@@ -572,7 +594,7 @@ class Agent:
                 self._resend.append(seq)
                 self._resend.sort()
             self._counters.last_error = f"publish seq {seq}: {error}"
-            self._wake.notify_all()
+            self._notify()
 
     def _flush_acks(self) -> None:
         with self._lock:

@@ -11,6 +11,11 @@ corrupts the database but may lose the last transactions on power loss (the WAL 
 fsynced at commit). ``submit`` promises that an accepted reading survives, so the default
 fsyncs every commit; ``NORMAL`` is offered for flash-wear-sensitive devices where losing
 the last second of readings on power loss is acceptable. Either survives SIGKILL.
+
+An acknowledgement is committed without its own fsync even under ``FULL`` (the next
+reading's or message's commit makes it durable): lost to a power cut, it only makes the
+agent send those messages again under the same ``msg_id``, which the cloud de-duplicates,
+and it saves the sender a disk flush between a PUBACK and the next message.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +106,7 @@ class SqliteBuffer:
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.full_policy = full_policy
+        self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
         try:
             private_file(self.path)
@@ -287,7 +293,7 @@ class SqliteBuffer:
         if not seqs:
             return 0
         params = [(s,) for s in seqs]
-        with self._lock:
+        with self._lock, self._without_fsync():
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 size, count = 0, 0
@@ -309,6 +315,18 @@ class SqliteBuffer:
             self._bytes -= size
             self._depth -= count
             return int(count)
+
+    @contextlib.contextmanager
+    def _without_fsync(self) -> Iterator[None]:
+        """Commits inside are not flushed to disk on their own (see the module docstring)."""
+        if self._synchronous == "NORMAL":
+            yield
+            return
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA synchronous={self._synchronous}")
 
     def stats(self) -> BufferStats:
         with self._lock:

@@ -58,12 +58,15 @@ EPISODE_GRID: dict[str, tuple[Any, ...]] = {
     "end_back": (None, 0.3),
     "clear_settle_rows": (0, 100),
     "turn_cos": (None, 0.0),
+    "trip_ratio": (None, 2.0, 3.0),
+    "trip_rows": (1, 2),
 }
 CHANGE_GRID: dict[str, tuple[Any, ...]] = {"window_rows": (20,)}
 UNUSED_UNLESS: dict[str, tuple[str, Any]] = {
     "settle_guard": ("clear_settle_rows", 0),
     "turn_size": ("turn_cos", None),
     "turn_still": ("turn_cos", None),
+    "trip_rows": ("trip_ratio", None),
 }
 """Episode settings that change nothing while another one has the value given."""
 GOALS = {"f1": 0.85, "nab_standard": 35.0, "far_pct": 10.0}

@@ -9,7 +9,11 @@ had ended, most of them from alarms that held to the end of the file.
 
 The tracker follows one series row by row (causal, resumable with :class:`EpisodeState`):
 
-* **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold;
+* **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold,
+  or sooner for a gross excursion (inverse time, as a protection relay trips): with
+  ``trip_ratio``, ``trip_rows`` consecutive rows whose squared distance is at least
+  ``trip_ratio`` times the threshold raise it at once. A marginal excursion still needs
+  the full count, so the debounce against noise is unchanged where it matters;
 * **alarm**: it is cleared after ``clear_rows`` consecutive rows at or below threshold (the
   plant is back). Or the *fault has ended*, in one of two ways:
 
@@ -95,6 +99,12 @@ class EpisodeConfig:
     turn_lookback: int = 20
     """Rows between the level a move is measured from and its detected start (the change
     detector's window); also the rows an alarm must be up before a move counts."""
+    trip_ratio: float | None = None
+    """Squared distance, in thresholds, from which an excursion is gross: ``trip_rows``
+    such rows in a row raise the alarm before ``raise_rows``; None: only the count
+    raises."""
+    trip_rows: int = 2
+    """Consecutive gross rows that raise the alarm at once."""
     fast_rows: int = 0
     """Rows in the short mean the quiet rule reads: an alarm goes quiet (reported off,
     while its episode goes on) once the mean of the last ``fast_rows`` rows, rather
@@ -118,6 +128,7 @@ class EpisodeConfig:
             "max_points",
             "turn_still",
             "turn_lookback",
+            "trip_rows",
             "fast_clear_rows",
         ):
             if getattr(self, name) < 1:
@@ -133,6 +144,8 @@ class EpisodeConfig:
             raise ConfigError(f"turn_size {self.turn_size}: expected > 0")
         if self.settle_guard < 0:
             raise ConfigError(f"settle_guard {self.settle_guard}: expected >= 0")
+        if self.trip_ratio is not None and not self.trip_ratio > 1:
+            raise ConfigError(f"trip_ratio {self.trip_ratio}: expected > 1 or None")
         if not 0 < self.fast_drop <= 1:
             raise ConfigError(f"fast_drop {self.fast_drop}: expected in (0, 1]")
         if self.fast_level <= 0:
@@ -182,6 +195,8 @@ DEFAULT_ALARM = AlarmConfig(
         turn_size=0.5,
         turn_still=10,
         turn_lookback=20,
+        trip_ratio=3.0,
+        trip_rows=1,
     ),
     ChangeConfig(window_rows=20, quantile=0.999, margin=2.0, hold_rows=3),
 )
@@ -195,6 +210,8 @@ class EpisodeState:
 
     phase: str = NORMAL
     streak: int = 0
+    gross: int = 0
+    """Consecutive rows at or above ``trip_ratio`` (counted while an alarm may be raised)."""
     back: int = 0
     settle_left: int = 0
     points: dict[int, list[np.ndarray]] = field(default_factory=dict)
@@ -238,6 +255,7 @@ class EpisodeState:
         return {
             "phase": self.phase,
             "streak": self.streak,
+            "gross": self.gross,
             "back": self.back,
             "settle_left": self.settle_left,
             "points": {str(m): [p.tolist() for p in ps] for m, ps in self.points.items()},
@@ -430,8 +448,7 @@ class EpisodeTracker:
             if state.phase == SETTLING:
                 self._settle(state, mode, level, r)
             elif state.phase == NORMAL:
-                state.streak = state.streak + 1 if r > 1.0 else 0
-                if state.streak >= cfg.raise_rows:
+                if self._counted(state, r):
                     self._open(state)
             else:
                 state.streak = state.streak + 1 if r <= 1.0 else 0
@@ -445,7 +462,7 @@ class EpisodeTracker:
                     points.append(level)
                     del points[: -cfg.max_points]
                     ended[t] = True
-                    state.phase, state.streak, state.back = SETTLING, 0, 0
+                    state.phase, state.streak, state.back, state.gross = SETTLING, 0, 0, 0
                     state.settle_left, state.settle_mode = cfg.settle_rows, mode
                     state.settle_guarded, state.settle_point = False, True
                     if cfg.settle_rows == 0:
@@ -481,7 +498,11 @@ class EpisodeTracker:
             rows = m == mode
             d[rows], sq[rows] = distances(w[rows], state.points.get(int(mode), []))
         run = _runs(sq > 1.0, state.streak)
-        raised = np.flatnonzero(run >= cfg.raise_rows)
+        due = run >= cfg.raise_rows
+        if cfg.trip_ratio is not None:
+            gross = _runs(sq >= cfg.trip_ratio, state.gross)
+            due |= gross >= cfg.trip_rows
+        raised = np.flatnonzero(due)
         take = int(raised[0]) if len(raised) else len(idx)
         taken = int(idx[take]) - start if len(raised) else stop - start
         if take == 0:
@@ -489,6 +510,8 @@ class EpisodeTracker:
         rows, w, m = idx[:take], w[:take], m[:take]
         ratio[rows], residual[rows] = sq[:take], d[:take]
         state.streak = int(run[take - 1])
+        if cfg.trip_ratio is not None:
+            state.gross = int(gross[take - 1])
         for mode in np.unique(m):
             state.points.setdefault(int(mode), [])
         same = _same_mode_rows(m, state.last_mode, state.same_mode_rows)
@@ -514,6 +537,15 @@ class EpisodeTracker:
         state.recent_sum = np.sum(np.stack(state.recent), axis=0)
         state.same_mode_rows, state.last_mode = int(same[-1]), int(m[-1])
         return taken, bool(len(raised))
+
+    def _counted(self, state: EpisodeState, r: float) -> bool:
+        """Count one row towards a raise; whether it raises (the full count of rows above
+        threshold, or the shorter one of gross rows)."""
+        cfg = self.config
+        state.streak = state.streak + 1 if r > 1.0 else 0
+        if cfg.trip_ratio is not None:
+            state.gross = state.gross + 1 if r >= cfg.trip_ratio else 0
+        return state.streak >= cfg.raise_rows or state.gross >= cfg.trip_rows
 
     def may_need_fast(self, state: EpisodeState | None, ratio_bound: np.ndarray) -> bool:
         """Whether :meth:`run` may read *fast* for rows whose squared distances to the
@@ -553,7 +585,7 @@ class EpisodeTracker:
 
     @staticmethod
     def _open(state: EpisodeState) -> None:
-        state.phase, state.streak, state.back = ALARM, 0, 0
+        state.phase, state.streak, state.back, state.gross = ALARM, 0, 0, 0
         state.fast_streak, state.fast_peak = 0, 0.0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
         # a move that began in an earlier alarm still counts when it ends in this one: the
@@ -569,7 +601,7 @@ class EpisodeTracker:
 
     def _cleared(self, state: EpisodeState, mode: int) -> None:
         """Back within the threshold: normal again, or settling where the plant rests."""
-        state.phase, state.streak = NORMAL, 0
+        state.phase, state.streak, state.gross = NORMAL, 0, 0
         displacement = self._displacement(state)
         if self.config.clear_settle_rows > 0 and displacement is not None:
             state.phase, state.settle_left = SETTLING, self.config.clear_settle_rows
@@ -598,11 +630,9 @@ class EpisodeTracker:
                 state.settle_point = True
         state.settle_left -= 1
         if state.settle_left <= 0:
-            state.phase, state.streak = NORMAL, 0
-        elif state.settle_guarded:
-            state.streak = state.streak + 1 if r > 1.0 else 0
-            if state.streak >= cfg.raise_rows:
-                self._open(state)
+            state.phase, state.streak, state.gross = NORMAL, 0, 0
+        elif state.settle_guarded and self._counted(state, r):
+            self._open(state)
 
     def _remember(self, state: EpisodeState, mode: int, w: np.ndarray) -> None:
         state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1

@@ -132,3 +132,24 @@ def test_wal_and_the_chosen_fsync_level_are_in_force(tmp_path: Path, mode: str, 
     buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), synchronous=mode)
     assert buf._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert buf._db.execute("PRAGMA synchronous").fetchone()[0] == level
+
+
+def test_an_ack_skips_its_own_fsync_and_the_queue_keeps_full_durability(tmp_path: Path) -> None:
+    # GIVEN a queue with every commit fsynced (the default)
+    path = tmp_path / "q.db"
+    buf = SqliteBuffer(path, ManualClock())
+    buf.put("a1", samples(4))
+    message = buf.form("s1", "gw", "a1", max_samples=2)
+    assert message is not None
+    traced: list[str] = []
+    buf._db.set_trace_callback(traced.append)
+    # WHEN a message is acknowledged
+    assert buf.ack([message.seq]) == 2
+    buf._db.set_trace_callback(None)
+    # THEN that commit ran without a flush, and readings and messages are fsynced again
+    assert traced[0] == "PRAGMA synchronous=NORMAL" and traced[-1] == "PRAGMA synchronous=FULL"
+    assert buf._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    buf.close()
+    # and the acknowledgement is kept across a reopen
+    again = SqliteBuffer(path, ManualClock())
+    assert again.stats().depth == 2 and again.formed() == []

@@ -163,7 +163,7 @@ def test_cv_grid_has_no_settings_that_cannot_differ() -> None:
         {"turn_cos": 0.0, "turn_still": 20},
     ]
     full = [str(s.describe()) for s in skab_cv.settings()]
-    assert len(full) == len(set(full)) == 2 * 2 * 2 * 2 * 2 * 2
+    assert len(full) == len(set(full)) == 2 * 2 * 2 * 2 * 2 * 2 * (1 + 2 * 2)  # trip: off, 2 x 2
 
 
 def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:

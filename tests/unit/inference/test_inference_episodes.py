@@ -143,6 +143,8 @@ def test_operating_points_are_kept_per_mode() -> None:
         {"turn_size": 0},
         {"turn_still": 0},
         {"settle_guard": -0.1},
+        {"trip_ratio": 1.0},
+        {"trip_rows": 0},
         {"fast_rows": -1},
         {"fast_clear_rows": 0},
         {"fast_level": 0},
@@ -247,6 +249,11 @@ def test_a_state_stored_as_json_continues_the_series_exactly(split: int) -> None
 def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
     doc = json.loads(json.dumps(DEFAULT_ALARM.to_dict()))
     assert AlarmConfig.from_dict(doc) == DEFAULT_ALARM
+    tripping = AlarmConfig(EpisodeConfig(trip_ratio=9.0, trip_rows=3))
+    assert AlarmConfig.from_dict(json.loads(json.dumps(tripping.to_dict()))) == tripping
+    # rules saved before the inverse-time raise existed read back without it
+    old = {"episodes": {k: v for k, v in doc["episodes"].items() if not k.startswith("trip")}}
+    assert AlarmConfig.from_dict(old).episodes.trip_ratio is None
     with pytest.raises(ConfigError, match=r"alarm\.episodes: unknown setting 'raise'"):
         AlarmConfig.from_dict({"episodes": {"raise": 3}})
     with pytest.raises(ConfigError, match="turn_cos 2"):
@@ -263,7 +270,12 @@ def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
             ENDS,
             TURNS,
             EpisodeConfig(**{**TURNS.__dict__, "clear_settle_rows": 30}),
+            EpisodeConfig(**{**TURNS.__dict__, "trip_ratio": 4.0, "trip_rows": 2}),
+            EpisodeConfig(**{**ENDS.__dict__, "clear_settle_rows": 30, "trip_ratio": 2.0}),
             EpisodeConfig(**{**TURNS.__dict__, "fast_rows": 3, "fast_clear_rows": 3}),
+            EpisodeConfig(
+                **{**TURNS.__dict__, "fast_rows": 3, "fast_clear_rows": 3, "trip_ratio": 2.0}
+            ),
         ]
     ),
 )
@@ -299,6 +311,36 @@ def test_a_move_across_a_change_of_operating_mode_ends_nothing() -> None:
     moving = moves_at(len(w), (100, 112), (250, 262))
     result = EpisodeTracker(TURNS).run(w, modes, moving=moving)
     assert not result.ended.any()
+
+
+TRIPS = EpisodeConfig(raise_rows=8, clear_rows=5, trip_ratio=9.0, trip_rows=2)
+
+
+def test_a_gross_excursion_raises_sooner_than_a_marginal_one() -> None:
+    # GIVEN the same 40-row step at two sizes: 1.5 thresholds (squared 2.25) and 4 (16)
+    marginal = path((50, (0, 0)), (40, (1.5, 0)), (30, (0, 0)), noise=0.0)
+    gross = path((50, (0, 0)), (40, (4.0, 0)), (30, (0, 0)), noise=0.0)
+    # WHEN the rules run with and without the inverse-time raise
+    slow_gross, fast_gross = (
+        run(gross, EpisodeConfig(raise_rows=8, clear_rows=5)),
+        run(gross, TRIPS),
+    )
+    fast_marginal = run(marginal, TRIPS)
+    # THEN the gross step raises on its 2nd row, the marginal one on its 8th as before
+    assert np.flatnonzero(fast_gross.alarm)[0] == 51
+    assert np.flatnonzero(slow_gross.alarm)[0] == 57
+    assert np.flatnonzero(fast_marginal.alarm)[0] == 57
+    # and a single gross row among normal ones raises nothing
+    spike = path((50, (0, 0)), (1, (5.0, 0)), (30, (0, 0)), noise=0.0)
+    assert not run(spike, TRIPS).alarm.any()
+
+
+def test_a_gross_run_interrupted_by_a_marginal_row_starts_over() -> None:
+    w = np.array([[0.0]] * 5 + [[4.0], [2.0], [4.0]] + [[0.0]] * 5)
+    result = run(w, TRIPS)
+    assert not result.alarm.any() and result.state.gross == 0
+    split = run(w[:6], TRIPS)
+    assert split.state.gross == 1 and split.state.streak == 1
 
 
 FAST = EpisodeConfig(**{**ENDS.__dict__, "fast_rows": 3, "fast_clear_rows": 4})

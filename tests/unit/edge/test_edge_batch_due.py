@@ -1,0 +1,56 @@
+"""The sender sleeps until a partial batch falls due, not a fixed tick past it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.agent import IDLE_WAIT_S, Agent, AgentConfig
+from edge.clock import ManualClock
+from edge.wire import Sample
+
+T = 1_700_000_000_000
+
+
+def make(tmp_path: Path, clock: ManualClock) -> Agent:
+    return Agent(
+        AgentConfig(
+            site="s1",
+            sender="gw",
+            broker_url="mqtt://127.0.0.1:1",  # nothing listens: the sender is not started
+            queue_path=str(tmp_path / "q.db"),
+            assets=("pump-1", "pump-2"),
+            shadow=False,
+            max_batch_delay_s=0.2,
+            samples_per_message=10,
+        ),
+        clock,
+    )
+
+
+def test_the_sender_is_told_when_the_oldest_partial_batch_falls_due(tmp_path: Path) -> None:
+    clock = ManualClock()
+    agent = make(tmp_path, clock)
+    # GIVEN nothing queued: it sleeps its idle wait (a submit wakes it sooner)
+    assert agent._next_message() == (None, IDLE_WAIT_S)
+    # WHEN one reading waits, then another asset's, 30 ms apart
+    agent.submit("pump-1", [Sample(T, {"flow": 1.0})])
+    clock.advance(0.03)
+    agent.submit("pump-2", [Sample(T, {"flow": 1.0})])
+    clock.advance(0.16)
+    # THEN the first falls due in 10 ms (within the idle wait), and then it is sent alone
+    message, due_in = agent._next_message()
+    assert message is None and due_in == pytest.approx(0.01)
+    clock.advance(0.01)
+    message, due_in = agent._next_message()
+    assert message is not None and message.asset == "pump-1" and due_in == 0.0
+    message, due_in = agent._next_message()
+    assert message is None and due_in == pytest.approx(0.03)
+
+
+def test_a_full_batch_goes_at_once(tmp_path: Path) -> None:
+    agent = make(tmp_path, ManualClock())
+    agent.submit("pump-1", [Sample(T + i, {"flow": 1.0}) for i in range(10)])
+    message, due_in = agent._next_message()
+    assert message is not None and len(message.samples) == 10 and due_in == 0.0
