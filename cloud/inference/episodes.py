@@ -12,8 +12,11 @@ The tracker follows one series row by row (causal, resumable with :class:`Episod
 * **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold,
   or sooner for a gross excursion (inverse time, as a protection relay trips): with
   ``trip_ratio``, ``trip_rows`` consecutive rows whose squared distance is at least
-  ``trip_ratio`` times the threshold raise it at once. A marginal excursion still needs
-  the full count, so the debounce against noise is unchanged where it matters;
+  ``trip_ratio`` times the threshold raise it at once. Until it has been up for
+  ``raise_rows`` rows, a trip is withdrawn at its first row back within the threshold: a
+  glitch of one or two wild readings shows as that many anomalous rows, not as an alarm
+  held for ``clear_rows`` rows, long enough for a detector model's count to confirm it.
+  A marginal excursion still needs the full count, so the debounce against noise is unchanged where it matters;
 * **alarm**: it is cleared after ``clear_rows`` consecutive rows at or below threshold (the
   plant is back). Or the *fault has ended*, in one of two ways:
 
@@ -212,6 +215,9 @@ class EpisodeState:
     streak: int = 0
     gross: int = 0
     """Consecutive rows at or above ``trip_ratio`` (counted while an alarm may be raised)."""
+    tripped: bool = False
+    """The alarm was raised by the trip and has not yet been up for ``raise_rows`` rows: it
+    is withdrawn at its first row back within the threshold."""
     back: int = 0
     settle_left: int = 0
     points: dict[int, list[np.ndarray]] = field(default_factory=dict)
@@ -256,6 +262,7 @@ class EpisodeState:
             "phase": self.phase,
             "streak": self.streak,
             "gross": self.gross,
+            "tripped": self.tripped,
             "back": self.back,
             "settle_left": self.settle_left,
             "points": {str(m): [p.tolist() for p in ps] for m, ps in self.points.items()},
@@ -449,8 +456,11 @@ class EpisodeTracker:
                 self._settle(state, mode, level, r)
             elif state.phase == NORMAL:
                 if self._counted(state, r):
-                    self._open(state)
+                    self._open(state, tripped=state.streak < cfg.raise_rows)
+            elif state.tripped and r <= 1.0:
+                state.phase, state.streak, state.gross, state.tripped = NORMAL, 0, 0, False
             else:
+                state.tripped = state.tripped and state.alarm_rows < cfg.raise_rows
                 state.streak = state.streak + 1 if r <= 1.0 else 0
                 back = self._retreat(state, mode, points, level)
                 quiet = self._quiet(state, points, fast, t, r)
@@ -463,6 +473,7 @@ class EpisodeTracker:
                     del points[: -cfg.max_points]
                     ended[t] = True
                     state.phase, state.streak, state.back, state.gross = SETTLING, 0, 0, 0
+                    state.tripped = False
                     state.settle_left, state.settle_mode = cfg.settle_rows, mode
                     state.settle_guarded, state.settle_point = False, True
                     if cfg.settle_rows == 0:
@@ -584,8 +595,9 @@ class EpisodeTracker:
         return state.fast_streak >= cfg.fast_clear_rows
 
     @staticmethod
-    def _open(state: EpisodeState) -> None:
+    def _open(state: EpisodeState, *, tripped: bool) -> None:
         state.phase, state.streak, state.back, state.gross = ALARM, 0, 0, 0
+        state.tripped = tripped
         state.fast_streak, state.fast_peak = 0, 0.0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
         # a move that began in an earlier alarm still counts when it ends in this one: the
@@ -632,7 +644,7 @@ class EpisodeTracker:
         if state.settle_left <= 0:
             state.phase, state.streak, state.gross = NORMAL, 0, 0
         elif state.settle_guarded and self._counted(state, r):
-            self._open(state)
+            self._open(state, tripped=state.streak < self.config.raise_rows)
 
     def _remember(self, state: EpisodeState, mode: int, w: np.ndarray) -> None:
         state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1

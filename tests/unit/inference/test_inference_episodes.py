@@ -335,6 +335,25 @@ def test_a_gross_excursion_raises_sooner_than_a_marginal_one() -> None:
     assert not run(spike, TRIPS).alarm.any()
 
 
+def test_a_glitch_is_withdrawn_but_a_gross_fault_is_held() -> None:
+    # Models train unsmoothed by default, so one row is one reading: the shipped rules trip
+    # on the first gross row, and a glitch of one or two wild readings is withdrawn at the
+    # next normal row instead of being held for clear_rows (where a detector model's count
+    # of anomalous results would confirm it)
+    shipped = DEFAULT_ALARM.episodes
+    for wild in (1, 2):
+        glitch = path((50, (0, 0)), (wild, (100.0, 0)), (30, (0, 0)), noise=0.0)
+        assert np.flatnonzero(run(glitch, shipped).alarm).tolist() == list(range(50, 50 + wild))
+    # a fault that stays gross raises on its first row and is held like any alarm
+    fault = path((50, (0, 0)), (20, (100.0, 0)), (30, (0, 0)), noise=0.0)
+    held = run(fault, shipped).alarm
+    assert np.flatnonzero(held)[0] == 50 and held[50:70].all()
+    # once up for raise_rows rows the trip is an alarm like any other: one normal row
+    # does not end it
+    dip = path((50, (0, 0)), (10, (100.0, 0)), (1, (0, 0)), (10, (100.0, 0)), noise=0.0)
+    assert run(dip, shipped).alarm[50:71].all()
+
+
 def test_a_gross_run_interrupted_by_a_marginal_row_starts_over() -> None:
     w = np.array([[0.0]] * 5 + [[4.0], [2.0], [4.0]] + [[0.0]] * 5)
     result = run(w, TRIPS)
