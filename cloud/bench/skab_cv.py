@@ -247,6 +247,13 @@ def fold_scores(tallies: list[list[Tally]], folds: list[Fold]) -> list[dict[Fold
     ]
 
 
+def merit_of(scores: list[dict[Fold, float]], index: int) -> float:
+    """The merit of setting *index* over every fold, as :func:`select` ranks it: shows how
+    far the shipped setting is from the one chosen, when they differ."""
+    best = {f: max(per_fold[f] for per_fold in scores) for f in scores[0]}
+    return merit(scores[index], best)
+
+
 def select(scores: list[dict[Fold, float]], leave_out: Fold | None = None) -> tuple[int, float]:
     """Index of the setting with the best merit over the folds but *leave_out*; the first
     in grid order wins a tie."""
@@ -313,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
                 "episodes": SKAB_EPISODE_FIELDS,
                 "changes": SKAB_CHANGE_FIELDS,
             },
+            "merit": round(merit_of(scores, shipped), 4) if shipped is not None else None,
             "in_sample": _by_group(tallies[shipped], folds) if shipped is not None else None,
         },
     }

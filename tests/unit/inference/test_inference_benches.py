@@ -139,6 +139,7 @@ def test_bench_skab_cv_reports_every_fold_and_the_totals(tmp_path: Path, capsys)
     assert all(keys <= set(t) for t in doc["total"].values())
     assert doc["selected"]["in_sample"]["valve"]["f1"] > 0.8
     assert doc["shipped"]["setting"] is not None
+    assert doc["shipped"]["merit"] <= doc["selected"]["merit"]
 
 
 def test_cv_choice_weighs_the_worst_fold_and_leaves_the_scored_fold_out() -> None:
