@@ -15,6 +15,19 @@ from moto.sns.models import sns_backends
 REGION = "us-east-1"
 
 
+def table_resource(keys: list[tuple[str, str]]) -> dict[str, Any]:
+    """A CloudFormation DynamoDB table with string *keys* (name, HASH/RANGE), for templates
+    that stand in for the deployed stack."""
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in keys],
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n, _ in keys],
+        },
+    }
+
+
 def create_state_table(client: Any, name: str) -> None:
     """The state table: pk ``namespace``, sk ``key``, TTL on ``expires_at``."""
     client.create_table(

@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_support import REGION, AtomicRequests, LambdaContext, sns_sent
+from aws_support import REGION, AtomicRequests, LambdaContext, sns_sent, table_resource
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore
@@ -42,25 +42,12 @@ SITE = "plant-b"
 
 def stack_template() -> dict[str, Any]:
     """The data resources the alarm path uses, with the outputs the CDK app declares."""
-
-    def table(keys: list[tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in keys],
-                "AttributeDefinitions": [
-                    {"AttributeName": n, "AttributeType": "S"} for n, _ in keys
-                ],
-            },
-        }
-
     return {
         "Resources": {
             "Output": {"Type": "AWS::S3::Bucket"},
             "Artifacts": {"Type": "AWS::S3::Bucket"},
-            "State": table([("namespace", "HASH"), ("key", "RANGE")]),
-            "Idempotency": table([("id", "HASH")]),
+            "State": table_resource([("namespace", "HASH"), ("key", "RANGE")]),
+            "Idempotency": table_resource([("id", "HASH")]),
             "Alerts": {"Type": "AWS::SNS::Topic"},
         },
         "Outputs": {

@@ -23,7 +23,7 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from aws_support import REGION, LambdaContext
+from aws_support import REGION, LambdaContext, table_resource
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore, S3ObjectStore
@@ -47,24 +47,11 @@ ASSETS = ("pump-01", "pump-02")
 
 def stack_template() -> dict[str, Any]:
     """The deployment's data resources, with the outputs the CDK app declares."""
-
-    def table(keys: list[tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in keys],
-                "AttributeDefinitions": [
-                    {"AttributeName": n, "AttributeType": "S"} for n, _ in keys
-                ],
-            },
-        }
-
     buckets = {"Input": outputs.INPUT_BUCKET, "Output": outputs.OUTPUT_BUCKET}
     buckets |= {"Quarantine": outputs.QUARANTINE_BUCKET, "Artifacts": outputs.ARTIFACTS_BUCKET}
     resources: dict[str, Any] = {name: {"Type": "AWS::S3::Bucket"} for name in buckets}
-    resources["State"] = table([("namespace", "HASH"), ("key", "RANGE")])
-    resources["Idempotency"] = table([("id", "HASH")])
+    resources["State"] = table_resource([("namespace", "HASH"), ("key", "RANGE")])
+    resources["Idempotency"] = table_resource([("id", "HASH")])
     resources["Alerts"] = {"Type": "AWS::SNS::Topic"}
     outs = {output: {"Value": {"Ref": name}} for name, output in buckets.items()}
     outs[outputs.STATE_TABLE] = {"Value": {"Ref": "State"}}
