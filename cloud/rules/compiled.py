@@ -17,7 +17,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from cloud.rules.evaluate import UNDEFINED, Encoded, Message, RuleOutput
+from cloud.rules.evaluate import UNDEFINED, Encoded, Message, RuleOutput, topic_level
 from cloud.rules.sql import Call, Expr, Literal, Star, Statement
 
 Reader = Callable[[Message], Any]
@@ -82,8 +82,4 @@ def _reader(expr: Expr, defer_encoding: bool) -> Reader | None:
 
 
 def _topic_level(n: int) -> Reader:
-    def read(message: Message) -> Any:
-        levels = message.topic.split("/")
-        return levels[n - 1] if 1 <= n <= len(levels) else UNDEFINED
-
-    return read
+    return lambda message: topic_level(message.topic, n)

@@ -358,11 +358,7 @@ class _Context:
         if name == "topic":
             if not args:
                 return msg.topic
-            n = _as_int(self.eval(args[0]))
-            levels = msg.topic.split("/")
-            if n is UNDEFINED or not 1 <= n <= len(levels):
-                return UNDEFINED
-            return levels[n - 1]
+            return topic_level(msg.topic, _as_int(self.eval(args[0])))
         if name == "clientid":
             return msg.client_id
         if name == "timestamp":
@@ -391,6 +387,14 @@ class _Context:
                 return UNDEFINED
             data = text.encode("utf-8")
         return Encoded(bytes(data)) if defer else base64.b64encode(data).decode("ascii")
+
+
+def topic_level(topic: str, n: Any) -> Any:
+    """``topic(n)``: the n-th level of *topic* (from 1); undefined outside it."""
+    levels = topic.split("/")
+    if n is UNDEFINED or not 1 <= n <= len(levels):
+        return UNDEFINED
+    return levels[n - 1]
 
 
 def _int_div(x: int, y: int) -> int:
