@@ -1,0 +1,99 @@
+"""The scratch pool scoring leases its full-size temporaries from: reuse, its byte cap and
+its least-recently-used order."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from cloud.inference import scratch
+from cloud.inference.scratch import ScratchPool
+
+MB = 2**20
+
+
+def test_a_returned_buffer_serves_the_next_lease_of_its_shape_dtype_and_order() -> None:
+    pool = ScratchPool(cap=64 * MB, smallest=0)
+    with pool.lease((100, 3), np.float64, "F") as first:
+        assert first.shape == (100, 3) and first.dtype == np.float64
+        assert first.flags.f_contiguous and not first.flags.c_contiguous
+    with pool.lease((100, 3), np.float64, "F") as again:
+        assert again is first
+    with pool.lease((100, 3), np.float64, "C") as other_order:
+        assert other_order is not first and other_order.flags.c_contiguous
+    with pool.lease((100, 3), np.float32, "F") as other_dtype:
+        assert other_dtype is not first and other_dtype.dtype == np.float32
+    assert pool.allocated == 3
+
+
+def test_leases_held_at_once_are_distinct_arrays() -> None:
+    pool = ScratchPool(cap=64 * MB, smallest=0)
+    with pool.lease((10, 2)) as a, pool.lease((10, 2)) as b:
+        assert not np.shares_memory(a, b)
+    assert len(pool.kept()) == 2
+
+
+def test_the_pool_keeps_at_most_its_cap_dropping_the_least_recently_returned() -> None:
+    pool = ScratchPool(cap=3 * MB, smallest=0)
+    shapes = [(MB // 8 + i,) for i in range(6)]  # each a little over 1 MB of float64
+    returned = []
+    for shape in shapes:
+        with pool.lease(shape) as array:
+            returned.append(array)
+        assert pool.held_bytes <= 3 * MB
+    kept = pool.kept()
+    assert pool.held_bytes == sum(a.nbytes for a in kept) <= 3 * MB
+    assert [a.shape for a in kept] == shapes[-2:]  # the two most recent fit
+    with pool.lease(shapes[0]) as array:  # dropped: a new array
+        assert all(array is not r for r in returned)
+
+
+def test_an_array_over_the_cap_or_under_the_smallest_kept_size_is_not_kept() -> None:
+    pool = ScratchPool(cap=1 * MB, smallest=1024)
+    with pool.lease((MB // 8 + 1,)):
+        pass
+    with pool.lease((10,)):
+        pass
+    assert pool.kept() == [] and pool.held_bytes == 0
+    with pool.lease((1000,)):
+        pass
+    assert pool.held_bytes == 8000
+
+
+def test_the_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ScratchPool(smallest=0)
+    monkeypatch.setenv(scratch.CAP_SETTING, "0")
+    with pool.lease((4,)):
+        pass
+    assert pool.kept() == []  # 0 keeps nothing
+    monkeypatch.setenv(scratch.CAP_SETTING, "2")
+    assert scratch.cap_bytes() == 2 * MB
+    with pool.lease((4,)):
+        pass
+    assert pool.held_bytes == 32
+    monkeypatch.setenv(scratch.CAP_SETTING, "lots")
+    assert scratch.cap_bytes() == scratch.DEFAULT_CAP_MB * MB
+    monkeypatch.delenv(scratch.CAP_SETTING)
+    assert scratch.cap_bytes() == scratch.DEFAULT_CAP_MB * MB
+
+
+def test_threads_lease_and_return_concurrently_without_sharing_a_buffer() -> None:
+    pool = ScratchPool(cap=64 * MB, smallest=0)
+    errors: list[str] = []
+
+    def work(value: float) -> None:
+        for _ in range(200):
+            with pool.lease((64, 4)) as array:
+                array.fill(value)
+                if not (array == value).all():
+                    errors.append(f"buffer of {value} changed under it")
+
+    threads = [threading.Thread(target=work, args=(float(v),)) for v in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(pool.kept()) <= 4  # at most one per thread was ever leased at once
