@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cloud.inference.alarm import Debouncer
+from cloud.inference.scratch import lease
 from cloud.inference.threads import run_all, split
 from edge.errors import ConfigError, UserError
 
@@ -99,28 +100,28 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
     if n < 2 * window:
         return out
     fortran = deviations.flags.f_contiguous and not deviations.flags.c_contiguous
-    cum = np.empty((n + 1, width), order="F" if fortran else "C")
-    cum[0] = 0.0
+    with lease((n + 1, width), order="F" if fortran else "C") as cum:
+        cum[0] = 0.0
 
-    def running_sum(columns: slice) -> None:
-        np.cumsum(deviations[:, columns], axis=0, out=cum[1:, columns])
+        def running_sum(columns: slice) -> None:
+            np.cumsum(deviations[:, columns], axis=0, out=cum[1:, columns])
 
-    # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
-    def differences(blocks: Sequence[tuple[int, int]]) -> None:
-        diff = np.empty((max(stop - start for start, stop in blocks), width))
-        for start, stop in blocks:
-            d = diff[: stop - start]
-            np.multiply(cum[window + start : window + stop], 2.0, out=d)
-            np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
-            np.add(d, cum[start:stop], out=d)
-            d /= window
-            out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
+        # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
+        def differences(blocks: Sequence[tuple[int, int]]) -> None:
+            diff = np.empty((max(stop - start for start, stop in blocks), width))
+            for start, stop in blocks:
+                d = diff[: stop - start]
+                np.multiply(cum[window + start : window + stop], 2.0, out=d)
+                np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
+                np.add(d, cum[start:stop], out=d)
+                d /= window
+                out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
 
-    threads = None if n >= 2 * STATISTIC_BLOCK_ROWS else 1  # small inputs: the caller's
-    columns = [slice(c[0], c[-1] + 1) for c in split(range(width), threads)]
-    run_all([functools.partial(running_sum, c) for c in columns])
-    runs = split(_statistic_blocks(n + 1 - 2 * window), threads)
-    run_all([functools.partial(differences, r) for r in runs])
+        threads = None if n >= 2 * STATISTIC_BLOCK_ROWS else 1  # small inputs: the caller's
+        columns = [slice(c[0], c[-1] + 1) for c in split(range(width), threads)]
+        run_all([functools.partial(running_sum, c) for c in columns])
+        runs = split(_statistic_blocks(n + 1 - 2 * window), threads)
+        run_all([functools.partial(differences, r) for r in runs])
     return out
 
 

@@ -46,6 +46,7 @@ from cloud.inference.changes import fit_limit
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
+from cloud.inference.scratch import lease
 from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
@@ -614,30 +615,35 @@ def _deviations_fast(
     as numpy may compute it in pieces whose bits depend on them.
     """
     n, k = y.shape
-    out = np.empty_like(y)
+    out = np.empty_like(y)  # the result: always a fresh array, never a leased one
     if len(model.centroids) == 1:
-        z = np.empty((n, k))  # the formula's z is C-ordered whatever the layout of y
         mean, scale = model.mode_means[0], model.mode_scales[0]
+        with lease((n, k)) as z:  # the formula's z is C-ordered whatever the layout of y
 
-        def standardise(block: slice) -> None:
-            np.subtract(y[block], mean, out=z[block])
-            _divide_rows(z[block], scale, factor[block])
+            def standardise(block: slice) -> None:
+                np.subtract(y[block], mean, out=z[block])
+                _divide_rows(z[block], scale, factor[block])
 
-        _in_blocks(n, standardise)
-        with scoring_threads(n if out.flags.c_contiguous else 0):
-            np.matmul(z, model.mode_phi[0], out=out)
+            _in_blocks(n, standardise)
+            with scoring_threads(n if out.flags.c_contiguous else 0):
+                np.matmul(z, model.mode_phi[0], out=out)
         return out, np.zeros(n, dtype=int) if modes is None else np.asarray(modes, dtype=int)
-    with scoring_threads(n):
+    with (
+        scoring_threads(n),
+        lease((n, k), order=_layout(y)) as standardised,
+        lease((n * k,)) as products,
+    ):
         if modes is None:
-            mode, scratch = _nearest_modes(model, y)
+            mode = _nearest_modes(model, y, standardised)
         else:
-            mode, scratch = np.asarray(modes, dtype=int), np.empty((n, k))
+            mode = np.asarray(modes, dtype=int)
         rows = [np.flatnonzero(mode == m) for m in range(len(model.centroids))]
         if any(len(r) == 1 for r in rows):
             return None
         # each mode's standardised rows in the memory of the standardising pass, which
-        # has done its work: C-ordered pieces of one flat buffer, no new pages to fault in
-        flat = scratch.ravel(order="K")
+        # has done its work, and its product in a second buffer: C-ordered pieces of two
+        # flat buffers, the layout of the formula's new arrays
+        flat = standardised.ravel(order="K")
         offsets = np.cumsum([0] + [len(r) for r in rows]) * k
 
         def one_mode(m: int) -> None:
@@ -646,7 +652,9 @@ def _deviations_fast(
             _gather_rows(y, at, z)
             np.subtract(z, model.mode_means[m], out=z)
             _divide_rows(z, model.mode_scales[m], factor[at])
-            out[at] = z @ model.mode_phi[m]
+            product = products[offsets[m] : offsets[m + 1]].reshape(len(at), k)
+            np.matmul(z, model.mode_phi[m], out=product)
+            out[at] = product
 
         largest_first = sorted(
             (m for m in range(len(rows)) if len(rows[m])), key=lambda m: -len(rows[m])
@@ -683,13 +691,13 @@ def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
     run_all([functools.partial(run, r) for r in runs])
 
 
-def _nearest_modes(model: Model, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_modes(model: Model, y: np.ndarray, twice: np.ndarray) -> np.ndarray:
     """``_sqdist((y - center) / scale, centroids).argmin(1)`` in one pass over *y*: the
-    standardised rows, their squared lengths and twice the rows, block by block. Also
-    returns the pass's full-size buffer, free for the caller to reuse."""
+    standardised rows, their squared lengths and twice the rows, block by block. *twice*
+    (the shape of *y*, in the layout of the formula's ``2 * g``) takes the doubled rows;
+    the caller may reuse it afterwards."""
     n, k = y.shape
     order = _layout(y)
-    twice = np.empty((n, k), order=order)  # the layout of the formula's 2 * g
     lengths = np.empty(n)
     scratch: dict[int, np.ndarray] = {}
 
@@ -707,10 +715,11 @@ def _nearest_modes(model: Model, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
     _in_blocks(n, standardise)
     centroids = model.centroids
-    d = twice @ centroids.T
-    np.subtract(lengths[:, None], d, out=d)
-    d += (centroids * centroids).sum(1)[None, :]
-    return d.argmin(1), twice
+    with lease((n, len(centroids))) as d:  # C-ordered, as the formula's product is
+        np.matmul(twice, centroids.T, out=d)
+        np.subtract(lengths[:, None], d, out=d)
+        d += (centroids * centroids).sum(1)[None, :]
+        return d.argmin(1)
 
 
 def _divide_rows(z: np.ndarray, scale: np.ndarray, factor: np.ndarray) -> None:
@@ -770,7 +779,7 @@ def _fill_gaps(x: np.ndarray, fill: np.ndarray, carry: np.ndarray | None = None)
     *carry* is the row before ``x`` (already filled) when ``x`` continues a series. Returns
     ``x`` itself when it has no gap; otherwise one copy, filled column by column.
     """
-    if not np.isnan(x).any():
+    if not _has_nan(x):
         return x
     out = np.array(x, dtype=float)
     positions = np.arange(len(out))
@@ -786,6 +795,15 @@ def _fill_gaps(x: np.ndarray, fill: np.ndarray, carry: np.ndarray | None = None)
         filled[before] = fill[j] if carry is None else carry[j]
         out[:, j] = filled
     return out
+
+
+def _has_nan(x: np.ndarray) -> bool:
+    """``np.isnan(x).any()`` without a full-size mask: NaN carries through a sum, so a sum
+    that is not NaN rules it out (only infinities of both signs need the mask)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.isnan(np.add.reduce(x, axis=None)):
+            return False
+    return bool(np.isnan(x).any())
 
 
 def _features(

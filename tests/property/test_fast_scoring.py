@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cloud.bench.train import generate
 from cloud.inference import model as model_module
+from cloud.inference import scratch
 from cloud.inference.changes import _shift_statistic_simple, shift_statistic
 from cloud.inference.model import (
     SCORE_BLOCK_ROWS,
@@ -22,7 +24,16 @@ from cloud.inference.model import (
     TrainConfig,
     _deviations_fast,
     _deviations_simple,
+    train,
 )
+from cloud.inference.monitor import Monitor
+
+
+@pytest.fixture(autouse=True)
+def pool_keeps_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring's scratch pool keeps buffers of any size here, so that the fast path runs
+    on buffers an earlier example left its values in, as a long-running process does."""
+    monkeypatch.setattr(scratch.pool, "smallest", 0)
 
 
 def random_model(rng: np.random.Generator, width: int, modes: int) -> Model:
@@ -210,3 +221,56 @@ def test_machine_off_given_as_row_numbers_is_indexed_as_the_formula_does() -> No
     result = model.score_arrays(index, y, off)
     assert same(result.contributions, share) and same(result.raw, s)
     assert same(result.score, score)
+
+
+def test_consecutive_scorings_through_the_pool_give_fresh_identical_results() -> None:
+    """A second call reuses the first call's scratch buffers (it allocates none), leaves
+    the first call's results as they were, and gives the same bits; no result is a view of
+    a pooled buffer. Poisoned buffers (NaN) change nothing: every temporary is written
+    before it is read."""
+    rng = np.random.default_rng(11)
+    model = random_model(rng, 30, 3)
+    y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS + 5, "F")
+    off = rng.random(len(y)) < 0.01
+    index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
+    scratch.pool.clear()
+    first = model.score_arrays(index, y, off)
+    kept = scratch.pool.kept()
+    assert kept, "the fast path leased nothing"
+    snapshot = [np.copy(first.contributions, order="K"), first.raw.copy(), first.score.copy()]
+    allocated = scratch.pool.allocated
+    second = model.score_arrays(index, y, off)
+    assert scratch.pool.allocated == allocated
+    for array in kept:
+        array.fill(np.nan)
+    third = model.score_arrays(index, y, off)
+    for result in (first, second, third):
+        got = [result.contributions, result.raw, result.score]
+        assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
+        for array in (*got, result.prediction, result.machine_off):
+            assert not any(np.shares_memory(array, buffer) for buffer in scratch.pool.kept())
+    assert not np.shares_memory(first.contributions, second.contributions)
+
+
+def test_the_monitor_through_the_pool_gives_fresh_identical_results() -> None:
+    frame = generate(3 * SCORE_BLOCK_ROWS, 6, seed=3)
+    model = train(frame, TrainConfig())
+    monitor = Monitor(model)
+    scratch.pool.clear()
+    first = monitor.score(frame)
+    snapshot = (
+        np.copy(first.result.contributions, order="K"),
+        first.ratio.copy(),
+        first.moving.copy(),
+    )
+    for array in scratch.pool.kept():
+        array.fill(np.nan)
+    second = monitor.score(frame)
+    for result in (first, second):
+        got = (result.result.contributions, result.ratio, result.moving)
+        assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
+        assert not any(
+            np.shares_memory(array, buffer)
+            for array in (*got, result.result.raw, result.result.score)
+            for buffer in scratch.pool.kept()
+        )
