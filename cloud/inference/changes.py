@@ -198,6 +198,7 @@ class ChangeDetector:
         if n:
             flips = np.diff(np.concatenate([[before], moving]).astype(np.int8)) != 0
             changepoint[flips] = 1
-        state.tail = extended[-(2 * k - 1) :] if k > 1 else extended[:0]
+        # a copy: the deviations may be a scratch buffer that the next call overwrites
+        state.tail = extended[-(2 * k - 1) :].copy() if k > 1 else extended[:0].copy()
         state.seen += n
         return ChangeResult(np.nan_to_num(stat, nan=0.0), moving, changepoint, state)

@@ -649,7 +649,7 @@ class EpisodeTracker:
     def _remember(self, state: EpisodeState, mode: int, w: np.ndarray) -> None:
         state.same_mode_rows = state.same_mode_rows + 1 if mode == state.last_mode else 1
         state.last_mode = mode
-        state.recent.append(w)
+        state.recent.append(w.copy())  # not a view: the deviations may be a scratch buffer
         if len(state.recent) > self.config.end_rows:
             state.recent.popleft()
         # summed afresh, oldest first, as a stretch of normal rows sums it: the same bits

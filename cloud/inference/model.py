@@ -19,6 +19,7 @@ with the actual component (:meth:`Model.sensor_names`). A model trained on full 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -387,11 +388,33 @@ class Model:
         Large inputs take :func:`_deviations_fast`, which gives the same bits as this
         formula (:func:`_deviations_simple`) with fewer full-size temporaries.
         """
+        return self._deviations(y, factor, modes)
+
+    @contextlib.contextmanager
+    def leased_deviations(
+        self, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`deviations` written into a buffer of :mod:`cloud.inference.scratch` for
+        the block's duration (the same bits), for a caller that needs them only there:
+        the next call of the same shape faults no new memory in. Nothing may keep a view
+        of them after the block."""
+        with lease(y.shape, order=_layout(y)) as out:
+            yield self._deviations(y, factor, modes, out)
+
+    def _deviations(
+        self,
+        y: np.ndarray,
+        factor: np.ndarray,
+        modes: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`deviations`, into *out* (the shape of *y*, in the layout ``empty_like(y)``
+        gives) when given."""
         if _fast_applies(y, factor):
-            fast = _deviations_fast(self, y, factor, modes)
+            fast = _deviations_fast(self, y, factor, modes, out)
             if fast is not None:
                 return fast
-        return _deviations_simple(self, y, factor, modes)
+        return _deviations_simple(self, y, factor, modes, out)
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -553,7 +576,11 @@ def _row_blocks(rows: int) -> Iterator[slice]:
 
 
 def _deviations_simple(
-    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+    model: Model,
+    y: np.ndarray,
+    factor: np.ndarray,
+    modes: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`Model.deviations` as a formula: the reference :func:`_deviations_fast` keeps
     to bit for bit, and the path small inputs take."""
@@ -563,7 +590,7 @@ def _deviations_simple(
         mode = np.zeros(len(y), dtype=int)
     else:
         mode = _sqdist((y - model.center) / model.scale, model.centroids).argmin(1)
-    out = np.empty_like(y)
+    out = np.empty_like(y) if out is None else out
     if len(model.centroids) == 1:  # one mode: every row, no selection copies
         z = (y - model.mode_means[0]) / (model.mode_scales[0] * factor[:, None])
         np.matmul(z, model.mode_phi[0], out=out)
@@ -597,7 +624,11 @@ def _layout(y: np.ndarray) -> str:
 
 
 def _deviations_fast(
-    model: Model, y: np.ndarray, factor: np.ndarray, modes: np.ndarray | None = None
+    model: Model,
+    y: np.ndarray,
+    factor: np.ndarray,
+    modes: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries, on
     scoring's threads (:mod:`cloud.inference.threads`).
@@ -615,7 +646,8 @@ def _deviations_fast(
     as numpy may compute it in pieces whose bits depend on them.
     """
     n, k = y.shape
-    out = np.empty_like(y)  # the result: always a fresh array, never a leased one
+    if out is None:  # a result: a fresh array unless the caller leased one
+        out = np.empty_like(y)
     if len(model.centroids) == 1:
         mean, scale = model.mode_means[0], model.mode_scales[0]
         with lease((n, k)) as z:  # the formula's z is C-ordered whatever the layout of y

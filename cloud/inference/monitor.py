@@ -179,7 +179,27 @@ class Monitor:
         on = ~np.asarray(off, dtype=bool)
         everything = bool(on.all())
         y, factor, stream = self.model.features(x if everything else x[on], state.stream)
-        w_on, modes_on = self.model.deviations(y, factor)
+        # the deviations are a temporary here (the results are the tracker's own arrays):
+        # a scratch buffer, so that scoring window after window faults no new memory in
+        with self.model.leased_deviations(y, factor) as (w_on, modes_on):
+            return self._rules(index, x, off, state, stream, through, on, w_on, modes_on)
+
+    def _rules(
+        self,
+        index: pd.DatetimeIndex,
+        x: np.ndarray,
+        off: np.ndarray,
+        state: MonitorState,
+        stream: StreamState,
+        through: float,
+        on: np.ndarray,
+        w_on: np.ndarray,
+        modes_on: np.ndarray,
+    ) -> MonitorResult:
+        """The change test and the episodes over the deviations *w_on* of the rows *on*;
+        none of their results or states keeps a view of *w_on*."""
+        assert self.tracker is not None
+        n, everything = len(index), len(w_on) == len(index)
         w_on *= self._scale
         if everything:
             w, modes = w_on, modes_on

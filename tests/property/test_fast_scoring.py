@@ -4,6 +4,7 @@ layout and warm-up."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -274,3 +275,34 @@ def test_the_monitor_through_the_pool_gives_fresh_identical_results() -> None:
             for array in (*got, result.result.raw, result.result.score)
             for buffer in scratch.pool.kept()
         )
+
+
+def test_a_series_scored_in_pieces_keeps_no_view_of_a_pooled_buffer_in_its_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The monitor's state (the change test's window, the episode's recent rows, here in
+    an alarm at the cut) carries on unchanged when the next call reuses, or anything
+    overwrites, the pooled buffers of the last: the same bits as without a pool."""
+    frame = generate(5 * SCORE_BLOCK_ROWS, 6, seed=4)
+    model = train(frame, TrainConfig())
+    cut = len(frame) // 2
+    frame.iloc[cut - 40 : cut + 20, 0] += 25 * frame.iloc[:, 0].std()  # an alarm at the cut
+    monitor = Monitor(model)
+
+    def in_pieces(poison: bool) -> list[np.ndarray]:
+        first = monitor.score(frame.iloc[:cut])
+        handed = json.dumps(first.state.to_dict())
+        if poison:
+            for array in scratch.pool.kept():
+                array.fill(np.nan)
+        second = monitor.score(frame.iloc[cut:], first.state)
+        assert json.dumps(first.state.to_dict()) == handed, "a later call changed the state"
+        return [first.result.prediction, second.result.score, second.ratio, second.moving]
+
+    scratch.pool.clear()
+    pooled = in_pieces(poison=True)
+    assert pooled[0][-1], "no alarm at the cut"
+    monkeypatch.setenv(scratch.CAP_SETTING, "0")
+    scratch.pool.clear()
+    fresh = in_pieces(poison=False)
+    assert all(same(a, b) for a, b in zip(pooled, fresh, strict=True))
