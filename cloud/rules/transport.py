@@ -203,6 +203,7 @@ class CrtTransport:
         self._failed: Exception | None = None
         self._settled = threading.Event()
         self._stopped = threading.Event()
+        self._closing = False
         tls = io.ClientTlsContext(io.TlsContextOptions()) if address.tls else None
         self.client = mqtt5.Client(
             mqtt5.ClientOptions(
@@ -257,6 +258,7 @@ class CrtTransport:
             log.debug("PUBACK not sent: %s", exc)
 
     def close(self) -> None:
+        self._closing = True
         self.client.stop()
         if not self._stopped.wait(5):
             log.warning("%s: the MQTT 5 client did not report stopping", self.address.url)
@@ -295,7 +297,7 @@ class CrtTransport:
 
     def _on_disconnection(self, data: Any) -> None:
         self._subscribed.clear()
-        if self._settled.is_set() and not self._stopped.is_set():
+        if self._settled.is_set() and not self._closing:
             log.warning("%s: disconnected: %s", self.address.url, data.exception)
 
     def _on_publish(self, data: Any) -> None:
