@@ -100,6 +100,8 @@ class EmbeddedBroker:
         self.max_message_kb = max_message_kb
         self.auth = auth
         self._proc: subprocess.Popen[bytes] | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
+        """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its parent itself)."""
         self._workdir = Path(tempfile.mkdtemp(prefix="plantwatch-broker-"))
 
     @property
@@ -185,6 +187,8 @@ class EmbeddedBroker:
             env=env,
             start_new_session=True,
         )
+        if self.kind == "mosquitto":
+            self._start_guard(self._proc.pid, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -199,6 +203,30 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def _start_guard(self, broker_pid: int, env: dict[str, str]) -> None:
+        self._end_guard()
+        self._guard = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cloud.runtime.broker_guard",
+                "--parent-pid",
+                str(os.getpid()),
+                "--broker-pid",
+                str(broker_pid),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+    def _end_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.terminate()
+            guard.wait()
 
     def _log_tail(self) -> str:
         """The broker's last log line: the reason, since :meth:`close` removes the log."""
@@ -215,6 +243,7 @@ class EmbeddedBroker:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._end_guard()
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -227,6 +256,7 @@ class EmbeddedBroker:
 
     def kill(self) -> None:
         """SIGKILL: the broker vanishes mid-conversation, as in a crash."""
+        self._end_guard()
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.kill()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
@@ -59,7 +60,8 @@ def test_kill_and_restart_keeps_the_port() -> None:
         broker.stop()
 
 
-def test_broker_stops_when_its_starter_is_killed(tmp_path) -> None:
+@pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def test_broker_stops_when_its_starter_is_killed(kind: str) -> None:
     """A SIGKILLed ``plantwatch up`` cannot stop its broker; the broker must not outlive it."""
     starter = subprocess.Popen(
         [
@@ -67,7 +69,7 @@ def test_broker_stops_when_its_starter_is_killed(tmp_path) -> None:
             "-c",
             "import time\n"
             "from cloud.runtime.broker import EmbeddedBroker\n"
-            "broker = EmbeddedBroker('amqtt').start()\n"
+            f"broker = EmbeddedBroker({kind!r}).start()\n"
             "print(broker._proc.pid, broker._workdir, flush=True)\n"
             "time.sleep(120)\n",
         ],

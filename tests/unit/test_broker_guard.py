@@ -1,0 +1,40 @@
+"""The broker guard stops its broker only when the starter is gone, and never a stranger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from cloud.runtime import broker_guard
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_the_broker_is_stopped_once_the_starter_is_gone() -> None:
+    child = _sleeper()
+    try:
+        started = broker_guard.start_time(child.pid)
+        assert started is not None
+        not_my_parent = os.getppid() + 1
+        assert broker_guard.guard(not_my_parent, child.pid, started) == 1
+        assert child.wait(10) == -15
+    finally:
+        child.kill()
+
+
+def test_the_guard_ends_when_the_broker_exits_and_spares_a_reused_pid() -> None:
+    child = _sleeper()
+    try:
+        started = broker_guard.start_time(child.pid)
+        assert started is not None
+        assert broker_guard.guard(os.getppid(), child.pid, "1") == 0  # another process's pid
+        assert child.poll() is None
+        child.kill()
+        child.wait(10)
+        assert broker_guard.start_time(child.pid) is None
+        assert broker_guard.guard(os.getppid(), child.pid, started) == 0
+    finally:
+        child.kill()
