@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rules runner processes; >1 uses a $share group and a shared spool (mosquitto)",
     )
     parser.add_argument(
+        "--client",
+        choices=("auto", "paho", "crt"),
+        default="auto",
+        help="the rules runner's MQTT client, as for rules run (default auto: crt on "
+        "mosquitto, paho on amqtt)",
+    )
+    parser.add_argument(
         "--archive",
         action="store_true",
         help="also write the Parquet archive, as plantwatch up does",
@@ -115,6 +122,7 @@ def _runner_main(
     counts: Any,
     out: Any,
     archive: bool = False,
+    client: str = "auto",
 ) -> None:
     from cloud import wire_decoder
     from cloud.adapters.local import FsObjectStore
@@ -147,6 +155,7 @@ def _runner_main(
         clock,
         client_id=f"bench-rules-{index}-{time.time_ns()}",
         shared_group="bench" if runners > 1 else None,
+        client=client,
     )
     runner.start()
     ready.release()
@@ -161,6 +170,10 @@ def _runner_main(
         time.sleep(0.02)
     done_at = time.time()
     threads_cpu_s = {name: _thread_cpu_s(tid) for name, tid in runner.thread_ids.items()}
+    if runner.client_kind == "crt":
+        # awscrt's native event-loop threads (its client runs on one of them) are the
+        # network side; only the runner uses awscrt in this process
+        threads_cpu_s["network"] = _native_threads_cpu_s("AwsEventLoop")
     runner.stop()
     archived, drain_s = 0, 0.0
     if writer is not None:
@@ -179,6 +192,7 @@ def _runner_main(
             "failures": runner.failures,
             "batches": runner.batches,
             "threads_cpu_s": threads_cpu_s,
+            "client": runner.client_kind,
             "archived_values": archived,
         }
     )
@@ -193,6 +207,21 @@ def _thread_cpu_s(native_id: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _native_threads_cpu_s(prefix: str) -> float | None:
+    """CPU seconds used by every thread of this process whose name starts with *prefix*."""
+    total = 0.0
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                if (task / "comm").read_text().startswith(prefix):
+                    total += _thread_cpu_s(int(task.name)) or 0.0
+            except OSError:
+                continue  # the thread ended meanwhile
+    except OSError:
+        return None
+    return total
 
 
 def _messages(
@@ -289,6 +318,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 counts,
                 out,
                 getattr(args, "archive", False),
+                getattr(args, "client", "auto"),
             ),
             daemon=True,
         )
@@ -348,6 +378,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "files_written": sum(r["stats"]["files_written"] for r in results),
         "quarantined": sum(r["stats"]["quarantined"] for r in results),
         "runner_failures": sum(r["failures"] for r in results),
+        "client": results[0]["client"],
         **_thread_split(results, len(payloads)),
         "messages_per_batch": round(len(payloads) / max(sum(r["batches"] for r in results), 1), 1),
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
@@ -420,8 +451,9 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
 
 
 def _thread_split(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
-    """Runner CPU per message spent in paho's network thread and in the rules worker (the
-    rest of ``runner_cpu_us_per_message`` is flushing, fsync and the bench's own polling)."""
+    """Runner CPU per message spent in the MQTT client's network thread (paho's, or awscrt's
+    event-loop thread) and in the rules worker (the rest of ``runner_cpu_us_per_message`` is
+    flushing, fsync and the bench's own polling)."""
     split: dict[str, float] = {}
     for name in ("network", "worker"):
         seconds = [r["threads_cpu_s"].get(name) for r in results]
@@ -535,6 +567,7 @@ def run(args: argparse.Namespace) -> int:
     median = sorted(runs, key=lambda r: r["readings_per_s"])[len(runs) // 2]
     report: dict[str, Any] = {
         "broker": args.broker,
+        "client": median["client"],
         "readings_per_s": median["readings_per_s"],
         "messages_per_s": median["messages_per_s"],
         "runner_cpu_us_per_message": statistics.median(

@@ -74,7 +74,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of a group must use the same --store and --spool",
     )
     run.add_argument(
-        "--protocol", choices=("3.1.1", "5"), default="3.1.1", help="MQTT version (default 3.1.1)"
+        "--protocol",
+        choices=("3.1.1", "5"),
+        default="3.1.1",
+        help="MQTT version of the paho client (default 3.1.1)",
+    )
+    run.add_argument(
+        "--client",
+        choices=("auto", "paho", "crt"),
+        default="auto",
+        help="MQTT client: crt (awscrt, MQTT 5, faster), paho, or auto: crt when the broker "
+        "accepts MQTT 5, else paho (default auto)",
     )
     run.set_defaults(_action=_run)
 
@@ -186,13 +196,15 @@ def _run(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         shared_group=args.shared_group,
         protocol=args.protocol,
+        client=args.client,
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     runner.start()
     stderr.print(
-        f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}",
+        f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}"
+        f" ({runner.client_kind} client)",
         markup=False,
         soft_wrap=True,
     )

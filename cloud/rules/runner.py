@@ -1,12 +1,16 @@
 """The local rules engine: subscribe to every rule's FROM filter, evaluate, run actions.
 
-A message is acknowledged (PUBACK, paho ``manual_ack``) only after its actions returned
+A message is acknowledged (PUBACK, under manual control) only after its actions returned
 and the batcher committed it to its spool, so a killed runner loses nothing the broker
 considers delivered. The network thread only queues messages; a worker takes what has
 queued (up to ``max_batch``), runs the rules, commits the spool once and then acknowledges
-them all. The persistent session (clean_session=False) keeps what arrives while the runner
-is down; unacknowledged messages are redelivered when it reconnects (mosquitto does; amqtt
-0.12 drops a dead connection's in-flight messages).
+them all. The persistent session (clean_session=False, or an MQTT 5 session expiry) keeps
+what arrives while the runner is down; unacknowledged messages are redelivered when it
+reconnects (mosquitto does; amqtt 0.12 drops a dead connection's in-flight messages).
+
+The MQTT client is ``transport.CrtTransport`` (awscrt, MQTT 5, parsing and PUBACKs in C)
+where the broker speaks MQTT 5, else ``transport.PahoTransport``; ``client="auto"`` picks
+by trying an MQTT 5 CONNECT first (``cloud/rules/transport.py`` says why).
 
 With ``shared_group`` the runner subscribes to ``$share/<group>/<filter>`` so several
 runners split the load (mosquitto; amqtt has no shared subscriptions); their batchers must
@@ -30,10 +34,9 @@ import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import paho.mqtt.client as mqtt
-
-from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
+from cloud.adapters.local.mqtt_url import parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
 from cloud.rules.actions import ActionRunner
@@ -42,6 +45,13 @@ from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
 from cloud.rules.evaluate import Message, RuleOutput, evaluate
 from cloud.rules.topic_filter import topic_matches
+from cloud.rules.transport import (
+    CrtTransport,
+    PahoTransport,
+    Transport,
+    check_client,
+    speaks_mqtt5,
+)
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
 from edge.wire import MAX_PAYLOAD_BYTES
@@ -51,7 +61,9 @@ log = logging.getLogger(__name__)
 INBOX_MESSAGES = 2_000
 INBOX_BYTES = 32 * 1024 * 1024
 
-_Item = tuple[int, mqtt.MQTTMessage]
+_Item = tuple[int, Any]
+"""(connection generation, message): a paho ``MQTTMessage`` or a ``transport.Delivery``,
+both with ``topic`` and ``payload``."""
 
 
 class Inbox:
@@ -140,6 +152,7 @@ class RulesRunner:
         republisher: Publisher | None = None,
         shared_group: str | None = None,
         protocol: str = "3.1.1",
+        client: str = "auto",
         pump_interval_s: float = 0.5,
         connect_timeout_s: float = 10.0,
         max_batch: int = 256,
@@ -169,36 +182,31 @@ class RulesRunner:
         self.failures = 0
         self.batches = 0
         """Batches the worker took from the inbox (each one spool commit)."""
-        self.thread_ids: dict[str, int] = {}
-        """Native ids of the ``network`` (paho) and ``worker`` threads, for CPU accounting."""
+        self._thread_ids: dict[str, int] = {}
         self.counts: Counter[str] = Counter()
         """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
         self.max_message_bytes = max_message_bytes
         self._inbox_bounds = (inbox_messages, inbox_bytes)
         self._stop = threading.Event()
-        self._connected = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
         self.inbox = Inbox(*self._inbox_bounds)
-        self._generation = 0
-        """Counts connections: a packet id acknowledged on a later connection than the one it
-        arrived on could acknowledge a different message, so such acks are skipped (the broker
-        redelivers those messages and the batcher de-duplicates them)."""
         self.max_batch = max_batch
-        self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=self._protocol,
-            clean_session=False if self._protocol == mqtt.MQTTv311 else None,
-            manual_ack=True,
-        )
-        self._client.max_inflight_messages_set(100)
-        self.address.apply(self._client)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_message
-        self._client.on_disconnect = self._on_disconnect
-        guard_callbacks(self._client, self.counts, log, "rules runner")
+        check_client(client)
+        self.client_kind = client
+        """``auto``, ``paho`` or ``crt`` until ``start``; then the client in use."""
+        self._client_id = client_id
+        self._protocol = protocol
+        self.transport: Transport | None = None
+
+    @property
+    def thread_ids(self) -> dict[str, int]:
+        """Native ids of the ``network`` (the MQTT client's) and ``worker`` threads, for CPU
+        accounting."""
+        ids = dict(self._thread_ids)
+        if self.transport is not None and self.transport.thread_id is not None:
+            ids["network"] = self.transport.thread_id
+        return ids
 
     def subscriptions(self) -> list[str]:
         if self.shared_group:
@@ -206,35 +214,49 @@ class RulesRunner:
         return list(self.filters)
 
     def start(self) -> None:
-        props = None
-        if self._protocol == mqtt.MQTTv5:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600
-        try:
-            self._client.connect(
-                self.address.host,
-                self.address.port,
-                keepalive=30,
-                clean_start=False
-                if self._protocol == mqtt.MQTTv5
-                else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                properties=props,
-            )
-        except OSError as exc:
-            raise PlantwatchError(f"{self.url}: cannot connect: {exc}") from exc
         self.inbox = Inbox(*self._inbox_bounds)
         self._worker = threading.Thread(target=self._work_loop, name="rules-worker", daemon=True)
         self._worker.start()
-        self._client.loop_start()
-        if not self._connected.wait(self.connect_timeout_s):
-            self._client.loop_stop()
-            raise PlantwatchError(f"{self.url}: no CONNACK within {self.connect_timeout_s:.0f} s")
+        try:
+            self.transport = self._connect()
+        except BaseException:
+            self.inbox.close()
+            self._worker.join()
+            self._worker = None
+            raise
+        self.client_kind = self.transport.kind
         self._stop.clear()
         self._pump_thread = threading.Thread(target=self._pump_loop, name="rules-pump", daemon=True)
         self._pump_thread.start()
+
+    def _connect(self) -> Transport:
+        """The chosen client, connected and subscribed. ``auto`` is awscrt's MQTT 5 client
+        where a probe CONNECT gets an MQTT 5 answer, else paho (amqtt answers at once)."""
+        kind = self.client_kind
+        if kind == "auto":
+            kind = "crt" if speaks_mqtt5(self.address, min(self.connect_timeout_s, 2.0)) else "paho"
+            log.info("%s: rules runner uses the %s MQTT client", self.url, kind)
+        if kind == "crt":
+            crt = CrtTransport(
+                self.address,
+                self._client_id,
+                self.subscriptions(),
+                self._on_message,
+                self.counts,
+                connack_timeout_ms=int(1000 * self.connect_timeout_s),
+            )
+            crt.connect(self.connect_timeout_s)
+            return crt
+        paho = PahoTransport(
+            self.address,
+            self._client_id,
+            self.subscriptions(),
+            self._on_message,
+            self.counts,
+            protocol=self._protocol,
+        )
+        paho.connect(self.connect_timeout_s)
+        return paho
 
     def stop(self) -> None:
         """Finish the queued messages, disconnect, then write every pending window
@@ -247,8 +269,8 @@ class RulesRunner:
             self.inbox.close()
             self._worker.join()
             self._worker = None
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self.transport is not None:
+            self.transport.close()
         self.batcher.flush_all()
 
     def pump(self) -> None:
@@ -262,29 +284,14 @@ class RulesRunner:
             except PlantwatchError as exc:
                 log.error("batcher flush failed (will retry): %s", exc)
 
-    # paho callbacks (network thread)
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object = None
-    ) -> None:
-        if getattr(rc, "is_failure", False):
-            log.error("%s refused the connection: %s", self.url, rc)
-            return
-        self._generation += 1
-        self.thread_ids["network"] = threading.get_native_id()
-        for topic in self.subscriptions():
-            client.subscribe(topic, qos=1)
-        self._connected.set()
-
-    def _on_disconnect(self, *_args: object) -> None:
-        self._connected.clear()
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    # the MQTT client's thread
+    def _on_message(self, generation: int, msg: Any) -> None:
         # Waits while the inbox is full: back-pressure through the broker, nothing acked.
-        self.inbox.put((self._generation, msg), len(msg.payload))
+        self.inbox.put((generation, msg), len(msg.payload))
 
     # worker thread
     def _work_loop(self) -> None:
-        self.thread_ids["worker"] = threading.get_native_id()
+        self._thread_ids["worker"] = threading.get_native_id()
         while True:
             first = self.inbox.get()
             if first is None:
@@ -310,9 +317,11 @@ class RulesRunner:
                 return
 
     def _process(self, batch: list[_Item]) -> None:
-        for generation, msg in self.process(batch):
-            if generation == self._generation:
-                self._client.ack(msg.mid, msg.qos)
+        done = self.process(batch)
+        transport = self.transport
+        if transport is not None:
+            for generation, msg in done:
+                transport.ack(generation, msg)
 
     def process(self, batch: Sequence[_Item]) -> list[_Item]:
         """Run the rules on a batch of received messages with one spool commit; returns the

@@ -316,7 +316,14 @@ class LocalStack:
             # closers run in reverse: the rules' last flush queues, then this drains it
             self._closers.append(self.archive.close)
         self.rules = RulesRunner(
-            self.service_url("plantwatch-rules"), load_rules(), self.batcher, self.clock
+            self.service_url("plantwatch-rules"),
+            load_rules(),
+            self.batcher,
+            self.clock,
+            # the embedded broker's kind is known: no probe; awscrt where it speaks MQTT 5
+            client={"mosquitto": "crt", "amqtt": "paho"}.get(
+                self.broker.kind if self.broker else "", "auto"
+            ),
         )
         self.rules.start()
         self._closers.append(self.rules.stop)

@@ -72,8 +72,9 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     for m in batch[:10]:
         pub.publish(m.topic, wire.encode(m))
     wait_for(lambda: first.stats["accepted"] == 10)
-    runner._client.loop_stop()  # the process "dies": no disconnect, no flush
-    runner._client.socket().close()
+    assert runner.client_kind == "paho"  # amqtt speaks MQTT 3.1.1 only
+    runner.transport.client.loop_stop()  # the process "dies": no disconnect, no flush
+    runner.transport.client.socket().close()
     # WHEN the rest, with redeliveries, is published while it is down (the broker keeps
     # them for its persistent session) and a new runner starts on the same spool
     for m in batch[10:]:
@@ -97,7 +98,9 @@ def test_killed_runner_loses_no_acknowledged_data(broker: EmbeddedBroker, tmp_pa
     assert second.stats["duplicates"] == 3
 
 
-def _start_runner(url: str, store: Path, spool: Path) -> subprocess.Popen[bytes]:
+def _start_runner(
+    url: str, store: Path, spool: Path, client: str = "auto"
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     return subprocess.Popen(
         [
@@ -116,16 +119,19 @@ def _start_runner(url: str, store: Path, spool: Path) -> subprocess.Popen[bytes]
             "0",
             "--client-id",
             "rules-sigkill",
+            "--client",
+            client,
         ],
         env=env,
         stderr=subprocess.PIPE,
     )
 
 
-def _wait_subscribed(proc: subprocess.Popen[bytes]) -> None:
+def _wait_subscribed(proc: subprocess.Popen[bytes], client: str) -> None:
     assert proc.stderr is not None
     line = proc.stderr.readline()
     assert b"subscribed" in line, line
+    assert f"({client} client)".encode() in line, line
 
 
 def _wait_until_stable(count: Callable[[], int], target: int, quiet_s: float = 3.0) -> None:
@@ -153,25 +159,34 @@ def _rows(store: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(
     params=[
-        pytest.param("amqtt"),
-        pytest.param("mosquitto", marks=pytest.mark.mosquitto),
+        pytest.param(("amqtt", "auto", "paho"), id="amqtt-auto-paho"),
+        pytest.param(
+            ("mosquitto", "auto", "crt"), id="mosquitto-auto-crt", marks=pytest.mark.mosquitto
+        ),
+        pytest.param(
+            ("mosquitto", "paho", "paho"), id="mosquitto-paho", marks=pytest.mark.mosquitto
+        ),
     ]
 )
-def any_broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker(request.param) as running:
-        yield running
+def broker_and_client(request: pytest.FixtureRequest) -> Iterator[tuple[EmbeddedBroker, str, str]]:
+    """A broker, the ``--client`` asked for, and the client that should be in use."""
+    kind, asked, used = request.param
+    with EmbeddedBroker(kind) as running:
+        yield running, asked, used
 
 
-def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_path: Path) -> None:
-    broker = any_broker
+def test_sigkilled_runner_process_loses_nothing(
+    broker_and_client: tuple[EmbeddedBroker, str, str], tmp_path: Path
+) -> None:
+    broker, asked, used = broker_and_client
     # GIVEN a rules runner process and a stream of 3,000 readings in 300 messages
     store, spool = tmp_path / "bucket", tmp_path / "spool.db"
     now_s = int(time.time())
     # windows that closed minutes ago, so the runner writes them as soon as they fill
     samples = [wire.Sample((now_s - 3600 + i) * 1000, {"x": i}) for i in range(3000)]
     batch = wire.batch_samples("s1", "pump", "dev", 0, samples, per_message=10)
-    proc = _start_runner(broker.url, store, spool)
-    _wait_subscribed(proc)
+    proc = _start_runner(broker.url, store, spool, asked)
+    _wait_subscribed(proc, used)
     pub = MqttPublisher(broker.url, "it-pub-kill")
     try:
         # WHEN it is SIGKILLed mid-stream, the rest is published while it is down
@@ -182,8 +197,8 @@ def test_sigkilled_runner_process_loses_nothing(any_broker: EmbeddedBroker, tmp_
         for m in batch[150:]:
             pub.publish(m.topic, wire.encode(m))
         # AND a new process starts on the same spool and session, then shuts down cleanly
-        proc = _start_runner(broker.url, store, spool)
-        _wait_subscribed(proc)
+        proc = _start_runner(broker.url, store, spool, asked)
+        _wait_subscribed(proc, used)
         _wait_until_stable(lambda: len(_rows(store)), target=3000)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
@@ -221,9 +236,9 @@ def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None
                 clock,
                 client_id=f"rules-share-{i}",
                 shared_group="rules",
-                protocol=protocol,
+                client=client,
             )
-            for i, protocol in enumerate(("3.1.1", "5"))
+            for i, client in enumerate(("crt", "paho"))
         ]
         for runner in runners:
             runner.start()
@@ -247,11 +262,12 @@ def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None
     assert len(rows) == 2000 and len(set(rows)) == 2000
 
 
-def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path, kind: str) -> None:
     clock = ManualClock(T0)
     store = FsObjectStore(tmp_path / "bucket")
     batcher = Batcher(store, BatcherConfig(), clock, spool_path=str(tmp_path / "spool.db"))
-    with EmbeddedBroker("amqtt") as broker:
+    with EmbeddedBroker(kind) as broker:
         runner = RulesRunner(broker.url, load_rules(), batcher, clock, client_id="rules-restart")
         runner.start()
         batch = messages(0, 200)
@@ -263,7 +279,7 @@ def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
             pub.close()
             broker.kill()
             broker.start()
-            wait_for(lambda: runner._connected.is_set() and runner._generation == 2)
+            wait_for(lambda: runner.transport.generation == 2 and runner.transport.ready)
             pub = MqttPublisher(broker.url, "it-pub-restart-2")
             for m in batch[10:]:
                 pub.publish(m.topic, wire.encode(m))

@@ -34,13 +34,20 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+@pytest.mark.parametrize(
+    ("kind", "rules_client"),
+    [("amqtt", "paho"), pytest.param("mosquitto", "crt", marks=pytest.mark.mosquitto)],
+)
 def test_services_and_a_configured_agent_work_under_auth_and_a_device_cannot_impersonate(
-    tmp_path: Path,
+    tmp_path: Path, kind: str, rules_client: str
 ) -> None:
     data = DataLayout.at(tmp_path / "data")
-    stack = LocalStack(StackConfig(data=data, auth=True, grace_s=0.0), SystemClock()).start()
+    stack = LocalStack(
+        StackConfig(data=data, auth=True, grace_s=0.0, broker_kind=kind), SystemClock()
+    ).start()
     agent: Agent | None = None
     try:
+        assert stack.rules is not None and stack.rules.client_kind == rules_client
         runtime = json.loads(data.runtime_file.read_text())
         assert runtime["auth"] is True and runtime["broker"] == stack.broker_url
         assert "@" not in runtime["broker"], "no credentials in runtime.json"

@@ -35,12 +35,17 @@ def test_in_process_bench_lands_every_reading_and_reports_its_cost(
     assert report["cpu_us_per_message"] > 0
 
 
+@pytest.mark.parametrize(
+    ("broker", "client"),
+    [("amqtt", "paho"), pytest.param("mosquitto", "crt", marks=pytest.mark.mosquitto)],
+)
 def test_broker_bench_splits_the_runners_cpu_per_message(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], broker: str, client: str
 ) -> None:
-    argv = ["bench", "ingest", "--broker", "amqtt", "--readings", "2000", "--repeat", "1"]
+    argv = ["bench", "ingest", "--broker", broker, "--readings", "2000", "--repeat", "1"]
     assert main([*argv, "--baseline-messages", "200", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["client"] == client, "auto: awscrt where the broker speaks MQTT 5"
     assert (report["lost"], report["duplicated"]) == (0, 0)
     total = report["runner_cpu_us_per_message"]
     assert total == pytest.approx(report["runner_cpu_us_per_reading"] * 20, rel=0.05)
