@@ -290,3 +290,40 @@ def test_two_batchers_sharing_a_spool_write_each_reading_once(tmp_path: Path) ->
     ]
     assert len(rows) == 400 and len(set(rows)) == 400
     assert a.stats["duplicates"] + b.stats["duplicates"] == 40
+
+
+def test_a_spool_file_made_with_sqlite_default_pages_keeps_working(tmp_path: Path) -> None:
+    # GIVEN a spool file an earlier version made (SQLite's default 4 kB pages) holding an
+    # accepted, unflushed message, and a new spool file
+    import sqlite3
+
+    from cloud.batcher.spool import PAGE_SIZE
+
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    old_path = str(tmp_path / "old.db")
+    db = sqlite3.connect(old_path)
+    db.execute("PRAGMA page_size=4096")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    old = Batcher(store, BatcherConfig(), clock, spool_path=old_path)
+    send(old, msg(0, (T0 + 1, {"a": 1})))
+    del old
+    Batcher(InMemoryObjectStore(), BatcherConfig(), clock, spool_path=str(tmp_path / "new.db"))
+
+    # WHEN a batcher opens the old file again
+    again = Batcher(store, BatcherConfig(), clock, spool_path=old_path)
+    send(again, msg(0, (T0 + 1, {"a": 1})))  # a redelivery
+
+    # THEN the old file keeps its pages, the new one has the larger page, and nothing
+    # accepted is lost or doubled
+    def page_size(path: Path) -> int:
+        return int(sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0])
+
+    assert page_size(tmp_path / "old.db") == 4096
+    assert page_size(tmp_path / "new.db") == PAGE_SIZE != 4096
+    assert again.stats["duplicates"] == 1
+    assert again.flush_all() == ["input/pump_20220513121500.csv"]
+    assert store.get("input/pump_20220513121500.csv") == (
+        b"Timestamp,a\n2022-05-13T12:10:01.000000,1\n"
+    )
