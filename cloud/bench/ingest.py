@@ -28,6 +28,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ def _runner_main(
     out: Any,
     archive: bool = False,
     client: str = "auto",
+    client_id: str = "bench-rules",
+    group: str = "bench",
 ) -> None:
     from cloud import wire_decoder
     from cloud.adapters.local import FsObjectStore
@@ -153,8 +156,8 @@ def _runner_main(
         load_rules(),
         batcher,
         clock,
-        client_id=f"bench-rules-{index}-{time.time_ns()}",
-        shared_group="bench" if runners > 1 else None,
+        client_id=client_id,
+        shared_group=group if runners > 1 else None,
         client=client,
     )
     runner.start()
@@ -302,6 +305,9 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     counts = ctx.Array("q", args.runners)
+    # names of this run only: a session left by an earlier run must not share its group
+    tag = time.time_ns()
+    client_ids = [f"bench-rules-{i}-{tag}" for i in range(args.runners)]
     spool = str(workdir / "spool.db") if args.spool == "file" or args.runners > 1 else None
     procs = [
         ctx.Process(
@@ -319,6 +325,8 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 out,
                 getattr(args, "archive", False),
                 getattr(args, "client", "auto"),
+                client_ids[i],
+                f"bench-{tag}",
             ),
             daemon=True,
         )
@@ -350,6 +358,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         proc.join(30)
     pub.loop_stop()
     pub.disconnect()
+    _end_sessions(address, client_ids)
     elapsed = max(r["done_at"] for r in results) - start
     drained = max(r["drained_at"] for r in results) - start
     rows, unique = _count_rows(workdir / "bucket")
@@ -384,6 +393,30 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
         **({"workdir": str(workdir)} if args.keep else {}),
     }
+
+
+def _end_sessions(address: Any, client_ids: list[str]) -> None:
+    """Discard the runners' persistent sessions once they have stopped.
+
+    The runner keeps its session on purpose (what arrives while it is down waits for it).
+    A bench runner's client id is never used again, so its session would stay subscribed:
+    the broker would queue every later run's and baseline's messages for it, and a shared
+    group's dead members would take their share of the next run's messages.
+    """
+    import paho.mqtt.client as mqtt
+
+    for client_id in client_ids:
+        cleaner = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+        )
+        address.apply(cleaner)
+        connected = threading.Event()
+        cleaner.on_connect = lambda *_a, done=connected: done.set()
+        cleaner.connect(address.host, address.port, keepalive=10)
+        cleaner.loop_start()
+        connected.wait(10)
+        cleaner.disconnect()
+        cleaner.loop_stop()
 
 
 def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace) -> dict[str, Any]:

@@ -52,3 +52,15 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     assert 0 <= report["worker_cpu_us_per_message"] <= total
     assert 0 <= report["network_cpu_us_per_message"] <= total
     assert report["runs"][0]["messages_per_batch"] >= 1
+
+
+@pytest.mark.mosquitto
+def test_a_shared_group_run_is_not_split_with_the_last_runs_sessions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Runners keep their sessions on purpose; a bench run's must not outlive it, or the
+    broker hands the dead members of the group their share of the next run's messages."""
+    argv = ["bench", "ingest", "--broker", "mosquitto", "--runners", "2", "--repeat", "2"]
+    assert main([*argv, "--readings", "2000", "--baseline-messages", "200", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["lost"], r["duplicated"]) for r in report["runs"]] == [(0, 0), (0, 0)]
