@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
@@ -21,15 +22,6 @@ from edge import wire
 from edge.clock import ManualClock
 
 T0 = 1652443800
-
-
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def messages(first_seq: int, n_samples: int, start_s: int = 1) -> list[wire.Telemetry]:

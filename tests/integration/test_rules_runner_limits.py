@@ -16,6 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from raw_mqtt import RawClient
+from waiting import wait_for
 
 from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_url import guard_callbacks
@@ -26,15 +27,6 @@ from edge import wire
 from edge.clock import ManualClock
 
 T0 = 1652443800
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
@@ -21,15 +22,6 @@ from edge.clock import ManualClock
 from edge.errors import PlantwatchError
 
 T0 = 1652443800
-
-
-def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def messages(n_samples: int) -> list[wire.Telemetry]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from raw_mqtt import RawClient
+from waiting import wait_for
 
 from cloud.adapters.local.mqtt_url import parse_broker_url, with_credentials
 from cloud.runtime.layout import DataLayout
@@ -23,15 +23,6 @@ from edge.errors import ConfigError, NotFoundError
 from edge.wire import Sample
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.mark.parametrize(
