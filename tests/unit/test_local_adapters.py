@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,31 @@ def test_outbox_appends_json_lines(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert [x["channel"] for x in lines] == ["sms", "email"]
     assert lines[0]["body"] == "PLANTWATCH pump-02 ALARM"
+
+
+def test_a_durable_put_syncs_the_folder_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename is what makes a put visible; a power cut can lose it unless the folder
+    is synced after it (once per folder for a batch of puts)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store = FsObjectStore(tmp_path / "bucket")
+    store.put("a/one.csv", b"1")
+    assert synced == [str(tmp_path / "bucket" / "a")]
+    synced.clear()
+    assert (
+        store.put_many([("a/two.csv", b"2"), ("a/three.csv", b"3"), ("b/x.csv", b"x")])
+        == [None] * 3
+    )
+    assert sorted(synced) == [str(tmp_path / "bucket" / "a"), str(tmp_path / "bucket" / "b")]
+    synced.clear()
+    FsObjectStore(tmp_path / "scratch", fsync=False).put_many([("c/y.csv", b"y")])
+    assert synced == []

@@ -16,6 +16,10 @@ from edge.files import FILE_MODE, private_dir
 class FsObjectStore:
     """Keys are relative paths under *root*; a put is visible whole or not at all.
 
+    With ``fsync`` (the default) a put is durable when it returns: the file's data, and
+    its directory after the rename, since the name is what a power cut can otherwise lose
+    on a filesystem that does not order the rename before later commits.
+
     Objects are private, like a bucket: files 0600 and the folders it creates 0700,
     whatever the umask (:mod:`edge.files`).
     """
@@ -45,6 +49,8 @@ class FsObjectStore:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
+            if self._fsync:
+                _fsync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"{path}: put failed: {exc}") from exc
 
@@ -88,6 +94,7 @@ class FsObjectStore:
             for entry in staged:
                 if entry is not None:
                     os.close(entry[0])
+        renamed: dict[Path, list[int]] = {}
         for i, entry in enumerate(staged):
             if entry is None:
                 continue
@@ -95,10 +102,18 @@ class FsObjectStore:
             try:
                 if errors[i] is None:
                     os.replace(tmp, path)
+                    renamed.setdefault(path.parent, []).append(i)
                 else:
                     os.unlink(tmp)
             except OSError as exc:
                 errors[i] = errors[i] or StorageError(f"{path}: put failed: {exc}")
+        if self._fsync:
+            for folder, done in renamed.items():  # once per folder, after all its renames
+                try:
+                    _fsync_dir(folder)
+                except OSError as exc:
+                    for i in done:
+                        errors[i] = StorageError(f"{folder}: put failed: {exc}")
         return errors
 
     def append(self, key: str, body: bytes) -> None:
@@ -168,6 +183,14 @@ class FsObjectStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync(fd: int) -> OSError | None:
