@@ -28,6 +28,16 @@ class LoadResult:
         return self.received / self.seconds if self.seconds > 0 else 0.0
 
 
+def _stop(client: mqtt.Client) -> None:
+    """Disconnect, then stop the network thread.
+
+    The other order leaves the thread blocked in paho's select() until its 1 s timeout
+    whenever it re-entered select before seeing the stop flag (a race, so the wait comes
+    and goes): the baseline then timed that idle second and swung between two modes."""
+    client.disconnect()
+    client.loop_stop()
+
+
 def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> None:
     address = parse_broker_url(url)
     count = 0
@@ -51,9 +61,8 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
     client.connect(address.host, address.port, keepalive=60)
     client.loop_start()
     done.wait(timeout=max(60.0, n / 200))
-    client.loop_stop()
-    client.disconnect()
     out.put((count, last - first))
+    _stop(client)
 
 
 def pubsub_rate(
@@ -94,6 +103,5 @@ def pubsub_rate(
     received, _span = out.get(timeout=max(120.0, messages / 200))
     elapsed = time.perf_counter() - start
     sub.join(5)
-    pub.loop_stop()
-    pub.disconnect()
+    _stop(pub)
     return LoadResult(sent=messages, received=received, seconds=elapsed)
