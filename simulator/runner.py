@@ -168,8 +168,8 @@ class DirectPublisher:
                 raise PlantwatchError(f"publishes not acknowledged within {timeout:.0f} s")
 
     def close(self) -> None:
+        self._client.disconnect()  # first: it wakes the network thread, which loop_stop waits for
         self._client.loop_stop()
-        self._client.disconnect()
 
 
 def agent_sinks(

@@ -288,7 +288,7 @@ def _count_rows(root: Path) -> tuple[int, int]:
 def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
 
-    from cloud.adapters.local.mqtt_url import parse_broker_url
+    from cloud.adapters.local.mqtt_url import parse_broker_url, stop_client
     from edge import wire
 
     messages = _messages(
@@ -356,8 +356,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     results = [out.get(timeout=max(300.0, len(payloads) / 100)) for _ in procs]
     for proc in procs:
         proc.join(30)
-    pub.loop_stop()
-    pub.disconnect()
+    stop_client(pub)
     _end_sessions(address, client_ids)
     elapsed = max(r["done_at"] for r in results) - start
     drained = max(r["drained_at"] for r in results) - start
@@ -405,6 +404,8 @@ def _end_sessions(address: Any, client_ids: list[str]) -> None:
     """
     import paho.mqtt.client as mqtt
 
+    from cloud.adapters.local.mqtt_url import stop_client
+
     for client_id in client_ids:
         cleaner = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
@@ -415,8 +416,7 @@ def _end_sessions(address: Any, client_ids: list[str]) -> None:
         cleaner.connect(address.host, address.port, keepalive=10)
         cleaner.loop_start()
         connected.wait(10)
-        cleaner.disconnect()
-        cleaner.loop_stop()
+        stop_client(cleaner)
 
 
 def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace) -> dict[str, Any]:

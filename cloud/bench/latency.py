@@ -309,6 +309,7 @@ def scoring_path(broker_kind: str, faults: int, rate: float = 50.0) -> dict[str,
     import paho.mqtt.client as mqtt
     import pandas as pd
 
+    from cloud.adapters.local.mqtt_url import stop_client
     from cloud.inference.model import TrainConfig, train
     from cloud.inference.streaming import CallbackSink, StreamingScorer
     from cloud.runtime.broker import EmbeddedBroker
@@ -391,10 +392,8 @@ def scoring_path(broker_kind: str, faults: int, rate: float = 50.0) -> dict[str,
                     break
             time.sleep(0.05)
     finally:
-        pub.loop_stop()
-        sub.loop_stop()
-        pub.disconnect()
-        sub.disconnect()
+        stop_client(pub)
+        stop_client(sub)
         broker.close()
     latencies = sorted((first_alarm[o] - published[o]) * 1000 for o in onsets if o in first_alarm)
     return {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import parse_broker_url
+from cloud.adapters.local.mqtt_url import parse_broker_url, stop_client
 
 TOPIC = "dt/plantwatch/bench/a1/telemetry"
 
@@ -26,16 +26,6 @@ class LoadResult:
     @property
     def msgs_per_s(self) -> float:
         return self.received / self.seconds if self.seconds > 0 else 0.0
-
-
-def _stop(client: mqtt.Client) -> None:
-    """Disconnect, then stop the network thread.
-
-    The other order leaves the thread blocked in paho's select() until its 1 s timeout
-    whenever it re-entered select before seeing the stop flag (a race, so the wait comes
-    and goes): the baseline then timed that idle second and swung between two modes."""
-    client.disconnect()
-    client.loop_stop()
 
 
 def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> None:
@@ -62,7 +52,7 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
     client.loop_start()
     done.wait(timeout=max(60.0, n / 200))
     out.put((count, last - first))
-    _stop(client)
+    stop_client(client)
 
 
 def pubsub_rate(
@@ -103,5 +93,5 @@ def pubsub_rate(
     received, _span = out.get(timeout=max(120.0, messages / 200))
     elapsed = time.perf_counter() - start
     sub.join(5)
-    _stop(pub)
+    stop_client(pub)
     return LoadResult(sent=messages, received=received, seconds=elapsed)

@@ -32,7 +32,12 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import CALLBACK_ERRORS, BrokerAddress, guard_callbacks
+from cloud.adapters.local.mqtt_url import (
+    CALLBACK_ERRORS,
+    BrokerAddress,
+    guard_callbacks,
+    stop_client,
+)
 from edge.errors import ConfigError, PlantwatchError
 
 log = logging.getLogger(__name__)
@@ -136,8 +141,7 @@ class PahoTransport:
             self.client.ack(message.mid, message.qos)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_client(self.client)
 
     # paho callbacks (its network thread)
     def _on_connect(

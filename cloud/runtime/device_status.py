@@ -14,7 +14,7 @@ from collections import Counter
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url, stop_client
 from cloud.batcher.quarantine import Quarantine
 from cloud.devices.health import record
 from cloud.ports import ObjectStore, StateStore
@@ -78,5 +78,4 @@ class DeviceStatusListener:
             raise PlantwatchError(f"device status: no subscription on {self.address.url}")
 
     def stop(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
+        stop_client(self._client)

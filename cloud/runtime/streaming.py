@@ -26,7 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cloud import wire_decoder
-from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url, stop_client
 from cloud.batcher.quarantine import Quarantine
 from cloud.inference.model import Model
 from cloud.inference.streaming import StoredLines, StreamingScorer, WindowedObjectSink
@@ -150,5 +150,4 @@ class StreamingRunner:
             raise PlantwatchError(f"streaming: no subscription on {self.address.url}")
 
     def stop(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
+        stop_client(self._client)

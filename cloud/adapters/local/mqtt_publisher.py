@@ -8,7 +8,7 @@ from collections import Counter
 
 import paho.mqtt.client as mqtt
 
-from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url
+from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url, stop_client
 from edge.errors import PlantwatchError
 
 log = logging.getLogger(__name__)
@@ -53,5 +53,4 @@ class MqttPublisher:
                 raise PlantwatchError(f"publish to {topic!r} not acknowledged")
 
     def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
+        stop_client(self._client)

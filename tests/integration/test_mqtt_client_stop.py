@@ -1,8 +1,9 @@
-"""The raw broker baseline's client teardown does not wait out paho's select timeout.
+"""Stopping a paho client does not wait out paho's select timeout.
 
 Stopping the network thread before disconnecting left it blocked in select() for up to
-paho's 1 s timeout whenever it got back into select first; ``pubsub_rate`` timed that
-wait, so the baseline swung between two modes 2.7x apart (issue 15)."""
+paho's 1 s timeout whenever it got back into select first: every cloud-side client's close
+could take a second, and ``bench ingest``'s raw-broker baseline, which timed it, swung
+between two modes 2.7x apart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
-from cloud.bench.mqtt_load import _stop
+from cloud.adapters.local.mqtt_url import stop_client
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
 
 TOPIC = "dt/plantwatch/bench/stop/telemetry"
@@ -51,8 +52,8 @@ def test_stopping_right_after_a_message_does_not_wait_for_the_select_timeout(
             publisher.publish(TOPIC, b"x", qos=1).wait_for_publish(10)
             assert got.wait(10)
             began = time.perf_counter()
-            _stop(subscriber)
+            stop_client(subscriber)
             assert time.perf_counter() - began < 0.5
             assert not subscriber.is_connected()
     finally:
-        _stop(publisher)
+        stop_client(publisher)
