@@ -16,7 +16,6 @@ child process) over ``--seconds`` of wall time, after a settling pause. Reported
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cloud.bench.proc_cpu import stat_cpu_s
 from edge.cliargs import float_range, int_range
 
 CONFIGS = ("baseline", "idle", "page_open")
@@ -136,15 +136,13 @@ def _poll(url: str, stop: threading.Event) -> None:
 
 def tree_cpu_s(pid: int) -> float:
     """User+system CPU seconds of *pid* and every live descendant."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = 0.0
     for each in _tree(pid):
         try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += stat_cpu_s(f"/proc/{each}/stat")
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    return total
 
 
 def _tree(pid: int) -> list[int]:

@@ -24,7 +24,6 @@ import argparse
 import csv
 import io
 import multiprocessing as mp
-import os
 import shutil
 import statistics
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cloud.bench.proc_cpu import stat_cpu_s
 from cloud.cli import status
 from edge.cliargs import positive_int
 
@@ -206,10 +206,9 @@ def _thread_cpu_s(native_id: int) -> float | None:
     """CPU seconds (user + system) one thread of this process has used; None where
     ``/proc`` does not say (not Linux)."""
     try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_s(f"/proc/self/task/{native_id}/stat")
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _native_threads_cpu_s(prefix: str) -> float | None:
