@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -39,6 +40,11 @@ UNDEFINED: Final = _Undefined()
 
 MAX_DEPTH: Final = 100
 """Nesting limit of the AST; keeps parsing and evaluation far from Python's recursion limit."""
+
+MAX_INTEGER: Final = int(sys.float_info.max)
+"""Largest integer magnitude: what a decimal can hold. Beyond it an integer is undefined, as a
+decimal overflow is; unbounded integers would let a model that squares a variable on every
+message grow it until the instance can no longer be printed or saved."""
 
 
 class ExpressionError(DetectorModelError):
@@ -181,6 +187,8 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
                     raise ExpressionError("number out of range", position=pos, text=text)
                 tokens.append(Token("dec", value, pos))
             else:
+                if len(raw.lstrip("0")) > len(str(MAX_INTEGER)) or int(raw) > MAX_INTEGER:
+                    raise ExpressionError("number out of range", position=pos, text=text)
                 tokens.append(Token("int", int(raw), pos))
             i = j
         elif c in _IDENT_START:
@@ -776,6 +784,8 @@ def _binary(expr: Binary, ctx: EvalContext) -> Any:
 
 def _num(v: int | float) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
+        return UNDEFINED
+    if isinstance(v, int) and not -MAX_INTEGER <= v <= MAX_INTEGER:
         return UNDEFINED
     return v
 

@@ -404,6 +404,38 @@ def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
     assert [r.event_name for r in sink.requests] == ["lost"]
 
 
+def test_an_integer_squared_on_every_message_stops_growing_and_the_instance_lives(
+    tmp_path: Path,
+) -> None:
+    """Integers past a decimal's range are undefined, like a decimal overflow (§3), so a
+    model cannot grow a variable until the instance can no longer be saved."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {"events": [{"eventName": "init", "actions": [sv("x", "10")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "square",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                sv("x", "$variable.x * $variable.x"),
+                                sv("n", "$input.In.v"),
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, store=SqliteStateStore(tmp_path / "state.db"))
+    for i in range(16):
+        e.put_message("In", {"id": "k1", "v": i})
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"x": "1" + "0" * 256, "n": "15"}
+
+
 def test_failed_action_is_logged_and_state_is_kept(caplog: pytest.LogCaptureFixture) -> None:
     sink = Failing()
     m = model(
