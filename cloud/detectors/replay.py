@@ -27,7 +27,7 @@ from typing import Any, Final
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
 from cloud.detectors.messages import MESSAGE_ID_RE
-from cloud.detectors.model import DetectorModel, InputDefinition
+from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
 from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
@@ -120,6 +120,8 @@ def read_steps(
             raise DetectorModelError(
                 f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
             ) from None
+        except (ValueError, RecursionError) as exc:
+            raise DetectorModelError(f"{where}: not usable JSON: {json_problem(exc)}") from None
         if not isinstance(body, dict):
             raise DetectorModelError(
                 f"{where}: expected an object {{inputName, payload}} or {{advance: DURATION}}"
@@ -189,7 +191,7 @@ def _payload(value: Any, where: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):
             raise DetectorModelError(
                 f"{where}: payload: expected a JSON object, or base64 of one as on the wire"
             ) from None

@@ -278,6 +278,14 @@ def test_messages_from_stdin_with_timestamps_and_base64(
             '{"inputName": "PressureInput", "payload": {}, "timestamp": {"timeInMillis": 5}}',
             "m.jsonl:2: timestamp 1970-01-01T00:00:00.005Z is before the replay clock",
         ),
+        (
+            '{"inputName": "PressureInput", "payload": {"motorid": ' + "9" * 5000 + "}}",
+            "m.jsonl:2: not usable JSON: a number with too many digits",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": ' + "[" * 50_000 + "]" * 50_000 + "}",
+            "m.jsonl:2: not usable JSON: nested too deeply",
+        ),
     ],
 )
 def test_bad_lines_exit_2_with_one_line_naming_it(
