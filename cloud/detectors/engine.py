@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import logging
+import math
 import threading
 import uuid
 from collections import deque
@@ -666,11 +667,13 @@ class DetectorEngine:
         else:
             raw, problem = ex.evaluate_reporting(action.expressions["durationExpression"], ctx)
         if isinstance(raw, str):
-            try:
-                raw = float(raw)
-            except ValueError:
-                raw = ex.UNDEFINED
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            number = ex.decimal_text(raw)
+            raw = ex.UNDEFINED if number is None else number
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or (isinstance(raw, float) and not math.isfinite(raw))
+        ):
             raise _ActionError(
                 path, text, problem or f"setTimer {name!r}: duration {_shown(raw)} is not a number"
             )

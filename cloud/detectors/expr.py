@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -848,6 +849,20 @@ def _call(expr: Call, ctx: EvalContext) -> Any:
     return a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b)
 
 
+_DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal_text(text: str) -> float | None:
+    """The number a string spells, or None: ASCII digits with an optional sign, point and
+    exponent, surrounding blanks allowed; never ``nan``/``inf``, ``1_000`` or non-ASCII
+    digits, which Python's ``float()`` would take and IoT Events would not."""
+    body = text.strip()
+    if not _DECIMAL_TEXT.fullmatch(body):
+        return None
+    number = float(body)
+    return number if math.isfinite(number) else None
+
+
 def _convert(type_name: Any, value: Any) -> Any:
     if type_name == "String":
         if isinstance(value, bool) or _is_num(value):
@@ -856,10 +871,7 @@ def _convert(type_name: Any, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
     elif type_name == "Decimal" and isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and value.strip():
+        number = decimal_text(value)
+        if number is not None:
             return number
     raise InvalidExpression(f"convert({type_name!r}, {value!r})")

@@ -565,10 +565,7 @@ def _coerce_number(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return ex.decimal_text(value)
     return None
 
 

@@ -335,6 +335,46 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
     assert variables == {"hits": "1", "timer": "true"}
 
 
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), "1_000", "nan", "90.5"])
+def test_a_duration_from_the_message_is_a_number_or_the_timer_is_not_set(
+    duration: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                {
+                                    "setTimer": {
+                                        "timerName": "t",
+                                        "durationExpression": "$input.In.v",
+                                    }
+                                },
+                                sv("after", "1"),
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, clock=ManualClock(0.0))
+    with caplog.at_level(logging.WARNING):
+        e.put_message("In", {"id": "k1", "v": duration})
+    state = e.describe("k1")["detector"]["state"]
+    assert state["variables"] == [{"name": "after", "value": "1"}]
+    if duration == "90.5":
+        assert state["timers"] == [{"name": "t", "timestamp": 90.0}]
+        return
+    assert state["timers"] == []
+    assert "setTimer 't': duration" in caplog.text and "is not a number" in caplog.text
+
+
 def test_reset_and_clear_timer() -> None:
     m = model(
         [
