@@ -67,6 +67,20 @@ def test_parse_rejects_other_files() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("yyyyMMddHHmmss", "pump_20221345000000.csv"),  # month 13
+        ("yyyyMMddHHmmss", "pump_20220230000000.csv"),  # 30 February
+        ("yyyyMMddHHmmss", "pump_20220513246000.csv"),  # 24:60
+        ("yyyy-MM-dd-HH-mm-ss", "pump_2022-00-13-12-15-00.csv"),
+        ("EPOCH", "pump_999999999999.csv"),  # after year 9999
+    ],
+)
+def test_a_name_whose_timestamp_is_no_instant_is_not_an_input_file(fmt: str, name: str) -> None:
+    assert InputNaming(timestamp_format=fmt).parse(name) is None
+
+
+@pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"delimiter": "/"}, "ComponentTimestampDelimiter"),

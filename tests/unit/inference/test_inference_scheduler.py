@@ -333,3 +333,40 @@ def test_a_replaced_model_starts_a_new_series(model: Model) -> None:
     clock.advance(5 * 60)
     [execution] = replaced.run_due()
     assert not execution.anomalous  # its first window: 5 rows, not yet an alarm
+
+
+def _row_file(minute: int) -> bytes:
+    return (
+        "Timestamp,motor_current,flow,pressure,temperature\n"
+        f"2026-01-01T00:{minute:02d}:00.000000,{','.join(map(str, LIVE.iloc[minute]))}\n"
+    ).encode()
+
+
+def test_listing_takes_names_from_s_minus_f_to_e_plus_f_inclusive(model: Model) -> None:
+    # GIVEN the window (00:00, 00:05] with F = 5 min: names from 23:55 to 00:10 are listed
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20251231235500.csv", _row_file(1))  # S - F: listed
+    inp.put("input/pump_20260101001000.csv", _row_file(2))  # E + F: listed
+    inp.put("input/pump_20251231235459.csv", _row_file(3))  # a second early: not listed
+    inp.put("input/pump_20260101001001.csv", _row_file(4))  # a second late: not listed
+    inp.put("input/Pump_20260101000500.csv", _row_file(5))  # names are case-sensitive
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("SUCCESS", 2)
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert [d["timestamp"][11:16] for d in docs] == ["00:01", "00:02"]
+
+
+def test_a_name_that_is_no_instant_leaves_the_window_running(model: Model) -> None:
+    # GIVEN beside the window's file, names whose timestamps are no real instant
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))
+    inp.put("input/pump_20261345000000.csv", _row_file(3))
+    inp.put("input/pump_20260230000500.csv", _row_file(3))
+    clock.advance(240)
+    # WHEN the window runs, THEN they are not input files: the run reads the one real file
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
+    assert len(out.get(execution.result_key).decode().splitlines()) == 5
