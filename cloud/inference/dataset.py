@@ -133,19 +133,22 @@ def read_csv(
                 source(), sep=sep, keep_default_na=False, chunksize=chunk_rows, **options
             )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise UserError(f"{name}: not a readable CSV ({exc})") from None
+            raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
 
     try:
-        header = pd.read_csv(source(), sep=sep, nrows=0)
+        header = pd.read_csv(
+            source(), sep=sep, nrows=1, header=None, dtype=str, keep_default_na=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{name}: not a readable CSV ({exc})") from None
+        raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
-    columns = [str(c).strip() for c in header.columns[1:]]
+    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
     textual: set[int] = set()
+    infinite: dict[str, int] = {}  # columns read as numbers; a textual column recounts
     filled = unsupported = 0
     for chunk in chunks(dtype={0: str}, na_values=list(BLANKS)):
         parsed = parse_timestamps(chunk.iloc[:, 0].fillna(""))  # a blank cell: no timestamp
@@ -160,11 +163,13 @@ def read_csv(
                 textual.add(i)
                 continue
             column = cells.to_numpy(dtype=float)
+            if cells.dtype.kind == "f":
+                column = _drop_infinite(column, good, infinite, columns[i])
             values[filled : filled + count, i] = column[good]
         stamps.append(parsed[good])
         kept.append(good)
         filled += count
-    invalid: dict[str, int] = {}
+    invalid = {c: n for i, c in enumerate(columns) if i not in textual and (n := infinite.get(c))}
     if textual:
         ordered = sorted(textual)
         start = 0
@@ -174,12 +179,13 @@ def read_csv(
             count = int(good.sum())
             for k, i in enumerate(ordered):
                 cells = chunk.iloc[:, k]
-                numeric = pd.to_numeric(cells, errors="coerce")
+                numeric = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+                numeric = np.where(np.isinf(numeric), np.nan, numeric)
                 blank = cells.str.strip().isin(BLANKS).to_numpy(dtype=bool)
-                bad = int((numeric.isna().to_numpy() & ~blank)[good].sum())
+                bad = int((np.isnan(numeric) & ~blank)[good].sum())
                 if bad:
                     invalid[columns[i]] = invalid.get(columns[i], 0) + bad
-                values[start : start + count, i] = numeric.to_numpy(dtype=float)[good]
+                values[start : start + count, i] = numeric[good]
             start += count
     index = pd.DatetimeIndex(
         stamps[0].append(stamps[1:]) if stamps else pd.DatetimeIndex([], tz="UTC"),
@@ -193,6 +199,42 @@ def read_csv(
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
     return CsvFrame(frame, unsupported, duplicates, invalid)
+
+
+SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
+"""A sensor column's name (l4e-contracts §1.1 characters, §1.4 length)."""
+
+
+def _sensor_columns(name: str, columns: list[str]) -> list[str]:
+    """The header's sensor names, each valid and none twice: a blank or repeated name
+    would otherwise be renamed by the CSV reader (``Unnamed: 1``, ``flow.1``) and the
+    readings filed under a sensor that does not exist."""
+    seen: dict[str, int] = {}
+    for k, column in enumerate(columns, start=2):
+        if not SENSOR_NAME_RE.fullmatch(column):
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name {column!r}: expected 1 to 200 "
+                "characters from A-Z a-z 0-9 . \\ _ -"
+            )
+        if column in seen:
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name {column!r} repeats column {seen[column]}"
+            )
+        seen[column] = k
+    return columns
+
+
+def _drop_infinite(
+    column: np.ndarray, good: np.ndarray, invalid: dict[str, int], sensor: str
+) -> np.ndarray:
+    """An infinite reading (``inf``, ``1e400``) is no usable double: it becomes a gap and
+    counts as an invalid value, as text in a number column does."""
+    infinite = np.isinf(column)
+    if not infinite.any():
+        return column
+    if bad := int(infinite[good].sum()):
+        invalid[sensor] = invalid.get(sensor, 0) + bad
+    return np.where(infinite, np.nan, column)
 
 
 def _line_count(source: io.BytesIO | str | Path) -> int:

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.inference.dataset import label_mask, load_dataset, load_labels, parse_timestamps
+from cloud.inference.dataset import (
+    label_mask,
+    load_dataset,
+    load_labels,
+    parse_timestamps,
+    read_csv,
+)
 from cloud.inference.quality import quality_report
 from edge.errors import UserError
 
@@ -149,3 +155,43 @@ def test_labels_with_extension_columns_and_mask(tmp_path: Path) -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Timestamp,flow,flow", r"x.csv: line 1, column 3: sensor name 'flow' repeats column 2"),
+        ("Timestamp,,flow", r"x.csv: line 1, column 2: sensor name '': expected 1 to 200"),
+        ("Timestamp,flow rate", r"column 2: sensor name 'flow rate': expected .* A-Z a-z"),
+        ("Timestamp,flow/1", r"column 2: sensor name 'flow/1'"),
+        (f"Timestamp,{'s' * 201}", r"column 2: sensor name 's{201}': expected 1 to 200"),
+    ],
+)
+def test_a_header_the_schema_cannot_hold_is_named_not_renamed(header: str, expected: str) -> None:
+    # Without the check the reader renames ('flow.1', 'Unnamed: 1') and files readings
+    # under sensors that do not exist.
+    with pytest.raises(UserError, match=expected):
+        read_csv(f"{header}\n2026-01-01 00:00:00,1,2\n".encode(), "x.csv")
+
+
+def test_header_names_with_every_allowed_character_are_kept() -> None:
+    body = b"Timestamp, pump\\Sensor-1.a_b ,S2\n2026-01-01 00:00:00,1,2\n"
+    assert list(read_csv(body, "x.csv").frame.columns) == ["pump\\Sensor-1.a_b", "S2"]
+
+
+def test_infinite_readings_are_invalid_values_not_numbers() -> None:
+    body = (
+        b"Timestamp,a,b\n2026-01-01 00:00:00,inf,1\n2026-01-01 00:01:00,1e400,-Infinity\n"
+        b"2026-01-01 00:02:00,3,4\n"
+    )
+    parsed = read_csv(body, "x.csv")
+    assert parsed.invalid_values == {"a": 2, "b": 1}
+    assert np.isnan(parsed.frame.to_numpy()[:2, 0]).all()
+    assert parsed.frame.iloc[2].tolist() == [3.0, 4.0]
+
+
+def test_a_ragged_row_is_one_line_naming_the_line() -> None:
+    with pytest.raises(UserError) as raised:
+        read_csv(b"Timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,1,2\n", "x.csv")
+    assert "\n" not in str(raised.value)
+    assert "x.csv: not a readable CSV" in str(raised.value) and "line 3" in str(raised.value)

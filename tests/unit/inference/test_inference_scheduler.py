@@ -370,3 +370,29 @@ def test_a_name_that_is_no_instant_leaves_the_window_running(model: Model) -> No
     [execution] = sched.run_due()
     assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
     assert len(out.get(execution.result_key).decode().splitlines()) == 5
+
+
+def _strict_json(line: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_an_infinite_reading_is_a_gap_and_every_line_stays_json(model: Model) -> None:
+    # GIVEN a window whose flow column holds 'inf' and '1e400' (no usable double)
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    lines = csv_body("00:01", "00:05").decode().splitlines()
+    for row, text in ((2, "inf"), (4, "1e400")):
+        cells = lines[row].split(",")
+        cells[2] = text
+        lines[row] = ",".join(cells)
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    clock.advance(240)
+    # WHEN the window runs, THEN every line is JSON with a score in [0, 1]
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS", execution.failed_reason
+    docs = [_strict_json(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert len(docs) == 5
+    assert all(0 <= d["anomaly_score"] <= 1 for d in docs)
