@@ -7,6 +7,7 @@ cannot be parsed are dropped and counted.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -415,36 +416,58 @@ class Label:
 
 
 def load_labels(source: str | Path) -> list[Label]:
-    """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``."""
+    """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``.
+
+    Each row has its own width (two columns, or up to the three optional ones), blank
+    lines are skipped, and an error names the file's own line number.
+    """
     source = Path(source)
     paths = sorted(source.rglob("*.csv")) if source.is_dir() else [source]
     if not paths or not all(p.is_file() for p in paths):
         raise UserError(f"{source}: no label CSV found")
     labels: list[Label] = []
     for path in paths:
-        try:
-            raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
-        except pd.errors.EmptyDataError:
-            continue
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not a readable label CSV ({exc})") from None
-        if raw.shape[1] < 2 or raw.shape[1] > 5:
-            raise UserError(
-                f"{path}: expected 2 to 5 columns (start,end[,fault_code,equipment,notes]), "
-                f"found {raw.shape[1]}"
-            )
-        starts, ends = parse_timestamps(raw[0]), parse_timestamps(raw[1])
-        for i in range(len(raw)):
-            if pd.isna(starts[i]) or pd.isna(ends[i]):
+        rows = _label_rows(path)
+        starts = parse_timestamps([row[0] for _, row in rows])
+        ends = parse_timestamps([row[1] for _, row in rows])
+        for (line, row), start, end in zip(rows, starts, ends, strict=True):
+            if pd.isna(start) or pd.isna(end):
                 raise UserError(
-                    f"{path}: line {i + 1}: start/end {raw.iloc[i, 0]!r}, {raw.iloc[i, 1]!r}: "
+                    f"{path}: line {line}: start/end {row[0]!r}, {row[1]!r}: "
                     "expected a supported timestamp format"
                 )
-            if ends[i] < starts[i]:
-                raise UserError(f"{path}: line {i + 1}: end is before start")
-            extra = [str(raw.iloc[i, k]) if k < raw.shape[1] else "" for k in (2, 3, 4)]
-            labels.append(Label(starts[i], ends[i], *extra))
+            if end < start:
+                raise UserError(f"{path}: line {line}: end is before start")
+            extra = [*row[2:], "", "", ""][:3]
+            if len(extra[1]) > 200:
+                raise UserError(f"{path}: line {line}, column 4: equipment: at most 200 characters")
+            labels.append(Label(start, end, *extra))
     return sorted(labels, key=lambda label: label.start)
+
+
+def _label_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each non-blank row, every row 2 to 5 cells wide."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a readable label CSV (not UTF-8: {exc.reason})") from None
+    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if not 2 <= len(cells) <= 5:
+                raise UserError(
+                    f"{path}: line {reader.line_num}: expected 2 to 5 columns "
+                    f"(start,end[,fault_code,equipment,notes]), found {len(cells)}"
+                )
+            rows.append((reader.line_num, [cell.strip() for cell in cells]))
+    except csv.Error as exc:
+        raise UserError(
+            f"{path}: line {reader.line_num}: not a readable label CSV ({exc})"
+        ) from None
+    return rows
 
 
 def label_mask(index: pd.DatetimeIndex, labels: Iterable[Label]) -> np.ndarray:

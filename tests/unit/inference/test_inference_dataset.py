@@ -195,3 +195,45 @@ def test_a_ragged_row_is_one_line_naming_the_line() -> None:
         read_csv(b"Timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,1,2\n", "x.csv")
     assert "\n" not in str(raised.value)
     assert "x.csv: not a readable CSV" in str(raised.value) and "line 3" in str(raised.value)
+
+
+def test_label_rows_each_have_their_own_width(tmp_path: Path) -> None:
+    # GIVEN a plain two-column L4E row first, then rows with the optional columns (§2 Choice)
+    path = tmp_path / "labels.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf2026-01-01T01:00:00.000000,2026-01-01T02:00:00.000000\r\n"
+        b"\r\n"
+        b'2026-01-02 00:00:00,2026-01-02 01:00:00,F7,pump-01,"valve, stuck"\r\n'
+        b"2026-01-03 00:00:00,2026-01-03 01:00:00,F8\r\n"
+    )
+    labels = load_labels(path)
+    assert [(lb.fault_code, lb.equipment, lb.notes) for lb in labels] == [
+        ("", "", ""),
+        ("F7", "pump-01", "valve, stuck"),
+        ("F8", "", ""),
+    ]
+    assert labels[0].start == pd.Timestamp("2026-01-01 01:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\n\n2026-01-01 00:00:00,later\n", r"labels.csv: line 3: start/end .*'later'"),
+        (
+            "2026-01-01 00:00:00,2026-01-01 01:00:00\n\na,b,c,d,e,f\n",
+            r"labels.csv: line 3: expected 2 to 5 columns .* found 6",
+        ),
+        ("2026-01-01 00:00:00\n", r"line 1: expected 2 to 5 columns .* found 1"),
+        ("2026-01-02 00:00:00,2026-01-01 00:00:00\n", r"line 1: end is before start"),
+    ],
+)
+def test_a_bad_label_row_names_its_own_line(tmp_path: Path, text: str, expected: str) -> None:
+    _write(tmp_path / "labels.csv", text)
+    with pytest.raises(UserError, match=expected):
+        load_labels(tmp_path / "labels.csv")
+
+
+def test_a_label_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_bytes(b"2026-01-01 00:00:00,2026-01-02 00:00:00,F\xe9\n")
+    with pytest.raises(UserError, match=r"labels.csv: not a readable label CSV \(not UTF-8"):
+        load_labels(tmp_path / "labels.csv")
