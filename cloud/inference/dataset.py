@@ -317,8 +317,9 @@ class Dataset:
 
 
 def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
-    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` also works
-    (the component is the name up to the first ``_``, since hyphens occur in asset names).
+    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` or
+    ``root/<component> *.csv`` also works (the component is the name up to the first ``_``
+    or space; a hyphen or dot is taken as part of the name, since asset names hold them).
 
     Several files of one component are merged on the timestamp (later files win on
     duplicates); unreadable files are listed as discarded, as L4E's ingestion does.
@@ -327,15 +328,21 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     if not root.is_dir():
         raise UserError(f"{root}: dataset folder not found")
     groups: dict[str, list[Path]] = {}
+    discarded: list[str] = []
     for path in sorted(root.iterdir()):
-        if path.is_dir() and _COMPONENT_RE.fullmatch(path.name):
+        if path.is_dir():
             found = sorted(path.glob("*.csv"))
-            if found:
+            if _COMPONENT_RE.fullmatch(path.name):
                 groups.setdefault(path.name, []).extend(found)
+            else:  # no component can have this name: listed, not silently left out
+                discarded.extend(str(p) for p in found)
         elif path.suffix == ".csv":
-            component = path.stem.partition("_")[0]
+            component = re.split(r"[_ ]", path.stem, maxsplit=1)[0]
             if _COMPONENT_RE.fullmatch(component):
                 groups.setdefault(component, []).append(path)
+            else:
+                discarded.append(str(path))
+    groups = {c: paths for c, paths in groups.items() if paths}
     if not groups:
         raise UserError(
             f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
@@ -343,7 +350,6 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         )
     parsed: dict[str, CsvFrame] = {}
     components: dict[str, list[str]] = {}
-    discarded: list[str] = []
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:

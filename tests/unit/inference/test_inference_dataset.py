@@ -237,3 +237,17 @@ def test_a_label_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_bytes(b"2026-01-01 00:00:00,2026-01-02 00:00:00,F\xe9\n")
     with pytest.raises(UserError, match=r"labels.csv: not a readable label CSV \(not UTF-8"):
         load_labels(tmp_path / "labels.csv")
+
+
+def test_flat_names_with_a_space_and_unusable_names_are_listed(tmp_path: Path) -> None:
+    # GIVEN flat files delimited by '_' and ' ' (§1.1), and files no component can own
+    _write(tmp_path / "pump_2026.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "fan 2026-01.csv", "Timestamp,rpm\n2026-01-01 00:00:00,2\n")
+    _write(tmp_path / "my pump" / "a.csv", "Timestamp,flow\n2026-01-01 00:00:00,3\n")
+    _write(tmp_path / "#x.csv", "Timestamp,flow\n2026-01-01 00:00:00,4\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.components == {"fan": ["rpm"], "pump": ["flow"]}
+    # THEN nothing is left out silently: the others are discarded files in the report
+    files = quality_report(dataset)["IngestedFilesSummary"]
+    assert sorted(Path(f["Key"]).name for f in files["DiscardedFiles"]) == ["#x.csv", "a.csv"]
+    assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (4, 2)
