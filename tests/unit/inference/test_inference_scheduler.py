@@ -396,3 +396,22 @@ def test_an_infinite_reading_is_a_gap_and_every_line_stays_json(model: Model) ->
     docs = [_strict_json(x) for x in out.get(execution.result_key).decode().splitlines()]
     assert len(docs) == 5
     assert all(0 <= d["anomaly_score"] <= 1 for d in docs)
+
+
+def test_a_reading_too_large_to_square_still_writes_json_lines(model: Model) -> None:
+    # GIVEN a finite flow reading of 1e200, whose square overflows the scoring arithmetic
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    lines = csv_body("00:01", "00:05").decode().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "1e200"
+    lines[3] = ",".join(cells)
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    clock.advance(240)
+    # WHEN the window runs, THEN the line is JSON: the score at its limit 1, and shares
+    # that no sensor's arithmetic could tell apart split evenly (summing to 1)
+    [execution] = sched.run_due()
+    docs = [_strict_json(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert (docs[2]["prediction"], docs[2]["anomaly_score"]) == (1, 1.0)
+    assert [d["value"] for d in docs[2]["diagnostics"]] == [0.25] * 4
+    assert all(0 <= d["anomaly_score"] < 1 for d in docs[:2] + docs[3:])
