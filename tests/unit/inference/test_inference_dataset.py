@@ -251,3 +251,29 @@ def test_flat_names_with_a_space_and_unusable_names_are_listed(tmp_path: Path) -
     files = quality_report(dataset)["IngestedFilesSummary"]
     assert sorted(Path(f["Key"]).name for f in files["DiscardedFiles"]) == ["#x.csv", "a.csv"]
     assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (4, 2)
+
+
+SECONDS_PATTERNS = sorted(p for p in PATTERNS if p.endswith("ss"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    instants,
+    st.sampled_from(SECONDS_PATTERNS),
+    st.integers(1, 9),
+    st.integers(0, 999_999_999),
+    st.sampled_from(["", "Z", "+05:30", "-00:00", "-11:45"]),
+)
+def test_fraction_of_1_to_9_digits_and_a_zone_on_every_pattern_with_seconds(
+    at: datetime, pattern: str, digits: int, nanos: int, zone: str
+) -> None:
+    # §1.2 Choice, through the CSV reader (the first row decides its fast path)
+    fraction = f"{nanos:09d}"[:digits]
+    text = at.strftime(PATTERNS[pattern]) + "." + fraction + zone
+    parsed = read_csv(f"Timestamp,a\n{text},1\n".encode(), "x.csv")
+    sign, hours, minutes = (zone[0], zone[1:3], zone[4:6]) if len(zone) == 6 else ("+", 0, 0)
+    offset = pd.Timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
+    base = pd.Timestamp(datetime.strptime(at.strftime(PATTERNS[pattern]), PATTERNS[pattern]))
+    expected = base.tz_localize("UTC") + pd.Timedelta(int(fraction.ljust(9, "0")), "ns") - offset
+    assert parsed.frame.index[0] == expected
+    assert parsed.unsupported_timestamps == 0
