@@ -331,7 +331,7 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     discarded: list[str] = []
     for path in sorted(root.iterdir()):
         if path.is_dir():
-            found = sorted(path.glob("*.csv"))
+            found = sorted(path.rglob("*.csv"))  # S3 `{prefix}/{component}/*` spans subfolders
             if _COMPONENT_RE.fullmatch(path.name):
                 groups.setdefault(path.name, []).extend(found)
             else:  # no component can have this name: listed, not silently left out

@@ -277,3 +277,11 @@ def test_fraction_of_1_to_9_digits_and_a_zone_on_every_pattern_with_seconds(
     expected = base.tz_localize("UTC") + pd.Timedelta(int(fraction.ljust(9, "0")), "ns") - offset
     assert parsed.frame.index[0] == expected
     assert parsed.unsupported_timestamps == 0
+
+
+def test_a_component_folder_holds_the_csvs_of_its_subfolders(tmp_path: Path) -> None:
+    # §1.1: the key pattern {prefix}/{component}/* matches every object under the folder
+    _write(tmp_path / "pump" / "2026" / "01.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "pump" / "2026" / "02.csv", "Timestamp,flow\n2026-02-01 00:00:00,2\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.frame["pump\\flow"].tolist() == [1.0, 2.0]
