@@ -350,13 +350,15 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         )
     parsed: dict[str, CsvFrame] = {}
     components: dict[str, list[str]] = {}
+    reasons: list[str] = []
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:
             try:
                 parts.append(read_csv(path, str(path), sep=sep))
-            except UserError:
+            except UserError as exc:
                 discarded.append(str(path))
+                reasons.append(str(exc))
         if not parts:
             continue
         merged = merge(p.frame for p in parts)
@@ -372,7 +374,9 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         )
         components[component] = [str(c) for c in merged.columns]
     if not parsed:
-        raise UserError(f"{root}: no readable CSV (discarded: {', '.join(discarded)})")
+        more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
+        why = reasons[0] if reasons else f"discarded: {discarded[0]}"
+        raise UserError(f"{root}: no readable CSV: {why}{more}")
     frame = _join(parsed)
     return Dataset(
         frame,

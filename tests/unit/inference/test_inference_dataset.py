@@ -285,3 +285,14 @@ def test_a_component_folder_holds_the_csvs_of_its_subfolders(tmp_path: Path) -> 
     _write(tmp_path / "pump" / "2026" / "02.csv", "Timestamp,flow\n2026-02-01 00:00:00,2\n")
     dataset = load_dataset(tmp_path)
     assert dataset.frame["pump\\flow"].tolist() == [1.0, 2.0]
+
+
+def test_a_dataset_with_no_readable_file_says_why(tmp_path: Path) -> None:
+    _write(tmp_path / "pump" / "a.csv", "Timestamp,flow,flow\n2026-01-01 00:00:00,1,2\n")
+    _write(tmp_path / "pump" / "b.csv", "")
+    with pytest.raises(UserError) as raised:
+        load_dataset(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}: no readable CSV: {tmp_path}/pump/a.csv: line 1, column 3: sensor name "
+        "'flow' repeats column 2 (and 1 more discarded)"
+    )
