@@ -41,8 +41,18 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     text = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
     text = text.astype(str)
     fast = _fast_iso(text)
-    if fast is not None:
+    if fast is None:
+        return _parse_each(text)
+    missed = np.asarray(fast.isna())
+    if not missed.any():
         return fast
+    stamps = fast.asi8.copy()  # rows laid out otherwise than the first: each on its own
+    stamps[missed] = _parse_each(text[missed]).asi8
+    return pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
+
+
+def _parse_each(text: pd.Series) -> pd.DatetimeIndex:
+    """Every accepted format, value by value (a regular expression per value)."""
     parts = text.str.extract(_TS_RE)
     year = parts["y"].fillna(parts["y2"]).fillna(parts["y3"])
     month = parts["mo"].fillna(parts["mo2"]).fillna(parts["mo3"])
@@ -72,17 +82,25 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(shifted.astype("datetime64[ns]")).tz_localize("UTC")
 
 
+_ISO_FIRST = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?P<sep>[T ])\d{2}:\d{2}:\d{2}(?P<f>\.\d{1,9})?(?P<z>Z|[+-]\d{2}:\d{2})?"
+)
+
+
 def _fast_iso(text: pd.Series) -> pd.DatetimeIndex | None:
-    """Whole-column ISO parse: the common case (batcher files, samples) in one C call."""
+    """Whole-column parse in the first row's exact layout: the common case (batcher files,
+    samples) in one C call. A row laid out otherwise is NaT here, for the caller to read
+    by the listed formats, so a value none of them accepts (a date alone) stays
+    unsupported. None when the first row is not such an ISO timestamp."""
     if text.empty:
         return pd.DatetimeIndex([], tz="UTC")
-    first = text.iloc[0]
-    if not re.fullmatch(
-        r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$", first
-    ):
+    first = _ISO_FIRST.fullmatch(text.iloc[0])
+    if first is None:
         return None
+    layout = f"%Y-%m-%d{first['sep']}%H:%M:%S"
+    layout += (".%f" if first["f"] else "") + ("%z" if first["z"] else "")
     try:
-        stamps = pd.to_datetime(text, format="ISO8601", utc=True)
+        stamps = pd.to_datetime(text, format=layout, exact=True, utc=True, errors="coerce")
     except (ValueError, TypeError):
         return None
     return pd.DatetimeIndex(stamps).as_unit("ns")

@@ -296,3 +296,45 @@ def test_a_dataset_with_no_readable_file_says_why(tmp_path: Path) -> None:
         f"{tmp_path}: no readable CSV: {tmp_path}/pump/a.csv: line 1, column 3: sensor name "
         "'flow' repeats column 2 (and 1 more discarded)"
     )
+
+
+def test_rows_laid_out_unlike_the_first_are_read_by_the_listed_formats_only() -> None:
+    # The first row takes the one-call ISO path; later rows in another listed layout are
+    # read by theirs, and ISO 8601 forms the guide does not list stay unsupported.
+    stamps = [
+        "2026-01-01T00:00:00",
+        "2026-01-01 00:01:00.5",
+        "2026/01/01 00:02:00",
+        "1/1/2026 0:03",
+        "2026-01-02",  # a date alone
+        "2026-01-01T00:04:00.1234567891",  # ten fraction digits
+        "2026-01-01T05",  # an hour alone
+    ]
+    parsed = parse_timestamps(stamps)
+    assert list(parsed[:4]) == [
+        pd.Timestamp(t, tz="UTC")
+        for t in (
+            "2026-01-01 00:00",
+            "2026-01-01 00:01:00.5",
+            "2026-01-01 00:02",
+            "2026-01-01 00:03",
+        )
+    ]
+    assert parsed[4:].isna().all()
+
+
+def test_iso_8601_forms_the_guide_does_not_list_stay_unsupported_after_an_iso_row() -> None:
+    parsed = parse_timestamps(
+        [
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:01:00.5",
+            "2026-01-02",  # a date alone
+            "2026-01-01T00:04:00.1234567891",  # ten fraction digits
+            "2026-01-01T05",  # an hour alone
+        ]
+    )
+    assert list(parsed[:2]) == [
+        pd.Timestamp("2026-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2026-01-01 00:01:00.5", tz="UTC"),
+    ]
+    assert parsed[2:].isna().all()
