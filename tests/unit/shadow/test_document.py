@@ -16,6 +16,7 @@ from cloud.shadow.document import (
     apply_update,
     compute_delta,
     get_document,
+    lenient_token,
     parse_payload,
     state_size,
 )
@@ -260,3 +261,98 @@ def test_metadata_mirrors_state_shape_and_size_is_compact_json(first, second):
         if desired
         else 0
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"state":{"desired":{"a":1e400}}}',
+        b'{"state":{"reported":{"a":[-1e400]}}}',
+        b'{"state":{"desired":{"a":1' + b"0" * 400 + b"}}}",
+        b'{"state":{"desired":{"a":"\\ud800"}}}',
+        b'{"state":{"desired":{"\\udc00":1}}}',
+        b'{"clientToken":"\\ud800","state":{}}',
+    ],
+    ids=[
+        "float-overflow",
+        "negative-overflow-in-array",
+        "int-beyond-double",
+        "lone-surrogate",
+        "surrogate-key",
+        "surrogate-token",
+    ],
+)
+def test_numbers_beyond_doubles_and_lone_surrogates_are_invalid_json(body):
+    """Section 5 order, JSON step: such a value has no JSON (Infinity) or UTF-8 form, so
+    storing it would answer with a non-JSON document or fail later as a 500."""
+    with pytest.raises(ShadowError) as caught:
+        parse_payload(body)
+    assert (caught.value.code, caught.value.message) == (400, "Invalid JSON")
+
+
+def test_large_numbers_within_a_double_are_kept_exactly():
+    doc = parse_payload(b'{"state":{"desired":{"big":123456789012345678901234567890,"f":1e308}}}')
+    result = apply_update(None, doc, NOW)
+    assert result.shadow.state["desired"] == {"big": 123456789012345678901234567890, "f": 1e308}
+
+
+def test_a_get_token_without_utf8_form_is_invalid_client_token():
+    with pytest.raises(ShadowError) as caught:
+        lenient_token(b'{"clientToken":"\\udfff"}')
+    assert (caught.value.code, caught.value.message) == (400, "Invalid clientToken")
+
+
+hostile_fragment = st.sampled_from(
+    [
+        "1e400",
+        "-1e999",
+        "1" + "0" * 320,
+        "1e308",
+        "-0",
+        "0.0",
+        "123456789012345678901234567890",
+        '"\\ud800"',
+        '"\\ud83d\\ude00"',
+        '"\\u0000"',
+        '"é"',
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "[null]",
+        "[[1]]",
+        '{"x":null}',
+        "NaN",
+        "Infinity",
+        '"a"',
+    ]
+)
+
+
+@st.composite
+def hostile_update(draw: st.DrawFn) -> bytes:
+    depth = draw(st.integers(0, 9))
+    leaf = draw(hostile_fragment)
+    value = '{"k":' * depth + leaf + "}" * depth
+    section = draw(st.sampled_from(["desired", "reported", "delta"]))
+    token = draw(st.sampled_from(["", ',"clientToken":"t"', ',"clientToken":' + leaf]))
+    version = draw(st.sampled_from(["", ',"version":0', ',"version":' + leaf]))
+    return ('{"state":{"' + section + '":{"a":' + value + "}}" + token + version + "}").encode()
+
+
+SPEC_CODES = {400, 409, 413, 415}
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=hostile_update())
+def test_any_update_body_is_an_aws_error_or_answers_in_strict_utf8_json(body):
+    """Every answer must be strict JSON (no NaN/Infinity) with a UTF-8 form; anything else
+    is a ShadowError with a code from the spec's table, never another exception."""
+    try:
+        result = apply_update(None, parse_payload(body), NOW)
+    except ShadowError as error:
+        assert error.code in SPEC_CODES
+        json.dumps(error.document(NOW), allow_nan=False, ensure_ascii=False).encode()
+        return
+    for doc in (result.accepted, result.delta, result.documents, get_document(result.shadow, NOW)):
+        json.dumps(doc, allow_nan=False, ensure_ascii=False).encode()
