@@ -126,6 +126,22 @@ class MotoBackend:
         time.sleep(seconds)
 
 
+class RestBackend(MotoBackend):
+    """boto3 ``iot-data`` against the local service's REST face (no thing registry)."""
+
+    name = "rest"
+
+    def __init__(self, data: Any, clock: ManualClock) -> None:
+        super().__init__(None, data)
+        self._clock = clock
+
+    def new_thing(self) -> str:
+        return f"conf-{uuid.uuid4().hex[:10]}"
+
+    def advance(self, seconds: int) -> None:
+        self._clock.advance(seconds)
+
+
 def moto_deviation(reason: str) -> Callable[[F], F]:
     def mark(test: F) -> F:
         test._moto_deviation = reason  # type: ignore[attr-defined]
