@@ -19,6 +19,7 @@ from cloud.shadow.document import (
     lenient_token,
     parse_payload,
     state_size,
+    validate_names,
 )
 
 NOW = 1_747_330_109
@@ -356,3 +357,69 @@ def test_any_update_body_is_an_aws_error_or_answers_in_strict_utf8_json(body):
         return
     for doc in (result.accepted, result.delta, result.documents, get_document(result.shadow, NOW)):
         json.dumps(doc, allow_nan=False, ensure_ascii=False).encode()
+
+
+BIG = "x" * 9000
+DEEP = nest(6)
+
+
+@pytest.mark.parametrize(
+    ("request_doc", "stored_version", "expected"),
+    [
+        # Each request breaks two adjacent steps of section 5's order; the earlier one answers.
+        ({"clientToken": 7}, None, (400, "Invalid clientToken")),
+        ({"version": "x", "clientToken": "t"}, None, (400, "Missing required node: state")),
+        ({"state": {"desired": 1}, "version": -1}, None, (400, "Desired node must be an object")),
+        ({"state": {"desired": DEEP}, "version": 1.5}, None, (400, "Invalid version")),
+        (
+            {"state": {"desired": DEEP}, "version": 3},
+            1,
+            (400, "JSON contains too many levels of nesting; maximum is 6"),
+        ),
+        ({"state": {"desired": {"a": [None]}}, "version": 3}, 1, (400, "Invalid JSON")),
+        ({"state": {"desired": {"a": BIG}}, "version": 3}, 1, (409, "Version conflict")),
+        (
+            {"state": {"desired": {"a": BIG}}, "version": 1},
+            1,
+            (413, "The payload exceeds the maximum size allowed"),
+        ),
+    ],
+)
+def test_validation_order_first_failure_wins(request_doc, stored_version, expected):
+    stored = None if stored_version is None else Shadow({}, {}, stored_version)
+    error = rejected(stored, request_doc)
+    assert (error.code, error.message) == expected
+
+
+@pytest.mark.parametrize(
+    ("thing", "shadow", "message"),
+    [
+        ("t" * 128, None, None),
+        ("t" * 129, None, "Invalid thing name"),
+        ("", None, "Invalid thing name"),
+        ("a:b_c-D9", "$x:y_z-9", None),
+        ("$thing", None, "Invalid thing name"),
+        ("pump", "s" * 64, None),
+        ("pump", "s" * 65, "Invalid shadow name"),
+        ("pump", "", "Invalid shadow name"),
+        ("pümp", None, "Invalid thing name"),
+        ("pump", "cfg\n", "Invalid shadow name"),
+        ("pump", "a/b", "Invalid shadow name"),
+    ],
+)
+def test_name_limits_at_and_over_the_bounds(thing, shadow, message):
+    if message is None:
+        validate_names(thing, shadow)
+        return
+    with pytest.raises(ShadowError) as caught:
+        validate_names(thing, shadow)
+    assert (caught.value.code, caught.value.message) == (400, message)
+
+
+def test_client_token_limit_counts_utf8_bytes_not_characters():
+    assert (
+        apply_update(None, {"state": {}, "clientToken": "é" * 32}, NOW).accepted["clientToken"]
+        == "é" * 32
+    )
+    assert rejected(None, {"state": {}, "clientToken": "é" * 33}).message == "Invalid clientToken"
+    assert apply_update(None, {"state": {}, "clientToken": "x" * 64}, NOW).shadow.version == 1
