@@ -110,7 +110,8 @@ class ShadowService:
         self.rest_url: str | None = None
         self.counts: Counter[str] = Counter()
         """Answered requests by outcome (``accepted``, ``rejected_<code>``), messages on
-        other topics (``ignored``) and guarded callback failures (``callback_errors``)."""
+        other topics (``ignored``), replayed retained requests (``ignored_retained``) and
+        guarded callback failures (``callback_errors``)."""
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
@@ -191,6 +192,12 @@ class ShadowService:
         parsed = parse_request_topic(message.topic)
         if parsed is None:
             self.counts["ignored"] += 1
+            return
+        if message.retain:
+            # A stored (retained) request replayed because this client just subscribed:
+            # answering it would apply an old update again on every restart. A live request
+            # reaches an existing subscription with the flag clear (MQTT 3.1.1, 3.3.1.3).
+            self.counts["ignored_retained"] += 1
             return
         thing, name, operation = parsed
         payload = bytes(message.payload)
