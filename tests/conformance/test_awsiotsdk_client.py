@@ -29,7 +29,9 @@ def service(
     broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ShadowService]:
     db = Path(tmp_path_factory.mktemp("sdk")) / "shadows.db"
-    with ShadowService(broker.url, str(db), ManualClock(1_750_000_000.0), limits=False) as running:
+    with ShadowService(
+        broker.url, str(db), ManualClock(1_750_000_000.0), limits=False, rest_port=0
+    ) as running:
         yield running
 
 
@@ -180,3 +182,90 @@ def test_v1_client_subscribes_and_round_trips_a_named_shadow(connection: mqtt.Co
     assert document.client_token == "tok-2"
     assert document.state.delta == {"setpoints": {"temp_c": 60}}
     assert document.metadata.desired == {"setpoints": {"temp_c": {"timestamp": 1_750_000_000}}}
+
+
+def test_v2_named_shadow_streams_see_a_boto3_rest_update_and_nullable_sections(
+    connection: mqtt.Connection, service: ShadowService
+):
+    """Spec 6 (V2 named operations and both streams) and 7 (a REST update publishes the
+    delta and the documents a device follows)."""
+    import boto3
+    from botocore.config import Config
+
+    thing, name = f"sdk-{uuid.uuid4().hex[:8]}", "config"
+    shadow = iotshadow.IotShadowClientV2(
+        connection,
+        mqtt_request_response.ClientOptions(
+            max_request_response_subscriptions=4,
+            max_streaming_subscriptions=2,
+            operation_timeout_in_seconds=TIMEOUT,
+        ),
+    )
+    deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
+    documents: queue.Queue[iotshadow.ShadowUpdatedEvent] = queue.Queue()
+    established: queue.Queue[None] = queue.Queue()
+
+    def on_status(event: mqtt_request_response.SubscriptionStatusEvent) -> None:
+        if event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
+            established.put(None)
+
+    streams = [
+        shadow.create_named_shadow_delta_updated_stream(
+            iotshadow.NamedShadowDeltaUpdatedSubscriptionRequest(
+                thing_name=thing, shadow_name=name
+            ),
+            ServiceStreamOptions(deltas.put, subscription_status_listener=on_status),
+        ),
+        shadow.create_named_shadow_updated_stream(
+            iotshadow.NamedShadowUpdatedSubscriptionRequest(thing_name=thing, shadow_name=name),
+            ServiceStreamOptions(documents.put, subscription_status_listener=on_status),
+        ),
+    ]
+    for stream in streams:
+        stream.open()
+    for _ in streams:
+        established.get(timeout=TIMEOUT)
+
+    with pytest.raises(V2ServiceException) as missing:
+        shadow.get_named_shadow(
+            iotshadow.GetNamedShadowRequest(thing_name=thing, shadow_name=name)
+        ).result(TIMEOUT)
+    assert missing.value.modeled_error.code == 404
+    assert missing.value.modeled_error.message == f"No shadow exists with name: '{name}'"
+
+    data = boto3.client(
+        "iot-data",
+        endpoint_url=service.rest_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    data.update_thing_shadow(
+        thingName=thing, shadowName=name, payload=b'{"state":{"desired":{"mode":"stop"}}}'
+    )
+    delta = deltas.get(timeout=TIMEOUT)
+    assert (delta.state, delta.version) == ({"mode": "stop"}, 1)
+    created = documents.get(timeout=TIMEOUT)
+    assert created.previous is None and created.current.version == 1
+    assert created.current.state.desired == {"mode": "stop"}
+
+    cleared = shadow.update_named_shadow(
+        iotshadow.UpdateNamedShadowRequest(
+            thing_name=thing,
+            shadow_name=name,
+            state=iotshadow.ShadowState(
+                reported={"mode": "stop"}, desired=None, desired_is_nullable=True
+            ),
+        )
+    ).result(TIMEOUT)
+    assert cleared.version == 2 and cleared.state.desired is None
+    after = documents.get(timeout=TIMEOUT)
+    assert after.previous.state.desired == {"mode": "stop"}
+    assert after.current.state.desired is None and after.current.state.reported == {"mode": "stop"}
+    assert deltas.empty(), "no delta once desired is gone"
+
+    deleted = shadow.delete_named_shadow(
+        iotshadow.DeleteNamedShadowRequest(thing_name=thing, shadow_name=name)
+    ).result(TIMEOUT)
+    assert deleted.version == 2
