@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -50,6 +51,44 @@ ANSWER_TIMEOUT_S = 10.0
 """How long a request waits for the worker before it is answered 503."""
 SOCKET_TIMEOUT_S = 10.0
 """A client that stalls mid-request loses its connection instead of holding a thread."""
+MAX_CONNECTIONS = 64
+"""Connections served at once (one thread each); more are answered 503 and closed."""
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"x-amzn-ErrorType: ServiceUnavailableException\r\nConnection: close\r\n"
+    b'Content-Length: 33\r\n\r\n{"message":"Service Unavailable"}'
+)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer starts a thread per connection without limit; this one serves at
+    most MAX_CONNECTIONS, so opening thousands of idle connections cannot exhaust threads."""
+
+    daemon_threads = True
+    request_queue_size = 128
+    """listen() backlog: socketserver's 5 makes a burst of clients wait for SYN retries."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class ShadowRestServer:
@@ -57,8 +96,7 @@ class ShadowRestServer:
 
     def __init__(self, service: ShadowService, host: str, port: int) -> None:
         handler = type("BoundHandler", (_Handler,), {"service": service})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _BoundedServer((host, port), handler)
         self._thread: threading.Thread | None = None
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,30 @@ def test_hostile_http_gets_a_clear_error_and_the_face_keeps_serving(service: Sha
         assert payload(reply)["version"] == 1
     answer = raw_http(service, b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200") and b'"reported":{"ok":true}' in answer
+
+
+def test_idle_connections_beyond_the_bound_are_turned_away_and_freed_slots_serve_again(
+    service: ShadowService,
+) -> None:
+    from cloud.shadow.rest import MAX_CONNECTIONS
+
+    assert service.rest_url is not None
+    host, port = service.rest_url.removeprefix("http://").split(":")
+    request = b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+    def answer_becomes(status: bytes) -> bytes:
+        deadline = time.monotonic() + 10
+        while True:
+            answer = raw_http(service, request)
+            if answer.startswith(b"HTTP/1.1 " + status) or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.05)
+
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(MAX_CONNECTIONS)]
+    try:
+        busy = answer_becomes(b"503")
+        assert busy.startswith(b"HTTP/1.1 503") and b"ServiceUnavailableException" in busy
+    finally:
+        for sock in idle:
+            sock.close()
+    assert answer_becomes(b"404").startswith(b"HTTP/1.1 404"), "closed connections free slots"
