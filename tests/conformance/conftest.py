@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shadow_backends import Backend, LocalBackend, MotoBackend, RestBackend
+from shadow_backends import Backend, LocalBackend, MotoBackend, RestBackend, local_iot_data
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
@@ -42,18 +42,9 @@ def local_backend(
 
 @pytest.fixture(scope="module")
 def rest_backend(local_service: tuple[ShadowService, ManualClock]) -> RestBackend:
-    import boto3
-
     service, clock = local_service
     assert service.rest_url is not None
-    data = boto3.client(
-        "iot-data",
-        endpoint_url=service.rest_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    return RestBackend(data, clock)
+    return RestBackend(local_iot_data(service.rest_url), clock)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from awscrt import io, mqtt, mqtt_request_response
 from awsiot import ServiceStreamOptions, V2ServiceException, iotshadow
+from shadow_backends import local_iot_data
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
@@ -52,9 +53,8 @@ def connection(broker: EmbeddedBroker, service: ShadowService) -> Iterator[mqtt.
     conn.disconnect().result(TIMEOUT)
 
 
-def test_v2_client_get_update_delete_and_delta_stream(connection: mqtt.Connection, broker):
-    thing = f"sdk-{uuid.uuid4().hex[:8]}"
-    shadow = iotshadow.IotShadowClientV2(
+def v2_client(connection: mqtt.Connection) -> iotshadow.IotShadowClientV2:
+    return iotshadow.IotShadowClientV2(
         connection,
         mqtt_request_response.ClientOptions(
             max_request_response_subscriptions=4,
@@ -62,6 +62,11 @@ def test_v2_client_get_update_delete_and_delta_stream(connection: mqtt.Connectio
             operation_timeout_in_seconds=TIMEOUT,
         ),
     )
+
+
+def test_v2_client_get_update_delete_and_delta_stream(connection: mqtt.Connection, broker):
+    thing = f"sdk-{uuid.uuid4().hex[:8]}"
+    shadow = v2_client(connection)
     deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
     subscribed: Future[None] = Future()
 
@@ -189,18 +194,8 @@ def test_v2_named_shadow_streams_see_a_boto3_rest_update_and_nullable_sections(
 ):
     """Spec 6 (V2 named operations and both streams) and 7 (a REST update publishes the
     delta and the documents a device follows)."""
-    import boto3
-    from botocore.config import Config
-
     thing, name = f"sdk-{uuid.uuid4().hex[:8]}", "config"
-    shadow = iotshadow.IotShadowClientV2(
-        connection,
-        mqtt_request_response.ClientOptions(
-            max_request_response_subscriptions=4,
-            max_streaming_subscriptions=2,
-            operation_timeout_in_seconds=TIMEOUT,
-        ),
-    )
+    shadow = v2_client(connection)
     deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
     documents: queue.Queue[iotshadow.ShadowUpdatedEvent] = queue.Queue()
     established: queue.Queue[None] = queue.Queue()
@@ -233,14 +228,8 @@ def test_v2_named_shadow_streams_see_a_boto3_rest_update_and_nullable_sections(
     assert missing.value.modeled_error.code == 404
     assert missing.value.modeled_error.message == f"No shadow exists with name: '{name}'"
 
-    data = boto3.client(
-        "iot-data",
-        endpoint_url=service.rest_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    assert service.rest_url is not None
+    data = local_iot_data(service.rest_url)
     data.update_thing_shadow(
         thingName=thing, shadowName=name, payload=b'{"state":{"desired":{"mode":"stop"}}}'
     )
