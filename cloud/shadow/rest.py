@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cloud.shadow.document import MAX_PAYLOAD_BYTES, Json, ShadowError, validate_names
+from cloud.shadow.document import MAX_PAYLOAD_BYTES, Json, ShadowError
 
 if TYPE_CHECKING:
     from cloud.shadow.service import ShadowService
@@ -177,12 +177,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, thing: str, query: dict[str, list[str]]) -> Json:
         """ListNamedShadowsForThing: sorted names, ``nextToken`` absent on the last page."""
         self._discard_body()
-        validate_names(thing, None)
         page = query.get("pageSize", [str(MAX_PAGE_SIZE)])[-1]
         if not _DIGITS.fullmatch(page) or not 1 <= int(page) <= MAX_PAGE_SIZE:
             raise ShadowError(400, "Invalid pageSize")
         after = _decode_token(query.get("nextToken", [""])[-1])
-        names = [n for n in self.service.named_shadows(thing) if after is None or n > after]
+        named = self.service.named_shadows(thing)
+        names = [n for n in named if after is None or n > after]
         size = int(page)
         doc: Json = {"results": names[:size]}
         if len(names) > size:

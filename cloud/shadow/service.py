@@ -244,8 +244,18 @@ class ShadowService:
         return None
 
     def named_shadows(self, thing: str) -> list[str]:
-        """Live named shadows of *thing*, sorted (ListNamedShadowsForThing)."""
-        return self._store.named_shadows(thing)
+        """Live named shadows of *thing*, sorted (ListNamedShadowsForThing), counted
+        against the thing's limits like any other request."""
+        validate_names(thing, None)
+        if self.limiter is None:
+            return self._store.named_shadows(thing)
+        if not self.limiter.acquire(thing):
+            self._count_rejected(429)
+            raise ShadowError(429, "Too Many Requests")
+        try:
+            return self._store.named_shadows(thing)
+        finally:
+            self.limiter.release(thing)
 
     def _refuse(self, thing: str, name: str | None, operation: str, error: ShadowError) -> None:
         self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))

@@ -240,6 +240,10 @@ def test_rest_and_mqtt_requests_share_the_per_thing_rate_limit(
                 statuses.append(error.response["Error"]["Code"])
         assert statuses.count("ResourceNotFoundException") == 10
         assert statuses.count("ThrottlingException") == 1, "20/s per thing, MQTT and REST summed"
+        assert error_of(data.list_named_shadows_for_thing, thingName="pump-7")[:2] == (
+            429,
+            "ThrottlingException",
+        )
         clock.advance(2)
         assert error_of(data.get_thing_shadow, thingName="pump-7")[0] == 404
 
