@@ -1,7 +1,8 @@
 """awsiotsdk's own ``iotshadow`` clients, unchanged, against the local shadow service.
 
 The SDK rides awscrt's MQTT 3.1.1 ``awscrt.mqtt.Connection`` over plain TCP to the embedded
-amqtt broker (awscrt's MQTT 5 client cannot connect to amqtt, which speaks 3.1.1 only).
+amqtt broker (awscrt's MQTT 5 client cannot connect to amqtt, which speaks 3.1.1 only); the
+MQTT 5 case runs on mosquitto.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 from awscrt import io, mqtt, mqtt_request_response
@@ -53,7 +55,8 @@ def connection(broker: EmbeddedBroker, service: ShadowService) -> Iterator[mqtt.
     conn.disconnect().result(TIMEOUT)
 
 
-def v2_client(connection: mqtt.Connection) -> iotshadow.IotShadowClientV2:
+def v2_client(connection: Any) -> iotshadow.IotShadowClientV2:
+    """V2 over an MQTT 3.1.1 ``mqtt.Connection`` or an MQTT 5 ``mqtt5.Client``."""
     return iotshadow.IotShadowClientV2(
         connection,
         mqtt_request_response.ClientOptions(
@@ -258,3 +261,51 @@ def test_v2_named_shadow_streams_see_a_boto3_rest_update_and_nullable_sections(
         iotshadow.DeleteNamedShadowRequest(thing_name=thing, shadow_name=name)
     ).result(TIMEOUT)
     assert deleted.version == 2
+
+
+@pytest.mark.mosquitto
+def test_v1_and_v2_clients_over_mqtt5(tmp_path: Path):
+    """Spec 6: the clients also ride awscrt's MQTT 5 client (IoT Core's protocol); amqtt speaks
+    3.1.1 only, so this runs on mosquitto."""
+    from awscrt import mqtt5
+
+    with (
+        EmbeddedBroker("mosquitto") as broker,
+        ShadowService(broker.url, str(tmp_path / "s.db"), ManualClock(1_750_000_000.0)),
+    ):
+        connected: Future[None] = Future()
+        client = mqtt5.Client(
+            mqtt5.ClientOptions(
+                host_name=broker.host,
+                port=broker.port,
+                connect_options=mqtt5.ConnectPacket(client_id=f"sdk5-{uuid.uuid4().hex[:8]}"),
+                on_lifecycle_event_connection_success_fn=lambda _e: connected.set_result(None),
+            )
+        )
+        client.start()
+        try:
+            connected.result(TIMEOUT)
+            v1 = iotshadow.IotShadowClient(client)
+            deltas: queue.Queue[iotshadow.ShadowDeltaUpdatedEvent] = queue.Queue()
+            subscribed, _topic = v1.subscribe_to_shadow_delta_updated_events(
+                iotshadow.ShadowDeltaUpdatedSubscriptionRequest(thing_name="m5"),
+                mqtt.QoS.AT_LEAST_ONCE,
+                deltas.put,
+            )
+            subscribed.result(TIMEOUT)
+            v2 = v2_client(client)
+            updated = v2.update_shadow(
+                iotshadow.UpdateShadowRequest(
+                    thing_name="m5", state=iotshadow.ShadowState(desired={"mode": "safe"})
+                )
+            ).result(TIMEOUT)
+            assert updated.version == 1
+            assert deltas.get(timeout=TIMEOUT).state == {"mode": "safe"}
+            got = v2.get_shadow(iotshadow.GetShadowRequest(thing_name="m5")).result(TIMEOUT)
+            assert got.state.delta == {"mode": "safe"}
+            deleted = v2.delete_shadow(iotshadow.DeleteShadowRequest(thing_name="m5")).result(
+                TIMEOUT
+            )
+            assert deleted.version == 1
+        finally:
+            client.stop()
