@@ -203,7 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         length = self._length()
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self.rfile.read(length) if length else b""
+        except OSError:  # TimeoutError included: a client stalled mid-body
+            body = b""
+        if len(body) < length:
+            self.close_connection = True
+            raise ShadowError(400, "The request body ended before its Content-Length")
         self._consumed = True
         return body
 

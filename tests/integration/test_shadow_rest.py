@@ -307,6 +307,11 @@ def test_hostile_http_gets_a_clear_error_and_the_face_keeps_serving(service: Sha
             thingName="pump-7", payload=b'{"state":{"reported":{"ok":true}}}'
         )
         assert payload(reply)["version"] == 1
+    with socket.create_connection((host, int(port)), timeout=10) as short:
+        short.sendall(b"POST /things/pump-7/shadow HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+        short.shutdown(socket.SHUT_WR)  # the body ends 49 bytes early
+        cut = short.recv(65536)
+    assert cut.startswith(b"HTTP/1.1 400") and b"InvalidRequestException" in cut
     answer = raw_http(service, b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200") and b'"reported":{"ok":true}' in answer
 
