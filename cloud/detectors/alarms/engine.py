@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -431,8 +432,8 @@ class AlarmEngine:
         self, key: str | None, seconds: float, *, note: str = "", who: str = ""
     ) -> dict[str, Any]:
         """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
-        if not seconds > 0:
-            raise UserError(f"snooze: duration must be positive, got {seconds:g} s")
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise UserError(f"snooze: duration must be a positive number, got {seconds:g} s")
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
 
     def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:

@@ -172,7 +172,7 @@ def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
     snooze_s = None
     if action == "SNOOZE":
         seconds = item.get("snoozeDuration")
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds < 2**53:
             raise DetectorModelError(
                 f"{where}.snoozeDuration: expected a whole number of seconds, at least 1"
             )

@@ -12,7 +12,7 @@ from cloud.detectors import ActionRequest, load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import batch_alarm_action
 from edge.clock import ManualClock
-from edge.errors import DetectorModelError
+from edge.errors import DetectorModelError, UserError
 
 ALARMS = Path(__file__).with_name("data") / "alarms"
 
@@ -110,6 +110,7 @@ def test_unknown_model_or_key_is_an_entry_and_a_misfit_is_ignored() -> None:
         ("snooze", [entry("r")], "[1].snoozeDuration: expected a whole number"),
         ("snooze", [entry("r", snoozeDuration=1.5)], "[1].snoozeDuration: expected a whole"),
         ("snooze", [entry("r", snoozeDuration=True)], "[1].snoozeDuration: expected a whole"),
+        ("snooze", [entry("r", snoozeDuration=10**400)], "[1].snoozeDuration: expected a whole"),
     ],
 )
 def test_a_malformed_request_is_rejected_whole_and_changes_nothing(
@@ -123,6 +124,14 @@ def test_a_malformed_request_is_rejected_whole_and_changes_nothing(
         batch_alarm_action({"boilerHigh": engine}, verb, body)
     assert expected in str(info.value)
     assert engine.state_of("b7") == "ACTIVE"  # the valid first entry was not applied either
+
+
+def test_an_endless_snooze_is_refused_by_the_engine() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match="snooze: duration must be a positive number"):
+        engine.snooze("b7", float("inf"))
+    assert engine.state_of("b7") == "ACTIVE"
 
 
 def test_an_empty_request_list_is_rejected() -> None:
