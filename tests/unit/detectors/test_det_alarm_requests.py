@@ -131,6 +131,8 @@ def test_an_endless_snooze_is_refused_by_the_engine() -> None:
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     with pytest.raises(UserError, match="snooze: duration must be a positive number"):
         engine.snooze("b7", float("inf"))
+    with pytest.raises(UserError, match="would end after 9000-01-01T00:00:00Z"):
+        engine.snooze("b7", 1e12)
     assert engine.state_of("b7") == "ACTIVE"
 
 
