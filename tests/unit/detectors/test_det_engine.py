@@ -738,6 +738,18 @@ def test_batch_update_detector_sets_state_variables_and_timers() -> None:
         e.update_detector("m1", {"stateName": "Gone"})
     with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
         e.update_detector("m1", {"stateName": "Online", "timers": [{"name": "hb", "seconds": 5}]})
+    for bad, match in (
+        ({"stateName": ["Online"]}, "unknown state"),
+        ({"stateName": "Online", "variables": True}, "variables: expected an array"),
+        ({"stateName": "Online", "timers": {"hb": 60}}, "timers: expected an array"),
+        ([], r"expected \{stateName, variables, timers\}"),
+        (
+            {"stateName": "Online", "variables": [{"name": "x", "value": "9" * 5000}]},
+            r"variables\[0\]",
+        ),
+    ):
+        with pytest.raises(DetectorModelError, match=match):
+            e.update_detector("m1", bad)  # type: ignore[arg-type]
 
 
 def test_reset_timers_do_not_pile_up() -> None:
