@@ -56,7 +56,9 @@ class _Undefined:
 UNDEFINED: Any = _Undefined()
 MAX_INT = 10**34
 """IoT SQL Ints have up to 34 digits."""
-_NUMERIC_STRING = re.compile(r"^-?\d+(\.\d+)?([eE]-?\d+)?$")
+_NUMERIC_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?")
+"""Spec §1.4's numeric-string pattern, with ASCII digits as in Java's regex ``\\d``:
+Python's ``\\d`` takes any Unicode digit, so ``'١٢' > 5`` would be true."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,13 @@ def evaluate(
     out: dict[str, Any] = {}
     for item in statement.items:
         if isinstance(item.expr, Star):
-            if ctx.doc is UNDEFINED:
+            if not isinstance(ctx.doc, dict):
+                # '*' alone is the whole payload (spec §1.2, §1.7): raw bytes when it is
+                # not JSON, and a JSON array, string or number unchanged rather than {}
                 if len(statement.items) == 1:
                     return RuleOutput(message.payload)
                 continue
-            if isinstance(ctx.doc, dict):
-                out.update(ctx.doc)
+            out.update(ctx.doc)
             continue
         value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
