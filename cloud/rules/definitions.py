@@ -94,6 +94,7 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     name = entry.get("ruleName")
     if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
+    where = f"{where} ({name})"
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):
         raise ConfigError(f"{where}.topicRulePayload: expected an object")
@@ -150,7 +151,8 @@ def _action(doc: Any, where: str) -> Action:
     required = {"republish": "topic", "s3": "key"}.get(kind)
     if required and required not in templates:
         raise ConfigError(f"{where}.{kind}.{required}: required")
-    if kind == "republish" and params.get("qos", 0) not in (0, 1):
+    qos = params.get("qos", 0)
+    if kind == "republish" and (type(qos) is not int or qos not in (0, 1)):
         raise ConfigError(f"{where}.republish.qos: expected 0 or 1")
     return Action(kind, dict(params), templates)
 

@@ -1,0 +1,95 @@
+"""IoT SQL and rule-file cases from iot-core-rules-and-limits §1 that the tables in
+``test_iot_sql_tables.py`` leave out: payloads that are JSON but not objects, numeric strings
+in other scripts, whole-number results, and rule files a user exports from AWS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.cli.main import main
+from cloud.rules.definitions import rules_from_document
+from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.sql import parse
+from edge.errors import ConfigError, RuleSqlError
+
+TOPIC = "dt/plantwatch/s1/dev7/telemetry"
+FROM = "FROM 'dt/plantwatch/+/+/telemetry'"
+
+
+def output(sql: str, payload: bytes) -> bytes | None:
+    out = evaluate(parse(sql), Message(TOPIC, payload, client_id="dev7", timestamp_ms=1))
+    return None if out is None else out.to_bytes()
+
+
+@pytest.mark.parametrize("payload", [b"[1,2]", b"80", b'"dry"', b"null", b"true", b" [1] "])
+def test_select_star_is_the_whole_payload_when_it_is_json_but_not_an_object(
+    payload: bytes,
+) -> None:
+    """§1.2: ``*`` is the whole payload; an array or a number must not become ``{}``."""
+    assert output(f"SELECT * {FROM}", payload) == payload
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0662", "\uff11\uff12", "1\u0662", "\u0661e1"])
+def test_numeric_strings_are_ascii_digits_only(text: str) -> None:
+    """§1.4: a String converts to a number only if it matches ``-?\\d+...`` in the rules
+    engine's (Java) regex, whose ``\\d`` is ASCII; Arabic-Indic or full-width digits stay
+    non-numeric, so comparisons and arithmetic on them are Undefined."""
+    payload = json.dumps({"x": text}).encode()
+    assert output(f"SELECT x {FROM} WHERE x > 5", payload) is None
+    assert output(f"SELECT x - 1 AS y, abs(x) AS z {FROM}", payload) == b"{}"
+    assert output(f"SELECT x {FROM} WHERE x > 5", b'{"x": "12"}') == b'{"x":"12"}'
+
+
+def payload_rule(**payload: object) -> dict:
+    base = {
+        "sql": f"SELECT * {FROM}",
+        "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"kinesis": {"streamName": "s", "partitionKey": "${topic(4)}"}}],
+    }
+    base.update(payload)
+    return {"rules": [{"ruleName": "good_one", "topicRulePayload": base}]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (payload_rule(sql="SELECT * FROM x"), "topicRulePayload.sql"),
+        (payload_rule(awsIotSqlVersion="2015-10-08"), "topicRulePayload.awsIotSqlVersion"),
+        (payload_rule(actions=[]), "topicRulePayload.actions"),
+        (payload_rule(ruleDisabled="no"), "topicRulePayload.ruleDisabled"),
+        (payload_rule(errorAction={"lambda": {}}), "topicRulePayload.errorAction"),
+        (
+            payload_rule(actions=[{"republish": {"topic": "a", "qos": True}}]),
+            "republish.qos",
+        ),
+        (payload_rule(actions=[{"republish": {"topic": "a", "qos": 1.0}}]), "republish.qos"),
+        (payload_rule(actions=[{"republish": {"topic": "a", "qos": 2}}]), "republish.qos"),
+    ],
+)
+def test_rule_file_errors_name_the_rule_and_the_field(doc: dict, field: str) -> None:
+    with pytest.raises((ConfigError, RuleSqlError)) as info:
+        rules_from_document(doc, "rules.json")
+    message = str(info.value)
+    assert "good_one" in message and field in message, message
+
+
+def test_cli_check_exits_2_with_one_line_naming_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = payload_rule()
+    doc["rules"].append(
+        {
+            "ruleName": "second",
+            "topicRulePayload": {**doc["rules"][0]["topicRulePayload"], "sql": "SELECT a[0] AS b"},
+        }
+    )
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(doc))
+    assert main(["rules", "check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("plantwatch: error: ") and "second" in line and "rules[1]" in line
