@@ -1,0 +1,109 @@
+"""IoT Core's MQTT limits (iot-core-rules-and-limits §2) on the embedded brokers as
+``plantwatch up`` starts them: no QoS 2, retained messages only for an exact subscription,
+and telemetry on a topic IoT Core would refuse (over 256 bytes) quarantined with a reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from raw_mqtt import RawClient
+from waiting import wait_for
+
+from cloud.adapters.local import FsObjectStore
+from cloud.batcher import Batcher, BatcherConfig
+from cloud.rules.runner import RulesRunner, load_rules
+from cloud.runtime.broker import EmbeddedBroker
+from edge import wire
+from edge.clock import ManualClock
+
+T0 = 1652443800
+MOSQUITTO = pytest.param("mosquitto", marks=pytest.mark.mosquitto)
+
+
+@pytest.fixture(params=["amqtt", MOSQUITTO])
+def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(request.param) as running:
+        yield running
+
+
+def test_a_qos2_publish_is_refused_and_a_qos2_subscription_is_granted_qos1(
+    broker: EmbeddedBroker,
+) -> None:
+    listener = RawClient(broker.host, broker.port)
+    granted = listener.client.subscribe("q/#", 2)[1]
+    listener.wait(lambda: granted in listener._suback, "SUBACK")
+    assert [code.value for code in listener._suback[granted]] == [1]
+    sender = RawClient(broker.host, broker.port)
+    try:
+        assert not sender.publish("q/two", b"exactly once", qos=2, timeout=2.0)
+        sender.wait(lambda: sender.disconnects >= 1, "the broker closing the connection")
+        late = RawClient(broker.host, broker.port)
+        assert late.publish("q/one", b"at least once", qos=1)
+        assert listener.wait_for_message("q/one") == b"at least once"
+        late.close()
+        assert listener.received("q/two") == []
+    finally:
+        sender.client.loop_stop()
+        listener.close()
+
+
+def test_retained_telemetry_goes_only_to_an_exact_subscription() -> None:
+    """AWS sends a retained message on SUBSCRIBE only when the filter equals the topic, so
+    the rules runner's wildcard subscription never replays retained telemetry; and a client
+    gets only its own subscriptions' retained messages (amqtt handed every connecting client
+    those of every filter any session held)."""
+    topic = "dt/plantwatch/s1/pump/telemetry"
+    with EmbeddedBroker("amqtt") as broker:
+        holder = RawClient(broker.host, broker.port, client_id="rules")
+        holder.subscribe(["dt/plantwatch/+/+/telemetry"])
+        device = RawClient(broker.host, broker.port)
+        device.client.publish(topic, b"kept", qos=1, retain=True).wait_for_publish(5)
+        assert device.publish(topic, b"live", qos=1)
+        holder.wait(lambda: len(holder.messages) == 2, "both live deliveries")
+        wildcard = RawClient(broker.host, broker.port)
+        wildcard.subscribe(["dt/plantwatch/+/+/telemetry", "dt/#"])
+        bystander = RawClient(broker.host, broker.port)
+        exact = RawClient(broker.host, broker.port)
+        exact.subscribe([topic])
+        assert exact.wait_for_message(topic) == b"kept"
+        for client in (wildcard, bystander):
+            client.quiet(0.5)
+            assert client.messages == []
+        for client in (holder, device, wildcard, bystander, exact):
+            client.close()
+
+
+def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
+    tmp_path: Path,
+) -> None:
+    """Two 128-character names are each valid, but together make a 281-byte topic that IoT
+    Core would refuse; locally the broker delivers it, so the runner quarantines it."""
+    site, asset = "s" * 128, "a" * 128
+    long_topic = f"dt/plantwatch/{site}/{asset}/telemetry"
+    assert len(long_topic.encode()) == 281
+    sample = [wire.Sample((T0 + 1) * 1000, {"x": 1.0})]
+    too_long = wire.Telemetry(site, asset, "dev", 0, tuple(sample))
+    fine = wire.Telemetry("s1", asset, "dev", 0, tuple(sample))
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
+        runner.start()
+        device = RawClient(broker.host, broker.port)
+        try:
+            assert device.publish(long_topic, wire.encode(too_long))
+            assert device.publish(fine.topic, wire.encode(fine))
+            wait_for(
+                lambda: batcher.stats["accepted"] + sum(batcher.quarantine.counts.values()) == 2
+            )
+        finally:
+            device.close()
+            runner.stop()
+    assert batcher.quarantine.counts == {"bad_topic": 1}
+    (key,) = store.list("quarantine/bad_topic/")
+    record = json.loads(store.get(key))
+    assert "256 bytes" in record["error"] and record["topic"] == long_topic
+    assert batcher.stats["readings"] == 1
