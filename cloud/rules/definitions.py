@@ -70,6 +70,8 @@ def load_rules(path: str | Path | None = None) -> list[TopicRule]:
         raise ConfigError(f"{source}: cannot read rules file: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: line {exc.lineno}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: JSON nested too deeply to be a rules file") from None
     return rules_from_document(doc, str(source))
 
 

@@ -93,3 +93,13 @@ def test_cli_check_exits_2_with_one_line_naming_the_rule(
     assert captured.out == ""
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("plantwatch: error: ") and "second" in line and "rules[1]" in line
+
+
+def test_cli_check_refuses_a_hostile_rules_file_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000)
+    assert main(["rules", "check", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"plantwatch: error: {path}: JSON nested too deeply to be a rules file"
