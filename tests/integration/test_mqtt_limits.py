@@ -107,3 +107,31 @@ def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
     record = json.loads(store.get(key))
     assert "256 bytes" in record["error"] and record["topic"] == long_topic
     assert batcher.stats["readings"] == 1
+
+
+def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_quarantined(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """§2: payload ≤ 128 KB. The boundary through the broker as ``plantwatch up`` starts it
+    (its packet limit leaves room for the topic and headers) to the rules runner."""
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
+    runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
+    runner.start()
+    device = RawClient(broker.host, broker.port)
+
+    def padded(seq: int, size: int) -> bytes:
+        sample = (wire.Sample((T0 + 1 + seq) * 1000, {"x": float(seq)}),)
+        body = wire.encode(wire.Telemetry("s1", "pump", "dev", seq, sample))
+        return body + b" " * (size - len(body))
+
+    limit = wire.MAX_PAYLOAD_BYTES
+    try:
+        assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(0, limit))
+        assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(1, limit + 1))
+        wait_for(lambda: batcher.stats["accepted"] + runner.counts["oversize"] == 2)
+    finally:
+        device.close()
+        runner.stop()
+    assert batcher.stats["readings"] == 1
+    assert batcher.quarantine.counts == {"oversize": 1}
