@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker as _AmqttBroker
+from amqtt.codecs_amqtt import read_or_raise
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
+from amqtt.mqtt import publish, subscribe
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import MQTTFixedHeader
@@ -258,6 +260,30 @@ def limit_packet_size(max_bytes: int) -> None:
     MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
 
+class IllFormedTopicError(Exception):
+    """A topic or topic filter that is not UTF-8: the reader loop ends on it and closes
+    the connection, as MQTT-1.5.3-1 requires and mosquitto and IoT Core do."""
+
+
+def strict_utf8_topics() -> None:
+    """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
+    (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
+    a PUBLISH or SUBSCRIBE closes the connection instead. Patches the decoders of amqtt's
+    PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+
+    async def decode_topic(reader: Any) -> str:
+        length = int.from_bytes(await read_or_raise(reader, 2), "big")
+        data = await read_or_raise(reader, length) if length else b""
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("topic %r is not UTF-8; connection closed", data[:64])
+            raise IllFormedTopicError(repr(data[:64])) from None
+
+    publish.decode_string = decode_topic  # type: ignore[attr-defined]
+    subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
+
+
 def _varint_size(value: int) -> int:
     size = 1
     while value >= 128:
@@ -335,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     if args.max_packet_bytes > 0:
         limit_packet_size(args.max_packet_bytes)
+    strict_utf8_topics()
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None

@@ -5,6 +5,7 @@ and telemetry on a topic IoT Core would refuse (over 256 bytes) quarantined with
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +136,42 @@ def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_quarantined(
         runner.stop()
     assert batcher.stats["readings"] == 1
     assert batcher.quarantine.counts == {"oversize": 1}
+
+
+def raw_connection(broker: EmbeddedBroker, client_id: bytes) -> socket.socket:
+    sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
+    return sock
+
+
+def closed_without_answer(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(16) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("topic", [b"dt/plantwatch/s1/p\xff/telemetry", b"x/\xc3\x28"])
+def test_a_topic_that_is_not_utf8_closes_the_connection_and_goes_nowhere(
+    broker: EmbeddedBroker, topic: bytes
+) -> None:
+    """MQTT-1.5.3-1 and IoT Core: topics are UTF-8; a PUBLISH (QoS 1) or SUBSCRIBE with one
+    that is not gets no PUBACK or SUBACK, the connection is closed, nothing is routed."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    publisher = raw_connection(broker, b"bad-pub")
+    body = len(topic).to_bytes(2, "big") + topic + b"\x00\x07" + b"{}"
+    publisher.sendall(bytes([0x32, len(body)]) + body)
+    assert closed_without_answer(publisher)
+    subscriber = raw_connection(broker, b"bad-sub")
+    body = b"\x00\x08" + len(topic).to_bytes(2, "big") + topic + b"\x01"
+    subscriber.sendall(bytes([0x82, len(body)]) + body)
+    assert closed_without_answer(subscriber)
+    after = RawClient(broker.host, broker.port)
+    assert after.publish("x/after", b"ok")
+    assert listener.wait_for_message("x/after") == b"ok"
+    assert [t for t, _ in listener.messages] == ["x/after"]
+    for client in (after, listener):
+        client.close()
