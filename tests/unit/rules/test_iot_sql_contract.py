@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
+from cloud.batcher import Batcher, BatcherConfig
 from cloud.cli.main import main
 from cloud.rules.definitions import rules_from_document
 from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.runner import RulesRunner
 from cloud.rules.sql import parse
+from edge.clock import ManualClock
 from edge.errors import ConfigError, RuleSqlError
 
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -103,3 +107,55 @@ def test_cli_check_refuses_a_hostile_rules_file_with_exit_2(
     assert main(["rules", "check", str(path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"plantwatch: error: {path}: JSON nested too deeply to be a rules file"
+
+
+def test_where_reads_the_payload_not_the_select_aliases() -> None:
+    """§1.3: WHERE is evaluated before SELECT and may not use its aliases."""
+    sql = f"SELECT moisture AS level {FROM} WHERE level < 20"
+    assert output(sql, b'{"moisture": 12}') is None
+    assert output(sql, b'{"moisture": 12, "level": 5}') == b'{"level":12}'
+
+
+class BrokenPublisher(InMemoryPublisher):
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        raise OSError(f"cannot reach {topic}")
+
+
+def test_every_action_runs_and_the_error_action_gets_the_documented_message() -> None:
+    """§1.8: one errorAction message per failed execution with exactly the documented
+    fields; the other actions of the rule still run."""
+    doc = payload_rule(
+        sql=f"SELECT moisture {FROM}",
+        actions=[
+            {"republish": {"topic": "alerts/${topic(4)}", "qos": 1}},
+            {"s3": {"bucketName": "raw", "key": "raw/${topic(4)}.json"}},
+        ],
+        errorAction={"s3": {"bucketName": "errors", "key": "errors/${topic(4)}/${timestamp()}"}},
+    )
+    store, clock = InMemoryObjectStore(), ManualClock(1652443800)
+    runner = RulesRunner(
+        "mqtt://127.0.0.1:1",
+        rules_from_document(doc),
+        Batcher(store, BatcherConfig(), clock),
+        clock,
+        republisher=BrokenPublisher(),
+    )
+    runner.handle(TOPIC, b'{"moisture": 3}', client_id="dev7")
+    assert store.get("raw/dev7.json") == b'{"moisture":3}'
+    (key,) = store.list("errors/")
+    report = json.loads(store.get(key))
+    assert set(report) == {
+        "ruleName",
+        "topic",
+        "cloudwatchTraceId",
+        "clientId",
+        "base64OriginalPayload",
+        "failures",
+    }
+    assert (report["ruleName"], report["topic"], report["clientId"]) == ("good_one", TOPIC, "dev7")
+    assert len(report["cloudwatchTraceId"]) == 36
+    (failure,) = report["failures"]
+    assert set(failure) == {"failedAction", "failedResource", "errorMessage"}
+    assert failure["failedAction"] == "RepublishAction"
+    assert failure["failedResource"].startswith("alerts/")
+    assert failure["errorMessage"] == "OSError: cannot reach alerts/dev7"
