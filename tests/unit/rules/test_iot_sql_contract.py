@@ -159,3 +159,29 @@ def test_every_action_runs_and_the_error_action_gets_the_documented_message() ->
     assert failure["failedAction"] == "RepublishAction"
     assert failure["failedResource"].startswith("alerts/")
     assert failure["errorMessage"] == "OSError: cannot reach alerts/dev7"
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        lambda n: "SELECT a" + ".b" * n + " AS x " + FROM,
+        lambda n: "SELECT " + " + ".join(["a"] * n) + " AS x " + FROM,
+        lambda n: f"SELECT a {FROM} WHERE " + " OR ".join(["a = 1"] * n),
+        lambda n: "SELECT concat(" + " * ".join(["a"] * n) + ") AS x " + FROM,
+    ],
+)
+def test_a_rule_that_loads_is_a_rule_the_evaluator_can_run(chain) -> None:
+    """Chains of operators and fields parse in loops; an evaluator that recursed through a
+    few thousand of them raised RecursionError on every message, which the runner leaves
+    unacknowledged forever. Such SQL is refused at load time, with a position."""
+    runs = evaluate(parse(chain(200)), Message(TOPIC, b'{"a": 1}', timestamp_ms=1))
+    assert runs is not None
+    with pytest.raises(RuleSqlError, match="levels deep") as info:
+        parse(chain(3000))
+    assert info.value.position is not None
+
+
+def test_a_deep_template_is_refused_when_the_rules_file_loads() -> None:
+    doc = payload_rule(actions=[{"s3": {"key": "k/${" + " + ".join(["a"] * 3000) + "}"}}])
+    with pytest.raises(RuleSqlError, match=r"good_one.*s3\.key.*levels deep"):
+        rules_from_document(doc, "rules.json")
