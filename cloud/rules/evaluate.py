@@ -226,20 +226,35 @@ def to_string(v: Any) -> str | _Undefined:
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else UNDEFINED
     if isinstance(v, list | dict):
-        return json.dumps(v, separators=(",", ":"))
+        try:
+            return json.dumps(v, separators=(",", ":"))
+        except RecursionError:  # nested deeper than the encoder goes: not convertible
+            return UNDEFINED
     return UNDEFINED
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if is_number(a) and is_number(b):
-        return a == b
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    return bool(a == b)
+    """``=`` on two values; iterative, since a device's payload may nest arrays hundreds
+    of levels deep and a recursion error would fail the message every time it came."""
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if is_number(x) and is_number(y):
+            if x != y:
+                return False
+        elif type(x) is not type(y):
+            return False
+        elif isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[k], y[k]) for k in x)
+        elif x != y:
+            return False
+    return True
 
 
 # ---- evaluation -----------------------------------------------------------------------

@@ -185,3 +185,26 @@ def test_a_deep_template_is_refused_when_the_rules_file_loads() -> None:
     doc = payload_rule(actions=[{"s3": {"key": "k/${" + " + ".join(["a"] * 3000) + "}"}}])
     with pytest.raises(RuleSqlError, match=r"good_one.*s3\.key.*levels deep"):
         rules_from_document(doc, "rules.json")
+
+
+@pytest.mark.parametrize("depth", [100, 400, 900, 5000])
+def test_a_deeply_nested_payload_never_makes_a_rule_raise(depth: int) -> None:
+    """A device's payload may nest arrays as deep as the JSON reader takes; comparing or
+    converting such values must give a value or Undefined, not a RecursionError that
+    fails the message every time it is redelivered."""
+    nested = "[" * depth + "]" * depth
+    payload = f'{{"a": {nested}, "b": {nested}, "m": 1}}'.encode()
+    doc = payload_rule(
+        sql=f"SELECT m, cast(a AS String) AS s, concat(a, 'x') AS c {FROM} WHERE a = b",
+        actions=[{"s3": {"bucketName": "raw", "key": "raw/${topic(4)}.json"}}],
+    )
+    store, clock = InMemoryObjectStore(), ManualClock(1652443800)
+    runner = RulesRunner(
+        "mqtt://127.0.0.1:1",
+        rules_from_document(doc),
+        Batcher(store, BatcherConfig(), clock),
+        clock,
+    )
+    runner.handle(TOPIC, payload)
+    if depth <= 400:  # within what the JSON reader takes on any stack: the rule ran
+        assert json.loads(store.get("raw/dev7.json"))["m"] == 1
