@@ -5,6 +5,7 @@ in other scripts, whole-number results, and rule files a user exports from AWS."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,19 @@ def test_a_deeply_nested_payload_never_makes_a_rule_raise(depth: int) -> None:
     runner.handle(TOPIC, payload)
     if depth <= 400:  # within what the JSON reader takes on any stack: the rule ran
         assert json.loads(store.get("raw/dev7.json"))["m"] == 1
+
+
+def test_cli_eval_takes_a_binary_payload_and_refuses_a_topic_no_device_can_publish(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """§1.7: a payload need not be JSON or UTF-8; its bytes reach encode(*). §2: a topic is
+    UTF-8 and a message's topic has no wildcards (exit 2, one line)."""
+    sql = "SELECT encode(*, 'base64') AS d FROM 'a/#'"
+    binary = os.fsdecode(b"\xff\xfe\x00")
+    assert main(["rules", "eval", "--sql", sql, "--topic", "a/b", "--payload", binary]) == 0
+    assert json.loads(capsys.readouterr().out) == {"d": "//4A"}
+    for topic in (os.fsdecode(b"a/\xff"), "a/+", "a/#"):
+        assert main(["rules", "eval", "--sql", sql, "--topic", topic, "--payload", "{}"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("plantwatch: error: --topic")
+        assert len(captured.err.strip().splitlines()) == 1
