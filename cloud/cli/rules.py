@@ -171,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     from cloud.rules.runner import RulesRunner, load_rules
     from edge.clock import SystemClock
 
+    rules = load_rules(args.rules)  # a bad rules file is refused before anything is created
     naming = InputNaming(args.delimiter, args.timestamp_format, args.tz_offset)
     known = None
     if args.known_assets:
@@ -199,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     runner = RulesRunner(
         args.broker,
-        load_rules(args.rules),
+        rules,
         batcher,
         clock,
         client_id=args.client_id,

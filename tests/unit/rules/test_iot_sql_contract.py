@@ -225,3 +225,15 @@ def test_cli_eval_takes_a_binary_payload_and_refuses_a_topic_no_device_can_publi
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.startswith("plantwatch: error: --topic")
         assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_cli_run_refuses_a_bad_rules_file_before_creating_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(payload_rule(sql="SELECT a[0] AS b FROM 'a'")))
+    store = tmp_path / "store"
+    argv = ["rules", "run", "--broker", "mqtt://127.0.0.1:1", "--store", str(store)]
+    assert main([*argv, "--rules", str(path)]) == 2
+    assert "good_one" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.json"]
