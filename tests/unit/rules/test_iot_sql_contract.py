@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,25 @@ def test_cli_run_refuses_a_bad_rules_file_before_creating_anything(
     assert main([*argv, "--rules", str(path)]) == 2
     assert "good_one" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.json"]
+
+
+def test_newuuid_is_new_per_call_and_traceid_is_one_per_message() -> None:
+    """§1.6: newuuid() is a random UUID per call; traceid() is the message's UUID."""
+    uuid_re = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    sql = f"SELECT newuuid() AS a, newuuid() AS b, traceid() AS t, traceid() AS u {FROM}"
+    message = Message(TOPIC, b"{}", timestamp_ms=1)
+    first = evaluate(parse(sql), message)
+    again = evaluate(parse(sql), message)
+    assert first is not None and again is not None
+    out, out2 = first.value, again.value
+    assert all(re.fullmatch(uuid_re, out[k]) for k in "abtu")
+    assert out["a"] != out["b"] and out2["a"] not in (out["a"], out["b"])
+    assert out["t"] == out["u"] == out2["t"] == message.trace_id
+
+
+def test_a_rule_has_at_most_10_actions() -> None:
+    """§1.8 and §3: actions per rule, 10, not adjustable."""
+    s3 = {"s3": {"bucketName": "b", "key": "k"}}
+    assert len(rules_from_document(payload_rule(actions=[s3] * 10))[0].actions) == 10
+    with pytest.raises(ConfigError, match=r"good_one.*actions: expected 1 to 10"):
+        rules_from_document(payload_rule(actions=[s3] * 11))
