@@ -118,6 +118,17 @@ def test_where_reads_the_payload_not_the_select_aliases() -> None:
     assert output(sql, b'{"moisture": 12, "level": 5}') == b'{"level":12}'
 
 
+def local_runner(
+    doc: dict, store: InMemoryObjectStore, publisher: InMemoryPublisher | None = None
+) -> RulesRunner:
+    """A runner whose messages are handed to ``handle`` directly (no broker)."""
+    clock = ManualClock(1652443800)
+    batcher = Batcher(store, BatcherConfig(), clock)
+    return RulesRunner(
+        "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, republisher=publisher
+    )
+
+
 class BrokenPublisher(InMemoryPublisher):
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         raise OSError(f"cannot reach {topic}")
@@ -134,15 +145,8 @@ def test_every_action_runs_and_the_error_action_gets_the_documented_message() ->
         ],
         errorAction={"s3": {"bucketName": "errors", "key": "errors/${topic(4)}/${timestamp()}"}},
     )
-    store, clock = InMemoryObjectStore(), ManualClock(1652443800)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-        republisher=BrokenPublisher(),
-    )
-    runner.handle(TOPIC, b'{"moisture": 3}', client_id="dev7")
+    store = InMemoryObjectStore()
+    local_runner(doc, store, BrokenPublisher()).handle(TOPIC, b'{"moisture": 3}', client_id="dev7")
     assert store.get("raw/dev7.json") == b'{"moisture":3}'
     (key,) = store.list("errors/")
     report = json.loads(store.get(key))
@@ -200,14 +204,8 @@ def test_a_deeply_nested_payload_never_makes_a_rule_raise(depth: int) -> None:
         sql=f"SELECT m, cast(a AS String) AS s, concat(a, 'x') AS c {FROM} WHERE a = b",
         actions=[{"s3": {"bucketName": "raw", "key": "raw/${topic(4)}.json"}}],
     )
-    store, clock = InMemoryObjectStore(), ManualClock(1652443800)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-    )
-    runner.handle(TOPIC, payload)
+    store = InMemoryObjectStore()
+    local_runner(doc, store).handle(TOPIC, payload)
     if depth <= 400:  # within what the JSON reader takes on any stack: the rule ran
         assert json.loads(store.get("raw/dev7.json"))["m"] == 1
 
