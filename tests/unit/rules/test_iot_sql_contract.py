@@ -258,3 +258,17 @@ def test_a_rule_has_at_most_10_actions() -> None:
     assert len(rules_from_document(payload_rule(actions=[s3] * 10))[0].actions) == 10
     with pytest.raises(ConfigError, match=r"good_one.*actions: expected 1 to 10"):
         rules_from_document(payload_rule(actions=[s3] * 11))
+
+
+@pytest.mark.parametrize("bad", ["a/\\ud800", "a/\\u0000/b"])
+def test_cli_check_refuses_a_from_filter_no_broker_takes(
+    bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """§2: topics are UTF-8, and MQTT forbids U+0000 in a filter (a broker closes the
+    subscriber's connection); a rules file written with JSON escapes can hold either."""
+    text = json.dumps(payload_rule()).replace("dt/plantwatch/+/+/telemetry", bad)
+    path = tmp_path / "rules.json"
+    path.write_text(text)
+    assert main(["rules", "check", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "good_one" in line and "FROM: the topic filter" in line
