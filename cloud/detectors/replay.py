@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
-from cloud.detectors.messages import MESSAGE_ID_RE
+from cloud.detectors.messages import MESSAGE_ID_RE, reject_constant
 from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
 from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
@@ -118,7 +118,7 @@ def read_steps(
             continue
         where = f"{source}:{number}"
         try:
-            body = json.loads(text)
+            body = json.loads(text, parse_constant=reject_constant)
         except json.JSONDecodeError as exc:
             raise DetectorModelError(
                 f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
@@ -199,7 +199,9 @@ def _duration(value: Any, where: str) -> float:
 def _payload(value: Any, where: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
-            value = json.loads(base64.b64decode(value, validate=True))
+            value = json.loads(
+                base64.b64decode(value, validate=True), parse_constant=reject_constant
+            )
         except (binascii.Error, ValueError, RecursionError):
             raise DetectorModelError(
                 f"{where}: payload: expected a JSON object, or base64 of one as on the wire"

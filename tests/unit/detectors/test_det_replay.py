@@ -280,6 +280,10 @@ def test_messages_from_stdin_with_timestamps_and_base64(
         ),
         ('{"advance": "PT99999999999H"}', "m.jsonl:2: advance: moves the clock past 9000-01-01"),
         (
+            '{"inputName": "PressureInput", "payload": {"motorid": "M1", "p": NaN}}',
+            "m.jsonl:2: not usable JSON: NaN is not JSON",
+        ),
+        (
             '{"inputName": "PressureInput", "payload": {}, "timestamp": {"timeInMillis": '
             + "9" * 20
             + "}}",
