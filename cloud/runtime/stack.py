@@ -229,6 +229,7 @@ class LocalStack:
             "bucket": str(self.config.data.bucket),
             "state_db": str(self.config.data.state_db),
             "shadow_db": str(self.config.data.shadow_db),
+            "shadow_rest": self.shadow_service.rest_url if self.shadow_service else None,
             "alerts": str(self.config.data.alerts),
             "upload_frequency": self.config.upload_frequency,
             "dashboard": self.dashboard.url if self.dashboard is not None else None,
@@ -243,6 +244,9 @@ class LocalStack:
             str(self.config.data.shadow_db),
             self.clock,
             limits=self.config.shadow_limits,
+            # boto3 iot-data on loopback; not with --auth, as the REST face checks no
+            # credentials and would bypass the broker's ACL.
+            rest_port=0 if self.auth is None else None,
         )
         self.shadow_service.start()
         self._closers.append(self.shadow_service.stop)

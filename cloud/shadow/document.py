@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +96,16 @@ def parse_payload(payload: bytes) -> Json:
             415, "Unsupported documented encoding; supported encoding is UTF-8"
         ) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_double, parse_int=_integer
+        )
+        if "\\u" in text:
+            # An escaped lone surrogate ("\ud800") parses but has no UTF-8 form: every
+            # later step (size, storage, answers) would fail on it.
+            json.dumps(doc, ensure_ascii=False).encode()
     except (ValueError, RecursionError):
         # RecursionError: deep nesting ([[[...]]]) is not a crash, it is invalid input.
+        # UnicodeEncodeError is a ValueError.
         raise ShadowError(400, "Invalid JSON") from None
     if not isinstance(doc, dict):
         raise ShadowError(400, "Invalid JSON")
@@ -107,11 +116,39 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def _double(text: str) -> float:
+    """A number beyond a double (``1e400``) would be stored as inf and answered as the
+    non-JSON ``Infinity``; it is refused instead."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond a double")
+    return value
+
+
+_MAX_DOUBLE_INT = int(sys.float_info.max)
+
+
+def _integer(text: str) -> int:
+    """Integers are kept exactly, up to the largest double: beyond it no JSON peer that
+    reads numbers as doubles (the SDKs, DynamoDB, JavaScript) can hold the value."""
+    value = int(text)
+    if len(text) > 308 and abs(value) > _MAX_DOUBLE_INT:
+        raise ValueError(f"{text[:20]}... is beyond a double")
+    return value
+
+
 def client_token(doc: Mapping[str, Any]) -> str | None:
     token = doc.get("clientToken")
     if token is None:
         return None
-    if not isinstance(token, str) or len(token.encode()) > MAX_CLIENT_TOKEN_BYTES:
+    if not isinstance(token, str):
+        raise ShadowError(400, "Invalid clientToken")
+    try:
+        size = len(token.encode())
+    except UnicodeEncodeError:
+        # An escaped lone surrogate ("\ud800"): no UTF-8 form, so it cannot be echoed.
+        raise ShadowError(400, "Invalid clientToken") from None
+    if size > MAX_CLIENT_TOKEN_BYTES:
         raise ShadowError(400, "Invalid clientToken")
     return token
 

@@ -20,6 +20,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,8 @@ class Request:
     operation: str
     payload: bytes
     limited: bool
+    reply: Future[Json] | None = None
+    """Set for a REST request: the worker hands it the answer instead of ``/rejected``."""
 
 
 def parse_request_topic(topic: str) -> tuple[str, str | None, str] | None:
@@ -87,7 +90,11 @@ class ShadowService:
         limits: bool = True,
         client_id: str | None = None,
         max_queued: int = MAX_QUEUED,
+        rest_port: int | None = None,
+        rest_host: str = "127.0.0.1",
     ) -> None:
+        """*rest_port* also serves boto3 ``iot-data`` over HTTP on *rest_host* (0 picks a
+        free port; ``rest_url`` names it once started); None serves MQTT only."""
         address = parse_broker_url(broker_url)
         self._host, self._port = address.host, address.port
         self.broker_url = address.url
@@ -98,9 +105,13 @@ class ShadowService:
         self._queue: queue.Queue[Request | None] = queue.Queue(maxsize=max_queued)
         self._worker: threading.Thread | None = None
         self._subscribed = threading.Event()
+        self._rest_address = None if rest_port is None else (rest_host, rest_port)
+        self._rest: Any = None
+        self.rest_url: str | None = None
         self.counts: Counter[str] = Counter()
         """Answered requests by outcome (``accepted``, ``rejected_<code>``), messages on
-        other topics (``ignored``) and guarded callback failures (``callback_errors``)."""
+        other topics (``ignored``), replayed retained requests (``ignored_retained``) and
+        guarded callback failures (``callback_errors``)."""
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
@@ -130,9 +141,23 @@ class ShadowService:
             raise PlantwatchError(
                 f"shadow service: no subscription on {self.broker_url} within {timeout:.0f} s"
             )
+        if self._rest_address is not None:
+            from cloud.shadow.rest import ShadowRestServer
+
+            try:
+                self._rest = ShadowRestServer(self, *self._rest_address).start()
+            except OSError as exc:
+                self.stop()
+                raise PlantwatchError(
+                    f"shadow service: cannot serve REST on {self._rest_address}: {exc}"
+                ) from exc
+            self.rest_url = self._rest.url
         return self
 
     def stop(self) -> None:
+        if self._rest is not None:
+            self._rest.stop()
+            self._rest = None
         if self._worker is not None:
             self._queue.put(None, timeout=10)
             self._worker.join(10)
@@ -168,27 +193,69 @@ class ShadowService:
         if parsed is None:
             self.counts["ignored"] += 1
             return
+        if message.retain:
+            # A stored (retained) request replayed because this client just subscribed:
+            # answering it would apply an old update again on every restart. A live request
+            # reaches an existing subscription with the flag clear (MQTT 3.1.1, 3.3.1.3).
+            self.counts["ignored_retained"] += 1
+            return
         thing, name, operation = parsed
         payload = bytes(message.payload)
+        error = self._admit(Request(thing, name, operation, payload, self.limiter is not None))
+        if error is not None:
+            self._refuse(thing, name, operation, error)
+
+    def submit(
+        self, thing: str, name: str | None, operation: str, payload: bytes = b""
+    ) -> Future[Json]:
+        """Queue a REST request behind the same checks, limits and worker as MQTT ones.
+
+        The Future holds the response document, or raises the request's ShadowError. An
+        accepted update or delete is also published on MQTT (spec section 7 Choice); a
+        rejection never is.
+        """
+        reply: Future[Json] = Future()
+        error = self._admit(
+            Request(thing, name, operation, payload, self.limiter is not None, reply)
+        )
+        if error is not None:
+            reply.set_exception(error)
+            self._count_rejected(error.code)
+        return reply
+
+    def _admit(self, request: Request) -> ShadowError | None:
+        """Queue *request*, or return the error that refuses it at once (413, 400, 429)."""
+        thing, name, payload = request.thing, request.name, request.payload
         if len(payload) > MAX_PAYLOAD_BYTES:
             # Not parsed at all: the token of an oversized body is not looked for.
-            self._refuse(thing, name, operation, ShadowError(413, _TOO_LARGE))
-            return
+            return ShadowError(413, _TOO_LARGE)
         try:
             validate_names(thing, name)
         except ShadowError as error:
-            self._refuse(thing, name, operation, error.with_token(_safe_token(payload)))
-            return
-        limited = self.limiter is not None
+            return error.with_token(_safe_token(payload))
         if self.limiter is not None and not self.limiter.acquire(thing):
-            self._refuse(thing, name, operation, _too_many(payload))
-            return
+            return _too_many(payload)
         try:
-            self._queue.put_nowait(Request(thing, name, operation, payload, limited))
+            self._queue.put_nowait(request)
         except queue.Full:
             if self.limiter is not None:
                 self.limiter.release(thing)
-            self._refuse(thing, name, operation, _too_many(payload))
+            return _too_many(payload)
+        return None
+
+    def named_shadows(self, thing: str) -> list[str]:
+        """Live named shadows of *thing*, sorted (ListNamedShadowsForThing), counted
+        against the thing's limits like any other request."""
+        validate_names(thing, None)
+        if self.limiter is None:
+            return self._store.named_shadows(thing)
+        if not self.limiter.acquire(thing):
+            self._count_rejected(429)
+            raise ShadowError(429, "Too Many Requests")
+        try:
+            return self._store.named_shadows(thing)
+        finally:
+            self.limiter.release(thing)
 
     def _refuse(self, thing: str, name: str | None, operation: str, error: ShadowError) -> None:
         self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
@@ -204,7 +271,11 @@ class ShadowService:
                 log.exception("shadow service: %s failed", request.operation)
                 error = ShadowError(500, "Internal service failure", _safe_token(request.payload))
                 try:
-                    self._refuse(request.thing, request.name, request.operation, error)
+                    if request.reply is not None:
+                        self._count_rejected(500)
+                        request.reply.set_exception(error)
+                    else:
+                        self._refuse(request.thing, request.name, request.operation, error)
                 except Exception:
                     log.exception("shadow service: cannot answer a failed request")
             finally:
@@ -217,29 +288,45 @@ class ShadowService:
     def _handle(self, request: Request) -> None:
         thing, name, operation = request.thing, request.name, request.operation
         ops = self.operations
+        reply = request.reply
         try:
             if operation == "get":
-                self._reply(thing, name, "get/accepted", ops.get(thing, name, self._token(request)))
+                doc = ops.get(thing, name, self._token(request))
+                if reply is None:
+                    self._reply(thing, name, "get/accepted", doc)
             elif operation == "delete":
                 doc = ops.delete(thing, name, self._token(request))
                 self._reply(thing, name, "delete/accepted", doc)
             else:
                 result = ops.update(thing, name, parse_payload(request.payload))
-                self._reply(thing, name, "update/accepted", result.accepted)
+                doc = result.accepted
+                self._reply(thing, name, "update/accepted", doc)
                 if result.delta is not None:
                     self._reply(thing, name, "update/delta", result.delta)
                 self._reply(thing, name, "update/documents", result.documents)
         except ShadowError as error:
-            self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
+            if reply is None:
+                self._reply(thing, name, f"{operation}/rejected", error.document(self._now()))
+            else:
+                self._count_rejected(error.code)
+                reply.set_exception(error)
+            return
+        if reply is not None:
+            if operation == "get":
+                self.counts["accepted"] += 1
+            reply.set_result(doc)
 
     @staticmethod
     def _token(request: Request) -> str | None:
         """Raises 400 ``Invalid clientToken`` for a get/delete body with a bad token."""
         return lenient_token(request.payload)
 
+    def _count_rejected(self, code: int) -> None:
+        self.counts[f"rejected_{code}"] += 1
+
     def _reply(self, thing: str, name: str | None, suffix: str, document: Json) -> None:
         if suffix.endswith("/rejected"):
-            self.counts[f"rejected_{document.get('code')}"] += 1
+            self._count_rejected(int(document.get("code", 0)))
         elif suffix.endswith("/accepted"):
             self.counts["accepted"] += 1
         body = json.dumps(document, separators=(",", ":")).encode()

@@ -1,4 +1,5 @@
-"""Conformance fixtures: each case runs once per backend (local service, moto iot-data).
+"""Conformance fixtures: each case runs once per backend: the local service over MQTT, the
+local service over REST (boto3 ``iot-data`` at its ``rest_url``) and moto's iot-data.
 
 A case marked ``@moto_deviation(reason)`` is a strict xfail on moto: where moto disagrees
 with AWS's documented behaviour the suite follows AWS, and if moto is ever fixed the XPASS
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shadow_backends import Backend, LocalBackend, MotoBackend
+from shadow_backends import Backend, LocalBackend, MotoBackend, RestBackend, local_iot_data
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
@@ -20,16 +21,30 @@ from edge.clock import ManualClock
 
 
 @pytest.fixture(scope="module")
-def local_backend(
+def local_service(
     broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalBackend]:
+) -> Iterator[tuple[ShadowService, ManualClock]]:
+    """One service for both local faces: a second one on the broker would answer every
+    MQTT request again from its own store."""
     clock = ManualClock(1_750_000_000.0)
     db = Path(tmp_path_factory.mktemp("conformance")) / "shadows.db"
-    with (
-        ShadowService(broker.url, str(db), clock, limits=False),
-        ShadowClient(broker.url) as client,
-    ):
-        yield LocalBackend(client, clock)
+    with ShadowService(broker.url, str(db), clock, limits=False, rest_port=0) as service:
+        yield service, clock
+
+
+@pytest.fixture(scope="module")
+def local_backend(
+    broker: EmbeddedBroker, local_service: tuple[ShadowService, ManualClock]
+) -> Iterator[LocalBackend]:
+    with ShadowClient(broker.url) as client:
+        yield LocalBackend(client, local_service[1])
+
+
+@pytest.fixture(scope="module")
+def rest_backend(local_service: tuple[ShadowService, ManualClock]) -> RestBackend:
+    service, clock = local_service
+    assert service.rest_url is not None
+    return RestBackend(local_iot_data(service.rest_url), clock)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +60,7 @@ def moto_backend() -> Iterator[MotoBackend]:
         )
 
 
-@pytest.fixture(params=["local", "moto"])
+@pytest.fixture(params=["local", "rest", "moto"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")
 

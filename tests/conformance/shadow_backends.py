@@ -126,6 +126,37 @@ class MotoBackend:
         time.sleep(seconds)
 
 
+def local_iot_data(rest_url: str) -> Any:
+    """boto3 ``iot-data`` for the local service's REST face; a 429 is seen, not retried."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "iot-data",
+        endpoint_url=rest_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+class RestBackend(MotoBackend):
+    """boto3 ``iot-data`` against the local service's REST face (no thing registry)."""
+
+    name = "rest"
+
+    def __init__(self, data: Any, clock: ManualClock) -> None:
+        super().__init__(None, data)
+        self._clock = clock
+
+    def new_thing(self) -> str:
+        return f"conf-{uuid.uuid4().hex[:10]}"
+
+    def advance(self, seconds: int) -> None:
+        self._clock.advance(seconds)
+
+
 def moto_deviation(reason: str) -> Callable[[F], F]:
     def mark(test: F) -> F:
         test._moto_deviation = reason  # type: ignore[attr-defined]

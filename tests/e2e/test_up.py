@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,12 @@ def test_up_runs_until_sigterm_and_flushes(tmp_path: Path) -> None:
         dashboard = second.removeprefix("dashboard: ")
         runtime = json.loads((data / "runtime.json").read_text())
         assert runtime["broker"] == url and runtime["dashboard"] == dashboard
+        shadow_rest = runtime["shadow_rest"]
+        assert shadow_rest.startswith("http://127.0.0.1:"), runtime
+        with pytest.raises(urllib.error.HTTPError) as missing:  # boto3 iot-data's GET
+            urllib.request.urlopen(f"{shadow_rest}/things/pump-09/shadow", timeout=10)
+        assert missing.value.code == 404
+        assert missing.value.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
         with urllib.request.urlopen(f"{dashboard}/api/v1/version", timeout=10) as response:
             assert json.load(response)["api"] == "v1"
         assert [p.name[:18] for p in scratch.iterdir()] == ["plantwatch-broker-"]

@@ -57,6 +57,7 @@ def test_up_with_auth_refuses_strangers_and_serves_a_provisioned_device(tmp_path
         address = parse_broker_url(url)
         runtime = json.loads((data / "runtime.json").read_text())
         assert runtime["auth"] is True and runtime["max_message_kb"] == 8
+        assert runtime["shadow_rest"] is None, "no credential-free REST face beside the ACL"
 
         stranger = RawClient(address.host, address.port)
         clients.append(stranger)

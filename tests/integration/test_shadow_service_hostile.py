@@ -149,3 +149,24 @@ def test_the_queue_across_things_is_bounded_and_every_request_is_answered_once(
         answered = [t.split("/")[2] for t, _p in device.messages]
         assert sorted(answered) == sorted(["first", *(f"q-{i}" for i in range(20))])
         assert service.counts["rejected_429"] == 17 and service.counts["rejected_404"] == 4
+
+
+def test_a_retained_request_is_answered_once_and_never_replayed_on_restart(
+    roomy_broker: EmbeddedBroker, device: RawClient, tmp_path: Path, clock: ManualClock
+) -> None:
+    """A device that sets the retain flag on an update must not have it applied again each
+    time the service (re)subscribes: AWS answers a request once."""
+    base = "$aws/things/retainer/shadow"
+    db = str(tmp_path / "retained.db")
+    assert device.subscribe([f"{base}/update/accepted"]) == [True]
+    with ShadowService(roomy_broker.url, db, clock) as first:
+        info = device.client.publish(f"{base}/update", b'{"state":{"desired":{"a":1}}}', 1, True)
+        info.wait_for_publish(10)
+        assert answer(device, f"{base}/update/accepted")["version"] == 1
+        assert first.counts["ignored_retained"] == 0, "a live request is served"
+    with ShadowService(roomy_broker.url, db, clock) as second:
+        device.wait(lambda: second.counts["ignored_retained"] >= 1, "the replayed request")
+        device.quiet(0.3)
+        assert len(device.received(f"{base}/update/accepted")) == 1
+        assert second.get_document("retainer")["version"] == 1
+    device.client.publish(f"{base}/update", b"", 1, True).wait_for_publish(10)  # clear it

@@ -16,8 +16,10 @@ from cloud.shadow.document import (
     apply_update,
     compute_delta,
     get_document,
+    lenient_token,
     parse_payload,
     state_size,
+    validate_names,
 )
 
 NOW = 1_747_330_109
@@ -260,3 +262,164 @@ def test_metadata_mirrors_state_shape_and_size_is_compact_json(first, second):
         if desired
         else 0
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"state":{"desired":{"a":1e400}}}',
+        b'{"state":{"reported":{"a":[-1e400]}}}',
+        b'{"state":{"desired":{"a":1' + b"0" * 400 + b"}}}",
+        b'{"state":{"desired":{"a":"\\ud800"}}}',
+        b'{"state":{"desired":{"\\udc00":1}}}',
+        b'{"clientToken":"\\ud800","state":{}}',
+    ],
+    ids=[
+        "float-overflow",
+        "negative-overflow-in-array",
+        "int-beyond-double",
+        "lone-surrogate",
+        "surrogate-key",
+        "surrogate-token",
+    ],
+)
+def test_numbers_beyond_doubles_and_lone_surrogates_are_invalid_json(body):
+    """Section 5 order, JSON step: such a value has no JSON (Infinity) or UTF-8 form, so
+    storing it would answer with a non-JSON document or fail later as a 500."""
+    with pytest.raises(ShadowError) as caught:
+        parse_payload(body)
+    assert (caught.value.code, caught.value.message) == (400, "Invalid JSON")
+
+
+def test_large_numbers_within_a_double_are_kept_exactly():
+    doc = parse_payload(b'{"state":{"desired":{"big":123456789012345678901234567890,"f":1e308}}}')
+    result = apply_update(None, doc, NOW)
+    assert result.shadow.state["desired"] == {"big": 123456789012345678901234567890, "f": 1e308}
+
+
+def test_a_get_token_without_utf8_form_is_invalid_client_token():
+    with pytest.raises(ShadowError) as caught:
+        lenient_token(b'{"clientToken":"\\udfff"}')
+    assert (caught.value.code, caught.value.message) == (400, "Invalid clientToken")
+
+
+hostile_fragment = st.sampled_from(
+    [
+        "1e400",
+        "-1e999",
+        "1" + "0" * 320,
+        "1e308",
+        "-0",
+        "0.0",
+        "123456789012345678901234567890",
+        '"\\ud800"',
+        '"\\ud83d\\ude00"',
+        '"\\u0000"',
+        '"é"',
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "[null]",
+        "[[1]]",
+        '{"x":null}',
+        "NaN",
+        "Infinity",
+        '"a"',
+    ]
+)
+
+
+@st.composite
+def hostile_update(draw: st.DrawFn) -> bytes:
+    depth = draw(st.integers(0, 9))
+    leaf = draw(hostile_fragment)
+    value = '{"k":' * depth + leaf + "}" * depth
+    section = draw(st.sampled_from(["desired", "reported", "delta"]))
+    token = draw(st.sampled_from(["", ',"clientToken":"t"', ',"clientToken":' + leaf]))
+    version = draw(st.sampled_from(["", ',"version":0', ',"version":' + leaf]))
+    return ('{"state":{"' + section + '":{"a":' + value + "}}" + token + version + "}").encode()
+
+
+SPEC_CODES = {400, 409, 413, 415}
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=hostile_update())
+def test_any_update_body_is_an_aws_error_or_answers_in_strict_utf8_json(body):
+    """Every answer must be strict JSON (no NaN/Infinity) with a UTF-8 form; anything else
+    is a ShadowError with a code from the spec's table, never another exception."""
+    try:
+        result = apply_update(None, parse_payload(body), NOW)
+    except ShadowError as error:
+        assert error.code in SPEC_CODES
+        json.dumps(error.document(NOW), allow_nan=False, ensure_ascii=False).encode()
+        return
+    for doc in (result.accepted, result.delta, result.documents, get_document(result.shadow, NOW)):
+        json.dumps(doc, allow_nan=False, ensure_ascii=False).encode()
+
+
+BIG = "x" * 9000
+DEEP = nest(6)
+
+
+@pytest.mark.parametrize(
+    ("request_doc", "stored_version", "expected"),
+    [
+        # Each request breaks two adjacent steps of section 5's order; the earlier one answers.
+        ({"clientToken": 7}, None, (400, "Invalid clientToken")),
+        ({"version": "x", "clientToken": "t"}, None, (400, "Missing required node: state")),
+        ({"state": {"desired": 1}, "version": -1}, None, (400, "Desired node must be an object")),
+        ({"state": {"desired": DEEP}, "version": 1.5}, None, (400, "Invalid version")),
+        (
+            {"state": {"desired": DEEP}, "version": 3},
+            1,
+            (400, "JSON contains too many levels of nesting; maximum is 6"),
+        ),
+        ({"state": {"desired": {"a": [None]}}, "version": 3}, 1, (400, "Invalid JSON")),
+        ({"state": {"desired": {"a": BIG}}, "version": 3}, 1, (409, "Version conflict")),
+        (
+            {"state": {"desired": {"a": BIG}}, "version": 1},
+            1,
+            (413, "The payload exceeds the maximum size allowed"),
+        ),
+    ],
+)
+def test_validation_order_first_failure_wins(request_doc, stored_version, expected):
+    stored = None if stored_version is None else Shadow({}, {}, stored_version)
+    error = rejected(stored, request_doc)
+    assert (error.code, error.message) == expected
+
+
+@pytest.mark.parametrize(
+    ("thing", "shadow", "message"),
+    [
+        ("t" * 128, None, None),
+        ("t" * 129, None, "Invalid thing name"),
+        ("", None, "Invalid thing name"),
+        ("a:b_c-D9", "$x:y_z-9", None),
+        ("$thing", None, "Invalid thing name"),
+        ("pump", "s" * 64, None),
+        ("pump", "s" * 65, "Invalid shadow name"),
+        ("pump", "", "Invalid shadow name"),
+        ("pümp", None, "Invalid thing name"),
+        ("pump", "cfg\n", "Invalid shadow name"),
+        ("pump", "a/b", "Invalid shadow name"),
+    ],
+)
+def test_name_limits_at_and_over_the_bounds(thing, shadow, message):
+    if message is None:
+        validate_names(thing, shadow)
+        return
+    with pytest.raises(ShadowError) as caught:
+        validate_names(thing, shadow)
+    assert (caught.value.code, caught.value.message) == (400, message)
+
+
+def test_client_token_limit_counts_utf8_bytes_not_characters():
+    assert (
+        apply_update(None, {"state": {}, "clientToken": "é" * 32}, NOW).accepted["clientToken"]
+        == "é" * 32
+    )
+    assert rejected(None, {"state": {}, "clientToken": "é" * 33}).message == "Invalid clientToken"
+    assert apply_update(None, {"state": {}, "clientToken": "x" * 64}, NOW).shadow.version == 1
