@@ -40,6 +40,7 @@ from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
 from edge.wire import (
     MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_BYTES,
     NAME_RE,
     DeviceStatus,
     Sample,
@@ -47,6 +48,7 @@ from edge.wire import (
     encode,
     encode_status,
     status_topic,
+    telemetry_topic,
 )
 
 log = logging.getLogger("edge.agent")
@@ -116,6 +118,13 @@ class AgentConfig:
         for what, value in names:
             if not NAME_RE.fullmatch(value):
                 raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
+        for asset in self.assets:
+            topic = telemetry_topic(self.site, asset)
+            if len(topic.encode()) > MAX_TOPIC_BYTES:  # IoT Core would refuse every publish
+                raise ConfigError(
+                    f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
+                    f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+                )
         if len(set(self.assets)) != len(self.assets):
             raise ConfigError("assets: names must be unique")
         if not self.assets:

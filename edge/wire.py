@@ -18,6 +18,9 @@ APP = "plantwatch"
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 128 * 1024
 """AWS IoT Core rejects larger publishes."""
+MAX_TOPIC_BYTES = 256
+"""AWS IoT Core rejects a publish whose topic is longer (UTF-8 bytes): two 128-character
+names make a 281-byte telemetry topic, which IoT Core would never deliver."""
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 STATUS_FILTER = f"dt/{APP}/+/+/status"
@@ -52,6 +55,11 @@ def status_topic(site: str, sender: str) -> str:
 
 def parse_telemetry_topic(topic: str) -> tuple[str, str]:
     """Return ``(site, asset)`` from a telemetry topic."""
+    if len(topic.encode("utf-8", "replace")) > MAX_TOPIC_BYTES:
+        raise WireFormatError(
+            f"topic {_short(topic)}: longer than the {MAX_TOPIC_BYTES} bytes IoT Core accepts",
+            reason="bad_topic",
+        )
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != "dt" or parts[1] != APP or parts[4] != "telemetry":
         raise WireFormatError(

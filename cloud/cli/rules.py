@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from edge.cliargs import add_subcommands, non_negative_float
+from edge.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,9 +101,16 @@ def _eval(args: argparse.Namespace) -> int:
     from edge.clock import SystemClock
 
     statement = parse(args.sql)
+    topic = os.fsencode(args.topic)
+    try:
+        topic.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"--topic {args.topic!r}: an MQTT topic is UTF-8 text") from None
+    if "+" in args.topic or "#" in args.topic:
+        raise UserError(f"--topic {args.topic!r}: a message's topic has no wildcards")
     message = Message(
         topic=args.topic,
-        payload=args.payload.encode("utf-8"),
+        payload=os.fsencode(args.payload),  # the argument's bytes: JSON or any binary
         client_id=args.clientid,
         timestamp_ms=int(SystemClock().now() * 1000),
     )
@@ -162,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     from cloud.rules.runner import RulesRunner, load_rules
     from edge.clock import SystemClock
 
+    rules = load_rules(args.rules)  # a bad rules file is refused before anything is created
     naming = InputNaming(args.delimiter, args.timestamp_format, args.tz_offset)
     known = None
     if args.known_assets:
@@ -190,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     runner = RulesRunner(
         args.broker,
-        load_rules(args.rules),
+        rules,
         batcher,
         clock,
         client_id=args.client_id,

@@ -7,6 +7,7 @@ cannot be parsed are dropped and counted.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -40,8 +41,18 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     text = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
     text = text.astype(str)
     fast = _fast_iso(text)
-    if fast is not None:
+    if fast is None:
+        return _parse_each(text)
+    missed = np.asarray(fast.isna())
+    if not missed.any():
         return fast
+    stamps = fast.asi8.copy()  # rows laid out otherwise than the first: each on its own
+    stamps[missed] = _parse_each(text[missed]).asi8
+    return pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
+
+
+def _parse_each(text: pd.Series) -> pd.DatetimeIndex:
+    """Every accepted format, value by value (a regular expression per value)."""
     parts = text.str.extract(_TS_RE)
     year = parts["y"].fillna(parts["y2"]).fillna(parts["y3"])
     month = parts["mo"].fillna(parts["mo2"]).fillna(parts["mo3"])
@@ -71,17 +82,25 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(shifted.astype("datetime64[ns]")).tz_localize("UTC")
 
 
+_ISO_FIRST = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?P<sep>[T ])\d{2}:\d{2}:\d{2}(?P<f>\.\d{1,9})?(?P<z>Z|[+-]\d{2}:\d{2})?"
+)
+
+
 def _fast_iso(text: pd.Series) -> pd.DatetimeIndex | None:
-    """Whole-column ISO parse: the common case (batcher files, samples) in one C call."""
+    """Whole-column parse in the first row's exact layout: the common case (batcher files,
+    samples) in one C call. A row laid out otherwise is NaT here, for the caller to read
+    by the listed formats, so a value none of them accepts (a date alone) stays
+    unsupported. None when the first row is not such an ISO timestamp."""
     if text.empty:
         return pd.DatetimeIndex([], tz="UTC")
-    first = text.iloc[0]
-    if not re.fullmatch(
-        r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$", first
-    ):
+    first = _ISO_FIRST.fullmatch(text.iloc[0])
+    if first is None:
         return None
+    layout = f"%Y-%m-%d{first['sep']}%H:%M:%S"
+    layout += (".%f" if first["f"] else "") + ("%z" if first["z"] else "")
     try:
-        stamps = pd.to_datetime(text, format="ISO8601", utc=True)
+        stamps = pd.to_datetime(text, format=layout, exact=True, utc=True, errors="coerce")
     except (ValueError, TypeError):
         return None
     return pd.DatetimeIndex(stamps).as_unit("ns")
@@ -133,19 +152,22 @@ def read_csv(
                 source(), sep=sep, keep_default_na=False, chunksize=chunk_rows, **options
             )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise UserError(f"{name}: not a readable CSV ({exc})") from None
+            raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
 
     try:
-        header = pd.read_csv(source(), sep=sep, nrows=0)
+        header = pd.read_csv(
+            source(), sep=sep, nrows=1, header=None, dtype=str, keep_default_na=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{name}: not a readable CSV ({exc})") from None
+        raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
-    columns = [str(c).strip() for c in header.columns[1:]]
+    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
     textual: set[int] = set()
+    infinite: dict[str, int] = {}  # columns read as numbers; a textual column recounts
     filled = unsupported = 0
     for chunk in chunks(dtype={0: str}, na_values=list(BLANKS)):
         parsed = parse_timestamps(chunk.iloc[:, 0].fillna(""))  # a blank cell: no timestamp
@@ -160,11 +182,13 @@ def read_csv(
                 textual.add(i)
                 continue
             column = cells.to_numpy(dtype=float)
+            if cells.dtype.kind == "f":
+                column = _drop_infinite(column, good, infinite, columns[i])
             values[filled : filled + count, i] = column[good]
         stamps.append(parsed[good])
         kept.append(good)
         filled += count
-    invalid: dict[str, int] = {}
+    invalid = {c: n for i, c in enumerate(columns) if i not in textual and (n := infinite.get(c))}
     if textual:
         ordered = sorted(textual)
         start = 0
@@ -174,12 +198,13 @@ def read_csv(
             count = int(good.sum())
             for k, i in enumerate(ordered):
                 cells = chunk.iloc[:, k]
-                numeric = pd.to_numeric(cells, errors="coerce")
+                numeric = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+                numeric = np.where(np.isinf(numeric), np.nan, numeric)
                 blank = cells.str.strip().isin(BLANKS).to_numpy(dtype=bool)
-                bad = int((numeric.isna().to_numpy() & ~blank)[good].sum())
+                bad = int((np.isnan(numeric) & ~blank)[good].sum())
                 if bad:
                     invalid[columns[i]] = invalid.get(columns[i], 0) + bad
-                values[start : start + count, i] = numeric.to_numpy(dtype=float)[good]
+                values[start : start + count, i] = numeric[good]
             start += count
     index = pd.DatetimeIndex(
         stamps[0].append(stamps[1:]) if stamps else pd.DatetimeIndex([], tz="UTC"),
@@ -193,6 +218,42 @@ def read_csv(
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
     return CsvFrame(frame, unsupported, duplicates, invalid)
+
+
+SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
+"""A sensor column's name (l4e-contracts §1.1 characters, §1.4 length)."""
+
+
+def _sensor_columns(name: str, columns: list[str]) -> list[str]:
+    """The header's sensor names, each valid and none twice: a blank or repeated name
+    would otherwise be renamed by the CSV reader (``Unnamed: 1``, ``flow.1``) and the
+    readings filed under a sensor that does not exist."""
+    seen: dict[str, int] = {}
+    for k, column in enumerate(columns, start=2):
+        if not SENSOR_NAME_RE.fullmatch(column):
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name {column!r}: expected 1 to 200 "
+                "characters from A-Z a-z 0-9 . \\ _ -"
+            )
+        if column in seen:
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name {column!r} repeats column {seen[column]}"
+            )
+        seen[column] = k
+    return columns
+
+
+def _drop_infinite(
+    column: np.ndarray, good: np.ndarray, invalid: dict[str, int], sensor: str
+) -> np.ndarray:
+    """An infinite reading (``inf``, ``1e400``) is no usable double: it becomes a gap and
+    counts as an invalid value, as text in a number column does."""
+    infinite = np.isinf(column)
+    if not infinite.any():
+        return column
+    if bad := int(infinite[good].sum()):
+        invalid[sensor] = invalid.get(sensor, 0) + bad
+    return np.where(infinite, np.nan, column)
 
 
 def _line_count(source: io.BytesIO | str | Path) -> int:
@@ -274,8 +335,9 @@ class Dataset:
 
 
 def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
-    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` also works
-    (the component is the name up to the first ``_``, since hyphens occur in asset names).
+    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` or
+    ``root/<component> *.csv`` also works (the component is the name up to the first ``_``
+    or space; a hyphen or dot is taken as part of the name, since asset names hold them).
 
     Several files of one component are merged on the timestamp (later files win on
     duplicates); unreadable files are listed as discarded, as L4E's ingestion does.
@@ -284,15 +346,21 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     if not root.is_dir():
         raise UserError(f"{root}: dataset folder not found")
     groups: dict[str, list[Path]] = {}
+    discarded: list[str] = []
     for path in sorted(root.iterdir()):
-        if path.is_dir() and _COMPONENT_RE.fullmatch(path.name):
-            found = sorted(path.glob("*.csv"))
-            if found:
+        if path.is_dir():
+            found = sorted(path.rglob("*.csv"))  # S3 `{prefix}/{component}/*` spans subfolders
+            if _COMPONENT_RE.fullmatch(path.name):
                 groups.setdefault(path.name, []).extend(found)
+            else:  # no component can have this name: listed, not silently left out
+                discarded.extend(str(p) for p in found)
         elif path.suffix == ".csv":
-            component = path.stem.partition("_")[0]
+            component = re.split(r"[_ ]", path.stem, maxsplit=1)[0]
             if _COMPONENT_RE.fullmatch(component):
                 groups.setdefault(component, []).append(path)
+            else:
+                discarded.append(str(path))
+    groups = {c: paths for c, paths in groups.items() if paths}
     if not groups:
         raise UserError(
             f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
@@ -300,14 +368,15 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         )
     parsed: dict[str, CsvFrame] = {}
     components: dict[str, list[str]] = {}
-    discarded: list[str] = []
+    reasons: list[str] = []
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:
             try:
                 parts.append(read_csv(path, str(path), sep=sep))
-            except UserError:
+            except UserError as exc:
                 discarded.append(str(path))
+                reasons.append(str(exc))
         if not parts:
             continue
         merged = merge(p.frame for p in parts)
@@ -323,7 +392,9 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         )
         components[component] = [str(c) for c in merged.columns]
     if not parsed:
-        raise UserError(f"{root}: no readable CSV (discarded: {', '.join(discarded)})")
+        more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
+        why = reasons[0] if reasons else f"discarded: {discarded[0]}"
+        raise UserError(f"{root}: no readable CSV: {why}{more}")
     frame = _join(parsed)
     return Dataset(
         frame,
@@ -373,36 +444,58 @@ class Label:
 
 
 def load_labels(source: str | Path) -> list[Label]:
-    """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``."""
+    """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``.
+
+    Each row has its own width (two columns, or up to the three optional ones), blank
+    lines are skipped, and an error names the file's own line number.
+    """
     source = Path(source)
     paths = sorted(source.rglob("*.csv")) if source.is_dir() else [source]
     if not paths or not all(p.is_file() for p in paths):
         raise UserError(f"{source}: no label CSV found")
     labels: list[Label] = []
     for path in paths:
-        try:
-            raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
-        except pd.errors.EmptyDataError:
-            continue
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not a readable label CSV ({exc})") from None
-        if raw.shape[1] < 2 or raw.shape[1] > 5:
-            raise UserError(
-                f"{path}: expected 2 to 5 columns (start,end[,fault_code,equipment,notes]), "
-                f"found {raw.shape[1]}"
-            )
-        starts, ends = parse_timestamps(raw[0]), parse_timestamps(raw[1])
-        for i in range(len(raw)):
-            if pd.isna(starts[i]) or pd.isna(ends[i]):
+        rows = _label_rows(path)
+        starts = parse_timestamps([row[0] for _, row in rows])
+        ends = parse_timestamps([row[1] for _, row in rows])
+        for (line, row), start, end in zip(rows, starts, ends, strict=True):
+            if pd.isna(start) or pd.isna(end):
                 raise UserError(
-                    f"{path}: line {i + 1}: start/end {raw.iloc[i, 0]!r}, {raw.iloc[i, 1]!r}: "
+                    f"{path}: line {line}: start/end {row[0]!r}, {row[1]!r}: "
                     "expected a supported timestamp format"
                 )
-            if ends[i] < starts[i]:
-                raise UserError(f"{path}: line {i + 1}: end is before start")
-            extra = [str(raw.iloc[i, k]) if k < raw.shape[1] else "" for k in (2, 3, 4)]
-            labels.append(Label(starts[i], ends[i], *extra))
+            if end < start:
+                raise UserError(f"{path}: line {line}: end is before start")
+            extra = [*row[2:], "", "", ""][:3]
+            if len(extra[1]) > 200:
+                raise UserError(f"{path}: line {line}, column 4: equipment: at most 200 characters")
+            labels.append(Label(start, end, *extra))
     return sorted(labels, key=lambda label: label.start)
+
+
+def _label_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each non-blank row, every row 2 to 5 cells wide."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a readable label CSV (not UTF-8: {exc.reason})") from None
+    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if not 2 <= len(cells) <= 5:
+                raise UserError(
+                    f"{path}: line {reader.line_num}: expected 2 to 5 columns "
+                    f"(start,end[,fault_code,equipment,notes]), found {len(cells)}"
+                )
+            rows.append((reader.line_num, [cell.strip() for cell in cells]))
+    except csv.Error as exc:
+        raise UserError(
+            f"{path}: line {reader.line_num}: not a readable label CSV ({exc})"
+        ) from None
+    return rows
 
 
 def label_mask(index: pd.DatetimeIndex, labels: Iterable[Label]) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Events are derived from the results objects the scheduler wrote, so they always agree with
 what a user reads in the output bucket. A failed or missing execution ends a run: no data
-is not evidence that the anomaly went on.
+is not evidence that the anomaly went on; nor is a window that never ran (a stopped
+scheduler): its rows are not consecutive.
 """
 
 from __future__ import annotations
@@ -79,13 +80,17 @@ def list_events(
     """Events ending at or after *interval_start* and starting before *interval_end*."""
     open_events: dict[str | None, InferenceEvent | None] = {}
     done: list[InferenceEvent] = []
+    covered: datetime | None = None
     for execution in sorted(executions, key=lambda e: e.data_start):
-        if execution.status != "SUCCESS":
+        gap = covered is not None and execution.data_start > covered  # a window never run
+        covered = execution.data_end if covered is None else max(covered, execution.data_end)
+        if execution.status != "SUCCESS" or gap:
             for key, event in open_events.items():
                 if event is not None:
                     done.append(event)
                     open_events[key] = None
-            continue
+            if execution.status != "SUCCESS":
+                continue
         seen: set[str | None] = set()
         for key in execution.result_keys or (
             (execution.result_key,) if execution.result_key else ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -34,7 +35,10 @@ class OffCondition:
                 f"OffCondition {text!r}: expected 'component\\sensor < number' or "
                 "'component\\sensor > number' (one condition)"
             )
-        return cls(match["sensor"], match["op"], float(match["value"]))
+        value = float(match["value"])
+        if not math.isfinite(value):  # 1e999: every reading would be "off" (or none)
+            raise ConfigError(f"OffCondition {text!r}: {match['value']} is not a finite number")
+        return cls(match["sensor"], match["op"], value)
 
     def __str__(self) -> str:
         return f"{self.sensor} {self.op} {self.value:g}"

@@ -26,8 +26,9 @@ def result_lines(result: ScoreResult, sensors: Sequence[str]) -> list[dict[str, 
         raise ValueError(f"{len(sensors)} sensor names for {result.contributions.shape[1]} columns")
     stamps = result.index.tz_localize(None) if result.index.tz is not None else result.index
     texts = stamps.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    scores = np.round(result.score, 5)
-    shares = _round_shares(result.contributions)
+    score, contributions = _finite(result.score, result.contributions)
+    scores = np.round(score, 5)
+    shares = _round_shares(contributions)
     names = list(sensors)
     lines: list[dict[str, Any]] = []
     for i, text in enumerate(texts):
@@ -48,6 +49,24 @@ def result_lines(result: ScoreResult, sensors: Sequence[str]) -> list[dict[str, 
             }
         )
     return lines
+
+
+def _finite(score: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and shares as JSON numbers where the arithmetic overflowed (a reading such
+    as 1e200 squares to infinity, and ``inf / inf`` is NaN): the score takes its limit,
+    1, and the sensors whose share is not a number split what the others leave of 1.
+    Finite rows are returned untouched (the same arrays when every value is finite)."""
+    if np.isfinite(score).all() and np.isfinite(shares).all():
+        return score, shares
+    score = np.where(np.isfinite(score), score, 1.0)
+    shares = shares.copy()
+    bad = ~np.isfinite(shares)
+    rows = bad.any(1)
+    left = np.clip(1.0 - np.where(bad, 0.0, shares).sum(1), 0.0, 1.0)
+    count = np.maximum(bad.sum(1), 1)
+    shares[bad] = np.broadcast_to((left / count)[:, None], shares.shape)[bad]
+    shares[rows] = np.clip(shares[rows], 0.0, 1.0)
+    return score, shares
 
 
 def _round_shares(shares: np.ndarray) -> np.ndarray:
@@ -91,8 +110,9 @@ def iter_result_rows(
     layout = _layout(tuple(sensors))
     grid = layout.grid(min(len(stamps), rows))
     for block in blocks(len(stamps), rows):
-        score_keys = _table_keys(np.round(result.score[block], 5))
-        share_keys = _table_keys(_round_shares(result.contributions[block]))
+        score, shares = _finite(result.score[block], result.contributions[block])
+        score_keys = _table_keys(np.round(score, 5))
+        share_keys = _table_keys(_round_shares(shares))
         off = np.asarray(result.machine_off[block], dtype=bool)
         if score_keys is None or (share_keys is None and not off.all()):
             yield encode_results(result_lines(_rows(result, block), sensors))

@@ -63,7 +63,8 @@ class InputNaming:
         return local.strftime(_STRFTIME[self.timestamp_format])
 
     def parse(self, key: str, prefix: str = "") -> tuple[str, datetime] | None:
-        """``(component, UTC time)`` from a key, or None if the key is not an input file.
+        """``(component, UTC time)`` from a key, or None if the key is not an input file
+        (which includes a name whose timestamp is no real instant, such as month 13).
 
         With an empty delimiter the component is everything before the timestamp digits, and
         EPOCH names are read as exactly 10 digits (2001-09-09 to 2286), the only way such a
@@ -81,7 +82,10 @@ class InputNaming:
         match = re.fullmatch(pattern, name)
         if not match or not COMPONENT_RE.fullmatch(match["c"]):
             return None
-        return match["c"], self.parse_timestamp(match["t"])
+        try:
+            return match["c"], self.parse_timestamp(match["t"])
+        except (ValueError, OverflowError):  # month 13, Feb 30, an EPOCH past year 9999
+            return None
 
     def parse_timestamp(self, text: str) -> datetime:
         if self.timestamp_format == "EPOCH":

@@ -70,6 +70,8 @@ def load_rules(path: str | Path | None = None) -> list[TopicRule]:
         raise ConfigError(f"{source}: cannot read rules file: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: line {exc.lineno}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: JSON nested too deeply to be a rules file") from None
     return rules_from_document(doc, str(source))
 
 
@@ -94,6 +96,7 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     name = entry.get("ruleName")
     if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
+    where = f"{where} ({name})"
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):
         raise ConfigError(f"{where}.topicRulePayload: expected an object")
@@ -150,7 +153,8 @@ def _action(doc: Any, where: str) -> Action:
     required = {"republish": "topic", "s3": "key"}.get(kind)
     if required and required not in templates:
         raise ConfigError(f"{where}.{kind}.{required}: required")
-    if kind == "republish" and params.get("qos", 0) not in (0, 1):
+    qos = params.get("qos", 0)
+    if kind == "republish" and (type(qos) is not int or qos not in (0, 1)):
         raise ConfigError(f"{where}.republish.qos: expected 0 or 1")
     return Action(kind, dict(params), templates)
 

@@ -56,7 +56,9 @@ class _Undefined:
 UNDEFINED: Any = _Undefined()
 MAX_INT = 10**34
 """IoT SQL Ints have up to 34 digits."""
-_NUMERIC_STRING = re.compile(r"^-?\d+(\.\d+)?([eE]-?\d+)?$")
+_NUMERIC_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?")
+"""Spec §1.4's numeric-string pattern, with ASCII digits as in Java's regex ``\\d``:
+Python's ``\\d`` takes any Unicode digit, so ``'١٢' > 5`` would be true."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,13 @@ def evaluate(
     out: dict[str, Any] = {}
     for item in statement.items:
         if isinstance(item.expr, Star):
-            if ctx.doc is UNDEFINED:
+            if not isinstance(ctx.doc, dict):
+                # '*' alone is the whole payload (spec §1.2, §1.7): raw bytes when it is
+                # not JSON, and a JSON array, string or number unchanged rather than {}
                 if len(statement.items) == 1:
                     return RuleOutput(message.payload)
                 continue
-            if isinstance(ctx.doc, dict):
-                out.update(ctx.doc)
+            out.update(ctx.doc)
             continue
         value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
@@ -223,20 +226,35 @@ def to_string(v: Any) -> str | _Undefined:
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else UNDEFINED
     if isinstance(v, list | dict):
-        return json.dumps(v, separators=(",", ":"))
+        try:
+            return json.dumps(v, separators=(",", ":"))
+        except RecursionError:  # nested deeper than the encoder goes: not convertible
+            return UNDEFINED
     return UNDEFINED
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if is_number(a) and is_number(b):
-        return a == b
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    return bool(a == b)
+    """``=`` on two values; iterative, since a device's payload may nest arrays hundreds
+    of levels deep and a recursion error would fail the message every time it came."""
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if is_number(x) and is_number(y):
+            if x != y:
+                return False
+        elif type(x) is not type(y):
+            return False
+        elif isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[k], y[k]) for k in x)
+        elif x != y:
+            return False
+    return True
 
 
 # ---- evaluation -----------------------------------------------------------------------

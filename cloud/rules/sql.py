@@ -67,6 +67,10 @@ CAST_TYPES = {
 KEYWORDS = {"select", "from", "where", "as", "and", "or", "not", "true", "false", "null", "value"}
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
 MAX_DEPTH = 64
+"""Nesting the parser recurses through: parentheses, NOT, unary minus, calls, literals."""
+MAX_TREE_DEPTH = 256
+"""Depth of an expression's tree, chains included: ``a + a + ...`` and ``a.b.b...`` parse in
+loops, yet each operator or field is one more level the evaluator recurses through."""
 
 
 # ---- AST ------------------------------------------------------------------------------
@@ -355,13 +359,21 @@ class _Parser:
 
     # expressions
     def expr(self) -> Expr:
+        start = self.tok
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise RuleSqlError(f"expression nested deeper than {MAX_DEPTH}", position=self.tok.pos)
         try:
-            return self.or_expr()
+            expr = self.or_expr()
         finally:
             self.depth -= 1
+        if self.depth == 0 and tree_depth(expr) > MAX_TREE_DEPTH:
+            raise RuleSqlError(
+                f"expression more than {MAX_TREE_DEPTH} levels deep (each operator, call or "
+                "field in a chain is a level)",
+                position=start.pos,
+            )
+        return expr
 
     def or_expr(self) -> Expr:
         left = self.and_expr()
@@ -545,6 +557,31 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+def tree_depth(expr: Expr) -> int:
+    """The depth of *expr*'s tree, walked without recursion (it may be deeper than Python's
+    stack allows, which is why it is measured)."""
+    deepest = 0
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return deepest
+
+
+def _children(node: Expr) -> tuple[Expr, ...]:
+    match node:
+        case Attr(base, _) | Cast(base, _) | Unary(_, base):
+            return (base,)
+        case Binary(_, left, right):
+            return (left, right)
+        case Call(_, args) | ArrayLit(args):
+            return args
+        case ObjectLit(pairs):
+            return tuple(value for _, value in pairs)
+    return ()
 
 
 def _is_number(value: Any) -> bool:

@@ -16,7 +16,15 @@ def validate_filter(topic_filter: str, position: int | None = None) -> str:
     """Return the filter unchanged, or raise RuleSqlError saying which level is wrong."""
     if not topic_filter:
         raise RuleSqlError("FROM: the topic filter is empty", position=position)
-    if len(topic_filter.encode("utf-8")) > MAX_TOPIC_BYTES:
+    try:
+        size = len(topic_filter.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise RuleSqlError(
+            "FROM: the topic filter is not UTF-8 (a lone surrogate)", position=position
+        ) from None
+    if "\x00" in topic_filter:  # MQTT-4.7.3-2: a broker closes the subscriber's connection
+        raise RuleSqlError("FROM: the topic filter contains U+0000", position=position)
+    if size > MAX_TOPIC_BYTES:
         raise RuleSqlError(
             f"FROM: the topic filter is longer than {MAX_TOPIC_BYTES} bytes", position=position
         )

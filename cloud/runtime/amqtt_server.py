@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker as _AmqttBroker
+from amqtt.codecs_amqtt import read_or_raise
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
+from amqtt.mqtt import publish, subscribe
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
-from amqtt.mqtt.constants import QOS_1
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
+from amqtt.mqtt.publish import PublishPacket
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING
 
@@ -62,6 +65,18 @@ class RedeliveringHandler(BrokerProtocolHandler):
                 and app_message.packet_id is not None
             ):
                 session.inflight_out[app_message.packet_id] = app_message
+
+    async def handle_publish(self, publish_packet: PublishPacket) -> None:
+        """IoT Core takes QoS 0 and 1 only (iot-core-rules-and-limits §2): a QoS 2 publish
+        is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered."""
+        if publish_packet.qos == QOS_2:
+            log.warning(
+                "QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
+                publish_packet.topic_name,
+            )
+            await self.handle_connection_closed()
+            return
+        await super().handle_publish(publish_packet)
 
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
@@ -155,25 +170,38 @@ class Broker(_AmqttBroker):
             return await super()._topic_filtering(session, topic, action)
         return self.access.allows(getattr(session, "username", None), str(action), topic)
 
+    async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
+        """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
+        IoT Core has no QoS 2 (iot-core-rules-and-limits §2)."""
+        topic_filter, qos = subscription
+        return await super().add_subscription((topic_filter, min(qos, QOS_1)), session)
+
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Any
     ) -> None:
-        """amqtt sends a connecting client the retained messages of every filter anyone
-        subscribed to, unchecked; with an ACL only those it may receive are sent."""
-        if self.access is None:
-            await super()._publish_retained_messages_for_subscription(subscription, session)
-            return
-        topic_filter, qos = subscription
+        """A retained message goes to a subscriber only if its filter equals the topic, with
+        no wildcards (iot-core-rules-and-limits §2), so the rules runner's
+        ``dt/plantwatch/+/+/telemetry`` never replays retained telemetry when it subscribes.
+        amqtt also calls this at every CONNECT with the filters of *all* sessions, so the
+        filter must be one this session holds; with an ACL the session must also be allowed
+        to receive the topic."""
+        topic_filter = subscription[0]
         handler = self._get_handler(session)
-        for topic, retained in list(self._retained_messages.items()):
-            if (
-                handler is not None
-                and self._matches(topic, topic_filter)
-                and self.access.allows(session.username, "receive", topic)
-            ):
-                await handler.mqtt_publish(
-                    retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
-                )
+        retained = self._retained_messages.get(topic_filter)
+        if handler is None or retained is None or "+" in topic_filter or "#" in topic_filter:
+            return
+        held = [
+            qos
+            for holder, qos in self._subscriptions.get(topic_filter, ())
+            if holder.client_id == session.client_id
+        ]
+        if not held:
+            return
+        if self.access is None or self.access.allows(session.username, "receive", topic_filter):
+            qos = held[0]
+            await handler.mqtt_publish(
+                retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
+            )
 
     async def _handle_message_delivery(self, session: Any, handler: Any, wait: Any) -> bool:
         message = wait.result()
@@ -230,6 +258,30 @@ def limit_packet_size(max_bytes: int) -> None:
         return header
 
     MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
+
+
+class IllFormedTopicError(Exception):
+    """A topic or topic filter that is not UTF-8: the reader loop ends on it and closes
+    the connection, as MQTT-1.5.3-1 requires and mosquitto and IoT Core do."""
+
+
+def strict_utf8_topics() -> None:
+    """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
+    (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
+    a PUBLISH or SUBSCRIBE closes the connection instead. Patches the decoders of amqtt's
+    PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+
+    async def decode_topic(reader: Any) -> str:
+        length = int.from_bytes(await read_or_raise(reader, 2), "big")
+        data = await read_or_raise(reader, length) if length else b""
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("topic %r is not UTF-8; connection closed", data[:64])
+            raise IllFormedTopicError(repr(data[:64])) from None
+
+    publish.decode_string = decode_topic  # type: ignore[attr-defined]
+    subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
 
 
 def _varint_size(value: int) -> int:
@@ -309,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     if args.max_packet_bytes > 0:
         limit_packet_size(args.max_packet_bytes)
+    strict_utf8_topics()
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None

@@ -139,6 +139,7 @@ class EmbeddedBroker:
                 "max_inflight_messages 1000",
                 "max_queued_messages 1000000",
                 f"max_packet_size {limit}",
+                "max_qos 1",
                 "log_type error",
             ]
             if self.auth is None:

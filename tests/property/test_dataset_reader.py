@@ -1,5 +1,6 @@
 """The vectorised CSV reader against the cell-by-cell reader it replaced: same frame, same
-counts of unsupported timestamps, duplicates and invalid values, for any mix of cells."""
+counts of unsupported timestamps, duplicates and invalid values, for any mix of cells
+(infinite readings, such as ``inf`` or ``1e400``, count as invalid values)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def reference_read_csv(body: bytes, name: str) -> CsvFrame:
     stamps = parse_timestamps(raw.iloc[:, 0])
     good = ~stamps.isna()
     values = raw.iloc[:, 1:][good]
-    numeric = values.apply(pd.to_numeric, errors="coerce")
+    numeric = values.apply(pd.to_numeric, errors="coerce").astype(float)
+    numeric = numeric.mask(np.isinf(numeric))  # an infinite reading is invalid, not a number
     blank = values.apply(lambda col: col.str.strip().isin(list(BLANKS))).astype(bool)
     invalid = (numeric.isna() & ~blank).sum()
     frame = numeric.astype(float)

@@ -104,7 +104,7 @@ def reference_less_than(value: Any, limit: float) -> bool:
     if isinstance(value, str):
         import re
 
-        if re.fullmatch(r"-?\d+(\.\d+)?([eE]-?\d+)?", value):
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?", value):  # Java's ASCII \d
             number = float(value)
             return math.isfinite(number) and number < limit
     return False

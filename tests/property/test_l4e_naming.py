@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.l4e.naming import (
@@ -67,6 +67,20 @@ def test_parse_rejects_other_files() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("yyyyMMddHHmmss", "pump_20221345000000.csv"),  # month 13
+        ("yyyyMMddHHmmss", "pump_20220230000000.csv"),  # 30 February
+        ("yyyyMMddHHmmss", "pump_20220513246000.csv"),  # 24:60
+        ("yyyy-MM-dd-HH-mm-ss", "pump_2022-00-13-12-15-00.csv"),
+        ("EPOCH", "pump_999999999999.csv"),  # after year 9999
+    ],
+)
+def test_a_name_whose_timestamp_is_no_instant_is_not_an_input_file(fmt: str, name: str) -> None:
+    assert InputNaming(timestamp_format=fmt).parse(name) is None
+
+
+@pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"delimiter": "/"}, "ComponentTimestampDelimiter"),
@@ -84,3 +98,27 @@ def test_window_end_and_row_format() -> None:
     assert window_end(601, 300) == 900
     at = datetime(2022, 5, 13, 12, 11, tzinfo=UTC) + timedelta(microseconds=5)
     assert format_row_timestamp(at) == "2022-05-13T12:11:00.000005"
+
+
+SHAPED = {
+    "yyyyMMddHHmmss": r"\d{14}",
+    "yyyy-MM-dd-HH-mm-ss": r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}",
+    "EPOCH": r"\d{1,12}",
+}
+"""Names shaped like each format, with any digits: most are no real instant."""
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(DELIMITERS), st.sampled_from(TIMESTAMP_FORMATS), st.data())
+def test_any_key_parses_to_an_input_file_or_none_never_an_error(
+    delimiter: str, fmt: str, data: st.DataObject
+) -> None:
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt)
+    shaped = data.draw(st.from_regex(SHAPED[fmt], fullmatch=True))
+    noise = data.draw(st.text(alphabet=st.sampled_from(list("pump_- 019./\\é")), max_size=12))
+    for name in (f"pump{delimiter}{shaped}", noise, f"{noise}{delimiter}{shaped}"):
+        parsed = naming.parse(f"input/{name}.csv", "input/")
+        if parsed is not None:
+            component, at = parsed
+            assert at.tzinfo is not None
+            assert naming.parse(naming.format(component, at, "input/"), "input/") == parsed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +79,33 @@ def test_a_long_result_spans_blocks_and_machine_off_lines(monkeypatch: pytest.Mo
     body = encode_result_rows(result, names)
     assert body == expected
     assert body.count(b"MACHINE_OFF") == 100
+
+
+def _strict(line: bytes) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+@settings(max_examples=100, deadline=None)
+@given(results(), st.data())
+def test_every_line_is_json_with_a_score_in_0_1_and_shares_summing_to_1(
+    case: tuple[ScoreResult, list[str]], data: st.DataObject
+) -> None:
+    # GIVEN results where the arithmetic overflowed: a NaN or infinite score or share
+    result, names = case
+    rows, width = result.contributions.shape
+    if rows:
+        row = data.draw(st.integers(0, rows - 1))
+        result.contributions[row, data.draw(st.integers(0, width - 1))] = data.draw(
+            st.sampled_from([np.nan, np.inf])
+        )
+    # WHEN encoded, THEN each line is JSON (no NaN/Infinity) and keeps §5's rules
+    for line in encode_result_rows(result, names).splitlines():
+        doc = _strict(line)
+        if doc["prediction_reason"] != "MACHINE_OFF":
+            assert 0 <= doc["anomaly_score"] <= 1
+            values = [d["value"] for d in doc["diagnostics"]]
+            assert all(0 <= v <= 1 for v in values)
+            assert sum(values) == pytest.approx(1, abs=1e-4)

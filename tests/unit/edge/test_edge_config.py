@@ -139,3 +139,15 @@ def test_auth_takes_the_sender_as_username_and_a_password_or_a_password_file(
 def test_auth_mistakes_are_one_line_naming_the_key(tmp_path: Path, auth: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, GOOD + "\n[auth]\n" + auth))
+
+
+def test_an_agent_whose_telemetry_topic_iot_core_would_refuse_does_not_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names of up to 128 characters are each valid, but a telemetry topic over 256 bytes
+    is refused by IoT Core on every publish (iot-core-rules-and-limits §2)."""
+    long_names = GOOD.replace('"plant1"', f'"{"s" * 120}"').replace('"pump-02"', f'"{"p" * 128}"')
+    path = write(tmp_path, long_names)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "273 bytes" in err and "at most 256" in err

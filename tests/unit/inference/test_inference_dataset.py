@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.inference.dataset import label_mask, load_dataset, load_labels, parse_timestamps
+from cloud.inference.dataset import (
+    label_mask,
+    load_dataset,
+    load_labels,
+    parse_timestamps,
+    read_csv,
+)
 from cloud.inference.quality import quality_report
 from edge.errors import UserError
 
@@ -149,3 +155,186 @@ def test_labels_with_extension_columns_and_mask(tmp_path: Path) -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Timestamp,flow,flow", r"x.csv: line 1, column 3: sensor name 'flow' repeats column 2"),
+        ("Timestamp,,flow", r"x.csv: line 1, column 2: sensor name '': expected 1 to 200"),
+        ("Timestamp,flow rate", r"column 2: sensor name 'flow rate': expected .* A-Z a-z"),
+        ("Timestamp,flow/1", r"column 2: sensor name 'flow/1'"),
+        (f"Timestamp,{'s' * 201}", r"column 2: sensor name 's{201}': expected 1 to 200"),
+    ],
+)
+def test_a_header_the_schema_cannot_hold_is_named_not_renamed(header: str, expected: str) -> None:
+    # Without the check the reader renames ('flow.1', 'Unnamed: 1') and files readings
+    # under sensors that do not exist.
+    with pytest.raises(UserError, match=expected):
+        read_csv(f"{header}\n2026-01-01 00:00:00,1,2\n".encode(), "x.csv")
+
+
+def test_header_names_with_every_allowed_character_are_kept() -> None:
+    body = b"Timestamp, pump\\Sensor-1.a_b ,S2\n2026-01-01 00:00:00,1,2\n"
+    assert list(read_csv(body, "x.csv").frame.columns) == ["pump\\Sensor-1.a_b", "S2"]
+
+
+def test_infinite_readings_are_invalid_values_not_numbers() -> None:
+    body = (
+        b"Timestamp,a,b\n2026-01-01 00:00:00,inf,1\n2026-01-01 00:01:00,1e400,-Infinity\n"
+        b"2026-01-01 00:02:00,3,4\n"
+    )
+    parsed = read_csv(body, "x.csv")
+    assert parsed.invalid_values == {"a": 2, "b": 1}
+    assert np.isnan(parsed.frame.to_numpy()[:2, 0]).all()
+    assert parsed.frame.iloc[2].tolist() == [3.0, 4.0]
+
+
+def test_a_ragged_row_is_one_line_naming_the_line() -> None:
+    with pytest.raises(UserError) as raised:
+        read_csv(b"Timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,1,2\n", "x.csv")
+    assert "\n" not in str(raised.value)
+    assert "x.csv: not a readable CSV" in str(raised.value) and "line 3" in str(raised.value)
+
+
+def test_label_rows_each_have_their_own_width(tmp_path: Path) -> None:
+    # GIVEN a plain two-column L4E row first, then rows with the optional columns (§2 Choice)
+    path = tmp_path / "labels.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf2026-01-01T01:00:00.000000,2026-01-01T02:00:00.000000\r\n"
+        b"\r\n"
+        b'2026-01-02 00:00:00,2026-01-02 01:00:00,F7,pump-01,"valve, stuck"\r\n'
+        b"2026-01-03 00:00:00,2026-01-03 01:00:00,F8\r\n"
+    )
+    labels = load_labels(path)
+    assert [(lb.fault_code, lb.equipment, lb.notes) for lb in labels] == [
+        ("", "", ""),
+        ("F7", "pump-01", "valve, stuck"),
+        ("F8", "", ""),
+    ]
+    assert labels[0].start == pd.Timestamp("2026-01-01 01:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\n\n2026-01-01 00:00:00,later\n", r"labels.csv: line 3: start/end .*'later'"),
+        (
+            "2026-01-01 00:00:00,2026-01-01 01:00:00\n\na,b,c,d,e,f\n",
+            r"labels.csv: line 3: expected 2 to 5 columns .* found 6",
+        ),
+        ("2026-01-01 00:00:00\n", r"line 1: expected 2 to 5 columns .* found 1"),
+        ("2026-01-02 00:00:00,2026-01-01 00:00:00\n", r"line 1: end is before start"),
+    ],
+)
+def test_a_bad_label_row_names_its_own_line(tmp_path: Path, text: str, expected: str) -> None:
+    _write(tmp_path / "labels.csv", text)
+    with pytest.raises(UserError, match=expected):
+        load_labels(tmp_path / "labels.csv")
+
+
+def test_a_label_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_bytes(b"2026-01-01 00:00:00,2026-01-02 00:00:00,F\xe9\n")
+    with pytest.raises(UserError, match=r"labels.csv: not a readable label CSV \(not UTF-8"):
+        load_labels(tmp_path / "labels.csv")
+
+
+def test_flat_names_with_a_space_and_unusable_names_are_listed(tmp_path: Path) -> None:
+    # GIVEN flat files delimited by '_' and ' ' (§1.1), and files no component can own
+    _write(tmp_path / "pump_2026.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "fan 2026-01.csv", "Timestamp,rpm\n2026-01-01 00:00:00,2\n")
+    _write(tmp_path / "my pump" / "a.csv", "Timestamp,flow\n2026-01-01 00:00:00,3\n")
+    _write(tmp_path / "#x.csv", "Timestamp,flow\n2026-01-01 00:00:00,4\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.components == {"fan": ["rpm"], "pump": ["flow"]}
+    # THEN nothing is left out silently: the others are discarded files in the report
+    files = quality_report(dataset)["IngestedFilesSummary"]
+    assert sorted(Path(f["Key"]).name for f in files["DiscardedFiles"]) == ["#x.csv", "a.csv"]
+    assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (4, 2)
+
+
+SECONDS_PATTERNS = sorted(p for p in PATTERNS if p.endswith("ss"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    instants,
+    st.sampled_from(SECONDS_PATTERNS),
+    st.integers(1, 9),
+    st.integers(0, 999_999_999),
+    st.sampled_from(["", "Z", "+05:30", "-00:00", "-11:45"]),
+)
+def test_fraction_of_1_to_9_digits_and_a_zone_on_every_pattern_with_seconds(
+    at: datetime, pattern: str, digits: int, nanos: int, zone: str
+) -> None:
+    # §1.2 Choice, through the CSV reader (the first row decides its fast path)
+    fraction = f"{nanos:09d}"[:digits]
+    text = at.strftime(PATTERNS[pattern]) + "." + fraction + zone
+    parsed = read_csv(f"Timestamp,a\n{text},1\n".encode(), "x.csv")
+    sign, hours, minutes = (zone[0], zone[1:3], zone[4:6]) if len(zone) == 6 else ("+", 0, 0)
+    offset = pd.Timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
+    base = pd.Timestamp(datetime.strptime(at.strftime(PATTERNS[pattern]), PATTERNS[pattern]))
+    expected = base.tz_localize("UTC") + pd.Timedelta(int(fraction.ljust(9, "0")), "ns") - offset
+    assert parsed.frame.index[0] == expected
+    assert parsed.unsupported_timestamps == 0
+
+
+def test_a_component_folder_holds_the_csvs_of_its_subfolders(tmp_path: Path) -> None:
+    # §1.1: the key pattern {prefix}/{component}/* matches every object under the folder
+    _write(tmp_path / "pump" / "2026" / "01.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "pump" / "2026" / "02.csv", "Timestamp,flow\n2026-02-01 00:00:00,2\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.frame["pump\\flow"].tolist() == [1.0, 2.0]
+
+
+def test_a_dataset_with_no_readable_file_says_why(tmp_path: Path) -> None:
+    _write(tmp_path / "pump" / "a.csv", "Timestamp,flow,flow\n2026-01-01 00:00:00,1,2\n")
+    _write(tmp_path / "pump" / "b.csv", "")
+    with pytest.raises(UserError) as raised:
+        load_dataset(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}: no readable CSV: {tmp_path}/pump/a.csv: line 1, column 3: sensor name "
+        "'flow' repeats column 2 (and 1 more discarded)"
+    )
+
+
+def test_rows_laid_out_unlike_the_first_are_read_by_the_listed_formats_only() -> None:
+    # The first row takes the one-call ISO path; later rows in another listed layout are
+    # read by theirs, and ISO 8601 forms the guide does not list stay unsupported.
+    stamps = [
+        "2026-01-01T00:00:00",
+        "2026-01-01 00:01:00.5",
+        "2026/01/01 00:02:00",
+        "1/1/2026 0:03",
+        "2026-01-02",  # a date alone
+        "2026-01-01T00:04:00.1234567891",  # ten fraction digits
+        "2026-01-01T05",  # an hour alone
+    ]
+    parsed = parse_timestamps(stamps)
+    assert list(parsed[:4]) == [
+        pd.Timestamp(t, tz="UTC")
+        for t in (
+            "2026-01-01 00:00",
+            "2026-01-01 00:01:00.5",
+            "2026-01-01 00:02",
+            "2026-01-01 00:03",
+        )
+    ]
+    assert parsed[4:].isna().all()
+
+
+def test_iso_8601_forms_the_guide_does_not_list_stay_unsupported_after_an_iso_row() -> None:
+    parsed = parse_timestamps(
+        [
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:01:00.5",
+            "2026-01-02",  # a date alone
+            "2026-01-01T00:04:00.1234567891",  # ten fraction digits
+            "2026-01-01T05",  # an hour alone
+        ]
+    )
+    assert list(parsed[:2]) == [
+        pd.Timestamp("2026-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2026-01-01 00:01:00.5", tz="UTC"),
+    ]
+    assert parsed[2:].isna().all()

@@ -76,6 +76,18 @@ def test_event_spans_executions_and_averages_diagnostics() -> None:
     assert [e.start.minute for e in window] == [9]
 
 
+def test_a_window_that_never_ran_ends_an_event() -> None:
+    # GIVEN anomalous rows up to 00:05 and again from 00:11, the window (00:05, 00:10]
+    # never run (the scheduler was stopped): the rows are not consecutive
+    store = InMemoryObjectStore()
+    runs = [
+        execution(store, 0, [line(4, 1), line(5, 1)]),
+        execution(store, 10, [line(11, 1), line(12, 0)]),
+    ]
+    events = list_events(runs, store, "out/")
+    assert [(e.start.minute, e.end.minute) for e in events] == [(4, 5), (11, 11)]
+
+
 def test_scheduler_lifecycle_rules() -> None:
     state = InMemoryStateStore()
     config = SchedulerConfig(name="s", model_name="m")

@@ -97,6 +97,8 @@ def test_bad_config_and_data_name_the_problem(frame: pd.DataFrame) -> None:
         TrainConfig(sampling_rate="PT2M")
     with pytest.raises(ConfigError, match="OffCondition"):
         TrainConfig(off_condition="pump\\flow = 1")
+    with pytest.raises(ConfigError, match=r"OffCondition .*1e999 is not a finite number"):
+        TrainConfig(off_condition="pump\\flow < 1e999")
     with pytest.raises(UserError, match="pump\\\\flow"):
         train(frame).score(frame.drop(columns=["pump\\flow"]))
 

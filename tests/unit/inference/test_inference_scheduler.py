@@ -333,3 +333,85 @@ def test_a_replaced_model_starts_a_new_series(model: Model) -> None:
     clock.advance(5 * 60)
     [execution] = replaced.run_due()
     assert not execution.anomalous  # its first window: 5 rows, not yet an alarm
+
+
+def _row_file(minute: int) -> bytes:
+    return (
+        "Timestamp,motor_current,flow,pressure,temperature\n"
+        f"2026-01-01T00:{minute:02d}:00.000000,{','.join(map(str, LIVE.iloc[minute]))}\n"
+    ).encode()
+
+
+def test_listing_takes_names_from_s_minus_f_to_e_plus_f_inclusive(model: Model) -> None:
+    # GIVEN the window (00:00, 00:05] with F = 5 min: names from 23:55 to 00:10 are listed
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20251231235500.csv", _row_file(1))  # S - F: listed
+    inp.put("input/pump_20260101001000.csv", _row_file(2))  # E + F: listed
+    inp.put("input/pump_20251231235459.csv", _row_file(3))  # a second early: not listed
+    inp.put("input/pump_20260101001001.csv", _row_file(4))  # a second late: not listed
+    inp.put("input/Pump_20260101000500.csv", _row_file(5))  # names are case-sensitive
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("SUCCESS", 2)
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert [d["timestamp"][11:16] for d in docs] == ["00:01", "00:02"]
+
+
+def test_a_name_that_is_no_instant_leaves_the_window_running(model: Model) -> None:
+    # GIVEN beside the window's file, names whose timestamps are no real instant
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))
+    inp.put("input/pump_20261345000000.csv", _row_file(3))
+    inp.put("input/pump_20260230000500.csv", _row_file(3))
+    clock.advance(240)
+    # WHEN the window runs, THEN they are not input files: the run reads the one real file
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
+    assert len(out.get(execution.result_key).decode().splitlines()) == 5
+
+
+def _strict_json(line: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_an_infinite_reading_is_a_gap_and_every_line_stays_json(model: Model) -> None:
+    # GIVEN a window whose flow column holds 'inf' and '1e400' (no usable double)
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    lines = csv_body("00:01", "00:05").decode().splitlines()
+    for row, text in ((2, "inf"), (4, "1e400")):
+        cells = lines[row].split(",")
+        cells[2] = text
+        lines[row] = ",".join(cells)
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    clock.advance(240)
+    # WHEN the window runs, THEN every line is JSON with a score in [0, 1]
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS", execution.failed_reason
+    docs = [_strict_json(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert len(docs) == 5
+    assert all(0 <= d["anomaly_score"] <= 1 for d in docs)
+
+
+def test_a_reading_too_large_to_square_still_writes_json_lines(model: Model) -> None:
+    # GIVEN a finite flow reading of 1e200, whose square overflows the scoring arithmetic
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    lines = csv_body("00:01", "00:05").decode().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "1e200"
+    lines[3] = ",".join(cells)
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    clock.advance(240)
+    # WHEN the window runs, THEN the line is JSON: the score at its limit 1, and shares
+    # that no sensor's arithmetic could tell apart split evenly (summing to 1)
+    [execution] = sched.run_due()
+    docs = [_strict_json(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert (docs[2]["prediction"], docs[2]["anomaly_score"]) == (1, 1.0)
+    assert [d["value"] for d in docs[2]["diagnostics"]] == [0.25] * 4
+    assert all(0 <= d["anomaly_score"] < 1 for d in docs[:2] + docs[3:])

@@ -1,0 +1,177 @@
+"""IoT Core's MQTT limits (iot-core-rules-and-limits §2) on the embedded brokers as
+``plantwatch up`` starts them: no QoS 2, retained messages only for an exact subscription,
+and telemetry on a topic IoT Core would refuse (over 256 bytes) quarantined with a reason."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from raw_mqtt import RawClient
+from waiting import wait_for
+
+from cloud.adapters.local import FsObjectStore
+from cloud.batcher import Batcher, BatcherConfig
+from cloud.rules.runner import RulesRunner, load_rules
+from cloud.runtime.broker import EmbeddedBroker
+from edge import wire
+from edge.clock import ManualClock
+
+T0 = 1652443800
+MOSQUITTO = pytest.param("mosquitto", marks=pytest.mark.mosquitto)
+
+
+@pytest.fixture(params=["amqtt", MOSQUITTO])
+def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(request.param) as running:
+        yield running
+
+
+def test_a_qos2_publish_is_refused_and_a_qos2_subscription_is_granted_qos1(
+    broker: EmbeddedBroker,
+) -> None:
+    listener = RawClient(broker.host, broker.port)
+    granted = listener.client.subscribe("q/#", 2)[1]
+    listener.wait(lambda: granted in listener._suback, "SUBACK")
+    assert [code.value for code in listener._suback[granted]] == [1]
+    sender = RawClient(broker.host, broker.port)
+    try:
+        assert not sender.publish("q/two", b"exactly once", qos=2, timeout=2.0)
+        sender.wait(lambda: sender.disconnects >= 1, "the broker closing the connection")
+        late = RawClient(broker.host, broker.port)
+        assert late.publish("q/one", b"at least once", qos=1)
+        assert listener.wait_for_message("q/one") == b"at least once"
+        late.close()
+        assert listener.received("q/two") == []
+    finally:
+        sender.client.loop_stop()
+        listener.close()
+
+
+def test_retained_telemetry_goes_only_to_an_exact_subscription() -> None:
+    """AWS sends a retained message on SUBSCRIBE only when the filter equals the topic, so
+    the rules runner's wildcard subscription never replays retained telemetry; and a client
+    gets only its own subscriptions' retained messages (amqtt handed every connecting client
+    those of every filter any session held)."""
+    topic = "dt/plantwatch/s1/pump/telemetry"
+    with EmbeddedBroker("amqtt") as broker:
+        holder = RawClient(broker.host, broker.port, client_id="rules")
+        holder.subscribe(["dt/plantwatch/+/+/telemetry"])
+        device = RawClient(broker.host, broker.port)
+        device.client.publish(topic, b"kept", qos=1, retain=True).wait_for_publish(5)
+        assert device.publish(topic, b"live", qos=1)
+        holder.wait(lambda: len(holder.messages) == 2, "both live deliveries")
+        wildcard = RawClient(broker.host, broker.port)
+        wildcard.subscribe(["dt/plantwatch/+/+/telemetry", "dt/#"])
+        bystander = RawClient(broker.host, broker.port)
+        exact = RawClient(broker.host, broker.port)
+        exact.subscribe([topic])
+        assert exact.wait_for_message(topic) == b"kept"
+        for client in (wildcard, bystander):
+            client.quiet(0.5)
+            assert client.messages == []
+        for client in (holder, device, wildcard, bystander, exact):
+            client.close()
+
+
+def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
+    tmp_path: Path,
+) -> None:
+    """Two 128-character names are each valid, but together make a 281-byte topic that IoT
+    Core would refuse; locally the broker delivers it, so the runner quarantines it."""
+    site, asset = "s" * 128, "a" * 128
+    long_topic = f"dt/plantwatch/{site}/{asset}/telemetry"
+    assert len(long_topic.encode()) == 281
+    sample = [wire.Sample((T0 + 1) * 1000, {"x": 1.0})]
+    too_long = wire.Telemetry(site, asset, "dev", 0, tuple(sample))
+    fine = wire.Telemetry("s1", asset, "dev", 0, tuple(sample))
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
+        runner.start()
+        device = RawClient(broker.host, broker.port)
+        try:
+            assert device.publish(long_topic, wire.encode(too_long))
+            assert device.publish(fine.topic, wire.encode(fine))
+            wait_for(
+                lambda: batcher.stats["accepted"] + sum(batcher.quarantine.counts.values()) == 2
+            )
+        finally:
+            device.close()
+            runner.stop()
+    assert batcher.quarantine.counts == {"bad_topic": 1}
+    (key,) = store.list("quarantine/bad_topic/")
+    record = json.loads(store.get(key))
+    assert "256 bytes" in record["error"] and record["topic"] == long_topic
+    assert batcher.stats["readings"] == 1
+
+
+def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_quarantined(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """§2: payload ≤ 128 KB. The boundary through the broker as ``plantwatch up`` starts it
+    (its packet limit leaves room for the topic and headers) to the rules runner."""
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
+    runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
+    runner.start()
+    device = RawClient(broker.host, broker.port)
+
+    def padded(seq: int, size: int) -> bytes:
+        sample = (wire.Sample((T0 + 1 + seq) * 1000, {"x": float(seq)}),)
+        body = wire.encode(wire.Telemetry("s1", "pump", "dev", seq, sample))
+        return body + b" " * (size - len(body))
+
+    limit = wire.MAX_PAYLOAD_BYTES
+    try:
+        assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(0, limit))
+        assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(1, limit + 1))
+        wait_for(lambda: batcher.stats["accepted"] + runner.counts["oversize"] == 2)
+    finally:
+        device.close()
+        runner.stop()
+    assert batcher.stats["readings"] == 1
+    assert batcher.quarantine.counts == {"oversize": 1}
+
+
+def raw_connection(broker: EmbeddedBroker, client_id: bytes) -> socket.socket:
+    sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
+    return sock
+
+
+def closed_without_answer(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(16) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("topic", [b"dt/plantwatch/s1/p\xff/telemetry", b"x/\xc3\x28"])
+def test_a_topic_that_is_not_utf8_closes_the_connection_and_goes_nowhere(
+    broker: EmbeddedBroker, topic: bytes
+) -> None:
+    """MQTT-1.5.3-1 and IoT Core: topics are UTF-8; a PUBLISH (QoS 1) or SUBSCRIBE with one
+    that is not gets no PUBACK or SUBACK, the connection is closed, nothing is routed."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    publisher = raw_connection(broker, b"bad-pub")
+    body = len(topic).to_bytes(2, "big") + topic + b"\x00\x07" + b"{}"
+    publisher.sendall(bytes([0x32, len(body)]) + body)
+    assert closed_without_answer(publisher)
+    subscriber = raw_connection(broker, b"bad-sub")
+    body = b"\x00\x08" + len(topic).to_bytes(2, "big") + topic + b"\x01"
+    subscriber.sendall(bytes([0x82, len(body)]) + body)
+    assert closed_without_answer(subscriber)
+    after = RawClient(broker.host, broker.port)
+    assert after.publish("x/after", b"ok")
+    assert listener.wait_for_message("x/after") == b"ok"
+    assert [t for t, _ in listener.messages] == ["x/after"]
+    for client in (after, listener):
+        client.close()
