@@ -252,7 +252,9 @@ class Batcher:
                 by_window.setdefault(end, []).append((ts_ms, values))
         order = _order_key(message)
         if len(by_window) == 1:  # the decoder's columns, if it found them, are the rows'
-            body = fragment(samples, self.dumps, columns=message.columns, table=message.table)
+            body = fragment(
+                samples, self.dumps, columns=message.columns, table=message.table, times=stamps
+            )
             chunks = [Chunk(owner, first_end, order, [], body=body)]
         else:
             chunks = [

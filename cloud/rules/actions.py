@@ -7,6 +7,7 @@ from typing import Any
 
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
+from cloud.rules.compiled import compile_statement
 from cloud.rules.definitions import Action, Template, TopicRule
 from cloud.rules.evaluate import (
     UNDEFINED,
@@ -17,6 +18,7 @@ from cloud.rules.evaluate import (
     plain,
     to_string,
 )
+from cloud.rules.sql import Call, Literal, Star
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -46,15 +48,26 @@ class ActionRunner:
             try:
                 self.perform(action, output, message)
             except Exception as exc:  # every failure goes to errorAction
-                failures.append(
-                    {
-                        "failedAction": f"{action.kind.capitalize()}Action",
-                        "failedResource": _resource(action),
-                        "errorMessage": f"{type(exc).__name__}: {exc}",
-                    }
-                )
-        if not failures:
-            return
+                failures.append(_failure(action, exc))
+        if failures:
+            self.fail(rule, failures, message)
+
+    def forward(
+        self, rule: TopicRule, topic: str, payload: bytes, client_id: str, received_ms: int
+    ) -> None:
+        """:meth:`run` for a rule that :func:`forwards_to_batcher`: the payload's bytes go
+        straight to the batcher, as its kinesis action would send them, without building
+        the message or the rule's output. A failure goes to errorAction as :meth:`run`
+        sends it, for the message received at *received_ms* (``timestamp()``)."""
+        try:
+            self.batcher.accept(topic, bytes(payload), client_id=client_id)
+        except Exception as exc:  # every failure goes to errorAction
+            message = Message(topic, payload, client_id, received_ms)
+            self.fail(rule, [_failure(rule.actions[0], exc)], message)
+
+    def fail(self, rule: TopicRule, failures: list[dict[str, str]], message: Message) -> None:
+        """Count the failed run and send the rule's errorAction its report (or raise, when
+        the rule has none)."""
         self.errors += 1
         if rule.error_action is None:
             raise RuntimeError(f"rule {rule.name}: {failures[0]['errorMessage']}")
@@ -99,7 +112,41 @@ class ActionRunner:
                 plain(value), message.payload, message.topic, client_id=message.client_id
             )
         else:
-            self.batcher.accept(message.topic, message.payload, client_id=message.client_id)
+            self.batcher.accept(message.topic, bytes(message.payload), client_id=message.client_id)
+
+
+def forwards_to_batcher(rule: TopicRule) -> bool:
+    """Whether the rule's only action is kinesis and its output is the message's envelope:
+    ``encode(*, 'base64') AS payload, topic() AS topic`` and optionally ``clientid() AS
+    clientid``, besides items that only read the envelope (the project's telemetry rule).
+    The batcher then takes ``(topic, payload, client id)`` whatever the other items say, so
+    the runner may hand it the message without evaluating them
+    (:meth:`ActionRunner.forward`)."""
+    statement = rule.statement
+    if len(rule.actions) != 1 or rule.actions[0].kind != "kinesis":
+        return False
+    if statement.where is not None or statement.value:
+        return False
+    if any(item.alias is None for item in statement.items):
+        return False
+    exprs = {item.alias: item.expr for item in statement.items}
+    payload, topic = exprs.get("payload"), exprs.get("topic")
+    clientid = exprs.get("clientid", Call("clientid", ()))
+    return (
+        compile_statement(statement, defer_encoding=True) is not None
+        and payload == Call("encode", (Star(), Literal("base64")))
+        and type(payload.args[1].value) is str  # type: ignore[union-attr]
+        and topic == Call("topic", ())
+        and clientid == Call("clientid", ())
+    )
+
+
+def _failure(action: Action, exc: Exception) -> dict[str, str]:
+    return {
+        "failedAction": f"{action.kind.capitalize()}Action",
+        "failedResource": _resource(action),
+        "errorMessage": f"{type(exc).__name__}: {exc}",
+    }
 
 
 def _resource(action: Action) -> str:

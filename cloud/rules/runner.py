@@ -39,7 +39,7 @@ from typing import Any
 from cloud.adapters.local.mqtt_url import parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
-from cloud.rules.actions import ActionRunner
+from cloud.rules.actions import ActionRunner, forwards_to_batcher
 from cloud.rules.compiled import Compiled, compile_statement
 from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
@@ -172,9 +172,13 @@ class RulesRunner:
         self.actions = ActionRunner(batcher, republisher)
         self.filters = sorted({r.statement.topic_filter for r in self.rules})
         self._compiled = [
-            (r, compile_statement(r.statement, defer_encoding=True)) for r in self.rules
+            (r, compile_statement(r.statement, defer_encoding=True), forwards_to_batcher(r))
+            for r in self.rules
         ]
-        self._routes: dict[str, list[tuple[TopicRule, Compiled | None]]] = {}
+        """Each rule, its compiled form if it has one, and whether its output is only the
+        envelope the batcher would take apart again: then the message goes to the batcher
+        directly (:meth:`ActionRunner.forward`)."""
+        self._routes: dict[str, list[tuple[TopicRule, Compiled | None, bool]]] = {}
         self.shared_group = shared_group
         self.pump_interval_s = pump_interval_s
         self.connect_timeout_s = connect_timeout_s
@@ -359,16 +363,17 @@ class RulesRunner:
                 received_at=self.clock.now(),
             )
             return
-        message = Message(
-            topic=topic,
-            payload=payload,
-            client_id=client_id,
-            timestamp_ms=int(self.clock.now() * 1000),
-        )
+        received_ms = int(self.clock.now() * 1000)
         routes = self._routes.get(topic)
         if routes is None:
             routes = self._route(topic)
-        for rule, compiled in routes:
+        message: Message | None = None
+        for rule, compiled, forward in routes:
+            if forward:
+                self.actions.forward(rule, topic, payload, client_id, received_ms)
+                continue
+            if message is None:
+                message = Message(topic, payload, client_id, received_ms)
             if compiled is not None:
                 output: RuleOutput | None = compiled(message)
             else:
@@ -376,12 +381,12 @@ class RulesRunner:
             if output is not None:
                 self.actions.run(rule, output, message)
 
-    def _route(self, topic: str) -> list[tuple[TopicRule, Compiled | None]]:
+    def _route(self, topic: str) -> list[tuple[TopicRule, Compiled | None, bool]]:
         """The rules whose FROM filter matches *topic*, remembered per topic (a fleet has
-        few), each with its compiled form if it has one."""
+        few), each with its compiled form if it has one and whether it forwards."""
         routes = [
-            (rule, compiled)
-            for rule, compiled in self._compiled
+            (rule, compiled, forward)
+            for rule, compiled, forward in self._compiled
             if topic_matches(rule.statement.topic_filter, topic)
         ]
         if len(self._routes) >= 100_000:

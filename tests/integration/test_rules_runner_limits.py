@@ -59,13 +59,13 @@ def test_a_full_inbox_pushes_back_and_nothing_is_lost(
     broker = either_broker
     runner = make_runner(broker.url, tmp_path, "rules-bp", inbox_messages=5, max_batch=2)
     gate = threading.Event()
-    run = runner.actions.run
+    run = runner.actions.forward  # what the worker calls for the project rule
 
     def slow(*args: Any, **kwargs: Any) -> None:
         gate.wait(20)
         run(*args, **kwargs)
 
-    runner.actions.run = slow  # type: ignore[method-assign]
+    runner.actions.forward = slow  # type: ignore[method-assign]
     runner.start()
     publisher = RawClient(broker.host, broker.port)
     try:

@@ -69,7 +69,7 @@ def test_awscrt_redelivers_what_was_received_but_not_committed_and_nothing_else(
     with EmbeddedBroker("mosquitto") as broker:
         # GIVEN an awscrt runner that commits the first 10 messages, then fails every one
         first = runner_on(broker.url, batcher_on(tmp_path), "rules-crt-redeliver", client="crt")
-        run = first.actions.run
+        run = first.actions.forward  # what the worker calls for the project rule
         failing = {"on": False}
 
         def maybe_fail(*args: Any, **kwargs: Any) -> None:
@@ -77,7 +77,7 @@ def test_awscrt_redelivers_what_was_received_but_not_committed_and_nothing_else(
                 raise RuntimeError("the runner breaks before its spool commit")
             run(*args, **kwargs)
 
-        first.actions.run = maybe_fail  # type: ignore[method-assign]
+        first.actions.forward = maybe_fail  # type: ignore[method-assign]
         first.start()
         assert first.client_kind == "crt"
         pub = MqttPublisher(broker.url, "it-pub-crt")
