@@ -95,7 +95,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
     from cloud.detectors.durations import parse_duration
     from cloud.detectors.model import check_references, load_detector_model, load_input
-    from cloud.detectors.replay import read_steps, replay
+    from cloud.detectors.replay import LATEST, iso_time, read_steps, replay
 
     inputs = [load_input(path) for path in args.inputs]
     model = load_detector_model(args.model, strict=not args.lenient)
@@ -105,12 +105,17 @@ def run_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"--advance: {exc}") from None
     start = _start(args.start)
+    if start is not None and not start <= LATEST:
+        raise UserError(f"--start: after {iso_time(LATEST)}")
     if args.messages == "-":
         start, steps = read_steps(sys.stdin, "stdin", model, inputs, start=start)
     else:
         path = Path(args.messages)
         with open(path, encoding="utf-8") as fh:
             start, steps = read_steps(fh, path.name, model, inputs, start=start)
+    last = max([start, *(step.at for step in steps)])
+    if not last + advance <= LATEST:
+        raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")
     # The trace carries every problem; the engine's own log lines would repeat them.
     engine_log = logging.getLogger("cloud.detectors.engine")
     previous = engine_log.level

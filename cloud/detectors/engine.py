@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import logging
+import math
 import threading
 import uuid
 from collections import deque
@@ -383,17 +384,25 @@ class DetectorEngine:
         DescribeDetector prints them (``15.0``, ``true``, ``"text"``).
         """
         path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
+        if not isinstance(state, Mapping):
+            raise DetectorModelError(f"{path}: expected {{stateName, variables, timers}}")
         name = state.get("stateName")
-        if name not in self.model.states:
+        if not isinstance(name, str) or name not in self.model.states:
             raise DetectorModelError(
                 f"{path}: stateName: unknown state {name!r}"
                 f" (expected: {', '.join(self.model.states)})"
             )
+        for field_name in ("variables", "timers"):
+            if not isinstance(state.get(field_name) or [], list):
+                raise DetectorModelError(f"{path}: {field_name}: expected an array")
         variables: dict[str, Any] = {}
         for i, item in enumerate(state.get("variables") or []):
             text = item.get("value") if isinstance(item, Mapping) else None
             var = item.get("name") if isinstance(item, Mapping) else None
-            node = ex.parse(text) if isinstance(text, str) else None
+            try:
+                node = ex.parse(text) if isinstance(text, str) else None
+            except ex.ExpressionError as exc:
+                raise DetectorModelError(f"{path}: variables[{i}].value: {exc.reason}") from None
             if not isinstance(var, str) or not isinstance(node, ex.Literal):
                 raise DetectorModelError(
                     f"{path}: variables[{i}]: expected {{name, value literal}}"
@@ -666,11 +675,13 @@ class DetectorEngine:
         else:
             raw, problem = ex.evaluate_reporting(action.expressions["durationExpression"], ctx)
         if isinstance(raw, str):
-            try:
-                raw = float(raw)
-            except ValueError:
-                raw = ex.UNDEFINED
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            number = ex.decimal_text(raw)
+            raw = ex.UNDEFINED if number is None else number
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or (isinstance(raw, float) and not math.isfinite(raw))
+        ):
             raise _ActionError(
                 path, text, problem or f"setTimer {name!r}: duration {_shown(raw)} is not a number"
             )

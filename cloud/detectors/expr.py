@@ -11,6 +11,8 @@ from __future__ import annotations
 import decimal
 import json
 import math
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -39,6 +41,11 @@ UNDEFINED: Final = _Undefined()
 
 MAX_DEPTH: Final = 100
 """Nesting limit of the AST; keeps parsing and evaluation far from Python's recursion limit."""
+
+MAX_INTEGER: Final = int(sys.float_info.max)
+"""Largest integer magnitude: what a decimal can hold. Beyond it an integer is undefined, as a
+decimal overflow is; unbounded integers would let a model that squares a variable on every
+message grow it until the instance can no longer be printed or saved."""
 
 
 class ExpressionError(DetectorModelError):
@@ -181,6 +188,8 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
                     raise ExpressionError("number out of range", position=pos, text=text)
                 tokens.append(Token("dec", value, pos))
             else:
+                if len(raw.lstrip("0")) > len(str(MAX_INTEGER)) or int(raw) > MAX_INTEGER:
+                    raise ExpressionError("number out of range", position=pos, text=text)
                 tokens.append(Token("int", int(raw), pos))
             i = j
         elif c in _IDENT_START:
@@ -777,6 +786,8 @@ def _binary(expr: Binary, ctx: EvalContext) -> Any:
 def _num(v: int | float) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return UNDEFINED
+    if isinstance(v, int) and not -MAX_INTEGER <= v <= MAX_INTEGER:
+        return UNDEFINED
     return v
 
 
@@ -838,6 +849,20 @@ def _call(expr: Call, ctx: EvalContext) -> Any:
     return a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b)
 
 
+_DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal_text(text: str) -> float | None:
+    """The number a string spells, or None: ASCII digits with an optional sign, point and
+    exponent, surrounding blanks allowed; never ``nan``/``inf``, ``1_000`` or non-ASCII
+    digits, which Python's ``float()`` would take and IoT Events would not."""
+    body = text.strip()
+    if not _DECIMAL_TEXT.fullmatch(body):
+        return None
+    number = float(body)
+    return number if math.isfinite(number) else None
+
+
 def _convert(type_name: Any, value: Any) -> Any:
     if type_name == "String":
         if isinstance(value, bool) or _is_num(value):
@@ -846,10 +871,7 @@ def _convert(type_name: Any, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
     elif type_name == "Decimal" and isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and value.strip():
+        number = decimal_text(value)
+        if number is not None:
             return number
     raise InvalidExpression(f"convert({type_name!r}, {value!r})")

@@ -74,8 +74,8 @@ def batch_put_message(
             )
             continue
         try:
-            payload = json.loads(raw) if raw is not None else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = json.loads(raw, parse_constant=reject_constant) if raw is not None else None
+        except (UnicodeDecodeError, ValueError, RecursionError):
             payload = None
         if not isinstance(payload, dict):
             errors.append(
@@ -89,6 +89,11 @@ def batch_put_message(
                 errors.append(_error(message_id, "InternalFailureException", str(exc)))
                 break
     return {"BatchPutMessageErrorEntries": errors}
+
+
+def reject_constant(word: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are Python's extensions, not JSON."""
+    raise ValueError(f"{word} is not JSON")
 
 
 def _payload_bytes(value: Any) -> bytes | None:

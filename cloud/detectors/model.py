@@ -162,6 +162,16 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
         raise DetectorModelError(
             f"{path.name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except (ValueError, RecursionError) as exc:
+        # a number of thousands of digits, or arrays nested past the parser's recursion
+        raise DetectorModelError(f"{path.name}: not usable JSON: {json_problem(exc)}") from None
+
+
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """One line for JSON the decoder refuses without a JSONDecodeError."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number with too many digits" if "digits" in str(exc) else str(exc)
 
 
 class _Ctx:
@@ -555,10 +565,7 @@ def _coerce_number(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return ex.decimal_text(value)
     return None
 
 

@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
-from cloud.detectors.messages import MESSAGE_ID_RE
-from cloud.detectors.model import DetectorModel, InputDefinition
+from cloud.detectors.messages import MESSAGE_ID_RE, reject_constant
+from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
 from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
@@ -35,6 +35,9 @@ from edge.errors import DetectorModelError
 
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 """Where the replay clock starts unless a message timestamp or ``start`` says otherwise."""
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""No replay time may pass this: times are printed as dates, which stop at year 9999, and a
+year-long timer set at the last step must still print."""
 
 _MESSAGE_FIELDS: Final = ("inputName", "payload", "messageId", "timestamp")
 _ID_NAMESPACE: Final = uuid.UUID("6f1d3c52-39a4-4f0e-9a7c-8ad1e0f6b7a1")
@@ -115,11 +118,13 @@ def read_steps(
             continue
         where = f"{source}:{number}"
         try:
-            body = json.loads(text)
+            body = json.loads(text, parse_constant=reject_constant)
         except json.JSONDecodeError as exc:
             raise DetectorModelError(
                 f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
             ) from None
+        except (ValueError, RecursionError) as exc:
+            raise DetectorModelError(f"{where}: not usable JSON: {json_problem(exc)}") from None
         if not isinstance(body, dict):
             raise DetectorModelError(
                 f"{where}: expected an object {{inputName, payload}} or {{advance: DURATION}}"
@@ -130,6 +135,10 @@ def read_steps(
             seconds = _duration(body["advance"], f"{where}: advance")
             base = clock if clock is not None else DEFAULT_START
             clock = base + seconds
+            if not clock <= LATEST:
+                raise DetectorModelError(
+                    f"{where}: advance: moves the clock past {iso_time(LATEST)}"
+                )
             first_time = base if first_time is None else first_time
             steps.append(ReplayStep(number, clock))
             continue
@@ -163,6 +172,8 @@ def read_steps(
         at = clock if clock is not None else DEFAULT_START
         if body.get("timestamp") is not None:
             at = _timestamp(body["timestamp"], where)
+            if not at <= LATEST:
+                raise DetectorModelError(f"{where}: timestamp is after {iso_time(LATEST)}")
             if clock is not None and at < clock:
                 raise DetectorModelError(
                     f"{where}: timestamp {iso_time(at)} is before the replay clock"
@@ -188,8 +199,10 @@ def _duration(value: Any, where: str) -> float:
 def _payload(value: Any, where: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
-            value = json.loads(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError):
+            value = json.loads(
+                base64.b64decode(value, validate=True), parse_constant=reject_constant
+            )
+        except (binascii.Error, ValueError, RecursionError):
             raise DetectorModelError(
                 f"{where}: payload: expected a JSON object, or base64 of one as on the wire"
             ) from None
@@ -202,6 +215,8 @@ def _timestamp(value: Any, where: str) -> float:
     """``{"timeInMillis": N}`` as BatchPutMessage takes it, epoch milliseconds, or ISO 8601."""
     millis = value.get("timeInMillis") if isinstance(value, dict) else value
     if isinstance(millis, int) and not isinstance(millis, bool) and millis >= 0:
+        if millis > LATEST * 1000:
+            raise DetectorModelError(f"{where}: timestamp is after {iso_time(LATEST)}")
         return millis / 1000
     if isinstance(value, str):
         try:

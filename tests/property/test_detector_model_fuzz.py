@@ -1,9 +1,11 @@
-"""Any JSON body loads or raises DetectorModelError with a path; never another exception."""
+"""Any JSON body (detector model, input, alarm model) loads or raises DetectorModelError with a
+path; never another exception, which the CLI would report as an internal error (exit 1)."""
 
 from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from cloud.detectors import (
     load_detector_model,
     load_input,
 )
+from cloud.detectors.alarms import check_alarm_references, load_alarm_model
 from edge.errors import DetectorModelError
 
 MODEL_PATH, INPUT_PATH = default_detector_paths()
@@ -22,7 +25,12 @@ MODEL = json.loads(MODEL_PATH.read_text())
 INPUT = load_input(INPUT_PATH)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["'nan'", "1e400", "9" * 400, "$input.BoilerInput.temp", "'${1}'"]),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
     ),
@@ -78,3 +86,20 @@ def test_any_json_input_loads_or_raises(value: Any) -> None:
         )
     except DetectorModelError as err:
         assert str(err).startswith("i.json: ")
+
+
+ALARMS = Path(__file__).parents[1] / "unit" / "detectors" / "data" / "alarms"
+ALARM_MODEL = json.loads((ALARMS / "boiler_high.json").read_text())
+ALARM_INPUT = load_input(ALARMS / "boiler_input.json")
+ALARM_PATHS = _paths(ALARM_MODEL)[1:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ALARM_PATHS), json_values)
+def test_mutated_alarm_model_loads_or_names_a_path(path: tuple[Any, ...], value: Any) -> None:
+    body = _replace(copy.deepcopy(ALARM_MODEL), path, value)
+    try:
+        model = load_alarm_model(body, source="a.json")
+        check_alarm_references(model, [ALARM_INPUT])
+    except DetectorModelError as err:
+        assert str(err).startswith("a.json: ")

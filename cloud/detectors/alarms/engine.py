@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ REGISTRY_NAMESPACE: Final = "alarm-models"
 HISTORY_PREFIX: Final = "alarm-history/"
 NO_KEY: Final = ""
 
+SNOOZE_END_MAX: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""A snooze must end at a time that prints as a date (they stop at year 9999)."""
 STATES: Final = ("DISABLED", "NORMAL", "ACTIVE", "ACKNOWLEDGED", "LATCHED", "SNOOZE_DISABLED")
 OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "ACKNOWLEDGE": ("ACTIVE", "LATCHED"),
@@ -431,8 +434,10 @@ class AlarmEngine:
         self, key: str | None, seconds: float, *, note: str = "", who: str = ""
     ) -> dict[str, Any]:
         """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
-        if not seconds > 0:
-            raise UserError(f"snooze: duration must be positive, got {seconds:g} s")
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise UserError(f"snooze: duration must be a positive number, got {seconds:g} s")
+        if self._clock.now() + seconds > SNOOZE_END_MAX:
+            raise UserError(f"snooze: {seconds:g} s would end after {_iso(SNOOZE_END_MAX)}")
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
 
     def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:

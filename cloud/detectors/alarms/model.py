@@ -248,7 +248,7 @@ def _rule(ctx: _Ctx, raw: Any) -> SimpleRule:
     )
     prop = ctx.expression(prop_text, f"{path}.inputProperty", max_len=RULE_CHARS)
     operator = ctx.required(rule, "comparisonOperator", path)
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         raise ctx.error(
             f"{path}.comparisonOperator",
             f"{operator!r}: expected one of {', '.join(OPERATORS)}",
@@ -308,7 +308,10 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
         exprs: dict[str, ex.Expr] = {}
         payload = _service_fields(ctx, "lambda", lam, f"{npath}.action.lambdaAction", exprs)
         emails = []
-        for j, raw_email in enumerate(entry.get("emailConfigurations") or []):
+        raw_emails = ctx.array(
+            entry.get("emailConfigurations") or [], f"{npath}.emailConfigurations"
+        )
+        for j, raw_email in enumerate(raw_emails):
             epath = f"{npath}.emailConfigurations[{j}]"
             email = ctx.obj(raw_email, epath)
             ctx.unknown_fields(email, ("from", "content", "recipients"), epath)
@@ -329,7 +332,8 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
                 )
             )
         sms = []
-        for j, raw_sms in enumerate(entry.get("smsConfigurations") or []):
+        raw_texts = ctx.array(entry.get("smsConfigurations") or [], f"{npath}.smsConfigurations")
+        for j, raw_sms in enumerate(raw_texts):
             spath = f"{npath}.smsConfigurations[{j}]"
             config = ctx.obj(raw_sms, spath)
             ctx.unknown_fields(config, ("senderId", "additionalMessage", "recipients"), spath)

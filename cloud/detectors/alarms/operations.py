@@ -15,17 +15,26 @@ itself (:func:`engine_from_store`).
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE, AlarmEngine, AlarmStateError
+from cloud.detectors.alarms.engine import (
+    NOTE_MAX,
+    REGISTRY_NAMESPACE,
+    AlarmEngine,
+    AlarmStateError,
+)
 from cloud.detectors.alarms.model import load_alarm_model
-from cloud.detectors.model import load_input
+from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
 from cloud.ports import StateStore
-from edge.errors import NotFoundError, PlantwatchError, UserError
+from edge.errors import DetectorModelError, NotFoundError, PlantwatchError, UserError
+
+log = logging.getLogger(__name__)
 
 REQUESTS: Final = "alarm-requests"
 RUNTIME: Final = "runtime"
@@ -76,6 +85,103 @@ def apply(engine: AlarmEngine, request: OperatorRequest) -> dict[str, Any]:
     if request.action == "DISABLE":
         return engine.disable(request.key, **common)
     raise UserError(f"unknown alarm action {request.action!r} (expected: {', '.join(VERBS)})")
+
+
+# ---------------------------------------------------------------- the data-plane requests
+
+BATCH_VERBS: Final[Mapping[str, str]] = {
+    "acknowledge": "ACKNOWLEDGE",
+    "snooze": "SNOOZE",
+    "reset": "RESET",
+    "enable": "ENABLE",
+    "disable": "DISABLE",
+}
+"""``POST /alarms/<verb>``: BatchAcknowledgeAlarm, BatchSnoozeAlarm, BatchResetAlarm ..."""
+MAX_REQUESTS: Final = 10
+REQUEST_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def batch_alarm_action(
+    engines: Mapping[str, AlarmEngine], verb: str, body: Mapping[str, Any]
+) -> dict[str, list[dict[str, str]]]:
+    """BatchAcknowledgeAlarm & co. (§7): ``{"<verb>ActionRequests": [...]}`` in, HTTP 202's
+    ``{"errorEntries": [...]}`` out, entries applied in array order.
+
+    A request wrong as a whole (not 1-10 entries, a bad ``requestId``, ``note`` over 256
+    characters, a snooze without an integer ``snoozeDuration``) raises DetectorModelError
+    naming the field, as AWS rejects it with InvalidRequestException. An unknown model or key
+    is a ``ResourceNotFoundException`` entry; an action that does not fit the alarm's state is
+    logged and ignored (§7 Decision).
+    """
+    action = BATCH_VERBS.get(verb)
+    if action is None:
+        raise UserError(f"unknown alarm action {verb!r} (expected: {', '.join(BATCH_VERBS)})")
+    field = f"{verb}ActionRequests"
+    where = f"Batch{verb.capitalize()}Alarm: $.{field}"
+    items = body.get(field) if isinstance(body, Mapping) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_REQUESTS:
+        count = f"{len(items)} requests" if isinstance(items, list) else "missing"
+        raise DetectorModelError(f"{where}: expected 1-{MAX_REQUESTS} requests ({count})")
+    requests = [_batch_entry(item, f"{where}[{i}]", action) for i, item in enumerate(items)]
+    errors: list[dict[str, str]] = []
+    for request in requests:
+        engine = engines.get(request.alarm_model)
+        try:
+            if engine is None:
+                raise NotFoundError(f"alarm model {request.alarm_model!r} does not exist")
+            apply(engine, request)
+        except NotFoundError as exc:
+            errors.append(_error(request.request_id, "ResourceNotFoundException", str(exc)))
+        except AlarmStateError as exc:
+            log.info("%s: ignored: %s", request.request_id, exc)
+        except UserError as exc:
+            errors.append(_error(request.request_id, "InvalidRequestException", str(exc)))
+        except Exception as exc:  # reported per entry, as AWS does
+            log.exception("%s: %s failed", request.request_id, verb)
+            errors.append(_error(request.request_id, "InternalFailureException", str(exc)))
+    return {"errorEntries": errors}
+
+
+def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
+    if not isinstance(item, Mapping):
+        raise DetectorModelError(f"{where}: expected an object")
+    allowed = {"requestId", "alarmModelName", "keyValue", "note"}
+    if action == "SNOOZE":
+        allowed.add("snoozeDuration")
+    for name in item:
+        if name not in allowed:
+            raise DetectorModelError(
+                f"{where}.{name}: unknown field (expected one of: {', '.join(sorted(allowed))})"
+            )
+    request_id = item.get("requestId")
+    if not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id):
+        raise DetectorModelError(f"{where}.requestId: expected 1-64 of [a-zA-Z0-9_-]")
+    model = item.get("alarmModelName")
+    if not isinstance(model, str) or len(model) > 128 or not NAME_RE.fullmatch(model):
+        raise DetectorModelError(f"{where}.alarmModelName: expected 1-128 of [a-zA-Z0-9_-]")
+    key = item.get("keyValue")
+    if key is not None and (
+        not isinstance(key, str) or len(key) > 128 or not KEY_VALUE_RE.fullmatch(key)
+    ):
+        raise DetectorModelError(f"{where}.keyValue: expected 1-128 of [a-zA-Z0-9-_:]")
+    note = item.get("note", "")
+    if not isinstance(note, str) or len(note) > NOTE_MAX:
+        raise DetectorModelError(
+            f"{where}.note: expected a string of at most {NOTE_MAX} characters"
+        )
+    snooze_s = None
+    if action == "SNOOZE":
+        seconds = item.get("snoozeDuration")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds < 2**53:
+            raise DetectorModelError(
+                f"{where}.snoozeDuration: expected a whole number of seconds, at least 1"
+            )
+        snooze_s = float(seconds)
+    return OperatorRequest(action, model, key, note, "", snooze_s, request_id)
+
+
+def _error(request_id: str, code: str, message: str) -> dict[str, str]:
+    return {"requestId": request_id, "errorCode": code, "errorMessage": message}
 
 
 # ---------------------------------------------------------------- the stack's inbox
@@ -161,6 +267,7 @@ __all__ = [
     "AlarmStateError",
     "OperatorRequest",
     "apply",
+    "batch_alarm_action",
     "beat",
     "drain",
     "engine_from_store",

@@ -48,6 +48,24 @@ def test_validate_reports_one_line_with_the_json_path(
     )
 
 
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ("9" * 5000, "a number with too many digits"),
+        ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+    ],
+)
+def test_validate_unusable_json_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tail: str, expected: str
+) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text(MODEL.read_text().rstrip()[:-1] + ', "tags": ' + tail + "}")
+    assert main(["detectors", "validate", str(bad), "--input", str(INPUT)]) == 2
+    assert (
+        capsys.readouterr().err == f"plantwatch: error: model.json: not usable JSON: {expected}\n"
+    )
+
+
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detectors", "validate", str(tmp_path / "nope.json")]) == 2
     assert "nope.json: no such file" in capsys.readouterr().err

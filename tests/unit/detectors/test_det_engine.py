@@ -335,6 +335,46 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
     assert variables == {"hits": "1", "timer": "true"}
 
 
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), "1_000", "nan", "90.5"])
+def test_a_duration_from_the_message_is_a_number_or_the_timer_is_not_set(
+    duration: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                {
+                                    "setTimer": {
+                                        "timerName": "t",
+                                        "durationExpression": "$input.In.v",
+                                    }
+                                },
+                                sv("after", "1"),
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, clock=ManualClock(0.0))
+    with caplog.at_level(logging.WARNING):
+        e.put_message("In", {"id": "k1", "v": duration})
+    state = e.describe("k1")["detector"]["state"]
+    assert state["variables"] == [{"name": "after", "value": "1"}]
+    if duration == "90.5":
+        assert state["timers"] == [{"name": "t", "timestamp": 90.0}]
+        return
+    assert state["timers"] == []
+    assert "setTimer 't': duration" in caplog.text and "is not a number" in caplog.text
+
+
 def test_reset_and_clear_timer() -> None:
     m = model(
         [
@@ -402,6 +442,38 @@ def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
     assert state_of(third, "m1") == "Offline"
     assert third.tick() == 0
     assert [r.event_name for r in sink.requests] == ["lost"]
+
+
+def test_an_integer_squared_on_every_message_stops_growing_and_the_instance_lives(
+    tmp_path: Path,
+) -> None:
+    """Integers past a decimal's range are undefined, like a decimal overflow (§3), so a
+    model cannot grow a variable until the instance can no longer be saved."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {"events": [{"eventName": "init", "actions": [sv("x", "10")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "square",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                sv("x", "$variable.x * $variable.x"),
+                                sv("n", "$input.In.v"),
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, store=SqliteStateStore(tmp_path / "state.db"))
+    for i in range(16):
+        e.put_message("In", {"id": "k1", "v": i})
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"x": "1" + "0" * 256, "n": "15"}
 
 
 def test_failed_action_is_logged_and_state_is_kept(caplog: pytest.LogCaptureFixture) -> None:
@@ -666,6 +738,18 @@ def test_batch_update_detector_sets_state_variables_and_timers() -> None:
         e.update_detector("m1", {"stateName": "Gone"})
     with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
         e.update_detector("m1", {"stateName": "Online", "timers": [{"name": "hb", "seconds": 5}]})
+    for bad, match in (
+        ({"stateName": ["Online"]}, "unknown state"),
+        ({"stateName": "Online", "variables": True}, "variables: expected an array"),
+        ({"stateName": "Online", "timers": {"hb": 60}}, "timers: expected an array"),
+        ([], r"expected \{stateName, variables, timers\}"),
+        (
+            {"stateName": "Online", "variables": [{"name": "x", "value": "9" * 5000}]},
+            r"variables\[0\]",
+        ),
+    ):
+        with pytest.raises(DetectorModelError, match=match):
+            e.update_detector("m1", bad)  # type: ignore[arg-type]
 
 
 def test_reset_timers_do_not_pile_up() -> None:

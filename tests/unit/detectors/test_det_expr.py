@@ -91,11 +91,23 @@ def ev(text: str, ctx: Ctx | None = None) -> Any:
         ("convert('Decimal', '2.5')", 2.5),
         ("convert(Decimal, 'abc') > 1 || true", ex.UNDEFINED),
         ("convert(Decimal, 2)", ex.UNDEFINED),
+        ("convert(Decimal, ' -1.5e2 ')", -150.0),
+        ("convert(Decimal, '.5')", 0.5),
+        ("convert(Decimal, '1_000')", ex.UNDEFINED),
+        ("convert(Decimal, '\u0661\u0662')", ex.UNDEFINED),
+        ("convert(Decimal, 'NaN')", ex.UNDEFINED),
+        ("convert(Decimal, 'Infinity')", ex.UNDEFINED),
+        ("convert(Decimal, '1e400')", ex.UNDEFINED),
+        ("convert(Decimal, '')", ex.UNDEFINED),
         ("convert(String, 'x')", ex.UNDEFINED),
         ("'x is ${1 + 1}'", "x is 2"),
         ('"x is ${1 + 1}"', "x is ${1 + 1}"),
         ("'${true}/${2.0}'", "true/2.0"),
         ("0.1 + 0.2", 0.30000000000000004),
+        (f"{ex.MAX_INTEGER} + 0", ex.MAX_INTEGER),
+        (f"{ex.MAX_INTEGER} + 1", ex.UNDEFINED),
+        (f"-{ex.MAX_INTEGER} - 1", ex.UNDEFINED),
+        (f"{10**200} * {10**200}", ex.UNDEFINED),
     ],
 )
 def test_values(text: str, expected: Any) -> None:
@@ -179,6 +191,8 @@ def test_trigger_type_ignores_case_and_current_input_names_the_input() -> None:
         ("'x ${1 +} y'", 8, "unexpected end of expression"),
         ("1 2", 2, "unexpected 2"),
         ("", 0, "empty expression"),
+        ("1 + " + "9" * 400, 4, "number out of range"),
+        ("9" * 5000, 0, "number out of range"),
     ],
 )
 def test_parse_errors_give_position_and_reason(text: str, position: int, reason: str) -> None:

@@ -69,6 +69,13 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
                     "payload": base64.b64encode(b"[1]").decode(),
                 },
                 {"messageId": "d", "inputName": "PressureInput", "payload": good},
+                {
+                    "messageId": "e",
+                    "inputName": "PressureInput",
+                    "payload": base64.b64encode(
+                        b'{"motorid": "m3", "sensorData": {"pressure": NaN}}'
+                    ).decode(),
+                },
             ]
         },
     )
@@ -77,6 +84,7 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
         ("a", "ResourceNotFoundException"),
         ("b", "InvalidRequestException"),
         ("c", "InvalidRequestException"),
+        ("e", "InvalidRequestException"),
     ]
     assert engine.key_values() == ["m2"]
 

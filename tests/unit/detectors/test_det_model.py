@@ -124,6 +124,15 @@ def test_current_input_of_an_unknown_input_is_an_error() -> None:
             ].append({"setTimer": {"timerName": "t", "seconds": 30}}),
             "actions[1].setTimer.seconds: 30 s; a timer must be 60-31622400 s",
         ),
+        *(
+            (
+                lambda b, text=text: b["detectorModelDefinition"]["states"][0]["onInput"]["events"][
+                    0
+                ]["actions"].append({"setTimer": {"timerName": "t", "durationExpression": text}}),
+                "actions[1].setTimer.durationExpression: must be a number of seconds",
+            )
+            for text in ("'nan'", "'inf'", "'1e400'", "'1_000'", "'\u0661\u0662\u0660'", "'x'")
+        ),
         (
             lambda b: b["detectorModelDefinition"]["states"][0]["onInput"]["events"][0].update(
                 condition="abs($input.Pressure.sensorData.pressure) > 1"

@@ -278,6 +278,29 @@ def test_messages_from_stdin_with_timestamps_and_base64(
             '{"inputName": "PressureInput", "payload": {}, "timestamp": {"timeInMillis": 5}}',
             "m.jsonl:2: timestamp 1970-01-01T00:00:00.005Z is before the replay clock",
         ),
+        ('{"advance": "PT99999999999H"}', "m.jsonl:2: advance: moves the clock past 9000-01-01"),
+        (
+            '{"inputName": "PressureInput", "payload": {"motorid": "M1", "p": NaN}}',
+            "m.jsonl:2: not usable JSON: NaN is not JSON",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": {}, "timestamp": {"timeInMillis": '
+            + "9" * 20
+            + "}}",
+            "m.jsonl:2: timestamp is after 9000-01-01T00:00:00Z",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": {}, "timestamp": "9999-12-31T00:00:00Z"}',
+            "m.jsonl:2: timestamp is after 9000-01-01T00:00:00Z",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": {"motorid": ' + "9" * 5000 + "}}",
+            "m.jsonl:2: not usable JSON: a number with too many digits",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": ' + "[" * 50_000 + "]" * 50_000 + "}",
+            "m.jsonl:2: not usable JSON: nested too deeply",
+        ),
     ],
 )
 def test_bad_lines_exit_2_with_one_line_naming_it(
@@ -310,6 +333,23 @@ def test_bad_lines_exit_2_with_one_line_naming_it(
     assert captured.out == ""
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"plantwatch: error: {expected}"), err
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--start", "9999-12-31T23:59:59Z"], "--start: after 9000-01-01T00:00:00Z"),
+        (["--advance", "PT99999999999H"], "--advance: moves the clock past 9000-01-01T00:00:00Z"),
+    ],
+)
+def test_a_clock_past_the_printable_years_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, options: list[str], expected: str
+) -> None:
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(json.dumps({"inputName": "PressureInput", "payload": {"motorid": "M1"}}))
+    args = ["detectors", "run", str(HEARTBEAT), "--input", str(PRESSURE), "--messages"]
+    assert main([*args, str(messages), *options]) == 2
+    assert capsys.readouterr().err == f"plantwatch: error: {expected}\n"
 
 
 def test_evaluation_error_is_reported_with_its_expression(

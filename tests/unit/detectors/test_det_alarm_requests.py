@@ -1,0 +1,142 @@
+"""BatchAcknowledgeAlarm, BatchSnoozeAlarm & co. as AWS takes them (spec §7 Requests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors import ActionRequest, load_input
+from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+from cloud.detectors.alarms.operations import batch_alarm_action
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError, UserError
+
+ALARMS = Path(__file__).with_name("data") / "alarms"
+
+
+class Kept:
+    def __init__(self) -> None:
+        self.requests: list[ActionRequest] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        self.requests.append(request)
+
+
+def boiler() -> tuple[AlarmEngine, ManualClock]:
+    clock = ManualClock(1_000.0)
+    engine = AlarmEngine(
+        load_alarm_model(ALARMS / "boiler_high.json"),
+        [load_input(ALARMS / "boiler_input.json")],
+        InMemoryStateStore(),
+        clock,
+        Kept(),
+    )
+    return engine, clock
+
+
+def entry(request_id: str, **extra: Any) -> dict[str, Any]:
+    return {"requestId": request_id, "alarmModelName": "boilerHigh", "keyValue": "b7", **extra}
+
+
+def test_each_verb_moves_the_alarm_and_answers_with_error_entries() -> None:
+    engine, clock = boiler()
+    engines = {"boilerHigh": engine}
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    assert engine.state_of("b7") == "ACTIVE"
+
+    body = {"acknowledgeActionRequests": [entry("r1", note="valve checked")]}
+    assert batch_alarm_action(engines, "acknowledge", body) == {"errorEntries": []}
+    alarm_state = engine.describe("b7")["alarm"]["alarmState"]
+    assert alarm_state["stateName"] == "ACKNOWLEDGED"
+    assert alarm_state["customerAction"] == {
+        "actionName": "ACKNOWLEDGE",
+        "acknowledgeActionConfiguration": {"note": "valve checked"},
+    }
+
+    body = {"snoozeActionRequests": [entry("r2", snoozeDuration=120)]}
+    assert batch_alarm_action(engines, "snooze", body) == {"errorEntries": []}
+    assert engine.state_of("b7") == "SNOOZE_DISABLED"
+    clock.advance(120)
+    engine.tick()
+    assert engine.state_of("b7") == "NORMAL"
+
+    assert batch_alarm_action(engines, "disable", {"disableActionRequests": [entry("r3")]}) == {
+        "errorEntries": []
+    }
+    assert engine.state_of("b7") == "DISABLED"
+    assert batch_alarm_action(engines, "enable", {"enableActionRequests": [entry("r4")]}) == {
+        "errorEntries": []
+    }
+    assert engine.state_of("b7") == "NORMAL"
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 90})
+    assert batch_alarm_action(engines, "reset", {"resetActionRequests": [entry("r5")]}) == {
+        "errorEntries": []
+    }
+    assert engine.state_of("b7") == "NORMAL"
+
+
+def test_unknown_model_or_key_is_an_entry_and_a_misfit_is_ignored() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 70})
+    body = {
+        "acknowledgeActionRequests": [
+            entry("a", alarmModelName="nope"),
+            entry("b", keyValue="b8"),
+            entry("c"),  # NORMAL cannot be acknowledged: logged and ignored
+        ]
+    }
+    errors = batch_alarm_action({"boilerHigh": engine}, "acknowledge", body)["errorEntries"]
+    assert [(e["requestId"], e["errorCode"]) for e in errors] == [
+        ("a", "ResourceNotFoundException"),
+        ("b", "ResourceNotFoundException"),
+    ]
+    assert "nope" in errors[0]["errorMessage"] and "b8" in errors[1]["errorMessage"]
+    assert engine.state_of("b7") == "NORMAL"
+
+
+@pytest.mark.parametrize(
+    ("verb", "items", "expected"),
+    [
+        ("acknowledge", None, "$.acknowledgeActionRequests: expected 1-10 requests (missing)"),
+        ("reset", [entry(f"r{i}") for i in range(10)], "expected 1-10 requests (11 requests)"),
+        ("reset", [entry("bad id")], "$.resetActionRequests[1].requestId: expected 1-64"),
+        ("reset", [entry("x" * 65)], "[1].requestId: expected 1-64"),
+        ("reset", [entry("r", keyValue="b 7")], "[1].keyValue: expected 1-128"),
+        ("reset", [entry("r", note="n" * 257)], "[1].note: expected a string of at most 256"),
+        ("reset", [entry("r", snoozeDuration=60)], "[1].snoozeDuration: unknown field"),
+        ("snooze", [entry("r")], "[1].snoozeDuration: expected a whole number"),
+        ("snooze", [entry("r", snoozeDuration=1.5)], "[1].snoozeDuration: expected a whole"),
+        ("snooze", [entry("r", snoozeDuration=True)], "[1].snoozeDuration: expected a whole"),
+        ("snooze", [entry("r", snoozeDuration=10**400)], "[1].snoozeDuration: expected a whole"),
+    ],
+)
+def test_a_malformed_request_is_rejected_whole_and_changes_nothing(
+    verb: str, items: list[dict[str, Any]] | None, expected: str
+) -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    first = entry("first", snoozeDuration=60) if verb == "snooze" else entry("first")
+    body = {} if items is None else {f"{verb}ActionRequests": [first, *items]}
+    with pytest.raises(DetectorModelError) as info:
+        batch_alarm_action({"boilerHigh": engine}, verb, body)
+    assert expected in str(info.value)
+    assert engine.state_of("b7") == "ACTIVE"  # the valid first entry was not applied either
+
+
+def test_an_endless_snooze_is_refused_by_the_engine() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match="snooze: duration must be a positive number"):
+        engine.snooze("b7", float("inf"))
+    with pytest.raises(UserError, match="would end after 9000-01-01T00:00:00Z"):
+        engine.snooze("b7", 1e12)
+    assert engine.state_of("b7") == "ACTIVE"
+
+
+def test_an_empty_request_list_is_rejected() -> None:
+    engine, _ = boiler()
+    with pytest.raises(DetectorModelError, match=r"expected 1-10 requests \(0 requests\)"):
+        batch_alarm_action({"boilerHigh": engine}, "enable", {"enableActionRequests": []})
