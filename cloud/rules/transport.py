@@ -16,6 +16,14 @@ amqtt 0.12 speaks MQTT 3.1.1 only, so ``client="auto"`` tries an MQTT 5 CONNECT 
 awscrt and falls back to paho when the broker refuses it (amqtt answers within
 milliseconds with a packet MQTT 5 cannot decode).
 
+Neither hands the runner a retained message replayed because the runner subscribed: the
+rules engine acts on a message when it is published, and IoT Core replays retained messages
+only to a subscription whose filter is the topic itself, never to a wildcard one (a
+mosquitto subscriber gets every matching one each time it subscribes, so a restart would
+take old readings in again). awscrt subscribes with "don't send retained"; paho, which
+speaks MQTT 3.1.1 to amqtt, acknowledges and counts a message that arrives with the RETAIN
+flag (3.1.1 sets it only on such a replay).
+
 A packet id acknowledged on a later connection than the one it arrived on could
 acknowledge a different message, so each transport counts its connections
 (``generation``) and skips such acks: the broker redelivers those messages and the
@@ -49,6 +57,9 @@ RECEIVE_MAXIMUM = 1000
 """Unacknowledged QoS 1 messages the broker may have in flight to the runner (MQTT 5;
 mosquitto's ``max_inflight_messages`` bounds it too). The runner's inbox still bounds what
 it holds; more in flight means fuller batches per spool commit."""
+
+RETAINED_REPLAYS = "retained_replays"
+"""Runner count of retained messages replayed on subscribe and not processed."""
 
 OnMessage = Callable[[int, Any], None]
 
@@ -91,6 +102,7 @@ class PahoTransport:
         self.generation = 0
         self.thread_id: int | None = None
         self._deliver = on_message
+        self._counts = counts
         self._connected = threading.Event()
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
@@ -159,7 +171,11 @@ class PahoTransport:
     def _on_disconnect(self, *_args: object) -> None:
         self._connected.clear()
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:  # a replay on subscribe: the live message was delivered when published
+            self._counts[RETAINED_REPLAYS] += 1
+            client.ack(msg.mid, msg.qos)
+            return
         self._deliver(self.generation, msg)
 
 
@@ -276,7 +292,12 @@ class CrtTransport:
         mqtt5 = self._mqtt5
         packet = mqtt5.SubscribePacket(
             subscriptions=[
-                mqtt5.Subscription(f, mqtt5.QoS.AT_LEAST_ONCE) for f in self.subscriptions
+                mqtt5.Subscription(
+                    f,
+                    mqtt5.QoS.AT_LEAST_ONCE,
+                    retain_handling_type=mqtt5.RetainHandlingType.DONT_SEND,
+                )
+                for f in self.subscriptions
             ]
         )
         self.client.subscribe(packet).add_done_callback(self._on_suback)
