@@ -16,13 +16,13 @@ amqtt 0.12 speaks MQTT 3.1.1 only, so ``client="auto"`` tries an MQTT 5 CONNECT 
 awscrt and falls back to paho when the broker refuses it (amqtt answers within
 milliseconds with a packet MQTT 5 cannot decode).
 
-Neither hands the runner a retained message replayed because the runner subscribed: the
-rules engine acts on a message when it is published, and IoT Core replays retained messages
-only to a subscription whose filter is the topic itself, never to a wildcard one (a
-mosquitto subscriber gets every matching one each time it subscribes, so a restart would
-take old readings in again). awscrt subscribes with "don't send retained"; paho, which
-speaks MQTT 3.1.1 to amqtt, acknowledges and counts a message that arrives with the RETAIN
-flag (3.1.1 sets it only on such a replay).
+Over MQTT 5 both subscribe with "don't send retained": the rules engine acts on a message
+when it is published, and IoT Core replays retained messages only to a subscription whose
+filter is the topic itself, never to a wildcard one, while a mosquitto subscriber gets every
+matching one each time it subscribes (a restart would take old readings in again). MQTT
+3.1.1 has no such option and the RETAIN flag cannot tell a replay apart (amqtt sets it on
+messages it kept for an offline session too); amqtt as plantwatch runs it replays retained
+messages to exact filters only, and the batcher counts any replay as a duplicate.
 
 A packet id acknowledged on a later connection than the one it arrived on could
 acknowledge a different message, so each transport counts its connections
@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.adapters.local.mqtt_url import (
     CALLBACK_ERRORS,
@@ -57,9 +58,6 @@ RECEIVE_MAXIMUM = 1000
 """Unacknowledged QoS 1 messages the broker may have in flight to the runner (MQTT 5;
 mosquitto's ``max_inflight_messages`` bounds it too). The runner's inbox still bounds what
 it holds; more in flight means fuller batches per spool commit."""
-
-RETAINED_REPLAYS = "retained_replays"
-"""Runner count of retained messages replayed on subscribe and not processed."""
 
 OnMessage = Callable[[int, Any], None]
 
@@ -102,7 +100,6 @@ class PahoTransport:
         self.generation = 0
         self.thread_id: int | None = None
         self._deliver = on_message
-        self._counts = counts
         self._connected = threading.Event()
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
@@ -165,17 +162,19 @@ class PahoTransport:
         self.generation += 1
         self.thread_id = threading.get_native_id()
         for topic in self.subscriptions:
-            client.subscribe(topic, qos=1)
+            if self._protocol == mqtt.MQTTv5:
+                options = SubscribeOptions(
+                    qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
+                )
+                client.subscribe(topic, options=options)
+            else:
+                client.subscribe(topic, qos=1)
         self._connected.set()
 
     def _on_disconnect(self, *_args: object) -> None:
         self._connected.clear()
 
-    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.retain:  # a replay on subscribe: the live message was delivered when published
-            self._counts[RETAINED_REPLAYS] += 1
-            client.ack(msg.mid, msg.qos)
-            return
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._deliver(self.generation, msg)
 
 
