@@ -19,6 +19,7 @@ from cloud.rules.evaluate import (
     to_string,
 )
 from cloud.rules.sql import Call, Literal, Star
+from edge.errors import PlantwatchError
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -35,7 +36,11 @@ def render_template(template: Template, message: Message) -> str:
 
 
 class ActionRunner:
-    """Runs one rule's actions on its output; failures go to the rule's errorAction."""
+    """Runs one rule's actions on its output; failures go to the rule's errorAction.
+
+    A :class:`PlantwatchError` (the spool, the store or the broker is down) is not such a
+    failure: it propagates, so the runner leaves the message unacknowledged and the broker
+    redelivers it once the store works again, as AWS retries a failed delivery."""
 
     def __init__(self, batcher: Batcher, republisher: Publisher | None = None) -> None:
         self.batcher = batcher
@@ -47,7 +52,9 @@ class ActionRunner:
         for action in rule.actions:
             try:
                 self.perform(action, output, message)
-            except Exception as exc:  # every failure goes to errorAction
+            except PlantwatchError:  # storage or broker down: unacknowledged, redelivered
+                raise
+            except Exception as exc:  # every other failure goes to errorAction
                 failures.append(_failure(action, exc))
         if failures:
             self.fail(rule, failures, message)
@@ -61,7 +68,9 @@ class ActionRunner:
         sends it, for the message received at *received_ms* (``timestamp()``)."""
         try:
             self.batcher.accept(topic, bytes(payload), client_id=client_id)
-        except Exception as exc:  # every failure goes to errorAction
+        except PlantwatchError:
+            raise
+        except Exception as exc:  # every other failure goes to errorAction
             message = Message(topic, payload, client_id, received_ms)
             self.fail(rule, [_failure(rule.actions[0], exc)], message)
 

@@ -338,16 +338,33 @@ class RulesRunner:
                         self.handle(msg.topic, msg.payload, client_id="n/a")
                     except PlantwatchError:
                         raise
-                    except Exception:  # left unacknowledged: redelivered after reconnect
-                        self.failures += 1
-                        log.exception("message on %s not processed; not acknowledged", msg.topic)
-                        continue
+                    except Exception as exc:
+                        self._set_aside(msg.topic, msg.payload, exc)
                     done.append((generation, msg))
         except PlantwatchError as exc:
             self.failures += len(batch)
             log.error("spool commit failed; %d messages not acknowledged: %s", len(batch), exc)
             return []
         return done
+
+    def _set_aside(self, topic: str, payload: bytes, exc: Exception) -> None:
+        """Quarantine a message whose rules raised: left unacknowledged, it would come back
+        after every reconnect and fail the same way, forever. Storage errors are not taken
+        here (they are PlantwatchErrors): those leave the batch unacknowledged, to be
+        redelivered once the store works again."""
+        self.failures += 1
+        self.counts["rule_failed"] += 1
+        log.error(
+            "message on %s: the rules raised %s: %s; quarantined", topic, type(exc).__name__, exc
+        )
+        self.batcher.quarantine.put(
+            "rule_failed",
+            f"the rules raised {type(exc).__name__}: {exc}",
+            bytes(payload),
+            topic=topic,
+            client_id="n/a",
+            received_at=self.clock.now(),
+        )
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
         """Evaluate every matching rule on one message and run its actions."""

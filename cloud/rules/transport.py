@@ -16,6 +16,14 @@ amqtt 0.12 speaks MQTT 3.1.1 only, so ``client="auto"`` tries an MQTT 5 CONNECT 
 awscrt and falls back to paho when the broker refuses it (amqtt answers within
 milliseconds with a packet MQTT 5 cannot decode).
 
+Over MQTT 5 both subscribe with "don't send retained": the rules engine acts on a message
+when it is published, and IoT Core replays retained messages only to a subscription whose
+filter is the topic itself, never to a wildcard one, while a mosquitto subscriber gets every
+matching one each time it subscribes (a restart would take old readings in again). MQTT
+3.1.1 has no such option and the RETAIN flag cannot tell a replay apart (amqtt sets it on
+messages it kept for an offline session too); amqtt as plantwatch runs it replays retained
+messages to exact filters only, and the batcher counts any replay as a duplicate.
+
 A packet id acknowledged on a later connection than the one it arrived on could
 acknowledge a different message, so each transport counts its connections
 (``generation``) and skips such acks: the broker redelivers those messages and the
@@ -31,6 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.adapters.local.mqtt_url import (
     CALLBACK_ERRORS,
@@ -153,7 +162,13 @@ class PahoTransport:
         self.generation += 1
         self.thread_id = threading.get_native_id()
         for topic in self.subscriptions:
-            client.subscribe(topic, qos=1)
+            if self._protocol == mqtt.MQTTv5:
+                options = SubscribeOptions(
+                    qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
+                )
+                client.subscribe(topic, options=options)
+            else:
+                client.subscribe(topic, qos=1)
         self._connected.set()
 
     def _on_disconnect(self, *_args: object) -> None:
@@ -276,7 +291,12 @@ class CrtTransport:
         mqtt5 = self._mqtt5
         packet = mqtt5.SubscribePacket(
             subscriptions=[
-                mqtt5.Subscription(f, mqtt5.QoS.AT_LEAST_ONCE) for f in self.subscriptions
+                mqtt5.Subscription(
+                    f,
+                    mqtt5.QoS.AT_LEAST_ONCE,
+                    retain_handling_type=mqtt5.RetainHandlingType.DONT_SEND,
+                )
+                for f in self.subscriptions
             ]
         )
         self.client.subscribe(packet).add_done_callback(self._on_suback)

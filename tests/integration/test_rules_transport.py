@@ -67,14 +67,14 @@ def test_awscrt_redelivers_what_was_received_but_not_committed_and_nothing_else(
 ) -> None:
     batch = messages(200)
     with EmbeddedBroker("mosquitto") as broker:
-        # GIVEN an awscrt runner that commits the first 10 messages, then fails every one
+        # GIVEN an awscrt runner that commits the first 10 messages, then its spool fails
         first = runner_on(broker.url, batcher_on(tmp_path), "rules-crt-redeliver", client="crt")
         run = first.actions.forward  # what the worker calls for the project rule
         failing = {"on": False}
 
         def maybe_fail(*args: Any, **kwargs: Any) -> None:
             if failing["on"]:
-                raise RuntimeError("the runner breaks before its spool commit")
+                raise PlantwatchError("the spool fails: nothing is committed")
             run(*args, **kwargs)
 
         first.actions.forward = maybe_fail  # type: ignore[method-assign]
