@@ -30,10 +30,10 @@ from pathlib import Path
 from awscrt import mqtt
 
 from edge import commands
-from edge.buffer import BufferFullError, SqliteBuffer
+from edge.buffer import BufferFullError, SqliteBuffer, check_readings
 from edge.clock import Clock
 from edge.commands import MODES, CommandError
-from edge.errors import ConfigError, StorageError, UserError
+from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
@@ -252,6 +252,9 @@ class Agent:
         Samples that are not queued are counted under ``refused`` with the reason before
         the error propagates.
         """
+        self._submit(asset, samples, count_invalid=True)
+
+    def _submit(self, asset: str, samples: Sequence[Sample], *, count_invalid: bool) -> None:
         if asset not in self.config.assets:
             raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
         try:
@@ -263,7 +266,8 @@ class Agent:
             self._refuse("storage_error", len(samples))
             raise
         except UserError:  # outside the wire contract (name, number or time out of range)
-            self._refuse("invalid", len(samples))
+            if count_invalid:
+                self._refuse("invalid", len(samples))
             raise
         except Exception:
             self._refuse("error", len(samples))
@@ -635,15 +639,40 @@ class Agent:
                     if self.applied.get(asset, {}).get("mode") == "stop":
                         self._refuse("mode_stop", len(samples))
                         continue
-                    try:
-                        self.submit(asset, samples)
-                    except Exception as exc:  # counted by submit
-                        self._error(f"submit {asset}: {exc}")
+                    self._queue_polled(asset, samples)
             if not self.sources:
                 with self._wake:
                     self._wake.wait(0.2)
                 continue
             self.clock.sleep(max(0.0, self.sampling_interval_s - (self.clock.now() - started)))
+
+    def _queue_polled(self, asset: str, samples: Sequence[Sample]) -> None:
+        """Queue a poll's readings; one outside the wire contract (a NaN, a clock that
+        jumped out of range) is refused alone, not with the good readings polled with it."""
+        try:
+            self._submit(asset, samples, count_invalid=len(samples) == 1)
+            return
+        except WireFormatError as exc:
+            if len(samples) == 1:
+                self._error(f"submit {asset}: {exc}")
+                return
+        except Exception as exc:  # counted by _submit
+            self._error(f"submit {asset}: {exc}")
+            return
+        good: list[Sample] = []
+        for sample in samples:
+            try:
+                check_readings(asset, [sample])
+            except WireFormatError as exc:
+                self._refuse("invalid", 1)
+                self._error(f"submit {asset}: {exc}")
+            else:
+                good.append(sample)
+        if good:
+            try:
+                self._submit(asset, good, count_invalid=True)
+            except Exception as exc:
+                self._error(f"submit {asset}: {exc}")
 
     def _status_loop(self) -> None:
         published = time.monotonic()
