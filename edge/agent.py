@@ -378,12 +378,16 @@ class Agent:
 
         def setpoints(asset: str, value: object) -> dict[str, float]:
             if not isinstance(value, dict):
-                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+                raise CommandError(
+                    f"setpoints: expected an object of numbers, got {commands.shown(value)}"
+                )
             checked = {
                 name: commands.parse_value(f"setpoints.{name}", v) for name, v in value.items()
             }
             if any(v is None for v in checked.values()):
-                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+                raise CommandError(
+                    f"setpoints: expected an object of numbers, got {commands.shown(value)}"
+                )
             self._tell_sources(asset, "setpoints", checked)
             return checked
 
