@@ -237,3 +237,22 @@ def test_protocol_may_be_written_as_the_number_5(tmp_path: Path) -> None:
     text = GOOD.replace("samples_per_message = 50", "samples_per_message = 50\nprotocol = 5")
     config, _s, _t = load_config(write(tmp_path, text))
     assert config.protocol == "5"
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "directory", "under_a_file"])
+def test_a_queue_the_agent_cannot_open_is_one_line_naming_the_field_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    state = tmp_path / "state"
+    if kind == "corrupt":
+        state.mkdir()
+        (state / "queue.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 20)
+    elif kind == "directory":
+        (state / "queue.db").mkdir(parents=True)
+    else:
+        state.write_text("a file where the queue's folder should be")
+    path = write(tmp_path, GOOD)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "[agent].queue" in err and "queue.db" in err
