@@ -568,6 +568,7 @@ class Agent:
             due = (
                 count >= cfg.samples_per_message
                 or now - oldest >= cfg.max_batch_delay_s
+                or now < oldest  # the clock stepped back: do not hold the batch for the step
                 or self._draining
             )
             if not due:
@@ -648,7 +649,9 @@ class Agent:
                 with self._wake:
                     self._wake.wait(0.2)
                 continue
-            self.clock.sleep(max(0.0, self.sampling_interval_s - (self.clock.now() - started)))
+            # a wall clock stepped back mid-poll must not stretch one interval by the step
+            elapsed = max(0.0, self.clock.now() - started)
+            self.clock.sleep(max(0.0, self.sampling_interval_s - elapsed))
 
     def _queue_polled(self, asset: str, samples: Sequence[Sample]) -> None:
         """Queue a poll's readings; one outside the wire contract (a NaN, a clock that
