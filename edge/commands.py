@@ -43,7 +43,9 @@ def shown(value: Any, limit: int = 60) -> str:
     message fits where it is reported (a shadow's ``reported.errors``, one log line)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
         return f"<an integer of {value.bit_length()} bits>"  # str() of it may raise
-    text = str(value)
+    text = value if isinstance(value, str) else str(value)
+    if not text.isprintable():  # a newline or control character would split the line
+        text = text.encode("unicode_escape").decode("ascii")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -61,6 +63,8 @@ def _number(key: str, value: Any) -> float | int:
             value = int(value) if re.fullmatch(r"[+-]?\d+", value) else float(value)
         except ValueError:
             raise CommandError(f"{shown(key)}={shown(value)}: expected a number") from None
+    if isinstance(value, int) and value.bit_length() > 1000:  # math.isfinite would overflow
+        raise CommandError(f"{shown(key)}={shown(value)}: out of range")
     if not isinstance(value, int | float) or not math.isfinite(value):
         raise CommandError(f"{shown(key)}={shown(value)}: expected a finite number")
     return value
