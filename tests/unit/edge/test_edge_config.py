@@ -256,3 +256,19 @@ def test_a_queue_the_agent_cannot_open_is_one_line_naming_the_field_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "[agent].queue" in err and "queue.db" in err
+
+
+@pytest.mark.parametrize(
+    ("broker", "message"),
+    [
+        ("mqtt://127.0.0.1:0", "port is not a number from 1 to 65535"),
+        ("mqtt://127.0.0.1:99999", "port is not a number from 1 to 65535"),
+        ("mqtt://127.0.0.1:1883/plant1", "expected no path after HOST:PORT"),
+    ],
+)
+def test_a_broker_url_the_agent_cannot_use_is_refused_naming_the_field(
+    tmp_path: Path, broker: str, message: str
+) -> None:
+    text = GOOD.replace("mqtt://127.0.0.1:1883", broker)
+    with pytest.raises(ConfigError, match=rf"\[agent\]\.broker: .*{message}"):
+        load_config(write(tmp_path, text))
