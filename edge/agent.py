@@ -391,7 +391,20 @@ class Agent:
             self._tell_sources(asset, "setpoints", checked)
             return checked
 
+        def sensors(asset: str, value: object) -> dict[str, list[str]]:
+            if not isinstance(value, dict) or set(value) != {"enabled"}:
+                raise CommandError(
+                    f'sensors: expected {{"enabled": [sensor names]}}, got {commands.shown(value)}'
+                )
+            names = commands.parse_value("sensors.enabled", value["enabled"])
+            if names is None:
+                raise CommandError("sensors.enabled: expected sensor names, got null")
+            applied = {"enabled": list(names)}
+            self._tell_sources(asset, "sensors", applied)
+            return applied
+
         self.register_command("sampling_interval_s", sampling)
+        self.register_command("sensors", sensors)
         self.register_command("mode", mode)
         self.register_command("setpoints", setpoints)
 
@@ -641,10 +654,15 @@ class Agent:
                 for asset, sample in batch:
                     grouped.setdefault(asset, []).append(sample)
                 for asset, samples in grouped.items():
-                    if self.applied.get(asset, {}).get("mode") == "stop":
+                    applied = self.applied.get(asset, {})
+                    if applied.get("mode") == "stop":
                         self._refuse("mode_stop", len(samples))
                         continue
-                    self._queue_polled(asset, samples)
+                    enabled = (applied.get("sensors") or {}).get("enabled")  # type: ignore[union-attr]
+                    if enabled is not None:
+                        samples = _only(samples, set(enabled))
+                    if samples:
+                        self._queue_polled(asset, samples)
             if not self.sources:
                 with self._wake:
                     self._wake.wait(0.2)
@@ -758,3 +776,10 @@ class Agent:
             write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
             log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+
+
+def _only(samples: list[Sample], enabled: set[str]) -> list[Sample]:
+    """The readings of the sensors commanded on (``sensors.enabled``); a sample left with
+    none is not sent."""
+    kept = [Sample(s.ts_ms, {k: v for k, v in s.values.items() if k in enabled}) for s in samples]
+    return [s for s in kept if s.values]

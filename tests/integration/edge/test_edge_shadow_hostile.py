@@ -132,3 +132,35 @@ def test_a_rejected_value_of_any_shape_is_reported_beside_the_valid_ones(stack: 
     operator.update(THING, desired={"mode": big, "sampling_interval_s": 3})
     assert _wait(lambda: _reported(operator).get("sampling_interval_s") == 3, 10)
     assert "not allowed" in _reported(operator)["errors"]["mode"]["message"]
+
+
+class TwoSensors:
+    def poll(self, now: float) -> list[tuple[str, Any]]:
+        from edge.wire import Sample
+
+        return [(THING, Sample(int(now * 1000), {"flow": 1.0, "temp": 2.0}))]
+
+
+def test_sensors_enabled_from_the_catalogue_is_applied_reported_and_filters_readings(
+    broker: EmbeddedBroker, stack: Any
+) -> None:
+    """``plantwatch shadow set sensors.enabled=flow`` is a catalogue command: the agent
+    applies it, reports it, and sends only the enabled sensors' readings."""
+    from edge_helpers import Receiver
+
+    agent, operator, _peer = stack
+    receiver = Receiver(broker.host, broker.port, client_id="rx-sensors")
+    try:
+        assert receiver.wait_subscribed(10)
+        operator.update(THING, desired={"sensors": {"enabled": ["flow"]}})
+        assert agent.shadow is not None
+        assert agent.shadow.wait_applied(THING, "sensors", {"enabled": ["flow"]}, 10)
+        assert _wait(lambda: _reported(operator).get("sensors") == {"enabled": ["flow"]}, 10)
+        agent.add_source(TwoSensors())  # polled from now on
+        assert receiver.wait_for(3, 10)
+        assert {tuple(sorted(v)) for v in receiver.readings.values()} == {("flow",)}
+        operator.update(THING, desired={"sensors": {"enabled": "flow,bad name"}})
+        assert _wait(lambda: "sensors" in _reported(operator).get("errors", {}), 10)
+        assert "not allowed" in _reported(operator)["errors"]["sensors"]["message"]
+    finally:
+        receiver.close()
