@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,7 +53,7 @@ class ShadowSync:
         self._on_error = on_error or (lambda _msg: None)
         self._subscribe_timeout_s = subscribe_timeout_s
         self._get_retry_s = get_retry_s
-        self._get_tokens: dict[str, set[str]] = {t: set() for t in self.things}
+        self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
         """clientTokens of this agent's unanswered GETs: a get/accepted carrying none of
         them (a stale or forged document) is ignored, and one that does is authoritative."""
         self._pending_get: dict[str, float] = {}
@@ -126,7 +127,7 @@ class ShadowSync:
             return
         self._pending_get[thing] = time.monotonic()
         token = str(uuid.uuid4())
-        self._get_tokens[thing].add(token)
+        self._get_tokens[thing].append(token)  # bounded: a GET retried for days stays small
         client.publish_get_shadow(
             iotshadow.GetShadowRequest(thing_name=thing, client_token=token), QOS
         )
