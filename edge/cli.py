@@ -82,10 +82,11 @@ def read_status(config_path: str) -> dict[str, object]:
     from edge.config import load_config
 
     config, _sources, _ = load_config(config_path)
-    doc: dict[str, object] = {}
     try:
         doc = json.loads(config.status_file.read_text())
     except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):  # missing, torn or not the agent's document
         doc = {"sender": config.sender, "connected": False, "last_error": None}
     pid = doc.get("pid")
     running = isinstance(pid, int) and _alive(pid)

@@ -272,3 +272,17 @@ def test_a_broker_url_the_agent_cannot_use_is_refused_naming_the_field(
     text = GOOD.replace("mqtt://127.0.0.1:1883", broker)
     with pytest.raises(ConfigError, match=rf"\[agent\]\.broker: .*{message}"):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"pid": ', '"text"', "null"])
+def test_status_survives_a_status_file_that_is_not_the_agents_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    path = write(tmp_path, GOOD)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "queue.db.status.json").write_text(content)
+    assert cli.main(["status", "--config", str(path), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sender"] == "gw-01" and doc["running"] is False
