@@ -176,11 +176,17 @@ class CsvReplaySource:
         self.max_per_poll = max_per_poll
         self._pos = {asset: 0 for asset in self._data}
         self._start: float | None = None
+        self._last: float | None = None
         self._origin = min(rows[0].ts_ms for rows in self._data.values() if rows) / 1000
 
     def poll(self, now: float) -> list[tuple[str, Sample]]:
         if self._start is None:
             self._start = now
+        if self._last is not None and now < self._last:
+            # the clock stepped back: replay time stands still instead of running backwards
+            # and holding every row for the length of the step
+            self._start -= self._last - now
+        self._last = now
         horizon = self._origin + (now - self._start) * self.speed
         out: list[tuple[str, Sample]] = []
         for asset, rows in self._data.items():

@@ -120,3 +120,13 @@ def test_a_csv_the_source_cannot_read_is_one_line_naming_the_file(
     with pytest.raises(ConfigError, match=message) as info:
         CsvReplaySource(tmp_path / "data", ["pump-1"])
     assert "x.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_csv_replay_goes_on_after_the_clock_steps_back(tmp_path: Path) -> None:
+    source = CsvReplaySource(dataset(tmp_path / "data"), ["pump"])
+    start = 1_700_000_000.0
+    assert [s.ts_ms for _a, s in source.poll(start)] == [T]
+    stepped = start - 3600  # NTP steps the clock back an hour
+    assert source.poll(stepped) == []
+    assert [s.ts_ms for _a, s in source.poll(stepped + 1.0)] == [T + 1000]
+    assert [s.ts_ms for _a, s in source.poll(stepped + 2.0)] == [T + 2000]
