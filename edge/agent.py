@@ -645,14 +645,13 @@ class Agent:
         while self._running and not self._draining:
             started = self.clock.now()
             for source in self.sources:
+                grouped: dict[str, list[Sample]] = {}
                 try:
-                    batch = source.poll(started)
-                except Exception as exc:
+                    for asset, sample in source.poll(started):
+                        grouped.setdefault(asset, []).append(sample)
+                except Exception as exc:  # a plugin's bug must not end the poller
                     self._error(f"source {type(source).__name__}: {exc}")
                     continue
-                grouped: dict[str, list[Sample]] = {}
-                for asset, sample in batch:
-                    grouped.setdefault(asset, []).append(sample)
                 for asset, samples in grouped.items():
                     applied = self.applied.get(asset, {})
                     if applied.get("mode") == "stop":

@@ -135,3 +135,35 @@ def test_a_bad_reading_is_refused_alone_and_the_good_ones_polled_with_it_are_que
     assert len(reasons) == 5
     assert sum("NaN and infinity are not allowed" in r for r in reasons) == 2
     assert sum("ts" in r and "2200-01-01" in r for r in reasons) == 2
+
+
+class Broken:
+    """A plugin whose poll returns something that is not a list of (asset, Sample)."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> object:
+        self.polls += 1
+        return [None, 1] if self.polls % 2 else None
+
+
+def test_a_source_returning_garbage_does_not_end_the_poller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.1)
+    broken, steady = Broken(), Steady()
+    agent.add_source(broken)
+    agent.add_source(steady)
+    agent.start()
+    try:
+        deadline = time.monotonic() + 10
+        while steady.polls < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        depth = agent.status()["queue_depth"]
+    finally:
+        agent.stop(flush=False, timeout=1)
+    assert broken.polls >= 4 and steady.polls >= 4
+    assert depth >= 3  # the good source's readings were queued all along
+    assert any(r.getMessage().startswith("source Broken:") for r in caplog.records)
