@@ -659,7 +659,12 @@ class Agent:
                         continue
                     enabled = (applied.get("sensors") or {}).get("enabled")  # type: ignore[union-attr]
                     if enabled is not None:
-                        samples = _only(samples, set(enabled))
+                        try:
+                            samples = _only(samples, set(enabled))
+                        except (AttributeError, TypeError) as exc:  # not a Sample
+                            self._refuse("invalid", len(samples))
+                            self._error(f"source {type(source).__name__}: {exc}")
+                            continue
                     if samples:
                         self._queue_polled(asset, samples)
             if not self.sources:
