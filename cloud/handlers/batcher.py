@@ -28,6 +28,8 @@ site its own folder), ``S3_ENDPOINT_URL`` (optional), and the Powertools variabl
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -136,6 +138,19 @@ def quarantined_origin(record: Mapping[str, Any]) -> tuple[str, str | None]:
     return "unknown", None
 
 
+def kinesis_data(record: Mapping[str, Any]) -> bytes:
+    """The bytes a Kinesis record carries; ValueError naming the field when it has none or
+    they are not base64 (a mis-wired event source or a corrupted record)."""
+    kinesis = record.get("kinesis")
+    data = kinesis.get("data") if isinstance(kinesis, Mapping) else None
+    if not isinstance(data, str):
+        raise ValueError("kinesis.data: expected a base64 string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("kinesis.data: expected base64") from None
+
+
 def make_handler(
     store: ObjectStore,
     config: BatcherConfig,
@@ -158,7 +173,18 @@ def make_handler(
     batcher = Batcher(tap, config, clock, spool=spool)
 
     def record_handler(record: KinesisStreamRecord) -> None:
-        raw = record.kinesis.data_as_bytes()
+        try:
+            raw = kinesis_data(record.raw_event)
+        except ValueError as exc:  # base64 or shape: it cannot decode on a retry either
+            batcher.quarantine.put(
+                "bad_envelope",
+                str(exc),
+                json.dumps(record.raw_event.get("kinesis"), default=str).encode(),
+                topic="",
+                client_id="n/a",
+                received_at=clock.now(),
+            )
+            return
         try:
             envelope: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):

@@ -205,3 +205,29 @@ def test_bad_environment_names_the_setting() -> None:
 
     with pytest.raises(ConfigError, match="DataUploadFrequency"):
         batcher_handler.config_from_env({"UPLOAD_FREQUENCY": "PT2M"})
+
+
+def test_records_that_do_not_decode_are_quarantined_not_retried(s3: Any) -> None:
+    # GIVEN a batch where one record's data is not base64, one has no data and one is not a
+    # Kinesis record at all, around a good reading
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), ManualClock(T0 + 400))
+    good = b'{"v":1,"site":"s1","asset":"pump","sender":"pump","seq":1,"samples":[{"ts":1652443860000,"values":{"a":2}}]}'
+    not_base64, no_data = kinesis_record(good, 1), kinesis_record(good, 2)
+    not_base64["kinesis"]["data"] = "!!not base64**"
+    del no_data["kinesis"]["data"]
+    records = [not_base64, no_data, {"eventID": "x"}, kinesis_record(good, 4)]
+
+    # WHEN the batch is handled
+    response = handle({"Records": records}, None)
+
+    # THEN none is a batch item failure (it would fail the same way forever and block the
+    # shard): each is quarantined with the field that is wrong, and the good one is written
+    assert response == {"batchItemFailures": []}
+    keys = list(store.list("quarantine/"))
+    assert [k.split("/")[1] for k in keys] == ["bad_envelope"] * 3
+    errors = sorted(json.loads(store.get(k))["error"] for k in keys)
+    assert errors == ["kinesis.data: expected a base64 string"] * 2 + [
+        "kinesis.data: expected base64"
+    ]
+    assert store.get("input/pump_20220513121500.csv").endswith(b",2\n")
