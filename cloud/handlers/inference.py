@@ -71,6 +71,11 @@ def make_handler(
                 f"scheduler {name!r}: not registered in the state table "
                 "(create it with cloud.inference.scheduler.create_scheduler)"
             ) from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ConfigError(
+                f"scheduler {name!r}: its record in the state table is not a scheduler "
+                f"config ({type(exc).__name__}: {exc})"
+            ) from None
         model = registry.load(config.model_name)
         scheduler = Scheduler(
             config, model, input_store, output_store, state, settings.event_clock(event)

@@ -88,8 +88,10 @@ def event_clock(event: Mapping[str, Any]) -> Clock:
     """The event's ``time`` (ISO 8601, as EventBridge sends it) as a fixed clock, so a run
     is decided by when it was scheduled and tests inject time; otherwise the wall clock."""
     text = event.get("time") if isinstance(event, Mapping) else None
-    if not isinstance(text, str) or not text:
+    if text is None:
         return SystemClock()
+    if not isinstance(text, str):
+        raise ConfigError(f"event time {text!r}: expected an ISO 8601 string")
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

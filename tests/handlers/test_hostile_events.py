@@ -1,0 +1,148 @@
+"""The Lambda entry points fed what S3, EventBridge and a misconfigured deployment can
+deliver: every outcome is a clear error naming what is wrong, or a structured line (and a
+metric) for what was set aside; nothing raises that a retry could not fix."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from typing import Any
+
+import pytest
+from aws_support import LambdaContext
+from test_entry_points import env, event
+
+from cloud.adapters.aws import DynamoDbStateStore
+from cloud.handlers import batcher, detector, inference, settings
+from cloud.inference.scheduler import SchedulerConfig, create_scheduler
+from edge.errors import ConfigError
+
+__all__ = ["env"]
+ROW = {"timestamp": "2026-01-05T07:06:00.000000", "prediction": 0}
+KEY = "output/pump-2/2026-01-05T07:05:00Z/results.jsonl"
+
+
+def invoke(handle: Any, payload: Any) -> tuple[Any, list[dict[str, Any]]]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        response = handle(payload, LambdaContext())
+    return response, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def created(key: str, etag: str = "e1") -> dict[str, Any]:
+    record = event("s3_results_created.json")["Records"][0]
+    record["s3"]["bucket"]["name"] = "pw-out"
+    record["s3"]["object"]["key"] = key
+    record["s3"]["object"]["eTag"] = etag
+    return record
+
+
+def quarantined_metric(lines: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        line["site"]: line["QuarantinedMessages"][0]
+        for line in lines
+        if "QuarantinedMessages" in line
+    }
+
+
+def test_an_object_deleted_before_the_event_is_skipped_with_a_line(env: dict[str, Any]) -> None:
+    # GIVEN an event for an object that is gone, then one for an object that exists
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    gone = "output/pump-1/2026-01-05T07:05:00Z/results.jsonl"
+    # WHEN the detector handler gets both records in one event
+    response, lines = invoke(detector.handler, {"Records": [created(gone), created(KEY)]})
+    # THEN the gone object is skipped with a line saying so (no retry can read it), and the
+    # other object is still fed
+    assert [(o["key"], o["rows_fed"], o.get("skipped")) for o in response["objects"]] == [
+        (gone, 0, "object not found"),
+        (KEY, 1, None),
+    ]
+    [skipped] = [line for line in lines if line.get("message") == "skipped"]
+    assert (skipped["key"], skipped["reason"]) == (gone, "object not found")
+
+
+def test_bad_result_lines_give_a_quarantined_line_and_the_metric_once(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN a results object with a good row, a line that is not JSON and a row whose
+    # prediction is out of range
+    body = "\n".join([json.dumps(ROW), "not json", json.dumps({**ROW, "prediction": 7})])
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=body + "\n")
+    # WHEN its event arrives, and again as a new version of the object (new ETag)
+    response, lines = invoke(detector.handler, {"Records": [created(KEY)]})
+    again, lines_again = invoke(detector.handler, {"Records": [created(KEY, "e2")]})
+    # THEN the good row is fed, each bad line is quarantined with its site, asset, line and
+    # reason, and counted once for the site; the new version quarantines nothing again
+    assert response["objects"][0]["rows_fed"] == 1
+    found = [line for line in lines if line.get("message") == "quarantined"]
+    assert [(q["site"], q["asset"]) for q in found] == [("plant-a", "pump-2")] * 2
+    assert found[0]["reason"].startswith(f"{KEY} line 2: Expecting value")
+    assert found[1]["reason"] == f"{KEY} line 3: 'prediction': expected 0 or 1, got 7"
+    assert quarantined_metric(lines) == {"plant-a": 2.0}
+    assert again["objects"][0]["rows_fed"] == 0
+    assert not [line for line in lines_again if line.get("message") == "quarantined"]
+
+
+def test_a_key_outside_the_layout_is_quarantined_with_its_reason(env: dict[str, Any]) -> None:
+    # S3 event keys are URL-encoded: this one decodes to a component with a space and a "+"
+    key = "output/pump 9+ü/2026-01-05T07:05:00Z/results.jsonl"
+    env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+    encoded = "output/pump+9%2B%C3%BC/2026-01-05T07%3A05%3A00Z/results.jsonl"
+    response, lines = invoke(detector.handler, {"Records": [created(encoded)]})
+    assert response["objects"][0]["key"] == key
+    [line] = [line for line in lines if line.get("message") == "quarantined"]
+    assert line["reason"] == f"{key}: component 'pump 9+ü' is not a valid detector key"
+    assert quarantined_metric(lines) == {"plant-a": 1.0}
+
+
+@pytest.mark.parametrize("payload", [{"Records": None}, {"Records": "x"}, {}, {"Records": [5]}])
+def test_an_event_with_no_s3_records_does_nothing(env: dict[str, Any], payload: Any) -> None:
+    assert invoke(detector.handler, payload)[0] == {"objects": []}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"name": "broken"},
+        {"name": "broken", "model_name": "m", "delay_offset_min": "x"},
+        {"name": "broken", "model_name": "m", "naming": 5},
+        "not a mapping",
+    ],
+)
+def test_a_scheduler_record_that_is_not_a_config_is_named(env: dict[str, Any], config: Any) -> None:
+    DynamoDbStateStore("state").put("schedulers", "broken", {"config": config})
+    with pytest.raises(ConfigError, match="scheduler 'broken': its record in the state table"):
+        invoke(inference.handler, {"scheduler": "broken", "time": "2026-01-05T07:11:00Z"})
+
+
+def test_a_missing_model_is_named(env: dict[str, Any]) -> None:
+    config = SchedulerConfig(
+        name="s1", model_name="nomodel", input_bucket="pw-in", output_bucket="pw-out"
+    )
+    create_scheduler(DynamoDbStateStore("state"), config, 1767596700.0)
+    with pytest.raises(Exception, match=r"model 'nomodel': not found under s3://pw-art/models/"):
+        invoke(inference.handler, {"scheduler": "s1", "time": "2026-01-05T07:11:00Z"})
+
+
+@pytest.mark.parametrize("value", [5, "", ["2026-01-05T07:11:00Z"]])
+def test_an_event_time_that_is_not_a_string_is_bad_input(value: Any) -> None:
+    with pytest.raises(ConfigError, match="event time"):
+        settings.event_clock({"time": value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GRACE_S", "soon"),
+        ("GRACE_S", "-1"),
+        ("MAX_SKEW_S", "nan"),
+        ("UPLOAD_FREQUENCY", "5 minutes"),
+        ("INPUT_PREFIX", "input"),
+        ("QUARANTINE_PREFIX", ""),
+        ("QUARANTINE_PREFIX", "quarantine"),
+    ],
+)
+def test_a_bad_batcher_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        batcher.config_from_env({name: value})
