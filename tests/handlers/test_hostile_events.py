@@ -14,7 +14,7 @@ from aws_support import LambdaContext
 from test_entry_points import env, event
 
 from cloud.adapters.aws import DynamoDbStateStore
-from cloud.handlers import batcher, detector, inference, settings
+from cloud.handlers import batcher, detector, inference, settings, timers
 from cloud.inference.scheduler import SchedulerConfig, create_scheduler
 from edge.errors import ConfigError
 
@@ -146,3 +146,26 @@ def test_an_event_time_that_is_not_a_string_is_bad_input(value: Any) -> None:
 def test_a_bad_batcher_setting_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         batcher.config_from_env({name: value})
+
+
+@pytest.mark.parametrize("doc", ["{not json", "[]", '"text"'])
+def test_a_corrupt_instance_does_not_stop_the_fleets_timers(
+    env: dict[str, Any], doc: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a detector instance with a heartbeat timer (fed one row), and beside it an item
+    # in the model's namespace that is not a plantwatch state document
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    invoke(detector.handler, {"Records": [created(KEY)]})
+    corrupt = {"namespace": {"S": "detectors/equipment_anomaly"}, "key": {"S": "pump-9"}}
+    env["ddb"].put_item(
+        TableName="state", Item={**corrupt, "doc": {"S": doc}, "version": {"N": "1"}}
+    )
+    # WHEN the timers run long after the heartbeat is due
+    response, _lines = invoke(timers.handler, {"time": "2030-01-01T00:00:00Z"})
+    # THEN the healthy instance's timer fires, the corrupt item is named in the log and left
+    # in the table for an operator
+    assert response["timers_fired"] == 1
+    assert "dynamodb://state/detectors/equipment_anomaly/pump-9: not a plantwatch state item" in (
+        caplog.text
+    )
+    assert "Item" in env["ddb"].get_item(TableName="state", Key=corrupt)
