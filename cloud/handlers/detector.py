@@ -60,6 +60,10 @@ def s3_object(record: Mapping[str, Any]) -> dict[str, str] | None:
     return {"bucket": bucket, "key": key, "etag": str(obj.get("eTag") or obj.get("etag") or "")}
 
 
+class _ObjectGone(Exception):
+    """The results object of an event no longer exists."""
+
+
 def results_origin(key: str, prefix: str, sites: SiteLayout) -> tuple[str, str | None]:
     """``(site, asset)`` a results key names (``<prefix>[<site>/]<asset>/<start>/...``),
     as far as it names them; ``unknown`` site otherwise."""
@@ -118,11 +122,9 @@ def make_handler(
         try:
             fed = feeder.feed(obj["key"])
         except NotFoundError:
-            # deleted (or replaced by a delete marker) after the event: no retry can read it
-            observability.event(
-                "skipped", bucket=obj["bucket"], key=obj["key"], reason="object not found"
-            )
-            return {**obj, "rows_fed": 0, "skipped": "object not found"}
+            # raised, not returned: the idempotency record goes, so an object put again
+            # under this key with the same ETag is still fed
+            raise _ObjectGone from None
         engines.close()
         return {**obj, "rows_fed": fed}
 
@@ -148,8 +150,17 @@ def make_handler(
             records = event.get("Records") if isinstance(event, Mapping) else None
             for record in records if isinstance(records, list) else []:
                 obj = s3_object(record)
-                if obj is not None:
+                if obj is None:
+                    continue
+                try:
                     done.append(once(obj=obj))
+                except _ObjectGone:
+                    # deleted after the event was sent: no retry could read it
+                    reason = "object not found"
+                    observability.event(
+                        "skipped", bucket=obj["bucket"], key=obj["key"], reason=reason
+                    )
+                    done.append({**obj, "rows_fed": 0, "skipped": reason})
         finally:
             observability.flush()
         return {"objects": done}

@@ -169,3 +169,13 @@ def test_a_corrupt_instance_does_not_stop_the_fleets_timers(
         caplog.text
     )
     assert "Item" in env["ddb"].get_item(TableName="state", Key=corrupt)
+
+
+def test_an_object_put_again_after_a_skip_is_fed(env: dict[str, Any]) -> None:
+    # GIVEN an event handled while its object was gone
+    invoke(detector.handler, {"Records": [created(KEY, "same")]})
+    # WHEN the same content is put again under the key (same ETag) and its event arrives
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    response, _lines = invoke(detector.handler, {"Records": [created(KEY, "same")]})
+    # THEN it is fed: the skip was not remembered as the object's result
+    assert response["objects"][0]["rows_fed"] == 1
