@@ -33,7 +33,7 @@ from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
-from edge.errors import ConfigError, NotFoundError
+from edge.errors import ConfigError, NotFoundError, PlantwatchError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 MODELS_PREFIX = ARTIFACTS_PREFIX
@@ -76,14 +76,21 @@ def make_handler(
                 f"scheduler {name!r}: its record in the state table is not a scheduler "
                 f"config ({type(exc).__name__}: {exc})"
             ) from None
-        model = registry.load(config.model_name)
+        site = _site_of(config.output_prefix, output_prefix, sites)
+        try:
+            model = registry.load(config.model_name)
+        except PlantwatchError:
+            # no window can run: counted, so the failures alarm sees it; the windows stay
+            # due and run once the model is back
+            observability.count(Metric.INFERENCE_FAILURES, site)
+            observability.flush()
+            raise
         scheduler = Scheduler(
             config, model, input_store, output_store, state, settings.event_clock(event)
         )
         try:
             executions = scheduler.run_due()
             for execution in executions:
-                site = _site_of(config.output_prefix, output_prefix, sites)
                 _report(execution, config.output_prefix, output_store, observability, site)
         finally:
             observability.flush()

@@ -11,15 +11,19 @@ from typing import Any
 
 import pytest
 from aws_support import LambdaContext
+from test_aws_data_path import history
 from test_entry_points import env, event
 
-from cloud.adapters.aws import DynamoDbStateStore
+from cloud.adapters.aws import DynamoDbStateStore, S3ObjectStore
 from cloud.handlers import batcher, detector, inference, settings, timers
+from cloud.inference.model import TrainConfig, train
+from cloud.inference.registry import ModelRegistry
 from cloud.inference.scheduler import SchedulerConfig, create_scheduler
-from edge.errors import ConfigError
+from edge.errors import ConfigError, NotFoundError
 
 __all__ = ["env"]
 ROW = {"timestamp": "2026-01-05T07:06:00.000000", "prediction": 0}
+T0 = 1_767_596_400.0  # 2026-01-05T07:00:00Z
 KEY = "output/pump-2/2026-01-05T07:05:00Z/results.jsonl"
 
 
@@ -116,13 +120,41 @@ def test_a_scheduler_record_that_is_not_a_config_is_named(env: dict[str, Any], c
         invoke(inference.handler, {"scheduler": "broken", "time": "2026-01-05T07:11:00Z"})
 
 
-def test_a_missing_model_is_named(env: dict[str, Any]) -> None:
+def metric(lines: list[dict[str, Any]], name: str) -> list[float]:
+    return [value for line in lines if "_aws" in line for value in line.get(name, ())]
+
+
+def test_a_missing_model_is_named_and_counted(env: dict[str, Any]) -> None:
     config = SchedulerConfig(
         name="s1", model_name="nomodel", input_bucket="pw-in", output_bucket="pw-out"
     )
-    create_scheduler(DynamoDbStateStore("state"), config, 1767596700.0)
-    with pytest.raises(Exception, match=r"model 'nomodel': not found under s3://pw-art/models/"):
-        invoke(inference.handler, {"scheduler": "s1", "time": "2026-01-05T07:11:00Z"})
+    create_scheduler(DynamoDbStateStore("state"), config, T0)
+    out = io.StringIO()
+    with (
+        contextlib.redirect_stdout(out),
+        pytest.raises(NotFoundError, match=r"model 'nomodel': not found under s3://pw-art/"),
+    ):
+        inference.handler({"scheduler": "s1", "time": "2026-01-05T07:11:00Z"}, LambdaContext())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert metric(lines, "InferenceFailures") == [1.0]
+
+
+def test_no_input_files_fail_each_window_with_its_line_and_metric(env: dict[str, Any]) -> None:
+    # GIVEN a registered model and scheduler and an empty input bucket
+    ModelRegistry(S3ObjectStore("pw-art"), "models/").save("pumps", train(history(), TrainConfig()))
+    config = SchedulerConfig(
+        name="s1", model_name="pumps", input_bucket="pw-in", output_bucket="pw-out"
+    )
+    create_scheduler(DynamoDbStateStore("state"), config, T0)
+    # WHEN the schedule fires after two windows
+    response, lines = invoke(inference.handler, {"scheduler": "s1", "time": "2026-01-05T07:11:00Z"})
+    # THEN each window is a FAILED execution naming the missing data, logged and counted
+    assert [e["status"] for e in response["executions"]] == ["FAILED", "FAILED"]
+    executions = [line for line in lines if line.get("message") == "execution"]
+    assert [(x["status"], x["input_files"]) for x in executions] == [("FAILED", 0)] * 2
+    assert all("Could not find data file" in x["failed_reason"] for x in executions)
+    assert metric(lines, "InferenceFailures") == [2.0]
+    assert metric(lines, "InferenceExecutions") == [2.0]
 
 
 @pytest.mark.parametrize("value", [5, "", ["2026-01-05T07:11:00Z"]])
