@@ -49,9 +49,10 @@ def s3_object(record: Mapping[str, Any]) -> dict[str, str] | None:
     s3 = record.get("s3") if isinstance(record, Mapping) else None
     if not isinstance(s3, Mapping):
         return None
-    bucket = (s3.get("bucket") or {}).get("name")
-    obj = s3.get("object") or {}
-    key = obj.get("key")
+    bucket_doc, obj = s3.get("bucket"), s3.get("object")
+    if not isinstance(bucket_doc, Mapping) or not isinstance(obj, Mapping):
+        return None
+    bucket, key = bucket_doc.get("name"), obj.get("key")
     if not isinstance(bucket, str) or not isinstance(key, str):
         return None
     key = unquote_plus(key)  # S3 event keys are URL-encoded

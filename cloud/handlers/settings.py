@@ -51,7 +51,10 @@ def site_layout(environ: Mapping[str, str]) -> SiteLayout:
     """``DEFAULT_SITE`` (``s1``): the site whose objects keep L4E's flat names; any other
     site has its own folder and ``<site>:<asset>`` detector keys (:mod:`cloud.l4e.sites`).
     Empty gives every site its own folder."""
-    return SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None)
+    try:
+        return SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None)
+    except ConfigError as exc:
+        raise ConfigError(f"DEFAULT_SITE: {exc}") from None
 
 
 def origin(sites: SiteLayout, key: str | None) -> tuple[str, str | None]:

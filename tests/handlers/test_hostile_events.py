@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 from aws_support import LambdaContext
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from test_aws_data_path import history
 from test_entry_points import env, event
 
@@ -211,3 +214,61 @@ def test_an_object_put_again_after_a_skip_is_fed(env: dict[str, Any]) -> None:
     response, _lines = invoke(detector.handler, {"Records": [created(KEY, "same")]})
     # THEN it is fed: the skip was not remembered as the object's result
     assert response["objects"][0]["rows_fed"] == 1
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+S3_RECORD = st.fixed_dictionaries(
+    {},
+    optional={
+        "s3": JSON
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "bucket": JSON | st.fixed_dictionaries({"name": JSON}),
+                "object": JSON
+                | st.fixed_dictionaries(
+                    {"key": JSON | st.text(max_size=40).map(lambda t: t + "results.jsonl")},
+                    optional={"eTag": JSON},
+                ),
+            },
+        )
+    },
+)
+
+
+@settings_(max_examples=200, deadline=None)
+@given(record=JSON | S3_RECORD)
+def test_any_s3_record_is_a_results_object_or_ignored(record: Any) -> None:
+    found = detector.s3_object(record)
+    assert found is None or (
+        found["key"].endswith("results.jsonl") and isinstance(found["bucket"], str)
+    )
+
+
+def test_a_bad_default_site_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"DEFAULT_SITE: default site 'plant a'"):
+        settings.site_layout({"DEFAULT_SITE": "plant a"})
+
+
+@pytest.mark.parametrize(
+    ("handle", "name"),
+    [
+        (batcher.handler, "INPUT_BUCKET"),
+        (inference.handler, "STATE_TABLE"),
+        (detector.handler, "ALERTS_TOPIC_ARN"),
+        (timers.handler, "STATE_TABLE"),
+    ],
+)
+def test_an_empty_required_setting_is_named(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, handle: Any, name: str
+) -> None:
+    monkeypatch.setattr(batcher, "_handler", None)
+    monkeypatch.setenv(name, "  ")
+    with pytest.raises(ConfigError, match=rf"^{name}: required \("):
+        invoke(handle, {"time": "2026-01-05T07:11:00Z", "scheduler": "s1"})
