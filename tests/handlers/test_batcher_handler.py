@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from cloud.adapters.aws import S3ObjectStore
@@ -231,3 +233,33 @@ def test_records_that_do_not_decode_are_quarantined_not_retried(s3: Any) -> None
         "kinesis.data: expected base64"
     ]
     assert store.get("input/pump_20220513121500.csv").endswith(b",2\n")
+
+
+KINESIS_DATA = st.one_of(
+    st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=24),
+    st.none(),
+    st.integers(),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.lists(KINESIS_DATA, min_size=1, max_size=4))
+def test_any_record_data_is_quarantined_never_failed(s3: Any, data: list[Any]) -> None:
+    # GIVEN records whose data is random bytes, text that may not be base64, or not a string
+    bucket = f"fuzz-{len(list(s3.list_buckets()['Buckets']))}"
+    s3.create_bucket(Bucket=bucket)
+    store = S3ObjectStore(bucket, client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(), ManualClock(T0 + 400))
+    records = []
+    for seq, value in enumerate(data):
+        record = kinesis_record(b"{}", seq)
+        record["kinesis"]["data"] = value
+        records.append(record)
+    # WHEN the batch is handled
+    response = handle({"Records": records}, None)
+    # THEN no record is failed and each one is in the quarantine (none is a rule envelope)
+    assert response == {"batchItemFailures": []}
+    assert len(list(store.list("quarantine/"))) == len(records)
