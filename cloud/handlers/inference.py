@@ -30,7 +30,7 @@ from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
-from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
+from cloud.inference.scheduler import NAME_RE, Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
 from edge.errors import ConfigError, NotFoundError, PlantwatchError
@@ -41,11 +41,14 @@ MODELS_PREFIX = ARTIFACTS_PREFIX
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
     name = event.get("scheduler") if isinstance(event, Mapping) else None
-    if isinstance(name, str) and name:
-        return name
-    if default:
-        return default
-    raise ConfigError('inference event: no "scheduler" field and SCHEDULER_NAME is not set')
+    if name is None:
+        if default:
+            return default
+        raise ConfigError('inference event: no "scheduler" field and SCHEDULER_NAME is not set')
+    # a malformed schedule Input must not run the default scheduler in its place
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ConfigError(f"inference event: scheduler {name!r}: must match {NAME_RE.pattern}")
+    return name
 
 
 def make_handler(

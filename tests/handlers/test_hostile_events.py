@@ -272,3 +272,10 @@ def test_an_empty_required_setting_is_named(
     monkeypatch.setenv(name, "  ")
     with pytest.raises(ConfigError, match=rf"^{name}: required \("):
         invoke(handle, {"time": "2026-01-05T07:11:00Z", "scheduler": "s1"})
+
+
+@pytest.mark.parametrize("name", [5, "", "a b", "x" * 201, ["s1"]])
+def test_a_malformed_scheduler_name_is_bad_input_not_the_default(name: Any) -> None:
+    with pytest.raises(ConfigError, match=r"inference event: scheduler .*: must match"):
+        inference.scheduler_name({"scheduler": name}, "pumps-scheduler")
+    assert inference.scheduler_name({}, "pumps-scheduler") == "pumps-scheduler"
