@@ -263,3 +263,31 @@ def test_any_record_data_is_quarantined_never_failed(s3: Any, data: list[Any]) -
     # THEN no record is failed and each one is in the quarantine (none is a rule envelope)
     assert response == {"batchItemFailures": []}
     assert len(list(store.list("quarantine/"))) == len(records)
+
+
+def test_a_damaged_spool_object_blocks_neither_its_window_nor_the_others(s3: Any) -> None:
+    # GIVEN two assets' readings in the spool, and beside them a pending object that does not
+    # decode and a damaged written/ record for a third window
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    clock = ManualClock(T0 + 100)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), clock)
+    doc = b'{"v":1,"site":"s1","asset":"%s","sender":"g","seq":0,"samples":[{"ts":1652443860000,"values":{"a":1}}]}'
+    records = [
+        kinesis_record(doc % b"fan", 1, "dt/plantwatch/s1/fan/telemetry"),
+        kinesis_record(doc % b"pump", 2),
+    ]
+    assert handle({"Records": records}, None) == {"batchItemFailures": []}
+    store.put("spool/pending/fan/1652444100/zz-broken.json", b"{not json")
+    store.put("spool/pending/mixer/1652444100/a.json", b'[{"msg_id": "m", "samples": []}]')
+    store.put("spool/written/mixer/1652444100.json", b"[]")
+
+    # WHEN the schedule flushes the due windows
+    clock.advance(600)
+    assert handle({}, None)["written"] == [
+        "input/fan_20220513121500.csv",
+        "input/pump_20220513121500.csv",
+    ]
+
+    # THEN both assets' windows are written, the broken object is kept aside as it was
+    assert store.get("spool/corrupt/pending/fan/1652444100/zz-broken.json") == b"{not json"
+    assert "spool/pending/fan/1652444100/zz-broken.json" not in list(store.list("spool/"))
