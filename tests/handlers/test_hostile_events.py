@@ -279,3 +279,11 @@ def test_a_malformed_scheduler_name_is_bad_input_not_the_default(name: Any) -> N
     with pytest.raises(ConfigError, match=r"inference event: scheduler .*: must match"):
         inference.scheduler_name({"scheduler": name}, "pumps-scheduler")
     assert inference.scheduler_name({}, "pumps-scheduler") == "pumps-scheduler"
+
+
+def test_timers_on_an_empty_table_do_nothing_and_write_nothing(env: dict[str, Any]) -> None:
+    response, lines = invoke(timers.handler, event("timers_tick.json"))
+    assert response == {"timers_fired": 0, "alarm_timers_fired": 0, "actions_retried": 0}
+    assert not [line for line in lines if line.get("message")]
+    namespaces = {i["namespace"]["S"] for i in env["ddb"].scan(TableName="state")["Items"]}
+    assert namespaces == {"detectors", "alarm-models"}  # the model registrations only
