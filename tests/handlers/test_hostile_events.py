@@ -103,7 +103,19 @@ def test_a_key_outside_the_layout_is_quarantined_with_its_reason(env: dict[str, 
     assert quarantined_metric(lines) == {"plant-a": 1.0}
 
 
-@pytest.mark.parametrize("payload", [{"Records": None}, {"Records": "x"}, {}, {"Records": [5]}])
+S3_TEST_EVENT = {
+    "Service": "Amazon S3",
+    "Event": "s3:TestEvent",
+    "Time": "2026-01-05T07:00:00.000Z",
+    "Bucket": "pw-out",
+    "RequestId": "5582815E1AEA5ADF",
+    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+}
+
+
+@pytest.mark.parametrize(
+    "payload", [{"Records": None}, {"Records": "x"}, {}, {"Records": [5]}, S3_TEST_EVENT]
+)
 def test_an_event_with_no_s3_records_does_nothing(env: dict[str, Any], payload: Any) -> None:
     assert invoke(detector.handler, payload)[0] == {"objects": []}
 
