@@ -245,7 +245,7 @@ class ResultsFeeder:
             try:
                 doc = json.loads(line)
                 message = result_to_message(source.key, doc, thing=source.thing, site=source.site)
-            except (json.JSONDecodeError, ValueError) as exc:
+            except (ValueError, RecursionError) as exc:
                 self._quarantine(key, number, str(exc))
                 continue
             parsed.append((message["timestamp"], number, message))

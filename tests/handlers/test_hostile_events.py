@@ -91,6 +91,17 @@ def test_bad_result_lines_give_a_quarantined_line_and_the_metric_once(
     assert not [line for line in lines_again if line.get("message") == "quarantined"]
 
 
+def test_a_line_nested_too_deep_is_quarantined_not_a_failed_object(env: dict[str, Any]) -> None:
+    body = "\n".join(["[" * 100_000, json.dumps(ROW), "\udcff\x00"])
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=body.encode("utf-8", "surrogateescape"))
+    response, lines = invoke(detector.handler, {"Records": [created(KEY)]})
+    assert response["objects"][0]["rows_fed"] == 1
+    found = [line["reason"] for line in lines if line.get("message") == "quarantined"]
+    assert len(found) == 2
+    assert found[0].startswith(f"{KEY} line 1: maximum recursion depth exceeded")
+    assert found[1].startswith(f"{KEY} line 3: ")
+
+
 def test_a_key_outside_the_layout_is_quarantined_with_its_reason(env: dict[str, Any]) -> None:
     # S3 event keys are URL-encoded: this one decodes to a component with a space and a "+"
     key = "output/pump 9+ü/2026-01-05T07:05:00Z/results.jsonl"
