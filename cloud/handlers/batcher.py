@@ -61,7 +61,7 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
         return BatcherConfig(
             prefix=settings.prefix(environ, "INPUT_PREFIX", "input/"),
             upload_frequency_s=_upload_frequency(environ),
-            grace_s=_seconds(environ, "GRACE_S", 30),
+            grace_s=_seconds("GRACE_S", environ.get("GRACE_S", ""), 30),
             naming=InputNaming(
                 delimiter=environ.get("COMPONENT_DELIMITER", "_"),
                 timestamp_format=environ.get("TIMESTAMP_FORMAT", "yyyyMMddHHmmss"),
@@ -69,7 +69,7 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
             ),
             quarantine_prefix=_quarantine_prefix(environ),
             known_assets=frozenset(a.strip() for a in known.split(",") if a.strip()) or None,
-            max_skew_s=_seconds(environ, "MAX_SKEW_S", 7 * 24 * 3600),
+            max_skew_s=_seconds("MAX_SKEW_S", environ.get("MAX_SKEW_S", ""), 7 * 24 * 3600),
             sites=settings.site_layout(environ),
         )
     except ValueError as exc:
@@ -92,8 +92,8 @@ def _quarantine_prefix(environ: Mapping[str, str]) -> str:
     return value
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    text = environ.get(name, "").strip()
+def _seconds(name: str, text: str, default: float) -> float:
+    text = text.strip()
     if not text:
         return default
     try:
