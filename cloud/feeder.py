@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -88,8 +88,12 @@ class ResultsFeeder:
         input_name: str = INPUT_NAME,
         sites: SiteLayout | None = None,
         stale_after_s: float | None = DEFAULT_STALE_AFTER_S,
+        on_quarantined: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_quarantined = on_quarantined
+        """Told ``(key, line, reason)`` once per line newly set aside (line 0: the whole
+        object), so a runtime can log and count it where its operators look."""
         self.prefix = prefix
         self._engine = engine
         self._state = state
@@ -241,7 +245,7 @@ class ResultsFeeder:
             try:
                 doc = json.loads(line)
                 message = result_to_message(source.key, doc, thing=source.thing, site=source.site)
-            except (json.JSONDecodeError, ValueError) as exc:
+            except (ValueError, RecursionError) as exc:
                 self._quarantine(key, number, str(exc))
                 continue
             parsed.append((message["timestamp"], number, message))
@@ -259,6 +263,8 @@ class ResultsFeeder:
         if self._state.get(self.quarantine_namespace, record_key) is None:
             log.warning("%s line %d quarantined: %s", key, line, reason)
             self._state.put(self.quarantine_namespace, record_key, {"reason": reason})
+            if self._on_quarantined is not None:
+                self._on_quarantined(key, line, reason)
 
     def quarantined(self) -> list[tuple[str, str]]:
         return [(k, v["reason"]) for k, v in self._state.items(self.quarantine_namespace)]

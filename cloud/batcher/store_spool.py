@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +28,8 @@ from typing import Any
 from cloud.batcher.spool import Chunk, Entry, WindowJob, WindowsWriter, WindowWriter
 from cloud.ports import ObjectStore
 from edge.errors import NotFoundError
+
+log = logging.getLogger(__name__)
 
 
 class ObjectStoreSpool:
@@ -135,10 +138,13 @@ class ObjectStoreSpool:
                 self.store.delete(key)  # already in a file; the delete was interrupted
                 continue
             try:
-                body = json.loads(self.store.get(key))
+                raw = self.store.get(key)
             except NotFoundError:
                 continue
-            chunks.extend(_chunk(asset, window_end, c, key) for c in body)
+            try:
+                chunks.extend([_chunk(asset, window_end, c, key) for c in json.loads(raw)])
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                self._set_aside(key, raw, exc)
         if not chunks:
             return None
         file_key, late_files = write(
@@ -153,6 +159,20 @@ class ObjectStoreSpool:
             self._written[(asset, window_end)] = doc
         return file_key
 
+    def _set_aside(self, key: str, raw: bytes, error: Exception) -> None:
+        """A pending object that does not decode (written by something else, or damaged)
+        moves to ``<prefix>corrupt/``, kept as it is, so it stops blocking its window."""
+        target = f"{self.prefix}corrupt/{key[len(self.prefix) :]}"
+        log.error(
+            "%s: not a spool document (%s: %s); moved to %s",
+            key,
+            type(error).__name__,
+            error,
+            target,
+        )
+        self.store.put(target, raw)
+        self.store.delete(key)
+
     def write_windows(
         self, windows: Sequence[tuple[str, int]], write: WindowsWriter
     ) -> dict[tuple[str, int], str | Exception]:
@@ -163,6 +183,10 @@ class ObjectStoreSpool:
                 key = self.write_window(asset, window_end, _one_of(write, asset, window_end))
             except _Refused as refused:
                 results[(asset, window_end)] = refused.error
+                continue
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                # a damaged ``written/`` record: this window only, not every one after it
+                results[(asset, window_end)] = exc
                 continue
             if key is not None:
                 results[(asset, window_end)] = key

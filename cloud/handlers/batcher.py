@@ -28,8 +28,11 @@ site its own folder), ``S3_ENDPOINT_URL`` (optional), and the Powertools variabl
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -56,21 +59,50 @@ def config_from_env(environ: Mapping[str, str]) -> BatcherConfig:
     known = environ.get("KNOWN_ASSETS", "").strip()
     try:
         return BatcherConfig(
-            prefix=environ.get("INPUT_PREFIX", "input/"),
-            upload_frequency_s=upload_frequency_seconds(environ.get("UPLOAD_FREQUENCY", "PT5M")),
-            grace_s=float(environ.get("GRACE_S", "30")),
+            prefix=settings.prefix(environ, "INPUT_PREFIX", "input/"),
+            upload_frequency_s=_upload_frequency(environ),
+            grace_s=_seconds("GRACE_S", environ.get("GRACE_S", ""), 30),
             naming=InputNaming(
                 delimiter=environ.get("COMPONENT_DELIMITER", "_"),
                 timestamp_format=environ.get("TIMESTAMP_FORMAT", "yyyyMMddHHmmss"),
                 tz_offset=environ.get("INPUT_TZ_OFFSET", "+00:00"),
             ),
-            quarantine_prefix=environ.get("QUARANTINE_PREFIX", "quarantine/"),
+            quarantine_prefix=_quarantine_prefix(environ),
             known_assets=frozenset(a.strip() for a in known.split(",") if a.strip()) or None,
-            max_skew_s=float(environ.get("MAX_SKEW_S", str(7 * 24 * 3600))),
+            max_skew_s=_seconds("MAX_SKEW_S", environ.get("MAX_SKEW_S", ""), 7 * 24 * 3600),
             sites=settings.site_layout(environ),
         )
     except ValueError as exc:
         raise ConfigError(f"batcher environment: {exc}") from None
+
+
+def _upload_frequency(environ: Mapping[str, str]) -> int:
+    text = environ.get("UPLOAD_FREQUENCY", "").strip() or "PT5M"
+    try:
+        return upload_frequency_seconds(text)
+    except ConfigError as exc:
+        raise ConfigError(f"UPLOAD_FREQUENCY: {exc}") from None
+
+
+def _quarantine_prefix(environ: Mapping[str, str]) -> str:
+    """Never empty: every key would then count as a quarantined message."""
+    value = settings.prefix(environ, "QUARANTINE_PREFIX", "quarantine/")
+    if not value:
+        raise ConfigError("QUARANTINE_PREFIX: must not be empty (it separates quarantine)")
+    return value
+
+
+def _seconds(name: str, text: str, default: float) -> float:
+    text = text.strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} {text!r}: expected a number of seconds, 0 or more")
+    return value
 
 
 class QuarantineTap:
@@ -136,6 +168,19 @@ def quarantined_origin(record: Mapping[str, Any]) -> tuple[str, str | None]:
     return "unknown", None
 
 
+def kinesis_data(record: Mapping[str, Any]) -> bytes:
+    """The bytes a Kinesis record carries; ValueError naming the field when it has none or
+    they are not base64 (a mis-wired event source or a corrupted record)."""
+    kinesis = record.get("kinesis")
+    data = kinesis.get("data") if isinstance(kinesis, Mapping) else None
+    if not isinstance(data, str):
+        raise ValueError("kinesis.data: expected a base64 string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("kinesis.data: expected base64") from None
+
+
 def make_handler(
     store: ObjectStore,
     config: BatcherConfig,
@@ -158,7 +203,18 @@ def make_handler(
     batcher = Batcher(tap, config, clock, spool=spool)
 
     def record_handler(record: KinesisStreamRecord) -> None:
-        raw = record.kinesis.data_as_bytes()
+        try:
+            raw = kinesis_data(record.raw_event)
+        except ValueError as exc:  # base64 or shape: it cannot decode on a retry either
+            batcher.quarantine.put(
+                "bad_envelope",
+                str(exc),
+                json.dumps(record.raw_event.get("kinesis"), default=str).encode(),
+                topic="",
+                client_id="n/a",
+                received_at=clock.now(),
+            )
+            return
         try:
             envelope: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):

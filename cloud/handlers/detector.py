@@ -33,10 +33,11 @@ from cloud.detectors.alarms import AlarmModel
 from cloud.feeder import RESULTS_FILE, ResultsFeeder
 from cloud.handlers import settings
 from cloud.handlers.detection import build_engines, detector_adapters
-from cloud.handlers.observability import Observability
+from cloud.handlers.observability import Metric, Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
+from edge.errors import NotFoundError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -48,15 +49,31 @@ def s3_object(record: Mapping[str, Any]) -> dict[str, str] | None:
     s3 = record.get("s3") if isinstance(record, Mapping) else None
     if not isinstance(s3, Mapping):
         return None
-    bucket = (s3.get("bucket") or {}).get("name")
-    obj = s3.get("object") or {}
-    key = obj.get("key")
+    bucket_doc, obj = s3.get("bucket"), s3.get("object")
+    if not isinstance(bucket_doc, Mapping) or not isinstance(obj, Mapping):
+        return None
+    bucket, key = bucket_doc.get("name"), obj.get("key")
     if not isinstance(bucket, str) or not isinstance(key, str):
         return None
     key = unquote_plus(key)  # S3 event keys are URL-encoded
     if not key.endswith(RESULTS_FILE):
         return None
     return {"bucket": bucket, "key": key, "etag": str(obj.get("eTag") or obj.get("etag") or "")}
+
+
+class _ObjectGone(Exception):
+    """The results object of an event no longer exists."""
+
+
+def results_origin(key: str, prefix: str, sites: SiteLayout) -> tuple[str, str | None]:
+    """``(site, asset)`` a results key names (``<prefix>[<site>/]<asset>/<start>/...``),
+    as far as it names them; ``unknown`` site otherwise."""
+    parts = key[len(prefix) :].split("/") if key.startswith(prefix) else []
+    if len(parts) == 4:
+        return parts[0], parts[1]
+    if len(parts) == 3:
+        return sites.default_site or "unknown", parts[0]
+    return "unknown", None
 
 
 def make_handler(
@@ -96,11 +113,27 @@ def make_handler(
             alarm_models=alarm_models,
         )
         feeder = ResultsFeeder(
-            open_store(obj["bucket"]), prefix, engines.router, state, sites=sites
+            open_store(obj["bucket"]),
+            prefix,
+            engines.router,
+            state,
+            sites=sites,
+            on_quarantined=report_quarantined,
         )
-        fed = feeder.feed(obj["key"])
+        try:
+            fed = feeder.feed(obj["key"])
+        except NotFoundError:
+            # raised, not returned: the idempotency record goes, so an object put again
+            # under this key with the same ETag is still fed
+            raise _ObjectGone from None
         engines.close()
         return {**obj, "rows_fed": fed}
+
+    def report_quarantined(key: str, line: int, reason: str) -> None:
+        site, asset = results_origin(key, prefix, sites)
+        where = f"{key} line {line}" if line else key
+        observability.event("quarantined", site=site, asset=asset, reason=f"{where}: {reason}")
+        observability.count(Metric.QUARANTINED_MESSAGES, site)
 
     once = (
         process
@@ -115,10 +148,20 @@ def make_handler(
             config.register_lambda_context(context)
         done: list[dict[str, Any]] = []
         try:
-            for record in event.get("Records", []):
+            records = event.get("Records") if isinstance(event, Mapping) else None
+            for record in records if isinstance(records, list) else []:
                 obj = s3_object(record)
-                if obj is not None:
+                if obj is None:
+                    continue
+                try:
                     done.append(once(obj=obj))
+                except _ObjectGone:
+                    # deleted after the event was sent: no retry could read it
+                    reason = "object not found"
+                    observability.event(
+                        "skipped", bucket=obj["bucket"], key=obj["key"], reason=reason
+                    )
+                    done.append({**obj, "rows_fed": 0, "skipped": reason})
         finally:
             observability.flush()
         return {"objects": done}

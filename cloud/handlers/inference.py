@@ -30,10 +30,10 @@ from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
-from cloud.inference.scheduler import Execution, Scheduler, iso, load_config
+from cloud.inference.scheduler import NAME_RE, Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
-from edge.errors import ConfigError, NotFoundError
+from edge.errors import ConfigError, NotFoundError, PlantwatchError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 MODELS_PREFIX = ARTIFACTS_PREFIX
@@ -41,11 +41,14 @@ MODELS_PREFIX = ARTIFACTS_PREFIX
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
     name = event.get("scheduler") if isinstance(event, Mapping) else None
-    if isinstance(name, str) and name:
-        return name
-    if default:
-        return default
-    raise ConfigError('inference event: no "scheduler" field and SCHEDULER_NAME is not set')
+    if name is None:
+        if default:
+            return default
+        raise ConfigError('inference event: no "scheduler" field and SCHEDULER_NAME is not set')
+    # a malformed schedule Input must not run the default scheduler in its place
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ConfigError(f"inference event: scheduler {name!r}: must match {NAME_RE.pattern}")
+    return name
 
 
 def make_handler(
@@ -71,14 +74,26 @@ def make_handler(
                 f"scheduler {name!r}: not registered in the state table "
                 "(create it with cloud.inference.scheduler.create_scheduler)"
             ) from None
-        model = registry.load(config.model_name)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ConfigError(
+                f"scheduler {name!r}: its record in the state table is not a scheduler "
+                f"config ({type(exc).__name__}: {exc})"
+            ) from None
+        site = _site_of(config.output_prefix, output_prefix, sites)
+        try:
+            model = registry.load(config.model_name)
+        except PlantwatchError:
+            # no window can run: counted, so the failures alarm sees it; the windows stay
+            # due and run once the model is back
+            observability.count(Metric.INFERENCE_FAILURES, site)
+            observability.flush()
+            raise
         scheduler = Scheduler(
             config, model, input_store, output_store, state, settings.event_clock(event)
         )
         try:
             executions = scheduler.run_due()
             for execution in executions:
-                site = _site_of(config.output_prefix, output_prefix, sites)
                 _report(execution, config.output_prefix, output_store, observability, site)
         finally:
             observability.flush()

@@ -51,7 +51,10 @@ def site_layout(environ: Mapping[str, str]) -> SiteLayout:
     """``DEFAULT_SITE`` (``s1``): the site whose objects keep L4E's flat names; any other
     site has its own folder and ``<site>:<asset>`` detector keys (:mod:`cloud.l4e.sites`).
     Empty gives every site its own folder."""
-    return SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None)
+    try:
+        return SiteLayout(environ.get("DEFAULT_SITE", DEFAULT_SITE).strip() or None)
+    except ConfigError as exc:
+        raise ConfigError(f"DEFAULT_SITE: {exc}") from None
 
 
 def origin(sites: SiteLayout, key: str | None) -> tuple[str, str | None]:
@@ -88,8 +91,10 @@ def event_clock(event: Mapping[str, Any]) -> Clock:
     """The event's ``time`` (ISO 8601, as EventBridge sends it) as a fixed clock, so a run
     is decided by when it was scheduled and tests inject time; otherwise the wall clock."""
     text = event.get("time") if isinstance(event, Mapping) else None
-    if not isinstance(text, str) or not text:
+    if text is None:
         return SystemClock()
+    if not isinstance(text, str):
+        raise ConfigError(f"event time {text!r}: expected an ISO 8601 string")
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -125,3 +125,16 @@ def test_a_missing_topic_is_a_storage_error_naming_it(sns) -> None:
     gone = arn + "-gone"
     with pytest.raises(StorageError, match="plantwatch-alerts-gone: email publish failed"):
         SnsNotifier(gone, client).send(Notification("email", gone, "s", "b", {}))
+
+
+def test_an_empty_alert_still_publishes_a_message(sns) -> None:
+    # SNS rejects an empty Message ("Invalid parameter: Empty message"); moto does not, so
+    # what was sent is checked: a model's action may well evaluate to empty text
+    client, sqs, arn = sns
+    email_q, sms_q = subscribe(client, sqs, arn, "email"), subscribe(client, sqs, arn, "sms")
+    notifier = SnsNotifier(arn, client)
+    for channel in ("email", "sms"):
+        notifier.send(Notification(channel, arn, "", "", META))
+    [email], [sms] = received(sqs, email_q), received(sqs, sms_q)
+    assert email["Body"] == "plantwatch alert"
+    assert sms["Body"] == "plantwatch alert"

@@ -441,6 +441,13 @@ def detected(aws: Aws, inferred: Inferred) -> Detected:
         for asset in ASSETS:
             key = f"output/{asset}/2026-01-05T07:{minute}:00Z/results.jsonl"
             responses[key] = aws.invoke(handle, s3_event(aws, key))
+    # and one for an object deleted before its event arrived: skipped, with its line
+    gone = event("s3_results_created.json")
+    gone["Records"][0]["s3"]["bucket"]["name"] = OUTPUT
+    gone["Records"][0]["s3"]["object"]["key"] = (
+        "output/pump-01/2026-01-05T06%3A55%3A00Z/results.jsonl"
+    )
+    responses["gone"] = aws.invoke(handle, gone)
     return Detected(responses)
 
 

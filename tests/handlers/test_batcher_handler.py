@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from cloud.adapters.aws import S3ObjectStore
@@ -205,3 +207,87 @@ def test_bad_environment_names_the_setting() -> None:
 
     with pytest.raises(ConfigError, match="DataUploadFrequency"):
         batcher_handler.config_from_env({"UPLOAD_FREQUENCY": "PT2M"})
+
+
+def test_records_that_do_not_decode_are_quarantined_not_retried(s3: Any) -> None:
+    # GIVEN a batch where one record's data is not base64, one has no data and one is not a
+    # Kinesis record at all, around a good reading
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), ManualClock(T0 + 400))
+    good = b'{"v":1,"site":"s1","asset":"pump","sender":"pump","seq":1,"samples":[{"ts":1652443860000,"values":{"a":2}}]}'
+    not_base64, no_data = kinesis_record(good, 1), kinesis_record(good, 2)
+    not_base64["kinesis"]["data"] = "!!not base64**"
+    del no_data["kinesis"]["data"]
+    records = [not_base64, no_data, {"eventID": "x"}, kinesis_record(good, 4)]
+
+    # WHEN the batch is handled
+    response = handle({"Records": records}, None)
+
+    # THEN none is a batch item failure (it would fail the same way forever and block the
+    # shard): each is quarantined with the field that is wrong, and the good one is written
+    assert response == {"batchItemFailures": []}
+    keys = list(store.list("quarantine/"))
+    assert [k.split("/")[1] for k in keys] == ["bad_envelope"] * 3
+    errors = sorted(json.loads(store.get(k))["error"] for k in keys)
+    assert errors == ["kinesis.data: expected a base64 string"] * 2 + [
+        "kinesis.data: expected base64"
+    ]
+    assert store.get("input/pump_20220513121500.csv").endswith(b",2\n")
+
+
+KINESIS_DATA = st.one_of(
+    st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=24),
+    st.none(),
+    st.integers(),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.lists(KINESIS_DATA, min_size=1, max_size=4))
+def test_any_record_data_is_quarantined_never_failed(s3: Any, data: list[Any]) -> None:
+    # GIVEN records whose data is random bytes, text that may not be base64, or not a string
+    bucket = f"fuzz-{len(list(s3.list_buckets()['Buckets']))}"
+    s3.create_bucket(Bucket=bucket)
+    store = S3ObjectStore(bucket, client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(), ManualClock(T0 + 400))
+    records = []
+    for seq, value in enumerate(data):
+        record = kinesis_record(b"{}", seq)
+        record["kinesis"]["data"] = value
+        records.append(record)
+    # WHEN the batch is handled
+    response = handle({"Records": records}, None)
+    # THEN no record is failed and each one is in the quarantine (none is a rule envelope)
+    assert response == {"batchItemFailures": []}
+    assert len(list(store.list("quarantine/"))) == len(records)
+
+
+def test_a_damaged_spool_object_blocks_neither_its_window_nor_the_others(s3: Any) -> None:
+    # GIVEN two assets' readings in the spool, and beside them a pending object that does not
+    # decode and a damaged written/ record for a third window
+    store = S3ObjectStore("plantwatch-input", client=s3)
+    clock = ManualClock(T0 + 100)
+    handle = batcher_handler.make_handler(store, BatcherConfig(grace_s=30), clock)
+    doc = b'{"v":1,"site":"s1","asset":"%s","sender":"g","seq":0,"samples":[{"ts":1652443860000,"values":{"a":1}}]}'
+    records = [
+        kinesis_record(doc % b"fan", 1, "dt/plantwatch/s1/fan/telemetry"),
+        kinesis_record(doc % b"pump", 2),
+    ]
+    assert handle({"Records": records}, None) == {"batchItemFailures": []}
+    store.put("spool/pending/fan/1652444100/zz-broken.json", b"{not json")
+    store.put("spool/pending/mixer/1652444100/a.json", b'[{"msg_id": "m", "samples": []}]')
+    store.put("spool/written/mixer/1652444100.json", b"[]")
+
+    # WHEN the schedule flushes the due windows
+    clock.advance(600)
+    assert handle({}, None)["written"] == [
+        "input/fan_20220513121500.csv",
+        "input/pump_20220513121500.csv",
+    ]
+
+    # THEN both assets' windows are written, the broken object is kept aside as it was
+    assert store.get("spool/corrupt/pending/fan/1652444100/zz-broken.json") == b"{not json"
+    assert "spool/pending/fan/1652444100/zz-broken.json" not in list(store.list("spool/"))

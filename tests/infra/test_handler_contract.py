@@ -75,6 +75,7 @@ def test_the_source_derivation_finds_every_contract_line_and_metric() -> None:
         "alarm_state_change",
         "alert",
         "quarantined",
+        "skipped",
     }
     assert {"site", "asset", "anomaly_score", "top_sensor", "diagnostics"} <= set(fields["result"])
     assert message_writers()["state_change"] == {"cloud.handlers.detection"}

@@ -14,6 +14,7 @@ Lambdas updating one detector instance cannot overwrite each other; the loser ge
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from edge.errors import StorageError, VersionConflictError
 if TYPE_CHECKING:
     DynamoDBClient = Any
 
+log = logging.getLogger(__name__)
 _NAMES = {"#ns": "namespace", "#k": "key", "#d": "doc", "#v": "version", "#x": "expires_at"}
 
 
@@ -103,7 +105,12 @@ class DynamoDbStateStore:
             for page in pages:
                 for item in page.get("Items", ()):
                     key = item["key"]["S"]
-                    found.append((key, self._versioned(namespace, key, item)))
+                    try:
+                        found.append((key, self._versioned(namespace, key, item)))
+                    except StorageError as exc:
+                        # one corrupt item must not stop every reader of the namespace (the
+                        # timers of a whole fleet); it stays in the table, named in the log
+                        log.error("%s; left out of the listing", exc)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"dynamodb://{self.table}/{namespace}: query failed: {exc}") from exc
         found.sort(key=lambda kv: kv[0])
@@ -164,8 +171,11 @@ class DynamoDbStateStore:
 
     def _versioned(self, namespace: str, key: str, item: Mapping[str, Any]) -> Versioned:
         try:
-            return Versioned(json.loads(item["doc"]["S"]), int(item["version"]["N"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            doc = json.loads(item["doc"]["S"])
+            if not isinstance(doc, dict):
+                raise TypeError(f"doc is a JSON {type(doc).__name__}, not an object")
+            return Versioned(doc, int(item["version"]["N"]))
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise StorageError(
                 f"{self._where(namespace, key)}: not a plantwatch state item ({exc})"
             ) from exc

@@ -52,11 +52,12 @@ class SnsNotifier:
                 for name, value in attributes.items()
             },
         }
+        subject = ascii_subject(notification.subject)  # never empty
         if notification.channel == "sms":
-            arguments["Message"] = fit_sms(notification.body)
+            arguments["Message"] = fit_sms(notification.body) or fit_sms(subject)
         else:
-            arguments["Message"] = notification.body or notification.subject
-            arguments["Subject"] = ascii_subject(notification.subject)
+            arguments["Message"] = notification.body or notification.subject or subject
+            arguments["Subject"] = subject
         try:
             self._sns.publish(**arguments)
         except (ClientError, BotoCoreError) as exc:
