@@ -241,8 +241,10 @@ def test_protocol_may_be_written_as_the_number_5(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["corrupt", "directory", "under_a_file"])
 def test_a_queue_the_agent_cannot_open_is_one_line_naming_the_field_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
+    # run sets up JSON logs on this test's captured stderr; later tests must keep theirs
+    monkeypatch.setattr("edge.logs.setup", lambda level="info": None)
     state = tmp_path / "state"
     if kind == "corrupt":
         state.mkdir()
