@@ -30,10 +30,10 @@ from pathlib import Path
 from awscrt import mqtt
 
 from edge import commands
-from edge.buffer import BufferFullError, SqliteBuffer
+from edge.buffer import BufferFullError, SqliteBuffer, check_readings
 from edge.clock import Clock
 from edge.commands import MODES, CommandError
-from edge.errors import ConfigError, StorageError, UserError
+from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
@@ -252,6 +252,9 @@ class Agent:
         Samples that are not queued are counted under ``refused`` with the reason before
         the error propagates.
         """
+        self._submit(asset, samples, count_invalid=True)
+
+    def _submit(self, asset: str, samples: Sequence[Sample], *, count_invalid: bool) -> None:
         if asset not in self.config.assets:
             raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
         try:
@@ -263,7 +266,8 @@ class Agent:
             self._refuse("storage_error", len(samples))
             raise
         except UserError:  # outside the wire contract (name, number or time out of range)
-            self._refuse("invalid", len(samples))
+            if count_invalid:
+                self._refuse("invalid", len(samples))
             raise
         except Exception:
             self._refuse("error", len(samples))
@@ -374,16 +378,33 @@ class Agent:
 
         def setpoints(asset: str, value: object) -> dict[str, float]:
             if not isinstance(value, dict):
-                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+                raise CommandError(
+                    f"setpoints: expected an object of numbers, got {commands.shown(value)}"
+                )
             checked = {
                 name: commands.parse_value(f"setpoints.{name}", v) for name, v in value.items()
             }
             if any(v is None for v in checked.values()):
-                raise CommandError(f"setpoints: expected an object of numbers, got {value!r}")
+                raise CommandError(
+                    f"setpoints: expected an object of numbers, got {commands.shown(value)}"
+                )
             self._tell_sources(asset, "setpoints", checked)
             return checked
 
+        def sensors(asset: str, value: object) -> dict[str, list[str]]:
+            if not isinstance(value, dict) or set(value) != {"enabled"}:
+                raise CommandError(
+                    f'sensors: expected {{"enabled": [sensor names]}}, got {commands.shown(value)}'
+                )
+            names = commands.parse_value("sensors.enabled", value["enabled"])
+            if names is None:
+                raise CommandError("sensors.enabled: expected sensor names, got null")
+            applied = {"enabled": list(names)}
+            self._tell_sources(asset, "sensors", applied)
+            return applied
+
         self.register_command("sampling_interval_s", sampling)
+        self.register_command("sensors", sensors)
         self.register_command("mode", mode)
         self.register_command("setpoints", setpoints)
 
@@ -560,6 +581,7 @@ class Agent:
             due = (
                 count >= cfg.samples_per_message
                 or now - oldest >= cfg.max_batch_delay_s
+                or now < oldest  # the clock stepped back: do not hold the batch for the step
                 or self._draining
             )
             if not due:
@@ -623,27 +645,63 @@ class Agent:
         while self._running and not self._draining:
             started = self.clock.now()
             for source in self.sources:
+                grouped: dict[str, list[Sample]] = {}
                 try:
-                    batch = source.poll(started)
-                except Exception as exc:
+                    for asset, sample in source.poll(started):
+                        grouped.setdefault(asset, []).append(sample)
+                except Exception as exc:  # a plugin's bug must not end the poller
                     self._error(f"source {type(source).__name__}: {exc}")
                     continue
-                grouped: dict[str, list[Sample]] = {}
-                for asset, sample in batch:
-                    grouped.setdefault(asset, []).append(sample)
                 for asset, samples in grouped.items():
-                    if self.applied.get(asset, {}).get("mode") == "stop":
+                    applied = self.applied.get(asset, {})
+                    if applied.get("mode") == "stop":
                         self._refuse("mode_stop", len(samples))
                         continue
-                    try:
-                        self.submit(asset, samples)
-                    except Exception as exc:  # counted by submit
-                        self._error(f"submit {asset}: {exc}")
+                    enabled = (applied.get("sensors") or {}).get("enabled")  # type: ignore[union-attr]
+                    if enabled is not None:
+                        try:
+                            samples = _only(samples, set(enabled))
+                        except (AttributeError, TypeError) as exc:  # not a Sample
+                            self._refuse("invalid", len(samples))
+                            self._error(f"source {type(source).__name__}: {exc}")
+                            continue
+                    if samples:
+                        self._queue_polled(asset, samples)
             if not self.sources:
                 with self._wake:
                     self._wake.wait(0.2)
                 continue
-            self.clock.sleep(max(0.0, self.sampling_interval_s - (self.clock.now() - started)))
+            # a wall clock stepped back mid-poll must not stretch one interval by the step
+            elapsed = max(0.0, self.clock.now() - started)
+            self.clock.sleep(max(0.0, self.sampling_interval_s - elapsed))
+
+    def _queue_polled(self, asset: str, samples: Sequence[Sample]) -> None:
+        """Queue a poll's readings; one outside the wire contract (a NaN, a clock that
+        jumped out of range) is refused alone, not with the good readings polled with it."""
+        try:
+            self._submit(asset, samples, count_invalid=len(samples) == 1)
+            return
+        except WireFormatError as exc:
+            if len(samples) == 1:
+                self._error(f"submit {asset}: {exc}")
+                return
+        except Exception as exc:  # counted by _submit
+            self._error(f"submit {asset}: {exc}")
+            return
+        good: list[Sample] = []
+        for sample in samples:
+            try:
+                check_readings(asset, [sample])
+            except WireFormatError as exc:
+                self._refuse("invalid", 1)
+                self._error(f"submit {asset}: {exc}")
+            else:
+                good.append(sample)
+        if good:
+            try:
+                self._submit(asset, good, count_invalid=True)
+            except Exception as exc:
+                self._error(f"submit {asset}: {exc}")
 
     def _status_loop(self) -> None:
         published = time.monotonic()
@@ -722,3 +780,10 @@ class Agent:
             write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
             log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+
+
+def _only(samples: list[Sample], enabled: set[str]) -> list[Sample]:
+    """The readings of the sensors commanded on (``sensors.enabled``); a sample left with
+    none is not sent."""
+    kept = [Sample(s.ts_ms, {k: v for k, v in s.values.items() if k in enabled}) for s in samples]
+    return [s for s in kept if s.values]

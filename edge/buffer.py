@@ -360,6 +360,16 @@ def _rows(
     asset: str, samples: Sequence[Sample], now: float
 ) -> list[tuple[str, int, str, int, float]]:
     """Validate against the wire contract now, so a bad reading never poisons the queue."""
+    check_readings(asset, samples)
+    rows = []
+    for s in samples:
+        body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
+        rows.append((asset, s.ts_ms, body, len(body), now))
+    return rows
+
+
+def check_readings(asset: str, samples: Sequence[Sample]) -> None:
+    """Raise WireFormatError naming the first reading outside the wire contract."""
     doc = {
         "v": 1,
         "site": "x",
@@ -369,8 +379,3 @@ def _rows(
         "samples": [{"ts": s.ts_ms, "values": dict(s.values)} for s in samples],
     }
     from_document(doc)
-    rows = []
-    for s in samples:
-        body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
-        rows.append((asset, s.ts_ms, body, len(body), now))
-    return rows

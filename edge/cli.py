@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.cliargs import Parser, add_subcommands
-from edge.errors import NotFoundError, PlantwatchError, UserError
+from edge.errors import ConfigError, NotFoundError, PlantwatchError, StorageError, UserError
 from edge.readonly_sqlite import connect_readonly
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -61,7 +61,10 @@ def _run(args: argparse.Namespace) -> int:
 
     config, sources, shutdown_s = load_config(args.config)
     logs.setup(args.log_level)
-    agent = Agent(config, SystemClock())
+    try:
+        agent = Agent(config, SystemClock())
+    except StorageError as exc:  # a corrupt queue file, or a path that is not a file
+        raise ConfigError(f"{args.config}: [agent].queue: {exc}") from None
     for build in sources:
         agent.add_source(build())
     stop = threading.Event()
@@ -79,10 +82,11 @@ def read_status(config_path: str) -> dict[str, object]:
     from edge.config import load_config
 
     config, _sources, _ = load_config(config_path)
-    doc: dict[str, object] = {}
     try:
         doc = json.loads(config.status_file.read_text())
     except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):  # missing, torn or not the agent's document
         doc = {"sender": config.sender, "connected": False, "last_error": None}
     pid = doc.get("pid")
     running = isinstance(pid, int) and _alive(pid)

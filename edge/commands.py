@@ -38,22 +38,35 @@ class CommandSpec:
     """Takes the text form (from the CLI) or a JSON value (from a document)."""
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an error shows it: a hostile 5 KB string or a deep object is cut, so the
+    message fits where it is reported (a shadow's ``reported.errors``, one log line)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        return f"<an integer of {value.bit_length()} bits>"  # str() of it may raise
+    text = value if isinstance(value, str) else str(value)
+    if not text.isprintable():  # a newline or control character would split the line
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _mode(key: str, value: Any) -> str:
     if value not in MODES:
-        raise CommandError(f"{key}={value}: not allowed; allowed: {', '.join(MODES)}")
+        raise CommandError(f"{shown(key)}={shown(value)}: not allowed; allowed: {', '.join(MODES)}")
     return str(value)
 
 
 def _number(key: str, value: Any) -> float | int:
     if isinstance(value, bool):
-        raise CommandError(f"{key}={value}: expected a number")
+        raise CommandError(f"{shown(key)}={shown(value)}: expected a number")
     if isinstance(value, str):
         try:
             value = int(value) if re.fullmatch(r"[+-]?\d+", value) else float(value)
         except ValueError:
-            raise CommandError(f"{key}={value}: expected a number") from None
+            raise CommandError(f"{shown(key)}={shown(value)}: expected a number") from None
+    if isinstance(value, int) and value.bit_length() > 1000:  # math.isfinite would overflow
+        raise CommandError(f"{shown(key)}={shown(value)}: out of range")
     if not isinstance(value, int | float) or not math.isfinite(value):
-        raise CommandError(f"{key}={value}: expected a finite number")
+        raise CommandError(f"{shown(key)}={shown(value)}: expected a finite number")
     return value
 
 
@@ -61,18 +74,22 @@ def _sampling_interval(key: str, value: Any) -> float | int:
     number = _number(key, value)
     low, high = SAMPLING_INTERVAL_S
     if not low <= number <= high:
-        raise CommandError(f"{key}={value}: out of range; allowed {low:g}..{high:g} seconds")
+        raise CommandError(
+            f"{shown(key)}={shown(value)}: out of range; allowed {low:g}..{high:g} seconds"
+        )
     return number
 
 
 def _sensor_list(key: str, value: Any) -> list[str]:
     names = [n.strip() for n in value.split(",")] if isinstance(value, str) else value
     if not isinstance(names, list) or not names:
-        raise CommandError(f"{key}={value}: expected a comma-separated list of sensor names")
+        raise CommandError(
+            f"{shown(key)}={shown(value)}: expected a comma-separated list of sensor names"
+        )
     for name in names:
         if not isinstance(name, str) or not SENSOR_RE.fullmatch(name):
             raise CommandError(
-                f"{key}={value}: sensor name {name!r} not allowed; allowed: letters, digits, "
+                f"{shown(key)}={shown(value)}: sensor name {shown(name)!r} not allowed; allowed: letters, digits, "
                 "'.', '_' and '-', 1-200 characters"
             )
     return list(names)
@@ -98,12 +115,12 @@ def spec_for(key: str) -> CommandSpec:
     if head == "setpoints" and tail:
         if not SETPOINT_NAME_RE.fullmatch(tail):
             raise CommandError(
-                f"{key}: setpoint name {tail!r} not allowed; allowed: a letter then letters, "
+                f"{shown(key)}: setpoint name {shown(tail)!r} not allowed; allowed: a letter then letters, "
                 "digits or '_', up to 64 characters"
             )
         return _BY_KEY["setpoints.<name>"]
     known = ", ".join(spec.key for spec in CATALOGUE)
-    raise CommandError(f"{key}: unknown command key; known keys: {known}")
+    raise CommandError(f"{shown(key)}: unknown command key; known keys: {known}")
 
 
 def parse_value(key: str, value: Any) -> Any:

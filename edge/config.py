@@ -32,6 +32,7 @@ path = "data/"
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import fields
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.agent import AgentConfig
+from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
@@ -69,6 +71,46 @@ _AGENT_KEYS = {
     "shutdown_timeout_s",
 }
 
+_INT, _NUMBER, _BOOL, _TEXT = "an integer", "a number", "true or false", "a string"
+_OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
+    "shadow": (_BOOL, None, None),
+    "samples_per_message": (_INT, 1, 100_000),
+    "max_batch_delay_s": (_NUMBER, 0, 86_400),
+    "max_publishes_per_s": (_NUMBER, 0.001, 100_000),
+    "max_inflight": (_INT, 1, 65_535),
+    "keep_alive_s": (_INT, 0, 65_535),
+    "ping_timeout_ms": (_INT, 1, 3_600_000),
+    "ack_timeout_s": (_NUMBER, 0.001, 86_400),
+    "backoff_min_s": (_NUMBER, 0.001, 86_400),
+    "backoff_max_s": (_NUMBER, 0.001, 86_400),
+    "sampling_interval_s": (_NUMBER, *SAMPLING_INTERVAL_S),
+    "status_path": (_TEXT, None, None),
+    "status_interval_s": (_NUMBER, 0.5, 3600),
+    "shutdown_timeout_s": (_NUMBER, 0, 86_400),
+    "max_bytes": (_INT, 1, None),
+    "max_age_s": (_NUMBER, 0.001, None),
+}
+"""Each option's TOML type and range: a wrong one is refused naming the option, rather than
+failing later inside a thread (``max_publishes_per_s = 0`` would divide by zero)."""
+
+
+def _check_option(table: str, key: str, value: object, file: Path) -> None:
+    kind, low, high = _OPTION_TYPES[key]
+    where = f"{file}: [{table}].{key}"
+    if kind == _BOOL:
+        ok = isinstance(value, bool)
+    elif kind == _TEXT:
+        ok = isinstance(value, str) and bool(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        ok = False
+    else:
+        ok = (kind == _NUMBER or isinstance(value, int)) and math.isfinite(value)
+    if not ok:
+        raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):  # type: ignore[operator]
+        bounds = f"{low:.10g} to {high:.10g}" if high is not None else f"at least {low:.10g}"
+        raise ConfigError(f"{where}: {value!r} out of range; expected {bounds}")
+
 
 def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source]], float]:
     """Return the agent config, source builders and the shutdown flush timeout."""
@@ -95,6 +137,8 @@ def parse_config(
     for key in ("site", "sender", "broker", "assets", "queue"):
         if key not in agent:
             raise ConfigError(f"{file}: [agent].{key}: missing")
+    if not isinstance(agent["queue"], str) or not agent["queue"]:
+        raise ConfigError(f"{file}: [agent].queue: expected a file path, got {agent['queue']!r}")
     site = _name(agent["site"], f"{file}: [agent].site")
     sender = _name(agent["sender"], f"{file}: [agent].sender")
     assets = agent["assets"]
@@ -108,7 +152,9 @@ def parse_config(
         endpoint = parse_endpoint(broker)
     except ConfigError as exc:
         raise ConfigError(f"{file}: [agent].broker: {exc}") from None
-    protocol = str(agent.get("protocol", "auto"))
+    protocol = agent.get("protocol", "auto")
+    if isinstance(protocol, int) and not isinstance(protocol, bool):
+        protocol = str(protocol)  # protocol = 5
     if protocol not in PROTOCOLS:
         raise ConfigError(
             f"{file}: [agent].protocol: {protocol!r}, expected one of {', '.join(PROTOCOLS)}"
@@ -116,10 +162,16 @@ def parse_config(
     tls = None
     tls_doc = _table(doc, "tls", file)
     if tls_doc:
-        paths = {k: str(_path(base, tls_doc[k])) for k in ("ca", "cert", "key") if k in tls_doc}
         unknown = set(tls_doc) - {"ca", "cert", "key", "alpn"}
         if unknown:
             raise ConfigError(f"{file}: [tls].{sorted(unknown)[0]}: unknown key")
+        for key in ("ca", "cert", "key"):
+            if key in tls_doc and not isinstance(tls_doc[key], str):
+                raise ConfigError(f"{file}: [tls].{key}: expected a file path")
+        alpn = tls_doc.get("alpn", [])
+        if not isinstance(alpn, list) or not all(isinstance(a, str) and a for a in alpn):
+            raise ConfigError(f"{file}: [tls].alpn: expected an array of protocol names")
+        paths = {k: str(_path(base, tls_doc[k])) for k in ("ca", "cert", "key") if k in tls_doc}
         tls = TlsConfig(alpn=tuple(tls_doc.get("alpn", ())), **paths)
         try:
             tls.check("[tls]")
@@ -128,6 +180,10 @@ def parse_config(
     if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
         raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
+    for key in sorted(set(agent) & set(_OPTION_TYPES)):
+        _check_option("agent", key, agent[key], file)
+    if agent.get("backoff_max_s", 30.0) < agent.get("backoff_min_s", 0.2):
+        raise ConfigError(f"{file}: [agent].backoff_max_s: must be at least backoff_min_s")
     options: dict[str, Any] = {}
     for key in _AGENT_KEYS - {"site", "sender", "broker", "assets", "queue", "shutdown_timeout_s"}:
         if key in agent:
@@ -144,6 +200,8 @@ def parse_config(
     for key, value in queue.items():
         if key not in queue_map:
             raise ConfigError(f"{file}: [queue].{key}: unknown key")
+        if key in _OPTION_TYPES:
+            _check_option("queue", key, value, file)
         options[queue_map[key]] = value
     if options.get("full_policy", "drop_oldest") not in ("drop_oldest", "refuse"):
         raise ConfigError(f"{file}: [queue].full_policy: expected 'drop_oldest' or 'refuse'")
@@ -165,10 +223,10 @@ def parse_config(
         password=password,
         **{k: v for k, v in options.items() if k != "protocol"},
     )
-    sources = [
-        _source(spec, i, file, base, assets_t)
-        for i, spec in enumerate(doc.get("sources", []) or [])
-    ]
+    specs = doc.get("sources", []) or []
+    if not isinstance(specs, list):
+        raise ConfigError(f"{file}: sources: expected an array of tables [[sources]]")
+    sources = [_source(spec, i, file, base, assets_t) for i, spec in enumerate(specs)]
     shutdown = float(agent.get("shutdown_timeout_s", 10.0))
     return config, sources, shutdown
 
@@ -194,6 +252,7 @@ def _source(
         unknown = set(spec) - allowed
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        _check_csv_options(spec, where)
 
         def build_csv() -> Source:
             try:
@@ -216,6 +275,21 @@ def _source(
         raise ConfigError(f"{where}.factory: expected 'package.module:function'")
     options = {k: v for k, v in spec.items() if k not in ("type", "factory")}
     return lambda: load_plugin(factory, options, assets)
+
+
+def _check_csv_options(spec: dict[str, Any], where: str) -> None:
+    speed = spec.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not math.isfinite(speed):
+        raise ConfigError(f"{where}.speed: expected a number, got {speed!r}")
+    for key in ("restamp", "loop"):
+        if not isinstance(spec.get(key, False), bool):
+            raise ConfigError(f"{where}.{key}: expected true or false, got {spec[key]!r}")
+    mapping = spec.get("asset_map", {})
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ConfigError(f'{where}.asset_map: expected a table of component = "asset"')
+    exclude = spec.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
+        raise ConfigError(f"{where}.exclude: expected an array of column names")
 
 
 def _credentials(

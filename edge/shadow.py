@@ -15,11 +15,14 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from awscrt import mqtt
 from awsiot import iotshadow
+
+from edge.commands import shown
 
 log = logging.getLogger("edge.shadow")
 
@@ -50,6 +53,9 @@ class ShadowSync:
         self._on_error = on_error or (lambda _msg: None)
         self._subscribe_timeout_s = subscribe_timeout_s
         self._get_retry_s = get_retry_s
+        self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
+        """clientTokens of this agent's unanswered GETs: a get/accepted carrying none of
+        them (a stale or forged document) is ignored, and one that does is authoritative."""
         self._pending_get: dict[str, float] = {}
         """thing -> when its unanswered GET went out; re-sent after get_retry_s (a GET
         published before the shadow service resubscribed after a broker restart is lost)."""
@@ -120,8 +126,10 @@ class ShadowSync:
         if client is None:
             return
         self._pending_get[thing] = time.monotonic()
+        token = str(uuid.uuid4())
+        self._get_tokens[thing].append(token)  # bounded: a GET retried for days stays small
         client.publish_get_shadow(
-            iotshadow.GetShadowRequest(thing_name=thing, client_token=str(uuid.uuid4())), QOS
+            iotshadow.GetShadowRequest(thing_name=thing, client_token=token), QOS
         )
 
     def _run(self) -> None:
@@ -147,25 +155,46 @@ class ShadowSync:
                 log.info("shadow GET unanswered; asking again", extra={"thing": thing})
                 self._get(thing)
 
+    def _ignore(self, thing: str, what: str, reason: str) -> None:
+        message = f"shadow {what} for {thing} ignored: {reason}"
+        log.warning(message, extra={"event": "shadow_ignored", "thing": thing})
+        self._on_error(message)
+
     def _handle(self, event: Any) -> None:
         kind, thing = event[0], event[1]
-        if kind in ("get", "rejected") and (kind == "get" or event[2] == "get"):
+        body = event[3] if kind == "rejected" else event[2]
+        if body is None:  # the SDK hands over None for a payload that is not a document
+            what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
+            self._ignore(thing, what, "not a JSON object of the shadow protocol")
+            return
+        if kind == "rejected" and event[2] == "get":
             self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
+            if response.client_token not in self._get_tokens[thing]:
+                self._ignore(thing, "get/accepted", "not an answer to this agent's GET")
+                return
+            self._get_tokens[thing].clear()
+            self._pending_get.pop(thing, None)
             state = response.state
-            version = response.version or 0
-            self._version[thing] = max(self._version[thing], version)
-            desired = dict((state.desired if state else None) or {})
-            reported = dict((state.reported if state else None) or {})
-            self._apply(thing, desired, version, reported)
+            version = _version(response.version)
+            desired = (state.desired if state else None) or {}
+            reported = (state.reported if state else None) or {}
+            if version is None or not isinstance(desired, dict) or not isinstance(reported, dict):
+                self._ignore(thing, "get/accepted", "state or version of the wrong type")
+                return
+            self._version[thing] = version  # the service's answer: it may restart the count
+            self._apply(thing, dict(desired), version, dict(reported))
         elif kind == "delta":
             delta: iotshadow.ShadowDeltaUpdatedEvent = event[2]
-            version = delta.version or 0
+            version = _version(delta.version)
+            if version is None or not isinstance(delta.state, dict):
+                self._ignore(thing, "delta", "state or version of the wrong type")
+                return
             if version <= self._version[thing]:
                 return
             self._version[thing] = version
-            self._apply(thing, dict(delta.state or {}), version, None)
+            self._apply(thing, dict(delta.state), version, None)
         elif kind == "rejected":
             operation, error = event[2], event[3]
             if operation == "update" and error.code == 409:
@@ -193,7 +222,11 @@ class ShadowSync:
             try:
                 result = handler(thing, value)
             except Exception as exc:
-                errors[key] = {"desired": value, "message": str(exc), "version": version}
+                errors[key] = {
+                    "desired": _echo(value),
+                    "message": shown(str(exc), 300),
+                    "version": version,
+                }
                 error_report[key] = errors[key]
                 log.warning(
                     "rejected desired %s=%r: %s",
@@ -216,9 +249,11 @@ class ShadowSync:
             for key, value in self.applied[thing].items():
                 if reported.get(key) != value:
                     report[key] = value
-            shown = reported.get("errors") or {}
-            for key in set(shown) | set(errors):
-                if shown.get(key) != errors.get(key):
+            on_shadow = reported.get("errors") or {}
+            if not isinstance(on_shadow, dict):
+                on_shadow = {}
+            for key in set(on_shadow) | set(errors):
+                if on_shadow.get(key) != errors.get(key):
                     error_report[key] = errors.get(key)
         if error_report:
             report["errors"] = error_report
@@ -237,3 +272,25 @@ class ShadowSync:
         )
         client.publish_update_shadow(request, QOS)
         self.reports += 1
+
+
+def _version(value: object) -> int | None:
+    """A document's version: an integer >= 0 (0 when absent), or None when malformed."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _echo(value: object) -> object:
+    """The rejected value as ``reported.errors.<key>.desired`` shows it: scalars as they
+    are, anything long or nested as a short text, so the report stays within the shadow's
+    depth (6) and size (8 KB) limits and the values that did apply are not refused with it."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int) and value.bit_length() <= 64:
+        return value
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return shown(value, 64)

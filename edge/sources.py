@@ -81,33 +81,50 @@ def read_component(folder: Path, exclude: frozenset[str] = frozenset()) -> list[
     if not files:
         raise ConfigError(f"{folder}: no .csv files")
     for file in files:
-        with file.open(newline="") as handle:
-            sample = handle.read(4096)
-            handle.seek(0)
-            delimiter = ";" if sample.count(";") > sample.count(",") else ","
-            reader = csv.reader(handle, delimiter=delimiter)
-            header = next(reader, None)
-            if not header or len(header) < 2:
-                raise ConfigError(f"{file}: expected a header 'Timestamp,<sensor>,...'")
-            names = [None if c.strip() in exclude else sensor_name(c) for c in header[1:]]
-            for line_no, row in enumerate(reader, start=2):
-                if not row:
+        try:
+            _read_file(file, exclude, rows)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not a readable CSV ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read ({exc.strerror or exc})") from None
+        except ValueError as exc:  # a column that cannot be a sensor name
+            raise ConfigError(f"{file}: {exc}") from None
+    return [Sample(ts, v) for ts, v in sorted(rows.items()) if v]
+
+
+def _read_file(
+    file: Path, exclude: frozenset[str], rows: dict[int, dict[str, float | None]]
+) -> None:
+    with file.open(newline="") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        delimiter = ";" if sample.count(";") > sample.count(",") else ","
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        if not header or len(header) < 2:
+            raise ConfigError(f"{file}: expected a header 'Timestamp,<sensor>,...'")
+        names = [None if c.strip() in exclude else sensor_name(c) for c in header[1:]]
+        seen = [n for n in names if n is not None]
+        if len(set(seen)) != len(seen):
+            twice = sorted({n for n in seen if seen.count(n) > 1})[0]
+            raise ConfigError(f"{file}: column {twice!r} appears twice in the header")
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                ts = parse_l4e_timestamp(row[0])
+            except ValueError:
+                continue  # L4E drops and counts unparsable timestamps; so do we
+            values = rows.setdefault(ts, {})
+            for name, cell in zip(names, row[1:], strict=False):
+                if name is None:
                     continue
                 try:
-                    ts = parse_l4e_timestamp(row[0])
+                    values[name] = float(cell) if cell.strip() else None
                 except ValueError:
-                    continue  # L4E drops and counts unparsable timestamps; so do we
-                values = rows.setdefault(ts, {})
-                for name, cell in zip(names, row[1:], strict=False):
-                    if name is None:
-                        continue
-                    try:
-                        values[name] = float(cell) if cell.strip() else None
-                    except ValueError:
-                        raise ConfigError(
-                            f"{file}:{line_no}: column {name!r}: {cell!r} is not a number"
-                        ) from None
-    return [Sample(ts, v) for ts, v in sorted(rows.items()) if v]
+                    raise ConfigError(
+                        f"{file}:{line_no}: column {name!r}: {cell!r} is not a number"
+                    ) from None
 
 
 class CsvReplaySource:
@@ -159,11 +176,17 @@ class CsvReplaySource:
         self.max_per_poll = max_per_poll
         self._pos = {asset: 0 for asset in self._data}
         self._start: float | None = None
+        self._last: float | None = None
         self._origin = min(rows[0].ts_ms for rows in self._data.values() if rows) / 1000
 
     def poll(self, now: float) -> list[tuple[str, Sample]]:
         if self._start is None:
             self._start = now
+        if self._last is not None and now < self._last:
+            # the clock stepped back: replay time stands still instead of running backwards
+            # and holding every row for the length of the step
+            self._start -= self._last - now
+        self._last = now
         horizon = self._origin + (now - self._start) * self.speed
         out: list[tuple[str, Sample]] = []
         for asset, rows in self._data.items():

@@ -58,12 +58,16 @@ def parse_endpoint(url: str) -> Endpoint:
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parsed.hostname:
         raise ConfigError(f"broker {url!r}: expected mqtt://HOST:PORT, mqtts://HOST:PORT or HOST")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise ConfigError(f"broker {url!r}: expected no path after HOST:PORT")
     tls = parsed.scheme in ("mqtts", "ssl")
     try:
-        port = parsed.port or (8883 if tls else 1883)
+        port = parsed.port
     except ValueError:
-        raise ConfigError(f"broker {url!r}: port is not a number") from None
-    return Endpoint(parsed.hostname, port, tls)
+        raise ConfigError(f"broker {url!r}: port is not a number from 1 to 65535") from None
+    if port == 0:
+        raise ConfigError(f"broker {url!r}: port is not a number from 1 to 65535")
+    return Endpoint(parsed.hostname, port or (8883 if tls else 1883), tls)
 
 
 class LinkDown(PlantwatchError):

@@ -253,7 +253,7 @@ def test_desired_state_set_while_the_agent_is_down_is_applied_on_restart(
         assert second.shadow is not None and second.shadow.wait_applied(
             "pump-3", "mode", "safe", 15
         )
-        assert second.sampling_interval_s == 2
+        assert _wait(lambda: second.sampling_interval_s == 2, 10)  # applied after mode
         assert _wait(
             lambda: responder.reported("pump-3") == {"mode": "safe", "sampling_interval_s": 2}, 10
         )

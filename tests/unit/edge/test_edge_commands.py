@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.shadow import commands as cloud_commands
@@ -76,3 +76,30 @@ def test_agent_checks_mode_and_setpoints_against_the_catalogue(agent: Agent) -> 
         _apply(agent, "setpoints", {"temp c": 60})
     with pytest.raises(UserError, match="setpoints"):
         _apply(agent, "setpoints", [60])
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=300)
+    | st.integers(min_value=10**300, max_value=10**400),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=80), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.sampled_from(["mode", "sampling_interval_s", "setpoints"]), value=JSON)
+def test_any_json_a_delta_can_carry_is_applied_or_refused_with_a_short_reason(
+    agent: Agent, key: str, value: object
+) -> None:
+    """Whatever the shadow carries, a handler answers with a value or a UserError whose
+    message is short enough to echo in ``reported.errors`` (the shadow's 8 KB limit)."""
+    try:
+        _apply(agent, key, value)
+    except UserError as exc:
+        assert len(str(exc)) <= 400 and "\n" not in str(exc)

@@ -151,3 +151,140 @@ def test_an_agent_whose_telemetry_topic_iot_core_would_refuse_does_not_start(
     assert cli.main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "273 bytes" in err and "at most 256" in err
+
+
+WRONG_OPTIONS = [
+    (
+        "[agent]",
+        'samples_per_message = "abc"',
+        r"\[agent\]\.samples_per_message: expected an integer",
+    ),
+    (
+        "[agent]",
+        "samples_per_message = 2.5",
+        r"\[agent\]\.samples_per_message: expected an integer",
+    ),
+    (
+        "[agent]",
+        "samples_per_message = true",
+        r"\[agent\]\.samples_per_message: expected an integer",
+    ),
+    ("[agent]", "max_publishes_per_s = 0", r"\[agent\]\.max_publishes_per_s: 0 out of range"),
+    ("[agent]", "max_publishes_per_s = nan", r"\[agent\]\.max_publishes_per_s: expected a number"),
+    ("[agent]", "max_inflight = 0", r"\[agent\]\.max_inflight: 0 out of range"),
+    ("[agent]", 'max_batch_delay_s = "1s"', r"\[agent\]\.max_batch_delay_s: expected a number"),
+    ("[agent]", "ack_timeout_s = inf", r"\[agent\]\.ack_timeout_s: expected a number"),
+    ("[agent]", "backoff_min_s = -1", r"\[agent\]\.backoff_min_s: -1 out of range"),
+    ("[agent]", "backoff_max_s = 0.01", r"\[agent\]\.backoff_max_s: must be at least"),
+    ("[agent]", "sampling_interval_s = 0", r"\[agent\]\.sampling_interval_s: 0 out of range"),
+    ("[agent]", 'status_interval_s = "5"', r"\[agent\]\.status_interval_s: expected a number"),
+    ("[agent]", 'shutdown_timeout_s = "x"', r"\[agent\]\.shutdown_timeout_s: expected a number"),
+    ("[agent]", 'shadow = "no"', r"\[agent\]\.shadow: expected true or false"),
+    ("[agent]", "status_path = 5", r"\[agent\]\.status_path: expected a string"),
+    ("[agent]", "keep_alive_s = 70000", r"\[agent\]\.keep_alive_s: 70000 out of range"),
+    ("[queue]", 'max_age_s = "7d"', r"\[queue\]\.max_age_s: expected a number"),
+    ("[queue]", "max_age_s = -5", r"\[queue\]\.max_age_s: -5 out of range"),
+    ("[queue]", "max_bytes = 1e9", r"\[queue\]\.max_bytes: expected an integer"),
+    ("[tls]", 'alpn = "x-amzn-mqtt-ca"', r"\[tls\]\.alpn: expected an array"),
+]
+
+
+@pytest.mark.parametrize(("table", "line", "message"), WRONG_OPTIONS)
+def test_an_option_of_the_wrong_type_or_range_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, line: str, message: str
+) -> None:
+    """Checked when the file loads, not later inside the agent's threads."""
+    key = line.split(" = ")[0]
+    text = "\n".join(x for x in GOOD.splitlines() if not x.startswith(f"{key} = ")) + "\n"
+    text = text.replace(f"{table}\n", f"{table}\n{line}\n") if table in text else text
+    if table not in text:
+        text += f"\n{table}\n{line}\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "state").exists()  # refused before the queue is created
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ('speed = "fast"', r"\.speed: expected a number"),
+        ('loop = "yes"', r"\.loop: expected true or false"),
+        ('asset_map = ["a"]', r"\.asset_map: expected a table"),
+        ('exclude = "col"', r"\.exclude: expected an array"),
+    ],
+)
+def test_a_csv_source_option_of_the_wrong_type_is_one_line(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "p.csv").write_text("Timestamp,t\n2024-01-01T00:00:00,1\n")
+    path = write(tmp_path, GOOD + f'\n[[sources]]\ntype = "csv"\npath = "data"\n{source}\n')
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_sources_must_be_an_array_of_tables(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sources: expected an array of tables"):
+        load_config(write(tmp_path, "sources = 5\n" + GOOD))
+
+
+def test_protocol_may_be_written_as_the_number_5(tmp_path: Path) -> None:
+    text = GOOD.replace("samples_per_message = 50", "samples_per_message = 50\nprotocol = 5")
+    config, _s, _t = load_config(write(tmp_path, text))
+    assert config.protocol == "5"
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "directory", "under_a_file"])
+def test_a_queue_the_agent_cannot_open_is_one_line_naming_the_field_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # run sets up JSON logs on this test's captured stderr; later tests must keep theirs
+    monkeypatch.setattr("edge.logs.setup", lambda level="info": None)
+    state = tmp_path / "state"
+    if kind == "corrupt":
+        state.mkdir()
+        (state / "queue.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 20)
+    elif kind == "directory":
+        (state / "queue.db").mkdir(parents=True)
+    else:
+        state.write_text("a file where the queue's folder should be")
+    path = write(tmp_path, GOOD)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "[agent].queue" in err and "queue.db" in err
+
+
+@pytest.mark.parametrize(
+    ("broker", "message"),
+    [
+        ("mqtt://127.0.0.1:0", "port is not a number from 1 to 65535"),
+        ("mqtt://127.0.0.1:99999", "port is not a number from 1 to 65535"),
+        ("mqtt://127.0.0.1:1883/plant1", "expected no path after HOST:PORT"),
+    ],
+)
+def test_a_broker_url_the_agent_cannot_use_is_refused_naming_the_field(
+    tmp_path: Path, broker: str, message: str
+) -> None:
+    text = GOOD.replace("mqtt://127.0.0.1:1883", broker)
+    with pytest.raises(ConfigError, match=rf"\[agent\]\.broker: .*{message}"):
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"pid": ', '"text"', "null"])
+def test_status_survives_a_status_file_that_is_not_the_agents_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    path = write(tmp_path, GOOD)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "queue.db.status.json").write_text(content)
+    assert cli.main(["status", "--config", str(path), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sender"] == "gw-01" and doc["running"] is False

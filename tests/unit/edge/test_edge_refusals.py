@@ -88,3 +88,82 @@ def test_the_poller_counts_what_it_could_not_queue(tmp_path: Path) -> None:
     assert source.polls >= 5
     assert status["refused_by_reason"] == {"storage_error": source.polls}
     assert status["refused"] == source.polls
+
+
+class Hostile:
+    """Good readings polled together with ones outside the wire contract."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        self.polls += 1
+        if self.polls > 1:
+            return []
+        ts = int(now * 1000)
+        return [
+            ("pump-1", Sample(ts, {"flow": 1.0})),
+            ("pump-1", Sample(ts + 1, {"flow": float("nan")})),
+            ("pump-1", Sample(ts + 2, {"flow": 2.0})),
+            ("pump-1", Sample(0, {"flow": 3.0})),  # the clock jumped back to 1970
+            ("pump-1", Sample(ts + 3, {"flow": float("inf")})),
+            ("pump-1", Sample(ts + 4, {"flow": 1e300, "temp": -4.0})),  # huge
+            ("pump-1", Sample(ts + 5, {"flow": -4.0, "temp": 1e15})),
+            ("pump-1", Sample(10**13, {"flow": 5.0})),  # and forward past 2200
+        ]
+
+
+def test_a_bad_reading_is_refused_alone_and_the_good_ones_polled_with_it_are_queued(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.1)
+    source = Hostile()
+    agent.add_source(source)
+    agent.start()
+    try:
+        deadline = time.monotonic() + 10
+        while source.polls < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False, timeout=1)
+    assert source.polls >= 3  # the poller kept running
+    assert status["queue_depth"] == 3
+    assert status["refused_by_reason"] == {"invalid": 5}
+    reasons = [r.getMessage() for r in caplog.records if r.getMessage().startswith("submit")]
+    assert len(reasons) == 5
+    assert sum("NaN and infinity are not allowed" in r for r in reasons) == 2
+    assert sum("ts" in r and "2200-01-01" in r for r in reasons) == 2
+
+
+class Broken:
+    """A plugin whose poll returns something that is not a list of (asset, Sample)."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> object:
+        self.polls += 1
+        return [None, 1] if self.polls % 2 else None
+
+
+def test_a_source_returning_garbage_does_not_end_the_poller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.1)
+    broken, steady = Broken(), Steady()
+    agent.add_source(broken)
+    agent.add_source(steady)
+    agent.start()
+    try:
+        deadline = time.monotonic() + 10
+        while steady.polls < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        depth = agent.status()["queue_depth"]
+    finally:
+        agent.stop(flush=False, timeout=1)
+    assert broken.polls >= 4 and steady.polls >= 4
+    assert depth >= 3  # the good source's readings were queued all along
+    assert any(r.getMessage().startswith("source Broken:") for r in caplog.records)

@@ -99,3 +99,34 @@ def test_plugin_factory_errors_name_the_factory() -> None:
     source = load_plugin("edge.bench:rate_source", {"rate": 10, "sensors": 2}, ("a",))
     source.poll(0.0)
     assert len(source.poll(1.0)) == 10
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'Timestamp,t\n2023-01-01T00:00:00,"' + b"1" * 200_000 + b'"\n', "not a readable CSV"),
+        (b"Timestamp,t\n2023-01-01T00:00:00,\xff\xfe\n", "not a readable CSV"),
+        (b"Timestamp,t,t\n2023-01-01T00:00:00,1,2\n", "column 't' appears twice"),
+        (b"Timestamp,a b,a_b\n2023-01-01T00:00:00,1,2\n", "column 'a_b' appears twice"),
+        (b"Timestamp,t\n2023-01-01T00:00:00,abc\n", r"x.csv:2: column 't': 'abc' is not a number"),
+    ],
+)
+def test_a_csv_the_source_cannot_read_is_one_line_naming_the_file(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    folder = tmp_path / "data" / "pump-1"
+    folder.mkdir(parents=True)
+    (folder / "x.csv").write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        CsvReplaySource(tmp_path / "data", ["pump-1"])
+    assert "x.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_csv_replay_goes_on_after_the_clock_steps_back(tmp_path: Path) -> None:
+    source = CsvReplaySource(dataset(tmp_path / "data"), ["pump"])
+    start = 1_700_000_000.0
+    assert [s.ts_ms for _a, s in source.poll(start)] == [T]
+    stepped = start - 3600  # NTP steps the clock back an hour
+    assert source.poll(stepped) == []
+    assert [s.ts_ms for _a, s in source.poll(stepped + 1.0)] == [T + 1000]
+    assert [s.ts_ms for _a, s in source.poll(stepped + 2.0)] == [T + 2000]
