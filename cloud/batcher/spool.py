@@ -26,6 +26,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ _SCHEMA = (
     " body BLOB NOT NULL)",
 )
 
+BUSY_S = 30.0
+"""How long opening or writing the spool waits for another connection (shared spools)."""
 PAGE_SIZE = 16384
 """A message's chunk is a CSV fragment of a few kB: at SQLite's default 4 kB page each one
 fills a page of its own, and every page costs two writes to the WAL (frame header, page)
@@ -177,14 +180,14 @@ class Spool:
             if path:
                 private_file(path)
             self._db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+                self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_S
             )
             if path:
                 # Before the first table exists: a spool file made by an earlier version
                 # keeps its page size (WAL cannot change it), which only costs speed.
                 self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-                self._db.execute("PRAGMA journal_mode=WAL")
+                _use_wal(self._db)
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             for statement in _SCHEMA:
                 self._db.execute(statement)
@@ -488,3 +491,18 @@ class Spool:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out another process doing the same: when several runners open
+    one new shared spool at once, SQLite answers the losers' switch "database is locked"
+    at once, without waiting through the busy timeout."""
+    deadline = time.monotonic() + BUSY_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
