@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -78,7 +79,9 @@ class AtomicRequests:
 
     def __getattr__(self, name: str) -> Any:
         call = getattr(self._client, name)
-        if name == "get_paginator" or not callable(call):
+        if name == "get_paginator":
+            return lambda operation: _AtomicPaginator(call(operation), self._lock)
+        if not callable(call):
             return call
 
         def atomic(*args: Any, **kwargs: Any) -> Any:
@@ -86,6 +89,25 @@ class AtomicRequests:
                 return call(*args, **kwargs)
 
         return atomic
+
+
+class _AtomicPaginator:
+    """A paginator whose page requests take :class:`AtomicRequests`' lock: a query page read
+    while moto is half-way through an ``update_item`` on another thread sees an item with
+    its key and version but no document, which DynamoDB never shows."""
+
+    def __init__(self, paginator: Any, lock: threading.Lock) -> None:
+        self._paginator = paginator
+        self._lock = lock
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        pages = iter(self._paginator.paginate(**kwargs))
+        while True:
+            with self._lock:
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
 
 
 def kinesis_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
