@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -52,6 +53,13 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     assert 0 <= report["worker_cpu_us_per_message"] <= total
     assert 0 <= report["network_cpu_us_per_message"] <= total
     assert report["runs"][0]["messages_per_batch"] >= 1
+    # every thread of the runner process, by role; the parts make up the total
+    (run,) = report["runs"]
+    parts = run["threads_cpu_us_per_message"]
+    assert {"network", "worker", "flush", "harness", "stop", "ended_threads"} <= set(parts)
+    assert parts["worker"] == run["worker_cpu_us_per_message"]
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / report["messages"]  # /proc counts in ticks
+    assert sum(parts.values()) == pytest.approx(run["runner_cpu_us_per_message"], abs=4 * tick_us)
 
 
 @pytest.mark.mosquitto
