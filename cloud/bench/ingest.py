@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloud.bench.proc_cpu import stat_cpu_s, threads_cpu_s
+from cloud.bench.proc_cpu import threads_cpu_s
 from cloud.cli import status
 from edge.cliargs import positive_int
 
@@ -174,22 +174,23 @@ def _runner_main(
     ready.release()
     go.wait()
     cpu_at_go = time.process_time()
-    tasks_at_go, process_at_go = threads_cpu_s(), _thread_cpu_s(0)
+    tasks_at_go = threads_cpu_s()
     finished.wait(max(120.0, expected / 200))  # no polling: the harness costs ~nothing
     done_at = time.time()
+    tasks_at_done = threads_cpu_s()
     cpu_at_done = time.process_time()
-    tasks_at_done, process_at_done = threads_cpu_s(), _thread_cpu_s(0)
-    by_thread = _by_thread(
-        tasks_at_go,
-        tasks_at_done,
-        _thread_labels(runner.thread_ids),
-        (process_at_done or 0.0) - (process_at_go or 0.0),
-    )
-    thread_cpu = {name: _thread_cpu_s(tid) for name, tid in runner.thread_ids.items()}
+    labels = _thread_labels(runner.thread_ids)
+    by_thread = _by_thread(tasks_at_go, tasks_at_done, labels, cpu_at_done - cpu_at_go)
+    thread_cpu: dict[str, float | None] = {
+        name: tasks_at_done[tid][1] if tid in tasks_at_done else None
+        for name, tid in runner.thread_ids.items()
+    }
     if runner.client_kind == "crt":
         # awscrt's native event-loop threads (its client runs on one of them) are the
         # network side; only the runner uses awscrt in this process
-        thread_cpu["network"] = _native_threads_cpu_s("AwsEventLoop")
+        thread_cpu["network"] = sum(
+            seconds for name, seconds in tasks_at_done.values() if name.startswith("AwsEventLoop")
+        )
     runner.stop()
     archived, drain_s = 0, 0.0
     if writer is not None:
@@ -255,32 +256,6 @@ def _by_thread(
         split[label] = split.get(label, 0.0) + used
     split["ended_threads"] = max(0.0, process_s - sum(split.values()))
     return split
-
-
-def _thread_cpu_s(native_id: int) -> float | None:
-    """CPU seconds (user + system) one thread of this process has used (0: the whole
-    process, ended threads included); None where ``/proc`` does not say (not Linux)."""
-    try:
-        if native_id == 0:
-            return stat_cpu_s("/proc/self/stat")
-        return stat_cpu_s(f"/proc/self/task/{native_id}/stat")
-    except OSError:
-        return None
-
-
-def _native_threads_cpu_s(prefix: str) -> float | None:
-    """CPU seconds used by every thread of this process whose name starts with *prefix*."""
-    total = 0.0
-    try:
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                if (task / "comm").read_text().startswith(prefix):
-                    total += _thread_cpu_s(int(task.name)) or 0.0
-            except OSError:
-                continue  # the thread ended meanwhile
-    except OSError:
-        return None
-    return total
 
 
 def _messages(
@@ -547,7 +522,7 @@ def _per_thread(results: list[dict[str, Any]], messages: int) -> dict[str, float
     process's main thread, which waits for the count), ``ended_threads`` (threads gone
     before the run ended: the flushes' fsync pools), ``stop`` (the runner's stop: the last
     flush, closing the client and the archive) and any other thread by name. The parts
-    add up to the total, give or take the kernel's accounting ticks."""
+    add up to the total."""
     total: dict[str, float] = {}
     for result in results:
         for name, seconds in result["by_thread_cpu_s"].items():

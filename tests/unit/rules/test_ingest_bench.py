@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import pytest
 
@@ -57,9 +56,8 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     (run,) = report["runs"]
     parts = run["threads_cpu_us_per_message"]
     assert {"network", "worker", "flush", "harness", "stop", "ended_threads"} <= set(parts)
-    assert parts["worker"] == run["worker_cpu_us_per_message"]
-    tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / report["messages"]  # /proc counts in ticks
-    assert sum(parts.values()) == pytest.approx(run["runner_cpu_us_per_message"], abs=4 * tick_us)
+    assert 0 < parts["worker"] <= run["worker_cpu_us_per_message"] + 0.1  # since the start
+    assert sum(parts.values()) == pytest.approx(run["runner_cpu_us_per_message"], abs=1)
 
 
 @pytest.mark.mosquitto
