@@ -4,6 +4,8 @@ raw broker pub->sub rate as the baseline.
 
 Processes: the broker, the rules runner (rules + batcher + spool, as ``plantwatch up`` runs
 it), and this process publishing. A reading is one sample (one timestamp of one asset).
+``runner_cpu_us_per_message`` is the runner process's CPU from the first publish to the end
+of its stop; ``threads_cpu_us_per_message`` splits it by thread.
 
 The payload is by default what the edge agent sends for a simulated pump: its default
 ``samples_per_message`` (20) samples of the pump's 10 sensors. ``--payload synthetic`` sends
@@ -245,8 +247,7 @@ def _by_thread(
     """CPU seconds each thread used between two readings, by role (see
     :func:`_thread_labels`; awscrt's event loops are the ``network``, any other thread goes
     by its kernel name without digits); ``ended_threads`` is what the process used in
-    threads that are gone by the second reading (the flush's fsync pool), so the parts add
-    up to *process_s*."""
+    threads that are gone by the second reading, so the parts add up to *process_s*."""
     split: dict[str, float] = {}
     for tid, (name, seconds) in after.items():
         label = labels.get(tid)
@@ -519,10 +520,10 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
 def _per_thread(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
     """``runner_cpu_us_per_message`` split by thread (summed over the runners): the
     ``network``, ``worker`` and ``flush`` threads, the bench's ``harness`` (the runner
-    process's main thread, which waits for the count), ``ended_threads`` (threads gone
-    before the run ended: the flushes' fsync pools), ``stop`` (the runner's stop: the last
-    flush, closing the client and the archive) and any other thread by name. The parts
-    add up to the total."""
+    process's main thread, which waits for the count), the object store's ``store-fsync``
+    threads, ``ended_threads`` (threads gone before the count was reached), ``stop`` (the
+    runner's stop: the last flush, closing the client and the archive) and any other
+    thread by name. The parts add up to the total."""
     total: dict[str, float] = {}
     for result in results:
         for name, seconds in result["by_thread_cpu_s"].items():
