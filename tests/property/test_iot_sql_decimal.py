@@ -91,7 +91,7 @@ def arithmetic(op: str, x: Any, y: Any) -> Any:
         exact = EXACT.divide(a, b)
     else:
         quotient = EXACT.divide_int(a, b)
-        if abs(quotient) >= 10**34:  # the quotient of % must fit 34 digits
+        if quotient.copy_abs() >= 10**34:  # the quotient of % must fit 34 digits
             return UNDEFINED
         exact = EXACT.subtract(a, EXACT.multiply(b, quotient))
     return to_34_digits(exact)
@@ -149,6 +149,9 @@ def assert_number(got: Any, want: Any, context: Any) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(["+", "-", "*", "/", "%"]), operands, operands)
+@example("%", ("number", "9" * 34), ("string", "1"))
+@example("%", ("number", "1E+40"), ("number", "3"))
+@example("+", ("number", "0.1"), ("number", "0.2"))
 def test_arithmetic_is_34_digit_decimal(op: str, a: tuple[str, str], b: tuple[str, str]) -> None:
     body = payload(a, b)
     out = evaluate(parse(f"SELECT a {op} b AS r FROM 't/#'"), Message("t/x", body))
