@@ -10,7 +10,7 @@ import json
 import pytest
 
 from cloud.cli.main import main
-from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.evaluate import Message, evaluate, plain
 from cloud.rules.sql import parse
 from edge.errors import RuleSqlError
 
@@ -181,3 +181,17 @@ def test_cli_eval_prints_decimals_with_every_digit(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert out == '{"x":0.3,"v":12345678901234567890.5}\n'
     assert json.loads(out) == {"x": 0.3, "v": 12345678901234567890.5}
+
+
+def test_the_local_batcher_reads_a_rule_output_as_its_json() -> None:
+    """The kinesis action hands the local batcher what the Lambda batcher reads from the
+    record: the output's JSON through ``json.loads``, Decimals as floats or ints."""
+    out = evaluate(
+        parse("SELECT v, w, 0.1 + 0.2 AS x, [10.0, 1E+40] AS y FROM 'a/#'"),
+        Message("a/b", b'{"v": 85.25, "w": {"n": 12345678901234567890.5}}'),
+    )
+    assert out is not None
+    native = plain(out.value)
+    assert native == json.loads(out.to_bytes())
+    assert native == {"v": 85.25, "w": {"n": 1.2345678901234567e19}, "x": 0.3, "y": [10, 1e40]}
+    assert type(native["y"][0]) is int
