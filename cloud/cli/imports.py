@@ -13,7 +13,7 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
-from cloud.runtime.layout import DEFAULT_DATA_DIR
+from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
 
 UPLOAD_FREQUENCIES = ("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
@@ -200,11 +200,11 @@ def _l4e(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return status.SUCCESS
-    _print_l4e(report, args.data)
+    _print_l4e(report, args.data, layout.bucket / QUARANTINE_PREFIX / "bad_result_line")
     return status.SUCCESS
 
 
-def _print_l4e(report: dict[str, Any], data: str) -> None:
+def _print_l4e(report: dict[str, Any], data: str, quarantine: Path) -> None:
     name = report["Name"]
     model = report.get("Model")
     print_fields(
@@ -218,6 +218,7 @@ def _print_l4e(report: dict[str, Any], data: str) -> None:
             "upload frequency": report["UploadFrequency"],
             "executions": f"{report['Executions']} ({report['AnomalousExecutions']} anomalous)",
             "result rows": report["ResultRows"],
+            "result lines quarantined": report["QuarantinedResultLines"],
             "events": report["Events"],
             "labels": report["LabelCount"],
             "model": f"{model['ModelName']} v{model['ModelVersion']} ({model['ModelQuality']})"
@@ -247,6 +248,12 @@ def _print_l4e(report: dict[str, Any], data: str) -> None:
         print_table(
             report["DiscardedFiles"],
             [Column("discarded file", "Key"), Column("reason", "Reason")],
+        )
+    if report["QuarantinedResultLines"]:
+        print_line()
+        print_line(
+            f"{report['QuarantinedResultLines']} results.jsonl line(s) were not results; "
+            f"each is kept with its file, line and reason under {quarantine}"
         )
     print_line()
     print_line(f"next: plantwatch executions --scheduler {name} --data {data}")
