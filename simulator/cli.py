@@ -199,7 +199,16 @@ def run_history(args: argparse.Namespace) -> int:
     assets = _assets(args, scenario)
     rate = args.rate
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = _when(args.start, today - timedelta(days=args.days), "--start")
+    if args.start is not None:
+        start = _when(args.start, today, "--start")
+    else:
+        try:
+            start = today - timedelta(days=args.days)
+        except OverflowError:
+            raise UserError(
+                f"--days {args.days:g}: would start before the year 1; give --start or fewer days"
+            ) from None
+    _check_room(args, assets, KINDS)
     began = time.perf_counter()
     generate_history(
         assets,
@@ -233,6 +242,24 @@ def run_history(args: argparse.Namespace) -> int:
             f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
         )
     return 0
+
+
+def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, Any]) -> None:
+    """Refuse a history that cannot fit on the disk before writing any of it: a typo in
+    --days or --rate would otherwise fill the disk for hours and then fail half-written.
+    The bound counts a timestamp, commas and a newline per row (every cell empty), so it
+    never refuses a history that would fit."""
+    rows = math.ceil(args.days * 86_400.0 / args.rate - 1e-9)
+    needed = rows * sum(20 + len(kinds[a.kind].sensors) for a in assets)
+    folder = Path(args.out).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise UserError(
+            f"--days {args.days:g} at --rate {args.rate:g}s: {rows:,} rows per asset need at "
+            f"least {needed / 1e9:,.1f} GB under {args.out}, and {free / 1e9:,.1f} GB are free"
+        )
 
 
 def _stop_event() -> threading.Event:
