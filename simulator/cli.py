@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.cliargs import add_subcommands, duration, non_negative_int, positive_float, positive_int
+from edge.cliargs import (
+    add_subcommands,
+    duration,
+    int_range,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,6 +33,9 @@ if TYPE_CHECKING:
 KIND_CHOICES = ("pump", "fan", "mixed")
 GATEWAY_ABOVE = 20
 """More assets than this share one gateway agent (one connection) instead of one agent each."""
+MAX_SKAB_PER_TYPE = 1000
+"""9,000 experiments of about 1,100 rows, some minutes of writing: a development set well
+beyond SKAB's own 34 files, and a bound that keeps a typo from running for days."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +118,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument(
-        "--per-type", type=positive_int, default=3, help="experiments per fault type (default 3)"
+        "--per-type",
+        type=int_range(1, MAX_SKAB_PER_TYPE, what=f"a whole number from 1 to {MAX_SKAB_PER_TYPE}"),
+        default=3,
+        help=f"experiments per fault type, at most {MAX_SKAB_PER_TYPE} (default 3)",
     )
     k.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     k.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -175,12 +188,14 @@ def _seed(args: argparse.Namespace, scenario: Any) -> int:
 
 
 def run_skab(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, print_line
+    from cloud.cli.output import print_json, print_line, progress
     from simulator import skab
 
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder")
-    paths = skab.write(args.out, args.per_type, args.seed)
+    files = args.per_type * len(skab.FAULT_TYPES)
+    with progress(files, f"sim skab: writing {files} experiments to {args.out}") as bar:
+        paths = skab.write(args.out, args.per_type, args.seed, on_file=lambda _p: bar.advance())
     summary = {"out": str(args.out), "files": len(paths), "per_type": args.per_type}
     if args.json:
         print_json(summary)
