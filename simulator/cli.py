@@ -38,6 +38,16 @@ MAX_SKAB_PER_TYPE = 1000
 beyond SKAB's own 34 files, and a bound that keeps a typo from running for days."""
 
 
+def sample_period(text: str) -> float:
+    """A --rate: a duration of at least :data:`simulator.scenario.MIN_RATE_S`."""
+    from simulator.scenario import MIN_RATE_S
+
+    seconds = duration(text)
+    if seconds < MIN_RATE_S:
+        raise argparse.ArgumentTypeError(f"expected a sample period of at least 1ms, got {text!r}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = add_subcommands(parser, "sim_command")
 
@@ -50,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _asset_args(h)
     h.add_argument("--days", type=positive_float, default=180.0, help="days of data (default 180)")
     h.add_argument(
-        "--rate", type=duration, default=60.0, help="sample period, e.g. 10s, 1min (default 1min)"
+        "--rate",
+        type=sample_period,
+        default=60.0,
+        help="sample period, at least 1ms, e.g. 10s, 1min (default 1min)",
     )
     h.add_argument("--start", help="first timestamp, ISO 8601 UTC (default: DAYS before today)")
     h.add_argument("--out", required=True, type=Path, help="output folder (data/ and labels/)")
@@ -64,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _asset_args(f)
     f.add_argument(
-        "--rate", type=duration, help="sample period per asset (default: scenario's, or 10s)"
+        "--rate",
+        type=sample_period,
+        help="sample period per asset, at least 1ms (default: scenario's, or 10s)",
     )
     f.add_argument(
         "--speed",

@@ -51,3 +51,42 @@ def test_an_unexpected_error_is_one_line_unless_debug(
     ]
     with pytest.raises(KeyError):
         main(["--debug", "executions"])
+
+
+def test_running_out_of_memory_is_one_line_naming_it_unless_debug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    """Sizes beyond the machine are not a bug: the line says so and what numpy asked for."""
+    import simulator.skab
+
+    def too_big(*_args: object, **_kwargs: object) -> list:
+        raise MemoryError("Unable to allocate 74.5 GiB for an array")
+
+    monkeypatch.setattr(simulator.skab, "write", too_big)
+    assert main(["sim", "skab", "--out", str(tmp_path / "s")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "plantwatch: error: not enough memory: Unable to allocate 74.5 GiB for an array; "
+        "try smaller sizes (run again with --debug for the traceback)"
+    ]
+    with pytest.raises(MemoryError):
+        main(["--debug", "sim", "skab", "--out", str(tmp_path / "s")])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sim", "history", "--rate", "0.5ms", "--out", "x"], "a sample period of at least 1ms"),
+        (["sim", "fleet", "--rate", "0.1ms"], "a sample period of at least 1ms"),
+        (["bench", "latency", "--rate", "1e9"], "a number above 0, at most 1000"),
+        (["bench", "skab", "--dataset", "x", "--window-s", "1e300"], "seconds above 0"),
+    ],
+)
+def test_sizes_beyond_what_the_command_can_do_exit_2_before_any_work(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """These ran into a ZeroDivisionError (a period under the wire's 1 ms) or pandas'
+    Timedelta bound as internal errors."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("plantwatch: error: argument --")
+    assert message in err[0]
