@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 KIND_CHOICES = ("pump", "fan", "mixed")
 GATEWAY_ABOVE = 20
 """More assets than this share one gateway agent (one connection) instead of one agent each."""
+MAX_ASSETS = 10_000
+"""A simulated fleet this large is already hours of history or thousands of connections;
+the bound keeps a typo from drawing assets until memory runs out."""
 MAX_SKAB_PER_TYPE = 1000
 """9,000 experiments of about 1,100 rows, some minutes of writing: a development set well
 beyond SKAB's own 34 files, and a bound that keeps a typo from running for days."""
@@ -145,7 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _asset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--assets", type=positive_int, help="number of assets (default: scenario's, or 3)"
+        "--assets",
+        type=int_range(1, MAX_ASSETS, what=f"a whole number from 1 to {MAX_ASSETS}"),
+        help=f"number of assets, at most {MAX_ASSETS} (default: scenario's, or 3)",
     )
     p.add_argument("--kind", choices=KIND_CHOICES, default="pump", help="equipment (default pump)")
     p.add_argument("--scenario", type=Path, help="scenario TOML: faults (and assets)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
+from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
 from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
@@ -49,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--name",
         help="name of the imported scheduler and dataset (default: from the input location)",
     )
-    l4e.add_argument("--train", metavar="MODEL", help="also train this model from the input")
+    l4e.add_argument(
+        "--train", metavar="MODEL", type=model_name, help="also train this model from the input"
+    )
     l4e.add_argument("--sampling-rate", help="TargetSamplingRate for --train, PT1S..PT1H")
     l4e.add_argument(
         "--off-condition", help="OffCondition for --train, e.g. 'pump\\motor_current < 1'"

@@ -79,13 +79,22 @@ def test_running_out_of_memory_is_one_line_naming_it_unless_debug(
         (["sim", "fleet", "--rate", "0.1ms"], "a sample period of at least 1ms"),
         (["bench", "latency", "--rate", "1e9"], "a number above 0, at most 1000"),
         (["bench", "skab", "--dataset", "x", "--window-s", "1e300"], "seconds above 0"),
+        (["sim", "history", "--assets", "10001", "--out", "x"], "a whole number from 1 to 10000"),
+        (["model", "train", "--dataset", "x", "--name", "m", "--smoothing", "1e23"], "to 100000"),
+        # checked before the dataset is read: the name becomes a folder
+        (["model", "train", "--dataset", "/nonexistent", "--name", "../x"], "a model name"),
+        (["import", "l4e", "--input", "/nonexistent", "--train", "a/b"], "a model name"),
+        (["model", "push", "m", "--aws", "--region", "eu west 1"], "an AWS Region"),
+        (["provision-device", "t", "--site", "s1", "--region", "-1"], "an AWS Region"),
+        (["shadow", "get", "t", "--aws", "--region", "EU-WEST-1"], "an AWS Region"),
     ],
 )
 def test_sizes_beyond_what_the_command_can_do_exit_2_before_any_work(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """These ran into a ZeroDivisionError (a period under the wire's 1 ms) or pandas'
-    Timedelta bound as internal errors."""
+    """These ran into internal errors (ZeroDivisionError for a period under the wire's 1 ms,
+    pandas' Timedelta bound, OverflowError, botocore's InvalidRegionError), ran until memory
+    ran out (10^23 assets), or failed only after training (a model name with a slash)."""
     assert main(argv) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("plantwatch: error: argument --")
