@@ -117,44 +117,63 @@ _END: Any = object()
 
 def _write(value: Any, default: Callable[[Any], Any]) -> str:
     out: list[str] = []
+    append = out.append
     open_containers: list[tuple[Iterator[Any], bool]] = []  # (items left, is an object)
     v = value
     while True:
         t = type(v)
-        if t is Decimal:
-            out.append(number_text(v))
-        elif t is str:
-            out.append(encode_basestring_ascii(v))
-        elif t is int:
-            out.append(int.__repr__(v))
-        elif v is None or t is bool:
-            out.append("null" if v is None else "true" if v else "false")
-        elif t is dict:
-            out.append("{")
+        if t is dict:
+            append("{")
             open_containers.append((iter(v.items()), True))
         elif t is list or t is tuple:
-            out.append("[")
+            append("[")
             open_containers.append((iter(v), False))
-        elif t is float:
-            out.append(json.dumps(v, allow_nan=False))
         else:
-            v = default(v)
-            continue
-        while open_containers:  # the next value to write, closing finished containers
-            items, is_object = open_containers[-1]
-            item = next(items, _END)
-            if item is _END:
-                open_containers.pop()
-                out.append("}" if is_object else "]")
+            text = _scalar_text(v, t)
+            if text is None:
+                v = default(v)
                 continue
-            first = out[-1] == "{" or out[-1] == "["  # only an opening is exactly that
-            if is_object:
-                key, v = item
-                out.append(("" if first else ",") + encode_basestring_ascii(key) + ":")
+            append(text)
+        while open_containers:  # write the open container's scalars up to its next container
+            items, is_object = open_containers[-1]
+            # a container just opened is the only thing written as exactly "{" or "["
+            separator = "" if out[-1] == "{" or out[-1] == "[" else ","
+            for item in items:
+                if is_object:
+                    key, v = item
+                    append(separator + encode_basestring_ascii(key) + ":")
+                else:
+                    v = item
+                    if separator:
+                        append(separator)
+                separator = ","
+                t = type(v)
+                if t is dict or t is list or t is tuple:
+                    break
+                text = _scalar_text(v, t)
+                if text is None:
+                    break  # the default hook's value is written by the outer loop
+                append(text)
             else:
-                v = item
-                if not first:
-                    out.append(",")
+                open_containers.pop()
+                append("}" if is_object else "]")
+                continue
             break
         else:
             return "".join(out)
+
+
+def _scalar_text(v: Any, t: type) -> str | None:
+    if t is Decimal:
+        return number_text(v)
+    if t is str:
+        return encode_basestring_ascii(v)
+    if t is int:
+        return int.__repr__(v)
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is float:
+        return json.dumps(v, allow_nan=False)
+    return None
