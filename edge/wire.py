@@ -48,6 +48,32 @@ def telemetry_topic(site: str, asset: str) -> str:
     return f"dt/{APP}/{_name(site, 'site')}/{_name(asset, 'asset')}/telemetry"
 
 
+BASIC_INGEST_PREFIX = "$aws/rules/"
+"""IoT Core Basic Ingest: a publish to ``$aws/rules/<ruleName>/<topic>`` goes to that one rule
+only, never to subscribers or other rules, and the rule sees ``<topic>`` (``topic()`` and
+the 256-byte and 7-slash limits leave the prefix out)."""
+RULE_NAME_RE = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
+"""An IoT rule's name (CreateTopicRule's pattern)."""
+
+
+def basic_ingest_topic(rule: str, topic: str) -> str:
+    """*topic* sent through Basic Ingest to *rule*."""
+    if not RULE_NAME_RE.fullmatch(rule):
+        raise WireFormatError(
+            f"rule name {rule!r}: must match {RULE_NAME_RE.pattern}", reason="bad_topic"
+        )
+    return f"{BASIC_INGEST_PREFIX}{rule}/{topic}"
+
+
+def split_basic_ingest(topic: str) -> tuple[str, str] | None:
+    """``(rule name, topic the rule sees)`` for a Basic Ingest topic; None for any other.
+    ``$aws/rules/<rule>`` alone gives an empty topic."""
+    if not topic.startswith(BASIC_INGEST_PREFIX):
+        return None
+    rule, _, rest = topic[len(BASIC_INGEST_PREFIX) :].partition("/")
+    return rule, rest
+
+
 def status_topic(site: str, sender: str) -> str:
     """Where an agent publishes its own status: ``dt/<app>/<site>/<sender>/status``."""
     return f"dt/{APP}/{_name(site, 'site')}/{_name(sender, 'sender')}/status"
