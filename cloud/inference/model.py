@@ -47,7 +47,7 @@ from cloud.inference.changes import fit_limit
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
-from cloud.inference.scratch import lease
+from cloud.inference.scratch import fresh, lease
 from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
@@ -462,7 +462,9 @@ class Model:
     ) -> ScoreResult:
         y, factor, new_state = self.features(x, state)
         share, s = _shares(self.deviations(y, factor)[0], off)
-        score = s / (s + self.threshold)
+        score = fresh(s.shape)
+        with lease(s.shape) as below:  # s / (s + threshold) without two new arrays
+            np.divide(s, np.add(s, self.threshold, out=below), out=score)
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
@@ -646,8 +648,8 @@ def _deviations_fast(
     as numpy may compute it in pieces whose bits depend on them.
     """
     n, k = y.shape
-    if out is None:  # a result: a fresh array unless the caller leased one
-        out = np.empty_like(y)
+    if out is None:  # a result, the caller's alone, unless the caller leased one
+        out = fresh(y.shape, order=_layout(y))
     if len(model.centroids) == 1:
         mean, scale = model.mode_means[0], model.mode_scales[0]
         with lease((n, k)) as z:  # the formula's z is C-ordered whatever the layout of y
@@ -769,7 +771,7 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
     in place in *deviations* a block at a time. Machine-off rows have index 0 and equal
     shares. The same bits as squaring, zeroing, ``sum(1)`` and dividing whole arrays."""
     n, k = deviations.shape
-    total = np.empty(n)
+    total = fresh((n,))
     uniform = 1.0 / k
     if np.asarray(off).dtype != np.bool_:  # row numbers, not a mask: index the whole array
         np.square(deviations, out=deviations)

@@ -225,32 +225,44 @@ def test_machine_off_given_as_row_numbers_is_indexed_as_the_formula_does() -> No
 
 
 def test_consecutive_scorings_through_the_pool_give_fresh_identical_results() -> None:
-    """A second call reuses the first call's scratch buffers (it allocates none), leaves
-    the first call's results as they were, and gives the same bits; no result is a view of
-    a pooled buffer. Poisoned buffers (NaN) change nothing: every temporary is written
-    before it is read."""
+    """A second call reuses the first call's scratch buffers: it allocates only its own
+    results (the first call's are still alive), leaves the first call's results as they
+    were, and gives the same bits; no result is a view of a pooled buffer. Once the second
+    call's results are dropped, a third call allocates nothing at all (its results take
+    their memory), and poisoned buffers (NaN) change nothing: every temporary and every
+    result is written before it is read."""
     rng = np.random.default_rng(11)
     model = random_model(rng, 30, 3)
     y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS + 5, "F")
     off = rng.random(len(y)) < 0.01
     index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
     scratch.pool.clear()
+
+    def allocations() -> int:
+        return scratch.pool.allocated + scratch.pool.fresh_allocated
+
     first = model.score_arrays(index, y, off)
-    kept = scratch.pool.kept()
-    assert kept, "the fast path leased nothing"
+    assert scratch.pool.kept(), "the fast path leased nothing"
     snapshot = [np.copy(first.contributions, order="K"), first.raw.copy(), first.score.copy()]
-    allocated = scratch.pool.allocated
+    before = allocations()
     second = model.score_arrays(index, y, off)
-    assert scratch.pool.allocated == allocated
-    for array in kept:
+    assert allocations() == before + 3  # contributions, raw and score: the first's live on
+    for result in (first, second):
+        got = [result.contributions, result.raw, result.score]
+        assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
+    assert not np.shares_memory(first.contributions, second.contributions)
+    del second, result, got
+    for array in scratch.pool.kept():
         array.fill(np.nan)
+    before = allocations()
     third = model.score_arrays(index, y, off)
-    for result in (first, second, third):
+    assert allocations() == before
+    for result in (first, third):
         got = [result.contributions, result.raw, result.score]
         assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
         for array in (*got, result.prediction, result.machine_off):
             assert not any(np.shares_memory(array, buffer) for buffer in scratch.pool.kept())
-    assert not np.shares_memory(first.contributions, second.contributions)
+    assert not np.shares_memory(first.contributions, third.contributions)
 
 
 def test_the_monitor_through_the_pool_gives_fresh_identical_results() -> None:
