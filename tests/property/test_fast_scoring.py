@@ -318,3 +318,53 @@ def test_a_series_scored_in_pieces_keeps_no_view_of_a_pooled_buffer_in_its_state
     scratch.pool.clear()
     fresh = in_pieces(poison=False)
     assert all(same(a, b) for a, b in zip(pooled, fresh, strict=True))
+
+
+def test_results_that_outlive_later_calls_keep_their_bits_with_gaps_and_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``bench train``'s pattern (each result alive while the next call runs, the monitor
+    scoring in between) and others (a view kept after its array is dropped, results
+    dropped before the next call, poisoned buffers) on data with gaps and machine-off
+    rows, smoothing and differencing: every field of every call, and the stream state, has
+    the bits of a process that keeps no memory between calls."""
+    frame = generate(3 * SCORE_BLOCK_ROWS + 7, 8, seed=6)
+    values = frame.to_numpy(copy=True)
+    rng = np.random.default_rng(6)
+    values[rng.random(values.shape) < 0.01] = np.nan
+    values[:5, 3] = np.nan  # before any reading: the training mean
+    values[rng.random(len(values)) < 0.03, 0] = -50.0  # machine off
+    frame = pd.DataFrame(values, index=frame.index, columns=frame.columns)
+    config = TrainConfig(off_condition="asset\\s00 < -40", smoothing=3, difference="auto")
+    model = train(frame, config)
+    monitor = Monitor(model)
+
+    def fields(result: model_module.ScoreResult) -> list[np.ndarray]:
+        assert result.state is not None
+        arrays = [result.score, result.prediction, result.machine_off, result.contributions]
+        return [np.copy(a, order="K") for a in (*arrays, result.raw, result.state.tail)]
+
+    monkeypatch.setenv(scratch.CAP_SETTING, "0")
+    scratch.pool.clear()
+    expected = fields(model.score(frame))
+    assert expected[2].any() and 0 < expected[1].sum() < len(frame)
+    expected_watch = monitor.score(frame).result.score.copy()
+    monkeypatch.delenv(scratch.CAP_SETTING)
+
+    first = model.score(frame)
+    column = first.contributions[:, 1]
+    kept_column = column.copy()
+    watched = monitor.score(frame)
+    second = model.score(frame)  # the first is alive
+    del first
+    for array in scratch.pool.kept():
+        array.fill(np.nan)
+    third = model.score(frame)  # a view of the first is alive
+    got = [fields(second), fields(third)]
+    del second, third
+    fourth = model.score(frame)  # nothing of the last call alive: its memory again
+    assert same(column, kept_column)
+    for result_fields in (*got, fields(fourth)):
+        assert all(same(a, b) for a, b in zip(result_fields, expected, strict=True))
+    assert same(watched.result.score, expected_watch)
+    assert fourth.state is not None and fourth.state.count == len(frame)
