@@ -348,10 +348,13 @@ def test_results_that_outlive_later_calls_keep_their_bits_with_gaps_and_stops(
     scratch.pool.clear()
     expected = fields(model.score(frame))
     assert expected[2].any() and 0 < expected[1].sum() < len(frame)
-    expected_watch = monitor.score(frame).result.score.copy()
+    reference = monitor.score(frame)
+    assert reference.state.stream is not None
+    expected_watch = [reference.result.score.copy(), reference.state.stream.tail.copy()]
     monkeypatch.delenv(scratch.CAP_SETTING)
 
     first = model.score(frame)
+    first_state = first.state
     column = first.contributions[:, 1]
     kept_column = column.copy()
     watched = monitor.score(frame)
@@ -366,5 +369,8 @@ def test_results_that_outlive_later_calls_keep_their_bits_with_gaps_and_stops(
     assert same(column, kept_column)
     for result_fields in (*got, fields(fourth)):
         assert all(same(a, b) for a, b in zip(result_fields, expected, strict=True))
-    assert same(watched.result.score, expected_watch)
+    assert watched.state.stream is not None and first_state is not None
+    watched_got = [watched.result.score, watched.state.stream.tail]
+    assert all(same(a, b) for a, b in zip(watched_got, expected_watch, strict=True))
+    assert same(first_state.tail, expected[5])  # kept through every later call
     assert fourth.state is not None and fourth.state.count == len(frame)
