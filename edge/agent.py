@@ -39,9 +39,11 @@ from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
 from edge.wire import (
+    BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
     NAME_RE,
+    RULE_NAME_RE,
     DeviceStatus,
     Sample,
     Telemetry,
@@ -108,6 +110,11 @@ class AgentConfig:
     """How often (wall seconds) the agent publishes its status to ``dt/<app>/<site>/<sender>/status``
     while connected; it also publishes on every connect, and its MQTT last will says
     ``offline`` when the connection drops."""
+    basic_ingest_rule: str | None = None
+    """Publish telemetry through IoT Core Basic Ingest to this rule
+    (``$aws/rules/<rule>/dt/<app>/<site>/<asset>/telemetry``): the rule alone gets it, with no
+    messaging charge, and no subscriber sees it (the streaming scorer does not). The status
+    topic stays a plain publish."""
     username: str | None = None
     """Broker credentials (``plantwatch up --auth``); IoT Core uses the mTLS certificate."""
     password: str | None = field(default=None, repr=False)
@@ -125,6 +132,11 @@ class AgentConfig:
                     f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
                     f"IoT Core takes at most {MAX_TOPIC_BYTES}"
                 )
+        rule = self.basic_ingest_rule
+        if rule is not None and not RULE_NAME_RE.fullmatch(rule):
+            raise ConfigError(
+                f"basic_ingest_rule {rule!r}: an IoT rule name must match {RULE_NAME_RE.pattern}"
+            )
         if len(set(self.assets)) != len(self.assets):
             raise ConfigError("assets: names must be unique")
         if not self.assets:
@@ -592,13 +604,21 @@ class Agent:
             return message, 0.0 if message is not None else IDLE_WAIT_S
         return None, max(0.0, due_in)
 
+    def _telemetry_topic(self, message: Telemetry) -> str:
+        rule = self.config.basic_ingest_rule
+        if rule is None:
+            return message.topic
+        return f"{BASIC_INGEST_PREFIX}{rule}/{message.topic}"
+
     def _publish(self, connection: mqtt.Connection, generation: int, message: Telemetry) -> None:
         seq = message.seq
         payload = encode(message)
         with self._lock:
             self._inflight[seq] = (generation, time.monotonic())
         try:
-            future, _packet_id = connection.publish(message.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+            future, _packet_id = connection.publish(
+                self._telemetry_topic(message), payload, mqtt.QoS.AT_LEAST_ONCE
+            )
         except Exception as exc:
             self._nack(seq, generation, exc)
             return

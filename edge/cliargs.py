@@ -109,6 +109,17 @@ def float_range(
     return check
 
 
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def aws_region(text: str) -> str:
+    """An AWS Region name such as ``eu-west-1``: a typo is named here rather than deep in
+    botocore, which refuses malformed names only when the first client is made."""
+    if not _REGION_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected an AWS Region such as eu-west-1, got {text!r}")
+    return text
+
+
 positive_int = int_range(1, what="a whole number of at least 1")
 non_negative_int = int_range(0, what="a whole number of at least 0")
 port = int_range(0, 65535, what="a TCP port 0-65535 (0 picks a free one)")

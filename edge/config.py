@@ -8,6 +8,7 @@ broker = "mqtt://127.0.0.1:1883"  # or mqtts://xxxx-ats.iot.eu-west-1.amazonaws.
 protocol = "auto"                 # "auto" | "5" | "3.1.1"
 assets = ["pump-01", "pump-02"]
 queue = "state/queue.db"          # relative paths are relative to this file
+basic_ingest_rule = "plantwatch_telemetry_to_batcher"  # optional: telemetry via Basic Ingest
 
 [queue]                           # optional
 max_bytes = 268435456
@@ -44,7 +45,7 @@ from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
-from edge.wire import NAME_RE
+from edge.wire import NAME_RE, RULE_NAME_RE
 
 SOURCE_TYPES = ("csv", "plugin")
 
@@ -69,6 +70,7 @@ _AGENT_KEYS = {
     "status_path",
     "status_interval_s",
     "shutdown_timeout_s",
+    "basic_ingest_rule",
 }
 
 _INT, _NUMBER, _BOOL, _TEXT = "an integer", "a number", "true or false", "a string"
@@ -85,6 +87,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "backoff_max_s": (_NUMBER, 0.001, 86_400),
     "sampling_interval_s": (_NUMBER, *SAMPLING_INTERVAL_S),
     "status_path": (_TEXT, None, None),
+    "basic_ingest_rule": (_TEXT, None, None),
     "status_interval_s": (_NUMBER, 0.5, 3600),
     "shutdown_timeout_s": (_NUMBER, 0, 86_400),
     "max_bytes": (_INT, 1, None),
@@ -182,6 +185,12 @@ def parse_config(
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
     for key in sorted(set(agent) & set(_OPTION_TYPES)):
         _check_option("agent", key, agent[key], file)
+    rule = agent.get("basic_ingest_rule")
+    if rule is not None and not RULE_NAME_RE.fullmatch(rule):
+        raise ConfigError(
+            f"{file}: [agent].basic_ingest_rule: {rule!r} is not an IoT rule name "
+            f"({RULE_NAME_RE.pattern})"
+        )
     if agent.get("backoff_max_s", 30.0) < agent.get("backoff_min_s", 0.2):
         raise ConfigError(f"{file}: [agent].backoff_max_s: must be at least backoff_min_s")
     options: dict[str, Any] = {}

@@ -22,6 +22,11 @@ MAX_TOPIC_BYTES = 256
 """AWS IoT Core rejects a publish whose topic is longer (UTF-8 bytes): two 128-character
 names make a 281-byte telemetry topic, which IoT Core would never deliver."""
 
+MAX_TOPIC_SLASHES = 7
+"""AWS IoT Core refuses a topic or topic filter with more ``/`` (8 levels)."""
+MAX_CLIENT_ID_BYTES = 128
+"""AWS IoT Core refuses a longer MQTT client id (UTF-8 bytes), and one starting with ``$``."""
+
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 STATUS_FILTER = f"dt/{APP}/+/+/status"
 STATUS_STATES = ("online", "offline")
@@ -46,6 +51,63 @@ SENSOR_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 def telemetry_topic(site: str, asset: str) -> str:
     return f"dt/{APP}/{_name(site, 'site')}/{_name(asset, 'asset')}/telemetry"
+
+
+BASIC_INGEST_PREFIX = "$aws/rules/"
+"""IoT Core Basic Ingest: a publish to ``$aws/rules/<ruleName>/<topic>`` goes to that one rule
+only, never to subscribers or other rules, and the rule sees ``<topic>`` (``topic()`` and
+the 256-byte and 7-slash limits leave the prefix out)."""
+RULE_NAME_RE = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
+"""An IoT rule's name (CreateTopicRule's pattern)."""
+
+
+def basic_ingest_topic(rule: str, topic: str) -> str:
+    """*topic* sent through Basic Ingest to *rule*."""
+    if not RULE_NAME_RE.fullmatch(rule):
+        raise WireFormatError(
+            f"rule name {rule!r}: must match {RULE_NAME_RE.pattern}", reason="bad_topic"
+        )
+    return f"{BASIC_INGEST_PREFIX}{rule}/{topic}"
+
+
+def split_basic_ingest(topic: str) -> tuple[str, str] | None:
+    """``(rule name, topic the rule sees)`` for a Basic Ingest topic; None for any other.
+    ``$aws/rules/<rule>`` alone gives an empty topic."""
+    if not topic.startswith(BASIC_INGEST_PREFIX):
+        return None
+    rule, _, rest = topic[len(BASIC_INGEST_PREFIX) :].partition("/")
+    return rule, rest
+
+
+def iot_core_topic_problem(topic: str) -> str | None:
+    """Why IoT Core would refuse to publish or subscribe to *topic* (a topic or a filter):
+    a reserved ``$`` topic outside ``$aws/``, over 256 bytes or over 7 slashes once a Basic
+    Ingest prefix (which does not count) is taken off; None when it takes it."""
+    if topic.startswith("$share/"):  # an MQTT 5 shared subscription: $share/<group>/<filter>
+        topic = topic.split("/", 2)[2] if topic.count("/") >= 2 else ""
+    if topic.startswith("$") and not topic.startswith("$aws/"):
+        return f"{topic[:64]!r} is a reserved topic (only $aws/... ones are usable)"
+    ingest = split_basic_ingest(topic)
+    inner = ingest[1] if ingest is not None else topic
+    size = len(inner.encode("utf-8", "surrogatepass"))
+    if size > MAX_TOPIC_BYTES:
+        return f"topic {inner[:64]!r}...: {size} bytes; IoT Core takes at most {MAX_TOPIC_BYTES}"
+    if inner.count("/") > MAX_TOPIC_SLASHES:
+        return (
+            f"topic {inner[:64]!r}: {inner.count('/')} slashes; "
+            f"IoT Core takes at most {MAX_TOPIC_SLASHES}"
+        )
+    return None
+
+
+def client_id_problem(client_id: str) -> str | None:
+    """Why IoT Core would refuse a CONNECT with *client_id*; None when it takes it."""
+    if client_id.startswith("$"):
+        return f"client id {client_id[:64]!r} starts with '$'"
+    size = len(client_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_CLIENT_ID_BYTES:
+        return f"client id of {size} bytes; IoT Core takes at most {MAX_CLIENT_ID_BYTES}"
+    return None
 
 
 def status_topic(site: str, sender: str) -> str:

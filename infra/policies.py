@@ -17,13 +17,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edge.wire import APP
+from edge.wire import APP, BASIC_INGEST_PREFIX
 
 THING_TYPE = "plantwatch-device"
 DEVICE_POLICY = "plantwatch-device"
 GATEWAY_POLICY = "plantwatch-gateway"
 """Gateway policies are ``plantwatch-gateway-1`` .. ``-N``; a gateway's certificate gets the
 device policy and as many of them as its assets fill."""
+
+TELEMETRY_RULE = "plantwatch_telemetry_to_batcher"
+"""The rule of ``cloud/rules/default_rules.json`` a device may reach through Basic Ingest
+(the edge agent's ``basic_ingest_rule``)."""
 
 THING = "${iot:Connection.Thing.ThingName}"
 SITE = "${iot:Connection.Thing.Attributes[site]}"
@@ -44,15 +48,27 @@ def slot_variable(slot: int) -> str:
     return f"${{iot:Connection.Thing.Attributes[{slot_attribute(slot)}]}}"
 
 
-def _thing_statements(arn: str, things: list[str]) -> list[Document]:
-    """Publish telemetry for each thing at its site; use each thing's shadows (classic and
-    named: ``shadow/*`` covers ``shadow/name/<name>/...``)."""
+def _thing_statements(arn: str, things: list[str], basic_ingest: bool = False) -> list[Document]:
+    """Publish telemetry for each thing at its site (with *basic_ingest* also through Basic
+    Ingest to the telemetry rule); use each thing's shadows (classic and named:
+    ``shadow/*`` covers ``shadow/name/<name>/...``).
+
+    The Basic Ingest grant names the rule: a policy ``*`` also matches ``/``, so
+    ``$aws/rules/*/dt/...`` would let a device send a rule a topic naming another thing.
+    Gateway slots do not get it: three more resources put a slot policy over 2,048
+    characters, and fewer slots per policy would change what deployed gateways attach."""
     shadows = [f"$aws/things/{thing}/shadow/*" for thing in things]
+    ingest = [
+        f"{arn}:topic/{BASIC_INGEST_PREFIX}{TELEMETRY_RULE}/dt/{APP}/{SITE}/{thing}/*"
+        for thing in things
+        if basic_ingest
+    ]
     return [
         {
             "Effect": "Allow",
             "Action": "iot:Publish",
             "Resource": [f"{arn}:topic/dt/{APP}/{SITE}/{thing}/*" for thing in things]
+            + ingest
             + [f"{arn}:topic/{shadow}" for shadow in shadows],
         },
         {
@@ -84,7 +100,7 @@ def device_policy(arn: str) -> Document:
     """
     return {
         "Version": "2012-10-17",
-        "Statement": [_connect_statement(arn), *_thing_statements(arn, [THING])],
+        "Statement": [_connect_statement(arn), *_thing_statements(arn, [THING], True)],
     }
 
 

@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.cliargs import add_subcommands, duration, non_negative_int, positive_float, positive_int
+from edge.cliargs import (
+    add_subcommands,
+    duration,
+    int_range,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,6 +33,22 @@ if TYPE_CHECKING:
 KIND_CHOICES = ("pump", "fan", "mixed")
 GATEWAY_ABOVE = 20
 """More assets than this share one gateway agent (one connection) instead of one agent each."""
+MAX_ASSETS = 10_000
+"""A simulated fleet this large is already hours of history or thousands of connections;
+the bound keeps a typo from drawing assets until memory runs out."""
+MAX_SKAB_PER_TYPE = 1000
+"""9,000 experiments of about 1,100 rows, some minutes of writing: a development set well
+beyond SKAB's own 34 files, and a bound that keeps a typo from running for days."""
+
+
+def sample_period(text: str) -> float:
+    """A --rate: a duration of at least :data:`simulator.scenario.MIN_RATE_S`."""
+    from simulator.scenario import MIN_RATE_S
+
+    seconds = duration(text)
+    if seconds < MIN_RATE_S:
+        raise argparse.ArgumentTypeError(f"expected a sample period of at least 1ms, got {text!r}")
+    return seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _asset_args(h)
     h.add_argument("--days", type=positive_float, default=180.0, help="days of data (default 180)")
     h.add_argument(
-        "--rate", type=duration, default=60.0, help="sample period, e.g. 10s, 1min (default 1min)"
+        "--rate",
+        type=sample_period,
+        default=60.0,
+        help="sample period, at least 1ms, e.g. 10s, 1min (default 1min)",
     )
     h.add_argument("--start", help="first timestamp, ISO 8601 UTC (default: DAYS before today)")
     h.add_argument("--out", required=True, type=Path, help="output folder (data/ and labels/)")
@@ -54,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _asset_args(f)
     f.add_argument(
-        "--rate", type=duration, help="sample period per asset (default: scenario's, or 10s)"
+        "--rate",
+        type=sample_period,
+        help="sample period per asset, at least 1ms (default: scenario's, or 10s)",
     )
     f.add_argument(
         "--speed",
@@ -108,7 +136,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     k.add_argument("--out", required=True, type=Path, help="output folder")
     k.add_argument(
-        "--per-type", type=positive_int, default=3, help="experiments per fault type (default 3)"
+        "--per-type",
+        type=int_range(1, MAX_SKAB_PER_TYPE, what=f"a whole number from 1 to {MAX_SKAB_PER_TYPE}"),
+        default=3,
+        help=f"experiments per fault type, at most {MAX_SKAB_PER_TYPE} (default 3)",
     )
     k.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     k.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -117,7 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _asset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--assets", type=positive_int, help="number of assets (default: scenario's, or 3)"
+        "--assets",
+        type=int_range(1, MAX_ASSETS, what=f"a whole number from 1 to {MAX_ASSETS}"),
+        help=f"number of assets, at most {MAX_ASSETS} (default: scenario's, or 3)",
     )
     p.add_argument("--kind", choices=KIND_CHOICES, default="pump", help="equipment (default pump)")
     p.add_argument("--scenario", type=Path, help="scenario TOML: faults (and assets)")
@@ -175,12 +208,14 @@ def _seed(args: argparse.Namespace, scenario: Any) -> int:
 
 
 def run_skab(args: argparse.Namespace) -> int:
-    from cloud.cli.output import print_json, print_line
+    from cloud.cli.output import print_json, print_line, progress
     from simulator import skab
 
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder")
-    paths = skab.write(args.out, args.per_type, args.seed)
+    files = args.per_type * len(skab.FAULT_TYPES)
+    with progress(files, f"sim skab: writing {files} experiments to {args.out}") as bar:
+        paths = skab.write(args.out, args.per_type, args.seed, on_file=lambda _p: bar.advance())
     summary = {"out": str(args.out), "files": len(paths), "per_type": args.per_type}
     if args.json:
         print_json(summary)
@@ -199,7 +234,16 @@ def run_history(args: argparse.Namespace) -> int:
     assets = _assets(args, scenario)
     rate = args.rate
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = _when(args.start, today - timedelta(days=args.days), "--start")
+    if args.start is not None:
+        start = _when(args.start, today, "--start")
+    else:
+        try:
+            start = today - timedelta(days=args.days)
+        except OverflowError:
+            raise UserError(
+                f"--days {args.days:g}: would start before the year 1; give --start or fewer days"
+            ) from None
+    _check_room(args, assets, KINDS)
     began = time.perf_counter()
     generate_history(
         assets,
@@ -233,6 +277,24 @@ def run_history(args: argparse.Namespace) -> int:
             f"and {len(labels)} labels to {args.out} in {seconds:.1f} s"
         )
     return 0
+
+
+def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, Any]) -> None:
+    """Refuse a history that cannot fit on the disk before writing any of it: a typo in
+    --days or --rate would otherwise fill the disk for hours and then fail half-written.
+    The bound counts a timestamp, commas and a newline per row (every cell empty), so it
+    never refuses a history that would fit."""
+    rows = math.ceil(args.days * 86_400.0 / args.rate - 1e-9)
+    needed = rows * sum(20 + len(kinds[a.kind].sensors) for a in assets)
+    folder = Path(args.out).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise UserError(
+            f"--days {args.days:g} at --rate {args.rate:g}s: {rows:,} rows per asset need at "
+            f"least {needed / 1e9:,.1f} GB under {args.out}, and {free / 1e9:,.1f} GB are free"
+        )
 
 
 def _stop_event() -> threading.Event:

@@ -16,7 +16,7 @@ from simulator.asset import AssetGroup, AssetSpec, Block
 from simulator.faults import Fault
 from simulator.labels import Label
 from simulator.physics import KINDS
-from simulator.scenario import Scenario
+from simulator.scenario import MIN_RATE_S, Scenario
 
 Sink = Callable[[str, Sequence[Sample]], None]
 """Where a fleet's samples go: ``sink(asset, samples)`` (e.g. ``Agent.submit``)."""
@@ -57,8 +57,8 @@ class FleetSimulator:
         rate_s: float,
         seed: int = 0,
     ) -> None:
-        if rate_s <= 0:
-            raise ValueError("rate_s must be positive")
+        if not rate_s >= MIN_RATE_S:
+            raise ValueError(f"rate_s must be at least {MIN_RATE_S} s, got {rate_s}")
         names = [a.name for a in assets]
         if len(set(names)) != len(names):
             raise ValueError("asset names must be unique")

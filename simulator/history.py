@@ -15,7 +15,7 @@ than numpy's and pandas' CSV writers); lost readings are empty cells.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,8 +69,11 @@ def generate_history(
     if scenario is not None:
         scenario.check_assets(assets)
         faults = scenario.resolve(t0, days * 86_400.0)
-    ts_ms = np.round((t0 + np.arange(rows) * rate_s) * 1000.0).astype("datetime64[ms]")
-    unit = "ms" if np.any(ts_ms.astype(np.int64) % 1000) else "s"
+    unit = (
+        "ms"
+        if any(np.any(_stamps_ms(t0, rate_s, c).astype(np.int64) % 1000) for c in _chunks(rows))
+        else "s"
+    )
     by_kind: dict[str, list[AssetSpec]] = {}
     for spec in assets:
         by_kind.setdefault(spec.kind, []).append(spec)
@@ -84,10 +87,9 @@ def generate_history(
                 if out_dir is not None
                 else []
             )
-            for lo in range(0, rows, CHUNK_ROWS):
-                hi = min(rows, lo + CHUNK_ROWS)
-                values = group.generate(t0 + np.arange(lo, hi) * rate_s)[0]
-                stamps = np.datetime_as_string(ts_ms[lo:hi], unit=unit).tolist()
+            for chunk in _chunks(rows):
+                values = group.generate(t0 + np.arange(chunk.start, chunk.stop) * rate_s)[0]
+                stamps = np.datetime_as_string(_stamps_ms(t0, rate_s, chunk), unit=unit).tolist()
                 for i, spec in enumerate(batch):
                     if writers:
                         writers[i].write(stamps, values[i])
@@ -100,7 +102,8 @@ def generate_history(
         write_labels(Path(out_dir) / "labels" / "labels.csv", history_labels(scenario, t0, end))
     if not keep_frames:
         return {}
-    index = pd.DatetimeIndex(ts_ms, name="Timestamp").tz_localize("UTC")
+    index = pd.DatetimeIndex(_stamps_ms(t0, rate_s, range(rows)), name="Timestamp")
+    index = index.tz_localize("UTC")
     return {
         spec.name: pd.DataFrame(
             np.concatenate(kept[spec.name]) if kept[spec.name] else np.empty((0, 0)),
@@ -109,6 +112,18 @@ def generate_history(
         )
         for spec in assets
     }
+
+
+def _chunks(rows: int) -> Iterator[range]:
+    return (range(lo, min(rows, lo + CHUNK_ROWS)) for lo in range(0, rows, CHUNK_ROWS))
+
+
+def _stamps_ms(t0: float, rate_s: float, rows: range) -> np.ndarray:
+    """Row times of *rows*, computed a chunk at a time so that a long history never holds
+    all its timestamps at once."""
+    return np.round((t0 + np.arange(rows.start, rows.stop) * rate_s) * 1000.0).astype(
+        "datetime64[ms]"
+    )
 
 
 class _ComponentWriter:

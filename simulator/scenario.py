@@ -52,6 +52,10 @@ from simulator.faults import PROFILES, SENSOR_FAULTS, Fault, FaultType
 from simulator.modes import LOADS
 from simulator.physics import KINDS
 
+MIN_RATE_S = 0.001
+"""The shortest sample period: readings are stamped in whole milliseconds (the wire
+format's ``ts``), so a shorter one would give two readings one time."""
+
 DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.toml"
 MAX_SEVERITY = 5.0
 """Peak severity is a multiple of a textbook-size symptom; beyond this the physics breaks."""
@@ -280,8 +284,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         at.call("run.duration", parse_duration, run["duration"]) if "duration" in run else None
     )
     rate = at.call("run.rate", parse_duration, run["rate"]) if "rate" in run else None
-    if rate is not None and rate <= 0:
-        raise at.error("run.rate", "must be positive")
+    if rate is not None and rate < MIN_RATE_S:
+        raise at.error("run.rate", "must be at least 1ms")
     seed = _int(run.get("seed", 0), "run.seed", at)
     load = run.get("load")
     if load is not None and load not in LOADS:

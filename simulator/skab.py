@@ -20,7 +20,7 @@ series is irregular.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,14 +231,22 @@ def _trim_factor(case: Case, spec: AssetSpec, t: np.ndarray) -> float:
     return case.settle_sigmas / max(float(np.nanmax(shift)), 1e-9)
 
 
-def write(out_dir: Path, per_type: int = 3, seed: int = 0) -> list[Path]:
-    """Write ``<out_dir>/<fault type>/<k>.csv`` files in SKAB's CSV format."""
+def write(
+    out_dir: Path,
+    per_type: int = 3,
+    seed: int = 0,
+    on_file: Callable[[Path], None] | None = None,
+) -> list[Path]:
+    """Write ``<out_dir>/<fault type>/<k>.csv`` files in SKAB's CSV format; *on_file* is
+    told of each file as it is written (a large set takes minutes)."""
     paths = []
     for case, frame in iter_frames(per_type, seed):
         path = Path(out_dir) / case.fault.value / f"{case.name.rsplit('-', 1)[1]}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, sep=";", date_format="%Y-%m-%d %H:%M:%S", float_format="%.6g")
         paths.append(path)
+        if on_file is not None:
+            on_file(path)
     return paths
 
 

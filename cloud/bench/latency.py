@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli.output import print_report, stderr
-from edge.cliargs import positive_float, positive_int
+from edge.cliargs import float_range, positive_float, positive_int
 
 ASSET = "pump-01"
 MODEL_NAME = "latency"
@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--faults", type=positive_int, default=20, help="fault episodes (samples; default 20)"
     )
     parser.add_argument(
-        "--rate", type=positive_float, default=20.0, help="readings per second (default 20)"
+        "--rate",
+        type=float_range(0.0, 1000.0, low_open=True, what="a number above 0, at most 1000"),
+        default=20.0,
+        help="readings per second, at most 1000 (readings are stamped in whole ms; default 20)",
     )
     parser.add_argument(
         "--normal-s",

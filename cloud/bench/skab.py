@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloud.cli.output import print_report, stderr
 from cloud.inference.episodes import DEFAULT_ALARM
-from edge.cliargs import int_range, non_negative_int, positive_float, positive_int
+from edge.cliargs import float_range, int_range, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,9 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--window-s",
-        type=positive_float,
+        type=float_range(0.0, 31_536_000.0, low_open=True, what="seconds above 0, at most a year"),
         default=60.0,
-        help="NAB window to the right of each changepoint, seconds (default 60)",
+        help="NAB window to the right of each changepoint, seconds, at most a year (default 60)",
     )
     parser.add_argument(
         "--cv",

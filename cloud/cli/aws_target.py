@@ -17,6 +17,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edge.cliargs import aws_region
 from infra.config import STACK_NAME
 
 if TYPE_CHECKING:
@@ -56,7 +57,9 @@ def add_arguments(
         help="with --aws: CloudFormation stack whose outputs name the resources "
         "(default: %(default)s)",
     )
-    parser.add_argument("--region", help="with --aws: AWS Region (default: the AWS profile's)")
+    parser.add_argument(
+        "--region", type=aws_region, help="with --aws: AWS Region (default: the AWS profile's)"
+    )
     for resource in resources:
         parser.add_argument(
             resource.flag,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
+from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
-from cloud.runtime.layout import DEFAULT_DATA_DIR
+from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
 
 UPLOAD_FREQUENCIES = ("PT5M", "PT10M", "PT15M", "PT30M", "PT1H")
@@ -49,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--name",
         help="name of the imported scheduler and dataset (default: from the input location)",
     )
-    l4e.add_argument("--train", metavar="MODEL", help="also train this model from the input")
+    l4e.add_argument(
+        "--train", metavar="MODEL", type=model_name, help="also train this model from the input"
+    )
     l4e.add_argument("--sampling-rate", help="TargetSamplingRate for --train, PT1S..PT1H")
     l4e.add_argument(
         "--off-condition", help="OffCondition for --train, e.g. 'pump\\motor_current < 1'"
@@ -200,11 +203,11 @@ def _l4e(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return status.SUCCESS
-    _print_l4e(report, args.data)
+    _print_l4e(report, args.data, layout.bucket / QUARANTINE_PREFIX / "bad_result_line")
     return status.SUCCESS
 
 
-def _print_l4e(report: dict[str, Any], data: str) -> None:
+def _print_l4e(report: dict[str, Any], data: str, quarantine: Path) -> None:
     name = report["Name"]
     model = report.get("Model")
     print_fields(
@@ -218,6 +221,7 @@ def _print_l4e(report: dict[str, Any], data: str) -> None:
             "upload frequency": report["UploadFrequency"],
             "executions": f"{report['Executions']} ({report['AnomalousExecutions']} anomalous)",
             "result rows": report["ResultRows"],
+            "result lines quarantined": report["QuarantinedResultLines"],
             "events": report["Events"],
             "labels": report["LabelCount"],
             "model": f"{model['ModelName']} v{model['ModelVersion']} ({model['ModelQuality']})"
@@ -247,6 +251,12 @@ def _print_l4e(report: dict[str, Any], data: str) -> None:
         print_table(
             report["DiscardedFiles"],
             [Column("discarded file", "Key"), Column("reason", "Reason")],
+        )
+    if report["QuarantinedResultLines"]:
+        print_line()
+        print_line(
+            f"{report['QuarantinedResultLines']} results.jsonl line(s) were not results; "
+            f"each is kept with its file, line and reason under {quarantine}"
         )
     print_line()
     print_line(f"next: plantwatch executions --scheduler {name} --data {data}")

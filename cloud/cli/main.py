@@ -121,6 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"plantwatch: error: {describe_os_error(exc)}", file=sys.stderr)
         return status.BAD_INPUT
+    except MemoryError as exc:  # sizes beyond this machine, not a bug
+        if debug:
+            raise
+        detail = f": {exc}" if str(exc) else ""
+        print(
+            f"plantwatch: error: not enough memory{detail}; try smaller sizes "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return status.FAILED
     except Exception as exc:  # a bug: one line here, the traceback with --debug
         if debug:
             raise

@@ -20,7 +20,7 @@ from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.cli.times import parse_time_option as _timestamp
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
-from edge.cliargs import add_subcommands, float_range, positive_int
+from edge.cliargs import add_subcommands, float_range, int_range, positive_int
 
 NO_LABELS = "no labels: quality not measured"
 NO_LABELS_IN_RANGE = "no labelled period in the scored range: quality not measured"
@@ -28,6 +28,18 @@ GRADE_LEGEND = (
     "grades: High = no issue found; Medium = a potential issue (listed); "
     "Low = no data, under 14 days of data, or over 50 % missing or invalid values"
 )
+
+
+def model_name(text: str) -> str:
+    """A ModelName (L4E's pattern), checked before any data is read: the name becomes a
+    folder, and a bad one used to fail only after minutes of reading and training."""
+    from cloud.inference.registry import MODEL_NAME_RE
+
+    if not MODEL_NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a model name of 1-200 letters, digits, '_' or '-', got {text!r}"
+        )
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="label CSV or folder of them (start,end per line); without labels "
         "quality is not measured",
     )
-    train.add_argument("--name", required=True, help="model name")
+    train.add_argument("--name", required=True, type=model_name, help="model name")
     train.add_argument("--sampling-rate", help="TargetSamplingRate, PT1S..PT1H")
     train.add_argument(
         "--off-condition", help="rows where this holds are off, e.g. 'pump\\motor_current < 1'"
@@ -68,9 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--eval-end", metavar="TIME", help="evaluation range end (same forms)")
     train.add_argument(
         "--smoothing",
-        type=positive_int,
+        type=int_range(1, 100_000, what="a whole number from 1 to 100000"),
         default=1,
-        help="rows in the moving mean before scoring; 1 = none (default 1)",
+        help="rows in the moving mean before scoring, at most 100000; 1 = none (default 1)",
     )
     train.add_argument(
         "--difference",
@@ -103,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Score a labelled dataset with a trained model and compare with the labels.",
     )
     _common(evaluate)
-    evaluate.add_argument("--name", required=True, help="model name")
+    evaluate.add_argument("--name", required=True, type=model_name, help="model name")
     evaluate.add_argument(
         "--version", type=positive_int, help="model version (default: the active one)"
     )
@@ -125,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Show one model: its versions, configuration, sensors and evaluation.",
     )
     _common(describe)
-    describe.add_argument("name", help="model name")
+    describe.add_argument("name", type=model_name, help="model name")
 
     health = sub.add_parser(
         "health",
@@ -168,7 +180,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the same version again adds nothing.",
     )
     _common(push)
-    push.add_argument("name", help="model name")
+    push.add_argument("name", type=model_name, help="model name")
     push.add_argument(
         "--version", type=positive_int, help="local version to push (default: the active one)"
     )

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from cloud.cli.output import print_fields, print_json, stderr
+from edge.cliargs import aws_region
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Amazon Root CA file to copy next to the config (default: the system trust store)",
     )
-    parser.add_argument("--region", default=None, help="AWS Region (default: the AWS profile's)")
+    parser.add_argument(
+        "--region", type=aws_region, default=None, help="AWS Region (default: the AWS profile's)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing agent.toml")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 

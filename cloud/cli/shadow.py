@@ -18,7 +18,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
-from edge.cliargs import add_subcommands, positive_float, positive_int
+from edge.cliargs import add_subcommands, aws_region, positive_float, positive_int
 
 READS = ("get", "list", "wait")
 """Actions that only look: against a missing store file they fail instead of creating one."""
@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="broker running the shadow service (mqtt://[USER:PASSWORD@]HOST:PORT)",
         )
         child.add_argument("--aws", action="store_true", help="AWS IoT Core via boto3 iot-data")
-        child.add_argument("--region", help="AWS region for --aws")
+        child.add_argument("--region", type=aws_region, help="AWS region for --aws")
 
 
 def open_api(args: argparse.Namespace) -> Any:

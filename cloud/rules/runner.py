@@ -54,7 +54,7 @@ from cloud.rules.transport import (
 )
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
-from edge.wire import MAX_PAYLOAD_BYTES
+from edge.wire import BASIC_INGEST_PREFIX, MAX_PAYLOAD_BYTES, split_basic_ingest
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,10 @@ class RulesRunner:
         envelope the batcher would take apart again: then the message goes to the batcher
         directly (:meth:`ActionRunner.forward`)."""
         self._routes: dict[str, list[tuple[TopicRule, Compiled | None, bool]]] = {}
+        self._by_name = {entry[0].name: entry for entry in self._compiled}
+        self.ingest_filters = [f"{BASIC_INGEST_PREFIX}{r.name}/#" for r in self.rules]
+        """Each enabled rule's Basic Ingest topics (``#`` in a FROM filter never matches a
+        ``$`` topic, so they need subscriptions of their own)."""
         self.shared_group = shared_group
         self.pump_interval_s = pump_interval_s
         self.connect_timeout_s = connect_timeout_s
@@ -221,9 +225,10 @@ class RulesRunner:
         return ids
 
     def subscriptions(self) -> list[str]:
+        filters = self.filters + self.ingest_filters
         if self.shared_group:
-            return [f"$share/{self.shared_group}/{f}" for f in self.filters]
-        return list(self.filters)
+            return [f"$share/{self.shared_group}/{f}" for f in filters]
+        return filters
 
     def start(self) -> None:
         self.inbox = Inbox(*self._inbox_bounds)
@@ -391,6 +396,9 @@ class RulesRunner:
             )
             return
         received_ms = int(self.clock.now() * 1000)
+        if topic.startswith(BASIC_INGEST_PREFIX):
+            self._basic_ingest(topic, payload, client_id, received_ms)
+            return
         routes = self._routes.get(topic)
         if routes is None:
             routes = self._route(topic)
@@ -420,3 +428,33 @@ class RulesRunner:
             self._routes.clear()
         self._routes[topic] = routes
         return routes
+
+    def _basic_ingest(self, topic: str, payload: bytes, client_id: str, received_ms: int) -> None:
+        """IoT Core Basic Ingest (``$aws/rules/<rule>/<topic>``): the named rule alone runs,
+        on the topic without the prefix, whatever its FROM filter says (AWS makes FROM
+        optional for such rules). Only enabled rules are subscribed; a delivery naming any
+        other rule is quarantined rather than dropped unseen."""
+        name, inner = split_basic_ingest(topic) or ("", topic)
+        entry = self._by_name.get(name)
+        if entry is None:
+            self.counts["unknown_rule"] += 1
+            self.batcher.quarantine.put(
+                "unknown_rule",
+                f"Basic Ingest topic names rule {name!r}, which is not loaded or is disabled",
+                bytes(payload),
+                topic=topic,
+                client_id=client_id,
+                received_at=self.clock.now(),
+            )
+            return
+        rule, compiled, forward = entry
+        if forward:
+            self.actions.forward(rule, inner, payload, client_id, received_ms)
+            return
+        message = Message(inner, payload, client_id, received_ms)
+        if compiled is not None:
+            output: RuleOutput | None = compiled(message)
+        else:
+            output = evaluate(rule.statement, message, defer_encoding=True, match_from=False)
+        if output is not None:
+            self.actions.run(rule, output, message)

@@ -3,7 +3,9 @@
 With ``--passwd`` and ``--acl`` it enforces the credentials and topic ACL that
 ``cloud.runtime.broker_auth`` writes for mosquitto too; with ``--max-packet-bytes`` it
 closes the connection of a client that sends a larger packet, as mosquitto's
-``max_packet_size`` does, before reading the packet's body.
+``max_packet_size`` does, before reading the packet's body. It also applies IoT Core's
+client id and topic limits (iot-core-rules-and-limits §2) that mosquitto has no options
+for: client ids, reserved ``$`` topics, topic size and depth.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt import publish, subscribe
-from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -34,8 +36,10 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING
 
 from cloud.runtime.broker_auth import AccessControl
+from edge.wire import client_id_problem, iot_core_topic_problem
 
 log = logging.getLogger("plantwatch.amqtt")
+SUBACK_FAILURE = 0x80
 
 
 class RedeliveringHandler(BrokerProtocolHandler):
@@ -68,12 +72,19 @@ class RedeliveringHandler(BrokerProtocolHandler):
 
     async def handle_publish(self, publish_packet: PublishPacket) -> None:
         """IoT Core takes QoS 0 and 1 only (iot-core-rules-and-limits §2): a QoS 2 publish
-        is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered."""
+        is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
+        So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
+        ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted)."""
         if publish_packet.qos == QOS_2:
             log.warning(
                 "QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
                 publish_packet.topic_name,
             )
+            await self.handle_connection_closed()
+            return
+        problem = iot_core_topic_problem(publish_packet.topic_name or "")
+        if problem is not None:
+            log.warning("publish refused: %s; connection closed", problem)
             await self.handle_connection_closed()
             return
         await super().handle_publish(publish_packet)
@@ -172,8 +183,13 @@ class Broker(_AmqttBroker):
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
-        IoT Core has no QoS 2 (iot-core-rules-and-limits §2)."""
+        IoT Core has no QoS 2 (iot-core-rules-and-limits §2). A filter IoT Core refuses
+        (reserved, too long, too deep) gets the failure code."""
         topic_filter, qos = subscription
+        problem = iot_core_topic_problem(topic_filter)
+        if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
+            log.warning("subscription refused: %s", problem)
+            return SUBACK_FAILURE
         return await super().add_subscription((topic_filter, min(qos, QOS_1)), session)
 
     async def _publish_retained_messages_for_subscription(
@@ -284,6 +300,26 @@ def strict_utf8_topics() -> None:
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
 
 
+def iot_core_connect_limits() -> None:
+    """IoT Core's client id limit (iot-core-rules-and-limits §2), which amqtt 0.12.1 does not
+    apply: a client id over 128 bytes or starting with ``$`` is refused with CONNACK
+    "identifier rejected". (Keep-alive is left alone: amqtt's broker never closes a silent
+    connection, whatever keep-alive it asked for.) Patches amqtt's CONNECT handling for
+    this process (the broker's own). Recheck on any amqtt upgrade."""
+    connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
+
+    async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
+        handler, session = await connect(cls, reader, writer, *args, **kwargs)
+        problem = client_id_problem(session.client_id or "")
+        if problem is not None:
+            log.warning("CONNECT refused: %s", problem)
+            await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
+            raise MQTTError(problem)  # both callers close the connection
+        return handler, session
+
+    BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
 def _varint_size(value: int) -> int:
     size = 1
     while value >= 128:
@@ -362,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_packet_bytes > 0:
         limit_packet_size(args.max_packet_bytes)
     strict_utf8_topics()
+    iot_core_connect_limits()
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None

@@ -6,7 +6,11 @@ mosquitto is about 2.7x faster at QoS 1 and speaks MQTT 5, and is used when aske
 Both are configured alike: a client that sends a packet larger than the message limit
 (IoT Core's 128 KB by default, plus room for the topic and headers) is disconnected, as
 IoT Core does, before the broker reads the body; with ``auth`` both read the password and
-ACL files of ``cloud.runtime.broker_auth`` and refuse anonymous clients.
+ACL files of ``cloud.runtime.broker_auth`` and refuse anonymous clients. Publishes to
+reserved ``$`` topics other than ``$aws/...`` go nowhere on both. amqtt also applies IoT
+Core's client id, topic size and depth and keep-alive limits itself
+(``cloud.runtime.amqtt_server``); mosquitto has no options for them (see
+``docs/protocol.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ MAX_MESSAGE_KB = 128
 PACKET_HEADROOM = 1024
 """Bytes allowed beyond the payload limit for the fixed header, the topic (IoT Core: at most
 256 bytes) and MQTT 5 properties; the services check the payload's exact size themselves."""
+
+
+RESERVED_TOPICS_ACL = """\
+# IoT Core: topics starting with $ are reserved, only $aws/... ones are usable.
+# A pattern '#' never matches a $ topic, so publishes to $SYS/... or $foo/... go nowhere.
+pattern readwrite #
+pattern readwrite $aws/#
+"""
+"""mosquitto's ACL without ``--auth`` (with it, every credential's grants already leave
+the reserved topics out)."""
 
 
 def max_packet_bytes(max_message_kb: int) -> int:
@@ -140,10 +154,18 @@ class EmbeddedBroker:
                 "max_queued_messages 1000000",
                 f"max_packet_size {limit}",
                 "max_qos 1",
+                # MQTT 5 clients asking for 0 or over 1200 s are told 1200 (IoT Core clamps
+                # so); mosquitto has no lower bound and leaves 3.1.1 clients as they ask
+                "max_keepalive 1200",
                 "log_type error",
             ]
             if self.auth is None:
-                lines.append("allow_anonymous true")
+                acl = self._workdir / "reserved.acl"
+                acl.write_text(RESERVED_TOPICS_ACL)
+                # mosquitto started as root reads it as user "mosquitto": nothing in it is secret
+                acl.chmod(0o644)
+                self._workdir.chmod(0o711)
+                lines += ["allow_anonymous true", f"acl_file {acl}"]
             else:
                 lines += [
                     "allow_anonymous false",

@@ -15,7 +15,9 @@ The files live in ``DATA/auth/`` (directory 0700, files 0600):
 The device policy has the meaning of the IoT Core one (``iot-core-rules-and-limits.md``
 section 4): a device publishes only ``dt/plantwatch/<its site>/<its thing>/...``, sends
 only get/update/delete requests of its own shadows (classic and named) and reads only its
-own shadow topics. A gateway credential lists the assets it speaks for and gets the same
+own shadow topics; it may send its telemetry topics through Basic Ingest
+(``$aws/rules/<rule>/dt/...``) too, and only the rules runner may read ``$aws/rules/``. A
+gateway credential lists the assets it speaks for and gets the same
 rights for each. Each ``user`` block is explicit rather than a ``%u`` pattern because the
 site is part of the grant, which a pattern cannot express. Both brokers also set the
 client id to the username, so one credential cannot take over another's session.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError, NotFoundError
-from edge.wire import APP, NAME_RE
+from edge.wire import APP, BASIC_INGEST_PREFIX, NAME_RE
 
 AUTH_DIR = "auth"
 PBKDF2_ITERATIONS = 101
@@ -45,7 +47,7 @@ _SALT_BYTES = 12
 _HASH_BYTES = 64
 
 SERVICE_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "plantwatch-rules": (("read", f"dt/{APP}/#"),),
+    "plantwatch-rules": (("read", f"dt/{APP}/#"), ("read", f"{BASIC_INGEST_PREFIX}#")),
     "plantwatch-streaming": (("read", f"dt/{APP}/#"),),
     "plantwatch-devices": (("read", f"dt/{APP}/+/+/status"),),
     "plantwatch-shadow": (("readwrite", "$aws/things/+/shadow/#"),),
@@ -86,6 +88,8 @@ def device_grants(device: Device) -> list[tuple[str, str]]:
     for thing in device.assets:
         shadow = f"$aws/things/{thing}/shadow"
         grants.append(("write", f"dt/{APP}/{device.site}/{thing}/#"))
+        # the same topics through Basic Ingest, to any rule; nothing else under $aws/rules
+        grants.append(("write", f"{BASIC_INGEST_PREFIX}+/dt/{APP}/{device.site}/{thing}/#"))
         grants.append(("read", f"{shadow}/#"))
         for operation in ("get", "update", "delete"):
             grants.append(("write", f"{shadow}/{operation}"))

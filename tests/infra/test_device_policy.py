@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.policies import GATEWAY_SLOTS, MAX_POLICY_CHARS, policy_chars, slot_attribute
+from cloud.rules.definitions import DEFAULT_RULES, load_rules
+from infra.policies import (
+    GATEWAY_SLOTS,
+    MAX_POLICY_CHARS,
+    TELEMETRY_RULE,
+    policy_chars,
+    slot_attribute,
+)
 from tests.infra.iot_policy import Connection, allowed
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
@@ -147,3 +154,30 @@ def test_every_policy_fits_iot_cores_size_limit(synthesized) -> None:
     assert len(documents) == 1 + -(-GATEWAY_SLOTS // 3)
     for document in documents:
         assert policy_chars(document) <= MAX_POLICY_CHARS
+
+
+def test_a_device_sends_its_own_telemetry_through_basic_ingest_to_the_telemetry_rule_only(
+    device, gateway
+) -> None:
+    """iot-core-rules-and-limits §4/§5: Basic Ingest needs publish on ``$aws/rules/<rule>/...``;
+    the grant names the deployed telemetry rule and the thing's own topics, nothing else."""
+    assert TELEMETRY_RULE in {rule.name for rule in load_rules(DEFAULT_RULES)}
+    bi = f"$aws/rules/{TELEMETRY_RULE}"
+    a = thing("pump-01")
+    assert allowed(device, "iot:Publish", f"{bi}/dt/plantwatch/plant1/pump-01/telemetry", a, ARN)
+    for name in [
+        f"{bi}/dt/plantwatch/plant1/pump-02/telemetry",
+        f"{bi}/dt/plantwatch/plant2/pump-01/telemetry",
+        f"{bi}/other/topic",
+        "$aws/rules/plantwatch_telemetry_to_archive/dt/plantwatch/plant1/pump-01/telemetry",
+        f"$aws/rules/x/{bi}/dt/plantwatch/plant1/pump-01/telemetry",
+        "$aws/rules/x/dt/plantwatch/plant2/b/telemetry/dt/plantwatch/plant1/pump-01/telemetry",
+    ]:
+        assert not allowed(device, "iot:Publish", name, a, ARN), name
+    assert not allowed(device, "iot:Subscribe", f"{bi}/#", a, ARN)
+    # a gateway's asset slots have no Basic Ingest grant (the slot policies' size limit)
+    gw = thing("gw-01", **{slot_attribute(7): "fan-07"})
+    assert allowed(gateway, "iot:Publish", f"{bi}/dt/plantwatch/plant1/gw-01/telemetry", gw, ARN)
+    assert not allowed(
+        gateway, "iot:Publish", f"{bi}/dt/plantwatch/plant1/fan-07/telemetry", gw, ARN
+    )

@@ -204,3 +204,30 @@ def test_a_device_added_while_the_broker_runs_connects_after_a_reload(
             break
         late.quiet(0.1)
     assert late.accepted
+
+
+def test_a_device_sends_basic_ingest_only_for_its_own_telemetry_and_cannot_read_it(
+    secured: Secured, clients: list[RawClient]
+) -> None:
+    """IoT Core Basic Ingest under the device policy: ``$aws/rules/<rule>/`` plus the
+    device's own telemetry topics, nothing else under ``$aws/rules``; only the rules runner
+    reads them."""
+    rules = secured.client("plantwatch-rules")
+    pump1, pump2 = secured.client("pump-01"), secured.client("pump-02")
+    clients += [rules, pump1, pump2]
+    rules.subscribe(["$aws/rules/telemetry/#"])
+    pump2.subscribe(["$aws/rules/#", "$aws/rules/telemetry/#"])
+    attempts = [
+        (pump1, "$aws/rules/telemetry/dt/plantwatch/s1/pump-01/telemetry", True),
+        (pump1, "$aws/rules/telemetry/dt/plantwatch/s1/pump-02/telemetry", False),
+        (pump1, "$aws/rules/telemetry/dt/plantwatch/s2/pump-01/telemetry", False),
+        (pump1, "$aws/rules/telemetry/anything", False),
+        (pump1, "$aws/rules/telemetry", False),
+        (pump2, "$aws/rules/telemetry/dt/plantwatch/s1/pump-02/telemetry", True),
+    ]
+    for client, topic, _allowed in attempts:
+        client.publish(topic, topic.encode())
+    rules.wait_for_message("$aws/rules/telemetry/dt/plantwatch/s1/pump-02/telemetry")
+    rules.quiet(0.3)
+    assert {topic for topic, _ in rules.messages} == {t for _c, t, ok in attempts if ok}
+    assert pump2.messages == []

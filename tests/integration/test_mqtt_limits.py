@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from raw_mqtt import RawClient
 from waiting import wait_for
@@ -77,11 +78,12 @@ def test_retained_telemetry_goes_only_to_an_exact_subscription() -> None:
             client.close()
 
 
+@pytest.mark.mosquitto
 def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
     tmp_path: Path,
 ) -> None:
     """Two 128-character names are each valid, but together make a 281-byte topic that IoT
-    Core would refuse; locally the broker delivers it, so the runner quarantines it."""
+    Core would refuse; mosquitto delivers it, so the runner quarantines it."""
     site, asset = "s" * 128, "a" * 128
     long_topic = f"dt/plantwatch/{site}/{asset}/telemetry"
     assert len(long_topic.encode()) == 281
@@ -90,7 +92,7 @@ def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
     fine = wire.Telemetry("s1", asset, "dev", 0, tuple(sample))
     store = FsObjectStore(tmp_path / "bucket")
     batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
-    with EmbeddedBroker("amqtt") as broker:
+    with EmbeddedBroker("mosquitto") as broker:  # amqtt refuses such a publish itself
         runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
         runner.start()
         device = RawClient(broker.host, broker.port)
@@ -175,3 +177,114 @@ def test_a_topic_that_is_not_utf8_closes_the_connection_and_goes_nowhere(
     assert [t for t, _ in listener.messages] == ["x/after"]
     for client in (after, listener):
         client.close()
+
+
+def connack(
+    broker: EmbeddedBroker, client_id: bytes, keep_alive: int = 60
+) -> tuple[bytes, socket.socket]:
+    """A raw MQTT 3.1.1 CONNECT; the broker's first 4 bytes of answer and the socket."""
+    sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    body = (
+        b"\x00\x04MQTT\x04\x02"
+        + keep_alive.to_bytes(2, "big")
+        + len(client_id).to_bytes(2, "big")
+        + client_id
+    )
+    size = len(body)
+    assert size < 128 * 128
+    length = bytes([size]) if size < 128 else bytes([size % 128 | 0x80, size // 128])
+    sock.sendall(b"\x10" + length + body)
+    return sock.recv(4), sock
+
+
+ACCEPTED, IDENTIFIER_REJECTED = b"\x20\x02\x00\x00", b"\x20\x02\x00\x02"
+
+
+@pytest.mark.parametrize(
+    ("client_id", "answer"),
+    [
+        ("é" * 64, ACCEPTED),  # 128 bytes of UTF-8
+        ("pump-01", ACCEPTED),
+        ("é" * 64 + "a", IDENTIFIER_REJECTED),
+        ("c" * 129, IDENTIFIER_REJECTED),
+        ("$pump-01", IDENTIFIER_REJECTED),
+    ],
+)
+def test_amqtt_refuses_a_client_id_iot_core_refuses(client_id: str, answer: bytes) -> None:
+    """§2: client id at most 128 bytes of UTF-8, not starting with '$'. mosquitto has no
+    such check (without ``--auth``; with it the client id is the username, a thing name)."""
+    with EmbeddedBroker("amqtt") as broker:
+        reply, sock = connack(broker, client_id.encode())
+        sock.close()
+    assert reply == answer
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("asked", [0, 1500])
+def test_mosquitto_tells_an_mqtt5_client_to_use_iot_cores_longest_keep_alive(asked: int) -> None:
+    """§2: 0 or over 1200 s become 1200; MQTT 5 says so in the CONNACK's Server Keep Alive."""
+    answer: dict[str, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda _c, _u, _f, reason, props: answer.update(
+        reason=str(reason), keep_alive=getattr(props, "ServerKeepAlive", None)
+    )
+    with EmbeddedBroker("mosquitto") as broker:
+        client.connect(broker.host, broker.port, keepalive=asked)
+        client.loop_start()
+        try:
+            wait_for(lambda: answer)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    assert answer == {"reason": "Success", "keep_alive": 1200}
+
+
+def test_reserved_topics_other_than_aws_ones_go_nowhere(broker: EmbeddedBroker) -> None:
+    """§2: topics starting with '$' are reserved; only $aws/... ones are usable. amqtt closes
+    the publisher's connection and refuses the subscription; mosquitto drops the publish."""
+    listener = RawClient(broker.host, broker.port)
+    granted = listener.subscribe(["#", "$aws/#", "$foo/#", "$SYS/#"])
+    if broker.kind == "amqtt":
+        assert granted == [True, True, False, False]
+    sender = RawClient(broker.host, broker.port)
+    sender.publish("$foo/bar", b"reserved", timeout=2.0)
+    after = RawClient(broker.host, broker.port)
+    assert after.publish("$aws/things/t/shadow/update", b"{}")
+    assert after.publish("x/after", b"ok")
+    listener.wait_for_message("x/after")
+    listener.quiet(0.3)
+    assert sorted(t for t, _ in listener.messages) == ["$aws/things/t/shadow/update", "x/after"]
+    for client in (listener, sender, after):
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("topic", "delivered"),
+    [
+        ("a/b/c/d/e/f/g/h", True),  # 7 slashes
+        ("a/b/c/d/e/f/g/h/i", False),
+        ("t/" + "x" * 254, True),  # 256 bytes
+        ("t/" + "x" * 255, False),
+        ("$aws/rules/r/a/b/c/d/e/f/g/h", True),  # the Basic Ingest prefix does not count
+        ("$aws/rules/r/t/" + "x" * 254, True),
+        ("$aws/rules/r/a/b/c/d/e/f/g/h/i", False),
+    ],
+)
+def test_amqtt_refuses_a_topic_over_iot_cores_size_or_depth(topic: str, delivered: bool) -> None:
+    """§2: topics of at most 256 bytes and 7 slashes, a Basic Ingest prefix not counted.
+    amqtt closes the connection of a publisher over either and refuses such a subscription;
+    mosquitto has no option for either (the rules runner quarantines such telemetry)."""
+    with EmbeddedBroker("amqtt") as broker:
+        listener = RawClient(broker.host, broker.port)
+        assert listener.subscribe(["#", "$aws/rules/r/#", topic]) == [True, True, delivered]
+        sender = RawClient(broker.host, broker.port)
+        acked = sender.publish(topic, b"x", timeout=2.0)
+        after = RawClient(broker.host, broker.port)
+        assert after.publish("x/after", b"ok")
+        listener.wait_for_message("x/after")
+        listener.quiet(0.2)
+        assert (acked, bool(listener.received(topic))) == (delivered, delivered)
+        if not delivered:
+            sender.wait(lambda: sender.disconnects >= 1, "the broker closing the connection")
+        for client in (listener, sender, after):
+            client.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from raw_mqtt import RawClient
 from waiting import wait_for
 
 from cloud.adapters.local import FsObjectStore
@@ -19,7 +20,8 @@ from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.runner import RulesRunner, load_rules
 from cloud.runtime.broker import EmbeddedBroker
 from edge import wire
-from edge.clock import ManualClock
+from edge.agent import Agent, AgentConfig
+from edge.clock import ManualClock, SystemClock
 
 T0 = 1652443800
 
@@ -239,7 +241,10 @@ def test_shared_subscription_splits_load_between_runners(tmp_path: Path) -> None
         ]
         for runner in runners:
             runner.start()
-        assert runners[0].subscriptions() == ["$share/rules/dt/plantwatch/+/+/telemetry"]
+        assert runners[0].subscriptions() == [
+            "$share/rules/dt/plantwatch/+/+/telemetry",
+            "$share/rules/$aws/rules/plantwatch_telemetry_to_batcher/#",
+        ]
         pub = MqttPublisher(broker.url, "it-pub-share")
         try:
             for m in messages(0, 2000):
@@ -288,3 +293,50 @@ def test_runner_reconnects_after_the_broker_restarts(tmp_path: Path, kind: str) 
         line for key in store.list("input/") for line in store.get(key).decode().splitlines()[1:]
     ]
     assert len(rows) == len(set(rows)) == 200
+
+
+@pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def test_an_agent_publishing_through_basic_ingest_reaches_the_rule_and_no_subscriber(
+    kind: str, tmp_path: Path
+) -> None:
+    """IoT Core Basic Ingest (iot-core-rules-and-limits §2, §5): the agent's telemetry on
+    ``$aws/rules/<rule>/dt/...`` lands as rows through that rule, with the plain topic,
+    while a client subscribed to the telemetry filter or to ``#`` gets none of it."""
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), clock, spool_path=str(tmp_path / "spool.db"))
+    with EmbeddedBroker(kind) as broker:
+        runner = RulesRunner(broker.url, load_rules(), batcher, clock, client_id="rules-bi")
+        runner.start()
+        bystander = RawClient(broker.host, broker.port, client_id="bystander")
+        bystander.subscribe(["#", wire.TELEMETRY_FILTER])
+        agent = Agent(
+            AgentConfig(
+                site="s1",
+                sender="dev",
+                broker_url=broker.url,
+                queue_path=str(tmp_path / "queue.db"),
+                assets=("pump",),
+                shadow=False,
+                max_batch_delay_s=0.1,
+                basic_ingest_rule="plantwatch_telemetry_to_batcher",
+            ),
+            SystemClock(),
+        )
+        agent.start()
+        try:
+            agent.submit(
+                "pump", [wire.Sample((T0 + 1 + i) * 1000, {"x": i * 0.5}) for i in range(30)]
+            )
+            wait_for(lambda: batcher.stats["readings"] == 30)
+            wait_for(lambda: agent.status()["queue_depth"] == 0)
+        finally:
+            agent.stop()
+            runner.stop()
+        bystander.quiet(0.3)
+        telemetry = [t for t, _ in bystander.messages if not t.endswith("/status")]
+        bystander.close()
+    assert telemetry == []
+    body = store.get("input/pump_20220513121500.csv").decode()
+    assert len(body.splitlines()) == 31
+    assert batcher.stats["quarantined_by_reason"] == {}

@@ -88,6 +88,14 @@ def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
         ("pump-01", "publish", "dt/plantwatch/s1/pump-01/status"),
         ("gw", "publish", "dt/plantwatch/s2/gw/status"),
         ("plantwatch-devices", "subscribe", "dt/plantwatch/+/+/status"),
+        (
+            "pump-01",
+            "publish",
+            "$aws/rules/plantwatch_telemetry_to_batcher/dt/plantwatch/s1/pump-01/telemetry",
+        ),
+        ("gw", "publish", "$aws/rules/any_rule/dt/plantwatch/s2/a-1/telemetry"),
+        ("plantwatch-rules", "subscribe", "$aws/rules/plantwatch_telemetry_to_batcher/#"),
+        ("plantwatch-rules", "receive", "$aws/rules/r/dt/plantwatch/s1/pump-01/telemetry"),
     ]
     refused = [
         ("pump-01", "publish", "dt/plantwatch/s1/pump-02/telemetry"),
@@ -106,6 +114,16 @@ def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
         ("plantwatch-detectors", "publish", "$aws/things/pump-01/shadow/update/delta"),
         ("nobody", "receive", "dt/plantwatch/s1/pump-01/telemetry"),
         (None, "publish", "dt/plantwatch/s1/pump-01/telemetry"),
+        ("pump-01", "publish", "$aws/rules/r/dt/plantwatch/s1/pump-02/telemetry"),
+        ("pump-01", "publish", "$aws/rules/r/dt/plantwatch/s2/pump-01/telemetry"),
+        ("pump-01", "publish", "$aws/rules/r/other/topic"),
+        ("pump-01", "publish", "$aws/rules/r"),
+        ("pump-01", "subscribe", "$aws/rules/#"),
+        ("pump-01", "receive", "$aws/rules/r/dt/plantwatch/s1/pump-01/telemetry"),
+        ("gw", "publish", "$aws/rules/r/dt/plantwatch/s2/gw/telemetry"),
+        ("plantwatch-rules", "publish", "$aws/rules/r/dt/plantwatch/s1/pump-01/telemetry"),
+        ("plantwatch-shadow", "subscribe", "$aws/rules/#"),
+        ("plantwatch-streaming", "receive", "$aws/rules/r/dt/plantwatch/s1/pump-01/telemetry"),
     ]
     assert [g for g in allowed if not access.allows(*g)] == []
     assert [g for g in refused if access.allows(*g)] == []

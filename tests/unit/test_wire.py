@@ -84,3 +84,35 @@ def test_batch_samples_numbers_messages() -> None:
     batches = wire.batch_samples("s1", "a1", "a1", 10, samples, per_message=2)
     assert [b.seq for b in batches] == [10, 11, 12]
     assert [len(b.samples) for b in batches] == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("topic", "refused"),
+    [
+        ("dt/plantwatch/s1/pump/telemetry", False),
+        ("$aws/things/pump/shadow/name/cfg/update/documents", False),  # 7 slashes
+        ("a/b/c/d/e/f/g/h/i", True),
+        ("x" * 256, False),
+        ("x" * 257, True),
+        ("é" * 128, False),
+        ("é" * 128 + "x", True),
+        ("$SYS/broker/load", True),
+        ("$foo", True),
+        ("$aws/rules/r/" + "x" * 256, False),  # the Basic Ingest prefix does not count
+        ("$aws/rules/r/a/b/c/d/e/f/g/h", False),
+        ("$aws/rules/r/a/b/c/d/e/f/g/h/i", True),
+        ("$share/g/dt/plantwatch/+/+/telemetry", False),
+        ("$share/g/$SYS/#", True),
+    ],
+)
+def test_iot_core_topic_limits(topic: str, refused: bool) -> None:
+    """iot-core-rules-and-limits §2: reserved topics, 256 bytes, 7 slashes."""
+    assert (wire.iot_core_topic_problem(topic) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("client_id", "refused"),
+    [("gw-01", False), ("é" * 64, False), ("é" * 64 + "x", True), ("$gw", True), ("", False)],
+)
+def test_iot_core_client_id_limits(client_id: str, refused: bool) -> None:
+    assert (wire.client_id_problem(client_id) is not None) is refused

@@ -186,6 +186,17 @@ WRONG_OPTIONS = [
     ("[queue]", "max_age_s = -5", r"\[queue\]\.max_age_s: -5 out of range"),
     ("[queue]", "max_bytes = 1e9", r"\[queue\]\.max_bytes: expected an integer"),
     ("[tls]", 'alpn = "x-amzn-mqtt-ca"', r"\[tls\]\.alpn: expected an array"),
+    ("[agent]", "basic_ingest_rule = 7", r"\[agent\]\.basic_ingest_rule: expected a string"),
+    (
+        "[agent]",
+        'basic_ingest_rule = "my-rule"',
+        r"\[agent\]\.basic_ingest_rule: 'my-rule' is not an IoT rule name",
+    ),
+    (
+        "[agent]",
+        'basic_ingest_rule = "r/x"',
+        r"\[agent\]\.basic_ingest_rule: 'r/x' is not an IoT rule name",
+    ),
 ]
 
 
@@ -288,3 +299,15 @@ def test_status_survives_a_status_file_that_is_not_the_agents_document(
 
     doc = json.loads(capsys.readouterr().out)
     assert doc["sender"] == "gw-01" and doc["running"] is False
+
+
+def test_basic_ingest_rule_is_read_from_the_agent_table(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "samples_per_message = 50",
+        'samples_per_message = 50\nbasic_ingest_rule = "plantwatch_telemetry_to_batcher"',
+    )
+    config, _s, _t = load_config(write(tmp_path, text))
+    assert config.basic_ingest_rule == "plantwatch_telemetry_to_batcher"
+    assert load_config(write(tmp_path, GOOD))[0].basic_ingest_rule is None

@@ -70,6 +70,9 @@ def test_historical_layout_and_fleet_results(tmp_path: Path, capsys) -> None:
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "plantwatch events --scheduler train" in text and "speed, temp, vibration" in text
+    # and says that lines were set aside, and where
+    assert "result lines quarantined  2" in text
+    assert str(data / "buckets" / "plantwatch" / "quarantine" / "bad_result_line") in text
 
 
 def test_input_naming_options(tmp_path: Path, capsys) -> None:

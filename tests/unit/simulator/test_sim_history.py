@@ -175,3 +175,21 @@ def test_cli_bad_scenario_exits_2_with_one_line(
     assert code == 2
     assert message in err and str(path) in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_history_that_cannot_fit_on_the_disk_is_refused_before_writing(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "new" / "history"
+    argv = ["sim", "history", "--days", "900000", "--rate", "1s", "--out", str(out)]
+    assert main([*argv, "--start", "1000-01-01T00:00"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "77,760,000,000 rows per asset need at least" in err and "GB are free" in err
+    assert not (tmp_path / "new").exists()
+    # without --start, so many days before today is before the year 1
+    assert main(["sim", "history", "--days", "1e7", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "plantwatch: error: --days 1e+07: would start before the year 1; give --start or fewer days"
+    )

@@ -95,6 +95,8 @@ def test_demo_scenario_has_three_pumps_and_a_fault_on_pump_02_after_40_percent()
         ('[[assets]]\nname = "p 1"', 2, "assets[0].name: expected a name"),
         ('[[assets]]\nname = "p1"\n[[assets]]\nname = "p1"', 4, "assets[1].name: duplicate asset 'p1'"),
         ('[run]\nrate = "fast"', 2, "run.rate: expected a duration"),
+        ('[run]\nrate = "250us"', 2, "run.rate: expected a duration"),
+        ('[run]\nrate = "0.5ms"', 2, "run.rate: must be at least 1ms"),
         ("[pumps]\nx = 1", 1, "pumps: unknown table (expected run, assets, faults)"),
         ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nseverity = nan', 5, "faults[0].severity: expected a number in (0, 5]"),
         ('[[faults]]\nasset = "p1"\ntype = "leak"\nstart = "1h"\nduration = inf', 5, "faults[0].duration: expected a finite duration"),

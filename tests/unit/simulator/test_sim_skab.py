@@ -130,3 +130,13 @@ def test_cli_writes_the_set_and_bench_skab_scores_it(tmp_path: Path, capsys) -> 
     doc = json.loads(capsys.readouterr().out)
     assert doc["files"] == len(FaultType)
     assert set(doc["groups"]) == {t.value for t in FaultType}
+
+
+def test_cli_bounds_the_set_before_drawing_it(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sim"
+    assert main(["sim", "skab", "--out", str(out), "--per-type", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "plantwatch: error: argument --per-type: expected a whole number from 1 to 1000"
+    )
+    assert not out.exists()
