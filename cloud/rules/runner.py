@@ -372,13 +372,12 @@ class RulesRunner:
         log.error(
             "message on %s: the rules raised %s: %s; quarantined", topic, type(exc).__name__, exc
         )
-        self.batcher.quarantine.put(
+        self._quarantine(
             "rule_failed",
             f"the rules raised {type(exc).__name__}: {exc}",
-            bytes(payload),
-            topic=topic,
-            client_id="n/a",
-            received_at=self.clock.now(),
+            payload,
+            topic,
+            "n/a",
         )
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
@@ -386,13 +385,12 @@ class RulesRunner:
         self.messages += 1
         if len(payload) > self.max_message_bytes:
             self.counts["oversize"] += 1
-            self.batcher.quarantine.put(
+            self._quarantine(
                 "oversize",
                 f"payload is {len(payload)} bytes; the limit is {self.max_message_bytes}",
-                bytes(payload),
-                topic=topic,
-                client_id=client_id,
-                received_at=self.clock.now(),
+                payload,
+                topic,
+                client_id,
             )
             return
         received_ms = int(self.clock.now() * 1000)
@@ -416,6 +414,18 @@ class RulesRunner:
             if output is not None:
                 self.actions.run(rule, output, message)
 
+    def _quarantine(
+        self, reason: str, error: str, payload: bytes, topic: str, client_id: str
+    ) -> None:
+        self.batcher.quarantine.put(
+            reason,
+            error,
+            bytes(payload),
+            topic=topic,
+            client_id=client_id,
+            received_at=self.clock.now(),
+        )
+
     def _route(self, topic: str) -> list[tuple[TopicRule, Compiled | None, bool]]:
         """The rules whose FROM filter matches *topic*, remembered per topic (a fleet has
         few), each with its compiled form if it has one and whether it forwards."""
@@ -438,13 +448,12 @@ class RulesRunner:
         entry = self._by_name.get(name)
         if entry is None:
             self.counts["unknown_rule"] += 1
-            self.batcher.quarantine.put(
+            self._quarantine(
                 "unknown_rule",
                 f"Basic Ingest topic names rule {name!r}, which is not loaded or is disabled",
-                bytes(payload),
-                topic=topic,
-                client_id=client_id,
-                received_at=self.clock.now(),
+                payload,
+                topic,
+                client_id,
             )
             return
         rule, compiled, forward = entry
