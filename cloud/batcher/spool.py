@@ -350,12 +350,8 @@ class Spool:
                     if not rows:
                         self._pending.pop((asset, window_end), None)
                         continue
-                    found = self._db.execute(
-                        "SELECT late_files FROM flushed WHERE asset = ? AND window_end = ?",
-                        (asset, window_end),
-                    ).fetchone()
                     chunks = [Chunk(asset, window_end, m, [], str(i), b) for i, m, b in rows]
-                    late = None if found is None else int(found[0])
+                    late = self._late_files(asset, window_end)
                     jobs.append(WindowJob(asset, window_end, chunks, late))
                     ids.append([i for i, _, _ in rows])
                 outcomes = write(jobs) if jobs else []
@@ -364,8 +360,12 @@ class Spool:
                         results[(job.asset, job.window_end)] = outcome
                         continue
                     key, late_files = outcome
-                    self._db.executemany(
-                        "DELETE FROM chunks WHERE id = ?", [(i,) for i in chunk_ids]
+                    # the chunks read above, and only those: this transaction holds the
+                    # write lock and this thread the spool's, so the window has no other
+                    # rows now, and ids only grow
+                    self._db.execute(
+                        "DELETE FROM chunks WHERE asset = ? AND window_end = ? AND id <= ?",
+                        (job.asset, job.window_end, chunk_ids[-1]),
                     )
                     self._db.execute(
                         "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
@@ -394,6 +394,17 @@ class Spool:
                         self._pending.pop((asset, window_end), None)
                     self._flushed[(asset, window_end)] = late_files
             return results
+
+    def _late_files(self, asset: str, window_end: int) -> int | None:
+        """The window's late-file count (None: never written), from the index the spool
+        keeps unless it is shared (then another process may have written it)."""
+        if not self.shared:
+            return self._flushed.get((asset, window_end))
+        found = self._db.execute(
+            "SELECT late_files FROM flushed WHERE asset = ? AND window_end = ?",
+            (asset, window_end),
+        ).fetchone()
+        return None if found is None else int(found[0])
 
     # ---- the archive's queue ------------------------------------------------------------
 

@@ -4,6 +4,8 @@ raw broker pub->sub rate as the baseline.
 
 Processes: the broker, the rules runner (rules + batcher + spool, as ``plantwatch up`` runs
 it), and this process publishing. A reading is one sample (one timestamp of one asset).
+``runner_cpu_us_per_message`` is the runner process's CPU from the first publish to the end
+of its stop; ``threads_cpu_us_per_message`` splits it by thread.
 
 The payload is by default what the edge agent sends for a simulated pump: its default
 ``samples_per_message`` (20) samples of the pump's 10 sensors. ``--payload synthetic`` sends
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloud.bench.proc_cpu import stat_cpu_s
+from cloud.bench.proc_cpu import threads_cpu_s
 from cloud.cli import status
 from edge.cliargs import positive_int
 
@@ -121,6 +123,7 @@ def _runner_main(
     ready: Any,
     go: Any,
     counts: Any,
+    finished: Any,
     out: Any,
     archive: bool = False,
     client: str = "auto",
@@ -151,6 +154,14 @@ def _runner_main(
         # plantwatch up's policy: the size bound flushes during the run, the rest at close
         writer = ArchiveWriter(Path(root) / "archive", batcher.spool, clock, ArchivePolicy()).open()
         writer.start()
+
+    def count(acked: int) -> None:
+        # the worker's, after each batch: whichever runner completes the count wakes all
+        with counts.get_lock():
+            counts[index] += acked
+            if sum(counts) >= expected:
+                finished.set()
+
     runner = RulesRunner(
         url,
         load_rules(),
@@ -159,24 +170,29 @@ def _runner_main(
         client_id=client_id,
         shared_group=group if runners > 1 else None,
         client=client,
+        on_batch=count,
     )
     runner.start()
     ready.release()
     go.wait()
     cpu_at_go = time.process_time()
-    deadline = time.monotonic() + max(120.0, expected / 200)
-    while time.monotonic() < deadline:
-        stats = batcher.stats
-        counts[index] = stats["accepted"] + stats["duplicates"]
-        if sum(counts) >= expected:
-            break
-        time.sleep(0.02)
+    tasks_at_go = threads_cpu_s()
+    finished.wait(max(120.0, expected / 200))  # no polling: the harness costs ~nothing
     done_at = time.time()
-    threads_cpu_s = {name: _thread_cpu_s(tid) for name, tid in runner.thread_ids.items()}
+    tasks_at_done = threads_cpu_s()
+    cpu_at_done = time.process_time()
+    labels = _thread_labels(runner.thread_ids)
+    by_thread = _by_thread(tasks_at_go, tasks_at_done, labels, cpu_at_done - cpu_at_go)
+    thread_cpu: dict[str, float | None] = {
+        name: tasks_at_done[tid][1] if tid in tasks_at_done else None
+        for name, tid in runner.thread_ids.items()
+    }
     if runner.client_kind == "crt":
         # awscrt's native event-loop threads (its client runs on one of them) are the
         # network side; only the runner uses awscrt in this process
-        threads_cpu_s["network"] = _native_threads_cpu_s("AwsEventLoop")
+        thread_cpu["network"] = sum(
+            seconds for name, seconds in tasks_at_done.values() if name.startswith("AwsEventLoop")
+        )
     runner.stop()
     archived, drain_s = 0, 0.0
     if writer is not None:
@@ -185,6 +201,7 @@ def _runner_main(
         drain_s = time.time() - began
         archived = writer.counts["readings_written"]
     cpu_s = time.process_time() - cpu_at_go  # everything: the run, the last flush, the drain
+    by_thread["stop"] = time.process_time() - cpu_at_done
     out.put(
         {
             "done_at": done_at,
@@ -194,7 +211,8 @@ def _runner_main(
             "stats": batcher.stats,
             "failures": runner.failures,
             "batches": runner.batches,
-            "threads_cpu_s": threads_cpu_s,
+            "threads_cpu_s": thread_cpu,
+            "by_thread_cpu_s": by_thread,
             "client": runner.client_kind,
             "archived_values": archived,
         }
@@ -202,28 +220,43 @@ def _runner_main(
     batcher.close()
 
 
-def _thread_cpu_s(native_id: int) -> float | None:
-    """CPU seconds (user + system) one thread of this process has used; None where
-    ``/proc`` does not say (not Linux)."""
-    try:
-        return stat_cpu_s(f"/proc/self/task/{native_id}/stat")
-    except OSError:
-        return None
+def _thread_labels(runner_threads: dict[str, int]) -> dict[int, str]:
+    """The runner's own threads by role; this process's main thread is the bench's
+    harness (it only waits for the count); other Python threads by their ``threading``
+    name (Python 3.11 does not hand it to the kernel), without its number."""
+    labels = {tid: name for name, tid in runner_threads.items()}
+    main_id = threading.main_thread().native_id
+    if main_id is not None:
+        labels.setdefault(main_id, "harness")
+    for thread in threading.enumerate():
+        # awscrt's event loops call into Python as "Dummy" threads: their kernel name tells
+        if thread.native_id is not None and not isinstance(thread, threading._DummyThread):
+            labels.setdefault(thread.native_id, thread.name.rstrip(_NUMBERING))
+    return labels
 
 
-def _native_threads_cpu_s(prefix: str) -> float | None:
-    """CPU seconds used by every thread of this process whose name starts with *prefix*."""
-    total = 0.0
-    try:
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                if (task / "comm").read_text().startswith(prefix):
-                    total += _thread_cpu_s(int(task.name)) or 0.0
-            except OSError:
-                continue  # the thread ended meanwhile
-    except OSError:
-        return None
-    return total
+_NUMBERING = "0123456789 _-"
+
+
+def _by_thread(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    labels: dict[int, str],
+    process_s: float,
+) -> dict[str, float]:
+    """CPU seconds each thread used between two readings, by role (see
+    :func:`_thread_labels`; awscrt's event loops are the ``network``, any other thread goes
+    by its kernel name without digits); ``ended_threads`` is what the process used in
+    threads that are gone by the second reading, so the parts add up to *process_s*."""
+    split: dict[str, float] = {}
+    for tid, (name, seconds) in after.items():
+        label = labels.get(tid)
+        if label is None:
+            label = "network" if name.startswith("AwsEventLoop") else name.rstrip(_NUMBERING)
+        used = seconds - before.get(tid, (name, 0.0))[1]
+        split[label] = split.get(label, 0.0) + used
+    split["ended_threads"] = max(0.0, process_s - sum(split.values()))
+    return split
 
 
 def _messages(
@@ -302,7 +335,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     readings = sum(len(m.samples) for m in messages)
     workdir = Path(tempfile.mkdtemp(prefix="plantwatch-bench-ingest-"))
     ctx = mp.get_context("spawn")
-    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    ready, go, finished, out = ctx.Semaphore(0), ctx.Event(), ctx.Event(), ctx.Queue()
     counts = ctx.Array("q", args.runners)
     # names of this run only: a session left by an earlier run must not share its group
     tag = time.time_ns()
@@ -321,6 +354,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 ready,
                 go,
                 counts,
+                finished,
                 out,
                 getattr(args, "archive", False),
                 getattr(args, "client", "auto"),
@@ -387,6 +421,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "runner_failures": sum(r["failures"] for r in results),
         "client": results[0]["client"],
         **_thread_split(results, len(payloads)),
+        "threads_cpu_us_per_message": _per_thread(results, len(payloads)),
         "messages_per_batch": round(len(payloads) / max(sum(r["batches"] for r in results), 1), 1),
         "messages_per_runner": [r["stats"]["accepted"] + r["stats"]["duplicates"] for r in results],
         **({"workdir": str(workdir)} if args.keep else {}),
@@ -482,10 +517,23 @@ def _in_process_run(payloads: list[tuple[str, bytes]], args: argparse.Namespace)
     }
 
 
+def _per_thread(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
+    """``runner_cpu_us_per_message`` split by thread (summed over the runners): the
+    ``network``, ``worker`` and ``flush`` threads, the bench's ``harness`` (the runner
+    process's main thread, which waits for the count), the object store's ``store-fsync``
+    threads, ``ended_threads`` (threads gone before the count was reached), ``stop`` (the
+    runner's stop: the last flush, closing the client and the archive) and any other
+    thread by name. The parts add up to the total."""
+    total: dict[str, float] = {}
+    for result in results:
+        for name, seconds in result["by_thread_cpu_s"].items():
+            total[name] = total.get(name, 0.0) + seconds
+    return {name: round(1e6 * s / max(messages, 1), 1) for name, s in sorted(total.items())}
+
+
 def _thread_split(results: list[dict[str, Any]], messages: int) -> dict[str, float]:
     """Runner CPU per message spent in the MQTT client's network thread (paho's, or awscrt's
-    event-loop thread) and in the rules worker (the rest of ``runner_cpu_us_per_message`` is
-    flushing, fsync and the bench's own polling)."""
+    event-loop thread) and in the rules worker (:func:`_per_thread` splits the rest)."""
     split: dict[str, float] = {}
     for name in ("network", "worker"):
         seconds = [r["threads_cpu_s"].get(name) for r in results]
@@ -612,6 +660,10 @@ def run(args: argparse.Namespace) -> int:
             key: statistics.median(r[key] for r in runs)
             for key in ("network_cpu_us_per_message", "worker_cpu_us_per_message")
             if all(key in r for r in runs)
+        },
+        "threads_cpu_us_per_message": {
+            name: statistics.median(r["threads_cpu_us_per_message"].get(name, 0.0) for r in runs)
+            for name in sorted({n for r in runs for n in r["threads_cpu_us_per_message"]})
         },
         "lost": sum(r["lost"] for r in runs),
         "duplicated": sum(r["duplicated"] for r in runs),

@@ -117,11 +117,10 @@ def _eval(args: argparse.Namespace) -> int:
     output = evaluate(statement, message)
     if output is None:
         return status.SUCCESS
-    if isinstance(output.value, bytes):
-        sys.stdout.buffer.write(output.value + b"\n")
-        sys.stdout.flush()
-    else:
-        print_json(output.value)
+    # the action's message as a republish or S3 action receives it: its exact bytes, so
+    # Decimals print with all their digits rather than as floats
+    sys.stdout.buffer.write(output.to_bytes() + b"\n")
+    sys.stdout.flush()
     return status.SUCCESS
 
 

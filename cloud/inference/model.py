@@ -47,7 +47,7 @@ from cloud.inference.changes import fit_limit
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
-from cloud.inference.scratch import lease
+from cloud.inference.scratch import fresh, lease
 from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
@@ -348,6 +348,25 @@ class Model:
         x = _matrix(frame, self._columns(frame))
         return pd.DatetimeIndex(frame.index), _fill_gaps(x, self.fill), off
 
+    @contextlib.contextmanager
+    def leased_prepare(
+        self, frame: pd.DataFrame
+    ) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, bool]]:
+        """:meth:`prepare` with the gaps filled into a buffer of
+        :mod:`cloud.inference.scratch` for the block's duration (the same bits), and
+        whether it did so: a state computed from those rows must then copy what it keeps
+        of them (:func:`kept_apart`). Data with gaps no longer make a fresh full-size copy
+        per call."""
+        frame = resample(frame, self.config.sampling_rate)
+        off = self.off.mask(frame) if self.off else np.zeros(len(frame), dtype=bool)
+        x = _matrix(frame, self._columns(frame))
+        index = pd.DatetimeIndex(frame.index)
+        if not _has_nan(x):
+            yield index, x, off, False
+            return
+        with lease(x.shape, order=_layout(x)) as filled:
+            yield index, _fill_gaps(x, self.fill, out=filled), off, True
+
     def features(
         self, x: np.ndarray, state: StreamState | None = None, window: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, StreamState]:
@@ -362,6 +381,26 @@ class Model:
         y, factor, new = _features(x, self.differenced, self.config.difference_lag, window, state)
         factor *= np.sqrt(smoothing / window)
         return y, factor, new
+
+    @contextlib.contextmanager
+    def leased_features(
+        self, x: np.ndarray, state: StreamState | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, StreamState]]:
+        """:meth:`features` (the model's window), the smoothed or differenced copy in a
+        buffer of :mod:`cloud.inference.scratch` for the block's duration (the same bits);
+        nothing may keep a view of the features after it. The state's tail is of *x*,
+        never of the buffer."""
+        smoothing = int(self.config.smoothing)
+        lag = self.config.difference_lag
+        if not (self.differenced.any() or smoothing > 1) or x.ndim != 2 or min(x.strides) <= 0:
+            yield _features(x, self.differenced, lag, smoothing, state)
+            return
+        with contextlib.ExitStack() as leases:
+
+            def like(rows: np.ndarray) -> np.ndarray:
+                return leases.enter_context(lease(rows.shape, order=_layout(rows)))
+
+            yield _features(x, self.differenced, lag, smoothing, state, out=like)
 
     def modes(self, x: np.ndarray) -> np.ndarray:
         """The operating mode of each row of readings *x* (gaps filled), as training
@@ -421,8 +460,11 @@ class Model:
 
         *state* (``result.state`` of the previous call) continues a series across calls.
         """
-        index, x, off = self.prepare(frame)
-        return self.score_arrays(index, x, off, state)
+        with self.leased_prepare(frame) as (index, x, off, leased):
+            result = self.score_arrays(index, x, off, state)
+            if leased and result.state is not None:
+                result.state.tail = kept_apart(result.state.tail)
+            return result
 
     def score_blocks(self, frame: pd.DataFrame, rows: int = BLOCK_ROWS) -> Iterator[ScoreResult]:
         """Score *frame* as consecutive pieces of at most *rows* rows, each continuing the
@@ -460,9 +502,11 @@ class Model:
         off: np.ndarray,
         state: StreamState | None = None,
     ) -> ScoreResult:
-        y, factor, new_state = self.features(x, state)
-        share, s = _shares(self.deviations(y, factor)[0], off)
-        score = s / (s + self.threshold)
+        with self.leased_features(x, state) as (y, factor, new_state):
+            share, s = _shares(self.deviations(y, factor)[0], off)
+        score = fresh(s.shape)
+        with lease(s.shape) as below:  # s / (s + threshold) without two new arrays
+            np.divide(s, np.add(s, self.threshold, out=below), out=score)
         prediction = score > 0.5
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
@@ -646,8 +690,8 @@ def _deviations_fast(
     as numpy may compute it in pieces whose bits depend on them.
     """
     n, k = y.shape
-    if out is None:  # a result: a fresh array unless the caller leased one
-        out = np.empty_like(y)
+    if out is None:  # a result, the caller's alone, unless the caller leased one
+        out = fresh(y.shape, order=_layout(y))
     if len(model.centroids) == 1:
         mean, scale = model.mode_means[0], model.mode_scales[0]
         with lease((n, k)) as z:  # the formula's z is C-ordered whatever the layout of y
@@ -769,7 +813,7 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
     in place in *deviations* a block at a time. Machine-off rows have index 0 and equal
     shares. The same bits as squaring, zeroing, ``sum(1)`` and dividing whole arrays."""
     n, k = deviations.shape
-    total = np.empty(n)
+    total = fresh((n,))
     uniform = 1.0 / k
     if np.asarray(off).dtype != np.bool_:  # row numbers, not a mask: index the whole array
         np.square(deviations, out=deviations)
@@ -805,15 +849,24 @@ def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return frame[list(columns)].to_numpy(dtype=float)
 
 
-def _fill_gaps(x: np.ndarray, fill: np.ndarray, carry: np.ndarray | None = None) -> np.ndarray:
+def _fill_gaps(
+    x: np.ndarray,
+    fill: np.ndarray,
+    carry: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Carry the last reading forward; before any reading, use the training mean.
 
     *carry* is the row before ``x`` (already filled) when ``x`` continues a series. Returns
-    ``x`` itself when it has no gap; otherwise one copy, filled column by column.
+    ``x`` itself when it has no gap; otherwise one copy, filled column by column, in *out*
+    when given (the shape of *x*, in the layout a copy of it gets).
     """
     if not _has_nan(x):
         return x
-    out = np.array(x, dtype=float)
+    if out is None:
+        out = np.array(x, dtype=float)
+    else:
+        np.copyto(out, x)
     positions = np.arange(len(out))
     for j in range(out.shape[1]):
         column = out[:, j]
@@ -838,6 +891,12 @@ def _has_nan(x: np.ndarray) -> bool:
     return bool(np.isnan(x).any())
 
 
+def kept_apart(rows: np.ndarray) -> np.ndarray:
+    """*rows* in memory of their own, laid out as they were, for a state that outlives a
+    scratch buffer they are a view of."""
+    return np.copy(rows, order="K")
+
+
 def _features(
     x: np.ndarray,
     differenced: np.ndarray,
@@ -845,6 +904,7 @@ def _features(
     window: int,
     state: StreamState | None,
     own: bool = False,
+    out: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, StreamState]:
     """Features = levels (or lag differences) averaged over the last *window* rows.
 
@@ -853,7 +913,9 @@ def _features(
     series average fewer rows; their factor ``sqrt(window / rows)`` widens the limits.
     *state* carries the last ``lag + window`` raw rows, so a series scored in pieces gets
     exactly the features it would get in one piece. With *own*, *x* is a scratch copy the
-    caller gives up: the features are computed in it (training: no second copy).
+    caller gives up: the features are computed in it (training: no second copy). *out*
+    gives an array of the shape and layout of a copy of the array it is given (*x* with
+    the state's rows before it), which takes the features instead of a new array.
     """
     n, width = x.shape
     history = state.tail if state is not None else np.empty((0, width))
@@ -862,7 +924,13 @@ def _features(
     past = len(extended) - n
     rows = np.arange(1, len(extended) + 1)
     if differenced.any() or window > 1:
-        f = extended if own and extended is x else extended.astype(float, copy=True)
+        if own and extended is x:
+            f = extended
+        elif out is not None:
+            f = out(extended)
+            np.copyto(f, extended)
+        else:
+            f = extended.astype(float, copy=True)
         for j in np.flatnonzero(differenced):
             column = extended[:, j]
             f[lag:, j] -= column[:-lag]

@@ -39,7 +39,7 @@ import pandas as pd
 
 from cloud.inference.changes import ChangeDetector, ChangeState
 from cloud.inference.episodes import AlarmConfig, EpisodeState, EpisodeTracker
-from cloud.inference.model import Model, ScoreResult, StreamState
+from cloud.inference.model import Model, ScoreResult, StreamState, kept_apart
 from edge.errors import ConfigError
 
 HELD_SCORE = 0.50001
@@ -140,8 +140,11 @@ class Monitor:
 
     def score(self, frame: pd.DataFrame, state: MonitorState | None = None) -> MonitorResult:
         """Score *frame* (as :meth:`Model.score` takes it), continuing *state*."""
-        index, x, off = self.model.prepare(frame)
-        return self.score_arrays(index, x, off, state)
+        with self.model.leased_prepare(frame) as (index, x, off, leased):
+            out = self.score_arrays(index, x, off, state)
+            if leased and out.state.stream is not None:  # it outlives the filled rows
+                out.state.stream.tail = kept_apart(out.state.stream.tail)
+            return out
 
     def score_blocks(self, frame: pd.DataFrame) -> Iterator[MonitorResult]:
         """Score *frame* piece by piece, each piece continuing the last (what scoring it
@@ -178,10 +181,17 @@ class Monitor:
         # moving means after it nor a move of the plant
         on = ~np.asarray(off, dtype=bool)
         everything = bool(on.all())
-        y, factor, stream = self.model.features(x if everything else x[on], state.stream)
-        # the deviations are a temporary here (the results are the tracker's own arrays):
-        # a scratch buffer, so that scoring window after window faults no new memory in
-        with self.model.leased_deviations(y, factor) as (w_on, modes_on):
+        # the features and deviations are temporaries here (the results are the tracker's
+        # own arrays): scratch buffers, so that scoring window after window faults no new
+        # memory in
+        with (
+            self.model.leased_features(x if everything else x[on], state.stream) as (
+                y,
+                factor,
+                stream,
+            ),
+            self.model.leased_deviations(y, factor) as (w_on, modes_on),
+        ):
             return self._rules(index, x, off, state, stream, through, on, w_on, modes_on)
 
     def _rules(

@@ -1,6 +1,7 @@
 """Run a parsed IoT SQL statement on one message: ``(topic, payload, clientid) -> output``.
 
-Types map to Python as Int -> int, Decimal -> float, Boolean -> bool, String -> str,
+Types map to Python as Int -> int (at most 34 digits), Decimal -> ``decimal.Decimal`` (34
+digits, computed in :data:`cloud.rules.numbers.CONTEXT`), Boolean -> bool, String -> str,
 Array -> list, Object -> dict, Null -> None, Undefined -> :data:`UNDEFINED`. Undefined
 follows spec §1.4/§1.5: missing keys, wrong argument types and failed conversions are
 Undefined; Undefined output fields are omitted; WHERE passes only on Boolean ``true``.
@@ -11,16 +12,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud.rules.numbers import (
+    CONTEXT,
+    Number,
+    bounded_int,
+    decimal_from_text,
+    json_text,
+    number_text,
+    whole_to_int,
+    within_int,
+)
 from cloud.rules.sql import (
     ArrayLit,
     Attr,
@@ -54,8 +64,6 @@ class _Undefined:
 
 
 UNDEFINED: Any = _Undefined()
-MAX_INT = 10**34
-"""IoT SQL Ints have up to 34 digits."""
 _NUMERIC_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?")
 """Spec §1.4's numeric-string pattern, with ASCII digits as in Java's regex ``\\d``:
 Python's ``\\d`` takes any Unicode digit, so ``'١٢' > 5`` would be true."""
@@ -87,18 +95,34 @@ class Message:
 
 
 def parse_json(payload: bytes | str) -> Any:
-    """JSON with 2016-03-23 number rules: whole Decimals such as ``10.0`` become Int."""
+    """JSON with IoT SQL numbers, read exactly: every number is a Decimal of the 34-digit
+    context (more digits are rounded off), and :func:`_read` makes a whole one an Int when
+    an expression takes it out of the document (2016-03-23: ``10.0`` is ``10``).
+
+    Why not convert while parsing: a Python hook per number cost more than the whole
+    float parse did; the context's own ``create_decimal`` is called from C, and most of a
+    payload's numbers are never read one by one (``*`` writes them out as they are, a
+    whole one as an Int). It also keeps a 10,000-digit integer away from ``int()``,
+    whose limit on digits would fail the payload.
+
+    Project rule: a payload holding a number outside the Decimal range (``1e999999``, a
+    10,000-digit integer, ``1e-1000``) is not JSON the rules engine can read, like one with
+    ``NaN``: its fields are Undefined and ``*`` is its bytes."""
     try:
-        return json.loads(payload, parse_float=_json_decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return json.loads(
+            payload, parse_float=_DECIMAL, parse_int=_DECIMAL, parse_constant=_reject_constant
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError, ArithmeticError):
         return UNDEFINED
 
 
-def _json_decimal(text: str) -> int | float:
-    value = float(text)
-    if math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    return value
+_DECIMAL = CONTEXT.create_decimal
+
+
+def _read(value: Any) -> Any:
+    """A value taken out of a parsed document: a whole Decimal of at most 34 digits is the
+    Int 2016-03-23 makes of it, so that ``v / 4`` on ``{"v": 10.0}`` divides Ints."""
+    return whole_to_int(value) if type(value) is Decimal else value
 
 
 def _reject_constant(text: str) -> Any:
@@ -122,12 +146,20 @@ class Encoded:
         return base64.b64encode(self.data).decode("ascii")
 
 
+_JSON_SCALARS = (str, int, type(None))
+
+
 def plain(value: Any) -> Any:
-    """*value* with every :class:`Encoded` written out as its text."""
+    """*value* as a consumer of the rule's JSON output reads it back (``json.loads``):
+    every :class:`Encoded` as its text, every Decimal as an int or a float. The local
+    batcher takes a rule's output as such a document, as the Lambda batcher does from a
+    Kinesis record."""
     if isinstance(value, Encoded):
         return value.text()
-    if isinstance(value, dict) and any(isinstance(v, Encoded) for v in value.values()):
-        return {k: v.text() if isinstance(v, Encoded) else v for k, v in value.items()}
+    if isinstance(value, dict) and all(isinstance(v, _JSON_SCALARS) for v in value.values()):
+        return value
+    if isinstance(value, dict | list | Decimal):
+        return json.loads(json_text(value, _encoded_text))
     return value
 
 
@@ -148,9 +180,7 @@ class RuleOutput:
             return self.value
         if self.value is UNDEFINED:
             return b""
-        return json.dumps(
-            self.value, separators=(",", ":"), allow_nan=False, default=_encoded_text
-        ).encode()
+        return json_text(self.value, _encoded_text).encode()
 
 
 def evaluate(
@@ -200,16 +230,19 @@ def evaluate_expression(expr: Expr, message: Message) -> Any:
 
 
 def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int | Decimal) and not isinstance(v, bool)
 
 
-def to_number(v: Any) -> int | float | _Undefined:
-    """Operand conversion to a number: numbers, numeric strings; else Undefined."""
+def to_number(v: Any) -> Number | _Undefined:
+    """Operand conversion to a number: numbers, numeric strings (as Decimals, spec §1.4's
+    conversion table); else Undefined, also for a string outside the Decimal range."""
     if is_number(v):
         return v
     if isinstance(v, str) and _NUMERIC_STRING.fullmatch(v):
-        number = float(v)
-        return number if math.isfinite(number) else UNDEFINED
+        try:
+            return decimal_from_text(v)
+        except DecimalException:
+            return UNDEFINED
     return UNDEFINED
 
 
@@ -228,11 +261,11 @@ def to_string(v: Any) -> str | _Undefined:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else UNDEFINED
+    if isinstance(v, Decimal):
+        return number_text(v)
     if isinstance(v, list | dict):
         try:
-            return json.dumps(v, separators=(",", ":"))
+            return json_text(v, _encoded_text)
         except RecursionError:  # nested deeper than the encoder goes: not convertible
             return UNDEFINED
     return UNDEFINED
@@ -292,12 +325,13 @@ class _Context:
             case Literal(value):
                 return value
             case Field(name):
-                return self.doc.get(name, UNDEFINED) if isinstance(self.doc, dict) else UNDEFINED
+                doc = self.doc
+                return _read(doc.get(name, UNDEFINED)) if isinstance(doc, dict) else UNDEFINED
             case Star():
-                return self.doc
+                return _read(self.doc)
             case Attr(base, name):
                 value = self.eval(base)
-                return value.get(name, UNDEFINED) if isinstance(value, dict) else UNDEFINED
+                return _read(value.get(name, UNDEFINED)) if isinstance(value, dict) else UNDEFINED
             case Unary(op, operand):
                 return self.unary(op, self.eval(operand))
             case Binary("and" | "or" as op, left, right):
@@ -330,6 +364,8 @@ class _Context:
         if v is None:
             return None
         n = to_number(v)
+        if isinstance(n, Decimal):
+            return n.copy_negate()
         return UNDEFINED if n is UNDEFINED else -n
 
     def binary(self, op: str, a: Any, b: Any) -> Any:
@@ -352,29 +388,14 @@ class _Context:
         x, y = to_number(a), to_number(b)
         if x is UNDEFINED or y is UNDEFINED:
             return UNDEFINED
-        both_int = isinstance(x, int) and isinstance(y, int)
+        if (op == "/" or op == "%") and y == 0:
+            return UNDEFINED
         try:
-            if op == "+":
-                result = x + y
-            elif op == "-":
-                result = x - y
-            elif op == "*":
-                result = x * y
-            elif op == "/":
-                if y == 0:
-                    return UNDEFINED
-                result = _int_div(x, y) if both_int else x / y
-            else:
-                if y == 0:
-                    return UNDEFINED
-                result = _int_mod(x, y) if both_int else math.fmod(x, y)
-            if isinstance(result, int) and abs(result) >= MAX_INT:
-                result = float(result)  # beyond Int's 34 digits: a Decimal
-        except OverflowError:
+            if isinstance(x, int) and isinstance(y, int):
+                return bounded_int(_INT_OPS[op](x, y))
+            return _DECIMAL_OPS[op](x, y)
+        except DecimalException:  # beyond the Decimal range, or % with no exact quotient
             return UNDEFINED
-        if isinstance(result, float) and not math.isfinite(result):
-            return UNDEFINED
-        return result
 
     def call(self, name: str, args: tuple[Expr, ...]) -> Any:
         msg = self.message
@@ -421,6 +442,7 @@ def topic_level(topic: str, n: Any) -> Any:
 
 
 def _int_div(x: int, y: int) -> int:
+    """Project rule: Int ``/`` truncates toward zero (``-7 / 2`` = ``-3``)."""
     q = abs(x) // abs(y)
     return q if (x >= 0) == (y >= 0) else -q
 
@@ -429,14 +451,31 @@ def _int_mod(x: int, y: int) -> int:
     return x - y * _int_div(x, y)
 
 
+_INT_OPS: dict[str, Callable[[int, int], int]] = {
+    "+": int.__add__,
+    "-": int.__sub__,
+    "*": int.__mul__,
+    "/": _int_div,
+    "%": _int_mod,
+}
+_DECIMAL_OPS: dict[str, Callable[[Number, Number], Decimal]] = {
+    "+": CONTEXT.add,
+    "-": CONTEXT.subtract,
+    "*": CONTEXT.multiply,
+    "/": CONTEXT.divide,
+    "%": CONTEXT.remainder,
+}
+"""With a Decimal operand the result is a Decimal in the 34-digit context; ``remainder``
+takes the dividend's sign, as Int ``%`` does, and its quotient must fit 34 digits
+(``1E+40 % 3`` is Undefined rather than a guess)."""
+
+
 def _as_int(v: Any) -> int | _Undefined:
+    """An index or a time argument as an Int, truncated toward zero; Undefined beyond an
+    Int's 34 digits."""
     n = to_number(v)
-    if n is UNDEFINED:
-        return UNDEFINED
-    if isinstance(n, float):
-        if not math.isfinite(n):
-            return UNDEFINED
-        return int(n)
+    if isinstance(n, Decimal):
+        return int(n) if within_int(n) else UNDEFINED
     return n
 
 
@@ -455,51 +494,53 @@ def cast(v: Any, type_name: str) -> Any:
             return v != 0
         return to_bool(v)
     if isinstance(v, bool):
-        return int(v) if type_name == "Int" else float(v)
-    n = to_number(v) if isinstance(v, str | int | float) else UNDEFINED
+        return int(v) if type_name == "Int" else Decimal(int(v))
+    n = to_number(v) if isinstance(v, str | int | Decimal) else UNDEFINED
     if n is UNDEFINED:
         return UNDEFINED
     if type_name == "Int":
-        return int(n) if math.isfinite(n) else UNDEFINED
-    return float(n)
+        return _truncate(n)
+    return Decimal(n) if isinstance(n, int) else n
+
+
+def _truncate(n: Number) -> Number:
+    """Project rule: Decimal -> Int truncates toward zero. A Decimal of more than 34 digits
+    is whole already and stays a Decimal, which is what an Int that large becomes."""
+    if isinstance(n, int) or not within_int(n):
+        return n
+    return int(n)
 
 
 def _get(x: Any, k: Any) -> Any:
     if isinstance(x, dict):
-        return x.get(k, UNDEFINED) if isinstance(k, str) else UNDEFINED
+        return _read(x.get(k, UNDEFINED)) if isinstance(k, str) else UNDEFINED
     if isinstance(x, list | str):
         i = _as_int(k)
         if i is UNDEFINED or not 0 <= i < len(x):
             return UNDEFINED
-        return x[i]
+        return _read(x[i])
     return UNDEFINED
 
 
 def _abs(v: Any) -> Any:
     n = to_number(v)
+    if isinstance(n, Decimal):
+        return n.copy_abs()
     return UNDEFINED if n is UNDEFINED else abs(n)
 
 
-def _rounding(fn: Callable[[float], int]) -> Callable[[Any], Any]:
+def _rounding(mode: str) -> Callable[[Any], Any]:
+    """``round``, ``floor``, ``ceil``: an Int, computed exactly on the Decimal (these are
+    not among the functions AWS documents as computed in double precision). A Decimal of
+    more than 34 digits has no fraction to round and stays a Decimal."""
+
     def apply(v: Any) -> Any:
         n = to_number(v)
-        if n is UNDEFINED:
-            return UNDEFINED
-        if isinstance(n, int):
+        if not isinstance(n, Decimal) or not within_int(n):
             return n
-        if not math.isfinite(n):
-            return UNDEFINED
-        return fn(n)
+        return int(n.to_integral_value(rounding=mode, context=CONTEXT))
 
     return apply
-
-
-def _round_half_away(x: float) -> int:
-    d = Decimal(repr(x))
-    try:
-        return int(d.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
-    except InvalidOperation:
-        return round(x)
 
 
 def _concat(*values: Any) -> Any:
@@ -553,7 +594,7 @@ def _decode(s: Any, scheme: Any) -> Any:
     except (binascii.Error, ValueError):
         return None
     doc = parse_json(text)
-    return text if doc is UNDEFINED else doc
+    return text if doc is UNDEFINED else _read(doc)
 
 
 _JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+)")
@@ -617,9 +658,9 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "isundefined": lambda v: v is UNDEFINED,
     "isnull": lambda v: v is None,
     "abs": _abs,
-    "round": _rounding(_round_half_away),
-    "floor": _rounding(math.floor),
-    "ceil": _rounding(math.ceil),
+    "round": _rounding(ROUND_HALF_UP),  # halves away from zero: 1.5 -> 2, -1.5 -> -2
+    "floor": _rounding(ROUND_FLOOR),
+    "ceil": _rounding(ROUND_CEILING),
     "concat": _concat,
     "lower": _case(str.lower),
     "upper": _case(str.upper),

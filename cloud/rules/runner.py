@@ -32,7 +32,7 @@ import logging
 import queue
 import threading
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,12 @@ class RulesRunner:
         inbox_messages: int = INBOX_MESSAGES,
         inbox_bytes: int = INBOX_BYTES,
         max_message_bytes: int = MAX_PAYLOAD_BYTES,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
+        """*on_batch*, if given, is called on the worker thread after each batch with how
+        many of its messages were acknowledged: whoever waits for a count (``bench
+        ingest``) is woken by it instead of polling the batcher."""
+        self.on_batch = on_batch
         self.rules = [r for r in rules if not r.disabled]
         if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
             raise ConfigError("a rule has a republish action: pass a republisher")
@@ -209,9 +214,12 @@ class RulesRunner:
 
     @property
     def thread_ids(self) -> dict[str, int]:
-        """Native ids of the ``network`` (the MQTT client's) and ``worker`` threads, for CPU
-        accounting."""
+        """Native ids of the ``network`` (the MQTT client's), ``worker`` and ``flush`` (the
+        pump's: it writes the due windows) threads, for CPU accounting."""
         ids = dict(self._thread_ids)
+        pump = self._pump_thread
+        if pump is not None and pump.native_id is not None:
+            ids["flush"] = pump.native_id
         if self.transport is not None and self.transport.thread_id is not None:
             ids["network"] = self.transport.thread_id
         return ids
@@ -332,6 +340,8 @@ class RulesRunner:
         if transport is not None:
             for generation, msg in done:
                 transport.ack(generation, msg)
+        if self.on_batch is not None:
+            self.on_batch(len(done))
 
     def process(self, batch: Sequence[_Item]) -> list[_Item]:
         """Run the rules on a batch of received messages with one spool commit; returns the

@@ -17,11 +17,12 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal, DecimalException
 from typing import Any
 
+from cloud.rules.numbers import INT_DIGITS, decimal_from_text
 from cloud.rules.topic_filter import validate_filter
 from edge.errors import RuleSqlError
 
@@ -211,9 +212,17 @@ def tokenize(sql: str) -> list[Token]:
                 raise RuleSqlError(
                     f"unexpected character {sql[m.end()]!r} after a number", position=m.end() + 1
                 )
-            value: Any = int(text) if m.group(1) is None and m.group(2) is None else float(text)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise RuleSqlError(f"number {text} is out of range", position=pos)
+            value: Any
+            if m.group(1) is None and m.group(2) is None and len(text) <= INT_DIGITS:
+                value = int(text)
+            else:  # a Decimal literal, or an Int of more than 34 digits, which is one
+                try:
+                    value = decimal_from_text(text)
+                except DecimalException:
+                    raise RuleSqlError(
+                        f"number {text} is outside the Decimal range 1E-999 to 9.999...E999",
+                        position=pos,
+                    ) from None
             tokens.append(Token("num", text, value, pos))
             i = m.end()
             continue
@@ -435,7 +444,8 @@ class _Parser:
             self.advance()
             operand = self.expr_at(self.unary)
             if isinstance(operand, Literal) and _is_number(operand.value):
-                return Literal(-operand.value)
+                value = operand.value
+                return Literal(value.copy_negate() if isinstance(value, Decimal) else -value)
             return Unary("-", operand)
         return self.postfix()
 
@@ -585,4 +595,4 @@ def _children(node: Expr) -> tuple[Expr, ...]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | Decimal) and not isinstance(value, bool)

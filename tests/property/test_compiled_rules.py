@@ -22,6 +22,12 @@ COMPILABLE = [
     "'text'",
     "42",
     "1.5",
+    "10.0",
+    "0.1",
+    "-0.0",
+    "1E+40",
+    "12345678901234567890.5",
+    "123456789012345678901234567890123456789",
     "true",
     "null",
 ]
@@ -78,7 +84,9 @@ def test_compiled_output_is_the_evaluators(
         return
     assert topic_matches(statement.topic_filter, topic)
     message = Message(topic=topic, payload=payload, client_id=client_id, timestamp_ms=1234)
-    assert compiled(message) == evaluate(statement, message, defer_encoding=defer)
+    fast, general = compiled(message), evaluate(statement, message, defer_encoding=defer)
+    assert fast == general
+    assert general is not None and fast.to_bytes() == general.to_bytes()
 
 
 def test_the_project_rule_compiles_and_others_do_not() -> None:

@@ -225,32 +225,44 @@ def test_machine_off_given_as_row_numbers_is_indexed_as_the_formula_does() -> No
 
 
 def test_consecutive_scorings_through_the_pool_give_fresh_identical_results() -> None:
-    """A second call reuses the first call's scratch buffers (it allocates none), leaves
-    the first call's results as they were, and gives the same bits; no result is a view of
-    a pooled buffer. Poisoned buffers (NaN) change nothing: every temporary is written
-    before it is read."""
+    """A second call reuses the first call's scratch buffers: it allocates only its own
+    results (the first call's are still alive), leaves the first call's results as they
+    were, and gives the same bits; no result is a view of a pooled buffer. Once the second
+    call's results are dropped, a third call allocates nothing at all (its results take
+    their memory), and poisoned buffers (NaN) change nothing: every temporary and every
+    result is written before it is read."""
     rng = np.random.default_rng(11)
     model = random_model(rng, 30, 3)
     y = random_rows(rng, model, 3 * SCORE_BLOCK_ROWS + 5, "F")
     off = rng.random(len(y)) < 0.01
     index = pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC")
     scratch.pool.clear()
+
+    def allocations() -> int:
+        return scratch.pool.allocated + scratch.pool.fresh_allocated
+
     first = model.score_arrays(index, y, off)
-    kept = scratch.pool.kept()
-    assert kept, "the fast path leased nothing"
+    assert scratch.pool.kept(), "the fast path leased nothing"
     snapshot = [np.copy(first.contributions, order="K"), first.raw.copy(), first.score.copy()]
-    allocated = scratch.pool.allocated
+    before = allocations()
     second = model.score_arrays(index, y, off)
-    assert scratch.pool.allocated == allocated
-    for array in kept:
+    assert allocations() == before + 3  # contributions, raw and score: the first's live on
+    for result in (first, second):
+        got = [result.contributions, result.raw, result.score]
+        assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
+    assert not np.shares_memory(first.contributions, second.contributions)
+    del second, result, got
+    for array in scratch.pool.kept():
         array.fill(np.nan)
+    before = allocations()
     third = model.score_arrays(index, y, off)
-    for result in (first, second, third):
+    assert allocations() == before
+    for result in (first, third):
         got = [result.contributions, result.raw, result.score]
         assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
         for array in (*got, result.prediction, result.machine_off):
             assert not any(np.shares_memory(array, buffer) for buffer in scratch.pool.kept())
-    assert not np.shares_memory(first.contributions, second.contributions)
+    assert not np.shares_memory(first.contributions, third.contributions)
 
 
 def test_the_monitor_through_the_pool_gives_fresh_identical_results() -> None:
@@ -306,3 +318,59 @@ def test_a_series_scored_in_pieces_keeps_no_view_of_a_pooled_buffer_in_its_state
     scratch.pool.clear()
     fresh = in_pieces(poison=False)
     assert all(same(a, b) for a, b in zip(pooled, fresh, strict=True))
+
+
+def test_results_that_outlive_later_calls_keep_their_bits_with_gaps_and_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``bench train``'s pattern (each result alive while the next call runs, the monitor
+    scoring in between) and others (a view kept after its array is dropped, results
+    dropped before the next call, poisoned buffers) on data with gaps and machine-off
+    rows, smoothing and differencing: every field of every call, and the stream state, has
+    the bits of a process that keeps no memory between calls."""
+    frame = generate(3 * SCORE_BLOCK_ROWS + 7, 8, seed=6)
+    values = frame.to_numpy(copy=True)
+    rng = np.random.default_rng(6)
+    values[rng.random(values.shape) < 0.01] = np.nan
+    values[:5, 3] = np.nan  # before any reading: the training mean
+    values[rng.random(len(values)) < 0.03, 0] = -50.0  # machine off
+    frame = pd.DataFrame(values, index=frame.index, columns=frame.columns)
+    config = TrainConfig(off_condition="asset\\s00 < -40", smoothing=3, difference="auto")
+    model = train(frame, config)
+    monitor = Monitor(model)
+
+    def fields(result: model_module.ScoreResult) -> list[np.ndarray]:
+        assert result.state is not None
+        arrays = [result.score, result.prediction, result.machine_off, result.contributions]
+        return [np.copy(a, order="K") for a in (*arrays, result.raw, result.state.tail)]
+
+    monkeypatch.setenv(scratch.CAP_SETTING, "0")
+    scratch.pool.clear()
+    expected = fields(model.score(frame))
+    assert expected[2].any() and 0 < expected[1].sum() < len(frame)
+    reference = monitor.score(frame)
+    assert reference.state.stream is not None
+    expected_watch = [reference.result.score.copy(), reference.state.stream.tail.copy()]
+    monkeypatch.delenv(scratch.CAP_SETTING)
+
+    first = model.score(frame)
+    first_state = first.state
+    column = first.contributions[:, 1]
+    kept_column = column.copy()
+    watched = monitor.score(frame)
+    second = model.score(frame)  # the first is alive
+    del first
+    for array in scratch.pool.kept():
+        array.fill(np.nan)
+    third = model.score(frame)  # a view of the first is alive
+    got = [fields(second), fields(third)]
+    del second, third
+    fourth = model.score(frame)  # nothing of the last call alive: its memory again
+    assert same(column, kept_column)
+    for result_fields in (*got, fields(fourth)):
+        assert all(same(a, b) for a, b in zip(result_fields, expected, strict=True))
+    assert watched.state.stream is not None and first_state is not None
+    watched_got = [watched.result.score, watched.state.stream.tail]
+    assert all(same(a, b) for a, b in zip(watched_got, expected_watch, strict=True))
+    assert same(first_state.tail, expected[5])  # kept through every later call
+    assert fourth.state is not None and fourth.state.count == len(frame)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -49,9 +50,13 @@ def run(sql: str, payload: Any, topic: str = TOPIC) -> Any:
 
 
 def normalised(value: Any) -> Any:
-    """2016-03-23 reads whole Decimals as Ints: ``10.0`` -> ``10``."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
+    """A payload number as the rules engine reads the JSON text ``json.dumps`` wrote: the
+    exact Decimal of that text, and an Int when whole within 34 digits (2016-03-23 reads
+    ``10.0`` as ``10``)."""
+    if isinstance(value, float):
+        exact = Decimal(repr(value))
+        whole = exact == exact.to_integral_value() and exact.copy_abs() < 10**34
+        return int(exact) if whole else exact
     if isinstance(value, list):
         return [normalised(v) for v in value]
     if isinstance(value, dict):
@@ -105,8 +110,11 @@ def reference_less_than(value: Any, limit: float) -> bool:
         import re
 
         if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?", value):  # Java's ASCII \d
-            number = float(value)
-            return math.isfinite(number) and number < limit
+            number = Decimal(value)  # a Decimal within 1E-999 .. 9.999...E999
+            in_range = number.is_zero() or Decimal("1E-999") <= number.copy_abs() < Decimal(
+                "1E+1000"
+            )
+            return in_range and number < limit
     return False
 
 
@@ -204,4 +212,4 @@ def test_generated_rules_parse_and_evaluate_without_raising(
     out = evaluate(statement, Message(TOPIC, json.dumps(payload).encode()))
     if out is not None:
         assert isinstance(out.value, dict) and set(out.value) <= {"out"}
-        json.dumps(out.value)
+        json.loads(out.to_bytes())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from cloud.adapters.local import (
     InMemoryStateStore,
     OutboxNotifier,
     SqliteStateStore,
+    fs_object_store,
 )
 from cloud.ports import Notification
 from edge.errors import NotFoundError
@@ -102,3 +106,51 @@ def test_a_durable_put_syncs_the_folder_after_the_rename(
     synced.clear()
     FsObjectStore(tmp_path / "scratch", fsync=False).put_many([("c/y.csv", b"y")])
     assert synced == []
+
+
+def test_put_many_keeps_its_fsync_threads_between_calls(tmp_path: Path) -> None:
+    """A flush of window files calls put_many every time; starting its fsync threads anew
+    for each call cost more CPU than the syncs themselves."""
+    store = FsObjectStore(tmp_path / "bucket")
+
+    def fsync_threads() -> set[int]:
+        return {t.ident for t in threading.enumerate() if t.name.startswith("store-fsync")}
+
+    files = [(f"a/{i}.csv", b"x" * i) for i in range(20)]
+    assert store.put_many(files) == [None] * 20
+    first = fsync_threads()
+    assert 1 <= len(first) <= fs_object_store.FSYNC_THREADS
+    assert FsObjectStore(tmp_path / "other").put_many(files) == [None] * 20
+    after = fsync_threads()  # shared by the process's stores, not made again
+    assert first <= after and len(after) <= fs_object_store.FSYNC_THREADS
+    assert [store.get(k) for k, _ in files] == [b for _, b in files]
+
+
+def test_put_many_makes_a_folder_removed_meanwhile_and_skips_a_taken_temp_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FsObjectStore(tmp_path / "bucket")
+    assert store.put_many([("s/a/1.csv", b"1")]) == [None]
+    shutil.rmtree(tmp_path / "bucket" / "s")
+    # a killed process with this pid left the next temporary name behind
+    monkeypatch.setattr(fs_object_store, "_TEMP_NUMBERS", itertools.count(7))
+    (tmp_path / "bucket" / "s" / "a").mkdir(parents=True)
+    left = tmp_path / "bucket" / "s" / "a" / f".tmp-2.csv.{os.getpid()}.7"
+    left.write_bytes(b"old")
+    assert store.put_many([("s/a/2.csv", b"2"), ("s/b/3.csv", b"3")]) == [None, None]
+    assert store.get("s/a/2.csv") == b"2" and store.get("s/b/3.csv") == b"3"
+    assert stat.S_IMODE((tmp_path / "bucket" / "s" / "b").stat().st_mode) == 0o700
+    assert left.read_bytes() == b"old"
+    assert sorted(p.name for p in (tmp_path / "bucket").rglob(".tmp-*")) == [left.name]
+
+
+def test_put_many_in_a_forked_child_syncs_with_its_own_threads(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "bucket")
+    assert store.put_many([("a/1.csv", b"1")]) == [None]  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited pool has no threads
+        code = 0 if store.put_many([("a/2.csv", b"2")]) == [None] else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get("a/2.csv") == b"2"

@@ -97,3 +97,54 @@ def test_threads_lease_and_return_concurrently_without_sharing_a_buffer() -> Non
         thread.join()
     assert errors == []
     assert len(pool.kept()) <= 4  # at most one per thread was ever leased at once
+
+
+def test_a_fresh_result_comes_back_only_when_nothing_refers_to_it() -> None:
+    """A result's memory serves nothing else while the array or any view of it is alive;
+    when the last one goes, the next lease (or result) of its shape reuses it."""
+    pool = ScratchPool(cap=64 * MB, smallest=0)
+    result = pool.fresh((100, 3), np.float64, "F")
+    assert result.shape == (100, 3) and result.flags.f_contiguous and result.flags.writeable
+    result.fill(7.0)
+    column = result[:, 1]
+    del result
+    assert pool.kept() == []  # a view still refers to it
+    with pool.lease((100, 3), np.float64, "F") as other:
+        assert not np.shares_memory(other, column)
+        other.fill(-1.0)
+    assert (column == 7.0).all()
+    second = pool.fresh((100, 3), np.float64, "F")  # the returned lease, not column's memory
+    assert not np.shares_memory(second, column)
+    del column
+    kept = pool.kept()
+    assert len(kept) == 1 and kept[0].shape == (100, 3)
+    with pool.lease((100, 3), np.float64, "F") as again:
+        assert again is kept[0]
+    assert pool.allocated == 1 and pool.fresh_allocated == 1
+
+
+def test_fresh_results_stay_within_the_cap_and_small_ones_are_plain_arrays() -> None:
+    pool = ScratchPool(cap=3 * MB, smallest=1024)
+    small = pool.fresh((10,))
+    assert small.base is None and pool.fresh_allocated == 0
+    results = [pool.fresh((MB // 8 + i,)) for i in range(6)]  # each a little over 1 MB
+    assert pool.fresh_allocated == 6
+    del results
+    assert pool.held_bytes <= 3 * MB and len(pool.kept()) == 2
+    pool.clear()
+    late = pool.fresh((MB // 8,))
+    del late
+    assert len(pool.kept()) == 1
+
+
+def test_a_result_dropped_on_another_thread_goes_back_without_blocking() -> None:
+    """The last reference may go on any thread, even one inside the pool: the memory is
+    kept at the next call into the pool, never by taking the lock in a finaliser."""
+    pool = ScratchPool(cap=64 * MB, smallest=0)
+    box = [pool.fresh((50, 2))]
+    with pool._lock:  # a finaliser that took the lock would deadlock here
+        thread = threading.Thread(target=box.clear)
+        thread.start()
+        thread.join(10)
+        assert not thread.is_alive()
+    assert len(pool.kept()) == 1

@@ -52,6 +52,12 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     assert 0 <= report["worker_cpu_us_per_message"] <= total
     assert 0 <= report["network_cpu_us_per_message"] <= total
     assert report["runs"][0]["messages_per_batch"] >= 1
+    # every thread of the runner process, by role; the parts make up the total
+    (run,) = report["runs"]
+    parts = run["threads_cpu_us_per_message"]
+    assert {"network", "worker", "flush", "harness", "stop", "ended_threads"} <= set(parts)
+    assert 0 < parts["worker"] <= run["worker_cpu_us_per_message"] + 0.1  # since the start
+    assert sum(parts.values()) == pytest.approx(run["runner_cpu_us_per_message"], abs=1)
 
 
 @pytest.mark.mosquitto
