@@ -234,9 +234,14 @@ class RulesRunner:
         self.inbox = Inbox(*self._inbox_bounds)
         self._worker = threading.Thread(target=self._work_loop, name="rules-worker", daemon=True)
         self._worker.start()
+        # The worker acknowledges through ``self.transport``: it must be set before the
+        # CONNACK, since a resumed session's redeliveries can arrive, be stored and be
+        # acknowledged before ``connect`` returns (an ack without a transport is dropped).
+        self.transport = self._transport()
         try:
-            self.transport = self._connect()
+            self.transport.connect(self.connect_timeout_s)
         except BaseException:
+            self.transport = None
             self.inbox.close()
             self._worker.join()
             self._worker = None
@@ -246,15 +251,15 @@ class RulesRunner:
         self._pump_thread = threading.Thread(target=self._pump_loop, name="rules-pump", daemon=True)
         self._pump_thread.start()
 
-    def _connect(self) -> Transport:
-        """The chosen client, connected and subscribed. ``auto`` is awscrt's MQTT 5 client
-        where a probe CONNECT gets an MQTT 5 answer, else paho (amqtt answers at once)."""
+    def _transport(self) -> Transport:
+        """The chosen client, not yet connected. ``auto`` is awscrt's MQTT 5 client where a
+        probe CONNECT gets an MQTT 5 answer, else paho (amqtt answers at once)."""
         kind = self.client_kind
         if kind == "auto":
             kind = "crt" if speaks_mqtt5(self.address, min(self.connect_timeout_s, 2.0)) else "paho"
             log.info("%s: rules runner uses the %s MQTT client", self.url, kind)
         if kind == "crt":
-            crt = CrtTransport(
+            return CrtTransport(
                 self.address,
                 self._client_id,
                 self.subscriptions(),
@@ -262,9 +267,7 @@ class RulesRunner:
                 self.counts,
                 connack_timeout_ms=int(1000 * self.connect_timeout_s),
             )
-            crt.connect(self.connect_timeout_s)
-            return crt
-        paho = PahoTransport(
+        return PahoTransport(
             self.address,
             self._client_id,
             self.subscriptions(),
@@ -272,8 +275,6 @@ class RulesRunner:
             self.counts,
             protocol=self._protocol,
         )
-        paho.connect(self.connect_timeout_s)
-        return paho
 
     def stop(self) -> None:
         """Finish the queued messages, disconnect, then write every pending window

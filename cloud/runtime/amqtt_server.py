@@ -70,6 +70,27 @@ class RedeliveringHandler(BrokerProtocolHandler):
             ):
                 session.inflight_out[app_message.packet_id] = app_message
 
+    async def _retry_deliveries(self) -> None:
+        """Resend the session's in-flight messages without waiting for their PUBACKs.
+
+        amqtt 0.12.1's ``ProtocolHandler.start`` awaits ``_retry_deliveries``, which waits up
+        to the 5 s PUBACK timeout for every resent message before it returns; only then does
+        the broker send the messages it queued while the client was offline and start
+        answering its SUBSCRIBEs. A client that is slow to acknowledge one redelivery (or
+        never does) so held back everything published while it was away. Here each resend
+        runs on as a task of its own, which writes its PUBLISH before the queued messages are
+        published (MQTT-4.6.0-1: resends first, in their original order) and ends at its
+        PUBACK or amqtt's 5 s PUBACK timeout; the message stays in ``inflight_out`` until the
+        PUBACK comes (see ``_handle_qos1_message_flow``). Recheck on any amqtt upgrade.
+        """
+        session = self.session
+        if session is None:
+            return
+        for message in [*session.inflight_in.values(), *session.inflight_out.values()]:
+            task = asyncio.create_task(self._handle_message_flow(message))
+            _RETRIES.add(task)
+            task.add_done_callback(_retry_done)
+
     async def handle_publish(self, publish_packet: PublishPacket) -> None:
         """IoT Core takes QoS 0 and 1 only (iot-core-rules-and-limits §2): a QoS 2 publish
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
@@ -98,6 +119,17 @@ class RedeliveringHandler(BrokerProtocolHandler):
         if message is not None and message.qos == QOS_1:
             message.puback_packet = puback
             del self.session.inflight_out[packet_id]  # type: ignore[arg-type]
+
+
+_RETRIES: set[asyncio.Task[None]] = set()
+"""Resends still running (the event loop keeps only weak references to tasks)."""
+
+
+def _retry_done(task: asyncio.Task[None]) -> None:
+    _RETRIES.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # no PUBACK in time or the connection closed: the message stays in flight
+        log.debug("redelivery not acknowledged: %r", task.exception())
 
 
 class Broker(_AmqttBroker):

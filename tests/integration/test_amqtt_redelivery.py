@@ -153,3 +153,29 @@ def test_a_late_ack_counts_and_a_timed_out_message_is_still_redelivered(
     # THEN only the unacknowledged one comes back
     assert second.session_present is True
     assert second.payloads() == [b"never-acked"]
+
+
+def test_a_redelivery_left_unacknowledged_does_not_hold_back_the_queued_messages(
+    amqtt_broker: EmbeddedBroker,
+) -> None:
+    # GIVEN a subscriber that dies holding one message unacknowledged, and one message
+    # queued for its session while it is away
+    first = Subscriber(amqtt_broker, "t-redeliver-stall")
+    first.subscribe()
+    _publish(amqtt_broker, [b"in-flight"])
+    assert first.loop_until(lambda: len(first.received) == 1)
+    first.kill()
+    _wait_until_offline()
+    _publish(amqtt_broker, [b"queued"])
+    # WHEN it resumes the session and does not acknowledge the resent message (yet)
+    second = Subscriber(amqtt_broker, "t-redeliver-stall")
+    try:
+        got_both = second.loop_until(
+            lambda: len(second.received) >= 2, timeout=AMQTT_PUBACK_TIMEOUT_S - 2.0
+        )
+    finally:
+        second.close()
+    # THEN the queued message comes at once, not after the resend's PUBACK timeout
+    assert got_both, second.payloads()
+    assert second.payloads() == [b"in-flight", b"queued"]
+    assert second.received[0].dup

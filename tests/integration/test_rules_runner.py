@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from raw_mqtt import RawClient
 from waiting import wait_for
@@ -18,6 +19,7 @@ from cloud.adapters.local import FsObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.runner import RulesRunner, load_rules
+from cloud.rules.transport import PahoTransport
 from cloud.runtime.broker import EmbeddedBroker
 from edge import wire
 from edge.agent import Agent, AgentConfig
@@ -211,6 +213,61 @@ def test_sigkilled_runner_process_loses_nothing(
     assert missing == []
     assert len(set(rows)) == 3000
     assert len(rows) == 3000
+
+
+def test_a_redelivery_stored_before_connect_returns_is_acknowledged(
+    broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a persistent session holding one message received but never acknowledged
+    message = messages(0, 10)[0]
+    dead, received = _session_client(broker, "rules-it-early")
+    dead.subscribe(message.topic, qos=1)
+    pub = MqttPublisher(broker.url, "it-pub-early")
+    try:
+        pub.publish(message.topic, wire.encode(message))
+    finally:
+        pub.close()
+    wait_for(lambda: len(received) == 1)
+    dead.loop_stop()
+    dead.socket().close()  # dies without DISCONNECT or PUBACK
+    time.sleep(0.5)  # the broker notices, and keeps the message in flight for the session
+    # AND a runner on that session whose worker stores the resent message before its
+    # transport's connect() has returned (certain here: connect is held back until then)
+    clock = ManualClock(T0)
+    spool = str(tmp_path / "spool.db")
+    batcher = Batcher(FsObjectStore(tmp_path / "bucket"), BatcherConfig(), clock, spool_path=spool)
+    connect = PahoTransport.connect
+
+    def connect_then_let_the_worker_run(self: PahoTransport, timeout_s: float) -> None:
+        connect(self, timeout_s)
+        wait_for(lambda: batcher.stats["accepted"] == 1)
+        time.sleep(0.2)  # the worker acknowledges right after storing
+
+    monkeypatch.setattr(PahoTransport, "connect", connect_then_let_the_worker_run)
+    runner = RulesRunner(
+        broker.url, load_rules(), batcher, clock, client_id="rules-it-early", client="paho"
+    )
+    # WHEN it starts and then leaves cleanly
+    runner.start()
+    runner.stop()
+    # THEN it acknowledged the message: the session has nothing left to resend
+    again, resent = _session_client(broker, "rules-it-early")
+    time.sleep(1.0)
+    again.loop_stop()
+    again.disconnect()
+    assert resent == []
+
+
+def _session_client(broker: EmbeddedBroker, client_id: str) -> tuple[mqtt.Client, list[bytes]]:
+    """A paho client on a persistent session that never acknowledges what it receives."""
+    received: list[bytes] = []
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True
+    )
+    client.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client, received
 
 
 def _ms(stamp: str) -> int:
