@@ -3,7 +3,11 @@ its least-recently-used order."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +152,23 @@ def test_a_result_dropped_on_another_thread_goes_back_without_blocking() -> None
         thread.join(10)
         assert not thread.is_alive()
     assert len(pool.kept()) == 1
+
+
+@pytest.mark.parametrize(("setting", "advised"), [(None, False), ("1", True), ("0", False)])
+def test_numpys_huge_page_advice_is_off_unless_the_user_sets_it(
+    setting: str | None, advised: bool
+) -> None:
+    """The pool keeps its pages; advising huge pages only made faults wait for compaction."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    root = Path(__file__).resolve().parents[3]
+    env["PYTHONPATH"] = str(root)
+    if setting is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = setting
+    probe = (
+        "import cloud.inference.scratch, numpy._core.multiarray as m;"
+        "print(m._set_madvise_hugepage(True))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(advised)
