@@ -45,8 +45,8 @@ def _no_hugepage_advice() -> None:
 
     Why: on a host with ``defrag=madvise`` (a common default) each advised fault waits for
     the kernel to compact memory into a 2 MB page. Measured on a 2-core host, a year of
-    one-minute data for 30 sensors: a monitor call spent 280-435 ms of system time in a few
-    thousand such faults after the first call (886-1,175 ms on the first), against 64-80
+    one-minute data for 30 sensors: the second monitor call spent 280-435 ms of system
+    time in a few thousand such faults (886-1,175 ms on the first), against 64-80
     (184-216) ms for the many more 4 kB faults without the advice; user time, where huge
     pages would save TLB misses, was the same. The pool above keeps the pages it faults in,
     so their size matters little after that.
