@@ -4,13 +4,13 @@ real shadow service and a hostile peer publishing on its shadow topics."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
@@ -20,15 +20,6 @@ from edge.clock import SystemClock
 
 THING = "pump-1"
 TOPIC = f"$aws/things/{THING}/shadow"
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
         peer.loop_start()
         agent.start()
         try:
-            assert _wait(lambda: agent.status()["connected"], 15)
+            wait_for(lambda: agent.status()["connected"], 15)
             yield agent, operator, peer
         finally:
             agent.stop(flush=False, timeout=2)
@@ -93,7 +84,7 @@ def test_hostile_deltas_are_survived_and_valid_commands_still_apply(stack: Any) 
     # the agent still takes commands from the real service and reports them
     operator.update(THING, desired={"mode": "stop"})
     assert agent.shadow.wait_applied(THING, "mode", "stop", 10)
-    assert _wait(lambda: _reported(operator).get("mode") == "stop", 10)
+    wait_for(lambda: _reported(operator).get("mode") == "stop", 10)
     status = agent.status()
     assert status["connected"] and status["sender_state"] == "running"
     assert agent.applied["pump-2"] == {}  # nothing leaked to another thing
@@ -111,7 +102,7 @@ def test_a_stale_document_or_an_older_delta_does_not_undo_a_newer_command(stack:
     operator.update(THING, desired={"sampling_interval_s": 7})
     assert agent.shadow.wait_applied(THING, "sampling_interval_s", 7, 10)
     assert agent.applied[THING]["mode"] == "stop"
-    assert _wait(lambda: _reported(operator).get("sampling_interval_s") == 7, 10)
+    wait_for(lambda: _reported(operator).get("sampling_interval_s") == 7, 10)
     assert _reported(operator)["mode"] == "stop"
     assert operator.get(THING)["version"] > version
 
@@ -125,12 +116,12 @@ def test_a_rejected_value_of_any_shape_is_reported_beside_the_valid_ones(stack: 
     assert agent.shadow is not None and agent.shadow.wait_applied(
         THING, "sampling_interval_s", 2, 10
     )
-    assert _wait(lambda: _reported(operator).get("sampling_interval_s") == 2, 10)
+    wait_for(lambda: _reported(operator).get("sampling_interval_s") == 2, 10)
     errors = _reported(operator)["errors"]
     assert "mode" in errors and "normal, safe, stop" in errors["mode"]["message"]
     big = "x" * 5000
     operator.update(THING, desired={"mode": big, "sampling_interval_s": 3})
-    assert _wait(lambda: _reported(operator).get("sampling_interval_s") == 3, 10)
+    wait_for(lambda: _reported(operator).get("sampling_interval_s") == 3, 10)
     assert "not allowed" in _reported(operator)["errors"]["mode"]["message"]
 
 
@@ -155,12 +146,12 @@ def test_sensors_enabled_from_the_catalogue_is_applied_reported_and_filters_read
         operator.update(THING, desired={"sensors": {"enabled": ["flow"]}})
         assert agent.shadow is not None
         assert agent.shadow.wait_applied(THING, "sensors", {"enabled": ["flow"]}, 10)
-        assert _wait(lambda: _reported(operator).get("sensors") == {"enabled": ["flow"]}, 10)
+        wait_for(lambda: _reported(operator).get("sensors") == {"enabled": ["flow"]}, 10)
         agent.add_source(TwoSensors())  # polled from now on
         assert receiver.wait_for(3, 10)
         assert {tuple(sorted(v)) for v in receiver.readings.values()} == {("flow",)}
         operator.update(THING, desired={"sensors": {"enabled": "flow,bad name"}})
-        assert _wait(lambda: "sensors" in _reported(operator).get("errors", {}), 10)
+        wait_for(lambda: "sensors" in _reported(operator).get("errors", {}), 10)
         assert "not allowed" in _reported(operator)["errors"]["sensors"]["message"]
     finally:
         receiver.close()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from edge.agent import Agent, AgentConfig
 from edge.buffer import BufferFullError
@@ -79,9 +79,7 @@ def test_the_poller_counts_what_it_could_not_queue(tmp_path: Path) -> None:
     agent.buffer.put = broken_put  # type: ignore[method-assign]
     agent.start()
     try:
-        deadline = time.monotonic() + 10
-        while source.polls < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: source.polls >= 5, timeout=10)
     finally:
         agent.stop(flush=False, timeout=1)
     status = agent.status()
@@ -122,9 +120,7 @@ def test_a_bad_reading_is_refused_alone_and_the_good_ones_polled_with_it_are_que
     agent.add_source(source)
     agent.start()
     try:
-        deadline = time.monotonic() + 10
-        while source.polls < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: source.polls >= 3, timeout=10)
         status = agent.status()
     finally:
         agent.stop(flush=False, timeout=1)
@@ -158,9 +154,7 @@ def test_a_source_returning_garbage_does_not_end_the_poller(
     agent.add_source(steady)
     agent.start()
     try:
-        deadline = time.monotonic() + 10
-        while steady.polls < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: steady.polls >= 4, timeout=10)
         depth = agent.status()["queue_depth"]
     finally:
         agent.stop(flush=False, timeout=1)
