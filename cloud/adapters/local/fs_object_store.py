@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +46,7 @@ class FsObjectStore:
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
         try:
-            private_dir(path.parent)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            fd, tmp = self._open_temp(str(path))
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
@@ -177,7 +175,7 @@ class FsObjectStore:
             try:
                 os.replace(source, path)
             except OSError:  # another filesystem: copy beside the target, then rename
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                fd, tmp = self._open_temp(str(path))
                 with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
                     out.flush()
