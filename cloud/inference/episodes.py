@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from cloud.inference.changes import ChangeConfig
+from cloud.inference.scratch import fresh, layout
 from edge.errors import ConfigError
 
 NORMAL, ALARM, SETTLING = "normal", "alarm", "settling"
@@ -424,8 +425,13 @@ class EpisodeTracker:
         off = np.zeros(n, dtype=bool) if off is None else np.asarray(off, dtype=bool)
         moves = np.zeros(n, dtype=bool) if moving is None else np.asarray(moving, dtype=bool)
         alarm = np.zeros(n, dtype=bool)
-        ratio = np.zeros(n)
-        residual = np.zeros_like(deviations, dtype=float)
+        # the full-size results from the scratch pool (a year of one-minute rows: 126 MB of
+        # residuals, faulted in and zeroed afresh on every call as new arrays); every row
+        # that is on is written below, so only the machine-off rows need their zeros
+        ratio = fresh((n,))
+        residual = fresh(deviations.shape, order=layout(deviations))
+        ratio[off] = 0.0
+        residual[off] = 0.0
         ended = np.zeros(n, dtype=bool)
         t, size, due = 0, FIRST_STRETCH, False
         while t < n:
@@ -503,11 +509,24 @@ class EpisodeTracker:
         idx = start + np.flatnonzero(~off[start:stop])
         if not len(idx):
             return stop - start, False
-        w, m = deviations[idx], np.asarray(modes[idx], dtype=int)
-        d, sq = np.empty_like(w, dtype=float), np.empty(len(idx))
+        unbroken = len(idx) == stop - start  # no machine-off row: a slice, not a gather
+        # the rows C-ordered, as a gather gives them (row sums then add in that order)
+        w = np.ascontiguousarray(deviations[start:stop], dtype=float) if unbroken else None
+        if w is None:
+            w = np.asarray(deviations[idx], dtype=float)
+        m = np.asarray(modes[idx], dtype=int)
+        # rows of a mode without accepted points are their own residuals: the squared
+        # lengths of all rows at once (row by row the same sums as :func:`distances`'), and
+        # the distances only for the modes that have points
+        d, sq = w, np.add.reduce(w * w, axis=1)
         for mode in np.unique(m):
+            points = state.points.get(int(mode), [])
+            if not any(float((u * u).sum()) > 0.0 for u in points):
+                continue
+            if d is w:  # w may be a view of the caller's deviations
+                d = np.array(w)
             rows = m == mode
-            d[rows], sq[rows] = distances(w[rows], state.points.get(int(mode), []))
+            d[rows], sq[rows] = distances(w[rows], points)
         run = _runs(sq > 1.0, state.streak)
         due = run >= cfg.raise_rows
         if cfg.trip_ratio is not None:
@@ -519,7 +538,10 @@ class EpisodeTracker:
         if take == 0:
             return taken, True
         rows, w, m = idx[:take], w[:take], m[:take]
-        ratio[rows], residual[rows] = sq[:take], d[:take]
+        if unbroken:
+            ratio[start : start + take], residual[start : start + take] = sq[:take], d[:take]
+        else:
+            ratio[rows], residual[rows] = sq[:take], d[:take]
         state.streak = int(run[take - 1])
         if cfg.trip_ratio is not None:
             state.gross = int(gross[take - 1])
@@ -527,7 +549,8 @@ class EpisodeTracker:
             state.points.setdefault(int(mode), [])
         same = _same_mode_rows(m, state.last_mode, state.same_mode_rows)
         keep = cfg.end_rows + (cfg.turn_lookback if cfg.turn_cos is not None else 0)
-        history = list(state.recent)[-keep:] + list(w[-keep:])
+        # rows of their own: the state outlives the deviations (often a scratch buffer)
+        history = list(state.recent)[-keep:] + list(np.array(w[-keep:]))
         if cfg.turn_cos is not None:
             for j in range(max(0, take - cfg.turn_lookback), take):
                 back = take - 1 - j  # rows after j in this stretch

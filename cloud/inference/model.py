@@ -48,6 +48,7 @@ from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
 from cloud.inference.scratch import fresh, lease
+from cloud.inference.scratch import layout as _layout
 from cloud.inference.threads import run_all, scoring_threads, split
 from edge.errors import ConfigError, UserError
 
@@ -659,12 +660,6 @@ def _fast_applies(y: np.ndarray, factor: np.ndarray) -> bool:
         and (y.flags.c_contiguous or y.flags.f_contiguous or y.strides[0] != y.strides[1])
         and factor.shape == (len(y),)
     )
-
-
-def _layout(y: np.ndarray) -> str:
-    """The order numpy gives a new array like *y* (``order="K"``): columns first when its
-    rows are closer together in memory than its columns."""
-    return "F" if y.strides[0] < y.strides[1] and not y.flags.c_contiguous else "C"
 
 
 def _deviations_fast(

@@ -76,6 +76,15 @@ anyway, and a stream of windows of many lengths would otherwise fill the pool wi
 Key = tuple[tuple[int, ...], str, str]
 
 
+def layout(rows: np.ndarray) -> str:
+    """The order numpy gives a new array like *rows* (``order="K"``, as ``empty_like`` and
+    ``zeros_like`` do), for a buffer from this pool that stands in for one: columns first
+    when its rows are closer together in memory than its columns."""
+    if rows.ndim != 2:
+        return "C"
+    return "F" if rows.strides[0] < rows.strides[1] and not rows.flags.c_contiguous else "C"
+
+
 def cap_bytes() -> int:
     """The cap from ``PLANTWATCH_SCORING_SCRATCH_MB`` (MB, at least 0), read at each return
     so that a process can change it; a value that is not a number keeps the default."""
