@@ -29,6 +29,7 @@ existed) is scored row by row as before: ``prediction`` is ``anomaly_score > 0.5
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ import pandas as pd
 from cloud.inference.changes import ChangeDetector, ChangeState
 from cloud.inference.episodes import AlarmConfig, EpisodeState, EpisodeTracker
 from cloud.inference.model import Model, ScoreResult, StreamState, kept_apart
+from cloud.inference.scratch import fresh, lease
 from edge.errors import ConfigError
 
 HELD_SCORE = 0.50001
@@ -181,23 +183,33 @@ class Monitor:
         # moving means after it nor a move of the plant
         on = ~np.asarray(off, dtype=bool)
         everything = bool(on.all())
-        # the features and deviations are temporaries here (the results are the tracker's
-        # own arrays): scratch buffers, so that scoring window after window faults no new
-        # memory in
-        with (
-            self.model.leased_features(x if everything else x[on], state.stream) as (
-                y,
-                factor,
-                stream,
-            ),
-            self.model.leased_deviations(y, factor) as (w_on, modes_on),
-        ):
-            return self._rules(index, x, off, state, stream, through, on, w_on, modes_on)
+        # the rows that are on, their features and deviations are temporaries here (the
+        # results are the tracker's own arrays): scratch buffers, so that scoring window
+        # after window faults no new memory in
+        with contextlib.ExitStack() as leases:
+            x_on = x
+            if not everything:  # x[on], C-ordered as a boolean index makes it
+                x_on = leases.enter_context(lease((int(on.sum()), x.shape[1]), dtype=x.dtype))
+                np.compress(on, x, axis=0, out=x_on)
+            y, factor, stream = leases.enter_context(self.model.leased_features(x_on, state.stream))
+            w_on, modes_on = leases.enter_context(self.model.leased_deviations(y, factor))
+            if x_on is not x:  # the state outlives the buffer its tail may be a view of
+                stream.tail = kept_apart(stream.tail)
+            w_on *= self._scale
+            w, modes = w_on, modes_on
+            if not everything:  # every row's deviations, 0 where the machine is off
+                w = leases.enter_context(lease((n, len(self.model.sensors))))
+                modes = leases.enter_context(lease((n,), dtype=int))
+                w[~on], modes[~on] = 0.0, 0
+                w[on], modes[on] = w_on, modes_on
+            return self._rules(
+                index, x_on, off, state, stream, through, on, w_on, modes_on, w, modes
+            )
 
     def _rules(
         self,
         index: pd.DatetimeIndex,
-        x: np.ndarray,
+        x_on: np.ndarray,
         off: np.ndarray,
         state: MonitorState,
         stream: StreamState,
@@ -205,18 +217,14 @@ class Monitor:
         on: np.ndarray,
         w_on: np.ndarray,
         modes_on: np.ndarray,
+        w: np.ndarray,
+        modes: np.ndarray,
     ) -> MonitorResult:
-        """The change test and the episodes over the deviations *w_on* of the rows *on*;
-        none of their results or states keeps a view of *w_on*."""
+        """The change test and the episodes over the deviations *w_on* (threshold units)
+        of the rows *on* (*x_on*), *w* and *modes* those of every row (machine-off rows 0);
+        none of their results or states keeps a view of any of them."""
         assert self.tracker is not None
         n, everything = len(index), len(w_on) == len(index)
-        w_on *= self._scale
-        if everything:
-            w, modes = w_on, modes_on
-        else:
-            w = np.zeros((n, len(self.model.sensors)))
-            modes = np.zeros(n, dtype=int)
-            w[on], modes[on] = w_on, modes_on
         moving, changepoint = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int8)
         changes = state.changes
         if self.detector is not None:
@@ -225,18 +233,22 @@ class Monitor:
         sq = np.einsum("ij,ij->i", w, w)
         fast = None
         if self.tracker.may_need_fast(state.episodes, sq):
-            fast = self._fast(x if everything else x[on], state.stream, modes_on, on, everything)
+            fast = self._fast(x_on, state.stream, modes_on, on, everything)
         episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast)
         alarm, ratio = episodes.alarm, episodes.ratio
-        score = ratio / (1.0 + ratio)
-        score = np.where(alarm, np.maximum(score, HELD_SCORE), np.minimum(score, 0.5))
+        # r / (1 + r), held at HELD_SCORE or 0.5 on the alarm's side, in one array
+        score = fresh((n,))
+        with lease((n,)) as plus_one:
+            np.divide(ratio, np.add(ratio, 1.0, out=plus_one), out=score)
+        np.maximum(score, HELD_SCORE, out=score, where=alarm)
+        np.minimum(score, 0.5, out=score, where=~alarm)
         shares = episodes.residual  # the tracker's own array: squared into shares in place
         np.square(shares, out=shares)
         positive = ratio > 0
         np.divide(shares, ratio[:, None], out=shares, where=positive[:, None])  # no copies
         if not positive.all():
             shares[~positive] = 1.0 / max(shares.shape[1], 1)
-        raw = sq * self.model.threshold
+        raw = np.multiply(sq, self.model.threshold, out=sq)  # sq is read no more
         result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
         return MonitorResult(
             result,

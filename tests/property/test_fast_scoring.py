@@ -78,6 +78,13 @@ def reference_scores(model: Model, y: np.ndarray, factor: np.ndarray, off: np.nd
     return share, s, s / (s + model.threshold)
 
 
+def poison_the_pool() -> None:
+    """Every kept buffer of the scratch pool overwritten: NaN, or the lowest integer in
+    an integer buffer (operating modes), so that a value read before it is written shows."""
+    for array in scratch.pool.kept():
+        array.fill(np.nan if array.dtype.kind == "f" else np.iinfo(array.dtype).min)
+
+
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     return (
         a.dtype == b.dtype
@@ -252,8 +259,7 @@ def test_consecutive_scorings_through_the_pool_give_fresh_identical_results() ->
         assert all(same(a, b) for a, b in zip(got, snapshot, strict=True))
     assert not np.shares_memory(first.contributions, second.contributions)
     del second, result, got
-    for array in scratch.pool.kept():
-        array.fill(np.nan)
+    poison_the_pool()
     before = allocations()
     third = model.score_arrays(index, y, off)
     assert allocations() == before
@@ -276,8 +282,7 @@ def test_the_monitor_through_the_pool_gives_fresh_identical_results() -> None:
         first.ratio.copy(),
         first.moving.copy(),
     )
-    for array in scratch.pool.kept():
-        array.fill(np.nan)
+    poison_the_pool()
     second = monitor.score(frame)
     for result in (first, second):
         got = (result.result.contributions, result.ratio, result.moving)
@@ -305,8 +310,7 @@ def test_a_series_scored_in_pieces_keeps_no_view_of_a_pooled_buffer_in_its_state
         first = monitor.score(frame.iloc[:cut])
         handed = json.dumps(first.state.to_dict())
         if poison:
-            for array in scratch.pool.kept():
-                array.fill(np.nan)
+            poison_the_pool()
         second = monitor.score(frame.iloc[cut:], first.state)
         assert json.dumps(first.state.to_dict()) == handed, "a later call changed the state"
         return [first.result.prediction, second.result.score, second.ratio, second.moving]
@@ -360,8 +364,7 @@ def test_results_that_outlive_later_calls_keep_their_bits_with_gaps_and_stops(
     watched = monitor.score(frame)
     second = model.score(frame)  # the first is alive
     del first
-    for array in scratch.pool.kept():
-        array.fill(np.nan)
+    poison_the_pool()
     third = model.score(frame)  # a view of the first is alive
     got = [fields(second), fields(third)]
     del second, third
