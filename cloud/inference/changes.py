@@ -185,15 +185,31 @@ class ChangeDetector:
 
     def run(self, deviations: np.ndarray, state: ChangeState | None = None) -> ChangeResult:
         """Follow the series on from *state* (pieces give the same result as one call)."""
-        k = self.config.window_rows
         if state is None:
             state = ChangeState(debouncer=Debouncer(self.config.hold_rows))
+        deviations = np.asarray(deviations)
         n = len(deviations)
         past = state.tail if state.tail is not None else np.empty((0, deviations.shape[1]))
-        extended = np.vstack([past, deviations]) if len(past) else np.asarray(deviations)
-        stat = shift_statistic(extended, k)[len(past) :] / self.limit
+        if not len(past):
+            return self._run(deviations, deviations, 0, state)
+        # the last call's rows before this call's (C-ordered, as np.vstack lays them out):
+        # a scratch buffer, not a new full-size copy per call
+        shape = (len(past) + n, deviations.shape[1])
+        dtype = np.result_type(past, deviations)
+        with lease(shape, dtype=dtype) as extended:
+            extended[: len(past)], extended[len(past) :] = past, deviations
+            return self._run(extended, deviations, len(past), state)
+
+    def _run(
+        self, extended: np.ndarray, deviations: np.ndarray, past: int, state: ChangeState
+    ) -> ChangeResult:
+        """:meth:`run` over *extended*: *past* rows of the state's tail, then *deviations*."""
+        k, n = self.config.window_rows, len(deviations)
+        stat = shift_statistic(extended, k)[past:]
+        stat /= self.limit
+        np.nan_to_num(stat, copy=False, nan=0.0)
         before = state.debouncer.active
-        moving = state.debouncer.run(np.nan_to_num(stat, nan=0.0) > 1.0)
+        moving = state.debouncer.run(stat > 1.0)
         changepoint = np.zeros(n, dtype=np.int8)
         if n:
             flips = np.diff(np.concatenate([[before], moving]).astype(np.int8)) != 0
@@ -201,4 +217,4 @@ class ChangeDetector:
         # a copy: the deviations may be a scratch buffer that the next call overwrites
         state.tail = extended[-(2 * k - 1) :].copy() if k > 1 else extended[:0].copy()
         state.seen += n
-        return ChangeResult(np.nan_to_num(stat, nan=0.0), moving, changepoint, state)
+        return ChangeResult(stat, moving, changepoint, state)
