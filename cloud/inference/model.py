@@ -385,23 +385,27 @@ class Model:
 
     @contextlib.contextmanager
     def leased_features(
-        self, x: np.ndarray, state: StreamState | None = None
+        self, x: np.ndarray, state: StreamState | None = None, window: int | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray, StreamState]]:
-        """:meth:`features` (the model's window), the smoothed or differenced copy in a
+        """:meth:`features` (*window* as there), the smoothed or differenced copy in a
         buffer of :mod:`cloud.inference.scratch` for the block's duration (the same bits);
         nothing may keep a view of the features after it. The state's tail is of *x*,
         never of the buffer."""
         smoothing = int(self.config.smoothing)
+        rows = smoothing if window is None else window
         lag = self.config.difference_lag
-        if not (self.differenced.any() or smoothing > 1) or x.ndim != 2 or min(x.strides) <= 0:
-            yield _features(x, self.differenced, lag, smoothing, state)
+        if not (self.differenced.any() or rows > 1) or x.ndim != 2 or min(x.strides) <= 0:
+            yield self.features(x, state, window)
             return
         with contextlib.ExitStack() as leases:
 
-            def like(rows: np.ndarray) -> np.ndarray:
-                return leases.enter_context(lease(rows.shape, order=_layout(rows)))
+            def like(rows_: np.ndarray) -> np.ndarray:
+                return leases.enter_context(lease(rows_.shape, order=_layout(rows_)))
 
-            yield _features(x, self.differenced, lag, smoothing, state, out=like)
+            y, factor, new = _features(x, self.differenced, lag, rows, state, out=like)
+            if rows != smoothing:  # in the model's threshold units, as features() gives
+                factor *= np.sqrt(smoothing / rows)
+            yield y, factor, new
 
     def modes(self, x: np.ndarray) -> np.ndarray:
         """The operating mode of each row of readings *x* (gaps filled), as training

@@ -121,6 +121,7 @@ class Monitor:
 
     def _fast(
         self,
+        leases: contextlib.ExitStack,
         x_on: np.ndarray,
         stream: StreamState | None,
         modes_on: np.ndarray,
@@ -128,15 +129,17 @@ class Monitor:
         everything: bool,
     ) -> np.ndarray:
         """The deviations of a mean of the last ``fast_rows`` rows (the quiet rule's input),
-        from the same stream state, modes and threshold units as the model's."""
+        from the same stream state, modes and threshold units as the model's: scratch
+        buffers held by *leases*."""
         assert self.alarm is not None
         window = self.alarm.episodes.fast_rows
-        y, factor, _ = self.model.features(x_on, stream, window)
-        fast_on, _ = self.model.deviations(y, factor, modes_on)
+        y, factor, _ = leases.enter_context(self.model.leased_features(x_on, stream, window))
+        fast_on, _ = leases.enter_context(self.model.leased_deviations(y, factor, modes_on))
         fast_on *= self._scale
         if everything:
             return fast_on
-        fast = np.zeros((len(on), fast_on.shape[1]))
+        fast = leases.enter_context(lease((len(on), fast_on.shape[1])))
+        fast[~on] = 0.0
         fast[on] = fast_on
         return fast
 
@@ -231,10 +234,11 @@ class Monitor:
             change = self.detector.run(w_on, state.changes)
             moving[on], changepoint[on], changes = change.moving, change.changepoint, change.state
         sq = np.einsum("ij,ij->i", w, w)
-        fast = None
-        if self.tracker.may_need_fast(state.episodes, sq):
-            fast = self._fast(x_on, state.stream, modes_on, on, everything)
-        episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast)
+        with contextlib.ExitStack() as leases:
+            fast = None
+            if self.tracker.may_need_fast(state.episodes, sq):
+                fast = self._fast(leases, x_on, state.stream, modes_on, on, everything)
+            episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast)
         alarm, ratio = episodes.alarm, episodes.ratio
         # r / (1 + r), held at HELD_SCORE or 0.5 on the alarm's side, in one array
         score = fresh((n,))
