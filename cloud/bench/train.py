@@ -9,9 +9,9 @@ scoring run on the full frame through the public ``train`` / ``Model.score`` API
 Each scoring call's CPU and memory work is reported next to its rate, for reading a rate
 taken on a busy or slow host: ``score_user_ms_runs`` and ``score_sys_ms_runs`` (the
 process's user and system CPU during the call, every thread) and ``score_minor_faults_runs``
-(pages the call faulted in: fresh memory), with their medians. The rate depends on the
-load; these do not, or much less: a call whose system time or faults jump is paying for
-fresh memory, not arithmetic.
+(pages the call faulted in: fresh memory), with their medians, and the same as ``alarm_*``
+for the monitor's calls. The rate depends on the load; these do not, or much less: a call
+whose system time or faults jump is paying for fresh memory, not arithmetic.
 
 ``alarm_rows_per_s`` scores the same frame the way the scheduler and streaming do: the
 model and its alarm rules (:class:`cloud.inference.monitor.Monitor`), one asset's series
@@ -105,19 +105,19 @@ def run(args: argparse.Namespace) -> int:
     train_s = time.perf_counter() - began
     rates, alarm_rates = [], []
     work: dict[str, list[float]] = {"user_ms": [], "sys_ms": [], "minor_faults": []}
+    alarm_work: dict[str, list[float]] = {"user_ms": [], "sys_ms": [], "minor_faults": []}
     monitor = Monitor(model)
     for _ in range(max(1, args.repeat)):
         before = resource.getrusage(resource.RUSAGE_SELF)
         began = time.perf_counter()
         result = model.score(frame)
         rates.append(len(result.index) / (time.perf_counter() - began))
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        work["user_ms"].append(1000 * (after.ru_utime - before.ru_utime))
-        work["sys_ms"].append(1000 * (after.ru_stime - before.ru_stime))
-        work["minor_faults"].append(after.ru_minflt - before.ru_minflt)
+        _add_work(work, before)
+        before = resource.getrusage(resource.RUSAGE_SELF)
         began = time.perf_counter()
         watched = monitor.score(frame)
         alarm_rates.append(len(watched.result.index) / (time.perf_counter() - began))
+        _add_work(alarm_work, before)
     alarm_rate = statistics.median(alarm_rates)
     document: dict[str, Any] = {
         "rows": args.rows,
@@ -131,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         "false_alarm_pct_on_training": round(100 * float(result.prediction.mean()), 3),
         "alarm_rows_per_s": round(alarm_rate),
         "alarm_rows_per_s_runs": [round(r) for r in alarm_rates],
+        **{
+            f"alarm_{name}": round(statistics.median(values)) for name, values in alarm_work.items()
+        },
+        **{f"alarm_{name}_runs": [round(v) for v in values] for name, values in alarm_work.items()},
         "alarm_pct_on_training": round(100 * float(watched.result.prediction.mean()), 3),
         "baseline": {"score_rows_per_s": round(statistics.median(rates))},
         "ratio": round(alarm_rate / statistics.median(rates), 3),
@@ -147,6 +151,14 @@ def run(args: argparse.Namespace) -> int:
     }
     print_report(document, as_json=args.json)
     return 0
+
+
+def _add_work(work: dict[str, list[float]], before: resource.struct_rusage) -> None:
+    """The process's user and system CPU (ms) and minor faults since *before*."""
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    work["user_ms"].append(1000 * (after.ru_utime - before.ru_utime))
+    work["sys_ms"].append(1000 * (after.ru_stime - before.ru_stime))
+    work["minor_faults"].append(after.ru_minflt - before.ru_minflt)
 
 
 def end_to_end(args: argparse.Namespace) -> dict[str, Any]:

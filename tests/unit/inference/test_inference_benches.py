@@ -191,9 +191,11 @@ def test_bench_train_reports_keys(capsys) -> None:
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
     assert doc["modes"] == 3
     for name in ("user_ms", "sys_ms", "minor_faults"):
-        runs = doc[f"score_{name}_runs"]
-        assert len(runs) == 1 and runs[0] >= 0 and doc[f"score_{name}"] == runs[0]
+        for call in ("score", "alarm"):  # the model's calls and the monitor's
+            runs = doc[f"{call}_{name}_runs"]
+            assert len(runs) == 1 and runs[0] >= 0 and doc[f"{call}_{name}"] == runs[0]
     assert doc["score_user_ms"] + doc["score_sys_ms"] > 0  # scoring used some CPU
+    assert doc["alarm_user_ms"] + doc["alarm_sys_ms"] > 0
     assert doc["alarm_rows_per_s"] > 0 and doc["baseline"]["score_rows_per_s"] > 0
     ratio = doc["alarm_rows_per_s"] / doc["baseline"]["score_rows_per_s"]
     assert doc["ratio"] == pytest.approx(ratio, abs=0.002)
