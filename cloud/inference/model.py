@@ -394,13 +394,13 @@ class Model:
         smoothing = int(self.config.smoothing)
         rows = smoothing if window is None else window
         lag = self.config.difference_lag
-        if not (self.differenced.any() or rows > 1) or x.ndim != 2 or min(x.strides) <= 0:
+        if x.ndim != 2 or min(x.strides) <= 0:
             yield self.features(x, state, window)
             return
         with contextlib.ExitStack() as leases:
 
-            def like(rows_: np.ndarray) -> np.ndarray:
-                return leases.enter_context(lease(rows_.shape, order=_layout(rows_)))
+            def like(shape: tuple[int, ...], order: str) -> np.ndarray:
+                return leases.enter_context(lease(shape, order=order))
 
             y, factor, new = _features(x, self.differenced, lag, rows, state, out=like)
             if rows != smoothing:  # in the model's threshold units, as features() gives
@@ -903,7 +903,7 @@ def _features(
     window: int,
     state: StreamState | None,
     own: bool = False,
-    out: Callable[[np.ndarray], np.ndarray] | None = None,
+    out: Callable[[tuple[int, ...], str], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, StreamState]:
     """Features = levels (or lag differences) averaged over the last *window* rows.
 
@@ -913,20 +913,29 @@ def _features(
     *state* carries the last ``lag + window`` raw rows, so a series scored in pieces gets
     exactly the features it would get in one piece. With *own*, *x* is a scratch copy the
     caller gives up: the features are computed in it (training: no second copy). *out*
-    gives an array of the shape and layout of a copy of the array it is given (*x* with
-    the state's rows before it), which takes the features instead of a new array.
+    gives a float array of a shape and order (``"C"`` or ``"F"``) for the block the caller
+    holds it, which takes the state's rows stacked before *x* and the features instead of
+    new arrays, laid out as those would be; the state's tail is then a copy.
     """
     n, width = x.shape
     history = state.tail if state is not None else np.empty((0, width))
     count = state.count if state is not None else 0
-    extended = np.vstack([history, x]) if len(history) else x
+    stacked = out is not None and len(history) > 0 and np.result_type(history, x) == np.float64
+    if stacked:
+        assert out is not None
+        # the order np.vstack gives, which depends on the strides of both parts, not on
+        # their lengths: that of a stack of the history and two rows of x
+        extended = out((len(history) + n, width), _layout(np.vstack([history, x[:2]])))
+        extended[: len(history)], extended[len(history) :] = history, x
+    else:
+        extended = np.vstack([history, x]) if len(history) else x
     past = len(extended) - n
     rows = np.arange(1, len(extended) + 1)
     if differenced.any() or window > 1:
         if own and extended is x:
             f = extended
         elif out is not None:
-            f = out(extended)
+            f = out(extended.shape, _layout(extended))
             np.copyto(f, extended)
         else:
             f = extended.astype(float, copy=True)
@@ -941,6 +950,8 @@ def _features(
     seen = np.minimum(rows, window)[past:]
     factor = np.sqrt(window / seen) if window > 1 else np.ones(n)
     tail = extended[-(lag + window) :]
+    if stacked:  # the state outlives the buffer
+        tail = kept_apart(tail)
     return f[past:], factor, StreamState(tail, count + n)
 
 
