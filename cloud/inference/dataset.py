@@ -163,6 +163,7 @@ def read_csv(
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
+    _timestamp_first(name, source(), sep)
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
@@ -241,6 +242,41 @@ def _sensor_columns(name: str, columns: list[str]) -> list[str]:
             )
         seen[column] = k
     return columns
+
+
+def _timestamp_first(name: str, source: io.BytesIO | str | Path, sep: str) -> None:
+    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
+    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
+    timestamp and the file would silently yield no rows, and the column holding the
+    times would pass for a sensor. Only the first data row is looked at, with the
+    accepted formats' regular expression (a cheap test: the main read parses)."""
+    if len(sep) != 1:
+        return
+    if isinstance(source, io.BytesIO):
+        raw = source.getvalue()[:_HEAD_BYTES]
+    else:
+        with open(source, "rb") as handle:
+            raw = handle.read(_HEAD_BYTES)
+    lines = csv.reader(io.StringIO(raw.decode("utf-8-sig", "replace"), newline=""), delimiter=sep)
+    try:
+        head = [next(lines, []), next(lines, [])]
+    except csv.Error:
+        return
+    header, cells = head
+    if len(cells) < 2 or not cells[0].strip() or _TS_RE.fullmatch(cells[0]):
+        return
+    for k, cell in enumerate(cells[1:], start=2):
+        if _TS_RE.fullmatch(cell):
+            column = header[k - 1].strip() if k <= len(header) else ""
+            raise UserError(
+                f"{name}: line 2, column {k}: {column!r} holds the timestamps ({cell!r}) "
+                f"and column 1 {header[0].strip()!r} does not ({cells[0]!r}); expected the "
+                "timestamp in the first column"
+            )
+
+
+_HEAD_BYTES = 1 << 16
+"""Enough of a file for its header and first row."""
 
 
 def _drop_infinite(

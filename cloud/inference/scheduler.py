@@ -228,7 +228,9 @@ class Scheduler:
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
-            execution.failed_components += exc.components
+            execution.failed_components += tuple(
+                c for c in exc.components if c not in execution.failed_components
+            )  # a component whose files were all unreadable is listed once
         except UserError as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
         except PlantwatchError as exc:
