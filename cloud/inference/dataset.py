@@ -11,9 +11,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,11 @@ CHUNK_ROWS = 65_536
 
 
 def read_csv(
-    body: bytes | str | Path, name: str, *, sep: str = ",", chunk_rows: int = CHUNK_ROWS
+    body: bytes | str | Path | BinaryIO,
+    name: str,
+    *,
+    sep: str = ",",
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CsvFrame:
     """Header row, timestamp first, numeric sensors; *name* appears in error messages.
 
@@ -143,8 +148,13 @@ def read_csv(
     cell, at a fraction of the time and memory.
     """
 
-    def source() -> io.BytesIO | str | Path:
-        return io.BytesIO(body) if isinstance(body, bytes) else body
+    def source() -> _Source:
+        if isinstance(body, bytes):
+            return io.BytesIO(body)
+        if isinstance(body, str | Path):
+            return body
+        body.seek(0)  # an open file (a large object streamed to disk) is read from the start
+        return body
 
     def chunks(**options: Any) -> Iterator[pd.DataFrame]:
         try:
@@ -244,7 +254,7 @@ def _sensor_columns(name: str, columns: list[str]) -> list[str]:
     return columns
 
 
-def _timestamp_first(name: str, source: io.BytesIO | str | Path, sep: str) -> None:
+def _timestamp_first(name: str, source: _Source, sep: str) -> None:
     """Refuse a file whose timestamps sit in another column than the first (§1.1: column
     1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
     timestamp and the file would silently yield no rows, and the column holding the
@@ -252,11 +262,11 @@ def _timestamp_first(name: str, source: io.BytesIO | str | Path, sep: str) -> No
     accepted formats' regular expression (a cheap test: the main read parses)."""
     if len(sep) != 1:
         return
-    if isinstance(source, io.BytesIO):
-        raw = source.getvalue()[:_HEAD_BYTES]
-    else:
+    if isinstance(source, str | Path):
         with open(source, "rb") as handle:
             raw = handle.read(_HEAD_BYTES)
+    else:
+        raw = source.read(_HEAD_BYTES)
     lines = csv.reader(io.StringIO(raw.decode("utf-8-sig", "replace"), newline=""), delimiter=sep)
     try:
         head = [next(lines, []), next(lines, [])]
@@ -292,15 +302,18 @@ def _drop_infinite(
     return np.where(infinite, np.nan, column)
 
 
-def _line_count(source: io.BytesIO | str | Path) -> int:
+def _line_count(source: _Source) -> int:
     """At least the number of data rows (line breaks of either kind; quoted line breaks
     only make it larger)."""
     newlines = returns = 0
-    with source if isinstance(source, io.BytesIO) else open(source, "rb") as handle:
+    with open(source, "rb") if isinstance(source, str | Path) else nullcontext(source) as handle:
         while block := handle.read(1 << 20):
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
     return max(newlines, returns) + 1
+
+
+_Source = io.BytesIO | str | Path | BinaryIO
 
 
 def prefixed(frame: pd.DataFrame, component: str) -> pd.DataFrame:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +46,22 @@ class S3ObjectStore:
             raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
+
+    @contextmanager
+    def open_file(self, key: str) -> Iterator[BinaryIO]:
+        """The object streamed into a temporary file (removed when the context ends), so
+        that a large object is never held in memory whole."""
+        with tempfile.TemporaryFile() as handle:
+            try:
+                self._s3.download_fileobj(self.bucket, key, handle)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _MISSING:
+                    raise NotFoundError(f"{self._where(key)}: no such object") from exc
+                raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
+            handle.seek(0)
+            yield handle
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """All keys under *prefix* in lexical order (S3 lists in UTF-8 binary order)."""

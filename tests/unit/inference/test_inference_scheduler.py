@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import plant_frame
 
-from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
+from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
 from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
@@ -632,3 +633,28 @@ def test_a_file_with_the_timestamp_in_another_column_is_named_not_silently_empty
     )
     assert skipped["reason"].endswith("expected the timestamp in the first column")
     assert list(out.list("")) == []
+
+
+class _FilesOnly(FsObjectStore):
+    """A bucket folder whose objects may only be read as files (a whole-object read of a
+    5 GB input would need that much memory)."""
+
+    def get(self, key: str) -> bytes:
+        raise AssertionError(f"{key}: read whole")
+
+
+def test_input_files_are_read_from_the_stores_file_not_as_one_bytes_object(
+    model: Model, tmp_path: Path
+) -> None:
+    # GIVEN the window's file in a folder store that hands objects over as files
+    clock = ManualClock(at("00:05"))
+    state, out = InMemoryStateStore(), InMemoryObjectStore()
+    config = SchedulerConfig(name="pump-sched", model_name="pump")
+    inp = _FilesOnly(tmp_path / "bucket", fsync=False)
+    sched = Scheduler(config, model, inp, out, state, clock)
+    body = b"\xef\xbb\xbf" + csv_body("00:01", "00:05").replace(b"\n", b"\r\n")
+    inp.put("input/pump_20260101000500.csv", body)
+    # WHEN the window runs, THEN it reads the file in chunks, with the same results
+    execution = sched.run_window(datetime.fromtimestamp(at("00:05"), UTC))
+    assert execution.status == "SUCCESS", execution.skipped
+    assert out.get(execution.result_key) == _results_of(model, csv_body("00:01", "00:05"))
