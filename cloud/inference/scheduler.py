@@ -53,6 +53,8 @@ SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
 MONITORS_NS = "monitors"
 NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+NEAR_MISSES_SHOWN = 3
+"""Keys a FailedReason names that are almost input file names (the rest are counted)."""
 
 
 @dataclass(frozen=True)
@@ -380,11 +382,39 @@ class Scheduler:
         shown = component if component != "any component" else "<component>"
         first = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(start - f)}"
         last = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(end + f)}"
-        return (
+        reason = (
             f"Could not find data file for sensor {component} within expected range of "
             f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
             f"the machine under prefix '{first}' ~ '{last}'"
         )
+        near = self.near_misses(None if component == "any component" else component)
+        if near:
+            more = len(near) - NEAR_MISSES_SHOWN
+            reason += (
+                f". Under the prefix but not named {prefix}{shown}{naming.delimiter}"
+                f"<{naming.timestamp_format}>.csv, so not read: "
+                + ", ".join(repr(k) for k in near[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
+            )
+        return reason
+
+    def near_misses(self, component: str | None) -> list[str]:
+        """Keys under the input prefix that look meant for *component* (for any component
+        if None) but are no input file name of this scheduler: another delimiter or
+        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder. They are
+        never read; a failed run names them, since a user moving a bucket over otherwise
+        sees only "could not find"."""
+        prefix, naming = self.config.input_prefix, self.config.naming
+        wanted = set(self.model.components)
+        found = []
+        for key in self.input_store.list(prefix):
+            name = key[len(prefix) :]
+            if ".csv" not in name.lower() or not name.startswith(component or ""):
+                continue
+            parsed = naming.parse(key, prefix)
+            if parsed is None or (wanted and parsed[0] not in wanted):
+                found.append(key)
+        return found
 
 
 def _opened(store: ObjectStore, key: str) -> AbstractContextManager[bytes | BinaryIO]:

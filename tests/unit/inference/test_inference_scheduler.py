@@ -658,3 +658,35 @@ def test_input_files_are_read_from_the_stores_file_not_as_one_bytes_object(
     execution = sched.run_window(datetime.fromtimestamp(at("00:05"), UTC))
     assert execution.status == "SUCCESS", execution.skipped
     assert out.get(execution.result_key) == _results_of(model, csv_body("00:01", "00:05"))
+
+
+def test_a_failed_run_names_the_keys_that_almost_match(model: Model) -> None:
+    # GIVEN a bucket moved over with names this scheduler does not read (delimiter `_`,
+    # yyyyMMddHHmmss): another delimiter, another format, upper-case or gzipped extension,
+    # milliseconds since the epoch, and one real name far outside the window
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    body = csv_body("00:01", "00:05")
+    near = [
+        "input/pump-20260101000500.csv",
+        "input/pump_2026-01-01-00-05-00.csv",
+        "input/pump_20260101000500.CSV",
+        "input/pump_20260101000500.csv.gz",
+        "input/pump_1767225900000.csv",
+    ]
+    for key in [*near, "input/pump_20250101000500.csv", "input/fan_x.csv", "input/notes.txt"]:
+        inp.put(key, body)
+    clock.advance(240)
+    # WHEN the window runs, THEN it fails as L4E's does, and then names the near misses
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason == (
+        "Could not find data file for sensor pump within expected range of "
+        "(2026-01-01T00:00:00Z, 2026-01-01T00:05:00Z]. Please ensure data is present for all "
+        "sensors of the machine under prefix 'input/pump_20251231235500' ~ "
+        "'input/pump_20260101001000'. Under the prefix but not named "
+        "input/pump_<yyyyMMddHHmmss>.csv, so not read: 'input/pump-20260101000500.csv', "
+        "'input/pump_1767225900000.csv', 'input/pump_2026-01-01-00-05-00.csv' and 2 more"
+    )
+    assert sched.near_misses("pump") == sorted(near)
+    assert list(out.list("")) == []
