@@ -690,3 +690,35 @@ def test_a_failed_run_names_the_keys_that_almost_match(model: Model) -> None:
     )
     assert sched.near_misses("pump") == sorted(near)
     assert list(out.list("")) == []
+
+
+@pytest.mark.parametrize(
+    ("in_prefix", "out_prefix"), [("data/", "data/"), ("", "output/"), ("", "")]
+)
+def test_a_prefix_that_already_holds_results_keeps_them_and_never_reads_them_as_input(
+    model: Model, in_prefix: str, out_prefix: str
+) -> None:
+    # GIVEN one bucket for input and output, already holding L4E's results of other
+    # windows, a results object under the input prefix, and the window's own file
+    clock = ManualClock(at("00:01"))
+    bucket, state = InMemoryObjectStore(), InMemoryStateStore()
+    config = SchedulerConfig(
+        name="pump-sched", model_name="pump", input_prefix=in_prefix, output_prefix=out_prefix
+    )
+    sched = Scheduler(config, model, bucket, bucket, state, clock)
+    old = {
+        f"{out_prefix}2025-12-31T23:55:00Z/results.jsonl": b'{"timestamp": "old"}\n',
+        f"{out_prefix}2025-06-01T00:00:00Z/results.jsonl": b'{"timestamp": "older"}\n',
+        f"{in_prefix}pump_20260101000000/results.jsonl": b"not an input\n",
+    }
+    for key, body in old.items():
+        bucket.put(key, body)
+    bucket.put(f"{in_prefix}pump_20260101000500.csv", csv_body("00:01", "00:05"))
+    clock.advance(240)
+    # WHEN the window runs
+    [execution] = sched.run_due()
+    # THEN it reads only its file, adds its own folder and leaves the others as they were
+    assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
+    assert execution.result_key == f"{out_prefix}2026-01-01T00:00:00Z/results.jsonl"
+    assert all(bucket.get(key) == body for key, body in old.items())
+    assert len(bucket.get(execution.result_key).decode().splitlines()) == 5
