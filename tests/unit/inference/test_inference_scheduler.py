@@ -501,6 +501,7 @@ def test_every_frequency_lists_names_from_s_minus_f_to_e_plus_f(
         ("", "yyyy-MM-dd-HH-mm-ss", "+05:30", "pump2026-01-01-05-35-00.csv"),
         ("_", "EPOCH", "+05:30", "pump_1767225900.csv"),
         ("-", "EPOCH", "-03:00", "pump-1767225900.csv"),
+        ("\t", "yyyyMMddHHmmss", "+01:00", "pump\t20260101010500.csv"),  # AWS's `\s`
     ],
 )
 def test_each_delimiter_format_and_offset_finds_its_file(
