@@ -723,3 +723,22 @@ def test_a_prefix_that_already_holds_results_keeps_them_and_never_reads_them_as_
     assert execution.result_key == f"{out_prefix}2026-01-01T00:00:00Z/results.jsonl"
     assert all(bucket.get(key) == body for key, body in old.items())
     assert len(bucket.get(execution.result_key).decode().splitlines()) == 5
+
+
+def test_a_file_arriving_after_its_run_is_not_scored_by_a_later_run(model: Model) -> None:
+    # GIVEN the window (00:00, 00:05] run (and failed) before its file arrived
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    clock.advance(240)
+    [first] = sched.run_due()
+    assert first.status == "FAILED"
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))  # late
+    inp.put("input/pump_20260101001000.csv", csv_body("00:06", "00:10"))
+    clock.advance(300)
+    # WHEN the next window runs, THEN it lists the late file (S - F) but keeps only its own
+    # rows (§4 rule 4: files arriving after a run are not re-read by that run)
+    [second] = sched.run_due()
+    assert (second.status, second.input_files) == ("SUCCESS", 2)
+    docs = [json.loads(x) for x in out.get(second.result_key).decode().splitlines()]
+    assert [d["timestamp"][11:16] for d in docs] == ["00:06", "00:07", "00:08", "00:09", "00:10"]
+    assert [k for k in out.list("") if k.endswith("results.jsonl")] == [second.result_key]
