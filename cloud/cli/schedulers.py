@@ -158,6 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--delimiter",
         default="_",
         choices=DELIMITERS,
+        metavar="DELIMITER",  # the choices hold a line feed: not for a usage line
         help="ComponentTimestampDelimiter: - _ '' or one whitespace character (default _)",
     )
     create.add_argument(
