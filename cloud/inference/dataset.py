@@ -277,10 +277,13 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
         return
     for k, cell in enumerate(cells[1:], start=2):
         if _TS_RE.fullmatch(cell):
-            column = header[k - 1].strip() if k <= len(header) else ""
+            column, first = (
+                [*(c.strip() for c in header), "", ""][k - 1],
+                [*header, ""][0].strip(),
+            )
             raise UserError(
                 f"{name}: line 2, column {k}: {column!r} holds the timestamps ({cell!r}) "
-                f"and column 1 {header[0].strip()!r} does not ({cells[0]!r}); expected the "
+                f"and column 1 {first!r} does not ({cells[0]!r}); expected the "
                 "timestamp in the first column"
             )
 
