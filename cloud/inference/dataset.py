@@ -273,10 +273,10 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
     except csv.Error:
         return
     header, cells = head
-    if len(cells) < 2 or not cells[0].strip() or _TS_RE.fullmatch(cells[0]):
+    if len(cells) < 2 or _TS_RE.fullmatch(cells[0]):
         return
     for k, cell in enumerate(cells[1:], start=2):
-        if _TS_RE.fullmatch(cell):
+        if _TS_RE.fullmatch(cell) and not pd.isna(parse_timestamps([cell])[0]):
             column, first = (
                 [*(c.strip() for c in header), "", ""][k - 1],
                 [*header, ""][0].strip(),
