@@ -742,3 +742,19 @@ def test_a_file_arriving_after_its_run_is_not_scored_by_a_later_run(model: Model
     docs = [json.loads(x) for x in out.get(second.result_key).decode().splitlines()]
     assert [d["timestamp"][11:16] for d in docs] == ["00:06", "00:07", "00:08", "00:09", "00:10"]
     assert [k for k in out.list("") if k.endswith("results.jsonl")] == [second.result_key]
+
+
+def test_a_fleet_window_with_no_input_names_the_keys_that_almost_match() -> None:
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, _, _ = make(template, clock)
+    inp.put("input/pump-01-20260101000500.csv", csv_body("00:01", "00:05"))  # `-`, not `_`
+    inp.put("input/readme.txt", b"not a CSV")
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.endswith(
+        "under prefix 'input/<component>_20251231235500' ~ 'input/<component>_20260101001000'"
+        ". Under the prefix but not named input/<component>_<yyyyMMddHHmmss>.csv, so not "
+        "read: 'input/pump-01-20260101000500.csv'"
+    )
