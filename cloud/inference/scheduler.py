@@ -28,10 +28,11 @@ window after the model was replaced.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -417,12 +418,22 @@ class Scheduler:
         return found
 
 
-def _opened(store: ObjectStore, key: str) -> AbstractContextManager[bytes | BinaryIO]:
-    """The object as a file where the store can hand one over, so a large input is read
-    a chunk at a time (l4e-contracts §1.4: up to 5 GB per CSV); else its bytes."""
-    if isinstance(store, FileObjectStore):
-        return store.open_file(key)
-    return nullcontext(store.get(key))
+WHOLE_READ_BYTES = 16 << 20
+"""An input object up to this size is read into memory at once (the faster path for the
+usual few-kilobyte window file); a larger one is parsed from the file a chunk at a time."""
+
+
+@contextmanager
+def _opened(store: ObjectStore, key: str) -> Iterator[bytes | BinaryIO]:
+    """The object's bytes, or for a large object in a store that can hand over a file,
+    the file, so it is read a chunk at a time (l4e-contracts §1.4: up to 5 GB per CSV)."""
+    if not isinstance(store, FileObjectStore):
+        yield store.get(key)
+        return
+    with store.open_file(key) as handle:
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(0)
+        yield handle.read() if size <= WHOLE_READ_BYTES else handle
 
 
 def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:

@@ -12,6 +12,7 @@ import pytest
 from conftest import plant_frame
 
 from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
+from cloud.inference import scheduler as scheduler_module
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
 from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
@@ -644,10 +645,13 @@ class _FilesOnly(FsObjectStore):
         raise AssertionError(f"{key}: read whole")
 
 
+@pytest.mark.parametrize("whole_read_bytes", [0, 16 << 20])
 def test_input_files_are_read_from_the_stores_file_not_as_one_bytes_object(
-    model: Model, tmp_path: Path
+    model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_read_bytes: int
 ) -> None:
-    # GIVEN the window's file in a folder store that hands objects over as files
+    # GIVEN the window's file in a folder store that hands objects over as files, larger
+    # (0) or smaller than the size read into memory at once
+    monkeypatch.setattr(scheduler_module, "WHOLE_READ_BYTES", whole_read_bytes)
     clock = ManualClock(at("00:05"))
     state, out = InMemoryStateStore(), InMemoryObjectStore()
     config = SchedulerConfig(name="pump-sched", model_name="pump")
