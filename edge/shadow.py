@@ -23,6 +23,7 @@ from awscrt import mqtt
 from awsiot import iotshadow
 
 from edge.commands import shown
+from edge.json_values import same_value
 
 log = logging.getLogger("edge.shadow")
 
@@ -192,6 +193,16 @@ class ShadowSync:
                 self._ignore(thing, "delta", "state or version of the wrong type")
                 return
             if version <= self._version[thing]:
+                if version < self._version[thing] and thing not in self._pending_get:
+                    # The count went back: the shadow was re-created after its 48-hour
+                    # tombstone (versions start again at 1), or the version tracked came
+                    # from a forged delta. Dropping every delta until the next reconnect
+                    # would leave the device deaf; the service's own document settles it.
+                    log.info(
+                        "shadow delta older than the tracked version; asking for the document",
+                        extra={"event": "shadow_version_back", "thing": thing},
+                    )
+                    self._get(thing)
                 return
             self._version[thing] = version
             self._apply(thing, dict(delta.state), version, None)
@@ -216,7 +227,10 @@ class ShadowSync:
         errors = self.errors[thing]
         for key, value in wanted.items():
             handler = self._handlers.get(key)
-            if handler is None or self._last_desired[thing].get(key, _STOP) == value:
+            if handler is None or (
+                key in self._last_desired[thing]
+                and same_value(self._last_desired[thing][key], value)
+            ):
                 continue
             self._last_desired[thing][key] = value
             try:
@@ -247,13 +261,13 @@ class ShadowSync:
             )
         if reported is not None:
             for key, value in self.applied[thing].items():
-                if reported.get(key) != value:
+                if not same_value(reported.get(key), value):
                     report[key] = value
             on_shadow = reported.get("errors") or {}
             if not isinstance(on_shadow, dict):
                 on_shadow = {}
             for key in set(on_shadow) | set(errors):
-                if on_shadow.get(key) != errors.get(key):
+                if not same_value(on_shadow.get(key), errors.get(key)):
                     error_report[key] = errors.get(key)
         if error_report:
             report["errors"] = error_report
