@@ -121,7 +121,7 @@ def service(
     roomy_broker: EmbeddedBroker, clock: ManualClock, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ShadowService]:
     db = tmp_path_factory.mktemp("spec-examples") / "shadows.db"
-    with ShadowService(roomy_broker.url, str(db), clock, limits=False) as running:
+    with ShadowService(roomy_broker.url, str(db), clock, limits=False, rest_port=0) as running:
         yield running
 
 
@@ -718,3 +718,67 @@ def test_5_an_mqtt_payload_of_128_kb_is_read_and_one_byte_more_is_413(at: Send, 
         "message": "The payload exceeds the maximum size allowed",
         "timestamp": T0,
     }
+
+
+# --- 7. REST API -------------------------------------------------------------------------
+
+
+def test_7_boto3_iot_data_gets_the_same_documents_as_mqtt(
+    service: ShadowService, at: Send, clock: ManualClock, thing: str
+) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    data = boto3.client(
+        "iot-data",
+        endpoint_url=service.rest_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+    def body(response: dict[str, Any]) -> Any:
+        return json.loads(response["payload"].read())
+
+    color_shadow_at_version_3(at, thing)
+    clock.set(1747330100)
+    assert body(data.get_thing_shadow(thingName=thing)) == {
+        "state": {
+            "desired": {"color": "red"},
+            "reported": {"color": "green"},
+            "delta": {"color": "red"},
+        },
+        "metadata": {
+            "desired": {"color": {"timestamp": 1747329945}},
+            "reported": {"color": {"timestamp": 1747329779}},
+        },
+        "version": 3,
+        "timestamp": 1747330100,
+    }
+    clock.set(1747330109)
+    request = {"state": {"reported": {"color": "red"}}, "clientToken": "t-2"}
+    assert body(data.update_thing_shadow(thingName=thing, payload=json.dumps(request))) == {
+        "state": {"reported": {"color": "red"}},
+        "metadata": {"reported": {"color": {"timestamp": 1747330109}}},
+        "version": 4,
+        "timestamp": 1747330109,
+        "clientToken": "t-2",
+    }
+    clock.set(1747330344)
+    assert body(data.delete_thing_shadow(thingName=thing)) == {
+        "version": 4,
+        "timestamp": 1747330344,
+    }
+    with pytest.raises(ClientError) as missing:
+        data.get_thing_shadow(thingName=thing, shadowName="simShadow1")
+    assert missing.value.response["Error"] == {
+        "Code": "ResourceNotFoundException",
+        "Message": "No shadow exists with name: 'simShadow1'",
+    }
+    named = {"state": {"desired": {"rate": 1}}}
+    data.update_thing_shadow(thingName=thing, shadowName="config", payload=json.dumps(named))
+    listed = data.list_named_shadows_for_thing(thingName=thing)
+    assert listed["results"] == ["config"] and "nextToken" not in listed
+    assert listed["timestamp"] is not None
