@@ -168,7 +168,9 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
-        if kind == "rejected" and event[2] == "get":
+        if kind == "rejected" and event[2] == "get" and not _transient(event[3].code):
+            # 429 and 5xx say nothing about the shadow: the GET stays pending and is sent
+            # again after get_retry_s, else desired state set meanwhile would never arrive.
             self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
@@ -295,6 +297,11 @@ def _version(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+def _transient(code: object) -> bool:
+    """An error answer worth asking again: throttled (429) or a service failure (5xx)."""
+    return isinstance(code, int) and (code == 429 or code >= 500)
 
 
 def _echo(value: object) -> object:

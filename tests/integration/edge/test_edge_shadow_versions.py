@@ -1,10 +1,12 @@
-"""The agent's version check against a shadow whose count moves back: a shadow deleted and
-re-created after its 48-hour tombstone starts again at version 1 (shadow-contracts 4.7), and
-a forged delta can carry any version. Neither may leave the device deaf to later commands."""
+"""The agent keeping in step with its shadow. A shadow deleted and re-created after its
+48-hour tombstone starts again at version 1 (shadow-contracts 4.7), a forged delta can carry
+any version, a GET can be refused for a passing reason (429, 5xx), and JSON `true` is not
+`1`: none of these may leave the device deaf to, or wrong about, later commands."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,39 @@ def test_a_boolean_after_an_equal_number_is_a_new_value_and_is_refused_not_skipp
     wait_for(lambda: "sampling_interval_s" in _reported(operator).get("errors", {}), 10)
     error = _reported(operator)["errors"]["sampling_interval_s"]
     assert error["desired"] is True and "expected a number" in error["message"]
+
+
+def test_a_get_refused_by_a_passing_failure_is_asked_again(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A 500 (or 429) answer to the agent's GET is not an answer about the shadow: the GET is
+    retried, so desired state set while the device was away still reaches it."""
+    db = tmp_path / "shadows.db"
+    with (
+        ShadowService(broker.url, str(db), SystemClock(), limits=False),
+        ShadowClient(broker.url, "operator") as operator,
+    ):
+        operator.update(THING, desired={"mode": "stop"})
+        with sqlite3.connect(db) as store:
+            store.execute("ALTER TABLE shadows RENAME TO away")  # every request is now a 500
+        agent = Agent(
+            AgentConfig(
+                site="plant1",
+                sender="gw-1",
+                broker_url=broker.url,
+                queue_path=str(tmp_path / "queue.db"),
+                assets=(THING,),
+                protocol="3.1.1",
+            ),
+            SystemClock(),
+        )
+        agent.start()
+        try:
+            wait_for(lambda: agent.status()["connected"], 15)
+            wait_for(lambda: "500" in (agent.status()["last_error"] or ""), 10)
+            with sqlite3.connect(db) as store:
+                store.execute("ALTER TABLE away RENAME TO shadows")
+            assert agent.shadow is not None
+            assert agent.shadow.wait_applied(THING, "mode", "stop", 15)
+        finally:
+            agent.stop(flush=False, timeout=2)
