@@ -220,6 +220,11 @@ class ShadowSync:
                 message = f"shadow {operation} {thing}: {error.code} {error.message}"
                 log.warning(message, extra={"event": "shadow_rejected", "thing": thing})
                 self._on_error(message)
+                if operation == "update" and _transient(error.code):
+                    # The report is lost, so the shadow shows an old reported state: GET
+                    # after get_retry_s (not at once, which would add to a throttle) and
+                    # the reconcile reports again what differs.
+                    self._pending_get.setdefault(thing, time.monotonic())
 
     def _apply(
         self, thing: str, wanted: dict[str, object], version: int, reported: dict[str, Any] | None

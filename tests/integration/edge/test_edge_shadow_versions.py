@@ -143,3 +143,44 @@ def test_a_get_refused_by_a_passing_failure_is_asked_again(
             assert agent.shadow.wait_applied(THING, "mode", "stop", 15)
         finally:
             agent.stop(flush=False, timeout=2)
+
+
+def test_a_report_refused_by_a_passing_failure_is_made_again(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The device applied the command but its report got a 500: the shadow would show the
+    old reported state (and a delta) for good. The agent resyncs a little later instead."""
+    db = tmp_path / "shadows.db"
+    with (
+        ShadowService(broker.url, str(db), SystemClock(), limits=False),
+        ShadowClient(broker.url, "operator") as operator,
+    ):
+        agent = Agent(
+            AgentConfig(
+                site="plant1",
+                sender="gw-1",
+                broker_url=broker.url,
+                queue_path=str(tmp_path / "queue.db"),
+                assets=(THING,),
+                protocol="3.1.1",
+            ),
+            SystemClock(),
+        )
+        agent.start()
+        try:
+            wait_for(lambda: agent.status()["connected"], 15)
+            with sqlite3.connect(db) as store:  # the next write of a reported mode fails
+                store.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON shadows"
+                    ' WHEN NEW.document LIKE \'%"reported": {"mode"%\''
+                    " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+                )
+            operator.update(THING, desired={"mode": "stop"})
+            assert agent.shadow is not None
+            assert agent.shadow.wait_applied(THING, "mode", "stop", 10)
+            wait_for(lambda: "500" in (agent.status()["last_error"] or ""), 10)
+            with sqlite3.connect(db) as store:
+                store.execute("DROP TRIGGER refuse")
+            wait_for(lambda: _reported(operator).get("mode") == "stop", 15)
+        finally:
+            agent.stop(flush=False, timeout=2)
