@@ -271,23 +271,33 @@ def color_shadow_at_version_3(at: Send, thing: str) -> None:
     at(1747329945, thing, "update", {"state": {"desired": {"color": "red"}}})
 
 
+GET_3_1 = {
+    "state": {
+        "desired": {"color": "red"},
+        "reported": {"color": "green"},
+        "delta": {"color": "red"},
+    },
+    "metadata": {
+        "desired": {"color": {"timestamp": 1747329945}},
+        "reported": {"color": {"timestamp": 1747329779}},
+    },
+    "version": 3,
+    "timestamp": 1747330100,
+}
+"""Section 3.1's document (without its clientToken), once color_shadow_at_version_3 ran."""
+UPDATE_3_2 = {
+    "state": {"reported": {"color": "red"}},
+    "metadata": {"reported": {"color": {"timestamp": 1747330109}}},
+    "version": 4,
+    "timestamp": 1747330109,
+    "clientToken": "t-2",
+}
+
+
 def test_3_1_get_accepted_example(at: Send, thing: str) -> None:
     color_shadow_at_version_3(at, thing)
     got = at(1747330100, thing, "get", {"clientToken": "t-1"})
-    assert only(got, "get/accepted") == {
-        "state": {
-            "desired": {"color": "red"},
-            "reported": {"color": "green"},
-            "delta": {"color": "red"},
-        },
-        "metadata": {
-            "desired": {"color": {"timestamp": 1747329945}},
-            "reported": {"color": {"timestamp": 1747329779}},
-        },
-        "version": 3,
-        "timestamp": 1747330100,
-        "clientToken": "t-1",
-    }
+    assert only(got, "get/accepted") == GET_3_1 | {"clientToken": "t-1"}
 
 
 def test_3_2_and_3_4_update_accepted_and_documents_examples_and_no_delta_once_equal(
@@ -297,13 +307,7 @@ def test_3_2_and_3_4_update_accepted_and_documents_examples_and_no_delta_once_eq
     request = {"state": {"reported": {"color": "red"}}, "clientToken": "t-2"}
     got = docs(at(1747330109, thing, "update", request))
     assert set(got) == {"update/accepted", "update/documents"}, "an empty delta is not published"
-    assert got["update/accepted"] == {
-        "state": {"reported": {"color": "red"}},
-        "metadata": {"reported": {"color": {"timestamp": 1747330109}}},
-        "version": 4,
-        "timestamp": 1747330109,
-        "clientToken": "t-2",
-    }
+    assert got["update/accepted"] == UPDATE_3_2
     assert got["update/documents"] == {
         "previous": {
             "state": {"desired": {"color": "red"}, "reported": {"color": "green"}},
@@ -744,28 +748,12 @@ def test_7_boto3_iot_data_gets_the_same_documents_as_mqtt(
 
     color_shadow_at_version_3(at, thing)
     clock.set(1747330100)
-    assert body(data.get_thing_shadow(thingName=thing)) == {
-        "state": {
-            "desired": {"color": "red"},
-            "reported": {"color": "green"},
-            "delta": {"color": "red"},
-        },
-        "metadata": {
-            "desired": {"color": {"timestamp": 1747329945}},
-            "reported": {"color": {"timestamp": 1747329779}},
-        },
-        "version": 3,
-        "timestamp": 1747330100,
-    }
+    assert body(data.get_thing_shadow(thingName=thing)) == GET_3_1
     clock.set(1747330109)
     request = {"state": {"reported": {"color": "red"}}, "clientToken": "t-2"}
-    assert body(data.update_thing_shadow(thingName=thing, payload=json.dumps(request))) == {
-        "state": {"reported": {"color": "red"}},
-        "metadata": {"reported": {"color": {"timestamp": 1747330109}}},
-        "version": 4,
-        "timestamp": 1747330109,
-        "clientToken": "t-2",
-    }
+    assert (
+        body(data.update_thing_shadow(thingName=thing, payload=json.dumps(request))) == UPDATE_3_2
+    )
     clock.set(1747330344)
     assert body(data.delete_thing_shadow(thingName=thing)) == {
         "version": 4,

@@ -24,6 +24,22 @@ from edge.clock import ManualClock, SystemClock
 THING = "pump-1"
 
 
+def _agent(broker: EmbeddedBroker, tmp_path: Path) -> Agent:
+    return Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=(THING,),
+            protocol="3.1.1",
+            backoff_min_s=0.05,
+            backoff_max_s=0.5,
+        ),
+        SystemClock(),
+    )
+
+
 @pytest.fixture
 def stack(
     broker: EmbeddedBroker, tmp_path: Path
@@ -33,19 +49,7 @@ def stack(
         ShadowService(broker.url, str(tmp_path / "shadows.db"), clock, limits=False),
         ShadowClient(broker.url, "operator") as operator,
     ):
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-1",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING,),
-                protocol="3.1.1",
-                backoff_min_s=0.05,
-                backoff_max_s=0.5,
-            ),
-            SystemClock(),
-        )
+        agent = _agent(broker, tmp_path)
         peer = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="forger")
         peer.connect(broker.host, broker.port)
         peer.loop_start()
@@ -122,17 +126,9 @@ def test_a_get_refused_by_a_passing_failure_is_asked_again(
         operator.update(THING, desired={"mode": "stop"})
         with sqlite3.connect(db) as store:
             store.execute("ALTER TABLE shadows RENAME TO away")  # every request is now a 500
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-1",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING,),
-                protocol="3.1.1",
-            ),
-            SystemClock(),
-        )
+        agent = _agent(broker, tmp_path)
+        assert agent.shadow is not None
+        agent.shadow._get_retry_s = 1.0  # the same retry, sooner than the default 5 s
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)
@@ -155,17 +151,9 @@ def test_a_report_refused_by_a_passing_failure_is_made_again(
         ShadowService(broker.url, str(db), SystemClock(), limits=False),
         ShadowClient(broker.url, "operator") as operator,
     ):
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-1",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING,),
-                protocol="3.1.1",
-            ),
-            SystemClock(),
-        )
+        agent = _agent(broker, tmp_path)
+        assert agent.shadow is not None
+        agent.shadow._get_retry_s = 1.0  # the same retry, sooner than the default 5 s
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)
