@@ -625,7 +625,12 @@ def test_4_7_delete_keeps_the_version_for_48_hours_then_starts_again(at: Send, t
         "code": 404,
         "message": f"No shadow exists with name: '{thing}'",
     }
-    recreated = at(T0 + 47 * 3600, thing, "update", {"state": {"reported": {"a": 1}}})
+    never = {"state": {"reported": {"a": 1}}, "version": 0}
+    assert only(at(T0, thing, "update", never), "update/rejected")["code"] == 409, (
+        "4.6 Choice: a locked update of a deleted shadow must name its tombstone's version"
+    )
+    request = {"state": {"reported": {"a": 1}}, "version": 9}
+    recreated = at(T0 + 47 * 3600, thing, "update", request)
     assert recreated["update/accepted"].doc["version"] == 10
     assert recreated["update/documents"].doc["previous"] is None
     at(T0 + 47 * 3600, thing, "delete")
