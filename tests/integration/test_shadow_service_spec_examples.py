@@ -21,6 +21,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.service import ShadowService
@@ -775,3 +777,36 @@ def test_7_boto3_iot_data_gets_the_same_documents_as_mqtt(
     listed = data.list_named_shadows_for_thing(thingName=thing)
     assert listed["results"] == ["config"] and "nextToken" not in listed
     assert listed["timestamp"] is not None
+
+
+# --- 3.3/3.4 against 3.1, for any sequence of updates -----------------------------------
+
+_leaf = st.one_of(st.booleans(), st.integers(-3, 3), st.sampled_from(["on", "off"]), st.none())
+_value = st.recursive(
+    _leaf, lambda inner: st.dictionaries(st.sampled_from("xyz"), inner, max_size=2), max_leaves=4
+)
+_section = st.one_of(st.none(), st.dictionaries(st.sampled_from("abc"), _value, max_size=3))
+_update = st.fixed_dictionaries({}, optional={"desired": _section, "reported": _section})
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(updates=st.lists(_update, min_size=1, max_size=3))
+def test_documents_and_delta_always_agree_with_the_get_before_and_after(
+    at: Send, updates: list[dict[str, Any]]
+) -> None:
+    """``previous`` is what a get showed before the update, ``current`` what it shows after
+    (without the delta), and ``update/delta`` is exactly the get's delta, or absent."""
+    thing = f"prop-{uuid.uuid4().hex[:10]}"
+    before: dict[str, Any] | None = None
+    for i, state in enumerate(updates):
+        got = docs(at(T0 + i, thing, "update", {"state": state}))
+        assert "update/accepted" in got, got
+        documents = got["update/documents"]
+        after = at(T0 + i, thing, "get")["get/accepted"].doc
+        delta = after["state"].pop("delta", None)
+        assert documents["current"] == {k: after[k] for k in ("state", "metadata", "version")}
+        assert documents["previous"] == before
+        assert got.get("update/delta", {}).get("state") == delta
+        before = documents["current"]
