@@ -4,8 +4,11 @@ Speaks AWS's shadow MQTT protocol through awsiotsdk's ``iotshadow`` client, so i
 unchanged against IoT Core and the local shadow service. On every (re)connection it
 subscribes again and GETs each full shadow, so deltas published while the agent was offline
 are never missed. A desired value is handed to its handler once per value, a delta version
-once; a handler's ValueError is reported under ``reported.errors.<key>`` instead of
-crashing; a 409 on our report means desired moved meanwhile, so we GET and reconcile.
+once (values compare as JSON: ``true`` is not ``1``); a handler's ValueError is reported
+under ``reported.errors.<key>`` instead of crashing; a 409 on our report means desired moved
+meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is made again,
+and a delta older than the version held (a re-created shadow counts again from 1) makes us
+GET rather than ignore every later command.
 """
 
 from __future__ import annotations
