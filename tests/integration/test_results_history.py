@@ -4,23 +4,14 @@ as history: no detector hears of them; results written after the start are fed."
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from waiting import wait_for
 
 from cloud.feeder import default_detector_paths
 from cloud.runtime.layout import DataLayout
 from cloud.runtime.stack import LocalStack, StackConfig
 from edge.clock import ManualClock
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _results(stack: LocalStack, folder: str, prediction: int) -> None:
@@ -46,11 +37,14 @@ def test_results_already_in_the_bucket_do_not_reach_the_detectors(tmp_path: Path
     _results(stack, "2025-06-01T00:00:00Z", 1)
     stack.start()
     try:
-        # WHEN the stack runs, THEN no detector instance hears of it
-        time.sleep(0.5)
-        assert stack.engine.key_values() == []
-        # AND a results object written now is fed
+        # WHEN the stack runs and a results object is written after its start
         _results(stack, "2026-01-01T00:00:00Z", 0)
-        assert _wait(lambda: stack.engine.key_values() == ["pump-07"])
+        wait_for(lambda: stack.engine.key_values() == ["pump-07"])
+        # THEN the new rows were fed, and none of the old object's
+        progress = stack.feeder.namespace
+        new = stack.state.get(progress, "output/pump-07/2026-01-01T00:00:00Z/results.jsonl")
+        old = stack.state.get(progress, "output/pump-07/2025-06-01T00:00:00Z/results.jsonl")
+        assert new is not None and new["rows"] == 3
+        assert old == {"rows": 0, "settled": True, "baseline": True}
     finally:
         stack.stop()

@@ -37,31 +37,31 @@ class S3ObjectStore:
             raise StorageError(f"{self._where(key)}: put failed: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        try:
+        with self._reading(key):
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
             return bytes(response["Body"].read())
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise NotFoundError(f"{self._where(key)}: no such object") from exc
-            raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
 
     @contextmanager
     def open_file(self, key: str) -> Iterator[BinaryIO]:
         """The object streamed into a temporary file (removed when the context ends), so
         that a large object is never held in memory whole."""
         with tempfile.TemporaryFile() as handle:
-            try:
+            with self._reading(key):
                 self._s3.download_fileobj(self.bucket, key, handle)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in _MISSING:
-                    raise NotFoundError(f"{self._where(key)}: no such object") from exc
-                raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
-            except BotoCoreError as exc:
-                raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
             handle.seek(0)
             yield handle
+
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """S3's errors on reading *key* as NotFoundError (no such key) or StorageError."""
+        try:
+            yield
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise NotFoundError(f"{self._where(key)}: no such object") from exc
+            raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"{self._where(key)}: get failed: {exc}") from exc
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """All keys under *prefix* in lexical order (S3 lists in UTF-8 binary order)."""
