@@ -43,6 +43,7 @@ from cloud.rules.sql import (
     ObjectLit,
     Star,
     Statement,
+    Subquery,
     Unary,
 )
 from cloud.rules.topic_filter import topic_matches
@@ -302,11 +303,15 @@ _UNPARSED: Any = object()
 
 
 class _Context:
-    """Parses the payload only if an expression reads it (``encode(*)`` does not)."""
+    """Parses the payload only if an expression reads it (``encode(*)`` does not).
 
-    def __init__(self, message: Message) -> None:
+    A nested SELECT evaluates in a context whose document is one element of the value its
+    FROM names (*nested*): names, ``*`` and ``encode(*)`` read that element."""
+
+    def __init__(self, message: Message, doc: Any = _UNPARSED, *, nested: bool = False) -> None:
         self.message = message
-        self._doc = _UNPARSED
+        self._doc = doc
+        self.nested = nested
 
     @property
     def doc(self) -> Any:
@@ -355,7 +360,42 @@ class _Context:
                 return cast(self.eval(inner), type_name)
             case Call(name, args):
                 return self.call(name, args)
+            case Subquery():
+                return self.subquery(expr)
         raise AssertionError(f"unknown node {expr!r}")
+
+    def subquery(self, sub: Subquery) -> Any:
+        """A nested SELECT: on an array, the list of each element's result (elements WHERE
+        does not pass, and Undefined SELECT VALUE results, left out); on an object, its one
+        result, as AWS's ``transform`` example 3 reads ``(select a, b from data2)``.
+        Project rule where AWS is silent: any other source (missing, Null, a number, a
+        string) is Undefined, and so is an object that WHERE does not pass."""
+        source = self.eval(sub.source)
+        if isinstance(source, list):
+            results = (self.select_on(sub, _read(element)) for element in source)
+            return [r for r in results if r is not UNDEFINED]
+        if isinstance(source, dict):
+            return self.select_on(sub, source)
+        return UNDEFINED
+
+    def select_on(self, sub: Subquery, element: Any) -> Any:
+        scope = _Context(self.message, element, nested=True)
+        if sub.where is not None and scope.eval(sub.where) is not True:
+            return UNDEFINED
+        if sub.value:
+            return scope.eval(sub.items[0].expr)
+        out: dict[str, Any] = {}
+        for item in sub.items:
+            if isinstance(item.expr, Star):
+                if isinstance(element, dict):
+                    out.update(element)
+                elif len(sub.items) == 1:
+                    return element  # '*' alone is the element, as it is the payload above
+                continue
+            value = scope.eval(item.expr)
+            if value is not UNDEFINED and item.alias is not None:
+                out[item.alias] = value
+        return out
 
     def unary(self, op: str, v: Any) -> Any:
         if op == "not":
@@ -422,7 +462,7 @@ class _Context:
         scheme = self.eval(args[1])
         if scheme != "base64":
             return UNDEFINED
-        if isinstance(args[0], Star):
+        if isinstance(args[0], Star) and not self.nested:
             data = self.message.payload
         else:
             value = self.eval(args[0])

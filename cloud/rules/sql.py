@@ -13,6 +13,11 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
     add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
     unary     := - unary | postfix;  postfix := primary {. name}
     primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
+               | (SELECT [VALUE] item {, item} FROM expr [WHERE expr])
+
+A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
+element of an array, or an object itself (AWS's nested-queries page and its ``transform``
+example 3), with names inside it resolved against that element.
 """
 
 from __future__ import annotations
@@ -136,14 +141,27 @@ class ObjectLit:
     pairs: tuple[tuple[str, Expr], ...]
 
 
-Expr = Literal | Field | Star | Attr | Call | Cast | Unary | Binary | ArrayLit | ObjectLit
-
-
 @dataclass(frozen=True, slots=True)
 class SelectItem:
     expr: Expr
     alias: str | None
     """Output key; None only for ``*``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    """``(SELECT ... FROM source [WHERE ...])``: *source* is an expression on the enclosing
+    document; the items and WHERE are evaluated on each element it names."""
+
+    items: tuple[SelectItem, ...]
+    source: Expr
+    where: Expr | None
+    value: bool = False
+
+
+Expr = (
+    Literal | Field | Star | Attr | Call | Cast | Unary | Binary | ArrayLit | ObjectLit | Subquery
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,16 +327,7 @@ class _Parser:
 
     # statement
     def statement(self) -> Statement:
-        self.expect_kw("select")
-        value = False
-        if self.at_kw("value"):
-            self.advance()
-            value = True
-            items = (SelectItem(self.expr(), None),)
-            if self.at_kw("as"):
-                raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
-        else:
-            items = tuple(self.select_items())
+        items, value = self.select_list()
         self.expect_kw("from")
         tok = self.tok
         if tok.kind != "str":
@@ -331,6 +340,33 @@ class _Parser:
             where = self.expr()
         self.expect_eof()
         return Statement(items=items, topic_filter=topic_filter, where=where, value=value)
+
+    def select_list(self) -> tuple[tuple[SelectItem, ...], bool]:
+        """``SELECT [VALUE] items``: the items, and whether it is SELECT VALUE."""
+        self.expect_kw("select")
+        if not self.at_kw("value"):
+            return tuple(self.select_items()), False
+        self.advance()
+        items = (SelectItem(self.expr(), None),)
+        if self.at_kw("as"):
+            raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
+        return items, True
+
+    def subquery(self) -> Subquery:
+        """``SELECT ... FROM source [WHERE ...]`` inside parentheses, the ``(`` consumed."""
+        items, value = self.select_list()
+        self.expect_kw("from")
+        if self.tok.kind == "str":
+            raise RuleSqlError(
+                "a nested SELECT's FROM names a value of the message (FROM e), not a topic",
+                position=self.tok.pos,
+            )
+        source = self.expr()
+        where = None
+        if self.at_kw("where"):
+            self.advance()
+            where = self.expr()
+        return Subquery(items=items, source=source, where=where, value=value)
 
     def select_items(self) -> list[SelectItem]:
         items = [self.select_item()]
@@ -483,7 +519,10 @@ class _Parser:
                 self.advance()
                 return Literal(None)
             if tok.value == "select":
-                raise RuleSqlError("nested SELECT is not supported", position=tok.pos)
+                raise RuleSqlError(
+                    "a nested SELECT must be in parentheses: (SELECT ... FROM ...)",
+                    position=tok.pos,
+                )
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
@@ -492,9 +531,7 @@ class _Parser:
             return Field(tok.value)
         if self.at_op("("):
             self.advance()
-            if self.at_kw("select"):
-                raise RuleSqlError("nested SELECT is not supported", position=self.tok.pos)
-            expr = self.expr()
+            expr = self.expr_at(self.subquery) if self.at_kw("select") else self.expr()
             self.expect_op(")")
             return expr
         if self.at_op("["):
@@ -591,6 +628,9 @@ def _children(node: Expr) -> tuple[Expr, ...]:
             return args
         case ObjectLit(pairs):
             return tuple(value for _, value in pairs)
+        case Subquery(items, source, where, _):
+            where_part = () if where is None else (where,)
+            return (source, *where_part, *(item.expr for item in items))
     return ()
 
 
