@@ -40,7 +40,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "timestamp": (0, 0),
     "newuuid": (0, 0),
     "traceid": (0, 0),
-    "principal": (0, 0),
+    "sql_version": (0, 0),
+    "rand": (0, 0),
     "get": (2, 2),
     "isundefined": (1, 1),
     "isnull": (1, 1),
@@ -56,7 +57,57 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "encode": (2, 2),
     "decode": (2, 2),
     "parse_time": (2, 3),
+    "time_to_epoch": (2, 2),
+    "mod": (2, 2),
+    "remainder": (2, 2),
+    "sign": (1, 1),
+    "trunc": (2, 2),
+    "nanvl": (2, 2),
+    **{name: (1, 1) for name in ("acos", "asin", "atan", "cos", "cosh", "exp", "ln", "log")},
+    **{name: (1, 1) for name in ("sin", "sinh", "sqrt", "tan", "tanh")},
+    "atan2": (2, 2),
+    "power": (2, 2),
+    "bitand": (2, 2),
+    "bitor": (2, 2),
+    "bitxor": (2, 2),
+    "bitnot": (1, 1),
+    "chr": (1, 1),
+    "endswith": (2, 2),
+    "indexof": (2, 2),
+    "length": (1, 1),
+    "numbytes": (1, 1),
+    "lpad": (2, 2),
+    "rpad": (2, 2),
+    "ltrim": (1, 1),
+    "rtrim": (1, 1),
+    "trim": (1, 1),
+    "replace": (3, 3),
+    "regexp_matches": (2, 2),
+    "regexp_replace": (3, 3),
+    "regexp_substr": (2, 2),
+    **{name: (1, 1) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    "transform": (3, 3),
 }
+NEEDS_AWS = {
+    "aws_lambda": "it calls an AWS Lambda function",
+    "get_dynamodb": "it reads an Amazon DynamoDB table",
+    "get_secret": "it reads AWS Secrets Manager",
+    "get_thing_shadow": "it reads a Device Shadow through the AWS IoT service",
+    "get_registry_data": "it reads the AWS IoT registry",
+    "machinelearning_predict": "it calls Amazon Machine Learning",
+    "principal": "it is the certificate or IAM identity AWS IoT authenticated the publisher "
+    "with, which the local broker does not have",
+    "accountid": "it is the AWS account that owns the rule",
+    "sourceip": "it is the publisher's IP address as AWS IoT saw it",
+    "get_mqtt_property": "the local rules runner does not receive the MQTT 5 properties",
+    "get_user_properties": "the local rules runner does not receive the MQTT 5 properties",
+}
+"""Functions AWS documents whose value only AWS has: refused at load, never a silent
+Undefined or a made-up value."""
+REGEX_FUNCTIONS = ("regexp_matches", "regexp_replace", "regexp_substr")
+"""Their pattern (second argument) must be a string literal: compiled at load, so a bad
+pattern is an error naming it, and a device cannot send a pattern that backtracks for
+minutes (project rule; AWS also takes an expression)."""
 CAST_TYPES = {
     "string": "String",
     "varchar": "String",
@@ -580,6 +631,11 @@ class _Parser:
             self.advance()
             self.expect_op(")")
             return Cast(expr, CAST_TYPES[type_tok.value.lower()])
+        if name in NEEDS_AWS:
+            raise RuleSqlError(
+                f"function {name_tok.value}() is not supported locally: {NEEDS_AWS[name]}",
+                position=name_tok.pos,
+            )
         if name not in FUNCTIONS:
             raise RuleSqlError(
                 f"function {name_tok.value}() is not supported", position=name_tok.pos
@@ -597,6 +653,8 @@ class _Parser:
             raise RuleSqlError(
                 f"{name}() takes {want} argument(s), got {len(args)}", position=name_tok.pos
             )
+        if name in REGEX_FUNCTIONS:
+            _check_pattern(name, args[1], name_tok.pos)
         return Call(name, tuple(args))
 
     def argument(self) -> Expr:
@@ -604,6 +662,19 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+def _check_pattern(name: str, arg: Expr, position: int) -> None:
+    if not (isinstance(arg, Literal) and isinstance(arg.value, str)):
+        raise RuleSqlError(
+            f"{name}(): the pattern must be a string literal ('...')", position=position
+        )
+    try:
+        re.compile(arg.value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise RuleSqlError(
+            f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
+        ) from None
 
 
 def tree_depth(expr: Expr) -> int:

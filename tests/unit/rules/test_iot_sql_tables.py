@@ -145,7 +145,7 @@ def test_whole_decimals_become_ints() -> None:
         ("SELECT a FROM 't' WHERE a != 1", 27, "use '<>'"),
         ("SELECT a FROM 't/#/x'", 15, "'#'"),
         ("SELECT a FROM 't' -- hi", 19, "comments"),
-        ("SELECT aws_lambda('arn', *) AS x FROM 't'", 8, "not supported"),
+        ("SELECT aws_lambda('arn', *) AS x FROM 't'", 8, "aws_lambda() is not supported locally"),
         ("SELECT (SELECT v FROM 'e') AS x FROM 't'", 23, "nested SELECT's FROM"),
         ("SELECT a FROM 't' WHERE", 24, "expected an expression"),
         ("SELECT get(a) AS x FROM 't'", 8, "2 argument"),
