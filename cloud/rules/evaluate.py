@@ -481,9 +481,10 @@ class _Context:
         else:
             value = self.eval(args[0])
             text = to_string(value)
-            if text is UNDEFINED:
-                return UNDEFINED
-            data = text.encode("utf-8")
+            utf8 = UNDEFINED if text is UNDEFINED else _utf8(text)
+            if utf8 is None or utf8 is UNDEFINED:
+                return UNDEFINED  # no value, or a string with no UTF-8 form (a lone surrogate)
+            data = utf8
         return Encoded(bytes(data)) if defer else base64.b64encode(data).decode("ascii")
 
 
