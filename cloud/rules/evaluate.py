@@ -48,6 +48,7 @@ from cloud.rules.sql import (
     Attr,
     Binary,
     Call,
+    Case,
     Cast,
     Expr,
     Field,
@@ -375,7 +376,23 @@ class _Context:
                 return self.call(name, args)
             case Subquery():
                 return self.subquery(expr)
+            case Case(subject, branches, otherwise):
+                return self.case(self.eval(subject), branches, otherwise)
         raise AssertionError(f"unknown node {expr!r}")
+
+    def case(
+        self, subject: Any, branches: tuple[tuple[Expr, Expr], ...], otherwise: Expr | None
+    ) -> Any:
+        """The result of the first branch whose value equals the subject (``=``), else the
+        ELSE value, else Undefined; an Undefined subject is Undefined (AWS's note). Only
+        the chosen result is evaluated."""
+        if subject is UNDEFINED:
+            return UNDEFINED
+        for test, result in branches:
+            candidate = self.eval(test)
+            if candidate is not UNDEFINED and _equal(subject, candidate):
+                return self.eval(result)
+        return UNDEFINED if otherwise is None else self.eval(otherwise)
 
     def subquery(self, sub: Subquery) -> Any:
         """A nested SELECT: on an array, the list of each element's result (elements WHERE

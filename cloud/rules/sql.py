@@ -14,6 +14,7 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
     unary     := - unary | postfix;  postfix := primary {. name}
     primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
                | (SELECT [VALUE] item {, item} FROM expr [WHERE expr])
+               | CASE expr WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
 
 A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
 element of an array, or an object itself (AWS's nested-queries page and its ``transform``
@@ -210,8 +211,28 @@ class Subquery:
     value: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Case:
+    """``CASE subject WHEN t THEN r ... [ELSE e] END`` (AWS "Case statements")."""
+
+    subject: Expr
+    branches: tuple[tuple[Expr, Expr], ...]
+    otherwise: Expr | None
+
+
 Expr = (
-    Literal | Field | Star | Attr | Call | Cast | Unary | Binary | ArrayLit | ObjectLit | Subquery
+    Literal
+    | Field
+    | Star
+    | Attr
+    | Call
+    | Cast
+    | Unary
+    | Binary
+    | ArrayLit
+    | ObjectLit
+    | Subquery
+    | Case
 )
 
 
@@ -577,6 +598,8 @@ class _Parser:
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
+            if tok.value.lower() == "case" and self.starts_case_subject():
+                return self.expr_at(self.case)
             if self.at_op("("):
                 return self.call(tok)
             return Field(tok.value)
@@ -610,6 +633,44 @@ class _Parser:
                 "'*' is only allowed as a SELECT item or a function argument", position=tok.pos
             )
         raise self.fail("an expression")
+
+    def starts_case_subject(self) -> bool:
+        """Whether ``case`` just read opens a CASE statement rather than naming a payload
+        field ``case``: CASE and its words are not reserved, so a field of that name still
+        reads as one (``SELECT case FROM ...``, ``case + 1``)."""
+        tok = self.tok
+        if tok.kind == "name":  # a field named case inside a CASE: CASE case WHEN ...
+            return tok.value.lower() not in ("when", "then", "else", "end")
+        if tok.kind in ("str", "num"):
+            return True
+        if tok.kind == "kw":
+            return tok.value in ("true", "false", "null", "not")
+        return tok.kind == "op" and tok.value in ("(", "[", "{")
+
+    def at_word(self, word: str) -> bool:
+        return self.tok.kind == "name" and self.tok.value.lower() == word
+
+    def case(self) -> Case:
+        """``CASE v WHEN t THEN r ... [ELSE e] END``, ``CASE`` consumed."""
+        subject = self.expr()
+        branches: list[tuple[Expr, Expr]] = []
+        while self.at_word("when"):
+            self.advance()
+            test = self.expr()
+            if not self.at_word("then"):
+                raise self.fail("THEN")
+            self.advance()
+            branches.append((test, self.expr()))
+        if not branches:
+            raise self.fail("WHEN (a CASE needs at least one)")
+        otherwise = None
+        if self.at_word("else"):
+            self.advance()
+            otherwise = self.expr()
+        if not self.at_word("end"):
+            raise self.fail("END" if otherwise is not None else "WHEN, ELSE or END")
+        self.advance()
+        return Case(subject, tuple(branches), otherwise)
 
     def pair(self) -> tuple[str, Expr]:
         tok = self.tok
@@ -702,6 +763,9 @@ def _children(node: Expr) -> tuple[Expr, ...]:
         case Subquery(items, source, where, _):
             where_part = () if where is None else (where,)
             return (source, *where_part, *(item.expr for item in items))
+        case Case(subject, branches, otherwise):
+            else_part = () if otherwise is None else (otherwise,)
+            return (subject, *(e for branch in branches for e in branch), *else_part)
     return ()
 
 
