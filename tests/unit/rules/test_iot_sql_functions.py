@@ -333,6 +333,19 @@ def test_transform_refuses_a_result_over_128_kib_before_building_it() -> None:
     assert value("transform('enrichArray', a, v)", small) == [{"k": 1}] * 100
 
 
+def test_the_json_extensions_example() -> None:
+    """AWS "JSON extensions" page: a function applied to an attribute value."""
+    payload = (
+        b'{"deviceid": "iot123", "temp": 54.98, "humidity": 32.43,'
+        b' "coords": {"latitude": 47.615694, "longitude": -122.3359976}}'
+    )
+    out = evaluate(
+        parse("SELECT temp, md5(deviceid) AS hashed_id FROM 'topic/#'"), Message("topic/x", payload)
+    )
+    assert out is not None
+    assert out.to_bytes() == b'{"temp":54.98,"hashed_id":"e37f81fb397e595c4aeb5645b8cbbbd1"}'
+
+
 def test_the_decode_example() -> None:
     sql = "SELECT decode(encoded_temp,\"base64\").temperature AS temp from 'topic/subtopic'"
     payload = b'{"encoded_temp": "eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg=="}'
