@@ -204,3 +204,31 @@ def test_a_rules_file_with_a_nested_select_runs_in_the_rules_runner() -> None:
     runner = RulesRunner("mqtt://127.0.0.1:1", rules, batcher, clock, republisher=publisher)
     runner.handle("my/topic", SENML, client_id="dev7")
     assert publisher.published == [("out/topic", b'{"t":[{"v":22.5}]}', 0)]
+
+
+def test_the_deepest_nested_select_that_loads_evaluates_without_recursion_error() -> None:
+    """Each nested SELECT costs the evaluator several Python frames; the load-time limits
+    (parenthesis nesting, tree depth 256) must keep any rule that loads runnable."""
+    deepest = 0
+    for n in range(1, 80):
+        sql = "SELECT " + "(SELECT VALUE " * n + "e" + " FROM e)" * n + " AS x FROM '#'"
+        try:
+            parse(sql)
+        except RuleSqlError:
+            break
+        deepest = n
+    assert 10 <= deepest < 80
+    for chain in range(150, 3000, 25):
+        inner = "a" + ".b" * chain
+        sql = (
+            "SELECT " + "(SELECT VALUE " * deepest + inner + " FROM e)" * deepest + " AS x FROM '#'"
+        )
+        try:
+            statement = parse(sql)
+        except RuleSqlError:
+            break
+        doc: object = {"a": 1}
+        for _ in range(deepest):
+            doc = {"e": [doc]}
+        out = evaluate(statement, Message("a", json.dumps(doc).encode()))
+        assert out is not None and out.to_bytes().startswith(b'{"x":')
