@@ -183,7 +183,8 @@ def test_malformed_nested_selects_are_refused_at_load(sql: str, reason: str) -> 
 
 def test_a_rules_file_with_a_nested_select_runs_in_the_rules_runner() -> None:
     """The runner compiles only envelope-reading rules; a nested SELECT goes through the
-    evaluator, and the republish action receives its output."""
+    evaluator, and the republish action receives its output (and a substitution template
+    may hold one too: §1.8, any function or operator)."""
     doc = {
         "rules": [
             {
@@ -191,7 +192,7 @@ def test_a_rules_file_with_a_nested_select_runs_in_the_rules_runner() -> None:
                 "topicRulePayload": {
                     "sql": "SELECT (SELECT v FROM e WHERE n = 'temperature') AS t FROM 'my/#'",
                     "awsIotSqlVersion": "2016-03-23",
-                    "actions": [{"republish": {"topic": "out/${topic(2)}"}}],
+                    "actions": [{"republish": {"topic": "out/${get((SELECT VALUE n FROM e), 1)}"}}],
                 },
             }
         ]
@@ -203,7 +204,7 @@ def test_a_rules_file_with_a_nested_select_runs_in_the_rules_runner() -> None:
     batcher = Batcher(InMemoryObjectStore(), BatcherConfig(), clock)
     runner = RulesRunner("mqtt://127.0.0.1:1", rules, batcher, clock, republisher=publisher)
     runner.handle("my/topic", SENML, client_id="dev7")
-    assert publisher.published == [("out/topic", b'{"t":[{"v":22.5}]}', 0)]
+    assert publisher.published == [("out/light", b'{"t":[{"v":22.5}]}', 0)]
 
 
 def test_the_deepest_nested_select_that_loads_evaluates_without_recursion_error() -> None:
