@@ -40,6 +40,7 @@ from cloud.detectors.model import (
     check_references,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
+from cloud.detectors.typed_fields import FieldValueError, typed_value
 from cloud.ports import StateStore
 from edge.clock import Clock
 from edge.errors import DetectorModelError, NotFoundError, VersionConflictError
@@ -943,7 +944,14 @@ def evaluate_action(
                 _field_text(action.fields, name),
                 problem or "evaluated to undefined; action not taken",
             )
-        target[name] = value
+        try:
+            target[name] = typed_value(action.kind, name, value)
+        except FieldValueError as exc:
+            raise _ActionError(
+                f"{action.path}.{name}",
+                _field_text(action.fields, name),
+                f"{exc}; action not taken",
+            ) from None
     if action.payload is None:
         return target, default_payload(), "DEFAULT"
     ppath = f"{action.path}.payload.contentExpression"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cloud.detectors import expr as ex
+from cloud.detectors.typed_fields import FieldValueError, typed_value
 from edge.errors import DetectorModelError
 
 log = logging.getLogger(__name__)
@@ -631,6 +632,8 @@ def _service_fields(
             )
     if kind == "sns" and str(fields["targetArn"]).endswith(".fifo"):
         raise ctx.error(f"{apath}.targetArn", "FIFO topics are not supported by the sns action")
+    if kind == "sqs" and str(fields["queueUrl"]).endswith(".fifo"):
+        raise ctx.error(f"{apath}.queueUrl", "FIFO queues are not supported by the sqs action")
     if kind == "iotTopicPublish":
         ctx.string(fields["mqttTopic"], f"{apath}.mqttTopic", max_len=128)
         exprs["mqttTopic"] = _topic_expression(ctx, fields["mqttTopic"], f"{apath}.mqttTopic")
@@ -642,6 +645,12 @@ def _service_fields(
         raise ctx.error(f"{apath}.separator", "expected one of '\\n', '\\t', '\\r\\n', ','")
     if kind == "iotSiteWise":
         _sitewise(ctx, fields, apath, exprs)
+    for name, node in exprs.items():
+        if isinstance(node, ex.Literal):
+            try:
+                typed_value(kind, name, node.value)
+            except FieldValueError as exc:
+                raise ctx.error(f"{apath}.{name}", str(exc)) from None
     if "payload" not in fields:
         return None
     ppath = f"{apath}.payload"
@@ -659,6 +668,10 @@ def _service_fields(
     ptype = ctx.required(body, "type", ppath)
     if ptype not in ("JSON", "STRING"):
         raise ctx.error(f"{ppath}.type", f"{ptype!r}: expected JSON or STRING")
+    if kind == "dynamoDBv2" and ptype != "JSON":
+        raise ctx.error(
+            f"{ppath}.type", f"{ptype!r}: a dynamoDBv2 payload must be JSON (one column per key)"
+        )
     return Payload(content, content_text, ptype)
 
 
