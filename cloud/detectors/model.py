@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 NAME_RE: Final = re.compile(r"^[a-zA-Z0-9_-]+$")
 INPUT_NAME_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 PLAIN_FIELD_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+PATH_FIELD_RE: Final = re.compile(r"[a-zA-Z0-9_-]+")
+QUOTED_PATH_FIELD_RE: Final = re.compile(r"[a-zA-Z0-9_ -]+")
+r"""A ``jsonPath`` or ``key`` segment, bare or in backticks: AWS's AttributeJsonPath pattern
+``^((`[\w\- ]+`)|([\w\-]+))(\.((`[\w- ]+`)|([\w\-]+)))*$`` (so ``motor-id`` needs no
+backticks there, though an expression must quote it)."""
 KEY_VALUE_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]+$")
 
 MIN_TIMER_S: Final = 60
@@ -248,7 +253,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
     while i < n:
         if text[i] == "`":
             j = text.find("`", i + 1)
-            if j <= i + 1:
+            if j <= i + 1 or not QUOTED_PATH_FIELD_RE.fullmatch(text[i + 1 : j]):
                 return None
             parts.append(text[i + 1 : j])
             i = j + 1
@@ -256,7 +261,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
             j = text.find(".", i)
             j = n if j < 0 else j
             seg = text[i:j]
-            if not PLAIN_FIELD_RE.fullmatch(seg):
+            if not PATH_FIELD_RE.fullmatch(seg):
                 return None
             parts.append(seg)
             i = j
@@ -302,7 +307,8 @@ def load_input(
             raise ctx.error(
                 f"{apath}.jsonPath",
                 f"{json_path!r} is not a dot-separated field path"
-                " (no '$' or arrays; backticks around other names)",
+                " (names of letters, digits, '_' or '-', no '$' or arrays;"
+                " backticks around names with spaces)",
             )
         if parts in paths:
             raise ctx.error(f"{apath}.jsonPath", f"duplicate attribute {json_path!r}")
@@ -390,7 +396,12 @@ def load_detector_model(
         key_path=key_path,
         evaluation_method=method,
         role_arn=role_arn,
-        description=str(body.get("detectorModelDescription", "")),
+        description=ctx.string(
+            body.get("detectorModelDescription", ""),
+            "$.detectorModelDescription",
+            min_len=0,
+            max_len=1024,
+        ),
         source=ctx.source,
         raw=body,
     )
@@ -416,7 +427,11 @@ def _name_role_key(
         key = ctx.string(body["key"], "$.key", max_len=128)
         key_path = _split_json_path(key)
         if key_path is None:
-            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+            raise ctx.error(
+                "$.key",
+                f"{key!r} is not a dot-separated field path (names of letters, digits,"
+                " '_' or '-'; backticks around names with spaces)",
+            )
     return name, role_arn, key, key_path
 
 
@@ -694,10 +709,11 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
         raise ctx.error(apath, "needs 'propertyAlias' or both 'assetId' and 'propertyId'")
     value = ctx.obj(ctx.required(fields, "propertyValue", apath), f"{apath}.propertyValue")
     vpath = f"{apath}.propertyValue"
+    ctx.unknown_fields(value, ("value", "timestamp", "quality"), vpath)
     inner = ctx.obj(ctx.required(value, "value", vpath), f"{vpath}.value")
-    kinds = [
-        k for k in ("stringValue", "integerValue", "doubleValue", "booleanValue") if k in inner
-    ]
+    variants = ("stringValue", "integerValue", "doubleValue", "booleanValue")
+    ctx.unknown_fields(inner, variants, f"{vpath}.value")
+    kinds = [k for k in variants if k in inner]
     if len(kinds) != 1:
         raise ctx.error(
             f"{vpath}.value",
@@ -712,6 +728,8 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
         )
     if "timestamp" in value:
         ts = ctx.obj(value["timestamp"], f"{vpath}.timestamp")
+        ctx.unknown_fields(ts, ("timeInSeconds", "offsetInNanos"), f"{vpath}.timestamp")
+        ctx.required(ts, "timeInSeconds", f"{vpath}.timestamp")
         for name in ("timeInSeconds", "offsetInNanos"):
             if name in ts:
                 exprs[f"propertyValue.timestamp.{name}"] = ctx.expression(

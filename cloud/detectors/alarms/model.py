@@ -189,7 +189,10 @@ def load_alarm_model(
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "alarmModelName")
     description = ctx.string(
-        body.get("alarmModelDescription", "") or "", "$.alarmModelDescription", min_len=0
+        body.get("alarmModelDescription", "") or "",
+        "$.alarmModelDescription",
+        min_len=0,
+        max_len=1024,
     )
     severity = body.get("severity")
     if severity is not None and (

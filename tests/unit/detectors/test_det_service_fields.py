@@ -254,3 +254,60 @@ def test_the_same_values_from_a_message_are_sent_when_valid() -> None:
     assert request.target["operation"] == "DELETE"
     (request,) = run(sitewise({"doubleValue": "1.0"}, quality="$input.In.text"), {"text": "BAD"})
     assert request.target["propertyValue.quality"] == "BAD"
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "reason"),
+    [
+        (
+            sitewise({"doubleValue": "1.0"}, timestamp={"offsetInNanos": "0"}),
+            "iotSiteWise.propertyValue.timestamp",
+            "missing required field 'timeInSeconds'",
+        ),
+        (
+            sitewise({"doubleValue": "1.0"}, timestamp={"timeInSeconds": "1", "seconds": "1"}),
+            "iotSiteWise.propertyValue.timestamp.seconds",
+            "unknown field",
+        ),
+        (
+            sitewise({"doubleValue": "1.0", "floatValue": "1.0"}),
+            "iotSiteWise.propertyValue.value.floatValue",
+            "unknown field",
+        ),
+        (
+            sitewise({"doubleValue": "1.0"}, qualty="'GOOD'"),
+            "iotSiteWise.propertyValue.qualty",
+            "unknown field",
+        ),
+    ],
+)
+def test_sitewise_property_value_shape_follows_the_api(
+    action: dict[str, Any], field: str, reason: str
+) -> None:
+    """AssetPropertyValue {value, timestamp, quality}; AssetPropertyTimestamp needs timeInSeconds."""
+    with pytest.raises(DetectorModelError) as info:
+        load_detector_model(body(action))
+    assert f"{PATH}.{field}: {reason}" in str(info.value)
+
+
+def test_descriptions_are_text_of_at_most_1024_characters() -> None:
+    from cloud.detectors.alarms.model import load_alarm_model
+
+    detector = body({"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t"}})
+    assert load_detector_model({**detector, "detectorModelDescription": "d" * 1024}).description
+    for bad, reason in (("d" * 1025, "1025 characters; at most 1024"), (7, "expected a string")):
+        with pytest.raises(DetectorModelError, match=rf"\$\.detectorModelDescription: {reason}"):
+            load_detector_model({**detector, "detectorModelDescription": bad})
+    alarm = {
+        "alarmModelName": "a",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "alarmRule": {
+            "simpleRule": {
+                "inputProperty": "$input.In.v",
+                "comparisonOperator": "GREATER",
+                "threshold": "1",
+            }
+        },
+    }
+    with pytest.raises(DetectorModelError, match=r"\$\.alarmModelDescription: 1025 characters"):
+        load_alarm_model({**alarm, "alarmModelDescription": "d" * 1025})
