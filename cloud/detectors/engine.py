@@ -56,6 +56,11 @@ NO_KEY = ""
 MAX_ATTEMPTS = 8
 """Evaluations of one message or timer before a run of lost races is given up (raised)."""
 
+MAX_CHAINED_MESSAGES = 1000
+"""Messages the actions of one message or timer expiry may put back (``iotEvents``), in all.
+On AWS a model that feeds its own input loops asynchronously under throughput quotas; here it
+would hold the engine forever, so past this bound the action is refused and logged."""
+
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
@@ -253,6 +258,8 @@ class DetectorEngine:
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
+        self._chained = 0
+        """Messages put back while busy since the outside message or timer expiry."""
         self._lock = threading.RLock()
         self._pending: list[tuple[ActionRequest, str, str]] = []
         """Actions of the evaluation in progress, with their path and event name."""
@@ -307,10 +314,19 @@ class DetectorEngine:
                 f"input {input_name!r} does not exist (known: {', '.join(sorted(self.inputs))})"
             )
         with self._lock:
-            self._queue.append((input_name, dict(payload), message_id))
             if self._busy:
+                self._chained += 1
+                if self._chained > MAX_CHAINED_MESSAGES:
+                    raise DetectorModelError(
+                        f"{self.model.name}: more than {MAX_CHAINED_MESSAGES} messages put back"
+                        f" by the actions of one message; input {input_name!r} refused"
+                        " (does an iotEvents action feed the model's own input?)"
+                    )
+                self._queue.append((input_name, dict(payload), message_id))
                 return
+            self._queue.append((input_name, dict(payload), message_id))
             self._busy = True
+            self._chained = 0
             try:
                 self._drain()
             finally:
@@ -346,6 +362,7 @@ class DetectorEngine:
                     return instance
 
                 self._busy = True
+                self._chained = 0
                 try:
                     if self._commit(key, fire):
                         processed += 1
