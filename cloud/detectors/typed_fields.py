@@ -13,6 +13,7 @@ it never reaches a sink as something AWS would reject.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Final
 
@@ -56,7 +57,9 @@ def typed_value(kind: str, field: str, value: Any) -> Any:
         return number
     if field == "propertyValue.value.doubleValue":
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            if math.isfinite(value):
+                return float(value)
+            raise FieldValueError(f"{_shown(value)}: expected a finite number")
         decimal = ex.decimal_text(value) if isinstance(value, str) else None
         if decimal is None:
             raise FieldValueError(f"{_shown(value)}: expected a number")
