@@ -33,6 +33,8 @@ r"""A ``jsonPath`` or ``key`` segment, bare or in backticks: AWS's AttributeJson
 backticks there, though an expression must quote it)."""
 KEY_VALUE_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]+$")
 
+MAX_ATTRIBUTES: Final = 200
+"""Attributes of one input (API reference, InputDefinition.attributes)."""
 MIN_TIMER_S: Final = 60
 MAX_TIMER_S: Final = 31_622_400
 SERVICE_ACTIONS: Final = (
@@ -295,6 +297,11 @@ def load_input(
     )
     if not attrs:
         raise ctx.error("$.inputDefinition.attributes", "at least one attribute is required")
+    if len(attrs) > MAX_ATTRIBUTES:
+        raise ctx.error(
+            "$.inputDefinition.attributes",
+            f"{len(attrs)} attributes; at most {MAX_ATTRIBUTES} allowed",
+        )
     paths: list[tuple[str, ...]] = []
     for i, attr in enumerate(attrs):
         apath = f"$.inputDefinition.attributes[{i}]"
@@ -313,8 +320,28 @@ def load_input(
         if parts in paths:
             raise ctx.error(f"{apath}.jsonPath", f"duplicate attribute {json_path!r}")
         paths.append(parts)
-    description = body.get("inputDescription", "")
-    return InputDefinition(input_name, tuple(paths), str(description), raw=body)
+    description = ctx.string(
+        body.get("inputDescription", ""), "$.inputDescription", min_len=0, max_len=1024
+    )
+    check_tags(ctx, body.get("tags"))
+    return InputDefinition(input_name, tuple(paths), description, raw=body)
+
+
+def check_tags(ctx: _Ctx, raw: Any) -> list[tuple[str, str]]:
+    """``tags``: ``[{key (1-128 characters), value (0-256)}]``, as the API reference gives them."""
+    if raw is None:
+        return []
+    out = []
+    for i, item in enumerate(ctx.array(raw, "$.tags")):
+        tpath = f"$.tags[{i}]"
+        tag = ctx.obj(item, tpath)
+        ctx.unknown_fields(tag, ("key", "value"), tpath)
+        key = ctx.string(ctx.required(tag, "key", tpath), f"{tpath}.key", max_len=128)
+        value = ctx.string(
+            ctx.required(tag, "value", tpath), f"{tpath}.value", min_len=0, max_len=256
+        )
+        out.append((key, value))
+    return out
 
 
 # ---------------------------------------------------------------- detector models
@@ -352,6 +379,7 @@ def load_detector_model(
         "$",
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
+    check_tags(ctx, body.get("tags"))
     method = body.get("evaluationMethod", "BATCH")
     if method not in ("BATCH", "SERIAL"):
         raise ctx.error("$.evaluationMethod", f"{method!r}: expected BATCH or SERIAL")
@@ -475,7 +503,9 @@ def _events(ctx: _Ctx, raw: Any, path: str, *, transition: bool) -> tuple[Event,
         body = ctx.obj(item, epath)
         allowed = ("eventName", "condition", "actions") + (("nextState",) if transition else ())
         ctx.unknown_fields(body, allowed, epath)
-        name = ctx.string(ctx.required(body, "eventName", epath), f"{epath}.eventName", max_len=128)
+        name = ctx.string(
+            ctx.required(body, "eventName", epath), f"{epath}.eventName", min_len=0, max_len=128
+        )
         condition: ex.Expr | None = None
         condition_text: str | None = None
         if transition and "condition" not in body:
