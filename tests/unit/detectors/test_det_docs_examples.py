@@ -18,6 +18,7 @@ import pytest
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from edge.clock import ManualClock
+from edge.errors import DetectorModelError
 
 INPUTS = {
     "MyInput": ["a", "status", "value", "value1", "value2", "`_value`"],
@@ -204,3 +205,51 @@ def test_convert_failure_makes_the_whole_condition_false() -> None:
         condition="convert(Decimal, $input.MyInput.status) > 1 || true",
     )
     assert variables == {}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "abs(-1)",
+        "ceil(1.5)",
+        "floor(1.5)",
+        "round(1.5)",
+        "mod(5, 2)",
+        "power(2, 3)",
+        "sqrt(4)",
+        "substring('abc', 1)",
+        "upper('a')",
+        "lower('A')",
+        "strlen('abc')",
+        "length('abc')",
+        "isNumeric(1)",
+        "isString('a')",
+        "isBoolean(true)",
+        "timestamp()",
+        'Timeout("t")',
+    ],
+)
+def test_a_function_aws_does_not_have_is_refused_naming_it_and_the_field(call: str) -> None:
+    """The expressions page lists every built-in; spec section 3 names what AWS lacks."""
+    body = {
+        "detectorModelName": "docs",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "S",
+            "states": [
+                {
+                    "stateName": "S",
+                    "onInput": {"events": [{"eventName": "e", "actions": [sv("x", call)]}]},
+                }
+            ],
+        },
+    }
+    name = call.split("(")[0]
+    with pytest.raises(DetectorModelError) as info:
+        load_detector_model(body)
+    message = str(info.value)
+    assert (
+        "$.detectorModelDefinition.states[0].onInput.events[0].actions[0].setVariable.value"
+        in message
+    )
+    assert f"unknown function {name!r}" in message
