@@ -101,3 +101,31 @@ def test_alarm_tag_values_are_at_most_256_characters() -> None:
     body = {**BOILER, "tags": [{"key": "owner", "value": "v" * 257}]}
     with pytest.raises(DetectorModelError, match=r"\$\.tags\[0\]\.value: 257 characters"):
         load_alarm_model(body)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "error"),
+    [
+        (1558129816420, r"messages\[0\]\.timestamp: expected an object"),
+        ({"timeInMillis": 0}, r"messages\[0\]\.timestamp\.timeInMillis: expected epoch milli"),
+        ({"timeInMillis": 2**63}, r"timestamp\.timeInMillis: expected epoch milliseconds"),
+        ({"timeInMillis": "1558129816420"}, r"timestamp\.timeInMillis: expected epoch milli"),
+        ({"timeInMillis": 1.5}, r"timestamp\.timeInMillis: expected epoch milliseconds"),
+        ({"timeInSeconds": 1}, r"messages\[0\]\.timestamp\.timeInSeconds: unknown field"),
+    ],
+)
+def test_batch_put_message_timestamp_is_a_timestamp_value(timestamp: Any, error: str) -> None:
+    """Message.timestamp is a TimestampValue: {timeInMillis: 1..2**63-1} (iotevents-data API)."""
+    from cloud.detectors import batch_put_message
+
+    message = {"messageId": "00001", "inputName": "PressureInput", "payload": "e30="}
+    with pytest.raises(DetectorModelError, match=error):
+        batch_put_message([], {"messages": [{**message, "timestamp": timestamp}]})
+    for fine in (None, {}, {"timeInMillis": 1558129816420}):
+        body = {**message, "timestamp": fine} if fine is not None else message
+        assert (
+            batch_put_message([], {"messages": [body]})["BatchPutMessageErrorEntries"][0][
+                "errorCode"
+            ]
+            == "ResourceNotFoundException"
+        )
