@@ -8,7 +8,8 @@ SiteWise timestamp is whole seconds 1-31556889864403199 plus 0-999999999 nanosec
 SiteWise value fields are typed, so text is coerced as the spec's §4 Decision says
 (``integerValue: "'12'"`` is the integer 12). A value that does not fit is refused where the
 model is loaded when it is a literal, and when the action runs otherwise, naming the field;
-it never reaches a sink as something AWS would reject.
+it never reaches a sink as something AWS would reject. An ``iotTopicPublish`` topic is a
+topic name, never a filter: MQTT (3.3.2-2) forbids ``+`` and ``#`` in a PUBLISH.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def typed_value(kind: str, field: str, value: Any) -> Any:
     if allowed is not None:
         if not isinstance(value, str) or value not in allowed:
             raise FieldValueError(f"{_shown(value)}: expected one of {', '.join(allowed)}")
+        return value
+    if kind == "iotTopicPublish" and field == "mqttTopic":
+        if not isinstance(value, str) or not value or any(c in value for c in "+#\0"):
+            raise FieldValueError(
+                f"{_shown(value)}: expected a topic name (not empty, no '+', '#' or NUL)"
+            )
         return value
     if kind != "iotSiteWise":
         return value

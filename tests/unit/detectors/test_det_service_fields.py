@@ -311,3 +311,29 @@ def test_descriptions_are_text_of_at_most_1024_characters() -> None:
     }
     with pytest.raises(DetectorModelError, match=r"\$\.alarmModelDescription: 1025 characters"):
         load_alarm_model({**alarm, "alarmModelDescription": "d" * 1025})
+
+
+@pytest.mark.parametrize("topic", ["alerts/#", "a/+/b", "#"])
+def test_a_publish_topic_with_a_wildcard_is_refused_at_load(topic: str) -> None:
+    """MQTT 3.3.2-2: a PUBLISH topic name holds no wildcard; AWS IoT refuses one."""
+    with pytest.raises(DetectorModelError) as info:
+        load_detector_model(body({"iotTopicPublish": {"mqttTopic": topic}}))
+    assert f"{PATH}.iotTopicPublish.mqttTopic: string {topic!r}: expected a topic name" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("text", ["#", "+", "", "a\0b"])
+def test_a_publish_topic_that_evaluates_to_no_topic_name_is_not_published(
+    text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    action = {"iotTopicPublish": {"mqttTopic": "alerts/${$input.In.text}"}}
+    with caplog.at_level(logging.WARNING, logger="cloud.detectors.engine"):
+        sent = run(action, {"text": text})
+    if text == "":
+        assert [r.target["mqttTopic"] for r in sent] == ["alerts/"]
+        return
+    assert sent == []
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert f"{PATH}.iotTopicPublish.mqttTopic: string" in logged
+    assert run(action, {"text": "pump-1"})[0].target["mqttTopic"] == "alerts/pump-1"
