@@ -434,6 +434,7 @@ def load_detector_model(
         raw=body,
     )
     _check_variable_types(ctx, model)
+    _check_attribute_types(ctx, model)
     if references:
         problems = reference_problems(model)
         if problems:
@@ -785,6 +786,76 @@ def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
                     f"variable '{name}' is set to a {kind} here and a {first[0]}"
                     f" at {first[1]}; a variable has one type",
                 )
+
+
+def _check_attribute_types(ctx: _Ctx, model: DetectorModel) -> None:
+    """An input attribute has one type (spec §3 creation checks; AWS's expressions page: the
+    data types a reference takes part in must be compatible). Only what an attribute's place
+    makes certain counts: an operand of ``- * / & | ^``, of ``+`` or a comparison beside a
+    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions."""
+    first: dict[tuple[str, tuple[str | int, ...]], tuple[str, str]] = {}
+    for event in model.events():
+        for expr_path, node in _event_expressions(event):
+            for ref, family in attribute_demands(node):
+                name = (ref.input_name, ref.path)
+                seen = first.setdefault(name, (family, expr_path))
+                if seen[0] != family:
+                    shown = ".".join(str(p) for p in (ref.input_name, *ref.path))
+                    raise ctx.error(
+                        expr_path,
+                        f"input attribute '{shown}' is used as a {family} here and as a"
+                        f" {seen[0]} at {seen[1]}; an attribute has one type",
+                    )
+
+
+def attribute_demands(node: ex.Expr) -> list[tuple[ex.InputRef, str]]:
+    """``(reference, number|string|boolean)`` for each input reference whose type its place in
+    *node* fixes; references in other places are left out."""
+    out: list[tuple[ex.InputRef, str]] = []
+    stack: list[ex.Expr | str] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ex.Binary):
+            for side, other in ((n.left, n.right), (n.right, n.left)):
+                if isinstance(side, ex.InputRef):
+                    family = _operand_family(n.op, other)
+                    if family is not None:
+                        out.append((side, family))
+            stack.extend((n.right, n.left))
+        elif isinstance(n, ex.Unary):
+            if isinstance(n.operand, ex.InputRef):
+                out.append((n.operand, "boolean" if n.op == "!" else "number"))
+            stack.append(n.operand)
+        elif isinstance(n, ex.Call):
+            family = (
+                "string"
+                if n.name in ("startsWith", "endsWith", "contains")
+                else "number"
+                if n.name.startswith("bit")
+                else None
+            )
+            for arg in n.args:
+                if family is not None and isinstance(arg, ex.InputRef):
+                    out.append((arg, family))
+            stack.extend(reversed(n.args))
+        elif isinstance(n, ex.Template):
+            stack.extend(reversed(n.parts))
+    return out
+
+
+def _operand_family(op: str, other: ex.Expr) -> str | None:
+    if op in ("-", "*", "/", "&", "|", "^"):
+        return "number"
+    if op in ("&&", "||"):
+        return "boolean"
+    if op in ("+", "==", "!=", "<", "<=", ">", ">=") and isinstance(other, ex.Literal):
+        kind = _type_family(ex.static_type(other))
+        if op == "+" and kind == "boolean":
+            return None
+        return kind
+    if op == "+" and isinstance(other, ex.Template):
+        return "string"
+    return None
 
 
 def set_names(model: DetectorModel) -> tuple[set[str], set[str]]:
