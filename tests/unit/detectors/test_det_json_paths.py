@@ -112,3 +112,35 @@ def test_a_key_outside_the_pattern_is_refused(key: str) -> None:
     }
     with pytest.raises(DetectorModelError, match=r"\$\.key: "):
         load_alarm_model(alarm)
+
+
+def test_spaces_in_input_keys_as_the_restrictions_page_shows() -> None:
+    """ "Spaces are allowed in input keys, but references to the key must be enclosed in
+    backticks, both in the definition of the input attribute and when the value of the key
+    is referenced in an expression" (detector model restrictions page)."""
+    pressure_input = {
+        "inputName": "PressureInput",
+        "inputDescription": "Pressure readings from a motor",
+        "inputDefinition": {
+            "attributes": [
+                {"jsonPath": "sensorData.`motor pressure`"},
+                {"jsonPath": "`motor id`"},
+            ]
+        },
+    }
+    body = model_body("`motor id`", "$input.PressureInput.sensorData.`motor pressure` > 50")
+    engine = DetectorEngine(
+        load_detector_model(body),
+        [load_input(pressure_input)],
+        InMemoryStateStore(),
+        ManualClock(),
+        None,  # type: ignore[arg-type]
+    )
+    engine.put_message(
+        "PressureInput",
+        {"motor id": "A32", "sensorData": {"motor pressure": 56, "motor temperature": 39}},
+    )
+    assert engine.key_values() == ["A32"]
+    assert engine.describe("A32")["detector"]["state"]["variables"] == [
+        {"name": "seen", "value": "1"}
+    ]
