@@ -293,6 +293,11 @@ def mark_existing_fed(store: ObjectStore, prefix: str, state: StateStore) -> int
     if state.get(BASELINE_NS, prefix) is not None:
         return 0
     namespace, marked = progress_namespace(prefix), 0
+    if next(iter(state.items(namespace)), None) is not None:
+        # A feeder already worked here (a data folder from before this record existed):
+        # what it has not fed yet is a catch-up, not history.
+        state.put(BASELINE_NS, prefix, {"marked": 0})
+        return 0
     for key in store.list(prefix):
         if key.endswith("/" + RESULTS_FILE) and state.get(namespace, key) is None:
             state.put(namespace, key, {"rows": 0, "settled": True, "baseline": True})

@@ -290,6 +290,20 @@ def test_feed_quarantines_keys_outside_the_layout(tmp_path: Path) -> None:
     }
 
 
+def test_a_prefix_a_feeder_already_worked_on_is_not_baselined(tmp_path: Path) -> None:
+    """A data folder from a version without the baseline record: the results its feeder had
+    not fed yet (written just before a crash) are a catch-up, fed on the next start."""
+    store, spy, state = make(tmp_path)
+    fed = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(store, fed, [row("2026-01-01T00:00:00.000000", 0, 0.1)])
+    assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
+    unfed = f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl"
+    put_results(store, unfed, [row("2026-01-01T00:05:00.000000", 1, 0.9)])
+    assert mark_existing_fed(store, PREFIX, state) == 0
+    assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
+    assert [m["timestamp"][11:16] for m in spy.seen] == ["00:00", "00:05"]
+
+
 def test_results_already_under_the_prefix_at_first_start_are_history_not_news(
     tmp_path: Path,
 ) -> None:
