@@ -42,6 +42,7 @@ __all__ = [
     "MessageTarget",
     "ResultsFeeder",
     "default_detector_paths",
+    "mark_existing_fed",
     "result_to_message",
 ]
 
@@ -102,7 +103,7 @@ class ResultsFeeder:
         self.sites = sites or SiteLayout()
         self.stale_after_s = stale_after_s
         """Sent with every message: the silence after which the default model goes Stale."""
-        self.namespace = f"feeder/{prefix}"
+        self.namespace = progress_namespace(prefix)
         self.quarantine_namespace = f"feeder-quarantine/{prefix}"
 
     def poll(self) -> int:
@@ -268,6 +269,43 @@ class ResultsFeeder:
 
     def quarantined(self) -> list[tuple[str, str]]:
         return [(k, v["reason"]) for k, v in self._state.items(self.quarantine_namespace)]
+
+
+BASELINE_NS: Final = "feeder-baseline"
+
+
+def progress_namespace(prefix: str) -> str:
+    """Where a feeder of *prefix* keeps each results object's progress."""
+    return f"feeder/{prefix}"
+
+
+def mark_existing_fed(store: ObjectStore, prefix: str, state: StateStore) -> int:
+    """The first time a stack feeds *prefix* (no record of it in *state*), mark the
+    results objects already there as fed, without feeding them; return how many.
+
+    Why: a prefix that already holds results (L4E's, from before plantwatch, in a bucket
+    carried over) is history, not news. Polled, every row of it would go through the
+    detectors and raise alerts for anomalies long past; on AWS the detector function only
+    hears of objects created after it (S3 ObjectCreated). Done once per prefix: objects
+    written later, a catch-up after a restart included, are fed as usual. Call it before
+    anything of the stack can write results (before it announces itself as started).
+    """
+    if state.get(BASELINE_NS, prefix) is not None:
+        return 0
+    namespace, marked = progress_namespace(prefix), 0
+    if next(iter(state.items(namespace)), None) is not None:
+        # A feeder already worked here (a data folder from before this record existed):
+        # what it has not fed yet is a catch-up, not history.
+        state.put(BASELINE_NS, prefix, {"marked": 0})
+        return 0
+    for key in store.list(prefix):
+        if key.endswith("/" + RESULTS_FILE) and state.get(namespace, key) is None:
+            state.put(namespace, key, {"rows": 0, "settled": True, "baseline": True})
+            marked += 1
+    state.put(BASELINE_NS, prefix, {"marked": marked})
+    if marked:
+        log.info("%s: %d results objects already there, marked as fed", prefix, marked)
+    return marked
 
 
 def result_to_message(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 
 class ObjectStore(Protocol):
@@ -45,6 +45,18 @@ class BatchPutObjectStore(ObjectStore, Protocol):
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[Exception | None]:
         """:meth:`ObjectStore.put` each item; per item, None or the error that kept it out
         (the others are stored all the same)."""
+        ...
+
+
+@runtime_checkable
+class FileObjectStore(ObjectStore, Protocol):
+    """An object store that hands an object over as an open file, so that a reader can
+    take a large object (an L4E input CSV may be 5 GB) a chunk at a time instead of
+    holding its bytes: the file itself locally, a temporary copy streamed from S3."""
+
+    def open_file(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """The object as a seekable binary file for the context's duration (a later put
+        does not change what it reads); raise NotFoundError if *key* is absent."""
         ...
 
 

@@ -16,12 +16,20 @@ An acknowledgement is committed without its own fsync even under ``FULL`` (the n
 reading's or message's commit makes it durable): lost to a power cut, it only makes the
 agent send those messages again under the same ``msg_id``, which the cloud de-duplicates,
 and it saves the sender a disk flush between a PUBACK and the next message.
+
+Ages (``max_age_s``, the batch delay) are wall-clock differences, and the wall clock can be
+stepped (an RTC-less board syncing NTP after boot). Each call that reads the time compares
+the wall clock's move with the clock's monotonic time; a step moves the enqueue times of
+the readings this process queued by the same amount, so a reading queued a minute ago is
+not dropped as a day old. Readings from an earlier run keep their times: there is no
+evidence of which clock they were stamped with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -34,6 +42,10 @@ from edge.files import private_file
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
 
 FULL_POLICIES = ("drop_oldest", "refuse")
+STEP_TOLERANCE_S = 2.0
+"""A wall-clock move this much larger or smaller than the time that ran is a step."""
+
+log = logging.getLogger(__name__)
 SYNC_MODES = ("FULL", "NORMAL")
 
 _SCHEMA = """
@@ -116,11 +128,14 @@ class SqliteBuffer:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.executescript(_SCHEMA)
-            self._bytes, self._depth = self._db.execute(
-                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM readings"
+            self._bytes, self._depth, self._run_after = self._db.execute(
+                "SELECT COALESCE(SUM(size), 0), COUNT(*), "
+                "(SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'readings') "
+                "FROM readings"
             ).fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
+        self._seen: tuple[float, float] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -130,12 +145,13 @@ class SqliteBuffer:
         """Validate and commit *samples*; return how many older readings were dropped."""
         if not samples:
             return 0
-        rows = _rows(asset, samples, self._clock.now())
-        incoming = sum(r[3] for r in rows)
         with self._lock:
+            now = self._now()
+            rows = _rows(asset, samples, now)
+            incoming = sum(r[3] for r in rows)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                dropped = self._make_room(incoming)
+                dropped = self._make_room(incoming, now)
                 self._db.executemany(
                     "INSERT INTO readings (asset, ts_ms, body, size, enq) VALUES (?, ?, ?, ?, ?)",
                     rows,
@@ -153,11 +169,11 @@ class SqliteBuffer:
             self._depth += len(rows)
             return dropped
 
-    def _make_room(self, incoming: int) -> int:
+    def _make_room(self, incoming: int, now: float) -> int:
         """Apply the age and byte limits inside the caller's transaction."""
         dropped = 0
         if self.max_age_s is not None:
-            cutoff = self._clock.now() - self.max_age_s
+            cutoff = now - self.max_age_s
             dropped += self._drop_where("enq < ?", (cutoff,))
         if self._bytes + incoming <= self.max_bytes:
             return self._count_dropped(dropped)
@@ -182,6 +198,28 @@ class SqliteBuffer:
                 ).fetchone()[0]
                 dropped += self._drop_where("seq IS NULL AND id <= ?", (cut or row[0],))
         return self._count_dropped(dropped)
+
+    def _now(self) -> float:
+        """The wall time, after moving this run's enqueue times by any step of the wall
+        clock since the last call (see the module docstring). The caller holds the lock."""
+        wall, ran = self._clock.now(), self._clock.monotonic()
+        seen, self._seen = self._seen, (wall, ran)
+        if seen is None:
+            return wall
+        step = (wall - seen[0]) - (ran - seen[1])
+        if abs(step) <= STEP_TOLERANCE_S:
+            return wall
+        try:
+            self._db.execute(
+                "UPDATE readings SET enq = enq + ? WHERE id > ?", (step, self._run_after)
+            )
+        except sqlite3.Error as exc:
+            self._seen = seen
+            raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
+        log.warning(
+            "the wall clock stepped by %+.1f s; readings queued since start keep their age", step
+        )
+        return wall
 
     def _drop_where(self, where: str, params: tuple[object, ...]) -> int:
         size, count = self._db.execute(
@@ -221,6 +259,7 @@ class SqliteBuffer:
     def unformed(self) -> dict[str, tuple[int, float]]:
         """Per asset: how many readings await a message, and the oldest one's enqueue time."""
         with self._lock:
+            self._now()
             rows = self._db.execute(
                 "SELECT asset, COUNT(*), MIN(enq) FROM readings WHERE seq IS NULL GROUP BY asset"
             ).fetchall()
@@ -251,6 +290,7 @@ class SqliteBuffer:
                 used += cost
             if not chosen:
                 return None
+            formed_at = self._now()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 seq = self._meta("next_seq")
@@ -261,7 +301,7 @@ class SqliteBuffer:
                 )
                 self._db.execute(
                     "INSERT INTO messages (seq, asset, formed) VALUES (?, ?, ?)",
-                    (seq, asset, self._clock.now()),
+                    (seq, asset, formed_at),
                 )
                 self._db.execute(
                     "UPDATE readings SET seq = ? WHERE asset = ? AND seq IS NULL AND id BETWEEN ? AND ?",
@@ -330,6 +370,7 @@ class SqliteBuffer:
 
     def stats(self) -> BufferStats:
         with self._lock:
+            self._now()
             oldest = self._db.execute("SELECT MIN(enq) FROM readings").fetchone()[0]
             formed = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
             return BufferStats(

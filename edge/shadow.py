@@ -4,8 +4,11 @@ Speaks AWS's shadow MQTT protocol through awsiotsdk's ``iotshadow`` client, so i
 unchanged against IoT Core and the local shadow service. On every (re)connection it
 subscribes again and GETs each full shadow, so deltas published while the agent was offline
 are never missed. A desired value is handed to its handler once per value, a delta version
-once; a handler's ValueError is reported under ``reported.errors.<key>`` instead of
-crashing; a 409 on our report means desired moved meanwhile, so we GET and reconcile.
+once (values compare as JSON: ``true`` is not ``1``); a handler's ValueError is reported
+under ``reported.errors.<key>`` instead of crashing; a 409 on our report means desired moved
+meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is made again,
+and a delta older than the version held (a re-created shadow counts again from 1) makes us
+GET rather than ignore every later command.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from awscrt import mqtt
 from awsiot import iotshadow
 
 from edge.commands import shown
+from edge.json_values import same_value
 
 log = logging.getLogger("edge.shadow")
 
@@ -167,7 +171,9 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
-        if kind == "rejected" and event[2] == "get":
+        if kind == "rejected" and event[2] == "get" and not _transient(event[3].code):
+            # 429 and 5xx say nothing about the shadow: the GET stays pending and is sent
+            # again after get_retry_s, else desired state set meanwhile would never arrive.
             self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
@@ -192,6 +198,16 @@ class ShadowSync:
                 self._ignore(thing, "delta", "state or version of the wrong type")
                 return
             if version <= self._version[thing]:
+                if version < self._version[thing] and thing not in self._pending_get:
+                    # The count went back: the shadow was re-created after its 48-hour
+                    # tombstone (versions start again at 1), or the version tracked came
+                    # from a forged delta. Dropping every delta until the next reconnect
+                    # would leave the device deaf; the service's own document settles it.
+                    log.info(
+                        "shadow delta older than the tracked version; asking for the document",
+                        extra={"event": "shadow_version_back", "thing": thing},
+                    )
+                    self._get(thing)
                 return
             self._version[thing] = version
             self._apply(thing, dict(delta.state), version, None)
@@ -207,6 +223,11 @@ class ShadowSync:
                 message = f"shadow {operation} {thing}: {error.code} {error.message}"
                 log.warning(message, extra={"event": "shadow_rejected", "thing": thing})
                 self._on_error(message)
+                if operation == "update" and _transient(error.code):
+                    # The report is lost, so the shadow shows an old reported state: GET
+                    # after get_retry_s (not at once, which would add to a throttle) and
+                    # the reconcile reports again what differs.
+                    self._pending_get.setdefault(thing, time.monotonic())
 
     def _apply(
         self, thing: str, wanted: dict[str, object], version: int, reported: dict[str, Any] | None
@@ -216,7 +237,10 @@ class ShadowSync:
         errors = self.errors[thing]
         for key, value in wanted.items():
             handler = self._handlers.get(key)
-            if handler is None or self._last_desired[thing].get(key, _STOP) == value:
+            if handler is None or (
+                key in self._last_desired[thing]
+                and same_value(self._last_desired[thing][key], value)
+            ):
                 continue
             self._last_desired[thing][key] = value
             try:
@@ -247,13 +271,13 @@ class ShadowSync:
             )
         if reported is not None:
             for key, value in self.applied[thing].items():
-                if reported.get(key) != value:
+                if not same_value(reported.get(key), value):
                     report[key] = value
             on_shadow = reported.get("errors") or {}
             if not isinstance(on_shadow, dict):
                 on_shadow = {}
             for key in set(on_shadow) | set(errors):
-                if on_shadow.get(key) != errors.get(key):
+                if not same_value(on_shadow.get(key), errors.get(key)):
                     error_report[key] = errors.get(key)
         if error_report:
             report["errors"] = error_report
@@ -281,6 +305,11 @@ def _version(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+def _transient(code: object) -> bool:
+    """An error answer worth asking again: throttled (429) or a service failure (5xx)."""
+    return isinstance(code, int) and (code == 429 or code >= 500)
 
 
 def _echo(value: object) -> object:

@@ -17,6 +17,7 @@ from typing import Any
 from cloud.cli import aws_target
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.cli.times import TIMESTAMP_FORMATS
+from cloud.l4e.naming import DELIMITERS
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
 from edge.cliargs import add_subcommands, int_range
@@ -156,8 +157,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--delimiter",
         default="_",
-        choices=("-", "_", " ", ""),
-        help="ComponentTimestampDelimiter: - _ ' ' or '' (default _)",
+        choices=DELIMITERS,
+        metavar="DELIMITER",  # the choices hold a line feed: not for a usage line
+        help="ComponentTimestampDelimiter: - _ '' or one whitespace character (default _)",
     )
     create.add_argument(
         "--timestamp-format",

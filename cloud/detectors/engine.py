@@ -40,6 +40,7 @@ from cloud.detectors.model import (
     check_references,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
+from cloud.detectors.typed_fields import FieldValueError, typed_value
 from cloud.ports import StateStore
 from edge.clock import Clock
 from edge.errors import DetectorModelError, NotFoundError, VersionConflictError
@@ -54,6 +55,11 @@ NO_KEY = ""
 
 MAX_ATTEMPTS = 8
 """Evaluations of one message or timer before a run of lost races is given up (raised)."""
+
+MAX_CHAINED_MESSAGES = 1000
+"""Messages the actions of one message or timer expiry may put back (``iotEvents``), in all.
+On AWS a model that feeds its own input loops asynchronously under throughput quotas; here it
+would hold the engine forever, so past this bound the action is refused and logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +258,8 @@ class DetectorEngine:
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
+        self._chained = 0
+        """Messages put back while busy since the outside message or timer expiry."""
         self._lock = threading.RLock()
         self._pending: list[tuple[ActionRequest, str, str]] = []
         """Actions of the evaluation in progress, with their path and event name."""
@@ -306,10 +314,19 @@ class DetectorEngine:
                 f"input {input_name!r} does not exist (known: {', '.join(sorted(self.inputs))})"
             )
         with self._lock:
-            self._queue.append((input_name, dict(payload), message_id))
             if self._busy:
+                self._chained += 1
+                if self._chained > MAX_CHAINED_MESSAGES:
+                    raise DetectorModelError(
+                        f"{self.model.name}: more than {MAX_CHAINED_MESSAGES} messages put back"
+                        f" by the actions of one message; input {input_name!r} refused"
+                        " (does an iotEvents action feed the model's own input?)"
+                    )
+                self._queue.append((input_name, dict(payload), message_id))
                 return
+            self._queue.append((input_name, dict(payload), message_id))
             self._busy = True
+            self._chained = 0
             try:
                 self._drain()
             finally:
@@ -345,6 +362,7 @@ class DetectorEngine:
                     return instance
 
                 self._busy = True
+                self._chained = 0
                 try:
                     if self._commit(key, fire):
                         processed += 1
@@ -943,7 +961,14 @@ def evaluate_action(
                 _field_text(action.fields, name),
                 problem or "evaluated to undefined; action not taken",
             )
-        target[name] = value
+        try:
+            target[name] = typed_value(action.kind, name, value)
+        except FieldValueError as exc:
+            raise _ActionError(
+                f"{action.path}.{name}",
+                _field_text(action.fields, name),
+                f"{exc}; action not taken",
+            ) from None
     if action.payload is None:
         return target, default_payload(), "DEFAULT"
     ppath = f"{action.path}.payload.contentExpression"

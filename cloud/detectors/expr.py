@@ -430,6 +430,19 @@ class _Parser:
                 ):
                     self.next()
                     args.append(TypeName(tok.value))
+                elif (
+                    name == "convert"
+                    and not args
+                    and tok.kind == "ident"
+                    and tok.value not in ("true", "false")
+                    and not (
+                        self.tokens[self.i + 1].kind == "op"
+                        and self.tokens[self.i + 1].value == "("
+                    )
+                ):
+                    raise self.error(
+                        f"convert() converts to {', '.join(CONVERT_TYPES)}, not {tok.value!r}", tok
+                    )
                 else:
                     args.append(self.expression(0))
                 if self.peek().kind == "op" and self.peek().value == ",":

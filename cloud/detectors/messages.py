@@ -19,6 +19,7 @@ from edge.errors import DetectorModelError
 MAX_MESSAGES: Final = 10
 MAX_PAYLOAD_BYTES: Final = 1024
 MESSAGE_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_MILLIS: Final = 2**63 - 1
 
 
 class MessageEngine(Protocol):
@@ -56,6 +57,7 @@ def batch_put_message(
         input_name = message.get("inputName")
         if not isinstance(input_name, str):
             raise DetectorModelError(f"{path}.inputName: expected a string")
+        _check_timestamp(message.get("timestamp"), f"{path}.timestamp")
         raw = _payload_bytes(message.get("payload"))
         total += len(raw) if raw is not None else 0
         decoded.append((message_id, input_name, raw))
@@ -89,6 +91,24 @@ def batch_put_message(
                 errors.append(_error(message_id, "InternalFailureException", str(exc)))
                 break
     return {"BatchPutMessageErrorEntries": errors}
+
+
+def _check_timestamp(value: Any, path: str) -> None:
+    """``timestamp`` is optional; when given, ``{"timeInMillis": 1..2**63-1}`` (TimestampValue)."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise DetectorModelError(f"{path}: expected an object {{timeInMillis}}")
+    unknown = [name for name in value if name != "timeInMillis"]
+    if unknown:
+        raise DetectorModelError(f"{path}.{unknown[0]}: unknown field (expected timeInMillis)")
+    millis = value.get("timeInMillis")
+    if millis is None:
+        return
+    if not isinstance(millis, int) or isinstance(millis, bool) or not 1 <= millis <= MAX_MILLIS:
+        raise DetectorModelError(
+            f"{path}.timeInMillis: expected epoch milliseconds 1-{MAX_MILLIS}, got {millis!r}"[:300]
+        )
 
 
 def reject_constant(word: str) -> Any:

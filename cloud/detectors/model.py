@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cloud.detectors import expr as ex
+from cloud.detectors.typed_fields import FieldValueError, typed_value
 from edge.errors import DetectorModelError
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,15 @@ log = logging.getLogger(__name__)
 NAME_RE: Final = re.compile(r"^[a-zA-Z0-9_-]+$")
 INPUT_NAME_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 PLAIN_FIELD_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+PATH_FIELD_RE: Final = re.compile(r"[a-zA-Z0-9_-]+")
+QUOTED_PATH_FIELD_RE: Final = re.compile(r"[a-zA-Z0-9_ -]+")
+r"""A ``jsonPath`` or ``key`` segment, bare or in backticks: AWS's AttributeJsonPath pattern
+``^((`[\w\- ]+`)|([\w\-]+))(\.((`[\w- ]+`)|([\w\-]+)))*$`` (so ``motor-id`` needs no
+backticks there, though an expression must quote it)."""
 KEY_VALUE_RE: Final = re.compile(r"^[a-zA-Z0-9\-_:]+$")
 
+MAX_ATTRIBUTES: Final = 200
+"""Attributes of one input (API reference, InputDefinition.attributes)."""
 MIN_TIMER_S: Final = 60
 MAX_TIMER_S: Final = 31_622_400
 SERVICE_ACTIONS: Final = (
@@ -247,7 +255,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
     while i < n:
         if text[i] == "`":
             j = text.find("`", i + 1)
-            if j <= i + 1:
+            if j <= i + 1 or not QUOTED_PATH_FIELD_RE.fullmatch(text[i + 1 : j]):
                 return None
             parts.append(text[i + 1 : j])
             i = j + 1
@@ -255,7 +263,7 @@ def _split_json_path(text: str) -> tuple[str, ...] | None:
             j = text.find(".", i)
             j = n if j < 0 else j
             seg = text[i:j]
-            if not PLAIN_FIELD_RE.fullmatch(seg):
+            if not PATH_FIELD_RE.fullmatch(seg):
                 return None
             parts.append(seg)
             i = j
@@ -289,6 +297,11 @@ def load_input(
     )
     if not attrs:
         raise ctx.error("$.inputDefinition.attributes", "at least one attribute is required")
+    if len(attrs) > MAX_ATTRIBUTES:
+        raise ctx.error(
+            "$.inputDefinition.attributes",
+            f"{len(attrs)} attributes; at most {MAX_ATTRIBUTES} allowed",
+        )
     paths: list[tuple[str, ...]] = []
     for i, attr in enumerate(attrs):
         apath = f"$.inputDefinition.attributes[{i}]"
@@ -301,13 +314,34 @@ def load_input(
             raise ctx.error(
                 f"{apath}.jsonPath",
                 f"{json_path!r} is not a dot-separated field path"
-                " (no '$' or arrays; backticks around other names)",
+                " (names of letters, digits, '_' or '-', no '$' or arrays;"
+                " backticks around names with spaces)",
             )
         if parts in paths:
             raise ctx.error(f"{apath}.jsonPath", f"duplicate attribute {json_path!r}")
         paths.append(parts)
-    description = body.get("inputDescription", "")
-    return InputDefinition(input_name, tuple(paths), str(description), raw=body)
+    description = ctx.string(
+        body.get("inputDescription", ""), "$.inputDescription", min_len=0, max_len=1024
+    )
+    check_tags(ctx, body.get("tags"))
+    return InputDefinition(input_name, tuple(paths), description, raw=body)
+
+
+def check_tags(ctx: _Ctx, raw: Any) -> list[tuple[str, str]]:
+    """``tags``: ``[{key (1-128 characters), value (0-256)}]``, as the API reference gives them."""
+    if raw is None:
+        return []
+    out = []
+    for i, item in enumerate(ctx.array(raw, "$.tags")):
+        tpath = f"$.tags[{i}]"
+        tag = ctx.obj(item, tpath)
+        ctx.unknown_fields(tag, ("key", "value"), tpath)
+        key = ctx.string(ctx.required(tag, "key", tpath), f"{tpath}.key", max_len=128)
+        value = ctx.string(
+            ctx.required(tag, "value", tpath), f"{tpath}.value", min_len=0, max_len=256
+        )
+        out.append((key, value))
+    return out
 
 
 # ---------------------------------------------------------------- detector models
@@ -345,6 +379,7 @@ def load_detector_model(
         "$",
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
+    check_tags(ctx, body.get("tags"))
     method = body.get("evaluationMethod", "BATCH")
     if method not in ("BATCH", "SERIAL"):
         raise ctx.error("$.evaluationMethod", f"{method!r}: expected BATCH or SERIAL")
@@ -389,11 +424,17 @@ def load_detector_model(
         key_path=key_path,
         evaluation_method=method,
         role_arn=role_arn,
-        description=str(body.get("detectorModelDescription", "")),
+        description=ctx.string(
+            body.get("detectorModelDescription", ""),
+            "$.detectorModelDescription",
+            min_len=0,
+            max_len=1024,
+        ),
         source=ctx.source,
         raw=body,
     )
     _check_variable_types(ctx, model)
+    _check_attribute_types(ctx, model)
     if references:
         problems = reference_problems(model)
         if problems:
@@ -415,7 +456,11 @@ def _name_role_key(
         key = ctx.string(body["key"], "$.key", max_len=128)
         key_path = _split_json_path(key)
         if key_path is None:
-            raise ctx.error("$.key", f"{key!r} is not a dot-separated field path")
+            raise ctx.error(
+                "$.key",
+                f"{key!r} is not a dot-separated field path (names of letters, digits,"
+                " '_' or '-'; backticks around names with spaces)",
+            )
     return name, role_arn, key, key_path
 
 
@@ -459,7 +504,9 @@ def _events(ctx: _Ctx, raw: Any, path: str, *, transition: bool) -> tuple[Event,
         body = ctx.obj(item, epath)
         allowed = ("eventName", "condition", "actions") + (("nextState",) if transition else ())
         ctx.unknown_fields(body, allowed, epath)
-        name = ctx.string(ctx.required(body, "eventName", epath), f"{epath}.eventName", max_len=128)
+        name = ctx.string(
+            ctx.required(body, "eventName", epath), f"{epath}.eventName", min_len=0, max_len=128
+        )
         condition: ex.Expr | None = None
         condition_text: str | None = None
         if transition and "condition" not in body:
@@ -631,6 +678,8 @@ def _service_fields(
             )
     if kind == "sns" and str(fields["targetArn"]).endswith(".fifo"):
         raise ctx.error(f"{apath}.targetArn", "FIFO topics are not supported by the sns action")
+    if kind == "sqs" and str(fields["queueUrl"]).endswith(".fifo"):
+        raise ctx.error(f"{apath}.queueUrl", "FIFO queues are not supported by the sqs action")
     if kind == "iotTopicPublish":
         ctx.string(fields["mqttTopic"], f"{apath}.mqttTopic", max_len=128)
         exprs["mqttTopic"] = _topic_expression(ctx, fields["mqttTopic"], f"{apath}.mqttTopic")
@@ -642,6 +691,12 @@ def _service_fields(
         raise ctx.error(f"{apath}.separator", "expected one of '\\n', '\\t', '\\r\\n', ','")
     if kind == "iotSiteWise":
         _sitewise(ctx, fields, apath, exprs)
+    for name, node in exprs.items():
+        if isinstance(node, ex.Literal):
+            try:
+                typed_value(kind, name, node.value)
+            except FieldValueError as exc:
+                raise ctx.error(f"{apath}.{name}", str(exc)) from None
     if "payload" not in fields:
         return None
     ppath = f"{apath}.payload"
@@ -659,6 +714,10 @@ def _service_fields(
     ptype = ctx.required(body, "type", ppath)
     if ptype not in ("JSON", "STRING"):
         raise ctx.error(f"{ppath}.type", f"{ptype!r}: expected JSON or STRING")
+    if kind == "dynamoDBv2" and ptype != "JSON":
+        raise ctx.error(
+            f"{ppath}.type", f"{ptype!r}: a dynamoDBv2 payload must be JSON (one column per key)"
+        )
     return Payload(content, content_text, ptype)
 
 
@@ -681,10 +740,11 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
         raise ctx.error(apath, "needs 'propertyAlias' or both 'assetId' and 'propertyId'")
     value = ctx.obj(ctx.required(fields, "propertyValue", apath), f"{apath}.propertyValue")
     vpath = f"{apath}.propertyValue"
+    ctx.unknown_fields(value, ("value", "timestamp", "quality"), vpath)
     inner = ctx.obj(ctx.required(value, "value", vpath), f"{vpath}.value")
-    kinds = [
-        k for k in ("stringValue", "integerValue", "doubleValue", "booleanValue") if k in inner
-    ]
+    variants = ("stringValue", "integerValue", "doubleValue", "booleanValue")
+    ctx.unknown_fields(inner, variants, f"{vpath}.value")
+    kinds = [k for k in variants if k in inner]
     if len(kinds) != 1:
         raise ctx.error(
             f"{vpath}.value",
@@ -699,6 +759,8 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
         )
     if "timestamp" in value:
         ts = ctx.obj(value["timestamp"], f"{vpath}.timestamp")
+        ctx.unknown_fields(ts, ("timeInSeconds", "offsetInNanos"), f"{vpath}.timestamp")
+        ctx.required(ts, "timeInSeconds", f"{vpath}.timestamp")
         for name in ("timeInSeconds", "offsetInNanos"):
             if name in ts:
                 exprs[f"propertyValue.timestamp.{name}"] = ctx.expression(
@@ -724,6 +786,76 @@ def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
                     f"variable '{name}' is set to a {kind} here and a {first[0]}"
                     f" at {first[1]}; a variable has one type",
                 )
+
+
+def _check_attribute_types(ctx: _Ctx, model: DetectorModel) -> None:
+    """An input attribute has one type (spec §3 creation checks; AWS's expressions page: the
+    data types a reference takes part in must be compatible). Only what an attribute's place
+    makes certain counts: an operand of ``- * / & | ^``, of ``+`` or a comparison beside a
+    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions."""
+    first: dict[tuple[str, tuple[str | int, ...]], tuple[str, str]] = {}
+    for event in model.events():
+        for expr_path, node in _event_expressions(event):
+            for ref, family in attribute_demands(node):
+                name = (ref.input_name, ref.path)
+                seen = first.setdefault(name, (family, expr_path))
+                if seen[0] != family:
+                    shown = ".".join(str(p) for p in (ref.input_name, *ref.path))
+                    raise ctx.error(
+                        expr_path,
+                        f"input attribute '{shown}' is used as a {family} here and as a"
+                        f" {seen[0]} at {seen[1]}; an attribute has one type",
+                    )
+
+
+def attribute_demands(node: ex.Expr) -> list[tuple[ex.InputRef, str]]:
+    """``(reference, number|string|boolean)`` for each input reference whose type its place in
+    *node* fixes; references in other places are left out."""
+    out: list[tuple[ex.InputRef, str]] = []
+    stack: list[ex.Expr | str] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ex.Binary):
+            for side, other in ((n.left, n.right), (n.right, n.left)):
+                if isinstance(side, ex.InputRef):
+                    family = _operand_family(n.op, other)
+                    if family is not None:
+                        out.append((side, family))
+            stack.extend((n.right, n.left))
+        elif isinstance(n, ex.Unary):
+            if isinstance(n.operand, ex.InputRef):
+                out.append((n.operand, "boolean" if n.op == "!" else "number"))
+            stack.append(n.operand)
+        elif isinstance(n, ex.Call):
+            family = (
+                "string"
+                if n.name in ("startsWith", "endsWith", "contains")
+                else "number"
+                if n.name.startswith("bit")
+                else None
+            )
+            for arg in n.args:
+                if family is not None and isinstance(arg, ex.InputRef):
+                    out.append((arg, family))
+            stack.extend(reversed(n.args))
+        elif isinstance(n, ex.Template):
+            stack.extend(reversed(n.parts))
+    return out
+
+
+def _operand_family(op: str, other: ex.Expr) -> str | None:
+    if op in ("-", "*", "/", "&", "|", "^"):
+        return "number"
+    if op in ("&&", "||"):
+        return "boolean"
+    if op in ("+", "==", "!=", "<", "<=", ">", ">=") and isinstance(other, ex.Literal):
+        kind = _type_family(ex.static_type(other))
+        if op == "+" and kind == "boolean":
+            return None
+        return kind
+    if op == "+" and isinstance(other, ex.Template):
+        return "string"
+    return None
 
 
 def set_names(model: DetectorModel) -> tuple[set[str], set[str]]:

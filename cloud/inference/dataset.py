@@ -11,9 +11,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,11 @@ CHUNK_ROWS = 65_536
 
 
 def read_csv(
-    body: bytes | str | Path, name: str, *, sep: str = ",", chunk_rows: int = CHUNK_ROWS
+    body: bytes | str | Path | BinaryIO,
+    name: str,
+    *,
+    sep: str = ",",
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CsvFrame:
     """Header row, timestamp first, numeric sensors; *name* appears in error messages.
 
@@ -143,8 +148,13 @@ def read_csv(
     cell, at a fraction of the time and memory.
     """
 
-    def source() -> io.BytesIO | str | Path:
-        return io.BytesIO(body) if isinstance(body, bytes) else body
+    def source() -> _Source:
+        if isinstance(body, bytes):
+            return io.BytesIO(body)
+        if isinstance(body, str | Path):
+            return body
+        body.seek(0)  # an open file (a large object streamed to disk) is read from the start
+        return body
 
     def chunks(**options: Any) -> Iterator[pd.DataFrame]:
         try:
@@ -163,6 +173,7 @@ def read_csv(
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
+    _timestamp_first(name, source(), sep)
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
@@ -243,6 +254,44 @@ def _sensor_columns(name: str, columns: list[str]) -> list[str]:
     return columns
 
 
+def _timestamp_first(name: str, source: _Source, sep: str) -> None:
+    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
+    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
+    timestamp and the file would silently yield no rows, and the column holding the
+    times would pass for a sensor. Only the first data row is looked at, with the
+    accepted formats' regular expression (a cheap test: the main read parses)."""
+    if len(sep) != 1:
+        return
+    if isinstance(source, str | Path):
+        with open(source, "rb") as handle:
+            raw = handle.read(_HEAD_BYTES)
+    else:
+        raw = source.read(_HEAD_BYTES)
+    lines = csv.reader(io.StringIO(raw.decode("utf-8-sig", "replace"), newline=""), delimiter=sep)
+    try:
+        head = [next(lines, []), next(lines, [])]
+    except csv.Error:
+        return
+    header, cells = head
+    if len(cells) < 2 or _TS_RE.fullmatch(cells[0]):
+        return
+    for k, cell in enumerate(cells[1:], start=2):
+        if _TS_RE.fullmatch(cell) and not pd.isna(parse_timestamps([cell])[0]):
+            column, first = (
+                [*(c.strip() for c in header), "", ""][k - 1],
+                [*header, ""][0].strip(),
+            )
+            raise UserError(
+                f"{name}: line 2, column {k}: {column!r} holds the timestamps ({cell!r}) "
+                f"and column 1 {first!r} does not ({cells[0]!r}); expected the "
+                "timestamp in the first column"
+            )
+
+
+_HEAD_BYTES = 1 << 16
+"""Enough of a file for its header and first row."""
+
+
 def _drop_infinite(
     column: np.ndarray, good: np.ndarray, invalid: dict[str, int], sensor: str
 ) -> np.ndarray:
@@ -256,15 +305,18 @@ def _drop_infinite(
     return np.where(infinite, np.nan, column)
 
 
-def _line_count(source: io.BytesIO | str | Path) -> int:
+def _line_count(source: _Source) -> int:
     """At least the number of data rows (line breaks of either kind; quoted line breaks
     only make it larger)."""
     newlines = returns = 0
-    with source if isinstance(source, io.BytesIO) else open(source, "rb") as handle:
+    with open(source, "rb") if isinstance(source, str | Path) else nullcontext(source) as handle:
         while block := handle.read(1 << 20):
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
     return max(newlines, returns) + 1
+
+
+_Source = io.BytesIO | str | Path | BinaryIO
 
 
 def prefixed(frame: pd.DataFrame, component: str) -> pd.DataFrame:

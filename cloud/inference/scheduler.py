@@ -28,12 +28,14 @@ window after the model was replaced.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -42,7 +44,7 @@ from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
-from cloud.ports import ObjectStore, StateStore
+from cloud.ports import FileObjectStore, ObjectStore, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
 
@@ -52,6 +54,8 @@ SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
 MONITORS_NS = "monitors"
 NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+NEAR_MISSES_SHOWN = 3
+"""Keys a FailedReason names that are almost input file names (the rest are counted)."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,9 @@ class Scheduler:
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
-            execution.failed_components += exc.components
+            execution.failed_components += tuple(
+                c for c in exc.components if c not in execution.failed_components
+            )  # a component whose files were all unreadable is listed once
         except UserError as exc:
             execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
         except PlantwatchError as exc:
@@ -277,7 +283,8 @@ class Scheduler:
             parts = []
             for _, key in sorted(found):
                 try:
-                    parts.append(read_csv(self.input_store.get(key), key).frame)
+                    with _opened(self.input_store, key) as source:
+                        parts.append(read_csv(source, key).frame)
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
             if not parts:
@@ -376,11 +383,57 @@ class Scheduler:
         shown = component if component != "any component" else "<component>"
         first = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(start - f)}"
         last = f"{prefix}{shown}{naming.delimiter}{naming.format_timestamp(end + f)}"
-        return (
+        reason = (
             f"Could not find data file for sensor {component} within expected range of "
             f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
             f"the machine under prefix '{first}' ~ '{last}'"
         )
+        near = self.near_misses(None if component == "any component" else component)
+        if near:
+            more = len(near) - NEAR_MISSES_SHOWN
+            reason += (
+                f". Under the prefix but not named {prefix}{shown}{naming.delimiter}"
+                f"<{naming.timestamp_format}>.csv, so not read: "
+                + ", ".join(repr(k) for k in near[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
+            )
+        return reason
+
+    def near_misses(self, component: str | None) -> list[str]:
+        """Keys under the input prefix that look meant for *component* (for any component
+        if None) but are no input file name of this scheduler: another delimiter or
+        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder. They are
+        never read; a failed run names them, since a user moving a bucket over otherwise
+        sees only "could not find"."""
+        prefix, naming = self.config.input_prefix, self.config.naming
+        wanted = set(self.model.components)
+        found = []
+        for key in self.input_store.list(prefix):
+            name = key[len(prefix) :]
+            if ".csv" not in name.lower() or not name.startswith(component or ""):
+                continue
+            parsed = naming.parse(key, prefix)
+            if parsed is None or (wanted and parsed[0] not in wanted):
+                found.append(key)
+        return found
+
+
+WHOLE_READ_BYTES = 16 << 20
+"""An input object up to this size is read into memory at once (the faster path for the
+usual few-kilobyte window file); a larger one is parsed from the file a chunk at a time."""
+
+
+@contextmanager
+def _opened(store: ObjectStore, key: str) -> Iterator[bytes | BinaryIO]:
+    """The object's bytes, or for a large object in a store that can hand over a file,
+    the file, so it is read a chunk at a time (l4e-contracts §1.4: up to 5 GB per CSV)."""
+    if not isinstance(store, FileObjectStore):
+        yield store.get(key)
+        return
+    with store.open_file(key) as handle:
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(0)
+        yield handle.read() if size <= WHOLE_READ_BYTES else handle
 
 
 def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:

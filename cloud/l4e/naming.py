@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from edge.errors import ConfigError
 
 TIMESTAMP_FORMATS = ("yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH")
-DELIMITERS = ("_", "-", " ", "")
+DELIMITERS = ("_", "-", " ", "", "\t", "\n", "\x0b", "\f", "\r")
+r"""``ComponentTimestampDelimiter``'s pattern ``^(\-|\_|\s)?$`` (API reference,
+InferenceInputNameConfiguration): a hyphen, an underscore, nothing, or one whitespace
+character as the service's ``\s`` matches it (space, tab, line feed, vertical tab, form
+feed, carriage return)."""
 COMPONENT_RE = re.compile(r"^[0-9a-zA-Z._\-]{1,200}$")
 TZ_OFFSET_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 UPLOAD_FREQUENCIES = {"PT5M": 300, "PT10M": 600, "PT15M": 900, "PT30M": 1800, "PT1H": 3600}
@@ -40,7 +44,8 @@ class InputNaming:
     def __post_init__(self) -> None:
         if self.delimiter not in DELIMITERS:
             raise ConfigError(
-                f"ComponentTimestampDelimiter {self.delimiter!r}: expected '-', '_', ' ' or ''"
+                f"ComponentTimestampDelimiter {self.delimiter!r}: expected '-', '_', '' or "
+                "one whitespace character (a space, a tab, ...)"
             )
         if self.timestamp_format not in TIMESTAMP_FORMATS:
             raise ConfigError(

@@ -11,18 +11,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import math
+import random
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_UP,
+    Decimal,
+    DecimalException,
+)
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud.rules.numbers import (
     CONTEXT,
+    MAX_INT,
     Number,
     bounded_int,
     decimal_from_text,
@@ -32,10 +43,12 @@ from cloud.rules.numbers import (
     within_int,
 )
 from cloud.rules.sql import (
+    SQL_VERSION,
     ArrayLit,
     Attr,
     Binary,
     Call,
+    Case,
     Cast,
     Expr,
     Field,
@@ -43,8 +56,10 @@ from cloud.rules.sql import (
     ObjectLit,
     Star,
     Statement,
+    Subquery,
     Unary,
 )
+from cloud.rules.time_parse import epoch_ms
 from cloud.rules.topic_filter import topic_matches
 
 
@@ -302,11 +317,15 @@ _UNPARSED: Any = object()
 
 
 class _Context:
-    """Parses the payload only if an expression reads it (``encode(*)`` does not)."""
+    """Parses the payload only if an expression reads it (``encode(*)`` does not).
 
-    def __init__(self, message: Message) -> None:
+    A nested SELECT evaluates in a context whose document is one element of the value its
+    FROM names (*nested*): names, ``*`` and ``encode(*)`` read that element."""
+
+    def __init__(self, message: Message, doc: Any = _UNPARSED, *, nested: bool = False) -> None:
         self.message = message
-        self._doc = _UNPARSED
+        self._doc = doc
+        self.nested = nested
 
     @property
     def doc(self) -> Any:
@@ -355,7 +374,58 @@ class _Context:
                 return cast(self.eval(inner), type_name)
             case Call(name, args):
                 return self.call(name, args)
+            case Subquery():
+                return self.subquery(expr)
+            case Case(subject, branches, otherwise):
+                return self.case(self.eval(subject), branches, otherwise)
         raise AssertionError(f"unknown node {expr!r}")
+
+    def case(
+        self, subject: Any, branches: tuple[tuple[Expr, Expr], ...], otherwise: Expr | None
+    ) -> Any:
+        """The result of the first branch whose value equals the subject (``=``), else the
+        ELSE value, else Undefined; an Undefined subject is Undefined (AWS's note). Only
+        the chosen result is evaluated."""
+        if subject is UNDEFINED:
+            return UNDEFINED
+        for test, result in branches:
+            candidate = self.eval(test)
+            if candidate is not UNDEFINED and _equal(subject, candidate):
+                return self.eval(result)
+        return UNDEFINED if otherwise is None else self.eval(otherwise)
+
+    def subquery(self, sub: Subquery) -> Any:
+        """A nested SELECT: on an array, the list of each element's result (elements WHERE
+        does not pass, and Undefined SELECT VALUE results, left out); on an object, its one
+        result, as AWS's ``transform`` example 3 reads ``(select a, b from data2)``.
+        Project rule where AWS is silent: any other source (missing, Null, a number, a
+        string) is Undefined, and so is an object that WHERE does not pass."""
+        source = self.eval(sub.source)
+        if isinstance(source, list):
+            results = (self.select_on(sub, _read(element)) for element in source)
+            return [r for r in results if r is not UNDEFINED]
+        if isinstance(source, dict):
+            return self.select_on(sub, source)
+        return UNDEFINED
+
+    def select_on(self, sub: Subquery, element: Any) -> Any:
+        scope = _Context(self.message, element, nested=True)
+        if sub.where is not None and scope.eval(sub.where) is not True:
+            return UNDEFINED
+        if sub.value:
+            return scope.eval(sub.items[0].expr)
+        out: dict[str, Any] = {}
+        for item in sub.items:
+            if isinstance(item.expr, Star):
+                if isinstance(element, dict):
+                    out.update(element)
+                elif len(sub.items) == 1:
+                    return element  # '*' alone is the element, as it is the payload above
+                continue
+            value = scope.eval(item.expr)
+            if value is not UNDEFINED and item.alias is not None:
+                out[item.alias] = value
+        return out
 
     def unary(self, op: str, v: Any) -> Any:
         if op == "not":
@@ -411,8 +481,9 @@ class _Context:
             return str(uuid.uuid4())
         if name == "traceid":
             return msg.trace_id
-        if name == "principal":
-            return UNDEFINED
+        if name == "mod" or name == "remainder":
+            a, b = self.eval(args[0]), self.eval(args[1])
+            return UNDEFINED if a is None or b is None else self.binary("%", a, b)
         if name == "encode":
             return self.encode(args)
         values = [self.eval(a) for a in args]
@@ -422,14 +493,15 @@ class _Context:
         scheme = self.eval(args[1])
         if scheme != "base64":
             return UNDEFINED
-        if isinstance(args[0], Star):
+        if isinstance(args[0], Star) and not self.nested:
             data = self.message.payload
         else:
             value = self.eval(args[0])
             text = to_string(value)
-            if text is UNDEFINED:
-                return UNDEFINED
-            data = text.encode("utf-8")
+            utf8 = UNDEFINED if text is UNDEFINED else _utf8(text)
+            if utf8 is None or utf8 is UNDEFINED:
+                return UNDEFINED  # no value, or a string with no UTF-8 form (a lone surrogate)
+            data = utf8
         return Encoded(bytes(data)) if defer else base64.b64encode(data).decode("ascii")
 
 
@@ -567,15 +639,24 @@ def _case(fn: Callable[[str], str]) -> Callable[[Any], Any]:
 
 def _substring(s: Any, i: Any, j: Any = UNDEFINED) -> Any:
     text = to_string(s)
-    start = _as_int(i)
+    start = _string_index(i)
     if text is UNDEFINED or start is UNDEFINED:
         return UNDEFINED
-    end = len(text) if j is UNDEFINED else _as_int(j)
+    end = len(text) if j is UNDEFINED else _string_index(j)
     if end is UNDEFINED:
         return UNDEFINED
     start = min(max(start, 0), len(text))
     end = min(max(end, 0), len(text))
     return text[start:end] if start < end else ""
+
+
+def _string_index(v: Any) -> Any:
+    """A substring index: truncated to an Int; one beyond an Int's 34 digits is clamped
+    like any out-of-range index (AWS: ``substring(false, -2.411E247)`` = ``"false"``)."""
+    n = to_number(v)
+    if isinstance(n, Decimal) and not within_int(n):
+        return -1 if n < 0 else MAX_INT
+    return _as_int(n)
 
 
 def _startswith(s: Any, p: Any) -> Any:
@@ -597,12 +678,14 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else _read(doc)
 
 
-_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+)")
+_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+|G+|z+)")
+_JODA_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
     """Format epoch milliseconds with a Joda-Time pattern (common tokens: y M d H h m s S a
-    E Z and 'quoted' text); an unknown zone or a bad argument is Undefined."""
+    E Z G z and 'quoted' text); an unknown zone, another pattern letter or a bad argument
+    is Undefined."""
     millis = _as_int(ms)
     if not isinstance(pattern, str) or millis is UNDEFINED or not isinstance(zone, str):
         return UNDEFINED
@@ -620,8 +703,13 @@ def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
             out.append(m.group(1) or "'")
             continue
         token = m.group(2)
+        if token.startswith("z") and len(token) > 3:
+            return UNDEFINED  # the zone's long name: not one this formatter knows
         out.append(_joda_field(token, at, millis))
     out.append(pattern[pos:])
+    if any(_JODA_LETTER.search(text) for text in out[::2]):
+        return UNDEFINED  # a pattern letter this formatter does not write (Joda refuses
+        # unknown ones): Undefined rather than the letter copied out as text
     return "".join(out)
 
 
@@ -638,6 +726,10 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
         return at.strftime("%A") if width >= 4 else at.strftime("%a")
     if kind == "a":
         return "AM" if at.hour < 12 else "PM"
+    if kind == "G":
+        return "AD"  # datetime has no years before 1
+    if kind == "z":
+        return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
     if kind == "Z":
         offset = at.strftime("%z")
         return offset if width == 1 else f"{offset[:3]}:{offset[3:]}"
@@ -651,6 +743,241 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
         "s": at.second,
     }[kind]
     return f"{value:0{width}d}"
+
+
+# ---- functions beyond the pipeline's own (AWS's functions page, computed locally) ----
+
+
+def _from_double(x: float) -> Any:
+    """A double result as the Decimal AWS makes of it ("Decimal (with double precision)"):
+    the double's shortest decimal text; not finite (an imaginary or infinite result) is
+    Undefined. A whole one is written as an Int, as every 2016-03-23 whole number is."""
+    if not math.isfinite(x):
+        return UNDEFINED
+    return _read(CONTEXT.create_decimal(repr(x)))
+
+
+def _double(fn: Callable[..., float]) -> Callable[..., Any]:
+    """acos, sin, sqrt, power, ...: arguments (numbers or numeric strings) rounded to
+    double precision, then *fn*; a domain error or overflow is Undefined."""
+
+    def apply(*values: Any) -> Any:
+        xs = []
+        for v in values:
+            n = to_number(v)
+            if n is UNDEFINED:
+                return UNDEFINED
+            xs.append(float(n))
+        try:
+            return _from_double(fn(*xs))
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return UNDEFINED
+
+    return apply
+
+
+def _floor_int(v: Any) -> Any:
+    """An argument AWS "rounds down to the nearest Int" (bit functions, chr, lpad, trunc's
+    places): a number or numeric string; anything else Undefined."""
+    n = to_number(v)
+    if not isinstance(n, Decimal):
+        return n
+    if not within_int(n):
+        return UNDEFINED
+    return int(n.to_integral_value(rounding=ROUND_FLOOR, context=CONTEXT))
+
+
+def _bits(fn: Callable[..., int]) -> Callable[..., Any]:
+    def apply(*values: Any) -> Any:
+        ints = [_floor_int(v) for v in values]
+        if any(i is UNDEFINED for i in ints):
+            return UNDEFINED
+        try:
+            return bounded_int(fn(*ints))
+        except DecimalException:
+            return UNDEFINED
+
+    return apply
+
+
+def _sign(v: Any) -> Any:
+    n = to_number(v)
+    if n is UNDEFINED:
+        return UNDEFINED
+    return (n > 0) - (n < 0)
+
+
+def _trunc(v: Any, places: Any) -> Any:
+    """``trunc(x, n)``: x cut (toward zero) to n decimal places, n clamped to [0, 34],
+    trailing zeros stripped (``trunc(2.00, 5)`` = 2)."""
+    n = to_number(v)
+    if n is UNDEFINED or not is_number(places):
+        return UNDEFINED
+    if isinstance(n, int):
+        return n
+    digits = _floor_int(places)
+    digits = min(max(digits, 0), 34)
+    if n.as_tuple().exponent < -digits:  # type: ignore[operator]
+        n = n.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_DOWN, context=CONTEXT)
+    return _read(n.normalize(CONTEXT))
+
+
+def _nanvl(a: Any, b: Any) -> Any:
+    """The first argument unless it is Undefined or Null (IoT SQL numbers have no NaN)."""
+    return b if a is UNDEFINED or a is None else a
+
+
+def _chr(v: Any) -> Any:
+    if isinstance(v, bool):
+        return UNDEFINED
+    code = _floor_int(v)
+    return chr(code) if code is not UNDEFINED and 0 <= code <= 127 else UNDEFINED
+
+
+def _strings(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A function of Strings: every argument converted with the standard conversions;
+    Null or Undefined (which do not convert) make the result Undefined."""
+
+    def apply(*values: Any) -> Any:
+        texts = [to_string(v) for v in values]
+        if any(t is UNDEFINED for t in texts):
+            return UNDEFINED
+        return fn(*texts)
+
+    return apply
+
+
+def _utf8(text: str) -> bytes | None:
+    """*text* as UTF-8; None for a string that has none (a lone surrogate from a
+    ``\\ud800`` escape in the payload)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def _numbytes(text: str) -> Any:
+    data = _utf8(text)
+    return UNDEFINED if data is None else len(data)
+
+
+def _hash(name: str) -> Callable[..., Any]:
+    def digest(text: str) -> Any:
+        data = _utf8(text)
+        return UNDEFINED if data is None else hashlib.new(name, data).hexdigest()
+
+    return _strings(digest)
+
+
+_BLANKS = " \t"
+"""What ltrim, rtrim and trim remove: "white space (tabs and spaces)"."""
+
+
+def _pad(left: bool) -> Callable[[Any, Any], Any]:
+    """lpad/rpad: that many spaces added (not padded to a width), the count rounded down
+    and clamped to [0, 1000]; a count that is not a number or numeric string is Undefined."""
+
+    def apply(value: Any, count: Any) -> Any:
+        text = to_string(value)
+        n = UNDEFINED if isinstance(count, bool) else _floor_int(count)
+        if text is UNDEFINED or n is UNDEFINED:
+            return UNDEFINED
+        spaces = " " * min(max(n, 0), 1000)
+        return spaces + text if left else text + spaces
+
+    return apply
+
+
+def _regexp_matches(text: str, pattern: str) -> Any:
+    return re.search(pattern, text) is not None
+
+
+def _regexp_substr(text: str, pattern: str) -> Any:
+    """The first match; project rule where AWS is silent: no match is Undefined."""
+    match = re.search(pattern, text)
+    return UNDEFINED if match is None else match.group(0)
+
+
+def _regexp_replace(text: str, pattern: str, replacement: str) -> Any:
+    """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
+    as the rules engine reads it. A replacement Java would refuse is Undefined."""
+    compiled = re.compile(pattern)
+    parts = _java_replacement(replacement, compiled)
+    if parts is None:
+        return UNDEFINED
+
+    def expand(match: re.Match[str]) -> str:
+        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in parts)
+
+    return compiled.sub(expand, text)
+
+
+def _java_replacement(text: str, pattern: re.Pattern[str]) -> list[str | int] | None:
+    """Java's ``Matcher.appendReplacement`` syntax: ``\\x`` is x, ``$n`` takes as many
+    digits as still name a group, ``${name}`` a named group; anything else is an error."""
+    parts: list[str | int] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            if i + 1 >= len(text):
+                return None
+            parts.append(text[i + 1])
+            i += 2
+        elif ch == "$":
+            if text.startswith("{", i + 1):
+                end = text.find("}", i + 2)
+                name = text[i + 2 : end] if end > 0 else ""
+                if name not in pattern.groupindex:
+                    return None
+                parts.append(pattern.groupindex[name])
+                i = end + 1
+                continue
+            if i + 1 >= len(text) or not "0" <= text[i + 1] <= "9":
+                return None
+            group = int(text[i + 1])
+            if group > pattern.groups:
+                return None
+            i += 2
+            while i < len(text) and "0" <= text[i] <= "9":
+                longer = group * 10 + int(text[i])
+                if longer > pattern.groups:
+                    break
+                group = longer
+                i += 1
+            parts.append(group)
+        else:
+            parts.append(ch)
+            i += 1
+    return parts
+
+
+def _time_to_epoch(timestamp: Any, pattern: Any) -> Any:
+    if not isinstance(timestamp, str) or not isinstance(pattern, str):
+        return UNDEFINED
+    ms = epoch_ms(timestamp, pattern)
+    return UNDEFINED if ms is None else ms
+
+
+TRANSFORM_MAX_BYTES = 128 * 1024
+"""AWS: "The array returned by this function is limited to 128 KiB"."""
+
+
+def _transform(mode: Any, attributes: Any, items: Any) -> Any:
+    """``transform('enrichArray', object, array)``: each element of the array (all must be
+    objects) with the object's attributes added. A result over 128 KiB (AWS's limit) is
+    Undefined, measured before it is built: a 100 KB object times 10,000 elements of one
+    payload would otherwise be gigabytes."""
+    if mode != "enrichArray" or not isinstance(attributes, dict) or not isinstance(items, list):
+        return UNDEFINED
+    if not all(isinstance(item, dict) for item in items):
+        return UNDEFINED
+    attributes_text, items_text = to_string(attributes), to_string(items)
+    if attributes_text is UNDEFINED or items_text is UNDEFINED:
+        return UNDEFINED
+    if len(items_text) + len(items) * len(attributes_text) > TRANSFORM_MAX_BYTES:
+        return UNDEFINED
+    return [{**item, **attributes} for item in items]
 
 
 FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
@@ -668,4 +995,45 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "startswith": _startswith,
     "decode": _decode,
     "parse_time": _parse_time,
+    "time_to_epoch": _time_to_epoch,
+    "sql_version": lambda: SQL_VERSION,
+    "rand": lambda: _from_double(random.random()),
+    "sign": _sign,
+    "trunc": _trunc,
+    "nanvl": _nanvl,
+    "acos": _double(math.acos),
+    "asin": _double(math.asin),
+    "atan": _double(math.atan),
+    "atan2": _double(math.atan2),
+    "cos": _double(math.cos),
+    "cosh": _double(math.cosh),
+    "exp": _double(math.exp),
+    "ln": _double(math.log),
+    "log": _double(math.log10),
+    "power": _double(math.pow),
+    "sin": _double(math.sin),
+    "sinh": _double(math.sinh),
+    "sqrt": _double(math.sqrt),
+    "tan": _double(math.tan),
+    "tanh": _double(math.tanh),
+    "bitand": _bits(int.__and__),
+    "bitor": _bits(int.__or__),
+    "bitxor": _bits(int.__xor__),
+    "bitnot": _bits(int.__invert__),
+    "chr": _chr,
+    "endswith": lambda s, p: UNDEFINED if s is None or p is None else _strings(str.endswith)(s, p),
+    "indexof": _strings(str.find),
+    "length": _strings(len),
+    "numbytes": _strings(_numbytes),
+    "lpad": _pad(left=True),
+    "rpad": _pad(left=False),
+    "ltrim": _strings(lambda t: t.lstrip(_BLANKS)),
+    "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
+    "trim": _strings(lambda t: t.strip(_BLANKS)),
+    "replace": _strings(str.replace),
+    "regexp_matches": _strings(_regexp_matches),
+    "regexp_replace": _strings(_regexp_replace),
+    "regexp_substr": _strings(_regexp_substr),
+    **{name: _hash(name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    "transform": _transform,
 }

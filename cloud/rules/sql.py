@@ -13,6 +13,12 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
     add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
     unary     := - unary | postfix;  postfix := primary {. name}
     primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
+               | (SELECT [VALUE] item {, item} FROM expr [WHERE expr])
+               | CASE expr WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
+
+A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
+element of an array, or an object itself (AWS's nested-queries page and its ``transform``
+example 3), with names inside it resolved against that element.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "timestamp": (0, 0),
     "newuuid": (0, 0),
     "traceid": (0, 0),
-    "principal": (0, 0),
+    "sql_version": (0, 0),
+    "rand": (0, 0),
     "get": (2, 2),
     "isundefined": (1, 1),
     "isnull": (1, 1),
@@ -51,7 +58,57 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "encode": (2, 2),
     "decode": (2, 2),
     "parse_time": (2, 3),
+    "time_to_epoch": (2, 2),
+    "mod": (2, 2),
+    "remainder": (2, 2),
+    "sign": (1, 1),
+    "trunc": (2, 2),
+    "nanvl": (2, 2),
+    **{name: (1, 1) for name in ("acos", "asin", "atan", "cos", "cosh", "exp", "ln", "log")},
+    **{name: (1, 1) for name in ("sin", "sinh", "sqrt", "tan", "tanh")},
+    "atan2": (2, 2),
+    "power": (2, 2),
+    "bitand": (2, 2),
+    "bitor": (2, 2),
+    "bitxor": (2, 2),
+    "bitnot": (1, 1),
+    "chr": (1, 1),
+    "endswith": (2, 2),
+    "indexof": (2, 2),
+    "length": (1, 1),
+    "numbytes": (1, 1),
+    "lpad": (2, 2),
+    "rpad": (2, 2),
+    "ltrim": (1, 1),
+    "rtrim": (1, 1),
+    "trim": (1, 1),
+    "replace": (3, 3),
+    "regexp_matches": (2, 2),
+    "regexp_replace": (3, 3),
+    "regexp_substr": (2, 2),
+    **{name: (1, 1) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    "transform": (3, 3),
 }
+NEEDS_AWS = {
+    "aws_lambda": "it calls an AWS Lambda function",
+    "get_dynamodb": "it reads an Amazon DynamoDB table",
+    "get_secret": "it reads AWS Secrets Manager",
+    "get_thing_shadow": "it reads a Device Shadow through the AWS IoT service",
+    "get_registry_data": "it reads the AWS IoT registry",
+    "machinelearning_predict": "it calls Amazon Machine Learning",
+    "principal": "it is the certificate or IAM identity AWS IoT authenticated the publisher "
+    "with, which the local broker does not have",
+    "accountid": "it is the AWS account that owns the rule",
+    "sourceip": "it is the publisher's IP address as AWS IoT saw it",
+    "get_mqtt_property": "the local rules runner does not receive the MQTT 5 properties",
+    "get_user_properties": "the local rules runner does not receive the MQTT 5 properties",
+}
+"""Functions AWS documents whose value only AWS has: refused at load, never a silent
+Undefined or a made-up value."""
+REGEX_FUNCTIONS = ("regexp_matches", "regexp_replace", "regexp_substr")
+"""Their pattern (second argument) must be a string literal: compiled at load, so a bad
+pattern is an error naming it, and a device cannot send a pattern that backtracks for
+minutes (project rule; AWS also takes an expression)."""
 CAST_TYPES = {
     "string": "String",
     "varchar": "String",
@@ -136,14 +193,47 @@ class ObjectLit:
     pairs: tuple[tuple[str, Expr], ...]
 
 
-Expr = Literal | Field | Star | Attr | Call | Cast | Unary | Binary | ArrayLit | ObjectLit
-
-
 @dataclass(frozen=True, slots=True)
 class SelectItem:
     expr: Expr
     alias: str | None
     """Output key; None only for ``*``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    """``(SELECT ... FROM source [WHERE ...])``: *source* is an expression on the enclosing
+    document; the items and WHERE are evaluated on each element it names."""
+
+    items: tuple[SelectItem, ...]
+    source: Expr
+    where: Expr | None
+    value: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """``CASE subject WHEN t THEN r ... [ELSE e] END`` (AWS "Case statements")."""
+
+    subject: Expr
+    branches: tuple[tuple[Expr, Expr], ...]
+    otherwise: Expr | None
+
+
+Expr = (
+    Literal
+    | Field
+    | Star
+    | Attr
+    | Call
+    | Cast
+    | Unary
+    | Binary
+    | ArrayLit
+    | ObjectLit
+    | Subquery
+    | Case
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,16 +399,7 @@ class _Parser:
 
     # statement
     def statement(self) -> Statement:
-        self.expect_kw("select")
-        value = False
-        if self.at_kw("value"):
-            self.advance()
-            value = True
-            items = (SelectItem(self.expr(), None),)
-            if self.at_kw("as"):
-                raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
-        else:
-            items = tuple(self.select_items())
+        items, value = self.select_list()
         self.expect_kw("from")
         tok = self.tok
         if tok.kind != "str":
@@ -331,6 +412,33 @@ class _Parser:
             where = self.expr()
         self.expect_eof()
         return Statement(items=items, topic_filter=topic_filter, where=where, value=value)
+
+    def select_list(self) -> tuple[tuple[SelectItem, ...], bool]:
+        """``SELECT [VALUE] items``: the items, and whether it is SELECT VALUE."""
+        self.expect_kw("select")
+        if not self.at_kw("value"):
+            return tuple(self.select_items()), False
+        self.advance()
+        items = (SelectItem(self.expr(), None),)
+        if self.at_kw("as"):
+            raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
+        return items, True
+
+    def subquery(self) -> Subquery:
+        """``SELECT ... FROM source [WHERE ...]`` inside parentheses, the ``(`` consumed."""
+        items, value = self.select_list()
+        self.expect_kw("from")
+        if self.tok.kind == "str":
+            raise RuleSqlError(
+                "a nested SELECT's FROM names a value of the message (FROM e), not a topic",
+                position=self.tok.pos,
+            )
+        source = self.expr()
+        where = None
+        if self.at_kw("where"):
+            self.advance()
+            where = self.expr()
+        return Subquery(items=items, source=source, where=where, value=value)
 
     def select_items(self) -> list[SelectItem]:
         items = [self.select_item()]
@@ -483,18 +591,21 @@ class _Parser:
                 self.advance()
                 return Literal(None)
             if tok.value == "select":
-                raise RuleSqlError("nested SELECT is not supported", position=tok.pos)
+                raise RuleSqlError(
+                    "a nested SELECT must be in parentheses: (SELECT ... FROM ...)",
+                    position=tok.pos,
+                )
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
+            if tok.value.lower() == "case" and self.starts_case_subject():
+                return self.expr_at(self.case)
             if self.at_op("("):
                 return self.call(tok)
             return Field(tok.value)
         if self.at_op("("):
             self.advance()
-            if self.at_kw("select"):
-                raise RuleSqlError("nested SELECT is not supported", position=self.tok.pos)
-            expr = self.expr()
+            expr = self.expr_at(self.subquery) if self.at_kw("select") else self.expr()
             self.expect_op(")")
             return expr
         if self.at_op("["):
@@ -523,6 +634,44 @@ class _Parser:
             )
         raise self.fail("an expression")
 
+    def starts_case_subject(self) -> bool:
+        """Whether ``case`` just read opens a CASE statement rather than naming a payload
+        field ``case``: CASE and its words are not reserved, so a field of that name still
+        reads as one (``SELECT case FROM ...``, ``case + 1``)."""
+        tok = self.tok
+        if tok.kind == "name":  # a field named case inside a CASE: CASE case WHEN ...
+            return tok.value.lower() not in ("when", "then", "else", "end")
+        if tok.kind in ("str", "num"):
+            return True
+        if tok.kind == "kw":
+            return tok.value in ("true", "false", "null", "not")
+        return tok.kind == "op" and tok.value in ("(", "[", "{")
+
+    def at_word(self, word: str) -> bool:
+        return self.tok.kind == "name" and self.tok.value.lower() == word
+
+    def case(self) -> Case:
+        """``CASE v WHEN t THEN r ... [ELSE e] END``, ``CASE`` consumed."""
+        subject = self.expr()
+        branches: list[tuple[Expr, Expr]] = []
+        while self.at_word("when"):
+            self.advance()
+            test = self.expr()
+            if not self.at_word("then"):
+                raise self.fail("THEN")
+            self.advance()
+            branches.append((test, self.expr()))
+        if not branches:
+            raise self.fail("WHEN (a CASE needs at least one)")
+        otherwise = None
+        if self.at_word("else"):
+            self.advance()
+            otherwise = self.expr()
+        if not self.at_word("end"):
+            raise self.fail("END" if otherwise is not None else "WHEN, ELSE or END")
+        self.advance()
+        return Case(subject, tuple(branches), otherwise)
+
     def pair(self) -> tuple[str, Expr]:
         tok = self.tok
         if tok.kind not in ("str", "name"):
@@ -543,6 +692,11 @@ class _Parser:
             self.advance()
             self.expect_op(")")
             return Cast(expr, CAST_TYPES[type_tok.value.lower()])
+        if name in NEEDS_AWS:
+            raise RuleSqlError(
+                f"function {name_tok.value}() is not supported locally: {NEEDS_AWS[name]}",
+                position=name_tok.pos,
+            )
         if name not in FUNCTIONS:
             raise RuleSqlError(
                 f"function {name_tok.value}() is not supported", position=name_tok.pos
@@ -560,6 +714,8 @@ class _Parser:
             raise RuleSqlError(
                 f"{name}() takes {want} argument(s), got {len(args)}", position=name_tok.pos
             )
+        if name in REGEX_FUNCTIONS:
+            _check_pattern(name, args[1], name_tok.pos)
         return Call(name, tuple(args))
 
     def argument(self) -> Expr:
@@ -567,6 +723,19 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+def _check_pattern(name: str, arg: Expr, position: int) -> None:
+    if not (isinstance(arg, Literal) and isinstance(arg.value, str)):
+        raise RuleSqlError(
+            f"{name}(): the pattern must be a string literal ('...')", position=position
+        )
+    try:
+        re.compile(arg.value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise RuleSqlError(
+            f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
+        ) from None
 
 
 def tree_depth(expr: Expr) -> int:
@@ -591,6 +760,12 @@ def _children(node: Expr) -> tuple[Expr, ...]:
             return args
         case ObjectLit(pairs):
             return tuple(value for _, value in pairs)
+        case Subquery(items, source, where, _):
+            where_part = () if where is None else (where,)
+            return (source, *where_part, *(item.expr for item in items))
+        case Case(subject, branches, otherwise):
+            else_part = () if otherwise is None else (otherwise,)
+            return (subject, *(e for branch in branches for e in branch), *else_part)
     return ()
 
 

@@ -169,6 +169,11 @@ class LocalStack:
             )
         if cfg.auth:
             self.auth = AuthStore.in_data(cfg.data.root).ensure()
+        if cfg.detector_model or cfg.alarm_models:
+            from cloud.feeder import mark_existing_fed
+
+            # before the stack is announced: what is there now is history, not news
+            mark_existing_fed(self.bucket, self.results_prefix, self.state)
         if not cfg.broker_url:
             self.broker = EmbeddedBroker(
                 cfg.broker_kind,

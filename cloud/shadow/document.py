@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.json_values import same_value
+
 MAX_STATE_BYTES = 8192
 MAX_DEPTH = 6
 MAX_PAYLOAD_BYTES = 128 * 1024
@@ -341,19 +343,6 @@ def compute_delta(desired: Json, reported: Json) -> Json:
         elif not same_value(want, have):
             delta[key] = want
     return delta
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """JSON equality: numbers by value (1 == 1.0), but booleans are not numbers."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
 
 
 def _delta_metadata(delta: Json, desired_meta: Json) -> Json:

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from cloud.adapters.aws import S3ObjectStore
 from cloud.adapters.local import FsObjectStore, InMemoryObjectStore
-from cloud.ports import ObjectStore
+from cloud.ports import FileObjectStore, ObjectStore
 from edge.errors import NotFoundError
 
 
@@ -76,3 +76,32 @@ def test_delete_is_idempotent(store: ObjectStore) -> None:
 def test_empty_body(store: ObjectStore) -> None:
     store.put("empty", b"")
     assert store.get("empty") == b""
+
+
+@pytest.fixture(params=["fs", "s3"])
+def file_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FileObjectStore]:
+    if request.param == "fs":
+        yield FsObjectStore(tmp_path / "bucket")
+    else:
+        with mock_aws():
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket="contract")
+            yield S3ObjectStore("contract", client=client)
+
+
+def test_open_file_reads_the_object_and_a_later_put_does_not_change_it(
+    file_store: FileObjectStore,
+) -> None:
+    # The adapters that can hand an object over as a file say so (readers stream from it)
+    assert isinstance(file_store, FileObjectStore)
+    assert not isinstance(InMemoryObjectStore(), FileObjectStore)
+    body = bytes(range(256)) * 4099  # over a megabyte: more than one read block
+    file_store.put("input/pump_20220513121500.csv", body)
+    with file_store.open_file("input/pump_20220513121500.csv") as handle:
+        file_store.put("input/pump_20220513121500.csv", b"replaced")
+        assert handle.read(5) == body[:5]
+        handle.seek(0)
+        assert handle.read() == body
+    assert handle.closed
+    with pytest.raises(NotFoundError), file_store.open_file("input/none.csv"):
+        pass

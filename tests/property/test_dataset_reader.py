@@ -172,3 +172,45 @@ def test_merge_is_an_outer_join_where_later_frames_win(
         frames.append(pd.DataFrame(values, index=index, columns=[f"{n}{k % 2}" for n in names]))
     expected = _combine_first(frames)
     pd.testing.assert_frame_equal(merge(frames), expected, check_freq=False)
+
+
+HOSTILE = st.sampled_from(
+    [",", ";", "\t", '"', "'", "\r", "\n", "\r\n", "\ufeff", "\x00", "é", " ", "\\", "#"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(HOSTILE, STAMPS, CELLS, st.just("Timestamp"), st.just("flow")), max_size=40),
+    st.booleans(),
+)
+def test_any_text_reads_or_is_refused_with_a_user_error(parts: list[str], bom: bool) -> None:
+    # Hostile inputs at the L4E boundary (BOM, CR/LF, quotes, NUL, a timestamp in any
+    # column): a CsvFrame or one UserError, never another exception
+    body = ("\ufeff" if bom else "") + "".join(parts)
+    try:
+        read_csv(body.encode(), "x.csv")
+    except UserError as exc:
+        assert str(exc).startswith("x.csv: ") and "\n" not in str(exc)  # one line
+
+
+@settings(max_examples=60, deadline=None)
+@given(csv_bodies(), st.data())
+def test_a_timestamp_column_moved_off_the_front_is_refused_naming_it(
+    body: bytes, data: st.DataObject
+) -> None:
+    lines = body.decode().splitlines()
+    width = len(lines[0].split(","))
+    if len(lines) < 2 or width < 2 or len(lines[1].split(",")) != width:
+        return
+    first = lines[1].split(",")[0]
+    if pd.isna(parse_timestamps([first])[0]):
+        return  # the first row has no timestamp to find elsewhere
+    to = data.draw(st.integers(1, width - 1))
+
+    def moved(line: str) -> str:
+        cells = line.split(",")
+        return ",".join([*cells[1 : to + 1], cells[0], *cells[to + 1 :]])
+
+    with pytest.raises(UserError, match=rf"column {to + 1}: 'Timestamp' holds the timestamps"):
+        read_csv(("\n".join(moved(x) for x in lines) + "\n").encode(), "x.csv")

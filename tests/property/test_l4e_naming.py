@@ -59,6 +59,20 @@ def test_aws_examples() -> None:
     )
 
 
+@pytest.mark.parametrize("delimiter", [" ", "\t", "\n", "\x0b", "\f", "\r", "-", "_", ""])
+def test_every_delimiter_aws_pattern_allows_is_accepted(delimiter: str) -> None:
+    # ComponentTimestampDelimiter pattern ^(\-|\_|\s)?$ (InferenceInputNameConfiguration)
+    end = datetime(2022, 5, 13, 12, 15, tzinfo=UTC)
+    name = InputNaming(delimiter=delimiter).format("pump", end)
+    assert name == f"pump{delimiter}20220513121500.csv"
+
+
+@pytest.mark.parametrize("delimiter", ["__", ".", "/", "\u00a0", "\u2003", "x"])
+def test_a_delimiter_outside_aws_pattern_is_refused(delimiter: str) -> None:
+    with pytest.raises(ConfigError, match="ComponentTimestampDelimiter"):
+        InputNaming(delimiter=delimiter)
+
+
 def test_parse_rejects_other_files() -> None:
     naming = InputNaming()
     assert naming.parse("input/pump_2022.csv", "input/") is None

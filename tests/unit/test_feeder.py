@@ -10,7 +10,12 @@ import pytest
 
 from cloud.adapters.local import FsObjectStore, InMemoryStateStore, SqliteStateStore
 from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
-from cloud.feeder import ResultsFeeder, default_detector_paths, result_to_message
+from cloud.feeder import (
+    ResultsFeeder,
+    default_detector_paths,
+    mark_existing_fed,
+    result_to_message,
+)
 from edge.clock import ManualClock
 
 PREFIX = "output/"
@@ -283,3 +288,40 @@ def test_feed_quarantines_keys_outside_the_layout(tmp_path: Path) -> None:
             "not [<site>/]<component>/<yyyy-MM-ddTHH:mm:ssZ>/results.jsonl"
         ),
     }
+
+
+def test_a_prefix_a_feeder_already_worked_on_is_not_baselined(tmp_path: Path) -> None:
+    """A data folder from a version without the baseline record: the results its feeder had
+    not fed yet (written just before a crash) are a catch-up, fed on the next start."""
+    store, spy, state = make(tmp_path)
+    fed = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(store, fed, [row("2026-01-01T00:00:00.000000", 0, 0.1)])
+    assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
+    unfed = f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl"
+    put_results(store, unfed, [row("2026-01-01T00:05:00.000000", 1, 0.9)])
+    assert mark_existing_fed(store, PREFIX, state) == 0
+    assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
+    assert [m["timestamp"][11:16] for m in spy.seen] == ["00:00", "00:05"]
+
+
+def test_results_already_under_the_prefix_at_first_start_are_history_not_news(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a prefix carried over with L4E's past results, one of them anomalous
+    store, spy, state = make(tmp_path)
+    old = f"{PREFIX}pump-01/2025-06-01T00:00:00Z/results.jsonl"
+    put_results(store, old, [row("2025-06-01T00:00:00.000000", 1, 0.9)] * 3)
+    # WHEN a stack starts on it for the first time, THEN those rows are not fed
+    assert mark_existing_fed(store, PREFIX, state) == 1
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    assert feeder.poll() == 0
+    # AND results written from then on are fed as usual
+    new = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(store, new, [row("2026-01-01T00:00:00.000000", 0, 0.1)])
+    assert feeder.poll() == 1
+    # AND later starts mark nothing: a catch-up written before the first poll is still fed
+    later = f"{PREFIX}pump-01/2026-01-01T00:05:00Z/results.jsonl"
+    put_results(store, later, [row("2026-01-01T00:05:00.000000", 0, 0.1)])
+    assert mark_existing_fed(store, PREFIX, state) == 0
+    assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
+    assert [m["timestamp"][:10] for m in spy.seen] == ["2026-01-01", "2026-01-01"]

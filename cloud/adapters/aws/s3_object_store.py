@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,9 +37,25 @@ class S3ObjectStore:
             raise StorageError(f"{self._where(key)}: put failed: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        try:
+        with self._reading(key):
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
             return bytes(response["Body"].read())
+
+    @contextmanager
+    def open_file(self, key: str) -> Iterator[BinaryIO]:
+        """The object streamed into a temporary file (removed when the context ends), so
+        that a large object is never held in memory whole."""
+        with tempfile.TemporaryFile() as handle:
+            with self._reading(key):
+                self._s3.download_fileobj(self.bucket, key, handle)
+            handle.seek(0)
+            yield handle
+
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """S3's errors on reading *key* as NotFoundError (no such key) or StorageError."""
+        try:
+            yield
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise NotFoundError(f"{self._where(key)}: no such object") from exc

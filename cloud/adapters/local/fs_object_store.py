@@ -8,7 +8,9 @@ import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from edge.errors import NotFoundError, StorageError
 from edge.files import FILE_MODE, private_dir
@@ -194,6 +196,20 @@ class FsObjectStore:
             raise NotFoundError(f"{path}: no such object") from None
         except OSError as exc:
             raise StorageError(f"{path}: get failed: {exc}") from exc
+
+    @contextmanager
+    def open_file(self, key: str) -> Iterator[BinaryIO]:
+        """The object's own file, open: a put meanwhile replaces the name, not what the
+        open file reads."""
+        path = self._path(key)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed when the context ends
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: no such object") from None
+        except OSError as exc:
+            raise StorageError(f"{path}: get failed: {exc}") from exc
+        with handle:
+            yield handle
 
     def list(self, prefix: str = "") -> Iterator[str]:
         head, _, _ = prefix.rpartition("/")

@@ -189,7 +189,10 @@ def load_alarm_model(
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "alarmModelName")
     description = ctx.string(
-        body.get("alarmModelDescription", "") or "", "$.alarmModelDescription", min_len=0
+        body.get("alarmModelDescription", "") or "",
+        "$.alarmModelDescription",
+        min_len=0,
+        max_len=1024,
     )
     severity = body.get("severity")
     if severity is not None and (
@@ -308,9 +311,7 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
         exprs: dict[str, ex.Expr] = {}
         payload = _service_fields(ctx, "lambda", lam, f"{npath}.action.lambdaAction", exprs)
         emails = []
-        raw_emails = ctx.array(
-            entry.get("emailConfigurations") or [], f"{npath}.emailConfigurations"
-        )
+        raw_emails = _configurations(ctx, entry, "emailConfigurations", npath)
         for j, raw_email in enumerate(raw_emails):
             epath = f"{npath}.emailConfigurations[{j}]"
             email = ctx.obj(raw_email, epath)
@@ -332,7 +333,7 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
                 )
             )
         sms = []
-        raw_texts = ctx.array(entry.get("smsConfigurations") or [], f"{npath}.smsConfigurations")
+        raw_texts = _configurations(ctx, entry, "smsConfigurations", npath)
         for j, raw_sms in enumerate(raw_texts):
             spath = f"{npath}.smsConfigurations[{j}]"
             config = ctx.obj(raw_sms, spath)
@@ -354,6 +355,16 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             )
         out.append(NotificationAction(str(lam["functionArn"]), payload, tuple(emails), tuple(sms)))
     return tuple(out)
+
+
+def _configurations(ctx: _Ctx, entry: Mapping[str, Any], name: str, path: str) -> list[Any]:
+    """An entry's email or SMS configurations: absent, or a list of at least one (API)."""
+    if entry.get(name) is None:
+        return []
+    items = ctx.array(entry[name], f"{path}.{name}")
+    if not items:
+        raise ctx.error(f"{path}.{name}", "at least one configuration is required when present")
+    return items
 
 
 def _opt_text(ctx: _Ctx, body: Mapping[str, Any], name: str, path: str) -> str | None:
@@ -419,7 +430,9 @@ def _reminder_tags(ctx: _Ctx, raw: Any) -> tuple[float | None, int]:
         tag = ctx.obj(item, tpath)
         ctx.unknown_fields(tag, ("key", "value"), tpath)
         key = ctx.string(ctx.required(tag, "key", tpath), f"{tpath}.key", max_len=128)
-        value = ctx.string(ctx.required(tag, "value", tpath), f"{tpath}.value", min_len=0)
+        value = ctx.string(
+            ctx.required(tag, "value", tpath), f"{tpath}.value", min_len=0, max_len=256
+        )
         if key == REMINDER_INTERVAL_TAG:
             try:
                 interval = parse_duration(value)

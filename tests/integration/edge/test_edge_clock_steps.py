@@ -28,6 +28,9 @@ class SteppedClock:
         if seconds > 0:
             time.sleep(seconds)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class Stepping:
     """One reading on the first poll, then none; the clock steps back an hour during the

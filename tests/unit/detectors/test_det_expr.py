@@ -193,6 +193,16 @@ def test_trigger_type_ignores_case_and_current_input_names_the_input() -> None:
         ("", 0, "empty expression"),
         ("1 + " + "9" * 400, 4, "number out of range"),
         ("9" * 5000, 0, "number out of range"),
+        (
+            "convert(Integer, '1')",
+            8,
+            "convert() converts to String, Boolean, Decimal, not 'Integer'",
+        ),
+        (
+            "convert(decimal, '1')",
+            8,
+            "convert() converts to String, Boolean, Decimal, not 'decimal'",
+        ),
     ],
 )
 def test_parse_errors_give_position_and_reason(text: str, position: int, reason: str) -> None:

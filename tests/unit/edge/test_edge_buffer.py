@@ -99,6 +99,43 @@ def test_age_limit_drops_expired_readings(tmp_path: Path) -> None:
     assert buf.stats().depth == 1 and buf.stats().dropped == 3
 
 
+def test_a_wall_clock_stepped_forward_does_not_age_queued_readings(tmp_path: Path) -> None:
+    """An RTC-less board syncing NTP jumps a day ahead: its minute-old readings stay."""
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(3))
+    clock.step(86_400)
+    clock.advance(30)
+    buf.put("a1", samples(1, start=3))
+    assert buf.stats().depth == 4 and buf.stats().dropped == 0
+    assert buf.unformed()["a1"][1] == pytest.approx(clock.now() - 30)
+    clock.advance(31)
+    buf.put("a1", samples(1, start=4))
+    assert buf.stats().depth == 2 and buf.stats().dropped == 3
+
+
+def test_a_wall_clock_stepped_back_still_ages_queued_readings(tmp_path: Path) -> None:
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(3))
+    clock.step(-3_600)
+    clock.advance(61)
+    buf.put("a1", samples(1, start=3))
+    assert buf.stats().depth == 1 and buf.stats().dropped == 3
+
+
+def test_readings_from_an_earlier_run_keep_their_enqueue_times(tmp_path: Path) -> None:
+    """Only this run's readings are moved by a step: nothing says which clock stamped the
+    earlier ones, and a device that was off for a day really holds day-old readings."""
+    clock = ManualClock()
+    SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60).put("a1", samples(3))
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(2, start=3))
+    clock.step(86_400)
+    buf.put("a1", samples(1, start=5))
+    assert buf.stats().depth == 3 and buf.stats().dropped == 3
+
+
 def test_unknown_policy_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="full_policy"):
         SqliteBuffer(tmp_path / "q.db", ManualClock(), full_policy="panic")

@@ -134,6 +134,16 @@ def test_schedulers_executions_events(dataset, tmp_path: Path, capsys) -> None:
         capsys, "schedulers", "create", "s1", "--model", "pump", "--data", str(data), "--json"
     )
     assert created["Status"] == "RUNNING"
+    tabbed = run_json(
+        capsys,
+        *("schedulers", "create", "s2", "--model", "pump", "--data", str(data), "--json"),
+        *("--input-prefix", "tab/", "--delimiter", "\t"),  # AWS's pattern: any \s
+    )
+    naming = tabbed["DataInputConfiguration"]["InferenceInputNameConfiguration"]
+    assert naming["ComponentTimestampDelimiter"] == "\t"
+    assert main(["schedulers", "stop", "s2", "--data", str(data)]) == 0
+    assert main(["schedulers", "delete", "s2", "--data", str(data)]) == 0
+    capsys.readouterr()
     inbox = data / "buckets" / "input" / "input"
     inbox.mkdir(parents=True)
     (inbox / "pump_20260201000500.csv").write_text(

@@ -338,3 +338,27 @@ def test_iso_8601_forms_the_guide_does_not_list_stay_unsupported_after_an_iso_ro
         pd.Timestamp("2026-01-01 00:01:00.5", tz="UTC"),
     ]
     assert parsed[2:].isna().all()
+
+
+def test_a_historical_file_with_the_timestamp_not_first_is_discarded_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a component whose second file has its timestamp in column 3 (§1.1: column 1)
+    _write(tmp_path / "pump" / "a.csv", "Timestamp,flow,rpm\n2026-01-01 00:00:00,1,7\n")
+    _write(tmp_path / "pump" / "b.csv", "flow,rpm,Timestamp\n2,8,2026-01-01 00:01:00\n")
+    # WHEN the dataset is read, THEN that file is discarded, not read as a "Timestamp" sensor
+    dataset = load_dataset(tmp_path)
+    assert dataset.discarded == [str(tmp_path / "pump" / "b.csv")]
+    assert dataset.components == {"pump": ["flow", "rpm"]}
+    with pytest.raises(UserError) as raised:
+        read_csv(tmp_path / "pump" / "b.csv", "b.csv")
+    assert str(raised.value) == (
+        "b.csv: line 2, column 3: 'Timestamp' holds the timestamps ('2026-01-01 00:01:00') "
+        "and column 1 'flow' does not ('2'); expected the timestamp in the first column"
+    )
+
+
+def test_a_first_column_of_unsupported_times_is_still_counted_not_refused() -> None:
+    # §1.2 Choice: rows whose timestamp cannot be parsed are dropped and counted
+    parsed = read_csv(b"Timestamp,flow\n13/45/2026 0:00,1\n2026-01-01 00:01:00,2\n", "x.csv")
+    assert (parsed.unsupported_timestamps, parsed.frame["flow"].tolist()) == (1, [2.0])

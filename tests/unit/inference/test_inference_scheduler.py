@@ -4,13 +4,15 @@ and one asset's alarm carried from window to window."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import plant_frame
 
-from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
+from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
+from cloud.inference import scheduler as scheduler_module
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
 from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
@@ -415,3 +417,348 @@ def test_a_reading_too_large_to_square_still_writes_json_lines(model: Model) -> 
     assert (docs[2]["prediction"], docs[2]["anomaly_score"]) == (1, 1.0)
     assert [d["value"] for d in docs[2]["diagnostics"]] == [0.25] * 4
     assert all(0 <= d["anomaly_score"] < 1 for d in docs[:2] + docs[3:])
+
+
+# -- every example of l4e-contracts §3-§5, through the scheduler ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("frequency", "delay", "first_wake"),
+    [
+        ("PT5M", 0, "09:05"),
+        ("PT5M", 5, "09:10"),
+        ("PT10M", 0, "09:10"),
+        ("PT10M", 5, "09:15"),
+        ("PT15M", 0, "09:15"),
+        ("PT15M", 5, "09:20"),
+        ("PT30M", 0, "09:30"),
+        ("PT30M", 5, "09:35"),
+        ("PT1H", 0, "10:00"),
+        ("PT1H", 5, "10:05"),
+        ("PT5M", 60, "10:05"),
+    ],
+)
+def test_first_run_after_nine_wakes_at_each_spec_example(
+    model: Model, frequency: str, delay: int, first_wake: str
+) -> None:
+    # GIVEN a scheduler started at 09:00 (§3 "Run times": first run after 09:00)
+    clock = ManualClock(at("09:00"))
+    sched, _, _, _ = make(model, clock, upload_frequency=frequency, delay_offset_min=delay)
+    # WHEN the clock reaches a second before the spec's wake-up, nothing runs
+    clock.advance(at(first_wake) - at("09:00") - 1)
+    assert sched.run_due() == []
+    # THEN at W + D one run covers (W - F, W] and is scheduled at W + D
+    clock.advance(1)
+    [execution] = sched.run_due()
+    f = sched.config.frequency_s
+    assert execution.scheduled_start.timestamp() == at(first_wake)
+    assert execution.data_end.timestamp() == at(first_wake) - delay * 60
+    assert execution.data_start.timestamp() == execution.data_end.timestamp() - f
+    assert sched.run_due() == []  # 60 / F runs per hour: the next one is F later
+    clock.advance(f - 1)
+    assert sched.run_due() == []
+    clock.advance(1)
+    assert len(sched.run_due()) == 1
+
+
+def _minute_file(*minutes: int) -> bytes:
+    """LIVE's rows at these minutes after 2026-01-01 00:00, plain sensor headers."""
+    rows = LIVE.iloc[list(minutes)].rename(columns=lambda c: c.removeprefix("pump\\"))
+    return rows.to_csv(date_format="%Y-%m-%dT%H:%M:%S.%f", index_label="Timestamp").encode()
+
+
+@pytest.mark.parametrize("frequency", ["PT5M", "PT10M", "PT15M", "PT30M", "PT1H"])
+def test_every_frequency_lists_names_from_s_minus_f_to_e_plus_f(
+    model: Model, frequency: str
+) -> None:
+    # GIVEN the window (00:00, 00:00 + F] and names at and a second beyond S - F and E + F
+    clock = ManualClock(at("00:00"))
+    sched, inp, out, _ = make(model, clock, upload_frequency=frequency)
+    f = sched.config.frequency_s
+    name = sched.config.naming.format
+    start, end = datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + f, UTC)
+    step = timedelta(seconds=f)
+    inp.put(name("pump", start - step, "input/"), _minute_file(1))
+    inp.put(name("pump", end + step, "input/"), _minute_file(2, f // 60))
+    inp.put(name("pump", start - step - timedelta(seconds=1), "input/"), _minute_file(3))
+    inp.put(name("pump", end + step + timedelta(seconds=1), "input/"), _minute_file(4))
+    # WHEN the window runs
+    execution = sched.run_window(end)
+    # THEN the two bounds are read, rows S < t <= E kept, folder = DataStartTime
+    assert (execution.status, execution.input_files) == ("SUCCESS", 2), execution.failed_reason
+    assert execution.result_key == "output/2026-01-01T00:00:00Z/results.jsonl"
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    assert docs[0]["timestamp"] == "2026-01-01T00:01:00.000000"
+    assert docs[-1]["timestamp"] == end.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    assert "2026-01-01T00:03:00.000000" not in {d["timestamp"] for d in docs}
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "fmt", "offset", "name"),
+    [
+        ("_", "yyyyMMddHHmmss", "+00:00", "pump_20260101000500.csv"),
+        ("-", "yyyyMMddHHmmss", "-00:00", "pump-20260101000500.csv"),
+        (" ", "yyyy-MM-dd-HH-mm-ss", "-08:00", "pump 2025-12-31-16-05-00.csv"),
+        ("", "yyyy-MM-dd-HH-mm-ss", "+05:30", "pump2026-01-01-05-35-00.csv"),
+        ("_", "EPOCH", "+05:30", "pump_1767225900.csv"),
+        ("-", "EPOCH", "-03:00", "pump-1767225900.csv"),
+        ("\t", "yyyyMMddHHmmss", "+01:00", "pump\t20260101010500.csv"),  # AWS's `\s`
+    ],
+)
+def test_each_delimiter_format_and_offset_finds_its_file(
+    model: Model, delimiter: str, fmt: str, offset: str, name: str
+) -> None:
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock, naming=naming)
+    inp.put(f"input/{name}", csv_body("00:01", "00:05"))
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
+    assert len(out.get(execution.result_key).decode().splitlines()) == 5
+
+
+def _results_of(model: Model, body: bytes, key: str = "input/pump_20260101000500.csv") -> bytes:
+    """The results.jsonl bytes of the window (00:00, 00:05] holding *body*, fresh state."""
+    sched, inp, out, _ = make(model, ManualClock(at("00:05")))
+    inp.put(key, body)
+    execution = sched.run_window(datetime.fromtimestamp(at("00:05"), UTC))
+    assert execution.status == "SUCCESS", (execution.failed_reason, execution.skipped)
+    return out.get(execution.result_key)
+
+
+def _rewrite(body: bytes, change) -> bytes:
+    header, *rows = body.decode().splitlines()
+    return "\n".join(change(header.split(","), [r.split(",") for r in rows])).encode() + b"\n"
+
+
+def _quoted(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [",".join(f'"{c}"' for c in line) for line in [header, *rows]]
+
+
+def _reordered_with_a_spare_column(header: list[str], rows: list[list[str]]) -> list[str]:
+    order = [0, 4, 2, 1, 3]
+    return [
+        ",".join([*(line[i] for i in order), x])
+        for line, x in zip([header, *rows], ["spare", *"98765"], strict=True)
+    ]
+
+
+def _in_another_zone(header: list[str], rows: list[list[str]]) -> list[str]:
+    # 00:01 UTC written as 01:01+01:00
+    return [",".join(header)] + [
+        ",".join([f"{r[0][:11]}01{r[0][13:19]}+01:00", *r[1:]]) for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "bom_and_crlf",
+        "quoted_cells",
+        "columns_reordered_and_one_the_model_does_not_use",
+        "rows_unsorted",
+        "row_times_in_another_zone",
+        "row_times_with_a_space_and_no_fraction",
+        "timestamp_column_named_otherwise",
+        "spaces_after_the_commas",
+        "a_duplicate_timestamp_before_its_final_row",
+    ],
+)
+def test_csv_laid_out_otherwise_gives_the_same_results_bytes(model: Model, variant: str) -> None:
+    # GIVEN the window's rows written in a form §1.1/§1.2 accept
+    base = csv_body("00:01", "00:05")
+    variants = {
+        "bom_and_crlf": b"\xef\xbb\xbf" + base.replace(b"\n", b"\r\n"),
+        "quoted_cells": _rewrite(base, _quoted),
+        "columns_reordered_and_one_the_model_does_not_use": _rewrite(
+            base, _reordered_with_a_spare_column
+        ),
+        "rows_unsorted": _rewrite(base, lambda h, rows: [",".join(x) for x in [h, *rows[::-1]]]),
+        "row_times_in_another_zone": _rewrite(base, _in_another_zone),
+        "row_times_with_a_space_and_no_fraction": _rewrite(
+            base,
+            lambda h, rows: (
+                [",".join(h)] + [",".join([r[0][:19].replace("T", " "), *r[1:]]) for r in rows]
+            ),
+        ),
+        "timestamp_column_named_otherwise": base.replace(b"Timestamp,", b"time,", 1),
+        "spaces_after_the_commas": base.replace(b",", b", "),
+        "a_duplicate_timestamp_before_its_final_row": _rewrite(
+            base,
+            lambda h, rows: [
+                ",".join(x)
+                for x in [h, rows[0], rows[1], [rows[2][0], "9", "9", "9", "9"], *rows[2:]]
+            ],
+        ),
+    }
+    # WHEN it is scored, THEN results.jsonl is byte for byte that of the plain file
+    assert _results_of(model, variants[variant]) == _results_of(model, base)
+
+
+def test_every_blank_spelling_is_the_same_gap(model: Model) -> None:
+    # GIVEN the 00:03 flow reading left empty, or written as nan, NaN, null or NULL
+    def blank(text: str) -> bytes:
+        def change(header: list[str], rows: list[list[str]]) -> list[str]:
+            rows[2][2] = text
+            return [",".join(x) for x in [header, *rows]]
+
+        return _rewrite(csv_body("00:01", "00:05"), change)
+
+    empty = _results_of(model, blank(""))
+    # THEN every spelling gives the same lines, five of them, each JSON
+    for text in ("nan", "NaN", "null", "NULL"):
+        assert _results_of(model, blank(text)) == empty
+    assert len(empty.decode().splitlines()) == 5
+    assert empty != _results_of(model, csv_body("00:01", "00:05"))
+
+
+def test_a_file_with_the_timestamp_in_another_column_is_named_not_silently_empty(
+    model: Model,
+) -> None:
+    # GIVEN the window's file with the timestamp as the second column (§1.1: it is the first)
+    def swap(header: list[str], rows: list[list[str]]) -> list[str]:
+        return [",".join([x[1], x[0], *x[2:]]) for x in [header, *rows]]
+
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    inp.put("input/pump_20260101000500.csv", _rewrite(csv_body("00:01", "00:05"), swap))
+    clock.advance(240)
+    # WHEN the window runs, THEN it fails, and the file is named with what is wrong with it
+    [execution] = sched.run_due()
+    assert (execution.status, execution.failed_components) == ("FAILED", ("pump",))
+    [skipped] = execution.skipped
+    assert skipped["key"] == "input/pump_20260101000500.csv"
+    assert skipped["reason"].startswith(
+        "input/pump_20260101000500.csv: line 2, column 2: 'Timestamp' holds the timestamps "
+        "('2026-01-01T00:01:00.000000') and column 1 'motor_current' does not ("
+    )
+    assert skipped["reason"].endswith("expected the timestamp in the first column")
+    assert list(out.list("")) == []
+
+
+class _FilesOnly(FsObjectStore):
+    """A bucket folder whose objects may only be read as files (a whole-object read of a
+    5 GB input would need that much memory)."""
+
+    def get(self, key: str) -> bytes:
+        raise AssertionError(f"{key}: read whole")
+
+
+@pytest.mark.parametrize("whole_read_bytes", [0, 16 << 20])
+def test_input_files_are_read_from_the_stores_file_not_as_one_bytes_object(
+    model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_read_bytes: int
+) -> None:
+    # GIVEN the window's file in a folder store that hands objects over as files, larger
+    # (0) or smaller than the size read into memory at once
+    monkeypatch.setattr(scheduler_module, "WHOLE_READ_BYTES", whole_read_bytes)
+    clock = ManualClock(at("00:05"))
+    state, out = InMemoryStateStore(), InMemoryObjectStore()
+    config = SchedulerConfig(name="pump-sched", model_name="pump")
+    inp = _FilesOnly(tmp_path / "bucket", fsync=False)
+    sched = Scheduler(config, model, inp, out, state, clock)
+    body = b"\xef\xbb\xbf" + csv_body("00:01", "00:05").replace(b"\n", b"\r\n")
+    inp.put("input/pump_20260101000500.csv", body)
+    # WHEN the window runs, THEN it reads the file in chunks, with the same results
+    execution = sched.run_window(datetime.fromtimestamp(at("00:05"), UTC))
+    assert execution.status == "SUCCESS", execution.skipped
+    assert out.get(execution.result_key) == _results_of(model, csv_body("00:01", "00:05"))
+
+
+def test_a_failed_run_names_the_keys_that_almost_match(model: Model) -> None:
+    # GIVEN a bucket moved over with names this scheduler does not read (delimiter `_`,
+    # yyyyMMddHHmmss): another delimiter, another format, upper-case or gzipped extension,
+    # milliseconds since the epoch, and one real name far outside the window
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    body = csv_body("00:01", "00:05")
+    near = [
+        "input/pump-20260101000500.csv",
+        "input/pump_2026-01-01-00-05-00.csv",
+        "input/pump_20260101000500.CSV",
+        "input/pump_20260101000500.csv.gz",
+        "input/pump_1767225900000.csv",
+    ]
+    for key in [*near, "input/pump_20250101000500.csv", "input/fan_x.csv", "input/notes.txt"]:
+        inp.put(key, body)
+    clock.advance(240)
+    # WHEN the window runs, THEN it fails as L4E's does, and then names the near misses
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason == (
+        "Could not find data file for sensor pump within expected range of "
+        "(2026-01-01T00:00:00Z, 2026-01-01T00:05:00Z]. Please ensure data is present for all "
+        "sensors of the machine under prefix 'input/pump_20251231235500' ~ "
+        "'input/pump_20260101001000'. Under the prefix but not named "
+        "input/pump_<yyyyMMddHHmmss>.csv, so not read: 'input/pump-20260101000500.csv', "
+        "'input/pump_1767225900000.csv', 'input/pump_2026-01-01-00-05-00.csv' and 2 more"
+    )
+    assert sched.near_misses("pump") == sorted(near)
+    assert list(out.list("")) == []
+
+
+@pytest.mark.parametrize(
+    ("in_prefix", "out_prefix"), [("data/", "data/"), ("", "output/"), ("", "")]
+)
+def test_a_prefix_that_already_holds_results_keeps_them_and_never_reads_them_as_input(
+    model: Model, in_prefix: str, out_prefix: str
+) -> None:
+    # GIVEN one bucket for input and output, already holding L4E's results of other
+    # windows, a results object under the input prefix, and the window's own file
+    clock = ManualClock(at("00:01"))
+    bucket, state = InMemoryObjectStore(), InMemoryStateStore()
+    config = SchedulerConfig(
+        name="pump-sched", model_name="pump", input_prefix=in_prefix, output_prefix=out_prefix
+    )
+    sched = Scheduler(config, model, bucket, bucket, state, clock)
+    old = {
+        f"{out_prefix}2025-12-31T23:55:00Z/results.jsonl": b'{"timestamp": "old"}\n',
+        f"{out_prefix}2025-06-01T00:00:00Z/results.jsonl": b'{"timestamp": "older"}\n',
+        f"{in_prefix}pump_20260101000000/results.jsonl": b"not an input\n",
+    }
+    for key, body in old.items():
+        bucket.put(key, body)
+    bucket.put(f"{in_prefix}pump_20260101000500.csv", csv_body("00:01", "00:05"))
+    clock.advance(240)
+    # WHEN the window runs
+    [execution] = sched.run_due()
+    # THEN it reads only its file, adds its own folder and leaves the others as they were
+    assert (execution.status, execution.input_files) == ("SUCCESS", 1), execution.failed_reason
+    assert execution.result_key == f"{out_prefix}2026-01-01T00:00:00Z/results.jsonl"
+    assert all(bucket.get(key) == body for key, body in old.items())
+    assert len(bucket.get(execution.result_key).decode().splitlines()) == 5
+
+
+def test_a_file_arriving_after_its_run_is_not_scored_by_a_later_run(model: Model) -> None:
+    # GIVEN the window (00:00, 00:05] run (and failed) before its file arrived
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _ = make(model, clock)
+    clock.advance(240)
+    [first] = sched.run_due()
+    assert first.status == "FAILED"
+    inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))  # late
+    inp.put("input/pump_20260101001000.csv", csv_body("00:06", "00:10"))
+    clock.advance(300)
+    # WHEN the next window runs, THEN it lists the late file (S - F) but keeps only its own
+    # rows (§4 rule 4: files arriving after a run are not re-read by that run)
+    [second] = sched.run_due()
+    assert (second.status, second.input_files) == ("SUCCESS", 2)
+    docs = [json.loads(x) for x in out.get(second.result_key).decode().splitlines()]
+    assert [d["timestamp"][11:16] for d in docs] == ["00:06", "00:07", "00:08", "00:09", "00:10"]
+    assert [k for k in out.list("") if k.endswith("results.jsonl")] == [second.result_key]
+
+
+def test_a_fleet_window_with_no_input_names_the_keys_that_almost_match() -> None:
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, _, _ = make(template, clock)
+    inp.put("input/pump-01-20260101000500.csv", csv_body("00:01", "00:05"))  # `-`, not `_`
+    inp.put("input/readme.txt", b"not a CSV")
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.endswith(
+        "under prefix 'input/<component>_20251231235500' ~ 'input/<component>_20260101001000'"
+        ". Under the prefix but not named input/<component>_<yyyyMMddHHmmss>.csv, so not "
+        "read: 'input/pump-01-20260101000500.csv'"
+    )

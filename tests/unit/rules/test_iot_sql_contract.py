@@ -272,3 +272,11 @@ def test_cli_check_refuses_a_from_filter_no_broker_takes(
     assert main(["rules", "check", str(path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "good_one" in line and "FROM: the topic filter" in line
+
+
+def test_encoding_a_string_with_no_utf8_form_is_undefined_not_an_error() -> None:
+    """A device's JSON may carry a lone surrogate (``"\\ud800"``): a string with no UTF-8
+    bytes to encode. That is Undefined (§1.4), not an exception failing the message."""
+    sql = f"SELECT encode(s, 'base64') AS e, encode(*, 'base64') AS raw {FROM}"
+    payload = b'{"s": "\\ud800"}'
+    assert output(sql, payload) == b'{"raw":"eyJzIjogIlx1ZDgwMCJ9"}'

@@ -1,0 +1,24 @@
+"""Equality of JSON values as the Device Shadow service compares them.
+
+Python's ``==`` says ``True == 1`` and ``{"a": True} == {"a": 1}``; JSON does not, and the
+shadow service keeps a ``true`` desired against a reported ``1`` in the delta. The service
+(delta and ``wait``) and the device (which desired values it has already applied) must
+agree on that, so both use this one function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """JSON equality: numbers by value (1 == 1.0), but booleans are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
