@@ -411,6 +411,7 @@ class EpisodeTracker:
         state: EpisodeState | None = None,
         moving: np.ndarray | None = None,
         fast: np.ndarray | None = None,
+        residual: np.ndarray | None = None,
     ) -> EpisodeResult:
         """Track *deviations* (rows x sensors, whitened so that 1 is the threshold) with
         each row's operating *modes*; rows where *off* is true (machine off) hold the
@@ -418,7 +419,8 @@ class EpisodeTracker:
         rule; without it no move is ever seen. *fast* (the same deviations from a mean of
         ``fast_rows`` rows, see :meth:`cloud.inference.monitor.Monitor`) feeds the quiet
         rule; it is read only in alarm rows, so it may be None where no alarm can be up
-        (:meth:`may_need_fast`)."""
+        (:meth:`may_need_fast`). *residual* (float, the shape of *deviations*), when
+        given, takes the residuals instead of an array from the scratch pool."""
         cfg = self.config
         state = state if state is not None else EpisodeState()
         n = len(deviations)
@@ -429,7 +431,8 @@ class EpisodeTracker:
         # residuals, faulted in and zeroed afresh on every call as new arrays); every row
         # that is on is written below, so only the machine-off rows need their zeros
         ratio = fresh((n,))
-        residual = fresh(deviations.shape, order=layout(deviations))
+        if residual is None:
+            residual = fresh(deviations.shape, order=layout(deviations))
         ratio[off] = 0.0
         residual[off] = 0.0
         ended = np.zeros(n, dtype=bool)

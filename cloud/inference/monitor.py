@@ -41,7 +41,7 @@ import pandas as pd
 from cloud.inference.changes import ChangeDetector, ChangeState
 from cloud.inference.episodes import AlarmConfig, EpisodeState, EpisodeTracker
 from cloud.inference.model import Model, ScoreResult, StreamState, kept_apart
-from cloud.inference.scratch import fresh, lease
+from cloud.inference.scratch import fresh, layout, lease
 from edge.errors import ConfigError
 
 HELD_SCORE = 0.50001
@@ -195,6 +195,11 @@ class Monitor:
                 x_on = leases.enter_context(lease((int(on.sum()), x.shape[1]), dtype=x.dtype))
                 _rows_into(x, on, x_on)
             y, factor, stream = leases.enter_context(self.model.leased_features(x_on, state.stream))
+            # the residuals handed back as shares, laid out as the tracker would lay them
+            # out; taken before the deviations' scratch buffers, so that a run of calls
+            # whose results stay alive until the next (bench train's) has every buffer it
+            # needs after the first call instead of taking one more in a later call
+            residual = fresh((n, y.shape[1]), order=layout(y) if everything else "C")
             w_on, modes_on = leases.enter_context(self.model.leased_deviations(y, factor))
             if x_on is not x:  # the state outlives the buffer its tail may be a view of
                 stream.tail = kept_apart(stream.tail)
@@ -206,7 +211,7 @@ class Monitor:
                 w[~on], modes[~on] = 0.0, 0
                 w[on], modes[on] = w_on, modes_on
             return self._rules(
-                index, x_on, off, state, stream, through, on, w_on, modes_on, w, modes
+                index, x_on, off, state, stream, through, on, w_on, modes_on, w, modes, residual
             )
 
     def _rules(
@@ -222,10 +227,12 @@ class Monitor:
         modes_on: np.ndarray,
         w: np.ndarray,
         modes: np.ndarray,
+        residual: np.ndarray,
     ) -> MonitorResult:
         """The change test and the episodes over the deviations *w_on* (threshold units)
         of the rows *on* (*x_on*), *w* and *modes* those of every row (machine-off rows 0);
-        none of their results or states keeps a view of any of them."""
+        none of their results or states keeps a view of any of them. *residual* takes the
+        tracker's residuals (the shares)."""
         assert self.tracker is not None
         n, everything = len(index), len(w_on) == len(index)
         moving, changepoint = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int8)
@@ -238,7 +245,7 @@ class Monitor:
             fast = None
             if self.tracker.may_need_fast(state.episodes, sq):
                 fast = self._fast(leases, x_on, state.stream, modes_on, on, everything)
-            episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast)
+            episodes = self.tracker.run(w, modes, off, state.episodes, moving, fast, residual)
         alarm, ratio = episodes.alarm, episodes.ratio
         # r / (1 + r), held at HELD_SCORE or 0.5 on the alarm's side, in one array
         score = fresh((n,))
