@@ -30,6 +30,7 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
     assert measured["faults"] == 2
     assert len(measured["latencies_ms"]) == 2, measured
     assert measured["false_alarms"] == 0
+    assert measured["world_start_utc"].endswith("+00:00")
     assert measured["alert_lines"] >= 2  # email and SMS of each alarm, read from the file
     outbox = [json.loads(line) for line in (tmp_path / "data" / "alerts.jsonl").open()]
     alarms = [a for a in outbox if "ALARM" in a["subject"].split()[:2]]
