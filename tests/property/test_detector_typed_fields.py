@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from detector_models import event, one_state_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,28 +65,7 @@ ENGINES: dict[str, tuple[DetectorEngine, Recorder]] = {}
 
 def engine_for(field: str) -> tuple[DetectorEngine, Recorder]:
     if field not in ENGINES:
-        body = {
-            "detectorModelName": "typed",
-            "roleArn": "arn:aws:iam::123456789012:role/r",
-            "key": "id",
-            "detectorModelDefinition": {
-                "initialStateName": "A",
-                "states": [
-                    {
-                        "stateName": "A",
-                        "onInput": {
-                            "events": [
-                                {
-                                    "eventName": "e",
-                                    "condition": 'currentInput("In")',
-                                    "actions": [{"iotSiteWise": FIELDS[field][0]}],
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-        }
+        body = one_state_model(event({"iotSiteWise": FIELDS[field][0]}), name="typed")
         sink = Recorder()
         engine = DetectorEngine(
             load_detector_model(body), [INPUT], InMemoryStateStore(), ManualClock(), sink

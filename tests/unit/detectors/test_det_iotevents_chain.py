@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+from detector_models import event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -26,52 +27,16 @@ class Notifier:
 
 def feeding_engine(condition: str) -> DetectorEngine:
     """Each message counts itself and, while *condition* holds, sends ``n + 1`` to ``In``."""
-    body = {
-        "detectorModelName": "feeder",
-        "roleArn": "arn:aws:iam::123456789012:role/r",
-        "key": "id",
-        "detectorModelDefinition": {
-            "initialStateName": "A",
-            "states": [
-                {
-                    "stateName": "A",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "count",
-                                "condition": 'currentInput("In")',
-                                "actions": [
-                                    {
-                                        "setVariable": {
-                                            "variableName": "last",
-                                            "value": "$input.In.n",
-                                        }
-                                    }
-                                ],
-                            },
-                            {
-                                "eventName": "again",
-                                "condition": condition,
-                                "actions": [
-                                    {
-                                        "iotEvents": {
-                                            "inputName": "In",
-                                            "payload": {
-                                                "contentExpression": (
-                                                    '\'{"id": "k1", "n": ${$input.In.n + 1}}\''
-                                                ),
-                                                "type": "JSON",
-                                            },
-                                        }
-                                    }
-                                ],
-                            },
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+    payload = {"contentExpression": '\'{"id": "k1", "n": ${$input.In.n + 1}}\'', "type": "JSON"}
+    body = one_state_model(
+        event({"setVariable": {"variableName": "last", "value": "$input.In.n"}}, name="count"),
+        event(
+            {"iotEvents": {"inputName": "In", "payload": payload}},
+            condition=condition,
+            name="again",
+        ),
+        name="feeder",
+    )
     sink = LocalActionSink(Notifier(), None)
     engine = DetectorEngine(
         load_detector_model(body),

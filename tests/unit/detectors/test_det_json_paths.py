@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from detector_models import event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -27,30 +28,10 @@ def input_body(*paths: str) -> dict[str, Any]:
 
 
 def model_body(key: str, condition: str) -> dict[str, Any]:
-    return {
-        "detectorModelName": "m",
-        "roleArn": "arn:aws:iam::123456789012:role/r",
-        "key": key,
-        "detectorModelDefinition": {
-            "initialStateName": "A",
-            "states": [
-                {
-                    "stateName": "A",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "e",
-                                "condition": condition,
-                                "actions": [
-                                    {"setVariable": {"variableName": "seen", "value": "1"}}
-                                ],
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+    return one_state_model(
+        event({"setVariable": {"variableName": "seen", "value": "1"}}, condition=condition),
+        key=key,
+    )
 
 
 @pytest.mark.parametrize(

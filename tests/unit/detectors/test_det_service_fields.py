@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import pytest
+from detector_models import event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -37,28 +38,7 @@ class Recorder:
 
 
 def body(action: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "detectorModelName": "m",
-        "roleArn": "arn:aws:iam::123456789012:role/r",
-        "key": "id",
-        "detectorModelDefinition": {
-            "initialStateName": "A",
-            "states": [
-                {
-                    "stateName": "A",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "e",
-                                "condition": 'currentInput("In")',
-                                "actions": [action],
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+    return one_state_model(event(action))
 
 
 def run(action: dict[str, Any], message: dict[str, Any]) -> list[Any]:
