@@ -34,6 +34,7 @@ from cloud.detectors.model import (
     _read,
     _service_fields,
     check_input_references,
+    check_tags,
 )
 from edge.errors import DetectorModelError
 
@@ -420,19 +421,10 @@ def _boolean(ctx: _Ctx, value: Any, path: str) -> bool:
 
 
 def _reminder_tags(ctx: _Ctx, raw: Any) -> tuple[float | None, int]:
-    if raw is None:
-        return None, DEFAULT_REMINDER_CAP
-    items = ctx.array(raw, "$.tags")
     interval: float | None = None
     cap = DEFAULT_REMINDER_CAP
-    for i, item in enumerate(items):
+    for i, (key, value) in enumerate(check_tags(ctx, raw)):
         tpath = f"$.tags[{i}]"
-        tag = ctx.obj(item, tpath)
-        ctx.unknown_fields(tag, ("key", "value"), tpath)
-        key = ctx.string(ctx.required(tag, "key", tpath), f"{tpath}.key", max_len=128)
-        value = ctx.string(
-            ctx.required(tag, "value", tpath), f"{tpath}.value", min_len=0, max_len=256
-        )
         if key == REMINDER_INTERVAL_TAG:
             try:
                 interval = parse_duration(value)
