@@ -9,18 +9,27 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/r"
 
 
 def event(
-    *actions: dict[str, Any], condition: str = 'currentInput("In")', name: str = "e"
+    *actions: dict[str, Any], condition: str | None = 'currentInput("In")', name: str = "e"
 ) -> dict[str, Any]:
-    return {"eventName": name, "condition": condition, "actions": list(actions)}
+    """One event; ``condition=None`` leaves the condition out (the event always fires)."""
+    body: dict[str, Any] = {"eventName": name, "actions": list(actions)}
+    if condition is not None:
+        body["condition"] = condition
+    return body
 
 
-def one_state_model(*events: dict[str, Any], name: str = "m", key: str = "id") -> dict[str, Any]:
-    return {
+def one_state_model(
+    *events: dict[str, Any], name: str = "m", key: str | None = "id"
+) -> dict[str, Any]:
+    """A model of one state whose onInput holds *events*; ``key=None``: one instance."""
+    body: dict[str, Any] = {
         "detectorModelName": name,
         "roleArn": ROLE_ARN,
-        "key": key,
         "detectorModelDefinition": {
             "initialStateName": "A",
             "states": [{"stateName": "A", "onInput": {"events": list(events)}}],
         },
     }
+    if key is not None:
+        body["key"] = key
+    return body

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import pytest
+from detector_models import event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -48,21 +49,7 @@ def run(
     gets no messages).
     """
     condition = condition or f'currentInput("{input_name}")'
-    body = {
-        "detectorModelName": "docs",
-        "roleArn": "arn:aws:iam::123456789012:role/r",
-        "detectorModelDefinition": {
-            "initialStateName": "S",
-            "states": [
-                {
-                    "stateName": "S",
-                    "onInput": {
-                        "events": [{"eventName": "e", "condition": condition, "actions": actions}]
-                    },
-                }
-            ],
-        },
-    }
+    body = one_state_model(event(*actions, condition=condition), name="docs", key=None)
     inputs = [
         load_input(
             {
@@ -231,19 +218,7 @@ def test_convert_failure_makes_the_whole_condition_false() -> None:
 )
 def test_a_function_aws_does_not_have_is_refused_naming_it_and_the_field(call: str) -> None:
     """The expressions page lists every built-in; spec section 3 names what AWS lacks."""
-    body = {
-        "detectorModelName": "docs",
-        "roleArn": "arn:aws:iam::123456789012:role/r",
-        "detectorModelDefinition": {
-            "initialStateName": "S",
-            "states": [
-                {
-                    "stateName": "S",
-                    "onInput": {"events": [{"eventName": "e", "actions": [sv("x", call)]}]},
-                }
-            ],
-        },
-    }
+    body = one_state_model(event(sv("x", call), condition=None), name="docs", key=None)
     name = call.split("(")[0]
     with pytest.raises(DetectorModelError) as info:
         load_detector_model(body)
