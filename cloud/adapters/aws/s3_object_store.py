@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
+IN_MEMORY_BYTES = 16 << 20
+"""An object read through ``open_file`` stays in memory up to this size (the scheduler
+reads objects up to the same size whole)."""
+
+
 class S3ObjectStore:
     """Keys map 1:1 to S3 keys in *bucket*; errors become NotFoundError / StorageError."""
 
@@ -44,8 +49,10 @@ class S3ObjectStore:
     @contextmanager
     def open_file(self, key: str) -> Iterator[BinaryIO]:
         """The object streamed into a temporary file (removed when the context ends), so
-        that a large object is never held in memory whole."""
-        with tempfile.TemporaryFile() as handle:
+        that a large object is never held in memory whole. Up to *IN_MEMORY_BYTES* it stays
+        in memory: the usual window file is a few kilobytes and read whole at once anyway,
+        and writing it to disk only to read it back doubled each window's I/O."""
+        with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as handle:
             with self._reading(key):
                 self._s3.download_fileobj(self.bucket, key, handle)
             handle.seek(0)
