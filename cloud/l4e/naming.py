@@ -63,6 +63,8 @@ class InputNaming:
     def format_timestamp(self, at: datetime) -> str:
         at = _aware(at)
         if self.timestamp_format == "EPOCH":
+            if not self.delimiter:  # parse reads exactly 10 digits there (see parse)
+                return f"{int(at.timestamp()):010d}"
             return str(int(at.timestamp()))
         local = at.astimezone(timezone(timedelta(seconds=tz_offset_seconds(self.tz_offset))))
         return local.strftime(_STRFTIME[self.timestamp_format])

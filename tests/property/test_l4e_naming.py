@@ -73,6 +73,15 @@ def test_a_delimiter_outside_aws_pattern_is_refused(delimiter: str) -> None:
         InputNaming(delimiter=delimiter)
 
 
+def test_an_epoch_before_2001_without_a_delimiter_is_named_so_it_parses_back() -> None:
+    """Found by the round-trip property below: epoch 0 was named ``00.csv`` for component
+    ``0``, which parse (exactly 10 digits without a delimiter) does not read."""
+    naming = InputNaming(delimiter="", timestamp_format="EPOCH")
+    at = datetime(1970, 1, 1, tzinfo=UTC)
+    assert naming.format("0", at, "input/") == "input/00000000000.csv"
+    assert naming.parse("input/00000000000.csv", "input/") == ("0", at)
+
+
 def test_parse_rejects_other_files() -> None:
     naming = InputNaming()
     assert naming.parse("input/pump_2022.csv", "input/") is None
