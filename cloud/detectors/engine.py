@@ -322,9 +322,9 @@ class DetectorEngine:
                         f" by the actions of one message; input {input_name!r} refused"
                         " (does an iotEvents action feed the model's own input?)"
                     )
-                self._queue.append((input_name, dict(payload), message_id))
-                return
             self._queue.append((input_name, dict(payload), message_id))
+            if self._busy:
+                return
             self._busy = True
             self._chained = 0
             try:
