@@ -550,6 +550,8 @@ def _label_rows(path: Path) -> list[tuple[int, list[str]]]:
         text = read_document_text(path, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not a readable label CSV (not UTF-8: {exc.reason})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable label CSV ({exc.strerror})") from None
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:

@@ -106,3 +106,11 @@ def test_model_train_with_far_timestamps_exits_2_not_internal(
     assert code in (0, 2), err
     if where == "labels":
         assert code == 2 and "labels.csv: line 1" in err
+
+
+def test_a_label_file_past_the_document_limit_is_refused_unread(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    with labels.open("wb") as fh:
+        fh.truncate(1 << 30)  # sparse: read_text would take a gigabyte of memory
+    with pytest.raises(UserError, match=r"labels.csv: not a readable label CSV \(larger than"):
+        load_labels(labels)
