@@ -232,7 +232,7 @@ def read_registry(detectors: Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: unreadable detector registry: {exc}") from None
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a JSON object")
