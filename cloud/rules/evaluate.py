@@ -31,6 +31,7 @@ from decimal import (
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud.rules.md2 import md2_hex
 from cloud.rules.numbers import (
     CONTEXT,
     MAX_INT,
@@ -43,6 +44,7 @@ from cloud.rules.numbers import (
     within_int,
 )
 from cloud.rules.sql import (
+    HASH_FUNCTIONS,
     SQL_VERSION,
     ArrayLit,
     Attr,
@@ -864,7 +866,9 @@ def _numbytes(text: str) -> Any:
 def _hash(name: str) -> Callable[..., Any]:
     def digest(text: str) -> Any:
         data = _utf8(text)
-        return UNDEFINED if data is None else hashlib.new(name, data).hexdigest()
+        if data is None:
+            return UNDEFINED
+        return md2_hex(data) if name == "md2" else hashlib.new(name, data).hexdigest()
 
     return _strings(digest)
 
@@ -1034,6 +1038,6 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "regexp_matches": _strings(_regexp_matches),
     "regexp_replace": _strings(_regexp_replace),
     "regexp_substr": _strings(_regexp_substr),
-    **{name: _hash(name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    **{name: _hash(name) for name in HASH_FUNCTIONS},
     "transform": _transform,
 }

@@ -34,6 +34,8 @@ from edge.errors import RuleSqlError
 
 SQL_VERSION = "2016-03-23"
 
+HASH_FUNCTIONS = ("md2", "md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+"""AWS's "Hashing functions": each the hex digest of its argument's UTF-8 bytes."""
 # name -> (min args, max args or None for any)
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "topic": (0, 1),
@@ -86,7 +88,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "regexp_matches": (2, 2),
     "regexp_replace": (3, 3),
     "regexp_substr": (2, 2),
-    **{name: (1, 1) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    **{name: (1, 1) for name in HASH_FUNCTIONS},
     "transform": (3, 3),
 }
 NEEDS_AWS = {
