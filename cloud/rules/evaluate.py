@@ -16,6 +16,7 @@ import json
 import math
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from decimal import (
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
+
 from cloud.rules.md2 import md2_hex
 from cloud.rules.numbers import (
     CONTEXT,
@@ -45,6 +48,8 @@ from cloud.rules.numbers import (
 )
 from cloud.rules.sql import (
     HASH_FUNCTIONS,
+    REGEX_FLAGS,
+    REGEX_FUNCTIONS,
     SQL_VERSION,
     ArrayLit,
     Attr,
@@ -96,6 +101,7 @@ class Message:
     timestamp_ms: int = 0
     """Rules-engine time (``timestamp()``), from the injected clock."""
     _trace_id: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+    _regex_spent_s: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def trace_id(self) -> str:
@@ -109,6 +115,13 @@ class Message:
     def document(self) -> Any:
         """The payload as JSON, or UNDEFINED when it is not JSON."""
         return parse_json(self.payload)
+
+    def regex_time_left(self) -> float:
+        """What remains of :data:`REGEX_TIME_BUDGET_S` for this message's ``regexp_*``."""
+        return REGEX_TIME_BUDGET_S - sum(self._regex_spent_s)
+
+    def spend_regex_time(self, seconds: float) -> None:
+        self._regex_spent_s.append(seconds)
 
 
 def parse_json(payload: bytes | str) -> Any:
@@ -489,6 +502,8 @@ class _Context:
         if name == "encode":
             return self.encode(args)
         values = [self.eval(a) for a in args]
+        if name in REGEX_FUNCTIONS:
+            return _regexp(name, values, msg)
         return FUNCTION_IMPLS[name](*values)
 
     def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
@@ -892,31 +907,79 @@ def _pad(left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
-def _regexp_matches(text: str, pattern: str) -> Any:
-    return re.search(pattern, text) is not None
+REGEX_TIME_BUDGET_S = 1.0
+"""CPU seconds one message's ``regexp_*`` calls may take together (project rule; AWS
+documents no bound). The ``regex`` package counts CPU time, so the budget does not shrink
+on a loaded machine. Without it a backtracking pattern holds the rules worker for minutes
+on a string a device controls: ``(a+)+$`` on 30 characters, or plain ``a+b`` on 128 KiB of
+``a``, under ``re``. Over budget, the evaluation stops with :class:`RegexTimeLimitError`;
+an ordinary pattern on a whole 128 KiB payload takes milliseconds."""
 
 
-def _regexp_substr(text: str, pattern: str) -> Any:
+class RegexTimeLimitError(RuntimeError):
+    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`.
+
+    Not a PlantwatchError on purpose: the rules runner sets aside (quarantines, reason
+    ``rule_failed``) a message whose rules raise this, where a PlantwatchError would leave
+    the batch unacknowledged to come back and stall the worker again."""
+
+
+def _regexp(name: str, values: list[Any], message: Message) -> Any:
+    """A ``regexp_*`` call within what is left of *message*'s regular-expression time."""
+    left = message.regex_time_left()
+    texts = [to_string(v) for v in values]
+    if any(t is UNDEFINED for t in texts):
+        return UNDEFINED
+    started = time.thread_time()
+    try:
+        if left <= 0:
+            raise TimeoutError
+        return _REGEXP_IMPLS[name](*texts, timeout=left)
+    except TimeoutError:
+        raise RegexTimeLimitError(
+            f"{name}(): pattern {texts[1]!r} on a {len(texts[0])}-character string ran over "
+            f"the {REGEX_TIME_BUDGET_S} s one message's regular expressions may take"
+        ) from None
+    finally:
+        message.spend_regex_time(time.thread_time() - started)
+
+
+def _regexp_matches(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
+    return regex.search(pattern, text, REGEX_FLAGS, timeout=timeout) is not None
+
+
+def _regexp_substr(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
     """The first match; project rule where AWS is silent: no match is Undefined."""
-    match = re.search(pattern, text)
+    match = regex.search(pattern, text, REGEX_FLAGS, timeout=timeout)
     return UNDEFINED if match is None else match.group(0)
 
 
-def _regexp_replace(text: str, pattern: str, replacement: str) -> Any:
+def _regexp_replace(
+    text: str, pattern: str, replacement: str, timeout: float = REGEX_TIME_BUDGET_S
+) -> Any:
     """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
     as the rules engine reads it. A replacement Java would refuse is Undefined."""
-    compiled = re.compile(pattern)
+    compiled = regex.compile(pattern, REGEX_FLAGS)
     parts = _java_replacement(replacement, compiled)
     if parts is None:
         return UNDEFINED
 
-    def expand(match: re.Match[str]) -> str:
-        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in parts)
+    # as a template, expanded in C: a callable per match would cost more than the budget
+    # on a long string with many matches (a group that did not match expands to "")
+    template = "".join(
+        p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts
+    )
+    return compiled.sub(template, text, timeout=timeout)
 
-    return compiled.sub(expand, text)
+
+_REGEXP_IMPLS: dict[str, Callable[..., Any]] = {
+    "regexp_matches": _regexp_matches,
+    "regexp_replace": _regexp_replace,
+    "regexp_substr": _regexp_substr,
+}
 
 
-def _java_replacement(text: str, pattern: re.Pattern[str]) -> list[str | int] | None:
+def _java_replacement(text: str, pattern: Any) -> list[str | int] | None:
     """Java's ``Matcher.appendReplacement`` syntax: ``\\x`` is x, ``$n`` takes as many
     digits as still name a group, ``${name}`` a named group; anything else is an error."""
     parts: list[str | int] = []
