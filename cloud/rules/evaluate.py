@@ -101,7 +101,6 @@ class Message:
     timestamp_ms: int = 0
     """Rules-engine time (``timestamp()``), from the injected clock."""
     _trace_id: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
-    _regex_spent_s: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def trace_id(self) -> str:
@@ -115,13 +114,6 @@ class Message:
     def document(self) -> Any:
         """The payload as JSON, or UNDEFINED when it is not JSON."""
         return parse_json(self.payload)
-
-    def regex_time_left(self) -> float:
-        """What remains of :data:`REGEX_TIME_BUDGET_S` for this message's ``regexp_*``."""
-        return REGEX_TIME_BUDGET_S - sum(self._regex_spent_s)
-
-    def spend_regex_time(self, seconds: float) -> None:
-        self._regex_spent_s.append(seconds)
 
 
 def parse_json(payload: bytes | str) -> Any:
@@ -337,10 +329,21 @@ class _Context:
     A nested SELECT evaluates in a context whose document is one element of the value its
     FROM names (*nested*): names, ``*`` and ``encode(*)`` read that element."""
 
-    def __init__(self, message: Message, doc: Any = _UNPARSED, *, nested: bool = False) -> None:
+    def __init__(
+        self,
+        message: Message,
+        doc: Any = _UNPARSED,
+        *,
+        nested: bool = False,
+        root: _Context | None = None,
+    ) -> None:
         self.message = message
         self._doc = doc
         self.nested = nested
+        self.root = root
+        """The evaluation's outermost context, which keeps its ``regexp_*`` time; None in
+        that context itself (a reference to itself would leave a cycle for the collector)."""
+        self.regex_spent_s = 0.0
 
     @property
     def doc(self) -> Any:
@@ -424,7 +427,7 @@ class _Context:
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
-        scope = _Context(self.message, element, nested=True)
+        scope = _Context(self.message, element, nested=True, root=self.root or self)
         if sub.where is not None and scope.eval(sub.where) is not True:
             return UNDEFINED
         if sub.value:
@@ -503,7 +506,7 @@ class _Context:
             return self.encode(args)
         values = [self.eval(a) for a in args]
         if name in REGEX_FUNCTIONS:
-            return _regexp(name, values, msg)
+            return _regexp(name, values, self.root or self)
         return FUNCTION_IMPLS[name](*values)
 
     def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
@@ -908,12 +911,13 @@ def _pad(left: bool) -> Callable[[Any, Any], Any]:
 
 
 REGEX_TIME_BUDGET_S = 1.0
-"""CPU seconds one message's ``regexp_*`` calls may take together (project rule; AWS
-documents no bound). The ``regex`` package counts CPU time, so the budget does not shrink
-on a loaded machine. Without it a backtracking pattern holds the rules worker for minutes
-on a string a device controls: ``(a+)+$`` on 30 characters, or plain ``a+b`` on 128 KiB of
-``a``, under ``re``. Over budget, the evaluation stops with :class:`RegexTimeLimitError`;
-an ordinary pattern on a whole 128 KiB payload takes milliseconds."""
+"""CPU seconds one rule's ``regexp_*`` calls may take together on one message: its
+SELECT, WHERE and nested SELECTs (project rule; AWS documents no bound). The ``regex``
+package counts CPU time, so the budget does not shrink on a loaded machine. Without it a
+backtracking pattern holds the rules worker for minutes on a string a device controls:
+``(a+)+$`` on 30 characters, or plain ``a+b`` on 128 KiB of ``a``, under ``re``. Over
+budget, the evaluation stops with :class:`RegexTimeLimitError`; an ordinary pattern on a
+whole 128 KiB payload takes milliseconds."""
 
 
 class RegexTimeLimitError(RuntimeError):
@@ -924,12 +928,13 @@ class RegexTimeLimitError(RuntimeError):
     the batch unacknowledged to come back and stall the worker again."""
 
 
-def _regexp(name: str, values: list[Any], message: Message) -> Any:
-    """A ``regexp_*`` call within what is left of *message*'s regular-expression time."""
-    left = message.regex_time_left()
+def _regexp(name: str, values: list[Any], root: _Context) -> Any:
+    """A ``regexp_*`` call within what is left of the evaluation's regular-expression time
+    (kept by its outermost context, so a nested SELECT's calls share it)."""
     texts = [to_string(v) for v in values]
     if any(t is UNDEFINED for t in texts):
         return UNDEFINED
+    left = REGEX_TIME_BUDGET_S - root.regex_spent_s
     started = time.thread_time()
     try:
         if left <= 0:
@@ -938,10 +943,10 @@ def _regexp(name: str, values: list[Any], message: Message) -> Any:
     except TimeoutError:
         raise RegexTimeLimitError(
             f"{name}(): pattern {texts[1]!r} on a {len(texts[0])}-character string ran over "
-            f"the {REGEX_TIME_BUDGET_S} s one message's regular expressions may take"
+            f"the {REGEX_TIME_BUDGET_S} s one rule's regular expressions may take on a message"
         ) from None
     finally:
-        message.spend_regex_time(time.thread_time() - started)
+        root.regex_spent_s += time.thread_time() - started
 
 
 def _regexp_matches(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
