@@ -10,9 +10,11 @@ had ended, most of them from alarms that held to the end of the file.
 The tracker follows one series row by row (causal, resumable with :class:`EpisodeState`):
 
 * **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold,
-  or sooner for a gross excursion (inverse time, as a protection relay trips): with
+  or sooner for a larger excursion (inverse time, as a protection relay trips): with
   ``trip_ratio``, ``trip_rows`` consecutive rows whose squared distance is at least
-  ``trip_ratio`` times the threshold raise it at once. Until it has been up for
+  ``trip_ratio`` times the threshold raise it at once, and on the ``inverse``
+  ``trip_curve`` a run whose summed excess over the threshold reaches what those rows
+  would sum raises it too. Until it has been up for
   ``raise_rows`` rows, a trip is withdrawn at its first row back within the threshold: a
   glitch of one or two wild readings shows as that many anomalous rows, not as an alarm
   held for ``clear_rows`` rows, long enough for a detector model's count to confirm it.
@@ -202,18 +204,19 @@ class AlarmConfig:
 
 DEFAULT_ALARM = AlarmConfig(
     EpisodeConfig(
-        raise_rows=8,
-        clear_rows=12,
+        raise_rows=12,
+        clear_rows=24,
         end_back=0.3,
         end_rows=20,
         settle_rows=60,
-        clear_settle_rows=0,
+        clear_settle_rows=100,
         turn_cos=0.0,
         turn_size=0.5,
         turn_still=10,
         turn_lookback=20,
         trip_ratio=3.0,
         trip_rows=1,
+        trip_curve="inverse",
     ),
     ChangeConfig(window_rows=20, quantile=0.999, margin=2.0, hold_rows=3),
 )
