@@ -8,7 +8,9 @@ once (values compare as JSON: ``true`` is not ``1``); a handler's ValueError is 
 under ``reported.errors.<key>`` instead of crashing; a 409 on our report means desired moved
 meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is made again,
 and a delta older than the version held (a re-created shadow counts again from 1) makes us
-GET rather than ignore every later command.
+GET rather than ignore every later command. A GET answered 404 (no shadow yet, or one an
+operator deleted) is followed by a report of the device's current state, which creates the
+shadow, as AWS's device guide says a device should.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ class ShadowSync:
         on_error: Callable[[str], None] | None = None,
         subscribe_timeout_s: float = 10.0,
         get_retry_s: float = 5.0,
+        current_state: Callable[[str], dict[str, object]] | None = None,
     ) -> None:
+        """*current_state* gives, per thing, device state no command set (such as a
+        configured sampling interval); it is reported, under what was applied, when a thing
+        has no shadow."""
         self.things = tuple(things)
         self.applied: dict[str, dict[str, object]] = {t: {} for t in self.things}
         self.errors: dict[str, dict[str, dict[str, object]]] = {t: {} for t in self.things}
@@ -55,6 +61,7 @@ class ShadowSync:
         self._version: dict[str, int] = {t: -1 for t in self.things}
         self._client: iotshadow.IotShadowClient | None = None
         self._on_error = on_error or (lambda _msg: None)
+        self._current_state = current_state or (lambda _thing: {})
         self._subscribe_timeout_s = subscribe_timeout_s
         self._get_retry_s = get_retry_s
         self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
@@ -171,10 +178,15 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
-        if kind == "rejected" and event[2] == "get" and not _transient(event[3].code):
-            # 429 and 5xx say nothing about the shadow: the GET stays pending and is sent
-            # again after get_retry_s, else desired state set meanwhile would never arrive.
-            self._pending_get.pop(thing, None)
+        if kind == "rejected" and event[2] == "get":
+            if event[3].code == 404:
+                self._no_shadow(thing, event[3].client_token)
+                return
+            if not _transient(event[3].code):
+                # 429 and 5xx say nothing about the shadow: the GET stays pending and is
+                # sent again after get_retry_s, else desired state set meanwhile would
+                # never arrive.
+                self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
             if response.client_token not in self._get_tokens[thing]:
@@ -219,7 +231,7 @@ class ShadowSync:
                     extra={"event": "shadow_conflict", "thing": thing},
                 )
                 self._get(thing)
-            elif not (operation == "get" and error.code == 404):
+            else:
                 message = f"shadow {operation} {thing}: {error.code} {error.message}"
                 log.warning(message, extra={"event": "shadow_rejected", "thing": thing})
                 self._on_error(message)
@@ -228,6 +240,24 @@ class ShadowSync:
                     # after get_retry_s (not at once, which would add to a throttle) and
                     # the reconcile reports again what differs.
                     self._pending_get.setdefault(thing, time.monotonic())
+
+    def _no_shadow(self, thing: str, token: object) -> None:
+        """A 404 to this agent's GET: the thing has no shadow. AWS's device guide ("Using
+        shadows in devices": a /get/rejected at start-up means the shadow should be created
+        by an /update with the current device state) has the device report what it is
+        doing; without a version, so a shadow made meanwhile is merged with, not refused."""
+        if token not in self._get_tokens[thing]:
+            return  # a stale or forged answer: the pending GET still decides
+        self._get_tokens[thing].clear()
+        self._pending_get.pop(thing, None)
+        report: dict[str, object] = {**self._current_state(thing), **self.applied[thing]}
+        if self.errors[thing]:
+            report["errors"] = dict(self.errors[thing])
+        log.info(
+            "no shadow; creating it with the device's state",
+            extra={"event": "shadow_create", "thing": thing},
+        )
+        self._report(thing, report, 0)
 
     def _apply(
         self, thing: str, wanted: dict[str, object], version: int, reported: dict[str, Any] | None
