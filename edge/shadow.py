@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -67,6 +67,9 @@ class ShadowSync:
         self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
         """clientTokens of this agent's unanswered GETs: a get/accepted carrying none of
         them (a stale or forged document) is ignored, and one that does is authoritative."""
+        self._sent: OrderedDict[str, tuple[str, dict[str, object], int]] = OrderedDict()
+        """clientToken -> (thing, reported, version) of recent reports, so a refused one
+        can be made again in parts (bounded: accepted reports are never answered here)."""
         self._pending_get: dict[str, float] = {}
         """thing -> when its unanswered GET went out; re-sent after get_retry_s (a GET
         published before the shadow service resubscribed after a broker restart is lost)."""
@@ -225,6 +228,7 @@ class ShadowSync:
             self._apply(thing, dict(delta.state), version, None)
         elif kind == "rejected":
             operation, error = event[2], event[3]
+            sent = self._sent.pop(error.client_token, None) if operation == "update" else None
             if operation == "update" and error.code == 409:
                 log.info(
                     "shadow version conflict; reconciling",
@@ -240,6 +244,8 @@ class ShadowSync:
                     # after get_retry_s (not at once, which would add to a throttle) and
                     # the reconcile reports again what differs.
                     self._pending_get.setdefault(thing, time.monotonic())
+                elif operation == "update" and error.code == 413 and sent is not None:
+                    self._report_in_parts(*sent, f"{error.code} {error.message}")
 
     def _no_shadow(self, thing: str, token: object) -> None:
         """A 404 to this agent's GET: the thing has no shadow. AWS's device guide ("Using
@@ -314,16 +320,43 @@ class ShadowSync:
         if report:
             self._report(thing, report, version)
 
+    def _report_in_parts(
+        self, thing: str, reported: dict[str, object], version: int, refusal: str
+    ) -> None:
+        """A report the shadow refused as too large (413: desired plus reported over 8 KB,
+        as when a big desired object is applied and echoed back) is never sent again as
+        it was: the service would refuse it every time, and the small values that rode
+        with it (a mode change) would never show. Each key goes in its own report; a
+        single key still refused is recorded under ``reported.errors.<key>`` instead,
+        applied but not recordable. Each step sends fewer keys, so this ends."""
+        if len(reported) > 1:
+            for key, value in reported.items():
+                self._report(thing, {key: value}, 0)
+            return
+        key = next(iter(reported), "errors")
+        if key == "errors":
+            return  # the error entries alone do not fit: logged, nothing smaller to send
+        self.errors[thing][key] = {
+            "desired": _echo(self._last_desired[thing].get(key)),
+            "message": f"applied, but the shadow refused to record it: {shown(refusal, 200)}",
+            "version": version,
+        }
+        self._report(thing, {"errors": {key: self.errors[thing][key]}}, 0)
+
     def _report(self, thing: str, reported: dict[str, object], version: int) -> None:
         client = self._client
         if client is None:
             return
+        token = str(uuid.uuid4())
         request = iotshadow.UpdateShadowRequest(
             thing_name=thing,
             state=iotshadow.ShadowState(reported=reported),
             version=version if version > 0 else None,
-            client_token=str(uuid.uuid4()),
+            client_token=token,
         )
+        self._sent[token] = (thing, reported, version)
+        while len(self._sent) > 64:
+            self._sent.popitem(last=False)
         client.publish_update_shadow(request, QOS)
         self.reports += 1
 
