@@ -1,4 +1,4 @@
-"""Checks on a stored detector instance before the engine or a tool trusts it.
+"""Checks on a stored detector (or alarm) instance before the engine or a tool trusts it.
 
 An instance document comes back from the state store (a file anyone with access can edit, a
 table another version of plantwatch wrote, a disk that lost a page). Taken as it is, ``{"state":
@@ -17,7 +17,10 @@ from typing import Any
 from edge.errors import UserError
 
 QUARANTINE_NAMESPACE = "quarantine/detectors"
-"""``<this>/<model>``: instance documents set aside because they failed these checks."""
+"""``<this>/<model>``: detector instance documents set aside because they failed these checks."""
+
+ALARM_QUARANTINE_NAMESPACE = "quarantine/alarms"
+"""``<this>/<model>``: the same for alarm instances."""
 
 
 class DetectorStateError(UserError):
@@ -35,9 +38,7 @@ def check_instance(
     where = f"detector {model!r} instance {key!r} (state store detectors/{model}/{key})"
 
     def wrong(field: str, expected: str, value: Any) -> DetectorStateError:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return DetectorStateError(f"{where}: {field}: expected {expected}, got {shown}")
+        return _wrong(where, field, expected, value)
 
     if not isinstance(doc, Mapping):
         raise wrong("document", "a JSON object", doc)
@@ -74,6 +75,55 @@ def check_instance(
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
         raise wrong("entries", "a count (an integer >= 0)", entries)
     return doc
+
+
+def check_alarm_instance(
+    model: str, key: str, doc: Any, states: Iterable[str]
+) -> Mapping[str, Any]:
+    """The same for a stored alarm instance: its state one of *states*, its times numbers,
+    its counts counts, and each notice it still owes an object with its id, kind, state
+    and time (what handing it over reads)."""
+    where = f"alarm {model!r} instance {key!r} (state store alarms/{model}/{key})"
+
+    def wrong(field: str, expected: str, value: Any) -> DetectorStateError:
+        return _wrong(where, field, expected, value)
+
+    if not isinstance(doc, Mapping):
+        raise wrong("document", "a JSON object", doc)
+    names = list(states)
+    if doc.get("state") not in names:
+        raise wrong("state", "one of " + ", ".join(names), doc.get("state"))
+    for field in ("since", "created", "updated"):
+        if field in doc and not _finite(doc[field]):
+            raise wrong(field, "epoch seconds", doc[field])
+    for field in ("snooze_until", "next_reminder"):
+        if doc.get(field) is not None and not _finite(doc[field]):
+            raise wrong(field, "epoch seconds or null", doc[field])
+    for field in ("reminders_sent", "seq", "history", "entries"):
+        count = doc.get(field, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise wrong(field, "a count (an integer >= 0)", count)
+    for field in ("inputs", "customer_action", "system_event"):
+        if doc.get(field) is not None and not isinstance(doc[field], Mapping):
+            raise wrong(field, "an object or null", doc[field])
+    pending = doc.get("pending") or []
+    if not isinstance(pending, list):
+        raise wrong("pending", "a list of notices", pending)
+    for i, notice in enumerate(pending):
+        if (
+            not isinstance(notice, Mapping)
+            or not all(isinstance(notice.get(f), str) for f in ("id", "kind", "state"))
+            or not _finite(notice.get("time"))
+            or not _finite(notice.get("claim", 0.0))
+        ):
+            raise wrong(f"pending[{i}]", "a notice {id, kind, state, time, claim}", notice)
+    return doc
+
+
+def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return DetectorStateError(f"{where}: {field}: expected {expected}, got {shown}")
 
 
 def _finite(value: Any) -> bool:

@@ -215,3 +215,61 @@ def test_the_quarantine_keeps_a_document_of_any_json_type(tmp_path: Path) -> Non
     engine.put_message("In", {"id": "p1", "v": 20})
     assert store.get("quarantine/detectors/m", "p1")["document"] == {"state": ["Normal"]}
     assert engine.describe("p1")["detector"]["state"]["stateName"] == "Alarm"
+
+
+ALARMS = Path(__file__).with_name("data") / "alarms"
+ALARM_CORRUPT: list[tuple[str, Any, str]] = [
+    ("a state number", {"state": 5}, "state: expected one of DISABLED, NORMAL, ACTIVE"),
+    ("a state AWS lacks", {"state": "ON_FIRE"}, "state: expected one of"),
+    ("since text", {"state": "ACTIVE", "since": "now"}, "since: expected epoch seconds"),
+    ("seq negative", {"state": "ACTIVE", "seq": -2}, "seq: expected a count"),
+    ("inputs a list", {"state": "ACTIVE", "inputs": [1]}, "inputs: expected an object or null"),
+    ("pending not a list", {"state": "ACTIVE", "pending": {"a": 1}}, "pending: expected a list"),
+    (
+        "a notice without id",
+        {"state": "ACTIVE", "pending": [{"kind": "x"}]},
+        "pending[0]: expected",
+    ),
+    (
+        "snooze_until text",
+        {"state": "SNOOZE_DISABLED", "snooze_until": "later"},
+        "snooze_until: expected epoch seconds or null",
+    ),
+]
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["preload", "on-first-message"])
+@pytest.mark.parametrize(
+    ("case", "doc", "expected"), ALARM_CORRUPT, ids=[c[0] for c in ALARM_CORRUPT]
+)
+def test_a_corrupt_alarm_instance_is_set_aside_and_the_alarm_starts_again(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+    doc: Any,
+    expected: str,
+    preload: bool,
+) -> None:
+    from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+
+    model = load_alarm_model(ALARMS / "boiler_high.json")
+    inputs = [load_input(ALARMS / "boiler_input.json")]
+    store = SqliteStateStore(tmp_path / "state.db")
+
+    def engine() -> AlarmEngine:
+        return AlarmEngine(model, inputs, store, ManualClock(1_000.0), Recorder(), preload=preload)
+
+    engine().put_message(inputs[0].name, {"boilerId": "b7", "temp": 70})
+    namespace = f"alarms/{model.name}"
+    assert store.get(namespace, "b7") is not None
+    store.put(namespace, "b7", doc)
+    where = f"alarm {model.name!r} instance 'b7' (state store {namespace}/b7)"
+    with caplog.at_level(logging.ERROR, logger="cloud.detectors.alarms.engine"):
+        again = engine()
+        again.put_message(inputs[0].name, {"boilerId": "b7", "temp": 95})
+    quarantined = store.get(f"quarantine/alarms/{model.name}", "b7")
+    assert quarantined is not None and quarantined["document"] == doc
+    assert quarantined["reason"].startswith(f"{where}: ") and expected in quarantined["reason"]
+    assert any(where in r.getMessage() for r in caplog.records)
+    assert again.state_of("b7") == "ACTIVE"  # a fresh NORMAL alarm, breached by 95
+    assert store.get(namespace, "b7")["state"] == "ACTIVE"
