@@ -273,3 +273,24 @@ def test_a_corrupt_alarm_instance_is_set_aside_and_the_alarm_starts_again(
     assert any(where in r.getMessage() for r in caplog.records)
     assert again.state_of("b7") == "ACTIVE"  # a fresh NORMAL alarm, breached by 95
     assert store.get(namespace, "b7")["state"] == "ACTIVE"
+
+
+def test_the_alarms_cli_names_a_corrupt_alarm_instance_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+
+    model = load_alarm_model(ALARMS / "boiler_high.json")
+    inputs = [load_input(ALARMS / "boiler_input.json")]
+    store = SqliteStateStore(tmp_path / "state.db")
+    engine = AlarmEngine(model, inputs, store, ManualClock(1_000.0), Recorder())
+    engine.put_message(inputs[0].name, {"boilerId": "b7", "temp": 85})
+    engine.close()
+    store.put(f"alarms/{model.name}", "b7", {"state": 5})
+    store.close()
+    capsys.readouterr()
+    assert main(["alarms", "list", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"alarm {model.name!r} instance 'b7' (state store alarms/{model.name}/b7)" in err
+    assert "state: expected one of DISABLED" in err
