@@ -17,6 +17,7 @@ from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
 from edge.agent import Agent, AgentConfig
 from edge.clock import SystemClock
+from edge.errors import NotFoundError
 
 THING = "pump-1"
 TOPIC = f"$aws/things/{THING}/shadow"
@@ -47,6 +48,7 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)
+            wait_for(lambda: _made(operator), 15)  # the device creates its shadow at start
             yield agent, operator, peer
         finally:
             agent.stop(flush=False, timeout=2)
@@ -56,6 +58,13 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
 
 def _send(peer: Any, topic: str, payload: bytes | str) -> None:
     peer.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+def _made(operator: ShadowClient) -> bool:
+    try:
+        return "reported" in operator.get(THING)["state"]
+    except NotFoundError:
+        return False
 
 
 def _reported(operator: ShadowClient) -> dict[str, Any]:
