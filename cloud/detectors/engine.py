@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cloud.detectors import expr as ex
-from cloud.detectors.instances import QUARANTINE_NAMESPACE, DetectorStateError, check_instance
+from cloud.detectors.instances import (
+    QUARANTINE_NAMESPACE,
+    DetectorStateError,
+    check_instance,
+    set_aside,
+)
 from cloud.detectors.model import (
     KEY_VALUE_RE,
     MAX_TIMER_S,
@@ -889,13 +894,10 @@ class DetectorEngine:
             return _Instance.from_doc(key, doc, version)
         except DetectorStateError as exc:
             reason = str(exc)
-        self._store.put(
-            f"{QUARANTINE_NAMESPACE}/{self.model.name}",
-            key,
-            {"reason": reason, "version": version, "document": doc},
+        set_aside(
+            self._store, f"{QUARANTINE_NAMESPACE}/{self.model.name}", key, version, doc, reason
         )
         self._quarantined[key] = version
-        log.error("%s; set aside under %s/%s", reason, QUARANTINE_NAMESPACE, self.model.name)
         return None
 
     def _remember(self, instance: _Instance) -> None:

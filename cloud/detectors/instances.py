@@ -10,6 +10,7 @@ the field.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,6 +22,9 @@ QUARANTINE_NAMESPACE = "quarantine/detectors"
 
 ALARM_QUARANTINE_NAMESPACE = "quarantine/alarms"
 """``<this>/<model>``: the same for alarm instances."""
+
+
+log = logging.getLogger(__name__)
 
 
 class DetectorStateError(UserError):
@@ -128,3 +132,12 @@ def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateEr
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def set_aside(store: Any, namespace: str, key: str, version: int, doc: Any, reason: str) -> None:
+    """Copy an instance document that failed its checks, with the reason, under
+    *namespace* (a quarantine namespace and the model's name), and log it: the engine then
+    starts the key again from the initial state, and the document stays for whoever
+    looks into why."""
+    store.put(namespace, key, {"reason": reason, "version": version, "document": doc})
+    log.error("%s; set aside under %s", reason, namespace)

@@ -68,6 +68,7 @@ from cloud.detectors.instances import (
     ALARM_QUARANTINE_NAMESPACE,
     DetectorStateError,
     check_alarm_instance,
+    set_aside,
 )
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.outbox import CLAIM_S
@@ -757,13 +758,9 @@ class AlarmEngine:
             return _Alarm.from_doc(key, doc, version)
         except DetectorStateError as exc:
             reason = str(exc)
-        self._store.put(
-            f"{ALARM_QUARANTINE_NAMESPACE}/{self.model.name}",
-            key,
-            {"reason": reason, "version": version, "document": doc},
-        )
+        namespace = f"{ALARM_QUARANTINE_NAMESPACE}/{self.model.name}"
+        set_aside(self._store, namespace, key, version, doc, reason)
         self._quarantined[key] = version
-        log.error("%s; set aside under %s/%s", reason, ALARM_QUARANTINE_NAMESPACE, self.model.name)
         return None
 
     def _remember(self, alarm: _Alarm) -> None:
