@@ -14,13 +14,14 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from edge_helpers import shadow_agent
 from tcp_gate import TcpGate
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.errors import NotFoundError
 
@@ -28,19 +29,8 @@ THING = "pump-7"
 
 
 def _agent(url: str, tmp_path: Path) -> Agent:
-    return Agent(
-        AgentConfig(
-            site="plant1",
-            sender="gw-7",
-            broker_url=url,
-            queue_path=str(tmp_path / "queue.db"),
-            assets=(THING,),
-            protocol="3.1.1",
-            sampling_interval_s=2.5,
-            backoff_min_s=0.05,
-            backoff_max_s=0.3,
-        ),
-        SystemClock(),
+    return shadow_agent(
+        url, tmp_path, THING, sender="gw-7", sampling_interval_s=2.5, backoff_max_s=0.3
     )
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from edge_helpers import shadow_agent
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.errors import NotFoundError
 
@@ -29,19 +30,7 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
         ShadowService(broker.url, str(tmp_path / "shadows.db"), SystemClock(), limits=False),
         ShadowClient(broker.url, "operator") as operator,
     ):
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-1",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING, "pump-2"),
-                protocol="3.1.1",
-                backoff_min_s=0.05,
-                backoff_max_s=0.5,
-            ),
-            SystemClock(),
-        )
+        agent = shadow_agent(broker.url, tmp_path, THING, "pump-2")
         peer = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="hostile")
         peer.connect(broker.host, broker.port)
         peer.loop_start()

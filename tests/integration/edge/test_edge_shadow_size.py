@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edge_helpers import shadow_agent
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.document import MAX_STATE_BYTES
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import SystemClock
 
 THING = "pump-9"
@@ -32,19 +33,7 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
         ShadowService(broker.url, str(tmp_path / "shadows.db"), SystemClock(), limits=False),
         ShadowClient(broker.url, "operator") as operator,
     ):
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-9",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING,),
-                protocol="3.1.1",
-                backoff_min_s=0.05,
-                backoff_max_s=0.5,
-            ),
-            SystemClock(),
-        )
+        agent = shadow_agent(broker.url, tmp_path, THING, sender="gw-9")
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)

@@ -13,12 +13,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from edge_helpers import shadow_agent
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import ManualClock, SystemClock
 from edge.errors import NotFoundError
 
@@ -26,19 +27,7 @@ THING = "pump-1"
 
 
 def _agent(broker: EmbeddedBroker, tmp_path: Path) -> Agent:
-    return Agent(
-        AgentConfig(
-            site="plant1",
-            sender="gw-1",
-            broker_url=broker.url,
-            queue_path=str(tmp_path / "queue.db"),
-            assets=(THING,),
-            protocol="3.1.1",
-            backoff_min_s=0.05,
-            backoff_max_s=0.5,
-        ),
-        SystemClock(),
-    )
+    return shadow_agent(broker.url, tmp_path, THING)
 
 
 @pytest.fixture
