@@ -195,7 +195,15 @@ class Agent:
             username=config.username,
             password=config.password,
         )
-        self.shadow = ShadowSync(config.assets, on_error=self._error) if config.shadow else None
+        self.shadow = (
+            ShadowSync(
+                config.assets,
+                on_error=self._error,
+                current_state=lambda _asset: {"sampling_interval_s": self.sampling_interval_s},
+            )
+            if config.shadow
+            else None
+        )
         self.sources: list[Source] = []
         self.sampling_interval_s = config.sampling_interval_s
         self._counters = _Counters()

@@ -8,7 +8,9 @@ once (values compare as JSON: ``true`` is not ``1``); a handler's ValueError is 
 under ``reported.errors.<key>`` instead of crashing; a 409 on our report means desired moved
 meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is made again,
 and a delta older than the version held (a re-created shadow counts again from 1) makes us
-GET rather than ignore every later command.
+GET rather than ignore every later command. A GET answered 404 (no shadow yet, or one an
+operator deleted) is followed by a report of the device's current state, which creates the
+shadow, as AWS's device guide says a device should.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,7 +47,11 @@ class ShadowSync:
         on_error: Callable[[str], None] | None = None,
         subscribe_timeout_s: float = 10.0,
         get_retry_s: float = 5.0,
+        current_state: Callable[[str], dict[str, object]] | None = None,
     ) -> None:
+        """*current_state* gives, per thing, device state no command set (such as a
+        configured sampling interval); it is reported, under what was applied, when a thing
+        has no shadow."""
         self.things = tuple(things)
         self.applied: dict[str, dict[str, object]] = {t: {} for t in self.things}
         self.errors: dict[str, dict[str, dict[str, object]]] = {t: {} for t in self.things}
@@ -55,11 +61,15 @@ class ShadowSync:
         self._version: dict[str, int] = {t: -1 for t in self.things}
         self._client: iotshadow.IotShadowClient | None = None
         self._on_error = on_error or (lambda _msg: None)
+        self._current_state = current_state or (lambda _thing: {})
         self._subscribe_timeout_s = subscribe_timeout_s
         self._get_retry_s = get_retry_s
         self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
         """clientTokens of this agent's unanswered GETs: a get/accepted carrying none of
         them (a stale or forged document) is ignored, and one that does is authoritative."""
+        self._sent: OrderedDict[str, tuple[str, dict[str, object], int]] = OrderedDict()
+        """clientToken -> (thing, reported, version) of recent reports, so a refused one
+        can be made again in parts (bounded: accepted reports are never answered here)."""
         self._pending_get: dict[str, float] = {}
         """thing -> when its unanswered GET went out; re-sent after get_retry_s (a GET
         published before the shadow service resubscribed after a broker restart is lost)."""
@@ -171,10 +181,15 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
-        if kind == "rejected" and event[2] == "get" and not _transient(event[3].code):
-            # 429 and 5xx say nothing about the shadow: the GET stays pending and is sent
-            # again after get_retry_s, else desired state set meanwhile would never arrive.
-            self._pending_get.pop(thing, None)
+        if kind == "rejected" and event[2] == "get":
+            if event[3].code == 404:
+                self._no_shadow(thing, event[3].client_token)
+                return
+            if not _transient(event[3].code):
+                # 429 and 5xx say nothing about the shadow: the GET stays pending and is
+                # sent again after get_retry_s, else desired state set meanwhile would
+                # never arrive.
+                self._pending_get.pop(thing, None)
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
             if response.client_token not in self._get_tokens[thing]:
@@ -213,13 +228,14 @@ class ShadowSync:
             self._apply(thing, dict(delta.state), version, None)
         elif kind == "rejected":
             operation, error = event[2], event[3]
+            sent = self._sent.pop(error.client_token, None) if operation == "update" else None
             if operation == "update" and error.code == 409:
                 log.info(
                     "shadow version conflict; reconciling",
                     extra={"event": "shadow_conflict", "thing": thing},
                 )
                 self._get(thing)
-            elif not (operation == "get" and error.code == 404):
+            else:
                 message = f"shadow {operation} {thing}: {error.code} {error.message}"
                 log.warning(message, extra={"event": "shadow_rejected", "thing": thing})
                 self._on_error(message)
@@ -228,6 +244,26 @@ class ShadowSync:
                     # after get_retry_s (not at once, which would add to a throttle) and
                     # the reconcile reports again what differs.
                     self._pending_get.setdefault(thing, time.monotonic())
+                elif operation == "update" and error.code == 413 and sent is not None:
+                    self._report_in_parts(*sent, f"{error.code} {error.message}")
+
+    def _no_shadow(self, thing: str, token: object) -> None:
+        """A 404 to this agent's GET: the thing has no shadow. AWS's device guide ("Using
+        shadows in devices": a /get/rejected at start-up means the shadow should be created
+        by an /update with the current device state) has the device report what it is
+        doing; without a version, so a shadow made meanwhile is merged with, not refused."""
+        if token not in self._get_tokens[thing]:
+            return  # a stale or forged answer: the pending GET still decides
+        self._get_tokens[thing].clear()
+        self._pending_get.pop(thing, None)
+        report: dict[str, object] = {**self._current_state(thing), **self.applied[thing]}
+        if self.errors[thing]:
+            report["errors"] = dict(self.errors[thing])
+        log.info(
+            "no shadow; creating it with the device's state",
+            extra={"event": "shadow_create", "thing": thing},
+        )
+        self._report(thing, report, 0)
 
     def _apply(
         self, thing: str, wanted: dict[str, object], version: int, reported: dict[str, Any] | None
@@ -284,16 +320,43 @@ class ShadowSync:
         if report:
             self._report(thing, report, version)
 
+    def _report_in_parts(
+        self, thing: str, reported: dict[str, object], version: int, refusal: str
+    ) -> None:
+        """A report the shadow refused as too large (413: desired plus reported over 8 KB,
+        as when a big desired object is applied and echoed back) is never sent again as
+        it was: the service would refuse it every time, and the small values that rode
+        with it (a mode change) would never show. Each key goes in its own report; a
+        single key still refused is recorded under ``reported.errors.<key>`` instead,
+        applied but not recordable. Each step sends fewer keys, so this ends."""
+        if len(reported) > 1:
+            for key, value in reported.items():
+                self._report(thing, {key: value}, 0)
+            return
+        key = next(iter(reported), "errors")
+        if key == "errors":
+            return  # the error entries alone do not fit: logged, nothing smaller to send
+        self.errors[thing][key] = {
+            "desired": _echo(self._last_desired[thing].get(key)),
+            "message": f"applied, but the shadow refused to record it: {shown(refusal, 200)}",
+            "version": version,
+        }
+        self._report(thing, {"errors": {key: self.errors[thing][key]}}, 0)
+
     def _report(self, thing: str, reported: dict[str, object], version: int) -> None:
         client = self._client
         if client is None:
             return
+        token = str(uuid.uuid4())
         request = iotshadow.UpdateShadowRequest(
             thing_name=thing,
             state=iotshadow.ShadowState(reported=reported),
             version=version if version > 0 else None,
-            client_token=str(uuid.uuid4()),
+            client_token=token,
         )
+        self._sent[token] = (thing, reported, version)
+        while len(self._sent) > 64:
+            self._sent.popitem(last=False)
         client.publish_update_shadow(request, QOS)
         self.reports += 1
 

@@ -58,8 +58,9 @@ EPISODE_GRID: dict[str, tuple[Any, ...]] = {
     "end_back": (None, 0.3),
     "clear_settle_rows": (0, 100),
     "turn_cos": (None, 0.0),
-    "trip_ratio": (None, 2.0, 3.0),
+    "trip_ratio": (None, 3.0, 2.0),
     "trip_rows": (1, 2),
+    "trip_curve": ("step", "inverse"),
 }
 CHANGE_GRID: dict[str, tuple[Any, ...]] = {"window_rows": (20,)}
 UNUSED_UNLESS: dict[str, tuple[str, Any]] = {
@@ -67,6 +68,7 @@ UNUSED_UNLESS: dict[str, tuple[str, Any]] = {
     "turn_size": ("turn_cos", None),
     "turn_still": ("turn_cos", None),
     "trip_rows": ("trip_ratio", None),
+    "trip_curve": ("trip_ratio", None),
 }
 """Episode settings that change nothing while another one has the value given."""
 GOALS = {"f1": 0.85, "nab_standard": 35.0, "far_pct": 10.0}
@@ -110,7 +112,8 @@ def settings(
 ) -> list[Setting]:
     """Every combination, without duplicates that cannot differ (:data:`UNUSED_UNLESS`:
     the guard of settling after a clear means nothing without it, nor the size of a turn
-    without the turn rule)."""
+    without the turn rule; on the inverse trip curve only ``trip_rows * (trip_ratio - 1)``
+    matters, and the first combination in grid order stands for each)."""
     episodes: list[tuple[tuple[str, Any], ...]] = []
     seen = set()
     for combo in _product(episode_grid):
@@ -118,6 +121,10 @@ def settings(
         for name, (other, off) in UNUSED_UNLESS.items():
             if fields.get(other, SKAB_EPISODE_FIELDS[other]) == off:
                 fields.pop(name, None)
+        ratio = fields.get("trip_ratio", SKAB_EPISODE_FIELDS["trip_ratio"])
+        if fields.get("trip_curve") == "inverse" and ratio is not None:
+            rows = fields.pop("trip_rows", SKAB_EPISODE_FIELDS["trip_rows"])
+            fields["trip_ratio"] = rows * (ratio - 1.0)
         key = tuple(sorted(fields.items(), key=lambda kv: kv[0]))
         if key not in seen:
             seen.add(key)

@@ -267,7 +267,9 @@ def _value(doc: dict[str, Any], definition: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms.engine import STATES
     from cloud.detectors.alarms.limits import suppressed_counts
+    from cloud.detectors.instances import check_alarm_instance
 
     store = _open(args)
     try:
@@ -277,6 +279,7 @@ def _list(args: argparse.Namespace) -> int:
         for name, registered in models.items():
             definition = registered.get("definition", {})
             for key, doc in store.items(f"alarms/{name}"):
+                check_alarm_instance(name, key, doc, STATES)  # one line naming a bad one
                 action = doc.get("customer_action") or {}
                 tags = {t.get("key"): t.get("value") for t in definition.get("tags", [])}
                 cap = tags.get("plantwatch:reminderCap", "3")

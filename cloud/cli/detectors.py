@@ -153,6 +153,14 @@ def _validate(args: argparse.Namespace) -> int:
     return status.SUCCESS
 
 
+def _states(registered: Any) -> list[str] | None:
+    """The state names a model's registry document lists (None if it lists none)."""
+    states = registered.get("states") if isinstance(registered, dict) else None
+    if isinstance(states, list) and all(isinstance(s, str) for s in states):
+        return states
+    return None
+
+
 def _inspect(args: argparse.Namespace) -> int:
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
@@ -181,7 +189,9 @@ def _inspect(args: argparse.Namespace) -> int:
             doc = store.get(f"detectors/{name}", key)
             if doc is None:
                 raise NotFoundError(f"detector {name!r} has no instance for key {args.key!r}")
-            described = describe_document(name, models[name].get("version", "1"), key, doc)
+            described = describe_document(
+                name, models[name].get("version", "1"), key, doc, _states(models[name])
+            )
             if args.json:
                 print_json(described)
             else:
@@ -190,7 +200,9 @@ def _inspect(args: argparse.Namespace) -> int:
         rows: list[dict[str, Any]] = []
         for name in names:
             for key, doc in store.items(f"detectors/{name}"):
-                described = describe_document(name, models[name].get("version", "1"), key, doc)
+                described = describe_document(
+                    name, models[name].get("version", "1"), key, doc, _states(models[name])
+                )
                 rows.append(described["detector"])
     if args.json:
         print_json(rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from edge.cliargs import add_subcommands, non_negative_float
-from edge.errors import UserError
+from edge.errors import PlantwatchError, UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cloud.rules.evaluate import Message, evaluate
+    from cloud.rules.evaluate import Message, RegexTimeLimitError, evaluate
     from cloud.rules.sql import parse
     from edge.clock import SystemClock
 
@@ -114,7 +114,10 @@ def _eval(args: argparse.Namespace) -> int:
         client_id=args.clientid,
         timestamp_ms=int(SystemClock().now() * 1000),
     )
-    output = evaluate(statement, message)
+    try:
+        output = evaluate(statement, message)
+    except RegexTimeLimitError as exc:  # the runner would quarantine this message
+        raise PlantwatchError(str(exc)) from None
     if output is None:
         return status.SUCCESS
     # the action's message as a republish or S3 action receives it: its exact bytes, so

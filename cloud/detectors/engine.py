@@ -29,6 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cloud.detectors import expr as ex
+from cloud.detectors.instances import (
+    QUARANTINE_NAMESPACE,
+    DetectorStateError,
+    check_instance,
+    set_aside,
+)
 from cloud.detectors.model import (
     KEY_VALUE_RE,
     MAX_TIMER_S,
@@ -255,6 +261,9 @@ class DetectorEngine:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.namespace = f"detectors/{model.name}"
         self._cache: dict[str, _Instance] = {}
+        self._quarantined: dict[str, int] = {}
+        """key -> store version of a stored instance set aside as corrupt: the instance
+        made in its place overwrites it only if nobody changed it meanwhile."""
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
@@ -269,7 +278,9 @@ class DetectorEngine:
         self._heap_limit = 1024
         if preload:
             for key, stored in self._store.items_versioned(self.namespace):
-                self._remember(_Instance.from_doc(key, stored.value, stored.version))
+                instance = self._checked(key, stored.value, stored.version)
+                if instance is not None:
+                    self._remember(instance)
         bind = getattr(actions, "bind", None)
         if callable(bind):
             bind(self)
@@ -866,9 +877,28 @@ class DetectorEngine:
         if instance is None:
             stored = self._store.get_versioned(self.namespace, key)
             if stored is not None:
-                instance = _Instance.from_doc(key, stored.value, stored.version)
-                self._remember(instance)
+                instance = self._checked(key, stored.value, stored.version)
+                if instance is not None:
+                    self._remember(instance)
         return instance
+
+    def _checked(self, key: str, doc: Any, version: int) -> _Instance | None:
+        """The stored instance, or None when its document fails the checks: then it is
+        copied, with the reason, to the quarantine namespace and logged, and the key starts
+        again from the initial state as a new instance would, rather than crash every
+        message (or timer run) that reaches it or evaluate from a state the model lacks."""
+        if self._quarantined.get(key) == version:
+            return None  # set aside already (at preload); still the same document
+        try:
+            check_instance(self.model.name, key, doc, self.model.states)
+            return _Instance.from_doc(key, doc, version)
+        except DetectorStateError as exc:
+            reason = str(exc)
+        set_aside(
+            self._store, f"{QUARANTINE_NAMESPACE}/{self.model.name}", key, version, doc, reason
+        )
+        self._quarantined[key] = version
+        return None
 
     def _remember(self, instance: _Instance) -> None:
         self._cache[instance.key] = instance
@@ -877,8 +907,11 @@ class DetectorEngine:
 
     def _save(self, instance: _Instance) -> None:
         instance.updated = self._clock.now()
+        version = instance.version
+        if version is None:
+            version = self._quarantined.pop(instance.key, None)
         instance.version = self._store.put_if_version(
-            self.namespace, instance.key, instance.to_doc(), instance.version
+            self.namespace, instance.key, instance.to_doc(), version
         )
 
 
@@ -915,9 +948,17 @@ def used_inputs(model: DetectorModel) -> set[str]:
 
 
 def describe_document(
-    model_name: str, version: str, key: str, doc: Mapping[str, Any]
+    model_name: str,
+    version: str,
+    key: str,
+    doc: Mapping[str, Any],
+    states: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A stored instance document as DescribeDetector returns it: strings and epoch seconds."""
+    """A stored instance document as DescribeDetector returns it: strings and epoch seconds.
+
+    Raises DetectorStateError naming the detector and field for a document of the wrong
+    shape, or (given the model's *states*) in a state the model lacks."""
+    check_instance(model_name, key, doc, states)
     variables = [
         {"name": name, "value": _describe_value(value)}
         for name, value in sorted(doc.get("variables", {}).items())

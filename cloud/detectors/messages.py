@@ -1,8 +1,8 @@
 """BatchPutMessage (§1): the IoT Events data-plane request, routed to detector engines.
 
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
-request that is wrong as a whole (no messages, more than 10, duplicate ids, more than 1 KiB
-of payload) raises :class:`DetectorModelError` naming the field.
+request that is wrong as a whole (no messages, more than 10, duplicate ids, an id or input
+name outside the API's pattern, more than 1 KiB of payload) raises :class:`DetectorModelError` naming the field.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from edge.errors import DetectorModelError
 MAX_MESSAGES: Final = 10
 MAX_PAYLOAD_BYTES: Final = 1024
 MESSAGE_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+INPUT_NAME_RE: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+"""The API's Message.inputName: 1-128 characters, pattern ``^[a-zA-Z0-9][a-zA-Z0-9_.-]*$``."""
 MAX_MILLIS: Final = 2**63 - 1
 
 
@@ -55,8 +57,11 @@ def batch_put_message(
             raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
         seen.add(message_id)
         input_name = message.get("inputName")
-        if not isinstance(input_name, str):
-            raise DetectorModelError(f"{path}.inputName: expected a string")
+        if not isinstance(input_name, str) or not INPUT_NAME_RE.fullmatch(input_name):
+            raise DetectorModelError(
+                f"{path}.inputName: expected 1-128 of [a-zA-Z0-9_.-], starting with a letter"
+                f" or digit, got {input_name!r}"[:300]
+            )
         _check_timestamp(message.get("timestamp"), f"{path}.timestamp")
         raw = _payload_bytes(message.get("payload"))
         total += len(raw) if raw is not None else 0

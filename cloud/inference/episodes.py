@@ -10,9 +10,11 @@ had ended, most of them from alarms that held to the end of the file.
 The tracker follows one series row by row (causal, resumable with :class:`EpisodeState`):
 
 * **normal**: an alarm is raised after ``raise_rows`` consecutive rows above threshold,
-  or sooner for a gross excursion (inverse time, as a protection relay trips): with
+  or sooner for a larger excursion (inverse time, as a protection relay trips): with
   ``trip_ratio``, ``trip_rows`` consecutive rows whose squared distance is at least
-  ``trip_ratio`` times the threshold raise it at once. Until it has been up for
+  ``trip_ratio`` times the threshold raise it at once, and on the ``inverse``
+  ``trip_curve`` a run whose summed excess over the threshold reaches what those rows
+  would sum raises it too. Until it has been up for
   ``raise_rows`` rows, a trip is withdrawn at its first row back within the threshold: a
   glitch of one or two wild readings shows as that many anomalous rows, not as an alarm
   held for ``clear_rows`` rows, long enough for a detector model's count to confirm it.
@@ -70,6 +72,7 @@ from cloud.inference.scratch import fresh, layout
 from edge.errors import ConfigError
 
 NORMAL, ALARM, SETTLING = "normal", "alarm", "settling"
+TRIP_CURVES = ("step", "inverse")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,14 @@ class EpisodeConfig:
     raises."""
     trip_rows: int = 2
     """Consecutive gross rows that raise the alarm at once."""
+    trip_curve: str = "step"
+    """How the raise shortens with the excursion's size. ``step``: ``trip_rows`` rows in a
+    row at or above ``trip_ratio``, a single step below which only the count raises.
+    ``inverse``: a protection relay's inverse-time curve: a run of rows above threshold
+    raises once its summed excess over the threshold (squared distance less 1, row by row)
+    reaches ``trip_rows * (trip_ratio - 1)``. A row at ``trip_ratio`` still trips in
+    ``trip_rows`` rows; one just under it takes one row more instead of falling back to the
+    full count, so how soon a fault raises does not jump at one score."""
     fast_rows: int = 0
     """Rows in the short mean the quiet rule reads: an alarm goes quiet (reported off,
     while its episode goes on) once the mean of the last ``fast_rows`` rows, rather
@@ -150,6 +161,10 @@ class EpisodeConfig:
             raise ConfigError(f"settle_guard {self.settle_guard}: expected >= 0")
         if self.trip_ratio is not None and not self.trip_ratio > 1:
             raise ConfigError(f"trip_ratio {self.trip_ratio}: expected > 1 or None")
+        if self.trip_curve not in TRIP_CURVES:
+            raise ConfigError(
+                f"trip_curve {self.trip_curve!r}: expected one of {', '.join(TRIP_CURVES)}"
+            )
         if not 0 < self.fast_drop <= 1:
             raise ConfigError(f"fast_drop {self.fast_drop}: expected in (0, 1]")
         if self.fast_level <= 0:
@@ -189,18 +204,19 @@ class AlarmConfig:
 
 DEFAULT_ALARM = AlarmConfig(
     EpisodeConfig(
-        raise_rows=8,
-        clear_rows=12,
+        raise_rows=12,
+        clear_rows=24,
         end_back=0.3,
         end_rows=20,
         settle_rows=60,
-        clear_settle_rows=0,
+        clear_settle_rows=100,
         turn_cos=0.0,
         turn_size=0.5,
         turn_still=10,
         turn_lookback=20,
         trip_ratio=3.0,
         trip_rows=1,
+        trip_curve="inverse",
     ),
     ChangeConfig(window_rows=20, quantile=0.999, margin=2.0, hold_rows=3),
 )
@@ -216,6 +232,8 @@ class EpisodeState:
     streak: int = 0
     gross: int = 0
     """Consecutive rows at or above ``trip_ratio`` (counted while an alarm may be raised)."""
+    excess: float = 0.0
+    """The current run's summed excess over the threshold (the ``inverse`` trip curve)."""
     tripped: bool = False
     """The alarm was raised by the trip and has not yet been up for ``raise_rows`` rows: it
     is withdrawn at its first row back within the threshold."""
@@ -263,6 +281,7 @@ class EpisodeState:
             "phase": self.phase,
             "streak": self.streak,
             "gross": self.gross,
+            "excess": self.excess,
             "tripped": self.tripped,
             "back": self.back,
             "settle_left": self.settle_left,
@@ -362,6 +381,18 @@ def _runs(flags: np.ndarray, carried: int) -> np.ndarray:
         before = reset == 0
         runs[before] += carried
     return runs
+
+
+def _run_sums(values: np.ndarray, flags: np.ndarray, carried: float) -> np.ndarray:
+    """Sum of *values* over the run of true *flags* ending at each row (0 where a flag is
+    false; *carried* before the first row), added one row after another as the row-by-row
+    rules add them, so both give the same bits. Runs are few in normal operation."""
+    sums = np.zeros(len(values))
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.view(np.int8), [0]))))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        head = carried if start == 0 else 0.0
+        sums[start:stop] = np.add.accumulate(np.concatenate(([head], values[start:stop])))[1:]
+    return sums
 
 
 def _same_mode_rows(modes: np.ndarray, last: int, carried: int) -> np.ndarray:
@@ -468,6 +499,7 @@ class EpisodeTracker:
                     self._open(state, tripped=state.streak < cfg.raise_rows)
             elif state.tripped and r <= 1.0:
                 state.phase, state.streak, state.gross, state.tripped = NORMAL, 0, 0, False
+                state.excess = 0.0
             else:
                 state.tripped = state.tripped and state.alarm_rows < cfg.raise_rows
                 state.streak = state.streak + 1 if r <= 1.0 else 0
@@ -482,6 +514,7 @@ class EpisodeTracker:
                     del points[: -cfg.max_points]
                     ended[t] = True
                     state.phase, state.streak, state.back, state.gross = SETTLING, 0, 0, 0
+                    state.excess = 0.0
                     state.tripped = False
                     state.settle_left, state.settle_mode = cfg.settle_rows, mode
                     state.settle_guarded, state.settle_point = False, True
@@ -532,7 +565,10 @@ class EpisodeTracker:
             d[rows], sq[rows] = distances(w[rows], points)
         run = _runs(sq > 1.0, state.streak)
         due = run >= cfg.raise_rows
-        if cfg.trip_ratio is not None:
+        if cfg.trip_ratio is not None and cfg.trip_curve == "inverse":
+            excess = _run_sums(sq - 1.0, sq > 1.0, state.excess)
+            due |= excess >= cfg.trip_rows * (cfg.trip_ratio - 1.0)
+        elif cfg.trip_ratio is not None:
             gross = _runs(sq >= cfg.trip_ratio, state.gross)
             due |= gross >= cfg.trip_rows
         raised = np.flatnonzero(due)
@@ -546,7 +582,9 @@ class EpisodeTracker:
         else:
             ratio[rows], residual[rows] = sq[:take], d[:take]
         state.streak = int(run[take - 1])
-        if cfg.trip_ratio is not None:
+        if cfg.trip_ratio is not None and cfg.trip_curve == "inverse":
+            state.excess = float(excess[take - 1])
+        elif cfg.trip_ratio is not None:
             state.gross = int(gross[take - 1])
         for mode in np.unique(m):
             state.points.setdefault(int(mode), [])
@@ -577,9 +615,13 @@ class EpisodeTracker:
 
     def _counted(self, state: EpisodeState, r: float) -> bool:
         """Count one row towards a raise; whether it raises (the full count of rows above
-        threshold, or the shorter one of gross rows)."""
+        threshold, or the shorter one of gross rows, or the run's summed excess)."""
         cfg = self.config
         state.streak = state.streak + 1 if r > 1.0 else 0
+        if cfg.trip_ratio is not None and cfg.trip_curve == "inverse":
+            state.excess = state.excess + (r - 1.0) if r > 1.0 else 0.0
+            budget = cfg.trip_rows * (cfg.trip_ratio - 1.0)
+            return state.streak >= cfg.raise_rows or state.excess >= budget
         if cfg.trip_ratio is not None:
             state.gross = state.gross + 1 if r >= cfg.trip_ratio else 0
         return state.streak >= cfg.raise_rows or state.gross >= cfg.trip_rows
@@ -623,6 +665,7 @@ class EpisodeTracker:
     @staticmethod
     def _open(state: EpisodeState, *, tripped: bool) -> None:
         state.phase, state.streak, state.back, state.gross = ALARM, 0, 0, 0
+        state.excess = 0.0
         state.tripped = tripped
         state.fast_streak, state.fast_peak = 0, 0.0
         state.far_level, state.far_base, state.far_sq, state.far_mode = None, None, 0.0, -1
@@ -639,7 +682,7 @@ class EpisodeTracker:
 
     def _cleared(self, state: EpisodeState, mode: int) -> None:
         """Back within the threshold: normal again, or settling where the plant rests."""
-        state.phase, state.streak, state.gross = NORMAL, 0, 0
+        state.phase, state.streak, state.gross, state.excess = NORMAL, 0, 0, 0.0
         displacement = self._displacement(state)
         if self.config.clear_settle_rows > 0 and displacement is not None:
             state.phase, state.settle_left = SETTLING, self.config.clear_settle_rows
@@ -668,7 +711,7 @@ class EpisodeTracker:
                 state.settle_point = True
         state.settle_left -= 1
         if state.settle_left <= 0:
-            state.phase, state.streak, state.gross = NORMAL, 0, 0
+            state.phase, state.streak, state.gross, state.excess = NORMAL, 0, 0, 0.0
         elif state.settle_guarded and self._counted(state, r):
             self._open(state, tripped=state.streak < self.config.raise_rows)
 

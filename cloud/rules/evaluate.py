@@ -16,6 +16,7 @@ import json
 import math
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from decimal import (
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
+
+from cloud.rules.md2 import md2_hex
 from cloud.rules.numbers import (
     CONTEXT,
     MAX_INT,
@@ -43,6 +47,9 @@ from cloud.rules.numbers import (
     within_int,
 )
 from cloud.rules.sql import (
+    HASH_FUNCTIONS,
+    REGEX_FLAGS,
+    REGEX_FUNCTIONS,
     SQL_VERSION,
     ArrayLit,
     Attr,
@@ -322,10 +329,21 @@ class _Context:
     A nested SELECT evaluates in a context whose document is one element of the value its
     FROM names (*nested*): names, ``*`` and ``encode(*)`` read that element."""
 
-    def __init__(self, message: Message, doc: Any = _UNPARSED, *, nested: bool = False) -> None:
+    def __init__(
+        self,
+        message: Message,
+        doc: Any = _UNPARSED,
+        *,
+        nested: bool = False,
+        root: _Context | None = None,
+    ) -> None:
         self.message = message
         self._doc = doc
         self.nested = nested
+        self.root = root
+        """The evaluation's outermost context, which keeps its ``regexp_*`` time; None in
+        that context itself (a reference to itself would leave a cycle for the collector)."""
+        self.regex_spent_s = 0.0
 
     @property
     def doc(self) -> Any:
@@ -409,7 +427,7 @@ class _Context:
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
-        scope = _Context(self.message, element, nested=True)
+        scope = _Context(self.message, element, nested=True, root=self.root or self)
         if sub.where is not None and scope.eval(sub.where) is not True:
             return UNDEFINED
         if sub.value:
@@ -487,6 +505,8 @@ class _Context:
         if name == "encode":
             return self.encode(args)
         values = [self.eval(a) for a in args]
+        if name in REGEX_FUNCTIONS:
+            return _regexp(name, values, self.root or self)
         return FUNCTION_IMPLS[name](*values)
 
     def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
@@ -864,7 +884,9 @@ def _numbytes(text: str) -> Any:
 def _hash(name: str) -> Callable[..., Any]:
     def digest(text: str) -> Any:
         data = _utf8(text)
-        return UNDEFINED if data is None else hashlib.new(name, data).hexdigest()
+        if data is None:
+            return UNDEFINED
+        return md2_hex(data) if name == "md2" else hashlib.new(name, data).hexdigest()
 
     return _strings(digest)
 
@@ -888,31 +910,81 @@ def _pad(left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
-def _regexp_matches(text: str, pattern: str) -> Any:
-    return re.search(pattern, text) is not None
+REGEX_TIME_BUDGET_S = 1.0
+"""CPU seconds one rule's ``regexp_*`` calls may take together on one message: its
+SELECT, WHERE and nested SELECTs (project rule; AWS documents no bound). The ``regex``
+package counts CPU time, so the budget does not shrink on a loaded machine. Without it a
+backtracking pattern holds the rules worker for minutes on a string a device controls:
+``(a+)+$`` on 30 characters, or plain ``a+b`` on 128 KiB of ``a``, under ``re``. Over
+budget, the evaluation stops with :class:`RegexTimeLimitError`; an ordinary pattern on a
+whole 128 KiB payload takes milliseconds."""
 
 
-def _regexp_substr(text: str, pattern: str) -> Any:
+class RegexTimeLimitError(RuntimeError):
+    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`.
+
+    Not a PlantwatchError on purpose: the rules runner sets aside (quarantines, reason
+    ``rule_failed``) a message whose rules raise this, where a PlantwatchError would leave
+    the batch unacknowledged to come back and stall the worker again."""
+
+
+def _regexp(name: str, values: list[Any], root: _Context) -> Any:
+    """A ``regexp_*`` call within what is left of the evaluation's regular-expression time
+    (kept by its outermost context, so a nested SELECT's calls share it)."""
+    texts = [to_string(v) for v in values]
+    if any(t is UNDEFINED for t in texts):
+        return UNDEFINED
+    left = REGEX_TIME_BUDGET_S - root.regex_spent_s
+    started = time.thread_time()
+    try:
+        if left <= 0:
+            raise TimeoutError
+        return _REGEXP_IMPLS[name](*texts, timeout=left)
+    except TimeoutError:
+        raise RegexTimeLimitError(
+            f"{name}(): pattern {texts[1]!r} on a {len(texts[0])}-character string ran over "
+            f"the {REGEX_TIME_BUDGET_S} s one rule's regular expressions may take on a message"
+        ) from None
+    finally:
+        root.regex_spent_s += time.thread_time() - started
+
+
+def _regexp_matches(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
+    return regex.search(pattern, text, REGEX_FLAGS, timeout=timeout) is not None
+
+
+def _regexp_substr(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
     """The first match; project rule where AWS is silent: no match is Undefined."""
-    match = re.search(pattern, text)
+    match = regex.search(pattern, text, REGEX_FLAGS, timeout=timeout)
     return UNDEFINED if match is None else match.group(0)
 
 
-def _regexp_replace(text: str, pattern: str, replacement: str) -> Any:
+def _regexp_replace(
+    text: str, pattern: str, replacement: str, timeout: float = REGEX_TIME_BUDGET_S
+) -> Any:
     """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
     as the rules engine reads it. A replacement Java would refuse is Undefined."""
-    compiled = re.compile(pattern)
+    compiled = regex.compile(pattern, REGEX_FLAGS)
     parts = _java_replacement(replacement, compiled)
     if parts is None:
         return UNDEFINED
 
-    def expand(match: re.Match[str]) -> str:
-        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in parts)
+    # as a template, expanded in C: a callable per match would cost more than the budget
+    # on a long string with many matches (a group that did not match expands to "")
+    template = "".join(
+        p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts
+    )
+    return compiled.sub(template, text, timeout=timeout)
 
-    return compiled.sub(expand, text)
+
+_REGEXP_IMPLS: dict[str, Callable[..., Any]] = {
+    "regexp_matches": _regexp_matches,
+    "regexp_replace": _regexp_replace,
+    "regexp_substr": _regexp_substr,
+}
 
 
-def _java_replacement(text: str, pattern: re.Pattern[str]) -> list[str | int] | None:
+def _java_replacement(text: str, pattern: Any) -> list[str | int] | None:
     """Java's ``Matcher.appendReplacement`` syntax: ``\\x`` is x, ``$n`` takes as many
     digits as still name a group, ``${name}`` a named group; anything else is an error."""
     parts: list[str | int] = []
@@ -1034,6 +1106,6 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "regexp_matches": _strings(_regexp_matches),
     "regexp_replace": _strings(_regexp_replace),
     "regexp_substr": _strings(_regexp_substr),
-    **{name: _hash(name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    **{name: _hash(name) for name in HASH_FUNCTIONS},
     "transform": _transform,
 }

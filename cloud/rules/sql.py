@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Any
 
+import regex
+
 from cloud.rules.numbers import INT_DIGITS, decimal_from_text
 from cloud.rules.topic_filter import validate_filter
 from edge.errors import RuleSqlError
 
 SQL_VERSION = "2016-03-23"
 
+HASH_FUNCTIONS = ("md2", "md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+"""AWS's "Hashing functions": each the hex digest of its argument's UTF-8 bytes."""
 # name -> (min args, max args or None for any)
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "topic": (0, 1),
@@ -86,7 +90,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "regexp_matches": (2, 2),
     "regexp_replace": (3, 3),
     "regexp_substr": (2, 2),
-    **{name: (1, 1) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")},
+    **{name: (1, 1) for name in HASH_FUNCTIONS},
     "transform": (3, 3),
 }
 NEEDS_AWS = {
@@ -109,6 +113,10 @@ REGEX_FUNCTIONS = ("regexp_matches", "regexp_replace", "regexp_substr")
 """Their pattern (second argument) must be a string literal: compiled at load, so a bad
 pattern is an error naming it, and a device cannot send a pattern that backtracks for
 minutes (project rule; AWS also takes an expression)."""
+REGEX_FLAGS = regex.VERSION0
+"""Patterns run on the ``regex`` package, whose matches can be given a time limit (``re``
+has none, and a device controls the string); VERSION0 is its ``re``-compatible syntax, and
+a pattern loads only if ``re`` accepts it too, so what loads is what ``re`` reads."""
 CAST_TYPES = {
     "string": "String",
     "varchar": "String",
@@ -732,7 +740,8 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         )
     try:
         re.compile(arg.value)
-    except (re.error, RecursionError, OverflowError) as exc:
+        regex.compile(arg.value, REGEX_FLAGS)
+    except (re.error, regex.error, RecursionError, OverflowError) as exc:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None

@@ -11,6 +11,7 @@ cannot order (a key that is not a string) is written by ``json`` as before. Read
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -23,6 +24,8 @@ from cloud.ports import Versioned
 from edge.errors import StorageError, VersionConflictError
 from edge.files import private_file
 from edge.readonly_sqlite import connect_readonly
+
+log = logging.getLogger(__name__)
 
 
 class SqliteStateStore:
@@ -133,7 +136,7 @@ class SqliteStateStore:
                 f"SELECT value, {self._version} FROM state WHERE ns = ? AND key = ?",
                 (namespace, key),
             ).fetchone()
-        return None if row is None else Versioned(json.loads(row[0]), int(row[1]))
+        return None if row is None else self._versioned(namespace, key, row[0], row[1])
 
     def put_if_version(
         self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
@@ -163,7 +166,28 @@ class SqliteStateStore:
                 f"SELECT key, value, {self._version} FROM state WHERE ns = ? ORDER BY key",
                 (namespace,),
             ).fetchall()
-        return iter([(k, Versioned(json.loads(v), int(n))) for k, v, n in rows])
+        found: list[tuple[str, Versioned]] = []
+        for key, value, version in rows:
+            try:
+                found.append((key, self._versioned(namespace, key, value, version)))
+            except StorageError as exc:
+                # one corrupt row must not stop every reader of the namespace (the timers
+                # of a whole fleet); it stays in the file, named in the log
+                log.error("%s; left out of the listing", exc)
+        return iter(found)
+
+    def _versioned(self, namespace: str, key: str, value: Any, version: Any) -> Versioned:
+        """A row as a document, or StorageError naming the file, namespace and key: the
+        file may have been edited by hand or damaged."""
+        try:
+            doc = json.loads(value)
+            if not isinstance(doc, dict):
+                raise TypeError(f"a JSON {type(doc).__name__}, not an object")
+            return Versioned(doc, int(version))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StorageError(
+                f"{self.path}: {namespace}/{key}: not a plantwatch state document ({exc})"
+            ) from exc
 
     def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces that start with *prefix*, in order (one per alarm model's history)."""

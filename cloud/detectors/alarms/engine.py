@@ -64,6 +64,12 @@ from cloud.detectors.engine import (
     evaluate_action,
     redefine,
 )
+from cloud.detectors.instances import (
+    ALARM_QUARANTINE_NAMESPACE,
+    DetectorStateError,
+    check_alarm_instance,
+    set_aside,
+)
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.outbox import CLAIM_S
 from cloud.detectors.trace import EngineObserver, TraceRecord
@@ -292,6 +298,8 @@ class AlarmEngine:
         self._keys: dict[tuple[type, Any], str | None] = {}
         """Key values seen -> their instance key (None: not a valid key); checked once."""
         self.namespace = f"alarms/{model.name}"
+        self._quarantined: dict[str, int] = {}
+        """key -> store version of a stored instance set aside as corrupt."""
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
         self._lock = threading.RLock()
         self._cache: dict[str, _Alarm] = {}
@@ -312,7 +320,9 @@ class AlarmEngine:
         self.version = self._register(list(inputs))
         if preload:
             for key, stored in self._store.items_versioned(self.namespace):
-                self._remember(_Alarm.from_doc(key, stored.value, stored.version))
+                alarm = self._checked(key, stored.value, stored.version)
+                if alarm is not None:
+                    self._remember(alarm)
             self.deliver_pending()
 
     def _register(self, inputs: list[InputDefinition]) -> str:
@@ -732,9 +742,26 @@ class AlarmEngine:
         if alarm is None:
             stored = self._store.get_versioned(self.namespace, key)
             if stored is not None:
-                alarm = _Alarm.from_doc(key, stored.value, stored.version)
-                self._remember(alarm)
+                alarm = self._checked(key, stored.value, stored.version)
+                if alarm is not None:
+                    self._remember(alarm)
         return alarm
+
+    def _checked(self, key: str, doc: Any, version: int) -> _Alarm | None:
+        """The stored instance, or None when its document fails the checks: copied with
+        the reason to the quarantine namespace and logged; the key starts again from the
+        initial state (as DetectorEngine does with its instances)."""
+        if self._quarantined.get(key) == version:
+            return None  # set aside already; still the same document
+        try:
+            check_alarm_instance(self.model.name, key, doc, STATES)
+            return _Alarm.from_doc(key, doc, version)
+        except DetectorStateError as exc:
+            reason = str(exc)
+        namespace = f"{ALARM_QUARANTINE_NAMESPACE}/{self.model.name}"
+        set_aside(self._store, namespace, key, version, doc, reason)
+        self._quarantined[key] = version
+        return None
 
     def _remember(self, alarm: _Alarm) -> None:
         """Cache a stored instance, without the notices this engine already handed over."""
@@ -755,7 +782,10 @@ class AlarmEngine:
     def _save(self, alarm: _Alarm) -> None:
         # A rule that reads one input gets all of it with every message: nothing to keep.
         doc = alarm.to_doc(inputs=len(self._reads) > 1)
-        alarm.version = self._store.put_if_version(self.namespace, alarm.key, doc, alarm.version)
+        version = alarm.version
+        if version is None:  # made in place of a quarantined document: replace that one
+            version = self._quarantined.pop(alarm.key, None)
+        alarm.version = self._store.put_if_version(self.namespace, alarm.key, doc, version)
         self._dirty.discard(alarm.key)
         self._handed.pop(alarm.key, None)
 
@@ -786,7 +816,11 @@ class AlarmEngine:
                         self._forget(key)
                         break
                     mine = alarm
-                    alarm = _Alarm.from_doc(key, fresh.value, fresh.version)
+                    checked = self._checked(key, fresh.value, fresh.version)
+                    if checked is None:
+                        self._forget(key)
+                        break
+                    alarm = checked
                     if mine.updated > alarm.updated:
                         alarm.inputs, alarm.updated = mine.inputs, mine.updated
                         alarm.value, alarm.threshold = mine.value, mine.threshold

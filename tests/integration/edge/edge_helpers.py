@@ -10,13 +10,32 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
 from edge.wire import TELEMETRY_FILTER, decode
 
 PREFIX = "$aws/things/"
+
+
+def shadow_agent(url: str, tmp_path: Path, *assets: str, **config: Any) -> Agent:
+    """An agent (not started) for the shadow tests: MQTT 3.1.1 and quick reconnects, so a
+    test that drops the connection does not wait; *config* overrides any setting."""
+    settings: dict[str, Any] = {
+        "site": "plant1",
+        "sender": "gw-1",
+        "broker_url": url,
+        "queue_path": str(tmp_path / "queue.db"),
+        "assets": assets,
+        "protocol": "3.1.1",
+        "backoff_min_s": 0.05,
+        "backoff_max_s": 0.5,
+    }
+    return Agent(AgentConfig(**{**settings, **config}), SystemClock())
 
 
 def merge(stored: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

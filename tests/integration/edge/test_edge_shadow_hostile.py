@@ -10,13 +10,15 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from edge_helpers import shadow_agent
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import SystemClock
+from edge.errors import NotFoundError
 
 THING = "pump-1"
 TOPIC = f"$aws/things/{THING}/shadow"
@@ -28,25 +30,14 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
         ShadowService(broker.url, str(tmp_path / "shadows.db"), SystemClock(), limits=False),
         ShadowClient(broker.url, "operator") as operator,
     ):
-        agent = Agent(
-            AgentConfig(
-                site="plant1",
-                sender="gw-1",
-                broker_url=broker.url,
-                queue_path=str(tmp_path / "queue.db"),
-                assets=(THING, "pump-2"),
-                protocol="3.1.1",
-                backoff_min_s=0.05,
-                backoff_max_s=0.5,
-            ),
-            SystemClock(),
-        )
+        agent = shadow_agent(broker.url, tmp_path, THING, "pump-2")
         peer = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="hostile")
         peer.connect(broker.host, broker.port)
         peer.loop_start()
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)
+            wait_for(lambda: _made(operator), 15)  # the device creates its shadow at start
             yield agent, operator, peer
         finally:
             agent.stop(flush=False, timeout=2)
@@ -56,6 +47,13 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Agent, Shado
 
 def _send(peer: Any, topic: str, payload: bytes | str) -> None:
     peer.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+def _made(operator: ShadowClient) -> bool:
+    try:
+        return "reported" in operator.get(THING)["state"]
+    except NotFoundError:
+        return False
 
 
 def _reported(operator: ShadowClient) -> dict[str, Any]:

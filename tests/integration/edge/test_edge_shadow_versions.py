@@ -13,31 +13,21 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from edge_helpers import shadow_agent
 from waiting import wait_for
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
-from edge.agent import Agent, AgentConfig
+from edge.agent import Agent
 from edge.clock import ManualClock, SystemClock
+from edge.errors import NotFoundError
 
 THING = "pump-1"
 
 
 def _agent(broker: EmbeddedBroker, tmp_path: Path) -> Agent:
-    return Agent(
-        AgentConfig(
-            site="plant1",
-            sender="gw-1",
-            broker_url=broker.url,
-            queue_path=str(tmp_path / "queue.db"),
-            assets=(THING,),
-            protocol="3.1.1",
-            backoff_min_s=0.05,
-            backoff_max_s=0.5,
-        ),
-        SystemClock(),
-    )
+    return shadow_agent(broker.url, tmp_path, THING)
 
 
 @pytest.fixture
@@ -56,11 +46,19 @@ def stack(
         agent.start()
         try:
             wait_for(lambda: agent.status()["connected"], 15)
+            wait_for(lambda: _made(operator), 15)  # the device creates its shadow at start
             yield agent, operator, clock, peer
         finally:
             agent.stop(flush=False, timeout=2)
             peer.loop_stop()
             peer.disconnect()
+
+
+def _made(operator: ShadowClient) -> bool:
+    try:
+        return "reported" in operator.get(THING)["state"]
+    except NotFoundError:
+        return False
 
 
 def _reported(operator: ShadowClient) -> dict[str, Any]:
@@ -104,8 +102,11 @@ def test_a_boolean_after_an_equal_number_is_a_new_value_and_is_refused_not_skipp
     """JSON ``true`` is not ``1`` (shadow-contracts 4.4): the service keeps it in the delta,
     so the agent must judge it rather than take it for the value it already applied."""
     agent, operator, _clock, _peer = stack
-    operator.update(THING, desired={"sampling_interval_s": 1})
     assert agent.shadow is not None
+    # the device reported its own 1.0 when it made the shadow: a 1 then makes no delta
+    operator.update(THING, desired={"sampling_interval_s": 3})
+    assert agent.shadow.wait_applied(THING, "sampling_interval_s", 3, 10)
+    operator.update(THING, desired={"sampling_interval_s": 1})
     assert agent.shadow.wait_applied(THING, "sampling_interval_s", 1, 10)
     operator.update(THING, desired={"sampling_interval_s": True})
     wait_for(lambda: "sampling_interval_s" in _reported(operator).get("errors", {}), 10)
@@ -160,7 +161,7 @@ def test_a_report_refused_by_a_passing_failure_is_made_again(
             with sqlite3.connect(db) as store:  # the next write of a reported mode fails
                 store.execute(
                     "CREATE TRIGGER refuse BEFORE INSERT ON shadows"
-                    ' WHEN NEW.document LIKE \'%"reported": {"mode"%\''
+                    " WHEN json_extract(NEW.document, '$.state.reported.mode') IS NOT NULL"
                     " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
                 )
             operator.update(THING, desired={"mode": "stop"})

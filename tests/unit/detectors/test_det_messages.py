@@ -111,6 +111,12 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
             "duplicate 'a'",
         ),
         ({"messages": [{"messageId": "a b", "inputName": "X"}]}, "messages[0].messageId"),
+        # API Message.inputName: 1-128, ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (a request error, as
+        # for messageId, not a per-message "does not exist")
+        *[
+            ({"messages": [{"messageId": "a", "inputName": name, "payload": ""}]}, "inputName")
+            for name in ("", "a b", "_x", "-x", ".x", "x/y", "é", "x" * 129, 7, None)
+        ],
         (
             {
                 "messages": [
@@ -128,3 +134,11 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
 def test_whole_request_errors(engine: DetectorEngine, request_body: dict, message: str) -> None:
     with pytest.raises(DetectorModelError, match=message.replace("[", r"\[").replace("]", r"\]")):
         batch_put_message([engine], request_body)
+
+
+def test_input_names_the_api_allows_are_routed(engine: DetectorEngine) -> None:
+    """Names the API pattern allows but no input has: a per-message error, not a request one."""
+    for name in ("x" * 128, "1x", "a.b-c_d"):
+        request = {"messages": [{"messageId": "a", "inputName": name, "payload": ""}]}
+        entries = batch_put_message([engine], request)["BatchPutMessageErrorEntries"]
+        assert [e["errorCode"] for e in entries] == ["ResourceNotFoundException"]

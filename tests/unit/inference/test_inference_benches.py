@@ -164,7 +164,9 @@ def test_cv_grid_has_no_settings_that_cannot_differ() -> None:
         {"turn_cos": 0.0, "turn_still": 20},
     ]
     full = [str(s.describe()) for s in skab_cv.settings()]
-    assert len(full) == len(set(full)) == 2 * 2 * 2 * 2 * 2 * 2 * (1 + 2 * 2)  # trip: off, 2 x 2
+    # trip: off, 2 ratios x 2 rows on the step curve, and on the inverse curve the three
+    # budgets trip_rows * (trip_ratio - 1) those give (1, 2, 4; 2 x 1 and 1 x 2 are one)
+    assert len(full) == len(set(full)) == 2 * 2 * 2 * 2 * 2 * 2 * (1 + 2 * 2 + 3)
 
 
 def test_cv_simulator_folds_are_one_per_fault_type(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from conftest import plant_frame
 
 from cloud.cli.main import main
+from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.runtime.layout import DataLayout
 
 
@@ -86,9 +88,10 @@ def test_train_evaluate_and_versions(dataset, tmp_path: Path, capsys) -> None:
     )
     assert DataLayout(Path(data)).registry().versions("pump") == [1, 2]
     described = run_json(capsys, "model", "describe", "pump", "--data", data, "--json")
-    assert described["Config"]["alarm"]["episodes"]["raise_rows"] == 8  # an object, not text
+    assert described["Config"]["alarm"]["episodes"] == asdict(DEFAULT_ALARM.episodes)  # not text
     assert main(["model", "describe", "pump", "--data", data]) == 0
-    assert "config alarm.episodes       raise_rows=8, " in capsys.readouterr().out
+    raised = DEFAULT_ALARM.episodes.raise_rows
+    assert f"config alarm.episodes       raise_rows={raised}, " in capsys.readouterr().out
 
 
 def test_bad_input_exits_2_with_one_line(dataset, tmp_path: Path, capsys) -> None:

@@ -145,6 +145,7 @@ def test_operating_points_are_kept_per_mode() -> None:
         {"settle_guard": -0.1},
         {"trip_ratio": 1.0},
         {"trip_rows": 0},
+        {"trip_curve": "cubic"},
         {"fast_rows": -1},
         {"fast_clear_rows": 0},
         {"fast_level": 0},
@@ -276,6 +277,11 @@ def test_alarm_rules_read_back_from_json_and_bad_ones_are_named() -> None:
             EpisodeConfig(
                 **{**TURNS.__dict__, "fast_rows": 3, "fast_clear_rows": 3, "trip_ratio": 2.0}
             ),
+            EpisodeConfig(**{**TURNS.__dict__, "trip_ratio": 2.0, "trip_curve": "inverse"}),
+            EpisodeConfig(
+                **{**ENDS.__dict__, "clear_settle_rows": 30, "trip_ratio": 3.0, "trip_rows": 2}
+                | {"trip_curve": "inverse"}
+            ),
         ]
     ),
 )
@@ -350,8 +356,9 @@ def test_a_glitch_is_withdrawn_but_a_gross_fault_is_held() -> None:
     assert np.flatnonzero(held)[0] == 50 and held[50:70].all()
     # once up for raise_rows rows the trip is an alarm like any other: one normal row
     # does not end it
-    dip = path((50, (0, 0)), (10, (100.0, 0)), (1, (0, 0)), (10, (100.0, 0)), noise=0.0)
-    assert run(dip, shipped).alarm[50:71].all()
+    up = shipped.raise_rows + 2
+    dip = path((50, (0, 0)), (up, (100.0, 0)), (1, (0, 0)), (10, (100.0, 0)), noise=0.0)
+    assert run(dip, shipped).alarm[50 : 61 + up].all()
 
 
 def test_a_gross_run_interrupted_by_a_marginal_row_starts_over() -> None:
@@ -360,6 +367,59 @@ def test_a_gross_run_interrupted_by_a_marginal_row_starts_over() -> None:
     assert not result.alarm.any() and result.state.gross == 0
     split = run(w[:6], TRIPS)
     assert split.state.gross == 1 and split.state.streak == 1
+
+
+INVERSE = EpisodeConfig(raise_rows=8, clear_rows=5, trip_ratio=3.0, trip_rows=1)
+INVERSE = EpisodeConfig(**{**INVERSE.__dict__, "trip_curve": "inverse"})
+
+
+@pytest.mark.parametrize(
+    ("squared", "step_row", "inverse_row"),
+    [
+        (3.5, 0, 0),  # over trip_ratio: the first row on either curve
+        (2.9, 7, 1),  # just under it: the step falls back to the full count
+        (2.25, 7, 1),
+        (1.55, 7, 3),  # excess 0.55 a row: 4 rows pass the trip's 2
+        (1.2, 7, 7),  # the count comes first
+    ],
+)
+def test_the_inverse_curve_raises_sooner_the_larger_the_excursion(
+    squared: float, step_row: int, inverse_row: int
+) -> None:
+    # GIVEN a step whose squared distance is *squared* thresholds
+    w = path((50, (0, 0)), (40, (squared**0.5, 0)), (30, (0, 0)), noise=0.0)
+    step = EpisodeConfig(raise_rows=8, clear_rows=5, trip_ratio=3.0, trip_rows=1)
+    # THEN the step curve raises on its first row or its eighth, the inverse curve in
+    # between: after as many rows as its summed excess takes to reach trip_ratio - 1
+    assert np.flatnonzero(run(w, step).alarm)[0] == 50 + step_row
+    assert np.flatnonzero(run(w, INVERSE).alarm)[0] == 50 + inverse_row
+
+
+def test_the_inverse_curve_starts_over_below_threshold_and_withdraws_a_glitch() -> None:
+    # GIVEN excess that would add up to a trip, broken by one row within the threshold
+    w = np.array([[0.0]] * 5 + [[1.6**0.5], [1.0], [1.6**0.5]] + [[0.0]] * 5)
+    result = run(w, INVERSE)
+    assert not result.alarm.any() and result.state.excess == 0.0
+    split = run(w[:6], INVERSE)
+    assert split.state.excess == pytest.approx(0.6) and split.state.streak == 1
+    # a glitch of two rows at 2.2 thresholds trips on its second and is withdrawn at the
+    # next normal row
+    glitch = path((50, (0, 0)), (2, (2.2**0.5, 0)), (30, (0, 0)), noise=0.0)
+    assert np.flatnonzero(run(glitch, INVERSE).alarm).tolist() == [51]
+
+
+@given(st.integers(1, 299), st.integers(0, 1000))
+def test_the_inverse_curve_continues_exactly_from_a_stored_state(split: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    w = path(*[(int(rng.integers(5, 60)), tuple(rng.normal(0, 1.2, 2))) for _ in range(6)])
+    w = w[:300]
+    modes = np.zeros(len(w), dtype=int)
+    whole = EpisodeTracker(INVERSE).run(w, modes)
+    tracker = EpisodeTracker(INVERSE)
+    first = tracker.run(w[:split], modes[:split])
+    stored = EpisodeState.from_dict(json.loads(json.dumps(first.state.to_dict())))
+    second = tracker.run(w[split:], modes[split:], state=stored)
+    assert np.array_equal(np.concatenate([first.alarm, second.alarm]), whole.alarm)
 
 
 FAST = EpisodeConfig(**{**ENDS.__dict__, "fast_rows": 3, "fast_clear_rows": 4})

@@ -4,6 +4,7 @@ and one asset's alarm carried from window to window."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from conftest import plant_frame
 
 from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
 from cloud.inference import scheduler as scheduler_module
+from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
 from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
@@ -43,6 +45,14 @@ def csv_body(first: str, last: str, component_prefix: str = "pump\\") -> bytes:
 @pytest.fixture(scope="module")
 def model() -> Model:
     return train(HISTORY)
+
+
+@pytest.fixture(scope="module")
+def counting_model() -> Model:
+    """The shipped rules without the inverse-time raise: a marginal fault is raised by the
+    count of rows alone, so a window shorter than the count cannot raise it by itself."""
+    episodes = replace(DEFAULT_ALARM.episodes, trip_ratio=None)
+    return train(HISTORY, TrainConfig(alarm=replace(DEFAULT_ALARM, episodes=episodes)))
 
 
 def make(model: Model, clock: ManualClock, **kwargs):
@@ -267,7 +277,8 @@ def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() ->
 def faulty_live() -> pd.DataFrame:
     frame = LIVE.copy()
     # flow drops from 00:12 on and stays down; a marginal drop (1.4-2.8 thresholds,
-    # squared), which the alarm rules raise on its 8th row, not at once as a gross one
+    # squared), which the count raises on its raise_rows-th row, and the inverse-time
+    # raise on its first or second
     frame.iloc[12:, 1] -= 20
     return frame
 
@@ -286,31 +297,34 @@ def predictions(out: InMemoryObjectStore) -> list[int]:
     return [line["prediction"] for line in lines]
 
 
-def test_an_alarm_continues_across_windows_as_in_one_series(model: Model) -> None:
+def test_an_alarm_continues_across_windows_as_in_one_series(counting_model: Model) -> None:
     # GIVEN a fault that starts in the third window; each window holds 5 rows, fewer than
-    # the 8 rows above threshold that raise an alarm
+    # the rows above threshold that raise an alarm
     frame = faulty_live()
     clock = ManualClock(at("00:00"))
-    sched, inp, out, state = make(model, clock)
+    sched, inp, out, state = make(counting_model, clock)
     for minute in range(5, 35, 5):
         inp.put(*window_file(frame, minute))
     # WHEN the windows run one by one, the scheduler restarted half-way
     clock.advance(15 * 60)
     assert len(sched.run_due()) == 3
-    again = Scheduler(sched.config, model, inp, out, state, clock)
+    again = Scheduler(sched.config, counting_model, inp, out, state, clock)
     clock.advance(15 * 60)
     assert len(again.run_due()) == 3
     # THEN the alarm is raised and held as when the whole series is scored at once
-    whole = Monitor(model).score(frame.iloc[1:31]).result.prediction.tolist()
+    whole = Monitor(counting_model).score(frame.iloc[1:31]).result.prediction.tolist()
     assert predictions(out) == whole
-    assert whole[:12] == [0] * 12 and whole[20:] == [1] * 10
+    raised = counting_model.config.alarm.episodes.raise_rows
+    assert whole == [0] * (10 + raised) + [1] * (20 - raised)
     assert state.get(MONITORS_NS, "pump-sched")["through"] == at("00:30")
 
 
-def test_a_window_run_again_is_scored_on_its_own_and_leaves_the_state(model: Model) -> None:
+def test_a_window_run_again_is_scored_on_its_own_and_leaves_the_state(
+    counting_model: Model,
+) -> None:
     frame = faulty_live()
     clock = ManualClock(at("00:00"))
-    sched, inp, _, state = make(model, clock)
+    sched, inp, _, state = make(counting_model, clock)
     for minute in range(5, 30, 5):
         inp.put(*window_file(frame, minute))
     clock.advance(25 * 60)
@@ -321,17 +335,17 @@ def test_a_window_run_again_is_scored_on_its_own_and_leaves_the_state(model: Mod
     assert state.get(MONITORS_NS, "pump-sched") == kept
 
 
-def test_a_replaced_model_starts_a_new_series(model: Model) -> None:
+def test_a_replaced_model_starts_a_new_series(counting_model: Model) -> None:
     frame = faulty_live()
     clock = ManualClock(at("00:00"))
-    sched, inp, out, state = make(model, clock)
-    for minute in range(5, 25, 5):
+    sched, inp, out, state = make(counting_model, clock)
+    for minute in range(5, 35, 5):
         inp.put(*window_file(frame, minute))
-    clock.advance(20 * 60)
+    clock.advance(30 * 60)
     assert sched.run_due()[-1].anomalous
-    other = train(HISTORY, TrainConfig(threshold_margin=1.6))
+    other = train(HISTORY, TrainConfig(threshold_margin=1.6, alarm=counting_model.config.alarm))
     replaced = Scheduler(sched.config, other, inp, out, state, clock)
-    inp.put(*window_file(frame, 25))
+    inp.put(*window_file(frame, 35))
     clock.advance(5 * 60)
     [execution] = replaced.run_due()
     assert not execution.anomalous  # its first window: 5 rows, not yet an alarm

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore
+from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.monitor import Monitor
 from cloud.inference.results import decode_results
@@ -124,7 +125,8 @@ def test_windowed_sink_writes_scheduler_layout() -> None:
     assert len(decode_results(store.get(keys[1]))) == 5
     with pytest.raises(ValueError):
         StreamingScorer(MODEL, sink, debounce_rows=0)
-    with pytest.raises(ConfigError, match="alarm rules raise after 8 rows"):
+    raised = DEFAULT_ALARM.episodes.raise_rows
+    with pytest.raises(ConfigError, match=f"alarm rules raise after {raised} rows"):
         StreamingScorer(MODEL, sink, debounce_rows=3)
 
 

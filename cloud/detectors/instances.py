@@ -1,0 +1,143 @@
+"""Checks on a stored detector (or alarm) instance before the engine or a tool trusts it.
+
+An instance document comes back from the state store (a file anyone with access can edit, a
+table another version of plantwatch wrote, a disk that lost a page). Taken as it is, ``{"state":
+5}`` or ``"variables": [1]`` would surface as a KeyError deep inside an evaluation, or, worse,
+as a detector evaluating from a state its model does not have. So each field is checked for
+the shape the engine writes, and a wrong one is named with the detector, the store path and
+the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from edge.errors import UserError
+
+QUARANTINE_NAMESPACE = "quarantine/detectors"
+"""``<this>/<model>``: detector instance documents set aside because they failed these checks."""
+
+ALARM_QUARANTINE_NAMESPACE = "quarantine/alarms"
+"""``<this>/<model>``: the same for alarm instances."""
+
+
+log = logging.getLogger(__name__)
+
+
+class DetectorStateError(UserError):
+    """A stored detector instance is not a document the engine could have written."""
+
+
+def check_instance(
+    model: str, key: str, doc: Any, states: Iterable[str] | None = None
+) -> Mapping[str, Any]:
+    """Return *doc* when it has the stored instance's shape, else raise DetectorStateError.
+
+    *states* (the model's state names) also checks ``state`` names one of them; tools that
+    read the store without the model pass None.
+    """
+    where = f"detector {model!r} instance {key!r} (state store detectors/{model}/{key})"
+
+    def wrong(field: str, expected: str, value: Any) -> DetectorStateError:
+        return _wrong(where, field, expected, value)
+
+    if not isinstance(doc, Mapping):
+        raise wrong("document", "a JSON object", doc)
+    state = doc.get("state")
+    if not isinstance(state, str):
+        raise wrong("state", "a state name", state)
+    if states is not None:
+        names = list(states)
+        if state not in names:
+            raise wrong("state", "one of the model's states (" + ", ".join(names) + ")", state)
+    for field in ("variables", "inputs", "timers", "durations"):
+        if not isinstance(doc.get(field, {}), Mapping):
+            raise wrong(field, "an object", doc.get(field))
+    for name, payload in doc.get("inputs", {}).items():
+        if not isinstance(payload, Mapping):
+            raise wrong(f"inputs.{name}", "a message (an object)", payload)
+    for name, timer in doc.get("timers", {}).items():
+        if (
+            not isinstance(timer, Mapping)
+            or not _finite(timer.get("expiry"))
+            or not _finite(timer.get("duration", 0))
+        ):
+            raise wrong(f"timers.{name}", '{"expiry": seconds, "duration": seconds}', timer)
+    for name, seconds in doc.get("durations", {}).items():
+        if not _finite(seconds):
+            raise wrong(f"durations.{name}", "a number of seconds", seconds)
+    expired = doc.get("expired", [])
+    if not isinstance(expired, list) or not all(isinstance(n, str) for n in expired):
+        raise wrong("expired", "a list of timer names", expired)
+    for field in ("created", "updated"):
+        if field in doc and not _finite(doc[field]):
+            raise wrong(field, "epoch seconds", doc[field])
+    entries = doc.get("entries", 0)
+    if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
+        raise wrong("entries", "a count (an integer >= 0)", entries)
+    return doc
+
+
+def check_alarm_instance(
+    model: str, key: str, doc: Any, states: Iterable[str]
+) -> Mapping[str, Any]:
+    """The same for a stored alarm instance: its state one of *states*, its times numbers,
+    its counts counts, and each notice it still owes an object with its id, kind, state
+    and time (what handing it over reads)."""
+    where = f"alarm {model!r} instance {key!r} (state store alarms/{model}/{key})"
+
+    def wrong(field: str, expected: str, value: Any) -> DetectorStateError:
+        return _wrong(where, field, expected, value)
+
+    if not isinstance(doc, Mapping):
+        raise wrong("document", "a JSON object", doc)
+    names = list(states)
+    if doc.get("state") not in names:
+        raise wrong("state", "one of " + ", ".join(names), doc.get("state"))
+    for field in ("since", "created", "updated"):
+        if field in doc and not _finite(doc[field]):
+            raise wrong(field, "epoch seconds", doc[field])
+    for field in ("snooze_until", "next_reminder"):
+        if doc.get(field) is not None and not _finite(doc[field]):
+            raise wrong(field, "epoch seconds or null", doc[field])
+    for field in ("reminders_sent", "seq", "history", "entries"):
+        count = doc.get(field, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise wrong(field, "a count (an integer >= 0)", count)
+    for field in ("inputs", "customer_action", "system_event"):
+        if doc.get(field) is not None and not isinstance(doc[field], Mapping):
+            raise wrong(field, "an object or null", doc[field])
+    pending = doc.get("pending") or []
+    if not isinstance(pending, list):
+        raise wrong("pending", "a list of notices", pending)
+    for i, notice in enumerate(pending):
+        if (
+            not isinstance(notice, Mapping)
+            or not all(isinstance(notice.get(f), str) for f in ("id", "kind", "state"))
+            or not _finite(notice.get("time"))
+            or not _finite(notice.get("claim", 0.0))
+        ):
+            raise wrong(f"pending[{i}]", "a notice {id, kind, state, time, claim}", notice)
+    return doc
+
+
+def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return DetectorStateError(f"{where}: {field}: expected {expected}, got {shown}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def set_aside(store: Any, namespace: str, key: str, version: int, doc: Any, reason: str) -> None:
+    """Copy an instance document that failed its checks, with the reason, under
+    *namespace* (a quarantine namespace and the model's name), and log it: the engine then
+    starts the key again from the initial state, and the document stays for whoever
+    looks into why."""
+    store.put(namespace, key, {"reason": reason, "version": version, "document": doc})
+    log.error("%s; set aside under %s", reason, namespace)
