@@ -189,6 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = exc.strerror or str(exc) or type(exc).__name__
         print(f"plantwatch-edge: error: {paths + ': ' if paths else ''}{reason}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line here, the traceback with --debug (as plantwatch)
+        if args.debug:
+            raise
+        print(
+            f"plantwatch-edge: error: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
+from edge.user_files import parse_problem, read_document_text
 from edge.wire import NAME_RE, RULE_NAME_RE
 
 SOURCE_TYPES = ("csv", "plugin")
@@ -119,13 +120,15 @@ def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source
     """Return the agent config, source builders and the shutdown flush timeout."""
     file = Path(path)
     try:
-        doc = tomllib.loads(file.read_text())
+        doc = tomllib.loads(read_document_text(file))
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # past tomllib's own checks
+        raise ConfigError(f"{file}: not valid TOML ({parse_problem(exc)})") from None
     return parse_config(doc, file)
 
 

@@ -189,6 +189,12 @@ def _assets(args: argparse.Namespace, scenario: Any) -> list[Any]:
     ]
 
 
+SIM_EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
+SIM_LATEST = datetime(2261, 12, 31, tzinfo=UTC)
+"""Simulated time: each day's operating modes (and the previous day's) are seeded by the
+day's number since 1970, and written timestamps must fit the readers' nanosecond instants."""
+
+
 def _when(text: str | None, default: datetime, option: str) -> datetime:
     if text is None:
         return default
@@ -198,7 +204,13 @@ def _when(text: str | None, default: datetime, option: str) -> datetime:
         raise UserError(
             f"{option}: expected an ISO 8601 time like 2025-01-01T00:00, got {text!r}"
         ) from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if not SIM_EPOCH <= at <= SIM_LATEST:  # days are counted from 1970 to seed each day
+        raise UserError(
+            f"{option}: expected a time from {SIM_EPOCH:%Y-%m-%d} to {SIM_LATEST:%Y-%m-%d}, "
+            f"got {text!r}"
+        )
+    return at
 
 
 def _seed(args: argparse.Namespace, scenario: Any) -> int:

@@ -28,6 +28,8 @@ from simulator.asset import Block
 from simulator.fleet import to_samples
 
 LABEL_COLUMNS = {"anomaly", "changepoint"}
+MAX_HEADER_CHARS = 1 << 20
+"""A header row of thousands of 200-character sensor names fits; a gigabyte line is no header."""
 
 
 def _sensor_name(name: str) -> str:
@@ -40,16 +42,23 @@ def _asset_name(name: str) -> str:
 
 def read_table(path: Path) -> pd.DataFrame:
     """One CSV: first column the timestamp (UTC unless zoned), numeric sensors after it."""
+    if path.exists() and not path.is_file():  # a FIFO blocks in open, /dev/zero never ends
+        raise UserError(f"{path}: not a regular file")
     try:
-        with path.open() as fh:
-            header = fh.readline()
+        with path.open(encoding="utf-8") as fh:
+            header = fh.readline(MAX_HEADER_CHARS + 1)
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if len(header) > MAX_HEADER_CHARS:
+        raise UserError(f"{path}: line 1: longer than {MAX_HEADER_CHARS} characters; not a header")
     sep = ";" if header.count(";") > header.count(",") else ","
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' EmptyDataError and ParserError
-        raise UserError(f"{path}: not a CSV table ({exc})") from None
+        reason = " ".join(str(exc).split())  # the C reader's message ends in a newline
+        raise UserError(f"{path}: not a CSV table ({reason})") from None
     if frame.shape[1] < 2:
         raise UserError(f"{path}: expected a timestamp column and at least one sensor column")
     raw_ts = frame.iloc[:, 0]

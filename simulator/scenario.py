@@ -46,6 +46,7 @@ from typing import Any
 
 from edge.cliargs import parse_duration_text
 from edge.errors import ConfigError
+from edge.user_files import parse_problem, read_document_text
 from edge.wire import NAME_RE
 from simulator.asset import AssetSpec
 from simulator.faults import PROFILES, SENSOR_FAULTS, Fault, FaultType
@@ -204,9 +205,11 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_document_text(p)
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read scenario ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     return parse_scenario(text, str(p))
 
 
@@ -271,6 +274,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # past tomllib's own checks
+        raise ConfigError(f"{source}: invalid TOML: {parse_problem(exc)}") from None
     at = _Locator(source, key_lines(text))
     for name in doc:
         if name not in ("run", "assets", "faults"):

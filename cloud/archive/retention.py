@@ -30,6 +30,7 @@ from typing import Any
 from cloud.archive.layout import directory_lock, partitions
 from edge.errors import ConfigError
 from edge.files import write_private
+from edge.user_files import parse_problem
 
 ARCHIVE_PREFIX = "archive/"
 DAY_S = 86_400
@@ -73,6 +74,8 @@ def load_rules(path: Path) -> list[RetentionRule]:
         return []
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, or past tomllib's own checks
+        raise ConfigError(f"{path}: not valid TOML: {parse_problem(exc)}") from None
     table = document.get("retention", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [retention] must be a table of prefix = days")

@@ -9,6 +9,7 @@ reports what AWS's StartDetectorModelAnalysis reports, on top of validation.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -19,6 +20,10 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from edge.errors import UserError
+from edge.user_files import read_document_text
+
+MAX_MESSAGES_BYTES = 256 * 1024 * 1024
+"""A replay file is read whole; far more than any hand-made trace, and /dev/zero stops here."""
 
 
 def add_run_arguments(sub: Any) -> None:
@@ -111,8 +116,13 @@ def run_replay(args: argparse.Namespace) -> int:
         start, steps = read_steps(sys.stdin, "stdin", model, inputs, start=start)
     else:
         path = Path(args.messages)
-        with open(path, encoding="utf-8") as fh:
-            start, steps = read_steps(fh, path.name, model, inputs, start=start)
+        try:
+            text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        start, steps = read_steps(
+            io.StringIO(text, newline=None), path.name, model, inputs, start=start
+        )
     last = max([start, *(step.at for step in steps)])
     if not last + advance <= LATEST:
         raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")

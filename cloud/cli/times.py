@@ -6,6 +6,7 @@ help lists the forms because users do not have the L4E documentation at hand.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 TIMESTAMP_FORMATS = (
@@ -32,7 +33,10 @@ def parse_time_option(text: str | None, option: str) -> Any:
 
     parsed = parse_timestamps([text])[0]
     if pd.isna(parsed) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        parsed = pd.Timestamp(text.strip(), tz="UTC")
+        try:  # a calendar date (not 2026-13-45, not year 0, which pandas takes), any year
+            parsed = pd.Timestamp(date.fromisoformat(text.strip()), tz="UTC")
+        except ValueError:
+            parsed = pd.NaT
     if pd.isna(parsed):
         raise UserError(f"--{option} {text!r}: expected {TIMESTAMP_FORMATS}")
     return parsed

@@ -24,6 +24,7 @@ from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
 from cloud.inference.dataset import read_csv
 from edge.errors import NotFoundError, UserError
+from edge.user_files import parse_problem
 
 MAX_FILES = 2000
 """Input files read per asset at most (a week of 5-minute windows)."""
@@ -97,7 +98,15 @@ def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[st
         raise NotFoundError(
             f"model {name!r}: not found under {registry.where} (known: {', '.join(names) or 'none'})"
         )
-    meta = json.loads(registry.store.get(registry.key(name) + "model.json"))
+    key = registry.key(name) + "model.json"
+    try:
+        meta = json.loads(registry.store.get(key))
+    except (ValueError, RecursionError) as exc:
+        raise UserError(
+            f"{registry.where}/{key}: unreadable model artifact: {parse_problem(exc)}"
+        ) from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{registry.where}/{key}: expected a JSON object")
     return name, dict(meta.get("info") or {})
 
 

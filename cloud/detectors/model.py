@@ -20,6 +20,8 @@ from typing import Any, Final
 from cloud.detectors import expr as ex
 from cloud.detectors.typed_fields import FieldValueError, typed_value
 from edge.errors import DetectorModelError
+from edge.user_files import parse_problem as json_problem
+from edge.user_files import read_document_text
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +161,13 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
         return copy.deepcopy(dict(path_or_dict)), what
     path = Path(path_or_dict)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_document_text(path)
     except FileNotFoundError:
         raise DetectorModelError(f"{path}: no such file") from None
     except OSError as exc:
         raise DetectorModelError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DetectorModelError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text), path.name
     except json.JSONDecodeError as exc:
@@ -173,13 +177,6 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
     except (ValueError, RecursionError) as exc:
         # a number of thousands of digits, or arrays nested past the parser's recursion
         raise DetectorModelError(f"{path.name}: not usable JSON: {json_problem(exc)}") from None
-
-
-def json_problem(exc: ValueError | RecursionError) -> str:
-    """One line for JSON the decoder refuses without a JSONDecodeError."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return "a number with too many digits" if "digits" in str(exc) else str(exc)
 
 
 class _Ctx:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from edge.errors import UserError
+from edge.user_files import read_document_text
 
 _SEP = r"[-/ ]"
 _TS_RE = re.compile(
@@ -37,6 +38,11 @@ _TS_RE = re.compile(
 )
 
 
+NS_YEARS = (1678, 2261)
+"""Whole years a nanosecond timestamp holds (pandas' bounds fall inside 1677 and 2262);
+a value outside them is an unsupported timestamp, as garbage is, not a crash."""
+
+
 def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     """UTC instants; NaT where a value matches no accepted format."""
     text = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
@@ -50,6 +56,11 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     stamps = fast.asi8.copy()  # rows laid out otherwise than the first: each on its own
     stamps[missed] = _parse_each(text[missed]).asi8
     return pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
+
+
+def one_line(exc: BaseException) -> str:
+    """The parser's message on one line (pandas' C reader ends some with a newline and more)."""
+    return " ".join(str(exc).split())
 
 
 def _parse_each(text: pd.Series) -> pd.DatetimeIndex:
@@ -74,6 +85,7 @@ def _parse_each(text: pd.Series) -> pd.DatetimeIndex:
         }
     )
     ok = frame[["year", "month", "day", "hour", "minute", "second"]].notna().all(axis=1)
+    ok &= frame["year"].between(*NS_YEARS)  # 9999-12-31 is a date, not a nanosecond instant
     stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     if ok.any():
         stamps[ok] = pd.to_datetime(frame[ok], errors="coerce")
@@ -104,7 +116,10 @@ def _fast_iso(text: pd.Series) -> pd.DatetimeIndex | None:
         stamps = pd.to_datetime(text, format=layout, exact=True, utc=True, errors="coerce")
     except (ValueError, TypeError):
         return None
-    return pd.DatetimeIndex(stamps).as_unit("ns")
+    try:
+        return pd.DatetimeIndex(stamps).as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:  # a year nanoseconds cannot hold: value by value
+        return None
 
 
 def _offset_ns(zone: str) -> int:
@@ -162,14 +177,14 @@ def read_csv(
                 source(), sep=sep, keep_default_na=False, chunksize=chunk_rows, **options
             )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
+            raise UserError(f"{name}: not a readable CSV ({one_line(exc)})") from None
 
     try:
         header = pd.read_csv(
             source(), sep=sep, nrows=1, header=None, dtype=str, keep_default_na=False
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{name}: not a readable CSV ({str(exc).strip()})") from None
+        raise UserError(f"{name}: not a readable CSV ({one_line(exc)})") from None
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
@@ -424,6 +439,10 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:
+            if not path.is_file():  # a FIFO would block the reader, /dev/zero never ends
+                discarded.append(str(path))
+                reasons.append(f"{path}: not a regular file")
+                continue
             try:
                 parts.append(read_csv(path, str(path), sep=sep))
             except UserError as exc:
@@ -528,9 +547,11 @@ def load_labels(source: str | Path) -> list[Label]:
 def _label_rows(path: Path) -> list[tuple[int, list[str]]]:
     """``(line number, cells)`` of each non-blank row, every row 2 to 5 cells wide."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_document_text(path, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not a readable label CSV (not UTF-8: {exc.reason})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable label CSV ({exc.strerror})") from None
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:

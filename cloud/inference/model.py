@@ -578,7 +578,7 @@ class Model:
         try:
             meta = json.loads(files[_META])
             arrays = np.load(io.BytesIO(files[_NPZ]), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError, RecursionError) as exc:
             raise UserError(f"{where}: unreadable model artifact: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None

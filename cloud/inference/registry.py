@@ -16,7 +16,8 @@ from typing import Any
 
 from cloud.inference.model import ARTIFACT_FILES, Model
 from cloud.ports import ObjectStore
-from edge.errors import ConfigError, NotFoundError
+from edge.errors import ConfigError, NotFoundError, UserError
+from edge.user_files import parse_problem
 
 MODEL_NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
 ARTIFACTS_PREFIX = "models/"
@@ -173,7 +174,14 @@ class ModelRegistry:
             body = self.store.get(self.key(name, version) + f"{key}.json")
         except NotFoundError:
             return None
-        return dict(json.loads(body))
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            doc = exc
+        if not isinstance(doc, dict):  # a damaged artifact: name it, not a bare JSON error
+            why = parse_problem(doc) if isinstance(doc, Exception) else "not a JSON object"
+            raise UserError(f"{self.location(name, version)}/{key}.json: {why}")
+        return doc
 
     def describe(self, name: str) -> dict[str, Any]:
         model = self.load(name)

@@ -45,6 +45,7 @@ from cloud.detectors.model import (
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from edge.errors import DetectorModelError, UserError
 from edge.files import private_dir, write_private
+from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
 AWS_ONLY = ("sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
@@ -231,7 +232,7 @@ def read_registry(detectors: Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: unreadable detector registry: {exc}") from None
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a JSON object")
@@ -289,11 +290,11 @@ def _unsupported(
 
 def _parse(path: Path, folder: Path) -> _Parsed:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_document_text(path))
     except UnicodeDecodeError:
         raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
-    except ValueError as exc:
-        raise UserError(f"{_rel(path, folder)}: not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
     if isinstance(document, dict) and isinstance(document.get("detectorModel"), dict):
         wrapper = document["detectorModel"]
         config = wrapper.get("detectorModelConfiguration")

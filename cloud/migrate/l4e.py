@@ -52,7 +52,7 @@ from cloud.inference.scheduler import (
 )
 from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
 from cloud.ports import ObjectStore, StateStore
-from edge.errors import ConflictError, UserError
+from edge.errors import ConflictError, NotFoundError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,12 @@ class L4EImporter:
         self._progress("reading input files", len(found))
         # objects are fetched a few at a time (S3 answers in parallel), parsed in order
         with ThreadPoolExecutor(max_workers=8) as pool:
-            bodies = pool.map(source.store.get, [key for _c, key in found])
+            bodies = pool.map(_get_or_missing(source.store), [key for _c, key in found])
             for index, ((component, key), body) in enumerate(zip(found, bodies, strict=True)):
+                if isinstance(body, NotFoundError):  # listed, then gone or not a file: say so
+                    discarded.append({"Key": key, "Reason": str(body)})
+                    self._progress("", 1)
+                    continue
                 self._read_one(components, discarded, component, key, body, index, staging)
         if not components:
             raise UserError(f"--input {source.where}: no readable L4E input file")
@@ -500,6 +504,19 @@ class L4EImporter:
             "ModelQuality": evaluation["model_quality"],
             "Evaluation": {k: v for k, v in evaluation.items() if k != "counts"},
         }
+
+
+def _get_or_missing(store: ObjectStore) -> Callable[[str], bytes | NotFoundError]:
+    """``store.get`` that returns a missing object's error, so one such file is discarded
+    with its reason (as L4E's ingestion does) rather than ending the import."""
+
+    def get(key: str) -> bytes | NotFoundError:
+        try:
+            return store.get(key)
+        except NotFoundError as exc:
+            return exc
+
+    return get
 
 
 def _schema(component: _Component) -> dict[str, Any]:

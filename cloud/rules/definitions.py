@@ -21,6 +21,7 @@ from typing import Any
 
 from cloud.rules.sql import SQL_VERSION, Expr, Statement, parse, parse_expression
 from edge.errors import ConfigError, RuleSqlError
+from edge.user_files import read_document_text
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.json")
 RULE_NAME_RE = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
@@ -63,7 +64,7 @@ def load_rules(path: str | Path | None = None) -> list[TopicRule]:
     """Rules from a JSON file (default: the project's ``default_rules.json``)."""
     source = Path(path) if path is not None else DEFAULT_RULES
     try:
-        doc = json.loads(source.read_text(encoding="utf-8"))
+        doc = json.loads(read_document_text(source))
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such rules file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -72,6 +73,8 @@ def load_rules(path: str | Path | None = None) -> list[TopicRule]:
         raise ConfigError(f"{source}: line {exc.lineno}: not JSON: {exc.msg}") from None
     except RecursionError:
         raise ConfigError(f"{source}: JSON nested too deeply to be a rules file") from None
+    except ValueError as exc:  # an integer of thousands of digits: not a JSONDecodeError
+        raise ConfigError(f"{source}: not usable JSON: {exc}") from None
     return rules_from_document(doc, str(source))
 
 

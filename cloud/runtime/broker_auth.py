@@ -167,7 +167,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: not a readable JSON object ({exc})") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a JSON object")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -191,11 +193,20 @@ class FsObjectStore:
     def get(self, key: str) -> bytes:
         path = self._path(key)
         try:
-            return path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO: no wait
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such object") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink loop, like a dangling link, holds nothing
+                raise NotFoundError(f"{path}: no such object (a symlink loop)") from None
             raise StorageError(f"{path}: get failed: {exc}") from exc
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero is no object
+                raise NotFoundError(f"{path}: no such object (not a regular file)")
+            try:
+                return fh.read()
+            except OSError as exc:
+                raise StorageError(f"{path}: get failed: {exc}") from exc
 
     @contextmanager
     def open_file(self, key: str) -> Iterator[BinaryIO]:

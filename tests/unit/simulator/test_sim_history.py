@@ -182,7 +182,7 @@ def test_cli_history_that_cannot_fit_on_the_disk_is_refused_before_writing(
 ) -> None:
     out = tmp_path / "new" / "history"
     argv = ["sim", "history", "--days", "900000", "--rate", "1s", "--out", str(out)]
-    assert main([*argv, "--start", "1000-01-01T00:00"]) == 2
+    assert main([*argv, "--start", "1970-01-02T00:00"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "77,760,000,000 rows per asset need at least" in err and "GB are free" in err
