@@ -288,6 +288,8 @@ def find_files(root: Path) -> tuple[list[Path], list[Path]]:
     labelled, unlabelled = [], []
     paths = sorted(root.rglob("*.csv"), key=lambda p: (str(p.parent), _numeric(p.stem)))
     for path in paths:
+        if not path.is_file():  # a named pipe or a device would block or never end
+            continue
         header = _header(path)
         if header[:1] != ["datetime"] or len(header) < 2:
             continue
@@ -398,12 +400,19 @@ def _prediction_frame(
     )
 
 
+HEADER_CHARS = 64 * 1024
+"""Enough for any SKAB header; a file whose first line is longer is no SKAB CSV."""
+
+
 def _header(path: Path) -> list[str]:
     try:
         with path.open() as fh:
-            return fh.readline().strip().split(";")
+            line = fh.readline(HEADER_CHARS)
     except (OSError, UnicodeDecodeError):
         return []
+    if len(line) == HEADER_CHARS and not line.endswith("\n"):
+        return []
+    return line.strip().split(";")
 
 
 def _numeric(stem: str) -> tuple[int, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,13 @@ import pandas as pd
 import pytest
 
 from cloud.bench import skab_cv
-from cloud.bench.skab import SKAB_CONFIG_FIELDS, SKAB_EPISODE_FIELDS, Experiment, detect
+from cloud.bench.skab import (
+    SKAB_CONFIG_FIELDS,
+    SKAB_EPISODE_FIELDS,
+    Experiment,
+    detect,
+    find_files,
+)
 from cloud.cli.main import main
 
 
@@ -48,6 +56,21 @@ def skab_file(path: Path, seed: int, settle: float = 0.0) -> None:
 def write_skab(path: Path, frame: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, sep=";", date_format="%Y-%m-%d %H:%M:%S")
+
+
+def test_bench_skab_passes_over_pipes_devices_and_endless_lines(tmp_path: Path) -> None:
+    # GIVEN a SKAB file among a named pipe with no writer, /dev/zero and a 1 MiB first line
+    skab_file(tmp_path / "1.csv", 1)
+    os.mkfifo(tmp_path / "2.csv")
+    (tmp_path / "3.csv").symlink_to("/dev/zero")
+    (tmp_path / "4.csv").write_text("datetime;" + "x" * (1 << 20) + "\n")
+    found: list[tuple[list[Path], list[Path]]] = []
+    # WHEN the files are looked for (on a thread: a blocking open must fail the test)
+    worker = threading.Thread(target=lambda: found.append(find_files(tmp_path)), daemon=True)
+    worker.start()
+    worker.join(10)
+    # THEN only the SKAB file is found, at once
+    assert found == [([tmp_path / "1.csv"], [])]
 
 
 def test_bench_skab_reports_keys_and_writes_predictions(tmp_path: Path, capsys) -> None:
