@@ -29,6 +29,10 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
     measured = measure(tmp_path, args)
     assert measured["faults"] == 2
     assert len(measured["latencies_ms"]) == 2, measured
+    # from the first faulty reading's submit: later than the onset, so never longer
+    from_reading = measured["from_first_reading_ms"]
+    assert len(from_reading) == 2
+    assert all(0 < r <= t for r, t in zip(from_reading, measured["latencies_ms"], strict=True))
     assert measured["false_alarms"] == 0
     assert measured["world_start_utc"].endswith("+00:00")
     assert measured["alert_lines"] >= 2  # email and SMS of each alarm, read from the file
