@@ -152,7 +152,7 @@ def test_a_corrupt_instance_is_set_aside_with_its_reason_and_the_key_starts_agai
     preload: bool,
 ) -> None:
     store = _store_with(tmp_path, doc)
-    with caplog.at_level(logging.ERROR, logger="cloud.detectors.engine"):
+    with caplog.at_level(logging.ERROR, logger="cloud.detectors.instances"):
         engine = _engine(store, preload=preload)
         engine.put_message("In", {"id": "p1", "v": 2})
     quarantined = store.get("quarantine/detectors/m", "p1")
@@ -264,7 +264,7 @@ def test_a_corrupt_alarm_instance_is_set_aside_and_the_alarm_starts_again(
     assert store.get(namespace, "b7") is not None
     store.put(namespace, "b7", doc)
     where = f"alarm {model.name!r} instance 'b7' (state store {namespace}/b7)"
-    with caplog.at_level(logging.ERROR, logger="cloud.detectors.alarms.engine"):
+    with caplog.at_level(logging.ERROR, logger="cloud.detectors.instances"):
         again = engine()
         again.put_message(inputs[0].name, {"boilerId": "b7", "temp": 95})
     quarantined = store.get(f"quarantine/alarms/{model.name}", "b7")
