@@ -949,19 +949,17 @@ def _regexp(name: str, values: list[Any], root: _Context) -> Any:
         root.regex_spent_s += time.thread_time() - started
 
 
-def _regexp_matches(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
+def _regexp_matches(text: str, pattern: str, *, timeout: float) -> Any:
     return regex.search(pattern, text, REGEX_FLAGS, timeout=timeout) is not None
 
 
-def _regexp_substr(text: str, pattern: str, timeout: float = REGEX_TIME_BUDGET_S) -> Any:
+def _regexp_substr(text: str, pattern: str, *, timeout: float) -> Any:
     """The first match; project rule where AWS is silent: no match is Undefined."""
     match = regex.search(pattern, text, REGEX_FLAGS, timeout=timeout)
     return UNDEFINED if match is None else match.group(0)
 
 
-def _regexp_replace(
-    text: str, pattern: str, replacement: str, timeout: float = REGEX_TIME_BUDGET_S
-) -> Any:
+def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float) -> Any:
     """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
     as the rules engine reads it. A replacement Java would refuse is Undefined."""
     compiled = regex.compile(pattern, REGEX_FLAGS)
@@ -1103,9 +1101,6 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
     "trim": _strings(lambda t: t.strip(_BLANKS)),
     "replace": _strings(str.replace),
-    "regexp_matches": _strings(_regexp_matches),
-    "regexp_replace": _strings(_regexp_replace),
-    "regexp_substr": _strings(_regexp_substr),
     **{name: _hash(name) for name in HASH_FUNCTIONS},
     "transform": _transform,
 }
