@@ -98,7 +98,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="plantwatch-bench-latency-") as tmp:
         measured = measure(Path(tmp), args)
@@ -108,10 +107,9 @@ def run(args: argparse.Namespace) -> int:
         "faults": measured["faults"],
         "missed": measured["faults"] - len(latencies),
         "false_alarms": measured["false_alarms"],
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-        "p95_ms": round(float(np.percentile(latencies, 95)), 2) if latencies else None,
+        **_percentiles(latencies),
         "max_ms": round(latencies[-1], 2) if latencies else None,
-        **_from_first_reading(measured["from_first_reading_ms"]),
+        **_percentiles(measured["from_first_reading_ms"], "_from_first_reading"),
         "alert_lines": measured["alert_lines"],
         "rate_readings_per_s": args.rate,
         "agent_batch_delay_ms": args.batch_delay_ms,
@@ -131,15 +129,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_first_reading(latencies: list[float]) -> dict[str, float | None]:
+def _percentiles(latencies: list[float], suffix: str = "") -> dict[str, float | None]:
+    """``p50_ms`` and ``p95_ms`` (with *suffix*) of *latencies*, None for no samples."""
     import numpy as np
 
-    ordered = sorted(latencies)
+    if not latencies:
+        return {f"p50_ms{suffix}": None, f"p95_ms{suffix}": None}
     return {
-        "p50_ms_from_first_reading": round(statistics.median(ordered), 2) if ordered else None,
-        "p95_ms_from_first_reading": (
-            round(float(np.percentile(ordered, 95)), 2) if ordered else None
-        ),
+        f"p50_ms{suffix}": round(statistics.median(latencies), 2),
+        f"p95_ms{suffix}": round(float(np.percentile(latencies, 95)), 2),
     }
 
 
@@ -437,7 +435,6 @@ def scoring_path(broker_kind: str, faults: int, rate: float = 50.0) -> dict[str,
     latencies = sorted((first_alarm[o] - published[o]) * 1000 for o in onsets if o in first_alarm)
     return {
         "samples": len(latencies),
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-        "p95_ms": round(float(np.percentile(latencies, 95)), 2) if latencies else None,
+        **_percentiles(latencies),
         "rate_readings_per_s": rate,
     }
