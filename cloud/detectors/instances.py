@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from edge.commands import shown
 from edge.errors import UserError
 
 QUARANTINE_NAMESPACE = "quarantine/detectors"
@@ -125,9 +126,8 @@ def check_alarm_instance(
 
 
 def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return DetectorStateError(f"{where}: {field}: expected {expected}, got {shown}")
+    got = shown(repr(value) if isinstance(value, str) else value)  # a string in quotes
+    return DetectorStateError(f"{where}: {field}: expected {expected}, got {got}")
 
 
 def _finite(value: Any) -> bool:
