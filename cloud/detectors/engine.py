@@ -31,9 +31,8 @@ from typing import Any, Protocol
 from cloud.detectors import expr as ex
 from cloud.detectors.instances import (
     QUARANTINE_NAMESPACE,
-    DetectorStateError,
+    SetAside,
     check_instance,
-    set_aside,
 )
 from cloud.detectors.model import (
     KEY_VALUE_RE,
@@ -261,9 +260,7 @@ class DetectorEngine:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.namespace = f"detectors/{model.name}"
         self._cache: dict[str, _Instance] = {}
-        self._quarantined: dict[str, int] = {}
-        """key -> store version of a stored instance set aside as corrupt: the instance
-        made in its place overwrites it only if nobody changed it meanwhile."""
+        self._set_aside = SetAside(state, f"{QUARANTINE_NAMESPACE}/{model.name}")
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
         self._busy = False
@@ -887,18 +884,12 @@ class DetectorEngine:
         copied, with the reason, to the quarantine namespace and logged, and the key starts
         again from the initial state as a new instance would, rather than crash every
         message (or timer run) that reaches it or evaluate from a state the model lacks."""
-        if self._quarantined.get(key) == version:
-            return None  # set aside already (at preload); still the same document
-        try:
+
+        def load() -> _Instance:
             check_instance(self.model.name, key, doc, self.model.states)
             return _Instance.from_doc(key, doc, version)
-        except DetectorStateError as exc:
-            reason = str(exc)
-        set_aside(
-            self._store, f"{QUARANTINE_NAMESPACE}/{self.model.name}", key, version, doc, reason
-        )
-        self._quarantined[key] = version
-        return None
+
+        return self._set_aside.admit(key, doc, version, load)
 
     def _remember(self, instance: _Instance) -> None:
         self._cache[instance.key] = instance
@@ -909,7 +900,7 @@ class DetectorEngine:
         instance.updated = self._clock.now()
         version = instance.version
         if version is None:
-            version = self._quarantined.pop(instance.key, None)
+            version = self._set_aside.replaces(instance.key)
         instance.version = self._store.put_if_version(
             self.namespace, instance.key, instance.to_doc(), version
         )

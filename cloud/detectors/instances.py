@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from edge.commands import shown
 from edge.errors import UserError
@@ -26,6 +26,7 @@ ALARM_QUARANTINE_NAMESPACE = "quarantine/alarms"
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DetectorStateError(UserError):
@@ -134,10 +135,37 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def set_aside(store: Any, namespace: str, key: str, version: int, doc: Any, reason: str) -> None:
-    """Copy an instance document that failed its checks, with the reason, under
-    *namespace* (a quarantine namespace and the model's name), and log it: the engine then
-    starts the key again from the initial state, and the document stays for whoever
-    looks into why."""
-    store.put(namespace, key, {"reason": reason, "version": version, "document": doc})
-    log.error("%s; set aside under %s", reason, namespace)
+class SetAside:
+    """One model's stored instances set aside because they failed their checks.
+
+    A failing document is copied, with the reason, under *namespace* (a quarantine
+    namespace and the model's name) and logged; the engine then starts the key again from
+    the initial state, and the document stays for whoever looks into why. The store
+    version it was read at is kept, so the same document is not set aside twice and the
+    first save of the new instance replaces it only if nobody changed it meanwhile."""
+
+    def __init__(self, store: Any, namespace: str) -> None:
+        self._store = store
+        self.namespace = namespace
+        self._versions: dict[str, int] = {}
+
+    def admit(self, key: str, doc: Any, version: int, load: Callable[[], T]) -> T | None:
+        """What *load* makes of the stored document, or None once it is set aside (*load*
+        raises DetectorStateError for a document the engine could not have written)."""
+        if self._versions.get(key) == version:
+            return None  # set aside already; still the same document
+        try:
+            return load()
+        except DetectorStateError as exc:
+            reason = str(exc)
+        self._store.put(
+            self.namespace, key, {"reason": reason, "version": version, "document": doc}
+        )
+        log.error("%s; set aside under %s", reason, self.namespace)
+        self._versions[key] = version
+        return None
+
+    def replaces(self, key: str) -> int | None:
+        """The store version a new instance's first save must replace, if *key*'s document
+        was set aside (asked once, by that save)."""
+        return self._versions.pop(key, None)

@@ -66,9 +66,8 @@ from cloud.detectors.engine import (
 )
 from cloud.detectors.instances import (
     ALARM_QUARANTINE_NAMESPACE,
-    DetectorStateError,
+    SetAside,
     check_alarm_instance,
-    set_aside,
 )
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
 from cloud.detectors.outbox import CLAIM_S
@@ -298,8 +297,7 @@ class AlarmEngine:
         self._keys: dict[tuple[type, Any], str | None] = {}
         """Key values seen -> their instance key (None: not a valid key); checked once."""
         self.namespace = f"alarms/{model.name}"
-        self._quarantined: dict[str, int] = {}
-        """key -> store version of a stored instance set aside as corrupt."""
+        self._set_aside = SetAside(state, f"{ALARM_QUARANTINE_NAMESPACE}/{model.name}")
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
         self._lock = threading.RLock()
         self._cache: dict[str, _Alarm] = {}
@@ -751,17 +749,12 @@ class AlarmEngine:
         """The stored instance, or None when its document fails the checks: copied with
         the reason to the quarantine namespace and logged; the key starts again from the
         initial state (as DetectorEngine does with its instances)."""
-        if self._quarantined.get(key) == version:
-            return None  # set aside already; still the same document
-        try:
+
+        def load() -> _Alarm:
             check_alarm_instance(self.model.name, key, doc, STATES)
             return _Alarm.from_doc(key, doc, version)
-        except DetectorStateError as exc:
-            reason = str(exc)
-        namespace = f"{ALARM_QUARANTINE_NAMESPACE}/{self.model.name}"
-        set_aside(self._store, namespace, key, version, doc, reason)
-        self._quarantined[key] = version
-        return None
+
+        return self._set_aside.admit(key, doc, version, load)
 
     def _remember(self, alarm: _Alarm) -> None:
         """Cache a stored instance, without the notices this engine already handed over."""
@@ -784,7 +777,7 @@ class AlarmEngine:
         doc = alarm.to_doc(inputs=len(self._reads) > 1)
         version = alarm.version
         if version is None:  # made in place of a quarantined document: replace that one
-            version = self._quarantined.pop(alarm.key, None)
+            version = self._set_aside.replaces(alarm.key)
         alarm.version = self._store.put_if_version(self.namespace, alarm.key, doc, version)
         self._dirty.discard(alarm.key)
         self._handed.pop(alarm.key, None)
