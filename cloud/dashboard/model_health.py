@@ -24,7 +24,6 @@ from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
 from cloud.inference.dataset import read_csv
 from edge.errors import NotFoundError, UserError
-from edge.user_files import parse_problem
 
 MAX_FILES = 2000
 """Input files read per asset at most (a week of 5-minute windows)."""
@@ -80,7 +79,6 @@ def _load(view: DataView, name: str | None, info: dict[str, Any] | None) -> Any:
 
 def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[str, Any] | None]:
     """The named model, else the one the stack's scheduler ran, else the only one."""
-    import json
 
     registry = view.layout.registry()
     names = registry.names()
@@ -98,15 +96,9 @@ def _model_info(view: DataView, wanted: str | None) -> tuple[str | None, dict[st
         raise NotFoundError(
             f"model {name!r}: not found under {registry.where} (known: {', '.join(names) or 'none'})"
         )
-    key = registry.key(name) + "model.json"
-    try:
-        meta = json.loads(registry.store.get(key))
-    except (ValueError, RecursionError) as exc:
-        raise UserError(
-            f"{registry.where}/{key}: unreadable model artifact: {parse_problem(exc)}"
-        ) from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{registry.where}/{key}: expected a JSON object")
+    meta = registry.report(name, "model")  # a damaged file is a UserError naming it
+    if meta is None:
+        raise NotFoundError(f"{registry.location(name)}/model.json: no such object")
     return name, dict(meta.get("info") or {})
 
 
