@@ -208,6 +208,19 @@ class Broker(_AmqttBroker):
             session.keep_alive += delay
         return handler, session
 
+    async def _delete_session(self, client_id: str) -> None:
+        """A clean-session CONNECT with a client id already connected disconnects the
+        existing client first (MQTT-3.1.4-2; IoT Core: "a second connection with the same ID
+        disconnects the first"). amqtt 0.12.1 takes over only a persistent session: for a
+        clean one it deleted the old session's subscriptions and left its connection open,
+        so the first client stayed connected and silently received nothing again."""
+        session, handler = self._sessions.get(client_id, (None, None))
+        if session is not None and handler is not None and session.transitions.is_connected():
+            log.warning("client %r connected again: closing its earlier connection", client_id)
+            await handler.handle_connection_closed()
+            await handler.stop()
+        await super()._delete_session(client_id)
+
     async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
         if self.access is None:
             return await super()._topic_filtering(session, topic, action)
