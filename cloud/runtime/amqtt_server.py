@@ -321,6 +321,18 @@ def limit_packet_size(max_bytes: int) -> None:
     MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
 
+def publish_topic_problem(topic: str) -> str | None:
+    """Why MQTT forbids *topic* as a PUBLISH's topic name (MQTT 3.1.1 section 4.7.3,
+    MQTT-3.3.2-2): empty, holding U+0000 or a wildcard."""
+    if not topic:
+        return "empty topic"
+    if "\0" in topic:
+        return f"topic {topic[:64]!r} holds U+0000"
+    if "+" in topic or "#" in topic:
+        return f"topic {topic[:64]!r} holds a wildcard"
+    return None
+
+
 class IllFormedTopicError(Exception):
     """A topic or topic filter that is not UTF-8: the reader loop ends on it and closes
     the connection, as MQTT-1.5.3-1 requires and mosquitto and IoT Core do."""
@@ -329,8 +341,11 @@ class IllFormedTopicError(Exception):
 def strict_utf8_topics() -> None:
     """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
     (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
-    a PUBLISH or SUBSCRIBE closes the connection instead. Patches the decoders of amqtt's
-    PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+    a PUBLISH or SUBSCRIBE closes the connection instead. So does a PUBLISH whose topic MQTT
+    forbids (:func:`publish_topic_problem`): amqtt acknowledged and routed an empty or U+0000
+    one, and discarded a wildcard one mid-packet, leaving the connection open, the publish
+    unanswered and the rest of the packet to be read as the next one. Patches the decoders
+    of amqtt's PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
 
     async def decode_topic(reader: Any) -> str:
         length = int.from_bytes(await read_or_raise(reader, 2), "big")
@@ -341,7 +356,15 @@ def strict_utf8_topics() -> None:
             log.warning("topic %r is not UTF-8; connection closed", data[:64])
             raise IllFormedTopicError(repr(data[:64])) from None
 
-    publish.decode_string = decode_topic  # type: ignore[attr-defined]
+    async def decode_publish_topic(reader: Any) -> str:
+        topic = await decode_topic(reader)
+        problem = publish_topic_problem(topic)
+        if problem is not None:
+            log.warning("publish refused: %s; connection closed", problem)
+            raise IllFormedTopicError(problem)
+        return topic
+
+    publish.decode_string = decode_publish_topic  # type: ignore[attr-defined]
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
 
 
