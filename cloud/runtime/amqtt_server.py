@@ -229,9 +229,10 @@ class Broker(_AmqttBroker):
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
         IoT Core has no QoS 2 (iot-core-rules-and-limits §2). A filter IoT Core refuses
-        (reserved, too long, too deep) gets the failure code."""
+        (reserved, too long, too deep) gets the failure code, as does one MQTT forbids
+        (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
-        problem = iot_core_topic_problem(topic_filter)
+        problem = filter_problem(topic_filter) or iot_core_topic_problem(topic_filter)
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
             log.warning("subscription refused: %s", problem)
             return SUBACK_FAILURE
@@ -330,6 +331,16 @@ def publish_topic_problem(topic: str) -> str | None:
         return f"topic {topic[:64]!r} holds U+0000"
     if "+" in topic or "#" in topic:
         return f"topic {topic[:64]!r} holds a wildcard"
+    return None
+
+
+def filter_problem(topic_filter: str) -> str | None:
+    """Why MQTT forbids *topic_filter* in a SUBSCRIBE (MQTT 3.1.1 section 4.7.3): empty or
+    holding U+0000 (amqtt itself refuses misplaced wildcards)."""
+    if not topic_filter:
+        return "empty topic filter"
+    if "\0" in topic_filter:
+        return f"topic filter {topic_filter[:64]!r} holds U+0000"
     return None
 
 

@@ -68,3 +68,18 @@ def test_a_publish_to_a_topic_mqtt_forbids_closes_the_connection(
     assert [t for t, _p in listener.messages] == ["x/after"], "the bad publish went nowhere"
     after.close()
     listener.close()
+
+
+@pytest.mark.parametrize(
+    "topic_filter", [b"", b"dt/\x00/#", b"dt/#/x", b"dt+/x"], ids=["empty", "nul", "hash", "plus"]
+)
+def test_a_subscription_to_a_filter_mqtt_forbids_is_refused(
+    broker: EmbeddedBroker, topic_filter: bytes
+) -> None:
+    """MQTT 3.1.1 section 4.7: a SUBACK failure code (amqtt) or a closed connection
+    (mosquitto), never a grant."""
+    sock = connected(broker, b"careless-sub")
+    body = b"\x00\x08" + len(topic_filter).to_bytes(2, "big") + topic_filter + b"\x01"
+    sock.sendall(bytes([0x82, len(body)]) + body)
+    assert answer(sock) in (b"", b"\x90\x03\x00\x08\x80")
+    sock.close()
