@@ -25,6 +25,10 @@ TOPIC = "dt/plantwatch/s1/pump/telemetry"
 MOSQUITTO = pytest.param("mosquitto", marks=pytest.mark.mosquitto)
 
 
+def on_mosquitto(client: str) -> object:
+    return pytest.param("mosquitto", client, marks=pytest.mark.mosquitto)
+
+
 @pytest.fixture(params=["amqtt", MOSQUITTO])
 def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(request.param) as running:
@@ -56,8 +60,12 @@ def test_a_second_connection_with_the_same_id_disconnects_the_first(
         first.client.loop_stop()
 
 
+@pytest.mark.parametrize(
+    ("kind", "client"),
+    [("amqtt", "paho"), on_mosquitto("paho"), on_mosquitto("crt")],
+)
 def test_a_client_taking_the_rules_runners_id_does_not_silence_it(
-    broker: EmbeddedBroker, tmp_path: Path
+    kind: str, client: str, tmp_path: Path
 ) -> None:
     """A careless device that reuses the runner's client id for one short clean session:
     the runner is dropped, reconnects, resumes its session, and every reading published
@@ -66,8 +74,9 @@ def test_a_client_taking_the_rules_runners_id_does_not_silence_it(
     one."""
     store = FsObjectStore(tmp_path / "bucket")
     batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
+    broker = EmbeddedBroker(kind).start()
     runner = RulesRunner(
-        broker.url, load_rules(), batcher, ManualClock(T0), client_id="rules", client="paho"
+        broker.url, load_rules(), batcher, ManualClock(T0), client_id="rules", client=client
     )
     runner.start()
     device = RawClient(broker.host, broker.port)
@@ -90,3 +99,4 @@ def test_a_client_taking_the_rules_runners_id_does_not_silence_it(
     finally:
         device.close()
         runner.stop()
+        broker.close()
