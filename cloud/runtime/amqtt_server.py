@@ -95,7 +95,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         """IoT Core takes QoS 0 and 1 only (iot-core-rules-and-limits §2): a QoS 2 publish
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
-        ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted)."""
+        ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`)."""
         if publish_packet.qos == QOS_2:
             log.warning(
                 "QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
@@ -104,11 +105,25 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         problem = iot_core_topic_problem(publish_packet.topic_name or "")
+        if problem is None:
+            problem = self._policy_problem(publish_packet.topic_name or "")
         if problem is not None:
             log.warning("publish refused: %s; connection closed", problem)
             await self.handle_connection_closed()
             return
         await super().handle_publish(publish_packet)
+
+    def _policy_problem(self, topic: str) -> str | None:
+        """With ``--auth``, a publish the policy does not allow closes the connection
+        before any PUBACK, as IoT Core does (its lifecycle event gives the reason
+        ``AUTH_ERROR``: "authorization failed"). amqtt acknowledged it and dropped it at
+        delivery, so a device told to use another site or thing lost every reading it sent
+        without knowing: its queue let go of what the PUBACK confirmed."""
+        access: AccessControl | None = getattr(self, "access", None)
+        username = getattr(self.session, "username", None)
+        if access is None or access.allows(username, "publish", topic):
+            return None
+        return f"{username!r} may not publish to {topic[:64]!r}"
 
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
@@ -161,8 +176,10 @@ class Broker(_AmqttBroker):
         except AMQTTError:
             await writer.close()  # amqtt leaves the socket open when the CONNECT is unreadable
             raise
-        # amqtt builds the handler inside its CONNECT parsing; the subclass adds no state.
+        # amqtt builds the handler inside its CONNECT parsing; the subclass adds no state
+        # beyond the policy it checks publishes against.
         handler.__class__ = RedeliveringHandler
+        handler.access = self.access
         return handler, session
 
     async def _authenticated_session(self, reader: Any, writer: Any) -> tuple[Any, Any]:
@@ -183,6 +200,19 @@ class Broker(_AmqttBroker):
             await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
             await writer.close()
             raise MQTTError(f"client {session.client_id!r}: bad or missing credentials")
+        if session.will_flag and not self.access.allows(
+            session.username, "publish", session.will_topic or ""
+        ):
+            # amqtt publishes a will unchecked when the connection drops, so a device could
+            # send, say, another device's telemetry as its will; IoT Core wants iot:Publish
+            # on the will topic. The will is dropped; the device still connects.
+            log.warning(
+                "%r may not publish its will to %r: will dropped",
+                session.username,
+                (session.will_topic or "")[:64],
+            )
+            session.will_flag = False
+            session.will_retain = False
         session.client_id = session.username
         if session.clean_session:
             await self._delete_session(session.client_id)
