@@ -93,7 +93,9 @@ def test_up_with_auth_refuses_strangers_and_serves_a_provisioned_device(tmp_path
         assert pump1.publish(own.topic, wire.encode(own))
         # a publish the policy refuses ends the connection (amqtt, as IoT Core), no PUBACK
         pump1.client.reconnect_delay_set(30, 30)
-        pump1.publish(forged.topic, wire.encode(forged), timeout=2)
+        refused = pump1.client.publish(forged.topic, wire.encode(forged), qos=1)
+        pump1.wait(lambda: pump1.disconnects >= 1, "the broker refusing the forged publish")
+        assert not refused.is_published()
         pump1.close()
         pump1 = RawClient(
             address.host, address.port, username="pump-01", password=device["password"]
