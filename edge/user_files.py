@@ -43,10 +43,11 @@ def _size(limit: int) -> str:
 def read_document_bytes(path: str | os.PathLike[str], *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     """The bytes of *path*, refusing more than *limit* and never waiting for a writer."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd)
+    if stat.S_ISDIR(mode.st_mode):  # before fdopen, whose error would name the descriptor
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     with os.fdopen(fd, "rb", buffering=0) as fh:
-        mode = os.fstat(fd)
-        if stat.S_ISDIR(mode.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if stat.S_ISREG(mode.st_mode) and mode.st_size > limit:
             raise DocumentTooLargeError(path, limit)
         os.set_blocking(fd, True)  # a pipe with a writer: wait for its data as `cat` would
