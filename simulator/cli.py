@@ -309,6 +309,17 @@ def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, An
         )
 
 
+def _check_output_file(path: Path, option: str) -> None:
+    """A file this command writes at the end: not a folder, and its folder can be made."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; expected a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{option} {path}: {ancestor} is not a folder")
+
+
 def _stop_event() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -325,6 +336,8 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
+    if args.labels_out is not None:  # written after the run: a bad path must fail before it
+        _check_output_file(args.labels_out, "--labels-out")
     if args.rate is not None:
         rate = args.rate
     else:
