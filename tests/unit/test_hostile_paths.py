@@ -11,6 +11,7 @@ as a document (rules, config, detector messages) was named by its file descripto
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,24 @@ def test_sim_fleet_refuses_a_labels_file_it_cannot_write_before_running(
     err = _err_lines(capsys)
     assert len(err) == 1 and err[0].startswith(f"plantwatch: error: --labels-out {out}"), err
     assert os.listdir(tmp_path) in ([], ["file"])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"channel": "email"}\n\xff\xfe{}\n', r"alerts\.jsonl:2: not UTF-8 text \(byte 0\)"),
+        (b"[" * 100_000 + b"\n", r"alerts\.jsonl:1: not an outbox record \(nested too deeply\)"),
+        (b"1" * 5000 + b"\n", r"alerts\.jsonl:1: not an outbox record \(a number with too many"),
+    ],
+    ids=["not_utf8", "deep", "many_digits"],
+)
+def test_alarms_sent_with_a_damaged_outbox_names_the_line(
+    body: bytes, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged DIR/alerts.jsonl was an internal error (UnicodeDecodeError, ValueError,
+    RecursionError), exit 1."""
+    (tmp_path / "alerts.jsonl").write_bytes(body)
+    assert main(["alarms", "sent", "--data", str(tmp_path)]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and "internal error" not in err[0], err
+    assert re.search(reason, err[0]), err
