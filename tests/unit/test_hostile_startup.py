@@ -150,3 +150,37 @@ def test_a_real_pem_certificate_passes_the_ca_check(tmp_path: Path) -> None:
         b"# a comment line, as bundles have\n" + cert.public_bytes(serialization.Encoding.PEM)
     )
     check_ca_file(path)  # no error
+
+
+UNWRITABLE = Path("/sys/plantwatch-provision-test")  # sysfs refuses a new folder, even to root
+
+
+@pytest.mark.skipif(
+    not Path("/sys/kernel").is_dir() or UNWRITABLE.exists(), reason="needs Linux sysfs"
+)
+def test_provision_refuses_an_out_folder_it_cannot_write_before_calling_aws(
+    capsys: pytest.CaptureFixture[str], no_aws: None
+) -> None:
+    """The folder's name passed the check, so AWS made the thing and a certificate whose
+    private key then could not be written anywhere."""
+    argv = ["provision-device", "t1", "--site", "s1", "--out", str(UNWRITABLE)]
+    assert main([*argv, "--region", "eu-west-1"]) == 2
+    assert _one_error_line(capsys).startswith(
+        f"plantwatch: error: --out {UNWRITABLE}: cannot write there ("
+    )
+
+
+def test_a_failed_provision_leaves_no_empty_out_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    def no_region(*_args: object, **_kwargs: object) -> None:
+        raise NoRegionError
+
+    monkeypatch.setattr(boto3, "client", no_region)
+    out = tmp_path / "new" / "device"
+    assert main(["provision-device", "t1", "--site", "s1", "--out", str(out)]) == 2
+    assert "--region" in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
