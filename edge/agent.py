@@ -94,9 +94,8 @@ class AgentConfig:
 
     Readings then wait only for the link, not for the delay: a lone reading goes out as it
     comes while the link is idle, and readings batch up behind a message in flight. On a
-    fast link that is up to one message per reading (each one billed), so it is off by
-    default; where a partial message holds about one reading anyway (a delay no longer than
-    the sampling period) it costs no extra messages and saves the delay."""
+    fast link that is up to one message per reading, each one billed by IoT Core, so it is
+    off by default: a latency-first setting, for a user who pays messages for alert time."""
     max_publishes_per_s: float = 80.0
     """IoT Core allows 100 publishes/s per connection, in and out; shadow traffic needs room."""
     max_inflight: int = 50
