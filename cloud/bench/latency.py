@@ -238,6 +238,7 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             onsets.append(onset)
             end = onset + args.fault_s
             first: float | None = None
+            hit = None
             while time.perf_counter() < end:
                 submitted = _stream(fleet, agent, period, period, step_c=args.step_c)
                 first = first if first is not None else submitted
@@ -251,7 +252,7 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.3)  # the other channel's line of the same alarm
             stderr.print(
                 f"bench latency: fault {episode + 1}/{args.faults}: "
-                + (f"{latencies[-1]:.0f} ms" if len(latencies) == episode + 1 else "missed"),
+                + (f"{latencies[-1]:.0f} ms" if hit is not None else "missed"),
                 markup=False,
             )
         _stream(fleet, agent, period, args.normal_s, step_c=0.0)  # back to normal
