@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ssl
-import tempfile
 from pathlib import Path
 
 from cloud.cli.output import print_fields, print_json, stderr
@@ -52,27 +50,22 @@ def run(args: argparse.Namespace) -> int:
         check_ca_file(Path(args.ca))
     # the private key exists only in this run: a bad folder must fail before AWS is called
     check_creatable_dir(out, "--out")
-    made = _writable_folder(out)
     try:
-        try:
-            client = boto3.client("iot", region_name=args.region)
-        except NoRegionError:
-            raise ConfigError(
-                "--region: no AWS Region given or configured (pass --region or set AWS_REGION)"
-            ) from None
-        stderr.print(f"provisioning {args.thing} at site {args.site} ...")
-        result = provision(
-            args.thing,
-            args.site,
-            out,
-            assets=assets,
-            ca=Path(args.ca) if args.ca else None,
-            client=client,
-            force=args.force,
-        )
-    except BaseException:
-        _remove_empty(made)  # a failed run leaves no empty folder behind
-        raise
+        client = boto3.client("iot", region_name=args.region)
+    except NoRegionError:
+        raise ConfigError(
+            "--region: no AWS Region given or configured (pass --region or set AWS_REGION)"
+        ) from None
+    stderr.print(f"provisioning {args.thing} at site {args.site} ...")
+    result = provision(
+        args.thing,
+        args.site,
+        out,
+        assets=assets,
+        ca=Path(args.ca) if args.ca else None,
+        client=client,
+        force=args.force,
+    )
     doc = {
         "thing": result.thing,
         "certificate_arn": result.certificate_arn,
@@ -121,24 +114,3 @@ def check_ca_file(ca: Path) -> None:
     except (ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or "not a readable certificate"
         raise ConfigError(f"{where}: not a usable PEM certificate ({reason}); {hint}") from None
-
-
-def _writable_folder(out: Path) -> list[Path]:
-    """Make *out* now and write a probe file in it: checking names alone passes a folder
-    nobody may write (a read-only mount, /sys), and then AWS made a certificate whose
-    private key could not be saved. Returns the folders made, deepest last."""
-    made = [f for f in reversed([out, *out.parents]) if not f.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        _remove_empty(made)
-        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
-    return made
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in reversed(folders):
-        with contextlib.suppress(OSError):  # not empty or already gone: leave it
-            folder.rmdir()

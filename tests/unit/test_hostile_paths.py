@@ -128,3 +128,37 @@ def test_alarms_sent_with_a_damaged_outbox_names_the_line(
     err = _err_lines(capsys)
     assert len(err) == 1 and "internal error" not in err[0], err
     assert re.search(reason, err[0]), err
+
+
+SYSFS = Path("/sys/plantwatch-data-test")  # sysfs refuses new files and folders, even to root
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir() or SYSFS.exists(), reason="needs sysfs")
+@pytest.mark.parametrize("command", ["model train", "import l4e"])
+def test_a_data_folder_nobody_may_write_is_refused_before_the_work(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its name passed the check, so the dataset was read and the model trained before the
+    first write failed."""
+    import cloud.inference.train_job
+    import cloud.migrate.l4e
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(cloud.inference.train_job, "run_train_job", refuse)
+    monkeypatch.setattr(cloud.migrate.l4e.L4EImporter, "run", refuse)
+    (tmp_path / "pump").mkdir()
+    (tmp_path / "pump" / "a.csv").write_text("Timestamp,a\n2026-01-01T00:00:00,1\n")
+    if command == "model train":
+        argv = ["model", "train", "--name", "m", "--dataset", str(tmp_path)]
+    else:
+        argv = ["import", "l4e", "--input", str(tmp_path)]
+    assert main([*argv, "--data", str(SYSFS)]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(
+        f"plantwatch: error: --data {SYSFS}: cannot write in /sys ("
+    ), err

@@ -166,7 +166,7 @@ def test_provision_refuses_an_out_folder_it_cannot_write_before_calling_aws(
     argv = ["provision-device", "t1", "--site", "s1", "--out", str(UNWRITABLE)]
     assert main([*argv, "--region", "eu-west-1"]) == 2
     assert _one_error_line(capsys).startswith(
-        f"plantwatch: error: --out {UNWRITABLE}: cannot write there ("
+        f"plantwatch: error: --out {UNWRITABLE}: cannot write in /sys ("
     )
 
 
