@@ -296,6 +296,9 @@ def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, An
     --days or --rate would otherwise fill the disk for hours and then fail half-written.
     The bound counts a timestamp, commas and a newline per row (every cell empty), so it
     never refuses a history that would fit."""
+    from cloud.runtime.layout import check_creatable_dir
+
+    check_creatable_dir(Path(args.out), "--out")  # /sys would report 0 GB free, not unwritable
     rows = math.ceil(args.days * 86_400.0 / args.rate - 1e-9)
     needed = rows * sum(20 + len(kinds[a.kind].sensors) for a in assets)
     folder = Path(args.out).absolute()
@@ -318,6 +321,11 @@ def _check_output_file(path: Path, option: str) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UserError(f"{option} {path}: {ancestor} is not a folder")
+    try:  # a folder nobody may write in (a read-only mount, /sys) shows only on writing
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {ancestor} ({exc.strerror})") from None
 
 
 def _stop_event() -> threading.Event:

@@ -162,3 +162,29 @@ def test_a_data_folder_nobody_may_write_is_refused_before_the_work(
     assert len(err) == 1 and err[0].startswith(
         f"plantwatch: error: --data {SYSFS}: cannot write in /sys ("
     ), err
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir() or SYSFS.exists(), reason="needs sysfs")
+def test_sim_writers_refuse_a_place_nobody_may_write_before_the_work(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sim history --out /sys/x` said the disk had 0.0 GB free; `sim fleet --labels-out
+    /sys/x/l.csv` failed only after the run."""
+    import simulator.runner
+
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("the fleet ran")
+
+    monkeypatch.setattr(simulator.runner, "run", refuse)
+    assert main(["sim", "history", "--days", "1", "--out", str(SYSFS)]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(
+        f"plantwatch: error: --out {SYSFS}: cannot write in /sys ("
+    ), err
+    labels = SYSFS / "labels.csv"
+    argv = ["sim", "fleet", "--duration", "1s", "--broker", "mqtt://127.0.0.1:1"]
+    assert main([*argv, "--labels-out", str(labels)]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(
+        f"plantwatch: error: --labels-out {labels}: cannot write in /sys ("
+    ), err
