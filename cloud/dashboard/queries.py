@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import threading
 import time
@@ -43,6 +44,13 @@ EXECUTIONS_NS: Final = "executions"
 SCHEDULERS_NS: Final = "schedulers"
 EVENT_GAP_S: Final = 900.0
 """Two anomalous rows further apart than this are two events, whatever lies between."""
+LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""Times are shown from 1970 up to here: far enough from year 9999 that a chart's margin
+around an event still has a date."""
+MAX_SHADOW_DEPTH: Final = 12
+"""A stored shadow deeper than this is shown as unreadable: the shadow service refuses
+more than 6 levels in desired or reported, so only a damaged or hand-made file gets here,
+and rendering it must not recurse without end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +68,25 @@ class Row:
         return max(self.diagnostics, key=lambda d: d[1]) if self.diagnostics else None
 
 
-def iso(t: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with a ``Z``: what every API time looks like."""
-    if t is None:
+def iso(t: Any) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a ``Z``: what every API time looks like.
+
+    None for anything that is not a time from 1970 to year 9000: stored documents are read
+    as they are, and one odd value must not take a whole page down."""
+    if not _finite(t) or not 0 <= t < LATEST_TIME:
         return None
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _finite(value: Any) -> bool:
+    """A real number JSON can carry: not a bool, not NaN or infinite, not an integer too
+    large for a float."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_time(text: str) -> float:
@@ -281,25 +303,7 @@ class DataView:
         out: list[dict[str, Any]] = []
         with open(path, encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    out.append({"line": number, "error": "not JSON"})
-                    continue
-                if not isinstance(doc, dict):
-                    continue
-                attributes = doc.get("attributes") or {}
-                out.append(
-                    {
-                        "line": number,
-                        "sent_at": iso(doc.get("sent_at")),
-                        "channel": doc.get("channel"),
-                        "subject": doc.get("subject"),
-                        "body": doc.get("body"),
-                        "asset": attributes.get("asset") or attributes.get("key"),
-                        "severity": attributes.get("severity"),
-                    }
-                )
+                out.append(_alert(number, line))
         return list(reversed(out[-limit:]))
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
@@ -356,9 +360,12 @@ class DataView:
         out = []
         try:
             for thing, name in store.shadows():
-                shadow = store.get(thing, name or None, now)
-                if shadow is not None:
-                    out.append(shadow_summary(thing, name or None, get_document(shadow, now)))
+                try:
+                    shadow = store.get(thing, name or None, now)
+                    if shadow is not None:
+                        out.append(shadow_summary(thing, name or None, get_document(shadow, now)))
+                except _DAMAGED as exc:
+                    out.append(_unreadable(thing, name or None, exc))
         finally:
             store.close()
         return out
@@ -372,8 +379,10 @@ class DataView:
         for path in sorted(folder.glob("*.json")):
             try:
                 out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
-            except (OSError, ValueError, AttributeError):
+            except OSError:
                 continue
+            except _DAMAGED as exc:
+                out.append(_unreadable(path.stem, None, exc))
         return out
 
     # ------------------------------------------------------------------ devices
@@ -408,9 +417,11 @@ class DataView:
                     continue
                 for i, sensor in columns.items():
                     try:
-                        series[sensor].append((t, float(record[i])))
+                        value = float(record[i])
                     except (ValueError, IndexError):
                         continue
+                    if math.isfinite(value):  # "nan", "inf" and 1e999 parse, but JSON has none
+                        series[sensor].append((t, value))
         for points in series.values():
             points.sort()
         return series
@@ -446,29 +457,114 @@ class DataView:
 
 
 def _row(line: str) -> Row | None:
-    """One results line, or None for a line the feeder would quarantine."""
+    """One results line, or None for a line the feeder would quarantine
+    (:func:`cloud.feeder.result_to_message`): a prediction other than 0 or 1, a score or
+    diagnostic share that is not a finite number, or a time the page cannot place."""
     try:
         doc = json.loads(line)
         t = parse_time(doc["timestamp"])
-        prediction = int(doc.get("prediction", 0))
+        prediction = doc.get("prediction", 0)
         score = doc.get("anomaly_score")
-        diagnostics = tuple(
-            (str(d["name"]), float(d["value"])) for d in doc.get("diagnostics") or ()
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
+        diagnostics = tuple((str(d["name"]), d["value"]) for d in doc.get("diagnostics") or ())
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    if (
+        not 0 <= t < LATEST_TIME
+        or isinstance(prediction, bool)
+        or prediction not in (0, 1)
+        or (score is not None and not _finite(score))
+        or not all(_finite(value) for _name, value in diagnostics)
+    ):
         return None
     return Row(
         t=t,
-        prediction=prediction,
+        prediction=int(prediction),
         reason=str(doc.get("prediction_reason") or ""),
-        score=float(score) if isinstance(score, int | float) else None,
-        diagnostics=diagnostics,
+        score=None if score is None else float(score),
+        diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _alert(number: int, line: str) -> dict[str, Any]:
+    """One outbox line as the alarms page lists it, or the line number and what is wrong
+    with it: a damaged line is shown, not skipped, and not allowed to break the page."""
+    try:
+        doc = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return {"line": number, "error": "not JSON"}
+    if not isinstance(doc, dict):
+        return {"line": number, "error": "not a JSON object"}
+    attributes = doc.get("attributes") or {}
+    texts = {k: doc.get(k) for k in ("channel", "subject", "body")}
+    if not isinstance(attributes, dict):
+        return {"line": number, "error": "attributes: expected an object"}
+    for key in ("asset", "key"):
+        texts[key] = attributes.get(key)
+    severity = attributes.get("severity")
+    wrong = [k for k, v in texts.items() if v is not None and not isinstance(v, str)]
+    if wrong:
+        return {"line": number, "error": f"{wrong[0]}: expected a string"}
+    return {
+        "line": number,
+        "sent_at": iso(doc.get("sent_at")),
+        "channel": texts["channel"],
+        "subject": texts["subject"],
+        "body": texts["body"],
+        "asset": texts["asset"] or texts["key"],
+        "severity": severity if isinstance(severity, str) or _finite(severity) else None,
+    }
+
+
+_DAMAGED = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+"""What reading a damaged stored shadow document raises (UnicodeDecodeError is a
+ValueError); the shadows page lists such a shadow as unreadable rather than failing."""
+
+
+def _unreadable(thing: str, name: str | None, exc: BaseException) -> dict[str, Any]:
+    reason = (
+        str(exc)
+        if isinstance(exc, _ShapeError)
+        else f"not a shadow document ({type(exc).__name__})"
+    )
+    return {
+        "thing": thing,
+        "shadow": name or "classic",
+        "version": None,
+        "desired": {},
+        "reported": {},
+        "delta": {},
+        "last_command": None,
+        "error": reason,
+    }
+
+
+class _ShapeError(ValueError):
+    """A stored shadow document JSON could not carry, or too deep to show."""
+
+
+def _check_shape(document: Any) -> None:
+    """Walk the document without recursion: no NaN or infinity (json.loads accepts them,
+    a JSON response cannot carry them) and no more than :data:`MAX_SHADOW_DEPTH` levels."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_SHADOW_DEPTH:
+                raise _ShapeError(f"nested deeper than {MAX_SHADOW_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise _ShapeError(f"holds {value}, which JSON cannot carry")
 
 
 def shadow_summary(thing: str, name: str | None, document: dict[str, Any]) -> dict[str, Any]:
     """A shadow document as the shadows page shows it: the newest desired key is the last
     command, and its state says whether the device has applied it."""
+    _check_shape(document)
     state = document.get("state") or {}
     desired = state.get("desired") or {}
     reported = state.get("reported") or {}
@@ -502,6 +598,7 @@ def shadow_summary(thing: str, name: str | None, document: dict[str, Any]) -> di
         "reported": reported,
         "delta": delta,
         "last_command": command,
+        "error": None,
     }
 
 

@@ -1,0 +1,242 @@
+"""Hostile data in a data folder: what devices sent and what a damaged file holds must
+reach the pages escaped, and no single value may take a page or its JSON down.
+
+Each case writes into a copy of the real-store folder from ``dash_data`` and then reads
+every page and endpoint: all answer 200 with strict JSON (no NaN, which JSON has not)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dash_data import WALL_NOW, build
+from starlette.testclient import TestClient
+
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.app import create_app
+from cloud.dashboard.queries import DataView
+from cloud.dashboard.server import LOOPBACK_NAMES
+from cloud.shadow.operations import ShadowOperations
+from cloud.shadow.store import ShadowStore
+from edge.clock import ManualClock
+
+BASE = "http://127.0.0.1:8600"
+RESULTS = (
+    "/",
+    "/assets/pump-01",
+    "/api/v1/overview",
+    "/api/v1/assets/pump-01",
+    "/api/v1/model-health/pump-01",
+)
+ALERTS = ("/alarms", "/api/v1/alarms")
+SHADOWS = ("/shadows", "/api/v1/shadows")
+DEEP = 4096  # 8 KB of nesting: {"a":{"a":...}}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("hostile") / "data")
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in a JSON response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _serve(root: Path) -> TestClient:
+    view = DataView(root, wall=lambda: WALL_NOW)
+    app = create_app(DashboardApi(view), allowed_hosts=LOOPBACK_NAMES)
+    return TestClient(app, base_url=BASE, raise_server_exceptions=False)
+
+
+def _results(*lines: str) -> Callable[[Path], None]:
+    def write(root: Path) -> None:
+        folder = root / "buckets/plantwatch/output/pump-01/2026-01-05T08:00:00Z"
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text("".join(f"{line}\n" for line in lines))
+
+    return write
+
+
+def _outbox(*lines: str) -> Callable[[Path], None]:
+    def write(root: Path) -> None:
+        with open(root / "alerts.jsonl", "a") as fh:
+            fh.write("".join(f"{line}\n" for line in lines))
+
+    return write
+
+
+def _stored_shadow(document: str) -> Callable[[Path], None]:
+    """A shadow row the shadow service could never have written (a damaged file)."""
+
+    def write(root: Path) -> None:
+        with sqlite3.connect(root / "shadows.db") as db:
+            db.execute(
+                "INSERT INTO shadows (thing, name, document, version) VALUES (?, '', ?, 1)",
+                ("pump-09", document),
+            )
+        db.close()
+
+    return write
+
+
+def _exported_shadow(document: str) -> Callable[[Path], None]:
+    """A demo folder's ``shadows/<thing>.json``, read when there is no shadow store."""
+
+    def write(root: Path) -> None:
+        (root / "shadows.db").unlink()
+        (root / "shadows").mkdir()
+        (root / "shadows/pump-09.json").write_text(document)
+
+    return write
+
+
+def _csv(text: str) -> Callable[[Path], None]:
+    def write(root: Path) -> None:
+        (root / "buckets/plantwatch/input/pump-01_20260105080500.csv").write_text(text)
+
+    return write
+
+
+ROW = '{"timestamp":"2026-01-05T08:00:00","prediction":%s,"anomaly_score":%s,"diagnostics":%s}'
+CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
+    "NaN score": (_results(ROW % (1, "NaN", "[]")), RESULTS),
+    "infinite score": (_results(ROW % (1, "1e999", "[]")), RESULTS),
+    "score too large for a float": (_results(ROW % (1, "9" * 400, "[]")), RESULTS),
+    "prediction 1e999": (_results(ROW % ("1e999", 0.9, "[]")), RESULTS),
+    "NaN diagnostic share": (_results(ROW % (1, 0.9, '[{"name":"x","value":NaN}]')), RESULTS),
+    "Infinity diagnostic share": (
+        _results(ROW % (1, 0.9, '[{"name":"x","value":Infinity}]')),
+        RESULTS,
+    ),
+    "diagnostic share too large for a float": (
+        _results(ROW % (1, 0.9, '[{"name":"x","value":%s}]' % ("9" * 400))),
+        RESULTS,
+    ),
+    "year 1": (_results(ROW.replace("2026-01-05", "0001-01-01") % (1, 0.9, "[]")), RESULTS),
+    "year 9999": (
+        _results(ROW.replace("2026-01-05T08:00:00", "9999-12-31T23:59:59") % (1, 0.9, "[]")),
+        RESULTS,
+    ),
+    "raw trace nan, inf and 1e999": (
+        _csv(
+            "Timestamp,bearing_temp,flow,vibration\n"
+            "2026-01-05T07:59:00,nan,inf,-inf\n2026-01-05T07:59:10,1e999,1,2\n"
+        ),
+        RESULTS,
+    ),
+    "outbox body a number": (_outbox('{"sent_at":1,"channel":"email","body":5}'), ALERTS),
+    "outbox attributes a list": (
+        _outbox('{"sent_at":1,"channel":"email","attributes":[1]}'),
+        ALERTS,
+    ),
+    "outbox sent_at a string": (_outbox('{"sent_at":"today","channel":"email"}'), ALERTS),
+    "outbox sent_at NaN": (_outbox('{"sent_at":NaN,"channel":"email"}'), ALERTS),
+    "outbox subject NaN": (_outbox('{"sent_at":1,"channel":"email","subject":NaN}'), ALERTS),
+    "stored shadow 8 KB deep": (
+        _stored_shadow(
+            '{"state":{"reported":' + '{"a":' * DEEP + "1" + "}" * DEEP + '},"metadata":{},'
+            '"version":1}'
+        ),
+        SHADOWS,
+    ),
+    "stored shadow NaN": (
+        _stored_shadow('{"state":{"reported":{"t":NaN}},"metadata":{},"version":1}'),
+        SHADOWS,
+    ),
+    "stored shadow metadata timestamp 1e300": (
+        _stored_shadow(
+            '{"state":{"desired":{"m":1}},"metadata":{"desired":{"m":{"timestamp":1e300}}},'
+            '"version":1}'
+        ),
+        SHADOWS,
+    ),
+    "exported shadow 8 KB deep": (
+        _exported_shadow('{"state":{"reported":' + "[" * (2 * DEEP) + "]" * (2 * DEEP) + "}}"),
+        SHADOWS,
+    ),
+    "exported shadow NaN": (_exported_shadow('{"state":{"reported":{"t":NaN}}}'), SHADOWS),
+    "exported shadow 900 levels deep": (
+        _exported_shadow('{"state":{"reported":' + '{"a":' * 900 + "1" + "}" * 900 + "}}"),
+        SHADOWS,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_page_answers_with_strict_json(case: str, pristine: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    write, paths = CASES[case]
+    write(root)
+    client = _serve(root)
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:200])
+        if path.startswith("/api/"):
+            _strict(response.text)
+
+
+def test_results_lines_the_feeder_would_quarantine_are_not_shown(
+    pristine: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    _results(
+        ROW % (1, "NaN", "[]"),
+        ROW.replace("08:00:00", "08:00:10") % (7, 0.9, "[]"),
+        ROW.replace("08:00:00", "08:00:20") % ("true", 0.9, "[]"),
+        ROW.replace("08:00:00", "08:00:30") % (1, 0.9, '[{"name":"pump-01\\\\flow","value":0.9}]'),
+    )(root)
+    doc = _serve(root).get("/api/v1/assets/pump-01").json()
+    assert doc["results"]["rows"] == 24 * 30 + 1
+    assert doc["results"]["last"] == "2026-01-05T08:00:30Z"
+    assert doc["last_diagnostics"]["top_sensor"] == "pump-01\\flow"
+
+
+def test_damaged_lines_and_shadows_are_listed_not_hidden(pristine: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    _outbox('{"sent_at":1,"channel":"email","body":5}', "not json")(root)
+    _stored_shadow('{"state":{"reported":' + '{"a":' * DEEP + "1" + "}" * DEEP + "}}")(root)
+    client = _serve(root)
+    alerts = client.get("/api/v1/alarms").json()["alerts"]
+    assert alerts[:2] == [
+        {"line": 3, "error": "not JSON"},
+        {"line": 2, "error": "body: expected a string"},
+    ]
+    assert "outbox line 2: body: expected a string" in client.get("/alarms").text
+    shadows = {s["thing"]: s for s in client.get("/api/v1/shadows").json()["shadows"]}
+    assert shadows["pump-09"]["error"].startswith("not a shadow document")
+    assert shadows["pump-02"]["error"] is None
+    assert "unreadable: not a shadow document" in client.get("/shadows").text
+
+
+def test_what_a_device_reports_reaches_the_page_escaped(pristine: Path, tmp_path: Path) -> None:
+    """A shadow's reported state is the device's own text: markup, a closing script tag,
+    a ``javascript:`` URL and a 6 KB string go through the shadow service and stay text."""
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    hostile = {
+        "html": "<img src=x onerror=alert(1)>",
+        "script": "</script><script>alert(2)</script>",
+        "url": "javascript:alert(3)",
+        "quote": "\"'><svg onload=alert(4)>",
+        "long": "A" * 6000,
+    }
+    shadows = ShadowOperations(ShadowStore(root / "shadows.db"), ManualClock(1_767_600_000))
+    shadows.update("pump-02", None, {"state": {"reported": hostile}})
+    shadows.store.close()
+    client = _serve(root)
+    page = client.get("/shadows").text
+    for marker in ("<img", "<script>alert", "<svg"):
+        assert marker not in page
+    assert 'href="javascript' not in page and "A" * 6000 in page
+    reported = client.get("/api/v1/shadows/pump-02").json()["shadows"][0]["reported"]
+    assert reported["script"] == hostile["script"]
