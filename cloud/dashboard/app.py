@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import getpass
 import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,15 +41,24 @@ from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.queries import parse_time
 from edge.errors import NotFoundError, PlantwatchError, UserError
 
+log = logging.getLogger("plantwatch.dashboard")
+
 HERE: Final = Path(__file__).parent
 ACTION_HEADER: Final = "x-plantwatch-action"
 SECURITY_HEADERS: Final = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
     "cache-control": "no-store",
 }
+"""On every response, errors included (OWASP HTTP Headers and Clickjacking Defense cheat
+sheets): ``X-Frame-Options`` for browsers without ``frame-ancestors``, and the
+cross-origin policies so another site can neither embed these documents nor keep a handle
+on a dashboard window it opened."""
 PAGES: Final = (
     ("/", "Fleet"),
     ("/schedulers", "Schedulers"),
@@ -78,17 +89,34 @@ class Credentials:
         )
 
 
-class _Guard:
-    """Basic auth (when configured) and the security headers, on every response."""
+ErrorPage = Callable[[Request, Exception], Awaitable[Response]]
 
-    def __init__(self, app: ASGIApp, credentials: Credentials | None) -> None:
+
+class _Guard:
+    """Basic auth (when configured) and the security headers, on every response: the 401,
+    and a 500 too. Starlette answers an unexpected exception in its outermost layer,
+    outside any middleware, so the guard turns it into the error page itself."""
+
+    def __init__(self, app: ASGIApp, credentials: Credentials | None, on_error: ErrorPage) -> None:
         self.app = app
         self.credentials = credentials
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                raw = list(message.get("headers") or [])
+                raw += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message["headers"] = raw
+            await send(message)
+
         if self.credentials is not None:
             headers = dict(scope.get("headers") or [])
             header = headers.get(b"authorization", b"").decode("latin-1") or None
@@ -98,17 +126,16 @@ class _Guard:
                     status_code=401,
                     headers={"www-authenticate": 'Basic realm="plantwatch", charset="UTF-8"'},
                 )
-                await response(scope, receive, send)
+                await response(scope, receive, with_headers)
                 return
-
-        async def with_headers(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                raw = list(message.get("headers") or [])
-                raw += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-                message["headers"] = raw
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("dashboard: %s %s failed", scope.get("method"), scope.get("path"))
+            response = await self.on_error(Request(scope), exc)
+            await response(scope, receive, with_headers)
 
 
 def create_app(
@@ -222,9 +249,6 @@ def create_app(
         )
         return JSONResponse(alarm)
 
-    async def api_not_found(request: Request) -> Response:
-        return _error(404, f"no such endpoint: {request.url.path}")
-
     async def on_error(request: Request, exc: Exception) -> Response:
         status = 500
         if isinstance(exc, NotFoundError):
@@ -236,14 +260,19 @@ def create_app(
         elif isinstance(exc, PlantwatchError):
             status = 503
         message = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        headers = (exc.headers or {}) if isinstance(exc, HTTPException) else {}
         if status == 500:
             message = f"internal error: {type(exc).__name__}"
+        elif status == 404 and isinstance(exc, HTTPException):
+            message = f"no such endpoint: {request.url.path}"
+        elif status == 405:
+            message = f"method {request.method} not allowed here (allowed: {headers.get('Allow')})"
         if request.url.path.startswith("/api/"):
-            return _error(status, message)
+            return _error(status, message, headers)
         html = env.get_template("error.html").render(
             status=status, message=message, path=request.url.path, title=f"{status}"
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     routes = [
         Route("/", overview_page),
@@ -280,25 +309,20 @@ def create_app(
             "/api/v1/model-health/{key}",
             json_route(lambda r: api.model_health_asset(r.path_params["key"])),
         ),
-        Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PUT", "DELETE"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(_Guard, credentials=credentials)]
+    middleware = [Middleware(_Guard, credentials=credentials, on_error=on_error)]
     if allowed_hosts:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={
-            PlantwatchError: on_error,
-            HTTPException: on_error,
-            Exception: on_error,
-        },
+        exception_handlers={PlantwatchError: on_error, HTTPException: on_error},
     )
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def _limit(text: str | None) -> int:

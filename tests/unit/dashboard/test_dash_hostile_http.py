@@ -1,0 +1,124 @@
+"""Hostile HTTP clients against the dashboard app: odd paths, methods, query values and
+failures must all get a short, well-formed answer carrying the security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dash_data import WALL_NOW, build
+from starlette.testclient import TestClient
+
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.app import SECURITY_HEADERS, Credentials, create_app
+from cloud.dashboard.queries import DataView
+from cloud.dashboard.server import LOOPBACK_NAMES
+
+BASE = "http://127.0.0.1:8600"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("http") / "data")
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> TestClient:
+    view = DataView(data_dir, wall=lambda: WALL_NOW)
+    app = create_app(DashboardApi(view), allowed_hosts=LOOPBACK_NAMES)
+    return TestClient(app, base_url=BASE, raise_server_exceptions=False)
+
+
+def assert_guarded(response: object) -> None:
+    headers = response.headers  # type: ignore[attr-defined]
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name) == value, (name, response.status_code)  # type: ignore[attr-defined]
+
+
+class _Failing(DashboardApi):
+    """An API whose overview fails unexpectedly, as a bug in a query would."""
+
+    def overview(self) -> dict:
+        raise RuntimeError("boom")
+
+
+def test_an_unexpected_failure_answers_500_with_the_security_headers(data_dir: Path) -> None:
+    view = DataView(data_dir, wall=lambda: WALL_NOW)
+    app = create_app(_Failing(view), allowed_hosts=LOOPBACK_NAMES)
+    client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
+    api = client.get("/api/v1/overview")
+    assert api.status_code == 500
+    assert api.json() == {"error": "internal error: RuntimeError", "status": 500}
+    assert_guarded(api)
+    page = client.get("/")
+    assert page.status_code == 500 and "<h1>500</h1>" in page.text and "boom" not in page.text
+    assert_guarded(page)
+
+
+def test_the_401_carries_the_security_headers(data_dir: Path) -> None:
+    view = DataView(data_dir, wall=lambda: WALL_NOW)
+    app = create_app(DashboardApi(view), credentials=Credentials("plantwatch-operator", "pw"))
+    client = TestClient(app, base_url=BASE)
+    response = client.get("/api/v1/overview")
+    assert response.status_code == 401 and "basic" in response.headers["www-authenticate"].lower()
+    assert_guarded(response)
+    assert client.get("/api/v1/overview", auth=("plantwatch-operator", "pw")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/v1/overview", "GET, HEAD"),
+        ("POST", "/api/v1/overview", "GET, HEAD"),
+        ("DELETE", "/api/v1/shadows/pump-02", "GET, HEAD"),
+        ("GET", "/api/v1/alarms/anomaly/pump-02/acknowledge", "POST"),
+        ("OPTIONS", "/", "GET, HEAD"),
+        ("TRACE", "/assets/pump-02", "GET, HEAD"),
+    ],
+)
+def test_a_method_a_route_does_not_take_is_405_with_allow(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    """RFC 9110 section 15.5.6: a 405 must name the allowed methods in ``Allow``; an
+    existing API path with the wrong method is not an unknown endpoint (404)."""
+    response = client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert set(response.headers["allow"].split(", ")) == set(allow.split(", "))
+    assert_guarded(response)
+    if path.startswith("/api/"):
+        error = response.json()["error"]
+        assert error.startswith(f"method {method} not allowed here (allowed: ")
+
+
+def test_unknown_endpoints_stay_404_for_every_method(client: TestClient) -> None:
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        response = client.request(method, "/api/v1/nothing")
+        assert response.status_code == 404
+        assert response.json() == {"error": "no such endpoint: /api/v1/nothing", "status": 404}
+        assert_guarded(response)
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient) -> None:
+    for path in ("/", "/api/v1/overview", "/static/dashboard.js"):
+        response = client.head(path)
+        assert response.status_code == 200 and response.content == b""
+        assert_guarded(response)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["%2e%2e", "..%2fstate.db", "..%5cstate.db", "%00", "pump-02%00", "%5c", "%ff%fe"],
+)
+def test_path_parameters_never_reach_the_file_system(client: TestClient, key: str) -> None:
+    """A bare ``..`` is resolved by the client; the real-server test sends it raw."""
+    for path in (
+        f"/api/v1/assets/{key}",
+        f"/api/v1/model-health/{key}",
+        f"/api/v1/shadows/{key}",
+        f"/api/v1/devices/{key}/{key}",
+        f"/assets/{key}",
+        f"/static/{key}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert_guarded(response)
