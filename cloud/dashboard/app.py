@@ -68,6 +68,7 @@ PAGES: Final = (
     ("/model-health", "Model health"),
 )
 SNOOZE_MAX_S: Final = 7 * 86400
+MESSAGE_MAX: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ def create_app(
     env.globals["pages"] = PAGES
 
     def render(request: Request, name: str, **context: Any) -> HTMLResponse:
-        fragment = request.query_params.get("fragment") == "1"
+        fragment = _param(request, "fragment") == "1"
         template = env.get_template(name)
         html = template.render(
             fragment=fragment,
@@ -267,6 +268,8 @@ def create_app(
             message = f"no such endpoint: {request.url.path}"
         elif status == 405:
             message = f"method {request.method} not allowed here (allowed: {headers.get('Allow')})"
+        if len(message) > MESSAGE_MAX:  # a 60 KB asset key is not echoed back whole
+            message = message[:MESSAGE_MAX] + "…"
         if request.url.path.startswith("/api/"):
             return _error(status, message, headers)
         html = env.get_template("error.html").render(
@@ -290,9 +293,7 @@ def create_app(
         Route(
             "/api/v1/executions",
             json_route(
-                lambda r: api.executions(
-                    r.query_params.get("scheduler"), _limit(r.query_params.get("limit"))
-                )
+                lambda r: api.executions(_param(r, "scheduler"), _limit(_param(r, "limit")))
             ),
         ),
         Route("/api/v1/alarms", json_route(lambda _r: api.alarms())),
@@ -325,11 +326,20 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
+def _param(request: Request, name: str) -> str | None:
+    """A query parameter given at most once: with two values, which one counts would
+    depend on the parser reading it (OWASP WSTG, Testing for HTTP Parameter Pollution)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise UserError(f"{name}: given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
 def _limit(text: str | None) -> int:
     if text is None:
         return 50
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise UserError(f"limit: expected a whole number from 1 to 1000, got {text!r}")
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= 1000):
+        raise UserError(f"limit: expected a whole number from 1 to 1000, got {text[:20]!r}")
     return int(text)
 
 

@@ -122,3 +122,33 @@ def test_path_parameters_never_reach_the_file_system(client: TestClient, key: st
         response = client.get(path)
         assert response.status_code == 404, (path, response.status_code)
         assert_guarded(response)
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-1", str(10**12), "abc", "", " 5", "5.0", "+5", "0x10", "²", "١٢", "1" * 5000]
+)
+def test_a_bad_limit_is_400_naming_it(client: TestClient, value: str) -> None:
+    """Unicode digits pass ``str.isdigit``: ``²`` made ``int()`` raise (500) and ``١٢`` was
+    read as 12; 5000 digits exceed ``int()``'s digit limit."""
+    response = client.get("/api/v1/executions", params={"limit": value})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith("limit: expected a whole number from 1 to 1000, got ")
+    assert len(error) < 120
+    assert_guarded(response)
+
+
+def test_a_parameter_given_twice_is_refused(client: TestClient) -> None:
+    """Which of two values counts would depend on the parser (OWASP WSTG, Testing for HTTP
+    Parameter Pollution): ``limit=abc&limit=5`` answered 200 with 5, the reverse 400."""
+    for query in ("limit=abc&limit=5", "limit=5&limit=5", "scheduler=a&scheduler=pumps-scheduler"):
+        response = client.get(f"/api/v1/executions?{query}")
+        assert response.status_code == 400, query
+        assert "given 2 times; give it once" in response.json()["error"]
+    assert client.get("/?fragment=1&fragment=0").status_code == 400
+    assert client.get("/api/v1/executions?limit=5").status_code == 200
+
+
+def test_an_error_does_not_echo_a_huge_value(client: TestClient) -> None:
+    response = client.get("/api/v1/executions", params={"scheduler": "x" * 20000})
+    assert response.status_code == 404 and len(response.json()["error"]) <= 301
