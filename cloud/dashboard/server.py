@@ -7,6 +7,7 @@ whose number is known at once and a busy port is a one-line error naming the opt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -28,6 +29,63 @@ log = logging.getLogger("plantwatch.dashboard")
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 DEFAULT_PORT = 8600
+REQUEST_TIMEOUT_S = 10.0
+"""How long a client may take to send a whole request (headers and body), counted from
+the connection or from its first byte after the previous response."""
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def request_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for receiving each request.
+
+    uvicorn times out only the idle time between requests (``timeout_keep_alive``, armed
+    when a response completes and cancelled by any byte received), so a connection that
+    sends nothing, or trickles a request a byte at a time, stayed open forever: enough of
+    them exhaust the process's file descriptors (Slowloris). Here a request must arrive
+    whole within *timeout_s*; otherwise the client gets 408 and the connection is closed.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._watch()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel()
+            super().connection_lost(exc)
+
+        def _receiving(self) -> bool:
+            return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+        def _watch(self) -> None:
+            if not self._receiving():
+                self._cancel()
+            elif self._deadline is None:
+                self._deadline = self.loop.call_later(timeout_s, self._expire)
+
+        def _cancel(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if not self._receiving() or self.transport.is_closing():
+                return
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and self.conn.their_state is h11.IDLE:
+                self.transport.write(_TIMED_OUT)
+            self.transport.close()
+
+    return DeadlineProtocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +102,8 @@ class DashboardConfig:
     any_port_if_busy: bool = False
     """The port is only the default: when it is busy, take a free one (the URL printed and
     recorded says which) rather than refuse to start a second stack on this machine."""
+    request_timeout_s: float = REQUEST_TIMEOUT_S
+    """A client has this long to send a whole request (see request_deadline_protocol)."""
 
     def check(self) -> None:
         if not is_loopback(self.host) and self.credentials is None:
@@ -109,6 +169,7 @@ class DashboardServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
+            http=request_deadline_protocol(self.config.request_timeout_s),
             log_level="warning",
             access_log=False,
             lifespan="off",

@@ -1,0 +1,143 @@
+"""The dashboard's real server (uvicorn on a free port) against clients that send nothing,
+trickle a request, never read, or send what no browser would: none may hold a connection
+for ever or keep another client waiting."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cloud.dashboard.server import DashboardConfig, DashboardServer
+
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    root = tmp_path_factory.mktemp("clients") / "data"
+    results = root / "buckets/plantwatch/output/pump-01/2026-01-05T06:00:00Z"
+    results.mkdir(parents=True)
+    line = {"timestamp": "2026-01-05T06:00:10", "prediction": 0, "anomaly_score": 0.1}
+    (results / "results.jsonl").write_text(json.dumps(line) + "\n")
+    with DashboardServer(root, DashboardConfig(port=0, request_timeout_s=TIMEOUT_S)) as running:
+        yield running
+
+
+def connect(server: DashboardServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def request(server: DashboardServer, raw: bytes) -> bytes:
+    with connect(server) as sock:
+        sock.sendall(raw)
+        return read_all(sock)
+
+
+def get(server: DashboardServer, path: str) -> tuple[float, bytes]:
+    start = time.monotonic()
+    answer = request(
+        server, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+    )
+    return time.monotonic() - start, answer
+
+
+def test_a_client_that_sends_nothing_gets_408_and_is_closed(server: DashboardServer) -> None:
+    with connect(server) as idle:
+        start = time.monotonic()
+        elapsed, answer = get(server, "/api/v1/version")  # served while one waits
+        assert answer.startswith(b"HTTP/1.1 200 ") and elapsed < TIMEOUT_S
+        reply = read_all(idle)
+        waited = time.monotonic() - start
+    assert reply.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert TIMEOUT_S * 0.9 <= waited < TIMEOUT_S + 2.0
+
+
+def test_a_request_trickled_byte_by_byte_is_cut_at_the_deadline(server: DashboardServer) -> None:
+    """Slowloris: every byte used to cancel uvicorn's only timer, so a client sending a
+    header byte a second held its connection as long as it liked."""
+    text = b"GET /api/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+    with connect(server) as slow:
+        start = time.monotonic()
+        closed = False
+        for byte in text:
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - start > TIMEOUT_S + 1.5:
+                break
+        slow.settimeout(2.0)
+        try:
+            reply = read_all(slow)
+        except OSError:
+            reply = b""
+        closed = closed or reply.startswith(b"HTTP/1.1 408 ") or reply == b""
+        assert closed and time.monotonic() - start < TIMEOUT_S + 2.5
+
+
+def test_a_slow_body_is_cut_too(server: DashboardServer) -> None:
+    with connect(server) as slow:
+        slow.sendall(
+            b"POST /api/v1/alarms/a/b/acknowledge HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"x-plantwatch-action: 1\r\nContent-Length: 1000\r\n\r\nxx"
+        )
+        start = time.monotonic()
+        slow.settimeout(TIMEOUT_S + 2.0)
+        try:
+            reply = read_all(slow)
+        except OSError:
+            reply = b""
+        # actions are off, so the 403 may come before the body: either way it ends
+        assert time.monotonic() - start < TIMEOUT_S + 2.0
+        assert reply == b"" or reply.startswith((b"HTTP/1.1 403 ", b"HTTP/1.1 408 "))
+
+
+def test_many_idle_clients_and_one_that_never_reads_block_no_one(server: DashboardServer) -> None:
+    idle = [connect(server) for _ in range(50)]
+    hoarder = connect(server)
+    hoarder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hoarder.sendall(b"GET /?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 200)  # never read
+    try:
+        for _ in range(3):
+            elapsed, answer = get(server, "/api/v1/overview")
+            assert answer.startswith(b"HTTP/1.1 200 ") and elapsed < 1.0
+    finally:
+        hoarder.close()
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /assets/.. HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+        (b"GET /assets/../state.db HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+        (b"GET /static/../app.py HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+        (b"GET /static/..\\app.py HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+        (b"GET /api/v1/assets/..%2f..%2fstate.db HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+        (b"GET / HTTP/1.0\r\n", b"400"),  # no Host: not a loopback name
+        (b"GET / HTTP/1.1\r\nHost: evil.example\r\n", b"400"),
+        (b"GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
+    ],
+)
+def test_raw_requests_a_client_library_would_normalise(
+    server: DashboardServer, raw: bytes, status: bytes
+) -> None:
+    answer = request(server, raw + b"Connection: close\r\n\r\n")
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 " + status), head[:60]
+    assert b"content-security-policy: default-src 'self'" in head
+    assert b"x-content-type-options: nosniff" in head
