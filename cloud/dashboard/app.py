@@ -17,11 +17,13 @@ from __future__ import annotations
 import base64
 import getpass
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -69,6 +71,12 @@ PAGES: Final = (
 )
 SNOOZE_MAX_S: Final = 7 * 86400
 MESSAGE_MAX: Final = 300
+BODY_MAX: Final = 16 * 1024
+"""An action's JSON body (a note and a snooze time) at most."""
+TARGET_MAX: Final = 8 * 1024
+"""Request target (path and query) at most, as common servers' default line limits."""
+HEADERS_MAX: Final = 16 * 1024
+"""All request header names and values together at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,19 @@ class Credentials:
 ErrorPage = Callable[[Request, Exception], Awaitable[Response]]
 
 
+def _oversize(scope: Scope) -> tuple[int, str] | None:
+    """414 or 431 (RFC 9110 section 15.5.15, RFC 6585 section 5) for a request target or
+    headers far beyond anything the pages send: uvicorn bounds only a request still
+    arriving, so one sent whole in a single packet was parsed and served at any size."""
+    target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    if target > TARGET_MAX:
+        return 414, f"request target: longer than {TARGET_MAX} bytes"
+    headers = sum(len(k) + len(v) for k, v in scope.get("headers") or [])
+    if headers > HEADERS_MAX:
+        return 431, f"request headers: larger than {HEADERS_MAX} bytes together"
+    return None
+
+
 class _Guard:
     """Basic auth (when configured) and the security headers, on every response: the 401,
     and a 500 too. Starlette answers an unexpected exception in its outermost layer,
@@ -108,6 +129,7 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         started = False
+        oversize = _oversize(scope)
 
         async def with_headers(message: dict[str, Any]) -> None:
             nonlocal started
@@ -118,6 +140,9 @@ class _Guard:
                 message["headers"] = raw
             await send(message)
 
+        if oversize is not None:
+            await _error(*oversize)(scope, receive, with_headers)
+            return
         if self.credentials is not None:
             headers = dict(scope.get("headers") or [])
             header = headers.get(b"authorization", b"").decode("latin-1") or None
@@ -217,15 +242,20 @@ def create_app(
             return _error(403, "alarm actions are not enabled (start with --alarm-actions)")
         if request.headers.get(ACTION_HEADER) != "1":
             return _error(403, f"missing header {ACTION_HEADER}: 1")
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            return _error(403, f"origin {origin!r} is not this dashboard")
+        refused = _foreign(request)
+        if refused:
+            return _error(403, refused)
         action = request.path_params["action"]
         if action not in ACTIONS:
             return _error(404, f"unknown action {action!r} (expected: {', '.join(ACTIONS)})")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > BODY_MAX:
+                return _error(413, f"body: larger than {BODY_MAX} bytes")
         try:
-            body = await request.json() if await request.body() else {}
-        except ValueError:
+            body = json.loads(raw) if raw else {}
+        except (ValueError, RecursionError):
             return _error(400, "body: expected a JSON object")
         if not isinstance(body, dict):
             return _error(400, "body: expected a JSON object")
@@ -341,6 +371,28 @@ def _limit(text: str | None) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= 1000):
         raise UserError(f"limit: expected a whole number from 1 to 1000, got {text[:20]!r}")
     return int(text)
+
+
+def _foreign(request: Request) -> str | None:
+    """Why an action request does not come from this dashboard's own page, or None.
+
+    Besides the action header (which a cross-site form cannot send and a cross-site script
+    cannot send without a CORS preflight this server never grants), the request's source
+    is checked as the OWASP CSRF Prevention Cheat Sheet describes: ``Sec-Fetch-Site``
+    when the browser sends it, then ``Origin``, then the ``Referer``'s origin."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site {site!r}: actions come from this dashboard's own pages"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if origin == own else f"origin {origin!r} is not this dashboard"
+    referer = request.headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}" != own:
+            return f"referer {referer[:100]!r} is not this dashboard"
+    return None
 
 
 def _who(request: Request, credentials: Credentials | None) -> str:
