@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -286,9 +287,9 @@ class DataView:
             exported = self.layout.root / "executions.json"
             if exported.is_file():
                 try:
-                    loaded = json.loads(exported.read_text())
+                    loaded = json.loads(exported.read_text(), parse_constant=_reject_constant)
                     found = [d for d in loaded if isinstance(d, dict)]
-                except (OSError, ValueError):
+                except (OSError, ValueError, TypeError, RecursionError):
                     found = []
         found.sort(key=lambda d: (str(d.get("data_start")), str(d.get("scheduler"))), reverse=True)
         return found
@@ -359,7 +360,11 @@ class DataView:
         now = int(self._wall())
         out = []
         try:
-            for thing, name in store.shadows():
+            try:
+                names = store.shadows()
+            except sqlite3.Error as exc:  # not a database, or not the shadow store's
+                raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
+            for thing, name in names:
                 try:
                     shadow = store.get(thing, name or None, now)
                     if shadow is not None:

@@ -240,3 +240,73 @@ def test_what_a_device_reports_reaches_the_page_escaped(pristine: Path, tmp_path
     assert 'href="javascript' not in page and "A" * 6000 in page
     reported = client.get("/api/v1/shadows/pump-02").json()["shadows"][0]["reported"]
     assert reported["script"] == hostile["script"]
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int]] | None:
+    if not root.exists():
+        return None
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _garbage_shadow_store(root: Path) -> None:
+    (root / "shadows.db").write_bytes(b"not a database " * 100)
+
+
+def _deep_executions(root: Path) -> None:
+    (root / "state.db").unlink()
+    (root / "executions.json").write_text("[" * 5000 + "]" * 5000)
+
+
+ERROR_PATHS = (
+    "/api/v1/assets/nope",
+    "/api/v1/assets/%2e%2e",
+    "/api/v1/executions?scheduler=nope",
+    "/api/v1/executions?limit=0",
+    "/api/v1/executions?limit=1&limit=2",
+    "/api/v1/shadows/nope",
+    "/api/v1/devices/s1/nope",
+    "/api/v1/model-health/nope",
+    "/api/v1/nothing",
+    "/assets/nope",
+    "/static/nope",
+    "/api/v1/overview?" + "x" * 9000,
+)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [None, _garbage_shadow_store, _deep_executions, shutil.rmtree],
+    ids=["intact", "garbage shadows.db", "deep executions.json", "no folder"],
+)
+def test_no_request_writes_to_the_folder_not_even_a_failing_one(
+    damage: Callable[[Path], None] | None, pristine: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    if damage is not None:
+        damage(root)
+    before = _snapshot(root)
+    client = _serve(root)
+    for path in ERROR_PATHS:
+        for method in ("GET", "HEAD", "PUT"):
+            assert client.request(method, path).status_code >= 400
+    for path in (*ALERTS, *SHADOWS, "/api/v1/overview", "/api/v1/executions", "/api/v1/devices"):
+        assert client.get(path).status_code in (200, 503)
+    assert _snapshot(root) == before
+
+
+def test_a_damaged_store_or_export_is_named_not_a_500(pristine: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    _garbage_shadow_store(root)
+    _deep_executions(root)
+    client = _serve(root)
+    shadows = client.get("/api/v1/shadows")
+    assert shadows.status_code == 503
+    assert shadows.json()["error"].endswith("cannot read shadow store: file is not a database")
+    assert client.get("/shadows").status_code == 503
+    executions = client.get("/api/v1/executions")
+    assert executions.status_code == 200 and executions.json()["executions"] == []
