@@ -191,7 +191,12 @@ def create_app(
         )
         return HTMLResponse(html)
 
-    async def overview_page(request: Request) -> Response:
+    # Pages and documents are plain functions: Starlette runs them in its thread pool, so
+    # one slow read (a long history, model health over many CSVs) does not hold the event
+    # loop, and every other client's request (the pages' once-a-second version poll
+    # included) is still answered meanwhile.
+
+    def overview_page(request: Request) -> Response:
         doc = api.overview()
         ribbons = {
             a["key"]: Markup(charts.ribbon(f"anomaly ribbon of {a['key']}", a["ribbon"]))
@@ -199,13 +204,13 @@ def create_app(
         }
         return render(request, "overview.html", doc=doc, ribbons=ribbons, title="Fleet")
 
-    async def asset_page(request: Request) -> Response:
+    def asset_page(request: Request) -> Response:
         doc = api.asset(request.path_params["key"])
         return render(
             request, "asset.html", doc=doc, svg=_asset_charts(doc), title=f"Asset {doc['key']}"
         )
 
-    async def schedulers_page(request: Request) -> Response:
+    def schedulers_page(request: Request) -> Response:
         return render(
             request,
             "schedulers.html",
@@ -214,16 +219,16 @@ def create_app(
             title="Schedulers",
         )
 
-    async def alarms_page(request: Request) -> Response:
+    def alarms_page(request: Request) -> Response:
         return render(request, "alarms.html", doc=api.alarms(), title="Alarms")
 
-    async def shadows_page(request: Request) -> Response:
+    def shadows_page(request: Request) -> Response:
         return render(request, "shadows.html", doc=api.shadows(), title="Shadows")
 
-    async def devices_page(request: Request) -> Response:
+    def devices_page(request: Request) -> Response:
         return render(request, "devices.html", doc=api.devices(), title="Devices")
 
-    async def model_health_page(request: Request) -> Response:
+    def model_health_page(request: Request) -> Response:
         doc = api.model_health()
         rates = {
             a["key"]: Markup(_rate_chart(a["key"], a["anomaly_rate_per_day"]))
@@ -232,7 +237,7 @@ def create_app(
         return render(request, "model_health.html", doc=doc, rates=rates, title="Model health")
 
     def json_route(producer: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
+        def endpoint(request: Request) -> Response:
             return JSONResponse(producer(request))
 
         return endpoint

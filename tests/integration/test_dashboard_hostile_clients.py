@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from cloud.dashboard.server import DashboardConfig, DashboardServer
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.app import create_app
+from cloud.dashboard.server import LOOPBACK_NAMES, DashboardConfig, DashboardServer
 
 TIMEOUT_S = 1.0
+
+
+SLOW_S = 1.5
+
+
+class _SlowApi(DashboardApi):
+    """Model health over a long history takes a while; here it simply takes SLOW_S."""
+
+    def model_health_asset(self, key: str) -> dict:
+        time.sleep(SLOW_S)
+        return {"key": key}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +37,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
     results.mkdir(parents=True)
     line = {"timestamp": "2026-01-05T06:00:10", "prediction": 0, "anomaly_score": 0.1}
     (results / "results.jsonl").write_text(json.dumps(line) + "\n")
-    with DashboardServer(root, DashboardConfig(port=0, request_timeout_s=TIMEOUT_S)) as running:
+    running = DashboardServer(root, DashboardConfig(port=0, request_timeout_s=TIMEOUT_S))
+    running.app = create_app(_SlowApi(running.view), allowed_hosts=LOOPBACK_NAMES)
+    with running.start():
         yield running
 
 
@@ -141,3 +157,17 @@ def test_raw_requests_a_client_library_would_normalise(
     assert head.startswith(b"http/1.1 " + status), head[:60]
     assert b"content-security-policy: default-src 'self'" in head
     assert b"x-content-type-options: nosniff" in head
+
+
+def test_a_slow_request_does_not_hold_the_others(server: DashboardServer) -> None:
+    """Every page and document was an ``async`` function doing blocking reads, so one
+    slow request held uvicorn's only event loop and every other client waited for it."""
+    slow: list[bytes] = []
+    worker = threading.Thread(target=lambda: slow.append(get(server, "/api/v1/model-health/x")[1]))
+    worker.start()
+    time.sleep(0.2)
+    elapsed, answer = get(server, "/api/v1/version")
+    worker.join(timeout=10)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert elapsed < SLOW_S / 2, f"version took {elapsed:.2f} s behind a {SLOW_S} s request"
+    assert slow and slow[0].startswith(b"HTTP/1.1 200 ")
