@@ -11,18 +11,22 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from dash_data import WALL_NOW, build
 from starlette.testclient import TestClient
 
+from cloud.adapters.local import SqliteStateStore
 from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.app import create_app
 from cloud.dashboard.queries import DataView
 from cloud.dashboard.server import LOOPBACK_NAMES
+from cloud.devices.health import record
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import ManualClock
+from edge.wire import DeviceStatus
 
 BASE = "http://127.0.0.1:8600"
 RESULTS = (
@@ -310,3 +314,44 @@ def test_a_damaged_store_or_export_is_named_not_a_500(pristine: Path, tmp_path: 
     assert client.get("/shadows").status_code == 503
     executions = client.get("/api/v1/executions")
     assert executions.status_code == 200 and executions.json()["executions"] == []
+
+
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+def test_markup_in_names_from_files_and_devices_stays_text(pristine: Path, tmp_path: Path) -> None:
+    """Names come from folder and file names, results lines, CSV headers and device
+    statuses; markup in any of them must reach the pages as text, links included."""
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    bucket = root / "buckets/plantwatch"
+    folder = bucket / "output" / MARKUP / "2026-01-05T06:00:00Z"
+    folder.mkdir(parents=True)
+    line = {
+        "timestamp": "2026-01-05T06:00:10",
+        "prediction": 1,
+        "anomaly_score": 0.9,
+        "prediction_reason": MARKUP,
+        "diagnostics": [
+            {"name": f"{MARKUP}\\</script><script>alert(2)</script>", "value": 0.9},
+            {"name": "javascript:alert(3)", "value": 0.1},
+        ],
+    }
+    (folder / "results.jsonl").write_text(json.dumps(line) + "\n")
+    (bucket / "input" / f"{MARKUP}_20260105060500.csv").write_text(
+        f"Timestamp,{MARKUP}</script>\n2026-01-05T06:00:10,1\n"
+    )
+    with SqliteStateStore(root / "state.db") as store:
+        status = DeviceStatus(
+            site="s1", sender="gw-s9", state="online", interval_s=5.0, last_error=MARKUP
+        )
+        record(store, status, wall_now=WALL_NOW, clock_now=0.0)
+    client = _serve(root)
+    key = quote(MARKUP, safe="")
+    for path in ("/", f"/assets/{key}", "/model-health", "/devices"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "<img" not in page.text and "<script>alert" not in page.text, path
+        assert 'href="javascript' not in page.text
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, path  # shown, as text
+    assert client.get(f"/api/v1/assets/{key}").json()["asset"] == MARKUP
