@@ -159,7 +159,7 @@ class _Guard:
         except Exception as exc:
             if started:
                 raise
-            log.exception("dashboard: %s %s failed", scope.get("method"), scope.get("path"))
+            log.exception("dashboard: %s %r failed", scope.get("method"), scope.get("path"))
             response = await self.on_error(Request(scope), exc)
             await response(scope, receive, with_headers)
 

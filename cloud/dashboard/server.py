@@ -18,7 +18,7 @@ from typing import Any
 
 from cloud.dashboard.actions import AlarmActions
 from cloud.dashboard.api import DashboardApi
-from cloud.dashboard.app import Credentials, create_app
+from cloud.dashboard.app import SECURITY_HEADERS, Credentials, create_app
 from cloud.dashboard.model_health import HealthOptions
 from cloud.dashboard.queries import DataView
 from cloud.l4e.sites import DEFAULT_SITE
@@ -75,6 +75,23 @@ def request_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's own answer to a request h11 cannot parse (no Host in HTTP/1.1, a
+            NUL in the target, headers still arriving past h11's size limit), with the
+            security headers every other answer carries."""
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"connection", b"close"),
+                *((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=msg.encode("ascii")),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
 
         def _expire(self) -> None:
             self._deadline = None

@@ -145,6 +145,9 @@ def test_many_idle_clients_and_one_that_never_reads_block_no_one(server: Dashboa
         (b"GET /static/..\\app.py HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
         (b"GET /api/v1/assets/..%2f..%2fstate.db HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
         (b"GET / HTTP/1.0\r\n", b"400"),  # no Host: not a loopback name
+        (b"GET / HTTP/1.1\r\n", b"400"),  # no Host in HTTP/1.1: h11 refuses it
+        (b"GET /\x00 HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n", b"400"),
         (b"GET / HTTP/1.1\r\nHost: evil.example\r\n", b"400"),
         (b"GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"404"),
     ],
