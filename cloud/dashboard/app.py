@@ -87,14 +87,18 @@ class Credentials:
     password: str = ""
 
     def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
+        """The scheme name is case-insensitive (RFC 9110 section 11.1); the credentials
+        are compared as UTF-8 bytes (RFC 7617 section 2.1), since ``compare_digest``
+        raises TypeError on a str that is not ASCII."""
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "basic":
             return False
         try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
+            user, _, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+        except ValueError:
             return False
-        return hmac.compare_digest(user, self.username) & hmac.compare_digest(
-            password, self.password
+        return hmac.compare_digest(user, self.username.encode()) & hmac.compare_digest(
+            password, self.password.encode()
         )
 
 

@@ -3,6 +3,7 @@ failures must all get a short, well-formed answer carrying the security headers.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,30 @@ def test_a_hostile_action_body_is_a_400_or_413(
     response = acting.post(path, headers={**ACTION, "origin": BASE}, content=body)
     assert response.status_code == status, response.text
     assert response.json()["error"].startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        ("Basic " + base64.b64encode("é:x".encode()).decode(), 401),
+        ("Basic " + base64.b64encode("plantwatch-operator:pé".encode()).decode(), 401),
+        ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), 401),
+        ("Basic !!!", 401),
+        ("Basic", 401),
+        ("Bearer pw", 401),
+        ("basic " + base64.b64encode(b"plantwatch-operator:pw").decode(), 200),
+        ("BASIC  " + base64.b64encode(b"plantwatch-operator:pw").decode(), 200),
+    ],
+)
+def test_hostile_credentials_are_a_401_never_a_500(
+    data_dir: Path, authorization: str, status: int
+) -> None:
+    """``hmac.compare_digest`` raises TypeError on a str that is not ASCII: a user name or
+    password with an ``é`` was a bare 500. The scheme is case-insensitive (RFC 9110 section
+    11.1): ``basic`` was refused."""
+    view = DataView(data_dir, wall=lambda: WALL_NOW)
+    app = create_app(DashboardApi(view), credentials=Credentials("plantwatch-operator", "pw"))
+    client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
+    response = client.get("/api/v1/version", headers={"authorization": authorization})
+    assert response.status_code == status
+    assert_guarded(response)
