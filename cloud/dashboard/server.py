@@ -187,6 +187,7 @@ class DashboardServer:
         config = uvicorn.Config(
             self.app,
             http=request_deadline_protocol(self.config.request_timeout_s),
+            ws="none",  # no route takes a WebSocket: an upgrade request is plain HTTP
             log_level="warning",
             access_log=False,
             lifespan="off",

@@ -174,3 +174,16 @@ def test_a_slow_request_does_not_hold_the_others(server: DashboardServer) -> Non
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert elapsed < SLOW_S / 2, f"version took {elapsed:.2f} s behind a {SLOW_S} s request"
     assert slow and slow[0].startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(server: DashboardServer) -> None:
+    """No route takes a WebSocket; uvicorn accepted the upgrade and sent a bare 403,
+    without the security headers, before the app could answer."""
+    answer = request(
+        server,
+        b"GET /api/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade, close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 200 ") and b"content-security-policy" in head
