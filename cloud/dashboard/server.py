@@ -146,7 +146,12 @@ class DashboardServer:
         self.api = DashboardApi(
             self.view, actions_enabled=config.alarm_actions and actions is not None, health=health
         )
-        allowed = LOOPBACK_NAMES if is_loopback(config.host) else None
+        allowed = None
+        if is_loopback(config.host):
+            # the bound address too: 127.0.0.2 or [0:0:0:0:0:0:0:1] is loopback, and the
+            # URL printed for it names it (Host header is compared lower-case, bracketed)
+            own = f"[{config.host}]" if ":" in config.host else config.host
+            allowed = [*LOOPBACK_NAMES, own.lower()]
         self.app = create_app(
             self.api, actions=actions, allowed_hosts=allowed, credentials=config.credentials
         )

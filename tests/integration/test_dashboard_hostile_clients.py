@@ -187,3 +187,26 @@ def test_a_websocket_upgrade_is_answered_as_plain_http(server: DashboardServer) 
     )
     head = answer.split(b"\r\n\r\n")[0].lower()
     assert head.startswith(b"http/1.1 200 ") and b"content-security-policy" in head
+
+
+def test_a_loopback_address_other_than_the_usual_serves_its_own_url(
+    server: DashboardServer,
+) -> None:
+    """The Host check allowed only 127.0.0.1, localhost and ::1: a dashboard on another
+    loopback address (all of 127.0.0.0/8 is, on Linux) answered 400 "Invalid host header"
+    to its own printed URL. The same held for ::1 written out as 0:0:0:0:0:0:0:1."""
+    host = "127.0.0.2"
+    family = socket.AF_INET
+    other = DashboardServer(server.view.layout.root, DashboardConfig(host=host, port=0))
+
+    def ask(host_header: str) -> bytes:
+        with socket.socket(family) as sock:
+            sock.settimeout(5)
+            sock.connect((host, other.port))
+            sock.sendall(f"GET /api/v1/version HTTP/1.1\r\nHost: {host_header}\r\n\r\n".encode())
+            return sock.recv(65536)
+
+    with other.start():
+        netloc = other.url.removeprefix("http://")
+        assert ask(netloc).startswith(b"HTTP/1.1 200 ")
+        assert ask("evil.example").startswith(b"HTTP/1.1 400 ")
