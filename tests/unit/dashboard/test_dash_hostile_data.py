@@ -135,6 +135,13 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         ),
         RESULTS,
     ),
+    "raw trace at the ends of the float range": (
+        _csv(
+            "Timestamp,bearing_temp,flow,vibration\n"
+            "2026-01-05T07:59:00,1.7e308,1,1\n2026-01-05T07:59:10,-1.7e308,1,1\n"
+        ),
+        RESULTS,
+    ),
     "outbox body a number": (_outbox('{"sent_at":1,"channel":"email","body":5}'), ALERTS),
     "outbox attributes a list": (
         _outbox('{"sent_at":1,"channel":"email","attributes":[1]}'),
