@@ -362,3 +362,20 @@ def test_markup_in_names_from_files_and_devices_stays_text(pristine: Path, tmp_p
         assert 'href="javascript' not in page.text
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, path  # shown, as text
     assert client.get(f"/api/v1/assets/{key}").json()["asset"] == MARKUP
+
+
+def test_a_damaged_model_file_is_a_503_naming_it_and_only_model_health_fails(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """Invalid UTF-8 in model.json was a 400, as though the request were wrong."""
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    [model] = root.rglob("model.json")
+    model.write_bytes(b'{"info": "\xff\xfe"}')
+    client = _serve(root)
+    for path in ("/api/v1/model-health", "/api/v1/model-health/pump-01", "/model-health"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert "model.json: " in response.text and "decode byte 0xff" in response.text
+    for path in ("/", "/assets/pump-01", "/api/v1/overview"):
+        assert client.get(path).status_code == 200
