@@ -32,17 +32,31 @@ DEFAULT_PORT = 8600
 REQUEST_TIMEOUT_S = 10.0
 """How long a client may take to send a whole request (headers and body), counted from
 the connection or from its first byte after the previous response."""
+MAX_CONNECTIONS = 256
+"""Connections open at once; a browser tab keeps about six."""
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 10\r\ncontent-length: 0\r\n"
+    b"connection: close\r\n\r\n"
+)
 
 
-def request_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol with a deadline for receiving each request.
+def request_deadline_protocol(
+    timeout_s: float, max_connections: int = MAX_CONNECTIONS
+) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for receiving each request, and a cap on
+    open connections.
 
     uvicorn times out only the idle time between requests (``timeout_keep_alive``, armed
     when a response completes and cancelled by any byte received), so a connection that
     sends nothing, or trickles a request a byte at a time, stayed open forever: enough of
     them exhaust the process's file descriptors (Slowloris). Here a request must arrive
     whole within *timeout_s*; otherwise the client gets 408 and the connection is closed.
+
+    The deadline reclaims such connections, but a client opening hundreds at once could
+    still use up the descriptors of the process the dashboard shares with the broker, the
+    rules runner and the stores under ``plantwatch up``. Beyond *max_connections* open at
+    once, a new one gets 503 with ``Retry-After`` and is closed straight away.
     """
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -52,9 +66,15 @@ def request_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                transport.write(_TOO_MANY)
+                transport.close()
+                return
             self._watch()
 
         def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():  # refused above, or timed out
+                return
             super().data_received(data)
             self._watch()
 
@@ -121,6 +141,8 @@ class DashboardConfig:
     recorded says which) rather than refuse to start a second stack on this machine."""
     request_timeout_s: float = REQUEST_TIMEOUT_S
     """A client has this long to send a whole request (see request_deadline_protocol)."""
+    max_connections: int = MAX_CONNECTIONS
+    """Connections open at once; more get 503 (see request_deadline_protocol)."""
 
     def check(self) -> None:
         if not is_loopback(self.host) and self.credentials is None:
@@ -191,7 +213,9 @@ class DashboardServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            http=request_deadline_protocol(self.config.request_timeout_s),
+            http=request_deadline_protocol(
+                self.config.request_timeout_s, self.config.max_connections
+            ),
             ws="none",  # no route takes a WebSocket: an upgrade request is plain HTTP
             log_level="warning",
             access_log=False,

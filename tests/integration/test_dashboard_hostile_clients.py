@@ -210,3 +210,24 @@ def test_a_loopback_address_other_than_the_usual_serves_its_own_url(
         netloc = other.url.removeprefix("http://")
         assert ask(netloc).startswith(b"HTTP/1.1 200 ")
         assert ask("evil.example").startswith(b"HTTP/1.1 400 ")
+
+
+def test_connections_beyond_the_cap_get_503_and_the_cap_frees_up(
+    server: DashboardServer,
+) -> None:
+    """Nothing bounded how many connections the dashboard held open, in a process it
+    shares with the broker and stores under ``plantwatch up``."""
+    capped = DashboardServer(server.view.layout.root, DashboardConfig(port=0, max_connections=5))
+    with capped.start():
+        held = [connect(capped) for _ in range(5)]  # accepted in order, before the next
+        with connect(capped) as extra:
+            assert read_all(extra).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 5
+        answer = b""
+        while time.monotonic() < deadline:  # until the server has seen the closes
+            answer = get(capped, "/api/v1/version")[1]
+            if answer.startswith(b"HTTP/1.1 200 "):
+                break
+        assert answer.startswith(b"HTTP/1.1 200 ")
