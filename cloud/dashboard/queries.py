@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -301,11 +302,11 @@ class DataView:
         path = self.layout.alerts
         if not path.is_file():
             return []
-        out: list[dict[str, Any]] = []
+        # The outbox only grows: keep the last *limit* lines, parse only those.
+        tail: deque[tuple[int, str]] = deque(maxlen=limit)
         with open(path, encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, start=1):
-                out.append(_alert(number, line))
-        return list(reversed(out[-limit:]))
+            tail.extend(enumerate(fh, start=1))
+        return [_alert(number, line) for number, line in reversed(tail)]
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
         return dict(self._items(ALARM_REGISTRY))

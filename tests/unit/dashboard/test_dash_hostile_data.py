@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -379,3 +380,21 @@ def test_a_damaged_model_file_is_a_503_naming_it_and_only_model_health_fails(
         assert "model.json: " in response.text and "decode byte 0xff" in response.text
     for path in ("/", "/assets/pump-01", "/api/v1/overview"):
         assert client.get(path).status_code == 200
+
+
+def test_a_long_outbox_costs_only_the_lines_shown(pristine: Path, tmp_path: Path) -> None:
+    """The outbox only grows; every refresh of the alarms page parsed and kept every line
+    of it before taking the newest 50."""
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root)
+    line = json.dumps({"sent_at": 1_767_600_000, "channel": "email", "body": "x" * 200})
+    _outbox(*[line] * 20000)(root)
+    view = DataView(root, wall=lambda: WALL_NOW)
+    tracemalloc.start()
+    try:
+        alerts = view.alerts(limit=50)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(alerts) == 50 and alerts[0]["line"] == 20001
+    assert peak < 2_000_000, f"{peak / 1e6:.1f} MB to show 50 lines"
