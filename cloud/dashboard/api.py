@@ -216,7 +216,7 @@ class DashboardApi:
             )
         known = {s["name"] for s in out}
         for name in sorted({str(e.get("scheduler")) for e in executions} - known):
-            mine = [e for e in executions if e.get("scheduler") == name]
+            mine = [e for e in executions if str(e.get("scheduler")) == name]
             out.append(
                 {
                     "name": name,

@@ -38,6 +38,7 @@ RESULTS = (
     "/api/v1/model-health/pump-01",
 )
 ALERTS = ("/alarms", "/api/v1/alarms")
+SCHEDULERS = ("/schedulers", "/api/v1/schedulers", "/api/v1/executions")
 SHADOWS = ("/shadows", "/api/v1/shadows")
 DEEP = 4096  # 8 KB of nesting: {"a":{"a":...}}
 
@@ -102,6 +103,16 @@ def _exported_shadow(document: str) -> Callable[[Path], None]:
     return write
 
 
+def _exported_executions(document: str) -> Callable[[Path], None]:
+    """A demo folder's ``executions.json``, read when the state store has none."""
+
+    def write(root: Path) -> None:
+        (root / "state.db").unlink()
+        (root / "executions.json").write_text(document)
+
+    return write
+
+
 def _csv(text: str) -> Callable[[Path], None]:
     def write(root: Path) -> None:
         (root / "buckets/plantwatch/input/pump-01_20260105080500.csv").write_text(text)
@@ -142,6 +153,13 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
             "2026-01-05T07:59:00,1.7e308,1,1\n2026-01-05T07:59:10,-1.7e308,1,1\n"
         ),
         RESULTS,
+    ),
+    "exported execution with a numeric scheduler and odd types": (
+        _exported_executions(
+            '[{"scheduler": 5, "data_start": 5, "data_end": [1], "status": {"a": 1},'
+            ' "skipped": "abc", "rows": "x", "failed_reason": 7, "result_keys": 5}]'
+        ),
+        SCHEDULERS,
     ),
     "outbox body a number": (_outbox('{"sent_at":1,"channel":"email","body":5}'), ALERTS),
     "outbox attributes a list": (
