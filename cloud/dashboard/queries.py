@@ -80,6 +80,12 @@ def iso(t: Any) -> str | None:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """A stored document where an object is expected; anything else reads as empty, so a
+    damaged entry shows as unknown instead of failing the page."""
+    return value if isinstance(value, dict) else {}
+
+
 def _finite(value: Any) -> bool:
     """A real number JSON can carry: not a bool, not NaN or infinite, not an integer too
     large for a float."""
@@ -278,7 +284,12 @@ class DataView:
     # ------------------------------------------------------------------ schedulers
 
     def schedulers(self) -> list[tuple[str, dict[str, Any]]]:
-        return self._items(SCHEDULERS_NS)
+        """Each scheduler's stored document, its ``config`` always an object."""
+        out = []
+        for name, doc in self._items(SCHEDULERS_NS):
+            doc = _obj(doc)
+            out.append((name, {**doc, "config": _obj(doc.get("config"))}))
+        return out
 
     def executions(self) -> list[dict[str, Any]]:
         """Newest first, as ``ListInferenceExecutions``; a demo folder's ``executions.json``
@@ -315,9 +326,10 @@ class DataView:
         """Alarm-model instances (IoT Events alarms), one per model and key."""
         out = []
         for name, registered in self.alarm_models().items():
-            definition = registered.get("definition", {})
+            definition = _obj(_obj(registered).get("definition"))
             for key, doc in self._items(f"alarms/{name}"):
-                action = doc.get("customer_action") or {}
+                doc = _obj(doc)
+                action = _obj(doc.get("customer_action"))
                 out.append(
                     {
                         "alarm_model": name,

@@ -113,6 +113,17 @@ def _exported_executions(document: str) -> Callable[[Path], None]:
     return write
 
 
+def _stored(*entries: tuple[str, str, object]) -> Callable[[Path], None]:
+    """State-store documents the engines would never write (a damaged or edited file)."""
+
+    def write(root: Path) -> None:
+        with SqliteStateStore(root / "state.db") as store:
+            for namespace, key, doc in entries:
+                store.put(namespace, key, doc)
+
+    return write
+
+
 def _csv(text: str) -> Callable[[Path], None]:
     def write(root: Path) -> None:
         (root / "buckets/plantwatch/input/pump-01_20260105080500.csv").write_text(text)
@@ -160,6 +171,18 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
             ' "skipped": "abc", "rows": "x", "failed_reason": 7, "result_keys": 5}]'
         ),
         SCHEDULERS,
+    ),
+    "stored scheduler document a list": (
+        _stored(("schedulers", "odd", [1, 2]), ("schedulers", "odd2", {"config": [1]})),
+        (*SCHEDULERS, "/model-health"),
+    ),
+    "stored alarm model and instance of the wrong shapes": (
+        _stored(
+            ("alarm-models", "m", {"definition": [1]}),
+            ("alarms/m", "k", {"state": "ACTIVE", "customer_action": [1]}),
+            ("alarms/m", "k2", [1]),
+        ),
+        ALERTS,
     ),
     "outbox body a number": (_outbox('{"sent_at":1,"channel":"email","body":5}'), ALERTS),
     "outbox attributes a list": (
