@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from cloud.devices.health import devices as judged_devices
+from cloud.devices.health import STATUS_NS, judge
 from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
@@ -406,8 +406,23 @@ class DataView:
     # ------------------------------------------------------------------ devices
 
     def devices(self) -> list[dict[str, Any]]:
+        """Every device's judged status; a damaged stored status is listed as ``unknown``
+        with why, rather than failing the devices page and every page's version poll."""
         with self.state() as store:
-            return [] if store is None else judged_devices(store, self._wall())
+            if store is None:
+                return []
+            wall = self._wall()
+            out = []
+            for key, doc in store.items(STATUS_NS):
+                try:
+                    out.append(judge(doc, wall))
+                except (ValueError, TypeError, AttributeError) as exc:
+                    site, _, sender = key.partition("/")
+                    reason = f"stored status unreadable ({type(exc).__name__})"
+                    out.append(
+                        {"site": site, "sender": sender, "health": "unknown", "reason": reason}
+                    )
+            return out
 
     # ------------------------------------------------------------------ raw traces
 

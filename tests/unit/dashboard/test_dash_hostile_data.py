@@ -184,6 +184,10 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         ),
         ALERTS,
     ),
+    "stored device status of the wrong types": (
+        _stored(("device-status", "s1/gw-x", {"site": "s1", "interval_s": "x"})),
+        ("/devices", "/api/v1/devices", "/api/v1/version"),
+    ),
     "outbox body a number": (_outbox('{"sent_at":1,"channel":"email","body":5}'), ALERTS),
     "outbox attributes a list": (
         _outbox('{"sent_at":1,"channel":"email","attributes":[1]}'),
