@@ -34,11 +34,17 @@ REQUEST_TIMEOUT_S = 10.0
 the connection or from its first byte after the previous response."""
 MAX_CONNECTIONS = 256
 """Connections open at once; a browser tab keeps about six."""
-_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-_TOO_MANY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 10\r\ncontent-length: 0\r\n"
-    b"connection: close\r\n\r\n"
-)
+
+
+def _closing(status: str, *extra: str) -> bytes:
+    """A whole empty response that ends the connection, with the security headers."""
+    lines = [f"HTTP/1.1 {status}", *extra, "content-length: 0", "connection: close"]
+    lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+_TIMED_OUT = _closing("408 Request Timeout")
+_TOO_MANY = _closing("503 Service Unavailable", "retry-after: 10")
 
 
 def request_deadline_protocol(

@@ -76,6 +76,7 @@ def test_a_client_that_sends_nothing_gets_408_and_is_closed(server: DashboardSer
         reply = read_all(idle)
         waited = time.monotonic() - start
     assert reply.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"content-security-policy: default-src 'self'" in reply
     assert TIMEOUT_S * 0.9 <= waited < TIMEOUT_S + 2.0
 
 
@@ -224,7 +225,9 @@ def test_connections_beyond_the_cap_get_503_and_the_cap_frees_up(
     with capped.start():
         held = [connect(capped) for _ in range(5)]  # accepted in order, before the next
         with connect(capped) as extra:
-            assert read_all(extra).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            refused = read_all(extra)
+            assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert b"retry-after: 10\r\n" in refused and b"x-content-type-options" in refused
         for sock in held:
             sock.close()
         deadline = time.monotonic() + 5
