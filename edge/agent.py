@@ -89,6 +89,13 @@ class AgentConfig:
     synchronous: str = "FULL"
     max_batch_delay_s: float = 1.0
     """A partial message leaves after this long (clock seconds) rather than waiting to fill."""
+    send_when_idle: bool = False
+    """A partial message also leaves at once while no publish awaits its PUBACK (Nagle's rule).
+
+    Readings then wait only for the link, not for the delay: a lone reading goes out as it
+    comes while the link is idle, and readings batch up behind a message in flight. On a
+    fast link that is up to one message per reading, each one billed by IoT Core, so it is
+    off by default: a latency-first setting, for a user who pays messages for alert time."""
     max_publishes_per_s: float = 80.0
     """IoT Core allows 100 publishes/s per connection, in and out; shadow traffic needs room."""
     max_inflight: int = 50
@@ -535,6 +542,7 @@ class Agent:
                 connection = self._connection
                 generation = self._generation
                 room = self.config.max_inflight - len(self._inflight)
+                idle = not self._inflight
                 oldest = min((sent for _g, sent in self._inflight.values()), default=None)
                 progress = self._last_progress
             now = time.monotonic()
@@ -560,7 +568,7 @@ class Agent:
                 continue
             with self._wake:
                 looked = self._wakes
-            message, due_in = self._next_message()
+            message, due_in = self._next_message(idle)
             if not healthy:  # the queue answered: this attempt works
                 healthy = True
                 with self._lock:
@@ -575,9 +583,10 @@ class Agent:
             tokens -= 1
             self._publish(connection, generation, message)
 
-    def _next_message(self) -> tuple[Telemetry | None, float]:
+    def _next_message(self, idle: bool = False) -> tuple[Telemetry | None, float]:
         """The next message to send, or None and how long (clock seconds, at most
-        :data:`IDLE_WAIT_S`) until a partial batch falls due."""
+        :data:`IDLE_WAIT_S`) until a partial batch falls due; *idle*: no publish awaits
+        its PUBACK."""
         cfg = self.config
         while True:
             with self._lock:
@@ -603,6 +612,7 @@ class Agent:
                 or now - oldest >= cfg.max_batch_delay_s
                 or now < oldest  # the clock stepped back: do not hold the batch for the step
                 or self._draining
+                or (idle and cfg.send_when_idle)
             )
             if not due:
                 due_in = min(due_in, oldest + cfg.max_batch_delay_s - now)

@@ -22,6 +22,7 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
         fault_s=5.0,
         step_c=25.0,
         batch_delay_ms=50.0,
+        send_when_idle=True,
         history_days=7.0,
         raise_rows=None,
         broker="amqtt",
@@ -34,6 +35,7 @@ def test_an_injected_fault_ends_as_an_alert_line_in_the_outbox(tmp_path: Path) -
     assert len(from_reading) == 2
     assert all(0 < r <= t for r, t in zip(from_reading, measured["latencies_ms"], strict=True))
     assert measured["false_alarms"] == 0
+    assert 0 < measured["messages_per_reading"] <= 1  # what the agent's batching cost
     assert measured["world_start_utc"].endswith("+00:00")
     assert measured["alert_lines"] >= 2  # email and SMS of each alarm, read from the file
     outbox = [json.loads(line) for line in (tmp_path / "data" / "alerts.jsonl").open()]

@@ -159,6 +159,28 @@ def test_stop_flushes_the_queue(broker: EmbeddedBroker, tmp_path: Path, receiver
     assert receiver.wait_for(5, 5)
 
 
+def test_send_when_idle_sends_a_lone_reading_without_waiting_out_the_delay(
+    broker: EmbeddedBroker, tmp_path: Path, receiver: Receiver
+) -> None:
+    """With a 60 s delay a lone reading would wait a minute; on an idle link it goes now,
+    and readings that come while a message is in flight still reach the broker."""
+    agent = Agent(
+        config(broker, tmp_path, shadow=False, max_batch_delay_s=60.0, send_when_idle=True),
+        SystemClock(),
+    )
+    agent.start()
+    try:
+        assert _wait(lambda: agent.status()["connected"], 15)
+        agent.submit("pump-1", [reading(0)])
+        assert receiver.wait_for(1, 10)
+        for i in range(1, 40):
+            agent.submit("pump-1", [reading(i)])
+        assert receiver.wait_for(40, 10)
+        assert agent.status()["queue_depth"] == 0
+    finally:
+        agent.stop()
+
+
 def test_mode_command_is_applied_and_reported(
     broker: EmbeddedBroker, tmp_path: Path, responder: ShadowResponder
 ) -> None:

@@ -54,3 +54,26 @@ def test_a_full_batch_goes_at_once(tmp_path: Path) -> None:
     agent.submit("pump-1", [Sample(T + i, {"flow": 1.0}) for i in range(10)])
     message, due_in = agent._next_message()
     assert message is not None and len(message.samples) == 10 and due_in == 0.0
+
+
+@pytest.mark.parametrize(
+    ("send_when_idle", "idle", "goes_at_once"),
+    [(True, True, True), (True, False, False), (False, True, False), (False, False, False)],
+)
+def test_a_lone_reading_goes_at_once_only_on_an_idle_link_when_asked(
+    tmp_path: Path, send_when_idle: bool, idle: bool, goes_at_once: bool
+) -> None:
+    from dataclasses import replace
+
+    clock = ManualClock()
+    agent = make(tmp_path, clock)
+    agent.config = replace(agent.config, send_when_idle=send_when_idle)
+    # GIVEN one reading, far from a full batch and well inside the 0.2 s delay
+    agent.submit("pump-1", [Sample(T, {"flow": 1.0})])
+    clock.advance(0.01)
+    message, due_in = agent._next_message(idle)
+    # THEN it leaves now only if nothing awaits a PUBACK and the agent was told to
+    if goes_at_once:
+        assert message is not None and len(message.samples) == 1 and due_in == 0.0
+    else:
+        assert message is None and due_in == pytest.approx(min(IDLE_WAIT_S, 0.19))

@@ -39,6 +39,15 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None
     assert (config.samples_per_message, config.max_queue_bytes) == (50, 1_000_000)
     assert (config.full_policy, config.synchronous) == ("refuse", "NORMAL")
     assert sources == [] and shutdown == 10.0
+    assert config.send_when_idle is False
+
+
+def test_send_when_idle_is_read_from_the_agent_table(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "samples_per_message = 50\n", "samples_per_message = 50\nsend_when_idle = true\n"
+    )
+    config, _sources, _shutdown = load_config(write(tmp_path, text))
+    assert config.send_when_idle is True
 
 
 @pytest.mark.parametrize(
@@ -180,6 +189,7 @@ WRONG_OPTIONS = [
     ("[agent]", 'status_interval_s = "5"', r"\[agent\]\.status_interval_s: expected a number"),
     ("[agent]", 'shutdown_timeout_s = "x"', r"\[agent\]\.shutdown_timeout_s: expected a number"),
     ("[agent]", 'shadow = "no"', r"\[agent\]\.shadow: expected true or false"),
+    ("[agent]", "send_when_idle = 1", r"\[agent\]\.send_when_idle: expected true or false"),
     ("[agent]", "status_path = 5", r"\[agent\]\.status_path: expected a string"),
     ("[agent]", "keep_alive_s = 70000", r"\[agent\]\.keep_alive_s: 70000 out of range"),
     ("[queue]", 'max_age_s = "7d"', r"\[queue\]\.max_age_s: expected a number"),
