@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.cliargs import Parser, add_subcommands
+from edge.cliargs import Parser, add_subcommands, one_line
 from edge.errors import ConfigError, NotFoundError, PlantwatchError, StorageError, UserError
 from edge.readonly_sqlite import connect_readonly
 
@@ -180,20 +180,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlantwatchError as exc:
         if args.debug:
             raise
-        print(f"plantwatch-edge: error: {exc}", file=sys.stderr)
+        print(f"plantwatch-edge: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, UserError | NotFoundError) else EXIT_FAILED
     except OSError as exc:
         if args.debug:
             raise
         paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
         reason = exc.strerror or str(exc) or type(exc).__name__
-        print(f"plantwatch-edge: error: {paths + ': ' if paths else ''}{reason}", file=sys.stderr)
+        text = one_line(f"{paths + ': ' if paths else ''}{reason}")
+        print(f"plantwatch-edge: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:  # a bug: one line here, the traceback with --debug (as plantwatch)
         if args.debug:
             raise
         print(
-            f"plantwatch-edge: error: internal error: {type(exc).__name__}: {exc} "
+            f"plantwatch-edge: error: internal error: {type(exc).__name__}: {one_line(exc)} "
             "(run again with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -30,12 +30,18 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)")
 DURATION_FORMATS = "'90s', '15m', '2h' or '1d'"
 
 
+def one_line(message: object) -> str:
+    """*message* on one line: a line break inside it (a path or argument holding one) is
+    shown escaped, so an error stays the one stderr line scripts and logs expect."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line naming the option."""
 
     def error(self, message: str) -> NoReturn:
         root = self.prog.split()[0] if self.prog else "plantwatch"
-        sys.stderr.write(f"{root}: error: {message} (see `{self.prog} --help`)\n")
+        sys.stderr.write(f"{root}: error: {one_line(message)} (see `{self.prog} --help`)\n")
         sys.exit(2)
 
 

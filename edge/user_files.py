@@ -18,6 +18,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import BinaryIO
+
+from edge.errors import UserError
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """No model, rule set, scenario or agent config comes near this; a source that does is not
@@ -40,10 +43,11 @@ def _size(limit: int) -> str:
 def read_document_bytes(path: str | os.PathLike[str], *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     """The bytes of *path*, refusing more than *limit* and never waiting for a writer."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd)
+    if stat.S_ISDIR(mode.st_mode):  # before fdopen, whose error would name the descriptor
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     with os.fdopen(fd, "rb", buffering=0) as fh:
-        mode = os.fstat(fd)
-        if stat.S_ISDIR(mode.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if stat.S_ISREG(mode.st_mode) and mode.st_size > limit:
             raise DocumentTooLargeError(path, limit)
         os.set_blocking(fd, True)  # a pipe with a writer: wait for its data as `cat` would
@@ -62,6 +66,52 @@ def read_document_text(
 ) -> str:
     """:func:`read_document_bytes` decoded; ``UnicodeDecodeError`` as ``read_text`` raises it."""
     return read_document_bytes(path, limit=limit).decode(encoding)
+
+
+MAX_HEADER_BYTES = 1 << 20
+"""The longest first line a CSV reader takes as a header. L4E's largest dataset header,
+3,000 sensors of 200 characters (l4e-contracts §1.4), is about 603,000 bytes; a line of a
+gigabyte is no header, and reading it whole (as a CSV parser does) costs gigabytes."""
+
+
+def read_header_line(
+    source: str | os.PathLike[str] | BinaryIO | bytes,
+    name: str,
+    *,
+    limit: int = MAX_HEADER_BYTES,
+) -> bytes:
+    """The first line of a CSV (without its line break), reading at most ``limit + 1``
+    bytes, so a huge or endless first line is refused at once instead of being parsed.
+
+    *source* is a path (opened without waiting for a writer; anything but a regular file
+    is refused), an open binary file (left where it was) or the bytes themselves. Either
+    line break, ``\n`` or ``\r``, ends the line. Raises :class:`UserError` naming *name*.
+    """
+    if isinstance(source, bytes):
+        prefix = source[: limit + 1]
+    elif isinstance(source, str | os.PathLike):
+        prefix = _path_prefix(source, name, limit + 1)
+    else:
+        where = source.tell()
+        prefix = source.read(limit + 1)
+        source.seek(where)
+    ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
+    if ends:
+        return prefix[: min(ends)]
+    if len(prefix) > limit:
+        raise UserError(f"{name}: line 1: longer than {_size(limit)}; not a CSV header")
+    return prefix
+
+
+def _path_prefix(path: str | os.PathLike[str], name: str, size: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO never ends, nor does /dev/zero
+                raise UserError(f"{name}: not a regular file")
+            return fh.read(size)
+    except OSError as exc:
+        raise UserError(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
 def parse_problem(exc: ValueError | RecursionError) -> str:

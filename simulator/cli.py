@@ -296,6 +296,9 @@ def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, An
     --days or --rate would otherwise fill the disk for hours and then fail half-written.
     The bound counts a timestamp, commas and a newline per row (every cell empty), so it
     never refuses a history that would fit."""
+    from cloud.runtime.layout import check_creatable_dir
+
+    check_creatable_dir(Path(args.out), "--out")  # /sys would report 0 GB free, not unwritable
     rows = math.ceil(args.days * 86_400.0 / args.rate - 1e-9)
     needed = rows * sum(20 + len(kinds[a.kind].sensors) for a in assets)
     folder = Path(args.out).absolute()
@@ -307,6 +310,22 @@ def _check_room(args: argparse.Namespace, assets: list[Any], kinds: dict[str, An
             f"--days {args.days:g} at --rate {args.rate:g}s: {rows:,} rows per asset need at "
             f"least {needed / 1e9:,.1f} GB under {args.out}, and {free / 1e9:,.1f} GB are free"
         )
+
+
+def _check_output_file(path: Path, option: str) -> None:
+    """A file this command writes at the end: not a folder, and its folder can be made."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; expected a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{option} {path}: {ancestor} is not a folder")
+    try:  # a folder nobody may write in (a read-only mount, /sys) shows only on writing
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {ancestor} ({exc.strerror})") from None
 
 
 def _stop_event() -> threading.Event:
@@ -325,6 +344,8 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     scenario = _scenario(args)
     assets = _assets(args, scenario)
+    if args.labels_out is not None:  # written after the run: a bad path must fail before it
+        _check_output_file(args.labels_out, "--labels-out")
     if args.rate is not None:
         rate = args.rate
     else:

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 
 from edge.errors import UserError
+from edge.user_files import MAX_HEADER_BYTES, read_header_line
 from edge.wire import Sample
 from simulator.asset import Block
 from simulator.fleet import to_samples
 
 LABEL_COLUMNS = {"anomaly", "changepoint"}
-MAX_HEADER_CHARS = 1 << 20
-"""A header row of thousands of 200-character sensor names fits; a gigabyte line is no header."""
+MAX_HEADER_CHARS = MAX_HEADER_BYTES
 
 
 def _sensor_name(name: str) -> str:
@@ -45,14 +45,9 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.exists() and not path.is_file():  # a FIFO blocks in open, /dev/zero never ends
         raise UserError(f"{path}: not a regular file")
     try:
-        with path.open(encoding="utf-8") as fh:
-            header = fh.readline(MAX_HEADER_CHARS + 1)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        header = read_header_line(path, str(path), limit=MAX_HEADER_CHARS).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    if len(header) > MAX_HEADER_CHARS:
-        raise UserError(f"{path}: line 1: longer than {MAX_HEADER_CHARS} characters; not a header")
     sep = ";" if header.count(";") > header.count(",") else ","
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)

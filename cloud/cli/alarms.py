@@ -34,6 +34,7 @@ from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
 from edge.cliargs import add_subcommands
 from edge.errors import PlantwatchError, UserError
+from edge.user_files import parse_problem
 
 ACTIONS = {
     "ack": "acknowledge an ACTIVE or LATCHED alarm",
@@ -570,15 +571,23 @@ def load_alarms(path: Path) -> list[dict[str, Any]]:
     """Group outbox lines into alerts; malformed lines raise UserError naming the line."""
     alarms: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:  # decoded line by line, so a bad byte names its line
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{path}:{number}: not UTF-8 text (byte {exc.start})") from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
                 attributes = record.get("attributes") or {}
                 channel = record["channel"]
-            except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
+            except (ValueError, RecursionError) as exc:  # JSON errors, 5000 digits, nesting
+                raise UserError(
+                    f"{path}:{number}: not an outbox record ({parse_problem(exc)})"
+                ) from None
+            except (KeyError, AttributeError, TypeError) as exc:
                 raise UserError(f"{path}:{number}: not an outbox record ({exc})") from None
             alert_id = str(attributes.get("alert_id") or f"line-{number}")
             if alert_id not in alarms:

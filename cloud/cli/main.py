@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from cloud.cli import status
-from edge.cliargs import Parser
+from edge.cliargs import Parser, one_line
 from edge.errors import NotFoundError, PlantwatchError, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -113,18 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlantwatchError as exc:
         if debug:
             raise
-        print(f"plantwatch: error: {exc}", file=sys.stderr)
+        print(f"plantwatch: error: {one_line(exc)}", file=sys.stderr)
         bad_input = isinstance(exc, UserError | NotFoundError)
         return status.BAD_INPUT if bad_input else status.FAILED
     except OSError as exc:
         if debug:
             raise
-        print(f"plantwatch: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"plantwatch: error: {one_line(describe_os_error(exc))}", file=sys.stderr)
         return status.BAD_INPUT
     except MemoryError as exc:  # sizes beyond this machine, not a bug
         if debug:
             raise
-        detail = f": {exc}" if str(exc) else ""
+        detail = f": {one_line(exc)}" if str(exc) else ""
         print(
             f"plantwatch: error: not enough memory{detail}; try smaller sizes "
             "(run again with --debug for the traceback)",
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"plantwatch: error: internal error: {type(exc).__name__}: {exc} "
+            f"plantwatch: error: internal error: {type(exc).__name__}: {one_line(exc)} "
             "(run again with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -361,10 +361,25 @@ def _slice(frame: Any, start: Any, end: Any) -> Any:
     return frame
 
 
+def check_csv_headers(dataset: str | Path) -> None:
+    """Refuse a dataset CSV whose first line is too long to be a header before any is
+    parsed: the CSV reader takes a line whole, so a gigabyte first line cost gigabytes of
+    memory and minutes before it was discarded. Only the first line of each file is read."""
+    from edge import user_files
+
+    root = Path(dataset)
+    if not root.is_dir():
+        return  # the dataset reader names a missing folder
+    for path in sorted(root.rglob("*.csv")):
+        if path.is_file():  # the reader discards what is not a regular file, with its reason
+            user_files.read_header_line(path, str(path), limit=user_files.MAX_HEADER_BYTES)
+
+
 def _train(args: argparse.Namespace, registry: Any) -> int:
     from cloud.inference.model import TrainConfig
     from cloud.inference.train_job import TrainJob, run_train_job
 
+    check_csv_headers(args.dataset)
     sensors = tuple(s.strip() for s in args.sensors.split(",")) if args.sensors else None
     off = args.off_condition
     if args.template and off and "\\" in off:
@@ -516,6 +531,7 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     from edge.errors import UserError
 
     model = registry.load(args.name, args.version)
+    check_csv_headers(args.dataset)
     with progress(2, f"model evaluate {args.name}: loading {args.dataset}") as bar:
         dataset = load_dataset(args.dataset)
         labels = load_labels(args.labels)

@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         detector_model, default_input = default_detector_paths()
         detector_inputs = detector_inputs or (default_input,)
         alarm_models = alarm_models or (default_alarm_path(),)
+    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -250,6 +251,36 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def _check_models(
+    data: str,
+    model_name: str | None,
+    detector_model: Path | None,
+    detector_inputs: tuple[Path, ...],
+    alarm_models: tuple[Path, ...],
+    lambdas: tuple[tuple[str, str], ...],
+) -> None:
+    """Load every model, input and callable the stack is given before anything starts.
+    The stack loads them only after the broker, shadow service and ingest are up, so a
+    bad file was found seconds later and everything was stopped again; the files are
+    small, so reading them twice costs little."""
+    from cloud.detectors import load_detector_model, load_input
+    from cloud.detectors.actions import load_callable
+    from cloud.detectors.alarms import load_alarm_model
+    from cloud.runtime.layout import DataLayout
+    from cloud.runtime.stack import load_model
+
+    for path in detector_inputs:
+        load_input(path)
+    if detector_model is not None:
+        load_detector_model(detector_model)
+    for path in alarm_models:
+        load_alarm_model(path)
+    for _arn, spec in lambdas:
+        load_callable(spec)
+    if model_name:
+        load_model(DataLayout(Path(data)).models, model_name)
 
 
 def _registered(

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from cloud.dashboard import analysis
 from cloud.dashboard.model_health import HealthOptions, asset_health, model_health
 from cloud.dashboard.queries import THRESHOLD, DataView, Row, iso, parse_time
 from cloud.l4e.naming import upload_frequency_seconds
-from edge.errors import NotFoundError
+from edge.errors import NotFoundError, StorageError, UserError
 
 API_VERSION: Final = "v1"
 RIBBON_CELLS: Final = 48
@@ -215,7 +216,7 @@ class DashboardApi:
             )
         known = {s["name"] for s in out}
         for name in sorted({str(e.get("scheduler")) for e in executions} - known):
-            mine = [e for e in executions if e.get("scheduler") == name]
+            mine = [e for e in executions if str(e.get("scheduler")) == name]
             out.append(
                 {
                     "name": name,
@@ -292,11 +293,24 @@ class DashboardApi:
         with self._health_lock:
             now = self._monotonic()
             if self._health is None or now - self._health[0] > HEALTH_TTL_S:
-                self._health = (now, model_health(self.view, self.health_options))
+                with _stored_files():
+                    self._health = (now, model_health(self.view, self.health_options))
             return self._health[1]
 
     def model_health_asset(self, key: str) -> dict[str, Any]:
-        return asset_health(self.view, key, self.health_options)
+        with _stored_files():
+            return asset_health(self.view, key, self.health_options)
+
+
+@contextmanager
+def _stored_files() -> Iterator[None]:
+    """A UserError while reading the data folder (a damaged ``model.json``, say) names a
+    file on the server, not a fault in the request: it is a StorageError (503), as the
+    ``plantwatch model health`` command's own exit 2 stays for its user's folder."""
+    try:
+        yield
+    except UserError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def _state(detector: dict[str, Any] | None, last: Row | None) -> str:

@@ -17,9 +17,13 @@ from __future__ import annotations
 import base64
 import getpass
 import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -39,15 +43,24 @@ from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.queries import parse_time
 from edge.errors import NotFoundError, PlantwatchError, UserError
 
+log = logging.getLogger("plantwatch.dashboard")
+
 HERE: Final = Path(__file__).parent
 ACTION_HEADER: Final = "x-plantwatch-action"
 SECURITY_HEADERS: Final = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
     "cache-control": "no-store",
 }
+"""On every response, errors included (OWASP HTTP Headers and Clickjacking Defense cheat
+sheets): ``X-Frame-Options`` for browsers without ``frame-ancestors``, and the
+cross-origin policies so another site can neither embed these documents nor keep a handle
+on a dashboard window it opened."""
 PAGES: Final = (
     ("/", "Fleet"),
     ("/schedulers", "Schedulers"),
@@ -57,6 +70,13 @@ PAGES: Final = (
     ("/model-health", "Model health"),
 )
 SNOOZE_MAX_S: Final = 7 * 86400
+MESSAGE_MAX: Final = 300
+BODY_MAX: Final = 16 * 1024
+"""An action's JSON body (a note and a snooze time) at most."""
+TARGET_MAX: Final = 8 * 1024
+"""Request target (path and query) at most, as common servers' default line limits."""
+HEADERS_MAX: Final = 16 * 1024
+"""All request header names and values together at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,27 +87,65 @@ class Credentials:
     password: str = ""
 
     def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
+        """The scheme name is case-insensitive (RFC 9110 section 11.1); the credentials
+        are compared as UTF-8 bytes (RFC 7617 section 2.1), since ``compare_digest``
+        raises TypeError on a str that is not ASCII."""
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "basic":
             return False
         try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
+            user, _, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+        except ValueError:
             return False
-        return hmac.compare_digest(user, self.username) & hmac.compare_digest(
-            password, self.password
+        return hmac.compare_digest(user, self.username.encode()) & hmac.compare_digest(
+            password, self.password.encode()
         )
 
 
-class _Guard:
-    """Basic auth (when configured) and the security headers, on every response."""
+ErrorPage = Callable[[Request, Exception], Awaitable[Response]]
 
-    def __init__(self, app: ASGIApp, credentials: Credentials | None) -> None:
+
+def _oversize(scope: Scope) -> tuple[int, str] | None:
+    """414 or 431 (RFC 9110 section 15.5.15, RFC 6585 section 5) for a request target or
+    headers far beyond anything the pages send: uvicorn bounds only a request still
+    arriving, so one sent whole in a single packet was parsed and served at any size."""
+    target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    if target > TARGET_MAX:
+        return 414, f"request target: longer than {TARGET_MAX} bytes"
+    headers = sum(len(k) + len(v) for k, v in scope.get("headers") or [])
+    if headers > HEADERS_MAX:
+        return 431, f"request headers: larger than {HEADERS_MAX} bytes together"
+    return None
+
+
+class _Guard:
+    """Basic auth (when configured) and the security headers, on every response: the 401,
+    and a 500 too. Starlette answers an unexpected exception in its outermost layer,
+    outside any middleware, so the guard turns it into the error page itself."""
+
+    def __init__(self, app: ASGIApp, credentials: Credentials | None, on_error: ErrorPage) -> None:
         self.app = app
         self.credentials = credentials
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        started = False
+        oversize = _oversize(scope)
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                raw = list(message.get("headers") or [])
+                raw += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message["headers"] = raw
+            await send(message)
+
+        if oversize is not None:
+            await _error(*oversize)(scope, receive, with_headers)
             return
         if self.credentials is not None:
             headers = dict(scope.get("headers") or [])
@@ -98,17 +156,16 @@ class _Guard:
                     status_code=401,
                     headers={"www-authenticate": 'Basic realm="plantwatch", charset="UTF-8"'},
                 )
-                await response(scope, receive, send)
+                await response(scope, receive, with_headers)
                 return
-
-        async def with_headers(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                raw = list(message.get("headers") or [])
-                raw += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-                message["headers"] = raw
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("dashboard: %s %r failed", scope.get("method"), scope.get("path"))
+            response = await self.on_error(Request(scope), exc)
+            await response(scope, receive, with_headers)
 
 
 def create_app(
@@ -128,7 +185,7 @@ def create_app(
     env.globals["pages"] = PAGES
 
     def render(request: Request, name: str, **context: Any) -> HTMLResponse:
-        fragment = request.query_params.get("fragment") == "1"
+        fragment = _param(request, "fragment") == "1"
         template = env.get_template(name)
         html = template.render(
             fragment=fragment,
@@ -138,7 +195,12 @@ def create_app(
         )
         return HTMLResponse(html)
 
-    async def overview_page(request: Request) -> Response:
+    # Pages and documents are plain functions: Starlette runs them in its thread pool, so
+    # one slow read (a long history, model health over many CSVs) does not hold the event
+    # loop, and every other client's request (the pages' once-a-second version poll
+    # included) is still answered meanwhile.
+
+    def overview_page(request: Request) -> Response:
         doc = api.overview()
         ribbons = {
             a["key"]: Markup(charts.ribbon(f"anomaly ribbon of {a['key']}", a["ribbon"]))
@@ -146,13 +208,13 @@ def create_app(
         }
         return render(request, "overview.html", doc=doc, ribbons=ribbons, title="Fleet")
 
-    async def asset_page(request: Request) -> Response:
+    def asset_page(request: Request) -> Response:
         doc = api.asset(request.path_params["key"])
         return render(
             request, "asset.html", doc=doc, svg=_asset_charts(doc), title=f"Asset {doc['key']}"
         )
 
-    async def schedulers_page(request: Request) -> Response:
+    def schedulers_page(request: Request) -> Response:
         return render(
             request,
             "schedulers.html",
@@ -161,16 +223,16 @@ def create_app(
             title="Schedulers",
         )
 
-    async def alarms_page(request: Request) -> Response:
+    def alarms_page(request: Request) -> Response:
         return render(request, "alarms.html", doc=api.alarms(), title="Alarms")
 
-    async def shadows_page(request: Request) -> Response:
+    def shadows_page(request: Request) -> Response:
         return render(request, "shadows.html", doc=api.shadows(), title="Shadows")
 
-    async def devices_page(request: Request) -> Response:
+    def devices_page(request: Request) -> Response:
         return render(request, "devices.html", doc=api.devices(), title="Devices")
 
-    async def model_health_page(request: Request) -> Response:
+    def model_health_page(request: Request) -> Response:
         doc = api.model_health()
         rates = {
             a["key"]: Markup(_rate_chart(a["key"], a["anomaly_rate_per_day"]))
@@ -179,7 +241,7 @@ def create_app(
         return render(request, "model_health.html", doc=doc, rates=rates, title="Model health")
 
     def json_route(producer: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
+        def endpoint(request: Request) -> Response:
             return JSONResponse(producer(request))
 
         return endpoint
@@ -189,15 +251,20 @@ def create_app(
             return _error(403, "alarm actions are not enabled (start with --alarm-actions)")
         if request.headers.get(ACTION_HEADER) != "1":
             return _error(403, f"missing header {ACTION_HEADER}: 1")
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            return _error(403, f"origin {origin!r} is not this dashboard")
+        refused = _foreign(request)
+        if refused:
+            return _error(403, refused)
         action = request.path_params["action"]
         if action not in ACTIONS:
             return _error(404, f"unknown action {action!r} (expected: {', '.join(ACTIONS)})")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > BODY_MAX:
+                return _error(413, f"body: larger than {BODY_MAX} bytes")
         try:
-            body = await request.json() if await request.body() else {}
-        except ValueError:
+            body = json.loads(raw) if raw else {}
+        except (ValueError, RecursionError):
             return _error(400, "body: expected a JSON object")
         if not isinstance(body, dict):
             return _error(400, "body: expected a JSON object")
@@ -222,9 +289,6 @@ def create_app(
         )
         return JSONResponse(alarm)
 
-    async def api_not_found(request: Request) -> Response:
-        return _error(404, f"no such endpoint: {request.url.path}")
-
     async def on_error(request: Request, exc: Exception) -> Response:
         status = 500
         if isinstance(exc, NotFoundError):
@@ -236,14 +300,21 @@ def create_app(
         elif isinstance(exc, PlantwatchError):
             status = 503
         message = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        headers = (exc.headers or {}) if isinstance(exc, HTTPException) else {}
         if status == 500:
             message = f"internal error: {type(exc).__name__}"
+        elif status == 404 and isinstance(exc, HTTPException):
+            message = f"no such endpoint: {request.url.path}"
+        elif status == 405:
+            message = f"method {request.method} not allowed here (allowed: {headers.get('Allow')})"
+        if len(message) > MESSAGE_MAX:  # a 60 KB asset key is not echoed back whole
+            message = message[:MESSAGE_MAX] + "…"
         if request.url.path.startswith("/api/"):
-            return _error(status, message)
+            return _error(status, message, headers)
         html = env.get_template("error.html").render(
             status=status, message=message, path=request.url.path, title=f"{status}"
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     routes = [
         Route("/", overview_page),
@@ -261,9 +332,7 @@ def create_app(
         Route(
             "/api/v1/executions",
             json_route(
-                lambda r: api.executions(
-                    r.query_params.get("scheduler"), _limit(r.query_params.get("limit"))
-                )
+                lambda r: api.executions(_param(r, "scheduler"), _limit(_param(r, "limit")))
             ),
         ),
         Route("/api/v1/alarms", json_route(lambda _r: api.alarms())),
@@ -280,33 +349,59 @@ def create_app(
             "/api/v1/model-health/{key}",
             json_route(lambda r: api.model_health_asset(r.path_params["key"])),
         ),
-        Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PUT", "DELETE"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(_Guard, credentials=credentials)]
+    middleware = [Middleware(_Guard, credentials=credentials, on_error=on_error)]
     if allowed_hosts:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={
-            PlantwatchError: on_error,
-            HTTPException: on_error,
-            Exception: on_error,
-        },
+        exception_handlers={PlantwatchError: on_error, HTTPException: on_error},
     )
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _param(request: Request, name: str) -> str | None:
+    """A query parameter given at most once: with two values, which one counts would
+    depend on the parser reading it (OWASP WSTG, Testing for HTTP Parameter Pollution)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise UserError(f"{name}: given {len(values)} times; give it once")
+    return values[0] if values else None
 
 
 def _limit(text: str | None) -> int:
     if text is None:
         return 50
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise UserError(f"limit: expected a whole number from 1 to 1000, got {text!r}")
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= 1000):
+        raise UserError(f"limit: expected a whole number from 1 to 1000, got {text[:20]!r}")
     return int(text)
+
+
+def _foreign(request: Request) -> str | None:
+    """Why an action request does not come from this dashboard's own page, or None.
+
+    Besides the action header (which a cross-site form cannot send and a cross-site script
+    cannot send without a CORS preflight this server never grants), the request's source
+    is checked as the OWASP CSRF Prevention Cheat Sheet describes: ``Sec-Fetch-Site``
+    when the browser sends it, then ``Origin``, then the ``Referer``'s origin."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site {site!r}: actions come from this dashboard's own pages"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if origin == own else f"origin {origin!r} is not this dashboard"
+    referer = request.headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}" != own:
+            return f"referer {referer[:100]!r} is not this dashboard"
+    return None
 
 
 def _who(request: Request, credentials: Credentials | None) -> str:

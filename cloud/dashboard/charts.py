@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from html import escape
 
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 12, 26
+DRAWN_MAX = 1e300
 _TIME_STEPS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 
@@ -65,6 +66,12 @@ class _Frame:
         return PAD_TOP + (1 - (value - self.y0) / span) * inner
 
 
+def _clamp(value: float) -> float:
+    """A reading as drawn: within +-1e300, so the span of the axis (1.7e308 minus
+    -1.7e308 is infinite) and its ticks stay finite; the API keeps the value itself."""
+    return min(max(value, -DRAWN_MAX), DRAWN_MAX)
+
+
 def _n(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
@@ -104,8 +111,12 @@ def value_ticks(low: float, high: float, count: int = 4) -> list[float]:
     raw = span / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step) * step
-    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+    try:
+        first = math.ceil(low / step) * step
+        ticks = int((high - first) / step + 1e-9) + 1
+    except (OverflowError, ValueError):  # a span too narrow for the values' size
+        return [low, high]
+    return [round(first + i * step, 10) for i in range(min(ticks, 2 * count + 2))]
 
 
 def _axes(frame: _Frame, *, time_axis: bool, y_label: str) -> None:
@@ -149,6 +160,7 @@ def time_series(
     height: int = 240,
 ) -> str:
     """Lines (or dots) over time, with reference lines and shaded bands."""
+    series = [Series(s.name, [(t, _clamp(v)) for t, v in s.points], s.css, s.dots) for s in series]
     xs = [p[0] for s in series for p in s.points]
     ys = [p[1] for s in series for p in s.points] + [line.value for line in lines]
     if not xs:
@@ -157,8 +169,9 @@ def time_series(
     x1 = end if end is not None else max(xs)
     lo = y_min if y_min is not None else min(ys)
     hi = y_max if y_max is not None else max(ys)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1.0, hi + 1.0
+    if hi - lo < 1e-9 * max(1.0, abs(hi)):  # one flat value: centre it, whatever its size
+        pad = max(1.0, abs(hi) * 0.1)
+        lo, hi = lo - pad, hi + pad
     frame = _Frame(x0, x1 if x1 > x0 else x0 + 1.0, lo, hi, width, height)
     for band in bands:
         left, right = frame.x(max(band.start, frame.x0)), frame.x(min(band.end, frame.x1))

@@ -14,9 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from cloud.devices.health import devices as judged_devices
+from cloud.devices.health import STATUS_NS, judge
 from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
@@ -43,6 +46,13 @@ EXECUTIONS_NS: Final = "executions"
 SCHEDULERS_NS: Final = "schedulers"
 EVENT_GAP_S: Final = 900.0
 """Two anomalous rows further apart than this are two events, whatever lies between."""
+LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""Times are shown from 1970 up to here: far enough from year 9999 that a chart's margin
+around an event still has a date."""
+MAX_SHADOW_DEPTH: Final = 12
+"""A stored shadow deeper than this is shown as unreadable: the shadow service refuses
+more than 6 levels in desired or reported, so only a damaged or hand-made file gets here,
+and rendering it must not recurse without end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +70,31 @@ class Row:
         return max(self.diagnostics, key=lambda d: d[1]) if self.diagnostics else None
 
 
-def iso(t: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with a ``Z``: what every API time looks like."""
-    if t is None:
+def iso(t: Any) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a ``Z``: what every API time looks like.
+
+    None for anything that is not a time from 1970 to year 9000: stored documents are read
+    as they are, and one odd value must not take a whole page down."""
+    if not _finite(t) or not 0 <= t < LATEST_TIME:
         return None
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A stored document where an object is expected; anything else reads as empty, so a
+    damaged entry shows as unknown instead of failing the page."""
+    return value if isinstance(value, dict) else {}
+
+
+def _finite(value: Any) -> bool:
+    """A real number JSON can carry: not a bool, not NaN or infinite, not an integer too
+    large for a float."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_time(text: str) -> float:
@@ -254,7 +284,12 @@ class DataView:
     # ------------------------------------------------------------------ schedulers
 
     def schedulers(self) -> list[tuple[str, dict[str, Any]]]:
-        return self._items(SCHEDULERS_NS)
+        """Each scheduler's stored document, its ``config`` always an object."""
+        out = []
+        for name, doc in self._items(SCHEDULERS_NS):
+            doc = _obj(doc)
+            out.append((name, {**doc, "config": _obj(doc.get("config"))}))
+        return out
 
     def executions(self) -> list[dict[str, Any]]:
         """Newest first, as ``ListInferenceExecutions``; a demo folder's ``executions.json``
@@ -264,9 +299,9 @@ class DataView:
             exported = self.layout.root / "executions.json"
             if exported.is_file():
                 try:
-                    loaded = json.loads(exported.read_text())
+                    loaded = json.loads(exported.read_text(), parse_constant=_reject_constant)
                     found = [d for d in loaded if isinstance(d, dict)]
-                except (OSError, ValueError):
+                except (OSError, ValueError, TypeError, RecursionError):
                     found = []
         found.sort(key=lambda d: (str(d.get("data_start")), str(d.get("scheduler"))), reverse=True)
         return found
@@ -278,29 +313,11 @@ class DataView:
         path = self.layout.alerts
         if not path.is_file():
             return []
-        out: list[dict[str, Any]] = []
+        # The outbox only grows: keep the last *limit* lines, parse only those.
+        tail: deque[tuple[int, str]] = deque(maxlen=limit)
         with open(path, encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, start=1):
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    out.append({"line": number, "error": "not JSON"})
-                    continue
-                if not isinstance(doc, dict):
-                    continue
-                attributes = doc.get("attributes") or {}
-                out.append(
-                    {
-                        "line": number,
-                        "sent_at": iso(doc.get("sent_at")),
-                        "channel": doc.get("channel"),
-                        "subject": doc.get("subject"),
-                        "body": doc.get("body"),
-                        "asset": attributes.get("asset") or attributes.get("key"),
-                        "severity": attributes.get("severity"),
-                    }
-                )
-        return list(reversed(out[-limit:]))
+            tail.extend(enumerate(fh, start=1))
+        return [_alert(number, line) for number, line in reversed(tail)]
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
         return dict(self._items(ALARM_REGISTRY))
@@ -309,9 +326,10 @@ class DataView:
         """Alarm-model instances (IoT Events alarms), one per model and key."""
         out = []
         for name, registered in self.alarm_models().items():
-            definition = registered.get("definition", {})
+            definition = _obj(_obj(registered).get("definition"))
             for key, doc in self._items(f"alarms/{name}"):
-                action = doc.get("customer_action") or {}
+                doc = _obj(doc)
+                action = _obj(doc.get("customer_action"))
                 out.append(
                     {
                         "alarm_model": name,
@@ -355,10 +373,17 @@ class DataView:
         now = int(self._wall())
         out = []
         try:
-            for thing, name in store.shadows():
-                shadow = store.get(thing, name or None, now)
-                if shadow is not None:
-                    out.append(shadow_summary(thing, name or None, get_document(shadow, now)))
+            try:
+                names = store.shadows()
+            except sqlite3.Error as exc:  # not a database, or not the shadow store's
+                raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
+            for thing, name in names:
+                try:
+                    shadow = store.get(thing, name or None, now)
+                    if shadow is not None:
+                        out.append(shadow_summary(thing, name or None, get_document(shadow, now)))
+                except _DAMAGED as exc:
+                    out.append(_unreadable(thing, name or None, exc))
         finally:
             store.close()
         return out
@@ -372,15 +397,32 @@ class DataView:
         for path in sorted(folder.glob("*.json")):
             try:
                 out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
-            except (OSError, ValueError, AttributeError):
+            except OSError:
                 continue
+            except _DAMAGED as exc:
+                out.append(_unreadable(path.stem, None, exc))
         return out
 
     # ------------------------------------------------------------------ devices
 
     def devices(self) -> list[dict[str, Any]]:
+        """Every device's judged status; a damaged stored status is listed as ``unknown``
+        with why, rather than failing the devices page and every page's version poll."""
         with self.state() as store:
-            return [] if store is None else judged_devices(store, self._wall())
+            if store is None:
+                return []
+            wall = self._wall()
+            out = []
+            for key, doc in store.items(STATUS_NS):
+                try:
+                    out.append(judge(doc, wall))
+                except (ValueError, TypeError, AttributeError) as exc:
+                    site, _, sender = key.partition("/")
+                    reason = f"stored status unreadable ({type(exc).__name__})"
+                    out.append(
+                        {"site": site, "sender": sender, "health": "unknown", "reason": reason}
+                    )
+            return out
 
     # ------------------------------------------------------------------ raw traces
 
@@ -408,9 +450,11 @@ class DataView:
                     continue
                 for i, sensor in columns.items():
                     try:
-                        series[sensor].append((t, float(record[i])))
+                        value = float(record[i])
                     except (ValueError, IndexError):
                         continue
+                    if math.isfinite(value):  # "nan", "inf" and 1e999 parse, but JSON has none
+                        series[sensor].append((t, value))
         for points in series.values():
             points.sort()
         return series
@@ -446,29 +490,114 @@ class DataView:
 
 
 def _row(line: str) -> Row | None:
-    """One results line, or None for a line the feeder would quarantine."""
+    """One results line, or None for a line the feeder would quarantine
+    (:func:`cloud.feeder.result_to_message`): a prediction other than 0 or 1, a score or
+    diagnostic share that is not a finite number, or a time the page cannot place."""
     try:
         doc = json.loads(line)
         t = parse_time(doc["timestamp"])
-        prediction = int(doc.get("prediction", 0))
+        prediction = doc.get("prediction", 0)
         score = doc.get("anomaly_score")
-        diagnostics = tuple(
-            (str(d["name"]), float(d["value"])) for d in doc.get("diagnostics") or ()
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
+        diagnostics = tuple((str(d["name"]), d["value"]) for d in doc.get("diagnostics") or ())
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    if (
+        not 0 <= t < LATEST_TIME
+        or isinstance(prediction, bool)
+        or prediction not in (0, 1)
+        or (score is not None and not _finite(score))
+        or not all(_finite(value) for _name, value in diagnostics)
+    ):
         return None
     return Row(
         t=t,
-        prediction=prediction,
+        prediction=int(prediction),
         reason=str(doc.get("prediction_reason") or ""),
-        score=float(score) if isinstance(score, int | float) else None,
-        diagnostics=diagnostics,
+        score=None if score is None else float(score),
+        diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _alert(number: int, line: str) -> dict[str, Any]:
+    """One outbox line as the alarms page lists it, or the line number and what is wrong
+    with it: a damaged line is shown, not skipped, and not allowed to break the page."""
+    try:
+        doc = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return {"line": number, "error": "not JSON"}
+    if not isinstance(doc, dict):
+        return {"line": number, "error": "not a JSON object"}
+    attributes = doc.get("attributes") or {}
+    texts = {k: doc.get(k) for k in ("channel", "subject", "body")}
+    if not isinstance(attributes, dict):
+        return {"line": number, "error": "attributes: expected an object"}
+    for key in ("asset", "key"):
+        texts[key] = attributes.get(key)
+    severity = attributes.get("severity")
+    wrong = [k for k, v in texts.items() if v is not None and not isinstance(v, str)]
+    if wrong:
+        return {"line": number, "error": f"{wrong[0]}: expected a string"}
+    return {
+        "line": number,
+        "sent_at": iso(doc.get("sent_at")),
+        "channel": texts["channel"],
+        "subject": texts["subject"],
+        "body": texts["body"],
+        "asset": texts["asset"] or texts["key"],
+        "severity": severity if isinstance(severity, str) or _finite(severity) else None,
+    }
+
+
+_DAMAGED = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+"""What reading a damaged stored shadow document raises (UnicodeDecodeError is a
+ValueError); the shadows page lists such a shadow as unreadable rather than failing."""
+
+
+def _unreadable(thing: str, name: str | None, exc: BaseException) -> dict[str, Any]:
+    reason = (
+        str(exc)
+        if isinstance(exc, _ShapeError)
+        else f"not a shadow document ({type(exc).__name__})"
+    )
+    return {
+        "thing": thing,
+        "shadow": name or "classic",
+        "version": None,
+        "desired": {},
+        "reported": {},
+        "delta": {},
+        "last_command": None,
+        "error": reason,
+    }
+
+
+class _ShapeError(ValueError):
+    """A stored shadow document JSON could not carry, or too deep to show."""
+
+
+def _check_shape(document: Any) -> None:
+    """Walk the document without recursion: no NaN or infinity (json.loads accepts them,
+    a JSON response cannot carry them) and no more than :data:`MAX_SHADOW_DEPTH` levels."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_SHADOW_DEPTH:
+                raise _ShapeError(f"nested deeper than {MAX_SHADOW_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise _ShapeError(f"holds {value}, which JSON cannot carry")
 
 
 def shadow_summary(thing: str, name: str | None, document: dict[str, Any]) -> dict[str, Any]:
     """A shadow document as the shadows page shows it: the newest desired key is the last
     command, and its state says whether the device has applied it."""
+    _check_shape(document)
     state = document.get("state") or {}
     desired = state.get("desired") or {}
     reported = state.get("reported") or {}
@@ -502,6 +631,7 @@ def shadow_summary(thing: str, name: str | None, document: dict[str, Any]) -> di
         "reported": reported,
         "delta": delta,
         "last_command": command,
+        "error": None,
     }
 
 

@@ -7,6 +7,7 @@ whose number is known at once and a busy port is a one-line error naming the opt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 from cloud.dashboard.actions import AlarmActions
 from cloud.dashboard.api import DashboardApi
-from cloud.dashboard.app import Credentials, create_app
+from cloud.dashboard.app import SECURITY_HEADERS, Credentials, create_app
 from cloud.dashboard.model_health import HealthOptions
 from cloud.dashboard.queries import DataView
 from cloud.l4e.sites import DEFAULT_SITE
@@ -28,6 +29,106 @@ log = logging.getLogger("plantwatch.dashboard")
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 DEFAULT_PORT = 8600
+REQUEST_TIMEOUT_S = 10.0
+"""How long a client may take to send a whole request (headers and body), counted from
+the connection or from its first byte after the previous response."""
+MAX_CONNECTIONS = 256
+"""Connections open at once; a browser tab keeps about six."""
+
+
+def _closing(status: str, *extra: str) -> bytes:
+    """A whole empty response that ends the connection, with the security headers."""
+    lines = [f"HTTP/1.1 {status}", *extra, "content-length: 0", "connection: close"]
+    lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+_TIMED_OUT = _closing("408 Request Timeout")
+_TOO_MANY = _closing("503 Service Unavailable", "retry-after: 10")
+
+
+def request_deadline_protocol(
+    timeout_s: float, max_connections: int = MAX_CONNECTIONS
+) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for receiving each request, and a cap on
+    open connections.
+
+    uvicorn times out only the idle time between requests (``timeout_keep_alive``, armed
+    when a response completes and cancelled by any byte received), so a connection that
+    sends nothing, or trickles a request a byte at a time, stayed open forever: enough of
+    them exhaust the process's file descriptors (Slowloris). Here a request must arrive
+    whole within *timeout_s*; otherwise the client gets 408 and the connection is closed.
+
+    The deadline reclaims such connections, but a client opening hundreds at once could
+    still use up the descriptors of the process the dashboard shares with the broker, the
+    rules runner and the stores under ``plantwatch up``. Beyond *max_connections* open at
+    once, a new one gets 503 with ``Retry-After`` and is closed straight away.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                transport.write(_TOO_MANY)
+                transport.close()
+                return
+            self._watch()
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():  # refused above, or timed out
+                return
+            super().data_received(data)
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel()
+            super().connection_lost(exc)
+
+        def _receiving(self) -> bool:
+            return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+        def _watch(self) -> None:
+            if not self._receiving():
+                self._cancel()
+            elif self._deadline is None:
+                self._deadline = self.loop.call_later(timeout_s, self._expire)
+
+        def _cancel(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's own answer to a request h11 cannot parse (no Host in HTTP/1.1, a
+            NUL in the target, headers still arriving past h11's size limit), with the
+            security headers every other answer carries."""
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"connection", b"close"),
+                *((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=msg.encode("ascii")),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if not self._receiving() or self.transport.is_closing():
+                return
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and self.conn.their_state is h11.IDLE:
+                self.transport.write(_TIMED_OUT)
+            self.transport.close()
+
+    return DeadlineProtocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +145,10 @@ class DashboardConfig:
     any_port_if_busy: bool = False
     """The port is only the default: when it is busy, take a free one (the URL printed and
     recorded says which) rather than refuse to start a second stack on this machine."""
+    request_timeout_s: float = REQUEST_TIMEOUT_S
+    """A client has this long to send a whole request (see request_deadline_protocol)."""
+    max_connections: int = MAX_CONNECTIONS
+    """Connections open at once; more get 503 (see request_deadline_protocol)."""
 
     def check(self) -> None:
         if not is_loopback(self.host) and self.credentials is None:
@@ -69,7 +174,12 @@ class DashboardServer:
         self.api = DashboardApi(
             self.view, actions_enabled=config.alarm_actions and actions is not None, health=health
         )
-        allowed = LOOPBACK_NAMES if is_loopback(config.host) else None
+        allowed = None
+        if is_loopback(config.host):
+            # the bound address too: 127.0.0.2 or [0:0:0:0:0:0:0:1] is loopback, and the
+            # URL printed for it names it (Host header is compared lower-case, bracketed)
+            own = f"[{config.host}]" if ":" in config.host else config.host
+            allowed = [*LOOPBACK_NAMES, own.lower()]
         self.app = create_app(
             self.api, actions=actions, allowed_hosts=allowed, credentials=config.credentials
         )
@@ -109,6 +219,10 @@ class DashboardServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
+            http=request_deadline_protocol(
+                self.config.request_timeout_s, self.config.max_connections
+            ),
+            ws="none",  # no route takes a WebSocket: an upgrade request is plain HTTP
             log_level="warning",
             access_log=False,
             lifespan="off",

@@ -25,18 +25,21 @@ the import again with the same name replaces what the earlier run registered.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import logging
 import re
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cloud.batcher.quarantine import Quarantine
 from cloud.inference.registry import ModelRegistry
@@ -44,6 +47,7 @@ from cloud.inference.results import RESULTS_FILE, folder_time
 from cloud.inference.scheduler import (
     EXECUTIONS_NS,
     SCHEDULERS_NS,
+    WHOLE_READ_BYTES,
     Execution,
     SchedulerConfig,
     execution_key,
@@ -51,8 +55,10 @@ from cloud.inference.scheduler import (
     list_executions,
 )
 from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
-from cloud.ports import ObjectStore, StateStore
+from cloud.ports import FileObjectStore, ObjectStore, StateStore
+from edge import user_files
 from edge.errors import ConflictError, NotFoundError, UserError
+from edge.user_files import read_header_line
 
 log = logging.getLogger(__name__)
 
@@ -238,22 +244,20 @@ class L4EImporter:
     def _read_inputs(
         self, source: Source, found: list[tuple[str, str]], staging: Path | None
     ) -> tuple[dict[str, _Component], list[dict[str, str]]]:
-        from concurrent.futures import ThreadPoolExecutor
-
         components: dict[str, _Component] = {}
         discarded: list[dict[str, str]] = []
         self._progress("reading input files", len(found))
-        # objects are fetched a few at a time (S3 answers in parallel), parsed in order
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            bodies = pool.map(_get_or_missing(source.store), [key for _c, key in found])
-            for index, ((component, key), body) in enumerate(zip(found, bodies, strict=True)):
-                if isinstance(body, NotFoundError):  # listed, then gone or not a file: say so
-                    discarded.append({"Key": key, "Reason": str(body)})
-                    self._progress("", 1)
-                    continue
-                self._read_one(components, discarded, component, key, body, index, staging)
+        opened = _opened_in_order(source.store, [key for _c, key in found])
+        for index, ((component, key), handle) in enumerate(zip(found, opened, strict=True)):
+            if isinstance(handle, NotFoundError):  # listed, then gone or not a file: say so
+                discarded.append({"Key": key, "Reason": str(handle)})
+                self._progress("", 1)
+                continue
+            self._read_one(components, discarded, component, key, handle, index, staging)
         if not components:
-            raise UserError(f"--input {source.where}: no readable L4E input file")
+            first = f": {discarded[0]['Reason']}" if discarded else ""
+            more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
+            raise UserError(f"--input {source.where}: no readable L4E input file{first}{more}")
         return dict(sorted(components.items())), discarded
 
     def _read_one(
@@ -262,15 +266,23 @@ class L4EImporter:
         discarded: list[dict[str, str]],
         component: str,
         key: str,
-        body: bytes,
+        handle: BinaryIO,
         index: int,
         staging: Path | None,
     ) -> None:
-        """Add one file to its component's summary, or to the discarded list."""
+        """Add one file to its component's summary, or to the discarded list. The object
+        is read from its file a chunk at a time: an input CSV may be 5 GB (§1.4)."""
         from cloud.inference.dataset import read_csv
 
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(0)
         try:
-            frame = read_csv(body, key).frame
+            if size > MAX_INPUT_BYTES:
+                raise UserError(
+                    f"{key}: {size:,} bytes; an L4E input CSV is at most 5 GB (l4e-contracts §1.4)"
+                )
+            read_header_line(handle, key, limit=user_files.MAX_HEADER_BYTES)
+            frame = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key).frame
         except UserError as exc:
             discarded.append({"Key": key, "Reason": str(exc)})
             self._progress("", 1)
@@ -286,7 +298,9 @@ class L4EImporter:
         if staging is not None:
             folder = staging / component
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{index:08d}.csv").write_bytes(body)
+            handle.seek(0)
+            with (folder / f"{index:08d}.csv").open("wb") as copy:
+                shutil.copyfileobj(handle, copy, 1 << 20)
         self._progress("", 1)
 
     def _register_dataset(
@@ -462,7 +476,9 @@ class L4EImporter:
             raise UserError(f"--labels {source.where}: no label CSV")
         staging.mkdir(parents=True)
         for index, key in enumerate(keys):
-            (staging / f"{index:06d}.csv").write_bytes(source.store.get(key))
+            with _open(source.store, key) as handle:  # the label reader refuses one this long
+                body = handle.read(user_files.MAX_DOCUMENT_BYTES + 1)
+            (staging / f"{index:06d}.csv").write_bytes(body)
         try:
             return load_labels(staging)
         except UserError as exc:  # name the source object, not the staging copy
@@ -506,17 +522,60 @@ class L4EImporter:
         }
 
 
-def _get_or_missing(store: ObjectStore) -> Callable[[str], bytes | NotFoundError]:
-    """``store.get`` that returns a missing object's error, so one such file is discarded
-    with its reason (as L4E's ingestion does) rather than ending the import."""
+OPEN_AHEAD = 8
+"""Objects opened (S3: fetched) ahead of the one being parsed, since S3 answers in
+parallel; only these few are held, so memory does not grow with the number of files."""
 
-    def get(key: str) -> bytes | NotFoundError:
+MAX_INPUT_BYTES = 5 * 1024**3
+"""l4e-contracts §1.4: each CSV is at most 5 GB. A larger object is discarded with that
+reason (as L4E's ingestion discards a file it cannot take) rather than read for minutes."""
+
+
+@contextmanager
+def _open(store: ObjectStore, key: str) -> Iterator[BinaryIO]:
+    if isinstance(store, FileObjectStore):
+        with store.open_file(key) as handle:
+            yield handle
+    else:
+        yield io.BytesIO(store.get(key))
+
+
+def _opened_in_order(store: ObjectStore, keys: list[str]) -> Iterator[BinaryIO | NotFoundError]:
+    """Each object as an open file, in order, fetched up to :data:`OPEN_AHEAD` ahead of
+    the reader and closed once the reader moves on. A missing object (or one that is no
+    regular file) is its NotFoundError, so that file is discarded with its reason (as
+    L4E's ingestion does) rather than ending the import."""
+
+    def enter(key: str) -> tuple[ExitStack | None, BinaryIO | NotFoundError]:
+        stack = ExitStack()
         try:
-            return store.get(key)
+            return stack, stack.enter_context(_open(store, key))
         except NotFoundError as exc:
-            return exc
+            stack.close()
+            return None, exc
+        except BaseException:
+            stack.close()
+            raise
 
-    return get
+    pending: deque[Future[tuple[ExitStack | None, BinaryIO | NotFoundError]]] = deque()
+    queue = iter(keys)
+    with ThreadPoolExecutor(max_workers=OPEN_AHEAD) as pool:
+        try:
+            pending.extend(pool.submit(enter, key) for key in itertools.islice(queue, OPEN_AHEAD))
+            while pending:
+                stack, handle = pending.popleft().result()
+                pending.extend(pool.submit(enter, key) for key in itertools.islice(queue, 1))
+                try:
+                    yield handle
+                finally:
+                    if stack is not None:
+                        stack.close()
+        finally:
+            for future in pending:  # the reader stopped early: close what was opened for it
+                with suppress(BaseException):
+                    opened, _handle = future.result()
+                    if opened is not None:
+                        opened.close()
 
 
 def _schema(component: _Component) -> dict[str, Any]:

@@ -7,10 +7,13 @@ from, the user's source, whatever the credentials would allow.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from cloud.ports import ObjectStore
+from cloud.ports import FileObjectStore, ObjectStore
 from edge.errors import ConfigError, StorageError
 
 
@@ -52,6 +55,17 @@ class ReadOnlyStore:
 
     def get(self, key: str) -> bytes:
         return self._inner.get(key)
+
+    @contextmanager
+    def open_file(self, key: str) -> Iterator[BinaryIO]:
+        """The inner store's file (a local file, or S3's object streamed to a temporary
+        file), so an import reads a large object a chunk at a time; a store that cannot
+        hand over a file gives its bytes as one."""
+        if isinstance(self._inner, FileObjectStore):
+            with self._inner.open_file(key) as handle:
+                yield handle
+        else:
+            yield io.BytesIO(self._inner.get(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return self._inner.list(prefix)

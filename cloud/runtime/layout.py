@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,13 +31,22 @@ def check_creatable_dir(path: Path, option: str) -> None:
     """Raise ConfigError unless *path* is a directory or could be made one, creating nothing.
 
     For output folders written after slow or costly work (training, AWS calls), so that a
-    mistyped path fails first instead of losing the result.
+    mistyped path fails first instead of losing the result. A name is not enough: a folder
+    nobody may write in (a read-only mount, ``/sys``) is found by writing a temporary file
+    there, removed at once; permission bits alone do not stop root.
     """
     ancestor = path
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise ConfigError(f"{option} {path}: {ancestor} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {path}: cannot write in {ancestor} ({exc.strerror or exc})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

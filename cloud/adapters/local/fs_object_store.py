@@ -214,12 +214,16 @@ class FsObjectStore:
         open file reads."""
         path = self._path(key)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed when the context ends
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO: no wait
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such object") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotFoundError(f"{path}: no such object (a symlink loop)") from None
             raise StorageError(f"{path}: get failed: {exc}") from exc
-        with handle:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero is no object
+                raise NotFoundError(f"{path}: no such object (not a regular file)")
             yield handle
 
     def list(self, prefix: str = "") -> Iterator[str]:

@@ -84,3 +84,31 @@ def test_value_ticks_cover_the_range_in_equal_steps(low: float, span: float) -> 
     assert ticks and all(low - 1e-6 * span <= t <= low + span * (1 + 1e-6) for t in ticks)
     steps = {round(b - a, 6) for a, b in itertools.pairwise(ticks)}
     assert len(steps) <= 1 or max(steps) - min(steps) <= 1e-6 * span
+
+
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_any_finite_readings_draw_a_well_formed_chart(values: list[float]) -> None:
+    """A raw trace holding 1.7e308 and -1.7e308 made the axis span infinite and its ticks
+    raise OverflowError: a 500 for the whole asset page."""
+    t0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()
+    svg = charts.time_series(
+        "raw", [charts.Series("x", [(t0 + i, v) for i, v in enumerate(values)])]
+    )
+    root = parse(svg)
+    assert "nan" not in svg and "inf" not in svg
+    assert root.find("svg:title", NS).text == "raw"
+
+
+def test_readings_at_the_ends_of_the_float_range_are_drawn() -> None:
+    t0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()
+    points = [(t0, 1.7e308), (t0 + 10, -1.7e308), (t0 + 20, 0.0)]
+    [line] = parse(charts.time_series("raw", [charts.Series("x", points)])).findall(
+        ".//svg:polyline", NS
+    )
+    assert len(line.get("points").split()) == 3

@@ -68,4 +68,7 @@ def test_import_of_only_a_loop_exits_2_naming_the_folder(
     argv = ["import", "l4e", "--input", str(tmp_path / "src"), "--data", str(tmp_path / "d")]
     assert main(argv) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[-1] == f"plantwatch: error: --input {tmp_path / 'src'}: no readable L4E input file"
+    assert err[-1] == (
+        f"plantwatch: error: --input {tmp_path / 'src'}: no readable L4E input file: "
+        f"{component / 'a.csv'}: no such object (a symlink loop)"
+    )
