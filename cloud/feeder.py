@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any, Final, Protocol
 from cloud.detectors.model import default_detector_paths
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
+from edge.json_values import finite_number
 from edge.wire import NAME_RE
 
 log = logging.getLogger(__name__)
@@ -338,11 +338,7 @@ def result_to_message(
     message["prediction_reason"] = str(reason)
     score = doc.get("anomaly_score")
     if score is not None:
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, int | float)
-            or not math.isfinite(score)
-        ):
+        if not finite_number(score):
             raise ValueError(f"'anomaly_score': expected a number, got {score!r}")
         message["anomaly_score"] = float(score)
     diagnostics = doc.get("diagnostics")
@@ -353,12 +349,10 @@ def result_to_message(
         for i, item in enumerate(diagnostics):
             name = item.get("name") if isinstance(item, Mapping) else None
             value = item.get("value") if isinstance(item, Mapping) else None
-            if (
-                not isinstance(name, str)
-                or isinstance(value, bool)
-                or not isinstance(value, int | float)
-            ):
-                raise ValueError(f"'diagnostics[{i}]': expected {{name: string, value: number}}")
+            if not isinstance(name, str) or not finite_number(value):
+                raise ValueError(
+                    f"'diagnostics[{i}]': expected {{name: string, value: finite number}}"
+                )
             shares.append((name, float(value)))
         shares.sort(key=lambda s: -s[1])
         if shares:

@@ -8,7 +8,19 @@ agree on that, so both use this one function.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+
+def finite_number(value: Any) -> bool:
+    """A real number a JSON document can carry into arithmetic: not a bool, not NaN or
+    infinite, and not an integer too large for a float (``math.isfinite`` raises there)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def same_value(a: Any, b: Any) -> bool:

@@ -32,6 +32,7 @@ from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
 from edge.errors import NotFoundError, StorageError
+from edge.json_values import finite_number
 
 STREAM_PREFIX: Final = "stream/"
 """Where streaming mode writes results (``cloud.runtime.streaming``)."""
@@ -75,7 +76,7 @@ def iso(t: Any) -> str | None:
 
     None for anything that is not a time from 1970 to year 9000: stored documents are read
     as they are, and one odd value must not take a whole page down."""
-    if not _finite(t) or not 0 <= t < LATEST_TIME:
+    if not finite_number(t) or not 0 <= t < LATEST_TIME:
         return None
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -84,17 +85,6 @@ def _obj(value: Any) -> dict[str, Any]:
     """A stored document where an object is expected; anything else reads as empty, so a
     damaged entry shows as unknown instead of failing the page."""
     return value if isinstance(value, dict) else {}
-
-
-def _finite(value: Any) -> bool:
-    """A real number JSON can carry: not a bool, not NaN or infinite, not an integer too
-    large for a float."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def parse_time(text: str) -> float:
@@ -505,8 +495,8 @@ def _row(line: str) -> Row | None:
         not 0 <= t < LATEST_TIME
         or isinstance(prediction, bool)
         or prediction not in (0, 1)
-        or (score is not None and not _finite(score))
-        or not all(_finite(value) for _name, value in diagnostics)
+        or (score is not None and not finite_number(score))
+        or not all(finite_number(value) for _name, value in diagnostics)
     ):
         return None
     return Row(
@@ -548,7 +538,7 @@ def _alert(number: int, line: str) -> dict[str, Any]:
         "subject": texts["subject"],
         "body": texts["body"],
         "asset": texts["asset"] or texts["key"],
-        "severity": severity if isinstance(severity, str) or _finite(severity) else None,
+        "severity": severity if isinstance(severity, str) or finite_number(severity) else None,
     }
 
 

@@ -11,12 +11,12 @@ the field.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from edge.commands import shown
 from edge.errors import UserError
+from edge.json_values import finite_number
 
 QUARANTINE_NAMESPACE = "quarantine/detectors"
 """``<this>/<model>``: detector instance documents set aside because they failed these checks."""
@@ -64,18 +64,18 @@ def check_instance(
     for name, timer in doc.get("timers", {}).items():
         if (
             not isinstance(timer, Mapping)
-            or not _finite(timer.get("expiry"))
-            or not _finite(timer.get("duration", 0))
+            or not finite_number(timer.get("expiry"))
+            or not finite_number(timer.get("duration", 0))
         ):
             raise wrong(f"timers.{name}", '{"expiry": seconds, "duration": seconds}', timer)
     for name, seconds in doc.get("durations", {}).items():
-        if not _finite(seconds):
+        if not finite_number(seconds):
             raise wrong(f"durations.{name}", "a number of seconds", seconds)
     expired = doc.get("expired", [])
     if not isinstance(expired, list) or not all(isinstance(n, str) for n in expired):
         raise wrong("expired", "a list of timer names", expired)
     for field in ("created", "updated"):
-        if field in doc and not _finite(doc[field]):
+        if field in doc and not finite_number(doc[field]):
             raise wrong(field, "epoch seconds", doc[field])
     entries = doc.get("entries", 0)
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
@@ -100,10 +100,10 @@ def check_alarm_instance(
     if doc.get("state") not in names:
         raise wrong("state", "one of " + ", ".join(names), doc.get("state"))
     for field in ("since", "created", "updated"):
-        if field in doc and not _finite(doc[field]):
+        if field in doc and not finite_number(doc[field]):
             raise wrong(field, "epoch seconds", doc[field])
     for field in ("snooze_until", "next_reminder"):
-        if doc.get(field) is not None and not _finite(doc[field]):
+        if doc.get(field) is not None and not finite_number(doc[field]):
             raise wrong(field, "epoch seconds or null", doc[field])
     for field in ("reminders_sent", "seq", "history", "entries"):
         count = doc.get(field, 0)
@@ -119,8 +119,8 @@ def check_alarm_instance(
         if (
             not isinstance(notice, Mapping)
             or not all(isinstance(notice.get(f), str) for f in ("id", "kind", "state"))
-            or not _finite(notice.get("time"))
-            or not _finite(notice.get("claim", 0.0))
+            or not finite_number(notice.get("time"))
+            or not finite_number(notice.get("claim", 0.0))
         ):
             raise wrong(f"pending[{i}]", "a notice {id, kind, state, time, claim}", notice)
     return doc
@@ -129,10 +129,6 @@ def check_alarm_instance(
 def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateError:
     got = shown(repr(value) if isinstance(value, str) else value)  # a string in quotes
     return DetectorStateError(f"{where}: {field}: expected {expected}, got {got}")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class SetAside:

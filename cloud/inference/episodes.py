@@ -86,6 +86,11 @@ class EpisodeConfig:
     count as ended at a new operating point; None: an alarm only clears by returning."""
     end_rows: int = 30
     """Rows in the level mean, and rows the move back must hold."""
+    end_back_min: float = 0.0
+    """Least distance the level must come back by, in whitened units (1: the threshold's
+    radius), whatever share of the displacement that is. A weak fault's level wanders
+    near the threshold by more than ``end_back`` of its small displacement, and the move
+    back would accept the fault as a normal point; 0: the share alone decides."""
     settle_rows: int = 60
     """Rows after a fault ended during which the new operating point follows the plant."""
     max_points: int = 4
@@ -153,6 +158,8 @@ class EpisodeConfig:
                 raise ConfigError(f"{name} {getattr(self, name)}: expected >= 0")
         if self.end_back is not None and not 0 < self.end_back <= 1:
             raise ConfigError(f"end_back {self.end_back}: expected in (0, 1] or None")
+        if not 0 <= self.end_back_min < float("inf"):
+            raise ConfigError(f"end_back_min {self.end_back_min}: expected a number >= 0")
         if self.turn_cos is not None and not -1 <= self.turn_cos <= 1:
             raise ConfigError(f"turn_cos {self.turn_cos}: expected in [-1, 1] or None")
         if self.turn_size <= 0:
@@ -786,8 +793,8 @@ class EpisodeTracker:
         level: np.ndarray | None,
     ) -> bool:
         """Follow the episode's furthest level; True once the plant has come back by
-        ``end_back`` of that displacement for ``end_rows`` rows (counted in
-        ``state.back``)."""
+        ``end_back`` of that displacement, and by at least ``end_back_min``, for
+        ``end_rows`` rows (counted in ``state.back``)."""
         cfg = self.config
         if level is None:
             state.back = 0
@@ -809,7 +816,7 @@ class EpisodeTracker:
         displacement = state.far_level - state.far_base
         size = float(displacement @ displacement)
         moved = float((level - state.far_level) @ displacement) / size if size > 0 else 0.0
-        if moved < -cfg.end_back:
+        if moved < -cfg.end_back and -moved * np.sqrt(size) >= cfg.end_back_min:
             state.back += 1
             return state.back >= cfg.end_rows
         state.back = 0

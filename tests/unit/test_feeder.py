@@ -109,6 +109,14 @@ def test_result_line_to_message() -> None:
         ({"timestamp": "t", "prediction": True}, "'prediction'"),
         ({"timestamp": "t", "prediction": 1, "anomaly_score": "high"}, "'anomaly_score'"),
         ({"timestamp": "t", "prediction": 1, "diagnostics": [{"name": 1}]}, "'diagnostics[0]'"),
+        ({"timestamp": "t", "prediction": 1, "anomaly_score": 10**400}, "'anomaly_score'"),
+        *(
+            (
+                {"timestamp": "t", "prediction": 1, "diagnostics": [{"name": "a", "value": v}]},
+                "'diagnostics[0]'",
+            )
+            for v in (float("nan"), float("inf"), 10**400, True)
+        ),
     ],
 )
 def test_bad_lines_raise_value_error(doc: Any, reason: str) -> None:

@@ -108,6 +108,12 @@ CORRUPT: list[tuple[str, Any, str]] = [
     ("entries negative", {**GOOD, "entries": -1}, "entries: expected a count"),
     ("entries a boolean", {**GOOD, "entries": True}, "entries: expected a count"),
     ("created text", {**GOOD, "created": "yesterday"}, "created: expected epoch seconds"),
+    ("created 400 digits", {**GOOD, "created": 10**400}, "created: expected epoch seconds"),
+    (
+        "a timer expiring at 400 digits",
+        {**GOOD, "timers": {"t": {"expiry": 10**400, "duration": 60}}},
+        "timers.t: expected",
+    ),
     ("durations text", {**GOOD, "durations": {"t": "x"}}, "durations.t: expected a number"),
 ]
 WHERE = "detector 'm' instance 'p1' (state store detectors/m/p1)"
