@@ -95,7 +95,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         """IoT Core takes QoS 0 and 1 only (iot-core-rules-and-limits §2): a QoS 2 publish
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
-        ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted)."""
+        ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`)."""
         if publish_packet.qos == QOS_2:
             log.warning(
                 "QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
@@ -104,11 +105,25 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         problem = iot_core_topic_problem(publish_packet.topic_name or "")
+        if problem is None:
+            problem = self._policy_problem(publish_packet.topic_name or "")
         if problem is not None:
             log.warning("publish refused: %s; connection closed", problem)
             await self.handle_connection_closed()
             return
         await super().handle_publish(publish_packet)
+
+    def _policy_problem(self, topic: str) -> str | None:
+        """With ``--auth``, a publish the policy does not allow closes the connection
+        before any PUBACK, as IoT Core does (its lifecycle event gives the reason
+        ``AUTH_ERROR``: "authorization failed"). amqtt acknowledged it and dropped it at
+        delivery, so a device told to use another site or thing lost every reading it sent
+        without knowing: its queue let go of what the PUBACK confirmed."""
+        access: AccessControl | None = getattr(self, "access", None)
+        username = getattr(self.session, "username", None)
+        if access is None or access.allows(username, "publish", topic):
+            return None
+        return f"{username!r} may not publish to {topic[:64]!r}"
 
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
@@ -161,8 +176,10 @@ class Broker(_AmqttBroker):
         except AMQTTError:
             await writer.close()  # amqtt leaves the socket open when the CONNECT is unreadable
             raise
-        # amqtt builds the handler inside its CONNECT parsing; the subclass adds no state.
+        # amqtt builds the handler inside its CONNECT parsing; the subclass adds no state
+        # beyond the policy it checks publishes against.
         handler.__class__ = RedeliveringHandler
+        handler.access = self.access
         return handler, session
 
     async def _authenticated_session(self, reader: Any, writer: Any) -> tuple[Any, Any]:
@@ -183,6 +200,19 @@ class Broker(_AmqttBroker):
             await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
             await writer.close()
             raise MQTTError(f"client {session.client_id!r}: bad or missing credentials")
+        if session.will_flag and not self.access.allows(
+            session.username, "publish", session.will_topic or ""
+        ):
+            # amqtt publishes a will unchecked when the connection drops, so a device could
+            # send, say, another device's telemetry as its will; IoT Core wants iot:Publish
+            # on the will topic. The will is dropped; the device still connects.
+            log.warning(
+                "%r may not publish its will to %r: will dropped",
+                session.username,
+                (session.will_topic or "")[:64],
+            )
+            session.will_flag = False
+            session.will_retain = False
         session.client_id = session.username
         if session.clean_session:
             await self._delete_session(session.client_id)
@@ -208,6 +238,19 @@ class Broker(_AmqttBroker):
             session.keep_alive += delay
         return handler, session
 
+    async def _delete_session(self, client_id: str) -> None:
+        """A clean-session CONNECT with a client id already connected disconnects the
+        existing client first (MQTT-3.1.4-2; IoT Core: "a second connection with the same ID
+        disconnects the first"). amqtt 0.12.1 takes over only a persistent session: for a
+        clean one it deleted the old session's subscriptions and left its connection open,
+        so the first client stayed connected and silently received nothing again."""
+        session, handler = self._sessions.get(client_id, (None, None))
+        if session is not None and handler is not None and session.transitions.is_connected():
+            log.warning("client %r connected again: closing its earlier connection", client_id)
+            await handler.handle_connection_closed()
+            await handler.stop()
+        await super()._delete_session(client_id)
+
     async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
         if self.access is None:
             return await super()._topic_filtering(session, topic, action)
@@ -216,9 +259,10 @@ class Broker(_AmqttBroker):
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
         IoT Core has no QoS 2 (iot-core-rules-and-limits §2). A filter IoT Core refuses
-        (reserved, too long, too deep) gets the failure code."""
+        (reserved, too long, too deep) gets the failure code, as does one MQTT forbids
+        (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
-        problem = iot_core_topic_problem(topic_filter)
+        problem = filter_problem(topic_filter) or iot_core_topic_problem(topic_filter)
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
             log.warning("subscription refused: %s", problem)
             return SUBACK_FAILURE
@@ -308,6 +352,28 @@ def limit_packet_size(max_bytes: int) -> None:
     MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
 
+def publish_topic_problem(topic: str) -> str | None:
+    """Why MQTT forbids *topic* as a PUBLISH's topic name (MQTT 3.1.1 section 4.7.3,
+    MQTT-3.3.2-2): empty, holding U+0000 or a wildcard."""
+    if not topic:
+        return "empty topic"
+    if "\0" in topic:
+        return f"topic {topic[:64]!r} holds U+0000"
+    if "+" in topic or "#" in topic:
+        return f"topic {topic[:64]!r} holds a wildcard"
+    return None
+
+
+def filter_problem(topic_filter: str) -> str | None:
+    """Why MQTT forbids *topic_filter* in a SUBSCRIBE (MQTT 3.1.1 section 4.7.3): empty or
+    holding U+0000 (amqtt itself refuses misplaced wildcards)."""
+    if not topic_filter:
+        return "empty topic filter"
+    if "\0" in topic_filter:
+        return f"topic filter {topic_filter[:64]!r} holds U+0000"
+    return None
+
+
 class IllFormedTopicError(Exception):
     """A topic or topic filter that is not UTF-8: the reader loop ends on it and closes
     the connection, as MQTT-1.5.3-1 requires and mosquitto and IoT Core do."""
@@ -316,8 +382,11 @@ class IllFormedTopicError(Exception):
 def strict_utf8_topics() -> None:
     """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
     (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
-    a PUBLISH or SUBSCRIBE closes the connection instead. Patches the decoders of amqtt's
-    PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+    a PUBLISH or SUBSCRIBE closes the connection instead. So does a PUBLISH whose topic MQTT
+    forbids (:func:`publish_topic_problem`): amqtt acknowledged and routed an empty or U+0000
+    one, and discarded a wildcard one mid-packet, leaving the connection open, the publish
+    unanswered and the rest of the packet to be read as the next one. Patches the decoders
+    of amqtt's PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
 
     async def decode_topic(reader: Any) -> str:
         length = int.from_bytes(await read_or_raise(reader, 2), "big")
@@ -328,7 +397,15 @@ def strict_utf8_topics() -> None:
             log.warning("topic %r is not UTF-8; connection closed", data[:64])
             raise IllFormedTopicError(repr(data[:64])) from None
 
-    publish.decode_string = decode_topic  # type: ignore[attr-defined]
+    async def decode_publish_topic(reader: Any) -> str:
+        topic = await decode_topic(reader)
+        problem = publish_topic_problem(topic)
+        if problem is not None:
+            log.warning("publish refused: %s; connection closed", problem)
+            raise IllFormedTopicError(problem)
+        return topic
+
+    publish.decode_string = decode_publish_topic  # type: ignore[attr-defined]
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
 
 

@@ -380,6 +380,7 @@ class LocalStack:
             frequency_s=upload_frequency_seconds(self.config.upload_frequency),
             sites=self.config.site_layout,
             on_stored=self._on_stored,
+            ignore_retained=self.broker is not None and self.broker.kind == "mosquitto",
         )
         runner.start()
         self.streaming = runner

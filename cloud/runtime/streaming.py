@@ -56,12 +56,21 @@ class StreamingRunner:
         frequency_s: int = 300,
         debounce_rows: int = 1,
         client_id: str = "plantwatch-streaming",
+        ignore_retained: bool = False,
         sites: SiteLayout | None = None,
         max_skew_s: float | None = None,
         on_stored: StoredLines | None = None,
     ) -> None:
         self.address = parse_broker_url(broker_url)
         self.clock = clock
+        self.ignore_retained = ignore_retained
+        """Acknowledge and count (``counts["ignored_retained"]``), never score, a delivery
+        flagged retained: IoT Core's rules, where the scorer stands, never see a retained
+        reading again (it reaches a subscription only when the filter equals the topic),
+        while mosquitto replays it to every matching wildcard subscription each time one
+        is made. MQTT 3.1.1 flags exactly those replays (MQTT-3.3.1-9), so this is right
+        for mosquitto; amqtt also flags messages it kept for an offline session, so leave
+        it off there."""
         skew = {} if max_skew_s is None else {"max_skew_s": max_skew_s}
         self.scorer = StreamingScorer(
             model,
@@ -96,6 +105,10 @@ class StreamingRunner:
         client.subscribe(TELEMETRY_FILTER, qos=1)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if self.ignore_retained and message.retain:
+            self.counts["ignored_retained"] += 1
+            self._client.ack(message.mid, message.qos)
+            return
         try:
             self.scorer.handle(message.payload)
         except StorageError as exc:

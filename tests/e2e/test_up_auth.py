@@ -91,8 +91,16 @@ def test_up_with_auth_refuses_strangers_and_serves_a_provisioned_device(tmp_path
             "s1", "pump-02", "pump-01", 1, (wire.Sample(now_ms, {"flow": 9.0}),)
         )
         assert pump1.publish(own.topic, wire.encode(own))
-        pump1.publish(forged.topic, wire.encode(forged))
-
+        # a publish the policy refuses ends the connection (amqtt, as IoT Core), no PUBACK
+        pump1.client.reconnect_delay_set(30, 30)
+        refused = pump1.client.publish(forged.topic, wire.encode(forged), qos=1)
+        pump1.wait(lambda: pump1.disconnects >= 1, "the broker refusing the forged publish")
+        assert not refused.is_published()
+        pump1.close()
+        pump1 = RawClient(
+            address.host, address.port, username="pump-01", password=device["password"]
+        )
+        clients.append(pump1)
         assert pump1.subscribe(["$aws/things/pump-01/shadow/update/delta"]) == [True]
         shadow = plantwatch("shadow", "set", "pump-01", "mode=safe", "--data", str(data), "--json")
         assert shadow.returncode == 0, shadow.stderr
