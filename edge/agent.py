@@ -61,6 +61,13 @@ its shortest one before a partial batch falls due (a clock that stands still, as
 tests, must not make it spin)."""
 
 
+STABLE_LINK_S = 30.0
+"""A link must have been up this long (seconds) for the reconnect backoff to start over,
+as the AWS IoT Device SDK's ``minConnectedTimeToResetReconnectDelayMs`` (30 s). A link that
+drops at once (a second device taking over the same client id, which IoT Core allows once
+a second, or a policy refusing its publishes) would otherwise reconnect in a tight loop."""
+
+
 def agent_version() -> str:
     """The installed plantwatch version, which the agent reports in its status."""
     from importlib import metadata
@@ -447,20 +454,30 @@ class Agent:
         attempt = 0
         while self._running:
             try:
-                self._link_once()
-                attempt = 0
+                up_s = self._link_once()
             except LinkDown as exc:
                 self._error(str(exc))
-                attempt = min(attempt + 1, 20)
-                cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
-                self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
             except Exception as exc:  # never let the link thread die
                 log.exception("link loop failed", extra={"event": "error"})
                 self._error(f"link: {exc}")
                 self._stopping.wait(self.config.backoff_max_s)
+                continue
+            else:
+                if up_s >= STABLE_LINK_S or not self._running:
+                    attempt = 0
+                    continue
+                log.warning(
+                    "link dropped after %.1f s; reconnecting with backoff",
+                    up_s,
+                    extra={"event": "error"},
+                )
+            attempt = min(attempt + 1, 20)
+            cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
+            self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
 
-    def _link_once(self) -> None:
-        """Connect, subscribe, serve until the link drops; raise LinkDown to back off."""
+    def _link_once(self) -> float:
+        """Connect, subscribe, serve until the link drops; how long it was up (seconds).
+        Raise LinkDown to back off."""
         with self._lock:
             generation = self._generation + 1
         self._link_down.clear()
@@ -485,8 +502,10 @@ class Agent:
             extra={"event": "connected", "protocol": self.transport.negotiated},
         )
         self._publish_status()
+        up_since = time.monotonic()
         self._link_down.wait()
         self._drop_connection()
+        return time.monotonic() - up_since
 
     def _on_interrupted(self, error: Exception, generation: int) -> None:
         with self._lock:
