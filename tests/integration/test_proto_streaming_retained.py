@@ -7,11 +7,11 @@ restarted scorer used to score an old retained reading a second time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
+from polling import until
 from raw_mqtt import RawClient
 
 from cloud.adapters.local import InMemoryObjectStore
@@ -23,15 +23,6 @@ from edge.clock import ManualClock
 from edge.wire import Sample, Telemetry, encode
 
 SENSORS = ("current", "flow", "pressure")
-
-
-def wait(condition: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.mosquitto
@@ -58,7 +49,7 @@ def test_a_restarted_scorer_does_not_score_a_retained_reading_again() -> None:
             device.client.publish(reading.topic, encode(reading), 1, retain=True).wait_for_publish(
                 5
             )
-            assert wait(lambda: runner.stats["readings"] == 1)
+            assert until(lambda: runner.stats["readings"] == 1)
             runner.stop()
             runner = StreamingRunner(
                 broker.url, model, store, clock, client_id="stream", ignore_retained=True
@@ -66,7 +57,7 @@ def test_a_restarted_scorer_does_not_score_a_retained_reading_again() -> None:
             runner.start()
             fresh = Telemetry("s1", "pump-07", "gw", 1, (Sample(t0_ms + 1000, {"current": 11.0}),))
             assert device.publish(fresh.topic, encode(fresh))
-            assert wait(lambda: runner.stats["messages"] >= 1)
+            assert until(lambda: runner.stats["messages"] >= 1)
             time.sleep(0.3)
             assert runner.stats["messages"] == 1, "only the live reading reached the scorer"
             assert runner.counts["ignored_retained"] == 1

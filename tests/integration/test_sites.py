@@ -4,12 +4,11 @@ single-site names."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from polling import until
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.feeder import default_detector_paths
@@ -21,15 +20,6 @@ from edge.wire import Sample, Telemetry, encode
 
 SENSORS = ("current", "flow", "pressure")
 T0 = pd.Timestamp("2026-03-01T00:00:00Z").timestamp()
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _rows(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -77,7 +67,7 @@ def test_two_sites_with_the_same_asset_stay_apart_end_to_end(tmp_path: Path) -> 
             )
             message = Telemetry(site, "pump-01", f"gw-{site}", 0, samples)
             publisher.publish(message.topic, encode(message))
-        assert _wait(lambda: stack.batcher.stats["accepted"] == 2)
+        assert until(lambda: stack.batcher.stats["accepted"] == 2, 20)
         clock.advance(300)
 
         # THEN each site has its own input file and its own results, read by its scheduler
@@ -86,7 +76,7 @@ def test_two_sites_with_the_same_asset_stay_apart_end_to_end(tmp_path: Path) -> 
             "output/pump-01/2026-03-01T00:00:00Z/results.jsonl",
             "output/s2/pump-01/2026-03-01T00:00:00Z/results.jsonl",
         ]
-        assert _wait(lambda: sorted(bucket.list("output/")) == results)
+        assert until(lambda: sorted(bucket.list("output/")) == results, 20)
         assert sorted(bucket.list("input/")) == [
             "input/pump-01_20260301000500.csv",
             "input/s2/pump-01_20260301000500.csv",
@@ -94,7 +84,7 @@ def test_two_sites_with_the_same_asset_stay_apart_end_to_end(tmp_path: Path) -> 
         for key in results:
             assert len(bucket.get(key).decode().splitlines()) == 4
         # AND two detector instances, keyed by the asset and by site:asset
-        assert _wait(lambda: stack.engine.key_values() == ["pump-01", "s2:pump-01"])
+        assert until(lambda: stack.engine.key_values() == ["pump-01", "s2:pump-01"], 20)
         assert [s.config.name for s in stack.schedulers] == [
             "fleet-scheduler",
             "fleet-s2-scheduler",

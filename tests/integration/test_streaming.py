@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
+from polling import until
 
 from cloud.adapters.local import InMemoryObjectStore
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
@@ -119,15 +119,6 @@ class BrokenStore(InMemoryObjectStore):
         super().put(key, body)
 
 
-def _wait(condition: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def _reading(seq: int, at_ms: int, sender: str = "gw") -> Telemetry:
     values = dict(zip(SENSORS, (10.0, 150.0, 3.5), strict=True))
     return Telemetry("s1", "pump-07", sender, seq, (Sample(at_ms, values),))
@@ -156,7 +147,7 @@ def test_a_reading_is_acknowledged_only_once_stored_or_quarantined(
         message = _reading(0, t0_ms)
         publisher.publish(message.topic, encode(message))
         # THEN the message is quarantined with the reason, counted and acknowledged
-        assert _wait(lambda: runner.failures["stream_store_failed"] == 1)
+        assert until(lambda: runner.failures["stream_store_failed"] == 1)
         [key] = list(store.list("quarantine/stream_store_failed/"))
         assert json.loads(store.get(key))["payload"] == encode(message).decode()
 
@@ -164,7 +155,7 @@ def test_a_reading_is_acknowledged_only_once_stored_or_quarantined(
         store.refuse = ("stream/", "quarantine/")
         message = _reading(1, t0_ms + 1000)
         publisher.publish(message.topic, encode(message))
-        assert _wait(lambda: runner.unacknowledged == 1)
+        assert until(lambda: runner.unacknowledged == 1)
         runner.stop()
 
         # THEN the reading was never acknowledged: the broker delivers it again to the
@@ -172,7 +163,7 @@ def test_a_reading_is_acknowledged_only_once_stored_or_quarantined(
         store.refuse = ()
         runner = StreamingRunner(broker.url, model, store, clock, client_id=client_id)
         runner.start()
-        assert _wait(lambda: runner.stats["readings"] == 1)
+        assert until(lambda: runner.stats["readings"] == 1)
         [result] = list(store.list("stream/"))
         [line] = decode_results(store.get(result))
         assert line["timestamp"] == "2026-03-01T00:00:02.000000"
