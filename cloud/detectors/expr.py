@@ -643,7 +643,10 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
     """Follow *path* into a JSON document; anything missing is UNDEFINED.
 
     Objects and arrays come back as they are: only paths into them, equality and
-    templates (which print them as JSON) make use of them.
+    templates (which print them as JSON) make use of them. A number the language cannot
+    hold (``1e400`` reads as infinity, an integer past :data:`MAX_INTEGER`) is undefined,
+    as the same number computed by an expression is: left as it is, it would make mixed
+    arithmetic raise and lose the whole message's evaluation.
     """
     node = document
     for seg in path:
@@ -656,6 +659,8 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
             node = node[seg]
         else:
             return UNDEFINED
+    if _is_num(node):
+        return _num(node)
     return node
 
 
