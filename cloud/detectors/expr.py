@@ -753,7 +753,7 @@ def _eval(expr: Expr, ctx: EvalContext) -> Any:
         if expr.op == "!":
             return (not v) if isinstance(v, bool) else UNDEFINED
         if expr.op == "~":
-            return ~v if isinstance(v, int) and not isinstance(v, bool) else UNDEFINED
+            return _num(~v) if isinstance(v, int) and not isinstance(v, bool) else UNDEFINED
         return -v if _is_num(v) else UNDEFINED
     if isinstance(expr, Binary):
         return _binary(expr, ctx)
@@ -782,7 +782,7 @@ def _binary(expr: Binary, ctx: EvalContext) -> Any:
     if op in ("&", "|", "^"):
         if not (_is_int(a) and _is_int(b)):
             return UNDEFINED
-        return a & b if op == "&" else (a | b if op == "|" else a ^ b)
+        return _num(a & b if op == "&" else (a | b if op == "|" else a ^ b))
     if op == "+" and isinstance(a, str) and isinstance(b, str):
         return a + b
     if not (_is_num(a) and _is_num(b)):
@@ -862,9 +862,9 @@ def _call(expr: Call, ctx: EvalContext) -> Any:
     if not all(_is_int(v) for v in values):
         return UNDEFINED
     if name == "bitnot":
-        return ~values[0]
+        return _num(~values[0])
     a, b = values
-    return a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b)
+    return _num(a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b))
 
 
 _DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

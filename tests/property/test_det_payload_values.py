@@ -183,3 +183,31 @@ def test_a_message_with_any_values_runs_every_event(x: Any, y: Any) -> None:
     ENGINE.put_message("In", json.loads(text), "m")
     state = ENGINE.describe(key)["detector"]["state"]
     assert {v["name"]: v["value"] for v in state["variables"]}["ran"] == "1"
+
+
+BITWISE = [
+    ex.parse(text)
+    for text in (
+        f"({X} | {Y}) * 1.5",
+        f"({X} & {Y}) * 1.5",
+        f"({X} ^ {Y}) * 1.5",
+        f"~{X} * 1.5",
+        f"bitor({X}, {Y}) * 1.5",
+        f"bitxor({X}, {Y}) - 0.5",
+        f"bitnot({X}) / 2.0",
+    )
+]
+in_range = st.one_of(
+    st.integers(min_value=-ex.MAX_INTEGER, max_value=ex.MAX_INTEGER),
+    st.sampled_from([ex.MAX_INTEGER, -ex.MAX_INTEGER, ex.MAX_INTEGER - 1, 2**1023]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=in_range, y=in_range)
+def test_bitwise_results_stay_in_the_number_range(x: int, y: int) -> None:
+    """``~``, ``|``, ``^`` and their functions can leave the range of the integers they take
+    (``~MAX`` is one past it); such a result is undefined, so arithmetic on it cannot raise."""
+    ctx = Ctx({"x": x, "y": y})
+    for tree in BITWISE:
+        assert _is_language_value(ex.evaluate(tree, ctx)), (tree, x, y)
