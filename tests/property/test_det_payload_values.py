@@ -211,3 +211,26 @@ def test_bitwise_results_stay_in_the_number_range(x: int, y: int) -> None:
     ctx = Ctx({"x": x, "y": y})
     for tree in BITWISE:
         assert _is_language_value(ex.evaluate(tree, ctx)), (tree, x, y)
+
+
+ROUND_TRIP = ex.parse(f"convert(Decimal, convert(String, {X})) == {X}")
+BOOL_TRIP = ex.parse(f"convert(Boolean, convert(String, {X})) == {X}")
+TEMPLATE = ex.parse(f"'${{{X}}}' == convert(String, {X})")
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**53), 2**53)))
+def test_a_number_printed_by_convert_reads_back_as_the_same_number(x: float | int) -> None:
+    """convert(String) prints a decimal shortest round-trip (spec §3), and convert(Decimal)
+    reads that text back to the same number; a template prints it as convert(String) does.
+    Integers up to 2**53 only: convert(Decimal) gives a decimal, which holds no more."""
+    ctx = Ctx({"x": x})
+    assert ex.evaluate(ROUND_TRIP, ctx) is True, (x, ex.format_value(x))
+    assert ex.evaluate(TEMPLATE, ctx) is True
+
+
+@given(x=st.booleans())
+def test_a_boolean_printed_by_convert_reads_back(x: bool) -> None:
+    ctx = Ctx({"x": x})
+    assert ex.evaluate(BOOL_TRIP, ctx) is True
+    assert ex.evaluate(TEMPLATE, ctx) is True
