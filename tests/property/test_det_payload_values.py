@@ -234,3 +234,53 @@ def test_a_boolean_printed_by_convert_reads_back(x: bool) -> None:
     ctx = Ctx({"x": x})
     assert ex.evaluate(BOOL_TRIP, ctx) is True
     assert ex.evaluate(TEMPLATE, ctx) is True
+
+
+paths = st.tuples(
+    st.sampled_from("xyz"),
+    st.lists(st.one_of(st.sampled_from("xyz"), st.integers(0, 3)), max_size=3),
+).map(lambda p: [p[0], *p[1]])
+"""A path starts with a name, then names and array indexes."""
+
+
+def _walk(document: Any, path: list[str | int]) -> Any:
+    """The reference: a key of an object or an index of an array, else undefined."""
+    node = document
+    for seg in path:
+        in_array = isinstance(seg, int) and isinstance(node, list) and seg < len(node)
+        in_object = isinstance(seg, str) and isinstance(node, dict) and seg in node
+        if not (in_array or in_object):
+            return ex.UNDEFINED
+        node = node[seg]
+    return node
+
+
+def _reference_text(path: list[str | int]) -> str:
+    return "$input.In" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path)
+
+
+def _out_of_range(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > ex.MAX_INTEGER
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=values, path=paths)
+def test_a_reference_reads_the_document_or_is_undefined(
+    document: Any, path: list[str | int]
+) -> None:
+    """``$input.In.a.b[2]``: missing keys, indexes past the end, indexes into objects and
+    keys into arrays or scalars are undefined; JSON null is null, not undefined (spec §1,
+    §3); a number the language cannot hold is undefined."""
+    payload = {"x": document, "y": document, "z": document}
+    expected = _walk(payload, path)
+    ctx = Ctx(payload)
+    text = _reference_text(path)
+    is_undefined = ex.evaluate(ex.parse(f"isUndefined({text})"), ctx)
+    is_null = ex.evaluate(ex.parse(f"isNull({text})"), ctx)
+    if expected is ex.UNDEFINED or _out_of_range(expected):
+        assert (is_undefined, is_null) == (True, False), (text, document)
+    else:
+        assert (is_undefined, is_null) == (False, expected is None), (text, document)
+        assert ex.evaluate(ex.parse(text), ctx) == expected
