@@ -66,6 +66,24 @@ def test_state_store(kind: str, tmp_path: Path) -> None:
     assert store.get("detectors", "pump-01") is None
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_both_state_stores_keep_the_same_json(kind: str, tmp_path: Path) -> None:
+    """The in-memory store holds what a file would: a deep document a device sent (500
+    levels: a deep copy ran out of stack there), a non-finite float as null, a tuple as a
+    list; and what it hands out is a copy."""
+    store = SqliteStateStore(tmp_path / "s.db") if kind == "sqlite" else InMemoryStateStore()
+    deep: dict = {}
+    inner = deep
+    for _ in range(500):
+        inner["a"] = {}
+        inner = inner["a"]
+    store.put("detectors", "k", {"input": deep, "x": float("nan"), "t": (1, 2)})
+    got = store.get("detectors", "k")
+    assert got == {"input": deep, "x": None, "t": [1, 2]}
+    got["t"].append(3)
+    assert store.get("detectors", "k")["t"] == [1, 2]
+
+
 def test_sqlite_state_survives_reopen(tmp_path: Path) -> None:
     SqliteStateStore(tmp_path / "s.db").put("ns", "k", {"v": 1})
     assert SqliteStateStore(tmp_path / "s.db").get("ns", "k") == {"v": 1}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cloud.adapters.local.sqlite_state_store import encode_document
 from cloud.ports import Notification, Versioned
 from edge.errors import NotFoundError, VersionConflictError
 
@@ -33,14 +34,15 @@ class InMemoryObjectStore:
 
 class InMemoryStateStore:
     def __init__(self) -> None:
-        self.data: dict[str, dict[str, dict[str, Any]]] = {}
+        self.data: dict[str, dict[str, str]] = {}
+        """Each document as the stores write it (JSON text)."""
         self.versions: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         with self._lock:
-            value = self.data.get(namespace, {}).get(key)
-            return copy.deepcopy(value)
+            text = self.data.get(namespace, {}).get(key)
+            return None if text is None else json.loads(text)
 
     def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
         with self._lock:
@@ -54,14 +56,14 @@ class InMemoryStateStore:
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         with self._lock:
             ns = self.data.get(namespace, {})
-            return iter([(k, copy.deepcopy(ns[k])) for k in sorted(ns)])
+            return iter([(k, json.loads(ns[k])) for k in sorted(ns)])
 
     def get_versioned(self, namespace: str, key: str) -> Versioned | None:
         with self._lock:
-            value = self.data.get(namespace, {}).get(key)
-            if value is None:
+            text = self.data.get(namespace, {}).get(key)
+            if text is None:
                 return None
-            return Versioned(copy.deepcopy(value), self.versions[(namespace, key)])
+            return Versioned(json.loads(text), self.versions[(namespace, key)])
 
     def put_if_version(
         self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
@@ -76,13 +78,13 @@ class InMemoryStateStore:
             ns = self.data.get(namespace, {})
             return iter(
                 [
-                    (k, Versioned(copy.deepcopy(ns[k]), self.versions[(namespace, k)]))
+                    (k, Versioned(json.loads(ns[k]), self.versions[(namespace, k)]))
                     for k in sorted(ns)
                 ]
             )
 
     def _store(self, namespace: str, key: str, value: Mapping[str, Any]) -> int:
-        self.data.setdefault(namespace, {})[key] = copy.deepcopy(dict(value))
+        self.data.setdefault(namespace, {})[key] = encode_document(value)
         version = self.versions.get((namespace, key), 0) + 1
         self.versions[(namespace, key)] = version
         return version

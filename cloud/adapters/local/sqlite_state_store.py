@@ -119,7 +119,7 @@ class SqliteStateStore:
                 "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)"
                 " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
                 " version = state.version + 1",
-                (namespace, key, _dumps(value)),
+                (namespace, key, encode_document(value)),
             )
 
     def delete(self, namespace: str, key: str) -> None:
@@ -141,7 +141,7 @@ class SqliteStateStore:
     def put_if_version(
         self, namespace: str, key: str, value: Mapping[str, Any], version: int | None
     ) -> int:
-        body = _dumps(value)
+        body = encode_document(value)
         with self._lock:
             self._begin()
             if version is None:
@@ -221,7 +221,9 @@ class _Batch:
         self._store._exit_batch()
 
 
-def _dumps(value: Mapping[str, Any]) -> str:
+def encode_document(value: Mapping[str, Any]) -> str:
+    """A state document as the stores keep it, so the in-memory store holds exactly what a
+    file would (a non-finite float as null, keys sorted) and fails where a file would."""
     try:
         return _ENCODER.encode(value).decode()
     except TypeError:  # a non-string key: json turns it into a string, as it always did
