@@ -7,7 +7,7 @@ An instance watches ``inputProperty <operator> threshold`` on the inputs it is r
 | new instance | first message | DISABLED if ``disabledOnInitialization``, else NORMAL and evaluate |
 | NORMAL | breached | ACTIVE |
 | ACTIVE | not breached | LATCHED (acknowledge flow on) or NORMAL (off) |
-| ACTIVE / LATCHED | ACKNOWLEDGE | ACKNOWLEDGED / NORMAL |
+| ACTIVE / LATCHED | ACKNOWLEDGE (acknowledge flow on only) | ACKNOWLEDGED / NORMAL |
 | ACKNOWLEDGED | not breached | NORMAL |
 | LATCHED | breached | ACTIVE |
 | NORMAL, ACTIVE, ACKNOWLEDGED, LATCHED | SNOOZE | SNOOZE_DISABLED until the snooze runs out, then NORMAL |
@@ -435,7 +435,8 @@ class AlarmEngine:
     # ------------------------------------------------------------ operator actions
 
     def acknowledge(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
-        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL."""
+        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL;
+        an alarm whose acknowledge flow is off cannot be acknowledged."""
         return self._operate(key, "ACKNOWLEDGE", note=note, who=who)
 
     def snooze(
@@ -484,6 +485,15 @@ class AlarmEngine:
                 raise AlarmStateError(
                     f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
                     f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
+                    state=alarm.state,
+                )
+            if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
+                # "You must enable the acknowledge flow on the alarm so that you can
+                # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
+                raise AlarmStateError(
+                    f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
+                    " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
+                    " reset or disable it instead",
                     state=alarm.state,
                 )
             now = self._clock.now()
