@@ -24,6 +24,8 @@ What the table follows, by AWS page:
 - Acknowledging needs the flow: SiteWise user guide, Respond to alarms ("You must enable the
   acknowledge flow on the alarm so that you can acknowledge the alarm").
   https://docs.aws.amazon.com/iot-sitewise/latest/userguide/respond-to-alarms.html
+- What a reset clears: SiteWise user guide, Respond to alarms ("Reset an alarm to clear its
+  state and latest value": ``ruleEvaluation`` is gone until the next comparable message).
 - First state of an instance: InitializationConfiguration (``disabledOnInitialization``).
   https://docs.aws.amazon.com/iotevents/latest/apireference/API_InitializationConfiguration.html
 - Operator actions and where they lead: CustomerAction (``actionName``: SNOOZE ->
@@ -213,6 +215,8 @@ class Table:
             f"{action.lower()}ActionConfiguration": config,
         }
         self.snooze_until = now + seconds if action == "SNOOZE" and seconds else None
+        if action == "RESET":
+            self.value = None  # "Reset an alarm to clear its state and latest value"
         self.enter(TARGETS[action][self.state])
         return True
 

@@ -450,7 +450,8 @@ class AlarmEngine:
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
 
     def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
-        """BatchResetAlarm: back to NORMAL from any state but DISABLED."""
+        """BatchResetAlarm: back to NORMAL from any state but DISABLED, without the last
+        value (DescribeAlarm shows no ``ruleEvaluation`` until the next message)."""
         return self._operate(key, "RESET", note=note, who=who)
 
     def enable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
@@ -506,6 +507,10 @@ class AlarmEngine:
                 "who": who,
                 "time": now,
             }
+            if action == "RESET":
+                # "Reset an alarm to clear its state and latest value" (SiteWise user
+                # guide, Respond to alarms): no ruleEvaluation until the next message
+                alarm.value = alarm.threshold = None
             target = {
                 "ACKNOWLEDGE": "ACKNOWLEDGED" if alarm.state == "ACTIVE" else "NORMAL",
                 "SNOOZE": "SNOOZE_DISABLED",

@@ -145,3 +145,24 @@ def test_alarms_ack_without_the_acknowledge_flow_exits_2_with_one_line(
         "plantwatch: error: cannot acknowledge alarm boilerHigh/b7: its acknowledge flow is off"
         " (alarmCapabilities.acknowledgeFlow.enabled); reset or disable it instead"
     ]
+
+
+def test_a_reset_clears_the_latest_value_until_the_next_message() -> None:
+    """SiteWise user guide, Respond to alarms: "Reset an alarm to clear its state and latest
+    value"."""
+    engine, kept = boiler()
+    body = {"resetActionRequests": [entry("r1", note="sensor swapped")]}
+    assert batch_alarm_action({"boilerHigh": engine}, "reset", body) == {"errorEntries": []}
+    state = engine.describe("b7")["alarm"]["alarmState"]
+    assert state == {
+        "stateName": "NORMAL",
+        "customerAction": {
+            "actionName": "RESET",
+            "resetActionConfiguration": {"note": "sensor swapped"},
+        },
+    }
+    payload = kept.requests[-1].payload  # the RESET's notification carries no old value
+    assert "ruleEvaluation" not in payload["alarmState"]
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 20})
+    evaluation = engine.describe("b7")["alarm"]["alarmState"]["ruleEvaluation"]
+    assert evaluation["simpleRuleEvaluation"]["inputPropertyValue"] == "20"
