@@ -51,7 +51,7 @@ alarm; a RESET of a NORMAL alarm re-enters NORMAL and notifies).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -172,12 +172,12 @@ class Table:
     snooze_until: float | None = None
     customer_action: dict[str, Any] | None = None
     system_event: dict[str, Any] | None = None
-    changes: int = 0
-    """State changes so far (each owes its actions and, ack flow on, notifications)."""
+    entered: list[str] = field(default_factory=list)
+    """States entered so far (each entry owes its actions and, ack flow on, notifications)."""
 
     def enter(self, state: str) -> None:
         self.state = state
-        self.changes += 1
+        self.entered.append(state)
 
     def message(self, value: Any) -> None:
         if self.state is None:
@@ -278,6 +278,14 @@ class AlarmMachine(RuleBasedStateMachine):
         self.eng.put_message("In", payload)
         self.ref.message(value)
 
+    @rule(key=st.sampled_from([MISSING, None, "", "a b", "x" * 129, True, [KEY]]), value=VALUES)
+    def message_without_a_usable_key(self, key: Any, value: Any) -> None:
+        """No valid key value: no instance is picked or made, nothing changes (spec §2)."""
+        payload: dict[str, Any] = {} if key is MISSING else {"id": key}
+        if value is not MISSING:
+            payload["v"] = value
+        self.eng.put_message("In", payload)
+
     @rule(
         action=st.sampled_from(sorted(TARGETS)),
         note=st.sampled_from(["", "checked valve", "n" * 256]),
@@ -312,11 +320,13 @@ class AlarmMachine(RuleBasedStateMachine):
         entries = [
             {"requestId": "u1", "alarmModelName": "sm", "keyValue": "nobody", **extra},
             {"requestId": "u2", "alarmModelName": "other", "keyValue": KEY, **extra},
+            {"requestId": "u3", "alarmModelName": "sm", **extra},  # keyed model, no key
         ]
         answer = batch_alarm_action({"sm": self.eng}, verb, {f"{verb}ActionRequests": entries})
         assert [(e["requestId"], e["errorCode"]) for e in answer["errorEntries"]] == [
             ("u1", "ResourceNotFoundException"),
             ("u2", "ResourceNotFoundException"),
+            ("u3", "ResourceNotFoundException"),
         ]
 
     @rule(action=st.sampled_from(sorted(TARGETS)))
@@ -379,8 +389,14 @@ class AlarmMachine(RuleBasedStateMachine):
             return
         actions = [r for r in self.kept.requests if r.target.get("targetArn")]
         notices = [r for r in self.kept.requests if r.target.get("channel")]
-        assert len(actions) == self.ref.changes
-        assert len(notices) == (2 * self.ref.changes if self.ref.ack_flow else 0)
+        assert [r.state_name for r in actions] == self.ref.entered
+        assert [r.state_name for r in notices] == (
+            [s for s in self.ref.entered for _channel in ("email", "sms")]
+            if self.ref.ack_flow
+            else []
+        )
+        for request in actions:
+            assert request.payload["alarmState"]["stateName"] == request.state_name
         names = [r.event_name for r in self.kept.requests]
         assert len(names) == len(set(names)), "a request was sent twice"
 
