@@ -166,3 +166,31 @@ def test_a_reset_clears_the_latest_value_until_the_next_message() -> None:
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 20})
     evaluation = engine.describe("b7")["alarm"]["alarmState"]["ruleEvaluation"]
     assert evaluation["simpleRuleEvaluation"]["inputPropertyValue"] == "20"
+
+
+@pytest.mark.parametrize("duration", ["1.5s", "PT90.5S", "2147483648s"])
+def test_alarms_snooze_takes_whole_seconds_within_an_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], duration: str
+) -> None:
+    """``--for 1.5s`` snoozed 1.5 s while DescribeAlarm said ``snoozeDuration: 1``."""
+    store = SqliteStateStore(tmp_path / "state.db")
+    engine = AlarmEngine(
+        load_alarm_model(ALARMS / "boiler_high.json"),
+        [load_input(ALARMS / "boiler_input.json")],
+        store,
+        ManualClock(1_000.0),
+        Kept(),
+    )
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    engine.close()
+    capsys.readouterr()
+    args = ["alarms", "snooze", "boilerHigh", "b7", "--data", str(tmp_path)]
+    assert main([*args, "--for", duration]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        "plantwatch: error: --for: a snooze lasts a whole number of seconds up to 2147483647"
+        f" (snoozeDuration), got {duration!r}"
+    ]
+    assert main([*args, "--for", "2147483647s"]) == 0
+    assert "SNOOZE_DISABLED" in capsys.readouterr().out
