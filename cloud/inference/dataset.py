@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from edge.errors import UserError
-from edge.user_files import read_document_text
+from edge.user_files import read_document_text, read_header_line
 
 _SEP = r"[-/ ]"
 _TS_RE = re.compile(
@@ -162,6 +162,10 @@ def read_csv(
     bad cell (invalid, counted) and a blank one (missing) are the same as checking every
     cell, at a fraction of the time and memory.
     """
+
+    if not isinstance(body, bytes | str | Path):
+        body.seek(0)
+    read_header_line(body, name)  # a huge first line is refused before pandas holds it
 
     def source() -> _Source:
         if isinstance(body, bytes):

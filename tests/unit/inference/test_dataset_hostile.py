@@ -114,3 +114,15 @@ def test_a_label_file_past_the_document_limit_is_refused_unread(tmp_path: Path) 
         fh.truncate(1 << 30)  # sparse: read_text would take a gigabyte of memory
     with pytest.raises(UserError, match=r"labels.csv: not a readable label CSV \(larger than"):
         load_labels(labels)
+
+
+@pytest.mark.parametrize("form", ["bytes", "file", "path"])
+def test_a_first_line_past_a_mebibyte_is_refused_before_pandas_reads_it(
+    tmp_path: Path, form: str
+) -> None:
+    body = b"Timestamp" + b",flow" * ((1 << 20) // 5 + 1) + b"\n2026-01-01T00:00:00,1\n"
+    path = tmp_path / "pump-01.csv"
+    path.write_bytes(body)
+    source = {"bytes": body, "file": path.open("rb"), "path": path}[form]
+    with pytest.raises(UserError, match=r"pump-01.csv: line 1: longer than 1 MiB"):
+        read_csv(source, "pump-01.csv")

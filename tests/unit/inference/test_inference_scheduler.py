@@ -274,6 +274,22 @@ def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() ->
     assert stored.skipped == execution.skipped
 
 
+def test_an_input_object_with_an_endless_first_line_is_skipped_unparsed() -> None:
+    """A hostile object in the input bucket (one line of 2 MiB) is refused from a bounded
+    read, not parsed by pandas into memory; the other component is scored."""
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, _out, _state = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    inp.put("input/pump-02_20260101000500.csv", b"Timestamp" + b",flow" * ((2 << 20) // 5))
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS", execution.failed_reason
+    [skipped] = execution.skipped
+    assert skipped["key"] == "input/pump-02_20260101000500.csv"
+    assert "line 1: longer than 1 MiB; not a CSV header" in skipped["reason"]
+
+
 def faulty_live() -> pd.DataFrame:
     frame = LIVE.copy()
     # flow drops from 00:12 on and stays down; a marginal drop (1.4-2.8 thresholds,
