@@ -819,8 +819,9 @@ class DetectorEngine:
         and run its actions.
 
         On a lost race the instance is read again and *step* runs again on the fresh state;
-        the lost attempt's actions and records are dropped. Returns False when *step* found
-        nothing to do.
+        the lost attempt's actions and records are dropped. Any other failure (a store that
+        cannot save) drops them too, and the cached instance with them, then raises. Returns
+        False when *step* found nothing to do.
         """
         for _attempt in range(MAX_ATTEMPTS):
             self._pending = []
@@ -834,6 +835,13 @@ class DetectorEngine:
                 log.info("%s/%s: another writer won; evaluating again", self.model.name, key)
                 self._cache.pop(key, None)
                 continue
+            except Exception:
+                # The step changed the cached instance in place; what the store holds is
+                # the truth, so a message whose result could not be saved leaves no trace
+                # (the next message or describe reads the stored instance again).
+                self._cache.pop(key, None)
+                self._pending = []
+                raise
             finally:
                 held, self._held = self._held, None
             if self._observer is not None:

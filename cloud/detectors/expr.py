@@ -643,7 +643,10 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
     """Follow *path* into a JSON document; anything missing is UNDEFINED.
 
     Objects and arrays come back as they are: only paths into them, equality and
-    templates (which print them as JSON) make use of them.
+    templates (which print them as JSON) make use of them. A number the language cannot
+    hold (``1e400`` reads as infinity, an integer past :data:`MAX_INTEGER`) is undefined,
+    as the same number computed by an expression is: left as it is, it would make mixed
+    arithmetic raise and lose the whole message's evaluation.
     """
     node = document
     for seg in path:
@@ -656,6 +659,8 @@ def lookup_path(document: Any, path: tuple[str | int, ...]) -> Any:
             node = node[seg]
         else:
             return UNDEFINED
+    if _is_num(node):
+        return _num(node)
     return node
 
 
@@ -748,7 +753,7 @@ def _eval(expr: Expr, ctx: EvalContext) -> Any:
         if expr.op == "!":
             return (not v) if isinstance(v, bool) else UNDEFINED
         if expr.op == "~":
-            return ~v if isinstance(v, int) and not isinstance(v, bool) else UNDEFINED
+            return _num(~v) if isinstance(v, int) and not isinstance(v, bool) else UNDEFINED
         return -v if _is_num(v) else UNDEFINED
     if isinstance(expr, Binary):
         return _binary(expr, ctx)
@@ -777,7 +782,7 @@ def _binary(expr: Binary, ctx: EvalContext) -> Any:
     if op in ("&", "|", "^"):
         if not (_is_int(a) and _is_int(b)):
             return UNDEFINED
-        return a & b if op == "&" else (a | b if op == "|" else a ^ b)
+        return _num(a & b if op == "&" else (a | b if op == "|" else a ^ b))
     if op == "+" and isinstance(a, str) and isinstance(b, str):
         return a + b
     if not (_is_num(a) and _is_num(b)):
@@ -857,9 +862,9 @@ def _call(expr: Call, ctx: EvalContext) -> Any:
     if not all(_is_int(v) for v in values):
         return UNDEFINED
     if name == "bitnot":
-        return ~values[0]
+        return _num(~values[0])
     a, b = values
-    return a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b)
+    return _num(a & b if name == "bitand" else (a | b if name == "bitor" else a ^ b))
 
 
 _DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
