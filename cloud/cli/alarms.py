@@ -374,6 +374,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _operate(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms import operations
+    from cloud.detectors.alarms.operations import SNOOZE_DURATION_MAX
     from cloud.detectors.durations import parse_duration
 
     if not args.aws:
@@ -386,6 +387,12 @@ def _operate(args: argparse.Namespace) -> int:
             raise UserError(f"--for: {exc}") from None
         if snooze_s < 1:
             raise UserError(f"--for: a snooze lasts at least 1 s, got {args.duration!r}")
+        if not snooze_s.is_integer() or snooze_s > SNOOZE_DURATION_MAX:
+            # snoozeDuration is a whole number of seconds, an Integer, in AWS's API
+            raise UserError(
+                f"--for: a snooze lasts a whole number of seconds up to {SNOOZE_DURATION_MAX}"
+                f" (snoozeDuration), got {args.duration!r}"
+            )
     request = operations.OperatorRequest(
         action=operations.VERBS[args.action],
         alarm_model=args.alarm,

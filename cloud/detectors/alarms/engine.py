@@ -7,7 +7,7 @@ An instance watches ``inputProperty <operator> threshold`` on the inputs it is r
 | new instance | first message | DISABLED if ``disabledOnInitialization``, else NORMAL and evaluate |
 | NORMAL | breached | ACTIVE |
 | ACTIVE | not breached | LATCHED (acknowledge flow on) or NORMAL (off) |
-| ACTIVE / LATCHED | ACKNOWLEDGE | ACKNOWLEDGED / NORMAL |
+| ACTIVE / LATCHED | ACKNOWLEDGE (acknowledge flow on only) | ACKNOWLEDGED / NORMAL |
 | ACKNOWLEDGED | not breached | NORMAL |
 | LATCHED | breached | ACTIVE |
 | NORMAL, ACTIVE, ACKNOWLEDGED, LATCHED | SNOOZE | SNOOZE_DISABLED until the snooze runs out, then NORMAL |
@@ -435,7 +435,8 @@ class AlarmEngine:
     # ------------------------------------------------------------ operator actions
 
     def acknowledge(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
-        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL."""
+        """BatchAcknowledgeAlarm for one instance: ACTIVE -> ACKNOWLEDGED, LATCHED -> NORMAL;
+        an alarm whose acknowledge flow is off cannot be acknowledged."""
         return self._operate(key, "ACKNOWLEDGE", note=note, who=who)
 
     def snooze(
@@ -449,7 +450,8 @@ class AlarmEngine:
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
 
     def reset(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
-        """BatchResetAlarm: back to NORMAL from any state but DISABLED."""
+        """BatchResetAlarm: back to NORMAL from any state but DISABLED, without the last
+        value (DescribeAlarm shows no ``ruleEvaluation`` until the next message)."""
         return self._operate(key, "RESET", note=note, who=who)
 
     def enable(self, key: str | None, *, note: str = "", who: str = "") -> dict[str, Any]:
@@ -486,6 +488,15 @@ class AlarmEngine:
                     f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
                     state=alarm.state,
                 )
+            if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
+                # "You must enable the acknowledge flow on the alarm so that you can
+                # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
+                raise AlarmStateError(
+                    f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
+                    " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
+                    " reset or disable it instead",
+                    state=alarm.state,
+                )
             now = self._clock.now()
             config: dict[str, Any] = {"note": note}
             if snooze_s is not None:
@@ -496,6 +507,10 @@ class AlarmEngine:
                 "who": who,
                 "time": now,
             }
+            if action == "RESET":
+                # "Reset an alarm to clear its state and latest value" (SiteWise user
+                # guide, Respond to alarms): no ruleEvaluation until the next message
+                alarm.value = alarm.threshold = None
             target = {
                 "ACKNOWLEDGE": "ACKNOWLEDGED" if alarm.state == "ACTIVE" else "NORMAL",
                 "SNOOZE": "SNOOZE_DISABLED",

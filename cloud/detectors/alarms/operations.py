@@ -99,6 +99,8 @@ BATCH_VERBS: Final[Mapping[str, str]] = {
 """``POST /alarms/<verb>``: BatchAcknowledgeAlarm, BatchSnoozeAlarm, BatchResetAlarm ..."""
 MAX_REQUESTS: Final = 10
 REQUEST_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+SNOOZE_DURATION_MAX: Final = 2**31 - 1
+"""``snoozeDuration`` is an Integer in the API reference (32-bit signed): about 68 years."""
 
 
 def batch_alarm_action(
@@ -107,7 +109,7 @@ def batch_alarm_action(
     """BatchAcknowledgeAlarm & co. (§7): ``{"<verb>ActionRequests": [...]}`` in, HTTP 202's
     ``{"errorEntries": [...]}`` out, entries applied in array order.
 
-    A request wrong as a whole (not 1-10 entries, a bad ``requestId``, ``note`` over 256
+    A request wrong as a whole (not 1-10 entries, a bad or repeated ``requestId``, ``note`` over 256
     characters, a snooze without an integer ``snoozeDuration``) raises DetectorModelError
     naming the field, as AWS rejects it with InvalidRequestException. An unknown model or key
     is a ``ResourceNotFoundException`` entry; an action that does not fit the alarm's state is
@@ -123,6 +125,14 @@ def batch_alarm_action(
         count = f"{len(items)} requests" if isinstance(items, list) else "missing"
         raise DetectorModelError(f"{where}: expected 1-{MAX_REQUESTS} requests ({count})")
     requests = [_batch_entry(item, f"{where}[{i}]", action) for i, item in enumerate(items)]
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        j = first.setdefault(request.request_id, i)
+        if j != i:  # "Each ID must be unique within each batch" (the API reference)
+            raise DetectorModelError(
+                f"{where}[{i}].requestId: {request.request_id!r} is also [{j}]'s;"
+                " each requestId must be unique within the batch"
+            )
     errors: list[dict[str, str]] = []
     for request in requests:
         engine = engines.get(request.alarm_model)
@@ -172,9 +182,14 @@ def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
     snooze_s = None
     if action == "SNOOZE":
         seconds = item.get("snoozeDuration")
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds < 2**53:
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not 1 <= seconds <= SNOOZE_DURATION_MAX
+        ):
             raise DetectorModelError(
-                f"{where}.snoozeDuration: expected a whole number of seconds, at least 1"
+                f"{where}.snoozeDuration: expected a whole number of seconds,"
+                f" 1 to {SNOOZE_DURATION_MAX}"
             )
         snooze_s = float(seconds)
     return OperatorRequest(action, model, key, note, "", snooze_s, request_id)
