@@ -12,6 +12,7 @@ protocol test is a test that silently stopped running.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -51,6 +52,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("requires_tool"):
         for name in marker.args:
             require_tool(name)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_as_it_was() -> Iterator[None]:
+    """A CLI's ``main`` sets the root logger's handler on the ``sys.stderr`` of its test,
+    which capsys closes afterwards; every later log record then printed a "Logging error"
+    traceback into the next tests' stderr (seen with tests/unit before tests/handlers)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
