@@ -137,3 +137,18 @@ def test_a_short_mean_longer_than_the_models_is_a_config_error() -> None:
     alarm = AlarmConfig(replace(DEFAULT_ALARM.episodes, fast_rows=16), DEFAULT_ALARM.changes)
     with pytest.raises(ConfigError, match="fast_rows 16"):
         Monitor(MODEL, alarm)
+
+
+def test_a_reading_too_large_to_score_writes_a_score_that_agrees_with_its_prediction() -> None:
+    # GIVEN rules that raise on a count of rows only, and one reading whose square overflows
+    episodes = replace(DEFAULT_ALARM.episodes, trip_ratio=None)
+    model = train(plant(rows=600), replace(CONFIG, alarm=replace(DEFAULT_ALARM, episodes=episodes)))
+    frame = plant(seed=3, rows=60)
+    frame.iloc[30, frame.columns.get_loc("flow")] = 1e200
+    with np.errstate(all="ignore"):
+        result = Monitor(model).score_arrays(*model.prepare(frame), None).result
+    lines = [json.loads(json.dumps(d)) for d in result_lines(result, model.sensors)]
+    # THEN that row is not an alarm yet, and its written score says so (0.5, not 1.0 under
+    # prediction 0): L4E's rule, prediction = 1 exactly when anomaly_score > 0.5 (§5)
+    assert lines[30]["prediction"] == 0
+    assert all(d["prediction"] == int(d["anomaly_score"] > 0.5) for d in lines), lines[30]
