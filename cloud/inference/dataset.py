@@ -192,7 +192,10 @@ def read_csv(
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
-    _timestamp_first(name, source(), sep)
+    head = _head(source(), sep)
+    if head is not None:
+        _first_row_fits(name, head)
+        _timestamp_first(name, head)
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
@@ -273,14 +276,20 @@ def _sensor_columns(name: str, columns: list[str]) -> list[str]:
     return columns
 
 
-def _timestamp_first(name: str, source: _Source, sep: str) -> None:
-    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
-    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
-    timestamp and the file would silently yield no rows, and the column holding the
-    times would pass for a sensor. Only the first data row is looked at, with the
-    accepted formats' regular expression (a cheap test: the main read parses)."""
+@dataclass(frozen=True)
+class _Head:
+    header: list[str]
+    cells: list[str]
+    """The first data row's cells (``[]`` if none)."""
+    line: int
+    """The file's line number of that row."""
+
+
+def _head(source: _Source, sep: str) -> _Head | None:
+    """The header and the first data row, read with the csv module from the file's first
+    bytes; None where they cannot be told that way."""
     if len(sep) != 1:
-        return
+        return None
     if isinstance(source, str | Path):
         with open(source, "rb") as handle:
             raw = handle.read(_HEAD_BYTES)
@@ -288,10 +297,33 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
         raw = source.read(_HEAD_BYTES)
     lines = csv.reader(io.StringIO(raw.decode("utf-8-sig", "replace"), newline=""), delimiter=sep)
     try:
-        head = [next(lines, []), next(lines, [])]
+        rows = (row for row in lines if row)  # blank lines are skipped, as pandas skips them
+        header, cells = next(rows, []), next(rows, [])
     except csv.Error:
-        return
-    header, cells = head
+        return None
+    return _Head(header, cells, lines.line_num)
+
+
+def _first_row_fits(name: str, head: _Head) -> None:
+    """Refuse a first data row wider than the header (a trailing comma, say). The CSV
+    reader would take its first cell as a row label and read every row's timestamp from
+    the first sensor column: the file would yield no rows, all counted as unsupported
+    timestamps (a wider row further down is the reader's own one-line error)."""
+    if head.header and len(head.cells) > len(head.header):
+        raise UserError(
+            f"{name}: line {head.line}: {len(head.cells)} cells and the header has "
+            f"{len(head.header)}; "
+            "expected one cell per header column"
+        )
+
+
+def _timestamp_first(name: str, head: _Head) -> None:
+    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
+    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
+    timestamp and the file would silently yield no rows, and the column holding the
+    times would pass for a sensor. Only the first data row is looked at, with the
+    accepted formats' regular expression (a cheap test: the main read parses)."""
+    header, cells = head.header, head.cells
     if len(cells) < 2 or _TS_RE.fullmatch(cells[0]):
         return
     for k, cell in enumerate(cells[1:], start=2):
@@ -301,7 +333,7 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
                 [*header, ""][0].strip(),
             )
             raise UserError(
-                f"{name}: line 2, column {k}: {column!r} holds the timestamps ({cell!r}) "
+                f"{name}: line {head.line}, column {k}: {column!r} holds the timestamps ({cell!r}) "
                 f"and column 1 {first!r} does not ({cells[0]!r}); expected the "
                 "timestamp in the first column"
             )

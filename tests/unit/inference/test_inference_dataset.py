@@ -197,6 +197,27 @@ def test_a_ragged_row_is_one_line_naming_the_line() -> None:
     assert "x.csv: not a readable CSV" in str(raised.value) and "line 3" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        ("2026-01-01 00:00:00,1,\n2026-01-01 00:01:00,2,\n", 2),  # a trailing comma each row
+        ("2026-01-01 00:00:00,1,2\n2026-01-01 00:01:00,3\n", 2),  # only the first row wider
+        ("2026-01-01 00:00:00,1,2,3\r\n", 2),
+        ("\n2026-01-01 00:00:00,1,2\n", 3),  # after a blank line
+    ],
+)
+def test_a_first_row_wider_than_the_header_is_one_line_naming_it(rows: str, line: int) -> None:
+    # GIVEN a first data row with more cells than the header: the CSV reader would take
+    # its first cell as a row label and every timestamp from the sensor column, so the
+    # whole file would read as unsupported timestamps and no rows
+    with pytest.raises(UserError) as raised:
+        read_csv(f"Timestamp,a\n{rows}".encode(), "x.csv")
+    # THEN it is refused with one line naming the line and the counts
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"x.csv: line {line}:") and "header has 2" in message, message
+
+
 def test_label_rows_each_have_their_own_width(tmp_path: Path) -> None:
     # GIVEN a plain two-column L4E row first, then rows with the optional columns (§2 Choice)
     path = tmp_path / "labels.csv"
