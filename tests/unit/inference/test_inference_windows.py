@@ -1,0 +1,129 @@
+"""Which files a scheduled run reads and which rows it keeps (l4e-contracts §3-§4), for
+any upload frequency, delay offset, input naming and file timestamps.
+
+The names are written here with the contract's own rules (strftime in the
+``InputTimeZoneOffset``, EPOCH seconds in UTC), not with the code under test, and each
+run is driven by the clock alone: ``run_due`` at ``W + D``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+from conftest import plant_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
+from cloud.inference.model import train
+from cloud.inference.scheduler import Scheduler, SchedulerConfig
+from cloud.l4e.naming import DELIMITERS, UPLOAD_FREQUENCIES, InputNaming
+from edge.clock import ManualClock
+
+MODEL = train(plant_frame(rows=1500, start="2025-12-30"))
+SENSORS = [s.removeprefix("pump\\") for s in MODEL.sensors]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+STRFTIME = {"yyyyMMddHHmmss": "%Y%m%d%H%M%S", "yyyy-MM-dd-HH-mm-ss": "%Y-%m-%d-%H-%M-%S"}
+
+offsets = st.builds(
+    lambda sign, minutes: f"{sign}{minutes // 60:02d}:{minutes % 60:02d}",
+    st.sampled_from("+-"),
+    st.integers(0, 14 * 60),
+)
+namings = st.builds(
+    InputNaming,
+    delimiter=st.sampled_from(DELIMITERS[:4]),
+    timestamp_format=st.sampled_from(["yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH"]),
+    tz_offset=offsets,
+)
+
+
+def name(naming: InputNaming, at: datetime) -> str:
+    """``input/pump<delimiter><timestamp>.csv`` as §3-§4 spell it."""
+    if naming.timestamp_format == "EPOCH":
+        stamp = str(int(at.timestamp()))
+    else:
+        sign = -1 if naming.tz_offset[0] == "-" else 1
+        hours, minutes = int(naming.tz_offset[1:3]), int(naming.tz_offset[4:6])
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        stamp = at.astimezone(zone).strftime(STRFTIME[naming.timestamp_format])
+    return f"input/pump{naming.delimiter}{stamp}.csv"
+
+
+def body(*rows: datetime) -> bytes:
+    """One row per time, every model sensor at a normal value."""
+    lines = ["Timestamp," + ",".join(SENSORS)]
+    lines += [t.strftime("%Y-%m-%dT%H:%M:%S.%f") + ",8,120,3,44" for t in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    frequency=st.sampled_from(sorted(UPLOAD_FREQUENCIES)),
+    delay=st.integers(0, 60),
+    naming=namings,
+    started=st.integers(0, 3600 - 1),
+    windows_later=st.integers(0, 2),
+    name_offsets=st.lists(
+        st.integers(-3 * 3600, 3 * 3600)
+        | st.sampled_from([-7200, -3600, -1800, -600, -300, 0, 300, 600, 1800, 3600, 7200]),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_run_at_w_plus_d_lists_names_from_s_minus_f_to_e_plus_f(
+    frequency: str,
+    delay: int,
+    naming: InputNaming,
+    started: int,
+    windows_later: int,
+    name_offsets: list[int],
+) -> None:
+    # GIVEN a scheduler started at some second of an hour
+    f = UPLOAD_FREQUENCIES[frequency]
+    clock = ManualClock((T0 + timedelta(seconds=started)).timestamp())
+    config = SchedulerConfig(
+        name="s",
+        model_name="pump",
+        upload_frequency=frequency,
+        delay_offset_min=delay,
+        naming=naming,
+    )
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, out, InMemoryStateStore(), clock)
+    # its windows end on multiples of F (UTC, whatever the names' offset): the first one
+    # ending after the start, and a later one W
+    first = (started // f + 1) * f
+    end = T0 + timedelta(seconds=first + windows_later * f)
+    start = end - timedelta(seconds=f)
+    # AND files named at times around that window, each holding rows at S and just after
+    # it and at E and just after it
+    stamps = {end + timedelta(seconds=k) for k in name_offsets}
+    for at in stamps:
+        step = timedelta(microseconds=1)
+        inp.put(name(naming, at), body(start, start + step, end, end + timedelta(seconds=1)))
+    selected = {
+        at for at in stamps if start - timedelta(seconds=f) <= at <= end + timedelta(seconds=f)
+    }
+    # WHEN the clock reaches a second before W + D, W has not run
+    wake = end + timedelta(minutes=delay)
+    clock.advance(wake.timestamp() - clock.now() - 1)
+    ran = sched.run_due()
+    assert all(e.data_end < end for e in ran)
+    # THEN at W + D it runs (W - F, W], scheduled at W + D, reading exactly the names with
+    # S - F <= ts <= E + F (§4 Choice 1) and keeping rows S < t <= E (Choice 2)
+    clock.advance(1)
+    [execution] = [e for e in sched.run_due() if e.data_end == end]
+    assert (execution.data_start, execution.scheduled_start) == (start, wake)
+    assert execution.input_files == len(selected)
+    if not selected:
+        assert execution.status == "FAILED"
+        assert execution.failed_reason.startswith("Could not find data file for sensor pump")
+        return
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert execution.result_key == f"output/{start:%Y-%m-%dT%H:%M:%SZ}/results.jsonl"
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    times = [pd.Timestamp(d["timestamp"], tz="UTC") for d in docs]
+    assert times == [pd.Timestamp(start + timedelta(microseconds=1)), pd.Timestamp(end)]
