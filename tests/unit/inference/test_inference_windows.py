@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
+import pytest
 from conftest import plant_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,3 +128,64 @@ def test_a_run_at_w_plus_d_lists_names_from_s_minus_f_to_e_plus_f(
     docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
     times = [pd.Timestamp(d["timestamp"], tz="UTC") for d in docs]
     assert times == [pd.Timestamp(start + timedelta(microseconds=1)), pd.Timestamp(end)]
+
+
+GOOD = [T0 + timedelta(minutes=m) for m in range(1, 6)]
+HEADER = "Timestamp," + ",".join(SENSORS)
+READ = {
+    "bom_and_crlf": ("\ufeff" + HEADER + "\r\n2026-01-01T00:03:30Z,8,120,3,44\r\n").encode(),
+    "header_only": (HEADER + "\n").encode(),
+    "row_times_in_mixed_zones": (
+        HEADER + "\n2026-01-01T01:03:30+01:00,8,120,3,44\n2026-01-01 00:04:30,8,120,3,44\n"
+    ).encode(),
+    "non_finite_and_blank_values": (HEADER + "\n2026-01-01T00:03:30,inf,nan,,-Infinity\n").encode(),
+    "a_duplicate_timestamp": (
+        HEADER + "\n2026-01-01T00:03:30,8,120,3,44\n2026-01-01T00:03:30,8,121,3,44\n"
+    ).encode(),
+}
+REFUSED = {
+    "empty": (b"", "not a readable CSV"),
+    "a_trailing_comma_on_each_row": (
+        (HEADER + "\n2026-01-01T00:03:30,8,120,3,44,\n").encode(),
+        "line 2: 6 cells and the header has 5",
+    ),
+    "not_utf8": (HEADER.encode() + b"\n2026-01-01T00:03:30,8\xe9,120,3,44\n", "utf-8"),
+    "utf16": ((HEADER + "\n2026-01-01T00:03:30,8,120,3,44\n").encode("utf-16"), "utf-8"),
+    "a_first_line_past_a_mebibyte": (b"Timestamp," + b"a" * (1 << 20) + b"\n", "1 MiB"),
+    "timestamps_in_the_second_column": (
+        b"flow,Timestamp\n1,2026-01-01T00:03:30\n",
+        "expected the timestamp in the first column",
+    ),
+    "a_sensor_name_the_schema_cannot_hold": (
+        b"Timestamp,flow rate\n2026-01-01T00:03:30,1\n",
+        "sensor name 'flow rate'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(READ) + sorted(REFUSED))
+def test_a_hostile_file_beside_a_good_one_never_costs_the_good_rows(case: str) -> None:
+    # GIVEN the window (00:00, 00:05] with a good file named at E and another at E + F
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, out, InMemoryStateStore(), clock)
+    inp.put("input/pump_20260101000500.csv", body(*GOOD))
+    hostile = "input/pump_20260101001000.csv"
+    inp.put(hostile, READ[case] if case in READ else REFUSED[case][0])
+    # WHEN the window runs
+    clock.advance(300)
+    [execution] = sched.run_due()
+    # THEN the good rows are all scored; a file that cannot be read is named with a
+    # one-line reason in the execution, and one that can adds only its own rows
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert execution.input_files == 2
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    times = {pd.Timestamp(d["timestamp"], tz="UTC") for d in docs}
+    assert {pd.Timestamp(t) for t in GOOD} <= times
+    if case in READ:
+        assert execution.skipped == []
+        return
+    [skipped] = execution.skipped
+    assert skipped["key"] == hostile
+    assert REFUSED[case][1] in skipped["reason"] and "\n" not in skipped["reason"], skipped
