@@ -186,7 +186,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(run)
     run.add_argument("name", help="InferenceSchedulerName")
     run.add_argument(
-        "--window-end", help=f"run exactly the window ending at this time: {TIMESTAMP_FORMATS}"
+        "--window-end",
+        help=f"run exactly the window ending at this time, a multiple of the frequency: {TIMESTAMP_FORMATS}",
     )
     run.add_argument("--follow", action="store_true", help="keep running windows until Ctrl-C")
 

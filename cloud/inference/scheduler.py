@@ -213,9 +213,22 @@ class Scheduler:
         return done
 
     def run_window(self, window_end: datetime) -> Execution:
-        """Run the window ``(E - F, E]`` now, record the execution and return it."""
+        """Run the window ``(E - F, E]`` now, record the execution and return it.
+
+        *E* must be one of the scheduler's own window ends, a multiple of ``F`` (§3: runs
+        at each multiple of F past the hour): any other window would write a
+        ``DataStartTime`` folder overlapping two real ones, their rows twice over.
+        """
         end = window_end.astimezone(UTC)
-        start = end - timedelta(seconds=self.config.frequency_s)
+        f = self.config.frequency_s
+        if end.timestamp() % f:
+            before = datetime.fromtimestamp(end.timestamp() // f * f, tz=UTC)
+            raise UserError(
+                f"window end {iso(end)}: not a {self.config.upload_frequency} window end of "
+                f"scheduler {self.config.name}; the nearest are {iso(before)} and "
+                f"{iso(before + timedelta(seconds=f))}"
+            )
+        start = end - timedelta(seconds=f)
         execution = Execution(
             scheduler=self.config.name,
             data_start=start,

@@ -22,6 +22,7 @@ from cloud.inference.model import train
 from cloud.inference.scheduler import Scheduler, SchedulerConfig
 from cloud.l4e.naming import DELIMITERS, UPLOAD_FREQUENCIES, InputNaming
 from edge.clock import ManualClock
+from edge.errors import UserError
 
 MODEL = train(plant_frame(rows=1500, start="2025-12-30"))
 SENSORS = [s.removeprefix("pump\\") for s in MODEL.sensors]
@@ -189,3 +190,33 @@ def test_a_hostile_file_beside_a_good_one_never_costs_the_good_rows(case: str) -
     [skipped] = execution.skipped
     assert skipped["key"] == hostile
     assert REFUSED[case][1] in skipped["reason"] and "\n" not in skipped["reason"], skipped
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    frequency=st.sampled_from(sorted(UPLOAD_FREQUENCIES)),
+    off_grid=st.integers(1, 3600 - 1),
+)
+def test_a_window_run_by_hand_must_end_on_the_schedulers_grid(
+    frequency: str, off_grid: int
+) -> None:
+    # GIVEN a window end that no run of this scheduler has (§3: runs at each multiple of F
+    # past the hour), as `schedulers run --window-end` takes it
+    f = UPLOAD_FREQUENCIES[frequency]
+    end = T0 + timedelta(seconds=off_grid)
+    state = InMemoryStateStore()
+    config = SchedulerConfig(name="s", model_name="pump", upload_frequency=frequency)
+    sched = Scheduler(
+        config, MODEL, InMemoryObjectStore(), InMemoryObjectStore(), state, ManualClock(0)
+    )
+    if off_grid % f == 0:
+        assert sched.run_window(end).data_end == end
+        return
+    # THEN it is refused in one line naming the windows around it, and nothing is recorded
+    # (an off-grid DataStartTime folder would overlap the real windows' rows and events)
+    with pytest.raises(UserError) as raised:
+        sched.run_window(end)
+    message = str(raised.value)
+    before = T0 + timedelta(seconds=off_grid // f * f)
+    assert "\n" not in message and f"{before:%Y-%m-%dT%H:%M:%SZ}" in message, message
+    assert list(state.items("executions")) == []
