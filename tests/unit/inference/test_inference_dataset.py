@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -383,3 +385,49 @@ def test_a_first_column_of_unsupported_times_is_still_counted_not_refused() -> N
     # §1.2 Choice: rows whose timestamp cannot be parsed are dropped and counted
     parsed = read_csv(b"Timestamp,flow\n13/45/2026 0:00,1\n2026-01-01 00:01:00,2\n", "x.csv")
     assert (parsed.unsupported_timestamps, parsed.frame["flow"].tolist()) == (1, [2.0])
+
+
+label_cells = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12
+).map(str.strip)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            instants.map(lambda t: t.replace(second=0, microsecond=0)),
+            st.integers(0, 90 * 24 * 60),
+            st.sampled_from(sorted(PATTERNS)),
+            st.lists(label_cells, max_size=3),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+)
+def test_label_csv_rows_in_any_listed_format_read_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[datetime, int, str, list[str]]],
+    newline: str,
+    bom: bool,
+) -> None:
+    # GIVEN a label CSV (§2): no header, start,end in any §1.2 pattern, optionally our
+    # fault_code,equipment,notes, with either line ending and perhaps a BOM
+    lines, expected = [], []
+    for start, minutes, pattern, extra in rows:
+        end = start + pd.Timedelta(minutes=minutes)
+        fmt = PATTERNS[pattern]
+        cells = [start.strftime(fmt), end.strftime(fmt), *extra]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="").writerow(cells)  # quotes a cell as CSV does
+        lines.append(text.getvalue())
+        expected.append(
+            (pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), *[*extra, "", "", ""][:3])
+        )
+    path = tmp_path_factory.mktemp("labels") / "labels.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + newline.join(lines).encode() + b"\n")
+    # THEN every row reads back, sorted by start, as an ANOMALY label
+    got = [(x.start, x.end, x.fault_code, x.equipment, x.notes) for x in load_labels(path)]
+    assert got == sorted(expected, key=lambda row: row[0])
