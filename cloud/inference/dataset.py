@@ -443,7 +443,8 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     or space; a hyphen or dot is taken as part of the name, since asset names hold them).
 
     Several files of one component are merged on the timestamp (later files win on
-    duplicates); unreadable files are listed as discarded, as L4E's ingestion does.
+    duplicates); unreadable files, and files that are not ``.csv`` (in any case), are
+    listed as discarded, as L4E's ingestion does.
     """
     root = Path(root)
     if not root.is_dir():
@@ -452,17 +453,23 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     discarded: list[str] = []
     for path in sorted(root.iterdir()):
         if path.is_dir():
-            found = sorted(path.rglob("*.csv"))  # S3 `{prefix}/{component}/*` spans subfolders
+            # S3 `{prefix}/{component}/*` spans subfolders; a file of another format is
+            # discarded, as L4E's ingestion discards a jpg or pdf, not left out silently
+            found = sorted(p for p in path.rglob("*") if not p.is_dir())
+            csvs = [p for p in found if _is_csv(p)]
             if _COMPONENT_RE.fullmatch(path.name):
-                groups.setdefault(path.name, []).extend(found)
+                groups.setdefault(path.name, []).extend(csvs)
+                discarded.extend(str(p) for p in found if not _is_csv(p))
             else:  # no component can have this name: listed, not silently left out
                 discarded.extend(str(p) for p in found)
-        elif path.suffix == ".csv":
+        elif _is_csv(path):
             component = re.split(r"[_ ]", path.stem, maxsplit=1)[0]
             if _COMPONENT_RE.fullmatch(component):
                 groups.setdefault(component, []).append(path)
             else:
                 discarded.append(str(path))
+        else:
+            discarded.append(str(path))
     groups = {c: paths for c, paths in groups.items() if paths}
     if not groups:
         raise UserError(
@@ -510,6 +517,11 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         parsed,
         discarded,
     )
+
+
+def _is_csv(path: Path) -> bool:
+    """A CSV by its name, ``.csv`` in any case (``b.CSV`` from a Windows export)."""
+    return path.suffix.lower() == ".csv"
 
 
 def _join(parsed: dict[str, CsvFrame]) -> pd.DataFrame:

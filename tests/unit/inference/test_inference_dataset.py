@@ -431,3 +431,22 @@ def test_label_csv_rows_in_any_listed_format_read_back(
     # THEN every row reads back, sorted by start, as an ANOMALY label
     got = [(x.start, x.end, x.fault_code, x.equipment, x.notes) for x in load_labels(path)]
     assert got == sorted(expected, key=lambda row: row[0])
+
+
+def test_files_in_a_dataset_that_are_not_csv_are_discarded_not_ignored(tmp_path: Path) -> None:
+    # GIVEN a component folder holding its CSV, a CSV spelt .CSV, and files of another
+    # format; and a flat file of another format beside the folders
+    _write(tmp_path / "pump" / "a.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "pump" / "b.CSV", "Timestamp,flow\n2026-01-01 00:01:00,2\n")
+    _write(tmp_path / "pump" / "c.csv.gz", "not gzip")
+    _write(tmp_path / "pump" / "d" / "notes.pdf", "%PDF")
+    _write(tmp_path / "readme.txt", "hello")
+    dataset = load_dataset(tmp_path)
+    # THEN the CSVs are read, whatever the case of the extension, and every other file is a
+    # discarded file in the report (L4E: "discarded because its format is invalid (for
+    # example, a jpg or pdf) or not readable"), so none is left out silently
+    assert dataset.frame["pump\\flow"].tolist() == [1.0, 2.0]
+    files = quality_report(dataset)["IngestedFilesSummary"]
+    discarded = sorted(Path(f["Key"]).name for f in files["DiscardedFiles"])
+    assert discarded == ["c.csv.gz", "notes.pdf", "readme.txt"]
+    assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (5, 2)
