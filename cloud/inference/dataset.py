@@ -137,6 +137,8 @@ class CsvFrame:
     unsupported_timestamps: int = 0
     duplicate_timestamps: int = 0
     invalid_values: dict[str, int] = field(default_factory=dict)
+    timestamp_column: str = "Timestamp"
+    """The header of column 1, as a dataset schema names it (§1.3)."""
 
 
 BLANKS = ("", "nan", "NaN", "null", "NULL")
@@ -192,6 +194,7 @@ def read_csv(
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
+    timestamp_column = str(header.iloc[0, 0]).removeprefix("\ufeff").strip() or "Timestamp"
     head = _head(source(), sep)
     if head is not None:
         _first_row_fits(name, head)
@@ -250,7 +253,7 @@ def read_csv(
         frame = frame[~duplicated]
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
-    return CsvFrame(frame, unsupported, duplicates, invalid)
+    return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column)
 
 
 SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")

@@ -103,6 +103,8 @@ class L4EOptions:
 class _Component:
     name: str
     sensors: list[str] = field(default_factory=list)
+    timestamp_column: str = ""
+    """Column 1's header in the first file read (§1.3: the schema names the CSV's headers)."""
     files: int = 0
     rows: int = 0
     start: Any = None
@@ -282,12 +284,14 @@ class L4EImporter:
                     f"{key}: {size:,} bytes; an L4E input CSV is at most 5 GB (l4e-contracts §1.4)"
                 )
             read_header_line(handle, key, limit=user_files.MAX_HEADER_BYTES)
-            frame = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key).frame
+            parsed = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key)
         except UserError as exc:
             discarded.append({"Key": key, "Reason": str(exc)})
             self._progress("", 1)
             return
+        frame = parsed.frame
         summary = components.setdefault(component, _Component(component))
+        summary.timestamp_column = summary.timestamp_column or parsed.timestamp_column
         summary.files += 1
         summary.rows += len(frame)
         summary.sensors += [str(c) for c in frame.columns if str(c) not in summary.sensors]
@@ -583,7 +587,7 @@ def _schema(component: _Component) -> dict[str, Any]:
     return {
         "ComponentName": component.name,
         "Columns": [
-            {"Name": "Timestamp", "Type": "DATETIME"},
+            {"Name": component.timestamp_column or "Timestamp", "Type": "DATETIME"},
             *({"Name": s, "Type": "DOUBLE"} for s in component.sensors),
         ],
     }

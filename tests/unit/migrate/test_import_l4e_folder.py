@@ -113,3 +113,26 @@ def test_an_imported_name_does_not_take_over_a_real_scheduler(tmp_path: Path, ca
 )
 def test_default_names(location: str, name: str) -> None:
     assert default_name(location) == name
+
+
+def test_the_schema_names_each_column_as_the_csv_header_does(tmp_path: Path, capsys) -> None:
+    # GIVEN a dataset whose timestamp column is headed 'time' (§1.1: column 1 is the
+    # timestamp, whatever its name), its header behind a BOM
+    history = tmp_path / "train"
+    (history / "fan").mkdir(parents=True)
+    (history / "fan" / "a.csv").write_text(
+        "\ufefftime,speed\n2022-01-01 00:00:00,1450\n", encoding="utf-8"
+    )
+    data = tmp_path / "data"
+    assert main(["import", "l4e", "--input", str(history), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # THEN the schema's Columns[].Name are the CSV's headers (§1.3), 'time' included
+    assert report["DatasetSchema"]["Components"] == [
+        {
+            "ComponentName": "fan",
+            "Columns": [
+                {"Name": "time", "Type": "DATETIME"},
+                {"Name": "speed", "Type": "DOUBLE"},
+            ],
+        }
+    ]
