@@ -56,10 +56,14 @@ def test_historical_layout_and_fleet_results(tmp_path: Path, capsys) -> None:
     assert all(r["error"].endswith("results.jsonl line 2: not a JSON object") for r in records)
     assert main(["executions", "--data", str(data), "--json"]) == 0
     (execution,) = json.loads(capsys.readouterr().out)
-    assert sorted(o["Key"] for o in execution["CustomerResultObject"]) == [
+    # §6's CustomerResultObject {Bucket, Key} is the first; a fleet lists every one
+    objects = execution["CustomerResultObjects"]
+    assert execution["CustomerResultObject"] == objects[0]
+    assert sorted(o["Key"] for o in objects) == [
         "imported/train/fan-2/2022-01-01T00:00:00Z/results.jsonl",
         "imported/train/fan/2022-01-01T00:00:00Z/results.jsonl",
     ]
+    assert {o["Bucket"] for o in objects} == {"plantwatch"}
     sql = "SELECT asset, prediction FROM results ORDER BY asset"
     assert main(["query", sql, "--data", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
