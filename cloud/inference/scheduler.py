@@ -415,7 +415,8 @@ class Scheduler:
     def near_misses(self, component: str | None) -> list[str]:
         """Keys under the input prefix that look meant for *component* (for any component
         if None) but are no input file name of this scheduler: another delimiter or
-        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder. They are
+        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder, the
+        component in another case (``Pump_...``: names are case-sensitive). They are
         never read; a failed run names them, since a user moving a bucket over otherwise
         sees only "could not find"."""
         prefix, naming = self.config.input_prefix, self.config.naming
@@ -423,7 +424,7 @@ class Scheduler:
         found = []
         for key in self.input_store.list(prefix):
             name = key[len(prefix) :]
-            if ".csv" not in name.lower() or not name.startswith(component or ""):
+            if ".csv" not in name.lower() or not name.lower().startswith((component or "").lower()):
                 continue
             parsed = naming.parse(key, prefix)
             if parsed is None or (wanted and parsed[0] not in wanted):

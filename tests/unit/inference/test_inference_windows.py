@@ -220,3 +220,24 @@ def test_a_window_run_by_hand_must_end_on_the_schedulers_grid(
     before = T0 + timedelta(seconds=off_grid // f * f)
     assert "\n" not in message and f"{before:%Y-%m-%dT%H:%M:%SZ}" in message, message
     assert list(state.items("executions")) == []
+
+
+def test_a_failed_run_names_a_file_whose_component_differs_only_in_case() -> None:
+    # GIVEN files meant for `pump` but named `Pump` and `PUMP` (§4: the name part must
+    # equal a schema ComponentName, case-sensitive), and one in a folder under the prefix
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp = InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, InMemoryObjectStore(), InMemoryStateStore(), clock)
+    near = [
+        "input/PUMP_20260101000500.csv",
+        "input/Pump_20260101000500.csv",
+        "input/pump/pump_20260101000500.csv",
+    ]
+    for key in near:
+        inp.put(key, body(*GOOD))
+    clock.advance(300)
+    # WHEN the window runs, THEN it is not read (as L4E), and the failure names each one
+    [execution] = sched.run_due()
+    assert (execution.status, execution.input_files) == ("FAILED", 0)
+    assert all(repr(key) in execution.failed_reason for key in near), execution.failed_reason
