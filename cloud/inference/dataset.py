@@ -572,7 +572,7 @@ def load_labels(source: str | Path) -> list[Label]:
     lines are skipped, and an error names the file's own line number.
     """
     source = Path(source)
-    paths = sorted(source.rglob("*.csv")) if source.is_dir() else [source]
+    paths = sorted(p for p in source.rglob("*") if _is_csv(p)) if source.is_dir() else [source]
     if not paths or not all(p.is_file() for p in paths):
         raise UserError(f"{source}: no label CSV found")
     labels: list[Label] = []

@@ -475,7 +475,7 @@ class L4EImporter:
     def _labels(self, source: Source, staging: Path) -> list[Any]:
         from cloud.inference.dataset import load_labels
 
-        keys = [k for k in source.store.list(source.prefix) if k.endswith(".csv")]
+        keys = [k for k in source.store.list(source.prefix) if k.lower().endswith(".csv")]
         if not keys:
             raise UserError(f"--labels {source.where}: no label CSV")
         staging.mkdir(parents=True)

@@ -450,3 +450,14 @@ def test_files_in_a_dataset_that_are_not_csv_are_discarded_not_ignored(tmp_path:
     discarded = sorted(Path(f["Key"]).name for f in files["DiscardedFiles"])
     assert discarded == ["c.csv.gz", "notes.pdf", "readme.txt"]
     assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (5, 2)
+
+
+def test_a_label_folder_reads_its_csvs_whatever_the_case_of_the_extension(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a label prefix (§2: all CSVs under it are read) holding a .csv and a .CSV
+    _write(tmp_path / "labels" / "a.csv", "2020-02-01 00:00:00,2020-02-02 00:00:00\n")
+    _write(tmp_path / "labels" / "old" / "B.CSV", "2020-03-01 00:00:00,2020-03-02 00:00:00\n")
+    # THEN both are labels
+    starts = [str(label.start.date()) for label in load_labels(tmp_path / "labels")]
+    assert starts == ["2020-02-01", "2020-03-01"]
