@@ -379,11 +379,11 @@ class L4EImporter:
                 lines, bad = _read_results(source.store.get(key))
                 local = f"{IMPORTED_PREFIX}{name}/{component or name}/{folder_time(start)}/{RESULTS_FILE}"
                 self.bucket.put(local, "".join(text + "\n" for text, _doc in lines).encode())
-                for number, text in bad:  # set aside with the reason, never dropped silently
+                for number, text, reason in bad:  # set aside with the reason, never silently
                     self._quarantine.put(
                         "bad_result_line",
                         f"{source.where.rstrip('/')}/{key[len(source.prefix) :]} line {number}: "
-                        "not a JSON object",
+                        f"{reason}",
                         text.encode(),
                         topic="",
                         client_id="n/a",
@@ -593,9 +593,17 @@ def _schema(component: _Component) -> dict[str, Any]:
     }
 
 
-def _read_results(body: bytes) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str]]]:
-    """``(text, object)`` of each good line of a results object, and ``(line number, text)``
-    of each line that is not a JSON object with a timestamp and a 0/1 prediction."""
+RESULT_TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
+"""A results line's ``timestamp`` (l4e-contracts §5): UTC, no zone suffix."""
+
+
+def _read_results(
+    body: bytes,
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str, str]]]:
+    """``(text, object)`` of each good line of a results object, and ``(line number, text,
+    reason)`` of each line that is not an L4E result: a JSON object whose ``timestamp`` is
+    a real instant in §5's form and whose ``prediction`` is 0 or 1. Such a line cannot be
+    kept: events and queries read the times back."""
     good, bad = [], []
     for number, text in enumerate(body.decode("utf-8", errors="replace").splitlines(), 1):
         if not text.strip():
@@ -603,18 +611,26 @@ def _read_results(body: bytes) -> tuple[list[tuple[str, dict[str, Any]]], list[t
         try:
             doc = json.loads(text)
         except ValueError:
-            bad.append((number, text))
-            continue
-        if (
-            isinstance(doc, dict)
-            and isinstance(doc.get("timestamp"), str)
-            and doc.get("prediction") in (0, 1)
-            and not isinstance(doc.get("prediction"), bool)
-        ):
-            good.append((text, doc))
+            doc = None
+        if not isinstance(doc, dict):
+            bad.append((number, text, "not a JSON object"))
+        elif not _result_timestamp(doc.get("timestamp")):
+            bad.append((number, text, "timestamp is not yyyy-MM-ddTHH:mm:ss.ffffff (UTC)"))
+        elif doc.get("prediction") not in (0, 1) or isinstance(doc.get("prediction"), bool):
+            bad.append((number, text, "prediction is not 0 or 1"))
         else:
-            bad.append((number, text))
+            good.append((text, doc))
     return good, bad
+
+
+def _result_timestamp(value: Any) -> bool:
+    if not isinstance(value, str) or not RESULT_TIMESTAMP_RE.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value)  # 2022-02-30 has the form but is no date
+    except ValueError:
+        return False
+    return True
 
 
 def _frequency(starts: list[datetime]) -> str:
