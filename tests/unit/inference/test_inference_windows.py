@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import plant_frame
@@ -241,3 +242,61 @@ def test_a_failed_run_names_a_file_whose_component_differs_only_in_case() -> Non
     [execution] = sched.run_due()
     assert (execution.status, execution.input_files) == ("FAILED", 0)
     assert all(repr(key) in execution.failed_reason for key in near), execution.failed_reason
+
+
+CELLS = ["1", "0", "-1", "1e308", "-1e308", "1.7e308", "inf", "nan", "", "abc", " 2 ", "TRUE"]
+moments = st.integers(-400, 700).map(lambda s: T0 + timedelta(seconds=s))
+stamps = st.builds(
+    lambda at, form, zone: at.strftime(form) + (zone if form.endswith("%S") else ""),
+    moments,
+    st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S", "%m/%d/%Y %H:%M"]),
+    st.sampled_from(["", "Z", "+01:00"]),
+)
+
+
+@st.composite
+def hostile_files(draw: st.DrawFn) -> bytes:
+    columns = draw(st.lists(st.sampled_from([*SENSORS, "extra"]), min_size=1, unique=True))
+    rows = draw(
+        st.lists(
+            st.tuples(
+                stamps,
+                st.lists(st.sampled_from(CELLS), min_size=len(columns), max_size=len(columns)),
+            ),
+            max_size=8,
+        )
+    )
+    lines = [",".join(["Timestamp", *columns])] + [",".join([t, *c]) for t, c in rows]
+    return ("\n".join(lines) + draw(st.sampled_from(["\n", "\r\n", ""]))).encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.lists(
+        st.tuples(st.sampled_from([-300, 0, 300, 600]), hostile_files()), min_size=1, max_size=3
+    )
+)
+def test_any_window_of_hostile_files_ends_in_an_execution_and_consistent_lines(
+    files: list[tuple[int, bytes]],
+) -> None:
+    # GIVEN files of odd time forms, zones, duplicates, text, blanks and overflowing numbers
+    state = InMemoryStateStore()
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    config = SchedulerConfig(name="s", model_name="pump")
+    sched = Scheduler(config, MODEL, inp, out, state, ManualClock(T0.timestamp()))
+    for offset, data in files:
+        inp.put(name(config.naming, T0 + timedelta(seconds=300 + offset)), data)
+    # WHEN the window runs, THEN it ends in SUCCESS or a FAILED with a user's reason, never
+    # an exception or an internal error, and every line keeps §5's rules
+    with np.errstate(all="ignore"):
+        execution = sched.run_window(T0 + timedelta(seconds=300))
+    assert execution.status in ("SUCCESS", "FAILED")
+    assert not (execution.failed_reason or "").startswith("Internal error"), execution
+    if execution.status == "FAILED":
+        assert list(out.list("")) == []
+        return
+    for line in out.get(execution.result_key).decode().splitlines():
+        doc = json.loads(line)
+        if doc["prediction_reason"] != "MACHINE_OFF":
+            assert doc["prediction"] == int(doc["anomaly_score"] > 0.5), doc
+            assert sum(d["value"] for d in doc["diagnostics"]) == pytest.approx(1, abs=1e-4)
