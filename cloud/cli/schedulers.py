@@ -321,7 +321,6 @@ def _aws_create_defaults(args: argparse.Namespace, target: aws_target.AwsTarget)
 
 def _create(args: argparse.Namespace, model: Any, stack: Any, clock: Any) -> None:
     from cloud.inference import scheduler as engine
-    from cloud.inference.model import SAMPLING_SECONDS
     from cloud.l4e.naming import InputNaming
     from edge.errors import ConfigError
 
@@ -336,12 +335,9 @@ def _create(args: argparse.Namespace, model: Any, stack: Any, clock: Any) -> Non
         input_bucket=args.input_bucket,
         output_bucket=args.output_bucket,
     )
-    rate = model.config.sampling_rate
-    if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
-        raise ConfigError(
-            f"--frequency {args.frequency}: shorter than model {args.model}'s "
-            f"TargetSamplingRate {rate}"
-        )
+    problem = engine.frequency_problem(config.frequency_s, model.config.sampling_rate)
+    if problem:
+        raise ConfigError(f"--frequency {args.frequency}: {problem} (model {args.model})")
     engine.create_scheduler(stack.state, config, clock.now())
 
 

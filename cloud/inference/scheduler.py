@@ -145,6 +145,22 @@ def execution_key(scheduler: str, data_start: datetime) -> str:
     return f"{scheduler}/{iso(data_start)}"
 
 
+def frequency_problem(frequency_s: int, sampling_rate: str | None) -> str | None:
+    """Why windows of *frequency_s* do not suit a model resampled to *sampling_rate*, or
+    None. Shorter is the spec's §1.5 Choice; a frequency that is no whole number of bins
+    (PT15M for PT10M) ends windows inside a bin: a line past the window's end, and the
+    same timestamp again in the next window (AWS samples: a PT30M model runs only with
+    PT30M or PT1H)."""
+    if sampling_rate is None:
+        return None
+    rate_s = SAMPLING_SECONDS[sampling_rate]
+    if frequency_s < rate_s:
+        return f"shorter than the model's TargetSamplingRate {sampling_rate}"
+    if frequency_s % rate_s:
+        return f"not a whole multiple of the model's TargetSamplingRate {sampling_rate}"
+    return None
+
+
 class Scheduler:
     """Runs windows on an injected clock; remembers the last window run in *state*."""
 
@@ -157,12 +173,9 @@ class Scheduler:
         state: StateStore,
         clock: Clock,
     ) -> None:
-        rate = model.config.sampling_rate
-        if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
-            raise ConfigError(
-                f"DataUploadFrequency {config.upload_frequency}: shorter than the model's "
-                f"TargetSamplingRate {rate}"
-            )
+        problem = frequency_problem(config.frequency_s, model.config.sampling_rate)
+        if problem:
+            raise ConfigError(f"DataUploadFrequency {config.upload_frequency}: {problem}")
         self.config = config
         self.model = model
         self.monitor = Monitor(model)

@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryStateStore
-from cloud.inference.model import train
+from cloud.inference.model import TrainConfig, train
 from cloud.inference.scheduler import Scheduler, SchedulerConfig
 from cloud.l4e.naming import DELIMITERS, UPLOAD_FREQUENCIES, InputNaming
 from edge.clock import ManualClock
-from edge.errors import UserError
+from edge.errors import ConfigError, UserError
 
 MODEL = train(plant_frame(rows=1500, start="2025-12-30"))
 SENSORS = [s.removeprefix("pump\\") for s in MODEL.sensors]
@@ -300,3 +300,32 @@ def test_any_window_of_hostile_files_ends_in_an_execution_and_consistent_lines(
         if doc["prediction_reason"] != "MACHINE_OFF":
             assert doc["prediction"] == int(doc["anomaly_score"] > 0.5), doc
             assert sum(d["value"] for d in doc["diagnostics"]) == pytest.approx(1, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("rate", "frequency", "fits"),
+    [
+        ("PT10M", "PT15M", False),  # a window would end inside a bin
+        ("PT10M", "PT5M", False),  # shorter (§1.5 Choice)
+        ("PT30M", "PT1H", True),
+        ("PT30M", "PT30M", True),
+        ("PT10M", "PT30M", True),
+        ("PT15M", "PT1H", True),
+        ("PT1M", "PT15M", True),
+    ],
+)
+def test_a_scheduler_s_windows_hold_whole_bins_of_the_models_sampling_rate(
+    rate: str, frequency: str, fits: bool
+) -> None:
+    # GIVEN a model resampled to *rate* (§1.5: bins (t - rate, t] labelled t). A window
+    # (S, E] that ends inside a bin would write a line past E, and the next window the
+    # same timestamp again from the rest of the bin (§5: lines are the window's)
+    model = train(plant_frame(rows=3000, start="2025-12-29"), TrainConfig(sampling_rate=rate))
+    config = SchedulerConfig(name="s", model_name="pump", upload_frequency=frequency)
+    stores = (InMemoryObjectStore(), InMemoryObjectStore(), InMemoryStateStore())
+    if fits:
+        Scheduler(config, model, *stores, ManualClock(T0.timestamp()))
+        return
+    # THEN only frequencies that are whole multiples of the rate are accepted
+    with pytest.raises(ConfigError, match=f"DataUploadFrequency {frequency}: .*{rate}"):
+        Scheduler(config, model, *stores, ManualClock(T0.timestamp()))
