@@ -36,19 +36,28 @@ def deliveries(draw: st.DrawFn) -> tuple[list[wire.Telemetry], list[int], list[f
     return messages, sequence, advances
 
 
-@settings(max_examples=60, deadline=None)
-@given(deliveries())
-def test_each_reading_is_written_exactly_once(case: tuple) -> None:
+def _deliver(
+    case: tuple, store: InMemoryObjectStore, config: BatcherConfig, clock: ManualClock
+) -> Batcher:
+    """Each message of *case* in its order, the clock advanced and due windows flushed
+    after each, then everything flushed."""
     messages, sequence, advances = case
-    clock = ManualClock(T0)
-    store = InMemoryObjectStore()
-    batcher = Batcher(store, BatcherConfig(grace_s=10), clock)
+    batcher = Batcher(store, config, clock)
     for index, advance in zip(sequence, advances, strict=True):
         m = messages[index]
         batcher.accept(m.topic, wire.encode(m))
         clock.advance(advance)
         batcher.flush_due()
     batcher.flush_all()
+    return batcher
+
+
+@settings(max_examples=60, deadline=None)
+@given(deliveries())
+def test_each_reading_is_written_exactly_once(case: tuple) -> None:
+    messages, sequence, _ = case
+    store = InMemoryObjectStore()
+    batcher = _deliver(case, store, BatcherConfig(grace_s=10), ManualClock(T0))
 
     rows: list[tuple[str, str]] = []
     for key in store.list("input/"):
@@ -87,17 +96,11 @@ def test_every_reading_is_read_by_the_run_of_its_own_window(
 ) -> None:
     # GIVEN readings delivered in any order, late or redelivered, to a batcher writing
     # for a scheduler with this frequency and naming (l4e-contracts §3-§4)
-    messages, sequence, advances = case
+    messages = case[0]
     clock = ManualClock(T0)
     store = InMemoryObjectStore()
     config = BatcherConfig(grace_s=10, upload_frequency_s=frequency_s, naming=naming)
-    batcher = Batcher(store, config, clock)
-    for index, advance in zip(sequence, advances, strict=True):
-        m = messages[index]
-        batcher.accept(m.topic, wire.encode(m))
-        clock.advance(advance)
-        batcher.flush_due()
-    batcher.flush_all()
+    _deliver(case, store, config, clock)
     # WHEN the scheduler reads each window (E - F, E] by the §4 listing rule
     frequency = next(k for k, v in UPLOAD_FREQUENCIES.items() if v == frequency_s)
     scheduler = Scheduler(
