@@ -187,7 +187,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("name", help="InferenceSchedulerName")
     run.add_argument(
         "--window-end",
-        help=f"run exactly the window ending at this time, a multiple of the frequency: {TIMESTAMP_FORMATS}",
+        help="run exactly the window ending at this time (a multiple of the frequency): "
+        f"{TIMESTAMP_FORMATS}",
     )
     run.add_argument("--follow", action="store_true", help="keep running windows until Ctrl-C")
 

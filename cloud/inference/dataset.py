@@ -315,8 +315,7 @@ def _first_row_fits(name: str, head: _Head) -> None:
     if head.header and len(head.cells) > len(head.header):
         raise UserError(
             f"{name}: line {head.line}: {len(head.cells)} cells and the header has "
-            f"{len(head.header)}; "
-            "expected one cell per header column"
+            f"{len(head.header)}; expected one cell per header column"
         )
 
 
@@ -336,8 +335,8 @@ def _timestamp_first(name: str, head: _Head) -> None:
                 [*header, ""][0].strip(),
             )
             raise UserError(
-                f"{name}: line {head.line}, column {k}: {column!r} holds the timestamps ({cell!r}) "
-                f"and column 1 {first!r} does not ({cells[0]!r}); expected the "
+                f"{name}: line {head.line}, column {k}: {column!r} holds the timestamps "
+                f"({cell!r}) and column 1 {first!r} does not ({cells[0]!r}); expected the "
                 "timestamp in the first column"
             )
 
