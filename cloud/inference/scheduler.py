@@ -114,6 +114,9 @@ class Execution:
     rows: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     """Input files and components left out of this run, each ``{key, reason}``."""
+    dropped_rows: list[dict[str, str]] = field(default_factory=list)
+    """Input files read with some rows left out, each ``{key, reason}``: rows whose
+    timestamp is in no supported format (§1.2 Choice: dropped and counted)."""
     input_files: int = 0
     """Input objects the §4 rule selected for the window."""
     failed_components: tuple[str, ...] = ()
@@ -295,11 +298,13 @@ class Scheduler:
         end: datetime,
         skipped: list[dict[str, str]] | None = None,
         files: dict[str, list[tuple[datetime, str]]] | None = None,
+        dropped: list[dict[str, str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
 
-        A file that cannot be read is left out and appended to *skipped* with its reason.
+        A file that cannot be read is left out and appended to *skipped* with its reason;
+        a file with rows whose time cannot be read, to *dropped* with their count.
         """
         if files is None:
             files = self.window_files(start, end)
@@ -310,9 +315,20 @@ class Scheduler:
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
-                        parts.append(read_csv(source, key).frame)
+                        parsed = read_csv(source, key)
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
+                    continue
+                parts.append(parsed.frame)
+                if parsed.unsupported_timestamps and dropped is not None:
+                    n = parsed.unsupported_timestamps
+                    dropped.append(
+                        {
+                            "key": key,
+                            "reason": f"{n} row{'s' if n > 1 else ''} whose timestamp is in "
+                            "no supported format left out",
+                        }
+                    )
             if not parts:
                 continue
             frame = merge(parts)
@@ -329,7 +345,7 @@ class Scheduler:
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
-        frames = self.read_window(start, end, skipped, files)
+        frames = self.read_window(start, end, skipped, files, execution.dropped_rows)
         unreadable = {entry["key"] for entry in skipped}
         execution.failed_components += tuple(
             c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)

@@ -329,3 +329,29 @@ def test_a_scheduler_s_windows_hold_whole_bins_of_the_models_sampling_rate(
     # THEN only frequencies that are whole multiples of the rate are accepted
     with pytest.raises(ConfigError, match=f"DataUploadFrequency {frequency}: .*{rate}"):
         Scheduler(config, model, *stores, ManualClock(T0.timestamp()))
+
+
+def test_rows_whose_time_cannot_be_read_are_named_in_the_execution_not_dropped_silently() -> None:
+    # GIVEN a window file with two good rows and two whose timestamps are in no supported
+    # format (§1.2 Choice: dropped and counted)
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, out, InMemoryStateStore(), clock)
+    good = body(*GOOD[:2]).decode()
+    inp.put(
+        "input/pump_20260101000500.csv",
+        (good + "13/45/2026 00:03,8,120,3,44\n2026-01-01,8,120,3,44\n").encode(),
+    )
+    clock.advance(300)
+    # WHEN the window runs, THEN the good rows are scored, and the execution says how many
+    # rows of which file were left out and why
+    [execution] = sched.run_due()
+    assert (execution.status, execution.rows, execution.skipped) == ("SUCCESS", 2, [])
+    assert execution.dropped_rows == [
+        {
+            "key": "input/pump_20260101000500.csv",
+            "reason": "2 rows whose timestamp is in no supported format left out",
+        }
+    ]
+    assert execution.to_dict()["dropped_rows"] == execution.dropped_rows
