@@ -260,7 +260,12 @@ class Scheduler:
             execution.input_files = sum(len(found) for found in files.values())
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
-            execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
+            reason = str(exc)
+            if execution.dropped_rows:  # why a file that is there gave no row
+                reason += ". Rows left out: " + "; ".join(
+                    f"{d['key']}: {d['reason']}" for d in execution.dropped_rows
+                )
+            execution.status, execution.failed_reason = "FAILED", reason[:5000]
             execution.failed_components += tuple(
                 c for c in exc.components if c not in execution.failed_components
             )  # a component whose files were all unreadable is listed once

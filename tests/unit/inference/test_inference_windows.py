@@ -355,3 +355,23 @@ def test_rows_whose_time_cannot_be_read_are_named_in_the_execution_not_dropped_s
         }
     ]
     assert execution.to_dict()["dropped_rows"] == execution.dropped_rows
+
+
+def test_a_window_whose_only_rows_have_unreadable_times_says_so_in_its_failed_reason() -> None:
+    # GIVEN the window's file, every row's time written in a form §1.2 does not list
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp = InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, InMemoryObjectStore(), InMemoryStateStore(), clock)
+    header = "Timestamp," + ",".join(SENSORS)
+    inp.put("input/pump_20260101000500.csv", f"{header}\n01.01.2026 00:01,8,120,3,44\n".encode())
+    clock.advance(300)
+    # WHEN the window runs, THEN it fails as L4E's does, and then says why the file gave
+    # no row (a user otherwise reads 'Could not find data file' beside the file)
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.startswith("Could not find data file for sensor pump")
+    assert execution.failed_reason.endswith(
+        ". Rows left out: input/pump_20260101000500.csv: 1 row whose timestamp is in no "
+        "supported format left out"
+    )
