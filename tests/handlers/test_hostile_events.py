@@ -310,3 +310,39 @@ def test_timers_on_an_empty_table_do_nothing_and_write_nothing(env: dict[str, An
     assert not [line for line in lines if line.get("message")]
     namespaces = {i["namespace"]["S"] for i in env["ddb"].scan(TableName="state")["Items"]}
     assert namespaces == {"detectors", "alarm-models"}  # the model registrations only
+
+
+def skipped_lines(lines: list[dict[str, Any]]) -> list[tuple[Any, Any, str]]:
+    return [
+        (line.get("bucket"), line.get("key"), line["reason"])
+        for line in lines
+        if line.get("message") == "skipped"
+    ]
+
+
+def test_events_and_records_that_are_not_a_results_object_are_skipped_with_a_line(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN a results object that exists, and events S3 (or a mis-wired trigger) can send
+    # that do not announce one: its test event, a deletion of the object, another key
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    removed = created(KEY)
+    removed["eventName"] = "ObjectRemoved:Delete"
+    del removed["s3"]["object"]["eTag"]
+    other = created("output/pump-2/_SUCCESS")
+    # WHEN the detector handler gets them
+    test_event, test_lines = invoke(detector.handler, S3_TEST_EVENT)
+    response, lines = invoke(detector.handler, {"Records": [removed, other, 5]})
+    nothing, nothing_lines = invoke(detector.handler, {"detail-type": "Object Created"})
+    # THEN nothing is fed, and each gets a skipped line naming what it was, so a wrong
+    # notification configuration shows in the log instead of silence
+    assert test_event == response == nothing == {"objects": []}
+    assert skipped_lines(test_lines) == [("pw-out", None, "s3:TestEvent")]
+    assert skipped_lines(lines) == [
+        ("pw-out", KEY, "ObjectRemoved:Delete: not an object creation"),
+        ("pw-out", "output/pump-2/_SUCCESS", "not a results.jsonl key"),
+        (None, None, "Records[2]: not an S3 event record"),
+    ]
+    assert skipped_lines(nothing_lines) == [(None, None, "not an S3 event: no Records list")]
+    progress = env["ddb"].scan(TableName="state")["Items"]
+    assert not [i for i in progress if i["namespace"]["S"].startswith("feeder/")]
