@@ -103,10 +103,21 @@ class Engines:
     outbox: DeliveryOutbox
     router: MessageRouter
 
-    def tick(self) -> tuple[int, int]:
-        """Due detector timers, then due alarm reminders and snooze expiries: the counts."""
-        fired = self.detector.tick()
-        return fired, sum(alarm.tick() for alarm in self.alarms)
+    def tick(self) -> tuple[int, int, list[Exception]]:
+        """Due detector timers, then due alarm reminders and snooze expiries: the counts,
+        and what failed. An engine that fails (after running what it could) does not keep
+        the others from running theirs."""
+        failures: list[Exception] = []
+
+        def run(tick: Callable[[], int]) -> int:
+            try:
+                return tick()
+            except Exception as exc:
+                failures.append(exc)
+                return 0
+
+        fired = run(self.detector.tick)
+        return fired, sum(run(alarm.tick) for alarm in self.alarms), failures
 
     def close(self) -> None:
         """Write what the alarm engines keep for later (last values, hand-overs): an

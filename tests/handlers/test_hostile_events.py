@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from typing import Any
 
 import pytest
@@ -18,11 +19,11 @@ from test_aws_data_path import history
 from test_entry_points import env, event
 
 from cloud.adapters.aws import DynamoDbStateStore, S3ObjectStore
-from cloud.handlers import batcher, detector, inference, settings, timers
+from cloud.handlers import batcher, detection, detector, inference, settings, timers
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.scheduler import SchedulerConfig, create_scheduler
-from edge.errors import ConfigError, NotFoundError
+from edge.errors import ConfigError, NotFoundError, StorageError
 
 __all__ = ["env"]
 ROW = {"timestamp": "2026-01-05T07:06:00.000000", "prediction": 0}
@@ -346,3 +347,41 @@ def test_events_and_records_that_are_not_a_results_object_are_skipped_with_a_lin
     assert skipped_lines(nothing_lines) == [(None, None, "not an S3 event: no Records list")]
     progress = env["ddb"].scan(TableName="state")["Items"]
     assert not [i for i in progress if i["namespace"]["S"].startswith("feeder/")]
+
+
+class RefusingStore:
+    """The state table, except that writes of one detector key fail as DynamoDB fails a
+    write whose item would pass 400 KB (a ValidationException, retried in vain)."""
+
+    def __init__(self, inner: DynamoDbStateStore, key: str) -> None:
+        self._inner = inner
+        self._key = key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def put_if_version(self, namespace: str, key: str, value: Any, version: Any) -> int:
+        if namespace.startswith("detectors/") and key == self._key:
+            raise StorageError(f"dynamodb://state/{namespace}/{key}: item size exceeded")
+        return self._inner.put_if_version(namespace, key, value, version)
+
+
+def test_one_instance_that_cannot_be_saved_does_not_stop_the_fleets_timers(
+    env: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN two assets with a due heartbeat timer, the first of which can no longer be saved
+    for asset in ("pump-1", "pump-2"):
+        key = f"output/{asset}/2026-01-05T07:05:00Z/results.jsonl"
+        env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+        invoke(detector.handler, {"Records": [created(key)]})
+    adapters = detection.detector_adapters(os.environ)
+    adapters["state"] = RefusingStore(DynamoDbStateStore("state"), "pump-1")
+    handle = timers.make_handler(**adapters)
+    # WHEN the timers run long after both are due
+    with pytest.raises(StorageError, match="pump-1"):
+        invoke(handle, {"time": "2030-01-01T00:00:00Z"})
+    # THEN the other asset's timer fired and was saved, the failure is named in the log, and
+    # the invocation still fails (so EventBridge retries it and its dead-letter queue shows it)
+    stored = DynamoDbStateStore("state").get("detectors/equipment_anomaly", "pump-2")
+    assert stored is not None and not stored["timers"]
+    assert "pump-1" in caplog.text
