@@ -385,3 +385,22 @@ def test_one_instance_that_cannot_be_saved_does_not_stop_the_fleets_timers(
     stored = DynamoDbStateStore("state").get("detectors/equipment_anomaly", "pump-2")
     assert stored is not None and not stored["timers"]
     assert "pump-1" in caplog.text
+
+
+def test_a_key_as_long_as_s3_allows_is_quarantined_not_a_failed_event(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN a results object under a key of 1,024 bytes, the most S3 allows, outside the
+    # layout; its quarantine record's key (<key>#<line>) would pass the 1,024 bytes a
+    # DynamoDB sort key holds (DynamoDB constraints, "Partition keys and sort keys")
+    key = "output/a" + "ü" * 500 + "/x/results.jsonl"
+    assert len(key.encode()) == 1024
+    env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+    # WHEN its event arrives, twice (S3 delivers at least once)
+    response, lines = invoke(detector.handler, {"Records": [created(key)]})
+    again, lines_again = invoke(detector.handler, {"Records": [created(key, "e2")]})
+    # THEN it is quarantined with its reason and its whole key, once
+    assert response["objects"][0]["rows_fed"] == again["objects"][0]["rows_fed"] == 0
+    [line] = [x for x in lines if x.get("message") == "quarantined"]
+    assert line["reason"].startswith(f"{key}: not [<site>/]<component>/")
+    assert not [x for x in lines_again if x.get("message") == "quarantined"]
