@@ -287,8 +287,11 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:
         environ = os.environ
-        bucket = settings.required(environ, "INPUT_BUCKET", "the L4E input bucket")
+        bucket = settings.required(
+            environ, "INPUT_BUCKET", "the L4E input bucket", form=settings.BUCKET
+        )
         quarantine = environ.get("QUARANTINE_BUCKET", "").strip() or bucket
+        settings.checked("QUARANTINE_BUCKET", quarantine, settings.BUCKET)
         store = settings.bucket_store(bucket, environ)
         _handler = make_handler(
             store,

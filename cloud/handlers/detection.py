@@ -248,7 +248,9 @@ def detector_definitions(
     if not key:
         return load_detector_model(model_path), inputs
     if artifacts is None:
-        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives")
+        bucket = settings.required(
+            environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives", form=settings.BUCKET
+        )
         artifacts = settings.bucket_store(bucket, environ)
     try:
         body: Any = json.loads(artifacts.get(key))
@@ -275,7 +277,9 @@ def alarm_definitions(
         return []
     keys = [part.strip() for part in text.split(",") if part.strip()]
     if artifacts is None:
-        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where ALARM_MODEL_KEYS live")
+        bucket = settings.required(
+            environ, "ARTIFACTS_BUCKET", "where ALARM_MODEL_KEYS live", form=settings.BUCKET
+        )
         artifacts = settings.bucket_store(bucket, environ)
     models: list[AlarmModel] = []
     for key in keys:

@@ -232,7 +232,10 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
             persistence=DynamoDBPersistenceLayer(
                 table_name=settings.required(
-                    environ, "IDEMPOTENCY_TABLE", "the Powertools idempotency table"
+                    environ,
+                    "IDEMPOTENCY_TABLE",
+                    "the Powertools idempotency table",
+                    form=settings.TABLE,
                 )
             ),
         )

@@ -404,3 +404,41 @@ def test_a_key_as_long_as_s3_allows_is_quarantined_not_a_failed_event(
     [line] = [x for x in lines if x.get("message") == "quarantined"]
     assert line["reason"].startswith(f"{key}: not [<site>/]<component>/")
     assert not [x for x in lines_again if x.get("message") == "quarantined"]
+
+
+@pytest.mark.parametrize(
+    ("handle", "name", "value", "expected"),
+    [
+        (batcher.handler, "INPUT_BUCKET", "s3://pw-in", "an S3 bucket name"),
+        (batcher.handler, "QUARANTINE_BUCKET", "Bad_Bucket", "an S3 bucket name"),
+        (inference.handler, "OUTPUT_BUCKET", "pw-out/results", "an S3 bucket name"),
+        (inference.handler, "ARTIFACTS_BUCKET", "x", "an S3 bucket name"),
+        (detector.handler, "STATE_TABLE", "st ate", "a DynamoDB table name or ARN"),
+        (detector.handler, "IDEMPOTENCY_TABLE", "a", "a DynamoDB table name or ARN"),
+        (timers.handler, "ALERTS_TOPIC_ARN", "plantwatch-alerts", "an SNS topic ARN"),
+        (timers.handler, "IOT_DATA_ENDPOINT", "not a host", "Invalid endpoint"),
+        (inference.handler, "S3_ENDPOINT_URL", "localhost:9000", "Invalid endpoint"),
+    ],
+)
+def test_a_malformed_setting_is_named_at_cold_start(
+    env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    handle: Any,
+    name: str,
+    value: str,
+    expected: str,
+) -> None:
+    # GIVEN a setting that no AWS call could accept (a URL for a bucket, a name for an ARN)
+    monkeypatch.setattr(batcher, "_handler", None)
+    monkeypatch.setenv(name, value)
+    # WHEN the function starts, THEN it stops with one line naming the variable and the
+    # form it expects, before any event is looked at (not at the first alert, days later)
+    with pytest.raises(ConfigError, match=rf"^{name} {value!r}: .*{expected}"):
+        invoke(handle, {"time": "2026-01-05T07:11:00Z", "scheduler": "s1", "Records": []})
+
+
+def test_a_table_given_by_its_arn_is_accepted(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_TABLE", "arn:aws:dynamodb:us-east-1:123456789012:table/state")
+    assert settings.state_store(os.environ).table.endswith(":table/state")
