@@ -7,6 +7,10 @@ and ETag, so a redelivered event changes nothing (the stored result is returned)
 that, the feeder's per-object progress in the state table feeds only rows not fed yet, so
 a rewritten object (new ETag) feeds only its new rows.
 
+A duplicate that arrives while the first delivery is still being handled, and an
+idempotency table that cannot be read or written, fail the invocation with a StorageError
+saying which (Lambda retries it, then its dead-letter queue keeps it); nothing is fed twice.
+
 Anything else the function is sent feeds nothing and gives a ``skipped`` line with its
 reason (and bucket and key where it names them): S3's ``s3:TestEvent``, a record that is
 not an ``ObjectCreated:*`` one (a deletion announces nothing to feed), a key that is not a
@@ -32,6 +36,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    BaseError as IdempotencyError,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from cloud.detectors import DetectorModel, InputDefinition
@@ -43,7 +53,7 @@ from cloud.handlers.observability import Metric, Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
-from edge.errors import NotFoundError
+from edge.errors import NotFoundError, StorageError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 CREATED = "ObjectCreated:"
@@ -195,6 +205,16 @@ def make_handler(
                     continue
                 try:
                     done.append(once(obj=obj))
+                except IdempotencyAlreadyInProgressError as exc:
+                    # S3 delivers at least once: a duplicate may arrive while the first is
+                    # still being handled; failing it lets Lambda retry once that one ends
+                    raise StorageError(
+                        f"s3://{obj['bucket']}/{obj['key']}: its event is being handled by "
+                        "another invocation; retried later"
+                    ) from exc
+                except IdempotencyError as exc:
+                    table = getattr(persistence, "table_name", None)
+                    raise StorageError(f"idempotency table {table!r}: {exc}") from exc
                 except _ObjectGone:
                     # deleted after the event was sent: no retry could read it
                     reason = "object not found"

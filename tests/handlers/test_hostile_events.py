@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import time
 from typing import Any
 
 import pytest
@@ -442,3 +443,37 @@ def test_a_table_given_by_its_arn_is_accepted(
 ) -> None:
     monkeypatch.setenv("STATE_TABLE", "arn:aws:dynamodb:us-east-1:123456789012:table/state")
     assert settings.state_store(os.environ).table.endswith(":table/state")
+
+
+def test_an_unreachable_idempotency_table_is_a_storage_error_naming_it(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployment whose idempotency table is gone (deleted, or another account's)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "no-such-table")
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    # WHEN an event arrives, THEN the invocation fails (Lambda retries it, then its
+    # dead-letter queue keeps it) with the project's storage error naming the table
+    with pytest.raises(StorageError, match=r"idempotency table 'no-such-table'"):
+        invoke(detector.handler, {"Records": [created(KEY)]})
+
+
+def test_an_event_already_in_progress_elsewhere_is_retried_not_fed_twice(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN an object whose event another invocation is handling right now (S3 delivers at
+    # least once, so two invocations can hold the same event at the same time)
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    invoke(detector.handler, {"Records": [created(KEY)]})
+    [item] = env["ddb"].scan(TableName="idem")["Items"]
+    later_ms = str(int((time.time() + 60) * 1000))
+    env["ddb"].update_item(
+        TableName="idem",
+        Key={"id": item["id"]},
+        UpdateExpression="SET #s = :s, in_progress_expiration = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "INPROGRESS"}, ":t": {"N": later_ms}},
+    )
+    # WHEN the duplicate arrives, THEN it fails with a storage error saying so (Lambda
+    # retries it later, when the other invocation's result is stored) and feeds nothing
+    with pytest.raises(StorageError, match=rf"{KEY}: .*another invocation"):
+        invoke(detector.handler, {"Records": [created(KEY)]})
