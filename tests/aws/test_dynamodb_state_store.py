@@ -75,3 +75,33 @@ def test_a_document_past_400_kb_is_refused_naming_its_size(ddb: Any) -> None:
         store.put_if_version("detectors/m", "pump-1", too_big, 1)
     assert store.get("detectors/m", "pump-1") == fits
     assert MAX_ITEM_BYTES == 400 * 1024
+
+
+def test_a_fleet_executions_record_fits_one_item(ddb: Any) -> None:
+    # GIVEN the execution of a fleet scheduler over 10,000 components, 500 of whose input
+    # files could not be read: its result keys alone are about 550 KB of JSON
+    from datetime import UTC, datetime
+
+    from cloud.inference.scheduler import (
+        EXECUTIONS_NS,
+        Execution,
+        execution_key,
+        list_executions,
+    )
+
+    start = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    keys = tuple(f"output/pump-{i:05d}/2026-01-05T07:05:00Z/results.jsonl" for i in range(10_000))
+    skipped = [{"key": f"input/pump-{i:05d}_x.csv", "reason": "not UTF-8 " * 5} for i in range(500)]
+    execution = Execution(
+        "plantwatch", start, start, start, "SUCCESS", None, keys[0], keys, skipped=skipped
+    )
+    store = DynamoDbStateStore("state", client=ddb)
+    # WHEN the scheduler records it in the state table
+    store.put(EXECUTIONS_NS, execution_key("plantwatch", start), execution.to_record())
+    # THEN it is written (a write over 400 KB fails every time: the scheduler would never
+    # move past the window), and read back with every result key; only the skipped list is
+    # cut, saying how many were left out
+    [back] = list_executions(store)
+    assert back.result_keys == keys
+    assert back.skipped == skipped[:100]
+    assert back.skipped_omitted == 400
