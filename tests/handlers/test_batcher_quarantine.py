@@ -62,6 +62,17 @@ def stream(messages: list[tuple[str, bytes]], raw: list[bytes] = ()) -> dict[str
     return kinesis_event(records, "arn:aws:kinesis:us-east-1:123456789012:stream/t")
 
 
+def split_handler(store: S3ObjectStore, quarantine: S3ObjectStore) -> Any:
+    """The batcher function with its quarantine in its own bucket, as deployed."""
+    return batcher_handler.make_handler(
+        store,
+        BatcherConfig(),
+        ManualClock(fuzz.T0),
+        quarantine_store=quarantine,
+        observability=Observability(),
+    )
+
+
 def run(handle: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -77,13 +88,7 @@ def test_every_fuzz_record_type_is_quarantined_never_failed(buckets) -> None:
     clean = fuzz.clean_messages()[:6]
     messages = clean[:3] + [(topic, payload) for _r, topic, payload in bad] + clean[3:]
     event = stream(messages, raw=[b"\xff\x00not json", b'{"topic": 5}'])
-    handle = batcher_handler.make_handler(
-        store,
-        BatcherConfig(),
-        ManualClock(fuzz.T0),
-        quarantine_store=quarantine,
-        observability=Observability(),
-    )
+    handle = split_handler(store, quarantine)
 
     # WHEN one batch carries them all
     response, lines = run(handle, event)
@@ -146,13 +151,7 @@ def test_an_event_that_is_not_a_kinesis_batch_is_quarantined_not_a_crash(
     # GIVEN the batcher function, invoked with something neither the Kinesis mapping nor the
     # EventBridge flush rule sends (a hand-made test invoke, a mis-wired trigger)
     store, quarantine = buckets
-    handle = batcher_handler.make_handler(
-        store,
-        BatcherConfig(),
-        ManualClock(fuzz.T0),
-        quarantine_store=quarantine,
-        observability=Observability(),
-    )
+    handle = split_handler(store, quarantine)
     # WHEN it runs
     response, lines = run(handle, payload)
     # THEN nothing is failed for a retry that could not help: the event (or each record that
