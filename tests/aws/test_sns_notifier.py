@@ -165,3 +165,23 @@ def test_an_email_body_past_256_kib_is_cut_to_fit_with_a_note(sns, body: str) ->
     assert publish_size(message, attributes) <= 262_144
     assert message.endswith("bytes of the alert were cut: SNS takes 256 KiB]")
     assert body.startswith(message[: message.rindex("\n")])
+
+
+@pytest.mark.parametrize("sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt"])
+def test_an_sms_sender_id_sns_would_refuse_is_left_out_not_the_sms(sns, sender: str) -> None:
+    # GIVEN an SMS whose sender ID (an alarm model's smsConfigurations[].senderId, which
+    # CreateAlarmModel does not check) breaks SNS's rule: 3-11 letters, digits or '-', at
+    # least one letter; SNS refuses such a publish with ParameterValueInvalid, every time
+    client, _sqs, arn = sns
+    attributes = {**META, "AWS.SNS.SMS.SenderID": sender}
+    # WHEN it is sent
+    SnsNotifier(arn, client).send(Notification("sms", arn, "", "PLANTWATCH ALARM", attributes))
+    # THEN the SMS goes out without it (the account's default sender shows instead)
+    from moto.sns.models import sns_backends
+
+    [(_id, message, _subject, sent, _group)] = (
+        sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    )
+    assert message == "PLANTWATCH ALARM"
+    assert "AWS.SNS.SMS.SenderID" not in sent
+    assert sent["AWS.SNS.SMS.SMSType"]["Value"] == "Transactional"

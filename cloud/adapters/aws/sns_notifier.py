@@ -16,13 +16,14 @@ delivery's limit of 10.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms
+from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms, valid_sender_id
 from cloud.ports import Notification
 from edge.errors import StorageError
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 ROUTING = ("severity", "site", "asset", "kind", "alert_id")
 SMS_PREFIX = "AWS.SNS.SMS."
+SENDER_ID = "AWS.SNS.SMS.SenderID"
+log = logging.getLogger(__name__)
 MAX_PUBLISH_BYTES = 262_144
 """What one publish holds by default: the message and its attributes as UTF-8 bytes (SNS
 Publish, Message constraints; a topic's ``MaximumMessageSize`` defaults to 256 KiB). Over
@@ -105,4 +108,9 @@ def message_attributes(notification: Notification, site: str) -> dict[str, str]:
     if notification.channel == "sms":
         attributes.update(SMS_ATTRIBUTES)
         attributes.update({k: str(v) for k, v in given.items() if k.startswith(SMS_PREFIX)})
+        sender = attributes.get(SENDER_ID)
+        if sender is not None and not valid_sender_id(sender):
+            # SNS refuses the whole publish over it; the SMS matters, the name does not
+            log.warning("SMS sender ID %r left out: SNS takes 3-11 letters, digits or '-'", sender)
+            del attributes[SENDER_ID]
     return {name: value for name, value in attributes.items() if value}
