@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.archive.layout import committed_files, directory_lock
+from cloud.l4e.result_keys import stored_result_keys
 from cloud.l4e.sites import DEFAULT_SITE
 from edge.errors import UserError
 
@@ -222,9 +223,7 @@ class Catalog:
                 doc.get("failed_reason"),
                 bool(doc.get("anomalous")),
                 int(doc.get("rows") or 0),
-                list(
-                    doc.get("result_keys") or ([doc["result_key"]] if doc.get("result_key") else [])
-                ),
+                stored_result_keys(doc) or ([doc["result_key"]] if doc.get("result_key") else []),
             ]
             for doc in self.sources.executions
         ]

@@ -408,7 +408,7 @@ class L4EImporter:
                     if bad
                 ],
             )
-            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_dict())
+            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_record())
             executions.append(execution)
         return executions
 
