@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -39,13 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_catalog(args.data) as catalog:
-        answer = catalog.query(args.sql)
+    try:
+        with open_catalog(args.data) as catalog:
+            if args.csv:  # streams: any number of rows
+                columns, rows = catalog.stream(args.sql)
+                write_csv(columns, ([plain(v) for v in row] for row in rows))
+                return 0
+            answer = catalog.query(args.sql)
+    except KeyboardInterrupt:
+        print("plantwatch: query interrupted (Ctrl-C)", file=sys.stderr)
+        raise
     rows = [[plain(v) for v in row] for row in answer.rows]
     if args.json:
         print_json([dict(zip(answer.columns, row, strict=True)) for row in rows])
-    elif args.csv:
-        write_csv(answer.columns, rows)
     else:
         columns = [
             Column(name, f"c{i}", "right" if kind.startswith(_NUMERIC) else "left")
@@ -94,7 +101,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def write_csv(columns: list[str], rows: list[list[Any]]) -> None:
+def write_csv(columns: list[str], rows: Iterable[list[Any]]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:

@@ -1,0 +1,185 @@
+"""``plantwatch query``/``export`` against hostile SQL and a damaged archive.
+
+docs/query.md promises the command only reads and creates nothing: SQL that would write a
+file, read one outside the data directory, attach a database or load an extension is
+refused on one line (exit 2); a huge answer is bounded and a long query stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local import FsObjectStore
+from cloud.archive import ArchiveWriter
+from cloud.archive.query import Catalog, Sources
+from cloud.batcher import Batcher, BatcherConfig
+from cloud.cli.main import main
+from cloud.runtime.layout import DataLayout
+from edge import wire
+from edge.clock import ManualClock
+from edge.errors import UserError
+
+T0 = 1_700_006_400  # 2023-11-15T00:00:00Z
+REPO = Path(__file__).resolve().parents[3]
+
+
+def make_data(root: Path, assets: tuple[str, ...] = ("pump-1",)) -> Path:
+    """A data directory whose archive holds 40 minutes of two sensors per asset, across
+    midnight (two ``date=`` partitions each)."""
+    layout = DataLayout.at(root)
+    clock = ManualClock(T0 + 3600)
+    batcher = Batcher(
+        FsObjectStore(layout.bucket, fsync=False),
+        BatcherConfig(grace_s=0),
+        clock,
+        str(layout.spool_db),
+        archive=True,
+    )
+    writer = ArchiveWriter(layout.archive, batcher.spool, clock).open()
+    seq = 0
+    for asset in assets:
+        for i in range(40):
+            seq += 1
+            sample = wire.Sample((T0 - 1200 + i * 60) * 1000, {"flow": 100 + i, "temp": 40 + i})
+            m = wire.Telemetry("s1", asset, "gw", seq, (sample,))
+            batcher.accept(m.topic, wire.encode(m))
+    batcher.flush_all()
+    writer.close()
+    batcher.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_data(tmp_path_factory.mktemp("hostile-query") / "data")
+
+
+def _fails(capsys: pytest.CaptureFixture[str], data: Path, sql: str) -> str:
+    assert main(["query", sql, "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_copy_to_writes_no_file(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "out.csv"
+    part = next(DataLayout(data).archive.rglob("part-*.parquet"))
+    before = part.read_bytes()
+    for target in (outside, part, data / "x.csv"):
+        err = _fails(capsys, data, f"COPY (SELECT 1) TO '{target}'")
+        assert "only reads" in err
+    assert not outside.exists() and not (data / "x.csv").exists()
+    assert part.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM glob('/etc/*')",
+        "SELECT * FROM read_parquet('/nonexistent/*.parquet')",
+    ],
+)
+def test_files_outside_the_views_are_not_readable(
+    capsys: pytest.CaptureFixture[str], data: Path, sql: str
+) -> None:
+    err = _fails(capsys, data, sql)
+    assert "root:" not in err
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH '{tmp}/x.db' AS x",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "CREATE TABLE t AS SELECT 1",
+        "SELECT 1; COPY (SELECT 1) TO '{tmp}/y.csv'",
+    ],
+)
+def test_only_one_reading_statement_runs(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path, sql: str
+) -> None:
+    _fails(capsys, data, sql.format(tmp=tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "FROM readings LIMIT 1",
+        "WITH r AS (SELECT * FROM readings) SELECT count(*) FROM r",
+        "DESCRIBE readings",
+        "SUMMARIZE readings",
+        "EXPLAIN SELECT count(*) FROM readings",
+        "SELECT count(*) FROM read_parquet(getvariable('plantwatch_archive_files'))",
+    ],
+)
+def test_reading_statements_still_run(
+    capsys: pytest.CaptureFixture[str], data: Path, sql: str
+) -> None:
+    assert main(["query", sql, "--data", str(data)]) == 0, capsys.readouterr().err
+
+
+def test_settings_cannot_be_changed_by_a_query(data: Path) -> None:
+    with Catalog(Sources(archive=DataLayout(data).archive)) as catalog:
+        limit = catalog.query("SELECT current_setting('memory_limit')").rows[0][0]
+        assert catalog.query("SELECT current_setting('enable_external_access')").rows == [(False,)]
+        with pytest.raises(UserError):
+            catalog.query("SET memory_limit = '100GB'")
+        assert catalog.query("SELECT current_setting('memory_limit')").rows[0][0] == limit
+
+
+def test_a_huge_answer_is_refused_not_loaded(
+    capsys: pytest.CaptureFixture[str], data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.archive import query
+
+    monkeypatch.setattr(query, "MAX_ROWS", 100)
+    err = _fails(capsys, data, "SELECT * FROM range(1000000000)")
+    assert "more than 100 rows" in err and "--csv" in err
+    # --csv streams: no bound
+    assert main(["query", "SELECT * FROM range(1000)", "--csv", "--data", str(data)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1001
+
+
+def test_ctrl_c_stops_a_long_query(data: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cloud.cli.main",
+            "query",
+            "SELECT count(*) FROM range(100000000000) t(x), readings",
+            "--data",
+            str(data),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # imports, then the query is running
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err, err
