@@ -183,3 +183,64 @@ def test_ctrl_c_stops_a_long_query(data: Path) -> None:
     assert time.monotonic() - sent < 10
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err, err
+
+
+EXPORT = ["export", "--asset", "pump-1", "--from", "2023-11-14", "--to", "2023-11-16"]
+
+
+@pytest.mark.parametrize("target", ["a-directory", "missing/out.csv"])
+def test_an_unwritable_export_target_fails_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+    data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+) -> None:
+    from cloud.cli import query as query_cli
+
+    (tmp_path / "a-directory").mkdir()
+    opened = []
+    monkeypatch.setattr(query_cli, "open_catalog", lambda *a: opened.append(a))
+    assert main([*EXPORT, "--out", str(tmp_path / target), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and target.split("/")[0] in err, err
+    assert opened == []
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_failed_export_leaves_no_half_file(
+    capsys: pytest.CaptureFixture[str],
+    data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    form: str,
+) -> None:
+    import pyarrow.parquet as pq
+
+    from cloud.cli import export
+
+    out = tmp_path / f"out.{form}"
+    out.write_text("earlier export\n")
+
+    def broken(row: tuple) -> list[str]:
+        raise UserError("disk trouble")
+
+    monkeypatch.setattr(export, "_cells", broken)
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", lambda *_a: broken(()))
+    assert main([*EXPORT, "--format", form, "--out", str(out), "--data", str(data)]) == 2
+    assert "disk trouble" in capsys.readouterr().err
+    assert out.read_text() == "earlier export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_export_parquet_and_csv_still_match(data: Path, tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    assert main([*EXPORT, "--out", str(tmp_path / "w.csv"), "--data", str(data)]) == 0
+    rows = list(csv.reader((tmp_path / "w.csv").open()))
+    assert rows[0] == ["Timestamp", "flow", "temp"] and len(rows) == 41
+    long = [*EXPORT, "--shape", "long", "--format", "parquet", "--out", str(tmp_path / "l.pq")]
+    assert main([*long, "--data", str(data)]) == 0
+    assert pq.read_table(tmp_path / "l.pq").num_rows == 80
