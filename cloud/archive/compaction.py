@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from cloud.archive.layout import JOURNAL_FILE, create_private, parts
-from edge.errors import StorageError
+from cloud.archive.layout import JOURNAL_FILE, create_private, parts, read_journal
 from edge.files import write_private
 
 
@@ -54,13 +54,8 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
 def recover(folder: Path, *, every_temporary: bool = False) -> None:
     """Finish an interrupted merge and drop its temporary file; with *every_temporary*
     (the writer, before it writes anything) also those of interrupted flushes."""
-    journal_path = folder / JOURNAL_FILE
-    if journal_path.exists():
-        try:
-            journal = json.loads(journal_path.read_text())
-            _check(journal)
-        except (ValueError, OSError) as exc:
-            raise StorageError(f"{journal_path}: unreadable compaction journal: {exc}") from exc
+    journal = read_journal(folder)
+    if journal is not None:
         _finish(folder, journal)
     for entry in os.scandir(folder):
         prefix = "." if every_temporary else ".compact-"
@@ -68,21 +63,12 @@ def recover(folder: Path, *, every_temporary: bool = False) -> None:
             os.unlink(entry.path)
 
 
-def _finish(folder: Path, journal: dict[str, object]) -> None:
+def _finish(folder: Path, journal: dict[str, Any]) -> None:
     target = str(journal["target"])
     tmp = folder / f".compact-{target}.tmp"
     if tmp.exists():
         tmp.replace(folder / target)
-    for name in journal["sources"]:  # type: ignore[attr-defined]
+    for name in journal["sources"]:
         if name != target:
             (folder / str(name)).unlink(missing_ok=True)
     (folder / JOURNAL_FILE).unlink()
-
-
-def _check(journal: object) -> None:
-    if (
-        not isinstance(journal, dict)
-        or not isinstance(journal.get("target"), str)
-        or not isinstance(journal.get("sources"), list)
-    ):
-        raise ValueError("expected {target: name, sources: [names]}")
