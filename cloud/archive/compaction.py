@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from cloud.archive.layout import JOURNAL_FILE, create_private, parts, read_journal
+from edge.errors import StorageError
 from edge.files import write_private
 
 
 def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: int = 2) -> bool:
-    """Merge *folder*'s complete parts when there are at least *min_parts*; True if merged."""
+    """Merge *folder*'s complete parts when there are at least *min_parts*; True if merged.
+    Raises :class:`UnreadablePart`, having changed nothing, when one cannot be read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -36,7 +38,7 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     found = parts(folder, committed)
     if len(found) < min_parts:
         return False
-    tables = [pq.read_table(path) for _n, path in found]
+    tables = [_read(path) for _n, path in found]
     merged = pa.concat_tables(tables).sort_by([("sensor", "ascending"), ("ts", "ascending")])
     target = found[-1][1]
     tmp = folder / f".compact-{target.name}.tmp"
@@ -49,6 +51,24 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     write_private(folder / JOURNAL_FILE, json.dumps(journal).encode(), fsync=durable)
     _finish(folder, journal)
     return True
+
+
+class UnreadablePart(StorageError):
+    """A part compaction cannot read: its partition is left exactly as it is."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: unreadable archive part, left as it is: {problem}")
+        self.path = path
+
+
+def _read(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadablePart(path, str(exc).strip().splitlines()[0]) from exc
 
 
 def recover(folder: Path, *, every_temporary: bool = False) -> None:

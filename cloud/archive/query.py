@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from cloud.archive.layout import committed_files, directory_lock
 from cloud.l4e.sites import DEFAULT_SITE
-from edge.errors import UserError
+from edge.errors import StorageError, UserError
 
 RESULTS_FILE = "results.jsonl"
 _FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -142,6 +142,8 @@ class Catalog:
     # ---- views ----------------------------------------------------------------------
 
     def _readings(self) -> None:
+        import duckdb
+
         archive = self.sources.archive
         files = [str(p) for p in committed_files(archive)] if archive is not None else []
         if not files:
@@ -154,11 +156,17 @@ class Catalog:
             return
         self._read.extend(files)
         self.db.execute("SET VARIABLE plantwatch_archive_files = ?", [files])
-        self.db.execute(
-            "CREATE VIEW readings AS SELECT ts, site, asset, sensor, value, date FROM "
-            "read_parquet(getvariable('plantwatch_archive_files'), hive_partitioning = true, "
-            f"hive_types = {_HIVE_TYPES})"
-        )
+        try:  # DuckDB reads a part's footer here: a damaged first part fails now
+            self.db.execute(
+                "CREATE VIEW readings AS SELECT ts, site, asset, sensor, value, date FROM "
+                "read_parquet(getvariable('plantwatch_archive_files'), hive_partitioning = "
+                f"true, hive_types = {_HIVE_TYPES})"
+            )
+        except duckdb.Error as exc:
+            raise StorageError(
+                f"archive: {_first_line(exc)} (move a damaged part out of {archive} to read "
+                "the rest)"
+            ) from exc
 
     def _results(self) -> None:
         buckets = self.sources.buckets

@@ -359,8 +359,15 @@ class ArchiveWriter:
                 self.counts["compactions_deferred"] += 1
                 return 0
             for key in targets:
-                if compaction.compact(key.path(self.root), committed, durable=self.policy.durable):
-                    merged += 1
+                try:
+                    done = compaction.compact(
+                        key.path(self.root), committed, durable=self.policy.durable
+                    )
+                except compaction.UnreadablePart as exc:  # the flush stands; the part stays
+                    self.counts["compactions_failed"] += 1
+                    log.error("archive compaction skipped: %s", exc)
+                    continue
+                merged += done
         self.counts["compactions"] += merged
         return merged
 

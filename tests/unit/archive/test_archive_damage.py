@@ -71,3 +71,63 @@ def test_a_query_after_a_compact_killed_before_the_rename(
     monkeypatch.setattr(compaction, "_finish", crash)
     assert main(["archive", "compact", "--data", str(tmp_path)]) == 130
     assert archive_cells(rig.archive) == expected
+
+
+def _truncate(path: Path, size: int = 100) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:size])
+
+
+@pytest.mark.parametrize("which", [0, 2])
+@pytest.mark.parametrize("size", [0, 100, -8])
+def test_a_damaged_part_is_named_by_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], size: int, which: int
+) -> None:
+    rig = _filled(tmp_path)
+    rig.writer.close()
+    (partition,) = list(partitions(rig.archive))
+    damaged = parts(partition.path(rig.archive))[which][1]
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[:size] if size >= 0 else data[:size] + b"XXXXXXXX")
+    assert main(["query", "SELECT count(*) FROM readings", "--data", str(tmp_path)]) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err, err
+    assert str(damaged) in err
+
+
+def test_compact_leaves_a_partition_it_cannot_read_and_merges_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig = _filled(tmp_path, assets=("pump-1", "pump-2"))
+    rig.writer.close()
+    damaged_partition, good_partition = sorted(partitions(rig.archive))
+    folder = damaged_partition.path(rig.archive)
+    damaged = parts(folder)[0][1]
+    _truncate(damaged)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["archive", "compact", "--data", str(tmp_path), "--json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["partitions_merged"] == 1
+    assert report["unreadable"] == [str(damaged)]
+    assert str(damaged) in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # untouched
+    assert len(parts(good_partition.path(rig.archive))) == 1
+
+
+def test_the_writer_compacting_past_a_damaged_part_keeps_flushing(tmp_path: Path) -> None:
+    from cloud.archive import ArchivePolicy
+
+    rig = Rig(tmp_path, ArchivePolicy(flush_age_s=0, compact_parts=2))
+    for i in range(2):
+        rig.send(_message(i, T0 - 3000 + i * 300, {"a": i}))
+        rig.batcher.flush_due()
+        rig.writer.flush()
+    (partition,) = list(partitions(rig.archive))
+    damaged = parts(partition.path(rig.archive))[0][1]
+    _truncate(damaged)
+    rig.send(_message(7, T0 - 2000, {"a": 7}))
+    rig.batcher.flush_due()
+    assert rig.writer.flush() == 1  # written; the merge it would trigger is skipped
+    assert damaged.exists() and len(parts(partition.path(rig.archive))) == 3
+    assert rig.writer.counts["compactions_failed"] == 1
