@@ -35,8 +35,10 @@ from edge.user_files import parse_problem
 ARCHIVE_PREFIX = "archive/"
 DAY_S = 86_400
 MAX_DAYS = 36_500
-_PREFIX_RE = re.compile(r"^([A-Za-z0-9_.=:-]+/)*$")
-"""Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket."""
+_PREFIX_RE = re.compile(r"^((?!\.{1,2}/)[A-Za-z0-9_.=:-]+/)*$")
+"""Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket; never ``.``
+or ``..`` (no key of the local bucket has such a folder: the rule would match nothing)."""
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -99,6 +101,8 @@ class Expired:
     objects: list[str] = field(default_factory=list)
     partitions: list[str] = field(default_factory=list)
     bytes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """Archive partitions kept because their ``date`` is not a ``YYYY-MM-DD`` day."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +110,7 @@ class Expired:
             "partitions": len(self.partitions),
             "bytes": self.bytes,
             "keys": [*self.partitions, *self.objects],
+            "skipped": self.skipped,
         }
 
 
@@ -131,7 +136,10 @@ def apply(
             days = _days(rules, key)
             if days is None:
                 continue
-            day_start = datetime.fromisoformat(partition.date).replace(tzinfo=UTC).timestamp()
+            day_start = _day_start(partition.date)
+            if day_start is None:  # not written by plantwatch: not ours to age
+                found.skipped.append(key)
+                continue
             if now - (day_start + DAY_S) >= days * DAY_S:
                 expired.append((key, partition.path(archive)))
         if expired:
@@ -143,6 +151,16 @@ def apply(
                         shutil.rmtree(folder)
                         _prune_empty(folder.parent, archive)
     return found
+
+
+def _day_start(date: str) -> float | None:
+    """The UTC start of a partition's ``YYYY-MM-DD`` day; None for anything else."""
+    if not _DATE_RE.fullmatch(date):
+        return None
+    try:
+        return datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _days(rules: list[RetentionRule], key: str) -> int | None:

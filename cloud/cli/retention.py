@@ -97,6 +97,8 @@ def _print_expired(args: argparse.Namespace, document: dict[str, Any]) -> None:
     verb = "would delete" if args.dry_run else "deleted"
     for key in document["keys"]:
         print_line(f"{verb} {key}")
+    for key in document["skipped"]:
+        print_line(f"kept {key}: date is not YYYY-MM-DD")
     print_line(
         f"{verb} {document['objects']} objects and {document['partitions']} archive "
         f"partitions ({document['bytes']:,} bytes)"

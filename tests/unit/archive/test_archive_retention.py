@@ -130,3 +130,45 @@ def test_archive_status_and_compact(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["archive", "compact", *data, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["parts_after"] == 1
     assert archive_cells(rig.archive) == before
+
+
+@pytest.mark.parametrize(
+    "days", ["0", "-1", "36501", "99999999999999999999", "abc", "1.5", "", "1e3", "NaN"]
+)
+def test_nonsense_durations_get_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: str
+) -> None:
+    assert main(["retention", "set", "archive/", days, "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected whole days 1-36500" in err
+    assert not (tmp_path / "retention.toml").exists()
+
+
+@pytest.mark.parametrize("prefix", ["../", "archive/../", "./", "input/./x/", "/etc/", "a b/"])
+def test_prefixes_that_are_not_bucket_folders_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prefix: str
+) -> None:
+    assert main(["retention", "set", prefix, "3", "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "retention.toml").exists()
+    with pytest.raises(ConfigError):
+        RetentionRule(prefix, 3)
+
+
+@pytest.mark.parametrize("odd", ["bogus", "2023-02-30", "2023-1-5", "2023-01-05T00"])
+def test_a_partition_whose_date_is_not_a_date_is_kept_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], odd: str
+) -> None:
+    bucket = tmp_path / "buckets" / "plantwatch"
+    strange = _partition(bucket, odd)
+    old = _partition(bucket, "2020-01-01")
+    expired = apply(bucket, [RetentionRule("archive/", 1)], NOW)
+    assert strange.exists() and not old.exists()
+    assert expired.partitions == ["archive/site=s1/asset=pump-1/date=2020-01-01/"]
+    assert expired.skipped == [f"archive/site=s1/asset=pump-1/date={odd}/"]
+    assert main(["retention", "set", "archive/", "1", "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["retention", "apply", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"kept archive/site=s1/asset=pump-1/date={odd}/: date is not YYYY-MM-DD" in out
+    assert strange.exists()
