@@ -396,18 +396,22 @@ def _long_form(body: bytes, names: dict[str, int]) -> tuple[np.ndarray, np.ndarr
     import pyarrow.csv as pcsv
 
     header = body[: body.find(b"\n")].decode("ascii").split(",")
-    types = {name: pa.float64() for name in header[1:]}
-    types[header[0]] = pa.timestamp("us")  # written with microseconds, always whole ms
+    # columns by position, not by name: a sensor may be called "Timestamp" or repeat a name
+    positions = [f"c{i}" for i in range(len(header))]
+    types = {column: pa.float64() for column in positions[1:]}
+    types["c0"] = pa.timestamp("us")  # written with microseconds, always whole ms
     table = pcsv.read_csv(
         io.BytesIO(body),
-        read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
+        read_options=pcsv.ReadOptions(
+            use_threads=False, block_size=1 << 24, column_names=positions, skip_rows=1
+        ),
         convert_options=pcsv.ConvertOptions(column_types=types),
     )
     ts = _numpy(table.column(0).cast(pa.int64())) // 1000
     out_ts, out_sensor, out_value = [], [], []
-    for name in header[1:]:
+    for column, name in zip(positions[1:], header[1:], strict=True):
         # an empty cell becomes NaN; a stored value is never NaN (the wire contract refuses it)
-        values = _numpy(table.column(name))
+        values = _numpy(table.column(column))
         present = ~np.isnan(values)
         count = int(present.sum())
         if count:
