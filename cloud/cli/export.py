@@ -21,6 +21,9 @@ from cloud.cli.output import print_json, stderr
 from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.runtime.layout import DEFAULT_DATA_DIR
 
+WIDE_TIME = "Timestamp"
+"""The wide layout's time column (L4E's)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--asset", required=True, help="asset name, as in the telemetry topic")
@@ -102,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
             )
             header = ["ts", "site", "asset", "sensor", "value"]
         else:
+            if WIDE_TIME in sensors:
+                raise UserError(
+                    f"--asset {args.asset}: sensor {WIDE_TIME!r} would be a second "
+                    f"{WIDE_TIME} column of the wide layout; use --shape long, or --sensors "
+                    "without it"
+                )
             pivot = ", ".join(
                 f"max(value) FILTER (WHERE sensor = ?) AS {_quote(name)}" for name in sensors
             )
@@ -110,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 "GROUP BY ts ORDER BY ts"
             )
             params = [*sensors, *params]
-            header = ["Timestamp", *sensors]
+            header = [WIDE_TIME, *sensors]
         if args.format == "parquet":
             rows = _parquet(catalog, sql, params, handle)
         else:

@@ -244,3 +244,28 @@ def test_export_parquet_and_csv_still_match(data: Path, tmp_path: Path) -> None:
     long = [*EXPORT, "--shape", "long", "--format", "parquet", "--out", str(tmp_path / "l.pq")]
     assert main([*long, "--data", str(data)]) == 0
     assert pq.read_table(tmp_path / "l.pq").num_rows == 80
+
+
+def test_a_wide_export_refuses_a_sensor_named_like_its_time_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """SENSOR_RE allows a sensor called ``Timestamp``: a wide file would hold two columns of
+    that name (a Parquet file nothing can read back); long has no such column."""
+    from test_archive_writer import Rig, _message
+
+    rig = Rig(tmp_path)
+    rig.send(_message(1, T0 - 60, {"Timestamp": 1.0, "temp": 2.0, "Temp": 3.0}))
+    rig.batcher.flush_due()
+    rig.writer.close()
+    out = tmp_path / "w.parquet"
+    wide = [*EXPORT, "--format", "parquet", "--out", str(out), "--data", str(tmp_path)]
+    assert main(wide) == 2
+    err = capsys.readouterr().err
+    assert "sensor 'Timestamp'" in err and "--shape long" in err
+    assert not out.exists()
+    assert main([*wide, "--sensors", "temp,Temp"]) == 0
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column_names == ["Timestamp", "Temp", "temp"]
+    assert main([*wide, "--shape", "long"]) == 0
+    assert pq.read_table(out).num_rows == 3
