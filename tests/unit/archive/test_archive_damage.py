@@ -131,3 +131,69 @@ def test_the_writer_compacting_past_a_damaged_part_keeps_flushing(tmp_path: Path
     assert rig.writer.flush() == 1  # written; the merge it would trigger is skipped
     assert damaged.exists() and len(parts(partition.path(rig.archive))) == 3
     assert rig.writer.counts["compactions_failed"] == 1
+
+
+_KILLER = """
+import os, signal, sys
+from pathlib import Path
+from cloud.archive import compaction
+from cloud.cli.main import main
+
+point, data = sys.argv[1], sys.argv[2]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+real_write, real_finish = compaction.write_private, compaction._finish
+
+def write(path, body, **kw):
+    if point == "before-journal":
+        die()
+    real_write(path, body, **kw)
+    if point == "after-journal":
+        die()
+
+def finish(folder, journal):
+    target = journal["target"]
+    (folder / f".compact-{target}.tmp").replace(folder / target)
+    if point == "one-source-gone":
+        (folder / next(n for n in journal["sources"] if n != target)).unlink()
+    die()
+
+compaction.write_private = write
+if point in ("after-rename", "one-source-gone"):
+    compaction._finish = finish
+sys.exit(main(["archive", "compact", "--data", data]))
+"""
+
+
+@pytest.mark.parametrize(
+    "point", ["before-journal", "after-journal", "after-rename", "one-source-gone"]
+)
+def test_compact_sigkilled_at_each_step_loses_and_doubles_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], point: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    rig = _filled(tmp_path, assets=("pump-1", "pump-2"))
+    rig.writer.close()
+    expected = input_cells(rig.bucket)
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, point, str(tmp_path)],
+        env=dict(os.environ, PYTHONPATH=str(repo)),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -9, done.stderr
+    assert archive_cells(rig.archive) == expected  # a reader before anything recovers
+    assert main(["archive", "compact", "--data", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parts_after"] == 2
+    assert archive_cells(rig.archive) == expected
+    leftovers = [p.name for p in rig.archive.rglob("*") if p.name.startswith((".", "_compaction"))]
+    assert leftovers == []
+    # and the writer, started after, recovers nothing more and writes on
+    rig.restart()
+    rig.send(_message(99, T0 - 100, {"a": 99}))
+    rig.batcher.flush_due()
+    rig.writer.close()
+    assert archive_cells(rig.archive) == input_cells(rig.bucket)
