@@ -330,7 +330,10 @@ class ArchiveWriter:
         seen: set[tuple[int, str]] = set()
         for day in range(lo // DAY_MS, hi // DAY_MS + 1):
             key = Partition(entry.site, entry.asset, date_of_day(day))
-            seen.update(_archived_cells(key.path(self.root), committed, lo, hi))
+            # as a reader: `archive compact` in another process replaces parts only under
+            # the exclusive lock, so the parts listed are the parts read
+            with directory_lock(self.root, exclusive=False):
+                seen.update(_archived_cells(key.path(self.root), committed, lo, hi))
             found = pending.get(key)
             if found is not None:
                 for t_arr, s_arr in zip(found.ts, found.sensor, strict=True):
