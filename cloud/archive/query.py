@@ -156,12 +156,23 @@ class Catalog:
             return
         self._read.extend(files)
         self.db.execute("SET VARIABLE plantwatch_archive_files = ?", [files])
-        try:  # DuckDB reads a part's footer here: a damaged first part fails now
-            self.db.execute(
-                "CREATE VIEW readings AS SELECT ts, site, asset, sensor, value, date FROM "
+        if archive is not None and _shadowed(archive):
+            # the partition values from the end of each path (no pruning by folder)
+            tail = "/site=([^/]*)/asset=([^/]*)/date=([^/]*)/[^/]*$"
+            source = (
+                f"SELECT ts, regexp_extract(filename, '{tail}', 1) AS site, "
+                f"regexp_extract(filename, '{tail}', 2) AS asset, sensor, value, "
+                f"regexp_extract(filename, '{tail}', 3) AS date FROM "
+                "read_parquet(getvariable('plantwatch_archive_files'), filename = true)"
+            )
+        else:
+            source = (
+                "SELECT ts, site, asset, sensor, value, date FROM "
                 "read_parquet(getvariable('plantwatch_archive_files'), hive_partitioning = "
                 f"true, hive_types = {_HIVE_TYPES})"
             )
+        try:  # DuckDB reads a part's footer here: a damaged first part fails now
+            self.db.execute(f"CREATE VIEW readings AS {source}")
         except duckdb.Error as exc:
             raise StorageError(
                 f"archive: {_first_line(exc)} (move a damaged part out of {archive} to read "
@@ -374,6 +385,13 @@ class Catalog:
                 f"query: {kind} statements are refused: the command only reads "
                 "(one SELECT, FROM, DESCRIBE, SUMMARIZE or EXPLAIN statement)"
             )
+
+
+def _shadowed(archive: Path) -> bool:
+    """A folder above the archive is named like a partition (``site=...``): DuckDB's Hive
+    reading takes the first ``site=`` of a path, which would be that one."""
+    above = [*archive.parts, *archive.resolve().parts]
+    return any(part.partition("=")[0] in ("site", "asset", "date") for part in above if "=" in part)
 
 
 def _first_line(exc: BaseException) -> str:

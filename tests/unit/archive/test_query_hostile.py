@@ -269,3 +269,17 @@ def test_a_wide_export_refuses_a_sensor_named_like_its_time_column(
     assert pq.read_table(out).column_names == ["Timestamp", "Temp", "temp"]
     assert main([*wide, "--shape", "long"]) == 0
     assert pq.read_table(out).num_rows == 3
+
+
+def test_a_data_directory_below_folders_named_like_partitions(tmp_path: Path) -> None:
+    """DuckDB's Hive reading takes the first ``site=`` of a path: a data directory under
+    ``site=old/date=1999-01-01/`` must not lend the readings those values."""
+    data = make_data(tmp_path / "site=old" / "asset=x" / "date=1999-01-01" / "data")
+    with Catalog(Sources(archive=DataLayout(data).archive)) as catalog:
+        rows = catalog.query(
+            "SELECT site, asset, date, count(*) FROM readings GROUP BY ALL ORDER BY ALL"
+        ).rows
+        assert rows == [("s1", "pump-1", "2023-11-14", 40), ("s1", "pump-1", "2023-11-15", 40)]
+        assert catalog.query(
+            "SELECT count(*) FROM readings WHERE date = '2023-11-15' AND site = 's1'"
+        ).rows == [(40,)]
