@@ -28,7 +28,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,17 +171,28 @@ def read_journal(folder: Path) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def directory_lock(root: Path, *, exclusive: bool, wait: bool = True) -> Iterator[bool]:
+def directory_lock(
+    root: Path,
+    *,
+    exclusive: bool,
+    wait: bool = True,
+    waiting: Callable[[], None] | None = None,
+) -> Iterator[bool]:
     """``flock`` on the archive directory itself (no lock file, so readers create
-    nothing). Yields False when *wait* is off and another process holds it."""
+    nothing). Yields False when *wait* is off and another process holds it; otherwise
+    calls *waiting* (if given) once before it blocks, so a command can say why it hangs."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
-            fcntl.flock(fd, flags if wait else flags | fcntl.LOCK_NB)
+            fcntl.flock(fd, flags | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not wait:
+                yield False
+                return
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, flags)
         try:
             yield True
         finally:

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,9 +115,15 @@ class Expired:
 
 
 def apply(
-    bucket: Path, rules: list[RetentionRule], now: float, *, dry_run: bool = False
+    bucket: Path,
+    rules: list[RetentionRule],
+    now: float,
+    *,
+    dry_run: bool = False,
+    waiting: Callable[[], None] | None = None,
 ) -> Expired:
-    """Delete (or with *dry_run* only list) what the rules expire under *bucket*."""
+    """Delete (or with *dry_run* only list) what the rules expire under *bucket*;
+    *waiting* is called if running queries hold the archive (it waits for them)."""
     found = Expired()
     if not rules or not bucket.is_dir():
         return found
@@ -143,7 +149,8 @@ def apply(
             if now - (day_start + DAY_S) >= days * DAY_S:
                 expired.append((key, partition.path(archive)))
         if expired:
-            with directory_lock(archive, exclusive=True):  # no reader in the middle of it
+            # no reader in the middle of it
+            with directory_lock(archive, exclusive=True, waiting=waiting):
                 for key, folder in expired:
                     found.partitions.append(key)
                     found.bytes += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())

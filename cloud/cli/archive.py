@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from cloud.cli.output import print_fields, print_json, progress
@@ -95,6 +96,20 @@ def _queue(spool_db: Any) -> tuple[int, int]:
     return int(files), int(readings)
 
 
+def waiting_for_readers(command: str) -> Callable[[], None]:
+    """What *command* says before it waits for running queries to let go of the archive."""
+
+    def say() -> None:
+        print(
+            f"plantwatch: {command}: waiting for running queries or exports of this archive "
+            "to finish (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return say
+
+
 def _compact(root: Any) -> dict[str, Any]:
     from cloud.archive import compaction
     from cloud.archive.layout import directory_lock, partitions, parts, read_committed
@@ -113,7 +128,7 @@ def _compact(root: Any) -> dict[str, Any]:
     merged = 0
     unreadable: list[str] = []
     with (
-        directory_lock(root, exclusive=True),
+        directory_lock(root, exclusive=True, waiting=waiting_for_readers("archive compact")),
         progress(len(found), "archive compact: merging partitions") as bar,
     ):
         for partition in found:

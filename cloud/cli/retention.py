@@ -55,6 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.archive import retention
+    from cloud.cli.archive import waiting_for_readers
     from cloud.runtime.layout import DataLayout
     from edge.clock import SystemClock
     from edge.errors import NotFoundError
@@ -74,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
         rules = kept
         retention.save_rules(layout.retention_file, rules)
     if args.action == "apply":
-        expired = retention.apply(layout.bucket, rules, SystemClock().now(), dry_run=args.dry_run)
+        expired = retention.apply(
+            layout.bucket,
+            rules,
+            SystemClock().now(),
+            dry_run=args.dry_run,
+            waiting=waiting_for_readers("retention apply"),
+        )
         _print_expired(args, expired.to_dict())
         return 0
     rows = [{"prefix": r.prefix, "days": r.days} for r in sorted(rules)]

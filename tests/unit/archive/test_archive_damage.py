@@ -282,3 +282,45 @@ def test_the_writer_reads_parts_for_late_repeats_under_the_readers_lock(
     rig.batcher.flush_due()
     rig.writer.flush()
     assert compact_could_start and not any(compact_could_start)
+
+
+@pytest.mark.parametrize("command", [["archive", "compact"], ["retention", "apply"]])
+def test_compact_and_retention_say_they_wait_for_a_running_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from cloud.archive.layout import directory_lock
+
+    rig = _filled(tmp_path)
+    rig.writer.close()
+    assert main(["retention", "set", "archive/", "1", "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    repo = Path(__file__).resolve().parents[3]
+    with directory_lock(rig.archive, exclusive=False):  # a query is running
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cloud.cli.main", *command, "--data", str(tmp_path)],
+            env=dict(os.environ, PYTHONPATH=str(repo)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            lines: list[str] = []
+            reader = threading.Thread(target=lambda: lines.append(proc.stderr.readline()))
+            reader.start()
+            reader.join(20)
+            assert lines, "said nothing while it waited"
+            assert "waiting for" in lines[0] and "Ctrl-C" in lines[0], lines
+            time.sleep(0.5)
+            assert proc.poll() is None  # still waiting
+        except BaseException:
+            proc.kill()
+            raise
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
