@@ -38,6 +38,8 @@ MAX_DAYS = 36_500
 _PREFIX_RE = re.compile(r"^((?!\.{1,2}/)[A-Za-z0-9_.=:-]+/)*$")
 """Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket; never ``.``
 or ``..`` (no key of the local bucket has such a folder: the rule would match nothing)."""
+_EXPIRED = ".expired-"
+"""Prefix of a partition folder being deleted (hidden from readers by the rename)."""
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -148,16 +150,35 @@ def apply(
                 continue
             if now - (day_start + DAY_S) >= days * DAY_S:
                 expired.append((key, partition.path(archive)))
-        if expired:
+        if expired or (not dry_run and _leftovers(archive)):
             # no reader in the middle of it
             with directory_lock(archive, exclusive=True, waiting=waiting):
+                if not dry_run:
+                    for leftover in _leftovers(archive):  # of a pass killed half way
+                        shutil.rmtree(leftover)
+                        _prune_empty(leftover.parent, archive)
                 for key, folder in expired:
+                    if not folder.is_dir():  # another pass removed it while we waited
+                        continue
                     found.partitions.append(key)
                     found.bytes += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
                     if not dry_run:
-                        shutil.rmtree(folder)
+                        _remove(folder)
                         _prune_empty(folder.parent, archive)
     return found
+
+
+def _remove(folder: Path) -> None:
+    """Out of readers' sight in one rename (no longer ``date=...``), then deleted: a pass
+    killed half way leaves no partial partition a query would read."""
+    hidden = folder.with_name(f"{_EXPIRED}{folder.name}")
+    folder.rename(hidden)
+    shutil.rmtree(hidden)
+
+
+def _leftovers(archive: Path) -> list[Path]:
+    """Partitions a killed pass had hidden but not yet deleted."""
+    return sorted(archive.glob(f"site=*/asset=*/{_EXPIRED}*"))
 
 
 def _day_start(date: str) -> float | None:

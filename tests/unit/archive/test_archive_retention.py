@@ -172,3 +172,59 @@ def test_a_partition_whose_date_is_not_a_date_is_kept_and_named(
     out = capsys.readouterr().out
     assert f"kept archive/site=s1/asset=pump-1/date={odd}/: date is not YYYY-MM-DD" in out
     assert strange.exists()
+
+
+def test_a_pass_killed_half_way_leaves_no_partial_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition disappears from readers whole: a pass killed while deleting its files
+    leaves nothing a query reads, and the next pass removes the rest."""
+    import shutil
+
+    from cloud.archive import retention
+    from cloud.archive.layout import partitions
+
+    bucket = tmp_path / "buckets" / "plantwatch"
+    folder = _partition(bucket, "2020-01-01")
+    (folder / "part-2.parquet").write_bytes(b"q" * 5)
+    (folder / "_compaction.json").write_text('{"target": "part-2.parquet", "sources": []}')
+    kept = _partition(bucket, "2023-11-14")
+    real_rmtree = shutil.rmtree
+
+    def killed(path: Path, *args: object, **kwargs: object) -> None:
+        victim = sorted(Path(path).iterdir())[0]
+        victim.unlink()
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(retention.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    monkeypatch.setattr(retention.shutil, "rmtree", real_rmtree)
+    assert [p.date for p in partitions(bucket / "archive")] == ["2023-11-14"]
+    apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["date=2023-11-14"]
+
+
+def test_a_partition_another_pass_removed_first_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `retention apply` at once: the second lists the partition, waits for the lock,
+    and finds it gone."""
+    import contextlib
+    import shutil
+
+    from cloud.archive import retention
+
+    bucket = tmp_path / "buckets" / "plantwatch"
+    folder = _partition(bucket, "2020-01-01")
+    real_lock = retention.directory_lock
+
+    @contextlib.contextmanager
+    def other_pass_first(root: Path, **kwargs: object):
+        shutil.rmtree(folder)
+        with real_lock(root, **kwargs) as locked:
+            yield locked
+
+    monkeypatch.setattr(retention, "directory_lock", other_pass_first)
+    expired = apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    assert expired.partitions == []
