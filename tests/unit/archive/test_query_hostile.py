@@ -15,44 +15,28 @@ import time
 from pathlib import Path
 
 import pytest
+from test_archive_writer import T0, Rig, _message
 
-from cloud.adapters.local import FsObjectStore
-from cloud.archive import ArchiveWriter
 from cloud.archive.query import Catalog, Sources
-from cloud.batcher import Batcher, BatcherConfig
 from cloud.cli.main import main
 from cloud.runtime.layout import DataLayout
-from edge import wire
-from edge.clock import ManualClock
 from edge.errors import UserError
 
-T0 = 1_700_006_400  # 2023-11-15T00:00:00Z
 REPO = Path(__file__).resolve().parents[3]
 
 
 def make_data(root: Path, assets: tuple[str, ...] = ("pump-1",)) -> Path:
     """A data directory whose archive holds 40 minutes of two sensors per asset, across
     midnight (two ``date=`` partitions each)."""
-    layout = DataLayout.at(root)
-    clock = ManualClock(T0 + 3600)
-    batcher = Batcher(
-        FsObjectStore(layout.bucket, fsync=False),
-        BatcherConfig(grace_s=0),
-        clock,
-        str(layout.spool_db),
-        archive=True,
-    )
-    writer = ArchiveWriter(layout.archive, batcher.spool, clock).open()
+    rig = Rig(root)
     seq = 0
     for asset in assets:
         for i in range(40):
             seq += 1
-            sample = wire.Sample((T0 - 1200 + i * 60) * 1000, {"flow": 100 + i, "temp": 40 + i})
-            m = wire.Telemetry("s1", asset, "gw", seq, (sample,))
-            batcher.accept(m.topic, wire.encode(m))
-    batcher.flush_all()
-    writer.close()
-    batcher.close()
+            rig.send(_message(seq, T0 - 1200 + i * 60, {"flow": 100 + i, "temp": 40 + i}, asset))
+    rig.batcher.flush_all()
+    rig.writer.close()
+    rig.batcher.close()
     return root
 
 
@@ -251,8 +235,6 @@ def test_a_wide_export_refuses_a_sensor_named_like_its_time_column(
 ) -> None:
     """SENSOR_RE allows a sensor called ``Timestamp``: a wide file would hold two columns of
     that name (a Parquet file nothing can read back); long has no such column."""
-    from test_archive_writer import Rig, _message
-
     rig = Rig(tmp_path)
     rig.send(_message(1, T0 - 60, {"Timestamp": 1.0, "temp": 2.0, "Temp": 3.0}))
     rig.batcher.flush_due()
