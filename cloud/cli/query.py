@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Iterable
 from datetime import date, datetime, time
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     rows = [[plain(v) for v in row] for row in answer.rows]
     if args.json:
-        print_json([dict(zip(answer.columns, row, strict=True)) for row in rows])
+        print_json([dict(zip(answer.columns, _finite(row), strict=True)) for row in rows])
     else:
         columns = [
             Column(name, f"c{i}", "right" if kind.startswith(_NUMERIC) else "left")
@@ -98,6 +99,18 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers (Python would print NaN,
+    which strict parsers such as jq refuse)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
     return value
 
 

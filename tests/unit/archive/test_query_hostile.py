@@ -265,3 +265,20 @@ def test_a_data_directory_below_folders_named_like_partitions(tmp_path: Path) ->
         assert catalog.query(
             "SELECT count(*) FROM readings WHERE date = '2023-11-15' AND site = 's1'"
         ).rows == [(40,)]
+
+
+def test_json_output_is_strict_json_even_for_nan_and_infinity(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    """SQL can make NaN and infinities (the archive never holds them); --json writes them
+    as null, which jq and every strict parser read, where NaN would be refused."""
+    import json
+
+    sql = "SELECT 'nan'::DOUBLE AS x, 'inf'::DOUBLE AS y, [1.5, '-inf'::DOUBLE] AS z"
+    assert main(["query", sql, "--json", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    assert json.loads(out, parse_constant=refuse) == [{"x": None, "y": None, "z": [1.5, None]}]
