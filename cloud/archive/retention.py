@@ -129,11 +129,11 @@ def apply(
     found = Expired()
     if not rules or not bucket.is_dir():
         return found
-    for key, path, size in _objects(bucket):
+    for key, path, stat in _objects(bucket):
         days = _days(rules, key)
-        if days is not None and now - path.stat().st_mtime >= days * DAY_S:
+        if days is not None and now - stat.st_mtime >= days * DAY_S:
             found.objects.append(key)
-            found.bytes += size
+            found.bytes += stat.st_size
             if not dry_run:
                 path.unlink(missing_ok=True)
     archive = bucket / ARCHIVE_PREFIX.rstrip("/")
@@ -196,8 +196,9 @@ def _days(rules: list[RetentionRule], key: str) -> int | None:
     return min(matching) if matching else None
 
 
-def _objects(bucket: Path) -> Iterator[tuple[str, Path, int]]:
-    """Every object outside the archive: ``(key, path, size)``; temporaries skipped."""
+def _objects(bucket: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every object outside the archive: ``(key, path, stat)``; temporaries skipped, and
+    objects deleted by someone else since the folder was listed."""
     for dirpath, dirs, files in os.walk(bucket):
         rel = Path(dirpath).relative_to(bucket)
         if rel.parts[:1] == (ARCHIVE_PREFIX.rstrip("/"),):
@@ -207,8 +208,11 @@ def _objects(bucket: Path) -> Iterator[tuple[str, Path, int]]:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
-            key = (rel / name).as_posix()
-            yield key, path, path.stat().st_size
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            yield (rel / name).as_posix(), path, stat
 
 
 def _prune_empty(folder: Path, stop: Path) -> None:

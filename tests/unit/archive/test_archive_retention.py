@@ -228,3 +228,23 @@ def test_a_partition_another_pass_removed_first_is_not_an_error(
     monkeypatch.setattr(retention, "directory_lock", other_pass_first)
     expired = apply(bucket, [RetentionRule("archive/", 30)], NOW)
     assert expired.partitions == []
+
+
+def test_an_object_deleted_by_someone_else_during_the_pass_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.archive import retention
+
+    bucket = tmp_path / "bucket"
+    _put(bucket, "input/old.csv", 100)
+    real_walk = os.walk
+
+    def walk_then_delete(top: Path):  # listed, then removed before the pass looks at it
+        for dirpath, dirs, files in real_walk(top):
+            if files:
+                (Path(dirpath) / files[0]).unlink()
+            yield dirpath, dirs, files
+
+    monkeypatch.setattr(retention.os, "walk", walk_then_delete)
+    expired = apply(bucket, [RetentionRule("input/", 30)], NOW)
+    assert expired.objects == []
