@@ -324,3 +324,74 @@ def test_compact_and_retention_say_they_wait_for_a_running_query(
             raise
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+_KILL_WRITER = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+import pyarrow.parquet as pq
+from cloud.archive import writer as writer_module
+from test_archive_writer import Rig
+
+point, root = sys.argv[1], Path(sys.argv[2])
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+real_create, real_mark, real_write = (
+    writer_module.create_private, writer_module.write_committed, pq.write_table)
+created = []
+
+def create(path):
+    created.append(path)
+    if point == "between-parts" and len(created) == 2:
+        die()
+    return real_create(path)
+
+def half_written(table, fh, **kw):
+    fh.write(b"PAR1 half a part")
+    fh.flush()
+    die()
+
+def mark(root, last, **kw):
+    if point == "before-mark":
+        die()
+    real_mark(root, last, **kw)
+    die()  # after-mark: the queue is not told
+
+writer_module.create_private = create
+writer_module.write_committed = mark
+if point == "half-tmp":
+    pq.write_table = half_written
+rig = Rig(root)
+rig.writer.flush(everything=True)
+"""
+
+
+@pytest.mark.parametrize("point", ["half-tmp", "between-parts", "before-mark", "after-mark"])
+def test_writer_sigkilled_at_each_step_writes_every_cell_once(tmp_path: Path, point: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    rig = Rig(tmp_path)
+    for seq in range(6):  # windows on both sides of midnight: two partitions per flush
+        rig.send(_message(seq, T0 - 600 + seq * 200, {"a": seq, "b": -seq}))
+    rig.batcher.flush_due()
+    rig.writer._release()
+    rig.batcher.close()
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-c", _KILL_WRITER, point, str(tmp_path), str(here)],
+        env=dict(os.environ, PYTHONPATH=f"{here.parents[2]}{os.pathsep}{here.parents[1]}"),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    expected = input_cells(rig.bucket)
+    seen = archive_cells(rig.archive)  # before any recovery: complete parts only, once
+    assert seen.items() <= expected.items()
+    assert (seen == expected) == (point == "after-mark")
+    rig = Rig(tmp_path)  # restart: recovery, then the queue again
+    rig.writer.close()
+    rig.batcher.close()
+    assert archive_cells(rig.archive) == expected
+    assert not [p for p in rig.archive.rglob("*") if p.name.startswith(".")]
