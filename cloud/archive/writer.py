@@ -333,7 +333,11 @@ class ArchiveWriter:
             # as a reader: `archive compact` in another process replaces parts only under
             # the exclusive lock, so the parts listed are the parts read
             with directory_lock(self.root, exclusive=False):
-                seen.update(_archived_cells(key.path(self.root), committed, lo, hi))
+                unreadable: list[Path] = []
+                seen.update(_archived_cells(key.path(self.root), committed, lo, hi, unreadable))
+            for path in unreadable:
+                self.counts["unreadable_parts"] += 1
+                log.error("archive: %s is not readable Parquet; late repeats kept", path)
             found = pending.get(key)
             if found is not None:
                 for t_arr, s_arr in zip(found.ts, found.sensor, strict=True):
@@ -432,22 +436,30 @@ def _numpy(column: Any) -> np.ndarray:
     return column.combine_chunks().to_numpy(zero_copy_only=False)
 
 
-def _archived_cells(folder: Path, committed: int, lo: int, hi: int) -> set[tuple[int, str]]:
-    """``(ts_ms, sensor)`` the committed parts of one partition hold in ``[lo, hi]``."""
+def _archived_cells(
+    folder: Path, committed: int, lo: int, hi: int, unreadable: list[Path]
+) -> set[tuple[int, str]]:
+    """``(ts_ms, sensor)`` the committed parts of one partition hold in ``[lo, hi]``. A
+    part that cannot be read is added to *unreadable* and left out: its cells are lost to
+    queries anyway, and a flush that waited for it would wait forever."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    files = [str(path) for _n, path in parts(folder, committed)]
-    if not files:
-        return set()
     low = pa.scalar(lo, pa.timestamp("ms"))
     high = pa.scalar(hi, pa.timestamp("ms"))
-    table = ds.dataset(files, format="parquet").to_table(
-        columns=["ts", "sensor"], filter=(pc.field("ts") >= low) & (pc.field("ts") <= high)
-    )
-    stamps = table.column("ts").cast(pa.int64()).to_pylist()
-    return set(zip(stamps, table.column("sensor").to_pylist(), strict=True))
+    seen: set[tuple[int, str]] = set()
+    for _n, path in parts(folder, committed):
+        try:
+            table = ds.dataset(str(path), format="parquet").to_table(
+                columns=["ts", "sensor"], filter=(pc.field("ts") >= low) & (pc.field("ts") <= high)
+            )
+        except pa.ArrowInvalid:
+            unreadable.append(path)
+            continue
+        stamps = table.column("ts").cast(pa.int64()).to_pylist()
+        seen.update(zip(stamps, table.column("sensor").to_pylist(), strict=True))
+    return seen
 
 
 def _fsync(fh: Any) -> None:

@@ -73,6 +73,24 @@ def test_a_query_after_a_compact_killed_before_the_rename(
     assert archive_cells(rig.archive) == expected
 
 
+def test_a_late_file_beside_a_damaged_part_is_still_archived(tmp_path: Path) -> None:
+    """The writer reads committed parts to drop a late file's repeats; a damaged one
+    must not fail that flush on every retry (the archive would stop for good)."""
+    rig = _filled(tmp_path)
+    (partition,) = list(partitions(rig.archive))
+    damaged = parts(partition.path(rig.archive))[0][1]
+    _truncate(damaged)
+    rig.send(_message(50, T0 - 3000, {"a": 1, "c": 5}))  # late: its window has a file
+    rig.batcher.flush_due()
+    assert rig.writer.flush() >= 1
+    assert rig.writer.counts["unreadable_parts"] == 1
+    assert damaged.exists()
+    damaged.unlink()  # what a user does with it; the rest reads
+    rig.writer.close()
+    cells = archive_cells(rig.archive)
+    assert cells[("s1", "pump-1", (T0 - 3000) * 1000, "c")] == 5
+
+
 def _truncate(path: Path, size: int = 100) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:size])
@@ -272,10 +290,10 @@ def test_the_writer_reads_parts_for_late_repeats_under_the_readers_lock(
     real = writer_module._archived_cells
     compact_could_start = []
 
-    def probe(folder: Path, committed: int, lo: int, hi: int) -> set:
+    def probe(folder: Path, committed: int, lo: int, hi: int, unreadable: list) -> set:
         with directory_lock(rig.archive, exclusive=True, wait=False) as locked:
             compact_could_start.append(locked)
-        return real(folder, committed, lo, hi)
+        return real(folder, committed, lo, hi, unreadable)
 
     monkeypatch.setattr(writer_module, "_archived_cells", probe)
     rig.send(_message(50, T0 - 3000, {"a": 1, "c": 5}))  # late: its window has a file
