@@ -36,8 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data directory of `plantwatch up` or `demo --out` (default: %(default)s)",
     )
     form = parser.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="print one JSON array of row objects")
-    form.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    form.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON array of row objects (at most 100,000 rows, as the table)",
+    )
+    form.add_argument(
+        "--csv", action="store_true", help="print CSV with a header row (streams any number)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
