@@ -119,3 +119,23 @@ def test_a_failed_training_changes_nothing(
     assert main([*argv, "--train", "m"]) == 2
     assert "not enough rows" in capsys.readouterr().err
     assert _state(tmp_path / "data") == before
+
+
+def test_an_input_file_gone_between_listing_and_reading_is_listed_as_discarded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = _sources(tmp_path)
+    gone = Path(sources[1]) / "pump_20220513121500.csv"
+    listed = l4e.L4EImporter._list_inputs
+
+    def then_deleted(self: l4e.L4EImporter, *args: object) -> tuple:
+        found = listed(self, *args)
+        gone.unlink()
+        return found
+
+    monkeypatch.setattr(l4e.L4EImporter, "_list_inputs", then_deleted)
+    argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data"), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [d["Key"] for d in report["DiscardedFiles"]] == [gone.name]
+    assert report["Components"][0]["Files"] == 2
