@@ -413,3 +413,45 @@ def test_writer_sigkilled_at_each_step_writes_every_cell_once(tmp_path: Path, po
     rig.batcher.close()
     assert archive_cells(rig.archive) == expected
     assert not [p for p in rig.archive.rglob("*") if p.name.startswith(".")]
+
+
+_KILL_RETENTION = """
+import os, signal, sys
+from pathlib import Path
+from cloud.archive import retention
+from cloud.cli.main import main
+
+def killed(path, *args, **kwargs):
+    sorted(Path(path).iterdir())[0].unlink()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+retention.shutil.rmtree = killed
+sys.exit(main(["retention", "apply", "--data", sys.argv[1]]))
+"""
+
+
+def test_retention_sigkilled_while_deleting_a_partition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from cloud.archive.layout import partitions
+
+    rig = _filled(tmp_path)  # a partition of 2023-11-14, long expired
+    rig.writer.close()
+    assert main(["retention", "set", "archive/", "30", "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", _KILL_RETENTION, str(tmp_path)],
+        env=dict(os.environ, PYTHONPATH=str(repo)),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert list(partitions(rig.archive)) == []
+    assert archive_cells(rig.archive) == {}  # the day went whole, not part by part
+    assert main(["retention", "apply", "--data", str(tmp_path)]) == 0
+    assert [p.name for p in rig.archive.iterdir()] != [] and not list(rig.archive.rglob(".exp*"))
