@@ -224,7 +224,7 @@ class Batcher:
             return
         now = self.clock.now()
         samples = message.rows
-        stamps = [ts_ms for ts_ms, _ in samples]
+        stamps = message.times if message.times is not None else [ts_ms for ts_ms, _ in samples]
         earliest, latest = min(stamps), max(stamps)
         bound = cfg.max_skew_s
         if not (abs(earliest / 1000 - now) <= bound and abs(latest / 1000 - now) <= bound):
