@@ -116,11 +116,8 @@ def _fast(payload: bytes | str, *, columns: bool = True) -> Readings | None:
         readings = _shaped(*shaped, payload)
         if readings is not None:
             return readings
-    try:
-        doc = _DECODER.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+    doc = _parse(_DECODER, payload)
+    if doc is None:
         return None
     rows = [(raw.ts, raw.values) for raw in doc.samples]
     found = uniform_table(rows) if columns else None
@@ -148,11 +145,8 @@ def _shaped(
     one the general way accepts with the same columns and table (same value types, same
     bounds, the same names, a repeated key's last value), its names checked once when
     the shape was learnt."""
-    try:
-        doc = decoder.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+    doc = _parse(decoder, payload)
+    if doc is None:
         return None
     samples = doc.samples
     times = list(map(_TS, samples))
@@ -160,6 +154,17 @@ def _shaped(
     columns = list(names)
     rows = TableRows(times, columns, table)
     return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, columns, table, times)
+
+
+def _parse(decoder: msgspec.json.Decoder[Any], payload: bytes | str) -> Any:
+    """The document, if it parses and its version and names are the contract's."""
+    try:
+        doc = decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+        return None
+    return doc
 
 
 def _shape_key(payload: bytes | str) -> bytes | str | None:
