@@ -8,6 +8,7 @@ refused on one line (exit 2); a huge answer is bounded and a long query stops on
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,9 +18,11 @@ from pathlib import Path
 import pytest
 from test_archive_writer import T0, Rig, _message
 
+from cloud import wire_decoder
 from cloud.archive.query import Catalog, Sources
 from cloud.cli.main import main
 from cloud.runtime.layout import DataLayout
+from edge import wire
 from edge.errors import UserError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -231,12 +234,19 @@ def test_export_parquet_and_csv_still_match(data: Path, tmp_path: Path) -> None:
 
 
 def test_a_wide_export_refuses_a_sensor_named_like_its_time_column(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SENSOR_RE allows a sensor called ``Timestamp``: a wide file would hold two columns of
-    that name (a Parquet file nothing can read back); long has no such column."""
+    """The wire refuses a sensor called ``Timestamp`` now, but an archive written before it
+    did can hold one: a wide file would hold two columns of that name (a Parquet file
+    nothing can read back); long has no such column."""
+    before = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # SENSOR_RE before the refusal
+    for module in (wire, wire_decoder):
+        monkeypatch.setattr(module, "SENSOR_RE", before)
+    for cache in ("_SENSORS", "_SHAPES", "_SHAPE_OF"):
+        monkeypatch.setattr(wire_decoder, cache, type(getattr(wire_decoder, cache))())
     rig = Rig(tmp_path)
     rig.send(_message(1, T0 - 60, {"Timestamp": 1.0, "temp": 2.0, "Temp": 3.0}))
+    monkeypatch.undo()
     rig.batcher.flush_due()
     rig.writer.close()
     out = tmp_path / "w.parquet"
