@@ -106,6 +106,16 @@ def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
     return "".join(out).rstrip() + "..."
 
 
+def valid_sender_id(value: str) -> bool:
+    """SNS's rule for ``AWS.SNS.SMS.SenderID``: 3-11 ASCII letters, digits or '-', at least
+    one letter; a publish with any other value is refused."""
+    return (
+        3 <= len(value) <= 11
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
+        and any(c.isascii() and c.isalpha() for c in value)
+    )
+
+
 def ascii_subject(text: str, limit: int = SUBJECT_MAX) -> str:
     """A valid SNS email subject: printable ASCII, one line, leading letter/digit/punctuation."""
     cleaned: list[str] = []

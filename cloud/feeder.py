@@ -260,10 +260,12 @@ class ResultsFeeder:
         return rows
 
     def _quarantine(self, key: str, line: int, reason: str) -> None:
-        record_key = f"{key}#{line}"
+        record_key = quarantine_key(key, line)
         if self._state.get(self.quarantine_namespace, record_key) is None:
             log.warning("%s line %d quarantined: %s", key, line, reason)
-            self._state.put(self.quarantine_namespace, record_key, {"reason": reason})
+            self._state.put(
+                self.quarantine_namespace, record_key, {"reason": reason, "key": key, "line": line}
+            )
             if self._on_quarantined is not None:
                 self._on_quarantined(key, line, reason)
 
@@ -272,6 +274,18 @@ class ResultsFeeder:
 
 
 BASELINE_NS: Final = "feeder-baseline"
+MAX_RECORD_KEY_BYTES: Final = 1024
+"""The longest state key every store takes: a DynamoDB sort key holds 1,024 bytes, and an S3
+key may be as long, so ``<key>#<line>`` may not fit."""
+
+
+def quarantine_key(key: str, line: int) -> str:
+    """``<key>#<line>``, or for a key too long for that a digest of it in its place (the
+    record keeps the whole key)."""
+    record_key = f"{key}#{line}"
+    if len(record_key.encode()) <= MAX_RECORD_KEY_BYTES:
+        return record_key
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()}#{line}"
 
 
 def progress_namespace(prefix: str) -> str:

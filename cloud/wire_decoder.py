@@ -5,7 +5,10 @@ rules runner about 66 us of its 164 us per 20-sample message. msgspec parses str
 typed structs and checks types, ranges and lengths in C as it parses; what is left (the
 name patterns) is checked here once per message, against caches of names already seen.
 :func:`decode_rows` hands the batcher plain ``(ts_ms, values)`` rows with no per-sample
-objects.
+objects. Once it has seen a sensor set, it decodes later messages with that set by a
+decoder of its own (each sample's values a struct of exactly those sensors), so the CSV's
+table comes straight out of it without a dict per sample (``_shaped``: about 12% of the
+rules worker's instructions per message); any other message takes the general way.
 
 The contract stays ``edge.wire``'s, to the byte: this module accepts a payload only where
 ``edge.wire.decode`` would, and returns an equal :class:`~edge.wire.Telemetry` (or the
@@ -19,13 +22,14 @@ devices need no msgspec.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from operator import attrgetter
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
 from cloud.batcher.csv_text import uniform_table
-from cloud.batcher.readings import Readings, from_telemetry
+from cloud.batcher.readings import Readings, TableRows, from_telemetry
 from edge.wire import (
     MAX_ABS_VALUE,
     MAX_PAYLOAD_BYTES,
@@ -64,6 +68,16 @@ class _Doc(msgspec.Struct, forbid_unknown_fields=False, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Doc)
+_Shape = tuple[msgspec.json.Decoder[Any], tuple[str, ...]]
+_SHAPES: dict[bytes | str, _Shape] = {}
+"""A decoder per sensor set and its sorted names, by the first sensor name a payload shows
+(:func:`_shape_key`)."""
+_SHAPE_OF: dict[tuple[str, ...], _Shape] = {}
+"""The same, by the sorted names."""
+MAX_SHAPES = 1_000
+_TS = attrgetter("ts")
+_VALUES = attrgetter("values")
+_ROW = msgspec.structs.astuple
 _ENCODER = msgspec.json.Encoder()
 _SENSORS: set[str] = set()
 """Sensor names already seen to match ``SENSOR_RE`` (a fleet has few)."""
@@ -96,11 +110,14 @@ def _fast(payload: bytes | str, *, columns: bool = True) -> Readings | None:
     the batcher wants: *columns* False skips that and checks each sample's names)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
-    try:
-        doc = _DECODER.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+    key = _shape_key(payload) if columns else None
+    shaped = _SHAPES.get(key) if key is not None else None
+    if shaped is not None:
+        readings = _shaped(*shaped, payload)
+        if readings is not None:
+            return readings
+    doc = _parse(_DECODER, payload)
+    if doc is None:
         return None
     rows = [(raw.ts, raw.values) for raw in doc.samples]
     found = uniform_table(rows) if columns else None
@@ -108,11 +125,104 @@ def _fast(payload: bytes | str, *, columns: bool = True) -> Readings | None:
         columns, table = found
         if not _SENSORS.issuperset(columns) and not _sensors(columns):
             return None
-        return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, columns, table)
+        if key is not None:
+            _learn_shape(key, columns)
+        times = [ts for ts, _ in rows]
+        return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, columns, table, times)
     for _, values in rows:
         if not _SENSORS.issuperset(values) and not _sensors(values):
             return None
     return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows)
+
+
+def _shaped(
+    decoder: msgspec.json.Decoder[Any], names: tuple[str, ...], payload: bytes | str
+) -> Readings | None:
+    """The message by a sensor set's own decoder: each sample's values become a struct
+    whose fields are exactly those sensors, sorted, so a row of the table is the struct as
+    a tuple, with no dict per sample. A payload with other sensors, or any other fault,
+    fails here and goes the general way, which judges it as before; one that passes is
+    one the general way accepts with the same columns and table (same value types, same
+    bounds, the same names, a repeated key's last value), its names checked once when
+    the shape was learnt."""
+    doc = _parse(decoder, payload)
+    if doc is None:
+        return None
+    samples = doc.samples
+    times = list(map(_TS, samples))
+    table = list(map(_ROW, map(_VALUES, samples)))
+    columns = list(names)
+    rows = TableRows(times, columns, table)
+    return Readings(doc.site, doc.asset, doc.sender, doc.seq, rows, columns, table, times)
+
+
+def _parse(decoder: msgspec.json.Decoder[Any], payload: bytes | str) -> Any:
+    """The document, if it parses and its version and names are the contract's."""
+    try:
+        doc = decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+        return None
+    return doc
+
+
+def _shape_key(payload: bytes | str) -> bytes | str | None:
+    """The first sensor name as the payload spells it (``"values":{"<name>"``), which
+    picks the sensor set's decoder to try; None where the payload is spaced otherwise."""
+    if isinstance(payload, bytes):
+        start = payload.find(b'"values":{"')
+        end = payload.find(b'"', start + 11) if start >= 0 else -1
+    elif isinstance(payload, str):
+        start = payload.find('"values":{"')
+        end = payload.find('"', start + 11) if start >= 0 else -1
+    else:
+        return None
+    return payload[start + 11 : end] if end > 0 else None
+
+
+def _learn_shape(key: bytes | str, columns: list[str]) -> None:
+    """Remember a decoder for *columns* (names already checked) under *key*."""
+    names = tuple(columns)
+    shape = _SHAPE_OF.get(names)
+    if shape is None:
+        if len(_SHAPE_OF) >= MAX_SHAPES:
+            _SHAPE_OF.clear()
+            _SHAPES.clear()
+        shape = _SHAPE_OF[names] = (msgspec.json.Decoder(_shape_doc(names)), names)
+    if len(_SHAPES) >= MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[key] = shape
+
+
+def _shape_doc(names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """``_Doc`` whose samples' values have exactly *names* (sorted), each a ``_Value``;
+    the fields are named ``f0``, ``f1``... and renamed to the sensors, which need not be
+    identifiers."""
+    values = msgspec.defstruct(
+        "_ShapeValues",
+        [(f"f{i}", _Value) for i in range(len(names))],
+        rename={f"f{i}": name for i, name in enumerate(names)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    sample = msgspec.defstruct(
+        "_ShapeSample",
+        [("ts", Annotated[int, Meta(ge=TS_MIN_MS, lt=TS_MAX_MS)]), ("values", values)],
+        gc=False,
+    )
+    return msgspec.defstruct(
+        "_ShapeDoc",
+        [
+            ("v", int),
+            ("site", str),
+            ("asset", str),
+            ("sender", str),
+            ("seq", Annotated[int, Meta(ge=0, le=MAX_SEQ)]),
+            ("samples", Annotated[list[sample], Meta(min_length=1)]),  # type: ignore[valid-type]
+        ],
+        gc=False,
+    )
 
 
 def dumps(value: object) -> str:

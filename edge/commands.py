@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.errors import UserError
-from edge.wire import SENSOR_RE
+from edge.wire import SENSOR_RE, sensor_name_problem
 
 MODES = ("normal", "safe", "stop")
 SAMPLING_INTERVAL_S = (0.1, 3600.0)
@@ -88,10 +88,7 @@ def _sensor_list(key: str, value: Any) -> list[str]:
         )
     for name in names:
         if not isinstance(name, str) or not SENSOR_RE.fullmatch(name):
-            raise CommandError(
-                f"{shown(key)}={shown(value)}: sensor name {shown(name)!r} not allowed; allowed: letters, digits, "
-                "'.', '_' and '-', 1-200 characters"
-            )
+            raise CommandError(f"{shown(key)}={shown(value)}: {sensor_name_problem(shown(name))}")
     return list(names)
 
 

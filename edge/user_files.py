@@ -88,19 +88,46 @@ def read_header_line(
     line break, ``\n`` or ``\r``, ends the line. Raises :class:`UserError` naming *name*.
     """
     if isinstance(source, bytes):
-        prefix = source[: limit + 1]
+        end = _line_end(source, limit + 1)
+        prefix = source[: limit + 1 if end < 0 else end]
     elif isinstance(source, str | os.PathLike):
         prefix = _path_prefix(source, name, limit + 1)
     else:
         where = source.tell()
-        prefix = source.read(limit + 1)
+        prefix = _first_line(source, limit + 1)
         source.seek(where)
-    ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
-    if ends:
-        return prefix[: min(ends)]
+    end = _line_end(prefix, len(prefix))
+    if end >= 0:
+        return prefix[:end]
     if len(prefix) > limit:
         raise UserError(f"{name}: line 1: longer than {_size(limit)}; not a CSV header")
     return prefix
+
+
+HEADER_STEP_BYTES = 64 * 1024
+"""How much of a file is read at a time while looking for the header's end: a typical
+header ends in the first step, so a large file costs one small read, not ``limit``."""
+
+
+def _line_end(data: bytes, stop: int) -> int:
+    """Where the first ``\n`` or ``\r`` in ``data[:stop]`` is, or -1."""
+    ends = [i for i in (data.find(b"\n", 0, stop), data.find(b"\r", 0, stop)) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _first_line(fh: BinaryIO, size: int) -> bytes:
+    """At most *size* bytes of *fh*, read in steps until a line break has been read."""
+    chunks: list[bytes] = []
+    total = 0
+    while total < size:
+        chunk = fh.read(min(HEADER_STEP_BYTES, size - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if _line_end(chunk, len(chunk)) >= 0:
+            break
+    return b"".join(chunks)
 
 
 def _path_prefix(path: str | os.PathLike[str], name: str, size: int) -> bytes:
@@ -109,7 +136,7 @@ def _path_prefix(path: str | os.PathLike[str], name: str, size: int) -> bytes:
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO never ends, nor does /dev/zero
                 raise UserError(f"{name}: not a regular file")
-            return fh.read(size)
+            return _first_line(fh, size)
     except OSError as exc:
         raise UserError(f"{name}: cannot read ({exc.strerror or exc})") from None
 

@@ -45,8 +45,19 @@ MAX_SEQ = 2**63 - 1
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 """Sites and assets: a topic level, a thing name and an L4E component name at once."""
-SENSOR_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-"""L4E column characters, less the backslash that L4E uses as component separator."""
+SENSOR_RE = re.compile(r"^(?!(?i:timestamp)$)[A-Za-z0-9._-]{1,200}$")
+"""L4E column characters, less the backslash that L4E uses as component separator, and
+not ``Timestamp`` in any case: an input file's first column has that name, so a sensor of
+that name would give the file two columns nothing can tell apart (pandas, DuckDB and
+Parquet readers refuse or rename one)."""
+TIME_COLUMN = "Timestamp"
+
+
+def sensor_name_problem(name: str) -> str:
+    """Why *name* is no sensor name, in words a device owner can act on."""
+    if name.lower() == TIME_COLUMN.lower():
+        return f"sensor name {name!r} is the input files' time column; give the sensor another name"
+    return f"sensor name {name!r}: allowed are letters, digits, '.', '_' and '-', 1-200 characters"
 
 
 def telemetry_topic(site: str, asset: str) -> str:
@@ -254,8 +265,7 @@ def _sample(raw: object, index: int) -> Sample:
     for name, value in values.items():
         if not SENSOR_RE.fullmatch(name):
             raise WireFormatError(
-                f"{where}.values: sensor name {name!r} must match {SENSOR_RE.pattern}",
-                reason="bad_sensor_name",
+                f"{where}.values: {sensor_name_problem(name)}", reason="bad_sensor_name"
             )
         if value is None:
             continue

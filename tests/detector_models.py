@@ -33,3 +33,14 @@ def one_state_model(
     if key is not None:
         body["key"] = key
     return body
+
+
+class RecordingSink:
+    """An action sink that keeps every request the engine hands over, in order, with no
+    de-duplication (a repeat would show)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def execute(self, request: Any) -> None:
+        self.requests.append(request)

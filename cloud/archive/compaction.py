@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from cloud.archive.layout import JOURNAL_FILE, create_private, parts
+from cloud.archive.layout import JOURNAL_FILE, create_private, parts, read_journal
 from edge.errors import StorageError
 from edge.files import write_private
 
 
 def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: int = 2) -> bool:
-    """Merge *folder*'s complete parts when there are at least *min_parts*; True if merged."""
+    """Merge *folder*'s complete parts when there are at least *min_parts*; True if merged.
+    Raises :class:`UnreadablePart`, having changed nothing, when one cannot be read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -36,7 +38,7 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     found = parts(folder, committed)
     if len(found) < min_parts:
         return False
-    tables = [pq.read_table(path) for _n, path in found]
+    tables = [_read(path) for _n, path in found]
     merged = pa.concat_tables(tables).sort_by([("sensor", "ascending"), ("ts", "ascending")])
     target = found[-1][1]
     tmp = folder / f".compact-{target.name}.tmp"
@@ -51,16 +53,29 @@ def compact(folder: Path, committed: int, *, durable: bool = False, min_parts: i
     return True
 
 
+class UnreadablePart(StorageError):
+    """A part compaction cannot read: its partition is left exactly as it is."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: unreadable archive part, left as it is: {problem}")
+        self.path = path
+
+
+def _read(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadablePart(path, str(exc).strip().splitlines()[0]) from exc
+
+
 def recover(folder: Path, *, every_temporary: bool = False) -> None:
     """Finish an interrupted merge and drop its temporary file; with *every_temporary*
     (the writer, before it writes anything) also those of interrupted flushes."""
-    journal_path = folder / JOURNAL_FILE
-    if journal_path.exists():
-        try:
-            journal = json.loads(journal_path.read_text())
-            _check(journal)
-        except (ValueError, OSError) as exc:
-            raise StorageError(f"{journal_path}: unreadable compaction journal: {exc}") from exc
+    journal = read_journal(folder)
+    if journal is not None:
         _finish(folder, journal)
     for entry in os.scandir(folder):
         prefix = "." if every_temporary else ".compact-"
@@ -68,21 +83,12 @@ def recover(folder: Path, *, every_temporary: bool = False) -> None:
             os.unlink(entry.path)
 
 
-def _finish(folder: Path, journal: dict[str, object]) -> None:
+def _finish(folder: Path, journal: dict[str, Any]) -> None:
     target = str(journal["target"])
     tmp = folder / f".compact-{target}.tmp"
     if tmp.exists():
         tmp.replace(folder / target)
-    for name in journal["sources"]:  # type: ignore[attr-defined]
+    for name in journal["sources"]:
         if name != target:
             (folder / str(name)).unlink(missing_ok=True)
     (folder / JOURNAL_FILE).unlink()
-
-
-def _check(journal: object) -> None:
-    if (
-        not isinstance(journal, dict)
-        or not isinstance(journal.get("target"), str)
-        or not isinstance(journal.get("sources"), list)
-    ):
-        raise ValueError("expected {target: name, sources: [names]}")

@@ -10,6 +10,11 @@ names. ``<root>/_committed`` holds the highest queue id whose parts are complete
 numbered above it is a leftover of an interrupted flush, which readers skip and the next
 writer deletes before it writes that flush again.
 
+A partition folder holding ``_compaction.json`` is a merge a crash interrupted
+(:mod:`cloud.archive.compaction`): once its merged part has replaced the target, the
+sources it names are left out of what readers read, so a query between the crash and the
+next writer or ``archive compact`` counts each cell once.
+
 Locks (``flock``): a writer holds ``<root>/_writer.lock`` for its whole life, so two
 processes never flush one archive. Readers hold a shared lock on the ``<root>`` directory
 while they read and compaction an exclusive one while it replaces parts, so a query never
@@ -20,13 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from edge.errors import StorageError
 from edge.files import FILE_MODE, write_private
@@ -129,21 +135,64 @@ def parts(folder: Path, committed: int | None = None) -> list[tuple[int, Path]]:
 def committed_files(root: Path) -> list[Path]:
     """Every complete part of the archive (what a reader reads)."""
     committed = read_committed(root)
-    return [path for p in partitions(root) for _n, path in parts(p.path(root), committed)]
+    return [path for p in partitions(root) for path in readable_parts(p.path(root), committed)]
+
+
+def readable_parts(folder: Path, committed: int) -> list[Path]:
+    """One partition's complete parts, less the sources of an interrupted merge whose
+    merged part is already in place (they hold nothing the merged part does not)."""
+    found = [path for _n, path in parts(folder, committed)]
+    journal = read_journal(folder)
+    if journal is None or (folder / f".compact-{journal['target']}.tmp").exists():
+        return found  # no merge, or one that never replaced its target: the sources stand
+    merged = set(journal["sources"]) - {journal["target"]}
+    return [path for path in found if path.name not in merged]
+
+
+def read_journal(folder: Path) -> dict[str, Any] | None:
+    """The interrupted merge of *folder*: ``{target: name, sources: [names]}``, or None."""
+    path = folder / JOURNAL_FILE
+    try:
+        journal = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        raise StorageError(f"{path}: unreadable compaction journal: {exc}") from exc
+    if (
+        not isinstance(journal, dict)
+        or not isinstance(journal.get("target"), str)
+        or not isinstance(journal.get("sources"), list)
+        or not all(isinstance(name, str) for name in journal["sources"])
+    ):
+        raise StorageError(
+            f"{path}: unreadable compaction journal: expected {{target: name, sources: [names]}}"
+        )
+    return journal
 
 
 @contextlib.contextmanager
-def directory_lock(root: Path, *, exclusive: bool, wait: bool = True) -> Iterator[bool]:
+def directory_lock(
+    root: Path,
+    *,
+    exclusive: bool,
+    wait: bool = True,
+    waiting: Callable[[], None] | None = None,
+) -> Iterator[bool]:
     """``flock`` on the archive directory itself (no lock file, so readers create
-    nothing). Yields False when *wait* is off and another process holds it."""
+    nothing). Yields False when *wait* is off and another process holds it; otherwise
+    calls *waiting* (if given) once before it blocks, so a command can say why it hangs."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
-            fcntl.flock(fd, flags if wait else flags | fcntl.LOCK_NB)
+            fcntl.flock(fd, flags | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not wait:
+                yield False
+                return
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, flags)
         try:
             yield True
         finally:

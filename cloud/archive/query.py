@@ -15,7 +15,12 @@ lines with their reason) rather than failing every query.
 
 Nothing is written: the database is in memory, DuckDB spills (rarely) into a temporary
 folder this module removes, and the archive is read under a shared lock so compaction
-never replaces parts under a running query.
+never replaces parts under a running query. Once the views exist the connection is locked
+down: DuckDB may open only the files the views read (``allowed_paths`` with
+``enable_external_access`` off: no ``COPY ... TO``, ``ATTACH``, ``read_csv('/etc/...')``,
+``INSTALL``/``LOAD``), its settings are frozen (``lock_configuration``, so a query cannot
+lift the memory limit), and :meth:`Catalog.query` runs one reading statement at a time on
+a worker thread, so Ctrl-C interrupts DuckDB instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cloud.archive.layout import committed_files, directory_lock
+from cloud.l4e.result_keys import stored_result_keys
 from cloud.l4e.sites import DEFAULT_SITE
-from edge.errors import UserError
+from edge.errors import StorageError, UserError
 
 RESULTS_FILE = "results.jsonl"
 _FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -46,6 +53,13 @@ _ALERT_COLUMNS = (
     "'body': 'VARCHAR', 'attributes': 'JSON'}"
 )
 VIEWS = ("readings", "results", "alerts", "executions")
+MAX_ROWS = 100_000
+"""Rows :meth:`Catalog.query` holds in memory; a bigger answer is refused (``--csv`` streams)."""
+MEMORY_LIMIT = "2GB"
+"""DuckDB's own bound (its default is 80% of the machine); bigger sorts and joins spill."""
+_READING = ("SELECT", "EXPLAIN")
+"""Statement types a query may be (``DESCRIBE``, ``SUMMARIZE``, ``SHOW`` parse as SELECT)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +97,9 @@ class Answer:
 class Catalog:
     """An in-memory DuckDB with the four views; use as a context manager."""
 
-    def __init__(self, sources: Sources, *, threads: int | None = None) -> None:
+    def __init__(
+        self, sources: Sources, *, threads: int | None = None, memory_limit: str = MEMORY_LIMIT
+    ) -> None:
         import duckdb
 
         self.sources = sources
@@ -95,16 +111,25 @@ class Catalog:
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute("SET temp_directory = ?", [str(self._spill)])
         self.db.execute("SET autoinstall_known_extensions = false")
+        self.db.execute("SET autoload_known_extensions = false")
+        self.db.execute("SET memory_limit = ?", [memory_limit])
         if threads is not None:
             self.db.execute(f"SET threads = {int(threads)}")
         archive = sources.archive
         if archive is not None and archive.is_dir():
             # held until close: compaction waits rather than delete a file being read
             self._exit.enter_context(directory_lock(archive, exclusive=False))
-        self._readings()
-        self._results()
-        self._alerts()
-        self._executions()
+        self._read: list[str] = []
+        """Every file a view reads: all DuckDB may open once locked down."""
+        try:
+            self._readings()
+            self._results()
+            self._alerts()
+            self._executions()
+            self._lock_down()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Catalog:
         return self
@@ -118,6 +143,8 @@ class Catalog:
     # ---- views ----------------------------------------------------------------------
 
     def _readings(self) -> None:
+        import duckdb
+
         archive = self.sources.archive
         files = [str(p) for p in committed_files(archive)] if archive is not None else []
         if not files:
@@ -128,12 +155,30 @@ class Catalog:
                 "CAST(NULL AS VARCHAR) AS date WHERE false"
             )
             return
+        self._read.extend(files)
         self.db.execute("SET VARIABLE plantwatch_archive_files = ?", [files])
-        self.db.execute(
-            "CREATE VIEW readings AS SELECT ts, site, asset, sensor, value, date FROM "
-            "read_parquet(getvariable('plantwatch_archive_files'), hive_partitioning = true, "
-            f"hive_types = {_HIVE_TYPES})"
-        )
+        if archive is not None and _shadowed(archive):
+            # the partition values from the end of each path (no pruning by folder)
+            tail = "/site=([^/]*)/asset=([^/]*)/date=([^/]*)/[^/]*$"
+            source = (
+                f"SELECT ts, regexp_extract(filename, '{tail}', 1) AS site, "
+                f"regexp_extract(filename, '{tail}', 2) AS asset, sensor, value, "
+                f"regexp_extract(filename, '{tail}', 3) AS date FROM "
+                "read_parquet(getvariable('plantwatch_archive_files'), filename = true)"
+            )
+        else:
+            source = (
+                "SELECT ts, site, asset, sensor, value, date FROM "
+                "read_parquet(getvariable('plantwatch_archive_files'), hive_partitioning = "
+                f"true, hive_types = {_HIVE_TYPES})"
+            )
+        try:  # DuckDB reads a part's footer here: a damaged first part fails now
+            self.db.execute(f"CREATE VIEW readings AS {source}")
+        except duckdb.Error as exc:
+            raise StorageError(
+                f"archive: {_first_line(exc)} (move a damaged part out of {archive} to read "
+                "the rest)"
+            ) from exc
 
     def _results(self) -> None:
         buckets = self.sources.buckets
@@ -162,6 +207,7 @@ class Catalog:
             ["file", "bucket", "key", "source", "site", "asset"],
             [[str(o.path), o.bucket, o.key, o.source, o.site, o.asset] for o in objects],
         )
+        self._read.extend(str(o.path) for o in objects)
         self.db.execute(
             "SET VARIABLE plantwatch_results_files = ?", [[str(o.path) for o in objects]]
         )
@@ -189,6 +235,7 @@ class Catalog:
                 "CAST(NULL AS VARCHAR) AS body, CAST(NULL AS JSON) AS attributes WHERE false"
             )
             return
+        self._read.append(str(path))
         self.db.execute("SET VARIABLE plantwatch_alerts_file = ?", [str(path)])
         key = "json_extract_string(attributes, '$.asset')"
         self.db.execute(
@@ -222,9 +269,7 @@ class Catalog:
                 doc.get("failed_reason"),
                 bool(doc.get("anomalous")),
                 int(doc.get("rows") or 0),
-                list(
-                    doc.get("result_keys") or ([doc["result_key"]] if doc.get("result_key") else [])
-                ),
+                stored_result_keys(doc) or ([doc["result_key"]] if doc.get("result_key") else []),
             ]
             for doc in self.sources.executions
         ]
@@ -234,6 +279,12 @@ class Catalog:
         ]  # fmt: skip
         self._insert("plantwatch_executions", names, rows)
         self.db.execute("CREATE VIEW executions AS SELECT * FROM plantwatch_executions")
+
+    def _lock_down(self) -> None:
+        """From here on DuckDB opens only the views' files, and no setting changes."""
+        self.db.execute("SET allowed_paths = ?", [self._read])
+        self.db.execute("SET enable_external_access = false")
+        self.db.execute("SET lock_configuration = true")
 
     def _insert(self, table: str, names: list[str], rows: list[list[Any]]) -> None:
         """Many rows at once, through Arrow (executemany goes row by row)."""
@@ -250,32 +301,101 @@ class Catalog:
 
     # ---- asking ---------------------------------------------------------------------
 
-    def query(self, sql: str) -> Answer:
-        """Run one statement; a DuckDB error is bad input naming what DuckDB said."""
-        import duckdb
+    def query(
+        self, sql: str, params: list[Any] | None = None, *, max_rows: int | None = None
+    ) -> Answer:
+        """Run one reading statement; a DuckDB error is bad input naming what DuckDB said.
+        An answer of more than *max_rows* (:data:`MAX_ROWS`) rows is refused."""
+        limit = MAX_ROWS if max_rows is None else max_rows
+        self._check(sql)
 
-        try:
-            cursor = self.db.execute(sql)
+        def run() -> tuple[Any, list[tuple[Any, ...]]]:
+            cursor = self.db.execute(sql, params)
             description = cursor.description or []
-            rows = cursor.fetchall() if description else []
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"query: {first}") from exc
+            return description, cursor.fetchmany(limit + 1) if description else []
+
+        description, rows = self.interruptible(run)
+        if len(rows) > limit:
+            raise UserError(
+                f"query: the answer has more than {limit:,} rows; add a LIMIT or aggregate, "
+                "or use --csv, which streams any number"
+            )
         return Answer([str(d[0]) for d in description], [str(d[1]) for d in description], rows)
 
-    def stream(self, sql: str, batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
-        """Rows of a large answer without holding them all (``export``)."""
+    def stream(
+        self, sql: str, params: list[Any] | None = None, batch: int = 10_000
+    ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """The column names and the rows of a large answer, without holding them all
+        (``export``, ``query --csv``)."""
+        self._check(sql)
+        cursor = self.interruptible(lambda: self.db.execute(sql, params))
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            while chunk := self.interruptible(lambda: cursor.fetchmany(batch)):
+                yield from chunk
+
+        return [str(d[0]) for d in cursor.description or []], rows()
+
+    def interruptible(self, work: Callable[[], T]) -> T:
+        """*work* (a DuckDB call) on a worker thread: Ctrl-C lands in the main thread,
+        never inside DuckDB's C++ call, so it interrupts DuckDB and re-raises once DuckDB
+        has let go. DuckDB errors become one-line bad input."""
+        import duckdb
+
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def target() -> None:
+            try:
+                box["value"] = work()
+            except BaseException as exc:  # handed to the caller's thread below
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name="plantwatch-query", daemon=True).start()
+        try:
+            while not done.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            self.db.interrupt()
+            done.wait()
+            raise
+        error = box.get("error")
+        if isinstance(error, duckdb.Error):
+            raise UserError(f"query: {_first_line(error)}") from error
+        if error is not None:
+            raise error
+        return box["value"]  # type: ignore[no-any-return]
+
+    def _check(self, sql: str) -> None:
+        """One reading statement: docs/query.md promises the command only reads."""
         import duckdb
 
         try:
-            cursor = self.db.execute(sql)
-            while True:
-                chunk = cursor.fetchmany(batch)
-                if not chunk:
-                    return
-                yield from chunk
+            statements = duckdb.extract_statements(sql)
         except duckdb.Error as exc:
-            raise UserError(f"query: {str(exc).strip().splitlines()[0]}") from exc
+            raise UserError(f"query: {_first_line(exc)}") from exc
+        if len(statements) != 1:
+            raise UserError(f"query: expected one SQL statement, got {len(statements)}")
+        kind = statements[0].type.name
+        if kind not in _READING:
+            raise UserError(
+                f"query: {kind} statements are refused: the command only reads "
+                "(one SELECT, FROM, DESCRIBE, SUMMARIZE or EXPLAIN statement)"
+            )
+
+
+def _shadowed(archive: Path) -> bool:
+    """A folder above the archive is named like a partition (``site=...``): DuckDB's Hive
+    reading takes the first ``site=`` of a path, which would be that one."""
+    above = [*archive.parts, *archive.resolve().parts]
+    return any(part.partition("=")[0] in ("site", "asset", "date") for part in above if "=" in part)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[ResultsObject]:

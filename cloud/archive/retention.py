@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +35,12 @@ from edge.user_files import parse_problem
 ARCHIVE_PREFIX = "archive/"
 DAY_S = 86_400
 MAX_DAYS = 36_500
-_PREFIX_RE = re.compile(r"^([A-Za-z0-9_.=:-]+/)*$")
-"""Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket."""
+_PREFIX_RE = re.compile(r"^((?!\.{1,2}/)[A-Za-z0-9_.=:-]+/)*$")
+"""Whole folders: ``archive/``, ``input/s2/``, or ``""`` for the whole bucket; never ``.``
+or ``..`` (no key of the local bucket has such a folder: the rule would match nothing)."""
+_EXPIRED = ".expired-"
+"""Prefix of a partition folder being deleted (hidden from readers by the rename)."""
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -99,6 +103,8 @@ class Expired:
     objects: list[str] = field(default_factory=list)
     partitions: list[str] = field(default_factory=list)
     bytes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """Archive partitions kept because their ``date`` is not a ``YYYY-MM-DD`` day."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,21 +112,28 @@ class Expired:
             "partitions": len(self.partitions),
             "bytes": self.bytes,
             "keys": [*self.partitions, *self.objects],
+            "skipped": self.skipped,
         }
 
 
 def apply(
-    bucket: Path, rules: list[RetentionRule], now: float, *, dry_run: bool = False
+    bucket: Path,
+    rules: list[RetentionRule],
+    now: float,
+    *,
+    dry_run: bool = False,
+    waiting: Callable[[], None] | None = None,
 ) -> Expired:
-    """Delete (or with *dry_run* only list) what the rules expire under *bucket*."""
+    """Delete (or with *dry_run* only list) what the rules expire under *bucket*;
+    *waiting* is called if running queries hold the archive (it waits for them)."""
     found = Expired()
     if not rules or not bucket.is_dir():
         return found
-    for key, path, size in _objects(bucket):
+    for key, path, stat in _objects(bucket):
         days = _days(rules, key)
-        if days is not None and now - path.stat().st_mtime >= days * DAY_S:
+        if days is not None and now - stat.st_mtime >= days * DAY_S:
             found.objects.append(key)
-            found.bytes += size
+            found.bytes += stat.st_size
             if not dry_run:
                 path.unlink(missing_ok=True)
     archive = bucket / ARCHIVE_PREFIX.rstrip("/")
@@ -131,18 +144,51 @@ def apply(
             days = _days(rules, key)
             if days is None:
                 continue
-            day_start = datetime.fromisoformat(partition.date).replace(tzinfo=UTC).timestamp()
+            day_start = _day_start(partition.date)
+            if day_start is None:  # not written by plantwatch: not ours to age
+                found.skipped.append(key)
+                continue
             if now - (day_start + DAY_S) >= days * DAY_S:
                 expired.append((key, partition.path(archive)))
-        if expired:
-            with directory_lock(archive, exclusive=True):  # no reader in the middle of it
+        if expired or (not dry_run and _leftovers(archive)):
+            # no reader in the middle of it
+            with directory_lock(archive, exclusive=True, waiting=waiting):
+                if not dry_run:
+                    for leftover in _leftovers(archive):  # of a pass killed half way
+                        shutil.rmtree(leftover)
+                        _prune_empty(leftover.parent, archive)
                 for key, folder in expired:
+                    if not folder.is_dir():  # another pass removed it while we waited
+                        continue
                     found.partitions.append(key)
                     found.bytes += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
                     if not dry_run:
-                        shutil.rmtree(folder)
+                        _remove(folder)
                         _prune_empty(folder.parent, archive)
     return found
+
+
+def _remove(folder: Path) -> None:
+    """Out of readers' sight in one rename (no longer ``date=...``), then deleted: a pass
+    killed half way leaves no partial partition a query would read."""
+    hidden = folder.with_name(f"{_EXPIRED}{folder.name}")
+    folder.rename(hidden)
+    shutil.rmtree(hidden)
+
+
+def _leftovers(archive: Path) -> list[Path]:
+    """Partitions a killed pass had hidden but not yet deleted."""
+    return sorted(archive.glob(f"site=*/asset=*/{_EXPIRED}*"))
+
+
+def _day_start(date: str) -> float | None:
+    """The UTC start of a partition's ``YYYY-MM-DD`` day; None for anything else."""
+    if not _DATE_RE.fullmatch(date):
+        return None
+    try:
+        return datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _days(rules: list[RetentionRule], key: str) -> int | None:
@@ -150,8 +196,9 @@ def _days(rules: list[RetentionRule], key: str) -> int | None:
     return min(matching) if matching else None
 
 
-def _objects(bucket: Path) -> Iterator[tuple[str, Path, int]]:
-    """Every object outside the archive: ``(key, path, size)``; temporaries skipped."""
+def _objects(bucket: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every object outside the archive: ``(key, path, stat)``; temporaries skipped, and
+    objects deleted by someone else since the folder was listed."""
     for dirpath, dirs, files in os.walk(bucket):
         rel = Path(dirpath).relative_to(bucket)
         if rel.parts[:1] == (ARCHIVE_PREFIX.rstrip("/"),):
@@ -161,8 +208,11 @@ def _objects(bucket: Path) -> Iterator[tuple[str, Path, int]]:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
-            key = (rel / name).as_posix()
-            yield key, path, path.stat().st_size
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            yield (rel / name).as_posix(), path, stat
 
 
 def _prune_empty(folder: Path, stop: Path) -> None:

@@ -330,7 +330,14 @@ class ArchiveWriter:
         seen: set[tuple[int, str]] = set()
         for day in range(lo // DAY_MS, hi // DAY_MS + 1):
             key = Partition(entry.site, entry.asset, date_of_day(day))
-            seen.update(_archived_cells(key.path(self.root), committed, lo, hi))
+            # as a reader: `archive compact` in another process replaces parts only under
+            # the exclusive lock, so the parts listed are the parts read
+            with directory_lock(self.root, exclusive=False):
+                unreadable: list[Path] = []
+                seen.update(_archived_cells(key.path(self.root), committed, lo, hi, unreadable))
+            for path in unreadable:
+                self.counts["unreadable_parts"] += 1
+                log.error("archive: %s is not readable Parquet; late repeats kept", path)
             found = pending.get(key)
             if found is not None:
                 for t_arr, s_arr in zip(found.ts, found.sensor, strict=True):
@@ -359,8 +366,15 @@ class ArchiveWriter:
                 self.counts["compactions_deferred"] += 1
                 return 0
             for key in targets:
-                if compaction.compact(key.path(self.root), committed, durable=self.policy.durable):
-                    merged += 1
+                try:
+                    done = compaction.compact(
+                        key.path(self.root), committed, durable=self.policy.durable
+                    )
+                except compaction.UnreadablePart as exc:  # the flush stands; the part stays
+                    self.counts["compactions_failed"] += 1
+                    log.error("archive compaction skipped: %s", exc)
+                    continue
+                merged += done
         self.counts["compactions"] += merged
         return merged
 
@@ -389,18 +403,22 @@ def _long_form(body: bytes, names: dict[str, int]) -> tuple[np.ndarray, np.ndarr
     import pyarrow.csv as pcsv
 
     header = body[: body.find(b"\n")].decode("ascii").split(",")
-    types = {name: pa.float64() for name in header[1:]}
-    types[header[0]] = pa.timestamp("us")  # written with microseconds, always whole ms
+    # columns by position, not by name: a sensor may be called "Timestamp" or repeat a name
+    positions = [f"c{i}" for i in range(len(header))]
+    types = {column: pa.float64() for column in positions[1:]}
+    types["c0"] = pa.timestamp("us")  # written with microseconds, always whole ms
     table = pcsv.read_csv(
         io.BytesIO(body),
-        read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
+        read_options=pcsv.ReadOptions(
+            use_threads=False, block_size=1 << 24, column_names=positions, skip_rows=1
+        ),
         convert_options=pcsv.ConvertOptions(column_types=types),
     )
     ts = _numpy(table.column(0).cast(pa.int64())) // 1000
     out_ts, out_sensor, out_value = [], [], []
-    for name in header[1:]:
+    for column, name in zip(positions[1:], header[1:], strict=True):
         # an empty cell becomes NaN; a stored value is never NaN (the wire contract refuses it)
-        values = _numpy(table.column(name))
+        values = _numpy(table.column(column))
         present = ~np.isnan(values)
         count = int(present.sum())
         if count:
@@ -418,22 +436,30 @@ def _numpy(column: Any) -> np.ndarray:
     return column.combine_chunks().to_numpy(zero_copy_only=False)
 
 
-def _archived_cells(folder: Path, committed: int, lo: int, hi: int) -> set[tuple[int, str]]:
-    """``(ts_ms, sensor)`` the committed parts of one partition hold in ``[lo, hi]``."""
+def _archived_cells(
+    folder: Path, committed: int, lo: int, hi: int, unreadable: list[Path]
+) -> set[tuple[int, str]]:
+    """``(ts_ms, sensor)`` the committed parts of one partition hold in ``[lo, hi]``. A
+    part that cannot be read is added to *unreadable* and left out: its cells are lost to
+    queries anyway, and a flush that waited for it would wait forever."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    files = [str(path) for _n, path in parts(folder, committed)]
-    if not files:
-        return set()
     low = pa.scalar(lo, pa.timestamp("ms"))
     high = pa.scalar(hi, pa.timestamp("ms"))
-    table = ds.dataset(files, format="parquet").to_table(
-        columns=["ts", "sensor"], filter=(pc.field("ts") >= low) & (pc.field("ts") <= high)
-    )
-    stamps = table.column("ts").cast(pa.int64()).to_pylist()
-    return set(zip(stamps, table.column("sensor").to_pylist(), strict=True))
+    seen: set[tuple[int, str]] = set()
+    for _n, path in parts(folder, committed):
+        try:
+            table = ds.dataset(str(path), format="parquet").to_table(
+                columns=["ts", "sensor"], filter=(pc.field("ts") >= low) & (pc.field("ts") <= high)
+            )
+        except pa.ArrowInvalid:
+            unreadable.append(path)
+            continue
+        stamps = table.column("ts").cast(pa.int64()).to_pylist()
+        seen.update(zip(stamps, table.column("sensor").to_pylist(), strict=True))
+    return seen
 
 
 def _fsync(fh: Any) -> None:

@@ -41,7 +41,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,7 +224,7 @@ class Batcher:
             return
         now = self.clock.now()
         samples = message.rows
-        stamps = [ts_ms for ts_ms, _ in samples]
+        stamps = message.times if message.times is not None else [ts_ms for ts_ms, _ in samples]
         earliest, latest = min(stamps), max(stamps)
         bound = cfg.max_skew_s
         if not (abs(earliest / 1000 - now) <= bound and abs(latest / 1000 - now) <= bound):
@@ -243,28 +243,33 @@ class Batcher:
         owner = cfg.sites.key(message.site, message.asset)
         freq = cfg.upload_frequency_s
         first_end = int(window_end(earliest / 1000, freq))
-        by_window: dict[int, list[tuple[int, Mapping[str, float | None]]]] = {}
-        if first_end == int(window_end(latest / 1000, freq)):
-            by_window[first_end] = samples  # one window: the usual case
-        else:
-            for ts_ms, values in samples:
-                end = int(window_end(ts_ms / 1000, freq))
-                by_window.setdefault(end, []).append((ts_ms, values))
         order = _order_key(message)
-        if len(by_window) == 1:  # the decoder's columns, if it found them, are the rows'
-            body = fragment(
-                samples, self.dumps, columns=message.columns, table=message.table, times=stamps
-            )
+        columns, table = message.columns, message.table
+        if first_end == int(window_end(latest / 1000, freq)):  # one window: the usual case
+            body = fragment(samples, self.dumps, columns=columns, table=table, times=stamps)
             chunks = [Chunk(owner, first_end, order, [], body=body)]
-        else:
-            chunks = [
-                Chunk(owner, end, order, [], body=fragment(rows, self.dumps))
-                for end, rows in sorted(by_window.items())
-            ]
+            sizes = [len(stamps)]
+        else:  # each window's rows, in the message's order; the table's, if the decoder had it
+            by_window: dict[int, list[int]] = {}
+            for i, ts_ms in enumerate(stamps):
+                by_window.setdefault(int(window_end(ts_ms / 1000, freq)), []).append(i)
+            chunks, sizes = [], []
+            for end, picked in sorted(by_window.items()):
+                if columns is not None and table is not None:
+                    body = fragment(
+                        (),
+                        self.dumps,
+                        columns=columns,
+                        table=[table[i] for i in picked],
+                        times=[stamps[i] for i in picked],
+                    )
+                else:
+                    body = fragment([samples[i] for i in picked], self.dumps)
+                chunks.append(Chunk(owner, end, order, [], body=body))
+                sizes.append(len(picked))
         # Taken over what is stored: a redelivery (the same cells) is a duplicate.
         digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
         entry = Entry(f"{message.site}/{message.asset}/{message.msg_id}", digest, latest, chunks)
-        sizes = [len(by_window[c.window_end]) for c in chunks]
         pending = getattr(self._batch, "entries", None)
         if pending is not None:
             pending.append((entry, sizes))

@@ -2,12 +2,15 @@
 
 ``status`` only reads. ``compact`` merges each partition's parts into one; it is safe
 beside a running ``plantwatch up`` (which also compacts busy partitions by itself) and
-waits for running queries to finish.
+waits for running queries to finish. A partition holding a part it cannot read is left as
+it is and named (exit 1); the others are merged.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from cloud.cli.output import print_fields, print_json, progress
@@ -39,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(document)
     else:
-        print_fields(document)
-    return 0
+        print_fields({k: v for k, v in document.items() if k != "unreadable"})
+    for path in document.get("unreadable", []):
+        print(
+            f"plantwatch: error: {path}: unreadable archive part, its partition was left "
+            "as it is (move the file out of the archive to merge the rest)",
+            file=sys.stderr,
+        )
+    return 1 if document.get("unreadable") else 0
 
 
 def status(layout: Any) -> dict[str, Any]:
@@ -87,23 +96,46 @@ def _queue(spool_db: Any) -> tuple[int, int]:
     return int(files), int(readings)
 
 
+def waiting_for_readers(command: str) -> Callable[[], None]:
+    """What *command* says before it waits for running queries to let go of the archive."""
+
+    def say() -> None:
+        print(
+            f"plantwatch: {command}: waiting for running queries or exports of this archive "
+            "to finish (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return say
+
+
 def _compact(root: Any) -> dict[str, Any]:
     from cloud.archive import compaction
     from cloud.archive.layout import directory_lock, partitions, parts, read_committed
 
     if not root.is_dir():
-        return {"archive": str(root), "partitions_merged": 0, "parts_before": 0, "parts_after": 0}
+        return {
+            "archive": str(root),
+            "partitions_merged": 0,
+            "parts_before": 0,
+            "parts_after": 0,
+            "unreadable": [],
+        }
     committed = read_committed(root)
     found = list(partitions(root))
     before = sum(len(parts(p.path(root), committed)) for p in found)
     merged = 0
+    unreadable: list[str] = []
     with (
-        directory_lock(root, exclusive=True),
+        directory_lock(root, exclusive=True, waiting=waiting_for_readers("archive compact")),
         progress(len(found), "archive compact: merging partitions") as bar,
     ):
         for partition in found:
-            if compaction.compact(partition.path(root), committed):
-                merged += 1
+            try:
+                merged += compaction.compact(partition.path(root), committed)
+            except compaction.UnreadablePart as exc:
+                unreadable.append(str(exc.path))
             bar.advance()
     after = sum(len(parts(p.path(root), committed)) for p in found)
     return {
@@ -111,4 +143,5 @@ def _compact(root: Any) -> dict[str, Any]:
         "partitions_merged": merged,
         "parts_before": before,
         "parts_after": after,
+        "unreadable": unreadable,
     }

@@ -2,20 +2,27 @@
 
 Wide (the default) is the L4E CSV layout, ``Timestamp`` then one column per sensor, so an
 export can go straight back into ``plantwatch model train``; long is the ``readings`` view's
-rows. The data directory is only read; the output goes to ``--out`` (or stdout for CSV).
+rows. The data directory is only read; the output goes to ``--out`` (or stdout for CSV),
+through a temporary file beside it that is created before any work (an unwritable target
+fails first) and renamed only once complete (an interrupted export leaves no half file).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cloud.cli.output import print_json, stderr
 from cloud.cli.times import TIMESTAMP_FORMATS
 from cloud.runtime.layout import DEFAULT_DATA_DIR
+
+WIDE_TIME = "Timestamp"
+"""The wide layout's time column (L4E's)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,13 +78,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--format parquet needs --out FILE")
     if args.out is None and args.json:
         raise UserError("--json needs --out FILE (without it the CSV goes to stdout)")
-    if args.out is not None:
-        parent = args.out.resolve().parent
-        if not parent.is_dir():
-            raise UserError(f"--out {args.out}: {parent} is not a directory")
     wanted = [s.strip() for s in args.sensors.split(",") if s.strip()] if args.sensors else None
     bounds = [start.tz_convert(None).to_pydatetime(), end.tz_convert(None).to_pydatetime()]
-    with open_catalog(args.data) as catalog:
+    with _target(args.out) as handle, open_catalog(args.data) as catalog:
         site = _site(catalog, args.asset, args.site)
         where = "site = ? AND asset = ? AND ts >= ? AND ts < ?"
         params: list[Any] = [site, args.asset, *bounds]
@@ -86,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
             params += wanted
         sensors = [
             row[0]
-            for row in catalog.db.execute(
+            for row in catalog.query(
                 f"SELECT DISTINCT sensor FROM readings WHERE {where} ORDER BY sensor", params
-            ).fetchall()
+            ).rows
         ]
         if not sensors:
             raise UserError(
@@ -102,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
             )
             header = ["ts", "site", "asset", "sensor", "value"]
         else:
+            if WIDE_TIME in sensors:
+                raise UserError(
+                    f"--asset {args.asset}: sensor {WIDE_TIME!r} would be a second "
+                    f"{WIDE_TIME} column of the wide layout; use --shape long, or --sensors "
+                    "without it"
+                )
             pivot = ", ".join(
                 f"max(value) FILTER (WHERE sensor = ?) AS {_quote(name)}" for name in sensors
             )
@@ -110,11 +119,11 @@ def run(args: argparse.Namespace) -> int:
                 "GROUP BY ts ORDER BY ts"
             )
             params = [*sensors, *params]
-            header = ["Timestamp", *sensors]
+            header = [WIDE_TIME, *sensors]
         if args.format == "parquet":
-            rows = _parquet(catalog, sql, params, args.out)
+            rows = _parquet(catalog, sql, params, handle)
         else:
-            rows = _csv(catalog, sql, params, header, args.out)
+            rows = _csv(catalog, sql, params, header, handle)
     summary = {
         "asset": args.asset,
         "site": site,
@@ -142,9 +151,9 @@ def _site(catalog: Any, asset: str, site: str | None) -> str:
         return site
     sites = [
         row[0]
-        for row in catalog.db.execute(
+        for row in catalog.query(
             "SELECT DISTINCT site FROM readings WHERE asset = ? ORDER BY site", [asset]
-        ).fetchall()
+        ).rows
     ]
     if not sites:
         raise UserError(f"--asset {asset}: not in the archive")
@@ -157,37 +166,70 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _parquet(catalog: Any, sql: str, params: list[Any], out: Path) -> int:
+@contextlib.contextmanager
+def _target(out: Path | None) -> Iterator[IO[Any]]:
+    """The output file's temporary twin, open before any work and renamed over *out* only
+    when the export completes; stdout when there is no *out*."""
+    if out is None:
+        try:
+            yield sys.stdout
+        finally:
+            sys.stdout.flush()
+        return
+    if out.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(out))
+    tmp = out.with_name(f".{out.name}.tmp")
+    handle = open(tmp, "w+b")  # noqa: SIM115 - closed below, renamed on success only
+    try:
+        yield handle
+        handle.close()
+        tmp.replace(out)
+    finally:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+
+
+def _parquet(catalog: Any, sql: str, params: list[Any], handle: IO[Any]) -> int:
+    """Record batch by record batch: memory stays bounded however long the range."""
     import pyarrow.parquet as pq
 
-    relation = catalog.db.sql(sql, params=params)
-    # duckdb 2 names it to_arrow_table; 1.x fetch_arrow_table
-    table = (getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table)()
-    tmp = out.with_name(f".{out.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(out)
-    return int(table.num_rows)
+    relation = catalog.interruptible(lambda: catalog.db.sql(sql, params=params))
+    # duckdb 2 names it to_arrow_reader; 1.x fetch_record_batch
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    reader = catalog.interruptible(lambda: to_reader(100_000))
+    count = 0
+    with pq.ParquetWriter(handle, reader.schema) as writer:
+        while True:
+            try:
+                batch = catalog.interruptible(reader.read_next_batch)
+            except StopIteration:
+                break
+            writer.write_batch(batch)
+            count += batch.num_rows
+    return count
 
 
-def _csv(catalog: Any, sql: str, params: list[Any], header: list[str], out: Path | None) -> int:
+def _csv(catalog: Any, sql: str, params: list[Any], header: list[str], handle: IO[Any]) -> int:
+    import io
+
     from cloud.cli.output import progress
 
-    handle = open(out, "w", newline="") if out is not None else sys.stdout  # noqa: SIM115
+    text = handle if handle is sys.stdout else io.TextIOWrapper(handle, newline="")
     count = 0
     try:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv.writer(text, lineterminator="\n")
         writer.writerow(header)
-        cursor = catalog.db.execute(sql, params)
+        _columns, rows = catalog.stream(sql, params)
         with progress(None, "export: writing rows") as bar:
-            while chunk := cursor.fetchmany(10_000):
-                writer.writerows([_cells(row) for row in chunk])
-                count += len(chunk)
-                bar.advance(len(chunk))
+            for row in rows:
+                writer.writerow(_cells(row))
+                count += 1
+                if count % 10_000 == 0:
+                    bar.advance(10_000)
     finally:
-        if out is not None:
-            handle.close()
-        else:
-            sys.stdout.flush()
+        text.flush()
+        if text is not handle:
+            text.detach()
     return count
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -34,18 +36,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data directory of `plantwatch up` or `demo --out` (default: %(default)s)",
     )
     form = parser.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="print one JSON array of row objects")
-    form.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    form.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON array of row objects (at most 100,000 rows, as the table)",
+    )
+    form.add_argument(
+        "--csv", action="store_true", help="print CSV with a header row (streams any number)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_catalog(args.data) as catalog:
-        answer = catalog.query(args.sql)
+    try:
+        with open_catalog(args.data) as catalog:
+            if args.csv:  # streams: any number of rows
+                columns, rows = catalog.stream(args.sql)
+                write_csv(columns, ([plain(v) for v in row] for row in rows))
+                return 0
+            answer = catalog.query(args.sql)
+    except KeyboardInterrupt:
+        print("plantwatch: query interrupted (Ctrl-C)", file=sys.stderr)
+        raise
     rows = [[plain(v) for v in row] for row in answer.rows]
     if args.json:
-        print_json([dict(zip(answer.columns, row, strict=True)) for row in rows])
-    elif args.csv:
-        write_csv(answer.columns, rows)
+        print_json([dict(zip(answer.columns, _finite(row), strict=True)) for row in rows])
     else:
         columns = [
             Column(name, f"c{i}", "right" if kind.startswith(_NUMERIC) else "left")
@@ -94,7 +108,19 @@ def plain(value: Any) -> Any:
     return value
 
 
-def write_csv(columns: list[str], rows: list[list[Any]]) -> None:
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers (Python would print NaN,
+    which strict parsers such as jq refuse)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def write_csv(columns: list[str], rows: Iterable[list[Any]]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:

@@ -55,6 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloud.archive import retention
+    from cloud.cli.archive import waiting_for_readers
     from cloud.runtime.layout import DataLayout
     from edge.clock import SystemClock
     from edge.errors import NotFoundError
@@ -74,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
         rules = kept
         retention.save_rules(layout.retention_file, rules)
     if args.action == "apply":
-        expired = retention.apply(layout.bucket, rules, SystemClock().now(), dry_run=args.dry_run)
+        expired = retention.apply(
+            layout.bucket,
+            rules,
+            SystemClock().now(),
+            dry_run=args.dry_run,
+            waiting=waiting_for_readers("retention apply"),
+        )
         _print_expired(args, expired.to_dict())
         return 0
     rows = [{"prefix": r.prefix, "days": r.days} for r in sorted(rules)]
@@ -97,6 +104,8 @@ def _print_expired(args: argparse.Namespace, document: dict[str, Any]) -> None:
     verb = "would delete" if args.dry_run else "deleted"
     for key in document["keys"]:
         print_line(f"{verb} {key}")
+    for key in document["skipped"]:
+        print_line(f"kept {key}: date is not YYYY-MM-DD")
     print_line(
         f"{verb} {document['objects']} objects and {document['partitions']} archive "
         f"partitions ({document['bytes']:,} bytes)"

@@ -16,6 +16,7 @@ from cloud.dashboard import analysis
 from cloud.dashboard.model_health import HealthOptions, asset_health, model_health
 from cloud.dashboard.queries import THRESHOLD, DataView, Row, iso, parse_time
 from cloud.l4e.naming import upload_frequency_seconds
+from cloud.l4e.result_keys import stored_result_keys
 from edge.errors import NotFoundError, StorageError, UserError
 
 API_VERSION: Final = "v1"
@@ -363,6 +364,6 @@ def _execution(
         "rows": doc.get("rows"),
         "anomalous": doc.get("anomalous"),
         "input_files": inputs(doc),
-        "result_keys": doc.get("result_keys") or [],
+        "result_keys": stored_result_keys(doc),
         "failures": skipped,
     }

@@ -74,7 +74,7 @@ class LocalActionSink:
         """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
         self._engine: DetectorEngine | None = None
-        if sender_id is not None and not _valid_sender_id(sender_id):
+        if sender_id is not None and not alerts.valid_sender_id(sender_id):
             raise ValueError(
                 f"sender_id {sender_id!r}: 3-11 letters, digits or '-', at least one letter"
             )
@@ -317,11 +317,3 @@ def load_callable(spec: str) -> Callable[[Any], Any]:
     if not callable(function):
         raise ConfigError(f"callable {spec!r}: {attr} is not a function of {module_name}")
     return function
-
-
-def _valid_sender_id(value: str) -> bool:
-    return (
-        3 <= len(value) <= 11
-        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
-        and any(c.isascii() and c.isalpha() for c in value)
-    )

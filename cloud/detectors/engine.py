@@ -346,12 +346,19 @@ class DetectorEngine:
             self._handle_message(name, body, mid)
 
     def tick(self) -> int:
-        """Evaluate every timer due at ``clock.now()`` once, in expiry order; return the count."""
+        """Evaluate every timer due at ``clock.now()`` once, in expiry order; return the count.
+
+        A timer whose instance cannot be saved (a store that refuses the write: throttled,
+        or an item grown past its size limit) stays due, in the store and for the next
+        tick, and is named in the log; the other due timers still run, and the first such
+        failure is raised after them, so one instance never holds up a whole fleet's."""
         with self._lock:
             if self._busy:
                 return 0
             now = self._clock.now()
             processed = 0
+            failed: list[tuple[float, str, str]] = []
+            failures: list[Exception] = []
             while self._heap and self._heap[0][0] <= now:
                 expiry, key, name = heapq.heappop(self._heap)
 
@@ -375,8 +382,16 @@ class DetectorEngine:
                     if self._commit(key, fire):
                         processed += 1
                     self._drain()
+                except Exception as exc:
+                    log.error("%s/%s: timer %r not fired: %s", self.model.name, key, name, exc)
+                    failed.append((expiry, key, name))
+                    failures.append(exc)
                 finally:
                     self._busy = False
+            for entry in failed:
+                heapq.heappush(self._heap, entry)
+            if failures:
+                raise failures[0]
             return processed
 
     def next_timer(self) -> float | None:

@@ -11,7 +11,10 @@ only when storage fails (``StorageError``: it may work on the retry). A record t
 never succeed (malformed, out of range, too large, or one the batcher cannot handle at all)
 is quarantined with its reason and never reported as failed: Kinesis would retry it
 forever and block its shard. An event without ``Records`` (EventBridge schedule, every
-minute) flushes due windows of idle assets.
+minute) flushes due windows of idle assets. Anything else (an event that is not an object,
+``Records`` that is not a list, a record that is not an object: a test invoke or a
+mis-wired trigger) is quarantined as ``bad_envelope`` too, never raised: an asynchronous
+invocation that raises is retried for nothing and then lands in the dead-letter queue.
 
 Each quarantined message gives a ``quarantined`` log line (site, asset when known, reason)
 and counts in ``QuarantinedMessages`` for its site.
@@ -52,6 +55,7 @@ from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError, PlantwatchError, StorageError, WireFormatError
 
 log = logging.getLogger(__name__)
+NOT_A_BATCH = "expected a Kinesis batch {Records: [...]} or a scheduled event without Records"
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 
@@ -202,18 +206,22 @@ def make_handler(
     spool = ObjectStoreSpool(tap, spool_prefix)
     batcher = Batcher(tap, config, clock, spool=spool)
 
+    def set_aside(error: str, value: Any) -> None:
+        """Quarantine what is not a telemetry envelope: it cannot decode on a retry either."""
+        batcher.quarantine.put(
+            "bad_envelope",
+            error,
+            json.dumps(value, default=str).encode(),
+            topic="",
+            client_id="n/a",
+            received_at=clock.now(),
+        )
+
     def record_handler(record: KinesisStreamRecord) -> None:
         try:
             raw = kinesis_data(record.raw_event)
         except ValueError as exc:  # base64 or shape: it cannot decode on a retry either
-            batcher.quarantine.put(
-                "bad_envelope",
-                str(exc),
-                json.dumps(record.raw_event.get("kinesis"), default=str).encode(),
-                topic="",
-                client_id="n/a",
-                received_at=clock.now(),
-            )
+            set_aside(str(exc), record.raw_event.get("kinesis"))
             return
         try:
             envelope: Any = json.loads(raw)
@@ -237,12 +245,22 @@ def make_handler(
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         spool.begin()
         try:
-            if "Records" not in event:
-                return {"written": _flush(batcher)}
+            if isinstance(event, Mapping) and "Records" not in event:
+                return {"written": _flush(batcher)}  # the EventBridge schedule
+            records = event.get("Records") if isinstance(event, Mapping) else None
+            if not isinstance(records, list):
+                set_aside(f"event: {NOT_A_BATCH}", event)
+                return {"batchItemFailures": []}
+            kinesis = []
+            for index, record in enumerate(records):
+                if isinstance(record, Mapping):
+                    kinesis.append(record)
+                else:
+                    set_aside(f"Records[{index}]: expected a Kinesis record object", record)
             processor = BatchProcessor(
                 event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
             )
-            with processor(records=list(event["Records"]), handler=record_handler):
+            with processor(records=kinesis, handler=record_handler):
                 processor.process()
             spool.commit()  # a failure here fails the whole batch: Kinesis retries, dedup holds
             _flush(batcher)
@@ -269,8 +287,11 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:
         environ = os.environ
-        bucket = settings.required(environ, "INPUT_BUCKET", "the L4E input bucket")
+        bucket = settings.required(
+            environ, "INPUT_BUCKET", "the L4E input bucket", form=settings.BUCKET
+        )
         quarantine = environ.get("QUARANTINE_BUCKET", "").strip() or bucket
+        settings.checked("QUARANTINE_BUCKET", quarantine, settings.BUCKET)
         store = settings.bucket_store(bucket, environ)
         _handler = make_handler(
             store,

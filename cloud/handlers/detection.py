@@ -103,10 +103,21 @@ class Engines:
     outbox: DeliveryOutbox
     router: MessageRouter
 
-    def tick(self) -> tuple[int, int]:
-        """Due detector timers, then due alarm reminders and snooze expiries: the counts."""
-        fired = self.detector.tick()
-        return fired, sum(alarm.tick() for alarm in self.alarms)
+    def tick(self) -> tuple[int, int, list[Exception]]:
+        """Due detector timers, then due alarm reminders and snooze expiries: the counts,
+        and what failed. An engine that fails (after running what it could) does not keep
+        the others from running theirs."""
+        failures: list[Exception] = []
+
+        def run(tick: Callable[[], int]) -> int:
+            try:
+                return tick()
+            except Exception as exc:
+                failures.append(exc)
+                return 0
+
+        fired = run(self.detector.tick)
+        return fired, sum(run(alarm.tick) for alarm in self.alarms), failures
 
     def close(self) -> None:
         """Write what the alarm engines keep for later (last values, hand-overs): an
@@ -237,7 +248,9 @@ def detector_definitions(
     if not key:
         return load_detector_model(model_path), inputs
     if artifacts is None:
-        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives")
+        bucket = settings.required(
+            environ, "ARTIFACTS_BUCKET", "where DETECTOR_MODEL_KEY lives", form=settings.BUCKET
+        )
         artifacts = settings.bucket_store(bucket, environ)
     try:
         body: Any = json.loads(artifacts.get(key))
@@ -264,7 +277,9 @@ def alarm_definitions(
         return []
     keys = [part.strip() for part in text.split(",") if part.strip()]
     if artifacts is None:
-        bucket = settings.required(environ, "ARTIFACTS_BUCKET", "where ALARM_MODEL_KEYS live")
+        bucket = settings.required(
+            environ, "ARTIFACTS_BUCKET", "where ALARM_MODEL_KEYS live", form=settings.BUCKET
+        )
         artifacts = settings.bucket_store(bucket, environ)
     models: list[AlarmModel] = []
     for key in keys:

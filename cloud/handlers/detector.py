@@ -5,7 +5,17 @@ shadow commands.
 Idempotent: each object is processed under Powertools idempotency keyed on its bucket, key
 and ETag, so a redelivered event changes nothing (the stored result is returned). Beneath
 that, the feeder's per-object progress in the state table feeds only rows not fed yet, so
-a rewritten object (new ETag) feeds only its new rows. Records for other keys are ignored.
+a rewritten object (new ETag) feeds only its new rows.
+
+A duplicate that arrives while the first delivery is still being handled, and an
+idempotency table that cannot be read or written, fail the invocation with a StorageError
+saying which (Lambda retries it, then its dead-letter queue keeps it); nothing is fed twice.
+
+Anything else the function is sent feeds nothing and gives a ``skipped`` line with its
+reason (and bucket and key where it names them): S3's ``s3:TestEvent``, a record that is
+not an ``ObjectCreated:*`` one (a deletion announces nothing to feed), a key that is not a
+``results.jsonl``, an event that is not an S3 notification. The notification's filters
+send none of these, so a line means the configuration is not what the stack deploys.
 
 Environment: ``OUTPUT_PREFIX`` (``output/``), ``STATE_TABLE``, ``IDEMPOTENCY_TABLE``,
 ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET`` and ``DETECTOR_MODEL_KEY`` (optional: the bundled
@@ -26,6 +36,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    BaseError as IdempotencyError,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from cloud.detectors import DetectorModel, InputDefinition
@@ -37,28 +53,52 @@ from cloud.handlers.observability import Metric, Observability
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
-from edge.errors import NotFoundError
+from edge.errors import NotFoundError, StorageError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+CREATED = "ObjectCreated:"
+TEST_EVENT = "s3:TestEvent"
 IDEMPOTENCY_TTL_S = 24 * 3600
 """How long a processed (bucket, key, ETag) is remembered; S3 redelivers within minutes."""
 
 
 def s3_object(record: Mapping[str, Any]) -> dict[str, str] | None:
     """``{bucket, key, etag}`` of a results object from one S3 event record, else None."""
+    return s3_record(record)[0]
+
+
+def s3_record(record: Any) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """The results object one S3 event record announces, or None and what the ``skipped``
+    line says of it (its bucket and key where it names them, and why)."""
     s3 = record.get("s3") if isinstance(record, Mapping) else None
     if not isinstance(s3, Mapping):
-        return None
+        return None, {"reason": "not an S3 event record"}
     bucket_doc, obj = s3.get("bucket"), s3.get("object")
     if not isinstance(bucket_doc, Mapping) or not isinstance(obj, Mapping):
-        return None
+        return None, {"reason": "not an S3 event record"}
     bucket, key = bucket_doc.get("name"), obj.get("key")
     if not isinstance(bucket, str) or not isinstance(key, str):
-        return None
+        return None, {"reason": "not an S3 event record"}
     key = unquote_plus(key)  # S3 event keys are URL-encoded
+    where = {"bucket": bucket, "key": key}
+    name = record.get("eventName")
+    if isinstance(name, str) and not name.startswith(CREATED):
+        return None, {**where, "reason": f"{name}: not an object creation"}
     if not key.endswith(RESULTS_FILE):
-        return None
-    return {"bucket": bucket, "key": key, "etag": str(obj.get("eTag") or obj.get("etag") or "")}
+        return None, {**where, "reason": f"not a {RESULTS_FILE} key"}
+    return {"bucket": bucket, "key": key, "etag": str(obj.get("eTag") or obj.get("etag") or "")}, {}
+
+
+def event_records(event: Any) -> tuple[list[Any], dict[str, Any] | None]:
+    """The records of an S3 notification, or none and what the ``skipped`` line says: S3's
+    ``s3:TestEvent`` (sent when the notification is configured) or something else."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if isinstance(records, list):
+        return records, None
+    if isinstance(event, Mapping) and event.get("Event") == TEST_EVENT:
+        bucket = event.get("Bucket")
+        return [], {"bucket": bucket if isinstance(bucket, str) else None, "reason": TEST_EVENT}
+    return [], {"reason": "not an S3 event: no Records list"}
 
 
 class _ObjectGone(Exception):
@@ -143,18 +183,38 @@ def make_handler(
         )(process)
     )
 
+    def skipped(what: Mapping[str, Any]) -> None:
+        observability.event(
+            "skipped", bucket=what.get("bucket"), key=what.get("key"), reason=what["reason"]
+        )
+
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             config.register_lambda_context(context)
         done: list[dict[str, Any]] = []
         try:
-            records = event.get("Records") if isinstance(event, Mapping) else None
-            for record in records if isinstance(records, list) else []:
-                obj = s3_object(record)
+            records, not_s3 = event_records(event)
+            if not_s3 is not None:
+                skipped(not_s3)
+            for index, record in enumerate(records):
+                obj, skip = s3_record(record)
                 if obj is None:
+                    if "key" not in skip:
+                        skip["reason"] = f"Records[{index}]: {skip['reason']}"
+                    skipped(skip)
                     continue
                 try:
                     done.append(once(obj=obj))
+                except IdempotencyAlreadyInProgressError as exc:
+                    # S3 delivers at least once: a duplicate may arrive while the first is
+                    # still being handled; failing it lets Lambda retry once that one ends
+                    raise StorageError(
+                        f"s3://{obj['bucket']}/{obj['key']}: its event is being handled by "
+                        "another invocation; retried later"
+                    ) from exc
+                except IdempotencyError as exc:
+                    table = getattr(persistence, "table_name", None)
+                    raise StorageError(f"idempotency table {table!r}: {exc}") from exc
                 except _ObjectGone:
                     # deleted after the event was sent: no retry could read it
                     reason = "object not found"
@@ -192,7 +252,10 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             prefix=settings.prefix(environ, "OUTPUT_PREFIX", "output/"),
             persistence=DynamoDBPersistenceLayer(
                 table_name=settings.required(
-                    environ, "IDEMPOTENCY_TABLE", "the Powertools idempotency table"
+                    environ,
+                    "IDEMPOTENCY_TABLE",
+                    "the Powertools idempotency table",
+                    form=settings.TABLE,
                 )
             ),
         )

@@ -225,14 +225,22 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:
         environ = os.environ
-        artifacts = settings.required(environ, "ARTIFACTS_BUCKET", "models live under models/")
+        artifacts = settings.required(
+            environ, "ARTIFACTS_BUCKET", "models live under models/", form=settings.BUCKET
+        )
         _handler = make_handler(
             state=settings.state_store(environ),
             input_store=settings.bucket_store(
-                settings.required(environ, "INPUT_BUCKET", "the L4E input bucket"), environ
+                settings.required(
+                    environ, "INPUT_BUCKET", "the L4E input bucket", form=settings.BUCKET
+                ),
+                environ,
             ),
             output_store=settings.bucket_store(
-                settings.required(environ, "OUTPUT_BUCKET", "where results.jsonl go"), environ
+                settings.required(
+                    environ, "OUTPUT_BUCKET", "where results.jsonl go", form=settings.BUCKET
+                ),
+                environ,
             ),
             registry=ModelRegistry(
                 settings.bucket_store(artifacts, environ),

@@ -1,15 +1,19 @@
 """What the handlers read from their environment, and the AWS adapters built from it.
 
 Variable names are fixed by the deployment contract (``docs/aws-data-path.md``); each handler
-reads only the ones it needs. A missing or bad value is a ConfigError naming the variable.
+reads only the ones it needs. A missing or bad value is a ConfigError naming the variable,
+at cold start: buckets, tables and the topic ARN are checked against AWS's naming rules and
+endpoints are parsed, so a setting no request could succeed with is not found only when the
+first request fails (for the alerts topic, at the first alert).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cloud.adapters.aws import (
     DynamoDbStateStore,
@@ -33,10 +37,48 @@ record per results object would otherwise grow by the fleet size every upload wi
 Detector instances, schedulers and the detector registry never expire."""
 
 
-def required(environ: Mapping[str, str], name: str, meaning: str) -> str:
+class Form(NamedTuple):
+    """What a setting must look like, and how the error says it."""
+
+    pattern: re.Pattern[str]
+    description: str
+
+
+BUCKET = Form(
+    re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+    "an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')",
+)
+"""S3's bucket naming rules (general purpose buckets): a URL, a path or capitals is not one."""
+TABLE = Form(
+    re.compile(
+        r"[A-Za-z0-9_.-]{3,255}"
+        r"|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}"
+    ),
+    "a DynamoDB table name or ARN (3-255 letters, digits, '_', '.' and '-')",
+)
+"""DynamoDB's table naming rules; its APIs also take the table's ARN."""
+TOPIC = Form(
+    re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"),
+    "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+)
+"""A standard topic's ARN (CreateTopic: names are 1-256 letters, digits, '_' and '-'); a
+bare topic name is refused by every Publish, and only at the first alert."""
+
+
+def required(
+    environ: Mapping[str, str], name: str, meaning: str, *, form: Form | None = None
+) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name}: required ({meaning})")
+    return checked(name, value, form)
+
+
+def checked(name: str, value: str, form: Form | None) -> str:
+    """*value* if it has *form*; else a ConfigError naming the variable and the form, at
+    cold start rather than at the first request AWS refuses."""
+    if form is not None and not form.pattern.fullmatch(value):
+        raise ConfigError(f"{name} {value!r}: expected {form.description}")
     return value
 
 
@@ -70,21 +112,31 @@ def origin(sites: SiteLayout, key: str | None) -> tuple[str, str | None]:
 
 def bucket_store(bucket: str, environ: Mapping[str, str] | None = None) -> S3ObjectStore:
     environ = os.environ if environ is None else environ
-    return S3ObjectStore(bucket, endpoint_url=environ.get("S3_ENDPOINT_URL") or None)
+    url = environ.get("S3_ENDPOINT_URL") or None
+    try:
+        return S3ObjectStore(bucket, endpoint_url=url)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise ConfigError(f"S3_ENDPOINT_URL {url!r}: {exc}") from None
 
 
 def state_store(environ: Mapping[str, str]) -> DynamoDbStateStore:
-    table = required(environ, "STATE_TABLE", "the DynamoDB state table")
+    table = required(environ, "STATE_TABLE", "the DynamoDB state table", form=TABLE)
     return DynamoDbStateStore(table, retention=RETENTION)
 
 
 def notifier(environ: Mapping[str, str]) -> SnsNotifier:
-    topic = required(environ, "ALERTS_TOPIC_ARN", "the SNS topic alerts are published to")
+    topic = required(
+        environ, "ALERTS_TOPIC_ARN", "the SNS topic alerts are published to", form=TOPIC
+    )
     return SnsNotifier(topic)
 
 
 def publisher(environ: Mapping[str, str]) -> IotDataPublisher:
-    return IotDataPublisher(endpoint=environ.get("IOT_DATA_ENDPOINT") or None)
+    endpoint = environ.get("IOT_DATA_ENDPOINT") or None
+    try:
+        return IotDataPublisher(endpoint=endpoint)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise ConfigError(f"IOT_DATA_ENDPOINT {endpoint!r}: {exc}") from None
 
 
 def event_clock(event: Mapping[str, Any]) -> Clock:

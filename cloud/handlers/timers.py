@@ -9,6 +9,11 @@ re-reads the instance, finds nothing due, and does nothing; actions run only aft
 claim is saved. Retries from the action outbox are claimed the same way
 (``cloud.detectors.outbox``).
 
+An instance that cannot be saved (throttled past the SDK's retries, or grown past
+DynamoDB's 400 KB item limit) keeps its timer due and is named in the log; every other
+timer, reminder and retry still runs, and then the invocation fails with that error, so
+EventBridge retries it and its dead-letter queue shows what keeps failing.
+
 Environment: ``STATE_TABLE``, ``ALERTS_TOPIC_ARN``, ``ARTIFACTS_BUCKET``,
 ``DETECTOR_MODEL_KEY`` and ``ALARM_MODEL_KEYS`` (optional), ``IOT_DATA_ENDPOINT``
 (optional), ``DEFAULT_SITE``, and the Powertools variables. The event's ``time`` is the
@@ -59,11 +64,13 @@ def make_handler(
             alarm_models=alarm_models,
         )
         try:
-            fired, reminded = engines.tick()
+            fired, reminded, failures = engines.tick()
             engines.close()
             retried = engines.outbox.retry_due()
         finally:
             observability.flush()
+        if failures:
+            raise failures[0]  # after every other timer and retry ran: EventBridge retries
         return {"timers_fired": fired, "alarm_timers_fired": reminded, "actions_retried": retried}
 
     return handle

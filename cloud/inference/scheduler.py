@@ -44,6 +44,7 @@ from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
 from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
+from cloud.l4e.result_keys import COMPACT_KEYS_OVER, compact_keys, stored_result_keys
 from cloud.ports import FileObjectStore, ObjectStore, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
@@ -121,6 +122,8 @@ class Execution:
     """Input objects the §4 rule selected for the window."""
     failed_components: tuple[str, ...] = ()
     """Components the run could not score (missing, unreadable, or not fitting the model)."""
+    skipped_omitted: int = 0
+    """Entries of *skipped* left out of the stored record (:meth:`to_record`)."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -128,6 +131,27 @@ class Execution:
             doc[key] = iso(doc[key])
         doc["result_keys"] = list(self.result_keys)
         doc["failed_components"] = list(self.failed_components)
+        if not self.skipped_omitted:
+            del doc["skipped_omitted"]
+        return doc
+
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_dict` as the state store keeps it, bounded whatever the fleet size.
+
+        Why: a fleet scheduler writes one results object per component, about 55 bytes of
+        key each, so 10,000 components make a 550 KB record, past what one DynamoDB item
+        holds (400 KB); that write fails every time, and the scheduler never moves past the
+        window. Many result keys are kept as their shared prefix and suffix and each one's
+        middle (:func:`compact_keys`); the skipped list keeps its first
+        :data:`RECORD_SKIPPED_MAX` entries and counts the rest."""
+        doc = self.to_dict()
+        if len(self.result_keys) > COMPACT_KEYS_OVER:
+            compact = compact_keys(self.result_keys)
+            if compact is not None:
+                doc["result_keys"], doc["result_keys_compact"] = [], compact
+        if len(self.skipped) > RECORD_SKIPPED_MAX:
+            doc["skipped"] = self.skipped[:RECORD_SKIPPED_MAX]
+            doc["skipped_omitted"] = self.skipped_omitted + len(self.skipped) - RECORD_SKIPPED_MAX
         return doc
 
     @classmethod
@@ -135,9 +159,13 @@ class Execution:
         fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         for key in ("data_start", "data_end", "scheduled_start"):
             fields[key] = datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
-        fields["result_keys"] = tuple(fields.get("result_keys", ()))
+        fields["result_keys"] = tuple(stored_result_keys(doc))
         fields["failed_components"] = tuple(fields.get("failed_components", ()))
         return cls(**fields)
+
+
+RECORD_SKIPPED_MAX = 100
+"""Skipped inputs a stored execution record lists; the rest are counted."""
 
 
 def iso(at: datetime) -> str:
@@ -280,7 +308,7 @@ class Scheduler:
             execution.result_key = keys[0] if keys else None
             execution.anomalous, execution.rows = anomalous, rows
             self._update(latest_inference_result="ANOMALOUS" if anomalous else "NORMAL")
-        self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_dict())
+        self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
         return execution
 
     def window_files(self, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, str]]]:

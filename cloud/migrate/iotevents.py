@@ -165,12 +165,12 @@ def import_folder(
         models.append((model, item, warnings))
     if not models:
         raise UserError(f"{folder}: no detector model (describe-detector-model output)")
-    # everything is valid: register
-    private_dir(detectors / "models")
-    private_dir(detectors / "inputs")
+    # everything is valid: work out what to register, then write it (nothing can fail
+    # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
+    writes: list[tuple[Path, bytes]] = []
     for name, (_definition, item) in sorted(inputs.items()):
-        write_private(detectors / "inputs" / f"{name}.json", _dump(item.body))
+        writes.append((detectors / "inputs" / f"{name}.json", _dump(item.body)))
         entries_inputs[name] = {"file": f"inputs/{name}.json", "source": str(item.path)}
         report.inputs.append({"name": name, "source": str(item.path)})
     entries_models = dict(registry.get("models", {}))
@@ -197,7 +197,7 @@ def import_folder(
             f"{f.level} {f.path}: {f.message}"
             for f in analyze(model, [d for d, _ in inputs.values()])
         ]
-        write_private(detectors / "models" / f"{model.name}.json", _dump(item.body))
+        writes.append((detectors / "models" / f"{model.name}.json", _dump(item.body)))
         entries_models[model.name] = {
             "file": f"models/{model.name}.json",
             "inputs": used,
@@ -219,7 +219,11 @@ def import_folder(
                 "findings": findings,
             }
         )
-    write_private(
+    private_dir(detectors / "models")
+    private_dir(detectors / "inputs")
+    for path, body in writes:
+        write_private(path, body)
+    write_private(  # last: until now `up` still reads the earlier registration whole
         detectors / REGISTRY_FILE,
         _dump({"models": entries_models, "inputs": entries_inputs, "lambdas": known_lambdas}),
     )

@@ -20,7 +20,12 @@
   normal data, saved in the model registry as a new version.
 
 The sources are wrapped read-only (:class:`cloud.migrate.source.ReadOnlyStore`). Running
-the import again with the same name replaces what the earlier run registered.
+the import again with the same name replaces what the earlier run registered, quarantined
+lines included (a line already set aside is not set aside twice). Everything that reads a
+source or can fail on its content (input files, results objects, labels, training) runs
+before the first write to the data directory, with the results objects staged in a
+temporary folder: an import that fails on its sources leaves the data directory as it was
+(a model it trained before failing stays in the registry as a new version).
 """
 
 from __future__ import annotations
@@ -99,6 +104,23 @@ class L4EOptions:
     train: TrainRequest | None = None
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """One results object, read and checked, waiting in the staging folder."""
+
+    start: datetime
+    where: str
+    """The source object, as messages name it."""
+    local: str
+    """Its key in the local bucket."""
+    path: Path
+    """Its good lines."""
+    rows: int
+    anomalous: bool
+    bad: list[tuple[int, str, str]]
+    """``(line number, text, reason)`` of the lines that are not results."""
+
+
 @dataclass
 class _Component:
     name: str
@@ -166,6 +188,16 @@ class L4EImporter:
                 [start for _key, _c, start in results] or stamps
             )
             label_list = self._labels(labels, staging / "labels") if labels is not None else []
+            staged = (
+                self._stage_results(name, outputs, results, staging / "results")
+                if outputs is not None
+                else []
+            )
+            model = None
+            if options.train is not None:
+                model = self._train(options.train, staging / "dataset", label_list)
+            model_name = options.train.model_name if options.train else name
+            # from here on only the data directory is written: nothing left to fail on
             self._forget(name)
             self._register_dataset(name, inputs, components, discarded)
             if labels is not None:
@@ -174,12 +206,8 @@ class L4EImporter:
                     name,
                     {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
                 )
-            model = None
-            if options.train is not None:
-                model = self._train(options.train, staging / "dataset", label_list)
-            model_name = options.train.model_name if options.train else name
             executions = self._index_results(
-                name, model_name, outputs, results, frequency, options.delay_offset_min
+                name, model_name, staged, frequency, options.delay_offset_min
             )
             self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
         finally:
@@ -356,44 +384,80 @@ class L4EImporter:
             )
         return found
 
+    def _stage_results(
+        self,
+        name: str,
+        source: Source,
+        results: list[tuple[str, str | None, datetime]],
+        folder: Path,
+    ) -> list[_Staged]:
+        """Read every results object into *folder* before anything is written: an object
+        that went away since the listing fails the import here, not half way through."""
+        folder.mkdir(parents=True)
+        self._progress("reading results", len(results))
+        staged = []
+        for index, (key, component, start) in enumerate(results):
+            where = f"{source.where.rstrip('/')}/{key[len(source.prefix) :]}"
+            try:
+                body = source.store.get(key)
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"--output {where}: listed, then gone ({exc}); nothing was imported"
+                ) from None
+            lines, bad = _read_results(body)
+            path = folder / f"{index:08d}.jsonl"
+            path.write_text("".join(text + "\n" for text, _doc in lines))
+            staged.append(
+                _Staged(
+                    start=start,
+                    where=where,
+                    local=f"{IMPORTED_PREFIX}{name}/{component or name}/{folder_time(start)}/"
+                    f"{RESULTS_FILE}",
+                    path=path,
+                    rows=len(lines),
+                    anomalous=any(doc.get("prediction") == 1 for _t, doc in lines),
+                    bad=bad,
+                )
+            )
+            self._progress("", 1)
+        return staged
+
     def _index_results(
         self,
         name: str,
         model_name: str,
-        source: Source | None,
-        results: list[tuple[str, str | None, datetime]],
+        staged: list[_Staged],
         frequency: str,
         delay_offset_min: int,
     ) -> list[Execution]:
-        if source is None:
+        if not staged:
             return []
         period = timedelta(seconds=UPLOAD_FREQUENCIES[frequency])
-        by_start: dict[datetime, list[tuple[str, str | None]]] = {}
-        for key, component, start in results:
-            by_start.setdefault(start, []).append((key, component))
-        self._progress("copying results", len(results))
+        by_start: dict[datetime, list[_Staged]] = {}
+        for entry in staged:
+            by_start.setdefault(entry.start, []).append(entry)
+        already = self._quarantined("bad_result_line")
+        self._progress("copying results", len(staged))
         executions = []
         for start, objects in sorted(by_start.items()):
-            keys, rows, anomalous = [], 0, False
-            for key, component in objects:
-                lines, bad = _read_results(source.store.get(key))
-                local = f"{IMPORTED_PREFIX}{name}/{component or name}/{folder_time(start)}/{RESULTS_FILE}"
-                self.bucket.put(local, "".join(text + "\n" for text, _doc in lines).encode())
-                for number, text, reason in bad:  # set aside with the reason, never silently
+            for entry in objects:
+                self.bucket.put(entry.local, entry.path.read_bytes())
+                for number, text, reason in entry.bad:  # set aside with the reason
+                    error = f"{entry.where} line {number}: {reason}"
+                    self.counts["bad_result_lines"] += 1
+                    if (error, text) in already:  # an earlier run of this import did
+                        continue
                     self._quarantine.put(
                         "bad_result_line",
-                        f"{source.where.rstrip('/')}/{key[len(source.prefix) :]} line {number}: "
-                        f"{reason}",
+                        error,
                         text.encode(),
                         topic="",
                         client_id="n/a",
                         received_at=self.now,
                     )
-                    self.counts["bad_result_lines"] += 1
-                keys.append(local)
-                rows += len(lines)
-                anomalous = anomalous or any(doc.get("prediction") == 1 for _t, doc in lines)
                 self._progress("", 1)
+            keys = [entry.local for entry in objects]
+            bad = sum(len(entry.bad) for entry in objects)
             execution = Execution(
                 scheduler=name,
                 data_start=start,
@@ -403,18 +467,30 @@ class L4EImporter:
                 failed_reason=None,
                 result_key=keys[0],
                 result_keys=tuple(keys),
-                anomalous=anomalous,
+                anomalous=any(entry.anomalous for entry in objects),
                 model_name=model_name,
-                rows=rows,
+                rows=sum(entry.rows for entry in objects),
                 skipped=[
-                    {"key": k, "reason": f"{bad} lines are not JSON objects"}
+                    {"key": k, "reason": f"{bad} lines are not L4E results (quarantined)"}
                     for k in keys[:1]
                     if bad
                 ],
             )
-            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_dict())
+            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_record())
             executions.append(execution)
         return executions
+
+    def _quarantined(self, reason: str) -> set[tuple[str, str]]:
+        """``(error, payload)`` of what is already set aside under *reason*."""
+        found = set()
+        for key in self.bucket.list(f"{QUARANTINE_PREFIX}{reason}/"):
+            try:
+                record = json.loads(self.bucket.get(key))
+            except (NotFoundError, ValueError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("payload"), str):
+                found.add((str(record.get("error")), record["payload"]))
+        return found
 
     def _register_scheduler(
         self,

@@ -72,6 +72,10 @@ class Inbox:
     One message larger than the byte bound is still admitted when the inbox is empty, so a
     big message cannot wedge it. After ``close`` nothing new is admitted (such messages stay
     unacknowledged and come back with the session) and ``get`` returns None once drained.
+
+    Each side wakes the other only when it waits (``_getters``, ``_putters``): the network
+    thread puts a message at a time, and a notify per message, mostly for nobody, was a
+    good part of what it spent in Python.
     """
 
     def __init__(self, max_messages: int = INBOX_MESSAGES, max_bytes: int = INBOX_BYTES) -> None:
@@ -80,7 +84,9 @@ class Inbox:
         self._items: deque[tuple[_Item, int]] = deque()
         self._bytes = 0
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
+        self._getters = 0
+        self._putters = 0
         self.waits = 0
         """How often ``put`` had to wait for room (back-pressure was applied)."""
 
@@ -93,12 +99,18 @@ class Inbox:
         with self._cond:
             if self._full(size) and not self._closed:
                 self.waits += 1
-                self._cond.wait_for(lambda: self._closed or not self._full(size))
+                self._putters += 1
+                try:
+                    while not self._closed and self._full(size):
+                        self._cond.wait()
+                finally:
+                    self._putters -= 1
             if self._closed:
                 return False
             self._items.append((item, size))
             self._bytes += size
-            self._cond.notify_all()
+            if self._getters:
+                self._cond.notify_all()
             return True
 
     def _full(self, size: int) -> bool:
@@ -106,10 +118,18 @@ class Inbox:
             return False
         return len(self._items) >= self.max_messages or self._bytes + size > self.max_bytes
 
+    def _wait_for_items(self) -> None:
+        self._getters += 1
+        try:
+            while not self._items and not self._closed:
+                self._cond.wait()
+        finally:
+            self._getters -= 1
+
     def get(self) -> _Item | None:
         """The next item, waiting for one; None once closed and drained."""
         with self._cond:
-            self._cond.wait_for(lambda: self._items or self._closed)
+            self._wait_for_items()
             return self._pop()
 
     def get_nowait(self) -> _Item | None:
@@ -119,12 +139,32 @@ class Inbox:
                 raise queue.Empty
             return self._pop()
 
+    def get_many(self, limit: int) -> list[_Item] | None:
+        """Up to *limit* items, waiting for the first; None once closed and drained. One
+        lock and at most one wake-up for all of them, where ``get_nowait`` takes one each."""
+        with self._cond:
+            self._wait_for_items()
+            items = self._items
+            if not items:
+                return None
+            taken: list[_Item] = []
+            freed = 0
+            while items and len(taken) < limit:
+                item, size = items.popleft()
+                taken.append(item)
+                freed += size
+            self._bytes -= freed
+            if self._putters:
+                self._cond.notify_all()
+            return taken
+
     def _pop(self) -> _Item | None:
         if not self._items:
             return None
         item, size = self._items.popleft()
         self._bytes -= size
-        self._cond.notify_all()
+        if self._putters:
+            self._cond.notify_all()
         return item
 
     def close(self) -> None:
@@ -311,28 +351,15 @@ class RulesRunner:
     def _work_loop(self) -> None:
         self._thread_ids["worker"] = threading.get_native_id()
         while True:
-            first = self.inbox.get()
-            if first is None:
+            batch = self.inbox.get_many(self.max_batch)
+            if batch is None:  # closed and drained
                 return
-            batch = [first]
-            stopping = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
             self.batches += 1
             try:
                 self._process(batch)
             except Exception:  # the worker outlives any one batch; those stay unacknowledged
                 self.failures += len(batch)
                 log.exception("a batch of %d messages failed; not acknowledged", len(batch))
-            if stopping:
-                return
 
     def _process(self, batch: list[_Item]) -> None:
         done = self.process(batch)

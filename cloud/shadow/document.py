@@ -356,6 +356,23 @@ def _delta_metadata(delta: Json, desired_meta: Json) -> Json:
     return out
 
 
+OPERATIONS = ("get", "update", "delete")
+"""The request operations of a shadow topic (``$aws/things/<thing>/shadow[/name/<name>]/<op>``)."""
+
+
+def parse_request_topic(topic: str) -> tuple[str, str | None, str] | None:
+    """``(thing, shadow name or None, operation)`` of a request topic, else None."""
+    parts = topic.split("/")
+    if parts[:2] != ["$aws", "things"] or len(parts) not in (5, 7) or parts[3] != "shadow":
+        return None
+    if len(parts) == 7 and parts[4] != "name":
+        return None
+    operation = parts[-1]
+    if operation not in OPERATIONS:
+        return None
+    return parts[2], (parts[5] if len(parts) == 7 else None), operation
+
+
 def state_size(state: Mapping[str, Any]) -> int:
     """Compact UTF-8 bytes of desired plus reported, metadata excluded (the 8 KB limit)."""
     return sum(

@@ -29,10 +29,12 @@ import paho.mqtt.client as mqtt
 from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
 from cloud.shadow.document import (
     MAX_PAYLOAD_BYTES,
+    OPERATIONS,
     Json,
     ShadowError,
     lenient_token,
     parse_payload,
+    parse_request_topic,
     validate_names,
 )
 from cloud.shadow.limits import ThingLimiter
@@ -44,7 +46,6 @@ from edge.wire import shadow_topic
 
 log = logging.getLogger(__name__)
 
-OPERATIONS = ("get", "update", "delete")
 REQUEST_FILTERS = [shadow_topic("+", op) for op in OPERATIONS] + [
     shadow_topic("+", op, "+") for op in OPERATIONS
 ]
@@ -63,19 +64,6 @@ class Request:
     limited: bool
     reply: Future[Json] | None = None
     """Set for a REST request: the worker hands it the answer instead of ``/rejected``."""
-
-
-def parse_request_topic(topic: str) -> tuple[str, str | None, str] | None:
-    """``(thing, shadow name or None, operation)`` of a request topic, else None."""
-    parts = topic.split("/")
-    if parts[:2] != ["$aws", "things"] or len(parts) not in (5, 7) or parts[3] != "shadow":
-        return None
-    if len(parts) == 7 and parts[4] != "name":
-        return None
-    operation = parts[-1]
-    if operation not in OPERATIONS:
-        return None
-    return parts[2], (parts[5] if len(parts) == 7 else None), operation
 
 
 class ShadowService:

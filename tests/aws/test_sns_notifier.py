@@ -138,3 +138,50 @@ def test_an_empty_alert_still_publishes_a_message(sns) -> None:
     [email], [sms] = received(sqs, email_q), received(sqs, sms_q)
     assert email["Body"] == "plantwatch alert"
     assert sms["Body"] == "plantwatch alert"
+
+
+def publish_size(message: str, attributes: dict[str, Any]) -> int:
+    """What SNS counts against its 256 KiB limit: the message and every attribute's name,
+    data type and value, as UTF-8 bytes."""
+    size = len(message.encode())
+    for name, value in attributes.items():
+        size += len(name.encode()) + len(value["Type"].encode()) + len(value["Value"].encode())
+    return size
+
+
+@pytest.mark.parametrize("body", ["é" * 200_000, "x" * 300_000, "é" * 300_000])
+def test_an_email_body_past_256_kib_is_cut_to_fit_with_a_note(sns, body: str) -> None:
+    # GIVEN an email whose body (a model's own payload text) passes what one publish holds:
+    # 262,144 bytes of UTF-8 with the message attributes (SNS Publish, Message constraints)
+    client, _sqs, arn = sns
+    # WHEN it is sent
+    SnsNotifier(arn, client).send(Notification("email", arn, "ALARM pump-02", body, META))
+    # THEN it goes out, cut at a character to fit, saying that it was cut
+    from moto.sns.models import sns_backends
+
+    [(_id, message, _subject, attributes, _group)] = (
+        sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    )
+    assert publish_size(message, attributes) <= 262_144
+    assert message.endswith("bytes of the alert were cut: SNS takes 256 KiB]")
+    assert body.startswith(message[: message.rindex("\n")])
+
+
+@pytest.mark.parametrize("sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt"])
+def test_an_sms_sender_id_sns_would_refuse_is_left_out_not_the_sms(sns, sender: str) -> None:
+    # GIVEN an SMS whose sender ID (an alarm model's smsConfigurations[].senderId, which
+    # CreateAlarmModel does not check) breaks SNS's rule: 3-11 letters, digits or '-', at
+    # least one letter; SNS refuses such a publish with ParameterValueInvalid, every time
+    client, _sqs, arn = sns
+    attributes = {**META, "AWS.SNS.SMS.SenderID": sender}
+    # WHEN it is sent
+    SnsNotifier(arn, client).send(Notification("sms", arn, "", "PLANTWATCH ALARM", attributes))
+    # THEN the SMS goes out without it (the account's default sender shows instead)
+    from moto.sns.models import sns_backends
+
+    [(_id, message, _subject, sent, _group)] = (
+        sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    )
+    assert message == "PLANTWATCH ALARM"
+    assert "AWS.SNS.SMS.SenderID" not in sent
+    assert sent["AWS.SNS.SMS.SMSType"]["Value"] == "Transactional"

@@ -62,6 +62,17 @@ def stream(messages: list[tuple[str, bytes]], raw: list[bytes] = ()) -> dict[str
     return kinesis_event(records, "arn:aws:kinesis:us-east-1:123456789012:stream/t")
 
 
+def split_handler(store: S3ObjectStore, quarantine: S3ObjectStore) -> Any:
+    """The batcher function with its quarantine in its own bucket, as deployed."""
+    return batcher_handler.make_handler(
+        store,
+        BatcherConfig(),
+        ManualClock(fuzz.T0),
+        quarantine_store=quarantine,
+        observability=Observability(),
+    )
+
+
 def run(handle: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -77,13 +88,7 @@ def test_every_fuzz_record_type_is_quarantined_never_failed(buckets) -> None:
     clean = fuzz.clean_messages()[:6]
     messages = clean[:3] + [(topic, payload) for _r, topic, payload in bad] + clean[3:]
     event = stream(messages, raw=[b"\xff\x00not json", b'{"topic": 5}'])
-    handle = batcher_handler.make_handler(
-        store,
-        BatcherConfig(),
-        ManualClock(fuzz.T0),
-        quarantine_store=quarantine,
-        observability=Observability(),
-    )
+    handle = split_handler(store, quarantine)
 
     # WHEN one batch carries them all
     response, lines = run(handle, event)
@@ -125,3 +130,35 @@ def test_a_record_the_batcher_cannot_handle_at_all_is_quarantined_as_unprocessab
     assert [(x["site"], x["asset"]) for x in lines if x.get("message") == "quarantined"] == [
         ("s1", "pump")
     ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "quarantined"),
+    [
+        (None, 1),
+        (5, 1),
+        ("Records", 1),
+        ([{"kinesis": {}}], 1),
+        ({"Records": None}, 1),
+        ({"Records": "x"}, 1),
+        ({"Records": {"kinesis": {}}}, 1),
+        ({"Records": [5, "x", None]}, 3),
+    ],
+)
+def test_an_event_that_is_not_a_kinesis_batch_is_quarantined_not_a_crash(
+    buckets, payload: Any, quarantined: int
+) -> None:
+    # GIVEN the batcher function, invoked with something neither the Kinesis mapping nor the
+    # EventBridge flush rule sends (a hand-made test invoke, a mis-wired trigger)
+    store, quarantine = buckets
+    handle = split_handler(store, quarantine)
+    # WHEN it runs
+    response, lines = run(handle, payload)
+    # THEN nothing is failed for a retry that could not help: the event (or each record that
+    # is not an object) is set aside as bad_envelope with its reason and a quarantined line
+    assert response.get("batchItemFailures", []) == []
+    keys = list(quarantine.list("quarantine/bad_envelope/"))
+    assert len(keys) == quarantined
+    reasons = [x["reason"] for x in lines if x.get("message") == "quarantined"]
+    assert reasons == ["bad_envelope"] * quarantined
+    assert all(json.loads(quarantine.get(k))["error"] for k in keys)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import time
 from typing import Any
 
 import pytest
@@ -18,11 +20,11 @@ from test_aws_data_path import history
 from test_entry_points import env, event
 
 from cloud.adapters.aws import DynamoDbStateStore, S3ObjectStore
-from cloud.handlers import batcher, detector, inference, settings, timers
+from cloud.handlers import batcher, detection, detector, inference, settings, timers
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.scheduler import SchedulerConfig, create_scheduler
-from edge.errors import ConfigError, NotFoundError
+from edge.errors import ConfigError, NotFoundError, StorageError
 
 __all__ = ["env"]
 ROW = {"timestamp": "2026-01-05T07:06:00.000000", "prediction": 0}
@@ -310,3 +312,168 @@ def test_timers_on_an_empty_table_do_nothing_and_write_nothing(env: dict[str, An
     assert not [line for line in lines if line.get("message")]
     namespaces = {i["namespace"]["S"] for i in env["ddb"].scan(TableName="state")["Items"]}
     assert namespaces == {"detectors", "alarm-models"}  # the model registrations only
+
+
+def skipped_lines(lines: list[dict[str, Any]]) -> list[tuple[Any, Any, str]]:
+    return [
+        (line.get("bucket"), line.get("key"), line["reason"])
+        for line in lines
+        if line.get("message") == "skipped"
+    ]
+
+
+def test_events_and_records_that_are_not_a_results_object_are_skipped_with_a_line(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN a results object that exists, and events S3 (or a mis-wired trigger) can send
+    # that do not announce one: its test event, a deletion of the object, another key
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    removed = created(KEY)
+    removed["eventName"] = "ObjectRemoved:Delete"
+    del removed["s3"]["object"]["eTag"]
+    other = created("output/pump-2/_SUCCESS")
+    # WHEN the detector handler gets them
+    test_event, test_lines = invoke(detector.handler, S3_TEST_EVENT)
+    response, lines = invoke(detector.handler, {"Records": [removed, other, 5]})
+    nothing, nothing_lines = invoke(detector.handler, {"detail-type": "Object Created"})
+    # THEN nothing is fed, and each gets a skipped line naming what it was, so a wrong
+    # notification configuration shows in the log instead of silence
+    assert test_event == response == nothing == {"objects": []}
+    assert skipped_lines(test_lines) == [("pw-out", None, "s3:TestEvent")]
+    assert skipped_lines(lines) == [
+        ("pw-out", KEY, "ObjectRemoved:Delete: not an object creation"),
+        ("pw-out", "output/pump-2/_SUCCESS", "not a results.jsonl key"),
+        (None, None, "Records[2]: not an S3 event record"),
+    ]
+    assert skipped_lines(nothing_lines) == [(None, None, "not an S3 event: no Records list")]
+    progress = env["ddb"].scan(TableName="state")["Items"]
+    assert not [i for i in progress if i["namespace"]["S"].startswith("feeder/")]
+
+
+class RefusingStore:
+    """The state table, except that writes of one detector key fail as DynamoDB fails a
+    write whose item would pass 400 KB (a ValidationException, retried in vain)."""
+
+    def __init__(self, inner: DynamoDbStateStore, key: str) -> None:
+        self._inner = inner
+        self._key = key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def put_if_version(self, namespace: str, key: str, value: Any, version: Any) -> int:
+        if namespace.startswith("detectors/") and key == self._key:
+            raise StorageError(f"dynamodb://state/{namespace}/{key}: item size exceeded")
+        return self._inner.put_if_version(namespace, key, value, version)
+
+
+def test_one_instance_that_cannot_be_saved_does_not_stop_the_fleets_timers(
+    env: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN two assets with a due heartbeat timer, the first of which can no longer be saved
+    for asset in ("pump-1", "pump-2"):
+        key = f"output/{asset}/2026-01-05T07:05:00Z/results.jsonl"
+        env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+        invoke(detector.handler, {"Records": [created(key)]})
+    adapters = detection.detector_adapters(os.environ)
+    adapters["state"] = RefusingStore(DynamoDbStateStore("state"), "pump-1")
+    handle = timers.make_handler(**adapters)
+    # WHEN the timers run long after both are due
+    with pytest.raises(StorageError, match="pump-1"):
+        invoke(handle, {"time": "2030-01-01T00:00:00Z"})
+    # THEN the other asset's timer fired and was saved, the failure is named in the log, and
+    # the invocation still fails (so EventBridge retries it and its dead-letter queue shows it)
+    stored = DynamoDbStateStore("state").get("detectors/equipment_anomaly", "pump-2")
+    assert stored is not None and not stored["timers"]
+    assert "pump-1" in caplog.text
+
+
+def test_a_key_as_long_as_s3_allows_is_quarantined_not_a_failed_event(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN a results object under a key of 1,024 bytes, the most S3 allows, outside the
+    # layout; its quarantine record's key (<key>#<line>) would pass the 1,024 bytes a
+    # DynamoDB sort key holds (DynamoDB constraints, "Partition keys and sort keys")
+    key = "output/a" + "ü" * 500 + "/x/results.jsonl"
+    assert len(key.encode()) == 1024
+    env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+    # WHEN its event arrives, twice (S3 delivers at least once)
+    response, lines = invoke(detector.handler, {"Records": [created(key)]})
+    again, lines_again = invoke(detector.handler, {"Records": [created(key, "e2")]})
+    # THEN it is quarantined with its reason and its whole key, once
+    assert response["objects"][0]["rows_fed"] == again["objects"][0]["rows_fed"] == 0
+    [line] = [x for x in lines if x.get("message") == "quarantined"]
+    assert line["reason"].startswith(f"{key}: not [<site>/]<component>/")
+    assert not [x for x in lines_again if x.get("message") == "quarantined"]
+
+
+@pytest.mark.parametrize(
+    ("handle", "name", "value", "expected"),
+    [
+        (batcher.handler, "INPUT_BUCKET", "s3://pw-in", "an S3 bucket name"),
+        (batcher.handler, "QUARANTINE_BUCKET", "Bad_Bucket", "an S3 bucket name"),
+        (inference.handler, "OUTPUT_BUCKET", "pw-out/results", "an S3 bucket name"),
+        (inference.handler, "ARTIFACTS_BUCKET", "x", "an S3 bucket name"),
+        (detector.handler, "STATE_TABLE", "st ate", "a DynamoDB table name or ARN"),
+        (detector.handler, "IDEMPOTENCY_TABLE", "a", "a DynamoDB table name or ARN"),
+        (timers.handler, "ALERTS_TOPIC_ARN", "plantwatch-alerts", "an SNS topic ARN"),
+        (timers.handler, "IOT_DATA_ENDPOINT", "not a host", "Invalid endpoint"),
+        (inference.handler, "S3_ENDPOINT_URL", "localhost:9000", "Invalid endpoint"),
+    ],
+)
+def test_a_malformed_setting_is_named_at_cold_start(
+    env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    handle: Any,
+    name: str,
+    value: str,
+    expected: str,
+) -> None:
+    # GIVEN a setting that no AWS call could accept (a URL for a bucket, a name for an ARN)
+    monkeypatch.setattr(batcher, "_handler", None)
+    monkeypatch.setenv(name, value)
+    # WHEN the function starts, THEN it stops with one line naming the variable and the
+    # form it expects, before any event is looked at (not at the first alert, days later)
+    with pytest.raises(ConfigError, match=rf"^{name} {value!r}: .*{expected}"):
+        invoke(handle, {"time": "2026-01-05T07:11:00Z", "scheduler": "s1", "Records": []})
+
+
+def test_a_table_given_by_its_arn_is_accepted(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_TABLE", "arn:aws:dynamodb:us-east-1:123456789012:table/state")
+    assert settings.state_store(os.environ).table.endswith(":table/state")
+
+
+def test_an_unreachable_idempotency_table_is_a_storage_error_naming_it(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployment whose idempotency table is gone (deleted, or another account's)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "no-such-table")
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    # WHEN an event arrives, THEN the invocation fails (Lambda retries it, then its
+    # dead-letter queue keeps it) with the project's storage error naming the table
+    with pytest.raises(StorageError, match=r"idempotency table 'no-such-table'"):
+        invoke(detector.handler, {"Records": [created(KEY)]})
+
+
+def test_an_event_already_in_progress_elsewhere_is_retried_not_fed_twice(
+    env: dict[str, Any],
+) -> None:
+    # GIVEN an object whose event another invocation is handling right now (S3 delivers at
+    # least once, so two invocations can hold the same event at the same time)
+    env["s3"].put_object(Bucket="pw-out", Key=KEY, Body=json.dumps(ROW) + "\n")
+    invoke(detector.handler, {"Records": [created(KEY)]})
+    [item] = env["ddb"].scan(TableName="idem")["Items"]
+    later_ms = str(int((time.time() + 60) * 1000))
+    env["ddb"].update_item(
+        TableName="idem",
+        Key={"id": item["id"]},
+        UpdateExpression="SET #s = :s, in_progress_expiration = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "INPROGRESS"}, ":t": {"N": later_ms}},
+    )
+    # WHEN the duplicate arrives, THEN it fails with a storage error saying so (Lambda
+    # retries it later, when the other invocation's result is stored) and feeds nothing
+    with pytest.raises(StorageError, match=rf"{KEY}: .*another invocation"):
+        invoke(detector.handler, {"Records": [created(KEY)]})

@@ -55,13 +55,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import ActionRequest, load_input
 from cloud.detectors import expr as ex
+from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import batch_alarm_action
 from edge.clock import ManualClock
@@ -118,16 +119,6 @@ def model_json(ack_flow: bool, disabled: bool) -> dict[str, Any]:
             "acknowledgeFlow": {"enabled": ack_flow},
         },
     }
-
-
-class Kept:
-    """The requests the engine hands over, in order."""
-
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
 
 
 TARGETS = {
@@ -238,7 +229,7 @@ class AlarmMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = ManualClock(1_000_000.0)
-        self.kept = Kept()
+        self.kept = RecordingSink()
         self.engine: AlarmEngine | None = None
         self.table: Table | None = None
         self.ids = 0

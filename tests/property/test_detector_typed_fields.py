@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from detector_models import event, one_state_model
+from detector_models import RecordingSink, event, one_state_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,21 +52,13 @@ FIELDS: dict[str, tuple[dict[str, Any], Any]] = {
 }
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-
-    def execute(self, request: Any) -> None:
-        self.requests.append(request)
+ENGINES: dict[str, tuple[DetectorEngine, RecordingSink]] = {}
 
 
-ENGINES: dict[str, tuple[DetectorEngine, Recorder]] = {}
-
-
-def engine_for(field: str) -> tuple[DetectorEngine, Recorder]:
+def engine_for(field: str) -> tuple[DetectorEngine, RecordingSink]:
     if field not in ENGINES:
         body = one_state_model(event({"iotSiteWise": FIELDS[field][0]}), name="typed")
-        sink = Recorder()
+        sink = RecordingSink()
         engine = DetectorEngine(
             load_detector_model(body), [INPUT], InMemoryStateStore(), ManualClock(), sink
         )

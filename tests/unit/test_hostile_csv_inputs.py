@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import FsObjectStore
 from cloud.cli.main import main
@@ -70,6 +72,40 @@ def test_the_header_reader_reads_a_bounded_prefix_and_leaves_the_file_where_it_w
     assert read_header_line(b"Timestamp,a\r\n1,2\r\n", "x", limit=1000) == b"Timestamp,a"
     assert read_header_line(b"Timestamp,a\r1,2\r", "x", limit=1000) == b"Timestamp,a"  # CR only
     assert read_header_line(b"a" * 1000, "x", limit=1000) == b"a" * 1000  # no line break: ok
+
+
+def test_the_header_reader_reads_one_step_of_a_large_file_with_a_short_header() -> None:
+    body = b"Timestamp,a,b\n" + b"2026-01-01T00:00:00,1,2\n" * 200_000
+    handle = _CountingReader(body)
+    assert read_header_line(handle, "big.csv") == b"Timestamp,a,b"
+    assert handle.handed <= user_files.HEADER_STEP_BYTES and handle.tell() == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=400)
+    | st.lists(st.sampled_from([b"a", b",", b"\n", b"\r", b"\xe9"]), max_size=400).map(b"".join),
+    limit=st.integers(min_value=0, max_value=300),
+    step=st.integers(min_value=1, max_value=50),
+)
+def test_the_header_reader_gives_the_same_line_from_bytes_a_stream_and_a_file(
+    body: bytes, limit: int, step: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Whatever the step, the line is the prefix's first line, or the same one error."""
+    prefix = body[: limit + 1]
+    cut = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
+    expected = prefix[: min(cut)] if cut else (None if len(prefix) > limit else prefix)
+    path = tmp_path_factory.mktemp("h") / "x.csv"
+    path.write_bytes(body)
+    sources: list[object] = [body, io.BytesIO(body), path]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(user_files, "HEADER_STEP_BYTES", step)
+        for source in sources:
+            if expected is None:
+                with pytest.raises(UserError, match="longer than"):
+                    read_header_line(source, "x.csv", limit=limit)  # type: ignore[arg-type]
+            else:
+                assert read_header_line(source, "x.csv", limit=limit) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev_zero", "directory"])

@@ -63,6 +63,23 @@ def test_decode_names_the_bad_field(doc: dict, reason: str, field: str) -> None:
     assert field in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["Timestamp", "timestamp", "TIMESTAMP", "TimeStamp"])
+def test_a_sensor_named_like_the_time_column_is_refused_by_both_decoders(name: str) -> None:
+    """An input file's first column is ``Timestamp``: a sensor of that name would give the
+    file two columns of one name, which the scheduler, the archive and exports cannot read."""
+    from cloud import wire_decoder
+
+    raw = json.dumps(_message(samples=[{"ts": TS, "values": {name: 1.0, "flow": 2.0}}]))
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        with pytest.raises(
+            WireFormatError, match="time column; give the sensor another name"
+        ) as info:
+            decode(raw)
+        assert info.value.reason == "bad_sensor_name"
+    for fine in ("Timestamp2", "ts", "timestamp_s", "Time"):
+        assert wire.SENSOR_RE.fullmatch(fine)
+
+
 def test_non_finite_values_are_refused() -> None:
     raw = json.dumps(_message(samples=[{"ts": TS, "values": {"a": float("nan")}}]))
     with pytest.raises(WireFormatError) as info:

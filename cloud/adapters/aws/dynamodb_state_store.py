@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     DynamoDBClient = Any
 
 log = logging.getLogger(__name__)
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit: attribute names and values together (DynamoDB constraints,
+"Items"; 1 KB = 1024 bytes). Over it every write fails with a ValidationException, so the
+store refuses before sending and says by how much."""
 _NAMES = {"#ns": "namespace", "#k": "key", "#d": "doc", "#v": "version", "#x": "expires_at"}
 
 
@@ -143,6 +147,7 @@ class DynamoDbStateStore:
         if keep is not None:
             update += ", #x = :x"
             values[":x"] = {"N": str(int(self._now() + keep))}
+        self._check_size(namespace, key, values)
         arguments: dict[str, Any] = {
             "TableName": self.table,
             "Key": _key(namespace, key),
@@ -162,6 +167,17 @@ class DynamoDbStateStore:
         except BotoCoreError as exc:
             raise StorageError(f"{self._where(namespace, key)}: put failed: {exc}") from exc
         return int(response["Attributes"]["version"]["N"])
+
+    def _check_size(self, namespace: str, key: str, values: Mapping[str, Any]) -> None:
+        """StorageError when the item would pass :data:`MAX_ITEM_BYTES`: an upper bound
+        (names, key and document as UTF-8, each number as at most 21 bytes)."""
+        size = sum(len(n) for n in _NAMES.values()) + len((namespace + key).encode())
+        size += len(values[":d"]["S"].encode()) + 21 * 2
+        if size > MAX_ITEM_BYTES:
+            raise StorageError(
+                f"{self._where(namespace, key)}: not written: the item would be about {size:,}"
+                f" bytes; a DynamoDB item holds at most {MAX_ITEM_BYTES:,} (400 KB)"
+            )
 
     def _keep_for(self, namespace: str) -> float | None:
         for prefix, seconds in self._retention:

@@ -2,7 +2,8 @@
 
 Used for detector ``iotTopicPublish`` actions, shadow commands included: a publish to
 ``$aws/things/<thing>/shadow/update`` is a shadow update, as it was from IoT Events. IoT
-Core has no QoS 2, so QoS is 0 or 1.
+Core has no QoS 2, so QoS is 0 or 1. A publish IoT Core is sure to refuse (over 128 KB,
+or a shadow update over 8 KB of state) is refused before it is sent (:func:`refused`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cloud.shadow.document import (
+    MAX_PAYLOAD_BYTES,
+    ShadowError,
+    apply_update,
+    parse_payload,
+    parse_request_topic,
+)
 from edge.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
@@ -35,7 +43,35 @@ class IotDataPublisher:
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         if qos not in (0, 1):
             raise ConfigError(f"qos {qos}: AWS IoT Core publishes with QoS 0 or 1")
+        refused(topic, payload)
         try:
             self._client.publish(topic=topic, qos=qos, payload=payload)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"iot-data publish to {topic!r} failed: {exc}") from exc
+
+
+def refused(topic: str, payload: bytes) -> None:
+    """StorageError, before anything is sent, for a publish IoT Core is sure to refuse:
+    over 128 KB (iot-data answers ``RequestEntityTooLargeException``), or a shadow update
+    the shadow service rejects whatever the shadow holds (a state over 8 KB, a malformed
+    request). iot-data accepts the latter and the shadow service answers on
+    ``.../update/rejected``, which no one reads: the command would be lost while the
+    outbox counted it delivered. Refused here, it stays in the outbox with the reason."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise StorageError(
+            f"iot-data publish to {topic!r}: {len(payload):,} bytes; IoT Core takes at most "
+            f"{MAX_PAYLOAD_BYTES:,}; not sent"
+        )
+    parsed = parse_request_topic(topic)
+    if parsed is None or parsed[2] != "update":
+        return
+    try:
+        request = parse_payload(payload)
+        # on an empty shadow: what is rejected there is rejected on any (a version is left
+        # out, as only the stored shadow can say whether it matches)
+        apply_update(None, {k: v for k, v in request.items() if k != "version"}, 0)
+    except ShadowError as exc:
+        raise StorageError(
+            f"iot-data publish to {topic!r}: the shadow service would reject it "
+            f"({exc.code} {exc.message}); not sent"
+        ) from None

@@ -5,7 +5,9 @@ Each alert is two publishes (the detector's action sink sends one Notification p
 channel): the email one with a Subject and the full body, the SMS one with the SMS-typed
 attributes (``AWS.SNS.SMS.SMSType`` and, if set, ``AWS.SNS.SMS.SenderID``) and a body of
 at most 160 GSM-7 characters. The notifier re-applies both limits, so a caller that
-formats its own text cannot produce a message SNS would split or reject.
+formats its own text cannot produce a message SNS would split or reject. An email body past
+what one publish holds (256 KiB with the attributes) is cut to fit, with a last line saying
+so: SNS refuses it whole with ``InvalidParameter``, and the outbox would retry it in vain.
 
 Routing attributes on every publish: ``channel``, ``severity``, ``site``, ``asset`` (plus
 ``kind`` and ``alert_id`` for tracing). All are String attributes, fewer than SQS raw
@@ -14,13 +16,14 @@ delivery's limit of 10.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms
+from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms, valid_sender_id
 from cloud.ports import Notification
 from edge.errors import StorageError
 
@@ -29,6 +32,12 @@ if TYPE_CHECKING:
 
 ROUTING = ("severity", "site", "asset", "kind", "alert_id")
 SMS_PREFIX = "AWS.SNS.SMS."
+SENDER_ID = "AWS.SNS.SMS.SenderID"
+log = logging.getLogger(__name__)
+MAX_PUBLISH_BYTES = 262_144
+"""What one publish holds by default: the message and its attributes as UTF-8 bytes (SNS
+Publish, Message constraints; a topic's ``MaximumMessageSize`` defaults to 256 KiB). Over
+it SNS answers ``InvalidParameter``, every time."""
 
 
 class SnsNotifier:
@@ -56,7 +65,8 @@ class SnsNotifier:
         if notification.channel == "sms":
             arguments["Message"] = fit_sms(notification.body) or fit_sms(subject)
         else:
-            arguments["Message"] = notification.body or notification.subject or subject
+            text = notification.body or notification.subject or subject
+            arguments["Message"] = fit_publish(text, MAX_PUBLISH_BYTES - _size(attributes))
             arguments["Subject"] = subject
         try:
             self._sns.publish(**arguments)
@@ -64,6 +74,23 @@ class SnsNotifier:
             raise StorageError(
                 f"sns {self.topic_arn}: {notification.channel} publish failed: {exc}"
             ) from exc
+
+
+def _size(attributes: Mapping[str, str]) -> int:
+    """Bytes the attributes count against a publish: name, data type and value of each."""
+    return sum(len(k.encode()) + len(b"String") + len(v.encode()) for k, v in attributes.items())
+
+
+def fit_publish(text: str, limit: int) -> str:
+    """*text* if it fits in *limit* UTF-8 bytes, else cut at a character boundary with a
+    last line saying how much was cut (an email reader sees that it is not whole)."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    note = "\n[{:,} bytes of the alert were cut: SNS takes 256 KiB]"
+    keep = limit - len(note.format(len(data)).encode())
+    head = data[:keep].decode(errors="ignore")
+    return head + note.format(len(data) - len(head.encode()))
 
 
 def message_attributes(notification: Notification, site: str) -> dict[str, str]:
@@ -81,4 +108,9 @@ def message_attributes(notification: Notification, site: str) -> dict[str, str]:
     if notification.channel == "sms":
         attributes.update(SMS_ATTRIBUTES)
         attributes.update({k: str(v) for k, v in given.items() if k.startswith(SMS_PREFIX)})
+        sender = attributes.get(SENDER_ID)
+        if sender is not None and not valid_sender_id(sender):
+            # SNS refuses the whole publish over it; the SMS matters, the name does not
+            log.warning("SMS sender ID %r left out: SNS takes 3-11 letters, digits or '-'", sender)
+            del attributes[SENDER_ID]
     return {name: value for name, value in attributes.items() if value}

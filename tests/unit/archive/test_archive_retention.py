@@ -130,3 +130,121 @@ def test_archive_status_and_compact(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["archive", "compact", *data, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["parts_after"] == 1
     assert archive_cells(rig.archive) == before
+
+
+@pytest.mark.parametrize(
+    "days", ["0", "-1", "36501", "99999999999999999999", "abc", "1.5", "", "1e3", "NaN"]
+)
+def test_nonsense_durations_get_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: str
+) -> None:
+    assert main(["retention", "set", "archive/", days, "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected whole days 1-36500" in err
+    assert not (tmp_path / "retention.toml").exists()
+
+
+@pytest.mark.parametrize("prefix", ["../", "archive/../", "./", "input/./x/", "/etc/", "a b/"])
+def test_prefixes_that_are_not_bucket_folders_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prefix: str
+) -> None:
+    assert main(["retention", "set", prefix, "3", "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "retention.toml").exists()
+    with pytest.raises(ConfigError):
+        RetentionRule(prefix, 3)
+
+
+@pytest.mark.parametrize("odd", ["bogus", "2023-02-30", "2023-1-5", "2023-01-05T00"])
+def test_a_partition_whose_date_is_not_a_date_is_kept_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], odd: str
+) -> None:
+    bucket = tmp_path / "buckets" / "plantwatch"
+    strange = _partition(bucket, odd)
+    old = _partition(bucket, "2020-01-01")
+    expired = apply(bucket, [RetentionRule("archive/", 1)], NOW)
+    assert strange.exists() and not old.exists()
+    assert expired.partitions == ["archive/site=s1/asset=pump-1/date=2020-01-01/"]
+    assert expired.skipped == [f"archive/site=s1/asset=pump-1/date={odd}/"]
+    assert main(["retention", "set", "archive/", "1", "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["retention", "apply", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"kept archive/site=s1/asset=pump-1/date={odd}/: date is not YYYY-MM-DD" in out
+    assert strange.exists()
+
+
+def test_a_pass_killed_half_way_leaves_no_partial_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition disappears from readers whole: a pass killed while deleting its files
+    leaves nothing a query reads, and the next pass removes the rest."""
+    import shutil
+
+    from cloud.archive import retention
+    from cloud.archive.layout import partitions
+
+    bucket = tmp_path / "buckets" / "plantwatch"
+    folder = _partition(bucket, "2020-01-01")
+    (folder / "part-2.parquet").write_bytes(b"q" * 5)
+    (folder / "_compaction.json").write_text('{"target": "part-2.parquet", "sources": []}')
+    kept = _partition(bucket, "2023-11-14")
+    real_rmtree = shutil.rmtree
+
+    def killed(path: Path, *args: object, **kwargs: object) -> None:
+        victim = sorted(Path(path).iterdir())[0]
+        victim.unlink()
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(retention.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    monkeypatch.setattr(retention.shutil, "rmtree", real_rmtree)
+    assert [p.date for p in partitions(bucket / "archive")] == ["2023-11-14"]
+    apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["date=2023-11-14"]
+
+
+def test_a_partition_another_pass_removed_first_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `retention apply` at once: the second lists the partition, waits for the lock,
+    and finds it gone."""
+    import contextlib
+    import shutil
+
+    from cloud.archive import retention
+
+    bucket = tmp_path / "buckets" / "plantwatch"
+    folder = _partition(bucket, "2020-01-01")
+    real_lock = retention.directory_lock
+
+    @contextlib.contextmanager
+    def other_pass_first(root: Path, **kwargs: object):
+        shutil.rmtree(folder)
+        with real_lock(root, **kwargs) as locked:
+            yield locked
+
+    monkeypatch.setattr(retention, "directory_lock", other_pass_first)
+    expired = apply(bucket, [RetentionRule("archive/", 30)], NOW)
+    assert expired.partitions == []
+
+
+def test_an_object_deleted_by_someone_else_during_the_pass_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.archive import retention
+
+    bucket = tmp_path / "bucket"
+    _put(bucket, "input/old.csv", 100)
+    real_walk = os.walk
+
+    def walk_then_delete(top: Path):  # listed, then removed before the pass looks at it
+        for dirpath, dirs, files in real_walk(top):
+            if files:
+                (Path(dirpath) / files[0]).unlink()
+            yield dirpath, dirs, files
+
+    monkeypatch.setattr(retention.os, "walk", walk_then_delete)
+    expired = apply(bucket, [RetentionRule("input/", 30)], NOW)
+    assert expired.objects == []

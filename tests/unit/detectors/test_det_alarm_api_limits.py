@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
 from cloud.cli.main import main
-from cloud.detectors import ActionRequest, load_input
+from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, AlarmStateError, load_alarm_model
 from cloud.detectors.alarms.operations import batch_alarm_action
 from edge.clock import ManualClock
@@ -26,18 +27,10 @@ from edge.errors import DetectorModelError
 ALARMS = Path(__file__).with_name("data") / "alarms"
 
 
-class Kept:
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
-
-
-def boiler(*, ack_flow: bool = True) -> tuple[AlarmEngine, Kept]:
+def boiler(*, ack_flow: bool = True) -> tuple[AlarmEngine, RecordingSink]:
     raw = json.loads((ALARMS / "boiler_high.json").read_text())
     raw["alarmCapabilities"]["acknowledgeFlow"]["enabled"] = ack_flow
-    kept = Kept()
+    kept = RecordingSink()
     engine = AlarmEngine(
         load_alarm_model(raw),
         [load_input(ALARMS / "boiler_input.json")],
@@ -132,7 +125,7 @@ def test_alarms_ack_without_the_acknowledge_flow_exits_2_with_one_line(
         [load_input(ALARMS / "boiler_input.json")],
         store,
         ManualClock(1_000.0),
-        Kept(),
+        RecordingSink(),
     )
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     engine.close()
@@ -179,7 +172,7 @@ def test_alarms_snooze_takes_whole_seconds_within_an_integer(
         [load_input(ALARMS / "boiler_input.json")],
         store,
         ManualClock(1_000.0),
-        Kept(),
+        RecordingSink(),
     )
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     engine.close()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
-from cloud.detectors import ActionRequest, load_input
+from cloud.detectors import load_input
 from cloud.detectors.alarms import CLAIM_S, AlarmEngine, NotificationLimiter, load_alarm_model
 from cloud.detectors.alarms.limits import NAMESPACE as LIMITS
 from cloud.detectors.trace import TraceRecorder
@@ -36,14 +37,8 @@ REMINDERS = [
 ]
 
 
-class RecordingSink:
-    """Every request handed over, with no de-duplication: a repeat would show."""
-
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
+class NoticeSink(RecordingSink):
+    """The recording sink, read as notifications."""
 
     def notices(self) -> list[str]:
         """One entry per notification (its email request), e.g. ``ACTIVE#1#n0e0``."""
@@ -83,7 +78,7 @@ class Interleaving:
 def boiler(
     store: Any,
     clock: ManualClock,
-    sink: RecordingSink,
+    sink: NoticeSink,
     *,
     reminders: bool = False,
     limiter: NotificationLimiter | None = None,
@@ -127,10 +122,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 def test_two_engines_breach_one_instance_and_exactly_one_transition_wins(store: Any) -> None:
     # GIVEN two engines that both read b7 in NORMAL
     clock = ManualClock(T0)
-    seed = RecordingSink()
+    seed = NoticeSink()
     boiler(store, clock, seed).put_message("BoilerInput", temp(70))
     racing = Interleaving(store)
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    sink_a, sink_b = NoticeSink(), NoticeSink()
     trace_a, trace_b = TraceRecorder(), TraceRecorder()
     a = boiler(store, clock, sink_a, trace=trace_a)
     b = boiler(racing, clock, sink_b, trace=trace_b)
@@ -153,8 +148,8 @@ def test_two_engines_breach_one_instance_and_exactly_one_transition_wins(store: 
 def test_without_the_conditional_write_both_engines_would_notify(store: Any) -> None:
     """The race above is real: two engines from the same read each see NORMAL -> ACTIVE."""
     clock = ManualClock(T0)
-    boiler(store, clock, RecordingSink()).put_message("BoilerInput", temp(70))
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    boiler(store, clock, NoticeSink()).put_message("BoilerInput", temp(70))
+    sink_a, sink_b = NoticeSink(), NoticeSink()
     a, b = boiler(store, clock, sink_a), boiler(store, clock, sink_b)
     a.put_message("BoilerInput", temp(90))
     b._save = lambda alarm: store.put(NS, alarm.key, alarm.to_doc())  # type: ignore[method-assign]
@@ -167,11 +162,11 @@ def test_an_acknowledgement_racing_a_message_is_applied_and_the_message_re_evalu
 ) -> None:
     # GIVEN b7 ACTIVE, read by both the detector-side engine and an operator's engine
     clock = ManualClock(T0)
-    seed = boiler(store, clock, RecordingSink())
+    seed = boiler(store, clock, NoticeSink())
     seed.put_message("BoilerInput", temp(90))
     seed.close()  # as a Lambda does at the end of its run: the hand-over is written
     racing = Interleaving(store)
-    sink_op, sink_msg = RecordingSink(), RecordingSink()
+    sink_op, sink_msg = NoticeSink(), NoticeSink()
     trace_op, trace_msg = TraceRecorder(), TraceRecorder()
     operator = boiler(store, clock, sink_op, trace=trace_op)
     feeder = boiler(racing, clock, sink_msg, trace=trace_msg)
@@ -195,9 +190,9 @@ def test_an_operator_action_that_loses_its_race_is_judged_on_the_fresh_state(
     store: Any,
 ) -> None:
     clock = ManualClock(T0)
-    boiler(store, clock, RecordingSink()).put_message("BoilerInput", temp(90))
+    boiler(store, clock, NoticeSink()).put_message("BoilerInput", temp(90))
     racing = Interleaving(store)
-    feeder, operator = boiler(store, clock, RecordingSink()), boiler(racing, clock, RecordingSink())
+    feeder, operator = boiler(store, clock, NoticeSink()), boiler(racing, clock, NoticeSink())
     operator.describe("b7")  # ACTIVE in its cache
     # WHEN another operator resets b7 between this one's read and write
     racing.before = lambda: feeder.reset("b7", who="bo")
@@ -210,12 +205,12 @@ def test_an_operator_action_that_loses_its_race_is_judged_on_the_fresh_state(
 def test_two_overlapping_timer_runs_send_a_due_reminder_once(store: Any) -> None:
     # GIVEN b7 ACTIVE with its first reminder due, loaded by two timer runs
     clock = ManualClock(T0)
-    first = boiler(store, clock, RecordingSink(), reminders=True)
+    first = boiler(store, clock, NoticeSink(), reminders=True)
     first.put_message("BoilerInput", temp(90))
     first.close()
     clock.advance(600)
     racing = Interleaving(store)
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    sink_a, sink_b = NoticeSink(), NoticeSink()
     a = boiler(store, clock, sink_a, reminders=True)
     b = boiler(racing, clock, sink_b, reminders=True)
     # WHEN both tick, A completing between B's read and B's write
@@ -239,11 +234,11 @@ def test_two_overlapping_timer_runs_send_a_due_reminder_once(store: Any) -> None
 def test_a_lapsed_notice_found_by_two_engines_is_handed_over_once(store: Any) -> None:
     # GIVEN a notice whose maker died after writing it (never handed over)
     clock = ManualClock(T0)
-    dead = boiler(store, clock, RecordingSink())
+    dead = boiler(store, clock, NoticeSink())
     dead._deliver = lambda alarm, ids: None  # type: ignore[method-assign]
     dead.put_message("BoilerInput", temp(90))
     racing = Interleaving(store)
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    sink_a, sink_b = NoticeSink(), NoticeSink()
     a = boiler(store, clock, sink_a)
     b = boiler(racing, clock, sink_b)
     assert sink_a.requests == sink_b.requests == []  # the claim still holds
@@ -262,10 +257,10 @@ def test_a_flush_that_loses_keeps_the_winners_state_and_drops_what_it_handed_ove
     store: Any,
 ) -> None:
     clock = ManualClock(T0)
-    a = boiler(store, clock, RecordingSink(), preload=False)
+    a = boiler(store, clock, NoticeSink(), preload=False)
     a.put_message("BoilerInput", temp(90))  # handed over; its drop is written lazily
     clock.advance(5)
-    b = boiler(store, clock, RecordingSink(), preload=False)
+    b = boiler(store, clock, NoticeSink(), preload=False)
     b.acknowledge("b7", who="ana")  # a write A has not seen
     clock.advance(5)
     a.put_message("BoilerInput", temp(91))  # A: only the last value changed (ACTIVE, breached)

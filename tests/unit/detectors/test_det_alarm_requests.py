@@ -6,23 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import ActionRequest, load_input
+from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import batch_alarm_action
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError, UserError
 
 ALARMS = Path(__file__).with_name("data") / "alarms"
-
-
-class Kept:
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
 
 
 def boiler() -> tuple[AlarmEngine, ManualClock]:
@@ -32,7 +25,7 @@ def boiler() -> tuple[AlarmEngine, ManualClock]:
         [load_input(ALARMS / "boiler_input.json")],
         InMemoryStateStore(),
         clock,
-        Kept(),
+        RecordingSink(),
     )
     return engine, clock
 

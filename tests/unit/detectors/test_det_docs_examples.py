@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 import pytest
-from detector_models import event, one_state_model
+from detector_models import RecordingSink, event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -27,14 +27,6 @@ INPUTS = {
     "TemperatureInput": ["temperature", "temperatures"],
     "GreenhouseInput": ["temperature", "sensors", "date"],
 }
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-
-    def execute(self, request: Any) -> None:
-        self.requests.append(request)
 
 
 def run(
@@ -59,7 +51,7 @@ def run(
         )
         for name, paths in INPUTS.items()
     ]
-    sink = Recorder()
+    sink = RecordingSink()
     engine = DetectorEngine(
         load_detector_model(body, references=False),
         inputs,

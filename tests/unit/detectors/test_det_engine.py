@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
 from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
@@ -21,17 +22,7 @@ COUNTER_INPUT = {
 }
 
 
-class Recorder:
-    """An ActionSink that keeps what it was asked to do."""
-
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
-
-
-class Failing(Recorder):
+class Failing(RecordingSink):
     def execute(self, request: ActionRequest) -> None:
         super().execute(request)
         raise RuntimeError("service down")
@@ -57,7 +48,7 @@ def model(
 
 def engine(
     m: Any,
-    sink: Recorder | None = None,
+    sink: RecordingSink | None = None,
     store: Any = None,
     clock: ManualClock | None = None,
     inputs: Any = None,
@@ -67,7 +58,7 @@ def engine(
         [load_input(i) for i in (inputs or [COUNTER_INPUT])],
         store if store is not None else InMemoryStateStore(),
         clock or ManualClock(),
-        sink or Recorder(),
+        sink or RecordingSink(),
     )
 
 
@@ -222,7 +213,7 @@ def test_only_the_first_true_transition_fires_and_self_transition_reenters() -> 
 
 
 def heartbeat(
-    sink: Recorder | None = None, store: Any = None, clock: ManualClock | None = None
+    sink: RecordingSink | None = None, store: Any = None, clock: ManualClock | None = None
 ) -> DetectorEngine:
     return engine(
         load_detector_model(DATA / "motor_heartbeat.json"),
@@ -234,7 +225,7 @@ def heartbeat(
 
 
 def test_spec_heartbeat_example_goes_offline_on_time_and_back_online() -> None:
-    clock, sink = ManualClock(1_000.0), Recorder()
+    clock, sink = ManualClock(1_000.0), RecordingSink()
     e = heartbeat(sink, clock=clock)
     e.put_message(
         "PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 80}}, "00001"
@@ -277,7 +268,7 @@ def test_due_timers_fire_once_each_in_expiry_order() -> None:
     clock = ManualClock(0.0)
     fired: list[str] = []
 
-    class Order(Recorder):
+    class Order(RecordingSink):
         def execute(self, request: ActionRequest) -> None:
             fired.append(request.key_value or "")
 
@@ -424,7 +415,7 @@ def test_reset_and_clear_timer() -> None:
 
 def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    clock, sink = ManualClock(0.0), Recorder()
+    clock, sink = ManualClock(0.0), RecordingSink()
     store = SqliteStateStore(db)
     first = heartbeat(sink, store, clock)
     first.put_message("PressureInput", {"motorid": "m1", "sensorData": {"pressure": 5}})
@@ -508,7 +499,7 @@ def test_failed_action_is_logged_and_state_is_kept(caplog: pytest.LogCaptureFixt
 
 
 def test_custom_payloads_and_evaluated_fields() -> None:
-    sink = Recorder()
+    sink = RecordingSink()
     m = model(
         [
             {
@@ -582,7 +573,7 @@ def test_custom_payloads_and_evaluated_fields() -> None:
 
 
 def test_keyless_model_has_one_instance_and_no_key_value() -> None:
-    sink = Recorder()
+    sink = RecordingSink()
     m = model(
         [
             {

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, default_detector_paths, load_detector_model, load_input
-from cloud.detectors.engine import MAX_ATTEMPTS, ActionRequest
+from cloud.detectors.engine import MAX_ATTEMPTS
 from cloud.detectors.trace import TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
@@ -21,12 +22,8 @@ from edge.errors import VersionConflictError
 T0 = 1_767_225_600.0
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
+class KindSink(RecordingSink):
+    """The recording sink, read as action kinds."""
 
     def kinds(self) -> list[str]:
         return [r.kind for r in self.requests]
@@ -66,7 +63,7 @@ def result(prediction: int, minute: int) -> dict[str, Any]:
 def test_a_stale_engine_re_evaluates_on_the_fresh_instance() -> None:
     # GIVEN two engines that both loaded pump-02 after one anomalous result
     state, clock = InMemoryStateStore(), ManualClock(T0)
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    sink_a, sink_b = KindSink(), KindSink()
     first = engine(state, clock, sink_a)
     first.put_message("AnomalyResults", result(1, 1))
     a, b = engine(state, clock, sink_a), engine(state, clock, sink_b)
@@ -83,8 +80,8 @@ def test_a_stale_engine_re_evaluates_on_the_fresh_instance() -> None:
 
 def test_a_due_timer_fires_once_across_two_engines() -> None:
     state, clock = InMemoryStateStore(), ManualClock(T0)
-    engine(state, clock, RecordingSink()).put_message("AnomalyResults", result(0, 1))
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    engine(state, clock, KindSink()).put_message("AnomalyResults", result(0, 1))
+    sink_a, sink_b = KindSink(), KindSink()
     a, b = engine(state, clock, sink_a), engine(state, clock, sink_b)
     clock.advance(601)  # the heartbeat (600 s for a result without stale_after_s) is due
     fired = (a.tick(), b.tick())
@@ -98,10 +95,10 @@ def test_a_due_timer_fires_once_across_two_engines() -> None:
 def test_a_lost_attempt_runs_no_action() -> None:
     # GIVEN A and B both hold pump-02 two results from an alarm
     state, clock = InMemoryStateStore(), ManualClock(T0)
-    seed = engine(state, clock, RecordingSink())
+    seed = engine(state, clock, KindSink())
     seed.put_message("AnomalyResults", result(1, 1))
     seed.put_message("AnomalyResults", result(1, 2))
-    sink_a, sink_b = RecordingSink(), RecordingSink()
+    sink_a, sink_b = KindSink(), KindSink()
     seen_a, seen_b = TraceRecorder(), TraceRecorder()
     a = engine(state, clock, sink_a, trace=seen_a)
     b = engine(state, clock, sink_b, trace=seen_b)
@@ -132,10 +129,10 @@ def test_a_lost_attempt_runs_no_action() -> None:
 
 def test_lazy_engine_reads_only_the_instance_it_needs() -> None:
     state, clock = InMemoryStateStore(), ManualClock(T0)
-    seed = engine(state, clock, RecordingSink())
+    seed = engine(state, clock, KindSink())
     for asset in ("pump-01", "pump-02", "pump-03"):
         seed.put_message("AnomalyResults", {**result(0, 1), "asset": asset, "thing": asset})
-    lazy = engine(state, clock, RecordingSink(), preload=False)
+    lazy = engine(state, clock, KindSink(), preload=False)
     assert lazy.key_values() == []
     lazy.put_message("AnomalyResults", result(1, 2))
     assert lazy.key_values() == ["pump-02"]
@@ -152,7 +149,7 @@ class AlwaysBehind(InMemoryStateStore):
 
 
 def test_endless_conflicts_give_up_with_the_conflict_error() -> None:
-    sink = RecordingSink()
+    sink = KindSink()
     lost = engine(AlwaysBehind(), ManualClock(T0), sink)
     with pytest.raises(VersionConflictError):
         lost.put_message("AnomalyResults", result(1, 1))

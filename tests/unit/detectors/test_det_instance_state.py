@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import SqliteStateStore
 from cloud.cli.main import main
-from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
+from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from edge.clock import ManualClock
 from edge.errors import StorageError
 
@@ -119,21 +120,13 @@ CORRUPT: list[tuple[str, Any, str]] = [
 WHERE = "detector 'm' instance 'p1' (state store detectors/m/p1)"
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
-
-
 def _engine(store: SqliteStateStore, **options: Any) -> DetectorEngine:
     return DetectorEngine(
         load_detector_model(MODEL),
         [load_input(INPUT)],
         store,
         ManualClock(1_000.0),
-        Recorder(),
+        RecordingSink(),
         **options,
     )
 
@@ -263,7 +256,9 @@ def test_a_corrupt_alarm_instance_is_set_aside_and_the_alarm_starts_again(
     store = SqliteStateStore(tmp_path / "state.db")
 
     def engine() -> AlarmEngine:
-        return AlarmEngine(model, inputs, store, ManualClock(1_000.0), Recorder(), preload=preload)
+        return AlarmEngine(
+            model, inputs, store, ManualClock(1_000.0), RecordingSink(), preload=preload
+        )
 
     engine().put_message(inputs[0].name, {"boilerId": "b7", "temp": 70})
     namespace = f"alarms/{model.name}"
@@ -289,7 +284,7 @@ def test_the_alarms_cli_names_a_corrupt_alarm_instance_in_one_line(
     model = load_alarm_model(ALARMS / "boiler_high.json")
     inputs = [load_input(ALARMS / "boiler_input.json")]
     store = SqliteStateStore(tmp_path / "state.db")
-    engine = AlarmEngine(model, inputs, store, ManualClock(1_000.0), Recorder())
+    engine = AlarmEngine(model, inputs, store, ManualClock(1_000.0), RecordingSink())
     engine.put_message(inputs[0].name, {"boilerId": "b7", "temp": 85})
     engine.close()
     store.put(f"alarms/{model.name}", "b7", {"state": 5})

@@ -7,23 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import ActionRequest, DetectorEngine, load_detector_model, load_input
+from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from cloud.detectors.messages import batch_put_message
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
 
 DATA = Path(__file__).with_name("data")
 SPEC_PAYLOAD = "eyJtb3RvcmlkIjoiRnVsdG9uLUEzMiIsInNlbnNvckRhdGEiOnsicHJlc3N1cmUiOjgwfX0="
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[ActionRequest] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.requests.append(request)
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def engine() -> DetectorEngine:
         [load_input(DATA / "pressure_input.json")],
         InMemoryStateStore(),
         ManualClock(),
-        Recorder(),
+        RecordingSink(),
     )
 
 

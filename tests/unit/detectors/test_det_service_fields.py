@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import pytest
-from detector_models import event, one_state_model
+from detector_models import RecordingSink, event, one_state_model
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -29,20 +29,12 @@ INPUT = {
 PATH = "$.detectorModelDefinition.states[0].onInput.events[0].actions[0]"
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-
-    def execute(self, request: Any) -> None:
-        self.requests.append(request)
-
-
 def body(action: dict[str, Any]) -> dict[str, Any]:
     return one_state_model(event(action))
 
 
 def run(action: dict[str, Any], message: dict[str, Any]) -> list[Any]:
-    sink = Recorder()
+    sink = RecordingSink()
     engine = DetectorEngine(
         load_detector_model(body(action)),
         [load_input(INPUT)],

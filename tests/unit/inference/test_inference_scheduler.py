@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import plant_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
 from cloud.inference import scheduler as scheduler_module
@@ -792,3 +794,18 @@ def test_a_fleet_window_with_no_input_names_the_keys_that_almost_match() -> None
         ". Under the prefix but not named input/<component>_<yyyyMMddHHmmss>.csv, so not "
         "read: 'input/pump-01-20260101000500.csv'"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(
+        st.text(alphabet="ab/-.:Z0", min_size=1, max_size=12), min_size=1, max_size=30, unique=True
+    )
+)
+def test_compacted_result_keys_read_back_as_written(keys: list[str]) -> None:
+    from cloud.l4e.result_keys import compact_keys
+
+    compact = compact_keys(keys)
+    if compact is not None:
+        rebuilt = [f"{compact['prefix']}{m}{compact['suffix']}" for m in compact["middles"]]
+        assert rebuilt == keys

@@ -1,0 +1,107 @@
+"""DynamoDbStateStore under moto: what DynamoDB refuses becomes the project's errors, with
+the namespace and key named, and the 400 KB item limit is stated before a write is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_support import REGION, create_state_table
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from cloud.adapters.aws import DynamoDbStateStore
+from cloud.adapters.aws.dynamodb_state_store import MAX_ITEM_BYTES
+from edge.errors import StorageError, VersionConflictError
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_state_table(client, "state")
+        yield client
+
+
+class Refusing:
+    """A DynamoDB client whose update_item answers with one error code, as the service
+    does once botocore's own retries are spent."""
+
+    def __init__(self, client: Any, code: str) -> None:
+        self._client = client
+        self._code = code
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        error = {"Error": {"Code": self._code, "Message": f"{self._code} (test)"}}
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+
+
+def test_a_lost_condition_is_a_version_conflict(ddb: Any) -> None:
+    store = DynamoDbStateStore("state", client=ddb)
+    version = store.put_if_version("detectors/m", "pump-1", {"state": "Normal"}, None)
+    store.put_if_version("detectors/m", "pump-1", {"state": "Alarm"}, version)
+    with pytest.raises(VersionConflictError, match="detectors/m/pump-1: expected version 1"):
+        store.put_if_version("detectors/m", "pump-1", {"state": "Normal"}, version)
+    with pytest.raises(VersionConflictError, match="expected absent"):
+        store.put_if_version("detectors/m", "pump-1", {"state": "Normal"}, None)
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"]
+)
+def test_throttling_is_a_storage_error_naming_the_item(ddb: Any, code: str) -> None:
+    store = DynamoDbStateStore("state", client=Refusing(ddb, code))
+    with pytest.raises(StorageError, match=rf"dynamodb://state/detectors/m/pump-1: .*{code}"):
+        store.put_if_version("detectors/m", "pump-1", {"state": "Normal"}, 3)
+    with pytest.raises(StorageError, match=code):
+        store.put("alerts/limit", "pump-1", {})
+
+
+def test_a_document_past_400_kb_is_refused_naming_its_size(ddb: Any) -> None:
+    # GIVEN a store, and documents just under and just over what one item holds
+    store = DynamoDbStateStore("state", client=ddb)
+    fits = {"pad": "x" * 390_000}
+    too_big = {"pad": "x" * MAX_ITEM_BYTES}
+    # WHEN both are written
+    store.put("detectors/m", "pump-1", fits)
+    # THEN the one that fits is stored, the other is refused before it is sent, with its
+    # size and the limit named, and the stored one is left as it was
+    with pytest.raises(StorageError, match=r"detectors/m/pump-1: .* bytes; a DynamoDB item holds"):
+        store.put_if_version("detectors/m", "pump-1", too_big, 1)
+    assert store.get("detectors/m", "pump-1") == fits
+    assert MAX_ITEM_BYTES == 400 * 1024
+
+
+def test_a_fleet_executions_record_fits_one_item(ddb: Any) -> None:
+    # GIVEN the execution of a fleet scheduler over 10,000 components, 500 of whose input
+    # files could not be read: its result keys alone are about 550 KB of JSON
+    from datetime import UTC, datetime
+
+    from cloud.inference.scheduler import (
+        EXECUTIONS_NS,
+        Execution,
+        execution_key,
+        list_executions,
+    )
+
+    start = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    keys = tuple(f"output/pump-{i:05d}/2026-01-05T07:05:00Z/results.jsonl" for i in range(10_000))
+    skipped = [{"key": f"input/pump-{i:05d}_x.csv", "reason": "not UTF-8 " * 5} for i in range(500)]
+    execution = Execution(
+        "plantwatch", start, start, start, "SUCCESS", None, keys[0], keys, skipped=skipped
+    )
+    store = DynamoDbStateStore("state", client=ddb)
+    # WHEN the scheduler records it in the state table
+    store.put(EXECUTIONS_NS, execution_key("plantwatch", start), execution.to_record())
+    # THEN it is written (a write over 400 KB fails every time: the scheduler would never
+    # move past the window), and read back with every result key; only the skipped list is
+    # cut, saying how many were left out
+    [back] = list_executions(store)
+    assert back.result_keys == keys
+    assert back.skipped == skipped[:100]
+    assert back.skipped_omitted == 400

@@ -1,0 +1,141 @@
+"""``plantwatch import l4e`` run twice, or failing half way: the data directory holds one
+import's worth (never a silent duplicate), or stays exactly as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local import SqliteStateStore
+from cloud.cli.main import main
+from cloud.inference.scheduler import EXECUTIONS_NS, SCHEDULERS_NS
+from cloud.migrate import l4e
+from edge.errors import UserError
+
+NAMESPACES = (EXECUTIONS_NS, SCHEDULERS_NS, l4e.DATASETS_NS, l4e.LABELS_NS)
+
+
+def _sources(root: Path) -> list[str]:
+    inputs = root / "old" / "input"
+    inputs.mkdir(parents=True)
+    for minute in range(3):
+        (inputs / f"pump_2022051312{10 + minute * 5}00.csv").write_text(
+            "Timestamp,flow,temp\n"
+            + "".join(
+                f"2022-05-13T12:{10 + minute * 5 + i}:00,{300 + i},{40 + i}\n" for i in range(5)
+            )
+        )
+    out = root / "old" / "output"
+    for minute in range(3):
+        folder = out / f"2022-05-13T12:{10 + minute * 5}:00Z"
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text(
+            f'{{"timestamp": "2022-05-13T12:{11 + minute * 5}:00.000000", "prediction": 1}}\n'
+            "not json\n"
+        )
+    labels = root / "old" / "labels"
+    labels.mkdir()
+    (labels / "l.csv").write_text("2022-05-13T12:10:00,2022-05-13T12:12:00\n")
+    return ["--input", str(inputs), "--output", str(out), "--labels", str(labels)]
+
+
+def _state(data: Path) -> dict:
+    """What an import leaves: bucket objects (quarantine records without their arrival
+    time) and the state it registers."""
+    files = {}
+    for path in sorted((data / "buckets").rglob("*")):
+        if path.is_file():
+            body = path.read_bytes()
+            if "quarantine" in path.parts:
+                record = json.loads(body)
+                record.pop("received_at")
+                body = json.dumps(record, sort_keys=True).encode()
+                files[("quarantine", body)] = files.get(("quarantine", body), 0) + 1
+            else:
+                files[str(path.relative_to(data))] = body
+    state = SqliteStateStore(data / "state.db")
+    try:
+        docs = {ns: sorted(state.items(ns)) for ns in NAMESPACES}
+    finally:
+        state.close()
+    for _key, doc in docs[l4e.DATASETS_NS]:
+        doc.pop("ImportedAt", None)
+    for _key, doc in docs[SCHEDULERS_NS]:
+        doc.pop("created_at", None)
+    return {"files": files, "state": docs}
+
+
+def test_running_the_same_import_twice_leaves_one_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["import", "l4e", *_sources(tmp_path), "--data", str(tmp_path / "data"), "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    once = _state(tmp_path / "data")
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert _state(tmp_path / "data") == once  # nothing twice, quarantine included
+    assert (second["Executions"], second["QuarantinedResultLines"]) == (
+        first["Executions"],
+        first["QuarantinedResultLines"],
+    )
+
+
+def test_a_results_object_gone_between_listing_and_reading_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = _sources(tmp_path)
+    argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data")]
+    assert main(argv) == 0
+    before = _state(tmp_path / "data")
+    capsys.readouterr()
+    listed = l4e.L4EImporter._results
+
+    def then_deleted(self: l4e.L4EImporter, source: l4e.Source) -> list:
+        found = listed(self, source)
+        (Path(sources[3]) / "2022-05-13T12:20:00Z" / "results.jsonl").unlink()
+        return found
+
+    monkeypatch.setattr(l4e.L4EImporter, "_results", then_deleted)
+    assert main(argv) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2022-05-13T12:20:00Z/results.jsonl" in err, err
+    assert _state(tmp_path / "data") == before
+
+
+def test_a_failed_training_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["import", "l4e", *_sources(tmp_path), "--data", str(tmp_path / "data")]
+    assert main(argv) == 0
+    before = _state(tmp_path / "data")
+
+    def fails(*_args: object) -> dict:
+        raise UserError("training: not enough rows")
+
+    monkeypatch.setattr(l4e.L4EImporter, "_train", fails)
+    assert main([*argv, "--train", "m"]) == 2
+    assert "not enough rows" in capsys.readouterr().err
+    assert _state(tmp_path / "data") == before
+
+
+def test_an_input_file_gone_between_listing_and_reading_is_listed_as_discarded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = _sources(tmp_path)
+    gone = Path(sources[1]) / "pump_20220513121500.csv"
+    listed = l4e.L4EImporter._list_inputs
+
+    def then_deleted(self: l4e.L4EImporter, *args: object) -> tuple:
+        found = listed(self, *args)
+        gone.unlink()
+        return found
+
+    monkeypatch.setattr(l4e.L4EImporter, "_list_inputs", then_deleted)
+    argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data"), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [d["Key"] for d in report["DiscardedFiles"]] == [gone.name]
+    assert report["Components"][0]["Files"] == 2
