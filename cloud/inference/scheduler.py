@@ -124,6 +124,8 @@ class Execution:
     """Components the run could not score (missing, unreadable, or not fitting the model)."""
     skipped_omitted: int = 0
     """Entries of *skipped* left out of the stored record (:meth:`to_record`)."""
+    dropped_rows_omitted: int = 0
+    """Entries of *dropped_rows* left out of the stored record, likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -131,8 +133,9 @@ class Execution:
             doc[key] = iso(doc[key])
         doc["result_keys"] = list(self.result_keys)
         doc["failed_components"] = list(self.failed_components)
-        if not self.skipped_omitted:
-            del doc["skipped_omitted"]
+        for omitted in ("skipped_omitted", "dropped_rows_omitted"):
+            if not doc[omitted]:
+                del doc[omitted]
         return doc
 
     def to_record(self) -> dict[str, Any]:
@@ -142,16 +145,19 @@ class Execution:
         key each, so 10,000 components make a 550 KB record, past what one DynamoDB item
         holds (400 KB); that write fails every time, and the scheduler never moves past the
         window. Many result keys are kept as their shared prefix and suffix and each one's
-        middle (:func:`compact_keys`); the skipped list keeps its first
-        :data:`RECORD_SKIPPED_MAX` entries and counts the rest."""
+        middle (:func:`compact_keys`); the skipped and dropped-rows lists keep their first
+        :data:`RECORD_SKIPPED_MAX` entries and count the rest."""
         doc = self.to_dict()
         if len(self.result_keys) > COMPACT_KEYS_OVER:
             compact = compact_keys(self.result_keys)
             if compact is not None:
                 doc["result_keys"], doc["result_keys_compact"] = [], compact
-        if len(self.skipped) > RECORD_SKIPPED_MAX:
-            doc["skipped"] = self.skipped[:RECORD_SKIPPED_MAX]
-            doc["skipped_omitted"] = self.skipped_omitted + len(self.skipped) - RECORD_SKIPPED_MAX
+        for name in ("skipped", "dropped_rows"):
+            entries = getattr(self, name)
+            if len(entries) > RECORD_SKIPPED_MAX:
+                doc[name] = entries[:RECORD_SKIPPED_MAX]
+                omitted = getattr(self, f"{name}_omitted") + len(entries) - RECORD_SKIPPED_MAX
+                doc[f"{name}_omitted"] = omitted
         return doc
 
     @classmethod
