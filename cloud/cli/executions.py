@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cloud.cli.schedulers import LocalStack
     from cloud.cli.times import parse_time_option
-    from cloud.inference.scheduler import list_executions, scheduler_doc
+    from cloud.inference.scheduler import SCHEDULERS_NS, list_executions, scheduler_doc
 
     after = parse_time_option(args.data_start_after, "data-start-after")
     before = parse_time_option(args.data_end_before, "data-end-before")
@@ -57,11 +57,15 @@ def run(args: argparse.Namespace) -> int:
         if args.scheduler:
             scheduler_doc(stack.state, args.scheduler)
         executions = list_executions(stack.state, args.scheduler, args.status)
+        buckets = {
+            name: doc.get("config", {}).get("output_bucket")
+            for name, doc in stack.state.items(SCHEDULERS_NS)
+        }
     if after is not None:
         executions = [e for e in executions if e.data_start >= after]
     if before is not None:
         executions = [e for e in executions if e.data_end <= before]
-    rows = [_summary(e) for e in executions[: args.limit]]
+    rows = [_summary(e, buckets.get(e.scheduler)) for e in executions[: args.limit]]
     if args.json:
         print_json(rows)
     else:
@@ -69,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(execution: Any) -> dict[str, Any]:
-    """``InferenceExecutionSummary`` field names."""
+def _summary(execution: Any, bucket: str | None) -> dict[str, Any]:
+    """``InferenceExecutionSummary`` field names. ``CustomerResultObject`` is the S3Object
+    ``{Bucket, Key}`` of the results (the first one for a fleet scheduler, whose
+    ``CustomerResultObjects`` lists one per component: plantwatch's extension); *bucket*
+    is the scheduler's output bucket, None once the scheduler is deleted."""
     from cloud.inference.scheduler import iso
 
     doc = {
@@ -83,6 +90,11 @@ def _summary(execution: Any) -> dict[str, Any]:
     }
     if execution.failed_reason:
         doc["FailedReason"] = execution.failed_reason
-    if execution.result_keys:
-        doc["CustomerResultObject"] = [{"Key": key} for key in execution.result_keys]
+    objects = [
+        {"Bucket": bucket, "Key": key} if bucket else {"Key": key} for key in execution.result_keys
+    ]
+    if objects:
+        doc["CustomerResultObject"] = objects[0]
+    if len(objects) > 1:
+        doc["CustomerResultObjects"] = objects
     return doc

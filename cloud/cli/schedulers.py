@@ -186,7 +186,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(run)
     run.add_argument("name", help="InferenceSchedulerName")
     run.add_argument(
-        "--window-end", help=f"run exactly the window ending at this time: {TIMESTAMP_FORMATS}"
+        "--window-end",
+        help="run exactly the window ending at this time (a multiple of the frequency): "
+        f"{TIMESTAMP_FORMATS}",
     )
     run.add_argument("--follow", action="store_true", help="keep running windows until Ctrl-C")
 
@@ -320,7 +322,6 @@ def _aws_create_defaults(args: argparse.Namespace, target: aws_target.AwsTarget)
 
 def _create(args: argparse.Namespace, model: Any, stack: Any, clock: Any) -> None:
     from cloud.inference import scheduler as engine
-    from cloud.inference.model import SAMPLING_SECONDS
     from cloud.l4e.naming import InputNaming
     from edge.errors import ConfigError
 
@@ -335,12 +336,9 @@ def _create(args: argparse.Namespace, model: Any, stack: Any, clock: Any) -> Non
         input_bucket=args.input_bucket,
         output_bucket=args.output_bucket,
     )
-    rate = model.config.sampling_rate
-    if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
-        raise ConfigError(
-            f"--frequency {args.frequency}: shorter than model {args.model}'s "
-            f"TargetSamplingRate {rate}"
-        )
+    problem = engine.frequency_problem(config.frequency_s, model.config.sampling_rate)
+    if problem:
+        raise ConfigError(f"--frequency {args.frequency}: {problem} (model {args.model})")
     engine.create_scheduler(stack.state, config, clock.now())
 
 

@@ -137,6 +137,8 @@ class CsvFrame:
     unsupported_timestamps: int = 0
     duplicate_timestamps: int = 0
     invalid_values: dict[str, int] = field(default_factory=dict)
+    timestamp_column: str = "Timestamp"
+    """The header of column 1, as a dataset schema names it (§1.3)."""
 
 
 BLANKS = ("", "nan", "NaN", "null", "NULL")
@@ -192,7 +194,11 @@ def read_csv(
     if header.shape[1] < 2:
         raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
-    _timestamp_first(name, source(), sep)
+    timestamp_column = str(header.iloc[0, 0]).removeprefix("\ufeff").strip() or "Timestamp"
+    head = _head(source(), sep)
+    if head is not None:
+        _first_row_fits(name, head)
+        _timestamp_first(name, head)
     values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
@@ -247,7 +253,7 @@ def read_csv(
         frame = frame[~duplicated]
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
-    return CsvFrame(frame, unsupported, duplicates, invalid)
+    return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column)
 
 
 SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
@@ -273,14 +279,20 @@ def _sensor_columns(name: str, columns: list[str]) -> list[str]:
     return columns
 
 
-def _timestamp_first(name: str, source: _Source, sep: str) -> None:
-    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
-    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
-    timestamp and the file would silently yield no rows, and the column holding the
-    times would pass for a sensor. Only the first data row is looked at, with the
-    accepted formats' regular expression (a cheap test: the main read parses)."""
+@dataclass(frozen=True)
+class _Head:
+    header: list[str]
+    cells: list[str]
+    """The first data row's cells (``[]`` if none)."""
+    line: int
+    """The file's line number of that row."""
+
+
+def _head(source: _Source, sep: str) -> _Head | None:
+    """The header and the first data row, read with the csv module from the file's first
+    bytes; None where they cannot be told that way."""
     if len(sep) != 1:
-        return
+        return None
     if isinstance(source, str | Path):
         with open(source, "rb") as handle:
             raw = handle.read(_HEAD_BYTES)
@@ -288,10 +300,32 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
         raw = source.read(_HEAD_BYTES)
     lines = csv.reader(io.StringIO(raw.decode("utf-8-sig", "replace"), newline=""), delimiter=sep)
     try:
-        head = [next(lines, []), next(lines, [])]
+        rows = (row for row in lines if row)  # blank lines are skipped, as pandas skips them
+        header, cells = next(rows, []), next(rows, [])
     except csv.Error:
-        return
-    header, cells = head
+        return None
+    return _Head(header, cells, lines.line_num)
+
+
+def _first_row_fits(name: str, head: _Head) -> None:
+    """Refuse a first data row wider than the header (a trailing comma, say). The CSV
+    reader would take its first cell as a row label and read every row's timestamp from
+    the first sensor column: the file would yield no rows, all counted as unsupported
+    timestamps (a wider row further down is the reader's own one-line error)."""
+    if head.header and len(head.cells) > len(head.header):
+        raise UserError(
+            f"{name}: line {head.line}: {len(head.cells)} cells and the header has "
+            f"{len(head.header)}; expected one cell per header column"
+        )
+
+
+def _timestamp_first(name: str, head: _Head) -> None:
+    """Refuse a file whose timestamps sit in another column than the first (§1.1: column
+    1 is the timestamp). Read as it stands, every row's first cell would be an unsupported
+    timestamp and the file would silently yield no rows, and the column holding the
+    times would pass for a sensor. Only the first data row is looked at, with the
+    accepted formats' regular expression (a cheap test: the main read parses)."""
+    header, cells = head.header, head.cells
     if len(cells) < 2 or _TS_RE.fullmatch(cells[0]):
         return
     for k, cell in enumerate(cells[1:], start=2):
@@ -301,8 +335,8 @@ def _timestamp_first(name: str, source: _Source, sep: str) -> None:
                 [*header, ""][0].strip(),
             )
             raise UserError(
-                f"{name}: line 2, column {k}: {column!r} holds the timestamps ({cell!r}) "
-                f"and column 1 {first!r} does not ({cells[0]!r}); expected the "
+                f"{name}: line {head.line}, column {k}: {column!r} holds the timestamps "
+                f"({cell!r}) and column 1 {first!r} does not ({cells[0]!r}); expected the "
                 "timestamp in the first column"
             )
 
@@ -411,7 +445,8 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     or space; a hyphen or dot is taken as part of the name, since asset names hold them).
 
     Several files of one component are merged on the timestamp (later files win on
-    duplicates); unreadable files are listed as discarded, as L4E's ingestion does.
+    duplicates); unreadable files, and files that are not ``.csv`` (in any case), are
+    listed as discarded, as L4E's ingestion does.
     """
     root = Path(root)
     if not root.is_dir():
@@ -420,17 +455,23 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     discarded: list[str] = []
     for path in sorted(root.iterdir()):
         if path.is_dir():
-            found = sorted(path.rglob("*.csv"))  # S3 `{prefix}/{component}/*` spans subfolders
+            # S3 `{prefix}/{component}/*` spans subfolders; a file of another format is
+            # discarded, as L4E's ingestion discards a jpg or pdf, not left out silently
+            found = sorted(p for p in path.rglob("*") if not p.is_dir())
+            csvs = [p for p in found if _is_csv(p)]
             if _COMPONENT_RE.fullmatch(path.name):
-                groups.setdefault(path.name, []).extend(found)
+                groups.setdefault(path.name, []).extend(csvs)
+                discarded.extend(str(p) for p in found if not _is_csv(p))
             else:  # no component can have this name: listed, not silently left out
                 discarded.extend(str(p) for p in found)
-        elif path.suffix == ".csv":
+        elif _is_csv(path):
             component = re.split(r"[_ ]", path.stem, maxsplit=1)[0]
             if _COMPONENT_RE.fullmatch(component):
                 groups.setdefault(component, []).append(path)
             else:
                 discarded.append(str(path))
+        else:
+            discarded.append(str(path))
     groups = {c: paths for c, paths in groups.items() if paths}
     if not groups:
         raise UserError(
@@ -480,6 +521,11 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     )
 
 
+def _is_csv(path: Path) -> bool:
+    """A CSV by its name, ``.csv`` in any case (``b.CSV`` from a Windows export)."""
+    return path.suffix.lower() == ".csv"
+
+
 def _join(parsed: dict[str, CsvFrame]) -> pd.DataFrame:
     """Every component's columns (``component\\sensor``) on one sorted index, one float block.
 
@@ -525,7 +571,7 @@ def load_labels(source: str | Path) -> list[Label]:
     lines are skipped, and an error names the file's own line number.
     """
     source = Path(source)
-    paths = sorted(source.rglob("*.csv")) if source.is_dir() else [source]
+    paths = sorted(p for p in source.rglob("*") if _is_csv(p)) if source.is_dir() else [source]
     if not paths or not all(p.is_file() for p in paths):
         raise UserError(f"{source}: no label CSV found")
     labels: list[Label] = []

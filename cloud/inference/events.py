@@ -53,12 +53,33 @@ class InferenceEvent:
             "InferenceSchedulerName": self.scheduler,
             "EventStartTime": _iso(self.start),
             "EventEndTime": _iso(self.end),
-            "Diagnostics": json.dumps({"diagnostics": self.diagnostics}),
+            "Diagnostics": _diagnostics_text(self.diagnostics),
             "EventDurationInSeconds": self.duration_s,
         }
         if self.component:
             doc["Component"] = self.component
         return doc
+
+
+DIAGNOSTICS_CHARS = 50_000
+"""``InferenceEventSummary.Diagnostics``' length limit (API reference)."""
+
+
+def _diagnostics_text(diagnostics: list[dict[str, Any]]) -> str:
+    """``{"diagnostics": [...]}`` within L4E's limit: 300 sensors with long
+    ``component\\sensor`` names need more, and then the sensors that contributed least are
+    left out (the rest keep their order), so the string stays what an L4E reader accepts."""
+    text = json.dumps({"diagnostics": diagnostics})
+    if len(text) <= DIAGNOSTICS_CHARS:
+        return text
+    ranked = sorted(range(len(diagnostics)), key=lambda i: -diagnostics[i]["value"])
+    size, kept = len('{"diagnostics": []}'), set()
+    for i in ranked:
+        size += len(json.dumps(diagnostics[i])) + 2  # and its ", "
+        if size > DIAGNOSTICS_CHARS:
+            break
+        kept.add(i)
+    return json.dumps({"diagnostics": [d for i, d in enumerate(diagnostics) if i in kept]})
 
 
 def _iso(at: datetime) -> str:

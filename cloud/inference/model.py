@@ -79,6 +79,8 @@ SAMPLING_SECONDS = {
     "PT1H": 3600,
 }
 ARTIFACT_FORMAT = 1
+SCORE_DECIMALS = 5
+"""``anomaly_score`` decimals in results.jsonl (l4e-contracts §5)."""
 CHANGE_LIMIT_ROWS = 200_000
 """Training rows the change test's limit is set on, at most (see ``_change_limit``)."""
 _NPZ = "model.npz"
@@ -142,6 +144,15 @@ class TrainConfig:
             raise ConfigError(f"difference {self.difference!r}: expected 'none' or 'auto'")
         if self.difference_lag < 1:
             raise ConfigError(f"difference_lag {self.difference_lag}: expected >= 1 (rows)")
+
+
+def predicted(score: np.ndarray) -> np.ndarray:
+    """``anomaly_score > 0.5`` for the score as results.jsonl writes it: rounded to
+    :data:`SCORE_DECIMALS`, and 1 where the arithmetic overflowed (``inf / inf``), so that
+    a reader finds L4E's rule on every line; the unrounded score would predict 1 under a
+    written 0.5, and NaN would predict 0 under a written 1."""
+    with np.errstate(invalid="ignore"):
+        return np.isnan(score) | (np.round(score, SCORE_DECIMALS) > 0.5)
 
 
 @dataclass
@@ -512,7 +523,7 @@ class Model:
         score = fresh(s.shape)
         with lease(s.shape) as below:  # s / (s + threshold) without two new arrays
             np.divide(s, np.add(s, self.threshold, out=below), out=score)
-        prediction = score > 0.5
+        prediction = predicted(score)
         return ScoreResult(
             index, score, prediction.astype(np.int8), off.copy(), share, s, new_state
         )

@@ -251,6 +251,9 @@ class Monitor:
         score = fresh((n,))
         with lease((n,)) as plus_one:
             np.divide(ratio, np.add(ratio, 1.0, out=plus_one), out=score)
+        # an overflowed deviation (inf, or inf - inf = NaN) scores its limit, 1, then is
+        # held like any other score: written as a number that agrees with the alarm
+        score[~np.isfinite(ratio)] = 1.0
         np.maximum(score, HELD_SCORE, out=score, where=alarm)
         np.minimum(score, 0.5, out=score, where=~alarm)
         shares = episodes.residual  # the tracker's own array: squared into shares in place

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from cloud.inference.blockwise import blocks
-from cloud.inference.model import ScoreResult
+from cloud.inference.model import SCORE_DECIMALS, ScoreResult
 
 RESULTS_FILE = "results.jsonl"
 
@@ -27,7 +27,7 @@ def result_lines(result: ScoreResult, sensors: Sequence[str]) -> list[dict[str, 
     stamps = result.index.tz_localize(None) if result.index.tz is not None else result.index
     texts = stamps.strftime("%Y-%m-%dT%H:%M:%S.%f")
     score, contributions = _finite(result.score, result.contributions)
-    scores = np.round(score, 5)
+    scores = np.round(score, SCORE_DECIMALS)
     shares = _round_shares(contributions)
     names = list(sensors)
     lines: list[dict[str, Any]] = []
@@ -111,7 +111,7 @@ def iter_result_rows(
     grid = layout.grid(min(len(stamps), rows))
     for block in blocks(len(stamps), rows):
         score, shares = _finite(result.score[block], result.contributions[block])
-        score_keys = _table_keys(np.round(score, 5))
+        score_keys = _table_keys(np.round(score, SCORE_DECIMALS))
         share_keys = _table_keys(_round_shares(shares))
         off = np.asarray(result.machine_off[block], dtype=bool)
         if score_keys is None or (share_keys is None and not off.all()):

@@ -115,12 +115,17 @@ class Execution:
     rows: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     """Input files and components left out of this run, each ``{key, reason}``."""
+    dropped_rows: list[dict[str, str]] = field(default_factory=list)
+    """Input files read with some rows left out, each ``{key, reason}``: rows whose
+    timestamp is in no supported format (§1.2 Choice: dropped and counted)."""
     input_files: int = 0
     """Input objects the §4 rule selected for the window."""
     failed_components: tuple[str, ...] = ()
     """Components the run could not score (missing, unreadable, or not fitting the model)."""
     skipped_omitted: int = 0
     """Entries of *skipped* left out of the stored record (:meth:`to_record`)."""
+    dropped_rows_omitted: int = 0
+    """Entries of *dropped_rows* left out of the stored record, likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -128,8 +133,9 @@ class Execution:
             doc[key] = iso(doc[key])
         doc["result_keys"] = list(self.result_keys)
         doc["failed_components"] = list(self.failed_components)
-        if not self.skipped_omitted:
-            del doc["skipped_omitted"]
+        for omitted in ("skipped_omitted", "dropped_rows_omitted"):
+            if not doc[omitted]:
+                del doc[omitted]
         return doc
 
     def to_record(self) -> dict[str, Any]:
@@ -139,16 +145,19 @@ class Execution:
         key each, so 10,000 components make a 550 KB record, past what one DynamoDB item
         holds (400 KB); that write fails every time, and the scheduler never moves past the
         window. Many result keys are kept as their shared prefix and suffix and each one's
-        middle (:func:`compact_keys`); the skipped list keeps its first
-        :data:`RECORD_SKIPPED_MAX` entries and counts the rest."""
+        middle (:func:`compact_keys`); the skipped and dropped-rows lists keep their first
+        :data:`RECORD_SKIPPED_MAX` entries and count the rest."""
         doc = self.to_dict()
         if len(self.result_keys) > COMPACT_KEYS_OVER:
             compact = compact_keys(self.result_keys)
             if compact is not None:
                 doc["result_keys"], doc["result_keys_compact"] = [], compact
-        if len(self.skipped) > RECORD_SKIPPED_MAX:
-            doc["skipped"] = self.skipped[:RECORD_SKIPPED_MAX]
-            doc["skipped_omitted"] = self.skipped_omitted + len(self.skipped) - RECORD_SKIPPED_MAX
+        for name in ("skipped", "dropped_rows"):
+            entries = getattr(self, name)
+            if len(entries) > RECORD_SKIPPED_MAX:
+                doc[name] = entries[:RECORD_SKIPPED_MAX]
+                omitted = getattr(self, f"{name}_omitted") + len(entries) - RECORD_SKIPPED_MAX
+                doc[f"{name}_omitted"] = omitted
         return doc
 
     @classmethod
@@ -173,6 +182,22 @@ def execution_key(scheduler: str, data_start: datetime) -> str:
     return f"{scheduler}/{iso(data_start)}"
 
 
+def frequency_problem(frequency_s: int, sampling_rate: str | None) -> str | None:
+    """Why windows of *frequency_s* do not suit a model resampled to *sampling_rate*, or
+    None. Shorter is the spec's §1.5 Choice; a frequency that is no whole number of bins
+    (PT15M for PT10M) ends windows inside a bin: a line past the window's end, and the
+    same timestamp again in the next window (AWS samples: a PT30M model runs only with
+    PT30M or PT1H)."""
+    if sampling_rate is None:
+        return None
+    rate_s = SAMPLING_SECONDS[sampling_rate]
+    if frequency_s < rate_s:
+        return f"shorter than the model's TargetSamplingRate {sampling_rate}"
+    if frequency_s % rate_s:
+        return f"not a whole multiple of the model's TargetSamplingRate {sampling_rate}"
+    return None
+
+
 class Scheduler:
     """Runs windows on an injected clock; remembers the last window run in *state*."""
 
@@ -185,12 +210,9 @@ class Scheduler:
         state: StateStore,
         clock: Clock,
     ) -> None:
-        rate = model.config.sampling_rate
-        if rate is not None and config.frequency_s < SAMPLING_SECONDS[rate]:
-            raise ConfigError(
-                f"DataUploadFrequency {config.upload_frequency}: shorter than the model's "
-                f"TargetSamplingRate {rate}"
-            )
+        problem = frequency_problem(config.frequency_s, model.config.sampling_rate)
+        if problem:
+            raise ConfigError(f"DataUploadFrequency {config.upload_frequency}: {problem}")
         self.config = config
         self.model = model
         self.monitor = Monitor(model)
@@ -241,9 +263,22 @@ class Scheduler:
         return done
 
     def run_window(self, window_end: datetime) -> Execution:
-        """Run the window ``(E - F, E]`` now, record the execution and return it."""
+        """Run the window ``(E - F, E]`` now, record the execution and return it.
+
+        *E* must be one of the scheduler's own window ends, a multiple of ``F`` (§3: runs
+        at each multiple of F past the hour): any other window would write a
+        ``DataStartTime`` folder overlapping two real ones, their rows twice over.
+        """
         end = window_end.astimezone(UTC)
-        start = end - timedelta(seconds=self.config.frequency_s)
+        f = self.config.frequency_s
+        if end.timestamp() % f:
+            before = datetime.fromtimestamp(end.timestamp() // f * f, tz=UTC)
+            raise UserError(
+                f"window end {iso(end)}: not a {self.config.upload_frequency} window end of "
+                f"scheduler {self.config.name}; the nearest are {iso(before)} and "
+                f"{iso(before + timedelta(seconds=f))}"
+            )
+        start = end - timedelta(seconds=f)
         execution = Execution(
             scheduler=self.config.name,
             data_start=start,
@@ -259,7 +294,12 @@ class Scheduler:
             execution.input_files = sum(len(found) for found in files.values())
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
-            execution.status, execution.failed_reason = "FAILED", str(exc)[:5000]
+            reason = str(exc)
+            if execution.dropped_rows:  # why a file that is there gave no row
+                reason += ". Rows left out: " + "; ".join(
+                    f"{d['key']}: {d['reason']}" for d in execution.dropped_rows
+                )
+            execution.status, execution.failed_reason = "FAILED", reason[:5000]
             execution.failed_components += tuple(
                 c for c in exc.components if c not in execution.failed_components
             )  # a component whose files were all unreadable is listed once
@@ -297,11 +337,13 @@ class Scheduler:
         end: datetime,
         skipped: list[dict[str, str]] | None = None,
         files: dict[str, list[tuple[datetime, str]]] | None = None,
+        dropped: list[dict[str, str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
 
-        A file that cannot be read is left out and appended to *skipped* with its reason.
+        A file that cannot be read is left out and appended to *skipped* with its reason;
+        a file with rows whose time cannot be read, to *dropped* with their count.
         """
         if files is None:
             files = self.window_files(start, end)
@@ -312,9 +354,20 @@ class Scheduler:
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
-                        parts.append(read_csv(source, key).frame)
+                        parsed = read_csv(source, key)
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
+                    continue
+                parts.append(parsed.frame)
+                if parsed.unsupported_timestamps and dropped is not None:
+                    n = parsed.unsupported_timestamps
+                    dropped.append(
+                        {
+                            "key": key,
+                            "reason": f"{n} row{'s' if n > 1 else ''} whose timestamp is in "
+                            "no supported format left out",
+                        }
+                    )
             if not parts:
                 continue
             frame = merge(parts)
@@ -331,7 +384,7 @@ class Scheduler:
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
-        frames = self.read_window(start, end, skipped, files)
+        frames = self.read_window(start, end, skipped, files, execution.dropped_rows)
         unreadable = {entry["key"] for entry in skipped}
         execution.failed_components += tuple(
             c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)
@@ -430,7 +483,8 @@ class Scheduler:
     def near_misses(self, component: str | None) -> list[str]:
         """Keys under the input prefix that look meant for *component* (for any component
         if None) but are no input file name of this scheduler: another delimiter or
-        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder. They are
+        timestamp format, ``.CSV``, ``.csv.gz``, a millisecond EPOCH, a subfolder, the
+        component in another case (``Pump_...``: names are case-sensitive). They are
         never read; a failed run names them, since a user moving a bucket over otherwise
         sees only "could not find"."""
         prefix, naming = self.config.input_prefix, self.config.naming
@@ -438,7 +492,7 @@ class Scheduler:
         found = []
         for key in self.input_store.list(prefix):
             name = key[len(prefix) :]
-            if ".csv" not in name.lower() or not name.startswith(component or ""):
+            if ".csv" not in name.lower() or not name.lower().startswith((component or "").lower()):
                 continue
             parsed = naming.parse(key, prefix)
             if parsed is None or (wanted and parsed[0] not in wanted):

@@ -117,14 +117,16 @@ class _Staged:
     """Its good lines."""
     rows: int
     anomalous: bool
-    bad: list[tuple[int, str]]
-    """``(line number, text)`` of the lines that are not results."""
+    bad: list[tuple[int, str, str]]
+    """``(line number, text, reason)`` of the lines that are not results."""
 
 
 @dataclass
 class _Component:
     name: str
     sensors: list[str] = field(default_factory=list)
+    timestamp_column: str = ""
+    """Column 1's header in the first file read (§1.3: the schema names the CSV's headers)."""
     files: int = 0
     rows: int = 0
     start: Any = None
@@ -310,12 +312,14 @@ class L4EImporter:
                     f"{key}: {size:,} bytes; an L4E input CSV is at most 5 GB (l4e-contracts §1.4)"
                 )
             read_header_line(handle, key, limit=user_files.MAX_HEADER_BYTES)
-            frame = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key).frame
+            parsed = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key)
         except UserError as exc:
             discarded.append({"Key": key, "Reason": str(exc)})
             self._progress("", 1)
             return
+        frame = parsed.frame
         summary = components.setdefault(component, _Component(component))
+        summary.timestamp_column = summary.timestamp_column or parsed.timestamp_column
         summary.files += 1
         summary.rows += len(frame)
         summary.sensors += [str(c) for c in frame.columns if str(c) not in summary.sensors]
@@ -438,8 +442,8 @@ class L4EImporter:
         for start, objects in sorted(by_start.items()):
             for entry in objects:
                 self.bucket.put(entry.local, entry.path.read_bytes())
-                for number, text in entry.bad:  # set aside with the reason, never dropped
-                    error = f"{entry.where} line {number}: not a JSON object"
+                for number, text, reason in entry.bad:  # set aside with the reason
+                    error = f"{entry.where} line {number}: {reason}"
                     self.counts["bad_result_lines"] += 1
                     if (error, text) in already:  # an earlier run of this import did
                         continue
@@ -467,7 +471,7 @@ class L4EImporter:
                 model_name=model_name,
                 rows=sum(entry.rows for entry in objects),
                 skipped=[
-                    {"key": k, "reason": f"{bad} lines are not JSON objects"}
+                    {"key": k, "reason": f"{bad} lines are not L4E results (quarantined)"}
                     for k in keys[:1]
                     if bad
                 ],
@@ -547,7 +551,7 @@ class L4EImporter:
     def _labels(self, source: Source, staging: Path) -> list[Any]:
         from cloud.inference.dataset import load_labels
 
-        keys = [k for k in source.store.list(source.prefix) if k.endswith(".csv")]
+        keys = [k for k in source.store.list(source.prefix) if k.lower().endswith(".csv")]
         if not keys:
             raise UserError(f"--labels {source.where}: no label CSV")
         staging.mkdir(parents=True)
@@ -659,15 +663,23 @@ def _schema(component: _Component) -> dict[str, Any]:
     return {
         "ComponentName": component.name,
         "Columns": [
-            {"Name": "Timestamp", "Type": "DATETIME"},
+            {"Name": component.timestamp_column or "Timestamp", "Type": "DATETIME"},
             *({"Name": s, "Type": "DOUBLE"} for s in component.sensors),
         ],
     }
 
 
-def _read_results(body: bytes) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str]]]:
-    """``(text, object)`` of each good line of a results object, and ``(line number, text)``
-    of each line that is not a JSON object with a timestamp and a 0/1 prediction."""
+RESULT_TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
+"""A results line's ``timestamp`` (l4e-contracts §5): UTC, no zone suffix."""
+
+
+def _read_results(
+    body: bytes,
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str, str]]]:
+    """``(text, object)`` of each good line of a results object, and ``(line number, text,
+    reason)`` of each line that is not an L4E result: a JSON object whose ``timestamp`` is
+    a real instant in §5's form and whose ``prediction`` is 0 or 1. Such a line cannot be
+    kept: events and queries read the times back."""
     good, bad = [], []
     for number, text in enumerate(body.decode("utf-8", errors="replace").splitlines(), 1):
         if not text.strip():
@@ -675,18 +687,26 @@ def _read_results(body: bytes) -> tuple[list[tuple[str, dict[str, Any]]], list[t
         try:
             doc = json.loads(text)
         except ValueError:
-            bad.append((number, text))
-            continue
-        if (
-            isinstance(doc, dict)
-            and isinstance(doc.get("timestamp"), str)
-            and doc.get("prediction") in (0, 1)
-            and not isinstance(doc.get("prediction"), bool)
-        ):
-            good.append((text, doc))
+            doc = None
+        if not isinstance(doc, dict):
+            bad.append((number, text, "not a JSON object"))
+        elif not _result_timestamp(doc.get("timestamp")):
+            bad.append((number, text, "timestamp is not yyyy-MM-ddTHH:mm:ss.ffffff (UTC)"))
+        elif doc.get("prediction") not in (0, 1) or isinstance(doc.get("prediction"), bool):
+            bad.append((number, text, "prediction is not 0 or 1"))
         else:
-            bad.append((number, text))
+            good.append((text, doc))
     return good, bad
+
+
+def _result_timestamp(value: Any) -> bool:
+    if not isinstance(value, str) or not RESULT_TIMESTAMP_RE.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value)  # 2022-02-30 has the form but is no date
+    except ValueError:
+        return False
+    return True
 
 
 def _frequency(starts: list[datetime]) -> str:

@@ -92,8 +92,21 @@ def test_a_fleet_executions_record_fits_one_item(ddb: Any) -> None:
     start = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
     keys = tuple(f"output/pump-{i:05d}/2026-01-05T07:05:00Z/results.jsonl" for i in range(10_000))
     skipped = [{"key": f"input/pump-{i:05d}_x.csv", "reason": "not UTF-8 " * 5} for i in range(500)]
+    dropped = [
+        {"key": f"input/pump-{i:05d}_y.csv", "reason": "3 rows whose timestamp is in no " * 2}
+        for i in range(10_000)
+    ]  # and every other component's file had rows whose time could not be read
     execution = Execution(
-        "plantwatch", start, start, start, "SUCCESS", None, keys[0], keys, skipped=skipped
+        "plantwatch",
+        start,
+        start,
+        start,
+        "SUCCESS",
+        None,
+        keys[0],
+        keys,
+        skipped=skipped,
+        dropped_rows=dropped,
     )
     store = DynamoDbStateStore("state", client=ddb)
     # WHEN the scheduler records it in the state table
@@ -105,3 +118,5 @@ def test_a_fleet_executions_record_fits_one_item(ddb: Any) -> None:
     assert back.result_keys == keys
     assert back.skipped == skipped[:100]
     assert back.skipped_omitted == 400
+    assert back.dropped_rows == dropped[:100]
+    assert back.dropped_rows_omitted == 9_900

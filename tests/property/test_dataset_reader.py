@@ -17,7 +17,16 @@ from edge.errors import UserError
 
 
 def reference_read_csv(body: bytes, name: str) -> CsvFrame:
-    """The reader as it was: every cell read as text, then converted column by column."""
+    """The reader as it was: every cell read as text, then converted column by column;
+    and a first data row wider than the header refused (pandas would take its first
+    cell as a row label)."""
+    rows = [(n, line.split(",")) for n, line in enumerate(body.decode().split("\n"), 1) if line]
+    if len(rows) > 1 and len(rows[1][1]) > len(rows[0][1]):
+        (line, cells), width = rows[1], len(rows[0][1])
+        raise UserError(
+            f"{name}: line {line}: {len(cells)} cells and the header has {width}; "
+            "expected one cell per header column"
+        )
     try:
         raw = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -109,3 +110,44 @@ def test_every_line_is_json_with_a_score_in_0_1_and_shares_summing_to_1(
             values = [d["value"] for d in doc["diagnostics"]]
             assert all(0 <= v <= 1 for v in values)
             assert sum(values) == pytest.approx(1, abs=1e-4)
+
+
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}")
+SCORED_KEYS = ["timestamp", "prediction", "prediction_reason", "anomaly_score", "diagnostics"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(results())
+def test_every_line_has_l4e_keys_types_and_rounding(case: tuple[ScoreResult, list[str]]) -> None:
+    # GIVEN any scored rows; WHEN encoded as results.jsonl (l4e-contracts §5)
+    result, names = case
+    body = encode_result_rows(result, names)
+    lines = body.split(b"\n")
+    # THEN one \n-terminated JSON object per row, in time order
+    assert lines.pop() == b"" and len(lines) == len(result.index)
+    docs = [json.loads(line) for line in lines]
+    utc = result.index.tz_convert("UTC") if result.index.tz is not None else result.index
+    for doc, at, off, flagged in zip(docs, utc, result.machine_off, result.prediction, strict=True):
+        # timestamp: yyyy-MM-ddTHH:mm:ss.ffffff, UTC, no zone suffix
+        assert STAMP.fullmatch(doc["timestamp"]) and doc["timestamp"] == at.strftime(
+            "%Y-%m-%dT%H:%M:%S.%f"
+        )
+        assert type(doc["prediction"]) is int
+        if off:  # MACHINE_OFF: prediction 0, no score, no diagnostics
+            assert list(doc) == SCORED_KEYS[:3]
+            assert (doc["prediction"], doc["prediction_reason"]) == (0, "MACHINE_OFF")
+            continue
+        assert list(doc) == SCORED_KEYS
+        assert doc["prediction"] == int(flagged)
+        reason = "ANOMALY_DETECTED" if flagged else "NO_ANOMALY_DETECTED"
+        assert doc["prediction_reason"] == reason
+        score = doc["anomaly_score"]
+        assert type(score) is float and round(score, 5) == score
+        assert [d["name"] for d in doc["diagnostics"]] == names
+        assert all(
+            list(d) == ["name", "value"]
+            and type(d["value"]) is float
+            and round(d["value"], 5) == d["value"]
+            for d in doc["diagnostics"]
+        )
+    assert [d["timestamp"] for d in docs] == sorted(d["timestamp"] for d in docs)

@@ -179,6 +179,12 @@ def test_schedulers_executions_events(dataset, tmp_path: Path, capsys) -> None:
     listed = run_json(capsys, "executions", "--scheduler", "s1", "--data", str(data), "--json")
     assert [x["Status"] for x in listed] == ["FAILED", "SUCCESS"]
     assert listed[0]["FailedReason"].startswith("Could not find data file for sensor pump")
+    # §6: CustomerResultObject is one S3Object {Bucket, Key}, on success only
+    assert "CustomerResultObject" not in listed[0]
+    assert listed[1]["CustomerResultObject"] == {
+        "Bucket": "output",
+        "Key": "output/2026-02-01T00:00:00Z/results.jsonl",
+    }
     events = run_json(capsys, "events", "--scheduler", "s1", "--data", str(data), "--json")
     assert [(e["EventStartTime"], e["EventDurationInSeconds"]) for e in events] == [
         ("2026-02-01T00:03:00.000000Z", 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,6 +199,27 @@ def test_a_ragged_row_is_one_line_naming_the_line() -> None:
     assert "x.csv: not a readable CSV" in str(raised.value) and "line 3" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        ("2026-01-01 00:00:00,1,\n2026-01-01 00:01:00,2,\n", 2),  # a trailing comma each row
+        ("2026-01-01 00:00:00,1,2\n2026-01-01 00:01:00,3\n", 2),  # only the first row wider
+        ("2026-01-01 00:00:00,1,2,3\r\n", 2),
+        ("\n2026-01-01 00:00:00,1,2\n", 3),  # after a blank line
+    ],
+)
+def test_a_first_row_wider_than_the_header_is_one_line_naming_it(rows: str, line: int) -> None:
+    # GIVEN a first data row with more cells than the header: the CSV reader would take
+    # its first cell as a row label and every timestamp from the sensor column, so the
+    # whole file would read as unsupported timestamps and no rows
+    with pytest.raises(UserError) as raised:
+        read_csv(f"Timestamp,a\n{rows}".encode(), "x.csv")
+    # THEN it is refused with one line naming the line and the counts
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"x.csv: line {line}:") and "header has 2" in message, message
+
+
 def test_label_rows_each_have_their_own_width(tmp_path: Path) -> None:
     # GIVEN a plain two-column L4E row first, then rows with the optional columns (§2 Choice)
     path = tmp_path / "labels.csv"
@@ -362,3 +385,79 @@ def test_a_first_column_of_unsupported_times_is_still_counted_not_refused() -> N
     # §1.2 Choice: rows whose timestamp cannot be parsed are dropped and counted
     parsed = read_csv(b"Timestamp,flow\n13/45/2026 0:00,1\n2026-01-01 00:01:00,2\n", "x.csv")
     assert (parsed.unsupported_timestamps, parsed.frame["flow"].tolist()) == (1, [2.0])
+
+
+label_cells = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12
+).map(str.strip)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            instants.map(lambda t: t.replace(second=0, microsecond=0)),
+            st.integers(0, 90 * 24 * 60),
+            st.sampled_from(sorted(PATTERNS)),
+            st.lists(label_cells, max_size=3),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+)
+def test_label_csv_rows_in_any_listed_format_read_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[datetime, int, str, list[str]]],
+    newline: str,
+    bom: bool,
+) -> None:
+    # GIVEN a label CSV (§2): no header, start,end in any §1.2 pattern, optionally our
+    # fault_code,equipment,notes, with either line ending and perhaps a BOM
+    lines, expected = [], []
+    for start, minutes, pattern, extra in rows:
+        end = start + pd.Timedelta(minutes=minutes)
+        fmt = PATTERNS[pattern]
+        cells = [start.strftime(fmt), end.strftime(fmt), *extra]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="").writerow(cells)  # quotes a cell as CSV does
+        lines.append(text.getvalue())
+        expected.append(
+            (pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), *[*extra, "", "", ""][:3])
+        )
+    path = tmp_path_factory.mktemp("labels") / "labels.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + newline.join(lines).encode() + b"\n")
+    # THEN every row reads back, sorted by start, as an ANOMALY label
+    got = [(x.start, x.end, x.fault_code, x.equipment, x.notes) for x in load_labels(path)]
+    assert got == sorted(expected, key=lambda row: row[0])
+
+
+def test_files_in_a_dataset_that_are_not_csv_are_discarded_not_ignored(tmp_path: Path) -> None:
+    # GIVEN a component folder holding its CSV, a CSV spelt .CSV, and files of another
+    # format; and a flat file of another format beside the folders
+    _write(tmp_path / "pump" / "a.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n")
+    _write(tmp_path / "pump" / "b.CSV", "Timestamp,flow\n2026-01-01 00:01:00,2\n")
+    _write(tmp_path / "pump" / "c.csv.gz", "not gzip")
+    _write(tmp_path / "pump" / "d" / "notes.pdf", "%PDF")
+    _write(tmp_path / "readme.txt", "hello")
+    dataset = load_dataset(tmp_path)
+    # THEN the CSVs are read, whatever the case of the extension, and every other file is a
+    # discarded file in the report (L4E: "discarded because its format is invalid (for
+    # example, a jpg or pdf) or not readable"), so none is left out silently
+    assert dataset.frame["pump\\flow"].tolist() == [1.0, 2.0]
+    files = quality_report(dataset)["IngestedFilesSummary"]
+    discarded = sorted(Path(f["Key"]).name for f in files["DiscardedFiles"])
+    assert discarded == ["c.csv.gz", "notes.pdf", "readme.txt"]
+    assert (files["TotalNumberOfFiles"], files["IngestedNumberOfFiles"]) == (5, 2)
+
+
+def test_a_label_folder_reads_its_csvs_whatever_the_case_of_the_extension(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a label prefix (§2: all CSVs under it are read) holding a .csv and a .CSV
+    _write(tmp_path / "labels" / "a.csv", "2020-02-01 00:00:00,2020-02-02 00:00:00\n")
+    _write(tmp_path / "labels" / "old" / "B.CSV", "2020-03-01 00:00:00,2020-03-02 00:00:00\n")
+    # THEN both are labels
+    starts = [str(label.start.date()) for label in load_labels(tmp_path / "labels")]
+    assert starts == ["2020-02-01", "2020-03-01"]

@@ -107,3 +107,31 @@ def test_scheduler_lifecycle_rules() -> None:
     delete_scheduler(state, "s")
     with pytest.raises(NotFoundError):
         describe_scheduler(state, "s")
+
+
+def test_diagnostics_of_many_long_sensor_names_fit_l4e_s_50000_characters() -> None:
+    # GIVEN an event over 300 sensors (L4E's most per model) named with 200-character
+    # components and sensors (§1.1, §1.4)
+    names = [f"{'c' * 200}\\{k:03d}{'s' * 197}" for k in range(300)]
+    weights = [k + 1 for k in range(300)]
+    shares = [w / sum(weights) for w in weights]
+    lines = [
+        {
+            "timestamp": (T0 + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            "prediction": 1,
+            "diagnostics": [
+                {"name": n, "value": round(v, 5)} for n, v in zip(names, shares, strict=True)
+            ],
+        }
+        for m in (1, 2)
+    ]
+    store = InMemoryObjectStore()
+    [event] = list_events([execution(store, 0, lines)], store, "out/")
+    # THEN Diagnostics is a JSON string of at most 50,000 characters (§6) holding the
+    # sensors that contributed most, each with its mean share, largest first kept
+    text = event.to_summary()["Diagnostics"]
+    assert len(text) <= 50_000
+    kept = json.loads(text)["diagnostics"]
+    assert 0 < len(kept) < 300
+    assert [d["name"] for d in kept] == names[-len(kept) :]
+    assert kept[-1]["value"] == round(shares[-1], 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from cloud.inference import model as model_module
 from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import Model, StreamState, TrainConfig, train
-from cloud.inference.results import result_lines
+from cloud.inference.results import encode_result_rows, result_lines
 from edge.errors import ConfigError, UserError
 
 MODEL = train(plant_frame(), TrainConfig(smoothing=3))
@@ -194,3 +195,41 @@ def test_a_long_history_sets_the_change_limit_on_a_sample_of_it(
     assert sampled.threshold == whole.threshold  # the model itself is the same
     assert sampled.change_limit == pytest.approx(whole.change_limit, rel=0.2)
     assert sampled.change_limit != whole.change_limit  # fewer rows were used
+
+
+ROW_BY_ROW = train(plant_frame(), TrainConfig(alarm=None))
+"""A model without alarm rules: ``prediction`` comes from each row's score alone."""
+
+
+def _written(model: Model, frame: pd.DataFrame) -> list[dict]:
+    """The results.jsonl lines of *frame* as a user reads them back."""
+    index, x, off = model.prepare(frame)
+    result = model.score_arrays(index, x, off)
+    return [json.loads(line) for line in encode_result_rows(result, model.sensors).splitlines()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(target=st.floats(0.499990, 0.500010))
+def test_prediction_is_one_exactly_when_the_written_score_is_above_one_half(
+    target: float,
+) -> None:
+    # GIVEN a model whose threshold puts one row's score at *target*, near 0.5
+    frame = plant_frame(rows=20, seed=11, start="2026-01-02")
+    raw = ROW_BY_ROW.score_arrays(*ROW_BY_ROW.prepare(frame)).raw
+    model = copy.copy(ROW_BY_ROW)
+    model.threshold = float(raw[10]) * (1 / target - 1)
+    # WHEN its lines are written, THEN each shows L4E's rule (§5): prediction = 1 exactly
+    # when anomaly_score > 0.5, for the score as written (5 decimals), not a hidden digit
+    for line in _written(model, frame):
+        assert line["prediction"] == int(line["anomaly_score"] > 0.5), line
+
+
+def test_a_reading_too_large_to_score_is_predicted_with_its_written_score_of_one() -> None:
+    # GIVEN readings whose squares overflow: the written score is its limit, 1
+    frame = plant_frame(rows=20, seed=11, start="2026-01-02")
+    frame.iloc[10:13, 1] = [1e200, 1e300, -1e300]
+    with np.errstate(all="ignore"):
+        lines = _written(ROW_BY_ROW, frame)
+    # THEN those rows are predicted abnormal, as their score says
+    assert [(d["prediction"], d["anomaly_score"]) for d in lines[10:13]] == [(1, 1.0)] * 3
+    assert all(d["prediction"] == int(d["anomaly_score"] > 0.5) for d in lines)

@@ -137,3 +137,25 @@ def test_a_short_mean_longer_than_the_models_is_a_config_error() -> None:
     alarm = AlarmConfig(replace(DEFAULT_ALARM.episodes, fast_rows=16), DEFAULT_ALARM.changes)
     with pytest.raises(ConfigError, match="fast_rows 16"):
         Monitor(MODEL, alarm)
+
+
+@pytest.mark.parametrize("overflow", ["one_square", "every_sensor_at_the_largest_double"])
+def test_a_reading_too_large_to_score_writes_a_score_that_agrees_with_its_prediction(
+    overflow: str,
+) -> None:
+    # GIVEN rules that raise on a count of rows only, and a row whose arithmetic overflows
+    # (to an infinite deviation, or to inf - inf: no number at all)
+    episodes = replace(DEFAULT_ALARM.episodes, trip_ratio=None)
+    model = train(plant(rows=600), replace(CONFIG, alarm=replace(DEFAULT_ALARM, episodes=episodes)))
+    frame = plant(seed=3, rows=60)
+    if overflow == "one_square":
+        frame.iloc[30, frame.columns.get_loc("flow")] = 1e200
+    else:
+        frame.iloc[30] = 1.7e308
+    with np.errstate(all="ignore"):
+        result = Monitor(model).score_arrays(*model.prepare(frame), None).result
+    lines = [json.loads(json.dumps(d)) for d in result_lines(result, model.sensors)]
+    # THEN that row is not an alarm yet, and its written score says so (0.5, not 1.0 under
+    # prediction 0): L4E's rule, prediction = 1 exactly when anomaly_score > 0.5 (§5)
+    assert lines[30]["prediction"] == 0
+    assert all(d["prediction"] == int(d["anomaly_score"] > 0.5) for d in lines), lines[30]

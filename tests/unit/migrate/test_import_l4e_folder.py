@@ -56,10 +56,14 @@ def test_historical_layout_and_fleet_results(tmp_path: Path, capsys) -> None:
     assert all(r["error"].endswith("results.jsonl line 2: not a JSON object") for r in records)
     assert main(["executions", "--data", str(data), "--json"]) == 0
     (execution,) = json.loads(capsys.readouterr().out)
-    assert sorted(o["Key"] for o in execution["CustomerResultObject"]) == [
+    # §6's CustomerResultObject {Bucket, Key} is the first; a fleet lists every one
+    objects = execution["CustomerResultObjects"]
+    assert execution["CustomerResultObject"] == objects[0]
+    assert sorted(o["Key"] for o in objects) == [
         "imported/train/fan-2/2022-01-01T00:00:00Z/results.jsonl",
         "imported/train/fan/2022-01-01T00:00:00Z/results.jsonl",
     ]
+    assert {o["Bucket"] for o in objects} == {"plantwatch"}
     sql = "SELECT asset, prediction FROM results ORDER BY asset"
     assert main(["query", sql, "--data", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
@@ -113,3 +117,68 @@ def test_an_imported_name_does_not_take_over_a_real_scheduler(tmp_path: Path, ca
 )
 def test_default_names(location: str, name: str) -> None:
     assert default_name(location) == name
+
+
+def test_the_schema_names_each_column_as_the_csv_header_does(tmp_path: Path, capsys) -> None:
+    # GIVEN a dataset whose timestamp column is headed 'time' (§1.1: column 1 is the
+    # timestamp, whatever its name), its header behind a BOM
+    history = tmp_path / "train"
+    (history / "fan").mkdir(parents=True)
+    (history / "fan" / "a.csv").write_text(
+        "\ufefftime,speed\n2022-01-01 00:00:00,1450\n", encoding="utf-8"
+    )
+    data = tmp_path / "data"
+    assert main(["import", "l4e", "--input", str(history), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # THEN the schema's Columns[].Name are the CSV's headers (§1.3), 'time' included
+    assert report["DatasetSchema"]["Components"] == [
+        {
+            "ComponentName": "fan",
+            "Columns": [
+                {"Name": "time", "Type": "DATETIME"},
+                {"Name": "speed", "Type": "DOUBLE"},
+            ],
+        }
+    ]
+
+
+def test_result_lines_an_l4e_reader_cannot_take_are_quarantined_with_their_reason(
+    tmp_path: Path, capsys
+) -> None:
+    # GIVEN an output folder whose results.jsonl holds one good line and lines that are
+    # JSON objects but not L4E results (§5: timestamp yyyy-MM-ddTHH:mm:ss.ffffff in UTC
+    # without a zone, prediction 0 or 1)
+    history = tmp_path / "train"
+    (history / "fan").mkdir(parents=True)
+    (history / "fan" / "a.csv").write_text("Timestamp,speed\n2022-01-01 00:00:00,1450\n")
+    folder = tmp_path / "out" / "2022-01-01T00:00:00Z"
+    folder.mkdir(parents=True)
+    bad = [
+        '{"timestamp": "yesterday", "prediction": 1}',
+        '{"timestamp": "2022-01-01T00:03:00+05:00", "prediction": 1}',
+        '{"timestamp": "2022-02-30T00:00:00.000000", "prediction": 1}',
+        '{"timestamp": "2022-01-01T00:04:00.000000", "prediction": 2}',
+        '{"timestamp": "2022-01-01T00:04:00.000000", "prediction": true}',
+        '["2022-01-01T00:04:00.000000", 1]',
+    ]
+    good = '{"timestamp": "2022-01-01T00:02:00.000000", "prediction": 1}'
+    (folder / "results.jsonl").write_text("\n".join([good, *bad]) + "\n")
+    data = tmp_path / "data"
+    argv = ["import", "l4e", "--input", str(history), "--output", str(tmp_path / "out")]
+    # WHEN imported, THEN the import succeeds with the good line and sets each other aside
+    # with a reason naming what is wrong (an unparsable time crashed the events pass)
+    assert main([*argv, "--data", str(data), "--json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ResultRows"], report["QuarantinedResultLines"], report["Events"]) == (
+        1,
+        len(bad),
+        1,
+    )
+    kept = sorted((data / "buckets" / "plantwatch" / "quarantine").rglob("*"))
+    reasons = sorted(json.loads(p.read_text())["error"] for p in kept if p.is_file())
+    assert sum("timestamp" in r for r in reasons) == 3, reasons
+    assert sum("prediction" in r for r in reasons) == 2, reasons
+    assert sum(r.endswith("not a JSON object") for r in reasons) == 1, reasons
+    assert main(["events", "--scheduler", "train", "--data", str(data), "--json"]) == 0
+    [event] = json.loads(capsys.readouterr().out)
+    assert event["EventStartTime"] == "2022-01-01T00:02:00.000000Z"
