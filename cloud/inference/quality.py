@@ -123,15 +123,13 @@ def sensor_statistics(dataset: Dataset) -> list[dict[str, Any]]:
 
 
 def _grade(stats: dict[str, Any], short: bool) -> str:
+    """The spec's Choice: Low for no data, under 14 days or more than half missing or
+    invalid; Medium for any other ``POTENTIAL_ISSUE_DETECTED`` status; High otherwise. The
+    counts (missing, invalid, duplicate, bad dates) carry no Status in L4E, so below the
+    Low share they leave a sensor High, as a few gaps in a year of data should."""
     bad_share = stats["MissingValues"]["Percentage"] + stats["InvalidValues"]["Percentage"]
     if not stats["DataExists"] or short or bad_share > 50:
         return "Low"
-    issues = [
-        stats["MissingValues"]["Count"],
-        stats["InvalidValues"]["Count"],
-        stats["InvalidDateEntries"]["Count"],
-        stats["DuplicateTimestamps"]["Count"],
-    ]
     statuses = [
         stats[key]["Status"]
         for key in (
@@ -141,7 +139,7 @@ def _grade(stats: dict[str, Any], short: bool) -> str:
             "MonotonicValues",
         )
     ]
-    return "Medium" if any(issues) or ISSUE in statuses else "High"
+    return "Medium" if ISSUE in statuses else "High"
 
 
 def quality_report(dataset: Dataset) -> dict[str, Any]:

@@ -109,6 +109,9 @@ def test_grades_flatline_drift_and_missing(tmp_path: Path) -> None:
             "flat": np.full(len(index), 3.0),
             "drift": np.arange(len(index)) * 0.1 + rng.normal(0, 0.001, len(index)),
             "holey": np.where(np.arange(len(index)) % 3 == 0, rng.normal(0, 1, len(index)), np.nan),
+            "gappy": np.where(
+                np.arange(len(index)) % 50 == 7, np.nan, rng.normal(0, 1, len(index))
+            ),
         },
         index=index,
     )
@@ -121,6 +124,7 @@ def test_grades_flatline_drift_and_missing(tmp_path: Path) -> None:
         "m\\flat": "Medium",
         "m\\drift": "Medium",
         "m\\holey": "Low",
+        "m\\gappy": "High",  # 2 % missing: a count, no POTENTIAL_ISSUE_DETECTED status
     }
     assert stats["flat"]["MonotonicValues"] == {
         "Status": "POTENTIAL_ISSUE_DETECTED",
@@ -128,6 +132,7 @@ def test_grades_flatline_drift_and_missing(tmp_path: Path) -> None:
     }
     assert stats["drift"]["MonotonicValues"]["Monotonicity"] == "INCREASING"
     assert stats["holey"]["MissingValues"]["Percentage"] > 50
+    assert stats["gappy"]["MissingValues"]["Count"] == 15
 
 
 def test_missing_dataset_and_bad_labels_name_the_problem(tmp_path: Path) -> None:
