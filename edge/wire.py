@@ -56,8 +56,11 @@ TIME_COLUMN = "Timestamp"
 def sensor_name_problem(name: str) -> str:
     """Why *name* is no sensor name, in words a device owner can act on."""
     if name.lower() == TIME_COLUMN.lower():
-        return f"sensor name {name!r} is the input files' time column; give the sensor another name"
-    return f"sensor name {name!r}: allowed are letters, digits, '.', '_' and '-', 1-200 characters"
+        return (
+            f"sensor name {name!r} not allowed: it is the input files' time column; "
+            "give the sensor another name"
+        )
+    return f"sensor name {name!r} not allowed: letters, digits, '.', '_' and '-', 1-200 characters"
 
 
 def telemetry_topic(site: str, asset: str) -> str:
