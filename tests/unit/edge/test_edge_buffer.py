@@ -190,3 +190,55 @@ def test_an_ack_skips_its_own_fsync_and_the_queue_keeps_full_durability(tmp_path
     # and the acknowledgement is kept across a reopen
     again = SqliteBuffer(path, ManualClock())
     assert again.stats().depth == 2 and again.formed() == []
+
+
+def test_drops_are_logged_once_per_interval_with_their_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A count in ``stats`` alone is invisible in a device's log; a line per put would flood it."""
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_bytes=one * 2)
+    buf.put("a1", samples(2))
+    with caplog.at_level("WARNING", logger="edge.buffer"):
+        for i in range(2, 7):
+            buf.put("a1", samples(1, start=i))
+            clock.advance(1)
+        clock.advance(60)
+        buf.put("a1", samples(1, start=7))
+    lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(lines) == 2
+    assert "dropped 1 oldest reading" in lines[0] and "max_bytes" in lines[0]
+    assert "dropped 5 oldest readings" in lines[1] and "6 in all" in lines[1]
+
+
+def test_a_put_larger_than_the_queue_keeps_its_newest_readings_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), max_bytes=one * 3)
+    buf.put("a1", samples(2))
+    assert buf.put("a1", samples(5, start=2)) == 4
+    stats = buf.stats()
+    assert stats.bytes <= one * 3 and stats.depth == 3 and stats.dropped == 4
+    message = buf.form("s1", "gw", "a1", max_samples=10)
+    assert message is not None
+    assert [s.ts_ms for s in message.samples] == [s.ts_ms for s in samples(3, start=4)]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=12), cap=st.integers(1, 10))
+def test_drop_oldest_holds_the_bound_and_accounts_for_every_reading(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], cap: int
+) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path_factory.mktemp("q") / "q.db", ManualClock(), max_bytes=one * cap)
+    start = dropped = 0
+    for n in sizes:
+        dropped += buf.put("a1", samples(n, start=start))
+        start += n
+        stats = buf.stats()
+        assert stats.bytes <= one * cap or stats.depth == 1  # a lone reading is kept
+        assert stats.depth + stats.dropped == start and stats.dropped == dropped
