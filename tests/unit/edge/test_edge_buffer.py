@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import ManualClock
-from edge.errors import ConfigError, WireFormatError
+from edge.errors import ConfigError, StorageError, WireFormatError
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, decode, encode
 
 
@@ -242,3 +242,25 @@ def test_drop_oldest_holds_the_bound_and_accounts_for_every_reading(
         stats = buf.stats()
         assert stats.bytes <= one * cap or stats.depth == 1  # a lone reading is kept
         assert stats.depth + stats.dropped == start and stats.dropped == dropped
+
+
+def test_a_full_disk_refuses_the_put_keeps_the_totals_and_recovers_after_an_ack(
+    tmp_path: Path,
+) -> None:
+    """SQLITE_FULL for real: ``max_page_count`` makes the database file unable to grow, as a
+    full disk does (the buffer's own ``max_bytes`` is far away)."""
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock())
+    buf._db.execute("PRAGMA max_page_count=12")
+    accepted = 0
+    with pytest.raises(StorageError, match="disk is full"):
+        for i in range(100_000):
+            buf.put("a1", samples(1, start=i))
+            accepted += 1
+    stats = buf.stats()
+    stored = buf._db.execute("SELECT COUNT(*), SUM(size) FROM readings").fetchone()
+    assert accepted > 0 and (stats.depth, stats.bytes) == tuple(stored)
+    message = buf.form("s1", "gw", "a1", max_samples=100_000)
+    assert message is not None and len(message.samples) == accepted
+    assert buf.ack([message.seq]) == accepted
+    buf.put("a1", samples(1, start=accepted))
+    assert buf.stats().depth == 1
