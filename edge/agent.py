@@ -8,6 +8,7 @@ restarted, ack timeout) stays queued and is re-sent under the same ``msg_id``.
 
 Nothing is refused silently. Every reading ``submit`` does not queue is counted by reason
 (``buffer_full``, ``invalid`` for readings outside the wire contract, ``storage_error``,
+``unknown_asset`` for an asset not in the configuration,
 ``mode_stop`` for readings polled while the asset is commanded to stop) in ``refused`` and
 ``refused_by_reason``. A failure inside the sender (the queue's disk, for one) does not end
 it: the sender backs off (the link's backoff settings) and tries again, and ``status()``
@@ -290,6 +291,7 @@ class Agent:
 
     def _submit(self, asset: str, samples: Sequence[Sample], *, count_invalid: bool) -> None:
         if asset not in self.config.assets:
+            self._refuse("unknown_asset", len(samples))
             raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
         try:
             self.buffer.put(asset, samples)

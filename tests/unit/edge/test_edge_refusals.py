@@ -161,3 +161,37 @@ def test_a_source_returning_garbage_does_not_end_the_poller(
     assert broken.polls >= 4 and steady.polls >= 4
     assert depth >= 3  # the good source's readings were queued all along
     assert any(r.getMessage().startswith("source Broken:") for r in caplog.records)
+
+
+class Stranger:
+    """A source that also reports an asset this agent was not configured for."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        self.polls += 1
+        ts = int(now * 1000)
+        return [
+            ("pump-1", Sample(ts, {"flow": 1.0})),
+            ("pump-9", Sample(ts, {"flow": 2.0})),
+            ("pump-9", Sample(ts + 1, {"flow": 3.0})),
+        ]
+
+
+def test_polled_readings_of_an_unknown_asset_are_counted_as_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.05)
+    source = Stranger()
+    agent.add_source(source)
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 3, timeout=10)
+    finally:
+        agent.stop(flush=False, timeout=1)
+    status = agent.status()
+    assert status["queue_depth"] == source.polls
+    assert status["refused_by_reason"] == {"unknown_asset": 2 * source.polls}
+    assert any("'pump-9'" in r.getMessage() for r in caplog.records)
