@@ -234,6 +234,7 @@ class Agent:
         self._generation = 0
         self._link_down = threading.Event()
         self._stopping = threading.Event()
+        self._cut_flush = threading.Event()
         self._inflight: dict[int, tuple[int, float]] = {}
         """seq -> (connection generation, wall time sent)."""
         self._resend: list[int] = []
@@ -333,10 +334,10 @@ class Agent:
             self._draining = True
             self._notify()
         if flush:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self._cut_flush.is_set():
                 if self.buffer.stats().depth == 0:
                     break
-                time.sleep(0.05)
+                self._cut_flush.wait(0.05)
         # a clean DISCONNECT sends no last will, so the agent says it is offline itself,
         # while its connection is still up, and says nothing after that
         self._closing = True
@@ -355,7 +356,19 @@ class Agent:
         self._write_status()
         self._final_status = self.status()
         self.buffer.close()
-        log.info("agent stopped", extra={"event": "stop"})
+        queued = self._final_status["queue_depth"]
+        if queued:
+            log.warning(
+                "agent stopped; %s readings stay queued for the next start",
+                queued,
+                extra={"event": "stop", "queued": queued},
+            )
+        else:
+            log.info("agent stopped; queue empty", extra={"event": "stop", "queued": 0})
+
+    def cut_flush(self) -> None:
+        """End a :meth:`stop`'s flush now (a second SIGTERM): what is unsent stays queued."""
+        self._cut_flush.set()
 
     def status(self) -> dict[str, object]:
         if self._final_status is not None:
