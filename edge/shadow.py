@@ -300,10 +300,10 @@ class ShadowSync:
                 }
                 error_report[key] = errors[key]
                 log.warning(
-                    "rejected desired %s=%r: %s",
+                    "rejected desired %s=%s: %s",
                     key,
-                    value,
-                    exc,
+                    _echo(value),  # one short line, however big the value
+                    errors[key]["message"],
                     extra={"event": "command_rejected", "thing": thing},
                 )
                 continue
@@ -314,7 +314,10 @@ class ShadowSync:
             if errors.pop(key, None) is not None:
                 error_report[key] = None
             log.info(
-                "applied %s=%r", key, result, extra={"event": "command_applied", "thing": thing}
+                "applied %s=%s",
+                key,
+                _echo(result),
+                extra={"event": "command_applied", "thing": thing},
             )
         if reported is not None:
             for key, value in self.applied[thing].items():
