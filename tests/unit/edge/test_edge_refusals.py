@@ -195,3 +195,30 @@ def test_polled_readings_of_an_unknown_asset_are_counted_as_refused(
     assert status["queue_depth"] == source.polls
     assert status["refused_by_reason"] == {"unknown_asset": 2 * source.polls}
     assert any("'pump-9'" in r.getMessage() for r in caplog.records)
+
+
+class Backwards:
+    """A source whose clock runs backwards: each poll's readings, and each poll, older."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        self.polls += 1
+        base = T - self.polls * 10_000
+        return [("pump-1", Sample(base - i, {"flow": float(i)})) for i in range(3)]
+
+
+def test_readings_whose_time_goes_backwards_are_all_queued_none_refused(tmp_path: Path) -> None:
+    """The wire needs a time within 2000-2200, not an order: a stepped-back clock loses
+    nothing."""
+    agent = make(tmp_path, sampling_interval_s=0.02)
+    source = Backwards()
+    agent.add_source(source)
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 3, timeout=10)
+    finally:
+        agent.stop(flush=False, timeout=1)
+    status = agent.status()
+    assert status["queue_depth"] == 3 * source.polls and status["refused"] == 0
