@@ -278,6 +278,7 @@ class ShadowSync:
         report: dict[str, object] = {}
         error_report: dict[str, object] = {}
         errors = self.errors[thing]
+        self._log_unhandled(thing, [key for key in wanted if key not in self._handlers])
         for key, value in wanted.items():
             handler = self._handlers.get(key)
             if handler is not None and deeper_than(value, VALUE_LEVELS):
@@ -333,6 +334,23 @@ class ShadowSync:
             report["errors"] = error_report
         if report:
             self._report(thing, report, version)
+
+    def _log_unhandled(self, thing: str, keys: list[str]) -> None:
+        """Desired keys no handler takes are left alone, not reported as errors (the same
+        desired state may serve devices whose handlers know them), but named in one line
+        per document, however many there are."""
+        if not keys:
+            return
+        names = ", ".join(shown(key, 40) for key in keys[:5])
+        more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        log.info(
+            "%d desired key%s with no handler ignored: %s%s",
+            len(keys),
+            "" if len(keys) == 1 else "s",
+            names,
+            more,
+            extra={"event": "command_unhandled", "thing": thing},
+        )
 
     def _refuse_too_deep(self, thing: str, key: str, version: int) -> None:
         """A value nested past the shadow's depth limit can only come from a forged

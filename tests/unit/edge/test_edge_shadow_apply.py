@@ -72,3 +72,19 @@ def test_a_large_applied_value_makes_a_short_log_line(
     assert agent.shadow.applied["pump-1"] == {"setpoints": setpoints}
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied")]
     assert len(lines) == 1 and len(lines[0]) < 600
+
+
+def test_desired_keys_without_a_handler_are_named_in_one_short_line(
+    agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ignored, not reported (another device's handlers may know them), but not silently:
+    one line per document, whatever the number of keys."""
+    caplog.set_level("INFO", logger="edge.shadow")
+    wanted: dict[str, Any] = {f"k{i}": i for i in range(5000)}
+    wanted["mode"] = "safe"
+    agent.shadow._apply("pump-1", wanted, 6, None)
+    assert agent.shadow.applied["pump-1"] == {"mode": "safe"}
+    lines = [r.getMessage() for r in caplog.records if "no handler" in r.getMessage()]
+    assert len(lines) == 1 and len(lines[0]) < 300
+    assert "5000 desired keys" in lines[0] and "k0, k1, k2" in lines[0]
+    assert agent.reports == [{"mode": "safe"}]
