@@ -243,6 +243,7 @@ class Agent:
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
         self._closing = False
+        self._status_failing = False
         self._last_progress = time.monotonic()
         self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
         self._register_defaults()
@@ -851,7 +852,14 @@ class Agent:
         try:
             write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
-            log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+            # rewritten every second: say so once, not a line a second into a full disk
+            if not self._status_failing:
+                log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+            self._status_failing = True
+            return
+        if self._status_failing:
+            self._status_failing = False
+            log.info("status file %s written again", path, extra={"event": "recovered"})
 
 
 def _only(samples: list[Sample], enabled: set[str]) -> list[Sample]:

@@ -222,3 +222,33 @@ def test_readings_whose_time_goes_backwards_are_all_queued_none_refused(tmp_path
         agent.stop(flush=False, timeout=1)
     status = agent.status()
     assert status["queue_depth"] == 3 * source.polls and status["refused"] == 0
+
+
+def test_a_status_file_that_cannot_be_written_is_logged_once_until_it_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent rewrites its status file every second; a full disk must not make that a
+    warning a second (into a journal on the same full disk)."""
+    import edge.agent as agent_module
+
+    caplog.set_level("INFO", logger="edge.agent")
+    agent = make(tmp_path)
+    failing = {"on": True}
+    real = agent_module.write_private
+
+    def write(path: object, data: bytes, **kwargs: object) -> None:
+        if failing["on"]:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent_module, "write_private", write)
+    for _ in range(5):
+        agent._write_status()
+    failing["on"] = False
+    agent._write_status()
+    failing["on"] = True
+    agent._write_status()
+    agent.buffer.close()
+    lines = [r.getMessage() for r in caplog.records if "status file" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert "No space left on device" in lines[0] and "written again" in lines[1]
