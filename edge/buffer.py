@@ -187,7 +187,14 @@ class SqliteBuffer:
         aged = 0
         if self.max_age_s is not None:
             cutoff = now - self.max_age_s
-            aged = self._drop_where("enq < ?", (cutoff,))
+            # a formed message goes whole once any of its readings expires: sent again
+            # with fewer readings, its msg_id would change content (an id conflict in the
+            # cloud, which may hold the first copy)
+            aged = self._drop_where(
+                "seq IN (SELECT DISTINCT seq FROM readings WHERE enq < ? AND seq IS NOT NULL)",
+                (cutoff,),
+            )
+            aged += self._drop_where("seq IS NULL AND enq < ?", (cutoff,))
         if self._bytes + incoming <= self.max_bytes:
             return aged, 0
         if self.full_policy == "refuse":

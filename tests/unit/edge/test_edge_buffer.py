@@ -264,3 +264,22 @@ def test_a_full_disk_refuses_the_put_keeps_the_totals_and_recovers_after_an_ack(
     assert buf.ack([message.seq]) == accepted
     buf.put("a1", samples(1, start=accepted))
     assert buf.stats().depth == 1
+
+
+def test_age_limit_drops_a_formed_message_whole_so_its_id_never_changes_content(
+    tmp_path: Path,
+) -> None:
+    """A message sent but not acknowledged may already be in the cloud: sent again with
+    fewer readings under the same msg_id, the batcher counts an id conflict."""
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(3))
+    clock.advance(30)
+    buf.put("a1", samples(2, start=3))
+    message = buf.form("s1", "gw", "a1", max_samples=10)
+    assert message is not None and len(message.samples) == 5
+    clock.advance(40)  # the first three are past max_age_s, the last two are not
+    buf.put("a1", samples(1, start=5))
+    again = buf.message("s1", "gw", message.seq)
+    assert again is None or again == message
+    assert buf.formed() == [] and buf.stats().dropped == 5 and buf.stats().depth == 1
