@@ -129,6 +129,7 @@ class SqliteBuffer:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            _check_intact(self._db, self.path)
             self._db.executescript(_SCHEMA)
             self._bytes, self._depth, self._run_after = self._db.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*), "
@@ -434,6 +435,21 @@ class SqliteBuffer:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+
+def _check_intact(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged queue at open (``PRAGMA quick_check``: every page and index, about
+    as long as the size scan the open does anyway). Found out later, a damaged index fails
+    every put, form or ack while the agent looks healthy. The file is not moved aside and
+    replaced: it holds readings not yet sent, which ``sqlite3 <file> .recover`` may save,
+    and the choice to give them up is the operator's."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        found = " ".join("; ".join(problems).split())  # one line: the report has newlines
+        raise StorageError(
+            f"queue {path}: the file is damaged ({found}); recover its readings "
+            "with 'sqlite3 FILE .recover' or move it aside to start with an empty queue"
+        )
 
 
 def _header_bytes(site: str, asset: str, sender: str) -> int:

@@ -283,3 +283,46 @@ def test_age_limit_drops_a_formed_message_whole_so_its_id_never_changes_content(
     again = buf.message("s1", "gw", message.seq)
     assert again is None or again == message
     assert buf.formed() == [] and buf.stats().dropped == 5 and buf.stats().depth == 1
+
+
+def _corrupt_pages(tmp_path: Path) -> list[Path]:
+    """Copies of a checkpointed queue, each with one page after the first overwritten."""
+    import random
+    import shutil
+
+    base = tmp_path / "base.db"
+    buf = SqliteBuffer(base, ManualClock())
+    for i in range(0, 3000, 100):
+        buf.put("a1", samples(100, start=i))
+    buf.form("s1", "gw", "a1", max_samples=20)
+    buf._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    buf.close()
+    noise = random.Random(3)
+    copies = []
+    for page in range(1, base.stat().st_size // 4096):
+        copy = tmp_path / f"page{page}.db"
+        shutil.copy(base, copy)
+        with copy.open("r+b") as fh:
+            fh.seek(page * 4096 + 8)
+            fh.write(bytes(noise.randrange(256) for _ in range(200)))
+        copies.append(copy)
+    return copies
+
+
+def test_a_queue_corrupt_anywhere_is_refused_at_open_not_found_out_later(tmp_path: Path) -> None:
+    """A damaged index page used to open fine and then fail every put, form or ack while
+    the agent looked healthy: the queue is checked (quick_check) when it opens."""
+    for copy in _corrupt_pages(tmp_path):
+        try:
+            buf = SqliteBuffer(copy, ManualClock())
+        except StorageError as exc:
+            assert str(copy) in str(exc) and "\n" not in str(exc)
+            continue
+        try:  # opened: then it must work all the way
+            buf.put("a1", samples(50, start=5000))
+            while buf.form("s1", "gw", "a1", max_samples=100) is not None:
+                pass
+            buf.ack([seq for seq, _asset in buf.formed()])
+            assert buf._db.execute("PRAGMA quick_check").fetchone()[0] == "ok", copy.name
+        finally:
+            buf.close()
