@@ -335,10 +335,13 @@ class Agent:
             self._draining = True
             self._notify()
         if flush:
-            while time.monotonic() < deadline and not self._cut_flush.is_set():
-                if self.buffer.stats().depth == 0:
-                    break
-                self._cut_flush.wait(0.05)
+            try:
+                while time.monotonic() < deadline and not self._cut_flush.is_set():
+                    if self.buffer.stats().depth == 0:
+                        break
+                    self._cut_flush.wait(0.05)
+            except Exception as exc:  # the queue failed: stop all the same, keep what it holds
+                self._error(f"flush: {exc}")
         # a clean DISCONNECT sends no last will, so the agent says it is offline itself,
         # while its connection is still up, and says nothing after that
         self._closing = True
@@ -355,10 +358,19 @@ class Agent:
         if self.shadow is not None:
             self.shadow.stop()
         self._write_status()
-        self._final_status = self.status()
+        try:
+            self._final_status = self.status()
+        except Exception as exc:
+            self._final_status = self._unreadable_status(exc)
         self.buffer.close()
         queued = self._final_status["queue_depth"]
-        if queued:
+        if queued is None:
+            log.warning(
+                "agent stopped; the queue could not be read (%s)",
+                self._final_status["last_error"],
+                extra={"event": "stop", "queued": None},
+            )
+        elif queued:
             log.warning(
                 "agent stopped; %s readings stay queued for the next start",
                 queued,
@@ -366,6 +378,20 @@ class Agent:
             )
         else:
             log.info("agent stopped; queue empty", extra={"event": "stop", "queued": 0})
+
+    def _unreadable_status(self, exc: Exception) -> dict[str, object]:
+        """The final status when the queue cannot be read: what is known without it."""
+        self._error(f"queue: {exc}")
+        with self._lock:
+            return {
+                "sender": self.config.sender,
+                "connected": False,
+                "sender_state": "stopped",
+                "queue_depth": None,
+                "refused": self._counters.refused,
+                "refused_by_reason": dict(sorted(self._counters.refused_by_reason.items())),
+                "last_error": self._counters.last_error,
+            }
 
     def cut_flush(self) -> None:
         """End a :meth:`stop`'s flush now (a second SIGTERM): what is unsent stays queued."""

@@ -252,3 +252,27 @@ def test_a_status_file_that_cannot_be_written_is_logged_once_until_it_recovers(
     lines = [r.getMessage() for r in caplog.records if "status file" in r.getMessage()]
     assert len(lines) == 3, lines
     assert "No space left on device" in lines[0] and "written again" in lines[1]
+
+
+def test_a_queue_that_fails_during_the_stop_still_ends_in_a_clean_stop_and_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disk under the queue goes bad while the agent runs: stop must still stop every
+    thread and say so, not raise out of the flush and leave the agent half-stopped."""
+    import sqlite3
+
+    caplog.set_level("INFO", logger="edge.agent")
+    agent = make(tmp_path)
+    agent.start()
+    agent.submit("pump-1", [Sample(T, {"flow": 1.0})])
+
+    def broken() -> object:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    agent.buffer.stats = broken  # type: ignore[method-assign]
+    threads = list(agent._threads)
+    agent.stop(flush=True, timeout=1)
+    assert threads and not any(t.is_alive() for t in threads)
+    stops = [r for r in caplog.records if getattr(r, "event", None) == "stop"]
+    assert len(stops) == 1 and "malformed" in stops[0].getMessage()
+    assert agent.status()["connected"] is False
