@@ -8,6 +8,7 @@ restarted, ack timeout) stays queued and is re-sent under the same ``msg_id``.
 
 Nothing is refused silently. Every reading ``submit`` does not queue is counted by reason
 (``buffer_full``, ``invalid`` for readings outside the wire contract, ``storage_error``,
+``unknown_asset`` for an asset not in the configuration,
 ``mode_stop`` for readings polled while the asset is commanded to stop) in ``refused`` and
 ``refused_by_reason``. A failure inside the sender (the queue's disk, for one) does not end
 it: the sender backs off (the link's backoff settings) and tries again, and ``status()``
@@ -233,6 +234,7 @@ class Agent:
         self._generation = 0
         self._link_down = threading.Event()
         self._stopping = threading.Event()
+        self._cut_flush = threading.Event()
         self._inflight: dict[int, tuple[int, float]] = {}
         """seq -> (connection generation, wall time sent)."""
         self._resend: list[int] = []
@@ -241,6 +243,7 @@ class Agent:
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
         self._closing = False
+        self._status_failing = False
         self._last_progress = time.monotonic()
         self._local_applied: dict[str, dict[str, object]] = {a: {} for a in config.assets}
         self._register_defaults()
@@ -290,6 +293,7 @@ class Agent:
 
     def _submit(self, asset: str, samples: Sequence[Sample], *, count_invalid: bool) -> None:
         if asset not in self.config.assets:
+            self._refuse("unknown_asset", len(samples))
             raise ConfigError(f"asset {asset!r}: not one of this agent's assets")
         try:
             self.buffer.put(asset, samples)
@@ -331,10 +335,13 @@ class Agent:
             self._draining = True
             self._notify()
         if flush:
-            while time.monotonic() < deadline:
-                if self.buffer.stats().depth == 0:
-                    break
-                time.sleep(0.05)
+            try:
+                while time.monotonic() < deadline and not self._cut_flush.is_set():
+                    if self.buffer.stats().depth == 0:
+                        break
+                    self._cut_flush.wait(0.05)
+            except Exception as exc:  # the queue failed: stop all the same, keep what it holds
+                self._error(f"flush: {exc}")
         # a clean DISCONNECT sends no last will, so the agent says it is offline itself,
         # while its connection is still up, and says nothing after that
         self._closing = True
@@ -351,9 +358,44 @@ class Agent:
         if self.shadow is not None:
             self.shadow.stop()
         self._write_status()
-        self._final_status = self.status()
+        try:
+            self._final_status = self.status()
+        except Exception as exc:
+            self._final_status = self._unreadable_status(exc)
         self.buffer.close()
-        log.info("agent stopped", extra={"event": "stop"})
+        queued = self._final_status["queue_depth"]
+        if queued is None:
+            log.warning(
+                "agent stopped; the queue could not be read (%s)",
+                self._final_status["last_error"],
+                extra={"event": "stop", "queued": None},
+            )
+        elif queued:
+            log.warning(
+                "agent stopped; %s readings stay queued for the next start",
+                queued,
+                extra={"event": "stop", "queued": queued},
+            )
+        else:
+            log.info("agent stopped; queue empty", extra={"event": "stop", "queued": 0})
+
+    def _unreadable_status(self, exc: Exception) -> dict[str, object]:
+        """The final status when the queue cannot be read: what is known without it."""
+        self._error(f"queue: {exc}")
+        with self._lock:
+            return {
+                "sender": self.config.sender,
+                "connected": False,
+                "sender_state": "stopped",
+                "queue_depth": None,
+                "refused": self._counters.refused,
+                "refused_by_reason": dict(sorted(self._counters.refused_by_reason.items())),
+                "last_error": self._counters.last_error,
+            }
+
+    def cut_flush(self) -> None:
+        """End a :meth:`stop`'s flush now (a second SIGTERM): what is unsent stays queued."""
+        self._cut_flush.set()
 
     def status(self) -> dict[str, object]:
         if self._final_status is not None:
@@ -836,7 +878,14 @@ class Agent:
         try:
             write_private(path, json.dumps(doc, default=str).encode())
         except OSError as exc:
-            log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+            # rewritten every second: say so once, not a line a second into a full disk
+            if not self._status_failing:
+                log.warning("status file %s: %s", path, exc, extra={"event": "error"})
+            self._status_failing = True
+            return
+        if self._status_failing:
+            self._status_failing = False
+            log.info("status file %s written again", path, extra={"event": "recovered"})
 
 
 def _only(samples: list[Sample], enabled: set[str]) -> list[Sample]:

@@ -44,6 +44,8 @@ from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_documen
 FULL_POLICIES = ("drop_oldest", "refuse")
 STEP_TOLERANCE_S = 2.0
 """A wall-clock move this much larger or smaller than the time that ran is a step."""
+DROP_LOG_INTERVAL_S = 60.0
+"""The least time (monotonic seconds) between two lines about dropped readings."""
 
 log = logging.getLogger(__name__)
 SYNC_MODES = ("FULL", "NORMAL")
@@ -127,6 +129,7 @@ class SqliteBuffer:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            _check_intact(self._db, self.path)
             self._db.executescript(_SCHEMA)
             self._bytes, self._depth, self._run_after = self._db.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*), "
@@ -136,22 +139,31 @@ class SqliteBuffer:
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
         self._seen: tuple[float, float] | None = None
+        self._unlogged = (0, 0)
+        """Readings dropped for age and for size since the last line that said so."""
+        self._drop_logged: float | None = None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def put(self, asset: str, samples: Sequence[Sample]) -> int:
-        """Validate and commit *samples*; return how many older readings were dropped."""
+        """Validate and commit *samples*; return how many readings were dropped (older
+        ones, or under ``drop_oldest`` the oldest of *samples* themselves when they alone
+        exceed ``max_bytes``: the bound holds either way)."""
         if not samples:
             return 0
         with self._lock:
             now = self._now()
             rows = _rows(asset, samples, now)
+            trimmed = _over_bound(rows, self.max_bytes) if self.full_policy == "drop_oldest" else 0
+            rows = rows[trimmed:]
             incoming = sum(r[3] for r in rows)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                dropped = self._make_room(incoming, now)
+                aged, full = self._make_room(incoming, now)
+                full += trimmed
+                self._count_dropped(aged + full)
                 self._db.executemany(
                     "INSERT INTO readings (asset, ts_ms, body, size, enq) VALUES (?, ?, ?, ?, ?)",
                     rows,
@@ -167,21 +179,31 @@ class SqliteBuffer:
                 raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
             self._bytes += incoming
             self._depth += len(rows)
-            return dropped
+            self._log_drops(aged, full)
+            return aged + full
 
-    def _make_room(self, incoming: int, now: float) -> int:
-        """Apply the age and byte limits inside the caller's transaction."""
-        dropped = 0
+    def _make_room(self, incoming: int, now: float) -> tuple[int, int]:
+        """Apply the age and byte limits inside the caller's transaction; return how many
+        readings each dropped."""
+        aged = 0
         if self.max_age_s is not None:
             cutoff = now - self.max_age_s
-            dropped += self._drop_where("enq < ?", (cutoff,))
+            # a formed message goes whole once any of its readings expires: sent again
+            # with fewer readings, its msg_id would change content (an id conflict in the
+            # cloud, which may hold the first copy)
+            aged = self._drop_where(
+                "seq IN (SELECT DISTINCT seq FROM readings WHERE enq < ? AND seq IS NOT NULL)",
+                (cutoff,),
+            )
+            aged += self._drop_where("seq IS NULL AND enq < ?", (cutoff,))
         if self._bytes + incoming <= self.max_bytes:
-            return self._count_dropped(dropped)
+            return aged, 0
         if self.full_policy == "refuse":
             raise BufferFullError(
                 f"queue {self.path} is full ({self._bytes} of {self.max_bytes} bytes); "
                 "policy is refuse"
             )
+        dropped = 0
         while self._bytes + incoming > self.max_bytes and self._depth > 0:
             row = self._db.execute("SELECT id, seq FROM readings ORDER BY id LIMIT 1").fetchone()
             if row[1] is not None:
@@ -197,7 +219,30 @@ class SqliteBuffer:
                     (row[0], need),
                 ).fetchone()[0]
                 dropped += self._drop_where("seq IS NULL AND id <= ?", (cut or row[0],))
-        return self._count_dropped(dropped)
+        return aged, dropped
+
+    def _log_drops(self, aged: int, full: int) -> None:
+        """One warning line per :data:`DROP_LOG_INTERVAL_S` at most, with the drops since
+        the last line: a device's log must show that it is losing data, without a line for
+        every reading of a queue that stays full. The caller holds the lock."""
+        self._unlogged = (self._unlogged[0] + aged, self._unlogged[1] + full)
+        ran = self._clock.monotonic()
+        if sum(self._unlogged) == 0 or (
+            self._drop_logged is not None and ran - self._drop_logged < DROP_LOG_INTERVAL_S
+        ):
+            return
+        (aged, full), self._unlogged, self._drop_logged = self._unlogged, (0, 0), ran
+        why = [f"{n} past max_age_s ({self.max_age_s:g} s)" for n in [aged] if n]
+        why += [f"{n} over max_bytes ({self.max_bytes})" for n in [full] if n]
+        count = aged + full
+        log.warning(
+            "queue %s: dropped %d oldest reading%s (%s); %d in all",
+            self.path,
+            count,
+            "" if count == 1 else "s",
+            ", ".join(why),
+            self._meta("dropped"),
+        )
 
     def _now(self) -> float:
         """The wall time, after moving this run's enqueue times by any step of the wall
@@ -235,10 +280,9 @@ class SqliteBuffer:
             self._depth -= count
         return int(count)
 
-    def _count_dropped(self, dropped: int) -> int:
+    def _count_dropped(self, dropped: int) -> None:
         if dropped:
             self._bump("dropped", dropped)
-        return dropped
 
     def _bump(self, key: str, amount: int) -> None:
         self._db.execute(
@@ -393,6 +437,21 @@ class SqliteBuffer:
             self._db.execute("ROLLBACK")
 
 
+def _check_intact(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged queue at open (``PRAGMA quick_check``: every page and index, about
+    as long as the size scan the open does anyway). Found out later, a damaged index fails
+    every put, form or ack while the agent looks healthy. The file is not moved aside and
+    replaced: it holds readings not yet sent, which ``sqlite3 <file> .recover`` may save,
+    and the choice to give them up is the operator's."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        found = " ".join("; ".join(problems).split())  # one line: the report has newlines
+        raise StorageError(
+            f"queue {path}: the file is damaged ({found}); recover its readings "
+            "with 'sqlite3 FILE .recover' or move it aside to start with an empty queue"
+        )
+
+
 def _header_bytes(site: str, asset: str, sender: str) -> int:
     return len(encode(Telemetry(site, asset, sender, 10**12, ()))) + 8
 
@@ -407,6 +466,17 @@ def _rows(
         body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
         rows.append((asset, s.ts_ms, body, len(body), now))
     return rows
+
+
+def _over_bound(rows: Sequence[tuple[str, int, str, int, float]], max_bytes: int) -> int:
+    """How many of the oldest *rows* must go for the rest to fit in *max_bytes* (the newest
+    one is always kept: a lone reading larger than the queue is stored rather than lost)."""
+    total = 0
+    for kept, row in enumerate(reversed(rows)):
+        total += row[3]
+        if total > max_bytes and kept:
+            return len(rows) - kept
+    return 0
 
 
 def check_readings(asset: str, samples: Sequence[Sample]) -> None:

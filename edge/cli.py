@@ -68,8 +68,15 @@ def _run(args: argparse.Namespace) -> int:
     for build in sources:
         agent.add_source(build())
     stop = threading.Event()
+
+    def on_signal(*_args: object) -> None:
+        # the first signal stops and flushes; another one during the flush ends it at once
+        if stop.is_set():
+            agent.cut_flush()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     agent.start()
     while not stop.wait(0.5):
         pass

@@ -34,3 +34,25 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
+
+
+def deeper_than(value: Any, levels: int) -> bool:
+    """Whether *value* holds a non-empty object or array more than *levels* containers
+    down (the value itself being the first). Iterative, so a hostile document nested a
+    thousand deep is measured without the recursion that ``==``, ``str()`` and
+    :func:`same_value` would run out of."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if not children:
+            continue
+        if level > levels:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False

@@ -28,7 +28,7 @@ from awscrt import mqtt
 from awsiot import iotshadow
 
 from edge.commands import shown
-from edge.json_values import same_value
+from edge.json_values import deeper_than, same_value
 
 log = logging.getLogger("edge.shadow")
 
@@ -37,6 +37,13 @@ Handler = Callable[[str, object], object]
 
 QOS = mqtt.QoS.AT_LEAST_ONCE
 _STOP = object()
+MAX_DEPTH = 6
+"""A shadow document's nesting limit, ``desired`` being level 1 (shadow-contracts §5)."""
+VALUE_LEVELS = MAX_DEPTH - 1
+"""Levels of containers a desired key's value may hold: it sits at level 2."""
+TOO_DEEP_TEXT = f"<a value nested deeper than {MAX_DEPTH} levels>"
+_TOO_DEEP = object()
+"""Stands for a refused too-deep value as the last desired one: unequal to any value."""
 
 
 class ShadowSync:
@@ -271,8 +278,13 @@ class ShadowSync:
         report: dict[str, object] = {}
         error_report: dict[str, object] = {}
         errors = self.errors[thing]
+        self._log_unhandled(thing, [key for key in wanted if key not in self._handlers])
         for key, value in wanted.items():
             handler = self._handlers.get(key)
+            if handler is not None and deeper_than(value, VALUE_LEVELS):
+                self._refuse_too_deep(thing, key, version)
+                error_report[key] = errors[key]
+                continue
             if handler is None or (
                 key in self._last_desired[thing]
                 and same_value(self._last_desired[thing][key], value)
@@ -289,10 +301,10 @@ class ShadowSync:
                 }
                 error_report[key] = errors[key]
                 log.warning(
-                    "rejected desired %s=%r: %s",
+                    "rejected desired %s=%s: %s",
                     key,
-                    value,
-                    exc,
+                    _echo(value),  # one short line, however big the value
+                    errors[key]["message"],
                     extra={"event": "command_rejected", "thing": thing},
                 )
                 continue
@@ -303,7 +315,10 @@ class ShadowSync:
             if errors.pop(key, None) is not None:
                 error_report[key] = None
             log.info(
-                "applied %s=%r", key, result, extra={"event": "command_applied", "thing": thing}
+                "applied %s=%s",
+                key,
+                _echo(result),
+                extra={"event": "command_applied", "thing": thing},
             )
         if reported is not None:
             for key, value in self.applied[thing].items():
@@ -319,6 +334,41 @@ class ShadowSync:
             report["errors"] = error_report
         if report:
             self._report(thing, report, version)
+
+    def _log_unhandled(self, thing: str, keys: list[str]) -> None:
+        """Desired keys no handler takes are left alone, not reported as errors (the same
+        desired state may serve devices whose handlers know them), but named in one line
+        per document, however many there are."""
+        if not keys:
+            return
+        names = ", ".join(shown(key, 40) for key in keys[:5])
+        more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        log.info(
+            "%d desired key%s with no handler ignored: %s%s",
+            len(keys),
+            "" if len(keys) == 1 else "s",
+            names,
+            more,
+            extra={"event": "command_unhandled", "thing": thing},
+        )
+
+    def _refuse_too_deep(self, thing: str, key: str, version: int) -> None:
+        """A value nested past the shadow's depth limit can only come from a forged
+        document (the service refuses it with 400). It is refused before anything compares,
+        prints or hands it on: those recurse, and a RecursionError there used to abandon
+        the whole document, the valid commands beside it included."""
+        self._last_desired[thing][key] = _TOO_DEEP
+        self.errors[thing][key] = {
+            "desired": TOO_DEEP_TEXT,
+            "message": f"{key}: nested deeper than a shadow allows ({MAX_DEPTH} levels)",
+            "version": version,
+        }
+        log.warning(
+            "rejected desired %s: nested deeper than %d levels",
+            key,
+            MAX_DEPTH,
+            extra={"event": "command_rejected", "thing": thing},
+        )
 
     def _report_in_parts(
         self, thing: str, reported: dict[str, object], version: int, refusal: str

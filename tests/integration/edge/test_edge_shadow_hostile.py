@@ -153,3 +153,25 @@ def test_sensors_enabled_from_the_catalogue_is_applied_reported_and_filters_read
         assert "not allowed" in _reported(operator)["errors"]["sensors"]["message"]
     finally:
         receiver.close()
+
+
+def test_a_value_too_deep_to_show_is_refused_and_the_commands_beside_it_apply(
+    stack: Any,
+) -> None:
+    """A forged delta nested hundreds deep (the service refuses past 6 levels), yet short
+    of what the JSON parser on the MQTT thread gives up on. Comparing it with the last one,
+    or echoing it, ran out of recursion on the shadow worker and abandoned the whole
+    document, so the command beside it was never applied and nothing was reported."""
+    agent, operator, peer = stack
+    assert agent.shadow is not None
+    base = 100_000
+    for n, depth in enumerate((600, 800, 950, 970)):
+        deep = '{"x":' * depth + "1" + "}" * depth
+        payload = f'{{"state": {{"setpoints": {deep}, "sampling_interval_s": {n + 1}}}, "version": {base + n}}}'
+        _send(peer, f"{TOPIC}/update/delta", payload)
+        assert agent.shadow.wait_applied(THING, "sampling_interval_s", n + 1, 10), depth
+        error = agent.shadow.errors[THING]["setpoints"]
+        assert error["desired"] == "<a value nested deeper than 6 levels>"
+        assert "nested deeper than a shadow allows" in str(error["message"])
+    wait_for(lambda: _reported(operator).get("sampling_interval_s") == 4, 10)
+    assert "nested deeper" in _reported(operator)["errors"]["setpoints"]["message"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from edge.buffer import BufferFullError, SqliteBuffer
 from edge.clock import ManualClock
-from edge.errors import ConfigError, WireFormatError
+from edge.errors import ConfigError, StorageError, WireFormatError
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, decode, encode
 
 
@@ -190,3 +190,139 @@ def test_an_ack_skips_its_own_fsync_and_the_queue_keeps_full_durability(tmp_path
     # and the acknowledgement is kept across a reopen
     again = SqliteBuffer(path, ManualClock())
     assert again.stats().depth == 2 and again.formed() == []
+
+
+def test_drops_are_logged_once_per_interval_with_their_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A count in ``stats`` alone is invisible in a device's log; a line per put would flood it."""
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_bytes=one * 2)
+    buf.put("a1", samples(2))
+    with caplog.at_level("WARNING", logger="edge.buffer"):
+        for i in range(2, 7):
+            buf.put("a1", samples(1, start=i))
+            clock.advance(1)
+        clock.advance(60)
+        buf.put("a1", samples(1, start=7))
+    lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(lines) == 2
+    assert "dropped 1 oldest reading" in lines[0] and "max_bytes" in lines[0]
+    assert "dropped 5 oldest readings" in lines[1] and "6 in all" in lines[1]
+
+
+def test_a_put_larger_than_the_queue_keeps_its_newest_readings_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock(), max_bytes=one * 3)
+    buf.put("a1", samples(2))
+    assert buf.put("a1", samples(5, start=2)) == 4
+    stats = buf.stats()
+    assert stats.bytes <= one * 3 and stats.depth == 3 and stats.dropped == 4
+    message = buf.form("s1", "gw", "a1", max_samples=10)
+    assert message is not None
+    assert [s.ts_ms for s in message.samples] == [s.ts_ms for s in samples(3, start=4)]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=12), cap=st.integers(1, 10))
+def test_drop_oldest_holds_the_bound_and_accounts_for_every_reading(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], cap: int
+) -> None:
+    one = len('{"s0":0.0,"s1":1.0,"s2":2.0}')
+    buf = SqliteBuffer(tmp_path_factory.mktemp("q") / "q.db", ManualClock(), max_bytes=one * cap)
+    start = dropped = 0
+    for n in sizes:
+        dropped += buf.put("a1", samples(n, start=start))
+        start += n
+        stats = buf.stats()
+        assert stats.bytes <= one * cap or stats.depth == 1  # a lone reading is kept
+        assert stats.depth + stats.dropped == start and stats.dropped == dropped
+
+
+def test_a_full_disk_refuses_the_put_keeps_the_totals_and_recovers_after_an_ack(
+    tmp_path: Path,
+) -> None:
+    """SQLITE_FULL for real: ``max_page_count`` makes the database file unable to grow, as a
+    full disk does (the buffer's own ``max_bytes`` is far away)."""
+    buf = SqliteBuffer(tmp_path / "q.db", ManualClock())
+    buf._db.execute("PRAGMA max_page_count=12")
+    accepted = 0
+    with pytest.raises(StorageError, match="disk is full"):
+        for i in range(100_000):
+            buf.put("a1", samples(1, start=i))
+            accepted += 1
+    stats = buf.stats()
+    stored = buf._db.execute("SELECT COUNT(*), SUM(size) FROM readings").fetchone()
+    assert accepted > 0 and (stats.depth, stats.bytes) == tuple(stored)
+    message = buf.form("s1", "gw", "a1", max_samples=100_000)
+    assert message is not None and len(message.samples) == accepted
+    assert buf.ack([message.seq]) == accepted
+    buf.put("a1", samples(1, start=accepted))
+    assert buf.stats().depth == 1
+
+
+def test_age_limit_drops_a_formed_message_whole_so_its_id_never_changes_content(
+    tmp_path: Path,
+) -> None:
+    """A message sent but not acknowledged may already be in the cloud: sent again with
+    fewer readings under the same msg_id, the batcher counts an id conflict."""
+    clock = ManualClock()
+    buf = SqliteBuffer(tmp_path / "q.db", clock, max_age_s=60)
+    buf.put("a1", samples(3))
+    clock.advance(30)
+    buf.put("a1", samples(2, start=3))
+    message = buf.form("s1", "gw", "a1", max_samples=10)
+    assert message is not None and len(message.samples) == 5
+    clock.advance(40)  # the first three are past max_age_s, the last two are not
+    buf.put("a1", samples(1, start=5))
+    again = buf.message("s1", "gw", message.seq)
+    assert again is None or again == message
+    assert buf.formed() == [] and buf.stats().dropped == 5 and buf.stats().depth == 1
+
+
+def _corrupt_pages(tmp_path: Path) -> list[Path]:
+    """Copies of a checkpointed queue, each with one page after the first overwritten."""
+    import random
+    import shutil
+
+    base = tmp_path / "base.db"
+    buf = SqliteBuffer(base, ManualClock())
+    for i in range(0, 3000, 100):
+        buf.put("a1", samples(100, start=i))
+    buf.form("s1", "gw", "a1", max_samples=20)
+    buf._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    buf.close()
+    noise = random.Random(3)
+    copies = []
+    for page in range(1, base.stat().st_size // 4096):
+        copy = tmp_path / f"page{page}.db"
+        shutil.copy(base, copy)
+        with copy.open("r+b") as fh:
+            fh.seek(page * 4096 + 8)
+            fh.write(bytes(noise.randrange(256) for _ in range(200)))
+        copies.append(copy)
+    return copies
+
+
+def test_a_queue_corrupt_anywhere_is_refused_at_open_not_found_out_later(tmp_path: Path) -> None:
+    """A damaged index page used to open fine and then fail every put, form or ack while
+    the agent looked healthy: the queue is checked (quick_check) when it opens."""
+    for copy in _corrupt_pages(tmp_path):
+        try:
+            buf = SqliteBuffer(copy, ManualClock())
+        except StorageError as exc:
+            assert str(copy) in str(exc) and "\n" not in str(exc)
+            continue
+        try:  # opened: then it must work all the way
+            buf.put("a1", samples(50, start=5000))
+            while buf.form("s1", "gw", "a1", max_samples=100) is not None:
+                pass
+            buf.ack([seq for seq, _asset in buf.formed()])
+            assert buf._db.execute("PRAGMA quick_check").fetchone()[0] == "ok", copy.name
+        finally:
+            buf.close()

@@ -161,3 +161,118 @@ def test_a_source_returning_garbage_does_not_end_the_poller(
     assert broken.polls >= 4 and steady.polls >= 4
     assert depth >= 3  # the good source's readings were queued all along
     assert any(r.getMessage().startswith("source Broken:") for r in caplog.records)
+
+
+class Stranger:
+    """A source that also reports an asset this agent was not configured for."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        self.polls += 1
+        ts = int(now * 1000)
+        return [
+            ("pump-1", Sample(ts, {"flow": 1.0})),
+            ("pump-9", Sample(ts, {"flow": 2.0})),
+            ("pump-9", Sample(ts + 1, {"flow": 3.0})),
+        ]
+
+
+def test_polled_readings_of_an_unknown_asset_are_counted_as_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.05)
+    source = Stranger()
+    agent.add_source(source)
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 3, timeout=10)
+    finally:
+        agent.stop(flush=False, timeout=1)
+    status = agent.status()
+    assert status["queue_depth"] == source.polls
+    assert status["refused_by_reason"] == {"unknown_asset": 2 * source.polls}
+    assert any("'pump-9'" in r.getMessage() for r in caplog.records)
+
+
+class Backwards:
+    """A source whose clock runs backwards: each poll's readings, and each poll, older."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, Sample]]:
+        self.polls += 1
+        base = T - self.polls * 10_000
+        return [("pump-1", Sample(base - i, {"flow": float(i)})) for i in range(3)]
+
+
+def test_readings_whose_time_goes_backwards_are_all_queued_none_refused(tmp_path: Path) -> None:
+    """The wire needs a time within 2000-2200, not an order: a stepped-back clock loses
+    nothing."""
+    agent = make(tmp_path, sampling_interval_s=0.02)
+    source = Backwards()
+    agent.add_source(source)
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 3, timeout=10)
+    finally:
+        agent.stop(flush=False, timeout=1)
+    status = agent.status()
+    assert status["queue_depth"] == 3 * source.polls and status["refused"] == 0
+
+
+def test_a_status_file_that_cannot_be_written_is_logged_once_until_it_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent rewrites its status file every second; a full disk must not make that a
+    warning a second (into a journal on the same full disk)."""
+    import edge.agent as agent_module
+
+    caplog.set_level("INFO", logger="edge.agent")
+    agent = make(tmp_path)
+    failing = {"on": True}
+    real = agent_module.write_private
+
+    def write(path: object, data: bytes, **kwargs: object) -> None:
+        if failing["on"]:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent_module, "write_private", write)
+    for _ in range(5):
+        agent._write_status()
+    failing["on"] = False
+    agent._write_status()
+    failing["on"] = True
+    agent._write_status()
+    agent.buffer.close()
+    lines = [r.getMessage() for r in caplog.records if "status file" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert "No space left on device" in lines[0] and "written again" in lines[1]
+
+
+def test_a_queue_that_fails_during_the_stop_still_ends_in_a_clean_stop_and_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disk under the queue goes bad while the agent runs: stop must still stop every
+    thread and say so, not raise out of the flush and leave the agent half-stopped."""
+    import sqlite3
+
+    caplog.set_level("INFO", logger="edge.agent")
+    agent = make(tmp_path)
+    agent.start()
+    agent.submit("pump-1", [Sample(T, {"flow": 1.0})])
+
+    def broken() -> object:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    agent.buffer.stats = broken  # type: ignore[method-assign]
+    threads = list(agent._threads)
+    agent.stop(flush=True, timeout=1)
+    assert threads and not any(t.is_alive() for t in threads)
+    stops = [r for r in caplog.records if getattr(r, "event", None) == "stop"]
+    assert len(stops) == 1 and "malformed" in stops[0].getMessage()
+    assert agent.status()["connected"] is False

@@ -1,0 +1,90 @@
+"""ShadowSync._apply on hostile desired documents, without a broker: what is applied, what
+is refused with a reason, and that neither the report nor the log line grows with the
+document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Any:
+    made = Agent(
+        AgentConfig(
+            site="s1",
+            sender="gw",
+            broker_url="mqtt://127.0.0.1:1",  # never started: _apply is called directly
+            queue_path=str(tmp_path / "q.db"),
+            assets=("pump-1",),
+        ),
+        SystemClock(),
+    )
+    made.reports = []
+    made.shadow._report = lambda thing, reported, version: made.reports.append(reported)
+    yield made
+    made.shadow.stop()
+    made.buffer.close()
+
+
+def test_a_huge_rejected_value_makes_a_short_log_line_and_a_short_report(
+    agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="edge.shadow")
+    wanted = {"mode": "x" * 100_000, "setpoints": ["y" * 50_000], "sampling_interval_s": 5}
+    agent.shadow._apply("pump-1", wanted, 3, None)
+    assert agent.shadow.applied["pump-1"] == {"sampling_interval_s": 5}
+    assert set(agent.shadow.errors["pump-1"]) == {"mode", "setpoints"}
+    lines = [r.getMessage() for r in caplog.records if "rejected desired" in r.getMessage()]
+    assert len(lines) == 2 and all(len(line) < 600 for line in lines)
+    assert len(json.dumps(agent.reports)) < 2000
+
+
+def test_thousands_of_unknown_keys_and_nulls_neither_crash_nor_grow_the_report(
+    agent: Any,
+) -> None:
+    wanted: dict[str, Any] = {f"k{i}": i for i in range(5000)}
+    wanted.update(mode=None, sampling_interval_s=None, setpoints=None, sensors=None)
+    agent.shadow._apply("pump-1", wanted, 4, None)
+    assert agent.shadow.applied["pump-1"] == {}
+    assert set(agent.shadow.errors["pump-1"]) == {
+        "mode",
+        "sampling_interval_s",
+        "setpoints",
+        "sensors",
+    }
+    assert len(agent.reports) == 1 and set(agent.reports[0]) == {"errors"}
+    assert len(json.dumps(agent.reports)) < 2000
+
+
+def test_a_large_applied_value_makes_a_short_log_line(
+    agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="edge.shadow")
+    setpoints = {f"t{i}": float(i) for i in range(3000)}
+    agent.shadow._apply("pump-1", {"setpoints": setpoints}, 5, None)
+    assert agent.shadow.applied["pump-1"] == {"setpoints": setpoints}
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied")]
+    assert len(lines) == 1 and len(lines[0]) < 600
+
+
+def test_desired_keys_without_a_handler_are_named_in_one_short_line(
+    agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ignored, not reported (another device's handlers may know them), but not silently:
+    one line per document, whatever the number of keys."""
+    caplog.set_level("INFO", logger="edge.shadow")
+    wanted: dict[str, Any] = {f"k{i}": i for i in range(5000)}
+    wanted["mode"] = "safe"
+    agent.shadow._apply("pump-1", wanted, 6, None)
+    assert agent.shadow.applied["pump-1"] == {"mode": "safe"}
+    lines = [r.getMessage() for r in caplog.records if "no handler" in r.getMessage()]
+    assert len(lines) == 1 and len(lines[0]) < 300
+    assert "5000 desired keys" in lines[0] and "k0, k1, k2" in lines[0]
+    assert agent.reports == [{"mode": "safe"}]
