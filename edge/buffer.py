@@ -34,6 +34,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.clock import Clock
@@ -122,26 +123,52 @@ class SqliteBuffer:
         self.full_policy = full_policy
         self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
+        self.damaged_file: Path | None = None
+        """Where a damaged queue found at open was moved (None when it was whole)."""
         try:
-            private_file(self.path)
-            self._db = sqlite3.connect(
-                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
-            )
+            try:
+                self._open()
+            except _Damaged as exc:
+                self.damaged_file = _move_aside(self.path)
+                log.error(
+                    "queue %s: the file is damaged (%s); moved it to %s and started an empty "
+                    "queue; recover its readings with 'sqlite3 %s .recover'",
+                    self.path,
+                    exc,
+                    self.damaged_file,
+                    self.damaged_file,
+                )
+                self._open()
+        except (sqlite3.Error, OSError, _Damaged) as exc:
+            raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
+        self._seen: tuple[float, float] | None = None
+        self._unlogged = (0, 0)
+        """Readings dropped for age and for size since the last line that said so."""
+        self._drop_logged: float | None = None
+
+    def _open(self) -> None:
+        private_file(self.path)
+        self._db = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            _check_intact(self._db, self.path)
+            self._db.execute(f"PRAGMA synchronous={self._synchronous}")
+            _check_intact(self._db)
             self._db.executescript(_SCHEMA)
             self._bytes, self._depth, self._run_after = self._db.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*), "
                 "(SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'readings') "
                 "FROM readings"
             ).fetchone()
-        except (sqlite3.Error, OSError) as exc:
-            raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
-        self._seen: tuple[float, float] | None = None
-        self._unlogged = (0, 0)
-        """Readings dropped for age and for size since the last line that said so."""
-        self._drop_logged: float | None = None
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if getattr(exc, "sqlite_errorname", "") in _DAMAGE_ERRORS:
+                raise _Damaged(str(exc)) from exc
+            raise
+        except _Damaged:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -437,19 +464,39 @@ class SqliteBuffer:
             self._db.execute("ROLLBACK")
 
 
-def _check_intact(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse a damaged queue at open (``PRAGMA quick_check``: every page and index, about
-    as long as the size scan the open does anyway). Found out later, a damaged index fails
-    every put, form or ack while the agent looks healthy. The file is not moved aside and
-    replaced: it holds readings not yet sent, which ``sqlite3 <file> .recover`` may save,
-    and the choice to give them up is the operator's."""
+class _Damaged(Exception):
+    """The queue file is not a whole SQLite database."""
+
+
+_DAMAGE_ERRORS = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def _check_intact(db: sqlite3.Connection) -> None:
+    """A damaged queue is found at open (``PRAGMA quick_check``: every page and index, about
+    as long as the size scan the open does anyway); found out later, a damaged index fails
+    every put, form or ack while the agent looks healthy."""
     problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
     if problems != ["ok"]:
-        found = " ".join("; ".join(problems).split())  # one line: the report has newlines
-        raise StorageError(
-            f"queue {path}: the file is damaged ({found}); recover its readings "
-            "with 'sqlite3 FILE .recover' or move it aside to start with an empty queue"
-        )
+        raise _Damaged(" ".join("; ".join(problems).split()))  # one line: the report has newlines
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged queue (and its WAL, which may hold its last commits) out of the way.
+
+    Why not refuse to start: a field agent that stops collects nothing more until someone
+    comes, and refusing saves nothing the renamed file does not keep for ``.recover``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
 
 
 def _header_bytes(site: str, asset: str, sender: str) -> int:

@@ -309,20 +309,47 @@ def _corrupt_pages(tmp_path: Path) -> list[Path]:
     return copies
 
 
-def test_a_queue_corrupt_anywhere_is_refused_at_open_not_found_out_later(tmp_path: Path) -> None:
+def test_a_queue_corrupt_anywhere_is_moved_aside_at_open_not_found_out_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A damaged index page used to open fine and then fail every put, form or ack while
-    the agent looked healthy: the queue is checked (quick_check) when it opens."""
+    the agent looked healthy: the queue is checked (quick_check) when it opens, and a
+    damaged one is kept, byte for byte, beside a new empty queue the agent goes on with."""
+    moved = 0
     for copy in _corrupt_pages(tmp_path):
+        damaged = copy.read_bytes()
+        caplog.clear()
+        buf = SqliteBuffer(copy, ManualClock())
         try:
-            buf = SqliteBuffer(copy, ManualClock())
-        except StorageError as exc:
-            assert str(copy) in str(exc) and "\n" not in str(exc)
-            continue
-        try:  # opened: then it must work all the way
-            buf.put("a1", samples(50, start=5000))
+            if buf.damaged_file is not None:
+                moved += 1
+                assert buf.damaged_file.read_bytes() == damaged
+                assert buf.damaged_file.name.startswith(f"{copy.name}.damaged-")
+                assert buf.stats().depth == 0
+                [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+                assert str(buf.damaged_file) in line and ".recover" in line
+            buf.put("a1", samples(50, start=5000))  # whole or new: it works all the way
             while buf.form("s1", "gw", "a1", max_samples=100) is not None:
                 pass
             buf.ack([seq for seq, _asset in buf.formed()])
             assert buf._db.execute("PRAGMA quick_check").fetchone()[0] == "ok", copy.name
         finally:
             buf.close()
+    assert moved > 0
+
+
+def test_a_file_that_is_no_database_is_moved_aside_and_a_folder_is_still_refused(
+    tmp_path: Path,
+) -> None:
+    junk = tmp_path / "queue.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    buf = SqliteBuffer(junk, ManualClock())
+    try:
+        assert buf.damaged_file is not None and buf.damaged_file.read_bytes().startswith(b"not a")
+        assert buf.put("a1", samples(3)) == 0 and buf.stats().depth == 3
+    finally:
+        buf.close()
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    with pytest.raises(StorageError, match="cannot open"):
+        SqliteBuffer(folder, ManualClock())
