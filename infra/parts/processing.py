@@ -173,7 +173,8 @@ class Processing(Construct):
         # inference: one EventBridge schedule per scheduler
         f = self.inference.function
         storage.input.grant_read(f)
-        storage.output.grant_read_write(f)
+        storage.output.grant_read(f)
+        storage.output.grant_put(f)  # results are written, never deleted
         storage.artifacts.grant_read(f)
         storage.state_table.grant(f, *STATE_ACTIONS)
         self._key.grant_encrypt_decrypt(f)

@@ -10,6 +10,7 @@ credential may: shadow update requests and ``cmd/plantwatch/...``, never shadow 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -111,3 +112,14 @@ def test_the_other_roles_publish_nothing(synthesized) -> None:
     for handler in ("batcher", "inference"):
         for statement in role_statements(synthesized, handler):
             assert not any(a.startswith(("iot:", "sns:")) for a in actions(statement)), handler
+
+
+def test_only_the_batcher_deletes_objects_and_only_its_spool(synthesized) -> None:
+    """The batcher's spool (input bucket) is the only object store a handler deletes from;
+    inference writes results but never deletes them."""
+    for handler in sorted(TABLES):
+        for statement in role_statements(synthesized, handler):
+            if any(a.startswith("s3:DeleteObject") for a in actions(statement)):
+                assert handler == "batcher"
+                buckets = {json.dumps(r) for r in resources(statement)}
+                assert all("StorageInput" in b for b in buckets), buckets
