@@ -400,3 +400,21 @@ def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
         assert env["ALARM_MODEL_KEYS"] == (
             "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json"
         )
+
+
+def test_each_rule_alarms_on_action_and_error_action_failures(synthesized) -> None:
+    """A failed action lands in the errorAction; a failed errorAction loses the message
+    (AWS IoT's ``ErrorActionFailure`` metric): both alarm to the operations topic."""
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    rules = [
+        r["Properties"]["RuleName"] for r in synthesized.resources("AWS::IoT::TopicRule").values()
+    ]
+    for rule in rules:
+        for metric in ("Failure", "ErrorActionFailure", "ParseError"):
+            assert any(
+                a.get("Namespace") == "AWS/IoT"
+                and a.get("MetricName") == metric
+                and {"Name": "RuleName", "Value": rule} in a.get("Dimensions", [])
+                and a.get("AlarmActions")
+                for a in alarms
+            ), (rule, metric)
