@@ -95,6 +95,8 @@ CASES: list[tuple[str, str, str]] = [
             ("receive", f"$aws/things/{asset}/shadow/get/accepted"),
         )
     ],
+    ("gw-01", "publish", "dt/plantwatch/s1/gw-01/telemetry"),
+    ("gw-01", "subscribe", "$aws/things/gw-01/shadow/update/delta"),
     ("gw-01", "publish", "dt/plantwatch/s1/fan-03/telemetry"),
     ("gw-01", "publish", "dt/plantwatch/s2/fan-01/telemetry"),
     ("gw-01", "publish", "$aws/things/fan-03/shadow/update"),
@@ -122,6 +124,19 @@ DIFFERENCES: dict[tuple[str, str, str], tuple[bool, bool, str]] = {
         "level, so no rule can be sent another thing's topic) because the local runner runs "
         "whichever rules file it is given; the IoT policy names the deployed telemetry rule",
     ),
+    **{
+        case: (
+            True,
+            False,
+            "every certificate carries plantwatch-device (infra/provision.py), so on AWS a "
+            "gateway may also act as a device of its own name; the local gateway credential "
+            "gets only its status topic unless it lists itself as an asset",
+        )
+        for case in [
+            ("gw-01", "publish", "dt/plantwatch/s1/gw-01/telemetry"),
+            ("gw-01", "subscribe", "$aws/things/gw-01/shadow/update/delta"),
+        ]
+    },
 }
 
 
@@ -157,3 +172,17 @@ def test_iot_policy_and_local_acl_agree(
         assert aws == here, f"IoT policy {aws}, local ACL {here}: {credential} {action} {topic}"
     else:
         assert (aws, here) == expected[:2]
+
+
+def test_policies_grant_four_actions_on_resources_bound_to_the_connected_thing() -> None:
+    """No ``iot:*``, no ``*`` resource, no ``iot:RetainPublish`` (the agent never retains,
+    its last will included), and every resource names a thing policy variable, so what a
+    certificate may touch follows from the thing it is attached to."""
+    documents = gateway_policies(ARN) + gateway_ingest_policies(ARN)
+    for statement in (s for d in documents for s in d["Statement"]):
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] in IOT_ACTION.values() or statement["Action"] == "iot:Connect"
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
+            assert resource.startswith(f"{ARN}:"), resource
+            assert "${iot:Connection.Thing." in resource, resource
