@@ -153,8 +153,15 @@ class Processing(Construct):
         # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
         b = self.batcher.function
         storage.input.grant_read_write(b)
-        storage.quarantine.grant_put(b)
-        self._objects_ack(b, storage.input, storage.quarantine)
+        # only its own prefix: errors/ in the same bucket holds the rules' errorAction reports
+        storage.quarantine.grant_put(b, f"{QUARANTINE_PREFIX}*")
+        self._objects_ack(b, storage.input)
+        assert b.role is not None
+        acknowledge_wildcards(
+            b.role,
+            "Quarantined messages are written under generated keys below quarantine/.",
+            resources=[f"{arn_of(storage.quarantine)}/{QUARANTINE_PREFIX}*"],
+        )
         b.add_event_source(
             sources.KinesisEventSource(
                 stream,

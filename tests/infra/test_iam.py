@@ -123,3 +123,15 @@ def test_only_the_batcher_deletes_objects_and_only_its_spool(synthesized) -> Non
                 assert handler == "batcher"
                 buckets = {json.dumps(r) for r in resources(statement)}
                 assert all("StorageInput" in b for b in buckets), buckets
+
+
+def test_the_batcher_writes_only_the_quarantine_prefix_of_the_quarantine_bucket(
+    synthesized,
+) -> None:
+    """``errors/`` in the same bucket holds the topic rules' errorAction reports; the batcher
+    quarantines under ``quarantine/`` and must not overwrite them."""
+    for statement in role_statements(synthesized, "batcher"):
+        for resource in resources(statement):
+            text = json.dumps(resource)
+            if "StorageQuarantine" in text:
+                assert resource["Fn::Join"][1][-1] == "/quarantine/*", text
