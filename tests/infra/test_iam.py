@@ -135,3 +135,27 @@ def test_the_batcher_writes_only_the_quarantine_prefix_of_the_quarantine_bucket(
             text = json.dumps(resource)
             if "StorageQuarantine" in text:
                 assert resource["Fn::Join"][1][-1] == "/quarantine/*", text
+
+
+FIREHOSE_S3 = {
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:PutObject",
+}
+"""The S3 actions Firehose needs for an S3 destination (AWS's documented delivery role)."""
+
+
+def test_the_archive_delivery_role_has_firehoses_s3_actions_and_no_delete(synthesized) -> None:
+    (role,) = [k for k in synthesized.resources("AWS::IAM::Role") if "ArchiveDeliveryRole" in k]
+    granted = {
+        action
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in actions(statement)
+        if action.startswith("s3:")
+    }
+    assert granted == FIREHOSE_S3
