@@ -9,7 +9,8 @@ iterate over a list. So a gateway names its assets in numbered attributes ``asse
 ``asset12`` (12 is what one IoT Core connection can serve: 50 subscriptions, 4 per asset).
 An attribute that is not set leaves its variable unresolved and that resource matches
 nothing. IoT Core caps a policy at 2,048 characters (whitespace not counted), so the
-gateway slots are spread over several policies, all attached to the gateway certificate.
+gateway slots are spread over several policies, all attached to the gateway certificate;
+the slots' Basic Ingest grants do not fit beside them and have policies of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ THING = "${iot:Connection.Thing.ThingName}"
 SITE = "${iot:Connection.Thing.Attributes[site]}"
 GATEWAY_SLOTS = 12
 SLOTS_PER_GATEWAY_POLICY = 3
+GATEWAY_INGEST_POLICY = "plantwatch-gateway-ingest"
+"""Basic Ingest grants of the gateway slots: ``plantwatch-gateway-ingest-1`` .. ``-N``."""
+SLOTS_PER_INGEST_POLICY = 6
 MAX_POLICY_CHARS = 2048
 """AWS IoT Core's limit on one policy document, whitespace excluded."""
 
@@ -53,16 +57,11 @@ def _thing_statements(arn: str, things: list[str], basic_ingest: bool = False) -
     Ingest to the telemetry rule); use each thing's shadows (classic and named:
     ``shadow/*`` covers ``shadow/name/<name>/...``).
 
-    The Basic Ingest grant names the rule: a policy ``*`` also matches ``/``, so
-    ``$aws/rules/*/dt/...`` would let a device send a rule a topic naming another thing.
-    Gateway slots do not get it: three more resources put a slot policy over 2,048
-    characters, and fewer slots per policy would change what deployed gateways attach."""
+    Gateway slots get Basic Ingest from :func:`gateway_ingest_policies`: three more
+    resources put a slot policy over 2,048 characters, and fewer slots per policy would
+    change what deployed gateways attach."""
     shadows = [f"$aws/things/{thing}/shadow/*" for thing in things]
-    ingest = [
-        f"{arn}:topic/{BASIC_INGEST_PREFIX}{TELEMETRY_RULE}/dt/{APP}/{SITE}/{thing}/*"
-        for thing in things
-        if basic_ingest
-    ]
+    ingest = [_ingest_resource(arn, thing) for thing in things if basic_ingest]
     return [
         {
             "Effect": "Allow",
@@ -82,6 +81,14 @@ def _thing_statements(arn: str, things: list[str], basic_ingest: bool = False) -
             "Resource": [f"{arn}:topic/{shadow}" for shadow in shadows],
         },
     ]
+
+
+def _ingest_resource(arn: str, thing: str) -> str:
+    """Publish through Basic Ingest to the telemetry rule, for *thing*'s topics at its site.
+
+    The grant names the rule: a policy ``*`` also matches ``/``, so ``$aws/rules/*/dt/...``
+    would let a device send a rule a topic naming another thing."""
+    return f"{arn}:topic/{BASIC_INGEST_PREFIX}{TELEMETRY_RULE}/dt/{APP}/{SITE}/{thing}/*"
 
 
 def _connect_statement(arn: str) -> Document:
@@ -111,6 +118,19 @@ def gateway_policies(arn: str) -> list[Document]:
         slots = range(first, min(first + SLOTS_PER_GATEWAY_POLICY, GATEWAY_SLOTS + 1))
         things = [slot_variable(slot) for slot in slots]
         documents.append({"Version": "2012-10-17", "Statement": _thing_statements(arn, things)})
+    return documents
+
+
+def gateway_ingest_policies(arn: str) -> list[Document]:
+    """Basic Ingest for the gateway slots, as a device has it for itself: a gateway whose
+    agent sets ``basic_ingest_rule`` sends every asset's telemetry that way, and IoT Core
+    disconnects a client on a publish its policies refuse."""
+    documents = []
+    for first in range(1, GATEWAY_SLOTS + 1, SLOTS_PER_INGEST_POLICY):
+        slots = range(first, min(first + SLOTS_PER_INGEST_POLICY, GATEWAY_SLOTS + 1))
+        resources = [_ingest_resource(arn, slot_variable(slot)) for slot in slots]
+        statement = {"Effect": "Allow", "Action": "iot:Publish", "Resource": resources}
+        documents.append({"Version": "2012-10-17", "Statement": [statement]})
     return documents
 
 

@@ -21,9 +21,11 @@ from edge.errors import ConfigError, PlantwatchError, StorageError
 from edge.wire import NAME_RE
 from infra.policies import (
     DEVICE_POLICY,
+    GATEWAY_INGEST_POLICY,
     GATEWAY_POLICY,
     GATEWAY_SLOTS,
     SLOTS_PER_GATEWAY_POLICY,
+    SLOTS_PER_INGEST_POLICY,
     THING_TYPE,
     slot_attribute,
 )
@@ -43,11 +45,17 @@ class Provisioned:
 
 
 def policies_for(assets: tuple[str, ...]) -> tuple[str, ...]:
-    """The device policy, plus the gateway policies whose slots the assets fill."""
+    """The device policy, plus the gateway and Basic Ingest policies whose slots the assets
+    fill."""
     if not assets:
         return (DEVICE_POLICY,)
-    needed = -(-len(assets) // SLOTS_PER_GATEWAY_POLICY)
-    return (DEVICE_POLICY, *(f"{GATEWAY_POLICY}-{n}" for n in range(1, needed + 1)))
+    slots = -(-len(assets) // SLOTS_PER_GATEWAY_POLICY)
+    ingest = -(-len(assets) // SLOTS_PER_INGEST_POLICY)
+    return (
+        DEVICE_POLICY,
+        *(f"{GATEWAY_POLICY}-{n}" for n in range(1, slots + 1)),
+        *(f"{GATEWAY_INGEST_POLICY}-{n}" for n in range(1, ingest + 1)),
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -155,7 +155,23 @@ class Archive(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
         )
-        bucket.grant_read_write(role, f"{ARCHIVE_PREFIX}*")
+        # what Firehose needs for an S3 destination, no deletes (grant_read_write has them)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetBucketLocation",
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                ],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")],
+            )
+        )
         log_group.grant_write(role)
         role.add_to_policy(
             iam.PolicyStatement(

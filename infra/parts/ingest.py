@@ -15,9 +15,11 @@ from infra.parts.archive import Archive
 from infra.parts.storage import ERRORS_PREFIX, Storage
 from infra.policies import (
     DEVICE_POLICY,
+    GATEWAY_INGEST_POLICY,
     GATEWAY_POLICY,
     THING_TYPE,
     device_policy,
+    gateway_ingest_policies,
     gateway_policies,
 )
 from infra.rules import Targets, cfn_payload, deployed_rules
@@ -65,6 +67,12 @@ class Ingest(Construct):
             name = f"{GATEWAY_POLICY}-{n}"
             self.policy_names.append(name)
             iot.CfnPolicy(self, f"GatewayPolicy{n}", policy_name=name, policy_document=document)
+        for n, document in enumerate(gateway_ingest_policies(arn), start=1):
+            name = f"{GATEWAY_INGEST_POLICY}-{n}"
+            self.policy_names.append(name)
+            iot.CfnPolicy(
+                self, f"GatewayIngestPolicy{n}", policy_name=name, policy_document=document
+            )
 
         role = iam.Role(
             self,

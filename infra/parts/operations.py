@@ -135,7 +135,11 @@ class Operations(Construct):
             "the batcher is more than 5 minutes behind the telemetry stream",
         )
         for rule in ingest.rule_names:
-            for metric_name, what in (("Failure", "an action"), ("ParseError", "the SQL")):
+            for metric_name, what in (
+                ("Failure", "an action failed (messages went to the errorAction)"),
+                ("ErrorActionFailure", "the errorAction failed (messages were lost)"),
+                ("ParseError", "the SQL failed on a message"),
+            ):
                 alarm(
                     f"Rule{metric_name}-{rule}",
                     cw.Metric(
@@ -146,7 +150,7 @@ class Operations(Construct):
                         statistic="Sum",
                     ),
                     1,
-                    f"topic rule {rule}: {what} failed (messages went to the errorAction)",
+                    f"topic rule {rule}: {what}",
                 )
 
         results_logs = [processing.inference.log_group.log_group_name]

@@ -31,6 +31,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from edge.wire import APP
 from infra.config import DeployConfig
 from infra.nag import acknowledge, acknowledge_wildcards, arn_of
 from infra.parts import common
@@ -45,6 +46,23 @@ from infra.parts.storage import (
 PANDAS_LAYERS = Path(__file__).resolve().parents[1] / "pandas_layers.json"
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 METRICS_NAMESPACE = "plantwatch"
+STATE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+"""What ``DynamoDbStateStore`` calls (``get_item``, ``query``, ``update_item``, ``delete_item``)."""
+IDEMPOTENCY_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+"""What Powertools' DynamoDB idempotency layer calls; only the detector uses it."""
+COMMAND_TOPICS = (
+    "$aws/things/*/shadow/update",
+    "$aws/things/*/shadow/name/*/update",
+    f"cmd/{APP}/*",
+)
+"""What detector actions publish through iot-data, as the local ``plantwatch-detectors``
+credential may: classic and named shadow update requests and command topics; never the
+replies (``update/delta``, ``update/accepted``) only the shadow service publishes."""
 HANDLERS = {
     "batcher": "cloud.handlers.batcher.handler",
     "inference": "cloud.handlers.inference.handler",
@@ -135,8 +153,15 @@ class Processing(Construct):
         # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
         b = self.batcher.function
         storage.input.grant_read_write(b)
-        storage.quarantine.grant_put(b)
-        self._objects_ack(b, storage.input, storage.quarantine)
+        # only its own prefix: errors/ in the same bucket holds the rules' errorAction reports
+        storage.quarantine.grant_put(b, f"{QUARANTINE_PREFIX}*")
+        self._objects_ack(b, storage.input)
+        assert b.role is not None
+        acknowledge_wildcards(
+            b.role,
+            "Quarantined messages are written under generated keys below quarantine/.",
+            resources=[f"{arn_of(storage.quarantine)}/{QUARANTINE_PREFIX}*"],
+        )
         b.add_event_source(
             sources.KinesisEventSource(
                 stream,
@@ -155,10 +180,11 @@ class Processing(Construct):
         # inference: one EventBridge schedule per scheduler
         f = self.inference.function
         storage.input.grant_read(f)
-        storage.output.grant_read_write(f)
+        storage.output.grant_read(f)
+        storage.output.grant_put(f)  # results are written, never deleted
         storage.artifacts.grant_read(f)
-        storage.state_table.grant_read_write_data(f)
-        storage.idempotency_table.grant_read_write_data(f)
+        storage.state_table.grant(f, *STATE_ACTIONS)
+        self._key.grant_encrypt_decrypt(f)
         self._objects_ack(f, storage.input, storage.output, storage.artifacts)
         schedule_role = iam.Role(
             self,
@@ -205,6 +231,7 @@ class Processing(Construct):
         # detector: every results.jsonl the scheduler writes
         d = self.detector.function
         storage.output.grant_read(d)
+        storage.idempotency_table.grant(d, *IDEMPOTENCY_ACTIONS)
         self._objects_ack(d, storage.output)
         storage.output.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -218,24 +245,18 @@ class Processing(Construct):
         self._alerting(self.timers, storage, alerts_topic)
 
     def _alerting(self, fn: Function, storage: Storage, topic: sns.ITopic) -> None:
-        """Detector state, alerts to SNS and shadow commands through iot-data."""
+        """Detector state, alerts to SNS and shadow commands through iot-data (``publish``
+        only: no handler calls the shadow API, ``iot:GetThingShadow`` and the like)."""
         f = fn.function
         storage.artifacts.grant_read(f)
-        storage.state_table.grant_read_write_data(f)
-        storage.idempotency_table.grant_read_write_data(f)
+        storage.state_table.grant(f, *STATE_ACTIONS)
         topic.grant_publish(f)
         self._key.grant_encrypt_decrypt(f)
-        things = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        iot_arn = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         f.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iot:Publish"],
-                resources=[f"{things}:topic/$aws/things/*/shadow/*"],
-            )
-        )
-        f.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["iot:GetThingShadow", "iot:UpdateThingShadow"],
-                resources=[f"{things}:thing/*"],
+                resources=[f"{iot_arn}:topic/{topic_}" for topic_ in COMMAND_TOPICS],
             )
         )
         self._objects_ack(f, storage.artifacts)
@@ -243,9 +264,10 @@ class Processing(Construct):
         assert f.role is not None
         acknowledge_wildcards(
             f.role,
-            "Detector actions command any asset's shadow (iotTopicPublish to "
-            "$aws/things/<asset>/shadow/update); assets are not known at deploy time.",
-            resources=[f"{prefix}:topic/$aws/things/*/shadow/*", f"{prefix}:thing/*"],
+            "Detector actions command any asset (iotTopicPublish to "
+            "$aws/things/<asset>/shadow/update or cmd/plantwatch/...); assets are not known "
+            "at deploy time.",
+            resources=[f"{prefix}:topic/{topic_}" for topic_ in COMMAND_TOPICS],
             grant_actions=False,
         )
 

@@ -151,7 +151,7 @@ def test_every_policy_fits_iot_cores_size_limit(synthesized) -> None:
         resolve(r["Properties"]["PolicyDocument"], longest)
         for r in synthesized.resources("AWS::IoT::Policy").values()
     ]
-    assert len(documents) == 1 + -(-GATEWAY_SLOTS // 3)
+    assert len(documents) == 1 + -(-GATEWAY_SLOTS // 3) + -(-GATEWAY_SLOTS // 6)
     for document in documents:
         assert policy_chars(document) <= MAX_POLICY_CHARS
 
@@ -175,9 +175,15 @@ def test_a_device_sends_its_own_telemetry_through_basic_ingest_to_the_telemetry_
     ]:
         assert not allowed(device, "iot:Publish", name, a, ARN), name
     assert not allowed(device, "iot:Subscribe", f"{bi}/#", a, ARN)
-    # a gateway's asset slots have no Basic Ingest grant (the slot policies' size limit)
-    gw = thing("gw-01", **{slot_attribute(7): "fan-07"})
-    assert allowed(gateway, "iot:Publish", f"{bi}/dt/plantwatch/plant1/gw-01/telemetry", gw, ARN)
-    assert not allowed(
-        gateway, "iot:Publish", f"{bi}/dt/plantwatch/plant1/fan-07/telemetry", gw, ARN
-    )
+    # a gateway sends each asset's telemetry the same way (its own ingest policies)
+    gw = thing("gw-01", **{slot_attribute(7): "fan-07", slot_attribute(12): "fan-12"})
+    for name in ("gw-01", "fan-07", "fan-12"):
+        topic = f"{bi}/dt/plantwatch/plant1/{name}/telemetry"
+        assert allowed(gateway, "iot:Publish", topic, gw, ARN), name
+    for name in [
+        f"{bi}/dt/plantwatch/plant1/fan-08/telemetry",
+        f"{bi}/dt/plantwatch/plant2/fan-07/telemetry",
+        "$aws/rules/plantwatch_telemetry_to_archive/dt/plantwatch/plant1/fan-07/telemetry",
+    ]:
+        assert not allowed(gateway, "iot:Publish", name, gw, ARN), name
+    assert not allowed(gateway, "iot:Subscribe", f"{bi}/dt/plantwatch/plant1/fan-07/#", gw, ARN)

@@ -25,8 +25,9 @@ def iot(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("iot", region_name=REGION)
-        for n in range(5):
-            name = DEVICE_POLICY if n == 0 else f"plantwatch-gateway-{n}"
+        names = [DEVICE_POLICY, *(f"plantwatch-gateway-{n}" for n in range(1, 5))]
+        names += ["plantwatch-gateway-ingest-1", "plantwatch-gateway-ingest-2"]
+        for name in names:
             client.create_policy(policyName=name, policyDocument=json.dumps({"Statement": []}))
         yield client
 
@@ -82,7 +83,12 @@ def test_a_gateway_lists_its_assets_in_attributes_and_gets_the_gateway_policies(
     attributes = iot.describe_thing(thingName="gw-01")["attributes"]
     assert attributes == {"site": "plant1", "asset1": "pump-01", "asset2": "pump-02",
                           "asset3": "pump-03", "asset4": "fan-01"}  # fmt: skip
-    assert doc["policies"] == [DEVICE_POLICY, "plantwatch-gateway-1", "plantwatch-gateway-2"]
+    assert doc["policies"] == [
+        DEVICE_POLICY,
+        "plantwatch-gateway-1",
+        "plantwatch-gateway-2",
+        "plantwatch-gateway-ingest-1",
+    ]
     for asset in assets:
         assert iot.describe_thing(thingName=asset)["attributes"] == {"site": "plant1"}
     config, _, _ = load_config(tmp_path / "gw" / "agent.toml")

@@ -400,3 +400,45 @@ def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
         assert env["ALARM_MODEL_KEYS"] == (
             "alarms/score_high/0123456789ab.json,alarms/temp/ba9876543210.json"
         )
+
+
+def test_each_rule_alarms_on_action_and_error_action_failures(synthesized) -> None:
+    """A failed action lands in the errorAction; a failed errorAction loses the message
+    (AWS IoT's ``ErrorActionFailure`` metric): both alarm to the operations topic."""
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    rules = [
+        r["Properties"]["RuleName"] for r in synthesized.resources("AWS::IoT::TopicRule").values()
+    ]
+    for rule in rules:
+        for metric in ("Failure", "ErrorActionFailure", "ParseError"):
+            assert any(
+                a.get("Namespace") == "AWS/IoT"
+                and a.get("MetricName") == metric
+                and {"Name": "RuleName", "Value": rule} in a.get("Dimensions", [])
+                and a.get("AlarmActions")
+                for a in alarms
+            ), (rule, metric)
+
+
+def test_every_failure_path_is_kept_alarmed_and_retained(synthesized) -> None:
+    """Every dead-letter queue has a depth alarm, every EventBridge target and schedule a
+    dead-letter queue, every log group a retention, every table point-in-time recovery."""
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    dimensions = json.dumps([a.get("Dimensions") for a in alarms if a.get("AlarmActions")])
+    queues = synthesized.resources("AWS::SQS::Queue")
+    assert len(queues) == 4
+    for queue in queues:
+        assert queue in dimensions, queue
+    for rule in synthesized.resources("AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in queues
+    for schedule in synthesized.resources("AWS::Scheduler::Schedule").values():
+        assert (
+            schedule["Properties"]["Target"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in queues
+        )
+    for name, group in synthesized.resources("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] > 0, name
+    for name, table in synthesized.resources("AWS::DynamoDB::Table").items():
+        spec = table["Properties"]["PointInTimeRecoverySpecification"]
+        assert spec == {"PointInTimeRecoveryEnabled": True}, name
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True, name

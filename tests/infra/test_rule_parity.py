@@ -1,0 +1,89 @@
+"""Every topic rule the stack deploys is the one the local runner runs, action for action.
+
+The deployed ``AWS::IoT::TopicRule`` payloads are compared with the local definitions
+(``cloud/rules/default_rules.json`` as :func:`load_rules` reads it, plus the AWS-only
+archive rule): SQL, SQL version, description, enabled state, each action's kind and
+templates, and the errorAction. Only resource names and roles differ (real names on AWS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cloud.rules.definitions import DEFAULT_RULES, SQL_VERSION, load_rules
+from cloud.rules.sql import parse
+from infra.rules import ARCHIVE_RULES, rule_entries
+
+CFN_KIND = {"kinesis": "Kinesis", "s3": "S3", "firehose": "Firehose", "republish": "Republish"}
+TEMPLATE_FIELDS = {
+    "kinesis": {"partitionKey": "PartitionKey"},
+    "s3": {"key": "Key"},
+    "firehose": {"separator": "Separator", "batchMode": "BatchMode"},
+    "republish": {"topic": "Topic", "qos": "Qos"},
+}
+ERROR_KEY = "errors/${topic(4)}/${timestamp()}-${newuuid()}"
+"""iot-core-rules-and-limits §1.8: every rule has this s3 errorAction."""
+
+
+@pytest.fixture(scope="module")
+def deployed(synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["RuleName"]: r["Properties"]["TopicRulePayload"]
+        for r in synthesized.resources("AWS::IoT::TopicRule").values()
+    }
+
+
+def definitions() -> dict[str, dict[str, Any]]:
+    entries = rule_entries(DEFAULT_RULES) + rule_entries(ARCHIVE_RULES)
+    return {e["ruleName"]: e["topicRulePayload"] for e in entries}
+
+
+def same_action(definition: dict[str, Any], cfn: dict[str, Any]) -> None:
+    ((kind, params),) = definition.items()
+    ((cfn_kind, cfn_params),) = cfn.items()
+    assert cfn_kind == CFN_KIND[kind]
+    for field, cfn_field in TEMPLATE_FIELDS[kind].items():
+        if field in params:
+            assert cfn_params[cfn_field] == params[field], (kind, field)
+    assert "RoleArn" in cfn_params
+
+
+def test_the_stack_deploys_exactly_the_local_rules_and_the_archive_rule(deployed) -> None:
+    local = {rule.name for rule in load_rules()}
+    archive = {e["ruleName"] for e in rule_entries(ARCHIVE_RULES)}
+    assert local and archive and not local & archive
+    assert set(deployed) == local | archive
+
+
+def test_each_deployed_payload_is_its_definition(deployed) -> None:
+    for name, definition in definitions().items():
+        payload = deployed[name]
+        assert payload["Sql"] == definition["sql"]
+        assert payload["AwsIotSqlVersion"] == definition["awsIotSqlVersion"] == SQL_VERSION
+        assert payload["RuleDisabled"] == definition.get("ruleDisabled", False)
+        assert payload.get("Description") == definition.get("description")
+        assert len(payload["Actions"]) == len(definition["actions"]) <= 10
+        for action, cfn in zip(definition["actions"], payload["Actions"], strict=True):
+            same_action(action, cfn)
+        same_action(definition["errorAction"], payload["ErrorAction"])
+
+
+def test_local_rules_run_what_the_definition_says() -> None:
+    """The local runner's parsed rules keep the file's actions, errorAction and state."""
+    for rule in load_rules():
+        definition = definitions()[rule.name]
+        assert rule.sql == definition["sql"]
+        assert rule.disabled == definition.get("ruleDisabled", False)
+        assert [a.kind for a in rule.actions] == [next(iter(a)) for a in definition["actions"]]
+        assert rule.error_action is not None
+        assert rule.error_action.kind == next(iter(definition["errorAction"]))
+
+
+def test_every_rule_has_the_s3_error_action_and_parses_locally(deployed) -> None:
+    for name, payload in deployed.items():
+        parse(payload["Sql"])
+        error = payload["ErrorAction"]
+        assert set(error) == {"S3"}, name
+        assert error["S3"]["Key"] == ERROR_KEY, name
