@@ -16,11 +16,30 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from cloud.runtime.broker import EmbeddedBroker, mosquitto_path
+
+TREE = Path(__file__).resolve().parent.parent
+"""The checkout under test."""
+
+
+def _children_import_this_tree() -> None:
+    """Child processes (CLIs, agents, CDK synthesis) must import the checkout under test.
+
+    Why: run from a second checkout (a git worktree sharing one virtualenv) with
+    ``PYTHONPATH=.``, a child started in another folder resolves ``.`` there, misses, and
+    imports the packages from the folder the virtualenv was installed from: the child then
+    tests other code and passes or fails for it. An absolute first entry pins them."""
+    entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    pinned = [str(TREE)] + [str(Path(e).resolve()) for e in entries if Path(e).resolve() != TREE]
+    os.environ["PYTHONPATH"] = os.pathsep.join(pinned)
+
+
+_children_import_this_tree()
 
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
