@@ -41,8 +41,17 @@ def _shared_start(texts: Sequence[str]) -> str:
 
 
 def stored_result_keys(doc: Mapping[str, Any]) -> list[str]:
-    """Every result key of a stored execution record, compacted or not."""
+    """Every result key of a stored execution record, compacted or not.
+
+    Records come back from stores and exports a user can edit (the dashboard and
+    ``query`` read them as found), so a field of the wrong shape gives no key rather than
+    an exception: a key is a string, and nothing else is taken for one."""
     compact = doc.get("result_keys_compact")
     if isinstance(compact, Mapping):
-        return [f"{compact['prefix']}{m}{compact['suffix']}" for m in compact["middles"]]
-    return list(doc.get("result_keys") or [])
+        prefix, suffix = compact.get("prefix"), compact.get("suffix")
+        middles = compact.get("middles")
+        if not (isinstance(prefix, str) and isinstance(suffix, str) and isinstance(middles, list)):
+            return []
+        return [f"{prefix}{m}{suffix}" for m in middles if isinstance(m, str)]
+    keys = doc.get("result_keys")
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list | tuple) else []
