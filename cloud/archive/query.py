@@ -358,8 +358,11 @@ class Catalog:
             while not done.wait(0.1):
                 pass
         except KeyboardInterrupt:
+            # An interrupt that lands before DuckDB has started the statement is lost, so
+            # it is repeated until the worker lets go (a Ctrl-C right at the start hung).
             self.db.interrupt()
-            done.wait()
+            while not done.wait(0.1):
+                self.db.interrupt()
             raise
         error = box.get("error")
         if isinstance(error, duckdb.Error):

@@ -159,7 +159,7 @@ def test_ctrl_c_stops_a_long_query(data: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(3)  # imports, then the query is running
+        time.sleep(3)  # imports, then the query is starting or running: either must stop
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=20)
