@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ctrl_c import cli_argv
 
 pytestmark = pytest.mark.slow
 
@@ -202,15 +203,8 @@ def test_streaming_demo_detects_earlier_and_keeps_its_temp_folder_when_asked(
 
 
 def test_default_demo_removes_its_temp_folders_even_when_interrupted(scratch: Path) -> None:
-    # Ctrl-C as a terminal user sends it: a test run started in the background (`make test &`)
-    # hands its children SIGINT ignored, which Python then keeps ignoring
-    interruptible = (
-        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "sys.argv = ['plantwatch', 'demo', '--fast']; "
-        "runpy.run_module('cloud.cli.main', run_name='__main__', alter_sys=True)"
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", interruptible],
+        cli_argv("demo", "--fast"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,10 +7,15 @@ refused on one line (exit 2); a huge answer is bounded and a long query stops on
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from ctrl_c import cli_argv
 from test_archive_writer import T0, Rig, _message
 
 from cloud import wire_decoder
@@ -134,6 +139,31 @@ def test_a_huge_answer_is_refused_not_loaded(
     # --csv streams: no bound
     assert main(["query", "SELECT * FROM range(1000)", "--csv", "--data", str(data)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1001
+
+
+def test_ctrl_c_stops_a_long_query(data: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        cli_argv(
+            "query", "SELECT count(*) FROM range(100000000000) t(x), readings", "--data", str(data)
+        ),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # imports, then the query is starting or running: either must stop
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err, err
 
 
 EXPORT = ["export", "--asset", "pump-1", "--from", "2023-11-14", "--to", "2023-11-16"]
