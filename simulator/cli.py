@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from edge.cliargs import (
     positive_int,
 )
 from edge.errors import UserError
+from edge.signals import stop_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -328,13 +327,6 @@ def _check_output_file(path: Path, option: str) -> None:
         raise UserError(f"{option} {path}: cannot write in {ancestor} ({exc.strerror})") from None
 
 
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
 def run_fleet(args: argparse.Namespace) -> int:
     from cloud.cli.output import print_json, print_line, stderr
     from edge.clock import SimulatedClock
@@ -371,7 +363,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
-    stop = _stop_event()
+    stop = stop_event()
     began = time.perf_counter()
     until = None if duration is None else start + duration
     tick = 0.2 * args.speed  # step about five times per wall second
@@ -482,7 +474,7 @@ def run_replay(args: argparse.Namespace) -> int:
     )
     began = time.perf_counter()
     tick = 0.2 * args.speed  # step about five times per wall second
-    sent = run(replay, publisher, clock, until=replay.end, tick_s=tick, stop=_stop_event())
+    sent = run(replay, publisher, clock, until=replay.end, tick_s=tick, stop=stop_event())
     publisher.flush()
     publisher.close()
     wall = time.perf_counter() - began

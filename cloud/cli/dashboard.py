@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
 from edge.cliargs import port
+from edge.signals import stop_event
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,9 +86,7 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     try:
         done.wait()
     finally:

@@ -98,12 +98,11 @@ def run(args: argparse.Namespace) -> int:
 def _keep_open(out: Path, config: Any, url: str | None) -> None:
     """Serve the finished demo's folder on the same address until SIGINT or SIGTERM."""
     import dataclasses
-    import signal
-    import threading
     from urllib.parse import urlparse
 
     from cloud.cli.output import stderr
     from cloud.dashboard.server import DashboardServer
+    from edge.signals import stop_event
 
     port = urlparse(url).port if url else config.port
     server = DashboardServer(out, dataclasses.replace(config, port=port or 0)).start()
@@ -112,9 +111,7 @@ def _keep_open(out: Path, config: Any, url: str | None) -> None:
         markup=False,
         soft_wrap=True,
     )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     try:
         done.wait()
     finally:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from edge.cliargs import add_subcommands, non_negative_float
 from edge.errors import PlantwatchError, UserError
+from edge.signals import stop_event
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -210,9 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         client=args.client,
     )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     runner.start()
     stderr.print(
         f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}"

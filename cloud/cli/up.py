@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
 from edge.cliargs import int_range, non_negative_float, port
+from edge.signals import stop_event
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,9 +242,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
             soft_wrap=True,
         )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     done.wait()
     stderr.print("stopping: flushing open windows")
     stack.stop()
