@@ -223,7 +223,7 @@ def from_document(doc: object) -> Telemetry:
     if not isinstance(doc, dict):
         raise WireFormatError("payload: expected a JSON object", reason="bad_schema")
     version = doc.get("v")
-    if version != SCHEMA_VERSION:
+    if not _is_version(version):
         raise WireFormatError(
             f"v: expected {SCHEMA_VERSION}, got {version!r}", reason="unsupported_version"
         )
@@ -361,7 +361,7 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
     if not isinstance(doc, dict):
         raise WireFormatError("status: expected a JSON object", reason="bad_schema")
-    if doc.get("v") != SCHEMA_VERSION:
+    if not _is_version(doc.get("v")):
         raise WireFormatError(
             f"v: expected {SCHEMA_VERSION}, got {_short(doc.get('v'))}",
             reason="unsupported_version",
@@ -435,6 +435,12 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         ts_ms=ts,
         **counters,
     )
+
+
+def _is_version(value: object) -> bool:
+    """The integer 1 only: Python's True == 1.0 == 1, but JSON's true and 1.0 are no
+    schema version, and seq and ts refuse them too."""
+    return type(value) is int and value == SCHEMA_VERSION
 
 
 def _text(doc: Mapping[str, object], key: str) -> str | None:

@@ -41,6 +41,9 @@ def test_decode_encode_round_trip() -> None:
     ("doc", "reason", "field"),
     [
         (_message(v=2), "unsupported_version", "v:"),
+        # JSON true and 1.0 are no version, though True == 1.0 == 1 in Python
+        (_message(v=True), "unsupported_version", "v:"),
+        (_message(v=1.0), "unsupported_version", "v:"),
         (_message(seq=-1), "bad_schema", "seq:"),
         (_message(asset="pump/01"), "bad_schema", "asset:"),
         (_message(samples=[]), "bad_schema", "samples:"),

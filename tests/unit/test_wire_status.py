@@ -71,6 +71,8 @@ def _doc(**changes: object) -> bytes:
         (b"{", None, "bad_json", "JSON"),
         (b"[]", None, "bad_schema", "object"),
         (_doc(v=2), None, "unsupported_version", "v:"),
+        (_doc(v=True), None, "unsupported_version", "v:"),
+        (_doc(v=1.0), None, "unsupported_version", "v:"),
         (_doc(state="asleep"), None, "bad_schema", "state:"),
         (_doc(interval_s=0), None, "out_of_range", "interval_s:"),
         (_doc(interval_s="5"), None, "bad_schema", "interval_s:"),
