@@ -42,6 +42,12 @@ log = logging.getLogger("plantwatch.amqtt")
 SUBACK_FAILURE = 0x80
 
 
+def _who(session: Any) -> str:
+    """The client a refusal is about, so the operator knows which device to look at."""
+    client_id = getattr(session, "client_id", None)
+    return f"client {client_id!r}" if client_id else "a client"
+
+
 class RedeliveringHandler(BrokerProtocolHandler):
     """Keeps an unacknowledged outgoing QoS 1 message in its session until PUBACK arrives.
 
@@ -99,7 +105,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         one the ``--auth`` policy does not allow (:meth:`_policy_problem`)."""
         if publish_packet.qos == QOS_2:
             log.warning(
-                "QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
+                "%s: QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
+                _who(self.session),
                 publish_packet.topic_name,
             )
             await self.handle_connection_closed()
@@ -108,7 +115,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         if problem is None:
             problem = self._policy_problem(publish_packet.topic_name or "")
         if problem is not None:
-            log.warning("publish refused: %s; connection closed", problem)
+            log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
         await super().handle_publish(publish_packet)
@@ -264,7 +271,7 @@ class Broker(_AmqttBroker):
         topic_filter, qos = subscription
         problem = filter_problem(topic_filter) or iot_core_topic_problem(topic_filter)
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
-            log.warning("subscription refused: %s", problem)
+            log.warning("%s: subscription refused: %s", _who(session), problem)
             return SUBACK_FAILURE
         return await super().add_subscription((topic_filter, min(qos, QOS_1)), session)
 
@@ -501,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         "--parent-pid", type=int, help="stop when this process (the broker's starter) is gone"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
+    )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     if args.max_packet_bytes > 0:

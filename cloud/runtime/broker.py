@@ -23,7 +23,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
@@ -46,6 +48,11 @@ pattern readwrite $aws/#
 """
 """mosquitto's ACL without ``--auth`` (with it, every credential's grants already leave
 the reserved topics out)."""
+
+
+LOG_LINES_PER_MINUTE = 10
+"""Broker log lines relayed to the operator per minute; the rest are counted: a device
+re-sending a refused message after each reconnect would otherwise fill the terminal."""
 
 
 def max_packet_bytes(max_message_kb: int) -> int:
@@ -89,6 +96,43 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
+def relay_log(
+    lines: Iterable[bytes],
+    path: Path,
+    emit: Callable[[str], None],
+    *,
+    per_minute: int = LOG_LINES_PER_MINUTE,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Copy the broker's log *lines* to *path* and hand them to *emit*, *per_minute* at the
+    most, then one line counting the rest. It reads until the broker closes its end and
+    never raises: a reader that stopped would leave the broker blocked on a full pipe."""
+    started, shown, held = clock(), 0, 0
+    try:
+        file = open(path, "ab")  # noqa: SIM115 - closed below
+    except OSError:
+        file = None
+    for raw in lines:
+        try:
+            if file is not None:
+                file.write(raw)
+                file.flush()
+            now = clock()
+            if now - started >= 60:
+                if held:
+                    emit(f"{held} more broker log lines in the last minute not shown")
+                started, shown, held = now, 0, 0
+            if shown < per_minute:
+                shown += 1
+                emit(raw.decode(errors="replace").rstrip())
+            else:
+                held += 1
+        except Exception:  # keep draining the pipe whatever happens
+            continue
+    if file is not None:
+        file.close()
+
+
 class EmbeddedBroker:
     """A broker child process; ``kill()`` and ``start()`` again keep the same port (chaos tests)."""
 
@@ -100,7 +144,11 @@ class EmbeddedBroker:
         *,
         max_message_kb: int = MAX_MESSAGE_KB,
         auth: AuthStore | None = None,
+        on_log: Callable[[str], None] | None = None,
     ) -> None:
+        """*on_log* gets each line the broker logs (refused publishes and connections,
+        errors): the broker's own log lives in a temporary folder nobody reads, so a
+        device the broker keeps disconnecting would leave its operator no reason."""
         if max_message_kb < 1:
             raise ConfigError(f"max message size {max_message_kb} KB: expected at least 1")
         if auth is None and not is_loopback(host):
@@ -113,6 +161,8 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self.max_message_kb = max_message_kb
         self.auth = auth
+        self._on_log = on_log
+        self._relay: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard: subprocess.Popen[bytes] | None = None
         """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its parent itself)."""
@@ -158,6 +208,7 @@ class EmbeddedBroker:
                 # so); mosquitto has no lower bound and leaves 3.1.1 clients as they ask
                 "max_keepalive 1200",
                 "log_type error",
+                "log_timestamp false",
             ]
             if self.auth is None:
                 acl = self._workdir / "reserved.acl"
@@ -199,7 +250,8 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         if self.running:
             return self
-        log = open(self._workdir / "broker.log", "ab")  # noqa: SIM115 - lives with the process
+        log_path = self._workdir / "broker.log"
+        log = subprocess.PIPE if self._on_log else open(log_path, "ab")  # noqa: SIM115
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -210,11 +262,22 @@ class EmbeddedBroker:
             env=env,
             start_new_session=True,
         )
+        self._relay = None
+        if self._on_log is not None and self._proc.stderr is not None:
+            self._relay = threading.Thread(
+                target=relay_log,
+                args=(self._proc.stderr, log_path, self._on_log),
+                name="broker-log",
+                daemon=True,
+            )
+            self._relay.start()
         if self.kind == "mosquitto":
             self._start_guard(self._proc.pid, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                if self._relay is not None:
+                    self._relay.join(2)  # its last lines are the reason
                 raise PlantwatchError(
                     f"{self.kind} broker on {self.host}:{self.port} exited with "
                     f"{self._proc.returncode}: {self._log_tail()}"

@@ -181,6 +181,7 @@ class LocalStack:
                 cfg.port,
                 max_message_kb=cfg.max_message_kb,
                 auth=self.auth,
+                on_log=lambda line: log.warning("broker: %s", line),
             )
             self._closers.append(self.broker.close)
             self.broker.start()

@@ -1,0 +1,71 @@
+"""The embedded broker's log reaches the operator: `plantwatch up` relays each line it
+logs (a refused publish, a refused connection) instead of leaving it in a temporary folder,
+at most LOG_LINES_PER_MINUTE a minute."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from waiting import wait_for
+
+from cloud.runtime.broker import LOG_LINES_PER_MINUTE, EmbeddedBroker, relay_log
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lines_past_the_minutes_budget_are_counted_not_shown(tmp_path: Path) -> None:
+    clock = Clock()
+    shown: list[str] = []
+    lines = [f"refused {i}\n".encode() for i in range(LOG_LINES_PER_MINUTE + 5)]
+
+    def stream():
+        yield from lines
+        clock.now = 61.0
+        yield b"after a minute\n"
+
+    relay_log(stream(), tmp_path / "broker.log", shown.append, clock=clock)
+
+    assert shown == [
+        *(f"refused {i}" for i in range(LOG_LINES_PER_MINUTE)),
+        "5 more broker log lines in the last minute not shown",
+        "after a minute",
+    ]
+    assert (tmp_path / "broker.log").read_bytes() == b"".join(lines) + b"after a minute\n"
+
+
+def test_a_failing_listener_does_not_stop_the_copy(tmp_path: Path) -> None:
+    def broken(_line: str) -> None:
+        raise RuntimeError("terminal gone")
+
+    relay_log(io.BytesIO(b"a\nb\nc\n"), tmp_path / "broker.log", broken)
+
+    assert (tmp_path / "broker.log").read_bytes() == b"a\nb\nc\n"
+
+
+def test_a_publish_the_broker_refuses_is_told_with_its_reason() -> None:
+    lines: list[str] = []
+    broker = EmbeddedBroker("amqtt", on_log=lines.append).start()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-long-topic")
+    gone = threading.Event()
+    client.on_disconnect = lambda *_a: gone.set()
+    try:
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        client.publish("dt/plantwatch/s1/" + "x" * 300 + "/telemetry", b"{}", qos=1)
+        assert gone.wait(10)
+        wait_for(lambda: any("publish refused" in line for line in lines), timeout=10)
+    finally:
+        client.loop_stop()
+        broker.close()
+    refused = next(line for line in lines if "publish refused" in line)
+    assert "256" in refused and "connection closed" in refused
+    assert refused.startswith("WARNING: client 't-long-topic': publish refused")
