@@ -96,6 +96,32 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
+WORKDIR_PREFIX = "plantwatch-broker-"
+OWNER_FILE = "owner.pid"
+
+
+def remove_stale_workdirs() -> None:
+    """Remove the working folders of brokers whose starter is gone: ``close`` removes its
+    own, but a SIGKILLed ``plantwatch up`` cannot, and each left one in the temp folder."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not one this version made, or being made right now
+        if not _process_alive(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
 def relay_log(
     lines: Iterable[bytes],
     path: Path,
@@ -166,7 +192,9 @@ class EmbeddedBroker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard: subprocess.Popen[bytes] | None = None
         """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its parent itself)."""
-        self._workdir = Path(tempfile.mkdtemp(prefix="plantwatch-broker-"))
+        remove_stale_workdirs()
+        self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self._workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
 
     @property
     def pid(self) -> int | None:

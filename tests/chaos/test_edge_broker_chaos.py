@@ -86,7 +86,7 @@ def test_every_reading_arrives_through_ten_broker_kills(tmp_path: Path) -> None:
         receiver.close()
         responder.close()
         gate.close()
-        broker.stop()
+        broker.close()
     expected = {(ASSETS[i % 4], 1_700_000_000_000 + i) for i in range(TOTAL)}
     assert set(receiver.readings) == expected
     assert receiver.changed_redeliveries == 0  # a re-sent msg_id always carries the same readings

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_kill_and_restart_keeps_the_port() -> None:
         assert broker.running and broker.port == port
         MqttPublisher(broker.url, "t-after-restart").close()
     finally:
-        broker.stop()
+        broker.close()
 
 
 @pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
@@ -101,3 +102,28 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
         return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_a_gone_starters_workdir_is_removed_by_the_next_broker(tmp_path: Path) -> None:
+    """What a SIGKILLed ``plantwatch up`` leaves in the temp folder goes at the next start;
+    a live starter's folder and one this code did not make stay."""
+    from cloud.runtime.broker import OWNER_FILE, WORKDIR_PREFIX
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    temp = Path(tempfile.gettempdir())
+    stale = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=temp))
+    (stale / OWNER_FILE).write_text(f"{dead.pid}\n")
+    (stale / "broker.log").write_text("old\n")
+    live = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=temp))
+    (live / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    foreign = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=temp))
+    try:
+        broker = EmbeddedBroker("amqtt")
+        broker.close()
+        assert not stale.exists()
+        assert live.exists() and foreign.exists()
+        assert not broker._workdir.exists()
+    finally:
+        for folder in (stale, live, foreign):
+            shutil.rmtree(folder, ignore_errors=True)

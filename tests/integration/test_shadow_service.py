@@ -377,4 +377,4 @@ def test_service_and_client_recover_from_a_broker_restart(tmp_path, clock):
                     time.sleep(0.2)
             assert "delta" not in operator.get("pump-14")["state"]
     finally:
-        own.stop()
+        own.close()

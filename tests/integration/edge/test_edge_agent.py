@@ -111,7 +111,7 @@ def test_readings_submitted_during_an_outage_arrive_after_it(tmp_path: Path) -> 
         agent.stop(timeout=2)
         receiver.close()
         gate.close()
-        broker.stop()
+        broker.close()
 
 
 def test_publishes_stay_under_the_rate_limit(
