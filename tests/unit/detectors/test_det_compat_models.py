@@ -157,3 +157,56 @@ def test_an_unknown_input_is_still_an_error() -> None:
     model = load_detector_model(body(states))
     with pytest.raises(DetectorModelError, match="unknown input 'Nope'"):
         check_references(model, [load_input(LIFECYCLE)])
+
+
+# ---- SERIAL: an event re-arms the timer whose expiry is being evaluated, then a transition
+# ---- tests timeout() (a presence model: the persisted "disconnected" input re-arms it)
+
+
+def grace_model(check: bool) -> Any:
+    transitions = [{"eventName": "gone", "condition": 'timeout("grace")', "nextState": "Down"}]
+    states = [
+        {
+            "stateName": "Up",
+            "onInput": {
+                "events": [
+                    {
+                        "eventName": "dropped",
+                        "condition": '$input.Lifecycle.eventType == "disconnected"',
+                        "actions": [{"setTimer": {"timerName": "grace", "seconds": 60}}],
+                    }
+                ],
+                "transitionEvents": transitions if check else [],
+            },
+        },
+        {"stateName": "Down"},
+    ]
+    if not check:
+        states[0]["onInput"]["transitionEvents"] = [
+            {
+                "eventName": "gone",
+                "condition": 'currentInput("Lifecycle") && timeout("grace")',
+                "nextState": "Down",
+            }
+        ]
+    return load_detector_model(body(states, evaluationMethod="SERIAL"))
+
+
+def test_timeout_holds_for_its_own_expiry_even_after_a_serial_event_rearms_the_timer() -> None:
+    clock, sink = ManualClock(), RecordingSink()
+    e = engine(grace_model(check=True), clock, sink)
+    e.put_message("Lifecycle", {"clientId": "c1", "eventType": "disconnected"})
+    clock.advance(60)
+    assert e.tick() == 1
+    assert e.describe("c1")["detector"]["state"]["stateName"] == "Down"
+
+
+def test_an_expiry_not_checked_before_the_timer_is_rearmed_does_not_leak_to_later() -> None:
+    clock, sink = ManualClock(), RecordingSink()
+    e = engine(grace_model(check=False), clock, sink)
+    e.put_message("Lifecycle", {"clientId": "c1", "eventType": "disconnected"})
+    clock.advance(60)
+    assert e.tick() == 1  # re-armed by "dropped", nothing checked timeout() on the expiry
+    clock.advance(10)
+    e.put_message("Lifecycle", {"clientId": "c1", "eventType": "connected"})
+    assert e.describe("c1")["detector"]["state"]["stateName"] == "Up"
