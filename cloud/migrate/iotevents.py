@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud.detectors.alarms.model import AlarmModel, check_alarm_references, load_alarm_model
 from cloud.detectors.analysis import analyze
 from cloud.detectors.engine import used_inputs
 from cloud.detectors.model import (
+    Action,
     DetectorModel,
     InputDefinition,
     check_references,
@@ -43,6 +45,7 @@ from cloud.detectors.model import (
     load_input,
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
+from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template
 from edge.errors import DetectorModelError, UserError
 from edge.files import private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
@@ -56,19 +59,30 @@ _MODEL_FIELDS = (
     "roleArn",
     "evaluationMethod",
 )
+_ALARM_OUTPUT_FIELDS = (
+    "alarmModelArn",
+    "alarmModelVersion",
+    "creationTime",
+    "lastUpdateTime",
+    "status",
+    "statusMessage",
+)
+"""What describe-alarm-model prints beside the CreateAlarmModel fields."""
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass
 class _Parsed:
     kind: str
-    """``model`` or ``input``."""
+    """``model``, ``input`` or ``alarm``."""
     path: Path
     body: dict[str, Any]
     wrapped: bool
     """It came as describe-* output (paths in errors get the wrapper back)."""
     version: str = "1"
     """``detectorModelVersion`` from the describe output."""
+    resource: Resource | None = None
+    """The CloudFormation resource it came from (paths in errors go back to the template)."""
 
 
 @dataclass
@@ -93,6 +107,7 @@ class Unsupported:
 @dataclass
 class IotEventsImport:
     models: list[dict[str, Any]] = field(default_factory=list)
+    alarm_models: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
     unfed: list[dict[str, str]] = field(default_factory=list)
@@ -102,6 +117,7 @@ class IotEventsImport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "models": self.models,
+            "alarm_models": self.alarm_models,
             "inputs": self.inputs,
             "cannot_run_locally": [u.as_dict() for u in self.unsupported],
             "inputs_not_fed_locally": self.unfed,
@@ -127,7 +143,7 @@ def import_folder(
     files = sorted(p for p in folder.rglob("*.json") if p.is_file())
     if not files:
         raise UserError(f"{folder}: no .json files")
-    parsed = [_parse(path, folder) for path in files]
+    parsed = [item for path in files for item in _parse(path, folder)]
     inputs: dict[str, tuple[InputDefinition, _Parsed]] = {}
     for item in parsed:
         if item.kind == "input":
@@ -162,9 +178,32 @@ def import_folder(
         warnings = _checked(
             item, lambda m=model: check_references(m, [d for d, _ in inputs.values()])
         )
+        if item.resource is not None:
+            warnings = [_template_paths(w, item.resource) for w in warnings]
         models.append((model, item, warnings))
-    if not models:
-        raise UserError(f"{folder}: no detector model (describe-detector-model output)")
+    alarms: list[tuple[AlarmModel, _Parsed, list[str]]] = []
+    seen_alarms: dict[str, _Parsed] = {}
+    for item in parsed:
+        if item.kind != "alarm":
+            continue
+        alarm = _checked(item, lambda i=item: load_alarm_model(i.body, source=_name(i, folder)))
+        if alarm.name in seen_alarms:
+            raise UserError(
+                f"{_name(item, folder)}: alarm model {alarm.name!r} is also defined in "
+                f"{_name(seen_alarms[alarm.name], folder)}"
+            )
+        seen_alarms[alarm.name] = item
+        warnings = _checked(
+            item, lambda a=alarm: check_alarm_references(a, [d for d, _ in inputs.values()])
+        )
+        if item.resource is not None:
+            warnings = [_template_paths(w, item.resource) for w in warnings]
+        alarms.append((alarm, item, warnings))
+    if not models and not alarms:
+        raise UserError(
+            f"{folder}: no detector or alarm model (describe-detector-model or "
+            "describe-alarm-model output, or a CloudFormation template)"
+        )
     # everything is valid: work out what to register, then write it (nothing can fail
     # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
@@ -190,13 +229,18 @@ def import_folder(
         ]
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
-            problem.path = _rewrap(problem.path, "model") if item.wrapped else problem.path
+            if item.resource is not None:
+                problem.path = item.resource.template_path(problem.path)
+            elif item.wrapped:
+                problem.path = _rewrap(problem.path, "model")
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
         findings = [
             f"{f.level} {f.path}: {f.message}"
             for f in analyze(model, [d for d, _ in inputs.values()])
         ]
+        if item.resource is not None:
+            findings = [_template_paths(f, item.resource) for f in findings]
         writes.append((detectors / "models" / f"{model.name}.json", _dump(item.body)))
         entries_models[model.name] = {
             "file": f"models/{model.name}.json",
@@ -219,13 +263,45 @@ def import_folder(
                 "findings": findings,
             }
         )
+    entries_alarms = dict(registry.get("alarm_models", {}))
+    for alarm, item, warnings in alarms:
+        used = sorted(alarm.inputs_read())
+        problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
+        for problem in problems:
+            if item.resource is not None:
+                problem.path = item.resource.template_path(problem.path)
+            problem.source = _name(item, folder)
+        report.unsupported.extend(problems)
+        file = f"alarm-models/{alarm.name}.json"
+        writes.append((detectors / file, _dump(item.body)))
+        entries_alarms[alarm.name] = {"file": file, "inputs": used, "source": str(item.path)}
+        report.alarm_models.append(
+            {
+                "name": alarm.name,
+                "source": str(item.path),
+                "file": str(detectors / file),
+                "key": alarm.key,
+                "inputs": used,
+                "cannot_run_locally": len(problems),
+                "warnings": warnings,
+            }
+        )
     private_dir(detectors / "models")
     private_dir(detectors / "inputs")
+    if alarms:
+        private_dir(detectors / "alarm-models")
     for path, body in writes:
         write_private(path, body)
     write_private(  # last: until now `up` still reads the earlier registration whole
         detectors / REGISTRY_FILE,
-        _dump({"models": entries_models, "inputs": entries_inputs, "lambdas": known_lambdas}),
+        _dump(
+            {
+                "models": entries_models,
+                "alarm_models": entries_alarms,
+                "inputs": entries_inputs,
+                "lambdas": known_lambdas,
+            }
+        ),
     )
     return report
 
@@ -266,39 +342,57 @@ def registered(detectors: Path, name: str) -> tuple[Path, list[Path], dict[str, 
 def _unsupported(
     model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
 ) -> list[Unsupported]:
+    actions = [action for event in model.events() for action in event.actions]
+    return _unsupported_actions(model.name, actions, served, lambdas)
+
+
+def _unsupported_actions(
+    model_name: str, actions: Iterable[Action], served: set[str], lambdas: Mapping[str, str]
+) -> list[Unsupported]:
+    """Actions that would not do locally what they did on AWS (the iotEvents ones feeding an
+    input outside *served* included)."""
     found = []
-    for event in model.events():
-        for action in event.actions:
-            reason = None
-            if action.kind == "lambda":
-                arn = str(action.fields.get("functionArn", ""))
-                if arn not in lambdas:
-                    reason = (
-                        f"no callable registered for {arn}; register one with "
-                        f"--lambda {arn}=package.module:function (until then the action "
-                        "is recorded in the action outbox)"
-                    )
-            elif action.kind == "iotEvents":
-                target = str(action.fields.get("inputName", ""))
-                if target not in served:
-                    reason = (
-                        f"sends to input {target!r}, which this model does not read; "
-                        "recorded in the action outbox locally"
-                    )
-            elif action.kind in AWS_ONLY:
-                reason = f"{action.kind} exists only on AWS; recorded in the action outbox locally"
-            if reason is not None:
-                found.append(Unsupported(model.name, action.path, action.kind, reason))
+    for action in actions:
+        reason = None
+        if action.kind == "lambda":
+            arn = str(action.fields.get("functionArn", ""))
+            if arn not in lambdas:
+                reason = (
+                    f"no callable registered for {arn}; register one with "
+                    f"--lambda {arn}=package.module:function (until then the action "
+                    "is recorded in the action outbox)"
+                )
+        elif action.kind == "iotEvents":
+            target = str(action.fields.get("inputName", ""))
+            if target not in served:
+                reason = (
+                    f"sends to input {target!r}, which this model does not read; "
+                    "recorded in the action outbox locally"
+                )
+        elif action.kind in AWS_ONLY:
+            reason = f"{action.kind} exists only on AWS; recorded in the action outbox locally"
+        if reason is not None:
+            found.append(Unsupported(model_name, action.path, action.kind, reason))
     return found
 
 
-def _parse(path: Path, folder: Path) -> _Parsed:
+def _parse(path: Path, folder: Path) -> list[_Parsed]:
+    """The models and inputs of one file (a CloudFormation template may hold several)."""
     try:
         document = json.loads(read_document_text(path))
     except UnicodeDecodeError:
         raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
+    if is_template(document):
+        return [
+            _Parsed(r.kind, path, r.body, wrapped=False, resource=r)
+            for r in iotevents_resources(document, _rel(path, folder))
+        ]
+    return [_parse_one(document, path, folder)]
+
+
+def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
     if isinstance(document, dict) and isinstance(document.get("detectorModel"), dict):
         wrapper = document["detectorModel"]
         config = wrapper.get("detectorModelConfiguration")
@@ -327,9 +421,13 @@ def _parse(path: Path, folder: Path) -> _Parsed:
         return _Parsed("model", path, document, wrapped=False)
     if isinstance(document, dict) and "inputDefinition" in document:
         return _Parsed("input", path, document, wrapped=False)
+    if isinstance(document, dict) and "alarmRule" in document:
+        body = {k: v for k, v in document.items() if k not in _ALARM_OUTPUT_FIELDS}
+        return _Parsed("alarm", path, body, wrapped=False)
     raise UserError(
         f"{_rel(path, folder)}: not describe-detector-model or describe-input output (expected "
-        'a "detectorModel" or "input" object) nor a CreateDetectorModel/CreateInput body'
+        'a "detectorModel" or "input" object), describe-alarm-model output, a Create* body '
+        "nor a CloudFormation template with AWS::IoTEvents resources"
     )
 
 
@@ -338,9 +436,19 @@ def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:
     try:
         return load()
     except DetectorModelError as exc:
+        if item.resource is not None:
+            raise DetectorModelError(_template_paths(str(exc), item.resource)) from None
         if not item.wrapped:
             raise
         raise DetectorModelError(_rewrap(str(exc), item.kind)) from None
+
+
+_API_PATH_RE = re.compile(r"\$(?![A-Za-z{])(?:\.[A-Za-z0-9_`-]+(?:\[\d+\])*)*")
+"""A JSON path in a message (``$`` alone too), not ``$input``/``$variable``/``${...}``."""
+
+
+def _template_paths(message: str, resource: Resource) -> str:
+    return _API_PATH_RE.sub(lambda m: resource.template_path(m.group(0)), message)
 
 
 def _rewrap(message: str, kind: str) -> str:
