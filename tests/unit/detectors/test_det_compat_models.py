@@ -210,3 +210,29 @@ def test_an_expiry_not_checked_before_the_timer_is_rearmed_does_not_leak_to_late
     clock.advance(10)
     e.put_message("Lifecycle", {"clientId": "c1", "eventType": "connected"})
     assert e.describe("c1")["detector"]["state"]["stateName"] == "Up"
+
+
+# ---- alarm models on SiteWise data (L4E scores in SiteWise): AWS takes them, plantwatch says
+# ---- what it lacks and what to do instead
+
+
+def test_a_sitewise_reference_says_plantwatch_has_no_sitewise_and_what_to_do() -> None:
+    from cloud.detectors.alarms.model import load_alarm_model
+
+    alarm = {
+        "alarmModelName": "scoreHigh",
+        "roleArn": "arn:aws:iam::123456789012:role/events",
+        "alarmRule": {
+            "simpleRule": {
+                "inputProperty": "$sitewise.assetModel.`m-1`.`p-1`.propertyValue.value",
+                "comparisonOperator": "GREATER_OR_EQUAL",
+                "threshold": "0.8",
+            }
+        },
+    }
+    with pytest.raises(DetectorModelError) as info:
+        load_alarm_model(alarm, source="alarm.json")
+    message = str(info.value)
+    assert message.startswith("alarm.json: $.alarmRule.simpleRule.inputProperty: '$sitewise'")
+    assert "no SiteWise" in message and "$input.<Input>.<path>" in message
+    assert "\n" not in message
