@@ -51,6 +51,7 @@ from edge.files import private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
+PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/plantwatch-import-no-role"
 AWS_ONLY = ("sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
 _MODEL_FIELDS = (
     "detectorModelName",
@@ -83,6 +84,8 @@ class _Parsed:
     """``detectorModelVersion`` from the describe output."""
     resource: Resource | None = None
     """The CloudFormation resource it came from (paths in errors go back to the template)."""
+    notes: list[str] = field(default_factory=list)
+    """What the import filled in, reported with the model's warnings."""
 
 
 @dataclass
@@ -144,6 +147,8 @@ def import_folder(
     if not files:
         raise UserError(f"{folder}: no .json files")
     parsed = [item for path in files for item in _parse(path, folder)]
+    for item in parsed:
+        _fill_role(item, folder)
     inputs: dict[str, tuple[InputDefinition, _Parsed]] = {}
     for item in parsed:
         if item.kind == "input":
@@ -180,7 +185,7 @@ def import_folder(
         )
         if item.resource is not None:
             warnings = [_template_paths(w, item.resource) for w in warnings]
-        models.append((model, item, warnings))
+        models.append((model, item, item.notes + warnings))
     alarms: list[tuple[AlarmModel, _Parsed, list[str]]] = []
     seen_alarms: dict[str, _Parsed] = {}
     for item in parsed:
@@ -198,7 +203,7 @@ def import_folder(
         )
         if item.resource is not None:
             warnings = [_template_paths(w, item.resource) for w in warnings]
-        alarms.append((alarm, item, warnings))
+        alarms.append((alarm, item, item.notes + warnings))
     if not models and not alarms:
         raise UserError(
             f"{folder}: no detector or alarm model (describe-detector-model or "
@@ -429,6 +434,18 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
         'a "detectorModel" or "input" object), describe-alarm-model output, a Create* body '
         "nor a CloudFormation template with AWS::IoTEvents resources"
     )
+
+
+def _fill_role(item: _Parsed, folder: Path) -> None:
+    """A console export ("Import detector model" file) has no ``roleArn``: the console asks
+    for the role when it publishes. plantwatch never assumes it, so the import stores a
+    placeholder and says so, rather than refusing the model."""
+    if item.kind in ("model", "alarm") and item.body.get("roleArn") is None:
+        item.body = {**item.body, "roleArn": PLACEHOLDER_ROLE}
+        item.notes.append(
+            f"{_name(item, folder)}: no roleArn (a console export); stored with "
+            f"{PLACEHOLDER_ROLE}, which plantwatch does not use"
+        )
 
 
 def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:

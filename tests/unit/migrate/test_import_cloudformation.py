@@ -383,3 +383,95 @@ def test_describe_alarm_model_output_alone_is_taken(
         (tmp_path / "data" / "detectors" / "alarm-models" / "boilerHot.json").read_text()
     )
     assert "alarmModelArn" not in stored and stored["alarmModelName"] == "boilerHot"
+
+
+SHADOW_ON = "'" + json.dumps({"state": {"desired": {"fan": "ON"}}}) + "'"
+
+
+def test_a_console_export_without_a_role_is_taken_with_a_placeholder_and_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The console's "Import detector model" file has no roleArn (the console asks for it)."""
+    folder = tmp_path / "iot"
+    folder.mkdir()
+    (folder / "fan.json").write_text(
+        json.dumps(
+            {
+                "detectorModelName": "fanControl",
+                "evaluationMethod": "BATCH",
+                "detectorModelDefinition": {
+                    "initialStateName": "off",
+                    "states": [
+                        {
+                            "stateName": "off",
+                            "onInput": {
+                                "transitionEvents": [
+                                    {
+                                        "eventName": "hot",
+                                        "condition": "$input.fan.reported.occupied && "
+                                        "$input.fan.reported.temp > 25",
+                                        "nextState": "on",
+                                    }
+                                ]
+                            },
+                        },
+                        {
+                            "stateName": "on",
+                            "onEnter": {
+                                "events": [
+                                    {
+                                        "eventName": "tell",
+                                        "condition": "true",
+                                        "actions": [
+                                            {
+                                                "iotTopicPublish": {
+                                                    "mqttTopic": "'$aws/things/fan-1/shadow/update'",
+                                                    "payload": {
+                                                        "contentExpression": SHADOW_ON,
+                                                        "type": "JSON",
+                                                    },
+                                                }
+                                            }
+                                        ],
+                                    }
+                                ]
+                            },
+                        },
+                    ],
+                },
+            }
+        )
+    )
+    (folder / "input.json").write_text(
+        json.dumps(
+            {
+                "inputName": "fan",
+                "inputDefinition": {"attributes": [{"jsonPath": "reported"}]},
+            }
+        )
+    )
+    code = main(["import", "iotevents", str(folder), "--data", str(tmp_path / "d"), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (model,) = json.loads(out)["models"]
+    assert any("no roleArn (a console export)" in w for w in model["warnings"])
+    model_file, inputs, _ = registered(tmp_path / "d" / "detectors", "fanControl")
+    published: list[Any] = []
+
+    class Sink:
+        def execute(self, request: Any) -> None:
+            published.append((request.target, request.payload))
+
+    engine = DetectorEngine(
+        load_detector_model(model_file),
+        [load_input(p) for p in inputs],
+        InMemoryStateStore(),
+        ManualClock(0),
+        Sink(),
+    )
+    engine.put_message("fan", {"reported": {"occupied": False, "temp": 30}})
+    engine.put_message("fan", {"reported": {"occupied": True, "temp": 30}})
+    assert engine.describe()["detector"]["state"]["stateName"] == "on"
+    assert published == [
+        ({"mqttTopic": "$aws/things/fan-1/shadow/update"}, {"state": {"desired": {"fan": "ON"}}})
+    ]
