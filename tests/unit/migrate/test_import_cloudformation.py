@@ -281,7 +281,7 @@ def test_a_missing_property_is_named_on_the_resource(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     document = template()
-    del document["Resources"]["PumpWatch0E3B"]["Properties"]["RoleArn"]
+    del document["Resources"]["PumpWatch0E3B"]["Properties"]["DetectorModelDefinition"]
     code, err = _import(capsys, _write(tmp_path / "cfn", document), tmp_path / "data")
     assert code == 2
     assert "stack.template.json: $.Resources.PumpWatch0E3B.Properties: missing required" in err
