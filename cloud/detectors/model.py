@@ -377,6 +377,7 @@ def load_detector_model(
     body, name = _read(path_or_dict, source or "model")
     ctx = _Ctx(source or name, strict, limits)
     body = ctx.obj(body, "$")
+    refuse_wrappers(ctx, body)
     ctx.unknown_fields(
         body,
         (
@@ -452,6 +453,30 @@ def load_detector_model(
         if problems:
             raise ctx.error(*problems[0])
     return model
+
+
+def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any]) -> None:
+    """A CloudFormation template or describe-* output given where a Create body goes: say
+    which command takes it, rather than "unknown field"."""
+    if "Resources" in body:
+        raise ctx.error(
+            "$.Resources",
+            "a CloudFormation template, not a Create body: put it in a folder and run"
+            " `plantwatch import iotevents FOLDER`, which takes its AWS::IoTEvents resources",
+        )
+    for wrapper in ("detectorModel", "input"):
+        if isinstance(body.get(wrapper), dict):
+            raise ctx.error(
+                f"$.{wrapper}",
+                "describe-* output, not a Create body: put it in a folder and run"
+                " `plantwatch import iotevents FOLDER`, which unwraps it",
+            )
+    if "alarmModelArn" in body:  # describe-alarm-model prints the body with these beside it
+        raise ctx.error(
+            "$.alarmModelArn",
+            "describe-alarm-model output, not a Create body: put it in a folder and run"
+            " `plantwatch import iotevents FOLDER`, which drops the fields AWS added",
+        )
 
 
 def _name_role_key(

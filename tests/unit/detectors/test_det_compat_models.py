@@ -236,3 +236,24 @@ def test_a_sitewise_reference_says_plantwatch_has_no_sitewise_and_what_to_do() -
     assert message.startswith("alarm.json: $.alarmRule.simpleRule.inputProperty: '$sitewise'")
     assert "no SiteWise" in message and "$input.<Input>.<path>" in message
     assert "\n" not in message
+
+
+# ---- a template or describe output given to `validate` says which command takes it
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ({"Resources": {"M": {"Type": "AWS::IoTEvents::DetectorModel"}}}, "$.Resources"),
+        ({"detectorModel": {"detectorModelDefinition": {}}}, "$.detectorModel"),
+        ({"alarmModelName": "a", "alarmModelArn": "arn:aws:iotevents:::a"}, "$.alarmModelArn"),
+    ],
+)
+def test_a_wrapped_model_names_the_import_command(document: dict[str, Any], where: str) -> None:
+    from cloud.detectors.alarms.model import load_alarm_model
+
+    for load in (load_detector_model, load_alarm_model):
+        with pytest.raises(DetectorModelError) as info:
+            load(document, source="m.json")
+        assert str(info.value).startswith(f"m.json: {where}: ")
+        assert "plantwatch import iotevents FOLDER" in str(info.value)
