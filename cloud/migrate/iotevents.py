@@ -168,42 +168,23 @@ def import_folder(
             resolve(target)
         known_lambdas[arn] = target
     report = IotEventsImport(lambdas=known_lambdas)
-    models: list[tuple[DetectorModel, _Parsed, list[str]]] = []
-    seen_models: dict[str, _Parsed] = {}
-    for item in parsed:
-        if item.kind != "model":
-            continue
-        model = _checked(item, lambda i=item: load_detector_model(i.body, source=_name(i, folder)))
-        if model.name in seen_models:
-            raise UserError(
-                f"{_name(item, folder)}: detector model {model.name!r} is also defined in "
-                f"{_name(seen_models[model.name], folder)}"
-            )
-        seen_models[model.name] = item
-        warnings = _checked(
-            item, lambda m=model: check_references(m, [d for d, _ in inputs.values()])
-        )
-        if item.resource is not None:
-            warnings = [_template_paths(w, item.resource) for w in warnings]
-        models.append((model, item, item.notes + warnings))
-    alarms: list[tuple[AlarmModel, _Parsed, list[str]]] = []
-    seen_alarms: dict[str, _Parsed] = {}
-    for item in parsed:
-        if item.kind != "alarm":
-            continue
-        alarm = _checked(item, lambda i=item: load_alarm_model(i.body, source=_name(i, folder)))
-        if alarm.name in seen_alarms:
-            raise UserError(
-                f"{_name(item, folder)}: alarm model {alarm.name!r} is also defined in "
-                f"{_name(seen_alarms[alarm.name], folder)}"
-            )
-        seen_alarms[alarm.name] = item
-        warnings = _checked(
-            item, lambda a=alarm: check_alarm_references(a, [d for d, _ in inputs.values()])
-        )
-        if item.resource is not None:
-            warnings = [_template_paths(w, item.resource) for w in warnings]
-        alarms.append((alarm, item, item.notes + warnings))
+    definitions = [d for d, _ in inputs.values()]
+    models: list[tuple[DetectorModel, _Parsed, list[str]]] = _load_all(
+        parsed,
+        folder,
+        "model",
+        "detector model",
+        load_detector_model,
+        lambda m: check_references(m, definitions),
+    )
+    alarms: list[tuple[AlarmModel, _Parsed, list[str]]] = _load_all(
+        parsed,
+        folder,
+        "alarm",
+        "alarm model",
+        load_alarm_model,
+        lambda a: check_alarm_references(a, definitions),
+    )
     if not models and not alarms:
         raise UserError(
             f"{folder}: no detector or alarm model (describe-detector-model or "
@@ -240,10 +221,7 @@ def import_folder(
                 problem.path = _rewrap(problem.path, "model")
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
-        findings = [
-            f"{f.level} {f.path}: {f.message}"
-            for f in analyze(model, [d for d, _ in inputs.values()])
-        ]
+        findings = [f"{f.level} {f.path}: {f.message}" for f in analyze(model, definitions)]
         if item.resource is not None:
             findings = [_template_paths(f, item.resource) for f in findings]
         writes.append((detectors / "models" / f"{model.name}.json", _dump(item.body)))
@@ -434,6 +412,34 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
         'a "detectorModel" or "input" object), describe-alarm-model output, a Create* body '
         "nor a CloudFormation template with AWS::IoTEvents resources"
     )
+
+
+def _load_all(
+    parsed: list[_Parsed],
+    folder: Path,
+    kind: str,
+    what: str,
+    load: Callable[..., Any],
+    check: Callable[[Any], list[str]],
+) -> list[tuple[Any, _Parsed, list[str]]]:
+    """Load and check every item of *kind*: ``(model, item, notes and warnings)``."""
+    found: list[tuple[Any, _Parsed, list[str]]] = []
+    seen: dict[str, _Parsed] = {}
+    for item in parsed:
+        if item.kind != kind:
+            continue
+        loaded = _checked(item, lambda i=item: load(i.body, source=_name(i, folder)))
+        if loaded.name in seen:
+            raise UserError(
+                f"{_name(item, folder)}: {what} {loaded.name!r} is also defined in "
+                f"{_name(seen[loaded.name], folder)}"
+            )
+        seen[loaded.name] = item
+        warnings = _checked(item, lambda m=loaded: check(m))
+        if item.resource is not None:
+            warnings = [_template_paths(w, item.resource) for w in warnings]
+        found.append((loaded, item, item.notes + warnings))
+    return found
 
 
 def _fill_role(item: _Parsed, folder: Path) -> None:
