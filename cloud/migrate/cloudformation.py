@@ -12,7 +12,9 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
   ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
   (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
   ``--lambda`` for) are evaluated; any other function is an error naming where it is;
-- a resource without a name gets its logical id (CloudFormation would generate one).
+- a resource without a name gets its logical id (CloudFormation would generate one);
+- ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
+  ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them.
 
 Only JSON templates: a YAML one is converted first (``cfn-flip template.yaml``).
 """
@@ -94,7 +96,7 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
         props = resource.get("Properties") or {}
         if not isinstance(props, dict):
             raise UserError(f"{source}: {path}: expected an object")
-        body = _camel(resolver.resolve(props, path))
+        body = _typed(_camel(resolver.resolve(props, path)))
         api_name = name_field[0].lower() + name_field[1:]
         body.setdefault(api_name, names[logical_id])
         found.append(Resource(kind, logical_id, body))
@@ -205,6 +207,27 @@ class _Resolver:
         if isinstance(value, int | float | str):
             return str(value)
         raise self.error(path, "expected a string")
+
+
+_INTEGERS: Final = frozenset({"seconds", "severity"})
+_BOOLEANS: Final = frozenset({"useBase64", "enabled", "disabledOnInitialization"})
+
+
+def _typed(node: Any) -> Any:
+    """CloudFormation takes ``"60"`` for an Integer property and ``"true"`` for a Boolean one
+    (a JSON template, or a value from ``Ref``/``Fn::Sub``); the API body gets the typed value."""
+    if isinstance(node, list):
+        return [_typed(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _INTEGERS and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        elif key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        out[key] = _typed(value)
+    return out
 
 
 def _camel(node: Any) -> Any:

@@ -475,3 +475,34 @@ def test_a_console_export_without_a_role_is_taken_with_a_placeholder_and_runs(
     assert published == [
         ({"mqttTopic": "$aws/things/fan-1/shadow/update"}, {"state": {"desired": {"fan": "ON"}}})
     ]
+
+
+def test_quoted_integers_and_booleans_are_typed_as_cloudformation_types_them() -> None:
+    document = template()
+    model = document["Resources"]["PumpWatch0E3B"]["Properties"]
+    running = model["DetectorModelDefinition"]["States"][1]
+    running["OnEnter"]["Events"][0]["Actions"][2] = {
+        "SetTimer": {"TimerName": "spin", "Seconds": "120"}
+    }
+    running["OnEnter"]["Events"][0]["Actions"].append(
+        {"Sqs": {"QueueUrl": "https://sqs.example/q", "UseBase64": "TRUE"}}
+    )
+    alarm = alarm_resource()
+    alarm["Properties"].update(Severity="2")
+    alarm["Properties"]["AlarmCapabilities"] = {
+        "InitializationConfiguration": {"DisabledOnInitialization": "false"},
+        "AcknowledgeFlow": {"Enabled": "true"},
+    }
+    document["Resources"]["Overspeed5D1C"] = alarm
+    resources = {r.logical_id: r for r in iotevents_resources(document, "t.json")}
+    body = resources["PumpWatch0E3B"].body
+    actions = body["detectorModelDefinition"]["states"][1]["onEnter"]["events"][0]["actions"]
+    assert actions[2] == {"setTimer": {"timerName": "spin", "seconds": 120}}
+    assert actions[3]["sqs"]["useBase64"] is True
+    load_detector_model(body)  # and AWS's types load
+    alarm_body = resources["Overspeed5D1C"].body
+    assert alarm_body["severity"] == 2
+    assert alarm_body["alarmCapabilities"] == {
+        "initializationConfiguration": {"disabledOnInitialization": False},
+        "acknowledgeFlow": {"enabled": True},
+    }
