@@ -503,3 +503,40 @@ def _rel(path: Path, folder: Path) -> str:
 
 def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def load_any(path: Path, kind: str, **options: Any) -> Any:
+    """One detector model (``kind="model"``), input or alarm model from *path*, in any shape
+    the import takes: a Create body, describe-* output, a console export, or a CloudFormation
+    template holding exactly one resource of that kind (for ``detectors validate``/``run`` and
+    ``alarms validate``). A Create body goes to its loader unchanged, so its errors are the
+    loader's; the others are unwrapped, and their errors name the file's own paths. Unlike the
+    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel."""
+    load: Callable[..., Any] = {
+        "model": load_detector_model,
+        "input": load_input,
+        "alarm": load_alarm_model,
+    }[kind]
+    try:
+        document = json.loads(read_document_text(path))
+    except (OSError, ValueError, RecursionError):
+        return load(path, **options)  # the loader names the problem
+    wrapped = is_template(document) or (
+        isinstance(document, dict)
+        and (
+            isinstance(document.get("detectorModel"), dict)
+            or isinstance(document.get("input"), dict)
+            or "alarmModelArn" in document
+        )
+    )
+    if not wrapped:
+        return load(path, **options)
+    items = [item for item in _parse(path, path) if item.kind == kind]
+    what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]
+    if len(items) != 1:
+        raise UserError(
+            f"{path.name}: holds {len(items)} {what}s; give a file with one, or import the "
+            "folder with `plantwatch import iotevents FOLDER`"
+        )
+    item = items[0]
+    return _checked(item, lambda: load(item.body, source=path.name, **options))

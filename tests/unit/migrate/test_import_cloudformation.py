@@ -506,3 +506,83 @@ def test_quoted_integers_and_booleans_are_typed_as_cloudformation_types_them() -
         "initializationConfiguration": {"disabledOnInitialization": False},
         "acknowledgeFlow": {"enabled": True},
     }
+
+
+def test_validate_and_run_take_describe_output_and_a_one_model_template(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    document = template()
+    path = _write(tmp_path / "cfn", document) / "stack.template.json"
+    code = main(["detectors", "validate", str(path), "--input", str(path), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out)["detectorModelName"] == "PumpWatch0E3B"
+    describe = tmp_path / "describe.json"
+    resource = {r.logical_id: r for r in iotevents_resources(document, "t.json")}
+    body = resource["PumpWatch0E3B"].body
+    describe.write_text(
+        json.dumps(
+            {
+                "detectorModel": {
+                    "detectorModelDefinition": body["detectorModelDefinition"],
+                    "detectorModelConfiguration": {
+                        k: body[k] for k in ("key", "roleArn", "evaluationMethod")
+                    }
+                    | {"detectorModelName": "pumpWatch", "status": "ACTIVE"},
+                }
+            }
+        )
+    )
+    describe_input = tmp_path / "describe-input.json"
+    describe_input.write_text(
+        json.dumps(
+            {
+                "input": {
+                    "inputConfiguration": {"inputName": "PumpInput4F2A", "status": "ACTIVE"},
+                    "inputDefinition": resource["PumpInput4F2A"].body["inputDefinition"],
+                }
+            }
+        )
+    )
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(
+        json.dumps({"inputName": "PumpInput4F2A", "payload": {"pump": {"id": "p", "rpm": 500}}})
+        + "\n"
+    )
+    run = ["detectors", "run", str(describe), "--input", str(describe_input)]
+    code = main([*run, "--messages", str(messages), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (detector,) = json.loads(out)["detectors"]
+    assert detector["detector"]["state"]["stateName"] == "Running"
+    # a problem is named in the file's own terms
+    broken = json.loads(describe.read_text())
+    broken["detectorModel"]["detectorModelDefinition"]["initialStateName"] = "Nowhere"
+    describe.write_text(json.dumps(broken))
+    assert main(["detectors", "validate", str(describe)]) == 2
+    assert "describe.json: $.detectorModel.detectorModelDefinition.initialStateName" in (
+        capsys.readouterr().err
+    )
+
+
+def test_validate_on_a_template_with_two_models_points_to_the_import(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    document = template()
+    document["Resources"]["Second"] = document["Resources"]["PumpWatch0E3B"]
+    path = _write(tmp_path / "cfn", document) / "stack.template.json"
+    assert main(["detectors", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 detector models" in err and "plantwatch import iotevents FOLDER" in err
+
+
+def test_alarms_validate_takes_an_alarm_model_resource(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    document = template()
+    document["Resources"]["Overspeed5D1C"] = alarm_resource()
+    path = _write(tmp_path / "cfn", document) / "stack.template.json"
+    code = main(["alarms", "validate", str(path), "--input", str(path), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out)["alarmModelName"] == "pump-overspeed"
