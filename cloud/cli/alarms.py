@@ -167,11 +167,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cloud.detectors.alarms.model import check_alarm_references, load_alarm_model
-    from cloud.detectors.model import load_input
+    from cloud.detectors.alarms.model import check_alarm_references
+    from cloud.migrate.iotevents import load_any
 
-    inputs = [load_input(path) for path in args.inputs]
-    model = load_alarm_model(args.model)
+    inputs = [load_any(path, "input") for path in args.inputs]
+    model = load_any(args.model, "alarm")
     warnings = check_alarm_references(model, inputs)
     for warning in warnings:
         stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)

@@ -120,10 +120,11 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cloud.detectors.model import check_references, load_detector_model, load_input
+    from cloud.detectors.model import check_references
+    from cloud.migrate.iotevents import load_any
 
-    inputs = [load_input(path) for path in args.inputs]
-    model = load_detector_model(args.model, strict=not args.lenient)
+    inputs = [load_any(path, "input") for path in args.inputs]
+    model = load_any(args.model, "model", strict=not args.lenient)
     warnings = check_references(model, inputs)
     events = sum(len(s.on_enter) + len(s.on_input) + len(s.on_exit) for s in model.states.values())
     transitions = sum(len(s.transitions) for s in model.states.values())

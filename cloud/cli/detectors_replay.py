@@ -99,11 +99,12 @@ def model_and_inputs(parser: argparse.ArgumentParser) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
     from cloud.detectors.durations import parse_duration
-    from cloud.detectors.model import check_references, load_detector_model, load_input
+    from cloud.detectors.model import check_references
     from cloud.detectors.replay import LATEST, iso_time, read_steps, replay
+    from cloud.migrate.iotevents import load_any
 
-    inputs = [load_input(path) for path in args.inputs]
-    model = load_detector_model(args.model, strict=not args.lenient)
+    inputs = [load_any(path, "input") for path in args.inputs]
+    model = load_any(args.model, "model", strict=not args.lenient)
     check_references(model, inputs)
     try:
         advance = parse_duration(args.advance)
@@ -269,10 +270,11 @@ def _compact(value: Any) -> str:
 
 def run_analyze(args: argparse.Namespace) -> int:
     from cloud.detectors.analysis import analyze
-    from cloud.detectors.model import check_references, load_detector_model, load_input
+    from cloud.detectors.model import check_references
+    from cloud.migrate.iotevents import load_any
 
-    inputs = [load_input(path) for path in args.inputs]
-    model = load_detector_model(args.model, strict=not args.lenient, references=False)
+    inputs = [load_any(path, "input") for path in args.inputs]
+    model = load_any(args.model, "model", strict=not args.lenient, references=False)
     warnings = check_references(model, inputs)
     findings = analyze(model, inputs)
     document = {

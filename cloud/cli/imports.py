@@ -305,6 +305,18 @@ def _iotevents(args: argparse.Namespace) -> int:
             ],
             title=f"registered in {layout.detectors}",
         )
+        if document["alarm_models"]:
+            print_line()
+            print_table(
+                [{**a, "inputs": ", ".join(a["inputs"])} for a in document["alarm_models"]],
+                [
+                    Column("alarm model", "name"),
+                    Column("key", "key"),
+                    Column("inputs", "inputs"),
+                    Column("file", "file"),
+                ],
+                title="alarm models",
+            )
         if document["cannot_run_locally"]:
             print_line()
             print_table(
@@ -328,14 +340,18 @@ def _iotevents(args: argparse.Namespace) -> int:
             f"{m['name']}: {text}"
             for m in document["models"]
             for text in m["warnings"] + m["findings"]
-        ]
+        ] + [f"{a['name']}: {text}" for a in document["alarm_models"] for text in a["warnings"]]
         if notes:
             print_line()
             for note in notes:
                 print_line(note)
         print_line()
-        first = document["models"][0]["name"]
-        print_line(f"next: plantwatch up --data {args.data} --detector-model {first}")
+        command = f"next: plantwatch up --data {args.data}"
+        if document["models"]:
+            command += f" --detector-model {document['models'][0]['name']}"
+        for alarm in document["alarm_models"]:
+            command += f" --alarm-model {alarm['file']}"
+        print_line(command)
     if args.strict and (document["cannot_run_locally"] or document["inputs_not_fed_locally"]):
         return status.FAILED
     return status.SUCCESS

@@ -374,6 +374,10 @@ class DetectorEngine:
                     if self._observer is not None:
                         self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
                     self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
+                    if name in instance.timers and name in instance.expired:
+                        # re-armed during its own expiry and never checked: this expiry is
+                        # spent; the next timeout() answers for the new timer
+                        instance.expired.remove(name)
                     return instance
 
                 self._busy = True
@@ -684,7 +688,7 @@ class DetectorEngine:
                 raise _ActionError(
                     f"{action.path}.timerName", None, f"resetTimer {name!r}: timer never set"
                 )
-            self._start_timer(instance, name, duration, "reset")
+            self._start_timer(instance, name, duration, "reset", trigger)
         elif action.kind == "clearTimer":
             name = fields["timerName"]
             running = instance.timers.pop(name, None) is not None
@@ -731,13 +735,26 @@ class DetectorEngine:
             raise _ActionError(
                 path, text, f"setTimer {name!r}: {seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
             )
-        self._start_timer(instance, name, seconds, "set")
+        self._start_timer(instance, name, seconds, "set", ctx.trigger)
 
-    def _start_timer(self, instance: _Instance, name: str, seconds: float, op: str) -> None:
+    def _start_timer(
+        self,
+        instance: _Instance,
+        name: str,
+        seconds: float,
+        op: str,
+        trigger: _Trigger | None = None,
+    ) -> None:
         expiry = self._clock.now() + seconds
         instance.timers[name] = {"expiry": expiry, "duration": seconds}
         instance.durations[name] = seconds
-        if name in instance.expired:
+        # setting a timer forgets an expiry nobody checked, except while that very expiry
+        # is being evaluated (§5: its evaluation sees timeout() true): in SERIAL, an event
+        # may re-arm the timer before the transition that tests timeout() is reached
+        evaluating_its_expiry = (
+            trigger is not None and trigger.kind == "Timer" and trigger.timer_name == name
+        )
+        if name in instance.expired and not evaluating_its_expiry:
             instance.expired.remove(name)
         heapq.heappush(self._heap, (expiry, instance.key, name))
         if len(self._heap) > self._heap_limit:

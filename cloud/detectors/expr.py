@@ -211,6 +211,14 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
             while j < n and text[j] in _IDENT_CHARS:
                 j += 1
             word = text[i:j]
+            if word == "$sitewise":
+                raise ExpressionError(
+                    "'$sitewise' reads an AWS IoT SiteWise asset property, and plantwatch has"
+                    " no SiteWise: feed the property's values to an input and read"
+                    " $input.<Input>.<path> instead",
+                    position=pos,
+                    text=text,
+                )
             if word not in ("$input", "$variable"):
                 raise ExpressionError(
                     f"unknown reference {word!r} (expected $input or $variable)",

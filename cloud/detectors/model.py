@@ -156,9 +156,24 @@ def default_detector_paths() -> tuple[Path, Path]:
 # ---------------------------------------------------------------- JSON helpers
 
 
+def without_nulls(value: Any) -> Any:
+    """*value* with every object member whose value is JSON ``null`` left out.
+
+    AWS's JSON protocol reads a null member as an absent one, and ``describe-*`` output and
+    console exports print unset members as null (``"durationExpression": null`` beside
+    ``seconds``), so a model that AWS took with them loads here too. Nulls inside arrays stay,
+    and are reported where they are.
+    """
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -> tuple[Any, str]:
     if isinstance(path_or_dict, Mapping):
-        return copy.deepcopy(dict(path_or_dict)), what
+        return without_nulls(copy.deepcopy(dict(path_or_dict))), what
     path = Path(path_or_dict)
     try:
         text = read_document_text(path)
@@ -169,7 +184,7 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
     except UnicodeDecodeError as exc:
         raise DetectorModelError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text), path.name
+        return without_nulls(json.loads(text)), path.name
     except json.JSONDecodeError as exc:
         raise DetectorModelError(
             f"{path.name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -362,6 +377,7 @@ def load_detector_model(
     body, name = _read(path_or_dict, source or "model")
     ctx = _Ctx(source or name, strict, limits)
     body = ctx.obj(body, "$")
+    refuse_wrappers(ctx, body)
     ctx.unknown_fields(
         body,
         (
@@ -437,6 +453,30 @@ def load_detector_model(
         if problems:
             raise ctx.error(*problems[0])
     return model
+
+
+def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any]) -> None:
+    """A CloudFormation template or describe-* output given where a Create body goes: say
+    which command takes it, rather than "unknown field"."""
+    if "Resources" in body:
+        raise ctx.error(
+            "$.Resources",
+            "a CloudFormation template, not a Create body: put it in a folder and run"
+            " `plantwatch import iotevents FOLDER`, which takes its AWS::IoTEvents resources",
+        )
+    for wrapper in ("detectorModel", "input"):
+        if isinstance(body.get(wrapper), dict):
+            raise ctx.error(
+                f"$.{wrapper}",
+                "describe-* output, not a Create body: put it in a folder and run"
+                " `plantwatch import iotevents FOLDER`, which unwraps it",
+            )
+    if "alarmModelArn" in body:  # describe-alarm-model prints the body with these beside it
+        raise ctx.error(
+            "$.alarmModelArn",
+            "describe-alarm-model output, not a Create body: put it in a folder and run"
+            " `plantwatch import iotevents FOLDER`, which drops the fields AWS added",
+        )
 
 
 def _name_role_key(
@@ -927,9 +967,10 @@ def _event_expressions(event: Event) -> list[tuple[str, ex.Expr]]:
 def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) -> list[str]:
     """Check every ``$input`` reference against *inputs*; return warnings.
 
-    An unknown input is an error, and so is a path whose top-level field no attribute of that
-    input declares. A path that diverges from the declared ones below that field is allowed
-    with a warning (§1 Decision) and reads undefined at run time if absent.
+    An unknown input is an error. A path no attribute of that input declares is allowed with a
+    warning (§1 Decision), whether it diverges at the top-level field or below it, and reads
+    undefined at run time if absent: AWS refuses only references to inputs that do not exist
+    (its analyzer's ``referenced-resource``), and its own samples read undeclared fields.
     """
     expressions = [item for event in model.events() for item in _event_expressions(event)]
     warnings, read = check_input_references(model.source, expressions, inputs)
@@ -974,12 +1015,6 @@ def check_input_references(
                     continue
                 fields = tuple(p for p in path if isinstance(p, str))
                 declared = definition.attributes
-                if not any(d[0] == fields[0] for d in declared):
-                    attrs = ", ".join(".".join(d) for d in declared)
-                    raise DetectorModelError(
-                        f"{source}: {expr_path}: unknown attribute"
-                        f" {'.'.join(fields)!r} of input {input_name!r} (expected: {attrs})"
-                    )
                 if not any(_related(d, fields) for d in declared):
                     warnings.append(
                         f"{source}: {expr_path}: {input_name}.{'.'.join(fields)}"

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud.detectors.alarms.model import AlarmModel, check_alarm_references, load_alarm_model
 from cloud.detectors.analysis import analyze
 from cloud.detectors.engine import used_inputs
 from cloud.detectors.model import (
+    Action,
     DetectorModel,
     InputDefinition,
     check_references,
@@ -43,11 +45,13 @@ from cloud.detectors.model import (
     load_input,
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
+from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template
 from edge.errors import DetectorModelError, UserError
 from edge.files import private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
+PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/plantwatch-import-no-role"
 AWS_ONLY = ("sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
 _MODEL_FIELDS = (
     "detectorModelName",
@@ -56,19 +60,32 @@ _MODEL_FIELDS = (
     "roleArn",
     "evaluationMethod",
 )
+_ALARM_OUTPUT_FIELDS = (
+    "alarmModelArn",
+    "alarmModelVersion",
+    "creationTime",
+    "lastUpdateTime",
+    "status",
+    "statusMessage",
+)
+"""What describe-alarm-model prints beside the CreateAlarmModel fields."""
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass
 class _Parsed:
     kind: str
-    """``model`` or ``input``."""
+    """``model``, ``input`` or ``alarm``."""
     path: Path
     body: dict[str, Any]
     wrapped: bool
     """It came as describe-* output (paths in errors get the wrapper back)."""
     version: str = "1"
     """``detectorModelVersion`` from the describe output."""
+    resource: Resource | None = None
+    """The CloudFormation resource it came from (paths in errors go back to the template)."""
+    notes: list[str] = field(default_factory=list)
+    """What the import filled in, reported with the model's warnings."""
 
 
 @dataclass
@@ -93,6 +110,7 @@ class Unsupported:
 @dataclass
 class IotEventsImport:
     models: list[dict[str, Any]] = field(default_factory=list)
+    alarm_models: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
     unfed: list[dict[str, str]] = field(default_factory=list)
@@ -102,6 +120,7 @@ class IotEventsImport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "models": self.models,
+            "alarm_models": self.alarm_models,
             "inputs": self.inputs,
             "cannot_run_locally": [u.as_dict() for u in self.unsupported],
             "inputs_not_fed_locally": self.unfed,
@@ -127,7 +146,9 @@ def import_folder(
     files = sorted(p for p in folder.rglob("*.json") if p.is_file())
     if not files:
         raise UserError(f"{folder}: no .json files")
-    parsed = [_parse(path, folder) for path in files]
+    parsed = [item for path in files for item in _parse(path, folder)]
+    for item in parsed:
+        _fill_role(item, folder)
     inputs: dict[str, tuple[InputDefinition, _Parsed]] = {}
     for item in parsed:
         if item.kind == "input":
@@ -147,24 +168,28 @@ def import_folder(
             resolve(target)
         known_lambdas[arn] = target
     report = IotEventsImport(lambdas=known_lambdas)
-    models: list[tuple[DetectorModel, _Parsed, list[str]]] = []
-    seen_models: dict[str, _Parsed] = {}
-    for item in parsed:
-        if item.kind != "model":
-            continue
-        model = _checked(item, lambda i=item: load_detector_model(i.body, source=_name(i, folder)))
-        if model.name in seen_models:
-            raise UserError(
-                f"{_name(item, folder)}: detector model {model.name!r} is also defined in "
-                f"{_name(seen_models[model.name], folder)}"
-            )
-        seen_models[model.name] = item
-        warnings = _checked(
-            item, lambda m=model: check_references(m, [d for d, _ in inputs.values()])
+    definitions = [d for d, _ in inputs.values()]
+    models: list[tuple[DetectorModel, _Parsed, list[str]]] = _load_all(
+        parsed,
+        folder,
+        "model",
+        "detector model",
+        load_detector_model,
+        lambda m: check_references(m, definitions),
+    )
+    alarms: list[tuple[AlarmModel, _Parsed, list[str]]] = _load_all(
+        parsed,
+        folder,
+        "alarm",
+        "alarm model",
+        load_alarm_model,
+        lambda a: check_alarm_references(a, definitions),
+    )
+    if not models and not alarms:
+        raise UserError(
+            f"{folder}: no detector or alarm model (describe-detector-model or "
+            "describe-alarm-model output, or a CloudFormation template)"
         )
-        models.append((model, item, warnings))
-    if not models:
-        raise UserError(f"{folder}: no detector model (describe-detector-model output)")
     # everything is valid: work out what to register, then write it (nothing can fail
     # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
@@ -190,13 +215,15 @@ def import_folder(
         ]
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
-            problem.path = _rewrap(problem.path, "model") if item.wrapped else problem.path
+            if item.resource is not None:
+                problem.path = item.resource.template_path(problem.path)
+            elif item.wrapped:
+                problem.path = _rewrap(problem.path, "model")
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
-        findings = [
-            f"{f.level} {f.path}: {f.message}"
-            for f in analyze(model, [d for d, _ in inputs.values()])
-        ]
+        findings = [f"{f.level} {f.path}: {f.message}" for f in analyze(model, definitions)]
+        if item.resource is not None:
+            findings = [_template_paths(f, item.resource) for f in findings]
         writes.append((detectors / "models" / f"{model.name}.json", _dump(item.body)))
         entries_models[model.name] = {
             "file": f"models/{model.name}.json",
@@ -219,13 +246,45 @@ def import_folder(
                 "findings": findings,
             }
         )
+    entries_alarms = dict(registry.get("alarm_models", {}))
+    for alarm, item, warnings in alarms:
+        used = sorted(alarm.inputs_read())
+        problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
+        for problem in problems:
+            if item.resource is not None:
+                problem.path = item.resource.template_path(problem.path)
+            problem.source = _name(item, folder)
+        report.unsupported.extend(problems)
+        file = f"alarm-models/{alarm.name}.json"
+        writes.append((detectors / file, _dump(item.body)))
+        entries_alarms[alarm.name] = {"file": file, "inputs": used, "source": str(item.path)}
+        report.alarm_models.append(
+            {
+                "name": alarm.name,
+                "source": str(item.path),
+                "file": str(detectors / file),
+                "key": alarm.key,
+                "inputs": used,
+                "cannot_run_locally": len(problems),
+                "warnings": warnings,
+            }
+        )
     private_dir(detectors / "models")
     private_dir(detectors / "inputs")
+    if alarms:
+        private_dir(detectors / "alarm-models")
     for path, body in writes:
         write_private(path, body)
     write_private(  # last: until now `up` still reads the earlier registration whole
         detectors / REGISTRY_FILE,
-        _dump({"models": entries_models, "inputs": entries_inputs, "lambdas": known_lambdas}),
+        _dump(
+            {
+                "models": entries_models,
+                "alarm_models": entries_alarms,
+                "inputs": entries_inputs,
+                "lambdas": known_lambdas,
+            }
+        ),
     )
     return report
 
@@ -266,39 +325,57 @@ def registered(detectors: Path, name: str) -> tuple[Path, list[Path], dict[str, 
 def _unsupported(
     model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
 ) -> list[Unsupported]:
+    actions = [action for event in model.events() for action in event.actions]
+    return _unsupported_actions(model.name, actions, served, lambdas)
+
+
+def _unsupported_actions(
+    model_name: str, actions: Iterable[Action], served: set[str], lambdas: Mapping[str, str]
+) -> list[Unsupported]:
+    """Actions that would not do locally what they did on AWS (the iotEvents ones feeding an
+    input outside *served* included)."""
     found = []
-    for event in model.events():
-        for action in event.actions:
-            reason = None
-            if action.kind == "lambda":
-                arn = str(action.fields.get("functionArn", ""))
-                if arn not in lambdas:
-                    reason = (
-                        f"no callable registered for {arn}; register one with "
-                        f"--lambda {arn}=package.module:function (until then the action "
-                        "is recorded in the action outbox)"
-                    )
-            elif action.kind == "iotEvents":
-                target = str(action.fields.get("inputName", ""))
-                if target not in served:
-                    reason = (
-                        f"sends to input {target!r}, which this model does not read; "
-                        "recorded in the action outbox locally"
-                    )
-            elif action.kind in AWS_ONLY:
-                reason = f"{action.kind} exists only on AWS; recorded in the action outbox locally"
-            if reason is not None:
-                found.append(Unsupported(model.name, action.path, action.kind, reason))
+    for action in actions:
+        reason = None
+        if action.kind == "lambda":
+            arn = str(action.fields.get("functionArn", ""))
+            if arn not in lambdas:
+                reason = (
+                    f"no callable registered for {arn}; register one with "
+                    f"--lambda {arn}=package.module:function (until then the action "
+                    "is recorded in the action outbox)"
+                )
+        elif action.kind == "iotEvents":
+            target = str(action.fields.get("inputName", ""))
+            if target not in served:
+                reason = (
+                    f"sends to input {target!r}, which this model does not read; "
+                    "recorded in the action outbox locally"
+                )
+        elif action.kind in AWS_ONLY:
+            reason = f"{action.kind} exists only on AWS; recorded in the action outbox locally"
+        if reason is not None:
+            found.append(Unsupported(model_name, action.path, action.kind, reason))
     return found
 
 
-def _parse(path: Path, folder: Path) -> _Parsed:
+def _parse(path: Path, folder: Path) -> list[_Parsed]:
+    """The models and inputs of one file (a CloudFormation template may hold several)."""
     try:
         document = json.loads(read_document_text(path))
     except UnicodeDecodeError:
         raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
+    if is_template(document):
+        return [
+            _Parsed(r.kind, path, r.body, wrapped=False, resource=r)
+            for r in iotevents_resources(document, _rel(path, folder))
+        ]
+    return [_parse_one(document, path, folder)]
+
+
+def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
     if isinstance(document, dict) and isinstance(document.get("detectorModel"), dict):
         wrapper = document["detectorModel"]
         config = wrapper.get("detectorModelConfiguration")
@@ -327,10 +404,54 @@ def _parse(path: Path, folder: Path) -> _Parsed:
         return _Parsed("model", path, document, wrapped=False)
     if isinstance(document, dict) and "inputDefinition" in document:
         return _Parsed("input", path, document, wrapped=False)
+    if isinstance(document, dict) and "alarmRule" in document:
+        body = {k: v for k, v in document.items() if k not in _ALARM_OUTPUT_FIELDS}
+        return _Parsed("alarm", path, body, wrapped=False)
     raise UserError(
         f"{_rel(path, folder)}: not describe-detector-model or describe-input output (expected "
-        'a "detectorModel" or "input" object) nor a CreateDetectorModel/CreateInput body'
+        'a "detectorModel" or "input" object), describe-alarm-model output, a Create* body '
+        "nor a CloudFormation template with AWS::IoTEvents resources"
     )
+
+
+def _load_all(
+    parsed: list[_Parsed],
+    folder: Path,
+    kind: str,
+    what: str,
+    load: Callable[..., Any],
+    check: Callable[[Any], list[str]],
+) -> list[tuple[Any, _Parsed, list[str]]]:
+    """Load and check every item of *kind*: ``(model, item, notes and warnings)``."""
+    found: list[tuple[Any, _Parsed, list[str]]] = []
+    seen: dict[str, _Parsed] = {}
+    for item in parsed:
+        if item.kind != kind:
+            continue
+        loaded = _checked(item, lambda i=item: load(i.body, source=_name(i, folder)))
+        if loaded.name in seen:
+            raise UserError(
+                f"{_name(item, folder)}: {what} {loaded.name!r} is also defined in "
+                f"{_name(seen[loaded.name], folder)}"
+            )
+        seen[loaded.name] = item
+        warnings = _checked(item, lambda m=loaded: check(m))
+        if item.resource is not None:
+            warnings = [_template_paths(w, item.resource) for w in warnings]
+        found.append((loaded, item, item.notes + warnings))
+    return found
+
+
+def _fill_role(item: _Parsed, folder: Path) -> None:
+    """A console export ("Import detector model" file) has no ``roleArn``: the console asks
+    for the role when it publishes. plantwatch never assumes it, so the import stores a
+    placeholder and says so, rather than refusing the model."""
+    if item.kind in ("model", "alarm") and item.body.get("roleArn") is None:
+        item.body = {**item.body, "roleArn": PLACEHOLDER_ROLE}
+        item.notes.append(
+            f"{_name(item, folder)}: no roleArn (a console export); stored with "
+            f"{PLACEHOLDER_ROLE}, which plantwatch does not use"
+        )
 
 
 def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:
@@ -338,9 +459,19 @@ def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:
     try:
         return load()
     except DetectorModelError as exc:
+        if item.resource is not None:
+            raise DetectorModelError(_template_paths(str(exc), item.resource)) from None
         if not item.wrapped:
             raise
         raise DetectorModelError(_rewrap(str(exc), item.kind)) from None
+
+
+_API_PATH_RE = re.compile(r"\$(?![A-Za-z{])(?:\.[A-Za-z0-9_`-]+(?:\[\d+\])*)*")
+"""A JSON path in a message (``$`` alone too), not ``$input``/``$variable``/``${...}``."""
+
+
+def _template_paths(message: str, resource: Resource) -> str:
+    return _API_PATH_RE.sub(lambda m: resource.template_path(m.group(0)), message)
 
 
 def _rewrap(message: str, kind: str) -> str:
@@ -372,3 +503,40 @@ def _rel(path: Path, folder: Path) -> str:
 
 def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def load_any(path: Path, kind: str, **options: Any) -> Any:
+    """One detector model (``kind="model"``), input or alarm model from *path*, in any shape
+    the import takes: a Create body, describe-* output, a console export, or a CloudFormation
+    template holding exactly one resource of that kind (for ``detectors validate``/``run`` and
+    ``alarms validate``). A Create body goes to its loader unchanged, so its errors are the
+    loader's; the others are unwrapped, and their errors name the file's own paths. Unlike the
+    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel."""
+    load: Callable[..., Any] = {
+        "model": load_detector_model,
+        "input": load_input,
+        "alarm": load_alarm_model,
+    }[kind]
+    try:
+        document = json.loads(read_document_text(path))
+    except (OSError, ValueError, RecursionError):
+        return load(path, **options)  # the loader names the problem
+    wrapped = is_template(document) or (
+        isinstance(document, dict)
+        and (
+            isinstance(document.get("detectorModel"), dict)
+            or isinstance(document.get("input"), dict)
+            or "alarmModelArn" in document
+        )
+    )
+    if not wrapped:
+        return load(path, **options)
+    items = [item for item in _parse(path, path) if item.kind == kind]
+    what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]
+    if len(items) != 1:
+        raise UserError(
+            f"{path.name}: holds {len(items)} {what}s; give a file with one, or import the "
+            "folder with `plantwatch import iotevents FOLDER`"
+        )
+    item = items[0]
+    return _checked(item, lambda: load(item.body, source=path.name, **options))

@@ -35,6 +35,7 @@ from cloud.detectors.model import (
     _service_fields,
     check_input_references,
     check_tags,
+    refuse_wrappers,
 )
 from edge.errors import DetectorModelError
 
@@ -172,6 +173,7 @@ def load_alarm_model(
     body, name = _read(path_or_dict, source or "alarm model")
     ctx = _Ctx(source or name, strict, STRICT_LIMITS)
     body = ctx.obj(body, "$")
+    refuse_wrappers(ctx, body)
     ctx.unknown_fields(
         body,
         (

@@ -1,0 +1,238 @@
+"""IoT Events resources of a CloudFormation template (JSON), as the API bodies they create.
+
+A detector model, input or alarm model written as ``AWS::IoTEvents::*`` resources (by hand,
+by SAM, or synthesized by the CDK) uses the same fields as CreateDetectorModel and friends in
+PascalCase (``DetectorModelDefinition.States[].OnInput.TransitionEvents[].NextState``). Each
+one becomes the camelCase body AWS's API takes, so it is validated and run like any other:
+
+- keys: first letter lowered (``IotTopicPublish`` -> ``iotTopicPublish``, ``DynamoDBv2`` ->
+  ``dynamoDBv2``); values are left as they are;
+- ``Ref``: a parameter's ``Default``, a pseudo parameter's stand-in, or the name of an
+  ``AWS::IoTEvents::Input`` resource (its ``InputName``, else its logical id, as the CDK's
+  ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
+  (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
+  ``--lambda`` for) are evaluated; any other function is an error naming where it is;
+- a resource without a name gets its logical id (CloudFormation would generate one);
+- ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
+  ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them.
+
+Only JSON templates: a YAML one is converted first (``cfn-flip template.yaml``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from edge.errors import UserError
+
+TYPES: Final = {
+    "AWS::IoTEvents::DetectorModel": ("model", "DetectorModelName"),
+    "AWS::IoTEvents::Input": ("input", "InputName"),
+    "AWS::IoTEvents::AlarmModel": ("alarm", "AlarmModelName"),
+}
+PSEUDO: Final = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "stack",
+    "AWS::NoValue": None,
+}
+_SUB_RE: Final = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    """``model``, ``input`` or ``alarm``."""
+    logical_id: str
+    body: dict[str, Any]
+    """The Create* request body (camelCase)."""
+
+    @property
+    def prefix(self) -> str:
+        return f"$.Resources.{self.logical_id}.Properties"
+
+    def template_path(self, api_path: str) -> str:
+        """``$.detectorModelDefinition.states[0]`` -> ``$.Resources.M.Properties.Detector...``."""
+        if not api_path.startswith("$"):
+            return api_path
+        if api_path == "$":
+            return self.prefix
+        rest = re.sub(r"\.([a-z])", lambda m: "." + m.group(1).upper(), api_path[1:])
+        return self.prefix + rest
+
+
+def is_template(document: Any) -> bool:
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("Resources"), dict)
+        and any(
+            isinstance(r, dict) and r.get("Type") in TYPES for r in document["Resources"].values()
+        )
+    )
+
+
+def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resource]:
+    """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order."""
+    resources = document.get("Resources", {})
+    parameters = document.get("Parameters") or {}
+    names: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        if isinstance(resource, dict) and resource.get("Type") in TYPES:
+            props = resource.get("Properties") or {}
+            name = props.get(TYPES[resource["Type"]][1]) if isinstance(props, dict) else None
+            names[logical_id] = name if isinstance(name, str) else logical_id
+    resolver = _Resolver(source, resources, parameters, names)
+    found = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
+            continue
+        kind, name_field = TYPES[resource["Type"]]
+        path = f"$.Resources.{logical_id}.Properties"
+        props = resource.get("Properties") or {}
+        if not isinstance(props, dict):
+            raise UserError(f"{source}: {path}: expected an object")
+        body = _typed(_camel(resolver.resolve(props, path)))
+        api_name = name_field[0].lower() + name_field[1:]
+        body.setdefault(api_name, names[logical_id])
+        found.append(Resource(kind, logical_id, body))
+    return found
+
+
+class _Resolver:
+    def __init__(
+        self,
+        source: str,
+        resources: Mapping[str, Any],
+        parameters: Mapping[str, Any],
+        names: Mapping[str, str],
+    ) -> None:
+        self.source = source
+        self.resources = resources
+        self.parameters = parameters
+        self.names = names
+
+    def error(self, path: str, message: str) -> UserError:
+        return UserError(f"{self.source}: {path}: {message}")
+
+    def resolve(self, node: Any, path: str) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((fn, arg),) = node.items()
+            if fn == "Ref":
+                return self.ref(arg, f"{path}.Ref")
+            if fn == "Fn::Join":
+                return self.join(arg, f"{path}.Fn::Join")
+            if fn == "Fn::Sub":
+                return self.sub(arg, f"{path}.Fn::Sub")
+            if fn == "Fn::GetAtt":
+                return self.get_att(arg, f"{path}.Fn::GetAtt")
+            if fn.startswith("Fn::"):
+                raise self.error(
+                    f"{path}.{fn}",
+                    f"{fn} cannot be evaluated outside CloudFormation; replace it with the "
+                    "value it gives in your stack",
+                )
+        return {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
+
+    def ref(self, name: Any, path: str) -> Any:
+        if not isinstance(name, str):
+            raise self.error(path, "expected the name of a parameter or resource")
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.names:
+            return self.names[name]
+        if name in self.parameters:
+            parameter = self.parameters[name]
+            if isinstance(parameter, dict) and "Default" in parameter:
+                return parameter["Default"]
+            raise self.error(
+                path,
+                f"parameter {name!r} has no Default; give it the value your stack used",
+            )
+        if name in self.resources:
+            return f"cloudformation:{name}"
+        raise self.error(path, f"{name!r} is neither a parameter nor a resource of the template")
+
+    def join(self, arg: Any, path: str) -> str:
+        if not (
+            isinstance(arg, list)
+            and len(arg) == 2
+            and isinstance(arg[0], str)
+            and isinstance(arg[1], list)
+        ):
+            raise self.error(path, "expected [delimiter, [values...]]")
+        parts = [self.resolve(v, f"{path}[1][{i}]") for i, v in enumerate(arg[1])]
+        return arg[0].join(self.text(p, f"{path}[1][{i}]") for i, p in enumerate(parts))
+
+    def sub(self, arg: Any, path: str) -> str:
+        variables: dict[str, Any] = {}
+        if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
+            variables = {k: self.resolve(v, f"{path}[1].{k}") for k, v in arg[1].items()}
+            arg = arg[0]
+        if not isinstance(arg, str):
+            raise self.error(path, "expected a string or [string, {variables}]")
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            if name in variables:
+                return self.text(variables[name], path)
+            if "." in name:
+                logical, attribute = name.split(".", 1)
+                return self.get_att([logical, attribute], path)
+            return self.text(self.ref(name, path), path)
+
+        # ${!Literal} stays as ${Literal}, as CloudFormation writes it
+        return _SUB_RE.sub(value, arg).replace("${!", "${")
+
+    def get_att(self, arg: Any, path: str) -> str:
+        if isinstance(arg, str):
+            arg = arg.split(".", 1)
+        if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, str) for a in arg)):
+            raise self.error(path, "expected [LogicalId, Attribute]")
+        if arg[0] not in self.resources:
+            raise self.error(path, f"{arg[0]!r} is not a resource of the template")
+        return f"cloudformation:{arg[0]}.{arg[1]}"
+
+    def text(self, value: Any, path: str) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float | str):
+            return str(value)
+        raise self.error(path, "expected a string")
+
+
+_INTEGERS: Final = frozenset({"seconds", "severity"})
+_BOOLEANS: Final = frozenset({"useBase64", "enabled", "disabledOnInitialization"})
+
+
+def _typed(node: Any) -> Any:
+    """CloudFormation takes ``"60"`` for an Integer property and ``"true"`` for a Boolean one
+    (a JSON template, or a value from ``Ref``/``Fn::Sub``); the API body gets the typed value."""
+    if isinstance(node, list):
+        return [_typed(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _INTEGERS and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        elif key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        out[key] = _typed(value)
+    return out
+
+
+def _camel(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_camel(v) for v in node]
+    if isinstance(node, dict):
+        return {(k[:1].lower() + k[1:]): _camel(v) for k, v in node.items()}
+    return node
