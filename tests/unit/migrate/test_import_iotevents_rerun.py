@@ -44,12 +44,7 @@ def test_a_failure_while_registering_changes_nothing(
     argv = ["import", "iotevents", str(DATA), "--data", str(tmp_path / "d")]
     assert main(argv) == 0
     before = _files(tmp_path / "d" / "detectors")
-    changed = tmp_path / "changed"
-    shutil.copytree(DATA, changed)
-    for path in changed.glob("describe-detector-model-*.json"):
-        doc = json.loads(path.read_text())
-        doc["detectorModel"]["detectorModelConfiguration"]["detectorModelDescription"] = "v2"
-        path.write_text(json.dumps(doc))
+    changed = _changed(tmp_path)
     real = iotevents.analyze
     calls = []
 
