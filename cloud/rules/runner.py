@@ -486,7 +486,7 @@ class RulesRunner:
             }
         self._unknown_logged[name] = now
         log.warning(
-            "Basic Ingest: %s names rule %r, which is not loaded or is disabled: no rule gets "
+            "Basic Ingest: %r names rule %r, which is not loaded or is disabled: no rule gets "
             "it (counted and quarantined as unknown_rule, logged once a minute per rule name); "
             "add or enable the rule, or correct the device's topic",
             topic,
