@@ -276,9 +276,11 @@ def _commit(
             step = str(final / rel)
             write_private(staging / rel, body)
         step = str(final)
-        if final.is_dir():  # the same content registered before: nothing new to write
+        if _holds(final, writes):  # the same content registered before: nothing new
             shutil.rmtree(staging)
         else:
+            if final.exists():  # a set of that name but not that content (half removed)
+                shutil.rmtree(final)
             os.rename(staging, final)
             created = True
         step = str(detectors / REGISTRY_FILE)
@@ -292,6 +294,19 @@ def _commit(
             "registered (the earlier registration is unchanged); free space or fix the "
             "permissions and run the import again"
         ) from exc
+
+
+def _holds(folder: Path, writes: list[tuple[str, bytes]]) -> bool:
+    """Whether *folder* holds exactly the set's files (names and bodies)."""
+    if not folder.is_dir():
+        return False
+    try:
+        found = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+        return found == {rel for rel, _ in writes} and all(
+            (folder / rel).read_bytes() == body for rel, body in writes
+        )
+    except OSError:
+        return False
 
 
 def _collect(detectors: Path, registry: Mapping[str, Any]) -> None:

@@ -183,3 +183,18 @@ def test_an_import_replaced_by_another_leaves_no_stale_files(
     named = {e["file"] for kind in ("models", "inputs") for e in registry[kind].values()}
     on_disk = set(_files(data / "detectors")) - {"registry.json"}
     assert on_disk == named
+
+
+def test_a_set_left_half_removed_is_written_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A set of the same name that lost a file (a clean-up killed part way) is not taken
+    for the import's set: it is written whole again."""
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    (model_file, _inputs, _lambdas) = iotevents.registered(data / "detectors", "valveWatch")
+    body = model_file.read_bytes()
+    model_file.unlink()
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    capsys.readouterr()
+    assert model_file.read_bytes() == body
