@@ -34,12 +34,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.clock import Clock
 from edge.errors import ConfigError, StorageError
-from edge.files import private_file
+from edge.files import damaged_name, private_file
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
 
 FULL_POLICIES = ("drop_oldest", "refuse")
@@ -485,12 +484,7 @@ def _move_aside(path: Path) -> Path:
 
     Why not refuse to start: a field agent that stops collects nothing more until someone
     comes, and refusing saves nothing the renamed file does not keep for ``.recover``."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    aside = damaged_name(path)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
         if side.exists():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 DIR_MODE = 0o700
@@ -70,3 +71,16 @@ def write_private(path: str | os.PathLike[str], data: bytes, *, fsync: bool = Fa
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def damaged_name(path: str | os.PathLike[str]) -> Path:
+    """A free name beside *path* for a damaged file set aside: ``<name>.damaged-<UTC time>``
+    (``-2``, ``-3`` ... after it when one exists from the same second)."""
+    path = Path(path)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    return aside

@@ -149,24 +149,39 @@ def readable_parts(folder: Path, committed: int) -> list[Path]:
     return [path for path in found if path.name not in merged]
 
 
+class DamagedJournal(StorageError):
+    """A ``_compaction.json`` that cannot be read or is not a journal. A reader cannot tell
+    which parts it merged, so it stops; ``plantwatch up`` and ``archive compact`` set it
+    aside and repair the partition (:func:`cloud.archive.compaction.recover`)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"{path}: unreadable compaction journal ({problem}); `plantwatch archive compact` "
+            "or `plantwatch up` sets it aside and repairs the partition"
+        )
+        self.path = path
+        self.problem = problem
+
+
 def read_journal(folder: Path) -> dict[str, Any] | None:
-    """The interrupted merge of *folder*: ``{target: name, sources: [names]}``, or None."""
+    """The interrupted merge of *folder*: ``{target: name, sources: [names]}``, or None.
+    Raises :class:`DamagedJournal` when there is one that cannot be read."""
     path = folder / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except (ValueError, OSError) as exc:
-        raise StorageError(f"{path}: unreadable compaction journal: {exc}") from exc
+    except OSError as exc:
+        raise DamagedJournal(path, exc.strerror or str(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        raise DamagedJournal(path, " ".join(str(exc).split())[:200]) from exc
     if (
         not isinstance(journal, dict)
         or not isinstance(journal.get("target"), str)
         or not isinstance(journal.get("sources"), list)
         or not all(isinstance(name, str) for name in journal["sources"])
     ):
-        raise StorageError(
-            f"{path}: unreadable compaction journal: expected {{target: name, sources: [names]}}"
-        )
+        raise DamagedJournal(path, "expected {target: name, sources: [names]}")
     return journal
 
 

@@ -160,7 +160,7 @@ class ArchiveWriter:
         with directory_lock(self.root, exclusive=True):
             for partition in list(partitions(self.root)):
                 folder = partition.path(self.root)
-                compaction.recover(folder, every_temporary=True)
+                compaction.recover(folder, committed, every_temporary=True)
                 for number, path in parts(folder):
                     if number > committed:  # an interrupted flush: written again below
                         path.unlink()

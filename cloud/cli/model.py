@@ -411,6 +411,8 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     )
     with progress(None, f"model train {args.name}") as bar:
         outcome = run_train_job(job, registry, bar)
+    for warning in outcome.warnings:  # JSON or not: stdout stays the document
+        stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
     model, version, quality, evaluation = (
         outcome.model,
         outcome.version,

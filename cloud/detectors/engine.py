@@ -43,6 +43,7 @@ from cloud.detectors.model import (
     Event,
     InputDefinition,
     check_references,
+    timer_bounds,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.detectors.typed_fields import FieldValueError, typed_value
@@ -731,10 +732,10 @@ class DetectorEngine:
                 path, text, problem or f"setTimer {name!r}: duration {_shown(raw)} is not a number"
             )
         seconds = int(raw)
-        if not MIN_TIMER_S <= seconds <= MAX_TIMER_S:
-            raise _ActionError(
-                path, text, f"setTimer {name!r}: {seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
-            )
+        low, high = timer_bounds(self.model.strict)
+        if not low <= seconds <= high:
+            allowed = f"{MIN_TIMER_S}-{MAX_TIMER_S} s" if self.model.strict else "at least 1 s"
+            raise _ActionError(path, text, f"setTimer {name!r}: {seconds} s outside {allowed}")
         self._start_timer(instance, name, seconds, "set", ctx.trigger)
 
     def _start_timer(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -138,6 +139,9 @@ class DetectorModel:
     version: str = "1"
     source: str = "model"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    strict: bool = True
+    """Loaded with AWS's structural limits (§8). A lenient model may also set timers
+    outside 60-31,622,400 s, and its engine runs them (:func:`timer_bounds`)."""
 
     def events(self) -> list[Event]:
         """Every event and transition event, in definition order."""
@@ -445,6 +449,7 @@ def load_detector_model(
         ),
         source=ctx.source,
         raw=body,
+        strict=strict,
     )
     _check_variable_types(ctx, model)
     _check_attribute_types(ctx, model)
@@ -626,7 +631,7 @@ def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
             )
             if isinstance(duration, ex.Literal):
                 number = _coerce_number(duration.value)
-                if number is None:
+                if number is None or not math.isfinite(number):
                     raise ctx.error(f"{apath}.durationExpression", "must be a number of seconds")
                 _timer_range(ctx, int(number), f"{apath}.durationExpression")
             exprs["durationExpression"] = duration
@@ -638,9 +643,19 @@ def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
     return Action(kind, fields, apath, exprs, payload)
 
 
+def timer_bounds(strict: bool) -> tuple[int, float]:
+    """The timer durations a model may set: AWS's 60-31,622,400 s in strict mode (§8, a
+    structural limit), any whole number of seconds from 1 otherwise."""
+    return (MIN_TIMER_S, MAX_TIMER_S) if strict else (1, math.inf)
+
+
 def _timer_range(ctx: _Ctx, seconds: int, path: str) -> None:
-    if not MIN_TIMER_S <= seconds <= MAX_TIMER_S:
+    low, high = timer_bounds(ctx.strict)
+    if low <= seconds <= high:
+        return
+    if ctx.strict:
         raise ctx.error(path, f"{seconds} s; a timer must be {MIN_TIMER_S}-{MAX_TIMER_S} s")
+    raise ctx.error(path, f"{seconds} s; a timer must be at least 1 s")
 
 
 def _coerce_number(value: Any) -> float | None:

@@ -418,6 +418,19 @@ def merge(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 _COMPONENT_RE = re.compile(r"^[0-9a-zA-Z._\-]{1,200}$")
 
+# l4e-contracts §1.4: what L4E refused when a dataset was made or a model created from it
+MAX_DATASET_FILES = 1_000
+"""CSV files in one historical dataset."""
+MAX_DATASET_SENSORS = 3_000
+"""Sensor columns over every component of a dataset."""
+MAX_MODEL_SENSORS = 300
+"""Sensors one model is trained on (:func:`cloud.inference.model.train`)."""
+MAX_CSV_BYTES = 5 * 1024**3
+"""One CSV file: a larger one is discarded with that reason, as the ingestion discards it."""
+MIN_DATE_RANGE_DAYS = 180
+"""The span L4E wanted across all files. Warned about, not refused: plantwatch's demo and
+the SKAB bench train on much less, and a short history still makes a useful model."""
+
 
 @dataclass
 class Dataset:
@@ -473,6 +486,12 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         else:
             discarded.append(str(path))
     groups = {c: paths for c, paths in groups.items() if paths}
+    files = sum(len(paths) for paths in groups.values())
+    if files > MAX_DATASET_FILES:
+        raise UserError(
+            f"{root}: {files:,} CSV files; an L4E dataset holds at most {MAX_DATASET_FILES:,} "
+            "(l4e-contracts §1.4): join files of one component into fewer"
+        )
     if not groups:
         raise UserError(
             f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
@@ -487,6 +506,14 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
             if not path.is_file():  # a FIFO would block the reader, /dev/zero never ends
                 discarded.append(str(path))
                 reasons.append(f"{path}: not a regular file")
+                continue
+            size = path.stat().st_size
+            if size > MAX_CSV_BYTES:
+                discarded.append(str(path))
+                reasons.append(
+                    f"{path}: {size:,} bytes; an L4E input CSV is at most 5 GB "
+                    "(l4e-contracts §1.4): split it"
+                )
                 continue
             try:
                 parts.append(read_csv(path, str(path), sep=sep))
@@ -511,6 +538,12 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
         why = reasons[0] if reasons else f"discarded: {discarded[0]}"
         raise UserError(f"{root}: no readable CSV: {why}{more}")
+    sensors = sum(len(names) for names in components.values())
+    if sensors > MAX_DATASET_SENSORS:
+        raise UserError(
+            f"{root}: {sensors:,} sensors; an L4E dataset holds at most "
+            f"{MAX_DATASET_SENSORS:,} (l4e-contracts §1.4): split it into datasets"
+        )
     frame = _join(parsed)
     return Dataset(
         frame,
@@ -518,6 +551,21 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         {c: [str(p) for p in groups[c]] for c in parsed},
         parsed,
         discarded,
+    )
+
+
+def short_range_warning(index: pd.Index, where: str) -> str | None:
+    """The one-line ``short-date-range`` warning when *index* spans under 180 days
+    (l4e-contracts §1.4); None otherwise. Said once per model created, not refused."""
+    span = (index.max() - index.min()) if len(index) else pd.Timedelta(0)
+    if span >= pd.Timedelta(days=MIN_DATE_RANGE_DAYS):
+        return None
+    days = span / pd.Timedelta(days=1)
+    return (
+        f"short-date-range: {where} spans {days:.1f} days; L4E required at least "
+        f"{MIN_DATE_RANGE_DAYS} days of history to create a model (l4e-contracts §1.4); "
+        "plantwatch trains on it anyway, but modes and thresholds seen in so little may "
+        "not hold for long"
     )
 
 

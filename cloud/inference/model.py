@@ -44,6 +44,7 @@ from cloud.inference.blockwise import (
     selected,
 )
 from cloud.inference.changes import fit_limit
+from cloud.inference.dataset import MAX_MODEL_SENSORS
 from cloud.inference.drift import training_profile
 from cloud.inference.episodes import DEFAULT_ALARM, AlarmConfig
 from cloud.inference.offcondition import OffCondition
@@ -1025,6 +1026,11 @@ def train(
     sensors = select_sensors(segments[0], config)
     if not sensors:
         raise UserError("training data has no sensor column")
+    if len(sensors) > MAX_MODEL_SENSORS:
+        raise UserError(
+            f"training data: {len(sensors)} sensors; an L4E model takes at most "
+            f"{MAX_MODEL_SENSORS} (l4e-contracts §1.4): choose them with --sensors"
+        )
     raws, keeps = [], []
     for segment in segments:
         raw, keep = _training_rows(segment, sensors, config, exclude)

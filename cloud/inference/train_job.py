@@ -14,14 +14,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from cloud.inference.dataset import load_dataset, load_labels
+from cloud.inference.dataset import load_dataset, load_labels, short_range_warning
 from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.evaluation import evaluate
 from cloud.inference.heap import release_free_memory
@@ -90,6 +90,8 @@ class TrainOutcome:
     scored_rows: int
     labels: int
     """Labelled periods read (0: quality cannot be determined)."""
+    warnings: list[str] = field(default_factory=list)
+    """One line each, for the user (``short-date-range``: under 180 days of history)."""
 
 
 def run_train_job(
@@ -113,6 +115,9 @@ def run_train_job(
     training = _between(frame, *job.train_range)
     if training.empty:
         raise UserError(f"{job.dataset}: no rows in the training range")
+    warnings = [
+        w for w in [short_range_warning(training.index, f"the training data of {job.dataset}")] if w
+    ]
     progress.stage(f"grading {sum(map(len, dataset.components.values()))} sensors")
     quality = quality_report(dataset)
     progress.stage(f"training on {len(training):,} rows x {training.shape[1]} sensors")
@@ -147,7 +152,7 @@ def run_train_job(
         shutil.rmtree(folder, ignore_errors=True)
     path = registry.location(job.name, version)
     return TrainOutcome(
-        model, version, path, quality, evaluation, train_s, len(scored), len(labels)
+        model, version, path, quality, evaluation, train_s, len(scored), len(labels), warnings
     )
 
 

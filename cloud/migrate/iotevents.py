@@ -11,8 +11,16 @@ A folder of JSON files, each one of:
 Every file is unwrapped into its Create body, validated exactly as ``plantwatch detectors
 validate`` does (a problem names the file and the JSON path *in that file*), and checked
 against the inputs of the folder. Nothing is registered unless every file is valid. Then
-each body is stored under ``<detectors>/models/`` and ``<detectors>/inputs/`` and listed in
-``<detectors>/registry.json``, which ``plantwatch up --detector-model NAME`` reads.
+the bodies are stored as one set, ``<detectors>/sets/<digest>/models/<name>.json`` and
+``.../inputs/<name>.json``, and listed in ``<detectors>/registry.json``, which ``plantwatch
+up --detector-model NAME`` reads.
+
+All or nothing: the set is written to a staging folder, renamed into ``sets/`` whole, and
+only then does the registry (replaced atomically) name it; a failure at any write removes
+what this run staged and leaves the registry, and every file it names, as they were. The
+set's name is a digest of its content, so importing the same folder again writes nothing
+new. Sets (and files of the earlier ``models/``, ``inputs/`` layout) that the registry no
+longer names are removed after the commit.
 
 The report says, action by action, what would not run locally: ``lambda`` without a
 registered callable (``ARN=module:function``), ``iotEvents`` into an input the model does
@@ -26,8 +34,14 @@ messages locally (``plantwatch detectors run`` replays any input).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import re
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +66,9 @@ from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/plantwatch-import-no-role"
+SETS_DIR = "sets"
+STAGING_PREFIX = ".import-"
+log = logging.getLogger(__name__)
 AWS_ONLY = ("sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
 _MODEL_FIELDS = (
     "detectorModelName",
@@ -193,10 +210,14 @@ def import_folder(
     # everything is valid: work out what to register, then write it (nothing can fail
     # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
-    writes: list[tuple[Path, bytes]] = []
+    writes: list[tuple[str, bytes]] = []
+    """(path inside the set, body)"""
+    fresh: list[dict[str, Any]] = []
+    """The registry entries of what this run writes."""
     for name, (_definition, item) in sorted(inputs.items()):
-        writes.append((detectors / "inputs" / f"{name}.json", _dump(item.body)))
+        writes.append((f"inputs/{name}.json", _dump(item.body)))
         entries_inputs[name] = {"file": f"inputs/{name}.json", "source": str(item.path)}
+        fresh.append(entries_inputs[name])
         report.inputs.append({"name": name, "source": str(item.path)})
     entries_models = dict(registry.get("models", {}))
     for model, item, warnings in models:
@@ -224,13 +245,14 @@ def import_folder(
         findings = [f"{f.level} {f.path}: {f.message}" for f in analyze(model, definitions)]
         if item.resource is not None:
             findings = [_template_paths(f, item.resource) for f in findings]
-        writes.append((detectors / "models" / f"{model.name}.json", _dump(item.body)))
+        writes.append((f"models/{model.name}.json", _dump(item.body)))
         entries_models[model.name] = {
             "file": f"models/{model.name}.json",
             "inputs": used,
             "source": str(item.path),
             "version": item.version,
         }
+        fresh.append(entries_models[model.name])
         report.models.append(
             {
                 "name": model.name,
@@ -256,37 +278,128 @@ def import_folder(
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
         file = f"alarm-models/{alarm.name}.json"
-        writes.append((detectors / file, _dump(item.body)))
+        writes.append((file, _dump(item.body)))
         entries_alarms[alarm.name] = {"file": file, "inputs": used, "source": str(item.path)}
+        fresh.append(entries_alarms[alarm.name])
         report.alarm_models.append(
             {
                 "name": alarm.name,
                 "source": str(item.path),
-                "file": str(detectors / file),
                 "key": alarm.key,
                 "inputs": used,
                 "cannot_run_locally": len(problems),
                 "warnings": warnings,
             }
         )
-    private_dir(detectors / "models")
-    private_dir(detectors / "inputs")
-    if alarms:
-        private_dir(detectors / "alarm-models")
-    for path, body in writes:
-        write_private(path, body)
-    write_private(  # last: until now `up` still reads the earlier registration whole
-        detectors / REGISTRY_FILE,
-        _dump(
-            {
-                "models": entries_models,
-                "alarm_models": entries_alarms,
-                "inputs": entries_inputs,
-                "lambdas": known_lambdas,
-            }
-        ),
-    )
+    set_name = _digest(writes)
+    for entry in fresh:  # their files are in this run's set
+        entry["file"] = f"{SETS_DIR}/{set_name}/{entry['file']}"
+    for listed, entries in (
+        (report.models, entries_models),
+        (report.alarm_models, entries_alarms),
+        (report.inputs, entries_inputs),
+    ):
+        for doc in listed:
+            doc["file"] = str(detectors / entries[doc["name"]]["file"])
+    registry_doc = {
+        "models": entries_models,
+        "alarm_models": entries_alarms,
+        "inputs": entries_inputs,
+        "lambdas": known_lambdas,
+    }
+    _commit(detectors, set_name, writes, _dump(registry_doc))
+    _collect(detectors, registry_doc)
     return report
+
+
+def _digest(writes: list[tuple[str, bytes]]) -> str:
+    """The set's name: a digest of its files' names and bodies."""
+    digest = hashlib.sha256()
+    for rel, body in sorted(writes):
+        digest.update(rel.encode() + b"\0" + str(len(body)).encode() + b"\0" + body)
+    return digest.hexdigest()[:20]
+
+
+def _commit(
+    detectors: Path, set_name: str, writes: list[tuple[str, bytes]], registry: bytes
+) -> None:
+    """Stage the set, rename it into ``sets/`` whole, then replace the registry: a failure
+    at any step removes what this run made and leaves what ``up`` reads as it was."""
+    sets = private_dir(detectors / SETS_DIR)
+    final = sets / set_name
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=detectors))
+    created = False
+    step = f"{final}"
+    try:
+        for rel, body in writes:
+            step = str(final / rel)
+            write_private(staging / rel, body)
+        step = str(final)
+        if _holds(final, writes):  # the same content registered before: nothing new
+            shutil.rmtree(staging)
+        else:
+            if final.exists():  # a set of that name but not that content (half removed)
+                shutil.rmtree(final)
+            os.rename(staging, final)
+            created = True
+        step = str(detectors / REGISTRY_FILE)
+        write_private(detectors / REGISTRY_FILE, registry)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(final, ignore_errors=True)
+        raise UserError(
+            f"{step}: cannot write: {exc.strerror or exc}; nothing of this import was "
+            "registered (the earlier registration is unchanged); free space or fix the "
+            "permissions and run the import again"
+        ) from exc
+
+
+def _holds(folder: Path, writes: list[tuple[str, bytes]]) -> bool:
+    """Whether *folder* holds exactly the set's files (names and bodies)."""
+    if not folder.is_dir():
+        return False
+    try:
+        found = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+        return found == {rel for rel, _ in writes} and all(
+            (folder / rel).read_bytes() == body for rel, body in writes
+        )
+    except OSError:
+        return False
+
+
+def _collect(detectors: Path, registry: Mapping[str, Any]) -> None:
+    """Remove the sets and older-layout files the registry no longer names, and staging
+    folders an import killed part way left over an hour ago. Best effort: a file left
+    here is only disk space."""
+    named = {
+        str(entry.get("file", ""))
+        for kind in ("models", "alarm_models", "inputs")
+        for entry in registry.get(kind, {}).values()
+        if isinstance(entry, Mapping)
+    }
+    sets_named = {
+        f.split("/")[1] for f in named if f.startswith(f"{SETS_DIR}/") and f.count("/") > 1
+    }
+    try:
+        for entry in os.scandir(detectors / SETS_DIR):
+            if entry.name not in sets_named:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        for kind in ("models", "inputs"):
+            folder = detectors / kind
+            if folder.is_dir():
+                for path in folder.glob("*.json"):
+                    if f"{kind}/{path.name}" not in named:
+                        path.unlink(missing_ok=True)
+        for entry in os.scandir(detectors):
+            if (
+                entry.name.startswith(STAGING_PREFIX)
+                and entry.is_dir()
+                and time.time() - entry.stat().st_mtime > 3600
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    except OSError as exc:
+        log.warning("%s: could not remove superseded detector files: %s", detectors, exc)
 
 
 def read_registry(detectors: Path) -> dict[str, Any]:

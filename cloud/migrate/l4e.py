@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cloud.batcher.quarantine import Quarantine
+from cloud.inference.dataset import MAX_CSV_BYTES
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import RESULTS_FILE, folder_time
 from cloud.inference.scheduler import (
@@ -571,7 +572,7 @@ class L4EImporter:
             raise UserError(text) from None
 
     def _train(self, request: TrainRequest, dataset_dir: Path, labels: list[Any]) -> dict[str, Any]:
-        from cloud.inference.dataset import load_dataset
+        from cloud.inference.dataset import load_dataset, short_range_warning
         from cloud.inference.evaluation import evaluate
         from cloud.inference.model import TrainConfig, train
         from cloud.inference.quality import quality_report
@@ -579,6 +580,9 @@ class L4EImporter:
         self._progress(f"training {request.model_name}", None)
         dataset = load_dataset(dataset_dir)
         periods = [(label.start, label.end) for label in labels]
+        warning = short_range_warning(dataset.frame.index, "the historical input")
+        if warning:
+            log.warning("%s", warning)
         model = train(dataset.frame, request.config or TrainConfig(), exclude=periods)
         quality = quality_report(dataset)
         result = model.score(dataset.frame)
@@ -606,7 +610,7 @@ OPEN_AHEAD = 8
 """Objects opened (S3: fetched) ahead of the one being parsed, since S3 answers in
 parallel; only these few are held, so memory does not grow with the number of files."""
 
-MAX_INPUT_BYTES = 5 * 1024**3
+MAX_INPUT_BYTES = MAX_CSV_BYTES
 """l4e-contracts §1.4: each CSV is at most 5 GB. A larger object is discarded with that
 reason (as L4E's ingestion discards a file it cannot take) rather than read for minutes."""
 

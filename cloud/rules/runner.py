@@ -58,6 +58,9 @@ from edge.wire import BASIC_INGEST_PREFIX, MAX_PAYLOAD_BYTES, split_basic_ingest
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_RULE_LOG_S = 60.0
+"""A Basic Ingest rule name the runner does not run is logged at most this often."""
+
 INBOX_MESSAGES = 2_000
 INBOX_BYTES = 32 * 1024 * 1024
 
@@ -237,7 +240,10 @@ class RulesRunner:
         """Batches the worker took from the inbox (each one spool commit)."""
         self._thread_ids: dict[str, int] = {}
         self.counts: Counter[str] = Counter()
-        """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks."""
+        """``oversize`` messages quarantined unread, ``callback_errors`` of paho callbacks,
+        ``unknown_rule``: Basic Ingest messages naming a rule the runner does not run."""
+        self._unknown_logged: dict[str, float] = {}
+        """Rule name -> when an unknown Basic Ingest rule was last logged."""
         self.max_message_bytes = max_message_bytes
         self._inbox_bounds = (inbox_messages, inbox_bytes)
         self._stop = threading.Event()
@@ -467,6 +473,26 @@ class RulesRunner:
         self._routes[topic] = routes
         return routes
 
+    def _log_unknown_rule(self, name: str, topic: str) -> None:
+        """One line per rule name per minute (IoT Core counts these as ``RuleNotFound``): a
+        device publishing to a wrong name all day is a counter, not a flooded log."""
+        now = self.clock.now()
+        last = self._unknown_logged.get(name)
+        if last is not None and now - last < UNKNOWN_RULE_LOG_S:
+            return
+        if len(self._unknown_logged) >= 10_000:  # names seen within the minute are kept
+            self._unknown_logged = {
+                n: t for n, t in self._unknown_logged.items() if now - t < UNKNOWN_RULE_LOG_S
+            }
+        self._unknown_logged[name] = now
+        log.warning(
+            "Basic Ingest: %r names rule %r, which is not loaded or is disabled: no rule gets "
+            "it (counted and quarantined as unknown_rule, logged once a minute per rule name); "
+            "add or enable the rule, or correct the device's topic",
+            topic,
+            name,
+        )
+
     def _basic_ingest(self, topic: str, payload: bytes, client_id: str, received_ms: int) -> None:
         """IoT Core Basic Ingest (``$aws/rules/<rule>/<topic>``): the named rule alone runs,
         on the topic without the prefix, whatever its FROM filter says (AWS makes FROM
@@ -476,6 +502,7 @@ class RulesRunner:
         entry = self._by_name.get(name)
         if entry is None:
             self.counts["unknown_rule"] += 1
+            self._log_unknown_rule(name, topic)
             self._quarantine(
                 "unknown_rule",
                 f"Basic Ingest topic names rule {name!r}, which is not loaded or is disabled",

@@ -337,7 +337,11 @@ def test_an_alarm_model_resource_is_registered_beside_the_detector_model(
     model = load_alarm_model(Path(alarm["file"]))
     assert model.rule.operator == "GREATER" and not model.disabled_on_initialization
     registry = json.loads((tmp_path / "data" / "detectors" / "registry.json").read_text())
-    assert registry["alarm_models"]["pump-overspeed"]["file"] == "alarm-models/pump-overspeed.json"
+    registered = registry["alarm_models"]["pump-overspeed"]["file"]
+    assert registered.startswith("sets/") and registered.endswith(
+        "/alarm-models/pump-overspeed.json"
+    )
+    assert tmp_path / "data" / "detectors" / registered == Path(alarm["file"])
 
 
 def test_describe_alarm_model_output_alone_is_taken(
@@ -379,9 +383,9 @@ def test_describe_alarm_model_output_alone_is_taken(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "boilerHot" in out and "--alarm-model" in out and "--detector-model" not in out
-    stored = json.loads(
-        (tmp_path / "data" / "detectors" / "alarm-models" / "boilerHot.json").read_text()
-    )
+    (stored_file,) = (tmp_path / "data" / "detectors" / "sets").glob("*/alarm-models/*.json")
+    assert stored_file.name == "boilerHot.json"
+    stored = json.loads(stored_file.read_text())
     assert "alarmModelArn" not in stored and stored["alarmModelName"] == "boilerHot"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,7 @@ def test_a_failure_while_registering_changes_nothing(
     argv = ["import", "iotevents", str(DATA), "--data", str(tmp_path / "d")]
     assert main(argv) == 0
     before = _files(tmp_path / "d" / "detectors")
-    changed = tmp_path / "changed"
-    shutil.copytree(DATA, changed)
-    for path in changed.glob("describe-detector-model-*.json"):
-        doc = json.loads(path.read_text())
-        doc["detectorModel"]["detectorModelConfiguration"]["detectorModelDescription"] = "v2"
-        path.write_text(json.dumps(doc))
+    changed = _changed(tmp_path)
     real = iotevents.analyze
     calls = []
 
@@ -78,3 +74,127 @@ def test_models_differing_only_by_case_are_two_models(
     for name in ("valveWatch", "valvewatch"):
         found = iotevents.registered(tmp_path / "d" / "detectors", name)
         assert found is not None and found[0].name == f"{name}.json"
+
+
+def _changed(tmp_path: Path) -> Path:
+    """DATA with every model's description changed (a second import that differs)."""
+    changed = tmp_path / "changed"
+    shutil.copytree(DATA, changed)
+    for path in changed.glob("describe-detector-model-*.json"):
+        doc = json.loads(path.read_text())
+        doc["detectorModel"]["detectorModelConfiguration"]["detectorModelDescription"] = "v2"
+        path.write_text(json.dumps(doc))
+    return changed
+
+
+def _writes_of_one_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    real = iotevents.write_private
+    calls: list[Path] = []
+
+    def spy(path: Path, body: bytes, **kw: object) -> None:
+        calls.append(path)
+        real(path, body, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(iotevents, "write_private", spy)
+        iotevents.import_folder(DATA, tmp_path / "count" / "detectors")
+    return len(calls)
+
+
+def _failing_at(n: int, calls: list[Path]) -> Callable[..., None]:
+    """``write_private`` with a full disk at its *n*-th call; *calls* gets every path."""
+    real = iotevents.write_private
+
+    def flaky(path: Path, body: bytes, **kw: object) -> None:
+        calls.append(path)
+        if len(calls) == n:
+            raise OSError(28, "No space left on device")
+        real(path, body, **kw)
+
+    return flaky
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["onto-nothing", "onto-an-import"])
+def test_a_write_failing_at_any_point_leaves_no_part_of_the_new_set(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    first: bool,
+) -> None:
+    """Disk full at the first, second ... last write of an import (the model and input
+    files, then the registry): what `up` reads is exactly what it was, no file of the new
+    set is left behind, and the error names the file that failed."""
+    total = _writes_of_one_import(tmp_path, monkeypatch)
+    assert total >= 3
+    changed = _changed(tmp_path)
+    for failing in range(1, total + 1):
+        data = tmp_path / f"d{failing}"
+        if first:
+            assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+        before = _files(data / "detectors") if (data / "detectors").exists() else {}
+        capsys.readouterr()
+        calls: list[Path] = []
+        flaky = _failing_at(failing, calls)
+        with monkeypatch.context() as patch:
+            patch.setattr(iotevents, "write_private", flaky)
+            code = main(["import", "iotevents", str(changed), "--data", str(data)])
+        assert code == 2, failing
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "No space left" in err and "nothing of this import was registered" in err
+        assert calls[-1].name in err
+        after = _files(data / "detectors") if (data / "detectors").exists() else {}
+        assert after == before, failing
+        # and the same import, once the disk has room, goes through whole
+        assert main(["import", "iotevents", str(changed), "--data", str(data)]) == 0
+        for name in ("valveWatch", "motorHeartbeat"):
+            found = iotevents.registered(data / "detectors", name)
+            assert found is not None
+            body = json.loads(found[0].read_text())
+            assert body["detectorModelDescription"] == "v2"
+    capsys.readouterr()
+
+
+def test_a_failing_rename_of_the_set_registers_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    before = _files(data / "detectors")
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(iotevents.os, "rename", refuse)
+    assert main(["import", "iotevents", str(_changed(tmp_path)), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "sets" in err
+    assert _files(data / "detectors") == before
+
+
+def test_an_import_replaced_by_another_leaves_no_stale_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    assert main(["import", "iotevents", str(_changed(tmp_path)), "--data", str(data)]) == 0
+    capsys.readouterr()
+    registry = json.loads((data / "detectors" / "registry.json").read_text())
+    named = {e["file"] for kind in ("models", "inputs") for e in registry[kind].values()}
+    on_disk = set(_files(data / "detectors")) - {"registry.json"}
+    assert on_disk == named
+
+
+def test_a_set_left_half_removed_is_written_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A set of the same name that lost a file (a clean-up killed part way) is not taken
+    for the import's set: it is written whole again."""
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    (model_file, _inputs, _lambdas) = iotevents.registered(data / "detectors", "valveWatch")
+    body = model_file.read_bytes()
+    model_file.unlink()
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    capsys.readouterr()
+    assert model_file.read_bytes() == body

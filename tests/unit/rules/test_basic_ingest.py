@@ -155,3 +155,56 @@ def test_topic_of_a_basic_ingest_message_is_the_topic_after_the_prefix(inner: st
     [(out_topic, doc)] = outputs(publisher)
     assert doc == {"t": inner, "first": inner.split("/")[0]}
     assert out_topic == f"copy/{inner}"
+
+
+RULE_NAMES = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="/#+\x00"), max_size=12
+).filter(lambda name: name not in ("dry", "copy"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    sends=st.lists(
+        st.tuples(st.sampled_from(["nosuch", "off", "Dry", ""]) | RULE_NAMES, st.integers(0, 50)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_an_unknown_rule_is_counted_per_message_and_logged_once_per_name_per_minute(
+    sends: list[tuple[str, int]],
+) -> None:
+    """IoT Core delivers such a message to no rule and counts it (``RuleNotFound``); the
+    runner counts every one and logs each rule name at most once a minute, so a device
+    publishing to a wrong name cannot flood the log."""
+    import logging
+
+    runner, publisher, _ = make_runner()
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(logging.WARNING)
+    logger = logging.getLogger("cloud.rules.runner")
+    logger.addHandler(handler)
+    try:
+        clock = runner.clock
+        expected: list[str] = []
+        last: dict[str, float] = {}
+        for name, wait_s in sends:
+            clock.advance(wait_s)
+            runner.handle(f"$aws/rules/{name}/{TOPIC}", b'{"moisture": 1}')
+            now = clock.now()
+            if name not in last or now - last[name] >= 60:
+                last[name] = now
+                expected.append(name)
+    finally:
+        logger.removeHandler(handler)
+    assert publisher.published == []
+    assert runner.counts["unknown_rule"] == len(sends)
+    logged = [r.getMessage() for r in records if "unknown_rule" in r.getMessage()]
+    assert len(logged) == len(expected)
+    for message, name in zip(logged, expected, strict=True):
+        assert f"rule {name!r}" in message
+        assert "\n" not in message
