@@ -82,6 +82,32 @@ def site_search(metric: str, stat: str = "Sum") -> cw.MathExpression:
     )
 
 
+RULE_ACTION_DIMENSIONS = ("ActionType", "RuleName")
+"""The dimensions AWS IoT publishes its rule action metrics with (``Success``,
+``Failure``, ``ErrorActionSuccess``, ``ErrorActionFailure``; AWS IoT developer guide,
+"AWS IoT metrics and dimensions"). Rule metrics (``ParseError``, ``TopicMatch``) carry
+``RuleName`` alone. An alarm matches a metric only with exactly its dimension set."""
+
+
+def rule_action_metric(metric: str, rule: str) -> cw.MathExpression:
+    """*metric* of topic rule *rule* summed over its action types, as one series.
+
+    A plain metric alarm with ``RuleName`` alone never fires on these metrics, and one per
+    ``ActionType`` would need the values AWS IoT writes there, which it does not document.
+    A Metrics Insights query on ``SCHEMA("AWS/IoT", ActionType, RuleName)`` matches exactly
+    that dimension set and needs no action type spelled out.
+    """
+    dimensions = ", ".join(RULE_ACTION_DIMENSIONS)
+    return cw.MathExpression(
+        expression=(
+            f"SELECT SUM({metric}) FROM SCHEMA(\"AWS/IoT\", {dimensions}) WHERE RuleName = '{rule}'"
+        ),
+        label=f"{metric} {rule}",
+        period=Duration.minutes(5),
+        using_metrics={},
+    )
+
+
 class Operations(Construct):
     def __init__(
         self,
@@ -135,20 +161,25 @@ class Operations(Construct):
             "the batcher is more than 5 minutes behind the telemetry stream",
         )
         for rule in ingest.rule_names:
+            alarm(
+                f"RuleParseError-{rule}",
+                cw.Metric(
+                    namespace="AWS/IoT",
+                    metric_name="ParseError",
+                    dimensions_map={"RuleName": rule},
+                    period=Duration.minutes(5),
+                    statistic="Sum",
+                ),
+                1,
+                f"topic rule {rule}: the SQL failed on a message",
+            )
             for metric_name, what in (
                 ("Failure", "an action failed (messages went to the errorAction)"),
                 ("ErrorActionFailure", "the errorAction failed (messages were lost)"),
-                ("ParseError", "the SQL failed on a message"),
             ):
                 alarm(
                     f"Rule{metric_name}-{rule}",
-                    cw.Metric(
-                        namespace="AWS/IoT",
-                        metric_name=metric_name,
-                        dimensions_map={"RuleName": rule},
-                        period=Duration.minutes(5),
-                        statistic="Sum",
-                    ),
+                    rule_action_metric(metric_name, rule),
                     1,
                     f"topic rule {rule}: {what}",
                 )
