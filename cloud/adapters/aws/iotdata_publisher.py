@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cloud.adapters.aws.errors import IOT_DATA_REFUSALS, classified
 from cloud.shadow.document import (
     MAX_PAYLOAD_BYTES,
     ShadowError,
@@ -20,7 +21,7 @@ from cloud.shadow.document import (
     parse_payload,
     parse_request_topic,
 )
-from edge.errors import ConfigError, StorageError
+from edge.errors import ConfigError, RefusedError
 
 if TYPE_CHECKING:
     IoTDataPlaneClient = Any
@@ -47,20 +48,22 @@ class IotDataPublisher:
         try:
             self._client.publish(topic=topic, qos=qos, payload=payload)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"iot-data publish to {topic!r} failed: {exc}") from exc
+            raise classified(exc, IOT_DATA_REFUSALS, f"iot-data publish to {topic!r}") from exc
 
 
 def refused(topic: str, payload: bytes) -> None:
-    """StorageError, before anything is sent, for a publish IoT Core is sure to refuse:
+    """RefusedError, before anything is sent, for a publish IoT Core is sure to refuse:
     over 128 KB (iot-data answers ``RequestEntityTooLargeException``), or a shadow update
     the shadow service rejects whatever the shadow holds (a state over 8 KB, a malformed
     request). iot-data accepts the latter and the shadow service answers on
     ``.../update/rejected``, which no one reads: the command would be lost while the
-    outbox counted it delivered. Refused here, it stays in the outbox with the reason."""
+    outbox counted it delivered. Refused here, the outbox keeps it as a dead letter with
+    the reason."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise StorageError(
+        raise RefusedError(
             f"iot-data publish to {topic!r}: {len(payload):,} bytes; IoT Core takes at most "
-            f"{MAX_PAYLOAD_BYTES:,}; not sent"
+            f"{MAX_PAYLOAD_BYTES:,}; not sent",
+            reason="RequestEntityTooLarge",
         )
     parsed = parse_request_topic(topic)
     if parsed is None or parsed[2] != "update":
@@ -71,7 +74,8 @@ def refused(topic: str, payload: bytes) -> None:
         # out, as only the stored shadow can say whether it matches)
         apply_update(None, {k: v for k, v in request.items() if k != "version"}, 0)
     except ShadowError as exc:
-        raise StorageError(
+        raise RefusedError(
             f"iot-data publish to {topic!r}: the shadow service would reject it "
-            f"({exc.code} {exc.message}); not sent"
+            f"({exc.code} {exc.message}); not sent",
+            reason=f"shadow {exc.code}",
         ) from None
