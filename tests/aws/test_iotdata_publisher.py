@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 
 from cloud.adapters.aws import IotDataPublisher
+from cloud.adapters.aws.iotdata_publisher import refused
+from cloud.shadow.document import ShadowError, apply_update
 from edge.errors import ConfigError, RefusedError, StorageError
 
 
@@ -108,3 +113,45 @@ def test_a_transient_iot_data_failure_is_a_plain_storage_error(error: Exception)
     with pytest.raises(StorageError) as e:
         publisher.publish("cmd/x", b"{}")
     assert not isinstance(e.value, RefusedError)
+
+
+blob = st.builds(lambda n, c: c * n, st.integers(0, 3000), st.sampled_from(["x", "é", "水"]))
+leaf = st.one_of(blob, st.integers(-5, 5), st.lists(st.integers(0, 9), max_size=3))
+value = st.one_of(leaf, st.dictionaries(st.sampled_from("abcde"), leaf, max_size=3))
+section = st.dictionaries(st.sampled_from("abcde"), value, max_size=4)
+update_section = st.dictionaries(st.sampled_from("abcde"), st.one_of(st.none(), value), max_size=4)
+shadow_state = st.fixed_dictionaries({}, optional={"desired": section, "reported": section})
+update_state = st.fixed_dictionaries(
+    {}, optional={"desired": update_section, "reported": update_section}
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stored=shadow_state, update=update_state)
+def test_what_the_pre_check_refuses_the_shadow_service_refuses_on_any_shadow(
+    stored: dict[str, Any], update: dict[str, Any]
+) -> None:
+    # A refusal is now a dead letter at once: the pre-check, which cannot see the shadow,
+    # must never refuse an update the shadow service would take on some shadow
+    try:
+        shadow = apply_update(None, {"state": stored}, 0).shadow
+    except ShadowError:
+        return  # not a shadow that can exist
+    payload = json.dumps({"state": update}).encode()
+    try:
+        refused("$aws/things/pump-02/shadow/update", payload)
+    except RefusedError:
+        with pytest.raises(ShadowError) as error:
+            apply_update(shadow, {"state": update}, 1)
+        assert error.value.code == 413
+
+
+def test_an_update_past_8_kb_only_once_merged_is_not_seen_by_the_pre_check() -> None:
+    # what the publisher cannot know without the shadow's document (spec §5: the limit is
+    # on the merged state); documented in refused()'s docstring
+    shadow = apply_update(None, {"state": {"reported": {"log": "x" * 5000}}}, 0).shadow
+    update = {"state": {"desired": {"note": "y" * 4000}}}
+    refused("$aws/things/pump-02/shadow/update", json.dumps(update).encode())
+    with pytest.raises(ShadowError) as error:
+        apply_update(shadow, update, 1)
+    assert error.value.code == 413

@@ -3,7 +3,9 @@
 Used for detector ``iotTopicPublish`` actions, shadow commands included: a publish to
 ``$aws/things/<thing>/shadow/update`` is a shadow update, as it was from IoT Events. IoT
 Core has no QoS 2, so QoS is 0 or 1. A publish IoT Core is sure to refuse (over 128 KB,
-or a shadow update over 8 KB of state) is refused before it is sent (:func:`refused`).
+or a shadow update whose own state passes 8 KB) is refused before it is sent
+(:func:`refused`); one that passes 8 KB only once merged with the shadow's current state
+cannot be seen from here and is rejected by the shadow service, unseen.
 """
 
 from __future__ import annotations
@@ -58,7 +60,18 @@ def refused(topic: str, payload: bytes) -> None:
     request). iot-data accepts the latter and the shadow service answers on
     ``.../update/rejected``, which no one reads: the command would be lost while the
     outbox counted it delivered. Refused here, the outbox keeps it as a dead letter with
-    the reason."""
+    the reason.
+
+    What it can and cannot know: the 8 KB limit applies to the *merged* shadow (the
+    compact JSON of merged ``desired`` plus merged ``reported``), and the publisher does
+    not hold the shadow's current document (fetching it would be a GetThingShadow per
+    command, and still racy). So the update is judged as if the shadow were empty. That
+    verdict is a lower bound: the merged state holds every non-null value of the update,
+    so what is refused here is refused on any shadow (nothing AWS would take is kept as
+    a dead letter), but an update that fits alone and not once merged with what the
+    shadow holds passes here and is rejected by the shadow service on
+    ``.../update/rejected``, unseen. A ``version`` in the update is not checked either
+    (only the stored shadow can say whether it matches)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise RefusedError(
             f"iot-data publish to {topic!r}: {len(payload):,} bytes; IoT Core takes at most "
@@ -70,8 +83,7 @@ def refused(topic: str, payload: bytes) -> None:
         return
     try:
         request = parse_payload(payload)
-        # on an empty shadow: what is rejected there is rejected on any (a version is left
-        # out, as only the stored shadow can say whether it matches)
+        # on an empty shadow: what is rejected there is rejected on any
         apply_update(None, {k: v for k, v in request.items() if k != "version"}, 0)
     except ShadowError as exc:
         raise RefusedError(
