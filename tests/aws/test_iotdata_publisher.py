@@ -155,3 +155,24 @@ def test_an_update_past_8_kb_only_once_merged_is_not_seen_by_the_pre_check() -> 
     with pytest.raises(ShadowError) as error:
         apply_update(shadow, update, 1)
     assert error.value.code == 413
+
+
+@pytest.mark.parametrize(
+    ("topic", "why"),
+    [
+        ("", "empty"),
+        ("cmd/+/req", "wildcard"),
+        ("cmd/#", "wildcard"),
+        ("cmd/" + "x" * 260, "bytes"),
+        ("a/b/c/d/e/f/g/h/i", "slashes"),
+        ("$SYS/x", "reserved"),
+    ],
+)
+def test_a_topic_iot_core_does_not_publish_to_is_refused_before_calling_aws(
+    topic: str, why: str
+) -> None:
+    with mock_aws():
+        publisher = IotDataPublisher(boto3.client("iot-data", region_name="us-east-1"))
+        with pytest.raises(RefusedError, match=why):
+            publisher.publish(topic, b"{}")
+        assert published() == []

@@ -24,6 +24,7 @@ from cloud.shadow.document import (
     parse_request_topic,
 )
 from edge.errors import ConfigError, RefusedError
+from edge.wire import iot_core_topic_problem
 
 if TYPE_CHECKING:
     IoTDataPlaneClient = Any
@@ -54,8 +55,8 @@ class IotDataPublisher:
 
 
 def refused(topic: str, payload: bytes) -> None:
-    """RefusedError, before anything is sent, for a publish IoT Core is sure to refuse:
-    over 128 KB (iot-data answers ``RequestEntityTooLargeException``), or a shadow update
+    """RefusedError, before anything is sent, for a publish IoT Core is sure to refuse: a
+    topic it does not publish to (:func:`publish_topic_problem`), over 128 KB (iot-data answers ``RequestEntityTooLargeException``), or a shadow update
     the shadow service rejects whatever the shadow holds (a state over 8 KB, a malformed
     request). iot-data accepts the latter and the shadow service answers on
     ``.../update/rejected``, which no one reads: the command would be lost while the
@@ -72,6 +73,12 @@ def refused(topic: str, payload: bytes) -> None:
     shadow holds passes here and is rejected by the shadow service on
     ``.../update/rejected``, unseen. A ``version`` in the update is not checked either
     (only the stored shadow can say whether it matches)."""
+    problem = publish_topic_problem(topic)
+    if problem is not None:
+        raise RefusedError(
+            f"iot-data publish: {problem}; IoT Core does not publish to it; not sent",
+            reason="InvalidTopic",
+        )
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise RefusedError(
             f"iot-data publish to {topic!r}: {len(payload):,} bytes; IoT Core takes at most "
@@ -91,3 +98,14 @@ def refused(topic: str, payload: bytes) -> None:
             f"({exc.code} {exc.message}); not sent",
             reason=f"shadow {exc.code}",
         ) from None
+
+
+def publish_topic_problem(topic: str) -> str | None:
+    """Why *topic* cannot be published to on IoT Core: empty, a ``+`` or ``#`` wildcard,
+    or what :func:`edge.wire.iot_core_topic_problem` finds (over 256 bytes, over 7
+    slashes, a reserved ``$`` topic); None when it can."""
+    if not topic:
+        return "an empty topic"
+    if "+" in topic or "#" in topic:
+        return f"topic {topic[:64]!r} holds a wildcard"
+    return iot_core_topic_problem(topic)
