@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from detector_models import alert_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -18,7 +19,6 @@ from cloud.adapters.aws import SnsNotifier
 from cloud.adapters.local import InMemoryStateStore
 from cloud.alerts import SMS_MAX_SEPTETS, gsm7_septets
 from cloud.detectors.actions import LocalActionSink
-from cloud.detectors.engine import ActionRequest
 from cloud.detectors.outbox import DeliveryOutbox
 from cloud.ports import Notification
 from edge.clock import ManualClock
@@ -221,18 +221,7 @@ def alert_outbox(notifier: Any) -> tuple[DeliveryOutbox, ManualClock]:
     return DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock), clock
 
 
-ALERT = ActionRequest(
-    kind="sns",
-    target={"targetArn": "arn:aws:sns:us-east-1:123456789012:plantwatch-alerts"},
-    payload={"eventTime": 1, "eventName": "alarm", "payload": {"detector": {"keyValue": "p-1"}}},
-    payload_type="DEFAULT",
-    detector_model="equipment_anomaly",
-    key_value="p-1",
-    event_name="alarm",
-    state_name="Alarm",
-    state_entry=1,
-    event_time_ms=1_767_225_600_000,
-)
+ALERT = alert_request("p-1")
 
 
 def test_a_topic_that_does_not_exist_is_a_dead_letter_at_once(sns) -> None:

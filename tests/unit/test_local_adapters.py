@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from detector_models import alert_request
 
 from cloud.adapters.local import (
     FsObjectStore,
@@ -22,7 +23,6 @@ from cloud.adapters.local import (
     fs_object_store,
 )
 from cloud.detectors.actions import LocalActionSink
-from cloud.detectors.engine import ActionRequest
 from cloud.detectors.outbox import DeliveryOutbox
 from cloud.ports import Notification
 from edge.clock import ManualClock
@@ -184,20 +184,7 @@ def _alert_through_outbox(notifier: OutboxNotifier) -> DeliveryOutbox:
     outbox = DeliveryOutbox(
         LocalActionSink(notifier, None, state=state), state, ManualClock(1_767_225_600.0)
     )
-    outbox.execute(
-        ActionRequest(
-            kind="sns",
-            target={"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
-            payload={"eventTime": 1, "eventName": "alarm", "payload": {"detector": {}}},
-            payload_type="DEFAULT",
-            detector_model="m",
-            key_value="pump-01",
-            event_name="alarm",
-            state_name="Alarm",
-            state_entry=1,
-            event_time_ms=1_767_225_600_000,
-        )
-    )
+    outbox.execute(alert_request())
     return outbox
 
 
