@@ -49,6 +49,9 @@ OUTBOX_NAMESPACE = "detectors/outbox"
 DEAD_LETTER_NAMESPACE = "detectors/outbox-dead"
 DURABLE_KINDS = ("sns", "iotTopicPublish")
 """Actions that leave the process: alerts (SNS) and MQTT publishes (shadow commands)."""
+DEAD_LETTER_LOG_PHRASE = "kept as a dead letter"
+"""In the error line of every record moved to the dead-letter namespace: on AWS a log
+metric filter counts these lines (``ActionsDeadLettered``) and alarms."""
 CLAIM_S = 120.0
 """How long a retry claims a record: longer than one delivery takes."""
 
@@ -176,10 +179,11 @@ class DeliveryOutbox:
             self._state.delete(OUTBOX_NAMESPACE, key)
             self.counts["dead"] += 1
             log.error(
-                "%s: %s action %s; kept as a dead letter: %s",
+                "%s: %s action %s; %s: %s",
                 where,
                 request.kind,
                 record["dead_reason"],
+                DEAD_LETTER_LOG_PHRASE,
                 text,
             )
             return

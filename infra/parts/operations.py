@@ -12,11 +12,16 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE
 from infra.parts.ingest import Ingest
 from infra.parts.processing import METRICS_NAMESPACE, Processing
+
+DEAD_LETTERS_METRIC = "ActionsDeadLettered"
+"""Counted from the detector and timers logs by a metric filter (no dimension)."""
 
 SITE_METRICS = (
     "ResultRows",
@@ -183,6 +188,29 @@ class Operations(Construct):
                     1,
                     f"topic rule {rule}: {what}",
                 )
+
+        for name, fn in (("Detector", processing.detector), ("Timers", processing.timers)):
+            logs.MetricFilter(
+                self,
+                f"{name}DeadLetters",
+                log_group=fn.log_group,
+                metric_namespace=METRICS_NAMESPACE,
+                metric_name=DEAD_LETTERS_METRIC,
+                filter_pattern=logs.FilterPattern.all_terms(DEAD_LETTER_LOG_PHRASE),
+                metric_value="1",
+            )
+        alarm(
+            "ActionsDeadLettered",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=DEAD_LETTERS_METRIC,
+                period=Duration.minutes(5),
+                statistic="Sum",
+            ),
+            1,
+            "an alert or shadow command was given up on (refused by AWS, or failed 50 times); "
+            "it is kept under detectors/outbox-dead in the state table with the reason",
+        )
 
         results_logs = [processing.inference.log_group.log_group_name]
         detector_logs = [

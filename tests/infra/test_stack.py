@@ -8,6 +8,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match
 
+from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE
 from cloud.rules.definitions import load_rules
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.sql import parse
@@ -493,3 +494,43 @@ def test_every_failure_path_is_kept_alarmed_and_retained(synthesized) -> None:
         spec = table["Properties"]["PointInTimeRecoverySpecification"]
         assert spec == {"PointInTimeRecoveryEnabled": True}, name
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True, name
+
+
+def test_an_action_kept_as_a_dead_letter_alarms(synthesized) -> None:
+    """The detector and timers functions log each alert or shadow command the outbox gives
+    up on (at once when AWS refuses it, else after 50 attempts); a metric filter on both
+    log groups counts those lines, and an alarm tells the operations topic."""
+    filters = [f["Properties"] for f in synthesized.resources("AWS::Logs::MetricFilter").values()]
+    counting = [
+        f
+        for f in filters
+        if DEAD_LETTER_LOG_PHRASE in f["FilterPattern"]
+        and f["MetricTransformations"][0]["MetricName"] == "ActionsDeadLettered"
+        and f["MetricTransformations"][0]["MetricNamespace"] == "plantwatch"
+    ]
+    groups = {json.dumps(f["LogGroupName"]) for f in counting}
+    assert any("Detector" in g for g in groups) and any("Timers" in g for g in groups), groups
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    assert any(
+        a.get("Namespace") == "plantwatch"
+        and a.get("MetricName") == "ActionsDeadLettered"
+        and not a.get("Dimensions")
+        and a.get("AlarmActions")
+        for a in alarms
+    )
+
+
+def test_the_outbox_logs_the_phrase_the_metric_filter_counts(caplog) -> None:
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors.engine import ActionRequest
+    from cloud.detectors.outbox import DeliveryOutbox
+    from edge.clock import ManualClock
+    from edge.errors import RefusedError
+
+    class Refusing:
+        def execute(self, request: ActionRequest) -> None:
+            raise RefusedError("sns: publish refused (NotFound)", reason="NotFound")
+
+    outbox = DeliveryOutbox(Refusing(), InMemoryStateStore(), ManualClock(0.0))
+    outbox.execute(ActionRequest("sns", {}, {}, "DEFAULT", "m", "k", "e", "s", 1, 0))
+    assert any(DEAD_LETTER_LOG_PHRASE in r.getMessage() for r in caplog.records)
