@@ -274,9 +274,10 @@ class ResultsFeeder:
 
 
 BASELINE_NS: Final = "feeder-baseline"
-MAX_RECORD_KEY_BYTES: Final = 1024
-"""The longest state key every store takes: a DynamoDB sort key holds 1,024 bytes, and an S3
-key may be as long, so ``<key>#<line>`` may not fit."""
+MAX_RECORD_KEY_BYTES: Final = 1023
+"""The longest state key every store takes: a DynamoDB sort key holds 1,024 bytes, one of
+which the DynamoDB store spends on a key that starts with ``~`` (it escapes them to keep
+``""`` storable), and an S3 key may be as long, so ``<key>#<line>`` may not fit."""
 
 
 def quarantine_key(key: str, line: int) -> str:

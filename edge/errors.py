@@ -11,6 +11,7 @@ PlantwatchError            job failed -> exit 1
 ├── ConflictError          shadow version mismatch (AWS code 409)
 │   └── VersionConflictError   a state-store write lost a race (compare-and-set)
 └── StorageError           adapter failure, chained `from` the cause
+    └── RefusedError       the service refused this request and will again: not retried
 ```
 
 A ``UserError`` message is the whole line the user sees, so it names the file, field or
@@ -76,3 +77,19 @@ class VersionConflictError(ConflictError):
 
 class StorageError(PlantwatchError):
     """A storage adapter failed; raised ``from`` the underlying error."""
+
+
+class RefusedError(StorageError):
+    """The service refused this very request and will refuse it again as it stands: a
+    parameter it never takes, a resource that does not exist, no permission for it.
+
+    Retrying is no use until the request or the deployment changes, so a retrying caller
+    (the detector outbox) keeps it as a dead letter at once. Adapters raise it only for
+    the errors they know to be permanent; anything else (throttling, 5xx, a dropped
+    connection) stays a plain ``StorageError`` and is retried. ``reason`` is the service's
+    own error code (``InvalidParameter``, ``NotFound``) or a short name for a local one.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

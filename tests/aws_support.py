@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 from moto.sns.models import sns_backends
@@ -85,10 +86,37 @@ class AtomicRequests:
             return call
 
         def atomic(*args: Any, **kwargs: Any) -> Any:
+            refuse_empty_key_attributes(name, kwargs)
             with self._lock:
                 return call(*args, **kwargs)
 
         return atomic
+
+
+STATE_KEY_ATTRIBUTES = ("namespace", "key")
+
+
+def refuse_empty_key_attributes(operation: str, request: dict[str, Any]) -> None:
+    """DynamoDB refuses an empty string in a key attribute (partition or sort key; empty
+    values are allowed only in non-key attributes since May 2020); moto 5 stores it. Raised
+    here as DynamoDB answers it, for the state table's keys and any ``Key`` argument."""
+    values = dict(request.get("Key") or {})
+    item = request.get("Item") or {}
+    values.update({k: item[k] for k in STATE_KEY_ATTRIBUTES if k in item})
+    for name, value in values.items():
+        if value == {"S": ""}:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationException",
+                        "Message": "One or more parameter values are not valid. The "
+                        "AttributeValue for a key attribute cannot contain an empty string "
+                        f"value. Key: {name}",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                operation,
+            )
 
 
 class _AtomicPaginator:

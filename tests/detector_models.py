@@ -44,3 +44,21 @@ class RecordingSink:
 
     def execute(self, request: Any) -> None:
         self.requests.append(request)
+
+
+def alert_request(key_value: str = "pump-01", *, event_time_ms: int = 1_767_225_600_000) -> Any:
+    """An ``sns`` action request as the detector engine hands it to its sink."""
+    from cloud.detectors.engine import ActionRequest
+
+    return ActionRequest(
+        kind="sns",
+        target={"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
+        payload={"eventTime": 1, "eventName": "alarm", "payload": {"detector": {}}},
+        payload_type="DEFAULT",
+        detector_model="equipment_anomaly",
+        key_value=key_value,
+        event_name="alarm",
+        state_name="Alarm",
+        state_entry=1,
+        event_time_ms=event_time_ms,
+    )

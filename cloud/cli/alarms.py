@@ -473,8 +473,9 @@ def _on_aws(args: argparse.Namespace, request: Any) -> dict[str, Any]:
     """Apply the request to the deployment's state table, as the functions' engines would:
     the instance is read with its version and written conditionally, so an action racing a
     Lambda on the same alarm is judged again on the state that won. Its notifications go to
-    the alerts topic through the durable outbox (a refused publish is retried by the timers
-    function), with the ``site`` attribute the functions would give them."""
+    the alerts topic through the durable outbox (a throttled publish is retried by the timers
+    function; one SNS refuses every time is kept as a dead letter), with the ``site``
+    attribute the functions would give them."""
     from cloud.adapters.aws import IotDataPublisher, SnsNotifier
     from cloud.detectors.actions import LocalActionSink
     from cloud.detectors.alarms import NotificationLimiter, StaticDirectory, operations

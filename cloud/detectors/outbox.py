@@ -7,7 +7,10 @@ the StateStore first, then delivered, and removed once the sink returned. A fail
 stays, with its attempt count, error and next attempt time (exponential backoff), and
 :meth:`DeliveryOutbox.retry_due` delivers it again; a restart finds it in the store and
 carries on. After ``max_attempts`` a record moves to a dead-letter namespace, where it is
-kept with its last error (and counted), never deleted.
+kept with its last error (and counted), never deleted. A failure the sink's adapter marks as
+permanent (``RefusedError``: the service will refuse this request every time) or that is a
+``UserError`` (the action itself is wrong) goes there at once, with ``dead_reason`` saying
+so; throttling, server errors and lost connections keep the backoff.
 
 It is engine-agnostic: it wraps any ``ActionSink`` and needs only the ``StateStore`` port,
 so SQLite backs it locally and DynamoDB on AWS.
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from cloud.detectors.engine import ActionRequest, ActionSink
 from cloud.ports import StateStore
 from edge.clock import Clock
-from edge.errors import VersionConflictError
+from edge.errors import RefusedError, UserError, VersionConflictError
 
 if TYPE_CHECKING:
     from cloud.detectors.engine import DetectorEngine
@@ -46,6 +49,9 @@ OUTBOX_NAMESPACE = "detectors/outbox"
 DEAD_LETTER_NAMESPACE = "detectors/outbox-dead"
 DURABLE_KINDS = ("sns", "iotTopicPublish")
 """Actions that leave the process: alerts (SNS) and MQTT publishes (shadow commands)."""
+DEAD_LETTER_LOG_PHRASE = "kept as a dead letter"
+"""In the error line of every record moved to the dead-letter namespace: on AWS a log
+metric filter counts these lines (``ActionsDeadLettered``) and alarms."""
 CLAIM_S = 120.0
 """How long a retry claims a record: longer than one delivery takes."""
 
@@ -162,15 +168,22 @@ class DeliveryOutbox:
         text = f"{type(error).__name__}: {error}"
         record = {**record, "attempts": attempts, "last_error": text, "last_attempt_at": now}
         where = f"{request.detector_model}/{request.key_value} {request.event_name}"
-        if attempts >= self.max_attempts:
+        refused = refusal(error)
+        if refused is not None or attempts >= self.max_attempts:
+            record["dead_reason"] = (
+                f"refused ({refused}): retrying cannot help"
+                if refused is not None
+                else f"failed {attempts} times"
+            )
             self._state.put(DEAD_LETTER_NAMESPACE, key, record)
             self._state.delete(OUTBOX_NAMESPACE, key)
             self.counts["dead"] += 1
             log.error(
-                "%s: %s action failed %d times; kept as a dead letter: %s",
+                "%s: %s action %s; %s: %s",
                 where,
                 request.kind,
-                attempts,
+                record["dead_reason"],
+                DEAD_LETTER_LOG_PHRASE,
                 text,
             )
             return
@@ -185,3 +198,13 @@ class DeliveryOutbox:
             delay,
             text,
         )
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why *error* is permanent (the adapter's reason, or the user-error class), or None
+    when a later attempt may succeed."""
+    if isinstance(error, RefusedError):
+        return error.reason
+    if isinstance(error, UserError):
+        return type(error).__name__
+    return None

@@ -12,11 +12,16 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE
 from infra.parts.ingest import Ingest
 from infra.parts.processing import METRICS_NAMESPACE, Processing
+
+DEAD_LETTERS_METRIC = "ActionsDeadLettered"
+"""Counted from the detector and timers logs by a metric filter (no dimension)."""
 
 SITE_METRICS = (
     "ResultRows",
@@ -82,6 +87,32 @@ def site_search(metric: str, stat: str = "Sum") -> cw.MathExpression:
     )
 
 
+RULE_ACTION_DIMENSIONS = ("ActionType", "RuleName")
+"""The dimensions AWS IoT publishes its rule action metrics with (``Success``,
+``Failure``, ``ErrorActionSuccess``, ``ErrorActionFailure``; AWS IoT developer guide,
+"AWS IoT metrics and dimensions"). Rule metrics (``ParseError``, ``TopicMatch``) carry
+``RuleName`` alone. An alarm matches a metric only with exactly its dimension set."""
+
+
+def rule_action_metric(metric: str, rule: str) -> cw.MathExpression:
+    """*metric* of topic rule *rule* summed over its action types, as one series.
+
+    A plain metric alarm with ``RuleName`` alone never fires on these metrics, and one per
+    ``ActionType`` would need the values AWS IoT writes there, which it does not document.
+    A Metrics Insights query on ``SCHEMA("AWS/IoT", ActionType, RuleName)`` matches exactly
+    that dimension set and needs no action type spelled out.
+    """
+    dimensions = ", ".join(RULE_ACTION_DIMENSIONS)
+    return cw.MathExpression(
+        expression=(
+            f"SELECT SUM({metric}) FROM SCHEMA(\"AWS/IoT\", {dimensions}) WHERE RuleName = '{rule}'"
+        ),
+        label=f"{metric} {rule}",
+        period=Duration.minutes(5),
+        using_metrics={},
+    )
+
+
 class Operations(Construct):
     def __init__(
         self,
@@ -135,23 +166,51 @@ class Operations(Construct):
             "the batcher is more than 5 minutes behind the telemetry stream",
         )
         for rule in ingest.rule_names:
+            alarm(
+                f"RuleParseError-{rule}",
+                cw.Metric(
+                    namespace="AWS/IoT",
+                    metric_name="ParseError",
+                    dimensions_map={"RuleName": rule},
+                    period=Duration.minutes(5),
+                    statistic="Sum",
+                ),
+                1,
+                f"topic rule {rule}: the SQL failed on a message",
+            )
             for metric_name, what in (
                 ("Failure", "an action failed (messages went to the errorAction)"),
                 ("ErrorActionFailure", "the errorAction failed (messages were lost)"),
-                ("ParseError", "the SQL failed on a message"),
             ):
                 alarm(
                     f"Rule{metric_name}-{rule}",
-                    cw.Metric(
-                        namespace="AWS/IoT",
-                        metric_name=metric_name,
-                        dimensions_map={"RuleName": rule},
-                        period=Duration.minutes(5),
-                        statistic="Sum",
-                    ),
+                    rule_action_metric(metric_name, rule),
                     1,
                     f"topic rule {rule}: {what}",
                 )
+
+        for name, fn in (("Detector", processing.detector), ("Timers", processing.timers)):
+            logs.MetricFilter(
+                self,
+                f"{name}DeadLetters",
+                log_group=fn.log_group,
+                metric_namespace=METRICS_NAMESPACE,
+                metric_name=DEAD_LETTERS_METRIC,
+                filter_pattern=logs.FilterPattern.all_terms(DEAD_LETTER_LOG_PHRASE),
+                metric_value="1",
+            )
+        alarm(
+            "ActionsDeadLettered",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=DEAD_LETTERS_METRIC,
+                period=Duration.minutes(5),
+                statistic="Sum",
+            ),
+            1,
+            "an alert or shadow command was given up on (refused by AWS, or failed 50 times); "
+            "it is kept under detectors/outbox-dead in the state table with the reason",
+        )
 
         results_logs = [processing.inference.log_group.log_group_name]
         detector_logs = [

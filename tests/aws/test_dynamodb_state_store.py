@@ -8,12 +8,16 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_support import REGION, create_state_table
+from aws_support import REGION, AtomicRequests, create_state_table
 from botocore.exceptions import ClientError
+from detector_models import RecordingSink, event, one_state_model
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.adapters.aws.dynamodb_state_store import MAX_ITEM_BYTES
+from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.feeder import quarantine_key
+from edge.clock import ManualClock
 from edge.errors import StorageError, VersionConflictError
 
 
@@ -120,3 +124,47 @@ def test_a_fleet_executions_record_fits_one_item(ddb: Any) -> None:
     assert back.skipped_omitted == 400
     assert back.dropped_rows == dropped[:100]
     assert back.dropped_rows_omitted == 9_900
+
+
+def test_an_empty_key_is_stored_under_a_key_dynamodb_takes(ddb: Any) -> None:
+    # DynamoDB refuses "" as a sort key (AtomicRequests stands in for moto, which takes it);
+    # a detector or alarm model without a key keeps its one instance under ""
+    store = DynamoDbStateStore("state", client=AtomicRequests(ddb))
+    keys = ["", "~", "~~", "~x", "x~", "pump-1"]
+    for number, key in enumerate(keys):
+        assert store.put_if_version("detectors/m", key, {"n": number}, None) == 1
+    for number, key in enumerate(keys):
+        assert store.get("detectors/m", key) == {"n": number}
+    assert [k for k, _ in store.items("detectors/m")] == sorted(keys)
+    store.put_if_version("detectors/m", "", {"n": 9}, 1)
+    store.put("detectors/m", "~", {"n": 10})
+    assert store.get("detectors/m", "") == {"n": 9}
+    assert store.get("detectors/m", "~") == {"n": 10}
+    store.delete("detectors/m", "")
+    assert store.get("detectors/m", "") is None and store.get("detectors/m", "~") == {"n": 10}
+
+
+def test_a_keyless_detector_model_runs_on_dynamodb(ddb: Any) -> None:
+    body = one_state_model(
+        event({"setVariable": {"variableName": "seen", "value": "$input.In.n"}}),
+        name="plant",
+        key=None,
+    )
+    model = load_detector_model(body)
+    inputs = [
+        load_input({"inputName": "In", "inputDefinition": {"attributes": [{"jsonPath": "n"}]}})
+    ]
+    store = DynamoDbStateStore("state", client=AtomicRequests(ddb))
+    engine = DetectorEngine(model, inputs, store, ManualClock(), RecordingSink())
+    engine.put_message("In", {"n": 4})
+    again = DetectorEngine(model, inputs, store, ManualClock(), RecordingSink())
+    [variable] = again.describe()["detector"]["state"]["variables"]
+    assert variable == {"name": "seen", "value": "4"}
+
+
+def test_a_quarantine_record_of_the_longest_s3_key_starting_with_a_tilde_fits(ddb: Any) -> None:
+    store = DynamoDbStateStore("state", client=AtomicRequests(ddb))
+    s3_key = "~" + "k" * 1021  # "~k...k#1": 1,024 bytes before the store's escape
+    store.put("feeder-quarantine/output/", quarantine_key(s3_key, 1), {"reason": "bad"})
+    [(key, _record)] = store.items("feeder-quarantine/output/")
+    assert key == quarantine_key(s3_key, 1)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 
 from cloud.adapters.aws import IotDataPublisher
-from edge.errors import ConfigError, StorageError
+from cloud.adapters.aws.iotdata_publisher import refused
+from cloud.shadow.document import ShadowError, apply_update
+from edge.errors import ConfigError, RefusedError, StorageError
 
 
 def test_publish_reaches_iot_data() -> None:
@@ -40,7 +46,7 @@ def test_a_payload_past_128_kb_is_refused_before_calling_aws() -> None:
     with mock_aws():
         publisher = IotDataPublisher(boto3.client("iot-data", region_name="us-east-1"))
         publisher.publish("cmd/plantwatch/s1/pump-02/req", b"x" * 128 * 1024)
-        with pytest.raises(StorageError, match=r"131,073 bytes; IoT Core takes at most 131,072"):
+        with pytest.raises(RefusedError, match=r"131,073 bytes; IoT Core takes at most 131,072"):
             publisher.publish("cmd/plantwatch/s1/pump-02/req", b"x" * (128 * 1024 + 1))
         assert len(published()) == 1
 
@@ -54,8 +60,119 @@ def test_a_shadow_update_whose_state_passes_8_kb_is_refused_before_calling_aws()
         fits = json.dumps({"state": {"desired": {"a": "x" * 8000, "gone": None}}}).encode()
         too_big = json.dumps({"state": {"desired": {"a": "x" * 8200}}}).encode()
         publisher.publish("$aws/things/pump-02/shadow/update", fits)
-        with pytest.raises(StorageError, match=r"shadow/update'?: .*413 The payload exceeds"):
+        with pytest.raises(RefusedError, match=r"shadow/update'?: .*413 The payload exceeds"):
             publisher.publish("$aws/things/pump-02/shadow/update", too_big)
-        with pytest.raises(StorageError, match=r"shadow/name/cfg/update'?: .*413"):
+        with pytest.raises(RefusedError, match=r"shadow/name/cfg/update'?: .*413"):
             publisher.publish("$aws/things/pump-02/shadow/name/cfg/update", too_big)
         assert len(published()) == 1
+
+
+class FailingIotData:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def publish(self, **_: object) -> None:
+        raise self.error
+
+
+def iot_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Publish",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("InvalidRequestException", 400),
+        ("UnauthorizedException", 401),
+        ("AccessDeniedException", 403),
+        ("RequestEntityTooLargeException", 413),
+    ],
+)
+def test_what_iot_data_refuses_every_time_is_refused(code: str, status: int) -> None:
+    publisher = IotDataPublisher(FailingIotData(iot_error(code, status)))
+    with pytest.raises(RefusedError, match=f"cmd/x.*refused \\({code}\\)") as e:
+        publisher.publish("cmd/x", b"{}")
+    assert e.value.reason == code
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        iot_error("ThrottlingException", 429),
+        iot_error("InternalFailureException", 500),
+        iot_error("ServiceUnavailableException", 503),
+        EndpointConnectionError(endpoint_url="https://data-ats.iot.us-east-1.amazonaws.com"),
+    ],
+    ids=["throttled", "500", "503", "connect"],
+)
+def test_a_transient_iot_data_failure_is_a_plain_storage_error(error: Exception) -> None:
+    publisher = IotDataPublisher(FailingIotData(error))
+    with pytest.raises(StorageError) as e:
+        publisher.publish("cmd/x", b"{}")
+    assert not isinstance(e.value, RefusedError)
+
+
+blob = st.builds(lambda n, c: c * n, st.integers(0, 3000), st.sampled_from(["x", "é", "水"]))
+leaf = st.one_of(blob, st.integers(-5, 5), st.lists(st.integers(0, 9), max_size=3))
+value = st.one_of(leaf, st.dictionaries(st.sampled_from("abcde"), leaf, max_size=3))
+section = st.dictionaries(st.sampled_from("abcde"), value, max_size=4)
+update_section = st.dictionaries(st.sampled_from("abcde"), st.one_of(st.none(), value), max_size=4)
+shadow_state = st.fixed_dictionaries({}, optional={"desired": section, "reported": section})
+update_state = st.fixed_dictionaries(
+    {}, optional={"desired": update_section, "reported": update_section}
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stored=shadow_state, update=update_state)
+def test_what_the_pre_check_refuses_the_shadow_service_refuses_on_any_shadow(
+    stored: dict[str, Any], update: dict[str, Any]
+) -> None:
+    # A refusal is now a dead letter at once: the pre-check, which cannot see the shadow,
+    # must never refuse an update the shadow service would take on some shadow
+    try:
+        shadow = apply_update(None, {"state": stored}, 0).shadow
+    except ShadowError:
+        return  # not a shadow that can exist
+    payload = json.dumps({"state": update}).encode()
+    try:
+        refused("$aws/things/pump-02/shadow/update", payload)
+    except RefusedError:
+        with pytest.raises(ShadowError) as error:
+            apply_update(shadow, {"state": update}, 1)
+        assert error.value.code == 413
+
+
+def test_an_update_past_8_kb_only_once_merged_is_not_seen_by_the_pre_check() -> None:
+    # what the publisher cannot know without the shadow's document (spec §5: the limit is
+    # on the merged state); documented in refused()'s docstring
+    shadow = apply_update(None, {"state": {"reported": {"log": "x" * 5000}}}, 0).shadow
+    update = {"state": {"desired": {"note": "y" * 4000}}}
+    refused("$aws/things/pump-02/shadow/update", json.dumps(update).encode())
+    with pytest.raises(ShadowError) as error:
+        apply_update(shadow, update, 1)
+    assert error.value.code == 413
+
+
+@pytest.mark.parametrize(
+    ("topic", "why"),
+    [
+        ("", "empty"),
+        ("cmd/+/req", "wildcard"),
+        ("cmd/#", "wildcard"),
+        ("cmd/" + "x" * 260, "bytes"),
+        ("a/b/c/d/e/f/g/h/i", "slashes"),
+        ("$SYS/x", "reserved"),
+    ],
+)
+def test_a_topic_iot_core_does_not_publish_to_is_refused_before_calling_aws(
+    topic: str, why: str
+) -> None:
+    with mock_aws():
+        publisher = IotDataPublisher(boto3.client("iot-data", region_name="us-east-1"))
+        with pytest.raises(RefusedError, match=why):
+            publisher.publish(topic, b"{}")
+        assert published() == []

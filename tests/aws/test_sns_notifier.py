@@ -9,16 +9,23 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from detector_models import alert_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
 from cloud.adapters.aws import SnsNotifier
+from cloud.adapters.local import InMemoryStateStore
 from cloud.alerts import SMS_MAX_SEPTETS, gsm7_septets
+from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.outbox import DeliveryOutbox
 from cloud.ports import Notification
-from edge.errors import StorageError
+from edge.clock import ManualClock
+from edge.errors import RefusedError, StorageError
 
 REGION = "us-east-1"
+ARN = "arn:aws:sns:us-east-1:123456789012:plantwatch-alerts"
 META = {"asset": "pump-02", "kind": "ALARM", "severity": "critical", "alert_id": "m|pump-02|a"}
 
 
@@ -123,7 +130,7 @@ def test_sms_never_exceeds_160_gsm7_characters() -> None:
 def test_a_missing_topic_is_a_storage_error_naming_it(sns) -> None:
     client, _sqs, arn = sns
     gone = arn + "-gone"
-    with pytest.raises(StorageError, match="plantwatch-alerts-gone: email publish failed"):
+    with pytest.raises(StorageError, match="plantwatch-alerts-gone: email publish refused"):
         SnsNotifier(gone, client).send(Notification("email", gone, "s", "b", {}))
 
 
@@ -185,3 +192,109 @@ def test_an_sms_sender_id_sns_would_refuse_is_left_out_not_the_sms(sns, sender: 
     assert message == "PLANTWATCH ALARM"
     assert "AWS.SNS.SMS.SenderID" not in sent
     assert sent["AWS.SNS.SMS.SMSType"]["Value"] == "Transactional"
+
+
+class FailingSns:
+    """An SNS client whose publish raises *error* (what botocore raises once its own
+    retries are spent)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def publish(self, **_: Any) -> None:
+        raise self.error
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} from SNS"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "Publish",
+    )
+
+
+def alert_outbox(notifier: Any) -> tuple[DeliveryOutbox, ManualClock]:
+    clock = ManualClock(1_767_225_600.0)
+    state = InMemoryStateStore()
+    return DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock), clock
+
+
+ALERT = alert_request("p-1")
+
+
+def test_a_topic_that_does_not_exist_is_a_dead_letter_at_once(sns) -> None:
+    client, _sqs, arn = sns
+    notifier = SnsNotifier(arn + "-gone", client)
+    with pytest.raises(RefusedError, match="plantwatch-alerts-gone: email publish refused") as e:
+        notifier.send(Notification("email", "x", "s", "b", {}))
+    assert e.value.reason == "NotFound"
+
+    outbox, clock = alert_outbox(notifier)
+    outbox.execute(ALERT)
+    clock.advance(3600)
+    outbox.retry_due()
+    assert outbox.pending() == []
+    [(_key, record)] = outbox.dead_letters()
+    assert record["attempts"] == 1 and "NotFound" in record["dead_reason"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("InvalidParameter", 400),
+        ("ParameterValueInvalid", 400),
+        ("NotFound", 404),
+        ("AuthorizationError", 403),
+        ("KMSDisabled", 400),
+        ("KMSAccessDenied", 400),
+        ("InvalidSecurity", 403),
+    ],
+)
+def test_what_sns_refuses_every_time_is_refused(code: str, status: int) -> None:
+    notifier = SnsNotifier(ARN, FailingSns(client_error(code, status)))
+    with pytest.raises(RefusedError) as e:
+        notifier.send(Notification("email", "x", "s", "b", {}))
+    assert e.value.reason == code
+    outbox, _clock = alert_outbox(notifier)
+    outbox.execute(ALERT)
+    assert outbox.pending() == [] and len(outbox.dead_letters()) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("Throttled", 400),
+        client_error("Throttling", 400),
+        client_error("KMSThrottling", 400),
+        client_error("InternalError", 500),
+        client_error("ServiceUnavailable", 503),
+        EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com"),
+    ],
+    ids=["Throttled", "Throttling", "KMSThrottling", "InternalError", "503", "connect", "timeout"],
+)
+def test_a_transient_sns_failure_is_retried_with_backoff(error: Exception) -> None:
+    notifier = SnsNotifier(ARN, FailingSns(error))
+    with pytest.raises(StorageError) as e:
+        notifier.send(Notification("email", "x", "s", "b", {}))
+    assert not isinstance(e.value, RefusedError)
+    outbox, _clock = alert_outbox(notifier)
+    outbox.execute(ALERT)
+    [(_key, record)] = outbox.pending()
+    assert record["attempts"] == 1 and outbox.dead_letters() == []
+
+
+def test_an_alert_with_a_lone_surrogate_is_published_not_failed_forever(sns) -> None:
+    # a JSON payload may carry "\ud800", which json.loads turns into a lone surrogate;
+    # botocore cannot encode it (UnicodeEncodeError on every attempt)
+    client, sqs, arn = sns
+    email_q = subscribe(client, sqs, arn, "email")
+    odd = json.loads('"pump \\ud800"')
+    SnsNotifier(arn, client).send(
+        Notification("email", "x", "s", f"{odd} tripped", {**META, "asset": odd})
+    )
+    [message] = received(sqs, email_q)
+    assert message["Body"] == "pump \ufffd tripped"
+    assert message["MessageAttributes"]["asset"]["StringValue"] == "pump \ufffd"

@@ -1,5 +1,6 @@
-"""An alert SNS refuses is kept in the outbox in the state table and sent by a later timers
-invocation, once SNS takes it: never lost, never sent twice."""
+"""An alert SNS cannot take now (throttled) is kept in the outbox in the state table and sent
+by a later timers invocation, once SNS takes it: never lost, never sent twice. One SNS will
+refuse every time (a topic that does not exist) is a dead letter at once, with the reason."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from aws_support import (
     iot_published,
     sns_sent,
 )
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
 from cloud.detectors import default_detector_paths, load_detector_model, load_input
-from cloud.detectors.outbox import OUTBOX_NAMESPACE
+from cloud.detectors.outbox import DEAD_LETTER_NAMESPACE, OUTBOX_NAMESPACE
 from cloud.handlers import detector as detector_handler
 from cloud.handlers import timers as timers_handler
 from cloud.handlers.observability import Observability
@@ -54,13 +56,30 @@ def aws() -> Iterator[dict[str, Any]]:
         }
 
 
-def test_a_refused_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -> None:
-    # GIVEN the alerts topic does not exist yet (SNS refuses every publish)
-    topic = f"arn:aws:sns:{REGION}:123456789012:pw-alerts"
+class ThrottledSns:
+    """The SNS client, answering ``Throttled`` (botocore's retries spent) while ``down``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.down = True
+
+    def publish(self, **arguments: Any) -> Any:
+        if self.down:
+            raise ClientError(
+                {
+                    "Error": {"Code": "Throttled", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "Publish",
+            )
+        return self.client.publish(**arguments)
+
+
+def handlers(aws: dict[str, Any], sns: Any, topic: str) -> tuple[Any, Any]:
     model_path, input_path = default_detector_paths()
     common: dict[str, Any] = {
         "state": aws["state"],
-        "notifier": SnsNotifier(topic, aws["sns"]),
+        "notifier": SnsNotifier(topic, sns),
         "publisher": IotDataPublisher(aws["iot"]),
         "model": load_detector_model(model_path),
         "inputs": [load_input(input_path)],
@@ -75,17 +94,25 @@ def test_a_refused_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -
         persistence=None,
         clock=ManualClock(T0 + 400),
     )
-    record = {"s3": {"bucket": {"name": "pw-output"}, "object": {"key": KEY, "eTag": "e1"}}}
+    return detect, timers_handler.make_handler(**common)
+
+
+RECORD = {"s3": {"bucket": {"name": "pw-output"}, "object": {"key": KEY, "eTag": "e1"}}}
+
+
+def test_a_throttled_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -> None:
+    # GIVEN SNS throttles every publish for now
+    topic = aws["sns"].create_topic(Name="pw-alerts")["TopicArn"]
+    sns = ThrottledSns(aws["sns"])
+    detect, tick = handlers(aws, sns, topic)
     with contextlib.redirect_stdout(io.StringIO()):
         # WHEN pump-02 alarms: the shadow command goes out, the alert cannot
-        detect({"Records": [record]}, LambdaContext())
+        detect({"Records": [RECORD]}, LambdaContext())
         assert [t for t, _ in iot_published()] == ["$aws/things/pump-02/shadow/update"]
         [(_key, pending)] = aws["state"].items(OUTBOX_NAMESPACE)
-        assert pending["attempts"] == 1 and "NotFound" in pending["last_error"]
-        # ... and once the topic exists, the next timers run sends it
-        created = aws["sns"].create_topic(Name="pw-alerts")["TopicArn"]
-        assert created == topic
-        tick = timers_handler.make_handler(**common)
+        assert pending["attempts"] == 1 and "Throttled" in pending["last_error"]
+        # ... and once SNS takes publishes again, the next timers run sends it
+        sns.down = False
         response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
         again = tick({"time": "2026-01-05T07:08:00Z"}, LambdaContext())
 
@@ -94,4 +121,25 @@ def test_a_refused_alert_is_retried_by_the_timers_handler(aws: dict[str, Any]) -
     assert again == {"timers_fired": 0, "alarm_timers_fired": 0, "actions_retried": 0}
     assert [attrs["channel"] for _m, _s, attrs in sns_sent(topic)] == ["email", "sms"]
     assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
+    assert list(aws["state"].items(DEAD_LETTER_NAMESPACE)) == []
     assert len(iot_published()) == 1
+
+
+def test_an_alert_to_a_topic_that_does_not_exist_is_a_dead_letter_at_once(
+    aws: dict[str, Any],
+) -> None:
+    # GIVEN the alerts topic does not exist (SNS answers NotFound to every publish)
+    topic = f"arn:aws:sns:{REGION}:123456789012:pw-alerts"
+    detect, tick = handlers(aws, aws["sns"], topic)
+    with contextlib.redirect_stdout(io.StringIO()):
+        detect({"Records": [RECORD]}, LambdaContext())
+        response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
+
+    # THEN the shadow command went out, the alert was tried once and kept with the reason
+    assert [t for t, _ in iot_published()] == ["$aws/things/pump-02/shadow/update"]
+    assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
+    [(_key, dead)] = aws["state"].items(DEAD_LETTER_NAMESPACE)
+    assert dead["attempts"] == 1
+    assert dead["dead_reason"].startswith("refused (NotFound)")
+    assert "pw-alerts: email publish refused (NotFound)" in dead["last_error"]
+    assert response["actions_retried"] == 0

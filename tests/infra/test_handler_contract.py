@@ -129,9 +129,15 @@ def test_every_metric_widget_reads_a_metric_the_handlers_count(synthesized) -> N
                 expression = item.get("expression", "") if isinstance(item, dict) else ""
                 shown.update(re.findall(r"\{plantwatch,site\} MetricName=\"(\w+)\"", expression))
     assert shown == counted  # every metric is shown, and nothing else
+    from_logs = {  # what a log metric filter of the stack counts is produced too
+        t["MetricName"]
+        for f in synthesized.resources("AWS::Logs::MetricFilter").values()
+        for t in f["Properties"]["MetricTransformations"]
+        if t["MetricNamespace"] == "plantwatch"
+    }
     for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values():
         if alarm["Properties"].get("Namespace") == "plantwatch":
-            assert alarm["Properties"]["MetricName"] in counted
+            assert alarm["Properties"]["MetricName"] in counted | from_logs
 
 
 @pytest.mark.parametrize("handler", ["batcher", "inference", "detector", "timers"])

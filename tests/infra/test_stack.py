@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
 
+from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE
 from cloud.rules.definitions import load_rules
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.sql import parse
@@ -319,7 +321,7 @@ def test_alarms_and_dashboard(synthesized) -> None:
     assert ("AWS/Lambda", "Errors") in metrics
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     assert ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds") in metrics
-    assert ("AWS/IoT", "Failure") in metrics
+    assert ("AWS/IoT", "ParseError") in metrics  # Failure: a Metrics Insights query, below
     assert all(a.get("AlarmActions") for a in alarms)
     (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
@@ -402,22 +404,72 @@ def test_default_site_and_detector_model_come_from_context(synthesized) -> None:
         )
 
 
+PUBLISHED_DIMENSIONS = {
+    "ParseError": frozenset({"RuleName"}),
+    "TopicMatch": frozenset({"RuleName"}),
+    "Failure": frozenset({"RuleName", "ActionType"}),
+    "Success": frozenset({"RuleName", "ActionType"}),
+    "ErrorActionFailure": frozenset({"RuleName", "ActionType"}),
+    "ErrorActionSuccess": frozenset({"RuleName", "ActionType"}),
+}
+"""The dimension set AWS IoT publishes each rule metric with (AWS IoT developer guide,
+"AWS IoT metrics and dimensions": rule metrics carry ``RuleName``; rule action metrics,
+error actions included, carry ``RuleName`` and ``ActionType``). An alarm matches a metric
+only with exactly this set."""
+
+INSIGHTS = re.compile(
+    r"SELECT SUM\((?P<metric>\w+)\) FROM SCHEMA\(\"(?P<namespace>[\w/]+)\", "
+    r"(?P<dimensions>[\w, ]+)\) WHERE RuleName = '(?P<rule>[\w]+)'"
+)
+
+
+def watched_rule_metrics(alarm: dict) -> list[tuple[str, frozenset[str], str]]:
+    """(metric, dimension names, rule) for each AWS/IoT series *alarm* evaluates."""
+    if alarm.get("Namespace") == "AWS/IoT":
+        dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        return [(alarm["MetricName"], frozenset(dimensions), dimensions.get("RuleName", ""))]
+    found = []
+    for query in alarm.get("Metrics", []):
+        if "AWS/IoT" in json.dumps(query):
+            if "Expression" not in query:  # a plain metric inside a math expression
+                stat = query["MetricStat"]["Metric"]
+                dimensions = {d["Name"]: d["Value"] for d in stat.get("Dimensions", [])}
+                found.append(
+                    (stat["MetricName"], frozenset(dimensions), dimensions.get("RuleName", ""))
+                )
+                continue
+            match = INSIGHTS.fullmatch(query["Expression"])
+            assert match, query["Expression"]
+            assert match["namespace"] == "AWS/IoT"
+            names = frozenset(n.strip() for n in match["dimensions"].split(","))
+            found.append((match["metric"], names, match["rule"]))
+    return found
+
+
 def test_each_rule_alarms_on_action_and_error_action_failures(synthesized) -> None:
     """A failed action lands in the errorAction; a failed errorAction loses the message
-    (AWS IoT's ``ErrorActionFailure`` metric): both alarm to the operations topic."""
+    (AWS IoT's ``ErrorActionFailure`` metric): both alarm to the operations topic, on the
+    metric with the dimensions AWS IoT publishes it with (else the alarm never fires)."""
     alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
     rules = [
         r["Properties"]["RuleName"] for r in synthesized.resources("AWS::IoT::TopicRule").values()
     ]
+    watched = {
+        (metric, rule)
+        for a in alarms
+        if a.get("AlarmActions")
+        for metric, _, rule in watched_rule_metrics(a)
+    }
     for rule in rules:
         for metric in ("Failure", "ErrorActionFailure", "ParseError"):
-            assert any(
-                a.get("Namespace") == "AWS/IoT"
-                and a.get("MetricName") == metric
-                and {"Name": "RuleName", "Value": rule} in a.get("Dimensions", [])
-                and a.get("AlarmActions")
-                for a in alarms
-            ), (rule, metric)
+            assert (metric, rule) in watched, (rule, metric)
+    for alarm in alarms:
+        for metric, dimensions, rule in watched_rule_metrics(alarm):
+            assert rule in rules, alarm
+            assert dimensions == PUBLISHED_DIMENSIONS[metric], (
+                alarm.get("AlarmDescription"),
+                metric,
+            )
 
 
 def test_every_failure_path_is_kept_alarmed_and_retained(synthesized) -> None:
@@ -442,3 +494,43 @@ def test_every_failure_path_is_kept_alarmed_and_retained(synthesized) -> None:
         spec = table["Properties"]["PointInTimeRecoverySpecification"]
         assert spec == {"PointInTimeRecoveryEnabled": True}, name
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True, name
+
+
+def test_an_action_kept_as_a_dead_letter_alarms(synthesized) -> None:
+    """The detector and timers functions log each alert or shadow command the outbox gives
+    up on (at once when AWS refuses it, else after 50 attempts); a metric filter on both
+    log groups counts those lines, and an alarm tells the operations topic."""
+    filters = [f["Properties"] for f in synthesized.resources("AWS::Logs::MetricFilter").values()]
+    counting = [
+        f
+        for f in filters
+        if DEAD_LETTER_LOG_PHRASE in f["FilterPattern"]
+        and f["MetricTransformations"][0]["MetricName"] == "ActionsDeadLettered"
+        and f["MetricTransformations"][0]["MetricNamespace"] == "plantwatch"
+    ]
+    groups = {json.dumps(f["LogGroupName"]) for f in counting}
+    assert any("Detector" in g for g in groups) and any("Timers" in g for g in groups), groups
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    assert any(
+        a.get("Namespace") == "plantwatch"
+        and a.get("MetricName") == "ActionsDeadLettered"
+        and not a.get("Dimensions")
+        and a.get("AlarmActions")
+        for a in alarms
+    )
+
+
+def test_the_outbox_logs_the_phrase_the_metric_filter_counts(caplog) -> None:
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors.engine import ActionRequest
+    from cloud.detectors.outbox import DeliveryOutbox
+    from edge.clock import ManualClock
+    from edge.errors import RefusedError
+
+    class Refusing:
+        def execute(self, request: ActionRequest) -> None:
+            raise RefusedError("sns: publish refused (NotFound)", reason="NotFound")
+
+    outbox = DeliveryOutbox(Refusing(), InMemoryStateStore(), ManualClock(0.0))
+    outbox.execute(ActionRequest("sns", {}, {}, "DEFAULT", "m", "k", "e", "s", 1, 0))
+    assert any(DEAD_LETTER_LOG_PHRASE in r.getMessage() for r in caplog.records)

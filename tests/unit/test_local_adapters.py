@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from detector_models import alert_request
 
 from cloud.adapters.local import (
     FsObjectStore,
@@ -20,8 +22,11 @@ from cloud.adapters.local import (
     SqliteStateStore,
     fs_object_store,
 )
+from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.outbox import DeliveryOutbox
 from cloud.ports import Notification
-from edge.errors import NotFoundError
+from edge.clock import ManualClock
+from edge.errors import NotFoundError, RefusedError, StorageError
 
 
 @pytest.fixture(params=["fs", "memory"])
@@ -172,3 +177,51 @@ def test_put_many_in_a_forked_child_syncs_with_its_own_threads(tmp_path: Path) -
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.get("a/2.csv") == b"2"
+
+
+def _alert_through_outbox(notifier: OutboxNotifier) -> DeliveryOutbox:
+    state = InMemoryStateStore()
+    outbox = DeliveryOutbox(
+        LocalActionSink(notifier, None, state=state), state, ManualClock(1_767_225_600.0)
+    )
+    outbox.execute(alert_request())
+    return outbox
+
+
+def test_an_alerts_file_that_cannot_be_written_is_a_dead_letter_at_once(tmp_path: Path) -> None:
+    # WHEN the alerts file became a directory (no write to it can ever succeed)
+    path = tmp_path / "alerts.jsonl"
+    notifier = OutboxNotifier(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(RefusedError, match=r"alerts\.jsonl"):
+        notifier.send(Notification("email", "ops@example.com", "s", "b", {}))
+    # THEN the outbox keeps the alert as a dead letter at once, with the reason
+    outbox = _alert_through_outbox(notifier)
+    assert outbox.pending() == []
+    [(_key, record)] = outbox.dead_letters()
+    assert record["attempts"] == 1 and "IsADirectoryError" in record["dead_reason"]
+
+
+def test_a_full_disk_is_retried_with_backoff(tmp_path: Path, monkeypatch) -> None:
+    notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StorageError) as e:
+        notifier.send(Notification("email", "ops@example.com", "s", "b", {}))
+    assert not isinstance(e.value, RefusedError)
+    outbox = _alert_through_outbox(notifier)
+    [(_key, record)] = outbox.pending()
+    assert record["attempts"] == 1 and outbox.dead_letters() == []
+
+
+def test_an_alert_with_a_lone_surrogate_is_written_not_refused(tmp_path: Path) -> None:
+    # a JSON payload may carry "\ud800", which json.loads turns into a lone surrogate
+    notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
+    body = json.loads('"pump \\ud800 tripped"')
+    notifier.send(Notification("email", "ops@example.com", "s", body, {}))
+    [line] = (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["body"] == body

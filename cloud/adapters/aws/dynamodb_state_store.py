@@ -1,6 +1,7 @@
 """The StateStore port on one DynamoDB table: detector instances, schedulers, executions.
 
-Table shape (the CDK app creates it): partition key ``namespace`` (S), sort key ``key`` (S),
+Table shape (the CDK app creates it): partition key ``namespace`` (S), sort key ``key`` (S;
+``""`` is stored as ``~``, see :func:`sort_key`),
 the document as a JSON string in ``doc``, a numeric ``version`` raised by every write, and
 the TTL attribute ``expires_at`` (epoch seconds) on namespaces given a retention.
 
@@ -108,7 +109,7 @@ class DynamoDbStateStore:
             )
             for page in pages:
                 for item in page.get("Items", ()):
-                    key = item["key"]["S"]
+                    key = stored_key_of(item["key"]["S"])
                     try:
                         found.append((key, self._versioned(namespace, key, item)))
                     except StorageError as exc:
@@ -171,7 +172,7 @@ class DynamoDbStateStore:
     def _check_size(self, namespace: str, key: str, values: Mapping[str, Any]) -> None:
         """StorageError when the item would pass :data:`MAX_ITEM_BYTES`: an upper bound
         (names, key and document as UTF-8, each number as at most 21 bytes)."""
-        size = sum(len(n) for n in _NAMES.values()) + len((namespace + key).encode())
+        size = sum(len(n) for n in _NAMES.values()) + len((namespace + sort_key(key)).encode())
         size += len(values[":d"]["S"].encode()) + 21 * 2
         if size > MAX_ITEM_BYTES:
             raise StorageError(
@@ -201,7 +202,24 @@ class DynamoDbStateStore:
 
 
 def _key(namespace: str, key: str) -> dict[str, Any]:
-    return {"namespace": {"S": namespace}, "key": {"S": key}}
+    return {"namespace": {"S": namespace}, "key": {"S": sort_key(key)}}
+
+
+ESCAPE = "~"
+
+
+def sort_key(key: str) -> str:
+    """The sort key a state *key* is stored under. DynamoDB refuses an empty string in a key
+    attribute (ValidationException on every read and write; empty values are allowed only
+    in non-key attributes), and the one instance of a detector or alarm model without a
+    ``key`` is kept under ``""``. So ``""`` is stored as ``~`` and a key that starts with
+    ``~`` gets one more in front; every other key is stored as it is."""
+    return ESCAPE + key if not key or key.startswith(ESCAPE) else key
+
+
+def stored_key_of(stored: str) -> str:
+    """The state key of a stored sort key (inverse of :func:`sort_key`)."""
+    return stored[len(ESCAPE) :] if stored.startswith(ESCAPE) else stored
 
 
 def _names(*expressions: str | None) -> dict[str, str]:

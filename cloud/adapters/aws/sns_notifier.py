@@ -8,6 +8,9 @@ at most 160 GSM-7 characters. The notifier re-applies both limits, so a caller t
 formats its own text cannot produce a message SNS would split or reject. An email body past
 what one publish holds (256 KiB with the attributes) is cut to fit, with a last line saying
 so: SNS refuses it whole with ``InvalidParameter``, and the outbox would retry it in vain.
+What SNS refuses every time (a topic that does not exist, no permission, a parameter it
+never takes) is raised as ``RefusedError`` (:mod:`cloud.adapters.aws.errors`), so the
+outbox keeps it as a dead letter at once; throttling and server errors stay retried.
 
 Routing attributes on every publish: ``channel``, ``severity``, ``site``, ``asset`` (plus
 ``kind`` and ``alert_id`` for tracing). All are String attributes, fewer than SQS raw
@@ -16,16 +19,18 @@ delivery's limit of 10.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cloud.adapters.aws.errors import SNS_REFUSALS, classified
 from cloud.alerts import SEVERITY, SMS_ATTRIBUTES, ascii_subject, fit_sms, valid_sender_id
 from cloud.ports import Notification
-from edge.errors import StorageError
 
 if TYPE_CHECKING:
     SNSClient = Any
@@ -53,6 +58,7 @@ class SnsNotifier:
         self._sns = client if client is not None else boto3.client("sns")
 
     def send(self, notification: Notification) -> None:
+        notification = utf8_notification(notification)
         attributes = message_attributes(notification, self.site)
         arguments: dict[str, Any] = {
             "TopicArn": self.topic_arn,
@@ -71,9 +77,27 @@ class SnsNotifier:
         try:
             self._sns.publish(**arguments)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(
-                f"sns {self.topic_arn}: {notification.channel} publish failed: {exc}"
-            ) from exc
+            what = f"sns {self.topic_arn}: {notification.channel} publish"
+            raise classified(exc, SNS_REFUSALS, what) from exc
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A Python string holds a surrogate only unpaired (json.loads joins a valid pair)."""
+
+
+def utf8(text: str) -> str:
+    """*text* with each lone surrogate (from a ``\\ud800`` JSON escape) as U+FFFD: botocore
+    cannot encode one, so the publish would fail the same way on every attempt."""
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def utf8_notification(notification: Notification) -> Notification:
+    return dataclasses.replace(
+        notification,
+        subject=utf8(notification.subject),
+        body=utf8(notification.body),
+        attributes={utf8(k): utf8(str(v)) for k, v in notification.attributes.items()},
+    )
 
 
 def _size(attributes: Mapping[str, str]) -> int:

@@ -9,7 +9,7 @@ from collections import Counter
 import paho.mqtt.client as mqtt
 
 from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url, stop_client
-from edge.errors import PlantwatchError
+from edge.errors import PlantwatchError, RefusedError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,17 @@ class MqttPublisher:
             raise PlantwatchError(f"{address.url}: could not connect: {why}")
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        info = self._client.publish(topic, payload, qos=qos)
+        """Raises ``RefusedError`` for what no broker takes (an empty topic, a wildcard, one
+        over MQTT's 65,535 bytes, a QoS other than 0-2): paho refuses it before sending, the
+        same every time. A publish not acknowledged is a ``PlantwatchError`` (retried)."""
+        try:
+            info = self._client.publish(topic, payload, qos=qos)
+        except ValueError as exc:  # paho's checks of the topic, payload and QoS
+            raise RefusedError(
+                f"publish to {topic[:64]!r}: not a topic one can publish to, or not a "
+                f"publish one can send ({exc}); not sent",
+                reason="InvalidPublish",
+            ) from exc
         if qos:
             info.wait_for_publish(self._timeout)
             if not info.is_published():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -10,6 +11,7 @@ from typing import TextIO
 
 from cloud.ports import Notification
 from edge.clock import Clock, SystemClock
+from edge.errors import RefusedError, StorageError
 from edge.files import private_file
 
 
@@ -19,6 +21,12 @@ class OutboxNotifier:
     A notification whose ``alert_id`` attribute is already in the file for the same channel
     and target is not written again: a sender that crashed after sending and before noting
     it sent retries safely, so an alert is never lost and never doubled.
+
+    A write that can never succeed (the path is a directory, not writable, on a read-only
+    file system) is a ``RefusedError``, so the detector outbox keeps the alert as a dead
+    letter at once; a full disk or an I/O error is a ``StorageError`` and is retried. Text
+    UTF-8 cannot hold (a lone surrogate from a ``\\ud800`` JSON escape) is written as its
+    JSON escape, so such an alert goes out rather than failing every time.
     """
 
     def __init__(
@@ -68,13 +76,29 @@ class OutboxNotifier:
         with self._lock:
             if alert_id is not None and identity in self._sent:
                 return
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(self.path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
             if alert_id is not None:
                 self._sent.add(identity)
         if self._console is not None:
             self._console.write(
                 f"[{notification.channel}] {notification.subject}\n{notification.body}\n"
             )
+
+
+PERMANENT_ERRNOS = frozenset(
+    {errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG}
+)
+"""Write failures that the same path meets every time until someone changes it."""
+
+
+def write_error(path: Path, error: OSError) -> StorageError:
+    what = f"alerts file {path}: cannot append ({type(error).__name__}: {error.strerror})"
+    if error.errno in PERMANENT_ERRNOS:
+        return RefusedError(f"{what}; fix the path, not retried", reason=type(error).__name__)
+    return StorageError(f"{what}; retried")

@@ -14,7 +14,7 @@ from cloud.detectors.outbox import DeliveryOutbox
 from cloud.feeder import default_detector_paths
 from cloud.ports import Notification
 from edge.clock import ManualClock
-from edge.errors import PlantwatchError
+from edge.errors import ConfigError, PlantwatchError, RefusedError, StorageError
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -191,3 +191,57 @@ def test_actions_that_stay_in_process_pass_straight_through(kind: str) -> None:
     outbox = DeliveryOutbox(recorder, InMemoryStateStore(), ManualClock(T0))
     outbox.execute(ActionRequest(kind, {}, {}, "DEFAULT", "m", "k", "e", "s", 1, int(T0 * 1000)))
     assert recorder.seen == [kind] and outbox.pending() == []
+
+
+class RefusingNotifier:
+    """Refuses every alert the way an adapter says a service will never take it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def send(self, notification: Notification) -> None:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RefusedError("sns arn:...:gone: email publish refused (NotFound)", reason="NotFound"),
+        ConfigError("qos 2: AWS IoT Core publishes with QoS 0 or 1"),
+    ],
+)
+def test_a_refused_action_is_a_dead_letter_at_once_with_its_reason(error: Exception) -> None:
+    clock = ManualClock(T0)
+    notifier = RefusingNotifier(error)
+    outbox = DeliveryOutbox(LocalActionSink(notifier, None), InMemoryStateStore(), clock)
+
+    outbox.execute(alarm())
+    for _ in range(3):
+        clock.advance(600)
+        outbox.retry_due()
+
+    # THEN it was tried once, is not pending, and its dead letter says why
+    assert notifier.calls == 1 and outbox.pending() == []
+    [(_key, record)] = outbox.dead_letters()
+    assert record["attempts"] == 1
+    assert record["dead_reason"].startswith("refused")
+    assert str(error) in record["last_error"]
+    assert outbox.stats == {
+        "delivered": 0,
+        "delivered_after_retry": 0,
+        "failed_attempts": 1,
+        "pending": 0,
+        "dead": 1,
+    }
+
+
+def test_a_transient_failure_keeps_the_backoff() -> None:
+    clock = ManualClock(T0)
+    notifier = RefusingNotifier(StorageError("sns: publish failed (Throttled)"))
+    outbox = DeliveryOutbox(LocalActionSink(notifier, None), InMemoryStateStore(), clock)
+    outbox.execute(alarm())
+    [(_key, record)] = outbox.pending()
+    assert record["attempts"] == 1 and record["next_at"] == T0 + 2.0
+    assert outbox.dead_letters() == []
