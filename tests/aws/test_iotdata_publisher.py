@@ -86,8 +86,6 @@ def iot_error(code: str, status: int) -> ClientError:
     ("code", "status"),
     [
         ("InvalidRequestException", 400),
-        ("UnauthorizedException", 401),
-        ("AccessDeniedException", 403),
         ("RequestEntityTooLargeException", 413),
     ],
 )
@@ -105,8 +103,10 @@ def test_what_iot_data_refuses_every_time_is_refused(code: str, status: int) -> 
         iot_error("InternalFailureException", 500),
         iot_error("ServiceUnavailableException", 503),
         EndpointConnectionError(endpoint_url="https://data-ats.iot.us-east-1.amazonaws.com"),
+        iot_error("UnauthorizedException", 401),
+        iot_error("AccessDeniedException", 403),
     ],
-    ids=["throttled", "500", "503", "connect"],
+    ids=["throttled", "500", "503", "connect", "Unauthorized", "AccessDenied"],
 )
 def test_a_transient_iot_data_failure_is_a_plain_storage_error(error: Exception) -> None:
     publisher = IotDataPublisher(FailingIotData(error))

@@ -1,6 +1,7 @@
 """An alert SNS cannot take now (throttled) is kept in the outbox in the state table and sent
 by a later timers invocation, once SNS takes it: never lost, never sent twice. One SNS will
-refuse every time (a topic that does not exist) is a dead letter at once, with the reason."""
+refuse every time (a message SNS never takes) is a dead letter at once, with the reason;
+a topic that does not exist is retried until an operator brings it back."""
 
 from __future__ import annotations
 
@@ -125,12 +126,46 @@ def test_a_throttled_alert_is_retried_by_the_timers_handler(aws: dict[str, Any])
     assert len(iot_published()) == 1
 
 
-def test_an_alert_to_a_topic_that_does_not_exist_is_a_dead_letter_at_once(
+def test_an_alert_to_a_topic_that_does_not_exist_is_kept_until_the_topic_is_back(
     aws: dict[str, Any],
 ) -> None:
     # GIVEN the alerts topic does not exist (SNS answers NotFound to every publish)
     topic = f"arn:aws:sns:{REGION}:123456789012:pw-alerts"
     detect, tick = handlers(aws, aws["sns"], topic)
+    with contextlib.redirect_stdout(io.StringIO()):
+        detect({"Records": [RECORD]}, LambdaContext())
+        # THEN the shadow command went out and the alert is kept, naming the cause
+        assert [t for t, _ in iot_published()] == ["$aws/things/pump-02/shadow/update"]
+        [(_key, pending)] = aws["state"].items(OUTBOX_NAMESPACE)
+        assert "pw-alerts: email publish failed (NotFound)" in pending["last_error"]
+        # WHEN an operator creates the topic again, the next timers run sends the alert
+        aws["sns"].create_topic(Name="pw-alerts")
+        response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
+
+    assert response["actions_retried"] == 1
+    assert [attrs["channel"] for _m, _s, attrs in sns_sent(topic)] == ["email", "sms"]
+    assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
+    assert list(aws["state"].items(DEAD_LETTER_NAMESPACE)) == []
+
+
+class RefusingSns:
+    """The SNS client, answering ``InvalidParameter``: a message SNS never takes."""
+
+    def publish(self, **_arguments: Any) -> Any:
+        raise ClientError(
+            {
+                "Error": {"Code": "InvalidParameter", "Message": "Invalid parameter: Message"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "Publish",
+        )
+
+
+def test_an_alert_sns_refuses_as_a_request_is_a_dead_letter_at_once(
+    aws: dict[str, Any],
+) -> None:
+    topic = aws["sns"].create_topic(Name="pw-alerts")["TopicArn"]
+    detect, tick = handlers(aws, RefusingSns(), topic)
     with contextlib.redirect_stdout(io.StringIO()):
         detect({"Records": [RECORD]}, LambdaContext())
         response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
@@ -140,6 +175,6 @@ def test_an_alert_to_a_topic_that_does_not_exist_is_a_dead_letter_at_once(
     assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
     [(_key, dead)] = aws["state"].items(DEAD_LETTER_NAMESPACE)
     assert dead["attempts"] == 1
-    assert dead["dead_reason"].startswith("refused (NotFound)")
-    assert "pw-alerts: email publish refused (NotFound)" in dead["last_error"]
+    assert dead["dead_reason"].startswith("refused (InvalidParameter)")
+    assert "pw-alerts: email publish refused (InvalidParameter)" in dead["last_error"]
     assert response["actions_retried"] == 0

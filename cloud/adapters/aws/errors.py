@@ -2,11 +2,13 @@
 
 botocore has already retried throttling, 5xx and dropped connections (its retry mode)
 before an error reaches an adapter, and those may pass: they stay ``StorageError``. An
-error the service returns for the request itself (a parameter it never takes, a resource
-that does not exist, no permission) comes back the same every time: the adapters raise
-``RefusedError`` for the codes they list, so the detector outbox keeps the action as a
-dead letter at once instead of sending it 50 times over about four hours. A code not
-listed is retried: a mistaken retry costs an API call, a mistaken refusal an alert.
+error the service returns for the request itself (a parameter it never takes, a body too
+large) comes back the same every time: the adapters raise ``RefusedError`` for the codes
+they list, so the detector outbox keeps the action as a dead letter at once instead of
+sending it 50 times over about four hours. Errors about the deployment (no such topic, no
+permission, a disabled key) are retried: an operator can fix them, and the alert still
+matters then. A code not listed is retried too: a mistaken retry costs an API call, a
+mistaken refusal an alert.
 """
 
 from __future__ import annotations
@@ -15,16 +17,26 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from edge.errors import RefusedError, StorageError
 
-ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
-"""What IAM answers for any service when the role may not call the operation."""
+SNS_REFUSALS = frozenset({"InvalidParameter", "ParameterValueInvalid", "ValidationException"})
+"""SNS ``Publish`` errors about the request itself (SNS API reference, Publish errors): the
+same message is refused every time, whatever the operator changes."""
 
-SNS_REFUSALS = frozenset(
+IOT_DATA_REFUSALS = frozenset(
     {
-        "InvalidParameter",
-        "ParameterValueInvalid",
-        "ValidationException",
-        "NotFound",
+        "InvalidRequestException",
+        "RequestEntityTooLargeException",
+        "MethodNotAllowedException",
+        "UnsupportedDocumentEncodingException",
+    }
+)
+"""iot-data ``Publish`` errors about the request itself."""
+
+CONFIGURATION_ERRORS = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
         "AuthorizationError",
+        "NotFound",
         "InvalidSecurity",
         "EndpointDisabled",
         "PlatformApplicationDisabled",
@@ -33,25 +45,15 @@ SNS_REFUSALS = frozenset(
         "KMSNotFound",
         "KMSAccessDenied",
         "KMSOptInRequired",
-    }
-    | ACCESS_DENIED
-)
-"""SNS ``Publish`` errors that the same request meets every time (SNS API reference,
-Publish errors; ``KMSThrottling`` and ``InternalError`` are left out: they pass)."""
-
-IOT_DATA_REFUSALS = frozenset(
-    {
-        "InvalidRequestException",
-        "RequestEntityTooLargeException",
         "UnauthorizedException",
         "ForbiddenException",
-        "MethodNotAllowedException",
-        "UnsupportedDocumentEncodingException",
     }
-    | ACCESS_DENIED
 )
-"""iot-data ``Publish`` errors that the same request meets every time (``ThrottlingException``,
-``InternalFailureException`` and ``ServiceUnavailableException`` pass)."""
+"""Errors about the deployment, not the message (a topic deleted, a role or key policy
+that does not allow the call, a disabled key): they last until an operator fixes them, and
+then the same alert goes out, so they are retried like a throttle (about four hours of
+backoff), with the code in the error, rather than losing the alert at the first try. An
+IAM change also takes a while to reach every endpoint."""
 
 
 def error_code(error: ClientError) -> str:
@@ -72,5 +74,11 @@ def classified(
     elif isinstance(error, ParamValidationError):
         return RefusedError(
             f"{what} refused by botocore: {error}; not retried", reason="ParamValidation"
+        )
+    if isinstance(error, ClientError) and error_code(error) in CONFIGURATION_ERRORS:
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message") or code
+        return StorageError(
+            f"{what} failed ({code}): {message}; retried until the deployment allows it"
         )
     return StorageError(f"{what} failed: {error}")
