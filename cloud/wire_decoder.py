@@ -162,9 +162,12 @@ def _parse(decoder: msgspec.json.Decoder[Any], payload: bytes | str) -> Any:
         doc = decoder.decode(payload)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-    if doc.v != SCHEMA_VERSION or not (_name(doc.site) and _name(doc.asset) and _name(doc.sender)):
+    if doc.v != SCHEMA_VERSION:
         return None
-    return doc
+    site, asset, sender = doc.site, doc.asset, doc.sender
+    if site in _NAMES and asset in _NAMES and sender in _NAMES:  # names seen before
+        return doc
+    return doc if _name(site) and _name(asset) and _name(sender) else None
 
 
 def _shape_key(payload: bytes | str) -> bytes | str | None:

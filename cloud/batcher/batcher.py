@@ -268,7 +268,8 @@ class Batcher:
                 chunks.append(Chunk(owner, end, order, [], body=body))
                 sizes.append(len(picked))
         # Taken over what is stored: a redelivery (the same cells) is a duplicate.
-        digest = hashlib.sha256("\n".join(c.body for c in chunks).encode()).hexdigest()[:32]
+        text = chunks[0].body if len(chunks) == 1 else "\n".join([c.body for c in chunks])
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
         entry = Entry(f"{message.site}/{message.asset}/{message.msg_id}", digest, latest, chunks)
         pending = getattr(self._batch, "entries", None)
         if pending is not None:
@@ -277,20 +278,37 @@ class Batcher:
             self._commit([(entry, sizes)])
 
     def _commit(self, accepted: list[tuple[Entry, list[int]]]) -> None:
-        """Store accepted messages in the spool, then count them."""
+        """Store accepted messages in the spool, then count them (a window's written state
+        asked once per call: a batch's messages share a few windows)."""
         outcomes = self.spool.add_many([entry for entry, _ in accepted])
+        added = readings = duplicates = conflicts = late = 0
+        flushed: dict[tuple[str, int], bool] = {}
+        for (entry, sizes), outcome in zip(accepted, outcomes, strict=True):
+            if outcome == "duplicate":
+                duplicates += 1
+                continue
+            added += 1
+            readings += sum(sizes)
+            if outcome == "conflict":
+                conflicts += 1
+            for chunk, size in zip(entry.chunks, sizes, strict=True):
+                window = (chunk.asset, chunk.window_end)
+                done = flushed.get(window)
+                if done is None:
+                    done = flushed[window] = self.spool.is_flushed(*window)
+                if done:
+                    late += size
         with self._lock:
-            for (entry, sizes), outcome in zip(accepted, outcomes, strict=True):
-                if outcome == "duplicate":
-                    self._counts["duplicates"] += 1
-                    continue
-                self._counts["accepted"] += 1
-                self._counts["readings"] += sum(sizes)
-                if outcome == "conflict":
-                    self._counts["id_conflicts"] += 1
-                for chunk, size in zip(entry.chunks, sizes, strict=True):
-                    if self.spool.is_flushed(chunk.asset, chunk.window_end):
-                        self._counts["late"] += size
+            counts = self._counts
+            for name, count in (
+                ("duplicates", duplicates),
+                ("accepted", added),
+                ("readings", readings),
+                ("id_conflicts", conflicts),
+                ("late", late),
+            ):
+                if count:
+                    counts[name] += count
 
     def _reject(self, reason: str, error: str, raw: bytes, topic: str, client_id: str) -> None:
         self.quarantine.put(

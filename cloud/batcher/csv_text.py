@@ -200,7 +200,7 @@ def fragment(
             columns = sorted({name for _, values in samples for name in values})
             table = [tuple(map(values.get, columns)) for _, values in samples]
     at = stamps([ts_ms for ts_ms, _ in samples] if times is None else times)
-    return f"{HEADER},{','.join(columns)}\n{_lines(at, table, dumps)}"
+    return _lines(f"{HEADER},{','.join(columns)}", at, table, dumps)
 
 
 def uniform_table(
@@ -244,18 +244,22 @@ def _sorted_columns(
     return found
 
 
-def _lines(at: list[str], table: list[tuple], dumps: Dumps) -> str:
-    """``stamp,cell,cell`` lines of *table* (one tuple of values per stamp in *at*), joined by
-    newlines. One encoder call writes every value; substitutions turn its text into cells."""
+def _lines(head: str, at: list[str], table: list[tuple], dumps: Dumps) -> str:
+    """*head*, then ``stamp,cell,cell`` lines of *table* (one tuple of values per stamp in
+    *at*), joined by newlines in one pass. One encoder call writes every value;
+    substitutions turn its text into cells."""
     text = dumps(table)
     if _cell_by_cell(text):
         return "\n".join(
-            ",".join([when, *map(cell, row)]) for when, row in zip(at, table, strict=True)
+            [
+                head,
+                *(",".join([when, *map(cell, row)]) for when, row in zip(at, table, strict=True)),
+            ]
         )
     text = text.replace(".0,", ",").replace(".0]", "]")
     if "n" in text:
         text = text.replace("null", "")
-    return "\n".join(map(",".join, zip(at, text[2:-2].split("],["), strict=True)))
+    return "\n".join([head, *map(",".join, zip(at, text[2:-2].split("],["), strict=True))])
 
 
 def _cell_by_cell(text: str) -> bool:

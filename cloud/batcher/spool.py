@@ -257,10 +257,10 @@ class Spool:
                     fresh.add(pair)
                     fresh_keys.add(entry.msg_key)
                     seen_rows.append((entry.msg_key, entry.digest, entry.last_ts_ms))
-                    chunk_rows.extend(
-                        (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
-                        for c in entry.chunks
-                    )
+                    for c in entry.chunks:
+                        chunk_rows.append(
+                            (c.asset, c.window_end, c.msg_id, c.body or json.dumps(c.samples))
+                        )
                 self._db.executemany(
                     "INSERT INTO chunks (asset, window_end, msg_id, samples) VALUES (?, ?, ?, ?)",
                     chunk_rows,
@@ -277,8 +277,10 @@ class Spool:
             if not self.shared:
                 self._seen.update(fresh)
                 self._keys.update(fresh_keys)
+                pending = self._pending
                 for asset, end, _m, _b in chunk_rows:
-                    self._pending[(asset, end)] = self._pending.get((asset, end), 0) + 1
+                    window = (asset, end)
+                    pending[window] = pending.get(window, 0) + 1
             return outcomes
 
     @contextlib.contextmanager

@@ -72,3 +72,53 @@ def test_put_many_stores_each_file_and_reports_each_failure(tmp_path: Path) -> N
     assert isinstance(errors[1], StorageError)
     assert store.get("a/1.csv") == b"one" and store.get("b/2.csv") == b"two"
     assert not [p for p in (tmp_path / "objects").rglob(".tmp-*")]
+
+
+def _sent(seq: int, offsets_s: list[int], value: float) -> tuple[str, bytes]:
+    samples = tuple(wire.Sample((T0 + s) * 1000, {"x": value}) for s in offsets_s)
+    m = wire.Telemetry("s1", "pump", "dev", seq, samples)
+    return m.topic, wire.encode(m)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_batch_counts_as_the_same_messages_taken_one_by_one(tmp_path: Path, shared: bool) -> None:
+    """Late readings (a written window, alone or beside an open one in the same message),
+    duplicates and id conflicts are counted the same with or without a batch."""
+    sequence = [
+        _sent(1, [10, 20], 1.5),  # the written window (12:10, 12:15]
+        _sent(2, [400], 2.5),  # an open window
+        _sent(3, [250, 350], 3.5),  # both: 1 late reading, 1 not
+        _sent(2, [400], 2.5),  # a duplicate
+        _sent(2, [401], 9.5),  # an id conflict, open window
+        _sent(4, [30, 31, 32], 4.5),  # late again
+    ]
+    stats = []
+    for batched in (False, True):
+        store = InMemoryObjectStore()
+        clock = ManualClock(T0)
+        batcher = Batcher(
+            store,
+            BatcherConfig(grace_s=0),
+            clock,
+            str(tmp_path / f"spool-{batched}.db"),
+            shared_spool=shared,
+        )
+        batcher.accept(*_sent(0, [5], 0.5))
+        clock.set(T0 + 300)
+        assert batcher.flush_due() == ["input/pump_20220513121500.csv"]
+        if batched:
+            with batcher.batch():
+                for topic, payload in sequence:
+                    batcher.accept(topic, payload)
+        else:
+            for topic, payload in sequence:
+                batcher.accept(topic, payload)
+        stats.append(batcher.stats)
+        batcher.close()
+    unbatched, batched_stats = stats
+    assert batched_stats == unbatched
+    assert unbatched["late"] == 2 + 1 + 3
+    assert unbatched["duplicates"] == 1
+    assert unbatched["id_conflicts"] == 1
+    assert unbatched["accepted"] == 1 + 5
+    assert unbatched["readings"] == 1 + 2 + 1 + 2 + 1 + 3
