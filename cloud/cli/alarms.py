@@ -157,8 +157,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "redrive",
         help="put dead letters back in the outbox, due now",
         description="Move dead letters back to the outbox, due now with their attempts reset"
-        " (each counts how often it was redriven); the running `plantwatch up`, or the next"
-        " one, sends them (on AWS the timers function). Each is claimed with a conditional"
+        " (each counts how often it was redriven); `plantwatch up` running with detectors"
+        " sends them on its next step (on AWS the timers function). Each is claimed with a"
+        " conditional"
         " write, so a redrive racing another, or a running stack, cannot send it twice. Exit"
         " 0 done, 2 when a KEY names no dead letter (nothing is redriven then).",
     )
@@ -516,9 +517,10 @@ def _redrive(args: argparse.Namespace) -> int:
         elif running:
             hint = "the running `plantwatch up` sends them on its next step"
         else:
+            # the outbox runs in an up with detectors; only one with alarm models beats
             hint = (
-                f"no stack is running on {args.data}:"
-                f" the next `plantwatch up --data {args.data}` sends them"
+                f"`plantwatch up --data {args.data}` sends them on its next step while it"
+                " runs with detectors (--model or --detector-model)"
             )
         stderr.print(hint, markup=False, soft_wrap=True)
     return status.SUCCESS

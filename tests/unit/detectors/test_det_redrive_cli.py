@@ -121,7 +121,7 @@ def test_redrive_puts_one_back_due_now_and_the_next_retry_sends_it(data: Path) -
     code, out, err = cli("alarms", "redrive", alert, "--data", str(data))
     assert code == 0, err
     assert out == f"{alert}: redriven (1 time); due now\n"
-    assert f"the next `plantwatch up --data {data}` sends them" in err  # none running
+    assert f"`plantwatch up --data {data}` sends them on its next step while" in err
     assert [k for k, _ in stored(data, DEAD_LETTER_NAMESPACE)] == [command]
     [(key, record)] = stored(data, OUTBOX_NAMESPACE)
     assert (key, record["attempts"], record["redrives"]) == (alert, 0, 1)
