@@ -15,6 +15,7 @@ import boto3
 import pytest
 from aws_support import REGION, create_state_table
 from moto import mock_aws
+from stale_listing import Stale
 
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.cli.main import main
@@ -25,7 +26,6 @@ from cloud.detectors.outbox import (
     DeliveryOutbox,
     redrive,
 )
-from cloud.ports import Versioned
 from edge.clock import ManualClock, SystemClock
 from edge.errors import RefusedError
 
@@ -109,24 +109,10 @@ def test_an_unknown_key_exits_2_on_aws_too(state: DynamoDbStateStore) -> None:
     assert err.startswith("plantwatch: error: no dead letter 'nope'") and err.count("\n") == 1
 
 
-class Stale:
-    def __init__(self, inner: DynamoDbStateStore, snapshot: list[tuple[str, Versioned]]) -> None:
-        self._inner = inner
-        self._snapshot = snapshot
-
-    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
-        if namespace == DEAD_LETTER_NAMESPACE:
-            return iter(self._snapshot)
-        return self._inner.items_versioned(namespace)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def test_two_racing_redrives_put_it_back_once(state: DynamoDbStateStore) -> None:
     clock = SystemClock()
     seen_by_both = list(state.items_versioned(DEAD_LETTER_NAMESPACE))
     first = redrive(state, clock)
-    second = redrive(Stale(state, seen_by_both), clock)  # type: ignore[arg-type]
+    second = redrive(Stale(state, DEAD_LETTER_NAMESPACE, seen_by_both), clock)  # type: ignore[arg-type]
     assert ([r.status for r in first], [r.status for r in second]) == (["redriven"], ["taken"])
     assert len(list(state.items(OUTBOX_NAMESPACE))) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stale_listing import Stale
 
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
 from cloud.detectors.engine import ActionRequest
@@ -20,7 +21,7 @@ from cloud.detectors.outbox import (
     UnknownDeadLetterError,
     redrive,
 )
-from cloud.ports import StateStore, Versioned
+from cloud.ports import StateStore
 from edge.clock import ManualClock
 from edge.errors import RefusedError, UserError
 
@@ -152,23 +153,6 @@ def test_an_unknown_key_is_named_and_nothing_is_redriven() -> None:
     assert list(state.items(OUTBOX_NAMESPACE)) == []
 
 
-class Stale:
-    """The store, except that it lists the dead letters as they were before another process
-    got to them (both listed them at the same moment)."""
-
-    def __init__(self, inner: StateStore, snapshot: list[tuple[str, Versioned]]) -> None:
-        self._inner = inner
-        self._snapshot = snapshot
-
-    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
-        if namespace == DEAD_LETTER_NAMESPACE:
-            return iter(self._snapshot)
-        return self._inner.items_versioned(namespace)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def test_two_racing_redrives_put_it_back_once(open_store: Stores) -> None:
     # GIVEN a dead letter two operators (or two shells) redrive from the same listing
     state, clock = open_store(), ManualClock(T0)
@@ -176,7 +160,7 @@ def test_two_racing_redrives_put_it_back_once(open_store: Stores) -> None:
     seen_by_both = list(state.items_versioned(DEAD_LETTER_NAMESPACE))
     # WHEN one redrives it, the other then redrives it from that listing
     first = redrive(state, clock, [key])
-    second = redrive(Stale(open_store(), seen_by_both), clock, [key])  # type: ignore[arg-type]
+    second = redrive(Stale(open_store(), DEAD_LETTER_NAMESPACE, seen_by_both), clock, [key])  # type: ignore[arg-type]
     # THEN only the first moved it; the second says another redrive took it
     assert [r.status for r in first] == ["redriven"]
     assert [r.status for r in second] == ["taken"]
