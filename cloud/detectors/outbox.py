@@ -290,9 +290,11 @@ def redrive(
             done.append(Redriven(key, "already pending", redrives - 1))
             continue
         state.delete(DEAD_LETTER_NAMESPACE, key)
-        # a conflict cannot happen while the copy is claimed; if it did, its writer owns it
+        # due at once whatever the retrying process's clock says (the timers function's is
+        # its event's time, not this machine's); a conflict cannot happen while the copy
+        # is claimed, and if it did, its writer owns it
         with contextlib.suppress(VersionConflictError):
-            state.put_if_version(OUTBOX_NAMESPACE, key, {**pending, "next_at": now}, version)
+            state.put_if_version(OUTBOX_NAMESPACE, key, {**pending, "next_at": 0.0}, version)
         log.info("%s: dead letter redriven (%d time(s)); due now", key, redrives)
         done.append(Redriven(key, "redriven", redrives))
     return done

@@ -101,7 +101,7 @@ def test_a_redriven_dead_letter_is_due_now_and_sent_once(open_store: Stores) -> 
     assert list(state.items(DEAD_LETTER_NAMESPACE)) == []
     [(pending_key, record)] = state.items(OUTBOX_NAMESPACE)
     assert pending_key == key
-    assert (record["attempts"], record["next_at"], record["redrives"]) == (0, T0 + 3600, 1)
+    assert (record["attempts"], record["redriven_at"], record["redrives"]) == (0, T0 + 3600, 1)
     assert "dead_reason" not in record
     # AND the next retry sends it, once
     sink = Sink()
@@ -236,4 +236,14 @@ def test_a_redrive_that_stopped_half_way_is_finished_by_the_next_without_a_secon
     assert list(state.items(DEAD_LETTER_NAMESPACE)) == []
     sink = Sink()
     assert DeliveryOutbox(sink, state, clock).retry_due() == 1
+    assert sink.done == ["alarm raised"]
+
+
+def test_a_redriven_letter_is_due_for_a_retrying_clock_behind_the_operators() -> None:
+    # the timers function's clock is its event's time; the operator's machine may be ahead
+    state = InMemoryStateStore()
+    key = dead_letter(state, ManualClock(T0))
+    redrive(state, ManualClock(T0 + 300), [key])
+    sink = Sink()
+    assert DeliveryOutbox(sink, state, ManualClock(T0 + 60)).retry_due() == 1
     assert sink.done == ["alarm raised"]
