@@ -9,10 +9,14 @@
   naming the state.
 - ``history [ALARM [KEY]]``: every state change and operator action: who, when, the note.
 - ``sent``: the alerts sent, from the local outbox ``DIR/alerts.jsonl``.
+- ``dead-letters``: the alerts and shadow commands the durable outbox gave up on (refused,
+  or 50 failed attempts), with why.
+- ``redrive KEY ...|--all``: put dead letters back in the outbox, due now; the running
+  ``plantwatch up`` (on AWS the timers function) sends them.
 - ``push MODEL.json --aws``: upload an alarm model for the deployed functions
   (``ALARM_MODEL_KEYS``).
 
-``list``, ``history`` and the operator actions take ``--aws`` (with ``--stack``): they work on
+``list``, ``history``, ``dead-letters``, ``redrive`` and the operator actions take ``--aws`` (with ``--stack``): they work on
 the deployment's state table (:mod:`cloud.cli.aws_target`). An operator action there is
 applied by the same engine the Lambdas run, with the same conditional writes, so it is safe
 beside them; its notifications go to the deployment's alerts topic.
@@ -137,6 +141,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sent.add_argument("--asset", help="only alerts for this asset")
     sent.add_argument("--json", action="store_true", help="print one JSON document")
 
+    dead = sub.add_parser(
+        "dead-letters",
+        help="alerts and shadow commands the outbox gave up on",
+        description="The alerts (sns) and shadow commands (iotTopicPublish) the durable outbox"
+        " stopped retrying: refused by the service, or failed 50 times. One row each: key,"
+        " action, attempts, times redriven, why, the last error (clipped in the table, whole"
+        " with --json) and when it was last tried. Fix the cause, then `alarms redrive`.",
+    )
+    _data(dead, "state.db")
+    dead.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(dead, aws_target.STATE)
+
+    redrive = sub.add_parser(
+        "redrive",
+        help="put dead letters back in the outbox, due now",
+        description="Move dead letters back to the outbox, due now with their attempts reset"
+        " (each counts how often it was redriven); `plantwatch up` running with detectors"
+        " sends them on its next step (on AWS the timers function). Each is claimed with a"
+        " conditional"
+        " write, so a redrive racing another, or a running stack, cannot send it twice. Exit"
+        " 0 done, 2 when a KEY names no dead letter (nothing is redriven then).",
+    )
+    redrive.add_argument(
+        "keys", nargs="*", metavar="KEY", help="dead-letter key, as `alarms dead-letters` shows it"
+    )
+    redrive.add_argument("--all", action="store_true", help="every dead letter")
+    redrive.add_argument(
+        "--dry-run", action="store_true", help="say what would be redriven; change nothing"
+    )
+    _data(redrive, "state.db")
+    redrive.add_argument("--json", action="store_true", help="print one JSON document")
+    aws_target.add_arguments(redrive, aws_target.STATE)
+
     push = sub.add_parser(
         "push",
         help="upload an alarm model to the AWS deployment's artifacts bucket",
@@ -160,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
         return _list(args)
     if args.action == "history":
         return _history(args)
+    if args.action == "dead-letters":
+        return _dead_letters(args)
+    if args.action == "redrive":
+        return _redrive(args)
     return _operate(args)
 
 
@@ -366,6 +407,122 @@ def _history(args: argparse.Namespace) -> int:
         ],
         empty="no alarm history yet",
     )
+    return status.SUCCESS
+
+
+# ---------------------------------------------------------------- dead letters
+
+ERROR_CLIP = 120
+"""Characters of a dead letter's last error the table shows (``--json`` has it whole)."""
+
+
+def _clip(text: str, limit: int = ERROR_CLIP) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from cloud.detectors.outbox import DEAD_LETTER_NAMESPACE
+
+    store = _open(args)
+    try:
+        rows = [_dead_row(key, record) for key, record in store.items(DEAD_LETTER_NAMESPACE)]
+    finally:
+        _close(store)
+    if args.json:
+        print_json(rows)
+        return status.SUCCESS
+    print_table(
+        [{**r, "last_error": _clip(r["last_error"])} for r in rows],
+        [
+            Column("key", "key"),
+            Column("kind", "kind"),
+            Column("target", "target"),
+            Column("event", "event"),
+            Column("attempts", "attempts", justify="right"),
+            Column("redrives", "redrives", justify="right"),
+            Column("why", "dead_reason"),
+            Column("last error", "last_error"),
+            Column("when (UTC)", "when"),
+        ],
+        empty="no dead letters",
+    )
+    return status.SUCCESS
+
+
+def _dead_row(key: str, record: dict[str, Any]) -> dict[str, Any]:
+    request = record.get("request") or {}
+    target = request.get("target") or {}
+    where = target.get("targetArn") or target.get("mqttTopic")
+    model, asset = request.get("detector_model", ""), request.get("key_value")
+    return {
+        "key": key,
+        "kind": request.get("kind", ""),
+        "target": where if isinstance(where, str) else json.dumps(target, sort_keys=True),
+        "event": f"{model}/{asset or '-'} {request.get('event_name', '')}",
+        "attempts": record.get("attempts", 0),
+        "redrives": record.get("redrives", 0),
+        "dead_reason": record.get("dead_reason", ""),
+        "last_error": str(record.get("last_error", "")),
+        "when": _when(record.get("last_attempt_at")),
+        "last_attempt_at": record.get("last_attempt_at"),
+    }
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from cloud.detectors.alarms.operations import stack_alive
+    from cloud.detectors.outbox import UnknownDeadLetterError, redrive
+    from edge.clock import SystemClock
+
+    if not args.aws:
+        DataLayout.existing(args.data)  # a wrong --data is named before anything else
+    if args.all and args.keys:
+        raise UserError("redrive: give either KEY ... or --all, not both")
+    if not args.all and not args.keys:
+        raise UserError(
+            "redrive: name the dead letters to redrive (KEY ..., from `plantwatch alarms"
+            " dead-letters`) or pass --all"
+        )
+    if args.aws:
+        store: Any = aws_target.AwsTarget(args).state()
+    else:
+        store = _store(args.data, readonly=args.dry_run)
+    try:
+        try:
+            done = redrive(
+                store, SystemClock(), None if args.all else args.keys, dry_run=args.dry_run
+            )
+        except UnknownDeadLetterError as exc:
+            raise UserError(f"{exc}; `plantwatch alarms dead-letters` lists them") from None
+        running = not args.aws and stack_alive(store, time.time())
+    finally:
+        _close(store)
+    rows = [{"key": r.key, "status": r.status, "redrives": r.redrives} for r in done]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print_line("no dead letters")
+    for r in [] if args.json else done:
+        times = f"{r.redrives} time{'s' if r.redrives != 1 else ''}"
+        detail = {
+            "redriven": f"redriven ({times}); due now",
+            "would redrive": f"would redrive ({times}); nothing changed (--dry-run)",
+            "taken": "taken by another redrive under way; left to it",
+            "already pending": "already back in the outbox (an earlier redrive stopped);"
+            " its dead copy removed",
+        }[r.status]
+        print_line(f"{r.key}: {detail}")
+    if any(r.status == "redriven" for r in done):
+        if args.aws:
+            hint = "the deployment's timers function sends them on its next run"
+        elif running:
+            hint = "the running `plantwatch up` sends them on its next step"
+        else:
+            # the outbox runs in an up with detectors; only one with alarm models beats
+            hint = (
+                f"`plantwatch up --data {args.data}` sends them on its next step while it"
+                " runs with detectors (--model or --detector-model)"
+            )
+        stderr.print(hint, markup=False, soft_wrap=True)
     return status.SUCCESS
 
 

@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "alarms": (
         "cloud.cli.alarms",
-        "alarm models and instances: list, ack, snooze, reset, history, sent",
+        "alarm models and instances: list, ack, snooze, reset, history, sent, redrive",
     ),
     "shadow": ("cloud.cli.shadow", "get, set, delete and wait on device shadows"),
     "query": ("cloud.cli.query", "SQL over the archive, results, alerts and executions (DuckDB)"),

@@ -23,16 +23,25 @@ command sets the same desired state again. Several processes retrying from one s
 overlapping Lambda invocations) claim each due record with a conditional write before
 delivering it, so only one of them does; a new record is born claimed by the process making
 its first attempt. A claim lapses after ``CLAIM_S`` if its holder dies.
+
+An operator who fixed what killed a dead letter (a topic restored, a policy fixed) puts it
+back with :func:`redrive`: due now, attempts reset, ``redrives`` counting how often. Each
+dead letter is first claimed with a conditional write, so a second redrive racing it skips
+it; its outbox copy is born claimed (like a first attempt) until the dead letter is gone, so
+a retry running meanwhile cannot send it and then dead-letter it again under a key the
+redrive is about to delete. A redrive that stops half way is finished by the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloud.detectors.engine import ActionRequest, ActionSink
@@ -54,6 +63,8 @@ DEAD_LETTER_LOG_PHRASE = "kept as a dead letter"
 metric filter counts these lines (``ActionsDeadLettered``) and alarms."""
 CLAIM_S = 120.0
 """How long a retry claims a record: longer than one delivery takes."""
+REDRIVE_CLAIM = "redrive_claimed_until"
+"""In a dead letter a redrive is moving: until when it holds it."""
 
 
 class DeliveryOutbox:
@@ -121,6 +132,15 @@ class DeliveryOutbox:
                 if self._deliver(key, record):
                     delivered += 1
         return delivered
+
+    def redrive(
+        self, keys: Iterable[str] | None = None, *, dry_run: bool = False
+    ) -> list[Redriven]:
+        """Put dead letters back in this outbox, due now: see :func:`redrive`."""
+        with self._lock:
+            done = redrive(self._state, self._clock, keys, dry_run=dry_run)
+        self.counts["redriven"] += sum(r.status == "redriven" for r in done)
+        return done
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
         return list(self._state.items(OUTBOX_NAMESPACE))
@@ -198,6 +218,86 @@ class DeliveryOutbox:
             delay,
             text,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Redriven:
+    """What :func:`redrive` did with one dead letter."""
+
+    key: str
+    status: str
+    """``redriven``; ``would redrive`` (dry run); ``taken``: another redrive holds or moved
+    it; ``already pending``: an earlier redrive that stopped half way had put it back, and
+    only its dead copy was left to remove."""
+    redrives: int
+    """How many times it has been redriven, this one included."""
+
+
+class UnknownDeadLetterError(UserError):
+    """Keys a redrive was asked for that name no dead letter; nothing was redriven."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = tuple(keys)
+        super().__init__(
+            f"no dead letter {', '.join(repr(k) for k in self.keys)} in {DEAD_LETTER_NAMESPACE}"
+        )
+
+
+def redrive(
+    state: StateStore,
+    clock: Clock,
+    keys: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+) -> list[Redriven]:
+    """Move the dead letters *keys* (None: all) back to the outbox, due now, with their
+    attempts reset and ``redrives`` raised by one; the next ``retry_due`` delivers them.
+
+    Any unknown key raises :class:`UnknownDeadLetterError` before anything is written. Each
+    record moves on its own: claimed with a conditional write on the dead letter, copied to
+    the outbox claimed (not due) until the dead letter is deleted, then released as due.
+    """
+    dead = dict(state.items_versioned(DEAD_LETTER_NAMESPACE))
+    chosen = list(dead) if keys is None else list(dict.fromkeys(keys))
+    unknown = [k for k in chosen if k not in dead]
+    if unknown:
+        raise UnknownDeadLetterError(unknown)
+    now = clock.now()
+    done: list[Redriven] = []
+    for key in chosen:
+        stored = dead[key]
+        record = stored.value
+        redrives = int(record.get("redrives", 0)) + 1
+        if float(record.get(REDRIVE_CLAIM, 0)) > now:
+            done.append(Redriven(key, "taken", redrives))
+            continue
+        if dry_run:
+            done.append(Redriven(key, "would redrive", redrives))
+            continue
+        claim = {**record, REDRIVE_CLAIM: now + CLAIM_S}
+        try:
+            state.put_if_version(DEAD_LETTER_NAMESPACE, key, claim, stored.version)
+        except VersionConflictError:
+            done.append(Redriven(key, "taken", redrives))
+            continue
+        pending = {k: v for k, v in record.items() if k not in ("dead_reason", REDRIVE_CLAIM)}
+        pending.update(attempts=0, redrives=redrives, redriven_at=now, next_at=now + CLAIM_S)
+        try:
+            version = state.put_if_version(OUTBOX_NAMESPACE, key, pending, None)
+        except VersionConflictError:
+            # an earlier redrive put it back and stopped before deleting the dead letter
+            state.delete(DEAD_LETTER_NAMESPACE, key)
+            done.append(Redriven(key, "already pending", redrives - 1))
+            continue
+        state.delete(DEAD_LETTER_NAMESPACE, key)
+        # due at once whatever the retrying process's clock says (the timers function's is
+        # its event's time, not this machine's); a conflict cannot happen while the copy
+        # is claimed, and if it did, its writer owns it
+        with contextlib.suppress(VersionConflictError):
+            state.put_if_version(OUTBOX_NAMESPACE, key, {**pending, "next_at": 0.0}, version)
+        log.info("%s: dead letter redriven (%d time(s)); due now", key, redrives)
+        done.append(Redriven(key, "redriven", redrives))
+    return done
 
 
 def refusal(error: BaseException) -> str | None:

@@ -26,12 +26,12 @@ from moto import mock_aws
 
 from cloud.adapters.aws import DynamoDbStateStore, IotDataPublisher, S3ObjectStore, SnsNotifier
 from cloud.detectors import default_detector_paths, load_detector_model, load_input
-from cloud.detectors.outbox import DEAD_LETTER_NAMESPACE, OUTBOX_NAMESPACE
+from cloud.detectors.outbox import DEAD_LETTER_NAMESPACE, OUTBOX_NAMESPACE, redrive
 from cloud.handlers import detector as detector_handler
 from cloud.handlers import timers as timers_handler
 from cloud.handlers.observability import Observability
 from cloud.l4e.sites import SiteLayout
-from edge.clock import ManualClock
+from edge.clock import ManualClock, SystemClock
 
 T0 = 1_767_596_400  # 2026-01-05T07:00:00Z
 KEY = "output/pump-02/2026-01-05T07:00:00Z/results.jsonl"
@@ -178,3 +178,25 @@ def test_an_alert_sns_refuses_as_a_request_is_a_dead_letter_at_once(
     assert dead["dead_reason"].startswith("refused (InvalidParameter)")
     assert "pw-alerts: email publish refused (InvalidParameter)" in dead["last_error"]
     assert response["actions_retried"] == 0
+
+
+def test_a_dead_letter_redriven_by_the_operator_is_sent_by_the_next_timers_run(
+    aws: dict[str, Any],
+) -> None:
+    # GIVEN an alert SNS refused is a dead letter
+    topic = aws["sns"].create_topic(Name="pw-alerts")["TopicArn"]
+    detect, _tick = handlers(aws, RefusingSns(), topic)
+    with contextlib.redirect_stdout(io.StringIO()):
+        detect({"Records": [RECORD]}, LambdaContext())
+    [(key, _dead)] = aws["state"].items(DEAD_LETTER_NAMESPACE)
+    # WHEN the operator fixed the cause and redrives it (what `alarms redrive --aws` runs)
+    assert [(r.key, r.status) for r in redrive(aws["state"], SystemClock())] == [(key, "redriven")]
+    # THEN the next timers run, now with an SNS that takes it, sends it once per channel
+    _detect, tick = handlers(aws, aws["sns"], topic)
+    with contextlib.redirect_stdout(io.StringIO()):
+        response = tick({"time": "2026-01-05T07:07:00Z"}, LambdaContext())
+        again = tick({"time": "2026-01-05T07:08:00Z"}, LambdaContext())
+    assert (response["actions_retried"], again["actions_retried"]) == (1, 0)
+    assert [attrs["channel"] for _m, _s, attrs in sns_sent(topic)] == ["email", "sms"]
+    assert list(aws["state"].items(OUTBOX_NAMESPACE)) == []
+    assert list(aws["state"].items(DEAD_LETTER_NAMESPACE)) == []

@@ -139,6 +139,7 @@ def read_only_commands(data: Path, dataset: Path, labels: Path) -> list[list[str
         ["alarms", "sent", *d],
         ["alarms", "list", *d],
         ["alarms", "history", *d],
+        ["alarms", "dead-letters", *d],
         ["shadow", "get", ASSET, *d],
         ["shadow", "list", ASSET, *d],
         ["query", "SELECT asset, count(*) AS n FROM results GROUP BY asset", *d],

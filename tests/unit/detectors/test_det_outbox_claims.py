@@ -3,13 +3,11 @@ claimed with a conditional write, so exactly one of them delivers it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from stale_listing import Stale
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors.engine import ActionRequest
 from cloud.detectors.outbox import OUTBOX_NAMESPACE, DeliveryOutbox
-from cloud.ports import Versioned
 from edge.clock import ManualClock
 
 T0 = 1_767_225_600.0
@@ -24,23 +22,6 @@ class Sink:
         if self.fail:
             raise RuntimeError("SNS throttled")
         self.done.append(request.event_name)
-
-
-class Stale:
-    """The store, except that it lists the outbox as it was before another process got to
-    it (both processes listed it at the same moment)."""
-
-    def __init__(self, inner: InMemoryStateStore, snapshot: list[tuple[str, Versioned]]) -> None:
-        self._inner = inner
-        self._snapshot = snapshot
-
-    def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
-        if namespace == OUTBOX_NAMESPACE:
-            return iter(self._snapshot)
-        return self._inner.items_versioned(namespace)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def request() -> ActionRequest:
@@ -69,7 +50,7 @@ def test_a_due_record_is_delivered_by_one_of_two_retrying_processes() -> None:
     first, second = Sink(), Sink()
     delivered = (
         DeliveryOutbox(first, state, clock).retry_due(),
-        DeliveryOutbox(second, Stale(state, seen_by_both), clock).retry_due(),  # type: ignore[arg-type]
+        DeliveryOutbox(second, Stale(state, OUTBOX_NAMESPACE, seen_by_both), clock).retry_due(),  # type: ignore[arg-type]
     )
     # THEN only the first delivered it, and it is gone from the outbox
     assert delivered == (1, 0)
