@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,6 +90,16 @@ class _BoundedServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up before its answer is written is no fault of the service:
+        one debug line, where socketserver would print a traceback on the operator's
+        terminal for every such client."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("shadow rest: %s left before its answer: %s", client_address, error)
+            return
+        log.exception("shadow rest: a request from %s failed", client_address)
 
 
 class ShadowRestServer:

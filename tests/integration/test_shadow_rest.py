@@ -341,3 +341,30 @@ def test_idle_connections_beyond_the_bound_are_turned_away_and_freed_slots_serve
         for sock in idle:
             sock.close()
     assert answer_becomes(b"404").startswith(b"HTTP/1.1 404"), "closed connections free slots"
+
+
+def test_a_client_gone_before_its_answer_costs_no_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # a hostile client that sends half a body and hangs up made the error answer's write
+    # fail with BrokenPipeError, and socketserver printed a traceback on stderr for it
+    from http.server import BaseHTTPRequestHandler
+
+    from cloud.shadow.rest import _BoundedServer
+
+    server = _BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        for gone in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset")):
+            try:
+                raise gone
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 50000))
+        assert capfd.readouterr().err == ""
+        try:
+            raise RuntimeError("a real fault")
+        except RuntimeError:
+            server.handle_error(None, ("127.0.0.1", 50000))
+    finally:
+        server.server_close()
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "a real fault" in str(record.exc_info[1])
