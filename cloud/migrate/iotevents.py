@@ -223,17 +223,7 @@ def import_folder(
     for model, item, warnings in models:
         used = sorted(used_inputs(model))
         problems = _unsupported(model, set(used), known_lambdas)
-        unfed = [
-            {
-                "model": model.name,
-                "input": name,
-                "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
-                "scoring results); no local rule feeds this input (plantwatch detectors run "
-                "replays it)",
-            }
-            for name in used
-            if name != RESULTS_INPUT
-        ]
+        unfed = _unfed(model.name, used)
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
             if item.resource is not None:
@@ -272,6 +262,7 @@ def import_folder(
     for alarm, item, warnings in alarms:
         used = sorted(alarm.inputs_read())
         problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
+        report.unfed.extend(_unfed(alarm.name, used))
         for problem in problems:
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
@@ -310,6 +301,22 @@ def import_folder(
     _commit(detectors, set_name, writes, _dump(registry_doc))
     _collect(detectors, registry_doc)
     return report
+
+
+def _unfed(model_name: str, used: Iterable[str]) -> list[dict[str, str]]:
+    """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
+    and the report tell the user it would sit idle there."""
+    return [
+        {
+            "model": model_name,
+            "input": name,
+            "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
+            "scoring results); no local rule feeds this input (plantwatch detectors run "
+            "replays it)",
+        }
+        for name in used
+        if name != RESULTS_INPUT
+    ]
 
 
 def _digest(writes: list[tuple[str, bytes]]) -> str:

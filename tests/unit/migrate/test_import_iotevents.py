@@ -182,3 +182,56 @@ def test_up_finds_a_registered_model_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no model of that name registered"):
         _registered(str(data), Path("nope"))
+
+
+def _alarm_folder(folder: Path, input_name: str) -> Path:
+    folder.mkdir()
+    (folder / "input.json").write_text(
+        json.dumps(
+            {
+                "inputName": input_name,
+                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "temp"}]},
+            }
+        )
+    )
+    (folder / "alarm.json").write_text(
+        json.dumps(
+            {
+                "alarmModelName": "boilerHot",
+                "roleArn": "arn:aws:iam::1:role/r",
+                "key": "id",
+                "alarmRule": {
+                    "simpleRule": {
+                        "inputProperty": f"$input.{input_name}.temp",
+                        "comparisonOperator": "GREATER",
+                        "threshold": "90",
+                    }
+                },
+            }
+        )
+    )
+    return folder
+
+
+def test_an_alarm_model_reading_an_input_nothing_feeds_is_reported_and_fails_strict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    report = _import(capsys, folder, tmp_path / "data")
+    assert [(u["model"], u["input"]) for u in report["inputs_not_fed_locally"]] == [
+        ("boilerHot", "Boiler")
+    ]
+    code = main(["import", "iotevents", str(folder), "--data", str(tmp_path / "d"), "--strict"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "boilerHot" in out and "Boiler" in out
+
+
+def test_an_alarm_model_on_the_scoring_results_runs_locally(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from cloud.feeder import INPUT_NAME
+
+    folder = _alarm_folder(tmp_path / "iot", INPUT_NAME)
+    report = _import(capsys, folder, tmp_path / "data", "--strict")
+    assert report["inputs_not_fed_locally"] == []
