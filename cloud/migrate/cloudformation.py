@@ -81,12 +81,18 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
     resources = document.get("Resources", {})
     parameters = document.get("Parameters") or {}
     names: dict[str, str] = {}
+    computed: dict[str, Any] = {}
     for logical_id, resource in resources.items():
         if isinstance(resource, dict) and resource.get("Type") in TYPES:
             props = resource.get("Properties") or {}
             name = props.get(TYPES[resource["Type"]][1]) if isinstance(props, dict) else None
             names[logical_id] = name if isinstance(name, str) else logical_id
+            if isinstance(name, dict):
+                computed[logical_id] = name
     resolver = _Resolver(source, resources, parameters, names)
+    for logical_id, name in computed.items():  # a Ref gives the name the function makes
+        path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
+        names[logical_id] = resolver.text(resolver.resolve(name, path), path)
     found = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:

@@ -590,3 +590,14 @@ def test_alarms_validate_takes_an_alarm_model_resource(
     out = capsys.readouterr().out
     assert code == 0, out
     assert json.loads(out)["alarmModelName"] == "pump-overspeed"
+
+
+def test_a_ref_to_an_input_named_by_a_function_gives_the_name_it_evaluates_to() -> None:
+    document = template()
+    properties = document["Resources"]["PumpInput4F2A"]["Properties"]
+    properties["InputName"] = {"Fn::Sub": "${Site}_pump"}
+    resources = {r.logical_id: r for r in iotevents_resources(document, "stack.template.json")}
+    assert resources["PumpInput4F2A"].body["inputName"] == "plant7_pump"
+    model = load_detector_model(resources["PumpWatch0E3B"].body)
+    states = model.states["Idle"]
+    assert states.transitions[0].condition_text == "$input.plant7_pump.pump.rpm > 100"
