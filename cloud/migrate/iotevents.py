@@ -650,6 +650,17 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         )
     )
     if not wrapped:
+        if (
+            kind != "input"
+            and isinstance(document, dict)
+            and document.get("roleArn") is None
+            and ("detectorModelDefinition" in document or "alarmRule" in document)
+        ):
+            raise DetectorModelError(
+                f"{path.name}: $: missing required field 'roleArn' (a console export has "
+                "none): add one, or import its folder with `plantwatch import iotevents "
+                "FOLDER`, which stores it with a placeholder role"
+            )
         return load(path, **options)
     items = [item for item in _parse(path, path) if item.kind == kind]
     what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]
