@@ -222,6 +222,8 @@ def test_a_lenient_model_runs_a_short_timer() -> None:
     ]
     engine = DetectorEngine(model, inputs, InMemoryStateStore(), clock, RecordingSink())
     engine.put_message("In", {"id": "k1"})
-    clock.advance(5)
+    clock.advance(4.9)
+    assert engine.tick() == 0  # never early (§5 Decision)
+    clock.advance(0.1)
     assert engine.tick() == 1
     assert engine.describe("k1")["detector"]["state"]["stateName"] == "S1"
