@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -346,12 +347,12 @@ def _iotevents(args: argparse.Namespace) -> int:
             for note in notes:
                 print_line(note)
         print_line()
-        command = f"next: plantwatch up --data {args.data}"
+        command = ["plantwatch", "up", "--data", str(args.data)]
         if document["models"]:
-            command += f" --detector-model {document['models'][0]['name']}"
+            command += ["--detector-model", document["models"][0]["name"]]
         for alarm in document["alarm_models"]:
-            command += f" --alarm-model {alarm['file']}"
-        print_line(command)
+            command += ["--alarm-model", alarm["file"]]
+        print_line(f"next: {shlex.join(command)}")  # pasted into a shell as it is
     if args.strict and (document["cannot_run_locally"] or document["inputs_not_fed_locally"]):
         return status.FAILED
     return status.SUCCESS

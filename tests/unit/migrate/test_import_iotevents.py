@@ -235,3 +235,17 @@ def test_an_alarm_model_on_the_scoring_results_runs_locally(
     folder = _alarm_folder(tmp_path / "iot", INPUT_NAME)
     report = _import(capsys, folder, tmp_path / "data", "--strict")
     assert report["inputs_not_fed_locally"] == []
+
+
+def test_the_printed_next_step_runs_from_a_data_folder_with_a_space(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import shlex
+
+    data = tmp_path / "plant data"
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next: ")]
+    argv = shlex.split(line.removeprefix("next: "))
+    assert argv[:4] == ["plantwatch", "up", "--data", str(data)]
+    assert Path(argv[argv.index("--alarm-model") + 1]).is_file()
