@@ -332,12 +332,14 @@ def _commit(
 ) -> None:
     """Stage the set, rename it into ``sets/`` whole, then replace the registry: a failure
     at any step removes what this run made and leaves what ``up`` reads as it was."""
-    sets = private_dir(detectors / SETS_DIR)
-    final = sets / set_name
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=detectors))
+    final = detectors / SETS_DIR / set_name
+    staging: Path | None = None
     created = False
-    step = f"{final}"
+    step = str(detectors / SETS_DIR)
     try:
+        private_dir(detectors / SETS_DIR)
+        step = str(detectors)  # the staging folder is made there
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=detectors))
         for rel, body in writes:
             step = str(final / rel)
             write_private(staging / rel, body)
@@ -352,7 +354,8 @@ def _commit(
         step = str(detectors / REGISTRY_FILE)
         write_private(detectors / REGISTRY_FILE, registry)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         if created:
             shutil.rmtree(final, ignore_errors=True)
         raise UserError(

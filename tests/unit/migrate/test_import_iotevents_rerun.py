@@ -278,3 +278,34 @@ def test_an_alarm_only_import_keeps_the_detector_models_registered_before(
     alarm_file = registry["alarm_models"]["pressureHigh"]["file"]
     assert alarm_file.split("/")[1] != registry["inputs"]["PressureInput"]["file"].split("/")[1]
     assert (data / "detectors" / alarm_file).is_file()
+
+
+@pytest.mark.parametrize("where", ["staging", "sets"])
+def test_no_room_for_the_staging_folder_names_the_folder_and_registers_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    import errno
+
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    before = _files(data / "detectors")
+    capsys.readouterr()
+
+    def full(*_args: object, **_kwargs: object) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        if where == "staging":
+            patch.setattr(iotevents.tempfile, "mkdtemp", full)
+        else:
+            patch.setattr(iotevents, "private_dir", full)
+        code = main(["import", "iotevents", str(_changed(tmp_path)), "--data", str(data)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert str(data / "detectors") in err and "No space left" in err
+    assert "nothing of this import was registered" in err
+    assert _files(data / "detectors") == before
