@@ -288,26 +288,29 @@ def _iotevents(args: argparse.Namespace) -> int:
     if args.json:
         print_json(document)
     else:
-        print_table(
-            [
-                {
-                    **m,
-                    "inputs": ", ".join(m["inputs"]),
-                    "local": "yes" if m["runs_locally"] else "no, see below",
-                }
-                for m in document["models"]
-            ],
-            [
-                Column("detector model", "name"),
-                Column("states", "states", "right"),
-                Column("key", "key"),
-                Column("inputs", "inputs"),
-                Column("runs locally", "local"),
-            ],
-            title=f"registered in {layout.detectors}",
-        )
+        where = f"registered in {layout.detectors}"
+        if document["models"]:  # an alarm-only import has none: no empty table
+            print_table(
+                [
+                    {
+                        **m,
+                        "inputs": ", ".join(m["inputs"]),
+                        "local": "yes" if m["runs_locally"] else "no, see below",
+                    }
+                    for m in document["models"]
+                ],
+                [
+                    Column("detector model", "name"),
+                    Column("states", "states", "right"),
+                    Column("key", "key"),
+                    Column("inputs", "inputs"),
+                    Column("runs locally", "local"),
+                ],
+                title=where,
+            )
         if document["alarm_models"]:
-            print_line()
+            if document["models"]:
+                print_line()
             print_table(
                 [{**a, "inputs": ", ".join(a["inputs"])} for a in document["alarm_models"]],
                 [
@@ -316,7 +319,7 @@ def _iotevents(args: argparse.Namespace) -> int:
                     Column("inputs", "inputs"),
                     Column("file", "file"),
                 ],
-                title="alarm models",
+                title="alarm models" if document["models"] else f"alarm models {where}",
             )
         if document["cannot_run_locally"]:
             print_line()

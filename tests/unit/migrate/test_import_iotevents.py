@@ -249,3 +249,13 @@ def test_the_printed_next_step_runs_from_a_data_folder_with_a_space(
     argv = shlex.split(line.removeprefix("next: "))
     assert argv[:4] == ["plantwatch", "up", "--data", str(data)]
     assert Path(argv[argv.index("--alarm-model") + 1]).is_file()
+
+
+def test_an_alarm_only_import_says_where_it_registered_and_no_empty_model_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    assert main(["import", "iotevents", str(folder), "--data", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to show" not in out
+    assert out.splitlines()[0] == f"alarm models registered in {tmp_path / 'data' / 'detectors'}"
