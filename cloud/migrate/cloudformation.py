@@ -67,6 +67,8 @@ class Resource:
 
 
 def is_template(document: Any) -> bool:
+    """A template only if it holds an IoT Events resource: any other ``Resources`` object
+    stays a file the import refuses by name, not an empty import."""
     return (
         isinstance(document, dict)
         and isinstance(document.get("Resources"), dict)

@@ -320,7 +320,9 @@ def _unfed(model_name: str, used: Iterable[str]) -> list[dict[str, str]]:
 
 
 def _digest(writes: list[tuple[str, bytes]]) -> str:
-    """The set's name: a digest of its files' names and bodies."""
+    """The set's name, from its files' names and bodies: importing the same folder again
+    names the same set (nothing new written), and any change, an alarm file's included,
+    names a new one, so a registered set is never rewritten in place."""
     digest = hashlib.sha256()
     for rel, body in sorted(writes):
         digest.update(rel.encode() + b"\0" + str(len(body)).encode() + b"\0" + body)
@@ -366,7 +368,8 @@ def _commit(
 
 
 def _holds(folder: Path, writes: list[tuple[str, bytes]]) -> bool:
-    """Whether *folder* holds exactly the set's files (names and bodies)."""
+    """Whether *folder* holds exactly the set's files (names and bodies): only then may a
+    set of that name be reused; one a killed clean-up left half removed is written again."""
     if not folder.is_dir():
         return False
     try:
