@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -287,26 +288,29 @@ def _iotevents(args: argparse.Namespace) -> int:
     if args.json:
         print_json(document)
     else:
-        print_table(
-            [
-                {
-                    **m,
-                    "inputs": ", ".join(m["inputs"]),
-                    "local": "yes" if m["runs_locally"] else "no, see below",
-                }
-                for m in document["models"]
-            ],
-            [
-                Column("detector model", "name"),
-                Column("states", "states", "right"),
-                Column("key", "key"),
-                Column("inputs", "inputs"),
-                Column("runs locally", "local"),
-            ],
-            title=f"registered in {layout.detectors}",
-        )
+        where = f"registered in {layout.detectors}"
+        if document["models"]:  # an alarm-only import has none: no empty table
+            print_table(
+                [
+                    {
+                        **m,
+                        "inputs": ", ".join(m["inputs"]),
+                        "local": "yes" if m["runs_locally"] else "no, see below",
+                    }
+                    for m in document["models"]
+                ],
+                [
+                    Column("detector model", "name"),
+                    Column("states", "states", "right"),
+                    Column("key", "key"),
+                    Column("inputs", "inputs"),
+                    Column("runs locally", "local"),
+                ],
+                title=where,
+            )
         if document["alarm_models"]:
-            print_line()
+            if document["models"]:
+                print_line()
             print_table(
                 [{**a, "inputs": ", ".join(a["inputs"])} for a in document["alarm_models"]],
                 [
@@ -315,7 +319,7 @@ def _iotevents(args: argparse.Namespace) -> int:
                     Column("inputs", "inputs"),
                     Column("file", "file"),
                 ],
-                title="alarm models",
+                title="alarm models" if document["models"] else f"alarm models {where}",
             )
         if document["cannot_run_locally"]:
             print_line()
@@ -346,12 +350,12 @@ def _iotevents(args: argparse.Namespace) -> int:
             for note in notes:
                 print_line(note)
         print_line()
-        command = f"next: plantwatch up --data {args.data}"
+        command = ["plantwatch", "up", "--data", str(args.data)]
         if document["models"]:
-            command += f" --detector-model {document['models'][0]['name']}"
+            command += ["--detector-model", document["models"][0]["name"]]
         for alarm in document["alarm_models"]:
-            command += f" --alarm-model {alarm['file']}"
-        print_line(command)
+            command += ["--alarm-model", alarm["file"]]
+        print_line(f"next: {shlex.join(command)}")  # pasted into a shell as it is
     if args.strict and (document["cannot_run_locally"] or document["inputs_not_fed_locally"]):
         return status.FAILED
     return status.SUCCESS

@@ -734,8 +734,12 @@ class DetectorEngine:
         seconds = int(raw)
         low, high = timer_bounds(self.model.strict)
         if not low <= seconds <= high:
-            allowed = f"{MIN_TIMER_S}-{MAX_TIMER_S} s" if self.model.strict else "at least 1 s"
-            raise _ActionError(path, text, f"setTimer {name!r}: {seconds} s outside {allowed}")
+            problem = (
+                f"{seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
+                if self.model.strict
+                else f"{seconds} s; a timer must be at least {low} s"
+            )
+            raise _ActionError(path, text, f"setTimer {name!r}: {problem}")
         self._start_timer(instance, name, seconds, "set", ctx.trigger)
 
     def _start_timer(

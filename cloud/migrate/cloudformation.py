@@ -67,6 +67,8 @@ class Resource:
 
 
 def is_template(document: Any) -> bool:
+    """A template only if it holds an IoT Events resource: any other ``Resources`` object
+    stays a file the import refuses by name, not an empty import."""
     return (
         isinstance(document, dict)
         and isinstance(document.get("Resources"), dict)
@@ -81,12 +83,18 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
     resources = document.get("Resources", {})
     parameters = document.get("Parameters") or {}
     names: dict[str, str] = {}
+    computed: dict[str, Any] = {}
     for logical_id, resource in resources.items():
         if isinstance(resource, dict) and resource.get("Type") in TYPES:
             props = resource.get("Properties") or {}
             name = props.get(TYPES[resource["Type"]][1]) if isinstance(props, dict) else None
             names[logical_id] = name if isinstance(name, str) else logical_id
+            if isinstance(name, dict):
+                computed[logical_id] = name
     resolver = _Resolver(source, resources, parameters, names)
+    for logical_id, name in computed.items():  # a Ref gives the name the function makes
+        path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
+        names[logical_id] = resolver.text(resolver.resolve(name, path), path)
     found = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:

@@ -223,17 +223,7 @@ def import_folder(
     for model, item, warnings in models:
         used = sorted(used_inputs(model))
         problems = _unsupported(model, set(used), known_lambdas)
-        unfed = [
-            {
-                "model": model.name,
-                "input": name,
-                "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
-                "scoring results); no local rule feeds this input (plantwatch detectors run "
-                "replays it)",
-            }
-            for name in used
-            if name != RESULTS_INPUT
-        ]
+        unfed = _unfed(model.name, used)
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
             if item.resource is not None:
@@ -272,6 +262,7 @@ def import_folder(
     for alarm, item, warnings in alarms:
         used = sorted(alarm.inputs_read())
         problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
+        report.unfed.extend(_unfed(alarm.name, used))
         for problem in problems:
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
@@ -312,8 +303,26 @@ def import_folder(
     return report
 
 
+def _unfed(model_name: str, used: Iterable[str]) -> list[dict[str, str]]:
+    """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
+    and the report tell the user it would sit idle there."""
+    return [
+        {
+            "model": model_name,
+            "input": name,
+            "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
+            "scoring results); no local rule feeds this input (plantwatch detectors run "
+            "replays it)",
+        }
+        for name in used
+        if name != RESULTS_INPUT
+    ]
+
+
 def _digest(writes: list[tuple[str, bytes]]) -> str:
-    """The set's name: a digest of its files' names and bodies."""
+    """The set's name, from its files' names and bodies: importing the same folder again
+    names the same set (nothing new written), and any change, an alarm file's included,
+    names a new one, so a registered set is never rewritten in place."""
     digest = hashlib.sha256()
     for rel, body in sorted(writes):
         digest.update(rel.encode() + b"\0" + str(len(body)).encode() + b"\0" + body)
@@ -325,12 +334,14 @@ def _commit(
 ) -> None:
     """Stage the set, rename it into ``sets/`` whole, then replace the registry: a failure
     at any step removes what this run made and leaves what ``up`` reads as it was."""
-    sets = private_dir(detectors / SETS_DIR)
-    final = sets / set_name
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=detectors))
+    final = detectors / SETS_DIR / set_name
+    staging: Path | None = None
     created = False
-    step = f"{final}"
+    step = str(detectors / SETS_DIR)
     try:
+        private_dir(detectors / SETS_DIR)
+        step = str(detectors)  # the staging folder is made there
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=detectors))
         for rel, body in writes:
             step = str(final / rel)
             write_private(staging / rel, body)
@@ -345,7 +356,8 @@ def _commit(
         step = str(detectors / REGISTRY_FILE)
         write_private(detectors / REGISTRY_FILE, registry)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         if created:
             shutil.rmtree(final, ignore_errors=True)
         raise UserError(
@@ -356,7 +368,8 @@ def _commit(
 
 
 def _holds(folder: Path, writes: list[tuple[str, bytes]]) -> bool:
-    """Whether *folder* holds exactly the set's files (names and bodies)."""
+    """Whether *folder* holds exactly the set's files (names and bodies): only then may a
+    set of that name be reused; one a killed clean-up left half removed is written again."""
     if not folder.is_dir():
         return False
     try:
@@ -643,6 +656,17 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         )
     )
     if not wrapped:
+        if (
+            kind != "input"
+            and isinstance(document, dict)
+            and document.get("roleArn") is None
+            and ("detectorModelDefinition" in document or "alarmRule" in document)
+        ):
+            raise DetectorModelError(
+                f"{path.name}: $: missing required field 'roleArn' (a console export has "
+                "none): add one, or import its folder with `plantwatch import iotevents "
+                "FOLDER`, which stores it with a placeholder role"
+            )
         return load(path, **options)
     items = [item for item in _parse(path, path) if item.kind == kind]
     what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]

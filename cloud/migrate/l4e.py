@@ -572,18 +572,26 @@ class L4EImporter:
             raise UserError(text) from None
 
     def _train(self, request: TrainRequest, dataset_dir: Path, labels: list[Any]) -> dict[str, Any]:
-        from cloud.inference.dataset import load_dataset, short_range_warning
+        from cloud.inference.dataset import MAX_MODEL_SENSORS, load_dataset, short_range_warning
         from cloud.inference.evaluation import evaluate
-        from cloud.inference.model import TrainConfig, train
+        from cloud.inference.model import TrainConfig, select_sensors, train
         from cloud.inference.quality import quality_report
 
         self._progress(f"training {request.model_name}", None)
         dataset = load_dataset(dataset_dir)
+        config = request.config or TrainConfig()
+        sensors = len(select_sensors(dataset.frame, config))
+        if sensors > MAX_MODEL_SENSORS:
+            raise UserError(  # train() would point at --sensors, which this command lacks
+                f"--train {request.model_name}: the input has {sensors} sensors; an L4E model "
+                f"takes at most {MAX_MODEL_SENSORS} (l4e-contracts §1.4): import without "
+                "--train, then train on at most 300 with `plantwatch model train --sensors`"
+            )
         periods = [(label.start, label.end) for label in labels]
         warning = short_range_warning(dataset.frame.index, "the historical input")
         if warning:
             log.warning("%s", warning)
-        model = train(dataset.frame, request.config or TrainConfig(), exclude=periods)
+        model = train(dataset.frame, config, exclude=periods)
         quality = quality_report(dataset)
         result = model.score(dataset.frame)
         evaluation = evaluate(result.index, result.prediction, result.machine_off, periods)

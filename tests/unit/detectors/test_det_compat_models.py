@@ -201,6 +201,34 @@ def test_timeout_holds_for_its_own_expiry_even_after_a_serial_event_rearms_the_t
     assert e.describe("c1")["detector"]["state"]["stateName"] == "Down"
 
 
+def test_timeout_holds_for_its_own_expiry_after_a_serial_event_resets_the_timer() -> None:
+    """The same with ``resetTimer`` (the merge of r12-engines passes the trigger on both)."""
+    arm = {
+        "eventName": "arm",
+        "condition": "isUndefined($variable.armed)",
+        "actions": [
+            {"setTimer": {"timerName": "grace", "seconds": 60}},
+            {"setVariable": {"variableName": "armed", "value": "1"}},
+        ],
+    }
+    dropped = {
+        "eventName": "dropped",
+        "condition": '$input.Lifecycle.eventType == "disconnected"',
+        "actions": [{"resetTimer": {"timerName": "grace"}}],
+    }
+    gone = {"eventName": "gone", "condition": 'timeout("grace")', "nextState": "Down"}
+    states = [
+        {"stateName": "Up", "onInput": {"events": [arm, dropped], "transitionEvents": [gone]}},
+        {"stateName": "Down"},
+    ]
+    clock, sink = ManualClock(), RecordingSink()
+    e = engine(load_detector_model(body(states, evaluationMethod="SERIAL")), clock, sink)
+    e.put_message("Lifecycle", {"clientId": "c1", "eventType": "disconnected"})
+    clock.advance(60)
+    assert e.tick() == 1
+    assert e.describe("c1")["detector"]["state"]["stateName"] == "Down"
+
+
 def test_an_expiry_not_checked_before_the_timer_is_rearmed_does_not_leak_to_later() -> None:
     clock, sink = ManualClock(), RecordingSink()
     e = engine(grace_model(check=False), clock, sink)

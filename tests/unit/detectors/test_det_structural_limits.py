@@ -222,6 +222,35 @@ def test_a_lenient_model_runs_a_short_timer() -> None:
     ]
     engine = DetectorEngine(model, inputs, InMemoryStateStore(), clock, RecordingSink())
     engine.put_message("In", {"id": "k1"})
-    clock.advance(5)
+    clock.advance(4.9)
+    assert engine.tick() == 0  # never early (§5 Decision)
+    clock.advance(0.1)
     assert engine.tick() == 1
     assert engine.describe("k1")["detector"]["state"]["stateName"] == "S1"
+
+
+@pytest.mark.parametrize(
+    ("strict", "seconds", "said"),
+    [
+        (True, 30, "setTimer 't': 30 s outside 60-31622400 s"),
+        (False, 0, "setTimer 't': 0 s; a timer must be at least 1 s"),
+    ],
+)
+def test_a_timer_duration_out_of_range_at_run_time_is_said_plainly(
+    caplog: pytest.LogCaptureFixture, strict: bool, seconds: int, said: str
+) -> None:
+    arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
+    states = [
+        {"stateName": "S0", "onInput": {"events": [_event(0, condition="true", actions=[arm])]}}
+    ]
+    body = _model(states)
+    body["key"] = "id"
+    model = load_detector_model(body, strict=strict)
+    attributes = [{"jsonPath": "id"}, {"jsonPath": "d"}]
+    inputs = [load_input({"inputName": "In", "inputDefinition": {"attributes": attributes}})]
+    clock = ManualClock(0.0)
+    engine = DetectorEngine(model, inputs, InMemoryStateStore(), clock, RecordingSink())
+    with caplog.at_level("DEBUG"):
+        engine.put_message("In", {"id": "k1", "d": seconds})
+    assert said in caplog.text, caplog.text
+    assert engine.describe("k1")["detector"]["state"]["timers"] == []

@@ -590,3 +590,35 @@ def test_alarms_validate_takes_an_alarm_model_resource(
     out = capsys.readouterr().out
     assert code == 0, out
     assert json.loads(out)["alarmModelName"] == "pump-overspeed"
+
+
+def test_a_ref_to_an_input_named_by_a_function_gives_the_name_it_evaluates_to() -> None:
+    document = template()
+    properties = document["Resources"]["PumpInput4F2A"]["Properties"]
+    properties["InputName"] = {"Fn::Sub": "${Site}_pump"}
+    resources = {r.logical_id: r for r in iotevents_resources(document, "stack.template.json")}
+    assert resources["PumpInput4F2A"].body["inputName"] == "plant7_pump"
+    model = load_detector_model(resources["PumpWatch0E3B"].body)
+    states = model.states["Idle"]
+    assert states.transitions[0].condition_text == "$input.plant7_pump.pump.rpm > 100"
+
+
+@pytest.mark.parametrize("command", ["detectors", "alarms"])
+def test_validate_on_a_console_export_without_a_role_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    document = template()
+    if command == "alarms":
+        document["Resources"]["Overspeed5D1C"] = alarm_resource()
+    resources = {r.logical_id: r for r in iotevents_resources(document, "t.json")}
+    body = resources["Overspeed5D1C" if command == "alarms" else "PumpWatch0E3B"].body
+    del body["roleArn"]  # the console's "Import" file carries no role
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(body))
+    inputs = tmp_path / "input.json"
+    inputs.write_text(json.dumps(resources["PumpInput4F2A"].body))
+    assert main([command, "validate", str(export), "--input", str(inputs)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "export.json: $: missing required field 'roleArn'" in err
+    assert "console export" in err and "plantwatch import iotevents" in err

@@ -182,3 +182,80 @@ def test_up_finds_a_registered_model_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no model of that name registered"):
         _registered(str(data), Path("nope"))
+
+
+def _alarm_folder(folder: Path, input_name: str) -> Path:
+    folder.mkdir()
+    (folder / "input.json").write_text(
+        json.dumps(
+            {
+                "inputName": input_name,
+                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "temp"}]},
+            }
+        )
+    )
+    (folder / "alarm.json").write_text(
+        json.dumps(
+            {
+                "alarmModelName": "boilerHot",
+                "roleArn": "arn:aws:iam::1:role/r",
+                "key": "id",
+                "alarmRule": {
+                    "simpleRule": {
+                        "inputProperty": f"$input.{input_name}.temp",
+                        "comparisonOperator": "GREATER",
+                        "threshold": "90",
+                    }
+                },
+            }
+        )
+    )
+    return folder
+
+
+def test_an_alarm_model_reading_an_input_nothing_feeds_is_reported_and_fails_strict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    report = _import(capsys, folder, tmp_path / "data")
+    assert [(u["model"], u["input"]) for u in report["inputs_not_fed_locally"]] == [
+        ("boilerHot", "Boiler")
+    ]
+    code = main(["import", "iotevents", str(folder), "--data", str(tmp_path / "d"), "--strict"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "boilerHot" in out and "Boiler" in out
+
+
+def test_an_alarm_model_on_the_scoring_results_runs_locally(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from cloud.feeder import INPUT_NAME
+
+    folder = _alarm_folder(tmp_path / "iot", INPUT_NAME)
+    report = _import(capsys, folder, tmp_path / "data", "--strict")
+    assert report["inputs_not_fed_locally"] == []
+
+
+def test_the_printed_next_step_runs_from_a_data_folder_with_a_space(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import shlex
+
+    data = tmp_path / "plant data"
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next: ")]
+    argv = shlex.split(line.removeprefix("next: "))
+    assert argv[:4] == ["plantwatch", "up", "--data", str(data)]
+    assert Path(argv[argv.index("--alarm-model") + 1]).is_file()
+
+
+def test_an_alarm_only_import_says_where_it_registered_and_no_empty_model_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    assert main(["import", "iotevents", str(folder), "--data", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to show" not in out
+    assert out.splitlines()[0] == f"alarm models registered in {tmp_path / 'data' / 'detectors'}"

@@ -198,3 +198,114 @@ def test_a_set_left_half_removed_is_written_again(
     assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
     capsys.readouterr()
     assert model_file.read_bytes() == body
+
+
+def _alarm(folder: Path, threshold: str) -> Path:
+    """*folder* with DATA's files and an alarm model on its PressureInput."""
+    if not folder.exists():
+        shutil.copytree(DATA, folder)
+    (folder / "alarm.json").write_text(
+        json.dumps(
+            {
+                "alarmModelName": "pressureHigh",
+                "roleArn": "arn:aws:iam::1:role/r",
+                "key": "motorid",
+                "alarmRule": {
+                    "simpleRule": {
+                        "inputProperty": "$input.PressureInput.sensorData.pressure",
+                        "comparisonOperator": "GREATER",
+                        "threshold": threshold,
+                    }
+                },
+            }
+        )
+    )
+    return folder
+
+
+def test_a_reimported_alarm_model_replaces_its_file_and_the_printed_path_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.detectors.alarms import load_alarm_model
+
+    data = tmp_path / "d"
+    folder = _alarm(tmp_path / "iot", "70")
+    assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
+    first = capsys.readouterr().out
+    _alarm(folder, "90")
+    assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert out != first
+    # the printed next step's --alarm-model file is the new one, and up's loader takes it
+    (next_step,) = [line for line in out.splitlines() if line.startswith("next:")]
+    printed = next_step.split("--alarm-model ")[1]
+    assert printed not in first  # the set's name covers the alarm file: a new set
+    model = load_alarm_model(Path(printed))
+    assert model.rule.threshold_text == "90"
+    registry = json.loads((data / "detectors" / "registry.json").read_text())
+    assert data / "detectors" / registry["alarm_models"]["pressureHigh"]["file"] == Path(printed)
+    # the superseded alarm file went with its set; nothing on disk is unnamed
+    named = {
+        e["file"] for kind in ("models", "inputs", "alarm_models") for e in registry[kind].values()
+    }
+    assert set(_files(data / "detectors")) - {"registry.json"} == named
+    assert len(list((data / "detectors").rglob("pressureHigh.json"))) == 1
+
+
+def test_an_alarm_only_import_keeps_the_detector_models_registered_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    alone = tmp_path / "alarm"
+    alone.mkdir()
+    _alarm(tmp_path / "full", "70")
+    shutil.copy(tmp_path / "full" / "alarm.json", alone / "alarm.json")
+    pressure = next(p for p in DATA.rglob("*.json") if "PressureInput" in p.name)
+    shutil.copy(pressure, alone / pressure.name)
+    assert main(["import", "iotevents", str(alone), "--data", str(data)]) == 0
+    capsys.readouterr()
+    for name in ("motorHeartbeat", "valveWatch"):
+        model, inputs, _lambdas = iotevents.registered(data / "detectors", name)
+        assert model.is_file() and all(path.is_file() for path in inputs)
+    registry = json.loads((data / "detectors" / "registry.json").read_text())
+    assert (data / "detectors" / registry["alarm_models"]["pressureHigh"]["file"]).is_file()
+    # a later import re-registers the alarm's input elsewhere: the alarm's set is now named
+    # by the alarm model alone, and is kept for it
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    capsys.readouterr()
+    registry = json.loads((data / "detectors" / "registry.json").read_text())
+    alarm_file = registry["alarm_models"]["pressureHigh"]["file"]
+    assert alarm_file.split("/")[1] != registry["inputs"]["PressureInput"]["file"].split("/")[1]
+    assert (data / "detectors" / alarm_file).is_file()
+
+
+@pytest.mark.parametrize("where", ["staging", "sets"])
+def test_no_room_for_the_staging_folder_names_the_folder_and_registers_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    import errno
+
+    data = tmp_path / "d"
+    assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
+    before = _files(data / "detectors")
+    capsys.readouterr()
+
+    def full(*_args: object, **_kwargs: object) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        if where == "staging":
+            patch.setattr(iotevents.tempfile, "mkdtemp", full)
+        else:
+            patch.setattr(iotevents, "private_dir", full)
+        code = main(["import", "iotevents", str(_changed(tmp_path)), "--data", str(data)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert str(data / "detectors") in err and "No space left" in err
+    assert "nothing of this import was registered" in err
+    assert _files(data / "detectors") == before

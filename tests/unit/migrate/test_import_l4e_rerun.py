@@ -139,3 +139,24 @@ def test_an_input_file_gone_between_listing_and_reading_is_listed_as_discarded(
     report = json.loads(capsys.readouterr().out)
     assert [d["Key"] for d in report["DiscardedFiles"]] == [gone.name]
     assert report["Components"][0]["Files"] == 2
+
+
+def test_training_more_sensors_than_a_model_takes_says_what_to_do_from_the_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 301 sensors: an L4E dataset may hold them (<= 3,000), a model takes at most 300;
+    # `import l4e` has no --sensors, so the message must not send the user to one
+    inputs = tmp_path / "input"
+    inputs.mkdir()
+    names = [f"s{i}" for i in range(301)]
+    rows = "".join(
+        f"2022-05-13T12:{10 + i}:00," + ",".join(str(i + j) for j in range(301)) + "\n"
+        for i in range(5)
+    )
+    (inputs / "pump_20220513121000.csv").write_text("Timestamp," + ",".join(names) + "\n" + rows)
+    argv = ["import", "l4e", "--input", str(inputs), "--data", str(tmp_path / "data")]
+    assert main([*argv, "--train", "m"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "301 sensors" in err and "at most 300" in err
+    assert "without --train" in err and "plantwatch model train" in err
