@@ -43,6 +43,8 @@ from cloud.detectors.model import (
     Event,
     InputDefinition,
     check_references,
+    declared_tree,
+    declared_view,
     timer_bounds,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
@@ -250,6 +252,7 @@ class DetectorEngine:
         can be made reproducible)."""
         self.model = model
         self.inputs = {i.name: i for i in inputs}
+        self._declared = {i.name: declared_tree(i.attributes) for i in inputs}
         self.warnings = check_references(model, list(inputs))
         for warning in self.warnings:
             log.warning("%s", warning)
@@ -515,6 +518,7 @@ class DetectorEngine:
                     reason=f"no valid key {self.model.key!r} in the payload",
                 )
             return
+        payload = declared_view(payload, self._declared[input_name])
         trigger = _Trigger(
             "Message", input_name=input_name, message_id=message_id or self._new_id()
         )

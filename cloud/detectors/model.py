@@ -84,6 +84,45 @@ class InputDefinition:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+DeclaredTree = dict[str, "DeclaredTree | None"]
+"""An input's declared attribute paths as a tree; None marks a declared attribute, whose
+whole value (and every path below it) an expression may read."""
+
+
+def declared_tree(attributes: Sequence[tuple[str, ...]]) -> DeclaredTree:
+    tree: DeclaredTree = {}
+    for path in sorted(attributes, key=len):
+        node: DeclaredTree | None = tree
+        for i, name in enumerate(path):
+            if node is None:
+                break  # below an attribute already declared whole
+            if i == len(path) - 1:
+                node[name] = None
+            else:
+                node = node.setdefault(name, {})
+    return tree
+
+
+def declared_view(payload: Mapping[str, Any], tree: DeclaredTree) -> dict[str, Any]:
+    """What expressions may read of a message: its declared attributes and the paths below
+    them (iotevents-contracts §1 Decision: an undeclared path is undefined at run time, as
+    on AWS, where the input definition says what a detector receives). The key has been
+    read before, from the whole message. Most messages hold only declared top-level
+    fields, and come back as they are."""
+    if all(name in tree and tree[name] is None for name in payload):
+        return dict(payload)
+    view: dict[str, Any] = {}
+    for name, below in tree.items():
+        if name not in payload:
+            continue
+        value = payload[name]
+        if below is None:
+            view[name] = value
+        elif isinstance(value, Mapping):
+            view[name] = declared_view(value, below)
+    return view
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     """A custom action payload: ``contentExpression`` and ``type`` JSON or STRING."""

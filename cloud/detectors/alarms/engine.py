@@ -69,7 +69,7 @@ from cloud.detectors.instances import (
     SetAside,
     check_alarm_instance,
 )
-from cloud.detectors.model import KEY_VALUE_RE, InputDefinition
+from cloud.detectors.model import KEY_VALUE_RE, InputDefinition, declared_tree, declared_view
 from cloud.detectors.outbox import CLAIM_S
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.ports import StateStore, batched
@@ -281,6 +281,7 @@ class AlarmEngine:
         change's notification spends one alert of it, its emails and texts together."""
         self.model = model
         self.inputs = {i.name: i for i in inputs}
+        self._declared = {i.name: declared_tree(i.attributes) for i in inputs}
         self.warnings = check_alarm_references(model, list(inputs)) if inputs else []
         for warning in self.warnings:
             log.warning("%s", warning)
@@ -363,7 +364,9 @@ class AlarmEngine:
         if key is None:
             self._trace("skipped", None, input=input_name, reason="no valid key")
             return
-        body = dict(payload)
+        declared = self._declared.get(input_name)
+        # given its definition, only the declared attributes are defined (as in detectors)
+        body = dict(payload) if declared is None else declared_view(payload, declared)
 
         def evaluate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             now = self._clock.now()

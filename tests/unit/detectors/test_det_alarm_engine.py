@@ -416,3 +416,12 @@ def test_missing_data_keeps_the_state_and_says_why() -> None:
     assert h.engine.state_of("b7") == "ACTIVE"
     [error] = h.trace.of_kind("error")
     assert "no value to compare" in error.detail["message"]
+
+
+def test_an_undeclared_attribute_is_undefined_to_the_rule() -> None:
+    # iotevents-contracts §1 Decision: the rule reads only what the input declares
+    body = json.loads((DATA / "boiler_high.json").read_text())
+    body["alarmRule"]["simpleRule"]["inputProperty"] = "$input.BoilerInput.pressure"
+    h = Harness("boiler_high", "boiler_input", body=body)
+    assert h.send({"boilerId": "b7", "temp": 20, "pressure": 999}) == "NORMAL"
+    assert h.send({"boilerId": "b7", "temp": 95, "pressure": 999}) == "NORMAL"

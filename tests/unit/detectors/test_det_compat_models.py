@@ -140,11 +140,12 @@ def test_an_undeclared_attribute_warns_and_reads_undefined() -> None:
     )
     clock, sink = ManualClock(), RecordingSink()
     e = engine(model, clock, sink)
+    # the message carries temp, but the input does not declare it: undefined at run time
+    # (iotevents-contracts §1 Decision), so "hot" never fires
     e.put_message("Lifecycle", {"clientId": "c1", "eventType": "connected", "temp": 31})
-    variables = e.describe("c1")["detector"]["state"]["variables"]
-    assert variables == [{"name": "t", "value": "31"}]
-    e.put_message("Lifecycle", {"clientId": "c2", "eventType": "connected"})
-    assert e.describe("c2")["detector"]["state"]["variables"] == []
+    assert e.describe("c1")["detector"]["state"]["variables"] == []
+    e.put_message("Lifecycle", {"clientId": "c1", "eventType": "disconnected", "temp": 31})
+    assert e.describe("c1")["detector"]["state"]["stateName"] == "Loud"
 
 
 def test_an_unknown_input_is_still_an_error() -> None:
@@ -285,3 +286,53 @@ def test_a_wrapped_model_names_the_import_command(document: dict[str, Any], wher
             load(document, source="m.json")
         assert str(info.value).startswith(f"m.json: {where}: ")
         assert "plantwatch import iotevents FOLDER" in str(info.value)
+
+
+NESTED = {
+    "inputName": "Pump",
+    "inputDefinition": {
+        "attributes": [{"jsonPath": "id"}, {"jsonPath": "motor"}, {"jsonPath": "sensor.pressure"}]
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "defined"),
+    [
+        ("$input.Pump.motor.rpm", True),  # below an attribute declared whole
+        ("$input.Pump.motor", True),
+        ("$input.Pump.sensor.pressure", True),
+        ("$input.Pump.sensor.temp", False),  # beside a declared path, not below one
+        ("$input.Pump.extra", False),
+    ],
+)
+def test_only_declared_attributes_and_paths_below_them_are_defined(
+    expression: str, defined: bool
+) -> None:
+    states = [
+        {
+            "stateName": "S",
+            "onInput": {
+                "events": [
+                    {
+                        "eventName": "seen",
+                        "condition": f"!isUndefined({expression})",
+                        "actions": [{"setVariable": {"variableName": "seen", "value": "1"}}],
+                    }
+                ]
+            },
+        }
+    ]
+    model = load_detector_model(body(states, key="id"))
+    e = DetectorEngine(
+        model, [load_input(NESTED)], InMemoryStateStore(), ManualClock(), RecordingSink()
+    )
+    message = {
+        "id": "p1",
+        "motor": {"rpm": 1500},
+        "sensor": {"pressure": 2, "temp": 40},
+        "extra": 1,
+    }
+    e.put_message("Pump", message)
+    variables = e.describe("p1")["detector"]["state"]["variables"]
+    assert (variables == [{"name": "seen", "value": "1"}]) is defined
