@@ -15,6 +15,7 @@ Core's client id, topic size and depth and keep-alive limits itself
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -135,14 +136,15 @@ def relay_log(
     never raises: a reader that stopped would leave the broker blocked on a full pipe."""
     started, shown, held = clock(), 0, 0
     try:
-        file = open(path, "ab")  # noqa: SIM115 - closed below
+        # unbuffered: a write that fails (a full temp folder) leaves nothing pending
+        file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed below
     except OSError:
         file = None
     for raw in lines:
-        try:
-            if file is not None:
+        if file is not None:
+            with contextlib.suppress(OSError):  # the operator still gets the line
                 file.write(raw)
-                file.flush()
+        try:
             now = clock()
             if now - started >= 60:
                 if held:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from waiting import wait_for
 
 from cloud.runtime.broker import LOG_LINES_PER_MINUTE, EmbeddedBroker, relay_log
@@ -69,3 +70,14 @@ def test_a_publish_the_broker_refuses_is_told_with_its_reason() -> None:
     refused = next(line for line in lines if "publish refused" in line)
     assert "256" in refused and "connection closed" in refused
     assert refused.startswith("WARNING: client 't-long-topic': publish refused")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_file_that_cannot_be_written_does_not_silence_the_relay() -> None:
+    # /dev/full fails every write with ENOSPC, as a full temp folder would: the operator
+    # must still get the lines (before, each line was skipped and the relay then crashed)
+    shown: list[str] = []
+
+    relay_log(io.BytesIO(b"a\nb\n"), Path("/dev/full"), shown.append)
+
+    assert shown == ["a", "b"]
