@@ -132,14 +132,20 @@ def relay_log(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Copy the broker's log *lines* to *path* and hand them to *emit*, *per_minute* at the
-    most, then one line counting the rest. It reads until the broker closes its end and
-    never raises: a reader that stopped would leave the broker blocked on a full pipe."""
+    most, then one line counting the rest (when the next minute's first line comes, or when
+    the broker closes its end). It never raises: a reader that stopped would leave the
+    broker blocked on a full pipe."""
     started, shown, held = clock(), 0, 0
     try:
         # unbuffered: a write that fails (a full temp folder) leaves nothing pending
         file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed below
     except OSError:
         file = None
+
+    def count_held() -> None:
+        where = f"; {path} has them all" if file is not None else ""
+        emit(f"{held} broker log lines not shown (at most {per_minute} a minute){where}")
+
     for raw in lines:
         if file is not None:
             with contextlib.suppress(OSError):  # the operator still gets the line
@@ -148,7 +154,7 @@ def relay_log(
             now = clock()
             if now - started >= 60:
                 if held:
-                    emit(f"{held} more broker log lines in the last minute not shown")
+                    count_held()
                 started, shown, held = now, 0, 0
             if shown < per_minute:
                 shown += 1
@@ -157,6 +163,9 @@ def relay_log(
                 held += 1
         except Exception:  # keep draining the pipe whatever happens
             continue
+    with contextlib.suppress(Exception):
+        if held:
+            count_held()
     if file is not None:
         file.close()
 

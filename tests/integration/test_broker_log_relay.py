@@ -37,7 +37,8 @@ def test_lines_past_the_minutes_budget_are_counted_not_shown(tmp_path: Path) -> 
 
     assert shown == [
         *(f"refused {i}" for i in range(LOG_LINES_PER_MINUTE)),
-        "5 more broker log lines in the last minute not shown",
+        f"5 broker log lines not shown (at most {LOG_LINES_PER_MINUTE} a minute); "
+        f"{tmp_path / 'broker.log'} has them all",
         "after a minute",
     ]
     assert (tmp_path / "broker.log").read_bytes() == b"".join(lines) + b"after a minute\n"
@@ -70,6 +71,17 @@ def test_a_publish_the_broker_refuses_is_told_with_its_reason() -> None:
     refused = next(line for line in lines if "publish refused" in line)
     assert "256" in refused and "connection closed" in refused
     assert refused.startswith("WARNING: client 't-long-topic': publish refused")
+
+
+def test_lines_held_back_when_the_broker_stops_are_counted(tmp_path: Path) -> None:
+    # a burst right before the broker exits: no later line comes to report the rest
+    shown: list[str] = []
+    lines = [f"refused {i}\n".encode() for i in range(LOG_LINES_PER_MINUTE + 3)]
+
+    relay_log(iter(lines), tmp_path / "broker.log", shown.append, clock=Clock())
+
+    assert shown[:-1] == [f"refused {i}" for i in range(LOG_LINES_PER_MINUTE)]
+    assert shown[-1].startswith("3 broker log lines not shown")
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
