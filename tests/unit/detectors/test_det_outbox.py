@@ -208,7 +208,10 @@ class RefusingNotifier:
 @pytest.mark.parametrize(
     "error",
     [
-        RefusedError("sns arn:...:gone: email publish refused (NotFound)", reason="NotFound"),
+        RefusedError(
+            "sns arn:...:alerts: email publish refused (InvalidParameter)",
+            reason="InvalidParameter",
+        ),
         ConfigError("qos 2: AWS IoT Core publishes with QoS 0 or 1"),
     ],
 )
