@@ -32,6 +32,7 @@ from pathlib import Path
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
 from cloud.runtime.broker_auth import AuthStore
 from edge.errors import ConfigError, PlantwatchError
+from edge.signals import process_alive
 
 BROKER_KINDS = ("amqtt", "mosquitto", "auto")
 MAX_MESSAGE_KB = 128
@@ -109,18 +110,8 @@ def remove_stale_workdirs() -> None:
             owner = int((folder / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # not one this version made, or being made right now
-        if not _process_alive(owner):
+        if not process_alive(owner):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process: alive
-    return True
 
 
 def relay_log(
