@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -28,7 +29,7 @@ def test_lines_past_the_minutes_budget_are_counted_not_shown(tmp_path: Path) -> 
     shown: list[str] = []
     lines = [f"refused {i}\n".encode() for i in range(LOG_LINES_PER_MINUTE + 5)]
 
-    def stream():
+    def stream() -> Iterator[bytes]:
         yield from lines
         clock.now = 61.0
         yield b"after a minute\n"

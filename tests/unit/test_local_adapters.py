@@ -232,7 +232,9 @@ def test_a_path_the_operator_must_fix_is_retried(
     assert not isinstance(e.value, RefusedError)
 
 
-def test_a_full_disk_is_retried_with_backoff(tmp_path: Path, monkeypatch) -> None:
+def test_a_full_disk_is_retried_with_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
 
     def full(_fd: int) -> None:
