@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from edge.cliargs import Parser, add_subcommands, one_line
 from edge.errors import ConfigError, NotFoundError, PlantwatchError, StorageError, UserError
 from edge.readonly_sqlite import connect_readonly
+from edge.signals import process_alive
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -96,7 +96,7 @@ def read_status(config_path: str) -> dict[str, object]:
     if not isinstance(doc, dict):  # missing, torn or not the agent's document
         doc = {"sender": config.sender, "connected": False, "last_error": None}
     pid = doc.get("pid")
-    running = isinstance(pid, int) and _alive(pid)
+    running = isinstance(pid, int) and process_alive(pid)
     doc["running"] = running
     updated = doc.get("updated")
     # the agent rewrites the file every second; an older one means a hung or dead agent
@@ -123,16 +123,6 @@ def read_status(config_path: str) -> dict[str, object]:
     else:
         doc.update(queue_depth=0, oldest_age_s=None, sent=0, dropped=0)
     return doc
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -225,7 +225,7 @@ def from_document(doc: object) -> Telemetry:
     version = doc.get("v")
     if not _is_version(version):
         raise WireFormatError(
-            f"v: expected {SCHEMA_VERSION}, got {version!r}", reason="unsupported_version"
+            f"v: expected {SCHEMA_VERSION}, got {_short(version)}", reason="unsupported_version"
         )
     site = _field_name(doc, "site")
     asset = _field_name(doc, "asset")

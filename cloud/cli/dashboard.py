@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         option="--port",
     )
     actions = StoreActions(layout.root) if args.alarm_actions else None
+    done = stop_event()  # before the URL is printed: a stop right after it is a clean one
     server = DashboardServer(layout.root, config, default_site=site, actions=actions).start()
     print(f"dashboard: {server.url}", flush=True)
     stderr.print(
@@ -86,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
         soft_wrap=True,
     )
-    done = stop_event()
     try:
         done.wait()
     finally:

@@ -105,13 +105,13 @@ def _keep_open(out: Path, config: Any, url: str | None) -> None:
     from edge.signals import stop_event
 
     port = urlparse(url).port if url else config.port
+    done = stop_event()  # before the URL is printed: a stop right after it is a clean one
     server = DashboardServer(out, dataclasses.replace(config, port=port or 0)).start()
     stderr.print(
         f"dashboard: still serving {server.url} over {out}; Ctrl-C to stop",
         markup=False,
         soft_wrap=True,
     )
-    done = stop_event()
     try:
         done.wait()
     finally:

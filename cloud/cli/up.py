@@ -226,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
             ex = detail["execution"]
             stderr.print(f"execution  {ex.data_end:%H:%M} {ex.status}", markup=False)
 
+    # before start: a stop that comes once the address is printed must find the handler
+    # (Python's default SIGTERM action would exit without flushing the open windows)
+    done = stop_event()
     stack = LocalStack(config, SystemClock(), on_event).start()
     print(f"broker: {stack.broker_url}", flush=True)
     if stack.dashboard is not None:
@@ -242,7 +245,6 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
             soft_wrap=True,
         )
-    done = stop_event()
     done.wait()
     stderr.print("stopping: flushing open windows")
     stack.stop()

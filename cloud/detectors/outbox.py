@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloud.detectors.engine import ActionRequest, ActionSink
 from cloud.ports import StateStore
+from edge.cliargs import one_line
 from edge.clock import Clock
 from edge.errors import RefusedError, UserError, VersionConflictError
 
@@ -185,7 +186,9 @@ class DeliveryOutbox:
         attempts = int(record.get("attempts", 0)) + 1
         self.counts["failed_attempts"] += 1
         now = self._clock.now()
-        text = f"{type(error).__name__}: {error}"
+        # one line: it is logged and shown by the CLI (botocore's ParamValidationError and
+        # some providers' errors hold line breaks)
+        text = one_line(f"{type(error).__name__}: {error}")
         record = {**record, "attempts": attempts, "last_error": text, "last_attempt_at": now}
         where = f"{request.detector_model}/{request.key_value} {request.event_name}"
         refused = refusal(error)

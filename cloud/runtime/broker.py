@@ -15,6 +15,7 @@ Core's client id, topic size and depth and keep-alive limits itself
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -31,6 +32,7 @@ from pathlib import Path
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
 from cloud.runtime.broker_auth import AuthStore
 from edge.errors import ConfigError, PlantwatchError
+from edge.signals import process_alive
 
 BROKER_KINDS = ("amqtt", "mosquitto", "auto")
 MAX_MESSAGE_KB = 128
@@ -108,18 +110,8 @@ def remove_stale_workdirs() -> None:
             owner = int((folder / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # not one this version made, or being made right now
-        if not _process_alive(owner):
+        if not process_alive(owner):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process: alive
-    return True
 
 
 def relay_log(
@@ -131,22 +123,29 @@ def relay_log(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Copy the broker's log *lines* to *path* and hand them to *emit*, *per_minute* at the
-    most, then one line counting the rest. It reads until the broker closes its end and
-    never raises: a reader that stopped would leave the broker blocked on a full pipe."""
+    most, then one line counting the rest (when the next minute's first line comes, or when
+    the broker closes its end). It never raises: a reader that stopped would leave the
+    broker blocked on a full pipe."""
     started, shown, held = clock(), 0, 0
     try:
-        file = open(path, "ab")  # noqa: SIM115 - closed below
+        # unbuffered: a write that fails (a full temp folder) leaves nothing pending
+        file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed below
     except OSError:
         file = None
+
+    def count_held() -> None:
+        where = f"; {path} has them all" if file is not None else ""
+        emit(f"{held} broker log lines not shown (at most {per_minute} a minute){where}")
+
     for raw in lines:
-        try:
-            if file is not None:
+        if file is not None:
+            with contextlib.suppress(OSError):  # the operator still gets the line
                 file.write(raw)
-                file.flush()
+        try:
             now = clock()
             if now - started >= 60:
                 if held:
-                    emit(f"{held} more broker log lines in the last minute not shown")
+                    count_held()
                 started, shown, held = now, 0, 0
             if shown < per_minute:
                 shown += 1
@@ -155,6 +154,9 @@ def relay_log(
                 held += 1
         except Exception:  # keep draining the pipe whatever happens
             continue
+    with contextlib.suppress(Exception):
+        if held:
+            count_held()
     if file is not None:
         file.close()
 

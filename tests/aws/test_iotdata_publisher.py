@@ -146,6 +146,42 @@ def test_what_the_pre_check_refuses_the_shadow_service_refuses_on_any_shadow(
         assert error.value.code == 413
 
 
+WIDTHS = st.sampled_from([("x", 1), ("é", 2), ("水", 3)])
+near_limit = WIDTHS.flatmap(  # a desired value of 7,800 to 8,500 bytes: either side of 8 KB
+    lambda cw: st.builds(lambda n: cw[0] * n, st.integers(7800 // cw[1], 8500 // cw[1]))
+)
+near_limit_update = st.builds(
+    lambda big, rest: {"desired": {"big": big, **rest}},
+    near_limit,
+    st.dictionaries(st.sampled_from("abcde"), st.one_of(st.none(), leaf), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stored=shadow_state, update=near_limit_update)
+def test_near_8_kb_the_pre_check_is_the_empty_shadows_verdict(
+    stored: dict[str, Any], update: dict[str, Any]
+) -> None:
+    # the property above, where it matters: updates on either side of the limit (the
+    # generator above makes one refusal in about 40 updates; this one, about half). What
+    # the pre-check refuses, the shadow service refuses on an empty shadow and on any other
+    payload = json.dumps({"state": update}).encode()
+    try:
+        refused("$aws/things/pump-02/shadow/update", payload)
+    except RefusedError:
+        with pytest.raises(ShadowError):
+            apply_update(None, {"state": update}, 0)
+        try:
+            shadow = apply_update(None, {"state": stored}, 0).shadow
+        except ShadowError:
+            return  # not a shadow that can exist
+        with pytest.raises(ShadowError) as error:
+            apply_update(shadow, {"state": update}, 1)
+        assert error.value.code == 413
+    else:  # ... and what it lets through, an empty shadow takes
+        apply_update(None, {"state": update}, 0)
+
+
 def test_an_update_past_8_kb_only_once_merged_is_not_seen_by_the_pre_check() -> None:
     # what the publisher cannot know without the shadow's document (spec §5: the limit is
     # on the merged state); documented in refused()'s docstring

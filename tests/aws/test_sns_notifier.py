@@ -9,7 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from detector_models import alert_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -251,6 +256,21 @@ def test_what_sns_refuses_every_time_is_refused(code: str, status: int) -> None:
     outbox, _clock = alert_outbox(notifier)
     outbox.execute(ALERT)
     assert outbox.pending() == [] and len(outbox.dead_letters()) == 1
+
+
+def test_parameters_botocore_refuses_are_a_dead_letter_at_once_on_one_line() -> None:
+    # botocore checks the request against the service model before sending: the same
+    # request fails the same way every time
+    error = ParamValidationError(report="Invalid type for parameter Message, value: 5")
+    notifier = SnsNotifier(ARN, FailingSns(error))
+    with pytest.raises(RefusedError, match="email publish refused by botocore") as e:
+        notifier.send(Notification("email", "x", "s", "b", {}))
+    assert e.value.reason == "ParamValidation"
+    outbox, _clock = alert_outbox(notifier)
+    outbox.execute(ALERT)
+    [(_key, record)] = outbox.dead_letters()
+    assert record["dead_reason"].startswith("refused (ParamValidation)")
+    assert "\n" not in record["last_error"] and "parameter Message" in record["last_error"]
 
 
 @pytest.mark.parametrize(

@@ -529,7 +529,7 @@ def test_the_outbox_logs_the_phrase_the_metric_filter_counts(caplog) -> None:
 
     class Refusing:
         def execute(self, request: ActionRequest) -> None:
-            raise RefusedError("sns: publish refused (NotFound)", reason="NotFound")
+            raise RefusedError("sns: publish refused (InvalidParameter)", reason="InvalidParameter")
 
     outbox = DeliveryOutbox(Refusing(), InMemoryStateStore(), ManualClock(0.0))
     outbox.execute(ActionRequest("sns", {}, {}, "DEFAULT", "m", "k", "e", "s", 1, 0))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from waiting import wait_for
 
 from cloud.runtime.broker import LOG_LINES_PER_MINUTE, EmbeddedBroker, relay_log
@@ -27,7 +29,7 @@ def test_lines_past_the_minutes_budget_are_counted_not_shown(tmp_path: Path) -> 
     shown: list[str] = []
     lines = [f"refused {i}\n".encode() for i in range(LOG_LINES_PER_MINUTE + 5)]
 
-    def stream():
+    def stream() -> Iterator[bytes]:
         yield from lines
         clock.now = 61.0
         yield b"after a minute\n"
@@ -36,7 +38,8 @@ def test_lines_past_the_minutes_budget_are_counted_not_shown(tmp_path: Path) -> 
 
     assert shown == [
         *(f"refused {i}" for i in range(LOG_LINES_PER_MINUTE)),
-        "5 more broker log lines in the last minute not shown",
+        f"5 broker log lines not shown (at most {LOG_LINES_PER_MINUTE} a minute); "
+        f"{tmp_path / 'broker.log'} has them all",
         "after a minute",
     ]
     assert (tmp_path / "broker.log").read_bytes() == b"".join(lines) + b"after a minute\n"
@@ -69,3 +72,25 @@ def test_a_publish_the_broker_refuses_is_told_with_its_reason() -> None:
     refused = next(line for line in lines if "publish refused" in line)
     assert "256" in refused and "connection closed" in refused
     assert refused.startswith("WARNING: client 't-long-topic': publish refused")
+
+
+def test_lines_held_back_when_the_broker_stops_are_counted(tmp_path: Path) -> None:
+    # a burst right before the broker exits: no later line comes to report the rest
+    shown: list[str] = []
+    lines = [f"refused {i}\n".encode() for i in range(LOG_LINES_PER_MINUTE + 3)]
+
+    relay_log(iter(lines), tmp_path / "broker.log", shown.append, clock=Clock())
+
+    assert shown[:-1] == [f"refused {i}" for i in range(LOG_LINES_PER_MINUTE)]
+    assert shown[-1].startswith("3 broker log lines not shown")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_file_that_cannot_be_written_does_not_silence_the_relay() -> None:
+    # /dev/full fails every write with ENOSPC, as a full temp folder would: the operator
+    # must still get the lines (before, each line was skipped and the relay then crashed)
+    shown: list[str] = []
+
+    relay_log(io.BytesIO(b"a\nb\n"), Path("/dev/full"), shown.append)
+
+    assert shown == ["a", "b"]

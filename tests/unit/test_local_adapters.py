@@ -21,6 +21,7 @@ from cloud.adapters.local import (
     OutboxNotifier,
     SqliteStateStore,
     fs_object_store,
+    outbox_notifier,
 )
 from cloud.detectors.actions import LocalActionSink
 from cloud.detectors.outbox import DeliveryOutbox
@@ -179,31 +180,61 @@ def test_put_many_in_a_forked_child_syncs_with_its_own_threads(tmp_path: Path) -
     assert store.get("a/2.csv") == b"2"
 
 
-def _alert_through_outbox(notifier: OutboxNotifier) -> DeliveryOutbox:
+def _alert_through_outbox(
+    notifier: OutboxNotifier, clock: ManualClock | None = None
+) -> DeliveryOutbox:
     state = InMemoryStateStore()
     outbox = DeliveryOutbox(
-        LocalActionSink(notifier, None, state=state), state, ManualClock(1_767_225_600.0)
+        LocalActionSink(notifier, None, state=state), state, clock or ManualClock(1_767_225_600.0)
     )
     outbox.execute(alert_request())
     return outbox
 
 
-def test_an_alerts_file_that_cannot_be_written_is_a_dead_letter_at_once(tmp_path: Path) -> None:
-    # WHEN the alerts file became a directory (no write to it can ever succeed)
+def test_an_alerts_file_that_cannot_be_written_is_retried_until_it_can(tmp_path: Path) -> None:
+    # the alerts file is the local deployment's, as the SNS topic is on AWS: an operator
+    # can fix it, and the same alert must go out then (settled for SNS in errors.py)
     path = tmp_path / "alerts.jsonl"
     notifier = OutboxNotifier(path)
     path.unlink()
-    path.mkdir()
-    with pytest.raises(RefusedError, match=r"alerts\.jsonl"):
+    path.mkdir()  # WHEN the alerts file became a directory
+    with pytest.raises(StorageError, match=r"alerts\.jsonl: cannot append") as e:
         notifier.send(Notification("email", "ops@example.com", "s", "b", {}))
-    # THEN the outbox keeps the alert as a dead letter at once, with the reason
-    outbox = _alert_through_outbox(notifier)
-    assert outbox.pending() == []
-    [(_key, record)] = outbox.dead_letters()
-    assert record["attempts"] == 1 and "IsADirectoryError" in record["dead_reason"]
+    assert not isinstance(e.value, RefusedError)
+    clock = ManualClock(1_767_225_600.0)
+    outbox = _alert_through_outbox(notifier, clock)
+    # THEN the alert is kept for the retries, not a dead letter
+    [(_key, record)] = outbox.pending()
+    assert record["attempts"] == 1 and outbox.dead_letters() == []
+    # WHEN an operator fixes the path, the next retry writes the alert
+    path.rmdir()
+    clock.advance(60)
+    assert outbox.retry_due() == 1
+    assert outbox.pending() == [] and outbox.dead_letters() == []
+    sent = [json.loads(line)["channel"] for line in path.read_text().splitlines()]
+    assert sent == ["email", "sms"]
 
 
-def test_a_full_disk_is_retried_with_backoff(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "code", [errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENAMETOOLONG]
+)
+def test_a_path_the_operator_must_fix_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(outbox_notifier, "open", refuse, raising=False)
+    with pytest.raises(StorageError, match=os.strerror(code)) as e:
+        notifier.send(Notification("email", "ops@example.com", "s", "b", {}))
+    assert not isinstance(e.value, RefusedError)
+
+
+def test_a_full_disk_is_retried_with_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notifier = OutboxNotifier(tmp_path / "alerts.jsonl")
 
     def full(_fd: int) -> None:

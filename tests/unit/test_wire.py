@@ -66,6 +66,16 @@ def test_decode_names_the_bad_field(doc: dict, reason: str, field: str) -> None:
     assert field in str(info.value)
 
 
+@pytest.mark.parametrize("version", [10**400, "1" * 100_000, ["v"] * 10_000])
+def test_an_unsupported_version_is_named_in_a_short_reason(version: object) -> None:
+    # the reason is kept with each quarantined message and shown on one line: a hostile
+    # version must not make it as long as the payload (decode_status already cuts it)
+    with pytest.raises(WireFormatError) as info:
+        wire.decode(json.dumps(_message(v=version)))
+    assert info.value.reason == "unsupported_version"
+    assert len(str(info.value)) < 80
+
+
 @pytest.mark.parametrize("name", ["Timestamp", "timestamp", "TIMESTAMP", "TimeStamp"])
 def test_a_sensor_named_like_the_time_column_is_refused_by_both_decoders(name: str) -> None:
     """An input file's first column is ``Timestamp``: a sensor of that name would give the

@@ -66,18 +66,17 @@ def classified(
     """The error to raise ``from`` *error*: ``RefusedError`` if its code is in *refusals*
     (or botocore refused the parameters before sending), else ``StorageError``. *what*
     names the call (``sns <arn>: email publish``)."""
-    if isinstance(error, ClientError):
-        code = error_code(error)
-        if code in refusals:
-            message = error.response.get("Error", {}).get("Message") or code
-            return RefusedError(f"{what} refused ({code}): {message}; not retried", reason=code)
-    elif isinstance(error, ParamValidationError):
+    if isinstance(error, ParamValidationError):
         return RefusedError(
             f"{what} refused by botocore: {error}; not retried", reason="ParamValidation"
         )
-    if isinstance(error, ClientError) and error_code(error) in CONFIGURATION_ERRORS:
-        code = error_code(error)
-        message = error.response.get("Error", {}).get("Message") or code
+    if not isinstance(error, ClientError):
+        return StorageError(f"{what} failed: {error}")
+    code = error_code(error)
+    message = error.response.get("Error", {}).get("Message") or code
+    if code in refusals:
+        return RefusedError(f"{what} refused ({code}): {message}; not retried", reason=code)
+    if code in CONFIGURATION_ERRORS:
         return StorageError(
             f"{what} failed ({code}): {message}; retried until the deployment allows it"
         )

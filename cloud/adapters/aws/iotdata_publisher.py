@@ -56,12 +56,12 @@ class IotDataPublisher:
 
 def refused(topic: str, payload: bytes) -> None:
     """RefusedError, before anything is sent, for a publish IoT Core is sure to refuse: a
-    topic it does not publish to (:func:`publish_topic_problem`), over 128 KB (iot-data answers ``RequestEntityTooLargeException``), or a shadow update
-    the shadow service rejects whatever the shadow holds (a state over 8 KB, a malformed
-    request). iot-data accepts the latter and the shadow service answers on
-    ``.../update/rejected``, which no one reads: the command would be lost while the
-    outbox counted it delivered. Refused here, the outbox keeps it as a dead letter with
-    the reason.
+    topic it does not publish to (:func:`publish_topic_problem`), over 128 KB (iot-data
+    answers ``RequestEntityTooLargeException``), or a shadow update the shadow service
+    rejects whatever the shadow holds (a state over 8 KB, a malformed request). iot-data
+    accepts the latter and the shadow service answers on ``.../update/rejected``, which no
+    one reads: the command would be lost while the outbox counted it delivered. Refused
+    here, the outbox keeps it as a dead letter with the reason.
 
     What it can and cannot know: the 8 KB limit applies to the *merged* shadow (the
     compact JSON of merged ``desired`` plus merged ``reported``), and the publisher does

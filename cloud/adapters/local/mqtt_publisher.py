@@ -48,13 +48,13 @@ class MqttPublisher:
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Raises ``RefusedError`` for what no broker takes (an empty topic, a wildcard, one
         over MQTT's 65,535 bytes, a QoS other than 0-2): paho refuses it before sending, the
-        same every time. A publish not acknowledged is a ``PlantwatchError`` (retried)."""
+        same every time, so retrying cannot help. A publish not acknowledged is a
+        ``PlantwatchError`` (retried)."""
         try:
             info = self._client.publish(topic, payload, qos=qos)
         except ValueError as exc:  # paho's checks of the topic, payload and QoS
             raise RefusedError(
-                f"publish to {topic[:64]!r}: not a topic one can publish to, or not a "
-                f"publish one can send ({exc}); not sent",
+                f"publish to {topic[:64]!r}: the MQTT client refuses it: {exc} Not sent.",
                 reason="InvalidPublish",
             ) from exc
         if qos:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import threading
@@ -11,7 +10,7 @@ from typing import TextIO
 
 from cloud.ports import Notification
 from edge.clock import Clock, SystemClock
-from edge.errors import RefusedError, StorageError
+from edge.errors import StorageError
 from edge.files import private_file
 
 
@@ -22,11 +21,10 @@ class OutboxNotifier:
     and target is not written again: a sender that crashed after sending and before noting
     it sent retries safely, so an alert is never lost and never doubled.
 
-    A write that can never succeed (the path is a directory, not writable, on a read-only
-    file system) is a ``RefusedError``, so the detector outbox keeps the alert as a dead
-    letter at once; a full disk or an I/O error is a ``StorageError`` and is retried. Text
-    UTF-8 cannot hold (a lone surrogate from a ``\\ud800`` JSON escape) is written as its
-    JSON escape, so such an alert goes out rather than failing every time.
+    A write that fails (a full disk, or a path that is a directory or not writable) is a
+    ``StorageError``, so the detector outbox retries the alert until the file can be
+    written. Text UTF-8 cannot hold (a lone surrogate from a ``\\ud800`` JSON escape) is
+    written as its JSON escape, so such an alert goes out rather than failing every time.
     """
 
     def __init__(
@@ -91,14 +89,12 @@ class OutboxNotifier:
             )
 
 
-PERMANENT_ERRNOS = frozenset(
-    {errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG}
-)
-"""Write failures that the same path meets every time until someone changes it."""
-
-
 def write_error(path: Path, error: OSError) -> StorageError:
-    what = f"alerts file {path}: cannot append ({type(error).__name__}: {error.strerror})"
-    if error.errno in PERMANENT_ERRNOS:
-        return RefusedError(f"{what}; fix the path, not retried", reason=type(error).__name__)
-    return StorageError(f"{what}; retried")
+    """Every failed append is retried. A full disk or an I/O error may pass; a path that is
+    a directory, not writable or on a read-only file system is the deployment's to fix, as
+    a missing SNS topic or permission is on AWS (:mod:`cloud.adapters.aws.errors`), and
+    once it is fixed the same alert must still go out rather than be a dead letter."""
+    return StorageError(
+        f"alerts file {path}: cannot append ({type(error).__name__}: {error.strerror}); "
+        "the alert is kept and retried until the file can be written"
+    )

@@ -208,7 +208,10 @@ class RefusingNotifier:
 @pytest.mark.parametrize(
     "error",
     [
-        RefusedError("sns arn:...:gone: email publish refused (NotFound)", reason="NotFound"),
+        RefusedError(
+            "sns arn:...:alerts: email publish refused (InvalidParameter)",
+            reason="InvalidParameter",
+        ),
         ConfigError("qos 2: AWS IoT Core publishes with QoS 0 or 1"),
     ],
 )
@@ -245,3 +248,25 @@ def test_a_transient_failure_keeps_the_backoff() -> None:
     [(_key, record)] = outbox.pending()
     assert record["attempts"] == 1 and record["next_at"] == T0 + 2.0
     assert outbox.dead_letters() == []
+
+
+@pytest.mark.parametrize("refused", [True, False], ids=["dead-letter", "retried"])
+def test_a_multi_line_error_is_kept_and_logged_on_one_line(
+    refused: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # botocore's ParamValidationError reads "Parameter validation failed:\nInvalid type
+    # for parameter Message, ...": the log line and the stored error stay one line
+    text = "sns: publish refused by botocore: Parameter validation failed:\nInvalid type"
+    error = RefusedError(text, reason="ParamValidation") if refused else StorageError(text)
+    outbox = DeliveryOutbox(
+        LocalActionSink(RefusingNotifier(error), None), InMemoryStateStore(), ManualClock(T0)
+    )
+    with caplog.at_level("WARNING", logger="cloud.detectors.outbox"):
+        outbox.execute(alarm())
+
+    [(_key, record)] = outbox.dead_letters() if refused else outbox.pending()
+    assert "\n" not in record["last_error"]
+    assert "Parameter validation failed:" in record["last_error"]
+    assert "Invalid type" in record["last_error"]
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "cloud.detectors.outbox"]
+    assert "\n" not in logged and "Invalid type" in logged
