@@ -108,8 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         action="append",
         default=[],
-        help="IoT Events CreateAlarmModel JSON run on the detector inputs (repeatable;"
-        " with --model and no --detector-model, the shipped anomaly_score alarm)",
+        help="IoT Events CreateAlarmModel JSON, or the name of one `plantwatch import "
+        "iotevents` registered, run on the detector inputs (repeatable; with --model and no "
+        "--detector-model, the shipped anomaly_score alarm)",
     )
     parser.add_argument(
         "--alert-limit",
@@ -182,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     lambdas: tuple[tuple[str, str], ...] = ()
     if detector_model is not None and not detector_model.exists():
         detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
-    alarm_models = tuple(args.alarm_model)
+    alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
     if args.model and detector_model is None:
         from cloud.detectors.alarms.model import default_alarm_path
         from cloud.feeder import default_detector_paths
@@ -299,6 +300,25 @@ def _registered(
         )
     model, inputs, lambdas = found
     return model, tuple(inputs), tuple(sorted(lambdas.items()))
+
+
+def _alarm_model_file(data: str, name: Path) -> Path:
+    """``--alarm-model`` as a file, or as the name of an alarm model ``plantwatch import
+    iotevents`` registered: its stored file moves with each import, its name does not."""
+    if name.exists():
+        return name
+    from cloud.migrate.iotevents import registered_alarm
+    from cloud.runtime.layout import DataLayout
+    from edge.errors import ConfigError
+
+    detectors = DataLayout(Path(data)).detectors
+    found = registered_alarm(detectors, str(name))
+    if found is None:
+        raise ConfigError(
+            f"--alarm-model {name}: no such file, and no alarm model of that name registered "
+            f"in {detectors} (see `plantwatch import iotevents`)"
+        )
+    return found
 
 
 def parse_alert_limit(text: str) -> tuple[int, float]:

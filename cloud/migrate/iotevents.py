@@ -448,6 +448,14 @@ def registered(detectors: Path, name: str) -> tuple[Path, list[Path], dict[str, 
     )
 
 
+def registered_alarm(detectors: Path, name: str) -> Path | None:
+    """The file of an alarm model ``import iotevents`` registered, by name, or None."""
+    entry = read_registry(detectors).get("alarm_models", {}).get(name)
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("file"), str):
+        return None
+    return detectors / entry["file"]
+
+
 def _unsupported(
     model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
 ) -> list[Unsupported]:
