@@ -209,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms.model import check_alarm_references
-    from cloud.migrate.iotevents import load_any
+    from cloud.migrate.iotevents import load_any, load_inputs
 
-    inputs = [load_any(path, "input") for path in args.inputs]
+    inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "alarm")
     warnings = check_alarm_references(model, inputs)
     for warning in warnings:

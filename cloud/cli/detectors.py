@@ -121,9 +121,9 @@ def _push(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from cloud.detectors.model import check_references
-    from cloud.migrate.iotevents import load_any
+    from cloud.migrate.iotevents import load_any, load_inputs
 
-    inputs = [load_any(path, "input") for path in args.inputs]
+    inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient)
     warnings = check_references(model, inputs)
     events = sum(len(s.on_enter) + len(s.on_input) + len(s.on_exit) for s in model.states.values())

@@ -101,9 +101,9 @@ def run_replay(args: argparse.Namespace) -> int:
     from cloud.detectors.durations import parse_duration
     from cloud.detectors.model import check_references
     from cloud.detectors.replay import LATEST, iso_time, read_steps, replay
-    from cloud.migrate.iotevents import load_any
+    from cloud.migrate.iotevents import load_any, load_inputs
 
-    inputs = [load_any(path, "input") for path in args.inputs]
+    inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient)
     check_references(model, inputs)
     try:
@@ -271,9 +271,9 @@ def _compact(value: Any) -> str:
 def run_analyze(args: argparse.Namespace) -> int:
     from cloud.detectors.analysis import analyze
     from cloud.detectors.model import check_references
-    from cloud.migrate.iotevents import load_any
+    from cloud.migrate.iotevents import load_any, load_inputs
 
-    inputs = [load_any(path, "input") for path in args.inputs]
+    inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient, references=False)
     warnings = check_references(model, inputs)
     findings = analyze(model, inputs)

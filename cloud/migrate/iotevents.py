@@ -639,6 +639,22 @@ def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
+def load_inputs(path: Path) -> list[InputDefinition]:
+    """Every input of *path*: one in a Create body, describe-input output or console
+    export, and all of them in a CloudFormation template, since one stack often declares
+    every input its models read (``--input stack.template.json`` for each)."""
+    try:
+        document = json.loads(read_document_text(path))
+    except (OSError, ValueError, RecursionError):
+        document = None
+    if not is_template(document):
+        return [load_any(path, "input")]
+    items = [item for item in _parse(path, path) if item.kind == "input"]
+    if not items:
+        raise UserError(f"{path.name}: holds no input (AWS::IoTEvents::Input resource)")
+    return [_checked(i, lambda i=i: load_input(i.body, source=path.name)) for i in items]
+
+
 def load_any(path: Path, kind: str, **options: Any) -> Any:
     """One detector model (``kind="model"``), input or alarm model from *path*, in any shape
     the import takes: a Create body, describe-* output, a console export, or a CloudFormation

@@ -622,3 +622,26 @@ def test_validate_on_a_console_export_without_a_role_says_what_to_do(
     assert err.count("\n") == 1, err
     assert "export.json: $: missing required field 'roleArn'" in err
     assert "console export" in err and "plantwatch import iotevents" in err
+
+
+def test_validate_takes_every_input_of_a_template_given_as_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # one stack usually declares every input its models read; `--input stack.json` gives them
+    document = template()
+    document["Resources"]["MotorInput9A0B"] = {
+        "Type": "AWS::IoTEvents::Input",
+        "Properties": {
+            "InputName": "MotorInput",
+            "InputDefinition": {"Attributes": [{"JsonPath": "pump.id"}, {"JsonPath": "amps"}]},
+        },
+    }
+    running = document["Resources"]["PumpWatch0E3B"]["Properties"]["DetectorModelDefinition"]
+    running["States"][1]["OnInput"]["TransitionEvents"].append(
+        {"EventName": "overload", "Condition": "$input.MotorInput.amps > 40", "NextState": "Idle"}
+    )
+    path = _write(tmp_path / "cfn", document) / "stack.template.json"
+    code = main(["detectors", "validate", str(path), "--input", str(path), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out)["detectorModelName"] == "PumpWatch0E3B"
