@@ -47,6 +47,7 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     report = json.loads(capsys.readouterr().out)
     assert report["client"] == client, "auto: awscrt where the broker speaks MQTT 5"
     assert (report["lost"], report["duplicated"]) == (0, 0)
+    assert report["deadline_passed"] is False and report["runs"][0]["deadline_passed"] is False
     total = report["runner_cpu_us_per_message"]
     assert total == pytest.approx(report["runner_cpu_us_per_reading"] * 20, rel=0.05)
     assert 0 <= report["worker_cpu_us_per_message"] <= total
