@@ -425,7 +425,11 @@ def iot_core_connect_limits() -> None:
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
-        handler, session = await connect(cls, reader, writer, *args, **kwargs)
+        try:
+            handler, session = await connect(cls, reader, writer, *args, **kwargs)
+        except MQTTError as exc:
+            log.warning("CONNECT refused: %s", _connect_refusal(str(exc)))
+            raise
         problem = client_id_problem(session.client_id or "")
         if problem is not None:
             log.warning("CONNECT refused: %s", problem)
@@ -434,6 +438,19 @@ def iot_core_connect_limits() -> None:
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
+def _connect_refusal(reason: str) -> str:
+    """amqtt's reason, with what to do where the operator can act on it: an MQTT 5 device
+    (the awsiotsdk's mqtt5 client, paho with MQTTv5) gets CONNACK "unacceptable protocol
+    version" here and retries forever, and its operator sees nothing on the device side."""
+    if reason.startswith("Invalid protocol from"):
+        return (
+            f"{reason} (MQTT protocol level): this embedded broker (amqtt) speaks MQTT 3.1.1 "
+            "only; connect with MQTT 3.1.1, or run `plantwatch up --broker mosquitto` for "
+            "MQTT 5 clients"
+        )
+    return reason
 
 
 def _varint_size(value: int) -> int:

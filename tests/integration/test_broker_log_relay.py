@@ -94,3 +94,21 @@ def test_a_log_file_that_cannot_be_written_does_not_silence_the_relay() -> None:
     relay_log(io.BytesIO(b"a\nb\n"), Path("/dev/full"), shown.append)
 
     assert shown == ["a", "b"]
+
+
+def test_an_mqtt5_client_refused_by_amqtt_is_told_to_the_operator() -> None:
+    lines: list[str] = []
+    broker = EmbeddedBroker("amqtt", on_log=lines.append).start()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="v5-dev", protocol=mqtt.MQTTv5)
+    refused = threading.Event()
+    client.on_connect = lambda *_a: refused.set()
+    try:
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        assert refused.wait(10)
+        wait_for(lambda: any("CONNECT refused" in line for line in lines), timeout=10)
+    finally:
+        client.loop_stop()
+        broker.close()
+    line = next(line for line in lines if "CONNECT refused" in line)
+    assert ": 5 (MQTT protocol level)" in line and "--broker mosquitto" in line
