@@ -46,6 +46,43 @@ class RecordingSink:
         self.requests.append(request)
 
 
+class EventSink:
+    """An action sink that raises *error* while it is set, and otherwise keeps each
+    request's event name in ``done``, in order: what was delivered, and how often."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.done: list[str] = []
+
+    def execute(self, request: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.done.append(request.event_name)
+
+
+ALERTS_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
+
+
+def action_request(**fields: Any) -> Any:
+    """An action request as the engine hands it to its sink: an ``sns`` alert of model
+    ``m`` for pump-01, with *fields* changed."""
+    from cloud.detectors.engine import ActionRequest
+
+    base: dict[str, Any] = {
+        "kind": "sns",
+        "target": {"targetArn": ALERTS_ARN},
+        "payload": {},
+        "payload_type": "DEFAULT",
+        "detector_model": "m",
+        "key_value": "pump-01",
+        "event_name": "alarm raised",
+        "state_name": "Alarm",
+        "state_entry": 2,
+        "event_time_ms": 1_767_225_600_000,
+    }
+    return ActionRequest(**(base | fields))
+
+
 def alert_request(key_value: str = "pump-01", *, event_time_ms: int = 1_767_225_600_000) -> Any:
     """An ``sns`` action request as the detector engine hands it to its sink."""
     from cloud.detectors.engine import ActionRequest

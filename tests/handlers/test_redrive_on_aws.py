@@ -14,12 +14,12 @@ from typing import Any
 import boto3
 import pytest
 from aws_support import REGION, create_state_table
+from detector_models import EventSink, action_request
 from moto import mock_aws
 from stale_listing import Stale
 
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.cli.main import main
-from cloud.detectors.engine import ActionRequest
 from cloud.detectors.outbox import (
     DEAD_LETTER_NAMESPACE,
     OUTBOX_NAMESPACE,
@@ -33,17 +33,6 @@ TABLE = "pw-state"
 TOPIC = f"arn:aws:sns:{REGION}:123456789012:alerts"
 
 
-class Sink:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.done: list[str] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        if self.error is not None:
-            raise self.error
-        self.done.append(request.event_name)
-
-
 @pytest.fixture
 def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbStateStore]:
     """The state table with one dead letter: an alert refused while the topic was gone."""
@@ -53,18 +42,9 @@ def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbStateStore]:
         create_state_table(client, TABLE)
         store = DynamoDbStateStore(TABLE, client)
         gone = RefusedError(f"sns {TOPIC}: NotFound", reason="NotFound")
-        DeliveryOutbox(Sink(gone), store, ManualClock(SystemClock().now() - 600)).execute(
-            ActionRequest(
-                kind="sns",
-                target={"targetArn": TOPIC},
-                payload={},
-                payload_type="DEFAULT",
-                detector_model="m",
-                key_value="pump-02",
-                event_name="alarm raised",
-                state_name="Alarm",
-                state_entry=2,
-                event_time_ms=1_767_596_400_000,
+        DeliveryOutbox(EventSink(gone), store, ManualClock(SystemClock().now() - 600)).execute(
+            action_request(
+                target={"targetArn": TOPIC}, key_value="pump-02", event_time_ms=1_767_596_400_000
             )
         )
         yield store
@@ -97,7 +77,7 @@ def test_the_cli_lists_and_redrives_a_dead_letter_on_the_state_table(
     [(key, record)] = state.items(OUTBOX_NAMESPACE)
     assert (key, record["attempts"], record["redrives"]) == (row["key"], 0, 1)
     # the timers function's next retry sends it, once
-    sink = Sink()
+    sink = EventSink()
     assert DeliveryOutbox(sink, state, SystemClock()).retry_due() == 1
     assert DeliveryOutbox(sink, state, SystemClock()).retry_due() == 0
     assert sink.done == ["alarm raised"]

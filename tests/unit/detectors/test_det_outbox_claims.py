@@ -3,6 +3,7 @@ claimed with a conditional write, so exactly one of them delivers it."""
 
 from __future__ import annotations
 
+from detector_models import action_request
 from stale_listing import Stale
 
 from cloud.adapters.local import InMemoryStateStore
@@ -25,18 +26,7 @@ class Sink:
 
 
 def request() -> ActionRequest:
-    return ActionRequest(
-        kind="sns",
-        target={"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
-        payload={},
-        payload_type="DEFAULT",
-        detector_model="m",
-        key_value="pump-01",
-        event_name="alarm raised",
-        state_name="Alarm",
-        state_entry=2,
-        event_time_ms=int(T0 * 1000),
-    )
+    return action_request(event_time_ms=int(T0 * 1000))
 
 
 def test_a_due_record_is_delivered_by_one_of_two_retrying_processes() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import EventSink, action_request
 from stale_listing import Stale
 
 from cloud.adapters.local import InMemoryStateStore, SqliteStateStore
@@ -28,33 +29,11 @@ from edge.errors import RefusedError, UserError
 T0 = 1_767_225_600.0
 
 
-class Sink:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.done: list[str] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        if self.error is not None:
-            raise self.error
-        self.done.append(request.event_name)
-
-
 GONE = RefusedError("sns arn:aws:sns:us-east-1:123456789012:alerts: NotFound", reason="NotFound")
 
 
 def request(event: str = "alarm raised") -> ActionRequest:
-    return ActionRequest(
-        kind="sns",
-        target={"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"},
-        payload={},
-        payload_type="DEFAULT",
-        detector_model="m",
-        key_value="pump-01",
-        event_name=event,
-        state_name="Alarm",
-        state_entry=2,
-        event_time_ms=int(T0 * 1000),
-    )
+    return action_request(event_name=event, event_time_ms=int(T0 * 1000))
 
 
 Stores = Callable[[], StateStore]
@@ -80,7 +59,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 
 
 def dead_letter(state: StateStore, clock: ManualClock, event: str = "alarm raised") -> str:
-    outbox = DeliveryOutbox(Sink(GONE), state, clock)
+    outbox = DeliveryOutbox(EventSink(GONE), state, clock)
     outbox.execute(request(event))
     [(key, record)] = [
         (k, r) for k, r in outbox.dead_letters() if r["request"]["event_name"] == event
@@ -104,7 +83,7 @@ def test_a_redriven_dead_letter_is_due_now_and_sent_once(open_store: Stores) -> 
     assert (record["attempts"], record["redriven_at"], record["redrives"]) == (0, T0 + 3600, 1)
     assert "dead_reason" not in record
     # AND the next retry sends it, once
-    sink = Sink()
+    sink = EventSink()
     outbox = DeliveryOutbox(sink, state, clock)
     assert outbox.retry_due() == 1
     assert outbox.retry_due() == 0
@@ -115,7 +94,7 @@ def test_a_redriven_dead_letter_is_due_now_and_sent_once(open_store: Stores) -> 
 def test_a_redriven_action_that_fails_again_is_dead_again_with_its_redrive_count() -> None:
     state, clock = InMemoryStateStore(), ManualClock(T0)
     key = dead_letter(state, clock)
-    outbox = DeliveryOutbox(Sink(GONE), state, clock)
+    outbox = DeliveryOutbox(EventSink(GONE), state, clock)
     assert [r.redrives for r in outbox.redrive([key])] == [1]
     outbox.retry_due()
     [(again, record)] = state.items(DEAD_LETTER_NAMESPACE)
@@ -166,7 +145,7 @@ def test_two_racing_redrives_put_it_back_once(open_store: Stores) -> None:
     assert [r.status for r in second] == ["taken"]
     assert [k for k, _ in state.items(OUTBOX_NAMESPACE)] == [key]
     # AND it goes out once
-    sink = Sink()
+    sink = EventSink()
     DeliveryOutbox(sink, state, clock).retry_due()
     DeliveryOutbox(sink, open_store(), clock).retry_due()
     assert sink.done == ["alarm raised"]
@@ -193,7 +172,7 @@ class Interleaved:
 def test_a_redrive_under_way_is_left_alone_by_another_redrive_and_by_retries() -> None:
     state, clock = InMemoryStateStore(), ManualClock(T0)
     key = dead_letter(state, clock)
-    sink = Sink()
+    sink = EventSink()
     others: list[Any] = []
 
     def meanwhile() -> tuple[Any, ...]:
@@ -234,7 +213,7 @@ def test_a_redrive_that_stopped_half_way_is_finished_by_the_next_without_a_secon
     [done] = redrive(state, clock, [key])
     assert done.status == "already pending"
     assert list(state.items(DEAD_LETTER_NAMESPACE)) == []
-    sink = Sink()
+    sink = EventSink()
     assert DeliveryOutbox(sink, state, clock).retry_due() == 1
     assert sink.done == ["alarm raised"]
 
@@ -244,6 +223,6 @@ def test_a_redriven_letter_is_due_for_a_retrying_clock_behind_the_operators() ->
     state = InMemoryStateStore()
     key = dead_letter(state, ManualClock(T0))
     redrive(state, ManualClock(T0 + 300), [key])
-    sink = Sink()
+    sink = EventSink()
     assert DeliveryOutbox(sink, state, ManualClock(T0 + 60)).retry_due() == 1
     assert sink.done == ["alarm raised"]

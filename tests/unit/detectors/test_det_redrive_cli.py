@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import EventSink, action_request
 
 from cloud.adapters.local import SqliteStateStore
 from cloud.cli.main import main
@@ -21,34 +22,9 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 LONG_ERROR = "x" * 500
 
 
-class Refusing:
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def execute(self, request: ActionRequest) -> None:
-        raise self.error
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.done: list[str] = []
-
-    def execute(self, request: ActionRequest) -> None:
-        self.done.append(request.event_name)
-
-
 def request(kind: str, target: dict[str, Any], event: str, ms: int) -> ActionRequest:
-    return ActionRequest(
-        kind=kind,
-        target=target,
-        payload={},
-        payload_type="DEFAULT",
-        detector_model="pump-model",
-        key_value="pump-01",
-        event_name=event,
-        state_name="Alarm",
-        state_entry=2,
-        event_time_ms=ms,
+    return action_request(
+        kind=kind, target=target, event_name=event, event_time_ms=ms, detector_model="pump-model"
     )
 
 
@@ -61,11 +37,11 @@ def data(tmp_path: Path) -> Path:
     state = SqliteStateStore(folder / "state.db")
     clock = ManualClock(SystemClock().now() - 3600)
     gone = RefusedError(f"sns {TOPIC}: NotFound", reason="NotFound")
-    DeliveryOutbox(Refusing(gone), state, clock).execute(
+    DeliveryOutbox(EventSink(gone), state, clock).execute(
         request("sns", {"targetArn": TOPIC}, "alarm raised", 1_767_225_600_000)
     )
     refused = RefusedError(f"publish refused: {LONG_ERROR}", reason="Forbidden")
-    DeliveryOutbox(Refusing(refused), state, clock).execute(
+    DeliveryOutbox(EventSink(refused), state, clock).execute(
         request("iotTopicPublish", {"mqttTopic": "cmd/pump-01/safe"}, "go safe", 1_767_225_601_000)
     )
     state.close()
@@ -125,7 +101,7 @@ def test_redrive_puts_one_back_due_now_and_the_next_retry_sends_it(data: Path) -
     assert [k for k, _ in stored(data, DEAD_LETTER_NAMESPACE)] == [command]
     [(key, record)] = stored(data, OUTBOX_NAMESPACE)
     assert (key, record["attempts"], record["redrives"]) == (alert, 0, 1)
-    state, sink = SqliteStateStore(data / "state.db"), Sink()
+    state, sink = SqliteStateStore(data / "state.db"), EventSink()
     try:
         assert DeliveryOutbox(sink, state, SystemClock()).retry_due() == 1
     finally:
