@@ -108,9 +108,10 @@ def declared_view(payload: Mapping[str, Any], tree: DeclaredTree) -> dict[str, A
     them (iotevents-contracts §1 Decision: an undeclared path is undefined at run time, as
     on AWS, where the input definition says what a detector receives). The key has been
     read before, from the whole message. Most messages hold only declared top-level
-    fields, and come back as they are."""
+    fields, and come back as they are, not copied: the engines copy a message once, when
+    they take it."""
     if all(name in tree and tree[name] is None for name in payload):
-        return dict(payload)
+        return payload if isinstance(payload, dict) else dict(payload)
     view: dict[str, Any] = {}
     for name, below in tree.items():
         if name not in payload:

@@ -366,7 +366,7 @@ class AlarmEngine:
             return
         declared = self._declared.get(input_name)
         # given its definition, only the declared attributes are defined (as in detectors)
-        body = dict(payload) if declared is None else declared_view(payload, declared)
+        body = dict(payload) if declared is None else declared_view(dict(payload), declared)
 
         def evaluate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             now = self._clock.now()
