@@ -294,11 +294,9 @@ def _template_end(text: str, i: int) -> int:
             i = j + 1
             continue
         if c == "'":
-            # a nested single-quoted string ends at the next quote
-            j = text.find("'", i + 1)
-            if j < 0:
+            i = _string_end(text, i)
+            if i < 0:
                 return -1
-            i = j + 1
             continue
         if c == "{":
             depth += 1
@@ -306,6 +304,28 @@ def _template_end(text: str, i: int) -> int:
             if depth == 0:
                 return i
             depth -= 1
+        i += 1
+    return -1
+
+
+def _string_end(text: str, start: int) -> int:
+    """Index just past the single-quoted string opening at *start*, or -1.
+
+    The string may hold templates whose expressions hold single-quoted strings in turn
+    (AWS: "A substitution template can also contain ... substitution templates"), so its
+    end is the first quote outside every ``${...}`` in it, not simply the next quote.
+    """
+    i, n = start + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "'":
+            return i + 1
+        if c == "$" and i + 1 < n and text[i + 1] == "{":
+            end = _template_end(text, i + 2)
+            if end < 0:
+                return -1
+            i = end + 1
+            continue
         i += 1
     return -1
 
