@@ -649,7 +649,13 @@ def _read(path: Path, name: str) -> Any:
     not YAML)."""
     text = read_document_text(path)
     if _is_yaml(path):
-        from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
+        try:
+            from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
+        except ImportError:
+            raise UserError(
+                f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
+                " `make install` (or `pip install pyyaml`)"
+            ) from None
 
         document = load_yaml(text, name)
         # a template is typed once its functions are evaluated; an API body (describe

@@ -5,6 +5,7 @@ short-form tags (``!Ref``, ``!Sub``, ``!GetAtt``, ``!Join``, ``!If`` ...) as wel
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -436,3 +437,15 @@ def test_describe_output_saved_as_yaml_is_imported_with_aws_types(
     assert states[0]["onEnter"]["events"][0]["actions"][0]["setTimer"]["seconds"] == 60
     sqs = states[0]["onInput"]["transitionEvents"][0]["actions"][0]["sqs"]
     assert sqs["useBase64"] is False
+
+
+def test_without_pyyaml_a_yaml_file_is_one_line_saying_what_to_install(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml raises ImportError
+    monkeypatch.delitem(sys.modules, "cloud.migrate.cfn_yaml", raising=False)
+    code, err = _import(capsys, _folder(tmp_path), tmp_path / "data")
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert "cfn/stack.yaml: reading YAML needs PyYAML" in err
+    assert "make install" in err
