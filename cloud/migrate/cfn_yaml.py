@@ -20,6 +20,7 @@ same way.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import yaml
@@ -107,8 +108,47 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
     return out
 
 
+def _checked(kind: str, what: str, finite: bool = False) -> Any:
+    """An explicit ``!!int``/``!!float``/``!!bool`` whose text is not one is an error at its
+    line, not a ValueError from deep inside the loader."""
+    construct = getattr(yaml.SafeLoader, f"construct_yaml_{kind}")
+
+    def constructor(loader: _Loader, node: yaml.Node) -> Any:
+        try:
+            value = construct(loader, node)
+        except Exception:  # PyYAML's converters raise whatever int()/dict[]/[0] raise
+            value = None
+        if value is None or (finite and not math.isfinite(value)):
+            text = node.value if isinstance(node, yaml.ScalarNode) else "..."
+            reason = "not a finite number" if value is not None else f"not {what}"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"!!{kind} {text!r} is {reason}", node.start_mark
+            )
+        return value
+
+    return constructor
+
+
+def _refused(tag: str) -> Any:
+    def constructor(loader: _Loader, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"!!{tag} is not taken: a template holds text, numbers, Booleans, null, lists and"
+            " mappings",
+            node.start_mark,
+        )
+
+    return constructor
+
+
 _Loader.add_multi_constructor("!", _short_form)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _checked("int", "an integer"))
+_Loader.add_constructor("tag:yaml.org,2002:float", _checked("float", "a number", finite=True))
+_Loader.add_constructor("tag:yaml.org,2002:bool", _checked("bool", "a Boolean"))
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refused(_tag))
 
 
 def load_yaml(text: str, source: str) -> Any:
@@ -146,3 +186,5 @@ def _check_size(document: Any, source: str) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+        elif not (node is None or isinstance(node, str | bool | int | float)):
+            raise UserError(f"{source}: not valid YAML: a {type(node).__name__} value")

@@ -449,3 +449,76 @@ def test_without_pyyaml_a_yaml_file_is_one_line_saying_what_to_install(
     assert err.count("\n") == 1, err
     assert "cfn/stack.yaml: reading YAML needs PyYAML" in err
     assert "make install" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: !!int abc", "line 1, column 4: !!int 'abc' is not an integer"),
+        ("a: !!int 0x", "line 1, column 4: !!int '0x' is not an integer"),
+        ("a: !!float x", "line 1, column 4: !!float 'x' is not a number"),
+        ("a: !!float .inf", "line 1, column 4: !!float '.inf' is not a finite number"),
+        ("a: !!bool maybe", "line 1, column 4: !!bool 'maybe' is not a Boolean"),
+        ("a: !!timestamp 2020-01-01", "line 1, column 4: !!timestamp is not taken"),
+        ("a: !!binary aGk=", "line 1, column 4: !!binary is not taken"),
+        ("a: !!set {x}", "line 1, column 4: !!set is not taken"),
+        ("a: !!omap [b: 1]", "line 1, column 4: !!omap is not taken"),
+        ("a: !!pairs [b: 1]", "line 1, column 4: !!pairs is not taken"),
+    ],
+)
+def test_a_yaml_type_json_cannot_hold_is_refused_naming_the_line(text: str, problem: str) -> None:
+    with pytest.raises(UserError) as caught:
+        load_yaml(text, "t.yaml")
+    assert str(caught.value).startswith(f"t.yaml: not valid YAML: {problem}"), caught.value
+
+
+def test_explicit_json_types_are_kept() -> None:
+    assert load_yaml("a: !!int 60\nb: !!float 2.5\nc: !!bool true\nd: !!str 010", "t.yaml") == {
+        "a": 60,
+        "b": 2.5,
+        "c": True,
+        "d": "010",
+    }
+
+
+YAML_ALPHABET = st.sampled_from(
+    [
+        *"abc01:-[]{},'\"&*!<>|#%@`?~\n ",
+        "  ",
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!timestamp ",
+        "!!binary ",
+        "!!set ",
+        "!!omap ",
+        "!!str ",
+        "!!null ",
+        "!!python/tuple ",
+        "!Ref ",
+        "!Sub ",
+        "!GetAtt ",
+        "!Nope ",
+        "&a ",
+        "*a",
+        "<<: ",
+        ".inf",
+        "0x",
+        "\t",
+        "\x00",
+        "\ufeff",
+        "---\n",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(YAML_ALPHABET, max_size=30).map("".join))
+def test_any_text_loads_as_json_values_or_is_one_line_user_error(text: str) -> None:
+    try:
+        document = load_yaml(text, "t.yaml")
+    except UserError as exc:
+        assert "\n" not in str(exc)
+        assert str(exc).startswith("t.yaml: ")
+        return
+    json.dumps(document, allow_nan=False)  # only what a JSON template can hold
