@@ -159,7 +159,7 @@ def import_folder(
     not when the alarm fires.
     """
     if not folder.is_dir():
-        raise UserError(f"{folder}: not a directory of describe-detector-model/describe-input JSON")
+        raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
     files = sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
     if not files:
         raise UserError(f"{folder}: no .json, .yaml or .yml files")

@@ -204,7 +204,7 @@ def test_a_yaml_template_in_short_and_long_forms_is_registered_and_runs(
         (
             "      EvaluationMethod: SERIAL\n",
             "      EvaluationMethod: SERIAL\n     Broken: [\n",
-            "cfn/stack.yaml: not valid YAML: line 29, column 6: expected <block end>",
+            "cfn/stack.yaml: not valid YAML: line 29, column 6: ",
         ),
     ],
 )
