@@ -10,9 +10,11 @@ Scalars stay text, as the template wrote them: ``Condition: true`` is the expres
 ``true`` and ``Value: 010`` the expression ``010``, because every IoT Events property is a
 string except the few :func:`cloudformation.typed` types from text (``Seconds``,
 ``Severity``, ``UseBase64``, ``Enabled``, ``DisabledOnInitialization``). Only ``null``,
-``~`` and an empty value read as null. YAML's own ``!!`` tags, anchors, aliases and merge
-keys (``<<``) work; an alias that would expand the document past :data:`MAX_NODES`, or
-refers to itself, is refused.
+``~`` and an empty value read as null. YAML's own ``!!str``, ``!!int``, ``!!float``,
+``!!bool`` and ``!!null``, anchors, aliases and merge keys (``<<``) work; what no JSON
+template holds (``!!timestamp``, ``!!binary``, ``!!set``, ``!!omap``, ``!!pairs``, a
+non-finite ``!!float``), an alias that would expand the document past :data:`MAX_NODES`, or
+one that refers to itself, is refused naming the line.
 
 AWS CLI output in YAML (``aws iotevents describe-detector-model --output yaml``) reads the
 same way.
