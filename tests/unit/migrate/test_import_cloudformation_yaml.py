@@ -522,3 +522,37 @@ def test_any_text_loads_as_json_values_or_is_one_line_user_error(text: str) -> N
         assert str(exc).startswith("t.yaml: ")
         return
     json.dumps(document, allow_nan=False)  # only what a JSON template can hold
+
+
+def test_describe_alarm_model_saved_as_yaml_is_imported_with_aws_types(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        "alarmModelArn: arn:aws:iotevents:us-east-1:123456789012:alarmModel/boilerHigh\n"
+        "alarmModelName: boilerHigh\nalarmModelVersion: '1'\n"
+        "creationTime: '2024-03-01T10:00:00+00:00'\nstatus: ACTIVE\n"
+        "roleArn: arn:aws:iam::123456789012:role/r\nkey: boilerId\nseverity: 3\n"
+        "alarmRule:\n  simpleRule:\n    inputProperty: $input.BoilerInput.temp\n"
+        "    comparisonOperator: GREATER\n    threshold: '80'\n"
+        "alarmCapabilities:\n  initializationConfiguration:\n"
+        "    disabledOnInitialization: false\n  acknowledgeFlow:\n    enabled: true\n",
+        "boilerHigh.yaml",
+    )
+    (folder / "BoilerInput.json").write_text(
+        json.dumps(
+            {
+                "inputName": "BoilerInput",
+                "inputDefinition": {"attributes": [{"jsonPath": "boilerId"}, {"jsonPath": "temp"}]},
+            }
+        )
+    )
+    code, out = _import(capsys, folder, tmp_path / "data")
+    assert code == 0, out
+    (alarm,) = json.loads(out)["alarm_models"]
+    body = json.loads((tmp_path / "data" / "detectors" / alarm["file"]).read_text())
+    assert body["severity"] == 3
+    assert body["alarmCapabilities"] == {
+        "initializationConfiguration": {"disabledOnInitialization": False},
+        "acknowledgeFlow": {"enabled": True},
+    }
