@@ -91,7 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Validate and register the describe-detector-model and describe-input "
         "JSON files of a folder; report what cannot run locally.",
     )
-    iot.add_argument("folder", type=Path, help="folder of describe-*/Create* JSON files")
+    iot.add_argument(
+        "folder", type=Path, help="folder of describe-*/Create* JSON and CloudFormation JSON/YAML"
+    )
     iot.add_argument(
         "--lambda",
         dest="lambdas",
@@ -281,7 +283,7 @@ def _iotevents(args: argparse.Namespace) -> int:
             raise UserError(f"--lambda {item}: expected ARN=package.module:function")
         lambdas[arn] = target
     if not args.folder.is_dir():
-        raise UserError(f"{args.folder}: no such folder of describe-* JSON files")
+        raise UserError(f"{args.folder}: no such folder of describe-* JSON or template files")
     layout = DataLayout.at(layout.root)
     report = import_folder(args.folder, layout.detectors, lambdas, resolve=load_callable)
     document = report.as_dict()

@@ -666,11 +666,18 @@ class DetectorEngine:
         if action.kind == "setVariable":
             value, problem = ex.evaluate_reporting(action.expressions["value"], ctx)
             name = fields["variableName"]
-            if value is ex.UNDEFINED:
+            if value is ex.UNDEFINED or value is None:
+                # AWS: "A variable can't be unset. For example, you can't assign it the
+                # value null." (developer guide, Expressions, References)
+                reason = problem or (
+                    "value is undefined"
+                    if value is ex.UNDEFINED
+                    else "value is null, and a variable cannot be set to null"
+                )
                 raise _ActionError(
                     f"{action.path}.value",
                     fields["value"],
-                    f"{problem or 'value is undefined'}; variable {name!r} unchanged",
+                    f"{reason}; variable {name!r} unchanged",
                     level=logging.DEBUG,
                 )
             instance.variables[name] = value

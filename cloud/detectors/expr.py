@@ -294,11 +294,9 @@ def _template_end(text: str, i: int) -> int:
             i = j + 1
             continue
         if c == "'":
-            # a nested single-quoted string ends at the next quote
-            j = text.find("'", i + 1)
-            if j < 0:
+            i = _string_end(text, i)
+            if i < 0:
                 return -1
-            i = j + 1
             continue
         if c == "{":
             depth += 1
@@ -306,6 +304,28 @@ def _template_end(text: str, i: int) -> int:
             if depth == 0:
                 return i
             depth -= 1
+        i += 1
+    return -1
+
+
+def _string_end(text: str, start: int) -> int:
+    """Index just past the single-quoted string opening at *start*, or -1.
+
+    The string may hold templates whose expressions hold single-quoted strings in turn
+    (AWS: "A substitution template can also contain ... substitution templates"), so its
+    end is the first quote outside every ``${...}`` in it, not simply the next quote.
+    """
+    i, n = start + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "'":
+            return i + 1
+        if c == "$" and i + 1 < n and text[i + 1] == "{":
+            end = _template_end(text, i + 2)
+            if end < 0:
+                return -1
+            i = end + 1
+            continue
         i += 1
     return -1
 
@@ -545,6 +565,82 @@ def tree_depth(expr: Expr) -> int:
             children = node.parts
         stack.extend((child, depth + 1) for child in children if not isinstance(child, str))
     return deepest
+
+
+# ---------------------------------------------------------------- printing
+
+_PLAIN_NAME: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
+
+
+def unparse(expr: Expr) -> str:
+    """Expression text that :func:`parse` reads back as *expr*.
+
+    Names outside ``[a-zA-Z][a-zA-Z0-9_]*`` go in backticks, strings in single quotes
+    unless they hold one (or ``${``), and parentheses appear only where C-style
+    precedence needs them. Raises ``ValueError`` for a tree no text can spell (a string
+    holding both quote characters, a name holding a backtick).
+    """
+    if isinstance(expr, Literal):
+        return _literal_text(expr.value)
+    if isinstance(expr, InputRef):
+        out = ["$input.", _name_text(expr.input_name)]
+        for seg in expr.path:
+            out.append(f"[{seg}]" if isinstance(seg, int) else "." + _name_text(seg))
+        return "".join(out)
+    if isinstance(expr, VariableRef):
+        return "$variable." + _name_text(expr.name)
+    if isinstance(expr, TypeName):
+        return expr.name
+    if isinstance(expr, Unary):
+        inner = unparse(expr.operand)
+        if isinstance(expr.operand, Binary):
+            inner = f"({inner})"
+        return expr.op + inner
+    if isinstance(expr, Binary):
+        prec = _BINARY_PRECEDENCE[expr.op]
+        left, right = unparse(expr.left), unparse(expr.right)
+        if isinstance(expr.left, Binary) and _BINARY_PRECEDENCE[expr.left.op] < prec:
+            left = f"({left})"
+        if isinstance(expr.right, Binary) and _BINARY_PRECEDENCE[expr.right.op] <= prec:
+            right = f"({right})"
+        return f"{left} {expr.op} {right}"
+    if isinstance(expr, Call):
+        return f"{expr.name}({', '.join(unparse(a) for a in expr.args)})"
+    if isinstance(expr, Template):
+        body: list[str] = []
+        for part in expr.parts:
+            if isinstance(part, str):
+                if "'" in part:
+                    raise ValueError(f"a template's text cannot hold a single quote: {part!r}")
+                body.append(part)
+            else:
+                body.append("${" + unparse(part) + "}")
+        return "'" + "".join(body) + "'"
+    raise TypeError(f"not an expression node: {expr!r}")
+
+
+def _literal_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        if "'" not in value and "${" not in value:
+            return f"'{value}'"
+        if '"' not in value:
+            return f'"{value}"'
+        raise ValueError(f"no expression text spells the string {value!r}")
+    raise ValueError(f"not a literal value: {value!r}")
+
+
+def _name_text(name: str) -> str:
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    if "`" in name or not name:
+        raise ValueError(f"no expression text spells the name {name!r}")
+    return f"`{name}`"
 
 
 # ---------------------------------------------------------------- static checks

@@ -806,6 +806,17 @@ def _service_fields(
     ptype = ctx.required(body, "type", ppath)
     if ptype not in ("JSON", "STRING"):
         raise ctx.error(f"{ppath}.type", f"{ptype!r}: expected JSON or STRING")
+    content_type = ex.static_type(content)
+    if ptype == "JSON" and content_type in ("integer", "decimal", "boolean"):
+        # AWS's analysis refuses it: "The defined payload type is JSON, so you must specify
+        # an expression that AWS IoT Events would evaluate to a string ... The evaluated
+        # result can't be a Boolean or number." (analyze-diagnostic-information)
+        raise ctx.error(
+            f"{ppath}.contentExpression",
+            "a JSON payload must evaluate to a string holding JSON, not "
+            + ("Boolean" if content_type == "boolean" else content_type)
+            + ": write it as one, e.g. '{\"value\": ${...}}'",
+        )
     if kind == "dynamoDBv2" and ptype != "JSON":
         raise ctx.error(
             f"{ppath}.type", f"{ptype!r}: a dynamoDBv2 payload must be JSON (one column per key)"

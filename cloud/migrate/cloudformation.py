@@ -16,7 +16,8 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
 - ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
   ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them.
 
-Only JSON templates: a YAML one is converted first (``cfn-flip template.yaml``).
+A YAML template is read by :mod:`cloud.migrate.cfn_yaml` into this same JSON shape (its
+short forms ``!Ref``, ``!Sub`` ... in their long form), so everything here applies to it.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
         props = resource.get("Properties") or {}
         if not isinstance(props, dict):
             raise UserError(f"{source}: {path}: expected an object")
-        body = _typed(_camel(resolver.resolve(props, path)))
+        body = typed(_camel(resolver.resolve(props, path)))
         api_name = name_field[0].lower() + name_field[1:]
         body.setdefault(api_name, names[logical_id])
         found.append(Resource(kind, logical_id, body))
@@ -221,11 +222,12 @@ _INTEGERS: Final = frozenset({"seconds", "severity"})
 _BOOLEANS: Final = frozenset({"useBase64", "enabled", "disabledOnInitialization"})
 
 
-def _typed(node: Any) -> Any:
+def typed(node: Any) -> Any:
     """CloudFormation takes ``"60"`` for an Integer property and ``"true"`` for a Boolean one
-    (a JSON template, or a value from ``Ref``/``Fn::Sub``); the API body gets the typed value."""
+    (a JSON template, or a value from ``Ref``/``Fn::Sub``); the API body gets the typed value.
+    Also for an API body read from YAML, whose scalars are all text."""
     if isinstance(node, list):
-        return [_typed(v) for v in node]
+        return [typed(v) for v in node]
     if not isinstance(node, dict):
         return node
     out = {}
@@ -234,7 +236,7 @@ def _typed(node: Any) -> Any:
             value = int(value)
         elif key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
-        out[key] = _typed(value)
+        out[key] = typed(value)
     return out
 
 

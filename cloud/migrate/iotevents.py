@@ -59,7 +59,7 @@ from cloud.detectors.model import (
     load_input,
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
-from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template
+from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template, typed
 from edge.errors import DetectorModelError, UserError
 from edge.files import private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
@@ -159,10 +159,10 @@ def import_folder(
     not when the alarm fires.
     """
     if not folder.is_dir():
-        raise UserError(f"{folder}: not a directory of describe-detector-model/describe-input JSON")
-    files = sorted(p for p in folder.rglob("*.json") if p.is_file())
+        raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
+    files = sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
     if not files:
-        raise UserError(f"{folder}: no .json files")
+        raise UserError(f"{folder}: no .json, .yaml or .yml files")
     parsed = [item for path in files for item in _parse(path, folder)]
     for item in parsed:
         _fill_role(item, folder)
@@ -496,7 +496,7 @@ def _unsupported_actions(
 def _parse(path: Path, folder: Path) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several)."""
     try:
-        document = json.loads(read_document_text(path))
+        document = _read(path, _rel(path, folder))
     except UnicodeDecodeError:
         raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
@@ -635,6 +635,35 @@ def _rel(path: Path, folder: Path) -> str:
         return str(path)
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+_SUFFIXES = (".json", *YAML_SUFFIXES)
+
+
+def _is_yaml(path: Path) -> bool:
+    return path.suffix in YAML_SUFFIXES
+
+
+def _read(path: Path, name: str) -> Any:
+    """The document of a ``.json`` file, or of a ``.yaml``/``.yml`` one (CloudFormation's
+    short forms in their long form; a one-line :class:`UserError` naming *name* if it is
+    not YAML)."""
+    text = read_document_text(path)
+    if _is_yaml(path):
+        try:
+            from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
+        except ImportError:
+            raise UserError(
+                f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
+                " `make install` (or `pip install pyyaml`)"
+            ) from None
+
+        document = load_yaml(text, name)
+        # a template is typed once its functions are evaluated; an API body (describe
+        # output, --output yaml) now: AWS's integers and Booleans print bare in YAML
+        return document if is_template(document) else typed(document)
+    return json.loads(text)
+
+
 def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
@@ -644,7 +673,7 @@ def load_inputs(path: Path) -> list[InputDefinition]:
     export, and all of them in a CloudFormation template, since one stack often declares
     every input its models read (``--input stack.template.json`` for each)."""
     try:
-        document = json.loads(read_document_text(path))
+        document = _read(path, path.name)
     except (OSError, ValueError, RecursionError):
         document = None
     if not is_template(document):
@@ -668,7 +697,7 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         "alarm": load_alarm_model,
     }[kind]
     try:
-        document = json.loads(read_document_text(path))
+        document = _read(path, path.name)
     except (OSError, ValueError, RecursionError):
         return load(path, **options)  # the loader names the problem
     wrapped = is_template(document) or (
@@ -691,6 +720,8 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
                 "none): add one, or import its folder with `plantwatch import iotevents "
                 "FOLDER`, which stores it with a placeholder role"
             )
+        if _is_yaml(path):
+            return load(document, source=path.name, **options)
         return load(path, **options)
     items = [item for item in _parse(path, path) if item.kind == kind]
     what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]

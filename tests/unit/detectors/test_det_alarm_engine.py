@@ -425,3 +425,36 @@ def test_an_undeclared_attribute_is_undefined_to_the_rule() -> None:
     h = Harness("boiler_high", "boiler_input", body=body)
     assert h.send({"boilerId": "b7", "temp": 20, "pressure": 999}) == "NORMAL"
     assert h.send({"boilerId": "b7", "temp": 95, "pressure": 999}) == "NORMAL"
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "disabled", "ack"),
+    [
+        (None, True, True),
+        ({}, True, True),
+        ({"acknowledgeFlow": {"enabled": False}}, True, False),
+        ({"initializationConfiguration": {"disabledOnInitialization": False}}, False, True),
+    ],
+)
+def test_each_capability_left_out_takes_its_own_default(
+    capabilities: dict[str, Any] | None, disabled: bool, ack: bool
+) -> None:
+    """InitializationConfiguration: "The default value is TRUE" (API reference); the
+    acknowledge flow is on unless turned off (spec §7). One member given leaves the other's
+    default alone."""
+    body: dict[str, Any] = {
+        "alarmModelName": "a",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "key": "id",
+        "alarmRule": {
+            "simpleRule": {
+                "inputProperty": "$input.In.v",
+                "comparisonOperator": "GREATER",
+                "threshold": "5",
+            }
+        },
+    }
+    if capabilities is not None:
+        body["alarmCapabilities"] = capabilities
+    model = load_alarm_model(body)
+    assert (model.disabled_on_initialization, model.acknowledge_flow) == (disabled, ack)

@@ -752,3 +752,41 @@ def test_reset_timers_do_not_pile_up() -> None:
     assert len(e._heap) <= 1024
     clock.advance(301)
     assert e.tick() == 3
+
+
+def test_a_null_value_leaves_the_variable_as_it_was(caplog: pytest.LogCaptureFixture) -> None:
+    """AWS (developer guide, Expressions, References): "A variable can't be unset. For
+    example, you can't assign it the value null." A setVariable whose value is JSON null
+    leaves the variable unchanged, as an undefined value does."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "keep",
+                            "condition": 'currentInput("In")',
+                            "actions": [sv("n", "$input.In.v")],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {
+                            "eventName": "nulled",
+                            "condition": "isNull($variable.n)",
+                            "nextState": "B",
+                        }
+                    ],
+                },
+            },
+            {"stateName": "B"},
+        ],
+        method="SERIAL",
+    )
+    e = engine(m)
+    e.put_message("In", {"id": "k1", "v": 5})
+    with caplog.at_level(logging.DEBUG):
+        e.put_message("In", {"id": "k1", "v": None})
+    assert state_of(e) == "A"
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "n", "value": "5"}]
+    assert "a variable cannot be set to null" in caplog.text

@@ -120,6 +120,18 @@ def test_template_example_from_the_docs() -> None:
     assert ev("'${$input.G.temp * 9 / 5 + 32} in Fahrenheit'", ctx) == "50.018 in Fahrenheit"
 
 
+def test_a_template_inside_a_template_with_its_own_quoted_strings() -> None:
+    """AWS: "A substitution template can also contain a combination of literals,
+    operators, functions, references, and substitution templates" (expression-usage)."""
+    ctx = Ctx(variables={"x": 5})
+    assert ev("'a ${'b ${'c'}'} d'", ctx) == "a b c d"
+    assert ev("'[${'${$variable.x} is ${'five'}'}]'", ctx) == "[5 is five]"
+    assert ev("'a ${'b ${'{'}'} d'", ctx) == "a b { d"
+    assert ev("'${'{\"v\": ${'${$variable.x}' + '}'}'}'", ctx) == '{"v": 5}'
+    with pytest.raises(ex.ExpressionError, match="unterminated"):
+        ex.parse("'a ${'b ${'c'} d'")
+
+
 def test_decimals_print_with_a_fractional_digit() -> None:
     assert ex.format_decimal(15.0) == "15.0"
     assert ex.format_decimal(1e-5) == "0.00001"

@@ -175,6 +175,25 @@ def test_current_input_of_an_unknown_input_is_an_error() -> None:
             ),
             "states[2].onInput.events[0].actions[0].setVariable.value: variable 'v' is set to a string here and a number at $.detectorModelDefinition.states[0]",
         ),
+        *(
+            (
+                # analyze-diagnostic-information, expression-syntax: "The defined payload type
+                # is JSON ... The evaluated result can't be a Boolean or number."
+                lambda b, text=text: b["detectorModelDefinition"]["states"][0]["onInput"]["events"][
+                    0
+                ]["actions"].append(
+                    {
+                        "iotTopicPublish": {
+                            "mqttTopic": "t",
+                            "payload": {"contentExpression": text, "type": "JSON"},
+                        }
+                    }
+                ),
+                f"actions[1].iotTopicPublish.payload.contentExpression: a JSON payload must"
+                f" evaluate to a string holding JSON, not {kind}",
+            )
+            for text, kind in (("5", "integer"), ("2.5 * 2", "decimal"), ("1 < 2", "Boolean"))
+        ),
         (lambda b: b.update(evaluationMethod="PARALLEL"), "$.evaluationMethod: 'PARALLEL'"),
         (lambda b: b.pop("roleArn"), "$: missing required field 'roleArn'"),
         (lambda b: b.update(detectorModelName="bad name"), "$.detectorModelName: 'bad name'"),
