@@ -4,6 +4,7 @@ The walk builds each command's real parser, so a command another change adds is 
 as soon as it is registered in ``cloud/cli/main.py``:
 
 - ``--help`` exits 0 and every option (and subcommand) has help text and a description;
+- an option with a default shows it in ``--help``;
 - no option parses numbers with bare ``int``/``float``: the shared validators in
   ``edge.cliargs`` name the option and what was expected;
 - a bad number for each validated option exits 2 with one stderr line naming the option;
@@ -92,6 +93,27 @@ def test_every_option_and_subcommand_has_help(path: tuple[str, ...], parser) -> 
         assert action.type not in (int, float), (
             f"plantwatch {' '.join(path)} {name}: use a validator from edge.cliargs"
         )
+
+
+def _shown_default(action: argparse.Action) -> bool:
+    """Whether *action* has a default worth showing: not a flag, not empty, not hidden."""
+    if action.help == argparse.SUPPRESS or not action.option_strings:
+        return False
+    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+        return False
+    return action.default not in (None, "", [], (), argparse.SUPPRESS)
+
+
+@pytest.mark.parametrize(("path", "parser"), PARSERS, ids=[_id(p) for p, _ in PARSERS])
+def test_help_shows_every_default(path: tuple[str, ...], parser) -> None:
+    """An option that has a default says what it is in ``--help`` (brief: sane defaults shown)."""
+    for action in _options(parser):
+        if isinstance(action, argparse._SubParsersAction) or not _shown_default(action):
+            continue
+        formatter = parser._get_formatter()
+        line = " ".join(formatter._expand_help(action).split()) if action.help else ""
+        name = "/".join(action.option_strings)
+        assert "default" in line, f"plantwatch {' '.join(path)} {name}: help hides its default"
 
 
 def _validated(parser: argparse.ArgumentParser) -> list[argparse.Action]:
