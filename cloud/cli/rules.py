@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--sql", required=True, help="SELECT ... FROM 'filter' [WHERE ...]")
     ev.add_argument("--topic", required=True, help="the MQTT topic the message arrived on")
     ev.add_argument("--payload", required=True, help="the message payload (JSON or any text)")
-    ev.add_argument("--clientid", default="n/a", help="publisher's client id for clientid()")
+    ev.add_argument(
+        "--clientid", "--client-id", default="n/a", help="publisher's client id for clientid()"
+    )
     ev.set_defaults(_action=_eval)
 
     check = sub.add_parser(
