@@ -158,7 +158,7 @@ def _asset_args(p: argparse.ArgumentParser) -> None:
 
 
 def _publish_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="broker URL")
+    p.add_argument("--broker", "--broker-url", default="mqtt://127.0.0.1:1883", help="broker URL")
     p.add_argument("--site", help="site name in topics (default: scenario's, or s1)")
     p.add_argument("--per-message", type=positive_int, default=20, help="samples per MQTT message")
 

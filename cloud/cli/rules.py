@@ -47,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Subscribe to the rules' topics and write L4E input CSVs per window "
         "until SIGINT or SIGTERM.",
     )
-    run.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    run.add_argument(
+        "--broker", "--broker-url", required=True, help="mqtt://[USER:PASSWORD@]HOST:PORT"
+    )
     run.add_argument("--store", required=True, help="directory of the input bucket")
     run.add_argument("--spool", help="batcher spool SQLite file (default: STORE.spool.db)")
     run.add_argument("--rules", help="rules file (default: the project's default rules)")

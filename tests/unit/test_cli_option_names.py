@@ -37,3 +37,20 @@ def test_rules_eval_takes_both_client_id_spellings(
     argv += ["--sql", "SELECT clientid() AS c FROM 'a/#'", option, "pump-01"]
     assert main(argv) == 0
     assert capsys.readouterr().out.strip() == '{"c":"pump-01"}'
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rules", "run", "--store", "s"],
+        ["sim", "fleet"],
+        ["sim", "replay", "--dataset", "d"],
+    ],
+    ids=["rules run", "sim fleet", "sim replay"],
+)
+def test_a_broker_url_is_also_taken_as_broker_url(argv: list[str]) -> None:
+    """``up`` and ``shadow`` take a broker's URL as ``--broker-url`` (``--broker`` is the
+    embedded broker's kind there); the commands whose ``--broker`` is a URL take both."""
+    url = "mqtt://127.0.0.1:1884"
+    args = build_parser(argv[0]).parse_args([*argv, "--broker-url", url])
+    assert args.broker == url
