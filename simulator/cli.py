@@ -194,6 +194,13 @@ SIM_LATEST = datetime(2261, 12, 31, tzinfo=UTC)
 day's number since 1970, and written timestamps must fit the readers' nanosecond instants."""
 
 
+def _shown(url: str) -> str:
+    """*url* for a message: a password in it is shown as ``***``."""
+    from cloud.adapters.local.mqtt_url import redact
+
+    return redact(url)
+
+
 def _when(text: str | None, default: datetime, option: str) -> datetime:
     if text is None:
         return default
@@ -359,7 +366,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     route, stop_publisher, via = _open_route(args, names, site, clock, source)
     stderr.print(
         f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
-        f"via {via} -> {args.broker}",
+        f"via {via} -> {_shown(args.broker)}",
         markup=False,
         soft_wrap=True,
     )
@@ -468,7 +475,7 @@ def run_replay(args: argparse.Namespace) -> int:
     clock = SimulatedClock(replay.start, args.speed, anchor=time.time())
     stderr.print(
         f"replay: {replay.rows} rows of {len(frames)} assets over "
-        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {args.broker}",
+        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {_shown(args.broker)}",
         markup=False,
         soft_wrap=True,
     )

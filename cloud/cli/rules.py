@@ -171,6 +171,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cloud.adapters.local import FsObjectStore
+    from cloud.adapters.local.mqtt_url import redact
     from cloud.batcher import Batcher, BatcherConfig
     from cloud.l4e.naming import InputNaming, upload_frequency_seconds
     from cloud.rules.runner import RulesRunner, load_rules
@@ -216,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     done = stop_event()
     runner.start()
     stderr.print(
-        f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}"
+        f"rules: subscribed to {', '.join(runner.subscriptions())} on {redact(args.broker)}"
         f" ({runner.client_kind} client)",
         markup=False,
         soft_wrap=True,
