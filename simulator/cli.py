@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     f.add_argument("--start", help="simulated start, ISO 8601 UTC (default: now)")
     f.add_argument("--demo", action="store_true", help="use the demo scenario")
-    _publish_args(f)
+    _publish_args(f, "scenario's, or s1")
     f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
     f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
     f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
@@ -123,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--align", action="store_true", help="start every asset now (side by side), not in sequence"
     )
-    _publish_args(r)
+    _publish_args(r, "s1")
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(_sim=run_replay)
 
@@ -157,9 +157,9 @@ def _asset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
-def _publish_args(p: argparse.ArgumentParser) -> None:
+def _publish_args(p: argparse.ArgumentParser, site_default: str) -> None:
     p.add_argument("--broker", "--broker-url", default="mqtt://127.0.0.1:1883", help="broker URL")
-    p.add_argument("--site", help="site name in topics (default: scenario's, or s1)")
+    p.add_argument("--site", help=f"site name in topics (default: {site_default})")
     p.add_argument("--per-message", type=positive_int, default=20, help="samples per MQTT message")
 
 

@@ -249,3 +249,13 @@ def test_up_names_a_busy_port_before_starting_a_broker(
     assert code == 2
     assert len(err) == 1 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in err[0]
     assert not (tmp_path / "d" / "runtime.json").exists()
+
+
+@pytest.mark.parametrize(("path", "parser"), LEAVES, ids=[_id(p) for p, _ in LEAVES])
+def test_a_default_from_the_scenario_only_where_there_is_one(path: tuple[str, ...], parser) -> None:
+    """``sim replay --site`` said "default: scenario's, or s1" though replay takes no scenario."""
+    if any("--scenario" in a.option_strings for a in parser._actions):
+        return
+    for action in _options(parser):
+        text = action.help if isinstance(action.help, str) else ""
+        assert "scenario's" not in text, f"plantwatch {' '.join(path)} {action.dest}: {text}"
