@@ -1,4 +1,4 @@
-"""The command lines in README.md and docs/*.md parse with the real parser.
+"""The command lines in README.md, docs/*.md and cloud/inference/README.md parse.
 
 Every ``plantwatch ...`` (and ``plantwatch-edge ...``) line in a fenced code block, and
 every one in inline code, goes through the parser of the command it names (a dry parse:
@@ -21,7 +21,11 @@ import pytest
 from cloud.cli.main import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "cloud/inference/README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 PROGRAMS = ("plantwatch", "plantwatch-edge")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _PLACEHOLDER = re.compile(r"\||\[|\.\.\.|…|<")
