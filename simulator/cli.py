@@ -262,20 +262,24 @@ def run_history(args: argparse.Namespace) -> int:
                 f"--days {args.days:g}: would start before the year 1; give --start or fewer days"
             ) from None
     _check_room(args, assets, KINDS)
-    began = time.perf_counter()
-    generate_history(
-        assets,
-        start,
-        args.days,
-        rate,
-        args.out,
-        scenario=scenario,
-        seed=_seed(args, scenario),
-        keep_frames=False,
-    )
-    seconds = time.perf_counter() - began
+    from cloud.cli import output
+
     rows_per_asset = math.ceil(args.days * 86_400.0 / rate - 1e-9)
     rows = rows_per_asset * len(assets)
+    began = time.perf_counter()
+    with output.progress(rows, f"sim history: rows of {len(assets)} assets") as bar:
+        generate_history(
+            assets,
+            start,
+            args.days,
+            rate,
+            args.out,
+            scenario=scenario,
+            seed=_seed(args, scenario),
+            keep_frames=False,
+            on_rows=bar.advance,
+        )
+    seconds = time.perf_counter() - began
     sensors = sum(len(KINDS[a.kind].sensors) for a in assets)
     labels = read_labels(args.out / "labels" / "labels.csv")
     summary = {
