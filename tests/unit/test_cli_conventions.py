@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from cloud.cli.main import COMMANDS, build_parser, main
-from edge.cliargs import SUBCOMMAND
+from edge.cliargs import SUBCOMMAND, has_shown_default
 
 Leaf = tuple[tuple[str, ...], argparse.ArgumentParser]
 
@@ -95,20 +95,11 @@ def test_every_option_and_subcommand_has_help(path: tuple[str, ...], parser) -> 
         )
 
 
-def _shown_default(action: argparse.Action) -> bool:
-    """Whether *action* has a default worth showing: not a flag, not empty, not hidden."""
-    if action.help == argparse.SUPPRESS or not action.option_strings:
-        return False
-    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
-        return False
-    return action.default not in (None, "", [], (), argparse.SUPPRESS)
-
-
 @pytest.mark.parametrize(("path", "parser"), PARSERS, ids=[_id(p) for p, _ in PARSERS])
 def test_help_shows_every_default(path: tuple[str, ...], parser) -> None:
     """An option that has a default says what it is in ``--help`` (brief: sane defaults shown)."""
     for action in _options(parser):
-        if isinstance(action, argparse._SubParsersAction) or not _shown_default(action):
+        if isinstance(action, argparse._SubParsersAction) or not has_shown_default(action):
             continue
         formatter = parser._get_formatter()
         line = " ".join(formatter._expand_help(action).split()) if action.help else ""
