@@ -36,8 +36,32 @@ def one_line(message: object) -> str:
     return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
+def has_shown_default(action: argparse.Action) -> bool:
+    """Whether *action*'s default is worth printing: set, not empty, not a flag or hidden."""
+    if action.help == argparse.SUPPRESS or not action.option_strings:
+        return False
+    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+        return False
+    return action.default not in (None, "", [], (), argparse.SUPPRESS)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default X)`` to an option's help unless the help already says its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text and "default" not in text and has_shown_default(action):
+            return f"{text} (default %(default)s)"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line naming the option."""
+    """An ``ArgumentParser`` whose usage errors are one line naming the option, and whose
+    ``--help`` shows every option's default (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         root = self.prog.split()[0] if self.prog else "plantwatch"

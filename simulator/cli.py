@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     f.add_argument("--start", help="simulated start, ISO 8601 UTC (default: now)")
     f.add_argument("--demo", action="store_true", help="use the demo scenario")
-    _publish_args(f)
+    _publish_args(f, "scenario's, or s1")
     f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
     f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
     f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
@@ -123,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--align", action="store_true", help="start every asset now (side by side), not in sequence"
     )
-    _publish_args(r)
+    _publish_args(r, "s1")
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(_sim=run_replay)
 
@@ -157,9 +157,9 @@ def _asset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
-def _publish_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="broker URL")
-    p.add_argument("--site", help="site name in topics (default: scenario's, or s1)")
+def _publish_args(p: argparse.ArgumentParser, site_default: str) -> None:
+    p.add_argument("--broker", "--broker-url", default="mqtt://127.0.0.1:1883", help="broker URL")
+    p.add_argument("--site", help=f"site name in topics (default: {site_default})")
     p.add_argument("--per-message", type=positive_int, default=20, help="samples per MQTT message")
 
 
@@ -192,6 +192,13 @@ SIM_EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 SIM_LATEST = datetime(2261, 12, 31, tzinfo=UTC)
 """Simulated time: each day's operating modes (and the previous day's) are seeded by the
 day's number since 1970, and written timestamps must fit the readers' nanosecond instants."""
+
+
+def _shown(url: str) -> str:
+    """*url* for a message: a password in it is shown as ``***``."""
+    from cloud.adapters.local.mqtt_url import redact
+
+    return redact(url)
 
 
 def _when(text: str | None, default: datetime, option: str) -> datetime:
@@ -255,20 +262,24 @@ def run_history(args: argparse.Namespace) -> int:
                 f"--days {args.days:g}: would start before the year 1; give --start or fewer days"
             ) from None
     _check_room(args, assets, KINDS)
-    began = time.perf_counter()
-    generate_history(
-        assets,
-        start,
-        args.days,
-        rate,
-        args.out,
-        scenario=scenario,
-        seed=_seed(args, scenario),
-        keep_frames=False,
-    )
-    seconds = time.perf_counter() - began
+    from cloud.cli import output
+
     rows_per_asset = math.ceil(args.days * 86_400.0 / rate - 1e-9)
     rows = rows_per_asset * len(assets)
+    began = time.perf_counter()
+    with output.progress(rows, f"sim history: rows of {len(assets)} assets") as bar:
+        generate_history(
+            assets,
+            start,
+            args.days,
+            rate,
+            args.out,
+            scenario=scenario,
+            seed=_seed(args, scenario),
+            keep_frames=False,
+            on_rows=bar.advance,
+        )
+    seconds = time.perf_counter() - began
     sensors = sum(len(KINDS[a.kind].sensors) for a in assets)
     labels = read_labels(args.out / "labels" / "labels.csv")
     summary = {
@@ -359,7 +370,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     route, stop_publisher, via = _open_route(args, names, site, clock, source)
     stderr.print(
         f"fleet: {len(names)} assets at site {site}, every {rate:g} s, speed x{args.speed:g}, "
-        f"via {via} -> {args.broker}",
+        f"via {via} -> {_shown(args.broker)}",
         markup=False,
         soft_wrap=True,
     )
@@ -468,7 +479,7 @@ def run_replay(args: argparse.Namespace) -> int:
     clock = SimulatedClock(replay.start, args.speed, anchor=time.time())
     stderr.print(
         f"replay: {replay.rows} rows of {len(frames)} assets over "
-        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {args.broker}",
+        f"{replay.end - replay.start:.0f} s at x{args.speed:g} -> {_shown(args.broker)}",
         markup=False,
         soft_wrap=True,
     )

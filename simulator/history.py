@@ -15,7 +15,7 @@ than numpy's and pandas' CSV writers); lost readings are empty cells.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,11 +57,13 @@ def generate_history(
     seed: int = 0,
     *,
     keep_frames: bool = True,
+    on_rows: Callable[[int], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Rows every *rate_s* over ``[start, start + days)`` per asset, UTC DatetimeIndex.
 
     With *out_dir*, also writes the layout above. ``keep_frames=False`` returns ``{}`` and
-    holds only one chunk in memory, so fleets of any size and length fit.
+    holds only one chunk in memory, so fleets of any size and length fit. *on_rows* is
+    called with the rows (summed over assets) of each chunk as it is done, for progress.
     """
     t0 = (start if start.tzinfo else start.replace(tzinfo=UTC)).timestamp()
     rows = math.ceil(days * 86_400.0 / rate_s - 1e-9)
@@ -95,6 +97,8 @@ def generate_history(
                         writers[i].write(stamps, values[i])
                     if keep_frames:
                         kept[spec.name].append(values[i])
+                if on_rows is not None:
+                    on_rows(len(chunk) * len(batch))
             for writer in writers:
                 writer.close()
     if out_dir is not None:

@@ -258,6 +258,10 @@ def _open(args: argparse.Namespace) -> Any:
     runtime's, opened read-only."""
     if args.aws:
         return aws_target.AwsTarget(args).state()
+    if not DataLayout.existing(args.data).state_db.is_file():
+        from cloud.adapters.local.memory import InMemoryStateStore
+
+        return InMemoryStateStore()  # no stack has run here yet: an empty listing, as executions
     return _store(args.data)
 
 

@@ -9,6 +9,7 @@ reference to an input or attribute that no given ``--input`` defines is an error
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +168,13 @@ def _inspect(args: argparse.Namespace) -> int:
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
 
     db = DataLayout.existing(args.data).state_db
-    if not db.is_file():
-        raise UserError(f"{db}: no such file (run `plantwatch up --data {args.data}` first)")
-    with SqliteStateStore(db, readonly=True) as store:
+    if not db.is_file():  # no stack has run here yet: nothing to list, as executions
+        from cloud.adapters.local.memory import InMemoryStateStore
+
+        opened = contextlib.nullcontext(InMemoryStateStore())
+    else:
+        opened = SqliteStateStore(db, readonly=True)
+    with opened as store:
         models = dict(store.items(REGISTRY_NAMESPACE))
         if args.model is not None:
             if args.model not in models:

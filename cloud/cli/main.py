@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -107,9 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return status.BAD_INPUT
     try:
-        return int(args._run(args))
+        code = int(args._run(args))
+        sys.stdout.flush()  # inside the try: a reader gone (`| head`) is handled below
+        return code
     except KeyboardInterrupt:
         return status.INTERRUPTED
+    except BrokenPipeError as exc:
+        if stdout_gone():  # the reader stopped early: not an error, say nothing
+            silence_stdout()
+            return status.BROKEN_PIPE
+        if debug:
+            raise
+        print(f"plantwatch: error: {one_line(describe_os_error(exc))}", file=sys.stderr)
+        return status.BAD_INPUT
     except PlantwatchError as exc:
         if debug:
             raise
@@ -140,6 +152,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return status.FAILED
+
+
+def stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone away (``plantwatch ... | head``)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real file behind stdout (tests)
+        return False
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def describe_os_error(exc: OSError) -> str:

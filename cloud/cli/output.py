@@ -217,8 +217,9 @@ class Progress:
         if not self.completed:
             return ""
         if self.total:
-            return f"{self.completed:g}/{self.total:g} ({self.completed / self.total:.0%})"
-        return f"{self.completed:g}"
+            done, total = _amount(self.completed), _amount(self.total)
+            return f"{done}/{total} ({self.completed / self.total:.0%})"
+        return _amount(self.completed)
 
     def _line(self, detail: str) -> None:
         with self._lock:
@@ -233,6 +234,11 @@ class Progress:
         """Called once *after_s* into the work: a long phase says what it is doing."""
         if not self._shown:
             self._line(self._count())
+
+
+def _amount(value: float) -> str:
+    """A count as people read it: 1,576,800 rather than 1.5768e+06; fractions as given."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 @contextmanager

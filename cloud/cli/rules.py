@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--sql", required=True, help="SELECT ... FROM 'filter' [WHERE ...]")
     ev.add_argument("--topic", required=True, help="the MQTT topic the message arrived on")
     ev.add_argument("--payload", required=True, help="the message payload (JSON or any text)")
-    ev.add_argument("--clientid", default="n/a", help="publisher's client id for clientid()")
+    ev.add_argument(
+        "--clientid", "--client-id", default="n/a", help="publisher's client id for clientid()"
+    )
     ev.set_defaults(_action=_eval)
 
     check = sub.add_parser(
@@ -45,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Subscribe to the rules' topics and write L4E input CSVs per window "
         "until SIGINT or SIGTERM.",
     )
-    run.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    run.add_argument(
+        "--broker", "--broker-url", required=True, help="mqtt://[USER:PASSWORD@]HOST:PORT"
+    )
     run.add_argument("--store", required=True, help="directory of the input bucket")
     run.add_argument("--spool", help="batcher spool SQLite file (default: STORE.spool.db)")
     run.add_argument("--rules", help="rules file (default: the project's default rules)")
@@ -167,6 +171,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cloud.adapters.local import FsObjectStore
+    from cloud.adapters.local.mqtt_url import redact
     from cloud.batcher import Batcher, BatcherConfig
     from cloud.l4e.naming import InputNaming, upload_frequency_seconds
     from cloud.rules.runner import RulesRunner, load_rules
@@ -212,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     done = stop_event()
     runner.start()
     stderr.print(
-        f"rules: subscribed to {', '.join(runner.subscriptions())} on {args.broker}"
+        f"rules: subscribed to {', '.join(runner.subscriptions())} on {redact(args.broker)}"
         f" ({runner.client_kind} client)",
         markup=False,
         soft_wrap=True,

@@ -146,11 +146,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument(
         "--frequency",
+        "--upload-frequency",
         choices=UPLOAD_FREQUENCIES,
         help="DataUploadFrequency (default PT5M; with --aws the stack's schedule's)",
     )
     create.add_argument(
         "--delay",
+        "--delay-offset",
         type=int_range(0, 60, what="a whole number of minutes 0-60"),
         help="DataDelayOffsetInMinutes, 0-60 (default 0; with --aws the stack's schedule's)",
     )

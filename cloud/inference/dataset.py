@@ -554,6 +554,32 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
     )
 
 
+def nested_components_warning(dataset: Dataset, root: str | Path) -> str | None:
+    """The one-line ``nested-components`` warning when a component's CSVs lie in several
+    subfolders named like components (``history/`` read as ``data`` made of ``data/pump-01``,
+    ``data/pump-02`` ...): read as one component, as L4E's ingestion reads
+    ``{prefix}/{component}/*``, which is rarely what was meant. None otherwise."""
+    root = Path(root)
+    for component, paths in dataset.files.items():
+        base = root / component
+        subfolders = sorted(
+            {
+                Path(p).relative_to(base).parts[0]
+                for p in paths
+                if len(Path(p).relative_to(base).parts) > 1
+            }
+        )
+        named = [name for name in subfolders if _COMPONENT_RE.fullmatch(name)]
+        if len(named) >= 2:
+            shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+            return (
+                f"nested-components: {base} holds CSVs in subfolders {shown}, all read as one "
+                f"component {component!r} (L4E reads {{prefix}}/{{component}}/*); for one "
+                f"component each, pass --dataset {base}"
+            )
+    return None
+
+
 def short_range_warning(index: pd.Index, where: str) -> str | None:
     """The one-line ``short-date-range`` warning when *index* spans under 180 days
     (l4e-contracts §1.4); None otherwise. Said once per model created, not refused."""

@@ -21,7 +21,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from cloud.inference.dataset import load_dataset, load_labels, short_range_warning
+from cloud.inference.dataset import (
+    load_dataset,
+    load_labels,
+    nested_components_warning,
+    short_range_warning,
+)
 from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.evaluation import evaluate
 from cloud.inference.heap import release_free_memory
@@ -116,7 +121,12 @@ def run_train_job(
     if training.empty:
         raise UserError(f"{job.dataset}: no rows in the training range")
     warnings = [
-        w for w in [short_range_warning(training.index, f"the training data of {job.dataset}")] if w
+        w
+        for w in [
+            nested_components_warning(dataset, job.dataset),
+            short_range_warning(training.index, f"the training data of {job.dataset}"),
+        ]
+        if w
     ]
     progress.stage(f"grading {sum(map(len, dataset.components.values()))} sensors")
     quality = quality_report(dataset)

@@ -4,6 +4,7 @@ The walk builds each command's real parser, so a command another change adds is 
 as soon as it is registered in ``cloud/cli/main.py``:
 
 - ``--help`` exits 0 and every option (and subcommand) has help text and a description;
+- an option with a default shows it in ``--help``;
 - no option parses numbers with bare ``int``/``float``: the shared validators in
   ``edge.cliargs`` name the option and what was expected;
 - a bad number for each validated option exits 2 with one stderr line naming the option;
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from cloud.cli.main import COMMANDS, build_parser, main
-from edge.cliargs import SUBCOMMAND
+from edge.cliargs import SUBCOMMAND, has_shown_default
 
 Leaf = tuple[tuple[str, ...], argparse.ArgumentParser]
 
@@ -92,6 +93,18 @@ def test_every_option_and_subcommand_has_help(path: tuple[str, ...], parser) -> 
         assert action.type not in (int, float), (
             f"plantwatch {' '.join(path)} {name}: use a validator from edge.cliargs"
         )
+
+
+@pytest.mark.parametrize(("path", "parser"), PARSERS, ids=[_id(p) for p, _ in PARSERS])
+def test_help_shows_every_default(path: tuple[str, ...], parser) -> None:
+    """An option that has a default says what it is in ``--help`` (brief: sane defaults shown)."""
+    for action in _options(parser):
+        if isinstance(action, argparse._SubParsersAction) or not has_shown_default(action):
+            continue
+        formatter = parser._get_formatter()
+        line = " ".join(formatter._expand_help(action).split()) if action.help else ""
+        name = "/".join(action.option_strings)
+        assert "default" in line, f"plantwatch {' '.join(path)} {name}: help hides its default"
 
 
 def _validated(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -227,3 +240,13 @@ def test_up_names_a_busy_port_before_starting_a_broker(
     assert code == 2
     assert len(err) == 1 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in err[0]
     assert not (tmp_path / "d" / "runtime.json").exists()
+
+
+@pytest.mark.parametrize(("path", "parser"), LEAVES, ids=[_id(p) for p, _ in LEAVES])
+def test_a_default_from_the_scenario_only_where_there_is_one(path: tuple[str, ...], parser) -> None:
+    """``sim replay --site`` said "default: scenario's, or s1" though replay takes no scenario."""
+    if any("--scenario" in a.option_strings for a in parser._actions):
+        return
+    for action in _options(parser):
+        text = action.help if isinstance(action.help, str) else ""
+        assert "scenario's" not in text, f"plantwatch {' '.join(path)} {action.dest}: {text}"

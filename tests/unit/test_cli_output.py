@@ -156,3 +156,14 @@ def test_progress_draws_a_bar_only_on_a_terminal() -> None:
     assert stdout == b""
     assert "training" in drawn and "3/3" in drawn
     assert "\x1b[" in drawn
+
+
+def test_progress_counts_read_as_numbers_not_exponents(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``sim history`` of a year printed ``417792/1.5768e+06``; counts keep every digit."""
+    with progress(1_576_800, "rows", interval_s=0.0, after_s=0) as bar:
+        bar.advance(417_792)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith("rows 417,792/1,576,800 (26%)")
+    assert lines[-1].startswith("rows done 417,792/1,576,800 (26%)")

@@ -187,6 +187,10 @@ def test_a_missing_state_file_reads_as_empty(tmp_path: Path, capsys) -> None:
         (["model", "list"], "no models found"),
         (["schedulers", "list"], "no schedulers found"),
         (["executions"], "no executions found"),
+        (["detectors", "list"], "no detector instances yet"),
+        (["alarms", "list"], "no alarm instances yet"),
+        (["alarms", "history"], "no alarm history yet"),
+        (["alarms", "dead-letters"], "no dead letters"),
     ):
         assert main([*argv, "--data", str(tmp_path)]) == 0
         assert capsys.readouterr().out.startswith(empty)

@@ -208,12 +208,15 @@ def test_snooze_history_and_list(runtime: Runtime, capsys: pytest.CaptureFixture
     assert "pump swap" in capsys.readouterr().out
 
 
-def test_reading_commands_need_a_runtime(
+def test_reading_commands_before_a_runtime_list_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["alarms", "list", "--data", str(tmp_path)]) == 2
-    assert "state.db: no such file" in one_error(capsys)
+    """As `schedulers list` and `executions`: the folder exists, no stack has run yet."""
+    assert main(["alarms", "list", "--data", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("no alarm instances yet")
     assert list(tmp_path.iterdir()) == []  # a read creates nothing
+    assert main(["alarms", "list", "--data", str(tmp_path / "missing")]) == 2
+    assert "no such data directory" in one_error(capsys)
 
 
 def test_beside_a_running_stack_the_request_goes_to_the_stack(

@@ -71,11 +71,14 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "nope.json: no such file" in capsys.readouterr().err
 
 
-def test_list_without_state_db_is_bad_input(
+def test_list_without_state_db_is_an_empty_listing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["detectors", "list", "--data", str(tmp_path)]) == 2
-    assert "state.db: no such file" in capsys.readouterr().err
+    """As `schedulers list` and `executions`: the folder exists, no stack has run yet."""
+    assert main(["detectors", "list", "--data", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("no detector instances yet")
+    assert list(tmp_path.iterdir()) == []  # a read creates nothing
+    assert main(["detectors", "list", "--data", str(tmp_path / "missing")]) == 2
 
 
 def test_bench_detectors_reports_inputs_per_s(capsys: pytest.CaptureFixture[str]) -> None:
