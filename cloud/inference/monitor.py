@@ -160,6 +160,9 @@ class Monitor:
             state = out.state
             yield out
 
+    # a reading whose square overflows scores its limit, 1 (see _rules): numpy's warnings
+    # about that arithmetic would only reach the operator's terminal as noise
+    @np.errstate(over="ignore", invalid="ignore")
     def score_arrays(
         self,
         index: pd.DatetimeIndex,

@@ -432,6 +432,7 @@ def test_an_infinite_reading_is_a_gap_and_every_line_stays_json(model: Model) ->
     assert all(0 <= d["anomaly_score"] <= 1 for d in docs)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_a_reading_too_large_to_square_still_writes_json_lines(model: Model) -> None:
     # GIVEN a finite flow reading of 1e200, whose square overflows the scoring arithmetic
     clock = ManualClock(at("00:01"))
