@@ -626,7 +626,13 @@ def iot_core_connect_limits() -> None:
 def _connect_refusal(reason: str) -> str:
     """amqtt's reason, with what to do where the operator can act on it: an MQTT 5 device
     (the awsiotsdk's mqtt5 client, paho with MQTTv5) gets CONNACK "unacceptable protocol
-    version" here and retries forever, and its operator sees nothing on the device side."""
+    version" here and retries forever, and its operator sees nothing on the device side.
+    amqtt gives no reason (``None``) for a CONNECT with a password and no user name."""
+    if reason == "None":
+        return (
+            "a password without a user name (MQTT-3.1.2-22): CONNACK bad user name or "
+            "password; set the user name in the client's settings"
+        )
     if reason.startswith("Invalid protocol from"):
         return (
             f"{reason} (MQTT protocol level): this embedded broker (amqtt) speaks MQTT 3.1.1 "

@@ -182,3 +182,15 @@ def test_amqtt_closes_a_connection_that_sends_no_connect() -> None:
                 sock.close()
         log = broker.log_file.read_text()
     assert log.count(f"sent no CONNECT within {CONNECT_TIMEOUT_S:g} s") == 21, log
+
+
+def test_amqtt_names_the_reason_of_a_password_without_a_user_name() -> None:
+    """MQTT-3.1.2-22: CONNACK "bad user name or password"; amqtt's log said "None"."""
+    with EmbeddedBroker("amqtt") as broker:
+        body = utf8("MQTT") + bytes([4, 0x42]) + struct.pack("!H", 60) + utf8("d") + utf8("pw")
+        got, closed = outcome(broker, packet(0x10, body), wait=1.0)
+        wait_for(lambda: "CONNECT refused" in broker.log_file.read_text(), 10)
+        log = broker.log_file.read_text()
+    assert (got, closed) == (b"\x20\x02\x00\x04", True)
+    assert "CONNECT refused: None" not in log, log
+    assert "password without a user name" in log, log
