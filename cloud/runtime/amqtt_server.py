@@ -651,7 +651,11 @@ def _varint_size(value: int) -> int:
 
 
 async def _serve(
-    host: str, port: int, access: AccessControl | None, parent_pid: int | None = None
+    host: str,
+    port: int,
+    access: AccessControl | None,
+    parent_pid: int | None = None,
+    lifeline_fd: int | None = None,
 ) -> None:
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
@@ -667,25 +671,46 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     if access is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload, access)
+    if lifeline_fd is not None:
+        loop.add_reader(lifeline_fd, _lifeline_readable, lifeline_fd, parent_pid)
     if parent_pid is not None:
-        watch = asyncio.create_task(_watch_parent(parent_pid, stop))
+        watch = asyncio.create_task(_watch_parent(parent_pid))
     await stop.wait()
     if parent_pid is not None:
         watch.cancel()
     await broker.shutdown()
 
 
-async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+def _lifeline_readable(fd: int, parent_pid: int | None) -> None:
+    """The starter holds the write end of a pipe whose read end is *fd*; it never writes,
+    so the end of the file means the starter is gone, however it ended."""
+    if os.read(fd, 1) == b"":
+        _starter_gone(parent_pid)
+
+
+async def _watch_parent(parent_pid: int) -> None:
     """Stop when the process that started the broker is gone.
 
     A SIGKILLed ``plantwatch up`` cannot stop its broker, and the broker runs in a session
     of its own (so a terminal's Ctrl-C reaches the stack first): without this it would
-    keep its port and run on with no owner. Re-parenting shows in ``getppid``.
+    keep its port and run on with no owner. Re-parenting shows in ``getppid``; the lifeline
+    pipe (``--lifeline-fd``) tells at once, this poll is the fallback (a child the starter
+    forked can hold the pipe open).
     """
     while os.getppid() == parent_pid:
         await asyncio.sleep(0.5)
-    log.warning("the process that started this broker (pid %d) is gone; stopping", parent_pid)
-    stop.set()
+    _starter_gone(parent_pid)
+
+
+def _starter_gone(parent_pid: int | None) -> None:
+    """Exit at once, without a graceful shutdown: the subscribers the messages here are
+    held for (the rules runner) died with the starter, and every PUBACK sent from now on
+    would tell a device to delete a reading that nobody keeps. A graceful shutdown went on
+    acknowledging for a few hundred milliseconds."""
+    who = f" (pid {parent_pid})" if parent_pid is not None else ""
+    log.warning("the process that started this broker%s is gone; stopping now", who)
+    logging.shutdown()
+    os._exit(1)
 
 
 def _reload(access: AccessControl) -> None:
@@ -713,6 +738,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parent-pid", type=int, help="stop when this process (the broker's starter) is gone"
     )
+    parser.add_argument(
+        "--lifeline-fd",
+        type=int,
+        help="read end of a pipe the starter holds open: stop at once when it closes",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
@@ -726,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None
-    asyncio.run(_serve(args.host, args.port, access, args.parent_pid))
+    asyncio.run(_serve(args.host, args.port, access, args.parent_pid, args.lifeline_fd))
     return 0
 
 
