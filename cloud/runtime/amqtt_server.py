@@ -154,6 +154,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return None
         return f"{username!r} may not publish to {topic[:64]!r}"
 
+    def attach(self, session: Any, reader: Any, writer: Any) -> None:
+        super().attach(session, _SilenceBoundReader(reader, session), writer)
+
     def handle_read_timeout(self) -> None:
         """Nothing came for 1.5 x the client's keep-alive (the reader's timeout, see
         :func:`iot_core_connect_limits`): close the connection as a network failure, so its
@@ -202,6 +205,31 @@ class RedeliveringHandler(BrokerProtocolHandler):
 
 _RETRIES: set[asyncio.Task[None]] = set()
 """Resends still running (the event loop keeps only weak references to tasks)."""
+
+
+class _SilenceBoundReader:
+    """amqtt's reader with every read bounded by the session's reader timeout (1.5 x its
+    keep-alive): amqtt bounds only the read of a packet's fixed header, so a link that died
+    in the middle of a packet left the rest of it awaited for good, the connection open and
+    the will unsent. A read that times out raises TimeoutError, which amqtt's reader loop
+    hands to :meth:`RedeliveringHandler.handle_read_timeout`."""
+
+    def __init__(self, reader: Any, session: Any) -> None:
+        self._reader = reader
+        self._session = session
+
+    async def read(self, n: int = -1) -> bytes:
+        limit = getattr(self._session, "keep_alive", 0)
+        if not limit or limit <= 0:
+            return await self._reader.read(n)
+        async with asyncio.timeout(limit):
+            return await self._reader.read(n)
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
 
 
 _CLOSING: set[asyncio.Task[None]] = set()

@@ -139,12 +139,19 @@ def test_amqtt_logs_each_refusal_in_one_line() -> None:
 
 
 @pytest.mark.parametrize("kind", ["amqtt", MOSQUITTO])
+@pytest.mark.parametrize(
+    "last_bytes",
+    [b"", publish(0x32, TOPIC, b"{}", b"\x00\x07")[:6]],
+    ids=["between-packets", "mid-packet"],
+)
 def test_a_silent_client_is_closed_after_its_keep_alive_and_its_will_goes_out(
-    kind: str,
+    kind: str, last_bytes: bytes
 ) -> None:
     """MQTT-3.1.2-24: no packet for 1.5 x the keep-alive, and the server closes the
     connection as if the network failed: the will goes out, so a device whose link died
-    without a FIN (power cut, cable) shows offline. amqtt never closed it."""
+    without a FIN (power cut, cable) shows offline. amqtt never closed it, and once the
+    keep-alive was enforced between packets, a link that died in the middle of one (the
+    fixed header read, the body never coming) still held the connection for good."""
     with EmbeddedBroker(kind) as broker:
         watcher = RawClient(broker.host, broker.port)
         watcher.subscribe(["dt/plantwatch/s1/+/status"])
@@ -152,6 +159,7 @@ def test_a_silent_client_is_closed_after_its_keep_alive_and_its_will_goes_out(
             will = ("dt/plantwatch/s1/dev/status", b"offline")
             sock.sendall(connect("dev", flags=0x06, keep_alive=2, will=will))
             assert sock.recv(4) == CONNACK
+            sock.sendall(last_bytes)
             start = time.monotonic()
             try:
                 assert sock.recv(1) == b"", "the broker closes the connection"
