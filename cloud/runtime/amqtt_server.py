@@ -216,10 +216,10 @@ class _SilenceBoundReader:
 
     def __init__(self, reader: Any, session: Any) -> None:
         self._reader = reader
-        self._session = session
+        self.session = session
 
     async def read(self, n: int = -1) -> bytes:
-        limit = getattr(self._session, "keep_alive", 0)
+        limit = getattr(self.session, "keep_alive", 0)
         if not limit or limit <= 0:
             return await self._reader.read(n)
         async with asyncio.timeout(limit):
@@ -470,7 +470,10 @@ def strict_fixed_headers(max_bytes: int = 0) -> None:
             return None
         problem = header_problem(header, max_bytes)
         if problem is not None:
-            log.warning("%s; connection closed", problem)
+            # after CONNECT the reader is a _SilenceBoundReader, which knows the client
+            log.warning(
+                "%s: %s; connection closed", _who(getattr(reader, "session", None)), problem
+            )
             return None
         return header
 

@@ -132,7 +132,7 @@ def test_amqtt_logs_each_refusal_in_one_line() -> None:
         wait_for(lambda: broker.log_file.read_text().count("\n") >= 4, 10)
         lines = broker.log_file.read_text().splitlines()
     assert any("not CONNECT" in line for line in lines), lines
-    assert any("QoS 3" in line for line in lines), lines
+    assert any("client 'raw'" in line and "QoS 3" in line for line in lines), lines
     assert any("no topic filter" in line for line in lines), lines
     assert any("will QoS 3" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
