@@ -140,6 +140,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
+        if _READY is not None and not _READY.is_set():
+            await _READY.wait()  # held, unacknowledged, until the stack has subscribed
         await super().handle_publish(publish_packet)
 
     def _policy_problem(self, topic: str) -> str | None:
@@ -231,6 +233,13 @@ class _SilenceBoundReader:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reader, name)
 
+
+_READY: asyncio.Event | None = None
+"""With ``--hold-publishes-s``: set once the starter says its subscribers are in (SIGUSR1),
+or when that many seconds have passed. Until then every PUBLISH waits, unacknowledged and
+unrouted: ``plantwatch up`` starts the broker before the rules runner subscribes, and a
+device that connected the moment the port opened had its first second of readings
+acknowledged and routed to nobody."""
 
 _CLOSING: set[asyncio.Task[None]] = set()
 """Connection closes started from synchronous amqtt callbacks (keep-alive timeouts)."""
@@ -687,17 +696,23 @@ async def _serve(
     access: AccessControl | None,
     parent_pid: int | None = None,
     lifeline_fd: int | None = None,
+    hold_publishes_s: float = 0.0,
 ) -> None:
+    global _READY
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
         "session_expiry_interval": 3600,
     }
+    loop = asyncio.get_running_loop()
+    if hold_publishes_s > 0:  # before the port opens: the starter signals once it accepts
+        _READY = asyncio.Event()
+        loop.add_signal_handler(signal.SIGUSR1, _READY.set)
+        loop.call_later(hold_publishes_s, _READY.set)  # a starter that never says so
     broker = Broker(config, access)
     await broker.start()
     print(f"ready mqtt://{host}:{port}", flush=True)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if access is not None:
@@ -770,6 +785,12 @@ def main(argv: list[str] | None = None) -> int:
         "--parent-pid", type=int, help="stop when this process (the broker's starter) is gone"
     )
     parser.add_argument(
+        "--hold-publishes-s",
+        type=float,
+        default=0.0,
+        help="hold every PUBLISH until SIGUSR1 (the starter's subscribers are in) or this long",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -787,7 +808,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None
-    asyncio.run(_serve(args.host, args.port, access, args.parent_pid, args.lifeline_fd))
+    asyncio.run(
+        _serve(
+            args.host, args.port, access, args.parent_pid, args.lifeline_fd, args.hold_publishes_s
+        )
+    )
     return 0
 
 

@@ -98,6 +98,8 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
+HOLD_PUBLISHES_S = 30.0
+"""The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
 WORKDIR_PREFIX = "plantwatch-broker-"
 OWNER_FILE = "owner.pid"
 
@@ -173,6 +175,7 @@ class EmbeddedBroker:
         max_message_kb: int = MAX_MESSAGE_KB,
         auth: AuthStore | None = None,
         on_log: Callable[[str], None] | None = None,
+        hold_publishes: bool = False,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -195,6 +198,9 @@ class EmbeddedBroker:
         self._guard: subprocess.Popen[bytes] | None = None
         """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its starter itself)."""
         self._lifeline: int | None = None
+        self.hold_publishes = hold_publishes
+        """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
+        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
         """The write end of the pipe the broker (amqtt) or its guard watches."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
@@ -291,6 +297,8 @@ class EmbeddedBroker:
         if self.kind == "amqtt":
             lifeline = self._lifeline_pipe()
             command += ["--lifeline-fd", str(lifeline)]
+            if self.hold_publishes:
+                command += ["--hold-publishes-s", str(HOLD_PUBLISHES_S)]
         try:
             self._proc = subprocess.Popen(
                 command,
@@ -330,6 +338,11 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def open(self) -> None:
+        """The starter's subscribers are in: let the held publishes through (amqtt)."""
+        if self.hold_publishes and self.kind == "amqtt" and self.running and self._proc:
+            self._proc.send_signal(signal.SIGUSR1)
 
     def _lifeline_pipe(self) -> int:
         """A pipe whose write end only this process holds (``os.pipe`` fds are not
