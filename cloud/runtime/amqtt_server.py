@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -21,25 +22,46 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker as _AmqttBroker
-from amqtt.codecs_amqtt import read_or_raise
+from amqtt.codecs_amqtt import decode_data_with_length, decode_string, read_or_raise
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt import publish, subscribe
 from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connect import ConnectPacket, ConnectPayload
 from amqtt.mqtt.constants import QOS_1, QOS_2
-from amqtt.mqtt.packet import MQTTFixedHeader
+from amqtt.mqtt.packet import (
+    CONNACK,
+    CONNECT,
+    PINGRESP,
+    PUBLISH,
+    PUBREL,
+    SUBACK,
+    SUBSCRIBE,
+    UNSUBACK,
+    UNSUBSCRIBE,
+    MQTTFixedHeader,
+)
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.subscribe import SubscribePacket
+from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING
+from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
 from edge.wire import client_id_problem, iot_core_topic_problem
 
 log = logging.getLogger("plantwatch.amqtt")
 SUBACK_FAILURE = 0x80
+CONNECT_TIMEOUT_S = 10.0
+"""A connection must have sent its whole CONNECT this long after it opened (as the shadow
+service's REST face drops a client stalled for 10 s); amqtt 0.12.1 waited for good, so a
+socket that connected and said nothing held a file descriptor until the client left."""
+KEEP_ALIVE_GRACE = 1.5
+"""MQTT-3.1.2-24 and IoT Core: no packet for 1.5 x the keep-alive closes the connection."""
 
 
 def _who(session: Any) -> str:
@@ -118,6 +140,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
+        if _READY is not None and not _READY.is_set():
+            await _READY.wait()  # held, unacknowledged, until the stack has subscribed
         await super().handle_publish(publish_packet)
 
     def _policy_problem(self, topic: str) -> str | None:
@@ -132,6 +156,44 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return None
         return f"{username!r} may not publish to {topic[:64]!r}"
 
+    def attach(self, session: Any, reader: Any, writer: Any) -> None:
+        super().attach(session, _SilenceBoundReader(reader, session), writer)
+
+    def handle_read_timeout(self) -> None:
+        """Nothing came for 1.5 x the client's keep-alive (the reader's timeout, see
+        :func:`iot_core_connect_limits`): close the connection as a network failure, so its
+        will goes out and a device whose link died without a FIN shows offline. amqtt
+        0.12.1 ignored the timeout and kept such a connection, and its session, for good."""
+        session = self.session
+        log.warning(
+            "%s: nothing received for %d s (1.5 x its keep-alive); connection closed",
+            _who(session),
+            getattr(session, "keep_alive", 0),
+        )
+        _spawn(self.handle_connection_closed())
+
+    async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
+        """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
+        MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
+        QoS 1."""
+        topics = subscribe.payload.topics if subscribe.payload is not None else []
+        if not topics or any(qos > QOS_2 for _topic, qos in topics):
+            problem = "no topic filter" if not topics else "a QoS 3 topic filter"
+            log.warning("%s: SUBSCRIBE with %s; connection closed", _who(self.session), problem)
+            await self.handle_connection_closed()
+            return
+        await super().handle_subscribe(subscribe)
+
+    async def handle_unsubscribe(self, unsubscribe: UnsubscribePacket) -> None:
+        """An UNSUBSCRIBE with no filter closes the connection (MQTT-3.10.3-2)."""
+        if unsubscribe.payload is None or not unsubscribe.payload.topics:
+            log.warning(
+                "%s: UNSUBSCRIBE with no topic filter; connection closed", _who(self.session)
+            )
+            await self.handle_connection_closed()
+            return
+        await super().handle_unsubscribe(unsubscribe)
+
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
         if packet_id in self._puback_waiters or self.session is None:
@@ -145,6 +207,48 @@ class RedeliveringHandler(BrokerProtocolHandler):
 
 _RETRIES: set[asyncio.Task[None]] = set()
 """Resends still running (the event loop keeps only weak references to tasks)."""
+
+
+class _SilenceBoundReader:
+    """amqtt's reader with every read bounded by the session's reader timeout (1.5 x its
+    keep-alive): amqtt bounds only the read of a packet's fixed header, so a link that died
+    in the middle of a packet left the rest of it awaited for good, the connection open and
+    the will unsent. A read that times out raises TimeoutError, which amqtt's reader loop
+    hands to :meth:`RedeliveringHandler.handle_read_timeout`."""
+
+    def __init__(self, reader: Any, session: Any) -> None:
+        self._reader = reader
+        self.session = session
+
+    async def read(self, n: int = -1) -> bytes:
+        limit = getattr(self.session, "keep_alive", 0)
+        if not limit or limit <= 0:
+            return await self._reader.read(n)
+        async with asyncio.timeout(limit):
+            return await self._reader.read(n)
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+
+_READY: asyncio.Event | None = None
+"""With ``--hold-publishes-s``: set once the starter says its subscribers are in (SIGUSR1),
+or when that many seconds have passed. Until then every PUBLISH waits, unacknowledged and
+unrouted: ``plantwatch up`` starts the broker before the rules runner subscribes, and a
+device that connected the moment the port opened had its first second of readings
+acknowledged and routed to nobody."""
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Connection closes started from synchronous amqtt callbacks (keep-alive timeouts)."""
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
 
 
 def _retry_done(task: asyncio.Task[None]) -> None:
@@ -334,29 +438,55 @@ class OpenAuthPlugin(BaseAuthPlugin):
         pass
 
 
-def limit_packet_size(max_bytes: int) -> None:
-    """Close the connection of a client whose packet is larger than *max_bytes* (fixed
-    header included), as soon as its length is read and before its body is: a fixed header
-    that reads as end-of-stream makes amqtt's reader, and its CONNECT parsing, close it.
-    Patches amqtt's fixed-header decoder for this process (the broker's own)."""
+_FLAGS_OF = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
+"""The fixed-header flags MQTT 3.1.1 requires (section 2.2.2): these types 0b0010, every
+other type but PUBLISH 0 (MQTT-2.2.2-2)."""
+_SERVER_ONLY = {CONNACK: "CONNACK", SUBACK: "SUBACK", UNSUBACK: "UNSUBACK", PINGRESP: "PINGRESP"}
+
+
+def header_problem(header: MQTTFixedHeader, max_bytes: int = 0) -> str | None:
+    """Why a server must close the connection on a packet with this fixed header: larger
+    than *max_bytes* (0: no limit), flags MQTT forbids, a PUBLISH of QoS 3, or a packet only
+    a server sends. amqtt 0.12.1 read them all: it dropped a QoS 3 PUBLISH without a word,
+    granted a SUBSCRIBE with the wrong flags, and skipped a CONNACK from a client."""
+    size = 1 + _varint_size(header.remaining_length) + header.remaining_length
+    kind = header.packet_type
+    if max_bytes and size > max_bytes:
+        return f"oversized packet: {size} bytes (type {kind}) over the limit of {max_bytes}"
+    if kind == PUBLISH:
+        if (header.flags >> 1) & 0x03 == 0x03:
+            return "PUBLISH with QoS 3 (MQTT-3.3.1-4)"
+        return None
+    if kind in _SERVER_ONLY:
+        return f"{_SERVER_ONLY[kind]} sent by a client (only a server sends it)"
+    expected = _FLAGS_OF.get(kind, 0)
+    if header.flags != expected:
+        return f"packet type {kind} with flags {header.flags:#x}, not {expected:#x} (MQTT-2.2.2-2)"
+    return None
+
+
+def strict_fixed_headers(max_bytes: int = 0) -> None:
+    """Close the connection of a client whose packet :func:`header_problem` refuses (larger
+    than *max_bytes*, fixed header included, when it is not 0), as soon as its fixed header
+    is read and before its body is: a fixed header that reads as end-of-stream makes
+    amqtt's reader, and its CONNECT parsing, close it. Patches amqtt's fixed-header decoder
+    for this process (the broker's own)."""
     decode = MQTTFixedHeader.from_stream.__func__  # type: ignore[attr-defined]
 
-    async def bounded(cls: type[MQTTFixedHeader], reader: Any) -> MQTTFixedHeader | None:
+    async def checked(cls: type[MQTTFixedHeader], reader: Any) -> MQTTFixedHeader | None:
         header = await decode(cls, reader)
         if header is None:
             return None
-        size = 1 + _varint_size(header.remaining_length) + header.remaining_length
-        if size > max_bytes:
+        problem = header_problem(header, max_bytes)
+        if problem is not None:
+            # after CONNECT the reader is a _SilenceBoundReader, which knows the client
             log.warning(
-                "oversized packet: %d bytes (type %d) over the limit of %d; connection closed",
-                size,
-                header.packet_type,
-                max_bytes,
+                "%s: %s; connection closed", _who(getattr(reader, "session", None)), problem
             )
             return None
         return header
 
-    MQTTFixedHeader.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
+    MQTTFixedHeader.from_stream = classmethod(checked)  # type: ignore[method-assign,assignment]
 
 
 def publish_topic_problem(topic: str) -> str | None:
@@ -416,17 +546,103 @@ def strict_utf8_topics() -> None:
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
 
 
+_PACKET_NAMES = {1: "CONNECT", 3: "PUBLISH", 8: "SUBSCRIBE", 10: "UNSUBSCRIBE", 12: "PINGREQ"}
+
+
+def strict_connect() -> None:
+    """The CONNECT MQTT requires, which amqtt 0.12.1 did not check:
+
+    - the first packet is a CONNECT (MQTT-3.1.0-1): amqtt read any packet as one and then
+      waited for bytes that never came, holding the connection open and unanswered;
+    - the client id, will topic and user name are UTF-8 without U+0000 (MQTT-1.5.3-1,
+      MQTT-1.5.3-2): amqtt took invalid UTF-8 as the text of the bytes' repr (``"b'\\xff'"``),
+      so a will went out on a topic nobody named.
+
+    A refused CONNECT closes the connection without a CONNACK, as mosquitto does. The
+    password is binary data in MQTT 3.1.1 and is decoded as amqtt does. Patches amqtt's
+    CONNECT decoding for this process (the broker's own). Recheck on any amqtt upgrade."""
+    decode_connect = ConnectPacket.from_stream.__func__  # type: ignore[attr-defined]
+
+    async def connect_first(
+        cls: Any, reader: Any, fixed_header: Any = None, variable_header: Any = None
+    ) -> Any:
+        if fixed_header is None:
+            fixed_header = await MQTTFixedHeader.from_stream(reader)
+            if fixed_header is None:
+                raise NoDataError("no CONNECT")
+            if fixed_header.packet_type != CONNECT:
+                name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
+                raise MQTTError(f"first packet is {name}, not CONNECT (MQTT-3.1.0-1)")
+        return await decode_connect(cls, reader, fixed_header, variable_header)
+
+    async def text(reader: Any, what: str) -> str:
+        length = int.from_bytes(await read_or_raise(reader, 2), "big")
+        data = await read_or_raise(reader, length) if length else b""
+        try:
+            value = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MQTTError(f"{what} {data[:64]!r} is not UTF-8 (MQTT-1.5.3-1)") from None
+        if "\0" in value:
+            raise MQTTError(f"{what} {value[:64]!r} holds U+0000 (MQTT-1.5.3-2)")
+        return value
+
+    async def payload_from_stream(
+        cls: Any, reader: Any, _fixed_header: Any, variable_header: Any
+    ) -> Any:
+        payload = cls()
+        payload.client_id = await text(reader, "client id")
+        if not payload.client_id:
+            payload.client_id = gen_client_id()  # MQTT-3.1.3-6, as amqtt does
+            payload.client_id_is_random = True
+        if variable_header is not None and variable_header.will_flag:
+            payload.will_topic = await text(reader, "will topic")
+            payload.will_message = await decode_data_with_length(reader)
+        if variable_header is not None and variable_header.username_flag:
+            payload.username = await text(reader, "user name")
+        if variable_header is not None and variable_header.password_flag:
+            payload.password = await decode_string(reader)
+        return payload
+
+    ConnectPacket.from_stream = classmethod(connect_first)  # type: ignore[method-assign,assignment]
+    ConnectPayload.from_stream = classmethod(payload_from_stream)  # type: ignore[method-assign,assignment]
+
+
+def will_problem(session: Any) -> str | None:
+    """Why MQTT forbids the will of this CONNECT: QoS 3 (MQTT-3.1.2-14), a QoS or retain
+    flag without a will (MQTT-3.1.2-13, MQTT-3.1.2-15), or a topic no PUBLISH may have
+    (:func:`publish_topic_problem`). amqtt took them all, and published a will on
+    ``dt/#`` to every subscriber of that filter."""
+    if session.will_qos == 3:
+        return "will QoS 3 (MQTT-3.1.2-14)"
+    if not session.will_flag:
+        if session.will_qos or session.will_retain:
+            return "will QoS or retain flag set without a will (MQTT-3.1.2-13)"
+        return None
+    problem = publish_topic_problem(session.will_topic or "")
+    return None if problem is None else f"will {problem}"
+
+
 def iot_core_connect_limits() -> None:
     """IoT Core's client id limit (iot-core-rules-and-limits §2), which amqtt 0.12.1 does not
     apply: a client id over 128 bytes or starting with ``$`` is refused with CONNACK
-    "identifier rejected". (Keep-alive is left alone: amqtt's broker never closes a silent
-    connection, whatever keep-alive it asked for.) Patches amqtt's CONNECT handling for
-    this process (the broker's own). Recheck on any amqtt upgrade."""
+    "identifier rejected". Also: the whole CONNECT must arrive within ``CONNECT_TIMEOUT_S``;
+    a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; and a client silent for
+    1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker never closed a
+    silent connection). Keep-alive 0 stays "no timeout", as MQTT and mosquitto have it for
+    MQTT 3.1.1. Patches amqtt's CONNECT handling for this process (the broker's own).
+    Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            handler, session = await connect(cls, reader, writer, *args, **kwargs)
+            handler, session = await asyncio.wait_for(
+                connect(cls, reader, writer, *args, **kwargs), CONNECT_TIMEOUT_S
+            )
+        except TimeoutError:
+            peer = writer.get_peer_info() or ("?", 0)
+            problem = f"{peer[0]}:{peer[1]} sent no CONNECT within {CONNECT_TIMEOUT_S:g} s"
+            log.warning("%s; connection closed", problem)
+            raise MQTTError(problem) from None  # both callers close the connection
         except MQTTError as exc:
             log.warning("CONNECT refused: %s", _connect_refusal(str(exc)))
             raise
@@ -435,6 +651,13 @@ def iot_core_connect_limits() -> None:
             log.warning("CONNECT refused: %s", problem)
             await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
             raise MQTTError(problem)  # both callers close the connection
+        problem = will_problem(session)
+        if problem is not None:
+            log.warning("CONNECT refused: %s %s", _who(session), problem)
+            raise MQTTError(problem)
+        if session.keep_alive > 0:
+            # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
+            session.keep_alive = math.ceil(session.keep_alive * KEEP_ALIVE_GRACE)
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
@@ -443,7 +666,13 @@ def iot_core_connect_limits() -> None:
 def _connect_refusal(reason: str) -> str:
     """amqtt's reason, with what to do where the operator can act on it: an MQTT 5 device
     (the awsiotsdk's mqtt5 client, paho with MQTTv5) gets CONNACK "unacceptable protocol
-    version" here and retries forever, and its operator sees nothing on the device side."""
+    version" here and retries forever, and its operator sees nothing on the device side.
+    amqtt gives no reason (``None``) for a CONNECT with a password and no user name."""
+    if reason == "None":
+        return (
+            "a password without a user name (MQTT-3.1.2-22): CONNACK bad user name or "
+            "password; set the user name in the client's settings"
+        )
     if reason.startswith("Invalid protocol from"):
         return (
             f"{reason} (MQTT protocol level): this embedded broker (amqtt) speaks MQTT 3.1.1 "
@@ -462,41 +691,72 @@ def _varint_size(value: int) -> int:
 
 
 async def _serve(
-    host: str, port: int, access: AccessControl | None, parent_pid: int | None = None
+    host: str,
+    port: int,
+    access: AccessControl | None,
+    parent_pid: int | None = None,
+    lifeline_fd: int | None = None,
+    hold_publishes_s: float = 0.0,
 ) -> None:
+    global _READY
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
         "session_expiry_interval": 3600,
     }
+    loop = asyncio.get_running_loop()
+    if hold_publishes_s > 0:  # before the port opens: the starter signals once it accepts
+        _READY = asyncio.Event()
+        loop.add_signal_handler(signal.SIGUSR1, _READY.set)
+        loop.call_later(hold_publishes_s, _READY.set)  # a starter that never says so
     broker = Broker(config, access)
     await broker.start()
     print(f"ready mqtt://{host}:{port}", flush=True)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if access is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload, access)
+    if lifeline_fd is not None:
+        loop.add_reader(lifeline_fd, _lifeline_readable, lifeline_fd, parent_pid)
     if parent_pid is not None:
-        watch = asyncio.create_task(_watch_parent(parent_pid, stop))
+        watch = asyncio.create_task(_watch_parent(parent_pid))
     await stop.wait()
     if parent_pid is not None:
         watch.cancel()
     await broker.shutdown()
 
 
-async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+def _lifeline_readable(fd: int, parent_pid: int | None) -> None:
+    """The starter holds the write end of a pipe whose read end is *fd*; it never writes,
+    so the end of the file means the starter is gone, however it ended."""
+    if os.read(fd, 1) == b"":
+        _starter_gone(parent_pid)
+
+
+async def _watch_parent(parent_pid: int) -> None:
     """Stop when the process that started the broker is gone.
 
     A SIGKILLed ``plantwatch up`` cannot stop its broker, and the broker runs in a session
     of its own (so a terminal's Ctrl-C reaches the stack first): without this it would
-    keep its port and run on with no owner. Re-parenting shows in ``getppid``.
+    keep its port and run on with no owner. Re-parenting shows in ``getppid``; the lifeline
+    pipe (``--lifeline-fd``) tells at once, this poll is the fallback (a child the starter
+    forked can hold the pipe open).
     """
     while os.getppid() == parent_pid:
         await asyncio.sleep(0.5)
-    log.warning("the process that started this broker (pid %d) is gone; stopping", parent_pid)
-    stop.set()
+    _starter_gone(parent_pid)
+
+
+def _starter_gone(parent_pid: int | None) -> None:
+    """Exit at once, without a graceful shutdown: the subscribers the messages here are
+    held for (the rules runner) died with the starter, and every PUBACK sent from now on
+    would tell a device to delete a reading that nobody keeps. A graceful shutdown went on
+    acknowledging for a few hundred milliseconds."""
+    who = f" (pid {parent_pid})" if parent_pid is not None else ""
+    log.warning("the process that started this broker%s is gone; stopping now", who)
+    logging.shutdown()
+    os._exit(1)
 
 
 def _reload(access: AccessControl) -> None:
@@ -524,20 +784,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parent-pid", type=int, help="stop when this process (the broker's starter) is gone"
     )
+    parser.add_argument(
+        "--hold-publishes-s",
+        type=float,
+        default=0.0,
+        help="hold every PUBLISH until SIGUSR1 (the starter's subscribers are in) or this long",
+    )
+    parser.add_argument(
+        "--lifeline-fd",
+        type=int,
+        help="read end of a pipe the starter holds open: stop at once when it closes",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    if args.max_packet_bytes > 0:
-        limit_packet_size(args.max_packet_bytes)
+    strict_fixed_headers(max(args.max_packet_bytes, 0))
     strict_utf8_topics()
+    strict_connect()
     iot_core_connect_limits()
     if (args.passwd is None) != (args.acl is None):
         parser.error("--passwd and --acl go together")
     access = AccessControl(args.passwd, args.acl) if args.passwd else None
-    asyncio.run(_serve(args.host, args.port, access, args.parent_pid))
+    asyncio.run(
+        _serve(
+            args.host, args.port, access, args.parent_pid, args.lifeline_fd, args.hold_publishes_s
+        )
+    )
     return 0
 
 

@@ -98,6 +98,8 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
+HOLD_PUBLISHES_S = 30.0
+"""The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
 WORKDIR_PREFIX = "plantwatch-broker-"
 OWNER_FILE = "owner.pid"
 
@@ -173,6 +175,7 @@ class EmbeddedBroker:
         max_message_kb: int = MAX_MESSAGE_KB,
         auth: AuthStore | None = None,
         on_log: Callable[[str], None] | None = None,
+        hold_publishes: bool = False,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -193,7 +196,12 @@ class EmbeddedBroker:
         self._relay: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard: subprocess.Popen[bytes] | None = None
-        """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its parent itself)."""
+        """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its starter itself)."""
+        self._lifeline: int | None = None
+        self.hold_publishes = hold_publishes
+        """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
+        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
+        """The write end of the pipe the broker (amqtt) or its guard watches."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self._workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
@@ -285,13 +293,24 @@ class EmbeddedBroker:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            self._command(),
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-        )
+        command, lifeline = self._command(), None
+        if self.kind == "amqtt":
+            lifeline = self._lifeline_pipe()
+            command += ["--lifeline-fd", str(lifeline)]
+            if self.hold_publishes:
+                command += ["--hold-publishes-s", str(HOLD_PUBLISHES_S)]
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+                pass_fds=() if lifeline is None else (lifeline,),
+            )
+        finally:
+            if lifeline is not None:
+                os.close(lifeline)
         self._relay = None
         if self._on_log is not None and self._proc.stderr is not None:
             self._relay = threading.Thread(
@@ -320,23 +339,49 @@ class EmbeddedBroker:
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
 
+    def open(self) -> None:
+        """The starter's subscribers are in: let the held publishes through (amqtt)."""
+        if self.hold_publishes and self.kind == "amqtt" and self.running and self._proc:
+            self._proc.send_signal(signal.SIGUSR1)
+
+    def _lifeline_pipe(self) -> int:
+        """A pipe whose write end only this process holds (``os.pipe`` fds are not
+        inherited across exec): its read end, given to the broker (amqtt) or its guard
+        (mosquitto), reads end-of-file the moment this process is gone, however it ended,
+        and the broker stops before acknowledging more messages that nobody would keep."""
+        self._close_lifeline()
+        read_end, self._lifeline = os.pipe()
+        return read_end
+
+    def _close_lifeline(self) -> None:
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            os.close(lifeline)
+
     def _start_guard(self, broker_pid: int, env: dict[str, str]) -> None:
         self._end_guard()
-        self._guard = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cloud.runtime.broker_guard",
-                "--parent-pid",
-                str(os.getpid()),
-                "--broker-pid",
-                str(broker_pid),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        lifeline = self._lifeline_pipe()
+        try:
+            self._guard = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cloud.runtime.broker_guard",
+                    "--parent-pid",
+                    str(os.getpid()),
+                    "--broker-pid",
+                    str(broker_pid),
+                    "--lifeline-fd",
+                    str(lifeline),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                pass_fds=(lifeline,),
+            )
+        finally:
+            os.close(lifeline)
 
     def _end_guard(self) -> None:
         guard, self._guard = self._guard, None
@@ -361,14 +406,17 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> None:
         self._end_guard()
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if proc is None or proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        finally:
+            self._close_lifeline()  # after the graceful stop, which it would cut short
 
     def kill(self) -> None:
         """SIGKILL: the broker vanishes mid-conversation, as in a crash."""
@@ -377,6 +425,7 @@ class EmbeddedBroker:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+        self._close_lifeline()
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

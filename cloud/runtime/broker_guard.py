@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import sys
 import time
 
 POLL_S = 0.5
-GRACE_S = 5.0
 
 
 def start_time(pid: int) -> str | None:
@@ -36,39 +36,52 @@ def start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
-def guard(parent_pid: int, broker_pid: int, broker_started: str) -> int:
-    """Wait until the broker exits (0) or the parent is gone (then stop the broker: 1)."""
+def guard(
+    parent_pid: int, broker_pid: int, broker_started: str, lifeline_fd: int | None = None
+) -> int:
+    """Wait until the broker exits (0) or the parent is gone (then stop the broker: 1).
+
+    The parent's end of the lifeline pipe closing tells at once; ``getppid`` is the
+    fallback, polled every ``POLL_S`` (a child the parent forked can hold the pipe open)."""
+    watched = [lifeline_fd] if lifeline_fd is not None else []
     while start_time(broker_pid) == broker_started:
         if os.getppid() != parent_pid:
             _stop(broker_pid, broker_started)
             return 1
-        time.sleep(POLL_S)
+        if watched:
+            readable, _, _ = select.select(watched, [], [], POLL_S)
+            if readable and os.read(watched[0], 1) == b"":
+                _stop(broker_pid, broker_started)
+                return 1
+        else:
+            time.sleep(POLL_S)
     return 0
 
 
 def _stop(pid: int, started: str) -> None:
+    """SIGKILL at once: the subscribers the broker holds messages for (the rules runner)
+    died with its starter, so each PUBACK it sent during a graceful stop told a device to
+    delete a reading nobody keeps. It keeps nothing on disk (``persistence false``)."""
+    if start_time(pid) != started:
+        return
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + GRACE_S
-    while time.monotonic() < deadline:
-        if start_time(pid) != started:
-            return
-        time.sleep(0.05)
-    if start_time(pid) == started:
-        os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plantwatch-broker-guard")
     parser.add_argument("--parent-pid", type=int, required=True, help="the broker's starter")
     parser.add_argument("--broker-pid", type=int, required=True, help="the broker to stop")
+    parser.add_argument(
+        "--lifeline-fd", type=int, help="read end of a pipe the parent holds: EOF when it is gone"
+    )
     args = parser.parse_args(argv)
     started = start_time(args.broker_pid)
     if started is None:
         return 0
-    return guard(args.parent_pid, args.broker_pid, started)
+    return guard(args.parent_pid, args.broker_pid, started, args.lifeline_fd)
 
 
 if __name__ == "__main__":

@@ -182,6 +182,7 @@ class LocalStack:
                 max_message_kb=cfg.max_message_kb,
                 auth=self.auth,
                 on_log=lambda line: log.warning("broker: %s", line),
+                hold_publishes=True,  # until every subscriber is in: see the end of _start
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -203,6 +204,8 @@ class LocalStack:
             self._start_detectors()
         if cfg.dashboard is not None:
             self._start_dashboard()
+        if self.broker is not None:
+            self.broker.open()  # every service has subscribed: devices' publishes may flow
         cfg.data.write_runtime(self.runtime_info())
         # a stopped stack leaves no runtime.json behind to send clients to a dead broker
         self._closers.insert(0, lambda: cfg.data.runtime_file.unlink(missing_ok=True))

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import socket
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -52,6 +53,17 @@ ANSWER_TIMEOUT_S = 10.0
 """How long a request waits for the worker before it is answered 503."""
 SOCKET_TIMEOUT_S = 10.0
 """A client that stalls mid-request loses its connection instead of holding a thread."""
+REQUEST_DEADLINE_S = 10.0
+"""A request (line, headers and body) must arrive whole this long after the connection
+starts waiting for it. ``SOCKET_TIMEOUT_S`` bounds each read only, so a client trickling a
+byte at a time held its connection's slot for good: MAX_CONNECTIONS of them and every
+other client was answered 503."""
+_TIMED_OUT_BODY = b'{"message":"Request Timeout"}'
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+    b"x-amzn-ErrorType: RequestTimeoutException\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_TIMED_OUT_BODY), _TIMED_OUT_BODY)
+)
 MAX_CONNECTIONS = 64
 """Connections served at once (one thread each); more are answered 503 and closed."""
 _BUSY = (
@@ -151,6 +163,33 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("shadow rest: " + format, *args)
 
+    def handle_one_request(self) -> None:
+        """One request under REQUEST_DEADLINE_S: when it passes before the request is read
+        whole, the connection is cut (a timer thread per request; a connection holds one
+        of MAX_CONNECTIONS slots anyway)."""
+        self.raw_requestline = b""
+        self._deadline = threading.Timer(REQUEST_DEADLINE_S, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._deadline.cancel()
+
+    def _cut(self) -> None:
+        """The deadline passed: 408 to a client whose request line came (an idle
+        keep-alive connection, or one still on its first line, is just closed), then no
+        more reading or writing, which ends the handler's blocked read."""
+        with contextlib.suppress(OSError):
+            if self.raw_requestline:
+                self.connection.sendall(_TIMED_OUT)
+            self.connection.shutdown(socket.SHUT_RDWR)
+        log.debug(
+            "shadow rest: %s: request not whole in %g s; closed",
+            self.client_address,
+            REQUEST_DEADLINE_S,
+        )
+
     def _serve(self, method: str) -> None:
         self._consumed = False
         try:
@@ -204,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _length(self) -> int:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             raise ShadowError(400, "Chunked bodies are not supported; send Content-Length")
+        if len(set(self.headers.get_all("Content-Length", []))) > 1:
+            raise ShadowError(400, "Several different Content-Length headers")
         text = self.headers.get("Content-Length", "0").strip() or "0"
         if not text.isascii() or not text.isdigit():
             raise ShadowError(400, "Invalid Content-Length")
@@ -222,6 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ShadowError(400, "The request body ended before its Content-Length")
         self._consumed = True
+        self._deadline.cancel()  # read whole: the answer may wait ANSWER_TIMEOUT_S
         return body
 
     def _discard_body(self) -> bytes:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from waiting import wait_for
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
@@ -95,6 +96,60 @@ def test_broker_stops_when_its_starter_is_killed(kind: str) -> None:
             shutil.rmtree(workdir.strip(), ignore_errors=True)
 
 
+@pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def test_a_broker_whose_starter_is_killed_acknowledges_nothing_more(kind: str) -> None:
+    """The broker holds what it acknowledged in memory only, for subscribers (the rules
+    runner) that died with a SIGKILLed ``plantwatch up``: every PUBACK it sends after that is
+    a reading the device deletes and nobody keeps. It used to notice its starter's death by
+    polling every 0.5 s and then shut down gracefully, acknowledging all the while (130
+    readings lost in a kill -9 probe); now the starter's end of a pipe closing stops it."""
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from cloud.runtime.broker import EmbeddedBroker\n"
+            f"broker = EmbeddedBroker({kind!r}).start()\n"
+            "print(broker.port, broker._proc.pid, flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    acks: list[float] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="dev", protocol=mqtt.MQTTv311)
+    client.on_publish = lambda *_a: acks.append(time.monotonic())
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            client.publish("dt/plantwatch/s1/pump/telemetry", b"{}", qos=1)
+            time.sleep(0.0005)
+
+    try:
+        port, broker_pid = (int(x) for x in starter.stdout.readline().split())
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        sender = threading.Thread(target=publish, daemon=True)
+        sender.start()
+        wait_for(lambda: len(acks) > 200, 10)
+        starter.kill()
+        starter.wait(10)
+        killed = time.monotonic()
+        wait_for(lambda: not _alive(broker_pid), 15)
+        gone = time.monotonic() - killed
+        stop.set()
+        sender.join(5)
+        late = [t - killed for t in acks if t > killed]
+    finally:
+        stop.set()
+        client.loop_stop()
+        starter.kill()
+    assert max(late, default=0.0) < 0.1, f"{len(late)} PUBACKs up to {max(late):.3f} s after"
+    assert gone < 1.0, gone
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -127,3 +182,34 @@ def test_a_gone_starters_workdir_is_removed_by_the_next_broker(tmp_path: Path) -
     finally:
         for folder in (stale, live, foreign):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_publishes_before_the_stack_is_ready_wait_for_its_subscribers() -> None:
+    """``plantwatch up`` starts its broker before the rules runner subscribes; a device that
+    connected the moment the port opened had its first second of readings acknowledged
+    and routed to nobody (16 lost on amqtt in a probe). With ``hold_publishes`` the broker
+    acknowledges and routes a publish only once ``open()`` says the stack is subscribed."""
+    with EmbeddedBroker("amqtt", hold_publishes=True) as broker:
+        device = connected_device(broker)
+        info = device.publish("dt/plantwatch/s1/pump/telemetry", b"early", qos=1)
+        time.sleep(0.5)
+        assert not info.is_published(), "held: not acknowledged before the stack is ready"
+        got: list[bytes] = []
+        runner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="runner")
+        runner.on_message = lambda _c, _u, m: got.append(m.payload)
+        runner.connect(broker.host, broker.port)
+        runner.loop_start()
+        runner.subscribe("dt/plantwatch/+/+/telemetry", 1)
+        time.sleep(0.5)
+        broker.open()
+        info.wait_for_publish(5)
+        wait_for(lambda: got == [b"early"], 5)
+        runner.loop_stop()
+        device.loop_stop()
+
+
+def connected_device(broker: EmbeddedBroker) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="device")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client

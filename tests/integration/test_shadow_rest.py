@@ -4,6 +4,7 @@ and hostile HTTP that must not stop the face."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -368,3 +369,56 @@ def test_a_client_gone_before_its_answer_costs_no_traceback(
         server.server_close()
     (record,) = [r for r in caplog.records if r.exc_info]
     assert "a real fault" in str(record.exc_info[1])
+
+
+def test_clients_trickling_requests_cannot_hold_every_slot(
+    service: ShadowService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The socket timeout bounds each read only: MAX_CONNECTIONS clients sending a header
+    byte every half second held every slot for as long as they kept it up, and every other
+    client was answered 503. A request must now arrive whole within REQUEST_DEADLINE_S;
+    a client whose request line came gets 408, and the slot serves others again."""
+    from cloud.shadow import rest
+
+    monkeypatch.setattr(rest, "REQUEST_DEADLINE_S", 1.0, raising=False)
+    assert service.rest_url is not None
+    host, port = service.rest_url.removeprefix("http://").split(":")
+    slow = [
+        socket.create_connection((host, int(port)), timeout=10) for _ in range(rest.MAX_CONNECTIONS)
+    ]
+    answers: list[bytes] = []
+    try:
+        for sock in slow:  # the request line whole, then a header byte every half second
+            sock.sendall(b"GET /things/pump-7/shadow HTTP/1.1\r\nX-Slow: ")
+        for _ in range(8):
+            for sock in slow:
+                with contextlib.suppress(OSError):
+                    sock.send(b"x")
+            time.sleep(0.5)
+        request = b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n"
+        answer = raw_http(service, request)
+        for sock in slow:
+            sock.settimeout(2)
+            with contextlib.suppress(OSError):
+                answers.append(sock.recv(65536))
+    finally:
+        for sock in slow:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:80]
+    assert len(answers) == len(slow)
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers), set(answers)
+
+
+def test_a_request_with_two_different_content_lengths_is_refused(service: ShadowService) -> None:
+    """RFC 9112 section 6.3: differing Content-Length values are an unrecoverable error
+    (request smuggling); the face took the first and read the rest as the next request."""
+    body = b'{"state":{"desired":{"a":1}}}'
+    answer = raw_http(
+        service,
+        b"POST /things/pump-7/shadow HTTP/1.1\r\nContent-Length: %d\r\nContent-Length: 0\r\n\r\n"
+        % len(body)
+        + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer, answer
+    get = b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n"
+    assert raw_http(service, get).startswith(b"HTTP/1.1 404"), "nothing was stored"

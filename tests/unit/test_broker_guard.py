@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from cloud.runtime import broker_guard
 
@@ -20,8 +21,24 @@ def test_the_broker_is_stopped_once_the_starter_is_gone() -> None:
         assert started is not None
         not_my_parent = os.getppid() + 1
         assert broker_guard.guard(not_my_parent, child.pid, started) == 1
-        assert child.wait(10) == -15
+        assert child.wait(10) == -9  # SIGKILL: no PUBACK during a graceful stop
     finally:
+        child.kill()
+
+
+def test_the_starters_end_of_the_lifeline_closing_stops_the_broker_at_once() -> None:
+    child = _sleeper()
+    read_end, write_end = os.pipe()
+    try:
+        started = broker_guard.start_time(child.pid)
+        assert started is not None
+        os.close(write_end)
+        start = time.monotonic()
+        assert broker_guard.guard(os.getppid(), child.pid, started, read_end) == 1
+        assert time.monotonic() - start < broker_guard.POLL_S
+        assert child.wait(10) == -9
+    finally:
+        os.close(read_end)
         child.kill()
 
 

@@ -1,0 +1,204 @@
+"""MQTT 3.1.1 wire violations below the application level, sent on raw sockets to the
+brokers as ``plantwatch up`` starts them: packets with forbidden flags or contents, a
+first packet that is not CONNECT, a client that never sends CONNECT, one that falls silent
+past its keep-alive. MQTT says the server closes such a connection (section 4.8: "the
+Server MUST close the Network Connection"); mosquitto does. amqtt 0.12.1 left most of them
+open: a QoS 3 PUBLISH vanished unanswered, a silent device never went offline (its will
+never went out), and a socket that never sent CONNECT held a file descriptor for good."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+from raw_mqtt import RawClient
+from waiting import wait_for
+
+from cloud.runtime.amqtt_server import CONNECT_TIMEOUT_S
+from cloud.runtime.broker import EmbeddedBroker
+
+MOSQUITTO = pytest.param("mosquitto", marks=pytest.mark.mosquitto)
+
+
+@pytest.fixture(scope="module", params=["amqtt", MOSQUITTO])
+def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(request.param) as running:
+        yield running
+
+
+def utf8(text: str | bytes) -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    return struct.pack("!H", len(data)) + data
+
+
+def packet(first: int, body: bytes) -> bytes:
+    assert len(body) < 128
+    return bytes([first, len(body)]) + body
+
+
+def connect(
+    client_id: str | bytes = "raw",
+    flags: int = 0x02,
+    keep_alive: int = 60,
+    will: tuple[str | bytes, bytes] | None = None,
+) -> bytes:
+    payload = utf8(client_id)
+    if will is not None:
+        payload += utf8(will[0]) + utf8(will[1])
+    return packet(0x10, utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive) + payload)
+
+
+CONNECT = connect()
+CONNACK = b"\x20\x02\x00\x00"
+TOPIC = "dt/plantwatch/s1/pump-01/telemetry"
+
+
+def publish(first: int, topic: str, payload: bytes, packet_id: bytes = b"") -> bytes:
+    return packet(first, utf8(topic) + packet_id + payload)
+
+
+def outcome(broker: EmbeddedBroker, data: bytes, wait: float = 3.0) -> tuple[bytes, bool]:
+    """What the broker sends back within *wait* seconds, and whether it closed the socket."""
+    with socket.create_connection((broker.host, broker.port), timeout=wait) as sock:
+        sock.sendall(data)
+        got = b""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                return got, False
+            except ConnectionResetError:
+                return got, True
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+
+
+FORBIDDEN = {
+    # first packet other than CONNECT (MQTT-3.1.0-1): amqtt read it as a CONNECT and waited
+    "publish-first": (publish(0x30, TOPIC, b"{}"), b""),
+    "pingreq-first": (b"\xc0\x00", b""),
+    "subscribe-first": (packet(0x82, b"\x00\x01" + utf8("#") + b"\x01"), b""),
+    # forbidden fixed-header flags (MQTT-2.2.2-2, MQTT-3.3.1-4)
+    "publish-qos3": (CONNECT + publish(0x36, TOPIC, b"{}", b"\x00\x07"), CONNACK),
+    "subscribe-flags-0": (CONNECT + packet(0x80, b"\x00\x01" + utf8("dt/#") + b"\x01"), CONNACK),
+    "pubrel-flags-0": (CONNECT + packet(0x60, b"\x00\x07"), CONNACK),
+    # a packet only a server sends
+    "connack-from-client": (CONNECT + CONNACK, CONNACK),
+    # SUBSCRIBE/UNSUBSCRIBE contents (MQTT-3.8.3-3, MQTT-3.8.3-4, MQTT-3.10.3-2)
+    "subscribe-qos3": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#") + b"\x03"), CONNACK),
+    "subscribe-nothing": (CONNECT + packet(0x82, b"\x00\x01"), CONNACK),
+    "unsubscribe-nothing": (CONNECT + packet(0xA2, b"\x00\x01"), CONNACK),
+    # CONNECT contents (MQTT-3.1.2-14, MQTT-3.1.2-15, MQTT-1.5.3-1, MQTT-1.5.3-2)
+    "will-qos3": (connect("w", flags=0x02 | 0x04 | 0x18, will=("dt/x", b"w")), b""),
+    "will-retain-without-will": (connect("w", flags=0x22), b""),
+    "will-topic-wildcard": (connect("w", flags=0x06, will=("dt/#", b"w")), b""),
+    "will-topic-not-utf8": (connect("w", flags=0x06, will=(b"dt/\xff", b"w")), b""),
+    "client-id-not-utf8": (connect(b"\xff\xfe"), b""),
+    "client-id-nul": (connect("a\x00b"), b""),
+}
+
+
+@pytest.mark.parametrize("case", list(FORBIDDEN))
+def test_a_packet_mqtt_forbids_closes_the_connection_and_goes_nowhere(
+    broker: EmbeddedBroker, case: str
+) -> None:
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    data, reply = FORBIDDEN[case]
+    try:
+        got, closed = outcome(broker, data)
+        assert closed, f"{case}: the broker left the connection open (sent {got.hex()})"
+        assert got == reply, f"{case}: the broker answered {got.hex()}"
+        good = RawClient(broker.host, broker.port)
+        assert good.publish(TOPIC, b"after")
+        assert listener.wait_for_message(TOPIC) == b"after"
+        good.close()
+        assert [t for t, _p in listener.messages] == [TOPIC], "nothing else was routed"
+    finally:
+        listener.close()
+
+
+def test_amqtt_logs_each_refusal_in_one_line() -> None:
+    with EmbeddedBroker("amqtt") as broker:
+        for case in ("publish-first", "publish-qos3", "subscribe-nothing", "will-qos3"):
+            outcome(broker, FORBIDDEN[case][0], wait=1.0)
+        wait_for(lambda: broker.log_file.read_text().count("\n") >= 4, 10)
+        lines = broker.log_file.read_text().splitlines()
+    assert any("not CONNECT" in line for line in lines), lines
+    assert any("client 'raw'" in line and "QoS 3" in line for line in lines), lines
+    assert any("no topic filter" in line for line in lines), lines
+    assert any("will QoS 3" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("kind", ["amqtt", MOSQUITTO])
+@pytest.mark.parametrize(
+    "last_bytes",
+    [b"", publish(0x32, TOPIC, b"{}", b"\x00\x07")[:6]],
+    ids=["between-packets", "mid-packet"],
+)
+def test_a_silent_client_is_closed_after_its_keep_alive_and_its_will_goes_out(
+    kind: str, last_bytes: bytes
+) -> None:
+    """MQTT-3.1.2-24: no packet for 1.5 x the keep-alive, and the server closes the
+    connection as if the network failed: the will goes out, so a device whose link died
+    without a FIN (power cut, cable) shows offline. amqtt never closed it, and once the
+    keep-alive was enforced between packets, a link that died in the middle of one (the
+    fixed header read, the body never coming) still held the connection for good."""
+    with EmbeddedBroker(kind) as broker:
+        watcher = RawClient(broker.host, broker.port)
+        watcher.subscribe(["dt/plantwatch/s1/+/status"])
+        with socket.create_connection((broker.host, broker.port), timeout=15) as sock:
+            will = ("dt/plantwatch/s1/dev/status", b"offline")
+            sock.sendall(connect("dev", flags=0x06, keep_alive=2, will=will))
+            assert sock.recv(4) == CONNACK
+            sock.sendall(last_bytes)
+            start = time.monotonic()
+            try:
+                assert sock.recv(1) == b"", "the broker closes the connection"
+            except TimeoutError:
+                pytest.fail("a client silent for 15 s with a 2 s keep-alive is still connected")
+            silent = time.monotonic() - start
+            assert watcher.wait_for_message(will[0], timeout=5) == b"offline"
+        watcher.close()
+    assert 2.5 <= silent <= 10, silent
+
+
+def test_amqtt_closes_a_connection_that_sends_no_connect() -> None:
+    """A socket that connects and says nothing (or trickles a CONNECT) used to hold a file
+    descriptor in the broker for good: enough of them and no device could connect."""
+    with EmbeddedBroker("amqtt") as broker:
+        idle = [socket.create_connection((broker.host, broker.port)) for _ in range(20)]
+        partial = socket.create_connection((broker.host, broker.port))
+        partial.sendall(CONNECT[:5])
+        try:
+            for sock in [*idle, partial]:
+                sock.settimeout(CONNECT_TIMEOUT_S + 10)
+                assert sock.recv(1) == b""
+            good = RawClient(broker.host, broker.port)
+            assert good.publish(TOPIC, b"still served")
+            good.close()
+        finally:
+            for sock in [*idle, partial]:
+                sock.close()
+        log = broker.log_file.read_text()
+    assert log.count(f"sent no CONNECT within {CONNECT_TIMEOUT_S:g} s") == 21, log
+
+
+def test_amqtt_names_the_reason_of_a_password_without_a_user_name() -> None:
+    """MQTT-3.1.2-22: CONNACK "bad user name or password"; amqtt's log said "None"."""
+    with EmbeddedBroker("amqtt") as broker:
+        body = utf8("MQTT") + bytes([4, 0x42]) + struct.pack("!H", 60) + utf8("d") + utf8("pw")
+        got, closed = outcome(broker, packet(0x10, body), wait=1.0)
+        wait_for(lambda: "CONNECT refused" in broker.log_file.read_text(), 10)
+        log = broker.log_file.read_text()
+    assert (got, closed) == (b"\x20\x02\x00\x04", True)
+    assert "CONNECT refused: None" not in log, log
+    assert "password without a user name" in log, log
