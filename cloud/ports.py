@@ -75,6 +75,7 @@ class StateStore(Protocol):
     on one detector instance) read with :meth:`get_versioned` and write with
     :meth:`put_if_version`, which stores only if nobody wrote in between and otherwise
     raises ``VersionConflictError``; plain :meth:`put` is last-writer-wins.
+    :meth:`delete_if_version` is the same condition for a delete.
     """
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None: ...
@@ -96,6 +97,11 @@ class StateStore(Protocol):
     ) -> int:
         """Store *value* only if the stored version is *version* (None: only if absent);
         return the new version, or raise ``VersionConflictError`` and store nothing."""
+        ...
+
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        """Delete the document only if its stored version is *version*; otherwise (written
+        since, or absent) raise ``VersionConflictError`` and delete nothing."""
         ...
 
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:

@@ -71,6 +71,22 @@ class DynamoDbStateStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"{self._where(namespace, key)}: delete failed: {exc}") from exc
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self.table,
+                Key=_key(namespace, key),
+                ConditionExpression="#v = :expected",  # false for an absent item too
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":expected": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise VersionConflictError(namespace, key, version) from exc
+            raise StorageError(f"{self._where(namespace, key)}: delete failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"{self._where(namespace, key)}: delete failed: {exc}") from exc
+
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         return iter([(k, v.value) for k, v in self.items_versioned(namespace)])
 

@@ -160,6 +160,16 @@ class SqliteStateStore:
             raise VersionConflictError(namespace, key, version)
         return 1 if version is None else version + 1
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        with self._lock:
+            self._begin()
+            cursor = self._db.execute(
+                "DELETE FROM state WHERE ns = ? AND key = ? AND version = ?",
+                (namespace, key, version),
+            )
+        if cursor.rowcount != 1:
+            raise VersionConflictError(namespace, key, version)
+
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         with self._lock:
             rows = self._db.execute(
