@@ -61,7 +61,7 @@ from cloud.detectors.model import (
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template
 from edge.errors import DetectorModelError, UserError
-from edge.files import private_dir, write_private
+from edge.files import directory_lock, private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
@@ -151,12 +151,18 @@ def import_folder(
     lambdas: Mapping[str, str] | None = None,
     *,
     resolve: Callable[[str], Any] | None = None,
+    waiting: Callable[[], None] | None = None,
 ) -> IotEventsImport:
     """Validate every JSON file of *folder* and register them under *detectors*.
 
     *lambdas* maps function ARNs to ``module:function`` callables (added to those already
     registered); *resolve* imports one, so a callable that does not exist is an error now,
     not when the alarm fires.
+
+    The registration (registry read, set written, registry replaced, old sets removed)
+    holds an exclusive lock on *detectors*: a second import at the same time waits for
+    it (calling *waiting* once first) and then adds to what the first registered,
+    instead of writing a registry that drops it.
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-detector-model/describe-input JSON")
@@ -176,15 +182,11 @@ def import_folder(
                     f"{_name(inputs[definition.name][1], folder)}"
                 )
             inputs[definition.name] = (definition, item)
-    registry = read_registry(detectors)
-    known_lambdas = dict(registry.get("lambdas", {}))
     for arn, target in (lambdas or {}).items():
         if not _CALLABLE_RE.fullmatch(target):
             raise UserError(f"--lambda {arn}={target}: expected ARN=package.module:function")
         if resolve is not None:
             resolve(target)
-        known_lambdas[arn] = target
-    report = IotEventsImport(lambdas=known_lambdas)
     definitions = [d for d, _ in inputs.values()]
     models: list[tuple[DetectorModel, _Parsed, list[str]]] = _load_all(
         parsed,
@@ -207,6 +209,31 @@ def import_folder(
             f"{folder}: no detector or alarm model (describe-detector-model or "
             "describe-alarm-model output, or a CloudFormation template)"
         )
+    try:
+        private_dir(detectors)
+    except OSError as exc:
+        raise UserError(
+            f"{detectors}: cannot create: {exc.strerror or exc}; nothing of this import was "
+            "registered; fix the permissions or pass another --data"
+        ) from exc
+    with directory_lock(detectors, exclusive=True, waiting=waiting):
+        return _register(folder, detectors, lambdas or {}, inputs, models, alarms)
+
+
+def _register(
+    folder: Path,
+    detectors: Path,
+    lambdas: Mapping[str, str],
+    inputs: dict[str, tuple[InputDefinition, _Parsed]],
+    models: list[tuple[DetectorModel, _Parsed, list[str]]],
+    alarms: list[tuple[AlarmModel, _Parsed, list[str]]],
+) -> IotEventsImport:
+    """Register what :func:`import_folder` validated, under its lock: the registry read
+    here is the one the commit replaces."""
+    registry = read_registry(detectors)
+    known_lambdas = {**registry.get("lambdas", {}), **lambdas}
+    report = IotEventsImport(lambdas=known_lambdas)
+    definitions = [d for d, _ in inputs.values()]
     # everything is valid: work out what to register, then write it (nothing can fail
     # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
