@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -427,9 +428,32 @@ MAX_MODEL_SENSORS = 300
 """Sensors one model is trained on (:func:`cloud.inference.model.train`)."""
 MAX_CSV_BYTES = 5 * 1024**3
 """One CSV file: a larger one is discarded with that reason, as the ingestion discards it."""
+MAX_DATASET_BYTES = 50 * 1024**3
+"""The CSV files of one historical dataset together."""
 MIN_DATE_RANGE_DAYS = 180
 """The span L4E wanted across all files. Warned about, not refused: plantwatch's demo and
 the SKAB bench train on much less, and a short history still makes a useful model."""
+
+
+def check_dataset_limits(where: str, *, files: int = 0, sensors: int = 0, size: int = 0) -> None:
+    """UserError naming *where* when a historical dataset passes a limit of l4e-contracts
+    §1.4 (CSV files, sensor columns over all components, bytes): one message for
+    ``model train`` and ``import l4e``, with or without ``--train``."""
+    if files > MAX_DATASET_FILES:
+        raise UserError(
+            f"{where}: {files:,} CSV files; an L4E dataset holds at most {MAX_DATASET_FILES:,} "
+            "(l4e-contracts §1.4): join files of one component into fewer"
+        )
+    if sensors > MAX_DATASET_SENSORS:
+        raise UserError(
+            f"{where}: {sensors:,} sensors; an L4E dataset holds at most "
+            f"{MAX_DATASET_SENSORS:,} (l4e-contracts §1.4): split it into datasets"
+        )
+    if size > MAX_DATASET_BYTES:
+        raise UserError(
+            f"{where}: {size:,} bytes of CSV; an L4E dataset holds at most "
+            f"{MAX_DATASET_BYTES // 1024**3} GB (l4e-contracts §1.4): split it into datasets"
+        )
 
 
 @dataclass
@@ -486,28 +510,25 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         else:
             discarded.append(str(path))
     groups = {c: paths for c, paths in groups.items() if paths}
-    files = sum(len(paths) for paths in groups.values())
-    if files > MAX_DATASET_FILES:
-        raise UserError(
-            f"{root}: {files:,} CSV files; an L4E dataset holds at most {MAX_DATASET_FILES:,} "
-            "(l4e-contracts §1.4): join files of one component into fewer"
-        )
+    check_dataset_limits(str(root), files=sum(len(paths) for paths in groups.values()))
     if not groups:
         raise UserError(
             f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
             f"{root}/<component>_*.csv)"
         )
+    sizes = {p: n for paths in groups.values() for p in paths if (n := _file_size(p)) is not None}
+    check_dataset_limits(str(root), size=sum(s for s in sizes.values() if s <= MAX_CSV_BYTES))
     parsed: dict[str, CsvFrame] = {}
     components: dict[str, list[str]] = {}
     reasons: list[str] = []
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:
-            if not path.is_file():  # a FIFO would block the reader, /dev/zero never ends
+            if path not in sizes:  # a FIFO would block the reader, /dev/zero never ends
                 discarded.append(str(path))
                 reasons.append(f"{path}: not a regular file")
                 continue
-            size = path.stat().st_size
+            size = sizes[path]
             if size > MAX_CSV_BYTES:
                 discarded.append(str(path))
                 reasons.append(
@@ -538,12 +559,7 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
         why = reasons[0] if reasons else f"discarded: {discarded[0]}"
         raise UserError(f"{root}: no readable CSV: {why}{more}")
-    sensors = sum(len(names) for names in components.values())
-    if sensors > MAX_DATASET_SENSORS:
-        raise UserError(
-            f"{root}: {sensors:,} sensors; an L4E dataset holds at most "
-            f"{MAX_DATASET_SENSORS:,} (l4e-contracts §1.4): split it into datasets"
-        )
+    check_dataset_limits(str(root), sensors=sum(len(names) for names in components.values()))
     frame = _join(parsed)
     return Dataset(
         frame,
@@ -552,6 +568,16 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         parsed,
         discarded,
     )
+
+
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file (a symlink to one counts); None for anything else, or
+    for a file gone since it was listed."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_size if stat.S_ISREG(found.st_mode) else None
 
 
 def short_range_warning(index: pd.Index, where: str) -> str | None:

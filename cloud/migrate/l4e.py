@@ -40,14 +40,14 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cloud.batcher.quarantine import Quarantine
-from cloud.inference.dataset import MAX_CSV_BYTES
+from cloud.inference.dataset import MAX_CSV_BYTES, check_dataset_limits
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import RESULTS_FILE, folder_time
 from cloud.inference.scheduler import (
@@ -179,6 +179,13 @@ class L4EImporter:
                 f"scheduler {name!r} already exists and was not imported; pass another --name"
             )
         found, skipped, stamps = self._list_inputs(inputs, options.naming)
+        # §1.4 limits hold for a historical dataset (<component>/*.csv), checked as `model
+        # train` checks them; a scheduler's flat inference input (one file per run) is not
+        # one: any number of its files is imported (--train stages it as one and checks)
+        check_dataset_limits(
+            f"--input {inputs.where}",
+            files=sum(_historical(key, inputs.prefix) for _component, key in found),
+        )
         results = self._results(outputs) if outputs is not None else []  # listed before any read
         staging = Path(tempfile.mkdtemp(prefix="plantwatch-import-"))
         try:
@@ -277,18 +284,26 @@ class L4EImporter:
     ) -> tuple[dict[str, _Component], list[dict[str, str]]]:
         components: dict[str, _Component] = {}
         discarded: list[dict[str, str]] = []
+        where = f"--input {source.where}"
+        size = 0
+        """Bytes of the historical files read so far (§1.4: 50 GB in a dataset)."""
         self._progress("reading input files", len(found))
-        opened = _opened_in_order(source.store, [key for _c, key in found])
-        for index, ((component, key), handle) in enumerate(zip(found, opened, strict=True)):
-            if isinstance(handle, NotFoundError):  # listed, then gone or not a file: say so
-                discarded.append({"Key": key, "Reason": str(handle)})
-                self._progress("", 1)
-                continue
-            self._read_one(components, discarded, component, key, handle, index, staging)
+        with closing(_opened_in_order(source.store, [key for _c, key in found])) as opened:
+            for index, ((component, key), handle) in enumerate(zip(found, opened, strict=True)):
+                if isinstance(handle, NotFoundError):  # listed, then gone or not a file
+                    discarded.append({"Key": key, "Reason": str(handle)})
+                    self._progress("", 1)
+                    continue
+                if _historical(key, source.prefix):
+                    length = handle.seek(0, io.SEEK_END)
+                    size += length if length <= MAX_INPUT_BYTES else 0  # else discarded
+                    check_dataset_limits(where, size=size)
+                self._read_one(components, discarded, component, key, handle, index, staging)
         if not components:
             first = f": {discarded[0]['Reason']}" if discarded else ""
             more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
-            raise UserError(f"--input {source.where}: no readable L4E input file{first}{more}")
+            raise UserError(f"{where}: no readable L4E input file{first}{more}")
+        check_dataset_limits(where, sensors=sum(len(c.sensors) for c in components.values()))
         return dict(sorted(components.items())), discarded
 
     def _read_one(
@@ -668,6 +683,12 @@ def _opened_in_order(store: ObjectStore, keys: list[str]) -> Iterator[BinaryIO |
                     opened, _handle = future.result()
                     if opened is not None:
                         opened.close()
+
+
+def _historical(key: str, prefix: str) -> bool:
+    """Whether *key* is a historical dataset file (``<component>/*.csv`` under the prefix),
+    not a flat inference input file."""
+    return "/" in key[len(prefix) :]
 
 
 def _schema(component: _Component) -> dict[str, Any]:
