@@ -524,8 +524,8 @@ def _parse(path: Path, folder: Path) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several)."""
     try:
         document = json.loads(read_document_text(path))
-    except UnicodeDecodeError:
-        raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
     if is_template(document):
