@@ -166,7 +166,15 @@ def import_folder(
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-detector-model/describe-input JSON")
-    files = sorted(p for p in folder.rglob("*.json") if p.is_file())
+    files = []
+    for path in sorted(folder.rglob("*.json")):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
+            raise UserError(
+                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
+                "run the import again"
+            )
     if not files:
         raise UserError(f"{folder}: no .json files")
     parsed = [item for path in files for item in _parse(path, folder)]
