@@ -33,11 +33,13 @@ class DocumentTooLargeError(OSError):
 
     def __init__(self, path: str | os.PathLike[str], limit: int) -> None:
         super().__init__(
-            errno.EFBIG, f"larger than {_size(limit)}; not a document this command reads", str(path)
+            errno.EFBIG,
+            f"larger than {size_text(limit)}; not a document this command reads",
+            str(path),
         )
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
 
 
@@ -137,7 +139,7 @@ def read_header_line(
     if end >= 0:
         return prefix[:end]
     if len(prefix) > limit:
-        raise UserError(f"{name}: line 1: longer than {_size(limit)}; not a CSV header")
+        raise UserError(f"{name}: line 1: longer than {size_text(limit)}; not a CSV header")
     return prefix
 
 

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
+from edge import user_files
 from edge.errors import UserError
 from edge.user_files import read_document_text, read_header_line
 
@@ -200,7 +201,7 @@ def read_csv(
     if head is not None:
         _first_row_fits(name, head)
         _timestamp_first(name, head)
-    values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
+    values = np.empty((_line_count(source(), name), len(columns)), order="F")  # pages on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
     textual: set[int] = set()
@@ -359,12 +360,32 @@ def _drop_infinite(
     return np.where(infinite, np.nan, column)
 
 
-def _line_count(source: _Source) -> int:
+def _line_count(source: _Source, name: str, *, limit: int | None = None) -> int:
     """At least the number of data rows (line breaks of either kind; quoted line breaks
-    only make it larger)."""
+    only make it larger). A line longer than *limit* (default: the header bound, 1 MiB;
+    a row of 3,000 sensors is some 60 KB) is refused naming its number: the CSV parser
+    would hold it whole, and a sparse or damaged file's "line" is gigabytes."""
+    limit = user_files.MAX_HEADER_BYTES if limit is None else limit
+    size = min(1 << 20, limit)  # no line inside one block can be longer than the bound
     newlines = returns = 0
+    run = 0
+    """Bytes since the last line break, across blocks."""
     with open(source, "rb") if isinstance(source, str | Path) else nullcontext(source) as handle:
-        while block := handle.read(1 << 20):
+        while block := handle.read(size):
+            first = min((i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0), default=-1)
+            if first < 0:
+                run += len(block)
+            else:
+                run += first
+                last = max(block.rfind(b"\n"), block.rfind(b"\r"))
+            if run > limit:
+                line = max(newlines, returns) + 1
+                raise UserError(
+                    f"{name}: line {line}: longer than {user_files.size_text(limit)}; not a "
+                    "CSV row (a damaged or binary file?)"
+                )
+            if first >= 0:
+                run = len(block) - last - 1
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
     return max(newlines, returns) + 1

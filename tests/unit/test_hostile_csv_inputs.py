@@ -154,6 +154,51 @@ def test_model_train_reads_only_the_bound_of_each_first_line(
     assert _one_error_line(capsys).endswith("b.csv: line 1: longer than 64 bytes; not a CSV header")
 
 
+@pytest.mark.parametrize("where", ["middle", "end", "across"])
+def test_a_data_line_far_longer_than_any_row_is_refused_before_it_is_parsed(
+    tmp_path: Path, where: str
+) -> None:
+    """A sparse file (a header, then gigabytes of NUL bytes and no line break) made the
+    CSV parser hold the whole line: `model train` on a 2 GB one peaked at 10.6 GB of
+    memory. The line count that sizes the array now also measures the longest line."""
+    from cloud.inference.dataset import read_csv
+
+    path = tmp_path / "pump.csv"
+    rows = "".join(f"2026-01-01T00:{m:02d}:00,{m}.5\n" for m in range(3))
+    size = 8 * user_files.MAX_HEADER_BYTES
+    with open(path, "wb") as fh:
+        fh.write(f"Timestamp,flow\n{rows}".encode())
+        if where == "across":  # the long line starts in one read block and ends in another
+            fh.write(b"x" * ((1 << 20) - fh.tell() - 10))
+        fh.truncate(fh.tell() + size)  # no line break in it
+        fh.seek(0, os.SEEK_END)
+        if where != "end":
+            fh.write(rows.encode())
+    with pytest.raises(UserError) as caught:
+        read_csv(path, str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 5: longer than 1 MiB; not a CSV row"), message
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 3 * 1024), min_size=1, max_size=8),
+    ends=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
+def test_a_line_over_the_bound_is_found_wherever_it_falls(lengths: list[int], ends: bytes) -> None:
+    """With the bound lowered to 1 KiB (so read in 1 KiB blocks), a line over it is named
+    by its number wherever it starts and ends; lines at most that long pass."""
+    from cloud.inference import dataset
+
+    body = b"".join(b"1" * n + ends for n in lengths)
+    over = [k for k, n in enumerate(lengths, start=1) if n > 1024]
+    if not over:
+        assert dataset._line_count(io.BytesIO(body), "f.csv", limit=1024) >= len(lengths)
+        return
+    with pytest.raises(UserError, match=f"^f.csv: line {over[0]}: longer than 1024 bytes"):
+        dataset._line_count(io.BytesIO(body), "f.csv", limit=1024)
+
+
 # ---- import l4e --input ---------------------------------------------------------------
 
 
