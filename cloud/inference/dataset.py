@@ -489,6 +489,25 @@ class Dataset:
     parsed: dict[str, CsvFrame]
     """Component -> its merged frame and counts, for the quality report."""
     discarded: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """Why each discarded CSV could not be read, one line each naming the file (the rest
+    of ``discarded`` is not a component CSV: another format, or outside a component)."""
+
+    def discard_warnings(self, most: int = 5) -> list[str]:
+        """One line per unreadable CSV (at most *most*, then how many more) and one for
+        the files that are not component CSVs: nothing is left out of a model unsaid."""
+        lines = [f"discarded {reason}" for reason in self.unreadable[:most]]
+        if len(self.unreadable) > most:
+            lines.append(f"and {len(self.unreadable) - most} more unreadable CSV files discarded")
+        others = len(self.discarded) - len(self.unreadable)
+        if others:
+            files = (
+                "file that is not a component CSV"
+                if others == 1
+                else ("files that are not component CSVs")
+            )
+            lines.append(f"discarded {others} {files} (first: {self.discarded[0]})")
+        return lines
 
     def component_frame(self, component: str) -> pd.DataFrame:
         """One component's columns with plain sensor names (for template models)."""
@@ -588,6 +607,7 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         {c: [str(p) for p in groups[c]] for c in parsed},
         parsed,
         discarded,
+        reasons,
     )
 
 

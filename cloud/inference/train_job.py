@@ -115,7 +115,7 @@ def run_train_job(
     training = _between(frame, *job.train_range)
     if training.empty:
         raise UserError(f"{job.dataset}: no rows in the training range")
-    warnings = [
+    warnings = dataset.discard_warnings() + [
         w for w in [short_range_warning(training.index, f"the training data of {job.dataset}")] if w
     ]
     progress.stage(f"grading {sum(map(len, dataset.components.values()))} sensors")
