@@ -1,0 +1,147 @@
+"""A state.db that is damaged, locked by another process, or written by a newer plantwatch:
+every read and write says so in one line naming the file (a StorageError), never an
+internal error with SQLite's bare ``OperationalError`` or ``DatabaseError``."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.adapters.local import SqliteStateStore
+from cloud.adapters.local import sqlite_state_store as module
+from cloud.cli.main import main
+from cloud.detectors.outbox import DEAD_LETTER_NAMESPACE
+from edge.errors import StorageError
+
+
+def _filled(path: Path, rows: int = 400) -> None:
+    with SqliteStateStore(path) as store:
+        for i in range(rows):
+            store.put("executions/pump", f"{i:05d}", {"n": i, "pad": "x" * 200})
+        store.put("schedulers", "pump", {"name": "pump", "status": "STOPPED"})
+        store.put(DEAD_LETTER_NAMESPACE, "k1", {"request": {}, "attempts": 5})
+
+
+def _one_line(exc: pytest.ExceptionInfo[StorageError], path: Path) -> str:
+    message = str(exc.value)
+    assert "\n" not in message and str(path) in message, message
+    return message
+
+
+@pytest.fixture
+def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """state.db with another process holding its write lock."""
+    path = tmp_path / "state.db"
+    _filled(path, rows=3)
+    monkeypatch.setattr(module, "BUSY_TIMEOUT_S", 0.2)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "db.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        yield path
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_write_to_a_database_another_process_locks_says_so(locked: Path) -> None:
+    with pytest.raises(StorageError) as caught:
+        store = SqliteStateStore(locked)
+        store.put("schedulers", "pump", {"status": "RUNNING"})
+    message = _one_line(caught, locked)
+    assert "locked by another process" in message and "try again" in message
+
+
+def test_a_command_writing_a_locked_database_exits_with_one_line(
+    locked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["alarms", "redrive", "--all", "--data", str(locked.parent)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "internal error" not in err and "locked by another process" in err
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_database_of_a_newer_schema_version_is_refused(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "state.db"
+    _filled(path, rows=3)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {module.SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StorageError) as caught:
+        SqliteStateStore(path, readonly=readonly)
+    message = _one_line(caught, path)
+    assert "newer plantwatch" in message
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_state_table_of_another_shape_is_refused(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "state.db"
+    _filled(path, rows=3)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE state RENAME COLUMN value TO document")
+    db.close()
+    with pytest.raises(StorageError) as caught:
+        store = SqliteStateStore(path, readonly=readonly)
+        store.get("schedulers", "pump")
+    message = _one_line(caught, path)
+    assert "not a plantwatch state store" in message and "value" in message
+
+
+def test_a_new_database_records_its_schema_version(tmp_path: Path) -> None:
+    with SqliteStateStore(tmp_path / "state.db"):
+        pass
+    db = sqlite3.connect(tmp_path / "state.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == module.SCHEMA_VERSION
+    db.close()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_damaged_pages_fail_reads_and_writes_with_one_line(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "state.db"
+    _filled(path)
+    body = bytearray(path.read_bytes())
+    for offset in range(4096, len(body), 4096):  # every page but the first (the schema)
+        body[offset : offset + 64] = os.urandom(64)
+    path.write_bytes(bytes(body))
+    try:
+        store = SqliteStateStore(path, readonly=readonly)
+    except StorageError as exc:  # refused at open: as good, if it names the file
+        assert str(path) in str(exc)
+        return
+    calls = [
+        lambda: list(store.items_versioned("executions/pump")),
+        lambda: store.get("schedulers", "pump"),
+        lambda: store.namespaces(),
+    ]
+    if not readonly:
+        calls += [
+            lambda: [store.put("executions/pump", f"{i:05d}", {"n": -i}) for i in range(400)],
+            lambda: [store.delete("executions/pump", f"{i:05d}") for i in range(400)],
+        ]
+    failures = 0
+    for call in calls:
+        try:
+            call()
+        except StorageError as exc:
+            failures += 1
+            assert str(path) in str(exc) and "\n" not in str(exc)
+    assert failures, "damage across every page went unnoticed"
