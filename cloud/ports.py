@@ -127,6 +127,13 @@ def batched(store: StateStore) -> AbstractContextManager[None]:
     return batch() if callable(batch) else nullcontext()
 
 
+def atomically(store: StateStore) -> AbstractContextManager[None]:
+    """``store.transaction()`` where the store has one (SQLite: the block's writes commit
+    together or not at all), else nothing (DynamoDB writes each item on its own)."""
+    transaction = getattr(store, "transaction", None)
+    return transaction() if callable(transaction) else nullcontext()
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One alert message on one channel, already formatted within that channel's limits."""

@@ -61,7 +61,7 @@ from cloud.inference.scheduler import (
     list_executions,
 )
 from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
-from cloud.ports import FileObjectStore, ObjectStore, StateStore
+from cloud.ports import FileObjectStore, ObjectStore, StateStore, atomically
 from edge import user_files
 from edge.errors import ConflictError, NotFoundError, UserError
 from edge.user_files import read_header_line
@@ -205,19 +205,29 @@ class L4EImporter:
             if options.train is not None:
                 model = self._train(options.train, staging / "dataset", label_list)
             model_name = options.train.model_name if options.train else name
-            # from here on only the data directory is written: nothing left to fail on
-            self._forget(name)
-            self._register_dataset(name, inputs, components, discarded)
-            if labels is not None:
-                self.state.put(
-                    LABELS_NS,
-                    name,
-                    {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
-                )
+            # from here on only the data directory is written: the result objects first,
+            # then the state in one short transaction (a full disk half way leaves the
+            # earlier import registered as it was), then the earlier import's objects go
             executions = self._index_results(
                 name, model_name, staged, frequency, options.delay_offset_min
             )
-            self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+            with atomically(self.state):
+                self._forget(name)
+                self._register_dataset(name, inputs, components, discarded)
+                if labels is not None:
+                    self.state.put(
+                        LABELS_NS,
+                        name,
+                        {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
+                    )
+                for execution in executions:
+                    self.state.put(
+                        EXECUTIONS_NS,
+                        execution_key(name, execution.data_start),
+                        execution.to_record(),
+                    )
+                self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+            self._forget_objects(name, {entry.local for entry in staged})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         events = self._events(name)
@@ -492,7 +502,6 @@ class L4EImporter:
                     if bad
                 ],
             )
-            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_record())
             executions.append(execution)
         return executions
 
@@ -548,12 +557,18 @@ class L4EImporter:
         )
 
     def _forget(self, name: str) -> None:
-        """What an earlier import under *name* registered, so a second run replaces it."""
+        """The executions an earlier import under *name* registered, so a second run
+        replaces them."""
         for key, _doc in list(self.state.items(EXECUTIONS_NS)):
             if key.startswith(f"{name}/"):
                 self.state.delete(EXECUTIONS_NS, key)
+
+    def _forget_objects(self, name: str, kept: set[str]) -> None:
+        """The result objects under *name* this run did not write (an earlier import's,
+        or those a failed run left unregistered)."""
         for key in list(self.bucket.list(f"{IMPORTED_PREFIX}{name}/")):
-            self.bucket.delete(key)
+            if key not in kept:
+                self.bucket.delete(key)
 
     def _events(self, name: str) -> int:
         from cloud.inference.events import list_events

@@ -145,3 +145,19 @@ def test_damaged_pages_fail_reads_and_writes_with_one_line(tmp_path: Path, reado
             failures += 1
             assert str(path) in str(exc) and "\n" not in str(exc)
     assert failures, "damage across every page went unnoticed"
+
+
+def test_a_transaction_commits_all_its_writes_or_none(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.put("ns", "kept", {"v": 0})
+        with pytest.raises(StorageError), store.transaction():
+            store.put("ns", "kept", {"v": 1})
+            store.delete("ns", "kept")
+            store.put("ns", "new", {"v": 1})
+            raise StorageError("disk full half way")
+        with SqliteStateStore(path, readonly=True) as other:
+            assert other.get("ns", "kept") == {"v": 0} and other.get("ns", "new") is None
+        with store.transaction():
+            store.put("ns", "new", {"v": 2})
+        assert store.get("ns", "new") == {"v": 2}

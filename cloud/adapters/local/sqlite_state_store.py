@@ -10,6 +10,7 @@ cannot order (a key that is not a string) is written by ``json`` as before. Read
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -146,6 +147,29 @@ class SqliteStateStore:
         from several threads cannot deadlock on it: another thread's writes meanwhile join
         the transaction, and the last block to end commits."""
         return _Batch(self)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes of the block commit together, or, when the block (or the commit)
+        raises, none does: an import that fails half way (a full disk) leaves the file as
+        it was. Holds the database's write lock for the block; not nestable."""
+        with self._lock:
+            if self._depth:
+                raise RuntimeError("transaction() inside batch() or transaction()")
+            self._sql("BEGIN IMMEDIATE", what="BEGIN")
+            self._depth, self._open = 1, True
+        try:
+            yield
+            with self._lock:
+                self._sql("COMMIT", what="COMMIT")
+        except BaseException:
+            with self._lock, contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:  # SQLite rolls back some failures itself
+                    self._db.execute("ROLLBACK")
+            raise
+        finally:
+            with self._lock:
+                self._depth, self._open = 0, False
 
     def _enter_batch(self) -> None:
         with self._lock:
