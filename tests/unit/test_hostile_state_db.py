@@ -161,3 +161,18 @@ def test_a_transaction_commits_all_its_writes_or_none(tmp_path: Path) -> None:
         with store.transaction():
             store.put("ns", "new", {"v": 2})
         assert store.get("ns", "new") == {"v": 2}
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (sqlite3.OperationalError("database or disk is full"), "free space on that disk"),
+        (sqlite3.OperationalError("disk I/O error"), "free space on that disk"),
+        (sqlite3.OperationalError("database is locked"), "locked by another process"),
+        (sqlite3.DatabaseError("database disk image is malformed"), "restore a backup"),
+        (sqlite3.DatabaseError("file is not a database"), "move it aside"),
+    ],
+)
+def test_each_sqlite_failure_says_what_to_do(error: sqlite3.Error, hint: str) -> None:
+    """On a 3 MB tmpfs, import l4e said only 'open failed: disk I/O error'."""
+    assert hint in module._problem(error)

@@ -347,6 +347,8 @@ def _problem(exc: sqlite3.Error) -> str:
         )
     if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
         return f"{text}: the file is damaged; restore a backup or move it aside"
+    if "disk is full" in text or "disk I/O error" in text:  # SQLITE_FULL, or IOERR writing
+        return f"{text}; free space on that disk and run the command again"
     return text
 
 
