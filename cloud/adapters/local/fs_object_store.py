@@ -67,7 +67,8 @@ class FsObjectStore:
             if tmp is not None:  # a full disk: no part of the object is left beside it
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-            raise StorageError(f"{path}: put failed: {exc}") from exc
+            hint = "; free space on that disk and run it again" if exc.errno == errno.ENOSPC else ""
+            raise StorageError(f"{path}: put failed: {exc}{hint}") from exc
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[Exception | None]:
         """:meth:`put` each item, with the files' fsyncs run side by side: the filesystem
