@@ -176,3 +176,27 @@ def test_a_transaction_commits_all_its_writes_or_none(tmp_path: Path) -> None:
 def test_each_sqlite_failure_says_what_to_do(error: sqlite3.Error, hint: str) -> None:
     """On a 3 MB tmpfs, import l4e said only 'open failed: disk I/O error'."""
     assert hint in module._problem(error)
+
+
+@pytest.mark.parametrize("kind", ["directory", "loop", "dangling"])
+@pytest.mark.parametrize(
+    "argv", [["schedulers", "list"], ["executions", "--scheduler", "pump"]], ids=" ".join
+)
+def test_a_state_db_that_is_no_file_is_named_not_read_as_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, argv: list[str]
+) -> None:
+    """A state.db that was a directory or a broken link read as 'no schedulers' (exit 0)
+    or 'scheduler not found', as if the data directory had never been used."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "state.db"
+    if kind == "directory":
+        db.mkdir()
+    elif kind == "loop":
+        db.symlink_to(db)
+    else:
+        db.symlink_to(tmp_path / "gone.db")
+    code = main([*argv, "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"{db}: not a regular file" in err, err

@@ -354,6 +354,11 @@ def _problem(exc: sqlite3.Error) -> str:
 
 def _open_readonly(path: str) -> sqlite3.Connection:
     """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise StorageError(
+            f"{path}: not a regular file (a directory or a broken link?); move it aside to "
+            "start a new state store"
+        )
     try:
         db = connect_readonly(path)
         db.execute("SELECT 1 FROM state LIMIT 1")
