@@ -75,6 +75,7 @@ class StateStore(Protocol):
     on one detector instance) read with :meth:`get_versioned` and write with
     :meth:`put_if_version`, which stores only if nobody wrote in between and otherwise
     raises ``VersionConflictError``; plain :meth:`put` is last-writer-wins.
+    :meth:`delete_if_version` is the same condition for a delete.
     """
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None: ...
@@ -98,6 +99,11 @@ class StateStore(Protocol):
         return the new version, or raise ``VersionConflictError`` and store nothing."""
         ...
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        """Delete the document only if its stored version is *version*; otherwise (written
+        since, or absent) raise ``VersionConflictError`` and delete nothing."""
+        ...
+
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         """Like :meth:`items`, with each document's version."""
         ...
@@ -119,6 +125,13 @@ def batched(store: StateStore) -> AbstractContextManager[None]:
     (SNS, MQTT) out of a batch: on SQLite it holds the database's write lock."""
     batch = getattr(store, "batch", None)
     return batch() if callable(batch) else nullcontext()
+
+
+def atomically(store: StateStore) -> AbstractContextManager[None]:
+    """``store.transaction()`` where the store has one (SQLite: the block's writes commit
+    together or not at all), else nothing (DynamoDB writes each item on its own)."""
+    transaction = getattr(store, "transaction", None)
+    return transaction() if callable(transaction) else nullcontext()
 
 
 @dataclass(frozen=True, slots=True)

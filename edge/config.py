@@ -125,8 +125,10 @@ def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source
         doc = tomllib.loads(read_document_text(file))
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{file}: cannot read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML ({exc})") from None
     except (ValueError, RecursionError) as exc:  # past tomllib's own checks

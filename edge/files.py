@@ -11,8 +11,10 @@ the database file, so a private database stays private.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,3 +86,35 @@ def damaged_name(path: str | os.PathLike[str]) -> Path:
         n += 1
         aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     return aside
+
+
+@contextlib.contextmanager
+def directory_lock(
+    root: Path,
+    *,
+    exclusive: bool,
+    wait: bool = True,
+    waiting: Callable[[], None] | None = None,
+) -> Iterator[bool]:
+    """``flock`` on the directory *root* itself (no lock file, so readers create
+    nothing): the archive's readers and writers, imports into the detector registry.
+    Yields False when *wait* is off and another process holds it; otherwise calls
+    *waiting* (if given) once before it blocks, so a command can say why it hangs."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, flags | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, flags)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -15,6 +15,7 @@ small documents:
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import stat
@@ -32,11 +33,13 @@ class DocumentTooLargeError(OSError):
 
     def __init__(self, path: str | os.PathLike[str], limit: int) -> None:
         super().__init__(
-            errno.EFBIG, f"larger than {_size(limit)}; not a document this command reads", str(path)
+            errno.EFBIG,
+            f"larger than {size_text(limit)}; not a document this command reads",
+            str(path),
         )
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
 
 
@@ -61,11 +64,47 @@ def read_document_bytes(path: str | os.PathLike[str], *, limit: int = MAX_DOCUME
     return b"".join(chunks)
 
 
+_BOMS = (  # UTF-32 first: its little-endian mark begins with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+class NotTextError(UnicodeDecodeError):
+    """A document that is not text in its encoding, or holds a NUL byte (which no JSON,
+    TOML or CSV document does: UTF-16 saved without a byte order mark reads so). Its
+    ``str()`` is one line saying what to do, for callers that print the error."""
+
+    def __str__(self) -> str:
+        return f"not {self.encoding.upper()} text at byte {self.start} ({self.reason}); save it as UTF-8"
+
+
 def read_document_text(
     path: str | os.PathLike[str], *, limit: int = MAX_DOCUMENT_BYTES, encoding: str = "utf-8"
 ) -> str:
-    """:func:`read_document_bytes` decoded; ``UnicodeDecodeError`` as ``read_text`` raises it."""
-    return read_document_bytes(path, limit=limit).decode(encoding)
+    """:func:`read_document_bytes` decoded. A UTF-8 document may begin with a byte order
+    mark, and one that begins with a UTF-16 or UTF-32 mark is read in that encoding (RFC
+    8259 §8.1 lets a reader ignore the mark; Notepad writes UTF-8 with one, PowerShell's
+    ``>`` UTF-16): the text is what the user wrote. Raises :class:`NotTextError` (a
+    ``UnicodeDecodeError``, so every caller's ``except`` names the file) otherwise."""
+    data = read_document_bytes(path, limit=limit)
+    offset, codec = 0, encoding
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        offset, codec = next(
+            ((len(bom), name) for bom, name in _BOMS if data.startswith(bom)), (0, "utf-8")
+        )
+    try:
+        text = data[offset:].decode(codec)
+    except UnicodeDecodeError as exc:
+        raise NotTextError(codec, data, offset + exc.start, offset + exc.end, exc.reason) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        at = offset + len(text[:nul].encode(codec))
+        raise NotTextError(codec, data, at, at + 1, "a NUL byte; UTF-16 without a byte order mark?")
+    return text
 
 
 MAX_HEADER_BYTES = 1 << 20
@@ -100,7 +139,7 @@ def read_header_line(
     if end >= 0:
         return prefix[:end]
     if len(prefix) > limit:
-        raise UserError(f"{name}: line 1: longer than {_size(limit)}; not a CSV header")
+        raise UserError(f"{name}: line 1: longer than {size_text(limit)}; not a CSV header")
     return prefix
 
 

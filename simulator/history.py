@@ -14,7 +14,9 @@ than numpy's and pandas' CSV writers); lost readings are empty cells.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,23 +86,29 @@ def generate_history(
         for b in range(0, len(specs), BATCH_ASSETS):
             batch = specs[b : b + BATCH_ASSETS]
             group = AssetGroup(batch, faults, rate_s=rate_s, seed=seed)
-            writers = (
-                [_ComponentWriter(Path(out_dir) / "data", spec) for spec in batch]
-                if out_dir is not None
-                else []
-            )
-            for chunk in _chunks(rows):
-                values = group.generate(t0 + np.arange(chunk.start, chunk.stop) * rate_s)[0]
-                stamps = np.datetime_as_string(_stamps_ms(t0, rate_s, chunk), unit=unit).tolist()
-                for i, spec in enumerate(batch):
-                    if writers:
-                        writers[i].write(stamps, values[i])
-                    if keep_frames:
-                        kept[spec.name].append(values[i])
-                if on_rows is not None:
-                    on_rows(len(chunk) * len(batch))
-            for writer in writers:
-                writer.close()
+            writers: list[_ComponentWriter] = []
+            try:
+                if out_dir is not None:
+                    for spec in batch:
+                        writers.append(_ComponentWriter(Path(out_dir) / "data", spec))
+                for chunk in _chunks(rows):
+                    values = group.generate(t0 + np.arange(chunk.start, chunk.stop) * rate_s)[0]
+                    stamps = np.datetime_as_string(
+                        _stamps_ms(t0, rate_s, chunk), unit=unit
+                    ).tolist()
+                    for i, spec in enumerate(batch):
+                        if writers:
+                            writers[i].write(stamps, values[i])
+                        if keep_frames:
+                            kept[spec.name].append(values[i])
+                    if on_rows is not None:
+                        on_rows(len(chunk) * len(batch))
+                for writer in writers:
+                    writer.close()
+            except BaseException:
+                for writer in writers:
+                    writer.abort()
+                raise
     if out_dir is not None:
         end = t0 + (rows - 1) * rate_s
         write_labels(Path(out_dir) / "labels" / "labels.csv", history_labels(scenario, t0, end))
@@ -131,7 +139,11 @@ def _stamps_ms(t0: float, rate_s: float, rows: range) -> np.ndarray:
 
 
 class _ComponentWriter:
-    """``root/<asset>/<asset>.csv``: header, then ``yyyy-MM-ddTHH:mm:ss[.fff]`` rows."""
+    """``root/<asset>/<asset>.csv``: header, then ``yyyy-MM-ddTHH:mm:ss[.fff]`` rows.
+
+    Written as ``<asset>.csv.partial`` and renamed when complete, so a failure (a full
+    disk) leaves no CSV cut off mid-row for a dataset reader to take; an error names the
+    CSV."""
 
     def __init__(self, root: Path, spec: AssetSpec) -> None:
         kind = KINDS[spec.kind]
@@ -139,13 +151,26 @@ class _ComponentWriter:
         folder = root / spec.name
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{spec.name}.csv"
-        self._fh = self.path.open("w", newline="")
-        self._fh.write("Timestamp," + ",".join(kind.sensor_names) + "\n")
+        self._partial = folder / f"{spec.name}.csv.partial"
+        self._fh = open(self._partial, "w", newline="")  # noqa: SIM115 - closed by close()/abort()
+        self._guarded(lambda: self._fh.write("Timestamp," + ",".join(kind.sensor_names) + "\n"))
 
     def write(self, stamps: list[str], values: np.ndarray) -> None:
         row = self._row
         text = "".join(row % (ts, *r) for ts, r in zip(stamps, values.tolist(), strict=True))
-        self._fh.write(text.replace("nan", ""))
+        self._guarded(lambda: self._fh.write(text.replace("nan", "")))
 
     def close(self) -> None:
-        self._fh.close()
+        self._guarded(self._fh.close)
+        os.replace(self._partial, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._partial.unlink(missing_ok=True)
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc

@@ -209,7 +209,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read scenario ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(f"{p}: {exc}") from None
     return parse_scenario(text, str(p))
 
 

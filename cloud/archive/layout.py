@@ -24,11 +24,10 @@ sees a merged part beside its sources. Readers create nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, BinaryIO
 
 from edge.errors import StorageError
 from edge.files import FILE_MODE, write_private
+from edge.files import directory_lock as directory_lock  # where the archive's users take it
 
 COMMITTED_FILE = "_committed"
 WRITER_LOCK = "_writer.lock"
@@ -183,34 +183,3 @@ def read_journal(folder: Path) -> dict[str, Any] | None:
     ):
         raise DamagedJournal(path, "expected {target: name, sources: [names]}")
     return journal
-
-
-@contextlib.contextmanager
-def directory_lock(
-    root: Path,
-    *,
-    exclusive: bool,
-    wait: bool = True,
-    waiting: Callable[[], None] | None = None,
-) -> Iterator[bool]:
-    """``flock`` on the archive directory itself (no lock file, so readers create
-    nothing). Yields False when *wait* is off and another process holds it; otherwise
-    calls *waiting* (if given) once before it blocks, so a command can say why it hangs."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        try:
-            fcntl.flock(fd, flags | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                yield False
-                return
-            if waiting is not None:
-                waiting()
-            fcntl.flock(fd, flags)
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)

@@ -120,7 +120,7 @@ def run_replay(args: argparse.Namespace) -> int:
         try:
             text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
         except UnicodeDecodeError as exc:
-            raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+            raise UserError(f"{path}: {exc}") from None
         start, steps = read_steps(
             io.StringIO(text, newline=None), path.name, model, inputs, start=start
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +286,18 @@ def _iotevents(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise UserError(f"{args.folder}: no such folder of describe-* JSON or template files")
     layout = DataLayout.at(layout.root)
-    report = import_folder(args.folder, layout.detectors, lambdas, resolve=load_callable)
+    report = import_folder(
+        args.folder,
+        layout.detectors,
+        lambdas,
+        resolve=load_callable,
+        waiting=lambda: print(
+            f"plantwatch: import iotevents: waiting for another import into "
+            f"{layout.detectors} to finish (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     document = report.as_dict()
     if args.json:
         print_json(document)

@@ -9,6 +9,7 @@ one-line usage error (exit 2) before any work starts.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import select
@@ -177,6 +178,8 @@ def silence_stdout() -> None:
 def describe_os_error(exc: OSError) -> str:
     """One line naming the path and what the operating system said, as pip prints it."""
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += "; free space on that disk and run the command again"
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
 

@@ -11,6 +11,7 @@ frequency and delay offset), or the inference function is never invoked for it.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class LocalStack:
         self.where = str(layout.root)
         self.readonly = readonly
         self.state: Any
-        if readonly and not layout.state_db.is_file():
+        if readonly and not os.path.lexists(layout.state_db):  # a directory is not "none"
             self.state = InMemoryStateStore()
         else:
             self.state = SqliteStateStore(layout.state_db, readonly=readonly)

@@ -226,7 +226,7 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
     except OSError as exc:
         raise DetectorModelError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise DetectorModelError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise DetectorModelError(f"{path}: {exc}") from None
     try:
         return without_nulls(json.loads(text)), path.name
     except json.JSONDecodeError as exc:

@@ -230,7 +230,8 @@ class Redriven:
     key: str
     status: str
     """``redriven``; ``would redrive`` (dry run); ``taken``: another redrive holds or moved
-    it; ``already pending``: an earlier redrive that stopped half way had put it back, and
+    it, or a retry made it dead again meanwhile (that new dead letter is kept);
+    ``already pending``: an earlier redrive that stopped half way had put it back, and
     only its dead copy was left to remove."""
     redrives: int
     """How many times it has been redriven, this one included."""
@@ -279,7 +280,7 @@ def redrive(
             continue
         claim = {**record, REDRIVE_CLAIM: now + CLAIM_S}
         try:
-            state.put_if_version(DEAD_LETTER_NAMESPACE, key, claim, stored.version)
+            claimed = state.put_if_version(DEAD_LETTER_NAMESPACE, key, claim, stored.version)
         except VersionConflictError:
             done.append(Redriven(key, "taken", redrives))
             continue
@@ -288,11 +289,20 @@ def redrive(
         try:
             version = state.put_if_version(OUTBOX_NAMESPACE, key, pending, None)
         except VersionConflictError:
-            # an earlier redrive put it back and stopped before deleting the dead letter
-            state.delete(DEAD_LETTER_NAMESPACE, key)
+            # an earlier redrive put it back and stopped before deleting the dead letter;
+            # only the letter as claimed is removed: a retry may have sent that pending
+            # copy meanwhile and made it dead again, and that new letter must stay
+            try:
+                state.delete_if_version(DEAD_LETTER_NAMESPACE, key, claimed)
+            except VersionConflictError:
+                done.append(Redriven(key, "taken", redrives))
+                continue
             done.append(Redriven(key, "already pending", redrives - 1))
             continue
-        state.delete(DEAD_LETTER_NAMESPACE, key)
+        # the letter as claimed: if another writer replaced it since (a claim outlived),
+        # its letter stays; this copy is redriven all the same
+        with contextlib.suppress(VersionConflictError):
+            state.delete_if_version(DEAD_LETTER_NAMESPACE, key, claimed)
         # due at once whatever the retrying process's clock says (the timers function's is
         # its event's time, not this machine's); a conflict cannot happen while the copy
         # is claimed, and if it did, its writer owns it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
+from edge import user_files
 from edge.errors import UserError
 from edge.user_files import read_document_text, read_header_line
 
@@ -199,7 +201,7 @@ def read_csv(
     if head is not None:
         _first_row_fits(name, head)
         _timestamp_first(name, head)
-    values = np.empty((_line_count(source()), len(columns)), order="F")  # pages used on write
+    values = np.empty((_line_count(source(), name), len(columns)), order="F")  # pages on write
     stamps: list[pd.DatetimeIndex] = []
     kept: list[np.ndarray] = []
     textual: set[int] = set()
@@ -358,12 +360,32 @@ def _drop_infinite(
     return np.where(infinite, np.nan, column)
 
 
-def _line_count(source: _Source) -> int:
+def _line_count(source: _Source, name: str, *, limit: int | None = None) -> int:
     """At least the number of data rows (line breaks of either kind; quoted line breaks
-    only make it larger)."""
+    only make it larger). A line longer than *limit* (default: the header bound, 1 MiB;
+    a row of 3,000 sensors is some 60 KB) is refused naming its number: the CSV parser
+    would hold it whole, and a sparse or damaged file's "line" is gigabytes."""
+    limit = user_files.MAX_HEADER_BYTES if limit is None else limit
+    size = min(1 << 20, limit)  # no line inside one block can be longer than the bound
     newlines = returns = 0
+    run = 0
+    """Bytes since the last line break, across blocks."""
     with open(source, "rb") if isinstance(source, str | Path) else nullcontext(source) as handle:
-        while block := handle.read(1 << 20):
+        while block := handle.read(size):
+            first = min((i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0), default=-1)
+            if first < 0:
+                run += len(block)
+            else:
+                run += first
+                last = max(block.rfind(b"\n"), block.rfind(b"\r"))
+            if run > limit:
+                line = max(newlines, returns) + 1
+                raise UserError(
+                    f"{name}: line {line}: longer than {user_files.size_text(limit)}; not a "
+                    "CSV row (a damaged or binary file?)"
+                )
+            if first >= 0:
+                run = len(block) - last - 1
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
     return max(newlines, returns) + 1
@@ -427,9 +449,32 @@ MAX_MODEL_SENSORS = 300
 """Sensors one model is trained on (:func:`cloud.inference.model.train`)."""
 MAX_CSV_BYTES = 5 * 1024**3
 """One CSV file: a larger one is discarded with that reason, as the ingestion discards it."""
+MAX_DATASET_BYTES = 50 * 1024**3
+"""The CSV files of one historical dataset together."""
 MIN_DATE_RANGE_DAYS = 180
 """The span L4E wanted across all files. Warned about, not refused: plantwatch's demo and
 the SKAB bench train on much less, and a short history still makes a useful model."""
+
+
+def check_dataset_limits(where: str, *, files: int = 0, sensors: int = 0, size: int = 0) -> None:
+    """UserError naming *where* when a historical dataset passes a limit of l4e-contracts
+    §1.4 (CSV files, sensor columns over all components, bytes): one message for
+    ``model train`` and ``import l4e``, with or without ``--train``."""
+    if files > MAX_DATASET_FILES:
+        raise UserError(
+            f"{where}: {files:,} CSV files; an L4E dataset holds at most {MAX_DATASET_FILES:,} "
+            "(l4e-contracts §1.4): join files of one component into fewer"
+        )
+    if sensors > MAX_DATASET_SENSORS:
+        raise UserError(
+            f"{where}: {sensors:,} sensors; an L4E dataset holds at most "
+            f"{MAX_DATASET_SENSORS:,} (l4e-contracts §1.4): split it into datasets"
+        )
+    if size > MAX_DATASET_BYTES:
+        raise UserError(
+            f"{where}: {size:,} bytes of CSV; an L4E dataset holds at most "
+            f"{MAX_DATASET_BYTES // 1024**3} GB (l4e-contracts §1.4): split it into datasets"
+        )
 
 
 @dataclass
@@ -444,6 +489,25 @@ class Dataset:
     parsed: dict[str, CsvFrame]
     """Component -> its merged frame and counts, for the quality report."""
     discarded: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """Why each discarded CSV could not be read, one line each naming the file (the rest
+    of ``discarded`` is not a component CSV: another format, or outside a component)."""
+
+    def discard_warnings(self, most: int = 5) -> list[str]:
+        """One line per unreadable CSV (at most *most*, then how many more) and one for
+        the files that are not component CSVs: nothing is left out of a model unsaid."""
+        lines = [f"discarded {reason}" for reason in self.unreadable[:most]]
+        if len(self.unreadable) > most:
+            lines.append(f"and {len(self.unreadable) - most} more unreadable CSV files discarded")
+        others = len(self.discarded) - len(self.unreadable)
+        if others:
+            files = (
+                "file that is not a component CSV"
+                if others == 1
+                else ("files that are not component CSVs")
+            )
+            lines.append(f"discarded {others} {files} (first: {self.discarded[0]})")
+        return lines
 
     def component_frame(self, component: str) -> pd.DataFrame:
         """One component's columns with plain sensor names (for template models)."""
@@ -486,28 +550,25 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         else:
             discarded.append(str(path))
     groups = {c: paths for c, paths in groups.items() if paths}
-    files = sum(len(paths) for paths in groups.values())
-    if files > MAX_DATASET_FILES:
-        raise UserError(
-            f"{root}: {files:,} CSV files; an L4E dataset holds at most {MAX_DATASET_FILES:,} "
-            "(l4e-contracts §1.4): join files of one component into fewer"
-        )
+    check_dataset_limits(str(root), files=sum(len(paths) for paths in groups.values()))
     if not groups:
         raise UserError(
             f"{root}: no component CSVs (expected {root}/<component>/*.csv or "
             f"{root}/<component>_*.csv)"
         )
+    sizes = {p: n for paths in groups.values() for p in paths if (n := _file_size(p)) is not None}
+    check_dataset_limits(str(root), size=sum(s for s in sizes.values() if s <= MAX_CSV_BYTES))
     parsed: dict[str, CsvFrame] = {}
     components: dict[str, list[str]] = {}
     reasons: list[str] = []
     for component, paths in sorted(groups.items()):
         parts: list[CsvFrame] = []
         for path in paths:
-            if not path.is_file():  # a FIFO would block the reader, /dev/zero never ends
+            if path not in sizes:  # a FIFO would block the reader, /dev/zero never ends
                 discarded.append(str(path))
                 reasons.append(f"{path}: not a regular file")
                 continue
-            size = path.stat().st_size
+            size = sizes[path]
             if size > MAX_CSV_BYTES:
                 discarded.append(str(path))
                 reasons.append(
@@ -538,12 +599,7 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
         why = reasons[0] if reasons else f"discarded: {discarded[0]}"
         raise UserError(f"{root}: no readable CSV: {why}{more}")
-    sensors = sum(len(names) for names in components.values())
-    if sensors > MAX_DATASET_SENSORS:
-        raise UserError(
-            f"{root}: {sensors:,} sensors; an L4E dataset holds at most "
-            f"{MAX_DATASET_SENSORS:,} (l4e-contracts §1.4): split it into datasets"
-        )
+    check_dataset_limits(str(root), sensors=sum(len(names) for names in components.values()))
     frame = _join(parsed)
     return Dataset(
         frame,
@@ -551,6 +607,7 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         {c: [str(p) for p in groups[c]] for c in parsed},
         parsed,
         discarded,
+        reasons,
     )
 
 
@@ -578,6 +635,16 @@ def nested_components_warning(dataset: Dataset, root: str | Path) -> str | None:
                 f"component each, pass --dataset {base}"
             )
     return None
+
+
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file (a symlink to one counts); None for anything else, or
+    for a file gone since it was listed."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_size if stat.S_ISREG(found.st_mode) else None
 
 
 def short_range_warning(index: pd.Index, where: str) -> str | None:

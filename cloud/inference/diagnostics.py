@@ -10,6 +10,7 @@ and the file appears under its name only once it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import queue
@@ -37,9 +38,15 @@ class GzipLineWriter:
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = open(self.partial, "wb")  # noqa: SIM115 - closed by close()/abort()
-        self._gzip = gzip.GzipFile(
-            filename=self.path.name, mode="wb", fileobj=self._raw, compresslevel=level, mtime=0
-        )
+        try:  # the gzip header is written here: the disk may be full already
+            self._gzip = gzip.GzipFile(
+                filename=self.path.name, mode="wb", fileobj=self._raw, compresslevel=level, mtime=0
+            )
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._raw.close()
+            self.partial.unlink(missing_ok=True)
+            raise self._named(exc) from exc
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=pending)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="gzip-writer", daemon=True)
@@ -48,7 +55,7 @@ class GzipLineWriter:
 
     def write(self, data: bytes) -> None:
         if self._error is not None:
-            raise self._error
+            raise self._named(self._error)
         self.bytes_in += len(data)
         self._queue.put(data)
 
@@ -57,19 +64,34 @@ class GzipLineWriter:
         self._stop()
         if self._error is not None:
             self.abort()
-            raise self._error
-        self._gzip.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        os.replace(self.partial, self.path)
+            raise self._named(self._error)
+        try:
+            self._gzip.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self.partial, self.path)
+        except OSError as exc:  # a full disk at the last flush: nothing left half written
+            self.abort()
+            raise self._named(exc) from exc
         return self.path
 
     def abort(self) -> None:
+        """Stop and remove the partial file; closing may fail as the writes did (a full
+        disk), which must not keep the partial file from being removed."""
         self._stop()
-        self._gzip.close()
-        self._raw.close()
+        with contextlib.suppress(OSError):
+            self._gzip.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
         self.partial.unlink(missing_ok=True)
+
+    def _named(self, error: BaseException) -> BaseException:
+        """*error* naming the file when it is an OSError without a name (a write's ENOSPC
+        carries none), so the user is told which file and where."""
+        if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+            return type(error)(error.errno, error.strerror or str(error), str(self.path))
+        return error
 
     def _stop(self) -> None:
         if self._thread.is_alive():

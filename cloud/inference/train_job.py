@@ -120,7 +120,7 @@ def run_train_job(
     training = _between(frame, *job.train_range)
     if training.empty:
         raise UserError(f"{job.dataset}: no rows in the training range")
-    warnings = [
+    warnings = dataset.discard_warnings() + [
         w
         for w in [
             nested_components_warning(dataset, job.dataset),

@@ -61,7 +61,7 @@ from cloud.detectors.model import (
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template, typed
 from edge.errors import DetectorModelError, UserError
-from edge.files import private_dir, write_private
+from edge.files import directory_lock, private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
 
 REGISTRY_FILE = "registry.json"
@@ -151,16 +151,30 @@ def import_folder(
     lambdas: Mapping[str, str] | None = None,
     *,
     resolve: Callable[[str], Any] | None = None,
+    waiting: Callable[[], None] | None = None,
 ) -> IotEventsImport:
     """Validate every JSON file of *folder* and register them under *detectors*.
 
     *lambdas* maps function ARNs to ``module:function`` callables (added to those already
     registered); *resolve* imports one, so a callable that does not exist is an error now,
     not when the alarm fires.
+
+    The registration (registry read, set written, registry replaced, old sets removed)
+    holds an exclusive lock on *detectors*: a second import at the same time waits for
+    it (calling *waiting* once first) and then adds to what the first registered,
+    instead of writing a registry that drops it.
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
-    files = sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
+            raise UserError(
+                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
+                "run the import again"
+            )
     if not files:
         raise UserError(f"{folder}: no .json, .yaml or .yml files")
     parsed = [item for path in files for item in _parse(path, folder)]
@@ -176,15 +190,11 @@ def import_folder(
                     f"{_name(inputs[definition.name][1], folder)}"
                 )
             inputs[definition.name] = (definition, item)
-    registry = read_registry(detectors)
-    known_lambdas = dict(registry.get("lambdas", {}))
     for arn, target in (lambdas or {}).items():
         if not _CALLABLE_RE.fullmatch(target):
             raise UserError(f"--lambda {arn}={target}: expected ARN=package.module:function")
         if resolve is not None:
             resolve(target)
-        known_lambdas[arn] = target
-    report = IotEventsImport(lambdas=known_lambdas)
     definitions = [d for d, _ in inputs.values()]
     models: list[tuple[DetectorModel, _Parsed, list[str]]] = _load_all(
         parsed,
@@ -207,6 +217,31 @@ def import_folder(
             f"{folder}: no detector or alarm model (describe-detector-model or "
             "describe-alarm-model output, or a CloudFormation template)"
         )
+    try:
+        private_dir(detectors)
+    except OSError as exc:
+        raise UserError(
+            f"{detectors}: cannot create: {exc.strerror or exc}; nothing of this import was "
+            "registered; fix the permissions or pass another --data"
+        ) from exc
+    with directory_lock(detectors, exclusive=True, waiting=waiting):
+        return _register(folder, detectors, lambdas or {}, inputs, models, alarms)
+
+
+def _register(
+    folder: Path,
+    detectors: Path,
+    lambdas: Mapping[str, str],
+    inputs: dict[str, tuple[InputDefinition, _Parsed]],
+    models: list[tuple[DetectorModel, _Parsed, list[str]]],
+    alarms: list[tuple[AlarmModel, _Parsed, list[str]]],
+) -> IotEventsImport:
+    """Register what :func:`import_folder` validated, under its lock: the registry read
+    here is the one the commit replaces."""
+    registry = read_registry(detectors)
+    known_lambdas = {**registry.get("lambdas", {}), **lambdas}
+    report = IotEventsImport(lambdas=known_lambdas)
+    definitions = [d for d, _ in inputs.values()]
     # everything is valid: work out what to register, then write it (nothing can fail
     # on the input from here, so a failure leaves no half-registered import behind)
     entries_inputs = dict(registry.get("inputs", {}))
@@ -497,8 +532,8 @@ def _parse(path: Path, folder: Path) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several)."""
     try:
         document = _read(path, _rel(path, folder))
-    except UnicodeDecodeError:
-        raise UserError(f"{_rel(path, folder)}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
     if is_template(document):

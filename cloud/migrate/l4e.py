@@ -40,14 +40,14 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cloud.batcher.quarantine import Quarantine
-from cloud.inference.dataset import MAX_CSV_BYTES
+from cloud.inference.dataset import MAX_CSV_BYTES, check_dataset_limits
 from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import RESULTS_FILE, folder_time
 from cloud.inference.scheduler import (
@@ -61,7 +61,7 @@ from cloud.inference.scheduler import (
     list_executions,
 )
 from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
-from cloud.ports import FileObjectStore, ObjectStore, StateStore
+from cloud.ports import FileObjectStore, ObjectStore, StateStore, atomically
 from edge import user_files
 from edge.errors import ConflictError, NotFoundError, UserError
 from edge.user_files import read_header_line
@@ -179,6 +179,13 @@ class L4EImporter:
                 f"scheduler {name!r} already exists and was not imported; pass another --name"
             )
         found, skipped, stamps = self._list_inputs(inputs, options.naming)
+        # §1.4 limits hold for a historical dataset (<component>/*.csv), checked as `model
+        # train` checks them; a scheduler's flat inference input (one file per run) is not
+        # one: any number of its files is imported (--train stages it as one and checks)
+        check_dataset_limits(
+            f"--input {inputs.where}",
+            files=sum(_historical(key, inputs.prefix) for _component, key in found),
+        )
         results = self._results(outputs) if outputs is not None else []  # listed before any read
         staging = Path(tempfile.mkdtemp(prefix="plantwatch-import-"))
         try:
@@ -198,19 +205,29 @@ class L4EImporter:
             if options.train is not None:
                 model = self._train(options.train, staging / "dataset", label_list)
             model_name = options.train.model_name if options.train else name
-            # from here on only the data directory is written: nothing left to fail on
-            self._forget(name)
-            self._register_dataset(name, inputs, components, discarded)
-            if labels is not None:
-                self.state.put(
-                    LABELS_NS,
-                    name,
-                    {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
-                )
+            # from here on only the data directory is written: the result objects first,
+            # then the state in one short transaction (a full disk half way leaves the
+            # earlier import registered as it was), then the earlier import's objects go
             executions = self._index_results(
                 name, model_name, staged, frequency, options.delay_offset_min
             )
-            self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+            with atomically(self.state):
+                self._forget(name)
+                self._register_dataset(name, inputs, components, discarded)
+                if labels is not None:
+                    self.state.put(
+                        LABELS_NS,
+                        name,
+                        {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
+                    )
+                for execution in executions:
+                    self.state.put(
+                        EXECUTIONS_NS,
+                        execution_key(name, execution.data_start),
+                        execution.to_record(),
+                    )
+                self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+            self._forget_objects(name, {entry.local for entry in staged})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         events = self._events(name)
@@ -277,18 +294,26 @@ class L4EImporter:
     ) -> tuple[dict[str, _Component], list[dict[str, str]]]:
         components: dict[str, _Component] = {}
         discarded: list[dict[str, str]] = []
+        where = f"--input {source.where}"
+        size = 0
+        """Bytes of the historical files read so far (§1.4: 50 GB in a dataset)."""
         self._progress("reading input files", len(found))
-        opened = _opened_in_order(source.store, [key for _c, key in found])
-        for index, ((component, key), handle) in enumerate(zip(found, opened, strict=True)):
-            if isinstance(handle, NotFoundError):  # listed, then gone or not a file: say so
-                discarded.append({"Key": key, "Reason": str(handle)})
-                self._progress("", 1)
-                continue
-            self._read_one(components, discarded, component, key, handle, index, staging)
+        with closing(_opened_in_order(source.store, [key for _c, key in found])) as opened:
+            for index, ((component, key), handle) in enumerate(zip(found, opened, strict=True)):
+                if isinstance(handle, NotFoundError):  # listed, then gone or not a file
+                    discarded.append({"Key": key, "Reason": str(handle)})
+                    self._progress("", 1)
+                    continue
+                if _historical(key, source.prefix):
+                    length = handle.seek(0, io.SEEK_END)
+                    size += length if length <= MAX_INPUT_BYTES else 0  # else discarded
+                    check_dataset_limits(where, size=size)
+                self._read_one(components, discarded, component, key, handle, index, staging)
         if not components:
             first = f": {discarded[0]['Reason']}" if discarded else ""
             more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
-            raise UserError(f"--input {source.where}: no readable L4E input file{first}{more}")
+            raise UserError(f"{where}: no readable L4E input file{first}{more}")
+        check_dataset_limits(where, sensors=sum(len(c.sensors) for c in components.values()))
         return dict(sorted(components.items())), discarded
 
     def _read_one(
@@ -477,7 +502,6 @@ class L4EImporter:
                     if bad
                 ],
             )
-            self.state.put(EXECUTIONS_NS, execution_key(name, start), execution.to_record())
             executions.append(execution)
         return executions
 
@@ -533,12 +557,18 @@ class L4EImporter:
         )
 
     def _forget(self, name: str) -> None:
-        """What an earlier import under *name* registered, so a second run replaces it."""
+        """The executions an earlier import under *name* registered, so a second run
+        replaces them."""
         for key, _doc in list(self.state.items(EXECUTIONS_NS)):
             if key.startswith(f"{name}/"):
                 self.state.delete(EXECUTIONS_NS, key)
+
+    def _forget_objects(self, name: str, kept: set[str]) -> None:
+        """The result objects under *name* this run did not write (an earlier import's,
+        or those a failed run left unregistered)."""
         for key in list(self.bucket.list(f"{IMPORTED_PREFIX}{name}/")):
-            self.bucket.delete(key)
+            if key not in kept:
+                self.bucket.delete(key)
 
     def _events(self, name: str) -> int:
         from cloud.inference.events import list_events
@@ -668,6 +698,12 @@ def _opened_in_order(store: ObjectStore, keys: list[str]) -> Iterator[BinaryIO |
                     opened, _handle = future.result()
                     if opened is not None:
                         opened.close()
+
+
+def _historical(key: str, prefix: str) -> bool:
+    """Whether *key* is a historical dataset file (``<component>/*.csv`` under the prefix),
+    not a flat inference input file."""
+    return "/" in key[len(prefix) :]
 
 
 def _schema(component: _Component) -> dict[str, Any]:

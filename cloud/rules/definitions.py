@@ -67,8 +67,10 @@ def load_rules(path: str | Path | None = None) -> list[TopicRule]:
         doc = json.loads(read_document_text(source))
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such rules file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{source}: cannot read rules file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: line {exc.lineno}: not JSON: {exc.msg}") from None
     except RecursionError:

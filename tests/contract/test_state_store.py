@@ -92,6 +92,42 @@ def test_a_stale_version_changes_nothing(store: StateStore) -> None:
     assert store.get("ns", "absent") is None
 
 
+def test_delete_if_version_deletes_only_the_version_read(store: StateStore) -> None:
+    """A conditional delete removes the document only when nobody wrote it since it was
+    read: a writer in between (or an earlier delete) makes it raise and delete nothing."""
+    store.put("ns", "k", {"v": 1})
+    read = store.get_versioned("ns", "k")
+    assert read is not None
+    store.put("ns", "k", {"v": 2})  # someone wrote in between
+    with pytest.raises(VersionConflictError) as caught:
+        store.delete_if_version("ns", "k", read.version)
+    assert "ns/k" in str(caught.value) and f"version {read.version}" in str(caught.value)
+    assert store.get("ns", "k") == {"v": 2}
+    store.delete_if_version("ns", "k", read.version + 1)
+    assert store.get_versioned("ns", "k") is None
+    with pytest.raises(VersionConflictError):  # gone: nothing of that version to delete
+        store.delete_if_version("ns", "k", read.version + 1)
+    with pytest.raises(VersionConflictError):
+        store.delete_if_version("ns", "never", 1)
+    store.put("ns", "k", {"v": "again"})  # a document written anew starts over at 1
+    assert store.get_versioned("ns", "k") == Versioned({"v": "again"}, 1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(writes=st.integers(1, 5), expected=st.integers(1, 6))
+def test_delete_if_version_any_version(writes: int, expected: int) -> None:
+    store = InMemoryStateStore()
+    for n in range(writes):
+        store.put("ns", "k", {"n": n})
+    if expected == writes:
+        store.delete_if_version("ns", "k", expected)
+        assert store.get("ns", "k") is None
+    else:
+        with pytest.raises(VersionConflictError):
+            store.delete_if_version("ns", "k", expected)
+        assert store.get("ns", "k") == {"n": writes - 1}
+
+
 def test_lost_race_two_writers_one_version(store: StateStore) -> None:
     # GIVEN two writers that both read version 1
     store.put("detectors/m", "pump-02", {"state": "Normal", "count": 0})

@@ -154,6 +154,96 @@ def test_model_train_reads_only_the_bound_of_each_first_line(
     assert _one_error_line(capsys).endswith("b.csv: line 1: longer than 64 bytes; not a CSV header")
 
 
+def _good_csv(path: Path, rows: int = 600) -> None:
+    """Minute readings of two sensors that vary enough to train on."""
+    lines = ["Timestamp,flow,temp"]
+    for i in range(rows):
+        lines.append(f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00,{300 + i % 17},{40 + i % 11}.5")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_model_train_names_each_file_it_discards_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dataset CSV that cannot be read was left out of the model with nothing said (the
+    reason was only given when every file was unreadable)."""
+    folder = tmp_path / "ds" / "pump"
+    folder.mkdir(parents=True)
+    _good_csv(folder / "good.csv")
+    (folder / "bad.csv").write_text("Timestamp,flow,flow\n2026-01-01T00:00:00,1,2\n")
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "notes.txt").write_text("not data")
+    argv = ["model", "train", "--name", "m", "--dataset", str(tmp_path / "ds")]
+    assert main([*argv, "--data", str(tmp_path / "d"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ModelVersion"] == 1  # stdout stays the document
+    lines = [line for line in err.splitlines() if "discarded" in line]
+    assert any(str(folder / "bad.csv") in line and "repeats column 2" in line for line in lines)
+    assert any(str(folder / "empty.csv") in line for line in lines), err
+    assert any("1 file that is not a component CSV" in line for line in lines), err
+    assert all(line.startswith("warning: ") for line in lines), err
+
+
+def test_model_train_lists_at_most_a_few_discarded_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "ds" / "pump"
+    folder.mkdir(parents=True)
+    _good_csv(folder / "good.csv")
+    for i in range(12):
+        (folder / f"bad{i:02d}.csv").write_bytes(b"")
+    argv = ["model", "train", "--name", "m", "--dataset", str(tmp_path / "ds")]
+    assert main([*argv, "--data", str(tmp_path / "d"), "--json"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "discarded" in line]
+    assert len(lines) == 6 and "and 7 more unreadable CSV files discarded" in lines[-1], err
+
+
+@pytest.mark.parametrize("where", ["middle", "end", "across"])
+def test_a_data_line_far_longer_than_any_row_is_refused_before_it_is_parsed(
+    tmp_path: Path, where: str
+) -> None:
+    """A sparse file (a header, then gigabytes of NUL bytes and no line break) made the
+    CSV parser hold the whole line: `model train` on a 2 GB one peaked at 10.6 GB of
+    memory. The line count that sizes the array now also measures the longest line."""
+    from cloud.inference.dataset import read_csv
+
+    path = tmp_path / "pump.csv"
+    rows = "".join(f"2026-01-01T00:{m:02d}:00,{m}.5\n" for m in range(3))
+    size = 8 * user_files.MAX_HEADER_BYTES
+    with open(path, "wb") as fh:
+        fh.write(f"Timestamp,flow\n{rows}".encode())
+        if where == "across":  # the long line starts in one read block and ends in another
+            fh.write(b"x" * ((1 << 20) - fh.tell() - 10))
+        fh.truncate(fh.tell() + size)  # no line break in it
+        fh.seek(0, os.SEEK_END)
+        if where != "end":
+            fh.write(rows.encode())
+    with pytest.raises(UserError) as caught:
+        read_csv(path, str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 5: longer than 1 MiB; not a CSV row"), message
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 3 * 1024), min_size=1, max_size=8),
+    ends=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
+def test_a_line_over_the_bound_is_found_wherever_it_falls(lengths: list[int], ends: bytes) -> None:
+    """With the bound lowered to 1 KiB (so read in 1 KiB blocks), a line over it is named
+    by its number wherever it starts and ends; lines at most that long pass."""
+    from cloud.inference import dataset
+
+    body = b"".join(b"1" * n + ends for n in lengths)
+    over = [k for k, n in enumerate(lengths, start=1) if n > 1024]
+    if not over:
+        assert dataset._line_count(io.BytesIO(body), "f.csv", limit=1024) >= len(lengths)
+        return
+    with pytest.raises(UserError, match=f"^f.csv: line {over[0]}: longer than 1024 bytes"):
+        dataset._line_count(io.BytesIO(body), "f.csv", limit=1024)
+
+
 # ---- import l4e --input ---------------------------------------------------------------
 
 

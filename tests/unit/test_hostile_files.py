@@ -284,3 +284,63 @@ def test_any_bytes_load_or_raise_a_user_error(loader: str, content: bytes, tmp_p
     path.write_bytes(content)
     with contextlib.suppress(UserError):
         LOADERS[loader](path)
+
+
+BOMS = {
+    "utf-8 BOM (Notepad)": lambda text: b"\xef\xbb\xbf" + text.encode(),
+    "utf-16-le BOM (PowerShell >)": lambda text: text.encode("utf-16"),
+    "utf-16-be BOM": lambda text: b"\xfe\xff" + text.encode("utf-16-be"),
+    "utf-32 BOM": lambda text: text.encode("utf-32"),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(st.characters(exclude_characters="\0")),  # no document holds a NUL
+    bom=st.sampled_from(sorted(BOMS)),
+)
+def test_a_document_with_a_byte_order_mark_reads_as_its_text(text: str, bom: str) -> None:
+    """RFC 8259 §8.1 lets a reader ignore a byte order mark; Windows tools write one
+    (Notepad's UTF-8, PowerShell's `>` UTF-16): the text is read as the user wrote it."""
+    import tempfile
+
+    from edge.user_files import read_document_text
+
+    try:
+        body = BOMS[bom](text)
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-16 or UTF-32 form
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "doc.json"
+        path.write_bytes(body)
+        assert read_document_text(path) == text
+
+
+@pytest.mark.parametrize("bom", sorted(BOMS))
+def test_models_saved_with_a_byte_order_mark_validate_and_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bom: str
+) -> None:
+    model, model_input = tmp_path / "describe-model.json", tmp_path / "describe-input.json"
+    model.write_bytes(BOMS[bom](MODEL.read_text()))
+    model_input.write_bytes(BOMS[bom](INPUT.read_text()))
+    assert _run(["detectors", "validate", str(model), "--input", str(model_input)]) == 0
+    assert _run(["import", "iotevents", str(tmp_path), "--data", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize(
+    "command",
+    ["detectors validate", "rules check", "edge status --config", "sim history --scenario"],
+)
+def test_utf_16_without_a_byte_order_mark_is_refused_saying_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, encoding: str
+) -> None:
+    """Nothing says which encoding it is; read as UTF-8 its text is full of NUL bytes,
+    which used to reach the parser ("Expecting property name ... column 2")."""
+    path = _file_for(command, tmp_path)
+    path.write_bytes(MODEL.read_text().encode(encoding))
+    assert _run(COMMANDS[command][1](str(path), tmp_path)) == 2
+    err = capsys.readouterr().err
+    _assert_one_line_naming(err, str(path))
+    assert "byte" in err and "Expecting" not in err

@@ -38,7 +38,8 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     ("option", "body", "expected"),
     [
         ("--detector-model", '{"bad": 1}', r"unknown field"),
-        ("--detector-model", b"\xff\xfe{}", r"not UTF-8"),
+        # not after a byte order mark (\xff\xfe is UTF-16's, and is read as UTF-16)
+        ("--detector-model", b"{\xff\xfe}", r"not UTF-8"),
         ("--alarm-model", "[]", r"bad\.json"),
         ("--detector-input", "{", r"bad\.json"),
     ],

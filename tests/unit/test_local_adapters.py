@@ -256,3 +256,34 @@ def test_an_alert_with_a_lone_surrogate_is_written_not_refused(tmp_path: Path) -
     notifier.send(Notification("email", "ops@example.com", "s", body, {}))
     [line] = (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["body"] == body
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_a_put_on_a_full_disk_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    """`model train` on a full disk left `.tmp-model.npz.<pid>.<n>` in the version folder."""
+    from cloud.adapters.local import fs_object_store
+
+    store = FsObjectStore(tmp_path, fsync=fsync)
+    store.put("m/v1/kept.json", b"{}")
+    real = fs_object_store.os.fdopen
+
+    class Full:
+        def __init__(self, fd: int, mode: str) -> None:
+            self._fh = real(fd, mode)
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._fh.close()
+
+        def write(self, _data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fs_object_store.os, "fdopen", Full)
+    with pytest.raises(StorageError, match=r"model\.npz: put failed: .*No space left.*free space"):
+        store.put("m/v1/model.npz", b"x" * 1000)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "m" / "v1").iterdir()) == ["kept.json"]

@@ -71,6 +71,21 @@ class DynamoDbStateStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"{self._where(namespace, key)}: delete failed: {exc}") from exc
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        self._conditional(
+            lambda: self._db.delete_item(
+                TableName=self.table,
+                Key=_key(namespace, key),
+                ConditionExpression="#v = :expected",  # false for an absent item too
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":expected": {"N": str(version)}},
+            ),
+            namespace,
+            key,
+            version,
+            "delete",
+        )
+
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         return iter([(k, v.value) for k, v in self.items_versioned(namespace)])
 
@@ -159,15 +174,24 @@ class DynamoDbStateStore:
         }
         if condition is not None:
             arguments["ConditionExpression"] = condition
+        response = self._conditional(
+            lambda: self._db.update_item(**arguments), namespace, key, version, "put"
+        )
+        return int(response["Attributes"]["version"]["N"])
+
+    def _conditional(
+        self, request: Callable[[], Any], namespace: str, key: str, version: int | None, verb: str
+    ) -> Any:
+        """*request*'s response; its failed condition as VersionConflictError, any other
+        failure as StorageError naming the item."""
         try:
-            response = self._db.update_item(**arguments)
+            return request()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise VersionConflictError(namespace, key, version) from exc
-            raise StorageError(f"{self._where(namespace, key)}: put failed: {exc}") from exc
+            raise StorageError(f"{self._where(namespace, key)}: {verb} failed: {exc}") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"{self._where(namespace, key)}: put failed: {exc}") from exc
-        return int(response["Attributes"]["version"]["N"])
+            raise StorageError(f"{self._where(namespace, key)}: {verb} failed: {exc}") from exc
 
     def _check_size(self, namespace: str, key: str, values: Mapping[str, Any]) -> None:
         """StorageError when the item would pass :data:`MAX_ITEM_BYTES`: an upper bound

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -49,6 +50,7 @@ class FsObjectStore:
 
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
+        tmp: str | None = None
         try:
             fd, tmp = self._open_temp(str(path))
             os.fchmod(fd, FILE_MODE)
@@ -58,10 +60,15 @@ class FsObjectStore:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
+            tmp = None
             if self._fsync:
                 _fsync_dir(path.parent)
         except OSError as exc:
-            raise StorageError(f"{path}: put failed: {exc}") from exc
+            if tmp is not None:  # a full disk: no part of the object is left beside it
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            hint = "; free space on that disk and run it again" if exc.errno == errno.ENOSPC else ""
+            raise StorageError(f"{path}: put failed: {exc}{hint}") from exc
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[Exception | None]:
         """:meth:`put` each item, with the files' fsyncs run side by side: the filesystem

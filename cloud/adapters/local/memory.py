@@ -73,6 +73,13 @@ class InMemoryStateStore:
                 raise VersionConflictError(namespace, key, version)
             return self._store(namespace, key, value)
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        with self._lock:
+            if self.versions.get((namespace, key)) != version:
+                raise VersionConflictError(namespace, key, version)
+            self.data[namespace].pop(key)
+            del self.versions[(namespace, key)]
+
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         with self._lock:
             ns = self.data.get(namespace, {})

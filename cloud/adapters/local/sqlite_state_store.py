@@ -10,6 +10,7 @@ cannot order (a key that is not a string) is written by ``json`` as before. Read
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,14 @@ from edge.files import private_file
 from edge.readonly_sqlite import connect_readonly
 
 log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the files this store writes (0: a file from before it was
+recorded, the same table). A file of a larger version was written by a newer plantwatch,
+whose table this one may misread: it is refused, not guessed at."""
+COLUMNS = ("ns", "key", "value", "version")
+BUSY_TIMEOUT_S = 5.0
+"""How long a statement waits for another process's write lock before it fails."""
 
 
 class SqliteStateStore:
@@ -49,25 +58,79 @@ class SqliteStateStore:
         opened read-only (so not upgraded)."""
         if readonly:
             self._db = _open_readonly(self.path)
-            if "version" not in {row[1] for row in self._db.execute("PRAGMA table_info(state)")}:
+            try:
+                _version, columns = self._check_schema()
+            except BaseException:
+                self._db.close()
+                raise
+            if "version" not in columns:
                 self._version = "1"
             return
         try:
             if self.path != ":memory:":
                 private_file(self.path)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL,"
-                " value TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1,"
-                " PRIMARY KEY (ns, key))"
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
             )
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(state)")}
-            if "version" not in columns:  # a state.db written before versions existed
-                self._db.execute("ALTER TABLE state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot open state store: {exc}") from exc
+        try:
+            self._sql("PRAGMA journal_mode=WAL", what="open", fetch="one")
+            self._sql("PRAGMA synchronous=NORMAL", what="open")
+            version, columns = self._check_schema()
+            if not columns:
+                self._sql(
+                    "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL,"
+                    " value TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1,"
+                    " PRIMARY KEY (ns, key))",
+                    what="open",
+                )
+            elif "version" not in columns:  # a state.db written before versions existed
+                self._sql(
+                    "ALTER TABLE state ADD COLUMN version INTEGER NOT NULL DEFAULT 1", what="open"
+                )
+            if version != SCHEMA_VERSION:  # written once: an unchanged file stays unchanged
+                self._sql(f"PRAGMA user_version = {SCHEMA_VERSION}", what="open")
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_schema(self) -> tuple[int, set[str]]:
+        """The file's schema version and its state table's columns (empty: no table yet),
+        or StorageError when it is of a newer version or its table is not this store's."""
+        (version,) = self._sql("PRAGMA user_version", what="open", fetch="one")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path}: state store of schema version {version}, written by a newer "
+                f"plantwatch (this one reads up to {SCHEMA_VERSION}): use that version, or "
+                "move the file aside to start a new one"
+            )
+        columns = {
+            row[1] for row in self._sql("PRAGMA table_info(state)", what="open", fetch="all")
+        }
+        missing = [c for c in COLUMNS[:3] if c not in columns]
+        if columns and missing:
+            raise StorageError(
+                f"{self.path}: not a plantwatch state store (its state table has no "
+                f"{', '.join(missing)} column; it has {', '.join(sorted(columns))}): written "
+                "by another version? move it aside to start a new one"
+            )
+        return version, columns
+
+    def _sql(
+        self, statement: str, params: tuple[Any, ...] = (), *, what: str, fetch: str = ""
+    ) -> Any:
+        """Run one statement (and fetch its rows: ``one`` or ``all``); a SQLite error is a
+        StorageError naming the file, with what to do for a lock or a damaged file."""
+        try:
+            cursor = self._db.execute(statement, params)
+            if fetch == "one":
+                return cursor.fetchone()
+            if fetch == "all":
+                return cursor.fetchall()
+            return cursor
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {what} failed: {_problem(exc)}") from exc
 
     def __enter__(self) -> SqliteStateStore:
         return self
@@ -84,6 +147,29 @@ class SqliteStateStore:
         from several threads cannot deadlock on it: another thread's writes meanwhile join
         the transaction, and the last block to end commits."""
         return _Batch(self)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes of the block commit together, or, when the block (or the commit)
+        raises, none does: an import that fails half way (a full disk) leaves the file as
+        it was. Holds the database's write lock for the block; not nestable."""
+        with self._lock:
+            if self._depth:
+                raise RuntimeError("transaction() inside batch() or transaction()")
+            self._sql("BEGIN IMMEDIATE", what="BEGIN")
+            self._depth, self._open = 1, True
+        try:
+            yield
+            with self._lock:
+                self._sql("COMMIT", what="COMMIT")
+        except BaseException:
+            with self._lock, contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:  # SQLite rolls back some failures itself
+                    self._db.execute("ROLLBACK")
+            raise
+        finally:
+            with self._lock:
+                self._depth, self._open = 0, False
 
     def _enter_batch(self) -> None:
         with self._lock:
@@ -103,10 +189,7 @@ class SqliteStateStore:
             self._open = True
 
     def _execute(self, statement: str) -> None:
-        try:
-            self._db.execute(statement)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: {statement} failed: {exc}") from exc
+        self._sql(statement, what=statement)
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         found = self.get_versioned(namespace, key)
@@ -115,27 +198,34 @@ class SqliteStateStore:
     def put(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
         with self._lock:
             self._begin()
-            self._db.execute(
+            self._sql(
                 "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)"
                 " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
                 " version = state.version + 1",
                 (namespace, key, encode_document(value)),
+                what=f"writing {namespace}/{key}",
             )
 
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
             self._begin()
-            self._db.execute("DELETE FROM state WHERE ns = ? AND key = ?", (namespace, key))
+            self._sql(
+                "DELETE FROM state WHERE ns = ? AND key = ?",
+                (namespace, key),
+                what=f"deleting {namespace}/{key}",
+            )
 
     def items(self, namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
         return iter([(k, v.value) for k, v in self.items_versioned(namespace)])
 
     def get_versioned(self, namespace: str, key: str) -> Versioned | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._sql(
                 f"SELECT value, {self._version} FROM state WHERE ns = ? AND key = ?",
                 (namespace, key),
-            ).fetchone()
+                what=f"reading {namespace}/{key}",
+                fetch="one",
+            )
         return None if row is None else self._versioned(namespace, key, row[0], row[1])
 
     def put_if_version(
@@ -145,27 +235,42 @@ class SqliteStateStore:
         with self._lock:
             self._begin()
             if version is None:
-                cursor = self._db.execute(
+                cursor = self._sql(
                     "INSERT INTO state (ns, key, value, version) VALUES (?, ?, ?, 1)"
                     " ON CONFLICT (ns, key) DO NOTHING",
                     (namespace, key, body),
+                    what=f"writing {namespace}/{key}",
                 )
             else:
-                cursor = self._db.execute(
+                cursor = self._sql(
                     "UPDATE state SET value = ?, version = version + 1"
                     " WHERE ns = ? AND key = ? AND version = ?",
                     (body, namespace, key, version),
+                    what=f"writing {namespace}/{key}",
                 )
         if cursor.rowcount != 1:
             raise VersionConflictError(namespace, key, version)
         return 1 if version is None else version + 1
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        with self._lock:
+            self._begin()
+            cursor = self._sql(
+                "DELETE FROM state WHERE ns = ? AND key = ? AND version = ?",
+                (namespace, key, version),
+                what=f"deleting {namespace}/{key}",
+            )
+        if cursor.rowcount != 1:
+            raise VersionConflictError(namespace, key, version)
+
     def items_versioned(self, namespace: str) -> Iterator[tuple[str, Versioned]]:
         with self._lock:
-            rows = self._db.execute(
+            rows = self._sql(
                 f"SELECT key, value, {self._version} FROM state WHERE ns = ? ORDER BY key",
                 (namespace,),
-            ).fetchall()
+                what=f"listing {namespace}",
+                fetch="all",
+            )
         found: list[tuple[str, Versioned]] = []
         for key, value, version in rows:
             try:
@@ -192,10 +297,12 @@ class SqliteStateStore:
     def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces that start with *prefix*, in order (one per alarm model's history)."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._sql(
                 "SELECT DISTINCT ns FROM state WHERE substr(ns, 1, ?) = ? ORDER BY ns",
                 (len(prefix), prefix),
-            ).fetchall()
+                what="listing namespaces",
+                fetch="all",
+            )
         return [r[0] for r in rows]
 
     def close(self) -> None:
@@ -230,13 +337,33 @@ def encode_document(value: Mapping[str, Any]) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def _problem(exc: sqlite3.Error) -> str:
+    """SQLite's error, with what to do when it is a lock or a damaged file."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return (
+            f"locked by another process for over {BUSY_TIMEOUT_S:g} s (a running `plantwatch "
+            "up`, or another command?); try again when it has finished"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return f"{text}: the file is damaged; restore a backup or move it aside"
+    if "disk is full" in text or "disk I/O error" in text:  # SQLITE_FULL, or IOERR writing
+        return f"{text}; free space on that disk and run the command again"
+    return text
+
+
 def _open_readonly(path: str) -> sqlite3.Connection:
     """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise StorageError(
+            f"{path}: not a regular file (a directory or a broken link?); move it aside to "
+            "start a new state store"
+        )
     try:
         db = connect_readonly(path)
         db.execute("SELECT 1 FROM state LIMIT 1")
     except FileNotFoundError:
         raise StorageError(f"{path}: no such state store") from None
     except sqlite3.Error as exc:
-        raise StorageError(f"{path}: cannot read state store: {exc}") from exc
+        raise StorageError(f"{path}: cannot read state store: {_problem(exc)}") from exc
     return db

@@ -165,6 +165,11 @@ class Interleaved:
             self.result = self._meanwhile()
         self._inner.delete(namespace, key)
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        if namespace == DEAD_LETTER_NAMESPACE and self.result is None:
+            self.result = self._meanwhile()
+        self._inner.delete_if_version(namespace, key, version)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
@@ -198,6 +203,9 @@ class StopsAtDelete:
     def delete(self, namespace: str, key: str) -> None:
         raise KeyboardInterrupt
 
+    def delete_if_version(self, namespace: str, key: str, version: int) -> None:
+        raise KeyboardInterrupt
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
@@ -216,6 +224,33 @@ def test_a_redrive_that_stopped_half_way_is_finished_by_the_next_without_a_secon
     sink = EventSink()
     assert DeliveryOutbox(sink, state, clock).retry_due() == 1
     assert sink.done == ["alarm raised"]
+
+
+def test_a_letter_dead_again_while_a_redrive_finishes_a_stopped_one_is_kept() -> None:
+    # GIVEN a redrive that stopped before removing the dead letter: its outbox copy is
+    # pending, and due once its claim has passed
+    state, clock = InMemoryStateStore(), ManualClock(T0)
+    key = dead_letter(state, clock)
+    with pytest.raises(KeyboardInterrupt):
+        redrive(StopsAtDelete(state), clock, [key])  # type: ignore[arg-type]
+    clock.advance(CLAIM_S + 1)
+
+    def retry_fails_again() -> int:
+        # a running retry sends the pending copy, which fails and is dead again
+        return DeliveryOutbox(EventSink(GONE), state, clock).retry_due()
+
+    # WHEN the next redrive finds the copy pending and, before it removes the old dead
+    # letter, that retry dead-letters the copy again
+    store = Interleaved(state, retry_fails_again)
+    [done] = redrive(store, clock, [key])  # type: ignore[arg-type]
+    # THEN the new dead letter is kept (not deleted as the old one) and nothing is pending
+    assert store.result == 0
+    assert done.status == "taken"
+    [(again, record)] = state.items(DEAD_LETTER_NAMESPACE)
+    assert (again, record["attempts"], record["redrives"]) == (key, 1, 1)
+    assert list(state.items(OUTBOX_NAMESPACE)) == []
+    # AND it can be redriven once the cause is fixed
+    assert [r.status for r in redrive(state, clock, [key])] == ["redriven"]
 
 
 def test_a_redriven_letter_is_due_for_a_retrying_clock_behind_the_operators() -> None:

@@ -3,8 +3,13 @@ in-memory path wrote, ranges and templates pick the right rows, failures leave n
 
 from __future__ import annotations
 
+import argparse
+import errno
 import gzip
+import io
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,3 +175,55 @@ def test_writer_reports_a_compression_error_to_the_producer(tmp_path: Path) -> N
         for _ in range(10):
             writer.write(b"x\n")
     assert list(tmp_path.iterdir()) == []
+
+
+class _FullDisk(io.FileIO):
+    """A file on a disk that fills after *room* bytes: later writes fail as the kernel
+    fails them (the gzip header fits; the compressed data, or its last flush, does not)."""
+
+    room = 64
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+# the header is 44 bytes: 0 fails it, 48 fails the last flush, 5 MB the compressing thread
+@pytest.mark.parametrize(("size", "room"), [(10, 0), (10, 48), (5_000_000, 48)])
+def test_a_full_disk_names_the_diagnostics_file_and_leaves_no_part_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, room: int
+) -> None:
+    """The error (ENOSPC from the compressing thread, or from the last flush) carried no
+    file name, so `model train` said only "No space left on device"; and the clean-up
+    failed on the same flush, leaving the .partial file behind."""
+    from cloud.inference import diagnostics
+
+    monkeypatch.setattr(_FullDisk, "room", room)
+    monkeypatch.setattr(
+        diagnostics, "open", lambda path, mode: _FullDisk(path, mode), raising=False
+    )
+    path = tmp_path / DIAGNOSTICS_FILE
+    with pytest.raises(OSError) as caught, GzipLineWriter(path) as writer:
+        writer.write(os.urandom(size))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_cli_says_to_free_space_when_the_disk_is_full(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.cli import main as cli_main
+
+    def full(_args: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x"))
+
+    parser = cli_main.build_parser("status")
+    monkeypatch.setattr(cli_main, "build_parser", lambda _selected: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda _argv: argparse.Namespace(_run=full))
+    assert cli_main.main(["status"]) == 2  # as every OSError (import iotevents: the same)
+    err = capsys.readouterr().err
+    assert err == (
+        f"plantwatch: error: {tmp_path / 'x'}: No space left on device; free space on that "
+        "disk and run the command again\n"
+    )

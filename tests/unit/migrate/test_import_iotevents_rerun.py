@@ -309,3 +309,26 @@ def test_no_room_for_the_staging_folder_names_the_folder_and_registers_nothing(
     assert str(data / "detectors") in err and "No space left" in err
     assert "nothing of this import was registered" in err
     assert _files(data / "detectors") == before
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop", "fifo"])
+def test_a_json_entry_that_is_not_a_file_is_named_not_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A broken link (or a pipe) among the describe files used to be left out silently,
+    and the rest imported as if it were the whole setup."""
+    import os
+
+    folder = tmp_path / "iot"
+    shutil.copytree(DATA, folder)
+    odd = folder / "describe-detector-model-pumpWatch.json"
+    if kind == "dangling":
+        odd.symlink_to(tmp_path / "gone.json")
+    elif kind == "loop":
+        odd.symlink_to(odd)
+    else:
+        os.mkfifo(odd)
+    assert main(["import", "iotevents", str(folder), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(odd) in err and "not a regular file" in err, err
+    assert not (tmp_path / "d" / "detectors" / "registry.json").exists()

@@ -4,6 +4,7 @@ import's worth (never a silent duplicate), or stays exactly as it was."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from cloud.adapters.local import SqliteStateStore
 from cloud.cli.main import main
 from cloud.inference.scheduler import EXECUTIONS_NS, SCHEDULERS_NS
 from cloud.migrate import l4e
-from edge.errors import UserError
+from edge.errors import StorageError, UserError
 
 NAMESPACES = (EXECUTIONS_NS, SCHEDULERS_NS, l4e.DATASETS_NS, l4e.LABELS_NS)
 
@@ -119,6 +120,44 @@ def test_a_failed_training_changes_nothing(
     assert main([*argv, "--train", "m"]) == 2
     assert "not enough rows" in capsys.readouterr().err
     assert _state(tmp_path / "data") == before
+
+
+@pytest.mark.parametrize("earlier", [True, False], ids=["onto-an-import", "onto-nothing"])
+def test_a_write_failing_half_way_registers_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    earlier: bool,
+) -> None:
+    """A full disk at the last write (the scheduler's), after the dataset, labels and
+    executions were written: those writes used to stay, a half import beside (or in
+    place of) the earlier one. The state writes are now one transaction."""
+    sources = _sources(tmp_path)
+    argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data")]
+    if earlier:
+        assert main(argv) == 0
+    before = _state(tmp_path / "data") if earlier else None
+    shutil.rmtree(Path(sources[3]) / "2022-05-13T12:20:00Z")  # this run differs: 2 results
+    capsys.readouterr()
+    put = SqliteStateStore.put
+
+    def full_at_the_scheduler(self: SqliteStateStore, ns: str, key: str, value: dict) -> None:
+        if ns == SCHEDULERS_NS:
+            raise StorageError(f"{self.path}: writing {ns}/{key} failed: database or disk is full")
+        put(self, ns, key, value)
+
+    monkeypatch.setattr(SqliteStateStore, "put", full_at_the_scheduler)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "disk is full" in err, err
+    monkeypatch.undo()
+    after = _state(tmp_path / "data")
+    if earlier:
+        assert after == before
+    else:
+        assert all(docs == [] for docs in after["state"].values()), after["state"]
+    assert main(argv) == 0  # and with room again it goes through whole
+    capsys.readouterr()
 
 
 def test_an_input_file_gone_between_listing_and_reading_is_listed_as_discarded(

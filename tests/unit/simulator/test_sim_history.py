@@ -219,3 +219,43 @@ def test_cli_history_shows_progress_on_stderr(tmp_path: Path, capsys, monkeypatc
     lines = err.strip().splitlines()
     assert lines[0].startswith("sim history: ")
     assert lines[-1].startswith("sim history: ") and " done 17,280/17,280 (100%)" in lines[-1]
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_part_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sim history` on a full disk said only "No space left on device" and left a CSV cut
+    off mid-row, which `model train` would then read as a dataset."""
+    import errno
+    import io
+    import os
+
+    from cloud.cli.main import main
+    from simulator import history
+
+    class Full(io.StringIO):
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            super().__init__()
+            self.writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            if self.writes > 1:  # the header fits, the rows do not
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(text)
+
+    real_open = open
+
+    def opening(path: object, mode: str = "r", **kwargs: object) -> object:
+        if str(path).endswith(".partial"):
+            real_open(path, mode, **kwargs).close()  # the file exists, as it would
+            return Full()
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(history, "open", opening, raising=False)
+    out = tmp_path / "hist"
+    code = main(["sim", "history", "--out", str(out), "--days", "0.1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert ".csv: No space left on device; free space on that disk" in err, err
+    assert [p for p in out.rglob("*") if p.is_file()] == []
