@@ -160,12 +160,13 @@ def test_other_topics_and_qos0_are_acked_at_once(durable_broker: EmbeddedBroker)
     runner = Runner(durable_broker)
     device = Device(durable_broker)
     try:
-        # WHEN a device publishes QoS 1 on a topic the runner does not read, and QoS 0 on one
-        # it does
+        # WHEN a device publishes QoS 1 on topics the runner does not read (one of them a
+        # shadow topic), and QoS 0 on one it does
         other = device.publish(b"status", topic=OTHER_TOPIC)
+        shadow = device.publish(b"{}", topic="$aws/things/pump-01/shadow/update")
         qos0 = device.client.publish(TOPIC, b"q0", qos=0)
-        # THEN the QoS 1 one is PUBACKed without the runner, the QoS 0 one goes through
-        assert wait_until(other.is_published, timeout=5)
+        # THEN the QoS 1 ones are PUBACKed without the runner, the QoS 0 one goes through
+        assert wait_until(lambda: other.is_published() and shadow.is_published(), timeout=5)
         assert runner.loop_until(lambda: len(runner.received) == 1)
         assert qos0.is_published()
     finally:
