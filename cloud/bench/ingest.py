@@ -26,6 +26,7 @@ import argparse
 import csv
 import io
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import tempfile
@@ -320,7 +321,7 @@ def _count_rows(root: Path) -> tuple[int, int]:
     return rows, len(unique)
 
 
-def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def _one_run(url: str, args: argparse.Namespace, runner_id: str | None = None) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
 
     from cloud.adapters.local.mqtt_url import parse_broker_url, stop_client
@@ -342,7 +343,7 @@ def _one_run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     counts = ctx.Array("q", args.runners)
     # names of this run only: a session left by an earlier run must not share its group
     tag = time.time_ns()
-    client_ids = [f"bench-rules-{i}-{tag}" for i in range(args.runners)]
+    client_ids = [runner_id or f"bench-rules-{i}-{tag}" for i in range(args.runners)]
     spool = str(workdir / "spool.db") if args.spool == "file" or args.runners > 1 else None
     procs = [
         ctx.Process(
@@ -630,10 +631,13 @@ def run(args: argparse.Namespace) -> int:
         )
     runs = []
     baselines = []
-    with EmbeddedBroker(args.broker) as broker:
+    # amqtt as plantwatch up runs it: a reading is PUBACKed once the runner has spooled it
+    # (its session ends after each run, so one client id serves every run)
+    durable = f"bench-rules-{os.getpid()}" if args.broker == "amqtt" else None
+    with EmbeddedBroker(args.broker, durable_subscriber=durable) as broker:
         # baseline and end-to-end runs alternate, so both see the same machine load
         for i in range(args.repeat):
-            figures = _one_run(broker.url, args)
+            figures = _one_run(broker.url, args, durable)
             runs.append(figures)
             stderr.print(
                 f"ingest run {i + 1}: {figures['readings_per_s']:,.0f} readings/s, "
@@ -684,6 +688,7 @@ def run(args: argparse.Namespace) -> int:
         "payload_bytes": payload_bytes,
         "spool": args.spool,
         "runners": args.runners,
+        "end_to_end_ack": durable is not None,
         "runs": runs,
         "baseline": {
             "what": "raw broker pub->sub, same payload size, QoS 1 (median of runs)",

@@ -48,7 +48,7 @@ from amqtt.mqtt.publish import PublishPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BaseAuthPlugin
-from amqtt.session import OUTGOING
+from amqtt.session import INCOMING, OUTGOING
 from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
@@ -87,6 +87,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
 
     async def _handle_qos1_message_flow(self, app_message: Any) -> None:
         session = self.session
+        if app_message.direction == INCOMING and await self._acks_when_durable(app_message):
+            await self._durable_qos1_flow(app_message)
+            return
         try:
             await super()._handle_qos1_message_flow(app_message)
         finally:
@@ -97,6 +100,61 @@ class RedeliveringHandler(BrokerProtocolHandler):
                 and app_message.packet_id is not None
             ):
                 session.inflight_out[app_message.packet_id] = app_message
+            elif session is not None and app_message.direction == OUTGOING:
+                _durably_received(session, app_message)
+
+    async def _acks_when_durable(self, app_message: Any) -> bool:
+        """Whether this device's QoS 1 PUBLISH is acknowledged only once the durable
+        subscriber (``--durable-subscriber``, the rules runner) has acknowledged its copy:
+        its topic matches one of that subscriber's filters. Until that subscriber has ever
+        subscribed, which filters it reads is unknown, so the publish waits for it."""
+        session = self.session
+        broker = getattr(self, "broker", None)
+        if _DURABLE is None or session is None or broker is None:
+            return False
+        if session.client_id == _DURABLE.client_id:
+            return False  # its own publishes (republish actions): it never waits on itself
+        if not _DURABLE.subscribed.is_set():
+            self._held_tasks().add(asyncio.current_task())  # type: ignore[arg-type]
+            try:
+                await _DURABLE.subscribed.wait()
+            finally:
+                self._held_tasks().discard(asyncio.current_task())  # type: ignore[arg-type]
+        return broker.durable_subscriber_reads(app_message.topic)
+
+    async def _durable_qos1_flow(self, app_message: Any) -> None:
+        """amqtt's incoming QoS 1 flow (route, then PUBACK) with the PUBACK sent only once
+        the durable subscriber has PUBACKed its copy (:func:`_durably_received`), i.e. once
+        the rules runner has committed it to its spool. A device that disconnects meanwhile
+        gets no PUBACK: it keeps the reading and sends it again (:meth:`_stop_waiters`)."""
+        session = self.session
+        if session is None:
+            raise AMQTTError("Session is not initialized.")
+        received: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        app_message.data = _Durable(app_message.data, received)
+        self._held_tasks().add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await session.delivered_message_queue.put(app_message)
+            await received
+        finally:
+            self._held_tasks().discard(asyncio.current_task())  # type: ignore[arg-type]
+        puback = PubackPacket.build(app_message.packet_id)
+        await self._send_packet(puback)
+        app_message.puback_packet = puback
+
+    def _held_tasks(self) -> set[asyncio.Task[Any]]:
+        held: set[asyncio.Task[Any]] | None = getattr(self, "_durable_held", None)
+        if held is None:
+            held = self._durable_held = set()
+        return held
+
+    def _stop_waiters(self) -> None:
+        """The connection is ending: publishes still waiting for the durable subscriber
+        end unacknowledged (the device resends them), so no task or future outlives it."""
+        super()._stop_waiters()
+        for task in list(self._held_tasks()):
+            task.cancel()
+        self._held_tasks().clear()
 
     async def _retry_deliveries(self) -> None:
         """Resend the session's in-flight messages without waiting for their PUBACKs.
@@ -203,6 +261,48 @@ class RedeliveringHandler(BrokerProtocolHandler):
         if message is not None and message.qos == QOS_1:
             message.puback_packet = puback
             del self.session.inflight_out[packet_id]  # type: ignore[arg-type]
+            _durably_received(self.session, message)
+
+
+class _Durable(bytes):
+    """A device's payload whose PUBACK to the device waits for *received*: set when the
+    durable subscriber PUBACKs a copy. The payload object itself travels through amqtt's
+    routing (into the subscriber's in-flight messages, or the messages its persistent
+    session keeps while it is offline), so a PUBACK for a redelivered copy releases the
+    device too."""
+
+    received: asyncio.Future[None]
+
+    def __new__(cls, data: bytes | bytearray, received: asyncio.Future[None]) -> _Durable:
+        self = super().__new__(cls, data)
+        self.received = received
+        return self
+
+
+def _durably_received(session: Any, message: Any) -> None:
+    """*session* PUBACKed *message*: if it is the durable subscriber and the payload is a
+    device's held one, release the device's PUBACK. Any other subscriber's PUBACK does not."""
+    data = getattr(message, "data", None)
+    if (
+        isinstance(data, _Durable)
+        and _DURABLE is not None
+        and session.client_id == _DURABLE.client_id
+        and message.puback_packet is not None
+        and not data.received.done()
+    ):
+        data.received.set_result(None)
+
+
+@dataclass
+class _DurableSubscriber:
+    """``--durable-subscriber``: the client (the rules runner) whose PUBACK of a copy
+    means the reading is on disk."""
+
+    client_id: str
+    subscribed: asyncio.Event
+
+
+_DURABLE: _DurableSubscriber | None = None
 
 
 _RETRIES: set[asyncio.Task[None]] = set()
@@ -291,6 +391,7 @@ class Broker(_AmqttBroker):
         # beyond the policy it checks publishes against.
         handler.__class__ = RedeliveringHandler
         handler.access = self.access
+        handler.broker = self
         return handler, session
 
     async def _authenticated_session(self, reader: Any, writer: Any) -> tuple[Any, Any]:
@@ -377,7 +478,20 @@ class Broker(_AmqttBroker):
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
             log.warning("%s: subscription refused: %s", _who(session), problem)
             return SUBACK_FAILURE
-        return await super().add_subscription((topic_filter, min(qos, QOS_1)), session)
+        granted = await super().add_subscription((topic_filter, min(qos, QOS_1)), session)
+        if _DURABLE is not None and session.client_id == _DURABLE.client_id:
+            _DURABLE.subscribed.set()  # devices' publishes held for it may now be matched
+        return granted
+
+    def durable_subscriber_reads(self, topic: str) -> bool:
+        """Whether one of the ``--durable-subscriber``'s filters matches *topic*."""
+        if _DURABLE is None:
+            return False
+        return any(
+            self._matches(topic, topic_filter)
+            for topic_filter, holders in self._subscriptions.items()
+            if any(holder.client_id == _DURABLE.client_id for holder, _qos in holders)
+        )
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Any
@@ -697,8 +811,11 @@ async def _serve(
     parent_pid: int | None = None,
     lifeline_fd: int | None = None,
     hold_publishes_s: float = 0.0,
+    durable_subscriber: str | None = None,
 ) -> None:
-    global _READY
+    global _READY, _DURABLE
+    if durable_subscriber:
+        _DURABLE = _DurableSubscriber(durable_subscriber, asyncio.Event())
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "plugins": {"cloud.runtime.amqtt_server.OpenAuthPlugin": {}},
@@ -791,6 +908,12 @@ def main(argv: list[str] | None = None) -> int:
         help="hold every PUBLISH until SIGUSR1 (the starter's subscribers are in) or this long",
     )
     parser.add_argument(
+        "--durable-subscriber",
+        metavar="CLIENT_ID",
+        help="PUBACK a device's QoS 1 publish on a topic this client subscribes to only "
+        "once this client has PUBACKed its copy (the rules runner: once it is on disk)",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -810,7 +933,13 @@ def main(argv: list[str] | None = None) -> int:
     access = AccessControl(args.passwd, args.acl) if args.passwd else None
     asyncio.run(
         _serve(
-            args.host, args.port, access, args.parent_pid, args.lifeline_fd, args.hold_publishes_s
+            args.host,
+            args.port,
+            access,
+            args.parent_pid,
+            args.lifeline_fd,
+            args.hold_publishes_s,
+            args.durable_subscriber,
         )
     )
     return 0

@@ -176,6 +176,7 @@ class EmbeddedBroker:
         auth: AuthStore | None = None,
         on_log: Callable[[str], None] | None = None,
         hold_publishes: bool = False,
+        durable_subscriber: str | None = None,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -201,6 +202,9 @@ class EmbeddedBroker:
         self.hold_publishes = hold_publishes
         """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
         HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
+        self.durable_subscriber = durable_subscriber
+        """amqtt: the client id (the rules runner's) whose PUBACK of its copy of a device's
+        QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md)."""
         """The write end of the pipe the broker (amqtt) or its guard watches."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
@@ -283,6 +287,8 @@ class EmbeddedBroker:
         ]
         if self.auth is not None:
             command += ["--passwd", str(self.auth.passwd_file), "--acl", str(self.auth.acl_file)]
+        if self.durable_subscriber:
+            command += ["--durable-subscriber", self.durable_subscriber]
         return command
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:

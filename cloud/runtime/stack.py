@@ -33,6 +33,9 @@ from edge.wire import NAME_RE
 log = logging.getLogger("plantwatch.stack")
 
 EventHook = Callable[[str, dict[str, Any]], None]
+RULES_CLIENT_ID = "plantwatch-rules"
+"""The rules runner's client id (its user name under ``--auth``): the embedded amqtt
+broker PUBACKs a device's reading only once this client has PUBACKed its copy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,8 @@ class LocalStack:
                 auth=self.auth,
                 on_log=lambda line: log.warning("broker: %s", line),
                 hold_publishes=True,  # until every subscriber is in: see the end of _start
+                # amqtt: a device's reading is PUBACKed once the rules runner has spooled it
+                durable_subscriber=RULES_CLIENT_ID,
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -329,7 +334,7 @@ class LocalStack:
             # closers run in reverse: the rules' last flush queues, then this drains it
             self._closers.append(self.archive.close)
         self.rules = RulesRunner(
-            self.service_url("plantwatch-rules"),
+            self.service_url(RULES_CLIENT_ID),
             load_rules(),
             self.batcher,
             self.clock,
