@@ -180,7 +180,16 @@ def test_each_sqlite_failure_says_what_to_do(error: sqlite3.Error, hint: str) ->
 
 @pytest.mark.parametrize("kind", ["directory", "loop", "dangling"])
 @pytest.mark.parametrize(
-    "argv", [["schedulers", "list"], ["executions", "--scheduler", "pump"]], ids=" ".join
+    "argv",
+    [
+        ["schedulers", "list"],
+        ["executions", "--scheduler", "pump"],
+        ["detectors", "list"],
+        ["alarms", "list"],
+        ["alarms", "history"],
+        ["alarms", "dead-letters"],
+    ],
+    ids=" ".join,
 )
 def test_a_state_db_that_is_no_file_is_named_not_read_as_empty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, argv: list[str]
