@@ -35,7 +35,6 @@ from typing import Any, BinaryIO
 
 from edge.errors import StorageError
 from edge.files import FILE_MODE, write_private
-from edge.files import directory_lock as directory_lock  # where the archive's users take it
 
 COMMITTED_FILE = "_committed"
 WRITER_LOCK = "_writer.lock"

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cloud.archive.layout import committed_files, directory_lock
+from cloud.archive.layout import committed_files
 from cloud.l4e.result_keys import stored_result_keys
 from cloud.l4e.sites import DEFAULT_SITE
 from edge.errors import StorageError, UserError
+from edge.files import directory_lock
 
 RESULTS_FILE = "results.jsonl"
 _FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloud.archive.layout import directory_lock, partitions
+from cloud.archive.layout import partitions
 from edge.errors import ConfigError
-from edge.files import write_private
+from edge.files import directory_lock, write_private
 from edge.user_files import parse_problem
 
 ARCHIVE_PREFIX = "archive/"

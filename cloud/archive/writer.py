@@ -35,7 +35,6 @@ from cloud.archive.layout import (
     Partition,
     create_private,
     date_of_day,
-    directory_lock,
     part_name,
     partitions,
     parts,
@@ -45,7 +44,7 @@ from cloud.archive.layout import (
 from cloud.batcher.spool import QueuedWindow
 from edge.clock import Clock
 from edge.errors import ConfigError, StorageError
-from edge.files import private_dir, private_file
+from edge.files import directory_lock, private_dir, private_file
 
 log = logging.getLogger(__name__)
 

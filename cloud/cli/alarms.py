@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,7 +259,8 @@ def _open(args: argparse.Namespace) -> Any:
     runtime's, opened read-only."""
     if args.aws:
         return aws_target.AwsTarget(args).state()
-    if not DataLayout.existing(args.data).state_db.is_file():
+    # only a missing state.db is "no stack ran here": a directory or broken link is named
+    if not os.path.lexists(DataLayout.existing(args.data).state_db):
         from cloud.adapters.local.memory import InMemoryStateStore
 
         return InMemoryStateStore()  # no stack has run here yet: an empty listing, as executions
@@ -276,7 +278,7 @@ def _store(data: Path, *, readonly: bool = True) -> Any:
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
 
     db = DataLayout.existing(data).state_db
-    if not db.is_file():
+    if not os.path.lexists(db):  # anything else there is named by the store
         raise UserError(f"{db}: no such file (run `plantwatch up --data {data}` first)")
     return SqliteStateStore(db, readonly=readonly)
 

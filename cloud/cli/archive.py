@@ -112,7 +112,8 @@ def waiting_for_readers(command: str) -> Callable[[], None]:
 
 def _compact(root: Any) -> dict[str, Any]:
     from cloud.archive import compaction
-    from cloud.archive.layout import directory_lock, partitions, parts, read_committed
+    from cloud.archive.layout import partitions, parts, read_committed
+    from edge.files import directory_lock
 
     if not root.is_dir():
         return {

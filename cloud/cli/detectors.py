@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
 
     db = DataLayout.existing(args.data).state_db
-    if not db.is_file():  # no stack has run here yet: nothing to list, as executions
+    if not os.path.lexists(db):  # no stack ran here yet (a directory there is named)
         from cloud.adapters.local.memory import InMemoryStateStore
 
         opened = contextlib.nullcontext(InMemoryStateStore())

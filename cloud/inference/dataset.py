@@ -619,13 +619,9 @@ def nested_components_warning(dataset: Dataset, root: str | Path) -> str | None:
     root = Path(root)
     for component, paths in dataset.files.items():
         base = root / component
-        subfolders = sorted(
-            {
-                Path(p).relative_to(base).parts[0]
-                for p in paths
-                if len(Path(p).relative_to(base).parts) > 1
-            }
-        )
+        # a flat root/<component>_*.csv lies beside base, not under it: never nested
+        below = [Path(p).relative_to(base).parts for p in paths if Path(p).is_relative_to(base)]
+        subfolders = sorted({parts[0] for parts in below if len(parts) > 1})
         named = [name for name in subfolders if _COMPONENT_RE.fullmatch(name)]
         if len(named) >= 2:
             shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")

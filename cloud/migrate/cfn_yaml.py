@@ -23,6 +23,7 @@ same way.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final
 
 import yaml
@@ -166,6 +167,8 @@ def load_yaml(text: str, source: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = " ".join(str(exc.problem or exc.context or "").split())
+        if problem.startswith("found undefined alias") and mark:
+            problem = _undefined_alias(text, mark)
         if exc.problem and exc.context and exc.context_mark:
             # "did not find expected key (while parsing a block mapping from line 26)"
             problem += f" ({exc.context} from line {exc.context_mark.line + 1})"
@@ -176,6 +179,18 @@ def load_yaml(text: str, source: str) -> Any:
         raise UserError(f"{source}: not valid YAML: nested too deeply") from None
     _check_size(document, source)
     return document
+
+
+def _undefined_alias(text: str, mark: yaml.Mark) -> str:
+    """The problem naming the alias at *mark*: libyaml's parser says only "found undefined
+    alias", which leaves the user to find which ``*name`` on the line it means."""
+    lines = text.splitlines()
+    rest = lines[mark.line][mark.column :] if mark.line < len(lines) else ""
+    found = re.match(r"\*([0-9A-Za-z_-]+)", rest)  # the characters an anchor takes
+    if found is None:
+        return "found undefined alias"
+    name = found.group(1)
+    return f"found undefined alias *{name}: define it with &{name} before its first use"
 
 
 def _check_size(document: Any, source: str) -> None:

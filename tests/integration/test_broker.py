@@ -65,20 +65,7 @@ def test_kill_and_restart_keeps_the_port() -> None:
 @pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
 def test_broker_stops_when_its_starter_is_killed(kind: str) -> None:
     """A SIGKILLed ``plantwatch up`` cannot stop its broker; the broker must not outlive it."""
-    starter = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time\n"
-            "from cloud.runtime.broker import EmbeddedBroker\n"
-            f"broker = EmbeddedBroker({kind!r}).start()\n"
-            "print(broker._proc.pid, broker._workdir, flush=True)\n"
-            "time.sleep(120)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    starter = _starter(kind, "broker._proc.pid, broker._workdir")
     workdir = ""
     try:
         pid, workdir = starter.stdout.readline().split(maxsplit=1)
@@ -103,20 +90,7 @@ def test_a_broker_whose_starter_is_killed_acknowledges_nothing_more(kind: str) -
     a reading the device deletes and nobody keeps. It used to notice its starter's death by
     polling every 0.5 s and then shut down gracefully, acknowledging all the while (130
     readings lost in a kill -9 probe); now the starter's end of a pipe closing stops it."""
-    starter = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time\n"
-            "from cloud.runtime.broker import EmbeddedBroker\n"
-            f"broker = EmbeddedBroker({kind!r}).start()\n"
-            "print(broker.port, broker._proc.pid, flush=True)\n"
-            "time.sleep(120)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    starter = _starter(kind, "broker.port, broker._proc.pid")
     acks: list[float] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="dev", protocol=mqtt.MQTTv311)
     client.on_publish = lambda *_a: acks.append(time.monotonic())
@@ -148,6 +122,25 @@ def test_a_broker_whose_starter_is_killed_acknowledges_nothing_more(kind: str) -
         starter.kill()
     assert max(late, default=0.0) < 0.1, f"{len(late)} PUBACKs up to {max(late):.3f} s after"
     assert gone < 1.0, gone
+
+
+def _starter(kind: str, fields: str) -> subprocess.Popen[str]:
+    """A stand-in for ``plantwatch up``: a child that starts a *kind* broker, prints
+    *fields* (expressions of ``broker``) on one line and sleeps, for a test to kill."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from cloud.runtime.broker import EmbeddedBroker\n"
+            f"broker = EmbeddedBroker({kind!r}).start()\n"
+            f"print({fields}, flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -422,3 +422,23 @@ def test_a_request_with_two_different_content_lengths_is_refused(service: Shadow
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer, answer
     get = b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n"
     assert raw_http(service, get).startswith(b"HTTP/1.1 404"), "nothing was stored"
+
+
+def test_a_request_read_whole_may_wait_for_its_answer_past_the_deadline(
+    service: ShadowService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQUEST_DEADLINE_S bounds how long the request takes to arrive, not the answer: once
+    the body is read the deadline is off, and a worker slower than the rest of it (up to
+    ANSWER_TIMEOUT_S) still answers instead of the client getting 408 and a cut link."""
+    from cloud.shadow import rest
+
+    monkeypatch.setattr(rest, "REQUEST_DEADLINE_S", 0.5)
+    submit = service.submit
+
+    def slow_submit(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.5)  # the worker is busy past the request's deadline
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(service, "submit", slow_submit)
+    answer = raw_http(service, b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:80]

@@ -180,7 +180,16 @@ def test_each_sqlite_failure_says_what_to_do(error: sqlite3.Error, hint: str) ->
 
 @pytest.mark.parametrize("kind", ["directory", "loop", "dangling"])
 @pytest.mark.parametrize(
-    "argv", [["schedulers", "list"], ["executions", "--scheduler", "pump"]], ids=" ".join
+    "argv",
+    [
+        ["schedulers", "list"],
+        ["executions", "--scheduler", "pump"],
+        ["detectors", "list"],
+        ["alarms", "list"],
+        ["alarms", "history"],
+        ["alarms", "dead-letters"],
+    ],
+    ids=" ".join,
 )
 def test_a_state_db_that_is_no_file_is_named_not_read_as_empty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, argv: list[str]
@@ -200,3 +209,42 @@ def test_a_state_db_that_is_no_file_is_named_not_read_as_empty(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
     assert f"{db}: not a regular file" in err, err
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_store_opened_for_writing_on_no_regular_file_says_to_move_it_aside(
+    tmp_path: Path, kind: str
+) -> None:
+    """``plantwatch up`` (or ``import l4e``) on a state.db that is a named pipe hung for good
+    (opening a pipe for writing waits for a reader), and one that is a directory said only
+    'Is a directory'. Run in a child process so a hang fails the test instead of stalling it."""
+    db = tmp_path / "state.db"
+    if kind == "directory":
+        db.mkdir()
+    else:
+        os.mkfifo(db)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys\n" + _OPEN_FOR_WRITING, str(db)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"opening a state.db that is a {kind} for writing hung")
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout
+        == f"{db}: not a regular file (a directory or a broken link?); move it aside to start a new state store\n"
+    )
+
+
+_OPEN_FOR_WRITING = """
+from cloud.adapters.local import SqliteStateStore
+from edge.errors import StorageError
+try:
+    SqliteStateStore(sys.argv[1])
+except StorageError as exc:
+    print(exc)
+"""

@@ -66,6 +66,10 @@ class SqliteStateStore:
             if "version" not in columns:
                 self._version = "1"
             return
+        if os.path.exists(self.path) and not os.path.isfile(self.path):
+            # a directory, or a named pipe that opening for writing would wait on for good
+            # (a dangling link is followed and its file created, as before)
+            raise _not_a_file(self.path)
         try:
             if self.path != ":memory:":
                 private_file(self.path)
@@ -352,13 +356,17 @@ def _problem(exc: sqlite3.Error) -> str:
     return text
 
 
+def _not_a_file(path: str) -> StorageError:
+    return StorageError(
+        f"{path}: not a regular file (a directory or a broken link?); move it aside to "
+        "start a new state store"
+    )
+
+
 def _open_readonly(path: str) -> sqlite3.Connection:
     """Reads that leave the folder as it was (see :mod:`edge.readonly_sqlite`)."""
     if os.path.lexists(path) and not os.path.isfile(path):
-        raise StorageError(
-            f"{path}: not a regular file (a directory or a broken link?); move it aside to "
-            "start a new state store"
-        )
+        raise _not_a_file(path)
     try:
         db = connect_readonly(path)
         db.execute("SELECT 1 FROM state LIMIT 1")

@@ -284,7 +284,7 @@ def test_the_writer_reads_parts_for_late_repeats_under_the_readers_lock(
     """Deterministic twin of the test above: while the writer reads committed parts to
     drop a late file's repeats, `archive compact` (exclusive lock) cannot start."""
     from cloud.archive import writer as writer_module
-    from cloud.archive.layout import directory_lock
+    from edge.files import directory_lock
 
     rig = _filled(tmp_path)
     real = writer_module._archived_cells
@@ -312,7 +312,7 @@ def test_compact_and_retention_say_they_wait_for_a_running_query(
     import threading
     import time
 
-    from cloud.archive.layout import directory_lock
+    from edge.files import directory_lock
 
     rig = _filled(tmp_path)
     rig.writer.close()

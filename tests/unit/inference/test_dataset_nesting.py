@@ -49,3 +49,18 @@ def test_model_train_warns_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     out, err = capsys.readouterr()
     assert "nested-components: " in err
     assert "nested-components" not in out
+
+
+def test_a_flat_dataset_trains_without_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``root/<component>_*.csv`` (§1.1's flat form) lies beside, not under, ``root/<component>``:
+    the nesting check took every file for one under it and ``model train`` ended in
+    'internal error: ValueError: ... is not in the subpath of ...'."""
+    root = tmp_path / "flat"
+    root.mkdir()
+    for part in ("1", "2"):
+        (root / f"pump_{part}.csv").write_text(CSV)
+    assert nested_components_warning(load_dataset(root), root) is None
+    argv = ["model", "train", "--dataset", str(root), "--name", "m", "--data", str(tmp_path)]
+    assert main([*argv, "--json"]) == 0, capsys.readouterr().err

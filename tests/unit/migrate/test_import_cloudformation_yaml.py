@@ -315,6 +315,17 @@ def test_aliases_that_expand_past_the_limit_or_into_themselves_are_refused() -> 
     }
 
 
+def test_an_undefined_alias_is_named() -> None:
+    """libyaml's parser says only 'found undefined alias' (PyYAML's own names it): the
+    line alone left the user to find which ``*name`` on it has no ``&name`` before it."""
+    with pytest.raises(UserError) as caught:
+        load_yaml("a: &site s1\nb: [x, *sight]\n", "stack.yaml")
+    assert str(caught.value) == (
+        "stack.yaml: not valid YAML: line 2, column 8: found undefined alias *sight: "
+        "define it with &sight before its first use"
+    )
+
+
 def test_scalars_stay_the_text_the_template_wrote() -> None:
     document = load_yaml(
         "a: true\nb: 010\nc: 1e3\nd: 2020-01-01\ne: yes\nf:\ng: ~\nh: null\ni: 'null'\non: 1",
