@@ -6,7 +6,7 @@ it) and started again on the same data directory and port; the device reconnects
 what was not acknowledged. Every reading the device got a PUBACK for must be in the input
 CSVs once ``up`` has stopped. Before end-to-end acknowledgement the broker PUBACKed a reading
 as soon as it was routed in memory, and the readings the rules runner had not yet spooled
-were lost (4 to 24 of 3,000 in the r13-hostile-net probe).
+were lost (4 to 24 of 3,000 in a kill probe).
 """
 
 from __future__ import annotations

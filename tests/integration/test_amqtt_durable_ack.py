@@ -120,7 +120,7 @@ class Device:
 def test_without_the_flag_the_device_is_acked_before_the_subscriber(
     plain_broker: EmbeddedBroker,
 ) -> None:
-    # GIVEN a broker started without --durable-subscriber (plantwatch broker, the benches)
+    # GIVEN a broker started without --durable-subscriber (as the benches start it)
     runner = Runner(plain_broker)
     device = Device(plain_broker)
     try:

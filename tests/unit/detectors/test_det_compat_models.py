@@ -1,7 +1,7 @@
 """Shapes real users' IoT Events models take that AWS accepted, written here from scratch.
 
-Each test reproduces one feature found in public detector models (see the r12 compatibility
-note): the model text is ours, the feature is theirs.
+Each test reproduces one feature found in public detector models: the model text is ours,
+the feature is theirs.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def test_timeout_holds_for_its_own_expiry_even_after_a_serial_event_rearms_the_t
 
 
 def test_timeout_holds_for_its_own_expiry_after_a_serial_event_resets_the_timer() -> None:
-    """The same with ``resetTimer`` (the merge of r12-engines passes the trigger on both)."""
+    """The same with ``resetTimer`` (the engine passes the trigger on both)."""
     arm = {
         "eventName": "arm",
         "condition": "isUndefined($variable.armed)",
