@@ -199,13 +199,13 @@ class EmbeddedBroker:
         self._guard: subprocess.Popen[bytes] | None = None
         """mosquitto's :mod:`cloud.runtime.broker_guard` (amqtt watches its starter itself)."""
         self._lifeline: int | None = None
+        """The write end of the pipe the broker (amqtt) or its guard watches."""
         self.hold_publishes = hold_publishes
         """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
         HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
         self.durable_subscriber = durable_subscriber
         """amqtt: the client id (the rules runner's) whose PUBACK of its copy of a device's
         QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md)."""
-        """The write end of the pipe the broker (amqtt) or its guard watches."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self._workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
