@@ -126,7 +126,14 @@ def sensor_drift(
     values = values[np.isfinite(values)]
     edges = np.asarray(entry["edges"], dtype=float)
     if not len(values):
-        return {"psi": None, "level": "no data", "rows": 0, "mean": None}
+        return {
+            "psi": None,
+            "level": "no data",
+            "rows": 0,
+            "mean": None,
+            "noise": None,
+            "outside": None,
+        }
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
     index = psi(expected_for(entry, mode_weights), counts / len(values))
     bound = noise(entry, len(values))

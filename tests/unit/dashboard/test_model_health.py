@@ -60,6 +60,8 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _write_window(root, "pump-01", t0, _rows(np.full(30, LEVELS[2]), rng))
         _write_window(root, "pump-02", t0, _rows(np.full(30, 3300.0), rng))
     _write_window(root, "pump-03", START, _rows(np.full(20, LEVELS[1]), rng))
+    empty = DataLayout.at(root).bucket / "input" / "pump-04_20260105060500.csv"
+    empty.write_text("Timestamp,rpm,temp\n")  # a sensor with no readings: no figures
     return root
 
 
@@ -102,3 +104,4 @@ def test_the_page_shows_a_high_psi_within_range_as_such(plant: Path) -> None:
     assert 'class="drift-within-range"' in steady and "drift-significant" not in steady
     beyond = page[page.index('data-asset="pump-02"') :]
     assert 'class="drift-significant"' in beyond
+    assert page.count('class="drift-no-data"') == 2  # pump-04: both sensors, no readings
