@@ -143,3 +143,25 @@ def test_too_few_training_rows_judge_no_window() -> None:
     assert (
         drift.min_rows(drift.training_profile(np.ones((100, 1)), ["c"])["c"]) == 1
     )  # constant: no noise
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 6),
+    st.integers(300, 3000),
+    st.floats(0.0, 1.0),
+)
+def test_readings_within_the_training_range_are_never_a_retrain_reason_and_beyond_it_are(
+    seed: int, levels: int, rows: int, where: float
+) -> None:
+    """Whatever the training mix of levels and wherever in its range the recent readings
+    sit, they are no reason to retrain; the same number of readings above the range is."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 100, levels)
+    training = (np.repeat(centres, 2000) + rng.normal(0, 1, 2000 * levels))[:, None]
+    entry = drift.training_profile(training, ["x"])["x"]
+    lo, hi = entry["range"]
+    inside = np.clip(lo + where * (hi - lo) + rng.normal(0, 0.5, rows), lo, hi)
+    assert not drift.drifted(drift.sensor_drift(entry, inside), drift.SIGNIFICANT)
+    above = drift.sensor_drift(entry, hi + 1 + rng.uniform(0, 10, rows))
+    assert above["outside"] == 1.0 and drift.drifted(above, drift.SIGNIFICANT)
