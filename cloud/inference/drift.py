@@ -33,7 +33,9 @@ A PSI is judged only where it can tell drift from chance:
   Retraining on such data would not change that, and the model knows those readings. So a
   sensor is a reason to retrain (:func:`drifted`) only when, besides the PSI, at least
   :data:`OUTSIDE` of its recent readings are outside the range that held 99 % of the
-  training rows (``range``); profiles saved before the range was kept are judged on the PSI
+  training rows (``range``), widened by :data:`MARGIN` of its width on each side (a week
+  of training sets the range at its most extreme shift; the next week's shift a little
+  beyond it is the same state); profiles saved before the range was kept are judged on the PSI
   alone.
 """
 
@@ -50,6 +52,11 @@ MODERATE: Final = 0.1
 SIGNIFICANT: Final = 0.25
 RANGE: Final = (0.005, 0.995)
 """Training quantiles that bound the ``range``: the middle 99 % of the training rows."""
+MARGIN: Final = 0.1
+"""Share of the range's width it is widened by, each side, before readings count as outside
+(healthy simulated weeks after a week of training, 24-hour windows: 5 to 27 of 39 flagged
+on the bare range, 0 to 9 with this margin, those left the fluid temperature below the
+training week's or a stop the training week did not have)."""
 OUTSIDE: Final = 0.05
 """Share of recent readings outside the training range that makes a high PSI a shift out of
 the trained states (rows from the training distribution: about 1 %)."""
@@ -140,6 +147,7 @@ def sensor_drift(
     outside = None
     if "range" in entry:
         lo, hi = entry["range"]
+        lo, hi = lo - MARGIN * (hi - lo), hi + MARGIN * (hi - lo)
         outside = round(float(np.mean((values < lo) | (values > hi))), 4)
     return {
         "psi": round(index, 4),
