@@ -25,6 +25,7 @@ from cloud.dashboard.analysis import anomaly_rate_per_day
 from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
 from cloud.inference.dataset import read_csv
+from cloud.inference.model import resample
 from edge.errors import NotFoundError, UserError
 
 MAX_FILES = 2000
@@ -68,10 +69,9 @@ def asset_health(view: DataView, key: str, options: HealthOptions | None = None)
 
 
 def _load(view: DataView, name: str | None, info: dict[str, Any] | None) -> Any:
-    """The model itself, to tell the recent readings' operating modes; None if unreadable."""
-    if name is None or not info:
-        return None
-    if not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+    """The model itself, to prepare the recent readings as training did (its sampling rate,
+    machine-off rows left out) and tell their operating modes; None if unreadable."""
+    if name is None or not info or not info.get("profile"):
         return None
     try:
         return view.layout.registry().load(name)
@@ -187,6 +187,7 @@ def _drift(
     recent = [path for t, path in files if t > start][-MAX_FILES:]
     frame = _read_frame(recent, start, end)
     weights = _mode_weights(model, frame)
+    frame = _as_trained(model, frame)
     out = []
     for sensor, entry in sorted(profile.items()):
         plain = sensor.rpartition("\\")[2]
@@ -225,6 +226,21 @@ def _read_frame(paths: list[Path], start: float, end: float) -> pd.DataFrame:
     lo = pd.Timestamp(start, unit="s", tz="UTC")
     hi = pd.Timestamp(end, unit="s", tz="UTC")
     return frame[(frame.index > lo) & (frame.index <= hi)]
+
+
+def _as_trained(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The readings as the training profile saw them: resampled to the model's sampling
+    rate, machine-off rows left out (a stopped pump is not drift from a profile of running
+    ones, nor raw readings from one-minute means). Unchanged when the model cannot read them."""
+    if model is None or frame.empty:
+        return frame
+    try:
+        frame = resample(frame, model.config.sampling_rate)
+        if model.off is not None:
+            frame = frame[~model.off.mask(frame)]
+    except (UserError, KeyError, ValueError):
+        return frame
+    return frame
 
 
 def _mode_weights(model: Any, frame: pd.DataFrame) -> list[float] | None:

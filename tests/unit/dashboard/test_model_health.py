@@ -18,6 +18,7 @@ from cloud.dashboard.app import create_app
 from cloud.dashboard.model_health import model_health
 from cloud.dashboard.queries import DataView
 from cloud.dashboard.server import LOOPBACK_NAMES
+from cloud.inference import drift
 from cloud.inference.model import TrainConfig, train
 from cloud.runtime.layout import DataLayout
 
@@ -105,3 +106,41 @@ def test_the_page_shows_a_high_psi_within_range_as_such(plant: Path) -> None:
     beyond = page[page.index('data-asset="pump-02"') :]
     assert 'class="drift-significant"' in beyond
     assert page.count('class="drift-no-data"') == 2  # pump-04: both sensors, no readings
+
+
+def _model_and_live(root: Path, config: TrainConfig, history: pd.DataFrame) -> None:
+    DataLayout.at(root).registry().save("pumps", train(history, config))
+
+
+def test_machine_off_rows_are_left_out_of_drift_as_training_left_them_out(tmp_path: Path) -> None:
+    """A model with an off condition trains on running rows only; a window with an hour
+    stopped is not drift out of the training range."""
+    rng = np.random.default_rng(12)
+    speed = np.repeat(np.tile([*LEVELS, 0.0], 3), 360)  # 6 h per level, and 6 h stopped
+    history = _rows(speed, rng)
+    history.index = pd.date_range("2026-01-02 06:00", periods=len(speed), freq="1min", tz="UTC")
+    _model_and_live(tmp_path, TrainConfig(max_modes=1, off_condition="rpm < 100"), history)
+    for w in range(24):
+        level = 0.0 if w < 8 else LEVELS[1]
+        _write_window(tmp_path, "pump-01", START + 300 * w, _rows(np.full(30, level), rng))
+    asset = model_health(DataView(tmp_path))["assets"][0]
+    assert asset["drift"][0]["rows"] == 480  # the 240 stopped rows left out
+    assert not asset["retrain"], asset["reasons"]
+
+
+def test_a_model_on_resampled_rows_is_compared_with_resampled_rows(tmp_path: Path) -> None:
+    """A model trained at PT1M learns one-minute means; raw ten-second readings spread
+    wider than those, which is not drift."""
+    rng = np.random.default_rng(13)
+    history = pd.DataFrame(
+        {"rpm": rng.normal(2500, 20, 6 * 1440), "temp": rng.normal(45, 1, 6 * 1440)},
+        index=pd.date_range("2026-01-04 06:00", periods=6 * 1440, freq="10s", tz="UTC"),
+    )
+    _model_and_live(tmp_path, TrainConfig(max_modes=1, sampling_rate="PT1M"), history)
+    for w in range(144):
+        frame = pd.DataFrame({"rpm": rng.normal(2500, 20, 30), "temp": rng.normal(45, 1, 30)})
+        _write_window(tmp_path, "pump-01", START + 300 * w, frame)
+    asset = model_health(DataView(tmp_path))["assets"][0]
+    assert asset["drift"][0]["rows"] == 721  # twelve hours of one-minute means (4,320 raw)
+    assert not asset["retrain"], asset["reasons"]
+    assert asset["max_psi"] < drift.MODERATE
