@@ -324,13 +324,9 @@ def _health(args: argparse.Namespace) -> int:
             "asset": a["key"],
             "rate": "" if a["latest_anomaly_rate"] is None else f"{a['latest_anomaly_rate']:.1%}",
             "psi": "" if a["max_psi"] is None else f"{a['max_psi']:.3f}",
-            "drifted": ", ".join(
-                s["sensor"]
-                for s in a["drift"]
-                if s["psi"] is not None and s["psi"] >= args.psi_threshold
-            ),
+            "drifted": ", ".join(a["drifted"]),
             "retrain": "yes" if a["retrain"] else "no",
-            "why": "; ".join(a["reasons"]) or (a["note"] or ""),
+            "why": "; ".join([*a["reasons"], *([a["note"]] if a["note"] else [])]),
         }
         for a in doc["assets"]
     ]

@@ -5,9 +5,11 @@ Read from a data directory: the asset's results for the anomaly rate per day, it
 CSVs of the last ``window_s`` seconds (of data time, ending at its newest input) for drift,
 and the model's training profile (``model.json`` ``info.profile``, written at training
 time by :func:`cloud.inference.drift.training_profile`). Retraining is suggested when a
-sensor's PSI reaches ``psi_threshold`` or the latest day's anomaly rate reaches
-``rate_threshold``; both are reasons to look, not verdicts: a real fault also raises
-the anomaly rate.
+sensor has drifted (:func:`cloud.inference.drift.drifted`: a PSI of ``psi_threshold`` or
+more on enough rows, with readings outside the training range) or the latest day's anomaly
+rate reaches ``rate_threshold``; both are reasons to look, not verdicts: a real fault also
+raises the anomaly rate. A high PSI that is not a reason (too few rows, or readings within
+the training range) is said in the asset's ``note``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cloud.dashboard.analysis import anomaly_rate_per_day
 from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
 from cloud.inference.dataset import read_csv
+from cloud.inference.model import resample
 from edge.errors import NotFoundError, UserError
 
 MAX_FILES = 2000
@@ -66,10 +69,9 @@ def asset_health(view: DataView, key: str, options: HealthOptions | None = None)
 
 
 def _load(view: DataView, name: str | None, info: dict[str, Any] | None) -> Any:
-    """The model itself, to tell the recent readings' operating modes; None if unreadable."""
-    if name is None or not info:
-        return None
-    if not any("by_mode" in e for e in (info.get("profile") or {}).values()):
+    """The model itself, to prepare the recent readings as training did (its sampling rate,
+    machine-off rows left out) and tell their operating modes; None if unreadable."""
+    if name is None or not info or not info.get("profile"):
         return None
     try:
         return view.layout.registry().load(name)
@@ -119,12 +121,15 @@ def _asset(
             f"anomaly rate {latest_rate:.0%} on {rates[-1]['day']} (threshold"
             f" {options.rate_threshold:.0%})"
         )
-    for item in sensors:
-        if item["psi"] is not None and item["psi"] >= options.psi_threshold:
-            reasons.append(
-                f"{item['sensor']} drifted: PSI {item['psi']:.2f} (threshold"
-                f" {options.psi_threshold:g})"
-            )
+    drifted = [s for s in sensors if drift.drifted(s, options.psi_threshold)]
+    for item in drifted:
+        outside = (
+            "" if item["outside"] is None else f", {item['outside']:.0%} outside the training range"
+        )
+        reasons.append(
+            f"{item['sensor']} drifted: PSI {item['psi']:.2f}{outside} (threshold"
+            f" {options.psi_threshold:g})"
+        )
     psis = [s["psi"] for s in sensors if s["psi"] is not None]
     return {
         "key": key,
@@ -135,10 +140,40 @@ def _asset(
         "drift_window": window,
         "drift": sensors,
         "max_psi": max(psis) if psis else None,
+        "drifted": [s["sensor"] for s in drifted],
         "retrain": bool(reasons),
         "reasons": reasons,
-        "note": None if profile else "the model has no training profile; retrain it to record one",
+        "note": _note(sensors, options.psi_threshold)
+        if profile
+        else "the model has no training profile; retrain it to record one",
     }
+
+
+def _note(sensors: list[dict[str, Any]], threshold: float) -> str | None:
+    """Why a high PSI is not a reason to retrain: too few rows to tell it from chance, or
+    readings that stay within the training range (a narrower mix of the trained states)."""
+    notes = []
+    few = [s for s in sensors if s["level"] == "too few rows"]
+    if few:
+        notes.append(
+            f"drift not judged on {len(few)} sensor{'s' if len(few) > 1 else ''}: too few rows"
+            f" ({min(s['rows'] for s in few)}) to tell a PSI from chance"
+        )
+    within = [
+        s
+        for s in sensors
+        if s["level"] != "too few rows"
+        and s["psi"] is not None
+        and s["psi"] >= threshold
+        and not drift.drifted(s, threshold)
+    ]
+    if within:
+        notes.append(
+            f"PSI up to {max(s['psi'] for s in within):.2f} on {len(within)} sensor"
+            f"{'s' if len(within) > 1 else ''}, but readings within the training range:"
+            " a narrower mix of the states trained on, not new ones"
+        )
+    return "; ".join(notes) or None
 
 
 def _drift(
@@ -152,6 +187,7 @@ def _drift(
     recent = [path for t, path in files if t > start][-MAX_FILES:]
     frame = _read_frame(recent, start, end)
     weights = _mode_weights(model, frame)
+    frame = _as_trained(model, frame)
     out = []
     for sensor, entry in sorted(profile.items()):
         plain = sensor.rpartition("\\")[2]
@@ -190,6 +226,21 @@ def _read_frame(paths: list[Path], start: float, end: float) -> pd.DataFrame:
     lo = pd.Timestamp(start, unit="s", tz="UTC")
     hi = pd.Timestamp(end, unit="s", tz="UTC")
     return frame[(frame.index > lo) & (frame.index <= hi)]
+
+
+def _as_trained(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The readings as the training profile saw them: resampled to the model's sampling
+    rate, machine-off rows left out (a stopped pump is not drift from a profile of running
+    ones, nor raw readings from one-minute means). Unchanged when the model cannot read them."""
+    if model is None or frame.empty:
+        return frame
+    try:
+        frame = resample(frame, model.config.sampling_rate)
+        if model.off is not None:
+            frame = frame[~model.off.mask(frame)]
+    except (UserError, KeyError, ValueError):
+        return frame
+    return frame
 
 
 def _mode_weights(model: Any, frame: pd.DataFrame) -> list[float] | None:

@@ -89,3 +89,94 @@ def test_a_constant_sensor_gets_one_bin_not_empty_ones() -> None:
     profile = drift.training_profile(np.ones((100, 1)), ["const"])
     assert profile["const"]["edges"] == [1.0]
     assert drift.sensor_drift(profile["const"], np.ones(10))["psi"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_psi_on_a_few_rows_is_noise_and_is_not_judged() -> None:
+    """30 readings drawn from the training distribution itself: their PSI is noise (about
+    two in three such samples read above 0.25), so the level says so instead of drift."""
+    rng = np.random.default_rng(2)
+    entry = drift.training_profile(rng.normal(0, 1, (50_000, 1)), ["x"])["x"]
+    few = [drift.sensor_drift(entry, rng.normal(0, 1, 30)) for _ in range(50)]
+    assert max(r["psi"] for r in few) >= drift.SIGNIFICANT  # what the level used to say
+    assert {r["level"] for r in few} == {"too few rows"}
+    assert not any(drift.drifted(r, drift.SIGNIFICANT) for r in few)
+    assert drift.min_rows(entry) == 218  # 10 bins: chi2(9) 99 % / 0.1, Yurdakul (2018)
+    assert drift.sensor_drift(entry, rng.normal(0, 1, 217))["level"] == "too few rows"
+    assert drift.sensor_drift(entry, rng.normal(0, 1, 218))["level"] == "none"
+
+
+def test_the_noise_bound_holds_for_rows_from_the_training_distribution() -> None:
+    """The PSI of independent rows from the training distribution stays below the noise
+    bound ``sensor_drift`` reports in about 99 % of samples."""
+    rng = np.random.default_rng(4)
+    entry = drift.training_profile(rng.normal(0, 1, (50_000, 1)), ["x"])["x"]
+    results = [drift.sensor_drift(entry, rng.normal(0, 1, 300)) for _ in range(400)]
+    above = sum(r["psi"] > r["noise"] for r in results)
+    assert above <= 12  # 3 % of 400: the bound's 1 % with room for chance
+    assert results[0]["noise"] == pytest.approx(21.666 * (1 / 300 + 1 / 50_000), rel=1e-3)
+
+
+def test_a_narrower_mix_of_the_trained_states_is_not_a_shift_out_of_them() -> None:
+    """A plant trained over three load levels and now running at one of them: the PSI is
+    large (the week's mix against a few hours at one level), but no reading is outside the
+    training range, so it is not a reason to retrain; readings beyond the range are."""
+    rng = np.random.default_rng(3)
+    levels = np.repeat([2000.0, 2500.0, 2950.0], 3000)
+    entry = drift.training_profile((levels + rng.normal(0, 5, levels.size))[:, None], ["rpm"])[
+        "rpm"
+    ]
+    at_high = drift.sensor_drift(entry, 2950 + rng.normal(0, 5, 700))
+    assert at_high["level"] == "significant" and at_high["psi"] > 2
+    assert at_high["outside"] < drift.OUTSIDE  # the top 0.5 % of training is at this level
+    assert not drift.drifted(at_high, drift.SIGNIFICANT)
+    beyond = drift.sensor_drift(entry, 3300 + rng.normal(0, 5, 700))
+    assert beyond["outside"] == 1.0 and drift.drifted(beyond, drift.SIGNIFICANT)
+    old = {k: v for k, v in entry.items() if k != "range"}  # profiled before the range
+    kept = drift.sensor_drift(old, 2950 + rng.normal(0, 5, 700))
+    assert kept["outside"] is None and drift.drifted(kept, drift.SIGNIFICANT)
+
+
+def test_too_few_training_rows_judge_no_window() -> None:
+    entry = drift.training_profile(np.random.default_rng(5).normal(0, 1, (150, 1)), ["x"])["x"]
+    assert drift.min_rows(entry) is None
+    assert drift.sensor_drift(entry, np.zeros(100_000))["level"] == "too few rows"
+    assert (
+        drift.min_rows(drift.training_profile(np.ones((100, 1)), ["c"])["c"]) == 1
+    )  # constant: no noise
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 6),
+    st.integers(300, 3000),
+    st.floats(0.0, 1.0),
+)
+def test_readings_within_the_training_range_are_never_a_retrain_reason_and_beyond_it_are(
+    seed: int, levels: int, rows: int, where: float
+) -> None:
+    """Whatever the training mix of levels and wherever in its range the recent readings
+    sit, they are no reason to retrain; the same number of readings above the range is."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 100, levels)
+    training = (np.repeat(centres, 2000) + rng.normal(0, 1, 2000 * levels))[:, None]
+    entry = drift.training_profile(training, ["x"])["x"]
+    lo, hi = entry["range"]
+    inside = np.clip(lo + where * (hi - lo) + rng.normal(0, 0.5, rows), lo, hi)
+    assert not drift.drifted(drift.sensor_drift(entry, inside), drift.SIGNIFICANT)
+    above = drift.sensor_drift(entry, hi + drift.MARGIN * (hi - lo) + 1 + rng.uniform(0, 10, rows))
+    assert above["outside"] == 1.0 and drift.drifted(above, drift.SIGNIFICANT)
+
+
+def test_a_level_just_past_the_training_extremes_is_still_within_range() -> None:
+    """Load levels vary a little from one shift to the next (the simulator: 1 % of speed),
+    so a week of training sets its range at the week's extreme shift; the next week's
+    shift 20 rpm above it is the same state, not a new one (seed 21 of the demo's pumps,
+    18 of 39 healthy days flagged on the bare range, 3 with the margin)."""
+    rng = np.random.default_rng(6)
+    levels = np.repeat([2000.0, 2500.0, 2930.0, 2950.0, 2960.0], 2000)
+    entry = drift.training_profile((levels + rng.normal(0, 3, levels.size))[:, None], ["rpm"])[
+        "rpm"
+    ]
+    next_week = drift.sensor_drift(entry, 2980 + rng.normal(0, 3, 700))
+    assert next_week["psi"] > drift.SIGNIFICANT and next_week["outside"] == 0.0
+    assert not drift.drifted(next_week)
