@@ -17,7 +17,7 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
-from edge.cliargs import add_subcommands
+from edge.cliargs import CommaList, add_subcommands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a thing this credential publishes and reads shadows for (repeatable; a "
         "gateway's assets); default: THING itself",
+    )
+    add.add_argument(
+        "--assets",
+        dest="asset",
+        action=CommaList,
+        metavar="A,B",
+        help="the same, comma-separated (as provision-device takes them)",
     )
     add.add_argument(
         "--replace",

@@ -54,3 +54,130 @@ def test_a_broker_url_is_also_taken_as_broker_url(argv: list[str]) -> None:
     url = "mqtt://127.0.0.1:1884"
     args = build_parser(argv[0]).parse_args([*argv, "--broker-url", url])
     assert args.broker == url
+
+
+@pytest.mark.parametrize(
+    ("argv", "other", "dest"),
+    [
+        (["demo", "--out", "d"], ["demo", "--data", "d"], "out"),
+        (
+            ["export", "--asset", "a", "--from", "2026-01-05", "--to", "2026-01-06"],
+            ["export", "--asset", "a", "--start", "2026-01-05", "--end", "2026-01-06"],
+            "start",
+        ),
+        (
+            ["export", "--asset", "a", "--from", "2026-01-05", "--to", "2026-01-06"],
+            ["export", "--asset", "a", "--start", "2026-01-05", "--end", "2026-01-06"],
+            "end",
+        ),
+        (
+            ["events", "--scheduler", "s", "--start", "2026-01-05", "--end", "2026-01-06"],
+            ["events", "--scheduler", "s", "--from", "2026-01-05", "--to", "2026-01-06"],
+            "start",
+        ),
+        (
+            ["events", "--scheduler", "s", "--start", "2026-01-05", "--end", "2026-01-06"],
+            ["events", "--scheduler", "s", "--from", "2026-01-05", "--to", "2026-01-06"],
+            "end",
+        ),
+        (
+            [
+                "model",
+                "evaluate",
+                "--name",
+                "m",
+                "--dataset",
+                "d",
+                "--labels",
+                "l",
+                "--start",
+                "t1",
+                "--end",
+                "t2",
+            ],
+            [
+                "model",
+                "evaluate",
+                "--model",
+                "m",
+                "--dataset",
+                "d",
+                "--labels",
+                "l",
+                "--from",
+                "t1",
+                "--to",
+                "t2",
+            ],
+            "start",
+        ),
+        (
+            [
+                "model",
+                "evaluate",
+                "--name",
+                "m",
+                "--dataset",
+                "d",
+                "--labels",
+                "l",
+                "--start",
+                "t1",
+                "--end",
+                "t2",
+            ],
+            [
+                "model",
+                "evaluate",
+                "--model",
+                "m",
+                "--dataset",
+                "d",
+                "--labels",
+                "l",
+                "--from",
+                "t1",
+                "--to",
+                "t2",
+            ],
+            "end",
+        ),
+        (
+            ["model", "evaluate", "--name", "m", "--dataset", "d", "--labels", "l"],
+            ["model", "evaluate", "--model", "m", "--dataset", "d", "--labels", "l"],
+            "name",
+        ),
+        (
+            ["model", "train", "--name", "m", "--dataset", "d"],
+            ["model", "train", "--model", "m", "--dataset", "d"],
+            "name",
+        ),
+        (
+            ["bench", "edge", "--broker", "mqtt://127.0.0.1:1884"],
+            ["bench", "edge", "--broker-url", "mqtt://127.0.0.1:1884"],
+            "broker",
+        ),
+        (
+            ["auth", "add-device", "gw", "--site", "s", "--asset", "a-1", "--asset", "a-2"],
+            ["auth", "add-device", "gw", "--site", "s", "--assets", "a-1,a-2"],
+            "asset",
+        ),
+        (
+            ["provision-device", "gw", "--site", "s", "--assets", "a-1,a-2"],
+            ["provision-device", "gw", "--site", "s", "--asset", "a-1", "--asset", "a-2"],
+            "assets",
+        ),
+    ],
+)
+def test_the_spelling_other_commands_use_is_taken_too(
+    argv: list[str], other: list[str], dest: str
+) -> None:
+    """``--data`` is the data directory everywhere (``demo --out`` is one); a time range is
+    ``--start``/``--end`` (``events``, ``model evaluate``) or ``--from``/``--to``
+    (``export``); a model is ``--model`` (``up``, ``schedulers create``, ``model health``);
+    a URL-valued ``--broker`` is also ``--broker-url``; a gateway's assets are ``--asset``
+    (repeatable, ``auth add-device``) or ``--assets a,b`` (``provision-device``)."""
+    first = build_parser(argv[0]).parse_args(argv)
+    second = build_parser(other[0]).parse_args(other)
+    assert getattr(first, dest) == getattr(second, dest)
+    assert getattr(first, dest) not in (None, "", [])
