@@ -9,10 +9,12 @@ driven on the test thread so the test decides when it acks and when it dies.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
+from ingest_helpers import LoopedSubscriber
+from waiting import wait_until
 
 from cloud.adapters.local.mqtt_url import BrokerAddress
 from cloud.runtime.broker import EmbeddedBroker
@@ -35,65 +37,11 @@ def plain_broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
-def wait_until(done: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-class Runner:
-    """The rules runner's MQTT side: persistent session, manual acks, looped by the test."""
+class Runner(LoopedSubscriber):
+    """The rules runner's MQTT side: its client id, subscribed to its filter unless told."""
 
     def __init__(self, broker: EmbeddedBroker | BrokerAddress, *, subscribe: bool = True) -> None:
-        self.received: list[mqtt.MQTTMessage] = []
-        self.subscribed = False
-        self.connected = False
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=RUNNER,
-            clean_session=False,
-            manual_ack=True,
-        )
-        self.client.on_connect = lambda *_a: setattr(self, "connected", True)
-        self.client.on_subscribe = lambda *_a: setattr(self, "subscribed", True)
-        self.client.on_message = lambda _c, _u, msg: self.received.append(msg)
-        self.client.connect(broker.host, broker.port, keepalive=60)
-        assert self.loop_until(lambda: self.connected)
-        if subscribe:
-            self.client.subscribe(FILTER, 1)
-            assert self.loop_until(lambda: self.subscribed)
-
-    def loop_until(self, done: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                return False
-            self.client.loop(0.05)
-        return True
-
-    def loop_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.client.loop(0.05)
-
-    def ack_all(self) -> None:
-        for msg in self.received:
-            self.client.ack(msg.mid, 1)
-        self.loop_for(0.2)
-
-    def kill(self) -> None:
-        """Drop the TCP connection without DISCONNECT, as the kernel does for a killed process."""
-        sock = self.client.socket()
-        assert sock is not None
-        sock.close()
-        time.sleep(0.5)  # the broker notices, so later messages are kept for the session
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop(0.05)
+        super().__init__(broker, RUNNER, subscribe=FILTER if subscribe else None, timeout=10.0)
 
 
 class Device:

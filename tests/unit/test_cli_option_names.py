@@ -56,121 +56,55 @@ def test_a_broker_url_is_also_taken_as_broker_url(argv: list[str]) -> None:
     assert args.broker == url
 
 
+EXPORT = ["export", "--asset", "a"]
+EVENTS = ["events", "--scheduler", "s"]
+EVALUATE = ["model", "evaluate", "--dataset", "d", "--labels", "l"]
+GATEWAY = ["gw", "--site", "s"]
+
+
 @pytest.mark.parametrize(
-    ("argv", "other", "dest"),
+    ("argv", "other", "dests"),
     [
-        (["demo", "--out", "d"], ["demo", "--data", "d"], "out"),
+        (["demo", "--out", "d"], ["demo", "--data", "d"], ["out"]),
         (
-            ["export", "--asset", "a", "--from", "2026-01-05", "--to", "2026-01-06"],
-            ["export", "--asset", "a", "--start", "2026-01-05", "--end", "2026-01-06"],
-            "start",
+            [*EXPORT, "--from", "2026-01-05", "--to", "2026-01-06"],
+            [*EXPORT, "--start", "2026-01-05", "--end", "2026-01-06"],
+            ["start", "end"],
         ),
         (
-            ["export", "--asset", "a", "--from", "2026-01-05", "--to", "2026-01-06"],
-            ["export", "--asset", "a", "--start", "2026-01-05", "--end", "2026-01-06"],
-            "end",
+            [*EVENTS, "--start", "2026-01-05", "--end", "2026-01-06"],
+            [*EVENTS, "--from", "2026-01-05", "--to", "2026-01-06"],
+            ["start", "end"],
         ),
         (
-            ["events", "--scheduler", "s", "--start", "2026-01-05", "--end", "2026-01-06"],
-            ["events", "--scheduler", "s", "--from", "2026-01-05", "--to", "2026-01-06"],
-            "start",
-        ),
-        (
-            ["events", "--scheduler", "s", "--start", "2026-01-05", "--end", "2026-01-06"],
-            ["events", "--scheduler", "s", "--from", "2026-01-05", "--to", "2026-01-06"],
-            "end",
-        ),
-        (
-            [
-                "model",
-                "evaluate",
-                "--name",
-                "m",
-                "--dataset",
-                "d",
-                "--labels",
-                "l",
-                "--start",
-                "t1",
-                "--end",
-                "t2",
-            ],
-            [
-                "model",
-                "evaluate",
-                "--model",
-                "m",
-                "--dataset",
-                "d",
-                "--labels",
-                "l",
-                "--from",
-                "t1",
-                "--to",
-                "t2",
-            ],
-            "start",
-        ),
-        (
-            [
-                "model",
-                "evaluate",
-                "--name",
-                "m",
-                "--dataset",
-                "d",
-                "--labels",
-                "l",
-                "--start",
-                "t1",
-                "--end",
-                "t2",
-            ],
-            [
-                "model",
-                "evaluate",
-                "--model",
-                "m",
-                "--dataset",
-                "d",
-                "--labels",
-                "l",
-                "--from",
-                "t1",
-                "--to",
-                "t2",
-            ],
-            "end",
-        ),
-        (
-            ["model", "evaluate", "--name", "m", "--dataset", "d", "--labels", "l"],
-            ["model", "evaluate", "--model", "m", "--dataset", "d", "--labels", "l"],
-            "name",
+            [*EVALUATE, "--name", "m", "--start", "t1", "--end", "t2"],
+            [*EVALUATE, "--model", "m", "--from", "t1", "--to", "t2"],
+            ["name", "start", "end"],
         ),
         (
             ["model", "train", "--name", "m", "--dataset", "d"],
             ["model", "train", "--model", "m", "--dataset", "d"],
-            "name",
+            ["name"],
         ),
         (
             ["bench", "edge", "--broker", "mqtt://127.0.0.1:1884"],
             ["bench", "edge", "--broker-url", "mqtt://127.0.0.1:1884"],
-            "broker",
+            ["broker"],
         ),
         (
-            ["auth", "add-device", "gw", "--site", "s", "--asset", "a-1", "--asset", "a-2"],
-            ["auth", "add-device", "gw", "--site", "s", "--assets", "a-1,a-2"],
-            "asset",
+            ["auth", "add-device", *GATEWAY, "--asset", "a-1", "--asset", "a-2"],
+            ["auth", "add-device", *GATEWAY, "--assets", "a-1,a-2"],
+            ["asset"],
         ),
         (
-            ["provision-device", "gw", "--site", "s", "--assets", "a-1,a-2"],
-            ["provision-device", "gw", "--site", "s", "--asset", "a-1", "--asset", "a-2"],
-            "assets",
+            ["provision-device", *GATEWAY, "--assets", "a-1,a-2"],
+            ["provision-device", *GATEWAY, "--asset", "a-1", "--asset", "a-2"],
+            ["assets"],
         ),
     ],
 )
 def test_the_spelling_other_commands_use_is_taken_too(
-    argv: list[str], other: list[str], dest: str
+    argv: list[str], other: list[str], dests: list[str]
 ) -> None:
     """``--data`` is the data directory everywhere (``demo --out`` is one); a time range is
     ``--start``/``--end`` (``events``, ``model evaluate``) or ``--from``/``--to``
@@ -179,5 +113,6 @@ def test_the_spelling_other_commands_use_is_taken_too(
     (repeatable, ``auth add-device``) or ``--assets a,b`` (``provision-device``)."""
     first = build_parser(argv[0]).parse_args(argv)
     second = build_parser(other[0]).parse_args(other)
-    assert getattr(first, dest) == getattr(second, dest)
-    assert getattr(first, dest) not in (None, "", [])
+    for dest in dests:
+        assert getattr(first, dest) == getattr(second, dest), dest
+        assert getattr(first, dest) not in (None, "", []), dest

@@ -18,14 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from l4e_import_state import bucket_files, registered
 
-from cloud.adapters.local import SqliteStateStore
 from cloud.cli.main import main
-from cloud.inference.scheduler import EXECUTIONS_NS, SCHEDULERS_NS, stored_result_keys
-from cloud.migrate import l4e
+from cloud.inference.scheduler import EXECUTIONS_NS, stored_result_keys
 
 NAME = "pump"
-NAMESPACES = (EXECUTIONS_NS, SCHEDULERS_NS, l4e.DATASETS_NS, l4e.LABELS_NS)
 
 CHILD = """
 import os, signal, sys
@@ -87,15 +85,7 @@ def _import(data: Path, sources: list[str]) -> None:
 def _view(data: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     """What the readers see: the registered state, the results objects its executions
     name (with their content) and the rows `query` gives for the import."""
-    state = SqliteStateStore(data / "state.db")
-    try:
-        docs = {ns: sorted(state.items(ns)) for ns in NAMESPACES}
-    finally:
-        state.close()
-    for _key, doc in docs[l4e.DATASETS_NS]:
-        doc.pop("ImportedAt", None)
-    for _key, doc in docs[SCHEDULERS_NS]:
-        doc.pop("created_at", None)
+    docs = registered(data)
     bucket = data / "buckets" / "plantwatch"
     objects = {}
     for _key, doc in docs[EXECUTIONS_NS]:
@@ -107,23 +97,6 @@ def _view(data: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     assert main(["query", f"{sql} ORDER BY ALL", "--data", str(data), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     return {"state": docs, "objects": objects, "query": rows}
-
-
-def _everything(data: Path) -> dict:
-    """Every file of the bucket (quarantine records by content, without arrival time, and
-    counted) and the view's state: what two runs that converged both hold."""
-    files: dict = {}
-    for path in sorted((data / "buckets").rglob("*")):
-        if path.is_file():
-            body = path.read_bytes()
-            if "quarantine" in path.parts:
-                record = json.loads(body)
-                record.pop("received_at")
-                body = json.dumps(record, sort_keys=True).encode()
-                files[("quarantine", body)] = files.get(("quarantine", body), 0) + 1
-            else:
-                files[str(path.relative_to(data))] = body
-    return files
 
 
 def _killed_at(data: Path, sources: list[str], k: int) -> subprocess.CompletedProcess[str]:
@@ -152,7 +125,7 @@ def test_a_reimport_killed_at_any_point_leaves_the_old_import_or_the_new_and_a_r
     calls = int(done.stdout.strip().splitlines()[-1])
     new = _view(whole, capsys)
     assert new != old and new["query"] != old["query"]
-    converged = _everything(whole)
+    converged = bucket_files(whole)
 
     outcomes = []
     for k in range(1, calls + 1):
@@ -165,6 +138,6 @@ def test_a_reimport_killed_at_any_point_leaves_the_old_import_or_the_new_and_a_r
         assert seen in (old, new), f"killed after progress call {k} of {calls}: a mix"
         _import(data, second)
         assert _view(data, capsys) == new, f"a re-run after a kill at {k} did not converge"
-        assert _everything(data) == converged, f"a re-run after a kill at {k} left more"
+        assert bucket_files(data) == converged, f"a re-run after a kill at {k} left more"
         shutil.rmtree(data)
     assert "old" in outcomes and "new" in outcomes, outcomes
