@@ -141,3 +141,38 @@ def test_a_reimport_killed_at_any_point_leaves_the_old_import_or_the_new_and_a_r
         assert bucket_files(data) == converged, f"a re-run after a kill at {k} left more"
         shutil.rmtree(data)
     assert "old" in outcomes and "new" in outcomes, outcomes
+
+
+def test_a_reimport_whose_last_object_cannot_be_written_leaves_the_old_import_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real file-system failure half way through the copies (a directory stands where the
+    last results object goes): the objects already copied are taken back, the earlier
+    import is untouched (the bad lines set aside so far stay in quarantine, which keeps
+    every line), and once the obstacle is gone a re-run completes."""
+    first = _sources(tmp_path / "a", [10, 15, 20])
+    second = _sources(tmp_path / "b", [10, 15, 25], flipped=15)
+    data, whole = tmp_path / "data", tmp_path / "whole"
+    _import(data, first)
+    before = {"view": _view(data, capsys), "files": _objects(data)}
+    shutil.copytree(data, whole)
+    _import(whole, second)  # where the new objects go (their keys come from their content)
+    new = sorted(
+        key for _key, doc in registered(whole)[EXECUTIONS_NS] for key in stored_result_keys(doc)
+    )
+    obstacle = data / "buckets" / "plantwatch" / new[-1]
+    obstacle.mkdir(parents=True)
+    argv = ["import", "l4e", "--input", second[0], "--output", second[1], "--labels", second[2]]
+    assert main([*argv, "--name", NAME, "--data", str(data)]) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and new[-1] in err, err
+    obstacle.rmdir()
+    assert {"view": _view(data, capsys), "files": _objects(data)} == before
+    _import(data, second)
+    assert _view(data, capsys) == _view(whole, capsys)
+    assert bucket_files(data) == bucket_files(whole)
+
+
+def _objects(data: Path) -> dict:
+    """The bucket's files but the quarantine."""
+    return {k: v for k, v in bucket_files(data).items() if isinstance(k, str)}
