@@ -38,7 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sensors", type=positive_int, default=10, help="sensors per reading (default 10)"
     )
-    parser.add_argument("--broker", help="mqtt://HOST:PORT of a running broker (else embedded)")
+    parser.add_argument(
+        "--broker",
+        "--broker-url",
+        dest="broker",
+        help="mqtt://HOST:PORT of a running broker (else embedded)",
+    )
 
 
 class RateSource:

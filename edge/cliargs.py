@@ -69,6 +69,24 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class CommaList(argparse.Action):
+    """``--assets a,b``: each comma-separated item appended to the list *dest* holds, so a
+    repeatable ``--asset a --asset b`` can share its dest with it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        items = [item.strip() for item in str(values).split(",") if item.strip()]
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *items])
+
+
+class JoinedList(argparse.Action):
+    """``--asset a`` (repeatable) added to the comma-separated text *dest* holds, so it can
+    share its dest with a ``--assets a,b``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        current = getattr(namespace, self.dest, None) or ""
+        setattr(namespace, self.dest, ",".join(p for p in (current, str(values)) if p))
+
+
 def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
     """A required subcommand group shown as ``SUBCOMMAND`` in usage and help."""
     return parser.add_subparsers(dest=dest, metavar=SUBCOMMAND, required=True)

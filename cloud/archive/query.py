@@ -44,6 +44,8 @@ from edge.files import directory_lock
 
 RESULTS_FILE = "results.jsonl"
 _FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_GENERATION_RE = re.compile(r"[0-9a-f]{12}")
+"""``imported/<name>/<generation>/``: one import's results (``cloud.migrate.l4e``)."""
 _HIVE_TYPES = "{'site': VARCHAR, 'asset': VARCHAR, 'date': VARCHAR}"
 _RESULT_COLUMNS = (
     "{'timestamp': 'VARCHAR', 'prediction': 'INTEGER', 'prediction_reason': 'VARCHAR', "
@@ -185,8 +187,19 @@ class Catalog:
         buckets = self.sources.buckets
         objects: list[ResultsObject] = []
         if buckets is not None and buckets.is_dir():
+            registered = {
+                key
+                for doc in self.sources.executions
+                for key in stored_result_keys(doc) or [doc.get("result_key")]
+            }
             for bucket in sorted(p for p in buckets.iterdir() if p.is_dir()):
-                objects.extend(results_objects(bucket, self.sources.default_site))
+                objects.extend(
+                    o
+                    for o in results_objects(bucket, self.sources.default_site)
+                    # an imported object no import registers: one a killed import left
+                    # before its commit, or an earlier import's not yet removed
+                    if not o.source.startswith("imported/") or o.key in registered
+                )
         self.db.execute(
             "CREATE TABLE plantwatch_result_files (file VARCHAR, bucket VARCHAR, key VARCHAR,"
             " source VARCHAR, site VARCHAR, asset VARCHAR)"
@@ -408,7 +421,8 @@ def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[
     Keys: ``<source>/[<site>/]<asset>/<DataStartTime>/results.jsonl`` (fleet and streaming
     layouts, :mod:`cloud.l4e.sites`), ``<source>/<DataStartTime>/results.jsonl`` (one
     asset model: the asset is not in the key), where ``<source>`` is the first folder
-    (``output``, ``stream`` ...) or ``imported/<name>``.
+    (``output``, ``stream`` ...) or ``imported/<name>``; an import's objects are under a
+    folder of their own, ``imported/<name>/<generation>/<asset>/...``.
     """
     if not bucket.is_dir():
         return
@@ -419,6 +433,8 @@ def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[
         source, rest = (
             ("/".join(parts[:2]), parts[2:]) if parts[0] == "imported" else (parts[0], parts[1:])
         )
+        if source.startswith("imported/") and len(rest) == 4 and _GENERATION_RE.fullmatch(rest[0]):
+            rest = rest[1:]
         middle = rest[:-2]
         if len(rest) < 2 or not _FOLDER_RE.fullmatch(rest[-2]) or len(middle) > 2:
             continue

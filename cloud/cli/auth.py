@@ -17,7 +17,7 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
-from edge.cliargs import add_subcommands
+from edge.cliargs import CommaList, add_subcommands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = sub.add_parser(
         "add-device",
         help="make a device credential and print its agent.toml settings",
-        description="Make (or replace) a device credential; the password is shown only once.",
+        description="Make a device credential; the password is shown only once. An existing "
+        "credential is refused unless --replace is given.",
     )
     add.add_argument("thing", metavar="THING", help="thing name: the username and client id")
     add.add_argument("--site", required=True, help="the site whose topics the device uses")
@@ -35,6 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a thing this credential publishes and reads shadows for (repeatable; a "
         "gateway's assets); default: THING itself",
+    )
+    add.add_argument(
+        "--assets",
+        dest="asset",
+        action=CommaList,
+        metavar="A,B",
+        help="the same, comma-separated (as provision-device takes them)",
+    )
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing credential for THING: a new password, site and assets; "
+        "the old password stops working",
     )
     remove = sub.add_parser(
         "remove-device",
@@ -72,7 +86,15 @@ def run(args: argparse.Namespace) -> int:
         _list(args, store)
         return status.SUCCESS
     if args.action == "add-device":
-        password = store.add_device(args.thing, args.site, args.asset)
+        existed = any(d.thing == args.thing for d in store.devices())
+        password = store.add_device(args.thing, args.site, args.asset, replace=args.replace)
+        if existed:
+            from cloud.cli.output import stderr
+
+            stderr.print(
+                f"device credential {args.thing} replaced; its old password no longer works",
+                markup=False,
+            )
         device = next(d for d in store.devices() if d.thing == args.thing)
         _show_new(args, device.thing, device.site, device.assets, password, _broker_url(data))
     else:

@@ -14,8 +14,12 @@ from edge.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
+        "--data",
+        dest="out",
         type=Path,
-        help="keep everything the demo produced here (default: a temporary folder, removed "
+        metavar="DIR",
+        help="data directory: keep everything the demo produced here, for `query`, "
+        "`dashboard` and the rest to read with --data (default: a temporary folder, removed "
         "at the end)",
     )
     parser.add_argument(

@@ -21,11 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", required=True, help="InferenceSchedulerName")
     parser.add_argument(
         "--start",
+        "--from",
+        dest="start",
         metavar="TIME",
         help=f"IntervalStartTime: events ending at or after TIME; {TIMESTAMP_FORMATS}",
     )
     parser.add_argument(
-        "--end", metavar="TIME", help="IntervalEndTime: events starting before TIME (same forms)"
+        "--end",
+        "--to",
+        dest="end",
+        metavar="TIME",
+        help="IntervalEndTime: events starting before TIME (same forms)",
     )
     parser.add_argument(
         "--data",

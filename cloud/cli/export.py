@@ -29,13 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--asset", required=True, help="asset name, as in the telemetry topic")
     parser.add_argument(
         "--from",
+        "--start",
         dest="start",
         required=True,
         metavar="TIME",
         help=f"first time included: {TIMESTAMP_FORMATS}",
     )
     parser.add_argument(
-        "--to", dest="end", required=True, metavar="TIME", help="end, excluded (same forms)"
+        "--to",
+        "--end",
+        dest="end",
+        required=True,
+        metavar="TIME",
+        help="end, excluded (same forms)",
     )
     parser.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)"

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="label CSV or folder of them (start,end per line); without labels "
         "quality is not measured",
     )
-    train.add_argument("--name", required=True, type=model_name, help="model name")
+    train.add_argument(
+        "--name", "--model", dest="name", required=True, type=model_name, help="model name"
+    )
     train.add_argument("--sampling-rate", help="TargetSamplingRate, PT1S..PT1H")
     train.add_argument(
         "--off-condition", help="rows where this holds are off, e.g. 'pump\\motor_current < 1'"
@@ -115,7 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Score a labelled dataset with a trained model and compare with the labels.",
     )
     _common(evaluate)
-    evaluate.add_argument("--name", required=True, type=model_name, help="model name")
+    evaluate.add_argument(
+        "--name", "--model", dest="name", required=True, type=model_name, help="model name"
+    )
     evaluate.add_argument(
         "--version", type=positive_int, help="model version (default: the active one)"
     )
@@ -124,8 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels", required=True, help="label CSV or folder of them (start,end per line)"
     )
     evaluate.add_argument("--component", help="component to score with a template model")
-    evaluate.add_argument("--start", metavar="TIME", help=f"range start: {TIMESTAMP_FORMATS}")
-    evaluate.add_argument("--end", metavar="TIME", help="range end (same forms)")
+    evaluate.add_argument(
+        "--start", "--from", dest="start", metavar="TIME", help=f"range start: {TIMESTAMP_FORMATS}"
+    )
+    evaluate.add_argument(
+        "--end", "--to", dest="end", metavar="TIME", help="range end (same forms)"
+    )
 
     listing = sub.add_parser(
         "list", help="models and their versions", description="List models and their versions."

@@ -7,7 +7,7 @@ import ssl
 from pathlib import Path
 
 from cloud.cli.output import print_fields, print_json, stderr
-from edge.cliargs import aws_region
+from edge.cliargs import JoinedList, aws_region
 from edge.errors import ConfigError
 from edge.user_files import read_document_bytes
 
@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--assets",
         default="",
         help="gateway mode: comma-separated asset things this gateway publishes for (max 12)",
+    )
+    parser.add_argument(
+        "--asset",
+        dest="assets",
+        action=JoinedList,
+        help="one asset of --assets (repeatable, as auth add-device takes them)",
     )
     parser.add_argument(
         "--out",

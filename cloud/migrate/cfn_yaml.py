@@ -103,14 +103,28 @@ def _short_form(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
+    # the mapping's own keys, before merge keys (<<) add theirs: a key written twice is an
+    # error (cfn-lint refuses it, where CloudFormation would take the last silently); one
+    # that overrides a merged key is what merge keys are for
+    own = {id(key_node) for key_node, _value in node.value if key_node.tag != _MERGE_TAG}
     loader.flatten_mapping(node)
     out: dict[str, Any] = {}
+    lines: dict[str, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             raise yaml.constructor.ConstructorError(
                 None, None, f"a key must be text, not {key!r}", key_node.start_mark
             )
+        if id(key_node) in own:
+            if key in lines:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (also on line {lines[key]}); keep one",
+                    key_node.start_mark,
+                )
+            lines[key] = key_node.start_mark.line + 1
         out[key] = loader.construct_object(value_node, deep=True)
     return out
 

@@ -18,10 +18,13 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
 
 A YAML template is read by :mod:`cloud.migrate.cfn_yaml` into this same JSON shape (its
 short forms ``!Ref``, ``!Sub`` ... in their long form), so everything here applies to it.
+In either, a key written twice in one mapping is refused naming it and its lines
+(:func:`load_json`), as cfn-lint refuses it; CloudFormation would take the last silently.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +68,80 @@ class Resource:
             return self.prefix
         rest = re.sub(r"\.([a-z])", lambda m: "." + m.group(1).upper(), api_path[1:])
         return self.prefix + rest
+
+
+def load_json(text: str, source: str) -> Any:
+    """The JSON document *text* holds (``json.loads``, whose ValueError a bad document
+    raises); a mapping that repeats a key is a one-line :class:`UserError` naming *source*,
+    the key and both its lines: cfn-lint refuses such a template at load (E0000), and
+    CloudFormation would deploy the last value without a word."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_repeats)
+    except _Repeated:
+        pass
+    try:
+        _walk(text, _skip(text, 0))
+    except _Repeated as found:
+        at, key, first = found.args
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        first_line = text.count("\n", 0, first) + 1
+        raise UserError(
+            f"{source}: not valid JSON: line {line}, column {column}: duplicate key {key!r}"
+            f" (also on line {first_line}); keep one"
+        ) from None
+    raise AssertionError("a repeated key the second reading did not find")  # pragma: no cover
+
+
+class _Repeated(Exception):
+    """A mapping repeats a key: ``(position, key, position of the first)`` once located."""
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Repeated
+    return out
+
+
+_WS: Final = re.compile(r"[ \t\n\r]*")
+_SCALAR: Final = json.scanner.py_make_scanner(json.JSONDecoder())
+
+
+def _skip(text: str, at: int) -> int:
+    """Past the JSON whitespace at *at*."""
+    return at + len(_WS.match(text, at)[0])  # type: ignore[index]  # always matches
+
+
+def _walk(text: str, at: int) -> int:
+    """Read the JSON value at *at* (valid JSON: ``json.loads`` read it) and return where it
+    ends; raise :class:`_Repeated` at the first key, in reading order, that its mapping
+    already has."""
+    if text[at] == "{":
+        seen: dict[str, int] = {}
+        at = _skip(text, at + 1)
+        if text[at] == "}":
+            return at + 1
+        while True:
+            key, end = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            if key in seen:
+                raise _Repeated(at, key, seen[key])
+            seen[key] = at
+            at = _skip(text, _walk(text, _skip(text, _skip(text, end) + 1)))  # past the ':'
+            if text[at] == "}":
+                return at + 1
+            at = _skip(text, at + 1)  # past the ','
+    if text[at] == "[":
+        at = _skip(text, at + 1)
+        if text[at] == "]":
+            return at + 1
+        while True:
+            at = _skip(text, _walk(text, at))
+            if text[at] == "]":
+                return at + 1
+            at = _skip(text, at + 1)
+    _value, end = _SCALAR(text, at)
+    return int(end)
 
 
 def is_template(document: Any) -> bool:

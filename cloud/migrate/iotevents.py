@@ -59,7 +59,13 @@ from cloud.detectors.model import (
     load_input,
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
-from cloud.migrate.cloudformation import Resource, iotevents_resources, is_template, typed
+from cloud.migrate.cloudformation import (
+    Resource,
+    iotevents_resources,
+    is_template,
+    load_json,
+    typed,
+)
 from edge.errors import DetectorModelError, UserError
 from edge.files import directory_lock, private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
@@ -696,7 +702,7 @@ def _read(path: Path, name: str) -> Any:
         # a template is typed once its functions are evaluated; an API body (describe
         # output, --output yaml) now: AWS's integers and Booleans print bare in YAML
         return document if is_template(document) else typed(document)
-    return json.loads(text)
+    return load_json(text, name)
 
 
 def _dump(document: Any) -> bytes:

@@ -9,7 +9,7 @@
   ingestion lists it, and the rest go on.
 - **Output** (§5): ``<DataStartTime>/results.jsonl`` (and plantwatch's fleet layout
   ``<component>/<DataStartTime>/results.jsonl``). Each object is copied to the local bucket
-  under ``imported/<name>/<asset>/<DataStartTime>/results.jsonl`` (a line that is not a
+  under ``imported/<name>/<generation>/<asset>/<DataStartTime>/results.jsonl`` (a line that is not a
   result goes to ``quarantine/bad_result_line/`` with its source and line number instead)
   and indexed as a SUCCESS
   execution of a STOPPED scheduler ``<name>`` (§6), so ``plantwatch executions``,
@@ -26,10 +26,17 @@ source or can fail on its content (input files, results objects, labels, trainin
 before the first write to the data directory, with the results objects staged in a
 temporary folder: an import that fails on its sources leaves the data directory as it was
 (a model it trained before failing stays in the registry as a new version).
+
+The state transaction is the commit point. The results objects are written before it under
+``<generation>`` (from their keys and content), a folder the earlier import's records do not
+name, and the earlier import's objects are removed after it: a crash at any point leaves the
+earlier import or the new one to every reader (``query`` shows only registered imported
+objects), and a re-run converges (it removes the objects a killed run left).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -41,7 +48,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -63,7 +70,7 @@ from cloud.inference.scheduler import (
 from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
 from cloud.ports import FileObjectStore, ObjectStore, StateStore, atomically
 from edge import user_files
-from edge.errors import ConflictError, NotFoundError, UserError
+from edge.errors import ConflictError, NotFoundError, StorageError, UserError
 from edge.user_files import read_header_line
 
 log = logging.getLogger(__name__)
@@ -205,32 +212,53 @@ class L4EImporter:
             if options.train is not None:
                 model = self._train(options.train, staging / "dataset", label_list)
             model_name = options.train.model_name if options.train else name
-            # from here on only the data directory is written: the result objects first,
-            # then the state in one short transaction (a full disk half way leaves the
-            # earlier import registered as it was), then the earlier import's objects go
-            executions = self._index_results(
-                name, model_name, staged, frequency, options.delay_offset_min
-            )
-            with atomically(self.state):
-                self._forget(name)
-                self._register_dataset(name, inputs, components, discarded)
-                if labels is not None:
-                    self.state.put(
-                        LABELS_NS,
-                        name,
-                        {"source": labels.where, "labels": [_label_doc(lab) for lab in label_list]},
+            # from here on only the data directory is written. The state transaction is the
+            # one point where this import replaces the earlier one: before it the result
+            # objects go to keys of their own (their generation, from their content), which
+            # nothing registered names, so a crash or a full disk up to the commit leaves
+            # the earlier import whole; after it the earlier import's objects are removed,
+            # which a re-run finishes if a crash stopped it.
+            generation = _generation(staged)
+            staged = [
+                replace(entry, local=_generation_key(entry.local, name, generation))
+                for entry in staged
+            ]
+            earlier = set(self.bucket.list(_imported_prefix(name, None)))
+            try:
+                executions = self._index_results(
+                    name, model_name, staged, frequency, options.delay_offset_min
+                )
+                with atomically(self.state):
+                    self._forget(name)
+                    self._register_dataset(name, inputs, components, discarded)
+                    if labels is not None:
+                        self.state.put(
+                            LABELS_NS,
+                            name,
+                            {
+                                "source": labels.where,
+                                "labels": [_label_doc(lab) for lab in label_list],
+                            },
+                        )
+                    for execution in executions:
+                        self.state.put(
+                            EXECUTIONS_NS,
+                            execution_key(name, execution.data_start),
+                            execution.to_record(),
+                        )
+                    self._register_scheduler(
+                        name, model_name, frequency, options, inputs, outputs, generation
                     )
-                for execution in executions:
-                    self.state.put(
-                        EXECUTIONS_NS,
-                        execution_key(name, execution.data_start),
-                        execution.to_record(),
-                    )
-                self._register_scheduler(name, model_name, frequency, options, inputs, outputs)
+            except BaseException:  # not registered: take back what this run wrote
+                for entry in staged:
+                    if entry.local not in earlier:
+                        with suppress(NotFoundError, StorageError):
+                            self.bucket.delete(entry.local)
+                raise
             self._forget_objects(name, {entry.local for entry in staged})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        events = self._events(name)
+        events = self._events(name, generation)
         return {
             "Name": name,
             "Input": inputs.where,
@@ -525,6 +553,7 @@ class L4EImporter:
         options: L4EOptions,
         inputs: Source,
         outputs: Source | None,
+        generation: str | None,
     ) -> None:
         config = SchedulerConfig(
             name=name,
@@ -532,7 +561,7 @@ class L4EImporter:
             input_bucket=BUCKET,
             input_prefix="input/",
             output_bucket=BUCKET,
-            output_prefix=f"{IMPORTED_PREFIX}{name}/",
+            output_prefix=_imported_prefix(name, generation),
             upload_frequency=frequency,
             delay_offset_min=options.delay_offset_min,
             naming=options.naming,
@@ -565,16 +594,25 @@ class L4EImporter:
 
     def _forget_objects(self, name: str, kept: set[str]) -> None:
         """The result objects under *name* this run did not write (an earlier import's,
-        or those a failed run left unregistered)."""
-        for key in list(self.bucket.list(f"{IMPORTED_PREFIX}{name}/")):
-            if key not in kept:
-                self.bucket.delete(key)
+        or those a failed or killed run left unregistered). Runs after the state commit:
+        nothing registered names them any more."""
+        stale = [k for k in self.bucket.list(f"{IMPORTED_PREFIX}{name}/") if k not in kept]
+        if not stale:
+            return
+        self._progress("removing the earlier import's results", len(stale))
+        for key in stale:
+            self.bucket.delete(key)
+            self._progress("", 1)
 
-    def _events(self, name: str) -> int:
+    def _events(self, name: str, generation: str | None) -> int:
         from cloud.inference.events import list_events
 
         return len(
-            list_events(list_executions(self.state, name), self.bucket, f"{IMPORTED_PREFIX}{name}/")
+            list_events(
+                list_executions(self.state, name),
+                self.bucket,
+                _imported_prefix(name, generation),
+            )
         )
 
     # ---- labels and training ----------------------------------------------------------
@@ -698,6 +736,35 @@ def _opened_in_order(store: ObjectStore, keys: list[str]) -> Iterator[BinaryIO |
                     opened, _handle = future.result()
                     if opened is not None:
                         opened.close()
+
+
+GENERATION_RE = re.compile(r"[0-9a-f]{12}")
+"""The folder of one import's results under ``imported/<name>/`` (:func:`_generation`)."""
+
+
+def _generation(staged: list[_Staged]) -> str | None:
+    """A name for this import's set of results objects, from their keys and content: the
+    same results imported again get the same keys (a re-run rewrites them in place), other
+    results get other keys, so they are written beside the earlier import's objects
+    without touching them. None when there are no results."""
+    if not staged:
+        return None
+    digest = hashlib.sha256()
+    for entry in sorted(staged, key=lambda e: e.local):
+        body = entry.path.read_bytes()
+        digest.update(f"{entry.local}\n{len(body)}\n".encode())
+        digest.update(body)
+    return digest.hexdigest()[:12]
+
+
+def _generation_key(key: str, name: str, generation: str | None) -> str:
+    """``imported/<name>/<rest>`` as ``imported/<name>/<generation>/<rest>``."""
+    rest = key[len(f"{IMPORTED_PREFIX}{name}/") :]
+    return f"{_imported_prefix(name, generation)}{rest}"
+
+
+def _imported_prefix(name: str, generation: str | None) -> str:
+    return f"{IMPORTED_PREFIX}{name}/" + (f"{generation}/" if generation else "")
 
 
 def _historical(key: str, prefix: str) -> bool:

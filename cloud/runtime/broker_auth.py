@@ -237,8 +237,12 @@ class AuthStore:
             for thing, entry in sorted(self._devices_doc().items())
         ]
 
-    def add_device(self, thing: str, site: str, assets: Iterable[str] = ()) -> str:
-        """Make (or replace) a device credential; returns its password, which is not kept."""
+    def add_device(
+        self, thing: str, site: str, assets: Iterable[str] = (), *, replace: bool = False
+    ) -> str:
+        """Make a device credential; returns its password, which is not kept. An existing
+        credential for *thing* is refused unless *replace*: its device's password would stop
+        working."""
         _check_name(thing, "thing")
         _check_name(site, "site")
         names = tuple(_check_name(a, "asset") for a in assets) or (thing,)
@@ -246,6 +250,12 @@ class AuthStore:
             raise ConfigError(f"assets {list(names)}: names must be unique")
         if thing in SERVICE_GRANTS:
             raise ConfigError(f"thing {thing!r}: the name of a stack service; pick another")
+        devices = self._devices_doc()
+        if thing in devices and not replace:
+            raise ConfigError(
+                f"device credential {thing!r} already exists in {self.devices_file}; "
+                "add --replace to give it a new password (the old one stops working)"
+            )
         self.ensure()
         password = secrets.token_urlsafe(24)
         devices = self._devices_doc()

@@ -12,17 +12,17 @@ were lost (4 to 24 of 3,000 in a kill probe).
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from ingest_helpers import start_up
+from waiting import wait_until
 
 from cloud.runtime.broker import free_port
 from edge import wire
@@ -34,19 +34,7 @@ TOPIC = "dt/plantwatch/s1/pump-01/telemetry"
 
 
 def _start(data: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "cloud.cli.main", "up", "--data", str(data)),
-            *("--port", str(port), "--broker", "amqtt", "--no-dashboard"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("broker: "), "up did not start"
-    return proc
+    return start_up(data, "--port", str(port), "--broker", "amqtt", "--no-dashboard")
 
 
 def _port_free(port: int) -> bool:
@@ -55,15 +43,6 @@ def _port_free(port: int) -> bool:
     except OSError:
         return True
     return False
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def _landed(data: Path) -> set[int]:
@@ -116,11 +95,13 @@ def test_a_sigkilled_up_loses_no_acknowledged_reading(tmp_path: Path) -> None:
                 # WHEN up is SIGKILLed mid-ingest, its broker goes with it
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
-                assert _wait(lambda: _port_free(port), 15), "the broker outlived up"
+                assert wait_until(lambda: _port_free(port), 15, poll=0.1), "the broker outlived up"
                 # AND up is started again on the same data directory and port
                 proc = _start(data, port)
         # THEN the device gets every reading acknowledged in the end (it resends the rest)
-        assert _wait(lambda: len(acked) == READINGS, 120), f"{len(acked)} of {READINGS} acked"
+        assert wait_until(lambda: len(acked) == READINGS, 120, poll=0.1), (
+            f"{len(acked)} of {READINGS} acked"
+        )
     finally:
         device.disconnect()
         device.loop_stop()
@@ -147,7 +128,7 @@ def test_a_reading_the_runner_quarantines_is_still_acknowledged(tmp_path: Path) 
         bad = device.publish(TOPIC, b"not a reading", qos=1)
         good = device.publish(TOPIC, _message(1, int(time.time() * 1000)), qos=1)
         # THEN both are PUBACKed: the runner acks what it quarantined (after committing it)
-        assert _wait(lambda: bad.is_published() and good.is_published(), 30)
+        assert wait_until(lambda: bad.is_published() and good.is_published(), 30, poll=0.1)
     finally:
         device.disconnect()
         device.loop_stop()

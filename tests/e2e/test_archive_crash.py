@@ -3,15 +3,15 @@ reading the input CSVs hold, once, and the input CSVs hold every reading sent.""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from archive_cells import archive_cells, input_cells
+from ingest_helpers import start_up
+from waiting import wait_for
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker
@@ -21,36 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def _start(url: str, data: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cloud.cli.main",
-            "up",
-            "--broker-url",
-            url,
-            "--data",
-            str(data),
-            "--archive-flush-s",
-            "0.2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("broker: "), "up did not start"
-    return proc
-
-
-def _wait(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
+    return start_up(data, "--broker-url", url, "--archive-flush-s", "0.2")
 
 
 def _committed(data: Path) -> int:
@@ -95,12 +66,12 @@ def test_sigkilled_up_loses_no_reading_from_the_archive(tmp_path: Path) -> None:
                 if i < 2:
                     # WHEN up is killed while windows are flushed and the archive is written
                     before = _committed(data)
-                    _wait(lambda b=before: _committed(data) > b, timeout=30)
+                    wait_for(lambda b=before: _committed(data) > b, timeout=30)
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(10)
                     # AND started again on the same data directory and broker session
                     proc = _start(broker.url, data)
-            _wait(lambda: set(input_cells(bucket)) == expected, timeout=90)
+            wait_for(lambda: set(input_cells(bucket)) == expected, timeout=90)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0
         finally:

@@ -7,11 +7,10 @@ runner; it "dies" by closing its socket without DISCONNECT, as a SIGKILLed proce
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
+from ingest_helpers import LoopedSubscriber
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker
@@ -27,60 +26,11 @@ def amqtt_broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
-class Subscriber:
-    """A paho client driven by ``loop()`` on the test thread, so the test decides when it dies."""
+class Subscriber(LoopedSubscriber):
+    """A subscriber of TOPIC the test loops itself, so the test decides when it dies."""
 
-    def __init__(self, broker: EmbeddedBroker, client_id: str) -> None:
-        self.received: list[mqtt.MQTTMessage] = []
-        self.session_present: bool | None = None
-        self.subscribed = False
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            manual_ack=True,
-        )
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *_a: setattr(self, "subscribed", True)
-        self.client.on_message = lambda _c, _u, msg: self.received.append(msg)
-        self.client.connect(broker.host, broker.port, keepalive=60)
-        assert self.loop_until(lambda: self.session_present is not None)
-
-    def _on_connect(
-        self, _c: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, *_a: object
-    ) -> None:
-        self.session_present = flags.session_present
-
-    def loop_until(self, done: Callable[[], bool], timeout: float = 15.0) -> bool:
-        """Run the network loop until ``done()``; False on timeout, so callers can show more."""
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                return False
-            self.client.loop(0.05)
-        return True
-
-    def loop_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.client.loop(0.05)
-
-    def subscribe(self) -> None:
-        self.client.subscribe(TOPIC, 1)
-        assert self.loop_until(lambda: self.subscribed)
-
-    def payloads(self) -> list[bytes]:
-        return [m.payload for m in self.received]
-
-    def kill(self) -> None:
-        """Drop the TCP connection without DISCONNECT, as the kernel does for a killed process."""
-        sock = self.client.socket()
-        assert sock is not None
-        sock.close()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop(0.05)
+    def subscribe(self, topic: str = TOPIC) -> None:
+        super().subscribe(topic)
 
 
 def _publish(broker: EmbeddedBroker, payloads: list[bytes]) -> None:
@@ -90,11 +40,6 @@ def _publish(broker: EmbeddedBroker, payloads: list[bytes]) -> None:
             pub.publish(TOPIC, payload)
     finally:
         pub.close()
-
-
-def _wait_until_offline() -> None:
-    """Wait until the broker has noticed the dead connection, so later messages are queued."""
-    time.sleep(0.5)
 
 
 def test_unacked_messages_come_back_after_the_subscriber_dies(
@@ -109,7 +54,6 @@ def test_unacked_messages_come_back_after_the_subscriber_dies(
     assert first.payloads() == before
     # WHEN it dies without DISCONNECT and 3 more are published while it is away
     first.kill()
-    _wait_until_offline()
     during = [b"m%d" % i for i in range(5, 8)]
     _publish(amqtt_broker, during)
     # AND it comes back with the same client id and a persistent session, acking everything
@@ -141,7 +85,6 @@ def test_a_late_ack_counts_and_a_timed_out_message_is_still_redelivered(
     first.client.ack(acked.mid, 1)
     first.loop_for(0.5)
     first.kill()
-    _wait_until_offline()
     # AND it comes back on the same session
     second = Subscriber(amqtt_broker, "t-redeliver-late")
     second.client.on_message = lambda c, _u, msg: (second.received.append(msg), c.ack(msg.mid, 1))
@@ -165,7 +108,6 @@ def test_a_redelivery_left_unacknowledged_does_not_hold_back_the_queued_messages
     _publish(amqtt_broker, [b"in-flight"])
     assert first.loop_until(lambda: len(first.received) == 1)
     first.kill()
-    _wait_until_offline()
     _publish(amqtt_broker, [b"queued"])
     # WHEN it resumes the session and does not acknowledge the resent message (yet)
     second = Subscriber(amqtt_broker, "t-redeliver-stall")

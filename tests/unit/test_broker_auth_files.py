@@ -197,3 +197,40 @@ def test_auth_add_device_prints_an_agent_config_and_keeps_no_password(
     assert json.loads(capsys.readouterr().out) == [
         {"thing": "gw-1", "site": "s1", "assets": ["a", "b"]}
     ]
+
+
+def test_adding_an_existing_device_is_refused_unless_replace_is_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second ``add-device`` for the same thing used to give it a new password silently,
+    locking out the device that holds the old one; now it says so and names ``--replace``."""
+    from cloud.cli.main import main
+
+    data = ["--data", str(tmp_path)]
+    assert main(["auth", "add-device", "pump-01", "--site", "s1", *data, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["password"]
+    store = AuthStore.in_data(tmp_path)
+    before = store.devices_file.read_text()
+
+    assert main(["auth", "add-device", "pump-01", "--site", "s2", *data, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith("plantwatch: error: ") and "pump-01" in err and "--replace" in err
+    assert store.devices_file.read_text() == before, "nothing changed"
+    access = AccessControl(store.passwd_file, store.acl_file)
+    assert access.authenticate("pump-01", first)
+
+    assert (
+        main(["auth", "add-device", "pump-01", "--site", "s2", *data, "--json", "--replace"]) == 0
+    )
+    out, err = capsys.readouterr()
+    second = json.loads(out)["password"]
+    assert "replaced" in err and "pump-01" in err
+    access.reload()
+    assert access.authenticate("pump-01", second) and not access.authenticate("pump-01", first)
+    assert [(d.thing, d.site) for d in store.devices()] == [("pump-01", "s2")]
+
+    with pytest.raises(ConfigError, match=r"pump-01.*--replace"):
+        store.add_device("pump-01", "s1")
+    assert main(["auth", "add-device", "pump-02", "--site", "s1", *data, "--replace"]) == 0
+    assert "replaced" not in capsys.readouterr().err, "nothing was replaced"

@@ -38,6 +38,10 @@ def _result(ts: str, prediction: int, top: str) -> str:
     )
 
 
+IMPORTED_KEY = "imported/old-l4e/0123456789ab/old-l4e/2022-05-13T12:10:00Z/results.jsonl"
+"""An imported results object, under its import's generation folder (cloud.migrate.l4e)."""
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("query") / "data"
@@ -79,9 +83,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (_result("2023-11-14T23:41:00.000000", 1, "pump-1\\flow") + "\n").encode(),
     )
     store.put(
-        "imported/old-l4e/old-l4e/2022-05-13T12:10:00Z/results.jsonl",
+        IMPORTED_KEY,
         b'{"timestamp": "2022-05-13T12:11:00.000000", "prediction": 0, '
         b'"prediction_reason": "MACHINE_OFF"}\n',
+    )
+    store.put(  # what a killed re-import leaves: its objects, never registered
+        "imported/old-l4e/fedcba987654/old-l4e/2022-05-13T12:10:00Z/results.jsonl",
+        b'{"timestamp": "2022-05-13T12:11:00.000000", "prediction": 1}\n',
     )
     notifier = OutboxNotifier(layout.alerts, clock=clock)
     notifier.send(
@@ -106,6 +114,23 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "anomalous": True,
             "model_name": "m",
             "rows": 2,
+        },
+    )
+    state.put(
+        EXECUTIONS_NS,
+        "old-l4e/2022-05-13T12:10:00Z",
+        {
+            "scheduler": "old-l4e",
+            "data_start": "2022-05-13T12:10:00Z",
+            "data_end": "2022-05-13T12:15:00Z",
+            "scheduled_start": "2022-05-13T12:15:00Z",
+            "status": "SUCCESS",
+            "failed_reason": None,
+            "result_key": IMPORTED_KEY,
+            "result_keys": [IMPORTED_KEY],
+            "anomalous": False,
+            "model_name": "old-l4e",
+            "rows": 1,
         },
     )
     state.close()
@@ -219,9 +244,10 @@ def test_results_alerts_and_executions_views(
     executions = json.loads(
         _query(capsys, data, "SELECT scheduler, data_start, status, rows FROM executions", "--json")
     )
-    assert executions == [
-        {"scheduler": "fleet", "data_start": "2023-11-14T23:40:00", "status": "SUCCESS", "rows": 2}
-    ]
+    assert sorted(executions, key=lambda e: e["scheduler"]) == [
+        {"scheduler": "fleet", "data_start": "2023-11-14T23:40:00", "status": "SUCCESS", "rows": 2},
+        {"scheduler": "old-l4e", "data_start": "2022-05-13T12:10:00", "status": "SUCCESS", "rows": 1},
+    ]  # fmt: skip
 
 
 def test_a_join_of_readings_and_results(capsys: pytest.CaptureFixture[str], data: Path) -> None:
@@ -259,10 +285,14 @@ def test_results_keys_name_their_site_and_asset(tmp_path: Path) -> None:
         "stream/pump-3/2023-11-14T23:40:00Z/results.jsonl",
         "output/not/a/results/layout/results.jsonl",
         "output/pump-1/not-a-time/results.jsonl",
+        "imported/old/0123456789ab/pump-4/2023-11-14T23:40:00Z/results.jsonl",
+        "imported/old/pump-5/2023-11-14T23:40:00Z/results.jsonl",
     ):
         FsObjectStore(tmp_path).put(key, b"")
     found = [(o.source, o.site, o.asset) for o in results_objects(tmp_path)]
     assert found == [
+        ("imported/old", "s1", "pump-4"),
+        ("imported/old", "s1", "pump-5"),
         ("output", "s1", None),
         ("output", "s1", "pump-1"),
         ("output", "s2", "pump-1"),

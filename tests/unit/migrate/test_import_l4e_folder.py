@@ -4,6 +4,7 @@ inputs with another delimiter and timestamp format, and results in the fleet lay
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,13 @@ def test_historical_layout_and_fleet_results(tmp_path: Path, capsys) -> None:
     # §6's CustomerResultObject {Bucket, Key} is the first; a fleet lists every one
     objects = execution["CustomerResultObjects"]
     assert execution["CustomerResultObject"] == objects[0]
-    assert sorted(o["Key"] for o in objects) == [
-        "imported/train/fan-2/2022-01-01T00:00:00Z/results.jsonl",
-        "imported/train/fan/2022-01-01T00:00:00Z/results.jsonl",
+    # under the import's generation folder (named from the results' content)
+    keys = sorted(o["Key"] for o in objects)
+    generation = keys[0].split("/")[2]
+    assert re.fullmatch(r"[0-9a-f]{12}", generation), keys
+    assert keys == [
+        f"imported/train/{generation}/fan-2/2022-01-01T00:00:00Z/results.jsonl",
+        f"imported/train/{generation}/fan/2022-01-01T00:00:00Z/results.jsonl",
     ]
     assert {o["Bucket"] for o in objects} == {"plantwatch"}
     sql = "SELECT asset, prediction FROM results ORDER BY asset"

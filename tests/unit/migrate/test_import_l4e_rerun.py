@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from l4e_import_state import import_state
 
 from cloud.adapters.local import SqliteStateStore
 from cloud.cli.main import main
-from cloud.inference.scheduler import EXECUTIONS_NS, SCHEDULERS_NS
+from cloud.inference.scheduler import SCHEDULERS_NS
 from cloud.migrate import l4e
 from edge.errors import StorageError, UserError
-
-NAMESPACES = (EXECUTIONS_NS, SCHEDULERS_NS, l4e.DATASETS_NS, l4e.LABELS_NS)
 
 
 def _sources(root: Path) -> list[str]:
@@ -42,42 +41,16 @@ def _sources(root: Path) -> list[str]:
     return ["--input", str(inputs), "--output", str(out), "--labels", str(labels)]
 
 
-def _state(data: Path) -> dict:
-    """What an import leaves: bucket objects (quarantine records without their arrival
-    time) and the state it registers."""
-    files = {}
-    for path in sorted((data / "buckets").rglob("*")):
-        if path.is_file():
-            body = path.read_bytes()
-            if "quarantine" in path.parts:
-                record = json.loads(body)
-                record.pop("received_at")
-                body = json.dumps(record, sort_keys=True).encode()
-                files[("quarantine", body)] = files.get(("quarantine", body), 0) + 1
-            else:
-                files[str(path.relative_to(data))] = body
-    state = SqliteStateStore(data / "state.db")
-    try:
-        docs = {ns: sorted(state.items(ns)) for ns in NAMESPACES}
-    finally:
-        state.close()
-    for _key, doc in docs[l4e.DATASETS_NS]:
-        doc.pop("ImportedAt", None)
-    for _key, doc in docs[SCHEDULERS_NS]:
-        doc.pop("created_at", None)
-    return {"files": files, "state": docs}
-
-
 def test_running_the_same_import_twice_leaves_one_import(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["import", "l4e", *_sources(tmp_path), "--data", str(tmp_path / "data"), "--json"]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)
-    once = _state(tmp_path / "data")
+    once = import_state(tmp_path / "data")
     assert main(argv) == 0
     second = json.loads(capsys.readouterr().out)
-    assert _state(tmp_path / "data") == once  # nothing twice, quarantine included
+    assert import_state(tmp_path / "data") == once  # nothing twice, quarantine included
     assert (second["Executions"], second["QuarantinedResultLines"]) == (
         first["Executions"],
         first["QuarantinedResultLines"],
@@ -90,7 +63,7 @@ def test_a_results_object_gone_between_listing_and_reading_changes_nothing(
     sources = _sources(tmp_path)
     argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data")]
     assert main(argv) == 0
-    before = _state(tmp_path / "data")
+    before = import_state(tmp_path / "data")
     capsys.readouterr()
     listed = l4e.L4EImporter._results
 
@@ -103,7 +76,7 @@ def test_a_results_object_gone_between_listing_and_reading_changes_nothing(
     assert main(argv) in (1, 2)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2022-05-13T12:20:00Z/results.jsonl" in err, err
-    assert _state(tmp_path / "data") == before
+    assert import_state(tmp_path / "data") == before
 
 
 def test_a_failed_training_changes_nothing(
@@ -111,7 +84,7 @@ def test_a_failed_training_changes_nothing(
 ) -> None:
     argv = ["import", "l4e", *_sources(tmp_path), "--data", str(tmp_path / "data")]
     assert main(argv) == 0
-    before = _state(tmp_path / "data")
+    before = import_state(tmp_path / "data")
 
     def fails(*_args: object) -> dict:
         raise UserError("training: not enough rows")
@@ -119,7 +92,7 @@ def test_a_failed_training_changes_nothing(
     monkeypatch.setattr(l4e.L4EImporter, "_train", fails)
     assert main([*argv, "--train", "m"]) == 2
     assert "not enough rows" in capsys.readouterr().err
-    assert _state(tmp_path / "data") == before
+    assert import_state(tmp_path / "data") == before
 
 
 @pytest.mark.parametrize("earlier", [True, False], ids=["onto-an-import", "onto-nothing"])
@@ -136,7 +109,7 @@ def test_a_write_failing_half_way_registers_nothing(
     argv = ["import", "l4e", *sources, "--data", str(tmp_path / "data")]
     if earlier:
         assert main(argv) == 0
-    before = _state(tmp_path / "data") if earlier else None
+    before = import_state(tmp_path / "data") if earlier else None
     shutil.rmtree(Path(sources[3]) / "2022-05-13T12:20:00Z")  # this run differs: 2 results
     capsys.readouterr()
     put = SqliteStateStore.put
@@ -151,7 +124,7 @@ def test_a_write_failing_half_way_registers_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "disk is full" in err, err
     monkeypatch.undo()
-    after = _state(tmp_path / "data")
+    after = import_state(tmp_path / "data")
     if earlier:
         assert after == before
     else:
