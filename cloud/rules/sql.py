@@ -132,6 +132,13 @@ CAST_TYPES = {
 }
 KEYWORDS = {"select", "from", "where", "as", "and", "or", "not", "true", "false", "null", "value"}
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
+_CLAUSE_WORDS = ("select", "from", "where", "as")
+"""Keywords that cannot be an output name after AS (they end or restart the statement)."""
+UNSUPPORTED_OPERATORS = {
+    "in": "write x = a OR x = b",
+    "contains": "for a string write indexof(s, t) >= 0",
+}
+"""Operators AWS documents that the local engine refuses, with what to write instead."""
 MAX_DEPTH = 64
 """Nesting the parser recurses through: parentheses, NOT, unary minus, calls, literals."""
 MAX_TREE_DEPTH = 256
@@ -470,10 +477,18 @@ class _Parser:
         if self.at_kw("as"):
             self.advance()
             tok = self.tok
-            if tok.kind != "name":
+            # only a name can follow AS, so a keyword there is a name too (AS value)
+            if tok.kind != "name" and not (tok.kind == "kw" and tok.value not in _CLAUSE_WORDS):
                 raise self.fail("an output name after AS")
             self.advance()
-            return SelectItem(expr, tok.value)
+            if self.at_op("."):
+                raise RuleSqlError(
+                    f"a dotted output name (AS {tok.text}.{self.tokens[self.i + 1].text}) is "
+                    f"not supported; build nested output with an object literal, "
+                    f"{{'{self.tokens[self.i + 1].text}': ...}} AS {tok.text}",
+                    position=self.tok.pos,
+                )
+            return SelectItem(expr, tok.text)
         if isinstance(expr, Field):
             return SelectItem(expr, expr.name)
         if isinstance(expr, Attr):
@@ -532,14 +547,31 @@ class _Parser:
 
     def comparison(self) -> Expr:
         left = self.additive()
+        self.refuse_unsupported_operator()
         if self.at_op(*COMPARISONS):
             op = self.advance().value
             left = Binary(op, left, self.additive())
+            self.refuse_unsupported_operator()
             if self.at_op(*COMPARISONS):
                 raise RuleSqlError(
                     "comparisons do not chain; combine them with AND", position=self.tok.pos
                 )
         return left
+
+    def refuse_unsupported_operator(self) -> None:
+        """AWS documents ``IN`` and ``CONTAINS``; the local engine does not run them. After
+        an operand only an operator can come, so a word there is refused by its name rather
+        than as an unexpected token."""
+        tok, negated = self.tok, ""
+        if self.at_kw("not"):
+            tok, negated = self.tokens[self.i + 1], "NOT "
+        word = tok.value.lower() if tok.kind == "name" else ""
+        if word in UNSUPPORTED_OPERATORS:
+            raise RuleSqlError(
+                f"operator {negated}{word.upper()} is not supported by the local rules engine; "
+                f"{UNSUPPORTED_OPERATORS[word]}",
+                position=self.tok.pos,
+            )
 
     def additive(self) -> Expr:
         left = self.multiplicative()

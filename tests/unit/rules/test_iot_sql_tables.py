@@ -151,9 +151,25 @@ def test_whole_decimals_become_ints() -> None:
         ("SELECT get(a) AS x FROM 't'", 8, "2 argument"),
         ("SELECT 'abc FROM t", 8, "unterminated"),
         ("SELECT a FROM 't' WHERE 1 < 2 < 3", 31, "do not chain"),
+        # AWS documents IN and CONTAINS; the local engine does not run them, and says so by
+        # name rather than "expected end of statement"
+        ("SELECT a FROM 't' WHERE a IN [1, 2]", 27, "operator IN is not supported"),
+        ("SELECT a FROM 't' WHERE a in arr", 27, "operator IN is not supported"),
+        ("SELECT a FROM 't' WHERE a NOT IN arr", 27, "operator NOT IN is not supported"),
+        ("SELECT a FROM 't' WHERE arr CONTAINS 3", 29, "operator CONTAINS is not supported"),
+        ("SELECT arr contains 3 AS c FROM 't'", 12, "operator CONTAINS is not supported"),
+        # AWS's JSON-extensions page shows AS bar.baz without saying what it outputs
+        ("SELECT foo.bar AS bar.baz FROM 't'", 22, "dotted output name"),
     ],
 )
 def test_unsupported_sql_names_position_and_reason(sql: str, position: int, reason: str) -> None:
     with pytest.raises(RuleSqlError, match=re.escape(reason)) as info:
         parse(sql)
     assert info.value.position == position
+
+
+@pytest.mark.parametrize("word", ["value", "Value", "null", "true", "and", "or", "not"])
+def test_an_output_name_may_be_a_keyword(word: str) -> None:
+    """After AS only a name can follow, so a keyword there is the name as written
+    (``SELECT v AS value``): a rule AWS runs is not refused for it."""
+    assert run(f"v AS {word}", b'{"v": 1}') == {word: 1}
