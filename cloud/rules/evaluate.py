@@ -212,13 +212,16 @@ def evaluate(
     defer_encoding: bool = False,
     match_from: bool = True,
 ) -> RuleOutput | None:
-    """The rule's output, or None when the topic does not match FROM or WHERE is not true.
+    """The rule's output, or None when the topic does not match FROM (or there is none) or
+    WHERE is not true.
     Without *match_from* FROM is not checked: a Basic Ingest message names its rule.
 
     With *defer_encoding*, a SELECT item that is ``encode(..., 'base64')`` is delivered as
     :class:`Encoded` (the bytes, encoded only if something serialises the output); without
     it, as its text. The rules runner defers: its batcher wants the payload's bytes."""
-    if match_from and not topic_matches(statement.topic_filter, message.topic):
+    if match_from and (
+        statement.topic_filter is None or not topic_matches(statement.topic_filter, message.topic)
+    ):
         return None
     ctx = _Context(message)
     if statement.where is not None and ctx.eval(statement.where) is not True:

@@ -6,7 +6,8 @@ loads is a rule the evaluator can run.
 
 Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
-    statement := SELECT [VALUE] item {, item} FROM 'filter' [WHERE expr]
+    statement := SELECT [VALUE] item {, item} [FROM 'filter'] [WHERE expr]
+                 (no FROM: a rule only Basic Ingest triggers)
     item      := '*' | expr [AS name]
     expr      := or;  or := and {OR and};  and := not {AND not};  not := NOT not | cmp
     cmp       := add [(= | <> | < | <= | > | >=) add]
@@ -254,7 +255,10 @@ Expr = (
 @dataclass(frozen=True, slots=True)
 class Statement:
     items: tuple[SelectItem, ...]
-    topic_filter: str
+    topic_filter: str | None
+    """None when the statement has no FROM: AWS's SQL reference makes FROM "Optional for
+    rules that are only triggered using the Basic Ingest feature", so such a rule matches
+    no topic and runs only on its ``$aws/rules/<rule>/...`` messages."""
     where: Expr | None
     value: bool = False
     """``SELECT VALUE expr``: the output is the value itself, not an object."""
@@ -415,12 +419,14 @@ class _Parser:
     # statement
     def statement(self) -> Statement:
         items, value = self.select_list()
-        self.expect_kw("from")
-        tok = self.tok
-        if tok.kind != "str":
-            raise self.fail("a quoted topic filter")
-        self.advance()
-        topic_filter = validate_filter(tok.value, tok.pos)
+        topic_filter = None
+        if not (self.at_kw("where") or self.tok.kind == "eof"):  # else no FROM: Basic Ingest
+            self.expect_kw("from")
+            tok = self.tok
+            if tok.kind != "str":
+                raise self.fail("a quoted topic filter")
+            self.advance()
+            topic_filter = validate_filter(tok.value, tok.pos)
         where = None
         if self.at_kw("where"):
             self.advance()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.evaluate import Message, RuleOutput, evaluate
 from cloud.rules.sql import parse
 from cloud.rules.topic_filter import topic_matches
 from edge.errors import RuleSqlError
@@ -173,3 +173,17 @@ def test_an_output_name_may_be_a_keyword(word: str) -> None:
     """After AS only a name can follow, so a keyword there is the name as written
     (``SELECT v AS value``): a rule AWS runs is not refused for it."""
     assert run(f"v AS {word}", b'{"v": 1}') == {word: 1}
+
+
+def test_a_statement_without_from_matches_no_topic_but_runs_by_name() -> None:
+    """FROM may be left out of a rule only Basic Ingest triggers (AWS's SQL reference); a
+    missing FROM elsewhere is still named."""
+    statement = parse("SELECT v WHERE v > 1")
+    assert statement.topic_filter is None
+    message = Message("a/b", b'{"v": 2}', timestamp_ms=0)
+    assert evaluate(statement, message) is None
+    assert evaluate(statement, message, match_from=False) == RuleOutput({"v": 2})
+    assert evaluate(parse("select v"), message, match_from=False) == RuleOutput({"v": 2})
+    with pytest.raises(RuleSqlError, match="expected FROM") as info:
+        parse("SELECT v 'a/b'")
+    assert info.value.position == 10
