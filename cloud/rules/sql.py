@@ -644,7 +644,9 @@ class _Parser:
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
-            if tok.value.lower() == "case" and self.starts_case_subject():
+            if tok.value.lower() == "case" and (
+                self.starts_case_subject() or (self.at_op("-") and self.when_follows())
+            ):
                 return self.expr_at(self.case)
             if self.at_op("("):
                 return self.call(tok)
@@ -692,6 +694,29 @@ class _Parser:
         if tok.kind == "kw":
             return tok.value in ("true", "false", "null", "not")
         return tok.kind == "op" and tok.value in ("(", "[", "{")
+
+    def when_follows(self) -> bool:
+        """Whether a ``WHEN`` comes next at this nesting level, before anything that ends an
+        expression: after ``case -`` that makes it a CASE statement whose subject starts
+        with unary minus (``CASE -v WHEN -1 THEN ...``), not the field ``case`` minus
+        something (``case - 1``)."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.value in ("(", "[", "{"):
+                depth += 1
+            elif tok.kind == "op" and tok.value in (")", "]", "}"):
+                depth -= 1
+                if depth < 0:
+                    return False
+            elif depth == 0 and (
+                (tok.kind == "op" and tok.value == ",")
+                or (tok.kind == "kw" and tok.value in _CLAUSE_WORDS)
+                or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
+            ):
+                return tok.kind == "name" and tok.value.lower() == "when"
+            if tok.kind == "eof":
+                return False
+        return False
 
     def at_word(self, word: str) -> bool:
         return self.tok.kind == "name" and self.tok.value.lower() == word
