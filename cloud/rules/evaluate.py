@@ -65,6 +65,7 @@ from cloud.rules.sql import (
     Statement,
     Subquery,
     Unary,
+    arity_fits,
 )
 from cloud.rules.time_parse import epoch_ms
 from cloud.rules.topic_filter import topic_matches
@@ -356,7 +357,12 @@ class _Context:
 
     def item(self, expr: Expr, defer_encoding: bool) -> Any:
         """A SELECT item's value; an ``encode`` left as :class:`Encoded` when deferring."""
-        if defer_encoding and isinstance(expr, Call) and expr.name == "encode":
+        if (
+            defer_encoding
+            and isinstance(expr, Call)
+            and expr.name == "encode"
+            and len(expr.args) == 2
+        ):
             return self.encode(expr.args, defer=True)
         return self.eval(expr)
 
@@ -489,6 +495,8 @@ class _Context:
             return UNDEFINED
 
     def call(self, name: str, args: tuple[Expr, ...]) -> Any:
+        if not arity_fits(name, len(args)):
+            return UNDEFINED  # spec §1.4: a wrong argument count is Undefined
         msg = self.message
         if name == "topic":
             if not args:

@@ -779,13 +779,10 @@ class _Parser:
                 self.advance()
                 args.append(self.argument())
         self.expect_op(")")
-        low, high = FUNCTIONS[name]
-        if len(args) < low or (high is not None and len(args) > high):
-            want = str(low) if low == high else f"{low} to {high}" if high else f"at least {low}"
-            raise RuleSqlError(
-                f"{name}() takes {want} argument(s), got {len(args)}", position=name_tok.pos
-            )
-        if name in REGEX_FUNCTIONS:
+        # a wrong argument count loads: the call is Undefined (spec §1.4, AWS's data types
+        # page: "Functions called with invalid arguments (for example, wrong types, wrong
+        # number of arguments, and so on) return Undefined")
+        if name in REGEX_FUNCTIONS and arity_fits(name, len(args)):
             _check_pattern(name, args[1], name_tok.pos)
         return Call(name, tuple(args))
 
@@ -794,6 +791,12 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+def arity_fits(name: str, count: int) -> bool:
+    """Whether function *name* takes *count* arguments (else a call is Undefined)."""
+    low, high = FUNCTIONS[name]
+    return low <= count and (high is None or count <= high)
 
 
 def _check_pattern(name: str, arg: Expr, position: int) -> None:

@@ -148,7 +148,6 @@ def test_whole_decimals_become_ints() -> None:
         ("SELECT aws_lambda('arn', *) AS x FROM 't'", 8, "aws_lambda() is not supported locally"),
         ("SELECT (SELECT v FROM 'e') AS x FROM 't'", 23, "nested SELECT's FROM"),
         ("SELECT a FROM 't' WHERE", 24, "expected an expression"),
-        ("SELECT get(a) AS x FROM 't'", 8, "2 argument"),
         ("SELECT 'abc FROM t", 8, "unterminated"),
         ("SELECT a FROM 't' WHERE 1 < 2 < 3", 31, "do not chain"),
         # AWS documents IN and CONTAINS; the local engine does not run them, and says so by
