@@ -437,7 +437,17 @@ class _Parser:
     def select_list(self) -> tuple[tuple[SelectItem, ...], bool]:
         """``SELECT [VALUE] items``: the items, and whether it is SELECT VALUE."""
         self.expect_kw("select")
-        if not self.at_kw("value"):
+        following = self.tokens[self.i + 1] if self.tok.kind != "eof" else self.tok
+        if self.at_kw("value") and following.kind == "op" and following.value == "*":
+            after = self.tokens[self.i + 2]
+            if after.kind == "eof" or (after.kind == "kw" and after.value in _CLAUSE_WORDS):
+                raise RuleSqlError(
+                    "SELECT VALUE * is not supported; SELECT * outputs the payload",
+                    position=self.tok.pos,
+                )
+        # VALUE is the keyword only where an expression follows it; else (SELECT value,
+        # value AS v, value + 1 ...) it is a payload field named value
+        if not (self.at_kw("value") and _starts_expression(following)):
             return tuple(self.select_items()), False
         self.advance()
         items = (SelectItem(self.expr(), None),)
@@ -636,6 +646,9 @@ class _Parser:
             if tok.value == "null":
                 self.advance()
                 return Literal(None)
+            if tok.value == "value":  # a keyword only right after SELECT: here a field
+                self.advance()
+                return Field(tok.text)
             if tok.value == "select":
                 raise RuleSqlError(
                     "a nested SELECT must be in parentheses: (SELECT ... FROM ...)",
@@ -811,6 +824,15 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None
+
+
+def _starts_expression(tok: Token) -> bool:
+    """Whether *tok* can begin an expression (after ``SELECT VALUE``)."""
+    if tok.kind in ("num", "str", "name"):
+        return True
+    if tok.kind == "kw":
+        return tok.value in ("true", "false", "null", "not", "value")
+    return tok.kind == "op" and tok.value in ("(", "[", "{", "-")
 
 
 def tree_depth(expr: Expr) -> int:

@@ -186,3 +186,40 @@ def test_a_statement_without_from_matches_no_topic_but_runs_by_name() -> None:
     with pytest.raises(RuleSqlError, match="expected FROM") as info:
         parse("SELECT v 'a/b'")
     assert info.value.position == 10
+
+
+def test_the_where_page_example_with_as_value() -> None:
+    """AWS's WHERE-clause page: payload ``80``, ``SELECT decode(encode(*, 'base64'),
+    'base64') AS value FROM 'topic/subtopic' WHERE decode(encode(*, 'base64'), 'base64') >
+    50`` -> ``{"value":80}``."""
+    sql = (
+        "SELECT decode(encode(*, 'base64'), 'base64') AS value FROM 'topic/subtopic' "
+        "WHERE decode(encode(*, 'base64'), 'base64') > 50"
+    )
+    out = evaluate(parse(sql), Message("topic/subtopic", b"80", timestamp_ms=0))
+    assert out is not None and out.to_bytes() == b'{"value":80}'
+
+
+@pytest.mark.parametrize(
+    ("select", "where", "expected"),
+    [
+        ("*", "value > 10", {"value": 21, "ts": 1}),
+        ("value", "", {"value": 21}),
+        ("value AS v", "", {"v": 21}),
+        ("value, ts", "", {"value": 21, "ts": 1}),
+        ("ts, value", "", {"ts": 1, "value": 21}),
+        ("value + 1 AS v, value * 2 AS w", "", {"v": 22, "w": 42}),
+        ("value", "value = 21 AND ts < value", {"value": 21}),
+        ("VALUE value", "", 21),
+        ("VALUE value + 1", "", 22),
+        ("VALUE -ts", "", -1),
+        ("VALUE (ts)", "", 1),
+    ],
+)
+def test_a_payload_field_named_value_reads_as_a_field(
+    select: str, where: str, expected: object
+) -> None:
+    """VALUE is a keyword only right after SELECT, where an expression follows it; a payload
+    field named value (a common name) reads anywhere else, as AWS's WHERE page also writes
+    AS value."""
+    assert run(select, {"value": 21, "ts": 1}, where=where) == expected
