@@ -362,7 +362,16 @@ def parse(sql: str) -> Statement:
     """Parse one rule's SQL; raise RuleSqlError naming the position and the reason."""
     if not isinstance(sql, str):
         raise RuleSqlError("sql: expected a string")
+    if m := _SET_CLAUSE.match(sql):  # before tokenizing: its variables are written @name
+        raise RuleSqlError(
+            "the SET clause (rule variables) is not supported by the local rules engine; "
+            "write each variable's expression where it is used",
+            position=m.start(1) + 1,
+        )
     return _Parser(sql).statement()
+
+
+_SET_CLAUSE = re.compile(r"\s*(set)(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
 def parse_expression(text: str) -> Expr:

@@ -159,6 +159,9 @@ def test_whole_decimals_become_ints() -> None:
         ("SELECT arr contains 3 AS c FROM 't'", 12, "operator CONTAINS is not supported"),
         # AWS's JSON-extensions page shows AS bar.baz without saying what it outputs
         ("SELECT foo.bar AS bar.baz FROM 't'", 22, "dotted output name"),
+        # AWS's current SQL reference has a SET clause (rule variables); not run locally
+        ("SET @x = 1 SELECT @x AS y FROM 't'", 1, "SET clause (rule variables) is not"),
+        ("set x = 1 SELECT x AS y FROM 't'", 1, "SET clause (rule variables) is not"),
     ],
 )
 def test_unsupported_sql_names_position_and_reason(sql: str, position: int, reason: str) -> None:
