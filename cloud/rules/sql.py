@@ -456,13 +456,31 @@ class _Parser:
                 )
         # VALUE is the keyword only where an expression follows it; else (SELECT value,
         # value AS v, value + 1 ...) it is a payload field named value
-        if not (self.at_kw("value") and _starts_expression(following)):
+        if not (self.at_kw("value") and _starts_expression(following)) or (
+            following.kind == "op" and following.value == "-" and self.alias_or_comma_follows()
+        ):  # SELECT VALUE -x takes no alias and one item: 'value - 1 AS v' is the field
             return tuple(self.select_items()), False
         self.advance()
         items = (SelectItem(self.expr(), None),)
         if self.at_kw("as"):
             raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
         return items, True
+
+    def alias_or_comma_follows(self) -> bool:
+        """Whether AS or ',' comes before FROM, WHERE or the end, outside brackets."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.value in ("(", "[", "{"):
+                depth += 1
+            elif tok.kind == "op" and tok.value in (")", "]", "}"):
+                depth -= 1
+            elif depth == 0 and (tok.kind == "op" and tok.value == ","):
+                return True
+            elif depth == 0 and tok.kind == "kw" and tok.value in _CLAUSE_WORDS:
+                return tok.value == "as"
+            if tok.kind == "eof":
+                return False
+        return False
 
     def subquery(self) -> Subquery:
         """``SELECT ... FROM source [WHERE ...]`` inside parentheses, the ``(`` consumed."""

@@ -216,6 +216,8 @@ def test_the_where_page_example_with_as_value() -> None:
         ("VALUE value", "", 21),
         ("VALUE value + 1", "", 22),
         ("VALUE -ts", "", -1),
+        ("value - 1 AS v", "", {"v": 20}),
+        ("value - ts AS d, ts", "", {"d": 20, "ts": 1}),
         ("VALUE (ts)", "", 1),
     ],
 )
