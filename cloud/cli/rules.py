@@ -102,6 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
     from cloud.rules.evaluate import Message, RegexTimeLimitError, evaluate
     from cloud.rules.sql import parse
     from edge.clock import SystemClock
+    from edge.wire import split_basic_ingest
 
     statement = parse(args.sql)
     topic = os.fsencode(args.topic)
@@ -111,14 +112,17 @@ def _eval(args: argparse.Namespace) -> int:
         raise UserError(f"--topic {args.topic!r}: an MQTT topic is UTF-8 text") from None
     if "+" in args.topic or "#" in args.topic:
         raise UserError(f"--topic {args.topic!r}: a message's topic has no wildcards")
+    # a Basic Ingest topic runs the rule as the rules runner does: on the topic after the
+    # prefix, FROM not checked (and a rule without FROM runs only there)
+    ingest = split_basic_ingest(args.topic)
     message = Message(
-        topic=args.topic,
+        topic=args.topic if ingest is None else ingest[1],
         payload=os.fsencode(args.payload),  # the argument's bytes: JSON or any binary
         client_id=args.clientid,
         timestamp_ms=int(SystemClock().now() * 1000),
     )
     try:
-        output = evaluate(statement, message)
+        output = evaluate(statement, message, match_from=ingest is None)
     except RegexTimeLimitError as exc:  # the runner would quarantine this message
         raise PlantwatchError(str(exc)) from None
     if output is None:
@@ -151,6 +155,7 @@ def _check(args: argparse.Namespace) -> int:
             [
                 {
                     **item,
+                    "from": "(Basic Ingest only)" if item["from"] is None else item["from"],
                     "actions": ", ".join(item["actions"]),
                     "disabled": "yes" if item["disabled"] else "no",
                 }

@@ -122,8 +122,11 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     if not isinstance(disabled, bool):
         raise ConfigError(f"{where}.topicRulePayload.ruleDisabled: expected true or false")
     raw_actions = payload.get("actions")
-    if not isinstance(raw_actions, list) or not 1 <= len(raw_actions) <= MAX_ACTIONS:
-        raise ConfigError(f"{where}.topicRulePayload.actions: expected 1 to {MAX_ACTIONS} actions")
+    # AWS's TopicRulePayload: "Minimum number of 0 items. Maximum number of 10 items."
+    if not isinstance(raw_actions, list) or len(raw_actions) > MAX_ACTIONS:
+        raise ConfigError(
+            f"{where}.topicRulePayload.actions: expected a list of 0 to {MAX_ACTIONS} actions"
+        )
     actions = tuple(
         _action(a, f"{where}.topicRulePayload.actions[{j}]") for j, a in enumerate(raw_actions)
     )

@@ -65,6 +65,7 @@ from cloud.rules.sql import (
     Statement,
     Subquery,
     Unary,
+    arity_fits,
 )
 from cloud.rules.time_parse import epoch_ms
 from cloud.rules.topic_filter import topic_matches
@@ -212,13 +213,16 @@ def evaluate(
     defer_encoding: bool = False,
     match_from: bool = True,
 ) -> RuleOutput | None:
-    """The rule's output, or None when the topic does not match FROM or WHERE is not true.
+    """The rule's output, or None when the topic does not match FROM (or there is none) or
+    WHERE is not true.
     Without *match_from* FROM is not checked: a Basic Ingest message names its rule.
 
     With *defer_encoding*, a SELECT item that is ``encode(..., 'base64')`` is delivered as
     :class:`Encoded` (the bytes, encoded only if something serialises the output); without
     it, as its text. The rules runner defers: its batcher wants the payload's bytes."""
-    if match_from and not topic_matches(statement.topic_filter, message.topic):
+    if match_from and (
+        statement.topic_filter is None or not topic_matches(statement.topic_filter, message.topic)
+    ):
         return None
     ctx = _Context(message)
     if statement.where is not None and ctx.eval(statement.where) is not True:
@@ -353,7 +357,12 @@ class _Context:
 
     def item(self, expr: Expr, defer_encoding: bool) -> Any:
         """A SELECT item's value; an ``encode`` left as :class:`Encoded` when deferring."""
-        if defer_encoding and isinstance(expr, Call) and expr.name == "encode":
+        if (
+            defer_encoding
+            and isinstance(expr, Call)
+            and expr.name == "encode"
+            and len(expr.args) == 2
+        ):
             return self.encode(expr.args, defer=True)
         return self.eval(expr)
 
@@ -486,6 +495,8 @@ class _Context:
             return UNDEFINED
 
     def call(self, name: str, args: tuple[Expr, ...]) -> Any:
+        if not arity_fits(name, len(args)):
+            return UNDEFINED  # spec §1.4: a wrong argument count is Undefined
         msg = self.message
         if name == "topic":
             if not args:

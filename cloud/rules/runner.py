@@ -218,7 +218,9 @@ class RulesRunner:
         self.batcher = batcher
         self.clock = clock
         self.actions = ActionRunner(batcher, republisher)
-        self.filters = sorted({r.statement.topic_filter for r in self.rules})
+        self.filters = sorted(
+            {r.statement.topic_filter for r in self.rules if r.statement.topic_filter is not None}
+        )
         self._compiled = [
             (r, compile_statement(r.statement, defer_encoding=True), forwards_to_batcher(r))
             for r in self.rules
@@ -466,7 +468,8 @@ class RulesRunner:
         routes = [
             (rule, compiled, forward)
             for rule, compiled, forward in self._compiled
-            if topic_matches(rule.statement.topic_filter, topic)
+            if rule.statement.topic_filter is not None
+            and topic_matches(rule.statement.topic_filter, topic)
         ]
         if len(self._routes) >= 100_000:
             self._routes.clear()

@@ -6,7 +6,8 @@ loads is a rule the evaluator can run.
 
 Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
-    statement := SELECT [VALUE] item {, item} FROM 'filter' [WHERE expr]
+    statement := SELECT [VALUE] item {, item} [FROM 'filter'] [WHERE expr]
+                 (no FROM: a rule only Basic Ingest triggers)
     item      := '*' | expr [AS name]
     expr      := or;  or := and {OR and};  and := not {AND not};  not := NOT not | cmp
     cmp       := add [(= | <> | < | <= | > | >=) add]
@@ -132,6 +133,13 @@ CAST_TYPES = {
 }
 KEYWORDS = {"select", "from", "where", "as", "and", "or", "not", "true", "false", "null", "value"}
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
+_CLAUSE_WORDS = ("select", "from", "where", "as")
+"""Keywords that cannot be an output name after AS (they end or restart the statement)."""
+UNSUPPORTED_OPERATORS = {
+    "in": "write x = a OR x = b",
+    "contains": "for a string write indexof(s, t) >= 0",
+}
+"""Operators AWS documents that the local engine refuses, with what to write instead."""
 MAX_DEPTH = 64
 """Nesting the parser recurses through: parentheses, NOT, unary minus, calls, literals."""
 MAX_TREE_DEPTH = 256
@@ -247,7 +255,10 @@ Expr = (
 @dataclass(frozen=True, slots=True)
 class Statement:
     items: tuple[SelectItem, ...]
-    topic_filter: str
+    topic_filter: str | None
+    """None when the statement has no FROM: AWS's SQL reference makes FROM "Optional for
+    rules that are only triggered using the Basic Ingest feature", so such a rule matches
+    no topic and runs only on its ``$aws/rules/<rule>/...`` messages."""
     where: Expr | None
     value: bool = False
     """``SELECT VALUE expr``: the output is the value itself, not an object."""
@@ -351,7 +362,16 @@ def parse(sql: str) -> Statement:
     """Parse one rule's SQL; raise RuleSqlError naming the position and the reason."""
     if not isinstance(sql, str):
         raise RuleSqlError("sql: expected a string")
+    if m := _SET_CLAUSE.match(sql):  # before tokenizing: its variables are written @name
+        raise RuleSqlError(
+            "the SET clause (rule variables) is not supported by the local rules engine; "
+            "write each variable's expression where it is used",
+            position=m.start(1) + 1,
+        )
     return _Parser(sql).statement()
+
+
+_SET_CLAUSE = re.compile(r"\s*(set)(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
 def parse_expression(text: str) -> Expr:
@@ -408,12 +428,14 @@ class _Parser:
     # statement
     def statement(self) -> Statement:
         items, value = self.select_list()
-        self.expect_kw("from")
-        tok = self.tok
-        if tok.kind != "str":
-            raise self.fail("a quoted topic filter")
-        self.advance()
-        topic_filter = validate_filter(tok.value, tok.pos)
+        topic_filter = None
+        if not (self.at_kw("where") or self.tok.kind == "eof"):  # else no FROM: Basic Ingest
+            self.expect_kw("from")
+            tok = self.tok
+            if tok.kind != "str":
+                raise self.fail("a quoted topic filter")
+            self.advance()
+            topic_filter = validate_filter(tok.value, tok.pos)
         where = None
         if self.at_kw("where"):
             self.advance()
@@ -424,13 +446,41 @@ class _Parser:
     def select_list(self) -> tuple[tuple[SelectItem, ...], bool]:
         """``SELECT [VALUE] items``: the items, and whether it is SELECT VALUE."""
         self.expect_kw("select")
-        if not self.at_kw("value"):
+        following = self.tokens[self.i + 1] if self.tok.kind != "eof" else self.tok
+        if self.at_kw("value") and following.kind == "op" and following.value == "*":
+            after = self.tokens[self.i + 2]
+            if after.kind == "eof" or (after.kind == "kw" and after.value in _CLAUSE_WORDS):
+                raise RuleSqlError(
+                    "SELECT VALUE * is not supported; SELECT * outputs the payload",
+                    position=self.tok.pos,
+                )
+        # VALUE is the keyword only where an expression follows it; else (SELECT value,
+        # value AS v, value + 1 ...) it is a payload field named value
+        if not (self.at_kw("value") and _starts_expression(following)) or (
+            following.kind == "op" and following.value == "-" and self.alias_or_comma_follows()
+        ):  # SELECT VALUE -x takes no alias and one item: 'value - 1 AS v' is the field
             return tuple(self.select_items()), False
         self.advance()
         items = (SelectItem(self.expr(), None),)
         if self.at_kw("as"):
             raise RuleSqlError("SELECT VALUE takes no alias", position=self.tok.pos)
         return items, True
+
+    def alias_or_comma_follows(self) -> bool:
+        """Whether AS or ',' comes before FROM, WHERE or the end, outside brackets."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.value in ("(", "[", "{"):
+                depth += 1
+            elif tok.kind == "op" and tok.value in (")", "]", "}"):
+                depth -= 1
+            elif depth == 0 and (tok.kind == "op" and tok.value == ","):
+                return True
+            elif depth == 0 and tok.kind == "kw" and tok.value in _CLAUSE_WORDS:
+                return tok.value == "as"
+            if tok.kind == "eof":
+                return False
+        return False
 
     def subquery(self) -> Subquery:
         """``SELECT ... FROM source [WHERE ...]`` inside parentheses, the ``(`` consumed."""
@@ -470,10 +520,18 @@ class _Parser:
         if self.at_kw("as"):
             self.advance()
             tok = self.tok
-            if tok.kind != "name":
+            # only a name can follow AS, so a keyword there is a name too (AS value)
+            if tok.kind != "name" and not (tok.kind == "kw" and tok.value not in _CLAUSE_WORDS):
                 raise self.fail("an output name after AS")
             self.advance()
-            return SelectItem(expr, tok.value)
+            if self.at_op("."):
+                raise RuleSqlError(
+                    f"a dotted output name (AS {tok.text}.{self.tokens[self.i + 1].text}) is "
+                    f"not supported; build nested output with an object literal, "
+                    f"{{'{self.tokens[self.i + 1].text}': ...}} AS {tok.text}",
+                    position=self.tok.pos,
+                )
+            return SelectItem(expr, tok.text)
         if isinstance(expr, Field):
             return SelectItem(expr, expr.name)
         if isinstance(expr, Attr):
@@ -532,14 +590,31 @@ class _Parser:
 
     def comparison(self) -> Expr:
         left = self.additive()
+        self.refuse_unsupported_operator()
         if self.at_op(*COMPARISONS):
             op = self.advance().value
             left = Binary(op, left, self.additive())
+            self.refuse_unsupported_operator()
             if self.at_op(*COMPARISONS):
                 raise RuleSqlError(
                     "comparisons do not chain; combine them with AND", position=self.tok.pos
                 )
         return left
+
+    def refuse_unsupported_operator(self) -> None:
+        """AWS documents ``IN`` and ``CONTAINS``; the local engine does not run them. After
+        an operand only an operator can come, so a word there is refused by its name rather
+        than as an unexpected token."""
+        tok, negated = self.tok, ""
+        if self.at_kw("not"):
+            tok, negated = self.tokens[self.i + 1], "NOT "
+        word = tok.value.lower() if tok.kind == "name" else ""
+        if word in UNSUPPORTED_OPERATORS:
+            raise RuleSqlError(
+                f"operator {negated}{word.upper()} is not supported by the local rules engine; "
+                f"{UNSUPPORTED_OPERATORS[word]}",
+                position=self.tok.pos,
+            )
 
     def additive(self) -> Expr:
         left = self.multiplicative()
@@ -598,6 +673,9 @@ class _Parser:
             if tok.value == "null":
                 self.advance()
                 return Literal(None)
+            if tok.value == "value":  # a keyword only right after SELECT: here a field
+                self.advance()
+                return Field(tok.text)
             if tok.value == "select":
                 raise RuleSqlError(
                     "a nested SELECT must be in parentheses: (SELECT ... FROM ...)",
@@ -606,7 +684,9 @@ class _Parser:
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
-            if tok.value.lower() == "case" and self.starts_case_subject():
+            if tok.value.lower() == "case" and (
+                self.starts_case_subject() or (self.at_op("-") and self.when_follows())
+            ):
                 return self.expr_at(self.case)
             if self.at_op("("):
                 return self.call(tok)
@@ -654,6 +734,29 @@ class _Parser:
         if tok.kind == "kw":
             return tok.value in ("true", "false", "null", "not")
         return tok.kind == "op" and tok.value in ("(", "[", "{")
+
+    def when_follows(self) -> bool:
+        """Whether a ``WHEN`` comes next at this nesting level, before anything that ends an
+        expression: after ``case -`` that makes it a CASE statement whose subject starts
+        with unary minus (``CASE -v WHEN -1 THEN ...``), not the field ``case`` minus
+        something (``case - 1``)."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.value in ("(", "[", "{"):
+                depth += 1
+            elif tok.kind == "op" and tok.value in (")", "]", "}"):
+                depth -= 1
+                if depth < 0:
+                    return False
+            elif depth == 0 and (
+                (tok.kind == "op" and tok.value == ",")
+                or (tok.kind == "kw" and tok.value in _CLAUSE_WORDS)
+                or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
+            ):
+                return tok.kind == "name" and tok.value.lower() == "when"
+            if tok.kind == "eof":
+                return False
+        return False
 
     def at_word(self, word: str) -> bool:
         return self.tok.kind == "name" and self.tok.value.lower() == word
@@ -716,13 +819,10 @@ class _Parser:
                 self.advance()
                 args.append(self.argument())
         self.expect_op(")")
-        low, high = FUNCTIONS[name]
-        if len(args) < low or (high is not None and len(args) > high):
-            want = str(low) if low == high else f"{low} to {high}" if high else f"at least {low}"
-            raise RuleSqlError(
-                f"{name}() takes {want} argument(s), got {len(args)}", position=name_tok.pos
-            )
-        if name in REGEX_FUNCTIONS:
+        # a wrong argument count loads: the call is Undefined (spec §1.4, AWS's data types
+        # page: "Functions called with invalid arguments (for example, wrong types, wrong
+        # number of arguments, and so on) return Undefined")
+        if name in REGEX_FUNCTIONS and arity_fits(name, len(args)):
             _check_pattern(name, args[1], name_tok.pos)
         return Call(name, tuple(args))
 
@@ -731,6 +831,12 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+def arity_fits(name: str, count: int) -> bool:
+    """Whether function *name* takes *count* arguments (else a call is Undefined)."""
+    low, high = FUNCTIONS[name]
+    return low <= count and (high is None or count <= high)
 
 
 def _check_pattern(name: str, arg: Expr, position: int) -> None:
@@ -745,6 +851,15 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None
+
+
+def _starts_expression(tok: Token) -> bool:
+    """Whether *tok* can begin an expression (after ``SELECT VALUE``)."""
+    if tok.kind in ("num", "str", "name"):
+        return True
+    if tok.kind == "kw":
+        return tok.value in ("true", "false", "null", "not", "value")
+    return tok.kind == "op" and tok.value in ("(", "[", "{", "-")
 
 
 def tree_depth(expr: Expr) -> int:

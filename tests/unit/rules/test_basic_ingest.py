@@ -208,3 +208,24 @@ def test_an_unknown_rule_is_counted_per_message_and_logged_once_per_name_per_min
     for message, name in zip(logged, expected, strict=True):
         assert f"rule {name!r}" in message
         assert "\n" not in message
+
+
+def test_a_rule_without_from_runs_only_through_basic_ingest() -> None:
+    """AWS's SQL reference: FROM is "Optional for rules that are only triggered using the
+    Basic Ingest feature". Such a rule loads, is subscribed only on its Basic Ingest topics,
+    and never runs on a plain publish."""
+    ingest_only = rule("direct", "SELECT topic() AS t, v WHERE v > 1", "direct/${topic()}")
+    runner, publisher, _ = make_runner([*RULES, ingest_only])
+    assert runner.subscriptions() == [
+        "dt/plantwatch/#",
+        "dt/plantwatch/+/+/telemetry",
+        "$aws/rules/dry/#",
+        "$aws/rules/copy/#",
+        "$aws/rules/direct/#",
+    ]
+    runner.handle("$aws/rules/direct/lab/bench-3", b'{"v": 2}')
+    runner.handle("$aws/rules/direct/lab/bench-3", b'{"v": 1}')
+    assert outputs(publisher) == [("direct/lab/bench-3", {"t": "lab/bench-3", "v": 2})]
+    publisher.published.clear()
+    runner.handle("lab/bench-3", b'{"v": 2}')
+    assert publisher.published == []

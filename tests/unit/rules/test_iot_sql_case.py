@@ -48,6 +48,12 @@ def test_the_aws_example_prints_as_documented(capsysbinary: pytest.CaptureFixtur
         # the words are not reserved: fields of those names read as fields
         ("case, end AS e", b'{"case": 1, "end": 2}', b'{"case":1,"e":2}'),
         ("case + 1 AS x", b'{"case": 1}', b'{"x":2}'),
+        ("case - 1 AS x", b'{"case": 1}', b'{"x":0}'),
+        ("case - 1 AS x, (case - end) AS y", b'{"case": 1, "end": 3}', b'{"x":0,"y":-2}'),
+        # a subject that starts with unary minus: a CASE statement, since WHEN follows
+        ("CASE -v WHEN -1 THEN 'minus one' END AS x", b'{"v": 1}', b'{"x":"minus one"}'),
+        ("CASE -1 WHEN v THEN 'yes' ELSE 'no' END AS x", b'{"v": -1}', b'{"x":"yes"}'),
+        ("lower(CASE - (v) WHEN -2 THEN 'A' END) AS x", b'{"v": 2}', b'{"x":"a"}'),
         (
             "CASE case WHEN when THEN then ELSE else END AS x",
             b'{"case": 1, "when": 1, "then": "t", "else": "e"}',

@@ -64,7 +64,7 @@ def payload_rule(**payload: object) -> dict:
     [
         (payload_rule(sql="SELECT * FROM x"), "topicRulePayload.sql"),
         (payload_rule(awsIotSqlVersion="2015-10-08"), "topicRulePayload.awsIotSqlVersion"),
-        (payload_rule(actions=[]), "topicRulePayload.actions"),
+        (payload_rule(actions="kinesis"), "topicRulePayload.actions"),
         (payload_rule(ruleDisabled="no"), "topicRulePayload.ruleDisabled"),
         (payload_rule(errorAction={"lambda": {}}), "topicRulePayload.errorAction"),
         (
@@ -256,8 +256,27 @@ def test_a_rule_has_at_most_10_actions() -> None:
     """§1.8 and §3: actions per rule, 10, not adjustable."""
     s3 = {"s3": {"bucketName": "b", "key": "k"}}
     assert len(rules_from_document(payload_rule(actions=[s3] * 10))[0].actions) == 10
-    with pytest.raises(ConfigError, match=r"good_one.*actions: expected 1 to 10"):
+    with pytest.raises(ConfigError, match=r"good_one.*actions: expected a list of 0 to 10"):
         rules_from_document(payload_rule(actions=[s3] * 11))
+    with pytest.raises(ConfigError, match=r"good_one.*actions: expected a list of 0 to 10"):
+        rules_from_document(payload_rule(actions={"s3": s3["s3"]}))
+
+
+def test_a_rule_may_have_no_actions() -> None:
+    """AWS's TopicRulePayload: actions "Array Members: Minimum number of 0 items. Maximum
+    number of 10 items." A rule without actions loads and runs to no effect."""
+    [rule] = rules_from_document(payload_rule(actions=[]))
+    assert rule.actions == ()
+    store, publisher, clock = InMemoryObjectStore(), InMemoryPublisher(), ManualClock(1_700_000_000)
+    runner = RulesRunner(
+        "mqtt://127.0.0.1:1",
+        [rule],
+        Batcher(store, BatcherConfig(), clock),
+        clock,
+        republisher=publisher,
+    )
+    runner.handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 12}')
+    assert publisher.published == [] and list(store.list("")) == []
 
 
 @pytest.mark.parametrize("bad", ["a/\\ud800", "a/\\u0000/b"])

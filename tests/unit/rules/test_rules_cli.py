@@ -97,3 +97,21 @@ def test_check_names_the_bad_part(
     assert main(["rules", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and message in err
+
+
+@pytest.mark.parametrize(
+    ("sql", "printed"),
+    [
+        (SQL, {"thing": "dev7", "moisture": 12}),  # FROM is not checked: the topic names the rule
+        ("SELECT topic() AS t, moisture WHERE moisture < 20", {"t": TOPIC, "moisture": 12}),
+    ],
+)
+def test_eval_on_a_basic_ingest_topic_runs_as_the_runner_does(
+    sql: str, printed: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--topic '$aws/rules/<rule>/<topic>'`` evaluates as the rules runner does: on the topic
+    after the prefix, whatever FROM says, and a rule without FROM runs there."""
+    topic = f"$aws/rules/dry/{TOPIC}"
+    code = main(["rules", "eval", "--sql", sql, "--topic", topic, "--payload", '{"moisture": 12}'])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == printed
