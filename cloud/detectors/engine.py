@@ -153,6 +153,8 @@ class _Trigger:
     input_name: str | None = None
     message_id: str | None = None
     timer_name: str | None = None
+    timeouts: set[str] = field(default_factory=set)
+    """Timers whose ``timeout()`` answered true in this evaluation: true until it ends."""
 
     def details(self) -> dict[str, Any]:
         if self.kind == "Timer":
@@ -181,8 +183,15 @@ class _Context:
         return self.variables.get(name, ex.UNDEFINED)
 
     def timeout(self, timer_name: str) -> bool:
+        """AWS: true "only the first time it's checked following the actual timer expiration".
+        The first check is the evaluation's: every condition of the evaluation that first
+        checks an expiry sees true (an event and a transition may both test it, in BATCH and
+        SERIAL alike, as AWS's detection sample does); later evaluations see false."""
+        if timer_name in self.trigger.timeouts:
+            return True
         if timer_name in self.instance.expired:
             self.instance.expired.remove(timer_name)
+            self.trigger.timeouts.add(timer_name)
             return True
         return False
 
@@ -526,6 +535,7 @@ class DetectorEngine:
             self._trace("input", key, input=input_name, messageId=trigger.message_id)
 
         def evaluate(instance: _Instance | None) -> _Instance:
+            trigger.timeouts.clear()  # a lost race evaluates the fresh instance afresh
             if instance is None:
                 now = self._clock.now()
                 instance = _Instance(

@@ -282,7 +282,10 @@ def test_due_timers_fire_once_each_in_expiry_order() -> None:
     assert e.next_timer() is None
 
 
-def test_timeout_is_true_only_at_the_first_check() -> None:
+def test_timeout_is_true_throughout_the_first_evaluation_that_checks_it() -> None:
+    """AWS: "timeout() returns true only the first time it's checked following the actual
+    timer expiration and returns false thereafter" (developer guide, Expressions). The first
+    check is an evaluation's: every condition of that evaluation sees true, later ones false."""
     m = model(
         [
             {
@@ -300,17 +303,22 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
                         {
                             "eventName": "first",
                             "condition": 'timeout("t")',
-                            "actions": [sv("hits", "1")],
+                            "actions": [sv("first", "$variable.first + 1")],
                         },
                         {
                             "eventName": "second",
                             "condition": 'timeout("t")',
-                            "actions": [sv("second", "1")],
+                            "actions": [sv("second", "$variable.second + 1")],
                         },
                         {
                             "eventName": "timer",
                             "condition": 'triggerType("Timer") && !currentInput("In")',
                             "actions": [sv("timer", "true")],
+                        },
+                        {
+                            "eventName": "init",
+                            "condition": "isUndefined($variable.first)",
+                            "actions": [sv("first", "0"), sv("second", "0")],
                         },
                     ]
                 },
@@ -322,8 +330,72 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
     e.put_message("In", {"id": "k1"})
     clock.advance(60)
     assert e.tick() == 1
+    e.put_message("In", {"id": "k1"})  # a later evaluation: false again
     variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
-    assert variables == {"hits": "1", "timer": "true"}
+    assert variables == {"first": "1", "second": "1", "timer": "true"}
+
+
+def snooze_model(method: str) -> Any:
+    """The Snooze state of aws-samples/aws-iot-events-detection-sample (SERIAL there): an
+    event and a transition both test the snooze timer's expiry."""
+    return model(
+        [
+            {
+                "stateName": "Snooze",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "SnoozeTimer",
+                            "condition": "true",
+                            "actions": [
+                                sv("ack_active", "1"),
+                                {"setTimer": {"timerName": "snoozeTime", "seconds": 120}},
+                            ],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "SetSnoozeAck",
+                            "condition": 'timeout("snoozeTime")',
+                            "actions": [sv("ack_active", "0")],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {
+                            "eventName": "SnoozeToNormal",
+                            "condition": "$input.In.v < 10 && $variable.ack_active == 0",
+                            "nextState": "Normal",
+                        },
+                        {
+                            "eventName": "SnoozeToHighTemp",
+                            "condition": 'timeout("snoozeTime") && $variable.ack_active == 0'
+                            if method == "SERIAL"
+                            else 'timeout("snoozeTime")',
+                            "nextState": "HighTemp",
+                        },
+                    ],
+                },
+            },
+            {"stateName": "Normal"},
+            {"stateName": "HighTemp"},
+        ],
+        method=method,
+        initial="Snooze",
+    )
+
+
+@pytest.mark.parametrize("method", ["SERIAL", "BATCH"])
+def test_an_event_and_a_transition_both_see_the_timeout(method: str) -> None:
+    clock = ManualClock(0.0)
+    e = engine(snooze_model(method), clock=clock)
+    e.put_message("In", {"id": "k1", "v": 50})
+    clock.advance(120)
+    assert e.tick() == 1
+    assert state_of(e) == "HighTemp"
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"ack_active": "0"}
 
 
 @pytest.mark.parametrize("duration", [float("inf"), float("nan"), "1_000", "nan", "90.5"])
