@@ -155,6 +155,8 @@ class _Trigger:
     timer_name: str | None = None
     timeouts: set[str] = field(default_factory=set)
     """Timers whose ``timeout()`` answered true in this evaluation: true until it ends."""
+    spent: bool = False
+    """A timer's expiry only: an action re-armed or cleared that timer during it."""
 
     def details(self) -> dict[str, Any]:
         if self.kind == "Timer":
@@ -386,10 +388,11 @@ class DetectorEngine:
                         instance.expired.append(name)
                     if self._observer is not None:
                         self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
-                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
-                    if name in instance.timers and name in instance.expired:
-                        # re-armed during its own expiry and never checked: this expiry is
-                        # spent; the next timeout() answers for the new timer
+                    trigger = _Trigger("Timer", timer_name=name)
+                    self._evaluate_input(instance, trigger)
+                    if trigger.spent and name in instance.expired:
+                        # re-armed or cleared during its own expiry and never checked: this
+                        # expiry is spent; the next timeout() answers for the new timer
                         instance.expired.remove(name)
                     return instance
 
@@ -714,6 +717,11 @@ class DetectorEngine:
         elif action.kind == "clearTimer":
             name = fields["timerName"]
             running = instance.timers.pop(name, None) is not None
+            # a deleted timer has no expiry left to report, except the one being evaluated
+            if _evaluating_expiry_of(trigger, name):
+                trigger.spent = True
+            elif name in instance.expired:
+                instance.expired.remove(name)
             if self._observer is not None:
                 self._trace("timer", instance.key, op="cleared", name=name, running=running)
         else:
@@ -777,10 +785,9 @@ class DetectorEngine:
         # setting a timer forgets an expiry nobody checked, except while that very expiry
         # is being evaluated (§5: its evaluation sees timeout() true): in SERIAL, an event
         # may re-arm the timer before the transition that tests timeout() is reached
-        evaluating_its_expiry = (
-            trigger is not None and trigger.kind == "Timer" and trigger.timer_name == name
-        )
-        if name in instance.expired and not evaluating_its_expiry:
+        if trigger is not None and _evaluating_expiry_of(trigger, name):
+            trigger.spent = True
+        elif name in instance.expired:
             instance.expired.remove(name)
         heapq.heappush(self._heap, (expiry, instance.key, name))
         if len(self._heap) > self._heap_limit:
@@ -970,6 +977,12 @@ class DetectorEngine:
         instance.version = self._store.put_if_version(
             self.namespace, instance.key, instance.to_doc(), version
         )
+
+
+def _evaluating_expiry_of(trigger: _Trigger | None, timer_name: str) -> bool:
+    """Whether *trigger* is the expiry of *timer_name*, whose evaluation sees ``timeout()``
+    true even after an action of it re-arms or clears the timer (§5)."""
+    return trigger is not None and trigger.kind == "Timer" and trigger.timer_name == timer_name
 
 
 def model_fingerprint(model: DetectorModel) -> str:

@@ -485,6 +485,65 @@ def test_reset_and_clear_timer() -> None:
     assert e.tick() == 0
 
 
+def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
+    """clearTimer "deletes an existing timer" (developer guide, built-in actions): an expiry
+    nobody had checked goes with it, as setTimer already forgets one."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toB", "condition": 'currentInput("In")', "nextState": "B"}
+                    ]
+                },
+            },
+            {
+                "stateName": "B",
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toC", "condition": 'currentInput("In")', "nextState": "C"}
+                    ]
+                },
+            },
+            {
+                "stateName": "C",
+                "onEnter": {
+                    "events": [
+                        {"eventName": "clear", "actions": [{"clearTimer": {"timerName": "t"}}]}
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "late",
+                            "condition": 'timeout("t")',
+                            "actions": [sv("late", "true")],
+                        }
+                    ]
+                },
+            },
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1"})  # A arms t, then on to B
+    clock.advance(60)
+    assert e.tick() == 1  # t expires in B, which never checks it
+    e.put_message("In", {"id": "k1"})  # on to C, whose onEnter clears t
+    e.put_message("In", {"id": "k1"})
+    assert state_of(e) == "C"
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
+
+
 def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     clock, sink = ManualClock(0.0), RecordingSink()
