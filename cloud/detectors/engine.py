@@ -376,26 +376,7 @@ class DetectorEngine:
             failures: list[Exception] = []
             while self._heap and self._heap[0][0] <= now:
                 expiry, key, name = heapq.heappop(self._heap)
-
-                def fire(
-                    instance: _Instance | None, expiry: float = expiry, name: str = name
-                ) -> _Instance | None:
-                    timer = instance.timers.get(name) if instance else None
-                    if instance is None or timer is None or timer["expiry"] != expiry:
-                        return None  # reset, cleared, or fired by another engine
-                    del instance.timers[name]
-                    if name not in instance.expired:
-                        instance.expired.append(name)
-                    if self._observer is not None:
-                        self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
-                    trigger = _Trigger("Timer", timer_name=name)
-                    self._evaluate_input(instance, trigger)
-                    if trigger.spent and name in instance.expired:
-                        # re-armed or cleared during its own expiry and never checked: this
-                        # expiry is spent; the next timeout() answers for the new timer
-                        instance.expired.remove(name)
-                    return instance
-
+                fire = self._fire(name, expiry)
                 self._busy = True
                 self._chained = 0
                 try:
@@ -413,6 +394,46 @@ class DetectorEngine:
             if failures:
                 raise failures[0]
             return processed
+
+    def _fire(self, name: str, expiry: float) -> Callable[[_Instance | None], _Instance | None]:
+        """The step evaluating the expiry of timer *name* due at *expiry* (§5): None when
+        the timer was reset, cleared or fired by another engine since."""
+
+        def fire(instance: _Instance | None) -> _Instance | None:
+            timer = instance.timers.get(name) if instance else None
+            if instance is None or timer is None or timer["expiry"] != expiry:
+                return None  # reset, cleared, or fired by another engine
+            del instance.timers[name]
+            if name not in instance.expired:
+                instance.expired.append(name)
+            if self._observer is not None:
+                self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
+            trigger = _Trigger("Timer", timer_name=name)
+            self._evaluate_input(instance, trigger)
+            if trigger.spent and name in instance.expired:
+                # re-armed or cleared during its own expiry and never checked: this
+                # expiry is spent; the next timeout() answers for the new timer
+                instance.expired.remove(name)
+            return instance
+
+        return fire
+
+    def _fire_overdue(self, key: str) -> None:
+        """Evaluate the timers of *key*'s instance that expired before now, in expiry order,
+        so a message never overtakes an expiry it came after (a runtime ticks at its own
+        pace: the timers Lambda once a minute). Each is then no longer due for ``tick``."""
+        now = self._clock.now()
+        while True:
+            instance = self._instance(key)
+            due = sorted(
+                (t["expiry"], name)
+                for name, t in (instance.timers.items() if instance else ())
+                if t["expiry"] <= now
+            )
+            if not due:
+                return
+            expiry, name = due[0]
+            self._commit(key, self._fire(name, expiry))
 
     def next_timer(self) -> float | None:
         """Expiry (epoch s) of the earliest pending timer, for runtimes that sleep until it."""
@@ -534,6 +555,7 @@ class DetectorEngine:
         trigger = _Trigger(
             "Message", input_name=input_name, message_id=message_id or self._new_id()
         )
+        self._fire_overdue(key)
         if observed:
             self._trace("input", key, input=input_name, messageId=trigger.message_id)
 

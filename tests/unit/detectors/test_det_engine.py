@@ -264,6 +264,22 @@ def test_spec_heartbeat_example_goes_offline_on_time_and_back_online() -> None:
     assert state_of(e, "Fulton-A32") == "Online"
 
 
+def test_a_timer_due_before_a_message_is_evaluated_before_it() -> None:
+    """A timer fires at its expiry on AWS; a runtime that ticks once a minute (the timers
+    Lambda) must not let a message that came after the expiry be evaluated first: here the
+    heartbeat's resetTimer would have swallowed the lost heartbeat."""
+    clock, sink = ManualClock(1_000.0), RecordingSink()
+    e = heartbeat(sink, clock=clock)
+    e.put_message("PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 80}})
+    clock.advance(400)  # hb was due at 1300; no tick ran since
+    e.put_message("PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 81}})
+    assert [(r.event_name, r.payload["payload"]["eventTriggerDetails"]) for r in sink.requests] == [
+        ("lost", {"triggerType": "Timer", "timerName": "hb"})
+    ]
+    assert state_of(e, "Fulton-A32") == "Online"  # Offline, then back on the message
+    assert e.tick() == 0  # fired once
+
+
 def test_due_timers_fire_once_each_in_expiry_order() -> None:
     clock = ManualClock(0.0)
     fired: list[str] = []
