@@ -560,6 +560,57 @@ def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
     assert e.describe("k1")["detector"]["state"]["variables"] == []
 
 
+def test_an_expiry_cleared_during_its_own_evaluation_unchecked_is_spent() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "arm",
+                            "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "clear",
+                            "condition": 'triggerType("Timer")',
+                            "actions": [{"clearTimer": {"timerName": "t"}}],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {"eventName": "toB", "condition": "$input.In.v == 1", "nextState": "B"}
+                    ],
+                },
+            },
+            {
+                "stateName": "B",
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "late",
+                            "condition": 'timeout("t")',
+                            "actions": [sv("late", "true")],
+                        }
+                    ]
+                },
+            },
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1", "v": 0})
+    clock.advance(60)
+    assert e.tick() == 1  # A clears t on its expiry without testing timeout("t")
+    e.put_message("In", {"id": "k1", "v": 1})  # on to B
+    e.put_message("In", {"id": "k1", "v": 2})
+    assert state_of(e) == "B"
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
+
+
 def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     clock, sink = ManualClock(0.0), RecordingSink()
