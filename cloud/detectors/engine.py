@@ -340,11 +340,7 @@ class DetectorEngine:
             if self._busy:
                 self._chained += 1
                 if self._chained > MAX_CHAINED_MESSAGES:
-                    raise DetectorModelError(
-                        f"{self.model.name}: more than {MAX_CHAINED_MESSAGES} messages put back"
-                        f" by the actions of one message; input {input_name!r} refused"
-                        " (does an iotEvents action feed the model's own input?)"
-                    )
+                    raise too_many_put_back(self.model.name, input_name)
             self._queue.append((input_name, dict(payload), message_id))
             if self._busy:
                 return
@@ -999,6 +995,16 @@ class DetectorEngine:
         instance.version = self._store.put_if_version(
             self.namespace, instance.key, instance.to_doc(), version
         )
+
+
+def too_many_put_back(owner: str, input_name: str) -> DetectorModelError:
+    """The error refusing a message past the MAX_CHAINED_MESSAGES that the actions of one
+    outside message (or timer expiry) may put back."""
+    return DetectorModelError(
+        f"{owner}: more than {MAX_CHAINED_MESSAGES} messages put back by the actions of one"
+        f" message; input {input_name!r} refused (does an iotEvents action feed the model's"
+        " own input?)"
+    )
 
 
 def _evaluating_expiry_of(trigger: _Trigger | None, timer_name: str) -> bool:

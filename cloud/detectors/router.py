@@ -8,8 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from cloud.detectors.engine import MAX_CHAINED_MESSAGES
-from edge.errors import DetectorModelError
+from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back
 
 
 class MessageEngine(Protocol):
@@ -49,11 +48,7 @@ class MessageRouter:
             if self._depth:
                 self._chained += 1
                 if self._chained > MAX_CHAINED_MESSAGES:
-                    raise DetectorModelError(
-                        f"more than {MAX_CHAINED_MESSAGES} messages put back by the actions of"
-                        f" one message; input {input_name!r} refused (does an iotEvents action"
-                        " feed an input its own model reads?)"
-                    )
+                    raise too_many_put_back("router", input_name)
                 self._queue.append((input_name, dict(payload), message_id))
                 return
             with self.holding():
