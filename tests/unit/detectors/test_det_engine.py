@@ -501,6 +501,16 @@ def test_reset_and_clear_timer() -> None:
     assert e.tick() == 0
 
 
+ARM_T = {
+    "events": [{"eventName": "arm", "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}]}]
+}
+"""onEnter: set timer t to 60 s."""
+LATE_T = {
+    "events": [{"eventName": "late", "condition": 'timeout("t")', "actions": [sv("late", "true")]}]
+}
+"""onInput: note a timeout("t") in variable late."""
+
+
 def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
     """clearTimer "deletes an existing timer" (developer guide, built-in actions): an expiry
     nobody had checked goes with it, as setTimer already forgets one."""
@@ -508,14 +518,7 @@ def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
         [
             {
                 "stateName": "A",
-                "onEnter": {
-                    "events": [
-                        {
-                            "eventName": "arm",
-                            "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
-                        }
-                    ]
-                },
+                "onEnter": ARM_T,
                 "onInput": {
                     "transitionEvents": [
                         {"eventName": "toB", "condition": 'currentInput("In")', "nextState": "B"}
@@ -537,15 +540,7 @@ def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
                         {"eventName": "clear", "actions": [{"clearTimer": {"timerName": "t"}}]}
                     ]
                 },
-                "onInput": {
-                    "events": [
-                        {
-                            "eventName": "late",
-                            "condition": 'timeout("t")',
-                            "actions": [sv("late", "true")],
-                        }
-                    ]
-                },
+                "onInput": LATE_T,
             },
         ]
     )
@@ -565,14 +560,7 @@ def test_an_expiry_cleared_during_its_own_evaluation_unchecked_is_spent() -> Non
         [
             {
                 "stateName": "A",
-                "onEnter": {
-                    "events": [
-                        {
-                            "eventName": "arm",
-                            "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
-                        }
-                    ]
-                },
+                "onEnter": ARM_T,
                 "onInput": {
                     "events": [
                         {
@@ -588,15 +576,7 @@ def test_an_expiry_cleared_during_its_own_evaluation_unchecked_is_spent() -> Non
             },
             {
                 "stateName": "B",
-                "onInput": {
-                    "events": [
-                        {
-                            "eventName": "late",
-                            "condition": 'timeout("t")',
-                            "actions": [sv("late", "true")],
-                        }
-                    ]
-                },
+                "onInput": LATE_T,
             },
         ]
     )
