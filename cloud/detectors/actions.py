@@ -7,8 +7,8 @@ pass the per-asset budget when a limiter is given, and an alarm model watching t
 (``ack_alarm``) puts its acknowledge command in the text. An alarm's notification (an
 ``sns`` request whose payload is an alarm's, see :mod:`cloud.detectors.alarms.engine`) is
 written with the alarm's own texts, on the channel and to the recipients it names.
-``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound engine as a
-message. A ``lambda`` action whose function ARN has a registered callable (``lambdas``,
+``iotTopicPublish`` goes to the Publisher; ``iotEvents`` re-enters the bound engine (or the
+bound router, which passes it to every model reading the input) as a message. A ``lambda`` action whose function ARN has a registered callable (``lambdas``,
 from ``plantwatch import iotevents --lambda ARN=module:function``) calls it with the
 action's payload as the event, as Lambda would. Other Lambda, SQS, Firehose, DynamoDB and
 SiteWise actions exist only on AWS: locally they are appended to an outbox (a JSON-lines
@@ -34,7 +34,7 @@ from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
 
 if TYPE_CHECKING:
-    from cloud.detectors.engine import DetectorEngine
+    from cloud.detectors.router import MessageEngine
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,15 @@ class LocalActionSink:
         self._sent: dict[str, set[str]] = {}
         """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
-        self._engine: DetectorEngine | None = None
+        self._engine: MessageEngine | None = None
         if sender_id is not None and not alerts.valid_sender_id(sender_id):
             raise ValueError(
                 f"sender_id {sender_id!r}: 3-11 letters, digits or '-', at least one letter"
             )
 
-    def bind(self, engine: DetectorEngine) -> None:
-        """Called by the engine so ``iotEvents`` actions can feed it."""
+    def bind(self, engine: MessageEngine) -> None:
+        """Called by the engine so ``iotEvents`` actions can feed it; a runtime with several
+        models binds their router instead (after building the engines)."""
         self._engine = engine
 
     def execute(self, request: ActionRequest) -> None:

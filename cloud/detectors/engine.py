@@ -153,6 +153,10 @@ class _Trigger:
     input_name: str | None = None
     message_id: str | None = None
     timer_name: str | None = None
+    timeouts: set[str] = field(default_factory=set)
+    """Timers whose ``timeout()`` answered true in this evaluation: true until it ends."""
+    spent: bool = False
+    """A timer's expiry only: an action re-armed or cleared that timer during it."""
 
     def details(self) -> dict[str, Any]:
         if self.kind == "Timer":
@@ -181,8 +185,15 @@ class _Context:
         return self.variables.get(name, ex.UNDEFINED)
 
     def timeout(self, timer_name: str) -> bool:
+        """AWS: true "only the first time it's checked following the actual timer expiration".
+        The first check is the evaluation's: every condition of the evaluation that first
+        checks an expiry sees true (an event and a transition may both test it, in BATCH and
+        SERIAL alike, as AWS's detection sample does); later evaluations see false."""
+        if timer_name in self.trigger.timeouts:
+            return True
         if timer_name in self.instance.expired:
             self.instance.expired.remove(timer_name)
+            self.trigger.timeouts.add(timer_name)
             return True
         return False
 
@@ -329,11 +340,7 @@ class DetectorEngine:
             if self._busy:
                 self._chained += 1
                 if self._chained > MAX_CHAINED_MESSAGES:
-                    raise DetectorModelError(
-                        f"{self.model.name}: more than {MAX_CHAINED_MESSAGES} messages put back"
-                        f" by the actions of one message; input {input_name!r} refused"
-                        " (does an iotEvents action feed the model's own input?)"
-                    )
+                    raise too_many_put_back(self.model.name, input_name)
             self._queue.append((input_name, dict(payload), message_id))
             if self._busy:
                 return
@@ -365,25 +372,7 @@ class DetectorEngine:
             failures: list[Exception] = []
             while self._heap and self._heap[0][0] <= now:
                 expiry, key, name = heapq.heappop(self._heap)
-
-                def fire(
-                    instance: _Instance | None, expiry: float = expiry, name: str = name
-                ) -> _Instance | None:
-                    timer = instance.timers.get(name) if instance else None
-                    if instance is None or timer is None or timer["expiry"] != expiry:
-                        return None  # reset, cleared, or fired by another engine
-                    del instance.timers[name]
-                    if name not in instance.expired:
-                        instance.expired.append(name)
-                    if self._observer is not None:
-                        self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
-                    self._evaluate_input(instance, _Trigger("Timer", timer_name=name))
-                    if name in instance.timers and name in instance.expired:
-                        # re-armed during its own expiry and never checked: this expiry is
-                        # spent; the next timeout() answers for the new timer
-                        instance.expired.remove(name)
-                    return instance
-
+                fire = self._fire(name, expiry)
                 self._busy = True
                 self._chained = 0
                 try:
@@ -401,6 +390,46 @@ class DetectorEngine:
             if failures:
                 raise failures[0]
             return processed
+
+    def _fire(self, name: str, expiry: float) -> Callable[[_Instance | None], _Instance | None]:
+        """The step evaluating the expiry of timer *name* due at *expiry* (§5): None when
+        the timer was reset, cleared or fired by another engine since."""
+
+        def fire(instance: _Instance | None) -> _Instance | None:
+            timer = instance.timers.get(name) if instance else None
+            if instance is None or timer is None or timer["expiry"] != expiry:
+                return None  # reset, cleared, or fired by another engine
+            del instance.timers[name]
+            if name not in instance.expired:
+                instance.expired.append(name)
+            if self._observer is not None:
+                self._trace("timer", instance.key, op="fired", name=name, expires=expiry)
+            trigger = _Trigger("Timer", timer_name=name)
+            self._evaluate_input(instance, trigger)
+            if trigger.spent and name in instance.expired:
+                # re-armed or cleared during its own expiry and never checked: this
+                # expiry is spent; the next timeout() answers for the new timer
+                instance.expired.remove(name)
+            return instance
+
+        return fire
+
+    def _fire_overdue(self, key: str) -> None:
+        """Evaluate the timers of *key*'s instance that expired before now, in expiry order,
+        so a message never overtakes an expiry it came after (a runtime ticks at its own
+        pace: the timers Lambda once a minute). Each is then no longer due for ``tick``."""
+        now = self._clock.now()
+        while True:
+            instance = self._instance(key)
+            due = sorted(
+                (t["expiry"], name)
+                for name, t in (instance.timers.items() if instance else ())
+                if t["expiry"] <= now
+            )
+            if not due:
+                return
+            expiry, name = due[0]
+            self._commit(key, self._fire(name, expiry))
 
     def next_timer(self) -> float | None:
         """Expiry (epoch s) of the earliest pending timer, for runtimes that sleep until it."""
@@ -522,10 +551,12 @@ class DetectorEngine:
         trigger = _Trigger(
             "Message", input_name=input_name, message_id=message_id or self._new_id()
         )
+        self._fire_overdue(key)
         if observed:
             self._trace("input", key, input=input_name, messageId=trigger.message_id)
 
         def evaluate(instance: _Instance | None) -> _Instance:
+            trigger.timeouts.clear()  # a lost race evaluates the fresh instance afresh
             if instance is None:
                 now = self._clock.now()
                 instance = _Instance(
@@ -704,6 +735,11 @@ class DetectorEngine:
         elif action.kind == "clearTimer":
             name = fields["timerName"]
             running = instance.timers.pop(name, None) is not None
+            # a deleted timer has no expiry left to report, except the one being evaluated
+            if _evaluating_expiry_of(trigger, name):
+                trigger.spent = True
+            elif name in instance.expired:
+                instance.expired.remove(name)
             if self._observer is not None:
                 self._trace("timer", instance.key, op="cleared", name=name, running=running)
         else:
@@ -767,10 +803,9 @@ class DetectorEngine:
         # setting a timer forgets an expiry nobody checked, except while that very expiry
         # is being evaluated (§5: its evaluation sees timeout() true): in SERIAL, an event
         # may re-arm the timer before the transition that tests timeout() is reached
-        evaluating_its_expiry = (
-            trigger is not None and trigger.kind == "Timer" and trigger.timer_name == name
-        )
-        if name in instance.expired and not evaluating_its_expiry:
+        if trigger is not None and _evaluating_expiry_of(trigger, name):
+            trigger.spent = True
+        elif name in instance.expired:
             instance.expired.remove(name)
         heapq.heappush(self._heap, (expiry, instance.key, name))
         if len(self._heap) > self._heap_limit:
@@ -960,6 +995,22 @@ class DetectorEngine:
         instance.version = self._store.put_if_version(
             self.namespace, instance.key, instance.to_doc(), version
         )
+
+
+def too_many_put_back(owner: str, input_name: str) -> DetectorModelError:
+    """The error refusing a message past the MAX_CHAINED_MESSAGES that the actions of one
+    outside message (or timer expiry) may put back."""
+    return DetectorModelError(
+        f"{owner}: more than {MAX_CHAINED_MESSAGES} messages put back by the actions of one"
+        f" message; input {input_name!r} refused (does an iotEvents action feed the model's"
+        " own input?)"
+    )
+
+
+def _evaluating_expiry_of(trigger: _Trigger | None, timer_name: str) -> bool:
+    """Whether *trigger* is the expiry of *timer_name*, whose evaluation sees ``timeout()``
+    true even after an action of it re-arms or clears the timer (§5)."""
+    return trigger is not None and trigger.kind == "Timer" and trigger.timer_name == timer_name
 
 
 def model_fingerprint(model: DetectorModel) -> str:

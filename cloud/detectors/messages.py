@@ -89,12 +89,14 @@ def batch_put_message(
                 _error(message_id, "InvalidRequestException", "payload is not a base64 JSON object")
             )
             continue
-        for engine in targets:
+        failure: Exception | None = None
+        for engine in targets:  # each model using the input gets it, whatever another did
             try:
                 engine.put_message(input_name, payload, message_id)
-            except Exception as exc:  # reported per message, as AWS does
-                errors.append(_error(message_id, "InternalFailureException", str(exc)))
-                break
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:  # reported once per message, as AWS does
+            errors.append(_error(message_id, "InternalFailureException", str(failure)))
     return {"BatchPutMessageErrorEntries": errors}
 
 

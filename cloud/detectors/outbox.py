@@ -51,7 +51,7 @@ from edge.clock import Clock
 from edge.errors import RefusedError, UserError, VersionConflictError
 
 if TYPE_CHECKING:
-    from cloud.detectors.engine import DetectorEngine
+    from cloud.detectors.router import MessageEngine
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class DeliveryOutbox:
         self.counts: Counter[str] = Counter()
         self._lock = threading.RLock()
 
-    def bind(self, engine: DetectorEngine) -> None:
+    def bind(self, engine: MessageEngine) -> None:
         """Passed on, so a sink that feeds ``iotEvents`` actions back still gets its engine."""
         bind = getattr(self._sink, "bind", None)
         if callable(bind):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
+
+from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back
 
 
 class MessageEngine(Protocol):
@@ -15,10 +20,15 @@ class MessageEngine(Protocol):
 
 
 class MessageRouter:
-    """Feeds detector and alarm engines from one source (the results feeder).
+    """Feeds detector and alarm engines from one source (the results feeder), and takes back
+    the messages their ``iotEvents`` actions send (bind the action sink to it), so such a
+    message reaches every model reading its input, alarm models included (§1, §4).
 
     Engines run in the order given; each sees the message as sent, so an alarm model and a
-    detector model on the same input evaluate the same row.
+    detector model on the same input evaluate the same row. A message put while the router
+    routes one, or while it is held (``holding``: an engine's timers or requests at work), is
+    routed after it, so no engine is entered again in the middle of an evaluation; the
+    messages put back that way are bounded per outside message, as in one engine.
     """
 
     def __init__(self, engines: Sequence[MessageEngine]) -> None:
@@ -26,10 +36,41 @@ class MessageRouter:
         self.inputs: dict[str, Any] = {}
         for engine in self.engines:
             self.inputs.update(engine.inputs)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
+        self._chained = 0
 
     def put_message(
         self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
     ) -> None:
+        with self._lock:
+            if self._depth:
+                self._chained += 1
+                if self._chained > MAX_CHAINED_MESSAGES:
+                    raise too_many_put_back("router", input_name)
+                self._queue.append((input_name, dict(payload), message_id))
+                return
+            with self.holding():
+                self._route(input_name, payload, message_id)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold messages put meanwhile until the outermost hold ends, then route them."""
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+                if self._depth == 1:
+                    while self._queue:
+                        self._route(*self._queue.popleft())
+            finally:
+                self._depth -= 1
+                if not self._depth:
+                    self._queue.clear()  # what a failure left unrouted is not routed later
+                    self._chained = 0
+
+    def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
         for engine in self.engines:
             if input_name in engine.inputs:
                 engine.put_message(input_name, dict(payload), message_id)

@@ -116,8 +116,9 @@ class Engines:
                 failures.append(exc)
                 return 0
 
-        fired = run(self.detector.tick)
-        return fired, sum(run(alarm.tick) for alarm in self.alarms), failures
+        with self.router.holding():  # an iotEvents action waits for the tick to end
+            fired = run(self.detector.tick)
+            return fired, sum(run(alarm.tick) for alarm in self.alarms), failures
 
     def close(self) -> None:
         """Write what the alarm engines keep for later (last values, hand-overs): an
@@ -205,7 +206,9 @@ def build_engines(
         )
         for alarm in alarm_models
     )
-    return Engines(engine, alarms, outbox, MessageRouter([engine, *alarms]))
+    router = MessageRouter([engine, *alarms])
+    outbox.bind(router)  # an iotEvents action reaches every model reading its input
+    return Engines(engine, alarms, outbox, router)
 
 
 def build_engine(

@@ -145,6 +145,7 @@ class LocalStack:
         self.engine: Any = None
         self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
+        self.router: Any = None
         self._beat_at = 0.0
         self.outbox: Any = None
         self.shadow_service: Any = None
@@ -436,10 +437,12 @@ class LocalStack:
                 model, inputs, self.state, self.clock, self.outbox, limiter=limiter
             )
         engines.extend(self.alarms.values())
+        self.router = MessageRouter(engines)
+        self.outbox.bind(self.router)  # an iotEvents action reaches every model reading it
         self.feeder = ResultsFeeder(
             self.bucket,
             self.results_prefix,
-            MessageRouter(engines),
+            self.router,
             self.state,
             sites=cfg.site_layout,
             stale_after_s=2.0 * upload_frequency_seconds(cfg.upload_frequency),
@@ -498,19 +501,21 @@ class LocalStack:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
-            if feed:
-                while True:  # what the sink told is covered by the poll
-                    try:
-                        self._stored.get_nowait()
-                    except queue.Empty:
-                        break
-                fed = self.feeder.poll()
-                if fed:
-                    self._hook("fed", {"rows": fed})
-            if self.engine is not None:
-                self.engine.tick()
-            self._step_alarms()
-            self.outbox.retry_due()
+            # an iotEvents action's message waits until the engine that sent it is done
+            with self.router.holding():
+                if feed:
+                    while True:  # what the sink told is covered by the poll
+                        try:
+                            self._stored.get_nowait()
+                        except queue.Empty:
+                            break
+                    fed = self.feeder.poll()
+                    if fed:
+                        self._hook("fed", {"rows": fed})
+                if self.engine is not None:
+                    self.engine.tick()
+                self._step_alarms()
+                self.outbox.retry_due()
 
     def _apply_retention(self) -> None:
         from cloud.archive import retention

@@ -5,8 +5,9 @@ moves by a random amount and the engine's timer tick runs. The reference, writte
 spec: setting a running timer restarts it, ``resetTimer`` restarts with the last duration
 (and does nothing for a timer never set), ``clearTimer`` deletes; a timer fires never early,
 once, in expiry order (a tie in either order), and ``timeout("t")`` is true in the evaluation its
-expiry causes. The model appends the name of each timer whose ``timeout()`` it sees to a
-string variable, which must hold the reference's firings, in order, after every step.
+expiry causes, at every check of that evaluation and at none after it. The model appends the
+name of each timer whose ``timeout()`` it sees to a string variable (once per check), which
+must hold the reference's firings, in order, after every step.
 """
 
 from __future__ import annotations
@@ -51,14 +52,18 @@ def _model() -> dict[str, Any]:
             _event(f"reset{t}", is_op.format("reset"), {"resetTimer": {"timerName": t}}),
             _event(f"clear{t}", is_op.format("clear"), {"clearTimer": {"timerName": t}}),
         ]
-    # SERIAL, so the appends of two timeouts in one evaluation would both be kept.
+    # SERIAL, so the appends of two timeouts in one evaluation would both be kept. Each
+    # expiry is checked twice, as AWS's detection sample checks it in an event and then a
+    # transition: both checks of the evaluation see it (upper case, then lower case).
     events += [
         _event(
-            f"fired{t}",
+            f"{again}fired{t}",
             f"timeout('{t}')",
-            {"setVariable": {"variableName": "log", "value": f"$variable.log + '{t}'"}},
+            {"setVariable": {"variableName": "log", "value": f"$variable.log + '{mark}'"}},
         )
+        for again, mark_of in (("", str.upper), ("again", str.lower))
         for t in NAMES
+        for mark in [mark_of(t)]
     ]
     return {
         "detectorModelName": "timers",
@@ -120,7 +125,10 @@ def test_timers_fire_once_in_expiry_order(sequence: list[tuple[str, int, int]]) 
         variables = engine.describe("k")["detector"]["state"]
         log = json.loads({v["name"]: v["value"] for v in variables["variables"]}["log"])
         assert log.startswith(fired), (sequence, log, fired)
-        new = log[len(fired) :]
+        checks = log[len(fired) :]
+        new = checks[::2]
+        # every evaluation of an expiry sees timeout() at both of its checks, and only it
+        assert checks == "".join(n + n.lower() for n in new), (sequence, log)
         # Each due timer once, in expiry order; the spec leaves the order of a tie open.
         assert sorted(new) == sorted(due), (sequence, log, due)
         assert [due[n] for n in new] == sorted(due[n] for n in new), (sequence, log, due)

@@ -264,6 +264,22 @@ def test_spec_heartbeat_example_goes_offline_on_time_and_back_online() -> None:
     assert state_of(e, "Fulton-A32") == "Online"
 
 
+def test_a_timer_due_before_a_message_is_evaluated_before_it() -> None:
+    """A timer fires at its expiry on AWS; a runtime that ticks once a minute (the timers
+    Lambda) must not let a message that came after the expiry be evaluated first: here the
+    heartbeat's resetTimer would have swallowed the lost heartbeat."""
+    clock, sink = ManualClock(1_000.0), RecordingSink()
+    e = heartbeat(sink, clock=clock)
+    e.put_message("PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 80}})
+    clock.advance(400)  # hb was due at 1300; no tick ran since
+    e.put_message("PressureInput", {"motorid": "Fulton-A32", "sensorData": {"pressure": 81}})
+    assert [(r.event_name, r.payload["payload"]["eventTriggerDetails"]) for r in sink.requests] == [
+        ("lost", {"triggerType": "Timer", "timerName": "hb"})
+    ]
+    assert state_of(e, "Fulton-A32") == "Online"  # Offline, then back on the message
+    assert e.tick() == 0  # fired once
+
+
 def test_due_timers_fire_once_each_in_expiry_order() -> None:
     clock = ManualClock(0.0)
     fired: list[str] = []
@@ -282,7 +298,10 @@ def test_due_timers_fire_once_each_in_expiry_order() -> None:
     assert e.next_timer() is None
 
 
-def test_timeout_is_true_only_at_the_first_check() -> None:
+def test_timeout_is_true_throughout_the_first_evaluation_that_checks_it() -> None:
+    """AWS: "timeout() returns true only the first time it's checked following the actual
+    timer expiration and returns false thereafter" (developer guide, Expressions). The first
+    check is an evaluation's: every condition of that evaluation sees true, later ones false."""
     m = model(
         [
             {
@@ -300,17 +319,22 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
                         {
                             "eventName": "first",
                             "condition": 'timeout("t")',
-                            "actions": [sv("hits", "1")],
+                            "actions": [sv("first", "$variable.first + 1")],
                         },
                         {
                             "eventName": "second",
                             "condition": 'timeout("t")',
-                            "actions": [sv("second", "1")],
+                            "actions": [sv("second", "$variable.second + 1")],
                         },
                         {
                             "eventName": "timer",
                             "condition": 'triggerType("Timer") && !currentInput("In")',
                             "actions": [sv("timer", "true")],
+                        },
+                        {
+                            "eventName": "init",
+                            "condition": "isUndefined($variable.first)",
+                            "actions": [sv("first", "0"), sv("second", "0")],
                         },
                     ]
                 },
@@ -322,8 +346,72 @@ def test_timeout_is_true_only_at_the_first_check() -> None:
     e.put_message("In", {"id": "k1"})
     clock.advance(60)
     assert e.tick() == 1
+    e.put_message("In", {"id": "k1"})  # a later evaluation: false again
     variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
-    assert variables == {"hits": "1", "timer": "true"}
+    assert variables == {"first": "1", "second": "1", "timer": "true"}
+
+
+def snooze_model(method: str) -> Any:
+    """The Snooze state of aws-samples/aws-iot-events-detection-sample (SERIAL there): an
+    event and a transition both test the snooze timer's expiry."""
+    return model(
+        [
+            {
+                "stateName": "Snooze",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "SnoozeTimer",
+                            "condition": "true",
+                            "actions": [
+                                sv("ack_active", "1"),
+                                {"setTimer": {"timerName": "snoozeTime", "seconds": 120}},
+                            ],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "SetSnoozeAck",
+                            "condition": 'timeout("snoozeTime")',
+                            "actions": [sv("ack_active", "0")],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {
+                            "eventName": "SnoozeToNormal",
+                            "condition": "$input.In.v < 10 && $variable.ack_active == 0",
+                            "nextState": "Normal",
+                        },
+                        {
+                            "eventName": "SnoozeToHighTemp",
+                            "condition": 'timeout("snoozeTime") && $variable.ack_active == 0'
+                            if method == "SERIAL"
+                            else 'timeout("snoozeTime")',
+                            "nextState": "HighTemp",
+                        },
+                    ],
+                },
+            },
+            {"stateName": "Normal"},
+            {"stateName": "HighTemp"},
+        ],
+        method=method,
+        initial="Snooze",
+    )
+
+
+@pytest.mark.parametrize("method", ["SERIAL", "BATCH"])
+def test_an_event_and_a_transition_both_see_the_timeout(method: str) -> None:
+    clock = ManualClock(0.0)
+    e = engine(snooze_model(method), clock=clock)
+    e.put_message("In", {"id": "k1", "v": 50})
+    clock.advance(120)
+    assert e.tick() == 1
+    assert state_of(e) == "HighTemp"
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"ack_active": "0"}
 
 
 @pytest.mark.parametrize("duration", [float("inf"), float("nan"), "1_000", "nan", "90.5"])
@@ -411,6 +499,96 @@ def test_reset_and_clear_timer() -> None:
     assert e.describe("k1")["detector"]["state"]["timers"] == []
     clock.advance(1000)
     assert e.tick() == 0
+
+
+ARM_T = {
+    "events": [{"eventName": "arm", "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}]}]
+}
+"""onEnter: set timer t to 60 s."""
+LATE_T = {
+    "events": [{"eventName": "late", "condition": 'timeout("t")', "actions": [sv("late", "true")]}]
+}
+"""onInput: note a timeout("t") in variable late."""
+
+
+def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
+    """clearTimer "deletes an existing timer" (developer guide, built-in actions): an expiry
+    nobody had checked goes with it, as setTimer already forgets one."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": ARM_T,
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toB", "condition": 'currentInput("In")', "nextState": "B"}
+                    ]
+                },
+            },
+            {
+                "stateName": "B",
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toC", "condition": 'currentInput("In")', "nextState": "C"}
+                    ]
+                },
+            },
+            {
+                "stateName": "C",
+                "onEnter": {
+                    "events": [
+                        {"eventName": "clear", "actions": [{"clearTimer": {"timerName": "t"}}]}
+                    ]
+                },
+                "onInput": LATE_T,
+            },
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1"})  # A arms t, then on to B
+    clock.advance(60)
+    assert e.tick() == 1  # t expires in B, which never checks it
+    e.put_message("In", {"id": "k1"})  # on to C, whose onEnter clears t
+    e.put_message("In", {"id": "k1"})
+    assert state_of(e) == "C"
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
+
+
+def test_an_expiry_cleared_during_its_own_evaluation_unchecked_is_spent() -> None:
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": ARM_T,
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "clear",
+                            "condition": 'triggerType("Timer")',
+                            "actions": [{"clearTimer": {"timerName": "t"}}],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {"eventName": "toB", "condition": "$input.In.v == 1", "nextState": "B"}
+                    ],
+                },
+            },
+            {
+                "stateName": "B",
+                "onInput": LATE_T,
+            },
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1", "v": 0})
+    clock.advance(60)
+    assert e.tick() == 1  # A clears t on its expiry without testing timeout("t")
+    e.put_message("In", {"id": "k1", "v": 1})  # on to B
+    e.put_message("In", {"id": "k1", "v": 2})
+    assert state_of(e) == "B"
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
 
 
 def test_instances_and_timers_survive_a_restart(tmp_path: Path) -> None:

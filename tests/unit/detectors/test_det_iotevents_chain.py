@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from detector_models import event, one_state_model
 
-from cloud.adapters.local import InMemoryStateStore
+from cloud.adapters.local import InMemoryNotifier, InMemoryPublisher, InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from cloud.detectors.actions import LocalActionSink
+from cloud.detectors.alarms import load_alarm_model
 from cloud.detectors.engine import MAX_CHAINED_MESSAGES
+from cloud.handlers.detection import Engines, build_engines
+from cloud.handlers.observability import Observability
+from cloud.l4e.sites import SiteLayout
 from edge.clock import ManualClock
 
 INPUT = {
@@ -73,3 +78,58 @@ def test_a_model_feeding_itself_for_ever_stops_at_the_bound_and_says_why(
     # the bound is per outside message: the next one gets its own
     engine.put_message("In", {"id": "k1", "n": 0})
     assert last(engine) == str(MAX_CHAINED_MESSAGES)
+
+
+ALARMS = Path(__file__).with_name("data") / "alarms"
+
+
+def runtime_engines(body: dict[str, Any]) -> Engines:
+    """A detector model and the boiler alarm model wired as the Lambdas wire them."""
+    return build_engines(
+        load_detector_model(body),
+        [load_input(INPUT), load_input(ALARMS / "boiler_input.json")],
+        InMemoryStateStore(),
+        ManualClock(1_000.0),
+        InMemoryNotifier(),
+        InMemoryPublisher(),
+        Observability(),
+        sites=SiteLayout(),
+        target="ops@example.com",
+        preload=True,
+        alarm_models=[load_alarm_model(ALARMS / "boiler_high.json")],
+    )
+
+
+def test_an_iot_events_action_reaches_the_alarm_models_reading_its_input() -> None:
+    """§1: a message goes to every detector and alarm model using its input; an iotEvents
+    action's message is a message like any other (§4)."""
+    payload = {
+        "contentExpression": '\'{"boilerId": "b7", "temp": ${$input.In.n}}\'',
+        "type": "JSON",
+    }
+    body = one_state_model(
+        event({"iotEvents": {"inputName": "BoilerInput", "payload": payload}}), name="relay"
+    )
+    engines = runtime_engines(body)
+    (alarm,) = engines.alarms
+    engines.router.put_message("In", {"id": "k1", "n": 85})
+    assert alarm.state_of("b7") == "ACTIVE"
+
+
+def test_through_the_router_a_model_feeding_itself_still_stops_at_the_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = {"contentExpression": '\'{"id": "k1", "n": ${$input.In.n + 1}}\'', "type": "JSON"}
+    body = one_state_model(
+        event({"setVariable": {"variableName": "last", "value": "$input.In.n"}}, name="count"),
+        event({"iotEvents": {"inputName": "In", "payload": payload}}, name="again"),
+        name="feeder",
+    )
+    engines = runtime_engines(body)
+    with caplog.at_level(logging.ERROR):
+        engines.router.put_message("In", {"id": "k1", "n": 0})
+    assert last(engines.detector) == str(MAX_CHAINED_MESSAGES)
+    assert any(
+        f"more than {MAX_CHAINED_MESSAGES} messages put back" in str(r.exc_info and r.exc_info[1])
+        for r in caplog.records
+    )

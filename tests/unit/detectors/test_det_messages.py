@@ -135,3 +135,33 @@ def test_input_names_the_api_allows_are_routed(engine: DetectorEngine) -> None:
         request = {"messages": [{"messageId": "a", "inputName": name, "payload": ""}]}
         entries = batch_put_message([engine], request)["BatchPutMessageErrorEntries"]
         assert [e["errorCode"] for e in entries] == ["ResourceNotFoundException"]
+
+
+class Broken:
+    """A model whose engine fails every message (its store down, say)."""
+
+    def __init__(self, inputs: dict[str, object]) -> None:
+        self.inputs = inputs
+
+    def put_message(self, input_name: str, payload: dict, message_id: str | None = None) -> None:
+        raise RuntimeError("state table unavailable")
+
+
+def test_a_model_that_fails_a_message_does_not_keep_it_from_the_others(
+    engine: DetectorEngine,
+) -> None:
+    """Each model using the input gets the message (§1); one failing is one error entry."""
+    request = {
+        "messages": [{"messageId": "00001", "inputName": "PressureInput", "payload": SPEC_PAYLOAD}]
+    }
+    answer = batch_put_message([Broken(dict(engine.inputs)), engine, Broken({})], request)
+    assert answer == {
+        "BatchPutMessageErrorEntries": [
+            {
+                "messageId": "00001",
+                "errorCode": "InternalFailureException",
+                "errorMessage": "state table unavailable",
+            }
+        ]
+    }
+    assert engine.key_values() == ["Fulton-A32"]
