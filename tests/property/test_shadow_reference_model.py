@@ -6,8 +6,10 @@ For any sequence of update requests (values, nested nulls, whole-section nulls,
 SQLite store:
 
 - the stored state and metadata equal the model's (shadow-contracts 4.1, 4.2, 4.3, 4.8);
-- the delta is empty exactly when desired is a sub-document of reported (4.4), and
-  ``/update/delta`` is produced exactly then, carrying the whole delta (4.5);
+- the delta is the desired leaves reported does not meet, kept on their paths from the
+  root, so it is empty exactly when desired is a sub-document of reported (4.4); its
+  metadata is theirs from desired; ``/update/delta`` is produced exactly when it is not
+  empty, carrying the whole delta (4.5);
 - every accepted update adds one to the version and a 409 changes nothing (4.6).
 """
 
@@ -96,18 +98,23 @@ def model_document(model: dict[str, Leaves]) -> tuple[dict[str, Any], dict[str, 
     return state, meta
 
 
+def _matched(path: Path_, value: Any, reported: Leaves) -> bool:
+    """A desired leaf is met in reported: an empty object by any object there, a value by
+    an equal JSON value (numbers by value, booleans not numbers)."""
+    if isinstance(value, dict):
+        if path in reported:
+            return reported[path][0] == {}
+        return any(_under(p, path) for p in reported)
+    return path in reported and same_value(value, reported[path][0])
+
+
+def model_delta(desired: Leaves, reported: Leaves) -> Leaves:
+    """The desired leaves reported does not meet, with their desired timestamps."""
+    return {p: leaf for p, leaf in desired.items() if not _matched(p, leaf[0], reported)}
+
+
 def is_sub_document(desired: Leaves, reported: Leaves) -> bool:
-    """Every desired leaf is matched in reported: an empty object by any object there, a
-    value by an equal JSON value (numbers by value, booleans not numbers)."""
-    for path, (value, _when) in desired.items():
-        if value == {} and isinstance(value, dict):
-            if path in reported and reported[path][0] != {}:
-                return False
-            if path not in reported and not any(_under(p, path) for p in reported):
-                return False
-        elif path not in reported or not same_value(value, reported[path][0]):
-            return False
-    return True
+    return not model_delta(desired, reported)
 
 
 # --- strategies -----------------------------------------------------------------------
@@ -187,7 +194,10 @@ def test_any_update_sequence_matches_the_reference_model(steps):
                 assert ("delta" not in got["state"]) == in_sync
                 assert (result.delta is None) == in_sync
                 if result.delta is not None:
+                    delta = model_delta(model["desired"], model["reported"])
+                    assert got["state"]["delta"] == _unflatten(delta, False)
                     assert result.delta["state"] == got["state"]["delta"]
+                    assert result.delta["metadata"] == _unflatten(delta, True)
                     assert result.delta["version"] == version
                     assert result.delta["clientToken"] == f"t{i}"
         finally:
