@@ -188,6 +188,16 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
+        if kind == "rejected" and not self._asked(thing, event[2], event[3].client_token):
+            # Answers go to every subscriber of the shadow: this one refused another
+            # client's request (an app's malformed update, a 429 for an operator's GET).
+            log.debug(
+                "shadow %s/rejected for %s answers another client; ignored",
+                event[2],
+                thing,
+                extra={"event": "shadow_foreign_answer", "thing": thing},
+            )
+            return
         if kind == "rejected" and event[2] == "get":
             if event[3].code == 404:
                 self._no_shadow(thing, event[3].client_token)
@@ -200,7 +210,13 @@ class ShadowSync:
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
             if response.client_token not in self._get_tokens[thing]:
-                self._ignore(thing, "get/accepted", "not an answer to this agent's GET")
+                # Another client's GET (an operator's ``shadow get``) is answered on the
+                # same topic: normal traffic, not an error of this device.
+                log.debug(
+                    "shadow get/accepted for %s answers another client; ignored",
+                    thing,
+                    extra={"event": "shadow_foreign_answer", "thing": thing},
+                )
                 return
             self._get_tokens[thing].clear()
             self._pending_get.pop(thing, None)
@@ -253,6 +269,13 @@ class ShadowSync:
                     self._pending_get.setdefault(thing, time.monotonic())
                 elif operation == "update" and error.code == 413 and sent is not None:
                     self._report_in_parts(*sent, f"{error.code} {error.message}")
+
+    def _asked(self, thing: str, operation: str, token: object) -> bool:
+        """Whether this agent sent the request a ``/rejected`` answers: AWS echoes the
+        clientToken, and every request this agent makes carries one."""
+        if operation == "get":
+            return token in self._get_tokens[thing]
+        return token in self._sent
 
     def _no_shadow(self, thing: str, token: object) -> None:
         """A 404 to this agent's GET: the thing has no shadow. AWS's device guide ("Using
