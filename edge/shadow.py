@@ -248,7 +248,28 @@ class ShadowSync:
                     self._get(thing)
                 return
             self._version[thing] = version
-            self._apply(thing, dict(delta.state), version, None)
+            wanted = dict(delta.state)
+            # AWS's delta holds only the leaves of an object that differ, on their path
+            # from the root: after setpoints {a: 1, b: 2}, ``shadow set setpoints.b=3``
+            # gives {"setpoints": {"b": 3}}, not the whole desired setpoints. A handler
+            # takes whole values, so an object that says something new is taken from the
+            # document (one GET at a time) instead; one the last desired value already
+            # holds (a delta repeated after every accepted update) is old news, and one
+            # too deep for any shadow is refused here as it is.
+            parts = [
+                key
+                for key, value in wanted.items()
+                if key in self._handlers
+                and isinstance(value, dict)
+                and value
+                and not deeper_than(value, VALUE_LEVELS)
+            ]
+            news = [k for k in parts if not _within(wanted[k], self._last_desired[thing].get(k))]
+            for key in parts:
+                del wanted[key]
+            self._apply(thing, wanted, version, None)
+            if news and thing not in self._pending_get:
+                self._get(thing)
         elif kind == "rejected":
             operation, error = event[2], event[3]
             sent = self._sent.pop(error.client_token, None) if operation == "update" else None
@@ -432,6 +453,23 @@ class ShadowSync:
             self._sent.popitem(last=False)
         client.publish_update_shadow(request, QOS)
         self.reports += 1
+
+
+def _within(part: dict[str, Any], whole: object) -> bool:
+    """Whether every leaf of *part* (a delta's object) is already in *whole* on the same
+    path, as JSON compares (both within the shadow's depth limit)."""
+    if not isinstance(whole, dict):
+        return False
+    for key, value in part.items():
+        if key not in whole:
+            return False
+        below = whole[key]
+        if isinstance(value, dict) and value and isinstance(below, dict):
+            if not _within(value, below):
+                return False
+        elif not same_value(value, below):
+            return False
+    return True
 
 
 def _version(value: object) -> int | None:

@@ -195,3 +195,18 @@ def test_another_clients_rejected_update_is_not_taken_for_the_devices_own(stack:
     wait_for(lambda: _reported(operator).get("mode") == "stop", 10)
     assert agent.status()["last_error"] is None
     assert THING not in agent.shadow._pending_get
+
+
+def test_a_delta_naming_part_of_an_object_applies_the_whole_desired_object(stack: Any) -> None:
+    """AWS: "When nested objects differ, the delta contains the path all the way to the
+    root" and only the leaves that differ. ``shadow set setpoints.b=3`` on a device running
+    setpoints {a: 1, b: 2} makes the delta {"setpoints": {"b": 3}}; the handler was given
+    that part as the whole value, so the device dropped setpoint a."""
+    agent, operator, _clock, _peer = stack
+    assert agent.shadow is not None
+    operator.update(THING, desired={"setpoints": {"a": 1, "b": 2}})
+    assert agent.shadow.wait_applied(THING, "setpoints", {"a": 1, "b": 2}, 10)
+    wait_for(lambda: _reported(operator).get("setpoints") == {"a": 1, "b": 2}, 10)
+    operator.update(THING, desired={"setpoints": {"b": 3}})
+    assert agent.shadow.wait_applied(THING, "setpoints", {"a": 1, "b": 3}, 10), agent.applied
+    wait_for(lambda: "delta" not in operator.get(THING)["state"], 10)
