@@ -252,9 +252,10 @@ class ShadowSync:
             # AWS's delta holds only the leaves of an object that differ, on their path
             # from the root: after setpoints {a: 1, b: 2}, ``shadow set setpoints.b=3``
             # gives {"setpoints": {"b": 3}}, not the whole desired setpoints. A handler
-            # takes whole values, so an object that says something new is taken from the
-            # document (one GET at a time) instead; one the last desired value already
-            # holds (a delta repeated after every accepted update) is old news, and one
+            # takes whole values, so a delta with an object that says something new is
+            # applied from the document instead (one GET at a time: a pending one answers
+            # with this change too). An object the last desired value already holds (the
+            # delta is published again after every accepted update) is old news, and one
             # too deep for any shadow is refused here as it is.
             parts = [
                 key
@@ -264,12 +265,13 @@ class ShadowSync:
                 and value
                 and not deeper_than(value, VALUE_LEVELS)
             ]
-            news = [k for k in parts if not _within(wanted[k], self._last_desired[thing].get(k))]
+            if any(not _within(wanted[k], self._last_desired[thing].get(k)) for k in parts):
+                if thing not in self._pending_get:
+                    self._get(thing)
+                return
             for key in parts:
                 del wanted[key]
             self._apply(thing, wanted, version, None)
-            if news and thing not in self._pending_get:
-                self._get(thing)
         elif kind == "rejected":
             operation, error = event[2], event[3]
             sent = self._sent.pop(error.client_token, None) if operation == "update" else None
