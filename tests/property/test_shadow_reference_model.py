@@ -22,11 +22,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.shadow.document import ShadowError
+from cloud.shadow.document import ShadowError, apply_update, compute_delta
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import ManualClock
 from edge.json_values import same_value
+from edge.shadow import _within
 
 T0 = 1_747_330_000
 Path_ = tuple[str, ...]
@@ -233,3 +234,17 @@ def test_delta_is_empty_exactly_when_desired_is_a_sub_document_of_reported(desir
                 assert synced.delta is None
         finally:
             store.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(desired=alike_section, reported=alike_section)
+def test_every_delta_part_is_held_by_the_desired_state_it_came_from(desired, reported):
+    """The edge agent asks for the document only when a delta's object says something its
+    last desired value does not hold (edge.shadow._within): a delta repeated after every
+    accepted update must never look new, or a device would GET after each of its own
+    reports."""
+    shadow = apply_update(None, {"state": {"desired": desired, "reported": reported}}, T0).shadow
+    stored = shadow.state.get("desired", {})
+    for key, part in compute_delta(stored, shadow.state.get("reported", {})).items():
+        if isinstance(part, dict) and part:
+            assert _within(part, stored[key]), (key, part, stored[key])
