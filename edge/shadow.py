@@ -10,7 +10,10 @@ meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is
 and a delta older than the version held (a re-created shadow counts again from 1) makes us
 GET rather than ignore every later command. A GET answered 404 (no shadow yet, or one an
 operator deleted) is followed by a report of the device's current state, which creates the
-shadow, as AWS's device guide says a device should.
+shadow, as AWS's device guide says a device should. A handler always gets a whole value: a
+delta naming only part of an object (AWS sends just the leaves that differ) is applied from
+the document instead. Answers to other clients' requests (every subscriber of a shadow gets
+them) are told apart by clientToken and left alone.
 """
 
 from __future__ import annotations
