@@ -10,7 +10,10 @@ meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is
 and a delta older than the version held (a re-created shadow counts again from 1) makes us
 GET rather than ignore every later command. A GET answered 404 (no shadow yet, or one an
 operator deleted) is followed by a report of the device's current state, which creates the
-shadow, as AWS's device guide says a device should.
+shadow, as AWS's device guide says a device should. A handler always gets a whole value: a
+delta naming only part of an object (AWS sends just the leaves that differ) is applied from
+the document instead. Answers to other clients' requests (every subscriber of a shadow gets
+them) are told apart by clientToken and left alone.
 """
 
 from __future__ import annotations
@@ -188,6 +191,16 @@ class ShadowSync:
             what = {"get": "get/accepted", "delta": "delta"}.get(kind, f"{event[2]}/rejected")
             self._ignore(thing, what, "not a JSON object of the shadow protocol")
             return
+        if kind == "rejected" and not self._asked(thing, event[2], event[3].client_token):
+            # Answers go to every subscriber of the shadow: this one refused another
+            # client's request (an app's malformed update, a 429 for an operator's GET).
+            log.debug(
+                "shadow %s/rejected for %s answers another client; ignored",
+                event[2],
+                thing,
+                extra={"event": "shadow_foreign_answer", "thing": thing},
+            )
+            return
         if kind == "rejected" and event[2] == "get":
             if event[3].code == 404:
                 self._no_shadow(thing, event[3].client_token)
@@ -200,7 +213,13 @@ class ShadowSync:
         if kind == "get":
             response: iotshadow.GetShadowResponse = event[2]
             if response.client_token not in self._get_tokens[thing]:
-                self._ignore(thing, "get/accepted", "not an answer to this agent's GET")
+                # Another client's GET (an operator's ``shadow get``) is answered on the
+                # same topic: normal traffic, not an error of this device.
+                log.debug(
+                    "shadow get/accepted for %s answers another client; ignored",
+                    thing,
+                    extra={"event": "shadow_foreign_answer", "thing": thing},
+                )
                 return
             self._get_tokens[thing].clear()
             self._pending_get.pop(thing, None)
@@ -232,7 +251,30 @@ class ShadowSync:
                     self._get(thing)
                 return
             self._version[thing] = version
-            self._apply(thing, dict(delta.state), version, None)
+            wanted = dict(delta.state)
+            # AWS's delta holds only the leaves of an object that differ, on their path
+            # from the root: after setpoints {a: 1, b: 2}, ``shadow set setpoints.b=3``
+            # gives {"setpoints": {"b": 3}}, not the whole desired setpoints. A handler
+            # takes whole values, so a delta with an object that says something new is
+            # applied from the document instead (one GET at a time: a pending one answers
+            # with this change too). An object the last desired value already holds (the
+            # delta is published again after every accepted update) is old news, and one
+            # too deep for any shadow is refused here as it is.
+            parts = [
+                key
+                for key, value in wanted.items()
+                if key in self._handlers
+                and isinstance(value, dict)
+                and value
+                and not deeper_than(value, VALUE_LEVELS)
+            ]
+            if any(not _within(wanted[k], self._last_desired[thing].get(k)) for k in parts):
+                if thing not in self._pending_get:
+                    self._get(thing)
+                return
+            for key in parts:
+                del wanted[key]
+            self._apply(thing, wanted, version, None)
         elif kind == "rejected":
             operation, error = event[2], event[3]
             sent = self._sent.pop(error.client_token, None) if operation == "update" else None
@@ -253,6 +295,13 @@ class ShadowSync:
                     self._pending_get.setdefault(thing, time.monotonic())
                 elif operation == "update" and error.code == 413 and sent is not None:
                     self._report_in_parts(*sent, f"{error.code} {error.message}")
+
+    def _asked(self, thing: str, operation: str, token: object) -> bool:
+        """Whether this agent sent the request a ``/rejected`` answers: AWS echoes the
+        clientToken, and every request this agent makes carries one."""
+        if operation == "get":
+            return token in self._get_tokens[thing]
+        return token in self._sent
 
     def _no_shadow(self, thing: str, token: object) -> None:
         """A 404 to this agent's GET: the thing has no shadow. AWS's device guide ("Using
@@ -409,6 +458,23 @@ class ShadowSync:
             self._sent.popitem(last=False)
         client.publish_update_shadow(request, QOS)
         self.reports += 1
+
+
+def _within(part: dict[str, Any], whole: object) -> bool:
+    """Whether every leaf of *part* (a delta's object) is already in *whole* on the same
+    path, as JSON compares (both within the shadow's depth limit)."""
+    if not isinstance(whole, dict):
+        return False
+    for key, value in part.items():
+        if key not in whole:
+            return False
+        below = whole[key]
+        if isinstance(value, dict) and value and isinstance(below, dict):
+            if not _within(value, below):
+                return False
+        elif not same_value(value, below):
+            return False
+    return True
 
 
 def _version(value: object) -> int | None:

@@ -318,7 +318,16 @@ class ShadowService:
         elif suffix.endswith("/accepted"):
             self.counts["accepted"] += 1
         body = json.dumps(document, separators=(",", ":")).encode()
-        self._client.publish(shadow_topic(thing, suffix, name), body, qos=RESPONSE_QOS)
+        self._client.publish(response_topic(thing, name, suffix), body, qos=RESPONSE_QOS)
+
+
+def response_topic(thing: str, name: str | None, suffix: str) -> str:
+    """The answer's topic, under the request's own prefix: a named request whose name is
+    empty (``.../shadow/name//update``) is answered there, not on the classic shadow's
+    topics, whose clients would take its rejection for theirs."""
+    if name == "":
+        return f"$aws/things/{thing}/shadow/name//{suffix}"
+    return shadow_topic(thing, suffix, name)
 
 
 _TOO_LARGE = "The payload exceeds the maximum size allowed"

@@ -31,18 +31,31 @@ class WaitResult:
 def pending_keys(document: Json | None, expected: Mapping[str, Any] | None) -> dict[str, Any]:
     """What is not yet reported: the given targets, or the whole delta when none are given."""
     state = (document or {}).get("state", {})
-    reported = flatten(state.get("reported"))
-    if expected:
-        targets = flatten(expected)
-    else:
+    if not expected:
         if document is None:
             return {"": {"desired": None, "reported": None, "missing": True}}
-        targets = flatten(state.get("delta"))
+        # The service's own delta is what is pending: re-comparing dotted flattenings
+        # took desired {"a.b": 1} as met by reported {"a": {"b": 1}}.
+        return _delta_leaves(state.get("delta") or {}, state.get("reported") or {}, ())
+    reported = flatten(state.get("reported"))
+    targets = flatten(expected)
     out: dict[str, Any] = {}
     for key, want in targets.items():
         have = reported.get(key)
         if key not in reported or not same_value(want, have):
             out[key] = {"desired": want, "reported": have}
+    return out
+
+
+def _delta_leaves(delta: Mapping[str, Any], reported: Any, path: tuple[str, ...]) -> dict[str, Any]:
+    """Each leaf of *delta* by dotted key, with the reported value at the same key path."""
+    out: dict[str, Any] = {}
+    for key, want in delta.items():
+        have = reported.get(key) if isinstance(reported, Mapping) else None
+        if isinstance(want, dict) and want:
+            out.update(_delta_leaves(want, have, (*path, key)))
+        else:
+            out[".".join((*path, key))] = {"desired": want, "reported": have}
     return out
 
 

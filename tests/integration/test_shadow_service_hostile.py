@@ -102,6 +102,27 @@ def test_a_bad_thing_name_is_refused_before_it_counts_against_any_limit(
     assert service.limiter is not None and len(service.limiter) == 0
 
 
+def test_an_empty_shadow_name_is_refused_on_its_own_topic_not_the_classic_one(
+    device: RawClient, service: ShadowService
+) -> None:
+    """``.../shadow/name//update`` names a shadow '' (invalid): its rejection goes back on
+    ``.../shadow/name//update/rejected``. It used to be published on the classic shadow's
+    ``update/rejected``, where that shadow's own clients took it for an answer."""
+    base = "$aws/things/pump-1/shadow"
+    assert device.subscribe([f"{base}/update/rejected", f"{base}/name//update/rejected"]) == [
+        True,
+        True,
+    ]
+    assert device.publish(f"{base}/name//update", b'{"state":{},"clientToken":"t2"}')
+    error = json.loads(device.wait_for_message(f"{base}/name//update/rejected"))
+    assert (error["code"], error["message"], error["clientToken"]) == (
+        400,
+        "Invalid shadow name",
+        "t2",
+    )
+    assert device.received(f"{base}/update/rejected") == []
+
+
 def test_ten_thousand_thing_names_do_not_stay_in_the_limiter(
     device: RawClient, service: ShadowService, clock: ManualClock
 ) -> None:

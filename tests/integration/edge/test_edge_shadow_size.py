@@ -81,3 +81,30 @@ def test_a_report_too_large_for_the_shadow_still_records_the_small_commands_besi
     operator.update(THING, desired={"setpoints": {"temp_c": 60}})
     wait_for(lambda: _state(operator)["reported"].get("setpoints") == {"temp_c": 60}, 10)
     wait_for(lambda: "setpoints" not in _state(operator)["reported"].get("errors", {}), 10)
+
+
+def test_a_too_large_report_of_several_keys_at_start_is_split_once(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Desired set while the device was away arrives whole in its first GET: the report of
+    every key together is refused, then one report per key, then the error entry."""
+    with (
+        ShadowService(broker.url, str(tmp_path / "shadows.db"), SystemClock(), limits=False),
+        ShadowClient(broker.url, "operator") as operator,
+    ):
+        operator.update(THING, desired={"mode": "safe", "setpoints": BIG})
+        agent = shadow_agent(broker.url, tmp_path, THING, sender="gw-9")
+        agent.start()
+        try:
+            assert agent.shadow is not None
+            assert agent.shadow.wait_applied(THING, "setpoints", BIG, 15)
+            wait_for(
+                lambda: "setpoints" in _state(operator).get("reported", {}).get("errors", {}), 10
+            )
+            assert _state(operator)["reported"]["mode"] == "safe"
+            settled = agent.shadow.reports
+            assert settled == 4  # {mode, setpoints}, {mode}, {setpoints}, the error entry
+            time.sleep(1.5)
+            assert agent.shadow.reports == settled
+        finally:
+            agent.stop(flush=False, timeout=2)

@@ -173,3 +173,40 @@ def test_a_report_refused_by_a_passing_failure_is_made_again(
             wait_for(lambda: _reported(operator).get("mode") == "stop", 15)
         finally:
             agent.stop(flush=False, timeout=2)
+
+
+def test_another_clients_rejected_update_is_not_taken_for_the_devices_own(stack: Any) -> None:
+    """``update/rejected`` goes to every subscriber of the shadow; AWS's clientToken is how
+    a client tells its own answers. An app's malformed update (400) and a 429 refusing an
+    app's request were shown as the device's last error, and a refused app request made
+    the device resync as if its own report had been lost."""
+    agent, operator, _clock, peer = stack
+    assert agent.status()["last_error"] is None
+    for body in (
+        {"state": 5, "clientToken": "app-1"},  # answered 400 by the service
+        {"code": 429, "message": "Too Many Requests", "clientToken": "app-2", "timestamp": 1},
+    ):
+        topic = "update" if "state" in body else "update/rejected"
+        peer.publish(
+            f"$aws/things/{THING}/shadow/{topic}", json.dumps(body), qos=1
+        ).wait_for_publish(10)
+    operator.update(THING, desired={"mode": "stop"})  # handled after both rejections
+    assert agent.shadow is not None and agent.shadow.wait_applied(THING, "mode", "stop", 10)
+    wait_for(lambda: _reported(operator).get("mode") == "stop", 10)
+    assert agent.status()["last_error"] is None
+    assert THING not in agent.shadow._pending_get
+
+
+def test_a_delta_naming_part_of_an_object_applies_the_whole_desired_object(stack: Any) -> None:
+    """AWS: "When nested objects differ, the delta contains the path all the way to the
+    root" and only the leaves that differ. ``shadow set setpoints.b=3`` on a device running
+    setpoints {a: 1, b: 2} makes the delta {"setpoints": {"b": 3}}; the handler was given
+    that part as the whole value, so the device dropped setpoint a."""
+    agent, operator, _clock, _peer = stack
+    assert agent.shadow is not None
+    operator.update(THING, desired={"setpoints": {"a": 1, "b": 2}})
+    assert agent.shadow.wait_applied(THING, "setpoints", {"a": 1, "b": 2}, 10)
+    wait_for(lambda: _reported(operator).get("setpoints") == {"a": 1, "b": 2}, 10)
+    operator.update(THING, desired={"setpoints": {"b": 3}})
+    assert agent.shadow.wait_applied(THING, "setpoints", {"a": 1, "b": 3}, 10), agent.applied
+    wait_for(lambda: "delta" not in operator.get(THING)["state"], 10)

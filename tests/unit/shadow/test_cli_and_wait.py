@@ -9,7 +9,8 @@ import pytest
 
 from cloud.cli.main import main
 from cloud.shadow.client import DirectShadowClient
-from cloud.shadow.wait import wait_in_sync
+from cloud.shadow.document import apply_update, get_document
+from cloud.shadow.wait import pending_keys, wait_in_sync
 from edge.clock import ManualClock
 
 
@@ -81,6 +82,19 @@ def test_wait_uses_the_injected_clock(tmp_path: Path):
     missing = wait_in_sync(api, "nobody", {"mode": "safe"}, 1.0, clock)
     assert not missing.in_sync and missing.document is None
     api.close()
+
+
+def test_without_targets_whatever_the_shadow_holds_in_its_delta_is_pending():
+    """A key may hold a dot (AWS allows any JSON key): desired ``{"a.b": 1}`` is not met by
+    reported ``{"a": {"b": 1}}`` and the shadow's delta says so. Comparing dotted
+    flattenings called the two equal, and ``wait`` reported in sync while ``get`` still
+    showed the delta."""
+    request = {"state": {"desired": {"a.b": 1, "c": 2}, "reported": {"a": {"b": 1}, "c": 2}}}
+    document = get_document(apply_update(None, request, 1_750_000_000).shadow, 1_750_000_000)
+    assert document["state"]["delta"] == {"a.b": 1}
+    assert pending_keys(document, None) == {"a.b": {"desired": 1, "reported": None}}
+    synced = {"state": {"desired": {"a.b": 1}, "reported": {"a.b": 1}}}
+    assert pending_keys(get_document(apply_update(None, synced, 1).shadow, 1), None) == {}
 
 
 def test_missing_data_dir_is_a_usage_error(tmp_path: Path, capsys):
