@@ -102,6 +102,8 @@ def resolve_kind(kind: str) -> str:
 HOLD_PUBLISHES_S = 30.0
 """The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
 STATE_FILE = "mosquitto.db"
+GUARD_GRACEFUL_S = 60.0
+"""How long the guard lets mosquitto write its state file after the starter died."""
 WORKDIR_PREFIX = "plantwatch-broker-"
 OWNER_FILE = "owner.pid"
 
@@ -529,6 +531,9 @@ class EmbeddedBroker:
                     str(broker_pid),
                     "--lifeline-fd",
                     str(lifeline),
+                    # with a state file a graceful stop keeps what mosquitto acknowledged
+                    # for the subscriber that died with the starter; without, SIGKILL
+                    *(["--graceful-s", str(GUARD_GRACEFUL_S)] if self.state_dir else []),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
