@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -102,6 +103,8 @@ def resolve_kind(kind: str) -> str:
 HOLD_PUBLISHES_S = 30.0
 """The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
 STATE_FILE = "mosquitto.db"
+SUBSCRIPTIONS_FILE = "subscriptions.json"
+"""Beside the state file: the filters ``_prepare_session`` subscribed, by client id."""
 GUARD_GRACEFUL_S = 60.0
 """How long the guard lets mosquitto write its state file after the starter died."""
 WORKDIR_PREFIX = "plantwatch-broker-"
@@ -172,14 +175,16 @@ def subscribe_session(
     client_id: str,
     filters: Sequence[str],
     *,
+    unsubscribe: Sequence[str] = (),
     password: str | None = None,
     timeout: float = 10.0,
 ) -> None:
     """Over the unix socket *socket_path*, give *client_id*'s persistent MQTT 5 session a
     QoS 1 subscription to each of *filters* (retained messages not sent, as the rules
-    runner subscribes), then disconnect. Nothing it receives is acknowledged (manual acks,
-    one message in flight at most): the session keeps it for the real subscriber. With a
-    *password* it logs in as *client_id*, the broker's ``use_username_as_clientid``."""
+    runner subscribes), take *unsubscribe* out of it, then disconnect. Nothing it receives
+    is acknowledged (manual acks, one message in flight at most): the session keeps it for
+    the real subscriber. With a *password* it logs in as *client_id*, the broker's
+    ``use_username_as_clientid``."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -207,14 +212,18 @@ def subscribe_session(
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         c.subscribe([(f, options) for f in filters])
 
-    def on_subscribe(_c: Any, _u: Any, _mid: Any, reasons: Any, _p: Any = None) -> None:
+    def on_subscribe(c: Any, _u: Any, _mid: Any, reasons: Any, _p: Any = None) -> None:
         refused = [f for f, r in zip(filters, reasons, strict=False) if r.is_failure]
         if refused:
             outcome.append(f"subscription to {', '.join(refused)} refused")
-        done.set()
+        if unsubscribe and not refused:
+            c.unsubscribe(list(unsubscribe))
+        else:
+            done.set()
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
+    client.on_unsubscribe = lambda *_a: done.set()
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = SESSION_EXPIRY_S
     properties.ReceiveMaximum = 1
@@ -434,11 +443,22 @@ class EmbeddedBroker:
                 self.stop()
                 raise PlantwatchError(f"mosquitto did not listen on {setup} in {timeout:.0f} s")
             time.sleep(0.01)
+        client_id = str(self.durable_subscriber)
+        record = self.state_dir / SUBSCRIPTIONS_FILE if self.state_dir else None
+        try:
+            previous = json.loads(record.read_text()) if record else {}
+        except (OSError, ValueError):
+            previous = {}
+        if not isinstance(previous, dict):
+            previous = {}
+        filters = list(self.durable_filters)
+        stale = [f for f in previous.get(client_id, []) if f not in filters]
         try:
             subscribe_session(
                 str(setup),
-                str(self.durable_subscriber),
-                self.durable_filters,
+                client_id,
+                filters,
+                unsubscribe=stale,
                 password=(
                     self.auth.service_password(str(self.durable_subscriber))
                     if self.auth is not None
@@ -448,6 +468,10 @@ class EmbeddedBroker:
             )
         finally:
             self.stop()  # SIGTERM: mosquitto writes its state file, then exits
+        if record is not None:
+            # what the session is subscribed to, so the next start can take out the
+            # filters of rules removed or disabled meanwhile (MQTT cannot list them)
+            record.write_text(json.dumps({**previous, client_id: filters}, indent=1) + "\n")
 
     def _check_alive(self) -> None:
         """Raise with the broker's last log line if it has exited."""

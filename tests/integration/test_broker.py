@@ -206,3 +206,54 @@ def connected_device(broker: EmbeddedBroker) -> mqtt.Client:
     client.connect(broker.host, broker.port)
     client.loop_start()
     return client
+
+
+def persistent_subscriber(broker: EmbeddedBroker, client_id: str, got: list[bytes]) -> mqtt.Client:
+    """A client resuming *client_id*'s persistent MQTT 5 session without subscribing."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
+    client.on_message = lambda _c, _u, m: got.append(m.payload)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client.connect(broker.host, broker.port, clean_start=False, properties=properties)
+    client.loop_start()
+    return client
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_with_a_state_dir_queues_for_the_durable_subscriber_from_the_first_moment(
+    tmp_path: Path,
+) -> None:
+    """mosquitto has no publish hold: with a state dir its durable subscriber's session is
+    subscribed (over a unix socket, before the public listener opens), so what a device
+    publishes before the subscriber connects waits for it, across a restart too; filters
+    left out on the next start (a rule removed) are taken out of the session."""
+    first = EmbeddedBroker(
+        "mosquitto",
+        state_dir=tmp_path,
+        durable_subscriber="runner",
+        durable_filters=["dt/#", "old/#"],
+    )
+    with first:
+        device = connected_device(first)
+        device.publish("dt/x", b"early", qos=1).wait_for_publish(5)
+        device.loop_stop()
+    assert (tmp_path / "mosquitto.db").exists()
+    again = EmbeddedBroker(
+        "mosquitto", state_dir=tmp_path, durable_subscriber="runner", durable_filters=["dt/#"]
+    )
+    with again:
+        device = connected_device(again)
+        device.publish("old/x", b"removed rule", qos=1).wait_for_publish(5)
+        device.publish("dt/x", b"late", qos=1).wait_for_publish(5)
+        got: list[bytes] = []
+        runner = persistent_subscriber(again, "runner", got)
+        wait_for(lambda: got == [b"early", b"late"], 5)
+        time.sleep(0.3)
+        assert got == [b"early", b"late"]
+        runner.loop_stop()
+        device.loop_stop()
