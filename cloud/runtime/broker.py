@@ -11,6 +11,11 @@ reserved ``$`` topics other than ``$aws/...`` go nowhere on both. amqtt also app
 Core's client id, topic size and depth and keep-alive limits itself
 (``cloud.runtime.amqtt_server``); mosquitto has no options for them (see
 ``docs/protocol.md``).
+
+amqtt holds devices' publishes until the stack has subscribed (``hold_publishes``);
+mosquitto cannot, so with a ``state_dir`` it keeps its sessions in a file and starts in
+two phases, the durable subscriber's session subscribed before the public listener opens
+(:meth:`EmbeddedBroker._prepare_session`).
 """
 
 from __future__ import annotations
@@ -291,7 +296,8 @@ class EmbeddedBroker:
         """The write end of the pipe the broker (amqtt) or its guard watches."""
         self.hold_publishes = hold_publishes
         """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
-        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
+        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md): with
+        *state_dir* the durable subscriber's session is subscribed before it opens."""
         self.durable_subscriber = durable_subscriber
         """amqtt: the client id (the rules runner's) whose PUBACK of its copy of a device's
         QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md),
@@ -397,6 +403,10 @@ class EmbeddedBroker:
             # written when mosquitto stops (SIGTERM, also from the guard) and at no other
             # time: a periodic save of a long queue would stall every client meanwhile
             "autosave_interval 0",
+            # IoT Core's default: a persistent session (and what is queued for it) lasts an
+            # hour without its client; in memory only a restart used to end them. MQTT 5
+            # clients' own expiry (the rules runner's: SESSION_EXPIRY_S) applies to them.
+            "persistent_client_expiration 1h",
         ]
 
     @property
