@@ -488,9 +488,16 @@ class EmbeddedBroker:
         if self._proc is not None and self._proc.poll() is not None:
             if self._relay is not None:
                 self._relay.join(2)  # its last lines are the reason
+            tail = self._log_tail()
+            hint = ""
+            if self.state_file is not None and "database" in tail.lower():
+                hint = (
+                    f"; {self.state_file} cannot be read: move it aside to start the broker "
+                    "empty (what it held for the rules runner and devices is then not delivered)"
+                )
             raise PlantwatchError(
                 f"{self.kind} broker on {self.host}:{self.port} exited with "
-                f"{self._proc.returncode}: {self._log_tail()}"
+                f"{self._proc.returncode}: {tail}{hint}"
             )
 
     def _launch(self, command: list[str]) -> None:

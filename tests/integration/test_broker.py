@@ -17,6 +17,7 @@ from waiting import wait_for
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
+from edge.errors import PlantwatchError
 
 
 def _subscribe(url: str, topic: str, received: list, event: threading.Event) -> mqtt.Client:
@@ -257,3 +258,17 @@ def test_mosquitto_with_a_state_dir_queues_for_the_durable_subscriber_from_the_f
         assert got == [b"early", b"late"]
         runner.loop_stop()
         device.loop_stop()
+
+
+@pytest.mark.mosquitto
+def test_an_unreadable_state_file_is_named_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "mosquitto.db").write_bytes(b"not a mosquitto database")
+    broker = EmbeddedBroker(
+        "mosquitto", state_dir=tmp_path, durable_subscriber="runner", durable_filters=["dt/#"]
+    )
+    try:
+        with pytest.raises(PlantwatchError, match=r"mosquitto\.db.*move it aside") as error:
+            broker.start()
+        assert "\n" not in str(error.value)
+    finally:
+        broker.close()
