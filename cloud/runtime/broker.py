@@ -21,6 +21,7 @@ two phases, the durable subscriber's session subscribed before the public listen
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -108,6 +109,9 @@ def resolve_kind(kind: str) -> str:
 HOLD_PUBLISHES_S = 30.0
 """The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
 STATE_FILE = "mosquitto.db"
+LOCK_FILE = "lock"
+"""Beside the state file: locked while a broker uses the folder (by its starter, and by
+mosquitto's guard until mosquitto has written the file and exited); holds the starter's pid."""
 SUBSCRIPTIONS_FILE = "subscriptions.json"
 """Beside the state file: the filters ``_prepare_session`` subscribed, by client id."""
 GUARD_GRACEFUL_S = 60.0
@@ -305,6 +309,8 @@ class EmbeddedBroker:
         self.durable_filters = tuple(durable_filters)
         self.state_dir = state_dir if self.kind == "mosquitto" else None
         """mosquitto's persistence folder; None keeps everything in memory."""
+        self._state_lock: int | None = None
+        """The locked ``LOCK_FILE`` while this broker uses *state_dir* (until ``close``)."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self._workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
@@ -420,6 +426,7 @@ class EmbeddedBroker:
             return self
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_state()
             if self.durable_subscriber and self.durable_filters:
                 self._prepare_session(timeout)
         self._launch(self._command())
@@ -433,6 +440,50 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def _lock_state(self, wait_s: float = GUARD_GRACEFUL_S + 10) -> None:
+        """Take the state folder's lock. A live starter holding it is another ``up`` on the
+        same data folder: refused at once. A gone one's guard holds it while its mosquitto
+        writes the state file (after a kill -9 of ``up``): wait for that, at most *wait_s*,
+        or this broker would load the file from before and the other's writing would be
+        lost."""
+        if self._state_lock is not None or self.state_dir is None:
+            return
+        path = self.state_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    try:
+                        owner = int(path.read_text().strip() or 0)
+                    except (OSError, ValueError):
+                        owner = 0
+                    if owner and process_alive(owner):
+                        raise ConfigError(
+                            f"{self.state_dir}: in use by another broker (plantwatch up, pid "
+                            f"{owner}); stop it or give another data folder"
+                        ) from None
+                    if time.monotonic() > deadline:
+                        raise PlantwatchError(
+                            f"{self.state_dir}: a stopping broker still holds {path} after "
+                            f"{wait_s:.0f} s; stop its mosquitto, then start again"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._state_lock = fd
+
+    def _unlock_state(self) -> None:
+        fd, self._state_lock = self._state_lock, None
+        if fd is not None:
+            os.close(fd)  # the guard's copy, if it still runs, keeps the lock
 
     def _prepare_session(self, timeout: float) -> None:
         """mosquitto's first phase: listen only on a unix socket in the working folder,
@@ -580,7 +631,8 @@ class EmbeddedBroker:
                 stdout=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                pass_fds=(lifeline,),
+                # the state folder's lock stays held, by the guard, until mosquitto is gone
+                pass_fds=(lifeline,) if self._state_lock is None else (lifeline, self._state_lock),
             )
         finally:
             os.close(lifeline)
@@ -603,6 +655,7 @@ class EmbeddedBroker:
         """Stop for good and remove the working folder (config, log); ``stop`` keeps it so
         ``start`` can bring the same broker back."""
         self.stop()
+        self._unlock_state()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def stop(self, timeout: float = 10.0) -> None:

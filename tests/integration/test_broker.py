@@ -17,7 +17,7 @@ from waiting import wait_for
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
-from edge.errors import PlantwatchError
+from edge.errors import ConfigError, PlantwatchError
 
 
 def _subscribe(url: str, topic: str, received: list, event: threading.Event) -> mqtt.Client:
@@ -272,3 +272,48 @@ def test_an_unreadable_state_file_is_named_with_what_to_do(tmp_path: Path) -> No
         assert "\n" not in str(error.value)
     finally:
         broker.close()
+
+
+@pytest.mark.mosquitto
+def test_a_state_dir_serves_one_broker_at_a_time(tmp_path: Path) -> None:
+    """Two mosquittos on one state file would each overwrite the other's sessions."""
+    first = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    try:
+        second = EmbeddedBroker("mosquitto", state_dir=tmp_path)
+        with pytest.raises(ConfigError, match=rf"in use by .*pid {os.getpid()}"):
+            second.start()
+        second.close()
+    finally:
+        first.close()
+    EmbeddedBroker("mosquitto", state_dir=tmp_path).start().close()  # free again
+
+
+@pytest.mark.mosquitto
+def test_a_new_broker_waits_for_a_gone_starters_broker_to_write_its_state(
+    tmp_path: Path,
+) -> None:
+    """After a kill -9 of ``up`` its guard has mosquitto write the state file, which takes
+    as long as the queue is big; a broker started meanwhile on another port would load the
+    old file and never deliver what the dying one writes. The lock stays with the guard
+    until its broker is gone (here: a process holding it 1 s, its starter dead)."""
+    (tmp_path / "lock").write_text("999999999\n")  # a starter that is gone
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(tmp_path / 'lock')!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print(flush=True)\n"
+            "time.sleep(1)\n",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    holder.stdout.readline()
+    started = time.monotonic()
+    broker = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    waited = time.monotonic() - started
+    broker.close()
+    holder.wait(5)
+    assert waited > 0.5, f"started after {waited:.2f} s, while the old broker held the state"
