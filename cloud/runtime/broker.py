@@ -513,7 +513,12 @@ class EmbeddedBroker:
         if not isinstance(previous, dict):
             previous = {}
         filters = list(self.durable_filters)
-        stale = [f for f in previous.get(client_id, []) if f not in filters]
+        recorded = previous.get(client_id)
+        stale = [
+            f
+            for f in (recorded if isinstance(recorded, list) else [])
+            if isinstance(f, str) and f not in filters
+        ]
         try:
             subscribe_session(
                 str(setup),
@@ -658,7 +663,11 @@ class EmbeddedBroker:
         self._unlock_state()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after *timeout* seconds: by default 10, or
+        ``GUARD_GRACEFUL_S`` for mosquitto with a state file, which it writes meanwhile."""
+        if timeout is None:
+            timeout = GUARD_GRACEFUL_S if self.state_dir is not None else 10.0
         self._end_guard()
         proc, self._proc = self._proc, None
         try:

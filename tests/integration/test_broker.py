@@ -317,3 +317,21 @@ def test_a_new_broker_waits_for_a_gone_starters_broker_to_write_its_state(
     broker.close()
     holder.wait(5)
     assert waited > 0.5, f"started after {waited:.2f} s, while the old broker held the state"
+
+
+@pytest.mark.mosquitto
+def test_stop_gives_mosquitto_time_to_write_a_long_state_file(tmp_path: Path) -> None:
+    """A stop that SIGKILLs mosquitto after 10 s would throw away a queue that takes
+    longer to write (here mosquitto is paused for 11 s, as a slow write would)."""
+    import signal
+
+    broker = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    try:
+        proc = broker._proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+        threading.Timer(11, os.kill, (proc.pid, signal.SIGCONT)).start()
+        broker.stop()
+        assert proc.returncode == 0, "SIGKILLed before it could write its state file"
+    finally:
+        broker.close()
