@@ -181,6 +181,33 @@ def load_rules(path: str | None = None) -> list[TopicRule]:
     return _load_rules(Path(path) if path else None)
 
 
+def rule_filters(rules: Sequence[TopicRule]) -> list[str]:
+    """The FROM filters of the enabled *rules*, each once (a rule without FROM runs on
+    Basic Ingest topics only)."""
+    return sorted(
+        {
+            r.statement.topic_filter
+            for r in rules
+            if not r.disabled and r.statement.topic_filter is not None
+        }
+    )
+
+
+def ingest_filters(rules: Sequence[TopicRule]) -> list[str]:
+    """Each enabled rule's Basic Ingest topics (``#`` in a FROM filter never matches a
+    ``$`` topic, so they need subscriptions of their own)."""
+    return [f"{BASIC_INGEST_PREFIX}{r.name}/#" for r in rules if not r.disabled]
+
+
+def rule_subscriptions(rules: Sequence[TopicRule], shared_group: str | None = None) -> list[str]:
+    """What a runner of *rules* subscribes to; the embedded mosquitto subscribes the
+    runner's session to the same before any device can connect."""
+    filters = rule_filters(rules) + ingest_filters(rules)
+    if shared_group:
+        return [f"$share/{shared_group}/{f}" for f in filters]
+    return filters
+
+
 class RulesRunner:
     """One MQTT client for all rules; ``start``/``stop`` bracket its life."""
 
@@ -218,9 +245,7 @@ class RulesRunner:
         self.batcher = batcher
         self.clock = clock
         self.actions = ActionRunner(batcher, republisher)
-        self.filters = sorted(
-            {r.statement.topic_filter for r in self.rules if r.statement.topic_filter is not None}
-        )
+        self.filters = rule_filters(self.rules)
         self._compiled = [
             (r, compile_statement(r.statement, defer_encoding=True), forwards_to_batcher(r))
             for r in self.rules
@@ -230,7 +255,7 @@ class RulesRunner:
         directly (:meth:`ActionRunner.forward`)."""
         self._routes: dict[str, list[tuple[TopicRule, Compiled | None, bool]]] = {}
         self._by_name = {entry[0].name: entry for entry in self._compiled}
-        self.ingest_filters = [f"{BASIC_INGEST_PREFIX}{r.name}/#" for r in self.rules]
+        self.ingest_filters = ingest_filters(self.rules)
         """Each enabled rule's Basic Ingest topics (``#`` in a FROM filter never matches a
         ``$`` topic, so they need subscriptions of their own)."""
         self.shared_group = shared_group
@@ -273,10 +298,7 @@ class RulesRunner:
         return ids
 
     def subscriptions(self) -> list[str]:
-        filters = self.filters + self.ingest_filters
-        if self.shared_group:
-            return [f"$share/{self.shared_group}/{f}" for f in filters]
-        return filters
+        return rule_subscriptions(self.rules, self.shared_group)
 
     def start(self) -> None:
         self.inbox = Inbox(*self._inbox_bounds)

@@ -11,12 +11,19 @@ reserved ``$`` topics other than ``$aws/...`` go nowhere on both. amqtt also app
 Core's client id, topic size and depth and keep-alive limits itself
 (``cloud.runtime.amqtt_server``); mosquitto has no options for them (see
 ``docs/protocol.md``).
+
+amqtt holds devices' publishes until the stack has subscribed (``hold_publishes``);
+mosquitto cannot, so with a ``state_dir`` it keeps its sessions in a file and starts in
+two phases, the durable subscriber's session subscribed before the public listener opens
+(:meth:`EmbeddedBroker._prepare_session`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -26,8 +33,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
 from cloud.runtime.broker_auth import AuthStore
@@ -100,6 +108,14 @@ def resolve_kind(kind: str) -> str:
 
 HOLD_PUBLISHES_S = 30.0
 """The longest a broker started with ``hold_publishes`` holds publishes if never opened."""
+STATE_FILE = "mosquitto.db"
+LOCK_FILE = "lock"
+"""Beside the state file: locked while a broker uses the folder (by its starter, and by
+mosquitto's guard until mosquitto has written the file and exited); holds the starter's pid."""
+SUBSCRIPTIONS_FILE = "subscriptions.json"
+"""Beside the state file: the filters ``_prepare_session`` subscribed, by client id."""
+GUARD_GRACEFUL_S = 60.0
+"""How long the guard lets mosquitto write its state file after the starter died."""
 WORKDIR_PREFIX = "plantwatch-broker-"
 OWNER_FILE = "owner.pid"
 
@@ -163,6 +179,80 @@ def relay_log(
         file.close()
 
 
+def subscribe_session(
+    socket_path: str,
+    client_id: str,
+    filters: Sequence[str],
+    *,
+    unsubscribe: Sequence[str] = (),
+    password: str | None = None,
+    timeout: float = 10.0,
+) -> None:
+    """Over the unix socket *socket_path*, give *client_id*'s persistent MQTT 5 session a
+    QoS 1 subscription to each of *filters* (retained messages not sent, as the rules
+    runner subscribes), take *unsubscribe* out of it, then disconnect. Nothing it receives
+    is acknowledged (manual acks, one message in flight at most): the session keeps it for
+    the real subscriber. With a *password* it logs in as *client_id*, the broker's
+    ``use_username_as_clientid``."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+
+    from cloud.rules.transport import SESSION_EXPIRY_S
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        transport="unix",
+        manual_ack=True,
+    )
+    if password is not None:
+        client.username_pw_set(client_id, password)
+    outcome: list[str] = []
+    done = threading.Event()
+
+    def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
+        if reason.is_failure:
+            outcome.append(f"CONNECT refused: {reason}")
+            done.set()
+            return
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+        c.subscribe([(f, options) for f in filters])
+
+    def on_subscribe(c: Any, _u: Any, _mid: Any, reasons: Any, _p: Any = None) -> None:
+        refused = [f for f, r in zip(filters, reasons, strict=False) if r.is_failure]
+        if refused:
+            outcome.append(f"subscription to {', '.join(refused)} refused")
+        if unsubscribe and not refused:
+            c.unsubscribe(list(unsubscribe))
+        else:
+            done.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_unsubscribe = lambda *_a: done.set()
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    properties.ReceiveMaximum = 1
+    try:
+        client.connect(socket_path, clean_start=False, properties=properties)
+    except OSError as exc:
+        raise PlantwatchError(f"broker setup socket {socket_path}: {exc}") from exc
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise PlantwatchError(
+                f"broker setup: no SUBACK for {client_id} within {timeout:.0f} s; see the broker log"
+            )
+        if outcome:
+            raise PlantwatchError(f"broker setup for {client_id}: {outcome[0]}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class EmbeddedBroker:
     """A broker child process; ``kill()`` and ``start()`` again keep the same port (chaos tests)."""
 
@@ -177,10 +267,18 @@ class EmbeddedBroker:
         on_log: Callable[[str], None] | None = None,
         hold_publishes: bool = False,
         durable_subscriber: str | None = None,
+        durable_filters: Sequence[str] = (),
+        state_dir: Path | None = None,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
-        device the broker keeps disconnecting would leave its operator no reason."""
+        device the broker keeps disconnecting would leave its operator no reason.
+
+        mosquitto with *state_dir*: sessions, subscriptions, queued messages and retained
+        messages live in ``state_dir/mosquitto.db`` across restarts, and every ``start``
+        first makes sure *durable_subscriber*'s persistent session holds a QoS 1
+        subscription to each of *durable_filters* (:meth:`_prepare_session`), so what a
+        device publishes from the first moment waits in that session for the subscriber."""
         if max_message_kb < 1:
             raise ConfigError(f"max message size {max_message_kb} KB: expected at least 1")
         if auth is None and not is_loopback(host):
@@ -202,10 +300,17 @@ class EmbeddedBroker:
         """The write end of the pipe the broker (amqtt) or its guard watches."""
         self.hold_publishes = hold_publishes
         """amqtt: hold every PUBLISH (unacknowledged, unrouted) until :meth:`open`, at most
-        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md)."""
+        HOLD_PUBLISHES_S; mosquitto has no such option (see docs/protocol.md): with
+        *state_dir* the durable subscriber's session is subscribed before it opens."""
         self.durable_subscriber = durable_subscriber
         """amqtt: the client id (the rules runner's) whose PUBACK of its copy of a device's
-        QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md)."""
+        QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md),
+        but with *state_dir* its session is subscribed before any device can connect."""
+        self.durable_filters = tuple(durable_filters)
+        self.state_dir = state_dir if self.kind == "mosquitto" else None
+        """mosquitto's persistence folder; None keeps everything in memory."""
+        self._state_lock: int | None = None
+        """The locked ``LOCK_FILE`` while this broker uses *state_dir* (until ``close``)."""
         remove_stale_workdirs()
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self._workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
@@ -235,13 +340,15 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _command(self) -> list[str]:
+    def _command(self, listener: str | None = None) -> list[str]:
+        """The broker's command line; mosquitto listens on *listener* (``PORT HOST`` or
+        ``0 SOCKET_PATH``), by default on this broker's address."""
         limit = max_packet_bytes(self.max_message_kb)
         if self.kind == "mosquitto":
             conf = self._workdir / "mosquitto.conf"
             lines = [
-                f"listener {self.port} {self.host}",
-                "persistence false",
+                f"listener {listener or f'{self.port} {self.host}'}",
+                *self._persistence_lines(),
                 "max_inflight_messages 1000",
                 "max_queued_messages 1000000",
                 f"max_packet_size {limit}",
@@ -266,10 +373,11 @@ class EmbeddedBroker:
                     f"acl_file {self.auth.acl_file.resolve()}",
                     "use_username_as_clientid true",
                 ]
-                if os.geteuid() == 0:
-                    # mosquitto started as root switches to user "mosquitto", which cannot
-                    # read the 0600 credential files; stay the user that wrote them.
-                    lines.append("user root")
+            if os.geteuid() == 0 and (self.auth is not None or self.state_dir is not None):
+                # mosquitto started as root switches to user "mosquitto", which cannot read
+                # the 0600 credential files nor write its state file in the data folder;
+                # stay the user that wrote them.
+                lines.append("user root")
             conf.write_text("\n".join(lines) + "\n")
             return [str(mosquitto_path()), "-c", str(conf)]
         command = [
@@ -291,15 +399,172 @@ class EmbeddedBroker:
             command += ["--durable-subscriber", self.durable_subscriber]
         return command
 
+    def _persistence_lines(self) -> list[str]:
+        if self.state_dir is None:
+            return ["persistence false"]
+        return [
+            "persistence true",
+            f"persistence_location {self.state_dir.resolve()}/",
+            f"persistence_file {STATE_FILE}",
+            # written when mosquitto stops (SIGTERM, also from the guard) and at no other
+            # time: a periodic save of a long queue would stall every client meanwhile
+            "autosave_interval 0",
+            # IoT Core's default: a persistent session (and what is queued for it) lasts an
+            # hour without its client; in memory only a restart used to end them. MQTT 5
+            # clients' own expiry (the rules runner's: SESSION_EXPIRY_S) applies to them.
+            "persistent_client_expiration 1h",
+        ]
+
+    @property
+    def state_file(self) -> Path | None:
+        """mosquitto's persistence file (sessions, subscriptions, queued and retained
+        messages), or None when it keeps them in memory only."""
+        return None if self.state_dir is None else self.state_dir / STATE_FILE
+
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         if self.running:
             return self
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_state()
+            if self.durable_subscriber and self.durable_filters:
+                self._prepare_session(timeout)
+        self._launch(self._command())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
+
+    def _lock_state(self, wait_s: float = GUARD_GRACEFUL_S + 10) -> None:
+        """Take the state folder's lock. A live starter holding it is another ``up`` on the
+        same data folder: refused at once. A gone one's guard holds it while its mosquitto
+        writes the state file (after a kill -9 of ``up``): wait for that, at most *wait_s*,
+        or this broker would load the file from before and the other's writing would be
+        lost."""
+        if self._state_lock is not None or self.state_dir is None:
+            return
+        path = self.state_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    try:
+                        owner = int(path.read_text().strip() or 0)
+                    except (OSError, ValueError):
+                        owner = 0
+                    if owner and process_alive(owner):
+                        raise ConfigError(
+                            f"{self.state_dir}: in use by another broker (plantwatch up, pid "
+                            f"{owner}); stop it or give another data folder"
+                        ) from None
+                    if time.monotonic() > deadline:
+                        raise PlantwatchError(
+                            f"{self.state_dir}: a stopping broker still holds {path} after "
+                            f"{wait_s:.0f} s; stop its mosquitto, then start again"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._state_lock = fd
+
+    def _unlock_state(self) -> None:
+        fd, self._state_lock = self._state_lock, None
+        if fd is not None:
+            os.close(fd)  # the guard's copy, if it still runs, keeps the lock
+
+    def _prepare_session(self, timeout: float) -> None:
+        """mosquitto's first phase: listen only on a unix socket in the working folder,
+        connect there as *durable_subscriber* with a persistent session, subscribe it to
+        *durable_filters* (QoS 1, no retained messages, as the rules runner does), and stop
+        gracefully, which writes the session to the state file. The public listener then
+        starts from that file, so the subscription exists before any device can connect and
+        each QoS 1 message mosquitto acknowledges waits, queued, in that session until the
+        subscriber connects. Messages the session already held are never acknowledged here:
+        they stay queued for the subscriber."""
+        setup = self._workdir / "setup.sock"
+        setup.unlink(missing_ok=True)
+        self._launch(self._command(listener=f"0 {setup}"))
+        deadline = time.monotonic() + timeout
+        while not setup.exists():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                self.stop()
+                raise PlantwatchError(f"mosquitto did not listen on {setup} in {timeout:.0f} s")
+            time.sleep(0.01)
+        client_id = str(self.durable_subscriber)
+        record = self.state_dir / SUBSCRIPTIONS_FILE if self.state_dir else None
+        try:
+            previous = json.loads(record.read_text()) if record else {}
+        except (OSError, ValueError):
+            previous = {}
+        if not isinstance(previous, dict):
+            previous = {}
+        filters = list(self.durable_filters)
+        recorded = previous.get(client_id)
+        stale = [
+            f
+            for f in (recorded if isinstance(recorded, list) else [])
+            if isinstance(f, str) and f not in filters
+        ]
+        try:
+            subscribe_session(
+                str(setup),
+                client_id,
+                filters,
+                unsubscribe=stale,
+                password=(
+                    self.auth.service_password(str(self.durable_subscriber))
+                    if self.auth is not None
+                    else None
+                ),
+                timeout=max(1.0, deadline - time.monotonic()),
+            )
+        finally:
+            self.stop()  # SIGTERM: mosquitto writes its state file, then exits
+        if record is not None:
+            # what the session is subscribed to, so the next start can take out the
+            # filters of rules removed or disabled meanwhile (MQTT cannot list them)
+            record.write_text(json.dumps({**previous, client_id: filters}, indent=1) + "\n")
+
+    def _check_alive(self) -> None:
+        """Raise with the broker's last log line if it has exited."""
+        if self._proc is not None and self._proc.poll() is not None:
+            if self._relay is not None:
+                self._relay.join(2)  # its last lines are the reason
+            tail = self._log_tail()
+            hint = ""
+            if self.state_file is not None and "database" in tail.lower():
+                hint = (
+                    f"; {self.state_file} cannot be read: move it aside to start the broker "
+                    "empty (what it held for the rules runner and devices is then not delivered)"
+                )
+            raise PlantwatchError(
+                f"{self.kind} broker on {self.host}:{self.port} exited with "
+                f"{self._proc.returncode}: {tail}{hint}"
+            )
+
+    def _launch(self, command: list[str]) -> None:
+        """Start *command* as the broker process (with its log relay, and for mosquitto
+        its guard); ``start`` waits for it to listen."""
         log_path = self._workdir / "broker.log"
         log = subprocess.PIPE if self._on_log else open(log_path, "ab")  # noqa: SIM115
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command, lifeline = self._command(), None
+        lifeline = None
         if self.kind == "amqtt":
             lifeline = self._lifeline_pipe()
             command += ["--lifeline-fd", str(lifeline)]
@@ -328,22 +593,6 @@ class EmbeddedBroker:
             self._relay.start()
         if self.kind == "mosquitto":
             self._start_guard(self._proc.pid, env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                if self._relay is not None:
-                    self._relay.join(2)  # its last lines are the reason
-                raise PlantwatchError(
-                    f"{self.kind} broker on {self.host}:{self.port} exited with "
-                    f"{self._proc.returncode}: {self._log_tail()}"
-                )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise PlantwatchError(f"{self.kind} broker did not listen on {self.url} in {timeout:.0f} s")
 
     def open(self) -> None:
         """The starter's subscribers are in: let the held publishes through (amqtt)."""
@@ -379,12 +628,16 @@ class EmbeddedBroker:
                     str(broker_pid),
                     "--lifeline-fd",
                     str(lifeline),
+                    # with a state file a graceful stop keeps what mosquitto acknowledged
+                    # for the subscriber that died with the starter; without, SIGKILL
+                    *(["--graceful-s", str(GUARD_GRACEFUL_S)] if self.state_dir else []),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                pass_fds=(lifeline,),
+                # the state folder's lock stays held, by the guard, until mosquitto is gone
+                pass_fds=(lifeline,) if self._state_lock is None else (lifeline, self._state_lock),
             )
         finally:
             os.close(lifeline)
@@ -407,9 +660,14 @@ class EmbeddedBroker:
         """Stop for good and remove the working folder (config, log); ``stop`` keeps it so
         ``start`` can bring the same broker back."""
         self.stop()
+        self._unlock_state()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after *timeout* seconds: by default 10, or
+        ``GUARD_GRACEFUL_S`` for mosquitto with a state file, which it writes meanwhile."""
+        if timeout is None:
+            timeout = GUARD_GRACEFUL_S if self.state_dir is not None else 10.0
         self._end_guard()
         proc, self._proc = self._proc, None
         try:

@@ -37,7 +37,11 @@ def start_time(pid: int) -> str | None:
 
 
 def guard(
-    parent_pid: int, broker_pid: int, broker_started: str, lifeline_fd: int | None = None
+    parent_pid: int,
+    broker_pid: int,
+    broker_started: str,
+    lifeline_fd: int | None = None,
+    graceful_s: float = 0.0,
 ) -> int:
     """Wait until the broker exits (0) or the parent is gone (then stop the broker: 1).
 
@@ -46,25 +50,35 @@ def guard(
     watched = [lifeline_fd] if lifeline_fd is not None else []
     while start_time(broker_pid) == broker_started:
         if os.getppid() != parent_pid:
-            _stop(broker_pid, broker_started)
+            _stop(broker_pid, broker_started, graceful_s)
             return 1
         if watched:
             readable, _, _ = select.select(watched, [], [], POLL_S)
             if readable and os.read(watched[0], 1) == b"":
-                _stop(broker_pid, broker_started)
+                _stop(broker_pid, broker_started, graceful_s)
                 return 1
         else:
             time.sleep(POLL_S)
     return 0
 
 
-def _stop(pid: int, started: str) -> None:
-    """SIGKILL at once: the subscribers the broker holds messages for (the rules runner)
-    died with its starter, so each PUBACK it sent during a graceful stop told a device to
-    delete a reading nobody keeps. It keeps nothing on disk (``persistence false``)."""
+def _stop(pid: int, started: str, graceful_s: float = 0.0) -> None:
+    """Without *graceful_s*, SIGKILL at once: the subscribers the broker holds messages for
+    (the rules runner) died with its starter, so each PUBACK it sent during a graceful stop
+    told a device to delete a reading nobody keeps, when it keeps nothing on disk
+    (``persistence false``). A broker with a state file (mosquitto's ``persistence true``)
+    gets SIGTERM and *graceful_s* seconds: it writes what it acknowledged, queued for the
+    dead subscriber's persistent session, to that file, which the next start loads."""
     if start_time(pid) != started:
         return
     try:
+        if graceful_s > 0:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + graceful_s
+            while time.monotonic() < deadline:
+                if start_time(pid) != started:
+                    return
+                time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
@@ -77,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lifeline-fd", type=int, help="read end of a pipe the parent holds: EOF when it is gone"
     )
+    parser.add_argument(
+        "--graceful-s",
+        type=float,
+        default=0.0,
+        help="SIGTERM and this long to exit before SIGKILL (a broker with a state file)",
+    )
     args = parser.parse_args(argv)
     started = start_time(args.broker_pid)
     if started is None:
         return 0
-    return guard(args.parent_pid, args.broker_pid, started, args.lifeline_fd)
+    return guard(args.parent_pid, args.broker_pid, started, args.lifeline_fd, args.graceful_s)
 
 
 if __name__ == "__main__":

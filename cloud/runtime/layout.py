@@ -105,6 +105,12 @@ class DataLayout:
         return self.root / "batcher-spool.db"
 
     @property
+    def broker_state(self) -> Path:
+        """The embedded mosquitto's persistence folder (``mosquitto.db``: sessions,
+        subscriptions, queued and retained messages)."""
+        return self.root / "broker"
+
+    @property
     def alerts(self) -> Path:
         return self.root / "alerts.jsonl"
 

@@ -154,6 +154,8 @@ class LocalStack:
         self.dashboard: Any = None
         self.archive: Any = None
         self._retention_at = float("-inf")
+        self._rules: list[Any] | None = None
+        """The rules the runner runs, loaded before the embedded broker starts."""
         self.errors: list[str] = []
 
     def start(self) -> LocalStack:
@@ -179,6 +181,9 @@ class LocalStack:
             # before the stack is announced: what is there now is history, not news
             mark_existing_fed(self.bucket, self.results_prefix, self.state)
         if not cfg.broker_url:
+            from cloud.rules.runner import load_rules, rule_subscriptions
+
+            self._rules = load_rules()
             self.broker = EmbeddedBroker(
                 cfg.broker_kind,
                 cfg.host,
@@ -189,6 +194,10 @@ class LocalStack:
                 hold_publishes=True,  # until every subscriber is in: see the end of _start
                 # amqtt: a device's reading is PUBACKed once the rules runner has spooled it
                 durable_subscriber=RULES_CLIENT_ID,
+                # mosquitto: the runner's session and subscriptions live in DATA/broker and
+                # are in place before a device can connect (EmbeddedBroker._prepare_session)
+                durable_filters=rule_subscriptions(self._rules),
+                state_dir=cfg.data.broker_state,
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -336,7 +345,7 @@ class LocalStack:
             self._closers.append(self.archive.close)
         self.rules = RulesRunner(
             self.service_url(RULES_CLIENT_ID),
-            load_rules(),
+            self._rules if self._rules is not None else load_rules(),
             self.batcher,
             self.clock,
             # the embedded broker's kind is known: no probe; awscrt where it speaks MQTT 5

@@ -17,6 +17,7 @@ from waiting import wait_for
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker, parse_broker_url
+from edge.errors import ConfigError, PlantwatchError
 
 
 def _subscribe(url: str, topic: str, received: list, event: threading.Event) -> mqtt.Client:
@@ -206,3 +207,131 @@ def connected_device(broker: EmbeddedBroker) -> mqtt.Client:
     client.connect(broker.host, broker.port)
     client.loop_start()
     return client
+
+
+def persistent_subscriber(broker: EmbeddedBroker, client_id: str, got: list[bytes]) -> mqtt.Client:
+    """A client resuming *client_id*'s persistent MQTT 5 session without subscribing."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
+    client.on_message = lambda _c, _u, m: got.append(m.payload)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client.connect(broker.host, broker.port, clean_start=False, properties=properties)
+    client.loop_start()
+    return client
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_with_a_state_dir_queues_for_the_durable_subscriber_from_the_first_moment(
+    tmp_path: Path,
+) -> None:
+    """mosquitto has no publish hold: with a state dir its durable subscriber's session is
+    subscribed (over a unix socket, before the public listener opens), so what a device
+    publishes before the subscriber connects waits for it, across a restart too; filters
+    left out on the next start (a rule removed) are taken out of the session."""
+    first = EmbeddedBroker(
+        "mosquitto",
+        state_dir=tmp_path,
+        durable_subscriber="runner",
+        durable_filters=["dt/#", "old/#"],
+    )
+    with first:
+        device = connected_device(first)
+        device.publish("dt/x", b"early", qos=1).wait_for_publish(5)
+        device.loop_stop()
+    assert (tmp_path / "mosquitto.db").exists()
+    again = EmbeddedBroker(
+        "mosquitto", state_dir=tmp_path, durable_subscriber="runner", durable_filters=["dt/#"]
+    )
+    with again:
+        device = connected_device(again)
+        device.publish("old/x", b"removed rule", qos=1).wait_for_publish(5)
+        device.publish("dt/x", b"late", qos=1).wait_for_publish(5)
+        got: list[bytes] = []
+        runner = persistent_subscriber(again, "runner", got)
+        wait_for(lambda: got == [b"early", b"late"], 5)
+        time.sleep(0.3)
+        assert got == [b"early", b"late"]
+        runner.loop_stop()
+        device.loop_stop()
+
+
+@pytest.mark.mosquitto
+def test_an_unreadable_state_file_is_named_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "mosquitto.db").write_bytes(b"not a mosquitto database")
+    broker = EmbeddedBroker(
+        "mosquitto", state_dir=tmp_path, durable_subscriber="runner", durable_filters=["dt/#"]
+    )
+    try:
+        with pytest.raises(PlantwatchError, match=r"mosquitto\.db.*move it aside") as error:
+            broker.start()
+        assert "\n" not in str(error.value)
+    finally:
+        broker.close()
+
+
+@pytest.mark.mosquitto
+def test_a_state_dir_serves_one_broker_at_a_time(tmp_path: Path) -> None:
+    """Two mosquittos on one state file would each overwrite the other's sessions."""
+    first = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    try:
+        second = EmbeddedBroker("mosquitto", state_dir=tmp_path)
+        with pytest.raises(ConfigError, match=rf"in use by .*pid {os.getpid()}"):
+            second.start()
+        second.close()
+    finally:
+        first.close()
+    EmbeddedBroker("mosquitto", state_dir=tmp_path).start().close()  # free again
+
+
+@pytest.mark.mosquitto
+def test_a_new_broker_waits_for_a_gone_starters_broker_to_write_its_state(
+    tmp_path: Path,
+) -> None:
+    """After a kill -9 of ``up`` its guard has mosquitto write the state file, which takes
+    as long as the queue is big; a broker started meanwhile on another port would load the
+    old file and never deliver what the dying one writes. The lock stays with the guard
+    until its broker is gone (here: a process holding it 1 s, its starter dead)."""
+    (tmp_path / "lock").write_text("999999999\n")  # a starter that is gone
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(tmp_path / 'lock')!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print(flush=True)\n"
+            "time.sleep(1)\n",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    holder.stdout.readline()
+    started = time.monotonic()
+    broker = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    waited = time.monotonic() - started
+    broker.close()
+    holder.wait(5)
+    assert waited > 0.5, f"started after {waited:.2f} s, while the old broker held the state"
+
+
+@pytest.mark.mosquitto
+def test_stop_gives_mosquitto_time_to_write_a_long_state_file(tmp_path: Path) -> None:
+    """A stop that SIGKILLs mosquitto after 10 s would throw away a queue that takes
+    longer to write (here mosquitto is paused for 11 s, as a slow write would)."""
+    import signal
+
+    broker = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()
+    try:
+        proc = broker._proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+        threading.Timer(11, os.kill, (proc.pid, signal.SIGCONT)).start()
+        broker.stop()
+        assert proc.returncode == 0, "SIGKILLed before it could write its state file"
+    finally:
+        broker.close()

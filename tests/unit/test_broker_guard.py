@@ -55,3 +55,44 @@ def test_the_guard_ends_when_the_broker_exits_and_spares_a_reused_pid() -> None:
         assert broker_guard.guard(os.getppid(), child.pid, started) == 0
     finally:
         child.kill()
+
+
+def test_a_broker_with_a_state_file_gets_sigterm_to_write_it() -> None:
+    # mosquitto with persistence writes what it acknowledged to its file on SIGTERM
+    child = _sleeper()
+    read_end, write_end = os.pipe()
+    try:
+        started = broker_guard.start_time(child.pid)
+        assert started is not None
+        os.close(write_end)
+        assert broker_guard.guard(os.getppid(), child.pid, started, read_end, graceful_s=10) == 1
+        assert child.wait(10) == -15
+    finally:
+        os.close(read_end)
+        child.kill()
+
+
+def test_a_broker_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+            " print(flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    read_end, write_end = os.pipe()
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # SIGTERM is ignored from here on
+        started = broker_guard.start_time(child.pid)
+        assert started is not None
+        os.close(write_end)
+        start = time.monotonic()
+        assert broker_guard.guard(os.getppid(), child.pid, started, read_end, graceful_s=0.5) == 1
+        assert child.wait(10) == -9
+        assert time.monotonic() - start >= 0.5
+    finally:
+        os.close(read_end)
+        child.kill()
