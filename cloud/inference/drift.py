@@ -60,6 +60,8 @@ training week's or a stop the training week did not have)."""
 OUTSIDE: Final = 0.05
 """Share of recent readings outside the training range that makes a high PSI a shift out of
 the trained states (rows from the training distribution: about 1 %)."""
+_PROFILE_QUANTILES: Final = (RANGE[0], *np.linspace(0, 1, BINS + 1)[1:-1], RANGE[1])
+
 CHI2_99: Final = (6.635, 9.210, 11.345, 13.277, 15.086, 16.812, 18.475, 20.090, 21.666)
 """99th percentile of chi-square with 1..9 degrees of freedom (bins - 1, for up to 10 bins)."""
 
@@ -80,7 +82,8 @@ def training_profile(
         values = column[finite]
         if not len(values):
             continue
-        quantiles = np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1])
+        # one selection pass for the bin edges and the range
+        low, *quantiles, high = np.quantile(values, _PROFILE_QUANTILES)
         edges = np.unique(quantiles)
         entry: dict[str, Any] = {
             "edges": [float(e) for e in edges],
@@ -88,7 +91,7 @@ def training_profile(
             "mean": float(values.mean()),
             "std": float(values.std()),
             "rows": len(values),
-            "range": [float(q) for q in np.quantile(values, RANGE)],
+            "range": [float(low), float(high)],
         }
         if modes is not None and n_modes > 1:
             entry["by_mode"] = [
