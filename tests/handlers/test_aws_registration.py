@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -166,11 +165,13 @@ def test_push_create_and_the_functions_run_on_what_was_registered(
         "Path": f"s3://{o[outputs.ARTIFACTS_BUCKET]}/models/pumps/v1",
     }
     assert "schedulers create" in err
-    created_at = time.time()
     code, described, err = cli(
         "schedulers", "create", SCHEDULER, "--model", "pumps", "--aws", "--json"
     )
     assert code == 0, err
+    # its first window is the one after it started (a clock read before the command could
+    # fall in the window before, when the command crosses a 5-minute boundary)
+    created_at = datetime.fromisoformat(described["StartedAt"]).timestamp()
     assert described["DataUploadFrequency"] == "PT5M"
     assert described["DataDelayOffsetInMinutes"] == 2  # the stack's schedule fires at +2 min
     s3_in = described["DataInputConfiguration"]["S3InputConfiguration"]
