@@ -10,17 +10,29 @@ as a document (rules, config, detector messages) was named by its file descripto
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
 
 import pytest
 
+from cloud.cli import imports, model, output
 from cloud.cli.main import main
 from edge.cli import main as edge_main
 from edge.user_files import read_document_bytes
 
 MODELS = Path(__file__).resolve().parents[2] / "cloud" / "detectors" / "models"
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusals here are one line on stderr; on a loaded machine ``model train`` and
+    ``import l4e`` can pass the 2 s after which piped progress starts before they refuse
+    (``model train``: reading the dataset is its first stage)."""
+    quiet = functools.partial(output.progress, after_s=3600)
+    for module in (output, model, imports):
+        monkeypatch.setattr(module, "progress", quiet)
 
 
 def _err_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:

@@ -10,6 +10,7 @@ results object copied and each earlier object removed. Nothing of the product is
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import signal
@@ -20,10 +21,20 @@ from pathlib import Path
 import pytest
 from l4e_import_state import bucket_files, registered
 
+from cloud.cli import imports, output
 from cloud.cli.main import main
 from cloud.inference.scheduler import EXECUTIONS_NS, stored_result_keys
 
 NAME = "pump"
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed import is one line on stderr; on a loaded machine the import can pass the 2 s
+    after which piped progress starts, and a progress line is not what these tests are about.
+    (The child processes print no progress: they call the importer, not the CLI.)"""
+    monkeypatch.setattr(imports, "progress", functools.partial(output.progress, after_s=3600))
+
 
 CHILD = """
 import os, signal, sys

@@ -3,6 +3,7 @@ import's worth (never a silent duplicate), or stays exactly as it was."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +12,18 @@ import pytest
 from l4e_import_state import import_state
 
 from cloud.adapters.local import SqliteStateStore
+from cloud.cli import imports, output
 from cloud.cli.main import main
 from cloud.inference.scheduler import SCHEDULERS_NS
 from cloud.migrate import l4e
 from edge.errors import StorageError, UserError
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed import is one line on stderr; on a loaded machine the import can pass the 2 s
+    after which piped progress starts, and a progress line is not what these tests are about."""
+    monkeypatch.setattr(imports, "progress", functools.partial(output.progress, after_s=3600))
 
 
 def _sources(root: Path) -> list[str]:

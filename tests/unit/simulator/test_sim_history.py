@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,12 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloud.cli import output
 from cloud.cli.main import main
 from simulator.fleet import AssetSpec
 from simulator.history import generate_history
 from simulator.labels import Label, labels_csv, read_labels
 from simulator.physics import KINDS
 from simulator.scenario import parse_scenario
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused ``sim history`` is one line on stderr; on a loaded machine the work before
+    the refusal (a fault on an unknown asset, a full disk) can pass the 2 s after which piped
+    progress starts. The test of progress itself patches ``after_s=0`` over this."""
+    monkeypatch.setattr(output, "progress", functools.partial(output.progress, after_s=3600))
+
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 ASSETS = [AssetSpec("pump-01", "pump", 1), AssetSpec("fan-02", "fan", 2)]
@@ -207,10 +218,6 @@ def test_generation_reports_its_rows_as_it_goes(tmp_path: Path) -> None:
 
 def test_cli_history_shows_progress_on_stderr(tmp_path: Path, capsys, monkeypatch) -> None:
     """A long ``sim history`` (minutes for a big fleet) said nothing until it was done."""
-    import functools
-
-    from cloud.cli import output
-
     monkeypatch.setattr(output, "progress", functools.partial(output.progress, after_s=0))
     argv = ["sim", "history", "--assets", "2", "--days", "1", "--rate", "10s"]
     assert main([*argv, "--out", str(tmp_path), "--start", "2025-01-01", "--json"]) == 0
