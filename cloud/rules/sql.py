@@ -25,6 +25,7 @@ example 3), with names inside it resolved against that element.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Any
@@ -468,19 +469,31 @@ class _Parser:
 
     def alias_or_comma_follows(self) -> bool:
         """Whether AS or ',' comes before FROM, WHERE or the end, outside brackets."""
+        for tok in self.level_ahead():
+            if tok is None:
+                continue
+            if tok.kind == "op" and tok.value == ",":
+                return True
+            if tok.kind == "kw" and tok.value in _CLAUSE_WORDS:
+                return tok.value == "as"
+        return False
+
+    def level_ahead(self) -> Iterator[Token | None]:
+        """The tokens from here to the end of the statement that stand at this bracket
+        level (brackets and what they hold left out), and None for each bracket that closes
+        one opened before here: the look-ahead that decides between two readings."""
         depth = 0
         for tok in self.tokens[self.i :]:
+            if tok.kind == "eof":
+                return
             if tok.kind == "op" and tok.value in ("(", "[", "{"):
                 depth += 1
             elif tok.kind == "op" and tok.value in (")", "]", "}"):
                 depth -= 1
-            elif depth == 0 and (tok.kind == "op" and tok.value == ","):
-                return True
-            elif depth == 0 and tok.kind == "kw" and tok.value in _CLAUSE_WORDS:
-                return tok.value == "as"
-            if tok.kind == "eof":
-                return False
-        return False
+                if depth < 0:
+                    yield None
+            elif depth == 0:
+                yield tok
 
     def subquery(self) -> Subquery:
         """``SELECT ... FROM source [WHERE ...]`` inside parentheses, the ``(`` consumed."""
@@ -740,22 +753,15 @@ class _Parser:
         expression: after ``case -`` that makes it a CASE statement whose subject starts
         with unary minus (``CASE -v WHEN -1 THEN ...``), not the field ``case`` minus
         something (``case - 1``)."""
-        depth = 0
-        for tok in self.tokens[self.i :]:
-            if tok.kind == "op" and tok.value in ("(", "[", "{"):
-                depth += 1
-            elif tok.kind == "op" and tok.value in (")", "]", "}"):
-                depth -= 1
-                if depth < 0:
-                    return False
-            elif depth == 0 and (
+        for tok in self.level_ahead():
+            if tok is None:
+                return False
+            if (
                 (tok.kind == "op" and tok.value == ",")
                 or (tok.kind == "kw" and tok.value in _CLAUSE_WORDS)
                 or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
             ):
                 return tok.kind == "name" and tok.value.lower() == "when"
-            if tok.kind == "eof":
-                return False
         return False
 
     def at_word(self, word: str) -> bool:
