@@ -27,6 +27,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from edge.cliargs import one_line
+
 _PIPED_WIDTH = 1_000_000
 """Console width when the stream is not a terminal: wide enough that rich never wraps."""
 
@@ -226,7 +228,8 @@ class Progress:
             self._shown = True
             self._last_line = time.monotonic()
             elapsed = self._last_line - self._began
-            text = f"{self.description}{' ' + detail if detail else ''} [{elapsed:.0f} s]"
+            line = f"{self.description}{' ' + detail if detail else ''}"
+            text = f"{one_line(line)} [{elapsed:.0f} s]"
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
 

@@ -86,6 +86,17 @@ def test_progress_piped_prints_sparse_lines(capsys: pytest.CaptureFixture[str]) 
     assert lines[2].startswith("writing results done 1/2 (50%) [")
 
 
+def test_progress_piped_keeps_a_phase_with_a_line_break_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress(2, "reading odd\nname.csv", interval_s=3600, after_s=0) as bar:
+        bar.stage("writing\r\nresults")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("reading odd\\nname.csv [")
+    assert lines[1].startswith("writing\\r\\nresults [")
+
+
 def test_progress_piped_reports_counts_once_per_interval(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
