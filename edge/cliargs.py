@@ -157,6 +157,63 @@ def float_range(
     return check
 
 
+_PER_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)/(ms|min|s|m|h|d)")
+RATE_FORMATS = "readings per unit ('20/s', '4/min') or a sample period ('50ms', '10s', '1min')"
+
+
+def rate(
+    *,
+    bare: str | None,
+    low_hz: float | None = None,
+    high_hz: float | None = None,
+    as_period: bool = False,
+) -> Callable[[str], float]:
+    """A validator for every ``--rate``: readings per second, or with *as_period* the
+    sample period in seconds.
+
+    Why one: the simulator's ``--rate`` has always been a sample period and the benchmarks'
+    a frequency, so ``--rate 20`` meant opposite things. Every ``--rate`` now takes both
+    spelt out (``20/s`` or ``50ms``); a bare number keeps the meaning it had for that
+    command (*bare* ``"hz"``: readings per second; ``"period"``: a period in seconds; None:
+    refused, where a unit was always required), so scripts that passed one still work.
+    """
+    if bare not in ("hz", "period", None):
+        raise ValueError(f"bare must be 'hz', 'period' or None, not {bare!r}")
+
+    def check(text: str) -> float:
+        compact = text.strip().replace(" ", "")
+        try:
+            if match := _PER_RE.fullmatch(compact):
+                hz = float(match[1]) / _UNITS[match[2]]
+            elif bare is not None and not compact[-1:].isalpha():
+                number = float(compact)
+                hz = number if bare == "hz" else 1.0 / number
+            else:
+                hz = 1.0 / parse_duration_text(compact)
+        except (ValueError, ZeroDivisionError):
+            raise argparse.ArgumentTypeError(f"expected {RATE_FORMATS}, got {text!r}") from None
+        bad = not math.isfinite(hz) or hz <= 0
+        bad = bad or (low_hz is not None and hz < low_hz) or (high_hz is not None and hz > high_hz)
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"expected a rate {_bounds(low_hz, high_hz)}, got {text!r}"
+            )
+        return 1.0 / hz if as_period else hz
+
+    check.__name__ = "a rate"
+    return check
+
+
+def _bounds(low_hz: float | None, high_hz: float | None) -> str:
+    """The allowed range, both as a frequency and as a period, for the error message."""
+    parts = ["above 0"]
+    if low_hz is not None:
+        parts = [f"of at least {low_hz:g}/s (a period of at most {1 / low_hz:g}s)"]
+    if high_hz is not None:
+        parts.append(f"at most {high_hz:g}/s (a period of at least {1000 / high_hz:g}ms)")
+    return ", ".join(parts)
+
+
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 

@@ -22,7 +22,7 @@ import statistics
 import time
 
 from cloud.cli import status
-from edge.cliargs import non_negative_int, positive_float, positive_int
+from edge.cliargs import non_negative_int, positive_float, positive_int, rate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--assets", type=positive_int, default=100, help="simulated pumps (default 100)"
     )
     parser.add_argument(
-        "--rate", type=positive_float, default=1.0, help="sample period, s (default 1)"
+        "--rate",
+        type=rate(bare="period", as_period=True),
+        default=1.0,
+        help="sample period (a bare number is seconds: 1, 1s) or readings per unit (1/s) "
+        "(default 1s)",
     )
     parser.add_argument(
         "--seconds", type=positive_float, default=1.0, help="wall time per generation run"

@@ -18,6 +18,7 @@ from edge.cliargs import (
     non_negative_int,
     positive_float,
     positive_int,
+    rate,
 )
 from edge.errors import UserError
 from edge.signals import stop_event
@@ -41,13 +42,11 @@ beyond SKAB's own 34 files, and a bound that keeps a typo from running for days.
 
 
 def sample_period(text: str) -> float:
-    """A --rate: a duration of at least :data:`simulator.scenario.MIN_RATE_S`."""
+    """A --rate as a period in seconds: ``10s``, ``1min``, or readings per unit (``6/min``),
+    at least :data:`simulator.scenario.MIN_RATE_S` apart."""
     from simulator.scenario import MIN_RATE_S
 
-    seconds = duration(text)
-    if seconds < MIN_RATE_S:
-        raise argparse.ArgumentTypeError(f"expected a sample period of at least 1ms, got {text!r}")
-    return seconds
+    return rate(bare=None, high_hz=1.0 / MIN_RATE_S, as_period=True)(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate",
         type=sample_period,
         default=60.0,
-        help="sample period, at least 1ms, e.g. 10s, 1min (default 1min)",
+        help="sample period, at least 1ms, e.g. 10s, 1min, or readings per unit, e.g. 6/min "
+        "(default 1min)",
     )
     h.add_argument("--start", help="first timestamp, ISO 8601 UTC (default: DAYS before today)")
     h.add_argument("--out", required=True, type=Path, help="output folder (data/ and labels/)")
@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument(
         "--rate",
         type=sample_period,
-        help="sample period per asset, at least 1ms (default: scenario's, or 10s)",
+        help="sample period per asset, e.g. 10s, or readings per unit, e.g. 20/s; at least 1ms "
+        "(default: scenario's, or 10s)",
     )
     f.add_argument(
         "--speed",

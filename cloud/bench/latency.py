@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.cli.output import print_report, stderr
-from edge.cliargs import float_range, positive_float, positive_int
+from edge.cliargs import positive_float, positive_int, rate
 
 ASSET = "pump-01"
 MODEL_NAME = "latency"
@@ -52,9 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=float_range(0.0, 1000.0, low_open=True, what="a number above 0, at most 1000"),
+        type=rate(bare="hz", high_hz=1000.0),
         default=20.0,
-        help="readings per second, at most 1000 (readings are stamped in whole ms; default 20)",
+        help="readings per second (a bare number: 20, 20/s) or a sample period (50ms); at "
+        "most 1000/s, since readings are stamped in whole ms (default 20/s)",
     )
     parser.add_argument(
         "--normal-s",

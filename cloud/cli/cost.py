@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cloud.cli.output import Column, print_json, print_line, print_table
-from edge.cliargs import float_range, positive_float, positive_int
+from edge.cliargs import float_range, positive_int, rate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fleet size (default: report 100, 1,000 and 10,000 assets)",
     )
     parser.add_argument(
-        "--rate", type=positive_float, default=1.0, help="readings per second per asset (default 1)"
+        "--rate",
+        type=rate(bare="hz"),
+        default=1.0,
+        help="readings per second per asset (a bare number: 1, 1/s) or a sample period (10s) "
+        "(default 1/s)",
     )
     parser.add_argument(
         "--readings-per-message",

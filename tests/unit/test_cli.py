@@ -79,9 +79,9 @@ def test_running_out_of_memory_is_one_line_naming_it_unless_debug(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["sim", "history", "--rate", "0.5ms", "--out", "x"], "a sample period of at least 1ms"),
-        (["sim", "fleet", "--rate", "0.1ms"], "a sample period of at least 1ms"),
-        (["bench", "latency", "--rate", "1e9"], "a number above 0, at most 1000"),
+        (["sim", "history", "--rate", "0.5ms", "--out", "x"], "a period of at least 1ms"),
+        (["sim", "fleet", "--rate", "0.1ms"], "a period of at least 1ms"),
+        (["bench", "latency", "--rate", "1e9"], "at most 1000/s"),
         (["bench", "skab", "--dataset", "x", "--window-s", "1e300"], "seconds above 0"),
         (["sim", "history", "--assets", "10001", "--out", "x"], "a whole number from 1 to 10000"),
         (["model", "train", "--dataset", "x", "--name", "m", "--smoothing", "1e23"], "to 100000"),

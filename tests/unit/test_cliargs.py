@@ -18,6 +18,7 @@ from edge.cliargs import (
     port,
     positive_float,
     positive_int,
+    rate,
 )
 
 
@@ -94,3 +95,29 @@ def test_subcommand_placeholder(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         _parser().parse_args(["--help"])
     assert "SUBCOMMAND" in capsys.readouterr().out
+
+
+@given(st.floats(0.001, 1000.0))
+def test_a_rate_reads_the_same_as_a_frequency_or_as_the_matching_period(hz: float) -> None:
+    check = rate(bare="hz", high_hz=1000.0)
+    assert check(f"{hz}/s") == pytest.approx(hz)
+    assert check(f"{hz * 60}/min") == pytest.approx(hz)
+    assert check(f"{1000.0 / hz}ms") == pytest.approx(hz)
+    assert check(repr(hz)) == pytest.approx(hz)
+
+
+@given(st.floats(0.001, 3600.0))
+def test_a_bare_number_keeps_the_meaning_its_command_gave_it(seconds: float) -> None:
+    assert rate(bare="period", as_period=True)(repr(seconds)) == pytest.approx(seconds)
+    assert rate(bare="hz")(repr(seconds)) == pytest.approx(seconds)
+    with pytest.raises(argparse.ArgumentTypeError, match="or a sample period"):
+        rate(bare=None)(repr(seconds))
+
+
+@pytest.mark.parametrize("text", ["0", "0/s", "-1", "2000/s", "0.5ms", "1e9", "fast", "1us", ""])
+def test_a_rate_out_of_range_or_unreadable_is_refused_naming_what_is_expected(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        rate(bare="hz", high_hz=1000.0)(text)
+    message = str(caught.value)
+    assert repr(text) in message and "\n" not in message
+    assert "at most 1000/s" in message or "20/s" in message
