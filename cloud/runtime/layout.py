@@ -6,15 +6,18 @@ command run beside a live stack finds the same buckets, state and outbox.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError
 from edge.files import private_dir, write_private
+from edge.signals import process_alive
 
 if TYPE_CHECKING:
     from cloud.inference.registry import ModelRegistry
@@ -137,6 +140,41 @@ class DataLayout:
     @property
     def runtime_file(self) -> Path:
         return self.root / "runtime.json"
+
+    @property
+    def stack_lock_file(self) -> Path:
+        return self.root / "stack.lock"
+
+    def hold(self) -> Callable[[], None]:
+        """Claim the folder for one running stack; returns the release.
+
+        Why: two stacks on one folder share its spool, state database and outbox, and each
+        believes it alone acknowledges and sends. The archive's own lock caught that only
+        with the archive on; this one holds for every ``up`` and ``demo``. ``flock`` is
+        released by the kernel when the holder dies, so a killed stack never leaves the
+        folder locked; the pid in the file is only for the message.
+        """
+        path = self.stack_lock_file
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                owner = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            os.close(fd)
+            who = f", pid {owner}" if owner and process_alive(owner) else ""
+            raise ConfigError(
+                f"--data {self.root}: in use by another running stack (plantwatch up or demo"
+                f"{who}); stop it or give another --data"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return lambda: os.close(fd)
 
     def write_runtime(self, info: dict[str, Any]) -> None:
         write_private(self.runtime_file, (json.dumps(info, indent=2) + "\n").encode())

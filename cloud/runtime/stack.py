@@ -168,6 +168,7 @@ class LocalStack:
 
     def _start(self) -> LocalStack:
         cfg = self.config
+        self._closers.append(cfg.data.hold())  # released last: closers run in reverse
         if cfg.auth and cfg.broker_url:
             raise ConfigError(
                 "--auth configures the embedded broker; give an external broker's "
