@@ -603,7 +603,22 @@ def cast(v: Any, type_name: str) -> Any:
         return UNDEFINED
     if type_name == "Int":
         return _truncate(n)
+    if type_name == "Double":
+        return _double_decimal(n)
     return Decimal(n) if isinstance(n, int) else n
+
+
+def _double_decimal(n: Number) -> Any:
+    """``cast(x AS Double)``: AWS's cast table says "Casts value to Decimal (with double
+    precision)", so the value is rounded to the nearest double and read back as the
+    double's shortest decimal text (``cast(1/3.0 AS Double)`` is ``0.3333333333333333``,
+    not 34 digits). It stays a Decimal, as ``AS Decimal`` does: ``cast(7 AS Double) / 2``
+    divides Decimals. Beyond the double range (``1E+400``) there is no double: Undefined,
+    as for the double-precision functions."""
+    x = float(n)
+    if not math.isfinite(x):
+        return UNDEFINED
+    return CONTEXT.create_decimal(repr(x))
 
 
 def _truncate(n: Number) -> Number:
