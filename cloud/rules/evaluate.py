@@ -615,10 +615,7 @@ def _double_decimal(n: Number) -> Any:
     not 34 digits). It stays a Decimal, as ``AS Decimal`` does: ``cast(7 AS Double) / 2``
     divides Decimals. Beyond the double range (``1E+400``) there is no double: Undefined,
     as for the double-precision functions."""
-    x = float(n)
-    if not math.isfinite(x):
-        return UNDEFINED
-    return CONTEXT.create_decimal(repr(x))
+    return _from_double(float(n))
 
 
 def _truncate(n: Number) -> Number:
@@ -797,10 +794,13 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
 def _from_double(x: float) -> Any:
     """A double result as the Decimal AWS makes of it ("Decimal (with double precision)"):
     the double's shortest decimal text; not finite (an imaginary or infinite result) is
-    Undefined. A whole one is written as an Int, as every 2016-03-23 whole number is."""
+    Undefined. It stays a Decimal, as the functions page's tables type it, so that
+    ``sqrt(9) / 2`` divides a Decimal (1.5) as the ``/`` table says, not Ints (1); a whole
+    one is still written as an Int (:func:`number_text`), as every 2016-03-23 whole number
+    is."""
     if not math.isfinite(x):
         return UNDEFINED
-    return _read(CONTEXT.create_decimal(repr(x)))
+    return CONTEXT.create_decimal(repr(x))
 
 
 def _double(fn: Callable[..., float]) -> Callable[..., Any]:
