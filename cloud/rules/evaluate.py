@@ -603,7 +603,19 @@ def cast(v: Any, type_name: str) -> Any:
         return UNDEFINED
     if type_name == "Int":
         return _truncate(n)
+    if type_name == "Double":
+        return _double_decimal(n)
     return Decimal(n) if isinstance(n, int) else n
+
+
+def _double_decimal(n: Number) -> Any:
+    """``cast(x AS Double)``: AWS's cast table says "Casts value to Decimal (with double
+    precision)", so the value is rounded to the nearest double and read back as the
+    double's shortest decimal text (``cast(1/3.0 AS Double)`` is ``0.3333333333333333``,
+    not 34 digits). It stays a Decimal, as ``AS Decimal`` does: ``cast(7 AS Double) / 2``
+    divides Decimals. Beyond the double range (``1E+400``) there is no double: Undefined,
+    as for the double-precision functions."""
+    return _from_double(float(n))
 
 
 def _truncate(n: Number) -> Number:
@@ -782,10 +794,13 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
 def _from_double(x: float) -> Any:
     """A double result as the Decimal AWS makes of it ("Decimal (with double precision)"):
     the double's shortest decimal text; not finite (an imaginary or infinite result) is
-    Undefined. A whole one is written as an Int, as every 2016-03-23 whole number is."""
+    Undefined. It stays a Decimal, as the functions page's tables type it, so that
+    ``sqrt(9) / 2`` divides a Decimal (1.5) as the ``/`` table says, not Ints (1); a whole
+    one is still written as an Int (:func:`number_text`), as every 2016-03-23 whole number
+    is."""
     if not math.isfinite(x):
         return UNDEFINED
-    return _read(CONTEXT.create_decimal(repr(x)))
+    return CONTEXT.create_decimal(repr(x))
 
 
 def _double(fn: Callable[..., float]) -> Callable[..., Any]:

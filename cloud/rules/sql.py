@@ -127,7 +127,7 @@ CAST_TYPES = {
     "ntext": "String",
     "int": "Int",
     "integer": "Int",
-    "double": "Decimal",
+    "double": "Double",
     "decimal": "Decimal",
     "bool": "Bool",
     "boolean": "Bool",

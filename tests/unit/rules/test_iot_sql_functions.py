@@ -269,6 +269,25 @@ def test_conversions_the_tables_name(expr: str, expected: object) -> None:
     assert value(expr) == expected
 
 
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        # "Decimal (with double precision)" in every double function's table, and the /
+        # table: Int/Decimal operands give a Decimal; a whole result still prints as an Int
+        ("sqrt(9) / 2", 1.5),
+        ("power(2, 5) / 64", 0.5),
+        ("cos(0) / 2", 0.5),
+        ("exp(0) / 4", 0.25),
+        ("ln(1) / 2", 0),
+        ("sqrt(9)", 3),
+        ("cast(sqrt(9) AS String)", "3"),
+        ("get(['a', 'b'], cos(0))", "b"),
+    ],
+)
+def test_double_results_are_decimals(expr: str, expected: object) -> None:
+    assert value(expr) == expected
+
+
 def test_rand_is_a_double_in_0_1_and_new_per_call() -> None:
     draws = value("[rand(), rand(), rand()]")
     assert isinstance(draws, list) and len(set(draws)) == 3

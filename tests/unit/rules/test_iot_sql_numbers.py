@@ -79,6 +79,16 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("cast(v AS String) AS x", b'{"v": 12345678901234567890.5}', b'{"x":"12345678901234567890.5"}'),
         ("cast(0.1 + 0.2 AS String) AS x", b"{}", b'{"x":"0.3"}'),
         ("cast(true AS Decimal) AS x", b"{}", b'{"x":1}'),
+        # AWS's cast table: Double "casts value to Decimal (with double precision)"
+        (
+            "cast(1 / 3.0 AS Double) AS a, cast(1 / 3.0 AS Decimal) AS b",
+            b"{}",
+            b'{"a":0.3333333333333333,"b":0.3333333333333333333333333333333333}',
+        ),
+        ("cast(v AS Double) AS x", b'{"v": 12345678901234567890.5}', b'{"x":12345678901234567000}'),
+        ("cast(v AS double) AS x", b'{"v": "0.1"}', b'{"x":0.1}'),
+        ("cast(7 AS Double) / 2 AS x, cast(true AS Double) / 2 AS y", b"{}", b'{"x":3.5,"y":0.5}'),
+        ("cast(1E+400 AS Double) AS x, cast(v AS Double) AS y", b'{"v": [1]}', b"{}"),
         ("'v=' + v AS x", b'{"v": 0.3}', b'{"x":"v=0.3"}'),
         # round/floor/ceil are exact
         (
