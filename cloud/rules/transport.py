@@ -81,7 +81,12 @@ class Transport(Protocol):
 
 
 class PahoTransport:
-    """paho-mqtt, MQTT 3.1.1 (clean_session=False) or 5 (session expiry); works with amqtt."""
+    """paho-mqtt, MQTT 3.1.1 (clean_session=False) or 5 (session expiry); works with amqtt.
+
+    ``connect`` returns once the broker has acknowledged every subscription, as the awscrt
+    transport's does: a message published by another client right after ``start`` could
+    otherwise reach the broker before the SUBSCRIBE and go to no one.
+    """
 
     kind = "paho"
 
@@ -101,6 +106,10 @@ class PahoTransport:
         self.thread_id: int | None = None
         self._deliver = on_message
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._answered = threading.Event()
+        self._refused: list[Any] = []
+        self._suback_mid: int | None = None
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -112,13 +121,14 @@ class PahoTransport:
         self.client.max_inflight_messages_set(100)
         address.apply(self.client)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         guard_callbacks(self.client, counts, log, "rules runner")
 
     @property
     def ready(self) -> bool:
-        return self._connected.is_set()
+        return self._subscribed.is_set()
 
     def connect(self, timeout_s: float) -> None:
         props = None
@@ -144,6 +154,15 @@ class PahoTransport:
         if not self._connected.wait(timeout_s):
             self.client.loop_stop()
             raise PlantwatchError(f"{self.address.url}: no CONNACK within {timeout_s:.0f} s")
+        if not self._answered.wait(timeout_s):
+            stop_client(self.client)
+            raise PlantwatchError(f"{self.address.url}: no SUBACK within {timeout_s:.0f} s")
+        if self._refused:
+            stop_client(self.client)
+            raise PlantwatchError(
+                f"{self.address.url} refused the rules' subscriptions {self.subscriptions}: "
+                f"{[str(code) for code in self._refused]}"
+            )
 
     def ack(self, generation: int, message: mqtt.MQTTMessage) -> None:
         if generation == self.generation:
@@ -161,18 +180,33 @@ class PahoTransport:
             return
         self.generation += 1
         self.thread_id = threading.get_native_id()
-        for topic in self.subscriptions:
-            if self._protocol == mqtt.MQTTv5:
-                options = SubscribeOptions(
-                    qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
-                )
-                client.subscribe(topic, options=options)
-            else:
-                client.subscribe(topic, qos=1)
+        if self._protocol == mqtt.MQTTv5:
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            topics: list[tuple[str, Any]] = [(topic, options) for topic in self.subscriptions]
+        else:
+            topics = [(topic, 1) for topic in self.subscriptions]
+        if topics:
+            _rc, self._suback_mid = client.subscribe(topics)
+        else:
+            self._subscribed.set()
+            self._answered.set()
         self._connected.set()
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, mid: int, reason_codes: list[Any], _p: object = None
+    ) -> None:
+        if mid != self._suback_mid:
+            return
+        self._refused = [code for code in reason_codes if getattr(code, "is_failure", False)]
+        if self._refused:
+            log.error("%s refused a subscription: %s", self.address.url, self._refused)
+        else:
+            self._subscribed.set()
+        self._answered.set()
 
     def _on_disconnect(self, *_args: object) -> None:
         self._connected.clear()
+        self._subscribed.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._deliver(self.generation, msg)
