@@ -47,7 +47,8 @@ def _subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> N
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.time_ns()}")
     address.apply(client)
     client.on_message = on_message
-    client.on_connect = lambda c, *_: (c.subscribe(TOPIC, qos), ready.set())
+    client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos)
+    client.on_subscribe = lambda *_: ready.set()  # only then may the publisher start
     client.connect(address.host, address.port, keepalive=60)
     client.loop_start()
     done.wait(timeout=max(60.0, n / 200))
@@ -74,8 +75,7 @@ def pubsub_rate(
     sub.start()
     if not ready.wait(30):
         sub.kill()
-        raise RuntimeError(f"{url}: subscriber did not connect")
-    time.sleep(0.3)
+        raise RuntimeError(f"{url}: subscriber did not connect and subscribe")
     address = parse_broker_url(url)
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
     address.apply(pub)
