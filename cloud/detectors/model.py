@@ -492,6 +492,7 @@ def load_detector_model(
         strict=strict,
     )
     _check_variable_types(ctx, model)
+    _check_condition_types(ctx, model)
     _check_attribute_types(ctx, model)
     if references:
         problems = reference_problems(model)
@@ -889,6 +890,72 @@ def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
                     f"variable '{name}' is set to a {kind} here and a {first[0]}"
                     f" at {first[1]}; a variable has one type",
                 )
+
+
+def value_family(node: ex.Expr, variables: Mapping[str, str] | None = None) -> str | None:
+    """The type family (``number``, ``string``, ``boolean``) of every value *node* can give
+    besides undefined, or None when the data decides. Arithmetic gives numbers whatever its
+    operands (undefined when they are not numbers), ``+`` strings only from two strings, and a
+    variable reference the family *variables* gives it (:func:`variable_families`)."""
+    if isinstance(node, ex.VariableRef):
+        return (variables or {}).get(node.name)
+    if isinstance(node, ex.Binary) and node.op in ("-", "*", "/"):
+        return "number"
+    if isinstance(node, ex.Binary) and node.op == "+":
+        left, right = value_family(node.left, variables), value_family(node.right, variables)
+        if left == right == "string":
+            return "string"
+        return "number" if "number" in (left, right) else None
+    if isinstance(node, ex.Unary) and node.op == "-":
+        return "number"
+    return _type_family(ex.static_type(node))
+
+
+def variable_families(model: DetectorModel) -> dict[str, str]:
+    """The type family of each variable that every setVariable of it fixes to one family.
+
+    A variable set from data (``$input.In.v``) anywhere is left out: it may hold anything.
+    Values computed from other variables count once those are known (to a fixed point)."""
+    setters = [
+        (action.fields["variableName"], action.expressions["value"])
+        for event in model.events()
+        for action in event.actions
+        if action.kind == "setVariable"
+    ]
+    families: dict[str, str] = {}
+    for _ in range(len(setters) + 1):
+        seen: dict[str, set[str]] = {}
+        for name, node in setters:
+            seen.setdefault(name, set()).add(value_family(node, families) or "unknown")
+        known = {name: kinds.pop() for name, kinds in seen.items() if len(kinds) == 1}
+        known = {name: kind for name, kind in known.items() if kind != "unknown"}
+        if known == families:
+            break
+        families = known
+    return families
+
+
+def _check_condition_types(ctx: _Ctx, model: DetectorModel) -> None:
+    """A condition the model makes a number or a string is refused (spec §3: conditions are
+    Boolean), as a literal one is: ``$variable.count`` where every setVariable of ``count``
+    gives a number would otherwise count as false at every evaluation, silently."""
+    families = variable_families(model)
+    for state in model.states.values():
+        for event in state.on_enter + state.on_input + state.transitions + state.on_exit:
+            if event.condition is None:
+                continue
+            family = value_family(event.condition, families)
+            if family not in ("number", "string"):
+                continue
+            if isinstance(event.condition, ex.VariableRef):
+                why = f"variable '{event.condition.name}' is only ever set to a {family}"
+            else:
+                why = f"it gives a {family} (or undefined), never a Boolean"
+            raise ctx.error(
+                f"{event.path}.condition",
+                f"must be Boolean, not {family}: {why}"
+                f" (state {state.name!r}, event {event.name!r})",
+            )
 
 
 def _check_attribute_types(ctx: _Ctx, model: DetectorModel) -> None:
