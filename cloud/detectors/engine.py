@@ -1109,7 +1109,15 @@ def evaluate_action(
                 f"{exc}; action not taken",
             ) from None
     if action.payload is None:
-        return target, default_payload(), "DEFAULT"
+        payload = default_payload()
+        if not _strict_json(payload):
+            raise _ActionError(
+                action.path,
+                None,
+                "the default payload holds NaN or Infinity (a variable's value), which JSON"
+                " cannot carry; action not taken",
+            )
+        return target, payload, "DEFAULT"
     ppath = f"{action.path}.payload.contentExpression"
     content, problem = ex.evaluate_reporting(action.payload.content, ctx)
     if content is ex.UNDEFINED or content == "":
@@ -1122,11 +1130,47 @@ def evaluate_action(
     if action.payload.type != "JSON":
         return target, text, action.payload.type
     try:
-        return target, json.loads(text), "JSON"
+        return target, json.loads(text, parse_constant=_no_constant, parse_float=_finite), "JSON"
     except json.JSONDecodeError as exc:
         raise _ActionError(
             ppath, action.payload.content_text, f"not JSON: {exc.msg}; action not taken"
         ) from None
+    except _NotFinite as exc:
+        raise _ActionError(
+            ppath,
+            action.payload.content_text,
+            f"not JSON: it holds {exc}, and JSON has no NaN or Infinity; action not taken",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        # an integer of thousands of digits, or arrays nested past the parser's recursion
+        raise _ActionError(
+            ppath, action.payload.content_text, f"not usable JSON: {exc}; action not taken"
+        ) from None
+
+
+class _NotFinite(ValueError):
+    """A JSON payload's text holds ``NaN``, ``Infinity`` or a number past a double's range."""
+
+
+def _no_constant(word: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``: Python's extensions, not JSON."""
+    raise _NotFinite(word)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(f"{text} (beyond a double's range)")
+    return number
+
+
+def _strict_json(value: Any) -> bool:
+    """Whether *value* serializes as JSON: no NaN or Infinity anywhere in it."""
+    try:
+        json.dumps(value, allow_nan=False, default=str)
+    except ValueError:
+        return False
+    return True
 
 
 class _ActionError(Exception):
