@@ -458,8 +458,9 @@ class DetectorEngine:
         """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
 
         ``state`` is ``{stateName, variables: [{name, value}], timers: [{name, seconds}]}``;
-        anything left out is cleared, and no events run. Values are literals as
-        DescribeDetector prints them (``15.0``, ``true``, ``"text"``).
+        anything left out is cleared, and no events run. Values are read as
+        DescribeDetector prints them (``15.0``, ``true``, ``"text"`` as JSON writes a string):
+        :func:`decode_variable_value`.
         """
         path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
         if not isinstance(state, Mapping):
@@ -477,15 +478,14 @@ class DetectorEngine:
         for i, item in enumerate(state.get("variables") or []):
             text = item.get("value") if isinstance(item, Mapping) else None
             var = item.get("name") if isinstance(item, Mapping) else None
-            try:
-                node = ex.parse(text) if isinstance(text, str) else None
-            except ex.ExpressionError as exc:
-                raise DetectorModelError(f"{path}: variables[{i}].value: {exc.reason}") from None
-            if not isinstance(var, str) or not isinstance(node, ex.Literal):
+            if not isinstance(var, str) or not isinstance(text, str):
                 raise DetectorModelError(
-                    f"{path}: variables[{i}]: expected {{name, value literal}}"
+                    f"{path}: variables[{i}]: expected {{name, value}}, both strings"
                 )
-            variables[var] = node.value
+            try:
+                variables[var] = decode_variable_value(text)
+            except ValueError as exc:
+                raise DetectorModelError(f"{path}: variables[{i}].value: {exc}") from None
         timers: dict[str, float] = {}
         for i, item in enumerate(state.get("timers") or []):
             seconds = item.get("seconds") if isinstance(item, Mapping) else None
@@ -1083,6 +1083,45 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return ex.format_value(value)
+
+
+def decode_variable_value(text: str) -> Any:
+    """A BatchUpdateDetector variable value read back as DescribeDetector prints it
+    (:func:`_describe_value`): a number as its text (``22`` an integer, ``1.0`` a decimal),
+    ``true``/``false``, a string as a JSON string literal (``"say \\"hi\\""``, escapes and
+    all), an object or array as JSON; so describe -> update gives back every value exactly.
+    A single-quoted string literal (``'text'``), which describe never prints, is still read
+    as the expression language reads it. Raises ``ValueError`` saying why for anything no
+    variable can hold: ``null``, ``NaN``/``Infinity``, a number out of range, an expression."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        raise ValueError(f"{exc} is not a number a variable can hold") from None
+    except (ValueError, RecursionError):
+        value = _not_json(text)
+    if value is None:
+        raise ValueError("null: a variable cannot be set to null")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > ex.MAX_INTEGER:
+        raise ValueError(f"{_clipped(text)}: integer out of range")
+    return value
+
+
+def _not_json(text: str) -> Any:
+    if text.strip().startswith("'"):
+        try:
+            node = ex.parse(text)
+        except ex.ExpressionError as exc:
+            raise ValueError(exc.reason) from None
+        if isinstance(node, ex.Literal):
+            return node.value
+    raise ValueError(
+        f"{_clipped(text)} is not a value as DescribeDetector prints one (a number,"
+        " true or false, a string in double quotes as JSON writes it, or JSON)"
+    )
+
+
+def _clipped(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def evaluate_action(
