@@ -217,7 +217,12 @@ def without_nulls(value: Any) -> Any:
 
 def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -> tuple[Any, str]:
     if isinstance(path_or_dict, Mapping):
-        return without_nulls(copy.deepcopy(dict(path_or_dict))), what
+        try:
+            return without_nulls(copy.deepcopy(dict(path_or_dict))), what
+        except RecursionError:
+            # a body parsed elsewhere (an artifact, an imported file) nested near the
+            # parser's own limit: copying it needs more stack than parsing it did
+            raise DetectorModelError(f"{what}: not usable JSON: nested too deeply") from None
     path = Path(path_or_dict)
     try:
         text = read_document_text(path)
