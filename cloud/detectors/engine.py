@@ -38,6 +38,7 @@ from cloud.detectors.model import (
     KEY_VALUE_RE,
     MAX_TIMER_S,
     MIN_TIMER_S,
+    PLAIN_FIELD_RE,
     Action,
     DetectorModel,
     Event,
@@ -482,6 +483,12 @@ class DetectorEngine:
                 raise DetectorModelError(
                     f"{path}: variables[{i}]: expected {{name, value}}, both strings"
                 )
+            if not PLAIN_FIELD_RE.fullmatch(var) or len(var) > 128:
+                # VariableDefinition.name, as a setVariable's variableName
+                raise DetectorModelError(
+                    f"{path}: variables[{i}].name: {var[:130]!r} is not a variable name"
+                    " (^[a-zA-Z][a-zA-Z0-9_]*$, at most 128 characters)"
+                )
             try:
                 variables[var] = decode_variable_value(text)
             except ValueError as exc:
@@ -492,6 +499,7 @@ class DetectorEngine:
             timer = item.get("name") if isinstance(item, Mapping) else None
             if (
                 not isinstance(timer, str)
+                or not 1 <= len(timer) <= 128
                 or not isinstance(seconds, int)
                 or isinstance(seconds, bool)
                 or not MIN_TIMER_S <= seconds <= MAX_TIMER_S

@@ -165,3 +165,16 @@ def test_update_refuses_what_no_variable_can_hold(text: str) -> None:
     e, _ = engine()
     with pytest.raises(DetectorModelError, match=r"variables\[0\]\.value"):
         e.update_detector("k", {"stateName": "A", "variables": [{"name": "x", "value": text}]})
+
+
+@pytest.mark.parametrize("name", ["", "1x", "x y", "$x", "a-b", "x" * 129, "é"])
+def test_update_refuses_a_name_no_variable_can_have(name: str) -> None:
+    """VariableDefinition.name is a setVariable name: ^[a-zA-Z][a-zA-Z0-9_]*$, 1-128."""
+    e, _ = engine()
+    with pytest.raises(
+        DetectorModelError, match=r"variables\[0\]\.name: .* is not a variable name"
+    ):
+        e.update_detector("k", {"stateName": "A", "variables": [{"name": name, "value": "1"}]})
+    for timer in ("", "t" * 129):
+        with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
+            e.update_detector("k", {"stateName": "A", "timers": [{"name": timer, "seconds": 60}]})
