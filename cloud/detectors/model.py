@@ -967,11 +967,15 @@ def _check_attribute_types(ctx: _Ctx, model: DetectorModel) -> None:
     """An input attribute has one type (spec §3 creation checks; AWS's expressions page: the
     data types a reference takes part in must be compatible). Only what an attribute's place
     makes certain counts: an operand of ``- * / & | ^``, of ``+`` or a comparison beside a
-    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions."""
+    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions, and a
+    condition that is the attribute alone."""
     first: dict[tuple[str, tuple[str | int, ...]], tuple[str, str]] = {}
     for event in model.events():
         for expr_path, node in _event_expressions(event):
-            for ref, family in attribute_demands(node):
+            demands = attribute_demands(node)
+            if isinstance(node, ex.InputRef) and expr_path == f"{event.path}.condition":
+                demands.insert(0, (node, "boolean"))  # a bare condition is tested as a Boolean
+            for ref, family in demands:
                 name = (ref.input_name, ref.path)
                 seen = first.setdefault(name, (family, expr_path))
                 if seen[0] != family:
