@@ -719,6 +719,15 @@ class DetectorEngine:
                     f"{reason}; variable {name!r} unchanged",
                     level=logging.DEBUG,
                 )
+            if isinstance(value, dict | list) and not _strict_json(value):
+                # an input object holding 1e400: a variable holds no number a decimal
+                # cannot (the same number read alone is undefined), and DescribeDetector
+                # could print it only as NaN/Infinity, which BatchUpdateDetector refuses
+                raise _ActionError(
+                    f"{action.path}.value",
+                    fields["value"],
+                    f"value holds NaN or Infinity; variable {name!r} unchanged",
+                )
             instance.variables[name] = value
             if self._observer is not None:
                 self._trace(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors.engine import evaluate_action
 from cloud.detectors.trace import TraceRecorder
 from edge.clock import ManualClock
 
@@ -85,17 +86,38 @@ def test_a_json_payload_holding_nan_or_infinity_is_refused(
     ]
 
 
-def test_a_default_payload_whose_variables_hold_infinity_is_refused() -> None:
-    sink, trace, _ = run(
+def test_a_variable_is_never_set_to_an_object_holding_infinity() -> None:
+    """Read alone, such a number is undefined; inside an object it leaves the variable as it
+    was, so a default payload (which carries the variables) stays JSON."""
+    sink, trace, engine = run(
         event(sv("reading", "$input.In.obj"), name="keep"),
         event({"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t"}}, name="tell"),
         message={"obj": {"q": math.inf}},
     )
-    # BATCH: both events fire; the sns default payload carries the variables
-    assert sink.requests == []
     [error] = trace.of_kind("error")
-    assert error.detail["path"].endswith(".sns")
-    assert "NaN or Infinity" in error.detail["message"]
+    assert error.detail["path"].endswith("setVariable.value")
+    assert "NaN or Infinity; variable 'reading' unchanged" in error.detail["message"]
+    [request] = sink.requests
+    assert request.payload["payload"]["state"]["variables"] == {}
+    assert engine.describe("k")["detector"]["state"]["variables"] == []
+
+
+def test_a_default_payload_holding_infinity_is_refused() -> None:
+    """The shared action evaluation (detector and alarm models) checks a default payload
+    too, whatever built it."""
+    model = load_detector_model(
+        one_state_model(event({"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t"}}))
+    )
+    [action] = model.states["A"].on_input[0].actions
+    with pytest.raises(Exception, match="NaN or Infinity") as info:
+        evaluate_action(action, None, lambda: {"payload": {"variables": {"r": [math.nan]}}})  # type: ignore[arg-type]
+    assert str(info.value).startswith(action.path)
+    target, payload, kind = evaluate_action(action, None, lambda: {"v": 1.5})  # type: ignore[arg-type]
+    assert (target, payload, kind) == (
+        {"targetArn": "arn:aws:sns:us-east-1:1:t"},
+        {"v": 1.5},
+        "DEFAULT",
+    )
 
 
 def test_a_string_payload_is_text_and_sent_as_it_is() -> None:

@@ -178,3 +178,24 @@ def test_update_refuses_a_name_no_variable_can_have(name: str) -> None:
     for timer in ("", "t" * 129):
         with pytest.raises(DetectorModelError, match=r"timers\[0\]"):
             e.update_detector("k", {"stateName": "A", "timers": [{"name": timer, "seconds": 60}]})
+
+
+@given(
+    value=st.recursive(
+        st.floats() | st.integers(-(2**60), 2**60) | st.text(max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_whatever_a_message_sets_a_variable_to_round_trips(value: Any) -> None:
+    """NaN or Infinity anywhere in it leaves the variable unset, so what a describe prints
+    always goes back through an update."""
+    e, store = engine()
+    e.put_message("In", {"id": "k", "v": value})
+    variables = e.describe("k")["detector"]["state"]["variables"]
+    e.update_detector("k", {"stateName": "A", "variables": variables})
+    assert e.describe("k")["detector"]["state"]["variables"] == variables
+    doc = store.get("detectors/m", "k")
+    assert doc is not None and (doc["variables"] == {} or same(doc["variables"]["x"], value))
