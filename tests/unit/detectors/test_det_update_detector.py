@@ -199,3 +199,29 @@ def test_whatever_a_message_sets_a_variable_to_round_trips(value: Any) -> None:
     assert e.describe("k")["detector"]["state"]["variables"] == variables
     doc = store.get("detectors/m", "k")
     assert doc is not None and (doc["variables"] == {} or same(doc["variables"]["x"], value))
+
+
+@pytest.mark.parametrize("key", [None, "", "a b", "a.b", "x" * 129, "é"])
+def test_update_refuses_a_key_no_message_could_give(key: str | None) -> None:
+    """A keyed model's instances have key values of ^[a-zA-Z0-9\\-_:]+$ (at most 128), as a
+    message's key is read; an update for any other would make an instance no message reaches."""
+    e, store = engine()
+    with pytest.raises(DetectorModelError, match="keyValue"):
+        e.update_detector(key, {"stateName": "A"})
+    assert list(store.items("detectors/m")) == []
+
+
+def test_a_model_without_a_key_updates_its_one_instance() -> None:
+    store = InMemoryStateStore()
+    body = one_state_model(
+        event({"setVariable": {"variableName": "x", "value": "$input.In.v"}}), key=None
+    )
+    e = DetectorEngine(
+        load_detector_model(body), [load_input(IN)], store, ManualClock(), RecordingSink()
+    )
+    e.put_message("In", {"v": 1})
+    with pytest.raises(DetectorModelError, match="has no key"):
+        e.update_detector("k", {"stateName": "A", "variables": [{"name": "x", "value": "2"}]})
+    e.update_detector(None, {"stateName": "A", "variables": [{"name": "x", "value": "3"}]})
+    assert e.describe()["detector"]["state"]["variables"] == [{"name": "x", "value": "3"}]
+    assert [key for key, _ in store.items("detectors/m")] == [""]
