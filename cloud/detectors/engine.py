@@ -1197,6 +1197,15 @@ def evaluate_action(
     text = content if isinstance(content, str) else ex.format_value(content)
     if action.payload.type != "JSON":
         return target, text, action.payload.type
+    if content is None or isinstance(content, bool | int | float):
+        # what the model loader refuses in a literal, refused when data gives it: "The
+        # evaluated result can't be a Boolean or number" (analyze-diagnostic-information)
+        raise _ActionError(
+            ppath,
+            action.payload.content_text,
+            f"a JSON payload must evaluate to a string holding JSON, not {_shown(content)};"
+            " action not taken",
+        )
     try:
         return target, json.loads(text, parse_constant=_no_constant, parse_float=_finite), "JSON"
     except json.JSONDecodeError as exc:

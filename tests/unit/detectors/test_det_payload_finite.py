@@ -180,3 +180,25 @@ def test_finite_default_payloads_go_out(doc: Any) -> None:
     )
     [request] = sink.requests
     json.dumps(request.payload, allow_nan=False)
+
+
+@pytest.mark.parametrize("value", [5, 1.5, True, None])
+def test_a_json_payload_that_evaluates_to_a_number_boolean_or_null_is_refused(
+    value: Any,
+) -> None:
+    """The loader refuses such a literal (AWS's analysis: "The evaluated result can't be a
+    Boolean or number"); the same result from data is refused when the action runs."""
+    sink, trace, _ = run(event(publish("$input.In.v")), message={"v": value})
+    assert sink.requests == []
+    [error] = trace.of_kind("error")
+    assert "must evaluate to a string holding JSON" in error.detail["message"]
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [('{"a": 1}', {"a": 1}), ("[1, 2]", [1, 2]), ({"a": [1.5]}, {"a": [1.5]}), ('"s"', "s")],
+)
+def test_a_json_payload_from_data_holding_json_is_sent(value: Any, sent: Any) -> None:
+    sink, trace, _ = run(event(publish("$input.In.v")), message={"v": value})
+    assert [r.payload for r in sink.requests] == [sent]
+    assert trace.of_kind("error") == []
