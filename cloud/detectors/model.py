@@ -878,14 +878,15 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
 
 
 def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
-    """A variable has one type: every setVariable of it gives the same type family."""
+    """A variable has one type: every setVariable of it gives the same type family
+    (arithmetic gives a number whatever it reads: :func:`value_family`)."""
     var_types: dict[str, tuple[str, str]] = {}
     for event in model.events():
         for action in event.actions:
             if action.kind != "setVariable":
                 continue
             name = action.fields["variableName"]
-            kind = _type_family(ex.static_type(action.expressions["value"]))
+            kind = value_family(action.expressions["value"])
             if kind is None:
                 continue
             first = var_types.setdefault(name, (kind, action.path))

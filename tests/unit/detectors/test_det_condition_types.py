@@ -156,3 +156,37 @@ def test_a_bare_variable_condition_loads_exactly_when_its_values_are_booleans(
     else:
         with pytest.raises(DetectorModelError, match=f"must be Boolean, not {families.pop()}"):
             load_detector_model(body)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kinds"),
+    [
+        ("$input.In.v * 2", "'high'", ("string", "number")),
+        ("'a'", "$input.In.v + 1", ("number", "string")),
+        ("-$input.In.v", "true", ("boolean", "number")),
+        ("$input.In.v / $input.In.w", "$input.In.v > 1", ("boolean", "number")),
+    ],
+)
+def test_arithmetic_on_data_fixes_a_variable_s_type(
+    first: str, second: str, kinds: tuple[str, str]
+) -> None:
+    """Arithmetic gives a number (or undefined, which leaves the variable unchanged)
+    whatever it reads, so a variable also set to a string or Boolean has two types."""
+    body = one_state_model(event(sv("x", first), name="one"), event(sv("x", second), name="two"))
+    with pytest.raises(DetectorModelError) as info:
+        load_detector_model(body)
+    assert f"variable 'x' is set to a {kinds[0]} here and a {kinds[1]} at" in str(info.value)
+    assert str(info.value).endswith("a variable has one type")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("$input.In.v * 2", "0", "$variable.x + 1.5"),
+        ("$input.In.s + 'x'", "'a'"),
+        ("$input.In.v", "'a'"),  # read from data: any type, not checked
+    ],
+)
+def test_variables_of_one_type_load(values: tuple[str, ...]) -> None:
+    body = one_state_model(event(*(sv("x", v) for v in values), name="set"))
+    load_detector_model(body)
