@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cloud import alerts
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
+from cloud.detectors.messages import reject_constant
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
 
@@ -266,7 +267,8 @@ class LocalActionSink:
             return
         payload = request.payload
         if isinstance(payload, str):
-            payload = json.loads(payload)
+            # a STRING payload goes back in as a message would: NaN and Infinity are not JSON
+            payload = json.loads(payload, parse_constant=reject_constant)
         if not isinstance(payload, Mapping):
             raise ValueError("iotEvents payload must be a JSON object")
         input_name = str(request.target["inputName"])

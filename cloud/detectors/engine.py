@@ -38,6 +38,7 @@ from cloud.detectors.model import (
     KEY_VALUE_RE,
     MAX_TIMER_S,
     MIN_TIMER_S,
+    PLAIN_FIELD_RE,
     Action,
     DetectorModel,
     Event,
@@ -458,10 +459,23 @@ class DetectorEngine:
         """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
 
         ``state`` is ``{stateName, variables: [{name, value}], timers: [{name, seconds}]}``;
-        anything left out is cleared, and no events run. Values are literals as
-        DescribeDetector prints them (``15.0``, ``true``, ``"text"``).
+        anything left out is cleared, and no events run. Values are read as
+        DescribeDetector prints them (``15.0``, ``true``, ``"text"`` as JSON writes a string):
+        :func:`decode_variable_value`.
         """
         path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
+        if self.model.key is None and key not in (None, NO_KEY):
+            raise DetectorModelError(
+                f"{path}: keyValue: model {self.model.name!r} has no key, so one instance;"
+                " give no keyValue"
+            )
+        if self.model.key is not None and (
+            not isinstance(key, str) or not KEY_VALUE_RE.fullmatch(key) or len(key) > 128
+        ):
+            raise DetectorModelError(
+                f"{path}: keyValue: {key!r} is not a key value of model {self.model.name!r}"
+                " (1-128 of [a-zA-Z0-9-_:])"
+            )
         if not isinstance(state, Mapping):
             raise DetectorModelError(f"{path}: expected {{stateName, variables, timers}}")
         name = state.get("stateName")
@@ -477,21 +491,27 @@ class DetectorEngine:
         for i, item in enumerate(state.get("variables") or []):
             text = item.get("value") if isinstance(item, Mapping) else None
             var = item.get("name") if isinstance(item, Mapping) else None
-            try:
-                node = ex.parse(text) if isinstance(text, str) else None
-            except ex.ExpressionError as exc:
-                raise DetectorModelError(f"{path}: variables[{i}].value: {exc.reason}") from None
-            if not isinstance(var, str) or not isinstance(node, ex.Literal):
+            if not isinstance(var, str) or not isinstance(text, str):
                 raise DetectorModelError(
-                    f"{path}: variables[{i}]: expected {{name, value literal}}"
+                    f"{path}: variables[{i}]: expected {{name, value}}, both strings"
                 )
-            variables[var] = node.value
+            if not PLAIN_FIELD_RE.fullmatch(var) or len(var) > 128:
+                # VariableDefinition.name, as a setVariable's variableName
+                raise DetectorModelError(
+                    f"{path}: variables[{i}].name: {var[:130]!r} is not a variable name"
+                    " (^[a-zA-Z][a-zA-Z0-9_]*$, at most 128 characters)"
+                )
+            try:
+                variables[var] = decode_variable_value(text)
+            except ValueError as exc:
+                raise DetectorModelError(f"{path}: variables[{i}].value: {exc}") from None
         timers: dict[str, float] = {}
         for i, item in enumerate(state.get("timers") or []):
             seconds = item.get("seconds") if isinstance(item, Mapping) else None
             timer = item.get("name") if isinstance(item, Mapping) else None
             if (
                 not isinstance(timer, str)
+                or not 1 <= len(timer) <= 128
                 or not isinstance(seconds, int)
                 or isinstance(seconds, bool)
                 or not MIN_TIMER_S <= seconds <= MAX_TIMER_S
@@ -710,6 +730,15 @@ class DetectorEngine:
                     fields["value"],
                     f"{reason}; variable {name!r} unchanged",
                     level=logging.DEBUG,
+                )
+            if isinstance(value, dict | list) and not _strict_json(value):
+                # an input object holding 1e400: a variable holds no number a decimal
+                # cannot (the same number read alone is undefined), and DescribeDetector
+                # could print it only as NaN/Infinity, which BatchUpdateDetector refuses
+                raise _ActionError(
+                    f"{action.path}.value",
+                    fields["value"],
+                    f"value holds NaN or Infinity; variable {name!r} unchanged",
                 )
             instance.variables[name] = value
             if self._observer is not None:
@@ -1085,6 +1114,45 @@ def _describe_value(value: Any) -> str:
     return ex.format_value(value)
 
 
+def decode_variable_value(text: str) -> Any:
+    """A BatchUpdateDetector variable value read back as DescribeDetector prints it
+    (:func:`_describe_value`): a number as its text (``22`` an integer, ``1.0`` a decimal),
+    ``true``/``false``, a string as a JSON string literal (``"say \\"hi\\""``, escapes and
+    all), an object or array as JSON; so describe -> update gives back every value exactly.
+    A single-quoted string literal (``'text'``), which describe never prints, is still read
+    as the expression language reads it. Raises ``ValueError`` saying why for anything no
+    variable can hold: ``null``, ``NaN``/``Infinity``, a number out of range, an expression."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        raise ValueError(f"{exc} is not a number a variable can hold") from None
+    except (ValueError, RecursionError):
+        value = _not_json(text)
+    if value is None:
+        raise ValueError("null: a variable cannot be set to null")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > ex.MAX_INTEGER:
+        raise ValueError(f"{_clipped(text)}: integer out of range")
+    return value
+
+
+def _not_json(text: str) -> Any:
+    if text.strip().startswith("'"):
+        try:
+            node = ex.parse(text)
+        except ex.ExpressionError as exc:
+            raise ValueError(exc.reason) from None
+        if isinstance(node, ex.Literal):
+            return node.value
+    raise ValueError(
+        f"{_clipped(text)} is not a value as DescribeDetector prints one (a number,"
+        " true or false, a string in double quotes as JSON writes it, or JSON)"
+    )
+
+
+def _clipped(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 def evaluate_action(
     action: Action, ctx: ex.EvalContext, default_payload: Callable[[], Any]
 ) -> tuple[dict[str, Any], Any, str]:
@@ -1109,7 +1177,15 @@ def evaluate_action(
                 f"{exc}; action not taken",
             ) from None
     if action.payload is None:
-        return target, default_payload(), "DEFAULT"
+        payload = default_payload()
+        if not _strict_json(payload):
+            raise _ActionError(
+                action.path,
+                None,
+                "the default payload holds NaN or Infinity (a variable's value), which JSON"
+                " cannot carry; action not taken",
+            )
+        return target, payload, "DEFAULT"
     ppath = f"{action.path}.payload.contentExpression"
     content, problem = ex.evaluate_reporting(action.payload.content, ctx)
     if content is ex.UNDEFINED or content == "":
@@ -1121,12 +1197,57 @@ def evaluate_action(
     text = content if isinstance(content, str) else ex.format_value(content)
     if action.payload.type != "JSON":
         return target, text, action.payload.type
+    if content is None or isinstance(content, bool | int | float):
+        # what the model loader refuses in a literal, refused when data gives it: "The
+        # evaluated result can't be a Boolean or number" (analyze-diagnostic-information)
+        raise _ActionError(
+            ppath,
+            action.payload.content_text,
+            f"a JSON payload must evaluate to a string holding JSON, not {_shown(content)};"
+            " action not taken",
+        )
     try:
-        return target, json.loads(text), "JSON"
+        return target, json.loads(text, parse_constant=_no_constant, parse_float=_finite), "JSON"
     except json.JSONDecodeError as exc:
         raise _ActionError(
             ppath, action.payload.content_text, f"not JSON: {exc.msg}; action not taken"
         ) from None
+    except _NotFinite as exc:
+        raise _ActionError(
+            ppath,
+            action.payload.content_text,
+            f"not JSON: it holds {exc}, and JSON has no NaN or Infinity; action not taken",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        # an integer of thousands of digits, or arrays nested past the parser's recursion
+        raise _ActionError(
+            ppath, action.payload.content_text, f"not usable JSON: {exc}; action not taken"
+        ) from None
+
+
+class _NotFinite(ValueError):
+    """A JSON payload's text holds ``NaN``, ``Infinity`` or a number past a double's range."""
+
+
+def _no_constant(word: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``: Python's extensions, not JSON."""
+    raise _NotFinite(word)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(f"{text} (beyond a double's range)")
+    return number
+
+
+def _strict_json(value: Any) -> bool:
+    """Whether *value* serializes as JSON: no NaN or Infinity anywhere in it."""
+    try:
+        json.dumps(value, allow_nan=False, default=str)
+    except ValueError:
+        return False
+    return True
 
 
 class _ActionError(Exception):

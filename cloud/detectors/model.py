@@ -217,7 +217,12 @@ def without_nulls(value: Any) -> Any:
 
 def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -> tuple[Any, str]:
     if isinstance(path_or_dict, Mapping):
-        return without_nulls(copy.deepcopy(dict(path_or_dict))), what
+        try:
+            return without_nulls(copy.deepcopy(dict(path_or_dict))), what
+        except RecursionError:
+            # a body parsed elsewhere (an artifact, an imported file) nested near the
+            # parser's own limit: copying it needs more stack than parsing it did
+            raise DetectorModelError(f"{what}: not usable JSON: nested too deeply") from None
     path = Path(path_or_dict)
     try:
         text = read_document_text(path)
@@ -492,6 +497,7 @@ def load_detector_model(
         strict=strict,
     )
     _check_variable_types(ctx, model)
+    _check_condition_types(ctx, model)
     _check_attribute_types(ctx, model)
     if references:
         problems = reference_problems(model)
@@ -872,14 +878,15 @@ def _sitewise(ctx: _Ctx, fields: dict[str, Any], apath: str, exprs: dict[str, ex
 
 
 def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
-    """A variable has one type: every setVariable of it gives the same type family."""
+    """A variable has one type: every setVariable of it gives the same type family
+    (arithmetic gives a number whatever it reads: :func:`value_family`)."""
     var_types: dict[str, tuple[str, str]] = {}
     for event in model.events():
         for action in event.actions:
             if action.kind != "setVariable":
                 continue
             name = action.fields["variableName"]
-            kind = _type_family(ex.static_type(action.expressions["value"]))
+            kind = value_family(action.expressions["value"])
             if kind is None:
                 continue
             first = var_types.setdefault(name, (kind, action.path))
@@ -891,15 +898,85 @@ def _check_variable_types(ctx: _Ctx, model: DetectorModel) -> None:
                 )
 
 
+def value_family(node: ex.Expr, variables: Mapping[str, str] | None = None) -> str | None:
+    """The type family (``number``, ``string``, ``boolean``) of every value *node* can give
+    besides undefined, or None when the data decides. Arithmetic gives numbers whatever its
+    operands (undefined when they are not numbers), ``+`` strings only from two strings, and a
+    variable reference the family *variables* gives it (:func:`variable_families`)."""
+    if isinstance(node, ex.VariableRef):
+        return (variables or {}).get(node.name)
+    if isinstance(node, ex.Binary) and node.op in ("-", "*", "/"):
+        return "number"
+    if isinstance(node, ex.Binary) and node.op == "+":
+        left, right = value_family(node.left, variables), value_family(node.right, variables)
+        if left == right == "string":
+            return "string"
+        return "number" if "number" in (left, right) else None
+    if isinstance(node, ex.Unary) and node.op == "-":
+        return "number"
+    return _type_family(ex.static_type(node))
+
+
+def variable_families(model: DetectorModel) -> dict[str, str]:
+    """The type family of each variable that every setVariable of it fixes to one family.
+
+    A variable set from data (``$input.In.v``) anywhere is left out: it may hold anything.
+    Values computed from other variables count once those are known (to a fixed point)."""
+    setters = [
+        (action.fields["variableName"], action.expressions["value"])
+        for event in model.events()
+        for action in event.actions
+        if action.kind == "setVariable"
+    ]
+    families: dict[str, str] = {}
+    for _ in range(len(setters) + 1):
+        seen: dict[str, set[str]] = {}
+        for name, node in setters:
+            seen.setdefault(name, set()).add(value_family(node, families) or "unknown")
+        known = {name: kinds.pop() for name, kinds in seen.items() if len(kinds) == 1}
+        known = {name: kind for name, kind in known.items() if kind != "unknown"}
+        if known == families:
+            break
+        families = known
+    return families
+
+
+def _check_condition_types(ctx: _Ctx, model: DetectorModel) -> None:
+    """A condition the model makes a number or a string is refused (spec §3: conditions are
+    Boolean), as a literal one is: ``$variable.count`` where every setVariable of ``count``
+    gives a number would otherwise count as false at every evaluation, silently."""
+    families = variable_families(model)
+    for state in model.states.values():
+        for event in state.on_enter + state.on_input + state.transitions + state.on_exit:
+            if event.condition is None:
+                continue
+            family = value_family(event.condition, families)
+            if family not in ("number", "string"):
+                continue
+            if isinstance(event.condition, ex.VariableRef):
+                why = f"variable '{event.condition.name}' is only ever set to a {family}"
+            else:
+                why = f"it gives a {family} (or undefined), never a Boolean"
+            raise ctx.error(
+                f"{event.path}.condition",
+                f"must be Boolean, not {family}: {why}"
+                f" (state {state.name!r}, event {event.name!r})",
+            )
+
+
 def _check_attribute_types(ctx: _Ctx, model: DetectorModel) -> None:
     """An input attribute has one type (spec §3 creation checks; AWS's expressions page: the
     data types a reference takes part in must be compatible). Only what an attribute's place
     makes certain counts: an operand of ``- * / & | ^``, of ``+`` or a comparison beside a
-    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions."""
+    literal, of ``!``, ``&&``, ``||``, an argument of the string or bitwise functions, and a
+    condition that is the attribute alone."""
     first: dict[tuple[str, tuple[str | int, ...]], tuple[str, str]] = {}
     for event in model.events():
         for expr_path, node in _event_expressions(event):
-            for ref, family in attribute_demands(node):
+            demands = attribute_demands(node)
+            if isinstance(node, ex.InputRef) and expr_path == f"{event.path}.condition":
+                demands.insert(0, (node, "boolean"))  # a bare condition is tested as a Boolean
+            for ref, family in demands:
                 name = (ref.input_name, ref.path)
                 seen = first.setdefault(name, (family, expr_path))
                 if seen[0] != family:

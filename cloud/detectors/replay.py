@@ -246,7 +246,7 @@ class _ReplaySink:
         name = str(request.target.get("inputName", ""))
         payload = request.payload
         if isinstance(payload, str):
-            payload = json.loads(payload)
+            payload = json.loads(payload, parse_constant=reject_constant)
         if name in self._reads and isinstance(payload, dict):
             self._engine.put_message(name, payload)
 

@@ -44,6 +44,7 @@ from cloud.l4e.sites import SiteLayout
 from cloud.ports import Notification, Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock
 from edge.errors import ConfigError, DetectorModelError, NotFoundError
+from edge.user_files import parse_problem as json_problem
 
 ALARM_MODELS_OFF = "none"
 """``ALARM_MODEL_KEYS=none`` runs no alarm model."""
@@ -259,8 +260,8 @@ def detector_definitions(
         body: Any = json.loads(artifacts.get(key))
     except NotFoundError as exc:
         raise ConfigError(f"DETECTOR_MODEL_KEY {key!r}: {exc}") from None
-    except ValueError as exc:
-        raise DetectorModelError(f"{key}: not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise DetectorModelError(f"{key}: not JSON: {json_problem(exc)}") from None
     return load_detector_model(body, source=key), inputs
 
 
@@ -290,8 +291,8 @@ def alarm_definitions(
             body: Any = json.loads(artifacts.get(key))
         except NotFoundError as exc:
             raise ConfigError(f"ALARM_MODEL_KEYS {key!r}: {exc}") from None
-        except ValueError as exc:
-            raise DetectorModelError(f"{key}: not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise DetectorModelError(f"{key}: not JSON: {json_problem(exc)}") from None
         model = load_alarm_model(body, source=key)
         check_alarm_references(model, list(inputs))
         models.append(model)

@@ -125,6 +125,32 @@ def test_a_bad_detector_model_key_is_named(env: dict[str, Any]) -> None:
         detection.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/bad.json"})
 
 
+@pytest.mark.parametrize("depth", [900, 100_000])
+def test_a_model_artifact_nested_too_deeply_is_a_model_error(
+    env: dict[str, Any], depth: int
+) -> None:
+    """Nested near the parser's limit (a copy needs more stack than the parse did) or past
+    it: either is a one-line model error naming the key, never a RecursionError at cold start."""
+    body = (
+        '{"detectorModelName": "m", "roleArn": "arn:aws:iam::1:role/r", "tags": '
+        + "[" * depth
+        + "]" * depth
+        + ', "detectorModelDefinition": {"initialStateName": "A",'
+        ' "states": [{"stateName": "A"}]}}'
+    )
+    env["s3"].put_object(Bucket="pw-art", Key="detectors/deep.json", Body=body.encode())
+    with pytest.raises(
+        DetectorModelError, match=r"detectors/deep\.json: not (usable )?JSON: nested too deeply"
+    ):
+        detection.detector_definitions({**env, "DETECTOR_MODEL_KEY": "detectors/deep.json"})
+    alarm = body.replace("detectorModelName", "alarmModelName")
+    env["s3"].put_object(Bucket="pw-art", Key="alarms/deep.json", Body=alarm.encode())
+    with pytest.raises(
+        DetectorModelError, match=r"alarms/deep\.json: not (usable )?JSON: nested too deeply"
+    ):
+        detection.alarm_definitions({**env, "ALARM_MODEL_KEYS": "alarms/deep.json"}, [])
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("2026-01-05T07:11:00Z", 1_767_597_060.0), ("2026-01-05T08:11:00+01:00", 1_767_597_060.0)],

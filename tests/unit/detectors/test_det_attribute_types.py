@@ -44,6 +44,10 @@ def body(*conditions: str, value: str | None = None) -> dict[str, Any]:
         (("bitand($input.In.v, 1) == 1",), "'x' + $input.In.v", "string", "number"),
         (("!$input.In.v",), "'${1}' + $input.In.v", "string", "boolean"),
         (("contains($input.In.a.b[0], 'x')", "-$input.In.a.b[0] < 0"), None, "number", "string"),
+        # a condition that is the attribute alone tests it as a Boolean
+        (("$input.In.v", "$input.In.v > 3"), None, "number", "boolean"),
+        (("$input.In.v == 'on'", "$input.In.v"), None, "boolean", "string"),
+        (("$input.In.v",), "$input.In.v * 2", "number", "boolean"),
     ],
 )
 def test_an_attribute_used_as_two_types_is_refused_naming_both_places(
@@ -71,6 +75,7 @@ def test_an_attribute_used_as_two_types_is_refused_naming_both_places(
             "'${$input.In.v}' == 'a'",
         ),
         ("$input.In.v > 1", "convert(Decimal, $input.In.t) > 1", "$input.In.t == $input.In.v"),
+        ("$input.In.b", "$input.In.b && $input.In.v > 1", "$input.In.b == false"),
     ],
 )
 def test_attributes_used_as_one_type_load(conditions: tuple[str, ...]) -> None:

@@ -133,3 +133,26 @@ def test_through_the_router_a_model_feeding_itself_still_stops_at_the_bound(
         f"more than {MAX_CHAINED_MESSAGES} messages put back" in str(r.exc_info and r.exc_info[1])
         for r in caplog.records
     )
+
+
+def test_a_string_payload_holding_nan_is_not_put_back(caplog: pytest.LogCaptureFixture) -> None:
+    """A STRING payload goes back in as a message does, and NaN is not JSON there either."""
+    payload = {"contentExpression": '\'{"id": "k1", "n": 2, "x": NaN}\'', "type": "STRING"}
+    body = one_state_model(
+        event({"setVariable": {"variableName": "last", "value": "$input.In.n"}}, name="count"),
+        event(
+            {"iotEvents": {"inputName": "In", "payload": payload}},
+            condition="$input.In.n == 1",
+            name="again",
+        ),
+        name="feeder",
+    )
+    sink = LocalActionSink(Notifier(), None)
+    engine = DetectorEngine(
+        load_detector_model(body), [load_input(INPUT)], InMemoryStateStore(), ManualClock(), sink
+    )
+    sink.bind(engine)
+    with caplog.at_level(logging.ERROR):
+        engine.put_message("In", {"id": "k1", "n": 1})
+    assert "NaN is not JSON" in caplog.text
+    assert last(engine) == "1"  # nothing came back in
