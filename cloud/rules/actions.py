@@ -19,7 +19,7 @@ from cloud.rules.evaluate import (
     to_string,
 )
 from cloud.rules.sql import Call, Literal, Star
-from edge.errors import PlantwatchError
+from edge.errors import PlantwatchError, RefusedError, UserError
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -35,12 +35,27 @@ def render_template(template: Template, message: Message) -> str:
     return "".join(out)
 
 
+class RuleFailed(RuntimeError):
+    """A rule's actions failed and no errorAction took the report (the rule has none, or
+    it failed too): the runner quarantines the message as ``rule_failed``."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether *exc* may pass on a retry: a storage or broker failure (``StorageError``,
+    a publish not acknowledged), not a refusal (``RefusedError``: the service refuses
+    this very request and will again) nor bad input (``UserError``)."""
+    return isinstance(exc, PlantwatchError) and not isinstance(exc, RefusedError | UserError)
+
+
 class ActionRunner:
     """Runs one rule's actions on its output; failures go to the rule's errorAction.
 
-    A :class:`PlantwatchError` (the spool, the store or the broker is down) is not such a
-    failure: it propagates, so the runner leaves the message unacknowledged and the broker
-    redelivers it once the store works again, as AWS retries a failed delivery."""
+    A transient failure (:func:`is_transient`: the spool, the store or the broker is
+    down) is not such a failure: it propagates, so the runner leaves the message
+    unacknowledged and the broker redelivers it once the store works again, as AWS
+    retries a failed delivery. A refusal (``RefusedError``, e.g. an object key the store
+    cannot hold) would fail the same way on every redelivery, and hold up every message
+    of its batch: it is a failed action, reported to errorAction as AWS does."""
 
     def __init__(self, batcher: Batcher, republisher: Publisher | None = None) -> None:
         self.batcher = batcher
@@ -52,9 +67,9 @@ class ActionRunner:
         for action in rule.actions:
             try:
                 self.perform(action, output, message)
-            except PlantwatchError:  # storage or broker down: unacknowledged, redelivered
-                raise
-            except Exception as exc:  # every other failure goes to errorAction
+            except Exception as exc:  # every failure but a transient one goes to errorAction
+                if is_transient(exc):  # storage or broker down: unacknowledged, redelivered
+                    raise
                 failures.append(_failure(action, exc))
         if failures:
             self.fail(rule, failures, message)
@@ -68,18 +83,20 @@ class ActionRunner:
         sends it, for the message received at *received_ms* (``timestamp()``)."""
         try:
             self.batcher.accept(topic, bytes(payload), client_id=client_id)
-        except PlantwatchError:
-            raise
-        except Exception as exc:  # every other failure goes to errorAction
+        except Exception as exc:  # every failure but a transient one goes to errorAction
+            if is_transient(exc):
+                raise
             message = Message(topic, payload, client_id, received_ms)
             self.fail(rule, [_failure(rule.actions[0], exc)], message)
 
     def fail(self, rule: TopicRule, failures: list[dict[str, str]], message: Message) -> None:
-        """Count the failed run and send the rule's errorAction its report (or raise, when
-        the rule has none)."""
+        """Count the failed run and send the rule's errorAction its report. Raises
+        :class:`RuleFailed` when the rule has none or it fails too (the message is then
+        quarantined); a transient failure of the errorAction propagates (redelivered)."""
         self.errors += 1
+        first = f"{failures[0]['failedAction']} failed: {failures[0]['errorMessage']}"
         if rule.error_action is None:
-            raise RuntimeError(f"rule {rule.name}: {failures[0]['errorMessage']}")
+            raise RuleFailed(f"rule {rule.name}: {first}; the rule has no errorAction")
         report = {
             "ruleName": rule.name,
             "topic": message.topic,
@@ -88,7 +105,16 @@ class ActionRunner:
             "base64OriginalPayload": base64.b64encode(message.payload).decode("ascii"),
             "failures": failures,
         }
-        self.perform(rule.error_action, RuleOutput(report), message)
+        try:
+            self.perform(rule.error_action, RuleOutput(report), message)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            error = _failure(rule.error_action, exc)
+            raise RuleFailed(
+                f"rule {rule.name}: {first}; its errorAction {error['failedAction']} "
+                f"failed too: {error['errorMessage']}"
+            ) from exc
 
     def perform(self, action: Action, output: RuleOutput, message: Message) -> None:
         if action.kind == "kinesis":
