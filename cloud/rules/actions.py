@@ -19,7 +19,9 @@ from cloud.rules.evaluate import (
     to_string,
 )
 from cloud.rules.sql import Call, Literal, Star
+from cloud.shadow.document import parse_request_topic
 from edge.errors import PlantwatchError, RefusedError, UserError
+from edge.wire import RULE_NAME_RE, iot_core_topic_problem, split_basic_ingest
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -122,9 +124,15 @@ class ActionRunner:
         elif action.kind == "republish":
             if self.republisher is None:
                 raise RuntimeError("republish action but no publisher configured")
+            # the template's own ``$$`` is ``$`` already (parse_template); one a substitution
+            # makes is text of the message and stays as it is: a reserved topic, refused
             topic = render_template(action.templates["topic"], message)
-            if topic.startswith("$$"):
-                topic = topic[1:]
+            problem = republish_topic_problem(topic)
+            if problem is not None:
+                raise RefusedError(
+                    f"republish: {problem}; IoT Core would refuse it; not sent",
+                    reason="InvalidTopic",
+                )
             self.republisher.publish(topic, output.to_bytes(), int(action.params.get("qos", 0)))
         elif action.kind == "s3":
             key = render_template(action.templates["key"], message)
@@ -148,6 +156,43 @@ class ActionRunner:
             )
         else:
             self.batcher.accept(message.topic, bytes(message.payload), client_id=message.client_id)
+
+
+def republish_topic_problem(topic: str) -> str | None:
+    """Why IoT Core would refuse a republish to *topic*, else None: empty, NUL, not UTF-8
+    (a lone surrogate), a ``+`` or ``#`` wildcard, over 256 bytes or over 7 slashes (the
+    Basic Ingest prefix is not counted), or a reserved ``$`` topic a rule may not publish
+    to. The ones it may are a shadow's request topics
+    (``$aws/things/<thing>/shadow[/name/<shadow>]/get|update|delete``, AWS's example of
+    ``$$``) and Basic Ingest (``$aws/rules/<rule>/<topic>``); AWS's republish action does
+    not support jobs topics, and the rest are the service's own (events, a shadow's
+    ``/accepted`` and ``/rejected`` replies, ``$SYS``)."""
+    shown = repr(topic[:64]) + ("..." if len(topic) > 64 else "")
+    if not topic:
+        return "an empty topic"
+    if "\x00" in topic:
+        return f"topic {shown} holds a NUL character"
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"topic {shown} is not UTF-8 (a lone surrogate)"
+    if "+" in topic or "#" in topic:
+        return f"topic {shown} holds a wildcard"
+    if topic.startswith("$"):
+        ingest = split_basic_ingest(topic)
+        if ingest is not None:
+            if not RULE_NAME_RE.fullmatch(ingest[0]) or not ingest[1]:
+                return (
+                    f"topic {shown} is a reserved topic: a Basic Ingest topic is "
+                    "$aws/rules/<rule name>/<topic>"
+                )
+        elif parse_request_topic(topic) is None or not all(topic.split("/")):
+            return (
+                f"topic {shown} is a reserved topic a rule may not publish to (only "
+                "$aws/things/<thing>/shadow[/name/<shadow>]/get|update|delete and "
+                "$aws/rules/<rule>/<topic>)"
+            )
+    return iot_core_topic_problem(topic)
 
 
 def forwards_to_batcher(rule: TopicRule) -> bool:
