@@ -21,7 +21,12 @@ from cloud.rules.evaluate import (
 from cloud.rules.sql import Call, Literal, Star
 from cloud.shadow.document import parse_request_topic
 from edge.errors import PlantwatchError, RefusedError, UserError
-from edge.wire import RULE_NAME_RE, iot_core_topic_problem, split_basic_ingest
+from edge.wire import (
+    MAX_PAYLOAD_BYTES,
+    RULE_NAME_RE,
+    iot_core_topic_problem,
+    split_basic_ingest,
+)
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -133,7 +138,14 @@ class ActionRunner:
                     f"republish: {problem}; IoT Core would refuse it; not sent",
                     reason="InvalidTopic",
                 )
-            self.republisher.publish(topic, output.to_bytes(), int(action.params.get("qos", 0)))
+            body = output.to_bytes()
+            if len(body) > MAX_PAYLOAD_BYTES:  # IoT Core refuses it; a broker disconnects
+                raise RefusedError(
+                    f"republish to {topic[:64]!r}: the output is {len(body):,} bytes; IoT Core "
+                    f"takes at most {MAX_PAYLOAD_BYTES:,}; not sent",
+                    reason="RequestEntityTooLarge",
+                )
+            self.republisher.publish(topic, body, int(action.params.get("qos", 0)))
         elif action.kind == "s3":
             key = render_template(action.templates["key"], message)
             self.batcher.store.put(key, output.to_bytes())

@@ -26,9 +26,13 @@ T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
 
 
-def make(topic_template: str) -> tuple[RulesRunner, InMemoryPublisher, InMemoryObjectStore]:
+def make(
+    topic_template: str,
+    sql: str = "SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
+    **options: int,
+) -> tuple[RulesRunner, InMemoryPublisher, InMemoryObjectStore]:
     payload = {
-        "sql": "SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
+        "sql": sql,
         "awsIotSqlVersion": "2016-03-23",
         "actions": [{"republish": {"topic": topic_template, "qos": 1}}],
         "errorAction": {"s3": {"bucketName": "b", "key": "errors/${topic(4)}/${newuuid()}"}},
@@ -41,6 +45,7 @@ def make(topic_template: str) -> tuple[RulesRunner, InMemoryPublisher, InMemoryO
         Batcher(store, BatcherConfig(), clock),
         clock,
         republisher=publisher,
+        **options,
     )
     return runner, publisher, store
 
@@ -180,3 +185,27 @@ def test_a_topic_is_sent_if_and_only_if_iot_core_takes_it(topic: str) -> None:
         assert publisher.published == [] and len(reports(store)) == 1
     else:
         assert [t for t, _, _ in publisher.published] == [topic] and reports(store) == []
+
+
+def test_an_output_over_128_kb_is_never_sent_and_goes_to_the_error_action() -> None:
+    """A device's payload within the limit can make an output beyond it (``SELECT *,
+    encode(*, 'base64') AS copy``); IoT Core refuses a publish over 128 KB, and a local
+    broker disconnects the publisher that sends one."""
+    sql = "SELECT *, encode(*, 'base64') AS copy FROM 'dt/plantwatch/+/+/telemetry'"
+    runner, publisher, store = make("out/${topic(4)}", sql)
+    body = json.dumps({"f": "x" * 100_000}).encode()
+    batch = [(1, SimpleNamespace(topic=TOPIC, payload=body))]
+    assert runner.process(batch) == batch
+    assert publisher.published == []
+    [report] = reports(store)
+    message = report["failures"][0]["errorMessage"]
+    assert "RefusedError" in message and "131,072" in message and "not sent" in message
+
+
+@pytest.mark.parametrize("size", [128 * 1024, 128 * 1024 + 1])
+def test_an_output_of_128_kb_is_sent_and_one_byte_more_is_not(size: int) -> None:
+    sql = "SELECT VALUE f FROM 'dt/plantwatch/+/+/telemetry'"  # the JSON string: 2 quotes
+    runner, publisher, store = make("out/${topic(4)}", sql, max_message_bytes=256 * 1024)
+    runner.handle(TOPIC, json.dumps({"f": "x" * (size - 2)}).encode())
+    assert [len(p) for _, p, _ in publisher.published] == ([size] if size <= 131072 else [])
+    assert len(reports(store)) == (0 if size <= 131072 else 1)
