@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from detector_models import alert_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import (
     FsObjectStore,
@@ -333,7 +335,11 @@ def test_fs_store_refuses_a_key_the_file_system_cannot_hold(
 
 @pytest.mark.parametrize("method", PUTS)
 @pytest.mark.parametrize(
-    "key", ["", "/abs", "a/../b", "..", "a//b", "a/", "./a", "a/./b", "a/.", "nul\x00l", "\ud800"]
+    "key",
+    [
+        *["", "/abs", "a/../b", "..", "a//b", "a/", "./a", "a/./b", "a/.", "nul\x00l", "\ud800"],
+        *[".tmp-x", "raw/.tmp-a.json"],  # the store's temporary names: never listed
+    ],
 )
 def test_fs_store_refuses_a_key_it_cannot_map_to_one_file(
     tmp_path: Path, method: str, key: str
@@ -387,3 +393,34 @@ def test_fs_store_get_and_delete_of_a_key_that_cannot_exist_is_not_found(
         pass
     store.delete(key)
     assert sorted(store.list()) == ["dir/x.json", "obj"]
+
+
+SEGMENTS = st.text(st.characters(codec="utf-8"), min_size=0, max_size=90) | st.sampled_from(
+    ["", ".", "..", ".tmp-x", "é" * 128, "\U0001f600" * 63, "k" * 255, "k" * 256, "same"]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(keys=st.lists(st.lists(SEGMENTS, min_size=1, max_size=4).map("/".join), max_size=5))
+def test_fs_store_lists_and_reads_back_every_key_it_takes(
+    tmp_path_factory: pytest.TempPathFactory, keys: list[str]
+) -> None:
+    """Whatever keys come (a rule's key template makes them from device payloads), each
+    put either stores an object that get and list give back, or raises RefusedError and
+    changes nothing: never an object stored out of sight, nor one stored under another key."""
+    store = FsObjectStore(tmp_path_factory.mktemp("bucket"), fsync=False)
+    expected: dict[str, bytes] = {}
+    for i, key in enumerate(keys):
+        body = str(i).encode()
+        try:
+            store.put(key, body)
+        except RefusedError:
+            assert key not in expected or store.get(key) == expected[key]
+            continue
+        expected[key] = body
+        # a key stored makes its prefixes folders: those keys are refused from now on
+    assert sorted(store.list()) == sorted(expected)
+    for key, body in expected.items():
+        assert store.get(key) == body

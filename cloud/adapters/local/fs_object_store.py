@@ -21,6 +21,8 @@ from edge.files import FILE_MODE, private_dir
 FSYNC_THREADS = 8
 """Files synced at once by :meth:`FsObjectStore.put_many`."""
 _TEMP_NUMBERS = itertools.count()
+_TEMP_PREFIX = ".tmp-"
+"""A temporary file's name starts so; list() leaves such files out."""
 _POOL_LOCK = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 
@@ -156,7 +158,7 @@ class FsObjectStore:
         made = False
         for _ in range(100):
             # a name left by a killed process with this pid is skipped, as mkstemp would
-            tmp = f"{folder}/.tmp-{stem}.{os.getpid()}.{next(_TEMP_NUMBERS)}"
+            tmp = f"{folder}/{_TEMP_PREFIX}{stem}.{os.getpid()}.{next(_TEMP_NUMBERS)}"
             try:
                 return os.open(tmp, flags, FILE_MODE), tmp
             except FileNotFoundError:
@@ -235,7 +237,7 @@ class FsObjectStore:
         for dirpath, _dirs, files in os.walk(base):
             rel_dir = os.path.relpath(dirpath, self.root)
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(_TEMP_PREFIX):
                     continue
                 key = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
                 if key.startswith(prefix):
@@ -311,7 +313,8 @@ def _short(key: str) -> str:
 def _check_key(key: str) -> None:
     """RefusedError for a key that is not one file below the root: empty, absolute, an
     empty, ``.`` or ``..`` segment (``a//b``, ``a/``, ``a/./b`` would alias other keys or
-    leave the root), NUL, or not UTF-8 (a lone surrogate)."""
+    leave the root), NUL, not UTF-8 (a lone surrogate), or a name that starts as the
+    store's temporary files do (it would be stored out of sight of list)."""
     problem = None
     if not key:
         problem = "it is empty"
@@ -321,6 +324,8 @@ def _check_key(key: str) -> None:
         problem = "it holds a NUL character"
     elif any(part in ("", ".", "..") for part in key.split("/")):
         problem = "it has an empty, '.' or '..' part"
+    elif key.rpartition("/")[2].startswith(_TEMP_PREFIX):
+        problem = f"its name starts with {_TEMP_PREFIX!r}, which the store keeps for its own"
     else:
         try:
             key.encode("utf-8")
