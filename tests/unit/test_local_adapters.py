@@ -424,3 +424,20 @@ def test_fs_store_lists_and_reads_back_every_key_it_takes(
     assert sorted(store.list()) == sorted(expected)
     for key, body in expected.items():
         assert store.get(key) == body
+
+
+def test_fs_store_refuses_a_key_over_the_1024_bytes_s3_takes_before_touching_the_disk(
+    tmp_path: Path,
+) -> None:
+    """S3 keys are at most 1,024 bytes of UTF-8; a longer one (say, thousands of ``a/``
+    levels a payload made) made hundreds of nested folders before failing."""
+    store = FsObjectStore(tmp_path / "bucket")
+    deepest = "a/" * 511 + "b"  # 1,023 bytes, 512 levels
+    store.put(deepest, b"x")
+    assert list(store.list()) == [deepest] and store.get(deepest) == b"x"
+    for key in ("c/" * 512 + "d", "raw/" + "a/" * 2000 + "b", "é" * 200 + "/" + "é" * 313):
+        assert len(key.encode()) > 1024
+        for method in PUTS:
+            with pytest.raises(RefusedError, match="S3 takes at most 1,024"):
+                _put_one(store, method, key)
+    assert sorted(p.name for p in (tmp_path / "bucket").iterdir()) == ["a"]

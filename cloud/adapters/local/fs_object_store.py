@@ -21,6 +21,8 @@ from edge.files import FILE_MODE, private_dir
 FSYNC_THREADS = 8
 """Files synced at once by :meth:`FsObjectStore.put_many`."""
 _TEMP_NUMBERS = itertools.count()
+MAX_KEY_BYTES = 1024
+"""S3's limit on a key's UTF-8 bytes; a longer key is refused before anything is made."""
 _TEMP_PREFIX = ".tmp-"
 """A temporary file's name starts so; list() leaves such files out."""
 _POOL_LOCK = threading.Lock()
@@ -313,8 +315,9 @@ def _short(key: str) -> str:
 def _check_key(key: str) -> None:
     """RefusedError for a key that is not one file below the root: empty, absolute, an
     empty, ``.`` or ``..`` segment (``a//b``, ``a/``, ``a/./b`` would alias other keys or
-    leave the root), NUL, not UTF-8 (a lone surrogate), or a name that starts as the
-    store's temporary files do (it would be stored out of sight of list)."""
+    leave the root), NUL, not UTF-8 (a lone surrogate), over S3's 1,024 bytes, or a name
+    that starts as the store's temporary files do (it would be stored out of sight of
+    list)."""
     problem = None
     if not key:
         problem = "it is empty"
@@ -328,9 +331,12 @@ def _check_key(key: str) -> None:
         problem = f"its name starts with {_TEMP_PREFIX!r}, which the store keeps for its own"
     else:
         try:
-            key.encode("utf-8")
+            size = len(key.encode("utf-8"))
         except UnicodeEncodeError:
             problem = "it is not UTF-8 (a lone surrogate)"
+        else:
+            if size > MAX_KEY_BYTES:
+                problem = f"it is {size:,} bytes of UTF-8; S3 takes at most {MAX_KEY_BYTES:,}"
     if problem is not None:
         raise RefusedError(
             f"object key {_short(key)}: not a valid key for a folder store: {problem}",
