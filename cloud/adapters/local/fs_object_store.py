@@ -33,10 +33,12 @@ class FsObjectStore:
     """Keys are relative paths under *root*; a put is visible whole or not at all.
 
     A key that cannot be one file under *root* is refused (``RefusedError``, never
-    retried): one that is not a relative path of non-empty, UTF-8 segments other than
-    ``.`` and ``..`` without NUL, and one the file system refuses for that key alone (a
-    segment over its 255 bytes, a key below an existing object, a key that is the folder
-    of other objects). Anything else, a root that is not a folder among it, fails the
+    retried): one that is not a relative path of UTF-8 segments other than ``.`` and
+    ``..``, without NUL, within S3's 1,024 bytes (:func:`_check_key`), and one the file
+    system refuses for that key alone (a segment over its 255 bytes, a key below an
+    existing object, a key that is the folder of other objects). An empty segment inside
+    a key (``errors//x``, which ``errors/${topic(4)}/...`` makes of a short topic) is
+    taken, as the file system takes it: the object is listed as ``errors/x``. Anything else, a root that is not a folder among it, fails the
     whole store and stays a ``StorageError``, retried.
 
     With ``fsync`` (the default) a put is durable when it returns: the file's data, and
@@ -313,9 +315,9 @@ def _short(key: str) -> str:
 
 
 def _check_key(key: str) -> None:
-    """RefusedError for a key that is not one file below the root: empty, absolute, an
-    empty, ``.`` or ``..`` segment (``a//b``, ``a/``, ``a/./b`` would alias other keys or
-    leave the root), NUL, not UTF-8 (a lone surrogate), over S3's 1,024 bytes, or a name
+    """RefusedError for a key that is not one file below the root: empty, absolute,
+    ending with ``/``, a ``.`` or ``..`` segment (``a/./b`` and ``a/.`` would alias other
+    keys, ``..`` leave the root), NUL, not UTF-8 (a lone surrogate), over S3's 1,024 bytes, or a name
     that starts as the store's temporary files do (it would be stored out of sight of
     list)."""
     problem = None
@@ -325,8 +327,10 @@ def _check_key(key: str) -> None:
         problem = "it starts with '/'"
     elif "\x00" in key:
         problem = "it holds a NUL character"
-    elif any(part in ("", ".", "..") for part in key.split("/")):
-        problem = "it has an empty, '.' or '..' part"
+    elif key.endswith("/"):
+        problem = "it ends with '/' (a folder here, never an object)"
+    elif any(part in (".", "..") for part in key.split("/")):
+        problem = "it has a '.' or '..' part"
     elif key.rpartition("/")[2].startswith(_TEMP_PREFIX):
         problem = f"its name starts with {_TEMP_PREFIX!r}, which the store keeps for its own"
     else:

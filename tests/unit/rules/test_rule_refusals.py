@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -163,7 +164,8 @@ def test_hostile_s3_keys_on_the_folder_store_never_stall_the_batch(
     reported = [json.loads(store.get(key)) for key in store.list("errors/")]
     payloads = {base64.b64decode(report["base64OriginalPayload"]) for report in reported}
     for _, m in batch:
-        assert f"raw/{json.loads(m.payload)['k']}" in stored or m.payload in payloads
+        key = re.sub("/+", "/", f"raw/{json.loads(m.payload)['k']}")  # listed so
+        assert key in stored or m.payload in payloads
     for report in reported:
         assert "RefusedError" in report["failures"][0]["errorMessage"]
     assert runner.counts["rule_failed"] == 0
