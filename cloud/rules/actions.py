@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from cloud.batcher import Batcher
@@ -172,7 +173,8 @@ class ActionRunner:
 
 def republish_topic_problem(topic: str) -> str | None:
     """Why IoT Core would refuse a republish to *topic*, else None: empty, NUL, not UTF-8
-    (a lone surrogate), a ``+`` or ``#`` wildcard, over 256 bytes or over 7 slashes (the
+    (a lone surrogate), a control character or non-character (MQTT says a topic should
+    not hold one; mosquitto disconnects the publisher), a ``+`` or ``#`` wildcard, over 256 bytes or over 7 slashes (the
     Basic Ingest prefix is not counted), or a reserved ``$`` topic a rule may not publish
     to. The ones it may are a shadow's request topics
     (``$aws/things/<thing>/shadow[/name/<shadow>]/get|update|delete``, AWS's example of
@@ -190,6 +192,12 @@ def republish_topic_problem(topic: str) -> str | None:
         return f"topic {shown} is not UTF-8 (a lone surrogate)"
     if "+" in topic or "#" in topic:
         return f"topic {shown} holds a wildcard"
+    discouraged = _discouraged(topic)
+    if discouraged is not None:
+        return (
+            f"topic {shown} holds {discouraged}, which an MQTT topic should not "
+            "(a broker may disconnect the publisher: mosquitto does)"
+        )
     if topic.startswith("$"):
         ingest = split_basic_ingest(topic)
         if ingest is not None:
@@ -205,6 +213,24 @@ def republish_topic_problem(topic: str) -> str | None:
                 "$aws/rules/<rule>/<topic>)"
             )
     return iot_core_topic_problem(topic)
+
+
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
+_NON_CHARACTER = re.compile(
+    "[\ufdd0-\ufdef"  # and the last two code points of every plane
+    + "".join(chr(plane | 0xFFFE) + chr(plane | 0xFFFF) for plane in range(0, 0x110000, 0x10000))
+    + "]"
+)
+
+
+def _discouraged(topic: str) -> str | None:
+    """The first code point MQTT says a string should not hold (3.1.1 §1.5.3, 5.0 §1.5.4):
+    a control character (U+0001-U+001F, U+007F-U+009F) or a Unicode non-character."""
+    for pattern, what in ((_CONTROL, "control character"), (_NON_CHARACTER, "non-character")):
+        found = pattern.search(topic)
+        if found is not None:
+            return f"the {what} U+{ord(found.group()):04X}"
+    return None
 
 
 def forwards_to_batcher(rule: TopicRule) -> bool:

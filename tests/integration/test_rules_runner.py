@@ -404,8 +404,9 @@ def test_an_agent_publishing_through_basic_ingest_reaches_the_rule_and_no_subscr
 def test_refused_actions_go_to_the_error_action_and_never_hold_up_the_runner(
     kind: str, tmp_path: Path
 ) -> None:
-    """A key the folder store refuses and a republish topic IoT Core would refuse, both
-    made from the payload: each message's errorAction gets the report, the messages
+    """A key the folder store refuses and republish topics IoT Core would refuse (or a
+    broker: mosquitto disconnects a publisher whose topic holds a control character),
+    all made from the payload: each message's errorAction gets the report, the messages
     around them land, and nothing is redelivered (all acknowledged); the refused topics
     reach no subscriber."""
     from cloud.rules.definitions import rules_from_document
@@ -428,6 +429,7 @@ def test_refused_actions_go_to_the_error_action_and_never_hold_up_the_runner(
         "longkey": {"k": "k" * 300, "t": "out/longkey"},
         "sys": {"k": "sys.json", "t": "$SYS/broker/x"},
         "deep": {"k": "deep.json", "t": "/".join("abcdefghij")},
+        "ctrl": {"k": "ctrl.json", "t": "out/a\nb"},  # mosquitto disconnects its publisher
         "ok2": {"k": "ok2.json", "t": "out/ok2"},
     }
     with EmbeddedBroker(kind) as broker:
@@ -443,7 +445,7 @@ def test_refused_actions_go_to_the_error_action_and_never_hold_up_the_runner(
             for name, body in sends.items():
                 pub.publish(f"lab/{name}", json.dumps(body).encode())
             wait_for(lambda: runner.messages == len(sends))
-            wait_for(lambda: len(list(store.list("errors/"))) == 3)
+            wait_for(lambda: len(list(store.list("errors/"))) == 4)
             watcher.quiet(0.5)
         finally:
             pub.close()
@@ -452,12 +454,18 @@ def test_refused_actions_go_to_the_error_action_and_never_hold_up_the_runner(
         seen = sorted(t for t, _ in watcher.messages if not t.startswith("lab/"))
         watcher.close()
     assert sorted(store.list("raw/")) == [
+        "raw/ctrl.json",
         "raw/deep.json",
         "raw/ok1.json",
         "raw/ok2.json",
         "raw/sys.json",
     ]
-    assert sorted(store.list("errors/")) == ["errors/deep", "errors/longkey", "errors/sys"]
+    assert sorted(store.list("errors/")) == [
+        "errors/ctrl",
+        "errors/deep",
+        "errors/longkey",
+        "errors/sys",
+    ]
     assert seen == ["out/longkey", "out/ok1", "out/ok2"]
     assert runner.messages == len(sends) and runner.failures == 0
     assert runner.counts["rule_failed"] == 0

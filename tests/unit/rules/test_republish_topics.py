@@ -65,6 +65,14 @@ REFUSED = {
     "8 slashes": ("/".join("abcdefghi"), "8 slashes"),
     "leading slash": ("/a/b/c/d/e/f/g/h", "8 slashes"),
     "lone surrogate": ("a/\ud800", "UTF-8"),
+    # MQTT: a topic SHOULD NOT hold these, and mosquitto disconnects the publisher
+    "newline": ("a/b\nc", "control character"),
+    "U+001F": ("a/\x1f", "control character"),
+    "DEL": ("a/\x7f", "control character"),
+    "U+009F": ("a/\x9f", "control character"),
+    "U+FFFF": ("a/\uffff", "non-character"),
+    "U+FDD0": ("\ufdd0", "non-character"),
+    "U+1FFFE": ("a/\U0001fffe", "non-character"),
     "$SYS": ("$SYS/broker/uptime", "reserved"),
     "$share": ("$share/g/a", "reserved"),
     "$ alone": ("$", "reserved"),
@@ -113,6 +121,7 @@ ACCEPTED = {
         "$aws/rules/r_1/" + "/".join("abcdefgh"),
     ),
     "dollar inside": ("a/$b", "a/$b"),
+    "space, NBSP, U+FDCF, U+FFF0": ("a b/\xa0/\ufdcf/\ufff0", "a b/\xa0/\ufdcf/\ufff0"),
 }
 
 
@@ -139,6 +148,12 @@ def _refused_by_iot_core(topic: str) -> bool:
         return True
     if not topic or "\x00" in topic or "+" in topic or "#" in topic:
         return True
+    for ch in topic:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return True
+        if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return True
     inner = topic
     if topic.startswith("$"):
         parts = topic.split("/")
@@ -167,7 +182,7 @@ def _refused_by_iot_core(topic: str) -> bool:
 
 
 LEVEL = st.sampled_from(
-    ["", "a", "$aws", "things", "rules", "shadow", "name", "update", "+", "#", "é" * 40]
+    ["", "a", "$aws", "things", "rules", "shadow", "name", "update", "+", "#", "é" * 40, "\n"]
 )
 TOPICS = st.lists(LEVEL | st.text(max_size=40), min_size=1, max_size=10).map("/".join) | st.text(
     max_size=300
