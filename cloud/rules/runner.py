@@ -236,8 +236,12 @@ class RulesRunner:
         ingest``) is woken by it instead of polling the batcher."""
         self.on_batch = on_batch
         self.rules = [r for r in rules if not r.disabled]
-        if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
-            raise ConfigError("a rule has a republish action: pass a republisher")
+        if not republisher and any(
+            a is not None and a.kind == "republish"
+            for r in self.rules
+            for a in (*r.actions, r.error_action)
+        ):
+            raise ConfigError("a rule has a republish action or errorAction: pass a republisher")
         if protocol not in ("3.1.1", "5"):
             raise ConfigError(f"protocol {protocol!r}: expected '3.1.1' or '5'")
         self.address = parse_broker_url(broker_url)
