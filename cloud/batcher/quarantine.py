@@ -72,7 +72,10 @@ class Quarantine:
             f"{self._prefix}{reason}/{at:%Y-%m-%d}/"
             f"{at:%Y%m%dT%H%M%S}{at.microsecond:06d}-{serial:08d}-{full_digest[:16]}.json"
         )
-        self._store.put(key, json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        # a lone surrogate (JSON's "\ud800" in a device's text) is written as that escape:
+        # strict UTF-8 would raise, and the message would fail its batch instead
+        document = json.dumps(record, ensure_ascii=False)
+        self._store.put(key, document.encode("utf-8", "backslashreplace"))
         with self._lock:
             self.counts[reason] += 1
         return key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from cloud.batcher import Batcher
@@ -19,7 +20,14 @@ from cloud.rules.evaluate import (
     to_string,
 )
 from cloud.rules.sql import Call, Literal, Star
-from edge.errors import PlantwatchError
+from cloud.shadow.document import parse_request_topic
+from edge.errors import PlantwatchError, RefusedError, UserError
+from edge.wire import (
+    MAX_PAYLOAD_BYTES,
+    RULE_NAME_RE,
+    iot_core_topic_problem,
+    split_basic_ingest,
+)
 
 
 def render_template(template: Template, message: Message) -> str:
@@ -35,12 +43,27 @@ def render_template(template: Template, message: Message) -> str:
     return "".join(out)
 
 
+class RuleFailed(RuntimeError):
+    """A rule's actions failed and no errorAction took the report (the rule has none, or
+    it failed too): the runner quarantines the message as ``rule_failed``."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether *exc* may pass on a retry: a storage or broker failure (``StorageError``,
+    a publish not acknowledged), not a refusal (``RefusedError``: the service refuses
+    this very request and will again) nor bad input (``UserError``)."""
+    return isinstance(exc, PlantwatchError) and not isinstance(exc, RefusedError | UserError)
+
+
 class ActionRunner:
     """Runs one rule's actions on its output; failures go to the rule's errorAction.
 
-    A :class:`PlantwatchError` (the spool, the store or the broker is down) is not such a
-    failure: it propagates, so the runner leaves the message unacknowledged and the broker
-    redelivers it once the store works again, as AWS retries a failed delivery."""
+    A transient failure (:func:`is_transient`: the spool, the store or the broker is
+    down) is not such a failure: it propagates, so the runner leaves the message
+    unacknowledged and the broker redelivers it once the store works again, as AWS
+    retries a failed delivery. A refusal (``RefusedError``, e.g. an object key the store
+    cannot hold) would fail the same way on every redelivery, and hold up every message
+    of its batch: it is a failed action, reported to errorAction as AWS does."""
 
     def __init__(self, batcher: Batcher, republisher: Publisher | None = None) -> None:
         self.batcher = batcher
@@ -52,9 +75,9 @@ class ActionRunner:
         for action in rule.actions:
             try:
                 self.perform(action, output, message)
-            except PlantwatchError:  # storage or broker down: unacknowledged, redelivered
-                raise
-            except Exception as exc:  # every other failure goes to errorAction
+            except Exception as exc:  # every failure but a transient one goes to errorAction
+                if is_transient(exc):  # storage or broker down: unacknowledged, redelivered
+                    raise
                 failures.append(_failure(action, exc))
         if failures:
             self.fail(rule, failures, message)
@@ -68,18 +91,20 @@ class ActionRunner:
         sends it, for the message received at *received_ms* (``timestamp()``)."""
         try:
             self.batcher.accept(topic, bytes(payload), client_id=client_id)
-        except PlantwatchError:
-            raise
-        except Exception as exc:  # every other failure goes to errorAction
+        except Exception as exc:  # every failure but a transient one goes to errorAction
+            if is_transient(exc):
+                raise
             message = Message(topic, payload, client_id, received_ms)
             self.fail(rule, [_failure(rule.actions[0], exc)], message)
 
     def fail(self, rule: TopicRule, failures: list[dict[str, str]], message: Message) -> None:
-        """Count the failed run and send the rule's errorAction its report (or raise, when
-        the rule has none)."""
+        """Count the failed run and send the rule's errorAction its report. Raises
+        :class:`RuleFailed` when the rule has none or it fails too (the message is then
+        quarantined); a transient failure of the errorAction propagates (redelivered)."""
         self.errors += 1
+        first = f"{failures[0]['failedAction']} failed: {failures[0]['errorMessage']}"
         if rule.error_action is None:
-            raise RuntimeError(f"rule {rule.name}: {failures[0]['errorMessage']}")
+            raise RuleFailed(f"rule {rule.name}: {first}; the rule has no errorAction")
         report = {
             "ruleName": rule.name,
             "topic": message.topic,
@@ -88,7 +113,16 @@ class ActionRunner:
             "base64OriginalPayload": base64.b64encode(message.payload).decode("ascii"),
             "failures": failures,
         }
-        self.perform(rule.error_action, RuleOutput(report), message)
+        try:
+            self.perform(rule.error_action, RuleOutput(report), message)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            error = _failure(rule.error_action, exc)
+            raise RuleFailed(
+                f"rule {rule.name}: {first}; its errorAction {error['failedAction']} "
+                f"failed too: {error['errorMessage']}"
+            ) from exc
 
     def perform(self, action: Action, output: RuleOutput, message: Message) -> None:
         if action.kind == "kinesis":
@@ -96,10 +130,23 @@ class ActionRunner:
         elif action.kind == "republish":
             if self.republisher is None:
                 raise RuntimeError("republish action but no publisher configured")
+            # the template's own ``$$`` is ``$`` already (parse_template); one a substitution
+            # makes is text of the message and stays as it is: a reserved topic, refused
             topic = render_template(action.templates["topic"], message)
-            if topic.startswith("$$"):
-                topic = topic[1:]
-            self.republisher.publish(topic, output.to_bytes(), int(action.params.get("qos", 0)))
+            problem = republish_topic_problem(topic)
+            if problem is not None:
+                raise RefusedError(
+                    f"republish: {problem}; IoT Core would refuse it; not sent",
+                    reason="InvalidTopic",
+                )
+            body = output.to_bytes()
+            if len(body) > MAX_PAYLOAD_BYTES:  # IoT Core refuses it; a broker disconnects
+                raise RefusedError(
+                    f"republish to {topic[:64]!r}: the output is {len(body):,} bytes; IoT Core "
+                    f"takes at most {MAX_PAYLOAD_BYTES:,}; not sent",
+                    reason="RequestEntityTooLarge",
+                )
+            self.republisher.publish(topic, body, int(action.params.get("qos", 0)))
         elif action.kind == "s3":
             key = render_template(action.templates["key"], message)
             self.batcher.store.put(key, output.to_bytes())
@@ -122,6 +169,68 @@ class ActionRunner:
             )
         else:
             self.batcher.accept(message.topic, bytes(message.payload), client_id=message.client_id)
+
+
+def republish_topic_problem(topic: str) -> str | None:
+    """Why IoT Core would refuse a republish to *topic*, else None: empty, NUL, not UTF-8
+    (a lone surrogate), a control character or non-character (MQTT says a topic should
+    not hold one; mosquitto disconnects the publisher), a ``+`` or ``#`` wildcard, over 256 bytes or over 7 slashes (the
+    Basic Ingest prefix is not counted), or a reserved ``$`` topic a rule may not publish
+    to. The ones it may are a shadow's request topics
+    (``$aws/things/<thing>/shadow[/name/<shadow>]/get|update|delete``, AWS's example of
+    ``$$``) and Basic Ingest (``$aws/rules/<rule>/<topic>``); AWS's republish action does
+    not support jobs topics, and the rest are the service's own (events, a shadow's
+    ``/accepted`` and ``/rejected`` replies, ``$SYS``)."""
+    shown = repr(topic[:64]) + ("..." if len(topic) > 64 else "")
+    if not topic:
+        return "an empty topic"
+    if "\x00" in topic:
+        return f"topic {shown} holds a NUL character"
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"topic {shown} is not UTF-8 (a lone surrogate)"
+    if "+" in topic or "#" in topic:
+        return f"topic {shown} holds a wildcard"
+    discouraged = _discouraged(topic)
+    if discouraged is not None:
+        return (
+            f"topic {shown} holds {discouraged}, which an MQTT topic should not "
+            "(a broker may disconnect the publisher: mosquitto does)"
+        )
+    if topic.startswith("$"):
+        ingest = split_basic_ingest(topic)
+        if ingest is not None:
+            if not RULE_NAME_RE.fullmatch(ingest[0]) or not ingest[1]:
+                return (
+                    f"topic {shown} is a reserved topic: a Basic Ingest topic is "
+                    "$aws/rules/<rule name>/<topic>"
+                )
+        elif parse_request_topic(topic) is None or not all(topic.split("/")):
+            return (
+                f"topic {shown} is a reserved topic a rule may not publish to (only "
+                "$aws/things/<thing>/shadow[/name/<shadow>]/get|update|delete and "
+                "$aws/rules/<rule>/<topic>)"
+            )
+    return iot_core_topic_problem(topic)
+
+
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
+_NON_CHARACTER = re.compile(
+    "[\ufdd0-\ufdef"  # and the last two code points of every plane
+    + "".join(chr(plane | 0xFFFE) + chr(plane | 0xFFFF) for plane in range(0, 0x110000, 0x10000))
+    + "]"
+)
+
+
+def _discouraged(topic: str) -> str | None:
+    """The first code point MQTT says a string should not hold (3.1.1 §1.5.3, 5.0 §1.5.4):
+    a control character (U+0001-U+001F, U+007F-U+009F) or a Unicode non-character."""
+    for pattern, what in ((_CONTROL, "control character"), (_NON_CHARACTER, "non-character")):
+        found = pattern.search(topic)
+        if found is not None:
+            return f"the {what} U+{ord(found.group()):04X}"
+    return None
 
 
 def forwards_to_batcher(rule: TopicRule) -> bool:

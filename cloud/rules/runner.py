@@ -39,7 +39,7 @@ from typing import Any
 from cloud.adapters.local.mqtt_url import parse_broker_url
 from cloud.batcher import Batcher
 from cloud.ports import Publisher
-from cloud.rules.actions import ActionRunner, forwards_to_batcher
+from cloud.rules.actions import ActionRunner, forwards_to_batcher, is_transient
 from cloud.rules.compiled import Compiled, compile_statement
 from cloud.rules.definitions import TopicRule
 from cloud.rules.definitions import load_rules as _load_rules
@@ -236,8 +236,12 @@ class RulesRunner:
         ingest``) is woken by it instead of polling the batcher."""
         self.on_batch = on_batch
         self.rules = [r for r in rules if not r.disabled]
-        if any(a.kind == "republish" for r in self.rules for a in r.actions) and not republisher:
-            raise ConfigError("a rule has a republish action: pass a republisher")
+        if not republisher and any(
+            a is not None and a.kind == "republish"
+            for r in self.rules
+            for a in (*r.actions, r.error_action)
+        ):
+            raise ConfigError("a rule has a republish action or errorAction: pass a republisher")
         if protocol not in ("3.1.1", "5"):
             raise ConfigError(f"protocol {protocol!r}: expected '3.1.1' or '5'")
         self.address = parse_broker_url(broker_url)
@@ -409,22 +413,27 @@ class RulesRunner:
                 for generation, msg in batch:
                     try:
                         self.handle(msg.topic, msg.payload, client_id="n/a")
-                    except PlantwatchError:
-                        raise
                     except Exception as exc:
+                        if is_transient(exc):  # the store or broker is down: redelivered
+                            raise
                         self._set_aside(msg.topic, msg.payload, exc)
                     done.append((generation, msg))
         except PlantwatchError as exc:
             self.failures += len(batch)
-            log.error("spool commit failed; %d messages not acknowledged: %s", len(batch), exc)
+            log.error(
+                "storage or broker failed; %d messages not acknowledged (redelivered): %s",
+                len(batch),
+                exc,
+            )
             return []
         return done
 
     def _set_aside(self, topic: str, payload: bytes, exc: Exception) -> None:
         """Quarantine a message whose rules raised: left unacknowledged, it would come back
-        after every reconnect and fail the same way, forever. Storage errors are not taken
-        here (they are PlantwatchErrors): those leave the batch unacknowledged, to be
-        redelivered once the store works again."""
+        after every reconnect and fail the same way, forever (so would a refusal,
+        ``RefusedError``, or bad input, ``UserError``). Transient storage errors are not
+        taken here: those leave the batch unacknowledged, to be redelivered once the store
+        works again."""
         self.failures += 1
         self.counts["rule_failed"] += 1
         log.error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -397,3 +398,74 @@ def test_an_agent_publishing_through_basic_ingest_reaches_the_rule_and_no_subscr
     body = store.get("input/pump_20220513121500.csv").decode()
     assert len(body.splitlines()) == 31
     assert batcher.stats["quarantined_by_reason"] == {}
+
+
+@pytest.mark.parametrize("kind", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def test_refused_actions_go_to_the_error_action_and_never_hold_up_the_runner(
+    kind: str, tmp_path: Path
+) -> None:
+    """A key the folder store refuses and republish topics IoT Core would refuse (or a
+    broker: mosquitto disconnects a publisher whose topic holds a control character),
+    all made from the payload: each message's errorAction gets the report, the messages
+    around them land, and nothing is redelivered (all acknowledged); the refused topics
+    reach no subscriber."""
+    from cloud.rules.definitions import rules_from_document
+
+    payload = {
+        "sql": "SELECT * FROM 'lab/+'",
+        "awsIotSqlVersion": "2016-03-23",
+        "actions": [
+            {"s3": {"bucketName": "b", "key": "raw/${k}"}},
+            {"republish": {"topic": "${t}", "qos": 1}},
+        ],
+        "errorAction": {"s3": {"bucketName": "b", "key": "errors/${topic(2)}"}},
+    }
+    rules = rules_from_document({"rules": [{"ruleName": "lab", "topicRulePayload": payload}]})
+    clock = ManualClock(T0)
+    store = FsObjectStore(tmp_path / "bucket")
+    batcher = Batcher(store, BatcherConfig(), clock, spool_path=str(tmp_path / "spool.db"))
+    sends = {
+        "ok1": {"k": "ok1.json", "t": "out/ok1"},
+        "longkey": {"k": "k" * 300, "t": "out/longkey"},
+        "sys": {"k": "sys.json", "t": "$SYS/broker/x"},
+        "deep": {"k": "deep.json", "t": "/".join("abcdefghij")},
+        "ctrl": {"k": "ctrl.json", "t": "out/a\nb"},  # mosquitto disconnects its publisher
+        "ok2": {"k": "ok2.json", "t": "out/ok2"},
+    }
+    with EmbeddedBroker(kind) as broker:
+        republisher = MqttPublisher(broker.url, "lab-republisher")
+        runner = RulesRunner(
+            broker.url, rules, batcher, clock, client_id="rules-refusals", republisher=republisher
+        )
+        runner.start()
+        watcher = RawClient(broker.host, broker.port, client_id="watcher")
+        watcher.subscribe(["#"])
+        pub = MqttPublisher(broker.url, "lab-pub")
+        try:
+            for name, body in sends.items():
+                pub.publish(f"lab/{name}", json.dumps(body).encode())
+            wait_for(lambda: runner.messages == len(sends))
+            wait_for(lambda: len(list(store.list("errors/"))) == 4)
+            watcher.quiet(0.5)
+        finally:
+            pub.close()
+            runner.stop()
+            republisher.close()
+        seen = sorted(t for t, _ in watcher.messages if not t.startswith("lab/"))
+        watcher.close()
+    assert sorted(store.list("raw/")) == [
+        "raw/ctrl.json",
+        "raw/deep.json",
+        "raw/ok1.json",
+        "raw/ok2.json",
+        "raw/sys.json",
+    ]
+    assert sorted(store.list("errors/")) == [
+        "errors/ctrl",
+        "errors/deep",
+        "errors/longkey",
+        "errors/sys",
+    ]
+    assert seen == ["out/longkey", "out/ok1", "out/ok2"]
+    assert runner.messages == len(sends) and runner.failures == 0
+    assert runner.counts["rule_failed"] == 0

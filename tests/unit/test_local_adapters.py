@@ -6,6 +6,7 @@ import errno
 import itertools
 import json
 import os
+import re
 import shutil
 import stat
 import threading
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from detector_models import alert_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import (
     FsObjectStore,
@@ -287,3 +290,168 @@ def test_a_put_on_a_full_disk_leaves_no_temporary_file(
         store.put("m/v1/model.npz", b"x" * 1000)
     monkeypatch.undo()
     assert sorted(p.name for p in (tmp_path / "m" / "v1").iterdir()) == ["kept.json"]
+
+
+# A key the file system refuses for that key alone is a RefusedError (the same key fails
+# the same way every time: retrying it would stall whoever retries); a store whose root is
+# not a folder fails every key, and stays a StorageError that is retried.
+
+
+def _put_one(store: FsObjectStore, method: str, key: str, body: bytes = b"x") -> None:
+    if method == "put_many":
+        [error] = store.put_many([(key, body)])
+        if error is not None:
+            raise error
+    else:
+        getattr(store, method)(key, body)
+
+
+PUTS = ["put", "put_many", "append"]
+
+
+@pytest.mark.parametrize("method", PUTS)
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("raw/" + "k" * 256 + "/a.json", "longer than"),
+        ("raw/" + "é" * 128, "longer than"),  # 256 bytes in UTF-8
+        ("obj/below.json", "is an object"),  # 'obj' is an object already
+        ("obj/deeper/below.json", "is an object"),
+        ("dir", "holds other objects"),  # 'dir/x.json' exists
+    ],
+)
+def test_fs_store_refuses_a_key_the_file_system_cannot_hold(
+    tmp_path: Path, method: str, key: str, why: str
+) -> None:
+    store = FsObjectStore(tmp_path / "bucket")
+    store.put("obj", b"1")
+    store.put("dir/x.json", b"2")
+    with pytest.raises(RefusedError, match=why) as e:
+        _put_one(store, method, key)
+    assert repr(key[:64])[:-1] in str(e.value)  # the message names the key
+    assert store.get("obj") == b"1" and store.get("dir/x.json") == b"2"
+    assert sorted(store.list()) == ["dir/x.json", "obj"]
+    assert not list((tmp_path / "bucket").rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize("method", PUTS)
+@pytest.mark.parametrize(
+    "key",
+    [
+        *["", "/abs", "a/../b", "..", "a/", "b//", "./a", "a/./b", "a/.", "nul\x00l", "\ud800"],
+        *[".tmp-x", "raw/.tmp-a.json"],  # the store's temporary names: never listed
+    ],
+)
+def test_fs_store_refuses_a_key_it_cannot_map_to_one_file(
+    tmp_path: Path, method: str, key: str
+) -> None:
+    store = FsObjectStore(tmp_path / "bucket")
+    store.put("a", b"1")
+    with pytest.raises(RefusedError, match="object key"):
+        _put_one(store, method, key)
+    assert store.get("a") == b"1"
+    assert list(store.list()) == ["a"]
+
+
+def test_fs_store_takes_a_segment_of_255_bytes_of_wide_characters(tmp_path: Path) -> None:
+    # the temporary file's name beside it must fit too
+    store = FsObjectStore(tmp_path / "bucket")
+    for key in ("w/" + "\U0001f600" * 63 + "abc", "w/" + "é" * 127 + "x"):
+        assert len(key.split("/")[1].encode()) == 255
+        for method in PUTS:
+            _put_one(store, method, key, b"v")
+        assert store.get(key).startswith(b"v")
+    assert len(list(store.list("w/"))) == 2
+
+
+@pytest.mark.parametrize("method", PUTS)
+def test_fs_store_whose_root_is_not_a_folder_is_retried_not_refused(
+    tmp_path: Path, method: str
+) -> None:
+    root = tmp_path / "bucket"
+    store = FsObjectStore(root)
+    root.rmdir()
+    root.write_bytes(b"not a folder")  # WHEN the whole store is broken
+    with pytest.raises(StorageError) as e:
+        _put_one(store, method, "a/b.json")
+    assert not isinstance(e.value, RefusedError)
+    root.unlink()
+    root.mkdir()  # an operator fixes it: the same put works
+    _put_one(store, method, "a/b.json")
+    assert store.get("a/b.json") == b"x"
+
+
+@pytest.mark.parametrize("key", ["obj/below.json", "dir", "k" * 300, "dir/x.json/y"])
+def test_fs_store_get_and_delete_of_a_key_that_cannot_exist_is_not_found(
+    tmp_path: Path, key: str
+) -> None:
+    store = FsObjectStore(tmp_path / "bucket")
+    store.put("obj", b"1")
+    store.put("dir/x.json", b"2")
+    with pytest.raises(NotFoundError):
+        store.get(key)
+    with pytest.raises(NotFoundError), store.open_file(key):
+        pass
+    store.delete(key)
+    assert sorted(store.list()) == ["dir/x.json", "obj"]
+
+
+SEGMENTS = st.text(st.characters(codec="utf-8"), min_size=0, max_size=90) | st.sampled_from(
+    ["", ".", "..", ".tmp-x", "é" * 128, "\U0001f600" * 63, "k" * 255, "k" * 256, "same"]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(keys=st.lists(st.lists(SEGMENTS, min_size=1, max_size=4).map("/".join), max_size=5))
+def test_fs_store_lists_and_reads_back_every_key_it_takes(
+    tmp_path_factory: pytest.TempPathFactory, keys: list[str]
+) -> None:
+    """Whatever keys come (a rule's key template makes them from device payloads), each
+    put either stores an object that get and list give back, or raises RefusedError and
+    changes nothing: never an object stored out of sight, nor one stored under another key
+    (an empty segment inside a key is taken and listed without it, as the file system
+    reads the path)."""
+    store = FsObjectStore(tmp_path_factory.mktemp("bucket"), fsync=False)
+    expected: dict[str, bytes] = {}
+    for i, key in enumerate(keys):
+        body = str(i).encode()
+        listed = re.sub("/+", "/", key)
+        try:
+            store.put(key, body)
+        except RefusedError:
+            assert listed not in expected or store.get(listed) == expected[listed]
+            continue
+        expected[listed] = body
+    assert sorted(store.list()) == sorted(expected)
+    for key, body in expected.items():
+        assert store.get(key) == body
+
+
+def test_fs_store_takes_an_empty_segment_inside_a_key_as_the_file_system_does(
+    tmp_path: Path,
+) -> None:
+    """The project's errorAction key ``errors/${topic(4)}/...`` has an empty segment for a
+    topic of fewer than 4 levels (a Basic Ingest message on ``lab/x``)."""
+    store = FsObjectStore(tmp_path / "bucket")
+    store.put("errors//1-uuid", b"report")
+    assert store.get("errors//1-uuid") == b"report"
+    assert list(store.list("errors/")) == ["errors/1-uuid"]
+
+
+def test_fs_store_refuses_a_key_over_the_1024_bytes_s3_takes_before_touching_the_disk(
+    tmp_path: Path,
+) -> None:
+    """S3 keys are at most 1,024 bytes of UTF-8; a longer one (say, thousands of ``a/``
+    levels a payload made) made hundreds of nested folders before failing."""
+    store = FsObjectStore(tmp_path / "bucket")
+    deepest = "a/" * 511 + "b"  # 1,023 bytes, 512 levels
+    store.put(deepest, b"x")
+    assert list(store.list()) == [deepest] and store.get(deepest) == b"x"
+    for key in ("c/" * 512 + "d", "raw/" + "a/" * 2000 + "b", "é" * 200 + "/" + "é" * 313):
+        assert len(key.encode()) > 1024
+        for method in PUTS:
+            with pytest.raises(RefusedError, match="S3 takes at most 1,024"):
+                _put_one(store, method, key)
+    assert sorted(p.name for p in (tmp_path / "bucket").iterdir()) == ["a"]

@@ -7,8 +7,12 @@ import json
 import random
 from collections.abc import Callable
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cloud.adapters.local import InMemoryObjectStore
 from cloud.batcher import Batcher, BatcherConfig
+from cloud.batcher.quarantine import Quarantine
 from cloud.rules.runner import RulesRunner, load_rules
 from edge import wire
 from edge.clock import ManualClock
@@ -117,3 +121,22 @@ def test_fuzz_corpus_is_quarantined_and_clean_output_is_unchanged() -> None:
     records = [json.loads(store.get(k)) for k in store.list("quarantine/")]
     assert len(records) == len(bad)
     assert all(r["reason"] and r["error"] for r in records)
+
+
+TEXT = st.text(st.characters(exclude_categories=[])) | st.just("pump \ud800 tripped")
+
+
+@settings(max_examples=100, deadline=None)
+@given(error=TEXT, topic=TEXT, client_id=TEXT, payload=st.binary(max_size=64))
+def test_a_quarantine_record_is_written_whatever_its_text_holds(
+    error: str, topic: str, client_id: str, payload: bytes
+) -> None:
+    """The error and topic may carry a device's text, lone surrogates among it (JSON's
+    "\\ud800" decodes to one); the record must still be written, or the message that
+    should be set aside fails its whole batch instead."""
+    store = InMemoryObjectStore()
+    key = Quarantine(store, "quarantine/").put(
+        "rule_failed", error, payload, topic=topic, client_id=client_id, received_at=T0
+    )
+    record = json.loads(store.get(key))
+    assert (record["error"], record["topic"], record["client_id"]) == (error, topic, client_id)

@@ -87,3 +87,11 @@ def test_disabled_rules_do_not_run() -> None:
     store = InMemoryObjectStore()
     runner(doc, store).handle("dt/plantwatch/s1/dev7/telemetry", b'{"moisture": 1}')
     assert list(store.list()) == []
+
+
+def test_a_republish_error_action_without_a_publisher_is_refused_at_start() -> None:
+    """Found at the first failure otherwise: every failed message quarantined with
+    'no publisher configured' instead of its report reaching the errorAction."""
+    doc = rule([{"s3": {"key": "k"}}], {"republish": {"topic": "errors/${topic(4)}"}})
+    with pytest.raises(ConfigError, match=r"errorAction: pass a republisher"):
+        runner(doc, InMemoryObjectStore())
