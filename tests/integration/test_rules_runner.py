@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -221,8 +222,7 @@ def test_a_redelivery_stored_before_connect_returns_is_acknowledged(
 ) -> None:
     # GIVEN a persistent session holding one message received but never acknowledged
     message = messages(0, 10)[0]
-    dead, received = _session_client(broker, "rules-it-early")
-    dead.subscribe(message.topic, qos=1)
+    dead, received = _session_client(broker, "rules-it-early", subscribe=message.topic)
     pub = MqttPublisher(broker.url, "it-pub-early")
     try:
         pub.publish(message.topic, wire.encode(message))
@@ -259,15 +259,24 @@ def test_a_redelivery_stored_before_connect_returns_is_acknowledged(
     assert resent == []
 
 
-def _session_client(broker: EmbeddedBroker, client_id: str) -> tuple[mqtt.Client, list[bytes]]:
-    """A paho client on a persistent session that never acknowledges what it receives."""
+def _session_client(
+    broker: EmbeddedBroker, client_id: str, subscribe: str | None = None
+) -> tuple[mqtt.Client, list[bytes]]:
+    """A paho client on a persistent session that never acknowledges what it receives;
+    with *subscribe*, returned once the broker has acknowledged that subscription (a
+    message published sooner could reach the broker first and go to no one)."""
     received: list[bytes] = []
+    subscribed = threading.Event()
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True
     )
     client.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    client.on_subscribe = lambda *_a: subscribed.set()
     client.connect(broker.host, broker.port)
     client.loop_start()
+    if subscribe is not None:
+        client.subscribe(subscribe, qos=1)
+        assert subscribed.wait(20), "no SUBACK"
     return client, received
 
 
