@@ -73,11 +73,9 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
 
     A value's reading is its own: the same whatever the other values of the column are.
     """
-    text = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
-    text = text.astype(str)
+    text, column = _texts(values if isinstance(values, pd.Series) else list(values))
     if text.empty:
         return pd.DatetimeIndex([], tz="UTC")
-    column = pa.array(text, type=pa.large_string(), from_pandas=True)
     stamps = _fast_iso(text, column)
     if stamps is None:
         stamps = _parse_each(column)
@@ -86,6 +84,25 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
         if missed.any():  # rows laid out otherwise than the first: each by the listed formats
             stamps[missed] = _parse_each(column.filter(pa.array(missed)))
     return pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _texts(values: pd.Series | list[object]) -> tuple[pd.Series, pa.Array]:
+    """Each value as text (a missing one stays missing), and the same as an Arrow column.
+    Text that is not UTF-8 (a lone surrogate: bytes from argv that were not UTF-8) names
+    no timestamp and is read as missing, not left to fail the conversion."""
+    try:
+        text = pd.Series(values, dtype=object).astype(str)
+        return text, pa.array(text, type=pa.large_string(), from_pandas=True)
+    except UnicodeEncodeError:
+        return _texts([v if not isinstance(v, str) or _utf8(v) else None for v in values])
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def one_line(exc: BaseException) -> str:
@@ -150,7 +167,8 @@ def _fast_iso(text: pd.Series, column: pa.Array) -> np.ndarray | None:
     ``t``, ``+0530``, a ``.`` without digits, ten fraction digits, a 60th second rolled
     over); any other row is ``_NAT`` here, for the caller to read by the listed formats.
     None when the first row is not such an ISO timestamp."""
-    first = _ISO_FIRST.fullmatch(text.iloc[0])
+    head = text.iloc[0]
+    first = _ISO_FIRST.fullmatch(head) if isinstance(head, str) else None
     if first is None:
         return None
     layout = f"%Y-%m-%d{first['sep']}%H:%M:%S"

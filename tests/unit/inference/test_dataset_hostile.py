@@ -354,3 +354,26 @@ def test_an_accepted_timestamp_padded_with_blanks_reads_the_same(
     padded = before + text + after
     assert parse_timestamps([padded])[0] == instant
     assert list(parse_timestamps([text, padded, text])) == [instant] * 3
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [None, "2022-05-13 12:00:00"],
+        [float("nan"), "2022-05-13 12:00:00"],
+        pd.Series([pd.NA, "2022-05-13 12:00:00"], dtype="string"),
+        pd.Series([None, "2022-05-13 12:00:00"], dtype=object),
+        ["\udcff2022-05-13 12:00:00", "2022-05-13 12:00:00"],  # bytes not UTF-8, from argv
+    ],
+)
+def test_a_missing_or_unencodable_value_is_unsupported_not_a_crash(values: object) -> None:
+    parsed = parse_timestamps(values)  # type: ignore[arg-type]
+    assert pd.isna(parsed[0])
+    assert parsed[1] == pd.Timestamp("2022-05-13 12:00", tz="UTC")
+
+
+def test_a_time_option_not_utf8_is_a_user_error() -> None:
+    from cloud.cli.times import parse_time_option
+
+    with pytest.raises(UserError, match="--from"):
+        parse_time_option("2022-05-13\udcff", "from")
