@@ -1,8 +1,9 @@
 """L4E CSVs in, a UTC-indexed frame out: timestamps (§1.2 Choice), datasets (§1.1), labels (§2).
 
-Timestamps: every listed pattern, optional fractional seconds (1-9 digits), an optional
-``Z``/``±HH:MM`` suffix, and ``M/d/yyyy H:mm[:ss]``. No zone means UTC. Rows whose timestamp
-cannot be parsed are dropped and counted.
+Timestamps: every listed pattern, optional fractional seconds (1-9 digits, after the
+seconds), an optional ``Z``/``±HH:MM`` suffix (within ±23:59), and ``M/d/yyyy H:mm[:ss]``. No
+zone means UTC. Rows whose timestamp cannot be parsed, or names no real instant (hour 24,
+30 February), are dropped and counted.
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ def _parse_each(column: pa.Array) -> np.ndarray:
         return [f"{name}{n}" for n in range(len(_LAYOUTS))]
 
     year, month, day = (field(*layouts(name))[0] for name in ("y", "mo", "d"))
-    hour, minute, second = (field(*layouts(name))[0] for name in ("h", "mi", "s"))
-    fraction = field("f", pad=9)[0]  # nanoseconds
+    hour, minute = (field(*layouts(name))[0] for name in ("h", "mi"))
+    second, seconds_given = field(*layouts("s"))
+    fraction, fraction_given = field("f", pad=9)  # nanoseconds
+    ok &= seconds_given | ~fraction_given  # '12:00.5' is no fraction of a second
     zone_hours, zone_minutes = field("zh")[0], field("zm")[0]
     west = _numpy(pc.fill_null(pc.equal(pc.struct_field(parts, "zs"), "-"), False))
     ok &= (year >= NS_YEARS[0]) & (year <= NS_YEARS[1]) & (month >= 1) & (month <= 12)
