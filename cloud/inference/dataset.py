@@ -92,7 +92,10 @@ def _texts(values: pd.Series | list[object]) -> tuple[pd.Series, pa.Array]:
     Text that is not UTF-8 (a lone surrogate: bytes from argv that were not UTF-8) names
     no timestamp and is read as missing, not left to fail the conversion."""
     try:
-        text = pd.Series(values, dtype=object).astype(str)
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+            text = values  # a CSV column read as text: no round trip through objects
+        else:
+            text = pd.Series(values, dtype=object).astype(str)
         return text, pa.array(text, type=pa.large_string(), from_pandas=True)
     except UnicodeEncodeError:
         return _texts([v if not isinstance(v, str) or _utf8(v) else None for v in values])
@@ -161,17 +164,20 @@ _ISO_FIRST = re.compile(
 )
 _NS_YEAR = r"(?:167[89]|16[89]\d|1[7-9]\d\d|2[01]\d\d|22[0-5]\d|226[01])"  # NS_YEARS
 _ZONE = r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_LAYOUT_ROWS = 8
+"""Rows looked at for the fast path's layout; which one sets it changes no row's reading."""
 
 
 def _fast_iso(text: pd.Series, column: pa.Array) -> np.ndarray | None:
-    """Whole-column parse in the first row's exact layout: the common case (batcher files,
-    samples) in a few C calls. Only rows in that layout to the letter, with every field in
-    range, are read so (pandas' parser alone is lenient: one-digit fields, a lower-case
-    ``t``, ``+0530``, a ``.`` without digits, ten fraction digits, a 60th second rolled
-    over); any other row is ``_NAT`` here, for the caller to read by the listed formats.
-    None when the first row is not such an ISO timestamp."""
-    head = text.iloc[0]
-    first = _ISO_FIRST.fullmatch(head) if isinstance(head, str) else None
+    """Whole-column parse in the layout of the first ISO row (among the first few, so a
+    blank or garbled first cell does not send the column value by value): the common
+    case (batcher files, samples) in a few C calls. Only rows in that layout to the
+    letter, with every field in range, are read so (pandas' parser alone is lenient:
+    one-digit fields, a lower-case ``t``, ``+0530``, a ``.`` without digits, ten fraction
+    digits, a 60th second rolled over); any other row is ``_NAT`` here, for the caller to
+    read by the listed formats. None when no such ISO row comes first."""
+    heads = (_ISO_FIRST.fullmatch(v) for v in text.iloc[:_LAYOUT_ROWS] if isinstance(v, str))
+    first = next((match for match in heads if match is not None), None)
     if first is None:
         return None
     layout = f"%Y-%m-%d{first['sep']}%H:%M:%S"
