@@ -76,15 +76,21 @@ def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
     """
     text, column = _texts(values if isinstance(values, pd.Series) else list(values))
     if text.empty:
-        return pd.DatetimeIndex([], tz="UTC")
-    stamps = _fast_iso(text, column)
-    if stamps is None:
-        stamps = _parse_each(column)
-    else:
-        missed = stamps == _NAT
-        if missed.any():  # rows laid out otherwise than the first: each by the listed formats
-            stamps[missed] = _parse_each(column.filter(pa.array(missed)))
-    return pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")
+        return _utc(np.array([], dtype=np.int64))
+    fast = _fast_iso(text, column)
+    if fast is None:
+        return _parse_each(column)
+    missed = np.asarray(fast.isna())
+    if not missed.any():
+        return fast
+    stamps = fast.asi8.copy()  # rows laid out otherwise than the first: the listed formats
+    stamps[missed] = _parse_each(column.filter(pa.array(missed))).asi8
+    return _utc(stamps)
+
+
+def _utc(nanoseconds: np.ndarray) -> pd.DatetimeIndex:
+    """Nanoseconds since the epoch (``_NAT`` for none) as UTC instants."""
+    return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
 
 
 def _texts(values: pd.Series | list[object]) -> tuple[pd.Series, pa.Array]:
@@ -114,10 +120,11 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _parse_each(column: pa.Array) -> np.ndarray:
-    """Every accepted format, each value on its own (one RE2 pass over the column):
-    nanoseconds since the epoch, ``_NAT`` where a value is not an accepted timestamp or
-    names no real instant (hour 24, minute 60, 30 February, a zone past ±23:59)."""
+def _parse_each(text: pd.Series | pa.Array | pa.ChunkedArray) -> pd.DatetimeIndex:
+    """Every accepted format, each value on its own (one RE2 pass over the column): NaT
+    where a value is not an accepted timestamp or names no real instant (hour 24, minute
+    60, 30 February, a zone past ±23:59)."""
+    column = text if isinstance(text, pa.Array | pa.ChunkedArray) else _texts(text)[1]
     parts = pc.extract_regex(column, _TS_PATTERN)
     ok = _numpy(pc.is_valid(parts))
 
@@ -151,7 +158,7 @@ def _parse_each(column: pa.Array) -> np.ndarray:
     ok &= day <= (months + 1).astype("datetime64[D]").astype(np.int64) - first
     seconds = (first + day - 1) * 86_400 + hour * 3_600 + minute * 60 + second
     offset = (zone_hours * 3_600 + zone_minutes * 60) * np.where(west, -1, 1)
-    return np.where(ok, (seconds - offset) * _SECOND_NS + fraction, _NAT)
+    return _utc(np.where(ok, (seconds - offset) * _SECOND_NS + fraction, _NAT))
 
 
 def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -168,14 +175,20 @@ _LAYOUT_ROWS = 8
 """Rows looked at for the fast path's layout; which one sets it changes no row's reading."""
 
 
-def _fast_iso(text: pd.Series, column: pa.Array) -> np.ndarray | None:
+def _fast_iso(
+    text: pd.Series, column: pa.Array | pa.ChunkedArray | None = None
+) -> pd.DatetimeIndex | None:
     """Whole-column parse in the layout of the first ISO row (among the first few, so a
     blank or garbled first cell does not send the column value by value): the common
     case (batcher files, samples) in a few C calls. Only rows in that layout to the
     letter, with every field in range, are read so (pandas' parser alone is lenient:
     one-digit fields, a lower-case ``t``, ``+0530``, a ``.`` without digits, ten fraction
-    digits, a 60th second rolled over); any other row is ``_NAT`` here, for the caller to
-    read by the listed formats. None when no such ISO row comes first."""
+    digits, a 60th second rolled over); any other row is NaT here, for the caller to read
+    by the listed formats. None when no such ISO row comes first."""
+    if text.empty:
+        return _utc(np.array([], dtype=np.int64))
+    if column is None:
+        text, column = _texts(text)
     heads = (_ISO_FIRST.fullmatch(v) for v in text.iloc[:_LAYOUT_ROWS] if isinstance(v, str))
     first = next((match for match in heads if match is not None), None)
     if first is None:
@@ -196,7 +209,7 @@ def _fast_iso(text: pd.Series, column: pa.Array) -> np.ndarray | None:
         stamps = pd.to_datetime(
             text.where(exact), format=layout, exact=True, utc=True, errors="coerce"
         )
-        return np.array(pd.DatetimeIndex(stamps).as_unit("ns").asi8)
+        return pd.DatetimeIndex(stamps).as_unit("ns")
     except (ValueError, TypeError, pd.errors.OutOfBoundsDatetime):
         return None
 

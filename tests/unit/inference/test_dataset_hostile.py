@@ -10,6 +10,7 @@ reader's error is one line.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -358,7 +359,7 @@ def test_an_accepted_timestamp_padded_with_blanks_reads_the_same(
 ) -> None:
     text, instant = row
     padded = before + text + after
-    assert parse_timestamps([padded])[0] == instant
+    assert parse_timestamps([padded])[0] == instant == reference(padded)
     assert list(parse_timestamps([text, padded, text])) == [instant] * 3
 
 
@@ -383,3 +384,61 @@ def test_a_time_option_not_utf8_is_a_user_error() -> None:
 
     with pytest.raises(UserError, match="--from"):
         parse_time_option("2022-05-13\udcff", "from")
+
+
+def _java_regex(pattern: str) -> str:
+    """A listed pattern (Java letters) as a regular expression of ASCII digits."""
+    fields = {"yyyy": r"(?P<y>[0-9]{4})", "MM": r"(?P<mo>[0-9]{2})", "dd": r"(?P<d>[0-9]{2})"}
+    fields |= {"HH": r"(?P<h>[0-9]{2})", "mm": r"(?P<mi>[0-9]{2})", "ss": r"(?P<s>[0-9]{2})"}
+    fields |= {"M": r"(?P<mo>[0-9]{1,2})", "d": r"(?P<d>[0-9]{1,2})", "H": r"(?P<h>[0-9]{1,2})"}
+    tokens = re.findall(r"yyyy|MM|dd|HH|mm|ss|M|d|H|'T'|.", pattern)
+    return "".join(fields.get(t, "T" if t == "'T'" else re.escape(t)) for t in tokens)
+
+
+def reference(text: str) -> pd.Timestamp:
+    """§1.2 Choice read literally: a listed pattern, a fraction after its seconds, a zone;
+    NaT unless the fields name a real instant in the years nanoseconds hold."""
+    for pattern in LISTED:
+        seconds = r"(?:\.(?P<f>[0-9]{1,9}))?" if pattern in WITH_SECONDS else ""
+        zone = r"(?P<z>Z|(?P<zs>[+-])(?P<zh>[0-9]{2}):(?P<zm>[0-9]{2}))?"
+        found = re.fullmatch(_java_regex(pattern) + seconds + zone, text.strip(" \t\n\r\f\v"))
+        if found is None:
+            continue
+        g = {k: v for k, v in found.groupdict().items() if v is not None}
+        if not 1678 <= int(g["y"]) <= 2261 or int(g.get("zh", 0)) > 23 or int(g.get("zm", 0)) > 59:
+            return pd.NaT
+        try:
+            at = datetime(*(int(g.get(k, 0)) for k in ("y", "mo", "d", "h", "mi", "s")))
+        except ValueError:
+            return pd.NaT
+        offset = pd.Timedelta(hours=int(g.get("zh", 0)), minutes=int(g.get("zm", 0)))
+        fraction = pd.Timedelta(int(g.get("f", "").ljust(9, "0")), "ns")
+        return pd.Timestamp(at, tz="UTC") + fraction - offset * (-1 if g.get("zs") == "-" else 1)
+    return pd.NaT
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """An accepted timestamp with a few characters replaced, inserted or removed."""
+    text = list(draw(accepted())[0])
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        char = draw(st.sampled_from(list("0123456789-/: T.Z+t\t\u00a0\uff11")))
+        action = draw(st.sampled_from(["replace", "insert", "delete"]))
+        if action == "insert" or at == len(text):
+            text.insert(at, char)
+        elif action == "replace":
+            text[at] = char
+        else:
+            del text[at]
+    return "".join(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(), st.sampled_from(FIRST_ROWS))
+def test_a_mutated_timestamp_reads_as_the_contract_says_alone_and_in_a_column(
+    text: str, first: str
+) -> None:
+    expected = reference(text)
+    assert _same(parse_timestamps([text])[0], expected), text
+    assert _same(parse_timestamps([first, text])[1], expected), (first, text)
