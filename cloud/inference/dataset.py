@@ -27,22 +27,14 @@ from edge import user_files
 from edge.errors import UserError
 from edge.user_files import read_document_text, read_header_line
 
-_CLOCK = r"(?P<h{n}>\d{{2}}):(?P<mi{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?"
+_DATED = r"(?P<y{n}>\d{{4}}){s}(?P<mo{n}>\d{{2}}){s}(?P<d{n}>\d{{2}})[T -]"
+_COMPACT = r"(?P<y{n}>\d{{4}})(?P<mo{n}>\d{{2}})(?P<d{n}>\d{{2}})[T ]?"
+_CLOCK = r"(?P<h{n}>\d{{2}}){c}(?P<mi{n}>\d{{2}})(?:{c}(?P<s{n}>\d{{2}}))?"
 _LAYOUTS = (
-    # yyyy-MM-dd-HH-mm-ss
-    r"(?P<y{n}>\d{{4}})-(?P<mo{n}>\d{{2}})-(?P<d{n}>\d{{2}})-"
-    r"(?P<h{n}>\d{{2}})-(?P<mi{n}>\d{{2}})-(?P<s{n}>\d{{2}})",
-    # yyyy-MM-dd'T'HH:mm[:ss], yyyy-MM-dd HH:mm[:ss], yyyy-MM-dd-HH:mm[:ss]
-    r"(?P<y{n}>\d{{4}})-(?P<mo{n}>\d{{2}})-(?P<d{n}>\d{{2}})[T -]" + _CLOCK,
-    # yyyy/MM/dd'T'HH:mm[:ss], yyyy/MM/dd HH:mm[:ss]
-    r"(?P<y{n}>\d{{4}})/(?P<mo{n}>\d{{2}})/(?P<d{n}>\d{{2}})[T ]" + _CLOCK,
-    # yyyy MM dd'T'HH:mm[:ss], yyyy MM dd HH:mm[:ss]
-    r"(?P<y{n}>\d{{4}}) (?P<mo{n}>\d{{2}}) (?P<d{n}>\d{{2}})[T ]" + _CLOCK,
-    # yyyyMMdd'T'HH:mm[:ss], yyyyMMdd HH:mm[:ss]
-    r"(?P<y{n}>\d{{4}})(?P<mo{n}>\d{{2}})(?P<d{n}>\d{{2}})[T ]" + _CLOCK,
-    # yyyyMMddHHmm, yyyyMMddHHmmss
-    r"(?P<y{n}>\d{{4}})(?P<mo{n}>\d{{2}})(?P<d{n}>\d{{2}})"
-    r"(?P<h{n}>\d{{2}})(?P<mi{n}>\d{{2}})(?P<s{n}>\d{{2}})?",
+    # yyyy-MM-dd, yyyy/MM/dd or yyyy MM dd; 'T', a space or -; HH:mm[:ss] or HH-mm[-ss]
+    *(_DATED.replace("{s}", s) + _CLOCK.replace("{c}", c) for s in "-/ " for c in ":-"),
+    # yyyyMMdd; 'T', a space or nothing; HH:mm[:ss] or HHmm[ss]
+    *(_COMPACT + _CLOCK.replace("{c}", c) for c in (":", "")),
     # M/d/yyyy H:mm[:ss]
     r"(?P<mo{n}>\d{{1,2}})/(?P<d{n}>\d{{1,2}})/(?P<y{n}>\d{{4}}) "
     r"(?P<h{n}>\d{{1,2}}):(?P<mi{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?",
@@ -54,9 +46,10 @@ _TS_PATTERN = (
     + r")(?:\.(?P<f>\d{1,9}))?(?P<z>Z|(?P<zs>[+-])(?P<zh>\d{2}):(?P<zm>\d{2}))?"
     + rf"{_BLANK}$"
 )
-"""Every accepted layout spelt out (no back-references), so that one text serves Python's
-``re`` (ASCII digits) and Arrow's RE2, which reads a whole column in one call. Field
-ranges (hour 0-23, a real date, a zone within ±23:59) are checked on the numbers."""
+"""Every accepted layout spelt out (no back-references: one separator throughout the
+date, one throughout the clock), so that one text serves Python's ``re`` (ASCII digits)
+and Arrow's RE2, which reads a whole column in one call. Field ranges (hour 0-23, a real
+date, a zone within ±23:59) are checked on the numbers."""
 _TS_RE = re.compile(_TS_PATTERN, re.ASCII)
 
 

@@ -157,6 +157,28 @@ LISTED = {
     "M/d/yyyy H:mm": "{month}/{day}/%Y {hour}:%M",
     "M/d/yyyy H:mm:ss": "{month}/{day}/%Y {hour}:%M:%S",
 }
+ALSO = {  # the listed separators in every combination, as the reader has always taken them
+    f"yyyy{s}MM{s}dd{t}HH{c}mm{end}"
+    for s in "-/ "
+    for t in ("'T'", " ", "-")
+    for c in ":-"
+    for end in ("", f"{c}ss")
+} | {
+    f"yyyyMMdd{t}HH{c}mm{end}"
+    for t in ("'T'", " ", "")
+    for c in (":", "")
+    for end in ("", f"{c}ss")
+}
+LISTED |= {
+    pattern: pattern.replace("'T'", "T")
+    .replace("yyyy", "%Y")
+    .replace("MM", "%m")
+    .replace("dd", "%d")
+    .replace("HH", "%H")
+    .replace("mm", "%M")
+    .replace("ss", "%S")
+    for pattern in sorted(ALSO - set(LISTED))
+}
 WITH_SECONDS = sorted(p for p in LISTED if p.endswith("ss"))
 ZONES = {"": 0, "Z": 0, "+00:00": 0, "-00:00": 0, "+05:30": 330, "-11:45": -705, "+23:59": 1439}
 
@@ -244,18 +266,13 @@ NEAR_MISSES = [
     "2262-04-11T23:47:16.854775807",
     "0001-01-01T00:00:00",
     "9999-12-31T23:59:59",
-    # separators the list does not combine so
-    "2022-05-13-12-00",
-    "2022-05-13T12-00-00",
-    "2022-05-13 12-00-00",
-    "2022/05/13-12:00:00",
-    "2022 05 13-12:00",
-    "2022/05/13T12-00",
+    # separators that differ within the date or the clock, or doubled
     "2022-05/13 12:00:00",
-    "20220513T1200",
-    "20220513 120000",
+    "2022/05-13 12:00",
+    "2022-05-13 12:00-00",
+    "2022-05-13 12-00:00",
+    "20220513T12:0000",
     "20220513-12:00",
-    "2022051312:00",
     "2022-05-13  12:00:00",
     "2022-05-13\t12:00:00",
     # a fraction of a second with no seconds
