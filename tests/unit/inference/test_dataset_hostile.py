@@ -459,3 +459,15 @@ def test_a_mutated_timestamp_reads_as_the_contract_says_alone_and_in_a_column(
     expected = reference(text)
     assert _same(parse_timestamps([text])[0], expected), text
     assert _same(parse_timestamps([first, text])[1], expected), (first, text)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-01-01 24:00:00", "2026-01-01T12:00:60", "2026-01-01T00:00:00+24:00"]
+)
+def test_a_label_past_the_clock_or_zone_names_its_line_not_the_next_day(
+    stamp: str, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"2025-12-31T00:00:00,2026-01-01T00:00:00\n2026-01-01T00:00:00,{stamp}\n")
+    with pytest.raises(UserError, match=r"labels.csv: line 2: .*expected a supported timestamp"):
+        load_labels(labels)
