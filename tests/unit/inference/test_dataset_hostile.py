@@ -471,3 +471,33 @@ def test_a_label_past_the_clock_or_zone_names_its_line_not_the_next_day(
     labels.write_text(f"2025-12-31T00:00:00,2026-01-01T00:00:00\n2026-01-01T00:00:00,{stamp}\n")
     with pytest.raises(UserError, match=r"labels.csv: line 2: .*expected a supported timestamp"):
         load_labels(labels)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1678, 1, 2), max_value=datetime(2261, 12, 30)),
+            st.integers(0, 10**9 - 1),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["T", " "]),
+    st.integers(0, 9),
+    st.sampled_from(sorted(ZONES)),
+)
+def test_a_column_in_one_iso_layout_reads_every_row_exactly(
+    moments: list[tuple[datetime, int]], sep: str, digits: int, zone: str
+) -> None:
+    # the one-call path: every row in the first row's layout, fraction digits and zone
+    column, expected = [], []
+    for at, nanos in moments:
+        fraction = f"{nanos:09d}"[:digits]
+        text = at.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + (f".{fraction}" if digits else "")
+        column.append(text + zone)
+        instant = pd.Timestamp(at.replace(microsecond=0), tz="UTC")
+        instant += pd.Timedelta(int(fraction.ljust(9, "0") if digits else 0), "ns")
+        expected.append(instant - pd.Timedelta(minutes=ZONES[zone]))
+    assert list(parse_timestamps(column)) == expected
+    assert list(parse_timestamps(pd.Series(column, dtype="str"))) == expected
