@@ -11,8 +11,8 @@ from typing import Any
 
 TIMESTAMP_FORMATS = (
     "a date 2026-01-05, or a time as 2026-01-05T06:00:00, '2026-01-05 06:00', "
-    "2026/01/05-06-00-00, 20260105T060000, 20260105 0600 or 1/5/2026 6:00; seconds and "
-    ".fraction optional; Z or +HH:MM suffix (default UTC)"
+    "2026/01/05-06-00-00, 20260105T060000, 20260105 0600 or 1/5/2026 6:00; seconds "
+    "optional, a .fraction only after them; Z or +HH:MM suffix (default UTC)"
 )
 """The forms :func:`parse_time_option` accepts, for help text."""
 

@@ -1,8 +1,9 @@
 """L4E CSVs in, a UTC-indexed frame out: timestamps (§1.2 Choice), datasets (§1.1), labels (§2).
 
-Timestamps: every listed pattern, optional fractional seconds (1-9 digits), an optional
-``Z``/``±HH:MM`` suffix, and ``M/d/yyyy H:mm[:ss]``. No zone means UTC. Rows whose timestamp
-cannot be parsed are dropped and counted.
+Timestamps: every listed pattern, optional fractional seconds (1-9 digits, after the
+seconds), an optional ``Z``/``±HH:MM`` suffix (within ±23:59), and ``M/d/yyyy H:mm[:ss]``. No
+zone means UTC. Rows whose timestamp cannot be parsed, or names no real instant (hour 24,
+30 February), are dropped and counted.
 """
 
 from __future__ import annotations
@@ -19,45 +20,92 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from edge import user_files
 from edge.errors import UserError
 from edge.user_files import read_document_text, read_header_line
 
-_SEP = r"[-/ ]"
-_TS_RE = re.compile(
-    r"^\s*(?:"
-    # yyyy-MM-dd / yyyy/MM/dd / yyyy MM dd, then T, space or -, then HH:mm or HH-mm
-    rf"(?P<y>\d{{4}})(?P<s1>{_SEP})(?P<mo>\d{{2}})(?P=s1)(?P<d>\d{{2}})(?:T| |-)"
-    r"(?P<h>\d{2})(?P<s2>[:-])(?P<mi>\d{2})(?:(?P=s2)(?P<s>\d{2}))?"
-    # yyyyMMdd, then T, space or nothing, then HH:mm[:ss] or HHmm[ss]
-    r"|(?P<y2>\d{4})(?P<mo2>\d{2})(?P<d2>\d{2})(?:T| )?"
-    r"(?P<h2>\d{2})(?P<c2>:?)(?P<mi2>\d{2})(?:(?P=c2)(?P<s_2>\d{2}))?"
+_DATED = r"(?P<y{n}>\d{{4}}){s}(?P<mo{n}>\d{{2}}){s}(?P<d{n}>\d{{2}})[T -]"
+_COMPACT = r"(?P<y{n}>\d{{4}})(?P<mo{n}>\d{{2}})(?P<d{n}>\d{{2}})[T ]?"
+_CLOCK = r"(?P<h{n}>\d{{2}}){c}(?P<mi{n}>\d{{2}})(?:{c}(?P<s{n}>\d{{2}}))?"
+_LAYOUTS = (
+    # yyyy-MM-dd, yyyy/MM/dd or yyyy MM dd; 'T', a space or -; HH:mm[:ss] or HH-mm[-ss]
+    *(_DATED.replace("{s}", s) + _CLOCK.replace("{c}", c) for s in "-/ " for c in ":-"),
+    # yyyyMMdd; 'T', a space or nothing; HH:mm[:ss] or HHmm[ss]
+    *(_COMPACT + _CLOCK.replace("{c}", c) for c in (":", "")),
     # M/d/yyyy H:mm[:ss]
-    r"|(?P<mo3>\d{1,2})/(?P<d3>\d{1,2})/(?P<y3>\d{4}) (?P<h3>\d{1,2}):(?P<mi3>\d{2})"
-    r"(?::(?P<s3>\d{2}))?"
-    r")(?:\.(?P<f>\d{1,9}))?(?P<z>Z|[+-]\d{2}:\d{2})?\s*$"
+    r"(?P<mo{n}>\d{{1,2}})/(?P<d{n}>\d{{1,2}})/(?P<y{n}>\d{{4}}) "
+    r"(?P<h{n}>\d{{1,2}}):(?P<mi{n}>\d{{2}})(?::(?P<s{n}>\d{{2}}))?",
 )
+_BLANK = r"[ \t\n\r\f\v]*"  # ASCII white space only: a no-break space separates nothing
+_TS_PATTERN = (
+    rf"^{_BLANK}(?:"
+    + "|".join(layout.format(n=n) for n, layout in enumerate(_LAYOUTS))
+    + r")(?:\.(?P<f>\d{1,9}))?(?P<z>Z|(?P<zs>[+-])(?P<zh>\d{2}):(?P<zm>\d{2}))?"
+    + rf"{_BLANK}$"
+)
+"""Every accepted layout spelt out (no back-references: one separator throughout the
+date, one throughout the clock), so that one text serves Python's ``re`` (ASCII digits)
+and Arrow's RE2, which reads a whole column in one call. Field ranges (hour 0-23, a real
+date, a zone within ±23:59) are checked on the numbers."""
+_TS_RE = re.compile(_TS_PATTERN, re.ASCII)
 
 
 NS_YEARS = (1678, 2261)
 """Whole years a nanosecond timestamp holds (pandas' bounds fall inside 1677 and 2262);
 a value outside them is an unsupported timestamp, as garbage is, not a crash."""
 
+_NAT = np.iinfo(np.int64).min
+_EMPTY = pa.scalar("", pa.large_string())
+_SECOND_NS = 1_000_000_000
+
 
 def parse_timestamps(values: Iterable[object]) -> pd.DatetimeIndex:
-    """UTC instants; NaT where a value matches no accepted format."""
-    text = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
-    text = text.astype(str)
-    fast = _fast_iso(text)
+    """UTC instants; NaT where a value matches no accepted format.
+
+    A value's reading is its own: the same whatever the other values of the column are.
+    """
+    text, column = _texts(values if isinstance(values, pd.Series) else list(values))
+    if text.empty:
+        return _utc(np.array([], dtype=np.int64))
+    fast = _fast_iso(text, column)
     if fast is None:
-        return _parse_each(text)
+        return _parse_each(column)
     missed = np.asarray(fast.isna())
     if not missed.any():
         return fast
-    stamps = fast.asi8.copy()  # rows laid out otherwise than the first: each on its own
-    stamps[missed] = _parse_each(text[missed]).asi8
-    return pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
+    stamps = fast.asi8.copy()  # rows laid out otherwise than the first: the listed formats
+    stamps[missed] = _parse_each(column.filter(pa.array(missed))).asi8
+    return _utc(stamps)
+
+
+def _utc(nanoseconds: np.ndarray) -> pd.DatetimeIndex:
+    """Nanoseconds since the epoch (``_NAT`` for none) as UTC instants."""
+    return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _texts(values: pd.Series | list[object]) -> tuple[pd.Series, pa.Array]:
+    """Each value as text (a missing one stays missing), and the same as an Arrow column.
+    Text that is not UTF-8 (a lone surrogate: bytes from argv that were not UTF-8) names
+    no timestamp and is read as missing, not left to fail the conversion."""
+    try:
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+            text = values  # a CSV column read as text: no round trip through objects
+        else:
+            text = pd.Series(values, dtype=object).astype(str)
+        return text, pa.array(text, type=pa.large_string(), from_pandas=True)
+    except UnicodeEncodeError:
+        return _texts([v if not isinstance(v, str) or _utf8(v) else None for v in values])
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def one_line(exc: BaseException) -> str:
@@ -65,70 +113,98 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _parse_each(text: pd.Series) -> pd.DatetimeIndex:
-    """Every accepted format, value by value (a regular expression per value)."""
-    parts = text.str.extract(_TS_RE)
-    year = parts["y"].fillna(parts["y2"]).fillna(parts["y3"])
-    month = parts["mo"].fillna(parts["mo2"]).fillna(parts["mo3"])
-    day = parts["d"].fillna(parts["d2"]).fillna(parts["d3"])
-    hour = parts["h"].fillna(parts["h2"]).fillna(parts["h3"])
-    minute = parts["mi"].fillna(parts["mi2"]).fillna(parts["mi3"])
-    second = parts["s"].fillna(parts["s_2"]).fillna(parts["s3"]).fillna("0")
-    frac = parts["f"].fillna("").str.ljust(9, "0")
-    frame = pd.DataFrame(
-        {
-            "year": pd.to_numeric(year, errors="coerce"),
-            "month": pd.to_numeric(month, errors="coerce"),
-            "day": pd.to_numeric(day, errors="coerce"),
-            "hour": pd.to_numeric(hour, errors="coerce"),
-            "minute": pd.to_numeric(minute, errors="coerce"),
-            "second": pd.to_numeric(second, errors="coerce"),
-            "ns": pd.to_numeric(frac, errors="coerce").fillna(0),
-        }
-    )
-    ok = frame[["year", "month", "day", "hour", "minute", "second"]].notna().all(axis=1)
-    ok &= frame["year"].between(*NS_YEARS)  # 9999-12-31 is a date, not a nanosecond instant
-    stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    if ok.any():
-        stamps[ok] = pd.to_datetime(frame[ok], errors="coerce")
-    offsets = parts["z"].fillna("Z").map(_offset_ns)
-    values_ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    shifted = np.where(stamps.isna(), np.iinfo(np.int64).min, values_ns - offsets.to_numpy())
-    return pd.DatetimeIndex(shifted.astype("datetime64[ns]")).tz_localize("UTC")
+def _parse_each(text: pd.Series | pa.Array | pa.ChunkedArray) -> pd.DatetimeIndex:
+    """Every accepted format, each value on its own (one RE2 pass over the column): NaT
+    where a value is not an accepted timestamp or names no real instant (hour 24, minute
+    60, 30 February, a zone past ±23:59)."""
+    column = text if isinstance(text, pa.Array | pa.ChunkedArray) else _texts(text)[1]
+    parts = pc.extract_regex(column, _TS_PATTERN)
+    ok = _numpy(pc.is_valid(parts))
+
+    def field(*names: str, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The number a group holds (0 where absent, right-padded with zeros to *pad*
+        digits) and where it is present; of several groups, the one the value matched."""
+        cells = [pc.struct_field(parts, name) for name in names]
+        text = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, _EMPTY)
+        present = pc.fill_null(pc.not_equal(text, _EMPTY), False)
+        if pad:
+            text = pc.utf8_rpad(text, width=pad, padding="0")
+        number = pc.cast(pc.if_else(present, text, "0"), pa.int64())
+        return _numpy(pc.fill_null(number, 0)), _numpy(present)
+
+    def layouts(name: str) -> list[str]:
+        return [f"{name}{n}" for n in range(len(_LAYOUTS))]
+
+    year, month, day = (field(*layouts(name))[0] for name in ("y", "mo", "d"))
+    hour, minute = (field(*layouts(name))[0] for name in ("h", "mi"))
+    second, seconds_given = field(*layouts("s"))
+    fraction, fraction_given = field("f", pad=9)  # nanoseconds
+    ok &= seconds_given | ~fraction_given  # '12:00.5' is no fraction of a second
+    zone_hours, zone_minutes = field("zh")[0], field("zm")[0]
+    west = _numpy(pc.fill_null(pc.equal(pc.struct_field(parts, "zs"), "-"), False))
+    ok &= (year >= NS_YEARS[0]) & (year <= NS_YEARS[1]) & (month >= 1) & (month <= 12)
+    ok &= (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    ok &= (zone_hours <= 23) & (zone_minutes <= 59)
+    year, month, day = np.where(ok, year, 1970), np.where(ok, month, 1), np.where(ok, day, 1)
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    first = months.astype("datetime64[D]").astype(np.int64)
+    ok &= day <= (months + 1).astype("datetime64[D]").astype(np.int64) - first
+    seconds = (first + day - 1) * 86_400 + hour * 3_600 + minute * 60 + second
+    offset = (zone_hours * 3_600 + zone_minutes * 60) * np.where(west, -1, 1)
+    return _utc(np.where(ok, (seconds - offset) * _SECOND_NS + fraction, _NAT))
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False))
 
 
 _ISO_FIRST = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?P<sep>[T ])\d{2}:\d{2}:\d{2}(?P<f>\.\d{1,9})?(?P<z>Z|[+-]\d{2}:\d{2})?"
+    r"\d{4}-\d{2}-\d{2}(?P<sep>[T ])\d{2}:\d{2}:\d{2}(?P<f>\.\d{1,9})?(?P<z>Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
 )
+_NS_YEAR = r"(?:167[89]|16[89]\d|1[7-9]\d\d|2[01]\d\d|22[0-5]\d|226[01])"  # NS_YEARS
+_ZONE = r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_LAYOUT_ROWS = 8
+"""Rows looked at for the fast path's layout; which one sets it changes no row's reading."""
 
 
-def _fast_iso(text: pd.Series) -> pd.DatetimeIndex | None:
-    """Whole-column parse in the first row's exact layout: the common case (batcher files,
-    samples) in one C call. A row laid out otherwise is NaT here, for the caller to read
-    by the listed formats, so a value none of them accepts (a date alone) stays
-    unsupported. None when the first row is not such an ISO timestamp."""
+def _fast_iso(
+    text: pd.Series, column: pa.Array | pa.ChunkedArray | None = None
+) -> pd.DatetimeIndex | None:
+    """Whole-column parse in the layout of the first ISO row (among the first few, so a
+    blank or garbled first cell does not send the column value by value): the common
+    case (batcher files, samples) in a few C calls. Only rows in that layout to the
+    letter, with every field in range, are read so (pandas' parser alone is lenient:
+    one-digit fields, a lower-case ``t``, ``+0530``, a ``.`` without digits, ten fraction
+    digits, a 60th second rolled over); any other row is NaT here, for the caller to read
+    by the listed formats. None when no such ISO row comes first."""
     if text.empty:
-        return pd.DatetimeIndex([], tz="UTC")
-    first = _ISO_FIRST.fullmatch(text.iloc[0])
+        return _utc(np.array([], dtype=np.int64))
+    if column is None:
+        text, column = _texts(text)
+    heads = (_ISO_FIRST.fullmatch(v) for v in text.iloc[:_LAYOUT_ROWS] if isinstance(v, str))
+    first = next((match for match in heads if match is not None), None)
     if first is None:
         return None
     layout = f"%Y-%m-%d{first['sep']}%H:%M:%S"
     layout += (".%f" if first["f"] else "") + ("%z" if first["z"] else "")
-    try:
-        stamps = pd.to_datetime(text, format=layout, exact=True, utc=True, errors="coerce")
-    except (ValueError, TypeError):
+    strict = (
+        rf"^{_NS_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]){first['sep']}"
+        r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+        + (r"\.\d{1,9}" if first["f"] else "")
+        + (_ZONE if first["z"] else "")
+        + "$"
+    )
+    exact = _numpy(pc.fill_null(pc.match_substring_regex(column, strict), False))
+    if not exact.any():
         return None
     try:
+        stamps = pd.to_datetime(
+            text.where(exact), format=layout, exact=True, utc=True, errors="coerce"
+        )
         return pd.DatetimeIndex(stamps).as_unit("ns")
-    except pd.errors.OutOfBoundsDatetime:  # a year nanoseconds cannot hold: value by value
+    except (ValueError, TypeError, pd.errors.OutOfBoundsDatetime):
         return None
-
-
-def _offset_ns(zone: str) -> int:
-    if zone == "Z":
-        return 0
-    sign = -1 if zone[0] == "-" else 1
-    return sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * 1_000_000_000
 
 
 @dataclass
