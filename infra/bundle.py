@@ -4,8 +4,8 @@ Each function gets its own asset: the project files its handler reaches through 
 imports (:mod:`cloud.handlers.packaging`, data files included), plus the pure-Python
 packages the handlers need that the Lambda runtime lacks. So the batcher carries no
 inference or detector code and the detector no pandas-facing modules, and a change to one
-engine redeploys only the functions that run it. numpy and pandas come from the AWS SDK
-for pandas layer and boto3 from the runtime, so nothing compiled is copied from this
+engine redeploys only the functions that run it. numpy, pandas and pyarrow come from the
+AWS SDK for pandas layer and boto3 from the runtime, so nothing compiled is copied from this
 machine.
 """
 

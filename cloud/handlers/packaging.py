@@ -3,7 +3,8 @@ app can bundle the code without Docker.
 
 A bundle holds only the project's own modules (``cloud``, ``edge``) the handler reaches,
 with the package data beside them (the bundled detector model). boto3 and botocore come
-from the Lambda Python runtime, numpy and pandas from the public AWS SDK for pandas layer;
+from the Lambda Python runtime, numpy, pandas and pyarrow from the public AWS SDK for pandas
+layer (it ships its own pyarrow build, 18.1 since layer 3.11.0, with Arrow's compute module);
 every other third-party package a bundle imports is listed in ``install`` to be copied in
 (today only ``aws_lambda_powertools``, which is pure Python). The CDK app's code asset
 (``infra/bundle.py``) is checked against these lists by the tests.
@@ -40,6 +41,7 @@ PROVIDED = {
     "botocore": "Lambda Python runtime",
     "numpy": "AWS SDK for pandas layer",
     "pandas": "AWS SDK for pandas layer",
+    "pyarrow": "AWS SDK for pandas layer",
 }
 
 

@@ -1,4 +1,4 @@
-"""Lambda bundles: only the project's own code, never boto3/numpy/pandas (the runtime and
+"""Lambda bundles: only the project's own code, never boto3/numpy/pandas/pyarrow (the runtime and
 the AWS SDK for pandas layer provide those), and nothing of the local runtime, CLI or local
 adapters; a written bundle imports its handler from its own files alone, and each CDK code
 asset is its function's bundle."""
@@ -15,7 +15,7 @@ import pytest
 from cloud.handlers import packaging
 
 FORBIDDEN = ("cloud/runtime/", "cloud/cli/", "cloud/adapters/local/", "simulator/", "infra/")
-LAYERED = {"boto3", "botocore", "numpy", "pandas"}
+LAYERED = {"boto3", "botocore", "numpy", "pandas", "pyarrow"}
 
 
 @pytest.mark.parametrize("name", sorted(packaging.HANDLERS))
