@@ -215,6 +215,8 @@ def decode(payload: bytes | str) -> Telemetry:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"payload is not JSON: {exc}", reason="bad_json") from None
+    except RecursionError:  # under the size limit, [[[[... nests deeper than json recurses
+        raise WireFormatError("payload is not JSON: nested too deeply", reason="bad_json") from None
     return from_document(doc)
 
 
@@ -359,6 +361,8 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
+    except RecursionError:
+        raise WireFormatError("status is not JSON: nested too deeply", reason="bad_json") from None
     if not isinstance(doc, dict):
         raise WireFormatError("status: expected a JSON object", reason="bad_schema")
     if not _is_version(doc.get("v")):
