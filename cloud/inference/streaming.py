@@ -11,7 +11,9 @@ Semantics worth knowing:
 * readings are scored as they come, without resampling (a model trained with a
   ``TargetSamplingRate`` is applied per reading);
 * a redelivered message (same ``sender:seq``) is ignored; a reading not newer than the
-  asset's last scored reading is dropped and counted (``late``);
+  asset's last scored reading is dropped and counted (``late``); samples of one message
+  that share a timestamp are one reading, merged as the batcher merges them (a later
+  sample's value wins, a value wins over a null);
 * given a clock, a message with a reading more than ``max_skew_s`` from now is refused
   whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
   otherwise make every real reading of its asset "late" until a restart;
@@ -50,7 +52,7 @@ from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import ConfigError, NotFoundError, WireFormatError
-from edge.wire import Telemetry
+from edge.wire import Sample, Telemetry
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
@@ -258,6 +260,9 @@ class StreamingScorer:
             self._remember(message)
             self.stats.late += len(samples)
             return []
+        late = len(samples) - len(fresh)
+        if len({s.ts_ms for s in fresh}) != len(fresh):
+            fresh = _merged(fresh)
         x = np.array(
             [[_value(s.values.get(name)) for name in self._plain] for s in fresh], dtype=float
         )
@@ -283,7 +288,7 @@ class StreamingScorer:
         state.monitor = out.state
         state.last_ts_ms = fresh[-1].ts_ms
         self._remember(message)
-        self.stats.late += len(samples) - len(fresh)
+        self.stats.late += late
         self.stats.readings += len(fresh)
         return lines
 
@@ -303,6 +308,24 @@ class StreamingScorer:
             x[i, gaps] = previous[gaps]
             previous = x[i]
         return x
+
+
+def _merged(samples: list[Sample]) -> list[Sample]:
+    """One sample per timestamp of *samples* (sorted by time, stably), merged as the
+    batcher merges a message's rows: a later sample's value wins, a value wins over a null.
+    Scored apiece, a repeated timestamp gave two result lines for one instant and moved the
+    model's state twice."""
+    out: list[Sample] = []
+    for sample in samples:
+        if out and out[-1].ts_ms == sample.ts_ms:
+            values = dict(out[-1].values)
+            for name, value in sample.values.items():
+                if value is not None or name not in values:
+                    values[name] = value
+            out[-1] = Sample(sample.ts_ms, values)
+        else:
+            out.append(sample)
+    return out
 
 
 def _value(value: float | None) -> float:

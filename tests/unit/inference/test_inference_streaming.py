@@ -227,3 +227,44 @@ def test_the_alarm_streams_as_the_whole_series_scores_even_across_a_failed_store
     # THEN the alarm is raised on the same row as when the series is scored at once
     assert [line["prediction"] for line in sink.lines] == whole
     assert whole[:30] == [0] * 30 and 1 in whole[35:]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.data())
+def test_a_timestamp_repeated_in_a_message_is_scored_once_as_the_batcher_merges_it(
+    data: st.DataObject,
+) -> None:
+    # GIVEN live readings split into partial samples, some timestamps given more than once
+    # (the same sensors twice, or the sensors spread over several samples), in any order
+    rows = LIVE.iloc[:8]
+    samples: list[Sample] = []
+    for ts, row in rows.iterrows():
+        ts_ms = int(ts.value // 1_000_000)
+        values = {k: float(v) for k, v in row.items()}
+        names = list(values)
+        cut = data.draw(st.integers(0, len(names)), label="cut")
+        parts = (
+            [dict(values)]
+            if cut in (0, len(names))
+            else [
+                {n: values[n] for n in names[:cut]},
+                {n: values[n] for n in names[cut:]},
+            ]
+        )
+        if data.draw(st.booleans(), label="repeat"):
+            parts.append(dict(values))
+        samples.extend(Sample(ts_ms, p) for p in parts)
+    order = data.draw(st.permutations(samples), label="order")
+    got: list[dict] = []
+    scorer = StreamingScorer(MODEL, CallbackSink(lambda _a, lines: got.extend(lines)))
+
+    # WHEN they arrive in one message
+    scorer.handle(encode(Telemetry("s1", "pump-01", "gw1", 0, tuple(order))))
+
+    # THEN there is one result line per timestamp, as scoring the merged rows gives
+    whole = Monitor(MODEL).score(rows).result
+    assert [line["timestamp"] for line in got] == sorted({line["timestamp"] for line in got})
+    assert len(got) == len(rows) and scorer.stats.readings == len(rows)
+    np.testing.assert_allclose(
+        [line["anomaly_score"] for line in got], np.round(whole.score, 5), atol=1e-5
+    )
