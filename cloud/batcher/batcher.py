@@ -15,7 +15,9 @@ spool names a window's owner by the site layout's key (``<asset>`` or ``<site>:<
 Rows are sorted by timestamp. A redelivered message (same ``site/asset/sender:seq`` and same
 content) is a duplicate and is skipped. Two messages with readings at the same timestamp
 are merged into one row; on a conflicting sensor the message with the larger
-``(sender, seq)`` wins, so the output does not depend on arrival order.
+``(sender, seq)`` wins, so the output does not depend on arrival order; two messages with
+one ``sender:seq`` and other content (an id conflict: both are kept) are ordered by their
+content for that.
 
 With ``archive=True`` every file written is also queued for the Parquet archive, in the
 spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
