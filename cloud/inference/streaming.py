@@ -10,10 +10,10 @@ records.
 Semantics worth knowing:
 * readings are scored as they come, without resampling (a model trained with a
   ``TargetSamplingRate`` is applied per reading);
-* a redelivered message (same ``sender:seq``) is ignored; a reading not newer than the
-  asset's last scored reading is dropped and counted (``late``); samples of one message
-  that share a timestamp are one reading, merged as the batcher merges them (a later
-  sample's value wins, a value wins over a null);
+* a redelivered message (same ``sender:seq``, asset and sample times) is ignored; a
+  reading not newer than the asset's last scored reading is dropped and counted
+  (``late``); samples of one message that share a timestamp are one reading, merged as
+  the batcher merges them (a later sample's value wins, a value wins over a null);
 * given a clock, a message with a reading more than ``max_skew_s`` from now is refused
   whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
   otherwise make every real reading of its asset "late" until a restart;
@@ -206,7 +206,7 @@ class StreamingScorer:
         self.quarantine = quarantine
         self.stats = StreamStats()
         self._assets: dict[str, _AssetState] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self._dedup_window = dedup_window
         self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
         self._off_plain = model.off.plain_sensor if model.off else None
@@ -245,7 +245,7 @@ class StreamingScorer:
     ) -> list[dict[str, Any]]:
         """Score one decoded message; *payload* (its raw bytes) is what a refusal keeps."""
         self.stats.messages += 1
-        if message.msg_id in self._seen:
+        if _identity(message) in self._seen:
             self.stats.duplicates += 1
             return []
         skewed = self._skewed(message)
@@ -293,7 +293,7 @@ class StreamingScorer:
         return lines
 
     def _remember(self, message: Telemetry) -> None:
-        self._seen[message.msg_id] = None
+        self._seen[_identity(message)] = None
         if len(self._seen) > self._dedup_window:
             self._seen.popitem(last=False)
 
@@ -308,6 +308,22 @@ class StreamingScorer:
             x[i, gaps] = previous[gaps]
             previous = x[i]
         return x
+
+
+def _identity(message: Telemetry) -> tuple[object, ...]:
+    """What makes a delivery a redelivery: the id, where it is for, and its sample times.
+    ``sender:seq`` alone is not enough: a device whose queue was reset numbers from 0 again,
+    and a gateway that numbers per asset repeats ids across assets; their new readings were
+    taken for redeliveries and never scored (the batcher keeps them, as id conflicts)."""
+    samples = message.samples
+    return (
+        message.site,
+        message.asset,
+        message.msg_id,
+        len(samples),
+        samples[0].ts_ms,
+        samples[-1].ts_ms,
+    )
 
 
 def _merged(samples: list[Sample]) -> list[Sample]:

@@ -268,3 +268,23 @@ def test_a_timestamp_repeated_in_a_message_is_scored_once_as_the_batcher_merges_
     np.testing.assert_allclose(
         [line["anomaly_score"] for line in got], np.round(whole.score, 5), atol=1e-5
     )
+
+
+def test_a_reused_message_id_with_new_readings_is_scored_not_taken_for_a_redelivery() -> None:
+    # GIVEN a device whose readings were scored, then whose queue was reset: it numbers its
+    # messages from 0 again; and a gateway that numbered two assets' messages alike
+    got: dict[str, list[dict]] = {}
+    scorer = StreamingScorer(
+        MODEL, CallbackSink(lambda a, lines: got.setdefault(a, []).extend(lines))
+    )
+    for i in range(5):
+        scorer.handle(encode(message("pump-01", i, LIVE.iloc[i : i + 1])))
+    # WHEN it sends new readings under ids it used before, and a redelivery
+    for i in range(5):
+        scorer.handle(encode(message("pump-01", i, LIVE.iloc[10 + i : 11 + i])))
+    scorer.handle(encode(message("pump-02", 0, LIVE.iloc[0:3])))
+    scorer.handle(encode(message("pump-02", 0, LIVE.iloc[0:3])))  # a real redelivery
+
+    # THEN every new reading is scored, and only the redelivery counts as a duplicate
+    assert len(got["pump-01"]) == 10 and len(got["pump-02"]) == 3
+    assert scorer.stats.duplicates == 1 and scorer.stats.late == 0
