@@ -57,10 +57,13 @@ def sensor_name_problem(name: str) -> str:
     """Why *name* is no sensor name, in words a device owner can act on."""
     if name.lower() == TIME_COLUMN.lower():
         return (
-            f"sensor name {name!r} not allowed: it is the input files' time column; "
+            f"sensor name {_short(name, 80)} not allowed: it is the input files' time column; "
             "give the sensor another name"
         )
-    return f"sensor name {name!r} not allowed: letters, digits, '.', '_' and '-', 1-200 characters"
+    return (
+        f"sensor name {_short(name, 80)} not allowed: letters, digits, '.', '_' and '-', "
+        "1-200 characters"
+    )
 
 
 def telemetry_topic(site: str, asset: str) -> str:
@@ -375,7 +378,8 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         parts = topic.split("/")
         if len(parts) != 5 or parts[:2] != ["dt", APP] or parts[4] != "status":
             raise WireFormatError(
-                f"topic {topic!r}: expected dt/{APP}/<site>/<sender>/status", reason="bad_topic"
+                f"topic {_short(topic, 80)}: expected dt/{APP}/<site>/<sender>/status",
+                reason="bad_topic",
             )
         if (parts[2], parts[3]) != (site, sender):
             raise WireFormatError(
@@ -494,7 +498,7 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise WireFormatError(
-            f"{key}: expected a name matching {NAME_RE.pattern}, got {value!r}",
+            f"{key}: expected a name matching {NAME_RE.pattern}, got {_short(value, 80)}",
             reason="bad_schema",
         )
     return value

@@ -171,3 +171,30 @@ def test_json_nested_too_deeply_is_bad_json_in_both_decoders(payload: str) -> No
                 decode(body)
             assert info.value.reason == "bad_json", decode
             assert "nested too deeply" in str(info.value)
+
+
+_LONG = "x" * 100_000 + "\n"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        _message(site=_LONG),
+        _message(asset=_LONG),
+        _message(sender=_LONG),
+        _message(samples=[{"ts": TS, "values": {_LONG: 1}}]),
+        _message(samples=[{"ts": TS, "values": {"Timestamp" + " " * 90_000: 1}}]),
+    ],
+    ids=["site", "asset", "sender", "sensor", "sensor_like_time_column"],
+)
+def test_a_hostile_long_name_gives_a_short_error(doc: dict) -> None:
+    """The error goes to logs, counters and each quarantine record: a 100 KB name must
+    not be repeated in it whole."""
+    from cloud import wire_decoder
+
+    payload = json.dumps(doc)
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        with pytest.raises(WireFormatError) as info:
+            decode(payload)
+        assert info.value.reason in ("bad_schema", "bad_sensor_name")
+        assert len(str(info.value)) < 300
