@@ -116,27 +116,42 @@ class WindowedObjectSink:
             at = datetime.fromisoformat(line["timestamp"]).replace(tzinfo=UTC).timestamp()
             start = window_end(at, self.frequency_s) - self.frequency_s
             grouped.setdefault(start, []).append(line)
-        for start, new in sorted(grouped.items()):
-            key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
-            window = (asset, start)
-            first = self._open.get(window)
-            if first is None:
-                old = self._stored(key, new[0]["timestamp"])
-                self.store.put(key, encode_results([*old, *new]))
-                first = len(old)
-            elif self._append is not None:
-                self._append(key, encode_results(new))
-            else:
-                old = self._lines[window]
-                self.store.put(key, encode_results([*old, *new]))
-            self._open[window] = first + len(new)
-            if self._append is None:
-                self._lines[window] = [*self._lines.get(window, old), *new]
-            if self.on_stored is not None:
-                self.on_stored(asset, key, first, new)
+        try:
+            for start, new in sorted(grouped.items()):
+                self._write_window(asset, name, prefix, start, new)
+        except BaseException:
+            # Lines of this call may be stored in part (an earlier window of it, or half an
+            # append): the scorer commits nothing and the message comes again. Those windows
+            # are read back on their next write, which keeps only their lines older than the
+            # new ones: redelivered lines are not stored twice, a torn line is dropped.
+            for start in grouped:
+                self._open.pop((asset, start), None)
+                self._lines.pop((asset, start), None)
+            raise
         for window in [k for k in self._open if k[0] == asset and k[1] not in grouped]:
             del self._open[window]  # an older window of this asset is complete
             self._lines.pop(window, None)
+
+    def _write_window(
+        self, asset: str, name: str, prefix: str, start: float, new: list[dict[str, Any]]
+    ) -> None:
+        key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
+        window = (asset, start)
+        first = self._open.get(window)
+        if first is None:
+            old = self._stored(key, new[0]["timestamp"])
+            self.store.put(key, encode_results([*old, *new]))
+            first = len(old)
+        elif self._append is not None:
+            self._append(key, encode_results(new))
+        else:
+            old = self._lines[window]
+            self.store.put(key, encode_results([*old, *new]))
+        self._open[window] = first + len(new)
+        if self._append is None:
+            self._lines[window] = [*self._lines.get(window, old), *new]
+        if self.on_stored is not None:
+            self.on_stored(asset, key, first, new)
 
     def _stored(self, key: str, before: str) -> list[dict[str, Any]]:
         """The window's stored lines before *before*; a line that does not parse (torn by a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -288,3 +289,67 @@ def test_a_reused_message_id_with_new_readings_is_scored_not_taken_for_a_redeliv
     # THEN every new reading is scored, and only the redelivery counts as a duplicate
     assert len(got["pump-01"]) == 10 and len(got["pump-02"]) == 3
     assert scorer.stats.duplicates == 1 and scorer.stats.late == 0
+
+
+class _FailingOnce:
+    """A store that fails one write to keys holding *marker*: after writing half the
+    body when it appends (a torn append, as a crash or a full disk leaves it)."""
+
+    def __init__(self, inner: object, marker: str) -> None:
+        self.inner, self.marker, self.armed = inner, marker, False
+
+    def put(self, key: str, body: bytes) -> None:
+        self._trip(key)
+        self.inner.put(key, body)  # type: ignore[attr-defined]
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)  # type: ignore[attr-defined]
+
+    def list(self, prefix: str = "") -> object:
+        return self.inner.list(prefix)  # type: ignore[attr-defined]
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)  # type: ignore[attr-defined]
+
+    def _trip(self, key: str, torn: bytes = b"") -> None:
+        if self.armed and self.marker in key:
+            self.armed = False
+            if torn:
+                self.inner.append(key, torn)  # type: ignore[attr-defined]
+            raise StorageError(f"{key}: store unavailable")
+
+
+class _AppendingFailingOnce(_FailingOnce):
+    def append(self, key: str, body: bytes) -> None:
+        self._trip(key, body[: len(body) // 2])
+        self.inner.append(key, body)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("appends", [False, True], ids=["rewrites", "appends"])
+def test_a_window_write_that_failed_leaves_no_line_twice_once_redelivered(
+    tmp_path: Path, appends: bool
+) -> None:
+    from cloud.adapters.local import FsObjectStore
+
+    # GIVEN a sink whose store fails once, on the second window of a message spanning two
+    # (rewrites), or half-way through appending to the window (appends)
+    if appends:
+        store = _AppendingFailingOnce(FsObjectStore(tmp_path), "T00:05:00Z")
+    else:
+        store = _FailingOnce(InMemoryObjectStore(), "T00:10:00Z")
+    scorer = StreamingScorer(MODEL, WindowedObjectSink(store, "stream/", 300))
+    scorer.handle(encode(message("pump-01", 0, LIVE.iloc[1:3])))
+    scorer.handle(encode(message("pump-01", 1, LIVE.iloc[5:7])))  # opens the 00:05 window
+    payload = encode(message("pump-01", 2, LIVE.iloc[7:12]))  # 00:07 ... 00:11
+    store.armed = True
+
+    # WHEN its message fails, then is delivered again
+    with pytest.raises(StorageError):
+        scorer.handle(payload)
+    assert len(scorer.handle(payload)) == 5
+
+    # THEN every window holds each reading once, every line whole, in time order
+    stamps = []
+    for key in sorted(store.list("stream/")):
+        stamps += [line["timestamp"][11:16] for line in decode_results(store.get(key))]
+    assert stamps == ["00:01", "00:02", "00:05", "00:06", *[f"00:{m:02d}" for m in range(7, 12)]]
