@@ -359,3 +359,44 @@ def test_a_repeated_id_with_other_content_gives_the_same_file_in_any_order(
         batcher.close()
     assert files[0] == files[1]
     assert files[0].count(b"\n") == 4  # the header, then 12:11:00, 12:11:01, 12:11:02
+
+
+class _Flaky(InMemoryObjectStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def put(self, key: str, body: bytes) -> None:
+        if self.down and key.startswith("input/"):
+            from edge.errors import StorageError
+
+            raise StorageError(f"{key}: store unavailable")
+        super().put(key, body)
+
+
+def test_a_late_window_the_store_refused_for_long_never_overwrites_its_first_file() -> None:
+    # GIVEN a window written long ago, and a reading for it that arrives just within the
+    # clock-skew bound while the store is down
+    clock = ManualClock(T0)
+    store = _Flaky()
+    config = BatcherConfig(grace_s=0, max_skew_s=3600)
+    batcher = Batcher(store, config, clock)
+    send(batcher, msg(0, (T0 + 60, {"flow": 1.0})))
+    clock.set(T0 + 300)
+    assert batcher.flush_due() == ["input/pump_20220513121500.csv"]
+    first = store.get("input/pump_20220513121500.csv")
+    clock.set(T0 + 60 + 3600 - 1)
+    store.down = True
+    send(batcher, msg(1, (T0 + 120, {"flow": 2.0})))
+    assert batcher.stats["late"] == 1
+
+    # WHEN the store stays down past the bound, while flushes go on (and prune what is old)
+    for _ in range(4):
+        clock.advance(600)
+        assert batcher.flush_due() == []
+    store.down = False
+    written = batcher.flush_due()
+
+    # THEN the late reading goes to a late file of its window; the first file is untouched
+    assert written == ["input/pump_20220513121459.csv"]
+    assert store.get("input/pump_20220513121500.csv") == first
