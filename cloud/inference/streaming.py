@@ -17,6 +17,8 @@ Semantics worth knowing:
 * given a clock, a message with a reading more than ``max_skew_s`` from now is refused
   whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
   otherwise make every real reading of its asset "late" until a restart;
+* given the topic (the local runtime passes it), a payload whose site and asset are not
+  the topic's is refused (``topic_mismatch``), as the batcher refuses it;
 * sites are kept apart (:mod:`cloud.l4e.sites`): state is per ``(site, asset)`` and the sink
   is handed the site layout's key, ``<asset>`` or ``<site>:<asset>``;
 * a message's state (its id, the asset's last reading and model state) is committed only
@@ -52,7 +54,7 @@ from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import ConfigError, NotFoundError, WireFormatError
-from edge.wire import Sample, Telemetry
+from edge.wire import Sample, Telemetry, parse_telemetry_topic
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
@@ -222,18 +224,40 @@ class StreamingScorer:
         self.stats = StreamStats()
         self._assets: dict[str, _AssetState] = {}
         self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._topics: dict[str, tuple[str, str]] = {}
+        """Telemetry topics already parsed: a fleet has few."""
         self._dedup_window = dedup_window
         self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
         self._off_plain = model.off.plain_sensor if model.off else None
 
-    def handle(self, payload: bytes) -> list[dict[str, Any]]:
-        """Decode, score and emit one message; malformed payloads go to quarantine."""
+    def handle(self, payload: bytes, topic: str | None = None) -> list[dict[str, Any]]:
+        """Decode, score and emit one message; malformed payloads go to quarantine. With the
+        *topic* it came on, the payload's site and asset must be the topic's, as the batcher
+        requires (``topic_mismatch``): a device allowed its own topic only must not put
+        readings on another asset's results."""
         try:
             message = self.decode(payload)
+            where = None if topic is None else self._topic(topic)
         except WireFormatError as exc:
             self._refuse(payload, exc.reason, str(exc))
             return []
+        if where is not None and where != (message.site, message.asset):
+            self._refuse(
+                payload,
+                "topic_mismatch",
+                f"payload site/asset {message.site}/{message.asset} differs from topic "
+                f"{where[0]}/{where[1]}",
+            )
+            return []
         return self.handle_message(message, payload)
+
+    def _topic(self, topic: str) -> tuple[str, str]:
+        where = self._topics.get(topic)
+        if where is None:
+            where = parse_telemetry_topic(topic)
+            if len(self._topics) < 100_000:
+                self._topics[topic] = where
+        return where
 
     def _refuse(self, payload: bytes | None, reason: str, error: str) -> None:
         self.stats.quarantined += 1
