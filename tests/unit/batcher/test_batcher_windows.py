@@ -390,13 +390,44 @@ def test_a_late_window_the_store_refused_for_long_never_overwrites_its_first_fil
     send(batcher, msg(1, (T0 + 120, {"flow": 2.0})))
     assert batcher.stats["late"] == 1
 
-    # WHEN the store stays down past the bound, while flushes go on (and prune what is old)
-    for _ in range(4):
+    # WHEN the store stays down past the bound, while fresh readings come and flushes go on
+    # (and prune what is old)
+    for seq in range(2, 6):
         clock.advance(600)
+        send(batcher, msg(seq, (clock.now(), {"flow": 3.0}), asset="fan"))
         assert batcher.flush_due() == []
     store.down = False
     written = batcher.flush_due()
 
     # THEN the late reading goes to a late file of its window; the first file is untouched
-    assert written == ["input/pump_20220513121459.csv"]
+    assert [key for key in written if key.startswith("input/pump")] == [
+        "input/pump_20220513121459.csv"
+    ]
     assert store.get("input/pump_20220513121500.csv") == first
+
+
+def test_a_clock_that_jumps_ahead_and_back_forgets_no_written_window() -> None:
+    # GIVEN a window written, and a redelivery the batcher knows for one
+    clock = ManualClock(T0)
+    store = InMemoryObjectStore()
+    batcher = Batcher(store, BatcherConfig(grace_s=0, max_skew_s=3600), clock)
+    first = msg(0, (T0 + 60, {"flow": 1.0}))
+    send(batcher, first)
+    clock.set(T0 + 300)
+    assert batcher.flush_due() == ["input/pump_20220513121500.csv"]
+    written = store.get("input/pump_20220513121500.csv")
+
+    # WHEN the host clock jumps a year ahead for a while (a bad NTP step), then comes back
+    clock.set(T0 + 365 * 86400)
+    send(batcher, msg(1, (T0 + 90, {"flow": 9.0})))  # out of range then: quarantined
+    assert batcher.flush_due() == []
+    clock.set(T0 + 400)
+    send(batcher, first)  # a redelivery
+    send(batcher, msg(2, (T0 + 120, {"flow": 2.0})))  # a late reading for the window
+    out = batcher.flush_due()
+
+    # THEN the redelivery is still a duplicate, and the late reading goes to a late file
+    assert batcher.stats["duplicates"] == 1
+    assert batcher.stats["quarantined_by_reason"] == {"timestamp_out_of_range": 1}
+    assert out == ["input/pump_20220513121459.csv"]
+    assert store.get("input/pump_20220513121500.csv") == written
