@@ -57,10 +57,13 @@ def sensor_name_problem(name: str) -> str:
     """Why *name* is no sensor name, in words a device owner can act on."""
     if name.lower() == TIME_COLUMN.lower():
         return (
-            f"sensor name {name!r} not allowed: it is the input files' time column; "
+            f"sensor name {_short(name, 80)} not allowed: it is the input files' time column; "
             "give the sensor another name"
         )
-    return f"sensor name {name!r} not allowed: letters, digits, '.', '_' and '-', 1-200 characters"
+    return (
+        f"sensor name {_short(name, 80)} not allowed: letters, digits, '.', '_' and '-', "
+        "1-200 characters"
+    )
 
 
 def telemetry_topic(site: str, asset: str) -> str:
@@ -215,6 +218,8 @@ def decode(payload: bytes | str) -> Telemetry:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"payload is not JSON: {exc}", reason="bad_json") from None
+    except RecursionError:  # under the size limit, [[[[... nests deeper than json recurses
+        raise WireFormatError("payload is not JSON: nested too deeply", reason="bad_json") from None
     return from_document(doc)
 
 
@@ -359,6 +364,8 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
+    except RecursionError:
+        raise WireFormatError("status is not JSON: nested too deeply", reason="bad_json") from None
     if not isinstance(doc, dict):
         raise WireFormatError("status: expected a JSON object", reason="bad_schema")
     if not _is_version(doc.get("v")):
@@ -371,7 +378,8 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         parts = topic.split("/")
         if len(parts) != 5 or parts[:2] != ["dt", APP] or parts[4] != "status":
             raise WireFormatError(
-                f"topic {topic!r}: expected dt/{APP}/<site>/<sender>/status", reason="bad_topic"
+                f"topic {_short(topic, 80)}: expected dt/{APP}/<site>/<sender>/status",
+                reason="bad_topic",
             )
         if (parts[2], parts[3]) != (site, sender):
             raise WireFormatError(
@@ -490,7 +498,7 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise WireFormatError(
-            f"{key}: expected a name matching {NAME_RE.pattern}, got {value!r}",
+            f"{key}: expected a name matching {NAME_RE.pattern}, got {_short(value, 80)}",
             reason="bad_schema",
         )
     return value

@@ -15,7 +15,9 @@ spool names a window's owner by the site layout's key (``<asset>`` or ``<site>:<
 Rows are sorted by timestamp. A redelivered message (same ``site/asset/sender:seq`` and same
 content) is a duplicate and is skipped. Two messages with readings at the same timestamp
 are merged into one row; on a conflicting sensor the message with the larger
-``(sender, seq)`` wins, so the output does not depend on arrival order.
+``(sender, seq)`` wins, so the output does not depend on arrival order; two messages with
+one ``sender:seq`` and other content (an id conflict: both are kept) are ordered by their
+content for that.
 
 With ``archive=True`` every file written is also queued for the Parquet archive, in the
 spool transaction that writes the window (:meth:`cloud.batcher.spool.Spool.archive_add`):
@@ -118,6 +120,8 @@ class Batcher:
         self._flush_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._pruned_at = float("-inf")
+        self._newest_ms = float("-inf")
+        """The latest reading accepted (within the skew bound): what pruning goes by."""
         self._batch = threading.local()
         self._topics: dict[str, tuple[str, str]] = {}
         """Telemetry topics already parsed: a fleet has few."""
@@ -240,6 +244,8 @@ class Batcher:
                         client_id,
                     )
                     return
+        if latest > self._newest_ms:
+            self._newest_ms = latest
         owner = cfg.sites.key(message.site, message.asset)
         freq = cfg.upload_frequency_s
         first_end = int(window_end(earliest / 1000, freq))
@@ -340,10 +346,17 @@ class Batcher:
         """Write every window whose end + grace has passed; returns the keys written."""
         now = self.clock.now()
         keys = self._flush(lambda end: end + self.config.grace_s <= now)
-        if now - self._pruned_at >= self.config.upload_frequency_s:
+        freq = self.config.upload_frequency_s
+        if not 0 <= now - self._pruned_at < freq:
+            # By the clock, but never past the readings: a clock that jumps ahead (a bad NTP
+            # step) takes no reading in (all out of range), and pruning by it alone dropped
+            # every dedup id and written-window mark; once it came back, redeliveries were
+            # taken again and late rows overwrote their window's first file.
             self._pruned_at = now
-            horizon = now - self.config.max_skew_s - self.config.upload_frequency_s
-            self.spool.forget_before(int(horizon * 1000), int(horizon))
+            base = min(now, self._newest_ms / 1000)
+            if math.isfinite(base):
+                horizon = base - self.config.max_skew_s - freq
+                self.spool.forget_before(int(horizon * 1000), int(horizon))
         return keys
 
     def flush_all(self) -> list[str]:

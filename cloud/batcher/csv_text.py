@@ -115,15 +115,21 @@ def parse_stamp(text: str) -> int:
 
 def merge_rows(chunks: Iterable[Chunk]) -> Rows:
     """One row per timestamp; on a sensor two messages both give, the larger message id
-    wins, and a value wins over a null."""
+    wins, and a value wins over a null. Two messages with one id and other content (a
+    sender that numbered them alike: an id conflict, both kept) are ordered by their
+    content, so the file does not depend on which came first either."""
     rows: Rows = {}
-    for chunk in sorted(chunks, key=lambda c: c.msg_id):
+    for chunk in sorted(chunks, key=_merge_order):
         for ts_ms, values in chunk_samples(chunk):
             row = rows.setdefault(ts_ms, {})
             for name, value in values.items():
                 if value is not None or name not in row:
                     row[name] = value
     return rows
+
+
+def _merge_order(chunk: Chunk) -> tuple[str, str]:
+    return chunk.msg_id, chunk.body or json.dumps(chunk.samples)
 
 
 def render_rows(rows: Rows) -> bytes:

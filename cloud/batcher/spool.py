@@ -488,11 +488,15 @@ class Spool:
 
     def forget_before(self, ts_ms: int, window_end: int) -> None:
         """Drop dedup ids and written-window marks too old to matter (older readings are
-        quarantined as out of range anyway), so the memory stays bounded."""
+        quarantined as out of range anyway), so the memory stays bounded. A written window
+        that still has rows pending (late rows the store would not take yet) keeps its
+        mark: without it those rows would be written as the window's first file, over it."""
         with self._lock:
             seen = self._db.execute("DELETE FROM seen WHERE last_ts_ms < ?", (ts_ms,)).rowcount
             flushed = self._db.execute(
-                "DELETE FROM flushed WHERE window_end < ?", (window_end,)
+                "DELETE FROM flushed WHERE window_end < ? AND NOT EXISTS (SELECT 1 FROM chunks"
+                " WHERE chunks.asset = flushed.asset AND chunks.window_end = flushed.window_end)",
+                (window_end,),
             ).rowcount
             if seen or flushed:  # rebuilding the indexes reads every id still kept
                 self._load()

@@ -154,7 +154,10 @@ class QuarantineTap:
 
 def quarantined_origin(record: Mapping[str, Any]) -> tuple[str, str | None]:
     """``(site, asset)`` of a quarantine record: from its topic, else from its payload's
-    own fields; ``unknown`` site when neither says."""
+    own fields; ``unknown`` site when neither says. A payload's field counts only when it
+    is a name (``NAME_RE``): the message was refused, maybe for that very field, and a
+    hostile one would otherwise choose the metric dimension and event field (a path, NUL,
+    kilobytes of text, a new value per message)."""
     try:
         return wire.parse_telemetry_topic(str(record.get("topic", "")))
     except WireFormatError:
@@ -166,8 +169,8 @@ def quarantined_origin(record: Mapping[str, Any]) -> tuple[str, str | None]:
     if isinstance(payload, dict):
         site, asset = payload.get("site"), payload.get("asset")
         return (
-            site if isinstance(site, str) and site else "unknown",
-            asset if isinstance(asset, str) and asset else None,
+            site if isinstance(site, str) and wire.NAME_RE.fullmatch(site) else "unknown",
+            asset if isinstance(asset, str) and wire.NAME_RE.fullmatch(asset) else None,
         )
     return "unknown", None
 

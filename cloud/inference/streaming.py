@@ -10,11 +10,15 @@ records.
 Semantics worth knowing:
 * readings are scored as they come, without resampling (a model trained with a
   ``TargetSamplingRate`` is applied per reading);
-* a redelivered message (same ``sender:seq``) is ignored; a reading not newer than the
-  asset's last scored reading is dropped and counted (``late``);
+* a redelivered message (same ``sender:seq``, asset and sample times) is ignored; a
+  reading not newer than the asset's last scored reading is dropped and counted
+  (``late``); samples of one message that share a timestamp are one reading, merged as
+  the batcher merges them (a later sample's value wins, a value wins over a null);
 * given a clock, a message with a reading more than ``max_skew_s`` from now is refused
   whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
   otherwise make every real reading of its asset "late" until a restart;
+* given the topic (the local runtime passes it), a payload whose site and asset are not
+  the topic's is refused (``topic_mismatch``), as the batcher refuses it;
 * sites are kept apart (:mod:`cloud.l4e.sites`): state is per ``(site, asset)`` and the sink
   is handed the site layout's key, ``<asset>`` or ``<site>:<asset>``;
 * a message's state (its id, the asset's last reading and model state) is committed only
@@ -50,7 +54,7 @@ from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import ConfigError, NotFoundError, WireFormatError
-from edge.wire import Telemetry
+from edge.wire import Sample, Telemetry, parse_telemetry_topic
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
@@ -114,27 +118,42 @@ class WindowedObjectSink:
             at = datetime.fromisoformat(line["timestamp"]).replace(tzinfo=UTC).timestamp()
             start = window_end(at, self.frequency_s) - self.frequency_s
             grouped.setdefault(start, []).append(line)
-        for start, new in sorted(grouped.items()):
-            key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
-            window = (asset, start)
-            first = self._open.get(window)
-            if first is None:
-                old = self._stored(key, new[0]["timestamp"])
-                self.store.put(key, encode_results([*old, *new]))
-                first = len(old)
-            elif self._append is not None:
-                self._append(key, encode_results(new))
-            else:
-                old = self._lines[window]
-                self.store.put(key, encode_results([*old, *new]))
-            self._open[window] = first + len(new)
-            if self._append is None:
-                self._lines[window] = [*self._lines.get(window, old), *new]
-            if self.on_stored is not None:
-                self.on_stored(asset, key, first, new)
+        try:
+            for start, new in sorted(grouped.items()):
+                self._write_window(asset, name, prefix, start, new)
+        except BaseException:
+            # Lines of this call may be stored in part (an earlier window of it, or half an
+            # append): the scorer commits nothing and the message comes again. Those windows
+            # are read back on their next write, which keeps only their lines older than the
+            # new ones: redelivered lines are not stored twice, a torn line is dropped.
+            for start in grouped:
+                self._open.pop((asset, start), None)
+                self._lines.pop((asset, start), None)
+            raise
         for window in [k for k in self._open if k[0] == asset and k[1] not in grouped]:
             del self._open[window]  # an older window of this asset is complete
             self._lines.pop(window, None)
+
+    def _write_window(
+        self, asset: str, name: str, prefix: str, start: float, new: list[dict[str, Any]]
+    ) -> None:
+        key = results_key(prefix, datetime.fromtimestamp(start, tz=UTC), component=name)
+        window = (asset, start)
+        first = self._open.get(window)
+        if first is None:
+            old = self._stored(key, new[0]["timestamp"])
+            self.store.put(key, encode_results([*old, *new]))
+            first = len(old)
+        elif self._append is not None:
+            self._append(key, encode_results(new))
+        else:
+            old = self._lines[window]
+            self.store.put(key, encode_results([*old, *new]))
+        self._open[window] = first + len(new)
+        if self._append is None:
+            self._lines[window] = [*self._lines.get(window, old), *new]
+        if self.on_stored is not None:
+            self.on_stored(asset, key, first, new)
 
     def _stored(self, key: str, before: str) -> list[dict[str, Any]]:
         """The window's stored lines before *before*; a line that does not parse (torn by a
@@ -204,19 +223,41 @@ class StreamingScorer:
         self.quarantine = quarantine
         self.stats = StreamStats()
         self._assets: dict[str, _AssetState] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._topics: dict[str, tuple[str, str]] = {}
+        """Telemetry topics already parsed: a fleet has few."""
         self._dedup_window = dedup_window
         self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
         self._off_plain = model.off.plain_sensor if model.off else None
 
-    def handle(self, payload: bytes) -> list[dict[str, Any]]:
-        """Decode, score and emit one message; malformed payloads go to quarantine."""
+    def handle(self, payload: bytes, topic: str | None = None) -> list[dict[str, Any]]:
+        """Decode, score and emit one message; malformed payloads go to quarantine. With the
+        *topic* it came on, the payload's site and asset must be the topic's, as the batcher
+        requires (``topic_mismatch``): a device allowed its own topic only must not put
+        readings on another asset's results."""
         try:
             message = self.decode(payload)
+            where = None if topic is None else self._topic(topic)
         except WireFormatError as exc:
             self._refuse(payload, exc.reason, str(exc))
             return []
+        if where is not None and where != (message.site, message.asset):
+            self._refuse(
+                payload,
+                "topic_mismatch",
+                f"payload site/asset {message.site}/{message.asset} differs from topic "
+                f"{where[0]}/{where[1]}",
+            )
+            return []
         return self.handle_message(message, payload)
+
+    def _topic(self, topic: str) -> tuple[str, str]:
+        where = self._topics.get(topic)
+        if where is None:
+            where = parse_telemetry_topic(topic)
+            if len(self._topics) < 100_000:
+                self._topics[topic] = where
+        return where
 
     def _refuse(self, payload: bytes | None, reason: str, error: str) -> None:
         self.stats.quarantined += 1
@@ -243,7 +284,7 @@ class StreamingScorer:
     ) -> list[dict[str, Any]]:
         """Score one decoded message; *payload* (its raw bytes) is what a refusal keeps."""
         self.stats.messages += 1
-        if message.msg_id in self._seen:
+        if _identity(message) in self._seen:
             self.stats.duplicates += 1
             return []
         skewed = self._skewed(message)
@@ -258,6 +299,9 @@ class StreamingScorer:
             self._remember(message)
             self.stats.late += len(samples)
             return []
+        late = len(samples) - len(fresh)
+        if len({s.ts_ms for s in fresh}) != len(fresh):
+            fresh = _merged(fresh)
         x = np.array(
             [[_value(s.values.get(name)) for name in self._plain] for s in fresh], dtype=float
         )
@@ -283,12 +327,12 @@ class StreamingScorer:
         state.monitor = out.state
         state.last_ts_ms = fresh[-1].ts_ms
         self._remember(message)
-        self.stats.late += len(samples) - len(fresh)
+        self.stats.late += late
         self.stats.readings += len(fresh)
         return lines
 
     def _remember(self, message: Telemetry) -> None:
-        self._seen[message.msg_id] = None
+        self._seen[_identity(message)] = None
         if len(self._seen) > self._dedup_window:
             self._seen.popitem(last=False)
 
@@ -303,6 +347,40 @@ class StreamingScorer:
             x[i, gaps] = previous[gaps]
             previous = x[i]
         return x
+
+
+def _identity(message: Telemetry) -> tuple[object, ...]:
+    """What makes a delivery a redelivery: the id, where it is for, and its sample times.
+    ``sender:seq`` alone is not enough: a device whose queue was reset numbers from 0 again,
+    and a gateway that numbers per asset repeats ids across assets; their new readings were
+    taken for redeliveries and never scored (the batcher keeps them, as id conflicts)."""
+    samples = message.samples
+    return (
+        message.site,
+        message.asset,
+        message.msg_id,
+        len(samples),
+        samples[0].ts_ms,
+        samples[-1].ts_ms,
+    )
+
+
+def _merged(samples: list[Sample]) -> list[Sample]:
+    """One sample per timestamp of *samples* (sorted by time, stably), merged as the
+    batcher merges a message's rows: a later sample's value wins, a value wins over a null.
+    Scored apiece, a repeated timestamp gave two result lines for one instant and moved the
+    model's state twice."""
+    out: list[Sample] = []
+    for sample in samples:
+        if out and out[-1].ts_ms == sample.ts_ms:
+            values = dict(out[-1].values)
+            for name, value in sample.values.items():
+                if value is not None or name not in values:
+                    values[name] = value
+            out[-1] = Sample(sample.ts_ms, values)
+        else:
+            out.append(sample)
+    return out
 
 
 def _value(value: float | None) -> float:

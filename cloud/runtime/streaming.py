@@ -110,7 +110,7 @@ class StreamingRunner:
             self._client.ack(message.mid, message.qos)
             return
         try:
-            self.scorer.handle(message.payload)
+            self.scorer.handle(message.payload, message.topic)
         except StorageError as exc:
             if not self._set_aside(message, "stream_store_failed", exc):
                 return

@@ -170,3 +170,42 @@ def test_a_reading_is_acknowledged_only_once_stored_or_quarantined(
     finally:
         runner.stop()
         publisher.close()
+
+
+def test_a_payload_for_another_asset_than_its_topic_is_refused_not_scored(
+    broker: EmbeddedBroker,
+) -> None:
+    """The batcher quarantines such a message (``topic_mismatch``); the scorer used to score
+    it as the asset the payload names, so a device allowed to publish only its own topic
+    could put readings (and alarms) on another asset's results."""
+    rng = np.random.default_rng(6)
+    history = pd.DataFrame(
+        normal(rng, 1500),
+        index=pd.date_range("2026-01-01", periods=1500, freq="1s", tz="UTC"),
+        columns=list(SENSORS),
+    )
+    store = InMemoryObjectStore()
+    t0_ms = int(pd.Timestamp("2026-03-01T00:00:01Z").value // 1_000_000)
+    publisher = MqttPublisher(broker.url, "stream-mismatch-pub")
+    runner = StreamingRunner(
+        broker.url,
+        train(history),
+        store,
+        ManualClock(t0_ms / 1000),
+        client_id=f"stream-mismatch-{time.time_ns()}",
+    )
+    runner.start()
+    try:
+        # WHEN pump-07's topic carries a payload naming pump-08, then its own reading
+        forged = Telemetry("s1", "pump-08", "gw", 0, _reading(0, t0_ms).samples)
+        publisher.publish(_reading(0, t0_ms).topic, encode(forged))
+        own = _reading(1, t0_ms + 1000)
+        publisher.publish(own.topic, encode(own))
+
+        # THEN only pump-07's own reading is scored; the forged one is refused, with reason
+        assert until(lambda: runner.stats["readings"] == 1 and runner.stats["refused"] == 1)
+        assert runner.stats["refused_by_reason"] == {"topic_mismatch": 1}
+        assert [key.split("/")[1] for key in store.list("stream/")] == ["pump-07"]
+    finally:
+        runner.stop()
+        publisher.close()

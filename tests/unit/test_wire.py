@@ -146,3 +146,55 @@ def test_iot_core_topic_limits(topic: str, refused: bool) -> None:
 )
 def test_iot_core_client_id_limits(client_id: str, refused: bool) -> None:
     assert (wire.client_id_problem(client_id) is not None) is refused
+
+
+_NESTED = [
+    "[" * 60_000 + "]" * 60_000,
+    '{"v":1,"site":"s1","asset":"a","sender":"a","seq":1,'
+    '"samples":[{"ts":1700000000000,"values":{"x":1}}],"extra":'
+    + "[" * 60_000
+    + "]" * 60_000
+    + "}",
+    '{"samples":[{"ts":1700000000000,"values":' + '{"x":' * 20_000 + "1" + "}" * 20_001 + "]}",
+]
+
+
+@pytest.mark.parametrize("payload", _NESTED, ids=["array", "unknown_field", "values"])
+def test_json_nested_too_deeply_is_bad_json_in_both_decoders(payload: str) -> None:
+    """A payload under the size limit can nest deeper than a JSON parser recurses: that is
+    a refused payload (``bad_json``), not a RecursionError escaping the decoder."""
+    from cloud import wire_decoder
+
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        for body in (payload, payload.encode()):
+            with pytest.raises(WireFormatError) as info:
+                decode(body)
+            assert info.value.reason == "bad_json", decode
+            assert "nested too deeply" in str(info.value)
+
+
+_LONG = "x" * 100_000 + "\n"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        _message(site=_LONG),
+        _message(asset=_LONG),
+        _message(sender=_LONG),
+        _message(samples=[{"ts": TS, "values": {_LONG: 1}}]),
+        _message(samples=[{"ts": TS, "values": {"Timestamp" + " " * 90_000: 1}}]),
+    ],
+    ids=["site", "asset", "sender", "sensor", "sensor_like_time_column"],
+)
+def test_a_hostile_long_name_gives_a_short_error(doc: dict) -> None:
+    """The error goes to logs, counters and each quarantine record: a 100 KB name must
+    not be repeated in it whole."""
+    from cloud import wire_decoder
+
+    payload = json.dumps(doc)
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        with pytest.raises(WireFormatError) as info:
+            decode(payload)
+        assert info.value.reason in ("bad_schema", "bad_sensor_name")
+        assert len(str(info.value)) < 300

@@ -93,3 +93,9 @@ def test_refusals_name_the_field(
         decode_status(payload, topic)
     assert caught.value.reason == reason
     assert names in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_status_nested_too_deeply_is_bad_json() -> None:
+    with pytest.raises(WireFormatError) as info:
+        decode_status("[" * 4000 + "]" * 4000)
+    assert info.value.reason == "bad_json"

@@ -327,3 +327,107 @@ def test_a_spool_file_made_with_sqlite_default_pages_keeps_working(tmp_path: Pat
     assert store.get("input/pump_20220513121500.csv") == (
         b"Timestamp,a\n2022-05-13T12:10:01.000000,1\n"
     )
+
+
+@pytest.mark.parametrize("decoded", ["stdlib", "msgspec"])
+def test_a_repeated_id_with_other_content_gives_the_same_file_in_any_order(
+    tmp_path: Path, decoded: str
+) -> None:
+    """A sender that numbers two messages alike (a device whose queue was reset starts its
+    seq again) sends other readings under one id: both are kept (an id conflict), and on a
+    sensor they both give at one timestamp the file must not depend on which came first."""
+    from cloud import wire_decoder
+
+    extra = {"decode": wire_decoder.decode_rows, "dumps": wire_decoder.dumps}
+    one = msg(4, (T0 + 60, {"flow": 1.0, "amps": 2}), (T0 + 61, {"flow": 5.0}))
+    other = msg(4, (T0 + 60, {"flow": 7.0}), (T0 + 62, {"amps": None, "flow": 3.0}))
+    files = []
+    for n, order in enumerate(([one, other], [other, one])):
+        store = InMemoryObjectStore()
+        batcher = Batcher(
+            store,
+            BatcherConfig(grace_s=0),
+            ManualClock(T0),
+            str(tmp_path / f"spool-{n}.db"),
+            **(extra if decoded == "msgspec" else {}),
+        )
+        for m in order:
+            send(batcher, m)
+        assert batcher.stats["id_conflicts"] == 1
+        assert batcher.flush_all() == ["input/pump_20220513121500.csv"]
+        files.append(store.get("input/pump_20220513121500.csv"))
+        batcher.close()
+    assert files[0] == files[1]
+    assert files[0].count(b"\n") == 4  # the header, then 12:11:00, 12:11:01, 12:11:02
+
+
+class _Flaky(InMemoryObjectStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def put(self, key: str, body: bytes) -> None:
+        if self.down and key.startswith("input/"):
+            from edge.errors import StorageError
+
+            raise StorageError(f"{key}: store unavailable")
+        super().put(key, body)
+
+
+def test_a_late_window_the_store_refused_for_long_never_overwrites_its_first_file() -> None:
+    # GIVEN a window written long ago, and a reading for it that arrives just within the
+    # clock-skew bound while the store is down
+    clock = ManualClock(T0)
+    store = _Flaky()
+    config = BatcherConfig(grace_s=0, max_skew_s=3600)
+    batcher = Batcher(store, config, clock)
+    send(batcher, msg(0, (T0 + 60, {"flow": 1.0})))
+    clock.set(T0 + 300)
+    assert batcher.flush_due() == ["input/pump_20220513121500.csv"]
+    first = store.get("input/pump_20220513121500.csv")
+    clock.set(T0 + 60 + 3600 - 1)
+    store.down = True
+    send(batcher, msg(1, (T0 + 120, {"flow": 2.0})))
+    assert batcher.stats["late"] == 1
+
+    # WHEN the store stays down past the bound, while fresh readings come and flushes go on
+    # (and prune what is old)
+    for seq in range(2, 6):
+        clock.advance(600)
+        send(batcher, msg(seq, (clock.now(), {"flow": 3.0}), asset="fan"))
+        assert batcher.flush_due() == []
+    store.down = False
+    written = batcher.flush_due()
+
+    # THEN the late reading goes to a late file of its window; the first file is untouched
+    assert [key for key in written if key.startswith("input/pump")] == [
+        "input/pump_20220513121459.csv"
+    ]
+    assert store.get("input/pump_20220513121500.csv") == first
+
+
+def test_a_clock_that_jumps_ahead_and_back_forgets_no_written_window() -> None:
+    # GIVEN a window written, and a redelivery the batcher knows for one
+    clock = ManualClock(T0)
+    store = InMemoryObjectStore()
+    batcher = Batcher(store, BatcherConfig(grace_s=0, max_skew_s=3600), clock)
+    first = msg(0, (T0 + 60, {"flow": 1.0}))
+    send(batcher, first)
+    clock.set(T0 + 300)
+    assert batcher.flush_due() == ["input/pump_20220513121500.csv"]
+    written = store.get("input/pump_20220513121500.csv")
+
+    # WHEN the host clock jumps a year ahead for a while (a bad NTP step), then comes back
+    clock.set(T0 + 365 * 86400)
+    send(batcher, msg(1, (T0 + 90, {"flow": 9.0})))  # out of range then: quarantined
+    assert batcher.flush_due() == []
+    clock.set(T0 + 400)
+    send(batcher, first)  # a redelivery
+    send(batcher, msg(2, (T0 + 120, {"flow": 2.0})))  # a late reading for the window
+    out = batcher.flush_due()
+
+    # THEN the redelivery is still a duplicate, and the late reading goes to a late file
+    assert batcher.stats["duplicates"] == 1
+    assert batcher.stats["quarantined_by_reason"] == {"timestamp_out_of_range": 1}
+    assert out == ["input/pump_20220513121459.csv"]
+    assert store.get("input/pump_20220513121500.csv") == written

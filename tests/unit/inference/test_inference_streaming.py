@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,128 @@ def test_the_alarm_streams_as_the_whole_series_scores_even_across_a_failed_store
     # THEN the alarm is raised on the same row as when the series is scored at once
     assert [line["prediction"] for line in sink.lines] == whole
     assert whole[:30] == [0] * 30 and 1 in whole[35:]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.data())
+def test_a_timestamp_repeated_in_a_message_is_scored_once_as_the_batcher_merges_it(
+    data: st.DataObject,
+) -> None:
+    # GIVEN live readings split into partial samples, some timestamps given more than once
+    # (the same sensors twice, or the sensors spread over several samples), in any order
+    rows = LIVE.iloc[:8]
+    samples: list[Sample] = []
+    for ts, row in rows.iterrows():
+        ts_ms = int(ts.value // 1_000_000)
+        values = {k: float(v) for k, v in row.items()}
+        names = list(values)
+        cut = data.draw(st.integers(0, len(names)), label="cut")
+        parts = (
+            [dict(values)]
+            if cut in (0, len(names))
+            else [
+                {n: values[n] for n in names[:cut]},
+                {n: values[n] for n in names[cut:]},
+            ]
+        )
+        if data.draw(st.booleans(), label="repeat"):
+            parts.append(dict(values))
+        samples.extend(Sample(ts_ms, p) for p in parts)
+    order = data.draw(st.permutations(samples), label="order")
+    got: list[dict] = []
+    scorer = StreamingScorer(MODEL, CallbackSink(lambda _a, lines: got.extend(lines)))
+
+    # WHEN they arrive in one message
+    scorer.handle(encode(Telemetry("s1", "pump-01", "gw1", 0, tuple(order))))
+
+    # THEN there is one result line per timestamp, as scoring the merged rows gives
+    whole = Monitor(MODEL).score(rows).result
+    assert [line["timestamp"] for line in got] == sorted({line["timestamp"] for line in got})
+    assert len(got) == len(rows) and scorer.stats.readings == len(rows)
+    np.testing.assert_allclose(
+        [line["anomaly_score"] for line in got], np.round(whole.score, 5), atol=1e-5
+    )
+
+
+def test_a_reused_message_id_with_new_readings_is_scored_not_taken_for_a_redelivery() -> None:
+    # GIVEN a device whose readings were scored, then whose queue was reset: it numbers its
+    # messages from 0 again; and a gateway that numbered two assets' messages alike
+    got: dict[str, list[dict]] = {}
+    scorer = StreamingScorer(
+        MODEL, CallbackSink(lambda a, lines: got.setdefault(a, []).extend(lines))
+    )
+    for i in range(5):
+        scorer.handle(encode(message("pump-01", i, LIVE.iloc[i : i + 1])))
+    # WHEN it sends new readings under ids it used before, and a redelivery
+    for i in range(5):
+        scorer.handle(encode(message("pump-01", i, LIVE.iloc[10 + i : 11 + i])))
+    scorer.handle(encode(message("pump-02", 0, LIVE.iloc[0:3])))
+    scorer.handle(encode(message("pump-02", 0, LIVE.iloc[0:3])))  # a real redelivery
+
+    # THEN every new reading is scored, and only the redelivery counts as a duplicate
+    assert len(got["pump-01"]) == 10 and len(got["pump-02"]) == 3
+    assert scorer.stats.duplicates == 1 and scorer.stats.late == 0
+
+
+class _FailingOnce:
+    """A store that fails one write to keys holding *marker*: after writing half the
+    body when it appends (a torn append, as a crash or a full disk leaves it)."""
+
+    def __init__(self, inner: object, marker: str) -> None:
+        self.inner, self.marker, self.armed = inner, marker, False
+
+    def put(self, key: str, body: bytes) -> None:
+        self._trip(key)
+        self.inner.put(key, body)  # type: ignore[attr-defined]
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)  # type: ignore[attr-defined]
+
+    def list(self, prefix: str = "") -> object:
+        return self.inner.list(prefix)  # type: ignore[attr-defined]
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)  # type: ignore[attr-defined]
+
+    def _trip(self, key: str, torn: bytes = b"") -> None:
+        if self.armed and self.marker in key:
+            self.armed = False
+            if torn:
+                self.inner.append(key, torn)  # type: ignore[attr-defined]
+            raise StorageError(f"{key}: store unavailable")
+
+
+class _AppendingFailingOnce(_FailingOnce):
+    def append(self, key: str, body: bytes) -> None:
+        self._trip(key, body[: len(body) // 2])
+        self.inner.append(key, body)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("appends", [False, True], ids=["rewrites", "appends"])
+def test_a_window_write_that_failed_leaves_no_line_twice_once_redelivered(
+    tmp_path: Path, appends: bool
+) -> None:
+    from cloud.adapters.local import FsObjectStore
+
+    # GIVEN a sink whose store fails once, on the second window of a message spanning two
+    # (rewrites), or half-way through appending to the window (appends)
+    if appends:
+        store = _AppendingFailingOnce(FsObjectStore(tmp_path), "T00:05:00Z")
+    else:
+        store = _FailingOnce(InMemoryObjectStore(), "T00:10:00Z")
+    scorer = StreamingScorer(MODEL, WindowedObjectSink(store, "stream/", 300))
+    scorer.handle(encode(message("pump-01", 0, LIVE.iloc[1:3])))
+    scorer.handle(encode(message("pump-01", 1, LIVE.iloc[5:7])))  # opens the 00:05 window
+    payload = encode(message("pump-01", 2, LIVE.iloc[7:12]))  # 00:07 ... 00:11
+    store.armed = True
+
+    # WHEN its message fails, then is delivered again
+    with pytest.raises(StorageError):
+        scorer.handle(payload)
+    assert len(scorer.handle(payload)) == 5
+
+    # THEN every window holds each reading once, every line whole, in time order
+    stamps = []
+    for key in sorted(store.list("stream/")):
+        stamps += [line["timestamp"][11:16] for line in decode_results(store.get(key))]
+    assert stamps == ["00:01", "00:02", "00:05", "00:06", *[f"00:{m:02d}" for m in range(7, 12)]]
