@@ -435,7 +435,8 @@ def _reminder_tags(ctx: _Ctx, raw: Any) -> tuple[float | None, int]:
             if interval <= 0:
                 raise ctx.error(f"{tpath}.value", "a reminder interval must be positive")
         elif key == REMINDER_CAP_TAG:
-            if not value.isdigit():
+            # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+            if not (value.isascii() and value.isdigit()):
                 raise ctx.error(f"{tpath}.value", f"expected a whole number, got {value!r}")
             cap = int(value)
     return interval, cap

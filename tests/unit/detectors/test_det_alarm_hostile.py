@@ -1,0 +1,53 @@
+"""Alarm models and alarm requests under hostile input: a model that cannot load says why,
+naming the field; a request that cannot be taken is refused in AWS's shape; neither crashes
+nor leaves a wrong state behind."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from detector_models import RecordingSink
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors import load_input
+from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError
+
+ALARMS = Path(__file__).with_name("data") / "alarms"
+BOILER: dict[str, Any] = json.loads((ALARMS / "boiler_high.json").read_text())
+
+
+def boiler(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(BOILER)
+    body.update(changes)
+    return body
+
+
+def engine_for(body: dict[str, Any]) -> AlarmEngine:
+    return AlarmEngine(
+        load_alarm_model(body),
+        [load_input(ALARMS / "boiler_input.json")],
+        InMemoryStateStore(),
+        ManualClock(1_000.0),
+        RecordingSink(),
+    )
+
+
+# ------------------------------------------------------------------ loading
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "３", "-1", "+2", " 3", "3.0", ""])
+def test_a_reminder_cap_that_is_not_ascii_digits_is_a_model_error(value: str) -> None:
+    body = boiler(tags=[{"key": "plantwatch:reminderCap", "value": value}])
+    with pytest.raises(DetectorModelError, match=r"\$\.tags\[0\]\.value"):
+        load_alarm_model(body)
+
+
+def test_a_reminder_cap_of_ascii_digits_loads() -> None:
+    body = boiler(tags=[{"key": "plantwatch:reminderCap", "value": "07"}])
+    assert load_alarm_model(body).reminder_cap == 7
