@@ -192,7 +192,7 @@ def load_alarm_model(
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "alarmModelName")
     description = ctx.string(
-        body.get("alarmModelDescription", "") or "",
+        "" if body.get("alarmModelDescription") is None else body["alarmModelDescription"],
         "$.alarmModelDescription",
         min_len=0,
         max_len=1024,
@@ -320,7 +320,8 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             email = ctx.obj(raw_email, epath)
             ctx.unknown_fields(email, ("from", "content", "recipients"), epath)
             sender = ctx.string(ctx.required(email, "from", epath), f"{epath}.from")
-            content = ctx.obj(email.get("content") or {}, f"{epath}.content")
+            raw_content = email.get("content")
+            content = {} if raw_content is None else ctx.obj(raw_content, f"{epath}.content")
             ctx.unknown_fields(content, ("subject", "additionalMessage"), f"{epath}.content")
             recipients = ctx.obj(ctx.required(email, "recipients", epath), f"{epath}.recipients")
             ctx.unknown_fields(recipients, ("to",), f"{epath}.recipients")
@@ -382,7 +383,8 @@ def _alarm_actions(ctx: _Ctx, raw: Any) -> tuple[Action, ...]:
     path = "$.alarmEventActions"
     body = ctx.obj(raw, path)
     ctx.unknown_fields(body, ("alarmActions",), path)
-    items = ctx.array(body.get("alarmActions") or [], f"{path}.alarmActions")
+    raw_items = body.get("alarmActions")
+    items = [] if raw_items is None else ctx.array(raw_items, f"{path}.alarmActions")
     actions = []
     for i, item in enumerate(items):
         apath = f"{path}.alarmActions[{i}]"

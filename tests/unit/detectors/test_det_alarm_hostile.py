@@ -51,3 +51,40 @@ def test_a_reminder_cap_that_is_not_ascii_digits_is_a_model_error(value: str) ->
 def test_a_reminder_cap_of_ascii_digits_loads() -> None:
     body = boiler(tags=[{"key": "plantwatch:reminderCap", "value": "07"}])
     assert load_alarm_model(body).reminder_cap == 7
+
+
+def _email(body: dict[str, Any]) -> dict[str, Any]:
+    action = body["alarmNotification"]["notificationActions"][0]
+    return action["emailConfigurations"][0]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("content", ["", [], 0, False, "Boiler"])
+def test_an_email_content_that_is_not_an_object_is_a_model_error(content: Any) -> None:
+    body = boiler()
+    _email(body)["content"] = content
+    with pytest.raises(DetectorModelError, match=r"emailConfigurations\[0\]\.content: expected an"):
+        load_alarm_model(body)
+
+
+@pytest.mark.parametrize("actions", ["", {}, 0, False, "sns"])
+def test_alarm_actions_that_are_not_an_array_are_a_model_error(actions: Any) -> None:
+    body = boiler(alarmEventActions={"alarmActions": actions})
+    with pytest.raises(DetectorModelError, match=r"\$\.alarmEventActions\.alarmActions: expected"):
+        load_alarm_model(body)
+
+
+def test_left_out_email_content_and_alarm_actions_still_load() -> None:
+    body = boiler(alarmEventActions={})
+    del _email(body)["content"]
+    model = load_alarm_model(body)
+    assert model.actions == ()
+    assert (
+        model.notifications[0].emails[0].subject,
+        model.notifications[0].emails[0].additional_message,
+    ) == (None, None)
+
+
+@pytest.mark.parametrize("description", [0, False, [], {}])
+def test_a_description_that_is_not_a_string_is_a_model_error(description: Any) -> None:
+    with pytest.raises(DetectorModelError, match=r"\$\.alarmModelDescription: expected a string"):
+        load_alarm_model(boiler(alarmModelDescription=description))
