@@ -476,6 +476,10 @@ class AlarmEngine:
     ) -> dict[str, Any]:
         if len(note) > NOTE_MAX:
             raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
+        for name, text in (("note", note), ("who", who)):
+            problem = not_text(text)
+            if problem:  # it could not be written, and would fail the state write
+                raise UserError(f"{name}: {problem}")
         instance_key = NO_KEY if key is None else key
 
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
@@ -1278,6 +1282,16 @@ def compare(op: str) -> Callable[[Any, Any], bool]:
     if op == "<=":
         return lambda a, b: ordered(a, b) and a <= b
     raise ValueError(f"not an alarm rule operator: {op!r}")
+
+
+def not_text(text: str) -> str | None:
+    """Why *text* cannot be stored (a lone surrogate: JSON's ``"\\ud800"`` reads as one),
+    or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
+    return None
 
 
 def _shown(value: Any) -> str:

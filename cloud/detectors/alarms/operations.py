@@ -28,6 +28,7 @@ from cloud.detectors.alarms.engine import (
     REGISTRY_NAMESPACE,
     AlarmEngine,
     AlarmStateError,
+    not_text,
 )
 from cloud.detectors.alarms.model import load_alarm_model
 from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
@@ -174,11 +175,16 @@ def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
         not isinstance(key, str) or len(key) > 128 or not KEY_VALUE_RE.fullmatch(key)
     ):
         raise DetectorModelError(f"{where}.keyValue: expected 1-128 of [a-zA-Z0-9-_:]")
-    note = item.get("note", "")
+    note = item.get("note")
+    if note is None:  # null is a note left out, as for keyValue
+        note = ""
     if not isinstance(note, str) or len(note) > NOTE_MAX:
         raise DetectorModelError(
             f"{where}.note: expected a string of at most {NOTE_MAX} characters"
         )
+    problem = not_text(note)
+    if problem:
+        raise DetectorModelError(f"{where}.note: {problem}")
     snooze_s = None
     if action == "SNOOZE":
         seconds = item.get("snoozeDuration")

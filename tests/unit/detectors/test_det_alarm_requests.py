@@ -133,3 +133,39 @@ def test_an_empty_request_list_is_rejected() -> None:
     engine, _ = boiler()
     with pytest.raises(DetectorModelError, match=r"expected 1-10 requests \(0 requests\)"):
         batch_alarm_action({"boilerHigh": engine}, "enable", {"enableActionRequests": []})
+
+
+@pytest.mark.parametrize("verb", ["acknowledge", "reset", "disable"])
+def test_a_note_that_is_not_text_is_refused_whole_and_changes_nothing(verb: str) -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    body = {f"{verb}ActionRequests": [entry("first"), entry("r", note="valve \ud800")]}
+    with pytest.raises(DetectorModelError, match=r"\[1\]\.note: .*not a Unicode character"):
+        batch_alarm_action({"boilerHigh": engine}, verb, body)
+    assert engine.state_of("b7") == "ACTIVE"
+
+
+def test_the_engine_refuses_a_note_it_cannot_store() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match=r"note: .*not a Unicode character"):
+        engine.acknowledge("b7", note="\udcff")
+    assert engine.state_of("b7") == "ACTIVE"
+    engine.acknowledge("b7", note="ok")
+    assert engine.state_of("b7") == "ACKNOWLEDGED"
+
+
+def test_a_null_note_is_a_note_left_out() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    body = {"acknowledgeActionRequests": [entry("r", note=None)]}
+    assert batch_alarm_action({"boilerHigh": engine}, "acknowledge", body) == {"errorEntries": []}
+    assert engine.state_of("b7") == "ACKNOWLEDGED"
+
+
+def test_the_engine_refuses_a_who_it_cannot_store() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match=r"who: .*not a Unicode character"):
+        engine.disable("b7", who="op\udcff")  # a login name of non-UTF-8 bytes
+    assert engine.state_of("b7") == "ACTIVE"
