@@ -31,8 +31,10 @@ from cloud.detectors.alarms.engine import (
     not_text,
 )
 from cloud.detectors.alarms.model import load_alarm_model
+from cloud.detectors.instances import DetectorStateError
 from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
 from cloud.ports import StateStore
+from edge.commands import shown
 from edge.errors import DetectorModelError, NotFoundError, PlantwatchError, UserError
 
 log = logging.getLogger(__name__)
@@ -279,8 +281,21 @@ def engine_from_store(store: StateStore, name: str, **engine_args: Any) -> Alarm
     if doc is None:
         known = ", ".join(k for k, _ in store.items(REGISTRY_NAMESPACE)) or "none"
         raise UserError(f"unknown alarm model {name!r} (known: {known})")
-    model = load_alarm_model(doc["definition"], source=name)
-    inputs = [load_input(raw, source=f"{name} input") for raw in doc.get("inputs", [])]
+    where = f"{REGISTRY_NAMESPACE}/{name}"
+    if not isinstance(doc, Mapping):
+        raise DetectorStateError(f"{where}: document: expected a JSON object, got {shown(doc)}")
+    definition, raw_inputs = doc.get("definition"), doc.get("inputs", [])
+    # an object, never a string: load_alarm_model would read a string as a file's path
+    if not isinstance(definition, Mapping):
+        raise DetectorStateError(
+            f"{where}: definition: expected a CreateAlarmModel object, got {shown(definition)}"
+        )
+    if not isinstance(raw_inputs, list) or not all(isinstance(i, Mapping) for i in raw_inputs):
+        raise DetectorStateError(
+            f"{where}: inputs: expected a list of CreateInput objects, got {shown(raw_inputs)}"
+        )
+    model = load_alarm_model(definition, source=name)
+    inputs = [load_input(raw, source=f"{name} input") for raw in raw_inputs]
     return AlarmEngine(model, inputs, store, **engine_args)
 
 

@@ -15,8 +15,9 @@ from detector_models import RecordingSink
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+from cloud.detectors.alarms.operations import engine_from_store
 from edge.clock import ManualClock
-from edge.errors import DetectorModelError
+from edge.errors import DetectorModelError, UserError
 
 ALARMS = Path(__file__).with_name("data") / "alarms"
 BOILER: dict[str, Any] = json.loads((ALARMS / "boiler_high.json").read_text())
@@ -88,3 +89,39 @@ def test_left_out_email_content_and_alarm_actions_still_load() -> None:
 def test_a_description_that_is_not_a_string_is_a_model_error(description: Any) -> None:
     with pytest.raises(DetectorModelError, match=r"\$\.alarmModelDescription: expected a string"):
         load_alarm_model(boiler(alarmModelDescription=description))
+
+
+# ------------------------------------------------------------------ the stored registry
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ([], "document"),
+        ("x", "document"),
+        ({}, "definition"),
+        ({"definition": 5}, "definition"),
+        ({"definition": "boiler.json"}, "definition"),
+        ({"definition": BOILER, "inputs": 5}, "inputs"),
+        ({"definition": BOILER, "inputs": [5]}, "inputs"),
+    ],
+)
+def test_a_registry_document_of_the_wrong_shape_is_named_not_a_crash(doc: Any, field: str) -> None:
+    store = InMemoryStateStore()
+    store.put("alarm-models", "boilerHigh", doc)
+    with pytest.raises(UserError, match=rf"alarm-models/boilerHigh: {field}: expected"):
+        engine_from_store(store, "boilerHigh", clock=ManualClock(), actions=RecordingSink())
+
+
+def test_a_registered_model_builds_its_engine_again() -> None:
+    store = InMemoryStateStore()
+    engine = AlarmEngine(
+        load_alarm_model(BOILER),
+        [load_input(ALARMS / "boiler_input.json")],
+        store,
+        ManualClock(),
+        RecordingSink(),
+    )
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    again = engine_from_store(store, "boilerHigh", clock=ManualClock(), actions=RecordingSink())
+    assert again.state_of("b7") == "ACTIVE"
