@@ -125,3 +125,36 @@ def test_a_registered_model_builds_its_engine_again() -> None:
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     again = engine_from_store(store, "boilerHigh", clock=ManualClock(), actions=RecordingSink())
     assert again.state_of("b7") == "ACTIVE"
+
+
+@pytest.mark.parametrize("doc", [[], "x", 5])
+def test_an_engine_starts_over_a_registry_document_that_is_not_an_object(doc: Any) -> None:
+    store = InMemoryStateStore()
+    store.put("alarm-models", "boilerHigh", doc)
+    engine = AlarmEngine(
+        load_alarm_model(BOILER),
+        [load_input(ALARMS / "boiler_input.json")],
+        store,
+        ManualClock(),
+        RecordingSink(),
+    )
+    assert engine.version == "1"
+    assert store.get("alarm-models", "boilerHigh")["fingerprint"] == engine.model.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("stored", "after"), [("²", "1"), ("٣", "1"), ("9" * 5000, "1"), ("41", "42"), ("x", "1")]
+)
+def test_a_changed_definition_raises_a_stored_version_only_when_it_is_a_number(
+    stored: str, after: str
+) -> None:
+    store = InMemoryStateStore()
+    store.put("alarm-models", "boilerHigh", {"version": stored, "fingerprint": "older"})
+    engine = AlarmEngine(
+        load_alarm_model(BOILER),
+        [load_input(ALARMS / "boiler_input.json")],
+        store,
+        ManualClock(),
+        RecordingSink(),
+    )
+    assert engine.version == after
