@@ -448,6 +448,8 @@ class AlarmEngine:
         """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
         if not (seconds > 0 and math.isfinite(seconds)):
             raise UserError(f"snooze: duration must be a positive number, got {seconds:g} s")
+        if not float(seconds).is_integer():  # snoozeDuration is an Integer (API reference)
+            raise UserError(f"snooze: duration must be whole seconds, got {seconds:g} s")
         if self._clock.now() + seconds > SNOOZE_END_MAX:
             raise UserError(f"snooze: {seconds:g} s would end after {_iso(SNOOZE_END_MAX)}")
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)

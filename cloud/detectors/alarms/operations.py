@@ -67,6 +67,14 @@ class OperatorRequest:
     snooze_s: float | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def __post_init__(self) -> None:
+        # what could not be stored is refused here, before it reaches the request inbox
+        # (a CLI argument of non-UTF-8 bytes reads as lone surrogates)
+        for name in ("note", "who"):
+            problem = not_text(getattr(self, name))
+            if problem:
+                raise UserError(f"{name}: {problem}")
+
 
 def apply(engine: AlarmEngine, request: OperatorRequest) -> dict[str, Any]:
     """Run *request* on *engine*; return DescribeAlarm after it.
