@@ -263,6 +263,15 @@ def _rule(ctx: _Ctx, raw: Any) -> SimpleRule:
     threshold_text = ctx.string(threshold_raw, f"{path}.threshold", max_len=RULE_CHARS)
     threshold = ctx.expression(threshold_text, f"{path}.threshold", max_len=RULE_CHARS)
     for side, node in (("inputProperty", prop), ("threshold", threshold)):
+        for ref in ex.references(node):
+            if isinstance(ref, ex.VariableRef):
+                # the rule compares input attributes and numbers (API reference); an
+                # alarm model has no variables, so this side would never have a value
+                raise ctx.error(
+                    f"{path}.{side}",
+                    f"$variable.{ref.name}: an alarm model has no variables"
+                    " (compare input attributes and numbers)",
+                )
         if ex.static_type(node) == "boolean" and operator not in ("EQUAL", "NOT_EQUAL"):
             raise ctx.error(f"{path}.{side}", f"a Boolean cannot be compared with {operator}")
     return SimpleRule(prop, prop_text, operator, threshold, threshold_text)

@@ -158,3 +158,25 @@ def test_a_changed_definition_raises_a_stored_version_only_when_it_is_a_number(
         RecordingSink(),
     )
     assert engine.version == after
+
+
+@pytest.mark.parametrize(
+    ("side", "text", "named"),
+    [
+        ("threshold", "$variable.limit", r"\$variable\.limit"),
+        ("threshold", "$variable.limit * 2", r"\$variable\.limit"),
+        ("inputProperty", "$input.BoilerInput.temp + $variable.offset", r"\$variable\.offset"),
+    ],
+)
+def test_a_rule_reading_a_variable_is_a_model_error(side: str, text: str, named: str) -> None:
+    # an alarm model has no variables: the rule would never have a value to compare
+    body = boiler()
+    body["alarmRule"]["simpleRule"][side] = text
+    with pytest.raises(DetectorModelError, match=rf"\$\.alarmRule\.simpleRule\.{side}: {named}"):
+        load_alarm_model(body)
+
+
+def test_a_rule_of_input_attributes_and_numbers_loads() -> None:
+    body = boiler()
+    body["alarmRule"]["simpleRule"]["threshold"] = "$input.BoilerInput.limit * 0.9 + 1"
+    assert load_alarm_model(body).rule.threshold_text == "$input.BoilerInput.limit * 0.9 + 1"
