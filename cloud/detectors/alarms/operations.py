@@ -283,12 +283,9 @@ def stopped(store: StateStore) -> None:
     store.delete(RUNTIME, HEARTBEAT_KEY)
 
 
-def engine_from_store(store: StateStore, name: str, **engine_args: Any) -> AlarmEngine:
-    """An engine over *store* for an alarm model a runtime has registered there."""
-    doc = store.get(REGISTRY_NAMESPACE, name)
-    if doc is None:
-        known = ", ".join(k for k, _ in store.items(REGISTRY_NAMESPACE)) or "none"
-        raise UserError(f"unknown alarm model {name!r} (known: {known})")
+def registered_definition(name: str, doc: Any) -> tuple[Mapping[str, Any], list[Any]]:
+    """The CreateAlarmModel body and CreateInput bodies of a registry document, or a
+    DetectorStateError naming ``alarm-models/<name>`` and the field of the wrong shape."""
     where = f"{REGISTRY_NAMESPACE}/{name}"
     if not isinstance(doc, Mapping):
         raise DetectorStateError(f"{where}: document: expected a JSON object, got {shown(doc)}")
@@ -302,6 +299,16 @@ def engine_from_store(store: StateStore, name: str, **engine_args: Any) -> Alarm
         raise DetectorStateError(
             f"{where}: inputs: expected a list of CreateInput objects, got {shown(raw_inputs)}"
         )
+    return definition, raw_inputs
+
+
+def engine_from_store(store: StateStore, name: str, **engine_args: Any) -> AlarmEngine:
+    """An engine over *store* for an alarm model a runtime has registered there."""
+    doc = store.get(REGISTRY_NAMESPACE, name)
+    if doc is None:
+        known = ", ".join(k for k, _ in store.items(REGISTRY_NAMESPACE)) or "none"
+        raise UserError(f"unknown alarm model {name!r} (known: {known})")
+    definition, raw_inputs = registered_definition(name, doc)
     model = load_alarm_model(definition, source=name)
     inputs = [load_input(raw, source=f"{name} input") for raw in raw_inputs]
     return AlarmEngine(model, inputs, store, **engine_args)
