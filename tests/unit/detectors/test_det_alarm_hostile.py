@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from detector_models import RecordingSink
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
@@ -180,3 +182,19 @@ def test_a_rule_of_input_attributes_and_numbers_loads() -> None:
     body = boiler()
     body["alarmRule"]["simpleRule"]["threshold"] = "$input.BoilerInput.limit * 0.9 + 1"
     assert load_alarm_model(body).rule.threshold_text == "$input.BoilerInput.limit * 0.9 + 1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.sampled_from(["plantwatch:reminderCap", "plantwatch:reminderInterval", "other"]),
+    value=st.text(max_size=12),
+)
+def test_any_plantwatch_tag_value_loads_or_is_a_model_error_naming_it(key: str, value: str) -> None:
+    body = boiler(tags=[{"key": key, "value": value}])
+    try:
+        model = load_alarm_model(body)
+    except DetectorModelError as exc:
+        assert "$.tags[0]" in str(exc)
+    else:
+        assert model.reminder_cap >= 0
+        assert model.reminder_interval_s is None or model.reminder_interval_s > 0
