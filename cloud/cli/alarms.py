@@ -297,25 +297,28 @@ def _models(store: Any, only: str | None) -> dict[str, dict[str, Any]]:
 
 
 def _when(epoch: Any) -> str:
-    if not isinstance(epoch, int | float):
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
         return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # past what a date prints: the number
+        return f"{epoch:g}"
 
 
-def _value(doc: dict[str, Any], definition: dict[str, Any]) -> str:
+def _value(doc: dict[str, Any], operator: str) -> str:
     from cloud.detectors import expr as ex
 
     if doc.get("value") is None:
         return ""
     from cloud.detectors.alarms.model import OPERATORS
 
-    operator = definition.get("alarmRule", {}).get("simpleRule", {}).get("comparisonOperator", "")
     symbol = OPERATORS.get(operator, operator)
     return f"{ex.format_value(doc['value'])} ({symbol} {ex.format_value(doc.get('threshold'))})"
 
 
 def _list(args: argparse.Namespace) -> int:
-    from cloud.detectors.alarms.engine import STATES
+    from cloud.detectors.alarms import load_alarm_model, operations
+    from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE, STATES
     from cloud.detectors.alarms.limits import suppressed_counts
     from cloud.detectors.instances import check_alarm_instance
 
@@ -325,12 +328,15 @@ def _list(args: argparse.Namespace) -> int:
         suppressed = suppressed_counts(store)
         rows: list[dict[str, Any]] = []
         for name, registered in models.items():
-            definition = registered.get("definition", {})
+            # a registry entry it cannot read is named in one line, as `alarms ack` does
+            definition, _inputs = operations.registered_definition(name, registered)
+            model = load_alarm_model(definition, source=f"{REGISTRY_NAMESPACE}/{name}")
             for key, doc in store.items(f"alarms/{name}"):
                 check_alarm_instance(name, key, doc, STATES)  # one line naming a bad one
                 action = doc.get("customer_action") or {}
-                tags = {t.get("key"): t.get("value") for t in definition.get("tags", [])}
-                cap = tags.get("plantwatch:reminderCap", "3")
+                config = action.get(
+                    f"{str(action.get('actionName', '')).lower()}ActionConfiguration"
+                )
                 rows.append(
                     {
                         "alarm": name,
@@ -340,9 +346,9 @@ def _list(args: argparse.Namespace) -> int:
                         "since_epoch": doc.get("since"),
                         "value": doc.get("value"),
                         "threshold": doc.get("threshold"),
-                        "last_value": _value(doc, definition),
-                        "reminders": f"{doc.get('reminders_sent', 0)}/{cap}"
-                        if "plantwatch:reminderInterval" in tags
+                        "last_value": _value(doc, model.rule.operator),
+                        "reminders": f"{doc.get('reminders_sent', 0)}/{model.reminder_cap}"
+                        if model.reminder_interval_s
                         else "",
                         "next_reminder": _when(doc.get("next_reminder")),
                         "snoozed_until": _when(doc.get("snooze_until")),
@@ -350,14 +356,7 @@ def _list(args: argparse.Namespace) -> int:
                         "last_action": f"{action.get('actionName', '')} by {action.get('who') or '?'}"
                         if action
                         else "",
-                        "note": (
-                            action.get(
-                                f"{str(action.get('actionName', '')).lower()}ActionConfiguration"
-                            )
-                            or {}
-                        ).get("note", "")
-                        if action
-                        else "",
+                        "note": config.get("note", "") if isinstance(config, dict) else "",
                     }
                 )
     finally:

@@ -270,13 +270,23 @@ def _check_models(
     from cloud.detectors.alarms import load_alarm_model
     from cloud.runtime.layout import DataLayout
     from cloud.runtime.stack import load_model
+    from edge.errors import ConfigError
 
     for path in detector_inputs:
         load_input(path)
     if detector_model is not None:
         load_detector_model(detector_model)
+    names: dict[str, Path] = {}
     for path in alarm_models:
-        load_alarm_model(path)
+        name = load_alarm_model(path).name
+        if name in names:
+            # a second engine of one name would delete the first's instances (as an
+            # UpdateAlarmModel) and take its place: one of the two would never run
+            raise ConfigError(
+                f"--alarm-model {path}: alarmModelName {name!r} is also {names[name]}'s;"
+                " each alarm model needs its own name"
+            )
+        names[name] = path
     for _arn, spec in lambdas:
         load_callable(spec)
     if model_name:

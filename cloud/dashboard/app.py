@@ -273,11 +273,17 @@ def create_app(
             isinstance(snooze_s, bool)
             or not isinstance(snooze_s, int | float)
             or not 1 <= snooze_s <= SNOOZE_MAX_S
+            or not float(snooze_s).is_integer()  # snoozeDuration: whole seconds
         ):
             return _error(400, f"snooze_s: expected seconds from 1 to {SNOOZE_MAX_S}")
         note = body.get("note", "")
         if not isinstance(note, str):
             return _error(400, "note: expected a string")
+        from cloud.detectors.alarms.engine import not_text
+
+        problem = not_text(note)
+        if problem:  # it could not be stored (a 500 before)
+            return _error(400, f"note: {problem}")
         key = request.path_params["key"]
         alarm = actions.apply(
             action,

@@ -223,12 +223,29 @@ def redefine(
     previous = store.get(registry, name)
     if previous is None:
         return None, version
+    if not isinstance(previous, Mapping):
+        # nothing says what definition the instances were made for: start them over
+        stale = [key for key, _ in store.items(instances)]
+        for key in stale:
+            store.delete(instances, key)
+        log.warning(
+            "%s: registry document %s/%s is not an object; version %s, %d %s deleted",
+            name,
+            registry,
+            name,
+            version,
+            len(stale),
+            what,
+        )
+        return None, version
     version = str(previous.get("version", version))
     if previous.get("fingerprint") not in (None, fingerprint):
         stale = [key for key, _ in store.items(instances)]
         for key in stale:
             store.delete(instances, key)
-        version = str(int(version) + 1) if version.isdigit() else "1"
+        # ASCII digits only, and few: int() refuses '²' and strings past 4,300 digits
+        counted = version.isascii() and version.isdigit() and len(version) <= 18
+        version = str(int(version) + 1) if counted else "1"
         log.warning(
             "%s: definition changed; version %s, %d %s deleted", name, version, len(stale), what
         )

@@ -14,7 +14,8 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
   ``--lambda`` for) are evaluated; any other function is an error naming where it is;
 - a resource without a name gets its logical id (CloudFormation would generate one);
 - ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
-  ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them.
+  ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them; a
+  number for an alarm rule's ``Threshold`` (a String) is its text, as CloudFormation passes it.
 
 A YAML template is read by :mod:`cloud.migrate.cfn_yaml` into this same JSON shape (its
 short forms ``!Ref``, ``!Sub`` ... in their long form), so everything here applies to it.
@@ -25,6 +26,7 @@ In either, a key written twice in one mapping is refused naming it and its lines
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -297,6 +299,9 @@ class _Resolver:
 
 _INTEGERS: Final = frozenset({"seconds", "severity"})
 _BOOLEANS: Final = frozenset({"useBase64", "enabled", "disabledOnInitialization"})
+_STRINGS: Final = frozenset({"threshold"})
+"""String properties a template may write as a number (``Threshold: 80``): CloudFormation
+hands every scalar to the resource as text, so ``80`` deploys as ``"80"``."""
 
 
 def typed(node: Any) -> Any:
@@ -313,6 +318,10 @@ def typed(node: Any) -> Any:
             value = int(value)
         elif key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
+        elif key in _STRINGS and isinstance(value, bool):
+            value = "true" if value else "false"
+        elif key in _STRINGS and isinstance(value, int | float) and math.isfinite(value):
+            value = str(value)
         out[key] = typed(value)
     return out
 

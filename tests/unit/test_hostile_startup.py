@@ -185,3 +185,23 @@ def test_a_failed_provision_leaves_no_empty_out_folder(
     assert main(["provision-device", "t1", "--site", "s1", "--out", str(out)]) == 2
     assert "--region" in _one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_up_refuses_two_alarm_model_files_of_one_name_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_starts: None
+) -> None:
+    # the second engine would have deleted the first's instances as an UpdateAlarmModel
+    # and taken its place: one of the two models silently not run
+    shipped = Path("cloud/detectors/models/anomaly_score_alarm.json")
+    body = json.loads(shipped.read_text())
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(body))
+    body["severity"] = 9
+    second.write_text(json.dumps(body))
+    data = tmp_path / "data"
+    argv = ["up", "--port", "0", "--no-dashboard", "--data", str(data), "--model", "m"]
+    argv += ["--alarm-model", str(first), "--alarm-model", str(second)]
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert "b.json" in line and "a.json" in line and body["alarmModelName"] in line, line
+    assert not data.exists()

@@ -448,6 +448,8 @@ class AlarmEngine:
         """BatchSnoozeAlarm: SNOOZE_DISABLED for *seconds*, then NORMAL."""
         if not (seconds > 0 and math.isfinite(seconds)):
             raise UserError(f"snooze: duration must be a positive number, got {seconds:g} s")
+        if not float(seconds).is_integer():  # snoozeDuration is an Integer (API reference)
+            raise UserError(f"snooze: duration must be whole seconds, got {seconds:g} s")
         if self._clock.now() + seconds > SNOOZE_END_MAX:
             raise UserError(f"snooze: {seconds:g} s would end after {_iso(SNOOZE_END_MAX)}")
         return self._operate(key, "SNOOZE", note=note, who=who, snooze_s=seconds)
@@ -476,6 +478,10 @@ class AlarmEngine:
     ) -> dict[str, Any]:
         if len(note) > NOTE_MAX:
             raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
+        for name, text in (("note", note), ("who", who)):
+            problem = not_text(text)
+            if problem:  # it could not be written, and would fail the state write
+                raise UserError(f"{name}: {problem}")
         instance_key = NO_KEY if key is None else key
 
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
@@ -1278,6 +1284,16 @@ def compare(op: str) -> Callable[[Any, Any], bool]:
     if op == "<=":
         return lambda a, b: ordered(a, b) and a <= b
     raise ValueError(f"not an alarm rule operator: {op!r}")
+
+
+def not_text(text: str) -> str | None:
+    """Why *text* cannot be stored (a lone surrogate: JSON's ``"\\ud800"`` reads as one),
+    or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
+    return None
 
 
 def _shown(value: Any) -> str:

@@ -192,7 +192,7 @@ def load_alarm_model(
     )
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "alarmModelName")
     description = ctx.string(
-        body.get("alarmModelDescription", "") or "",
+        "" if body.get("alarmModelDescription") is None else body["alarmModelDescription"],
         "$.alarmModelDescription",
         min_len=0,
         max_len=1024,
@@ -263,6 +263,15 @@ def _rule(ctx: _Ctx, raw: Any) -> SimpleRule:
     threshold_text = ctx.string(threshold_raw, f"{path}.threshold", max_len=RULE_CHARS)
     threshold = ctx.expression(threshold_text, f"{path}.threshold", max_len=RULE_CHARS)
     for side, node in (("inputProperty", prop), ("threshold", threshold)):
+        for ref in ex.references(node):
+            if isinstance(ref, ex.VariableRef):
+                # the rule compares input attributes and numbers (API reference); an
+                # alarm model has no variables, so this side would never have a value
+                raise ctx.error(
+                    f"{path}.{side}",
+                    f"$variable.{ref.name}: an alarm model has no variables"
+                    " (compare input attributes and numbers)",
+                )
         if ex.static_type(node) == "boolean" and operator not in ("EQUAL", "NOT_EQUAL"):
             raise ctx.error(f"{path}.{side}", f"a Boolean cannot be compared with {operator}")
     return SimpleRule(prop, prop_text, operator, threshold, threshold_text)
@@ -320,7 +329,8 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             email = ctx.obj(raw_email, epath)
             ctx.unknown_fields(email, ("from", "content", "recipients"), epath)
             sender = ctx.string(ctx.required(email, "from", epath), f"{epath}.from")
-            content = ctx.obj(email.get("content") or {}, f"{epath}.content")
+            raw_content = email.get("content")
+            content = {} if raw_content is None else ctx.obj(raw_content, f"{epath}.content")
             ctx.unknown_fields(content, ("subject", "additionalMessage"), f"{epath}.content")
             recipients = ctx.obj(ctx.required(email, "recipients", epath), f"{epath}.recipients")
             ctx.unknown_fields(recipients, ("to",), f"{epath}.recipients")
@@ -382,7 +392,8 @@ def _alarm_actions(ctx: _Ctx, raw: Any) -> tuple[Action, ...]:
     path = "$.alarmEventActions"
     body = ctx.obj(raw, path)
     ctx.unknown_fields(body, ("alarmActions",), path)
-    items = ctx.array(body.get("alarmActions") or [], f"{path}.alarmActions")
+    raw_items = body.get("alarmActions")
+    items = [] if raw_items is None else ctx.array(raw_items, f"{path}.alarmActions")
     actions = []
     for i, item in enumerate(items):
         apath = f"{path}.alarmActions[{i}]"
@@ -435,7 +446,8 @@ def _reminder_tags(ctx: _Ctx, raw: Any) -> tuple[float | None, int]:
             if interval <= 0:
                 raise ctx.error(f"{tpath}.value", "a reminder interval must be positive")
         elif key == REMINDER_CAP_TAG:
-            if not value.isdigit():
+            # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+            if not (value.isascii() and value.isdigit()):
                 raise ctx.error(f"{tpath}.value", f"expected a whole number, got {value!r}")
             cap = int(value)
     return interval, cap

@@ -28,10 +28,13 @@ from cloud.detectors.alarms.engine import (
     REGISTRY_NAMESPACE,
     AlarmEngine,
     AlarmStateError,
+    not_text,
 )
 from cloud.detectors.alarms.model import load_alarm_model
+from cloud.detectors.instances import DetectorStateError
 from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
 from cloud.ports import StateStore
+from edge.commands import shown
 from edge.errors import DetectorModelError, NotFoundError, PlantwatchError, UserError
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,14 @@ class OperatorRequest:
     who: str = ""
     snooze_s: float | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        # what could not be stored is refused here, before it reaches the request inbox
+        # (a CLI argument of non-UTF-8 bytes reads as lone surrogates)
+        for name in ("note", "who"):
+            problem = not_text(getattr(self, name))
+            if problem:
+                raise UserError(f"{name}: {problem}")
 
 
 def apply(engine: AlarmEngine, request: OperatorRequest) -> dict[str, Any]:
@@ -174,11 +185,16 @@ def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
         not isinstance(key, str) or len(key) > 128 or not KEY_VALUE_RE.fullmatch(key)
     ):
         raise DetectorModelError(f"{where}.keyValue: expected 1-128 of [a-zA-Z0-9-_:]")
-    note = item.get("note", "")
+    note = item.get("note")
+    if note is None:  # null is a note left out, as for keyValue
+        note = ""
     if not isinstance(note, str) or len(note) > NOTE_MAX:
         raise DetectorModelError(
             f"{where}.note: expected a string of at most {NOTE_MAX} characters"
         )
+    problem = not_text(note)
+    if problem:
+        raise DetectorModelError(f"{where}.note: {problem}")
     snooze_s = None
     if action == "SNOOZE":
         seconds = item.get("snoozeDuration")
@@ -267,14 +283,34 @@ def stopped(store: StateStore) -> None:
     store.delete(RUNTIME, HEARTBEAT_KEY)
 
 
+def registered_definition(name: str, doc: Any) -> tuple[Mapping[str, Any], list[Any]]:
+    """The CreateAlarmModel body and CreateInput bodies of a registry document, or a
+    DetectorStateError naming ``alarm-models/<name>`` and the field of the wrong shape."""
+    where = f"{REGISTRY_NAMESPACE}/{name}"
+    if not isinstance(doc, Mapping):
+        raise DetectorStateError(f"{where}: document: expected a JSON object, got {shown(doc)}")
+    definition, raw_inputs = doc.get("definition"), doc.get("inputs", [])
+    # an object, never a string: load_alarm_model would read a string as a file's path
+    if not isinstance(definition, Mapping):
+        raise DetectorStateError(
+            f"{where}: definition: expected a CreateAlarmModel object, got {shown(definition)}"
+        )
+    if not isinstance(raw_inputs, list) or not all(isinstance(i, Mapping) for i in raw_inputs):
+        raise DetectorStateError(
+            f"{where}: inputs: expected a list of CreateInput objects, got {shown(raw_inputs)}"
+        )
+    return definition, raw_inputs
+
+
 def engine_from_store(store: StateStore, name: str, **engine_args: Any) -> AlarmEngine:
     """An engine over *store* for an alarm model a runtime has registered there."""
     doc = store.get(REGISTRY_NAMESPACE, name)
     if doc is None:
         known = ", ".join(k for k, _ in store.items(REGISTRY_NAMESPACE)) or "none"
         raise UserError(f"unknown alarm model {name!r} (known: {known})")
-    model = load_alarm_model(doc["definition"], source=name)
-    inputs = [load_input(raw, source=f"{name} input") for raw in doc.get("inputs", [])]
+    definition, raw_inputs = registered_definition(name, doc)
+    model = load_alarm_model(definition, source=name)
+    inputs = [load_input(raw, source=f"{name} input") for raw in raw_inputs]
     return AlarmEngine(model, inputs, store, **engine_args)
 
 

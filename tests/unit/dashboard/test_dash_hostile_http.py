@@ -214,6 +214,10 @@ def test_an_action_from_the_page_itself_gets_past_the_guard(acting: TestClient) 
         (b'{"note": "' + b"a" * 20000 + b'"}', 413, "body: larger than 16384 bytes"),
         (b'{"snooze_s": NaN}', 400, "snooze_s: expected seconds"),
         (b'{"snooze_s": Infinity}', 400, "snooze_s: expected seconds"),
+        # snoozeDuration is a whole number of seconds, as the CLI's --for and the API take it
+        (b'{"snooze_s": 90.5}', 400, "snooze_s: expected seconds"),
+        # a lone surrogate: it could not be written to the state store (a 500 before)
+        (b'{"snooze_s": 60, "note": "valve \\ud800"}', 400, "note: position 6 holds"),
     ],
 )
 def test_a_hostile_action_body_is_a_400_or_413(

@@ -278,3 +278,86 @@ def test_limiter_suppressed_counts_are_listed(
     [row] = json.loads(capsys.readouterr().out)
     # three state changes, each an sns alarm action and a notification: one of six was sent
     assert (row["state"], row["suppressed"]) == ("ACTIVE", 5)
+
+
+def _stored_boiler(data: Path) -> None:
+    """data/state.db with boilerHigh/b1 ACKNOWLEDGED (a note) beside its registry entry."""
+
+    class Kept:
+        def execute(self, request: Any) -> None:
+            pass
+
+    data.mkdir()
+    with SqliteStateStore(data / "state.db") as store:
+        engine = AlarmEngine(
+            load_alarm_model(BOILER), [load_input(BOILER_INPUT)], store, ManualClock(), Kept()
+        )
+        engine.put_message("BoilerInput", {"boilerId": "b1", "temp": 90})
+        engine.acknowledge("b1", note="valve")
+        engine.close()
+
+
+def _change(data: Path, namespace: str, key: str, change: Any) -> None:
+    with SqliteStateStore(data / "state.db") as store:
+        doc = store.get(namespace, key)
+        store.put(namespace, key, change(doc))
+
+
+@pytest.mark.parametrize(
+    ("namespace", "key", "change", "named"),
+    [
+        ("alarm-models", "boilerHigh", lambda d: {**d, "definition": "x"}, "definition"),
+        (
+            "alarm-models",
+            "boilerHigh",
+            lambda d: {**d, "definition": {**d["definition"], "alarmRule": [1]}},
+            "$.alarmRule",
+        ),
+        (
+            "alarm-models",
+            "boilerHigh",
+            lambda d: {**d, "definition": {**d["definition"], "tags": [1]}},
+            "$.tags[0]",
+        ),
+    ],
+)
+def test_alarms_list_names_a_registry_entry_it_cannot_read(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    namespace: str,
+    key: str,
+    change: Any,
+    named: str,
+) -> None:
+    data = tmp_path / "data"
+    _stored_boiler(data)
+    _change(data, namespace, key, change)
+    assert main(["alarms", "list", "--data", str(data)]) == 2
+    line = one_error(capsys)
+    assert "internal error" not in line and "boilerHigh" in line and named in line, line
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        (lambda d: {**d, "since": 1e20}, "1e+20"),
+        (lambda d: {**d, "snooze_until": 1e300}, "1e+300"),
+        (
+            lambda d: {
+                **d,
+                "customer_action": {**d["customer_action"], "acknowledgeActionConfiguration": [1]},
+            },
+            "ACKNOWLEDGE",
+        ),
+    ],
+)
+def test_alarms_list_shows_an_odd_instance_rather_than_failing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any, shown: str
+) -> None:
+    data = tmp_path / "data"
+    _stored_boiler(data)
+    _change(data, "alarms/boilerHigh", "b1", change)
+    assert main(["alarms", "list", "--data", str(data), "--json"]) == 0, capsys.readouterr().err
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["state"] == "ACKNOWLEDGED"
+    assert shown in json.dumps(row)

@@ -11,7 +11,7 @@ from detector_models import RecordingSink
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
-from cloud.detectors.alarms.operations import batch_alarm_action
+from cloud.detectors.alarms.operations import OperatorRequest, batch_alarm_action
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError, UserError
 
@@ -133,3 +133,57 @@ def test_an_empty_request_list_is_rejected() -> None:
     engine, _ = boiler()
     with pytest.raises(DetectorModelError, match=r"expected 1-10 requests \(0 requests\)"):
         batch_alarm_action({"boilerHigh": engine}, "enable", {"enableActionRequests": []})
+
+
+@pytest.mark.parametrize("verb", ["acknowledge", "reset", "disable"])
+def test_a_note_that_is_not_text_is_refused_whole_and_changes_nothing(verb: str) -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    body = {f"{verb}ActionRequests": [entry("first"), entry("r", note="valve \ud800")]}
+    with pytest.raises(DetectorModelError, match=r"\[1\]\.note: .*not a Unicode character"):
+        batch_alarm_action({"boilerHigh": engine}, verb, body)
+    assert engine.state_of("b7") == "ACTIVE"
+
+
+def test_the_engine_refuses_a_note_it_cannot_store() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match=r"note: .*not a Unicode character"):
+        engine.acknowledge("b7", note="\udcff")
+    assert engine.state_of("b7") == "ACTIVE"
+    engine.acknowledge("b7", note="ok")
+    assert engine.state_of("b7") == "ACKNOWLEDGED"
+
+
+def test_a_null_note_is_a_note_left_out() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    body = {"acknowledgeActionRequests": [entry("r", note=None)]}
+    assert batch_alarm_action({"boilerHigh": engine}, "acknowledge", body) == {"errorEntries": []}
+    assert engine.state_of("b7") == "ACKNOWLEDGED"
+
+
+def test_the_engine_refuses_a_who_it_cannot_store() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match=r"who: .*not a Unicode character"):
+        engine.disable("b7", who="op\udcff")  # a login name of non-UTF-8 bytes
+    assert engine.state_of("b7") == "ACTIVE"
+
+
+def test_the_engine_snoozes_for_whole_seconds_only() -> None:
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    with pytest.raises(UserError, match=r"snooze: duration must be whole seconds, got 1\.5 s"):
+        engine.snooze("b7", 1.5)  # describe would show snoozeDuration 1 for a 1.5 s snooze
+    assert engine.state_of("b7") == "ACTIVE"
+    engine.snooze("b7", 90.0)
+    state = engine.describe("b7")["alarm"]["alarmState"]
+    assert state["customerAction"]["snoozeActionConfiguration"]["snoozeDuration"] == 90
+
+
+def test_a_request_for_the_stack_inbox_refuses_what_it_could_not_store() -> None:
+    with pytest.raises(UserError, match="note: position 0 holds"):
+        OperatorRequest("ACKNOWLEDGE", "boilerHigh", "b7", note="\udcff")
+    with pytest.raises(UserError, match="who: position 2 holds"):
+        OperatorRequest("ACKNOWLEDGE", "boilerHigh", "b7", who="op\udcff")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cloud.adapters.local import InMemoryStateStore
 from cloud.cli.main import main
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors.alarms import load_alarm_model
 from cloud.migrate.cloudformation import Resource, iotevents_resources
 from cloud.migrate.iotevents import registered
 from edge.clock import ManualClock
@@ -645,3 +646,21 @@ def test_validate_takes_every_input_of_a_template_given_as_input(
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out)["detectorModelName"] == "PumpWatch0E3B"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [(3000, "3000"), (2999.5, "2999.5"), (-1, "-1"), (0, "0")]
+)
+def test_a_threshold_written_as_a_json_number_is_the_string_cloudformation_passes(
+    written: Any, read: str
+) -> None:
+    # CloudFormation hands every scalar to the resource as text: 3000 and "3000" deploy alike
+    document = template()
+    alarm = alarm_resource()
+    alarm["Properties"]["AlarmRule"]["SimpleRule"]["Threshold"] = written
+    document["Resources"]["Overspeed5D1C"] = alarm
+    resources = {r.logical_id: r for r in iotevents_resources(document, "t.json")}
+    body = resources["Overspeed5D1C"].body
+    assert body["alarmRule"]["simpleRule"]["threshold"] == read
+    model = load_alarm_model(body)
+    assert model.rule.threshold_text == read
