@@ -55,6 +55,11 @@ SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
 MONITORS_NS = "monitors"
 NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+BUCKET_RE = re.compile(r"[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9]")
+"""``S3InputConfiguration.Bucket``'s pattern (and the output's). Locally a bucket is a folder
+under the data directory, so this also keeps ``..`` and ``/`` out of its path."""
+PREFIX_RE = re.compile(r"[\t\n\r\x20-\xff]{1,1023}/")
+"""``Prefix``'s pattern when not empty: ``[\\u0009\\u000A\\u000D\\u0020-\\u00FF]{1,1023}/``."""
 NEAR_MISSES_SHOWN = 3
 """Keys a FailedReason names that are almost input file names (the rest are counted)."""
 
@@ -74,14 +79,30 @@ class SchedulerConfig:
     output_bucket: str = "output"
 
     def __post_init__(self) -> None:
-        if not NAME_RE.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
             raise ConfigError(f"InferenceSchedulerName {self.name!r}: must match {NAME_RE.pattern}")
         upload_frequency_seconds(self.upload_frequency)
-        if not 0 <= self.delay_offset_min <= 60:
-            raise ConfigError(f"DataDelayOffsetInMinutes {self.delay_offset_min}: expected 0 to 60")
+        delay = self.delay_offset_min
+        if type(delay) is not int or not 0 <= delay <= 60:  # not bool, not 5.5, not "5"
+            raise ConfigError(
+                f"DataDelayOffsetInMinutes {delay!r}: expected a whole number of minutes, 0 to 60"
+            )
         for key, prefix in (("input", self.input_prefix), ("output", self.output_prefix)):
+            if not isinstance(prefix, str):
+                raise ConfigError(f"{key} Prefix {prefix!r}: expected a string")
             if prefix and not prefix.endswith("/"):
                 raise ConfigError(f"{key} Prefix {prefix!r}: must be empty or end with '/'")
+            if prefix and not PREFIX_RE.fullmatch(prefix):
+                raise ConfigError(
+                    f"{key} Prefix {prefix!r}: at most 1,024 characters, each a tab, line feed, "
+                    "carriage return or U+0020 to U+00FF"
+                )
+        for key, bucket in (("input", self.input_bucket), ("output", self.output_bucket)):
+            if not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket):
+                raise ConfigError(
+                    f"{key} Bucket {bucket!r}: expected an S3 bucket name, 3-63 lowercase "
+                    "letters, digits, '.' and '-', starting and ending with a letter or digit"
+                )
 
     @property
     def frequency_s(self) -> int:
@@ -93,8 +114,20 @@ class SchedulerConfig:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> SchedulerConfig:
         fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        fields["naming"] = InputNaming(**doc.get("naming", {}))
+        fields["naming"] = naming_from_dict(doc.get("naming", {}))
         return cls(**fields)
+
+
+def naming_from_dict(doc: Any) -> InputNaming:
+    """The :class:`InputNaming` a stored configuration holds; a ConfigError naming the
+    field when it is of the wrong shape (a stored record can be edited by hand)."""
+    known = InputNaming.__dataclass_fields__
+    if not isinstance(doc, dict) or not set(doc) <= set(known):
+        raise ConfigError(
+            f"InferenceInputNameConfiguration {doc!r}: expected an object with only "
+            f"{', '.join(known)}"
+        )
+    return InputNaming(**doc)
 
 
 @dataclass

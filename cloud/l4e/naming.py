@@ -149,7 +149,7 @@ def tz_offset_seconds(offset: str) -> int:
 def upload_frequency_seconds(frequency: str) -> int:
     try:
         return UPLOAD_FREQUENCIES[frequency]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or another unhashable value
         raise ConfigError(
             f"DataUploadFrequency {frequency!r}: expected one of {', '.join(UPLOAD_FREQUENCIES)}"
         ) from None
