@@ -43,7 +43,7 @@ from cloud.inference.dataset import merge, prefixed, read_csv
 from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
-from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
+from cloud.l4e.naming import COMPONENT_RE, InputNaming, upload_frequency_seconds, window_end
 from cloud.l4e.result_keys import COMPACT_KEYS_OVER, compact_keys, stored_result_keys
 from cloud.ports import FileObjectStore, ObjectStore, StateStore
 from edge.clock import Clock
@@ -323,7 +323,7 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         try:
-            files = self.window_files(start, end)
+            files = self.window_files(start, end, execution.skipped)
             execution.input_files = sum(len(found) for found in files.values())
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
@@ -350,9 +350,16 @@ class Scheduler:
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
         return execution
 
-    def window_files(self, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
+    def window_files(
+        self, start: datetime, end: datetime, misnamed: list[dict[str, str]] | None = None
+    ) -> dict[str, list[tuple[datetime, str]]]:
         """Per component, the ``(name time, key)`` of each input object the §4 Choice
-        selects for the window ``(start, end]``, restricted to the model's components."""
+        selects for the window ``(start, end]``, restricted to the model's components.
+
+        A key that is no input file name of this scheduler but would be selected if it
+        were (an upper-case ``.CSV``, an EPOCH in milliseconds) is not read either; it is
+        appended to *misnamed* with the reason, so that a run that succeeds on the other
+        components still says why that file was left out."""
         f = timedelta(seconds=self.config.frequency_s)
         lo, hi = start - f, end + f
         files: dict[str, list[tuple[datetime, str]]] = {}
@@ -362,7 +369,34 @@ class Scheduler:
             parsed = self.config.naming.parse(key, prefix)
             if parsed and lo <= parsed[1] <= hi and (wanted is None or parsed[0] in wanted):
                 files.setdefault(parsed[0], []).append((parsed[1], key))
+            elif misnamed is not None:
+                reason = self._misnamed(key, lo, hi, wanted)
+                if reason:
+                    _skip(misnamed, key, UserError(reason))
         return files
+
+    def _misnamed(self, key: str, lo: datetime, hi: datetime, wanted: set[str] | None) -> str:
+        """Why *key*, not read, looks like an input file of the window ``[lo, hi]``; or ''."""
+        prefix, naming = self.config.input_prefix, self.config.naming
+        if not key.startswith(prefix) or "/" in key[len(prefix) :]:
+            return ""
+        name = key[len(prefix) :]
+        if name[-4:].lower() == ".csv" and not name.endswith(".csv"):
+            parsed = naming.parse(f"{key[:-4]}.csv", prefix)
+            if parsed and lo <= parsed[1] <= hi and (wanted is None or parsed[0] in wanted):
+                return f"named {name[-4:]!r}, not '.csv': not read (names are case-sensitive)"
+        if naming.timestamp_format == "EPOCH" and name.endswith(".csv"):
+            match = re.fullmatch(
+                rf"(?P<c>.+?){re.escape(naming.delimiter)}(?P<t>[0-9]{{13}})\.csv", name
+            )
+            if match and COMPONENT_RE.fullmatch(match["c"]):
+                at = datetime.fromtimestamp(int(match["t"]) / 1000, tz=UTC)
+                if lo <= at <= hi and (wanted is None or match["c"] in wanted):
+                    return (
+                        "EPOCH in milliseconds, not seconds: not read (the name's "
+                        f"{match['t']} would be {iso(at)})"
+                    )
+        return ""
 
     def read_window(
         self,

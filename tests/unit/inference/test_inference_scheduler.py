@@ -810,3 +810,47 @@ def test_compacted_result_keys_read_back_as_written(keys: list[str]) -> None:
     if compact is not None:
         rebuilt = [f"{compact['prefix']}{m}{compact['suffix']}" for m in compact["middles"]]
         assert rebuilt == keys
+
+
+@pytest.mark.parametrize(
+    ("naming", "key", "reason"),
+    [
+        (InputNaming(), "input/pump-02_20260101000500.CSV", "'.csv'"),
+        (InputNaming(), "input/pump-02_20260101000500.Csv", "'.csv'"),
+        (
+            InputNaming(timestamp_format="EPOCH"),
+            f"input/pump-02_{int(at('00:05')) * 1000}.csv",
+            "milliseconds",
+        ),
+        (
+            InputNaming(timestamp_format="EPOCH", delimiter=""),
+            f"input/pump-02{int(at('00:05')) * 1000}.csv",
+            "milliseconds",
+        ),
+    ],
+)
+def test_a_misnamed_file_of_the_window_is_recorded_when_the_run_succeeds(
+    naming: InputNaming, key: str, reason: str
+) -> None:
+    """A fleet run that scores other components used to say nothing of a file meant for
+    the window but not named as this scheduler reads (upper-case extension, EPOCH in
+    milliseconds): pump-02 was silently never scored."""
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, _out, _ = make(template, clock, naming=naming)
+    inp.put(
+        naming.format("pump-01", datetime.fromtimestamp(at("00:05"), UTC), "input/"),
+        csv_body("00:01", "00:05"),
+    )
+    inp.put(key, csv_body("00:01", "00:05"))
+    far = key.replace("20260101000500", "20250101000500").replace(
+        str(int(at("00:05")) * 1000), str(int(at("00:05") - 86400 * 365) * 1000)
+    )
+    inp.put(far, csv_body("00:01", "00:05"))  # another window's: not this run's business
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert len(execution.result_keys) == 1
+    [skipped] = execution.skipped
+    assert skipped["key"] == key
+    assert "not read" in skipped["reason"] and reason in skipped["reason"]
