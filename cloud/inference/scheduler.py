@@ -302,6 +302,8 @@ class Scheduler:
         at each multiple of F past the hour): any other window would write a
         ``DataStartTime`` folder overlapping two real ones, their rows twice over.
         """
+        if window_end.tzinfo is None:  # naive is UTC, as in the names (not the machine's zone)
+            window_end = window_end.replace(tzinfo=UTC)
         end = window_end.astimezone(UTC)
         f = self.config.frequency_s
         if end.timestamp() % f:

@@ -854,3 +854,24 @@ def test_a_misnamed_file_of_the_window_is_recorded_when_the_run_succeeds(
     [skipped] = execution.skipped
     assert skipped["key"] == key
     assert "not read" in skipped["reason"] and reason in skipped["reason"]
+
+
+def test_a_naive_window_end_is_utc_whatever_the_machine_zone(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names read a naive time as UTC; run_window read it in the machine's zone, so at
+    +05:30 a naive 00:05 ran the window ending 18:35 the day before (or was refused)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        clock = ManualClock(at("00:10"))
+        sched, inp, _out, _ = make(model, clock)
+        inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))
+        execution = sched.run_window(datetime(2026, 1, 1, 0, 5))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert execution.data_end == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert execution.status == "SUCCESS", execution.failed_reason
