@@ -875,3 +875,29 @@ def test_a_naive_window_end_is_utc_whatever_the_machine_zone(
         time.tzset()
     assert execution.data_end == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
     assert execution.status == "SUCCESS", execution.failed_reason
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    delimiter=st.sampled_from(["_", "-", " ", ""]),
+    fmt=st.sampled_from(["yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH"]),
+    offset=st.sampled_from(["+00:00", "-00:00", "+05:30", "-12:00", "+14:00", "+05:45"]),
+    frequency=st.sampled_from(["PT5M", "PT10M", "PT15M", "PT30M", "PT1H"]),
+    shift_s=st.integers(-3 * 3600, 3 * 3600),
+)
+def test_a_file_is_listed_for_a_window_exactly_when_its_name_is_within_one_period(
+    model: Model, delimiter: str, fmt: str, offset: str, frequency: str, shift_s: int
+) -> None:
+    """§4 Choice rule 1: window (S, E] lists names with S - F <= ts <= E + F, ts read in
+    the offset (EPOCH absolute), both ends included, whatever the name configuration."""
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    clock = ManualClock(at("00:00"))
+    sched, inp, _, _ = make(model, clock, naming=naming, upload_frequency=frequency)
+    f = sched.config.frequency_s
+    end = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    named = end + timedelta(seconds=shift_s)
+    key = naming.format("pump", named, "input/")
+    inp.put(key, b"")
+    files = sched.window_files(end - timedelta(seconds=f), end)
+    listed = -2 * f <= shift_s <= f
+    assert files == ({"pump": [(named, key)]} if listed else {})
