@@ -74,6 +74,11 @@ def make_handler(
                 f"scheduler {name!r}: not registered in the state table "
                 "(create it with cloud.inference.scheduler.create_scheduler)"
             ) from None
+        except ConfigError as exc:  # a field outside CreateInferenceScheduler's rules
+            raise ConfigError(
+                f"scheduler {name!r}: its record in the state table is not a scheduler "
+                f"config ({exc})"
+            ) from None
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise ConfigError(
                 f"scheduler {name!r}: its record in the state table is not a scheduler "

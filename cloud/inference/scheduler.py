@@ -43,7 +43,7 @@ from cloud.inference.dataset import merge, prefixed, read_csv
 from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
-from cloud.l4e.naming import InputNaming, upload_frequency_seconds, window_end
+from cloud.l4e.naming import COMPONENT_RE, InputNaming, upload_frequency_seconds, window_end
 from cloud.l4e.result_keys import COMPACT_KEYS_OVER, compact_keys, stored_result_keys
 from cloud.ports import FileObjectStore, ObjectStore, StateStore
 from edge.clock import Clock
@@ -55,6 +55,11 @@ SCHEDULERS_NS = "schedulers"
 EXECUTIONS_NS = "executions"
 MONITORS_NS = "monitors"
 NAME_RE = re.compile(r"^[0-9a-zA-Z_-]{1,200}$")
+BUCKET_RE = re.compile(r"[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9]")
+"""``S3InputConfiguration.Bucket``'s pattern (and the output's). Locally a bucket is a folder
+under the data directory, so this also keeps ``..`` and ``/`` out of its path."""
+PREFIX_RE = re.compile(r"[\t\n\r\x20-\xff]{1,1023}/")
+"""``Prefix``'s pattern when not empty: ``[\\u0009\\u000A\\u000D\\u0020-\\u00FF]{1,1023}/``."""
 NEAR_MISSES_SHOWN = 3
 """Keys a FailedReason names that are almost input file names (the rest are counted)."""
 
@@ -74,14 +79,30 @@ class SchedulerConfig:
     output_bucket: str = "output"
 
     def __post_init__(self) -> None:
-        if not NAME_RE.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
             raise ConfigError(f"InferenceSchedulerName {self.name!r}: must match {NAME_RE.pattern}")
         upload_frequency_seconds(self.upload_frequency)
-        if not 0 <= self.delay_offset_min <= 60:
-            raise ConfigError(f"DataDelayOffsetInMinutes {self.delay_offset_min}: expected 0 to 60")
+        delay = self.delay_offset_min
+        if type(delay) is not int or not 0 <= delay <= 60:  # not bool, not 5.5, not "5"
+            raise ConfigError(
+                f"DataDelayOffsetInMinutes {delay!r}: expected a whole number of minutes, 0 to 60"
+            )
         for key, prefix in (("input", self.input_prefix), ("output", self.output_prefix)):
+            if not isinstance(prefix, str):
+                raise ConfigError(f"{key} Prefix {prefix!r}: expected a string")
             if prefix and not prefix.endswith("/"):
                 raise ConfigError(f"{key} Prefix {prefix!r}: must be empty or end with '/'")
+            if prefix and not PREFIX_RE.fullmatch(prefix):
+                raise ConfigError(
+                    f"{key} Prefix {prefix!r}: at most 1,024 characters, each a tab, line feed, "
+                    "carriage return or U+0020 to U+00FF"
+                )
+        for key, bucket in (("input", self.input_bucket), ("output", self.output_bucket)):
+            if not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket):
+                raise ConfigError(
+                    f"{key} Bucket {bucket!r}: expected an S3 bucket name, 3-63 lowercase "
+                    "letters, digits, '.' and '-', starting and ending with a letter or digit"
+                )
 
     @property
     def frequency_s(self) -> int:
@@ -93,8 +114,20 @@ class SchedulerConfig:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> SchedulerConfig:
         fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        fields["naming"] = InputNaming(**doc.get("naming", {}))
+        fields["naming"] = naming_from_dict(doc.get("naming", {}))
         return cls(**fields)
+
+
+def naming_from_dict(doc: Any) -> InputNaming:
+    """The :class:`InputNaming` a stored configuration holds; a ConfigError naming the
+    field when it is of the wrong shape (a stored record can be edited by hand)."""
+    known = InputNaming.__dataclass_fields__
+    if not isinstance(doc, dict) or not set(doc) <= set(known):
+        raise ConfigError(
+            f"InferenceInputNameConfiguration {doc!r}: expected an object with only "
+            f"{', '.join(known)}"
+        )
+    return InputNaming(**doc)
 
 
 @dataclass
@@ -269,6 +302,8 @@ class Scheduler:
         at each multiple of F past the hour): any other window would write a
         ``DataStartTime`` folder overlapping two real ones, their rows twice over.
         """
+        if window_end.tzinfo is None:  # naive is UTC, as in the names (not the machine's zone)
+            window_end = window_end.replace(tzinfo=UTC)
         end = window_end.astimezone(UTC)
         f = self.config.frequency_s
         if end.timestamp() % f:
@@ -290,7 +325,7 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         try:
-            files = self.window_files(start, end)
+            files = self.window_files(start, end, execution.skipped)
             execution.input_files = sum(len(found) for found in files.values())
             keys, anomalous, rows = self._score(files, start, end, execution)
         except _MissingData as exc:
@@ -317,9 +352,16 @@ class Scheduler:
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
         return execution
 
-    def window_files(self, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
+    def window_files(
+        self, start: datetime, end: datetime, misnamed: list[dict[str, str]] | None = None
+    ) -> dict[str, list[tuple[datetime, str]]]:
         """Per component, the ``(name time, key)`` of each input object the §4 Choice
-        selects for the window ``(start, end]``, restricted to the model's components."""
+        selects for the window ``(start, end]``, restricted to the model's components.
+
+        A key that is no input file name of this scheduler but would be selected if it
+        were (an upper-case ``.CSV``, an EPOCH in milliseconds) is not read either; it is
+        appended to *misnamed* with the reason, so that a run that succeeds on the other
+        components still says why that file was left out."""
         f = timedelta(seconds=self.config.frequency_s)
         lo, hi = start - f, end + f
         files: dict[str, list[tuple[datetime, str]]] = {}
@@ -329,7 +371,34 @@ class Scheduler:
             parsed = self.config.naming.parse(key, prefix)
             if parsed and lo <= parsed[1] <= hi and (wanted is None or parsed[0] in wanted):
                 files.setdefault(parsed[0], []).append((parsed[1], key))
+            elif misnamed is not None:
+                reason = self._misnamed(key, lo, hi, wanted)
+                if reason:
+                    _skip(misnamed, key, UserError(reason))
         return files
+
+    def _misnamed(self, key: str, lo: datetime, hi: datetime, wanted: set[str] | None) -> str:
+        """Why *key*, not read, looks like an input file of the window ``[lo, hi]``; or ''."""
+        prefix, naming = self.config.input_prefix, self.config.naming
+        if not key.startswith(prefix) or "/" in key[len(prefix) :]:
+            return ""
+        name = key[len(prefix) :]
+        if name[-4:].lower() == ".csv" and not name.endswith(".csv"):
+            parsed = naming.parse(f"{key[:-4]}.csv", prefix)
+            if parsed and lo <= parsed[1] <= hi and (wanted is None or parsed[0] in wanted):
+                return f"named {name[-4:]!r}, not '.csv': not read (names are case-sensitive)"
+        if naming.timestamp_format == "EPOCH" and name.endswith(".csv"):
+            match = re.fullmatch(
+                rf"(?P<c>.+?){re.escape(naming.delimiter)}(?P<t>[0-9]{{13}})\.csv", name
+            )
+            if match and COMPONENT_RE.fullmatch(match["c"]):
+                at = datetime.fromtimestamp(int(match["t"]) / 1000, tz=UTC)
+                if lo <= at <= hi and (wanted is None or match["c"] in wanted):
+                    return (
+                        "EPOCH in milliseconds, not seconds: not read (the name's "
+                        f"{match['t']} would be {iso(at)})"
+                    )
+        return ""
 
     def read_window(
         self,

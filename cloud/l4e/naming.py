@@ -19,15 +19,25 @@ InferenceInputNameConfiguration): a hyphen, an underscore, nothing, or one white
 character as the service's ``\s`` matches it (space, tab, line feed, vertical tab, form
 feed, carriage return)."""
 COMPONENT_RE = re.compile(r"^[0-9a-zA-Z._\-]{1,200}$")
-TZ_OFFSET_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+TZ_OFFSET_RE = re.compile(r"^([+-])([0-9]{2}):([0-9]{2})$")
+"""``InputTimeZoneOffset``'s pattern; ASCII digits only (``\\d`` would take any script's)."""
 UPLOAD_FREQUENCIES = {"PT5M": 300, "PT10M": 600, "PT15M": 900, "PT30M": 1800, "PT1H": 3600}
 
 _STRFTIME = {"yyyyMMddHHmmss": "%Y%m%d%H%M%S", "yyyy-MM-dd-HH-mm-ss": "%Y-%m-%d-%H-%M-%S"}
-_TS_PATTERN = {
-    "yyyyMMddHHmmss": r"\d{14}",
-    "yyyy-MM-dd-HH-mm-ss": r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}",
-    "EPOCH": r"\d{1,12}",
+_LAYOUT = {
+    "yyyyMMddHHmmss": "{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}",
+    "yyyy-MM-dd-HH-mm-ss": "{:04d}-{:02d}-{:02d}-{:02d}-{:02d}-{:02d}",
 }
+"""Name layouts with the year always four digits (``%Y`` writes year 999 as ``999``)."""
+_TS_PATTERN = {
+    "yyyyMMddHHmmss": r"[0-9]{14}",
+    "yyyy-MM-dd-HH-mm-ss": r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}",
+    "EPOCH": r"[0-9]{1,12}",
+}
+"""ASCII digits only: ``\\d`` also takes fullwidth or Arabic-Indic digits, which ``int``
+reads, so ``pump_１６５２４４４１００.csv`` was a second name for the same window."""
+_EPOCH_NO_DELIMITER_MAX = 10**10
+"""Without a delimiter an EPOCH name carries exactly 10 digits (see :meth:`parse`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +71,35 @@ class InputNaming:
         return f"{prefix}{component}{self.delimiter}{self.format_timestamp(at)}.csv"
 
     def format_timestamp(self, at: datetime) -> str:
+        """The name's timestamp for *at*; a ConfigError for an instant no name of this
+        configuration can carry so that it parses back (rather than a name read as another
+        instant, or another component)."""
         at = _aware(at)
         if self.timestamp_format == "EPOCH":
+            seconds = int(at.timestamp())
+            if seconds < 0:
+                raise ConfigError(
+                    f"{at.isoformat()}: before 1970, so no TimestampFormat EPOCH name holds it"
+                )
             if not self.delimiter:  # parse reads exactly 10 digits there (see parse)
-                return f"{int(at.timestamp()):010d}"
-            return str(int(at.timestamp()))
-        local = at.astimezone(timezone(timedelta(seconds=tz_offset_seconds(self.tz_offset))))
-        return local.strftime(_STRFTIME[self.timestamp_format])
+                if seconds >= _EPOCH_NO_DELIMITER_MAX:
+                    raise ConfigError(
+                        f"{at.isoformat()}: TimestampFormat EPOCH with an empty "
+                        "ComponentTimestampDelimiter names only instants before "
+                        "2286-11-20T17:46:40Z (10 digits)"
+                    )
+                return f"{seconds:010d}"
+            return str(seconds)
+        try:
+            local = at.astimezone(timezone(timedelta(seconds=tz_offset_seconds(self.tz_offset))))
+        except OverflowError:
+            raise ConfigError(
+                f"{at.isoformat()}: at InputTimeZoneOffset {self.tz_offset} the name's time "
+                "falls outside years 1 to 9999"
+            ) from None
+        return _LAYOUT[self.timestamp_format].format(
+            local.year, local.month, local.day, local.hour, local.minute, local.second
+        )
 
     def parse(self, key: str, prefix: str = "") -> tuple[str, datetime] | None:
         """``(component, UTC time)`` from a key, or None if the key is not an input file
@@ -84,7 +116,7 @@ class InputNaming:
             return None
         ts_pattern = _TS_PATTERN[self.timestamp_format]
         if self.timestamp_format == "EPOCH" and not self.delimiter:
-            ts_pattern = r"\d{10}"
+            ts_pattern = r"[0-9]{10}"
         pattern = rf"^(?P<c>.+?){re.escape(self.delimiter)}(?P<t>{ts_pattern})$"
         match = re.fullmatch(pattern, name)
         if not match or not COMPONENT_RE.fullmatch(match["c"]):
@@ -104,9 +136,12 @@ class InputNaming:
 
 def tz_offset_seconds(offset: str) -> int:
     """``+05:30`` -> 19800; names the problem on bad input."""
-    match = TZ_OFFSET_RE.fullmatch(offset)
+    match = TZ_OFFSET_RE.fullmatch(offset) if isinstance(offset, str) else None
     if not match or int(match[3]) >= 60 or int(match[2]) > 23:
-        raise ConfigError(f"InputTimeZoneOffset {offset!r}: expected +HH:MM or -HH:MM")
+        raise ConfigError(
+            f"InputTimeZoneOffset {offset!r}: expected +HH:MM or -HH:MM with HH 00 to 23 "
+            "and MM 00 to 59, e.g. +05:30 or -00:00"
+        )
     seconds = int(match[2]) * 3600 + int(match[3]) * 60
     return -seconds if match[1] == "-" else seconds
 
@@ -114,7 +149,7 @@ def tz_offset_seconds(offset: str) -> int:
 def upload_frequency_seconds(frequency: str) -> int:
     try:
         return UPLOAD_FREQUENCIES[frequency]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or another unhashable value
         raise ConfigError(
             f"DataUploadFrequency {frequency!r}: expected one of {', '.join(UPLOAD_FREQUENCIES)}"
         ) from None

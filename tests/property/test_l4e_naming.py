@@ -145,3 +145,126 @@ def test_any_key_parses_to_an_input_file_or_none_never_an_error(
             component, at = parsed
             assert at.tzinfo is not None
             assert naming.parse(naming.format(component, at, "input/"), "input/") == parsed
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("EPOCH", "pump_\uff11\uff16\uff15\uff12\uff14\uff14\uff14\uff11\uff10\uff10.csv"),
+        ("EPOCH", "pump_\u0661\u0666\u0665\u0662\u0664\u0664\u0664\u0661\u0660\u0660.csv"),
+        (
+            "yyyyMMddHHmmss",
+            "pump_\u0662\u0660\u0662\u0662\u0660\u0665\u0661\u0663\u0661\u0662\u0661\u0665\u0660\u0660.csv",
+        ),
+    ],
+)
+def test_a_timestamp_in_other_scripts_digits_is_not_an_input_file(fmt: str, name: str) -> None:
+    """The name's digits are ASCII 0-9 (the timestamp a scheduler writes); fullwidth or
+    Arabic-Indic digits are another file, not a second name for the same window."""
+    assert InputNaming(timestamp_format=fmt).parse(name) is None
+
+
+@pytest.mark.parametrize("offset", ["+\u0660\u0665:\u0663\u0660", "+\uff10\uff15:30"])
+def test_an_offset_in_other_scripts_digits_is_refused(offset: str) -> None:
+    # InputTimeZoneOffset pattern ^(\+|\-)[0-9]{2}\:[0-9]{2}$
+    with pytest.raises(ConfigError, match="InputTimeZoneOffset"):
+        InputNaming(tz_offset=offset)
+
+
+@pytest.mark.parametrize("offset", [None, 530, b"+05:30", ["+05:30"]])
+def test_an_offset_that_is_no_string_is_refused_by_name(offset: object) -> None:
+    with pytest.raises(ConfigError, match="InputTimeZoneOffset"):
+        InputNaming(tz_offset=offset)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("offset", ["+24:00", "-24:00", "+05:60", "+99:99"])
+def test_an_offset_past_a_day_or_an_hour_names_the_allowed_range(offset: str) -> None:
+    with pytest.raises(ConfigError, match=r"InputTimeZoneOffset .*00 to 23.*00 to 59"):
+        InputNaming(tz_offset=offset)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2286, 11, 20, 17, 46, 40, tzinfo=UTC),  # epoch 10**10: 11 digits
+        datetime(2300, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_an_epoch_past_ten_digits_without_a_delimiter_is_refused_not_misnamed(
+    at: datetime,
+) -> None:
+    """``pump`` at epoch 10413792000 was named ``pump10413792000.csv``, which parses back
+    as component ``pump1`` at 1983: another component, another window."""
+    naming = InputNaming(delimiter="", timestamp_format="EPOCH")
+    with pytest.raises(ConfigError, match="EPOCH"):
+        naming.format("pump", at)
+
+
+def test_an_epoch_before_1970_is_refused_not_named_unreadably() -> None:
+    """It was named ``pump_-315619200.csv``, a name parse never reads back."""
+    with pytest.raises(ConfigError, match="EPOCH"):
+        InputNaming(timestamp_format="EPOCH").format("pump", datetime(1960, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("fmt", ["yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss"])
+def test_a_year_before_1000_is_named_with_four_digits_and_parses_back(fmt: str) -> None:
+    naming = InputNaming(timestamp_format=fmt)
+    at = datetime(999, 1, 1, 12, tzinfo=UTC)
+    assert naming.parse(naming.format("pump", at)) == ("pump", at)
+
+
+@pytest.mark.parametrize(
+    ("offset", "at"),
+    [
+        ("+14:00", datetime(9999, 12, 31, 23, tzinfo=UTC)),
+        ("-12:00", datetime(1, 1, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_an_instant_whose_local_time_is_past_the_calendar_is_refused_by_name(
+    offset: str, at: datetime
+) -> None:
+    with pytest.raises(ConfigError, match="InputTimeZoneOffset"):
+        InputNaming(tz_offset=offset).format("pump", at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(DELIMITERS), st.sampled_from(TIMESTAMP_FORMATS), offsets, st.text())
+def test_parse_of_any_text_is_none_or_an_input_file_that_names_back(
+    delimiter: str, fmt: str, offset: str, name: str
+) -> None:
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    for key in (name, f"input/{name}", f"input/{name}.csv"):
+        parsed = naming.parse(key, "input/")
+        if parsed is not None:
+            component, at = parsed
+            assert at.tzinfo is not None
+            assert naming.parse(naming.format(component, at, "input/"), "input/") == parsed
+
+
+far_times = st.datetimes(
+    min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    components, far_times, st.sampled_from(DELIMITERS), st.sampled_from(TIMESTAMP_FORMATS), offsets
+)
+def test_any_instant_is_named_so_it_parses_back_or_refused(
+    component: str, at: datetime, delimiter: str, fmt: str, offset: str
+) -> None:
+    """Years 1000 to 9999: a name is never written that reads back as another instant or,
+    without a delimiter, as another component's."""
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    try:
+        key = naming.format(component, at, prefix="input/")
+    except ConfigError as exc:
+        assert fmt == "EPOCH"
+        assert "EPOCH" in str(exc)
+        return
+    parsed = naming.parse(key, prefix="input/")
+    assert parsed is not None
+    assert parsed[1] == at
+    assert naming.format(parsed[0], parsed[1], prefix="input/") == key
+    if delimiter or fmt != "EPOCH":
+        assert parsed[0] == component

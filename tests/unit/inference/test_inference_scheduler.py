@@ -810,3 +810,94 @@ def test_compacted_result_keys_read_back_as_written(keys: list[str]) -> None:
     if compact is not None:
         rebuilt = [f"{compact['prefix']}{m}{compact['suffix']}" for m in compact["middles"]]
         assert rebuilt == keys
+
+
+@pytest.mark.parametrize(
+    ("naming", "key", "reason"),
+    [
+        (InputNaming(), "input/pump-02_20260101000500.CSV", "'.csv'"),
+        (InputNaming(), "input/pump-02_20260101000500.Csv", "'.csv'"),
+        (
+            InputNaming(timestamp_format="EPOCH"),
+            f"input/pump-02_{int(at('00:05')) * 1000}.csv",
+            "milliseconds",
+        ),
+        (
+            InputNaming(timestamp_format="EPOCH", delimiter=""),
+            f"input/pump-02{int(at('00:05')) * 1000}.csv",
+            "milliseconds",
+        ),
+    ],
+)
+def test_a_misnamed_file_of_the_window_is_recorded_when_the_run_succeeds(
+    naming: InputNaming, key: str, reason: str
+) -> None:
+    """A fleet run that scores other components used to say nothing of a file meant for
+    the window but not named as this scheduler reads (upper-case extension, EPOCH in
+    milliseconds): pump-02 was silently never scored."""
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, _out, _ = make(template, clock, naming=naming)
+    inp.put(
+        naming.format("pump-01", datetime.fromtimestamp(at("00:05"), UTC), "input/"),
+        csv_body("00:01", "00:05"),
+    )
+    inp.put(key, csv_body("00:01", "00:05"))
+    far = key.replace("20260101000500", "20250101000500").replace(
+        str(int(at("00:05")) * 1000), str(int(at("00:05") - 86400 * 365) * 1000)
+    )
+    inp.put(far, csv_body("00:01", "00:05"))  # another window's: not this run's business
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == "SUCCESS"
+    assert len(execution.result_keys) == 1
+    [skipped] = execution.skipped
+    assert skipped["key"] == key
+    assert "not read" in skipped["reason"] and reason in skipped["reason"]
+
+
+def test_a_naive_window_end_is_utc_whatever_the_machine_zone(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names read a naive time as UTC; run_window read it in the machine's zone, so at
+    +05:30 a naive 00:05 ran the window ending 18:35 the day before (or was refused)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        clock = ManualClock(at("00:10"))
+        sched, inp, _out, _ = make(model, clock)
+        inp.put("input/pump_20260101000500.csv", csv_body("00:01", "00:05"))
+        execution = sched.run_window(datetime(2026, 1, 1, 0, 5))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert execution.data_end == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert execution.status == "SUCCESS", execution.failed_reason
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    delimiter=st.sampled_from(["_", "-", " ", ""]),
+    fmt=st.sampled_from(["yyyyMMddHHmmss", "yyyy-MM-dd-HH-mm-ss", "EPOCH"]),
+    offset=st.sampled_from(["+00:00", "-00:00", "+05:30", "-12:00", "+14:00", "+05:45"]),
+    frequency=st.sampled_from(["PT5M", "PT10M", "PT15M", "PT30M", "PT1H"]),
+    shift_s=st.integers(-3 * 3600, 3 * 3600),
+)
+def test_a_file_is_listed_for_a_window_exactly_when_its_name_is_within_one_period(
+    model: Model, delimiter: str, fmt: str, offset: str, frequency: str, shift_s: int
+) -> None:
+    """§4 Choice rule 1: window (S, E] lists names with S - F <= ts <= E + F, ts read in
+    the offset (EPOCH absolute), both ends included, whatever the name configuration."""
+    naming = InputNaming(delimiter=delimiter, timestamp_format=fmt, tz_offset=offset)
+    clock = ManualClock(at("00:00"))
+    sched, inp, _, _ = make(model, clock, naming=naming, upload_frequency=frequency)
+    f = sched.config.frequency_s
+    end = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    named = end + timedelta(seconds=shift_s)
+    key = naming.format("pump", named, "input/")
+    inp.put(key, b"")
+    files = sched.window_files(end - timedelta(seconds=f), end)
+    listed = -2 * f <= shift_s <= f
+    assert files == ({"pump": [(named, key)]} if listed else {})
