@@ -862,6 +862,8 @@ def _trunc(v: Any, places: Any) -> Any:
     if isinstance(n, int):
         return n
     digits = _floor_int(places)
+    if digits is UNDEFINED:  # a number past an Int's 34 digits: clamped like any other
+        digits = 0 if places < 0 else 34
     digits = min(max(digits, 0), 34)
     if n.as_tuple().exponent < -digits:  # type: ignore[operator]
         n = n.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_DOWN, context=CONTEXT)

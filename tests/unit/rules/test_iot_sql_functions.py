@@ -234,6 +234,9 @@ def test_wrong_arguments_are_undefined(expr: str) -> None:
         ("trunc('2.555', 1)", 2.5),
         ("trunc(1.23456, -3)", 1),
         ("trunc(1.23456, 99)", 1.23456),
+        ("trunc(1.23456, 1e40)", 1.23456),  # places past an Int still clamp to 34
+        ("trunc(1.23456, -1e40)", 1),
+        ("trunc(-2.5, 1e999)", -2.5),
         ("mod(-7, 2)", -1),
         ("mod('7.5', 2)", 1.5),
         ("nanvl(NULL, 3)", 3),
