@@ -721,7 +721,7 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else _read(doc)
 
 
-_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+|G+|z+)")
+_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a+|Z+|E+|G+|z+)")
 _JODA_LETTER = re.compile(r"[A-Za-z]")
 
 
@@ -773,9 +773,13 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
         return "AD"  # datetime has no years before 1
     if kind == "z":
         return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
-    if kind == "Z":
-        offset = at.strftime("%z")
-        return offset if width == 1 else f"{offset[:3]}:{offset[3:]}"
+    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
+        if width >= 3:
+            return at.tzinfo.key  # type: ignore[union-attr]
+        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
+        sign = "-" if seconds < 0 else "+"
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
     if kind == "S":
         return f"{millis % 1000:03d}"[:width].ljust(width, "0")
     value = {

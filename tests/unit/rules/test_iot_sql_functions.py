@@ -234,6 +234,12 @@ def test_wrong_arguments_are_undefined(expr: str) -> None:
         ("trunc('2.555', 1)", 2.5),
         ("trunc(1.23456, -3)", 1),
         ("trunc(1.23456, 99)", 1.23456),
+        # Joda's pattern letters: 'a' of any count is one AM/PM; Z and ZZ print hours
+        # and minutes only (seconds of an old offset cut off); ZZZ or more is the zone id
+        ("parse_time('a aa', 0)", "AM AM"),
+        ("parse_time('Z ZZ', 0, 'Africa/Monrovia')", "-0044 -00:44"),  # -00:44:30 in 1970
+        ("parse_time('ZZZ|ZZZZ', 0, 'America/New_York')", "America/New_York|America/New_York"),
+        ("parse_time('Z ZZ ZZZ', 0)", "+0000 +00:00 UTC"),
         ("trunc(1.23456, 1e40)", 1.23456),  # places past an Int still clamp to 34
         ("trunc(1.23456, -1e40)", 1),
         ("trunc(-2.5, 1e999)", -2.5),
