@@ -942,6 +942,23 @@ def _pad(left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
+REPLACE_MAX_CHARS = 128 * 1024
+"""Project rule (AWS documents no bound): a ``replace`` or ``regexp_replace`` result longer
+than this and than its string is Undefined, found before it is built. Without it one call
+on a 64 KiB string with a 64 KiB replacement (``replace(s, '', t)``) builds gigabytes."""
+
+
+def _too_long(length: int, text: str) -> bool:
+    return length > max(REPLACE_MAX_CHARS, len(text))
+
+
+def _replace(text: str, old: str, new: str) -> Any:
+    count = len(text) + 1 if not old else text.count(old)
+    if _too_long(len(text) + count * (len(new) - len(old)), text):
+        return UNDEFINED
+    return text.replace(old, new)
+
+
 REGEX_TIME_BUDGET_S = 1.0
 """CPU seconds one rule's ``regexp_*`` calls may take together on one message: its
 SELECT, WHERE and nested SELECTs (project rule; AWS documents no bound). The ``regex``
@@ -1004,6 +1021,20 @@ def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float
     template = "".join(
         p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts
     )
+    literal = sum(len(p) for p in parts if isinstance(p, str))
+    groups = [p for p in parts if not isinstance(p, str)]
+    if _too_long(len(text) + (len(text) + 1) * (literal + len(groups) * len(text)), text):
+        # the result could be too long: measured match by match before it is built
+        started = time.thread_time()
+        length = len(text)
+        for m in compiled.finditer(text, timeout=timeout):
+            length += literal - (m.end() - m.start())
+            length += sum(m.end(g) - m.start(g) for g in groups if m.start(g) >= 0)
+        if _too_long(length, text):
+            return UNDEFINED
+        timeout -= time.thread_time() - started
+        if timeout <= 0:
+            raise TimeoutError
     return compiled.sub(template, text, timeout=timeout)
 
 
@@ -1132,7 +1163,7 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "ltrim": _strings(lambda t: t.lstrip(_BLANKS)),
     "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
     "trim": _strings(lambda t: t.strip(_BLANKS)),
-    "replace": _strings(str.replace),
+    "replace": _strings(_replace),
     **{name: _hash(name) for name in HASH_FUNCTIONS},
     "transform": _transform,
 }

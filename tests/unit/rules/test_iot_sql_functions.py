@@ -447,3 +447,37 @@ def test_a_function_called_with_the_wrong_argument_count_is_undefined(call: str)
     assert evaluate(parse(sql), message, defer_encoding=True) == RuleOutput({"u": True})
     compiled = compile_statement(parse(f"SELECT {call} AS x FROM 't'"))
     assert compiled is None or compiled(message) == RuleOutput({})
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "replace(a, '', b)",  # b between every character of a
+        "replace(a, 'x', b)",
+        "regexp_replace(a, 'x', b)",
+        "regexp_replace(a, '', b)",
+        "regexp_replace(a, '(x)', '$1$1$1')",
+    ],
+)
+def test_replace_refuses_a_result_over_128_kib_before_building_it(expr: str) -> None:
+    """Project rule (AWS documents no bound): one call on a 64 KiB string and a 64 KiB
+    replacement would build gigabytes; a result longer than 128 Ki characters and than
+    the string it replaces in is Undefined."""
+    payload = json.dumps({"a": "x" * 60_000, "b": "y" * 60_000}).encode()
+    assert value(f"length({expr})", payload) is MISSING
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("length(replace(a, 'x', 'yy'))", 120_000),  # within the bound
+        ("length(regexp_replace(a, 'x', '$0$0'))", 120_000),
+        ("length(replace(c, 'x', 'y'))", 140_000),  # longer already, and no longer
+        ("length(regexp_replace(c, 'x+', 'z'))", 1),
+        ("replace(b, 'z', b)", "y" * 60_000),  # no match: unchanged
+    ],
+)
+def test_replace_within_the_bound_is_unchanged(expr: str, expected: object) -> None:
+    big = json.dumps({"a": "x" * 60_000, "b": "y" * 60_000, "c": "x" * 140_000}).encode()
+    assert value(expr, big) == expected
