@@ -132,10 +132,19 @@ def parse_json(payload: bytes | str) -> Any:
     10,000-digit integer, ``1e-1000``) is not JSON the rules engine can read, like one with
     ``NaN``: its fields are Undefined and ``*`` is its bytes."""
     try:
+        return _parse_json(payload)
+    except RecursionError:
+        return UNDEFINED
+
+
+def _parse_json(payload: bytes | str) -> Any:
+    """:func:`parse_json`, but raising RecursionError for nesting deeper than the parser
+    goes from the caller's stack."""
+    try:
         return json.loads(
             payload, parse_float=_DECIMAL, parse_int=_DECIMAL, parse_constant=_reject_constant
         )
-    except (ValueError, UnicodeDecodeError, RecursionError, ArithmeticError):
+    except (ValueError, UnicodeDecodeError, ArithmeticError):
         return UNDEFINED
 
 
@@ -224,7 +233,14 @@ def evaluate(
         statement.topic_filter is None or not topic_matches(statement.topic_filter, message.topic)
     ):
         return None
-    ctx = _Context(message)
+    try:
+        return _run(statement, _Context(message), defer_encoding)
+    except _ParseHere:  # read first deep in an expression: parsed here, where all are
+        return _run(statement, _Context(message, message.document), defer_encoding)
+
+
+def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutput | None:
+    message = ctx.message
     if statement.where is not None and ctx.eval(statement.where) is not True:
         return None
     if statement.value:
@@ -249,7 +265,10 @@ def evaluate(
 
 def evaluate_expression(expr: Expr, message: Message) -> Any:
     """One expression against a message (substitution templates in actions)."""
-    return _Context(message).eval(expr)
+    try:
+        return _Context(message).eval(expr)
+    except _ParseHere:
+        return _Context(message, message.document).eval(expr)
 
 
 # ---- conversions ----------------------------------------------------------------------
@@ -327,6 +346,13 @@ def _equal(a: Any, b: Any) -> bool:
 _UNPARSED: Any = object()
 
 
+class _ParseHere(Exception):
+    """The payload, read first deep inside an expression, nests deeper than the JSON parser
+    could go from there (it shares the interpreter's recursion limit): the evaluation
+    starts again with the payload parsed at its top, so that whether a payload is JSON does
+    not depend on the expression that happens to read it first."""
+
+
 class _Context:
     """Parses the payload only if an expression reads it (``encode(*)`` does not).
 
@@ -352,7 +378,10 @@ class _Context:
     @property
     def doc(self) -> Any:
         if self._doc is _UNPARSED:
-            self._doc = self.message.document
+            try:
+                self._doc = _parse_json(self.message.payload)
+            except RecursionError:
+                raise _ParseHere from None
         return self._doc
 
     def item(self, expr: Expr, defer_encoding: bool) -> Any:
