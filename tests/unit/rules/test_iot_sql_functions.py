@@ -412,11 +412,23 @@ def test_functions_that_need_aws_are_refused_naming_them(name: str) -> None:
         ("SELECT regexp_matches(s, p) AS x FROM 't'", "pattern must be a string literal"),
         ("SELECT regexp_substr(s, 5) AS x FROM 't'", "pattern must be a string literal"),
         ("SELECT regexp_replace(s, '(', 'x') AS x FROM 't'", "'(' is not a regular expression"),
+        # repetitions the regex package would unroll for seconds, or forever, at load
+        ("SELECT regexp_matches(s, '(a{1000}){1000}') AS x FROM 't'", "over 200,000"),
+        ("SELECT regexp_matches(s, '((a{1000}){1000}){1000}') AS x FROM 't'", "over 200,000"),
+        ("SELECT regexp_substr(s, '(?:(?:x|y{999}){999})+') AS x FROM 't'", "over 200,000"),
     ],
 )
+@pytest.mark.timeout(30)
 def test_refused_function_calls_name_the_reason(sql: str, reason: str) -> None:
     with pytest.raises(RuleSqlError, match=re.escape(reason)):
         parse(sql)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["a{100000}", "(a{100}){100}", "((a{20}){20}){20}", "(?:a|b){65535}", "x*y+"]
+)
+def test_large_repetitions_within_the_bound_load(pattern: str) -> None:
+    parse(f"SELECT regexp_matches(s, '{pattern}') AS x FROM 't'")
 
 
 @pytest.mark.parametrize(
