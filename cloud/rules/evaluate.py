@@ -132,10 +132,19 @@ def parse_json(payload: bytes | str) -> Any:
     10,000-digit integer, ``1e-1000``) is not JSON the rules engine can read, like one with
     ``NaN``: its fields are Undefined and ``*`` is its bytes."""
     try:
+        return _parse_json(payload)
+    except RecursionError:
+        return UNDEFINED
+
+
+def _parse_json(payload: bytes | str) -> Any:
+    """:func:`parse_json`, but raising RecursionError for nesting deeper than the parser
+    goes from the caller's stack."""
+    try:
         return json.loads(
             payload, parse_float=_DECIMAL, parse_int=_DECIMAL, parse_constant=_reject_constant
         )
-    except (ValueError, UnicodeDecodeError, RecursionError, ArithmeticError):
+    except (ValueError, UnicodeDecodeError, ArithmeticError):
         return UNDEFINED
 
 
@@ -224,7 +233,14 @@ def evaluate(
         statement.topic_filter is None or not topic_matches(statement.topic_filter, message.topic)
     ):
         return None
-    ctx = _Context(message)
+    try:
+        return _run(statement, _Context(message), defer_encoding)
+    except _ParseHere:  # read first deep in an expression: parsed here, where all are
+        return _run(statement, _Context(message, message.document), defer_encoding)
+
+
+def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutput | None:
+    message = ctx.message
     if statement.where is not None and ctx.eval(statement.where) is not True:
         return None
     if statement.value:
@@ -249,7 +265,10 @@ def evaluate(
 
 def evaluate_expression(expr: Expr, message: Message) -> Any:
     """One expression against a message (substitution templates in actions)."""
-    return _Context(message).eval(expr)
+    try:
+        return _Context(message).eval(expr)
+    except _ParseHere:
+        return _Context(message, message.document).eval(expr)
 
 
 # ---- conversions ----------------------------------------------------------------------
@@ -327,6 +346,13 @@ def _equal(a: Any, b: Any) -> bool:
 _UNPARSED: Any = object()
 
 
+class _ParseHere(Exception):
+    """The payload, read first deep inside an expression, nests deeper than the JSON parser
+    could go from there (it shares the interpreter's recursion limit): the evaluation
+    starts again with the payload parsed at its top, so that whether a payload is JSON does
+    not depend on the expression that happens to read it first."""
+
+
 class _Context:
     """Parses the payload only if an expression reads it (``encode(*)`` does not).
 
@@ -352,7 +378,10 @@ class _Context:
     @property
     def doc(self) -> Any:
         if self._doc is _UNPARSED:
-            self._doc = self.message.document
+            try:
+                self._doc = _parse_json(self.message.payload)
+            except RecursionError:
+                raise _ParseHere from None
         return self._doc
 
     def item(self, expr: Expr, defer_encoding: bool) -> Any:
@@ -721,7 +750,7 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else _read(doc)
 
 
-_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a|Z+|E+|G+|z+)")
+_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a+|Z+|E+|G+|z+)")
 _JODA_LETTER = re.compile(r"[A-Za-z]")
 
 
@@ -773,9 +802,13 @@ def _joda_field(token: str, at: datetime, millis: int) -> str:
         return "AD"  # datetime has no years before 1
     if kind == "z":
         return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
-    if kind == "Z":
-        offset = at.strftime("%z")
-        return offset if width == 1 else f"{offset[:3]}:{offset[3:]}"
+    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
+        if width >= 3:
+            return at.tzinfo.key  # type: ignore[union-attr]
+        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
+        sign = "-" if seconds < 0 else "+"
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
     if kind == "S":
         return f"{millis % 1000:03d}"[:width].ljust(width, "0")
     value = {
@@ -862,6 +895,8 @@ def _trunc(v: Any, places: Any) -> Any:
     if isinstance(n, int):
         return n
     digits = _floor_int(places)
+    if digits is UNDEFINED:  # a number past an Int's 34 digits: clamped like any other
+        digits = 0 if places < 0 else 34
     digits = min(max(digits, 0), 34)
     if n.as_tuple().exponent < -digits:  # type: ignore[operator]
         n = n.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_DOWN, context=CONTEXT)
@@ -936,6 +971,23 @@ def _pad(left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
+REPLACE_MAX_CHARS = 128 * 1024
+"""Project rule (AWS documents no bound): a ``replace`` or ``regexp_replace`` result longer
+than this and than its string is Undefined, found before it is built. Without it one call
+on a 64 KiB string with a 64 KiB replacement (``replace(s, '', t)``) builds gigabytes."""
+
+
+def _too_long(length: int, text: str) -> bool:
+    return length > max(REPLACE_MAX_CHARS, len(text))
+
+
+def _replace(text: str, old: str, new: str) -> Any:
+    count = len(text) + 1 if not old else text.count(old)
+    if _too_long(len(text) + count * (len(new) - len(old)), text):
+        return UNDEFINED
+    return text.replace(old, new)
+
+
 REGEX_TIME_BUDGET_S = 1.0
 """CPU seconds one rule's ``regexp_*`` calls may take together on one message: its
 SELECT, WHERE and nested SELECTs (project rule; AWS documents no bound). The ``regex``
@@ -998,6 +1050,20 @@ def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float
     template = "".join(
         p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts
     )
+    literal = sum(len(p) for p in parts if isinstance(p, str))
+    groups = [p for p in parts if not isinstance(p, str)]
+    if _too_long(len(text) + (len(text) + 1) * (literal + len(groups) * len(text)), text):
+        # the result could be too long: measured match by match before it is built
+        started = time.thread_time()
+        length = len(text)
+        for m in compiled.finditer(text, timeout=timeout):
+            length += literal - (m.end() - m.start())
+            length += sum(m.end(g) - m.start(g) for g in groups if m.start(g) >= 0)
+        if _too_long(length, text):
+            return UNDEFINED
+        timeout -= time.thread_time() - started
+        if timeout <= 0:
+            raise TimeoutError
     return compiled.sub(template, text, timeout=timeout)
 
 
@@ -1126,7 +1192,7 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "ltrim": _strings(lambda t: t.lstrip(_BLANKS)),
     "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
     "trim": _strings(lambda t: t.strip(_BLANKS)),
-    "replace": _strings(str.replace),
+    "replace": _strings(_replace),
     **{name: _hash(name) for name in HASH_FUNCTIONS},
     "transform": _transform,
 }

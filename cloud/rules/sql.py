@@ -28,6 +28,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
+from re import _constants as re_constants  # type: ignore[attr-defined]
+from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any
 
 import regex
@@ -852,11 +854,46 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         )
     try:
         re.compile(arg.value)
+        size = _pattern_size(re_parser.parse(arg.value))
+        if size > MAX_PATTERN_SIZE:
+            raise RuleSqlError(
+                f"{name}(): {arg.value!r} repeats to {size:,} elements, over "
+                f"{MAX_PATTERN_SIZE:,} (the regex package unrolls repetitions when it compiles: "
+                "too long, or forever); repeat less",
+                position=position,
+            )
         regex.compile(arg.value, REGEX_FLAGS)
     except (re.error, regex.error, RecursionError, OverflowError) as exc:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None
+
+
+MAX_PATTERN_SIZE = 200_000
+"""Project rule: a ``regexp_*`` pattern's size with its repetitions unrolled
+(``(a{1000}){1000}`` is 1,000,000). The ``regex`` package compiles such a pattern in time
+proportional to it: a second for 1,000,000, and ``((a{1000}){1000}){1000}`` never
+finishes, which would hang loading the rules; 200,000 compiles in a fraction of that."""
+_REPEATS = (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT)
+
+
+def _pattern_size(items: Any) -> int:
+    """Elements of a parsed pattern with each repetition counted as many times as it may
+    repeat (its minimum when it has no maximum)."""
+    total = 0
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, sub = av
+            times = high if high != re_constants.MAXREPEAT else max(low, 1)
+            total += times * _pattern_size(sub)
+            continue
+        total += 1
+        for part in av if isinstance(av, tuple | list) else (av,):
+            if isinstance(part, re_parser.SubPattern):
+                total += _pattern_size(part)
+            elif isinstance(part, list) and all(isinstance(b, re_parser.SubPattern) for b in part):
+                total += sum(_pattern_size(b) for b in part)
+    return total
 
 
 def _starts_expression(tok: Token) -> bool:

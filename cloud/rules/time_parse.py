@@ -55,6 +55,8 @@ def _token(run: str) -> tuple[str, Field | None]:
     if letter in "yu":
         if width == 2:
             return r"(\d{2})", ("year", lambda t: 2000 + int(t))
+        if width > 9:  # at least 10 digits: no year Java (or datetime) holds
+            raise _Unsupported(run)
         return rf"(\d{{{max(width, 4) if width != 1 else 1},9}})", ("year", int)
     if letter in "ML":
         if width >= 4:
@@ -87,30 +89,64 @@ def _token(run: str) -> tuple[str, Field | None]:
 
 @lru_cache(maxsize=128)
 def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[Field, ...]] | None:
+    """The pattern as one regular expression that never backtracks more than a field's
+    width (the pattern and the string may both be a device's, and adjacent variable-width
+    fields such as ``dHdH...`` or ``VVzVV`` would otherwise backtrack exponentially).
+
+    As Java's ``DateTimeFormatter`` parses, with no backtracking from one field into
+    another: each zone or offset is read once, greedily; a variable-width number (``y``,
+    ``d``, ...) and the fixed-width numbers right after it (``yyyyMMdd``) form one atomic
+    group, so the variable one leaves the fixed ones their digits (Java's "adjacent value
+    parsing") and nothing outside the group re-enters it."""
     parts: list[str] = []
+    chain: list[str] = []  # a variable-width number and the fixed-width ones after it
     fields: list[Field] = []
+
+    def close_chain() -> None:
+        if chain:
+            parts.append("(?>" + "".join(chain) + ")")
+            chain.clear()
+
     pos = 0
     try:
         for m in _LETTERS.finditer(pattern):
-            parts.append(_literal(pattern[pos : m.start()]))
+            literal = _literal(pattern[pos : m.start()])
+            if literal:
+                close_chain()
+                parts.append(literal)
             pos = m.end()
             run = m.group()
             if run.startswith("'"):
+                close_chain()
                 parts.append(re.escape(run[1:-1].replace("''", "'") if run != "''" else "'"))
                 continue
             regex, field = _token(run)
-            parts.append(regex)
             if field is not None:
                 fields.append(field)
+            if _FIXED_DIGITS.fullmatch(regex):
+                (chain if chain else parts).append(regex)
+            elif _VARIABLE_DIGITS.fullmatch(regex):
+                close_chain()
+                chain.append(regex)
+            else:  # a name, zone or offset: read once, greedily
+                close_chain()
+                parts.append("(?>" + regex + ")")
+        close_chain()
         parts.append(_literal(pattern[pos:]))
     except _Unsupported:
         return None
     return re.compile("".join(parts)), tuple(fields)
 
 
+_FIXED_DIGITS = re.compile(r"\(\\d\{\d+\}\)")
+_VARIABLE_DIGITS = re.compile(r"\(\\d\{\d+,\d+\}\)")
+
+
 def _literal(text: str) -> str:
     if "[" in text or "]" in text or "{" in text or "}" in text or "#" in text:
         raise _Unsupported(text)  # optional sections and reserved characters
+    if "'" in text:  # a quote left open: Java refuses the pattern
+        raise _Unsupported(text)
     return re.escape(text)
 
 

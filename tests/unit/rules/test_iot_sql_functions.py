@@ -234,6 +234,15 @@ def test_wrong_arguments_are_undefined(expr: str) -> None:
         ("trunc('2.555', 1)", 2.5),
         ("trunc(1.23456, -3)", 1),
         ("trunc(1.23456, 99)", 1.23456),
+        # Joda's pattern letters: 'a' of any count is one AM/PM; Z and ZZ print hours
+        # and minutes only (seconds of an old offset cut off); ZZZ or more is the zone id
+        ("parse_time('a aa', 0)", "AM AM"),
+        ("parse_time('Z ZZ', 0, 'Africa/Monrovia')", "-0044 -00:44"),  # -00:44:30 in 1970
+        ("parse_time('ZZZ|ZZZZ', 0, 'America/New_York')", "America/New_York|America/New_York"),
+        ("parse_time('Z ZZ ZZZ', 0)", "+0000 +00:00 UTC"),
+        ("trunc(1.23456, 1e40)", 1.23456),  # places past an Int still clamp to 34
+        ("trunc(1.23456, -1e40)", 1),
+        ("trunc(-2.5, 1e999)", -2.5),
         ("mod(-7, 2)", -1),
         ("mod('7.5', 2)", 1.5),
         ("nanvl(NULL, 3)", 3),
@@ -403,11 +412,23 @@ def test_functions_that_need_aws_are_refused_naming_them(name: str) -> None:
         ("SELECT regexp_matches(s, p) AS x FROM 't'", "pattern must be a string literal"),
         ("SELECT regexp_substr(s, 5) AS x FROM 't'", "pattern must be a string literal"),
         ("SELECT regexp_replace(s, '(', 'x') AS x FROM 't'", "'(' is not a regular expression"),
+        # repetitions the regex package would unroll for seconds, or forever, at load
+        ("SELECT regexp_matches(s, '(a{1000}){1000}') AS x FROM 't'", "over 200,000"),
+        ("SELECT regexp_matches(s, '((a{1000}){1000}){1000}') AS x FROM 't'", "over 200,000"),
+        ("SELECT regexp_substr(s, '(?:(?:x|y{999}){999})+') AS x FROM 't'", "over 200,000"),
     ],
 )
+@pytest.mark.timeout(30)
 def test_refused_function_calls_name_the_reason(sql: str, reason: str) -> None:
     with pytest.raises(RuleSqlError, match=re.escape(reason)):
         parse(sql)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["a{100000}", "(a{100}){100}", "((a{20}){20}){20}", "(?:a|b){65535}", "x*y+"]
+)
+def test_large_repetitions_within_the_bound_load(pattern: str) -> None:
+    parse(f"SELECT regexp_matches(s, '{pattern}') AS x FROM 't'")
 
 
 @pytest.mark.parametrize(
@@ -438,3 +459,37 @@ def test_a_function_called_with_the_wrong_argument_count_is_undefined(call: str)
     assert evaluate(parse(sql), message, defer_encoding=True) == RuleOutput({"u": True})
     compiled = compile_statement(parse(f"SELECT {call} AS x FROM 't'"))
     assert compiled is None or compiled(message) == RuleOutput({})
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "replace(a, '', b)",  # b between every character of a
+        "replace(a, 'x', b)",
+        "regexp_replace(a, 'x', b)",
+        "regexp_replace(a, '', b)",
+        "regexp_replace(a, '(x)', '$1$1$1')",
+    ],
+)
+def test_replace_refuses_a_result_over_128_kib_before_building_it(expr: str) -> None:
+    """Project rule (AWS documents no bound): one call on a 64 KiB string and a 64 KiB
+    replacement would build gigabytes; a result longer than 128 Ki characters and than
+    the string it replaces in is Undefined."""
+    payload = json.dumps({"a": "x" * 60_000, "b": "y" * 60_000}).encode()
+    assert value(f"length({expr})", payload) is MISSING
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("length(replace(a, 'x', 'yy'))", 120_000),  # within the bound
+        ("length(regexp_replace(a, 'x', '$0$0'))", 120_000),
+        ("length(replace(c, 'x', 'y'))", 140_000),  # longer already, and no longer
+        ("length(regexp_replace(c, 'x+', 'z'))", 1),
+        ("replace(b, 'z', b)", "y" * 60_000),  # no match: unchanged
+    ],
+)
+def test_replace_within_the_bound_is_unchanged(expr: str, expected: object) -> None:
+    big = json.dumps({"a": "x" * 60_000, "b": "y" * 60_000, "c": "x" * 140_000}).encode()
+    assert value(expr, big) == expected
