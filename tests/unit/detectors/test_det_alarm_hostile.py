@@ -31,12 +31,14 @@ def boiler(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def engine_for(body: dict[str, Any]) -> AlarmEngine:
+def engine_for(
+    body: dict[str, Any], store: InMemoryStateStore | None = None, clock: ManualClock | None = None
+) -> AlarmEngine:
     return AlarmEngine(
         load_alarm_model(body),
         [load_input(ALARMS / "boiler_input.json")],
-        InMemoryStateStore(),
-        ManualClock(1_000.0),
+        store if store is not None else InMemoryStateStore(),
+        clock if clock is not None else ManualClock(1_000.0),
         RecordingSink(),
     )
 
@@ -117,13 +119,7 @@ def test_a_registry_document_of_the_wrong_shape_is_named_not_a_crash(doc: Any, f
 
 def test_a_registered_model_builds_its_engine_again() -> None:
     store = InMemoryStateStore()
-    engine = AlarmEngine(
-        load_alarm_model(BOILER),
-        [load_input(ALARMS / "boiler_input.json")],
-        store,
-        ManualClock(),
-        RecordingSink(),
-    )
+    engine = engine_for(BOILER, store, ManualClock())
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     again = engine_from_store(store, "boilerHigh", clock=ManualClock(), actions=RecordingSink())
     assert again.state_of("b7") == "ACTIVE"
@@ -133,13 +129,7 @@ def test_a_registered_model_builds_its_engine_again() -> None:
 def test_an_engine_starts_over_a_registry_document_that_is_not_an_object(doc: Any) -> None:
     store = InMemoryStateStore()
     store.put("alarm-models", "boilerHigh", doc)
-    engine = AlarmEngine(
-        load_alarm_model(BOILER),
-        [load_input(ALARMS / "boiler_input.json")],
-        store,
-        ManualClock(),
-        RecordingSink(),
-    )
+    engine = engine_for(BOILER, store, ManualClock())
     assert engine.version == "1"
     assert store.get("alarm-models", "boilerHigh")["fingerprint"] == engine.model.fingerprint()
 
@@ -152,13 +142,7 @@ def test_a_changed_definition_raises_a_stored_version_only_when_it_is_a_number(
 ) -> None:
     store = InMemoryStateStore()
     store.put("alarm-models", "boilerHigh", {"version": stored, "fingerprint": "older"})
-    engine = AlarmEngine(
-        load_alarm_model(BOILER),
-        [load_input(ALARMS / "boiler_input.json")],
-        store,
-        ManualClock(),
-        RecordingSink(),
-    )
+    engine = engine_for(BOILER, store, ManualClock())
     assert engine.version == after
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_inference_dataset import PATTERNS
 
 from cloud.cli.main import main
 from cloud.inference.dataset import load_dataset, load_labels, parse_timestamps, read_csv
@@ -133,27 +134,7 @@ def test_a_first_line_past_a_mebibyte_is_refused_before_pandas_reads_it(
 # digits, an optional Z/±HH:MM zone and M/d/yyyy H:mm[:ss]; anything else unsupported.
 
 LISTED = {
-    "yyyy-MM-dd-HH-mm-ss": "%Y-%m-%d-%H-%M-%S",
-    "yyyy-MM-dd'T'HH:mm:ss": "%Y-%m-%dT%H:%M:%S",
-    "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S",
-    "yyyy-MM-dd-HH:mm:ss": "%Y-%m-%d-%H:%M:%S",
-    "yyyy-MM-dd'T'HH:mm": "%Y-%m-%dT%H:%M",
-    "yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M",
-    "yyyy-MM-dd-HH:mm": "%Y-%m-%d-%H:%M",
-    "yyyy/MM/dd'T'HH:mm:ss": "%Y/%m/%dT%H:%M:%S",
-    "yyyyMMdd'T'HH:mm": "%Y%m%dT%H:%M",
-    "yyyyMMdd HH:mm": "%Y%m%d %H:%M",
-    "yyyyMMddHHmm": "%Y%m%d%H%M",
-    "yyyy/MM/dd HH:mm:ss": "%Y/%m/%d %H:%M:%S",
-    "yyyyMMdd'T'HH:mm:ss": "%Y%m%dT%H:%M:%S",
-    "yyyyMMdd HH:mm:ss": "%Y%m%d %H:%M:%S",
-    "yyyyMMddHHmmss": "%Y%m%d%H%M%S",
-    "yyyy/MM/dd'T'HH:mm": "%Y/%m/%dT%H:%M",
-    "yyyy/MM/dd HH:mm": "%Y/%m/%d %H:%M",
-    "yyyy MM dd'T'HH:mm:ss": "%Y %m %dT%H:%M:%S",
-    "yyyy MM dd HH:mm:ss": "%Y %m %d %H:%M:%S",
-    "yyyy MM dd'T'HH:mm": "%Y %m %dT%H:%M",
-    "yyyy MM dd HH:mm": "%Y %m %d %H:%M",
+    **PATTERNS,
     "M/d/yyyy H:mm": "{month}/{day}/%Y {hour}:%M",
     "M/d/yyyy H:mm:ss": "{month}/{day}/%Y {hour}:%M:%S",
 }
