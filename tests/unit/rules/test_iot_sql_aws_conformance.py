@@ -13,13 +13,17 @@ Decimal write the same JSON but divide differently afterwards.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+import re
+from decimal import Context, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
 from cloud.batcher import Batcher, BatcherConfig
-from cloud.rules.definitions import rules_from_document
+from cloud.rules.actions import render_template
+from cloud.rules.definitions import parse_template, rules_from_document
 from cloud.rules.evaluate import UNDEFINED, Message, evaluate
 from cloud.rules.runner import RulesRunner
 from cloud.rules.sql import parse
@@ -66,6 +70,30 @@ CAST_TO_DECIMAL = [
     # "34 digits maximum")
     ("cast(1E+40 AS Decimal)", Decimal("1E+40")),
 ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-(10**34) + 1, 10**34 - 1),  # at most 34 digits: exact, no rounding
+    st.integers(0, 6),
+    st.sampled_from(["Decimal", "Double"]),
+)
+def test_a_cast_to_decimal_is_an_int_exactly_when_it_is_whole(
+    digits: int, places: int, type_name: str
+) -> None:
+    """For any number text, ``cast(x AS Decimal)`` is an Int when its value is whole and
+    of at most 34 digits, and then divides as one (toward zero); otherwise a Decimal."""
+    text = format(Decimal(digits).scaleb(-places, Context(prec=50)), "f")  # plain, exact
+    value = Decimal(text) if type_name == "Decimal" else Decimal(repr(float(text)))
+    got = result(f"cast('{text}' AS {type_name})")
+    halved = result(f"cast('{text}' AS {type_name}) / 2")
+    if value == value.to_integral_value() and value.copy_abs() < 10**34:
+        assert type(got) is int and got == value, (text, got)
+        quotient = abs(int(value)) // 2 * (1 if value >= 0 else -1)
+        assert type(halved) is int and halved == quotient, (text, halved)
+    else:
+        assert type(got) is Decimal and got == value, (text, got)
+        assert type(halved) is Decimal, (text, halved)
 
 
 @pytest.mark.parametrize(("expr", "want"), CAST_TO_DECIMAL)
@@ -273,3 +301,14 @@ def test_a_template_is_any_expression_on_the_original_message(template: str, sen
     }
     payload = {"deviceid": "iot123", "temp": 54.98, "coords": {"latitude": 47.615694}}
     assert republished(rule, "my/iot/topic", payload) == [(sent, {"alias": "iot123"})]
+
+
+def test_the_error_action_pages_key_template() -> None:
+    """https://docs.aws.amazon.com/iot/latest/developerguide/rule-error-handling.html: the
+    errorAction's S3 key ``${replace(topic(), '/', '-') + '-' + timestamp() + '-' +
+    newuuid()}``: ``+`` with a String operand concatenates (the operators page)."""
+    template = parse_template("${replace(topic(), '/', '-') + '-' + timestamp() + '-' + newuuid()}")
+    key = render_template(template, Message("testme/action", b"{}", timestamp_ms=1511213971966))
+    assert re.fullmatch(
+        r"testme-action-1511213971966-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", key
+    )
