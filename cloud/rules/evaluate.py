@@ -615,6 +615,10 @@ def _as_int(v: Any) -> int | _Undefined:
 
 
 def cast(v: Any, type_name: str) -> Any:
+    """``cast(v AS type)`` by AWS's cast tables. A Decimal or Double result that is a whole
+    number is an Int: the "Cast to decimal" table says that with SQL V2 (2016-03-23) "numeric
+    values that are whole numbers, such as 10.0, return an Int value (10)", so
+    ``cast(7 AS Decimal) / 2`` divides Ints (3); ``cast(7.5 AS Decimal)`` stays a Decimal."""
     if v is UNDEFINED or v is None:
         return UNDEFINED
     if type_name == "String":
@@ -626,24 +630,24 @@ def cast(v: Any, type_name: str) -> Any:
             return v != 0
         return to_bool(v)
     if isinstance(v, bool):
-        return int(v) if type_name == "Int" else Decimal(int(v))
+        return int(v)  # true = 1, false = 0; as a Decimal (1.0, 0.0) whole, so an Int too
     n = to_number(v) if isinstance(v, str | int | Decimal) else UNDEFINED
     if n is UNDEFINED:
         return UNDEFINED
     if type_name == "Int":
         return _truncate(n)
     if type_name == "Double":
-        return _double_decimal(n)
-    return Decimal(n) if isinstance(n, int) else n
+        n = _double_decimal(n)
+    return _read(n)
 
 
 def _double_decimal(n: Number) -> Any:
     """``cast(x AS Double)``: AWS's cast table says "Casts value to Decimal (with double
     precision)", so the value is rounded to the nearest double and read back as the
     double's shortest decimal text (``cast(1/3.0 AS Double)`` is ``0.3333333333333333``,
-    not 34 digits). It stays a Decimal, as ``AS Decimal`` does: ``cast(7 AS Double) / 2``
-    divides Decimals. Beyond the double range (``1E+400``) there is no double: Undefined,
-    as for the double-precision functions."""
+    not 34 digits); :func:`cast` then makes a whole one an Int, as for ``AS Decimal``
+    (``cast(7 AS Double) / 2`` is 3). Beyond the double range (``1E+400``) there is no
+    double: Undefined, as for the double-precision functions."""
     return _from_double(float(n))
 
 

@@ -72,7 +72,8 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("-v AS a, abs(v) AS b", b'{"v": -12345678901234567890.25}', b'{"a":12345678901234567890.25,"b":12345678901234567890.25}'),
         # casts
         ("cast('0.1' AS Decimal) + 0.2 AS x", b"{}", b'{"x":0.3}'),
-        ("cast(7 AS Decimal) / 2 AS x", b"{}", b'{"x":3.5}'),
+        # 2016-03-23: a whole number cast to Decimal is an Int (AWS's cast table)
+        ("cast(7 AS Decimal) / 2 AS x, cast(7.5 AS Decimal) / 2 AS y", b"{}", b'{"x":3,"y":3.75}'),
         ("cast(v AS Int) AS x", b'{"v": 12345678901234567890.9}', b'{"x":12345678901234567890}'),
         ("cast(v AS Int) AS x", b'{"v": -12.7}', b'{"x":-12}'),
         ("cast(1E+40 AS Int) AS x", b"{}", b'{"x":1E+40}'),
@@ -87,7 +88,8 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ),
         ("cast(v AS Double) AS x", b'{"v": 12345678901234567890.5}', b'{"x":12345678901234567000}'),
         ("cast(v AS double) AS x", b'{"v": "0.1"}', b'{"x":0.1}'),
-        ("cast(7 AS Double) / 2 AS x, cast(true AS Double) / 2 AS y", b"{}", b'{"x":3.5,"y":0.5}'),
+        ("cast(7 AS Double) / 2 AS x, cast(true AS Double) / 2 AS y", b"{}", b'{"x":3,"y":0}'),
+        ("cast(7.5 AS Double) / 2 AS x", b"{}", b'{"x":3.75}'),
         ("cast(1E+400 AS Double) AS x, cast(v AS Double) AS y", b'{"v": [1]}', b"{}"),
         ("'v=' + v AS x", b'{"v": 0.3}', b'{"x":"v=0.3"}'),
         # round/floor/ceil are exact
