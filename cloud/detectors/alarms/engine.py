@@ -1089,27 +1089,30 @@ class AlarmEngine:
                 }
             },
         }
-        emails, sms = [], []
+        # A member the model leaves out is left out, not null: AWS's managed notification
+        # Lambda reads them with defaults (email.get('subject', ...)) and appends the
+        # additional message to its text, which a None would break.
+        emails: list[dict[str, Any]] = []
+        sms: list[dict[str, Any]] = []
         for action in self.model.notifications:
             for email in action.emails:
-                emails.append(
-                    {
-                        "from": email.sender,
-                        "to": self._addresses(email.to, "email"),
-                        "cc": [],
-                        "bcc": [],
-                        "subject": email.subject,
-                        "additionalMessage": email.additional_message,
-                    }
-                )
+                entry: dict[str, Any] = {
+                    "from": email.sender,
+                    "to": self._addresses(email.to, "email"),
+                    "cc": [],
+                    "bcc": [],
+                }
+                optional = {"subject": email.subject, "additionalMessage": email.additional_message}
+                entry.update((k, v) for k, v in optional.items() if v is not None)
+                emails.append(entry)
             for config in action.sms:
-                sms.append(
-                    {
-                        "phoneNumbers": self._addresses(config.recipients, "sms"),
-                        "senderId": config.sender_id,
-                        "additionalMessage": config.additional_message,
-                    }
-                )
+                entry = {"phoneNumbers": self._addresses(config.recipients, "sms")}
+                optional = {
+                    "senderId": config.sender_id,
+                    "additionalMessage": config.additional_message,
+                }
+                entry.update((k, v) for k, v in optional.items() if v is not None)
+                sms.append(entry)
         return {
             "notificationEventPayload": json.dumps(body, separators=(",", ":")),
             "emailConfigurations": emails,

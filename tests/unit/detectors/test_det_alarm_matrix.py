@@ -583,3 +583,27 @@ def test_action_payload_and_notification_event_shapes() -> None:
             },
         },
     }
+
+
+def test_notification_event_leaves_out_what_the_model_does_not_configure() -> None:
+    """AWS's managed notification Lambda (developer guide, Managing alarm notifications)
+    reads the optional members with defaults: ``email.get('subject', <alarm text>)``,
+    ``email.get('additionalMessage', '')``, ``sns_config.get('additionalMessage', '')``, and
+    appends the message to its text. A member sent as null reaches it as None: no subject,
+    and a TypeError adding None to the text. So a member the model leaves out is left out."""
+    model = body()
+    action = model["alarmNotification"]["notificationActions"][0]
+    action["smsConfigurations"] = [{"recipients": [{"ssoIdentity": {"identityStoreId": "d-1"}}]}]
+    engine = AlarmEngine(
+        load_alarm_model(model),
+        [load_input(INPUT)],
+        InMemoryStateStore(),
+        ManualClock(),
+        RecordingSink(),
+    )
+    notice = {"state": "ACTIVE", "time": 1_700_000_000.0, "value": 90, "threshold": 50}
+    event = engine.notification_event(KEY, notice)
+    assert event["emailConfigurations"] == [
+        {"from": "ops@example.com", "to": ["ops@example.com"], "cc": [], "bcc": []}
+    ]
+    assert event["smsConfigurations"] == [{"phoneNumbers": ["+15555550100"]}]
