@@ -297,6 +297,8 @@ class AlarmEngine:
         self._threshold_of = _reader(model.rule.threshold)
         self._keys: dict[tuple[type, Any], str | None] = {}
         """Key values seen -> their instance key (None: not a valid key); checked once."""
+        self._warned: set[str] = set()
+        """Bad keys already warned about (each kind once)."""
         self.namespace = f"alarms/{model.name}"
         self._set_aside = SetAside(state, f"{ALARM_QUARANTINE_NAMESPACE}/{model.name}")
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
@@ -362,7 +364,7 @@ class AlarmEngine:
             return
         key = self._key_of(payload)
         if key is None:
-            self._trace("skipped", None, input=input_name, reason="no valid key")
+            self._skip(input_name, payload)
             return
         declared = self._declared.get(input_name)
         # given its definition, only the declared attributes are defined (as in detectors)
@@ -402,6 +404,28 @@ class AlarmEngine:
             self._keys.clear()
         self._keys[seen] = key
         return key
+
+    def _skip(self, input_name: str, payload: Mapping[str, Any]) -> None:
+        """A message with no valid key value: this model skips it, with a logged warning
+        (spec §1 Decision), once per kind of bad key so a stream of them does not flood."""
+        value = ex.lookup_path(payload, self.model.key_path or ())
+        if value is ex.UNDEFINED:
+            reason = f"key {self.model.key!r} is missing from the payload"
+        else:
+            found = (
+                f"{len(value)} characters"
+                if isinstance(value, str) and len(value) > 128
+                else _clipped(value)
+            )
+            reason = f"key {self.model.key!r} is {found}, not a key value (1-128 of [a-zA-Z0-9-_:])"
+        self._trace("skipped", None, input=input_name, reason=reason)
+        if reason not in self._warned:
+            if len(self._warned) >= 1024:
+                self._warned.clear()
+            self._warned.add(reason)
+            log.warning(
+                "alarm model %s: %s message skipped: %s", self.model.name, input_name, reason
+            )
 
     def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
         value, problem = self._value_of(alarm, input_name)
@@ -1297,6 +1321,11 @@ def not_text(text: str) -> str | None:
     except UnicodeEncodeError as exc:
         return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
     return None
+
+
+def _clipped(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _shown(value: Any) -> str:

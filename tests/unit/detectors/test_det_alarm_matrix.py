@@ -607,3 +607,35 @@ def test_notification_event_leaves_out_what_the_model_does_not_configure() -> No
         {"from": "ops@example.com", "to": ["ops@example.com"], "cc": [], "bcc": []}
     ]
     assert event["smsConfigurations"] == [{"phoneNumbers": ["+15555550100"]}]
+
+
+# ---------------------------------------------------------------- keys
+
+
+@pytest.mark.parametrize(
+    ("payload", "shown"),
+    [
+        ({"v": 90}, "missing"),
+        ({"id": "a b", "v": 90}, "'a b'"),
+        ({"id": "x" * 129, "v": 90}, "129 characters"),
+        ({"id": True, "v": 90}, "True"),
+        ({"id": {"k": 1}, "v": 90}, "{'k': 1}"),
+    ],
+)
+def test_a_message_without_a_valid_key_skips_the_model_with_a_warning(
+    payload: dict[str, Any], shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Spec §1 Decision: a missing or invalid key skips that model with a logged warning
+    (keyValue: 1-128 of ^[a-zA-Z0-9\\-_:]+$, the API reference). Once per kind of bad key:
+    a stream of them does not flood the log."""
+    alarm = Alarm()
+    with caplog.at_level("WARNING", logger="cloud.detectors.alarms.engine"):
+        for _ in range(3):
+            alarm.engine.put_message("In", payload)
+    assert alarm.engine.key_values() == []
+    assert alarm.sink.requests == []
+    [record] = caplog.records
+    message = record.getMessage()
+    assert message.startswith("alarm model m: ")
+    assert "key 'id'" in message and shown in message
+    assert "skipped" in message
