@@ -379,8 +379,12 @@ class AlarmEngine:
                 self._cache[key] = alarm
                 if self._observer is not None:
                     self._trace("created", key, state=initial)
-            alarm.inputs[input_name] = body
             entries = alarm.entries
+            # a snooze that has run out ended before this message, even if the timer has not
+            # run yet: the message meets a NORMAL alarm ("After the snooze time, the alarm
+            # automatically changes to the NORMAL state", AlarmState)
+            self._expire_snooze(alarm, now)
+            alarm.inputs[input_name] = body
             self._evaluate(alarm, input_name)
             alarm.updated = now
             # Only the last value changed: written within VALUE_FLUSH_S, or at close().
@@ -508,29 +512,24 @@ class AlarmEngine:
                 raise UserError(f"{name}: {problem}")
         instance_key = NO_KEY if key is None else key
 
+        refused: list[AlarmStateError] = []
+
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
+            refused.clear()
             if alarm is None:
                 known = ", ".join(k for k, _ in self._store.items(self.namespace)) or "none yet"
                 raise NotFoundError(
                     f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
                 )
-            allowed = OPERATIONS[action]
-            if alarm.state not in allowed:
-                raise AlarmStateError(
-                    f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
-                    f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
-                    state=alarm.state,
-                )
-            if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
-                # "You must enable the acknowledge flow on the alarm so that you can
-                # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
-                raise AlarmStateError(
-                    f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
-                    " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
-                    " reset or disable it instead",
-                    state=alarm.state,
-                )
             now = self._clock.now()
+            # a snooze that has run out ended before this action (as before a message)
+            expired = self._expire_snooze(alarm, now)
+            problem = self._refusal(alarm, action)
+            if problem is not None:
+                if not expired:
+                    raise problem  # nothing changed
+                refused.append(problem)  # the expiry is written; then the refusal
+                return alarm, True
             config: dict[str, Any] = {"note": note}
             if snooze_s is not None:
                 config["snoozeDuration"] = int(snooze_s)
@@ -559,7 +558,29 @@ class AlarmEngine:
 
         with self._lock:
             self._commit(instance_key, operate)
+            if refused:
+                raise refused[0]
             return self.describe(key)
+
+    def _refusal(self, alarm: _Alarm, action: str) -> AlarmStateError | None:
+        """Why *action* does not fit *alarm*'s state, or None when it does."""
+        allowed = OPERATIONS[action]
+        if alarm.state not in allowed:
+            return AlarmStateError(
+                f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
+                f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
+                state=alarm.state,
+            )
+        if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
+            # "You must enable the acknowledge flow on the alarm so that you can
+            # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
+            return AlarmStateError(
+                f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
+                " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
+                " reset or disable it instead",
+                state=alarm.state,
+            )
+        return None
 
     # ------------------------------------------------------------ timers
 
@@ -591,19 +612,27 @@ class AlarmEngine:
         if alarm is None:
             return None  # deleted meanwhile
         entries, seq = alarm.entries, alarm.seq
-        if alarm.snooze_until is not None and alarm.snooze_until <= now:
-            expired, alarm.snooze_until = alarm.snooze_until, None
-            if alarm.state == "SNOOZE_DISABLED":
-                self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
-                alarm.system_event = {
-                    "eventType": "STATE_CHANGE",
-                    "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
-                }
-                self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
-                fired[0] += 1
+        if self._expire_snooze(alarm, now):
+            fired[0] += 1
         if alarm.next_reminder is not None and alarm.next_reminder <= now:
             fired[0] += self._remind(alarm, now)
         return alarm, alarm.entries != entries or alarm.seq != seq
+
+    def _expire_snooze(self, alarm: _Alarm, now: float) -> bool:
+        """End a snooze that has run out by *now*: SNOOZE_DISABLED -> NORMAL, with the
+        ``SNOOZE_TIMEOUT`` system event (StateChangeConfiguration); True if it ended one."""
+        if alarm.snooze_until is None or alarm.snooze_until > now:
+            return False
+        expired, alarm.snooze_until = alarm.snooze_until, None
+        if alarm.state != "SNOOZE_DISABLED":
+            return False
+        self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
+        alarm.system_event = {
+            "eventType": "STATE_CHANGE",
+            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+        }
+        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+        return True
 
     def next_due(self) -> float | None:
         """When the earliest snooze expiry, reminder or claim lapse is due (epoch s), if any."""

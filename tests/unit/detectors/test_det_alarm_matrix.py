@@ -119,10 +119,11 @@ class Alarm:
     def __init__(self, **kw: Any) -> None:
         self.clock = ManualClock()
         self.sink = RecordingSink()
+        self.store = InMemoryStateStore()
         self.engine = AlarmEngine(
             load_alarm_model(body(**kw)),
             [load_input(INPUT)],
-            InMemoryStateStore(),
+            self.store,
             self.clock,
             self.sink,
         )
@@ -639,3 +640,83 @@ def test_a_message_without_a_valid_key_skips_the_model_with_a_warning(
     assert message.startswith("alarm model m: ")
     assert "key 'id'" in message and shown in message
     assert "skipped" in message
+
+
+# ---------------------------------------------------------------- a snooze that has run out
+
+
+def test_a_message_after_the_snooze_ran_out_is_evaluated_in_normal() -> None:
+    """SNOOZE_DISABLED: "After the snooze time, the alarm automatically changes to the NORMAL
+    state" (AlarmState). A message that arrives after that time, before the timer has run
+    (a Lambda sees it first), meets a NORMAL alarm, as on AWS: the expiry comes first."""
+    alarm = Alarm()
+    alarm.send(BREACH)
+    alarm.engine.snooze(KEY, SNOOZE_S, note="maintenance", who="ana")
+    alarm.clock.advance(SNOOZE_S + 30)  # no tick: the timer has not run yet
+    alarm.engine.put_message("In", {"id": KEY, "v": BREACH})
+    assert alarm.state == "ACTIVE"
+    states = [r.state_name for r in alarm.sink.requests if not r.target.get("channel")]
+    assert states == ["ACTIVE", "SNOOZE_DISABLED", "NORMAL", "ACTIVE"]
+    [expiry] = [
+        r for r in alarm.sink.requests if not r.target.get("channel") and r.state_name == "NORMAL"
+    ]
+    assert expiry.payload["alarmState"]["systemEvent"] == {
+        "eventType": "STATE_CHANGE",
+        "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+    }
+    assert alarm.engine.tick() == 0  # the expiry ran once, not again
+
+
+@pytest.mark.parametrize(
+    ("action", "target"),
+    [("SNOOZE", "SNOOZE_DISABLED"), ("DISABLE", "DISABLED"), ("RESET", "NORMAL")],
+)
+def test_an_action_after_the_snooze_ran_out_meets_a_normal_alarm(action: str, target: str) -> None:
+    alarm = Alarm()
+    alarm.send(BREACH)
+    alarm.engine.snooze(KEY, SNOOZE_S)
+    alarm.clock.advance(SNOOZE_S + 30)  # no tick
+    run(alarm, action)  # a second snooze fits NORMAL, not SNOOZE_DISABLED
+    assert alarm.state == target
+    states = [r.state_name for r in alarm.sink.requests if not r.target.get("channel")]
+    assert states == ["ACTIVE", "SNOOZE_DISABLED", "NORMAL", target]
+
+
+def test_acknowledging_after_the_snooze_ran_out_is_refused_as_normal() -> None:
+    alarm = Alarm()
+    alarm.send(BREACH)
+    alarm.engine.snooze(KEY, SNOOZE_S)
+    alarm.clock.advance(SNOOZE_S + 30)  # no tick
+    with pytest.raises(AlarmStateError) as info:
+        alarm.engine.acknowledge(KEY)
+    assert info.value.state == "NORMAL"
+    # the expiry itself is kept: written, and its action sent, once
+    assert alarm.store.get("alarms/m", KEY)["state"] == "NORMAL"
+    states = [r.state_name for r in alarm.sink.requests if not r.target.get("channel")]
+    assert states == ["ACTIVE", "SNOOZE_DISABLED", "NORMAL"]
+    assert alarm.engine.tick() == 0
+
+
+def test_a_function_that_reads_one_alarm_ends_its_run_out_snooze_before_the_message() -> None:
+    """On AWS the detector function builds its engine per invocation and reads only the
+    instance a message needs (``preload=False``): the timers function may not have run."""
+    alarm = Alarm()
+    alarm.send(BREACH)
+    alarm.engine.snooze(KEY, SNOOZE_S)
+    alarm.engine.close()
+    alarm.clock.advance(SNOOZE_S + 30)
+    sink = RecordingSink()
+    function = AlarmEngine(
+        load_alarm_model(body()),
+        [load_input(INPUT)],
+        alarm.store,
+        alarm.clock,
+        sink,
+        preload=False,
+    )
+    function.put_message("In", {"id": KEY, "v": BREACH})
+    assert function.state_of(KEY) == "ACTIVE"
+    assert [r.state_name for r in sink.requests if not r.target.get("channel")] == [
+        "NORMAL",
+        "ACTIVE",
+    ]
