@@ -297,6 +297,8 @@ class AlarmEngine:
         self._threshold_of = _reader(model.rule.threshold)
         self._keys: dict[tuple[type, Any], str | None] = {}
         """Key values seen -> their instance key (None: not a valid key); checked once."""
+        self._warned: set[str] = set()
+        """Bad keys already warned about (each kind once)."""
         self.namespace = f"alarms/{model.name}"
         self._set_aside = SetAside(state, f"{ALARM_QUARANTINE_NAMESPACE}/{model.name}")
         self.history_namespace = f"{HISTORY_PREFIX}{model.name}"
@@ -362,7 +364,7 @@ class AlarmEngine:
             return
         key = self._key_of(payload)
         if key is None:
-            self._trace("skipped", None, input=input_name, reason="no valid key")
+            self._skip(input_name, payload)
             return
         declared = self._declared.get(input_name)
         # given its definition, only the declared attributes are defined (as in detectors)
@@ -377,8 +379,12 @@ class AlarmEngine:
                 self._cache[key] = alarm
                 if self._observer is not None:
                     self._trace("created", key, state=initial)
-            alarm.inputs[input_name] = body
             entries = alarm.entries
+            # a snooze that has run out ended before this message, even if the timer has not
+            # run yet: the message meets a NORMAL alarm ("After the snooze time, the alarm
+            # automatically changes to the NORMAL state", AlarmState)
+            self._expire_snooze(alarm, now)
+            alarm.inputs[input_name] = body
             self._evaluate(alarm, input_name)
             alarm.updated = now
             # Only the last value changed: written within VALUE_FLUSH_S, or at close().
@@ -402,6 +408,28 @@ class AlarmEngine:
             self._keys.clear()
         self._keys[seen] = key
         return key
+
+    def _skip(self, input_name: str, payload: Mapping[str, Any]) -> None:
+        """A message with no valid key value: this model skips it, with a logged warning
+        (spec §1 Decision), once per kind of bad key so a stream of them does not flood."""
+        value = ex.lookup_path(payload, self.model.key_path or ())
+        if value is ex.UNDEFINED:
+            reason = f"key {self.model.key!r} is missing from the payload"
+        else:
+            found = (
+                f"{len(value)} characters"
+                if isinstance(value, str) and len(value) > 128
+                else _clipped(value)
+            )
+            reason = f"key {self.model.key!r} is {found}, not a key value (1-128 of [a-zA-Z0-9-_:])"
+        self._trace("skipped", None, input=input_name, reason=reason)
+        if reason not in self._warned:
+            if len(self._warned) >= 1024:
+                self._warned.clear()
+            self._warned.add(reason)
+            log.warning(
+                "alarm model %s: %s message skipped: %s", self.model.name, input_name, reason
+            )
 
     def _evaluate(self, alarm: _Alarm, input_name: str) -> None:
         value, problem = self._value_of(alarm, input_name)
@@ -484,29 +512,24 @@ class AlarmEngine:
                 raise UserError(f"{name}: {problem}")
         instance_key = NO_KEY if key is None else key
 
+        refused: list[AlarmStateError] = []
+
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
+            refused.clear()
             if alarm is None:
                 known = ", ".join(k for k, _ in self._store.items(self.namespace)) or "none yet"
                 raise NotFoundError(
                     f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
                 )
-            allowed = OPERATIONS[action]
-            if alarm.state not in allowed:
-                raise AlarmStateError(
-                    f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
-                    f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
-                    state=alarm.state,
-                )
-            if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
-                # "You must enable the acknowledge flow on the alarm so that you can
-                # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
-                raise AlarmStateError(
-                    f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
-                    " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
-                    " reset or disable it instead",
-                    state=alarm.state,
-                )
             now = self._clock.now()
+            # a snooze that has run out ended before this action (as before a message)
+            expired = self._expire_snooze(alarm, now)
+            problem = self._refusal(alarm, action)
+            if problem is not None:
+                if not expired:
+                    raise problem  # nothing changed
+                refused.append(problem)  # the expiry is written; then the refusal
+                return alarm, True
             config: dict[str, Any] = {"note": note}
             if snooze_s is not None:
                 config["snoozeDuration"] = int(snooze_s)
@@ -535,7 +558,29 @@ class AlarmEngine:
 
         with self._lock:
             self._commit(instance_key, operate)
+            if refused:
+                raise refused[0]
             return self.describe(key)
+
+    def _refusal(self, alarm: _Alarm, action: str) -> AlarmStateError | None:
+        """Why *action* does not fit *alarm*'s state, or None when it does."""
+        allowed = OPERATIONS[action]
+        if alarm.state not in allowed:
+            return AlarmStateError(
+                f"cannot {action.lower()} alarm {self.model.name}/{alarm.key or '-'}: it is"
+                f" {alarm.state} ({action.lower()} applies to {', '.join(allowed)})",
+                state=alarm.state,
+            )
+        if action == "ACKNOWLEDGE" and not self.model.acknowledge_flow:
+            # "You must enable the acknowledge flow on the alarm so that you can
+            # acknowledge the alarm" (SiteWise user guide, Respond to alarms)
+            return AlarmStateError(
+                f"cannot acknowledge alarm {self.model.name}/{alarm.key or '-'}: its"
+                " acknowledge flow is off (alarmCapabilities.acknowledgeFlow.enabled);"
+                " reset or disable it instead",
+                state=alarm.state,
+            )
+        return None
 
     # ------------------------------------------------------------ timers
 
@@ -567,19 +612,27 @@ class AlarmEngine:
         if alarm is None:
             return None  # deleted meanwhile
         entries, seq = alarm.entries, alarm.seq
-        if alarm.snooze_until is not None and alarm.snooze_until <= now:
-            expired, alarm.snooze_until = alarm.snooze_until, None
-            if alarm.state == "SNOOZE_DISABLED":
-                self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
-                alarm.system_event = {
-                    "eventType": "STATE_CHANGE",
-                    "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
-                }
-                self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
-                fired[0] += 1
+        if self._expire_snooze(alarm, now):
+            fired[0] += 1
         if alarm.next_reminder is not None and alarm.next_reminder <= now:
             fired[0] += self._remind(alarm, now)
         return alarm, alarm.entries != entries or alarm.seq != seq
+
+    def _expire_snooze(self, alarm: _Alarm, now: float) -> bool:
+        """End a snooze that has run out by *now*: SNOOZE_DISABLED -> NORMAL, with the
+        ``SNOOZE_TIMEOUT`` system event (StateChangeConfiguration); True if it ended one."""
+        if alarm.snooze_until is None or alarm.snooze_until > now:
+            return False
+        expired, alarm.snooze_until = alarm.snooze_until, None
+        if alarm.state != "SNOOZE_DISABLED":
+            return False
+        self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
+        alarm.system_event = {
+            "eventType": "STATE_CHANGE",
+            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+        }
+        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+        return True
 
     def next_due(self) -> float | None:
         """When the earliest snooze expiry, reminder or claim lapse is due (epoch s), if any."""
@@ -1089,27 +1142,30 @@ class AlarmEngine:
                 }
             },
         }
-        emails, sms = [], []
+        # A member the model leaves out is left out, not null: AWS's managed notification
+        # Lambda reads them with defaults (email.get('subject', ...)) and appends the
+        # additional message to its text, which a None would break.
+        emails: list[dict[str, Any]] = []
+        sms: list[dict[str, Any]] = []
         for action in self.model.notifications:
             for email in action.emails:
-                emails.append(
-                    {
-                        "from": email.sender,
-                        "to": self._addresses(email.to, "email"),
-                        "cc": [],
-                        "bcc": [],
-                        "subject": email.subject,
-                        "additionalMessage": email.additional_message,
-                    }
-                )
+                entry: dict[str, Any] = {
+                    "from": email.sender,
+                    "to": self._addresses(email.to, "email"),
+                    "cc": [],
+                    "bcc": [],
+                }
+                optional = {"subject": email.subject, "additionalMessage": email.additional_message}
+                entry.update((k, v) for k, v in optional.items() if v is not None)
+                emails.append(entry)
             for config in action.sms:
-                sms.append(
-                    {
-                        "phoneNumbers": self._addresses(config.recipients, "sms"),
-                        "senderId": config.sender_id,
-                        "additionalMessage": config.additional_message,
-                    }
-                )
+                entry = {"phoneNumbers": self._addresses(config.recipients, "sms")}
+                optional = {
+                    "senderId": config.sender_id,
+                    "additionalMessage": config.additional_message,
+                }
+                entry.update((k, v) for k, v in optional.items() if v is not None)
+                sms.append(entry)
         return {
             "notificationEventPayload": json.dumps(body, separators=(",", ":")),
             "emailConfigurations": emails,
@@ -1294,6 +1350,11 @@ def not_text(text: str) -> str | None:
     except UnicodeEncodeError as exc:
         return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
     return None
+
+
+def _clipped(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _shown(value: Any) -> str:
