@@ -30,6 +30,14 @@ A flush writes each due window on its own: a window the store cannot take right 
 be written at all (its rows or its last late file are unreadable) is quarantined whole, with
 the reason, as ``unwritable_window``. Either way the other windows are written, and
 ``flush_due`` never raises for one window's sake, before or after a restart.
+
+A file has at most ``max_sensors`` sensor columns (L4E's 3,000 per dataset,
+l4e-contracts §1.4), so a hostile device cannot grow a window's columns without bound: a
+message with more distinct sensors is quarantined whole (``too_many_sensors``); when a
+window's messages together have more, the ones that would add sensors past the limit (in
+the order the spool holds them, arrival order: the sensors that came first stay) are set
+aside when the window is written, in one quarantine object with their readings, also
+``too_many_sensors``, once the file is stored. The other messages' readings are written.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from cloud.batcher.csv_text import (
     merge_rows,
     parse_csv,
     render_rows,
+    within_sensor_limit,
 )
 from cloud.batcher.quarantine import Quarantine
 from cloud.batcher.readings import Readings, from_telemetry
@@ -226,8 +235,19 @@ class Batcher:
                 client_id,
             )
             return
-        now = self.clock.now()
         samples = message.rows
+        sensors = _sensor_count(message, cfg.max_sensors)
+        if sensors > cfg.max_sensors:
+            self._reject(
+                "too_many_sensors",
+                f"samples: {sensors} sensors in one message; an input file holds at most "
+                f"{cfg.max_sensors:,} (L4E: at most 3,000 sensors per dataset)",
+                raw,
+                topic,
+                client_id,
+            )
+            return
+        now = self.clock.now()
         stamps = message.times if message.times is not None else [ts_ms for ts_ms, _ in samples]
         earliest, latest = min(stamps), max(stamps)
         bound = cfg.max_skew_s
@@ -427,19 +447,24 @@ class Batcher:
         exception and stays pending; the others are written."""
         outcomes: list[tuple[str, int] | Exception] = []
         files: list[tuple[int, str, bytes, int]] = []
+        excess: dict[int, list[Chunk]] = {}
         for i, job in enumerate(jobs):
             try:
-                key, late_files, body, values = self._render_window(job)
+                key, late_files, body, values, extra = self._render_window(job)
             except Exception as exc:  # this window only: quarantined by the caller
                 outcomes.append(exc)
                 continue
             outcomes.append((key, late_files))
             files.append((i, key, body, values))
+            if extra:
+                excess[i] = extra
         if isinstance(self.store, BatchPutObjectStore):
             errors = self.store.put_many([(key, body) for _, key, body, _ in files])
         else:
             errors = [_put(self.store, key, body) for _, key, body, _ in files]
         for (i, _key, body, values), error in zip(files, errors, strict=True):
+            if error is None and i in excess:  # stored: now set the rest aside, or retry
+                error = self._set_aside_excess(jobs[i].asset, jobs[i].window_end, excess[i])
             if error is not None:
                 outcomes[i] = error
                 continue
@@ -452,9 +477,37 @@ class Batcher:
                 )
         return outcomes
 
-    def _render_window(self, job: WindowJob) -> tuple[str, int, bytes, int]:
-        """The window's next file: its key, the late-file count after it, its bytes and how
-        many values it holds."""
+    def _set_aside_excess(self, owner: str, end: int, chunks: list[Chunk]) -> Exception | None:
+        """Quarantine the messages that did not fit the window's file (``too_many_sensors``)
+        in one object; the error if that failed (the window stays pending, retried)."""
+        limit = self.config.max_sensors
+        error = (
+            f"window {owner}/{end}: {len(chunks)} message(s) would take its input file past "
+            f"{limit:,} sensors (L4E: at most 3,000 sensors per dataset); their readings are "
+            "kept here, the file has the sensors that came first"
+        )
+        body = {
+            "asset": owner,
+            "window_end": end,
+            "chunks": [{"msg_id": c.msg_id, "samples": chunk_samples(c)} for c in chunks],
+        }
+        try:
+            self.quarantine.put(
+                "too_many_sensors",
+                error,
+                json.dumps(body, separators=(",", ":")).encode(),
+                topic="",
+                client_id="n/a",
+                received_at=self.clock.now(),
+            )
+        except Exception as exc:  # judged by the caller: StorageError is retried
+            return exc
+        log.warning("%s", error)
+        return None
+
+    def _render_window(self, job: WindowJob) -> tuple[str, int, bytes, int, list[Chunk]]:
+        """The window's next file: its key, the late-file count after it, its bytes, how
+        many values it holds, and the chunks left out of it (past ``max_sensors``)."""
         owner, end, chunks, late_files = job.asset, job.window_end, job.chunks, job.late_files
         site, asset = self.config.sites.split(owner)
         prefix = self.config.sites.prefix(self.config.prefix, site)
@@ -466,18 +519,21 @@ class Batcher:
             # Every name inside the window is taken: extend the last late file.
             key = self._late_key(asset, prefix, end, late_files)
             with contextlib.suppress(NotFoundError):  # removed by hand: rows remake it
-                chunks = [*chunks, *parse_csv(self.store.get(key), owner, end)]
+                # the file's own rows first: its sensors keep their place in it
+                chunks = [*parse_csv(self.store.get(key), owner, end), *chunks]
                 extend = True
         else:
             late_files += 1
             key = self._late_key(asset, prefix, end, late_files)
+        limit = self.config.max_sensors
         if not extend and not any(c.samples for c in chunks):
             joined = join_fragments([c.body for c in chunks])
-            if joined is not None:
+            if joined is not None and joined[2] <= limit:
                 body, rows, columns = joined
-                return key, late_files, body, rows * columns
+                return key, late_files, body, rows * columns, []
+        chunks, excess = within_sensor_limit(chunks, limit)
         merged = merge_rows(chunks)
-        return key, late_files, render_rows(merged), sum(map(len, merged.values()))
+        return key, late_files, render_rows(merged), sum(map(len, merged.values())), excess
 
     def _late_key(self, asset: str, prefix: str, end: int, k: int) -> str:
         return self.config.naming.format(asset, datetime.fromtimestamp(end - k, UTC), prefix)
@@ -513,6 +569,16 @@ def _unexpected(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, OverflowError):
         return "out_of_range", f"a value is out of the double range: {exc}"
     return "bad_payload", f"{type(exc).__name__}: {exc}"
+
+
+def _sensor_count(message: Readings, limit: int) -> int:
+    """The distinct sensors of *message*; counted only when its cells could pass *limit*."""
+    if message.columns is not None:
+        return len(message.columns)
+    cells = sum(len(values) for _, values in message.rows)
+    if cells <= limit:
+        return cells  # no more distinct sensors than cells
+    return len({name for _, values in message.rows for name in values})
 
 
 def _order_key(message: Readings) -> str:

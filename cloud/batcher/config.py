@@ -8,6 +8,11 @@ from cloud.l4e.naming import UPLOAD_FREQUENCIES, InputNaming
 from cloud.l4e.sites import SiteLayout
 from edge.errors import ConfigError
 
+MAX_SENSORS = 3_000
+"""Sensor columns one input file may have: L4E's limit of 3,000 sensors per dataset
+(l4e-contracts §1.4; ``cloud.inference.dataset.MAX_DATASET_SENSORS``), which a component's
+file cannot pass either."""
+
 
 @dataclass(frozen=True)
 class BatcherConfig:
@@ -29,6 +34,10 @@ class BatcherConfig:
     sites: SiteLayout = field(default_factory=SiteLayout)
     quarantine_keep_bytes: int = 4096
     """How much of an oversized payload (over the wire limit) the quarantine keeps."""
+    max_sensors: int = MAX_SENSORS
+    """Sensor columns per input file (:data:`MAX_SENSORS` at most): a message with more
+    distinct sensors is quarantined, and so are the messages that would take a window's
+    file past it (``too_many_sensors``)."""
 
     def __post_init__(self) -> None:
         if self.upload_frequency_s not in UPLOAD_FREQUENCIES.values():
@@ -47,5 +56,10 @@ class BatcherConfig:
             raise ConfigError(f"grace_s {self.grace_s}: must be >= 0")
         if self.quarantine_keep_bytes < 0:
             raise ConfigError(f"quarantine_keep_bytes {self.quarantine_keep_bytes}: must be >= 0")
+        if not 1 <= self.max_sensors <= MAX_SENSORS:
+            raise ConfigError(
+                f"max_sensors {self.max_sensors}: expected 1 to {MAX_SENSORS:,} "
+                "(L4E: at most 3,000 sensors per dataset)"
+            )
         if self.max_skew_s <= 0:
             raise ConfigError(f"max_skew_s {self.max_skew_s}: must be > 0")

@@ -174,6 +174,30 @@ def chunk_samples(chunk: Chunk) -> list[tuple[int, Mapping[str, Any]]]:
     return list(parse_fragment(chunk.body))
 
 
+def chunk_sensors(chunk: Chunk) -> set[str]:
+    """The sensor columns a chunk gives its file (a null counts: it is an empty cell); a
+    fragment's are its header's."""
+    if not chunk.samples and chunk.body and not chunk.body.startswith("["):
+        return set(chunk.body.partition("\n")[0].split(",")[1:])
+    return {name for _, values in chunk_samples(chunk) for name in values}
+
+
+def within_sensor_limit(chunks: Iterable[Chunk], limit: int) -> tuple[list[Chunk], list[Chunk]]:
+    """*chunks* split, in their order, into those whose sensors together stay within
+    *limit* columns (each taken if the sensors it adds still fit) and the rest."""
+    kept: list[Chunk] = []
+    excess: list[Chunk] = []
+    names: set[str] = set()
+    for chunk in chunks:
+        new = chunk_sensors(chunk) - names
+        if len(names) + len(new) > limit:
+            excess.append(chunk)
+        else:
+            names |= new
+            kept.append(chunk)
+    return kept, excess
+
+
 def _parse_cell(text: str) -> float | None:
     if not text:
         return None

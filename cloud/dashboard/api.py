@@ -366,4 +366,5 @@ def _execution(
         "input_files": inputs(doc),
         "result_keys": stored_result_keys(doc),
         "failures": skipped,
+        "invalid_values": doc.get("invalid_values") or [],
     }

@@ -151,6 +151,10 @@ class Execution:
     dropped_rows: list[dict[str, str]] = field(default_factory=list)
     """Input files read with some rows left out, each ``{key, reason}``: rows whose
     timestamp is in no supported format (§1.2 Choice: dropped and counted)."""
+    invalid_values: list[dict[str, str]] = field(default_factory=list)
+    """Input files read with cells that are no finite number (``inf``, ``-Infinity``,
+    ``1e400``, text), each ``{key, reason}``: L4E's ``InvalidValues`` (l4e-contracts §1.6),
+    read as gaps like a blank cell but named here, not taken for missing readings."""
     input_files: int = 0
     """Input objects the §4 rule selected for the window."""
     failed_components: tuple[str, ...] = ()
@@ -159,6 +163,8 @@ class Execution:
     """Entries of *skipped* left out of the stored record (:meth:`to_record`)."""
     dropped_rows_omitted: int = 0
     """Entries of *dropped_rows* left out of the stored record, likewise."""
+    invalid_values_omitted: int = 0
+    """Entries of *invalid_values* left out of the stored record, likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -166,7 +172,7 @@ class Execution:
             doc[key] = iso(doc[key])
         doc["result_keys"] = list(self.result_keys)
         doc["failed_components"] = list(self.failed_components)
-        for omitted in ("skipped_omitted", "dropped_rows_omitted"):
+        for omitted in ("skipped_omitted", "dropped_rows_omitted", "invalid_values_omitted"):
             if not doc[omitted]:
                 del doc[omitted]
         return doc
@@ -178,14 +184,14 @@ class Execution:
         key each, so 10,000 components make a 550 KB record, past what one DynamoDB item
         holds (400 KB); that write fails every time, and the scheduler never moves past the
         window. Many result keys are kept as their shared prefix and suffix and each one's
-        middle (:func:`compact_keys`); the skipped and dropped-rows lists keep their first
+        middle (:func:`compact_keys`); the skipped, dropped-rows and invalid-values lists keep their first
         :data:`RECORD_SKIPPED_MAX` entries and count the rest."""
         doc = self.to_dict()
         if len(self.result_keys) > COMPACT_KEYS_OVER:
             compact = compact_keys(self.result_keys)
             if compact is not None:
                 doc["result_keys"], doc["result_keys_compact"] = [], compact
-        for name in ("skipped", "dropped_rows"):
+        for name in ("skipped", "dropped_rows", "invalid_values"):
             entries = getattr(self, name)
             if len(entries) > RECORD_SKIPPED_MAX:
                 doc[name] = entries[:RECORD_SKIPPED_MAX]
@@ -201,6 +207,16 @@ class Execution:
         fields["result_keys"] = tuple(stored_result_keys(doc))
         fields["failed_components"] = tuple(fields.get("failed_components", ()))
         return cls(**fields)
+
+
+def _invalid_reason(counts: dict[str, int]) -> str:
+    """``InvalidValues: 3 cells that are no finite number (flow: 2, amps: 1) read as gaps``,
+    at most five sensors named."""
+    shown = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())[:5])
+    more = f" and {len(counts) - 5} more sensors" if len(counts) > 5 else ""
+    total = sum(counts.values())
+    cells = "cell that is" if total == 1 else "cells that are"
+    return f"InvalidValues: {total} {cells} no finite number ({shown}{more}) read as gaps"
 
 
 RECORD_SKIPPED_MAX = 100
@@ -407,12 +423,14 @@ class Scheduler:
         skipped: list[dict[str, str]] | None = None,
         files: dict[str, list[tuple[datetime, str]]] | None = None,
         dropped: list[dict[str, str]] | None = None,
+        invalid: list[dict[str, str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
 
         A file that cannot be read is left out and appended to *skipped* with its reason;
-        a file with rows whose time cannot be read, to *dropped* with their count.
+        a file with rows whose time cannot be read, to *dropped* with their count; a file
+        with cells that are no finite number (gaps now), to *invalid* with their count.
         """
         if files is None:
             files = self.window_files(start, end)
@@ -428,6 +446,8 @@ class Scheduler:
                     _skip(skipped, key, exc)
                     continue
                 parts.append(parsed.frame)
+                if parsed.invalid_values and invalid is not None:
+                    invalid.append({"key": key, "reason": _invalid_reason(parsed.invalid_values)})
                 if parsed.unsupported_timestamps and dropped is not None:
                     n = parsed.unsupported_timestamps
                     dropped.append(
@@ -453,7 +473,9 @@ class Scheduler:
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
-        frames = self.read_window(start, end, skipped, files, execution.dropped_rows)
+        frames = self.read_window(
+            start, end, skipped, files, execution.dropped_rows, execution.invalid_values
+        )
         unreadable = {entry["key"] for entry in skipped}
         execution.failed_components += tuple(
             c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)

@@ -14,6 +14,12 @@ Semantics worth knowing:
   reading not newer than the asset's last scored reading is dropped and counted
   (``late``); samples of one message that share a timestamp are one reading, merged as
   the batcher merges them (a later sample's value wins, a value wins over a null);
+* a reading that carries none of the model's sensors (only other names) is not scored:
+  filled with the training means it would be a made-up normal row. It is skipped, counted
+  (``no_model_sensors``) and logged (one warning line a minute at most), as the scheduler
+  scores no input file without the model's sensors; it does not advance the asset's
+  last reading. A reading with a model sensor whose value is null is scored, its gap
+  filled, as a blank cell is in the scheduler;
 * given a clock, a message with a reading more than ``max_skew_s`` from now is refused
   whole (``timestamp_out_of_range``, the batcher's check): one reading dated 2199 would
   otherwise make every real reading of its asset "late" until a restart;
@@ -35,6 +41,8 @@ Semantics worth knowing:
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +63,11 @@ from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import ConfigError, NotFoundError, WireFormatError
 from edge.wire import Sample, Telemetry, parse_telemetry_topic
+
+log = logging.getLogger(__name__)
+
+SKIP_LOG_INTERVAL_S = 60.0
+"""At most one warning line about skipped readings per this many seconds."""
 
 MAX_SKEW_S = 7 * 24 * 3600
 """Default clock-skew bound, the batcher's (``BatcherConfig.max_skew_s``)."""
@@ -179,6 +192,8 @@ class StreamStats:
     readings: int = 0
     duplicates: int = 0
     late: int = 0
+    no_model_sensors: int = 0
+    """Readings skipped because they carry none of the model's sensors."""
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -228,6 +243,9 @@ class StreamingScorer:
         """Telemetry topics already parsed: a fleet has few."""
         self._dedup_window = dedup_window
         self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
+        self._plain_set = frozenset(self._plain)
+        self._skips_unlogged = 0
+        self._skips_logged_at = float("-inf")
         self._off_plain = model.off.plain_sensor if model.off else None
 
     def handle(self, payload: bytes, topic: str | None = None) -> list[dict[str, Any]]:
@@ -294,6 +312,14 @@ class StreamingScorer:
         key = self.sites.key(message.site, message.asset)
         state = self._assets.setdefault(key, _AssetState(debouncer=Debouncer(self.debounce_rows)))
         samples = sorted(message.samples, key=lambda s: s.ts_ms)
+        wanted = self._plain_set
+        carrying = [s for s in samples if not wanted.isdisjoint(s.values)]
+        if len(carrying) < len(samples):
+            self._skip_foreign(message, len(samples) - len(carrying))
+            if not carrying:
+                self._remember(message)
+                return []
+            samples = carrying
         fresh = [s for s in samples if s.ts_ms > state.last_ts_ms]
         if not fresh:
             self._remember(message)
@@ -330,6 +356,25 @@ class StreamingScorer:
         self.stats.late += late
         self.stats.readings += len(fresh)
         return lines
+
+    def _skip_foreign(self, message: Telemetry, count: int) -> None:
+        """Count *count* readings of *message* that carry none of the model's sensors;
+        log them, at most one line a minute with the count since the last line."""
+        self.stats.no_model_sensors += count
+        self._skips_unlogged += count
+        now = time.monotonic()
+        if now - self._skips_logged_at < SKIP_LOG_INTERVAL_S:
+            return
+        skipped, self._skips_unlogged, self._skips_logged_at = self._skips_unlogged, 0, now
+        log.warning(
+            "streaming: %d reading(s) with none of the model's sensors not scored (last: "
+            "%s/%s %s); %d in all",
+            skipped,
+            message.site,
+            message.asset,
+            message.msg_id,
+            self.stats.no_model_sensors,
+        )
 
     def _remember(self, message: Telemetry) -> None:
         self._seen[_identity(message)] = None

@@ -149,6 +149,7 @@ class StreamingRunner:
             "readings": scored.readings,
             "duplicates": scored.duplicates,
             "late": scored.late,
+            "no_model_sensors": scored.no_model_sensors,
             "refused": scored.quarantined,
             "refused_by_reason": dict(sorted(scored.quarantine_reasons.items())),
             "quarantined_by_reason": dict(sorted(self.failures.items())),

@@ -19,7 +19,14 @@ from cloud.inference import scheduler as scheduler_module
 from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
-from cloud.inference.scheduler import MONITORS_NS, Scheduler, SchedulerConfig, list_executions
+from cloud.inference.scheduler import (
+    EXECUTIONS_NS,
+    MONITORS_NS,
+    Scheduler,
+    SchedulerConfig,
+    execution_key,
+    list_executions,
+)
 from cloud.l4e.naming import InputNaming
 from edge.clock import ManualClock
 from edge.errors import ConfigError
@@ -901,3 +908,34 @@ def test_a_file_is_listed_for_a_window_exactly_when_its_name_is_within_one_perio
     files = sched.window_files(end - timedelta(seconds=f), end)
     listed = -2 * f <= shift_s <= f
     assert files == ({"pump": [(named, key)]} if listed else {})
+
+
+def test_non_finite_readings_are_counted_as_invalid_values_in_the_execution(
+    model: Model,
+) -> None:
+    # GIVEN a window whose flow column holds inf, -inf and Infinity, and one blank cell
+    clock = ManualClock(at("00:01"))
+    sched, inp, _, state = make(model, clock)
+    lines = csv_body("00:01", "00:05").decode().splitlines()
+    for row, text in ((1, "inf"), (2, "-inf"), (3, "Infinity"), (4, "")):
+        cells = lines[row].split(",")
+        cells[2] = text
+        lines[row] = ",".join(cells)
+    key = "input/pump_20260101000500.csv"
+    inp.put(key, ("\n".join(lines) + "\n").encode())
+    clock.advance(240)
+    # WHEN the window runs
+    [execution] = sched.run_due()
+    # THEN it is scored, and the three non-finite cells are named as L4E's invalid values
+    # (not ordinary missing ones: the blank cell is not counted), file and sensor given
+    assert execution.status == "SUCCESS", execution.failed_reason
+    flow = lines[0].split(",")[2]
+    assert execution.invalid_values == [
+        {
+            "key": key,
+            "reason": f"InvalidValues: 3 cells that are no finite number ({flow}: 3) read as gaps",
+        }
+    ]
+    assert execution.dropped_rows == []
+    stored = state.get(EXECUTIONS_NS, execution_key("pump-sched", execution.data_start))
+    assert stored is not None and stored["invalid_values"] == execution.invalid_values

@@ -353,3 +353,36 @@ def test_a_window_write_that_failed_leaves_no_line_twice_once_redelivered(
     for key in sorted(store.list("stream/")):
         stamps += [line["timestamp"][11:16] for line in decode_results(store.get(key))]
     assert stamps == ["00:01", "00:02", "00:05", "00:06", *[f"00:{m:02d}" for m in range(7, 12)]]
+
+
+def test_a_reading_with_none_of_the_models_sensors_is_skipped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The scheduler scores no file that lacks the model's sensors (the component fails,
+    with the reason); a streamed reading that carries none of them is likewise not scored
+    as though it were a normal row of training means: it is skipped, counted and logged,
+    and does not make the asset's later readings late."""
+    got: list[dict] = []
+    scorer = StreamingScorer(MODEL, CallbackSink(lambda _a, lines: got.extend(lines)))
+    ts = [int(t.value // 1_000_000) for t in LIVE.index[:4]]
+    real = {k: float(v) for k, v in LIVE.iloc[0].items()}
+    foreign = Telemetry(
+        "s1",
+        "pump-01",
+        "gw1",
+        0,
+        (Sample(ts[1], {"vibration_x": 1.0}), Sample(ts[2], {"bearing_temp": None})),
+    )
+    with caplog.at_level("WARNING", logger="cloud.inference.streaming"):
+        assert scorer.handle(encode(foreign)) == []
+    assert got == [] and scorer.stats.readings == 0
+    assert scorer.stats.no_model_sensors == 2
+    assert any("none of the model's sensors" in r.getMessage() for r in caplog.records)
+    # an earlier reading of the model's sensors is not late behind the skipped ones
+    mixed = Telemetry(
+        "s1", "pump-01", "gw1", 1, (Sample(ts[0], real), Sample(ts[3], {"vibration_x": 2.0}))
+    )
+    lines = scorer.handle(encode(mixed))
+    assert [line["timestamp"][:19] for line in lines] == [LIVE.index[0].isoformat()[:19]]
+    assert scorer.stats.readings == 1 and scorer.stats.late == 0
+    assert scorer.stats.no_model_sensors == 3
