@@ -47,6 +47,7 @@ from cloud.detectors.model import (
     declared_tree,
     declared_view,
     timer_bounds,
+    timer_range_problem,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.detectors.typed_fields import FieldValueError, typed_value
@@ -830,7 +831,7 @@ class DetectorEngine:
             problem = (
                 f"{seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
                 if self.model.strict
-                else f"{seconds} s; a timer must be at least {low} s"
+                else timer_range_problem(False, seconds)
             )
             raise _ActionError(path, text, f"setTimer {name!r}: {problem}")
         self._start_timer(instance, name, seconds, "set", ctx.trigger)
