@@ -247,6 +247,16 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
         raise DetectorModelError(f"{path.name}: not usable JSON: {json_problem(exc)}") from None
 
 
+_LINE_BREAKS: Final = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+"""Every character ``str.splitlines`` breaks at, mapped to its escape (``\\n``)."""
+
+
+def one_line(text: str) -> str:
+    """*text* with its line breaks escaped: a JSON key or state name holding one is part of
+    an error's path or message, and the error stays one line in a log or an API answer."""
+    return text.translate(_LINE_BREAKS)
+
+
 class _Ctx:
     def __init__(self, source: str, strict: bool, limits: Limits) -> None:
         self.source = source
@@ -255,7 +265,7 @@ class _Ctx:
         self.warnings: list[str] = []
 
     def error(self, path: str, message: str) -> DetectorModelError:
-        return DetectorModelError(f"{self.source}: {path}: {message}")
+        return DetectorModelError(one_line(f"{self.source}: {path}: {message}"))
 
     def obj(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
