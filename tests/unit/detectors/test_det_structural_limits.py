@@ -278,3 +278,34 @@ def test_a_timer_duration_out_of_range_at_run_time_is_said_plainly(
         engine.put_message("In", {"id": "k1", "d": seconds})
     assert said in caplog.text, caplog.text
     assert engine.describe("k1")["detector"]["state"]["timers"] == []
+
+
+@pytest.mark.parametrize(
+    ("duration", "expires"),
+    [
+        (60.99, 60.0),
+        (59.99, None),
+        (31_622_400.9, 31_622_400.0),
+        ("61.5", 61.0),
+        (31_622_401, None),
+    ],
+)
+def test_a_computed_duration_is_rounded_down_then_held_to_60_to_31622400_s(
+    duration: float | str, expires: float | None
+) -> None:
+    """AWS: the duration "is rounded down to the nearest whole number" (60.99 s gives 60 s),
+    and a timer lasts 60-31,622,400 s: so 59.99 s is refused, not rounded up into range."""
+    arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
+    states = [
+        {"stateName": "S0", "onInput": {"events": [_event(0, condition="true", actions=[arm])]}}
+    ]
+    body = _model(states)
+    body["key"] = "id"
+    attributes = [{"jsonPath": "id"}, {"jsonPath": "d"}]
+    inputs = [load_input({"inputName": "In", "inputDefinition": {"attributes": attributes}})]
+    engine = DetectorEngine(
+        load_detector_model(body), inputs, InMemoryStateStore(), ManualClock(0.0), RecordingSink()
+    )
+    engine.put_message("In", {"id": "k1", "d": duration})
+    timers = engine.describe("k1")["detector"]["state"]["timers"]
+    assert timers == ([] if expires is None else [{"name": "t", "timestamp": expires}])
