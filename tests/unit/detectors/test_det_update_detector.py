@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors.engine import MAX_VARIABLE_CHARS, value_chars
 from cloud.detectors.expr import MAX_INTEGER
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
@@ -117,7 +118,12 @@ def test_every_scalar_round_trips(value: Any) -> None:
     round_trip(value)
 
 
-@given(value=st.lists(finite_json, max_size=3) | st.dictionaries(st.text(max_size=4), finite_json))
+@given(
+    value=(
+        st.lists(finite_json, max_size=3)
+        | st.dictionaries(st.text(max_size=4), finite_json, max_size=3)
+    ).filter(lambda v: value_chars(v) <= MAX_VARIABLE_CHARS)  # what a variable holds
+)
 def test_every_object_value_round_trips(value: Any) -> None:
     round_trip(value)
 
