@@ -19,9 +19,11 @@ from edge.commands import shown
 from edge.errors import UserError
 from edge.json_values import finite_number
 
+EARLIEST_EPOCH_S = -62_135_596_800.0
 LATEST_EPOCH_S = 253_402_300_799.0
-"""9999-12-31T23:59:59Z, the last second a date can show: a stored time past it (finite,
-but no engine writes one) would stop ``plantwatch detectors list`` printing it."""
+"""0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, the seconds a date can show: a stored time
+outside (finite, but no engine writes one) would stop ``plantwatch detectors list``
+printing it."""
 
 QUARANTINE_NAMESPACE = "quarantine/detectors"
 """``<this>/<model>``: detector instance documents set aside because they failed these checks."""
@@ -132,8 +134,8 @@ def check_alarm_instance(
 
 
 def _epoch(value: Any) -> bool:
-    """Epoch seconds a date can show (up to :data:`LATEST_EPOCH_S`)."""
-    return finite_number(value) and value <= LATEST_EPOCH_S
+    """Epoch seconds a date can show (:data:`EARLIEST_EPOCH_S` to :data:`LATEST_EPOCH_S`)."""
+    return finite_number(value) and EARLIEST_EPOCH_S <= value <= LATEST_EPOCH_S
 
 
 def _duration(value: Any) -> bool:

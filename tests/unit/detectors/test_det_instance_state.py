@@ -124,6 +124,7 @@ PAST_ANY_DATE: list[tuple[str, Any, str]] = [
         "timers.t: expected",
     ),
     ("updated after year 9999", {**GOOD, "updated": 1e300}, "updated: expected epoch seconds"),
+    ("updated before year 1", {**GOOD, "updated": -1e300}, "updated: expected epoch seconds"),
     ("created after year 9999", {**GOOD, "created": 1e18}, "created: expected epoch seconds"),
     (
         "a duration of a million years",
