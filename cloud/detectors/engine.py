@@ -47,6 +47,7 @@ from cloud.detectors.model import (
     declared_tree,
     declared_view,
     timer_bounds,
+    timer_range_problem,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.detectors.typed_fields import FieldValueError, typed_value
@@ -64,6 +65,11 @@ NO_KEY = ""
 
 MAX_ATTEMPTS = 8
 """Evaluations of one message or timer before a run of lost races is given up (raised)."""
+
+MAX_VARIABLE_CHARS = 1024
+"""A variable's value: at most 1,024 characters (iotevents-data API, Variable.value and
+VariableDefinition.value). A setVariable giving more leaves the variable as it was: a model
+doubling a string on every message would otherwise grow it until memory runs out."""
 
 MAX_CHAINED_MESSAGES = 1000
 """Messages the actions of one message or timer expiry may put back (``iotEvents``), in all.
@@ -522,6 +528,12 @@ class DetectorEngine:
                 variables[var] = decode_variable_value(text)
             except ValueError as exc:
                 raise DetectorModelError(f"{path}: variables[{i}].value: {exc}") from None
+            length = value_chars(variables[var])
+            if length > MAX_VARIABLE_CHARS:
+                raise DetectorModelError(
+                    f"{path}: variables[{i}].value: {length} characters;"
+                    f" a variable holds at most {MAX_VARIABLE_CHARS}"
+                )
         timers: dict[str, float] = {}
         for i, item in enumerate(state.get("timers") or []):
             seconds = item.get("seconds") if isinstance(item, Mapping) else None
@@ -757,6 +769,14 @@ class DetectorEngine:
                     fields["value"],
                     f"value holds NaN or Infinity; variable {name!r} unchanged",
                 )
+            length = value_chars(value)
+            if length > MAX_VARIABLE_CHARS:
+                raise _ActionError(
+                    f"{action.path}.value",
+                    fields["value"],
+                    f"value has {length} characters; a variable holds at most"
+                    f" {MAX_VARIABLE_CHARS}; variable {name!r} unchanged",
+                )
             instance.variables[name] = value
             if self._observer is not None:
                 self._trace(
@@ -830,7 +850,7 @@ class DetectorEngine:
             problem = (
                 f"{seconds} s outside {MIN_TIMER_S}-{MAX_TIMER_S} s"
                 if self.model.strict
-                else f"{seconds} s; a timer must be at least {low} s"
+                else timer_range_problem(False, seconds)
             )
             raise _ActionError(path, text, f"setTimer {name!r}: {problem}")
         self._start_timer(instance, name, seconds, "set", ctx.trigger)
@@ -1129,6 +1149,14 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return ex.format_value(value)
+
+
+def value_chars(value: Any) -> int:
+    """A variable value's length as :data:`MAX_VARIABLE_CHARS` counts it: a string's own
+    characters (not the escapes DescribeDetector prints for them), any other value's JSON."""
+    if isinstance(value, str):
+        return len(value)
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def decode_variable_value(text: str) -> Any:

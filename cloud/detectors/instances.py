@@ -14,9 +14,16 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from cloud.detectors.model import MAX_LENIENT_TIMER_S
 from edge.commands import shown
 from edge.errors import UserError
 from edge.json_values import finite_number
+
+EARLIEST_EPOCH_S = -62_135_596_800.0
+LATEST_EPOCH_S = 253_402_300_799.0
+"""0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, the seconds a date can show: a stored time
+outside (finite, but no engine writes one) would stop ``plantwatch detectors list``
+printing it."""
 
 QUARANTINE_NAMESPACE = "quarantine/detectors"
 """``<this>/<model>``: detector instance documents set aside because they failed these checks."""
@@ -64,18 +71,18 @@ def check_instance(
     for name, timer in doc.get("timers", {}).items():
         if (
             not isinstance(timer, Mapping)
-            or not finite_number(timer.get("expiry"))
-            or not finite_number(timer.get("duration", 0))
+            or not _epoch(timer.get("expiry"))
+            or not _duration(timer.get("duration", 0))
         ):
             raise wrong(f"timers.{name}", '{"expiry": seconds, "duration": seconds}', timer)
     for name, seconds in doc.get("durations", {}).items():
-        if not finite_number(seconds):
+        if not _duration(seconds):
             raise wrong(f"durations.{name}", "a number of seconds", seconds)
     expired = doc.get("expired", [])
     if not isinstance(expired, list) or not all(isinstance(n, str) for n in expired):
         raise wrong("expired", "a list of timer names", expired)
     for field in ("created", "updated"):
-        if field in doc and not finite_number(doc[field]):
+        if field in doc and not _epoch(doc[field]):
             raise wrong(field, "epoch seconds", doc[field])
     entries = doc.get("entries", 0)
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
@@ -124,6 +131,16 @@ def check_alarm_instance(
         ):
             raise wrong(f"pending[{i}]", "a notice {id, kind, state, time, claim}", notice)
     return doc
+
+
+def _epoch(value: Any) -> bool:
+    """Epoch seconds a date can show (:data:`EARLIEST_EPOCH_S` to :data:`LATEST_EPOCH_S`)."""
+    return finite_number(value) and EARLIEST_EPOCH_S <= value <= LATEST_EPOCH_S
+
+
+def _duration(value: Any) -> bool:
+    """Seconds a timer can last: no more than a lenient model's longest timer."""
+    return finite_number(value) and 0 <= value <= MAX_LENIENT_TIMER_S
 
 
 def _wrong(where: str, field: str, expected: str, value: Any) -> DetectorStateError:

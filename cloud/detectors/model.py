@@ -40,6 +40,9 @@ MAX_ATTRIBUTES: Final = 200
 """Attributes of one input (API reference, InputDefinition.attributes)."""
 MIN_TIMER_S: Final = 60
 MAX_TIMER_S: Final = 31_622_400
+MAX_LENIENT_TIMER_S: Final = 100 * 365 * 86_400
+"""A lenient model's longest timer (100 years): past AWS's 366 days, but one that could
+never fire, whose expiry no date can show (year 9999 is datetime's last), is refused."""
 SERVICE_ACTIONS: Final = (
     "sns",
     "iotTopicPublish",
@@ -181,7 +184,8 @@ class DetectorModel:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     strict: bool = True
     """Loaded with AWS's structural limits (§8). A lenient model may also set timers
-    outside 60-31,622,400 s, and its engine runs them (:func:`timer_bounds`)."""
+    outside 60-31,622,400 s (1 s to 100 years), and its engine runs them
+    (:func:`timer_bounds`)."""
 
     def events(self) -> list[Event]:
         """Every event and transition event, in definition order."""
@@ -243,6 +247,16 @@ def _read(path_or_dict: str | os.PathLike[str] | Mapping[str, Any], what: str) -
         raise DetectorModelError(f"{path.name}: not usable JSON: {json_problem(exc)}") from None
 
 
+_LINE_BREAKS: Final = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+"""Every character ``str.splitlines`` breaks at, mapped to its escape (``\\n``)."""
+
+
+def one_line(text: str) -> str:
+    """*text* with its line breaks escaped: a JSON key or state name holding one is part of
+    an error's path or message, and the error stays one line in a log or an API answer."""
+    return text.translate(_LINE_BREAKS)
+
+
 class _Ctx:
     def __init__(self, source: str, strict: bool, limits: Limits) -> None:
         self.source = source
@@ -251,7 +265,7 @@ class _Ctx:
         self.warnings: list[str] = []
 
     def error(self, path: str, message: str) -> DetectorModelError:
-        return DetectorModelError(f"{self.source}: {path}: {message}")
+        return DetectorModelError(one_line(f"{self.source}: {path}: {message}"))
 
     def obj(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -689,19 +703,29 @@ def _action(ctx: _Ctx, raw: Any, path: str) -> Action:
     return Action(kind, fields, apath, exprs, payload)
 
 
-def timer_bounds(strict: bool) -> tuple[int, float]:
+def timer_bounds(strict: bool) -> tuple[int, int]:
     """The timer durations a model may set: AWS's 60-31,622,400 s in strict mode (§8, a
-    structural limit), any whole number of seconds from 1 otherwise."""
-    return (MIN_TIMER_S, MAX_TIMER_S) if strict else (1, math.inf)
+    structural limit), any whole number of seconds from 1 to 100 years otherwise."""
+    return (MIN_TIMER_S, MAX_TIMER_S) if strict else (1, MAX_LENIENT_TIMER_S)
+
+
+def timer_range_problem(strict: bool, seconds: int) -> str | None:
+    """Why a timer of *seconds* cannot be set (``"30 s; a timer must be 60-31622400 s"``),
+    or None when it can: what the loader says of a literal, the engine of a computed one."""
+    low, high = timer_bounds(strict)
+    if low <= seconds <= high:
+        return None
+    if strict:
+        return f"{seconds} s; a timer must be {MIN_TIMER_S}-{MAX_TIMER_S} s"
+    if seconds < low:
+        return f"{seconds} s; a timer must be at least {low} s"
+    return f"{seconds} s; a timer must be at most {high} s (100 years)"
 
 
 def _timer_range(ctx: _Ctx, seconds: int, path: str) -> None:
-    low, high = timer_bounds(ctx.strict)
-    if low <= seconds <= high:
-        return
-    if ctx.strict:
-        raise ctx.error(path, f"{seconds} s; a timer must be {MIN_TIMER_S}-{MAX_TIMER_S} s")
-    raise ctx.error(path, f"{seconds} s; a timer must be at least 1 s")
+    problem = timer_range_problem(ctx.strict, seconds)
+    if problem is not None:
+        raise ctx.error(path, problem)
 
 
 def _coerce_number(value: Any) -> float | None:

@@ -57,6 +57,31 @@ def test_expression_like_text_parses_or_raises(text: str) -> None:
     _check_total(text)
 
 
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x85\u2028"
+HOSTILE_TEXT = st.lists(
+    st.sampled_from([*LINE_BREAKS, "`", "'${", "}", "\u00e9", "\\", "$input.In.", "1e", "."])
+    | EXPR_ALPHABET,
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=600)
+@given(st.one_of(st.text(max_size=80), HOSTILE_TEXT))
+def test_any_text_gives_a_value_or_a_one_line_error_saying_where(text: str) -> None:
+    """What a user's model holds: a value of the language or one line naming the position."""
+    try:
+        tree = ex.parse(text)
+    except ex.ExpressionError as err:
+        message = str(err)
+        assert len(message.splitlines()) == 1, message
+        assert message.endswith(f" at position {err.position} in {text!r}")
+        assert 0 <= err.position <= len(text)
+        return
+    value = ex.evaluate(tree, Ctx())
+    assert value is ex.UNDEFINED or isinstance(value, bool | int | float | str), value
+    assert not isinstance(value, float) or math.isfinite(value)
+
+
 ints = st.integers(min_value=-(10**12), max_value=10**12)
 decs = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
 

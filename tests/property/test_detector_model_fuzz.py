@@ -69,6 +69,7 @@ def test_mutated_model_loads_or_names_a_path(path: tuple[Any, ...], value: Any) 
         check_references(model, [INPUT])
     except DetectorModelError as err:
         assert str(err).startswith("m.json: ")
+        assert len(str(err).splitlines()) == 1, err
 
 
 @settings(max_examples=300, deadline=None)
@@ -86,6 +87,7 @@ def test_any_json_input_loads_or_raises(value: Any) -> None:
         )
     except DetectorModelError as err:
         assert str(err).startswith("i.json: ")
+        assert len(str(err).splitlines()) == 1, err
 
 
 ALARMS = Path(__file__).parents[1] / "unit" / "detectors" / "data" / "alarms"
@@ -103,3 +105,4 @@ def test_mutated_alarm_model_loads_or_names_a_path(path: tuple[Any, ...], value:
         check_alarm_references(model, [ALARM_INPUT])
     except DetectorModelError as err:
         assert str(err).startswith("a.json: ")
+        assert len(str(err).splitlines()) == 1, err

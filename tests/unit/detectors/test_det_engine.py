@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -643,6 +644,60 @@ def test_an_integer_squared_on_every_message_stops_growing_and_the_instance_live
         e.put_message("In", {"id": "k1", "v": i})
     variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
     assert variables == {"x": "1" + "0" * 256, "n": "15"}
+
+
+def test_a_string_doubled_on_every_message_stops_at_1024_characters_and_the_instance_lives(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AWS's Variable.value holds at most 1,024 characters (iotevents-data API reference);
+    a setVariable giving more leaves the variable as it was, named in the log, instead of
+    letting a model double a string on every message until the process runs out of memory."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": {"events": [{"eventName": "init", "actions": [sv("s", "'xy'")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "double",
+                            "condition": 'currentInput("In")',
+                            "actions": [
+                                sv("s", "$variable.s + $variable.s"),
+                                sv("n", "$input.In.v"),
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    e = engine(m, store=SqliteStateStore(tmp_path / "state.db"))
+    with caplog.at_level(logging.DEBUG, logger="cloud.detectors.engine"):
+        for i in range(14):
+            e.put_message("In", {"id": "k1", "v": i})
+    variables = {v["name"]: v["value"] for v in e.describe("k1")["detector"]["state"]["variables"]}
+    assert variables == {"s": '"' + "xy" * 512 + '"', "n": "13"}
+    assert "value has 2048 characters; a variable holds at most 1024" in caplog.text
+
+
+@pytest.mark.parametrize(("length", "kept"), [(1024, True), (1025, False)])
+def test_a_variable_counts_the_characters_of_its_string(length: int, kept: bool) -> None:
+    """The limit counts a string's characters, not the escapes DescribeDetector prints for
+    them: 1,024 CJK characters fit."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onInput": {"events": [{"eventName": "keep", "actions": [sv("s", "$input.In.v")]}]},
+            }
+        ]
+    )
+    e = engine(m)
+    e.put_message("In", {"id": "k1", "v": "first"})
+    e.put_message("In", {"id": "k1", "v": "\u6f22" * length})
+    (variable,) = e.describe("k1")["detector"]["state"]["variables"]
+    assert json.loads(variable["value"]) == ("\u6f22" * length if kept else "first")
 
 
 def test_failed_action_is_logged_and_state_is_kept(caplog: pytest.LogCaptureFixture) -> None:

@@ -248,3 +248,79 @@ def test_static_types() -> None:
     assert ex.static_type(ex.parse("'a' + 'b'")) == "string"
     assert ex.static_type(ex.parse("$input.A.b > 2")) == "boolean"
     assert ex.static_type(ex.parse("$input.A.b")) == "unknown"
+
+
+KINDS: dict[str, tuple[str, Any]] = {
+    "integer": ("$input.K.i", 13),
+    "decimal": ("$input.K.d", 2.5),
+    "string": ("$input.K.s", "offline"),
+    "Boolean": ("$input.K.b", True),
+    "null": ("$input.K.n", None),
+    "undefined": ("$input.K.missing", ex.UNDEFINED),
+    "object": ("$input.K.o", {"x": 1}),
+}
+KIND_CTX = Ctx(
+    inputs={"K": {"i": 13, "d": 2.5, "s": "offline", "b": True, "n": None, "o": {"x": 1}}},
+    current="K",
+)
+
+
+def _documented(call: str, kind: str) -> Any:
+    """What the developer guide's function list says *call* gives for a *kind* argument:
+    the string functions take strings and the bitwise ones integers, "else the result of
+    the function is undefined. No conversions are performed"; isNull and isUndefined test
+    for their one kind; a failed convert() makes the whole expression invalid (undefined
+    here, false as a condition); timeout, triggerType and currentInput name things by string."""
+    if call in ("startsWith", "endsWith", "contains"):
+        return (
+            {"startsWith": True, "endsWith": False, "contains": True}[call]
+            if kind == "string"
+            else ex.UNDEFINED
+        )
+    if call in ("bitand", "bitor", "bitxor"):
+        return {"bitand": 5, "bitor": 13, "bitxor": 8}[call] if kind == "integer" else ex.UNDEFINED
+    if call == "bitnot":
+        return -14 if kind == "integer" else ex.UNDEFINED
+    if call == "isNull":
+        return kind == "null"
+    if call == "isUndefined":
+        return kind == "undefined"
+    if call in ("timeout", "triggerType", "currentInput"):
+        return False
+    if call == "convert(String)":  # Boolean -> String, Decimal -> String (integers count)
+        return {"integer": "13", "decimal": "2.5", "Boolean": "true"}.get(kind, ex.UNDEFINED)
+    return ex.UNDEFINED  # convert(Boolean)/convert(Decimal) of "offline" and every non-string
+
+
+CALLS = {
+    "startsWith": "startsWith({x}, 'off')",
+    "endsWith": "endsWith({x}, 'x')",
+    "contains": "contains({x}, 'fli')",
+    "bitand": "bitand({x}, 5)",
+    "bitor": "bitor({x}, 5)",
+    "bitxor": "bitxor({x}, 5)",
+    "bitnot": "bitnot({x})",
+    "isNull": "isNull({x})",
+    "isUndefined": "isUndefined({x})",
+    "timeout": "timeout({x})",
+    "triggerType": "triggerType({x})",
+    "currentInput": "currentInput({x})",
+    "convert(String)": "convert(String, {x})",
+    "convert(Boolean)": "convert(Boolean, {x})",
+    "convert(Decimal)": "convert(Decimal, {x})",
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("call", list(CALLS))
+def test_every_function_on_every_kind_of_argument(call: str, kind: str) -> None:
+    reference, value = KINDS[kind]
+    assert ev(reference, KIND_CTX) == value or value is ex.UNDEFINED
+    result = ev(CALLS[call].format(x=reference), KIND_CTX)
+    expected = _documented(call, kind)
+    assert result == expected and type(result) is type(expected), (result, expected)
+    # the second string argument follows the same rule as the first
+    if call in ("startsWith", "endsWith", "contains") and kind != "string":
+        assert ev(f"{call}('offline', {reference})", KIND_CTX) is ex.UNDEFINED
+    if call in ("bitand", "bitor", "bitxor") and kind != "integer":
+        assert ev(f"{call}(5, {reference})", KIND_CTX) is ex.UNDEFINED

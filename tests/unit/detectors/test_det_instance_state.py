@@ -117,6 +117,24 @@ CORRUPT: list[tuple[str, Any, str]] = [
     ),
     ("durations text", {**GOOD, "durations": {"t": "x"}}, "durations.t: expected a number"),
 ]
+PAST_ANY_DATE: list[tuple[str, Any, str]] = [
+    (
+        "a timer expiring after year 9999",
+        {**GOOD, "timers": {"t": {"expiry": 1e300, "duration": 60}}},
+        "timers.t: expected",
+    ),
+    ("updated after year 9999", {**GOOD, "updated": 1e300}, "updated: expected epoch seconds"),
+    ("updated before year 1", {**GOOD, "updated": -1e300}, "updated: expected epoch seconds"),
+    ("created after year 9999", {**GOOD, "created": 1e18}, "created: expected epoch seconds"),
+    (
+        "a duration of a million years",
+        {**GOOD, "durations": {"t": 3.2e13}},
+        "durations.t: expected a number of seconds",
+    ),
+]
+"""Finite, but no engine writes them and no date can show them: ``detectors list`` stopped
+with an internal error printing one."""
+CORRUPT += PAST_ANY_DATE
 WHERE = "detector 'm' instance 'p1' (state store detectors/m/p1)"
 
 
@@ -201,6 +219,17 @@ def test_the_detectors_cli_names_a_corrupt_instance_in_one_line(
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert WHERE in err and expected in err, err
+
+
+@pytest.mark.parametrize(
+    ("case", "doc", "expected"), PAST_ANY_DATE, ids=[c[0] for c in PAST_ANY_DATE]
+)
+def test_the_detectors_cli_names_a_time_past_any_date_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, doc: Any, expected: str
+) -> None:
+    test_the_detectors_cli_names_a_corrupt_instance_in_one_line(
+        tmp_path, capsys, case, doc, expected
+    )
 
 
 def test_the_quarantine_keeps_a_document_of_any_json_type(tmp_path: Path) -> None:

@@ -285,3 +285,38 @@ def test_mutating_the_input_dict_does_not_change_the_model() -> None:
     model = load_detector_model(copy.deepcopy(body))
     body["detectorModelDefinition"]["states"].clear()
     assert list(model.states) == ["A", "B", "C"]
+
+
+def _hostile(where: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "detectorModelName": "m",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "S",
+            "states": [
+                {"stateName": "S", "onInput": {"events": [{"eventName": "e", "condition": "true"}]}}
+            ],
+        },
+    }
+    event = body["detectorModelDefinition"]["states"][0]["onInput"]["events"][0]
+    if where == "field":
+        body[name] = 1
+    elif where == "action":
+        event["actions"] = [{name: {}}]
+    elif where == "payload field":
+        event["actions"] = [{"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t", name: 1}}]
+    else:
+        body["detectorModelDefinition"]["states"][0]["stateName"] = name
+    return body
+
+
+@pytest.mark.parametrize("where", ["field", "action", "payload field", "state"])
+@pytest.mark.parametrize("brk", ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_a_name_holding_a_line_break_is_shown_escaped_on_one_line(where: str, brk: str) -> None:
+    """A JSON key or state name from the file is part of the error's path or message; its
+    line break is escaped, so the error stays one line in a log or an API answer."""
+    with pytest.raises(DetectorModelError) as caught:
+        load_detector_model(_hostile(where, f"bad{brk}name"), source="m.json")
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1, message
+    assert "bad" + repr(brk)[1:-1] + "name" in message, message  # the break as Python escapes it

@@ -493,3 +493,53 @@ def test_timer_ops_and_iot_events_re_entry_are_traced(
     ]
     assert events[3]["running"] is False
     assert events[5]["messageId"] != "line-1"
+
+
+def test_a_lenient_timer_too_long_to_show_is_an_error_line_not_a_crash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A duration read from data in a lenient model: refused with its reason, as a 0 s one
+    is, rather than set to expire past any printable date (an internal error before)."""
+    arm = {
+        "setTimer": {
+            "timerName": "t",
+            "durationExpression": "$input.PressureInput.sensorData.pressure",
+        }
+    }
+    model = {
+        "detectorModelName": "long",
+        "key": "motorid",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "S",
+            "states": [
+                {
+                    "stateName": "S",
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "arm",
+                                "condition": 'currentInput("PressureInput")',
+                                "actions": [arm],
+                            }
+                        ],
+                        "transitionEvents": [
+                            {"eventName": "late", "condition": 'timeout("t")', "nextState": "S"}
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(model))
+    line = {
+        "inputName": "PressureInput",
+        "payload": {"motorid": "M1", "sensorData": {"pressure": 10**12}},
+    }
+    events = run_jsonl(capsys, path, [PRESSURE], [line], tmp_path, "--lenient")
+    errors = [e for e in events if e["type"] == "error"]
+    assert [e["message"] for e in errors] == [
+        "setTimer 't': 1000000000000 s; a timer must be at most 3153600000 s (100 years)"
+    ]
+    assert not [e for e in events if e["type"] == "timer"]

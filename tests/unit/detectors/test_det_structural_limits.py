@@ -185,6 +185,29 @@ def test_timer_duration_outside_60_to_31622400_s(
     _both(_model(states), path, f"{seconds} s; a timer must be 60-31622400 s")
 
 
+@pytest.mark.parametrize("literal", [True, False])
+def test_a_lenient_timer_ends_within_a_century(literal: bool) -> None:
+    """Lenient mode lifts AWS's 366-day ceiling, not every ceiling: a timer of more than 100
+    years could never fire and its expiry could not be shown as a date (it crashed
+    ``detectors run``)."""
+    for seconds, accepted in ((3_153_600_000, True), (3_153_600_001, False), (10**12, False)):
+        states = _states(1)
+        field, value = ("seconds", seconds) if literal else ("durationExpression", str(seconds))
+        _put(
+            states[0],
+            "onEnter",
+            [_event(0, actions=[{"setTimer": {"timerName": "t", field: value}}])],
+        )
+        if accepted:
+            load_detector_model(_model(states), strict=False)
+            continue
+        with pytest.raises(DetectorModelError) as caught:
+            load_detector_model(_model(states), strict=False)
+        assert str(caught.value).endswith(
+            f"setTimer.{field}: {seconds} s; a timer must be at most 3153600000 s (100 years)"
+        ), caught.value
+
+
 @pytest.mark.parametrize("seconds", [0, -5])
 def test_a_timer_of_no_time_is_refused_in_either_mode(seconds: int) -> None:
     states = _states(1)
@@ -234,6 +257,7 @@ def test_a_lenient_model_runs_a_short_timer() -> None:
     [
         (True, 30, "setTimer 't': 30 s outside 60-31622400 s"),
         (False, 0, "setTimer 't': 0 s; a timer must be at least 1 s"),
+        (False, 10**12, "setTimer 't': 1000000000000 s; a timer must be at most 3153600000 s"),
     ],
 )
 def test_a_timer_duration_out_of_range_at_run_time_is_said_plainly(
@@ -254,3 +278,34 @@ def test_a_timer_duration_out_of_range_at_run_time_is_said_plainly(
         engine.put_message("In", {"id": "k1", "d": seconds})
     assert said in caplog.text, caplog.text
     assert engine.describe("k1")["detector"]["state"]["timers"] == []
+
+
+@pytest.mark.parametrize(
+    ("duration", "expires"),
+    [
+        (60.99, 60.0),
+        (59.99, None),
+        (31_622_400.9, 31_622_400.0),
+        ("61.5", 61.0),
+        (31_622_401, None),
+    ],
+)
+def test_a_computed_duration_is_rounded_down_then_held_to_60_to_31622400_s(
+    duration: float | str, expires: float | None
+) -> None:
+    """AWS: the duration "is rounded down to the nearest whole number" (60.99 s gives 60 s),
+    and a timer lasts 60-31,622,400 s: so 59.99 s is refused, not rounded up into range."""
+    arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
+    states = [
+        {"stateName": "S0", "onInput": {"events": [_event(0, condition="true", actions=[arm])]}}
+    ]
+    body = _model(states)
+    body["key"] = "id"
+    attributes = [{"jsonPath": "id"}, {"jsonPath": "d"}]
+    inputs = [load_input({"inputName": "In", "inputDefinition": {"attributes": attributes}})]
+    engine = DetectorEngine(
+        load_detector_model(body), inputs, InMemoryStateStore(), ManualClock(0.0), RecordingSink()
+    )
+    engine.put_message("In", {"id": "k1", "d": duration})
+    timers = engine.describe("k1")["detector"]["state"]["timers"]
+    assert timers == ([] if expires is None else [{"name": "t", "timestamp": expires}])

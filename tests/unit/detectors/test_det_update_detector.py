@@ -3,6 +3,7 @@ text, strings as JSON string literals), so describe -> update gives back every v
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors.engine import MAX_VARIABLE_CHARS, value_chars
 from cloud.detectors.expr import MAX_INTEGER
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
@@ -95,7 +97,7 @@ def test_describe_then_update_gives_back_the_value(value: Any) -> None:
 scalars = st.one_of(
     st.integers(min_value=-MAX_INTEGER, max_value=MAX_INTEGER),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(),
+    st.text(max_size=1024),  # a variable holds at most 1,024 characters
     st.booleans(),
 )
 finite_json = st.recursive(
@@ -116,7 +118,12 @@ def test_every_scalar_round_trips(value: Any) -> None:
     round_trip(value)
 
 
-@given(value=st.lists(finite_json, max_size=3) | st.dictionaries(st.text(max_size=4), finite_json))
+@given(
+    value=(
+        st.lists(finite_json, max_size=3)
+        | st.dictionaries(st.text(max_size=4), finite_json, max_size=3)
+    ).filter(lambda v: value_chars(v) <= MAX_VARIABLE_CHARS)  # what a variable holds
+)
 def test_every_object_value_round_trips(value: Any) -> None:
     round_trip(value)
 
@@ -165,6 +172,23 @@ def test_update_refuses_what_no_variable_can_hold(text: str) -> None:
     e, _ = engine()
     with pytest.raises(DetectorModelError, match=r"variables\[0\]\.value"):
         e.update_detector("k", {"stateName": "A", "variables": [{"name": "x", "value": text}]})
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("x" * 1024, True), ("x" * 1025, False), ("\u6f22" * 1024, True), (["x" * 1030], False)],
+)
+def test_update_holds_a_value_to_1024_characters(value: Any, accepted: bool) -> None:
+    """VariableDefinition.value: at most 1,024 characters (a string's own characters, not
+    the escapes of its JSON text), as setVariable holds it."""
+    e, store = engine()
+    request = {"stateName": "A", "variables": [{"name": "x", "value": json.dumps(value)}]}
+    if accepted:
+        e.update_detector("k", request)
+        assert stored(store) == value
+        return
+    with pytest.raises(DetectorModelError, match=r"variables\[0\]\.value: .*at most 1024"):
+        e.update_detector("k", request)
 
 
 @pytest.mark.parametrize("name", ["", "1x", "x y", "$x", "a-b", "x" * 129, "é"])
