@@ -302,6 +302,7 @@ class DetectorEngine:
         self._set_aside = SetAside(state, f"{QUARANTINE_NAMESPACE}/{model.name}")
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
+        self._bad_keys_warned: set[str] = set()
         self._busy = False
         self._chained = 0
         """Messages put back while busy since the outside message or timer expiry."""
@@ -635,17 +636,26 @@ class DetectorEngine:
             return NO_KEY
         value = ex.lookup_path(payload, self.model.key_path)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            log.warning("%s: message without key %r; skipped", self.model.name, self.model.key)
+            self._warn_bad_key(f"message without key {self.model.key!r}; skipped")
             return None
         text = ex.format_value(value)
         if not KEY_VALUE_RE.fullmatch(text) or len(text) > 128:
-            log.warning(
-                "%s: key value %r does not match ^[a-zA-Z0-9\\-_:]+$; skipped",
-                self.model.name,
-                text,
+            self._warn_bad_key(
+                f"key value {_clipped(text)} does not match ^[a-zA-Z0-9\\-_:]+$"
+                " (1-128 characters); skipped"
             )
             return None
         return text
+
+    def _warn_bad_key(self, reason: str) -> None:
+        """Spec §1 Decision: a bad key skips the model with a warning; once per reason, so a
+        device sending junk keys cannot flood the log."""
+        if reason in self._bad_keys_warned:
+            return
+        if len(self._bad_keys_warned) >= 1024:
+            self._bad_keys_warned.clear()
+        self._bad_keys_warned.add(reason)
+        log.warning("%s: %s", self.model.name, reason)
 
     def _holds(self, event: Event, ctx: _Context) -> bool:
         """Whether *event*'s condition is Boolean true; a traced engine reports non-Booleans."""

@@ -841,6 +841,24 @@ def test_missing_or_invalid_key_skips_with_a_warning(caplog: pytest.LogCaptureFi
     assert "without key" in caplog.text and "does not match" in caplog.text
 
 
+def test_a_stream_of_bad_keys_warns_once_per_kind_with_the_value_clipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A device sending junk keys must not flood the log, nor copy a megabyte into it: the
+    same kind of bad key is warned about once, and the value is shown clipped."""
+    e = engine(countdown("BATCH"))
+    huge = "x" * 1_000_000 + "!"
+    with caplog.at_level(logging.WARNING, logger="cloud.detectors.engine"):
+        for _ in range(5):
+            e.put_message("In", {"v": 1})
+            e.put_message("In", {"id": huge})
+    assert e.key_values() == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert all(len(m) < 300 for m in messages)
+    assert "without key" in messages[0] and "does not match" in messages[1]
+
+
 def test_unknown_input_and_unknown_key() -> None:
     e = engine(countdown("BATCH"))
     with pytest.raises(NotFoundError, match="input 'Nope' does not exist"):
