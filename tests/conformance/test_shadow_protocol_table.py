@@ -664,3 +664,21 @@ def test_a_rejected_update_publishes_neither_delta_nor_documents(
     documents = observer.wait_for(topic_of(thing, shadow, "update/documents"), 2)
     assert [d["current"]["version"] for d in documents] == [1, 2]
     assert [d["version"] for d in observer.seen(topic_of(thing, shadow, "update/delta"))] == [1, 2]
+
+
+def test_state_null_is_echoed_as_sent_and_timed_as_one_deleted_leaf(
+    face: Backend, shadow: str | None, clock: ManualClock
+) -> None:
+    """IoT Core answers UpdateThingShadow ``{"state": null}`` with
+    ``{"state":null,"metadata":{"timestamp":T},"version":18,"timestamp":T}`` (a real
+    response quoted in getmoto/moto#9237): the null is timed where it was sent, as a null
+    leaf is (contract 3.2 Choice), not once per section."""
+    thing = face.new_thing()
+    face.update(thing, {"state": {"desired": {"a": 1}, "reported": {"b": 2}}}, shadow)
+    clock.advance(2)
+    now = int(clock.now())
+    out = face.update(thing, {"state": None}, shadow)
+    assert out.code == 200
+    assert out.doc["state"] is None
+    assert out.doc["metadata"] == {"timestamp": now}
+    assert out.doc["version"] == 2 and out.doc["timestamp"] == now
