@@ -8,8 +8,9 @@ once (values compare as JSON: ``true`` is not ``1``); a handler's ValueError is 
 under ``reported.errors.<key>`` instead of crashing; a 409 on our report means desired moved
 meanwhile, so we GET and reconcile. A GET or report refused with 429 or a 5xx is made again,
 and a delta older than the version held (a re-created shadow counts again from 1) makes us
-GET rather than ignore every later command. A GET answered 404 (no shadow yet, or one an
-operator deleted) is followed by a report of the device's current state, which creates the
+GET rather than ignore every later command. A delta naming a value the device already
+runs (an app cleared it from reported) makes us GET, and the reconcile reports it again. A
+GET answered 404 (no shadow yet, or one an operator deleted) is followed by a report of the device's current state, which creates the
 shadow, as AWS's device guide says a device should. A handler always gets a whole value: a
 delta naming only part of an object (AWS sends just the leaves that differ) is applied from
 the document instead. Answers to other clients' requests (every subscriber of a shadow gets
@@ -272,9 +273,29 @@ class ShadowSync:
                 if thing not in self._pending_get:
                     self._get(thing)
                 return
+            held = [
+                k
+                for k in parts
+                if k not in self.errors[thing] and _within(wanted[k], self.applied[thing].get(k))
+            ]
             for key in parts:
                 del wanted[key]
+            held += [k for k, v in wanted.items() if self._runs(thing, k, v)]
             self._apply(thing, wanted, version, None)
+            ours = delta.client_token in self._sent
+            if held and not ours and thing not in self._pending_get:
+                # AWS keeps a desired key in the delta while reported lacks it or differs,
+                # e.g. after an app cleared the reported value. This device already runs
+                # that value, so only the shadow is out of step: the document's reconcile
+                # reports again what differs (a value the handler changed or refused is
+                # not "run", so it asks nothing, and nothing can loop). A delta caused by
+                # one of our own reports says nothing new: another report of ours may
+                # still be on its way (a report split after a 413).
+                log.info(
+                    "shadow delta names values already applied; asking for the document",
+                    extra={"event": "shadow_resync", "thing": thing},
+                )
+                self._get(thing)
         elif kind == "rejected":
             operation, error = event[2], event[3]
             sent = self._sent.pop(error.client_token, None) if operation == "update" else None
@@ -295,6 +316,23 @@ class ShadowSync:
                     self._pending_get.setdefault(thing, time.monotonic())
                 elif operation == "update" and error.code == 413 and sent is not None:
                     self._report_in_parts(*sent, f"{error.code} {error.message}")
+
+    def _runs(self, thing: str, key: str, value: object) -> bool:
+        """Whether *value*, a delta's value of *key*, is the one last desired and applied
+        as it is: the device runs it, so the delta names it only because reported lacks it.
+        Not for a key with an error entry: a value the shadow refused to record (413) would
+        be reported, refused and recorded as refused again after every delta."""
+        if key not in self._handlers or key in self.errors[thing]:
+            return False
+        if deeper_than(value, VALUE_LEVELS):
+            return False
+        last, applied = self._last_desired[thing], self.applied[thing]
+        return (
+            key in last
+            and key in applied
+            and same_value(last[key], value)
+            and same_value(applied[key], value)
+        )
 
     def _asked(self, thing: str, operation: str, token: object) -> bool:
         """Whether this agent sent the request a ``/rejected`` answers: AWS echoes the

@@ -322,9 +322,10 @@ def _leaf_metadata(value: Any, now: int) -> Any:
 
 
 def _request_metadata(state: Json | None, now: int) -> Json:
-    """Time every leaf sent; a null (a deletion) is timed like a leaf (spec Choice 3.2)."""
+    """Time every leaf sent; a null (a deletion) is timed like a leaf (spec Choice 3.2),
+    ``"state": null`` included: IoT Core answers it with ``"metadata": {"timestamp": T}``."""
     if state is None:
-        return {section: {"timestamp": now} for section in SECTIONS}
+        return {"timestamp": now}
     return {key: _leaf_metadata(value, now) for key, value in state.items()}
 
 

@@ -57,7 +57,13 @@ class LocalBackend:
         self, thing: str, shadow: str | None, op: str, payload: bytes | dict[str, Any]
     ) -> Outcome:
         token = None
-        if isinstance(payload, dict):
+        if isinstance(payload, dict) and "clientToken" in payload:
+            # The request's own token, sent as it is: answers to a valid one echo it, and
+            # one the service refuses is not echoed (matched by the request topic instead).
+            given = payload["clientToken"]
+            valid = isinstance(given, str) and len(given.encode()) <= 64
+            token = given if valid else None
+        elif isinstance(payload, dict):
             token = uuid.uuid4().hex
             payload = {**payload, "clientToken": token}
         accepted, doc = self._client.exchange(thing, shadow, op, _body(payload), token)

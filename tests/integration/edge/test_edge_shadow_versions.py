@@ -210,3 +210,29 @@ def test_a_delta_naming_part_of_an_object_applies_the_whole_desired_object(stack
     operator.update(THING, desired={"setpoints": {"b": 3}})
     assert agent.shadow.wait_applied(THING, "setpoints", {"a": 1, "b": 3}, 10), agent.applied
     wait_for(lambda: "delta" not in operator.get(THING)["state"], 10)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("mode", "safe"), ("setpoints", {"a": 1.5, "b": 2})],
+    ids=["scalar", "object"],
+)
+def test_a_reported_key_deleted_while_still_desired_is_reported_again(
+    stack: Any, key: str, value: Any
+) -> None:
+    """AWS (device-shadow-mqtt, /update/delta): "If an attribute is deleted from the
+    reported section but still exists in the desired section, it is included" in the delta.
+    The device still runs that value, so it is out of step with its shadow only in what the
+    shadow shows; it must say so again ("Using shadows in devices": publish /get when the
+    device might not be synchronized, /update with its current state), else the delta
+    never empties. It skipped the delta as a value it had already applied."""
+    agent, operator, _clock, _peer = stack
+    assert agent.shadow is not None
+    operator.update(THING, desired={key: value})
+    assert agent.shadow.wait_applied(THING, key, value, 10)
+    wait_for(lambda: "delta" not in operator.get(THING)["state"], 10)
+    operator.update(THING, reported={key: None})  # an app clears the reported value
+    wait_for(lambda: _reported(operator).get(key) == value, 10)
+    wait_for(lambda: "delta" not in operator.get(THING)["state"], 10)
+    assert agent.applied[THING][key] == value
+    assert agent.status()["last_error"] is None

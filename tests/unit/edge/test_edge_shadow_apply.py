@@ -88,3 +88,28 @@ def test_desired_keys_without_a_handler_are_named_in_one_short_line(
     assert len(lines) == 1 and len(lines[0]) < 300
     assert "5000 desired keys" in lines[0] and "k0, k1, k2" in lines[0]
     assert agent.reports == [{"mode": "safe"}]
+
+
+def _delta(agent: Any, state: dict[str, Any], version: int) -> None:
+    from awsiot import iotshadow
+
+    event = iotshadow.ShadowDeltaUpdatedEvent(state=state, version=version)
+    agent.shadow._handle(("delta", "pump-1", event))
+
+
+def test_a_delta_asks_for_the_document_only_for_values_the_device_runs(agent: Any) -> None:
+    """A delta naming a value the device applied as it is means reported lacks it (an app
+    cleared it): the device GETs and reconciles. A value it refused, or applied otherwise,
+    stays in every delta by design; asking then would repeat after each update forever."""
+    gets: list[str] = []
+    agent.shadow._client = object()  # attached; _get itself is recorded below
+    agent.shadow._get = gets.append
+    _delta(agent, {"mode": "safe", "sampling_interval_s": "fast"}, 3)
+    assert agent.shadow.applied["pump-1"] == {"mode": "safe"}
+    assert gets == []
+    for version in (4, 5):  # the refused value comes back with every later delta
+        _delta(agent, {"sampling_interval_s": "fast"}, version)
+    assert gets == []
+    _delta(agent, {"mode": "safe", "sampling_interval_s": "fast"}, 6)
+    assert gets == ["pump-1"]
+    assert agent.shadow.applied["pump-1"] == {"mode": "safe"}

@@ -78,6 +78,14 @@ def test_clearing_all_state_keeps_the_shadow_and_counts_on():
     }
 
 
+def test_state_null_is_timed_like_a_null_leaf_where_it_was_sent():
+    """AWS answers ``{"state": null}`` with ``"metadata": {"timestamp": T}`` (getmoto/moto
+    #9237 quotes IoT Core's response); a section sent as null is timed in its place."""
+    stored = update(None, {"desired": {"a": 1}, "reported": {"b": 2}}).shadow
+    assert update(stored, None).accepted["metadata"] == {"timestamp": NOW}
+    assert update(stored, {"desired": None}).accepted["metadata"] == {"desired": {"timestamp": NOW}}
+
+
 def test_section_null_deletes_the_section():
     stored = update(None, {"desired": {"a": 1}, "reported": {"a": 0}}).shadow
     assert update(stored, {"desired": None}).shadow.state == {"reported": {"a": 0}}
