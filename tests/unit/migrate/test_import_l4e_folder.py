@@ -187,3 +187,18 @@ def test_result_lines_an_l4e_reader_cannot_take_are_quarantined_with_their_reaso
     assert main(["events", "--scheduler", "train", "--data", str(data), "--json"]) == 0
     [event] = json.loads(capsys.readouterr().out)
     assert event["EventStartTime"] == "2022-01-01T00:02:00.000000Z"
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "\f", "\r", ""])
+def test_every_delimiter_a_scheduler_takes_imports(tmp_path: Path, capsys, delimiter: str) -> None:
+    """``ComponentTimestampDelimiter`` ``^(\\-|\\_|\\s)?$``: the import takes every value
+    ``schedulers create`` takes (a tab is ``\\s``), so any old scheduler's inputs carry over."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / f"pump{delimiter}20220513121500.csv").write_text(
+        "Timestamp,flow\n2022-05-13T12:11:00,300\n"
+    )
+    argv = ["import", "l4e", "--input", str(inputs), "--data", str(tmp_path / "d"), "--json"]
+    assert main([*argv, "--delimiter", delimiter, "--name", "p"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [c["Files"] for c in report["Components"]] == [1]
