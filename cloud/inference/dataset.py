@@ -817,6 +817,11 @@ class Label:
     notes: str = ""
 
 
+LABEL_COLUMN_LENGTHS = (("fault_code", 100), ("equipment", 200))
+"""CreateLabel's lengths for the optional columns 3 and 4 (API reference: FaultCode 1 to
+100 characters, Equipment 1 to 200): a label kept here can be sent to a label group."""
+
+
 def load_labels(source: str | Path) -> list[Label]:
     """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``.
 
@@ -841,8 +846,11 @@ def load_labels(source: str | Path) -> list[Label]:
             if end < start:
                 raise UserError(f"{path}: line {line}: end is before start")
             extra = [*row[2:], "", "", ""][:3]
-            if len(extra[1]) > 200:
-                raise UserError(f"{path}: line {line}, column 4: equipment: at most 200 characters")
+            for column, (what, most) in enumerate(LABEL_COLUMN_LENGTHS, start=3):
+                if len(extra[column - 3]) > most:
+                    raise UserError(
+                        f"{path}: line {line}, column {column}: {what}: at most {most} characters"
+                    )
             labels.append(Label(start, end, *extra))
     return sorted(labels, key=lambda label: label.start)
 
