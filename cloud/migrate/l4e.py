@@ -295,12 +295,9 @@ class L4EImporter:
                 stamps.append(parsed[1])
                 continue
             folder, _, file = rest.partition("/")
-            if (
-                file
-                and "/" not in file
-                and file.endswith(".csv")
-                and COMPONENT_RE.fullmatch(folder)
-            ):
+            # {prefix}/{component_name}/* takes every key under the folder (KeyPattern,
+            # IngestionS3InputConfiguration), subfolders included, as `model train` does
+            if file and file.lower().endswith(".csv") and COMPONENT_RE.fullmatch(folder):
                 found.append((folder, key))
                 continue
             skipped.append(

@@ -202,3 +202,23 @@ def test_every_delimiter_a_scheduler_takes_imports(tmp_path: Path, capsys, delim
     assert main([*argv, "--delimiter", delimiter, "--name", "p"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [c["Files"] for c in report["Components"]] == [1]
+
+
+def test_a_components_csvs_in_subfolders_are_its_files(tmp_path: Path, capsys) -> None:
+    """``{prefix}/{component_name}/*`` (IngestionS3InputConfiguration.KeyPattern) takes
+    every key under the component's folder, as ``model train --dataset`` reads it; a
+    dataset kept by year or by sensor in subfolders carries over whole."""
+    history = tmp_path / "train"
+    for part, row in (
+        ("2022/jan.csv", "2022-01-01 00:00:00,1"),
+        ("2023/jan.CSV", "2023-01-01 00:00:00,2"),
+    ):
+        path = history / "fan" / part
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"Timestamp,speed\n{row}\n")
+    argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d"), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    (fan,) = report["Components"]
+    assert (fan["ComponentName"], fan["Files"], fan["Rows"]) == ("fan", 2, 2)
+    assert report["SkippedKeys"] == []
