@@ -222,3 +222,37 @@ def test_a_components_csvs_in_subfolders_are_its_files(tmp_path: Path, capsys) -
     (fan,) = report["Components"]
     assert (fan["ComponentName"], fan["Files"], fan["Rows"]) == ("fan", 2, 2)
     assert report["SkippedKeys"] == []
+
+
+@pytest.mark.parametrize(
+    ("starts", "frequency"),
+    [
+        (["00:00", "01:00", "02:00"], "PT1H"),
+        (["00:00", "02:00", "05:00"], "PT1H"),  # windows that failed left no folder
+        (["00:00", "00:30", "02:00"], "PT30M"),
+        (["00:00", "00:15", "01:00"], "PT15M"),
+        (["00:00", "00:15", "00:25"], "PT5M"),  # no PT10M window starts at 00:15
+        (["00:00", "00:20", "00:50"], "PT10M"),
+        (["00:15", "00:45"], "PT15M"),  # a PT30M window never starts at 00:15
+        (["00:00", "00:07"], "PT5M"),  # no allowed F fits: the shortest
+        (["00:05", "00:10"], "PT5M"),
+        (["00:00"], "PT5M"),  # one window shows no spacing: AWS samples' PT5M
+    ],
+)
+def test_the_upload_frequency_is_the_longest_every_window_start_fits(
+    tmp_path: Path, capsys, starts: list[str], frequency: str
+) -> None:
+    """§3: runs at each multiple of F past the hour, so every DataStartTime is a multiple
+    of F and so is every gap between two result folders, whichever windows are missing."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "pump_20220101000500.csv").write_text("Timestamp,flow\n2022-01-01T00:01:00,1\n")
+    for start in starts:
+        folder = out / f"2022-01-01T{start}:00Z"
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text(
+            f'{{"timestamp": "2022-01-01T{start}:00.000000", "prediction": 0}}\n'
+        )
+    argv = ["import", "l4e", "--input", str(inputs), "--output", str(out), "--json"]
+    assert main([*argv, "--data", str(tmp_path / "d")]) == 0
+    assert json.loads(capsys.readouterr().out)["UploadFrequency"] == frequency
