@@ -329,7 +329,15 @@ def test_off_condition_forms_aws_tools_write(text: str, sensor: str, op: str, va
 
 @pytest.mark.parametrize(
     "text",
-    ["pump\\flow <= 1", "pump\\flow = 1", "pump\\flow < 1 AND pump\\x > 2", "pump\\flow <", "< 1"],
+    [
+        "pump\\flow <= 1",
+        "pump\\flow = 1",
+        "pump\\flow < 1 AND pump\\x > 2",
+        "pump\\flow <",
+        "< 1",
+        "pump\\flow < \u0661",  # an Arabic-Indic one: float() reads it, no number of AWS's
+        "pump\\flow < \uff11\uff10",  # fullwidth 10
+    ],
 )
 def test_off_conditions_outside_the_grammar_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match="OffCondition"):
