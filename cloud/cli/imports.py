@@ -16,6 +16,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
+from cloud.l4e.naming import DELIMITERS
 from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
 
@@ -73,8 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     l4e.add_argument(
         "--delimiter",
         default="_",
-        choices=("-", "_", " ", ""),
-        help="ComponentTimestampDelimiter of the input names (default _)",
+        choices=DELIMITERS,
+        metavar="DELIMITER",  # the choices hold a line feed: not for a usage line
+        help="ComponentTimestampDelimiter of the input names: - _ '' or one whitespace "
+        "character (default _)",
     )
     l4e.add_argument(
         "--timestamp-format",

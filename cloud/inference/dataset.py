@@ -217,6 +217,23 @@ class CsvFrame:
     invalid_values: dict[str, int] = field(default_factory=dict)
     timestamp_column: str = "Timestamp"
     """The header of column 1, as a dataset schema names it (§1.3)."""
+    invalid_at: dict[str, pd.DatetimeIndex] = field(default_factory=dict)
+    """Sensor -> the times of the invalid cells :attr:`frame` kept (not those of a
+    duplicate row dropped), so that a gap in the frame can be told apart: invalid where
+    it was such a cell, missing otherwise (:func:`missing_values`). *invalid_values*
+    counts every invalid cell read."""
+
+
+def missing_values(parsed: CsvFrame, sensor: str) -> int:
+    """Cells of *sensor* in ``parsed.frame`` with no reading that are not invalid ones:
+    a gap counts as invalid only where the cell the frame kept was invalid (a duplicate
+    row dropped, or a later file's reading, takes the invalid cell away with it)."""
+    column = parsed.frame[sensor]
+    gaps = column.isna().to_numpy()
+    at = parsed.invalid_at.get(sensor)
+    if at is None or not len(at) or not gaps.any():
+        return int(gaps.sum())
+    return int(gaps.sum() - (column.index.isin(at) & gaps).sum())
 
 
 BLANKS = ("", "nan", "NaN", "null", "NULL")
@@ -282,6 +299,8 @@ def read_csv(
     kept: list[np.ndarray] = []
     textual: set[int] = set()
     infinite: dict[str, int] = {}  # columns read as numbers; a textual column recounts
+    numeric_rows: dict[int, list[np.ndarray]] = {}  # column -> rows of `values` invalid
+    text_rows: dict[int, list[np.ndarray]] = {}  # the same for the textual columns
     filled = unsupported = 0
     for chunk in chunks(dtype={0: str}, na_values=list(BLANKS)):
         parsed = parse_timestamps(chunk.iloc[:, 0].fillna(""))  # a blank cell: no timestamp
@@ -297,6 +316,9 @@ def read_csv(
                 continue
             column = cells.to_numpy(dtype=float)
             if cells.dtype.kind == "f":
+                infinite_rows = _rows_of(np.isinf(column)[good], filled)
+                if len(infinite_rows):
+                    numeric_rows.setdefault(i, []).append(infinite_rows)
                 column = _drop_infinite(column, good, infinite, columns[i])
             values[filled : filled + count, i] = column[good]
         stamps.append(parsed[good])
@@ -315,9 +337,10 @@ def read_csv(
                 numeric = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
                 numeric = np.where(np.isinf(numeric), np.nan, numeric)
                 blank = cells.str.strip().isin(BLANKS).to_numpy(dtype=bool)
-                bad = int((np.isnan(numeric) & ~blank)[good].sum())
-                if bad:
+                bad_mask = (np.isnan(numeric) & ~blank)[good]
+                if bad := int(bad_mask.sum()):
                     invalid[columns[i]] = invalid.get(columns[i], 0) + bad
+                    text_rows.setdefault(i, []).append(_rows_of(bad_mask, start))
                 values[start : start + count, i] = numeric[good]
             start += count
     index = pd.DatetimeIndex(
@@ -327,11 +350,23 @@ def read_csv(
     frame = pd.DataFrame(values[:filled], index=index, columns=columns, copy=False)
     duplicated = index.duplicated(keep="last")
     duplicates = int(duplicated.sum())
+    invalid_at = {}
+    rows_by_column = {i: r for i, r in numeric_rows.items() if i not in textual} | text_rows
+    for i, parts in rows_by_column.items():
+        rows = np.concatenate(parts)
+        rows = rows[~duplicated[rows]]
+        if len(rows):
+            invalid_at[columns[i]] = index[rows]
     if duplicates:
         frame = frame[~duplicated]
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
-    return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column)
+    return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column, invalid_at)
+
+
+def _rows_of(mask: np.ndarray, first: int) -> np.ndarray:
+    """Rows (of the reader's value block) where *mask*, a chunk's, is true."""
+    return np.flatnonzero(mask) + first
 
 
 SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
@@ -664,11 +699,16 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
         for part in parts:
             for key, value in part.invalid_values.items():
                 invalid[key] = invalid.get(key, 0) + value
+        invalid_at: dict[str, pd.DatetimeIndex] = {}
+        for part in parts:
+            for key, at in part.invalid_at.items():
+                invalid_at[key] = invalid_at[key].union(at) if key in invalid_at else at
         parsed[component] = CsvFrame(
             merged,
             sum(p.unsupported_timestamps for p in parts),
             sum(p.duplicate_timestamps for p in parts),
             invalid,
+            invalid_at=invalid_at,
         )
         components[component] = [str(c) for c in merged.columns]
     if not parsed:
@@ -777,6 +817,11 @@ class Label:
     notes: str = ""
 
 
+LABEL_COLUMN_LENGTHS = (("fault_code", 100), ("equipment", 200))
+"""CreateLabel's lengths for the optional columns 3 and 4 (API reference: FaultCode 1 to
+100 characters, Equipment 1 to 200): a label kept here can be sent to a label group."""
+
+
 def load_labels(source: str | Path) -> list[Label]:
     """A label CSV or a folder of them: no header, ``start,end[,fault_code,equipment,notes]``.
 
@@ -801,8 +846,11 @@ def load_labels(source: str | Path) -> list[Label]:
             if end < start:
                 raise UserError(f"{path}: line {line}: end is before start")
             extra = [*row[2:], "", "", ""][:3]
-            if len(extra[1]) > 200:
-                raise UserError(f"{path}: line {line}, column 4: equipment: at most 200 characters")
+            for column, (what, most) in enumerate(LABEL_COLUMN_LENGTHS, start=3):
+                if len(extra[column - 3]) > most:
+                    raise UserError(
+                        f"{path}: line {line}, column {column}: {what}: at most {most} characters"
+                    )
             labels.append(Label(start, end, *extra))
     return sorted(labels, key=lambda label: label.start)
 

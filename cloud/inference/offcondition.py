@@ -13,7 +13,8 @@ from edge.errors import ConfigError
 
 _RE = re.compile(
     r"^\s*(?P<sensor>[0-9A-Za-z._\-]+(?:\\[0-9A-Za-z._\-]+)?)\s*(?P<op>[<>])\s*"
-    r"(?P<value>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*$"
+    r"(?P<value>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*$",
+    re.ASCII,  # ASCII digits: float() also reads Arabic-Indic or fullwidth ones
 )
 
 

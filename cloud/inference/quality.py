@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloud.inference.dataset import Dataset
+from cloud.inference.dataset import Dataset, missing_values
 
 ISSUE, OK = "POTENTIAL_ISSUE_DETECTED", "NO_ISSUE_DETECTED"
 SHORT_RANGE = pd.Timedelta(days=14)
@@ -78,7 +78,7 @@ def sensor_statistics(dataset: Dataset) -> list[dict[str, Any]]:
             column = frame[sensor]
             values = column.dropna().to_numpy(dtype=float)
             invalid = parsed.invalid_values.get(sensor, 0)
-            missing = int(column.isna().sum()) - invalid
+            missing = missing_values(parsed, sensor)
             exists = len(values) > 0
             present = column.dropna()
             start = present.index[0] if exists else None

@@ -41,6 +41,7 @@ import io
 import itertools
 import json
 import logging
+import math
 import re
 import shutil
 import tempfile
@@ -295,12 +296,9 @@ class L4EImporter:
                 stamps.append(parsed[1])
                 continue
             folder, _, file = rest.partition("/")
-            if (
-                file
-                and "/" not in file
-                and file.endswith(".csv")
-                and COMPONENT_RE.fullmatch(folder)
-            ):
+            # {prefix}/{component_name}/* takes every key under the folder (KeyPattern,
+            # IngestionS3InputConfiguration), subfolders included, as `model train` does
+            if file and file.lower().endswith(".csv") and COMPONENT_RE.fullmatch(folder):
                 found.append((folder, key))
                 continue
             skipped.append(
@@ -825,14 +823,21 @@ def _result_timestamp(value: Any) -> bool:
 
 
 def _frequency(starts: list[datetime]) -> str:
-    """The upload frequency the spacing of windows shows (the smallest allowed gap seen)."""
+    """The upload frequency the windows show: the longest allowed F that every gap between
+    two of them, and every one's time past the hour, is a whole multiple of (§3: runs at
+    each multiple of F past the hour). A window that failed leaves no results folder, so
+    the gaps of a PT1H scheduler may be 2 h and 3 h; and PT5M when fewer than two windows
+    show no spacing (AWS samples' frequency)."""
     ordered = sorted(set(starts))
-    gaps = sorted({int((b - a).total_seconds()) for a, b in itertools.pairwise(ordered)})
-    by_seconds = {v: k for k, v in UPLOAD_FREQUENCIES.items()}
-    for gap in gaps:
-        if gap in by_seconds:
-            return by_seconds[gap]
-    return "PT5M"
+    if len(ordered) < 2:
+        return "PT5M"
+    step = 0
+    for a, b in itertools.pairwise(ordered):
+        step = math.gcd(step, int((b - a).total_seconds()))
+    for at in ordered:
+        step = math.gcd(step, int(at.timestamp()) % 3600)
+    fitting = [name for name, seconds in UPLOAD_FREQUENCIES.items() if step % seconds == 0]
+    return max(fitting, key=UPLOAD_FREQUENCIES.__getitem__, default="PT5M")
 
 
 def _folder(text: str) -> datetime:

@@ -1,6 +1,7 @@
 """The vectorised CSV reader against the cell-by-cell reader it replaced: same frame, same
-counts of unsupported timestamps, duplicates and invalid values, for any mix of cells
-(infinite readings, such as ``inf`` or ``1e400``, count as invalid values)."""
+counts of unsupported timestamps, duplicates and invalid values, the same invalid cells
+kept (so the same missing values), for any mix of cells (infinite readings, such as
+``inf`` or ``1e400``, count as invalid values)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.inference.dataset import BLANKS, CsvFrame, merge, parse_timestamps, read_csv
+from cloud.inference.dataset import (
+    BLANKS,
+    CsvFrame,
+    merge,
+    missing_values,
+    parse_timestamps,
+    read_csv,
+)
 from edge.errors import UserError
 
 
@@ -40,14 +48,23 @@ def reference_read_csv(body: bytes, name: str) -> CsvFrame:
     numeric = values.apply(pd.to_numeric, errors="coerce").astype(float)
     numeric = numeric.mask(np.isinf(numeric))  # an infinite reading is invalid, not a number
     blank = values.apply(lambda col: col.str.strip().isin(list(BLANKS))).astype(bool)
-    invalid = (numeric.isna() & ~blank).sum()
+    bad = numeric.isna() & ~blank
+    invalid = bad.sum()
     frame = numeric.astype(float)
     frame.index = stamps[good]
     frame.index.name = "Timestamp"
-    duplicates = int(frame.index.duplicated(keep="last").sum())
-    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    kept = ~frame.index.duplicated(keep="last")
+    duplicates = int((~kept).sum())
+    invalid_at = {
+        str(c): frame.index[kept & bad[c].to_numpy()] for c in bad.columns if bad[c][kept].any()
+    }
+    frame = frame[kept].sort_index()
     return CsvFrame(
-        frame, int((~good).sum()), duplicates, {str(k): int(v) for k, v in invalid.items() if v}
+        frame,
+        int((~good).sum()),
+        duplicates,
+        {str(k): int(v) for k, v in invalid.items() if v},
+        invalid_at=invalid_at,
     )
 
 
@@ -120,6 +137,10 @@ def _same(new: CsvFrame, old: CsvFrame) -> None:
     assert new.unsupported_timestamps == old.unsupported_timestamps
     assert new.duplicate_timestamps == old.duplicate_timestamps
     assert new.invalid_values == old.invalid_values
+    assert new.invalid_at.keys() == old.invalid_at.keys()
+    for sensor, at in old.invalid_at.items():
+        assert sorted(new.invalid_at[sensor]) == sorted(at)
+        assert 0 <= missing_values(new, sensor) == missing_values(old, sensor)
 
 
 @settings(max_examples=150, deadline=None)

@@ -187,3 +187,72 @@ def test_result_lines_an_l4e_reader_cannot_take_are_quarantined_with_their_reaso
     assert main(["events", "--scheduler", "train", "--data", str(data), "--json"]) == 0
     [event] = json.loads(capsys.readouterr().out)
     assert event["EventStartTime"] == "2022-01-01T00:02:00.000000Z"
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "\f", "\r", ""])
+def test_every_delimiter_a_scheduler_takes_imports(tmp_path: Path, capsys, delimiter: str) -> None:
+    """``ComponentTimestampDelimiter`` ``^(\\-|\\_|\\s)?$``: the import takes every value
+    ``schedulers create`` takes (a tab is ``\\s``), so any old scheduler's inputs carry over."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / f"pump{delimiter}20220513121500.csv").write_text(
+        "Timestamp,flow\n2022-05-13T12:11:00,300\n"
+    )
+    argv = ["import", "l4e", "--input", str(inputs), "--data", str(tmp_path / "d"), "--json"]
+    assert main([*argv, "--delimiter", delimiter, "--name", "p"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [c["Files"] for c in report["Components"]] == [1]
+
+
+def test_a_components_csvs_in_subfolders_are_its_files(tmp_path: Path, capsys) -> None:
+    """``{prefix}/{component_name}/*`` (IngestionS3InputConfiguration.KeyPattern) takes
+    every key under the component's folder, as ``model train --dataset`` reads it; a
+    dataset kept by year or by sensor in subfolders carries over whole."""
+    history = tmp_path / "train"
+    for part, row in (
+        ("2022/jan.csv", "2022-01-01 00:00:00,1"),
+        ("2023/jan.CSV", "2023-01-01 00:00:00,2"),
+    ):
+        path = history / "fan" / part
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"Timestamp,speed\n{row}\n")
+    argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d"), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    (fan,) = report["Components"]
+    assert (fan["ComponentName"], fan["Files"], fan["Rows"]) == ("fan", 2, 2)
+    assert report["SkippedKeys"] == []
+
+
+@pytest.mark.parametrize(
+    ("starts", "frequency"),
+    [
+        (["00:00", "01:00", "02:00"], "PT1H"),
+        (["00:00", "02:00", "05:00"], "PT1H"),  # windows that failed left no folder
+        (["00:00", "00:30", "02:00"], "PT30M"),
+        (["00:00", "00:15", "01:00"], "PT15M"),
+        (["00:00", "00:15", "00:25"], "PT5M"),  # no PT10M window starts at 00:15
+        (["00:00", "00:20", "00:50"], "PT10M"),
+        (["00:15", "00:45"], "PT15M"),  # a PT30M window never starts at 00:15
+        (["00:00", "00:07"], "PT5M"),  # no allowed F fits: the shortest
+        (["00:05", "00:10"], "PT5M"),
+        (["00:00"], "PT5M"),  # one window shows no spacing: AWS samples' PT5M
+    ],
+)
+def test_the_upload_frequency_is_the_longest_every_window_start_fits(
+    tmp_path: Path, capsys, starts: list[str], frequency: str
+) -> None:
+    """§3: runs at each multiple of F past the hour, so every DataStartTime is a multiple
+    of F and so is every gap between two result folders, whichever windows are missing."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "pump_20220101000500.csv").write_text("Timestamp,flow\n2022-01-01T00:01:00,1\n")
+    for start in starts:
+        folder = out / f"2022-01-01T{start}:00Z"
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text(
+            f'{{"timestamp": "2022-01-01T{start}:00.000000", "prediction": 0}}\n'
+        )
+    argv = ["import", "l4e", "--input", str(inputs), "--output", str(out), "--json"]
+    assert main([*argv, "--data", str(tmp_path / "d")]) == 0
+    assert json.loads(capsys.readouterr().out)["UploadFrequency"] == frequency
