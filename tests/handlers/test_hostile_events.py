@@ -10,6 +10,7 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -531,3 +532,20 @@ def test_a_record_that_fails_does_not_hold_back_the_others_of_its_event(
     assert [(o["key"], o["rows_fed"]) for o in response["objects"]] == [(first, 1), (KEY, 1)]
     assert store.get("feeder/output/", KEY) == {"rows": 1, "settled": False}
     assert store.get("feeder/output/", first) == {"rows": 1, "settled": False}
+
+
+@settings_(max_examples=200, deadline=None)
+@given(
+    name=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40),
+    safe=st.sampled_from(["", "/", "/-_.!~*'()"]),
+)
+def test_any_key_s3_url_encodes_in_its_event_is_read_back_as_stored(name: str, safe: str) -> None:
+    # GIVEN a results key with any characters S3 keys hold (UTF-8: spaces, '+', '%',
+    # accents, emoji), URL-encoded as S3 puts it in the event (space as '+', the rest as
+    # %XX of its UTF-8 bytes: S3, "Event message structure": "The s3 key provides
+    # information about the bucket and object involved in the event. The object key name
+    # value is URL encoded")
+    key = f"output/{name}/results.jsonl"
+    record = created(quote_plus(key, safe=safe))
+    # WHEN the detector reads the record, THEN it names the object as stored
+    assert detector.s3_object(record) == {"bucket": "pw-out", "key": key, "etag": "e1"}
