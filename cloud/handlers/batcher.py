@@ -7,7 +7,8 @@ writes the L4E input files, with its spool in the bucket (:class:`ObjectStoreSpo
 
 Partial failures use powertools' BatchProcessor (``batchItemFailures``), so the event
 source mapping needs ``FunctionResponseTypes: [ReportBatchItemFailures]``. A record fails
-only when storage fails (``StorageError``: it may work on the retry). A record that can
+only when storage fails (``StorageError``: it may work on the retry), with an error line
+naming its sequence number and partition key. A record that can
 never succeed (malformed, out of range, too large, or one the batcher cannot handle at all)
 is quarantined with its reason and never reported as failed: Kinesis would retry it
 forever and block its shard. An event without ``Records`` (EventBridge schedule, every
@@ -232,8 +233,17 @@ def make_handler(
             envelope = None
         try:
             batcher.accept_envelope(envelope, raw)
-        except StorageError:
-            raise  # the store may take it on the retry
+        except StorageError as exc:
+            # the store may take it on the retry; powertools logs a failed record only at
+            # debug level, and the response alone shows nowhere in the log
+            kinesis = record.raw_event.get("kinesis") or {}
+            log.error(
+                "kinesis record %s (partition key %s): not stored, retried: %s",
+                kinesis.get("sequenceNumber"),
+                kinesis.get("partitionKey"),
+                exc,
+            )
+            raise
         except Exception as exc:  # it would fail the same way forever: set it aside
             topic = envelope.get("topic") if isinstance(envelope, dict) else None
             batcher.quarantine.put(

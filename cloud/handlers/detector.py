@@ -10,6 +10,10 @@ a rewritten object (new ETag) feeds only its new rows.
 A duplicate that arrives while the first delivery is still being handled, and an
 idempotency table that cannot be read or written, fail the invocation with a StorageError
 saying which (Lambda retries it, then its dead-letter queue keeps it); nothing is fed twice.
+An object that fails (S3 or the state table throttled past the SDK's retries) does not stop
+the event's others: they are fed, each failure gets an error line naming its object, and
+then the invocation fails with the first, so Lambda retries the whole event and finds the
+fed objects done.
 
 Anything else the function is sent feeds nothing and gives a ``skipped`` line with its
 reason (and bucket and key where it names them): S3's ``s3:TestEvent``, a record that is
@@ -26,6 +30,7 @@ model), ``ALARM_MODEL_KEYS`` (optional: the bundled companion alarm model),
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -55,6 +60,7 @@ from cloud.ports import Notifier, ObjectStore, Publisher, StateStore
 from edge.clock import Clock, SystemClock
 from edge.errors import NotFoundError, StorageError
 
+log = logging.getLogger(__name__)
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 CREATED = "ObjectCreated:"
 TEST_EVENT = "s3:TestEvent"
@@ -183,6 +189,21 @@ def make_handler(
         )(process)
     )
 
+    def feed_once(obj: dict[str, str]) -> dict[str, Any]:
+        """*obj* fed at most once; the idempotency layer's own failures as StorageError."""
+        try:
+            return once(obj=obj)
+        except IdempotencyAlreadyInProgressError as exc:
+            # S3 delivers at least once: a duplicate may arrive while the first is still
+            # being handled; failing it lets Lambda retry once that one ends
+            raise StorageError(
+                f"s3://{obj['bucket']}/{obj['key']}: its event is being handled by "
+                "another invocation; retried later"
+            ) from exc
+        except IdempotencyError as exc:
+            table = getattr(persistence, "table_name", None)
+            raise StorageError(f"idempotency table {table!r}: {exc}") from exc
+
     def skipped(what: Mapping[str, Any]) -> None:
         observability.event(
             "skipped", bucket=what.get("bucket"), key=what.get("key"), reason=what["reason"]
@@ -192,6 +213,7 @@ def make_handler(
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             config.register_lambda_context(context)
         done: list[dict[str, Any]] = []
+        failures: list[Exception] = []
         try:
             records, not_s3 = event_records(event)
             if not_s3 is not None:
@@ -204,17 +226,7 @@ def make_handler(
                     skipped(skip)
                     continue
                 try:
-                    done.append(once(obj=obj))
-                except IdempotencyAlreadyInProgressError as exc:
-                    # S3 delivers at least once: a duplicate may arrive while the first is
-                    # still being handled; failing it lets Lambda retry once that one ends
-                    raise StorageError(
-                        f"s3://{obj['bucket']}/{obj['key']}: its event is being handled by "
-                        "another invocation; retried later"
-                    ) from exc
-                except IdempotencyError as exc:
-                    table = getattr(persistence, "table_name", None)
-                    raise StorageError(f"idempotency table {table!r}: {exc}") from exc
+                    done.append(feed_once(obj))
                 except _ObjectGone:
                     # deleted after the event was sent: no retry could read it
                     reason = "object not found"
@@ -222,8 +234,16 @@ def make_handler(
                         "skipped", bucket=obj["bucket"], key=obj["key"], reason=reason
                     )
                     done.append({**obj, "rows_fed": 0, "skipped": reason})
+                except Exception as exc:
+                    # the event's other objects are still fed: the retry (the whole event,
+                    # again) finds them done, and one that fails every attempt does not take
+                    # them to the dead-letter queue with it
+                    log.error("s3://%s/%s: not fed, retried: %s", obj["bucket"], obj["key"], exc)
+                    failures.append(exc)
         finally:
             observability.flush()
+        if failures:
+            raise failures[0]
         return {"objects": done}
 
     return handle

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,3 +293,29 @@ def test_a_damaged_spool_object_blocks_neither_its_window_nor_the_others(s3: Any
     # THEN both assets' windows are written, the broken object is kept aside as it was
     assert store.get("spool/corrupt/pending/fan/1652444100/zz-broken.json") == b"{not json"
     assert "spool/pending/fan/1652444100/zz-broken.json" not in list(store.list("spool/"))
+
+
+def test_a_storage_failure_gets_one_error_line_naming_the_record(
+    s3: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a batch two of whose records the store fails to take
+    store = FailingStore("plantwatch-input", client=s3)
+    handle = batcher_handler.make_handler(store, BatcherConfig(), ManualClock(T0 + 200))
+    records = event("kinesis_telemetry.json")["Records"]
+    # WHEN it is handled
+    with caplog.at_level(logging.INFO):
+        handle({"Records": records}, None)
+    # THEN each failed record gets one error line naming its sequence number, partition
+    # key and the error, without a traceback: the batchItemFailures response alone shows
+    # nowhere in the function's log
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 2
+    for line, record in zip(errors, records[4:6], strict=True):
+        kinesis = record["kinesis"]
+        assert re.fullmatch(
+            rf"kinesis record {kinesis['sequenceNumber']} \(partition key "
+            rf"{re.escape(kinesis['partitionKey'])}\): not stored, retried: "
+            r"s3://plantwatch-input/quarantine/\S+: put failed: throttled",
+            line.getMessage(),
+        ), line.getMessage()
+    assert not any(r.exc_info for r in errors)

@@ -10,9 +10,12 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_support import LambdaContext
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
@@ -477,3 +480,72 @@ def test_an_event_already_in_progress_elsewhere_is_retried_not_fed_twice(
     # retries it later, when the other invocation's result is stored) and feeds nothing
     with pytest.raises(StorageError, match=rf"{KEY}: .*another invocation"):
         invoke(detector.handler, {"Records": [created(KEY)]})
+
+
+class ThrottledS3:
+    """A moto S3 client, except that reading one key fails as S3 fails a request past its
+    request rate once botocore's retries are spent (``SlowDown``, HTTP 503)."""
+
+    def __init__(self, inner: Any, key: str) -> None:
+        self._inner = inner
+        self.key = key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"] == self.key:
+            error = {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}
+            raise ClientError(error, "GetObject")  # type: ignore[arg-type]
+        return self._inner.get_object(**kwargs)
+
+
+def test_a_record_that_fails_does_not_hold_back_the_others_of_its_event(
+    env: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN two results objects announced in one event, the first of which S3 throttles
+    first = "output/pump-1/2026-01-05T07:05:00Z/results.jsonl"
+    for key in (first, KEY):
+        env["s3"].put_object(Bucket="pw-out", Key=key, Body=json.dumps(ROW) + "\n")
+    s3 = ThrottledS3(env["s3"], first)
+    handle = detector.make_handler(
+        **detection.detector_adapters(os.environ),
+        open_store=lambda bucket: S3ObjectStore(bucket, client=s3),
+        prefix="output/",
+        persistence=DynamoDBPersistenceLayer(table_name="idem"),
+    )
+    event_ = {"Records": [created(first), created(KEY)]}
+    # WHEN the detector handler gets the event, THEN the invocation fails naming the
+    # throttled object (an asynchronous invocation is retried whole: Lambda, "How Lambda
+    # handles errors and retries with asynchronous invocation"), but the other object was
+    # fed all the same: a record failing every attempt must not take the others with it
+    with pytest.raises(StorageError, match=f"s3://pw-out/{first}"):
+        invoke(handle, event_)
+    assert f"s3://pw-out/{first}: not fed, retried" in caplog.text
+    store = DynamoDbStateStore("state")
+    assert store.get("feeder/output/", KEY) == {"rows": 1, "settled": False}
+    assert store.get("feeder/output/", first) is None
+    # WHEN the event is retried once S3 answers, THEN the throttled object is fed and the
+    # other is not fed a second time
+    s3.key = ""
+    response, _ = invoke(handle, event_)
+    assert [(o["key"], o["rows_fed"]) for o in response["objects"]] == [(first, 1), (KEY, 1)]
+    assert store.get("feeder/output/", KEY) == {"rows": 1, "settled": False}
+    assert store.get("feeder/output/", first) == {"rows": 1, "settled": False}
+
+
+@settings_(max_examples=200, deadline=None)
+@given(
+    name=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40),
+    safe=st.sampled_from(["", "/", "/-_.!~*'()"]),
+)
+def test_any_key_s3_url_encodes_in_its_event_is_read_back_as_stored(name: str, safe: str) -> None:
+    # GIVEN a results key with any characters S3 keys hold (UTF-8: spaces, '+', '%',
+    # accents, emoji), URL-encoded as S3 puts it in the event (space as '+', the rest as
+    # %XX of its UTF-8 bytes: S3, "Event message structure": "The s3 key provides
+    # information about the bucket and object involved in the event. The object key name
+    # value is URL encoded")
+    key = f"output/{name}/results.jsonl"
+    record = created(quote_plus(key, safe=safe))
+    # WHEN the detector reads the record, THEN it names the object as stored
+    assert detector.s3_object(record) == {"bucket": "pw-out", "key": key, "etag": "e1"}

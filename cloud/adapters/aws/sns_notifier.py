@@ -8,9 +8,10 @@ at most 160 GSM-7 characters. The notifier re-applies both limits, so a caller t
 formats its own text cannot produce a message SNS would split or reject. An email body past
 what one publish holds (256 KiB with the attributes) is cut to fit, with a last line saying
 so: SNS refuses it whole with ``InvalidParameter``, and the outbox would retry it in vain.
-What SNS refuses every time (a topic that does not exist, no permission, a parameter it
-never takes) is raised as ``RefusedError`` (:mod:`cloud.adapters.aws.errors`), so the
-outbox keeps it as a dead letter at once; throttling and server errors stay retried.
+What SNS refuses every time for the request itself (a parameter it never takes) is raised
+as ``RefusedError`` (:mod:`cloud.adapters.aws.errors`), so the outbox keeps it as a dead
+letter at once; throttling, server errors and errors about the deployment (a topic that
+does not exist, no permission: an operator can fix them) stay retried.
 
 Routing attributes on every publish: ``channel``, ``severity``, ``site``, ``asset`` (plus
 ``kind`` and ``alert_id`` for tracing). All are String attributes, fewer than SQS raw
