@@ -1,7 +1,9 @@
 """Which AWS errors are permanent: the line between a dead letter now and a retry later.
 
-botocore has already retried throttling, 5xx and dropped connections (its retry mode)
-before an error reaches an adapter, and those may pass: they stay ``StorageError``. An
+botocore has already retried the throttling codes it knows, 5xx and dropped connections
+(its retry mode) before an error reaches an adapter, and those may pass: they stay
+``StorageError``, as does one it does not retry (SNS's ``Throttled``, HTTP 429), which the
+detector outbox then retries. An
 error the service returns for the request itself (a parameter it never takes, a body too
 large) comes back the same every time: the adapters raise ``RefusedError`` for the codes
 they list, so the detector outbox keeps the action as a dead letter at once instead of
