@@ -24,6 +24,17 @@ the state store under ``monitors`` (``<scheduler>`` or ``<scheduler>/<component>
 saved once the window's results are stored. A window older than the one the state has
 seen (run again by hand) is scored on its own and leaves the state alone; so does a
 window after the model was replaced.
+
+Several runs of one scheduler may share one state store (on AWS, EventBridge Scheduler
+delivers at least once, so two Lambda invocations can overlap). The scheduler document is
+only ever changed with a conditional write on its version (the detector engine's
+compare-and-set): a run claims the next due window (``claim``: the window, the run, until
+when) before scoring it, and another run that finds a live claim logs ``window ... already
+claimed by another run; skipped`` and stops. Finishing records ``last_window_end`` (never
+backwards) and drops the claim together, if the claim is still the run's. A run that raises
+gives the window back; a claim left by a run that was killed lapses after ``claim_s``, and
+the next run scores the window. A window run by hand (:meth:`Scheduler.run_window`) is not
+claimed.
 """
 
 from __future__ import annotations
