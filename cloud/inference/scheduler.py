@@ -381,11 +381,12 @@ class Scheduler:
         while (w := self._claim()) is not None:
             try:
                 execution = self._execute(datetime.fromtimestamp(w, tz=UTC))
+                finished = self._finish(w, execution)
             except BaseException:
                 self._release(w)
                 raise
             done.append(execution)
-            if not self._finish(w, execution):
+            if not finished:
                 break
         return done
 

@@ -235,3 +235,38 @@ def test_a_stop_while_a_window_runs_is_kept_and_a_restart_drops_the_old_claim(
     doc = state.get(SCHEDULERS_NS, "pump-sched")
     assert doc["last_window_end"] is None and "claim" not in doc
     assert doc["started_at"] == at("00:21")
+
+
+class _FailingOnce:
+    """A state store whose *n*-th conditional write of the scheduler document fails (a
+    throttled request), the others going through."""
+
+    def __init__(self, inner: StateStore, n: int) -> None:
+        self.inner = inner
+        self.left = n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_if_version(self, namespace: str, key: str, value: Any, version: int | None) -> int:
+        if namespace == SCHEDULERS_NS:
+            self.left -= 1
+            if self.left == 0:
+                raise ConnectionError("throttled")
+        return self.inner.put_if_version(namespace, key, value, version)
+
+
+def test_a_window_whose_result_could_not_be_recorded_is_given_back(
+    model: Model, state: StateStore
+) -> None:
+    """The write recording the window fails: the run raises and gives the window back, so
+    another run retries it at once rather than after the claim time."""
+    _setup(model, state)
+    objects = {"input/pump_20260101000500.csv": csv_body("00:00", "00:05")}
+    failing, _ = _run(model, _FailingOnce(state, 2), objects, at("00:07"))
+    with pytest.raises(ConnectionError):
+        failing.run_due()
+    doc = state.get(SCHEDULERS_NS, "pump-sched")
+    assert "claim" not in doc and doc.get("last_window_end") is None
+    other, _ = _run(model, state, objects, at("00:07"))
+    assert _windows(other.run_due()) == ["00:05"]
