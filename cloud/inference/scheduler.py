@@ -485,6 +485,25 @@ class Scheduler:
                 self.claim_s,
             )
 
+    def drop_claims(self) -> None:
+        """Forget any run's claim on this scheduler's windows. Only for a caller that knows
+        it is the sole runner of this state (``plantwatch up`` holds its data folder's
+        ``stack.lock``): a claim it finds at start was left by a process that is gone, and
+        its window is run at once instead of after the claim time."""
+
+        def drop(doc: dict[str, Any]) -> dict[str, Any] | None:
+            held = doc.pop(CLAIM, None)
+            if held is None:
+                return None
+            log.info(
+                "%s: a claim left by a run that is gone (window end %s) dropped",
+                self.config.name,
+                _epoch_iso(held.get("window_end") if isinstance(held, dict) else None),
+            )
+            return doc
+
+        _modify(self.state, self.config.name, drop)
+
     def _holds(self, doc: dict[str, Any], w: float) -> bool:
         held = doc.get(CLAIM)
         return (
@@ -942,5 +961,12 @@ def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
     }
 
 
-def _epoch_iso(value: float | None) -> str | None:
-    return None if value is None else iso(datetime.fromtimestamp(float(value), tz=UTC))
+def _epoch_iso(value: Any) -> str | None:
+    """*value* as an ISO time for a log line; None for what no date can show (a damaged
+    claim must not stop the run that reports it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return iso(datetime.fromtimestamp(float(value), tz=UTC))
+    except (ValueError, OverflowError, OSError):
+        return None

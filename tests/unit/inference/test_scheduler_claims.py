@@ -195,6 +195,31 @@ def test_a_claim_left_by_a_killed_run_lapses_after_the_claim_time(
     assert doc["last_window_end"] == at("00:05") and "claim" not in doc
 
 
+def test_the_sole_runner_drops_a_dead_runs_claim_and_runs_the_window_at_once(
+    model: Model, state: StateStore
+) -> None:
+    """``plantwatch up`` holds its data folder's ``stack.lock``, so a claim it finds when it
+    starts was left by a process that is gone (killed mid-window): it is dropped at once
+    rather than waited out for the claim time."""
+    watched, objects = _setup(model, state)
+    dying, dying_input = _run(model, watched, objects, at("00:07"))
+
+    def killed() -> None:
+        watched.dead = True
+        raise ConnectionError("the process was killed")
+
+    dying_input.during = killed
+    with pytest.raises(ConnectionError):
+        dying.run_due()
+    assert "claim" in state.get(SCHEDULERS_NS, "pump-sched")
+
+    restarted, _ = _run(model, state, objects, at("00:07"))
+    restarted.drop_claims()
+    [execution] = restarted.run_due()
+    assert (f"{execution.data_end:%H:%M}", execution.status) == ("00:05", "SUCCESS")
+    assert "claim" not in state.get(SCHEDULERS_NS, "pump-sched")
+
+
 def test_a_run_that_raises_gives_its_window_back_at_once(model: Model, state: StateStore) -> None:
     """An error the run itself sees (the store still answers) releases the claim: the
     next step retries the window at once, as the local runtime always did."""
@@ -270,3 +295,31 @@ def test_a_window_whose_result_could_not_be_recorded_is_given_back(
     assert "claim" not in doc and doc.get("last_window_end") is None
     other, _ = _run(model, state, objects, at("00:07"))
     assert _windows(other.run_due()) == ["00:05"]
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"window_end": "x", "run": "gone", "until": "junk"},
+        {"window_end": 1e300, "run": "gone", "until": 1e300 * -1},
+        {"until": True},
+        "not a claim",
+    ],
+)
+def test_a_damaged_claim_neither_blocks_nor_stops_the_window(
+    model: Model, state: StateStore, claim: Any
+) -> None:
+    """A claim no run could have written (a hand-edited or damaged document) is not live:
+    the window runs, and the lines that name the old claim do not stop the run."""
+    _, objects = _setup(model, state)
+    doc = state.get(SCHEDULERS_NS, "pump-sched")
+    state.put(SCHEDULERS_NS, "pump-sched", {**doc, "claim": claim})
+    run, _ = _run(model, state, objects, at("00:07"))
+    [execution] = run.run_due()
+    assert (f"{execution.data_end:%H:%M}", execution.status) == ("00:05", "SUCCESS")
+    restarted, _ = _run(model, state, objects, at("00:07"))
+    state.put(
+        SCHEDULERS_NS, "pump-sched", {**state.get(SCHEDULERS_NS, "pump-sched"), "claim": claim}
+    )
+    restarted.drop_claims()
+    assert "claim" not in state.get(SCHEDULERS_NS, "pump-sched")
