@@ -13,6 +13,15 @@ line with its counts, highest score and top sensor; per anomalous row a ``result
 (the dashboard's per-asset detail); metrics ``ResultRows``, ``AnomalousRows``,
 ``InferenceExecutions``, ``InferenceFailures`` per site.
 
+EventBridge Scheduler delivers at least once, so two invocations can overlap: each window is
+claimed in the state table before it is scored, and an invocation that finds another's claim
+logs ``window ... already claimed by another run; skipped`` and returns without error. The
+claim is timed on the wall clock (not the event's ``time``: a late delivery has an early
+one) and holds for the invocation's remaining time (plus :data:`CLAIM_MARGIN_S`), so a claim
+left by an invocation that timed out lapses when it can no longer be running, and the next
+invocation scores the window (Powertools' idempotency expires an in-progress record the same
+way).
+
 Environment: ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``ARTIFACTS_BUCKET``, ``STATE_TABLE``,
 ``SCHEDULER_NAME`` (optional), ``OUTPUT_PREFIX`` and ``DEFAULT_SITE`` (to name the site a
 scheduler serves: one writing to ``OUTPUT_PREFIX`` serves the default site, one writing to
@@ -30,13 +39,17 @@ from cloud.handlers import settings
 from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
-from cloud.inference.scheduler import NAME_RE, Execution, Scheduler, iso, load_config
+from cloud.inference.scheduler import CLAIM_S, NAME_RE, Execution, Scheduler, iso, load_config
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
+from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError, NotFoundError, PlantwatchError
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 MODELS_PREFIX = ARTIFACTS_PREFIX
+CLAIM_MARGIN_S = 5.0
+"""Added to the invocation's remaining time: Lambda stops a function shortly after its
+timeout, not on the millisecond."""
 
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
@@ -61,9 +74,12 @@ def make_handler(
     sites: SiteLayout,
     output_prefix: str = "output/",
     default_scheduler: str | None = None,
+    claim_clock: Clock | None = None,
 ) -> Handler:
     """*output_prefix* is the deployment's ``OUTPUT_PREFIX``: a scheduler writing to it
-    serves the default site, one writing to ``<output_prefix><site>/`` serves that site."""
+    serves the default site, one writing to ``<output_prefix><site>/`` serves that site.
+    *claim_clock* times the claims on windows (the wall clock unless a test gives one)."""
+    claims = SystemClock() if claim_clock is None else claim_clock
 
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         name = scheduler_name(event, default_scheduler)
@@ -94,7 +110,14 @@ def make_handler(
             observability.flush()
             raise
         scheduler = Scheduler(
-            config, model, input_store, output_store, state, settings.event_clock(event)
+            config,
+            model,
+            input_store,
+            output_store,
+            state,
+            settings.event_clock(event),
+            claim_clock=claims,
+            claim_s=_claim_seconds(context),
         )
         try:
             executions = scheduler.run_due()
@@ -110,6 +133,20 @@ def make_handler(
         }
 
     return handle
+
+
+def _claim_seconds(context: Any) -> float:
+    """How long a window claimed now may still be scored by this invocation: its remaining
+    time, plus a margin; :data:`CLAIM_S` (the function's timeout) without a context. A window
+    claimed late in the invocation holds a little past its end: safe, only later retaken."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        left = float(remaining()) / 1000 if callable(remaining) else None
+    except (TypeError, ValueError):
+        left = None
+    if left is None or not 0 <= left <= 900:  # a Lambda runs at most 15 minutes
+        return CLAIM_S
+    return left + CLAIM_MARGIN_S
 
 
 def _report(

@@ -24,6 +24,17 @@ the state store under ``monitors`` (``<scheduler>`` or ``<scheduler>/<component>
 saved once the window's results are stored. A window older than the one the state has
 seen (run again by hand) is scored on its own and leaves the state alone; so does a
 window after the model was replaced.
+
+Several runs of one scheduler may share one state store (on AWS, EventBridge Scheduler
+delivers at least once, so two Lambda invocations can overlap). The scheduler document is
+only ever changed with a conditional write on its version (the detector engine's
+compare-and-set): a run claims the next due window (``claim``: the window, the run, until
+when) before scoring it, and another run that finds a live claim logs ``window ... already
+claimed by another run; skipped`` and stops. Finishing records ``last_window_end`` (never
+backwards) and drops the claim together, if the claim is still the run's. A run that raises
+gives the window back; a claim left by a run that was killed lapses after ``claim_s``, and
+the next run scores the window. A window run by hand (:meth:`Scheduler.run_window`) is not
+claimed.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -47,7 +59,14 @@ from cloud.l4e.naming import COMPONENT_RE, InputNaming, upload_frequency_seconds
 from cloud.l4e.result_keys import COMPACT_KEYS_OVER, compact_keys, stored_result_keys
 from cloud.ports import FileObjectStore, ObjectStore, StateStore
 from edge.clock import Clock
-from edge.errors import ConfigError, ConflictError, NotFoundError, PlantwatchError, UserError
+from edge.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PlantwatchError,
+    UserError,
+    VersionConflictError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +81,15 @@ PREFIX_RE = re.compile(r"[\t\n\r\x20-\xff]{1,1023}/")
 """``Prefix``'s pattern when not empty: ``[\\u0009\\u000A\\u000D\\u0020-\\u00FF]{1,1023}/``."""
 NEAR_MISSES_SHOWN = 3
 """Keys a FailedReason names that are almost input file names (the rest are counted)."""
+CLAIM = "claim"
+"""The scheduler document's field naming the window a run is scoring: ``{window_end, run,
+until}``."""
+CLAIM_S = 300.0
+"""How long a claim holds when the caller gives no time (a local runtime, the CLI): the
+inference Lambda's timeout (``infra/parts/processing.py``). On Lambda the handler gives the
+invocation's remaining time instead."""
+MODIFY_ATTEMPTS = 8
+"""Conditional writes of the scheduler document tried before giving up on a busy one."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +275,43 @@ def frequency_problem(frequency_s: int, sampling_rate: str | None) -> str | None
     return None
 
 
+def _modify(
+    state: StateStore, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """Apply *change* to scheduler *name*'s document with a conditional write (the
+    detector engine's compare-and-set on the document's version), reading it again and
+    deciding again when another writer came first. *change* gets a copy ({} when absent)
+    and returns the document to store, or None to store nothing; returns what was stored."""
+    for _attempt in range(MODIFY_ATTEMPTS):
+        stored = state.get_versioned(SCHEDULERS_NS, name)
+        doc = change(dict(stored.value) if stored is not None else {})
+        if doc is None:
+            return None
+        try:
+            state.put_if_version(
+                SCHEDULERS_NS, name, doc, None if stored is None else stored.version
+            )
+        except VersionConflictError:
+            continue
+        return doc
+    raise VersionConflictError(SCHEDULERS_NS, name, None)
+
+
+def _set_started(doc: dict[str, Any], now: float) -> dict[str, Any] | None:
+    if doc.get("started_at") is not None:
+        return None
+    return {**doc, "started_at": now}
+
+
+def _live(claim: Any, now: float) -> bool:
+    """A claim that has not lapsed at *now*."""
+    return (
+        isinstance(claim, dict)
+        and isinstance(claim.get("until"), int | float)
+        and (claim["until"] > now)
+    )
+
+
 class Scheduler:
     """Runs windows on an injected clock; remembers the last window run in *state*."""
 
@@ -258,7 +323,14 @@ class Scheduler:
         output_store: ObjectStore,
         state: StateStore,
         clock: Clock,
+        *,
+        claim_clock: Clock | None = None,
+        claim_s: float = CLAIM_S,
     ) -> None:
+        """*claim_clock* (default: *clock*) and *claim_s* time the claims on windows: a
+        claim made at ``claim_clock.now()`` holds for *claim_s* seconds. On Lambda, *clock*
+        is the schedule's time and the claims need the wall clock and the invocation's
+        remaining time (:mod:`cloud.handlers.inference`)."""
         problem = frequency_problem(config.frequency_s, model.config.sampling_rate)
         if problem:
             raise ConfigError(f"DataUploadFrequency {config.upload_frequency}: {problem}")
@@ -269,22 +341,23 @@ class Scheduler:
         self.output_store = output_store
         self.state = state
         self.clock = clock
+        self.claim_clock = clock if claim_clock is None else claim_clock
+        self.claim_s = claim_s
+        self.run_id = uuid.uuid4().hex
+        """Names this object's claims (one Lambda invocation, or one local process)."""
         if self._doc().get("started_at") is None:
-            self._update(started_at=clock.now())
+            now = clock.now()
+            _modify(state, config.name, lambda doc: _set_started(doc, now))
 
     # -- state ---------------------------------------------------------------------------
 
     def _doc(self) -> dict[str, Any]:
         return self.state.get(SCHEDULERS_NS, self.config.name) or {}
 
-    def _update(self, **fields: Any) -> None:
-        doc = self._doc()
-        doc.update(fields)
-        self.state.put(SCHEDULERS_NS, self.config.name, doc)
-
-    def next_window(self) -> float:
-        """End (epoch s) of the next window to run."""
-        doc = self._doc()
+    def next_window(self, doc: dict[str, Any] | None = None) -> float:
+        """End (epoch s) of the next window to run (after *doc*'s, else the stored one's)."""
+        if doc is None:
+            doc = self._doc()
         f = self.config.frequency_s
         if doc.get("last_window_end") is not None:
             return float(doc["last_window_end"]) + f
@@ -299,17 +372,145 @@ class Scheduler:
 
         A STOPPED scheduler runs nothing; started again, it resumes with the first window
         ending after the restart (windows missed while stopped are not run, as in L4E).
+
+        Each window is claimed before it is scored (:meth:`_claim`), so two overlapping
+        runs never score the same window: the one that finds another's live claim logs
+        that and returns what it ran so far.
         """
-        if self._doc().get("status") == "STOPPED":
-            return []
-        delay = self.config.delay_offset_min * 60
         done = []
-        w = self.next_window()
-        while w + delay <= self.clock.now():
-            done.append(self.run_window(datetime.fromtimestamp(w, tz=UTC)))
-            self._update(last_window_end=w)
-            w += self.config.frequency_s
+        while (w := self._claim()) is not None:
+            try:
+                execution = self._execute(datetime.fromtimestamp(w, tz=UTC))
+                finished = self._finish(w, execution)
+            except BaseException:
+                self._release(w)
+                raise
+            done.append(execution)
+            if not finished:
+                break
         return done
+
+    def _claim(self) -> float | None:
+        """Claim the next due window with a conditional write on the scheduler document
+        and return its end; None when nothing is due, the scheduler is stopped, or another
+        run's claim on it has not lapsed (that is logged)."""
+        delay = self.config.delay_offset_min * 60
+        seen: dict[str, Any] = {}
+
+        def claim(doc: dict[str, Any]) -> dict[str, Any] | None:
+            seen.clear()
+            if doc.get("status") == "STOPPED":
+                return None
+            w = self.next_window(doc)
+            if w + delay > self.clock.now():
+                return None
+            now = self.claim_clock.now()
+            held = doc.get(CLAIM)
+            seen.update(window=w, held=held)
+            if _live(held, now) and held.get("run") != self.run_id:
+                return None
+            doc[CLAIM] = {"window_end": w, "run": self.run_id, "until": now + self.claim_s}
+            return doc
+
+        claimed = _modify(self.state, self.config.name, claim)
+        if "window" not in seen:
+            return None
+        w, held = seen["window"], seen["held"]
+        if claimed is None:
+            log.warning(
+                "%s: %s already claimed by another run; skipped",
+                self.config.name,
+                self._window_text(w),
+            )
+            return None
+        if isinstance(held, dict) and held.get("run") != self.run_id:
+            log.warning(
+                "%s: %s: the claim lapsed at %s (its run did not finish); running it again",
+                self.config.name,
+                self._window_text(w),
+                _epoch_iso(held.get("until")),
+            )
+        return w
+
+    def _window_text(self, w: float) -> str:
+        end = datetime.fromtimestamp(w, tz=UTC)
+        return f"window {iso(end - timedelta(seconds=self.config.frequency_s))} to {iso(end)}"
+
+    def _finish(self, w: float, execution: Execution) -> bool:
+        """Record window *w* as run and drop the claim, only if the claim is still this
+        run's; False when it is not (a restart dropped it, or it lapsed and another run
+        took the window over), and then the next windows are left to the others."""
+        latest = None
+        if execution.status == "SUCCESS":
+            latest = "ANOMALOUS" if execution.anomalous else "NORMAL"
+
+        def finish(doc: dict[str, Any]) -> dict[str, Any] | None:
+            if not self._holds(doc, w):
+                return None
+            del doc[CLAIM]
+            last = doc.get("last_window_end")
+            doc["last_window_end"] = w if last is None else max(float(last), w)
+            if latest is not None:
+                doc["latest_inference_result"] = latest
+            return doc
+
+        if _modify(self.state, self.config.name, finish) is None:
+            log.warning(
+                "%s: %s: this run's claim was dropped or taken over while it ran; the window "
+                "is left to the scheduler's state as it is now",
+                self.config.name,
+                self._window_text(w),
+            )
+            return False
+        return True
+
+    def _release(self, w: float) -> None:
+        """Give window *w* back after this run failed on it, so the next run retries it at
+        once; if the store cannot be reached either, the claim lapses on its own."""
+
+        def release(doc: dict[str, Any]) -> dict[str, Any] | None:
+            if not self._holds(doc, w):
+                return None
+            del doc[CLAIM]
+            return doc
+
+        try:
+            _modify(self.state, self.config.name, release)
+        except Exception as exc:
+            log.warning(
+                "%s: %s: claim not released (%s); it lapses after %.0f s",
+                self.config.name,
+                self._window_text(w),
+                exc,
+                self.claim_s,
+            )
+
+    def drop_claims(self) -> None:
+        """Forget any run's claim on this scheduler's windows. Only for a caller that knows
+        it is the sole runner of this state (``plantwatch up`` holds its data folder's
+        ``stack.lock``): a claim it finds at start was left by a process that is gone, and
+        its window is run at once instead of after the claim time."""
+
+        def drop(doc: dict[str, Any]) -> dict[str, Any] | None:
+            held = doc.pop(CLAIM, None)
+            if held is None:
+                return None
+            log.info(
+                "%s: a claim left by a run that is gone (window end %s) dropped",
+                self.config.name,
+                _epoch_iso(held.get("window_end") if isinstance(held, dict) else None),
+            )
+            return doc
+
+        _modify(self.state, self.config.name, drop)
+
+    def _holds(self, doc: dict[str, Any], w: float) -> bool:
+        held = doc.get(CLAIM)
+        return (
+            isinstance(held, dict)
+            and held.get("run") == self.run_id
+            and held.get("window_end") == w
+        )
 
     def run_window(self, window_end: datetime) -> Execution:
         """Run the window ``(E - F, E]`` now, record the execution and return it.
@@ -317,6 +518,8 @@ class Scheduler:
         *E* must be one of the scheduler's own window ends, a multiple of ``F`` (§3: runs
         at each multiple of F past the hour): any other window would write a
         ``DataStartTime`` folder overlapping two real ones, their rows twice over.
+
+        A window run by hand is not claimed and does not move the scheduled runs.
         """
         if window_end.tzinfo is None:  # naive is UTC, as in the names (not the machine's zone)
             window_end = window_end.replace(tzinfo=UTC)
@@ -329,6 +532,19 @@ class Scheduler:
                 f"scheduler {self.config.name}; the nearest are {iso(before)} and "
                 f"{iso(before + timedelta(seconds=f))}"
             )
+        execution = self._execute(end)
+        if execution.status == "SUCCESS":
+            latest = "ANOMALOUS" if execution.anomalous else "NORMAL"
+            _modify(
+                self.state,
+                self.config.name,
+                lambda doc: {**doc, "latest_inference_result": latest},
+            )
+        return execution
+
+    def _execute(self, end: datetime) -> Execution:
+        """Score the window ending *end* and store its execution record."""
+        f = self.config.frequency_s
         start = end - timedelta(seconds=f)
         execution = Execution(
             scheduler=self.config.name,
@@ -364,7 +580,6 @@ class Scheduler:
             execution.result_keys = tuple(keys)
             execution.result_key = keys[0] if keys else None
             execution.anomalous, execution.rows = anomalous, rows
-            self._update(latest_inference_result="ANOMALOUS" if anomalous else "NORMAL")
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
         return execution
 
@@ -679,18 +894,31 @@ def load_config(state: StateStore, name: str) -> SchedulerConfig:
 
 
 def start_scheduler(state: StateStore, name: str, now: float) -> dict[str, Any]:
-    doc = scheduler_doc(state, name)
-    if doc.get("status") != "RUNNING":
+    """Start a stopped scheduler: it runs the windows ending after *now*. A claim a run
+    still holds is dropped, so that run's window does not count as the restart's."""
+    scheduler_doc(state, name)  # NotFoundError for a name that is no scheduler
+
+    def start(doc: dict[str, Any]) -> dict[str, Any] | None:
+        if "config" not in doc or doc.get("status") == "RUNNING":
+            return None
         doc.update(status="RUNNING", started_at=now, last_window_end=None)
-        state.put(SCHEDULERS_NS, name, doc)
-    return doc
+        doc.pop(CLAIM, None)
+        return doc
+
+    return _modify(state, name, start) or scheduler_doc(state, name)
 
 
 def stop_scheduler(state: StateStore, name: str) -> dict[str, Any]:
-    doc = scheduler_doc(state, name)
-    doc["status"] = "STOPPED"
-    state.put(SCHEDULERS_NS, name, doc)
-    return doc
+    """Stop a scheduler; a window being scored finishes and is recorded, none runs after."""
+    scheduler_doc(state, name)
+
+    def stop(doc: dict[str, Any]) -> dict[str, Any] | None:
+        return {**doc, "status": "STOPPED"} if "config" in doc else None
+
+    stopped = _modify(state, name, stop)
+    if stopped is None:
+        raise NotFoundError(f"scheduler {name!r}: not found")
+    return stopped
 
 
 def delete_scheduler(state: StateStore, name: str) -> None:
@@ -733,5 +961,12 @@ def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
     }
 
 
-def _epoch_iso(value: float | None) -> str | None:
-    return None if value is None else iso(datetime.fromtimestamp(float(value), tz=UTC))
+def _epoch_iso(value: Any) -> str | None:
+    """*value* as an ISO time for a log line; None for what no date can show (a damaged
+    claim must not stop the run that reports it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return iso(datetime.fromtimestamp(float(value), tz=UTC))
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -383,9 +383,9 @@ class LocalStack:
                 # Registered like `plantwatch schedulers create`, so executions and events
                 # commands find it by name.
                 create_scheduler(self.state, config, self.clock.now())
-            self.schedulers.append(
-                Scheduler(config, model, self.bucket, self.bucket, self.state, self.clock)
-            )
+            scheduler = Scheduler(config, model, self.bucket, self.bucket, self.state, self.clock)
+            scheduler.drop_claims()  # stack.lock: a claim found now is a dead process's
+            self.schedulers.append(scheduler)
         self.scheduler = self.schedulers[0]
 
     def _start_streaming(self, model_name: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE
+from cloud.inference.scheduler import CLAIM_S
 from cloud.rules.definitions import load_rules
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.sql import parse
@@ -534,3 +535,16 @@ def test_the_outbox_logs_the_phrase_the_metric_filter_counts(caplog) -> None:
     outbox = DeliveryOutbox(Refusing(), InMemoryStateStore(), ManualClock(0.0))
     outbox.execute(ActionRequest("sns", {}, {}, "DEFAULT", "m", "k", "e", "s", 1, 0))
     assert any(DEAD_LETTER_LOG_PHRASE in r.getMessage() for r in caplog.records)
+
+
+def test_the_inference_timeout_is_within_the_schedulers_default_claim(synthesized) -> None:
+    """A window claimed where no invocation's remaining time is known (the CLI's ``--aws``
+    run, a handler given no context) is held for ``CLAIM_S``, documented as the inference
+    function's timeout; a longer timeout would let a window still being scored be claimed
+    again by the next invocation."""
+    [props] = [
+        r["Properties"]
+        for r in synthesized.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "cloud.handlers.inference.handler"
+    ]
+    assert props["Timeout"] <= CLAIM_S
