@@ -32,7 +32,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 SAMPLE_OVERHEAD = len('{"ts":,"values":},')
 """Bytes a sample adds to a payload beyond its ts digits and values JSON."""
+MAX_READING_BYTES = MAX_PAYLOAD_BYTES - 1024
+"""The most values JSON one stored row holds: alone in a message it still fits IoT Core's
+128 KB payload limit with the longest names (the header of three 128-character names and a
+19-digit seq is under 500 bytes). A reading with more is stored as several rows of the same
+time, its sensors divided among them; the batcher merges readings that share a timestamp
+into one row, so nothing downstream sees the split."""
 
 
 class BufferFullError(StorageError):
@@ -505,8 +511,27 @@ def _rows(
     rows = []
     for s in samples:
         body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
-        rows.append((asset, s.ts_ms, body, len(body), now))
+        parts = [body] if len(body) <= MAX_READING_BYTES else _split_values(s.values)
+        rows += [(asset, s.ts_ms, part, len(part), now) for part in parts]
     return rows
+
+
+def _split_values(values: Mapping[str, float | None]) -> list[str]:
+    """The values JSON of a reading too large for one message, as parts of at most
+    :data:`MAX_READING_BYTES` each (every sensor in exactly one part, in order). One
+    sensor is at most a few hundred bytes (a 200-character name and a number)."""
+    parts: list[str] = []
+    piece: dict[str, float | None] = {}
+    size = 2  # the braces
+    for name, value in values.items():
+        cost = len(json.dumps({name: value}, separators=(",", ":"), allow_nan=False)) - 1
+        if piece and size + cost > MAX_READING_BYTES:
+            parts.append(json.dumps(piece, separators=(",", ":"), allow_nan=False))
+            piece, size = {}, 2
+        piece[name] = value
+        size += cost
+    parts.append(json.dumps(piece, separators=(",", ":"), allow_nan=False))
+    return parts
 
 
 def _over_bound(rows: Sequence[tuple[str, int, str, int, float]], max_bytes: int) -> int:
