@@ -147,6 +147,12 @@ class AgentConfig:
                     f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
                     f"IoT Core takes at most {MAX_TOPIC_BYTES}"
                 )
+        topic = status_topic(self.site, self.sender)
+        if len(topic.encode()) > MAX_TOPIC_BYTES:  # also the last will: the CONNECT would fail
+            raise ConfigError(
+                f"sender {self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
+                f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+            )
         rule = self.basic_ingest_rule
         if rule is not None and not RULE_NAME_RE.fullmatch(rule):
             raise ConfigError(

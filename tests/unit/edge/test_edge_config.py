@@ -162,6 +162,22 @@ def test_an_agent_whose_telemetry_topic_iot_core_would_refuse_does_not_start(
     assert err.count("\n") == 1 and "273 bytes" in err and "at most 256" in err
 
 
+
+def test_an_agent_whose_status_topic_iot_core_would_refuse_does_not_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GIVEN a long site and a long sender (client id) with short asset names
+    WHEN the agent starts
+    THEN it refuses in one line: its status topic, also its MQTT last will, would pass the
+    256 bytes IoT Core takes (iot-core-rules-and-limits §2), so every status publish
+    would be refused and the will would make IoT Core refuse the CONNECT itself."""
+    long_names = GOOD.replace('"plant1"', f'"{"s" * 120}"').replace('"gw-01"', f'"{"g" * 128}"')
+    path = write(tmp_path, long_names)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sender" in err and "270 bytes" in err
+    assert "at most 256" in err
+
 WRONG_OPTIONS = [
     (
         "[agent]",
