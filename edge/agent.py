@@ -68,6 +68,11 @@ as the AWS IoT Device SDK's ``minConnectedTimeToResetReconnectDelayMs`` (30 s). 
 drops at once (a second device taking over the same client id, which IoT Core allows once
 a second, or a policy refusing its publishes) would otherwise reconnect in a tight loop."""
 
+CONNECT_INTERVAL_S = 1.0
+"""The least time (seconds) between the starts of two connection attempts, whatever the
+backoff settings: IoT Core takes one CONNECT per second per client id and throttles the
+rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
+
 
 def agent_version() -> str:
     """The installed plantwatch version, which the agent reports in its status."""
@@ -501,6 +506,8 @@ class Agent:
     def _link_loop(self) -> None:
         attempt = 0
         while self._running:
+            started = time.monotonic()
+            up_s = 0.0
             try:
                 up_s = self._link_once()
             except LinkDown as exc:
@@ -521,7 +528,10 @@ class Agent:
                 )
             attempt = min(attempt + 1, 20)
             cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
-            self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
+            since = max(up_s, time.monotonic() - started)  # since this attempt's CONNECT
+            self._stopping.wait(
+                max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S - since)
+            )
 
     def _link_once(self) -> float:
         """Connect, subscribe, serve until the link drops; how long it was up (seconds).
