@@ -162,7 +162,6 @@ def test_an_agent_whose_telemetry_topic_iot_core_would_refuse_does_not_start(
     assert err.count("\n") == 1 and "273 bytes" in err and "at most 256" in err
 
 
-
 def test_an_agent_whose_status_topic_iot_core_would_refuse_does_not_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -177,6 +176,7 @@ def test_an_agent_whose_status_topic_iot_core_would_refuse_does_not_start(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sender" in err and "270 bytes" in err
     assert "at most 256" in err
+
 
 WRONG_OPTIONS = [
     (

@@ -1,0 +1,81 @@
+"""The broker saying no: a CONNECT it refuses, a publish its policy refuses.
+
+GIVEN a broker with credentials and topic grants (``plantwatch up --auth``'s), the agent
+must say in one line why it cannot connect, retry no faster than IoT Core takes CONNECTs
+(one a second per client id), and keep a reading whose publish is refused without sending
+it again in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker_auth import AuthStore
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
+
+CASES = [
+    pytest.param("amqtt", "3.1.1", id="amqtt-3.1.1"),
+    pytest.param("mosquitto", "3.1.1", marks=pytest.mark.mosquitto, id="mosquitto-3.1.1"),
+    pytest.param("mosquitto", "5", marks=pytest.mark.mosquitto, id="mosquitto-5"),
+]
+
+
+@pytest.fixture
+def secured(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, str]]:
+    store = AuthStore(tmp_path / "auth").ensure()
+    password = store.add_device("gw-1", "plant1", ["a-1"])
+    with EmbeddedBroker(request.param, auth=store) as broker:
+        yield broker, password
+
+
+def agent_for(broker: EmbeddedBroker, tmp_path: Path, protocol: str, password: str) -> Agent:
+    return Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=f"mqtt://{broker.host}:{broker.port}",
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol=protocol,
+            shadow=False,
+            username="gw-1",
+            password=password,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+
+
+@pytest.mark.parametrize(("secured", "protocol"), [c.values for c in CASES], indirect=["secured"])
+def test_wrong_credentials_are_one_clear_line_a_try_and_at_most_a_try_a_second(
+    secured: tuple[EmbeddedBroker, str],
+    protocol: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, _password = secured
+    agent = agent_for(broker, tmp_path, protocol, "not-the-password")
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    agent.start()
+    try:
+        time.sleep(3.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    tries = [r.getMessage() for r in caplog.records if "connect to" in r.getMessage()]
+    assert status["connects"] == 0
+    assert 2 <= len(tries) <= 5, tries  # a try a second at most, though the backoff is 0.2 s
+    for line in tries:
+        assert "\n" not in line
+        assert "the broker refused the connection" in line, line
+        assert "credentials" in line, line
+    if protocol == "5":  # MQTT 5's CONNACK says why
+        assert "NOT_AUTHORIZED (135)" in tries[0] or "BAD_USERNAME_OR_PASSWORD" in tries[0]
