@@ -68,6 +68,9 @@ as the AWS IoT Device SDK's ``minConnectedTimeToResetReconnectDelayMs`` (30 s). 
 drops at once (a second device taking over the same client id, which IoT Core allows once
 a second, or a policy refusing its publishes) would otherwise reconnect in a tight loop."""
 
+REFUSAL_LOG_INTERVAL_S = 60.0
+"""The least time (seconds) between two lines about publishes the broker refused."""
+
 CONNECT_INTERVAL_S = 1.0
 """The least time (seconds) between the starts of two connection attempts, whatever the
 backoff settings: IoT Core takes one CONNECT per second per client id and throttles the
@@ -250,6 +253,11 @@ class Agent:
         """seq -> (connection generation, wall time sent)."""
         self._resend: list[int] = []
         self._acked: list[int] = []
+        self._held: dict[int, tuple[float, int]] = {}
+        """seq -> (monotonic time before which it is not sent again, refusals so far): a
+        publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
+        self._refusal_logged: float | None = None
+        self._refusals_unlogged = 0
         self._threads: list[threading.Thread] = []
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
@@ -667,7 +675,7 @@ class Agent:
         cfg = self.config
         while True:
             with self._lock:
-                seq = self._resend.pop(0) if self._resend else None
+                seq = self._next_resend()
             if seq is None:
                 break
             try:
@@ -680,6 +688,8 @@ class Agent:
                 with self._lock:
                     self._counters.resent_messages += 1
                 return message, 0.0
+            with self._lock:  # dropped from the queue meanwhile (drop_oldest, max_age_s)
+                self._held.pop(seq, None)
         now = self.clock.now()
         due_in = IDLE_WAIT_S
         for asset, (count, oldest) in sorted(self.buffer.unformed().items(), key=lambda i: i[1][1]):
@@ -698,6 +708,16 @@ class Agent:
             message = self.buffer.form(cfg.site, cfg.sender, asset, limit, cfg.max_message_bytes)
             return message, 0.0 if message is not None else IDLE_WAIT_S
         return None, max(0.0, due_in)
+
+    def _next_resend(self) -> int | None:
+        """The oldest seq owed a resend that is not held back after a refusal (the caller
+        holds the lock); a held one waits out its backoff while newer messages go."""
+        now = time.monotonic()
+        for i, seq in enumerate(self._resend):
+            hold = self._held.get(seq)
+            if hold is None or hold[0] <= now:
+                return self._resend.pop(i)
+        return None
 
     def _telemetry_topic(self, message: Telemetry) -> str:
         rule = self.config.basic_ingest_rule
@@ -729,18 +749,44 @@ class Agent:
         with self._wake:
             self._acked.append(seq)
             self._inflight.pop(seq, None)
+            self._held.pop(seq, None)
             self._last_progress = time.monotonic()
             self._notify()
 
     def _nack(self, seq: int, generation: int, error: BaseException) -> None:
+        refused = getattr(error, "name", "") == "AWS_ERROR_MQTT_ACK_REASON_CODE_FAILURE"
         with self._wake:
             entry = self._inflight.get(seq)
             if entry is not None and entry[0] == generation:
                 del self._inflight[seq]
                 self._resend.append(seq)
                 self._resend.sort()
+                if refused:  # sent at once, it would be refused again: a loop
+                    self._hold(seq)
             self._counters.last_error = f"publish seq {seq}: {error}"
             self._notify()
+
+    def _hold(self, seq: int) -> None:
+        """Hold back a message the broker refused, with the link's backoff (the caller holds
+        the lock); say so in one warning line a minute at most."""
+        refusals = self._held.get(seq, (0.0, 0))[1] + 1
+        cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2 ** min(refusals, 20))
+        delay = max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S)
+        self._held[seq] = (time.monotonic() + delay, refusals)
+        self._refusals_unlogged += 1
+        ran = time.monotonic()
+        if self._refusal_logged is None or ran - self._refusal_logged >= REFUSAL_LOG_INTERVAL_S:
+            log.warning(
+                "the broker refused %d publish%s (seq %d, %d time%s); kept in the queue and "
+                "sent again with backoff: check the broker's policy for this device's topics",
+                self._refusals_unlogged,
+                "" if self._refusals_unlogged == 1 else "es",
+                seq,
+                refusals,
+                "" if refusals == 1 else "s",
+                extra={"event": "publish_refused"},
+            )
+            self._refusal_logged, self._refusals_unlogged = ran, 0
 
     def _flush_acks(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from cloud.runtime.broker import EmbeddedBroker
 from cloud.runtime.broker_auth import AuthStore
 from edge.agent import Agent, AgentConfig
 from edge.clock import SystemClock
+from edge.wire import Sample
 
 CASES = [
     pytest.param("amqtt", "3.1.1", id="amqtt-3.1.1"),
@@ -79,3 +80,38 @@ def test_wrong_credentials_are_one_clear_line_a_try_and_at_most_a_try_a_second(
         assert "credentials" in line, line
     if protocol == "5":  # MQTT 5's CONNACK says why
         assert "NOT_AUTHORIZED (135)" in tries[0] or "BAD_USERNAME_OR_PASSWORD" in tries[0]
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("secured", ["mosquitto"], indirect=True)
+def test_a_publish_the_policy_refuses_is_kept_and_retried_with_backoff_not_in_a_loop(
+    secured: tuple[EmbeddedBroker, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """GIVEN a gateway configured with an asset its credential has no grant for
+    WHEN it publishes that asset's reading
+    THEN the broker refuses it with an MQTT 5 PUBACK 'not authorized' (AWS IoT Core's
+    reason code 0x87 on PUBLISH), the reading stays queued and is sent again only with
+    backoff, not in a loop (IoT Core counts every publish against the connection's 100 a
+    second), and the granted asset's readings still go out meanwhile: the refused message,
+    oldest of all, had kept them from ever being formed."""
+    broker, password = secured
+    agent = agent_for(broker, tmp_path, "5", password)
+    agent = Agent(AgentConfig(**{**agent.config.__dict__, "assets": ("a-1", "a-2")}), SystemClock())
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-2", [Sample(now_ms, {"x": 1.0})])
+        for i in range(5):
+            agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)})])
+            time.sleep(0.3)
+        time.sleep(3)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    assert status["queue_depth"] == 1  # the refused reading, kept; a-1's were acknowledged
+    assert status["messages_sent"] <= 15, status
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused, [r.getMessage() for r in caplog.records]
