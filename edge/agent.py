@@ -38,7 +38,7 @@ from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
-from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
+from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, parse_endpoint
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
@@ -176,6 +176,23 @@ class AgentConfig:
             raise ConfigError("status_interval_s: expected seconds from 0.5 to 3600")
         if self.tls is not None:
             self.tls.check()
+        if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
+            self._check_iot_core_limits()
+
+    def _check_iot_core_limits(self) -> None:
+        """IoT Core's per-connection limits (its message broker quotas): 100 publishes a
+        second in and out, the excess dropped; 100 unacknowledged QoS 1 publishes; a
+        keep-alive of at most 1200 s, which it applies to a client asking more, so that
+        client would be dropped after 1800 s of quiet before it pings."""
+        for name, value, limit in (
+            ("max_publishes_per_s", self.max_publishes_per_s, 100),
+            ("max_inflight", self.max_inflight, 100),
+            ("keep_alive_s", self.keep_alive_s, 1200),
+        ):
+            if value > limit:
+                raise ConfigError(
+                    f"{name}: {value:g} is over IoT Core's {limit} for one connection"
+                )
 
     @property
     def status_file(self) -> Path:

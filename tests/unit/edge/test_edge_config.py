@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge import cli
+from edge.agent import AgentConfig
 from edge.config import load_config
 from edge.errors import ConfigError
 
@@ -334,3 +335,32 @@ def test_basic_ingest_rule_is_read_from_the_agent_table(
     config, _s, _t = load_config(write(tmp_path, text))
     assert config.basic_ingest_rule == "plantwatch_telemetry_to_batcher"
     assert load_config(write(tmp_path, GOOD))[0].basic_ingest_rule is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("max_publishes_per_s", 150.0, "max_publishes_per_s: 150 is over IoT Core's 100"),
+        ("max_inflight", 120, "max_inflight: 120 is over IoT Core's 100"),
+        ("keep_alive_s", 3600, "keep_alive_s: 3600 is over IoT Core's 1200"),
+    ],
+)
+def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_endpoint(
+    tmp_path: Path, option: str, value: float, words: str
+) -> None:
+    """GIVEN an IoT Core endpoint and a setting past its per-connection limits (100
+    publishes a second in and out, the excess dropped; 100 unacknowledged publishes;
+    keep-alive at most 1200 s, so a client asking more is dropped after 1800 s of quiet
+    while it waits longer to ping: iot-core-rules-and-limits §2-§3)
+    THEN the agent refuses to start, naming the option; another broker takes the value."""
+    settings = {
+        "site": "s1",
+        "sender": "gw",
+        "queue_path": str(tmp_path / "q.db"),
+        "assets": ("pump-1",),
+        option: value,
+    }
+    iot = AgentConfig(broker_url="xxxx-ats.iot.eu-west-1.amazonaws.com", **settings)
+    with pytest.raises(ConfigError, match=words):
+        iot.check()
+    AgentConfig(broker_url="mqtt://127.0.0.1:1883", **settings).check()
