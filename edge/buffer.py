@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import reprlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.clock import Clock
-from edge.errors import ConfigError, StorageError
+from edge.errors import ConfigError, StorageError, WireFormatError
 from edge.files import damaged_name, private_file
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
 
@@ -546,13 +547,26 @@ def _over_bound(rows: Sequence[tuple[str, int, str, int, float]], max_bytes: int
 
 
 def check_readings(asset: str, samples: Sequence[Sample]) -> None:
-    """Raise WireFormatError naming the first reading outside the wire contract."""
-    doc = {
-        "v": 1,
-        "site": "x",
-        "asset": asset,
-        "sender": "x",
-        "seq": 0,
-        "samples": [{"ts": s.ts_ms, "values": dict(s.values)} for s in samples],
-    }
+    """Raise WireFormatError naming the first reading outside the wire contract (or not
+    shaped as one: a plugin may hand over anything)."""
+    raw = []
+    for i, s in enumerate(samples):
+        if not hasattr(s, "ts_ms") or not hasattr(s, "values"):
+            raise WireFormatError(
+                f"samples[{i}]: expected a Sample(ts_ms, values), got {_clipped(s)}",
+                reason="bad_schema",
+            )
+        if not isinstance(s.values, Mapping):
+            raise WireFormatError(
+                f"samples[{i}].values: expected an object of sensor values, got "
+                f"{_clipped(s.values)}",
+                reason="bad_schema",
+            )
+        raw.append({"ts": s.ts_ms, "values": dict(s.values)})
+    doc = {"v": 1, "site": "x", "asset": asset, "sender": "x", "seq": 0, "samples": raw}
     from_document(doc)
+
+
+def _clipped(value: object, limit: int = 40) -> str:
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
