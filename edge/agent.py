@@ -275,6 +275,11 @@ class Agent:
         publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
         self._refusal_logged: float | None = None
         self._refusals_unlogged = 0
+        self._link_acks = 0
+        """PUBACKs of telemetry on the current connection."""
+        self._link_pending: set[int] = set()
+        """Telemetry sent on the current connection and not acknowledged (a publish that
+        failed with the connection is no longer in flight, but still here)."""
         self._threads: list[threading.Thread] = []
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
@@ -575,6 +580,8 @@ class Agent:
             self._generation = generation
             self._connection = connection
             self._counters.connects += 1
+            self._link_acks = 0
+            self._link_pending.clear()
             self._last_progress = time.monotonic()
             # anything in flight on an older connection is re-sent from the queue
             self._resend = sorted(set(self._resend) | set(self._inflight))
@@ -587,8 +594,28 @@ class Agent:
         self._publish_status()
         up_since = time.monotonic()
         self._link_down.wait()
+        up_s = time.monotonic() - up_since
+        with self._wake:
+            # A broker closes the connection on a publish it refuses (IoT Core, for one its
+            # policy does not allow). Sent first again on every new connection, that message
+            # would keep every newer one from going: what a link that dropped soon, having
+            # acknowledged nothing, left in flight is held back with backoff instead.
+            quiet = self._running and not self._link_acks
+            suspects = sorted(self._link_pending | set(self._inflight)) if quiet else []
+            suspects = suspects if up_s < STABLE_LINK_S else []
         self._drop_connection()
-        return time.monotonic() - up_since
+        if suspects:
+            with self._wake:
+                for seq in suspects:
+                    self._hold(seq)
+                self._log_held(
+                    f"the link dropped after {up_s:.1f} s with no PUBACK; %d unacknowledged "
+                    "publish%s (seq %d) kept and sent again with backoff, after newer ones "
+                    "(a broker closes the connection on a publish its policy refuses)",
+                    len(suspects),
+                    suspects[0],
+                )
+        return up_s
 
     def _on_interrupted(self, error: Exception, generation: int) -> None:
         with self._lock:
@@ -747,6 +774,8 @@ class Agent:
         payload = encode(message)
         with self._lock:
             self._inflight[seq] = (generation, time.monotonic())
+            if generation == self._generation:
+                self._link_pending.add(seq)
         try:
             future, _packet_id = connection.publish(
                 self._telemetry_topic(message), payload, mqtt.QoS.AT_LEAST_ONCE
@@ -767,6 +796,9 @@ class Agent:
             self._acked.append(seq)
             self._inflight.pop(seq, None)
             self._held.pop(seq, None)
+            if generation == self._generation:
+                self._link_acks += 1
+                self._link_pending.discard(seq)
             self._last_progress = time.monotonic()
             self._notify()
 
@@ -780,30 +812,33 @@ class Agent:
                 self._resend.sort()
                 if refused:  # sent at once, it would be refused again: a loop
                     self._hold(seq)
+                    self._log_held(
+                        "the broker refused %d publish%s (seq %d); kept in the queue and sent "
+                        "again with backoff: check the broker's policy for this device's topics",
+                        1,
+                        seq,
+                    )
             self._counters.last_error = f"publish seq {seq}: {error}"
             self._notify()
 
     def _hold(self, seq: int) -> None:
-        """Hold back a message the broker refused, with the link's backoff (the caller holds
-        the lock); say so in one warning line a minute at most."""
+        """Hold back a message the broker refused, with the link's backoff doubling per
+        refusal, at least :data:`CONNECT_INTERVAL_S` (the caller holds the lock)."""
         refusals = self._held.get(seq, (0.0, 0))[1] + 1
         cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2 ** min(refusals, 20))
         delay = max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S)
         self._held[seq] = (time.monotonic() + delay, refusals)
-        self._refusals_unlogged += 1
+
+    def _log_held(self, text: str, count: int, seq: int) -> None:
+        """One warning line a minute at most about held-back publishes, with the count since
+        the last line (the caller holds the lock)."""
+        self._refusals_unlogged += count
         ran = time.monotonic()
-        if self._refusal_logged is None or ran - self._refusal_logged >= REFUSAL_LOG_INTERVAL_S:
-            log.warning(
-                "the broker refused %d publish%s (seq %d, %d time%s); kept in the queue and "
-                "sent again with backoff: check the broker's policy for this device's topics",
-                self._refusals_unlogged,
-                "" if self._refusals_unlogged == 1 else "es",
-                seq,
-                refusals,
-                "" if refusals == 1 else "s",
-                extra={"event": "publish_refused"},
-            )
-            self._refusal_logged, self._refusals_unlogged = ran, 0
+        if self._refusal_logged is not None and ran - self._refusal_logged < REFUSAL_LOG_INTERVAL_S:
+            return
+        n = self._refusals_unlogged
+        log.warning(text, n, "" if n == 1 else "es", seq, extra={"event": "publish_refused"})
+        self._refusal_logged, self._refusals_unlogged = ran, 0
 
     def _flush_acks(self) -> None:
         with self._lock:

@@ -115,3 +115,34 @@ def test_a_publish_the_policy_refuses_is_kept_and_retried_with_backoff_not_in_a_
     assert status["messages_sent"] <= 15, status
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert refused, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("secured", ["amqtt"], indirect=True)
+def test_a_publish_that_makes_the_broker_close_the_connection_does_not_starve_the_others(
+    secured: tuple[EmbeddedBroker, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a gateway with an asset its credential has no grant for, over MQTT 3.1.1
+    WHEN it publishes that asset's reading and the broker closes the connection for it (as
+    IoT Core does for a publish the policy does not allow: AUTH_ERROR)
+    THEN the reading stays queued and the granted asset's readings still arrive: the
+    messages a connection left unacknowledged when it dropped at once, with no PUBACK at
+    all, are held back with backoff instead of going first on every new connection."""
+    broker, password = secured
+    agent = agent_for(broker, tmp_path, "3.1.1", password)
+    agent = Agent(AgentConfig(**{**agent.config.__dict__, "assets": ("a-1", "a-2")}), SystemClock())
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-2", [Sample(now_ms, {"x": 1.0})])
+        for i in range(5):
+            agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)})])
+            time.sleep(0.3)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and agent.status()["queue_depth"] > 1:
+            time.sleep(0.1)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    assert status["queue_depth"] == 1, status  # the refused reading, kept
+    assert status["connects"] <= 12, status  # a connection a second at most
