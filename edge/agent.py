@@ -771,7 +771,16 @@ class Agent:
 
     def _publish(self, connection: mqtt.Connection, generation: int, message: Telemetry) -> None:
         seq = message.seq
-        payload = encode(message)
+        try:
+            payload = encode(message)
+        except WireFormatError as exc:  # a reading an older agent queued whole: split it
+            self.buffer.unform(seq)
+            self._error(
+                f"message seq {seq} not sent ({exc}); its readings are formed again in parts"
+            )
+            with self._lock:
+                self._held.pop(seq, None)
+            return
         with self._lock:
             self._inflight[seq] = (generation, time.monotonic())
             if generation == self._generation:

@@ -405,6 +405,37 @@ class SqliteBuffer:
         samples = tuple(Sample(ts_ms=ts, values=json.loads(body)) for ts, body in rows)
         return Telemetry(site, head[0], sender, seq, samples)
 
+    def unform(self, seq: int) -> None:
+        """Give message *seq*'s readings back to the queue unformed, a reading too large
+        for one message stored again in parts (:data:`MAX_READING_BYTES`). Only for a
+        message never sent: its payload would pass the wire limit (a queue written before
+        readings were split at queueing), so no copy of that id exists anywhere."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = self._db.execute(
+                    "SELECT id, asset, ts_ms, body, enq FROM readings WHERE seq = ? "
+                    "AND size > ? ORDER BY id",
+                    (seq, MAX_READING_BYTES),
+                ).fetchall()
+                for row_id, asset, ts_ms, body, enq in rows:
+                    self._db.execute("DELETE FROM readings WHERE id = ?", (row_id,))
+                    self._db.executemany(
+                        "INSERT INTO readings (asset, ts_ms, body, size, enq) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (asset, ts_ms, part, len(part), enq)
+                            for part in _split_values(json.loads(body))
+                        ],
+                    )
+                self._db.execute("UPDATE readings SET seq = NULL WHERE seq = ?", (seq,))
+                self._db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
+            finally:
+                self._recount()
+
     def ack(self, seqs: Sequence[int]) -> int:
         """Delete acknowledged messages; return how many readings left the queue."""
         if not seqs:
