@@ -38,7 +38,7 @@ from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
-from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection
+from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, parse_endpoint
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
@@ -67,6 +67,14 @@ STABLE_LINK_S = 30.0
 as the AWS IoT Device SDK's ``minConnectedTimeToResetReconnectDelayMs`` (30 s). A link that
 drops at once (a second device taking over the same client id, which IoT Core allows once
 a second, or a policy refusing its publishes) would otherwise reconnect in a tight loop."""
+
+REFUSAL_LOG_INTERVAL_S = 60.0
+"""The least time (seconds) between two lines about publishes the broker refused."""
+
+CONNECT_INTERVAL_S = 1.0
+"""The least time (seconds) between the starts of two connection attempts, whatever the
+backoff settings: IoT Core takes one CONNECT per second per client id and throttles the
+rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
 
 
 def agent_version() -> str:
@@ -147,6 +155,12 @@ class AgentConfig:
                     f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
                     f"IoT Core takes at most {MAX_TOPIC_BYTES}"
                 )
+        topic = status_topic(self.site, self.sender)
+        if len(topic.encode()) > MAX_TOPIC_BYTES:  # also the last will: the CONNECT would fail
+            raise ConfigError(
+                f"sender {self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
+                f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+            )
         rule = self.basic_ingest_rule
         if rule is not None and not RULE_NAME_RE.fullmatch(rule):
             raise ConfigError(
@@ -162,6 +176,23 @@ class AgentConfig:
             raise ConfigError("status_interval_s: expected seconds from 0.5 to 3600")
         if self.tls is not None:
             self.tls.check()
+        if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
+            self._check_iot_core_limits()
+
+    def _check_iot_core_limits(self) -> None:
+        """IoT Core's per-connection limits (its message broker quotas): 100 publishes a
+        second in and out, the excess dropped; 100 unacknowledged QoS 1 publishes; a
+        keep-alive of at most 1200 s, which it applies to a client asking more, so that
+        client would be dropped after 1800 s of quiet before it pings."""
+        for name, value, limit in (
+            ("max_publishes_per_s", self.max_publishes_per_s, 100),
+            ("max_inflight", self.max_inflight, 100),
+            ("keep_alive_s", self.keep_alive_s, 1200),
+        ):
+            if value > limit:
+                raise ConfigError(
+                    f"{name}: {value:g} is over IoT Core's {limit} for one connection"
+                )
 
     @property
     def status_file(self) -> Path:
@@ -239,6 +270,16 @@ class Agent:
         """seq -> (connection generation, wall time sent)."""
         self._resend: list[int] = []
         self._acked: list[int] = []
+        self._held: dict[int, tuple[float, int]] = {}
+        """seq -> (monotonic time before which it is not sent again, refusals so far): a
+        publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
+        self._refusal_logged: float | None = None
+        self._refusals_unlogged = 0
+        self._link_acks = 0
+        """PUBACKs of telemetry on the current connection."""
+        self._link_pending: set[int] = set()
+        """Telemetry sent on the current connection and not acknowledged (a publish that
+        failed with the connection is no longer in flight, but still here)."""
         self._threads: list[threading.Thread] = []
         self._sender: threading.Thread | None = None
         self._final_status: dict[str, object] | None = None
@@ -495,6 +536,8 @@ class Agent:
     def _link_loop(self) -> None:
         attempt = 0
         while self._running:
+            started = time.monotonic()
+            up_s = 0.0
             try:
                 up_s = self._link_once()
             except LinkDown as exc:
@@ -515,7 +558,10 @@ class Agent:
                 )
             attempt = min(attempt + 1, 20)
             cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
-            self._stopping.wait(random.uniform(self.config.backoff_min_s, cap))
+            since = max(up_s, time.monotonic() - started)  # since this attempt's CONNECT
+            self._stopping.wait(
+                max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S - since)
+            )
 
     def _link_once(self) -> float:
         """Connect, subscribe, serve until the link drops; how long it was up (seconds).
@@ -534,6 +580,8 @@ class Agent:
             self._generation = generation
             self._connection = connection
             self._counters.connects += 1
+            self._link_acks = 0
+            self._link_pending.clear()
             self._last_progress = time.monotonic()
             # anything in flight on an older connection is re-sent from the queue
             self._resend = sorted(set(self._resend) | set(self._inflight))
@@ -546,8 +594,28 @@ class Agent:
         self._publish_status()
         up_since = time.monotonic()
         self._link_down.wait()
+        up_s = time.monotonic() - up_since
+        with self._wake:
+            # A broker closes the connection on a publish it refuses (IoT Core, for one its
+            # policy does not allow). Sent first again on every new connection, that message
+            # would keep every newer one from going: what a link that dropped soon, having
+            # acknowledged nothing, left in flight is held back with backoff instead.
+            quiet = self._running and not self._link_acks
+            suspects = sorted(self._link_pending | set(self._inflight)) if quiet else []
+            suspects = suspects if up_s < STABLE_LINK_S else []
         self._drop_connection()
-        return time.monotonic() - up_since
+        if suspects:
+            with self._wake:
+                for seq in suspects:
+                    self._hold(seq)
+                self._log_held(
+                    f"the link dropped after {up_s:.1f} s with no PUBACK; %d unacknowledged "
+                    "publish%s (seq %d) kept and sent again with backoff, after newer ones "
+                    "(a broker closes the connection on a publish its policy refuses)",
+                    len(suspects),
+                    suspects[0],
+                )
+        return up_s
 
     def _on_interrupted(self, error: Exception, generation: int) -> None:
         with self._lock:
@@ -651,7 +719,7 @@ class Agent:
         cfg = self.config
         while True:
             with self._lock:
-                seq = self._resend.pop(0) if self._resend else None
+                seq = self._next_resend()
             if seq is None:
                 break
             try:
@@ -664,6 +732,8 @@ class Agent:
                 with self._lock:
                     self._counters.resent_messages += 1
                 return message, 0.0
+            with self._lock:  # dropped from the queue meanwhile (drop_oldest, max_age_s)
+                self._held.pop(seq, None)
         now = self.clock.now()
         due_in = IDLE_WAIT_S
         for asset, (count, oldest) in sorted(self.buffer.unformed().items(), key=lambda i: i[1][1]):
@@ -683,6 +753,16 @@ class Agent:
             return message, 0.0 if message is not None else IDLE_WAIT_S
         return None, max(0.0, due_in)
 
+    def _next_resend(self) -> int | None:
+        """The oldest seq owed a resend that is not held back after a refusal (the caller
+        holds the lock); a held one waits out its backoff while newer messages go."""
+        now = time.monotonic()
+        for i, seq in enumerate(self._resend):
+            hold = self._held.get(seq)
+            if hold is None or hold[0] <= now:
+                return self._resend.pop(i)
+        return None
+
     def _telemetry_topic(self, message: Telemetry) -> str:
         rule = self.config.basic_ingest_rule
         if rule is None:
@@ -691,9 +771,20 @@ class Agent:
 
     def _publish(self, connection: mqtt.Connection, generation: int, message: Telemetry) -> None:
         seq = message.seq
-        payload = encode(message)
+        try:
+            payload = encode(message)
+        except WireFormatError as exc:  # a reading an older agent queued whole: split it
+            self.buffer.unform(seq)
+            self._error(
+                f"message seq {seq} not sent ({exc}); its readings are formed again in parts"
+            )
+            with self._lock:
+                self._held.pop(seq, None)
+            return
         with self._lock:
             self._inflight[seq] = (generation, time.monotonic())
+            if generation == self._generation:
+                self._link_pending.add(seq)
         try:
             future, _packet_id = connection.publish(
                 self._telemetry_topic(message), payload, mqtt.QoS.AT_LEAST_ONCE
@@ -713,18 +804,50 @@ class Agent:
         with self._wake:
             self._acked.append(seq)
             self._inflight.pop(seq, None)
+            self._held.pop(seq, None)
+            if generation == self._generation:
+                self._link_acks += 1
+                self._link_pending.discard(seq)
             self._last_progress = time.monotonic()
             self._notify()
 
     def _nack(self, seq: int, generation: int, error: BaseException) -> None:
+        refused = getattr(error, "name", "") == "AWS_ERROR_MQTT_ACK_REASON_CODE_FAILURE"
         with self._wake:
             entry = self._inflight.get(seq)
             if entry is not None and entry[0] == generation:
                 del self._inflight[seq]
                 self._resend.append(seq)
                 self._resend.sort()
+                if refused:  # sent at once, it would be refused again: a loop
+                    self._hold(seq)
+                    self._log_held(
+                        "the broker refused %d publish%s (seq %d); kept in the queue and sent "
+                        "again with backoff: check the broker's policy for this device's topics",
+                        1,
+                        seq,
+                    )
             self._counters.last_error = f"publish seq {seq}: {error}"
             self._notify()
+
+    def _hold(self, seq: int) -> None:
+        """Hold back a message the broker refused, with the link's backoff doubling per
+        refusal, at least :data:`CONNECT_INTERVAL_S` (the caller holds the lock)."""
+        refusals = self._held.get(seq, (0.0, 0))[1] + 1
+        cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2 ** min(refusals, 20))
+        delay = max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S)
+        self._held[seq] = (time.monotonic() + delay, refusals)
+
+    def _log_held(self, text: str, count: int, seq: int) -> None:
+        """One warning line a minute at most about held-back publishes, with the count since
+        the last line (the caller holds the lock)."""
+        self._refusals_unlogged += count
+        ran = time.monotonic()
+        if self._refusal_logged is not None and ran - self._refusal_logged < REFUSAL_LOG_INTERVAL_S:
+            return
+        n = self._refusals_unlogged
+        log.warning(text, n, "" if n == 1 else "es", seq, extra={"event": "publish_refused"})
+        self._refusal_logged, self._refusals_unlogged = ran, 0
 
     def _flush_acks(self) -> None:
         with self._lock:

@@ -30,14 +30,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import reprlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.clock import Clock
-from edge.errors import ConfigError, StorageError
+from edge.errors import ConfigError, StorageError, WireFormatError
 from edge.files import damaged_name, private_file
 from edge.wire import MAX_PAYLOAD_BYTES, Sample, Telemetry, encode, from_document
 
@@ -72,6 +73,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 SAMPLE_OVERHEAD = len('{"ts":,"values":},')
 """Bytes a sample adds to a payload beyond its ts digits and values JSON."""
+MAX_READING_BYTES = MAX_PAYLOAD_BYTES - 1024
+"""The most values JSON one stored row holds: alone in a message it still fits IoT Core's
+128 KB payload limit with the longest names (the header of three 128-character names and a
+19-digit seq is under 500 bytes). A reading with more is stored as several rows of the same
+time, its sensors divided among them; the batcher merges readings that share a timestamp
+into one row, so nothing downstream sees the split."""
 
 
 class BufferFullError(StorageError):
@@ -398,6 +405,37 @@ class SqliteBuffer:
         samples = tuple(Sample(ts_ms=ts, values=json.loads(body)) for ts, body in rows)
         return Telemetry(site, head[0], sender, seq, samples)
 
+    def unform(self, seq: int) -> None:
+        """Give message *seq*'s readings back to the queue unformed, a reading too large
+        for one message stored again in parts (:data:`MAX_READING_BYTES`). Only for a
+        message never sent: its payload would pass the wire limit (a queue written before
+        readings were split at queueing), so no copy of that id exists anywhere."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = self._db.execute(
+                    "SELECT id, asset, ts_ms, body, enq FROM readings WHERE seq = ? "
+                    "AND size > ? ORDER BY id",
+                    (seq, MAX_READING_BYTES),
+                ).fetchall()
+                for row_id, asset, ts_ms, body, enq in rows:
+                    self._db.execute("DELETE FROM readings WHERE id = ?", (row_id,))
+                    self._db.executemany(
+                        "INSERT INTO readings (asset, ts_ms, body, size, enq) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (asset, ts_ms, part, len(part), enq)
+                            for part in _split_values(json.loads(body))
+                        ],
+                    )
+                self._db.execute("UPDATE readings SET seq = NULL WHERE seq = ?", (seq,))
+                self._db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
+            finally:
+                self._recount()
+
     def ack(self, seqs: Sequence[int]) -> int:
         """Delete acknowledged messages; return how many readings left the queue."""
         if not seqs:
@@ -505,8 +543,27 @@ def _rows(
     rows = []
     for s in samples:
         body = json.dumps(dict(s.values), separators=(",", ":"), allow_nan=False)
-        rows.append((asset, s.ts_ms, body, len(body), now))
+        parts = [body] if len(body) <= MAX_READING_BYTES else _split_values(s.values)
+        rows += [(asset, s.ts_ms, part, len(part), now) for part in parts]
     return rows
+
+
+def _split_values(values: Mapping[str, float | None]) -> list[str]:
+    """The values JSON of a reading too large for one message, as parts of at most
+    :data:`MAX_READING_BYTES` each (every sensor in exactly one part, in order). One
+    sensor is at most a few hundred bytes (a 200-character name and a number)."""
+    parts: list[str] = []
+    piece: dict[str, float | None] = {}
+    size = 2  # the braces
+    for name, value in values.items():
+        cost = len(json.dumps({name: value}, separators=(",", ":"), allow_nan=False)) - 1
+        if piece and size + cost > MAX_READING_BYTES:
+            parts.append(json.dumps(piece, separators=(",", ":"), allow_nan=False))
+            piece, size = {}, 2
+        piece[name] = value
+        size += cost
+    parts.append(json.dumps(piece, separators=(",", ":"), allow_nan=False))
+    return parts
 
 
 def _over_bound(rows: Sequence[tuple[str, int, str, int, float]], max_bytes: int) -> int:
@@ -521,13 +578,26 @@ def _over_bound(rows: Sequence[tuple[str, int, str, int, float]], max_bytes: int
 
 
 def check_readings(asset: str, samples: Sequence[Sample]) -> None:
-    """Raise WireFormatError naming the first reading outside the wire contract."""
-    doc = {
-        "v": 1,
-        "site": "x",
-        "asset": asset,
-        "sender": "x",
-        "seq": 0,
-        "samples": [{"ts": s.ts_ms, "values": dict(s.values)} for s in samples],
-    }
+    """Raise WireFormatError naming the first reading outside the wire contract (or not
+    shaped as one: a plugin may hand over anything)."""
+    raw = []
+    for i, s in enumerate(samples):
+        if not hasattr(s, "ts_ms") or not hasattr(s, "values"):
+            raise WireFormatError(
+                f"samples[{i}]: expected a Sample(ts_ms, values), got {_clipped(s)}",
+                reason="bad_schema",
+            )
+        if not isinstance(s.values, Mapping):
+            raise WireFormatError(
+                f"samples[{i}].values: expected an object of sensor values, got "
+                f"{_clipped(s.values)}",
+                reason="bad_schema",
+            )
+        raw.append({"ts": s.ts_ms, "values": dict(s.values)})
+    doc = {"v": 1, "site": "x", "asset": asset, "sender": "x", "seq": 0, "samples": raw}
     from_document(doc)
+
+
+def _clipped(value: object, limit: int = 40) -> str:
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -189,7 +189,7 @@ class CrtTransport:
             connection.connect().result(self.connect_timeout_ms / 1000 + 2)
         except Exception as exc:
             _quietly_disconnect(connection)
-            raise LinkDown(f"connect to {self.endpoint.host}:{self.endpoint.port}: {exc}") from exc
+            raise LinkDown(f"connect to {self._where}: {_refusal3(exc)}") from exc
         return connection
 
     def _connect5(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
@@ -198,6 +198,7 @@ class CrtTransport:
 
         def failure(data: mqtt5.LifecycleConnectFailureData) -> None:
             outcome.setdefault("error", data.exception)
+            outcome.setdefault("connack", data.connack_packet)
             done.set()
 
         client = mqtt5.Client(
@@ -237,12 +238,45 @@ class CrtTransport:
         try:
             connection.connect().result(self.connect_timeout_ms / 1000 + 2)
         except Exception as exc:
+            done.wait(0.5)  # the CONNACK, if any, comes with the failure event
             _quietly_disconnect(connection)
-            error = LinkDown(f"MQTT 5 connect to {self.endpoint.host}:{self.endpoint.port}: {exc}")
+            connack = outcome.get("connack")
+            code = getattr(connack, "reason_code", None)
+            if code is not None and int(code) >= 0x80:  # a CONNACK saying no: say why
+                why = " ".join(str(getattr(connack, "reason_string", None) or "").split())[:200]
+                raise LinkDown(
+                    f"MQTT 5 connect to {self._where}: {REFUSED}: {_code_name(code)} "
+                    f"({int(code)}){f' ({why})' if why else ''}; {CHECK}"
+                ) from exc
+            error = LinkDown(f"MQTT 5 connect to {self._where}: {exc}")
             # a CONNACK timeout means a broker listened but did not speak MQTT 5
             error.reached = "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
             raise error from exc
         return connection
+
+
+REFUSED = "the broker refused the connection"
+CHECK = "check the credentials ([auth], or [tls] cert and key) and the broker's policy"
+
+
+def _code_name(code: object) -> str:
+    try:
+        return mqtt5.ConnectReasonCode(int(code)).name  # type: ignore[call-overload]
+    except ValueError:
+        return "UNKNOWN_REASON"
+
+
+def _refusal3(exc: BaseException) -> str:
+    """What a failed MQTT 3.1.1 connect means, in one line. awscrt gives the CONNACK's
+    return code when it has one, and otherwise reports a CONNACK that refuses the client
+    (wrong credentials, a client id or a certificate the broker does not take) as a
+    protocol error, which names no reason."""
+    code = exc.args[0] if exc.args else None
+    if isinstance(code, mqtt.ConnectReturnCode):
+        return f"{REFUSED}: {code.name} ({int(code)}); {CHECK}"
+    if getattr(exc, "name", "") == "AWS_ERROR_MQTT_PROTOCOL_ERROR":
+        return f"{REFUSED} or broke MQTT (awscrt: {exc}); MQTT 3.1.1 gives no reason: {CHECK}"
+    return str(exc)
 
 
 def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> None:

@@ -271,6 +271,10 @@ def _sample(raw: object, index: int) -> Sample:
     if not isinstance(values, dict) or not values:
         raise WireFormatError(f"{where}.values: expected a non-empty object", reason="bad_schema")
     for name, value in values.items():
+        if not isinstance(name, str):  # a plugin's dict keyed by register number, say
+            raise WireFormatError(
+                f"{where}.values: sensor name {_short(name)} is not text", reason="bad_sensor_name"
+            )
         if not SENSOR_RE.fullmatch(name):
             raise WireFormatError(
                 f"{where}.values: {sensor_name_problem(name)}", reason="bad_sensor_name"

@@ -353,3 +353,38 @@ def test_a_file_that_is_no_database_is_moved_aside_and_a_folder_is_still_refused
     folder.mkdir()
     with pytest.raises(StorageError, match="cannot open"):
         SqliteBuffer(folder, ManualClock())
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sensors=st.integers(600, 2500),
+    name_len=st.integers(150, 200),
+    long_names=st.booleans(),
+)
+def test_a_reading_too_large_for_one_message_is_sent_in_parts_that_each_fit(
+    tmp_path_factory: pytest.TempPathFactory, sensors: int, name_len: int, long_names: bool
+) -> None:
+    """GIVEN one reading whose values alone pass IoT Core's 128 KB payload limit
+    WHEN it is queued and its messages formed
+    THEN every message encodes within the limit (none the broker would refuse, none
+    that stalls the sender), and the parts hold every value under the reading's time:
+    the batcher merges readings that share a timestamp into one row."""
+    site, asset, sender = ("s" * 128, "a" * 128, "g" * 128) if long_names else ("s1", "a1", "gw")
+    values = {f"{i:05d}".ljust(name_len, "x"): i * 123456.789 for i in range(sensors)}
+    reading = Sample(1_700_000_000_000, values)
+    buf = SqliteBuffer(tmp_path_factory.mktemp("q") / "q.db", ManualClock())
+    buf.put(asset, [reading, *samples(3, start=1)])
+    merged: dict[str, float | None] = {}
+    stamps = []
+    while (message := buf.form(site, sender, asset, max_samples=100_000)) is not None:
+        body = encode(message)  # raises past MAX_PAYLOAD_BYTES
+        assert len(body) <= MAX_PAYLOAD_BYTES
+        for sample in decode(body).samples:
+            stamps.append(sample.ts_ms)
+            if sample.ts_ms == reading.ts_ms:
+                assert not set(sample.values) & set(merged)  # each value in one part only
+                merged.update(sample.values)
+    assert merged == values
+    assert stamps == sorted(stamps) and len(set(stamps)) == 4  # the others follow, in order

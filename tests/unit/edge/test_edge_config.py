@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge import cli
+from edge.agent import AgentConfig
 from edge.config import load_config
 from edge.errors import ConfigError
 
@@ -160,6 +161,22 @@ def test_an_agent_whose_telemetry_topic_iot_core_would_refuse_does_not_start(
     assert cli.main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "273 bytes" in err and "at most 256" in err
+
+
+def test_an_agent_whose_status_topic_iot_core_would_refuse_does_not_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GIVEN a long site and a long sender (client id) with short asset names
+    WHEN the agent starts
+    THEN it refuses in one line: its status topic, also its MQTT last will, would pass the
+    256 bytes IoT Core takes (iot-core-rules-and-limits §2), so every status publish
+    would be refused and the will would make IoT Core refuse the CONNECT itself."""
+    long_names = GOOD.replace('"plant1"', f'"{"s" * 120}"').replace('"gw-01"', f'"{"g" * 128}"')
+    path = write(tmp_path, long_names)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sender" in err and "270 bytes" in err
+    assert "at most 256" in err
 
 
 WRONG_OPTIONS = [
@@ -318,3 +335,32 @@ def test_basic_ingest_rule_is_read_from_the_agent_table(
     config, _s, _t = load_config(write(tmp_path, text))
     assert config.basic_ingest_rule == "plantwatch_telemetry_to_batcher"
     assert load_config(write(tmp_path, GOOD))[0].basic_ingest_rule is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("max_publishes_per_s", 150.0, "max_publishes_per_s: 150 is over IoT Core's 100"),
+        ("max_inflight", 120, "max_inflight: 120 is over IoT Core's 100"),
+        ("keep_alive_s", 3600, "keep_alive_s: 3600 is over IoT Core's 1200"),
+    ],
+)
+def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_endpoint(
+    tmp_path: Path, option: str, value: float, words: str
+) -> None:
+    """GIVEN an IoT Core endpoint and a setting past its per-connection limits (100
+    publishes a second in and out, the excess dropped; 100 unacknowledged publishes;
+    keep-alive at most 1200 s, so a client asking more is dropped after 1800 s of quiet
+    while it waits longer to ping: iot-core-rules-and-limits §2-§3)
+    THEN the agent refuses to start, naming the option; another broker takes the value."""
+    settings = {
+        "site": "s1",
+        "sender": "gw",
+        "queue_path": str(tmp_path / "q.db"),
+        "assets": ("pump-1",),
+        option: value,
+    }
+    iot = AgentConfig(broker_url="xxxx-ats.iot.eu-west-1.amazonaws.com", **settings)
+    with pytest.raises(ConfigError, match=words):
+        iot.check()
+    AgentConfig(broker_url="mqtt://127.0.0.1:1883", **settings).check()

@@ -68,3 +68,45 @@ def test_a_link_that_stayed_up_reconnects_at_once_and_starts_the_backoff_over(
     waits = looped(tmp_path, [0.5, 0.5, STABLE_LINK_S + 1, 0.5, 0.5, 0.5], monkeypatch)
     # the stable link's drop waits nothing; the short ones after it start from the bottom
     assert waits == [2.0, 4.0, 2.0, 4.0]
+
+
+def test_connect_attempts_are_a_second_apart_even_with_a_shorter_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a broker that refuses every CONNECT (wrong credentials, a policy) and a backoff
+    configured below a second
+    WHEN the agent keeps trying
+    THEN no two CONNECTs of its client id start within a second: IoT Core takes one CONNECT
+    per second per client id (iot-core-rules-and-limits §3) and throttles the rest, so a
+    faster retry only fails again."""
+    agent = Agent(
+        AgentConfig(
+            site="s1",
+            sender="gw",
+            broker_url="mqtt://127.0.0.1:1",
+            queue_path=str(tmp_path / "q.db"),
+            assets=("pump-1",),
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=0.1,
+        ),
+        ManualClock(),
+    )
+    attempts = iter(range(6))
+    waits: list[float] = []
+
+    def refused() -> float:
+        if next(attempts) == 5:
+            agent._running = False
+        raise agent_module.LinkDown("connect to 127.0.0.1:1: refused by the broker")
+
+    def wait(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        return False
+
+    monkeypatch.setattr(agent, "_link_once", refused)
+    monkeypatch.setattr(agent._stopping, "wait", wait)
+    agent._running = True
+    agent._link_loop()
+    assert len(waits) >= 5
+    assert all(0.9 <= w <= agent_module.CONNECT_INTERVAL_S for w in waits[:5]), waits

@@ -133,6 +133,55 @@ def test_a_bad_reading_is_refused_alone_and_the_good_ones_polled_with_it_are_que
     assert sum("ts" in r and "2200-01-01" in r for r in reasons) == 2
 
 
+class Misshapen:
+    """Readings a plugin may build wrong: a sensor keyed by register number, no values at
+    all, something that is no Sample, beside good readings."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, now: float) -> list[tuple[str, object]]:
+        self.polls += 1
+        if self.polls > 1:
+            return []
+        ts = int(now * 1000)
+        return [
+            ("pump-1", Sample(ts, {"flow": 1.0})),
+            ("pump-1", Sample(ts + 1, {40001: 2.0})),  # type: ignore[dict-item]
+            ("pump-1", Sample(ts + 2, None)),  # type: ignore[arg-type]
+            ("pump-1", "flow=3.0"),
+            ("pump-1", Sample(ts + 3, {"flow": 4.0})),
+        ]
+
+
+def test_a_misshapen_reading_is_refused_alone_in_one_line_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a source whose readings include a non-text sensor name, no values and a
+    non-Sample WHEN the agent polls it THEN each of those is refused alone as invalid, in a
+    line naming what is wrong, and the good readings polled with them are queued (a
+    TypeError used to refuse the whole poll as 'error', good readings too)."""
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent = make(tmp_path, sampling_interval_s=0.1)
+    source = Misshapen()
+    agent.add_source(source)
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 3, timeout=10)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False, timeout=1)
+    assert status["queue_depth"] == 2
+    assert status["refused_by_reason"] == {"invalid": 3}
+    reasons = [r.getMessage() for r in caplog.records if r.getMessage().startswith("submit")]
+    assert len(reasons) == 3, reasons
+    assert any("sensor name 40001" in r and "not text" in r for r in reasons), reasons
+    assert any("values: expected an object of sensor values, got None" in r for r in reasons)
+    assert any("expected a Sample" in r for r in reasons), reasons
+    with pytest.raises(WireFormatError, match="not text"):
+        agent.submit("pump-1", [Sample(1_700_000_000_000, {7: 1.0})])  # type: ignore[dict-item]
+
+
 class Broken:
     """A plugin whose poll returns something that is not a list of (asset, Sample)."""
 

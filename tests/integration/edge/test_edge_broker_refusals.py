@@ -1,0 +1,148 @@
+"""The broker saying no: a CONNECT it refuses, a publish its policy refuses.
+
+GIVEN a broker with credentials and topic grants (``plantwatch up --auth``'s), the agent
+must say in one line why it cannot connect, retry no faster than IoT Core takes CONNECTs
+(one a second per client id), and keep a reading whose publish is refused without sending
+it again in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.runtime.broker import EmbeddedBroker
+from cloud.runtime.broker_auth import AuthStore
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
+from edge.wire import Sample
+
+CASES = [
+    pytest.param("amqtt", "3.1.1", id="amqtt-3.1.1"),
+    pytest.param("mosquitto", "3.1.1", marks=pytest.mark.mosquitto, id="mosquitto-3.1.1"),
+    pytest.param("mosquitto", "5", marks=pytest.mark.mosquitto, id="mosquitto-5"),
+]
+
+
+@pytest.fixture
+def secured(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, str]]:
+    store = AuthStore(tmp_path / "auth").ensure()
+    password = store.add_device("gw-1", "plant1", ["a-1"])
+    with EmbeddedBroker(request.param, auth=store) as broker:
+        yield broker, password
+
+
+def agent_for(broker: EmbeddedBroker, tmp_path: Path, protocol: str, password: str) -> Agent:
+    return Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=f"mqtt://{broker.host}:{broker.port}",
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol=protocol,
+            shadow=False,
+            username="gw-1",
+            password=password,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+
+
+@pytest.mark.parametrize(("secured", "protocol"), [c.values for c in CASES], indirect=["secured"])
+def test_wrong_credentials_are_one_clear_line_a_try_and_at_most_a_try_a_second(
+    secured: tuple[EmbeddedBroker, str],
+    protocol: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, _password = secured
+    agent = agent_for(broker, tmp_path, protocol, "not-the-password")
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    agent.start()
+    try:
+        time.sleep(3.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    tries = [r.getMessage() for r in caplog.records if "connect to" in r.getMessage()]
+    assert status["connects"] == 0
+    assert 2 <= len(tries) <= 5, tries  # a try a second at most, though the backoff is 0.2 s
+    for line in tries:
+        assert "\n" not in line
+        assert "the broker refused the connection" in line, line
+        assert "credentials" in line, line
+    if protocol == "5":  # MQTT 5's CONNACK says why
+        assert "NOT_AUTHORIZED (135)" in tries[0] or "BAD_USERNAME_OR_PASSWORD" in tries[0]
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("secured", ["mosquitto"], indirect=True)
+def test_a_publish_the_policy_refuses_is_kept_and_retried_with_backoff_not_in_a_loop(
+    secured: tuple[EmbeddedBroker, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """GIVEN a gateway configured with an asset its credential has no grant for
+    WHEN it publishes that asset's reading
+    THEN the broker refuses it with an MQTT 5 PUBACK 'not authorized' (AWS IoT Core's
+    reason code 0x87 on PUBLISH), the reading stays queued and is sent again only with
+    backoff, not in a loop (IoT Core counts every publish against the connection's 100 a
+    second), and the granted asset's readings still go out meanwhile: the refused message,
+    oldest of all, had kept them from ever being formed."""
+    broker, password = secured
+    agent = agent_for(broker, tmp_path, "5", password)
+    agent = Agent(AgentConfig(**{**agent.config.__dict__, "assets": ("a-1", "a-2")}), SystemClock())
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-2", [Sample(now_ms, {"x": 1.0})])
+        for i in range(5):
+            agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)})])
+            time.sleep(0.3)
+        time.sleep(3)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    assert status["queue_depth"] == 1  # the refused reading, kept; a-1's were acknowledged
+    assert status["messages_sent"] <= 15, status
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("secured", ["amqtt"], indirect=True)
+def test_a_publish_that_makes_the_broker_close_the_connection_does_not_starve_the_others(
+    secured: tuple[EmbeddedBroker, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a gateway with an asset its credential has no grant for, over MQTT 3.1.1
+    WHEN it publishes that asset's reading and the broker closes the connection for it (as
+    IoT Core does for a publish the policy does not allow: AUTH_ERROR)
+    THEN the reading stays queued and the granted asset's readings still arrive: the
+    messages a connection left unacknowledged when it dropped at once, with no PUBACK at
+    all, are held back with backoff instead of going first on every new connection."""
+    broker, password = secured
+    agent = agent_for(broker, tmp_path, "3.1.1", password)
+    agent = Agent(AgentConfig(**{**agent.config.__dict__, "assets": ("a-1", "a-2")}), SystemClock())
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-2", [Sample(now_ms, {"x": 1.0})])
+        for i in range(5):
+            agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)})])
+            time.sleep(0.3)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and agent.status()["queue_depth"] > 1:
+            time.sleep(0.1)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+    assert status["queue_depth"] == 1, status  # the refused reading, kept
+    assert status["connects"] <= 12, status  # a connection a second at most
