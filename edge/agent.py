@@ -117,7 +117,7 @@ class AgentConfig:
     max_inflight: int = 50
     """IoT Core allows 100 unacknowledged QoS 1 publishes per client."""
     max_message_bytes: int = MAX_PAYLOAD_BYTES - 512
-    keep_alive_s: int = 30
+    keep_alive_s: int = 300
     ping_timeout_ms: int = 3000
     ack_timeout_s: float = 5.0
     """No PUBACK at all for this long (wall seconds) while publishes wait: the link is dead.

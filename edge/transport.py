@@ -84,7 +84,7 @@ class CrtTransport:
         *,
         protocol: str = "auto",
         tls: TlsConfig | None = None,
-        keep_alive_s: int = 30,
+        keep_alive_s: int = 300,
         ping_timeout_ms: int = 3000,
         connect_timeout_ms: int = 3000,
         operation_timeout_ms: int = 10000,

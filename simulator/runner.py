@@ -122,7 +122,8 @@ class DirectPublisher:
         self._client.on_connect = on_connect
         self._client.on_message = self._on_message
         try:
-            self._client.connect(address.host, address.port, keepalive=30)
+            # devices use a 300 s keep-alive (iot-core-rules-and-limits §2's project rule)
+            self._client.connect(address.host, address.port, keepalive=300)
         except OSError as exc:
             raise PlantwatchError(f"{address.url}: cannot connect ({exc})") from None
         self._client.loop_start()

@@ -364,3 +364,16 @@ def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_e
     with pytest.raises(ConfigError, match=words):
         iot.check()
     AgentConfig(broker_url="mqtt://127.0.0.1:1883", **settings).check()
+
+
+def test_devices_keep_alive_300_s_unless_told_otherwise(tmp_path: Path) -> None:
+    """iot-core-rules-and-limits §2's project rule: devices use a 300 s keep-alive (IoT
+    Core takes 30-1200 s). While data flows a dead link is caught by the PUBACK timeout,
+    so a longer keep-alive only costs time on an idle one, and saves pings."""
+    from edge.transport import CrtTransport
+
+    config, _sources, _shutdown = load_config(write(tmp_path, GOOD))
+    assert config.keep_alive_s == 300
+    assert CrtTransport("mqtt://127.0.0.1:1883", "gw-01").keep_alive_s == 300
+    told = load_config(write(tmp_path, GOOD.replace("[queue]", "keep_alive_s = 60\n\n[queue]")))
+    assert told[0].keep_alive_s == 60
