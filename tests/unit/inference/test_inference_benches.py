@@ -214,6 +214,7 @@ def test_bench_train_reports_keys(capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["rows"] == 5000 and doc["sensors"] == 6
     assert doc["train_s"] >= 0 and doc["score_rows_per_s"] > 0
+    assert doc["rows_per_s"] == doc["score_rows_per_s"]  # the design brief's scoring key
     assert doc["modes"] == 3
     for name in ("user_ms", "sys_ms", "minor_faults"):
         for call in ("score", "alarm"):  # the model's calls and the monitor's
