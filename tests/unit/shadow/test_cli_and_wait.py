@@ -124,3 +124,16 @@ def test_set_version_0_creates_a_shadow_only_if_it_never_existed(tmp_path: Path,
     assert code == 1 and "Version conflict" in err
     code, _, err = run_cli(capsys, "set", "pump-5", "mode=stop", "--version", "-1", "--data", data)
     assert code == 2 and "--version" in err
+
+
+@pytest.mark.parametrize("thing", ["pump 7", "t" * 129, "$pump"])
+def test_list_refuses_an_invalid_thing_name_like_get_does(tmp_path: Path, capsys, thing: str):
+    """Contract section 5 Choice: a thing name that breaks ``[a-zA-Z0-9:_-]{1,128}`` gets
+    400 ``Invalid thing name``, for ``list`` as for ``get`` (the REST face's
+    ListNamedShadowsForThing answers it too), instead of "no named shadows"."""
+    data = str(tmp_path)
+    run_cli(capsys, "set", "pump-7", "mode=safe", "--name", "cfg", "--data", data)
+    for action in ("get", "list"):
+        code, out, err = run_cli(capsys, action, thing, "--data", data)
+        assert code != 0 and out == "", (action, out)
+        assert "400 Invalid thing name" in err, (action, err)
