@@ -18,7 +18,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR, DataLayout
-from edge.cliargs import add_subcommands, aws_region, positive_float, positive_int
+from edge.cliargs import add_subcommands, aws_region, non_negative_int, positive_float
 
 READS = ("get", "list", "wait")
 """Actions that only look: against a missing store file they fail instead of creating one."""
@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
         if action == "set":
             child.add_argument(
-                "--version", type=positive_int, help="apply only at this shadow version"
+                "--version",
+                type=non_negative_int,
+                help="apply only at this shadow version (0: only if the shadow never existed)",
             )
         if action == "wait":
             child.add_argument(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from cloud.adapters.local.mqtt_url import guard_callbacks, no_delay, parse_broker_url
-from cloud.shadow.document import Json, ShadowError
+from cloud.shadow.document import Json, ShadowError, validate_names
 from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
@@ -290,7 +290,12 @@ class DirectShadowClient:
         return self._call(lambda: self._ops.delete(thing, name))
 
     def list_named(self, thing: str) -> list[str]:
-        """Named shadows of *thing* (never the classic one), as ListNamedShadowsForThing."""
+        """Named shadows of *thing* (never the classic one), as ListNamedShadowsForThing:
+        an invalid thing name is 400 ``Invalid thing name`` there too."""
+        try:
+            validate_names(thing, None)
+        except ShadowError as error:
+            raise_for(error.code, error.message)
         return self._store.named_shadows(thing)
 
     @staticmethod

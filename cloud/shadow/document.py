@@ -171,7 +171,7 @@ def lenient_token(payload: bytes) -> str | None:
 def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, str | None]:
     """Return ``(state, version, token)`` after the checks that need no stored document.
 
-    Order: clientToken, node shapes, version type, depth (with arrays holding null).
+    Order: clientToken, node shapes, version type, arrays holding null, depth.
     """
     token = client_token(doc)
     if "state" not in doc:
@@ -193,28 +193,42 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
     ):
         raise ShadowError(400, "Invalid version", token)
     if state is not None:
-        for section in SECTIONS:
-            value = state.get(section)
-            if isinstance(value, dict):
-                _check_depth(value, 1, token)
+        sections = [v for s in SECTIONS if isinstance(v := state.get(s), dict)]
+        # A null in an array is the JSON step's "Invalid JSON" (4.3 Choice), so it is
+        # looked for in the whole request before depth: which error answers never
+        # depends on the order of the keys.
+        if any(_holds_null_in_array(value) for value in sections):
+            raise ShadowError(400, "Invalid JSON", token)
+        for value in sections:
+            _check_depth(value, 1, token)
     return state, version, token
 
 
-def _check_depth(value: Any, level: int, token: str | None, in_array: bool = False) -> None:
-    if isinstance(value, dict):
+def _holds_null_in_array(root: Json) -> bool:
+    """Whether a null sits anywhere inside an array (an object in an array included).
+    Iterative: a request nested as deep as the JSON parser allows cannot overflow it."""
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        value, in_array = stack.pop()
+        if isinstance(value, dict):
+            for child in value.values():
+                if child is None and in_array:
+                    return True
+                stack.append((child, in_array))
+        elif isinstance(value, list):
+            for child in value:
+                if child is None:
+                    return True
+                stack.append((child, True))
+    return False
+
+
+def _check_depth(value: Any, level: int, token: str | None) -> None:
+    if isinstance(value, dict | list):
         if value and level > MAX_DEPTH:
             raise _too_deep(token)
-        for child in value.values():
-            if child is None and in_array:
-                raise ShadowError(400, "Invalid JSON", token)
-            _check_depth(child, level + 1, token, in_array)
-    elif isinstance(value, list):
-        if value and level > MAX_DEPTH:
-            raise _too_deep(token)
-        for child in value:
-            if child is None:
-                raise ShadowError(400, "Invalid JSON", token)
-            _check_depth(child, level + 1, token, True)
+        for child in value.values() if isinstance(value, dict) else value:
+            _check_depth(child, level + 1, token)
 
 
 def _too_deep(token: str | None) -> ShadowError:

@@ -442,3 +442,46 @@ def test_a_request_read_whole_may_wait_for_its_answer_past_the_deadline(
     monkeypatch.setattr(service, "submit", slow_submit)
     answer = raw_http(service, b"GET /things/pump-7/shadow HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 404"), answer[:80]
+
+
+def test_an_unexpected_failure_is_500_internal_failure_and_publishes_nothing(
+    service: ShadowService, listener: RawClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Section 3.6 (500 ``Internal service failure``) and section 7 (InternalFailureException,
+    a REST error publishes nothing); the next request is served as usual."""
+    data = iot_data(service)
+    data.update_thing_shadow(thingName="pump-7", payload=b'{"state":{"desired":{"a":1}}}')
+    listener.quiet(0.3)
+    listener.messages.clear()
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.operations, "get", broken)
+    assert error_of(data.get_thing_shadow, thingName="pump-7") == (
+        500,
+        "InternalFailureException",
+        "Internal service failure",
+    )
+    listener.quiet(0.3)
+    assert listener.messages == []
+    monkeypatch.undo()
+    assert payload(data.get_thing_shadow(thingName="pump-7"))["version"] == 1
+
+
+def test_limits_are_on_by_default(broker: EmbeddedBroker, tmp_path: Path, clock: ManualClock):
+    """Section 5 Choice: the rate and in-flight limits are on unless switched off (tests):
+    for the service and for ``plantwatch up``'s stack alike."""
+    from cloud.runtime.layout import DataLayout
+    from cloud.runtime.stack import StackConfig
+
+    assert StackConfig(data=DataLayout(tmp_path)).shadow_limits is True
+    with ShadowService(broker.url, str(tmp_path / "on.db"), clock, rest_port=0) as limited:
+        data = iot_data(limited)
+        statuses = []
+        for _ in range(21):
+            try:
+                data.get_thing_shadow(thingName="pump-7")
+            except ClientError as error:
+                statuses.append(error.response["Error"]["Code"])
+        assert statuses == ["ResourceNotFoundException"] * 20 + ["ThrottlingException"]

@@ -109,3 +109,31 @@ def test_list_shows_named_shadows_only(tmp_path: Path, capsys):
         run_cli(capsys, "set", "pump-7", "mode=safe", "--name", name, "--data", data)
     code, out, _ = run_cli(capsys, "list", "pump-7", "--data", data, "--json")
     assert (code, json.loads(out)) == (0, ["alarms", "config"])
+
+
+def test_set_version_0_creates_a_shadow_only_if_it_never_existed(tmp_path: Path, capsys):
+    """Contract 2.1 (``version`` is an integer >= 0) and 4.6 Choice: ``version`` 0 sent to a
+    shadow that never existed creates it; once it exists, 0 is a 409 like any stale version."""
+    data = str(tmp_path)
+    code, out, err = run_cli(
+        capsys, "set", "pump-5", "mode=safe", "--version", "0", "--data", data, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["version"] == 1
+    code, _, err = run_cli(capsys, "set", "pump-5", "mode=stop", "--version", "0", "--data", data)
+    assert code == 1 and "Version conflict" in err
+    code, _, err = run_cli(capsys, "set", "pump-5", "mode=stop", "--version", "-1", "--data", data)
+    assert code == 2 and "--version" in err
+
+
+@pytest.mark.parametrize("thing", ["pump 7", "t" * 129, "$pump"])
+def test_list_refuses_an_invalid_thing_name_like_get_does(tmp_path: Path, capsys, thing: str):
+    """Contract section 5 Choice: a thing name that breaks ``[a-zA-Z0-9:_-]{1,128}`` gets
+    400 ``Invalid thing name``, for ``list`` as for ``get`` (the REST face's
+    ListNamedShadowsForThing answers it too), instead of "no named shadows"."""
+    data = str(tmp_path)
+    run_cli(capsys, "set", "pump-7", "mode=safe", "--name", "cfg", "--data", data)
+    for action in ("get", "list"):
+        code, out, err = run_cli(capsys, action, thing, "--data", data)
+        assert code != 0 and out == "", (action, out)
+        assert "400 Invalid thing name" in err, (action, err)

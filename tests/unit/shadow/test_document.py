@@ -431,3 +431,28 @@ def test_client_token_limit_counts_utf8_bytes_not_characters():
     )
     assert rejected(None, {"state": {}, "clientToken": "é" * 33}).message == "Invalid clientToken"
     assert apply_update(None, {"state": {}, "clientToken": "x" * 64}, NOW).shadow.version == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    layout=st.permutations(["deep", "null", "plain"]),
+    section=st.sampled_from(["desired", "reported"]),
+    where=st.sampled_from(["top", "nested", "in_deep"]),
+)
+def test_an_array_holding_null_is_invalid_json_before_depth_whatever_the_key_order(
+    layout, section, where
+):
+    """Section 5 order puts JSON before depth, and 4.3's Choice makes an array holding null
+    400 ``Invalid JSON``: a request breaking both answers Invalid JSON, never depending on
+    which key comes first (the token is echoed, as it is from the node checks on)."""
+    deep = nest(7)
+    if where == "in_deep":
+        deep = {"a": {"b": {"c": {"d": {"e": {"f": {"g": [1, None]}}}}}}}
+    values = {
+        "deep": deep,
+        "null": {"x": [[1, None]]} if where == "nested" else [None, "RED"],
+        "plain": 1,
+    }
+    body = {key: values[key] for key in layout}
+    error = rejected(None, {"state": {section: body}, "clientToken": "t"})
+    assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", "t")
