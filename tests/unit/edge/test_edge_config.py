@@ -343,6 +343,7 @@ def test_basic_ingest_rule_is_read_from_the_agent_table(
         ("max_publishes_per_s", 150.0, "max_publishes_per_s: 150 is over IoT Core's 100"),
         ("max_inflight", 120, "max_inflight: 120 is over IoT Core's 100"),
         ("keep_alive_s", 3600, "keep_alive_s: 3600 is over IoT Core's 1200"),
+        ("keep_alive_s", 0, "keep_alive_s: 0 .no keep-alive. is IoT Core's 1200"),
     ],
 )
 def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_endpoint(
@@ -351,7 +352,8 @@ def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_e
     """GIVEN an IoT Core endpoint and a setting past its per-connection limits (100
     publishes a second in and out, the excess dropped; 100 unacknowledged publishes;
     keep-alive at most 1200 s, so a client asking more is dropped after 1800 s of quiet
-    while it waits longer to ping: iot-core-rules-and-limits §2-§3)
+    while it waits longer to ping, and one asking 0 (none) is given 1200 s and dropped the
+    same way, never pinging: iot-core-rules-and-limits §2-§3)
     THEN the agent refuses to start, naming the option; another broker takes the value."""
     settings = {
         "site": "s1",
