@@ -379,3 +379,24 @@ def test_devices_keep_alive_300_s_unless_told_otherwise(tmp_path: Path) -> None:
     assert CrtTransport("mqtt://127.0.0.1:1883", "gw-01").keep_alive_s == 300
     told = load_config(write(tmp_path, GOOD.replace("[queue]", "keep_alive_s = 60\n\n[queue]")))
     assert told[0].keep_alive_s == 60
+
+
+def test_the_agent_connects_as_its_thing_with_the_devices_keep_alive(tmp_path: Path) -> None:
+    """iot-core-rules-and-limits §2's project rules: client id = thing name (the agent's
+    ``sender``, which IoT Core's thing policy variables need) and a 300 s keep-alive."""
+    from edge.agent import Agent
+    from edge.clock import SystemClock
+
+    config = AgentConfig(
+        site="s1",
+        sender="gw-07",
+        broker_url="mqtt://127.0.0.1:1",  # nothing listens: the agent is never started
+        queue_path=str(tmp_path / "q.db"),
+        assets=("pump-1",),
+        shadow=False,
+    )
+    agent = Agent(config, SystemClock())
+    try:
+        assert (agent.transport.client_id, agent.transport.keep_alive_s) == ("gw-07", 300)
+    finally:
+        agent.buffer.close()
