@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from cloud.rules import Message, evaluate, parse
+from cloud.rules import Message, evaluate, load_rules, parse
+from cloud.rules.sql import tokenize
 from edge.errors import RuleSqlError
 
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -70,3 +71,44 @@ def test_project_rules_of_iot_sql(select: str, printed: bytes) -> None:
 def test_project_rules_refuse_with_a_reason(select: str, words: str) -> None:
     with pytest.raises(RuleSqlError, match=re.escape(words)):
         parse(f"SELECT {select} FROM '#'")
+
+
+def style_problems(sql: str) -> list[str]:
+    """How *sql* breaks §1.4's and §1.5's rules for project SQL: strings in single quotes
+    only, and AND and OR never mixed within one pair of parentheses."""
+    problems: list[str] = []
+    groups: list[set[str]] = [set()]
+    for tok in tokenize(sql):
+        if tok.kind == "str" and not tok.text.startswith("'"):
+            problems.append(f"string {tok.text} in double quotes")
+        elif tok.kind == "op" and tok.value in ("(", "[", "{"):
+            groups.append(set())
+        elif tok.kind == "op" and tok.value in (")", "]", "}"):
+            groups.pop()
+        elif tok.kind == "kw" and str(tok.value).lower() in ("and", "or"):
+            groups[-1].add(str(tok.value).lower())
+            if groups[-1] == {"and", "or"}:
+                problems.append(f"AND and OR mixed without parentheses at {tok.pos}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("sql", "problems"),
+    [
+        ("SELECT a FROM 't' WHERE (a OR b) AND c", 0),
+        ("SELECT a FROM 't' WHERE a OR (b AND c)", 0),
+        ("SELECT a FROM 't' WHERE a OR b AND c", 1),
+        ("SELECT \"x\" AS a FROM 't'", 1),
+    ],
+)
+def test_the_project_sql_checker_finds_what_it_looks_for(sql: str, problems: int) -> None:
+    assert len(style_problems(sql)) == problems
+
+
+def test_project_rules_quote_strings_singly_and_parenthesise_and_or() -> None:
+    """iot-core-rules-and-limits §1.4 (project SQL uses single quotes only) and §1.5 (it
+    parenthesises every mix of AND and OR), on every rule the project deploys."""
+    rules = load_rules()
+    assert rules
+    for rule in rules:
+        assert style_problems(rule.sql) == [], rule.name
