@@ -183,7 +183,13 @@ class AgentConfig:
         """IoT Core's per-connection limits (its message broker quotas): 100 publishes a
         second in and out, the excess dropped; 100 unacknowledged QoS 1 publishes; a
         keep-alive of at most 1200 s, which it applies to a client asking more, so that
-        client would be dropped after 1800 s of quiet before it pings."""
+        client would be dropped after 1800 s of quiet before it pings; and to one asking 0
+        (no keep-alive), which then never pings and is dropped the same way."""
+        if self.keep_alive_s == 0:
+            raise ConfigError(
+                "keep_alive_s: 0 (no keep-alive) is IoT Core's 1200, and a client that never "
+                "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)"
+            )
         for name, value, limit in (
             ("max_publishes_per_s", self.max_publishes_per_s, 100),
             ("max_inflight", self.max_inflight, 100),

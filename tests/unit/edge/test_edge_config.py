@@ -343,6 +343,7 @@ def test_basic_ingest_rule_is_read_from_the_agent_table(
         ("max_publishes_per_s", 150.0, "max_publishes_per_s: 150 is over IoT Core's 100"),
         ("max_inflight", 120, "max_inflight: 120 is over IoT Core's 100"),
         ("keep_alive_s", 3600, "keep_alive_s: 3600 is over IoT Core's 1200"),
+        ("keep_alive_s", 0, "keep_alive_s: 0 .no keep-alive. is IoT Core's 1200"),
     ],
 )
 def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_endpoint(
@@ -351,7 +352,8 @@ def test_settings_past_iot_cores_connection_limits_are_refused_for_an_iot_core_e
     """GIVEN an IoT Core endpoint and a setting past its per-connection limits (100
     publishes a second in and out, the excess dropped; 100 unacknowledged publishes;
     keep-alive at most 1200 s, so a client asking more is dropped after 1800 s of quiet
-    while it waits longer to ping: iot-core-rules-and-limits §2-§3)
+    while it waits longer to ping, and one asking 0 (none) is given 1200 s and dropped the
+    same way, never pinging: iot-core-rules-and-limits §2-§3)
     THEN the agent refuses to start, naming the option; another broker takes the value."""
     settings = {
         "site": "s1",
@@ -377,3 +379,24 @@ def test_devices_keep_alive_300_s_unless_told_otherwise(tmp_path: Path) -> None:
     assert CrtTransport("mqtt://127.0.0.1:1883", "gw-01").keep_alive_s == 300
     told = load_config(write(tmp_path, GOOD.replace("[queue]", "keep_alive_s = 60\n\n[queue]")))
     assert told[0].keep_alive_s == 60
+
+
+def test_the_agent_connects_as_its_thing_with_the_devices_keep_alive(tmp_path: Path) -> None:
+    """iot-core-rules-and-limits §2's project rules: client id = thing name (the agent's
+    ``sender``, which IoT Core's thing policy variables need) and a 300 s keep-alive."""
+    from edge.agent import Agent
+    from edge.clock import SystemClock
+
+    config = AgentConfig(
+        site="s1",
+        sender="gw-07",
+        broker_url="mqtt://127.0.0.1:1",  # nothing listens: the agent is never started
+        queue_path=str(tmp_path / "q.db"),
+        assets=("pump-1",),
+        shadow=False,
+    )
+    agent = Agent(config, SystemClock())
+    try:
+        assert (agent.transport.client_id, agent.transport.keep_alive_s) == ("gw-07", 300)
+    finally:
+        agent.buffer.close()
