@@ -1185,7 +1185,8 @@ def check_input_references(
                 if not any(_related(d, fields) for d in declared):
                     warnings.append(
                         f"{source}: {expr_path}: {input_name}.{'.'.join(fields)}"
-                        " is not a declared attribute; it reads undefined if absent"
+                        " is not a declared attribute; it reads undefined at run time,"
+                        " even when a message carries it"
                     )
     return warnings, reading
 
