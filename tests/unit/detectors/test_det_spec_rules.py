@@ -1,0 +1,228 @@
+"""Limits and error texts iotevents-contracts states beside its rules that no other test
+pinned: each case is the smallest body that breaks one rule, and the one next to it that
+keeps it (so a check moved by one, or dropped, fails here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors import load_detector_model, load_input
+from cloud.detectors.alarms import AlarmEngine, load_alarm_model
+from cloud.detectors.alarms.operations import batch_alarm_action
+from edge.clock import ManualClock
+from edge.errors import DetectorModelError
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+INPUT = {"inputName": "In", "inputDefinition": {"attributes": [{"jsonPath": "id"}]}}
+
+
+def model(*actions: dict[str, Any], states: list[Any] | None = None, **top: Any) -> Any:
+    event = {"eventName": "e", "condition": 'currentInput("In")', "actions": list(actions)}
+    body = {
+        "detectorModelName": "m",
+        "roleArn": ROLE,
+        "detectorModelDefinition": {
+            "initialStateName": "A",
+            "states": [{"stateName": "A", "onInput": {"events": [event]}}]
+            if states is None
+            else states,
+        },
+        **top,
+    }
+    return load_detector_model(body)
+
+
+def an_input(name: str = "In", path: str = "id") -> Any:
+    return load_input({"inputName": name, "inputDefinition": {"attributes": [{"jsonPath": path}]}})
+
+
+def timer(**fields: Any) -> dict[str, Any]:
+    return {"setTimer": {"timerName": "t", **fields}}
+
+
+def topic(text: str) -> dict[str, Any]:
+    return {"iotTopicPublish": {"mqttTopic": text}}
+
+
+# (rule in the spec, a body that breaks it, the error, the body beside it that keeps it)
+CASES: list[tuple[str, Callable[[], Any], str, Callable[[], Any]]] = [
+    (
+        "§4 setTimer: exactly one of seconds | durationExpression (both given)",
+        lambda: model(timer(seconds=60, durationExpression="60")),
+        "actions[0].setTimer: exactly one of 'seconds' or 'durationExpression' is required",
+        lambda: model(timer(durationExpression="60")),
+    ),
+    (
+        "§4 setTimer: exactly one of seconds | durationExpression (neither given)",
+        lambda: model(timer()),
+        "actions[0].setTimer: exactly one of 'seconds' or 'durationExpression' is required",
+        lambda: model(timer(seconds=60)),
+    ),
+    (
+        "§2 detectorModelDefinition.states: at least 1",
+        lambda: model(states=[]),
+        "$.detectorModelDefinition.states: at least one state is required",
+        lambda: model(states=[{"stateName": "A"}]),
+    ),
+    (
+        "§1 inputName: 1-128 characters",
+        lambda: an_input("I" * 129),
+        "$.inputName: 129 characters; at most 128 allowed",
+        lambda: an_input("I" * 128),
+    ),
+    (
+        "§1 inputName: ^[a-zA-Z][a-zA-Z0-9_]*$",
+        lambda: an_input("In-1"),
+        "$.inputName: 'In-1' does not match ^[a-zA-Z][a-zA-Z0-9_]*$",
+        lambda: an_input("In_1"),
+    ),
+    (
+        "§1 jsonPath: 1-128 characters",
+        lambda: an_input(path="p" * 129),
+        "$.inputDefinition.attributes[0].jsonPath: 129 characters; at most 128 allowed",
+        lambda: an_input(path="p" * 128),
+    ),
+    (
+        "§1 jsonPath: no arrays",
+        lambda: an_input(path="temps[2]"),
+        "$.inputDefinition.attributes[0].jsonPath: 'temps[2]' is not a dot-separated field path",
+        lambda: an_input(path="sensorData.`motor temp`"),
+    ),
+    (
+        "§2 detectorModelName: ^[a-zA-Z0-9_-]+$",
+        lambda: model(detectorModelName="motor.v2"),
+        "$.detectorModelName: 'motor.v2' does not match ^[a-zA-Z0-9_-]+$",
+        lambda: model(detectorModelName="motor_v-2"),
+    ),
+    (
+        "§2 evaluationMethod: BATCH or SERIAL",
+        lambda: model(evaluationMethod="batch"),
+        "$.evaluationMethod: 'batch': expected BATCH or SERIAL",
+        lambda: model(evaluationMethod="SERIAL"),
+    ),
+    (
+        "§4 iotTopicPublish.mqttTopic: 1-128 characters",
+        lambda: model(topic("t" * 129)),
+        "actions[0].iotTopicPublish.mqttTopic: 129 characters; at most 128 allowed",
+        lambda: model(topic("t" * 128)),
+    ),
+    (
+        "§4 payload: empty is rejected",
+        lambda: model(
+            {
+                "sns": {
+                    "targetArn": "arn:aws:sns:us-east-1:1:t",
+                    "payload": {"contentExpression": "", "type": "STRING"},
+                }
+            }
+        ),
+        "actions[0].sns.payload.contentExpression: must not be empty",
+        lambda: model(
+            {
+                "sns": {
+                    "targetArn": "arn:aws:sns:us-east-1:1:t",
+                    "payload": {"contentExpression": "'x'", "type": "STRING"},
+                }
+            }
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("broken", "error", "kept"), [c[1:] for c in CASES], ids=[c[0].replace("§", "s") for c in CASES]
+)
+def test_a_stated_limit_refuses_one_past_it_with_its_text(
+    broken: Callable[[], Any], error: str, kept: Callable[[], Any]
+) -> None:
+    with pytest.raises(DetectorModelError) as info:
+        broken()
+    assert error in str(info.value)
+    assert "\n" not in str(info.value)
+    kept()
+
+
+def test_evaluation_method_defaults_to_batch() -> None:
+    """§2: ``evaluationMethod`` is optional, ``BATCH`` by default."""
+    assert model().evaluation_method == "BATCH"
+
+
+ALARM = {
+    "alarmModelName": "boilerHigh",
+    "roleArn": ROLE,
+    "key": "boilerId",
+    "alarmRule": {
+        "simpleRule": {
+            "inputProperty": "$input.BoilerInput.temp",
+            "comparisonOperator": "GREATER",
+            "threshold": "80",
+        }
+    },
+}
+BOILER = {
+    "inputName": "BoilerInput",
+    "inputDefinition": {"attributes": [{"jsonPath": "boilerId"}, {"jsonPath": "temp"}]},
+}
+
+
+def entry(**fields: Any) -> dict[str, Any]:
+    return {"requestId": "r1", "alarmModelName": "boilerHigh", "keyValue": "b7", **fields}
+
+
+@pytest.mark.parametrize(
+    ("verb", "item", "error"),
+    [
+        (
+            "acknowledge",
+            entry(alarmModelName="boiler high"),
+            "BatchAcknowledgeAlarm: $.acknowledgeActionRequests[0].alarmModelName:"
+            " expected 1-128 of [a-zA-Z0-9_-]",
+        ),
+        (
+            "reset",
+            entry(requestId="r" * 65),
+            "BatchResetAlarm: $.resetActionRequests[0].requestId: expected 1-64 of [a-zA-Z0-9_-]",
+        ),
+        (
+            "enable",
+            entry(note="n" * 257),
+            "BatchEnableAlarm: $.enableActionRequests[0].note:"
+            " expected a string of at most 256 characters",
+        ),
+        (
+            "snooze",
+            entry(snoozeDuration="60"),
+            "BatchSnoozeAlarm: $.snoozeActionRequests[0].snoozeDuration:"
+            " expected a whole number of seconds",
+        ),
+    ],
+)
+def test_alarm_requests_refuse_fields_past_the_api_shape(
+    verb: str, item: dict[str, Any], error: str
+) -> None:
+    """§7 Requests: requestId 1-64 of ^[a-zA-Z0-9_-]+$, note at most 256, snoozeDuration
+    integer seconds; the entry beside each (at the limit) is taken."""
+    engine = AlarmEngine(
+        load_alarm_model(ALARM),
+        [load_input(BOILER)],
+        InMemoryStateStore(),
+        ManualClock(),
+        _Nothing(),
+    )
+    with pytest.raises(DetectorModelError) as info:
+        batch_alarm_action({"boilerHigh": engine}, verb, {f"{verb}ActionRequests": [item]})
+    assert error in str(info.value)
+    fine = entry(requestId="r" * 64, note="n" * 256)
+    if verb == "snooze":
+        fine["snoozeDuration"] = 60
+    result = batch_alarm_action({"boilerHigh": engine}, verb, {f"{verb}ActionRequests": [fine]})
+    assert [e["errorCode"] for e in result["errorEntries"]] == ["ResourceNotFoundException"]
+
+
+class _Nothing:
+    def execute(self, request: Any) -> None:
+        pass
