@@ -4,15 +4,19 @@ keeps it (so a check moved by one, or dropped, fails here)."""
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import load_detector_model, load_input
+from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import batch_alarm_action
+from cloud.detectors.messages import batch_put_message
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
 
@@ -226,3 +230,70 @@ def test_alarm_requests_refuse_fields_past_the_api_shape(
 class _Nothing:
     def execute(self, request: Any) -> None:
         pass
+
+
+def test_a_batch_runs_in_array_order_and_a_keyless_message_skips_the_model_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """§1 Decisions: messages of one batch are processed in array order (the last one's
+    value stays), and a message whose key is missing or invalid skips the model with a
+    logged warning, not an error entry."""
+    spec_model = load_detector_model(
+        {
+            "detectorModelName": "motor",
+            "key": "motorid",
+            "roleArn": ROLE,
+            "detectorModelDefinition": {
+                "initialStateName": "A",
+                "states": [
+                    {
+                        "stateName": "A",
+                        "onInput": {
+                            "events": [
+                                {
+                                    "eventName": "keep",
+                                    "condition": 'currentInput("P")',
+                                    "actions": [
+                                        {
+                                            "setVariable": {
+                                                "variableName": "last",
+                                                "value": "$input.P.pressure",
+                                            }
+                                        }
+                                    ],
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    attributes = [{"jsonPath": "motorid"}, {"jsonPath": "pressure"}]
+    engine = DetectorEngine(
+        spec_model,
+        [load_input({"inputName": "P", "inputDefinition": {"attributes": attributes}})],
+        InMemoryStateStore(),
+        ManualClock(),
+        _Nothing(),
+    )
+
+    def message(mid: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = base64.b64encode(json.dumps(body).encode()).decode()
+        return {"messageId": mid, "inputName": "P", "payload": payload}
+
+    request = {
+        "messages": [
+            message(f"m{n}", {"motorid": "m1", "pressure": i})
+            for n, i in enumerate((3, 1, 4, 1, 5, 9, 2, 6))
+        ]
+        + [message("nokey", {"pressure": 7}), message("badkey", {"motorid": "m 1"})]
+    }
+    with caplog.at_level(logging.WARNING, logger="cloud.detectors.engine"):
+        assert batch_put_message([engine], request) == {"BatchPutMessageErrorEntries": []}
+    assert engine.key_values() == ["m1"]
+    [last] = engine.describe("m1")["detector"]["state"]["variables"]
+    assert last == {"name": "last", "value": "6"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("message without key 'motorid'; skipped" in w for w in warnings)
+    assert any("key value 'm 1' does not match" in w and "skipped" in w for w in warnings)
