@@ -297,3 +297,31 @@ def test_a_batch_runs_in_array_order_and_a_keyless_message_skips_the_model_with_
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("message without key 'motorid'; skipped" in w for w in warnings)
     assert any("key value 'm 1' does not match" in w and "skipped" in w for w in warnings)
+
+
+def test_the_notification_event_writes_the_rule_evaluation_as_decimals() -> None:
+    """§7 Notification Lambda event: AWS evaluates the rule on decimals and writes
+    ``"inputProperty":85.0`` and ``"threshold":80.0`` into the notificationEventPayload
+    string, also for an integer reading and a threshold of ``"80"``; a Lambda that reads the
+    string (not only one that decodes it) sees the same text."""
+    body = {**ALARM, "severity": 3}
+    body["alarmCapabilities"] = {
+        "initializationConfiguration": {"disabledOnInitialization": False},
+        "acknowledgeFlow": {"enabled": True},
+    }
+    engine = AlarmEngine(
+        load_alarm_model(body),
+        [load_input(BOILER)],
+        InMemoryStateStore(),
+        ManualClock(),
+        _Nothing(),
+    )
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    notice = {"state": "ACTIVE", "time": 1_614_211_123.445, "value": 85, "threshold": 80}
+    text = engine.notification_event("b7", notice)["notificationEventPayload"]
+    assert text == (
+        '{"alarmModelName":"boilerHigh","keyValue":"b7","severity":3,'
+        '"stateUpdateTime":1614211123445,"alarmState":{"stateName":"ACTIVE",'
+        '"ruleEvaluation":{"simpleRule":{"inputProperty":85.0,"operator":"GREATER",'
+        '"threshold":80.0}}}}'
+    )
