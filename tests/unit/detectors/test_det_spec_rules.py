@@ -325,3 +325,63 @@ def test_the_notification_event_writes_the_rule_evaluation_as_decimals() -> None
         '"ruleEvaluation":{"simpleRule":{"inputProperty":85.0,"operator":"GREATER",'
         '"threshold":80.0}}}}'
     )
+
+
+def test_input_references_read_this_instances_latest_message_also_at_a_timer() -> None:
+    """§3 Decision: ``$input.<Input>.<path>`` is the latest message of that input seen by
+    this instance; it persists into timer evaluations, and is undefined if none arrived.
+    Another instance's message is not this one's."""
+
+    def sv(name: str, value: str) -> dict[str, Any]:
+        return {"setVariable": {"variableName": name, "value": value}}
+
+    body = {
+        "detectorModelName": "m",
+        "key": "id",
+        "roleArn": ROLE,
+        "detectorModelDefinition": {
+            "initialStateName": "A",
+            "states": [
+                {
+                    "stateName": "A",
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "arm",
+                                "condition": 'currentInput("In")',
+                                "actions": [{"setTimer": {"timerName": "hb", "seconds": 60}}],
+                            },
+                            {
+                                "eventName": "expired",
+                                "condition": 'timeout("hb")',
+                                "actions": [
+                                    sv("last", "$input.In.v"),
+                                    sv("noOther", "isUndefined($input.Other.x)"),
+                                ],
+                            },
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    other = {"inputName": "Other", "inputDefinition": {"attributes": [{"jsonPath": "x"}]}}
+    v_input = {"inputName": "In", "inputDefinition": {"attributes": [{"jsonPath": "v"}]}}
+    clock = ManualClock()
+    engine = DetectorEngine(
+        load_detector_model(body),
+        [load_input(v_input), load_input(other)],
+        InMemoryStateStore(),
+        clock,
+        _Nothing(),
+    )
+    engine.put_message("In", {"id": "k", "v": 1})
+    engine.put_message("In", {"id": "k", "v": 2})
+    engine.put_message("Other", {"id": "j", "x": 7})  # another instance's message
+    engine.put_message("In", {"id": "j", "v": 99})  # another instance's message
+    clock.advance(60)
+    assert engine.tick() == 2
+    variables = engine.describe("k")["detector"]["state"]["variables"]
+    assert variables == [{"name": "last", "value": "2"}, {"name": "noOther", "value": "true"}]
+    variables = engine.describe("j")["detector"]["state"]["variables"]
+    assert variables == [{"name": "last", "value": "99"}, {"name": "noOther", "value": "false"}]
