@@ -385,3 +385,80 @@ def test_input_references_read_this_instances_latest_message_also_at_a_timer() -
     assert variables == [{"name": "last", "value": "2"}, {"name": "noOther", "value": "true"}]
     variables = engine.describe("j")["detector"]["state"]["variables"]
     assert variables == [{"name": "last", "value": "99"}, {"name": "noOther", "value": "false"}]
+
+
+class _Keep:
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def execute(self, request: Any) -> None:
+        self.requests.append(request)
+
+
+def test_the_default_payload_state_is_the_state_at_action_time_with_timers_in_epoch_ms() -> None:
+    """§4 Default payload: ``stateName`` is the state at action time (the transition's and
+    onExit's actions the old state, onEnter's the new one), ``variables`` are typed, and
+    ``timers`` maps each running timer to its expiry in epoch milliseconds (Decision)."""
+    sns = {"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"}}
+
+    def sv(name: str, value: str) -> dict[str, Any]:
+        return {"setVariable": {"variableName": name, "value": value}}
+
+    body = {
+        "detectorModelName": "m",
+        "key": "id",
+        "roleArn": ROLE,
+        "detectorModelDefinition": {
+            "initialStateName": "A",
+            "states": [
+                {
+                    "stateName": "A",
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "set",
+                                "condition": 'currentInput("In")',
+                                "actions": [
+                                    sv("n", "3"),
+                                    sv("d", "2.5"),
+                                    sv("s", "'x'"),
+                                    sv("b", "true"),
+                                    {"setTimer": {"timerName": "hb", "seconds": 90}},
+                                ],
+                            }
+                        ],
+                        "transitionEvents": [
+                            {
+                                "eventName": "go",
+                                "condition": 'currentInput("In")',
+                                "nextState": "B",
+                                "actions": [sns],
+                            }
+                        ],
+                    },
+                    "onExit": {"events": [{"eventName": "leaving", "actions": [sns]}]},
+                },
+                {
+                    "stateName": "B",
+                    "onEnter": {"events": [{"eventName": "arrived", "actions": [sns]}]},
+                },
+            ],
+        },
+    }
+    clock = ManualClock(1_558_129_816.42)
+    sink = _Keep()
+    engine = DetectorEngine(
+        load_detector_model(body), [load_input(INPUT)], InMemoryStateStore(), clock, sink
+    )
+    engine.put_message("In", {"id": "Fulton-A32"}, "00001")
+    states = [(r.event_name, r.payload["payload"]["state"]) for r in sink.requests]
+    expected = {
+        "variables": {"n": 3, "d": 2.5, "s": "x", "b": True},
+        "timers": {"hb": 1_558_129_906_420},
+    }
+    assert states == [
+        ("go", {"stateName": "A", **expected}),
+        ("leaving", {"stateName": "A", **expected}),
+        ("arrived", {"stateName": "B", **expected}),
+    ]
+    assert [r.payload["eventTime"] for r in sink.requests] == [1_558_129_816_420] * 3
