@@ -462,3 +462,95 @@ def test_the_default_payload_state_is_the_state_at_action_time_with_timers_in_ep
         ("arrived", {"stateName": "B", **expected}),
     ]
     assert [r.payload["eventTime"] for r in sink.requests] == [1_558_129_816_420] * 3
+
+
+def alarm(**changes: Any) -> Any:
+    body: dict[str, Any] = {**ALARM, **changes}
+    return load_alarm_model(body)
+
+
+def rule(prop: str = "$input.BoilerInput.temp", threshold: str = "80") -> dict[str, Any]:
+    return {
+        "simpleRule": {
+            "inputProperty": prop,
+            "comparisonOperator": "GREATER",
+            "threshold": threshold,
+        }
+    }
+
+
+def sms(message: str) -> dict[str, Any]:
+    recipient = {"ssoIdentity": {"identityStoreId": "d-123", "userId": "u-1"}}
+    lam = {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify"}
+    config = {"senderId": "PLANT", "additionalMessage": message, "recipients": [recipient]}
+    return {
+        "notificationActions": [{"action": {"lambdaAction": lam}, "smsConfigurations": [config]}]
+    }
+
+
+PROP = "$input.BoilerInput.temp"
+
+
+@pytest.mark.parametrize(
+    ("broken", "error", "kept"),
+    [
+        (
+            lambda: alarm(severity=2**31),
+            "$.severity: expected an integer 0-2147483647, got 2147483648",
+            lambda: alarm(severity=2**31 - 1),
+        ),
+        (
+            lambda: alarm(alarmRule=rule(prop=PROP + " " * (513 - len(PROP)))),
+            "$.alarmRule.simpleRule.inputProperty: 513 characters; at most 512 allowed",
+            lambda: alarm(alarmRule=rule(prop=PROP + " " * (512 - len(PROP)))),
+        ),
+        (
+            lambda: alarm(alarmRule=rule(threshold="80" + " " * 511)),
+            "$.alarmRule.simpleRule.threshold: 513 characters; at most 512 allowed",
+            lambda: alarm(alarmRule=rule(threshold="80" + " " * 510)),
+        ),
+        (
+            lambda: alarm(alarmNotification=sms("m" * 201)),
+            "smsConfigurations[0].additionalMessage: 201 characters; at most 200 allowed",
+            lambda: alarm(alarmNotification=sms("m" * 200)),
+        ),
+    ],
+    ids=["severity 0-2^31-1", "inputProperty 512", "threshold 512", "SMS message 200"],
+)
+def test_alarm_model_limits_refuse_one_past_them(
+    broken: Callable[[], Any], error: str, kept: Callable[[], Any]
+) -> None:
+    """§7: ``inputProperty`` and ``threshold`` expressions at most 512 characters,
+    ``severity`` 0 to 2^31-1, an SMS ``additionalMessage`` at most 200 characters."""
+    with pytest.raises(DetectorModelError) as info:
+        broken()
+    assert error in str(info.value)
+    kept()
+
+
+def test_alarm_capabilities_default_to_disabled_on_initialization_and_acknowledge_flow() -> None:
+    """§7 Defaults (Decision): with ``alarmCapabilities`` absent a new instance starts
+    DISABLED and the acknowledge flow is on; each default holds when only the other
+    capability is given."""
+    for capabilities in (None, {"acknowledgeFlow": {"enabled": True}}):
+        body = {**ALARM} if capabilities is None else {**ALARM, "alarmCapabilities": capabilities}
+        engine = AlarmEngine(
+            load_alarm_model(body),
+            [load_input(BOILER)],
+            InMemoryStateStore(),
+            ManualClock(),
+            _Nothing(),
+        )
+        engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 95})
+        assert engine.state_of("b7") == "DISABLED"
+    only_init = {"initializationConfiguration": {"disabledOnInitialization": False}}
+    engine = AlarmEngine(
+        load_alarm_model({**ALARM, "alarmCapabilities": only_init}),
+        [load_input(BOILER)],
+        InMemoryStateStore(),
+        ManualClock(),
+        _Nothing(),
+    )
+    for temp, state in ((95, "ACTIVE"), (20, "LATCHED"), (95, "ACTIVE"), (20, "LATCHED")):
+        engine.put_message("BoilerInput", {"boilerId": "b7", "temp": temp})
+        assert engine.state_of("b7") == state  # LATCHED: the acknowledge flow is on
