@@ -1136,7 +1136,7 @@ def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) ->
 
     An unknown input is an error. A path no attribute of that input declares is allowed with a
     warning (§1 Decision), whether it diverges at the top-level field or below it, and reads
-    undefined at run time if absent: AWS refuses only references to inputs that do not exist
+    undefined at run time, even when a message carries it: AWS refuses only references to inputs that do not exist
     (its analyzer's ``referenced-resource``), and its own samples read undeclared fields.
     """
     expressions = [item for event in model.events() for item in _event_expressions(event)]
@@ -1185,7 +1185,8 @@ def check_input_references(
                 if not any(_related(d, fields) for d in declared):
                     warnings.append(
                         f"{source}: {expr_path}: {input_name}.{'.'.join(fields)}"
-                        " is not a declared attribute; it reads undefined if absent"
+                        " is not a declared attribute; it reads undefined at run time,"
+                        " even when a message carries it"
                     )
     return warnings, reading
 

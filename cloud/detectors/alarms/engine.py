@@ -1136,9 +1136,9 @@ class AlarmEngine:
             "stateName": notice["state"],
             "ruleEvaluation": {
                 "simpleRule": {
-                    "inputProperty": notice.get("value"),
+                    "inputProperty": _as_decimal(notice.get("value")),
                     "operator": self.model.rule.operator,
-                    "threshold": notice.get("threshold"),
+                    "threshold": _as_decimal(notice.get("threshold")),
                 }
             },
         }
@@ -1247,6 +1247,14 @@ class AlarmEngine:
             self._held.append(record)  # released when the evaluation's state is written
         else:
             self._observer.observe(record)
+
+
+def _as_decimal(value: Any) -> Any:
+    """A number of the rule evaluation as AWS writes it in the notification event: a decimal
+    (``85.0``, ``"threshold":80.0``), the rule being evaluated on decimals (§7)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
+        return float(value)  # exactly; a larger integer stays as it came
+    return value
 
 
 def describe_document(

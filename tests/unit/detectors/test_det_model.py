@@ -91,6 +91,21 @@ def test_an_undeclared_attribute_is_a_warning_at_any_depth(path: str) -> None:
     assert any(f"Pressure.{path} is not a declared attribute" in w for w in warnings)
 
 
+def test_the_undeclared_attribute_warning_says_what_happens_at_run_time() -> None:
+    """§1 Decision: an undeclared path "warns at creation and is *undefined* at run time",
+    even when a message carries the field; the warning says so, not "undefined if absent"
+    (which would tell the author the field is read when it is there)."""
+    body = base_model()
+    cond = body["detectorModelDefinition"]["states"][0]["onInput"]["events"][0]
+    cond["condition"] = "$input.Pressure.temperature > 3"
+    [warning] = check_references(load_detector_model(body), [load_input(PRESSURE)])
+    assert warning.endswith(
+        "$.detectorModelDefinition.states[0].onInput.events[0].condition:"
+        " Pressure.temperature is not a declared attribute;"
+        " it reads undefined at run time, even when a message carries it"
+    )
+
+
 def test_current_input_of_an_unknown_input_is_an_error() -> None:
     body = base_model()
     body["detectorModelDefinition"]["states"][2]["onInput"]["events"][0]["condition"] = (
