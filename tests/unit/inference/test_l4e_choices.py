@@ -1,0 +1,184 @@
+"""l4e-contracts' marked rules (Choice, Decision, plantwatch rule) and the numbers and
+field names beside them that test_l4e_conformance.py does not pin: data-quality grade
+edges (§1.6), the discarded files' ``{Bucket, Key}`` (§1.6), which components a run
+requires (§4 Choice), ``ListInferenceEvents``' interval edges (§6) and the name
+configuration's defaults (§3 Choice). The data are written here, not read from the spec."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cloud.adapters.local import (
+    InMemoryObjectStore,
+    InMemoryStateStore,
+)
+from cloud.inference.dataset import load_dataset
+from cloud.inference.events import list_events
+from cloud.inference.model import TrainConfig, train
+from cloud.inference.quality import quality_report
+from cloud.inference.results import encode_results
+from cloud.inference.scheduler import Execution, Scheduler, SchedulerConfig
+from cloud.l4e.naming import InputNaming
+from edge.clock import ManualClock
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+# -- §1.6 Choice: Low = no data, < 14 days, or > 50 % missing/invalid --------------------
+
+
+def _grades(tmp_path: Path, rows: int, step: str, holes: int) -> dict[str, str]:
+    """Grades of ``m\\base`` (always read) and ``m\\holey`` (*holes* cells blank, spread
+    evenly), both random readings with no other issue, over *rows* timestamps *step* apart."""
+    index = pd.date_range("2026-01-01", periods=rows, freq=step)
+    rng = np.random.default_rng(3)
+    holey = rng.normal(0, 1, rows)
+    holey[np.arange(holes) * rows // max(holes, 1) + 1] = np.nan
+    frame = pd.DataFrame({"base": rng.normal(0, 1, rows), "holey": holey}, index=index)
+    (tmp_path / "m").mkdir()
+    frame.to_csv(tmp_path / "m" / "m.csv", index_label="Timestamp")
+    return quality_report(load_dataset(tmp_path))["Grades"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "step", "holes", "grade"),
+    [
+        (20_000, "2min", 10_000, "High"),  # exactly half missing: not more than 50 %
+        (20_001, "2min", 10_001, "Low"),  # 50.0025 %: more than half, shown as 50.0 %
+        (20_001, "2min", 9_999, "High"),
+        (14 * 24 + 1, "1h", 0, "High"),  # exactly 14 days of data: not short
+        (14 * 24, "1h", 0, "Low"),  # an hour short of 14 days
+    ],
+)
+def test_grade_edges(tmp_path: Path, rows: int, step: str, holes: int, grade: str) -> None:
+    """§1.6 Choice: Low for more than 50 % missing or under 14 days; the share is the
+    counts', not the two-decimal Percentage's (50.0025 % is more than half)."""
+    grades = _grades(tmp_path, rows, step, holes)
+    assert grades["m\\holey"] == grade
+    assert grades["m\\base"] == ("Low" if grade == "Low" and not holes else "High")
+
+
+# -- §4 Choice: required = components of the model's sensors and of the off condition ---
+
+_IDX = pd.date_range("2025-12-29", periods=3000, freq="60s", tz="UTC")
+_RNG = np.random.default_rng(0)
+_HISTORY = pd.DataFrame(
+    {
+        "pump\\flow": _RNG.normal(10, 1, 3000),
+        "pump\\amps": _RNG.normal(5, 1, 3000),
+        "gear\\oil": _RNG.normal(50, 1, 3000),
+        "fan\\rpm": _RNG.normal(900, 10, 3000),
+    },
+    index=_IDX,
+)
+PUMP = b"Timestamp,flow,amps\n2026-01-01T00:02:00,10,5\n2026-01-01T00:03:00,10.2,5.1\n"
+GEAR = b"Timestamp,oil\n2026-01-01T00:02:00,0\n2026-01-01T00:03:00,50\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "missing"),
+    [
+        ({"pump": PUMP, "gear": GEAR}, "SUCCESS", None),  # no fan: not required
+        ({"pump": PUMP}, "FAILED", "gear"),  # the off condition's component is
+        ({"gear": GEAR}, "FAILED", "pump"),
+    ],
+)
+def test_a_run_requires_the_model_and_off_condition_components_only(
+    files: dict[str, bytes], status: str, missing: str | None
+) -> None:
+    """§4 Choice: only the components holding the model's sensors or the off-condition
+    sensor must have rows; the off-condition sensor need not be one of the model's (§7)."""
+    model = train(
+        _HISTORY, TrainConfig(sensors=["pump\\flow", "pump\\amps"], off_condition="gear\\oil < 1")
+    )
+    clock = ManualClock(T0.timestamp() + 60)
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(
+        SchedulerConfig(name="s", model_name="m"), model, inp, out, InMemoryStateStore(), clock
+    )
+    for component, body in files.items():
+        inp.put(f"input/{component}_20260101000500.csv", body)
+    clock.advance(240)
+    [execution] = sched.run_due()
+    assert execution.status == status
+    if missing:
+        assert execution.failed_reason.startswith(
+            f"Could not find data file for sensor {missing} within expected range of "
+            "(2026-01-01T00:00:00Z, 2026-01-01T00:05:00Z]. Please ensure data is present "
+            f"for all sensors of the machine under prefix 'input/{missing}_20251231235500' ~ "
+            f"'input/{missing}_20260101001000'"
+        )
+        assert list(out.list("")) == []
+        return
+    lines = out.get(execution.result_key).decode().splitlines()
+    assert lines[0] == (
+        '{"timestamp": "2026-01-01T00:02:00.000000", "prediction": 0, '
+        '"prediction_reason": "MACHINE_OFF"}'
+    )
+    assert '"prediction_reason": "MACHINE_OFF"' not in lines[1]
+
+
+# -- §6: ListInferenceEvents' interval ------------------------------------------------
+
+
+def _run(store: InMemoryObjectStore, start_min: int, flagged: list[int]) -> Execution:
+    start = T0 + timedelta(minutes=start_min)
+    key = f"out/{start:%Y-%m-%dT%H:%M:%SZ}/results.jsonl"
+    lines = [
+        {
+            "timestamp": (start + timedelta(minutes=k + 1)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            "prediction": p,
+            "diagnostics": [{"name": "p\\flow", "value": 1.0}],
+        }
+        for k, p in enumerate(flagged)
+    ]
+    store.put(key, encode_results(lines))
+    end = start + timedelta(minutes=5)
+    return Execution("s", start, end, end, "SUCCESS", None, key, (key,))
+
+
+@pytest.mark.parametrize(
+    ("interval", "starts"),
+    [
+        ((2, 13), [1, 12]),  # 00:01-00:02 ends at IntervalStartTime; 00:12 starts before 00:13
+        ((3, 13), [12]),  # 00:01-00:02 ends before 00:03
+        ((0, 12), [1]),  # 00:12-00:14 does not start before IntervalEndTime 00:12
+        ((14, 20), [12]),  # 00:12-00:14 ends at IntervalStartTime
+        ((15, 20), []),
+    ],
+)
+def test_events_ending_at_or_after_the_interval_start_and_starting_before_its_end(
+    interval: tuple[int, int], starts: list[int]
+) -> None:
+    """§6: ``ListInferenceEvents`` returns events ending at or after IntervalStartTime and
+    starting before IntervalEndTime; the events here are 00:01-00:02 and 00:12-00:14."""
+    store = InMemoryObjectStore()
+    runs = [_run(store, 0, [1, 1, 0, 0, 0]), _run(store, 10, [0, 1, 1, 1, 0])]
+    assert [(e.start.minute, e.end.minute) for e in list_events(runs, store, "out/")] == [
+        (1, 2),
+        (12, 14),
+    ]
+    lo, hi = (T0 + timedelta(minutes=m) for m in interval)
+    assert [e.start.minute for e in list_events(runs, store, "out/", lo, hi)] == starts
+
+
+# -- §3 Choice: no InferenceInputNameConfiguration -> '_' and yyyyMMddHHmmss ------------
+
+
+def test_a_scheduler_without_a_name_configuration_takes_aws_sample_defaults() -> None:
+    for naming in (
+        InputNaming(),
+        SchedulerConfig.from_dict({"name": "s", "model_name": "m"}).naming,
+    ):
+        assert (naming.delimiter, naming.timestamp_format, naming.tz_offset) == (
+            "_",
+            "yyyyMMddHHmmss",
+            "+00:00",
+        )
+        assert naming.format("pump", datetime(2022, 5, 13, 12, 15, tzinfo=UTC)) == (
+            "pump_20220513121500.csv"
+        )
