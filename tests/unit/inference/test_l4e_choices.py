@@ -14,16 +14,20 @@ import pandas as pd
 import pytest
 
 from cloud.adapters.local import (
+    FsObjectStore,
     InMemoryObjectStore,
     InMemoryStateStore,
+    SqliteStateStore,
 )
 from cloud.inference.dataset import load_dataset
 from cloud.inference.events import list_events
 from cloud.inference.model import TrainConfig, train
 from cloud.inference.quality import quality_report
+from cloud.inference.registry import ModelRegistry
 from cloud.inference.results import encode_results
 from cloud.inference.scheduler import Execution, Scheduler, SchedulerConfig
 from cloud.l4e.naming import InputNaming
+from cloud.migrate import l4e
 from edge.clock import ManualClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -60,6 +64,35 @@ def test_grade_edges(tmp_path: Path, rows: int, step: str, holes: int, grade: st
     grades = _grades(tmp_path, rows, step, holes)
     assert grades["m\\holey"] == grade
     assert grades["m\\base"] == ("Low" if grade == "Low" and not holes else "High")
+
+
+# -- §1.6: IngestedFilesSummary.DiscardedFiles [{Bucket, Key}] -------------------------
+
+
+def _importer(tmp_path: Path) -> l4e.L4EImporter:
+    return l4e.L4EImporter(
+        FsObjectStore(tmp_path / "bucket", fsync=False),
+        SqliteStateStore(tmp_path / "state.db"),
+        ModelRegistry(FsObjectStore(tmp_path / "models", fsync=False)),
+        now=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "bucket"), [("s3://old-bucket/train/", "old-bucket"), ("/srv/train", None)]
+)
+def test_a_discarded_file_of_a_bucket_names_its_bucket_and_key(
+    tmp_path: Path, where: str, bucket: str | None
+) -> None:
+    """§1.6: discarded files are listed as ``{Bucket, Key}`` (a folder has no bucket)."""
+    store = InMemoryObjectStore()
+    store.put("train/pump/a.csv", b"Timestamp,flow\n2026-01-01T00:00:00,1\n")
+    store.put("train/pump/b.csv", b"no,header,row\n" + b"\xff\xfe\n")
+    report = _importer(tmp_path).run(l4e.L4EOptions(name="imp"), l4e.Source(store, "train/", where))
+    [discarded] = report["DiscardedFiles"]
+    assert discarded["Key"] == "train/pump/b.csv"
+    assert discarded.get("Bucket") == bucket
+    assert list(discarded)[: 2 if bucket else 1] == (["Bucket", "Key"] if bucket else ["Key"])
 
 
 # -- §4 Choice: required = components of the model's sensors and of the off condition ---
