@@ -29,6 +29,7 @@ from cloud.inference.scheduler import Execution, Scheduler, SchedulerConfig
 from cloud.l4e.naming import InputNaming
 from cloud.migrate import l4e
 from edge.clock import ManualClock
+from edge.errors import ConfigError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -215,3 +216,91 @@ def test_a_scheduler_without_a_name_configuration_takes_aws_sample_defaults() ->
         assert naming.format("pump", datetime(2022, 5, 13, 12, 15, tzinfo=UTC)) == (
             "pump_20220513121500.csv"
         )
+
+
+# -- §2 Choice: label CSV rows are Rating=ANOMALY; optional fault_code,equipment,notes ---
+
+
+def test_imported_label_rows_are_anomaly_labels_with_the_optional_columns(
+    tmp_path: Path,
+) -> None:
+    store = InMemoryObjectStore()
+    store.put("in/pump/a.csv", b"Timestamp,flow\n2026-01-01T00:00:00,1\n")
+    store.put(
+        "labels/l.csv",
+        b"2020-02-01T20:00:00.000000,2020-02-03T00:00:00.000000\n"
+        b"2020/07/01 20:00,20200703 00:01:00,F7,pump-01,bearing noise\n",
+    )
+    importer = _importer(tmp_path)
+    importer.run(
+        l4e.L4EOptions(name="imp"),
+        l4e.Source(store, "in/", "s3://old/in/"),
+        labels=l4e.Source(store, "labels/", "s3://old/labels/"),
+    )
+    doc = importer.state.get(l4e.LABELS_NS, "imp")
+    assert doc["labels"] == [
+        {
+            "StartTime": "2020-02-01T20:00:00Z",
+            "EndTime": "2020-02-03T00:00:00Z",
+            "FaultCode": "",
+            "Equipment": "",
+            "Notes": "",
+            "Rating": "ANOMALY",
+        },
+        {
+            "StartTime": "2020-07-01T20:00:00Z",
+            "EndTime": "2020-07-03T00:01:00Z",
+            "FaultCode": "F7",
+            "Equipment": "pump-01",
+            "Notes": "bearing noise",
+            "Rating": "ANOMALY",
+        },
+    ]
+
+
+# -- §1.5: TargetSamplingRate values; Choice: no scheduler F shorter than the rate -------
+
+RATES = ["PT1S", "PT5S", "PT10S", "PT15S", "PT30S", "PT1M", "PT5M", "PT10M", "PT15M"]
+RATES += ["PT30M", "PT1H"]
+
+
+@pytest.mark.parametrize("rate", [*RATES, "PT2M", "PT20M", "PT2H", "PT1D", "pt5m", "5min"])
+def test_target_sampling_rates_are_l4e_s_list(rate: str) -> None:
+    if rate in RATES:
+        assert TrainConfig(sampling_rate=rate).sampling_rate == rate
+    else:
+        with pytest.raises(ConfigError, match=f"TargetSamplingRate '{rate}': expected one of "):
+            TrainConfig(sampling_rate=rate)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "rate", "problem"),
+    [
+        ("PT5M", "PT10M", "shorter than the model's TargetSamplingRate PT10M"),
+        ("PT30M", "PT1H", "shorter than the model's TargetSamplingRate PT1H"),
+        ("PT10M", "PT10M", None),
+        ("PT1H", "PT30M", None),
+        ("PT5M", "PT1S", None),
+    ],
+)
+def test_a_scheduler_frequency_shorter_than_the_sampling_rate_is_refused(
+    frequency: str, rate: str, problem: str | None
+) -> None:
+    """§1.5 Choice, where the model is given to the scheduler."""
+    model = train(_HISTORY, TrainConfig(sampling_rate=rate, max_modes=1))
+    config = SchedulerConfig(name="s", model_name="m", upload_frequency=frequency)
+    args = (InMemoryObjectStore(), InMemoryObjectStore(), InMemoryStateStore())
+    if problem is None:
+        Scheduler(config, model, *args, ManualClock(T0.timestamp()))
+        return
+    with pytest.raises(ConfigError) as info:
+        Scheduler(config, model, *args, ManualClock(T0.timestamp()))
+    assert str(info.value) == f"DataUploadFrequency {frequency}: {problem}"
+
+
+# -- §7 Choice: the off-condition sensor must be in the dataset ------------------------
+
+
+def test_an_off_condition_on_a_sensor_outside_the_dataset_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"OffCondition gear\\nope < 1: sensor 'gear\\\\nope'"):
+        train(_HISTORY, TrainConfig(sensors=["pump\\flow"], off_condition="gear\\nope < 1"))
