@@ -6,6 +6,7 @@ configuration's defaults (§3 Choice). The data are written here, not read from 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -304,3 +305,53 @@ def test_a_scheduler_frequency_shorter_than_the_sampling_rate_is_refused(
 def test_an_off_condition_on_a_sensor_outside_the_dataset_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"OffCondition gear\\nope < 1: sensor 'gear\\\\nope'"):
         train(_HISTORY, TrainConfig(sensors=["pump\\flow"], off_condition="gear\\nope < 1"))
+
+
+# -- §6: InferenceExecutionSummary fields; Choice: ScheduledStartTime = DataEndTime + D --
+
+
+def test_listed_executions_carry_the_summary_fields_and_the_delayed_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.cli.main import main
+    from cloud.cli.schedulers import LocalStack
+    from cloud.inference.scheduler import EXECUTIONS_NS, create_scheduler, execution_key
+
+    config = SchedulerConfig(
+        name="s",
+        model_name="m",
+        input_prefix="in/",
+        output_prefix="out/",
+        upload_frequency="PT10M",
+        delay_offset_min=5,
+        naming=InputNaming("-", "EPOCH", "+05:30"),
+    )
+    start, end = T0, T0 + timedelta(minutes=10)
+    key = "out/2026-01-01T00:00:00Z/results.jsonl"
+    ran = Execution("s", start, end, end + timedelta(minutes=5), "SUCCESS", None, key, (key,))
+    ran.model_name = "m"
+    with LocalStack(tmp_path / "d", create=True) as stack:
+        create_scheduler(stack.state, config, T0.timestamp())
+        stack.state.put(EXECUTIONS_NS, execution_key("s", start), ran.to_record())
+    assert main(["executions", "--data", str(tmp_path / "d"), "--json"]) == 0
+    [summary] = json.loads(capsys.readouterr().out)
+    assert summary == {
+        "InferenceSchedulerName": "s",
+        "ModelName": "m",
+        "ScheduledStartTime": "2026-01-01T00:15:00Z",
+        "DataStartTime": "2026-01-01T00:00:00Z",
+        "DataEndTime": "2026-01-01T00:10:00Z",
+        "DataInputConfiguration": {
+            "S3InputConfiguration": {"Bucket": "input", "Prefix": "in/"},
+            "InputTimeZoneOffset": "+05:30",
+            "InferenceInputNameConfiguration": {
+                "TimestampFormat": "EPOCH",
+                "ComponentTimestampDelimiter": "-",
+            },
+        },
+        "DataOutputConfiguration": {
+            "S3OutputConfiguration": {"Bucket": "output", "Prefix": "out/"}
+        },
+        "Status": "SUCCESS",
+        "CustomerResultObject": {"Bucket": "output", "Key": key},
+    }
