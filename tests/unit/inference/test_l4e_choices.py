@@ -355,3 +355,28 @@ def test_listed_executions_carry_the_summary_fields_and_the_delayed_start(
         "Status": "SUCCESS",
         "CustomerResultObject": {"Bucket": "output", "Key": key},
     }
+
+
+def test_a_sensor_with_no_reading_or_mostly_invalid_ones_is_low(tmp_path: Path) -> None:
+    """§1.6 Choice: Low for no data and for more than half invalid; the dataset summary
+    counts the sensor with no data under its L4E field names."""
+    index = pd.date_range("2026-01-01", periods=20 * 24, freq="1h")
+    rng = np.random.default_rng(5)
+    good = rng.normal(0, 1, len(index))
+    text = np.where(np.arange(len(index)) % 4 == 0, rng.normal(0, 1, len(index)).astype(str), "x")
+    frame = pd.DataFrame({"good": good, "dead": np.nan, "text": text}, index=index)
+    (tmp_path / "m").mkdir()
+    frame.to_csv(tmp_path / "m" / "m.csv", index_label="Timestamp")
+    report = quality_report(load_dataset(tmp_path))
+    assert report["Grades"] == {"m\\good": "High", "m\\dead": "Low", "m\\text": "Low"}
+    stats = {s["SensorName"]: s for s in report["SensorStatistics"]}
+    assert (stats["dead"]["DataExists"], stats["dead"]["DataStartTime"]) == (False, None)
+    assert stats["text"]["InvalidValues"] == {"Count": 360, "Percentage": 75.0}
+    summary = report["DataQualitySummary"]
+    assert summary["InsufficientSensorData"]["MissingCompleteSensorData"] == {
+        "AffectedSensorCount": 1
+    }
+    assert summary["InvalidSensorData"] == {
+        "AffectedSensorCount": 1,
+        "TotalNumberOfInvalidValues": 360,
+    }
