@@ -204,6 +204,21 @@ def test_events_ending_at_or_after_the_interval_start_and_starting_before_its_en
 # -- §3 Choice: no InferenceInputNameConfiguration -> '_' and yyyyMMddHHmmss ------------
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["schedulers", "create", "s", "--model", "m"], ["import", "l4e", "--input", "s3://b/in/"]],
+)
+def test_the_cli_s_name_configuration_defaults_are_aws_sample_defaults(argv: list[str]) -> None:
+    from cloud.cli.main import build_parser
+
+    args = build_parser(argv[0]).parse_args(argv)
+    assert (args.delimiter, args.timestamp_format, args.tz_offset) == (
+        "_",
+        "yyyyMMddHHmmss",
+        "+00:00",
+    )
+
+
 def test_a_scheduler_without_a_name_configuration_takes_aws_sample_defaults() -> None:
     for naming in (
         InputNaming(),
