@@ -49,7 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cloud.cli.schedulers import LocalStack
     from cloud.cli.times import parse_time_option
-    from cloud.inference.scheduler import SCHEDULERS_NS, list_executions, scheduler_doc
+    from cloud.inference.scheduler import (
+        SCHEDULERS_NS,
+        SchedulerConfig,
+        list_executions,
+        scheduler_doc,
+    )
+    from edge.errors import ConfigError
 
     after = parse_time_option(args.data_start_after, "data-start-after")
     before = parse_time_option(args.data_end_before, "data-end-before")
@@ -57,15 +63,17 @@ def run(args: argparse.Namespace) -> int:
         if args.scheduler:
             scheduler_doc(stack.state, args.scheduler)
         executions = list_executions(stack.state, args.scheduler, args.status)
-        buckets = {
-            name: doc.get("config", {}).get("output_bucket")
-            for name, doc in stack.state.items(SCHEDULERS_NS)
-        }
+        configs: dict[str, Any] = {}
+        for name, doc in stack.state.items(SCHEDULERS_NS):
+            try:
+                configs[name] = SchedulerConfig.from_dict(doc["config"])
+            except (ConfigError, KeyError, TypeError):  # a damaged record: listed without
+                configs[name] = None
     if after is not None:
         executions = [e for e in executions if e.data_start >= after]
     if before is not None:
         executions = [e for e in executions if e.data_end <= before]
-    rows = [_summary(e, buckets.get(e.scheduler)) for e in executions[: args.limit]]
+    rows = [_summary(e, configs.get(e.scheduler)) for e in executions[: args.limit]]
     if args.json:
         print_json(rows)
     else:
@@ -73,21 +81,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(execution: Any, bucket: str | None) -> dict[str, Any]:
-    """``InferenceExecutionSummary`` field names. ``CustomerResultObject`` is the S3Object
-    ``{Bucket, Key}`` of the results (the first one for a fleet scheduler, whose
-    ``CustomerResultObjects`` lists one per component: plantwatch's extension); *bucket*
-    is the scheduler's output bucket, None once the scheduler is deleted."""
-    from cloud.inference.scheduler import iso
+def _summary(execution: Any, config: Any) -> dict[str, Any]:
+    """``InferenceExecutionSummary`` field names (l4e-contracts §6). ``CustomerResultObject``
+    is the S3Object ``{Bucket, Key}`` of the results (the first one for a fleet scheduler,
+    whose ``CustomerResultObjects`` lists one per component: plantwatch's extension).
+    *config* is the scheduler's (its input and output configuration and output bucket),
+    None once the scheduler is deleted: those fields are then left out."""
+    from cloud.inference.scheduler import data_configuration, iso
 
-    doc = {
+    doc: dict[str, Any] = {
         "InferenceSchedulerName": execution.scheduler,
         "ModelName": execution.model_name,
         "ScheduledStartTime": iso(execution.scheduled_start),
         "DataStartTime": iso(execution.data_start),
         "DataEndTime": iso(execution.data_end),
+        **(data_configuration(config) if config is not None else {}),
         "Status": execution.status,
     }
+    bucket = config.output_bucket if config is not None else None
     if execution.failed_reason:
         doc["FailedReason"] = execution.failed_reason
     objects = [

@@ -117,18 +117,19 @@ def sensor_statistics(dataset: Dataset) -> list[dict[str, Any]]:
             }
             short = not exists or (end - start) < SHORT_RANGE
             stats["ShortDateRange"] = short
-            stats["Grade"] = _grade(stats, short)
+            stats["Grade"] = _grade(stats, short, total)
             out.append(stats)
     return out
 
 
-def _grade(stats: dict[str, Any], short: bool) -> str:
+def _grade(stats: dict[str, Any], short: bool, total: int) -> str:
     """The spec's Choice: Low for no data, under 14 days or more than half missing or
-    invalid; Medium for any other ``POTENTIAL_ISSUE_DETECTED`` status; High otherwise. The
+    invalid (of the *total* rows read, counted: the two-decimal Percentage shows 50.004 %
+    as 50.0); Medium for any other ``POTENTIAL_ISSUE_DETECTED`` status; High otherwise. The
     counts (missing, invalid, duplicate, bad dates) carry no Status in L4E, so below the
     Low share they leave a sensor High, as a few gaps in a year of data should."""
-    bad_share = stats["MissingValues"]["Percentage"] + stats["InvalidValues"]["Percentage"]
-    if not stats["DataExists"] or short or bad_share > 50:
+    bad = stats["MissingValues"]["Count"] + stats["InvalidValues"]["Count"]
+    if not stats["DataExists"] or short or 2 * bad > total:
         return "Low"
     statuses = [
         stats[key]["Status"]

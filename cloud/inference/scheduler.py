@@ -928,18 +928,11 @@ def delete_scheduler(state: StateStore, name: str) -> None:
     state.delete(SCHEDULERS_NS, name)
 
 
-def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
-    """``DescribeInferenceScheduler``-shaped summary."""
-    doc = scheduler_doc(state, name)
-    config = SchedulerConfig.from_dict(doc["config"])
+def data_configuration(config: SchedulerConfig) -> dict[str, Any]:
+    """``DataInputConfiguration`` and ``DataOutputConfiguration`` as L4E shows them, in a
+    scheduler's description and in each of its executions' summaries."""
     naming = config.naming
-    last = doc.get("last_window_end")
     return {
-        "InferenceSchedulerName": config.name,
-        "ModelName": config.model_name,
-        "Status": doc.get("status", "PENDING"),
-        "DataUploadFrequency": config.upload_frequency,
-        "DataDelayOffsetInMinutes": config.delay_offset_min,
         "DataInputConfiguration": {
             "S3InputConfiguration": {"Bucket": config.input_bucket, "Prefix": config.input_prefix},
             "InputTimeZoneOffset": naming.tz_offset,
@@ -954,6 +947,21 @@ def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
                 "Prefix": config.output_prefix,
             }
         },
+    }
+
+
+def describe_scheduler(state: StateStore, name: str) -> dict[str, Any]:
+    """``DescribeInferenceScheduler``-shaped summary."""
+    doc = scheduler_doc(state, name)
+    config = SchedulerConfig.from_dict(doc["config"])
+    last = doc.get("last_window_end")
+    return {
+        "InferenceSchedulerName": config.name,
+        "ModelName": config.model_name,
+        "Status": doc.get("status", "PENDING"),
+        "DataUploadFrequency": config.upload_frequency,
+        "DataDelayOffsetInMinutes": config.delay_offset_min,
+        **data_configuration(config),
         "LatestInferenceResult": doc.get("latest_inference_result"),
         "CreatedAt": _epoch_iso(doc.get("created_at")),
         "StartedAt": _epoch_iso(doc.get("started_at")),

@@ -94,6 +94,13 @@ class Source:
     where: str
     """How to name it in messages (``s3://bucket/prefix`` or a folder)."""
 
+    @property
+    def bucket(self) -> str | None:
+        """The S3 bucket read from, None for a folder."""
+        if not self.where.startswith("s3://"):
+            return None
+        return self.where[len("s3://") :].partition("/")[0] or None
+
 
 @dataclass(frozen=True)
 class TrainRequest:
@@ -340,6 +347,8 @@ class L4EImporter:
             more = f" (and {len(discarded) - 1} more discarded)" if len(discarded) > 1 else ""
             raise UserError(f"{where}: no readable L4E input file{first}{more}")
         check_dataset_limits(where, sensors=sum(len(c.sensors) for c in components.values()))
+        if source.bucket is not None:  # IngestedFilesSummary.DiscardedFiles: {Bucket, Key}
+            discarded = [{"Bucket": source.bucket, **entry} for entry in discarded]
         return dict(sorted(components.items())), discarded
 
     def _read_one(
