@@ -36,6 +36,7 @@ from edge.clock import Clock
 from edge.commands import MODES, CommandError
 from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
+from edge.logs import LineEvery
 from edge.shadow import Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, parse_endpoint
@@ -279,8 +280,7 @@ class Agent:
         self._held: dict[int, tuple[float, int]] = {}
         """seq -> (monotonic time before which it is not sent again, refusals so far): a
         publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
-        self._refusal_logged: float | None = None
-        self._refusals_unlogged = 0
+        self._refusal_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
         self._link_acks = 0
         """PUBACKs of telemetry on the current connection."""
         self._link_pending: set[int] = set()
@@ -847,13 +847,9 @@ class Agent:
     def _log_held(self, text: str, count: int, seq: int) -> None:
         """One warning line a minute at most about held-back publishes, with the count since
         the last line (the caller holds the lock)."""
-        self._refusals_unlogged += count
-        ran = time.monotonic()
-        if self._refusal_logged is not None and ran - self._refusal_logged < REFUSAL_LOG_INTERVAL_S:
-            return
-        n = self._refusals_unlogged
-        log.warning(text, n, "" if n == 1 else "es", seq, extra={"event": "publish_refused"})
-        self._refusal_logged, self._refusals_unlogged = ran, 0
+        n = self._refusal_lines.add(count)
+        if n:
+            log.warning(text, n, "" if n == 1 else "es", seq, extra={"event": "publish_refused"})
 
     def _flush_acks(self) -> None:
         with self._lock:

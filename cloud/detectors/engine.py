@@ -54,6 +54,7 @@ from cloud.detectors.typed_fields import FieldValueError, typed_value
 from cloud.ports import StateStore
 from edge.clock import Clock
 from edge.errors import DetectorModelError, NotFoundError, VersionConflictError
+from edge.logs import OncePerReason
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ class DetectorEngine:
         self._set_aside = SetAside(state, f"{QUARANTINE_NAMESPACE}/{model.name}")
         self._heap: list[tuple[float, str, str]] = []
         self._queue: deque[tuple[str, dict[str, Any], str | None]] = deque()
-        self._bad_keys_warned: set[str] = set()
+        self._bad_keys_warned = OncePerReason()
         self._busy = False
         self._chained = 0
         """Messages put back while busy since the outside message or timer expiry."""
@@ -650,12 +651,8 @@ class DetectorEngine:
     def _warn_bad_key(self, reason: str) -> None:
         """Spec §1 Decision: a bad key skips the model with a warning; once per reason, so a
         device sending junk keys cannot flood the log."""
-        if reason in self._bad_keys_warned:
-            return
-        if len(self._bad_keys_warned) >= 1024:
-            self._bad_keys_warned.clear()
-        self._bad_keys_warned.add(reason)
-        log.warning("%s: %s", self.model.name, reason)
+        if self._bad_keys_warned.first(reason):
+            log.warning("%s: %s", self.model.name, reason)
 
     def _holds(self, event: Event, ctx: _Context) -> bool:
         """Whether *event*'s condition is Boolean true; a traced engine reports non-Booleans."""

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
 from edge.clock import Clock
 from edge.errors import ConfigError, NotFoundError, WireFormatError
+from edge.logs import LineEvery
 from edge.wire import Sample, Telemetry, parse_telemetry_topic
 
 log = logging.getLogger(__name__)
@@ -244,8 +244,7 @@ class StreamingScorer:
         self._dedup_window = dedup_window
         self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
         self._plain_set = frozenset(self._plain)
-        self._skips_unlogged = 0
-        self._skips_logged_at = float("-inf")
+        self._skip_lines = LineEvery(SKIP_LOG_INTERVAL_S)
         self._off_plain = model.off.plain_sensor if model.off else None
 
     def handle(self, payload: bytes, topic: str | None = None) -> list[dict[str, Any]]:
@@ -361,11 +360,9 @@ class StreamingScorer:
         """Count *count* readings of *message* that carry none of the model's sensors;
         log them, at most one line a minute with the count since the last line."""
         self.stats.no_model_sensors += count
-        self._skips_unlogged += count
-        now = time.monotonic()
-        if now - self._skips_logged_at < SKIP_LOG_INTERVAL_S:
+        skipped = self._skip_lines.add(count)
+        if not skipped:
             return
-        skipped, self._skips_unlogged, self._skips_logged_at = self._skips_unlogged, 0, now
         log.warning(
             "streaming: %d reading(s) with none of the model's sensors not scored (last: "
             "%s/%s %s); %d in all",

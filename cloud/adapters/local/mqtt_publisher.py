@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 
 import paho.mqtt.client as mqtt
 
 from cloud.adapters.local.mqtt_url import guard_callbacks, parse_broker_url, stop_client
 from edge.errors import PlantwatchError, RefusedError
+from edge.logs import LineEvery
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ class MqttPublisher:
         self._timeout = timeout
         self.counts: Counter[str] = Counter()
         self._drops_lock = threading.Lock()
-        self._drops_unlogged = 0
-        self._drops_logged_at = float("-inf")
+        self._drop_lines = LineEvery(DROP_LOG_INTERVAL_S)
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         address.apply(self._client)
         connected = threading.Event()
@@ -97,13 +96,11 @@ class MqttPublisher:
             raise PlantwatchError(
                 f"publish to {topic[:64]!r}: {why}; not sent, try again (QoS {qos})"
             )
-        now = time.monotonic()
         with self._drops_lock:
             self.counts["dropped_qos0"] += 1
-            self._drops_unlogged += 1
-            if now - self._drops_logged_at < DROP_LOG_INTERVAL_S:
-                return
-            dropped, self._drops_unlogged, self._drops_logged_at = self._drops_unlogged, 0, now
+            dropped = self._drop_lines.add()
+        if not dropped:
+            return
         log.warning(
             "%d QoS 0 publish(es) dropped: %s (last to %r); %d dropped in all",
             dropped,

@@ -75,6 +75,7 @@ from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.ports import StateStore, batched
 from edge.clock import Clock
 from edge.errors import NotFoundError, UserError, VersionConflictError
+from edge.logs import OncePerReason
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ class AlarmEngine:
         self._threshold_of = _reader(model.rule.threshold)
         self._keys: dict[tuple[type, Any], str | None] = {}
         """Key values seen -> their instance key (None: not a valid key); checked once."""
-        self._warned: set[str] = set()
+        self._warned = OncePerReason()
         """Bad keys already warned about (each kind once)."""
         self.namespace = f"alarms/{model.name}"
         self._set_aside = SetAside(state, f"{ALARM_QUARANTINE_NAMESPACE}/{model.name}")
@@ -423,10 +424,7 @@ class AlarmEngine:
             )
             reason = f"key {self.model.key!r} is {found}, not a key value (1-128 of [a-zA-Z0-9-_:])"
         self._trace("skipped", None, input=input_name, reason=reason)
-        if reason not in self._warned:
-            if len(self._warned) >= 1024:
-                self._warned.clear()
-            self._warned.add(reason)
+        if self._warned.first(reason):
             log.warning(
                 "alarm model %s: %s message skipped: %s", self.model.name, input_name, reason
             )
