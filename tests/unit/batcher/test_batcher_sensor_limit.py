@@ -255,7 +255,7 @@ def test_a_windows_files_together_stay_within_the_limit_and_lose_no_reading(
             given_cells += len(values)
             batcher.accept(message.topic, wire.encode(message))
         batcher.flush_all()
-    files = store.list("input/")
+    files = sorted(store.list("input/"))
     assert len(_columns(store, files)) <= limit
     cells = 0
     for key in files:
