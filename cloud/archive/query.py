@@ -270,7 +270,7 @@ class Catalog:
             "CREATE TABLE plantwatch_executions (scheduler VARCHAR, model_name VARCHAR, "
             "data_start TIMESTAMP, data_end TIMESTAMP, scheduled_start TIMESTAMP, "
             "status VARCHAR, failed_reason VARCHAR, anomalous BOOLEAN, rows BIGINT, "
-            "result_keys VARCHAR[])"
+            "result_keys VARCHAR[], model_version BIGINT)"
         )
         rows = [
             [
@@ -284,12 +284,13 @@ class Catalog:
                 bool(doc.get("anomalous")),
                 int(doc.get("rows") or 0),
                 stored_result_keys(doc) or ([doc["result_key"]] if doc.get("result_key") else []),
+                _version(doc.get("model_version")),
             ]
             for doc in self.sources.executions
         ]
         names = [
             "scheduler", "model_name", "data_start", "data_end", "scheduled_start", "status",
-            "failed_reason", "anomalous", "rows", "result_keys",
+            "failed_reason", "anomalous", "rows", "result_keys", "model_version",
         ]  # fmt: skip
         self._insert("plantwatch_executions", names, rows)
         self.db.execute("CREATE VIEW executions AS SELECT * FROM plantwatch_executions")
@@ -441,6 +442,12 @@ def results_objects(bucket: Path, default_site: str = DEFAULT_SITE) -> Iterator[
         site = middle[0] if len(middle) == 2 else default_site
         asset = middle[-1] if middle else None
         yield ResultsObject(path, bucket.name, "/".join(parts), source, site, asset)
+
+
+def _version(value: Any) -> int | None:
+    """A record's ``model_version``; None for a record that names none, or a value no
+    version can be (a record edited by hand must not stop the view)."""
+    return value if type(value) is int and value > 0 else None
 
 
 def _naive(text: Any) -> Any:

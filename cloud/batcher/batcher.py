@@ -38,6 +38,9 @@ window's messages together have more, the ones that would add sensors past the l
 the order the spool holds them, arrival order: the sensors that came first stay) are set
 aside when the window is written, in one quarantine object with their readings, also
 ``too_many_sensors``, once the file is stored. The other messages' readings are written.
+The limit holds for a window's files together (its first file and late files, which the
+scheduler merges): a late file adds sensors only while the total stays within it, and a
+late flush none of whose messages fits writes no file.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from cloud.batcher.config import BatcherConfig
 from cloud.batcher.csv_text import (
     Dumps,
     chunk_samples,
+    chunk_sensors,
+    file_sensors,
     fragment,
     join_fragments,
     json_dumps,
@@ -441,13 +446,15 @@ class Batcher:
                 self._counts["flush_errors"] += 1
             log.error("window %s/%d could not be quarantined either: %s", owner, end, exc)
 
-    def _write_files(self, jobs: list[WindowJob]) -> list[tuple[str, int] | Exception]:
+    def _write_files(self, jobs: list[WindowJob]) -> list[tuple[str | None, int] | Exception]:
         """Render each window's file and store them together (one sync for all, where the
         store can); queue each written file for the archive. A window that fails keeps its
-        exception and stays pending; the others are written."""
-        outcomes: list[tuple[str, int] | Exception] = []
+        exception and stays pending; the others are written. A late flush none of whose
+        messages fits the window's sensors writes no file (key None): they are set aside."""
+        outcomes: list[tuple[str | None, int] | Exception] = []
         files: list[tuple[int, str, bytes, int]] = []
         excess: dict[int, list[Chunk]] = {}
+        unwritten: list[int] = []
         for i, job in enumerate(jobs):
             try:
                 key, late_files, body, values, extra = self._render_window(job)
@@ -455,16 +462,23 @@ class Batcher:
                 outcomes.append(exc)
                 continue
             outcomes.append((key, late_files))
-            files.append((i, key, body, values))
+            if key is None:
+                unwritten.append(i)
+            else:
+                files.append((i, key, body, values))
             if extra:
                 excess[i] = extra
+        for i in unwritten:
+            error = self._set_aside_excess(jobs[i], excess[i])
+            if error is not None:
+                outcomes[i] = error
         if isinstance(self.store, BatchPutObjectStore):
             errors = self.store.put_many([(key, body) for _, key, body, _ in files])
         else:
             errors = [_put(self.store, key, body) for _, key, body, _ in files]
         for (i, _key, body, values), error in zip(files, errors, strict=True):
             if error is None and i in excess:  # stored: now set the rest aside, or retry
-                error = self._set_aside_excess(jobs[i].asset, jobs[i].window_end, excess[i])
+                error = self._set_aside_excess(jobs[i], excess[i])
             if error is not None:
                 outcomes[i] = error
                 continue
@@ -477,15 +491,23 @@ class Batcher:
                 )
         return outcomes
 
-    def _set_aside_excess(self, owner: str, end: int, chunks: list[Chunk]) -> Exception | None:
-        """Quarantine the messages that did not fit the window's file (``too_many_sensors``)
+    def _set_aside_excess(self, job: WindowJob, chunks: list[Chunk]) -> Exception | None:
+        """Quarantine the messages that did not fit the window's files (``too_many_sensors``)
         in one object; the error if that failed (the window stays pending, retried)."""
-        limit = self.config.max_sensors
-        error = (
-            f"window {owner}/{end}: {len(chunks)} message(s) would take its input file past "
-            f"{limit:,} sensors (L4E: at most 3,000 sensors per dataset); their readings are "
-            "kept here, the file has the sensors that came first"
-        )
+        owner, end, limit = job.asset, job.window_end, self.config.max_sensors
+        if job.late_files is None:
+            error = (
+                f"window {owner}/{end}: {len(chunks)} message(s) would take its input file "
+                f"past {limit:,} sensors (L4E: at most 3,000 sensors per dataset); their "
+                "readings are kept here, the file has the sensors that came first"
+            )
+        else:
+            error = (
+                f"window {owner}/{end}: {len(chunks)} late message(s) would take its input "
+                f"files past {limit:,} sensors together (its first file and late files, which "
+                "the scheduler merges; L4E: at most 3,000 sensors per dataset); their "
+                "readings are kept here, the files have the sensors that came first"
+            )
         body = {
             "asset": owner,
             "window_end": end,
@@ -505,13 +527,22 @@ class Batcher:
         log.warning("%s", error)
         return None
 
-    def _render_window(self, job: WindowJob) -> tuple[str, int, bytes, int, list[Chunk]]:
+    def _render_window(self, job: WindowJob) -> tuple[str | None, int, bytes, int, list[Chunk]]:
         """The window's next file: its key, the late-file count after it, its bytes, how
-        many values it holds, and the chunks left out of it (past ``max_sensors``)."""
+        many values it holds, and the chunks left out of it (past ``max_sensors``).
+
+        ``max_sensors`` bounds the window's files together, since the scheduler merges them
+        (l4e-contracts §1.4 counts sensors per dataset, §4 Choice 2): a late file takes the
+        sensors the earlier ones have plus what still fits. When nothing fits the key is
+        None and no file is written (a header-only file holds no sensor)."""
         owner, end, chunks, late_files = job.asset, job.window_end, job.chunks, job.late_files
         site, asset = self.config.sites.split(owner)
         prefix = self.config.sites.prefix(self.config.prefix, site)
         extend = False
+        taken: set[str] = set()
+        if late_files is not None:
+            taken = self._window_sensors(asset, prefix, end, late_files, chunks)
+        before = late_files or 0
         if late_files is None:
             key = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
             late_files = 0
@@ -528,12 +559,37 @@ class Batcher:
         limit = self.config.max_sensors
         if not extend and not any(c.samples for c in chunks):
             joined = join_fragments([c.body for c in chunks])
-            if joined is not None and joined[2] <= limit:
+            if (
+                joined is not None
+                and joined[2] <= limit
+                and (not taken or len(taken | chunk_sensors(chunks[0])) <= limit)
+            ):
                 body, rows, columns = joined
                 return key, late_files, body, rows * columns, []
-        chunks, excess = within_sensor_limit(chunks, limit)
+        chunks, excess = within_sensor_limit(chunks, limit, taken)
+        if not chunks:
+            return None, before, b"", 0, excess
         merged = merge_rows(chunks)
         return key, late_files, render_rows(merged), sum(map(len, merged.values())), excess
+
+    def _window_sensors(
+        self, asset: str, prefix: str, end: int, late_files: int, chunks: list[Chunk]
+    ) -> set[str]:
+        """Sensors of the window's stored files (its first file, then its *late_files*
+        late files) as far as the decision on *chunks* needs them: reading stops once
+        every sensor of *chunks* is among them (the usual late readings, of sensors the
+        first file has, cost one read), since then no chunk adds a sensor. A file removed
+        by hand counts for nothing."""
+        wanted = set().union(*map(chunk_sensors, chunks))
+        first = self.config.naming.format(asset, datetime.fromtimestamp(end, UTC), prefix)
+        keys = [first, *(self._late_key(asset, prefix, end, k) for k in range(1, late_files + 1))]
+        taken: set[str] = set()
+        for key in keys:
+            with contextlib.suppress(NotFoundError):
+                taken.update(file_sensors(self.store.get(key)))
+            if wanted <= taken:
+                break
+        return taken
 
     def _late_key(self, asset: str, prefix: str, end: int, k: int) -> str:
         return self.config.naming.format(asset, datetime.fromtimestamp(end - k, UTC), prefix)

@@ -143,6 +143,11 @@ def render_rows(rows: Rows) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+def file_sensors(body: bytes) -> list[str]:
+    """The sensor columns of a file written by :func:`render_rows` (its header's)."""
+    return body.partition(b"\n")[0].decode("ascii").split(",")[1:]
+
+
 def parse_csv(body: bytes, asset: str, end: int) -> list[Chunk]:
     """Read back a file written by :func:`render_rows` (used only to extend a late file)."""
     samples = parse_fragment(body.decode("ascii"))
@@ -182,12 +187,15 @@ def chunk_sensors(chunk: Chunk) -> set[str]:
     return {name for _, values in chunk_samples(chunk) for name in values}
 
 
-def within_sensor_limit(chunks: Iterable[Chunk], limit: int) -> tuple[list[Chunk], list[Chunk]]:
+def within_sensor_limit(
+    chunks: Iterable[Chunk], limit: int, taken: Iterable[str] = ()
+) -> tuple[list[Chunk], list[Chunk]]:
     """*chunks* split, in their order, into those whose sensors together stay within
-    *limit* columns (each taken if the sensors it adds still fit) and the rest."""
+    *limit* columns (each taken if the sensors it adds still fit) and the rest. *taken*
+    are sensors that already count against the limit (the window's earlier files)."""
     kept: list[Chunk] = []
     excess: list[Chunk] = []
-    names: set[str] = set()
+    names: set[str] = set(taken)
     for chunk in chunks:
         new = chunk_sensors(chunk) - names
         if len(names) + len(new) > limit:

@@ -119,13 +119,15 @@ class QueuedWindow:
     body: bytes
 
 
-WindowWriter = Callable[[list[Chunk], int | None], tuple[str, int]]
+WindowWriter = Callable[[list[Chunk], int | None], tuple[str | None, int]]
 """Given a window's pending chunks and its late-file count (None: never written), store the
-file and return ``(key, late_files)``."""
+file and return ``(key, late_files)``; key None when the chunks were consumed without a file
+(set aside, none fitting the window's sensor limit)."""
 
-WindowsWriter = Callable[[list[WindowJob]], list["tuple[str, int] | Exception"]]
-"""Store the files of several windows at once; for each job, ``(key, late_files)`` or the
-exception that kept it from being written (that window stays pending)."""
+WindowsWriter = Callable[[list[WindowJob]], list["tuple[str | None, int] | Exception"]]
+"""Store the files of several windows at once; for each job, ``(key, late_files)`` (key None
+as for :data:`WindowWriter`) or the exception that kept it from being written (that window
+stays pending)."""
 
 
 class SpoolPort(Protocol):
@@ -155,7 +157,7 @@ class SpoolPort(Protocol):
 
     def write_windows(
         self, windows: Sequence[tuple[str, int]], write: WindowsWriter
-    ) -> dict[tuple[str, int], str | Exception]:
+    ) -> dict[tuple[str, int], str | Exception | None]:
         """:meth:`write_window` for several windows with one call of *write*, so their files
         can be made durable together; the result has, per window that had chunks, its key
         or the exception *write* gave for it (that window stays pending)."""
@@ -320,7 +322,7 @@ class Spool:
         return sorted((a, int(e)) for a, e in rows)
 
     def write_window(self, asset: str, window_end: int, write: WindowWriter) -> str | None:
-        def write_one(jobs: list[WindowJob]) -> list[tuple[str, int] | Exception]:
+        def write_one(jobs: list[WindowJob]) -> list[tuple[str | None, int] | Exception]:
             return [write(job.chunks, job.late_files) for job in jobs]
 
         outcome = self.write_windows([(asset, window_end)], write_one).get((asset, window_end))
@@ -330,13 +332,13 @@ class Spool:
 
     def write_windows(
         self, windows: Sequence[tuple[str, int]], write: WindowsWriter
-    ) -> dict[tuple[str, int], str | Exception]:
+    ) -> dict[tuple[str, int], str | Exception | None]:
         """One transaction: read the windows' chunks, let *write* store their files, then
         forget the chunks of each window written and remember it as written. An exception
         *write* raises (rather than returns) rolls everything back."""
         with self._lock:
             own = not self._in_batch
-            results: dict[tuple[str, int], str | Exception] = {}
+            results: dict[tuple[str, int], str | Exception | None] = {}
             written: list[tuple[str, int, int, int]] = []
             try:
                 if own:

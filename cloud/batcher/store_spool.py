@@ -175,9 +175,9 @@ class ObjectStoreSpool:
 
     def write_windows(
         self, windows: Sequence[tuple[str, int]], write: WindowsWriter
-    ) -> dict[tuple[str, int], str | Exception]:
+    ) -> dict[tuple[str, int], str | Exception | None]:
         """One window after the other: an object store has no transaction to share."""
-        results: dict[tuple[str, int], str | Exception] = {}
+        results: dict[tuple[str, int], str | Exception | None] = {}
         for asset, window_end in windows:
             try:
                 key = self.write_window(asset, window_end, _one_of(write, asset, window_end))
@@ -224,7 +224,7 @@ class _Refused(Exception):
 
 
 def _one_of(write: WindowsWriter, asset: str, window_end: int) -> WindowWriter:
-    def write_one(chunks: list[Chunk], late_files: int | None) -> tuple[str, int]:
+    def write_one(chunks: list[Chunk], late_files: int | None) -> tuple[str | None, int]:
         [outcome] = write([WindowJob(asset, window_end, chunks, late_files)])
         if isinstance(outcome, Exception):
             raise _Refused(outcome)

@@ -23,6 +23,7 @@ from infra.config import STACK_NAME
 if TYPE_CHECKING:
     from cloud.adapters.aws import DynamoDbStateStore, S3ObjectStore
     from cloud.inference.registry import ModelRegistry
+    from cloud.l4e.arns import ArnScope
     from infra.outputs import Deployment
 
 
@@ -102,6 +103,16 @@ class AwsTarget:
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
+
+    def arn_scope(self) -> ArnScope:
+        """The partition, Region and account of the credentials (one STS call, which needs
+        no permission): what the L4E-shaped ARNs of an execution record are made in, as
+        the inference function makes them from its own ARN."""
+        from cloud.l4e.arns import ArnScope
+
+        account = self.client("sts").get_caller_identity()["Account"]
+        partition = self.session.get_partition_for_region(self.region)
+        return ArnScope(str(partition), self.region, str(account))
 
     def deployment(self) -> Deployment:
         """The stack's outputs, read on first use (never when every name was given)."""

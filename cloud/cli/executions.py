@@ -12,6 +12,7 @@ from edge.cliargs import positive_int
 
 COLUMNS = [
     Column("scheduler", "InferenceSchedulerName"),
+    Column("model version", "version"),
     Column("data start", "DataStartTime"),
     Column("data end", "DataEndTime"),
     Column("status", "Status"),
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, COLUMNS, empty="no executions found")
+        shown = [{**row, "version": row.get("ModelVersion", "-")} for row in rows]
+        print_table(shown, COLUMNS, empty="no executions found")
     return 0
 
 
@@ -86,12 +88,21 @@ def _summary(execution: Any, config: Any) -> dict[str, Any]:
     is the S3Object ``{Bucket, Key}`` of the results (the first one for a fleet scheduler,
     whose ``CustomerResultObjects`` lists one per component: plantwatch's extension).
     *config* is the scheduler's (its input and output configuration and output bucket),
-    None once the scheduler is deleted: those fields are then left out."""
+    None once the scheduler is deleted: those fields are then left out. ``ModelVersion``
+    and the ARNs are left out where the record has none (an older record; ARNs are only
+    made where the run knew its Region and account)."""
     from cloud.inference.scheduler import data_configuration, iso
 
+    named = {
+        "ModelArn": execution.model_arn,
+        "InferenceSchedulerArn": execution.scheduler_arn,
+        "ModelVersion": execution.model_version,
+        "ModelVersionArn": execution.model_version_arn,
+    }
     doc: dict[str, Any] = {
         "InferenceSchedulerName": execution.scheduler,
         "ModelName": execution.model_name,
+        **{k: v for k, v in named.items() if v is not None},
         "ScheduledStartTime": iso(execution.scheduled_start),
         "DataStartTime": iso(execution.data_start),
         "DataEndTime": iso(execution.data_end),

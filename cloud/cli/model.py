@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _common(train)
     train.add_argument("--dataset", required=True, help="folder of <component>/*.csv")
+    _flat_delimiter(train)
     train.add_argument(
         "--labels",
         help="label CSV or folder of them (start,end per line); without labels "
@@ -124,6 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--version", type=positive_int, help="model version (default: the active one)"
     )
     evaluate.add_argument("--dataset", required=True, help="folder of <component>/*.csv")
+    _flat_delimiter(evaluate)
     evaluate.add_argument(
         "--labels", required=True, help="label CSV or folder of them (start,end per line)"
     )
@@ -379,6 +381,18 @@ def check_csv_headers(dataset: str | Path) -> None:
             user_files.read_header_line(path, str(path), limit=user_files.MAX_HEADER_BYTES)
 
 
+def _flat_delimiter(parser: argparse.ArgumentParser) -> None:
+    from cloud.l4e.naming import KEY_PATTERN_DELIMITERS
+
+    parser.add_argument(
+        "--flat-delimiter",
+        choices=KEY_PATTERN_DELIMITERS,
+        help="read CSVs flat in the dataset folder as <component><D>*.csv, the component "
+        "being the name up to the first D (L4E's KeyPattern {prefix}/{component_name}"
+        "[DELIMITER]*: '_', ' ', '.' or '-'); default: up to the first '_' or space",
+    )
+
+
 def _train(args: argparse.Namespace, registry: Any) -> int:
     from cloud.inference.model import TrainConfig
     from cloud.inference.train_job import TrainJob, run_train_job
@@ -400,6 +414,7 @@ def _train(args: argparse.Namespace, registry: Any) -> int:
     )
     job = TrainJob(
         dataset=Path(args.dataset),
+        flat_delimiter=args.flat_delimiter,
         name=args.name,
         config=config,
         labels=Path(args.labels) if args.labels else None,
@@ -539,7 +554,7 @@ def _evaluate(args: argparse.Namespace, registry: Any) -> int:
     model = registry.load(args.name, args.version)
     check_csv_headers(args.dataset)
     with progress(2, f"model evaluate {args.name}: loading {args.dataset}") as bar:
-        dataset = load_dataset(args.dataset)
+        dataset = load_dataset(args.dataset, delimiter=args.flat_delimiter)
         labels = load_labels(args.labels)
         if model.is_template:
             component = args.component or next(iter(dataset.components))

@@ -114,6 +114,7 @@ class AwsStack:
             self.bucket(config.output_bucket),
             self.state,
             clock,
+            arns=self.target.arn_scope(),
         )
 
 

@@ -8,6 +8,10 @@ from the registry in ``ARTIFACTS_BUCKET`` under ``models/``. The event's ``time`
 8601), when present, is "now": pass ``<aws.scheduler.scheduled-time>`` to run as of the
 schedule, not of a late delivery.
 
+Each execution record names the model version it scored with and, in the Region and
+account of the function's own ARN, the L4E-shaped ARNs of its model, model version and
+scheduler (:mod:`cloud.l4e.arns`).
+
 Per execution an ``execution`` line; per results object (asset and window) a ``window``
 line with its counts, highest score and top sensor; per anomalous row a ``result`` line
 (the dashboard's per-asset detail); metrics ``ResultRows``, ``AnomalousRows``,
@@ -40,6 +44,7 @@ from cloud.handlers.observability import Metric, Observability
 from cloud.inference.registry import ARTIFACTS_PREFIX, ModelRegistry
 from cloud.inference.results import RESULTS_FILE
 from cloud.inference.scheduler import CLAIM_S, NAME_RE, Execution, Scheduler, iso, load_config
+from cloud.l4e.arns import ArnScope
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
 from edge.clock import Clock, SystemClock
@@ -118,6 +123,7 @@ def make_handler(
             settings.event_clock(event),
             claim_clock=claims,
             claim_s=_claim_seconds(context),
+            arns=ArnScope.from_arn(getattr(context, "invoked_function_arn", None)),
         )
         try:
             executions = scheduler.run_due()

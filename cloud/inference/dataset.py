@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cloud.l4e.naming import flat_component
 from edge import user_files
 from edge.errors import UserError
 from edge.user_files import read_document_text, read_header_line
@@ -627,10 +628,14 @@ class Dataset:
         return frame.rename(columns=lambda c: c.partition("\\")[2])
 
 
-def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
-    """Read ``root/<component>/*.csv`` per §1.1; a flat ``root/<component>_*.csv`` or
-    ``root/<component> *.csv`` also works (the component is the name up to the first ``_``
+def load_dataset(root: str | Path, *, sep: str = ",", delimiter: str | None = None) -> Dataset:
+    """Read ``root/<component>/*.csv`` per §1.1; flat files ``root/<component>_*.csv`` or
+    ``root/<component> *.csv`` also work (the component is the name up to the first ``_``
     or space; a hyphen or dot is taken as part of the name, since asset names hold them).
+    *delimiter*, one of L4E's KeyPattern delimiters (space, ``.``, ``_``, ``-``), reads
+    flat files as ``{component_name}[DELIMITER]*`` instead
+    (:func:`cloud.l4e.naming.flat_component`); a flat CSV that pattern does not match is
+    discarded.
 
     Several files of one component are merged on the timestamp (later files win on
     duplicates); unreadable files, and files that are not ``.csv`` (in any case), are
@@ -653,8 +658,8 @@ def load_dataset(root: str | Path, *, sep: str = ",") -> Dataset:
             else:  # no component can have this name: listed, not silently left out
                 discarded.extend(str(p) for p in found)
         elif _is_csv(path):
-            component = re.split(r"[_ ]", path.stem, maxsplit=1)[0]
-            if _COMPONENT_RE.fullmatch(component):
+            component = flat_component(path.name, delimiter)
+            if component is not None:
                 groups.setdefault(component, []).append(path)
             else:
                 discarded.append(str(path))

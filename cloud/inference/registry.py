@@ -157,17 +157,24 @@ class ModelRegistry:
         return Path(root) if isinstance(root, Path) else None
 
     def load(self, name: str, version: int | None = None) -> Model:
+        """Version *version* of *name*, the active one by default. Its ``info["version"]``
+        is the version folder it was read from, whatever its model.json says (a file
+        copied by hand): a scheduler records it as the executions' ``ModelVersion``."""
+        given = version
+        version = version or self.active_version(name)
         folder = self.key(name, version)
         files: dict[str, bytes] = {}
         for filename in ARTIFACT_FILES:
             try:
                 files[filename] = self.store.get(folder + filename)
             except NotFoundError:
-                if version is not None and version not in self.versions(name):
+                if given is not None and version not in self.versions(name):
                     raise NotFoundError(
                         f"model {name!r} version {version}: not found under {self.where}"
                     ) from None
-        return Model.from_artifacts(files, self.location(name, version))
+        model = Model.from_artifacts(files, self.location(name, version))
+        model.info["version"] = version
+        return model
 
     def report(self, name: str, key: str, version: int | None = None) -> dict[str, Any] | None:
         try:

@@ -55,6 +55,7 @@ from cloud.inference.dataset import merge, prefixed, read_csv
 from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
+from cloud.l4e.arns import ArnScope
 from cloud.l4e.naming import COMPONENT_RE, InputNaming, upload_frequency_seconds, window_end
 from cloud.l4e.result_keys import COMPACT_KEYS_OVER, compact_keys, stored_result_keys
 from cloud.ports import FileObjectStore, ObjectStore, StateStore
@@ -193,6 +194,15 @@ class Execution:
     """Entries of *dropped_rows* left out of the stored record, likewise."""
     invalid_values_omitted: int = 0
     """Entries of *invalid_values* left out of the stored record, likewise."""
+    model_version: int | None = None
+    """``ModelVersion``: the registry version the run scored with (the active one when the
+    scheduler loaded it). None in records stored before versions were recorded, and for
+    executions imported from L4E's results objects, which do not name it."""
+    model_arn: str | None = None
+    """``ModelArn``, ``ModelVersionArn`` and ``InferenceSchedulerArn``: only where the run
+    knew its Region and account (:mod:`cloud.l4e.arns`), else None."""
+    model_version_arn: str | None = None
+    scheduler_arn: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -326,11 +336,13 @@ class Scheduler:
         *,
         claim_clock: Clock | None = None,
         claim_s: float = CLAIM_S,
+        arns: ArnScope | None = None,
     ) -> None:
         """*claim_clock* (default: *clock*) and *claim_s* time the claims on windows: a
         claim made at ``claim_clock.now()`` holds for *claim_s* seconds. On Lambda, *clock*
         is the schedule's time and the claims need the wall clock and the invocation's
-        remaining time (:mod:`cloud.handlers.inference`)."""
+        remaining time (:mod:`cloud.handlers.inference`). *arns*, where the Region and
+        account are known, names each execution's model, version and scheduler by ARN."""
         problem = frequency_problem(config.frequency_s, model.config.sampling_rate)
         if problem:
             raise ConfigError(f"DataUploadFrequency {config.upload_frequency}: {problem}")
@@ -343,6 +355,7 @@ class Scheduler:
         self.clock = clock
         self.claim_clock = clock if claim_clock is None else claim_clock
         self.claim_s = claim_s
+        self.arns = arns
         self.run_id = uuid.uuid4().hex
         """Names this object's claims (one Lambda invocation, or one local process)."""
         if self._doc().get("started_at") is None:
@@ -556,6 +569,7 @@ class Scheduler:
             result_key=None,
             model_name=self.config.model_name,
         )
+        self._name_model(execution)
         try:
             files = self.window_files(start, end, execution.skipped)
             execution.input_files = sum(len(found) for found in files.values())
@@ -582,6 +596,19 @@ class Scheduler:
             execution.anomalous, execution.rows = anomalous, rows
         self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
         return execution
+
+    def _name_model(self, execution: Execution) -> None:
+        """The model version this run scores with (the registry's, as the model was
+        loaded) and, where the scope is known, the ARNs of the summary (§6)."""
+        version = self.model.info.get("version")
+        if type(version) is not int:  # a model not loaded from a registry
+            return
+        execution.model_version = version
+        if self.arns is not None:
+            name = self.config.model_name
+            execution.model_arn = self.arns.model(name)
+            execution.model_version_arn = self.arns.model_version(name, version)
+            execution.scheduler_arn = self.arns.inference_scheduler(self.config.name)
 
     def window_files(
         self, start: datetime, end: datetime, misnamed: list[dict[str, str]] | None = None

@@ -77,6 +77,8 @@ class TrainJob:
     name: str
     config: TrainConfig
     labels: Path | None = None
+    flat_delimiter: str | None = None
+    """How CSVs flat in *dataset* name their component (:func:`load_dataset`'s *delimiter*)."""
     template: str | None = None
     """Train a component-agnostic model on this component's sensors."""
     train_range: TimeRange = (None, None)
@@ -105,7 +107,7 @@ def run_train_job(
     """Train, save and describe one new version of ``job.name`` (it becomes active)."""
     progress = _Trimming(progress or _Silent())
     progress.stage(f"reading {job.dataset}")
-    dataset = load_dataset(job.dataset)
+    dataset = load_dataset(job.dataset, delimiter=job.flat_delimiter)
     labels = load_labels(job.labels) if job.labels else []
     periods = [(label.start, label.end) for label in labels]
     if job.template:

@@ -134,6 +134,40 @@ class InputNaming:
         return local.astimezone(UTC)
 
 
+KEY_PATTERN_DELIMITERS = ("_", " ", ".", "-")
+"""The ``[DELIMITER]`` of the flat historical KeyPattern ``{prefix}/{component_name}[DELIMITER]*``
+(``IngestionS3InputConfiguration``: space, dot, underscore or hyphen); ``_`` is also
+L4E's ``{prefix}/{component_name}_*``."""
+
+
+def flat_component(filename: str, delimiter: str | None = None) -> str | None:
+    """The component of a historical file flat under the dataset prefix, or None when the
+    name gives none (l4e-contracts §1.1).
+
+    L4E matches ``{component_name}[DELIMITER]*`` against the components of the dataset's
+    schema, with the one delimiter the ingestion's KeyPattern names. Without a schema the
+    component is the name up to the first *delimiter* (the whole file name: with ``.``,
+    ``pump.csv`` is ``pump``, as ``pump.*`` matches it); a name without it matches no
+    pattern. With no delimiter given, plantwatch's default takes the stem up to the first
+    ``_`` or space: both patterns at once, leaving hyphens and dots to the name, since
+    asset names hold them (``pump-01_2023.csv`` is ``pump-01``).
+    """
+    if delimiter is None:
+        stem = filename.rpartition(".")[0] if "." in filename else filename
+        component = re.split(r"[_ ]", stem, maxsplit=1)[0]
+    elif delimiter not in KEY_PATTERN_DELIMITERS:
+        raise ConfigError(
+            f"KeyPattern delimiter {delimiter!r}: expected one of "
+            f"{', '.join(repr(d) for d in KEY_PATTERN_DELIMITERS)} (space, dot, underscore, "
+            "hyphen)"
+        )
+    else:
+        component, found, _rest = filename.partition(delimiter)
+        if not found:
+            return None
+    return component if COMPONENT_RE.fullmatch(component) else None
+
+
 def tz_offset_seconds(offset: str) -> int:
     """``+05:30`` -> 19800; names the problem on bad input."""
     match = TZ_OFFSET_RE.fullmatch(offset) if isinstance(offset, str) else None

@@ -342,6 +342,19 @@ def test_executions_are_kept_in_the_state_table_and_logged(aws: Aws, inferred: I
         (5, "SUCCESS", 4, 2),
         (0, "SUCCESS", 4, 2),
     ]
+    # §6: the version scored with, and the ARNs in the Region and account of the function
+    # (LambdaContext's invoked_function_arn)
+    scope = f"arn:aws:lookoutequipment:{REGION}:123456789012"
+    assert {
+        (e.model_version, e.model_arn, e.model_version_arn, e.scheduler_arn) for e in executions
+    } == {
+        (
+            1,
+            f"{scope}:model/pumps/plantwatch",
+            f"{scope}:model/pumps/plantwatch/model-version/1",
+            f"{scope}:inference-scheduler/pumps-scheduler/plantwatch",
+        )
+    }
     logged = aws.logged("execution")
     assert [
         (x["scheduler"], x["data_start_time"], x["data_end_time"], x["status"], x["input_files"])

@@ -296,3 +296,22 @@ def test_explicit_names_need_no_stack(deployed: Deployed) -> None:
         "schedulers", "list", "--aws", "--json", "--state-table", o[outputs.STATE_TABLE]
     )
     assert [row["InferenceSchedulerName"] for row in listed] == ["custom"]
+
+
+def test_a_window_run_by_hand_on_aws_names_the_version_and_the_arns(deployed: Deployed) -> None:
+    """l4e-contracts §6: `schedulers run --aws` writes the records the inference function
+    writes, ModelVersion and the ARNs in the deployment's Region and account included."""
+    from cloud.inference.scheduler import list_executions
+
+    assert cli("model", "push", "pumps", "--aws", "--data", str(deployed.data))[0] == 0
+    assert cli("schedulers", "create", SCHEDULER, "--model", "pumps", "--aws")[0] == 0
+    end = "2026-01-05T07:05:00"
+    code, runs, err = cli("schedulers", "run", SCHEDULER, "--window-end", end, "--aws", "--json")
+    assert code == 1 and runs[0]["status"] == "FAILED", err  # no input files: still recorded
+    [ran] = list_executions(DynamoDbStateStore(deployed.outputs[outputs.STATE_TABLE]), SCHEDULER)
+    scope = f"arn:aws:lookoutequipment:{REGION}:123456789012"
+    assert (ran.model_version, ran.model_version_arn, ran.scheduler_arn) == (
+        1,
+        f"{scope}:model/pumps/plantwatch/model-version/1",
+        f"{scope}:inference-scheduler/{SCHEDULER}/plantwatch",
+    )

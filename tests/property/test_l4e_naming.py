@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from cloud.l4e.naming import (
     DELIMITERS,
+    KEY_PATTERN_DELIMITERS,
     TIMESTAMP_FORMATS,
     InputNaming,
+    flat_component,
     format_row_timestamp,
     window_end,
 )
@@ -268,3 +270,59 @@ def test_any_instant_is_named_so_it_parses_back_or_refused(
     assert naming.format(parsed[0], parsed[1], prefix="input/") == key
     if delimiter or fmt != "EPOCH":
         assert parsed[0] == component
+
+
+# -- historical (training) files flat under the prefix: l4e-contracts §1.1 -----------------
+# IngestionS3InputConfiguration.KeyPattern: {prefix}/{component_name}/*, or flat
+# {prefix}/{component_name}_* | {prefix}/{component_name}[DELIMITER]* with DELIMITER a space,
+# dot, underscore or hyphen, one chosen per dataset.
+
+
+def test_the_key_pattern_delimiters_are_l4es() -> None:
+    assert sorted(KEY_PATTERN_DELIMITERS) == sorted([" ", ".", "_", "-"])
+
+
+@given(
+    st.sampled_from(KEY_PATTERN_DELIMITERS).flatmap(
+        lambda d: st.tuples(
+            st.just(d),
+            components.filter(lambda c, d=d: d not in c),
+            st.from_regex(r"[0-9a-zA-Z._\- ]{0,30}", fullmatch=True),
+        )
+    )
+)
+def test_a_flat_historical_name_is_its_component_up_to_the_chosen_delimiter(
+    case: tuple[str, str, str],
+) -> None:
+    delimiter, component, rest = case
+    assert flat_component(f"{component}{delimiter}{rest}.csv", delimiter) == component
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "component"),
+    [
+        ("centrifugal-pump-2023-01.csv", "-", "centrifugal"),  # the first one: as chosen
+        ("pump-2023.csv", "-", "pump"),
+        ("pump.2023.csv", ".", "pump"),
+        ("pump.csv", ".", "pump"),  # {component_name}.* matches the extension's dot too
+        ("pump 2023.csv", " ", "pump"),
+        ("pump_a_2023.csv", "_", "pump"),
+        ("pump2023.csv", "-", None),  # the pattern does not match: no component
+        ("-2023.csv", "-", None),  # an empty component
+        ("pump#1-2023.csv", "-", None),  # no component name (§1.1 pattern)
+        # no delimiter chosen: plantwatch's default, the first '_' or space of the stem
+        ("pump-01_2023.csv", None, "pump-01"),
+        ("fan 2026-01.csv", None, "fan"),
+        ("pump.2023.csv", None, "pump.2023"),
+        ("pump.csv", None, "pump"),
+        ("pump.CSV", None, "pump"),
+    ],
+)
+def test_flat_component_examples(name: str, delimiter: str | None, component: str | None) -> None:
+    assert flat_component(name, delimiter) == component
+
+
+@pytest.mark.parametrize("delimiter", ["", "/", "__", "\t", ","])
+def test_a_delimiter_outside_the_key_pattern_is_refused(delimiter: str) -> None:
+    with pytest.raises(ConfigError, match="KeyPattern"):
+        flat_component("pump_2023.csv", delimiter)

@@ -114,6 +114,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "anomalous": True,
             "model_name": "m",
             "rows": 2,
+            "model_version": 3,
         },
     )
     state.put(
@@ -248,6 +249,14 @@ def test_results_alerts_and_executions_views(
         {"scheduler": "fleet", "data_start": "2023-11-14T23:40:00", "status": "SUCCESS", "rows": 2},
         {"scheduler": "old-l4e", "data_start": "2022-05-13T12:10:00", "status": "SUCCESS", "rows": 1},
     ]  # fmt: skip
+    # ModelVersion (l4e-contracts §6); NULL for an imported execution, which names none
+    versions = json.loads(
+        _query(capsys, data, "SELECT scheduler, model_version FROM executions", "--json")
+    )
+    assert sorted(versions, key=lambda e: e["scheduler"]) == [
+        {"scheduler": "fleet", "model_version": 3},
+        {"scheduler": "old-l4e", "model_version": None},
+    ]
 
 
 def test_a_join_of_readings_and_results(capsys: pytest.CaptureFixture[str], data: Path) -> None:

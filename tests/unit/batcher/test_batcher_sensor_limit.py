@@ -154,3 +154,118 @@ def test_a_window_whose_excess_cannot_be_set_aside_stays_pending_and_is_retried(
     (record,) = quarantined(store, "too_many_sensors")
     assert json.loads(record["payload"])["chunks"][0]["samples"] == [[(T0 + 11) * 1000, {"c": 3}]]
     assert batcher.stats["pending_windows"] == 0
+
+
+# -- late files: l4e-contracts §1.4 limits sensors per dataset, not per file ---------------
+# The scheduler merges a component's files of one window (§4 Choice 2), so the window's first
+# file and its late files together are what L4E's "at most 3,000 sensors per dataset" bounds.
+
+LATE_1 = "input/pump_20220513121459.csv"  # E - 1 s: the window's first late file
+
+
+def _spools(store: InMemoryObjectStore) -> dict[str, object]:
+    from cloud.batcher.store_spool import ObjectStoreSpool
+
+    return {"sqlite": None, "object store": ObjectStoreSpool(store)}
+
+
+def _send(batcher: Batcher, *messages: wire.Telemetry) -> None:
+    """Accept *messages*; the object-store spool (the Lambda's) keeps them at its commit."""
+    from cloud.batcher.store_spool import ObjectStoreSpool
+
+    for message in messages:
+        batcher.accept(message.topic, wire.encode(message))
+    if isinstance(batcher.spool, ObjectStoreSpool):
+        batcher.spool.commit()
+
+
+def _columns(store: InMemoryObjectStore, keys: list[str]) -> set[str]:
+    return {name for key in keys for name in header(store, key)[1:]}
+
+
+@pytest.mark.parametrize("spool", ["sqlite", "object store"])
+def test_late_files_cannot_take_a_window_past_3000_sensors_together(spool: str) -> None:
+    store = InMemoryObjectStore()
+    batcher = Batcher(store, BatcherConfig(), ManualClock(T0 + 60), spool=_spools(store)[spool])  # type: ignore[arg-type]
+    _send(batcher, msg(0, T0 + 10, {f"a{i}": 1.0 for i in range(2000)}))
+    assert batcher.flush_all() == [FILE]
+    # a late message that brings the window to exactly 3,000 is written
+    _send(batcher, msg(1, T0 + 20, {f"b{i}": 2.0 for i in range(1000)}))
+    assert batcher.flush_all() == [LATE_1]
+    # one that would add a 3,001st sensor is set aside; one with known sensors is written
+    _send(batcher, msg(2, T0 + 30, {"a0": 3.0, "c0": 3.0}), msg(3, T0 + 40, {"a1": 4.0, "b1": 4.0}))
+    [late_2] = batcher.flush_all()
+    files = sorted(store.list("input/"))
+    assert files == sorted([FILE, LATE_1, late_2])
+    assert len(_columns(store, files)) == 3000
+    assert header(store, late_2) == ["Timestamp", "a1", "b1"]
+    (record,) = quarantined(store, "too_many_sensors")
+    assert "late files" in record["error"] and "3,000" in record["error"]
+    assert [c["msg_id"] for c in json.loads(record["payload"])["chunks"]] == [
+        "dev:00000000000000000002"
+    ]
+
+
+@pytest.mark.parametrize("spool", ["sqlite", "object store"])
+def test_a_late_flush_whose_messages_all_go_past_the_limit_writes_no_file(spool: str) -> None:
+    """No header-only file (the scheduler would skip it as having no sensor column)."""
+    store = InMemoryObjectStore()
+    batcher = Batcher(
+        store, BatcherConfig(max_sensors=2), ManualClock(T0 + 60), spool=_spools(store)[spool]
+    )  # type: ignore[arg-type]
+    _send(batcher, msg(0, T0 + 10, {"a": 1.0, "b": 1.0}))
+    assert batcher.flush_all() == [FILE]
+    _send(batcher, msg(1, T0 + 20, {"c": 2.0}))
+    assert batcher.flush_all() == []
+    assert sorted(store.list("input/")) == [FILE]
+    assert batcher.stats["pending_windows"] == 0  # set aside, not left to block the window
+    assert batcher.stats["quarantined_by_reason"] == {"too_many_sensors": 1}
+    # the next late readings with known sensors still get the next late file name
+    _send(batcher, msg(2, T0 + 30, {"a": 5.0}))
+    assert batcher.flush_all() == [LATE_1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.dictionaries(
+                st.sampled_from([f"x{i}" for i in range(10)]), st.just(1.5), min_size=1
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(1, 5),
+)
+def test_a_windows_files_together_stay_within_the_limit_and_lose_no_reading(
+    flushes: list[list[dict[str, float]]], limit: int
+) -> None:
+    """Each inner list is accepted, then flushed: the first flush writes the window's file,
+    each later one a late file."""
+    store = InMemoryObjectStore()
+    batcher = Batcher(store, BatcherConfig(max_sensors=limit), ManualClock(T0 + 60))
+    seq, given_cells = 0, 0
+    for messages in flushes:
+        for values in messages:
+            message = msg(seq, T0 + 1 + seq, values)
+            seq += 1
+            given_cells += len(values)
+            batcher.accept(message.topic, wire.encode(message))
+        batcher.flush_all()
+    files = sorted(store.list("input/"))
+    assert len(_columns(store, files)) <= limit
+    cells = 0
+    for key in files:
+        rows = list(csv.reader(io.StringIO(store.get(key).decode())))
+        assert len(rows) > 1  # no header-only file
+        cells += sum(1 for row in rows[1:] for value in row[1:] if value)
+    for record in quarantined(store, "too_many_sensors"):
+        body = json.loads(record["payload"])
+        if "chunks" in body:
+            cells += sum(len(v) for c in body["chunks"] for _, v in c["samples"])
+        else:
+            cells += sum(len(s["values"]) for s in body["samples"])
+    assert cells == given_cells

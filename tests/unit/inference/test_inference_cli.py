@@ -191,3 +191,27 @@ def test_schedulers_executions_events(dataset, tmp_path: Path, capsys) -> None:
     ]
     diagnostics = json.loads(events[0]["Diagnostics"])["diagnostics"]
     assert max(diagnostics, key=lambda d: d["value"])["name"] == "pump\\flow"
+
+
+def test_train_reads_flat_files_at_the_chosen_key_pattern_delimiter(
+    dataset, tmp_path: Path, capsys
+) -> None:
+    """l4e-contracts §1.1: {prefix}/{component_name}[DELIMITER]* with a hyphen."""
+    ds, _ = dataset
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    body = (ds / "pump" / "pump.csv").read_text().splitlines(keepends=True)
+    half = len(body) // 2
+    (flat / "pump-2026-01.csv").write_text("".join(body[:half]))
+    (flat / "pump-2026-02.csv").write_text(body[0] + "".join(body[half:]))
+    data = str(tmp_path / "state")
+    argv = ["model", "train", "--data", data, "--dataset", str(flat), "--name", "pump"]
+    trained = run_json(capsys, *argv, "--flat-delimiter", "-", "--json")
+    assert sorted(trained["Grades"]) == [
+        "pump\\flow",
+        "pump\\motor_current",
+        "pump\\pressure",
+        "pump\\temperature",
+    ]
+    assert main([*argv, "--flat-delimiter", "/"]) == 2
+    assert "--flat-delimiter: invalid choice" in capsys.readouterr().err

@@ -466,3 +466,34 @@ def test_a_label_folder_reads_its_csvs_whatever_the_case_of_the_extension(
     # THEN both are labels
     starts = [str(label.start.date()) for label in load_labels(tmp_path / "labels")]
     assert starts == ["2020-02-01", "2020-03-01"]
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "gear"),
+    [
+        ("-", None),  # gear_2026.csv does not match {component_name}-*: discarded
+        (".", "gear_2026"),  # every flat CSV matches {component_name}.* at its extension
+    ],
+)
+def test_flat_names_split_at_a_hyphen_or_dot_when_that_is_the_datasets_delimiter(
+    tmp_path: Path, delimiter: str, gear: str | None
+) -> None:
+    # GIVEN flat files named {component_name}[DELIMITER]* with L4E's '-' or '.' (§1.1)
+    for name, text in (
+        (f"pump{delimiter}2026{delimiter}01.csv", "Timestamp,flow\n2026-01-01 00:00:00,1\n"),
+        (f"pump{delimiter}2026{delimiter}02.csv", "Timestamp,flow\n2026-02-01 00:00:00,2\n"),
+        (f"fan{delimiter}a.csv", "Timestamp,rpm\n2026-01-01 00:00:00,3\n"),
+        ("gear_2026.csv", "Timestamp,temp\n2026-01-01 00:00:00,4\n"),
+    ):
+        _write(tmp_path / name, text)
+    # WHEN read with that delimiter THEN each file is its component's, as L4E's ingestion
+    dataset = load_dataset(tmp_path, delimiter=delimiter)
+    expected = {"fan": ["rpm"], "pump": ["flow"]}
+    if gear is not None:
+        expected[gear] = ["temp"]
+    assert dataset.components == expected
+    assert len(dataset.files["pump"]) == 2
+    # and a flat file the pattern does not match is listed as discarded, not left out
+    assert [Path(p).name for p in dataset.discarded] == ([] if gear else ["gear_2026.csv"])
+    # without the delimiter the default rule (the first '_' or space) reads them otherwise
+    assert "pump" not in load_dataset(tmp_path).components
