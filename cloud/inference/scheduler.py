@@ -788,8 +788,14 @@ class Scheduler:
         return MonitorState.from_dict(doc, len(self.model.sensors))
 
     def _fingerprint(self) -> str:
-        """Tells this model's state from another's (a new version, other sensors)."""
-        return f"{self.config.model_name}:{self.model.threshold!r}:{len(self.model.sensors)}"
+        """Tells this model's state from another's (a new version, other sensors): a new
+        version, even one trained on the same data, starts its own series rather than carry
+        on an alarm the old one raised."""
+        version = self.model.info.get("version")
+        return (
+            f"{self.config.model_name}:{version!r}:{self.model.threshold!r}:"
+            f"{len(self.model.sensors)}"
+        )
 
     def _missing_reason(self, component: str, start: datetime, end: datetime) -> str:
         f = timedelta(seconds=self.config.frequency_s)

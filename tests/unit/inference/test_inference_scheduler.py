@@ -19,6 +19,7 @@ from cloud.inference import scheduler as scheduler_module
 from cloud.inference.episodes import DEFAULT_ALARM
 from cloud.inference.model import Model, TrainConfig, train
 from cloud.inference.monitor import Monitor
+from cloud.inference.registry import ModelRegistry
 from cloud.inference.scheduler import (
     EXECUTIONS_NS,
     MONITORS_NS,
@@ -374,6 +375,31 @@ def test_a_replaced_model_starts_a_new_series(counting_model: Model) -> None:
     clock.advance(5 * 60)
     [execution] = replaced.run_due()
     assert not execution.anomalous  # its first window: 5 rows, not yet an alarm
+
+
+def test_a_new_version_of_the_same_model_starts_a_new_series(counting_model: Model) -> None:
+    # GIVEN an alarm raised under version 1, then version 2 saved from the same artifacts
+    # (same threshold, same sensors) and made active, as a retrain on the same data would be
+    registry = ModelRegistry(InMemoryObjectStore())
+    for _ in range(2):
+        registry.save("pump", Model.from_artifacts(counting_model.to_artifacts(), "test"))
+    registry.set_active("pump", 1)
+    frame = faulty_live()
+    clock = ManualClock(at("00:00"))
+    sched, inp, out, state = make(registry.load("pump"), clock)
+    for minute in range(5, 35, 5):
+        inp.put(*window_file(frame, minute))
+    clock.advance(30 * 60)
+    assert sched.run_due()[-1].anomalous
+    # WHEN the scheduler runs on with version 2
+    registry.set_active("pump", 2)
+    replaced = Scheduler(sched.config, registry.load("pump"), inp, out, state, clock)
+    inp.put(*window_file(frame, 35))
+    clock.advance(5 * 60)
+    [execution] = replaced.run_due()
+    # THEN version 2 does not carry on version 1's alarm: its first window is 5 rows, no alarm
+    assert execution.model_version == 2
+    assert not execution.anomalous
 
 
 def _row_file(minute: int) -> bytes:
