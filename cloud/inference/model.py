@@ -731,9 +731,13 @@ def _deviations_fast(
         if then is not None:
             _in_blocks(n, functools.partial(then, out))
         return out, np.zeros(n, dtype=int) if modes is None else np.asarray(modes, dtype=int)
+    # the standardised rows (twice the rows first, for the nearest modes) go in the memory
+    # of the result, which is written only once the products are done: one full-size
+    # array fewer per call (and in the pool)
+    reuse = _layout(out) == _layout(y) and (out.flags.c_contiguous or out.flags.f_contiguous)
     with (
         scoring_threads(n),
-        lease((n, k), order=_layout(y)) as standardised,
+        contextlib.nullcontext(out) if reuse else lease((n, k), order=_layout(y)) as standardised,
         lease((n * k,)) as products,
     ):
         if modes is None:
@@ -756,9 +760,9 @@ def _deviations_fast(
             m, block = piece
             at = rows[m][block]
             first = starts[m] + block.start
-            z = flat[first * k : (first + len(at)) * k].reshape(len(at), k)
-            _gather_rows(y, at, z)
-            tiles[m].standardise(z, factor[at])
+            values = flat[first * k : (first + len(at)) * k]
+            _gather_rows(y, at, values.reshape(len(at), k))
+            tiles[m].standardise(values, factor[at])
 
         _in_pieces(pieces, standardise)
 
@@ -889,10 +893,11 @@ class _Tiled:
         self.means = np.tile(mean, SCORE_BLOCK_ROWS + 1)
         self.scales = np.tile(scale, SCORE_BLOCK_ROWS + 1)
 
-    def standardise(self, z: np.ndarray, factor: np.ndarray) -> None:
-        """``z = (z - mean) / (scale * factor[:, None])`` in place, for a C-ordered block
-        *z* of at most ``SCORE_BLOCK_ROWS + 1`` rows (see :func:`_divide_rows`)."""
-        values = z.ravel()
+    def standardise(self, values: np.ndarray, factor: np.ndarray) -> None:
+        """``z = (z - mean) / (scale * factor[:, None])`` in place, for the rows *z* of at
+        most ``SCORE_BLOCK_ROWS + 1`` readings one after another in the flat array *values*
+        (see :func:`_divide_rows`)."""
+        z = values.reshape(len(factor), len(self.mean))  # a view: *values* is contiguous
         np.subtract(values, self.means[: values.size], out=values)
         warm = np.flatnonzero(factor != 1.0)
         early = z[warm] / (self.scale * factor[warm, None]) if len(warm) else None
