@@ -116,7 +116,8 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
             steps = np.empty((longest, width), order="F") if fortran else diff
             for start, stop in blocks:
                 e = steps[: stop - start]
-                np.multiply(cum[window + start : window + stop], 2.0, out=e)
+                middle = cum[window + start : window + stop]
+                np.add(middle, middle, out=e)  # 2.0 * middle, exactly, by a quicker loop
                 np.subtract(cum[2 * window + start : 2 * window + stop], e, out=e)
                 np.add(e, cum[start:stop], out=e)
                 e /= window

@@ -861,9 +861,9 @@ def _nearest_modes(model: Model, y: np.ndarray, twice: np.ndarray) -> np.ndarray
         if mine not in scratch:  # one per thread, in the layout of the formula's g * g
             scratch[mine] = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
         sq = scratch[mine][: block.stop - block.start]
-        np.multiply(g, g, out=sq)
+        np.square(g, out=sq)  # g * g and 2 * g, exactly, by numpy's quicker loops
         np.add.reduce(sq, axis=1, out=lengths[block])
-        np.multiply(g, 2, out=g)
+        np.add(g, g, out=g)
 
     _in_blocks(n, standardise)
     centroids = model.centroids
