@@ -1002,19 +1002,27 @@ def _fill_gaps(
 def _has_nan(x: np.ndarray) -> bool:
     """``np.isnan(x).any()`` without a full-size mask: NaN carries through a sum, so sums
     that are not NaN rule it out (only infinities of both signs need the mask). A large
-    *x* is summed in runs of rows on scoring's threads: a NaN makes its run's sum NaN."""
-    runs = split(range(len(x))) if x.ndim == 2 and len(x) >= 2 * SCORE_BLOCK_ROWS else [None]
-    sums = np.empty(len(runs))
+    *x* is summed in runs of rows on scoring's threads: a NaN makes its run's sum NaN.
 
-    def add(i: int) -> None:
-        rows = runs[i]
-        part = x if rows is None else x[rows[0] : rows[-1] + 1]
-        with np.errstate(invalid="ignore", over="ignore"):
-            sums[i] = np.add.reduce(part, axis=None)
+    Contiguous float64 readings take the sum of their squares (the BLAS dot product, a
+    third quicker than numpy's sum): it is NaN exactly when a reading is, as squares are
+    never negative and infinities of both signs square alike."""
+    if x.dtype == np.float64 and (x.flags.c_contiguous or x.flags.f_contiguous):
+        flat = x.ravel(order="K")
+        runs = split(range(len(flat))) if len(x) >= 2 * SCORE_BLOCK_ROWS else [range(len(flat))]
+        sums = np.empty(len(runs))
 
-    run_all([functools.partial(add, i) for i in range(len(runs))])
-    if not np.isnan(sums).any():
-        return False
+        def squares(i: int) -> None:
+            part = flat[runs[i][0] : runs[i][-1] + 1] if len(runs[i]) else flat[:0]
+            with np.errstate(invalid="ignore", over="ignore"):
+                sums[i] = np.dot(part, part)
+
+        with scoring_threads(len(x)):
+            run_all([functools.partial(squares, i) for i in range(len(runs))])
+        return bool(np.isnan(sums).any())
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.isnan(np.add.reduce(x, axis=None)):
+            return False
     return bool(np.isnan(x).any())
 
 
