@@ -87,7 +87,7 @@ CHANGE_LIMIT_ROWS = 200_000
 _NPZ = "model.npz"
 _META = "model.json"
 ARTIFACT_FILES = (_NPZ, _META)
-T = TypeVar("T")
+_Piece = TypeVar("_Piece")
 Then = Callable[[np.ndarray, slice], None]
 """Work on a block of rows of deviations just computed: ``then(deviations, rows)``."""
 
@@ -801,10 +801,10 @@ def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
     _in_pieces(list(_row_blocks(rows)), work)
 
 
-def _in_pieces(pieces: Sequence[T], work: Callable[[T], None]) -> None:
+def _in_pieces(pieces: Sequence[_Piece], work: Callable[[_Piece], None]) -> None:
     """``work(piece)`` for each of *pieces*, consecutive runs of them on scoring's threads."""
 
-    def run(run_: Sequence[T]) -> None:
+    def run(run_: Sequence[_Piece]) -> None:
         for piece in run_:
             work(piece)
 
