@@ -107,14 +107,23 @@ def shift_statistic(deviations: np.ndarray, window: int) -> np.ndarray:
             np.cumsum(deviations[:, columns], axis=0, out=cum[1:, columns])
 
         # (S[t] - S[t-k]) - (S[t-k] - S[t-2k]) for every t, on views of one running sum
+        # with a column-major running sum, the element-wise steps go in a column-major
+        # block (long runs of contiguous memory, where numpy is quick) and the result is
+        # copied once into the C-ordered block the row sums need
         def differences(blocks: Sequence[tuple[int, int]]) -> None:
-            diff = np.empty((max(stop - start for start, stop in blocks), width))
+            longest = max(stop - start for start, stop in blocks)
+            diff = np.empty((longest, width))
+            steps = np.empty((longest, width), order="F") if fortran else diff
             for start, stop in blocks:
+                e = steps[: stop - start]
+                middle = cum[window + start : window + stop]
+                np.add(middle, middle, out=e)  # 2.0 * middle, exactly, by a quicker loop
+                np.subtract(cum[2 * window + start : 2 * window + stop], e, out=e)
+                np.add(e, cum[start:stop], out=e)
+                e /= window
                 d = diff[: stop - start]
-                np.multiply(cum[window + start : window + stop], 2.0, out=d)
-                np.subtract(cum[2 * window + start : 2 * window + stop], d, out=d)
-                np.add(d, cum[start:stop], out=d)
-                d /= window
+                if fortran:
+                    d[...] = e
                 out[2 * window - 1 + start : 2 * window - 1 + stop] = np.einsum("ij,ij->i", d, d)
 
         threads = None if n >= 2 * STATISTIC_BLOCK_ROWS else 1  # small inputs: the caller's

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,9 @@ CHANGE_LIMIT_ROWS = 200_000
 _NPZ = "model.npz"
 _META = "model.json"
 ARTIFACT_FILES = (_NPZ, _META)
+_Piece = TypeVar("_Piece")
+Then = Callable[[np.ndarray, slice], None]
+"""Work on a block of rows of deviations just computed: ``then(deviations, rows)``."""
 
 
 @dataclass(frozen=True)
@@ -463,14 +466,18 @@ class Model:
         factor: np.ndarray,
         modes: np.ndarray | None = None,
         out: np.ndarray | None = None,
+        then: Then | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`deviations`, into *out* (the shape of *y*, in the layout ``empty_like(y)``
-        gives) when given."""
+        gives) when given; *then* (see :data:`Then`) runs on each block of rows of them."""
         if _fast_applies(y, factor):
-            fast = _deviations_fast(self, y, factor, modes, out)
+            fast = _deviations_fast(self, y, factor, modes, out, then)
             if fast is not None:
                 return fast
-        return _deviations_simple(self, y, factor, modes, out)
+        deviations, mode = _deviations_simple(self, y, factor, modes, out)
+        if then is not None:
+            _in_blocks(len(deviations), functools.partial(then, deviations))
+        return deviations, mode
 
     def score(self, frame: pd.DataFrame, state: StreamState | None = None) -> ScoreResult:
         """Score *frame* (UTC DatetimeIndex; full or plain sensor names as columns).
@@ -520,7 +527,11 @@ class Model:
         state: StreamState | None = None,
     ) -> ScoreResult:
         with self.leased_features(x, state) as (y, factor, new_state):
-            share, s = _shares(self.deviations(y, factor)[0], off)
+            if np.asarray(off).dtype == np.bool_:  # shares of each block as it is computed
+                s = fresh((len(y),))
+                share = self._deviations(y, factor, then=_Sharer(off, s))[0]
+            else:
+                share, s = _shares(self.deviations(y, factor)[0], off)
         score = fresh(s.shape)
         with lease(s.shape) as below:  # s / (s + threshold) without two new arrays
             np.divide(s, np.add(s, self.threshold, out=below), out=score)
@@ -684,9 +695,12 @@ def _deviations_fast(
     factor: np.ndarray,
     modes: np.ndarray | None = None,
     out: np.ndarray | None = None,
+    then: Then | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`_deviations_simple`, the same bits, with fewer and smaller temporaries, on
-    scoring's threads (:mod:`cloud.inference.threads`).
+    scoring's threads (:mod:`cloud.inference.threads`); *then* (see :data:`Then`) runs on
+    each block of rows of the result once it is computed (while it is in cache, when
+    there are several modes).
 
     Every matrix product is the formula's own call: the same operands, rows and memory
     layouts. A BLAS library may compute a row differently in a product of another height
@@ -714,10 +728,16 @@ def _deviations_fast(
             _in_blocks(n, standardise)
             with scoring_threads(n if out.flags.c_contiguous else 0):
                 np.matmul(z, model.mode_phi[0], out=out)
+        if then is not None:
+            _in_blocks(n, functools.partial(then, out))
         return out, np.zeros(n, dtype=int) if modes is None else np.asarray(modes, dtype=int)
+    # the standardised rows (twice the rows first, for the nearest modes) go in the memory
+    # of the result, which is written only once the products are done: one full-size
+    # array fewer per call (and in the pool)
+    reuse = _layout(out) == _layout(y) and (out.flags.c_contiguous or out.flags.f_contiguous)
     with (
         scoring_threads(n),
-        lease((n, k), order=_layout(y)) as standardised,
+        contextlib.nullcontext(out) if reuse else lease((n, k), order=_layout(y)) as standardised,
         lease((n * k,)) as products,
     ):
         if modes is None:
@@ -731,22 +751,31 @@ def _deviations_fast(
         # has done its work, and its product in a second buffer: C-ordered pieces of two
         # flat buffers, the layout of the formula's new arrays
         flat = standardised.ravel(order="K")
-        offsets = np.cumsum([0] + [len(r) for r in rows]) * k
+        starts = np.cumsum([0] + [len(r) for r in rows])
+        pieces = [(m, b) for m in range(len(rows)) for b in _row_blocks(len(rows[m]))]
+
+        tiles = [_Tiled(model.mode_means[m], model.mode_scales[m]) for m in range(len(rows))]
+
+        def standardise(piece: tuple[int, slice]) -> None:
+            m, block = piece
+            at = rows[m][block]
+            first = starts[m] + block.start
+            values = flat[first * k : (first + len(at)) * k]
+            _gather_rows(y, at, values.reshape(len(at), k))
+            tiles[m].standardise(values, factor[at])
+
+        _in_pieces(pieces, standardise)
 
         def one_mode(m: int) -> None:
-            at = rows[m]
-            z = flat[offsets[m] : offsets[m + 1]].reshape(len(at), k)
-            _gather_rows(y, at, z)
-            np.subtract(z, model.mode_means[m], out=z)
-            _divide_rows(z, model.mode_scales[m], factor[at])
-            product = products[offsets[m] : offsets[m + 1]].reshape(len(at), k)
+            z = flat[starts[m] * k : starts[m + 1] * k].reshape(-1, k)
+            product = products[starts[m] * k : starts[m + 1] * k].reshape(-1, k)
             np.matmul(z, model.mode_phi[m], out=product)
-            out[at] = product
 
         largest_first = sorted(
             (m for m in range(len(rows)) if len(rows[m])), key=lambda m: -len(rows[m])
         )
         run_all([functools.partial(one_mode, m) for m in largest_first])
+        _unsorted(products.reshape(n, k), rows, starts, out, then)
     return out, mode
 
 
@@ -769,13 +798,49 @@ def _gather_rows(y: np.ndarray, at: np.ndarray, z: np.ndarray) -> None:
 def _in_blocks(rows: int, work: Callable[[slice], None]) -> None:
     """``work(block)`` for each of :func:`_row_blocks`, consecutive runs of blocks on
     scoring's threads."""
-    runs = split(list(_row_blocks(rows)))
+    _in_pieces(list(_row_blocks(rows)), work)
 
-    def run(blocks_: Sequence[slice]) -> None:
-        for block in blocks_:
-            work(block)
 
-    run_all([functools.partial(run, r) for r in runs])
+def _in_pieces(pieces: Sequence[_Piece], work: Callable[[_Piece], None]) -> None:
+    """``work(piece)`` for each of *pieces*, consecutive runs of them on scoring's threads."""
+
+    def run(run_: Sequence[_Piece]) -> None:
+        for piece in run_:
+            work(piece)
+
+    run_all([functools.partial(run, r) for r in split(pieces)])
+
+
+def _unsorted(
+    products: np.ndarray,
+    rows: Sequence[np.ndarray],
+    starts: np.ndarray,
+    out: np.ndarray,
+    then: Then | None = None,
+) -> None:
+    """``out[rows[m]] = products[starts[m]:starts[m + 1]]`` for every mode *m*, a block of
+    rows of *out* at a time on scoring's threads, then ``then(out, block)``: each block is
+    written once and worked on while it is in the core's cache, instead of a scattered
+    pass over all of *out* per mode and another pass after. Rows of a mode come in runs,
+    copied run by run."""
+    n = len(out)
+    with lease((n,), dtype=np.intp) as where:  # each row's place among the products
+        for m, at in enumerate(rows):
+            where[at] = np.arange(starts[m], starts[m + 1])
+
+        def place(block: slice) -> None:
+            at = where[block]
+            cuts = np.flatnonzero(np.diff(at) != 1) + 1
+            if 16 * len(cuts) > len(at):  # short runs: one gather
+                out[block] = products[at]
+            else:
+                for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(at)], strict=True):
+                    first = int(at[a])
+                    out[block.start + a : block.start + b] = products[first : first + b - a]
+            if then is not None:
+                then(out, block)
+
+        _in_blocks(n, place)
 
 
 def _nearest_modes(model: Model, y: np.ndarray, twice: np.ndarray) -> np.ndarray:
@@ -796,17 +861,49 @@ def _nearest_modes(model: Model, y: np.ndarray, twice: np.ndarray) -> np.ndarray
         if mine not in scratch:  # one per thread, in the layout of the formula's g * g
             scratch[mine] = np.empty((SCORE_BLOCK_ROWS + 1, k), order=order)
         sq = scratch[mine][: block.stop - block.start]
-        np.multiply(g, g, out=sq)
+        np.square(g, out=sq)  # g * g and 2 * g, exactly, by numpy's quicker loops
         np.add.reduce(sq, axis=1, out=lengths[block])
-        np.multiply(g, 2, out=g)
+        np.add(g, g, out=g)
 
     _in_blocks(n, standardise)
     centroids = model.centroids
+    lengths_c = (centroids * centroids).sum(1)[None, :]
+    nearest = np.empty(n, dtype=np.intp)
     with lease((n, len(centroids))) as d:  # C-ordered, as the formula's product is
         np.matmul(twice, centroids.T, out=d)
-        np.subtract(lengths[:, None], d, out=d)
-        d += (centroids * centroids).sum(1)[None, :]
-        return d.argmin(1)
+
+        def closest(block: slice) -> None:  # row by row: the bits of whole-array steps
+            part = d[block]
+            np.subtract(lengths[block, None], part, out=part)
+            part += lengths_c
+            np.argmin(part, axis=1, out=nearest[block])
+
+        _in_blocks(n, closest)
+    return nearest
+
+
+class _Tiled:
+    """A mode's means and scales repeated for a block of :data:`SCORE_BLOCK_ROWS` rows, so
+    that standardising a C-ordered block is two passes over flat memory: numpy would
+    otherwise run its inner loop once per row, over 30 values, for each operation. The same
+    operations on the same operands: the same bits."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.mean, self.scale = mean, scale
+        self.means = np.tile(mean, SCORE_BLOCK_ROWS + 1)
+        self.scales = np.tile(scale, SCORE_BLOCK_ROWS + 1)
+
+    def standardise(self, values: np.ndarray, factor: np.ndarray) -> None:
+        """``z = (z - mean) / (scale * factor[:, None])`` in place, for the rows *z* of at
+        most ``SCORE_BLOCK_ROWS + 1`` readings one after another in the flat array *values*
+        (see :func:`_divide_rows`)."""
+        z = values.reshape(len(factor), len(self.mean))  # a view: *values* is contiguous
+        np.subtract(values, self.means[: values.size], out=values)
+        warm = np.flatnonzero(factor != 1.0)
+        early = z[warm] / (self.scale * factor[warm, None]) if len(warm) else None
+        np.divide(values, self.scales[: values.size], out=values)
+        if early is not None:
+            z[warm] = early
 
 
 def _divide_rows(z: np.ndarray, scale: np.ndarray, factor: np.ndarray) -> None:
@@ -834,22 +931,31 @@ def _shares(deviations: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.nda
         np.divide(deviations, total[:, None], out=deviations, where=positive[:, None])
         deviations[~positive] = uniform
         return deviations, total
+    _in_blocks(n, functools.partial(_Sharer(off, total), deviations))
+    return deviations, total
 
-    def share(block: slice) -> None:
+
+class _Sharer:
+    """:func:`_shares` of one block of rows (a :data:`Then`): *off* the machine-off mask
+    of every row, *total* takes each row's index."""
+
+    def __init__(self, off: np.ndarray, total: np.ndarray) -> None:
+        self.off, self.total = off, total
+
+    def __call__(self, deviations: np.ndarray, block: slice) -> None:
         c = deviations[block]
         np.square(c, out=c)
-        stopped = off[block]
+        stopped = self.off[block]
         if stopped.any():
             c[stopped] = 0.0
-        s = total[block]
+        s = self.total[block]
         np.add.reduce(c, axis=1, out=s)
         positive = s > 0
+        if positive.all():  # numpy's masked loop costs more than the division itself
+            np.divide(c, s[:, None], out=c)
+            return
         np.divide(c, s[:, None], out=c, where=positive[:, None])
-        if not positive.all():
-            c[~positive] = uniform
-
-    _in_blocks(n, share)
-    return deviations, total
+        c[~positive] = 1.0 / c.shape[1]
 
 
 def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -894,8 +1000,26 @@ def _fill_gaps(
 
 
 def _has_nan(x: np.ndarray) -> bool:
-    """``np.isnan(x).any()`` without a full-size mask: NaN carries through a sum, so a sum
-    that is not NaN rules it out (only infinities of both signs need the mask)."""
+    """``np.isnan(x).any()`` without a full-size mask: NaN carries through a sum, so sums
+    that are not NaN rule it out (only infinities of both signs need the mask). A large
+    *x* is summed in runs of rows on scoring's threads: a NaN makes its run's sum NaN.
+
+    Contiguous float64 readings take the sum of their squares (the BLAS dot product, a
+    third quicker than numpy's sum): it is NaN exactly when a reading is, as squares are
+    never negative and infinities of both signs square alike."""
+    if x.dtype == np.float64 and (x.flags.c_contiguous or x.flags.f_contiguous):
+        flat = x.ravel(order="K")
+        runs = split(range(len(flat))) if len(x) >= 2 * SCORE_BLOCK_ROWS else [range(len(flat))]
+        sums = np.empty(len(runs))
+
+        def squares(i: int) -> None:
+            part = flat[runs[i][0] : runs[i][-1] + 1] if len(runs[i]) else flat[:0]
+            with np.errstate(invalid="ignore", over="ignore"):
+                sums[i] = np.dot(part, part)
+
+        with scoring_threads(len(x)):
+            run_all([functools.partial(squares, i) for i in range(len(runs))])
+        return bool(np.isnan(sums).any())
     with np.errstate(invalid="ignore", over="ignore"):
         if not np.isnan(np.add.reduce(x, axis=None)):
             return False

@@ -262,8 +262,10 @@ class Monitor:
         shares = episodes.residual  # the tracker's own array: squared into shares in place
         np.square(shares, out=shares)
         positive = ratio > 0
-        np.divide(shares, ratio[:, None], out=shares, where=positive[:, None])  # no copies
-        if not positive.all():
+        if positive.all():  # numpy's masked loop costs more than the division itself
+            np.divide(shares, ratio[:, None], out=shares)
+        else:  # rows that are not positive are all overwritten: the same bits either way
+            np.divide(shares, ratio[:, None], out=shares, where=positive[:, None])
             shares[~positive] = 1.0 / max(shares.shape[1], 1)
         raw = np.multiply(sq, self.model.threshold, out=sq)  # sq is read no more
         result = ScoreResult(index, score, alarm.astype(np.int8), off.copy(), shares, raw, stream)
