@@ -380,7 +380,7 @@ class Scheduler:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def run_due(self) -> list[Execution]:
+    def run_due(self, *, budget_s: float | None = None) -> list[Execution]:
         """Every window whose wake-up ``W + D`` has come and that has not run yet.
 
         A STOPPED scheduler runs nothing; started again, it resumes with the first window
@@ -389,19 +389,63 @@ class Scheduler:
         Each window is claimed before it is scored (:meth:`_claim`), so two overlapping
         runs never score the same window: the one that finds another's live claim logs
         that and returns what it ran so far.
+
+        *budget_s* (seconds of the claim clock) is for a run no function timeout stops,
+        such as the CLI's: after its first window the run takes no window that, taking as
+        long as the longest so far, would end past the budget; the rest wait for the next
+        run. Given the claim time, such a run lasts about as long as a Lambda invocation
+        and so never holds a window longer than its claims promise.
         """
-        done = []
-        while (w := self._claim()) is not None:
+        done: list[Execution] = []
+        began = self.claim_clock.monotonic()
+        longest = 0.0
+        while True:
+            if (
+                budget_s is not None
+                and done
+                and self._over_budget(began, longest, budget_s, len(done))
+            ):
+                break
+            w = self._claim()
+            if w is None:
+                break
+            started = self.claim_clock.monotonic()
             try:
                 execution = self._execute(datetime.fromtimestamp(w, tz=UTC))
                 finished = self._finish(w, execution)
             except BaseException:
                 self._release(w)
                 raise
+            longest = max(longest, self.claim_clock.monotonic() - started)
             done.append(execution)
             if not finished:
                 break
         return done
+
+    def _over_budget(self, began: float, longest: float, budget_s: float, ran: int) -> bool:
+        """Whether a further window, taking *longest*, would end past *budget_s* from
+        *began*; if so and a window is due, that is logged with the *ran* windows run so
+        far (the caller stops)."""
+        spent = self.claim_clock.monotonic() - began
+        if spent + longest <= budget_s:
+            return False
+        doc = self._doc()
+        w = self.next_window(doc)
+        if doc.get("status") != "STOPPED" and w + self.config.delay_offset_min * 60 <= (
+            self.clock.now()
+        ):
+            log.warning(
+                "%s: %d window%s run in %.0f s of the %.0f s budget (a window's claim time); "
+                "the next, %s, would take about %.0f s more and is left for the next run",
+                self.config.name,
+                ran,
+                "" if ran == 1 else "s",
+                spent,
+                budget_s,
+                self._window_text(w),
+                longest,
+            )
+        return True
 
     def _claim(self) -> float | None:
         """Claim the next due window with a conditional write on the scheduler document
