@@ -710,6 +710,7 @@ class Scheduler:
         files: dict[str, list[tuple[datetime, str]]] | None = None,
         dropped: list[dict[str, str]] | None = None,
         invalid: list[dict[str, str]] | None = None,
+        outside: dict[str, list[str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
@@ -717,6 +718,8 @@ class Scheduler:
         A file that cannot be read is left out and appended to *skipped* with its reason;
         a file with rows whose time cannot be read, to *dropped* with their count; a file
         with cells that are no finite number (gaps now), to *invalid* with their count.
+        Where a component's files hold rows but none in the window, *outside* gets, per
+        component, each such file with its rows' span (why a run that read them failed).
         """
         if files is None:
             files = self.window_files(start, end)
@@ -724,6 +727,7 @@ class Scheduler:
         frames: dict[str, pd.DataFrame] = {}
         for component, found in sorted(files.items()):
             parts = []
+            spans: list[tuple[str, pd.DatetimeIndex]] = []
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
@@ -732,6 +736,8 @@ class Scheduler:
                     _skip(skipped, key, exc)
                     continue
                 parts.append(parsed.frame)
+                if not parsed.frame.empty:
+                    spans.append((key, parsed.frame.index))
                 if parsed.invalid_values and invalid is not None:
                     invalid.append({"key": key, "reason": _invalid_reason(parsed.invalid_values)})
                 if parsed.unsupported_timestamps and dropped is not None:
@@ -749,6 +755,8 @@ class Scheduler:
             frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
             if not frame.empty:
                 frames[component] = frame
+            elif spans and outside is not None:
+                outside[component] = [_span(key, index) for key, index in spans]
         return frames
 
     def _score(
@@ -759,8 +767,9 @@ class Scheduler:
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
+        outside: dict[str, list[str]] = {}
         frames = self.read_window(
-            start, end, skipped, files, execution.dropped_rows, execution.invalid_values
+            start, end, skipped, files, execution.dropped_rows, execution.invalid_values, outside
         )
         unreadable = {entry["key"] for entry in skipped}
         execution.failed_components += tuple(
@@ -769,7 +778,8 @@ class Scheduler:
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
-                raise _MissingData(self._missing_reason("any component", start, end))
+                read = [span for c in sorted(outside) for span in outside[c]]
+                raise _MissingData(self._missing_reason("any component", start, end, read))
             written, unfit = [], []
             for c in sorted(frames):
                 try:
@@ -791,7 +801,8 @@ class Scheduler:
             for component in self.model.components:
                 if component not in frames:
                     raise _MissingData(
-                        self._missing_reason(component, start, end), components=(component,)
+                        self._missing_reason(component, start, end, outside.get(component)),
+                        components=(component,),
                     )
             frame = merge(prefixed(frames[c], c) for c in self.model.components)
             written = [self._write(frame, self.model.sensors, results_key(out, start))]
@@ -841,7 +852,12 @@ class Scheduler:
             f"{len(self.model.sensors)}"
         )
 
-    def _missing_reason(self, component: str, start: datetime, end: datetime) -> str:
+    def _missing_reason(
+        self, component: str, start: datetime, end: datetime, read: list[str] | None = None
+    ) -> str:
+        """L4E's FailedReason, then what a user needs beside it: the files that were read
+        but hold no row in the range (*read*, with their rows' span), and the keys that
+        look meant for the component but are not read."""
         f = timedelta(seconds=self.config.frequency_s)
         naming, prefix = self.config.naming, self.config.input_prefix
         shown = component if component != "any component" else "<component>"
@@ -852,6 +868,14 @@ class Scheduler:
             f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
             f"the machine under prefix '{first}' ~ '{last}'"
         )
+        if read:
+            more = len(read) - NEAR_MISSES_SHOWN
+            reason += (
+                ". Read, but no row in that range: "
+                + "; ".join(read[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
+                + " (row times are UTC unless they name a zone)"
+            )
         near = self.near_misses(None if component == "any component" else component)
         if near:
             more = len(near) - NEAR_MISSES_SHOWN
@@ -899,6 +923,13 @@ def _opened(store: ObjectStore, key: str) -> Iterator[bytes | BinaryIO]:
         size = handle.seek(0, io.SEEK_END)
         handle.seek(0)
         yield handle.read() if size <= WHOLE_READ_BYTES else handle
+
+
+def _span(key: str, index: pd.DatetimeIndex) -> str:
+    """``key: N rows from A to B``: where a file's rows are, for a window they missed."""
+    n = len(index)
+    first, last = (iso(t.to_pydatetime()) for t in (index.min(), index.max()))
+    return f"{key}: {n} row{'s' if n > 1 else ''} from {first} to {last}"
 
 
 def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:
