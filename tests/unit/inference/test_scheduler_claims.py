@@ -394,3 +394,36 @@ def test_a_run_with_a_budget_always_takes_its_first_window(model: Model, state: 
     )
     assert _windows(run.run_due(budget_s=CLAIM_S)) == ["00:05"]
     assert _windows(run.run_due()) == ["00:10"]
+
+
+def test_a_window_being_scored_is_listed_in_progress(model: Model, state: StateStore) -> None:
+    """§6: ListInferenceExecutions shows an execution ``IN_PROGRESS`` while it runs (a run
+    killed mid-window stays so until its window is run again), then SUCCESS or FAILED."""
+    _setup(model, state)
+    objects = {"input/pump_20260101000500.csv": csv_body("00:00", "00:05")}
+    run, run_input = _run(model, state, objects, at("00:07"))
+    seen: list[list[tuple[str, str]]] = []
+    run_input.during = lambda: seen.append(
+        [(f"{e.data_end:%H:%M}", e.status) for e in list_executions(state, "pump-sched")]
+    )
+    [execution] = run.run_due()
+    assert seen == [[("00:05", "IN_PROGRESS")]]
+    listed = list_executions(state, "pump-sched")
+    assert [(f"{e.data_end:%H:%M}", e.status) for e in listed] == [("00:05", "SUCCESS")]
+    assert listed[0].scheduled_start == execution.scheduled_start
+
+
+def test_a_run_that_raises_leaves_no_execution_in_progress(model: Model, state: StateStore) -> None:
+    """A window given back after an error the run sees is not left IN_PROGRESS: it was
+    not run, and a stopped scheduler would never run it again to say otherwise."""
+    _setup(model, state)
+    objects = {"input/pump_20260101000500.csv": csv_body("00:00", "00:05")}
+    failing, failing_input = _run(model, state, objects, at("00:07"))
+
+    def broken() -> None:
+        raise RuntimeError("listing failed")
+
+    failing_input.during = broken
+    with pytest.raises(RuntimeError):
+        failing.run_due()
+    assert list_executions(state, "pump-sched") == []
