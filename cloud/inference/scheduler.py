@@ -39,6 +39,7 @@ claimed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
@@ -600,9 +601,24 @@ class Scheduler:
         return execution
 
     def _execute(self, end: datetime) -> Execution:
-        """Score the window ending *end* and store its execution record."""
-        f = self.config.frequency_s
-        start = end - timedelta(seconds=f)
+        """Score the window ending *end* and store its execution record: ``IN_PROGRESS``
+        while it is scored (§6: ListInferenceExecutions shows a running one; a run killed
+        mid-window leaves it so until the window runs again), then SUCCESS or FAILED. A run
+        that raises puts back the record it found, for the window was not run."""
+        start = end - timedelta(seconds=self.config.frequency_s)
+        key = execution_key(self.config.name, start)
+        found = self.state.get(EXECUTIONS_NS, key)
+        try:
+            return self._score_window(start, end, key)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the store may be what failed
+                if found is None:
+                    self.state.delete(EXECUTIONS_NS, key)
+                else:
+                    self.state.put(EXECUTIONS_NS, key, found)
+            raise
+
+    def _score_window(self, start: datetime, end: datetime, key: str) -> Execution:
         execution = Execution(
             scheduler=self.config.name,
             data_start=start,
@@ -614,6 +630,7 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         self._name_model(execution)
+        self.state.put(EXECUTIONS_NS, key, execution.to_record())
         try:
             files = self.window_files(start, end, execution.skipped)
             execution.input_files = sum(len(found) for found in files.values())
@@ -638,7 +655,7 @@ class Scheduler:
             execution.result_keys = tuple(keys)
             execution.result_key = keys[0] if keys else None
             execution.anomalous, execution.rows = anomalous, rows
-        self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
+        self.state.put(EXECUTIONS_NS, key, execution.to_record())
         return execution
 
     def _name_model(self, execution: Execution) -> None:
