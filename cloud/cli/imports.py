@@ -16,7 +16,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
-from cloud.l4e.naming import DELIMITERS
+from cloud.l4e.naming import DELIMITERS, KEY_PATTERN_DELIMITERS
 from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
 
@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TimestampFormat of the input names (default yyyyMMddHHmmss)",
     )
     l4e.add_argument("--tz-offset", default="+00:00", help="InputTimeZoneOffset, e.g. +05:30")
+    l4e.add_argument(
+        "--flat-delimiter",
+        choices=KEY_PATTERN_DELIMITERS,
+        help="also read a historical dataset flat under --input as <component><D>*.csv, the "
+        "component being the name up to the first D (L4E's KeyPattern {prefix}/"
+        "{component_name}[DELIMITER]*: '_', ' ', '.' or '-')",
+    )
     l4e.add_argument("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, ...)")
     _common(l4e)
 
@@ -189,6 +196,7 @@ def _l4e(args: argparse.Namespace) -> int:
         upload_frequency=args.upload_frequency,
         delay_offset_min=args.delay_offset,
         train=train,
+        flat_delimiter=args.flat_delimiter,
     )
     layout = DataLayout.at(layout.root)
     state = SqliteStateStore(layout.state_db)

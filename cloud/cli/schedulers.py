@@ -354,19 +354,23 @@ def _describe(args: argparse.Namespace, document: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace, stack: Any, clock: Any) -> int:
+    """Due windows are run in this process, which no function timeout stops while its
+    claims lapse after CLAIM_S, as an invocation's do: each run of due windows keeps
+    within that time, and windows left over run on the next (``--follow``: a second on)."""
     from cloud.cli.times import parse_time_option
+    from cloud.inference.scheduler import CLAIM_S
 
     scheduler = stack.scheduler(args.name, clock)
     if args.window_end:
         end = parse_time_option(args.window_end, "window-end").to_pydatetime()
         executions = [scheduler.run_window(end)]
     else:
-        executions = scheduler.run_due()
+        executions = scheduler.run_due(budget_s=CLAIM_S)
         while args.follow:
             for execution in executions:
                 stderr.print(f"{execution.data_end:%Y-%m-%dT%H:%M:%SZ} {execution.status}")
             clock.sleep(max(1.0, min(30.0, scheduler.next_window() - clock.now())))
-            executions = scheduler.run_due()
+            executions = scheduler.run_due(budget_s=CLAIM_S)
     rows = [e.to_dict() for e in executions]
     if args.json:
         print_json(rows)

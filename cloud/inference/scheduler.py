@@ -39,6 +39,7 @@ claimed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
@@ -380,7 +381,7 @@ class Scheduler:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def run_due(self) -> list[Execution]:
+    def run_due(self, *, budget_s: float | None = None) -> list[Execution]:
         """Every window whose wake-up ``W + D`` has come and that has not run yet.
 
         A STOPPED scheduler runs nothing; started again, it resumes with the first window
@@ -389,19 +390,63 @@ class Scheduler:
         Each window is claimed before it is scored (:meth:`_claim`), so two overlapping
         runs never score the same window: the one that finds another's live claim logs
         that and returns what it ran so far.
+
+        *budget_s* (seconds of the claim clock) is for a run no function timeout stops,
+        such as the CLI's: after its first window the run takes no window that, taking as
+        long as the longest so far, would end past the budget; the rest wait for the next
+        run. Given the claim time, such a run lasts about as long as a Lambda invocation
+        and so never holds a window longer than its claims promise.
         """
-        done = []
-        while (w := self._claim()) is not None:
+        done: list[Execution] = []
+        began = self.claim_clock.monotonic()
+        longest = 0.0
+        while True:
+            if (
+                budget_s is not None
+                and done
+                and self._over_budget(began, longest, budget_s, len(done))
+            ):
+                break
+            w = self._claim()
+            if w is None:
+                break
+            started = self.claim_clock.monotonic()
             try:
                 execution = self._execute(datetime.fromtimestamp(w, tz=UTC))
                 finished = self._finish(w, execution)
             except BaseException:
                 self._release(w)
                 raise
+            longest = max(longest, self.claim_clock.monotonic() - started)
             done.append(execution)
             if not finished:
                 break
         return done
+
+    def _over_budget(self, began: float, longest: float, budget_s: float, ran: int) -> bool:
+        """Whether a further window, taking *longest*, would end past *budget_s* from
+        *began*; if so and a window is due, that is logged with the *ran* windows run so
+        far (the caller stops)."""
+        spent = self.claim_clock.monotonic() - began
+        if spent + longest <= budget_s:
+            return False
+        doc = self._doc()
+        w = self.next_window(doc)
+        if doc.get("status") != "STOPPED" and w + self.config.delay_offset_min * 60 <= (
+            self.clock.now()
+        ):
+            log.warning(
+                "%s: %d window%s run in %.0f s of the %.0f s budget (a window's claim time); "
+                "the next, %s, would take about %.0f s more and is left for the next run",
+                self.config.name,
+                ran,
+                "" if ran == 1 else "s",
+                spent,
+                budget_s,
+                self._window_text(w),
+                longest,
+            )
+        return True
 
     def _claim(self) -> float | None:
         """Claim the next due window with a conditional write on the scheduler document
@@ -556,9 +601,24 @@ class Scheduler:
         return execution
 
     def _execute(self, end: datetime) -> Execution:
-        """Score the window ending *end* and store its execution record."""
-        f = self.config.frequency_s
-        start = end - timedelta(seconds=f)
+        """Score the window ending *end* and store its execution record: ``IN_PROGRESS``
+        while it is scored (§6: ListInferenceExecutions shows a running one; a run killed
+        mid-window leaves it so until the window runs again), then SUCCESS or FAILED. A run
+        that raises puts back the record it found, for the window was not run."""
+        start = end - timedelta(seconds=self.config.frequency_s)
+        key = execution_key(self.config.name, start)
+        found = self.state.get(EXECUTIONS_NS, key)
+        try:
+            return self._score_window(start, end, key)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the store may be what failed
+                if found is None:
+                    self.state.delete(EXECUTIONS_NS, key)
+                else:
+                    self.state.put(EXECUTIONS_NS, key, found)
+            raise
+
+    def _score_window(self, start: datetime, end: datetime, key: str) -> Execution:
         execution = Execution(
             scheduler=self.config.name,
             data_start=start,
@@ -570,6 +630,7 @@ class Scheduler:
             model_name=self.config.model_name,
         )
         self._name_model(execution)
+        self.state.put(EXECUTIONS_NS, key, execution.to_record())
         try:
             files = self.window_files(start, end, execution.skipped)
             execution.input_files = sum(len(found) for found in files.values())
@@ -594,7 +655,7 @@ class Scheduler:
             execution.result_keys = tuple(keys)
             execution.result_key = keys[0] if keys else None
             execution.anomalous, execution.rows = anomalous, rows
-        self.state.put(EXECUTIONS_NS, execution_key(self.config.name, start), execution.to_record())
+        self.state.put(EXECUTIONS_NS, key, execution.to_record())
         return execution
 
     def _name_model(self, execution: Execution) -> None:
@@ -666,6 +727,7 @@ class Scheduler:
         files: dict[str, list[tuple[datetime, str]]] | None = None,
         dropped: list[dict[str, str]] | None = None,
         invalid: list[dict[str, str]] | None = None,
+        outside: dict[str, list[str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
@@ -673,6 +735,8 @@ class Scheduler:
         A file that cannot be read is left out and appended to *skipped* with its reason;
         a file with rows whose time cannot be read, to *dropped* with their count; a file
         with cells that are no finite number (gaps now), to *invalid* with their count.
+        Where a component's files hold rows but none in the window, *outside* gets, per
+        component, each such file with its rows' span (why a run that read them failed).
         """
         if files is None:
             files = self.window_files(start, end)
@@ -680,6 +744,7 @@ class Scheduler:
         frames: dict[str, pd.DataFrame] = {}
         for component, found in sorted(files.items()):
             parts = []
+            spans: list[tuple[str, pd.DatetimeIndex]] = []
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
@@ -688,6 +753,8 @@ class Scheduler:
                     _skip(skipped, key, exc)
                     continue
                 parts.append(parsed.frame)
+                if not parsed.frame.empty:
+                    spans.append((key, parsed.frame.index))
                 if parsed.invalid_values and invalid is not None:
                     invalid.append({"key": key, "reason": _invalid_reason(parsed.invalid_values)})
                 if parsed.unsupported_timestamps and dropped is not None:
@@ -705,6 +772,8 @@ class Scheduler:
             frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
             if not frame.empty:
                 frames[component] = frame
+            elif spans and outside is not None:
+                outside[component] = [_span(key, index) for key, index in spans]
         return frames
 
     def _score(
@@ -715,8 +784,9 @@ class Scheduler:
         execution: Execution,
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
+        outside: dict[str, list[str]] = {}
         frames = self.read_window(
-            start, end, skipped, files, execution.dropped_rows, execution.invalid_values
+            start, end, skipped, files, execution.dropped_rows, execution.invalid_values, outside
         )
         unreadable = {entry["key"] for entry in skipped}
         execution.failed_components += tuple(
@@ -725,7 +795,8 @@ class Scheduler:
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
-                raise _MissingData(self._missing_reason("any component", start, end))
+                read = [span for c in sorted(outside) for span in outside[c]]
+                raise _MissingData(self._missing_reason("any component", start, end, read))
             written, unfit = [], []
             for c in sorted(frames):
                 try:
@@ -747,7 +818,8 @@ class Scheduler:
             for component in self.model.components:
                 if component not in frames:
                     raise _MissingData(
-                        self._missing_reason(component, start, end), components=(component,)
+                        self._missing_reason(component, start, end, outside.get(component)),
+                        components=(component,),
                     )
             frame = merge(prefixed(frames[c], c) for c in self.model.components)
             written = [self._write(frame, self.model.sensors, results_key(out, start))]
@@ -797,7 +869,12 @@ class Scheduler:
             f"{len(self.model.sensors)}"
         )
 
-    def _missing_reason(self, component: str, start: datetime, end: datetime) -> str:
+    def _missing_reason(
+        self, component: str, start: datetime, end: datetime, read: list[str] | None = None
+    ) -> str:
+        """L4E's FailedReason, then what a user needs beside it: the files that were read
+        but hold no row in the range (*read*, with their rows' span), and the keys that
+        look meant for the component but are not read."""
         f = timedelta(seconds=self.config.frequency_s)
         naming, prefix = self.config.naming, self.config.input_prefix
         shown = component if component != "any component" else "<component>"
@@ -808,6 +885,14 @@ class Scheduler:
             f"({iso(start)}, {iso(end)}]. Please ensure data is present for all sensors of "
             f"the machine under prefix '{first}' ~ '{last}'"
         )
+        if read:
+            more = len(read) - NEAR_MISSES_SHOWN
+            reason += (
+                ". Read, but no row in that range: "
+                + "; ".join(read[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
+                + " (row times are UTC unless they name a zone)"
+            )
         near = self.near_misses(None if component == "any component" else component)
         if near:
             more = len(near) - NEAR_MISSES_SHOWN
@@ -855,6 +940,13 @@ def _opened(store: ObjectStore, key: str) -> Iterator[bytes | BinaryIO]:
         size = handle.seek(0, io.SEEK_END)
         handle.seek(0)
         yield handle.read() if size <= WHOLE_READ_BYTES else handle
+
+
+def _span(key: str, index: pd.DatetimeIndex) -> str:
+    """``key: N rows from A to B``: where a file's rows are, for a window they missed."""
+    n = len(index)
+    first, last = (iso(t.to_pydatetime()) for t in (index.min(), index.max()))
+    return f"{key}: {n} row{'s' if n > 1 else ''} from {first} to {last}"
 
 
 def _skip(skipped: list[dict[str, str]] | None, key: str, exc: Exception) -> None:

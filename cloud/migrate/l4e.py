@@ -68,7 +68,7 @@ from cloud.inference.scheduler import (
     iso,
     list_executions,
 )
-from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming
+from cloud.l4e.naming import COMPONENT_RE, UPLOAD_FREQUENCIES, InputNaming, flat_component
 from cloud.ports import FileObjectStore, ObjectStore, StateStore, atomically
 from edge import user_files
 from edge.errors import ConflictError, NotFoundError, StorageError, UserError
@@ -118,6 +118,10 @@ class L4EOptions:
     """None: read from the spacing of the result folders (or of the input file names)."""
     delay_offset_min: int = 0
     train: TrainRequest | None = None
+    flat_delimiter: str | None = None
+    """The ``[DELIMITER]`` of a historical dataset flat under the input prefix
+    (``{prefix}/{component_name}[DELIMITER]*``, l4e-contracts §1.1); None: only the
+    ``{prefix}/{component_name}/*`` folders are a historical dataset."""
 
 
 @dataclass(frozen=True)
@@ -193,19 +197,19 @@ class L4EImporter:
             raise ConflictError(
                 f"scheduler {name!r} already exists and was not imported; pass another --name"
             )
-        found, skipped, stamps = self._list_inputs(inputs, options.naming)
-        # §1.4 limits hold for a historical dataset (<component>/*.csv), checked as `model
-        # train` checks them; a scheduler's flat inference input (one file per run) is not
-        # one: any number of its files is imported (--train stages it as one and checks)
-        check_dataset_limits(
-            f"--input {inputs.where}",
-            files=sum(_historical(key, inputs.prefix) for _component, key in found),
+        found, skipped, stamps, historical = self._list_inputs(
+            inputs, options.naming, options.flat_delimiter
         )
+        # §1.4 limits hold for a historical dataset (<component>/*.csv, or flat by its
+        # KeyPattern), checked as `model train` checks them; a scheduler's flat inference
+        # input (one file per run) is not one: any number of its files is imported
+        # (--train stages it as one and checks)
+        check_dataset_limits(f"--input {inputs.where}", files=len(historical))
         results = self._results(outputs) if outputs is not None else []  # listed before any read
         staging = Path(tempfile.mkdtemp(prefix="plantwatch-import-"))
         try:
             components, discarded = self._read_inputs(
-                inputs, found, staging / "dataset" if options.train else None
+                inputs, found, historical, staging / "dataset" if options.train else None
             )
             frequency = options.upload_frequency or _frequency(
                 [start for _key, _c, start in results] or stamps
@@ -289,12 +293,19 @@ class L4EImporter:
     # ---- input -----------------------------------------------------------------------
 
     def _list_inputs(
-        self, source: Source, naming: InputNaming
-    ) -> tuple[list[tuple[str, str]], list[dict[str, str]], list[datetime]]:
-        """``(component, key)`` of each input file, the keys that are not, name times."""
+        self, source: Source, naming: InputNaming, flat_delimiter: str | None = None
+    ) -> tuple[list[tuple[str, str]], list[dict[str, str]], list[datetime], set[str]]:
+        """``(component, key)`` of each input file, the keys that are not, name times, and
+        the keys of historical dataset files among the input files."""
         found: list[tuple[str, str]] = []
         skipped: list[dict[str, str]] = []
         stamps: list[datetime] = []
+        historical: set[str] = set()
+        expected = (
+            f"<component>{naming.delimiter}<{naming.timestamp_format}>.csv or <component>/*.csv"
+        )
+        if flat_delimiter is not None:
+            expected += f" or <component>{flat_delimiter}*.csv"
         for key in source.store.list(source.prefix):
             rest = key[len(source.prefix) :]
             parsed = naming.parse(key, source.prefix)
@@ -307,23 +318,36 @@ class L4EImporter:
             # IngestionS3InputConfiguration), subfolders included, as `model train` does
             if file and file.lower().endswith(".csv") and COMPONENT_RE.fullmatch(folder):
                 found.append((folder, key))
+                historical.add(key)
                 continue
-            skipped.append(
-                {
-                    "Key": key,
-                    "Reason": "not an L4E input file (<component>"
-                    f"{naming.delimiter}<{naming.timestamp_format}>.csv or <component>/*.csv)",
-                }
+            flat = (
+                flat_component(rest, flat_delimiter)
+                if flat_delimiter is not None and not file and rest.lower().endswith(".csv")
+                else None
             )
+            if flat is not None:  # {prefix}/{component_name}[DELIMITER]* (§1.1)
+                found.append((flat, key))
+                historical.add(key)
+                continue
+            skipped.append({"Key": key, "Reason": f"not an L4E input file ({expected})"})
         if not found:
-            raise UserError(
-                f"--input {source.where}: no L4E input files (expected <component>"
-                f"{naming.delimiter}<{naming.timestamp_format}>.csv or <component>/*.csv)"
+            hint = (
+                "; a historical dataset flat under the prefix (<component><D>*.csv) needs "
+                "--flat-delimiter D"
+                if flat_delimiter is None and skipped
+                else ""
             )
-        return found, skipped, stamps
+            raise UserError(
+                f"--input {source.where}: no L4E input files (expected {expected}){hint}"
+            )
+        return found, skipped, stamps, historical
 
     def _read_inputs(
-        self, source: Source, found: list[tuple[str, str]], staging: Path | None
+        self,
+        source: Source,
+        found: list[tuple[str, str]],
+        historical: set[str],
+        staging: Path | None,
     ) -> tuple[dict[str, _Component], list[dict[str, str]]]:
         components: dict[str, _Component] = {}
         discarded: list[dict[str, str]] = []
@@ -337,7 +361,7 @@ class L4EImporter:
                     discarded.append({"Key": key, "Reason": str(handle)})
                     self._progress("", 1)
                     continue
-                if _historical(key, source.prefix):
+                if key in historical:
                     length = handle.seek(0, io.SEEK_END)
                     size += length if length <= MAX_INPUT_BYTES else 0  # else discarded
                     check_dataset_limits(where, size=size)
@@ -772,12 +796,6 @@ def _generation_key(key: str, name: str, generation: str | None) -> str:
 
 def _imported_prefix(name: str, generation: str | None) -> str:
     return f"{IMPORTED_PREFIX}{name}/" + (f"{generation}/" if generation else "")
-
-
-def _historical(key: str, prefix: str) -> bool:
-    """Whether *key* is a historical dataset file (``<component>/*.csv`` under the prefix),
-    not a flat inference input file."""
-    return "/" in key[len(prefix) :]
 
 
 def _schema(component: _Component) -> dict[str, Any]:

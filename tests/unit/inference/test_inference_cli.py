@@ -215,3 +215,39 @@ def test_train_reads_flat_files_at_the_chosen_key_pattern_delimiter(
     ]
     assert main([*argv, "--flat-delimiter", "/"]) == 2
     assert "--flat-delimiter: invalid choice" in capsys.readouterr().err
+
+
+def test_schedulers_run_keeps_each_run_within_the_claim_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``schedulers run`` (local or ``--aws``) runs the inference engine in this process,
+    where no function timeout stops it while its claims lapse after CLAIM_S: every run of
+    due windows, the first and each one ``--follow`` makes, gets CLAIM_S as its budget."""
+    import argparse
+
+    from cloud.cli import schedulers
+    from cloud.inference.scheduler import CLAIM_S
+    from edge.clock import ManualClock
+
+    budgets: list[float | None] = []
+
+    class _Scheduler:
+        def run_due(self, *, budget_s: float | None = None) -> list[object]:
+            budgets.append(budget_s)
+            if len(budgets) == 3:
+                raise KeyboardInterrupt  # Ctrl-C ends --follow
+            return []
+
+        def next_window(self) -> float:
+            return 0.0
+
+    class _Stack:
+        def scheduler(self, name: str, clock: object) -> _Scheduler:
+            return _Scheduler()
+
+    args = argparse.Namespace(name="s1", window_end=None, follow=False, json=True)
+    assert schedulers._run(args, _Stack(), ManualClock()) == 0
+    args.follow = True
+    with pytest.raises(KeyboardInterrupt):
+        schedulers._run(args, _Stack(), ManualClock())
+    assert budgets == [CLAIM_S, CLAIM_S, CLAIM_S]

@@ -375,3 +375,32 @@ def test_a_window_whose_only_rows_have_unreadable_times_says_so_in_its_failed_re
         ". Rows left out: input/pump_20260101000500.csv: 1 row whose timestamp is in no "
         "supported format left out"
     )
+
+
+def test_a_window_whose_files_hold_rows_outside_it_only_names_them_in_its_failed_reason() -> None:
+    # GIVEN the window's file named in the scheduler's +05:30 (§3: the offset applies to the
+    # name only) but its rows stamped in that local time too, so none falls in (S, E]
+    clock = ManualClock(T0.timestamp())
+    naming = InputNaming(tz_offset="+05:30")
+    config = SchedulerConfig(name="s", model_name="pump", naming=naming)
+    inp = InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, InMemoryObjectStore(), InMemoryStateStore(), clock)
+    local = T0 + timedelta(hours=5, minutes=30)
+    inp.put(
+        "input/pump_20260101053500.csv",
+        body(local + timedelta(minutes=1), local + timedelta(minutes=5)),
+    )
+    clock.advance(300)
+    # WHEN the window runs, THEN it fails as L4E's does, and says the file was read and
+    # where its rows are (a user otherwise reads 'Could not find data file' beside it)
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.startswith(
+        "Could not find data file for sensor pump within expected range of "
+        "(2026-01-01T00:00:00Z, 2026-01-01T00:05:00Z]."
+    )
+    assert execution.failed_reason.endswith(
+        ". Read, but no row in that range: input/pump_20260101053500.csv: 2 rows from "
+        "2026-01-01T05:31:00Z to 2026-01-01T05:35:00Z (row times are UTC unless they name "
+        "a zone)"
+    )

@@ -323,3 +323,107 @@ def test_a_damaged_claim_neither_blocks_nor_stops_the_window(
     )
     restarted.drop_claims()
     assert "claim" not in state.get(SCHEDULERS_NS, "pump-sched")
+
+
+class _Slow(InMemoryObjectStore):
+    """An input bucket whose every listing takes *seconds* of *clock*'s time: each window
+    of the run takes that long to score."""
+
+    def __init__(self, objects: dict[str, bytes], clock: ManualClock, seconds: float) -> None:
+        super().__init__()
+        self.objects = objects
+        self.clock = clock
+        self.seconds = seconds
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        self.clock.advance(self.seconds)
+        return super().list(prefix)
+
+
+def test_a_run_with_a_budget_takes_no_window_it_could_not_finish_in_the_claim_time(
+    model: Model, state: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run off Lambda (the CLI) is not stopped by a function timeout, yet its claims
+    lapse after the claim time like an invocation's. Given the claim time as its budget, it
+    stops taking windows once the next (taking as long as the longest so far) would end
+    past it, and says so; the windows left run on the next run."""
+    _, objects = _setup(model, state)
+    for end in ("00:15", "00:20"):
+        first = f"00:{int(end[3:]) - 5:02d}"
+        objects[f"input/pump_20260101{end.replace(':', '')}00.csv"] = csv_body(first, end)
+    claims = ManualClock(at("00:22"))
+    slow = _Slow(objects, claims, CLAIM_S * 0.4)
+    run = Scheduler(
+        CONFIG,
+        model,
+        slow,
+        InMemoryObjectStore(),
+        state,
+        ManualClock(at("00:22")),
+        claim_clock=claims,
+    )
+    with caplog.at_level(logging.INFO, logger="cloud.inference.scheduler"):
+        done = run.run_due(budget_s=CLAIM_S)
+    assert _windows(done) == ["00:05", "00:10"]
+    assert [e.status for e in done] == ["SUCCESS", "SUCCESS"]
+    stopped = [r.getMessage() for r in caplog.records if "budget" in r.getMessage()]
+    assert stopped == [
+        "pump-sched: 2 windows run in 240 s of the 300 s budget (a window's claim time); "
+        "the next, window 2026-01-01T00:10:00Z to 2026-01-01T00:15:00Z, would take about "
+        "120 s more and is left for the next run"
+    ]
+    assert state.get(SCHEDULERS_NS, "pump-sched")["last_window_end"] == at("00:10")
+    assert "claim" not in state.get(SCHEDULERS_NS, "pump-sched")
+    assert _windows(run.run_due(budget_s=CLAIM_S)) == ["00:15", "00:20"]
+
+
+def test_a_run_with_a_budget_always_takes_its_first_window(model: Model, state: StateStore) -> None:
+    """However long a window takes, a run scores at least one: a budget smaller than one
+    window's time must not leave the scheduler stuck."""
+    _, objects = _setup(model, state)
+    claims = ManualClock(at("00:12"))
+    slow = _Slow(objects, claims, CLAIM_S * 2)
+    run = Scheduler(
+        CONFIG,
+        model,
+        slow,
+        InMemoryObjectStore(),
+        state,
+        ManualClock(at("00:12")),
+        claim_clock=claims,
+    )
+    assert _windows(run.run_due(budget_s=CLAIM_S)) == ["00:05"]
+    assert _windows(run.run_due()) == ["00:10"]
+
+
+def test_a_window_being_scored_is_listed_in_progress(model: Model, state: StateStore) -> None:
+    """§6: ListInferenceExecutions shows an execution ``IN_PROGRESS`` while it runs (a run
+    killed mid-window stays so until its window is run again), then SUCCESS or FAILED."""
+    _setup(model, state)
+    objects = {"input/pump_20260101000500.csv": csv_body("00:00", "00:05")}
+    run, run_input = _run(model, state, objects, at("00:07"))
+    seen: list[list[tuple[str, str]]] = []
+    run_input.during = lambda: seen.append(
+        [(f"{e.data_end:%H:%M}", e.status) for e in list_executions(state, "pump-sched")]
+    )
+    [execution] = run.run_due()
+    assert seen == [[("00:05", "IN_PROGRESS")]]
+    listed = list_executions(state, "pump-sched")
+    assert [(f"{e.data_end:%H:%M}", e.status) for e in listed] == [("00:05", "SUCCESS")]
+    assert listed[0].scheduled_start == execution.scheduled_start
+
+
+def test_a_run_that_raises_leaves_no_execution_in_progress(model: Model, state: StateStore) -> None:
+    """A window given back after an error the run sees is not left IN_PROGRESS: it was
+    not run, and a stopped scheduler would never run it again to say otherwise."""
+    _setup(model, state)
+    objects = {"input/pump_20260101000500.csv": csv_body("00:00", "00:05")}
+    failing, failing_input = _run(model, state, objects, at("00:07"))
+
+    def broken() -> None:
+        raise RuntimeError("listing failed")
+
+    failing_input.during = broken
+    with pytest.raises(RuntimeError):
+        failing.run_due()
+    assert list_executions(state, "pump-sched") == []

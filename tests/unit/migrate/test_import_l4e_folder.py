@@ -256,3 +256,56 @@ def test_the_upload_frequency_is_the_longest_every_window_start_fits(
     argv = ["import", "l4e", "--input", str(inputs), "--output", str(out), "--json"]
     assert main([*argv, "--data", str(tmp_path / "d")]) == 0
     assert json.loads(capsys.readouterr().out)["UploadFrequency"] == frequency
+
+
+@pytest.mark.parametrize("delimiter", ["_", " ", ".", "-"])
+def test_a_historical_dataset_flat_under_its_prefix_imports_by_its_key_pattern(
+    tmp_path: Path, capsys, delimiter: str
+) -> None:
+    """§1.1: L4E also ingests ``{prefix}/{component_name}[DELIMITER]*`` (space, dot,
+    underscore or hyphen); ``--flat-delimiter D`` takes such a bucket as it is, the
+    component being the name up to the first D, as ``model train --flat-delimiter`` reads
+    it, and its files count as a historical dataset's (§1.4)."""
+    history = tmp_path / "train"
+    history.mkdir()
+    tail = "data.csv" if delimiter != "." else "csv"
+    for component, row in (("pump-01", "2022-01-01 00:00:00,1"), ("fan", "2022-01-01 00:01:00,2")):
+        if delimiter == "-" and component == "pump-01":
+            component = "pump"
+        (history / f"{component}{delimiter}{tail}").write_text(f"Timestamp,speed\n{row}\n")
+    argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d"), "--json"]
+    assert main([*argv, "--flat-delimiter", delimiter]) == 0
+    report = json.loads(capsys.readouterr().out)
+    pump = "pump" if delimiter == "-" else "pump-01"
+    assert [(c["ComponentName"], c["Files"], c["Rows"]) for c in report["Components"]] == [
+        ("fan", 1, 1),
+        (pump, 1, 1),
+    ]
+    assert report["SkippedKeys"] == []
+
+
+def test_a_flat_historical_dataset_without_its_delimiter_names_the_option(
+    tmp_path: Path, capsys
+) -> None:
+    history = tmp_path / "train"
+    history.mkdir()
+    (history / "pump-2022.csv").write_text("Timestamp,speed\n2022-01-01 00:00:00,1\n")
+    argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--flat-delimiter" in err
+
+
+def test_flat_historical_files_count_toward_the_dataset_file_limit(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.inference import dataset
+
+    monkeypatch.setattr(dataset, "MAX_DATASET_FILES", 2)
+    history = tmp_path / "train"
+    history.mkdir()
+    for n in range(3):
+        (history / f"pump-{n}.csv").write_text(f"Timestamp,speed\n2022-01-01 00:0{n}:00,1\n")
+    argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d")]
+    assert main([*argv, "--flat-delimiter", "-"]) == 2
+    assert "3 CSV files; an L4E dataset holds at most 2" in capsys.readouterr().err
