@@ -96,6 +96,11 @@ OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 """Operator action -> the states it applies in (spec §7)."""
 NOTE_MAX: Final = 256
+SNOOZE_TIMEOUT: Final[Mapping[str, Any]] = {
+    "eventType": "STATE_CHANGE",
+    "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+}
+"""The system event of a snooze that ran out (SystemEvent, StateChangeConfiguration)."""
 VALUE_FLUSH_S: Final = 30.0
 """A message that changes only the last value is written at least this often (clock time);
 a state change is written at once, with the notifications it causes."""
@@ -625,11 +630,11 @@ class AlarmEngine:
         if alarm.state != "SNOOZE_DISABLED":
             return False
         self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
-        alarm.system_event = {
-            "eventType": "STATE_CHANGE",
-            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
-        }
-        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+        alarm.system_event = dict(SNOOZE_TIMEOUT)
+        # dated when the snooze ended, not when a timer got to it: what a read in between
+        # reported (:func:`as_of`) is what is written
+        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT", at=expired)
+        alarm.updated = expired
         return True
 
     def next_due(self) -> float | None:
@@ -672,12 +677,14 @@ class AlarmEngine:
         note: str = "",
         snooze_s: float | None = None,
         force: bool = False,
+        at: float | None = None,
     ) -> None:
-        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET)."""
+        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET),
+        at *at* (default: now)."""
         previous = alarm.state
         if target == previous and not force:
             return
-        now = self._clock.now()
+        now = self._clock.now() if at is None else at
         alarm.state = target
         alarm.since = now
         alarm.entries += 1
@@ -699,7 +706,14 @@ class AlarmEngine:
                 "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
             )
         self._notice(
-            alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
+            alarm,
+            target,
+            previous=previous,
+            cause=cause,
+            who=who,
+            note=note,
+            snooze_s=snooze_s,
+            at=now,
         )
 
     def _notice(
@@ -712,9 +726,11 @@ class AlarmEngine:
         who: str = "",
         note: str = "",
         snooze_s: float | None = None,
+        at: float | None = None,
     ) -> None:
         """Record what this change owes (its history entry, notifications and actions) in
-        the instance document, claimed by this engine; handed over once the write is done."""
+        the instance document, claimed by this engine; handed over once the write is done.
+        *at* is when the change happened (default: now)."""
         alarm.seq += 1
         now = self._clock.now()
         notice: dict[str, Any] = {
@@ -725,7 +741,7 @@ class AlarmEngine:
             "state": alarm.state,
             "previous": previous,
             "cause": cause,
-            "time": now,
+            "time": now if at is None else at,
         }
         # the rest only when it has a value: readers take a missing one as None
         optional = {
@@ -1222,17 +1238,23 @@ class AlarmEngine:
             alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
             raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
-        return describe_document(self.model, self.version, alarm.key, alarm.to_doc())
+        doc = as_of(alarm.to_doc(inputs=False), self._clock.now())
+        return describe_document(self.model, self.version, alarm.key, doc)
 
     def key_values(self) -> list[str]:
         """Key values of the loaded instances, sorted (the keyless instance is "")."""
         return sorted(self._cache)
 
     def state_of(self, key: str | None = None) -> str:
+        """The instance's state as it stands now (a snooze that has run out: NORMAL)."""
         alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
             raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
-        return alarm.state
+        return str(
+            as_of({"state": alarm.state, "snooze_until": alarm.snooze_until}, self._clock.now())[
+                "state"
+            ]
+        )
 
     # ------------------------------------------------------------ plumbing
 
@@ -1253,6 +1275,24 @@ def _as_decimal(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
         return float(value)  # exactly; a larger integer stays as it came
     return value
+
+
+def as_of(doc: Mapping[str, Any], now: float) -> Mapping[str, Any]:
+    """A stored instance as it stands at *now*, for reads: a snooze that has run out has
+    ended when it ran out ("After the snooze time, the alarm automatically changes to the
+    NORMAL state", AlarmState), with the SNOOZE_TIMEOUT system event, even before the timer
+    has written that. It is what the timer then writes; a read writes nothing."""
+    until = doc.get("snooze_until")
+    if (
+        doc.get("state") != "SNOOZE_DISABLED"
+        or not isinstance(until, int | float)
+        or isinstance(until, bool)
+        or until > now
+    ):
+        return doc
+    ended = {k: v for k, v in doc.items() if k != "snooze_until"}
+    ended.update(state="NORMAL", since=until, updated=until, system_event=dict(SNOOZE_TIMEOUT))
+    return ended
 
 
 def describe_document(
