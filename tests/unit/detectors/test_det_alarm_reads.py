@@ -1,4 +1,4 @@
-"""Reading alarms (spec §7): DescribeAlarm reports the state as it stands.
+"""Reading alarms (spec §7): DescribeAlarm and ListAlarms report the state as it stands.
 
 SNOOZE_DISABLED: "After the snooze time, the alarm automatically changes to the NORMAL
 state" (AlarmState, iotevents-data API reference), with the system event
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from detector_models import RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from edge.clock import ManualClock
+from edge.errors import UserError
 
 KEY = "b7"
 SNOOZE_S = 600
@@ -153,3 +155,125 @@ def test_an_engine_that_reads_the_stored_alarm_reports_the_run_out_snooze_as_nor
     assert state["alarmState"]["stateName"] == "NORMAL"
     assert state["alarmState"]["systemEvent"] == SNOOZE_TIMEOUT
     assert state["lastUpdateTime"] == ended
+
+
+# ---------------------------------------------------------------- ListAlarms
+
+
+def test_list_alarms_summarises_every_instance_as_the_data_api_does() -> None:
+    """ListAlarms (``GET /alarms/{alarmModelName}``): ``alarmSummaries`` of alarmModelName,
+    alarmModelVersion, keyValue, stateName, creationTime, lastUpdateTime; no nextToken on
+    the last page."""
+    alarm = Alarm()
+    alarm.send(99, key="b7")
+    alarm.clock.advance(10)
+    alarm.send(10, key="a1")
+    alarm.clock.advance(10)
+    alarm.send(20, key="b7")  # ACTIVE -> LATCHED
+    start = 1_700_000_000.0
+    assert alarm.engine.list_alarms() == {
+        "alarmSummaries": [
+            {
+                "alarmModelName": "m",
+                "alarmModelVersion": "1",
+                "keyValue": "a1",
+                "stateName": "NORMAL",
+                "creationTime": start + 10,
+                "lastUpdateTime": start + 10,
+            },
+            {
+                "alarmModelName": "m",
+                "alarmModelVersion": "1",
+                "keyValue": "b7",
+                "stateName": "LATCHED",
+                "creationTime": start,
+                "lastUpdateTime": start + 20,
+            },
+        ]
+    }
+
+
+def test_list_alarms_agrees_with_describe_alarm_for_each_instance() -> None:
+    alarm, _ended = snoozed_and_run_out()
+    alarm.send(10, key="c3")
+    [run_out, other] = alarm.engine.list_alarms()["alarmSummaries"]
+    for summary in (run_out, other):
+        described = alarm.engine.describe(summary["keyValue"])["alarm"]
+        assert summary == {
+            "alarmModelName": described["alarmModelName"],
+            "alarmModelVersion": described["alarmModelVersion"],
+            "keyValue": described["keyValue"],
+            "stateName": described["alarmState"]["stateName"],
+            "creationTime": described["creationTime"],
+            "lastUpdateTime": described["lastUpdateTime"],
+        }
+    assert run_out["stateName"] == "NORMAL"  # the snooze has run out
+
+
+def test_list_alarms_reads_the_instances_another_engine_stored() -> None:
+    """A function built per invocation (``preload=False``) lists every stored instance, not
+    only the ones it has read."""
+    alarm = Alarm()
+    for key in ("k1", "k2", "k3"):
+        alarm.send(99, key=key)
+    alarm.engine.close()
+    reader = alarm.other(preload=False)
+    listed = reader.list_alarms()["alarmSummaries"]
+    assert [(s["keyValue"], s["stateName"]) for s in listed] == [
+        ("k1", "ACTIVE"),
+        ("k2", "ACTIVE"),
+        ("k3", "ACTIVE"),
+    ]
+
+
+def test_list_alarms_pages_with_max_results_and_next_token() -> None:
+    alarm = Alarm()
+    keys = [f"k{i:02d}" for i in range(7)]
+    for key in reversed(keys):
+        alarm.send(10, key=key)
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        page = alarm.engine.list_alarms(max_results=3, next_token=token)
+        pages += 1
+        seen += [s["keyValue"] for s in page["alarmSummaries"]]
+        token = page.get("nextToken")
+        if token is None:
+            break
+    assert seen == keys
+    assert pages == 3
+
+
+@pytest.mark.parametrize("max_results", [0, 251, -1, True, 2.5])
+def test_list_alarms_refuses_max_results_out_of_range(max_results: Any) -> None:
+    """maxResults: "Valid Range: Minimum value of 1. Maximum value of 250" (ListAlarms)."""
+    alarm = Alarm()
+    alarm.send(10)
+    with pytest.raises(UserError, match=r"maxResults: .*1 to 250"):
+        alarm.engine.list_alarms(max_results=max_results)
+
+
+@pytest.mark.parametrize("token", ["not base64!", "//8=", "YmFkIGtleSE="])  # "bad key!"
+def test_list_alarms_refuses_a_next_token_it_did_not_give(token: str) -> None:
+    alarm = Alarm()
+    alarm.send(10)
+    with pytest.raises(UserError, match="nextToken"):
+        alarm.engine.list_alarms(next_token=token)
+
+
+def test_list_alarms_of_a_model_without_key_leaves_key_value_out() -> None:
+    """Without a ``key`` the model has one instance, and DescribeAlarm leaves keyValue out."""
+    clock = ManualClock()
+    engine = AlarmEngine(
+        load_alarm_model(body(key=None)),
+        [load_input(INPUT)],
+        InMemoryStateStore(),
+        clock,
+        RecordingSink(),
+    )
+    assert engine.list_alarms() == {"alarmSummaries": []}
+    engine.put_message("In", {"v": 99})
+    [summary] = engine.list_alarms()["alarmSummaries"]
+    assert "keyValue" not in summary
+    assert summary["stateName"] == "ACTIVE"
