@@ -43,6 +43,8 @@ engines.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import heapq
 import json
 import logging
@@ -101,6 +103,8 @@ SNOOZE_TIMEOUT: Final[Mapping[str, Any]] = {
     "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
 }
 """The system event of a snooze that ran out (SystemEvent, StateChangeConfiguration)."""
+LIST_MAX: Final = 250
+"""ListAlarms ``maxResults``: "Minimum value of 1. Maximum value of 250" (API reference)."""
 VALUE_FLUSH_S: Final = 30.0
 """A message that changes only the last value is written at least this often (clock time);
 a state change is written at once, with the notifications it causes."""
@@ -1241,6 +1245,57 @@ class AlarmEngine:
         doc = as_of(alarm.to_doc(inputs=False), self._clock.now())
         return describe_document(self.model, self.version, alarm.key, doc)
 
+    def list_alarms(
+        self, max_results: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        """ListAlarms (``GET /alarms/{alarmModelName}``): each instance's summary, by key
+        value, as DescribeAlarm reports it (a snooze that has run out: NORMAL), for every
+        stored instance, not only the loaded ones.
+
+        *max_results* (1-250) pages them and the page's ``nextToken`` (absent on the last
+        page) asks for the next; without it every instance comes in one page (AWS documents
+        no default page size). A bad *max_results* or a token this listing did not give
+        raises UserError (AWS: InvalidRequestException).
+        """
+        if max_results is not None and (
+            not isinstance(max_results, int)
+            or isinstance(max_results, bool)
+            or not 1 <= max_results <= LIST_MAX
+        ):
+            raise UserError(
+                f"ListAlarms: maxResults: expected a whole number 1 to {LIST_MAX},"
+                f" got {max_results!r}"
+            )
+        after = None if next_token is None else _after_token(next_token)
+        with self._lock:
+            for key, stored in self._store.items_versioned(self.namespace):
+                if key not in self._cache and (after is None or key > after):
+                    alarm = self._checked(key, stored.value, stored.version)
+                    if alarm is not None:
+                        self._remember(alarm)
+            keys = sorted(k for k in self._cache if after is None or k > after)
+            page = keys if max_results is None else keys[:max_results]
+            now = self._clock.now()
+            summaries = [self._summary(self._cache[key], now) for key in page]
+        listed: dict[str, Any] = {"alarmSummaries": summaries}
+        if len(page) < len(keys):
+            listed["nextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return listed
+
+    def _summary(self, alarm: _Alarm, now: float) -> dict[str, Any]:
+        """An AlarmSummary: DescribeAlarm's fields of it, so the two never disagree."""
+        doc = as_of(alarm.to_doc(inputs=False), now)
+        described = describe_document(self.model, self.version, alarm.key, doc)["alarm"]
+        summary = {
+            name: described[name]
+            for name in ("alarmModelName", "alarmModelVersion", "keyValue")
+            if name in described  # no keyValue for a model without key, as DescribeAlarm
+        }
+        summary["stateName"] = described["alarmState"]["stateName"]
+        summary["creationTime"] = described["creationTime"]
+        summary["lastUpdateTime"] = described["lastUpdateTime"]
+        return summary
+
     def key_values(self) -> list[str]:
         """Key values of the loaded instances, sorted (the keyless instance is "")."""
         return sorted(self._cache)
@@ -1275,6 +1330,18 @@ def _as_decimal(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
         return float(value)  # exactly; a larger integer stays as it came
     return value
+
+
+def _after_token(token: str) -> str:
+    """The key value a ListAlarms ``nextToken`` continues after; UserError for a token no
+    listing gave."""
+    try:
+        key = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeError is a ValueError
+        key = ""
+    if not (key and len(key) <= 128 and KEY_VALUE_RE.fullmatch(key)):
+        raise UserError(f"ListAlarms: nextToken: {_clipped(token)} is not a token a listing gave")
+    return key
 
 
 def as_of(doc: Mapping[str, Any], now: float) -> Mapping[str, Any]:
