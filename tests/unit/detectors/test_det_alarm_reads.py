@@ -9,6 +9,7 @@ see NORMAL: the same document the timer then writes, with the change made once.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -277,3 +278,24 @@ def test_list_alarms_of_a_model_without_key_leaves_key_value_out() -> None:
     [summary] = engine.list_alarms()["alarmSummaries"]
     assert "keyValue" not in summary
     assert summary["stateName"] == "ACTIVE"
+
+
+# ---------------------------------------------------------------- a model without severity
+
+
+def test_a_model_without_severity_leaves_it_out_of_what_it_reports() -> None:
+    """``severity`` is optional in CreateAlarmModel, and in Alarm (DescribeAlarm) an Integer
+    with "Required: No": a member AWS leaves out, never a JSON null."""
+    model = body()
+    del model["severity"]
+    sink = RecordingSink()
+    engine = AlarmEngine(
+        load_alarm_model(model), [load_input(INPUT)], InMemoryStateStore(), ManualClock(), sink
+    )
+    engine.put_message("In", {"id": KEY, "v": 99})
+    assert "severity" not in engine.describe(KEY)["alarm"]
+    [action] = sink.requests
+    assert "severity" not in action.payload
+    notice = {"state": "ACTIVE", "time": 1_700_000_000.0, "value": 99, "threshold": 50}
+    event = engine.notification_event(KEY, notice)
+    assert "severity" not in json.loads(event["notificationEventPayload"])
