@@ -1194,7 +1194,8 @@ class AlarmEngine:
         body: dict[str, Any] = {"alarmModelName": self.model.name}
         if self.model.key is not None:
             body["keyValue"] = NO_KEY if alarm_key is None else alarm_key
-        body["severity"] = self.model.severity
+        if self.model.severity is not None:  # optional: left out, never null (as AWS)
+            body["severity"] = self.model.severity
         body["stateUpdateTime"] = round(notice["time"] * 1000)
         return body
 
@@ -1383,9 +1384,10 @@ def describe_document(
         state["customerAction"] = {k: v for k, v in action.items() if k not in ("who", "time")}
     if doc.get("system_event"):
         state["systemEvent"] = dict(doc["system_event"])
+    if model.severity is not None:  # "Required: No" (Alarm): left out, never null
+        alarm["severity"] = model.severity
     alarm.update(
         {
-            "severity": model.severity,
             "creationTime": float(doc.get("created", 0.0)),
             "lastUpdateTime": float(doc.get("updated", 0.0)),
             "alarmState": state,
