@@ -1355,7 +1355,7 @@ def as_of(doc: Mapping[str, Any], now: float) -> Mapping[str, Any]:
         doc.get("state") != "SNOOZE_DISABLED"
         or not isinstance(until, int | float)
         or isinstance(until, bool)
-        or until > now
+        or not until <= now  # NaN too: not a time that has come
     ):
         return doc
     ended = {k: v for k, v in doc.items() if k != "snooze_until"}
