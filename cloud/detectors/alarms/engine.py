@@ -524,10 +524,7 @@ class AlarmEngine:
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             refused.clear()
             if alarm is None:
-                known = ", ".join(k for k, _ in self._store.items(self.namespace)) or "none yet"
-                raise NotFoundError(
-                    f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
-                )
+                raise NotFoundError(self._no_instance(key))
             now = self._clock.now()
             # a snooze that has run out ended before this action (as before a message)
             expired = self._expire_snooze(alarm, now)
@@ -568,6 +565,26 @@ class AlarmEngine:
             if refused:
                 raise refused[0]
             return self.describe(key)
+
+    def _no_instance(self, key: str | None) -> str:
+        """Why no instance answers to *key*: a keyValue the model does not take, or none yet."""
+        if self.model.key is None and key is not None:
+            return (
+                f"alarm model {self.model.name!r} has no key: it has one alarm;"
+                f" leave keyValue out (got {key!r})"
+            )
+        if self.model.key is not None and key is None:
+            return (
+                f"alarm model {self.model.name!r} has key {self.model.key!r}:"
+                " keyValue is required to name its alarm"
+            )
+        if self.model.key is None:
+            return f"alarm model {self.model.name!r} has no alarm yet (no message has arrived)"
+        keys = [k for k, _ in self._store.items(self.namespace)]
+        known = ", ".join(keys[:10]) or "none yet"
+        if len(keys) > 10:  # a fleet: a few, not a message as long as the fleet
+            known += f" and {len(keys) - 10} more"
+        return f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
 
     def _refusal(self, alarm: _Alarm, action: str) -> AlarmStateError | None:
         """Why *action* does not fit *alarm*'s state, or None when it does."""
@@ -1242,7 +1259,7 @@ class AlarmEngine:
         with self._lock:
             alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
-            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
+            raise NotFoundError(self._no_instance(key))
         doc = as_of(alarm.to_doc(inputs=False), self._clock.now())
         return describe_document(self.model, self.version, alarm.key, doc)
 
@@ -1305,7 +1322,7 @@ class AlarmEngine:
         """The instance's state as it stands now (a snooze that has run out: NORMAL)."""
         alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
-            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
+            raise NotFoundError(self._no_instance(key))
         return str(
             as_of({"state": alarm.state, "snooze_until": alarm.snooze_until}, self._clock.now())[
                 "state"
