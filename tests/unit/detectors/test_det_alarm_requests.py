@@ -226,3 +226,15 @@ def test_a_key_value_that_does_not_fit_the_model_names_why_and_fails_only_its_en
     assert "has no key" in errors[1]["errorMessage"]
     assert "leave keyValue out" in errors[1]["errorMessage"]
     assert (keyed.state_of("b7"), keyless.state_of()) == ("ACKNOWLEDGED", "ACKNOWLEDGED")
+
+
+def test_an_unknown_key_of_a_fleet_lists_a_few_known_keys_not_the_fleet() -> None:
+    engine, _ = boiler()
+    for i in range(25):
+        engine.put_message("BoilerInput", {"boilerId": f"b{i:02d}", "temp": 70})
+    engine.close()
+    body = {"resetActionRequests": [entry("r", keyValue="b99")]}
+    [error] = batch_alarm_action({"boilerHigh": engine}, "reset", body)["errorEntries"]
+    assert error["errorMessage"].endswith(
+        "(known: b00, b01, b02, b03, b04, b05, b06, b07, b08, b09 and 15 more)"
+    )
