@@ -1323,11 +1323,8 @@ class AlarmEngine:
         alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
             raise NotFoundError(self._no_instance(key))
-        return str(
-            as_of({"state": alarm.state, "snooze_until": alarm.snooze_until}, self._clock.now())[
-                "state"
-            ]
-        )
+        stored = {"state": alarm.state, "snooze_until": alarm.snooze_until}
+        return str(as_of(stored, self._clock.now())["state"])
 
     # ------------------------------------------------------------ plumbing
 
