@@ -318,10 +318,12 @@ def _value(doc: dict[str, Any], operator: str) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms import load_alarm_model, operations
-    from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE, STATES
+    from cloud.detectors.alarms.engine import REGISTRY_NAMESPACE, STATES, as_of
     from cloud.detectors.alarms.limits import suppressed_counts
     from cloud.detectors.instances import check_alarm_instance
+    from edge.clock import SystemClock
 
+    now = SystemClock().now()  # the clock the stack and the operator actions run on
     store = _open(args)
     try:
         models = _models(store, args.alarm)
@@ -333,6 +335,7 @@ def _list(args: argparse.Namespace) -> int:
             model = load_alarm_model(definition, source=f"{REGISTRY_NAMESPACE}/{name}")
             for key, doc in store.items(f"alarms/{name}"):
                 check_alarm_instance(name, key, doc, STATES)  # one line naming a bad one
+                doc = dict(as_of(doc, now))  # a snooze that has run out: NORMAL (DescribeAlarm)
                 action = doc.get("customer_action") or {}
                 config = action.get(
                     f"{str(action.get('actionName', '')).lower()}ActionConfiguration"

@@ -81,6 +81,14 @@ def iso(t: Any) -> str | None:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _as_of(doc: dict[str, Any], now: float) -> dict[str, Any]:
+    """A stored alarm instance as it stands at *now* (the alarm engine's reading of it,
+    imported only when there is an alarm to read)."""
+    from cloud.detectors.alarms.engine import as_of
+
+    return dict(as_of(doc, now))
+
+
 def _obj(value: Any) -> dict[str, Any]:
     """A stored document where an object is expected; anything else reads as empty, so a
     damaged entry shows as unknown instead of failing the page."""
@@ -313,12 +321,14 @@ class DataView:
         return dict(self._items(ALARM_REGISTRY))
 
     def alarm_instances(self) -> list[dict[str, Any]]:
-        """Alarm-model instances (IoT Events alarms), one per model and key."""
+        """Alarm-model instances (IoT Events alarms), one per model and key, as DescribeAlarm
+        reports them: a snooze that has run out is NORMAL even if no timer has run it."""
+        now = self._wall()
         out = []
         for name, registered in self.alarm_models().items():
             definition = _obj(_obj(registered).get("definition"))
             for key, doc in self._items(f"alarms/{name}"):
-                doc = _obj(doc)
+                doc = _as_of(_obj(doc), now)
                 action = _obj(doc.get("customer_action"))
                 out.append(
                     {

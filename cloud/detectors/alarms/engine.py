@@ -43,6 +43,8 @@ engines.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import heapq
 import json
 import logging
@@ -96,6 +98,13 @@ OPERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 """Operator action -> the states it applies in (spec §7)."""
 NOTE_MAX: Final = 256
+SNOOZE_TIMEOUT: Final[Mapping[str, Any]] = {
+    "eventType": "STATE_CHANGE",
+    "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
+}
+"""The system event of a snooze that ran out (SystemEvent, StateChangeConfiguration)."""
+LIST_MAX: Final = 250
+"""ListAlarms ``maxResults``: "Minimum value of 1. Maximum value of 250" (API reference)."""
 VALUE_FLUSH_S: Final = 30.0
 """A message that changes only the last value is written at least this often (clock time);
 a state change is written at once, with the notifications it causes."""
@@ -515,10 +524,7 @@ class AlarmEngine:
         def operate(alarm: _Alarm | None) -> tuple[_Alarm, bool]:
             refused.clear()
             if alarm is None:
-                known = ", ".join(k for k, _ in self._store.items(self.namespace)) or "none yet"
-                raise NotFoundError(
-                    f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
-                )
+                raise NotFoundError(self._no_instance(key))
             now = self._clock.now()
             # a snooze that has run out ended before this action (as before a message)
             expired = self._expire_snooze(alarm, now)
@@ -559,6 +565,26 @@ class AlarmEngine:
             if refused:
                 raise refused[0]
             return self.describe(key)
+
+    def _no_instance(self, key: str | None) -> str:
+        """Why no instance answers to *key*: a keyValue the model does not take, or none yet."""
+        if self.model.key is None and key is not None:
+            return (
+                f"alarm model {self.model.name!r} has no key: it has one alarm;"
+                f" leave keyValue out (got {key!r})"
+            )
+        if self.model.key is not None and key is None:
+            return (
+                f"alarm model {self.model.name!r} has key {self.model.key!r}:"
+                " keyValue is required to name its alarm"
+            )
+        if self.model.key is None:
+            return f"alarm model {self.model.name!r} has no alarm yet (no message has arrived)"
+        keys = [k for k, _ in self._store.items(self.namespace)]
+        known = ", ".join(keys[:10]) or "none yet"
+        if len(keys) > 10:  # a fleet: a few, not a message as long as the fleet
+            known += f" and {len(keys) - 10} more"
+        return f"alarm {self.model.name!r} has no instance for key {key!r} (known: {known})"
 
     def _refusal(self, alarm: _Alarm, action: str) -> AlarmStateError | None:
         """Why *action* does not fit *alarm*'s state, or None when it does."""
@@ -625,11 +651,11 @@ class AlarmEngine:
         if alarm.state != "SNOOZE_DISABLED":
             return False
         self._trace("timer", alarm.key, op="fired", name="snooze", expires=expired)
-        alarm.system_event = {
-            "eventType": "STATE_CHANGE",
-            "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},
-        }
-        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT")
+        alarm.system_event = dict(SNOOZE_TIMEOUT)
+        # dated when the snooze ended, not when a timer got to it: what a read in between
+        # reported (:func:`as_of`) is what is written
+        self._enter(alarm, "NORMAL", cause="SNOOZE_TIMEOUT", at=expired)
+        alarm.updated = expired
         return True
 
     def next_due(self) -> float | None:
@@ -672,12 +698,14 @@ class AlarmEngine:
         note: str = "",
         snooze_s: float | None = None,
         force: bool = False,
+        at: float | None = None,
     ) -> None:
-        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET)."""
+        """Move to *target* (operator actions may re-enter the same state, e.g. a RESET),
+        at *at* (default: now)."""
         previous = alarm.state
         if target == previous and not force:
             return
-        now = self._clock.now()
+        now = self._clock.now() if at is None else at
         alarm.state = target
         alarm.since = now
         alarm.entries += 1
@@ -699,7 +727,14 @@ class AlarmEngine:
                 "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
             )
         self._notice(
-            alarm, target, previous=previous, cause=cause, who=who, note=note, snooze_s=snooze_s
+            alarm,
+            target,
+            previous=previous,
+            cause=cause,
+            who=who,
+            note=note,
+            snooze_s=snooze_s,
+            at=now,
         )
 
     def _notice(
@@ -712,9 +747,11 @@ class AlarmEngine:
         who: str = "",
         note: str = "",
         snooze_s: float | None = None,
+        at: float | None = None,
     ) -> None:
         """Record what this change owes (its history entry, notifications and actions) in
-        the instance document, claimed by this engine; handed over once the write is done."""
+        the instance document, claimed by this engine; handed over once the write is done.
+        *at* is when the change happened (default: now)."""
         alarm.seq += 1
         now = self._clock.now()
         notice: dict[str, Any] = {
@@ -725,7 +762,7 @@ class AlarmEngine:
             "state": alarm.state,
             "previous": previous,
             "cause": cause,
-            "time": now,
+            "time": now if at is None else at,
         }
         # the rest only when it has a value: readers take a missing one as None
         optional = {
@@ -1174,7 +1211,8 @@ class AlarmEngine:
         body: dict[str, Any] = {"alarmModelName": self.model.name}
         if self.model.key is not None:
             body["keyValue"] = NO_KEY if alarm_key is None else alarm_key
-        body["severity"] = self.model.severity
+        if self.model.severity is not None:  # optional: left out, never null (as AWS)
+            body["severity"] = self.model.severity
         body["stateUpdateTime"] = round(notice["time"] * 1000)
         return body
 
@@ -1221,18 +1259,72 @@ class AlarmEngine:
         with self._lock:
             alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
-            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
-        return describe_document(self.model, self.version, alarm.key, alarm.to_doc())
+            raise NotFoundError(self._no_instance(key))
+        doc = as_of(alarm.to_doc(inputs=False), self._clock.now())
+        return describe_document(self.model, self.version, alarm.key, doc)
+
+    def list_alarms(
+        self, max_results: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        """ListAlarms (``GET /alarms/{alarmModelName}``): each instance's summary, by key
+        value, as DescribeAlarm reports it (a snooze that has run out: NORMAL), for every
+        stored instance, not only the loaded ones.
+
+        *max_results* (1-250) pages them and the page's ``nextToken`` (absent on the last
+        page) asks for the next; without it every instance comes in one page (AWS documents
+        no default page size). A bad *max_results* or a token this listing did not give
+        raises UserError (AWS: InvalidRequestException).
+        """
+        if max_results is not None and (
+            not isinstance(max_results, int)
+            or isinstance(max_results, bool)
+            or not 1 <= max_results <= LIST_MAX
+        ):
+            raise UserError(
+                f"ListAlarms: maxResults: expected a whole number 1 to {LIST_MAX},"
+                f" got {max_results!r}"
+            )
+        after = None if next_token is None else _after_token(next_token)
+        with self._lock:
+            for key, stored in self._store.items_versioned(self.namespace):
+                if key not in self._cache and (after is None or key > after):
+                    alarm = self._checked(key, stored.value, stored.version)
+                    if alarm is not None:
+                        self._remember(alarm)
+            keys = sorted(k for k in self._cache if after is None or k > after)
+            page = keys if max_results is None else keys[:max_results]
+            now = self._clock.now()
+            summaries = [self._summary(self._cache[key], now) for key in page]
+        listed: dict[str, Any] = {"alarmSummaries": summaries}
+        if len(page) < len(keys):
+            listed["nextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return listed
+
+    def _summary(self, alarm: _Alarm, now: float) -> dict[str, Any]:
+        """An AlarmSummary: DescribeAlarm's fields of it, so the two never disagree."""
+        doc = as_of(alarm.to_doc(inputs=False), now)
+        described = describe_document(self.model, self.version, alarm.key, doc)["alarm"]
+        summary = {
+            name: described[name]
+            for name in ("alarmModelName", "alarmModelVersion", "keyValue")
+            if name in described  # no keyValue for a model without key, as DescribeAlarm
+        }
+        summary["stateName"] = described["alarmState"]["stateName"]
+        summary["creationTime"] = described["creationTime"]
+        summary["lastUpdateTime"] = described["lastUpdateTime"]
+        return summary
 
     def key_values(self) -> list[str]:
         """Key values of the loaded instances, sorted (the keyless instance is "")."""
         return sorted(self._cache)
 
     def state_of(self, key: str | None = None) -> str:
+        """The instance's state as it stands now (a snooze that has run out: NORMAL)."""
         alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
-            raise NotFoundError(f"alarm {self.model.name!r} has no instance for key {key!r}")
-        return alarm.state
+            raise NotFoundError(self._no_instance(key))
+        stored = {"state": alarm.state, "snooze_until": alarm.snooze_until}
+        return str(as_of(stored, self._clock.now())["state"])
 
     # ------------------------------------------------------------ plumbing
 
@@ -1253,6 +1345,36 @@ def _as_decimal(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
         return float(value)  # exactly; a larger integer stays as it came
     return value
+
+
+def _after_token(token: str) -> str:
+    """The key value a ListAlarms ``nextToken`` continues after; UserError for a token no
+    listing gave."""
+    try:
+        key = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeError is a ValueError
+        key = ""
+    if not (key and len(key) <= 128 and KEY_VALUE_RE.fullmatch(key)):
+        raise UserError(f"ListAlarms: nextToken: {_clipped(token)} is not a token a listing gave")
+    return key
+
+
+def as_of(doc: Mapping[str, Any], now: float) -> Mapping[str, Any]:
+    """A stored instance as it stands at *now*, for reads: a snooze that has run out has
+    ended when it ran out ("After the snooze time, the alarm automatically changes to the
+    NORMAL state", AlarmState), with the SNOOZE_TIMEOUT system event, even before the timer
+    has written that. It is what the timer then writes; a read writes nothing."""
+    until = doc.get("snooze_until")
+    if (
+        doc.get("state") != "SNOOZE_DISABLED"
+        or not isinstance(until, int | float)
+        or isinstance(until, bool)
+        or not until <= now  # NaN too: not a time that has come
+    ):
+        return doc
+    ended = {k: v for k, v in doc.items() if k != "snooze_until"}
+    ended.update(state="NORMAL", since=until, updated=until, system_event=dict(SNOOZE_TIMEOUT))
+    return ended
 
 
 def describe_document(
@@ -1276,9 +1398,10 @@ def describe_document(
         state["customerAction"] = {k: v for k, v in action.items() if k not in ("who", "time")}
     if doc.get("system_event"):
         state["systemEvent"] = dict(doc["system_event"])
+    if model.severity is not None:  # "Required: No" (Alarm): left out, never null
+        alarm["severity"] = model.severity
     alarm.update(
         {
-            "severity": model.severity,
             "creationTime": float(doc.get("created", 0.0)),
             "lastUpdateTime": float(doc.get("updated", 0.0)),
             "alarmState": state,

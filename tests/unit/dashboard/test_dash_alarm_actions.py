@@ -104,3 +104,25 @@ def test_snooze_through_the_data_directory_and_its_refusals(tmp_path: Path) -> N
     assert (
         http.post("/api/v1/alarms/anomaly_score/pump-02/reset", headers=HEADERS).status_code == 404
     )
+
+
+def test_a_snooze_that_ran_out_shows_as_normal_since_it_ended(tmp_path: Path) -> None:
+    """SNOOZE_DISABLED: "After the snooze time, the alarm automatically changes to the NORMAL
+    state" (AlarmState). A dashboard beside a stopped stack (no timer ran the expiry) shows
+    the alarm as DescribeAlarm reports it: NORMAL since the snooze ended."""
+    engine, store = active_alarm(tmp_path)
+    engine.snooze("pump-02", 60, who="ana")
+    engine.close()
+    ended = 1_767_600_000.0 + 60
+    view = DataView(tmp_path, wall=lambda: ended + 1)
+    http = TestClient(create_app(DashboardApi(view)), base_url="http://127.0.0.1")
+    [row] = http.get("/api/v1/alarms").json()["alarms"]
+    assert (row["state"], row["since"], row["snoozed_until"]) == (
+        "NORMAL",
+        "2026-01-05T08:01:00Z",
+        None,
+    )
+    assert DataView(tmp_path, wall=lambda: ended - 1).alarm_instances()[0]["state"] == (
+        "SNOOZE_DISABLED"
+    )
+    store.close()

@@ -361,3 +361,21 @@ def test_alarms_list_shows_an_odd_instance_rather_than_failing(
     (row,) = json.loads(capsys.readouterr().out)
     assert row["state"] == "ACKNOWLEDGED"
     assert shown in json.dumps(row)
+
+
+def test_list_shows_a_snooze_that_ran_out_after_the_stack_stopped_as_normal(
+    runtime: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stack that stopped while an alarm was snoozed never ran the expiry; the snooze has
+    run out since ("After the snooze time, the alarm automatically changes to the NORMAL
+    state", AlarmState), so the listing says NORMAL, since the snooze ended."""
+    runtime.engine.snooze("b7", 60, who="bo")
+    ended = runtime.clock.now() + 60  # the runtime's clock is long before this test's time
+    runtime.engine.close()
+    assert main(["alarms", "list", "--data", str(runtime.data), "--json"]) == 0
+    rows = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["b7"]["state"] == "NORMAL"
+    assert rows["b7"]["since_epoch"] == ended
+    assert rows["b7"]["snoozed_until"] == ""
+    assert rows["b7"]["last_action"] == "SNOOZE by bo"
+    assert runtime.store.get("alarms/boilerHigh", "b7")["state"] == "SNOOZE_DISABLED"  # read only

@@ -66,3 +66,60 @@ def test_operator_below_at_and_above_the_threshold(
     ):
         engine.put_message("In", {"id": key, "v": value, "limit": 80})
         assert engine.state_of(key) == ("ACTIVE" if breached else "NORMAL"), (key, value)
+
+
+def test_a_threshold_from_another_input_is_that_inputs_latest_message_across_engines() -> None:
+    """threshold: "a number or ... an AWS IoT Events input attribute" (SimpleRule), here
+    one of another input than inputProperty's: the rule waits for both, and a function
+    built later (``preload=False``) compares against the stored latest of each."""
+    readings = load_input(
+        {
+            "inputName": "A",
+            "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "v"}]},
+        }
+    )
+    limits = load_input(
+        {
+            "inputName": "B",
+            "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "lim"}]},
+        }
+    )
+    model = load_alarm_model(
+        {
+            "alarmModelName": "m",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "key": "id",
+            "alarmRule": {
+                "simpleRule": {
+                    "inputProperty": "$input.A.v",
+                    "comparisonOperator": "GREATER_OR_EQUAL",
+                    "threshold": "$input.B.lim",
+                }
+            },
+            "alarmCapabilities": {
+                "initializationConfiguration": {"disabledOnInitialization": False}
+            },
+        }
+    )
+    store, clock = InMemoryStateStore(), ManualClock()
+    engine = AlarmEngine(model, [readings, limits], store, clock, Sink())
+    engine.put_message("A", {"id": "k", "v": 15})
+    state = engine.describe("k")["alarm"]["alarmState"]
+    assert (state["stateName"], "ruleEvaluation" in state) == ("NORMAL", False)  # no limit yet
+    engine.put_message("B", {"id": "k", "lim": 15})
+    assert engine.describe("k")["alarm"]["alarmState"] == {
+        "stateName": "ACTIVE",
+        "ruleEvaluation": {
+            "simpleRuleEvaluation": {
+                "inputPropertyValue": "15",
+                "operator": "GREATER_OR_EQUAL",
+                "thresholdValue": "15",
+            }
+        },
+    }
+    engine.close()
+    function = AlarmEngine(model, [readings, limits], store, clock, Sink(), preload=False)
+    function.put_message("A", {"id": "k", "v": 14})
+    assert function.state_of("k") == "LATCHED"
+    evaluation = function.describe("k")["alarm"]["alarmState"]["ruleEvaluation"]
+    assert evaluation["simpleRuleEvaluation"]["thresholdValue"] == "15"

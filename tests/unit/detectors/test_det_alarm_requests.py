@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,53 @@ def test_a_request_for_the_stack_inbox_refuses_what_it_could_not_store() -> None
         OperatorRequest("ACKNOWLEDGE", "boilerHigh", "b7", note="\udcff")
     with pytest.raises(UserError, match="who: position 2 holds"):
         OperatorRequest("ACKNOWLEDGE", "boilerHigh", "b7", who="op\udcff")
+
+
+def test_a_key_value_that_does_not_fit_the_model_names_why_and_fails_only_its_entry() -> None:
+    """keyValue is optional in the request and names the instance of a model with a key;
+    an entry that gives one to a model without key, or none to a model with one, finds no
+    alarm (ResourceNotFoundException) and says which, while the other entries are applied."""
+    keyed, _ = boiler()
+    keyed.put_message("BoilerInput", {"boilerId": "b7", "temp": 90})
+    body = json.loads((ALARMS / "boiler_high.json").read_text())
+    del body["key"]
+    body["alarmModelName"] = "boilerAny"
+    keyless = AlarmEngine(
+        load_alarm_model(body),
+        [load_input(ALARMS / "boiler_input.json")],
+        InMemoryStateStore(),
+        ManualClock(1_000.0),
+        RecordingSink(),
+    )
+    keyless.put_message("BoilerInput", {"temp": 90})
+    engines = {"boilerHigh": keyed, "boilerAny": keyless}
+    request = {
+        "acknowledgeActionRequests": [
+            {"requestId": "no-key", "alarmModelName": "boilerHigh"},
+            {"requestId": "a-key", "alarmModelName": "boilerAny", "keyValue": "b7"},
+            entry("fine"),
+            {"requestId": "fine-too", "alarmModelName": "boilerAny"},
+        ]
+    }
+    errors = batch_alarm_action(engines, "acknowledge", request)["errorEntries"]
+    assert [(e["requestId"], e["errorCode"]) for e in errors] == [
+        ("no-key", "ResourceNotFoundException"),
+        ("a-key", "ResourceNotFoundException"),
+    ]
+    assert "keyValue is required" in errors[0]["errorMessage"]
+    assert "key 'boilerId'" in errors[0]["errorMessage"]
+    assert "has no key" in errors[1]["errorMessage"]
+    assert "leave keyValue out" in errors[1]["errorMessage"]
+    assert (keyed.state_of("b7"), keyless.state_of()) == ("ACKNOWLEDGED", "ACKNOWLEDGED")
+
+
+def test_an_unknown_key_of_a_fleet_lists_a_few_known_keys_not_the_fleet() -> None:
+    engine, _ = boiler()
+    for i in range(25):
+        engine.put_message("BoilerInput", {"boilerId": f"b{i:02d}", "temp": 70})
+    engine.close()
+    body = {"resetActionRequests": [entry("r", keyValue="b99")]}
+    [error] = batch_alarm_action({"boilerHigh": engine}, "reset", body)["errorEntries"]
+    assert error["errorMessage"].endswith(
+        "(known: b00, b01, b02, b03, b04, b05, b06, b07, b08, b09 and 15 more)"
+    )
