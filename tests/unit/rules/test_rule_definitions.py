@@ -53,6 +53,7 @@ def test_bad_topic_filters_are_rejected(bad: str) -> None:
         "$foo/bar",
         "$share/g/dt/plantwatch/+/+/telemetry",  # a subscription's form, not a rule's
         "x" * 256 + "/",
+        "$aws/rules/r/" + "x" * 257,
     ],
 )
 def test_topic_filters_past_iot_core_limits_are_rejected(bad: str) -> None:
@@ -76,6 +77,7 @@ def test_topic_filters_past_iot_core_limits_are_rejected(bad: str) -> None:
         "$aws/things/+/shadow/update/documents",
         "x" * 256,
         "é" * 128,
+        "$aws/rules/r/" + "x" * 256,  # the Basic Ingest prefix is not counted
         "a//b",
         "/a",
         "#",
