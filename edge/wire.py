@@ -215,12 +215,37 @@ def decode(payload: bytes | str) -> Telemetry:
             reason="oversize",
         )
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"payload is not JSON: {exc}", reason="bad_json") from None
     except RecursionError:  # under the size limit, [[[[... nests deeper than json recurses
         raise WireFormatError("payload is not JSON: nested too deeply", reason="bad_json") from None
     return from_document(doc)
+
+
+def _loads(payload: bytes | str) -> object:
+    """``json.loads``, also of integer literals longer than Python's ``int()`` takes from
+    text (4,300 digits): JSON all the same, whose value the checks judge (out of range, or
+    in a field nobody reads). Only a payload that hit that limit is parsed again; a syntax
+    error is a JSONDecodeError."""
+    try:
+        return json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:
+        return json.loads(payload, parse_int=_long_int)
+
+
+_BEYOND_BOUNDS = 10**4000
+"""Stands for an integer of more than 4,000 digits, with its sign: past every bound the
+contract checks, as the integer is. Converting it exactly costs quadratic time (half a
+second for a 128 KB one), which a hostile payload must not buy."""
+
+
+def _long_int(text: str) -> int:
+    if len(text) <= 4000:
+        return int(text)
+    return -_BEYOND_BOUNDS if text.startswith("-") else _BEYOND_BOUNDS
 
 
 def from_document(doc: object) -> Telemetry:
@@ -365,7 +390,7 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
             f"status is {len(payload)} bytes; the limit is {MAX_STATUS_BYTES}", reason="oversize"
         )
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
     except RecursionError:
@@ -511,6 +536,8 @@ def _field_name(doc: Mapping[str, object], key: str) -> str:
 def _short(value: object, limit: int = 40) -> str:
     """``repr`` cut to *limit* characters: a hostile 10**400 must not make a 400-digit error."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        if abs(value) == _BEYOND_BOUNDS:  # what such an integer was read as
+            return "an integer of more than 4,000 digits"
         return f"an integer of {value.bit_length()} bits"  # str() of it may raise
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -198,3 +198,39 @@ def test_a_hostile_long_name_gives_a_short_error(doc: dict) -> None:
             decode(payload)
         assert info.value.reason in ("bad_schema", "bad_sensor_name")
         assert len(str(info.value)) < 300
+
+
+_DIGITS = "9" * 5_000
+"""An integer literal longer than Python's int() takes from text (4,300 digits): JSON
+all the same, whose value the contract judges like any other."""
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        (_message(note=0), None),
+        (_message(seq=0), "out_of_range"),
+        (_message(samples=[{"ts": 0, "values": {"a": 1}}]), "out_of_range"),
+        (_message(samples=[{"ts": TS, "values": {"a": 0}}]), "out_of_range"),
+        (_message(samples=[{"ts": TS, "values": {"a": 0}}], note=[0, {"b": 0}]), "out_of_range"),
+    ],
+    ids=["ignored_field", "seq", "ts", "value", "value_and_ignored_field"],
+)
+def test_an_integer_of_thousands_of_digits_is_judged_by_its_value(
+    doc: dict, reason: str | None
+) -> None:
+    """Not ``bad_json``, "payload is not JSON", which it is: the same verdict from every
+    decoder (the fast one skips an ignored field unread), and a short error."""
+    from cloud import wire_decoder
+
+    payload = json.dumps(doc).replace(": 0", ": " + _DIGITS).replace("[0", "[-" + _DIGITS)
+    assert _DIGITS in payload
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        for body in (payload, payload.encode()):
+            if reason is None:
+                assert decode(body).seq == 7
+                continue
+            with pytest.raises(WireFormatError) as info:
+                decode(body)
+            assert info.value.reason == reason, decode
+            assert len(str(info.value)) < 300

@@ -7,7 +7,7 @@ import pytest
 from cloud.rules.actions import render_template
 from cloud.rules.definitions import load_rules, parse_template
 from cloud.rules.evaluate import Message
-from cloud.rules.sql import Literal
+from cloud.rules.sql import Literal, parse
 from cloud.rules.topic_filter import validate_filter
 from edge.errors import ConfigError, RuleSqlError
 
@@ -40,6 +40,52 @@ def test_bad_templates_name_the_position(text: str, position: int) -> None:
 def test_bad_topic_filters_are_rejected(bad: str) -> None:
     with pytest.raises(RuleSqlError):
         validate_filter(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a/b/c/d/e/f/g/h/i",  # 8 slashes: IoT Core takes at most 7 (8 levels)
+        "/a/b/c/d/e/f/g/h",  # a leading '/' is a level too
+        "a/b/c/d/e/f/g/#/",
+        "$aws/rules/r/a/b/c/d/e/f/g/h/i",  # 8 past the Basic Ingest prefix
+        "$SYS/#",  # reserved: mosquitto's own statistics, which IoT Core never sends
+        "$foo/bar",
+        "$share/g/dt/plantwatch/+/+/telemetry",  # a subscription's form, not a rule's
+        "x" * 256 + "/",
+        "$aws/rules/r/" + "x" * 257,
+    ],
+)
+def test_topic_filters_past_iot_core_limits_are_rejected(bad: str) -> None:
+    """Spec §2: topics and topic filters are at most 256 bytes and 7 slashes (the Basic
+    Ingest prefix not counted), and ``$`` topics other than ``$aws/...`` are reserved. A
+    rule with such a FROM never runs on IoT Core; locally it would (``$SYS/#`` on
+    mosquitto), so the two would differ."""
+    with pytest.raises(RuleSqlError, match="FROM"):
+        validate_filter(bad)
+    with pytest.raises(RuleSqlError, match="FROM"):
+        parse(f"SELECT * FROM '{bad}'")
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "a/b/c/d/e/f/g/h",
+        "a/b/c/d/e/f/g/#",
+        "+/+/+/+/+/+/+/+",
+        "$aws/rules/r/a/b/c/d/e/f/g/h",
+        "$aws/things/+/shadow/update/documents",
+        "x" * 256,
+        "é" * 128,
+        "$aws/rules/r/" + "x" * 256,  # the Basic Ingest prefix is not counted
+        "a//b",
+        "/a",
+        "#",
+    ],
+)
+def test_topic_filters_within_iot_core_limits_are_taken(good: str) -> None:
+    assert validate_filter(good) == good
+    assert parse(f"SELECT * FROM '{good}'").topic_filter == good
 
 
 def test_missing_file_is_a_config_error(tmp_path) -> None:
