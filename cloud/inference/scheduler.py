@@ -391,11 +391,12 @@ class Scheduler:
         runs never score the same window: the one that finds another's live claim logs
         that and returns what it ran so far.
 
-        *budget_s* (seconds of the claim clock) is for a run no function timeout stops,
-        such as the CLI's: after its first window the run takes no window that, taking as
-        long as the longest so far, would end past the budget; the rest wait for the next
-        run. Given the claim time, such a run lasts about as long as a Lambda invocation
-        and so never holds a window longer than its claims promise.
+        *budget_s* (seconds of the claim clock) bounds the run: after its first window it
+        takes no window that, taking as long as the longest so far, would end past the
+        budget; the rest wait for the next run. A Lambda invocation gives its remaining
+        time less a margin, so it stops between windows instead of being killed in one; a
+        run no function timeout stops, such as the CLI's, gives the claim time, so it never
+        holds a window longer than its claims promise.
         """
         done: list[Execution] = []
         began = self.claim_clock.monotonic()
@@ -436,7 +437,7 @@ class Scheduler:
             self.clock.now()
         ):
             log.warning(
-                "%s: %d window%s run in %.0f s of the %.0f s budget (a window's claim time); "
+                "%s: %d window%s run in %.0f s of the %.0f s budget; "
                 "the next, %s, would take about %.0f s more and is left for the next run",
                 self.config.name,
                 ran,
