@@ -263,7 +263,7 @@ def read_csv(
 
     if not isinstance(body, bytes | str | Path):
         body.seek(0)
-    read_header_line(body, name)  # a huge first line is refused before pandas holds it
+    first_line = read_header_line(body, name)  # a huge one is refused before pandas holds it
 
     def source() -> _Source:
         if isinstance(body, bytes):
@@ -288,7 +288,14 @@ def read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{name}: not a readable CSV ({one_line(exc)})") from None
     if header.shape[1] < 2:
-        raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
+        expected = "expected a timestamp column and at least one sensor column"
+        other = _other_separator(first_line, sep)
+        if other:
+            raise UserError(
+                f"{name}: line 1 seems to be separated by {other}, not commas; L4E input "
+                f"CSVs are comma-separated ({expected})"
+            )
+        raise UserError(f"{name}: {expected}")
     columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
     timestamp_column = str(header.iloc[0, 0]).removeprefix("\ufeff").strip() or "Timestamp"
     head = _head(source(), sep)
@@ -363,6 +370,22 @@ def read_csv(
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
     return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column, invalid_at)
+
+
+_OTHER_SEPARATORS = {";": "';'", "\t": "tabs"}
+"""Separators spreadsheets write in place of commas (a ``;`` where ``,`` is the decimal
+mark), by how a message names them."""
+
+
+def _other_separator(first_line: bytes, sep: str) -> str | None:
+    """How a message names the separator a one-column header seems to use instead of the
+    comma (l4e-contracts §1.1): one of :data:`_OTHER_SEPARATORS`, in it with no comma.
+    Read with commas such a file is one column, and a refusal that did not say why would
+    leave its user looking for a missing column."""
+    text = first_line.decode("utf-8", "replace")
+    if sep != "," or "," in text:
+        return None
+    return next((named for other, named in _OTHER_SEPARATORS.items() if other in text), None)
 
 
 def _rows_of(mask: np.ndarray, first: int) -> np.ndarray:

@@ -789,15 +789,23 @@ class Scheduler:
         frames = self.read_window(
             start, end, skipped, files, execution.dropped_rows, execution.invalid_values, outside
         )
-        unreadable = {entry["key"] for entry in skipped}
+        unreadable = {entry["key"]: entry["reason"] for entry in skipped}
         execution.failed_components += tuple(
             c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)
         )
+        unread = {
+            c: [unreadable[k] for _, k in sorted(found) if k in unreadable]
+            for c, found in sorted(files.items())
+        }
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
                 read = [span for c in sorted(outside) for span in outside[c]]
-                raise _MissingData(self._missing_reason("any component", start, end, read))
+                raise _MissingData(
+                    self._missing_reason(
+                        "any component", start, end, read, [r for c in unread for r in unread[c]]
+                    )
+                )
             written, unfit = [], []
             for c in sorted(frames):
                 try:
@@ -819,7 +827,9 @@ class Scheduler:
             for component in self.model.components:
                 if component not in frames:
                     raise _MissingData(
-                        self._missing_reason(component, start, end, outside.get(component)),
+                        self._missing_reason(
+                            component, start, end, outside.get(component), unread.get(component)
+                        ),
                         components=(component,),
                     )
             frame = merge(prefixed(frames[c], c) for c in self.model.components)
@@ -871,11 +881,17 @@ class Scheduler:
         )
 
     def _missing_reason(
-        self, component: str, start: datetime, end: datetime, read: list[str] | None = None
+        self,
+        component: str,
+        start: datetime,
+        end: datetime,
+        read: list[str] | None = None,
+        unread: list[str] | None = None,
     ) -> str:
         """L4E's FailedReason, then what a user needs beside it: the files that were read
-        but hold no row in the range (*read*, with their rows' span), and the keys that
-        look meant for the component but are not read."""
+        but hold no row in the range (*read*, with their rows' span), why the files that
+        could not be read were not (*unread*), and the keys that look meant for the
+        component but are not read."""
         f = timedelta(seconds=self.config.frequency_s)
         naming, prefix = self.config.naming, self.config.input_prefix
         shown = component if component != "any component" else "<component>"
@@ -893,6 +909,13 @@ class Scheduler:
                 + "; ".join(read[:NEAR_MISSES_SHOWN])
                 + (f" and {more} more" if more > 0 else "")
                 + " (row times are UTC unless they name a zone)"
+            )
+        if unread:
+            more = len(unread) - NEAR_MISSES_SHOWN
+            reason += (
+                ". Not readable: "
+                + "; ".join(unread[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
             )
         near = self.near_misses(None if component == "any component" else component)
         if near:
