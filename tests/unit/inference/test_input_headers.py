@@ -7,6 +7,7 @@ file's folder or name, §1.1 and §1.3)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -180,3 +181,23 @@ def test_the_scheduler_names_a_full_sensor_name_header(
     ]
     reason = execution.failed_reason or ""
     assert FULL_NAME_REASON in reason and "pump\\pump\\" not in reason
+
+
+def test_import_l4e_discards_a_file_of_full_sensor_names_naming_the_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "src" / "pump"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("Timestamp,flow\n2026-01-01T00:00:00,1\n")
+    (folder / "b.csv").write_text("Timestamp,pump\\flow\n2026-01-01T00:05:00,2\n")
+    argv = ["import", "l4e", "--input", str(tmp_path / "src"), "--data", str(tmp_path / "d")]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["DiscardedFiles"] == [
+        {
+            "Key": "pump/b.csv",
+            "Reason": "pump/b.csv: line 1, column 2: sensor name 'pump\\flow' names the "
+            "component too; expected the sensor name alone ('flow'): the component, 'pump', "
+            "is the file's folder or name",
+        }
+    ]
