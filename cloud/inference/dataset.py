@@ -251,8 +251,11 @@ def read_csv(
     *,
     sep: str = ",",
     chunk_rows: int = CHUNK_ROWS,
+    component: str | None = None,
 ) -> CsvFrame:
     """Header row, timestamp first, numeric sensors; *name* appears in error messages.
+    *component*, the one the file's folder or name gives, refuses headers that name it
+    (:func:`_sensor_columns`).
 
     Numbers are parsed by pandas' C reader straight to floats, a chunk of rows at a time,
     into one array. Only a column the reader cannot type as numbers (text, ``True``, a
@@ -296,7 +299,7 @@ def read_csv(
                 f"CSVs are comma-separated ({expected})"
             )
         raise UserError(f"{name}: {expected}")
-    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
+    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]], component)
     timestamp_column = str(header.iloc[0, 0]).removeprefix("\ufeff").strip() or "Timestamp"
     head = _head(source(), sep)
     if head is not None:
@@ -397,16 +400,29 @@ SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
 """A sensor column's name (l4e-contracts §1.1 characters, §1.4 length)."""
 
 
-def _sensor_columns(name: str, columns: list[str]) -> list[str]:
+def _sensor_columns(name: str, columns: list[str], component: str | None = None) -> list[str]:
     """The header's sensor names, each valid and none twice: a blank or repeated name
     would otherwise be renamed by the CSV reader (``Unnamed: 1``, ``flow.1``) and the
-    readings filed under a sensor that does not exist."""
+    readings filed under a sensor that does not exist.
+
+    A header is the column name alone; the sensor's full name is ``<component>\\<column>``
+    (l4e-contracts §1.3), the component being the file's folder or name. A header that
+    starts with *component* and ``\\`` is that full name (as results.jsonl diagnostics
+    write it), which would become ``pump\\pump\\flow`` and match none of a model's
+    sensors: it is refused naming it. Another ``\\`` is a column-name character (§1.1)."""
     seen: dict[str, int] = {}
     for k, column in enumerate(columns, start=2):
         if not SENSOR_NAME_RE.fullmatch(column):
             raise UserError(
                 f"{name}: line 1, column {k}: sensor name {column!r}: expected 1 to 200 "
                 "characters from A-Z a-z 0-9 . \\ _ -"
+            )
+        if component and column.startswith(f"{component}\\"):
+            # quoted by hand: a repr would double the backslash the message is about
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name '{column}' names the component "
+                f"too; expected the sensor name alone ('{column[len(component) + 1 :]}'): "
+                f"the component, '{component}', is the file's folder or name"
             )
         if column in seen:
             raise UserError(
@@ -716,7 +732,7 @@ def load_dataset(root: str | Path, *, sep: str = ",", delimiter: str | None = No
                 )
                 continue
             try:
-                parts.append(read_csv(path, str(path), sep=sep))
+                parts.append(read_csv(path, str(path), sep=sep, component=component))
             except UserError as exc:
                 discarded.append(str(path))
                 reasons.append(str(exc))

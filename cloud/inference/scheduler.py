@@ -749,7 +749,7 @@ class Scheduler:
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
-                        parsed = read_csv(source, key)
+                        parsed = read_csv(source, key, component=component)
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
                     continue
