@@ -24,7 +24,10 @@ claim is timed on the wall clock (not the event's ``time``: a late delivery has 
 one) and holds for the invocation's remaining time (plus :data:`CLAIM_MARGIN_S`), so a claim
 left by an invocation that timed out lapses when it can no longer be running, and the next
 invocation scores the window (Powertools' idempotency expires an in-progress record the same
-way).
+way). An invocation stops taking windows before its timeout: its run's budget is the same
+remaining time less :data:`STOP_MARGIN_S`, so it stops between windows (logging the window it
+leaves for the next invocation) rather than being killed in one, which would leave that window
+``IN_PROGRESS`` and claimed until the claim lapses.
 
 Environment: ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``ARTIFACTS_BUCKET``, ``STATE_TABLE``,
 ``SCHEDULER_NAME`` (optional), ``OUTPUT_PREFIX`` and ``DEFAULT_SITE`` (to name the site a
@@ -55,6 +58,10 @@ MODELS_PREFIX = ARTIFACTS_PREFIX
 CLAIM_MARGIN_S = 5.0
 """Added to the invocation's remaining time: Lambda stops a function shortly after its
 timeout, not on the millisecond."""
+STOP_MARGIN_S = 10.0
+"""Kept back from the invocation's remaining time when deciding whether to take another
+window: finishing the last one (its state writes) and the report (reading each results
+object and logging its lines) still have to run before the timeout."""
 
 
 def scheduler_name(event: Mapping[str, Any], default: str | None) -> str:
@@ -114,6 +121,9 @@ def make_handler(
             observability.count(Metric.INFERENCE_FAILURES, site)
             observability.flush()
             raise
+        left = _remaining_seconds(context)
+        claim_s = CLAIM_S if left is None else left + CLAIM_MARGIN_S
+        budget_s = (CLAIM_S if left is None else left) - STOP_MARGIN_S
         scheduler = Scheduler(
             config,
             model,
@@ -122,11 +132,11 @@ def make_handler(
             state,
             settings.event_clock(event),
             claim_clock=claims,
-            claim_s=_claim_seconds(context),
+            claim_s=claim_s,
             arns=ArnScope.from_arn(getattr(context, "invoked_function_arn", None)),
         )
         try:
-            executions = scheduler.run_due()
+            executions = scheduler.run_due(budget_s=budget_s)
             for execution in executions:
                 _report(execution, config.output_prefix, output_store, observability, site)
         finally:
@@ -141,18 +151,23 @@ def make_handler(
     return handle
 
 
-def _claim_seconds(context: Any) -> float:
-    """How long a window claimed now may still be scored by this invocation: its remaining
-    time, plus a margin; :data:`CLAIM_S` (the function's timeout) without a context. A window
-    claimed late in the invocation holds a little past its end: safe, only later retaken."""
+def _remaining_seconds(context: Any) -> float | None:
+    """The invocation's remaining time, in seconds; None without a context that gives a
+    plausible one.
+
+    It times both the claims on windows (this time plus :data:`CLAIM_MARGIN_S`: a window
+    claimed late in the invocation holds a little past its end, safe, only later retaken)
+    and the run's budget (this time less :data:`STOP_MARGIN_S`), so the run ends before
+    its claims lapse. Without it, both come from :data:`CLAIM_S` (the function's timeout).
+    """
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     try:
         left = float(remaining()) / 1000 if callable(remaining) else None
     except (TypeError, ValueError):
         left = None
     if left is None or not 0 <= left <= 900:  # a Lambda runs at most 15 minutes
-        return CLAIM_S
-    return left + CLAIM_MARGIN_S
+        return None
+    return left
 
 
 def _report(

@@ -251,8 +251,11 @@ def read_csv(
     *,
     sep: str = ",",
     chunk_rows: int = CHUNK_ROWS,
+    component: str | None = None,
 ) -> CsvFrame:
     """Header row, timestamp first, numeric sensors; *name* appears in error messages.
+    *component*, the one the file's folder or name gives, refuses headers that name it
+    (:func:`_sensor_columns`).
 
     Numbers are parsed by pandas' C reader straight to floats, a chunk of rows at a time,
     into one array. Only a column the reader cannot type as numbers (text, ``True``, a
@@ -263,7 +266,7 @@ def read_csv(
 
     if not isinstance(body, bytes | str | Path):
         body.seek(0)
-    read_header_line(body, name)  # a huge first line is refused before pandas holds it
+    first_line = read_header_line(body, name)  # a huge one is refused before pandas holds it
 
     def source() -> _Source:
         if isinstance(body, bytes):
@@ -288,8 +291,15 @@ def read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{name}: not a readable CSV ({one_line(exc)})") from None
     if header.shape[1] < 2:
-        raise UserError(f"{name}: expected a timestamp column and at least one sensor column")
-    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]])
+        expected = "expected a timestamp column and at least one sensor column"
+        other = _other_separator(first_line, sep)
+        if other:
+            raise UserError(
+                f"{name}: line 1 seems to be separated by {other}, not commas; L4E input "
+                f"CSVs are comma-separated ({expected})"
+            )
+        raise UserError(f"{name}: {expected}")
+    columns = _sensor_columns(name, [str(c).strip() for c in header.iloc[0, 1:]], component)
     timestamp_column = str(header.iloc[0, 0]).removeprefix("\ufeff").strip() or "Timestamp"
     head = _head(source(), sep)
     if head is not None:
@@ -365,6 +375,22 @@ def read_csv(
     return CsvFrame(frame, unsupported, duplicates, invalid, timestamp_column, invalid_at)
 
 
+_OTHER_SEPARATORS = {";": "';'", "\t": "tabs"}
+"""Separators spreadsheets write in place of commas (a ``;`` where ``,`` is the decimal
+mark), by how a message names them."""
+
+
+def _other_separator(first_line: bytes, sep: str) -> str | None:
+    """How a message names the separator a one-column header seems to use instead of the
+    comma (l4e-contracts §1.1): one of :data:`_OTHER_SEPARATORS`, in it with no comma.
+    Read with commas such a file is one column, and a refusal that did not say why would
+    leave its user looking for a missing column."""
+    text = first_line.decode("utf-8", "replace")
+    if sep != "," or "," in text:
+        return None
+    return next((named for other, named in _OTHER_SEPARATORS.items() if other in text), None)
+
+
 def _rows_of(mask: np.ndarray, first: int) -> np.ndarray:
     """Rows (of the reader's value block) where *mask*, a chunk's, is true."""
     return np.flatnonzero(mask) + first
@@ -374,16 +400,29 @@ SENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9.\\_-]{1,200}$")
 """A sensor column's name (l4e-contracts §1.1 characters, §1.4 length)."""
 
 
-def _sensor_columns(name: str, columns: list[str]) -> list[str]:
+def _sensor_columns(name: str, columns: list[str], component: str | None = None) -> list[str]:
     """The header's sensor names, each valid and none twice: a blank or repeated name
     would otherwise be renamed by the CSV reader (``Unnamed: 1``, ``flow.1``) and the
-    readings filed under a sensor that does not exist."""
+    readings filed under a sensor that does not exist.
+
+    A header is the column name alone; the sensor's full name is ``<component>\\<column>``
+    (l4e-contracts §1.3), the component being the file's folder or name. A header that
+    starts with *component* and ``\\`` is that full name (as results.jsonl diagnostics
+    write it), which would become ``pump\\pump\\flow`` and match none of a model's
+    sensors: it is refused naming it. Another ``\\`` is a column-name character (§1.1)."""
     seen: dict[str, int] = {}
     for k, column in enumerate(columns, start=2):
         if not SENSOR_NAME_RE.fullmatch(column):
             raise UserError(
                 f"{name}: line 1, column {k}: sensor name {column!r}: expected 1 to 200 "
                 "characters from A-Z a-z 0-9 . \\ _ -"
+            )
+        if component and column.startswith(f"{component}\\"):
+            # quoted by hand: a repr would double the backslash the message is about
+            raise UserError(
+                f"{name}: line 1, column {k}: sensor name '{column}' names the component "
+                f"too; expected the sensor name alone ('{column[len(component) + 1 :]}'): "
+                f"the component, '{component}', is the file's folder or name"
             )
         if column in seen:
             raise UserError(
@@ -693,7 +732,7 @@ def load_dataset(root: str | Path, *, sep: str = ",", delimiter: str | None = No
                 )
                 continue
             try:
-                parts.append(read_csv(path, str(path), sep=sep))
+                parts.append(read_csv(path, str(path), sep=sep, component=component))
             except UserError as exc:
                 discarded.append(str(path))
                 reasons.append(str(exc))

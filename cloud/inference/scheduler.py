@@ -391,11 +391,12 @@ class Scheduler:
         runs never score the same window: the one that finds another's live claim logs
         that and returns what it ran so far.
 
-        *budget_s* (seconds of the claim clock) is for a run no function timeout stops,
-        such as the CLI's: after its first window the run takes no window that, taking as
-        long as the longest so far, would end past the budget; the rest wait for the next
-        run. Given the claim time, such a run lasts about as long as a Lambda invocation
-        and so never holds a window longer than its claims promise.
+        *budget_s* (seconds of the claim clock) bounds the run: after its first window it
+        takes no window that, taking as long as the longest so far, would end past the
+        budget; the rest wait for the next run. A Lambda invocation gives its remaining
+        time less a margin, so it stops between windows instead of being killed in one; a
+        run no function timeout stops, such as the CLI's, gives the claim time, so it never
+        holds a window longer than its claims promise.
         """
         done: list[Execution] = []
         began = self.claim_clock.monotonic()
@@ -436,7 +437,7 @@ class Scheduler:
             self.clock.now()
         ):
             log.warning(
-                "%s: %d window%s run in %.0f s of the %.0f s budget (a window's claim time); "
+                "%s: %d window%s run in %.0f s of the %.0f s budget; "
                 "the next, %s, would take about %.0f s more and is left for the next run",
                 self.config.name,
                 ran,
@@ -748,7 +749,7 @@ class Scheduler:
             for _, key in sorted(found):
                 try:
                     with _opened(self.input_store, key) as source:
-                        parsed = read_csv(source, key)
+                        parsed = read_csv(source, key, component=component)
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
                     continue
@@ -788,15 +789,23 @@ class Scheduler:
         frames = self.read_window(
             start, end, skipped, files, execution.dropped_rows, execution.invalid_values, outside
         )
-        unreadable = {entry["key"] for entry in skipped}
+        unreadable = {entry["key"]: entry["reason"] for entry in skipped}
         execution.failed_components += tuple(
             c for c, found in sorted(files.items()) if all(k in unreadable for _, k in found)
         )
+        unread = {
+            c: [unreadable[k] for _, k in sorted(found) if k in unreadable]
+            for c, found in sorted(files.items())
+        }
         out = self.config.output_prefix
         if self.model.is_template:
             if not frames:
                 read = [span for c in sorted(outside) for span in outside[c]]
-                raise _MissingData(self._missing_reason("any component", start, end, read))
+                raise _MissingData(
+                    self._missing_reason(
+                        "any component", start, end, read, [r for c in unread for r in unread[c]]
+                    )
+                )
             written, unfit = [], []
             for c in sorted(frames):
                 try:
@@ -818,7 +827,9 @@ class Scheduler:
             for component in self.model.components:
                 if component not in frames:
                     raise _MissingData(
-                        self._missing_reason(component, start, end, outside.get(component)),
+                        self._missing_reason(
+                            component, start, end, outside.get(component), unread.get(component)
+                        ),
                         components=(component,),
                     )
             frame = merge(prefixed(frames[c], c) for c in self.model.components)
@@ -870,11 +881,17 @@ class Scheduler:
         )
 
     def _missing_reason(
-        self, component: str, start: datetime, end: datetime, read: list[str] | None = None
+        self,
+        component: str,
+        start: datetime,
+        end: datetime,
+        read: list[str] | None = None,
+        unread: list[str] | None = None,
     ) -> str:
         """L4E's FailedReason, then what a user needs beside it: the files that were read
-        but hold no row in the range (*read*, with their rows' span), and the keys that
-        look meant for the component but are not read."""
+        but hold no row in the range (*read*, with their rows' span), why the files that
+        could not be read were not (*unread*), and the keys that look meant for the
+        component but are not read."""
         f = timedelta(seconds=self.config.frequency_s)
         naming, prefix = self.config.naming, self.config.input_prefix
         shown = component if component != "any component" else "<component>"
@@ -892,6 +909,13 @@ class Scheduler:
                 + "; ".join(read[:NEAR_MISSES_SHOWN])
                 + (f" and {more} more" if more > 0 else "")
                 + " (row times are UTC unless they name a zone)"
+            )
+        if unread:
+            more = len(unread) - NEAR_MISSES_SHOWN
+            reason += (
+                ". Not readable: "
+                + "; ".join(unread[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
             )
         near = self.near_misses(None if component == "any component" else component)
         if near:

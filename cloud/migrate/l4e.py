@@ -397,7 +397,9 @@ class L4EImporter:
                     f"{key}: {size:,} bytes; an L4E input CSV is at most 5 GB (l4e-contracts §1.4)"
                 )
             read_header_line(handle, key, limit=user_files.MAX_HEADER_BYTES)
-            parsed = read_csv(handle.read() if size <= WHOLE_READ_BYTES else handle, key)
+            parsed = read_csv(
+                handle.read() if size <= WHOLE_READ_BYTES else handle, key, component=component
+            )
         except UserError as exc:
             discarded.append({"Key": key, "Reason": str(exc)})
             self._progress("", 1)

@@ -22,7 +22,7 @@ from moto import mock_aws
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.adapters.local import InMemoryObjectStore
 from cloud.handlers import inference as inference_handler
-from cloud.handlers.inference import CLAIM_MARGIN_S
+from cloud.handlers.inference import CLAIM_MARGIN_S, STOP_MARGIN_S
 from cloud.handlers.observability import Observability
 from cloud.inference.model import train
 from cloud.inference.registry import ModelRegistry
@@ -112,9 +112,15 @@ def objects() -> dict[str, bytes]:
 
 class _Invocation:
     def __init__(
-        self, state: Any, input_store: InMemoryObjectStore, registry: ModelRegistry, **kwargs: Any
+        self,
+        state: Any,
+        input_store: InMemoryObjectStore,
+        registry: ModelRegistry,
+        context: Any = None,
+        **kwargs: Any,
     ) -> None:
         self.lines: list[dict[str, Any]] = []
+        self.context = LambdaContext() if context is None else context
         self.handle = inference_handler.make_handler(
             state=state,
             input_store=input_store,
@@ -129,7 +135,7 @@ class _Invocation:
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                return self.handle({"scheduler": SCHEDULER.name, "time": time}, LambdaContext())
+                return self.handle({"scheduler": SCHEDULER.name, "time": time}, self.context)
         finally:
             self.lines += [json.loads(x) for x in out.getvalue().splitlines() if x]
 
@@ -213,3 +219,69 @@ def test_a_timed_out_invocations_claim_lapses_with_its_remaining_time(
     assert len(retry.logged("execution")) == 1 and retry.executions_counted() == 1
     doc = table.get(SCHEDULERS_NS, SCHEDULER.name)
     assert doc["last_window_end"] == T0 + 300 and "claim" not in doc
+
+
+class _ShortContext(LambdaContext):
+    """An invocation with *seconds* left before its timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+class _Slow(_Overlapped):
+    """The input bucket, on which each window takes *seconds* of the wall clock *clock* (the
+    scheduler lists it once per window)."""
+
+    def __init__(self, objects: dict[str, bytes], clock: ManualClock, seconds: float) -> None:
+        super().__init__(objects)
+        self.clock = clock
+        self.seconds = seconds
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        self.clock.advance(self.seconds)
+        return super().list(prefix)
+
+
+def test_an_invocation_stops_between_windows_before_its_timeout(
+    table: DynamoDbStateStore, registry: ModelRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three windows are due and the invocation has 40 s left. It keeps
+    :data:`STOP_MARGIN_S` of them to write its state and report, and takes no window that,
+    taking as long as the longest so far, would end past the rest: it stops between windows
+    instead of being killed in one (which would leave it IN_PROGRESS and claimed), says
+    what it leaves, and the next invocation runs it."""
+    left = 40.0
+    window_s = (left - STOP_MARGIN_S) * 0.45  # two windows fit in the budget, three do not
+    wall = ManualClock(T0 + 960)
+    found = objects()
+    later = frame("2026-01-05 07:10:30", 10, 19)
+    text = later.to_csv(date_format="%Y-%m-%dT%H:%M:%S.%f", index_label="Timestamp")
+    found["input/pump-01_20260105071500.csv"] = text.encode()
+    run = _Invocation(
+        table, _Slow(found, wall, window_s), registry, _ShortContext(left), claim_clock=wall
+    )
+    began = wall.monotonic()
+    with caplog.at_level(logging.WARNING, logger="cloud.inference.scheduler"):
+        response = run("2026-01-05T07:16:00Z")
+    assert [e["data_start_time"] for e in response["executions"]] == [
+        "2026-01-05T07:00:00Z",
+        "2026-01-05T07:05:00Z",
+    ]
+    assert wall.monotonic() - began <= left - STOP_MARGIN_S
+    assert said(caplog) == [
+        f"pumps-scheduler: 2 windows run in {2 * window_s:.0f} s of the "
+        f"{left - STOP_MARGIN_S:.0f} s budget; the next, window 2026-01-05T07:10:00Z to "
+        f"2026-01-05T07:15:00Z, would take about {window_s:.0f} s more and is left for the "
+        "next run"
+    ]
+    doc = table.get(SCHEDULERS_NS, SCHEDULER.name)
+    assert doc["last_window_end"] == T0 + 600 and "claim" not in doc
+    assert [e.status for e in list_executions(table, SCHEDULER.name)] == ["SUCCESS"] * 2
+
+    nxt = _Invocation(table, _Overlapped(found), registry, _ShortContext(left), claim_clock=wall)
+    assert [e["data_start_time"] for e in nxt("2026-01-05T07:16:00Z")["executions"]] == [
+        "2026-01-05T07:10:00Z"
+    ]

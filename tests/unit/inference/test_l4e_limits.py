@@ -128,6 +128,7 @@ def test_model_train_on_a_short_history_warns_once_and_trains(
     frame = plant_frame(rows=3000)  # about 2 days
     folder = tmp_path / "ds" / "pump"
     folder.mkdir(parents=True)
+    frame = frame.rename(columns=lambda c: c.removeprefix("pump\\"))  # headers are bare names
     frame.to_csv(folder / "pump.csv", date_format="%Y-%m-%dT%H:%M:%S", index_label="Timestamp")
     registry = ModelRegistry(FsObjectStore(tmp_path / "models"))
     outcome = run_train_job(TrainJob(tmp_path / "ds", "p", TrainConfig()), registry)

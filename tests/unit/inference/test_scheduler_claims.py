@@ -368,7 +368,7 @@ def test_a_run_with_a_budget_takes_no_window_it_could_not_finish_in_the_claim_ti
     assert [e.status for e in done] == ["SUCCESS", "SUCCESS"]
     stopped = [r.getMessage() for r in caplog.records if "budget" in r.getMessage()]
     assert stopped == [
-        "pump-sched: 2 windows run in 240 s of the 300 s budget (a window's claim time); "
+        "pump-sched: 2 windows run in 240 s of the 300 s budget; "
         "the next, window 2026-01-01T00:10:00Z to 2026-01-01T00:15:00Z, would take about "
         "120 s more and is left for the next run"
     ]
