@@ -456,3 +456,36 @@ def test_an_array_holding_null_is_invalid_json_before_depth_whatever_the_key_ord
     body = {key: values[key] for key in layout}
     error = rejected(None, {"state": {section: body}, "clientToken": "t"})
     assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", "t")
+
+
+@pytest.mark.parametrize(
+    ("request_doc", "token"),
+    [
+        ({"state": {"desired": {"a": [None]}}, "clientToken": 7}, None),
+        ({"state": {"desired": {"a": [None]}}, "clientToken": "x" * 65}, None),
+        ({"state": {"desired": {"a": [None]}, "reported": 3}, "clientToken": "t"}, "t"),
+        ({"state": {"reported": {"a": [None]}, "delta": {}}, "clientToken": "t"}, "t"),
+        ({"state": {"desired": [None]}, "clientToken": "t"}, "t"),
+        ({"state": [None], "clientToken": "t"}, "t"),
+        ({"state": {"desired": {"a": [None]}}, "version": -1}, None),
+        ({"state": {"reported": {"a": [{"b": None}]}}, "version": "7"}, None),
+    ],
+    ids=[
+        "token-type",
+        "token-length",
+        "section-shape",
+        "invalid-node",
+        "section-is-the-array",
+        "state-is-the-array",
+        "version-negative",
+        "version-string",
+    ],
+)
+def test_an_array_holding_null_answers_at_the_json_step_before_every_later_check(
+    request_doc, token
+):
+    """Section 5 order is UTF-8, JSON, clientToken, node shapes, version type...; 4.3's
+    Choice makes a null in an array of the state 400 ``Invalid JSON``, so it wins over each
+    later fault. A valid token is still echoed (the V2 client matches answers by token)."""
+    error = rejected(Shadow({}, {}, 1), request_doc)
+    assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", token)
