@@ -171,8 +171,15 @@ def lenient_token(payload: bytes) -> str | None:
 def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, str | None]:
     """Return ``(state, version, token)`` after the checks that need no stored document.
 
-    Order: clientToken, node shapes, version type, arrays holding null, depth.
+    Order: arrays holding null (the JSON step, 4.3 Choice), clientToken, node shapes,
+    version type, depth.
     """
+    if _holds_null_in_array(doc.get("state")):
+        # A null in an array of the state makes the request "Invalid JSON", the step
+        # section 5 puts before all others on a parsed document, so no later fault of the
+        # same request (a bad token, a section of the wrong type, a bad version, nesting)
+        # answers instead. A valid token is still echoed.
+        raise ShadowError(400, "Invalid JSON", _valid_token(doc))
     token = client_token(doc)
     if "state" not in doc:
         raise ShadowError(400, "Missing required node: state", token)
@@ -193,20 +200,25 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
     ):
         raise ShadowError(400, "Invalid version", token)
     if state is not None:
-        sections = [v for s in SECTIONS if isinstance(v := state.get(s), dict)]
-        # A null in an array is the JSON step's "Invalid JSON" (4.3 Choice), so it is
-        # looked for in the whole request before depth: which error answers never
-        # depends on the order of the keys.
-        if any(_holds_null_in_array(value) for value in sections):
-            raise ShadowError(400, "Invalid JSON", token)
-        for value in sections:
-            _check_depth(value, 1, token)
+        for s in SECTIONS:
+            if isinstance(value := state.get(s), dict):
+                _check_depth(value, 1, token)
     return state, version, token
 
 
-def _holds_null_in_array(root: Json) -> bool:
-    """Whether a null sits anywhere inside an array (an object in an array included).
-    Iterative: a request nested as deep as the JSON parser allows cannot overflow it."""
+def _valid_token(doc: Mapping[str, Any]) -> str | None:
+    """The request's token when it is a valid one, else None (an answer before the
+    clientToken check echoes no invalid token)."""
+    try:
+        return client_token(doc)
+    except ShadowError:
+        return None
+
+
+def _holds_null_in_array(root: Any) -> bool:
+    """Whether a null sits anywhere inside an array (an object in an array included),
+    *root* itself being one. Iterative: a request nested as deep as the JSON parser allows
+    cannot overflow it."""
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         value, in_array = stack.pop()
