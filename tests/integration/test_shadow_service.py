@@ -202,6 +202,37 @@ def test_malformed_bodies_get_aws_errors(client, service):
         client.request("pump-7", None, "get", long_token)
 
 
+@pytest.mark.parametrize(
+    ("thing", "name", "message"),
+    [
+        ("pump+7", None, "Invalid thing name"),
+        ("pump#", None, "Invalid thing name"),
+        ("pump/7", None, "Invalid thing name"),
+        ("pump-7", "cfg/x", "Invalid shadow name"),
+        ("pump-7", "cfg+", "Invalid shadow name"),
+        ("pump-7", "#", "Invalid shadow name"),
+    ],
+)
+def test_names_that_would_break_the_topic_are_400_at_once_for_every_operation(
+    client, service, thing, name, message
+):
+    """Shadow contract 5 Choice: a name breaking the rules is 400 ``Invalid thing name`` or
+    ``Invalid shadow name``. A wildcard in it made paho raise ValueError (the CLI printed an
+    internal error) and a ``/`` sent the request to a topic nobody serves, so the caller
+    waited its whole timeout and was told the service might not be running."""
+    calls = {
+        "get": lambda: client.get(thing, name),
+        "update": lambda: client.update(thing, desired={"a": 1}, name=name),
+        "delete": lambda: client.delete(thing, name),
+    }
+    for operation, call in calls.items():
+        started = time.monotonic()
+        with pytest.raises(ShadowRejectedError) as refused:
+            call()
+        assert (refused.value.code, refused.value.message) == (400, message), operation
+        assert time.monotonic() - started < 1.0, operation
+
+
 def test_any_client_publish_on_the_update_topic_is_served(broker, client, service):
     """Detector actions publish plain desired-state documents without a token."""
     listener = Listener(broker.url, ["$aws/things/pump-8/shadow/update/delta"])
