@@ -489,3 +489,113 @@ def test_an_array_holding_null_answers_at_the_json_step_before_every_later_check
     later fault. A valid token is still echoed (the V2 client matches answers by token)."""
     error = rejected(Shadow({}, {}, 1), request_doc)
     assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", token)
+
+
+def nested_text(levels: int, leaf: str = "1", kind: str = "[") -> str:
+    if kind == "[":
+        return "[" * levels + leaf + "]" * levels
+    return '{"k":' * levels + leaf + "}" * levels
+
+
+DEEP_MESSAGE = "JSON contains too many levels of nesting; maximum is 6"
+
+
+@pytest.mark.parametrize("levels", [1_000, 5_000, 20_000])
+@pytest.mark.parametrize("kind", ["[", "{"])
+def test_valid_json_nested_past_the_parsers_recursion_is_too_deep_not_invalid(levels, kind):
+    """Section 5: a document nested past 6 levels is 400 ``...too many levels of nesting``
+    (token echoed). Well-formed JSON nested deeper than Python's parser recurses (about
+    1000 levels; a 128 KB payload holds 65,000) was answered ``Invalid JSON`` without the
+    token, as if it were not JSON."""
+    body = '{"clientToken":"t","state":{"desired":{"a":' + nested_text(levels, kind=kind) + "}}}"
+    doc = parse_payload(body.encode())
+    error = rejected(None, doc)
+    assert (error.code, error.message, error.client_token) == (400, DEEP_MESSAGE, "t")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            '{"state":{"desired":{"a":' + nested_text(3_000) + '}},"version":"x"}',
+            (400, "Invalid version", None),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":' + nested_text(3_000, "null") + "}}}",
+            (400, "Invalid JSON", "t"),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":'
+            + nested_text(3_000, '{"n":null}', "[")
+            + "}}}",
+            (400, "Invalid JSON", "t"),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":' + nested_text(3_000, "null", "{") + "}}}",
+            (400, DEEP_MESSAGE, "t"),
+        ),
+        (
+            '{"clientToken":"t","other":' + nested_text(3_000) + ',"state":{"reported":{"a":1}}}',
+            None,
+        ),
+    ],
+    ids=[
+        "version-type-before-depth",
+        "null-in-deep-array",
+        "null-in-object-in-deep-array",
+        "null-in-deep-object-deletes",
+        "deep-ignored-key",
+    ],
+)
+def test_checks_before_depth_still_answer_first_in_a_deeply_nested_request(body, expected):
+    doc = parse_payload(body.encode())
+    if expected is None:
+        assert apply_update(None, doc, NOW).shadow.state == {"reported": {"a": 1}}
+        return
+    error = rejected(None, doc)
+    assert (error.code, error.message, error.client_token) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"state":{"desired":{"a":' + "[" * 3_000 + "1" + "]" * 2_999 + "}}}",
+        '{"state":{"desired":{"a":' + "[" * 3_000 + "1," + "]" * 3_000 + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "1e400") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"\\ud800"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "NaN") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"\\x"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"a\tb"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "01") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '{"k" 1}') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000) + "}}} x",
+        "[" * 100_000,
+    ],
+    ids=[
+        "unclosed",
+        "trailing-comma",
+        "number-beyond-double",
+        "lone-surrogate",
+        "nan",
+        "bad-escape",
+        "raw-tab",
+        "leading-zero",
+        "missing-colon",
+        "trailing-garbage",
+        "open-brackets",
+    ],
+)
+def test_deeply_nested_text_that_is_not_json_stays_invalid_json(body):
+    with pytest.raises(ShadowError) as caught:
+        parse_payload(body.encode())
+    assert (caught.value.code, caught.value.message, caught.value.client_token) == (
+        400,
+        "Invalid JSON",
+        None,
+    )
+
+
+def test_a_get_body_nested_past_the_parsers_recursion_keeps_its_token():
+    """2.2: only clientToken is read from a get/delete body and it must be echoed."""
+    assert lenient_token(b'{"clientToken":"g","x":' + nested_text(5_000).encode() + b"}") == "g"
+    assert lenient_token(b'{"clientToken":"g","x":' + b"[" * 5_000 + b"}") is None
