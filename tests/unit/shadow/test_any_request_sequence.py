@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +33,7 @@ SPEC_400 = {
 }
 INVALID_NODE = re.compile(r"State contains an invalid node: '.*'", re.DOTALL)
 SPEC_OTHER = {
-    404: "No shadow exists with name: 't'",
+    404: "No shadow exists with name: '{thing}'",
     409: "Version conflict",
     413: "The payload exceeds the maximum size allowed",
 }
@@ -110,11 +112,11 @@ def holds_null(value: Any) -> bool:
     return False
 
 
-def assert_spec_rejection(error: ShadowError) -> None:
+def assert_spec_rejection(error: ShadowError, thing: str) -> None:
     if error.code == 400:
         assert error.message in SPEC_400 or INVALID_NODE.fullmatch(error.message), error
     else:
-        assert SPEC_OTHER.get(error.code) == error.message, error
+        assert SPEC_OTHER.get(error.code, "").format(thing=thing) == error.message, error
 
 
 def assert_well_formed(doc: dict[str, Any]) -> None:
@@ -128,38 +130,42 @@ def assert_well_formed(doc: dict[str, Any]) -> None:
     assert state_size(state) <= MAX_STATE_BYTES
 
 
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShadowOperations]:
+    """One store for every example (each uses a thing of its own): a file per example
+    made the test slow."""
+    store = ShadowStore(Path(tmp_path_factory.mktemp("sequence")) / "shadows.db")
+    yield ShadowOperations(store, ManualClock(1_750_000_000.0))
+    store.close()
+
+
 @settings(max_examples=300, deadline=None)
 @given(operations=st.lists(operation, max_size=8))
 def test_any_request_sequence_keeps_the_shadow_well_formed_and_answers_per_contract(
-    operations: list[tuple[str, Any]],
+    ops: ShadowOperations, operations: list[tuple[str, Any]]
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        store = ShadowStore(Path(folder) / "shadows.db")
-        ops = ShadowOperations(store, ManualClock(1_750_000_000.0))
-        version, live = 0, False
+    thing = f"t-{uuid.uuid4().hex}"
+    version, live = 0, False
+    for kind, body in operations:
+        before = ops.document(thing, None)
         try:
-            for kind, body in operations:
-                before = ops.document("t", None)
-                try:
-                    if kind == "update":
-                        result = ops.update("t", None, parse_payload(json.dumps(body).encode()))
-                        for answer in (result.accepted, result.delta, result.documents):
-                            json.dumps(answer, allow_nan=False)
-                        version, live = version + 1, True
-                        assert result.shadow.version == version
-                    elif kind == "delete":
-                        assert ops.delete("t", None)["version"] == version and live
-                        live = False
-                    else:
-                        assert ops.get("t", None)["version"] == version and live
-                except ShadowError as error:
-                    assert_spec_rejection(error)
-                    assert (error.code == 404) is (kind != "update" and not live)
-                    assert ops.document("t", None) == before
-                stored = ops.document("t", None)
-                assert (stored is not None) is live
-                if stored is not None:
-                    assert stored["version"] == version
-                    assert_well_formed(stored)
-        finally:
-            store.close()
+            if kind == "update":
+                result = ops.update(thing, None, parse_payload(json.dumps(body).encode()))
+                for answer in (result.accepted, result.delta, result.documents):
+                    json.dumps(answer, allow_nan=False)
+                version, live = version + 1, True
+                assert result.shadow.version == version
+            elif kind == "delete":
+                assert ops.delete(thing, None)["version"] == version and live
+                live = False
+            else:
+                assert ops.get(thing, None)["version"] == version and live
+        except ShadowError as error:
+            assert_spec_rejection(error, thing)
+            assert (error.code == 404) is (kind != "update" and not live)
+            assert ops.document(thing, None) == before
+        stored = ops.document(thing, None)
+        assert (stored is not None) is live
+        if stored is not None:
+            assert stored["version"] == version
+            assert_well_formed(stored)

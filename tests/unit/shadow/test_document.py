@@ -599,3 +599,50 @@ def test_a_get_body_nested_past_the_parsers_recursion_keeps_its_token():
     """2.2: only clientToken is read from a get/delete body and it must be echoed."""
     assert lenient_token(b'{"clientToken":"g","x":' + nested_text(5_000).encode() + b"}") == "g"
     assert lenient_token(b'{"clientToken":"g","x":' + b"[" * 5_000 + b"}") is None
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+json_text = st.builds(json.dumps, json_value, indent=st.sampled_from([None, 1]))
+
+
+@st.composite
+def json_like(draw: st.DrawFn) -> str:
+    """Valid JSON, or valid JSON with one character inserted, deleted or replaced."""
+    text = draw(json_text)
+    edit = draw(st.sampled_from(["none", "insert", "delete", "replace"]))
+    if edit == "none" or not text:
+        return text
+    at = draw(st.integers(0, len(text) - 1))
+    char = draw(st.sampled_from(list('[]{},:"\\ 0-1.eEnultrfa\t\x01')))
+    if edit == "insert":
+        return text[:at] + char + text[at:]
+    if edit == "delete":
+        return text[:at] + text[at + 1 :]
+    return text[:at] + char + text[at + 1 :]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=json_like())
+def test_the_deep_reader_accepts_exactly_what_the_parser_accepts(text):
+    """The recursion-free reader behind deep documents (cloud.shadow.document._cut_deep)
+    must judge text as the JSON step does: on text shallow enough for both, it accepts
+    exactly what ``parse_payload``'s parser accepts and changes nothing."""
+    from cloud.shadow.document import _cut_deep, _loads_strict
+
+    try:
+        expected: Any = _loads_strict(text)
+        if "\\u" in text:
+            json.dumps(expected, ensure_ascii=False).encode()
+    except ValueError:
+        expected = ValueError
+    try:
+        cut = _cut_deep(text)
+    except ValueError:
+        assert expected is ValueError, text
+        return
+    assert expected is not ValueError, text
+    assert cut == text
