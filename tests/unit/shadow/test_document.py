@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.shadow.document import (
+    MAX_PAYLOAD_BYTES,
     MAX_STATE_BYTES,
     Shadow,
     ShadowError,
@@ -646,3 +647,22 @@ def test_the_deep_reader_accepts_exactly_what_the_parser_accepts(text):
         return
     assert expected is not ValueError, text
     assert cut == text
+
+
+def test_an_update_whose_answer_would_pass_128_kb_is_413_and_stores_nothing():
+    """Section 5: an MQTT payload is at most 128 KB, answers included. update/accepted
+    echoes the request and times every leaf it sent, deletions too: 10,000 nulls in a
+    127 KB request made a 460 KB answer, which the broker refuses by cutting the
+    service's connection."""
+    nulls = {f"k{i}": None for i in range(10_000)}
+    body = json.dumps({"state": {"desired": nulls}, "clientToken": "n"}, separators=(",", ":"))
+    assert len(body) <= MAX_PAYLOAD_BYTES
+    stored = update(None, {"reported": {"a": 1}}).shadow
+    error = rejected(stored, parse_payload(body.encode()))
+    assert (error.code, error.message, error.client_token) == (
+        413,
+        "The payload exceeds the maximum size allowed",
+        "n",
+    )
+    few = {f"k{i}": None for i in range(1_000)}
+    assert update(stored, {"desired": few}).shadow.version == 2
