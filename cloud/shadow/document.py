@@ -421,7 +421,18 @@ def apply_update(
         for doc in (accepted, delta_doc, documents):
             if doc is not None:
                 doc["clientToken"] = token
+    if len(encode_answer(accepted)) > MAX_PAYLOAD_BYTES:
+        # The answer echoes the request and times every leaf it sent, nulls included, so
+        # it can pass the MQTT limit the request kept (12 bytes of deletion, 33 of answer):
+        # no client could receive it, and the broker cuts the connection that sends it.
+        raise ShadowError(413, "The payload exceeds the maximum size allowed", token)
     return UpdateResult(shadow, accepted, delta_doc, documents)
+
+
+def encode_answer(document: Json) -> bytes:
+    """The bytes an answer is published as (compact JSON), whose size the MQTT limit
+    (MAX_PAYLOAD_BYTES) bounds."""
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _merge(stored: Json, meta: Json, patch: Json, now: int) -> tuple[Json, Json]:
