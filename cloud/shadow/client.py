@@ -180,6 +180,13 @@ class ShadowClient:
         return not topic.endswith("/rejected"), doc
 
     def _request(self, thing: str, name: str | None, operation: str, body: Json) -> Json:
+        """A get, update or delete; names are checked first, as the service checks them
+        (400): one holding ``+``, ``#`` or ``/`` cannot be a topic level, so paho refused it
+        with ValueError, or the request went to a topic no service answers."""
+        try:
+            validate_names(thing, name)
+        except ShadowError as error:
+            raise_for(error.code, error.message)
         token = uuid.uuid4().hex
         body = {**body, "clientToken": token}
         return self._send(thing, name, operation, json.dumps(body).encode(), token)

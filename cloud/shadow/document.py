@@ -98,20 +98,129 @@ def parse_payload(payload: bytes) -> Json:
             415, "Unsupported documented encoding; supported encoding is UTF-8"
         ) from None
     try:
-        doc = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_double, parse_int=_integer
-        )
+        doc = _loads_strict(text)
         if "\\u" in text:
             # An escaped lone surrogate ("\ud800") parses but has no UTF-8 form: every
             # later step (size, storage, answers) would fail on it.
             json.dumps(doc, ensure_ascii=False).encode()
-    except (ValueError, RecursionError):
-        # RecursionError: deep nesting ([[[...]]]) is not a crash, it is invalid input.
+    except ValueError:
         # UnicodeEncodeError is a ValueError.
         raise ShadowError(400, "Invalid JSON") from None
     if not isinstance(doc, dict):
         raise ShadowError(400, "Invalid JSON")
     return doc
+
+
+def _loads_strict(text: str) -> Any:
+    """``json.loads`` with the JSON step's rules (no NaN, nothing beyond a double), for
+    any nesting: well-formed JSON deeper than the parser recurses is read with its deep
+    values cut (:func:`_cut_deep`), so it answers as too deep, not as invalid JSON."""
+    hooks: dict[str, Any] = {
+        "parse_constant": _reject_constant,
+        "parse_float": _double,
+        "parse_int": _integer,
+    }
+    try:
+        return json.loads(text, **hooks)
+    except RecursionError:
+        return json.loads(_cut_deep(text), **hooks)
+
+
+CUT_LEVELS = 64
+"""Containers kept by :func:`_cut_deep`: far past MAX_DEPTH (below ``state``, which is two
+levels down), far below the parser's recursion limit."""
+
+_TOKEN = re.compile(
+    r"[ \t\n\r]*(?:"
+    r'(?P<string>"(?:[^"\\\x00-\x1f]|\\.)*")'
+    r"|(?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<literal>true|false|null)"
+    r"|(?P<mark>[\[\]{},:]))",
+    re.DOTALL,
+)
+
+
+def _cut_deep(text: str) -> str:
+    """*text* checked as JSON without recursion, each container opened past CUT_LEVELS
+    replaced by ``[0]``, or by ``[null]`` when it holds a null inside an array (an array
+    above it counting), so the arrays-holding-null and depth checks still see it.
+
+    Every rule of the JSON step is checked in the cut part too (syntax, escapes, lone
+    surrogates, NaN, numbers beyond a double): ValueError if one fails.
+    """
+    out: list[str] = []
+    stack: list[str] = []
+    arrays = 0
+    cut_at: int | None = None
+    cut_null = False
+    copied = 0
+    expect = "value"
+    pos = 0
+    while True:
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            if expect == "end" and not text[pos:].strip(" \t\n\r"):
+                break
+            raise ValueError("not JSON")
+        kind = match.lastgroup
+        token = match.group(kind or 0)
+        pos = match.end()
+        if expect == "end":
+            raise ValueError("text after the document")
+        if kind == "mark" and token in "[{":
+            if expect not in ("value", "value_or_close"):
+                raise ValueError(f"unexpected {token}")
+            stack.append(token)
+            arrays += token == "["
+            if len(stack) == CUT_LEVELS + 1:
+                cut_at, cut_null = match.start(kind), False
+            expect = "value_or_close" if token == "[" else "key_or_close"
+        elif kind == "mark" and token in "]}":
+            opener = "[" if token == "]" else "{"
+            opened = "value_or_close" if opener == "[" else "key_or_close"
+            if not stack or stack[-1] != opener or expect not in ("comma_or_close", opened):
+                raise ValueError(f"unexpected {token}")
+            stack.pop()
+            arrays -= opener == "["
+            if cut_at is not None and len(stack) == CUT_LEVELS:
+                out += [text[copied:cut_at], "[null]" if cut_null else "[0]"]
+                copied, cut_at = pos, None
+            expect = "comma_or_close" if stack else "end"
+        elif kind == "mark" and token == ",":
+            if expect != "comma_or_close":
+                raise ValueError("unexpected ,")
+            expect = "value" if stack[-1] == "[" else "key"
+        elif kind == "mark":
+            if expect != "colon":
+                raise ValueError("unexpected :")
+            expect = "value"
+        elif expect in ("key", "key_or_close"):
+            if kind != "string":
+                raise ValueError("a key must be a string")
+            _scalar(kind, token)
+            expect = "colon"
+        elif expect in ("value", "value_or_close"):
+            _scalar(kind, token)
+            if token == "null" and arrays and cut_at is not None:
+                cut_null = True
+            expect = "comma_or_close" if stack else "end"
+        else:
+            raise ValueError(f"unexpected {token[:20]}")
+    out.append(text[copied:])
+    return "".join(out)
+
+
+def _scalar(kind: str | None, token: str) -> None:
+    """The JSON step's rules for one string or number token (ValueError if broken)."""
+    if kind == "string":
+        value = json.loads(token)
+        if "\\u" in token:
+            value.encode()
+    elif kind == "number":
+        if any(c in token for c in ".eE"):
+            _double(token)
+        else:
+            _integer(token)
 
 
 def _reject_constant(name: str) -> None:
@@ -160,8 +269,12 @@ def lenient_token(payload: bytes) -> str | None:
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
-        doc = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        text = payload.decode("utf-8")
+        try:
+            doc = json.loads(text) if payload.strip() else {}
+        except RecursionError:
+            doc = json.loads(_cut_deep(text))
+    except ValueError:  # UnicodeDecodeError included
         return None
     if not isinstance(doc, dict):
         return None
@@ -171,8 +284,15 @@ def lenient_token(payload: bytes) -> str | None:
 def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, str | None]:
     """Return ``(state, version, token)`` after the checks that need no stored document.
 
-    Order: clientToken, node shapes, version type, arrays holding null, depth.
+    Order: arrays holding null (the JSON step, 4.3 Choice), clientToken, node shapes,
+    version type, depth.
     """
+    if _holds_null_in_array(doc.get("state")):
+        # A null in an array of the state makes the request "Invalid JSON", the step
+        # section 5 puts before all others on a parsed document, so no later fault of the
+        # same request (a bad token, a section of the wrong type, a bad version, nesting)
+        # answers instead. A valid token is still echoed.
+        raise ShadowError(400, "Invalid JSON", _valid_token(doc))
     token = client_token(doc)
     if "state" not in doc:
         raise ShadowError(400, "Missing required node: state", token)
@@ -193,20 +313,25 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
     ):
         raise ShadowError(400, "Invalid version", token)
     if state is not None:
-        sections = [v for s in SECTIONS if isinstance(v := state.get(s), dict)]
-        # A null in an array is the JSON step's "Invalid JSON" (4.3 Choice), so it is
-        # looked for in the whole request before depth: which error answers never
-        # depends on the order of the keys.
-        if any(_holds_null_in_array(value) for value in sections):
-            raise ShadowError(400, "Invalid JSON", token)
-        for value in sections:
-            _check_depth(value, 1, token)
+        for s in SECTIONS:
+            if isinstance(value := state.get(s), dict):
+                _check_depth(value, 1, token)
     return state, version, token
 
 
-def _holds_null_in_array(root: Json) -> bool:
-    """Whether a null sits anywhere inside an array (an object in an array included).
-    Iterative: a request nested as deep as the JSON parser allows cannot overflow it."""
+def _valid_token(doc: Mapping[str, Any]) -> str | None:
+    """The request's token when it is a valid one, else None (an answer before the
+    clientToken check echoes no invalid token)."""
+    try:
+        return client_token(doc)
+    except ShadowError:
+        return None
+
+
+def _holds_null_in_array(root: Any) -> bool:
+    """Whether a null sits anywhere inside an array (an object in an array included),
+    *root* itself being one. Iterative: a request nested as deep as the JSON parser allows
+    cannot overflow it."""
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         value, in_array = stack.pop()
@@ -296,7 +421,18 @@ def apply_update(
         for doc in (accepted, delta_doc, documents):
             if doc is not None:
                 doc["clientToken"] = token
+    if len(encode_answer(accepted)) > MAX_PAYLOAD_BYTES:
+        # The answer echoes the request and times every leaf it sent, nulls included, so
+        # it can pass the MQTT limit the request kept (12 bytes of deletion, 33 of answer):
+        # no client could receive it, and the broker cuts the connection that sends it.
+        raise ShadowError(413, "The payload exceeds the maximum size allowed", token)
     return UpdateResult(shadow, accepted, delta_doc, documents)
+
+
+def encode_answer(document: Json) -> bytes:
+    """The bytes an answer is published as (compact JSON), whose size the MQTT limit
+    (MAX_PAYLOAD_BYTES) bounds."""
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _merge(stored: Json, meta: Json, patch: Json, now: int) -> tuple[Json, Json]:

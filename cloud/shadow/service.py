@@ -14,7 +14,6 @@ why.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -32,6 +31,7 @@ from cloud.shadow.document import (
     OPERATIONS,
     Json,
     ShadowError,
+    encode_answer,
     lenient_token,
     parse_payload,
     parse_request_topic,
@@ -98,8 +98,9 @@ class ShadowService:
         self.rest_url: str | None = None
         self.counts: Counter[str] = Counter()
         """Answered requests by outcome (``accepted``, ``rejected_<code>``), messages on
-        other topics (``ignored``), replayed retained requests (``ignored_retained``) and
-        guarded callback failures (``callback_errors``)."""
+        other topics (``ignored``), replayed retained requests (``ignored_retained``),
+        answers past the MQTT limit left unpublished (``answers_too_large``) and guarded
+        callback failures (``callback_errors``)."""
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"plantwatch-shadow-{uuid.uuid4().hex[:8]}",
@@ -313,12 +314,36 @@ class ShadowService:
         self.counts[f"rejected_{code}"] += 1
 
     def _reply(self, thing: str, name: str | None, suffix: str, document: Json) -> None:
+        body = encode_answer(document)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            self._too_large(thing, name, suffix, document, len(body))
+            return
         if suffix.endswith("/rejected"):
             self._count_rejected(int(document.get("code", 0)))
         elif suffix.endswith("/accepted"):
             self.counts["accepted"] += 1
-        body = json.dumps(document, separators=(",", ":")).encode()
         self._client.publish(response_topic(thing, name, suffix), body, qos=RESPONSE_QOS)
+
+    def _too_large(
+        self, thing: str, name: str | None, suffix: str, document: Json, size: int
+    ) -> None:
+        """An answer past the MQTT limit is never published: the broker would cut this
+        service's connection for it, and paho would send it again on every reconnection,
+        leaving every shadow unanswered. update/documents holds the metadata twice (an
+        8 KB state of array elements times each one: about 100 KB), so it can pass the
+        limit; it is dropped and counted. A get is answered 413 instead (an update whose
+        own answer would pass is refused by the engine before anything is stored)."""
+        self.counts["answers_too_large"] += 1
+        log.warning(
+            "shadow service: %s: a %d-byte answer passes the %d-byte MQTT limit; not published",
+            response_topic(thing, name, suffix),
+            size,
+            MAX_PAYLOAD_BYTES,
+        )
+        if suffix == "get/accepted":
+            token = document.get("clientToken")
+            error = ShadowError(413, _TOO_LARGE, token if isinstance(token, str) else None)
+            self._reply(thing, name, "get/rejected", error.document(self._now()))
 
 
 def response_topic(thing: str, name: str | None, suffix: str) -> str:

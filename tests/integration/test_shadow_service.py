@@ -181,6 +181,32 @@ def test_oversize_and_too_deep_are_rejected_and_the_stored_shadow_is_unchanged(
     assert service.get_document("pump-6") == before
 
 
+def test_answers_over_128_kb_never_cost_the_service_its_broker_connection(broker, client, service):
+    """A state within 8 KB can carry 4,000 array elements, each timed in the metadata
+    (about 100 KB): update/documents holds the metadata twice (previous and current),
+    216 KB, past the broker's 128 KB. Publishing it made the broker cut the service's
+    connection, and paho sent it again on every reconnection: one device's second report
+    left every shadow unanswered for good. The notification too large to deliver is
+    dropped and counted; an update whose own answer would be too large is refused (413)."""
+    listener = Listener(broker.url, ["$aws/things/pump-9/shadow/update/documents"])
+    try:
+        array = [0] * 4_000
+        assert client.update("pump-9", desired={"a": array})["version"] == 1
+        assert client.update("pump-9", desired={"a": array})["version"] == 2
+        nulls = {f"k{i}": None for i in range(10_000)}
+        request = {"state": {"desired": nulls}, "clientToken": "n"}
+        body = json.dumps(request, separators=(",", ":")).encode()
+        assert len(body) < 128 * 1024
+        with pytest.raises(ShadowRejectedError) as refused:
+            client.request("pump-9", None, "update", body, token="n")
+        assert refused.value.code == 413
+        assert client.get("pump-9")["version"] == 2, "the service still answers"
+        assert [doc["current"]["version"] for _t, doc, _r in listener.wait_for(1)] == [1]
+        assert service.counts["answers_too_large"] == 1
+    finally:
+        listener.close()
+
+
 def test_malformed_bodies_get_aws_errors(client, service):
     with pytest.raises(ShadowRejectedError) as bad_json:
         client.request("pump-7", None, "update", b"{not json")
@@ -200,6 +226,37 @@ def test_malformed_bodies_get_aws_errors(client, service):
     long_token = json.dumps({"clientToken": "x" * 65}).encode()
     with pytest.raises(ShadowRejectedError, match="Invalid clientToken"):
         client.request("pump-7", None, "get", long_token)
+
+
+@pytest.mark.parametrize(
+    ("thing", "name", "message"),
+    [
+        ("pump+7", None, "Invalid thing name"),
+        ("pump#", None, "Invalid thing name"),
+        ("pump/7", None, "Invalid thing name"),
+        ("pump-7", "cfg/x", "Invalid shadow name"),
+        ("pump-7", "cfg+", "Invalid shadow name"),
+        ("pump-7", "#", "Invalid shadow name"),
+    ],
+)
+def test_names_that_would_break_the_topic_are_400_at_once_for_every_operation(
+    client, service, thing, name, message
+):
+    """Shadow contract 5 Choice: a name breaking the rules is 400 ``Invalid thing name`` or
+    ``Invalid shadow name``. A wildcard in it made paho raise ValueError (the CLI printed an
+    internal error) and a ``/`` sent the request to a topic nobody serves, so the caller
+    waited its whole timeout and was told the service might not be running."""
+    calls = {
+        "get": lambda: client.get(thing, name),
+        "update": lambda: client.update(thing, desired={"a": 1}, name=name),
+        "delete": lambda: client.delete(thing, name),
+    }
+    for operation, call in calls.items():
+        started = time.monotonic()
+        with pytest.raises(ShadowRejectedError) as refused:
+            call()
+        assert (refused.value.code, refused.value.message) == (400, message), operation
+        assert time.monotonic() - started < 1.0, operation
 
 
 def test_any_client_publish_on_the_update_topic_is_served(broker, client, service):

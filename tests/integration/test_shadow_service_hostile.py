@@ -86,6 +86,45 @@ def test_nested_oversized_and_non_utf8_requests_get_aws_errors_and_the_service_l
     assert service.counts["rejected_413"] == 1 and service.counts["rejected_415"] == 1
 
 
+def test_requests_faulty_in_two_ways_answer_the_earlier_fault_and_change_nothing(
+    device: RawClient, service: ShadowService
+) -> None:
+    """Section 5 order over MQTT: JSON (an array holding null), then clientToken, node
+    shapes, version type, depth. Well-formed JSON nested 40,000 levels deep is too deep,
+    not invalid, and the token is echoed."""
+    base = "$aws/things/twofold/shadow"
+    assert device.subscribe([f"{base}/update/+"]) == [True]
+    assert device.publish(f"{base}/update", b'{"state":{"reported":{"a":1}}}')
+    answer(device, f"{base}/update/accepted")
+    before = service.get_document("twofold")
+    deep = "[" * 40_000 + "1" + "]" * 40_000
+    cases = [
+        (
+            '{"state":{"desired":{"a":[null]}},"version":"x","clientToken":"n"}',
+            "Invalid JSON",
+            "n",
+        ),
+        ('{"state":{"desired":[null]},"clientToken":"s"}', "Invalid JSON", "s"),
+        (
+            '{"state":{"desired":{"a":' + deep + '}},"version":1,"clientToken":"d"}',
+            "JSON contains too many levels of nesting; maximum is 6",
+            "d",
+        ),
+        ('{"state":{"desired":{"a":' + deep + '}},"version":-1}', "Invalid version", None),
+    ]
+    for body, message, token in cases:
+        device.messages.clear()
+        assert device.publish(f"{base}/update", body.encode())
+        error = answer(device, f"{base}/update/rejected")
+        assert (error["code"], error["message"], error.get("clientToken")) == (
+            400,
+            message,
+            token,
+        ), body[:80]
+    assert service.get_document("twofold") == before
+    assert service.counts["callback_errors"] == 0
+
+
 def test_a_bad_thing_name_is_refused_before_it_counts_against_any_limit(
     device: RawClient, service: ShadowService
 ) -> None:

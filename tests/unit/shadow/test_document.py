@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.shadow.document import (
+    MAX_PAYLOAD_BYTES,
     MAX_STATE_BYTES,
     Shadow,
     ShadowError,
@@ -456,3 +457,212 @@ def test_an_array_holding_null_is_invalid_json_before_depth_whatever_the_key_ord
     body = {key: values[key] for key in layout}
     error = rejected(None, {"state": {section: body}, "clientToken": "t"})
     assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", "t")
+
+
+@pytest.mark.parametrize(
+    ("request_doc", "token"),
+    [
+        ({"state": {"desired": {"a": [None]}}, "clientToken": 7}, None),
+        ({"state": {"desired": {"a": [None]}}, "clientToken": "x" * 65}, None),
+        ({"state": {"desired": {"a": [None]}, "reported": 3}, "clientToken": "t"}, "t"),
+        ({"state": {"reported": {"a": [None]}, "delta": {}}, "clientToken": "t"}, "t"),
+        ({"state": {"desired": [None]}, "clientToken": "t"}, "t"),
+        ({"state": [None], "clientToken": "t"}, "t"),
+        ({"state": {"desired": {"a": [None]}}, "version": -1}, None),
+        ({"state": {"reported": {"a": [{"b": None}]}}, "version": "7"}, None),
+    ],
+    ids=[
+        "token-type",
+        "token-length",
+        "section-shape",
+        "invalid-node",
+        "section-is-the-array",
+        "state-is-the-array",
+        "version-negative",
+        "version-string",
+    ],
+)
+def test_an_array_holding_null_answers_at_the_json_step_before_every_later_check(
+    request_doc, token
+):
+    """Section 5 order is UTF-8, JSON, clientToken, node shapes, version type...; 4.3's
+    Choice makes a null in an array of the state 400 ``Invalid JSON``, so it wins over each
+    later fault. A valid token is still echoed (the V2 client matches answers by token)."""
+    error = rejected(Shadow({}, {}, 1), request_doc)
+    assert (error.code, error.message, error.client_token) == (400, "Invalid JSON", token)
+
+
+def nested_text(levels: int, leaf: str = "1", kind: str = "[") -> str:
+    if kind == "[":
+        return "[" * levels + leaf + "]" * levels
+    return '{"k":' * levels + leaf + "}" * levels
+
+
+DEEP_MESSAGE = "JSON contains too many levels of nesting; maximum is 6"
+
+
+@pytest.mark.parametrize("levels", [1_000, 5_000, 20_000])
+@pytest.mark.parametrize("kind", ["[", "{"])
+def test_valid_json_nested_past_the_parsers_recursion_is_too_deep_not_invalid(levels, kind):
+    """Section 5: a document nested past 6 levels is 400 ``...too many levels of nesting``
+    (token echoed). Well-formed JSON nested deeper than Python's parser recurses (about
+    1000 levels; a 128 KB payload holds 65,000) was answered ``Invalid JSON`` without the
+    token, as if it were not JSON."""
+    body = '{"clientToken":"t","state":{"desired":{"a":' + nested_text(levels, kind=kind) + "}}}"
+    doc = parse_payload(body.encode())
+    error = rejected(None, doc)
+    assert (error.code, error.message, error.client_token) == (400, DEEP_MESSAGE, "t")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            '{"state":{"desired":{"a":' + nested_text(3_000) + '}},"version":"x"}',
+            (400, "Invalid version", None),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":' + nested_text(3_000, "null") + "}}}",
+            (400, "Invalid JSON", "t"),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":'
+            + nested_text(3_000, '{"n":null}', "[")
+            + "}}}",
+            (400, "Invalid JSON", "t"),
+        ),
+        (
+            '{"clientToken":"t","state":{"desired":{"a":' + nested_text(3_000, "null", "{") + "}}}",
+            (400, DEEP_MESSAGE, "t"),
+        ),
+        (
+            '{"clientToken":"t","other":' + nested_text(3_000) + ',"state":{"reported":{"a":1}}}',
+            None,
+        ),
+    ],
+    ids=[
+        "version-type-before-depth",
+        "null-in-deep-array",
+        "null-in-object-in-deep-array",
+        "null-in-deep-object-deletes",
+        "deep-ignored-key",
+    ],
+)
+def test_checks_before_depth_still_answer_first_in_a_deeply_nested_request(body, expected):
+    doc = parse_payload(body.encode())
+    if expected is None:
+        assert apply_update(None, doc, NOW).shadow.state == {"reported": {"a": 1}}
+        return
+    error = rejected(None, doc)
+    assert (error.code, error.message, error.client_token) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"state":{"desired":{"a":' + "[" * 3_000 + "1" + "]" * 2_999 + "}}}",
+        '{"state":{"desired":{"a":' + "[" * 3_000 + "1," + "]" * 3_000 + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "1e400") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"\\ud800"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "NaN") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"\\x"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '"a\tb"') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, "01") + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000, '{"k" 1}') + "}}}",
+        '{"state":{"desired":{"a":' + nested_text(3_000) + "}}} x",
+        "[" * 100_000,
+    ],
+    ids=[
+        "unclosed",
+        "trailing-comma",
+        "number-beyond-double",
+        "lone-surrogate",
+        "nan",
+        "bad-escape",
+        "raw-tab",
+        "leading-zero",
+        "missing-colon",
+        "trailing-garbage",
+        "open-brackets",
+    ],
+)
+def test_deeply_nested_text_that_is_not_json_stays_invalid_json(body):
+    with pytest.raises(ShadowError) as caught:
+        parse_payload(body.encode())
+    assert (caught.value.code, caught.value.message, caught.value.client_token) == (
+        400,
+        "Invalid JSON",
+        None,
+    )
+
+
+def test_a_get_body_nested_past_the_parsers_recursion_keeps_its_token():
+    """2.2: only clientToken is read from a get/delete body and it must be echoed."""
+    assert lenient_token(b'{"clientToken":"g","x":' + nested_text(5_000).encode() + b"}") == "g"
+    assert lenient_token(b'{"clientToken":"g","x":' + b"[" * 5_000 + b"}") is None
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+json_text = st.builds(json.dumps, json_value, indent=st.sampled_from([None, 1]))
+
+
+@st.composite
+def json_like(draw: st.DrawFn) -> str:
+    """Valid JSON, or valid JSON with one character inserted, deleted or replaced."""
+    text = draw(json_text)
+    edit = draw(st.sampled_from(["none", "insert", "delete", "replace"]))
+    if edit == "none" or not text:
+        return text
+    at = draw(st.integers(0, len(text) - 1))
+    char = draw(st.sampled_from(list('[]{},:"\\ 0-1.eEnultrfa\t\x01')))
+    if edit == "insert":
+        return text[:at] + char + text[at:]
+    if edit == "delete":
+        return text[:at] + text[at + 1 :]
+    return text[:at] + char + text[at + 1 :]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=json_like())
+def test_the_deep_reader_accepts_exactly_what_the_parser_accepts(text):
+    """The recursion-free reader behind deep documents (cloud.shadow.document._cut_deep)
+    must judge text as the JSON step does: on text shallow enough for both, it accepts
+    exactly what ``parse_payload``'s parser accepts and changes nothing."""
+    from cloud.shadow.document import _cut_deep, _loads_strict
+
+    try:
+        expected: Any = _loads_strict(text)
+        if "\\u" in text:
+            json.dumps(expected, ensure_ascii=False).encode()
+    except ValueError:
+        expected = ValueError
+    try:
+        cut = _cut_deep(text)
+    except ValueError:
+        assert expected is ValueError, text
+        return
+    assert expected is not ValueError, text
+    assert cut == text
+
+
+def test_an_update_whose_answer_would_pass_128_kb_is_413_and_stores_nothing():
+    """Section 5: an MQTT payload is at most 128 KB, answers included. update/accepted
+    echoes the request and times every leaf it sent, deletions too: 10,000 nulls in a
+    127 KB request made a 460 KB answer, which the broker refuses by cutting the
+    service's connection."""
+    nulls = {f"k{i}": None for i in range(10_000)}
+    body = json.dumps({"state": {"desired": nulls}, "clientToken": "n"}, separators=(",", ":"))
+    assert len(body) <= MAX_PAYLOAD_BYTES
+    stored = update(None, {"reported": {"a": 1}}).shadow
+    error = rejected(stored, parse_payload(body.encode()))
+    assert (error.code, error.message, error.client_token) == (
+        413,
+        "The payload exceeds the maximum size allowed",
+        "n",
+    )
+    few = {f"k{i}": None for i in range(1_000)}
+    assert update(stored, {"desired": few}).shadow.version == 2
