@@ -12,7 +12,8 @@ bound router, which passes it to every model reading the input) as a message. A 
 from ``plantwatch import iotevents --lambda ARN=module:function``) calls it with the
 action's payload as the event, as Lambda would. Other Lambda, SQS, Firehose, DynamoDB and
 SiteWise actions exist only on AWS: locally they are appended to an outbox (a JSON-lines
-file, or the ``outbox`` list) and logged, never silently dropped.
+file, and the ``outbox`` list of the latest ones) and logged with their target and payload,
+never silently dropped.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUP_NAMESPACE = "alerts/sent"
+MAX_KEPT_IN_MEMORY = 1000
+"""Recorded actions a sink keeps in ``outbox``: a stack running for weeks records one per
+message for a model with an sqs or firehose action, and the log line holds each in full."""
 
 
 class LocalActionSink:
@@ -71,6 +75,10 @@ class LocalActionSink:
         self.ack_alarm = ack_alarm
         """Name of the alarm model that watches the same assets (its ack command goes in alerts)."""
         self.outbox: list[dict[str, Any]] = []
+        """The latest recorded actions (at most MAX_KEPT_IN_MEMORY); the file and the log
+        have them all."""
+        self.recorded = 0
+        """Actions recorded since this sink was made."""
         self._sent: dict[str, set[str]] = {}
         """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
@@ -289,16 +297,22 @@ class LocalActionSink:
             "target": dict(request.target),
             "payload": request.payload,
         }
+        # the whole record, on one line: without an outbox file (the Lambdas, `plantwatch
+        # up`) the log is where what the action would have sent is kept
         log.warning(
-            "%s/%s %s: %s action %s",
+            "%s/%s %s: %s action %s: %s",
             request.detector_model,
             request.key_value,
             request.event_name,
             request.kind,
             note,
+            json.dumps(entry, default=str),
         )
         with self._lock:
             self.outbox.append(entry)
+            self.recorded += 1
+            if len(self.outbox) > MAX_KEPT_IN_MEMORY:
+                del self.outbox[: len(self.outbox) - MAX_KEPT_IN_MEMORY]
             if self._outbox_path is not None:
                 private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
