@@ -13,7 +13,7 @@ from ``plantwatch import iotevents --lambda ARN=module:function``) calls it with
 action's payload as the event, as Lambda would. Other Lambda, SQS, Firehose, DynamoDB and
 SiteWise actions exist only on AWS: locally they are appended to an outbox (a JSON-lines
 file, and the ``outbox`` list of the latest ones) and logged with their target and payload,
-never silently dropped.
+never silently dropped; each record says what the service would have received.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from cloud import alerts
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.detectors.messages import reject_constant
+from cloud.detectors.service_requests import ServiceRequestError, service_request
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
 
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUP_NAMESPACE = "alerts/sent"
+AWS_ONLY_KINDS = ("lambda", "sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
+"""Actions recorded with what AWS would have received (``aws``), or why it would refuse
+them (``aws_refused``): see :mod:`cloud.detectors.service_requests`."""
 MAX_KEPT_IN_MEMORY = 1000
 """Recorded actions a sink keeps in ``outbox``: a stack running for weeks records one per
 message for a model with an sqs or firehose action, and the log line holds each in full."""
@@ -297,6 +301,11 @@ class LocalActionSink:
             "target": dict(request.target),
             "payload": request.payload,
         }
+        if request.kind in AWS_ONLY_KINDS:
+            try:
+                entry["aws"] = service_request(request)
+            except ServiceRequestError as exc:
+                entry["aws_refused"] = str(exc)
         # the whole record, on one line: without an outbox file (the Lambdas, `plantwatch
         # up`) the log is where what the action would have sent is kept
         log.warning(
