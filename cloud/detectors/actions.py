@@ -105,7 +105,7 @@ class LocalActionSink:
         elif request.kind == "iotEvents":
             self._iot_events(request)
         elif request.kind == "lambda" and str(request.target.get("functionArn")) in self._lambdas:
-            self._lambdas[str(request.target["functionArn"])](request.payload)
+            self._lambdas[str(request.target["functionArn"])](lambda_event(request))
         else:
             self._record(request, "AWS-only action; recorded locally")
 
@@ -326,6 +326,21 @@ class LocalActionSink:
                 private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def lambda_event(request: ActionRequest) -> Any:
+    """The event a function gets from a ``lambda`` action: Lambda takes the payload as JSON
+    and hands the handler its value, so a STRING payload is parsed (and refused when it is
+    not JSON, as Lambda refuses it)."""
+    if request.payload_type != "STRING" or not isinstance(request.payload, str):
+        return request.payload
+    try:
+        return json.loads(request.payload, parse_constant=reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"lambda {request.target.get('functionArn')}: the STRING payload is not JSON"
+            f" ({exc}), and Lambda takes only JSON as an event; not invoked"
+        ) from None
 
 
 def load_callable(spec: str) -> Callable[[Any], Any]:
