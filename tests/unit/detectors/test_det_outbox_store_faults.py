@@ -129,3 +129,15 @@ def test_a_retry_whose_bookkeeping_fails_does_not_stop_the_other_due_records() -
     assert [r.event_name for r in second_sink.delivered] == ["second"]
     state.failing = False
     assert [v["request"]["event_name"] for _k, v in retrying.pending()] == ["first"]
+
+
+def test_a_record_with_a_damaged_due_time_is_due_and_holds_up_no_other() -> None:
+    state, sink = InMemoryStateStore(), Sink()
+    outbox = DeliveryOutbox(sink, state, ManualClock(T0))
+    first = dataclasses.asdict(action_request(event_name="first"))
+    second = dataclasses.asdict(action_request(event_name="second"))
+    state.put(OUTBOX_NAMESPACE, "000", {"request": first, "attempts": 1, "next_at": "soon"})
+    state.put(OUTBOX_NAMESPACE, "001", {"request": second, "attempts": 1, "next_at": 0.0})
+    assert outbox.retry_due() == 2
+    assert [r.event_name for r in sink.delivered] == ["first", "second"]
+    assert outbox.pending() == []
