@@ -133,7 +133,7 @@ class DeliveryOutbox:
         with self._lock:
             for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
                 record = stored.value
-                if float(record.get("next_at", 0)) > now:
+                if _due_at(record) > now:
                     continue
                 claim = {**record, "next_at": now + CLAIM_S}
                 try:
@@ -377,6 +377,15 @@ def redrive(
         log.info("%s: dead letter redriven (%d time(s)); due now", key, redrives)
         done.append(Redriven(key, "redriven", redrives))
     return done
+
+
+def _due_at(record: dict[str, Any]) -> float:
+    """When a record is next due; a damaged time is due now (and a record that does not
+    read as an action is then kept as a dead letter)."""
+    try:
+        return float(record.get("next_at", 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def refusal(error: BaseException) -> str | None:
