@@ -53,3 +53,12 @@ def test_a_long_running_sink_keeps_only_the_latest_records_in_memory() -> None:
     assert sink.outbox[0]["event_name"] == "e5"
     assert sink.outbox[-1]["event_name"] == f"e{total - 1}"
     assert sink.recorded == total
+
+
+def test_an_action_whose_request_cannot_be_rendered_is_still_recorded() -> None:
+    """A target without the field the service needs (a request built by other code than
+    the model loader) is recorded all the same, saying why there is no request."""
+    sink = LocalActionSink(InMemoryNotifier(), None)
+    sink.execute(action_request(kind="sqs", target={}, payload={"v": 1}, payload_type="JSON"))
+    [record] = sink.outbox
+    assert record["payload"] == {"v": 1} and "queueUrl" in record["aws_refused"]
