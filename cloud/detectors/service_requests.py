@@ -45,6 +45,14 @@ class ServiceRequestError(ValueError):
 
 def service_request(request: ActionRequest) -> dict[str, Any]:
     """The request the service would receive for *request*, an AWS-only action."""
+    try:
+        return _service_request(request)
+    except KeyError as exc:
+        # the model loader requires these fields: only a request made elsewhere lacks one
+        raise ServiceRequestError(f"{exc.args[0]}: required by a {request.kind} action") from None
+
+
+def _service_request(request: ActionRequest) -> dict[str, Any]:
     target = request.target
     if request.kind == "sqs":
         body = payload_text(request)
