@@ -173,9 +173,11 @@ def content_from_payload(
         payload = {"message": payload}
     inner = payload.get("payload") if isinstance(payload.get("payload"), Mapping) else None
     if inner is not None:
-        detector = inner.get("detector", {}) or {}
-        state = inner.get("state", {}) or {}
-        variables = dict(state.get("variables", {}) or {})
+        # a custom payload may only look like the default one: what is not an object
+        # there reads as absent, and the alert is still written
+        detector = _object(inner.get("detector"))
+        state = _object(inner.get("state"))
+        variables = dict(_object(state.get("variables")))
         asset = str(detector.get("keyValue") or variables.get("asset") or "unknown")
         model = str(detector.get("detectorModelName", ""))
         state_name = str(state.get("stateName", ""))
@@ -243,6 +245,12 @@ def parse_sensors(value: Any) -> tuple[tuple[str, float], ...]:
                 if isinstance(name, str) and number is not None:
                     out.append((name, number))
     return tuple(out)
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    """*value* if it is a JSON object, else an empty one: a custom payload's fields may
+    hold anything, and an alert is written from what is usable."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _number(value: Any) -> float | None:
@@ -551,12 +559,12 @@ def build_alarm_sms(notice: AlarmNotice) -> str:
 def alarm_notice_from_payload(payload: Mapping[str, Any]) -> AlarmNotice:
     """An alarm's action payload (§7) as a notice. plantwatch's own notifications add a
     ``notice`` object (what changed, why, who, the reminder count) the texts need."""
-    state = payload.get("alarmState") or {}
-    evaluation = (state.get("ruleEvaluation") or {}).get("simpleRuleEvaluation") or {}
-    action = state.get("customerAction") or {}
+    state = _object(payload.get("alarmState"))
+    evaluation = _object(_object(state.get("ruleEvaluation")).get("simpleRuleEvaluation"))
+    action = _object(state.get("customerAction"))
     name = str(action.get("actionName", ""))
-    config = action.get(f"{name.lower()}ActionConfiguration") or {}
-    extra = payload.get("notice") or {}
+    config = _object(action.get(f"{name.lower()}ActionConfiguration"))
+    extra = _object(payload.get("notice"))
     state_name = str(state.get("stateName", ""))
     return AlarmNotice(
         kind=str(extra.get("kind") or state_name),

@@ -12,7 +12,8 @@ bound router, which passes it to every model reading the input) as a message. A 
 from ``plantwatch import iotevents --lambda ARN=module:function``) calls it with the
 action's payload as the event, as Lambda would. Other Lambda, SQS, Firehose, DynamoDB and
 SiteWise actions exist only on AWS: locally they are appended to an outbox (a JSON-lines
-file, or the ``outbox`` list) and logged, never silently dropped.
+file, and the ``outbox`` list of the latest ones) and logged with their target and payload,
+never silently dropped; each record says what the service would have received.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cloud import alerts
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.detectors.messages import reject_constant
+from cloud.detectors.service_requests import ServiceRequestError, service_request
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
 
@@ -40,6 +42,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUP_NAMESPACE = "alerts/sent"
+AWS_ONLY_KINDS = ("lambda", "sqs", "firehose", "dynamoDB", "dynamoDBv2", "iotSiteWise")
+"""Actions recorded with what AWS would have received (``aws``), or why it would refuse
+them (``aws_refused``): see :mod:`cloud.detectors.service_requests`."""
+MAX_KEPT_IN_MEMORY = 1000
+"""Recorded actions a sink keeps in ``outbox``: a stack running for weeks records one per
+message for a model with an sqs or firehose action, and the log line holds each in full."""
 
 
 class LocalActionSink:
@@ -71,6 +79,10 @@ class LocalActionSink:
         self.ack_alarm = ack_alarm
         """Name of the alarm model that watches the same assets (its ack command goes in alerts)."""
         self.outbox: list[dict[str, Any]] = []
+        """The latest recorded actions (at most MAX_KEPT_IN_MEMORY); the file and the log
+        have them all."""
+        self.recorded = 0
+        """Actions recorded since this sink was made."""
         self._sent: dict[str, set[str]] = {}
         """Alert identity -> channels already sent."""
         self._lock = threading.Lock()
@@ -93,7 +105,7 @@ class LocalActionSink:
         elif request.kind == "iotEvents":
             self._iot_events(request)
         elif request.kind == "lambda" and str(request.target.get("functionArn")) in self._lambdas:
-            self._lambdas[str(request.target["functionArn"])](request.payload)
+            self._lambdas[str(request.target["functionArn"])](lambda_event(request))
         else:
             self._record(request, "AWS-only action; recorded locally")
 
@@ -289,20 +301,46 @@ class LocalActionSink:
             "target": dict(request.target),
             "payload": request.payload,
         }
+        if request.kind in AWS_ONLY_KINDS:
+            try:
+                entry["aws"] = service_request(request)
+            except ServiceRequestError as exc:
+                entry["aws_refused"] = str(exc)
+        # the whole record, on one line: without an outbox file (the Lambdas, `plantwatch
+        # up`) the log is where what the action would have sent is kept
         log.warning(
-            "%s/%s %s: %s action %s",
+            "%s/%s %s: %s action %s: %s",
             request.detector_model,
             request.key_value,
             request.event_name,
             request.kind,
             note,
+            json.dumps(entry, default=str),
         )
         with self._lock:
             self.outbox.append(entry)
+            self.recorded += 1
+            if len(self.outbox) > MAX_KEPT_IN_MEMORY:
+                del self.outbox[: len(self.outbox) - MAX_KEPT_IN_MEMORY]
             if self._outbox_path is not None:
                 private_file(self._outbox_path)
                 with open(self._outbox_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def lambda_event(request: ActionRequest) -> Any:
+    """The event a function gets from a ``lambda`` action: Lambda takes the payload as JSON
+    and hands the handler its value, so a STRING payload is parsed (and refused when it is
+    not JSON, as Lambda refuses it)."""
+    if request.payload_type != "STRING" or not isinstance(request.payload, str):
+        return request.payload
+    try:
+        return json.loads(request.payload, parse_constant=reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"lambda {request.target.get('functionArn')}: the STRING payload is not JSON"
+            f" ({exc}), and Lambda takes only JSON as an event; not invoked"
+        ) from None
 
 
 def load_callable(spec: str) -> Callable[[Any], Any]:

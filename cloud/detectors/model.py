@@ -854,6 +854,10 @@ def _service_fields(
     return Payload(content, content_text, ptype)
 
 
+_TEMPLATES_RE: Final = re.compile(r"\$\{[^}]*\}")
+"""A ``${...}`` template in a topic; its expression may hold quoted strings."""
+
+
 def _topic_expression(ctx: _Ctx, topic: str, path: str) -> ex.Expr:
     """§4 Decision: an expression if it parses as a string one, else literal with ``${}``."""
     try:
@@ -862,8 +866,10 @@ def _topic_expression(ctx: _Ctx, topic: str, path: str) -> ex.Expr:
         parsed = None
     if parsed is not None and ex.static_type(parsed) in ("string", "unknown"):
         return parsed
+    if "'" in _TEMPLATES_RE.sub("", topic):
+        return ex.Literal(topic)  # a quote outside any ${}: no string literal can hold it
     try:
-        return ex.parse("'" + topic + "'") if "'" not in topic else ex.Literal(topic)
+        return ex.parse("'" + topic + "'")
     except ex.ExpressionError as exc:
         raise ctx.error(path, f"bad ${{}} template: {exc.reason}") from None
 

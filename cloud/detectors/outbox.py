@@ -10,7 +10,11 @@ carries on. After ``max_attempts`` a record moves to a dead-letter namespace, wh
 kept with its last error (and counted), never deleted. A failure the sink's adapter marks as
 permanent (``RefusedError``: the service will refuse this request every time) or that is a
 ``UserError`` (the action itself is wrong) goes there at once, with ``dead_reason`` saying
-so; throttling, server errors and lost connections keep the backoff.
+so; throttling, server errors and lost connections keep the backoff. A stored record that
+does not read as an action (an older version's, a damaged one) is a dead letter at once.
+When the store refuses the record itself, the action is still delivered, once and without
+retries behind it (a failure is logged with the whole request), and a retry whose record
+cannot be updated leaves it claimed and carries on with the other due records.
 
 It is engine-agnostic: it wraps any ``ActionSink`` and needs only the ``StateStore`` port,
 so SQLite backs it locally and DynamoDB on AWS.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import threading
 import uuid
@@ -113,25 +118,38 @@ class DeliveryOutbox:
             "next_at": now + CLAIM_S,
         }
         with self._lock:
-            self._state.put(OUTBOX_NAMESPACE, key, record)
+            try:
+                self._state.put(OUTBOX_NAMESPACE, key, record)
+            except Exception as exc:
+                self._deliver_unrecorded(request, exc)
+                return
             self._deliver(key, record)
 
     def retry_due(self) -> int:
         """Deliver every stored action whose next attempt is due; return how many went out."""
         now = self._clock.now()
         delivered = 0
+        failures: list[Exception] = []
         with self._lock:
             for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
                 record = stored.value
-                if float(record.get("next_at", 0)) > now:
+                if _due_at(record) > now:
                     continue
                 claim = {**record, "next_at": now + CLAIM_S}
                 try:
                     self._state.put_if_version(OUTBOX_NAMESPACE, key, claim, stored.version)
                 except VersionConflictError:
                     continue  # another process claimed it first and delivers it
-                if self._deliver(key, record):
-                    delivered += 1
+                try:
+                    if self._deliver(key, record):
+                        delivered += 1
+                except Exception as exc:
+                    # the store refused this record's bookkeeping: it stays claimed and is
+                    # retried once the claim lapses; the records after it still go out
+                    log.error("%s: outbox record not updated: %s", key, exc)
+                    failures.append(exc)
+        if failures:
+            raise failures[0]
         return delivered
 
     def redrive(
@@ -159,8 +177,39 @@ class DeliveryOutbox:
             "dead": len(self.dead_letters()),
         }
 
+    def _deliver_unrecorded(self, request: ActionRequest, store_error: Exception) -> None:
+        """The store refused the record (throttled, full): deliver now, once, rather than
+        not at all. No retry stands behind it, so a failure is logged with the request."""
+        where = f"{request.detector_model}/{request.key_value} {request.event_name}"
+        stored = one_line(f"{type(store_error).__name__}: {store_error}")
+        log.warning(
+            "%s: %s action not recorded in the outbox (%s); delivered once, without retries",
+            where,
+            request.kind,
+            stored,
+        )
+        try:
+            self._sink.execute(request)
+        except Exception as exc:
+            self.counts["failed_attempts"] += 1
+            log.error(
+                "%s: %s action failed and was not recorded in the outbox (%s), so it is not"
+                " retried: %s; the request: %s",
+                where,
+                request.kind,
+                stored,
+                one_line(f"{type(exc).__name__}: {exc}"),
+                json.dumps(dataclasses.asdict(request), default=str, sort_keys=True),
+            )
+            raise
+        self.counts["delivered"] += 1
+
     def _deliver(self, key: str, record: dict[str, Any]) -> bool:
-        request = ActionRequest(**record["request"])
+        try:
+            request = ActionRequest(**record["request"])
+        except (KeyError, TypeError) as exc:
+            self._unreadable(key, record, exc)
+            return False
         try:
             self._sink.execute(request)
         except Exception as exc:
@@ -179,6 +228,23 @@ class DeliveryOutbox:
                 record["attempts"],
             )
         return True
+
+    def _unreadable(self, key: str, record: dict[str, Any], error: Exception) -> None:
+        """A stored record this version cannot make an action of (an older version's
+        fields, a damaged item): kept as a dead letter at once, never retried for ever."""
+        text = one_line(f"{type(error).__name__}: {error}")
+        dead = {
+            **record,
+            "last_error": text,
+            "last_attempt_at": self._clock.now(),
+            "dead_reason": "not an action this version can read: retrying cannot help",
+        }
+        self._state.put(DEAD_LETTER_NAMESPACE, key, dead)
+        self._state.delete(OUTBOX_NAMESPACE, key)
+        self.counts["dead"] += 1
+        log.error(
+            "%s: outbox record %s; %s: %s", key, dead["dead_reason"], DEAD_LETTER_LOG_PHRASE, text
+        )
 
     def _failed(
         self, key: str, record: dict[str, Any], request: ActionRequest, error: Exception
@@ -311,6 +377,15 @@ def redrive(
         log.info("%s: dead letter redriven (%d time(s)); due now", key, redrives)
         done.append(Redriven(key, "redriven", redrives))
     return done
+
+
+def _due_at(record: dict[str, Any]) -> float:
+    """When a record is next due; a damaged time is due now (and a record that does not
+    read as an action is then kept as a dead letter)."""
+    try:
+        return float(record.get("next_at", 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def refusal(error: BaseException) -> str | None:

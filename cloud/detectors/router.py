@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -9,6 +11,9 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back
+from edge.cliargs import one_line
+
+log = logging.getLogger(__name__)
 
 
 class MessageEngine(Protocol):
@@ -56,19 +61,48 @@ class MessageRouter:
 
     @contextmanager
     def holding(self) -> Iterator[None]:
-        """Hold messages put meanwhile until the outermost hold ends, then route them."""
+        """Hold messages put meanwhile until the outermost hold ends, then route them.
+
+        They are routed even when what was held failed: they come from evaluations already
+        saved (another model's, or another timer's in the same tick), so their actions were
+        taken. Each is routed whatever another did; the hold's own failure, else the first
+        of theirs, is raised once all are routed, and any other failure is logged."""
         with self._lock:
             self._depth += 1
             try:
-                yield
+                try:
+                    yield
+                except Exception:
+                    if self._depth == 1:
+                        self._route_held()
+                    raise
                 if self._depth == 1:
-                    while self._queue:
-                        self._route(*self._queue.popleft())
+                    failure = self._route_held()
+                    if failure is not None:
+                        raise failure
             finally:
                 self._depth -= 1
                 if not self._depth:
-                    self._queue.clear()  # what a failure left unrouted is not routed later
+                    self._queue.clear()
                     self._chained = 0
+
+    def _route_held(self) -> Exception | None:
+        """Route every held message (and those they put back); log each failure, return
+        the first."""
+        first: Exception | None = None
+        while self._queue:
+            input_name, payload, message_id = self._queue.popleft()
+            try:
+                self._route(input_name, payload, message_id)
+            except Exception as exc:
+                log.error(
+                    "message put back to input %r (%s) not routed to every model: %s",
+                    input_name,
+                    one_line(json.dumps(payload, default=str))[:300],
+                    one_line(f"{type(exc).__name__}: {exc}"),
+                )
+                first = first or exc
+        return first
 
     def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
         for engine in self.engines:

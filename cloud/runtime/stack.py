@@ -511,21 +511,37 @@ class LocalStack:
             for execution in scheduler.run_due():
                 self._hook("execution", {"execution": execution})
         if self.feeder is not None:
+            # each duty runs whatever another did (a row or a timer one model cannot save
+            # fails at every step until fixed); the first failure is raised after them all,
+            # as the timers Lambda does
+            failures: list[Exception] = []
+
+            def run(duty: Callable[[], Any]) -> None:
+                try:
+                    duty()
+                except Exception as exc:
+                    failures.append(exc)
+
             # an iotEvents action's message waits until the engine that sent it is done
             with self.router.holding():
                 if feed:
-                    while True:  # what the sink told is covered by the poll
-                        try:
-                            self._stored.get_nowait()
-                        except queue.Empty:
-                            break
-                    fed = self.feeder.poll()
-                    if fed:
-                        self._hook("fed", {"rows": fed})
+                    run(self._poll_results)
                 if self.engine is not None:
-                    self.engine.tick()
-                self._step_alarms()
-                self.outbox.retry_due()
+                    run(self.engine.tick)
+                self._step_alarms(run)
+                run(self.outbox.retry_due)
+            if failures:
+                raise failures[0]
+
+    def _poll_results(self) -> None:
+        while True:  # what the sink told is covered by the poll
+            try:
+                self._stored.get_nowait()
+            except queue.Empty:
+                break
+        fed = self.feeder.poll()
+        if fed:
+            self._hook("fed", {"rows": fed})
 
     def _apply_retention(self) -> None:
         from cloud.archive import retention
@@ -536,15 +552,21 @@ class LocalStack:
             if expired.objects or expired.partitions:
                 self._hook("retention", expired.to_dict())
 
-    def _step_alarms(self) -> None:
-        """Due reminders and snooze expiries, then operator requests from the CLI."""
+    def _step_alarms(self, run: Callable[[Callable[[], Any]], None]) -> None:
+        """Due reminders and snooze expiries, then operator requests from the CLI; each
+        through *run*, so one alarm model failing holds up no other."""
         if not self.alarms:
             return
         from cloud.detectors.alarms import operations
 
         for alarm_engine in self.alarms.values():
-            alarm_engine.tick()
-        operations.drain(self.state, self.alarms)
+            run(alarm_engine.tick)
+        run(lambda: operations.drain(self.state, self.alarms))
+        run(self._beat)
+
+    def _beat(self) -> None:
+        from cloud.detectors.alarms import operations
+
         wall = time.time()  # liveness of this process, not plant time: wall clock on purpose
         if wall - self._beat_at >= 1.0:
             operations.beat(self.state, wall, sorted(self.alarms))

@@ -1,0 +1,90 @@
+"""One failing duty of the local stack's step holds up none of the others.
+
+The step feeds the detectors, fires the detector model's timers, the alarm models'
+reminders and snooze expiries, and retries the action outbox. A row one model cannot save,
+or a timer whose instance cannot be saved, fails again at every step until it is fixed:
+meanwhile the other models' timers still fire and failed alerts are still retried, as the
+timers Lambda does (``cloud.handlers.timers``: every timer and retry runs, then the first
+failure is raised). The step still raises that first failure, so the loop logs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloud.detectors.router import MessageRouter
+from cloud.runtime.layout import DataLayout
+from cloud.runtime.stack import LocalStack, StackConfig
+from edge.clock import ManualClock
+from edge.errors import StorageError
+
+
+class Duty:
+    """Stands in for the feeder, an engine or the outbox: counts calls, may fail."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return 0
+
+
+class Part:
+    def __init__(self, **duties: Duty) -> None:
+        for name, duty in duties.items():
+            setattr(self, name, duty)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> LocalStack:
+    made = LocalStack(StackConfig(DataLayout.at(tmp_path / "data")), ManualClock(1_000.0))
+    made.batcher = Part(flush_due=lambda: [])
+    made.router = MessageRouter([])
+    return made
+
+
+def test_a_detector_timer_that_fails_holds_up_neither_the_alarms_nor_the_retries(
+    stack: LocalStack,
+) -> None:
+    feed, retry = Duty(), Duty()
+    reminders = Duty()
+    stack.feeder = Part(poll=feed)
+    stack.engine = Part(tick=Duty(StorageError("instance not saved")))
+    stack.alarms = {"boiler": Part(tick=reminders, close=Duty())}
+    stack.outbox = Part(retry_due=retry)
+    with pytest.raises(StorageError, match="instance not saved"):
+        stack.step()
+    assert (feed.calls, reminders.calls, retry.calls) == (1, 1, 1)
+
+
+def test_a_row_that_cannot_be_fed_holds_up_neither_the_timers_nor_the_retries(
+    stack: LocalStack,
+) -> None:
+    timers, retry = Duty(), Duty()
+    stack.feeder = Part(poll=Duty(StorageError("row not saved")))
+    stack.engine = Part(tick=timers)
+    stack.outbox = Part(retry_due=retry)
+    with pytest.raises(StorageError, match="row not saved"):
+        stack.step()
+    assert (timers.calls, retry.calls) == (1, 1)
+
+
+def test_one_alarm_model_failing_holds_up_neither_the_next_one_nor_the_retries(
+    stack: LocalStack,
+) -> None:
+    second, retry = Duty(), Duty()
+    stack.feeder = Part(poll=Duty())
+    stack.alarms = {
+        "first": Part(tick=Duty(StorageError("reminder not saved")), close=Duty()),
+        "second": Part(tick=second, close=Duty()),
+    }
+    stack.outbox = Part(retry_due=retry)
+    with pytest.raises(StorageError, match="reminder not saved"):
+        stack.step()
+    assert (second.calls, retry.calls) == (1, 1)
