@@ -58,13 +58,27 @@ def test_ensure_keeps_service_passwords_and_add_device_returns_an_unstored_passw
         ("gw", "s1", ["a", "a"], "must be unique"),
         ("gw", "s1", ["a+"], "asset 'a+'"),
         ("plantwatch-rules", "s1", [], "stack service"),
+        # iot-core-rules-and-limits §5: topic levels are lowercase letters, digits and '-'
+        ("Pump-1", "s1", [], "thing 'Pump-1': 'P' is not allowed"),
+        ("pump_1", "s1", [], "thing 'pump_1': '_' is not allowed"),
+        ("pump-1", "S1", [], "site 'S1': 'S' is not allowed"),
+        ("pump-1", "", [], "site '': empty"),
+        ("gw", "s1", ["a#"], "asset 'a#': '#' is not allowed"),
+        ("gw", "s1", ["$a"], "asset '$a': '$' is not allowed"),
+        ("gw", "s1", ["/a"], "asset '/a': '/' is not allowed"),
+        ("gw", "s1", ["ä"], "asset 'ä': 'ä' is not allowed"),
+        ("t" * 120, "s" * 120, [], "is 265 bytes; IoT Core takes at most 256"),
+        ("gw", "s" * 120, ["a" * 122], "is 267 bytes; IoT Core takes at most 256"),
     ],
 )
 def test_bad_device_names_are_refused_with_the_field(
     tmp_path: Path, thing: str, site: str, assets: list[str], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
         AuthStore(tmp_path / "auth").add_device(thing, site, assets)
+    if "not allowed" in message:
+        assert "lowercase letters, digits and '-'" in str(refused.value)
+    assert not (tmp_path / "auth" / "devices.json").exists(), "nothing is stored"
 
 
 def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
