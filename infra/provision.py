@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge.errors import ConfigError, PlantwatchError, StorageError
-from edge.wire import NAME_RE
+from edge.wire import topic_name_problem, topic_size_problem
 from infra.policies import (
     DEVICE_POLICY,
     GATEWAY_INGEST_POLICY,
@@ -96,9 +96,15 @@ def provision(
     client: IoTClient | None = None,
     force: bool = False,
 ) -> Provisioned:
-    for what, name in (("THING", thing), ("--site", site), *(("--assets", a) for a in assets)):
-        if not NAME_RE.fullmatch(name):
-            raise ConfigError(f"{what}: {name!r} must match {NAME_RE.pattern}")
+    named = (("THING:", thing), *(("--assets:", a) for a in assets))
+    for what, name in (("--site:", site), *named):
+        problem = topic_name_problem(name, what)
+        if problem is not None:
+            raise ConfigError(problem)
+    for what, name in named:  # the agent would refuse to start, after AWS made the thing
+        problem = topic_size_problem(site, name, what)
+        if problem is not None:
+            raise ConfigError(problem)
     if len(assets) > GATEWAY_SLOTS:
         raise ConfigError(
             f"--assets: {len(assets)} assets; one gateway connection serves at most "

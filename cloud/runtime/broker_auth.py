@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError, NotFoundError
-from edge.wire import APP, BASIC_INGEST_PREFIX, NAME_RE
+from edge.wire import (
+    APP,
+    BASIC_INGEST_PREFIX,
+    topic_name_problem,
+    topic_size_problem,
+)
 
 AUTH_DIR = "auth"
 PBKDF2_ITERATIONS = 101
@@ -174,12 +179,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
-    return value
-
-
 class AuthStore:
     """The ``DATA/auth`` directory: made on first use, regenerated on every change."""
 
@@ -243,9 +242,15 @@ class AuthStore:
         """Make a device credential; returns its password, which is not kept. An existing
         credential for *thing* is refused unless *replace*: its device's password would stop
         working."""
-        _check_name(thing, "thing")
-        _check_name(site, "site")
-        names = tuple(_check_name(a, "asset") for a in assets) or (thing,)
+        for name, what in ((site, "site"), (thing, "thing"), *((a, "asset") for a in assets)):
+            problem = topic_name_problem(name, what)
+            if problem is not None:
+                raise ConfigError(problem)
+        names = tuple(assets) or (thing,)
+        for name, what in ((thing, "thing"), *((a, "asset") for a in assets)):
+            problem = topic_size_problem(site, name, what)
+            if problem is not None:
+                raise ConfigError(problem)
         if len(set(names)) != len(names):
             raise ConfigError(f"assets {list(names)}: names must be unique")
         if thing in SERVICE_GRANTS:
