@@ -187,7 +187,16 @@ def parse_telemetry_topic(topic: str) -> tuple[str, str]:
     return _name(parts[2], "topic site"), _name(parts[3], "topic asset")
 
 
+COMMAND_KINDS = ("req", "res")
+"""The last level of a command topic: the request and its response (§5)."""
+
+
 def command_topic(site: str, thing: str, kind: str = "req") -> str:
+    """``cmd/<app>/<site>/<thing>/req|res``: 4 slashes, as every plantwatch topic."""
+    if kind not in COMMAND_KINDS:
+        raise WireFormatError(
+            f"command topic kind {_short(kind)}: expected req or res", reason="bad_topic"
+        )
     return f"cmd/{APP}/{_name(site, 'site')}/{_name(thing, 'thing')}/{kind}"
 
 
