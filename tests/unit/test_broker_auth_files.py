@@ -248,3 +248,34 @@ def test_adding_an_existing_device_is_refused_unless_replace_is_asked_for(
         store.add_device("pump-01", "s1")
     assert main(["auth", "add-device", "pump-02", "--site", "s1", *data, "--replace"]) == 0
     assert "replaced" not in capsys.readouterr().err, "nothing was replaced"
+
+
+def test_a_thing_belongs_to_one_site_across_credentials(tmp_path: Path) -> None:
+    """iot-core-rules-and-limits §4 multi-tenancy: a thing has one ``site`` attribute (on AWS
+    provision-device cannot make an existing thing an asset at another site: CreateThing
+    refuses other attributes). Shadows are not split by site, so a gateway at site s2
+    listing s1's pump-01 would read and command pump-01's shadow and publish its telemetry
+    under s2; the credential is refused naming the thing, its site and its credential."""
+    store = AuthStore(tmp_path / "auth")
+    store.add_device("pump-01", "s1")
+    store.add_device("gw-1", "s1", ["fan-01"])
+    before = store.devices_file.read_text()
+    for thing, site, assets, taken in [
+        ("gw-2", "s2", ["pump-01"], "pump-01"),
+        ("gw-2", "s2", ["fan-02", "fan-01"], "fan-01"),
+        ("fan-01", "s2", [], "fan-01"),
+        ("gw-1", "s2", ["pump-01"], "pump-01"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"{taken!r}")) as refused:
+            store.add_device(thing, site, assets, replace=True)
+        assert "at site 's1'" in str(refused.value) and "one site" in str(refused.value)
+        assert store.devices_file.read_text() == before, "nothing changed"
+    # the same site is fine (a gateway taking over a device's asset), as is moving a
+    # credential's own things with --replace
+    store.add_device("gw-3", "s1", ["pump-01"])
+    store.add_device("gw-1", "s2", ["fan-01"], replace=True)
+    assert {(d.thing, d.site) for d in store.devices()} == {
+        ("pump-01", "s1"),
+        ("gw-1", "s2"),
+        ("gw-3", "s1"),
+    }
