@@ -261,12 +261,33 @@ class AuthStore:
                 f"device credential {thing!r} already exists in {self.devices_file}; "
                 "add --replace to give it a new password (the old one stops working)"
             )
+        self._check_one_site(thing, site, names, devices)
         self.ensure()
         password = secrets.token_urlsafe(24)
         devices = self._devices_doc()
         devices[thing] = {"site": site, "assets": list(names), "hash": hash_password(password)}
         self._save_devices(devices)
         return password
+
+    @staticmethod
+    def _check_one_site(
+        thing: str, site: str, names: tuple[str, ...], devices: Mapping[str, Any]
+    ) -> None:
+        """Refuse a thing another credential serves at another site. A thing has one
+        ``site`` attribute on AWS (CreateThing refuses other attributes for an existing
+        thing), and shadows are not split by site: a gateway at one site listing another
+        site's thing would use that thing's shadow and publish its telemetry under its own
+        site. *thing*'s own entry is being replaced, so it does not count."""
+        for other, entry in sorted(devices.items()):
+            if other == thing or entry.get("site") == site:
+                continue
+            served = set(entry.get("assets") or (other,)) | {other}
+            for name in (thing, *names):
+                if name in served:
+                    raise ConfigError(
+                        f"thing {name!r}: already at site {entry.get('site')!r} (device "
+                        f"credential {other!r}); a thing belongs to one site"
+                    )
 
     def remove_device(self, thing: str) -> None:
         devices = self._devices_doc()
