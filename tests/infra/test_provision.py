@@ -95,8 +95,12 @@ def test_a_gateway_lists_its_assets_in_attributes_and_gets_the_gateway_policies(
         "plantwatch-gateway-2",
         "plantwatch-gateway-ingest-1",
     ]
+    # §4 multi-tenancy: every thing made has the thing type and its site
+    assert iot.describe_thing(thingName="gw-01")["thingTypeName"] == "plantwatch-device"
     for asset in assets:
-        assert iot.describe_thing(thingName=asset)["attributes"] == {"site": "plant1"}
+        described = iot.describe_thing(thingName=asset)
+        assert described["attributes"] == {"site": "plant1"}
+        assert described["thingTypeName"] == "plantwatch-device"
     config, _, _ = load_config(tmp_path / "gw" / "agent.toml")
     assert config.assets == tuple(assets)
 
@@ -232,3 +236,32 @@ def test_provisioning_reaches_aws_only_with_names_making_valid_topics(
         assert topic.count("/") == 4 and "" not in topic.split("/"), topic
         assert re.fullmatch(r"[a-z0-9/-]+", topic), topic
         assert len(topic.encode()) <= 256 and iot_core_topic_problem(topic) is None, topic
+
+
+def test_a_thing_of_another_site_is_refused_before_anything_is_created(
+    iot, tmp_path, capsys
+) -> None:
+    """§4 multi-tenancy: a thing has one site. CreateThing refuses an existing thing with
+    other attributes (ResourceAlreadyExistsException; moto overwrites them), which came
+    after the gateway's own thing was made; now the refusal names the thing and its site
+    and nothing is created. Things without the thing type and a site attribute (made by
+    hand) are refused the same way, since the policies need both."""
+    assert main(["provision-device", "pump-01", "--site", "s1", "--out", str(tmp_path / "p")]) == 0
+    iot.create_thing(thingName="bare-01")
+    capsys.readouterr()
+    for assets, thing, where in [
+        ("fan-01,pump-01", "pump-01", "site 's1'"),
+        ("bare-01", "bare-01", "no thing type"),
+    ]:
+        args = ["provision-device", "gw-01", "--site", "s2", "--assets", assets]
+        assert main([*args, "--out", str(tmp_path / "gw")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"--assets: thing {thing!r} exists with {where}" in err, err
+        assert "one site" in err or "thing type" in err, err
+        names = {t["thingName"] for t in iot.list_things()["things"]}
+        assert names == {"pump-01", "bare-01"}
+        assert iot.describe_thing(thingName="pump-01")["attributes"] == {"site": "s1"}
+        assert len(iot.list_certificates()["certificates"]) == 1
+    # the same site is fine: a gateway takes over a device's shadow at its site
+    args = ["provision-device", "gw-01", "--site", "s1", "--assets", "pump-01"]
+    assert main([*args, "--out", str(tmp_path / "gw")]) == 0
