@@ -133,6 +133,33 @@ def provision(
         raise PlantwatchError(f"{thing}: AWS IoT: {exc}") from exc
 
 
+def _check_existing(iot: Any, what: str, name: str, site: str) -> None:
+    """Refuse a thing that exists with another site, or without the thing type or a site.
+
+    A thing has one ``site`` (iot-core-rules-and-limits §4 multi-tenancy), and CreateThing
+    refuses an existing name with other attributes or type; checked before anything is
+    created, so a refusal leaves no gateway thing or certificate behind."""
+    try:
+        found = iot.describe_thing(thingName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return
+        raise
+    have = found.get("attributes", {}).get("site")
+    if found.get("thingTypeName") != THING_TYPE:
+        raise ConfigError(
+            f"{what}: thing {name!r} exists with no thing type {THING_TYPE!r}; the device "
+            "policies need the thing type and a site attribute (delete the thing or use "
+            "another name)"
+        )
+    if have != site:
+        where = f"site {have!r}" if have is not None else "no site attribute"
+        raise ConfigError(
+            f"{what}: thing {name!r} exists with {where}, not {site!r}; a thing belongs to one "
+            "site (delete the thing or use another name)"
+        )
+
+
 def _provision(
     thing: str,
     site: str,
@@ -144,6 +171,8 @@ def _provision(
     policies = policies_for(assets)
     for policy in policies:  # before anything is created: a missing stack leaves no debris
         iot.get_policy(policyName=policy)
+    for what, name in (("THING", thing), *(("--assets", a) for a in assets)):
+        _check_existing(iot, what, name, site)
     attributes = {"site": site}
     attributes.update({slot_attribute(i): a for i, a in enumerate(assets, start=1)})
     try:
