@@ -126,6 +126,7 @@ def test_a_device_publishes_telemetry_only_under_its_own_site_and_thing(
         ("pump-01", "dt/plantwatch/s1/pump-02/telemetry", False),
         ("pump-01", "dt/plantwatch/s2/pump-01/telemetry", False),
         ("pump-01", "dt/plantwatch/s1/gw-01/telemetry", False),
+        ("pump-01", "dt/plantwatch/s1/pump-01", False),
         ("gw-01", "dt/plantwatch/s2/a-1/telemetry", True),
         ("gw-01", "dt/plantwatch/s2/a-2/telemetry", True),
         ("gw-01", "dt/plantwatch/s1/a-1/telemetry", False),
