@@ -92,10 +92,12 @@ def device_grants(device: Device) -> list[tuple[str, str]]:
     grants: list[tuple[str, str]] = []
     for thing in device.assets:
         shadow = f"$aws/things/{thing}/shadow"
-        grants.append(("write", f"dt/{APP}/{device.site}/{thing}/#"))
+        # '/+/#', not '/#': MQTT's '#' also matches the parent level, which the policy's
+        # '<thing>/*' does not cover
+        grants.append(("write", f"dt/{APP}/{device.site}/{thing}/+/#"))
         # the same topics through Basic Ingest, to any rule; nothing else under $aws/rules
-        grants.append(("write", f"{BASIC_INGEST_PREFIX}+/dt/{APP}/{device.site}/{thing}/#"))
-        grants.append(("read", f"{shadow}/#"))
+        grants.append(("write", f"{BASIC_INGEST_PREFIX}+/dt/{APP}/{device.site}/{thing}/+/#"))
+        grants.append(("read", f"{shadow}/+/#"))
         for operation in ("get", "update", "delete"):
             grants.append(("write", f"{shadow}/{operation}"))
             grants.append(("write", f"{shadow}/name/+/{operation}"))
