@@ -163,7 +163,8 @@ def test_a_name_outside_the_topic_naming_rule_is_refused_before_any_call(
     args = ["provision-device", values["THING"], "--site", values["--site"]]
     args += ["--assets", values["--assets"], "--out", str(tmp_path / "out")]
     assert main(args) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, "one line, before any progress is printed"
     assert err.startswith(f"plantwatch: error: {field}: {name!r}: {character} is not allowed")
     assert TOPIC_RULE in err, err
     assert iot.list_things()["things"] == []
@@ -185,7 +186,8 @@ def test_names_whose_topic_would_pass_256_bytes_are_refused_before_any_call(
     certificate were made."""
     site, thing = "s" * 120, "t" * 120
     assert main(["provision-device", thing, "--site", site, "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
     assert err.startswith("plantwatch: error: THING: 'ttt"), err
     assert "265 bytes" in err and "256" in err and "--site" in err, err
     assert iot.list_things()["things"] == []
