@@ -86,6 +86,20 @@ def agent_toml(
     return "\n".join(lines) + "\n"
 
 
+def check_names(thing: str, site: str, assets: tuple[str, ...] = ()) -> None:
+    """Refuse names that cannot be topic levels (iot-core-rules-and-limits §5) or whose
+    telemetry topic passes IoT Core's 256 bytes, naming the option and the rule."""
+    named = (("THING:", thing), *(("--assets:", a) for a in assets))
+    for what, name in (("--site:", site), *named):
+        problem = topic_name_problem(name, what)
+        if problem is not None:
+            raise ConfigError(problem)
+    for what, name in named:  # the agent would refuse to start, after AWS made the thing
+        problem = topic_size_problem(site, name, what)
+        if problem is not None:
+            raise ConfigError(problem)
+
+
 def provision(
     thing: str,
     site: str,
@@ -96,15 +110,7 @@ def provision(
     client: IoTClient | None = None,
     force: bool = False,
 ) -> Provisioned:
-    named = (("THING:", thing), *(("--assets:", a) for a in assets))
-    for what, name in (("--site:", site), *named):
-        problem = topic_name_problem(name, what)
-        if problem is not None:
-            raise ConfigError(problem)
-    for what, name in named:  # the agent would refuse to start, after AWS made the thing
-        problem = topic_size_problem(site, name, what)
-        if problem is not None:
-            raise ConfigError(problem)
+    check_names(thing, site, assets)
     if len(assets) > GATEWAY_SLOTS:
         raise ConfigError(
             f"--assets: {len(assets)} assets; one gateway connection serves at most "
