@@ -132,6 +132,21 @@ def test_only_the_batcher_deletes_objects_and_only_its_spool(synthesized) -> Non
         assert "StorageInput" in text and joined[-1] == "/spool/*", text
 
 
+def test_the_batcher_writes_only_l4e_input_files_and_its_spool_in_the_input_bucket(
+    synthesized,
+) -> None:
+    """The batcher puts L4E input files under ``input/`` (``<INPUT_PREFIX><site>/`` for a
+    site) and spool records under ``spool/``; nothing else in the input bucket."""
+    written = set()
+    for statement in role_statements(synthesized, "batcher"):
+        if "s3:PutObject" in actions(statement):
+            for resource in resources(statement):
+                if "StorageInput" in json.dumps(resource):
+                    joined = resource.get("Fn::Join", [None, [""]])[1]
+                    written.add(joined[-1] if isinstance(joined[-1], str) else json.dumps(resource))
+    assert written == {"/input/*", "/spool/*"}
+
+
 def test_the_batcher_writes_only_the_quarantine_prefix_of_the_quarantine_bucket(
     synthesized,
 ) -> None:
