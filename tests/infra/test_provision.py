@@ -267,3 +267,36 @@ def test_a_thing_of_another_site_is_refused_before_anything_is_created(
     # the same site is fine: a gateway takes over a device's shadow at its site
     args = ["provision-device", "gw-01", "--site", "s1", "--assets", "pump-01"]
     assert main([*args, "--out", str(tmp_path / "gw")]) == 0
+
+
+def test_each_sites_fleet_is_a_thing_group(iot, tmp_path, capsys) -> None:
+    """iot-core-rules-and-limits §4 multi-tenancy: thing groups hold each site's fleet, so a
+    site's things can be listed, and given jobs, as one."""
+    assert (
+        main(["provision-device", "pump-01", "--site", "plant1", "--out", str(tmp_path / "p")]) == 0
+    )
+    args = ["provision-device", "gw-01", "--site", "plant1", "--assets", "fan-01,fan-02"]
+    assert main([*args, "--out", str(tmp_path / "gw")]) == 0
+    assert (
+        main(["provision-device", "pump-01-b", "--site", "plant2", "--out", str(tmp_path / "b")])
+        == 0
+    )
+
+    def fleet(site: str) -> set[str]:
+        group = f"plantwatch-{site}"
+        return set(iot.list_things_in_thing_group(thingGroupName=group)["things"])
+
+    assert fleet("plant1") == {"pump-01", "gw-01", "fan-01", "fan-02"}
+    assert fleet("plant2") == {"pump-01-b"}
+    described = iot.describe_thing_group(thingGroupName="plantwatch-plant1")
+    assert described["thingGroupProperties"]["attributePayload"]["attributes"] == {"site": "plant1"}
+
+
+def test_a_site_whose_thing_group_name_would_pass_128_characters_is_refused(
+    iot, tmp_path, capsys
+) -> None:
+    site = "s" * 118
+    assert main(["provision-device", "p", "--site", site, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "thing group" in err and "117" in err, err
+    assert iot.list_things()["things"] == []
