@@ -1,10 +1,11 @@
 """Provision one device or gateway in AWS IoT Core and write its agent config.
 
 Creates the thing (type ``plantwatch-device``, attribute ``site``; a gateway also gets its
-assets in ``asset1``..``asset12``), a key pair and an active certificate, attaches the
-deployed policies to the certificate and the certificate to the thing, and writes
-``agent.toml``, the certificate and the private key (mode 0600) into a folder. The config
-is checked with the agent's own loader before the command reports success.
+assets in ``asset1``..``asset12``) in its site's thing group ``plantwatch-<site>``, a key
+pair and an active certificate, attaches the deployed policies to the certificate and the
+certificate to the thing, and writes ``agent.toml``, the certificate and the private key
+(mode 0600) into a folder. The config is checked with the agent's own loader before the
+command reports success.
 """
 
 from __future__ import annotations
@@ -86,14 +87,33 @@ def agent_toml(
     return "\n".join(lines) + "\n"
 
 
+SITE_GROUP_PREFIX = "plantwatch-"
+"""Each site's fleet is the thing group ``plantwatch-<site>`` (iot-core-rules-and-limits §4
+multi-tenancy): its things listed, or given a job, as one."""
+MAX_GROUP_NAME = 128
+"""CreateThingGroup's limit on a thing group name."""
+
+
+def site_group(site: str) -> str:
+    return f"{SITE_GROUP_PREFIX}{site}"
+
+
 def check_names(thing: str, site: str, assets: tuple[str, ...] = ()) -> None:
-    """Refuse names that cannot be topic levels (iot-core-rules-and-limits §5) or whose
-    telemetry topic passes IoT Core's 256 bytes, naming the option and the rule."""
+    """Refuse names that cannot be topic levels (iot-core-rules-and-limits §5), whose
+    telemetry topic passes IoT Core's 256 bytes or whose site's thing group name would be
+    too long, naming the option and the rule."""
     named = (("THING:", thing), *(("--assets:", a) for a in assets))
     for what, name in (("--site:", site), *named):
         problem = topic_name_problem(name, what)
         if problem is not None:
             raise ConfigError(problem)
+    longest = MAX_GROUP_NAME - len(SITE_GROUP_PREFIX)
+    if len(site) > longest:
+        raise ConfigError(
+            f"--site: {site[:40]!r}...: {len(site)} characters; the site's thing group "
+            f"{SITE_GROUP_PREFIX}<site> takes at most {MAX_GROUP_NAME}, so a site name at "
+            f"most {longest}"
+        )
     for what, name in named:  # the agent would refuse to start, after AWS made the thing
         problem = topic_size_problem(site, name, what)
         if problem is not None:
@@ -199,6 +219,16 @@ def _provision(
                 thingTypeName=THING_TYPE,
                 attributePayload={"attributes": {"site": site}, "merge": True},
             )
+    group = site_group(site)
+    iot.create_thing_group(  # succeeds again for the same name and properties
+        thingGroupName=group,
+        thingGroupProperties={
+            "thingGroupDescription": f"plantwatch site {site}",
+            "attributePayload": {"attributes": {"site": site}},
+        },
+    )
+    for member in dict.fromkeys((thing, *assets)):
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName=member)
     cert = iot.create_keys_and_certificate(setAsActive=True)
     arn = cert["certificateArn"]
     for policy in policies:

@@ -184,7 +184,7 @@ def test_names_whose_topic_would_pass_256_bytes_are_refused_before_any_call(
     """Each name may be 128 characters, but dt/plantwatch/<site>/<thing>/telemetry must stay
     within IoT Core's 256 bytes: the agent would refuse to start after the thing and its
     certificate were made."""
-    site, thing = "s" * 120, "t" * 120
+    site, thing = "s" * 117, "t" * 123
     assert main(["provision-device", thing, "--site", site, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
@@ -192,7 +192,7 @@ def test_names_whose_topic_would_pass_256_bytes_are_refused_before_any_call(
     assert "265 bytes" in err and "256" in err and "--site" in err, err
     assert iot.list_things()["things"] == []
     assert iot.list_certificates()["certificates"] == []
-    gateway = ["provision-device", "gw", "--site", site, "--assets", f"a,{'a' * 112}"]
+    gateway = ["provision-device", "gw", "--site", site, "--assets", f"a,{'a' * 115}"]
     assert main([*gateway, "--out", str(tmp_path)]) == 2
     assert "257 bytes" in capsys.readouterr().err
     assert iot.list_things()["things"] == []
