@@ -176,8 +176,7 @@ class Processing(Construct):
         )
         acknowledge_wildcards(
             b.role,
-            "L4E input files are written under generated keys (asset and window end) below "
-            "input/.",
+            "L4E input files are written under generated keys (asset and window end) below input/.",
             resources=[f"{arn_of(storage.input)}/{INPUT_PREFIX}*"],
             grant_actions=False,
         )
