@@ -132,6 +132,46 @@ def status_topic(site: str, sender: str) -> str:
     return f"dt/{APP}/{_name(site, 'site')}/{_name(sender, 'sender')}/status"
 
 
+TOPIC_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+TOPIC_NAME_RULE = (
+    "thing and site names are topic levels: lowercase letters, digits and '-' only, "
+    "1-128 characters (MQTT topic naming)"
+)
+"""What a new device's thing, site and asset names may hold (iot-core-rules-and-limits §5).
+Stricter than :data:`NAME_RE`, which the wire keeps accepting for data already written:
+topics are case-sensitive, so ``Pump-01`` and ``pump-01`` would be two devices whose
+shadows and files differ by case only."""
+
+
+def topic_name_problem(name: str, what: str) -> str | None:
+    """Why *name* cannot be a new thing's or site's name, starting with *what* (the field)
+    and naming the rule; None when it can."""
+    problem = None
+    bad = next((c for c in name if c not in TOPIC_NAME_CHARACTERS), None)
+    if not name:
+        problem = "empty"
+    elif bad is not None:
+        problem = f"{bad!r} is not allowed"
+    elif len(name) > 128:
+        problem = f"{len(name)} characters"
+    return None if problem is None else f"{what} {_short(name, 60)}: {problem}; {TOPIC_NAME_RULE}"
+
+
+def topic_size_problem(site: str, thing: str, what: str) -> str | None:
+    """Why *thing* (the field *what*) at *site* cannot publish on IoT Core: its telemetry
+    topic, the longest one plantwatch builds for a thing, passes 256 bytes (two names of
+    128 characters make 281). None when it fits; both names must pass
+    :func:`topic_name_problem` first."""
+    topic = telemetry_topic(site, thing)
+    size = len(topic.encode())
+    if size <= MAX_TOPIC_BYTES:
+        return None
+    return (
+        f"{what} {_short(thing, 60)} at --site {_short(site, 60)}: its telemetry topic is "
+        f"{size} bytes; IoT Core takes at most {MAX_TOPIC_BYTES} (shorten one of the names)"
+    )
+
+
 def parse_telemetry_topic(topic: str) -> tuple[str, str]:
     """Return ``(site, asset)`` from a telemetry topic."""
     if len(topic.encode("utf-8", "replace")) > MAX_TOPIC_BYTES:
@@ -147,7 +187,16 @@ def parse_telemetry_topic(topic: str) -> tuple[str, str]:
     return _name(parts[2], "topic site"), _name(parts[3], "topic asset")
 
 
+COMMAND_KINDS = ("req", "res")
+"""The last level of a command topic: the request and its response (§5)."""
+
+
 def command_topic(site: str, thing: str, kind: str = "req") -> str:
+    """``cmd/<app>/<site>/<thing>/req|res``: 4 slashes, as every plantwatch topic."""
+    if kind not in COMMAND_KINDS:
+        raise WireFormatError(
+            f"command topic kind {_short(kind)}: expected req or res", reason="bad_topic"
+        )
     return f"cmd/{APP}/{_name(site, 'site')}/{_name(thing, 'thing')}/{kind}"
 
 

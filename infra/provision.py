@@ -1,10 +1,11 @@
 """Provision one device or gateway in AWS IoT Core and write its agent config.
 
 Creates the thing (type ``plantwatch-device``, attribute ``site``; a gateway also gets its
-assets in ``asset1``..``asset12``), a key pair and an active certificate, attaches the
-deployed policies to the certificate and the certificate to the thing, and writes
-``agent.toml``, the certificate and the private key (mode 0600) into a folder. The config
-is checked with the agent's own loader before the command reports success.
+assets in ``asset1``..``asset12``) in its site's thing group ``plantwatch-<site>``, a key
+pair and an active certificate, attaches the deployed policies to the certificate and the
+certificate to the thing, and writes ``agent.toml``, the certificate and the private key
+(mode 0600) into a folder. The config is checked with the agent's own loader before the
+command reports success.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge.errors import ConfigError, PlantwatchError, StorageError
-from edge.wire import NAME_RE
+from edge.wire import topic_name_problem, topic_size_problem
 from infra.policies import (
     DEVICE_POLICY,
     GATEWAY_INGEST_POLICY,
@@ -86,6 +87,39 @@ def agent_toml(
     return "\n".join(lines) + "\n"
 
 
+SITE_GROUP_PREFIX = "plantwatch-"
+"""Each site's fleet is the thing group ``plantwatch-<site>`` (iot-core-rules-and-limits §4
+multi-tenancy): its things listed, or given a job, as one."""
+MAX_GROUP_NAME = 128
+"""CreateThingGroup's limit on a thing group name."""
+
+
+def site_group(site: str) -> str:
+    return f"{SITE_GROUP_PREFIX}{site}"
+
+
+def check_names(thing: str, site: str, assets: tuple[str, ...] = ()) -> None:
+    """Refuse names that cannot be topic levels (iot-core-rules-and-limits §5), whose
+    telemetry topic passes IoT Core's 256 bytes or whose site's thing group name would be
+    too long, naming the option and the rule."""
+    named = (("THING:", thing), *(("--assets:", a) for a in assets))
+    for what, name in (("--site:", site), *named):
+        problem = topic_name_problem(name, what)
+        if problem is not None:
+            raise ConfigError(problem)
+    longest = MAX_GROUP_NAME - len(SITE_GROUP_PREFIX)
+    if len(site) > longest:
+        raise ConfigError(
+            f"--site: {site[:40]!r}...: {len(site)} characters; the site's thing group "
+            f"{SITE_GROUP_PREFIX}<site> takes at most {MAX_GROUP_NAME}, so a site name at "
+            f"most {longest}"
+        )
+    for what, name in named:  # the agent would refuse to start, after AWS made the thing
+        problem = topic_size_problem(site, name, what)
+        if problem is not None:
+            raise ConfigError(problem)
+
+
 def provision(
     thing: str,
     site: str,
@@ -96,9 +130,7 @@ def provision(
     client: IoTClient | None = None,
     force: bool = False,
 ) -> Provisioned:
-    for what, name in (("THING", thing), ("--site", site), *(("--assets", a) for a in assets)):
-        if not NAME_RE.fullmatch(name):
-            raise ConfigError(f"{what}: {name!r} must match {NAME_RE.pattern}")
+    check_names(thing, site, assets)
     if len(assets) > GATEWAY_SLOTS:
         raise ConfigError(
             f"--assets: {len(assets)} assets; one gateway connection serves at most "
@@ -127,6 +159,33 @@ def provision(
         raise PlantwatchError(f"{thing}: AWS IoT: {exc}") from exc
 
 
+def _check_existing(iot: Any, what: str, name: str, site: str) -> None:
+    """Refuse a thing that exists with another site, or without the thing type or a site.
+
+    A thing has one ``site`` (iot-core-rules-and-limits §4 multi-tenancy), and CreateThing
+    refuses an existing name with other attributes or type; checked before anything is
+    created, so a refusal leaves no gateway thing or certificate behind."""
+    try:
+        found = iot.describe_thing(thingName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return
+        raise
+    have = found.get("attributes", {}).get("site")
+    if found.get("thingTypeName") != THING_TYPE:
+        raise ConfigError(
+            f"{what}: thing {name!r} exists with no thing type {THING_TYPE!r}; the device "
+            "policies need the thing type and a site attribute (delete the thing or use "
+            "another name)"
+        )
+    if have != site:
+        where = f"site {have!r}" if have is not None else "no site attribute"
+        raise ConfigError(
+            f"{what}: thing {name!r} exists with {where}, not {site!r}; a thing belongs to one "
+            "site (delete the thing or use another name)"
+        )
+
+
 def _provision(
     thing: str,
     site: str,
@@ -138,6 +197,8 @@ def _provision(
     policies = policies_for(assets)
     for policy in policies:  # before anything is created: a missing stack leaves no debris
         iot.get_policy(policyName=policy)
+    for what, name in (("THING", thing), *(("--assets", a) for a in assets)):
+        _check_existing(iot, what, name, site)
     attributes = {"site": site}
     attributes.update({slot_attribute(i): a for i, a in enumerate(assets, start=1)})
     try:
@@ -158,6 +219,16 @@ def _provision(
                 thingTypeName=THING_TYPE,
                 attributePayload={"attributes": {"site": site}, "merge": True},
             )
+    group = site_group(site)
+    iot.create_thing_group(  # succeeds again for the same name and properties
+        thingGroupName=group,
+        thingGroupProperties={
+            "thingGroupDescription": f"plantwatch site {site}",
+            "attributePayload": {"attributes": {"site": site}},
+        },
+    )
+    for member in dict.fromkeys((thing, *assets)):
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName=member)
     cert = iot.create_keys_and_certificate(setAsActive=True)
     arn = cert["certificateArn"]
     for policy in policies:

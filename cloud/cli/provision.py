@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import NoRegionError
 
     from cloud.runtime.layout import check_creatable_dir
-    from infra.provision import provision
+    from infra.provision import check_names, provision
 
     assets = tuple(a.strip() for a in args.assets.split(",") if a.strip())
+    check_names(args.thing, args.site, assets)
     out = Path(args.out) if args.out else Path(args.thing)
     if args.ca:  # the files are checked before AWS is called: a bad one leaves nothing there
         check_ca_file(Path(args.ca))

@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError, NotFoundError
-from edge.wire import APP, BASIC_INGEST_PREFIX, NAME_RE
+from edge.wire import (
+    APP,
+    BASIC_INGEST_PREFIX,
+    topic_name_problem,
+    topic_size_problem,
+)
 
 AUTH_DIR = "auth"
 PBKDF2_ITERATIONS = 101
@@ -87,10 +92,12 @@ def device_grants(device: Device) -> list[tuple[str, str]]:
     grants: list[tuple[str, str]] = []
     for thing in device.assets:
         shadow = f"$aws/things/{thing}/shadow"
-        grants.append(("write", f"dt/{APP}/{device.site}/{thing}/#"))
+        # '/+/#', not '/#': MQTT's '#' also matches the parent level, which the policy's
+        # '<thing>/*' does not cover
+        grants.append(("write", f"dt/{APP}/{device.site}/{thing}/+/#"))
         # the same topics through Basic Ingest, to any rule; nothing else under $aws/rules
-        grants.append(("write", f"{BASIC_INGEST_PREFIX}+/dt/{APP}/{device.site}/{thing}/#"))
-        grants.append(("read", f"{shadow}/#"))
+        grants.append(("write", f"{BASIC_INGEST_PREFIX}+/dt/{APP}/{device.site}/{thing}/+/#"))
+        grants.append(("read", f"{shadow}/+/#"))
         for operation in ("get", "update", "delete"):
             grants.append(("write", f"{shadow}/{operation}"))
             grants.append(("write", f"{shadow}/name/+/{operation}"))
@@ -174,12 +181,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
-    return value
-
-
 class AuthStore:
     """The ``DATA/auth`` directory: made on first use, regenerated on every change."""
 
@@ -243,9 +244,15 @@ class AuthStore:
         """Make a device credential; returns its password, which is not kept. An existing
         credential for *thing* is refused unless *replace*: its device's password would stop
         working."""
-        _check_name(thing, "thing")
-        _check_name(site, "site")
-        names = tuple(_check_name(a, "asset") for a in assets) or (thing,)
+        for name, what in ((site, "site"), (thing, "thing"), *((a, "asset") for a in assets)):
+            problem = topic_name_problem(name, what)
+            if problem is not None:
+                raise ConfigError(problem)
+        names = tuple(assets) or (thing,)
+        for name, what in ((thing, "thing"), *((a, "asset") for a in assets)):
+            problem = topic_size_problem(site, name, what)
+            if problem is not None:
+                raise ConfigError(problem)
         if len(set(names)) != len(names):
             raise ConfigError(f"assets {list(names)}: names must be unique")
         if thing in SERVICE_GRANTS:
@@ -256,12 +263,33 @@ class AuthStore:
                 f"device credential {thing!r} already exists in {self.devices_file}; "
                 "add --replace to give it a new password (the old one stops working)"
             )
+        self._check_one_site(thing, site, names, devices)
         self.ensure()
         password = secrets.token_urlsafe(24)
         devices = self._devices_doc()
         devices[thing] = {"site": site, "assets": list(names), "hash": hash_password(password)}
         self._save_devices(devices)
         return password
+
+    @staticmethod
+    def _check_one_site(
+        thing: str, site: str, names: tuple[str, ...], devices: Mapping[str, Any]
+    ) -> None:
+        """Refuse a thing another credential serves at another site. A thing has one
+        ``site`` attribute on AWS (CreateThing refuses other attributes for an existing
+        thing), and shadows are not split by site: a gateway at one site listing another
+        site's thing would use that thing's shadow and publish its telemetry under its own
+        site. *thing*'s own entry is being replaced, so it does not count."""
+        for other, entry in sorted(devices.items()):
+            if other == thing or entry.get("site") == site:
+                continue
+            served = set(entry.get("assets") or (other,)) | {other}
+            for name in (thing, *names):
+                if name in served:
+                    raise ConfigError(
+                        f"thing {name!r}: already at site {entry.get('site')!r} (device "
+                        f"credential {other!r}); a thing belongs to one site"
+                    )
 
     def remove_device(self, thing: str) -> None:
         devices = self._devices_doc()

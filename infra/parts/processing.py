@@ -152,7 +152,12 @@ class Processing(Construct):
 
         # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
         b = self.batcher.function
-        storage.input.grant_read_write(b)
+        storage.input.grant_read(b)
+        # L4E input files (under <INPUT_PREFIX><site>/ for a site) and spool records
+        storage.input.grant_put(b, f"{INPUT_PREFIX}*")
+        storage.input.grant_put(b, f"{SPOOL_PREFIX}*")
+        # it deletes spooled records once written, nothing else: input/ holds the L4E files
+        storage.input.grant_delete(b, f"{SPOOL_PREFIX}*")
         # only its own prefix: errors/ in the same bucket holds the rules' errorAction reports
         storage.quarantine.grant_put(b, f"{QUARANTINE_PREFIX}*")
         self._objects_ack(b, storage.input)
@@ -161,6 +166,19 @@ class Processing(Construct):
             b.role,
             "Quarantined messages are written under generated keys below quarantine/.",
             resources=[f"{arn_of(storage.quarantine)}/{QUARANTINE_PREFIX}*"],
+        )
+        acknowledge_wildcards(
+            b.role,
+            "Spool records are written, and deleted once in a file, under generated keys "
+            "below spool/.",
+            resources=[f"{arn_of(storage.input)}/{SPOOL_PREFIX}*"],
+            grant_actions=False,
+        )
+        acknowledge_wildcards(
+            b.role,
+            "L4E input files are written under generated keys (asset and window end) below input/.",
+            resources=[f"{arn_of(storage.input)}/{INPUT_PREFIX}*"],
+            grant_actions=False,
         )
         b.add_event_source(
             sources.KinesisEventSource(

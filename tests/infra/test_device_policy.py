@@ -187,3 +187,79 @@ def test_a_device_sends_its_own_telemetry_through_basic_ingest_to_the_telemetry_
     ]:
         assert not allowed(gateway, "iot:Publish", name, gw, ARN), name
     assert not allowed(gateway, "iot:Subscribe", f"{bi}/dt/plantwatch/plant1/fan-07/#", gw, ARN)
+
+
+CONTRACT_DEVICE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "iot:Connect",
+            "Resource": f"{ARN}:client/${{iot:Connection.Thing.ThingName}}",
+            "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "iot:Publish",
+            "Resource": [
+                f"{ARN}:topic/dt/plantwatch/${{iot:Connection.Thing.Attributes[site]}}/"
+                "${iot:Connection.Thing.ThingName}/*",
+                f"{ARN}:topic/$aws/things/${{iot:Connection.Thing.ThingName}}/shadow/*",
+            ],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "iot:Subscribe",
+            "Resource": [
+                f"{ARN}:topicfilter/$aws/things/${{iot:Connection.Thing.ThingName}}/shadow/*"
+            ],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "iot:Receive",
+            "Resource": [f"{ARN}:topic/$aws/things/${{iot:Connection.Thing.ThingName}}/shadow/*"],
+        },
+    ],
+}
+"""iot-core-rules-and-limits §4's device policy, REGION and ACCT filled in."""
+
+
+def test_the_deployed_device_policy_is_the_contracts_plus_basic_ingest_of_its_own_topics(
+    device,
+) -> None:
+    """The policy the stack deploys is §4's document; the one resource it adds is the same
+    own telemetry topics through Basic Ingest to the telemetry rule (§5: Basic Ingest for
+    cloud-only telemetry)."""
+    ingest = (
+        f"{ARN}:topic/$aws/rules/{TELEMETRY_RULE}/dt/plantwatch/"
+        "${iot:Connection.Thing.Attributes[site]}/${iot:Connection.Thing.ThingName}/*"
+    )
+    (deployed,) = device
+    publish = deployed["Statement"][1]
+    assert ingest in publish["Resource"]
+    trimmed = {
+        **deployed,
+        "Statement": [
+            deployed["Statement"][0],
+            {**publish, "Resource": [r for r in publish["Resource"] if r != ingest]},
+            *deployed["Statement"][2:],
+        ],
+    }
+    assert trimmed == CONTRACT_DEVICE_POLICY
+
+
+@given(site=NAMES)
+def test_a_thing_without_a_site_attribute_publishes_no_telemetry(device, gateway, site) -> None:
+    """§4 multi-tenancy: the site in a telemetry topic comes from the thing's ``site``
+    attribute; a thing without one (not made by provision-device) reaches no site's topics,
+    directly or through Basic Ingest, while its shadow still works."""
+    bare = Connection(client_id="pump-01", thing_name="pump-01", attributes={})
+    for topic in (
+        f"dt/plantwatch/{site}/pump-01/telemetry",
+        "dt/plantwatch//pump-01/telemetry",
+        "dt/plantwatch/${iot:Connection.Thing.Attributes[site]}/pump-01/telemetry",
+        f"$aws/rules/{TELEMETRY_RULE}/dt/plantwatch/{site}/pump-01/telemetry",
+    ):
+        assert not allowed(device, "iot:Publish", topic, bare, ARN), topic
+        assert not allowed(gateway, "iot:Publish", topic, bare, ARN), topic
+    assert allowed(device, "iot:Publish", "$aws/things/pump-01/shadow/update", bare, ARN)

@@ -115,14 +115,36 @@ def test_the_other_roles_publish_nothing(synthesized) -> None:
 
 
 def test_only_the_batcher_deletes_objects_and_only_its_spool(synthesized) -> None:
-    """The batcher's spool (input bucket) is the only object store a handler deletes from;
-    inference writes results but never deletes them."""
+    """The batcher's spool (``spool/`` of the input bucket) is the only place a handler
+    deletes from (``store_spool`` deletes spooled records once written); the L4E input
+    files under ``input/`` are what training and inference read, and inference writes
+    results but never deletes them."""
+    deletes = []
     for handler in sorted(TABLES):
         for statement in role_statements(synthesized, handler):
             if any(a.startswith("s3:DeleteObject") for a in actions(statement)):
                 assert handler == "batcher"
-                buckets = {json.dumps(r) for r in resources(statement)}
-                assert all("StorageInput" in b for b in buckets), buckets
+                deletes += resources(statement)
+    assert deletes, "the batcher deletes spooled records"
+    for resource in deletes:
+        text = json.dumps(resource)
+        joined = resource.get("Fn::Join", [None, [""]])[1] if isinstance(resource, dict) else [""]
+        assert "StorageInput" in text and joined[-1] == "/spool/*", text
+
+
+def test_the_batcher_writes_only_l4e_input_files_and_its_spool_in_the_input_bucket(
+    synthesized,
+) -> None:
+    """The batcher puts L4E input files under ``input/`` (``<INPUT_PREFIX><site>/`` for a
+    site) and spool records under ``spool/``; nothing else in the input bucket."""
+    written = set()
+    for statement in role_statements(synthesized, "batcher"):
+        if "s3:PutObject" in actions(statement):
+            for resource in resources(statement):
+                if "StorageInput" in json.dumps(resource):
+                    joined = resource.get("Fn::Join", [None, [""]])[1]
+                    written.add(joined[-1] if isinstance(joined[-1], str) else json.dumps(resource))
+    assert written == {"/input/*", "/spool/*"}
 
 
 def test_the_batcher_writes_only_the_quarantine_prefix_of_the_quarantine_bucket(

@@ -36,6 +36,10 @@ CASES: list[tuple[str, str, str]] = [
     ("pump-01", "publish", "dt/plantwatch/s2/pump-01/telemetry"),
     ("pump-01", "publish", "dt/plantwatch/s1/+/telemetry"),
     ("pump-01", "publish", "dt/plantwatch/s1"),
+    # the thing's own level alone is no topic of its: 3 slashes, no telemetry type
+    ("pump-01", "publish", "dt/plantwatch/s1/pump-01"),
+    ("pump-01", "publish", f"{BI}/dt/plantwatch/s1/pump-01"),
+    ("pump-01", "publish", "dt/plantwatch/s1/pump-01/"),
     ("pump-01", "subscribe", "dt/plantwatch/s1/pump-01/telemetry"),
     ("pump-01", "receive", "dt/plantwatch/s1/pump-01/telemetry"),
     ("pump-01", "subscribe", "#"),
@@ -68,6 +72,8 @@ CASES: list[tuple[str, str, str]] = [
         )
     ],
     ("pump-01", "subscribe", f"{SH}/#"),
+    ("pump-01", "subscribe", SH),
+    ("pump-01", "receive", SH),
     ("pump-01", "subscribe", f"{SH}/name/+/update/delta"),
     ("pump-01", "publish", f"{SH}/update/accepted"),
     ("pump-01", "publish", f"{SH}/update/delta"),

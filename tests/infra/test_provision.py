@@ -4,16 +4,22 @@ accepts, and a private key only its owner can read."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from cloud.cli.main import main
 from edge.config import load_config
+from edge.errors import ConfigError
+from edge.wire import command_topic, iot_core_topic_problem, status_topic, telemetry_topic
 from infra.policies import DEVICE_POLICY
+from infra.provision import provision
 
 REGION = "eu-west-1"
 
@@ -89,15 +95,19 @@ def test_a_gateway_lists_its_assets_in_attributes_and_gets_the_gateway_policies(
         "plantwatch-gateway-2",
         "plantwatch-gateway-ingest-1",
     ]
+    # §4 multi-tenancy: every thing made has the thing type and its site
+    assert iot.describe_thing(thingName="gw-01")["thingTypeName"] == "plantwatch-device"
     for asset in assets:
-        assert iot.describe_thing(thingName=asset)["attributes"] == {"site": "plant1"}
+        described = iot.describe_thing(thingName=asset)
+        assert described["attributes"] == {"site": "plant1"}
+        assert described["thingTypeName"] == "plantwatch-device"
     config, _, _ = load_config(tmp_path / "gw" / "agent.toml")
     assert config.assets == tuple(assets)
 
 
 def test_bad_names_and_too_many_assets_are_refused_before_any_call(iot, tmp_path, capsys) -> None:
     assert main(["provision-device", "pump 01", "--site", "plant1", "--out", str(tmp_path)]) == 2
-    assert "THING: 'pump 01' must match" in capsys.readouterr().err
+    assert "THING: 'pump 01'" in capsys.readouterr().err
     many = ",".join(f"a{i}" for i in range(13))
     assert (
         main(["provision-device", "gw", "--site", "s", "--assets", many, "--out", str(tmp_path)])
@@ -126,3 +136,167 @@ def test_a_missing_policy_means_the_stack_is_not_deployed(monkeypatch, tmp_path,
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert last.startswith("plantwatch: error: pump-01:") and "plantwatch deploy" in last
+
+
+TOPIC_RULE = "lowercase letters, digits and '-'"
+BAD_NAMES = [
+    ("Pump-01", "'P'"),
+    ("pump_01", "'_'"),
+    ("pump/01", "'/'"),
+    ("/pump", "'/'"),
+    ("pump+", "'+'"),
+    ("pump#", "'#'"),
+    ("$pump", "'$'"),
+    ("pump 01", "' '"),
+    ("pümp", "'ü'"),
+]
+
+
+@pytest.mark.parametrize(("name", "character"), BAD_NAMES)
+@pytest.mark.parametrize("field", ["THING", "--site", "--assets"])
+def test_a_name_outside_the_topic_naming_rule_is_refused_before_any_call(
+    iot, tmp_path, capsys, field: str, name: str, character: str
+) -> None:
+    """iot-core-rules-and-limits §5: thing and site names are topic levels, lowercase letters,
+    digits and '-' only; the refusal names the field, the character and the rule."""
+    values = {"THING": "gw-01", "--site": "plant1", "--assets": "pump-01"} | {field: name}
+    args = ["provision-device", values["THING"], "--site", values["--site"]]
+    args += ["--assets", values["--assets"], "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, "one line, before any progress is printed"
+    assert err.startswith(f"plantwatch: error: {field}: {name!r}: {character} is not allowed")
+    assert TOPIC_RULE in err, err
+    assert iot.list_things()["things"] == []
+    assert iot.list_certificates()["certificates"] == []
+
+
+def test_an_empty_name_is_refused_naming_the_rule(iot, tmp_path, capsys) -> None:
+    assert main(["provision-device", "pump-01", "--site", "", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--site: ''" in err and TOPIC_RULE in err, err
+    assert iot.list_things()["things"] == []
+
+
+def test_names_whose_topic_would_pass_256_bytes_are_refused_before_any_call(
+    iot, tmp_path, capsys
+) -> None:
+    """Each name may be 128 characters, but dt/plantwatch/<site>/<thing>/telemetry must stay
+    within IoT Core's 256 bytes: the agent would refuse to start after the thing and its
+    certificate were made."""
+    site, thing = "s" * 117, "t" * 123
+    assert main(["provision-device", thing, "--site", site, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("plantwatch: error: THING: 'ttt"), err
+    assert "265 bytes" in err and "256" in err and "--site" in err, err
+    assert iot.list_things()["things"] == []
+    assert iot.list_certificates()["certificates"] == []
+    gateway = ["provision-device", "gw", "--site", site, "--assets", f"a,{'a' * 115}"]
+    assert main([*gateway, "--out", str(tmp_path)]) == 2
+    assert "257 bytes" in capsys.readouterr().err
+    assert iot.list_things()["things"] == []
+
+
+class _NoCalls:
+    """An IoT client that fails the test the moment provisioning reaches AWS."""
+
+    def __getattr__(self, name: str) -> object:
+        raise _Reached(name)
+
+
+class _Reached(Exception):
+    pass
+
+
+NAME_TEXT = st.text(
+    alphabet=st.sampled_from("abz09-_AZ/+#$ .ü\x00"), min_size=0, max_size=140
+) | st.from_regex(r"[a-z0-9-]{100,128}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(thing=NAME_TEXT, site=NAME_TEXT)
+def test_provisioning_reaches_aws_only_with_names_making_valid_topics(
+    tmp_path_factory, thing: str, site: str
+) -> None:
+    """Either a one-line refusal before any call, or every topic the device will use has
+    exactly 4 slashes, no empty level, §5's characters and at most 256 bytes."""
+    out = tmp_path_factory.mktemp("out")
+    try:
+        provision(thing, site, out, client=_NoCalls())  # type: ignore[arg-type]
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        return
+    except _Reached:
+        pass
+    for topic in (
+        telemetry_topic(site, thing),
+        status_topic(site, thing),
+        command_topic(site, thing, "req"),
+        command_topic(site, thing, "res"),
+    ):
+        assert topic.count("/") == 4 and "" not in topic.split("/"), topic
+        assert re.fullmatch(r"[a-z0-9/-]+", topic), topic
+        assert len(topic.encode()) <= 256 and iot_core_topic_problem(topic) is None, topic
+
+
+def test_a_thing_of_another_site_is_refused_before_anything_is_created(
+    iot, tmp_path, capsys
+) -> None:
+    """§4 multi-tenancy: a thing has one site. CreateThing refuses an existing thing with
+    other attributes (ResourceAlreadyExistsException; moto overwrites them), which came
+    after the gateway's own thing was made; now the refusal names the thing and its site
+    and nothing is created. Things without the thing type and a site attribute (made by
+    hand) are refused the same way, since the policies need both."""
+    assert main(["provision-device", "pump-01", "--site", "s1", "--out", str(tmp_path / "p")]) == 0
+    iot.create_thing(thingName="bare-01")
+    capsys.readouterr()
+    for assets, thing, where in [
+        ("fan-01,pump-01", "pump-01", "site 's1'"),
+        ("bare-01", "bare-01", "no thing type"),
+    ]:
+        args = ["provision-device", "gw-01", "--site", "s2", "--assets", assets]
+        assert main([*args, "--out", str(tmp_path / "gw")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"--assets: thing {thing!r} exists with {where}" in err, err
+        assert "one site" in err or "thing type" in err, err
+        names = {t["thingName"] for t in iot.list_things()["things"]}
+        assert names == {"pump-01", "bare-01"}
+        assert iot.describe_thing(thingName="pump-01")["attributes"] == {"site": "s1"}
+        assert len(iot.list_certificates()["certificates"]) == 1
+    # the same site is fine: a gateway takes over a device's shadow at its site
+    args = ["provision-device", "gw-01", "--site", "s1", "--assets", "pump-01"]
+    assert main([*args, "--out", str(tmp_path / "gw")]) == 0
+
+
+def test_each_sites_fleet_is_a_thing_group(iot, tmp_path, capsys) -> None:
+    """iot-core-rules-and-limits §4 multi-tenancy: thing groups hold each site's fleet, so a
+    site's things can be listed, and given jobs, as one."""
+    assert (
+        main(["provision-device", "pump-01", "--site", "plant1", "--out", str(tmp_path / "p")]) == 0
+    )
+    args = ["provision-device", "gw-01", "--site", "plant1", "--assets", "fan-01,fan-02"]
+    assert main([*args, "--out", str(tmp_path / "gw")]) == 0
+    assert (
+        main(["provision-device", "pump-01-b", "--site", "plant2", "--out", str(tmp_path / "b")])
+        == 0
+    )
+
+    def fleet(site: str) -> set[str]:
+        group = f"plantwatch-{site}"
+        return set(iot.list_things_in_thing_group(thingGroupName=group)["things"])
+
+    assert fleet("plant1") == {"pump-01", "gw-01", "fan-01", "fan-02"}
+    assert fleet("plant2") == {"pump-01-b"}
+    described = iot.describe_thing_group(thingGroupName="plantwatch-plant1")
+    assert described["thingGroupProperties"]["attributePayload"]["attributes"] == {"site": "plant1"}
+
+
+def test_a_site_whose_thing_group_name_would_pass_128_characters_is_refused(
+    iot, tmp_path, capsys
+) -> None:
+    site = "s" * 118
+    assert main(["provision-device", "p", "--site", site, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "thing group" in err and "117" in err, err
+    assert iot.list_things()["things"] == []

@@ -126,6 +126,7 @@ def test_a_device_publishes_telemetry_only_under_its_own_site_and_thing(
         ("pump-01", "dt/plantwatch/s1/pump-02/telemetry", False),
         ("pump-01", "dt/plantwatch/s2/pump-01/telemetry", False),
         ("pump-01", "dt/plantwatch/s1/gw-01/telemetry", False),
+        ("pump-01", "dt/plantwatch/s1/pump-01", False),
         ("gw-01", "dt/plantwatch/s2/a-1/telemetry", True),
         ("gw-01", "dt/plantwatch/s2/a-2/telemetry", True),
         ("gw-01", "dt/plantwatch/s1/a-1/telemetry", False),
@@ -259,3 +260,30 @@ def test_a_device_sends_basic_ingest_only_for_its_own_telemetry_and_cannot_read_
     rules.quiet(0.3)
     assert {topic for topic, _ in rules.messages} == {t for _c, t, ok in attempts if ok}
     assert pump2.messages == []
+
+
+def test_a_device_subscribing_to_every_topic_reads_no_other_devices_telemetry(
+    secured: Secured, clients: list[RawClient]
+) -> None:
+    """§5: devices never subscribe to ``#``; under the IoT policy a device may not subscribe
+    to or receive any telemetry topic, its site's and its own included. Whatever the SUBACK
+    says, a snooper's wildcard subscriptions deliver nothing, while the rules runner gets
+    every message."""
+    rules = secured.client("plantwatch-rules")
+    snooper = secured.client("pump-02")
+    clients += [rules, snooper]
+    rules.subscribe(["dt/plantwatch/#"])
+    snooper.subscribe(["#"])
+    snooper.subscribe(["dt/plantwatch/#"])
+    snooper.subscribe(["+/+/+/+/+"])
+    snooper.subscribe(["dt/plantwatch/s1/+/telemetry"])
+    snooper.subscribe(["dt/plantwatch/s1/pump-02/telemetry"])
+    sent = ["dt/plantwatch/s1/pump-01/telemetry", "dt/plantwatch/s2/a-1/telemetry"]
+    for user, topic in zip(("pump-01", "gw-01"), sent, strict=True):
+        attempt(secured, user, topic, topic.encode())
+    own = "dt/plantwatch/s1/pump-02/telemetry"
+    assert snooper.publish(own, own.encode())
+    rules.wait_for_message(own)
+    snooper.quiet(0.3)
+    assert {topic for topic, _ in rules.messages} == {*sent, own}
+    assert snooper.messages == []

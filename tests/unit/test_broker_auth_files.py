@@ -58,13 +58,27 @@ def test_ensure_keeps_service_passwords_and_add_device_returns_an_unstored_passw
         ("gw", "s1", ["a", "a"], "must be unique"),
         ("gw", "s1", ["a+"], "asset 'a+'"),
         ("plantwatch-rules", "s1", [], "stack service"),
+        # iot-core-rules-and-limits §5: topic levels are lowercase letters, digits and '-'
+        ("Pump-1", "s1", [], "thing 'Pump-1': 'P' is not allowed"),
+        ("pump_1", "s1", [], "thing 'pump_1': '_' is not allowed"),
+        ("pump-1", "S1", [], "site 'S1': 'S' is not allowed"),
+        ("pump-1", "", [], "site '': empty"),
+        ("gw", "s1", ["a#"], "asset 'a#': '#' is not allowed"),
+        ("gw", "s1", ["$a"], "asset '$a': '$' is not allowed"),
+        ("gw", "s1", ["/a"], "asset '/a': '/' is not allowed"),
+        ("gw", "s1", ["ä"], "asset 'ä': 'ä' is not allowed"),
+        ("t" * 120, "s" * 120, [], "is 265 bytes; IoT Core takes at most 256"),
+        ("gw", "s" * 120, ["a" * 122], "is 267 bytes; IoT Core takes at most 256"),
     ],
 )
 def test_bad_device_names_are_refused_with_the_field(
     tmp_path: Path, thing: str, site: str, assets: list[str], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
         AuthStore(tmp_path / "auth").add_device(thing, site, assets)
+    if "not allowed" in message:
+        assert "lowercase letters, digits and '-'" in str(refused.value)
+    assert not (tmp_path / "auth" / "devices.json").exists(), "nothing is stored"
 
 
 def test_the_acl_grants_a_device_what_the_iot_policy_grants_and_nothing_more(
@@ -234,3 +248,34 @@ def test_adding_an_existing_device_is_refused_unless_replace_is_asked_for(
         store.add_device("pump-01", "s1")
     assert main(["auth", "add-device", "pump-02", "--site", "s1", *data, "--replace"]) == 0
     assert "replaced" not in capsys.readouterr().err, "nothing was replaced"
+
+
+def test_a_thing_belongs_to_one_site_across_credentials(tmp_path: Path) -> None:
+    """iot-core-rules-and-limits §4 multi-tenancy: a thing has one ``site`` attribute (on AWS
+    provision-device cannot make an existing thing an asset at another site: CreateThing
+    refuses other attributes). Shadows are not split by site, so a gateway at site s2
+    listing s1's pump-01 would read and command pump-01's shadow and publish its telemetry
+    under s2; the credential is refused naming the thing, its site and its credential."""
+    store = AuthStore(tmp_path / "auth")
+    store.add_device("pump-01", "s1")
+    store.add_device("gw-1", "s1", ["fan-01"])
+    before = store.devices_file.read_text()
+    for thing, site, assets, taken in [
+        ("gw-2", "s2", ["pump-01"], "pump-01"),
+        ("gw-2", "s2", ["fan-02", "fan-01"], "fan-01"),
+        ("fan-01", "s2", [], "fan-01"),
+        ("gw-1", "s2", ["pump-01"], "pump-01"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"{taken!r}")) as refused:
+            store.add_device(thing, site, assets, replace=True)
+        assert "at site 's1'" in str(refused.value) and "one site" in str(refused.value)
+        assert store.devices_file.read_text() == before, "nothing changed"
+    # the same site is fine (a gateway taking over a device's asset), as is moving a
+    # credential's own things with --replace
+    store.add_device("gw-3", "s1", ["pump-01"])
+    store.add_device("gw-1", "s2", ["fan-01"], replace=True)
+    assert {(d.thing, d.site) for d in store.devices()} == {
+        ("pump-01", "s1"),
+        ("gw-1", "s2"),
+        ("gw-3", "s1"),
+    }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge import wire
 from edge.errors import WireFormatError
@@ -234,3 +236,36 @@ def test_an_integer_of_thousands_of_digits_is_judged_by_its_value(
                 decode(body)
             assert info.value.reason == reason, decode
             assert len(str(info.value)) < 300
+
+
+LEVEL_TEXT = st.text(alphabet=st.sampled_from("ab-_Z09/+#$ \x00ü"), max_size=12)
+
+
+@given(site=LEVEL_TEXT, thing=LEVEL_TEXT, kind=LEVEL_TEXT)
+def test_every_plantwatch_topic_has_four_slashes_and_no_empty_level(
+    site: str, thing: str, kind: str
+) -> None:
+    """iot-core-rules-and-limits §5: dt/plantwatch/<site>/<thing>/telemetry, .../status and
+    cmd/plantwatch/<site>/<thing>/req|res have 4 slashes each; a builder refuses any part
+    that would add a level, empty one or put a wildcard in a topic."""
+    builders = [
+        lambda: wire.telemetry_topic(site, thing),
+        lambda: wire.status_topic(site, thing),
+        lambda: wire.command_topic(site, thing, kind),
+    ]
+    for build in builders:
+        try:
+            topic = build()
+        except WireFormatError:
+            continue
+        levels = topic.split("/")
+        assert len(levels) == 5 and all(levels), topic
+        assert not any(c in topic for c in "+#$\x00"), topic
+
+
+def test_a_command_topic_ends_in_req_or_res() -> None:
+    assert wire.command_topic("s1", "pump-01") == "cmd/plantwatch/s1/pump-01/req"
+    assert wire.command_topic("s1", "pump-01", "res") == "cmd/plantwatch/s1/pump-01/res"
+    for kind in ("", "req/x", "#", "ack"):
+        with pytest.raises(WireFormatError, match="req or res"):
+            wire.command_topic("s1", "pump-01", kind)
