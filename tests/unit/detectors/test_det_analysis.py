@@ -91,7 +91,7 @@ def test_batch_and_serial_differ_on_reads_in_one_group() -> None:
                     {"eventName": "set", "actions": [sv("x", "1")]},
                     {
                         "eventName": "use",
-                        "condition": "$variable.x == 1",
+                        "condition": f"{MSG} && $variable.x == 1",
                         "actions": [sv("y", "2")],
                     },
                 ]
