@@ -4,6 +4,7 @@ Each finding mirrors AWS's ``AnalysisResult``: a ``type`` (``referenced-data``,
 ``structure``, ``data-type``), a ``level`` (``ERROR``, ``WARNING``, ``INFO``), a message and
 the JSON path of the field. Checks:
 
+- no input in any condition (ERROR, as AWS's structure check);
 - a variable or timer used but never set (ERROR), a timer set but never checked with
   ``timeout()`` (WARNING), a variable that may be read before any action sets it (WARNING);
 - a state no transition can reach (WARNING);
@@ -30,6 +31,7 @@ from cloud.detectors.model import (
     Event,
     InputDefinition,
     State,
+    inputs_read,
     reference_problems,
     set_names,
 )
@@ -61,6 +63,7 @@ def analyze(model: DetectorModel, inputs: Sequence[InputDefinition] = ()) -> lis
         Finding("ERROR", "referenced-data", path, message)
         for path, message in reference_problems(model)
     ]
+    findings += _no_input_in_a_condition(model)
     findings += _timers_never_checked(model)
     var_types = _variable_types(model)
     never = _never_true_conditions(model, var_types)
@@ -73,6 +76,21 @@ def analyze(model: DetectorModel, inputs: Sequence[InputDefinition] = ()) -> lis
     findings += _input_read_on_timer(model)
     order = {level: i for i, level in enumerate(LEVELS)}
     return sorted(findings, key=lambda f: order[f.level])
+
+
+# ---------------------------------------------------------------- structure
+
+
+def _no_input_in_a_condition(model: DetectorModel) -> list[Finding]:
+    """AWS's structure error: without an input in some condition it "doesn't evaluate
+    incoming data" (analyze-diagnostic-information)."""
+    if any(inputs_read(event.condition) for event in model.events() if event.condition is not None):
+        return []
+    message = (
+        "Detector Model Definition must use at least one Input in a condition"
+        ' ($input.<Input>.<path> or currentInput("<Input>"))'
+    )
+    return [Finding("ERROR", "structure", "$.detectorModelDefinition", message)]
 
 
 # ---------------------------------------------------------------- timers

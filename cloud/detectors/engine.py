@@ -48,6 +48,7 @@ from cloud.detectors.model import (
     declared_view,
     timer_bounds,
     timer_range_problem,
+    used_inputs,
 )
 from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.detectors.typed_fields import FieldValueError, typed_value
@@ -1096,26 +1097,6 @@ def model_fingerprint(model: DetectorModel) -> str:
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def used_inputs(model: DetectorModel) -> set[str]:
-    """Inputs a model references anywhere; messages on other inputs are not routed to it."""
-    used: set[str] = set()
-    for event in model.events():
-        nodes = [event.condition] if event.condition is not None else []
-        for action in event.actions:
-            nodes.extend(action.expressions.values())
-            if action.payload is not None:
-                nodes.append(action.payload.content)
-        for node in nodes:
-            for ref in ex.references(node):
-                if isinstance(ref, ex.InputRef):
-                    used.add(ref.input_name)
-                elif isinstance(ref, ex.Call) and ref.name == "currentInput":
-                    arg = ref.args[0]
-                    if isinstance(arg, ex.Literal) and isinstance(arg.value, str):
-                        used.add(arg.value)
-    return used
 
 
 def describe_document(

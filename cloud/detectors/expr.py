@@ -272,7 +272,11 @@ def _single_quoted(text: str, start: int, offset: int) -> tuple[list[str | Expr]
             if buf:
                 parts.append("".join(buf))
                 buf = []
-            inner_tokens = _tokenize(text[i + 2 : end], offset + i + 2)
+            try:
+                inner_tokens = _tokenize(text[i + 2 : end], offset + i + 2)
+            except ExpressionError as exc:
+                # its position counts in *text*, so the message quotes *text*, not the part
+                raise ExpressionError(exc.reason, position=exc.position, text=text) from None
             parts.append(_Parser(text, inner_tokens).parse_all())
             i = end + 1
             continue

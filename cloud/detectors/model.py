@@ -1137,16 +1137,50 @@ def _event_expressions(event: Event) -> list[tuple[str, ex.Expr]]:
     return out
 
 
+def inputs_read(node: ex.Expr) -> set[str]:
+    """Inputs *node* reads: ``$input.<Input>...`` and ``currentInput("<Input>")``."""
+    read: set[str] = set()
+    for ref in ex.references(node):
+        if isinstance(ref, ex.InputRef):
+            read.add(ref.input_name)
+        elif isinstance(ref, ex.Call) and ref.name == "currentInput":
+            arg = ref.args[0]
+            if isinstance(arg, ex.Literal) and isinstance(arg.value, str):
+                read.add(arg.value)
+    return read
+
+
+def used_inputs(model: DetectorModel) -> set[str]:
+    """Inputs a model references anywhere; messages on other inputs are not routed to it."""
+    return {
+        name
+        for event in model.events()
+        for _path, node in _event_expressions(event)
+        for name in inputs_read(node)
+    }
+
+
 def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) -> list[str]:
     """Check every ``$input`` reference against *inputs*; return warnings.
 
-    An unknown input is an error. A path no attribute of that input declares is allowed with a
-    warning (§1 Decision), whether it diverges at the top-level field or below it, and reads
-    undefined at run time, even when a message carries it: AWS refuses only references to inputs that do not exist
-    (its analyzer's ``referenced-resource``), and its own samples read undeclared fields.
+    An unknown input is an error, and so is a model that reads no input at all (no message
+    would reach it). A path no attribute of that input declares is allowed with a warning
+    (§1 Decision), whether it diverges at the top-level field or below it, and reads
+    undefined at run time, even when a message carries it: of input references, AWS
+    refuses only those to inputs that do not exist (its analyzer's ``referenced-resource``),
+    and its own samples read undeclared fields. A model that reads its input only outside
+    conditions is allowed with a warning (AWS refuses it; messages reach it here).
     """
     expressions = [item for event in model.events() for item in _event_expressions(event)]
     warnings, read = check_input_references(model.source, expressions, inputs)
+    if not used_inputs(model):
+        # AWS refuses any model without an input in a condition; one that reads no input at
+        # all would also never get a message here (§1: routed to the models using its input)
+        raise DetectorModelError(
+            f"{model.source}: $.detectorModelDefinition: no expression reads an input"
+            ' ($input.<Input>.<path> or currentInput("<Input>")), so no message would ever'
+            " reach the model; AWS requires an input in at least one condition"
+        )
     if not any(path.endswith(".condition") for path in read):
         warnings.append(f"{model.source}: no condition references an input")
     return warnings

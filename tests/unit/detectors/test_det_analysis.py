@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def test_batch_and_serial_differ_on_reads_in_one_group() -> None:
                     {"eventName": "set", "actions": [sv("x", "1")]},
                     {
                         "eventName": "use",
-                        "condition": "$variable.x == 1",
+                        "condition": f"{MSG} && $variable.x == 1",
                         "actions": [sv("y", "2")],
                     },
                 ]
@@ -198,6 +199,26 @@ def test_incompatible_types_make_a_transition_dead_and_its_target_unreachable() 
         "can never be true: '==' compares a number with a string; only integers and decimals mix"
     )
     assert "state 'B' is unreachable" in found[1].message
+
+
+def test_no_input_in_any_condition_is_the_structure_error_aws_reports() -> None:
+    """analyze-diagnostic-information, structure: "Detector Model Definition must use at
+    least one Input in a condition", an ERROR (fixed before a model can be published)."""
+    reads_in_an_action = [
+        {
+            "stateName": "A",
+            "onInput": {"events": [{"eventName": "e", "actions": [sv("x", "$input.In.v")]}]},
+        }
+    ]
+    found = findings(reads_in_an_action)
+    assert brief(found) == [("ERROR", "structure", "$.detectorModelDefinition")]
+    assert found[0].message == (
+        "Detector Model Definition must use at least one Input in a condition"
+        ' ($input.<Input>.<path> or currentInput("<Input>"))'
+    )
+    reads_in_a_condition = copy.deepcopy(reads_in_an_action)
+    reads_in_a_condition[0]["onInput"]["events"][0]["condition"] = "$input.In.v > 0"
+    assert findings(reads_in_a_condition) == []
 
 
 def test_published_examples() -> None:

@@ -415,6 +415,42 @@ def test_an_event_and_a_transition_both_see_the_timeout(method: str) -> None:
     assert variables == {"ack_active": "0"}
 
 
+def test_an_expiry_cleared_by_an_earlier_serial_event_is_still_seen_by_its_evaluation() -> None:
+    """§5: a timer's expiry runs onInput with timeout("t") true. In SERIAL an event may
+    clear t before the transition that tests it is reached; the evaluation of that expiry
+    still sees it (as it does when an event sets t again), and the next one does not."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": ARM_T,
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "stop",
+                            "condition": '!currentInput("In")',
+                            "actions": [{"clearTimer": {"timerName": "t"}}],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {"eventName": "late", "condition": 'timeout("t")', "nextState": "B"}
+                    ],
+                },
+            },
+            {"stateName": "B", "onInput": LATE_T},
+        ],
+        method="SERIAL",
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1"})
+    clock.advance(60)
+    assert e.tick() == 1
+    assert state_of(e) == "B"
+    e.put_message("In", {"id": "k1"})  # the expiry was seen: B's timeout("t") is false
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
+
+
 @pytest.mark.parametrize("duration", [float("inf"), float("nan"), "1_000", "nan", "90.5"])
 def test_a_duration_from_the_message_is_a_number_or_the_timer_is_not_set(
     duration: Any, caplog: pytest.LogCaptureFixture
@@ -554,6 +590,58 @@ def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
     e.put_message("In", {"id": "k1"})
     assert state_of(e) == "C"
     assert e.describe("k1")["detector"]["state"]["variables"] == []
+
+
+def test_setting_a_timer_again_forgets_an_expiry_nobody_checked() -> None:
+    """setTimer on t starts a new timer (§4 Decision: setting a running timer restarts it),
+    so timeout("t") answers for that timer: an earlier expiry no condition had checked is
+    gone, and the new one is reported when it comes (docs/detectors.md, "unless setTimer or
+    clearTimer on t came first")."""
+    m = model(
+        [
+            {
+                "stateName": "A",
+                "onEnter": ARM_T,
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toB", "condition": 'currentInput("In")', "nextState": "B"}
+                    ]
+                },
+            },
+            {
+                "stateName": "B",
+                "onInput": {
+                    "transitionEvents": [
+                        {"eventName": "toC", "condition": 'currentInput("In")', "nextState": "C"}
+                    ]
+                },
+            },
+            {
+                "stateName": "C",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "rearm",
+                            "actions": [{"setTimer": {"timerName": "t", "seconds": 120}}],
+                        }
+                    ]
+                },
+                "onInput": LATE_T,
+            },
+        ]
+    )
+    clock = ManualClock(0.0)
+    e = engine(m, clock=clock)
+    e.put_message("In", {"id": "k1"})  # A arms t, then on to B
+    clock.advance(60)
+    assert e.tick() == 1  # t expires in B, which never checks it
+    e.put_message("In", {"id": "k1"})  # on to C, whose onEnter sets t again: due at 180
+    e.put_message("In", {"id": "k1"})  # C checks timeout("t") before the new t expires
+    assert state_of(e) == "C"
+    assert e.describe("k1")["detector"]["state"]["variables"] == []
+    clock.set(180.0)
+    assert e.tick() == 1  # the new t expires, and C sees it
+    assert e.describe("k1")["detector"]["state"]["variables"] == [{"name": "late", "value": "true"}]
 
 
 def test_an_expiry_cleared_during_its_own_evaluation_unchecked_is_spent() -> None:

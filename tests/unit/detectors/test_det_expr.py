@@ -226,6 +226,28 @@ def test_parse_errors_give_position_and_reason(text: str, position: int, reason:
     assert err.position == position
 
 
+@pytest.mark.parametrize(
+    ("text", "position", "reason"),
+    [
+        ("'${:}'", 3, "unexpected character ':'"),
+        ("'${0A}'", 3, "malformed number"),
+        ("'a ${'b ${1 @}'} c'", 12, "unexpected character '@'"),
+        ("'${1 $x}'", 5, "unknown reference '$x'"),
+    ],
+)
+def test_an_error_inside_a_template_names_the_whole_expression(
+    text: str, position: int, reason: str
+) -> None:
+    """The position counts from the start of the expression, so the text the message quotes
+    is the whole expression, not the ``${...}`` part the error was found in."""
+    with pytest.raises(ex.ExpressionError) as info:
+        ex.parse(text)
+    err = info.value
+    assert err.reason.startswith(reason), err.reason
+    assert (err.position, err.text) == (position, text)
+    assert str(err) == f"{err.reason} at position {position} in {text!r}"
+
+
 def test_deep_nesting_is_a_parse_error_not_a_crash() -> None:
     with pytest.raises(ex.ExpressionError, match="nested too deeply"):
         ex.parse("(" * 500 + "1" + ")" * 500)

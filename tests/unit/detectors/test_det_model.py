@@ -114,6 +114,36 @@ def test_current_input_of_an_unknown_input_is_an_error() -> None:
     assert "states[2].onInput.events[0].condition: unknown input 'Nope'" in error_of(body)
 
 
+def test_a_model_that_reads_no_input_anywhere_is_refused() -> None:
+    """AWS refuses a detector model with no input in any condition ("Detector Model
+    Definition must use at least one Input in a condition", analyze-diagnostic-information,
+    structure; spec §3 creation checks). A model whose expressions read no input at all
+    would never get a message, since BatchPutMessage routes a message only to the models
+    using its input (§1): it is refused when it loads, not run to drop every message."""
+    body = base_model()
+    body["detectorModelDefinition"]["states"][0]["onInput"]["events"][0]["condition"] = "true"
+    assert error_of(body) == (
+        "model.json: $.detectorModelDefinition: no expression reads an input"
+        ' ($input.<Input>.<path> or currentInput("<Input>")), so no message would ever'
+        " reach the model; AWS requires an input in at least one condition"
+    )
+
+
+def test_a_model_that_reads_its_input_only_in_actions_loads_with_a_warning() -> None:
+    """AWS would refuse it too (no input in a condition), but messages reach it and it runs
+    here, so the loader keeps it and says so."""
+    body = base_model()
+    event = body["detectorModelDefinition"]["states"][0]["onInput"]["events"][0]
+    event["condition"] = "true"
+    event["actions"] = [
+        {"setVariable": {"variableName": "v", "value": "$input.Pressure.sensorData.pressure"}}
+    ]
+    model = load_detector_model(body, source="model.json")
+    assert check_references(model, [load_input(PRESSURE)]) == [
+        "model.json: no condition references an input"
+    ]
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
