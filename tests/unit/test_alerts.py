@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import string
+import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -196,3 +198,102 @@ def test_dedup_survives_a_restart_with_a_state_store() -> None:
     LocalActionSink(notifier, None, state=store).execute(request())
     LocalActionSink(notifier, None, state=store).execute(request())
     assert len(notifier.sent) == 2
+
+
+@settings(max_examples=300)
+@given(text=st.text(max_size=120))
+def test_decomposed_text_reads_as_its_composed_form(text: str) -> None:
+    # a name typed on a system that stores accents as combining marks (NFD, as macOS file
+    # names do) must read the same as the composed one: "Cafe\u0301" is "Café" in an SMS,
+    # not "Cafe?", since é is in GSM-7
+    composed, decomposed = unicodedata.normalize("NFC", text), unicodedata.normalize("NFD", text)
+    assert alerts.to_gsm7(decomposed) == alerts.to_gsm7(composed)
+    assert alerts.ascii_subject(decomposed) == alerts.ascii_subject(composed)
+
+
+@pytest.mark.parametrize(
+    ("name", "sms", "subject"),
+    [
+        ("Cafe\u0301 tank", "Café tank", "Cafe tank"),
+        ("tank 1½", "tank 1 1/2", "tank 1 1/2"),
+        ("area 10²", "area 10^2", "area 10^2"),
+        ("flow ≥ 5 m³/h", "flow >= 5 m^3/h", "flow >= 5 m^3/h"),
+        ("temp ±2°C", "temp +/-2C", "temp +/-2C"),
+        ("pump\u00ad01\u200b", "pump01", "pump01"),
+        ("hot 🔥 pump", "hot  pump", "hot pump"),
+        ("Łódź µm μm", "Lodz um um", "Lodz um um"),
+    ],
+)
+def test_inserted_names_are_transliterated_without_changing_numbers(
+    name: str, sms: str, subject: str
+) -> None:
+    # "1½" must not read "112" nor "10²" "102"; marks and zero-width characters are
+    # dropped rather than shown as "?", and known symbols get their ASCII spelling
+    assert alerts.to_gsm7(name) == sms
+    assert alerts.ascii_subject(name) == subject
+
+
+alarm_text = st.text(max_size=200)
+
+
+@settings(max_examples=300)
+@given(
+    kind=st.sampled_from(
+        ["ACTIVE", "REMINDER", "ACKNOWLEDGED", "LATCHED", "NORMAL", "SNOOZE_DISABLED", "DISABLED"]
+    ),
+    cause=st.sampled_from(["rule", "ACKNOWLEDGE", "RESET", "ENABLE", "SNOOZE_TIMEOUT"]),
+    model=alarm_text,
+    key=st.none() | alarm_text,
+    who=st.none() | alarm_text,
+    note=st.none() | alarm_text,
+    prop=alarm_text,
+    value=st.none() | st.floats() | st.integers() | st.booleans(),
+    threshold=st.none() | st.floats(),
+    severity=st.none() | st.integers(),
+    snooze_s=st.none() | st.floats(min_value=0, max_value=1e9),
+    additional=st.none() | alarm_text,
+)
+def test_any_alarm_notice_gives_a_valid_subject_and_sms(
+    kind: str,
+    cause: str,
+    model: str,
+    key: str | None,
+    who: str | None,
+    note: str | None,
+    prop: str,
+    value: object,
+    threshold: float | None,
+    severity: int | None,
+    snooze_s: float | None,
+    additional: str | None,
+) -> None:
+    # alarm names, keys, operator names and notes are anyone's text: the email subject and
+    # the SMS stay within SNS's rules, and an alarm that needs acknowledging keeps the
+    # start of its ack command
+    notice = alerts.AlarmNotice(
+        kind=kind,
+        model=model,
+        key=key,
+        state=kind,
+        previous=None,
+        severity=severity,
+        property_name=prop,
+        value=value,
+        operator="GREATER",
+        threshold=threshold,
+        time="2026-01-01T00:00:00Z",
+        cause=cause,
+        reminder=1,
+        reminder_cap=3,
+        who=who,
+        note=note,
+        snooze_s=snooze_s,
+        additional=additional,
+    )
+    subject, body = alerts.build_alarm_email(notice)
+    assert_valid_subject(subject)
+    assert body
+    sms = alerts.build_alarm_sms(notice)
+    assert_valid_sms(sms)
+    if kind in ("ACTIVE", "REMINDER", "LATCHED"):
+        assert ". Ack: plantwatch alarms" in sms
