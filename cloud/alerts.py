@@ -8,6 +8,7 @@ most 160 GSM-7 characters (extension characters count two), so ``C`` is written,
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ GSM7_BASIC: Final = frozenset(
 )
 GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 """Characters sent as ESC + one septet: each counts as two."""
+GSM7: Final = GSM7_BASIC | GSM7_EXTENSION
+PRINTABLE_ASCII: Final = frozenset(chr(c) for c in range(32, 127))
 
 SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
 
@@ -38,16 +41,95 @@ SEVERITY: Final[Mapping[str, str]] = {
 _TRANSLITERATE: Final[dict[str, str]] = {
     "°": "",
     "µ": "u",
+    "μ": "u",
     "–": "-",
     "—": "-",
     "‘": "'",
     "’": "'",
+    "‚": ",",
     "“": '"',
     "”": '"',
+    "„": '"',
+    "«": '"',
+    "»": '"',
+    "‹": "<",
+    "›": ">",
+    "′": "'",
+    "″": '"',
     "…": "...",
     "×": "x",
+    "÷": "/",
+    "±": "+/-",
+    "≥": ">=",
+    "≤": "<=",
+    "≠": "!=",
+    "·": ".",
+    "•": "*",
+    "⁄": "/",
+    "©": "(c)",
+    "®": "(R)",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ı": "i",
+    "œ": "oe",
+    "Œ": "OE",
+    "ø": "o",
+    "Ø": "O",
+    "æ": "ae",
+    "Æ": "AE",
+    "ß": "ss",
+    "þ": "th",
+    "Þ": "Th",
+    "ð": "d",
+    "€": "EUR",
     "\t": " ",
 }
+"""Spellings for characters NFKD does not reduce to ASCII; GSM-7's own (``ø``, ``ß``,
+``Æ`` ...) are kept in an SMS and only spelled out in an email subject."""
+
+_SUPERSCRIPTS: Final = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
+_FROM_SUPERSCRIPT: Final = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+_FRACTION_AFTER_DIGIT: Final = re.compile(r"(?<=\d)(?=[\u00bc-\u00be\u2150-\u215f\u2189])")
+
+
+def _fold(text: str, keep: frozenset[str]) -> str:
+    """*text* in the characters of *keep*, for an SMS (GSM-7) or a subject (ASCII).
+
+    Composed first, so a decomposed accent (NFD, as macOS stores names) is the letter it
+    marks; a number written with a fraction or superscript keeps its meaning (``1½`` is
+    ``1 1/2``, ``10²`` is ``10^2``, never ``112`` or ``102``); marks, zero-width and other
+    format characters and pictographs are dropped; a control character is a space; a
+    letter with no spelling (CJK, Cyrillic) is ``?`` so the name keeps its shape.
+    """
+    text = unicodedata.normalize("NFC", text)
+    text = _SUPERSCRIPTS.sub(lambda m: "^" + m.group().translate(_FROM_SUPERSCRIPT), text)
+    text = _FRACTION_AFTER_DIGIT.sub(" ", text)
+    out: list[str] = []
+    for ch in text:
+        if ch in keep:
+            out.append(ch)
+            continue
+        if ch in _TRANSLITERATE:
+            out.append(_TRANSLITERATE[ch])
+            continue
+        category = unicodedata.category(ch)
+        if category in ("Mn", "Me", "Cf"):
+            continue
+        if category.startswith(("C", "Z")):
+            out.append(" ")
+            continue
+        if category == "Nd":  # a digit of another script: its value
+            out.append(str(unicodedata.decimal(ch)))
+            continue
+        base = "".join(
+            c
+            for c in "".join(_TRANSLITERATE.get(d, d) for d in unicodedata.normalize("NFKD", ch))
+            if c in keep
+        )
+        out.append(base if base or category in ("So", "Sk") else "?")
+    return "".join(out)
 
 
 def gsm7_septets(text: str) -> int | None:
@@ -66,25 +148,10 @@ def gsm7_septets(text: str) -> int | None:
 
 
 def to_gsm7(text: str) -> str:
-    """Nearest GSM-7 text: known substitutions, accents stripped, anything else becomes ``?``."""
+    """Nearest GSM-7 text: see :func:`_fold`."""
     if GSM7_BASIC.issuperset(text):  # nothing to change (alert texts build several per alert)
         return text
-    out: list[str] = []
-    for ch in text:
-        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
-            out.append(ch)
-            continue
-        if ch in _TRANSLITERATE:
-            out.append(_TRANSLITERATE[ch])
-            continue
-        if unicodedata.category(ch).startswith("C") or ch in "\u2028\u2029":
-            out.append(" ")
-            continue
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", ch) if c in GSM7_BASIC or c in GSM7_EXTENSION
-        )
-        out.append(base if base else "?")
-    return "".join(out)
+    return _fold(text, GSM7)
 
 
 def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
@@ -118,23 +185,9 @@ def valid_sender_id(value: str) -> bool:
 
 def ascii_subject(text: str, limit: int = SUBJECT_MAX) -> str:
     """A valid SNS email subject: printable ASCII, one line, leading letter/digit/punctuation."""
-    cleaned: list[str] = []
-    if text.isascii() and text.isprintable():  # every character is kept as it is
-        cleaned.append(text)
-        text = ""
-    for ch in text:
-        if 32 <= ord(ch) < 127:
-            cleaned.append(ch)
-            continue
-        if ch in _TRANSLITERATE:
-            cleaned.append(_TRANSLITERATE[ch])
-            continue
-        base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-        base = "".join(c for c in base if 32 <= ord(c) < 127)
-        cleaned.append(
-            base if base else ("?" if not unicodedata.category(ch).startswith("C") else " ")
-        )
-    subject = " ".join("".join(cleaned).split())
+    if not (text.isascii() and text.isprintable()):  # else every character is kept
+        text = _fold(text, PRINTABLE_ASCII)
+    subject = " ".join(text.split())
     if not subject:
         subject = "plantwatch alert"
     if len(subject) > limit:
