@@ -10,7 +10,9 @@ carries on. After ``max_attempts`` a record moves to a dead-letter namespace, wh
 kept with its last error (and counted), never deleted. A failure the sink's adapter marks as
 permanent (``RefusedError``: the service will refuse this request every time) or that is a
 ``UserError`` (the action itself is wrong) goes there at once, with ``dead_reason`` saying
-so; throttling, server errors and lost connections keep the backoff.
+so; throttling, server errors and lost connections keep the backoff. A stored record that
+no longer reads as an action (an older version's, a hand edit) goes there too, as
+``unreadable``, rather than stopping the retries behind it on every pass.
 
 It is engine-agnostic: it wraps any ``ActionSink`` and needs only the ``StateStore`` port,
 so SQLite backs it locally and DynamoDB on AWS.
@@ -123,7 +125,12 @@ class DeliveryOutbox:
         with self._lock:
             for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
                 record = stored.value
-                if float(record.get("next_at", 0)) > now:
+                try:
+                    if float(record.get("next_at", 0)) > now:
+                        continue
+                    ActionRequest(**record["request"])
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    self._unreadable(key, stored.value, stored.version, exc)
                     continue
                 claim = {**record, "next_at": now + CLAIM_S}
                 try:
@@ -179,6 +186,25 @@ class DeliveryOutbox:
                 record["attempts"],
             )
         return True
+
+    def _unreadable(self, key: str, value: Any, version: int, error: Exception) -> None:
+        """Keep a stored action that does not read as one (a record an older version
+        wrote, a hand edit) as a dead letter: no retry can deliver it, and raising would
+        stop every retry after it on each pass."""
+        text = one_line(f"{type(error).__name__}: {error}")
+        dead = dict(value) if isinstance(value, dict) else {"stored": value}
+        if "request" in dead and not isinstance(dead["request"], dict):
+            dead["stored_request"] = dead.pop("request")  # listings read "request" as one
+        dead.update(
+            last_error=text,
+            last_attempt_at=self._clock.now(),
+            dead_reason=f"unreadable ({text}): retrying cannot help",
+        )
+        self._state.put(DEAD_LETTER_NAMESPACE, key, dead)
+        with contextlib.suppress(VersionConflictError):  # its writer owns a newer version
+            self._state.delete_if_version(OUTBOX_NAMESPACE, key, version)
+        self.counts["dead"] += 1
+        log.error("%s: stored action unreadable; %s: %s", key, DEAD_LETTER_LOG_PHRASE, text)
 
     def _failed(
         self, key: str, record: dict[str, Any], request: ActionRequest, error: Exception
