@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 import unicodedata
 
@@ -297,3 +298,36 @@ def test_any_alarm_notice_gives_a_valid_subject_and_sms(
     assert_valid_sms(sms)
     if kind in ("ACTIVE", "REMINDER", "LATCHED"):
         assert ". Ack: plantwatch alarms" in sms
+
+
+@pytest.mark.parametrize("kind", ["ACTIVE", "REMINDER", "LATCHED", "ACKNOWLEDGED", "NORMAL"])
+def test_an_sms_carries_the_additional_message_its_configuration_names(kind: str) -> None:
+    # smsConfigurations[].additionalMessage (at most 200 characters) is the model author's
+    # instruction to whoever gets the text; AWS's notification function appends it
+    notice = alerts.AlarmNotice(
+        kind=kind,
+        model="valveOpen",
+        key="v3",
+        state=kind,
+        previous=None,
+        severity=1,
+        property_name="position",
+        value=None,
+        operator="EQUAL",
+        threshold=None,
+        time="2026-01-01T00:00:00Z",
+        reminder=1,
+        reminder_cap=2,
+        additional="Close the bypass valve",
+    )
+    sms = alerts.build_alarm_sms(notice)
+    assert "Close the bypass valve" in sms
+    assert_valid_sms(sms)
+    if kind in ("ACTIVE", "REMINDER", "LATCHED"):
+        assert sms.endswith(". Ack: plantwatch alarms ack valveOpen v3")
+    # a long one is cut to what is left, the ack command stays whole
+    long = alerts.build_alarm_sms(dataclasses.replace(notice, additional="Close it. " * 20))
+    assert_valid_sms(long)
+    assert "Close it." in long
+    if kind in ("ACTIVE", "REMINDER", "LATCHED"):
+        assert long.endswith(". Ack: plantwatch alarms ack valveOpen v3")
