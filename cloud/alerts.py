@@ -588,9 +588,18 @@ def build_alarm_email(notice: AlarmNotice) -> tuple[str, str]:
 
 
 def build_alarm_sms(notice: AlarmNotice) -> str:
-    """At most 160 GSM-7 septets; an alarm that needs acknowledging keeps its ack command."""
+    """At most 160 GSM-7 septets; an alarm that needs acknowledging keeps its ack command.
+
+    The configuration's additional message (``smsConfigurations[].additionalMessage``, the
+    model author's instruction, as AWS's notification function appends it) follows the
+    headline and is what is cut first when the text is too long.
+    """
     word = _ALARM_WORDS.get(notice.kind, notice.kind)
-    head = to_gsm7(f"PLANTWATCH {word} {_alarm_headline(notice)}")
+    text = f"PLANTWATCH {word} {_alarm_headline(notice)}"
+    additional = " ".join((notice.additional or "").split()).rstrip(" .")
+    if additional:
+        text += f". {additional}"
+    head = to_gsm7(text)
     if notice.kind not in _NEEDS_ACK:
         return fit_sms(head)
     target = f"{notice.model} {notice.key}" if notice.key else notice.model
