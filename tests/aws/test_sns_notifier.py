@@ -352,3 +352,15 @@ def test_a_huge_asset_name_leaves_the_alert_whole_and_the_publish_within_256_kib
     assert sent["asset"]["Value"].startswith("pump-éé")
     assert sent["alert_id"]["Value"].startswith("m|kk")
     assert all(len(v["Value"].encode()) <= 1024 for v in sent.values())
+
+
+@pytest.mark.parametrize("body", ["   ", "\x00\x01", "\n\r\n", "\u200b\u2060", "🔥"])
+def test_an_sms_with_nothing_to_read_sends_the_subject_not_a_blank_text(sns, body: str) -> None:
+    # a body of only spaces, controls, zero-width characters or pictographs folds to
+    # nothing readable in GSM-7: the phone would buzz with a blank text
+    client, _sqs, arn = sns
+    SnsNotifier(arn, client).send(Notification("sms", arn, "ALARM pump-02", body, META))
+    from moto.sns.models import sns_backends
+
+    [(_id, message, *_rest)] = sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    assert message == "ALARM pump-02"
