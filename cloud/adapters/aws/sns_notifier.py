@@ -74,7 +74,9 @@ class SnsNotifier:
         }
         subject = ascii_subject(notification.subject)  # never empty
         if notification.channel == "sms":
-            arguments["Message"] = fit_sms(notification.body) or fit_sms(subject)
+            text = fit_sms(notification.body)
+            # nothing readable (spaces, controls): a blank text would reach the phone
+            arguments["Message"] = text if text.strip() else fit_sms(subject)
         else:
             text = notification.body or notification.subject or subject
             arguments["Message"] = fit_publish(text, MAX_PUBLISH_BYTES - _size(attributes))
