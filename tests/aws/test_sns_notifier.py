@@ -172,7 +172,9 @@ def test_an_email_body_past_256_kib_is_cut_to_fit_with_a_note(sns, body: str) ->
     assert body.startswith(message[: message.rindex("\n")])
 
 
-@pytest.mark.parametrize("sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt"])
+@pytest.mark.parametrize(
+    "sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt", "-PLANT", "PLANT-"]
+)
 def test_an_sms_sender_id_sns_would_refuse_is_left_out_not_the_sms(sns, sender: str) -> None:
     # GIVEN an SMS whose sender ID (an alarm model's smsConfigurations[].senderId, which
     # CreateAlarmModel does not check) breaks SNS's rule: 3-11 letters, digits or '-', at

@@ -331,3 +331,24 @@ def test_an_sms_carries_the_additional_message_its_configuration_names(kind: str
     assert "Close it." in long
     if kind in ("ACTIVE", "REMINDER", "LATCHED"):
         assert long.endswith(". Ack: plantwatch alarms ack valveOpen v3")
+
+
+@pytest.mark.parametrize(
+    ("sender", "valid"),
+    [
+        ("PLANT", True),
+        ("plant-01", True),
+        ("A12", True),
+        ("-PLANT", False),
+        ("PLANT-", False),
+        ("123", False),
+        ("PW", False),
+        ("PLANTWATCH-1", False),
+        ("PLANT 1", False),
+    ],
+)
+def test_sender_id_follows_sns(sender: str, valid: bool) -> None:
+    # SNS (Publish text message, Sender ID): 3-11 letters, digits or '-', at least one
+    # letter, starting and ending with a letter or digit; anything else is refused with
+    # ParameterValueInvalid, the whole SMS with it
+    assert alerts.valid_sender_id(sender) is valid
