@@ -175,11 +175,14 @@ def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
 
 def valid_sender_id(value: str) -> bool:
     """SNS's rule for ``AWS.SNS.SMS.SenderID``: 3-11 ASCII letters, digits or '-', at least
-    one letter; a publish with any other value is refused."""
+    one letter, beginning and ending with a letter or digit; a publish with any other value
+    is refused (``ParameterValueInvalid``)."""
     return (
         3 <= len(value) <= 11
         and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
         and any(c.isascii() and c.isalpha() for c in value)
+        and value[0] != "-"
+        and value[-1] != "-"
     )
 
 
