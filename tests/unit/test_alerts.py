@@ -352,3 +352,45 @@ def test_sender_id_follows_sns(sender: str, valid: bool) -> None:
     # letter, starting and ending with a letter or digit; anything else is refused with
     # ParameterValueInvalid, the whole SMS with it
     assert alerts.valid_sender_id(sender) is valid
+
+
+PAYLOAD_KEYS = st.sampled_from(
+    [
+        *("payload", "detector", "state", "variables", "keyValue", "detectorModelName"),
+        *("stateName", "eventName", "eventTime", "asset", "anomaly_score", "last_score"),
+        *("top_sensors", "top_sensor", "top_share", "timestamp", "last_timestamp"),
+        *("prediction_reason", "alarmModelName", "alarmState", "notice", "ruleEvaluation"),
+        *("simpleRuleEvaluation", "customerAction", "actionName", "severity"),
+        *("stateUpdateTime", "kind", "reminder", "reminderCap", "snooze_s", "who", "note"),
+        *("inputPropertyValue", "thresholdValue", "operator", "previous", "cause"),
+    ]
+)
+shaped_payloads = st.dictionaries(
+    PAYLOAD_KEYS,
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(PAYLOAD_KEYS, inner, max_size=6)
+        ),
+        max_leaves=30,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=500)
+@given(payload=shaped_payloads)
+def test_any_custom_payload_still_makes_an_alert(payload: dict) -> None:
+    # an sns action's custom JSON payload is the model author's: any member may hold any
+    # JSON value. The alert goes out with what can be read, never an error the outbox
+    # would retry for hours in vain
+    content = alerts.content_from_payload(payload, event_time_ms=1_767_225_780_000)
+    subject, body = alerts.build_email(content)
+    assert_valid_subject(subject)
+    assert body
+    assert_valid_sms(alerts.build_sms(content))
+    notice = alerts.alarm_notice_from_payload(payload)
+    subject, body = alerts.build_alarm_email(notice)
+    assert_valid_subject(subject)
+    assert body
+    assert_valid_sms(alerts.build_alarm_sms(notice))
