@@ -229,9 +229,9 @@ def content_from_payload(
         payload = {"message": payload}
     inner = payload.get("payload") if isinstance(payload.get("payload"), Mapping) else None
     if inner is not None:
-        detector = inner.get("detector", {}) or {}
-        state = inner.get("state", {}) or {}
-        variables = dict(state.get("variables", {}) or {})
+        detector = _members(inner.get("detector"))
+        state = _members(inner.get("state"))
+        variables = dict(_members(state.get("variables")))
         asset = str(detector.get("keyValue") or variables.get("asset") or "unknown")
         model = str(detector.get("detectorModelName", ""))
         state_name = str(state.get("stateName", ""))
@@ -616,29 +616,44 @@ def build_alarm_sms(notice: AlarmNotice) -> str:
 def alarm_notice_from_payload(payload: Mapping[str, Any]) -> AlarmNotice:
     """An alarm's action payload (§7) as a notice. plantwatch's own notifications add a
     ``notice`` object (what changed, why, who, the reminder count) the texts need."""
-    state = payload.get("alarmState") or {}
-    evaluation = (state.get("ruleEvaluation") or {}).get("simpleRuleEvaluation") or {}
-    action = state.get("customerAction") or {}
+    state = _members(payload.get("alarmState"))
+    evaluation = _members(_members(state.get("ruleEvaluation")).get("simpleRuleEvaluation"))
+    action = _members(state.get("customerAction"))
     name = str(action.get("actionName", ""))
-    config = action.get(f"{name.lower()}ActionConfiguration") or {}
-    extra = payload.get("notice") or {}
+    config = _members(action.get(f"{name.lower()}ActionConfiguration"))
+    extra = _members(payload.get("notice"))
     state_name = str(state.get("stateName", ""))
+    note = extra.get("note") if "note" in extra else (config.get("note") or None)
     return AlarmNotice(
         kind=str(extra.get("kind") or state_name),
         model=str(payload.get("alarmModelName", "")),
-        key=payload.get("keyValue"),
+        key=_text(payload.get("keyValue")),
         state=state_name,
-        previous=extra.get("previous"),
-        severity=payload.get("severity"),
+        previous=_text(extra.get("previous")),
+        severity=_integer(payload.get("severity")),
         property_name=str(extra.get("property") or "value"),
         value=_number(evaluation.get("inputPropertyValue")),
         operator=str(evaluation.get("operator", "")),
         threshold=_number(evaluation.get("thresholdValue")),
         time=_iso_ms(payload.get("stateUpdateTime")),
         cause=str(extra.get("cause") or name or "rule"),
-        reminder=extra.get("reminder"),
-        reminder_cap=extra.get("reminderCap"),
-        who=extra.get("who"),
-        note=extra.get("note") if "note" in extra else (config.get("note") or None),
-        snooze_s=extra.get("snooze_s"),
+        reminder=_integer(extra.get("reminder")),
+        reminder_cap=_integer(extra.get("reminderCap")),
+        who=_text(extra.get("who")),
+        note=_text(note),
+        snooze_s=_number(extra.get("snooze_s")),
     )
+
+
+def _members(value: Any) -> Mapping[str, Any]:
+    """*value* if it is a JSON object, else no members: a custom payload may hold anything
+    where the default one has an object, and the alert must still go out."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
