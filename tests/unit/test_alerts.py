@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import string
 import unicodedata
 
@@ -394,3 +395,52 @@ def test_any_custom_payload_still_makes_an_alert(payload: dict) -> None:
     assert_valid_subject(subject)
     assert body
     assert_valid_sms(alerts.build_alarm_sms(notice))
+
+
+names_with_shell = st.text(
+    st.sampled_from(list("ab-_ ;|&$`'\"’‘()<>*?~\\\n#!{}é")), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=300)
+@given(model=names_with_shell, key=names_with_shell)
+def test_the_commands_alerts_tell_an_operator_to_run_quote_the_names(model: str, key: str) -> None:
+    # an asset key comes from device data; pasted from an alert into a shell, the ack
+    # command must run `plantwatch alarms ack MODEL KEY` and nothing else, whatever the
+    # names hold (`pump; rm -rf ~`), also once folded to GSM-7 for an SMS (’ becomes ')
+    command = alerts.ack_command(model, key)
+    assert shlex.split(command) == [
+        "plantwatch",
+        "alarms",
+        "ack",
+        model,
+        key,
+        "--note",
+        "what you found",
+    ]
+    sms_command = shlex.join(
+        ["plantwatch", "alarms", "ack", alerts.to_gsm7(model), alerts.to_gsm7(key)]
+    )
+    notice = alerts.AlarmNotice(
+        kind="ACTIVE",
+        model=model,
+        key=key,
+        state="ACTIVE",
+        previous=None,
+        severity=None,
+        property_name="t",
+        value=85.0,
+        operator="GREATER",
+        threshold=80.0,
+        time="2026-01-01T00:00:00Z",
+    )
+    assert alerts.build_alarm_sms(notice).endswith(". Ack: " + sms_command)
+    _subject, body = alerts.build_alarm_email(notice)
+    assert f"Acknowledge:  {command}\n" in body
+    target = shlex.join([model, key])
+    assert f"plantwatch alarms snooze {target} --for 30m" in body
+    assert f"History:      plantwatch alarms history {target}\n" in body
+    content = dataclasses.replace(
+        alerts.content_from_payload({"asset": key, "state": "Alarm"}), ack=command
+    )
+    assert alerts.build_sms(content).endswith(" Ack: " + sms_command)
