@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -435,7 +436,7 @@ def build_sms(content: AlertContent) -> str:
             text += f" top {_short_sensor(name)} {_pct(share)}"
         text += f" at {short_time(content.time)}. Safe mode commanded."
         if content.ack:
-            tail = to_gsm7(" Ack: " + content.ack.split(" --note", 1)[0])
+            tail = " Ack: " + _sms_command(content.ack)
             room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
             return fit_sms(text, room) + tail if room >= 40 else fit_sms(text + tail)
     elif content.kind == "RECOVERED":
@@ -509,10 +510,27 @@ class AlarmNotice:
     additional: str | None = None
 
 
+def alarm_target(model: str, key: str | None) -> str:
+    """``MODEL [KEY]`` as shell words: a key comes from device data, and a command pasted
+    from an alert must act on that alarm and run nothing else (``pump; rm -rf ~``)."""
+    return shlex.join([model, key] if key else [model])
+
+
 def ack_command(model: str, key: str | None, note: str = "what you found") -> str:
     """The command an operator runs to acknowledge this alarm; alert texts carry it."""
-    target = f"{model} {key}" if key else model
-    return f'plantwatch alarms ack {target} --note "{note}"'
+    return f'plantwatch alarms ack {alarm_target(model, key)} --note "{note}"'
+
+
+def _sms_command(command: str) -> str:
+    """*command* (from :func:`ack_command`) without its note, each word folded to GSM-7
+    before it is quoted again: folding a quoted word could close its quotes (’ is ')."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not one of ack_command's: shown as it is, folded
+        return to_gsm7(command.split(" --note", 1)[0])
+    if len(words) >= 2 and words[-2] == "--note":
+        words = words[:-2]
+    return shlex.join(to_gsm7(word) for word in words)
 
 
 def _short(value: Any) -> str:
@@ -564,7 +582,7 @@ def build_alarm_email(notice: AlarmNotice) -> tuple[str, str]:
     word = _ALARM_WORDS.get(notice.kind, notice.kind)
     severity = "" if notice.severity is None else f" (severity {notice.severity})"
     subject = ascii_subject(f"[plantwatch] {word} {_alarm_headline(notice)}{severity}")
-    target = f"{notice.model} {notice.key}" if notice.key else notice.model
+    target = alarm_target(notice.model, notice.key)
     lines = [f"plantwatch alarm {notice.model}: {_alarm_headline(notice)}."]
     if notice.kind in _NEEDS_ACK:
         lines += [
@@ -605,8 +623,7 @@ def build_alarm_sms(notice: AlarmNotice) -> str:
     head = to_gsm7(text)
     if notice.kind not in _NEEDS_ACK:
         return fit_sms(head)
-    target = f"{notice.model} {notice.key}" if notice.key else notice.model
-    tail = to_gsm7(f". Ack: plantwatch alarms ack {target}")
+    tail = ". Ack: " + _sms_command(ack_command(notice.model, notice.key))
     room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
     if room < 20:
         return fit_sms(head + tail)
