@@ -8,6 +8,8 @@ most 160 GSM-7 characters (extension characters count two), so ``C`` is written,
 from __future__ import annotations
 
 import math
+import re
+import shlex
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ GSM7_BASIC: Final = frozenset(
 )
 GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 """Characters sent as ESC + one septet: each counts as two."""
+GSM7: Final = GSM7_BASIC | GSM7_EXTENSION
+PRINTABLE_ASCII: Final = frozenset(chr(c) for c in range(32, 127))
 
 SMS_ATTRIBUTES: Final[Mapping[str, str]] = {"AWS.SNS.SMS.SMSType": "Transactional"}
 
@@ -38,16 +42,95 @@ SEVERITY: Final[Mapping[str, str]] = {
 _TRANSLITERATE: Final[dict[str, str]] = {
     "°": "",
     "µ": "u",
+    "μ": "u",
     "–": "-",
     "—": "-",
     "‘": "'",
     "’": "'",
+    "‚": ",",
     "“": '"',
     "”": '"',
+    "„": '"',
+    "«": '"',
+    "»": '"',
+    "‹": "<",
+    "›": ">",
+    "′": "'",
+    "″": '"',
     "…": "...",
     "×": "x",
+    "÷": "/",
+    "±": "+/-",
+    "≥": ">=",
+    "≤": "<=",
+    "≠": "!=",
+    "·": ".",
+    "•": "*",
+    "⁄": "/",
+    "©": "(c)",
+    "®": "(R)",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ı": "i",
+    "œ": "oe",
+    "Œ": "OE",
+    "ø": "o",
+    "Ø": "O",
+    "æ": "ae",
+    "Æ": "AE",
+    "ß": "ss",
+    "þ": "th",
+    "Þ": "Th",
+    "ð": "d",
+    "€": "EUR",
     "\t": " ",
 }
+"""Spellings for characters NFKD does not reduce to ASCII; GSM-7's own (``ø``, ``ß``,
+``Æ`` ...) are kept in an SMS and only spelled out in an email subject."""
+
+_SUPERSCRIPTS: Final = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
+_FROM_SUPERSCRIPT: Final = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+_FRACTION_AFTER_DIGIT: Final = re.compile(r"(?<=\d)(?=[\u00bc-\u00be\u2150-\u215f\u2189])")
+
+
+def _fold(text: str, keep: frozenset[str]) -> str:
+    """*text* in the characters of *keep*, for an SMS (GSM-7) or a subject (ASCII).
+
+    Composed first, so a decomposed accent (NFD, as macOS stores names) is the letter it
+    marks; a number written with a fraction or superscript keeps its meaning (``1½`` is
+    ``1 1/2``, ``10²`` is ``10^2``, never ``112`` or ``102``); marks, zero-width and other
+    format characters and pictographs are dropped; a control character is a space; a
+    letter with no spelling (CJK, Cyrillic) is ``?`` so the name keeps its shape.
+    """
+    text = unicodedata.normalize("NFC", text)
+    text = _SUPERSCRIPTS.sub(lambda m: "^" + m.group().translate(_FROM_SUPERSCRIPT), text)
+    text = _FRACTION_AFTER_DIGIT.sub(" ", text)
+    out: list[str] = []
+    for ch in text:
+        if ch in keep:
+            out.append(ch)
+            continue
+        if ch in _TRANSLITERATE:
+            out.append(_TRANSLITERATE[ch])
+            continue
+        category = unicodedata.category(ch)
+        if category in ("Mn", "Me", "Cf"):
+            continue
+        if category.startswith(("C", "Z")):
+            out.append(" ")
+            continue
+        if category == "Nd":  # a digit of another script: its value
+            out.append(str(unicodedata.decimal(ch)))
+            continue
+        base = "".join(
+            c
+            for c in "".join(_TRANSLITERATE.get(d, d) for d in unicodedata.normalize("NFKD", ch))
+            if c in keep
+        )
+        out.append(base if base or category in ("So", "Sk") else "?")
+    return "".join(out)
 
 
 def gsm7_septets(text: str) -> int | None:
@@ -66,25 +149,10 @@ def gsm7_septets(text: str) -> int | None:
 
 
 def to_gsm7(text: str) -> str:
-    """Nearest GSM-7 text: known substitutions, accents stripped, anything else becomes ``?``."""
+    """Nearest GSM-7 text: see :func:`_fold`."""
     if GSM7_BASIC.issuperset(text):  # nothing to change (alert texts build several per alert)
         return text
-    out: list[str] = []
-    for ch in text:
-        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
-            out.append(ch)
-            continue
-        if ch in _TRANSLITERATE:
-            out.append(_TRANSLITERATE[ch])
-            continue
-        if unicodedata.category(ch).startswith("C") or ch in "\u2028\u2029":
-            out.append(" ")
-            continue
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", ch) if c in GSM7_BASIC or c in GSM7_EXTENSION
-        )
-        out.append(base if base else "?")
-    return "".join(out)
+    return _fold(text, GSM7)
 
 
 def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
@@ -108,33 +176,22 @@ def fit_sms(text: str, limit: int = SMS_MAX_SEPTETS) -> str:
 
 def valid_sender_id(value: str) -> bool:
     """SNS's rule for ``AWS.SNS.SMS.SenderID``: 3-11 ASCII letters, digits or '-', at least
-    one letter; a publish with any other value is refused."""
+    one letter, beginning and ending with a letter or digit; a publish with any other value
+    is refused (``ParameterValueInvalid``)."""
     return (
         3 <= len(value) <= 11
         and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
         and any(c.isascii() and c.isalpha() for c in value)
+        and value[0] != "-"
+        and value[-1] != "-"
     )
 
 
 def ascii_subject(text: str, limit: int = SUBJECT_MAX) -> str:
     """A valid SNS email subject: printable ASCII, one line, leading letter/digit/punctuation."""
-    cleaned: list[str] = []
-    if text.isascii() and text.isprintable():  # every character is kept as it is
-        cleaned.append(text)
-        text = ""
-    for ch in text:
-        if 32 <= ord(ch) < 127:
-            cleaned.append(ch)
-            continue
-        if ch in _TRANSLITERATE:
-            cleaned.append(_TRANSLITERATE[ch])
-            continue
-        base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-        base = "".join(c for c in base if 32 <= ord(c) < 127)
-        cleaned.append(
-            base if base else ("?" if not unicodedata.category(ch).startswith("C") else " ")
-        )
-    subject = " ".join("".join(cleaned).split())
+    if not (text.isascii() and text.isprintable()):  # else every character is kept
+        text = _fold(text, PRINTABLE_ASCII)
+    subject = " ".join(text.split())
     if not subject:
         subject = "plantwatch alert"
     if len(subject) > limit:
@@ -387,7 +444,7 @@ def build_sms(content: AlertContent) -> str:
             text += f" top {_short_sensor(name)} {_pct(share)}"
         text += f" at {short_time(content.time)}. Safe mode commanded."
         if content.ack:
-            tail = to_gsm7(" Ack: " + content.ack.split(" --note", 1)[0])
+            tail = " Ack: " + _sms_command(content.ack)
             room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
             return fit_sms(text, room) + tail if room >= 40 else fit_sms(text + tail)
     elif content.kind == "RECOVERED":
@@ -461,10 +518,27 @@ class AlarmNotice:
     additional: str | None = None
 
 
+def alarm_target(model: str, key: str | None) -> str:
+    """``MODEL [KEY]`` as shell words: a key comes from device data, and a command pasted
+    from an alert must act on that alarm and run nothing else (``pump; rm -rf ~``)."""
+    return shlex.join([model, key] if key else [model])
+
+
 def ack_command(model: str, key: str | None, note: str = "what you found") -> str:
     """The command an operator runs to acknowledge this alarm; alert texts carry it."""
-    target = f"{model} {key}" if key else model
-    return f'plantwatch alarms ack {target} --note "{note}"'
+    return f'plantwatch alarms ack {alarm_target(model, key)} --note "{note}"'
+
+
+def _sms_command(command: str) -> str:
+    """*command* (from :func:`ack_command`) without its note, each word folded to GSM-7
+    before it is quoted again: folding a quoted word could close its quotes (’ is ')."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not one of ack_command's: shown as it is, folded
+        return to_gsm7(command.split(" --note", 1)[0])
+    if len(words) >= 2 and words[-2] == "--note":
+        words = words[:-2]
+    return shlex.join(to_gsm7(word) for word in words)
 
 
 def _short(value: Any) -> str:
@@ -516,7 +590,7 @@ def build_alarm_email(notice: AlarmNotice) -> tuple[str, str]:
     word = _ALARM_WORDS.get(notice.kind, notice.kind)
     severity = "" if notice.severity is None else f" (severity {notice.severity})"
     subject = ascii_subject(f"[plantwatch] {word} {_alarm_headline(notice)}{severity}")
-    target = f"{notice.model} {notice.key}" if notice.key else notice.model
+    target = alarm_target(notice.model, notice.key)
     lines = [f"plantwatch alarm {notice.model}: {_alarm_headline(notice)}."]
     if notice.kind in _NEEDS_ACK:
         lines += [
@@ -543,13 +617,21 @@ def build_alarm_email(notice: AlarmNotice) -> tuple[str, str]:
 
 
 def build_alarm_sms(notice: AlarmNotice) -> str:
-    """At most 160 GSM-7 septets; an alarm that needs acknowledging keeps its ack command."""
+    """At most 160 GSM-7 septets; an alarm that needs acknowledging keeps its ack command.
+
+    The configuration's additional message (``smsConfigurations[].additionalMessage``, the
+    model author's instruction, as AWS's notification function appends it) follows the
+    headline and is what is cut first when the text is too long.
+    """
     word = _ALARM_WORDS.get(notice.kind, notice.kind)
-    head = to_gsm7(f"PLANTWATCH {word} {_alarm_headline(notice)}")
+    text = f"PLANTWATCH {word} {_alarm_headline(notice)}"
+    additional = " ".join((notice.additional or "").split()).rstrip(" .")
+    if additional:
+        text += f". {additional}"
+    head = to_gsm7(text)
     if notice.kind not in _NEEDS_ACK:
         return fit_sms(head)
-    target = f"{notice.model} {notice.key}" if notice.key else notice.model
-    tail = to_gsm7(f". Ack: plantwatch alarms ack {target}")
+    tail = ". Ack: " + _sms_command(ack_command(notice.model, notice.key))
     room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
     if room < 20:
         return fit_sms(head + tail)
@@ -566,22 +648,31 @@ def alarm_notice_from_payload(payload: Mapping[str, Any]) -> AlarmNotice:
     config = _object(action.get(f"{name.lower()}ActionConfiguration"))
     extra = _object(payload.get("notice"))
     state_name = str(state.get("stateName", ""))
+    note = extra.get("note") if "note" in extra else (config.get("note") or None)
     return AlarmNotice(
         kind=str(extra.get("kind") or state_name),
         model=str(payload.get("alarmModelName", "")),
-        key=payload.get("keyValue"),
+        key=_text(payload.get("keyValue")),
         state=state_name,
-        previous=extra.get("previous"),
-        severity=payload.get("severity"),
+        previous=_text(extra.get("previous")),
+        severity=_integer(payload.get("severity")),
         property_name=str(extra.get("property") or "value"),
         value=_number(evaluation.get("inputPropertyValue")),
         operator=str(evaluation.get("operator", "")),
         threshold=_number(evaluation.get("thresholdValue")),
         time=_iso_ms(payload.get("stateUpdateTime")),
         cause=str(extra.get("cause") or name or "rule"),
-        reminder=extra.get("reminder"),
-        reminder_cap=extra.get("reminderCap"),
-        who=extra.get("who"),
-        note=extra.get("note") if "note" in extra else (config.get("note") or None),
-        snooze_s=extra.get("snooze_s"),
+        reminder=_integer(extra.get("reminder")),
+        reminder_cap=_integer(extra.get("reminderCap")),
+        who=_text(extra.get("who")),
+        note=_text(note),
+        snooze_s=_number(extra.get("snooze_s")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -133,6 +133,9 @@ class DeliveryOutbox:
         with self._lock:
             for key, stored in self._state.items_versioned(OUTBOX_NAMESPACE):
                 record = stored.value
+                if not isinstance(record, dict):
+                    self._unreadable(key, record, TypeError("the record is not an object"))
+                    continue
                 if _due_at(record) > now:
                     continue
                 claim = {**record, "next_at": now + CLAIM_S}
@@ -229,16 +232,19 @@ class DeliveryOutbox:
             )
         return True
 
-    def _unreadable(self, key: str, record: dict[str, Any], error: Exception) -> None:
+    def _unreadable(self, key: str, value: Any, error: Exception) -> None:
         """A stored record this version cannot make an action of (an older version's
-        fields, a damaged item): kept as a dead letter at once, never retried for ever."""
+        fields, a hand edit, a damaged item): kept as a dead letter at once, for no retry
+        can deliver it and raising would stop every retry after it on each pass."""
         text = one_line(f"{type(error).__name__}: {error}")
-        dead = {
-            **record,
-            "last_error": text,
-            "last_attempt_at": self._clock.now(),
-            "dead_reason": "not an action this version can read: retrying cannot help",
-        }
+        dead = dict(value) if isinstance(value, dict) else {"stored": value}
+        if "request" in dead and not isinstance(dead["request"], dict):
+            dead["stored_request"] = dead.pop("request")  # listings read "request" as one
+        dead.update(
+            last_error=text,
+            last_attempt_at=self._clock.now(),
+            dead_reason=f"unreadable, not an action this version can read ({text}): retrying cannot help",
+        )
         self._state.put(DEAD_LETTER_NAMESPACE, key, dead)
         self._state.delete(OUTBOX_NAMESPACE, key)
         self.counts["dead"] += 1

@@ -172,7 +172,9 @@ def test_an_email_body_past_256_kib_is_cut_to_fit_with_a_note(sns, body: str) ->
     assert body.startswith(message[: message.rindex("\n")])
 
 
-@pytest.mark.parametrize("sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt"])
+@pytest.mark.parametrize(
+    "sender", ["plantwatch-alerts", "PW", "1234", "plant watch", "Plänt", "-PLANT", "PLANT-"]
+)
 def test_an_sms_sender_id_sns_would_refuse_is_left_out_not_the_sms(sns, sender: str) -> None:
     # GIVEN an SMS whose sender ID (an alarm model's smsConfigurations[].senderId, which
     # CreateAlarmModel does not check) breaks SNS's rule: 3-11 letters, digits or '-', at
@@ -327,3 +329,40 @@ def test_an_alert_with_a_lone_surrogate_is_published_not_failed_forever(sns) -> 
     [message] = received(sqs, email_q)
     assert message["Body"] == "pump \ufffd tripped"
     assert message["MessageAttributes"]["asset"]["StringValue"] == "pump \ufffd"
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_huge_asset_name_leaves_the_alert_whole_and_the_publish_within_256_kib(
+    sns, channel: str
+) -> None:
+    # GIVEN an alert whose asset (a custom payload's "asset", from device data) and id are
+    # far longer than any filter policy needs; the attributes count against the 256 KiB
+    # SNS takes in one publish, so sent as they are SNS refuses the alert every time
+    client, _sqs, arn = sns
+    body = "PLANTWATCH ALARM pump-02 score 0.91"
+    attributes = {**META, "asset": "pump-" + "é" * 150_000, "alert_id": "m|" + "k" * 2000}
+    # WHEN it is sent
+    SnsNotifier(arn, client).send(Notification(channel, arn, "ALARM", body, attributes))
+    # THEN the publish fits, the text is whole, and the attributes keep their start
+    from moto.sns.models import sns_backends
+
+    [(_id, message, _subject, sent, _group)] = (
+        sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    )
+    assert publish_size(message, sent) <= 262_144
+    assert message == body
+    assert sent["asset"]["Value"].startswith("pump-éé")
+    assert sent["alert_id"]["Value"].startswith("m|kk")
+    assert all(len(v["Value"].encode()) <= 1024 for v in sent.values())
+
+
+@pytest.mark.parametrize("body", ["   ", "\x00\x01", "\n\r\n", "\u200b\u2060", "🔥"])
+def test_an_sms_with_nothing_to_read_sends_the_subject_not_a_blank_text(sns, body: str) -> None:
+    # a body of only spaces, controls, zero-width characters or pictographs folds to
+    # nothing readable in GSM-7: the phone would buzz with a blank text
+    client, _sqs, arn = sns
+    SnsNotifier(arn, client).send(Notification("sms", arn, "ALARM pump-02", body, META))
+    from moto.sns.models import sns_backends
+
+    [(_id, message, *_rest)] = sns_backends["123456789012"][REGION].topics[arn].sent_notifications
+    assert message == "ALARM pump-02"

@@ -15,7 +15,7 @@ does not exist, no permission: an operator can fix them) stay retried.
 
 Routing attributes on every publish: ``channel``, ``severity``, ``site``, ``asset`` (plus
 ``kind`` and ``alert_id`` for tracing). All are String attributes, fewer than SQS raw
-delivery's limit of 10.
+delivery's limit of 10, each cut to 256 bytes so the alert keeps the room in the publish.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ ROUTING = ("severity", "site", "asset", "kind", "alert_id")
 SMS_PREFIX = "AWS.SNS.SMS."
 SENDER_ID = "AWS.SNS.SMS.SenderID"
 log = logging.getLogger(__name__)
+ATTRIBUTE_MAX_BYTES = 256
+"""Longest routing attribute value (UTF-8 bytes): a name a filter policy matches is far
+shorter, and the attributes count against the publish, so an asset name from device data
+must not crowd out the alert or make SNS refuse it."""
 MAX_PUBLISH_BYTES = 262_144
 """What one publish holds by default: the message and its attributes as UTF-8 bytes (SNS
 Publish, Message constraints; a topic's ``MaximumMessageSize`` defaults to 256 KiB). Over
@@ -70,7 +74,9 @@ class SnsNotifier:
         }
         subject = ascii_subject(notification.subject)  # never empty
         if notification.channel == "sms":
-            arguments["Message"] = fit_sms(notification.body) or fit_sms(subject)
+            text = fit_sms(notification.body)
+            # nothing readable (spaces, controls): a blank text would reach the phone
+            arguments["Message"] = text if text.strip() else fit_sms(subject)
         else:
             text = notification.body or notification.subject or subject
             arguments["Message"] = fit_publish(text, MAX_PUBLISH_BYTES - _size(attributes))
@@ -118,6 +124,12 @@ def fit_publish(text: str, limit: int) -> str:
     return head + note.format(len(data) - len(head.encode()))
 
 
+def cut_utf8(text: str, limit: int) -> str:
+    """*text*, or its start cut at a character to at most *limit* UTF-8 bytes."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
 def message_attributes(notification: Notification, site: str) -> dict[str, str]:
     """The attributes one publish carries; empty values are left out (SNS rejects them)."""
     given: Mapping[str, str] = notification.attributes
@@ -130,6 +142,7 @@ def message_attributes(notification: Notification, site: str) -> dict[str, str]:
     for name in ROUTING:
         if name not in attributes and given.get(name):
             attributes[name] = str(given[name])
+    attributes = {name: cut_utf8(value, ATTRIBUTE_MAX_BYTES) for name, value in attributes.items()}
     if notification.channel == "sms":
         attributes.update(SMS_ATTRIBUTES)
         attributes.update({k: str(v) for k, v in given.items() if k.startswith(SMS_PREFIX)})

@@ -1060,9 +1060,26 @@ class AlarmEngine:
             self._trace("action", alarm.key, action="notification", notice=kind, suppressed=True)
             return out
         payload = {**self.action_payload(alarm, notice), "notice": self._notice_text(notice)}
+        # Each address gets each text once per notice: configurations that repeat one
+        # (or a directory that gives every recipient one address, as the alerts topic on
+        # AWS, whose subscribers would get every copy) add no second message.
+        given: set[tuple[str, str, str | None, str | None]] = set()
+
+        def fresh(
+            channel: str, addresses: list[str], subject: str | None, extra: str | None
+        ) -> list[str]:
+            out = [a for a in addresses if (channel, a, subject, extra) not in given]
+            given.update((channel, a, subject, extra) for a in out)
+            return out
+
         for n, action in enumerate(self.model.notifications):
             for j, email in enumerate(action.emails):
-                to = self._addresses(email.to, "email")
+                to = fresh(
+                    "email",
+                    self._addresses(email.to, "email"),
+                    email.subject,
+                    email.additional_message,
+                )
                 if to:
                     target = {
                         "functionArn": action.function_arn,
@@ -1083,7 +1100,9 @@ class AlarmEngine:
                         )
                     )
             for j, sms in enumerate(action.sms):
-                to = self._addresses(sms.recipients, "sms")
+                to = fresh(
+                    "sms", self._addresses(sms.recipients, "sms"), None, sms.additional_message
+                )
                 if to:
                     target = {
                         "functionArn": action.function_arn,

@@ -458,3 +458,31 @@ def test_each_capability_left_out_takes_its_own_default(
         body["alarmCapabilities"] = capabilities
     model = load_alarm_model(body)
     assert (model.disabled_on_initialization, model.acknowledge_flow) == (disabled, ack)
+
+
+def test_notification_configurations_that_say_the_same_to_the_same_address_send_once() -> None:
+    # GIVEN a model whose notification lists the same SMS and email configuration twice,
+    # and a directory that gives every recipient one address (on AWS: the alerts topic,
+    # whose subscribers would each get every copy)
+    from cloud.detectors.alarms import StaticDirectory
+
+    body = json.loads((DATA / "boiler_high.json").read_text())
+    action = body["alarmNotification"]["notificationActions"][0]
+    someone = {"ssoIdentity": {"identityStoreId": "d-123", "userId": "u-2"}}
+    action["smsConfigurations"] = [
+        {"senderId": "PLANT", "recipients": [someone]},
+        {"senderId": "PLANT", "recipients": [someone]},
+        {"senderId": "PLANT", "additionalMessage": "Call the shift lead", "recipients": [someone]},
+    ]
+    action["emailConfigurations"].append(json.loads(json.dumps(action["emailConfigurations"][0])))
+    harness = boiler(body=body)
+    topic = "arn:aws:sns:us-east-1:123456789012:plantwatch-alerts"
+    harness.engine._directory = StaticDirectory(email_address=topic, phone_number=topic)
+    # WHEN the alarm fires
+    harness.send(temp(85))
+    # THEN each distinct text goes to the address once: the repeated configurations add
+    # nothing, the one with its own message is its own text
+    sent = [(n.channel, n.body) for n in harness.notifier.sent]
+    assert len(sent) == len(set(sent)) == 3
+    assert [c for c, _ in sent] == ["email", "sms", "sms"]
+    assert "Call the shift lead" in sent[2][1]

@@ -270,3 +270,50 @@ def test_a_multi_line_error_is_kept_and_logged_on_one_line(
     assert "Invalid type" in record["last_error"]
     [logged] = [r.getMessage() for r in caplog.records if r.name == "cloud.detectors.outbox"]
     assert "\n" not in logged and "Invalid type" in logged
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"request": "missing state_entry", "attempts": 1, "next_at": 0},
+        {"request": "not an action", "attempts": 1, "next_at": 0},
+        {"attempts": 1, "next_at": 0},
+        ["not", "a", "record"],
+    ],
+    ids=["older-schema", "request-not-an-object", "no-request", "not-a-record"],
+)
+def test_a_stored_action_that_cannot_be_read_is_a_dead_letter_and_blocks_no_other(
+    stored: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a pending record that no longer reads as an action (written by an older
+    # version whose action had other fields, or edited by hand) beside a due alert
+    from dataclasses import asdict
+
+    from cloud.detectors.outbox import DEAD_LETTER_LOG_PHRASE, OUTBOX_NAMESPACE
+
+    clock = ManualClock(T0)
+    state = InMemoryStateStore()
+    notifier = FlakyNotifier()
+    outbox = DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock)
+    whole = asdict(alarm())
+    if isinstance(stored, dict) and stored.get("request") == "missing state_entry":
+        stored = {**stored, "request": {k: v for k, v in whole.items() if k != "state_entry"}}
+    elif isinstance(stored, dict) and stored.get("request") == "not an action":
+        stored = {**stored, "request": ["sns"]}
+    state.put(OUTBOX_NAMESPACE, "000000000000000-a", stored)
+    state.put(OUTBOX_NAMESPACE, "000000000000000-b", {"request": whole, "next_at": 0})
+    # WHEN the retries run
+    with caplog.at_level("ERROR", logger="cloud.detectors.outbox"):
+        delivered = outbox.retry_due()
+    # THEN the alert goes out, and the unreadable record is kept as a dead letter saying
+    # why (retrying cannot make it readable), logged and counted, never raised
+    assert delivered == 1 and [n.channel for n in notifier.sent] == ["email", "sms"]
+    assert outbox.pending() == []
+    [(key, dead)] = outbox.dead_letters()
+    assert key == "000000000000000-a"
+    assert dead["dead_reason"].startswith("unreadable")
+    assert outbox.stats["dead"] == 1
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "cloud.detectors.outbox"]
+    assert DEAD_LETTER_LOG_PHRASE in logged and "000000000000000-a" in logged
+    clock.advance(1000)
+    assert outbox.retry_due() == 0
