@@ -317,3 +317,51 @@ def test_a_stored_action_that_cannot_be_read_is_a_dead_letter_and_blocks_no_othe
     assert DEAD_LETTER_LOG_PHRASE in logged and "000000000000000-a" in logged
     clock.advance(1000)
     assert outbox.retry_due() == 0
+
+
+class EmailTrouble:
+    """Fails every email, permanently (refused) or not; delivers every SMS."""
+
+    def __init__(self, *, refused: bool) -> None:
+        self.refused = refused
+        self.email_down = True
+        self.sent: list[Notification] = []
+
+    def send(self, notification: Notification) -> None:
+        if notification.channel == "email" and self.email_down:
+            if self.refused:
+                raise RefusedError("sns: email refused", reason="InvalidParameter")
+            raise PlantwatchError("sns: throttled")
+        self.sent.append(notification)
+
+
+def test_an_email_the_service_refuses_keeps_no_sms_from_the_operator(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    state = SqliteStateStore(tmp_path / "state.db")
+    notifier = EmailTrouble(refused=True)
+    outbox = DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock)
+    # WHEN SNS refuses the alert's email for good
+    outbox.execute(alarm())
+    # THEN the SMS still goes out, and the refused email is a dead letter, not retried
+    assert [n.channel for n in notifier.sent] == ["sms"]
+    assert outbox.pending() == []
+    [(_key, dead)] = outbox.dead_letters()
+    assert "refused" in dead["last_error"]
+
+
+def test_an_email_that_fails_for_now_is_retried_alone_after_the_sms(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    state = SqliteStateStore(tmp_path / "state.db")
+    notifier = EmailTrouble(refused=False)
+    outbox = DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock)
+    # WHEN the email fails for a while (throttled)
+    outbox.execute(alarm())
+    # THEN the SMS goes out at once and the alert waits in the outbox for its email
+    assert [n.channel for n in notifier.sent] == ["sms"]
+    assert len(outbox.pending()) == 1
+    # AND once email works again, only the email is sent: the SMS is not doubled
+    notifier.email_down = False
+    clock.advance(3600)
+    assert outbox.retry_due() == 1
+    assert [n.channel for n in notifier.sent] == ["sms", "email"]
+    assert outbox.pending() == [] and outbox.dead_letters() == []
