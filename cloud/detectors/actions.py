@@ -32,6 +32,7 @@ from cloud import alerts
 from cloud.detectors.alarms.limits import NotificationLimiter
 from cloud.detectors.engine import ActionRequest
 from cloud.detectors.messages import reject_constant
+from cloud.detectors.outbox import refusal
 from cloud.detectors.service_requests import ServiceRequestError, service_request
 from cloud.ports import Notification, Notifier, Publisher, StateStore
 from edge.files import private_file
@@ -234,13 +235,23 @@ class LocalActionSink:
         done: set[str],
         notifications: list[Notification],
     ) -> None:
-        """Send each channel not sent yet, recording it once the notifier returned."""
+        """Send each channel not sent yet, recording it once the notifier returned.
+
+        A channel that fails does not keep the next from the operator: each is tried, and
+        then a failure is raised for the outbox, which retries only the channels not done.
+        One a later attempt may deliver is raised before a refusal, so the alert is retried
+        rather than set aside while any channel can still go out."""
+        failures: list[Exception] = []
         for channel in ("email", "sms"):
             batch = [n for n in notifications if n.channel == channel]
             if not batch or channel in done:
                 continue
-            for notification in batch:
-                self._notifier.send(notification)
+            try:
+                for notification in batch:
+                    self._notifier.send(notification)
+            except Exception as exc:
+                failures.append(exc)
+                continue
             done.add(channel)
             with self._lock:
                 self._sent[identity] = set(done)
@@ -250,6 +261,9 @@ class LocalActionSink:
                         identity,
                         {"event_time_ms": request.event_time_ms, "channels": sorted(done)},
                     )
+        if failures:
+            passing = [exc for exc in failures if refusal(exc) is None]
+            raise (passing or failures)[0]
 
     def _channels_sent(self, identity: str) -> set[str]:
         if identity in self._sent:

@@ -225,8 +225,8 @@ def test_a_refused_action_is_a_dead_letter_at_once_with_its_reason(error: Except
         clock.advance(600)
         outbox.retry_due()
 
-    # THEN it was tried once, is not pending, and its dead letter says why
-    assert notifier.calls == 1 and outbox.pending() == []
+    # THEN each channel was tried once, it is not pending, and its dead letter says why
+    assert notifier.calls == 2 and outbox.pending() == []
     [(_key, record)] = outbox.dead_letters()
     assert record["attempts"] == 1
     assert record["dead_reason"].startswith("refused")
