@@ -1,0 +1,84 @@
+"""A broker that accepts the TCP connection and then never answers the CONNECT.
+
+GIVEN a listener that takes the agent's connections and says nothing (an overloaded broker,
+a proxy with no upstream), the agent must give each CONNECT up after its CONNACK timeout,
+try again with backoff and no more than one CONNECT a second (IoT Core's quota per client
+id, iot-core-rules-and-limits §3), keep its durable queue, and deliver everything once the
+broker answers. An attempt it gave up must leave nothing behind: a client still reconnecting
+on its own with the agent's client id takes the id over from the agent's live connection
+(§2: a second connection with the same id disconnects the first), again and again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from edge_helpers import Receiver
+from tcp_gate import TcpGate
+
+from cloud.runtime.broker import EmbeddedBroker
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
+from edge.wire import Sample
+
+pytestmark = pytest.mark.mosquitto
+
+SILENT_S = 8.0
+SETTLE_S = 5.0
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5", "auto"])
+def test_a_broker_that_never_answers_connect_is_retried_with_backoff_and_loses_nothing(
+    protocol: str, tmp_path: Path
+) -> None:
+    with EmbeddedBroker("mosquitto") as broker:
+        receiver = Receiver(broker.host, broker.port, client_id=f"rx-silent-{protocol}")
+        gate = TcpGate(broker.host, broker.port)
+        gate.hold()  # connections are accepted; not one byte reaches the broker
+        agent = Agent(
+            AgentConfig(
+                site="s",
+                sender="gw-silent",
+                broker_url=gate.url,
+                queue_path=str(tmp_path / "q.db"),
+                assets=("d1",),
+                protocol=protocol,
+                shadow=False,
+                max_batch_delay_s=0.05,
+                backoff_min_s=0.05,
+                backoff_max_s=1.0,
+            ),
+            SystemClock(),
+        )
+        agent.start()
+        try:
+            agent.submit("d1", [Sample(1_700_000_000_000 + i, {"x": float(i)}) for i in range(50)])
+            started = time.monotonic()
+            time.sleep(SILENT_S)
+            status = agent.status()
+            assert status["connects"] == 0
+            assert status["queue_depth"] == 50
+            assert "connect" in str(status["last_error"])
+            assert 2 <= gate.accepted <= SILENT_S + 1, (
+                f"{gate.accepted} connections in {time.monotonic() - started:.1f} s of silence"
+            )
+
+            gate.cut_and_close()  # what the silent broker holds goes; it answers from now on
+            released = gate.accepted
+            gate.open()
+            assert receiver.wait_for(50, 20), receiver.count()
+            assert agent.status()["queue_depth"] == 0
+
+            connects = agent.status()["connects"]
+            time.sleep(SETTLE_S)
+            status = agent.status()
+            assert status["connected"] and status["connects"] == connects, status
+            assert gate.accepted - released == connects, (
+                f"{gate.accepted - released} connections since the broker answered, "
+                f"{connects} of them the agent's: an abandoned client is still connecting"
+            )
+        finally:
+            agent.stop(flush=False, timeout=2)
+            gate.close()
