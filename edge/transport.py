@@ -240,6 +240,7 @@ class CrtTransport:
         except Exception as exc:
             done.wait(0.5)  # the CONNACK, if any, comes with the failure event
             _quietly_disconnect(connection)
+            _stop_client(client)
             connack = outcome.get("connack")
             code = getattr(connack, "reason_code", None)
             if code is not None and int(code) >= 0x80:  # a CONNACK saying no: say why
@@ -284,6 +285,18 @@ def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> Non
         connection.disconnect().result(wait_s)
     except Exception as exc:
         log.debug("disconnect: %s", exc)
+
+
+def _stop_client(client: mqtt5.Client) -> None:
+    """Stop an MQTT 5 client whose first CONNECT failed. The 3.1.1 interface's disconnect
+    does not stop a client that never connected: it went on reconnecting by itself with
+    the agent's client id, and once the broker answered, each of its CONNECTs took the id
+    over from the agent's live connection (a second connection with one client id
+    disconnects the first), every couple of seconds for as long as the agent ran."""
+    try:
+        client.stop()
+    except Exception as exc:
+        log.debug("stop: %s", exc)
 
 
 def close_connection(connection: mqtt.Connection) -> None:
