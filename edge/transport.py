@@ -114,6 +114,9 @@ class CrtTransport:
         broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
         """The protocol the last successful connection used."""
+        self.disconnect_reason: str | None = None
+        """The reason code of the last DISCONNECT the broker sent (MQTT 5), e.g.
+        ``SESSION_TAKEN_OVER (142)``; None when it closed the link without one."""
         self._elg = io.EventLoopGroup(1)
         self._bootstrap = io.ClientBootstrap(self._elg, io.DefaultHostResolver(self._elg))
         self._tls_ctx = _tls_context(tls, self.endpoint) if self.endpoint.tls else None
@@ -142,6 +145,7 @@ class CrtTransport:
 
     def connect(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
         """Open a connection and return it connected; raise LinkDown when that fails."""
+        self.disconnect_reason = None
         if not self._fallback:
             try:
                 connection = self._connect5(on_interrupted)
@@ -201,6 +205,11 @@ class CrtTransport:
             outcome.setdefault("connack", data.connack_packet)
             done.set()
 
+        def disconnected(data: mqtt5.LifecycleDisconnectData) -> None:
+            code = getattr(data.disconnect_packet, "reason_code", None)
+            if code is not None and int(code) >= 0x80:
+                self.disconnect_reason = f"{_disconnect_name(code)} ({int(code)})"
+
         client = mqtt5.Client(
             mqtt5.ClientOptions(
                 host_name=self.endpoint.host,
@@ -229,6 +238,7 @@ class CrtTransport:
                 else min(self.connect_timeout_ms, 1500),
                 ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
                 on_lifecycle_event_connection_failure_fn=failure,
+                on_lifecycle_event_disconnection_fn=disconnected,
                 disable_metrics=self._plain_username,
             )
         )
@@ -263,6 +273,13 @@ CHECK = "check the credentials ([auth], or [tls] cert and key) and the broker's 
 def _code_name(code: object) -> str:
     try:
         return mqtt5.ConnectReasonCode(int(code)).name  # type: ignore[call-overload]
+    except ValueError:
+        return "UNKNOWN_REASON"
+
+
+def _disconnect_name(code: object) -> str:
+    try:
+        return mqtt5.DisconnectReasonCode(int(code)).name  # type: ignore[call-overload]
     except ValueError:
         return "UNKNOWN_REASON"
 
