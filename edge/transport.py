@@ -193,8 +193,17 @@ class CrtTransport:
             connection.connect().result(self.connect_timeout_ms / 1000 + 2)
         except Exception as exc:
             _quietly_disconnect(connection)
-            raise LinkDown(f"connect to {self._where}: {_refusal3(exc)}") from exc
+            raise LinkDown(
+                f"connect to {self._where}: {_refusal3(exc, self.ping_timeout_ms)}"
+            ) from exc
         return connection
+
+    def _connack_timeout_ms(self) -> int:
+        """How long an MQTT 5 CONNECT waits for its CONNACK: shorter while probing, as a
+        broker speaking only 3.1.1 may never answer it."""
+        if self.protocol == "5":
+            return self.connect_timeout_ms
+        return min(self.connect_timeout_ms, 1500)
 
     def _connect5(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
         outcome: dict[str, object] = {}
@@ -233,9 +242,7 @@ class CrtTransport:
                 min_reconnect_delay_ms=500,
                 max_reconnect_delay_ms=2000,
                 ping_timeout_ms=self.ping_timeout_ms,
-                connack_timeout_ms=self.connect_timeout_ms
-                if self.protocol == "5"
-                else min(self.connect_timeout_ms, 1500),
+                connack_timeout_ms=self._connack_timeout_ms(),
                 ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
                 on_lifecycle_event_connection_failure_fn=failure,
                 on_lifecycle_event_disconnection_fn=disconnected,
@@ -259,7 +266,8 @@ class CrtTransport:
                     f"MQTT 5 connect to {self._where}: {REFUSED}: {_code_name(code)} "
                     f"({int(code)}){f' ({why})' if why else ''}; {CHECK}"
                 ) from exc
-            error = LinkDown(f"MQTT 5 connect to {self._where}: {exc}")
+            connack_s = self._connack_timeout_ms() / 1000
+            error = LinkDown(f"MQTT 5 connect to {self._where}: {_unanswered(exc, connack_s)}")
             # a CONNACK timeout means a broker listened but did not speak MQTT 5
             error.reached = "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
             raise error from exc
@@ -284,17 +292,29 @@ def _disconnect_name(code: object) -> str:
         return "UNKNOWN_REASON"
 
 
-def _refusal3(exc: BaseException) -> str:
+def _refusal3(exc: BaseException, connack_timeout_ms: int) -> str:
     """What a failed MQTT 3.1.1 connect means, in one line. awscrt gives the CONNACK's
     return code when it has one, and otherwise reports a CONNACK that refuses the client
     (wrong credentials, a client id or a certificate the broker does not take) as a
-    protocol error, which names no reason."""
+    protocol error, which names no reason. Its 3.1.1 client waits for a CONNACK as long
+    as for a PINGRESP (the ping timeout)."""
     code = exc.args[0] if exc.args else None
     if isinstance(code, mqtt.ConnectReturnCode):
         return f"{REFUSED}: {code.name} ({int(code)}); {CHECK}"
     if getattr(exc, "name", "") == "AWS_ERROR_MQTT_PROTOCOL_ERROR":
         return f"{REFUSED} or broke MQTT (awscrt: {exc}); MQTT 3.1.1 gives no reason: {CHECK}"
-    return str(exc)
+    return _unanswered(exc, connack_timeout_ms / 1000)
+
+
+def _unanswered(exc: BaseException, connack_s: float) -> str:
+    """A connect that timed out, said as such: awscrt's own words name no packet, and a
+    wait that ran out here has no words at all."""
+    if isinstance(exc, TimeoutError) or getattr(exc, "name", "") == "AWS_ERROR_MQTT_TIMEOUT":
+        return (
+            f"no CONNACK within {connack_s:g} s: the broker took the connection and did "
+            "not answer the CONNECT"
+        )
+    return str(exc) or type(exc).__name__
 
 
 def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> None:
