@@ -11,6 +11,8 @@ on its own with the agent's client id takes the id over from the agent's live co
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -93,3 +95,84 @@ def test_a_broker_that_never_answers_connect_is_retried_with_backoff_and_loses_n
         finally:
             agent.stop(flush=False, timeout=2)
             gate.close()
+
+
+class SlowConnack:
+    """A broker that answers each CONNECT (MQTT 3.1.1) with a CONNACK only after
+    *delay_s*, then holds the connection open, answering PINGREQs; it counts connections
+    and how many are open."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.accepted = 0
+        self.open = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"mqtt://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                self.open += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if not conn.recv(65536):
+                return
+            time.sleep(self.delay_s)
+            conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: accepted, no session
+            while data := conn.recv(65536):
+                if data[0] == 0xC0:  # PINGREQ
+                    conn.sendall(b"\xd0\x00")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                self.open -= 1
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_late_connack_within_the_ping_timeout_is_waited_for_with_one_connection(
+    tmp_path: Path,
+) -> None:
+    """awscrt's MQTT 3.1.1 client waits for a CONNACK as long as for a PINGRESP. An agent
+    that gave up sooner left that client connecting: it got its CONNACK, stayed connected
+    with the agent's client id beside the agent's next connection, and the agent counted
+    as offline."""
+    broker = SlowConnack(delay_s=7.0)
+    agent = Agent(
+        AgentConfig(
+            site="s",
+            sender="gw-slow",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "q.db"),
+            assets=("d1",),
+            protocol="3.1.1",
+            ping_timeout_ms=20_000,
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=1.0,
+        ),
+        SystemClock(),
+    )
+    agent.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not agent.status()["connected"]:
+            time.sleep(0.1)
+        time.sleep(1)
+        assert agent.status()["connected"], agent.status()["last_error"]
+        assert (broker.accepted, broker.open) == (1, 1)
+    finally:
+        agent.stop(flush=False, timeout=2)
+        broker.close()
