@@ -169,6 +169,12 @@ class CrtTransport:
         return connection
 
     def _connect3(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
+        abandoned = threading.Event()
+
+        def connected(connection: mqtt.Connection, **_: object) -> None:
+            if abandoned.is_set():  # given up here: it must not hold the client id
+                connection.disconnect()
+
         connection = mqtt.Connection(
             client=self._mqtt3,
             host_name=self.endpoint.host,
@@ -188,10 +194,15 @@ class CrtTransport:
             username=self.username,
             password=self._password,
             disable_metrics=self._plain_username,
+            on_connection_success=lambda connection, callback_data: connected(connection),
         )
         try:
-            connection.connect().result(self.connect_timeout_ms / 1000 + 2)
+            # awscrt's 3.1.1 client waits for a CONNACK as long as for a PINGRESP; waiting
+            # less here gave up on a client that went on connecting, then held the client
+            # id beside the next connection (its disconnect does nothing while connecting)
+            connection.connect().result((self.connect_timeout_ms + self.ping_timeout_ms) / 1000 + 2)
         except Exception as exc:
+            abandoned.set()
             _quietly_disconnect(connection)
             raise LinkDown(
                 f"connect to {self._where}: {_refusal3(exc, self.ping_timeout_ms)}"
