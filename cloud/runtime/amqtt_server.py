@@ -182,7 +182,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
         ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
-        one the ``--auth`` policy does not allow (:meth:`_policy_problem`)."""
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`); and a retained
+        one on any reserved topic, where IoT Core keeps none."""
         if publish_packet.qos == QOS_2:
             log.warning(
                 "%s: QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
@@ -191,9 +192,13 @@ class RedeliveringHandler(BrokerProtocolHandler):
             )
             await self.handle_connection_closed()
             return
-        problem = iot_core_topic_problem(publish_packet.topic_name or "")
+        topic = publish_packet.topic_name or ""
+        problem = iot_core_topic_problem(topic)
+        if problem is None and publish_packet.retain_flag and topic.startswith("$"):
+            # kept, a request or a delta would be replayed on every subscribe to its topic
+            problem = f"{topic[:64]!r} is a reserved topic, where messages are not retained"
         if problem is None:
-            problem = self._policy_problem(publish_packet.topic_name or "")
+            problem = self._policy_problem(topic)
         if problem is not None:
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
