@@ -11,6 +11,7 @@ on its own with the agent's client id takes the id over from the agent's live co
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -173,6 +174,47 @@ def test_a_late_connack_within_the_ping_timeout_is_waited_for_with_one_connectio
         time.sleep(1)
         assert agent.status()["connected"], agent.status()["last_error"]
         assert (broker.accepted, broker.open) == (1, 1)
+    finally:
+        agent.stop(flush=False, timeout=2)
+        broker.close()
+
+
+def test_a_broker_that_never_acknowledges_is_left_with_backoff_and_not_blamed_on_the_client_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that takes the CONNECT and every PUBLISH and acknowledges none: the agent
+    gives each connection up after ``ack_timeout_s``, connects again with backoff and keeps
+    its queue. It dropped those links itself, so it must not say another client holds its
+    client id."""
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    broker = SlowConnack(delay_s=0.0)
+    agent = Agent(
+        AgentConfig(
+            site="s",
+            sender="gw-mute",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "q.db"),
+            assets=("d1",),
+            protocol="3.1.1",
+            shadow=False,
+            max_batch_delay_s=0.05,
+            ack_timeout_s=0.5,
+            backoff_min_s=0.05,
+            backoff_max_s=0.5,
+        ),
+        SystemClock(),
+    )
+    agent.start()
+    try:
+        agent.submit("d1", [Sample(1_700_000_000_000 + i, {"x": float(i)}) for i in range(20)])
+        deadline = time.monotonic() + 20
+        while agent.status()["connects"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = agent.status()
+        assert status["connects"] >= 5, status
+        assert status["queue_depth"] == 20
+        assert not [r for r in caplog.records if getattr(r, "event", "") == "client_id_taken"]
+        assert status["link_drops_in_a_row"] == 0
     finally:
         agent.stop(flush=False, timeout=2)
         broker.close()
