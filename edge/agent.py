@@ -289,7 +289,11 @@ class Agent:
         self._refusal_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
         self._takeover_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
         self._quick_drops = 0
-        """Links in a row that dropped within :data:`STABLE_LINK_S` of connecting."""
+        """Links in a row that the broker or the network closed within :data:`STABLE_LINK_S`
+        of connecting."""
+        self._lost = False
+        """The current link was closed from the far side, not by the agent (its PUBACK
+        watchdog, a stop)."""
         self._link_acks = 0
         """PUBACKs of telemetry on the current connection."""
         self._link_pending: set[int] = set()
@@ -574,7 +578,8 @@ class Agent:
                     up_s,
                     extra={"event": "error"},
                 )
-                self._count_quick_drop()
+                if self._lost:
+                    self._count_quick_drop()
             attempt = min(attempt + 1, 20)
             cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
             since = max(up_s, time.monotonic() - started)  # since this attempt's CONNECT
@@ -613,6 +618,7 @@ class Agent:
         with self._lock:
             generation = self._generation + 1
         self._link_down.clear()
+        self._lost = False
         connection = self.transport.connect(lambda error: self._on_interrupted(error, generation))
         try:
             if self.shadow is not None:
@@ -666,6 +672,7 @@ class Agent:
             current = self._generation
         if generation >= current:  # a late callback of an abandoned connection is ignored
             self._error(f"connection lost: {error}")
+            self._lost = True
             self._link_down.set()
 
     def _drop_connection(self) -> None:
