@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -228,7 +229,9 @@ class CrtTransport:
         def disconnected(data: mqtt5.LifecycleDisconnectData) -> None:
             code = getattr(data.disconnect_packet, "reason_code", None)
             if code is not None and int(code) >= 0x80:
-                self.disconnect_reason = f"{_disconnect_name(code)} ({int(code)})"
+                self.disconnect_reason = (
+                    f"{_code_name(code, mqtt5.DisconnectReasonCode)} ({int(code)})"
+                )
 
         client = mqtt5.Client(
             mqtt5.ClientOptions(
@@ -289,16 +292,10 @@ REFUSED = "the broker refused the connection"
 CHECK = "check the credentials ([auth], or [tls] cert and key) and the broker's policy"
 
 
-def _code_name(code: object) -> str:
+def _code_name(code: object, codes: type[IntEnum] = mqtt5.ConnectReasonCode) -> str:
+    """The name of an MQTT 5 reason code (a CONNACK's unless *codes* says otherwise)."""
     try:
-        return mqtt5.ConnectReasonCode(int(code)).name  # type: ignore[call-overload]
-    except ValueError:
-        return "UNKNOWN_REASON"
-
-
-def _disconnect_name(code: object) -> str:
-    try:
-        return mqtt5.DisconnectReasonCode(int(code)).name  # type: ignore[call-overload]
+        return codes(int(code)).name  # type: ignore[call-overload]
     except ValueError:
         return "UNKNOWN_REASON"
 
