@@ -69,6 +69,12 @@ as the AWS IoT Device SDK's ``minConnectedTimeToResetReconnectDelayMs`` (30 s). 
 drops at once (a second device taking over the same client id, which IoT Core allows once
 a second, or a policy refusing its publishes) would otherwise reconnect in a tight loop."""
 
+TAKEOVER_HINT_AFTER = 3
+"""Links in a row that dropped within :data:`STABLE_LINK_S` of connecting before the agent
+says another client may hold its client id: a second connection with one client id
+disconnects the first (IoT Core, and MQTT for any broker), so two agents started with one
+sender take turns on the link for good, each seeing only "socket is closed"."""
+
 REFUSAL_LOG_INTERVAL_S = 60.0
 """The least time (seconds) between two lines about publishes the broker refused."""
 
@@ -281,6 +287,13 @@ class Agent:
         """seq -> (monotonic time before which it is not sent again, refusals so far): a
         publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
         self._refusal_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
+        self._takeover_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
+        self._quick_drops = 0
+        """Links in a row that the broker or the network closed within :data:`STABLE_LINK_S`
+        of connecting."""
+        self._lost = False
+        """The current link was closed from the far side, not by the agent (its PUBACK
+        watchdog, a stop)."""
         self._link_acks = 0
         """PUBACKs of telemetry on the current connection."""
         self._link_pending: set[int] = set()
@@ -474,6 +487,7 @@ class Agent:
                 "messages_sent": counters.sent_messages,
                 "messages_resent": counters.resent_messages,
                 "connects": counters.connects,
+                "link_drops_in_a_row": self._quick_drops,
                 "last_error": counters.last_error,
                 "applied": {a: dict(v) for a, v in self.applied.items()},
                 "updated": self.clock.now(),
@@ -556,12 +570,16 @@ class Agent:
             else:
                 if up_s >= STABLE_LINK_S or not self._running:
                     attempt = 0
+                    with self._lock:
+                        self._quick_drops = 0
                     continue
                 log.warning(
                     "link dropped after %.1f s; reconnecting with backoff",
                     up_s,
                     extra={"event": "error"},
                 )
+                if self._lost:
+                    self._count_quick_drop()
             attempt = min(attempt + 1, 20)
             cap = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**attempt)
             since = max(up_s, time.monotonic() - started)  # since this attempt's CONNECT
@@ -569,12 +587,38 @@ class Agent:
                 max(random.uniform(self.config.backoff_min_s, cap), CONNECT_INTERVAL_S - since)
             )
 
+    def _count_quick_drop(self) -> None:
+        """Count a link that dropped soon after connecting; from :data:`TAKEOVER_HINT_AFTER`
+        in a row on, say (a line a minute at most, and in ``last_error``) that another
+        client may be connected with this agent's client id."""
+        with self._lock:
+            self._quick_drops += 1
+            drops = self._quick_drops
+            if drops < TAKEOVER_HINT_AFTER:
+                return
+            due = self._takeover_lines.add()
+            reason = self.transport.disconnect_reason
+            sender = self.config.sender
+            message = (
+                f"the broker closed the connection {drops} times in a row within "
+                f"{STABLE_LINK_S:g} s of accepting it"
+                + (f" (it said {reason})" if reason else "")
+                + f": another client may be connected with client id {sender!r}, and a "
+                "second connection with one client id disconnects the first, so the two take "
+                "turns for good; give each agent or device its own sender (thing name), or "
+                "check the broker's policy for this device"
+            )
+            self._counters.last_error = message
+        if due:
+            log.error(message, extra={"event": "client_id_taken", "drops": drops})
+
     def _link_once(self) -> float:
         """Connect, subscribe, serve until the link drops; how long it was up (seconds).
         Raise LinkDown to back off."""
         with self._lock:
             generation = self._generation + 1
         self._link_down.clear()
+        self._lost = False
         connection = self.transport.connect(lambda error: self._on_interrupted(error, generation))
         try:
             if self.shadow is not None:
@@ -628,6 +672,7 @@ class Agent:
             current = self._generation
         if generation >= current:  # a late callback of an abandoned connection is ignored
             self._error(f"connection lost: {error}")
+            self._lost = True
             self._link_down.set()
 
     def _drop_connection(self) -> None:

@@ -9,6 +9,7 @@ protocol = "auto"                 # "auto" | "5" | "3.1.1"
 assets = ["pump-01", "pump-02"]
 queue = "state/queue.db"          # relative paths are relative to this file
 basic_ingest_rule = "plantwatch_telemetry_to_batcher"  # optional: telemetry via Basic Ingest
+qos = 1                           # optional; the only QoS the agent uses (IoT Core: 0 and 1)
 
 [queue]                           # optional
 max_bytes = 268435456
@@ -73,6 +74,7 @@ _AGENT_KEYS = {
     "status_interval_s",
     "shutdown_timeout_s",
     "basic_ingest_rule",
+    "qos",
 }
 
 _INT, _NUMBER, _BOOL, _TEXT = "an integer", "a number", "true or false", "a string"
@@ -192,6 +194,8 @@ def parse_config(
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
     for key in sorted(set(agent) & set(_OPTION_TYPES)):
         _check_option("agent", key, agent[key], file)
+    if "qos" in agent:
+        _check_qos(agent["qos"], f"{file}: [agent].qos")
     rule = agent.get("basic_ingest_rule")
     if rule is not None and not RULE_NAME_RE.fullmatch(rule):
         raise ConfigError(
@@ -201,7 +205,15 @@ def parse_config(
     if agent.get("backoff_max_s", 30.0) < agent.get("backoff_min_s", 0.2):
         raise ConfigError(f"{file}: [agent].backoff_max_s: must be at least backoff_min_s")
     options: dict[str, Any] = {}
-    for key in _AGENT_KEYS - {"site", "sender", "broker", "assets", "queue", "shutdown_timeout_s"}:
+    for key in _AGENT_KEYS - {
+        "site",
+        "sender",
+        "broker",
+        "assets",
+        "queue",
+        "shutdown_timeout_s",
+        "qos",
+    }:
         if key in agent:
             options[key] = agent[key]
     if "status_path" in options:
@@ -291,6 +303,26 @@ def _source(
         raise ConfigError(f"{where}.factory: expected 'package.module:function'")
     options = {k: v for k, v in spec.items() if k not in ("type", "factory")}
     return lambda: load_plugin(factory, options, assets)
+
+
+def _check_qos(value: object, where: str) -> None:
+    """``qos``: only 1, what the agent publishes and subscribes with, may be written. IoT
+    Core takes QoS 0 and 1 only: a QoS 2 publish or subscription gets no PUBACK or SUBACK
+    (iot-core-rules-and-limits §2), so a device asking for it waits for an answer that never
+    comes. QoS 0 has no PUBACK, and a reading leaves the queue only when one arrives."""
+    if value == 1 and type(value) is int:
+        return
+    if value == 0 and type(value) is int:
+        raise ConfigError(
+            f"{where}: 0: a QoS 0 publish gets no PUBACK, and the agent deletes a reading "
+            "from its queue only when the broker acknowledged it; it publishes at QoS 1 "
+            "(remove the setting or write qos = 1)"
+        )
+    raise ConfigError(
+        f"{where}: {value!r}: AWS IoT Core takes QoS 0 and 1 only (a QoS 2 publish or "
+        "subscription gets no PUBACK or SUBACK); the agent publishes and subscribes at QoS 1 "
+        "(remove the setting or write qos = 1)"
+    )
 
 
 def _check_csv_options(spec: dict[str, Any], where: str) -> None:

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -114,6 +115,9 @@ class CrtTransport:
         broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
         """The protocol the last successful connection used."""
+        self.disconnect_reason: str | None = None
+        """The reason code of the last DISCONNECT the broker sent (MQTT 5), e.g.
+        ``SESSION_TAKEN_OVER (142)``; None when it closed the link without one."""
         self._elg = io.EventLoopGroup(1)
         self._bootstrap = io.ClientBootstrap(self._elg, io.DefaultHostResolver(self._elg))
         self._tls_ctx = _tls_context(tls, self.endpoint) if self.endpoint.tls else None
@@ -142,6 +146,7 @@ class CrtTransport:
 
     def connect(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
         """Open a connection and return it connected; raise LinkDown when that fails."""
+        self.disconnect_reason = None
         if not self._fallback:
             try:
                 connection = self._connect5(on_interrupted)
@@ -165,6 +170,12 @@ class CrtTransport:
         return connection
 
     def _connect3(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
+        abandoned = threading.Event()
+
+        def connected(connection: mqtt.Connection, **_: object) -> None:
+            if abandoned.is_set():  # given up here: it must not hold the client id
+                connection.disconnect()
+
         connection = mqtt.Connection(
             client=self._mqtt3,
             host_name=self.endpoint.host,
@@ -184,13 +195,27 @@ class CrtTransport:
             username=self.username,
             password=self._password,
             disable_metrics=self._plain_username,
+            on_connection_success=lambda connection, callback_data: connected(connection),
         )
         try:
-            connection.connect().result(self.connect_timeout_ms / 1000 + 2)
+            # awscrt's 3.1.1 client waits for a CONNACK as long as for a PINGRESP; waiting
+            # less here gave up on a client that went on connecting, then held the client
+            # id beside the next connection (its disconnect does nothing while connecting)
+            connection.connect().result((self.connect_timeout_ms + self.ping_timeout_ms) / 1000 + 2)
         except Exception as exc:
+            abandoned.set()
             _quietly_disconnect(connection)
-            raise LinkDown(f"connect to {self._where}: {_refusal3(exc)}") from exc
+            raise LinkDown(
+                f"connect to {self._where}: {_refusal3(exc, self.ping_timeout_ms)}"
+            ) from exc
         return connection
+
+    def _connack_timeout_ms(self) -> int:
+        """How long an MQTT 5 CONNECT waits for its CONNACK: shorter while probing, as a
+        broker speaking only 3.1.1 may never answer it."""
+        if self.protocol == "5":
+            return self.connect_timeout_ms
+        return min(self.connect_timeout_ms, 1500)
 
     def _connect5(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
         outcome: dict[str, object] = {}
@@ -200,6 +225,13 @@ class CrtTransport:
             outcome.setdefault("error", data.exception)
             outcome.setdefault("connack", data.connack_packet)
             done.set()
+
+        def disconnected(data: mqtt5.LifecycleDisconnectData) -> None:
+            code = getattr(data.disconnect_packet, "reason_code", None)
+            if code is not None and int(code) >= 0x80:
+                self.disconnect_reason = (
+                    f"{_code_name(code, mqtt5.DisconnectReasonCode)} ({int(code)})"
+                )
 
         client = mqtt5.Client(
             mqtt5.ClientOptions(
@@ -224,11 +256,10 @@ class CrtTransport:
                 min_reconnect_delay_ms=500,
                 max_reconnect_delay_ms=2000,
                 ping_timeout_ms=self.ping_timeout_ms,
-                connack_timeout_ms=self.connect_timeout_ms
-                if self.protocol == "5"
-                else min(self.connect_timeout_ms, 1500),
+                connack_timeout_ms=self._connack_timeout_ms(),
                 ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
                 on_lifecycle_event_connection_failure_fn=failure,
+                on_lifecycle_event_disconnection_fn=disconnected,
                 disable_metrics=self._plain_username,
             )
         )
@@ -240,6 +271,7 @@ class CrtTransport:
         except Exception as exc:
             done.wait(0.5)  # the CONNACK, if any, comes with the failure event
             _quietly_disconnect(connection)
+            _stop_client(client)
             connack = outcome.get("connack")
             code = getattr(connack, "reason_code", None)
             if code is not None and int(code) >= 0x80:  # a CONNACK saying no: say why
@@ -248,7 +280,8 @@ class CrtTransport:
                     f"MQTT 5 connect to {self._where}: {REFUSED}: {_code_name(code)} "
                     f"({int(code)}){f' ({why})' if why else ''}; {CHECK}"
                 ) from exc
-            error = LinkDown(f"MQTT 5 connect to {self._where}: {exc}")
+            connack_s = self._connack_timeout_ms() / 1000
+            error = LinkDown(f"MQTT 5 connect to {self._where}: {_unanswered(exc, connack_s)}")
             # a CONNACK timeout means a broker listened but did not speak MQTT 5
             error.reached = "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
             raise error from exc
@@ -259,24 +292,37 @@ REFUSED = "the broker refused the connection"
 CHECK = "check the credentials ([auth], or [tls] cert and key) and the broker's policy"
 
 
-def _code_name(code: object) -> str:
+def _code_name(code: object, codes: type[IntEnum] = mqtt5.ConnectReasonCode) -> str:
+    """The name of an MQTT 5 reason code (a CONNACK's unless *codes* says otherwise)."""
     try:
-        return mqtt5.ConnectReasonCode(int(code)).name  # type: ignore[call-overload]
+        return codes(int(code)).name  # type: ignore[call-overload]
     except ValueError:
         return "UNKNOWN_REASON"
 
 
-def _refusal3(exc: BaseException) -> str:
+def _refusal3(exc: BaseException, connack_timeout_ms: int) -> str:
     """What a failed MQTT 3.1.1 connect means, in one line. awscrt gives the CONNACK's
     return code when it has one, and otherwise reports a CONNACK that refuses the client
     (wrong credentials, a client id or a certificate the broker does not take) as a
-    protocol error, which names no reason."""
+    protocol error, which names no reason. Its 3.1.1 client waits for a CONNACK as long
+    as for a PINGRESP (the ping timeout)."""
     code = exc.args[0] if exc.args else None
     if isinstance(code, mqtt.ConnectReturnCode):
         return f"{REFUSED}: {code.name} ({int(code)}); {CHECK}"
     if getattr(exc, "name", "") == "AWS_ERROR_MQTT_PROTOCOL_ERROR":
         return f"{REFUSED} or broke MQTT (awscrt: {exc}); MQTT 3.1.1 gives no reason: {CHECK}"
-    return str(exc)
+    return _unanswered(exc, connack_timeout_ms / 1000)
+
+
+def _unanswered(exc: BaseException, connack_s: float) -> str:
+    """A connect that timed out, said as such: awscrt's own words name no packet, and a
+    wait that ran out here has no words at all."""
+    if isinstance(exc, TimeoutError) or getattr(exc, "name", "") == "AWS_ERROR_MQTT_TIMEOUT":
+        return (
+            f"no CONNACK within {connack_s:g} s: the broker took the connection and did "
+            "not answer the CONNECT"
+        )
+    return str(exc) or type(exc).__name__
 
 
 def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> None:
@@ -284,6 +330,18 @@ def _quietly_disconnect(connection: mqtt.Connection, wait_s: float = 2.0) -> Non
         connection.disconnect().result(wait_s)
     except Exception as exc:
         log.debug("disconnect: %s", exc)
+
+
+def _stop_client(client: mqtt5.Client) -> None:
+    """Stop an MQTT 5 client whose first CONNECT failed. The 3.1.1 interface's disconnect
+    does not stop a client that never connected: it went on reconnecting by itself with
+    the agent's client id, and once the broker answered, each of its CONNECTs took the id
+    over from the agent's live connection (a second connection with one client id
+    disconnects the first), every couple of seconds for as long as the agent ran."""
+    try:
+        client.stop()
+    except Exception as exc:
+        log.debug("stop: %s", exc)
 
 
 def close_connection(connection: mqtt.Connection) -> None:

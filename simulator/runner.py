@@ -107,6 +107,8 @@ class DirectPublisher:
         self._seq = 0
         self._last: Any = None
         self._on_command = on_command
+        self._versions: dict[str, int] = {}
+        """Per thing, the version of the last delta applied."""
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
         address.apply(self._client)  # TLS, and USER:PASSWORD@ from the URL (up --auth)
         self._client.max_inflight_messages_set(inflight)
@@ -132,15 +134,33 @@ class DirectPublisher:
             raise PlantwatchError(f"{address.url}: no CONNACK within 15 s")
 
     def _on_message(self, _c: object, _u: object, msg: Any) -> None:
-        """A shadow delta: apply each desired key the fleet knows, report what was applied."""
+        """A shadow delta: apply each desired key the fleet knows, report what was applied.
+
+        Deltas may come more than once and out of order (the broker may deliver a message
+        again, with a new packet id); as AWS's shadow guide says, one whose ``version`` is
+        not newer than the last applied is old news and is skipped: applied, a late one
+        would undo a newer command."""
         thing = msg.topic.split("/")[2]
         try:
-            desired = json.loads(msg.payload)["state"]
+            doc = json.loads(msg.payload)
+            desired = doc["state"]
         except (ValueError, KeyError, TypeError):
             log.warning("%s: delta without a state object", msg.topic)
             return
         if self._on_command is None or not isinstance(desired, dict):
             return
+        version = doc.get("version")
+        if isinstance(version, int) and not isinstance(version, bool):
+            last = self._versions.get(thing)
+            if last is not None and version <= last:
+                log.info(
+                    "%s: delta version %d is not newer than %d, already applied; skipped",
+                    thing,
+                    version,
+                    last,
+                )
+                return
+            self._versions[thing] = version
         applied = {}
         for key, value in desired.items():
             try:

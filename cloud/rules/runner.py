@@ -54,7 +54,12 @@ from cloud.rules.transport import (
 )
 from edge.clock import Clock
 from edge.errors import ConfigError, PlantwatchError
-from edge.wire import BASIC_INGEST_PREFIX, MAX_PAYLOAD_BYTES, split_basic_ingest
+from edge.wire import (
+    BASIC_INGEST_PREFIX,
+    MAX_PAYLOAD_BYTES,
+    client_id_problem,
+    split_basic_ingest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +249,15 @@ class RulesRunner:
             raise ConfigError("a rule has a republish action or errorAction: pass a republisher")
         if protocol not in ("3.1.1", "5"):
             raise ConfigError(f"protocol {protocol!r}: expected '3.1.1' or '5'")
+        # the session is persistent, so it needs an id (MQTT-3.1.3-8), and one IoT Core's
+        # rules would take: a broker refuses others with a CONNACK that names no reason
+        problem = (
+            "client id is empty; its persistent session needs one"
+            if not client_id
+            else client_id_problem(client_id)
+        )
+        if problem:
+            raise ConfigError(f"rules runner: {problem}")
         self.address = parse_broker_url(broker_url)
         self.url = self.address.url
         self.batcher = batcher

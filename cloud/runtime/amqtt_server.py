@@ -52,9 +52,12 @@ from amqtt.session import INCOMING, OUTGOING
 from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
+from edge.logs import LineEvery
 from edge.wire import client_id_problem, iot_core_topic_problem
 
 log = logging.getLogger("plantwatch.amqtt")
+_RESERVED_RETAIN_LINES = LineEvery(60.0)
+"""Retained publishes to reserved topics: one log line a minute at most, with the count."""
 SUBACK_FAILURE = 0x80
 CONNECT_TIMEOUT_S = 10.0
 """A connection must have sent its whole CONNECT this long after it opened (as the shadow
@@ -182,7 +185,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
         ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
-        one the ``--auth`` policy does not allow (:meth:`_policy_problem`)."""
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`). A retained one
+        on a reserved topic is delivered but not kept: IoT Core keeps none there."""
         if publish_packet.qos == QOS_2:
             log.warning(
                 "%s: QoS 2 publish on %r refused (QoS 0 and 1 only); connection closed",
@@ -191,13 +195,28 @@ class RedeliveringHandler(BrokerProtocolHandler):
             )
             await self.handle_connection_closed()
             return
-        problem = iot_core_topic_problem(publish_packet.topic_name or "")
+        topic = publish_packet.topic_name or ""
+        problem = iot_core_topic_problem(topic)
         if problem is None:
-            problem = self._policy_problem(publish_packet.topic_name or "")
+            problem = self._policy_problem(topic)
         if problem is not None:
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
+        if publish_packet.retain_flag and topic.startswith("$"):
+            # served once, never kept: kept, a shadow request or delta would be replayed as
+            # a command on every subscribe to its topic
+            publish_packet.retain_flag = False
+            unlogged = _RESERVED_RETAIN_LINES.add()
+            if unlogged:
+                log.warning(
+                    "%s: retain flag on reserved topic %r ignored (%d such publish%s since the "
+                    "last line): IoT Core keeps no retained message there",
+                    _who(self.session),
+                    topic[:64],
+                    unlogged,
+                    "" if unlogged == 1 else "es",
+                )
         if _READY is not None and not _READY.is_set():
             await _READY.wait()  # held, unacknowledged, until the stack has subscribed
         await super().handle_publish(publish_packet)

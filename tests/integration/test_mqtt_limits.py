@@ -288,3 +288,25 @@ def test_amqtt_refuses_a_topic_over_iot_cores_size_or_depth(topic: str, delivere
             sender.wait(lambda: sender.disconnects >= 1, "the broker closing the connection")
         for client in (listener, sender, after):
             client.close()
+
+
+def test_amqtt_keeps_no_retained_message_on_a_reserved_topic() -> None:
+    """§2: retained messages are not allowed on reserved topics. amqtt kept one on a
+    shadow's delta topic and replayed it to the device each time it subscribed, a stale
+    command on every reconnect. The publish itself is served once (a retained shadow
+    request is still answered: test_shadow_service_hostile), its retain flag ignored."""
+    topic = "$aws/things/t/shadow/update/delta"
+    with EmbeddedBroker("amqtt") as broker:
+        sender = RawClient(broker.host, broker.port)
+        info = sender.client.publish(topic, b'{"state": {"mode": "stop"}, "version": 1}', 1, True)
+        info.wait_for_publish(5.0)
+        assert info.is_published()
+        device = RawClient(broker.host, broker.port)
+        assert device.subscribe([topic]) == [True]
+        assert sender.publish(topic, b"live")
+        assert device.wait_for_message(topic) == b"live"
+        device.quiet(0.3)
+        assert device.received(topic) == [b"live"]
+        assert sender.disconnects == 0
+        for client in (sender, device):
+            client.close()

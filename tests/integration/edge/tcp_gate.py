@@ -22,6 +22,8 @@ class TcpGate:
         self.port = self._listener.getsockname()[1]
         self.is_open = True
         self.held = False
+        self.accepted = 0
+        """Connections accepted so far (refused ones included)."""
         self._blackholed: set[int] = set()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
@@ -37,6 +39,7 @@ class TcpGate:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             if not self.is_open:
                 client.close()
                 continue

@@ -123,6 +123,34 @@ def _shadow_round_trip(broker: EmbeddedBroker) -> None:
     pub.close()
 
 
+def test_a_delta_delivered_twice_or_after_a_newer_one_is_not_applied_again() -> None:
+    """Shadow deltas may arrive more than once and out of order (iot-core-rules-and-limits
+    §2); AWS's shadow guide has a device tell them apart by ``version``: one not newer than
+    the last applied is old news, and applying it would undo a newer command."""
+    with EmbeddedBroker("auto") as broker:
+        calls: list[tuple[str, str, object]] = []
+        applied = threading.Event()
+
+        def on_command(thing: str, key: str, value: object) -> None:
+            calls.append((thing, key, value))
+            if value == "normal":
+                applied.set()
+
+        pub = DirectPublisher(
+            broker.url, site="s1", sender="sim-dup", on_command=on_command, assets=["pump-02"]
+        )
+        time.sleep(0.3)
+        commander = Collector(broker.url, [])
+        topic = shadow_topic("pump-02", "update/delta")
+        for version, mode in ((5, "safe"), (5, "safe"), (4, "stop"), (6, "normal")):
+            body = {"state": {"mode": mode}, "version": version}
+            commander.client.publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
+        assert applied.wait(10), calls
+        assert calls == [("pump-02", "mode", "safe"), ("pump-02", "mode", "normal")]
+        commander.close()
+        pub.close()
+
+
 def _cli(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     if tmpdir is not None:

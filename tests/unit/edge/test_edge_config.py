@@ -400,3 +400,30 @@ def test_the_agent_connects_as_its_thing_with_the_devices_keep_alive(tmp_path: P
         assert (agent.transport.client_id, agent.transport.keep_alive_s) == ("gw-07", 300)
     finally:
         agent.buffer.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2", r"\[agent\]\.qos: 2: AWS IoT Core takes QoS 0 and 1 only"),
+        ('"2"', r"\[agent\]\.qos: '2': AWS IoT Core takes QoS 0 and 1 only"),
+        ("0", r"\[agent\]\.qos: 0: .*no PUBACK"),
+        ("true", r"\[agent\]\.qos: True: AWS IoT Core takes QoS 0 and 1 only"),
+    ],
+)
+def test_a_qos_the_agent_cannot_use_is_refused_at_start_saying_why(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """iot-core-rules-and-limits §2: QoS 2 gets no PUBACK or SUBACK from IoT Core, so a
+    device asking for it would wait forever; the agent publishes at QoS 1, and QoS 0 would
+    let a reading leave the queue with nothing to say it arrived."""
+    path = write(tmp_path, GOOD.replace("samples_per_message = 50", f"qos = {value}"))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_qos_1_is_what_the_agent_uses_and_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("samples_per_message = 50", "qos = 1"))
+    config, _sources, _shutdown = load_config(path)
+    assert config.sender == "gw-01"

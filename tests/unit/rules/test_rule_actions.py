@@ -95,3 +95,27 @@ def test_a_republish_error_action_without_a_publisher_is_refused_at_start() -> N
     doc = rule([{"s3": {"key": "k"}}], {"republish": {"topic": "errors/${topic(4)}"}})
     with pytest.raises(ConfigError, match=r"errorAction: pass a republisher"):
         runner(doc, InMemoryObjectStore())
+
+
+@pytest.mark.parametrize(
+    ("client_id", "message"),
+    [
+        ("$rules", r"client id '\$rules' starts with '\$'"),
+        ("r" * 129, "client id of 129 bytes; IoT Core takes at most 128"),
+        ("", "client id is empty"),
+    ],
+)
+def test_a_client_id_a_broker_would_refuse_is_refused_at_start(
+    client_id: str, message: str
+) -> None:
+    """iot-core-rules-and-limits §2: a client id is at most 128 bytes of UTF-8 and does not
+    start with '$'; and the runner's persistent session needs one (MQTT-3.1.3-8). Refused
+    before connecting, in one line, not as a broker's bare CONNACK refusal or a paho
+    ValueError from inside the client."""
+    clock = ManualClock(T0)
+    batcher = Batcher(InMemoryObjectStore(), BatcherConfig(), clock)
+    doc = rule([{"s3": {"key": "k"}}])
+    with pytest.raises(ConfigError, match=message):
+        RulesRunner(
+            "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, client_id=client_id
+        )
