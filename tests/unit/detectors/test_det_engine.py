@@ -548,10 +548,10 @@ LATE_T = {
 """onInput: note a timeout("t") in variable late."""
 
 
-def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
-    """clearTimer "deletes an existing timer" (developer guide, built-in actions): an expiry
-    nobody had checked goes with it, as setTimer already forgets one."""
-    m = model(
+def armed_in_a_checked_in_c(c_on_enter: dict[str, Any]) -> Any:
+    """A arms t and moves on at the next input to B, which never checks t, then to C,
+    whose onEnter runs *c_on_enter* and whose inputs check timeout("t")."""
+    return model(
         [
             {
                 "stateName": "A",
@@ -570,16 +570,16 @@ def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
                     ]
                 },
             },
-            {
-                "stateName": "C",
-                "onEnter": {
-                    "events": [
-                        {"eventName": "clear", "actions": [{"clearTimer": {"timerName": "t"}}]}
-                    ]
-                },
-                "onInput": LATE_T,
-            },
+            {"stateName": "C", "onEnter": {"events": [c_on_enter]}, "onInput": LATE_T},
         ]
+    )
+
+
+def test_a_cleared_timer_has_no_timeout_left_to_report() -> None:
+    """clearTimer "deletes an existing timer" (developer guide, built-in actions): an expiry
+    nobody had checked goes with it, as setTimer already forgets one."""
+    m = armed_in_a_checked_in_c(
+        {"eventName": "clear", "actions": [{"clearTimer": {"timerName": "t"}}]}
     )
     clock = ManualClock(0.0)
     e = engine(m, clock=clock)
@@ -597,38 +597,8 @@ def test_setting_a_timer_again_forgets_an_expiry_nobody_checked() -> None:
     so timeout("t") answers for that timer: an earlier expiry no condition had checked is
     gone, and the new one is reported when it comes (docs/detectors.md, "unless setTimer or
     clearTimer on t came first")."""
-    m = model(
-        [
-            {
-                "stateName": "A",
-                "onEnter": ARM_T,
-                "onInput": {
-                    "transitionEvents": [
-                        {"eventName": "toB", "condition": 'currentInput("In")', "nextState": "B"}
-                    ]
-                },
-            },
-            {
-                "stateName": "B",
-                "onInput": {
-                    "transitionEvents": [
-                        {"eventName": "toC", "condition": 'currentInput("In")', "nextState": "C"}
-                    ]
-                },
-            },
-            {
-                "stateName": "C",
-                "onEnter": {
-                    "events": [
-                        {
-                            "eventName": "rearm",
-                            "actions": [{"setTimer": {"timerName": "t", "seconds": 120}}],
-                        }
-                    ]
-                },
-                "onInput": LATE_T,
-            },
-        ]
+    m = armed_in_a_checked_in_c(
+        {"eventName": "rearm", "actions": [{"setTimer": {"timerName": "t", "seconds": 120}}]}
     )
     clock = ManualClock(0.0)
     e = engine(m, clock=clock)

@@ -20,14 +20,20 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 class FlakyNotifier:
-    """Fails the channels in ``down``; records what it delivered."""
+    """Fails the channels in ``down`` (for now, or for good when *refused*); records what
+    it delivered."""
 
-    def __init__(self, *down: str) -> None:
+    def __init__(self, *down: str, refused: bool = False) -> None:
         self.down = set(down)
+        self.refused = refused
         self.sent: list[Notification] = []
 
     def send(self, notification: Notification) -> None:
         if notification.channel in self.down:
+            if self.refused:
+                raise RefusedError(
+                    f"sns: {notification.channel} refused", reason="InvalidParameter"
+                )
             raise PlantwatchError(f"{notification.channel}: provider unavailable")
         self.sent.append(notification)
 
@@ -319,26 +325,10 @@ def test_a_stored_action_that_cannot_be_read_is_a_dead_letter_and_blocks_no_othe
     assert outbox.retry_due() == 0
 
 
-class EmailTrouble:
-    """Fails every email, permanently (refused) or not; delivers every SMS."""
-
-    def __init__(self, *, refused: bool) -> None:
-        self.refused = refused
-        self.email_down = True
-        self.sent: list[Notification] = []
-
-    def send(self, notification: Notification) -> None:
-        if notification.channel == "email" and self.email_down:
-            if self.refused:
-                raise RefusedError("sns: email refused", reason="InvalidParameter")
-            raise PlantwatchError("sns: throttled")
-        self.sent.append(notification)
-
-
 def test_an_email_the_service_refuses_keeps_no_sms_from_the_operator(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     state = SqliteStateStore(tmp_path / "state.db")
-    notifier = EmailTrouble(refused=True)
+    notifier = FlakyNotifier("email", refused=True)
     outbox = DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock)
     # WHEN SNS refuses the alert's email for good
     outbox.execute(alarm())
@@ -352,7 +342,7 @@ def test_an_email_the_service_refuses_keeps_no_sms_from_the_operator(tmp_path: P
 def test_an_email_that_fails_for_now_is_retried_alone_after_the_sms(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     state = SqliteStateStore(tmp_path / "state.db")
-    notifier = EmailTrouble(refused=False)
+    notifier = FlakyNotifier("email")
     outbox = DeliveryOutbox(LocalActionSink(notifier, None, state=state), state, clock)
     # WHEN the email fails for a while (throttled)
     outbox.execute(alarm())
@@ -360,7 +350,7 @@ def test_an_email_that_fails_for_now_is_retried_alone_after_the_sms(tmp_path: Pa
     assert [n.channel for n in notifier.sent] == ["sms"]
     assert len(outbox.pending()) == 1
     # AND once email works again, only the email is sent: the SMS is not doubled
-    notifier.email_down = False
+    notifier.down.clear()
     clock.advance(3600)
     assert outbox.retry_due() == 1
     assert [n.channel for n in notifier.sent] == ["sms", "email"]
