@@ -157,6 +157,9 @@ def test_version_on_missing_shadow_continues_from_tombstone():
         ({"state": {}, "version": True}, "Invalid version", False),
         ({"state": {}, "clientToken": 5}, "Invalid clientToken", False),
         ({"state": {}, "clientToken": "x" * 65}, "Invalid clientToken", False),
+        ({"state": {}, "clientToken": None}, "Invalid clientToken", False),
+        ({"state": {}, "version": None, "clientToken": "t"}, "Invalid version", True),
+        ({"state": None, "version": None}, "Invalid version", False),
     ],
 )
 def test_bad_requests_are_400_with_aws_messages(request_doc, message, echo):
@@ -304,6 +307,23 @@ def test_large_numbers_within_a_double_are_kept_exactly():
     doc = parse_payload(b'{"state":{"desired":{"big":123456789012345678901234567890,"f":1e308}}}')
     result = apply_update(None, doc, NOW)
     assert result.shadow.state["desired"] == {"big": 123456789012345678901234567890, "f": 1e308}
+
+
+@pytest.mark.parametrize("body", [b'{"clientToken":null}', b'{"clientToken":5}'])
+def test_a_get_token_that_is_not_a_string_is_invalid_client_token(body):
+    """Section 3.6: a clientToken that is present but not a string (JSON null included)
+    is 400 Invalid clientToken on get and delete too, never read as absent."""
+    with pytest.raises(ShadowError) as caught:
+        lenient_token(body)
+    assert (caught.value.code, caught.value.message) == (400, "Invalid clientToken")
+
+
+def test_a_null_version_is_refused_on_a_live_shadow():
+    """A null version is not an optimistic lock left out: it is refused on a live
+    shadow as on a missing one."""
+    stored = update(None, {"reported": {"a": 1}}).shadow
+    error = rejected(stored, {"state": {"reported": {"a": 2}}, "version": None})
+    assert (error.code, error.message) == (400, "Invalid version")
 
 
 def test_a_get_token_without_utf8_form_is_invalid_client_token():
