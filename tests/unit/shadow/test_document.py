@@ -534,6 +534,51 @@ def test_valid_json_nested_past_the_parsers_recursion_is_too_deep_not_invalid(le
     assert (error.code, error.message, error.client_token) == (400, DEEP_MESSAGE, "t")
 
 
+def _in_a_stack(frames: int, call: Any) -> Any:
+    return call() if frames == 0 else _in_a_stack(frames - 1, call)
+
+
+def _verdict(body: bytes) -> Any:
+    try:
+        return apply_update(None, parse_payload(body), NOW).accepted
+    except ShadowError as error:
+        return error.code, error.message, error.client_token
+
+
+def _token_verdict(body: bytes) -> Any:
+    try:
+        return lenient_token(body)
+    except ShadowError as error:
+        return error.code, error.message
+
+
+@pytest.mark.parametrize("levels", [960, 975, 985, 999])
+def test_the_verdict_near_the_parsers_recursion_does_not_depend_on_the_callers_stack(levels):
+    """Python's parser refuses about 1000 levels less the frames its caller uses: a
+    request of 960 to 999 levels must get one answer from a shallow caller (a new thread)
+    and from a deep one, too deep in the state, accepted in a key nobody reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [
+        ('{"clientToken":"t","state":{"desired":{"a":' + nested_text(levels) + "}}}").encode(),
+        (
+            '{"clientToken":"\\u0074","other":'
+            + nested_text(levels, "1.5", "{")
+            + ',"state":{"reported":{"a":1}}}'
+        ).encode(),
+    ]
+    expected = [
+        (400, DEEP_MESSAGE, "t"),
+        _verdict(b'{"clientToken":"t","state":{"reported":{"a":1}}}'),
+    ]
+    with ThreadPoolExecutor(1) as pool:
+        for body, want in zip(bodies, expected, strict=True):
+            assert pool.submit(_verdict, body).result() == want
+            assert _in_a_stack(600, lambda b=body: _verdict(b)) == want
+            assert pool.submit(_token_verdict, body).result() == "t"
+            assert _in_a_stack(600, lambda b=body: _token_verdict(b)) == "t"
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
