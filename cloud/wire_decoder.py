@@ -14,7 +14,8 @@ The contract stays ``edge.wire``'s, to the byte: this module accepts a payload o
 ``edge.wire.decode`` would, and returns an equal :class:`~edge.wire.Telemetry` (or the
 same message as :class:`~cloud.batcher.readings.Readings`). Anything the
 fast path does not accept (a refused payload, or one it cannot judge, such as a ``NaN``
-literal or an integer beyond 64 bits) goes to ``edge.wire.decode``, which raises the same
+literal, an integer beyond 64 bits, or a field the contract does not name, which may
+nest past ``edge.wire.MAX_NESTING``) goes to ``edge.wire.decode``, which raises the same
 ``WireFormatError`` with the same reason as before. The edge side keeps the stdlib decoder:
 devices need no msgspec.
 """
@@ -53,12 +54,12 @@ _Value = (
 ``edge.wire`` compares them), floats by value (NaN and infinity fail the bounds)."""
 
 
-class _SampleDoc(msgspec.Struct, forbid_unknown_fields=False, gc=False):
+class _SampleDoc(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     ts: Annotated[int, Meta(ge=TS_MIN_MS, lt=TS_MAX_MS)]
     values: Annotated[dict[str, _Value], Meta(min_length=1)]
 
 
-class _Doc(msgspec.Struct, forbid_unknown_fields=False, gc=False):
+class _Doc(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     v: int
     site: str
     asset: str
@@ -218,6 +219,7 @@ def _shape_doc(names: tuple[str, ...]) -> type[msgspec.Struct]:
     sample = msgspec.defstruct(
         "_ShapeSample",
         [("ts", Annotated[int, Meta(ge=TS_MIN_MS, lt=TS_MAX_MS)]), ("values", values)],
+        forbid_unknown_fields=True,
         gc=False,
     )
     return msgspec.defstruct(
@@ -230,6 +232,7 @@ def _shape_doc(names: tuple[str, ...]) -> type[msgspec.Struct]:
             ("seq", Annotated[int, Meta(ge=0, le=MAX_SEQ)]),
             ("samples", Annotated[list[sample], Meta(min_length=1)]),  # type: ignore[valid-type]
         ],
+        forbid_unknown_fields=True,
         gc=False,
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from edge.errors import WireFormatError
+from edge.json_values import nests_deeper_than
 
 APP = "plantwatch"
 SCHEMA_VERSION = 1
@@ -42,6 +43,11 @@ MAX_ABS_VALUE = 1e15
 CSV writer prints it without an exponent."""
 MAX_SEQ = 2**63 - 1
 """``seq`` fits a signed 64-bit integer (SQLite's, and every JSON reader's that uses one)."""
+MAX_NESTING = 64
+"""Objects and arrays one inside another a payload may hold, the document being level 1
+(a telemetry message needs 4). Deeper JSON is ``bad_json`` for every caller: left to the
+parser, about 1000 levels were read or refused depending on how deep the caller's own
+stack was, and the cloud's fast decoder could judge otherwise than this one."""
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 """Sites and assets: a topic level, a thing name and an L4E component name at once."""
@@ -263,13 +269,19 @@ def decode(payload: bytes | str) -> Telemetry:
             f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
             reason="oversize",
         )
+    if nests_deeper_than(payload, MAX_NESTING):
+        raise WireFormatError(_too_deep("payload"), reason="bad_json")
     try:
         doc = _loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"payload is not JSON: {exc}", reason="bad_json") from None
-    except RecursionError:  # under the size limit, [[[[... nests deeper than json recurses
-        raise WireFormatError("payload is not JSON: nested too deeply", reason="bad_json") from None
+    except RecursionError:  # only a caller already near Python's recursion limit
+        raise WireFormatError(_too_deep("payload"), reason="bad_json") from None
     return from_document(doc)
+
+
+def _too_deep(what: str) -> str:
+    return f"{what} is not JSON: nested too deeply (more than {MAX_NESTING} levels)"
 
 
 def _loads(payload: bytes | str) -> object:
@@ -438,12 +450,14 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
         raise WireFormatError(
             f"status is {len(payload)} bytes; the limit is {MAX_STATUS_BYTES}", reason="oversize"
         )
+    if nests_deeper_than(payload, MAX_NESTING):
+        raise WireFormatError(_too_deep("status"), reason="bad_json")
     try:
         doc = _loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireFormatError(f"status is not JSON: {exc}", reason="bad_json") from None
     except RecursionError:
-        raise WireFormatError("status is not JSON: nested too deeply", reason="bad_json") from None
+        raise WireFormatError(_too_deep("status"), reason="bad_json") from None
     if not isinstance(doc, dict):
         raise WireFormatError("status: expected a JSON object", reason="bad_schema")
     if not _is_version(doc.get("v")):

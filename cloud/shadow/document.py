@@ -249,9 +249,11 @@ def _integer(text: str) -> int:
 
 
 def client_token(doc: Mapping[str, Any]) -> str | None:
-    token = doc.get("clientToken")
-    if token is None:
+    """The request's token, None only when the key is absent: a JSON null is a token
+    that is not a string (400), as on AWS, not one left out."""
+    if "clientToken" not in doc:
         return None
+    token = doc["clientToken"]
     if not isinstance(token, str):
         raise ShadowError(400, "Invalid clientToken")
     try:
@@ -308,15 +310,19 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
             if value is not None and not isinstance(value, dict):
                 raise ShadowError(400, f"{section.capitalize()} node must be an object", token)
     version = doc.get("version")
-    if version is not None and (
-        not isinstance(version, int) or isinstance(version, bool) or version < 0
-    ):
+    if "version" in doc and not valid_version(version):
+        # A null is no lock left out but an invalid one, as on AWS.
         raise ShadowError(400, "Invalid version", token)
     if state is not None:
         for s in SECTIONS:
             if isinstance(value := state.get(s), dict):
                 _check_depth(value, 1, token)
     return state, version, token
+
+
+def valid_version(value: Any) -> bool:
+    """An optimistic-lock version AWS takes: an integer >= 0 (a bool is no integer)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _valid_token(doc: Mapping[str, Any]) -> str | None:

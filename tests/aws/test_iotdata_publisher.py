@@ -212,3 +212,22 @@ def test_a_topic_iot_core_does_not_publish_to_is_refused_before_calling_aws(
         with pytest.raises(RefusedError, match=why):
             publisher.publish(topic, b"{}")
         assert published() == []
+
+
+@pytest.mark.parametrize("version", [None, -1, True, False, "3", 1.5, [1], {"v": 1}])
+def test_a_shadow_update_with_an_invalid_version_is_refused_before_calling_aws(
+    version: Any,
+) -> None:
+    # the shadow service answers 400 Invalid version on .../update/rejected, which no one
+    # reads: whatever the shadow holds, the command could never be applied
+    with mock_aws():
+        publisher = IotDataPublisher(boto3.client("iot-data", region_name="us-east-1"))
+        topic = "$aws/things/pump-02/shadow/update"
+        body = json.dumps({"state": {"desired": {"mode": "safe"}}, "version": version})
+        with pytest.raises(RefusedError, match="Invalid version") as caught:
+            publisher.publish(topic, body.encode())
+        assert caught.value.reason == "shadow 400"
+        assert published() == []
+        valid = json.dumps({"state": {"desired": {"mode": "safe"}}, "version": 7}).encode()
+        publisher.publish(topic, valid)  # whether 7 matches, only the shadow can say
+        assert published() == [(topic, valid)]

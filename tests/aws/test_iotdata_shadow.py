@@ -53,6 +53,19 @@ def test_bad_request_is_rejected_with_its_status(aws):
     assert rejected.value.code == 400
 
 
+@pytest.mark.parametrize("version", [-1, True, 1.5, "1"])
+def test_an_invalid_version_is_refused_before_calling_aws(aws, version):
+    """AWS answers 400 Invalid version; the adapter says so without a call, as the local
+    clients do, and the shadow is left as it was."""
+    iot, shadows = aws
+    iot.create_thing(thingName="pump-5")
+    with pytest.raises(ShadowRejectedError, match="Invalid version") as rejected:
+        shadows.update("pump-5", desired={"a": 1}, version=version)
+    assert rejected.value.code == 400
+    with pytest.raises(NotFoundError):
+        shadows.get("pump-5")
+
+
 def test_named_shadows_are_listed_without_the_classic_one(aws):
     iot, shadows = aws
     iot.create_thing(thingName="pump-4")

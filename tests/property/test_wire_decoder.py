@@ -149,3 +149,84 @@ def test_bytes_that_are_not_utf8_in_a_field_nobody_reads_are_judged_as_the_contr
 @given(st.binary(max_size=12).filter(lambda b: b'"' not in b and b"\\" not in b))
 def test_any_bytes_in_an_ignored_field_are_judged_as_the_contract_does(junk: bytes) -> None:
     same(VALID % (b'"note":"%s",' % junk))
+
+
+def _in_a_stack(frames: int, call):  # type: ignore[no-untyped-def]
+    return call() if frames == 0 else _in_a_stack(frames - 1, call)
+
+
+MAX_NESTING = 64
+"""edge.wire's limit (tests/unit/test_wire.py checks the two agree)."""
+DEEP_LEVELS = st.one_of(st.integers(MAX_NESTING - 6, MAX_NESTING + 2), st.integers(900, 1100))
+
+
+def containers_deep(payload: bytes) -> int:
+    """The reference: how deep brackets nest outside strings, byte by byte."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        char = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@st.composite
+def deep_payloads(draw: st.DrawFn) -> bytes:
+    """A valid message with containers nested around the limit (or past the parser's
+    recursion) in a field nobody reads, in a sample, or as a value; sometimes one byte
+    inserted, deleted or replaced."""
+    levels = draw(DEEP_LEVELS)
+    opener = draw(st.sampled_from(["[", '{"k":']))
+    closer = "]" if opener == "[" else "}"
+    leaf = draw(st.sampled_from(["", "1", '"]["', "null"]))
+    deep = opener * levels + (leaf or ("0" if opener != "[" else "")) + closer * levels
+    template = draw(
+        st.sampled_from(
+            [
+                VALID.decode().replace("%s", '"note":%s,'),
+                '{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,'
+                '"samples":[{"ts":1700000000000,"values":{"x":%s}}]}',
+                '{"v":1,"site":"s1","asset":"p","sender":"g","seq":1,'
+                '"samples":[{"ts":1700000000000,"values":{"x":1},"more":%s}]}',
+            ]
+        )
+    )
+    body = template.replace("%s", deep).encode()
+    edit = draw(st.sampled_from(["none", "none", "insert", "delete", "replace"]))
+    if edit == "none":
+        return body
+    at = draw(st.integers(0, len(body) - 1))
+    char = draw(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b",", b" "]))
+    if edit == "insert":
+        return body[:at] + char + body[at:]
+    if edit == "delete":
+        return body[:at] + body[at + 1 :]
+    return body[:at] + char + body[at + 1 :]
+
+
+@settings(max_examples=200, deadline=None)
+@given(deep_payloads(), st.booleans(), st.sampled_from([0, 300]))
+def test_both_decoders_agree_on_deep_and_mutated_json_whatever_the_stack(
+    payload: bytes, as_text: bool, frames: int
+) -> None:
+    """The fast decoder and the contract give the same answer on JSON nested around
+    MAX_NESTING or past the parser's recursion, valid or one byte off, and what is deeper
+    than MAX_NESTING is bad_json, called from a shallow stack or a deep one."""
+    body: bytes | str = payload.decode("utf-8", "replace") if as_text else payload
+    _in_a_stack(frames, lambda: same(body))
+    if containers_deep(payload) > MAX_NESTING:
+        verdict = _in_a_stack(frames, lambda: outcome(wire.decode, body))
+        assert isinstance(verdict, tuple) and verdict[:2] == ("error", "bad_json"), verdict

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given
@@ -173,6 +174,75 @@ def test_json_nested_too_deeply_is_bad_json_in_both_decoders(payload: str) -> No
                 decode(body)
             assert info.value.reason == "bad_json", decode
             assert "nested too deeply" in str(info.value)
+
+
+MAX_NESTING = 64
+_FIELDS = (
+    '{"v":1,"site":"s1","asset":"a","sender":"a","seq":1,'
+    '"samples":[{"ts":1700000000000,"values":{"x":1}}],"extra":%s}'
+)
+
+
+def _status(extra: str) -> str:
+    """A valid status document with *extra* in a field nobody reads."""
+    body = wire.encode_status(wire.DeviceStatus("s1", "gw", "online", 5.0)).decode()
+    return body[:-1] + ',"extra":' + extra + "}"
+
+
+def _in_a_stack(frames: int, call):  # type: ignore[no-untyped-def]
+    """*call* made *frames* Python frames further down the stack."""
+    return call() if frames == 0 else _in_a_stack(frames - 1, call)
+
+
+def _shallow(call):  # type: ignore[no-untyped-def]
+    """*call* made at the bottom of a new thread's stack (a handful of frames)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def _verdict(decode, payload: str):  # type: ignore[no-untyped-def]
+    try:
+        decode(payload)
+    except WireFormatError as exc:
+        return exc.reason, str(exc)
+    return "ok"
+
+
+def test_the_nesting_limit_is_64_levels_in_every_decoder() -> None:
+    """Deeper JSON is bad_json in the contract (edge.wire) and in the cloud's fast decoder
+    alike, in a field nobody reads too: a telemetry document needs 4 levels."""
+    from cloud import wire_decoder
+
+    assert wire.MAX_NESTING == MAX_NESTING
+    within = "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1)  # the document is level 1
+    deeper = "[" + within + "]"
+    for decode in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows):
+        decode(_FIELDS % within)
+        with pytest.raises(WireFormatError, match="nested too deeply") as info:
+            decode(_FIELDS % deeper)
+        assert info.value.reason == "bad_json"
+    wire.decode_status(_status(within))
+    with pytest.raises(WireFormatError, match="nested too deeply") as info:
+        wire.decode_status(_status(deeper))
+    assert info.value.reason == "bad_json"
+
+
+@pytest.mark.parametrize("levels", [100, 960, 985, 999])
+def test_the_verdict_on_deep_json_does_not_depend_on_the_callers_stack(levels: int) -> None:
+    """json.loads refuses about 1000 levels minus the frames the caller already uses: the
+    same payload was accepted by a shallow caller (a new thread) and refused by a deeper
+    one."""
+    from cloud import wire_decoder
+
+    payload = _FIELDS % ("[" * levels + "]" * levels)
+    status = _status("{" * levels + "}" * levels)
+    cases = [(d, payload) for d in (wire.decode, wire_decoder.decode, wire_decoder.decode_rows)]
+    for decode, body in [*cases, (wire.decode_status, status)]:
+        verdicts = {
+            _shallow(lambda d=decode, b=body: _verdict(d, b)),
+            _in_a_stack(400, lambda d=decode, b=body: _verdict(d, b)),
+        }
+        assert len(verdicts) == 1 and next(iter(verdicts))[0] == "bad_json", verdicts
 
 
 _LONG = "x" * 100_000 + "\n"

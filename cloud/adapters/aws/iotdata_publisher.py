@@ -22,6 +22,7 @@ from cloud.shadow.document import (
     apply_update,
     parse_payload,
     parse_request_topic,
+    validate_update,
 )
 from edge.errors import ConfigError, RefusedError
 from edge.wire import iot_core_topic_problem
@@ -71,8 +72,9 @@ def refused(topic: str, payload: bytes) -> None:
     so what is refused here is refused on any shadow (nothing AWS would take is kept as
     a dead letter), but an update that fits alone and not once merged with what the
     shadow holds passes here and is rejected by the shadow service on
-    ``.../update/rejected``, unseen. A ``version`` in the update is not checked either
-    (only the stored shadow can say whether it matches)."""
+    ``.../update/rejected``, unseen. A ``version`` in the update is checked for what it
+    is (an integer >= 0: null, negative, a bool or any other type is 400 Invalid version
+    on every shadow), not for whether it matches (only the stored shadow can say)."""
     problem = publish_topic_problem(topic)
     if problem is not None:
         raise RefusedError(
@@ -90,6 +92,7 @@ def refused(topic: str, payload: bytes) -> None:
         return
     try:
         request = parse_payload(payload)
+        validate_update(request)  # the checks that need no shadow, the version's type too
         # on an empty shadow: what is rejected there is rejected on any
         apply_update(None, {k: v for k, v in request.items() if k != "version"}, 0)
     except ShadowError as exc:

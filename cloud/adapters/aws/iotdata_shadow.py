@@ -13,7 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloud.shadow.client import raise_for, update_request
-from cloud.shadow.document import Json
+from cloud.shadow.document import Json, valid_version
 from edge.errors import StorageError
 
 
@@ -39,6 +39,9 @@ class IotDataShadowClient:
         version: int | None = None,
         name: str | None = None,
     ) -> Json:
+        if version is not None and not valid_version(version):
+            # AWS answers 400 Invalid version whatever the shadow holds: said without a call
+            raise_for(400, f"update_thing_shadow {thing}: Invalid version {version!r}")
         body = json.dumps(update_request(desired, reported, version)).encode()
         response = self._call("update_thing_shadow", thingName=thing, shadowName=name, payload=body)
         return self._payload(response)

@@ -157,6 +157,9 @@ def test_version_on_missing_shadow_continues_from_tombstone():
         ({"state": {}, "version": True}, "Invalid version", False),
         ({"state": {}, "clientToken": 5}, "Invalid clientToken", False),
         ({"state": {}, "clientToken": "x" * 65}, "Invalid clientToken", False),
+        ({"state": {}, "clientToken": None}, "Invalid clientToken", False),
+        ({"state": {}, "version": None, "clientToken": "t"}, "Invalid version", True),
+        ({"state": None, "version": None}, "Invalid version", False),
     ],
 )
 def test_bad_requests_are_400_with_aws_messages(request_doc, message, echo):
@@ -304,6 +307,23 @@ def test_large_numbers_within_a_double_are_kept_exactly():
     doc = parse_payload(b'{"state":{"desired":{"big":123456789012345678901234567890,"f":1e308}}}')
     result = apply_update(None, doc, NOW)
     assert result.shadow.state["desired"] == {"big": 123456789012345678901234567890, "f": 1e308}
+
+
+@pytest.mark.parametrize("body", [b'{"clientToken":null}', b'{"clientToken":5}'])
+def test_a_get_token_that_is_not_a_string_is_invalid_client_token(body):
+    """Section 3.6: a clientToken that is present but not a string (JSON null included)
+    is 400 Invalid clientToken on get and delete too, never read as absent."""
+    with pytest.raises(ShadowError) as caught:
+        lenient_token(body)
+    assert (caught.value.code, caught.value.message) == (400, "Invalid clientToken")
+
+
+def test_a_null_version_is_refused_on_a_live_shadow():
+    """A null version is not an optimistic lock left out: it is refused on a live
+    shadow as on a missing one."""
+    stored = update(None, {"reported": {"a": 1}}).shadow
+    error = rejected(stored, {"state": {"reported": {"a": 2}}, "version": None})
+    assert (error.code, error.message) == (400, "Invalid version")
 
 
 def test_a_get_token_without_utf8_form_is_invalid_client_token():
@@ -512,6 +532,51 @@ def test_valid_json_nested_past_the_parsers_recursion_is_too_deep_not_invalid(le
     doc = parse_payload(body.encode())
     error = rejected(None, doc)
     assert (error.code, error.message, error.client_token) == (400, DEEP_MESSAGE, "t")
+
+
+def _in_a_stack(frames: int, call: Any) -> Any:
+    return call() if frames == 0 else _in_a_stack(frames - 1, call)
+
+
+def _verdict(body: bytes) -> Any:
+    try:
+        return apply_update(None, parse_payload(body), NOW).accepted
+    except ShadowError as error:
+        return error.code, error.message, error.client_token
+
+
+def _token_verdict(body: bytes) -> Any:
+    try:
+        return lenient_token(body)
+    except ShadowError as error:
+        return error.code, error.message
+
+
+@pytest.mark.parametrize("levels", [960, 975, 985, 999])
+def test_the_verdict_near_the_parsers_recursion_does_not_depend_on_the_callers_stack(levels):
+    """Python's parser refuses about 1000 levels less the frames its caller uses: a
+    request of 960 to 999 levels must get one answer from a shallow caller (a new thread)
+    and from a deep one, too deep in the state, accepted in a key nobody reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [
+        ('{"clientToken":"t","state":{"desired":{"a":' + nested_text(levels) + "}}}").encode(),
+        (
+            '{"clientToken":"\\u0074","other":'
+            + nested_text(levels, "1.5", "{")
+            + ',"state":{"reported":{"a":1}}}'
+        ).encode(),
+    ]
+    expected = [
+        (400, DEEP_MESSAGE, "t"),
+        _verdict(b'{"clientToken":"t","state":{"reported":{"a":1}}}'),
+    ]
+    with ThreadPoolExecutor(1) as pool:
+        for body, want in zip(bodies, expected, strict=True):
+            assert pool.submit(_verdict, body).result() == want
+            assert _in_a_stack(600, lambda b=body: _verdict(b)) == want
+            assert pool.submit(_token_verdict, body).result() == "t"
+            assert _in_a_stack(600, lambda b=body: _token_verdict(b)) == "t"
 
 
 @pytest.mark.parametrize(
