@@ -212,13 +212,15 @@ class Processing(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
         )
-        f.grant_invoke(schedule_role)
-        acknowledge_wildcards(
-            schedule_role,
-            "Lambda's grant_invoke covers the function's versions (ARN:*).",
-            resources=[f"{arn_of(f)}:*"],
+        # the schedules' target is the unqualified ARN; grant_invoke would add ARN:*, every
+        # version and alias
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[f.function_arn])
         )
         self.inference.dlq.grant_send_messages(schedule_role)
+        acknowledge_wildcards(
+            schedule_role, "Sending to the KMS-encrypted dead-letter queue uses the stack's key."
+        )
         self.schedules: list[scheduler.CfnSchedule] = []
         for spec in config.schedulers:
             self.schedules.append(
