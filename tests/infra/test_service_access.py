@@ -37,3 +37,71 @@ def test_the_schedule_role_invokes_only_the_unqualified_inference_function(synth
     assert invoked == [{"Fn::GetAtt": [function, "Arn"]}]
     (schedule, *_) = synthesized.resources("AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+
+
+def topic_statements(synthesized, fragment: str) -> list[dict[str, Any]]:
+    topic = logical_id(synthesized, "AWS::SNS::Topic", fragment)
+    return [
+        statement
+        for policy in synthesized.resources("AWS::SNS::TopicPolicy").values()
+        if {"Ref": topic} in policy["Properties"]["Topics"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def allows_service(statement: dict[str, Any], service: str) -> bool:
+    principal = statement.get("Principal", {})
+    services = principal.get("Service", []) if isinstance(principal, dict) else []
+    return statement["Effect"] == "Allow" and service in (
+        services if isinstance(services, list) else [services]
+    )
+
+
+ALARMS_OF_THIS_ACCOUNT = {
+    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    "ArnLike": {
+        "aws:SourceArn": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":cloudwatch:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":alarm:*",
+                ],
+            ]
+        }
+    },
+}
+
+
+def test_cloudwatch_alarms_may_publish_to_the_encrypted_operations_topic(synthesized) -> None:
+    """The topic policy CDK writes for ``enforce_ssl`` replaces SNS's default policy, so
+    without its own Allow CloudWatch is refused ``SNS:Publish`` and no alarm notifies
+    anyone; being KMS-encrypted, the topic also needs CloudWatch in the key policy. The
+    grant holds only for this account's alarms (confused deputy)."""
+    operations = logical_id(synthesized, "AWS::SNS::Topic", "OperationsTopic")
+    for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": operations}]
+    (publish,) = [
+        s
+        for s in topic_statements(synthesized, "OperationsTopic")
+        if allows_service(s, "cloudwatch.amazonaws.com")
+    ]
+    assert actions(publish) == ["sns:Publish"]
+    assert resources(publish) == [{"Ref": operations}]
+    assert publish["Condition"] == ALARMS_OF_THIS_ACCOUNT
+    assert not any(
+        allows_service(s, "cloudwatch.amazonaws.com")
+        for s in topic_statements(synthesized, "AlertsTopic")
+    ), "only the detectors publish alerts"
+    (key,) = synthesized.resources("AWS::KMS::Key").values()
+    (use,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if allows_service(s, "cloudwatch.amazonaws.com")
+    ]
+    assert sorted(actions(use)) == ["kms:Decrypt", "kms:GenerateDataKey*"]
