@@ -105,3 +105,33 @@ def test_cloudwatch_alarms_may_publish_to_the_encrypted_operations_topic(synthes
         if allows_service(s, "cloudwatch.amazonaws.com")
     ]
     assert sorted(actions(use)) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_the_key_policy_lets_only_eventbridge_and_cloudwatch_use_the_key(synthesized) -> None:
+    """Service principals in the key policy act for any account's resources. Only two
+    services use the key themselves: EventBridge sends failed rule events to the
+    encrypted dead-letter queues, CloudWatch publishes alarms to the encrypted operations
+    topic. SNS, SQS and S3 encrypt with the caller's rights (the functions' roles), so
+    they are not named."""
+    (key,) = synthesized.resources("AWS::KMS::Key").values()
+    services: dict[str, set[str]] = {}
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        principal = statement["Principal"]
+        if "Service" not in principal:
+            assert principal == {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                                 ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}}  # fmt: skip
+            continue
+        named = principal["Service"]
+        for service in named if isinstance(named, list) else [named]:
+            services.setdefault(service, set()).update(actions(statement))
+    wanted = {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert services == {"events.amazonaws.com": wanted, "cloudwatch.amazonaws.com": wanted}
+    # and EventBridge does need it: its rules' dead-letter queues are encrypted with it
+    (key_id,) = synthesized.resources("AWS::KMS::Key")
+    queues = synthesized.resources("AWS::SQS::Queue")
+    rules = synthesized.resources("AWS::Events::Rule").values()
+    assert rules
+    for rule in rules:
+        for target in rule["Properties"]["Targets"]:
+            queue = queues[target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]]
+            assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
