@@ -3,6 +3,7 @@ may do with the stack's key, topics, buckets and functions: what each needs, not
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.infra.test_iam import actions, resources
@@ -135,3 +136,42 @@ def test_the_key_policy_lets_only_eventbridge_and_cloudwatch_use_the_key(synthes
         for target in rule["Properties"]["Targets"]:
             queue = queues[target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]]
             assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_the_access_log_bucket_takes_logs_by_bucket_policy_with_acls_disabled(
+    synthesized,
+) -> None:
+    """S3 server access logging into a bucket with ACLs disabled (BucketOwnerEnforced):
+    the log delivery group's ``LogDeliveryWrite`` ACL gives way to a bucket-policy grant to
+    ``logging.s3.amazonaws.com``, each source bucket writing only its own prefix."""
+    buckets = synthesized.resources("AWS::S3::Bucket")
+    logs = logical_id(synthesized, "AWS::S3::Bucket", "AccessLogs")
+    props = buckets[logs]["Properties"]
+    assert "AccessControl" not in props
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in synthesized.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logs}
+    ]
+    grants = {
+        json.dumps(s["Condition"]["ArnLike"]["aws:SourceArn"]): s
+        for s in policy
+        if allows_service(s, "logging.s3.amazonaws.com")
+    }
+    logged = {
+        name: bucket["Properties"]["LoggingConfiguration"]
+        for name, bucket in buckets.items()
+        if "LoggingConfiguration" in bucket["Properties"]
+    }
+    assert len(logged) == 5
+    for name, logging in logged.items():
+        assert logging["DestinationBucketName"] == {"Ref": logs}
+        grant = grants.pop(json.dumps({"Fn::GetAtt": [name, "Arn"]}))
+        assert actions(grant) == ["s3:PutObject"]
+        assert grant["Condition"]["StringEquals"] == {
+            "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+        }
+        (resource,) = resources(grant)
+        assert resource["Fn::Join"][1][-1] == f"/{logging['LogFilePrefix']}*", resource
+    assert not grants
