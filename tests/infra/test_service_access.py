@@ -175,3 +175,21 @@ def test_the_access_log_bucket_takes_logs_by_bucket_policy_with_acls_disabled(
         (resource,) = resources(grant)
         assert resource["Fn::Join"][1][-1] == f"/{logging['LogFilePrefix']}*", resource
     assert not grants
+
+
+def test_the_schedule_role_only_sends_to_its_dead_letter_queue(synthesized) -> None:
+    """Scheduler puts a failed invocation into the KMS-encrypted queue: ``sqs:SendMessage``
+    and, for the queue's key, what an SQS producer needs (``kms:GenerateDataKey``,
+    ``kms:Decrypt``); never encrypt or re-encrypt arbitrary data with the stack's key."""
+    queue = logical_id(synthesized, "AWS::SQS::Queue", "ProcessingInferenceDlq")
+    (key,) = synthesized.resources("AWS::KMS::Key")
+    granted: dict[str, set[str]] = {}
+    for statement in statements_of_role(synthesized, "ScheduleRole"):
+        for action in actions(statement):
+            if action.split(":")[0] in ("sqs", "kms"):
+                for resource in resources(statement):
+                    granted.setdefault(json.dumps(resource), set()).add(action)
+    assert granted == {
+        json.dumps({"Fn::GetAtt": [queue, "Arn"]}): {"sqs:SendMessage"},
+        json.dumps({"Fn::GetAtt": [key, "Arn"]}): {"kms:GenerateDataKey", "kms:Decrypt"},
+    }
