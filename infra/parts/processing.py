@@ -219,9 +219,17 @@ class Processing(Construct):
         schedule_role.add_to_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[f.function_arn])
         )
-        self.inference.dlq.grant_send_messages(schedule_role)
-        acknowledge_wildcards(
-            schedule_role, "Sending to the KMS-encrypted dead-letter queue uses the stack's key."
+        # what an SQS producer needs on a KMS-encrypted queue; grant_send_messages would add
+        # kms:Encrypt and kms:ReEncrypt* on the stack's key
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"], resources=[self.inference.dlq.queue_arn]
+            )
+        )
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn]
+            )
         )
         self.schedules: list[scheduler.CfnSchedule] = []
         for spec in config.schedulers:
