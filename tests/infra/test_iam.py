@@ -214,3 +214,9 @@ def test_each_role_reads_only_the_artifacts_its_handler_loads(synthesized, handl
 def test_the_detector_reads_only_results_under_the_output_prefix(synthesized) -> None:
     """It is notified of ``output/**/results.jsonl`` only and reads just that object."""
     assert object_reads(synthesized, "detector", "StorageOutput") == {"/output/*"}
+
+
+def test_the_batcher_reads_only_its_input_files_and_spool(synthesized) -> None:
+    """It reads back an input file to merge late readings into it (``input/``, per site
+    ``input/<site>/``) and its spool records (``spool/``); nothing else in the bucket."""
+    assert object_reads(synthesized, "batcher", "StorageInput") == {"/input/*", "/spool/*"}
