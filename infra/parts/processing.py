@@ -153,7 +153,9 @@ class Processing(Construct):
 
         # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
         b = self.batcher.function
-        storage.input.grant_read(b)
+        # it reads back an input file to merge late readings, and its spool records
+        storage.input.grant_read(b, f"{INPUT_PREFIX}*")
+        storage.input.grant_read(b, f"{SPOOL_PREFIX}*")
         # L4E input files (under <INPUT_PREFIX><site>/ for a site) and spool records
         storage.input.grant_put(b, f"{INPUT_PREFIX}*")
         storage.input.grant_put(b, f"{SPOOL_PREFIX}*")
@@ -161,7 +163,6 @@ class Processing(Construct):
         storage.input.grant_delete(b, f"{SPOOL_PREFIX}*")
         # only its own prefix: errors/ in the same bucket holds the rules' errorAction reports
         storage.quarantine.grant_put(b, f"{QUARANTINE_PREFIX}*")
-        self._objects_ack(b, storage.input)
         assert b.role is not None
         acknowledge_wildcards(
             b.role,
