@@ -18,11 +18,15 @@ from infra.bundle import build_assets
 from infra.config import STACK_NAME, from_context
 from infra.stack import PlantwatchStack
 
+FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+"""CDK feature flags the stack relies on, whatever cdk.json or ``-c`` say: the access-log
+bucket has ACLs disabled, so S3 log delivery is granted by its bucket policy."""
+
 
 def build_app(
     outdir: str | None = None, context: Mapping[str, Any] | None = None, nag: bool = True
 ) -> tuple[cdk.App, PlantwatchStack]:
-    app = cdk.App(outdir=outdir, context=dict(context or {}))
+    app = cdk.App(outdir=outdir, context=dict(context or {}), post_cli_context=FEATURE_FLAGS)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     config = from_context(app.node.try_get_context)

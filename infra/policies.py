@@ -11,6 +11,13 @@ An attribute that is not set leaves its variable unresolved and that resource ma
 nothing. IoT Core caps a policy at 2,048 characters (whitespace not counted), so the
 gateway slots are spread over several policies, all attached to the gateway certificate;
 the slots' Basic Ingest grants do not fit beside them and have policies of their own.
+
+Every statement names the thing types it serves (``iot:Connection.Thing.ThingTypeName``,
+resolved like the other thing variables): the device policy both plantwatch types, the
+gateway and gateway-ingest policies ``plantwatch-gateway`` alone. A certificate that
+carries the gateway policies therefore serves assets only for a thing of the gateway
+type, and a thing without a plantwatch type gets nothing. iot-core-rules-and-limits §4's
+device policy has no such condition; this is plantwatch's departure from its text.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any
 
 from edge.wire import APP, BASIC_INGEST_PREFIX
 
-THING_TYPE = "plantwatch-device"
+DEVICE_THING_TYPE = "plantwatch-device"
+GATEWAY_THING_TYPE = "plantwatch-gateway"
+THING_TYPE_NAME = "iot:Connection.Thing.ThingTypeName"
 DEVICE_POLICY = "plantwatch-device"
 GATEWAY_POLICY = "plantwatch-gateway"
 """Gateway policies are ``plantwatch-gateway-1`` .. ``-N``; a gateway's certificate gets the
@@ -50,6 +59,17 @@ def slot_attribute(slot: int) -> str:
 
 def slot_variable(slot: int) -> str:
     return f"${{iot:Connection.Thing.Attributes[{slot_attribute(slot)}]}}"
+
+
+def _for_types(statements: list[Document], types: tuple[str, ...]) -> list[Document]:
+    """*statements*, each granting only to a thing of one of *types*."""
+    value: str | list[str] = types[0] if len(types) == 1 else list(types)
+    out = []
+    for statement in statements:
+        condition = dict(statement.get("Condition", {}))
+        condition["StringEquals"] = {THING_TYPE_NAME: value}
+        out.append({**statement, "Condition": condition})
+    return out
 
 
 def _thing_statements(arn: str, things: list[str], basic_ingest: bool = False) -> list[Document]:
@@ -105,10 +125,9 @@ def device_policy(arn: str) -> Document:
 
     *arn* is the IoT ARN prefix ``arn:PARTITION:iot:REGION:ACCOUNT`` (CDK tokens at synth).
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [_connect_statement(arn), *_thing_statements(arn, [THING], True)],
-    }
+    statements = [_connect_statement(arn), *_thing_statements(arn, [THING], True)]
+    types = (DEVICE_THING_TYPE, GATEWAY_THING_TYPE)
+    return {"Version": "2012-10-17", "Statement": _for_types(statements, types)}
 
 
 def gateway_policies(arn: str) -> list[Document]:
@@ -117,7 +136,8 @@ def gateway_policies(arn: str) -> list[Document]:
     for first in range(1, GATEWAY_SLOTS + 1, SLOTS_PER_GATEWAY_POLICY):
         slots = range(first, min(first + SLOTS_PER_GATEWAY_POLICY, GATEWAY_SLOTS + 1))
         things = [slot_variable(slot) for slot in slots]
-        documents.append({"Version": "2012-10-17", "Statement": _thing_statements(arn, things)})
+        statements = _for_types(_thing_statements(arn, things), (GATEWAY_THING_TYPE,))
+        documents.append({"Version": "2012-10-17", "Statement": statements})
     return documents
 
 
@@ -130,7 +150,8 @@ def gateway_ingest_policies(arn: str) -> list[Document]:
         slots = range(first, min(first + SLOTS_PER_INGEST_POLICY, GATEWAY_SLOTS + 1))
         resources = [_ingest_resource(arn, slot_variable(slot)) for slot in slots]
         statement = {"Effect": "Allow", "Action": "iot:Publish", "Resource": resources}
-        documents.append({"Version": "2012-10-17", "Statement": [statement]})
+        statements = _for_types([statement], (GATEWAY_THING_TYPE,))
+        documents.append({"Version": "2012-10-17", "Statement": statements})
     return documents
 
 

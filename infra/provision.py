@@ -1,7 +1,8 @@
 """Provision one device or gateway in AWS IoT Core and write its agent config.
 
-Creates the thing (type ``plantwatch-device``, attribute ``site``; a gateway also gets its
-assets in ``asset1``..``asset12``) in its site's thing group ``plantwatch-<site>``, a key
+Creates the thing (type ``plantwatch-device``, or ``plantwatch-gateway`` for a gateway,
+attribute ``site``; a gateway also gets its assets in ``asset1``..``asset12``, each a
+``plantwatch-device`` thing) in its site's thing group ``plantwatch-<site>``, a key
 pair and an active certificate, attaches the deployed policies to the certificate and the
 certificate to the thing, and writes ``agent.toml``, the certificate and the private key
 (mode 0600) into a folder. The config is checked with the agent's own loader before the
@@ -22,12 +23,13 @@ from edge.errors import ConfigError, PlantwatchError, StorageError
 from edge.wire import topic_name_problem, topic_size_problem
 from infra.policies import (
     DEVICE_POLICY,
+    DEVICE_THING_TYPE,
     GATEWAY_INGEST_POLICY,
     GATEWAY_POLICY,
     GATEWAY_SLOTS,
+    GATEWAY_THING_TYPE,
     SLOTS_PER_GATEWAY_POLICY,
     SLOTS_PER_INGEST_POLICY,
-    THING_TYPE,
     slot_attribute,
 )
 
@@ -159,12 +161,15 @@ def provision(
         raise PlantwatchError(f"{thing}: AWS IoT: {exc}") from exc
 
 
-def _check_existing(iot: Any, what: str, name: str, site: str) -> None:
-    """Refuse a thing that exists with another site, or without the thing type or a site.
+def _check_existing(iot: Any, what: str, name: str, site: str, thing_type: str) -> None:
+    """Refuse a thing that exists with another site, of the other role, or without the
+    thing type or a site.
 
-    A thing has one ``site`` (iot-core-rules-and-limits §4 multi-tenancy), and CreateThing
-    refuses an existing name with other attributes or type; checked before anything is
-    created, so a refusal leaves no gateway thing or certificate behind."""
+    A thing has one ``site`` (iot-core-rules-and-limits §4 multi-tenancy) and one role: the
+    gateway policies grant only to the gateway type, so a device's name made a gateway (or
+    back) would change what its certificate may do. CreateThing refuses an existing name
+    with other attributes or type; checked before anything is created, so a refusal
+    leaves no gateway thing or certificate behind."""
     try:
         found = iot.describe_thing(thingName=name)
     except ClientError as exc:
@@ -172,9 +177,17 @@ def _check_existing(iot: Any, what: str, name: str, site: str) -> None:
             return
         raise
     have = found.get("attributes", {}).get("site")
-    if found.get("thingTypeName") != THING_TYPE:
+    found_type = found.get("thingTypeName")
+    if found_type in (DEVICE_THING_TYPE, GATEWAY_THING_TYPE) and found_type != thing_type:
+        role = "gateway" if thing_type == GATEWAY_THING_TYPE else "device"
         raise ConfigError(
-            f"{what}: thing {name!r} exists with no thing type {THING_TYPE!r}; the device "
+            f"{what}: thing {name!r} is a {found_type}, not a {thing_type}; a thing keeps "
+            f"its role, so it cannot be provisioned as a {role} (delete the thing or use "
+            "another name)"
+        )
+    if found_type != thing_type:
+        raise ConfigError(
+            f"{what}: thing {name!r} exists with no thing type {thing_type!r}; the device "
             "policies need the thing type and a site attribute (delete the thing or use "
             "another name)"
         )
@@ -195,30 +208,30 @@ def _provision(
     iot: Any,
 ) -> Provisioned:
     policies = policies_for(assets)
-    for policy in policies:  # before anything is created: a missing stack leaves no debris
+    thing_type = GATEWAY_THING_TYPE if assets else DEVICE_THING_TYPE
+    # before anything is created: a missing (or older) stack leaves no debris; the stack
+    # owns the thing types, its own create would fail on one made here
+    for policy in policies:
         iot.get_policy(policyName=policy)
-    for what, name in (("THING", thing), *(("--assets", a) for a in assets)):
-        _check_existing(iot, what, name, site)
+    for needed in dict.fromkeys((thing_type, DEVICE_THING_TYPE)):
+        iot.describe_thing_type(thingTypeName=needed)
+    _check_existing(iot, "THING", thing, site, thing_type)
+    others = [a for a in assets if a != thing]  # each asset's shadow lives on its own thing
+    for asset in others:
+        _check_existing(iot, "--assets", asset, site, DEVICE_THING_TYPE)
     attributes = {"site": site}
     attributes.update({slot_attribute(i): a for i, a in enumerate(assets, start=1)})
-    try:
-        iot.describe_thing_type(thingTypeName=THING_TYPE)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
-        iot.create_thing_type(thingTypeName=THING_TYPE)
     iot.create_thing(
         thingName=thing,
-        thingTypeName=THING_TYPE,
+        thingTypeName=thing_type,
         attributePayload={"attributes": attributes, "merge": True},
     )
-    for asset in assets:
-        if asset != thing:  # each asset's shadow lives on its own thing
-            iot.create_thing(
-                thingName=asset,
-                thingTypeName=THING_TYPE,
-                attributePayload={"attributes": {"site": site}, "merge": True},
-            )
+    for asset in others:
+        iot.create_thing(
+            thingName=asset,
+            thingTypeName=DEVICE_THING_TYPE,
+            attributePayload={"attributes": {"site": site}, "merge": True},
+        )
     group = site_group(site)
     iot.create_thing_group(  # succeeds again for the same name and properties
         thingGroupName=group,

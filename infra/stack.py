@@ -38,15 +38,13 @@ class PlantwatchStack(Stack):
             description="plantwatch: Kinesis, SNS, SQS, DynamoDB and Firehose encryption",
             enable_key_rotation=True,
         )
+        # SNS, SQS and S3 encrypt with their callers' rights (the roles' key grants); only
+        # EventBridge uses the key itself, sending failed rule events to the encrypted
+        # dead-letter queues (CloudWatch, for the alarms' topic, is granted in Alerts)
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="ServicesUseKeyInThisAccount",
-                principals=[
-                    iam.ServicePrincipal("sns.amazonaws.com"),
-                    iam.ServicePrincipal("sqs.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                    iam.ServicePrincipal("s3.amazonaws.com"),
-                ],
+                sid="EventBridgeDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
             )

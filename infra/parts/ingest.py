@@ -15,9 +15,10 @@ from infra.parts.archive import Archive
 from infra.parts.storage import ERRORS_PREFIX, Storage
 from infra.policies import (
     DEVICE_POLICY,
+    DEVICE_THING_TYPE,
     GATEWAY_INGEST_POLICY,
     GATEWAY_POLICY,
-    THING_TYPE,
+    GATEWAY_THING_TYPE,
     device_policy,
     gateway_ingest_policies,
     gateway_policies,
@@ -48,13 +49,26 @@ class Ingest(Construct):
             retention_period=Duration.hours(24),
             encryption=kinesis.StreamEncryption.MANAGED,
         )
+        # id and properties as first deployed: CloudFormation replaces a thing type whose
+        # properties change, and cannot delete one that things use (so the text still
+        # names gateways, which now have their own type)
         iot.CfnThingType(
             self,
             "ThingType",
-            thing_type_name=THING_TYPE,
+            thing_type_name=DEVICE_THING_TYPE,
             thing_type_properties=iot.CfnThingType.ThingTypePropertiesProperty(
                 thing_type_description="A plantwatch device or gateway (attribute site; "
                 "gateways list assets in asset1..asset12)",
+                searchable_attributes=["site"],
+            ),
+        )
+        iot.CfnThingType(
+            self,
+            "GatewayThingType",
+            thing_type_name=GATEWAY_THING_TYPE,
+            thing_type_properties=iot.CfnThingType.ThingTypePropertiesProperty(
+                thing_type_description="A plantwatch gateway (attribute site; its assets in "
+                "asset1..asset12); only this type gets the gateway policies' grants",
                 searchable_attributes=["site"],
             ),
         )

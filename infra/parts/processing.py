@@ -31,8 +31,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cloud.inference.registry import ARTIFACTS_PREFIX as MODELS_PREFIX
 from edge.wire import APP
-from infra.config import DeployConfig
+from infra.config import ALARMS_PREFIX, DETECTORS_PREFIX, DeployConfig
 from infra.nag import acknowledge, acknowledge_wildcards, arn_of
 from infra.parts import common
 from infra.parts.storage import (
@@ -152,7 +153,9 @@ class Processing(Construct):
 
         # batcher: Kinesis (ordered per shard), plus a flush of idle windows every minute
         b = self.batcher.function
-        storage.input.grant_read(b)
+        # it reads back an input file to merge late readings, and its spool records
+        storage.input.grant_read(b, f"{INPUT_PREFIX}*")
+        storage.input.grant_read(b, f"{SPOOL_PREFIX}*")
         # L4E input files (under <INPUT_PREFIX><site>/ for a site) and spool records
         storage.input.grant_put(b, f"{INPUT_PREFIX}*")
         storage.input.grant_put(b, f"{SPOOL_PREFIX}*")
@@ -160,7 +163,6 @@ class Processing(Construct):
         storage.input.grant_delete(b, f"{SPOOL_PREFIX}*")
         # only its own prefix: errors/ in the same bucket holds the rules' errorAction reports
         storage.quarantine.grant_put(b, f"{QUARANTINE_PREFIX}*")
-        self._objects_ack(b, storage.input)
         assert b.role is not None
         acknowledge_wildcards(
             b.role,
@@ -200,10 +202,11 @@ class Processing(Construct):
         storage.input.grant_read(f)
         storage.output.grant_read(f)
         storage.output.grant_put(f)  # results are written, never deleted
-        storage.artifacts.grant_read(f)
+        storage.artifacts.grant_read(f, f"{MODELS_PREFIX}*")  # the model registry
         storage.state_table.grant(f, *STATE_ACTIONS)
         self._key.grant_encrypt_decrypt(f)
-        self._objects_ack(f, storage.input, storage.output, storage.artifacts)
+        self._objects_ack(f, storage.input, storage.output)
+        self._artifacts_ack(f, storage.artifacts, MODELS_PREFIX)
         schedule_role = iam.Role(
             self,
             "ScheduleRole",
@@ -212,13 +215,23 @@ class Processing(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
         )
-        f.grant_invoke(schedule_role)
-        acknowledge_wildcards(
-            schedule_role,
-            "Lambda's grant_invoke covers the function's versions (ARN:*).",
-            resources=[f"{arn_of(f)}:*"],
+        # the schedules' target is the unqualified ARN; grant_invoke would add ARN:*, every
+        # version and alias
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[f.function_arn])
         )
-        self.inference.dlq.grant_send_messages(schedule_role)
+        # what an SQS producer needs on a KMS-encrypted queue; grant_send_messages would add
+        # kms:Encrypt and kms:ReEncrypt* on the stack's key
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"], resources=[self.inference.dlq.queue_arn]
+            )
+        )
+        schedule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn]
+            )
+        )
         self.schedules: list[scheduler.CfnSchedule] = []
         for spec in config.schedulers:
             self.schedules.append(
@@ -248,9 +261,15 @@ class Processing(Construct):
 
         # detector: every results.jsonl the scheduler writes
         d = self.detector.function
-        storage.output.grant_read(d)
+        storage.output.grant_read(d, f"{OUTPUT_PREFIX}*")  # the notified results object
         storage.idempotency_table.grant(d, *IDEMPOTENCY_ACTIONS)
-        self._objects_ack(d, storage.output)
+        assert d.role is not None
+        acknowledge_wildcards(
+            d.role,
+            "The detector reads the results objects it is notified of, under generated keys "
+            "below output/.",
+            resources=[f"{arn_of(storage.output)}/{OUTPUT_PREFIX}*"],
+        )
         storage.output.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(d),
@@ -266,7 +285,9 @@ class Processing(Construct):
         """Detector state, alerts to SNS and shadow commands through iot-data (``publish``
         only: no handler calls the shadow API, ``iot:GetThingShadow`` and the like)."""
         f = fn.function
-        storage.artifacts.grant_read(f)
+        # DETECTOR_MODEL_KEY and ALARM_MODEL_KEYS lie there (checked in infra/config.py)
+        storage.artifacts.grant_read(f, f"{DETECTORS_PREFIX}*")
+        storage.artifacts.grant_read(f, f"{ALARMS_PREFIX}*")
         storage.state_table.grant(f, *STATE_ACTIONS)
         topic.grant_publish(f)
         self._key.grant_encrypt_decrypt(f)
@@ -277,7 +298,7 @@ class Processing(Construct):
                 resources=[f"{iot_arn}:topic/{topic_}" for topic_ in COMMAND_TOPICS],
             )
         )
-        self._objects_ack(f, storage.artifacts)
+        self._artifacts_ack(f, storage.artifacts, DETECTORS_PREFIX, ALARMS_PREFIX)
         prefix = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
         assert f.role is not None
         acknowledge_wildcards(
@@ -296,6 +317,15 @@ class Processing(Construct):
             "The engines read and write objects under generated keys (L4E file names, "
             "results, spool records), so object grants end in /* on each bucket.",
             resources=[f"{arn_of(b)}/*" for b in buckets],
+        )
+
+    def _artifacts_ack(self, f: lambda_.IFunction, bucket: s3.IBucket, *prefixes: str) -> None:
+        assert f.role is not None
+        acknowledge_wildcards(
+            f.role,
+            "Artifacts are read under generated keys (model versions, model digests) below "
+            "the one prefix each handler loads from.",
+            resources=[f"{arn_of(bucket)}/{prefix}*" for prefix in prefixes],
         )
 
     def _every_minute(self, id: str, fn: Function, what: str) -> None:

@@ -6,7 +6,7 @@ matching Allow grants; ``iot:Connect`` is checked on ``client/<id>``, ``iot:Publ
 resources ``*`` matches any characters (``/`` included) and ``?`` one character, while
 MQTT's ``+`` and ``#`` are plain characters. Policy variables are substituted from the
 connection; a variable with no value (an unset thing attribute) leaves its resource
-matching nothing.
+matching nothing, and a condition on it (a thing without a thing type) does not hold.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ class Connection:
     thing_name: str | None
     attributes: Mapping[str, str] = field(default_factory=dict)
     attached: bool = True
+    thing_type: str | None = None
 
     def variable(self, name: str) -> str | None:
         if name == "iot:Connection.Thing.ThingName":
             return self.thing_name if self.client_id == self.thing_name else None
+        if name == "iot:Connection.Thing.ThingTypeName":
+            return self.thing_type if self.client_id == self.thing_name else None
         if name == "iot:ClientId":
             return self.client_id
         match = re.fullmatch(r"iot:Connection\.Thing\.Attributes\[(.+)\]", name)

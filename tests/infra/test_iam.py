@@ -181,3 +181,42 @@ def test_the_archive_delivery_role_has_firehoses_s3_actions_and_no_delete(synthe
         if action.startswith("s3:")
     }
     assert granted == FIREHOSE_S3
+
+
+def object_reads(synthesized, handler: str, bucket: str) -> set[str]:
+    """What follows the ARN of *bucket* (a logical-id fragment) in the object resources
+    *handler*'s role may ``s3:GetObject``: ``/*`` for the whole bucket."""
+    read = set()
+    for statement in role_statements(synthesized, handler):
+        if "s3:GetObject*" in actions(statement) or "s3:GetObject" in actions(statement):
+            for resource in resources(statement):
+                if bucket in json.dumps(resource) and "Fn::Join" in resource:
+                    read.add(resource["Fn::Join"][1][-1])
+    return read
+
+
+ARTIFACT_READS = {
+    "batcher": set(),
+    "inference": {"/models/*"},
+    "detector": {"/detectors/*", "/alarms/*"},
+    "timers": {"/detectors/*", "/alarms/*"},
+}
+"""Inference loads models from the registry under ``models/``; the detector and timers
+load ``DETECTOR_MODEL_KEY`` and ``ALARM_MODEL_KEYS``, which the stack's context accepts
+only under ``detectors/`` and ``alarms/`` (``infra/config.py``)."""
+
+
+@pytest.mark.parametrize("handler", sorted(TABLES))
+def test_each_role_reads_only_the_artifacts_its_handler_loads(synthesized, handler) -> None:
+    assert object_reads(synthesized, handler, "StorageArtifacts") == ARTIFACT_READS[handler]
+
+
+def test_the_detector_reads_only_results_under_the_output_prefix(synthesized) -> None:
+    """It is notified of ``output/**/results.jsonl`` only and reads just that object."""
+    assert object_reads(synthesized, "detector", "StorageOutput") == {"/output/*"}
+
+
+def test_the_batcher_reads_only_its_input_files_and_spool(synthesized) -> None:
+    """It reads back an input file to merge late readings into it (``input/``, per site
+    ``input/<site>/``) and its spool records (``spool/``); nothing else in the bucket."""
+    assert object_reads(synthesized, "batcher", "StorageInput") == {"/input/*", "/spool/*"}

@@ -158,7 +158,8 @@ def connection(credential: str) -> Connection:
     attributes = {"site": "s1"}
     if credential == "gw-01":
         attributes |= {slot_attribute(i): a for i, a in enumerate(GW_ASSETS, start=1)}
-    return Connection(client_id=credential, thing_name=credential, attributes=attributes)
+    thing_type = "plantwatch-gateway" if credential == "gw-01" else "plantwatch-device"
+    return Connection(credential, credential, attributes, thing_type=thing_type)
 
 
 def documents(credential: str) -> list[dict]:

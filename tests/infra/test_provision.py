@@ -22,6 +22,8 @@ from infra.policies import DEVICE_POLICY
 from infra.provision import provision
 
 REGION = "eu-west-1"
+THING_TYPES = ("plantwatch-device", "plantwatch-gateway")
+"""The thing types the stack creates (infra/parts/ingest.py)."""
 
 
 @pytest.fixture
@@ -35,6 +37,8 @@ def iot(monkeypatch):
         names += ["plantwatch-gateway-ingest-1", "plantwatch-gateway-ingest-2"]
         for name in names:
             client.create_policy(policyName=name, policyDocument=json.dumps({"Statement": []}))
+        for thing_type in THING_TYPES:
+            client.create_thing_type(thingTypeName=thing_type)
         yield client
 
 
@@ -95,8 +99,9 @@ def test_a_gateway_lists_its_assets_in_attributes_and_gets_the_gateway_policies(
         "plantwatch-gateway-2",
         "plantwatch-gateway-ingest-1",
     ]
-    # §4 multi-tenancy: every thing made has the thing type and its site
-    assert iot.describe_thing(thingName="gw-01")["thingTypeName"] == "plantwatch-device"
+    # §4 multi-tenancy: every thing made has a thing type and its site; the gateway's
+    # type is what its gateway policies require, its assets are devices
+    assert iot.describe_thing(thingName="gw-01")["thingTypeName"] == "plantwatch-gateway"
     for asset in assets:
         described = iot.describe_thing(thingName=asset)
         assert described["attributes"] == {"site": "plant1"}
@@ -300,3 +305,61 @@ def test_a_site_whose_thing_group_name_would_pass_128_characters_is_refused(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "thing group" in err and "117" in err, err
     assert iot.list_things()["things"] == []
+
+
+def test_a_device_and_a_gateway_never_take_each_others_role(iot, tmp_path, capsys) -> None:
+    """The gateway policies grant only to things of type plantwatch-gateway. Provisioning
+    refuses, before anything is created, a gateway whose name is a device's, a device whose
+    name is a gateway's, and a gateway named as another gateway's asset (CreateThing refuses
+    a changed type, moto replaces it)."""
+
+    def run(thing: str, *assets: str) -> int:
+        args = ["provision-device", thing, "--site", "s1", "--out", str(tmp_path / thing)]
+        return main([*args, *(["--assets", ",".join(assets)] if assets else []), "--force"])
+
+    assert run("pump-01") == 0
+    assert run("gw-01", "fan-01") == 0
+    capsys.readouterr()
+    for args, what, name, kind in [
+        (("pump-01", "fan-02"), "THING", "pump-01", "plantwatch-device"),
+        (("gw-01",), "THING", "gw-01", "plantwatch-gateway"),
+        (("gw-02", "fan-03", "gw-01"), "--assets", "gw-01", "plantwatch-gateway"),
+    ]:
+        assert run(*args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"{what}: thing {name!r} is a {kind}" in err, err
+        assert iot.describe_thing(thingName="pump-01")["thingTypeName"] == "plantwatch-device"
+        assert iot.describe_thing(thingName="gw-01")["thingTypeName"] == "plantwatch-gateway"
+        names = {t["thingName"] for t in iot.list_things()["things"]}
+        assert names == {"pump-01", "gw-01", "fan-01"}, args
+        assert len(iot.list_certificates()["certificates"]) == 2, args
+    # a device is the asset of a gateway (its shadow), and a gateway is re-provisioned as one
+    assert run("gw-01", "fan-01", "pump-01") == 0
+    assert iot.describe_thing(thingName="pump-01")["thingTypeName"] == "plantwatch-device"
+
+
+@pytest.mark.parametrize("missing", THING_TYPES)
+def test_a_missing_thing_type_means_the_stack_is_out_of_date(
+    monkeypatch, tmp_path, capsys, missing: str
+) -> None:
+    """The stack owns the thing types: provisioning does not create one (the stack's own
+    create would then fail), it refuses before anything is made."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        iot = boto3.client("iot", region_name=REGION)
+        for name in (DEVICE_POLICY, "plantwatch-gateway-1", "plantwatch-gateway-ingest-1"):
+            iot.create_policy(policyName=name, policyDocument=json.dumps({"Statement": []}))
+        for thing_type in THING_TYPES:
+            if thing_type != missing:
+                iot.create_thing_type(thingTypeName=thing_type)
+        args = ["provision-device", "gw-01", "--site", "s1", "--assets", "fan-01"]
+        code = main([*args, "--out", str(tmp_path), "--region", REGION])
+        assert iot.list_things()["things"] == []
+        assert iot.list_certificates()["certificates"] == []
+        assert {t["thingTypeName"] for t in iot.list_thing_types()["thingTypes"]} == (
+            set(THING_TYPES) - {missing}
+        )
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("plantwatch: error: gw-01:") and "plantwatch deploy" in last, last

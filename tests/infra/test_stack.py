@@ -332,10 +332,23 @@ def test_alarms_and_dashboard(synthesized) -> None:
         assert field in body, field
 
 
-def test_thing_type_and_policies(synthesized) -> None:
-    synthesized.assertions.has_resource_properties(
-        "AWS::IoT::ThingType", {"ThingTypeName": "plantwatch-device"}
-    )
+def test_thing_types_and_policies(synthesized) -> None:
+    """A device and a gateway thing type, which the policies' conditions name. The device
+    type keeps its logical id and properties: CloudFormation replaces a thing type whose
+    ThingTypeProperties change, and deleting one that things use fails the update."""
+    types = {
+        r["Properties"]["ThingTypeName"]: (k, r["Properties"])
+        for k, r in synthesized.resources("AWS::IoT::ThingType").items()
+    }
+    assert set(types) == {"plantwatch-device", "plantwatch-gateway"}
+    logical, device = types["plantwatch-device"]
+    assert logical == "IngestThingTypeCD663B7F"
+    assert device["ThingTypeProperties"] == {
+        "SearchableAttributes": ["site"],
+        "ThingTypeDescription": "A plantwatch device or gateway (attribute site; gateways "
+        "list assets in asset1..asset12)",
+    }
+    assert types["plantwatch-gateway"][1]["ThingTypeProperties"]["SearchableAttributes"] == ["site"]
     names = sorted(
         r["Properties"]["PolicyName"] for r in synthesized.resources("AWS::IoT::Policy").values()
     )
