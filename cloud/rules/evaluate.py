@@ -259,8 +259,23 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
             continue
         value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
-            out[item.alias] = value
+            put_output(out, item.alias, value)
     return RuleOutput(out)
+
+
+def put_output(out: dict[str, Any], name: str, value: Any) -> None:
+    """``out[name] = value``, a dotted *name* (``state.reported.t``) putting the value into
+    nested objects, made as needed and shared by the names that start alike, as AWS's rules
+    give ``{"state": {"debug": ..., "command": ...}}`` for ``AS state.debug, ... AS
+    state.command``. The parser refuses names that would overwrite one another. An
+    Undefined value is left out before this is called, so it makes no empty object."""
+    if "." not in name:
+        out[name] = value
+        return
+    *parents, last = name.split(".")
+    for part in parents:
+        out = out.setdefault(part, {})
+    out[last] = value
 
 
 def evaluate_expression(expr: Expr, message: Message) -> Any:
@@ -480,7 +495,7 @@ class _Context:
                 continue
             value = scope.eval(item.expr)
             if value is not UNDEFINED and item.alias is not None:
-                out[item.alias] = value
+                put_output(out, item.alias, value)
         return out
 
     def unary(self, op: str, v: Any) -> Any:
