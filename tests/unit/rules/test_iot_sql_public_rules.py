@@ -72,6 +72,28 @@ CASES = [
         },
         {"state": {"reported": {"light_detected": True, "light_on_timestamp": 2}}},
     ),
+    # ---- '*' as a value: a nested SELECT FROM *, *.name, * AS name
+    Case(
+        "validation include-topic-and-transform.json",
+        "SELECT get((SELECT *, topic() as topic FROM *),0) as data FROM 'test/test1'",
+        "test/test1",
+        {"foo": "bar"},
+        {"data": {"foo": "bar", "topic": "test/test1"}},
+    ),
+    Case(
+        "validation select-value-test-data.json",
+        "SELECT VALUE *.messages FROM 'test/test2'",
+        "test/test2",
+        {"messages": [{"message": "a"}, {"message": "b"}]},
+        [{"message": "a"}, {"message": "b"}],
+    ),
+    Case(
+        "json: '*' creates a new JSON object containing the message data, under a name",
+        "SELECT * as payload, topic() as topic FROM '#'",
+        "dt/a/b",
+        {"t": 1, "m": {"v": 2}},
+        {"payload": {"t": 1, "m": {"v": 2}}, "topic": "dt/a/b"},
+    ),
 ]
 
 
