@@ -248,7 +248,7 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
         return RuleOutput("" if value is UNDEFINED else value)
     out: dict[str, Any] = {}
     for item in statement.items:
-        if isinstance(item.expr, Star):
+        if isinstance(item.expr, Star) and item.alias is None:
             if not isinstance(ctx.doc, dict):
                 # '*' alone is the whole payload (spec §1.2, §1.7): raw bytes when it is
                 # not JSON, and a JSON array, string or number unchanged rather than {}
@@ -476,7 +476,10 @@ class _Context:
             results = (self.select_on(sub, _read(element)) for element in source)
             return [r for r in results if r is not UNDEFINED]
         if isinstance(source, dict):
-            return self.select_on(sub, source)
+            result = self.select_on(sub, source)
+            if isinstance(sub.source, Star):  # FROM *: the payload is one row, so a list
+                return [] if result is UNDEFINED else [result]
+            return result
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
@@ -487,7 +490,7 @@ class _Context:
             return scope.eval(sub.items[0].expr)
         out: dict[str, Any] = {}
         for item in sub.items:
-            if isinstance(item.expr, Star):
+            if isinstance(item.expr, Star) and item.alias is None:
                 if isinstance(element, dict):
                     out.update(element)
                 elif len(sub.items) == 1:

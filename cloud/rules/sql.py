@@ -8,13 +8,13 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
     statement := SELECT [VALUE] item {, item} [FROM 'filter'] [WHERE expr]
                  (no FROM: a rule only Basic Ingest triggers)
-    item      := '*' | expr [AS name {. name}]
+    item      := '*' [AS name] | expr [AS name {. name}]
     expr      := or;  or := and {OR and};  and := not {AND not};  not := NOT not | cmp
     cmp       := add [(= | <> | < | <= | > | >=) add]
     add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
-    unary     := - unary | postfix;  postfix := primary {. name}
+    unary     := - unary | postfix;  postfix := (primary | '*' . name) {. name}
     primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
-               | (SELECT [VALUE] item {, item} FROM expr [WHERE expr])
+               | (SELECT [VALUE] item {, item} FROM (expr | '*') [WHERE expr])
                | CASE expr WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
 
 A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
@@ -227,6 +227,8 @@ class Subquery:
 
     items: tuple[SelectItem, ...]
     source: Expr
+    """``Star()`` for ``FROM *``: the payload as rows, an object being one row (AWS's
+    rules validation sample reads ``get((SELECT *, topic() AS topic FROM *), 0)``)."""
     where: Expr | None
     value: bool = False
 
@@ -460,7 +462,12 @@ class _Parser:
                 )
         # VALUE is the keyword only where an expression follows it; else (SELECT value,
         # value AS v, value + 1 ...) it is a payload field named value
-        if not (self.at_kw("value") and _starts_expression(following)) or (
+        starts = _starts_expression(following) or (
+            following.kind == "op"
+            and following.value == "*"
+            and self.tokens[self.i + 2].text == "."
+        )
+        if not (self.at_kw("value") and starts) or (
             following.kind == "op" and following.value == "-" and self.alias_or_comma_follows()
         ):  # SELECT VALUE -x takes no alias and one item: 'value - 1 AS v' is the field
             return _nested_names_checked(tuple(self.select_items())), False
@@ -507,7 +514,11 @@ class _Parser:
                 "a nested SELECT's FROM names a value of the message (FROM e), not a topic",
                 position=self.tok.pos,
             )
-        source = self.expr()
+        if self.at_op("*") and not self.star_path():  # FROM *: the payload (or element)
+            self.advance()
+            source: Expr = Star()
+        else:
+            source = self.expr()
         where = None
         if self.at_kw("where"):
             self.advance()
@@ -527,10 +538,11 @@ class _Parser:
 
     def select_item(self) -> SelectItem:
         start = self.tok
-        if self.at_op("*"):
+        if self.at_op("*") and not self.star_path():
             self.advance()
-            if self.at_kw("as"):
-                raise RuleSqlError("'*' takes no alias", position=self.tok.pos)
+            if self.at_kw("as"):  # the payload under a name (AWS's '*' makes an object)
+                self.advance()
+                return SelectItem(Star(), self.output_name())
             return SelectItem(Star(), None)
         expr = self.expr()
         if self.at_kw("as"):
@@ -543,6 +555,12 @@ class _Parser:
         raise RuleSqlError(
             "a computed SELECT item needs an alias (... AS name)", position=start.pos
         )
+
+    def star_path(self) -> bool:
+        """Whether the ``*`` here starts a path (``*.messages``): the payload read as a value,
+        as AWS's rules validation samples run ``SELECT VALUE *.messages``."""
+        following = self.tokens[self.i + 1] if self.tok.kind != "eof" else self.tok
+        return self.at_op("*") and following.kind == "op" and following.value == "."
 
     def output_name(self) -> str:
         """The name after AS, dotted for nested output (``AS state.reported.t``: AWS's JSON
@@ -736,9 +754,14 @@ class _Parser:
                     pairs.append(self.pair())
             self.expect_op("}")
             return ObjectLit(tuple(pairs))
+        if self.star_path():
+            self.advance()
+            return Star()
         if self.at_op("*"):
             raise RuleSqlError(
-                "'*' is only allowed as a SELECT item or a function argument", position=tok.pos
+                "'*' is only allowed as a SELECT item, a nested SELECT's FROM, a path's start "
+                "(*.name) or a function argument",
+                position=tok.pos,
             )
         raise self.fail("an expression")
 
@@ -840,7 +863,7 @@ class _Parser:
         return Call(name, tuple(args))
 
     def argument(self) -> Expr:
-        if self.at_op("*"):
+        if self.at_op("*") and not self.star_path():
             self.advance()
             return Star()
         return self.expr()
