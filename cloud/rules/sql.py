@@ -13,9 +13,10 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
     cmp       := add [(= | <> | < | <= | > | >=) add]
     add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
     unary     := - unary | postfix;  postfix := (primary | '*' . name) {. name}
-    primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
+    primary   := literal | name | func(arg {, arg}) | cast(expr AS type) | (expr) | [..] | {..}
                | (SELECT [VALUE] item {, item} FROM (expr | '*') [WHERE expr])
                | CASE expr WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
+    arg       := '*' | expr | SELECT [VALUE] item {, item} FROM (expr | '*') [WHERE expr]
 
 A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
 element of an array, or an object itself (AWS's nested-queries page and its ``transform``
@@ -866,6 +867,8 @@ class _Parser:
         if self.at_op("*") and not self.star_path():
             self.advance()
             return Star()
+        if self.at_kw("select"):  # AWS runs isNull(SELECT VALUE v FROM e) unparenthesised
+            return self.expr_at(self.subquery)
         return self.expr()
 
 

@@ -198,6 +198,23 @@ def test_star_as_a_value(select: str, payload: bytes, expected: bytes) -> None:
     assert eval_bytes(f"SELECT {select} FROM 'my/topic'", payload) == expected
 
 
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("isNull(SELECT VALUE v FROM e) AS x", b'{"x":false}'),
+        (
+            "concat(SELECT VALUE n FROM e, ['x']) AS x",
+            b'{"x":["temperature","light","acidity","x"]}',
+        ),
+        ("get(SELECT v, n FROM e WHERE v > 100, 0).n AS x", b'{"x":"light"}'),
+    ],
+)
+def test_a_nested_select_may_be_a_bare_function_argument(select: str, expected: bytes) -> None:
+    """AWS's rules validation sample runs ``isNull(SELECT VALUE L1 FROM Pos)``: inside a
+    call's parentheses a nested SELECT needs none of its own; ',' or ')' ends it."""
+    assert eval_bytes(f"SELECT {select} FROM 'my/topic'", SENML) == expected
+
+
 def test_star_paths_read_the_payload_in_where() -> None:
     sql = "SELECT VALUE *.v FROM 'my/topic' WHERE *.v > 1"
     assert eval_bytes(sql, b'{"v": 2}') == b"2"
