@@ -1,6 +1,7 @@
 """Detector models published by AWS and in public samples, restated, loaded strictly and run.
 
-Each model is written out as its source has it (the source is cited above it) and driven
+Sixteen models: nine restated here, seven the guide's own from ``data/aws_examples``. Each
+model is written out as its source has it (the source is cited above it) and driven
 through the message sequence its source describes; the test checks where the detector ends
 up, its variables and the actions it asked for. Where a source leaves out a member
 CreateDetectorModel needs (the console templates of the developer guide have no ``roleArn``)
@@ -9,9 +10,12 @@ the restatement adds it, and says so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
 from detector_models import ROLE_ARN, RecordingSink
 
 from cloud.adapters.local import InMemoryStateStore
@@ -893,3 +897,416 @@ def test_pump_stops_and_a_predicted_failure_asks_for_service() -> None:
     run.play([_pump(20, 100), ("msg", "IoTImlPumpInference", {"motorID": "m1", "prediction": 1})])
     assert run.state("m1") == "likely_failure_24hrs"
     assert run.actions() == [("sns", "likely_failure_24hrs_sns")]
+
+
+# ---- 6. github.com/aws/aws-cdk packages/@aws-cdk/aws-iotevents-alpha/test/
+# ---- integ.detector-model.ts, as the construct writes it out (transitions named
+# ---- "<from>_to_<to>", an event without actions has none)
+
+_TEMP = "$input.test_input.payload.temperature"
+CDK_ONLINE = {
+    "detectorModelName": "test-detector-model",
+    "detectorModelDescription": "test-detector-model-description",
+    "evaluationMethod": "SERIAL",
+    "key": "payload.deviceId",
+    "roleArn": ROLE_ARN,
+    "detectorModelDefinition": {
+        "initialStateName": "online",
+        "states": [
+            {
+                "stateName": "online",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "test-event",
+                            "condition": f'currentInput("test_input") && {_TEMP} == 31.5',
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [{"eventName": "test-input-event", "condition": f"{_TEMP} == 31.6"}],
+                    "transitionEvents": [
+                        {
+                            "eventName": "online_to_offline",
+                            "condition": f"{_TEMP} == 12",
+                            "nextState": "offline",
+                        }
+                    ],
+                },
+                "onExit": {
+                    "events": [{"eventName": "test-exit-event", "condition": f"{_TEMP} == 31.7"}]
+                },
+            },
+            {
+                "stateName": "offline",
+                "onInput": {
+                    "transitionEvents": [
+                        {
+                            "eventName": "offline_to_online",
+                            "condition": f"{_TEMP} == 21",
+                            "nextState": "online",
+                        }
+                    ]
+                },
+            },
+        ],
+    },
+}
+CDK_INPUT = inputs(("test_input", ["payload.deviceId", "payload.temperature"]))
+
+
+def _cdk(device: str, temperature: float) -> Step:
+    return ("msg", "test_input", {"payload": {"deviceId": device, "temperature": temperature}})
+
+
+def test_cdk_detector_model_keys_on_a_nested_path_and_switches_on_exact_readings() -> None:
+    run = Run(CDK_ONLINE, CDK_INPUT).play([_cdk("a", 31.5), _cdk("b", 20), _cdk("a", 12)])
+    assert (run.state("a"), run.state("b")) == ("offline", "online")
+    run.play([_cdk("a", 20), _cdk("b", 12.0)])
+    assert (run.state("a"), run.state("b")) == ("offline", "offline")
+    run.play([_cdk("a", 21.0)])
+    assert run.state("a") == "online"
+    assert run.actions() == []  # its events have no actions
+
+
+# ---- 7. github.com/aws/aws-cdk packages/@aws-cdk/aws-iotevents-actions-alpha/test/iot/
+# ---- integ.timer-actions.js.snapshot/iotevents-timer-actions-test-stack.template.json
+# ---- (CloudFormation's property names written as the API's; Ref/GetAtt resolved)
+
+CDK_TIMERS = {
+    "detectorModelName": "timer-actions",
+    "roleArn": ROLE_ARN,
+    "key": "payload.deviceId",
+    "detectorModelDefinition": {
+        "initialStateName": "Online",
+        "states": [
+            {
+                "stateName": "Online",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "enter-event",
+                            "condition": 'currentInput("test_input")',
+                            "actions": [
+                                {"setTimer": {"timerName": "MyTimer", "durationExpression": "60"}}
+                            ],
+                        }
+                    ]
+                },
+                "onExit": {
+                    "events": [
+                        {
+                            "eventName": "exit-event",
+                            "actions": [{"clearTimer": {"timerName": "MyTimer"}}],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "input-event",
+                            "condition": 'currentInput("test_input")',
+                            "actions": [{"resetTimer": {"timerName": "MyTimer"}}],
+                        }
+                    ],
+                    "transitionEvents": [
+                        {
+                            "eventName": "Online_to_Offline",
+                            "condition": 'timeout("MyTimer")',
+                            "nextState": "Offline",
+                        }
+                    ],
+                },
+            },
+            {
+                "stateName": "Offline",
+                "onInput": {
+                    "transitionEvents": [
+                        {
+                            "eventName": "Offline_to_Online",
+                            "condition": 'currentInput("test_input")',
+                            "nextState": "Online",
+                        }
+                    ]
+                },
+            },
+        ],
+    },
+}
+CDK_DEVICE_INPUT = inputs(("test_input", ["payload.deviceId"]))
+
+
+def _device(device: str = "d1") -> Step:
+    return ("msg", "test_input", {"payload": {"deviceId": device}})
+
+
+def test_cdk_timer_actions_go_offline_after_a_silent_minute_and_back_on_a_message() -> None:
+    run = Run(CDK_TIMERS, CDK_DEVICE_INPUT).play([_device(), ("wait", 50), _device(), ("wait", 50)])
+    assert run.state("d1") == "Online"  # each message reset the minute
+    run.play([("wait", 10)])
+    assert run.state("d1") == "Offline"
+    assert run.engine.describe("d1")["detector"]["state"]["timers"] == []  # onExit cleared it
+    run.play([_device()])
+    assert run.state("d1") == "Online"
+    assert [t["name"] for t in run.engine.describe("d1")["detector"]["state"]["timers"]] == [
+        "MyTimer"
+    ]
+
+
+# ---- 8. github.com/aws/aws-cdk packages/@aws-cdk/aws-iotevents-actions-alpha/test/lambda/
+# ---- integ.lambda-invoke-action.js.snapshot/lambda-invoke-action-test-stack.template.json
+
+CDK_LAMBDA = {
+    "detectorModelName": "lambda-invoke-action",
+    "roleArn": ROLE_ARN,
+    "key": "payload.deviceId",
+    "detectorModelDefinition": {
+        "initialStateName": "MyState",
+        "states": [
+            {
+                "stateName": "MyState",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "test-event",
+                            "condition": 'currentInput("test_input")',
+                            "actions": [
+                                {
+                                    "lambda": {
+                                        "functionArn": "arn:aws:lambda:us-east-1:123456789012:"
+                                        "function:MyFunction3BAA72D1"
+                                    }
+                                }
+                            ],
+                        }
+                    ]
+                },
+            }
+        ],
+    },
+}
+
+
+def test_cdk_lambda_action_runs_once_per_new_detector() -> None:
+    run = Run(CDK_LAMBDA, CDK_DEVICE_INPUT).play([_device("d1"), _device("d1"), _device("d2")])
+    assert run.actions() == [("lambda", "test-event"), ("lambda", "test-event")]
+    assert [r.key_value for r in run.sink.requests] == ["d1", "d2"]
+    default = run.sink.requests[0].payload  # AWS's default payload
+    assert default["payload"]["detector"]["detectorModelName"] == "lambda-invoke-action"
+    assert default["payload"]["eventTriggerDetails"]["inputName"] == "test_input"
+
+
+# ---- 9. github.com/aws-samples/detect-scene-changes-aws-iot-events
+# ---- detector_model/iot_detector_model.json (its "#detectorModelRoleArn#" placeholder filled)
+
+ITINERARY = {
+    "detectorModelDefinition": {
+        "states": [
+            {
+                "stateName": "Stopped",
+                "onInput": {
+                    "events": [],
+                    "transitionEvents": [
+                        {
+                            "eventName": "StartTransition",
+                            "condition": '$input.deviceNotifInput.notifType == "StartItinerary"',
+                            "actions": [{"iotTopicPublish": {"mqttTopic": "deviceOutboundTopic"}}],
+                            "nextState": "Area1",
+                        }
+                    ],
+                },
+                "onEnter": {"events": []},
+                "onExit": {"events": []},
+            },
+            {
+                "stateName": "Area1",
+                "onInput": {
+                    "events": [],
+                    "transitionEvents": [
+                        {
+                            "eventName": "StopTransition",
+                            "condition": '$input.deviceNotifInput.notifType == "StopItinerary"',
+                            "actions": [],
+                            "nextState": "Stopped",
+                        }
+                    ],
+                },
+                "onEnter": {"events": []},
+                "onExit": {"events": []},
+            },
+        ],
+        "initialStateName": "Stopped",
+    },
+    "detectorModelDescription": "DeviceModelRole",
+    "detectorModelName": "DeviceModelRole",
+    "evaluationMethod": "BATCH",
+    "key": "deviceID",
+    "roleArn": ROLE_ARN,
+}
+ITINERARY_INPUT = inputs(("deviceNotifInput", ["deviceID", "notifType"]))
+
+
+def _notif(kind: str) -> Step:
+    return ("msg", "deviceNotifInput", {"deviceID": "cam-1", "notifType": kind})
+
+
+def test_itinerary_starts_and_stops_and_tells_the_device_when_it_starts() -> None:
+    run = Run(ITINERARY, ITINERARY_INPUT).play([_notif("Noise"), _notif("StartItinerary")])
+    assert run.state("cam-1") == "Area1"
+    run.play([_notif("StartItinerary"), _notif("StopItinerary")])
+    assert run.state("cam-1") == "Stopped"
+    assert run.actions() == [("iotTopicPublish", "StartTransition")]
+    assert run.sink.requests[0].target["mqttTopic"] == "deviceOutboundTopic"
+
+
+# ---- 10-16. The developer guide's own examples, written out in data/aws_examples (see its
+# ---- README): https://docs.aws.amazon.com/iotevents/latest/developerguide/
+# ---- iotevents-simple-example.html, iotevents-examples-cranes.html, and the ISA and simple
+# ---- alarm blueprints of iotevents-examples.html
+
+GUIDE = Path(__file__).with_name("data") / "aws_examples"
+
+
+def guide(name: str) -> dict[str, Any]:
+    return json.loads((GUIDE / f"{name}.json").read_text())
+
+
+def guide_run(model: str, *input_names: str) -> Run:
+    return Run(guide(model), [guide(name) for name in input_names])
+
+
+def test_simple_example_motor_raises_and_clears_an_overpressure_alarm() -> None:
+    """The guide's messages 00001-00004: 80, then 60 three times. BATCH evaluation: a
+    transition reads the variables as they were before the events of the same message."""
+    run = guide_run("motor_detector_model", "motor_pressure_input")
+
+    def pressure(value: int) -> Step:
+        return (
+            "msg",
+            "PressureInput",
+            {"motorid": "Fulton-A32", "sensorData": {"pressure": value}},
+        )
+
+    run.play([pressure(80)])
+    assert run.state("Fulton-A32") == "Dangerous"
+    assert run.actions() == [("sns", "Pressure Threshold Breached")]
+    run.play([pressure(60), pressure(60)])
+    assert run.state("Fulton-A32") == "Dangerous"
+    assert run.variables("Fulton-A32")["pressureThresholdBreached"] == "1"
+    run.play([pressure(60)])
+    assert run.state("Fulton-A32") == "Normal"
+    assert run.actions()[1:] == [("sns", "Normal Pressure Restored")]
+
+
+def _temperature(value: float, **key: str) -> Step:
+    return ("msg", "TemperatureInput", {**key, "temperature": value})
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "hot", "cool", "alarms"),
+    [
+        # the crane model SNSes on each hot reading once six came before it (BATCH: the
+        # condition reads the count the message found)
+        ("cranes_crane_detector_model", {"craneid": "c1"}, 36, 24, 2),
+        # its update: one detector for all cranes, alarmRaised sends the SNS once
+        ("cranes_update_crane_detector_model", {}, 31, 9, 1),
+    ],
+)
+def test_cranes_crane_models_alarm_after_six_hot_readings(
+    model: str, key: dict[str, str], hot: float, cool: float, alarms: int
+) -> None:
+    run = guide_run(model, "cranes_temperature_input")
+    run.play([_temperature(hot, **key)] * 6)
+    assert run.actions() == []
+    run.play([_temperature(hot, **key)] * 2)
+    assert run.actions() == [("sns", "Crane Threshold Breached")] * alarms
+    run.play([_temperature(cool, **key)])
+    assert run.variables(key.get("craneid"))["craneThresholdBreached"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ("cranes_motor_detector_model", {"motorid": "m1"}),
+        ("cranes_update_motor_detector_model", {}),
+    ],
+)
+def test_cranes_motor_models_count_only_readings_both_hot_and_overpressurized(
+    model: str, key: dict[str, str]
+) -> None:
+    run = guide_run(model, "cranes_pressure_input", "cranes_temperature_input")
+    # each message reads the other input's last value: no temperature yet, then 80 kPa
+    run.play([("msg", "PressureInput", {**key, "pressure": 80})])
+    run.play([_temperature(31, **key)] * 3)
+    run.play([("msg", "PressureInput", {**key, "pressure": 60}), _temperature(31, **key)])
+    assert run.variables(key.get("motorid"))["motorThresholdBreached"] == "3"
+    run.play([("msg", "PressureInput", {**key, "pressure": 75})] * 3)
+    assert run.actions() == []  # six now, but the third message found five
+    run.play([("msg", "PressureInput", {**key, "pressure": 75})])
+    assert run.actions() == [("sns", "Motor Threshold Breached")]
+
+
+def test_isa_alarm_blueprint_walks_the_isa_18_2_states() -> None:
+    run = guide_run("isa_alarm_detector_model", "isa_alarm_input")
+    name = "AWS_IoTEvents_Blueprints_ISA_Alarm_Input"
+
+    def send(value: float = 50, command: str = "none") -> Step:
+        limits = {"lower_threshold": 10, "higher_threshold": 90}
+        return ("msg", name, {"alarmId": "a1", "value": value, "command": command, **limits})
+
+    run.play([send()])
+    assert (run.state("a1"), run.variables("a1")["state"]) == ("Normal", '"normal"')
+    run.play([send(95)])
+    assert run.state("a1") == "Unacknowledged"
+    run.play([send(95, "acknowledge")])
+    assert run.state("a1") == "Acknowledged"
+    run.play([("wait", 60)])  # the snooze ran out with the value still high
+    assert run.state("a1") == "Unacknowledged"
+    run.play([send(50)])
+    assert run.state("a1") == "RTN_Unacknowledged"
+    run.play([send(50, "shelve")])
+    assert run.state("a1") == "Shelved"
+    run.play([send(50, "unshelve")])
+    assert run.state("a1") == "RTN_Unacknowledged"
+    run.play([send(50, "acknowledge")])
+    assert run.state("a1") == "Normal"
+
+
+def test_simple_alarm_blueprint_notifies_escalates_and_snoozes() -> None:
+    run = guide_run("simple_alarm_detector_model", "simple_alarm_input")
+    name = "AWS_IoTEvents_Blueprints_Simple_Alarm_Input"
+
+    def send(value: float, command: str = "none") -> Step:
+        return ("msg", name, {"alarmId": "a1", "value": value, "threshold": 70, "command": command})
+
+    run.play([send(50), send(80)])
+    assert run.state("a1") == "Alarming"
+    assert run.actions() == [("sns", "Alarm Notification")]
+    run.play([("wait", 300)])
+    assert run.actions()[-1] == ("sns", "Escalated Alarm Notification")
+    run.play([send(80, "acknowledge"), send(80, "dnd"), ("wait", 120)])
+    assert run.state("a1") == "Alarming"  # the snooze ran out; do-not-disturb holds the SNS
+    assert len(run.actions()) == 2
+    run.play([send(50, "reset")])
+    assert run.state("a1") == "Normal"
+
+
+@pytest.mark.parametrize(
+    ("body", "input_bodies"),
+    [
+        (CONNECTIVITY, LIFECYCLE),
+        (HEARTBEAT, HEARTBEAT_INPUT),
+        (TRACKING, TRACKING_INPUTS),
+        (STORE_MONITOR, STORE_INPUT),
+        (PUMP, PUMP_INPUTS),
+        (CDK_ONLINE, CDK_INPUT),
+        (CDK_TIMERS, CDK_DEVICE_INPUT),
+        (CDK_LAMBDA, CDK_DEVICE_INPUT),
+        (ITINERARY, ITINERARY_INPUT),
+    ],
+    ids=lambda v: v.get("detectorModelName", "") if isinstance(v, dict) else "",
+)
+def test_restated_models_read_only_declared_attributes(
+    body: dict[str, Any], input_bodies: list[dict[str, Any]]
+) -> None:
+    assert Run(body, input_bodies).warnings == []
