@@ -395,6 +395,10 @@ class _Parser:
         self.tokens = tokenize(sql)
         self.i = 0
         self.depth = 0
+        self.subject_at = -1
+        """Index of the token a CASE's subject starts at: a field ``case`` there may be
+        followed by WHEN (``CASE case WHEN 1 ...``); anywhere else ``case WHEN`` is a CASE
+        with no subject."""
 
     # helpers
     @property
@@ -723,6 +727,16 @@ class _Parser:
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
+            if (
+                tok.value.lower() == "case"
+                and self.at_word("when")
+                and self.i - 1 != self.subject_at
+            ):
+                raise RuleSqlError(
+                    "CASE needs a value to match (CASE v WHEN t THEN r ...); for conditions "
+                    "write CASE true WHEN condition THEN r ... (AWS's CASE has no other form)",
+                    position=tok.pos,
+                )
             if tok.value.lower() == "case" and (
                 self.starts_case_subject() or (self.at_op("-") and self.when_follows())
             ):
@@ -800,6 +814,7 @@ class _Parser:
 
     def case(self) -> Case:
         """``CASE v WHEN t THEN r ... [ELSE e] END``, ``CASE`` consumed."""
+        self.subject_at = self.i
         subject = self.expr()
         branches: list[tuple[Expr, Expr]] = []
         while self.at_word("when"):
