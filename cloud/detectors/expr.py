@@ -254,8 +254,8 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
 _DOUBLE_QUOTED_ESCAPE: Final = re.compile(r'\\([\\"])')
 """In a double-quoted string ``\\"`` is a quote and ``\\\\`` a backslash (project rule:
 AWS documents no escapes, and without one no double-quoted string could hold a ``"``); any
-other backslash stays as written. Single-quoted strings keep every backslash, as AWS's
-``'{\\"sensor_id\\": ...}'`` example prints them."""
+other backslash stays as written. Single-quoted strings have no escapes: a template's
+text is taken as it stands."""
 
 
 def _double_quoted_end(text: str, start: int) -> int:
