@@ -892,7 +892,7 @@ def _nested_names_checked(items: tuple[SelectItem, ...]) -> tuple[SelectItem, ..
     one name inside another's value (``AS s, ... AS s.t``), or a dotted name beside ``*``,
     whose payload may hold that name already. Refused, rather than guessed (project rule)."""
     names = {item.alias for item in items if item.alias is not None}
-    dotted = [name for name in names if "." in name]
+    dotted = [item.alias for item in items if item.alias is not None and "." in item.alias]
     if dotted and any(item.alias is None for item in items):
         raise RuleSqlError(
             f"a dotted output name ({dotted[0]}) beside '*' is not supported: AWS does not "
