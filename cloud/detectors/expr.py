@@ -228,11 +228,11 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
             tokens.append(Token("ref", word, pos))
             i = j
         elif c == '"':
-            j = text.find('"', i + 1)
+            j = _double_quoted_end(text, i)
             if j < 0:
                 raise ExpressionError("unterminated string", position=pos, text=text)
-            tokens.append(Token("str", text[i + 1 : j], pos))
-            i = j + 1
+            tokens.append(Token("str", _DOUBLE_QUOTED_ESCAPE.sub(r"\1", text[i + 1 : j - 1]), pos))
+            i = j
         elif c == "'":
             parts, i = _single_quoted(text, i, offset)
             if all(isinstance(p, str) for p in parts):
@@ -249,6 +249,28 @@ def _tokenize(text: str, offset: int = 0) -> list[Token]:
                 raise ExpressionError(f"unexpected character {c!r}", position=pos, text=text)
     tokens.append(Token("end", None, offset + n))
     return tokens
+
+
+_DOUBLE_QUOTED_ESCAPE: Final = re.compile(r'\\([\\"])')
+"""In a double-quoted string ``\\"`` is a quote and ``\\\\`` a backslash (project rule:
+AWS documents no escapes, and without one no double-quoted string could hold a ``"``); any
+other backslash stays as written. Single-quoted strings have no escapes: a template's
+text is taken as it stands."""
+
+
+def _double_quoted_end(text: str, start: int) -> int:
+    """Index just past the double-quoted string opening at *start* (its escapes skipped),
+    or -1 when it does not end."""
+    i, n = start + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in '\\"':
+            i += 2
+            continue
+        if c == '"':
+            return i + 1
+        i += 1
+    return -1
 
 
 def _single_quoted(text: str, start: int, offset: int) -> tuple[list[str | Expr], int]:
@@ -292,10 +314,10 @@ def _template_end(text: str, i: int) -> int:
     while i < n:
         c = text[i]
         if c in '"`':
-            j = text.find(c, i + 1)
-            if j < 0:
+            j = _double_quoted_end(text, i) if c == '"' else text.find(c, i + 1) + 1
+            if j <= 0:
                 return -1
-            i = j + 1
+            i = j
             continue
         if c == "'":
             i = _string_end(text, i)
@@ -580,9 +602,10 @@ def unparse(expr: Expr) -> str:
     """Expression text that :func:`parse` reads back as *expr*.
 
     Names outside ``[a-zA-Z][a-zA-Z0-9_]*`` go in backticks, strings in single quotes
-    unless they hold one (or ``${``), and parentheses appear only where C-style
-    precedence needs them. Raises ``ValueError`` for a tree no text can spell (a string
-    holding both quote characters, a name holding a backtick).
+    unless they hold one (or ``${``), else in double quotes with ``\\`` and ``\"``
+    escaped, and parentheses appear only where C-style precedence needs them. Raises
+    ``ValueError`` for a tree no text can spell (a template's text holding a single quote,
+    a name holding a backtick).
     """
     if isinstance(expr, Literal):
         return _literal_text(expr.value)
@@ -633,9 +656,7 @@ def _literal_text(value: Any) -> str:
     if isinstance(value, str):
         if "'" not in value and "${" not in value:
             return f"'{value}'"
-        if '"' not in value:
-            return f'"{value}"'
-        raise ValueError(f"no expression text spells the string {value!r}")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise ValueError(f"not a literal value: {value!r}")
 
 

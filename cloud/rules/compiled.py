@@ -34,6 +34,8 @@ def compile_statement(statement: Statement, *, defer_encoding: bool = False) -> 
     for item in statement.items:
         if item.alias is None:
             return None  # only '*' has no alias, and '*' reads the payload
+        if "." in item.alias:
+            return None  # a dotted name nests the output: the evaluator builds it
         reader = _reader(item.expr, defer_encoding)
         if reader is None:
             return None

@@ -248,7 +248,7 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
         return RuleOutput("" if value is UNDEFINED else value)
     out: dict[str, Any] = {}
     for item in statement.items:
-        if isinstance(item.expr, Star):
+        if isinstance(item.expr, Star) and item.alias is None:
             if not isinstance(ctx.doc, dict):
                 # '*' alone is the whole payload (spec §1.2, §1.7): raw bytes when it is
                 # not JSON, and a JSON array, string or number unchanged rather than {}
@@ -259,8 +259,23 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
             continue
         value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
-            out[item.alias] = value
+            put_output(out, item.alias, value)
     return RuleOutput(out)
+
+
+def put_output(out: dict[str, Any], name: str, value: Any) -> None:
+    """``out[name] = value``, a dotted *name* (``state.reported.t``) putting the value into
+    nested objects, made as needed and shared by the names that start alike, as AWS's rules
+    give ``{"state": {"debug": ..., "command": ...}}`` for ``AS state.debug, ... AS
+    state.command``. The parser refuses names that would overwrite one another. An
+    Undefined value is left out before this is called, so it makes no empty object."""
+    if "." not in name:
+        out[name] = value
+        return
+    *parents, last = name.split(".")
+    for part in parents:
+        out = out.setdefault(part, {})
+    out[last] = value
 
 
 def evaluate_expression(expr: Expr, message: Message) -> Any:
@@ -461,7 +476,10 @@ class _Context:
             results = (self.select_on(sub, _read(element)) for element in source)
             return [r for r in results if r is not UNDEFINED]
         if isinstance(source, dict):
-            return self.select_on(sub, source)
+            result = self.select_on(sub, source)
+            if isinstance(sub.source, Star):  # FROM *: the payload is one row, so a list
+                return [] if result is UNDEFINED else [result]
+            return result
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
@@ -472,7 +490,7 @@ class _Context:
             return scope.eval(sub.items[0].expr)
         out: dict[str, Any] = {}
         for item in sub.items:
-            if isinstance(item.expr, Star):
+            if isinstance(item.expr, Star) and item.alias is None:
                 if isinstance(element, dict):
                     out.update(element)
                 elif len(sub.items) == 1:
@@ -480,7 +498,7 @@ class _Context:
                 continue
             value = scope.eval(item.expr)
             if value is not UNDEFINED and item.alias is not None:
-                out[item.alias] = value
+                put_output(out, item.alias, value)
         return out
 
     def unary(self, op: str, v: Any) -> Any:

@@ -8,14 +8,15 @@ Grammar (precedence lowest to highest, spec §1.5 project rule)::
 
     statement := SELECT [VALUE] item {, item} [FROM 'filter'] [WHERE expr]
                  (no FROM: a rule only Basic Ingest triggers)
-    item      := '*' | expr [AS name]
+    item      := '*' [AS name] | expr [AS name {. name}]
     expr      := or;  or := and {OR and};  and := not {AND not};  not := NOT not | cmp
     cmp       := add [(= | <> | < | <= | > | >=) add]
     add       := mul {(+ | -) mul};  mul := unary {(* | / | %) unary}
-    unary     := - unary | postfix;  postfix := primary {. name}
-    primary   := literal | name | func(args) | cast(expr AS type) | (expr) | [..] | {..}
-               | (SELECT [VALUE] item {, item} FROM expr [WHERE expr])
+    unary     := - unary | postfix;  postfix := (primary | '*' . name) {. name}
+    primary   := literal | name | func(arg {, arg}) | cast(expr AS type) | (expr) | [..] | {..}
+               | (SELECT [VALUE] item {, item} FROM (expr | '*') [WHERE expr])
                | CASE expr WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
+    arg       := '*' | expr | SELECT [VALUE] item {, item} FROM (expr | '*') [WHERE expr]
 
 A nested SELECT (2016-03-23) reads the value its FROM expression names in the message: each
 element of an array, or an object itself (AWS's nested-queries page and its ``transform``
@@ -216,7 +217,8 @@ class ObjectLit:
 class SelectItem:
     expr: Expr
     alias: str | None
-    """Output key; None only for ``*``."""
+    """Output key; None only for ``*``. A dotted one (``state.reported.t``) is a path of
+    keys: the value goes into nested objects (:func:`cloud.rules.evaluate.put_output`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +228,8 @@ class Subquery:
 
     items: tuple[SelectItem, ...]
     source: Expr
+    """``Star()`` for ``FROM *``: the payload as rows, an object being one row (AWS's
+    rules validation sample reads ``get((SELECT *, topic() AS topic FROM *), 0)``)."""
     where: Expr | None
     value: bool = False
 
@@ -391,6 +395,10 @@ class _Parser:
         self.tokens = tokenize(sql)
         self.i = 0
         self.depth = 0
+        self.subject_at = -1
+        """Index of the token a CASE's subject starts at: a field ``case`` there may be
+        followed by WHEN (``CASE case WHEN 1 ...``); anywhere else ``case WHEN`` is a CASE
+        with no subject."""
 
     # helpers
     @property
@@ -459,10 +467,15 @@ class _Parser:
                 )
         # VALUE is the keyword only where an expression follows it; else (SELECT value,
         # value AS v, value + 1 ...) it is a payload field named value
-        if not (self.at_kw("value") and _starts_expression(following)) or (
+        starts = _starts_expression(following) or (
+            following.kind == "op"
+            and following.value == "*"
+            and self.tokens[self.i + 2].text == "."
+        )
+        if not (self.at_kw("value") and starts) or (
             following.kind == "op" and following.value == "-" and self.alias_or_comma_follows()
         ):  # SELECT VALUE -x takes no alias and one item: 'value - 1 AS v' is the field
-            return tuple(self.select_items()), False
+            return _nested_names_checked(tuple(self.select_items())), False
         self.advance()
         items = (SelectItem(self.expr(), None),)
         if self.at_kw("as"):
@@ -506,7 +519,11 @@ class _Parser:
                 "a nested SELECT's FROM names a value of the message (FROM e), not a topic",
                 position=self.tok.pos,
             )
-        source = self.expr()
+        if self.at_op("*") and not self.star_path():  # FROM *: the payload (or element)
+            self.advance()
+            source: Expr = Star()
+        else:
+            source = self.expr()
         where = None
         if self.at_kw("where"):
             self.advance()
@@ -526,27 +543,16 @@ class _Parser:
 
     def select_item(self) -> SelectItem:
         start = self.tok
-        if self.at_op("*"):
+        if self.at_op("*") and not self.star_path():
             self.advance()
-            if self.at_kw("as"):
-                raise RuleSqlError("'*' takes no alias", position=self.tok.pos)
+            if self.at_kw("as"):  # the payload under a name (AWS's '*' makes an object)
+                self.advance()
+                return SelectItem(Star(), self.output_name())
             return SelectItem(Star(), None)
         expr = self.expr()
         if self.at_kw("as"):
             self.advance()
-            tok = self.tok
-            # only a name can follow AS, so a keyword there is a name too (AS value)
-            if tok.kind != "name" and not (tok.kind == "kw" and tok.value not in _CLAUSE_WORDS):
-                raise self.fail("an output name after AS")
-            self.advance()
-            if self.at_op("."):
-                raise RuleSqlError(
-                    f"a dotted output name (AS {tok.text}.{self.tokens[self.i + 1].text}) is "
-                    f"not supported; build nested output with an object literal, "
-                    f"{{'{self.tokens[self.i + 1].text}': ...}} AS {tok.text}",
-                    position=self.tok.pos,
-                )
-            return SelectItem(expr, tok.text)
+            return SelectItem(expr, self.output_name())
         if isinstance(expr, Field):
             return SelectItem(expr, expr.name)
         if isinstance(expr, Attr):
@@ -554,6 +560,28 @@ class _Parser:
         raise RuleSqlError(
             "a computed SELECT item needs an alias (... AS name)", position=start.pos
         )
+
+    def star_path(self) -> bool:
+        """Whether the ``*`` here starts a path (``*.messages``): the payload read as a value,
+        as AWS's rules validation samples run ``SELECT VALUE *.messages``."""
+        following = self.tokens[self.i + 1] if self.tok.kind != "eof" else self.tok
+        return self.at_op("*") and following.kind == "op" and following.value == "."
+
+    def output_name(self) -> str:
+        """The name after AS, dotted for nested output (``AS state.reported.t``: AWS's JSON
+        extensions page, and its rules validation samples give ``{"state": {"reported":
+        {"t": ...}}}``), its parts joined with ``.``."""
+        parts: list[str] = []
+        while True:
+            tok = self.tok
+            # only a name can follow AS or '.', so a keyword there is a name too (AS value)
+            if tok.kind != "name" and not (tok.kind == "kw" and tok.value not in _CLAUSE_WORDS):
+                raise self.fail("an output name after AS" if not parts else "a name after '.'")
+            self.advance()
+            parts.append(tok.text)
+            if not self.at_op("."):
+                return ".".join(parts)
+            self.advance()
 
     # expressions
     def expr(self) -> Expr:
@@ -699,6 +727,16 @@ class _Parser:
             raise self.fail("an expression")
         if tok.kind == "name":
             self.advance()
+            if (
+                tok.value.lower() == "case"
+                and self.at_word("when")
+                and self.i - 1 != self.subject_at
+            ):
+                raise RuleSqlError(
+                    "CASE needs a value to match (CASE v WHEN t THEN r ...); for conditions "
+                    "write CASE true WHEN condition THEN r ... (AWS's CASE has no other form)",
+                    position=tok.pos,
+                )
             if tok.value.lower() == "case" and (
                 self.starts_case_subject() or (self.at_op("-") and self.when_follows())
             ):
@@ -731,9 +769,14 @@ class _Parser:
                     pairs.append(self.pair())
             self.expect_op("}")
             return ObjectLit(tuple(pairs))
+        if self.star_path():
+            self.advance()
+            return Star()
         if self.at_op("*"):
             raise RuleSqlError(
-                "'*' is only allowed as a SELECT item or a function argument", position=tok.pos
+                "'*' is only allowed as a SELECT item, a nested SELECT's FROM, a path's start "
+                "(*.name) or a function argument",
+                position=tok.pos,
             )
         raise self.fail("an expression")
 
@@ -771,6 +814,7 @@ class _Parser:
 
     def case(self) -> Case:
         """``CASE v WHEN t THEN r ... [ELSE e] END``, ``CASE`` consumed."""
+        self.subject_at = self.i
         subject = self.expr()
         branches: list[tuple[Expr, Expr]] = []
         while self.at_word("when"):
@@ -835,10 +879,34 @@ class _Parser:
         return Call(name, tuple(args))
 
     def argument(self) -> Expr:
-        if self.at_op("*"):
+        if self.at_op("*") and not self.star_path():
             self.advance()
             return Star()
+        if self.at_kw("select"):  # AWS runs isNull(SELECT VALUE v FROM e) unparenthesised
+            return self.expr_at(self.subquery)
         return self.expr()
+
+
+def _nested_names_checked(items: tuple[SelectItem, ...]) -> tuple[SelectItem, ...]:
+    """*items*, unless their dotted output names ask for output AWS documents nothing about:
+    one name inside another's value (``AS s, ... AS s.t``), or a dotted name beside ``*``,
+    whose payload may hold that name already. Refused, rather than guessed (project rule)."""
+    names = {item.alias for item in items if item.alias is not None}
+    dotted = [item.alias for item in items if item.alias is not None and "." in item.alias]
+    if dotted and any(item.alias is None for item in items):
+        raise RuleSqlError(
+            f"a dotted output name ({dotted[0]}) beside '*' is not supported: AWS does not "
+            "document how it merges with the payload's own keys"
+        )
+    for name in dotted:
+        parts = name.split(".")
+        for end in range(1, len(parts)):
+            if (prefix := ".".join(parts[:end])) in names:
+                raise RuleSqlError(
+                    f"SELECT: output name {name!r} is inside output name {prefix!r}; AWS does "
+                    "not document which wins"
+                )
+    return items
 
 
 def arity_fits(name: str, count: int) -> bool:

@@ -341,3 +341,42 @@ def test_operators_group_by_the_spec_precedence(chain: tuple) -> None:
     ]
     first, second = (None if o is None else o.to_bytes() for o in outs)
     assert first == second, (flat, grouped)
+
+
+name_parts = st.from_regex(r"[a-z][a-z0-9_]{0,3}", fullmatch=True).filter(
+    lambda n: n not in KEYWORDS and n != "case"
+)
+dotted_names = st.lists(
+    st.lists(name_parts, min_size=1, max_size=3).map(".".join), min_size=1, max_size=5, unique=True
+).filter(
+    lambda names: (
+        not any(other.startswith(name + ".") for name in names for other in names if other != name)
+    )
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(dotted_names, st.lists(st.integers(-5, 5), min_size=5, max_size=5))
+def test_dotted_output_names_nest_each_value_at_its_path(
+    names: list[str], values: list[int]
+) -> None:
+    """``v AS a.b.c`` puts v at out["a"]["b"]["c"]; names that start alike share objects, and
+    nothing else is in the output."""
+    items = ", ".join(f"{values[i]} AS {name}" for i, name in enumerate(names))
+    out = evaluate(parse(f"SELECT {items}{FROM}"), Message(TOPIC, b"{}"))
+    assert out is not None
+    leaves = 0
+    for i, name in enumerate(names):
+        node = out.value
+        for part in name.split("."):
+            node = node[part]
+        assert node == values[i]
+    stack = [out.value]
+    while stack:
+        node = stack.pop()
+        for child in node.values():
+            if isinstance(child, dict):
+                stack.append(child)
+            else:
+                leaves += 1
+    assert leaves == len(names)

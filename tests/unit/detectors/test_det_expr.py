@@ -346,3 +346,29 @@ def test_every_function_on_every_kind_of_argument(call: str, kind: str) -> None:
         assert ev(f"{call}('offline', {reference})", KIND_CTX) is ex.UNDEFINED
     if call in ("bitand", "bitor", "bitxor") and kind != "integer":
         assert ev(f"{call}(5, {reference})", KIND_CTX) is ex.UNDEFINED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r'"say \"hi\""', 'say "hi"'),
+        (r'"C:\\"', "C:\\"),
+        (r'"a\\\"b"', 'a\\"b'),
+        (r'"a\nb"', r"a\nb"),  # any other backslash is kept as written
+        (r'"it\'s"', r"it\'s"),
+        (r"'<${" + r'"x\"}"' + r"}>'", '<x"}>'),  # a template skips the escaped quote
+    ],
+)
+def test_double_quoted_strings_escape_quotes_and_backslashes(text: str, expected: str) -> None:
+    assert ev(text) == expected
+
+
+@pytest.mark.parametrize("text", [r'"abc\"', r'"abc\\\"', r"'${" + r'"a\"' + r"}'"])
+def test_an_escaped_quote_does_not_end_the_string(text: str) -> None:
+    with pytest.raises(ex.ExpressionError, match="unterminated"):
+        ex.parse(text)
+
+
+@pytest.mark.parametrize("value", ["both ' and \"", "it's C:\\", '\\"', "'${x}\\"])
+def test_any_string_prints_as_text_that_reads_back(value: str) -> None:
+    assert ex.evaluate(ex.parse(ex.unparse(ex.Literal(value))), Ctx()) == value

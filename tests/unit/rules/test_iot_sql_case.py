@@ -85,6 +85,12 @@ def test_only_the_chosen_result_is_evaluated_and_where_can_branch() -> None:
         ("SELECT CASE v WHEN 1 THEN 'a' AS x FROM 't'", "expected WHEN, ELSE or END"),
         ("SELECT CASE v WHEN 1 THEN 'a' ELSE 2 AS x FROM 't'", "expected END"),
         ("SELECT CASE v WHEN 1 THEN 'a' END FROM 't'", "needs an alias"),
+        # AWS's syntax has no CASE without a value to match; say how to write a condition
+        (
+            "SELECT CASE WHEN t > 30 THEN 'hot' ELSE 'ok' END AS x FROM 't'",
+            "CASE needs a value to match (CASE v WHEN t THEN r ...); for conditions write "
+            "CASE true WHEN condition THEN r ...",
+        ),
     ],
 )
 def test_malformed_case_is_refused_at_load(sql: str, reason: str) -> None:

@@ -165,9 +165,69 @@ def test_a_nested_select_in_where_decides_the_rule() -> None:
 
 
 @pytest.mark.parametrize(
+    ("select", "payload", "expected"),
+    [
+        # FROM *: the payload as rows; an object is one row (AWS's validation sample reads
+        # get(..., 0) of it), an array's elements are rows, anything else is Undefined
+        ("(SELECT v FROM *) AS x", b'{"v": 1, "w": 2}', b'{"x":[{"v":1}]}'),
+        ("(SELECT v FROM * WHERE v > 5) AS x", b'{"v": 1}', b'{"x":[]}'),
+        ("(SELECT VALUE v FROM *) AS x", b'[{"v": 1}, {"v": 2}, 3]', b'{"x":[1,2]}'),
+        ("(SELECT v FROM *) AS x", b"not json", b"{}"),
+        ("(SELECT v FROM *) AS x", b"7", b"{}"),
+        # inside a nested SELECT, * is the element, as a value too
+        (
+            "(SELECT VALUE (SELECT VALUE w FROM *) FROM e) AS x",
+            b'{"e": [{"w": 1}]}',
+            b'{"x":[[1]]}',
+        ),
+        (
+            "(SELECT * AS el FROM e) AS x",
+            b'{"e": [{"w": 1}, 2]}',
+            b'{"x":[{"el":{"w":1}},{"el":2}]}',
+        ),
+        # *.name is the payload's field, named by its last segment when unaliased
+        ("*.m.v", b'{"m": {"v": 4}}', b'{"v":4}'),
+        ("encode(*.m, 'base64') AS b", b'{"m": "hi"}', b'{"b":"aGk="}'),
+        # * AS name: the payload object; a payload that is not JSON has none (Undefined)
+        ("* AS p, 1 AS one", b'{"a": 1}', b'{"p":{"a":1},"one":1}'),
+        ("* AS p, 1 AS one", b"\x00binary", b'{"one":1}'),
+        ("* AS p.q", b"[1, 2]", b'{"p":{"q":[1,2]}}'),
+    ],
+)
+def test_star_as_a_value(select: str, payload: bytes, expected: bytes) -> None:
+    assert eval_bytes(f"SELECT {select} FROM 'my/topic'", payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("isNull(SELECT VALUE v FROM e) AS x", b'{"x":false}'),
+        (
+            "concat(SELECT VALUE n FROM e, ['x']) AS x",
+            b'{"x":["temperature","light","acidity","x"]}',
+        ),
+        ("get(SELECT v, n FROM e WHERE v > 100, 0).n AS x", b'{"x":"light"}'),
+    ],
+)
+def test_a_nested_select_may_be_a_bare_function_argument(select: str, expected: bytes) -> None:
+    """AWS's rules validation sample runs ``isNull(SELECT VALUE L1 FROM Pos)``: inside a
+    call's parentheses a nested SELECT needs none of its own; ',' or ')' ends it."""
+    assert eval_bytes(f"SELECT {select} FROM 'my/topic'", SENML) == expected
+
+
+def test_star_paths_read_the_payload_in_where() -> None:
+    sql = "SELECT VALUE *.v FROM 'my/topic' WHERE *.v > 1"
+    assert eval_bytes(sql, b'{"v": 2}') == b"2"
+    assert eval_bytes(sql, b'{"v": 1}') is None
+
+
+@pytest.mark.parametrize(
     ("sql", "reason"),
     [
         ("SELECT (SELECT v FROM 'a/b') AS x FROM 't'", "not a topic"),
+        ("SELECT VALUE * FROM 't'", "SELECT VALUE * is not supported"),
+        ("SELECT * + 1 AS x FROM 't'", "expected FROM"),
+        ("SELECT a AS x FROM 't' WHERE * = 1", "'*' is only allowed as a SELECT item"),
         ("SELECT SELECT v FROM e AS x FROM 't'", "must be in parentheses"),
         ("SELECT (SELECT v FROM e AS x FROM 't'", "expected ')'"),
         ("SELECT (SELECT v + 1 FROM e) AS x FROM 't'", "needs an alias"),

@@ -157,8 +157,7 @@ def test_whole_decimals_become_ints() -> None:
         ("SELECT a FROM 't' WHERE a NOT IN arr", 27, "operator NOT IN is not supported"),
         ("SELECT a FROM 't' WHERE arr CONTAINS 3", 29, "operator CONTAINS is not supported"),
         ("SELECT arr contains 3 AS c FROM 't'", 12, "operator CONTAINS is not supported"),
-        # AWS's JSON-extensions page shows AS bar.baz without saying what it outputs
-        ("SELECT foo.bar AS bar.baz FROM 't'", 22, "dotted output name"),
+        ("SELECT foo.bar AS bar. FROM 't'", 24, "expected a name after '.'"),
         # AWS's current SQL reference has a SET clause (rule variables); not run locally
         ("SET @x = 1 SELECT @x AS y FROM 't'", 1, "SET clause (rule variables) is not"),
         ("set x = 1 SELECT x AS y FROM 't'", 1, "SET clause (rule variables) is not"),
@@ -168,6 +167,30 @@ def test_unsupported_sql_names_position_and_reason(sql: str, position: int, reas
     with pytest.raises(RuleSqlError, match=re.escape(reason)) as info:
         parse(sql)
     assert info.value.position == position
+
+
+@pytest.mark.parametrize(
+    ("select", "reason"),
+    [
+        ("v AS s, w AS s.t", "output name 's.t' is inside output name 's'"),
+        ("v AS s.t.u, w AS s.t", "output name 's.t.u' is inside output name 's.t'"),
+        ("v AS s.t, w AS s.t", "output name 's.t' is used twice"),
+        ("*, v AS s.t", "dotted output name (s.t) beside '*'"),
+    ],
+)
+def test_dotted_output_names_aws_gives_no_output_for_are_refused(select: str, reason: str) -> None:
+    """AWS nests ``AS a.b`` (its validation samples); what one name inside another's value,
+    or a name beside ``*``, gives it documents nowhere."""
+    with pytest.raises(RuleSqlError, match=re.escape(reason)):
+        parse(f"SELECT {select} FROM 't'")
+
+
+def test_dotted_output_names_share_their_objects_and_skip_undefined() -> None:
+    assert run("t AS a.b.c, m.v AS a.b.d, nope AS a.x, nope AS z.y, s AS e") == {
+        "a": {"b": {"c": 21.5, "d": 40}},
+        "e": "dry",
+    }
+    assert run("(SELECT v AS o.v FROM [m]) AS n") == {"n": [{"o": {"v": 40}}]}
 
 
 @pytest.mark.parametrize("word", ["value", "Value", "null", "true", "and", "or", "not"])
