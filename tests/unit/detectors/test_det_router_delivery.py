@@ -1,0 +1,99 @@
+"""The router delivers an outside message to every model reading its input (§1), and a retry
+of the same message (same ``messageId``) reaches only the models that did not get it.
+
+AWS BatchPutMessage ingests a message "into any detectors that monitor that input": one
+model failing keeps it from no other. The caller (the feeder) retries a message that failed;
+the models that took it the first time must not evaluate it twice (a count of anomalous rows
+in a row would count one row twice), so the router records, in the state store, which
+models a message reached until it has reached them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors.router import MessageRouter
+from edge.clock import ManualClock
+from edge.errors import StorageError
+
+PARTIAL_NAMESPACE = "router/partial"
+PARTIAL_RETENTION_S = 14 * 86400.0
+
+
+class Model:
+    """A model reading ``In``: keeps the ``n`` of each message it took; refuses the first
+    *failures* messages (its store throttled)."""
+
+    def __init__(self, name: str, failures: int = 0) -> None:
+        self.namespace = f"detectors/{name}"
+        self.inputs: Mapping[str, Any] = {"In": None}
+        self.seen: list[Any] = []
+        self.failures = failures
+
+    def put_message(
+        self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageError(f"{self.namespace}: state table throttled")
+        self.seen.append(payload["n"])
+
+
+def test_a_model_that_fails_keeps_the_message_from_no_model_after_it() -> None:
+    first, broken, last = Model("a"), Model("b", failures=1), Model("c")
+    router = MessageRouter([first, broken, last])
+    with pytest.raises(StorageError, match="detectors/b"):
+        router.put_message("In", {"n": 1}, "m1")
+    assert (first.seen, broken.seen, last.seen) == ([1], [], [1])
+
+
+def test_a_retry_reaches_only_the_models_that_missed_the_message() -> None:
+    first, broken, last = Model("a"), Model("b", failures=2), Model("c")
+    router = MessageRouter([first, broken, last], InMemoryStateStore(), ManualClock())
+    for _ in range(2):
+        with pytest.raises(StorageError):
+            router.put_message("In", {"n": 1}, "m1")
+    router.put_message("In", {"n": 1}, "m1")
+    assert (first.seen, broken.seen, last.seen) == ([1], [1], [1])
+
+
+def test_what_a_message_reached_survives_a_restart_and_is_forgotten_once_it_reached_all() -> None:
+    state, clock = InMemoryStateStore(), ManualClock()
+    first, broken = Model("a"), Model("b", failures=1)
+    with pytest.raises(StorageError):
+        MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
+    record = dict(state.items(PARTIAL_NAMESPACE))
+    assert len(record) == 1
+    (stored,) = record.values()
+    assert stored["delivered"] == ["detectors/a"]
+    assert stored["expires_at"] == clock.now() + PARTIAL_RETENTION_S
+    MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
+    assert (first.seen, broken.seen) == ([1], [1])
+    assert list(state.items(PARTIAL_NAMESPACE)) == []
+
+
+def test_a_record_past_its_expiry_no_longer_holds_the_message_back() -> None:
+    """14 days on (the feeder's own progress records expire then too) the message is news
+    again: it goes to every model."""
+    state, clock = InMemoryStateStore(), ManualClock()
+    first, broken = Model("a"), Model("b", failures=1)
+    router = MessageRouter([first, broken], state, clock)
+    with pytest.raises(StorageError):
+        router.put_message("In", {"n": 1}, "m1")
+    clock.advance(PARTIAL_RETENTION_S + 1)
+    MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
+    assert (first.seen, broken.seen) == ([1, 1], [1])
+
+
+def test_messages_without_an_id_or_with_another_id_are_not_held_back() -> None:
+    first, broken = Model("a"), Model("b", failures=1)
+    router = MessageRouter([first, broken], InMemoryStateStore(), ManualClock())
+    with pytest.raises(StorageError):
+        router.put_message("In", {"n": 1}, "m1")
+    router.put_message("In", {"n": 2}, "m2")
+    router.put_message("In", {"n": 3})
+    assert (first.seen, broken.seen) == ([1, 2, 3], [2, 3])
