@@ -447,7 +447,7 @@ class LocalStack:
                 model, inputs, self.state, self.clock, self.outbox, limiter=limiter
             )
         engines.extend(self.alarms.values())
-        self.router = MessageRouter(engines)
+        self.router = MessageRouter(engines, self.state, self.clock)
         self.outbox.bind(self.router)  # an iotEvents action reaches every model reading it
         self.feeder = ResultsFeeder(
             self.bucket,
