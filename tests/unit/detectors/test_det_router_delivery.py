@@ -10,12 +10,15 @@ models a message reached until it has reached them all.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from cloud.adapters.local import InMemoryStateStore
+from cloud.detectors.messages import batch_put_message
 from cloud.detectors.router import MessageRouter
 from edge.clock import ManualClock
 from edge.errors import StorageError
@@ -97,3 +100,56 @@ def test_messages_without_an_id_or_with_another_id_are_not_held_back() -> None:
     router.put_message("In", {"n": 2}, "m2")
     router.put_message("In", {"n": 3})
     assert (first.seen, broken.seen) == ([1, 2, 3], [2, 3])
+
+
+def test_a_message_id_already_processed_is_ignored_the_first_message_wins() -> None:
+    """AWS IotEventsAction.messageId: set it "to ensure that only one input (message) with a
+    given messageId will be processed by an AWS IoT Events detector"."""
+    first, second = Model("a"), Model("b")
+    router = MessageRouter([first, second], InMemoryStateStore(), ManualClock())
+    router.put_message("In", {"n": 1}, "m1")
+    router.put_message("In", {"n": 2}, "m1")
+    router.put_message("In", {"n": 3}, "m2")
+    assert (first.seen, second.seen) == ([1, 3], [1, 3])
+
+
+def test_a_message_id_is_remembered_for_five_minutes_from_its_processing() -> None:
+    """AWS gives no window; plantwatch keeps each processed id for five minutes (a retry
+    comes within seconds), in memory, so the memory stays bounded."""
+    clock = ManualClock()
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), clock)
+    router.put_message("In", {"n": 1}, "m1")
+    clock.advance(299)
+    router.put_message("In", {"n": 2}, "m1")
+    clock.advance(2)
+    router.put_message("In", {"n": 3}, "m1")
+    assert model.seen == [1, 3]
+
+
+def test_a_message_that_failed_is_not_processed_so_its_id_does_not_hold_the_retry_back() -> None:
+    first, broken = Model("a"), Model("b", failures=1)
+    router = MessageRouter([first, broken], InMemoryStateStore(), ManualClock())
+    with pytest.raises(StorageError):
+        router.put_message("In", {"n": 1}, "m1")
+    router.put_message("In", {"n": 1}, "m1")
+    router.put_message("In", {"n": 1}, "m1")
+    assert (first.seen, broken.seen) == ([1], [1])
+
+
+def test_messages_without_an_id_are_each_processed() -> None:
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), ManualClock())
+    router.put_message("In", {"n": 1})
+    router.put_message("In", {"n": 1})
+    assert model.seen == [1, 1]
+
+
+def test_batch_put_message_through_the_router_answers_a_repeated_id_without_an_error() -> None:
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), ManualClock())
+    payload = base64.b64encode(json.dumps({"n": 1}).encode()).decode()
+    request = {"messages": [{"messageId": "m1", "inputName": "In", "payload": payload}]}
+    assert batch_put_message([router], request) == {"BatchPutMessageErrorEntries": []}
+    assert batch_put_message([router], request) == {"BatchPutMessageErrorEntries": []}
+    assert model.seen == [1]
