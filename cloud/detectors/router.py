@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
@@ -23,6 +23,12 @@ another failed it, so that a retry of the message reaches only the others."""
 PARTIAL_RETENTION_S: Final = 14 * 86400.0
 """How long such a record holds a retry back: as long as the feeder keeps its own progress
 (DynamoDB TTL expires both); a retry later than that is news to every model."""
+ID_WINDOW_S: Final = 300.0
+"""How long a processed ``messageId`` makes a message with the same id be ignored. AWS
+states the rule and no window; this one is a Decision (docs/detectors.md): a retry comes
+within seconds, and the memory the ids take stays bounded."""
+MAX_REMEMBERED_IDS: Final = 100_000
+"""Ids kept at most; past it the oldest is forgotten early, so a flood cannot exhaust memory."""
 
 
 class MessageEngine(Protocol):
@@ -49,6 +55,11 @@ class MessageRouter:
     after all were tried. The caller retries such a message with the same ``messageId``:
     the models it reached are kept in *state* (:data:`PARTIAL_NAMESPACE`; in memory without
     a store), so the retry reaches only the others and no model evaluates it twice.
+
+    A message whose ``messageId`` a message processed in the last :data:`ID_WINDOW_S`
+    carried is ignored: AWS processes "only one input (message) with a given messageId", so
+    the first wins. Processed means taken by every model reading it; one that failed is
+    not, so its retry goes through. The ids are kept in memory, per router.
     """
 
     def __init__(
@@ -62,6 +73,8 @@ class MessageRouter:
         self._clock = clock or SystemClock()
         self._partial: dict[str, dict[str, Any]] = {}
         """The partial-delivery records when there is no state store."""
+        self._processed: OrderedDict[str, float] = OrderedDict()
+        """``messageId`` -> when its message was processed (monotonic), oldest first."""
         self.inputs: dict[str, Any] = {}
         for engine in self.engines:
             self.inputs.update(engine.inputs)
@@ -129,6 +142,11 @@ class MessageRouter:
         return first
 
     def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
+        if message_id is not None and self._seen(message_id):
+            log.debug(
+                "message %s to input %r: id already processed; ignored", message_id, input_name
+            )
+            return
         record_key = None if message_id is None else f"{input_name}/{message_id}"
         before = self._reached(record_key)
         reached = list(before)
@@ -157,6 +175,18 @@ class MessageRouter:
             )
         if failures:
             raise failures[0][1]
+        if message_id is not None:
+            self._processed[message_id] = self._clock.monotonic()
+            while len(self._processed) > MAX_REMEMBERED_IDS:
+                self._processed.popitem(last=False)
+
+    def _seen(self, message_id: str) -> bool:
+        """Whether a message with this id was processed within the window (older ids are
+        dropped on the way)."""
+        horizon = self._clock.monotonic() - ID_WINDOW_S
+        while self._processed and next(iter(self._processed.values())) <= horizon:
+            self._processed.popitem(last=False)
+        return message_id in self._processed
 
     def _reached(self, record_key: str | None) -> list[str]:
         """The models an earlier try of this message reached (none once its record expired)."""
