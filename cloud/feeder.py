@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 from cloud.detectors.model import default_detector_paths
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
-from edge.json_values import finite_number
+from edge.json_values import finite_number, not_unicode
 from edge.wire import NAME_RE
 
 log = logging.getLogger(__name__)
@@ -376,4 +376,7 @@ def result_to_message(
             message["top_sensors"] = ";".join(
                 f"{name}={round(value, 5)}" for name, value in shares[:TOP_SENSORS]
             )
+    problem = not_unicode(message)
+    if problem:  # a "\ud800" escape: no model could store it, and a retry would fail again
+        raise ValueError(problem)
     return message

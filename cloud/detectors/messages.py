@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from edge.errors import DetectorModelError
+from edge.json_values import not_unicode
 
 MAX_MESSAGES: Final = 10
 MAX_PAYLOAD_BYTES: Final = 1024
@@ -88,6 +89,10 @@ def batch_put_message(
             errors.append(
                 _error(message_id, "InvalidRequestException", "payload is not a base64 JSON object")
             )
+            continue
+        problem = not_unicode(payload)
+        if problem:  # no model could store it: the sender's error, not ours
+            errors.append(_error(message_id, "InvalidRequestException", f"payload: {problem}"))
             continue
         failure: Exception | None = None
         for engine in targets:  # each model using the input gets it, whatever another did
