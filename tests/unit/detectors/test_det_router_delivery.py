@@ -13,15 +13,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloud.adapters.local import InMemoryStateStore
+from cloud.adapters.local import FsObjectStore, InMemoryStateStore
 from cloud.detectors.messages import batch_put_message
 from cloud.detectors.router import MessageRouter
+from cloud.feeder import ResultsFeeder
 from edge.clock import ManualClock
-from edge.errors import StorageError
+from edge.errors import NotFoundError, StorageError
 
 PARTIAL_NAMESPACE = "router/partial"
 PARTIAL_RETENTION_S = 14 * 86400.0
@@ -153,3 +155,29 @@ def test_batch_put_message_through_the_router_answers_a_repeated_id_without_an_e
     assert batch_put_message([router], request) == {"BatchPutMessageErrorEntries": []}
     assert batch_put_message([router], request) == {"BatchPutMessageErrorEntries": []}
     assert model.seen == [1]
+
+
+def test_a_message_to_an_input_no_model_knows_is_refused_not_dropped() -> None:
+    """As one engine refuses it, and BatchPutMessage answers ResourceNotFoundException: a
+    feeder set to a misspelt input must fail, keeping its rows, not lose them silently."""
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), ManualClock())
+    with pytest.raises(NotFoundError, match="'Inn'"):
+        router.put_message("Inn", {"n": 1}, "m1")
+    with pytest.raises(NotFoundError, match="'Inn'"), router.holding():
+        router.put_message("Inn", {"n": 2})
+    assert model.seen == []
+
+
+def test_a_feeder_sending_to_an_input_no_model_knows_keeps_its_rows(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path)
+    key = "output/pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    row = {"timestamp": "2026-01-01T00:00:01.000000", "prediction": 0}
+    store.put(key, (json.dumps(row) + "\n").encode())
+    state = InMemoryStateStore()
+    model = Model("a")
+    model.inputs = {"AnomalyResults": None}
+    router = MessageRouter([model], state, ManualClock())
+    with pytest.raises(NotFoundError):
+        ResultsFeeder(store, "output/", router, state, input_name="Anomalies").poll()
+    assert ResultsFeeder(store, "output/", router, state).poll() == 1
