@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
-from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back
+from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back, unknown_input
 from cloud.ports import StateStore
 from edge.cliargs import one_line
 from edge.clock import Clock, SystemClock
@@ -86,6 +86,8 @@ class MessageRouter:
     def put_message(
         self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
     ) -> None:
+        if input_name not in self.inputs:
+            raise unknown_input(input_name, self.inputs)
         with self._lock:
             if self._depth:
                 self._chained += 1

@@ -45,7 +45,7 @@ class Model:
         if self.failures:
             self.failures -= 1
             raise StorageError(f"{self.namespace}: state table throttled")
-        self.seen.append(payload["n"])
+        self.seen.append(payload.get("n"))
 
 
 def test_a_model_that_fails_keeps_the_message_from_no_model_after_it() -> None:
@@ -181,3 +181,4 @@ def test_a_feeder_sending_to_an_input_no_model_knows_keeps_its_rows(tmp_path: Pa
     with pytest.raises(NotFoundError):
         ResultsFeeder(store, "output/", router, state, input_name="Anomalies").poll()
     assert ResultsFeeder(store, "output/", router, state).poll() == 1
+    assert model.seen == [None]
