@@ -200,9 +200,12 @@ class ResultsFeeder:
                 continue
             message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
             rows.append(_Row(message["timestamp"], source.key, key, number, message_id, message))
-        for row in rows:
+        for row in rows:  # progress per row, as feed(): a failure keeps the rows before it fed
             self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
-        self._state.put(self.namespace, key, {"rows": progress + len(rows), "settled": False})
+            progress += 1
+            self._state.put(self.namespace, key, {"rows": progress, "settled": False})
+        if not rows:
+            self._state.put(self.namespace, key, {"rows": progress, "settled": False})
         return len(rows)
 
     def _locate(self, key: str, *, quarantine: bool) -> tuple[_Source, str] | None:
