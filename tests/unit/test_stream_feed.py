@@ -115,3 +115,18 @@ def test_rows_fed_before_a_failure_are_not_fed_again(tmp_path: Path) -> None:
         feeder.feed_lines(KEY, 0, lines)
     assert feeder.poll() == 2
     assert [m["timestamp"][-9:-7] for m, _ in engine.messages] == ["01", "02", "03"]
+
+
+def test_told_rows_carry_the_silence_the_model_waits_for_as_polled_rows_do(tmp_path: Path) -> None:
+    """``stale_after_s`` goes with every message, in streaming mode too (docs/detectors.md):
+    without it the model waits its default 600 s whatever the upload frequency."""
+    store, engine = FsObjectStore(tmp_path), Engine()
+    feeder = ResultsFeeder(store, "stream/", engine, InMemoryStateStore(), stale_after_s=120.0)
+    sink = WindowedObjectSink(
+        store, on_stored=lambda _a, k, first, new: feeder.feed_lines(k, first, new)
+    )
+    sink.write("pump-01", [line(0)])
+    polled = Engine()
+    ResultsFeeder(store, "stream/", polled, InMemoryStateStore(), stale_after_s=120.0).poll()
+    assert [m.get("stale_after_s") for m, _ in engine.messages] == [120.0]
+    assert engine.messages == polled.messages
