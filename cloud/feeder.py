@@ -201,7 +201,7 @@ class ResultsFeeder:
             message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
             rows.append(_Row(message["timestamp"], source.key, key, number, message_id, message))
         for row in rows:  # progress per row, as feed(): a failure keeps the rows before it fed
-            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
+            self._put(row)
             progress += 1
             self._state.put(self.namespace, key, {"rows": progress, "settled": False})
         if not rows:
