@@ -182,3 +182,13 @@ def test_a_feeder_sending_to_an_input_no_model_knows_keeps_its_rows(tmp_path: Pa
         ResultsFeeder(store, "output/", router, state, input_name="Anomalies").poll()
     assert ResultsFeeder(store, "output/", router, state).poll() == 1
     assert model.seen == [None]
+
+
+def test_an_empty_message_id_is_no_id_as_for_one_engine() -> None:
+    """An engine gives a message with ``""`` for its id a fresh one; the router must not
+    make every such message the same one and drop all but the first."""
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), ManualClock())
+    router.put_message("In", {"n": 1}, "")
+    router.put_message("In", {"n": 2}, "")
+    assert model.seen == [1, 2]
