@@ -144,6 +144,7 @@ class MessageRouter:
         return first
 
     def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
+        message_id = message_id or None  # "" is no id, as the engines take it
         if message_id is not None and self._seen(message_id):
             log.debug(
                 "message %s to input %r: id already processed; ignored", message_id, input_name
