@@ -3,6 +3,10 @@
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
 request that is wrong as a whole (no messages, more than 10, duplicate ids, an id or input
 name outside the API's pattern, more than 1 KiB of payload) raises :class:`DetectorModelError` naming the field.
+
+Given the models' :class:`~cloud.detectors.router.MessageRouter` (one engine to it), a
+request also gets AWS's messageId rule and retries that reach only the models a failed
+message missed; given the engines themselves, each call starts afresh.
 """
 
 from __future__ import annotations
