@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -300,6 +301,18 @@ def test_messages_from_stdin_with_timestamps_and_base64(
         (
             '{"inputName": "PressureInput", "payload": ' + "[" * 50_000 + "]" * 50_000 + "}",
             "m.jsonl:2: not usable JSON: nested too deeply",
+        ),
+        (  # a lone surrogate: valid JSON, but no text a detector's state can hold
+            '{"inputName": "PressureInput", "payload": {"motorid": "M1",'
+            ' "sensorData": {"pressure": "\\ud800"}}}',
+            "m.jsonl:2: payload: $.sensorData.pressure: position 0 holds '\\ud800', not a"
+            " Unicode character",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": "'
+            + base64.b64encode(b'{"motorid": "M1", "x\\udcff": 1}').decode()
+            + '"}',
+            "m.jsonl:2: payload: $: the name 'x\\udcff'",
         ),
     ],
 )
