@@ -32,6 +32,7 @@ from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
+from edge.json_values import not_unicode
 
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 """Where the replay clock starts unless a message timestamp or ``start`` says otherwise."""
@@ -208,6 +209,9 @@ def _payload(value: Any, where: str) -> dict[str, Any]:
             ) from None
     if not isinstance(value, dict):
         raise DetectorModelError(f"{where}: payload: expected a JSON object")
+    problem = not_unicode(value)
+    if problem:  # as BatchPutMessage refuses it: no detector's state could hold it
+        raise DetectorModelError(f"{where}: payload: {problem}")
     return value
 
 
