@@ -522,10 +522,13 @@ class LocalStack:
                 except Exception as exc:
                     failures.append(exc)
 
+            # the rows go through the router one by one, each routed (and any failure
+            # raised) before the feeder counts it fed: inside a hold they would only be
+            # queued, and a row a model then failed would be lost to it
+            if feed:
+                run(self._poll_results)
             # an iotEvents action's message waits until the engine that sent it is done
             with self.router.holding():
-                if feed:
-                    run(self._poll_results)
                 if self.engine is not None:
                     run(self.engine.tick)
                 self._step_alarms(run)
