@@ -11,6 +11,8 @@ failure is raised). The step still raises that first failure, so the loop logs i
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -148,3 +150,38 @@ def test_a_backlog_of_rows_is_fed_whole_in_one_step(stack: LocalStack, tmp_path:
     stack.outbox = Part(retry_due=Duty())
     stack.step()
     assert len(model.seen) == 1_200
+
+
+def test_a_streamed_row_a_model_failed_is_fed_to_it_after_its_window_closed(
+    tmp_path: Path,
+) -> None:
+    """Streaming feeds what the sink tells, and catches an object up only when the sink next
+    writes it. A row that failed in a window's last write would wait for a write that never
+    comes (the next rows go to the next window's object): after a failed pass the loop polls,
+    which reads every object not fed to its end."""
+    config = StackConfig(DataLayout.at(tmp_path / "data"), streaming=True, poll_interval_s=0.01)
+    stack = LocalStack(config, ManualClock(1_000.0))
+    stack.batcher = Part(flush_due=lambda: [])
+    stack.outbox = Part(retry_due=Duty())
+    store = FsObjectStore(tmp_path / "bucket")
+    taker, refuser = Model("a"), Model("b", failures=1)
+    stack.router = MessageRouter([taker, refuser], stack.state, stack.clock)
+    stack.feeder = ResultsFeeder(store, "stream/", stack.router, stack.state)
+    windows = ["2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"]
+    rows = [{"timestamp": f"2026-01-01T00:0{n}:01.000000", "prediction": 0} for n in (4, 9)]
+    loop = threading.Thread(target=stack._loop, daemon=True)
+    loop.start()
+    try:
+        for window, row in zip(windows, rows, strict=True):
+            key = f"stream/pump-01/{window}/results.jsonl"
+            store.put(key, (json.dumps(row) + "\n").encode())
+            stack._on_stored("pump-01", key, 0, [row])
+            time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while len(refuser.seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stack._stop.set()
+        loop.join(5)
+    stamps = [r["timestamp"] for r in rows]
+    assert (taker.seen, refuser.seen) == (stamps, stamps)
