@@ -479,6 +479,9 @@ class LocalStack:
                     elif self.engine is not None:
                         self.engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
+                # what failed (a streamed row a model could not save) may never be told
+                # again: the next pass polls, which feeds every object to its end
+                polled = False
                 log.exception("stack step failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
