@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud.adapters.local import FsObjectStore, InMemoryStateStore
 from cloud.detectors.messages import batch_put_message
@@ -192,3 +194,31 @@ def test_an_empty_message_id_is_no_id_as_for_one_engine() -> None:
     router.put_message("In", {"n": 1}, "")
     router.put_message("In", {"n": 2}, "")
     assert model.seen == [1, 2]
+
+
+@given(
+    failures=st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    messages=st.integers(1, 4),
+    restarts=st.lists(st.booleans(), min_size=16, max_size=16),
+)
+def test_retried_until_taken_every_model_gets_every_message_once_in_order(
+    failures: list[int], messages: int, restarts: list[bool]
+) -> None:
+    """However the models fail, and whether the router restarts between tries, a sender that
+    retries each message until it goes through (as the feeder does) gives every model each
+    message exactly once, in the order sent."""
+    state, clock = InMemoryStateStore(), ManualClock()
+    models = [Model(f"m{i}", failures=n) for i, n in enumerate(failures)]
+    router = MessageRouter(models, state, clock)
+    tries = iter(restarts * 4)
+    for n in range(messages):
+        for _ in range(len(failures) * 3 + 1):
+            if next(tries):
+                router = MessageRouter(models, state, clock)
+            try:
+                router.put_message("In", {"n": n}, f"m-{n}")
+                break
+            except StorageError:
+                clock.advance(1)
+    assert all(model.seen == list(range(messages)) for model in models)
+    assert list(state.items("router/partial")) == []
