@@ -222,3 +222,21 @@ def test_retried_until_taken_every_model_gets_every_message_once_in_order(
                 clock.advance(1)
     assert all(model.seen == list(range(messages)) for model in models)
     assert list(state.items("router/partial")) == []
+
+
+def test_the_five_minutes_run_from_the_last_message_sent_with_the_id() -> None:
+    """AWS (developer guide, "Send messages as inputs to a detector"): "AWS IoT Events
+    ignores a message if it has the same messageID as another message that was sent within
+    the last five minutes". A repeat that was ignored was sent all the same: the five
+    minutes run again from it."""
+    clock = ManualClock()
+    model = Model("a")
+    router = MessageRouter([model], InMemoryStateStore(), clock)
+    router.put_message("In", {"n": 1}, "m1")
+    clock.advance(200)
+    router.put_message("In", {"n": 2}, "m1")
+    clock.advance(200)
+    router.put_message("In", {"n": 3}, "m1")
+    clock.advance(301)
+    router.put_message("In", {"n": 4}, "m1")
+    assert model.seen == [1, 4]
