@@ -24,9 +24,8 @@ PARTIAL_RETENTION_S: Final = 14 * 86400.0
 """How long such a record holds a retry back: as long as the feeder keeps its own progress
 (DynamoDB TTL expires both); a retry later than that is news to every model."""
 ID_WINDOW_S: Final = 300.0
-"""How long a processed ``messageId`` makes a message with the same id be ignored. AWS
-states the rule and no window; this one is a Decision (docs/detectors.md): a retry comes
-within seconds, and the memory the ids take stays bounded."""
+"""AWS "ignores a message if it has the same messageID as another message that was sent
+within the last five minutes" (developer guide, "Send messages as inputs to a detector")."""
 MAX_REMEMBERED_IDS: Final = 100_000
 """Ids kept at most; past it the oldest is forgotten early, so a flood cannot exhaust memory."""
 
@@ -56,10 +55,11 @@ class MessageRouter:
     the models it reached are kept in *state* (:data:`PARTIAL_NAMESPACE`; in memory without
     a store), so the retry reaches only the others and no model evaluates it twice.
 
-    A message whose ``messageId`` a message processed in the last :data:`ID_WINDOW_S`
-    carried is ignored: AWS processes "only one input (message) with a given messageId", so
-    the first wins. Processed means taken by every model reading it; one that failed is
-    not, so its retry goes through. The ids are kept in memory, per router.
+    A message is ignored when a message with its ``messageId`` was sent in the last
+    :data:`ID_WINDOW_S`, as AWS ignores it: the first one processed wins, and each repeat,
+    ignored or not, starts the five minutes again. A message that failed a model was not
+    taken, so its retry goes through (docs/detectors.md, Decision). The ids are kept in
+    memory, per router.
     """
 
     def __init__(
@@ -74,7 +74,8 @@ class MessageRouter:
         self._partial: dict[str, dict[str, Any]] = {}
         """The partial-delivery records when there is no state store."""
         self._processed: OrderedDict[str, float] = OrderedDict()
-        """``messageId`` -> when its message was processed (monotonic), oldest first."""
+        """``messageId`` -> when a message with it was last sent (monotonic), oldest first;
+        an id enters once its message was processed."""
         self.inputs: dict[str, Any] = {}
         for engine in self.engines:
             self.inputs.update(engine.inputs)
@@ -145,7 +146,7 @@ class MessageRouter:
 
     def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
         message_id = message_id or None  # "" is no id, as the engines take it
-        if message_id is not None and self._seen(message_id):
+        if message_id is not None and self._sent_again(message_id):
             log.debug(
                 "message %s to input %r: id already processed; ignored", message_id, input_name
             )
@@ -183,13 +184,17 @@ class MessageRouter:
             while len(self._processed) > MAX_REMEMBERED_IDS:
                 self._processed.popitem(last=False)
 
-    def _seen(self, message_id: str) -> bool:
-        """Whether a message with this id was processed within the window (older ids are
-        dropped on the way)."""
-        horizon = self._clock.monotonic() - ID_WINDOW_S
-        while self._processed and next(iter(self._processed.values())) <= horizon:
+    def _sent_again(self, message_id: str) -> bool:
+        """Whether a message with this id was sent within the window; if so this one, sent
+        now, starts the window again (older ids are dropped on the way)."""
+        now = self._clock.monotonic()
+        while self._processed and next(iter(self._processed.values())) <= now - ID_WINDOW_S:
             self._processed.popitem(last=False)
-        return message_id in self._processed
+        if message_id not in self._processed:
+            return False
+        self._processed[message_id] = now
+        self._processed.move_to_end(message_id)
+        return True
 
     def _reached(self, record_key: str | None) -> list[str]:
         """The models an earlier try of this message reached (none once its record expired)."""
