@@ -435,6 +435,30 @@ def test_message_without_the_key_is_shown_as_skipped(
     assert events[1] == {"type": "detectors", "detectors": []}
 
 
+def test_a_message_id_sent_again_within_five_minutes_is_shown_as_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """As BatchPutMessage: AWS "ignores a message if it has the same messageID as another
+    message that was sent within the last five minutes"."""
+
+    def line(minute: int, pressure: int) -> dict[str, Any]:
+        return {
+            "inputName": "PressureInput",
+            "messageId": "m1",
+            "timestamp": {"timeInMillis": 1_767_225_600_000 + minute * 60_000},
+            "payload": {"motorid": "M1", "sensorData": {"pressure": pressure}},
+        }
+
+    events = run_jsonl(
+        capsys, HEARTBEAT, [PRESSURE], [line(0, 1), line(4, 2), line(10, 3)], tmp_path
+    )
+    seen = [(e["type"], e.get("messageId"), e.get("reason")) for e in events]
+    assert seen.count(("input", "m1", None)) == 2
+    assert ("skipped", "m1", "messageId 'm1' was sent within the last five minutes") in seen
+    [detector] = events[-1]["detectors"]
+    assert detector["detector"]["state"]["variables"] == [{"name": "last", "value": "3"}]
+
+
 def test_timer_ops_and_iot_events_re_entry_are_traced(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
