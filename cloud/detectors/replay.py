@@ -28,6 +28,7 @@ from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
 from cloud.detectors.messages import MESSAGE_ID_RE, reject_constant
 from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
+from cloud.detectors.router import MessageRouter
 from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
@@ -280,11 +281,19 @@ def replay(
         observer=recorder,
         new_id=lambda: str(uuid.uuid5(_ID_NAMESPACE, str(next(counter)))),
     )
+    router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
     for step in steps:
         _advance(engine, clock, step.at)
         if step.input_name is not None:
             assert step.payload is not None
-            engine.put_message(step.input_name, dict(step.payload), step.message_id)
+            if not router.put_message(step.input_name, dict(step.payload), step.message_id):
+                detail = {
+                    "input": step.input_name,
+                    "messageId": step.message_id,
+                    "reason": f"messageId {step.message_id!r} was sent within the last five"
+                    " minutes",
+                }
+                recorder.observe(TraceRecord("skipped", clock.now(), None, detail))
     _advance(engine, clock, clock.now() + advance_after)
     detectors = tuple(engine.describe(key) for key in engine.key_values())
     return ReplayResult(

@@ -86,7 +86,9 @@ class MessageRouter:
 
     def put_message(
         self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Route the message (or hold it, while the router is held); False when it was
+        ignored, its ``messageId`` having been sent within the last five minutes."""
         if input_name not in self.inputs:
             raise unknown_input(input_name, self.inputs)
         with self._lock:
@@ -95,9 +97,9 @@ class MessageRouter:
                 if self._chained > MAX_CHAINED_MESSAGES:
                     raise too_many_put_back("router", input_name)
                 self._queue.append((input_name, dict(payload), message_id))
-                return
+                return True
             with self.holding():
-                self._route(input_name, payload, message_id)
+                return self._route(input_name, payload, message_id)
 
     @contextmanager
     def holding(self) -> Iterator[None]:
@@ -144,13 +146,13 @@ class MessageRouter:
                 first = first or exc
         return first
 
-    def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
+    def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> bool:
         message_id = message_id or None  # "" is no id, as the engines take it
         if message_id is not None and self._sent_again(message_id):
             log.debug(
                 "message %s to input %r: id already processed; ignored", message_id, input_name
             )
-            return
+            return False
         record_key = None if message_id is None else f"{input_name}/{message_id}"
         before = self._reached(record_key)
         reached = list(before)
@@ -183,6 +185,7 @@ class MessageRouter:
             self._processed[message_id] = self._clock.monotonic()
             while len(self._processed) > MAX_REMEMBERED_IDS:
                 self._processed.popitem(last=False)
+        return True
 
     def _sent_again(self, message_id: str) -> bool:
         """Whether a message with this id was sent within the window; if so this one, sent
