@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 from cloud.detectors.model import default_detector_paths
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import ObjectStore, StateStore
-from edge.json_values import finite_number
+from edge.json_values import finite_number, not_unicode
 from edge.wire import NAME_RE
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,12 @@ class ResultsFeeder:
                 continue
             message_id = hashlib.sha1(f"{key}#{number}".encode()).hexdigest()[:32]
             rows.append(_Row(message["timestamp"], source.key, key, number, message_id, message))
-        for row in rows:
-            self._engine.put_message(self.input_name, row.message, message_id=row.message_id)
-        self._state.put(self.namespace, key, {"rows": progress + len(rows), "settled": False})
+        for row in rows:  # progress per row, as feed(): a failure keeps the rows before it fed
+            self._put(row)
+            progress += 1
+            self._state.put(self.namespace, key, {"rows": progress, "settled": False})
+        if not rows:
+            self._state.put(self.namespace, key, {"rows": progress, "settled": False})
         return len(rows)
 
     def _locate(self, key: str, *, quarantine: bool) -> tuple[_Source, str] | None:
@@ -376,4 +379,7 @@ def result_to_message(
             message["top_sensors"] = ";".join(
                 f"{name}={round(value, 5)}" for name, value in shares[:TOP_SENSORS]
             )
+    problem = not_unicode(message)
+    if problem:  # a "\ud800" escape: no model could store it, and a retry would fail again
+        raise ValueError(problem)
     return message

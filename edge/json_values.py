@@ -1,9 +1,10 @@
-"""Equality of JSON values as the Device Shadow service compares them.
+"""Checks on decoded JSON values, shared by the edge and the cloud engines.
 
-Python's ``==`` says ``True == 1`` and ``{"a": True} == {"a": 1}``; JSON does not, and the
-shadow service keeps a ``true`` desired against a reported ``1`` in the delta. The service
-(delta and ``wait``) and the device (which desired values it has already applied) must
-agree on that, so both use this one function.
+Equality: Python's ``==`` says ``True == 1`` and ``{"a": True} == {"a": 1}``; JSON does
+not, and the shadow service keeps a ``true`` desired against a reported ``1`` in the delta.
+The service (delta and ``wait``) and the device (which desired values it has already
+applied) must agree on that, so both use :func:`same_value`. Text: a decoded document may
+hold strings no store can write, which :func:`not_unicode` finds where it comes in.
 """
 
 from __future__ import annotations
@@ -98,3 +99,44 @@ def nests_deeper_than(text: bytes | str, levels: int) -> bool:
     else:
         opens = text.count(b"[") + text.count(b"{")
     return opens > levels and nesting_depth(text) > levels
+
+
+def not_unicode(value: Any) -> str | None:
+    """Why *value* (a string, or a decoded JSON document) holds text UTF-8 cannot encode, or
+    None. JSON's ``"\\ud800"`` escape decodes to a lone surrogate, no Unicode character: a
+    state store, a log line or SNS refuses it later, far from where it came in, so it is
+    checked there. A problem inside a document names its place (``$.a[1].b``). Iterative,
+    as :func:`deeper_than`, so a hostile nesting cannot exhaust the recursion limit; each
+    node keeps only a link to its parent's trail, so a deep one costs no long paths."""
+    if isinstance(value, str):
+        return _not_text(value)
+    stack: list[tuple[Any, Any]] = [(value, None)]  # (node, (parent's trail, step) or None)
+    while stack:
+        node, trail = stack.pop()
+        problem: str | None = None
+        if isinstance(node, str):
+            problem = _not_text(node)
+        elif isinstance(node, dict):
+            for name in node:
+                problem = _not_text(name) if isinstance(name, str) else None
+                if problem:
+                    problem = f"the name {name!r}: {problem}"
+                    break
+            stack.extend((node[name], (trail, f".{name}")) for name in reversed(list(node)))
+        elif isinstance(node, list):
+            stack.extend((item, (trail, f"[{i}]")) for i, item in reversed(list(enumerate(node))))
+        if problem:
+            steps: list[str] = []
+            while trail is not None:
+                trail, step = trail
+                steps.append(step)
+            return f"${''.join(reversed(steps))}: {problem}"
+    return None
+
+
+def _not_text(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
+    return None

@@ -97,7 +97,7 @@ def _run_once(
     if alarms:
         alarm_model = load_alarm_model(default_alarm_path())
         engines.append(AlarmEngine(alarm_model, [definition], store, clock, sink, limiter=limiter))
-    router = MessageRouter(engines)
+    router = MessageRouter(engines, store, clock)
     start = time.perf_counter()
     for message in messages:
         router.put_message("AnomalyResults", message)

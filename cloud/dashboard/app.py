@@ -42,6 +42,7 @@ from cloud.dashboard.actions import ACTIONS, AlarmActions
 from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.queries import parse_time
 from edge.errors import NotFoundError, PlantwatchError, UserError
+from edge.json_values import not_unicode
 
 log = logging.getLogger("plantwatch.dashboard")
 
@@ -279,9 +280,7 @@ def create_app(
         note = body.get("note", "")
         if not isinstance(note, str):
             return _error(400, "note: expected a string")
-        from cloud.detectors.alarms.engine import not_text
-
-        problem = not_text(note)
+        problem = not_unicode(note)
         if problem:  # it could not be stored (a 500 before)
             return _error(400, f"note: {problem}")
         key = request.path_params["key"]

@@ -32,7 +32,7 @@ from cloud.l4e.naming import InputNaming
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
 from edge.errors import NotFoundError, StorageError
-from edge.json_values import finite_number
+from edge.json_values import finite_number, not_unicode
 
 STREAM_PREFIX: Final = "stream/"
 """Where streaming mode writes results (``cloud.runtime.streaming``)."""
@@ -492,7 +492,8 @@ class DataView:
 def _row(line: str) -> Row | None:
     """One results line, or None for a line the feeder would quarantine
     (:func:`cloud.feeder.result_to_message`): a prediction other than 0 or 1, a score or
-    diagnostic share that is not a finite number, or a time the page cannot place."""
+    diagnostic share that is not a finite number, a reason or sensor name holding a lone
+    surrogate (no page could be encoded with it), or a time the page cannot place."""
     try:
         doc = json.loads(line)
         t = parse_time(doc["timestamp"])
@@ -507,6 +508,7 @@ def _row(line: str) -> Row | None:
         or prediction not in (0, 1)
         or (score is not None and not finite_number(score))
         or not all(finite_number(value) for _name, value in diagnostics)
+        or not_unicode([doc.get("prediction_reason"), [name for name, _value in diagnostics]])
     ):
         return None
     return Row(

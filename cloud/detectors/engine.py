@@ -360,9 +360,7 @@ class DetectorEngine:
     ) -> None:
         """BatchPutMessage for one message: route it to its instance and evaluate."""
         if input_name not in self.inputs:
-            raise NotFoundError(
-                f"input {input_name!r} does not exist (known: {', '.join(sorted(self.inputs))})"
-            )
+            raise unknown_input(input_name, self.inputs)
         with self._lock:
             if self._busy:
                 self._chained += 1
@@ -1069,6 +1067,14 @@ class DetectorEngine:
         instance.version = self._store.put_if_version(
             self.namespace, instance.key, instance.to_doc(), version
         )
+
+
+def unknown_input(input_name: str, inputs: Mapping[str, Any]) -> NotFoundError:
+    """The error refusing a message to an input not defined (BatchPutMessage's
+    ResourceNotFoundException): raised, not dropped, so its sender keeps the message."""
+    return NotFoundError(
+        f"input {input_name!r} does not exist (known: {', '.join(sorted(inputs))})"
+    )
 
 
 def too_many_put_back(owner: str, input_name: str) -> DetectorModelError:

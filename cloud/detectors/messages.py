@@ -3,6 +3,10 @@
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
 request that is wrong as a whole (no messages, more than 10, duplicate ids, an id or input
 name outside the API's pattern, more than 1 KiB of payload) raises :class:`DetectorModelError` naming the field.
+
+Given the models' :class:`~cloud.detectors.router.MessageRouter` (one engine to it), a
+request also gets AWS's messageId rule and retries that reach only the models a failed
+message missed; given the engines themselves, each call starts afresh.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from edge.errors import DetectorModelError
+from edge.json_values import not_unicode
 
 MAX_MESSAGES: Final = 10
 MAX_PAYLOAD_BYTES: Final = 1024
@@ -88,6 +93,10 @@ def batch_put_message(
             errors.append(
                 _error(message_id, "InvalidRequestException", "payload is not a base64 JSON object")
             )
+            continue
+        problem = not_unicode(payload)
+        if problem:  # no model could store it: the sender's error, not ours
+            errors.append(_error(message_id, "InvalidRequestException", f"payload: {problem}"))
             continue
         failure: Exception | None = None
         for engine in targets:  # each model using the input gets it, whatever another did

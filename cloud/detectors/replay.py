@@ -28,10 +28,12 @@ from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
 from cloud.detectors.messages import MESSAGE_ID_RE, reject_constant
 from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
+from cloud.detectors.router import MessageRouter
 from cloud.detectors.trace import TraceRecord, TraceRecorder
 from cloud.ports import StateStore
 from edge.clock import ManualClock
 from edge.errors import DetectorModelError
+from edge.json_values import not_unicode
 
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 """Where the replay clock starts unless a message timestamp or ``start`` says otherwise."""
@@ -208,6 +210,9 @@ def _payload(value: Any, where: str) -> dict[str, Any]:
             ) from None
     if not isinstance(value, dict):
         raise DetectorModelError(f"{where}: payload: expected a JSON object")
+    problem = not_unicode(value)
+    if problem:  # as BatchPutMessage refuses it: no detector's state could hold it
+        raise DetectorModelError(f"{where}: payload: {problem}")
     return value
 
 
@@ -276,11 +281,19 @@ def replay(
         observer=recorder,
         new_id=lambda: str(uuid.uuid5(_ID_NAMESPACE, str(next(counter)))),
     )
+    router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
     for step in steps:
         _advance(engine, clock, step.at)
         if step.input_name is not None:
             assert step.payload is not None
-            engine.put_message(step.input_name, dict(step.payload), step.message_id)
+            if not router.put_message(step.input_name, dict(step.payload), step.message_id):
+                detail = {
+                    "input": step.input_name,
+                    "messageId": step.message_id,
+                    "reason": f"messageId {step.message_id!r} was sent within the last five"
+                    " minutes",
+                }
+                recorder.observe(TraceRecord("skipped", clock.now(), None, detail))
     _advance(engine, clock, clock.now() + advance_after)
     detectors = tuple(engine.describe(key) for key in engine.key_values())
     return ReplayResult(

@@ -5,15 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back
+from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back, unknown_input
+from cloud.ports import StateStore
 from edge.cliargs import one_line
+from edge.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+
+PARTIAL_NAMESPACE: Final = "router/partial"
+"""Where the router keeps, per ``<input>/<messageId>``, the models a message reached while
+another failed it, so that a retry of the message reaches only the others."""
+PARTIAL_RETENTION_S: Final = 14 * 86400.0
+"""How long such a record holds a retry back: as long as the feeder keeps its own progress
+(DynamoDB TTL expires both); a retry later than that is news to every model."""
+ID_WINDOW_S: Final = 300.0
+"""AWS "ignores a message if it has the same messageID as another message that was sent
+within the last five minutes" (developer guide, "Send messages as inputs to a detector")."""
+MAX_REMEMBERED_IDS: Final = 100_000
+"""Ids kept at most; past it the oldest is forgotten early, so a flood cannot exhaust memory."""
 
 
 class MessageEngine(Protocol):
@@ -34,10 +48,34 @@ class MessageRouter:
     routes one, or while it is held (``holding``: an engine's timers or requests at work), is
     routed after it, so no engine is entered again in the middle of an evaluation; the
     messages put back that way are bounded per outside message, as in one engine.
+
+    A message goes to every model reading its input, whatever another did (BatchPutMessage
+    ingests it "into any detectors that monitor that input"); the first failure is raised
+    after all were tried. The caller retries such a message with the same ``messageId``:
+    the models it reached are kept in *state* (:data:`PARTIAL_NAMESPACE`; in memory without
+    a store), so the retry reaches only the others and no model evaluates it twice.
+
+    A message is ignored when a message with its ``messageId`` was sent in the last
+    :data:`ID_WINDOW_S`, as AWS ignores it: the first one processed wins, and each repeat,
+    ignored or not, starts the five minutes again. A message that failed a model was not
+    taken, so its retry goes through (docs/detectors.md, Decision). The ids are kept in
+    memory, per router.
     """
 
-    def __init__(self, engines: Sequence[MessageEngine]) -> None:
+    def __init__(
+        self,
+        engines: Sequence[MessageEngine],
+        state: StateStore | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.engines = list(engines)
+        self._state = state
+        self._clock = clock or SystemClock()
+        self._partial: dict[str, dict[str, Any]] = {}
+        """The partial-delivery records when there is no state store."""
+        self._processed: OrderedDict[str, float] = OrderedDict()
+        """``messageId`` -> when a message with it was last sent (monotonic), oldest first;
+        an id enters once its message was processed."""
         self.inputs: dict[str, Any] = {}
         for engine in self.engines:
             self.inputs.update(engine.inputs)
@@ -48,16 +86,20 @@ class MessageRouter:
 
     def put_message(
         self, input_name: str, payload: Mapping[str, Any], message_id: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Route the message (or hold it, while the router is held); False when it was
+        ignored, its ``messageId`` having been sent within the last five minutes."""
+        if input_name not in self.inputs:
+            raise unknown_input(input_name, self.inputs)
         with self._lock:
             if self._depth:
                 self._chained += 1
                 if self._chained > MAX_CHAINED_MESSAGES:
                     raise too_many_put_back("router", input_name)
                 self._queue.append((input_name, dict(payload), message_id))
-                return
+                return True
             with self.holding():
-                self._route(input_name, payload, message_id)
+                return self._route(input_name, payload, message_id)
 
     @contextmanager
     def holding(self) -> Iterator[None]:
@@ -104,7 +146,113 @@ class MessageRouter:
                 first = first or exc
         return first
 
-    def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> None:
-        for engine in self.engines:
-            if input_name in engine.inputs:
+    def _route(self, input_name: str, payload: Mapping[str, Any], message_id: str | None) -> bool:
+        message_id = message_id or None  # "" is no id, as the engines take it
+        if message_id is not None and self._sent_again(message_id):
+            log.debug(
+                "message %s to input %r: id already processed; ignored", message_id, input_name
+            )
+            return False
+        record_key = None if message_id is None else f"{input_name}/{message_id}"
+        before = self._reached(record_key)
+        reached = list(before)
+        failures: list[tuple[str, Exception]] = []
+        for index, engine in enumerate(self.engines):
+            if input_name not in engine.inputs:
+                continue
+            name = engine_name(index, engine)
+            if name in before:
+                continue
+            try:
                 engine.put_message(input_name, dict(payload), message_id)
+            except Exception as exc:
+                failures.append((name, exc))
+            else:
+                reached.append(name)
+        if record_key is not None:
+            self._record(record_key, before, reached, complete=not failures)
+        for name, exc in failures[1:]:
+            log.error(
+                "message %s to input %r not taken by %s: %s",
+                message_id or "(no id)",
+                input_name,
+                name,
+                one_line(f"{type(exc).__name__}: {exc}"),
+            )
+        if failures:
+            raise failures[0][1]
+        if message_id is not None:
+            self._processed[message_id] = self._clock.monotonic()
+            while len(self._processed) > MAX_REMEMBERED_IDS:
+                self._processed.popitem(last=False)
+        return True
+
+    def _sent_again(self, message_id: str) -> bool:
+        """Whether a message with this id was sent within the window; if so this one, sent
+        now, starts the window again (older ids are dropped on the way)."""
+        now = self._clock.monotonic()
+        while self._processed and next(iter(self._processed.values())) <= now - ID_WINDOW_S:
+            self._processed.popitem(last=False)
+        if message_id not in self._processed:
+            return False
+        self._processed[message_id] = now
+        self._processed.move_to_end(message_id)
+        return True
+
+    def _reached(self, record_key: str | None) -> list[str]:
+        """The models an earlier try of this message reached (none once its record expired)."""
+        if record_key is None:
+            return []
+        if self._state is None:
+            record = self._partial.get(record_key)
+        else:
+            record = self._state.get(PARTIAL_NAMESPACE, record_key)
+        if not isinstance(record, Mapping):
+            return []
+        expires_at, delivered = record.get("expires_at"), record.get("delivered")
+        if not isinstance(expires_at, int | float) or expires_at <= self._clock.now():
+            return []
+        if not isinstance(delivered, list):
+            return []
+        return [name for name in delivered if isinstance(name, str)]
+
+    def _record(
+        self, record_key: str, before: list[str], reached: list[str], *, complete: bool
+    ) -> None:
+        """Remember what a failed message reached; forget it once it reached every model.
+
+        A record that cannot be written is logged: the delivery failure it would serve is
+        the one the caller needs, and its retry then reaches the models again."""
+        try:
+            if complete:
+                if before:
+                    self._forget(record_key)
+            elif reached != before:
+                record = {
+                    "delivered": reached,
+                    "expires_at": self._clock.now() + PARTIAL_RETENTION_S,
+                }
+                if self._state is None:
+                    self._partial[record_key] = record
+                else:
+                    self._state.put(PARTIAL_NAMESPACE, record_key, record)
+        except Exception as exc:
+            log.error(
+                "%s/%s: which models the message reached not recorded: %s",
+                PARTIAL_NAMESPACE,
+                record_key,
+                one_line(f"{type(exc).__name__}: {exc}"),
+            )
+
+    def _forget(self, record_key: str) -> None:
+        if self._state is None:
+            self._partial.pop(record_key, None)
+        else:
+            self._state.delete(PARTIAL_NAMESPACE, record_key)
+
+
+def engine_name(index: int, engine: MessageEngine) -> str:
+    """The name a model's deliveries are recorded under: its state namespace
+    (``detectors/<model>``, ``alarms/<model>``), which no other model shares, else its place."""
+    namespace = getattr(engine, "namespace", None)
+    return namespace if isinstance(namespace, str) and namespace else f"engine#{index}"

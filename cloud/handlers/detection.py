@@ -207,7 +207,7 @@ def build_engines(
         )
         for alarm in alarm_models
     )
-    router = MessageRouter([engine, *alarms])
+    router = MessageRouter([engine, *alarms], state, clock)
     outbox.bind(router)  # an iotEvents action reaches every model reading its input
     return Engines(engine, alarms, outbox, router)
 

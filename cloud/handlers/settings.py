@@ -29,11 +29,13 @@ DAY = 86400.0
 RETENTION: Mapping[str, float] = {
     "feeder/": 14 * DAY,
     "feeder-quarantine/": 90 * DAY,
+    "router/partial": 14 * DAY,
     "alerts/sent": 30 * DAY,
     "executions": 90 * DAY,
 }
 """Namespaces whose documents DynamoDB TTL expires (``expires_at``): one feeder progress
-record per results object would otherwise grow by the fleet size every upload window.
+record per results object would otherwise grow by the fleet size every upload window, and
+the router's record of a failed message's deliveries serves only its retries.
 Detector instances, schedulers and the detector registry never expire."""
 
 

@@ -447,7 +447,7 @@ class LocalStack:
                 model, inputs, self.state, self.clock, self.outbox, limiter=limiter
             )
         engines.extend(self.alarms.values())
-        self.router = MessageRouter(engines)
+        self.router = MessageRouter(engines, self.state, self.clock)
         self.outbox.bind(self.router)  # an iotEvents action reaches every model reading it
         self.feeder = ResultsFeeder(
             self.bucket,
@@ -479,6 +479,9 @@ class LocalStack:
                     elif self.engine is not None:
                         self.engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
+                # what failed (a streamed row a model could not save) may never be told
+                # again: the next pass polls, which feeds every object to its end
+                polled = False
                 log.exception("stack step failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._hook("error", {"error": f"{type(exc).__name__}: {exc}"})
@@ -522,10 +525,13 @@ class LocalStack:
                 except Exception as exc:
                     failures.append(exc)
 
+            # the rows go through the router one by one, each routed (and any failure
+            # raised) before the feeder counts it fed: inside a hold they would only be
+            # queued, and a row a model then failed would be lost to it
+            if feed:
+                run(self._poll_results)
             # an iotEvents action's message waits until the engine that sent it is done
             with self.router.holding():
-                if feed:
-                    run(self._poll_results)
                 if self.engine is not None:
                     run(self.engine.tick)
                 self._step_alarms(run)

@@ -16,7 +16,9 @@ from moto import mock_aws
 from cloud.adapters.aws import DynamoDbStateStore
 from cloud.adapters.aws.dynamodb_state_store import MAX_ITEM_BYTES
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors.router import MessageRouter
 from cloud.feeder import quarantine_key
+from cloud.handlers.settings import RETENTION
 from edge.clock import ManualClock
 from edge.errors import StorageError, VersionConflictError
 
@@ -168,3 +170,28 @@ def test_a_quarantine_record_of_the_longest_s3_key_starting_with_a_tilde_fits(dd
     store.put("feeder-quarantine/output/", quarantine_key(s3_key, 1), {"reason": "bad"})
     [(key, _record)] = store.items("feeder-quarantine/output/")
     assert key == quarantine_key(s3_key, 1)
+
+
+def test_what_a_router_message_reached_expires_by_ttl_after_14_days(ddb: Any) -> None:
+    """The record of the models a failed message reached is kept only for retries: the
+    handlers' store gives it DynamoDB's TTL, 14 days, as the feeder's progress."""
+    store = DynamoDbStateStore("state", client=ddb, retention=RETENTION, now=lambda: 1_000.0)
+    clock = ManualClock(1_000.0)
+
+    class Model:
+        def __init__(self, name: str, *, throttled: bool) -> None:
+            self.namespace = f"detectors/{name}"
+            self.inputs = {"In": None}
+            self.throttled = throttled
+
+        def put_message(self, input_name: str, payload: Any, message_id: Any = None) -> None:
+            if self.throttled:
+                raise StorageError("throttled")
+
+    with pytest.raises(StorageError, match="throttled"):
+        MessageRouter(
+            [Model("a", throttled=False), Model("b", throttled=True)], store, clock
+        ).put_message("In", {"n": 1}, "m1")
+    [item] = ddb.scan(TableName="state")["Items"]
+    assert item["namespace"]["S"] == "router/partial"
+    assert int(item["expires_at"]["N"]) == 1_000 + 14 * 86_400

@@ -333,3 +333,35 @@ def test_results_already_under_the_prefix_at_first_start_are_history_not_news(
     assert mark_existing_fed(store, PREFIX, state) == 0
     assert ResultsFeeder(store, PREFIX, spy, state).poll() == 1
     assert [m["timestamp"][:10] for m in spy.seen] == ["2026-01-01", "2026-01-01"]
+
+
+def test_a_row_holding_a_lone_surrogate_is_quarantined_and_the_rest_fed(tmp_path: Path) -> None:
+    """``"\\ud800"`` decodes to no Unicode character: no store can keep it, so fed it would
+    fail the poll for good, every time, and hold back every row after it."""
+    store, spy, state = make(tmp_path)
+    key = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    put_results(
+        store,
+        key,
+        [
+            json.dumps(row("2026-01-01T00:00:01.000000", 1, prediction_reason="\ud800")),
+            json.dumps(row("2026-01-01T00:00:02.000000", 0, 0.1)),
+        ],
+    )
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    assert feeder.poll() == 1
+    reasons = dict(feeder.quarantined())
+    assert list(reasons) == [f"{key}#1"]
+    assert "prediction_reason" in reasons[f"{key}#1"]
+    assert "not a Unicode character" in reasons[f"{key}#1"]
+    assert [m["timestamp"][17:19] for m in spy.seen] == ["02"]
+
+
+def test_streamed_lines_holding_a_lone_surrogate_are_quarantined(tmp_path: Path) -> None:
+    store, spy, state = make(tmp_path)
+    key = f"{PREFIX}pump-01/2026-01-01T00:00:00Z/results.jsonl"
+    feeder = ResultsFeeder(store, PREFIX, spy, state)
+    bad = row("2026-01-01T00:00:01.000000", 1, 0.9)
+    bad["diagnostics"][0]["name"] = "pump-01\\\udcff"
+    assert feeder.feed_lines(key, 0, [bad, row("2026-01-01T00:00:02.000000", 0, 0.1)]) == 1
+    assert "not a Unicode character" in dict(feeder.quarantined())[f"{key}#1"]

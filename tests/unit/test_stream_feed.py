@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cloud.adapters.local import FsObjectStore, InMemoryObjectStore, InMemoryStateStore
 from cloud.feeder import ResultsFeeder
 from cloud.inference.streaming import WindowedObjectSink
@@ -86,3 +88,45 @@ def test_feeder_feeds_told_rows_and_catches_up_from_the_object(tmp_path: Path) -
     polled = Engine()
     ResultsFeeder(store, "stream/", polled, InMemoryStateStore()).poll()
     assert [i for _, i in polled.messages][:4] == ids[:4]  # the same message ids either way
+
+
+class FailingOnce(Engine):
+    """Refuses the message at *second* once (its store throttled), takes everything else."""
+
+    def __init__(self, second: int) -> None:
+        super().__init__()
+        self.second = second
+
+    def put_message(self, _name: str, payload: dict[str, Any], message_id: str | None = None):
+        if payload["timestamp"] == line(self.second)["timestamp"]:
+            self.second = -1
+            raise RuntimeError("state table throttled")
+        super().put_message(_name, payload, message_id)
+
+
+def test_rows_fed_before_a_failure_are_not_fed_again(tmp_path: Path) -> None:
+    """A told batch that fails at its second row keeps the first as fed: the catch-up that
+    follows (the next write, or a poll) starts at the failed row."""
+    store, state, engine = FsObjectStore(tmp_path), InMemoryStateStore(), FailingOnce(1)
+    feeder = ResultsFeeder(store, "stream/", engine, state)
+    lines = [line(0), line(1), line(2)]
+    store.put(KEY, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    with pytest.raises(RuntimeError, match="throttled"):
+        feeder.feed_lines(KEY, 0, lines)
+    assert feeder.poll() == 2
+    assert [m["timestamp"][-9:-7] for m, _ in engine.messages] == ["01", "02", "03"]
+
+
+def test_told_rows_carry_the_silence_the_model_waits_for_as_polled_rows_do(tmp_path: Path) -> None:
+    """``stale_after_s`` goes with every message, in streaming mode too (docs/detectors.md):
+    without it the model waits its default 600 s whatever the upload frequency."""
+    store, engine = FsObjectStore(tmp_path), Engine()
+    feeder = ResultsFeeder(store, "stream/", engine, InMemoryStateStore(), stale_after_s=120.0)
+    sink = WindowedObjectSink(
+        store, on_stored=lambda _a, k, first, new: feeder.feed_lines(k, first, new)
+    )
+    sink.write("pump-01", [line(0)])
+    polled = Engine()
+    ResultsFeeder(store, "stream/", polled, InMemoryStateStore(), stale_after_s=120.0).poll()
+    assert [m.get("stale_after_s") for m, _ in engine.messages] == [120.0]
+    assert engine.messages == polled.messages

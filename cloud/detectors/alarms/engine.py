@@ -77,6 +77,7 @@ from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.ports import StateStore, batched
 from edge.clock import Clock
 from edge.errors import NotFoundError, UserError, VersionConflictError
+from edge.json_values import not_unicode
 from edge.logs import OncePerReason
 
 log = logging.getLogger(__name__)
@@ -514,7 +515,7 @@ class AlarmEngine:
         if len(note) > NOTE_MAX:
             raise UserError(f"--note: {len(note)} characters; at most {NOTE_MAX} allowed")
         for name, text in (("note", note), ("who", who)):
-            problem = not_text(text)
+            problem = not_unicode(text)
             if problem:  # it could not be written, and would fail the state write
                 raise UserError(f"{name}: {problem}")
         instance_key = NO_KEY if key is None else key
@@ -1488,16 +1489,6 @@ def compare(op: str) -> Callable[[Any, Any], bool]:
     if op == "<=":
         return lambda a, b: ordered(a, b) and a <= b
     raise ValueError(f"not an alarm rule operator: {op!r}")
-
-
-def not_text(text: str) -> str | None:
-    """Why *text* cannot be stored (a lone surrogate: JSON's ``"\\ud800"`` reads as one),
-    or None."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return f"position {exc.start} holds {text[exc.start]!r}, not a Unicode character"
-    return None
 
 
 def _clipped(value: Any) -> str:

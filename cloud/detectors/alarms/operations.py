@@ -28,7 +28,6 @@ from cloud.detectors.alarms.engine import (
     REGISTRY_NAMESPACE,
     AlarmEngine,
     AlarmStateError,
-    not_text,
 )
 from cloud.detectors.alarms.model import load_alarm_model
 from cloud.detectors.instances import DetectorStateError
@@ -36,6 +35,7 @@ from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
 from cloud.ports import StateStore
 from edge.commands import shown
 from edge.errors import DetectorModelError, NotFoundError, PlantwatchError, UserError
+from edge.json_values import not_unicode
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class OperatorRequest:
         # what could not be stored is refused here, before it reaches the request inbox
         # (a CLI argument of non-UTF-8 bytes reads as lone surrogates)
         for name in ("note", "who"):
-            problem = not_text(getattr(self, name))
+            problem = not_unicode(getattr(self, name))
             if problem:
                 raise UserError(f"{name}: {problem}")
 
@@ -192,7 +192,7 @@ def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
         raise DetectorModelError(
             f"{where}.note: expected a string of at most {NOTE_MAX} characters"
         )
-    problem = not_text(note)
+    problem = not_unicode(note)
     if problem:
         raise DetectorModelError(f"{where}.note: {problem}")
     snooze_s = None

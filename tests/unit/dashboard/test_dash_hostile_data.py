@@ -146,6 +146,13 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         _results(ROW % (1, 0.9, '[{"name":"x","value":%s}]' % ("9" * 400))),
         RESULTS,
     ),
+    "lone surrogates in the reason and a sensor name": (
+        _results(
+            ROW.replace('"prediction":', '"prediction_reason":"\\ud800","prediction":')
+            % (1, 0.9, '[{"name":"x\\udcff","value":0.9}]')
+        ),
+        RESULTS,
+    ),
     "year 1": (_results(ROW.replace("2026-01-05", "0001-01-01") % (1, 0.9, "[]")), RESULTS),
     "year 9999": (
         _results(ROW.replace("2026-01-05T08:00:00", "9999-12-31T23:59:59") % (1, 0.9, "[]")),

@@ -165,3 +165,36 @@ def test_a_model_that_fails_a_message_does_not_keep_it_from_the_others(
         ]
     }
     assert engine.key_values() == ["Fulton-A32"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"motorid": "m1", "sensorData": {"pressure": "\\ud800"}}',
+        b'{"motorid": "m1", "sensorData": {"pressure": 1, "\\udcff": 2}}',
+        b'{"motorid": "m\\ud800", "sensorData": {"pressure": 1}}',
+    ],
+)
+def test_a_payload_holding_a_lone_surrogate_is_an_invalid_request(
+    engine: DetectorEngine, body: bytes
+) -> None:
+    """``\\ud800`` is valid JSON but no Unicode character: the message is refused as the
+    sender's error, and the rest of the batch goes through."""
+    good = base64.b64encode(b'{"motorid": "m2", "sensorData": {"pressure": 1}}').decode()
+    answer = batch_put_message(
+        [engine],
+        {
+            "messages": [
+                {
+                    "messageId": "bad",
+                    "inputName": "PressureInput",
+                    "payload": base64.b64encode(body).decode(),
+                },
+                {"messageId": "good", "inputName": "PressureInput", "payload": good},
+            ]
+        },
+    )
+    [entry] = answer["BatchPutMessageErrorEntries"]
+    assert (entry["messageId"], entry["errorCode"]) == ("bad", "InvalidRequestException")
+    assert "not a Unicode character" in entry["errorMessage"]
+    assert engine.key_values() == ["m2"]

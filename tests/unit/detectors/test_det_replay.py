@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -301,6 +302,18 @@ def test_messages_from_stdin_with_timestamps_and_base64(
             '{"inputName": "PressureInput", "payload": ' + "[" * 50_000 + "]" * 50_000 + "}",
             "m.jsonl:2: not usable JSON: nested too deeply",
         ),
+        (  # a lone surrogate: valid JSON, but no text a detector's state can hold
+            '{"inputName": "PressureInput", "payload": {"motorid": "M1",'
+            ' "sensorData": {"pressure": "\\ud800"}}}',
+            "m.jsonl:2: payload: $.sensorData.pressure: position 0 holds '\\ud800', not a"
+            " Unicode character",
+        ),
+        (
+            '{"inputName": "PressureInput", "payload": "'
+            + base64.b64encode(b'{"motorid": "M1", "x\\udcff": 1}').decode()
+            + '"}',
+            "m.jsonl:2: payload: $: the name 'x\\udcff'",
+        ),
     ],
 )
 def test_bad_lines_exit_2_with_one_line_naming_it(
@@ -420,6 +433,35 @@ def test_message_without_the_key_is_shown_as_skipped(
         }
     ]
     assert events[1] == {"type": "detectors", "detectors": []}
+
+
+def test_a_message_id_sent_again_within_five_minutes_is_shown_as_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """As BatchPutMessage: AWS "ignores a message if it has the same messageID as another
+    message that was sent within the last five minutes"."""
+
+    def line(minute: int, pressure: int) -> dict[str, Any]:
+        return {
+            "inputName": "PressureInput",
+            "messageId": "m1",
+            "timestamp": {"timeInMillis": 1_767_225_600_000 + minute * 60_000},
+            "payload": {"motorid": "M1", "sensorData": {"pressure": pressure}},
+        }
+
+    events = run_jsonl(
+        capsys, HEARTBEAT, [PRESSURE], [line(0, 1), line(4, 2), line(10, 3)], tmp_path
+    )
+    seen = [
+        (e["type"], e["t"], e.get("messageId"), e.get("reason"))
+        for e in events
+        if e["type"] in ("input", "skipped")
+    ]
+    assert seen == [
+        ("input", 0.0, "m1", None),
+        ("skipped", 240.0, "m1", "messageId 'm1' was sent within the last five minutes"),
+        ("input", 600.0, "m1", None),  # five minutes after the repeat, which was sent too
+    ]
 
 
 def test_timer_ops_and_iot_events_re_entry_are_traced(
