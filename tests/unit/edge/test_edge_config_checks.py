@@ -1,0 +1,172 @@
+"""agent.toml is checked at load with the agent's own checks, so a mistake is one line
+naming the file and the key (not a bare message from inside ``Agent``), and a misspelt
+table or key is refused with the name it most likely meant."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.config import load_config
+from edge.errors import ConfigError
+
+GOOD = """
+[agent]
+site = "plant1"
+sender = "gw-01"
+broker = "mqtt://127.0.0.1:1883"
+assets = ["pump-01", "pump-02"]
+queue = "state/queue.db"
+
+[queue]
+max_bytes = 1000000
+"""
+
+IOT_CORE = """
+[agent]
+site = "plant1"
+sender = "gw-01"
+broker = "mqtts://abc-ats.iot.eu-west-1.amazonaws.com:8883"
+assets = ["pump-01", "pump-02"]
+queue = "state/queue.db"
+
+[tls]
+cert = "device.pem.crt"
+key = "private.pem.key"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    for name in ("device.pem.crt", "private.pem.key"):
+        (tmp_path / name).write_text("not checked before connecting\n")
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    return message.removeprefix(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        (
+            IOT_CORE.replace('queue = "', 'keep_alive_s = 0\nqueue = "'),
+            "[agent].keep_alive_s",
+            "no keep-alive",
+        ),
+        (
+            IOT_CORE.replace('queue = "', 'keep_alive_s = 3600\nqueue = "'),
+            "[agent].keep_alive_s",
+            "over IoT Core's 1200",
+        ),
+        (
+            IOT_CORE.replace('queue = "', 'max_inflight = 120\nqueue = "'),
+            "[agent].max_inflight",
+            "over IoT Core's 100",
+        ),
+        (GOOD.replace('"pump-02"', '"pump-01"'), "[agent].assets", "unique"),
+        (
+            GOOD.replace('"plant1"', f'"{"s" * 120}"').replace('"gw-01"', f'"{"g" * 128}"'),
+            "[agent].sender",
+            "at most 256",
+        ),
+        (
+            GOOD.replace('"plant1"', f'"{"s" * 120}"').replace('"pump-02"', f'"{"p" * 128}"'),
+            "[agent].assets",
+            "at most 256",
+        ),
+    ],
+)
+def test_the_agents_own_checks_run_at_load_naming_the_file_and_key(
+    tmp_path: Path, text: str, where: str, words: str
+) -> None:
+    """GIVEN a file every value of which has the right type and range alone, but which the
+    agent refuses as a whole (a limit of IoT Core, names that repeat, a topic too long)
+    THEN ``load_config`` refuses it, in one line naming the file and ``[table].key``."""
+    message = refused(tmp_path, text)
+    assert message.startswith(f"{where}: ") and words in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD + "\n[queu]\nmax_age_s = 60\n", "[queu]: unknown table; did you mean [queue]?"),
+        (GOOD + '\n[tsl]\nca = "ca.pem"\n', "[tsl]: unknown table; did you mean [tls]?"),
+        (
+            GOOD.replace("[agent]", "[agnet]"),
+            "[agent]: missing table; did you mean [agent] instead of [agnet]?",
+        ),
+        (
+            GOOD.replace('queue = "', 'max_inflght = 10\nqueue = "'),
+            "[agent].max_inflght: unknown key; did you mean max_inflight?",
+        ),
+        (
+            GOOD.replace("max_bytes", "max_byte"),
+            "[queue].max_byte: unknown key; did you mean max_bytes?",
+        ),
+        (
+            IOT_CORE.replace("cert =", "cer ="),
+            "[tls].cer: unknown key; did you mean cert?",
+        ),
+        (GOOD + '\n[auth]\npasword = "x"\n', "[auth].pasword: unknown key; did you mean password?"),
+        (
+            "keep_alive_s = 60\n" + GOOD,
+            "keep_alive_s: outside any table; did you mean [agent].keep_alive_s?",
+        ),
+    ],
+)
+def test_a_misspelt_table_or_key_is_refused_with_a_suggestion(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """A misspelt table was ignored whole (its settings silently left at their defaults),
+    and a misspelt key was refused without saying which key was meant."""
+    assert refused(tmp_path, text) == message
+
+
+def test_a_misspelt_source_key_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "p.csv").write_text("Timestamp,t\n2024-01-01T00:00:00,1\n")
+    text = GOOD + '\n[[sources]]\ntype = "csv"\npath = "data"\nsped = 10\n'
+    assert refused(tmp_path, text) == ("[[sources]][0].sped: unknown key; did you mean speed?")
+
+
+AGENT_KEYS = [
+    "samples_per_message",
+    "max_batch_delay_s",
+    "send_when_idle",
+    "max_publishes_per_s",
+    "max_inflight",
+    "keep_alive_s",
+    "ping_timeout_ms",
+    "ack_timeout_s",
+    "backoff_min_s",
+    "backoff_max_s",
+    "sampling_interval_s",
+    "status_interval_s",
+    "shutdown_timeout_s",
+    "basic_ingest_rule",
+]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(AGENT_KEYS), data=st.data())
+def test_any_one_letter_slip_in_an_agent_key_suggests_that_key(
+    tmp_path: Path, key: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(key) - 1))
+    slip = key[:at] + key[at + 1 :]
+    if slip in AGENT_KEYS or not re.fullmatch(r"[A-Za-z0-9_-]+", slip):
+        return
+    text = GOOD.replace('queue = "', f'{slip} = 1\nqueue = "')
+    assert refused(tmp_path, text) == f"[agent].{slip}: unknown key; did you mean {key}?"
