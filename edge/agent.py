@@ -150,37 +150,42 @@ class AgentConfig:
     password: str | None = field(default=None, repr=False)
 
     def check(self) -> None:
+        """Refuse a config the agent cannot run with; each error names its field in
+        ``option``, so the file loader can point at the key in the file."""
         names = [("site", self.site), ("sender", self.sender)]
-        names += [("asset", asset) for asset in self.assets]
-        for what, value in names:
+        names += [("assets", asset) for asset in self.assets]
+        for option, value in names:
             if not NAME_RE.fullmatch(value):
-                raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
+                raise ConfigError(f"{value!r}: must match {NAME_RE.pattern}", option=option)
         for asset in self.assets:
             topic = telemetry_topic(self.site, asset)
             if len(topic.encode()) > MAX_TOPIC_BYTES:  # IoT Core would refuse every publish
                 raise ConfigError(
-                    f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
-                    f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+                    f"{asset!r}: topic {topic} is {len(topic.encode())} bytes; "
+                    f"IoT Core takes at most {MAX_TOPIC_BYTES}",
+                    option="assets",
                 )
         topic = status_topic(self.site, self.sender)
         if len(topic.encode()) > MAX_TOPIC_BYTES:  # also the last will: the CONNECT would fail
             raise ConfigError(
-                f"sender {self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
-                f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+                f"{self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
+                f"IoT Core takes at most {MAX_TOPIC_BYTES}",
+                option="sender",
             )
         rule = self.basic_ingest_rule
         if rule is not None and not RULE_NAME_RE.fullmatch(rule):
             raise ConfigError(
-                f"basic_ingest_rule {rule!r}: an IoT rule name must match {RULE_NAME_RE.pattern}"
+                f"{rule!r}: an IoT rule name must match {RULE_NAME_RE.pattern}",
+                option="basic_ingest_rule",
             )
         if len(set(self.assets)) != len(self.assets):
-            raise ConfigError("assets: names must be unique")
+            raise ConfigError("names must be unique", option="assets")
         if not self.assets:
-            raise ConfigError("assets: at least one asset is required")
+            raise ConfigError("at least one asset is required", option="assets")
         if self.samples_per_message < 1:
-            raise ConfigError("samples_per_message: expected an integer >= 1")
+            raise ConfigError("expected an integer >= 1", option="samples_per_message")
         if not 0.5 <= self.status_interval_s <= 3600:
-            raise ConfigError("status_interval_s: expected seconds from 0.5 to 3600")
+            raise ConfigError("expected seconds from 0.5 to 3600", option="status_interval_s")
         if self.tls is not None:
             self.tls.check()
         if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
@@ -194,8 +199,9 @@ class AgentConfig:
         (no keep-alive), which then never pings and is dropped the same way."""
         if self.keep_alive_s == 0:
             raise ConfigError(
-                "keep_alive_s: 0 (no keep-alive) is IoT Core's 1200, and a client that never "
-                "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)"
+                "0 (no keep-alive) is IoT Core's 1200, and a client that never "
+                "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)",
+                option="keep_alive_s",
             )
         for name, value, limit in (
             ("max_publishes_per_s", self.max_publishes_per_s, 100),
@@ -204,7 +210,7 @@ class AgentConfig:
         ):
             if value > limit:
                 raise ConfigError(
-                    f"{name}: {value:g} is over IoT Core's {limit} for one connection"
+                    f"{value:g} is over IoT Core's {limit} for one connection", option=name
                 )
 
     @property
