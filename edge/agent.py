@@ -37,12 +37,13 @@ from edge.commands import MODES, CommandError
 from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.logs import LineEvery
-from edge.shadow import Handler, ShadowSync
+from edge.shadow import SUBSCRIPTIONS_PER_THING, Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, parse_endpoint
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
+    MAX_SUBSCRIPTIONS,
     MAX_TOPIC_BYTES,
     NAME_RE,
     RULE_NAME_RE,
@@ -196,7 +197,20 @@ class AgentConfig:
         second in and out, the excess dropped; 100 unacknowledged QoS 1 publishes; a
         keep-alive of at most 1200 s, which it applies to a client asking more, so that
         client would be dropped after 1800 s of quiet before it pings; and to one asking 0
-        (no keep-alive), which then never pings and is dropped the same way."""
+        (no keep-alive), which then never pings and is dropped the same way. And 50
+        subscriptions per connection: with shadows on, the agent subscribes to
+        :data:`SUBSCRIPTIONS_PER_THING` topics per asset, and past the limit its SUBACKs
+        fail and it never gets connected."""
+        subscriptions = self.subscriptions
+        if subscriptions > MAX_SUBSCRIPTIONS:
+            raise ConfigError(
+                f"{len(self.assets)} assets with shadows need {subscriptions} subscriptions "
+                f"({SUBSCRIPTIONS_PER_THING} each) on the agent's one connection; IoT Core "
+                f"allows {MAX_SUBSCRIPTIONS} per connection, so at most "
+                f"{MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING} assets per gateway (split "
+                "the assets across gateways, or set shadow = false)",
+                option="assets",
+            )
         if self.keep_alive_s == 0:
             raise ConfigError(
                 "0 (no keep-alive) is IoT Core's 1200, and a client that never "
@@ -212,6 +226,11 @@ class AgentConfig:
                 raise ConfigError(
                     f"{value:g} is over IoT Core's {limit} for one connection", option=name
                 )
+
+    @property
+    def subscriptions(self) -> int:
+        """How many topics the agent subscribes to on its connection."""
+        return SUBSCRIPTIONS_PER_THING * len(self.assets) if self.shadow else 0
 
     @property
     def status_file(self) -> Path:

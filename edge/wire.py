@@ -26,6 +26,8 @@ MAX_TOPIC_SLASHES = 7
 """AWS IoT Core refuses a topic or topic filter with more ``/`` (8 levels)."""
 MAX_CLIENT_ID_BYTES = 128
 """AWS IoT Core refuses a longer MQTT client id (UTF-8 bytes), and one starting with ``$``."""
+MAX_SUBSCRIPTIONS = 50
+"""AWS IoT Core's subscriptions per connection (iot-core-rules-and-limits §3)."""
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 STATUS_FILTER = f"dt/{APP}/+/+/status"

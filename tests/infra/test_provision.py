@@ -300,3 +300,13 @@ def test_a_site_whose_thing_group_name_would_pass_128_characters_is_refused(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "thing group" in err and "117" in err, err
     assert iot.list_things()["things"] == []
+
+
+def test_a_gateways_slots_are_as_many_assets_as_the_agent_takes_on_iot_core() -> None:
+    """The policies' asset slots and the agent's refusal at load agree: as many assets as
+    the agent's shadow subscriptions fit in IoT Core's 50 per connection, and no fewer."""
+    from edge.shadow import SUBSCRIPTIONS_PER_THING
+    from edge.wire import MAX_SUBSCRIPTIONS
+    from infra.policies import GATEWAY_SLOTS
+
+    assert GATEWAY_SLOTS == MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING
