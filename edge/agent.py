@@ -85,6 +85,11 @@ backoff settings: IoT Core takes one CONNECT per second per client id and thrott
 rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
 
 
+MAX_OPERATION_TIMEOUT_S = 50.0
+"""The longest ``operation_timeout_s``: a publish whose PUBACK was lost is sent again
+within the minute, not held as long as a dead link would be."""
+
+
 def agent_version() -> str:
     """The installed plantwatch version, which the agent reports in its status."""
     from importlib import metadata
@@ -132,6 +137,12 @@ class AgentConfig:
 
     Catches a half-open TCP link within seconds while data flows, even with IoT Core's
     long keep-alive; a throttled link (IoT Core delays past 512 KiB/s) keeps acknowledging."""
+    operation_timeout_s: float = 25.0
+    """How long (seconds, 1 to :data:`MAX_OPERATION_TIMEOUT_S`) one publish waits for its
+    PUBACK before awscrt gives it up and the agent sends it again, on the same link.
+
+    Catches a single lost PUBACK while others keep coming (which ``ack_timeout_s`` does not
+    see); without it the reading waited out awscrt's own, far longer, wait."""
     backoff_min_s: float = 0.2
     backoff_max_s: float = 30.0
     sampling_interval_s: float = 1.0
@@ -185,6 +196,11 @@ class AgentConfig:
             raise ConfigError("at least one asset is required", option="assets")
         if self.samples_per_message < 1:
             raise ConfigError("expected an integer >= 1", option="samples_per_message")
+        if not 1 <= self.operation_timeout_s <= MAX_OPERATION_TIMEOUT_S:
+            raise ConfigError(
+                f"expected seconds from 1 to {MAX_OPERATION_TIMEOUT_S:g}",
+                option="operation_timeout_s",
+            )
         if not 0.5 <= self.status_interval_s <= 3600:
             raise ConfigError("expected seconds from 0.5 to 3600", option="status_interval_s")
         if self.tls is not None:
@@ -270,7 +286,7 @@ class Agent:
             tls=config.tls,
             keep_alive_s=config.keep_alive_s,
             ping_timeout_ms=config.ping_timeout_ms,
-            operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
+            operation_timeout_ms=int(config.operation_timeout_s * 1000),
             remember=Path(f"{config.queue_path}.protocol"),
             will=(
                 status_topic(config.site, config.sender),

@@ -42,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from edge.agent import AgentConfig
+from edge.agent import MAX_OPERATION_TIMEOUT_S, AgentConfig
 from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
@@ -79,6 +79,7 @@ _AGENT_KEYS = {
     "keep_alive_s",
     "ping_timeout_ms",
     "ack_timeout_s",
+    "operation_timeout_s",
     "backoff_min_s",
     "backoff_max_s",
     "sampling_interval_s",
@@ -100,6 +101,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "keep_alive_s": (_INT, 0, 65_535),
     "ping_timeout_ms": (_INT, 1, 3_600_000),
     "ack_timeout_s": (_NUMBER, 0.001, 86_400),
+    "operation_timeout_s": (_NUMBER, 1, MAX_OPERATION_TIMEOUT_S),
     "backoff_min_s": (_NUMBER, 0.001, 86_400),
     "backoff_max_s": (_NUMBER, 0.001, 86_400),
     "sampling_interval_s": (_NUMBER, *SAMPLING_INTERVAL_S),

@@ -10,6 +10,7 @@ gets to resume a half-known session. Both protocols are driven through awscrt's 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,7 +258,7 @@ class CrtTransport:
                 max_reconnect_delay_ms=2000,
                 ping_timeout_ms=self.ping_timeout_ms,
                 connack_timeout_ms=self._connack_timeout_ms(),
-                ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
+                ack_timeout_sec=max(1, math.ceil(self.operation_timeout_ms / 1000)),
                 on_lifecycle_event_connection_failure_fn=failure,
                 on_lifecycle_event_disconnection_fn=disconnected,
                 disable_metrics=self._plain_username,
