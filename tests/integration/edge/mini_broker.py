@@ -39,6 +39,9 @@ def remaining_length(data: bytes, at: int = 0) -> tuple[int, int] | None:
 class MiniBroker:
     def __init__(self, v5: str = "accept", drop_first_telemetry_puback: bool = False) -> None:
         self.v5 = v5
+        self.mute = False
+        """While set, every CONNECT goes unanswered (an overloaded broker, a proxy with no
+        upstream); a connection whose CONNECT went unanswered stays so."""
         self.levels: list[int] = []
         """The protocol level of every CONNECT, in order (4: MQTT 3.1.1, 5: MQTT 5)."""
         self.telemetry: list[tuple[float, str]] = []
@@ -83,6 +86,8 @@ class MiniBroker:
             level = body[6]
             with self._lock:
                 self.levels.append(level)
+            if self.mute:
+                return level
             if level != 5:
                 conn.sendall(b"\x20\x02\x00\x00")
                 return level
