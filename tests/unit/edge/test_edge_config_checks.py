@@ -170,3 +170,40 @@ def test_any_one_letter_slip_in_an_agent_key_suggests_that_key(
         return
     text = GOOD.replace('queue = "', f'{slip} = 1\nqueue = "')
     assert refused(tmp_path, text) == f"[agent].{slip}: unknown key; did you mean {key}?"
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ("keep_alive_s = 2", "2 s is not longer than ping_timeout_ms (3000 ms)"),
+        ("keep_alive_s = 10\nping_timeout_ms = 10000", "10 s is not longer than ping_timeout_ms"),
+        ("keep_alive_s = 0", "0 (no keep-alive)"),
+    ],
+)
+def test_a_keep_alive_the_mqtt_client_cannot_run_with_is_refused_at_load(
+    tmp_path: Path, settings: str, words: str
+) -> None:
+    """awscrt's client refuses a keep-alive not longer than the ping timeout, and so no
+    keep-alive at all (0), on every broker: such a config loaded, and then every connect
+    failed inside the link thread with a traceback, for as long as the agent ran."""
+    text = GOOD.replace('queue = "', f'{settings}\nqueue = "')
+    message = refused(tmp_path, text)
+    assert message.startswith("[agent].keep_alive_s: ") and words in message
+
+
+def test_the_agent_itself_refuses_a_keep_alive_its_client_cannot_run_with(tmp_path: Path) -> None:
+    from edge.agent import Agent, AgentConfig
+    from edge.clock import SystemClock
+
+    config = AgentConfig(
+        site="s1",
+        sender="gw",
+        broker_url="mqtt://127.0.0.1:1883",
+        queue_path=str(tmp_path / "q.db"),
+        assets=("a",),
+        keep_alive_s=3,
+        ping_timeout_ms=3000,
+    )
+    with pytest.raises(ConfigError, match=r"^keep_alive_s: 3 s is not longer than"):
+        Agent(config, SystemClock())
+    assert not (tmp_path / "q.db").exists()
