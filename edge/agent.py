@@ -207,6 +207,13 @@ class AgentConfig:
             self.tls.check()
         if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
             self._check_iot_core_limits()
+        if self.keep_alive_s * 1000 <= self.ping_timeout_ms:  # awscrt refuses it, every connect
+            why = "0 (no keep-alive)" if self.keep_alive_s == 0 else f"{self.keep_alive_s} s"
+            raise ConfigError(
+                f"{why} is not longer than ping_timeout_ms ({self.ping_timeout_ms} ms); the "
+                "MQTT client needs a keep-alive longer than its ping timeout",
+                option="keep_alive_s",
+            )
 
     def _check_iot_core_limits(self) -> None:
         """IoT Core's per-connection limits (its message broker quotas): 100 publishes a
