@@ -207,3 +207,56 @@ def test_the_agent_itself_refuses_a_keep_alive_its_client_cannot_run_with(tmp_pa
     with pytest.raises(ConfigError, match=r"^keep_alive_s: 3 s is not longer than"):
         Agent(config, SystemClock())
     assert not (tmp_path / "q.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "other"),
+    [
+        ('queue = "agent.toml"', "[agent].queue", "the config file itself"),
+        ('queue = "./private.pem.key"', "[agent].queue", "[tls].key"),
+        ('queue = "device.pem.crt"', "[agent].queue", "[tls].cert"),
+        ('queue = "secret"', "[agent].queue", "[auth].password_file"),
+        (
+            'queue = "state/queue.db"\nstatus_path = "state/queue.db"',
+            "[agent].status_path",
+            "[agent].queue",
+        ),
+        (
+            'queue = "state/queue.db"\nstatus_path = "state/queue.db-wal"',
+            "[agent].status_path",
+            "[agent].queue",
+        ),
+        (
+            'queue = "state/queue.db"\nstatus_path = "state/queue.db.protocol"',
+            "[agent].status_path",
+            "[agent].queue",
+        ),
+        (
+            'queue = "state/queue.db"\nstatus_path = "agent.toml"',
+            "[agent].status_path",
+            "the config file itself",
+        ),
+        (
+            'queue = "state/queue.db"\nstatus_path = "private.pem.key"',
+            "[agent].status_path",
+            "[tls].key",
+        ),
+    ],
+)
+def test_a_queue_or_status_file_that_is_another_of_the_agents_files_is_refused(
+    tmp_path: Path, line: str, where: str, other: str
+) -> None:
+    """The queue opens as SQLite, and a file that is not one is moved aside as damaged and
+    replaced by an empty queue; the status file is rewritten every second. Pointed (a slip
+    of the pen) at the config file, a key, the password file or the queue, the agent moved
+    away or overwrote that file, and did not start again."""
+    (tmp_path / "secret").write_text("pw\n")
+    text = (
+        IOT_CORE.replace('queue = "state/queue.db"', line) + '\n[auth]\npassword_file = "secret"\n'
+    )
+    path = write(tmp_path, text)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    message = refused(tmp_path, text)
+    assert message.startswith(f"{where}: ") and other in message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert path.exists()
