@@ -264,6 +264,7 @@ def parse_config(
     if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
         raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
+    _check_own_files(doc, file, base)
     for key in sorted(set(agent) & set(_OPTION_TYPES)):
         _check_option("agent", key, agent[key], file)
     if "qos" in agent:
@@ -403,6 +404,46 @@ def _check_csv_options(spec: dict[str, Any], where: str) -> None:
     exclude = spec.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
         raise ConfigError(f"{where}.exclude: expected an array of column names")
+
+
+QUEUE_SIDE_FILES = ("-wal", "-shm", "-journal", ".protocol")
+"""Files the agent keeps beside its queue: SQLite's, and the remembered MQTT protocol."""
+
+
+def _check_own_files(doc: dict[str, Any], file: Path, base: Path) -> None:
+    """Refuse a queue or status file that is another file of the agent's. The queue opens as
+    SQLite, and a file that is not one is moved aside as damaged (the config file, a key:
+    the agent then does not start again); the status file is rewritten every second."""
+    agent = doc["agent"]
+    tls, auth = doc.get("tls") or {}, doc.get("auth") or {}
+    others: dict[Path, str] = {file.resolve(): "the config file itself"}
+    for key in ("ca", "cert", "key"):
+        if isinstance(tls.get(key), str):
+            others[_path(base, tls[key]).resolve()] = f"[tls].{key}"
+    if isinstance(auth.get("password_file"), str):
+        others[_path(base, auth["password_file"]).resolve()] = "[auth].password_file"
+    specs = doc.get("sources")
+    for i, spec in enumerate(specs if isinstance(specs, list) else []):
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            others[_path(base, spec["path"]).resolve()] = f"[[sources]][{i}].path"
+    queue = _path(base, agent["queue"]).resolve()
+    if queue in others:
+        raise ConfigError(
+            f"{file}: [agent].queue: {str(queue)!r} is {others[queue]}; the queue needs a "
+            "file of its own (a file that is not a queue is moved aside as damaged)"
+        )
+    if "status_path" not in agent:
+        return
+    for suffix in ("", *QUEUE_SIDE_FILES):
+        others[queue.with_name(queue.name + suffix)] = "[agent].queue" + (
+            f" (its {suffix} file)" if suffix else ""
+        )
+    status = _path(base, agent["status_path"]).resolve()
+    if status in others:
+        raise ConfigError(
+            f"{file}: [agent].status_path: {str(status)!r} is {others[status]}; the status "
+            "file is rewritten every second and needs a file of its own"
+        )
 
 
 def _credentials(
