@@ -260,3 +260,17 @@ def test_a_queue_or_status_file_that_is_another_of_the_agents_files_is_refused(
     assert message.startswith(f"{where}: ") and other in message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "broker", ["mqtt://gw-01:s3cret@127.0.0.1:1883", "mqtt://gw-01@127.0.0.1:1883"]
+)
+def test_credentials_in_the_broker_url_are_refused_pointing_at_auth_without_echoing_them(
+    tmp_path: Path, broker: str
+) -> None:
+    """The agent connects with [auth] alone: credentials written into the broker URL were
+    silently dropped (the broker then refused the agent as a stranger), and the password
+    stayed in the config's broker_url for anyone printing it."""
+    message = refused(tmp_path, GOOD.replace("mqtt://127.0.0.1:1883", broker))
+    assert message.startswith("[agent].broker: ") and "[auth]" in message
+    assert "s3cret" not in message
