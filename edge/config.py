@@ -234,6 +234,14 @@ def parse_config(
     broker = agent["broker"]
     if not isinstance(broker, str):
         raise ConfigError(f"{file}: [agent].broker: expected a string")
+    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
+    netloc = rest.partition("/")[0]
+    if "@" in netloc:  # never echoed: it may hold a password
+        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
+        raise ConfigError(
+            f"{file}: [agent].broker: {shown!r}: credentials in the URL are not used; give "
+            "them in [auth] (username, and password or password_file)"
+        )
     try:
         endpoint = parse_endpoint(broker)
     except ConfigError as exc:

@@ -263,7 +263,12 @@ def test_a_queue_or_status_file_that_is_another_of_the_agents_files_is_refused(
 
 
 @pytest.mark.parametrize(
-    "broker", ["mqtt://gw-01:s3cret@127.0.0.1:1883", "mqtt://gw-01@127.0.0.1:1883"]
+    "broker",
+    [
+        "mqtt://gw-01:s3cret@127.0.0.1:1883",
+        "mqtt://gw-01@127.0.0.1:1883",
+        "gw-01:s3cret@abc-ats.iot.eu-west-1.amazonaws.com",
+    ],
 )
 def test_credentials_in_the_broker_url_are_refused_pointing_at_auth_without_echoing_them(
     tmp_path: Path, broker: str
