@@ -43,15 +43,19 @@ from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, 
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
+    MAX_STATUS_ASSETS,
+    MAX_STATUS_BYTES,
     MAX_SUBSCRIPTIONS,
     MAX_TOPIC_BYTES,
     NAME_RE,
     RULE_NAME_RE,
+    STATUS_ERROR_ROOM,
     DeviceStatus,
     Sample,
     Telemetry,
     encode,
     encode_status,
+    largest_status_bytes,
     status_topic,
     telemetry_topic,
 )
@@ -184,6 +188,7 @@ class AgentConfig:
                 f"IoT Core takes at most {MAX_TOPIC_BYTES}",
                 option="sender",
             )
+        self._check_status_size()
         rule = self.basic_ingest_rule
         if rule is not None and not RULE_NAME_RE.fullmatch(rule):
             raise ConfigError(
@@ -213,6 +218,22 @@ class AgentConfig:
                 f"{why} is not longer than ping_timeout_ms ({self.ping_timeout_ms} ms); the "
                 "MQTT client needs a keep-alive longer than its ping timeout",
                 option="keep_alive_s",
+            )
+
+    def _check_status_size(self) -> None:
+        """The status document lists every asset, and a reader refuses one over
+        :data:`MAX_STATUS_BYTES` or :data:`MAX_STATUS_ASSETS` assets: the agent would never
+        be seen online (its last will too large as well)."""
+        size = largest_status_bytes(self.site, self.sender, self.assets, agent_version())
+        room = MAX_STATUS_BYTES - STATUS_ERROR_ROOM
+        if len(self.assets) > MAX_STATUS_ASSETS or size > room:
+            raise ConfigError(
+                f"{len(self.assets)} assets make the agent's status document up to {size} "
+                f"bytes before its error text; a status document takes at most "
+                f"{MAX_STATUS_BYTES} bytes ({room} for the names, the rest for the error) and "
+                f"{MAX_STATUS_ASSETS} assets: split the assets across gateways, or use "
+                "shorter names",
+                option="assets",
             )
 
     def _check_iot_core_limits(self) -> None:
