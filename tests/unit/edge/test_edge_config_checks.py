@@ -279,3 +279,28 @@ def test_credentials_in_the_broker_url_are_refused_pointing_at_auth_without_echo
     message = refused(tmp_path, GOOD.replace("mqtt://127.0.0.1:1883", broker))
     assert message.startswith("[agent].broker: ") and "[auth]" in message
     assert "s3cret" not in message
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused_too"),
+    [
+        ("max_publishes_per_s = 100", True),
+        ("max_publishes_per_s = 98\nstatus_interval_s = 0.5", True),
+        ("max_publishes_per_s = 98", False),
+        ("max_publishes_per_s = 90\nstatus_interval_s = 0.5", False),
+    ],
+)
+def test_telemetry_and_status_together_stay_within_iot_cores_publishes_per_second(
+    tmp_path: Path, settings: str, refused_too: bool
+) -> None:
+    """IoT Core takes 100 publishes a second per connection, in and out together, and drops
+    the excess (iot-core-rules-and-limits §3). The agent's pace lets rate + 1 telemetry
+    publishes into any one second, and its status adds one per status_interval_s: 100 a
+    second of telemetry alone was accepted, and publishes were dropped."""
+    text = IOT_CORE.replace('queue = "', f'{settings}\nqueue = "')
+    if not refused_too:
+        load_config(write(tmp_path, text))
+        return
+    message = refused(tmp_path, text)
+    assert message.startswith("[agent].max_publishes_per_s: ") and "IoT Core" in message
+    assert "status" in message
