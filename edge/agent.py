@@ -89,6 +89,9 @@ backoff settings: IoT Core takes one CONNECT per second per client id and thrott
 rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
 
 
+IOT_CORE_PUBLISHES_PER_S = 100
+"""IoT Core's publishes a second per connection, in and out together; it drops the excess."""
+
 MAX_OPERATION_TIMEOUT_S = 50.0
 """The longest ``operation_timeout_s``: a publish whose PUBACK was lost is sent again
 within the minute, not held as long as a dead link would be."""
@@ -261,8 +264,18 @@ class AgentConfig:
                 "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)",
                 option="keep_alive_s",
             )
+        rate = self.max_publishes_per_s
+        per_second = rate + 1 + 1 / self.status_interval_s  # the pace lets rate + 1 in a second
+        if rate <= IOT_CORE_PUBLISHES_PER_S < per_second:
+            raise ConfigError(
+                f"{rate:g} a second, with a status every {self.status_interval_s:g} s, makes up "
+                f"to {per_second:.4g} publishes in one second; IoT Core takes "
+                f"{IOT_CORE_PUBLISHES_PER_S} per connection (in and out) and drops the excess "
+                "(leave room: devices use 80)",
+                option="max_publishes_per_s",
+            )
         for name, value, limit in (
-            ("max_publishes_per_s", self.max_publishes_per_s, 100),
+            ("max_publishes_per_s", rate, IOT_CORE_PUBLISHES_PER_S),
             ("max_inflight", self.max_inflight, 100),
             ("keep_alive_s", self.keep_alive_s, 1200),
         ):
