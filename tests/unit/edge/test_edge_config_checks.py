@@ -304,3 +304,16 @@ def test_telemetry_and_status_together_stay_within_iot_cores_publishes_per_secon
     message = refused(tmp_path, text)
     assert message.startswith("[agent].max_publishes_per_s: ") and "IoT Core" in message
     assert "status" in message
+
+
+@pytest.mark.parametrize("max_bytes", [1, 1000, 131_071])
+def test_a_queue_smaller_than_one_message_is_refused_at_load(
+    tmp_path: Path, max_bytes: int
+) -> None:
+    """A queue that cannot hold what one publish carries (128 KiB) dropped readings as they
+    came, under drop_oldest (a reading larger than the queue, every one with max_bytes = 1),
+    or refused every one, and the agent ran on sending nothing."""
+    text = GOOD.replace("max_bytes = 1000000", f"max_bytes = {max_bytes}")
+    message = refused(tmp_path, text)
+    assert message.startswith("[queue].max_bytes: ") and "131072" in message
+    load_config(write(tmp_path, GOOD.replace("max_bytes = 1000000", "max_bytes = 131072")))
