@@ -202,6 +202,12 @@ class AgentConfig:
             raise ConfigError("names must be unique", option="assets")
         if not self.assets:
             raise ConfigError("at least one asset is required", option="assets")
+        if self.max_queue_bytes < MAX_PAYLOAD_BYTES:
+            raise ConfigError(
+                f"{self.max_queue_bytes}: expected at least {MAX_PAYLOAD_BYTES} bytes, what one "
+                "publish carries; a smaller queue drops or refuses readings as they come",
+                option="max_queue_bytes",
+            )
         if self.samples_per_message < 1:
             raise ConfigError("expected an integer >= 1", option="samples_per_message")
         if not 1 <= self.operation_timeout_s <= MAX_OPERATION_TIMEOUT_S:

@@ -48,7 +48,7 @@ from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
 from edge.user_files import parse_problem, read_document_text
-from edge.wire import NAME_RE, RULE_NAME_RE
+from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, RULE_NAME_RE
 
 SOURCE_TYPES = ("csv", "plugin")
 TABLES = ("agent", "queue", "tls", "auth", "sources")
@@ -109,7 +109,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "basic_ingest_rule": (_TEXT, None, None),
     "status_interval_s": (_NUMBER, 0.5, 3600),
     "shutdown_timeout_s": (_NUMBER, 0, 86_400),
-    "max_bytes": (_INT, 1, None),
+    "max_bytes": (_INT, MAX_PAYLOAD_BYTES, None),  # what one publish carries, at least
     "max_age_s": (_NUMBER, 0.001, None),
 }
 """Each option's TOML type and range: a wrong one is refused naming the option, rather than
