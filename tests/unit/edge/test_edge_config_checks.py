@@ -104,6 +104,10 @@ def test_the_agents_own_checks_run_at_load_naming_the_file_and_key(
         (GOOD + "\n[queu]\nmax_age_s = 60\n", "[queu]: unknown table; did you mean [queue]?"),
         (GOOD + '\n[tsl]\nca = "ca.pem"\n', "[tsl]: unknown table; did you mean [tls]?"),
         (
+            GOOD + '\n[[source]]\ntype = "csv"\n',
+            "[[source]]: unknown table; did you mean [[sources]]?",
+        ),
+        (
             GOOD.replace("[agent]", "[agnet]"),
             "[agent]: missing table; did you mean [agent] instead of [agnet]?",
         ),
