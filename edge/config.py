@@ -169,6 +169,11 @@ def _refuse_unknown(where: str, keys: Any, known: Any) -> None:
     raise ConfigError(f"{where}.{unknown[0]}: unknown key{hint}")
 
 
+def _header(table: str) -> str:
+    """How *table* is written in the file: ``[[sources]]`` is an array of tables."""
+    return f"[[{table}]]" if table == "sources" else f"[{table}]"
+
+
 def _check_tables(doc: dict[str, Any], file: Path) -> None:
     """Refuse what sits outside the known tables: a misspelt table (``[queu]``) was
     ignored with all its settings, and a key written above ``[agent]`` likewise."""
@@ -180,8 +185,9 @@ def _check_tables(doc: dict[str, Any], file: Path) -> None:
                     f"{file}: [agent]: missing table; did you mean [agent] instead of [{name}]?"
                 )
             meant = _suggestion(name, TABLES)
-            hint = f"did you mean [{meant}]?" if meant else f"expected {', '.join(TABLES)}"
-            raise ConfigError(f"{file}: [{name}]: unknown table; {hint}")
+            hint = f"did you mean {_header(meant)}?" if meant else f"expected {', '.join(TABLES)}"
+            shown = f"[{name}]" if isinstance(value, dict) else f"[[{name}]]"
+            raise ConfigError(f"{file}: {shown}: unknown table; {hint}")
         for table, keys in (("agent", _AGENT_KEYS), ("queue", _QUEUE_KEYS)):
             if name in keys:
                 raise ConfigError(
