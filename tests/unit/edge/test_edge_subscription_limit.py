@@ -112,3 +112,21 @@ def test_the_agent_itself_refuses_the_gateway_iot_core_would_not_serve(tmp_path:
     )
     with pytest.raises(ConfigError, match=r"^assets: 13 assets .*52 subscriptions"):
         config.check()
+
+
+@pytest.mark.parametrize(
+    "host", ["abc-ats.iot.eu-west-1.amazonaws.com", "abc.ats.iot.cn-north-1.amazonaws.com.cn"]
+)
+def test_iot_core_endpoints_of_every_partition_get_iot_cores_checks(
+    tmp_path: Path, host: str
+) -> None:
+    """AWS IoT Core's China regions answer on ``*.amazonaws.com.cn``: the limits are the
+    same there, and so is the need for a device certificate."""
+    with pytest.raises(ConfigError, match=r"\[agent\]\.assets: 13 assets"):
+        load_config(gateway(tmp_path, 13, f"mqtts://{host}:8883"))
+    (tmp_path / "agent.toml").write_text(
+        f'[agent]\nsite = "s1"\nsender = "gw"\nbroker = "mqtts://{host}:8883"\n'
+        'assets = ["a"]\nqueue = "q.db"\n'
+    )
+    with pytest.raises(ConfigError, match="needs cert and key"):
+        load_config(tmp_path / "agent.toml")
