@@ -219,7 +219,7 @@ class AgentConfig:
             raise ConfigError("expected seconds from 0.5 to 3600", option="status_interval_s")
         if self.tls is not None:
             self.tls.check()
-        if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
+        if parse_endpoint(self.broker_url).iot_core:
             self._check_iot_core_limits()
         if self.keep_alive_s * 1000 <= self.ping_timeout_ms:  # awscrt refuses it, every connect
             why = "0 (no keep-alive)" if self.keep_alive_s == 0 else f"{self.keep_alive_s} s"

@@ -275,7 +275,7 @@ def parse_config(
             tls.check("[tls]")
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
-    if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
+    if endpoint.tls and endpoint.iot_core and (tls is None or not tls.cert):
         raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
     _check_own_files(doc, file, base)

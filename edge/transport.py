@@ -57,11 +57,20 @@ class TlsConfig:
             raise ConfigError(f"{where}: cert and key must be given together")
 
 
+IOT_CORE_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn")
+"""Where AWS IoT Core's device endpoints live: its China regions answer on the second."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     host: str
     port: int
     tls: bool
+
+    @property
+    def iot_core(self) -> bool:
+        """An AWS IoT Core endpoint, whose limits and rules (mTLS, MQTT 5) apply."""
+        return self.host.lower().rstrip(".").endswith(IOT_CORE_DOMAINS)
 
 
 def parse_endpoint(url: str) -> Endpoint:
@@ -126,9 +135,7 @@ class CrtTransport:
         self.will = will
         self.username = username
         self._password = password
-        self._plain_username = username is not None and not self.endpoint.host.endswith(
-            ".amazonaws.com"
-        )
+        self._plain_username = username is not None and not self.endpoint.iot_core
         """awscrt appends SDK metrics (``?SDK=...``) to the CONNECT username for IoT Core; a
         broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
@@ -145,7 +152,7 @@ class CrtTransport:
         self._recheck_s = protocol_recheck_s
         self._learnt_at: float | None = None
         """Wall time at which the broker was found to speak only MQTT 3.1.1 (auto)."""
-        if protocol == "auto" and not self.endpoint.host.endswith(".amazonaws.com"):
+        if protocol == "auto" and not self.endpoint.iot_core:
             self._learnt_at = self._remembered()  # IoT Core speaks MQTT 5: never a probe
 
     def _remembered(self) -> float | None:
@@ -205,7 +212,8 @@ class CrtTransport:
             try:
                 connection = self._connect5(on_interrupted)
             except LinkDown as exc:
-                if self.protocol == "5" or not exc.mqtt5_refused:
+                # IoT Core speaks MQTT 5, and takes one CONNECT a second per client id
+                if self.protocol == "5" or self.endpoint.iot_core or not exc.mqtt5_refused:
                     raise
                 connection = self._connect3(on_interrupted)
                 log.info(
