@@ -34,9 +34,14 @@ PROTOCOL_RECHECK_S = 3600.0
 only MQTT 3.1.1, before its next connection probes MQTT 5 again: a broker upgraded, or one
 that was only slow to answer the probe, gets MQTT 5 within the hour."""
 
-MQTT5_NOT_SPOKEN_ERRORS = ("AWS_ERROR_MQTT_PROTOCOL_ERROR", "AWS_ERROR_MQTT5_DECODE_PROTOCOL_ERROR")
-"""awscrt's words for an answer to an MQTT 5 CONNECT that is not MQTT 5, such as the 3.1.1
-CONNACK "unacceptable protocol level" a 3.1.1 broker must send (MQTT-3.1.2-2)."""
+MQTT5_NOT_SPOKEN_ERRORS = (
+    "AWS_ERROR_MQTT5_DECODE_PROTOCOL_ERROR",
+    "AWS_ERROR_MQTT5_CONNACK_TIMEOUT",
+)
+"""The MQTT 5 client's words for a CONNECT answered with something that is not MQTT 5 (such
+as the 3.1.1 CONNACK "unacceptable protocol level" a 3.1.1 broker must send,
+MQTT-3.1.2-2), or taken by a listening broker and not answered. A socket that did not
+connect, or was closed, says nothing about protocols."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,13 +356,19 @@ class CrtTransport:
                 raise error from exc
             connack_s = self._connack_timeout_ms() / 1000
             error = LinkDown(f"MQTT 5 connect to {self._where}: {_unanswered(exc, connack_s)}")
-            names = {getattr(e, "name", "") for e in (exc, outcome.get("error"))}
-            # an answer that is not MQTT 5, or a broker that listened and did not answer
-            error.mqtt5_refused = bool(names & set(MQTT5_NOT_SPOKEN_ERRORS)) or (
-                "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
-            )
+            error.mqtt5_refused = _mqtt5_not_spoken(exc, outcome.get("error"))
             raise error from exc
         return connection
+
+
+def _mqtt5_not_spoken(exc: BaseException, failure: object) -> bool:
+    """Whether a failed MQTT 5 connect is worth an MQTT 3.1.1 one at once. *failure* is the
+    client's own failure event error; the connection adapter's *exc* names less (a protocol
+    error for any refusal), so it decides only when no event came."""
+    name = getattr(failure, "name", None)
+    if name is not None:
+        return name in MQTT5_NOT_SPOKEN_ERRORS
+    return isinstance(exc, TimeoutError) or getattr(exc, "name", "") == "AWS_ERROR_MQTT_TIMEOUT"
 
 
 REFUSED = "the broker refused the connection"
