@@ -37,20 +37,25 @@ from edge.commands import MODES, CommandError
 from edge.errors import ConfigError, StorageError, UserError, WireFormatError
 from edge.files import write_private
 from edge.logs import LineEvery
-from edge.shadow import Handler, ShadowSync
+from edge.shadow import SUBSCRIPTIONS_PER_THING, Handler, ShadowSync
 from edge.sources import Source
 from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, parse_endpoint
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
+    MAX_STATUS_ASSETS,
+    MAX_STATUS_BYTES,
+    MAX_SUBSCRIPTIONS,
     MAX_TOPIC_BYTES,
     NAME_RE,
     RULE_NAME_RE,
+    STATUS_ERROR_ROOM,
     DeviceStatus,
     Sample,
     Telemetry,
     encode,
     encode_status,
+    largest_status_bytes,
     status_topic,
     telemetry_topic,
 )
@@ -82,6 +87,14 @@ CONNECT_INTERVAL_S = 1.0
 """The least time (seconds) between the starts of two connection attempts, whatever the
 backoff settings: IoT Core takes one CONNECT per second per client id and throttles the
 rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
+
+
+IOT_CORE_PUBLISHES_PER_S = 100
+"""IoT Core's publishes a second per connection, in and out together; it drops the excess."""
+
+MAX_OPERATION_TIMEOUT_S = 50.0
+"""The longest ``operation_timeout_s``: a publish whose PUBACK was lost is sent again
+within the minute, not held as long as a dead link would be."""
 
 
 def agent_version() -> str:
@@ -131,6 +144,12 @@ class AgentConfig:
 
     Catches a half-open TCP link within seconds while data flows, even with IoT Core's
     long keep-alive; a throttled link (IoT Core delays past 512 KiB/s) keeps acknowledging."""
+    operation_timeout_s: float = 25.0
+    """How long (seconds, 1 to :data:`MAX_OPERATION_TIMEOUT_S`) one publish waits for its
+    PUBACK before awscrt gives it up and the agent sends it again, on the same link.
+
+    Catches a single lost PUBACK while others keep coming (which ``ack_timeout_s`` does not
+    see); without it the reading waited out awscrt's own, far longer, wait."""
     backoff_min_s: float = 0.2
     backoff_max_s: float = 30.0
     sampling_interval_s: float = 1.0
@@ -150,62 +169,131 @@ class AgentConfig:
     password: str | None = field(default=None, repr=False)
 
     def check(self) -> None:
+        """Refuse a config the agent cannot run with; each error names its field in
+        ``option``, so the file loader can point at the key in the file."""
         names = [("site", self.site), ("sender", self.sender)]
-        names += [("asset", asset) for asset in self.assets]
-        for what, value in names:
+        names += [("assets", asset) for asset in self.assets]
+        for option, value in names:
             if not NAME_RE.fullmatch(value):
-                raise ConfigError(f"{what} {value!r}: must match {NAME_RE.pattern}")
+                raise ConfigError(f"{value!r}: must match {NAME_RE.pattern}", option=option)
         for asset in self.assets:
             topic = telemetry_topic(self.site, asset)
             if len(topic.encode()) > MAX_TOPIC_BYTES:  # IoT Core would refuse every publish
                 raise ConfigError(
-                    f"asset {asset!r}: topic {topic} is {len(topic.encode())} bytes; "
-                    f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+                    f"{asset!r}: topic {topic} is {len(topic.encode())} bytes; "
+                    f"IoT Core takes at most {MAX_TOPIC_BYTES}",
+                    option="assets",
                 )
         topic = status_topic(self.site, self.sender)
         if len(topic.encode()) > MAX_TOPIC_BYTES:  # also the last will: the CONNECT would fail
             raise ConfigError(
-                f"sender {self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
-                f"IoT Core takes at most {MAX_TOPIC_BYTES}"
+                f"{self.sender!r}: status topic {topic} is {len(topic.encode())} bytes; "
+                f"IoT Core takes at most {MAX_TOPIC_BYTES}",
+                option="sender",
             )
+        self._check_status_size()
         rule = self.basic_ingest_rule
         if rule is not None and not RULE_NAME_RE.fullmatch(rule):
             raise ConfigError(
-                f"basic_ingest_rule {rule!r}: an IoT rule name must match {RULE_NAME_RE.pattern}"
+                f"{rule!r}: an IoT rule name must match {RULE_NAME_RE.pattern}",
+                option="basic_ingest_rule",
             )
         if len(set(self.assets)) != len(self.assets):
-            raise ConfigError("assets: names must be unique")
+            raise ConfigError("names must be unique", option="assets")
         if not self.assets:
-            raise ConfigError("assets: at least one asset is required")
+            raise ConfigError("at least one asset is required", option="assets")
+        if self.max_queue_bytes < MAX_PAYLOAD_BYTES:
+            raise ConfigError(
+                f"{self.max_queue_bytes}: expected at least {MAX_PAYLOAD_BYTES} bytes, what one "
+                "publish carries; a smaller queue drops or refuses readings as they come",
+                option="max_queue_bytes",
+            )
         if self.samples_per_message < 1:
-            raise ConfigError("samples_per_message: expected an integer >= 1")
+            raise ConfigError("expected an integer >= 1", option="samples_per_message")
+        if not 1 <= self.operation_timeout_s <= MAX_OPERATION_TIMEOUT_S:
+            raise ConfigError(
+                f"expected seconds from 1 to {MAX_OPERATION_TIMEOUT_S:g}",
+                option="operation_timeout_s",
+            )
         if not 0.5 <= self.status_interval_s <= 3600:
-            raise ConfigError("status_interval_s: expected seconds from 0.5 to 3600")
+            raise ConfigError("expected seconds from 0.5 to 3600", option="status_interval_s")
         if self.tls is not None:
             self.tls.check()
-        if parse_endpoint(self.broker_url).host.endswith(".amazonaws.com"):
+        if parse_endpoint(self.broker_url).iot_core:
             self._check_iot_core_limits()
+        if self.keep_alive_s * 1000 <= self.ping_timeout_ms:  # awscrt refuses it, every connect
+            why = "0 (no keep-alive)" if self.keep_alive_s == 0 else f"{self.keep_alive_s} s"
+            raise ConfigError(
+                f"{why} is not longer than ping_timeout_ms ({self.ping_timeout_ms} ms); the "
+                "MQTT client needs a keep-alive longer than its ping timeout",
+                option="keep_alive_s",
+            )
+
+    def _check_status_size(self) -> None:
+        """The status document lists every asset, and a reader refuses one over
+        :data:`MAX_STATUS_BYTES` or :data:`MAX_STATUS_ASSETS` assets: the agent would never
+        be seen online (its last will too large as well)."""
+        size = largest_status_bytes(self.site, self.sender, self.assets, agent_version())
+        room = MAX_STATUS_BYTES - STATUS_ERROR_ROOM
+        if len(self.assets) > MAX_STATUS_ASSETS or size > room:
+            raise ConfigError(
+                f"{len(self.assets)} assets make the agent's status document up to {size} "
+                f"bytes before its error text; a status document takes at most "
+                f"{MAX_STATUS_BYTES} bytes ({room} for the names, the rest for the error) and "
+                f"{MAX_STATUS_ASSETS} assets: split the assets across gateways, or use "
+                "shorter names",
+                option="assets",
+            )
 
     def _check_iot_core_limits(self) -> None:
         """IoT Core's per-connection limits (its message broker quotas): 100 publishes a
         second in and out, the excess dropped; 100 unacknowledged QoS 1 publishes; a
         keep-alive of at most 1200 s, which it applies to a client asking more, so that
         client would be dropped after 1800 s of quiet before it pings; and to one asking 0
-        (no keep-alive), which then never pings and is dropped the same way."""
+        (no keep-alive), which then never pings and is dropped the same way. And 50
+        subscriptions per connection: with shadows on, the agent subscribes to
+        :data:`SUBSCRIPTIONS_PER_THING` topics per asset, and past the limit its SUBACKs
+        fail and it never gets connected."""
+        subscriptions = self.subscriptions
+        if subscriptions > MAX_SUBSCRIPTIONS:
+            raise ConfigError(
+                f"{len(self.assets)} assets with shadows need {subscriptions} subscriptions "
+                f"({SUBSCRIPTIONS_PER_THING} each) on the agent's one connection; IoT Core "
+                f"allows {MAX_SUBSCRIPTIONS} per connection, so at most "
+                f"{MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING} assets per gateway (split "
+                "the assets across gateways, or set shadow = false)",
+                option="assets",
+            )
         if self.keep_alive_s == 0:
             raise ConfigError(
-                "keep_alive_s: 0 (no keep-alive) is IoT Core's 1200, and a client that never "
-                "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)"
+                "0 (no keep-alive) is IoT Core's 1200, and a client that never "
+                "pings is dropped after 1800 s of quiet; set 30 to 1200 (devices use 300)",
+                option="keep_alive_s",
+            )
+        rate = self.max_publishes_per_s
+        per_second = rate + 1 + 1 / self.status_interval_s  # the pace lets rate + 1 in a second
+        if rate <= IOT_CORE_PUBLISHES_PER_S < per_second:
+            raise ConfigError(
+                f"{rate:g} a second, with a status every {self.status_interval_s:g} s, makes up "
+                f"to {per_second:.4g} publishes in one second; IoT Core takes "
+                f"{IOT_CORE_PUBLISHES_PER_S} per connection (in and out) and drops the excess "
+                "(leave room: devices use 80)",
+                option="max_publishes_per_s",
             )
         for name, value, limit in (
-            ("max_publishes_per_s", self.max_publishes_per_s, 100),
+            ("max_publishes_per_s", rate, IOT_CORE_PUBLISHES_PER_S),
             ("max_inflight", self.max_inflight, 100),
             ("keep_alive_s", self.keep_alive_s, 1200),
         ):
             if value > limit:
                 raise ConfigError(
-                    f"{name}: {value:g} is over IoT Core's {limit} for one connection"
+                    f"{value:g} is over IoT Core's {limit} for one connection", option=name
                 )
+
+    @property
+    def subscriptions(self) -> int:
+        """How many topics the agent subscribes to on its connection."""
+        return SUBSCRIPTIONS_PER_THING * len(self.assets) if self.shadow else 0
 
     @property
     def status_file(self) -> Path:
@@ -245,7 +333,7 @@ class Agent:
             tls=config.tls,
             keep_alive_s=config.keep_alive_s,
             ping_timeout_ms=config.ping_timeout_ms,
-            operation_timeout_ms=int(max(60.0, config.ack_timeout_s * 4) * 1000),
+            operation_timeout_ms=int(config.operation_timeout_s * 1000),
             remember=Path(f"{config.queue_path}.protocol"),
             will=(
                 status_topic(config.site, config.sender),

@@ -34,6 +34,7 @@ path = "data/"
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from collections.abc import Callable
@@ -41,15 +42,26 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from edge.agent import AgentConfig
+from edge.agent import MAX_OPERATION_TIMEOUT_S, AgentConfig
 from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
 from edge.user_files import parse_problem, read_document_text
-from edge.wire import NAME_RE, RULE_NAME_RE
+from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, RULE_NAME_RE
 
 SOURCE_TYPES = ("csv", "plugin")
+TABLES = ("agent", "queue", "tls", "auth", "sources")
+_QUEUE_KEYS = {
+    "max_bytes": "max_queue_bytes",
+    "max_age_s": "max_queue_age_s",
+    "full_policy": "full_policy",
+    "synchronous": "synchronous",
+}
+"""``[queue]`` keys -> the AgentConfig fields they set."""
+_TLS_KEYS = ("ca", "cert", "key", "alpn")
+_AUTH_KEYS = ("username", "password", "password_file")
+_CSV_KEYS = ("type", "path", "speed", "restamp", "loop", "asset_map", "exclude")
 
 _AGENT_KEYS = {
     "site",
@@ -67,6 +79,7 @@ _AGENT_KEYS = {
     "keep_alive_s",
     "ping_timeout_ms",
     "ack_timeout_s",
+    "operation_timeout_s",
     "backoff_min_s",
     "backoff_max_s",
     "sampling_interval_s",
@@ -88,6 +101,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "keep_alive_s": (_INT, 0, 65_535),
     "ping_timeout_ms": (_INT, 1, 3_600_000),
     "ack_timeout_s": (_NUMBER, 0.001, 86_400),
+    "operation_timeout_s": (_NUMBER, 1, MAX_OPERATION_TIMEOUT_S),
     "backoff_min_s": (_NUMBER, 0.001, 86_400),
     "backoff_max_s": (_NUMBER, 0.001, 86_400),
     "sampling_interval_s": (_NUMBER, *SAMPLING_INTERVAL_S),
@@ -95,7 +109,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "basic_ingest_rule": (_TEXT, None, None),
     "status_interval_s": (_NUMBER, 0.5, 3600),
     "shutdown_timeout_s": (_NUMBER, 0, 86_400),
-    "max_bytes": (_INT, 1, None),
+    "max_bytes": (_INT, MAX_PAYLOAD_BYTES, None),  # what one publish carries, at least
     "max_age_s": (_NUMBER, 0.001, None),
 }
 """Each option's TOML type and range: a wrong one is refused naming the option, rather than
@@ -138,14 +152,80 @@ def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source
     return parse_config(doc, file)
 
 
+def _suggestion(name: str, known: Any) -> str | None:
+    """The known name *name* most likely misspells, if one is close enough."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _refuse_unknown(where: str, keys: Any, known: Any) -> None:
+    """Refuse the first key not in *known*, with the key it most likely meant: a misspelt
+    option would otherwise be refused without a clue, or (a table) ignored whole."""
+    unknown = sorted(set(keys) - set(known))
+    if not unknown:
+        return
+    meant = _suggestion(unknown[0], known)
+    hint = f"; did you mean {meant}?" if meant else f"; expected one of {', '.join(sorted(known))}"
+    raise ConfigError(f"{where}.{unknown[0]}: unknown key{hint}")
+
+
+def _header(table: str) -> str:
+    """How *table* is written in the file: ``[[sources]]`` is an array of tables."""
+    return f"[[{table}]]" if table == "sources" else f"[{table}]"
+
+
+def _check_tables(doc: dict[str, Any], file: Path) -> None:
+    """Refuse what sits outside the known tables: a misspelt table (``[queu]``) was
+    ignored with all its settings, and a key written above ``[agent]`` likewise."""
+    for name in sorted(set(doc) - set(TABLES)):
+        value = doc[name]
+        if isinstance(value, dict | list):
+            if "agent" not in doc and _suggestion(name, TABLES) == "agent":
+                raise ConfigError(
+                    f"{file}: [agent]: missing table; did you mean [agent] instead of [{name}]?"
+                )
+            meant = _suggestion(name, TABLES)
+            hint = f"did you mean {_header(meant)}?" if meant else f"expected {', '.join(TABLES)}"
+            shown = f"[{name}]" if isinstance(value, dict) else f"[[{name}]]"
+            raise ConfigError(f"{file}: {shown}: unknown table; {hint}")
+        for table, keys in (("agent", _AGENT_KEYS), ("queue", _QUEUE_KEYS)):
+            if name in keys:
+                raise ConfigError(
+                    f"{file}: {name}: outside any table; did you mean [{table}].{name}?"
+                )
+        raise ConfigError(f"{file}: {name}: unknown key outside any table")
+
+
+_FIELD_KEYS = {
+    "broker_url": "[agent].broker",
+    "queue_path": "[agent].queue",
+    "tls": "[tls]",
+    "username": "[auth].username",
+    "password": "[auth].password",
+    **{field: f"[queue].{key}" for key, field in _QUEUE_KEYS.items()},
+}
+"""AgentConfig fields written elsewhere than ``[agent].<field>``."""
+
+
+def _checked(config: AgentConfig, file: Path) -> AgentConfig:
+    """Run the agent's own checks now, so a refusal names the file and the key."""
+    try:
+        config.check()
+    except ConfigError as exc:
+        if exc.option is None:
+            raise ConfigError(f"{file}: {exc}") from None
+        where = _FIELD_KEYS.get(exc.option, f"[agent].{exc.option}")
+        raise ConfigError(f"{file}: {where}: {exc.detail}") from None
+    return config
+
+
 def parse_config(
     doc: dict[str, Any], file: Path
 ) -> tuple[AgentConfig, list[Callable[[], Source]], float]:
     base = file.parent
+    _check_tables(doc, file)
     agent = _table(doc, "agent", file, required=True)
-    unknown = set(agent) - _AGENT_KEYS
-    if unknown:
-        raise ConfigError(f"{file}: [agent].{sorted(unknown)[0]}: unknown key")
+    _refuse_unknown(f"{file}: [agent]", agent, _AGENT_KEYS)
     for key in ("site", "sender", "broker", "assets", "queue"):
         if key not in agent:
             raise ConfigError(f"{file}: [agent].{key}: missing")
@@ -160,6 +240,14 @@ def parse_config(
     broker = agent["broker"]
     if not isinstance(broker, str):
         raise ConfigError(f"{file}: [agent].broker: expected a string")
+    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
+    netloc = rest.partition("/")[0]
+    if "@" in netloc:  # never echoed: it may hold a password
+        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
+        raise ConfigError(
+            f"{file}: [agent].broker: {shown!r}: credentials in the URL are not used; give "
+            "them in [auth] (username, and password or password_file)"
+        )
     try:
         endpoint = parse_endpoint(broker)
     except ConfigError as exc:
@@ -174,9 +262,7 @@ def parse_config(
     tls = None
     tls_doc = _table(doc, "tls", file)
     if tls_doc:
-        unknown = set(tls_doc) - {"ca", "cert", "key", "alpn"}
-        if unknown:
-            raise ConfigError(f"{file}: [tls].{sorted(unknown)[0]}: unknown key")
+        _refuse_unknown(f"{file}: [tls]", tls_doc, _TLS_KEYS)
         for key in ("ca", "cert", "key"):
             if key in tls_doc and not isinstance(tls_doc[key], str):
                 raise ConfigError(f"{file}: [tls].{key}: expected a file path")
@@ -189,9 +275,10 @@ def parse_config(
             tls.check("[tls]")
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
-    if endpoint.tls and endpoint.host.endswith(".amazonaws.com") and (tls is None or not tls.cert):
+    if endpoint.tls and endpoint.iot_core and (tls is None or not tls.cert):
         raise ConfigError(f"{file}: [tls]: AWS IoT Core needs cert and key (mTLS)")
     username, password = _credentials(_table(doc, "auth", file), file, base, sender)
+    _check_own_files(doc, file, base)
     for key in sorted(set(agent) & set(_OPTION_TYPES)):
         _check_option("agent", key, agent[key], file)
     if "qos" in agent:
@@ -219,18 +306,11 @@ def parse_config(
     if "status_path" in options:
         options["status_path"] = str(_path(base, options["status_path"]))
     queue = _table(doc, "queue", file)
-    queue_map = {
-        "max_bytes": "max_queue_bytes",
-        "max_age_s": "max_queue_age_s",
-        "full_policy": "full_policy",
-        "synchronous": "synchronous",
-    }
+    _refuse_unknown(f"{file}: [queue]", queue, _QUEUE_KEYS)
     for key, value in queue.items():
-        if key not in queue_map:
-            raise ConfigError(f"{file}: [queue].{key}: unknown key")
         if key in _OPTION_TYPES:
             _check_option("queue", key, value, file)
-        options[queue_map[key]] = value
+        options[_QUEUE_KEYS[key]] = value
     if options.get("full_policy", "drop_oldest") not in ("drop_oldest", "refuse"):
         raise ConfigError(f"{file}: [queue].full_policy: expected 'drop_oldest' or 'refuse'")
     if str(options.get("synchronous", "FULL")).upper() not in ("FULL", "NORMAL"):
@@ -239,17 +319,20 @@ def parse_config(
     for key, value in options.items():
         if key in expected and "float" in str(expected[key]) and isinstance(value, int):
             options[key] = float(value)
-    config = AgentConfig(
-        site=site,
-        sender=sender,
-        broker_url=broker,
-        queue_path=str(_path(base, agent["queue"])),
-        assets=assets_t,
-        protocol=protocol,
-        tls=tls,
-        username=username,
-        password=password,
-        **{k: v for k, v in options.items() if k != "protocol"},
+    config = _checked(
+        AgentConfig(
+            site=site,
+            sender=sender,
+            broker_url=broker,
+            queue_path=str(_path(base, agent["queue"])),
+            assets=assets_t,
+            protocol=protocol,
+            tls=tls,
+            username=username,
+            password=password,
+            **{k: v for k, v in options.items() if k != "protocol"},
+        ),
+        file,
     )
     specs = doc.get("sources", []) or []
     if not isinstance(specs, list):
@@ -276,10 +359,7 @@ def _source(
         path = _path(base, spec["path"])
         if not path.exists():
             raise ConfigError(f"{where}.path: no such file or folder {str(path)!r}")
-        allowed = {"type", "path", "speed", "restamp", "loop", "asset_map", "exclude"}
-        unknown = set(spec) - allowed
-        if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        _refuse_unknown(where, spec, _CSV_KEYS)
         _check_csv_options(spec, where)
 
         def build_csv() -> Source:
@@ -340,15 +420,53 @@ def _check_csv_options(spec: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}.exclude: expected an array of column names")
 
 
+QUEUE_SIDE_FILES = ("-wal", "-shm", "-journal", ".protocol")
+"""Files the agent keeps beside its queue: SQLite's, and the remembered MQTT protocol."""
+
+
+def _check_own_files(doc: dict[str, Any], file: Path, base: Path) -> None:
+    """Refuse a queue or status file that is another file of the agent's. The queue opens as
+    SQLite, and a file that is not one is moved aside as damaged (the config file, a key:
+    the agent then does not start again); the status file is rewritten every second."""
+    agent = doc["agent"]
+    tls, auth = doc.get("tls") or {}, doc.get("auth") or {}
+    others: dict[Path, str] = {file.resolve(): "the config file itself"}
+    for key in ("ca", "cert", "key"):
+        if isinstance(tls.get(key), str):
+            others[_path(base, tls[key]).resolve()] = f"[tls].{key}"
+    if isinstance(auth.get("password_file"), str):
+        others[_path(base, auth["password_file"]).resolve()] = "[auth].password_file"
+    specs = doc.get("sources")
+    for i, spec in enumerate(specs if isinstance(specs, list) else []):
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            others[_path(base, spec["path"]).resolve()] = f"[[sources]][{i}].path"
+    queue = _path(base, agent["queue"]).resolve()
+    if queue in others:
+        raise ConfigError(
+            f"{file}: [agent].queue: {str(queue)!r} is {others[queue]}; the queue needs a "
+            "file of its own (a file that is not a queue is moved aside as damaged)"
+        )
+    if "status_path" not in agent:
+        return
+    for suffix in ("", *QUEUE_SIDE_FILES):
+        others[queue.with_name(queue.name + suffix)] = "[agent].queue" + (
+            f" (its {suffix} file)" if suffix else ""
+        )
+    status = _path(base, agent["status_path"]).resolve()
+    if status in others:
+        raise ConfigError(
+            f"{file}: [agent].status_path: {str(status)!r} is {others[status]}; the status "
+            "file is rewritten every second and needs a file of its own"
+        )
+
+
 def _credentials(
     auth: dict[str, Any], file: Path, base: Path, sender: str
 ) -> tuple[str | None, str | None]:
     """``[auth]``: username (default: the sender) and password or password_file."""
     if not auth:
         return None, None
-    unknown = set(auth) - {"username", "password", "password_file"}
-    if unknown:
-        raise ConfigError(f"{file}: [auth].{sorted(unknown)[0]}: unknown key")
+    _refuse_unknown(f"{file}: [auth]", auth, _AUTH_KEYS)
     username = auth.get("username", sender)
     if not isinstance(username, str) or not username:
         raise ConfigError(f"{file}: [auth].username: expected a non-empty string")

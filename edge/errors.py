@@ -30,7 +30,16 @@ class UserError(PlantwatchError):
 
 
 class ConfigError(UserError):
-    """A configuration file or option is invalid."""
+    """A configuration file or option is invalid.
+
+    *option* names the setting at fault when the message comes from a check that knows no
+    file (``AgentConfig.check``), so a loader can say where it is written
+    (``agent.toml: [agent].keep_alive_s: ...``) rather than only its name."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(f"{option}: {message}" if option else message)
+        self.option = option
+        self.detail = message
 
 
 class WireFormatError(UserError):

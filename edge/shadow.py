@@ -50,6 +50,12 @@ _TOO_DEEP = object()
 """Stands for a refused too-deep value as the last desired one: unequal to any value."""
 
 
+SUBSCRIPTIONS_PER_THING = 4
+"""What :meth:`ShadowSync.attach` subscribes to per thing (get/accepted, get/rejected,
+update/delta, update/rejected): with IoT Core's 50 a connection, one agent follows the
+shadows of at most 12 things."""
+
+
 class ShadowSync:
     def __init__(
         self,

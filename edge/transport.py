@@ -9,8 +9,11 @@ gets to resume a half-known session. Both protocols are driven through awscrt's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -25,6 +28,20 @@ from edge.files import write_private
 log = logging.getLogger("edge.transport")
 
 PROTOCOLS = ("auto", "5", "3.1.1")
+
+PROTOCOL_RECHECK_S = 3600.0
+"""How long (wall seconds) ``protocol = "auto"`` trusts what it learnt, that a broker speaks
+only MQTT 3.1.1, before its next connection probes MQTT 5 again: a broker upgraded, or one
+that was only slow to answer the probe, gets MQTT 5 within the hour."""
+
+MQTT5_NOT_SPOKEN_ERRORS = (
+    "AWS_ERROR_MQTT5_DECODE_PROTOCOL_ERROR",
+    "AWS_ERROR_MQTT5_CONNACK_TIMEOUT",
+)
+"""The MQTT 5 client's words for a CONNECT answered with something that is not MQTT 5 (such
+as the 3.1.1 CONNACK "unacceptable protocol level" a 3.1.1 broker must send,
+MQTT-3.1.2-2), or taken by a listening broker and not answered. A socket that did not
+connect, or was closed, says nothing about protocols."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +62,20 @@ class TlsConfig:
             raise ConfigError(f"{where}: cert and key must be given together")
 
 
+IOT_CORE_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn")
+"""Where AWS IoT Core's device endpoints live: its China regions answer on the second."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     host: str
     port: int
     tls: bool
+
+    @property
+    def iot_core(self) -> bool:
+        """An AWS IoT Core endpoint, whose limits and rules (mTLS, MQTT 5) apply."""
+        return self.host.lower().rstrip(".").endswith(IOT_CORE_DOMAINS)
 
 
 def parse_endpoint(url: str) -> Endpoint:
@@ -74,9 +100,14 @@ def parse_endpoint(url: str) -> Endpoint:
 class LinkDown(PlantwatchError):
     """The broker could not be reached or refused the connection."""
 
+    mqtt5_refused = False
+    """An MQTT 5 CONNECT the broker refused as a protocol (UNSUPPORTED_PROTOCOL_VERSION, an
+    answer not in MQTT 5) or left unanswered: worth an MQTT 3.1.1 CONNECT at once."""
+
 
 class CrtTransport:
-    """Opens connections; ``protocol='auto'`` tries MQTT 5 and falls back to 3.1.1 for good."""
+    """Opens connections; ``protocol='auto'`` uses MQTT 5 unless the broker shows it speaks
+    only 3.1.1, which is then remembered for :data:`PROTOCOL_RECHECK_S`."""
 
     def __init__(
         self,
@@ -93,6 +124,7 @@ class CrtTransport:
         will: tuple[str, bytes] | None = None,
         username: str | None = None,
         password: str | None = None,
+        protocol_recheck_s: float = PROTOCOL_RECHECK_S,
     ) -> None:
         """*will* is ``(topic, payload)``: the broker publishes it (QoS 1) for this client
         when its connection drops without a DISCONNECT."""
@@ -108,9 +140,7 @@ class CrtTransport:
         self.will = will
         self.username = username
         self._password = password
-        self._plain_username = username is not None and not self.endpoint.host.endswith(
-            ".amazonaws.com"
-        )
+        self._plain_username = username is not None and not self.endpoint.iot_core
         """awscrt appends SDK metrics (``?SDK=...``) to the CONNECT username for IoT Core; a
         broker checking a username/password would see a different user, so not there."""
         self.negotiated: str | None = None
@@ -124,19 +154,50 @@ class CrtTransport:
         self._mqtt3 = mqtt.Client(self._bootstrap, self._tls_ctx)
         self._where = f"{self.endpoint.host}:{self.endpoint.port}"
         self._remember = remember if protocol == "auto" else None
-        self._fallback = protocol == "3.1.1" or self._remembered() == "3.1.1"
-        if protocol == "auto" and self.endpoint.host.endswith(".amazonaws.com"):
-            self._fallback = False  # IoT Core speaks MQTT 5; skip the probe
+        self._recheck_s = protocol_recheck_s
+        self._learnt_at: float | None = None
+        """Wall time at which the broker was found to speak only MQTT 3.1.1 (auto)."""
+        if protocol == "auto" and not self.endpoint.iot_core:
+            self._learnt_at = self._remembered()  # IoT Core speaks MQTT 5: never a probe
 
-    def _remembered(self) -> str | None:
-        """A broker found to speak only 3.1.1 stays known across restarts (no probe delay)."""
+    def _remembered(self) -> float | None:
+        """When this broker was found to speak only 3.1.1, kept across restarts (no probe
+        delay); an answer for another broker, or without its time, is not trusted."""
         if self._remember is None:
             return None
         try:
-            protocol, _, where = self._remember.read_text().strip().partition(" ")
-        except OSError:
+            fields = self._remember.read_text().split()
+        except (OSError, UnicodeDecodeError):
             return None
-        return protocol if where == self._where else None
+        if len(fields) != 3 or fields[:2] != ["3.1.1", self._where]:
+            return None
+        try:
+            return float(fields[2])
+        except ValueError:
+            return None
+
+    def _use_311(self) -> bool:
+        if self.protocol != "auto":
+            return self.protocol == "3.1.1"
+        if self._learnt_at is None:
+            return False
+        age = time.time() - self._learnt_at
+        return 0 <= age < self._recheck_s  # a clock stepped back: probe again
+
+    def _learn(self, speaks_311: bool) -> None:
+        """Remember (with the time) or forget that the broker speaks only MQTT 3.1.1."""
+        self._learnt_at = time.time() if speaks_311 else None
+        if self._remember is None:
+            return
+        try:
+            if speaks_311:
+                line = f"3.1.1 {self._where} {self._learnt_at:.3f}\n"
+                write_private(self._remember, line.encode())
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self._remember.unlink()
+        except OSError as error:
+            log.debug("cannot remember protocol: %s", error)
 
     def _socket_options(self) -> io.SocketOptions:
         options = io.SocketOptions()
@@ -145,26 +206,36 @@ class CrtTransport:
         return options
 
     def connect(self, on_interrupted: Callable[[Exception], None]) -> mqtt.Connection:
-        """Open a connection and return it connected; raise LinkDown when that fails."""
+        """Open a connection and return it connected; raise LinkDown when that fails.
+
+        With ``auto``, an MQTT 5 CONNECT refused as a protocol or left unanswered is followed
+        at once by an MQTT 3.1.1 one; only if the broker takes that is 3.1.1 remembered. A
+        broker silent to both (overloaded, a proxy with no upstream) shows nothing about
+        protocols, and the next attempt probes MQTT 5 again."""
         self.disconnect_reason = None
-        if not self._fallback:
+        if not self._use_311():
             try:
                 connection = self._connect5(on_interrupted)
-                self.negotiated = "5"
-                return connection
             except LinkDown as exc:
-                if self.protocol == "5" or not getattr(exc, "reached", False):
+                # IoT Core speaks MQTT 5, and takes one CONNECT a second per client id
+                if self.protocol == "5" or self.endpoint.iot_core or not exc.mqtt5_refused:
                     raise
+                connection = self._connect3(on_interrupted)
                 log.info(
-                    "MQTT 5 CONNECT got no answer from a listening broker; using MQTT 3.1.1",
+                    "MQTT 5 CONNECT refused or unanswered (%s) where MQTT 3.1.1 is taken; "
+                    "using MQTT 3.1.1, and MQTT 5 is tried again after %g s",
+                    exc,
+                    self._recheck_s,
                     extra={"event": "protocol_fallback"},
                 )
-                self._fallback = True
-                if self._remember is not None:
-                    try:
-                        write_private(self._remember, f"3.1.1 {self._where}\n".encode())
-                    except OSError as write_error:
-                        log.debug("cannot remember protocol: %s", write_error)
+                self._learn(True)
+                self.negotiated = "3.1.1"
+                return connection
+            if self._learnt_at is not None:
+                log.info("the broker now speaks MQTT 5", extra={"event": "protocol_recheck"})
+                self._learn(False)
+            self.negotiated = "5"
+            return connection
         connection = self._connect3(on_interrupted)
         self.negotiated = "3.1.1"
         return connection
@@ -257,7 +328,7 @@ class CrtTransport:
                 max_reconnect_delay_ms=2000,
                 ping_timeout_ms=self.ping_timeout_ms,
                 connack_timeout_ms=self._connack_timeout_ms(),
-                ack_timeout_sec=max(1, self.operation_timeout_ms // 1000),
+                ack_timeout_sec=max(1, math.ceil(self.operation_timeout_ms / 1000)),
                 on_lifecycle_event_connection_failure_fn=failure,
                 on_lifecycle_event_disconnection_fn=disconnected,
                 disable_metrics=self._plain_username,
@@ -276,16 +347,28 @@ class CrtTransport:
             code = getattr(connack, "reason_code", None)
             if code is not None and int(code) >= 0x80:  # a CONNACK saying no: say why
                 why = " ".join(str(getattr(connack, "reason_string", None) or "").split())[:200]
-                raise LinkDown(
+                error = LinkDown(
                     f"MQTT 5 connect to {self._where}: {REFUSED}: {_code_name(code)} "
                     f"({int(code)}){f' ({why})' if why else ''}; {CHECK}"
-                ) from exc
+                )
+                unsupported = mqtt5.ConnectReasonCode.UNSUPPORTED_PROTOCOL_VERSION
+                error.mqtt5_refused = int(code) == int(unsupported)
+                raise error from exc
             connack_s = self._connack_timeout_ms() / 1000
             error = LinkDown(f"MQTT 5 connect to {self._where}: {_unanswered(exc, connack_s)}")
-            # a CONNACK timeout means a broker listened but did not speak MQTT 5
-            error.reached = "CONNACK" in repr(exc).upper() or "TIMEOUT" in repr(exc).upper()
+            error.mqtt5_refused = _mqtt5_not_spoken(exc, outcome.get("error"))
             raise error from exc
         return connection
+
+
+def _mqtt5_not_spoken(exc: BaseException, failure: object) -> bool:
+    """Whether a failed MQTT 5 connect is worth an MQTT 3.1.1 one at once. *failure* is the
+    client's own failure event error; the connection adapter's *exc* names less (a protocol
+    error for any refusal), so it decides only when no event came."""
+    name = getattr(failure, "name", None)
+    if name is not None:
+        return name in MQTT5_NOT_SPOKEN_ERRORS
+    return isinstance(exc, TimeoutError) or getattr(exc, "name", "") == "AWS_ERROR_MQTT_TIMEOUT"
 
 
 REFUSED = "the broker refused the connection"

@@ -27,12 +27,18 @@ MAX_TOPIC_SLASHES = 7
 """AWS IoT Core refuses a topic or topic filter with more ``/`` (8 levels)."""
 MAX_CLIENT_ID_BYTES = 128
 """AWS IoT Core refuses a longer MQTT client id (UTF-8 bytes), and one starting with ``$``."""
+MAX_SUBSCRIPTIONS = 50
+"""AWS IoT Core's subscriptions per connection (iot-core-rules-and-limits §3)."""
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 STATUS_FILTER = f"dt/{APP}/+/+/status"
 STATUS_STATES = ("online", "offline")
 MAX_STATUS_BYTES = 8 * 1024
 """A status document is a few hundred bytes; anything larger is refused, not stored."""
+MAX_STATUS_ASSETS = 1000
+"""The most assets a status document may list."""
+STATUS_ERROR_ROOM = 1024
+"""Bytes of a status document an agent's names leave for its last error, at least."""
 
 TS_MIN_MS = 946_684_800_000
 """2000-01-01T00:00:00Z: the earliest sample time accepted, in epoch milliseconds."""
@@ -426,6 +432,35 @@ _STATUS_TEXT_MAX = 500
 
 
 def encode_status(status: DeviceStatus) -> bytes:
+    """The document, within :data:`MAX_STATUS_BYTES`: ``last_error`` is shortened as far as
+    needed (JSON writes a character outside ASCII as up to 12 bytes), since a larger
+    document is refused by every reader. Raise WireFormatError when it cannot fit even
+    without it (too many assets: ``AgentConfig.check`` refuses such a gateway)."""
+    doc = _status_doc(status)
+    payload = _status_json(doc)
+    error = doc["last_error"]
+    if len(payload) > MAX_STATUS_BYTES and isinstance(error, str):
+        low, high = 0, len(error)  # the longest start of the error that fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            doc["last_error"] = error[:middle]
+            if len(_status_json(doc)) <= MAX_STATUS_BYTES:
+                low = middle
+            else:
+                high = middle - 1
+        doc["last_error"] = error[:low]
+        payload = _status_json(doc)
+    if len(payload) > MAX_STATUS_BYTES or len(status.assets) > MAX_STATUS_ASSETS:
+        raise WireFormatError(
+            f"status of {status.sender}: {len(payload)} bytes and {len(status.assets)} assets; "
+            f"a status document takes at most {MAX_STATUS_BYTES} bytes and "
+            f"{MAX_STATUS_ASSETS} assets",
+            reason="oversize",
+        )
+    return payload
+
+
+def _status_doc(status: DeviceStatus) -> dict[str, object]:
     doc: dict[str, object] = {
         "v": SCHEMA_VERSION,
         "site": status.site,
@@ -441,7 +476,38 @@ def encode_status(status: DeviceStatus) -> bytes:
         "ts": status.ts_ms,
     }
     doc.update({name: getattr(status, name) for name in _STATUS_COUNTERS})
+    return doc
+
+
+def _status_json(doc: dict[str, object]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def largest_status_bytes(
+    site: str, sender: str, assets: tuple[str, ...], agent_version: str
+) -> int:
+    """The size of the largest status document an agent of these names can publish, its
+    error text aside (that is shortened to fit): every counter and time at its widest."""
+    widest = DeviceStatus(
+        site=site,
+        sender=sender,
+        state="offline",
+        interval_s=0.10000000000000002,
+        assets=assets,
+        agent_version=agent_version,
+        protocol="3.1.1",
+        queue_depth=MAX_SEQ,
+        queue_bytes=MAX_SEQ,
+        oldest_age_s=-1.2345678901234567e-300,
+        sent=MAX_SEQ,
+        dropped=MAX_SEQ,
+        refused=MAX_SEQ,
+        connects=MAX_SEQ,
+        last_error="",
+        reason="connection lost",
+        ts_ms=TS_MAX_MS - 1,
+    )
+    return len(_status_json(_status_doc(widest)))
 
 
 def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatus:
@@ -496,7 +562,7 @@ def decode_status(payload: bytes | str, topic: str | None = None) -> DeviceStatu
             reason="out_of_range",
         )
     assets = doc.get("assets", [])
-    if not isinstance(assets, list) or len(assets) > 1000:
+    if not isinstance(assets, list) or len(assets) > MAX_STATUS_ASSETS:
         raise WireFormatError("assets: expected an array of names", reason="bad_schema")
     counters = {}
     for name in _STATUS_COUNTERS:

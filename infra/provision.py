@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge.errors import ConfigError, PlantwatchError, StorageError
-from edge.wire import topic_name_problem, topic_size_problem
+from edge.shadow import SUBSCRIPTIONS_PER_THING
+from edge.wire import MAX_SUBSCRIPTIONS, topic_name_problem, topic_size_problem
 from infra.policies import (
     DEVICE_POLICY,
     DEVICE_THING_TYPE,
@@ -136,7 +137,8 @@ def provision(
     if len(assets) > GATEWAY_SLOTS:
         raise ConfigError(
             f"--assets: {len(assets)} assets; one gateway connection serves at most "
-            f"{GATEWAY_SLOTS} (IoT Core allows 50 subscriptions, the agent uses 4 per asset)"
+            f"{GATEWAY_SLOTS} (IoT Core allows {MAX_SUBSCRIPTIONS} subscriptions per "
+            f"connection, the agent uses {SUBSCRIPTIONS_PER_THING} per asset)"
         )
     if ca is not None and not ca.is_file():
         raise ConfigError(f"--ca: no such file {str(ca)!r}")

@@ -363,3 +363,13 @@ def test_a_missing_thing_type_means_the_stack_is_out_of_date(
     assert code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("plantwatch: error: gw-01:") and "plantwatch deploy" in last, last
+
+
+def test_a_gateways_slots_are_as_many_assets_as_the_agent_takes_on_iot_core() -> None:
+    """The policies' asset slots and the agent's refusal at load agree: as many assets as
+    the agent's shadow subscriptions fit in IoT Core's 50 per connection, and no fewer."""
+    from edge.shadow import SUBSCRIPTIONS_PER_THING
+    from edge.wire import MAX_SUBSCRIPTIONS
+    from infra.policies import GATEWAY_SLOTS
+
+    assert GATEWAY_SLOTS == MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING
