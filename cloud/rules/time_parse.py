@@ -34,11 +34,20 @@ MONTHS = [
     "December",
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_ZONE = r"[A-Za-z][A-Za-z0-9_/+\-:]*|[+-]\d{2}(?::?\d{2}){0,2}"
-_OFFSET = r"Z|[+-]\d{2}(?::?\d{2}){0,2}"
-_LETTERS = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*")
+_ZONE = r"[A-Za-z][A-Za-z0-9_/+\-:]*|[+-][0-9]{2}(?::?[0-9]{2}){0,2}"
+_OFFSET = r"Z|[+-][0-9]{2}(?::?[0-9]{2}){0,2}"
+MAX_PATTERN_RUNS = 100
+"""Project rule (Java and Joda set no bound): a pattern of more runs is Undefined. A run is
+one pattern letter repeated (``yyyy``), one quoted text (``'T'``) or a stretch of other
+characters (``-``). The pattern may be a payload field, and each run costs a step when the
+pattern is read; ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` has 14."""
+_RUN = re.compile(r"([A-Za-z])\1*|[^A-Za-z'\[\]{}#]+")
+"""A letter run, or plain text up to the next letter, quote or reserved character."""
 
 Field = tuple[str, Callable[[str], Any]]
+Step = str | tuple[re.Pattern[str], tuple[Field, ...]]
+"""Text to match as it is, or a regular expression read at that point and the fields its
+groups fill."""
 
 
 class _Unsupported(Exception):
@@ -46,18 +55,19 @@ class _Unsupported(Exception):
 
 
 def _number(width: int, exact: bool = False) -> str:
-    return rf"(\d{{{width}}})" if exact or width > 1 else r"(\d{1,2})"
+    return rf"([0-9]{{{width}}})" if exact or width > 1 else r"([0-9]{1,2})"
 
 
 def _token(run: str) -> tuple[str, Field | None]:
-    """The regex of one pattern-letter run, and the field it fills (None: matched only)."""
+    """The regex of one pattern-letter run, and the field it fills (None: matched only).
+    Digits are ASCII only, as Java's (``\\d`` and int() take every script's)."""
     letter, width = run[0], len(run)
     if letter in "yu":
         if width == 2:
-            return r"(\d{2})", ("year", lambda t: 2000 + int(t))
+            return r"([0-9]{2})", ("year", lambda t: 2000 + int(t))
         if width > 9:  # at least 10 digits: no year Java (or datetime) holds
             raise _Unsupported(run)
-        return rf"(\d{{{max(width, 4) if width != 1 else 1},9}})", ("year", int)
+        return rf"([0-9]{{{max(width, 4) if width != 1 else 1},9}})", ("year", int)
     if letter in "ML":
         if width >= 4:
             return "(" + "|".join(MONTHS) + ")", ("month", lambda t: MONTHS.index(t) + 1)
@@ -72,7 +82,7 @@ def _token(run: str) -> tuple[str, Field | None]:
             raise _Unsupported(run)
         return _number(width), (simple[letter], int)
     if letter == "S":
-        return rf"(\d{{{width}}})", ("millis", lambda t: int(t.ljust(9, "0")[:3]))
+        return rf"([0-9]{{{width}}})", ("millis", lambda t: int(t.ljust(9, "0")[:3]))
     if letter == "a":
         return "(AM|PM)", ("pm", lambda t: t == "PM")
     if letter == "E":
@@ -87,67 +97,98 @@ def _token(run: str) -> tuple[str, Field | None]:
     raise _Unsupported(run)
 
 
+def pattern_runs(pattern: str) -> list[str] | None:
+    """*pattern* split into its runs, each quoted text unquoted (``'it''s'`` is ``it's``,
+    ``''`` is ``'``) and marked by a leading quote; None when Java refuses the pattern (a
+    quote left open, an optional section ``[...]``, a reserved character) or it has more
+    than :data:`MAX_PATTERN_RUNS` runs. One step per run, each as long as its run: linear
+    in the pattern, and never past the limit."""
+    runs: list[str] = []
+    pos, end = 0, len(pattern)
+    while pos < end:
+        if len(runs) == MAX_PATTERN_RUNS:
+            return None
+        if pattern[pos] == "'":
+            close = pos
+            while True:
+                close = pattern.find("'", close + 1)
+                if close < 0:
+                    return None  # Java: "Pattern ends with an incomplete string literal"
+                if not pattern.startswith("''", close):
+                    break
+                close += 1  # '' inside quotes: one quote
+            text = pattern[pos + 1 : close]
+            runs.append("'" + (text.replace("''", "'") if text else "'"))
+            pos = close + 1
+            continue
+        m = _RUN.match(pattern, pos)
+        if m is None:
+            return None  # [ ] { } #: optional sections and reserved characters
+        runs.append(m.group() if m.group(1) else "'" + m.group())
+        pos = m.end()
+    return runs
+
+
 @lru_cache(maxsize=128)
-def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[Field, ...]] | None:
-    """The pattern as one regular expression that never backtracks more than a field's
-    width (the pattern and the string may both be a device's, and adjacent variable-width
+def _compile(pattern: str) -> tuple[Step, ...] | None:
+    """The pattern as steps read one after the other, never going back into an earlier
+    one (the pattern and the string may both be a device's, and adjacent variable-width
     fields such as ``dHdH...`` or ``VVzVV`` would otherwise backtrack exponentially).
 
-    As Java's ``DateTimeFormatter`` parses, with no backtracking from one field into
-    another: each zone or offset is read once, greedily; a variable-width number (``y``,
-    ``d``, ...) and the fixed-width numbers right after it (``yyyyMMdd``) form one atomic
-    group, so the variable one leaves the fixed ones their digits (Java's "adjacent value
-    parsing") and nothing outside the group re-enters it."""
-    parts: list[str] = []
+    As Java's ``DateTimeFormatter`` parses: each zone or offset is read once, greedily; a
+    variable-width number (``y``, ``d``, ...) and the fixed-width numbers right after it
+    (``yyyyMMdd``) are one step, so the variable one leaves the fixed ones their digits
+    (Java's "adjacent value parsing"); text is compared as it is."""
+    runs = pattern_runs(pattern)
+    if runs is None:
+        return None
+    steps: list[Step] = []
     chain: list[str] = []  # a variable-width number and the fixed-width ones after it
-    fields: list[Field] = []
+    chain_fields: list[Field] = []
+
+    def add(regex: str, fields: list[Field]) -> None:
+        steps.append((_regex(regex), tuple(fields)))
 
     def close_chain() -> None:
         if chain:
-            parts.append("(?>" + "".join(chain) + ")")
+            add("".join(chain), chain_fields)
             chain.clear()
+            chain_fields.clear()
 
-    pos = 0
     try:
-        for m in _LETTERS.finditer(pattern):
-            literal = _literal(pattern[pos : m.start()])
-            if literal:
-                close_chain()
-                parts.append(literal)
-            pos = m.end()
-            run = m.group()
+        for run in runs:
             if run.startswith("'"):
                 close_chain()
-                parts.append(re.escape(run[1:-1].replace("''", "'") if run != "''" else "'"))
+                if steps and isinstance(steps[-1], str):
+                    steps[-1] += run[1:]
+                else:
+                    steps.append(run[1:])
                 continue
             regex, field = _token(run)
-            if field is not None:
-                fields.append(field)
-            if _FIXED_DIGITS.fullmatch(regex):
-                (chain if chain else parts).append(regex)
+            fields = [] if field is None else [field]
+            if _FIXED_DIGITS.fullmatch(regex) and chain:
+                chain.append(regex)
+                chain_fields.extend(fields)
             elif _VARIABLE_DIGITS.fullmatch(regex):
                 close_chain()
                 chain.append(regex)
-            else:  # a name, zone or offset: read once, greedily
+                chain_fields.extend(fields)
+            else:  # a fixed-width number alone, a name, a zone or an offset
                 close_chain()
-                parts.append("(?>" + regex + ")")
+                add(regex, fields)
         close_chain()
-        parts.append(_literal(pattern[pos:]))
     except _Unsupported:
         return None
-    return re.compile("".join(parts)), tuple(fields)
+    return tuple(steps)
 
 
-_FIXED_DIGITS = re.compile(r"\(\\d\{\d+\}\)")
-_VARIABLE_DIGITS = re.compile(r"\(\\d\{\d+,\d+\}\)")
+@lru_cache(maxsize=256)
+def _regex(text: str) -> re.Pattern[str]:
+    return re.compile(text)
 
 
-def _literal(text: str) -> str:
-    if "[" in text or "]" in text or "{" in text or "}" in text or "#" in text:
-        raise _Unsupported(text)  # optional sections and reserved characters
-    if "'" in text:  # a quote left open: Java refuses the pattern
-        raise _Unsupported(text)
-    return re.escape(text)
+_FIXED_DIGITS = re.compile(r"\(\[0-9\]\{\d+\}\)")
+_VARIABLE_DIGITS = re.compile(r"\(\[0-9\]\{\d+,\d+\}\)")
 
 
 def _zone(text: str) -> tzinfo:
@@ -178,17 +219,27 @@ def _offset(text: str) -> tzinfo:
 
 def epoch_ms(timestamp: str, pattern: str) -> int | None:
     """Epoch milliseconds of *timestamp* read with *pattern*; None when they do not fit."""
-    compiled = _compile(pattern)
-    if compiled is None:
+    steps = _compile(pattern)
+    if steps is None:
         return None
-    regex, fields = compiled
-    match = regex.fullmatch(timestamp)
-    if match is None:
-        return None
+    values: dict[str, Any] = {}
+    pos = 0
     try:
-        values = {
-            name: read(text) for (name, read), text in zip(fields, match.groups(), strict=True)
-        }
+        for step in steps:
+            if isinstance(step, str):
+                if not timestamp.startswith(step, pos):
+                    return None
+                pos += len(step)
+                continue
+            regex, fields = step
+            match = regex.match(timestamp, pos)
+            if match is None:
+                return None
+            for (name, read), text in zip(fields, match.groups(), strict=True):
+                values[name] = read(text)
+            pos = match.end()
+        if pos != len(timestamp):
+            return None
         return _epoch_ms(values)
     except (ValueError, KeyError, OverflowError, ZoneInfoNotFoundError):
         return None
