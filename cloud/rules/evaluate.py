@@ -67,7 +67,7 @@ from cloud.rules.sql import (
     Unary,
     arity_fits,
 )
-from cloud.rules.time_parse import epoch_ms
+from cloud.rules.time_parse import epoch_ms, joda_format
 from cloud.rules.topic_filter import topic_matches
 
 
@@ -754,14 +754,9 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else _read(doc)
 
 
-_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a+|Z+|E+|G+|z+)")
-_JODA_LETTER = re.compile(r"[A-Za-z]")
-
-
 def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
-    """Format epoch milliseconds with a Joda-Time pattern (common tokens: y M d H h m s S a
-    E Z G z and 'quoted' text); an unknown zone, another pattern letter or a bad argument
-    is Undefined."""
+    """Format epoch milliseconds with a Joda-Time pattern (:func:`joda_format`); an unknown
+    zone, a pattern it does not write or a bad argument is Undefined."""
     millis = _as_int(ms)
     if not isinstance(pattern, str) or millis is UNDEFINED or not isinstance(zone, str):
         return UNDEFINED
@@ -770,59 +765,8 @@ def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
         at = datetime.fromtimestamp(millis / 1000, tz)
     except (ZoneInfoNotFoundError, ValueError, OverflowError, OSError):
         return UNDEFINED
-    out: list[str] = []
-    pos = 0
-    for m in _JODA.finditer(pattern):
-        out.append(pattern[pos : m.start()])
-        pos = m.end()
-        if m.group(1) is not None:
-            out.append(m.group(1) or "'")
-            continue
-        token = m.group(2)
-        if token.startswith("z") and len(token) > 3:
-            return UNDEFINED  # the zone's long name: not one this formatter knows
-        out.append(_joda_field(token, at, millis))
-    out.append(pattern[pos:])
-    if any(_JODA_LETTER.search(text) for text in out[::2]):
-        return UNDEFINED  # a pattern letter this formatter does not write (Joda refuses
-        # unknown ones): Undefined rather than the letter copied out as text
-    return "".join(out)
-
-
-def _joda_field(token: str, at: datetime, millis: int) -> str:
-    width = len(token)
-    kind = token[0]
-    if kind == "y":
-        return f"{at.year % 100:02d}" if width == 2 else f"{at.year:0{width}d}"
-    if kind == "M":
-        if width >= 4:
-            return at.strftime("%B")
-        return at.strftime("%b") if width == 3 else f"{at.month:0{width}d}"
-    if kind == "E":
-        return at.strftime("%A") if width >= 4 else at.strftime("%a")
-    if kind == "a":
-        return "AM" if at.hour < 12 else "PM"
-    if kind == "G":
-        return "AD"  # datetime has no years before 1
-    if kind == "z":
-        return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
-    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
-        if width >= 3:
-            return at.tzinfo.key  # type: ignore[union-attr]
-        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
-        sign = "-" if seconds < 0 else "+"
-        hours, minutes = divmod(abs(seconds) // 60, 60)
-        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
-    if kind == "S":
-        return f"{millis % 1000:03d}"[:width].ljust(width, "0")
-    value = {
-        "d": at.day,
-        "H": at.hour,
-        "h": (at.hour % 12) or 12,
-        "m": at.minute,
-        "s": at.second,
-    }[kind]
-    return f"{value:0{width}d}"
+    text = joda_format(pattern, at, millis)
+    return UNDEFINED if text is None else text
 
 
 # ---- functions beyond the pipeline's own (AWS's functions page, computed locally) ----

@@ -1,5 +1,8 @@
-"""``time_to_epoch(timestamp, pattern)``: a timestamp string read with a Java
-``DateTimeFormatter`` pattern (AWS: "JDK11 Time Formats"), as epoch milliseconds.
+"""IoT SQL's time patterns. ``time_to_epoch(timestamp, pattern)``: a timestamp string read
+with a Java ``DateTimeFormatter`` pattern (AWS: "JDK11 Time Formats"), as epoch
+milliseconds. ``parse_time(pattern, ms)``: epoch milliseconds written with a Joda-Time
+pattern (:func:`joda_format`). Both patterns may be payload fields, so each is read run by
+run, at most :data:`MAX_PATTERN_RUNS` of them.
 
 Why a pattern compiler rather than ``strptime``: the rules engine's patterns are Java's
 (``yyyy-MM-dd HH:mm:ss VV``), whose letters and zone forms ``strptime`` does not read.
@@ -266,3 +269,93 @@ def _epoch_ms(values: dict[str, Any]) -> int:
     )
     delta = at - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def joda_runs(pattern: str) -> list[str] | None:
+    """*pattern* split into runs as Joda-Time's ``DateTimeFormat`` reads it: a letter
+    repeated, or text marked by a leading quote. ``''`` is a quote, in quoted text or out
+    of it, and a quote left open runs to the end (Joda refuses neither); every other
+    character is text (Joda has no optional sections). None past
+    :data:`MAX_PATTERN_RUNS` runs, one step per run as in :func:`pattern_runs`."""
+    runs: list[str] = []
+    pos, end = 0, len(pattern)
+    while pos < end:
+        if len(runs) == MAX_PATTERN_RUNS:
+            return None
+        m = _JODA_RUN.match(pattern, pos)
+        if m is not None:
+            runs.append(m.group() if m.group(1) else "'" + m.group())
+            pos = m.end()
+        elif pattern.startswith("''", pos):
+            runs.append("''")
+            pos += 2
+        else:  # a quote opening text
+            close = pos
+            while True:
+                close = pattern.find("'", close + 1)
+                if close < 0 or not pattern.startswith("''", close):
+                    break
+                close += 1
+            stop = end if close < 0 else close
+            runs.append("'" + pattern[pos + 1 : stop].replace("''", "'"))
+            pos = stop + 1
+    return runs
+
+
+_JODA_RUN = re.compile(r"([A-Za-z])\1*|[^A-Za-z']+")
+_JODA_LETTERS = set("yMdHhmsSaZEGz")
+"""The Joda letters :func:`joda_format` writes; Joda refuses unknown ones, and the others
+it knows (``C Y x w e D K k``) are Undefined here rather than guessed."""
+
+
+def joda_format(pattern: str, at: datetime, millis: int) -> str | None:
+    """*at* (epoch *millis*, in its zone) written with a Joda-Time pattern; None for a
+    pattern this module does not write."""
+    runs = joda_runs(pattern)
+    if runs is None:
+        return None
+    out: list[str] = []
+    for run in runs:
+        if run.startswith("'"):
+            out.append(run[1:])
+            continue
+        if run[0] not in _JODA_LETTERS or (run[0] == "z" and len(run) > 3):
+            return None  # the zone's long name is not one this formatter knows
+        out.append(_joda_field(run, at, millis))
+    return "".join(out)
+
+
+def _joda_field(token: str, at: datetime, millis: int) -> str:
+    width = len(token)
+    kind = token[0]
+    if kind == "y":
+        return f"{at.year % 100:02d}" if width == 2 else f"{at.year:0{width}d}"
+    if kind == "M":
+        if width >= 4:
+            return at.strftime("%B")
+        return at.strftime("%b") if width == 3 else f"{at.month:0{width}d}"
+    if kind == "E":
+        return at.strftime("%A") if width >= 4 else at.strftime("%a")
+    if kind == "a":
+        return "AM" if at.hour < 12 else "PM"
+    if kind == "G":
+        return "AD"  # datetime has no years before 1
+    if kind == "z":
+        return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
+    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
+        if width >= 3:
+            return at.tzinfo.key  # type: ignore[union-attr]
+        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
+        sign = "-" if seconds < 0 else "+"
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
+    if kind == "S":
+        return f"{millis % 1000:03d}"[:width].ljust(width, "0")
+    value = {
+        "d": at.day,
+        "H": at.hour,
+        "h": (at.hour % 12) or 12,
+        "m": at.minute,
+        "s": at.second,
+    }[kind]
+    return f"{value:0{width}d}"
