@@ -518,10 +518,11 @@ class _Parser:
         while self.at_op(","):
             self.advance()
             items.append(self.select_item())
-        names = [it.alias for it in items if it.alias is not None]
-        for name in names:
-            if names.count(name) > 1:
+        seen: set[str] = set()
+        for name in (it.alias for it in items if it.alias is not None):
+            if name in seen:
                 raise RuleSqlError(f"SELECT: output name {name!r} is used twice")
+            seen.add(name)
         return items
 
     def select_item(self) -> SelectItem:
