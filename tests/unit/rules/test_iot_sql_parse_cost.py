@@ -4,6 +4,7 @@ square of its length at every load."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -19,7 +20,8 @@ def _cpu_seconds(sql: str) -> float:
     spent = []
     for _ in range(3):
         started = time.thread_time()
-        parse(sql)
+        with contextlib.suppress(RuleSqlError):  # refused: finding that out counts too
+            parse(sql)
         spent.append(time.thread_time() - started)
     return min(spent)
 
@@ -44,3 +46,24 @@ def test_an_output_name_used_twice_is_still_refused_among_thousands() -> None:
     items = [f"a{i}" for i in range(5_000)] + ["1 AS a4321"]
     with pytest.raises(RuleSqlError, match="'a4321' is used twice"):
         parse(f"SELECT {', '.join(items)} FROM 'a/#'")
+
+
+def test_a_chain_of_case_minus_costs_a_look_ahead_once() -> None:
+    """``case - x`` is the field ``case`` minus x unless a WHEN follows at its level; each
+    ``case -`` looking ahead to the end of its expression made a chain of them cost the
+    square of its length before it was refused as too deep."""
+    chain = [" - ".join(["case"] * n) + " AS x" for n in (1_000, 4_000)]
+    small, large = (f"SELECT {c} FROM 'a/#'" for c in chain)
+    with pytest.raises(RuleSqlError, match="more than 256 levels deep"):
+        parse(small)
+    ratio = _cpu_seconds(large) / max(_cpu_seconds(small), 1e-6)
+    assert ratio < 8, f"{ratio:.1f} times the CPU time for 4 times the length"
+
+
+def test_case_minus_costs_no_more_than_case_plus() -> None:
+    """200 ``case -`` (within the depth limit) before a call of 4,000 arguments: each used
+    to look ahead across the whole call."""
+    call = f"concat({', '.join(['1'] * 4_000)}) AS x"
+    minus, plus = (f"SELECT {('case ' + op + ' ') * 200}{call} FROM 'a/#'" for op in "-+")
+    ratio = _cpu_seconds(minus) / max(_cpu_seconds(plus), 1e-6)
+    assert ratio < 2, f"case - costs {ratio:.1f} times case +"
