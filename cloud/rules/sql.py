@@ -391,6 +391,7 @@ class _Parser:
         self.tokens = tokenize(sql)
         self.i = 0
         self.depth = 0
+        self.when_ahead: list[bool] | None = None
 
     # helpers
     @property
@@ -755,17 +756,11 @@ class _Parser:
         """Whether a ``WHEN`` comes next at this nesting level, before anything that ends an
         expression: after ``case -`` that makes it a CASE statement whose subject starts
         with unary minus (``CASE -v WHEN -1 THEN ...``), not the field ``case`` minus
-        something (``case - 1``)."""
-        for tok in self.level_ahead():
-            if tok is None:
-                return False
-            if (
-                (tok.kind == "op" and tok.value == ",")
-                or (tok.kind == "kw" and tok.value in _CLAUSE_WORDS)
-                or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
-            ):
-                return tok.kind == "name" and tok.value.lower() == "when"
-        return False
+        something (``case - 1``). Worked out for every token at once, the first time it is
+        asked: a look-ahead per ``case -`` made a chain of them cost its length squared."""
+        if self.when_ahead is None:
+            self.when_ahead = _when_ahead(self.tokens)
+        return self.when_ahead[self.i]
 
     def at_word(self, word: str) -> bool:
         return self.tok.kind == "name" and self.tok.value.lower() == word
@@ -840,6 +835,38 @@ class _Parser:
             self.advance()
             return Star()
         return self.expr()
+
+
+_OPENERS = ("(", "[", "{")
+_CLOSERS = (")", "]", "}")
+_CASE_WORDS = ("when", "then", "else", "end")
+
+
+def _when_ahead(tokens: list[Token]) -> list[bool]:
+    """For each token, whether the first token from it (itself included) at its bracket
+    level that ends an expression (``,``, a clause word, ``WHEN``, ``THEN``, ``ELSE``,
+    ``END``, or the bracket closing the level) is ``WHEN``. One pass from the end, keeping
+    the verdict of the nearest such token at each depth."""
+    depths: list[int] = []
+    depth = 0
+    for tok in tokens:
+        depths.append(depth)
+        if tok.kind == "op" and tok.value in _OPENERS:
+            depth += 1
+        elif tok.kind == "op" and tok.value in _CLOSERS:
+            depth -= 1
+    nearest: dict[int, bool] = {}
+    ahead = [False] * len(tokens)
+    for i in range(len(tokens) - 1, -1, -1):
+        tok, level = tokens[i], depths[i]
+        if (tok.kind == "op" and tok.value in (*_CLOSERS, ",")) or (
+            tok.kind == "kw" and tok.value in _CLAUSE_WORDS
+        ):
+            nearest[level] = False
+        elif tok.kind == "name" and tok.value.lower() in _CASE_WORDS:
+            nearest[level] = tok.value.lower() == "when"
+        ahead[i] = nearest.get(level, False)
+    return ahead
 
 
 def arity_fits(name: str, count: int) -> bool:

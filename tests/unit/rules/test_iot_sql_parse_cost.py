@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cloud.rules.sql import parse
+from cloud.rules.sql import _Parser, parse
 from edge.errors import RuleSqlError
 
 
@@ -67,3 +69,54 @@ def test_case_minus_costs_no_more_than_case_plus() -> None:
     minus, plus = (f"SELECT {('case ' + op + ' ') * 200}{call} FROM 'a/#'" for op in "-+")
     ratio = _cpu_seconds(minus) / max(_cpu_seconds(plus), 1e-6)
     assert ratio < 2, f"case - costs {ratio:.1f} times case +"
+
+
+def _when_follows_by_scan(parser: _Parser) -> bool:
+    """The look-ahead written out: the first token at this level that ends an expression."""
+    for tok in parser.level_ahead():
+        if tok is None:
+            return False
+        if (
+            (tok.kind == "op" and tok.value == ",")
+            or (tok.kind == "kw" and tok.value in ("select", "from", "where", "as"))
+            or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
+        ):
+            return tok.kind == "name" and tok.value.lower() == "when"
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(
+            [
+                "case",
+                "-",
+                "1",
+                "x",
+                ",",
+                "(",
+                ")",
+                "[",
+                "]",
+                "{",
+                "}",
+                "WHEN",
+                "when",
+                "THEN",
+                "ELSE",
+                "END",
+                "AS",
+                "FROM",
+                "SELECT",
+            ]
+        )
+        | st.sampled_from(["where", "+", "'s'", "NOT"]),
+        max_size=30,
+    )
+)
+def test_the_table_answers_as_the_look_ahead_would(words: list[str]) -> None:
+    parser = _Parser(" ".join(words))
+    for i in range(len(parser.tokens)):
+        parser.i = i
+        assert parser.when_follows() == _when_follows_by_scan(parser), (words, i)
