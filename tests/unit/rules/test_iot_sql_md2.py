@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.cli.main import main
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.md2 import md2_hex
 from cloud.rules.sql import parse
+from tests.unit.rules.test_rule_failures import message, runner
 
 RFC_1319_A5 = [
     ("", "8350e5a3e24c153df2275c9f80692773"),
@@ -67,3 +70,52 @@ def test_md2_is_a_32_hex_digest_that_separates_inputs(data: bytes) -> None:
     assert len(digest) == 32 and int(digest, 16) >= 0
     assert md2_hex(data + b"\x00") != digest
     assert digest != hashlib.md5(data).hexdigest()
+
+
+ELEMENTS = [{"x": str(i)} for i in range(14_000)]
+"""A 128 KiB payload of short strings: each md2 call hashes two blocks at least (its
+padding, then its checksum), about 90 microseconds in Python, so a nested SELECT hashing
+each one cost more than a second per message."""
+EACH = "SELECT (SELECT VALUE md2(x) FROM e) AS h FROM '#'"
+
+
+def test_md2_over_a_payloads_elements_stops_within_the_budget() -> None:
+    payload = json.dumps({"e": ELEMENTS}).encode()
+    assert len(payload) <= 131_072
+    started = time.thread_time()
+    with pytest.raises(RuntimeError, match=r"^md2\(\): .* over the 16384 blocks"):
+        evaluate(parse(EACH), Message("a/b", payload))
+    assert time.thread_time() - started < 1.0
+
+
+def test_md2_of_a_whole_payload_twice_is_within_the_bound() -> None:
+    """The bound (16,384 blocks of 16 bytes per message) holds two digests of a 128 KiB
+    string; the digests are hashlib-checked MD2 as everywhere else."""
+    text = "a" * (131_072 - 16)
+    sql = "SELECT md2(s) AS a, md2(concat(s, '')) AS b FROM '#'"
+    out = evaluate(parse(sql), Message("a/b", json.dumps({"s": text}).encode()))
+    assert out is not None
+    doc = json.loads(out.to_bytes())
+    assert doc["a"] == doc["b"] == md2_hex(text.encode())
+
+
+def test_the_runner_quarantines_the_message_and_runs_the_next() -> None:
+    sql = "SELECT (SELECT VALUE md2(x) FROM e) AS h FROM 'dt/plantwatch/+/+/telemetry'"
+    rules_runner, store = runner(sql)
+    hostile = message(5)
+    hostile.payload = json.dumps({"e": ELEMENTS}).encode()
+    batch = [(1, message(1)), (1, hostile), (1, message(3))]
+    assert rules_runner.process(batch) == batch
+    assert rules_runner.counts["rule_failed"] == 1
+    (key,) = list(store.list("quarantine/rule_failed/"))
+    error = json.loads(store.get(key))["error"]
+    assert error.startswith("the rules raised Md2LimitError: md2(): ")
+
+
+def test_rules_eval_fails_the_message_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    payload = json.dumps({"e": ELEMENTS})
+    assert main(["rules", "eval", "--sql", EACH, "--topic", "t", "--payload", payload]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("plantwatch: error: md2(): ")
+    assert captured.err.count("\n") == 1
