@@ -371,9 +371,11 @@ class _Context:
         self._doc = doc
         self.nested = nested
         self.root = root
-        """The evaluation's outermost context, which keeps its ``regexp_*`` time; None in
-        that context itself (a reference to itself would leave a cycle for the collector)."""
+        """The evaluation's outermost context, which keeps its ``regexp_*`` time and ``md2``
+        blocks; None in that context itself (a reference to itself would leave a cycle for
+        the collector)."""
         self.regex_spent_s = 0.0
+        self.md2_blocks = 0
 
     @property
     def doc(self) -> Any:
@@ -547,6 +549,8 @@ class _Context:
         values = [self.eval(a) for a in args]
         if name in REGEX_FUNCTIONS:
             return _regexp(name, values, self.root or self)
+        if name == "md2":
+            return _md2(values[0], self.root or self)
         return FUNCTION_IMPLS[name](*values)
 
     def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
@@ -895,9 +899,36 @@ def _hash(name: str) -> Callable[..., Any]:
         data = _utf8(text)
         if data is None:
             return UNDEFINED
-        return md2_hex(data) if name == "md2" else hashlib.new(name, data).hexdigest()
+        return hashlib.new(name, data).hexdigest()
 
     return _strings(digest)
+
+
+MD2_MAX_BLOCKS = 2 * (131_072 // 16 + 2)
+"""16-byte blocks one rule's ``md2`` calls may hash together on one message (project rule;
+AWS documents no bound). hashlib has no MD2, and the Python one (:mod:`cloud.rules.md2`)
+costs about 45 microseconds a block, with two blocks more per call (its padding and its
+checksum): a nested SELECT hashing each short element of a 128 KiB payload took over a
+second. The bound holds two digests of a whole 128 KiB payload (8,194 blocks each); over
+it, the evaluation stops with :class:`Md2LimitError` before hashing, as over the regular
+expressions' budget."""
+
+
+def _md2(value: Any, root: _Context) -> Any:
+    """``md2`` counted against the evaluation's blocks (kept by its outermost context, so a
+    nested SELECT's calls share them)."""
+    text = to_string(value)
+    data = None if text is UNDEFINED else _utf8(text)
+    if data is None:
+        return UNDEFINED
+    blocks = len(data) // 16 + 2
+    if root.md2_blocks + blocks > MD2_MAX_BLOCKS:
+        raise Md2LimitError(
+            f"md2(): a {len(data)}-byte string takes the message's digests over the "
+            f"{MD2_MAX_BLOCKS} blocks of 16 bytes one rule's md2 calls may hash on a message"
+        )
+    root.md2_blocks += blocks
+    return md2_hex(data)
 
 
 _BLANKS = " \t"
@@ -946,12 +977,21 @@ budget, the evaluation stops with :class:`RegexTimeLimitError`; an ordinary patt
 whole 128 KiB payload takes milliseconds."""
 
 
-class RegexTimeLimitError(RuntimeError):
-    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`.
+class RuleCostLimitError(RuntimeError):
+    """A rule's evaluation on one message ran over a bound on its cost (project rules: AWS
+    documents none), so it stops rather than hold the rules worker.
 
     Not a PlantwatchError on purpose: the rules runner sets aside (quarantines, reason
     ``rule_failed``) a message whose rules raise this, where a PlantwatchError would leave
     the batch unacknowledged to come back and stall the worker again."""
+
+
+class RegexTimeLimitError(RuleCostLimitError):
+    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`."""
+
+
+class Md2LimitError(RuleCostLimitError):
+    """A message's ``md2`` calls would hash more than :data:`MD2_MAX_BLOCKS`."""
 
 
 def _regexp(name: str, values: list[Any], root: _Context) -> Any:
@@ -1141,6 +1181,6 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
     "trim": _strings(lambda t: t.strip(_BLANKS)),
     "replace": _strings(_replace),
-    **{name: _hash(name) for name in HASH_FUNCTIONS},
+    **{name: _hash(name) for name in HASH_FUNCTIONS if name != "md2"},
     "transform": _transform,
 }
