@@ -30,7 +30,6 @@ from decimal import (
     DecimalException,
 )
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
@@ -67,7 +66,7 @@ from cloud.rules.sql import (
     Unary,
     arity_fits,
 )
-from cloud.rules.time_parse import epoch_ms, joda_format
+from cloud.rules.time_parse import epoch_ms, joda_format, zone_by_id
 from cloud.rules.topic_filter import topic_matches
 
 
@@ -764,10 +763,12 @@ def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
     millis = _as_int(ms)
     if not isinstance(pattern, str) or millis is UNDEFINED or not isinstance(zone, str):
         return UNDEFINED
+    tz = zone_by_id(zone)
+    if tz is None:
+        return UNDEFINED
     try:
-        tz = ZoneInfo(zone)
         at = datetime.fromtimestamp(millis / 1000, tz)
-    except (ZoneInfoNotFoundError, ValueError, OverflowError, OSError):
+    except (ValueError, OverflowError, OSError):
         return UNDEFINED
     text = joda_format(pattern, at, millis)
     return UNDEFINED if text is None else text
