@@ -375,6 +375,8 @@ class _Context:
         the collector)."""
         self.regex_spent_s = 0.0
         self.md2_blocks = 0
+        self.elements = 0
+        self.started_s = time.thread_time() if root is None else 0.0
 
     @property
     def doc(self) -> Any:
@@ -466,7 +468,16 @@ class _Context:
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
-        scope = _Context(self.message, element, nested=True, root=self.root or self)
+        root = self.root or self
+        root.elements += 1
+        if root.elements % _BUDGET_CHECK_EVERY == 0:
+            spent = time.thread_time() - root.started_s
+            if spent > RULE_TIME_BUDGET_S:
+                raise RuleTimeLimitError(
+                    f"the rule ran over the {RULE_TIME_BUDGET_S} s of CPU one rule may take on "
+                    f"a message, at element {root.elements:,} of its nested SELECTs"
+                )
+        scope = _Context(self.message, element, nested=True, root=root)
         if sub.where is not None and scope.eval(sub.where) is not True:
             return UNDEFINED
         if sub.value:
@@ -985,6 +996,24 @@ class RuleCostLimitError(RuntimeError):
     Not a PlantwatchError on purpose: the rules runner sets aside (quarantines, reason
     ``rule_failed``) a message whose rules raise this, where a PlantwatchError would leave
     the batch unacknowledged to come back and stall the worker again."""
+
+
+RULE_TIME_BUDGET_S = 1.0
+"""CPU seconds one rule's evaluation may take on one message (project rule; AWS documents
+no bound). A nested SELECT runs its items once per element of the array it names, and a
+128 KiB payload holds 65,000 elements (``[0,0,...]``): 20 microseconds of work an element
+(``time_to_epoch`` or ``parse_time`` on each) is over a second, and several items are
+several seconds. The time is looked at every :data:`_BUDGET_CHECK_EVERY` elements of the
+evaluation's nested SELECTs (nothing else in IoT SQL repeats work per element of the
+payload); over it, the evaluation stops with :class:`RuleTimeLimitError`."""
+_BUDGET_CHECK_EVERY = 256
+"""Elements between two looks at the clock: a look costs a system call. What the items do
+on an element is bounded by the element's size (and ``regexp_*`` and ``md2`` by their own
+bounds), so 256 elements take the evaluation little past the budget."""
+
+
+class RuleTimeLimitError(RuleCostLimitError):
+    """A rule's evaluation on one message ran over :data:`RULE_TIME_BUDGET_S`."""
 
 
 class RegexTimeLimitError(RuleCostLimitError):
