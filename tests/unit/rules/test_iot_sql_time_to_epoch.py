@@ -177,3 +177,11 @@ def test_thousands_of_unknown_zones_cost_no_zone_directory_search() -> None:
     assert out is not None
     assert json.loads(out.to_bytes()) == {"h": []}
     assert spent < 0.3
+
+
+def test_a_fraction_of_up_to_nine_digits_reads_and_ten_is_undefined() -> None:
+    """Java's ``S`` is a fraction of 1 to 9 digits: ``SSSSSSSSSS`` is a pattern its
+    ``DateTimeFormatter`` refuses ("Minimum width must be from 0 to 9 inclusive")."""
+    assert time_to_epoch("2024-01-15 012345678", "yyyy-MM-dd SSSSSSSSS") == 1705276800012
+    assert time_to_epoch("2024-01-15 0123456789", "yyyy-MM-dd SSSSSSSSSS") is MISSING
+    assert time_to_epoch("2024-01-15 " + "0" * 50, "yyyy-MM-dd " + "S" * 50) is MISSING
