@@ -85,6 +85,8 @@ def _token(run: str) -> tuple[str, Field | None]:
             raise _Unsupported(run)
         return _number(width), (simple[letter], int)
     if letter == "S":
+        if width > 9:  # Java: "Minimum width must be from 0 to 9 inclusive"
+            raise _Unsupported(run)
         return rf"([0-9]{{{width}}})", ("millis", lambda t: int(t.ljust(9, "0")[:3]))
     if letter == "a":
         return "(AM|PM)", ("pm", lambda t: t == "PM")
