@@ -120,3 +120,15 @@ def test_the_table_answers_as_the_look_ahead_would(words: list[str]) -> None:
     for i in range(len(parser.tokens)):
         parser.i = i
         assert parser.when_follows() == _when_follows_by_scan(parser), (words, i)
+
+
+def test_select_value_minus_in_thousands_of_nested_selects_costs_a_look_ahead_each() -> None:
+    """``SELECT VALUE -x`` looks ahead for an alias or a comma (``value - 1 AS v`` is the
+    field ``value``); each look-ahead copied every token left in the statement."""
+    items = (
+        ", ".join(f"(SELECT VALUE {x} FROM e) AS a{i}" for i in range(6_000)) for x in ("-x", "x")
+    )
+    minus, plain = (f"SELECT {list_} FROM 'a/#'" for list_ in items)
+    assert len(parse(minus).items) == 6_000
+    ratio = _cpu_seconds(minus) / max(_cpu_seconds(plain), 1e-6)
+    assert ratio < 2, f"SELECT VALUE -x costs {ratio:.1f} times SELECT VALUE x"
