@@ -486,7 +486,9 @@ class _Parser:
         level (brackets and what they hold left out), and None for each bracket that closes
         one opened before here: the look-ahead that decides between two readings."""
         depth = 0
-        for tok in self.tokens[self.i :]:
+        tokens = self.tokens
+        for j in range(self.i, len(tokens)):  # not a slice: no copy of the rest each time
+            tok = tokens[j]
             if tok.kind == "eof":
                 return
             if tok.kind == "op" and tok.value in ("(", "[", "{"):
