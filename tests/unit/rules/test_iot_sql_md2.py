@@ -80,23 +80,27 @@ EACH = "SELECT (SELECT VALUE md2(*) FROM e) AS h FROM '#'"
 
 
 def test_md2_over_a_payloads_elements_stops_within_the_budget() -> None:
+    """Stopped by md2's own bound, at a third of a second here: well within the second one
+    rule may take on a message, so the bound is what stops it on any machine."""
     payload = ELEMENTS.encode()
     assert len(payload) <= 131_072
     started = time.thread_time()
-    with pytest.raises(RuntimeError, match=r"^md2\(\): .* over the 16388 blocks"):
+    with pytest.raises(RuntimeError, match=r"^md2\(\): .* over the 8194 blocks"):
         evaluate(parse(EACH), Message("a/b", payload))
-    assert time.thread_time() - started < 1.0
+    assert time.thread_time() - started < 0.75
 
 
-def test_md2_of_a_whole_payload_twice_is_within_the_bound() -> None:
-    """The bound (16,388 blocks of 16 bytes per message) holds two digests of a 128 KiB
-    string; the digests are hashlib-checked MD2 as everywhere else."""
+def test_one_digest_of_a_whole_payload_is_within_the_bound_and_a_second_is_not() -> None:
+    """The bound (8,194 blocks of 16 bytes per message) is what one digest of a 128 KiB
+    string hashes: the most a device's payload can hold, hashed once."""
     text = "a" * (131_072 - 16)
-    sql = "SELECT md2(s) AS a, md2(concat(s, '')) AS b FROM '#'"
-    out = evaluate(parse(sql), Message("a/b", json.dumps({"s": text}).encode()))
+    doc = json.dumps({"s": text}).encode()
+    out = evaluate(parse("SELECT md2(s) AS a FROM '#'"), Message("a/b", doc))
     assert out is not None
-    doc = json.loads(out.to_bytes())
-    assert doc["a"] == doc["b"] == md2_hex(text.encode())
+    assert json.loads(out.to_bytes()) == {"a": md2_hex(text.encode())}
+    twice = parse("SELECT md2(s) AS a, md2(concat(s, '')) AS b FROM '#'")
+    with pytest.raises(RuntimeError, match=r"^md2\(\): a 131056-byte string takes"):
+        evaluate(twice, Message("a/b", doc))
 
 
 def test_the_runner_quarantines_the_message_and_runs_the_next() -> None:
