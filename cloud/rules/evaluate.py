@@ -916,14 +916,15 @@ def _hash(name: str) -> Callable[..., Any]:
     return _strings(digest)
 
 
-MD2_MAX_BLOCKS = 2 * (131_072 // 16 + 2)
+MD2_MAX_BLOCKS = 131_072 // 16 + 2
 """16-byte blocks one rule's ``md2`` calls may hash together on one message (project rule;
-AWS documents no bound). hashlib has no MD2, and the Python one (:mod:`cloud.rules.md2`)
-costs about 45 microseconds a block, with two blocks more per call (its padding and its
-checksum): a nested SELECT hashing each short element of a 128 KiB payload took over a
-second. The bound holds two digests of a whole 128 KiB payload (8,194 blocks each); over
-it, the evaluation stops with :class:`Md2LimitError` before hashing, as over the regular
-expressions' budget."""
+AWS documents no bound): what one digest of a whole 128 KiB payload hashes (its blocks,
+then the padding and the checksum). hashlib has no MD2, and the Python one
+(:mod:`cloud.rules.md2`) costs about 45 microseconds a block with two more per call: a
+nested SELECT hashing each short element of a 128 KiB payload took over two seconds. At
+the bound it is about a third of a second, well within :data:`RULE_TIME_BUDGET_S`; a call
+that would go over stops the evaluation with :class:`Md2LimitError` before hashing, as
+over the regular expressions' budget."""
 
 
 def _md2(value: Any, root: _Context) -> Any:
