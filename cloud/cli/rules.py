@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cloud.rules.evaluate import Message, RegexTimeLimitError, evaluate
+    from cloud.rules.evaluate import Message, RuleCostLimitError, evaluate
     from cloud.rules.sql import parse
     from edge.clock import SystemClock
     from edge.wire import split_basic_ingest
@@ -123,7 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
     )
     try:
         output = evaluate(statement, message, match_from=ingest is None)
-    except RegexTimeLimitError as exc:  # the runner would quarantine this message
+    except RuleCostLimitError as exc:  # the runner would quarantine this message
         raise PlantwatchError(str(exc)) from None
     if output is None:
         return status.SUCCESS

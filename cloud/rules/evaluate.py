@@ -30,7 +30,6 @@ from decimal import (
     DecimalException,
 )
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
@@ -67,7 +66,7 @@ from cloud.rules.sql import (
     Unary,
     arity_fits,
 )
-from cloud.rules.time_parse import epoch_ms
+from cloud.rules.time_parse import epoch_ms, joda_format, zone_by_id
 from cloud.rules.topic_filter import topic_matches
 
 
@@ -386,9 +385,13 @@ class _Context:
         self._doc = doc
         self.nested = nested
         self.root = root
-        """The evaluation's outermost context, which keeps its ``regexp_*`` time; None in
-        that context itself (a reference to itself would leave a cycle for the collector)."""
+        """The evaluation's outermost context, which keeps its ``regexp_*`` time and ``md2``
+        blocks; None in that context itself (a reference to itself would leave a cycle for
+        the collector)."""
         self.regex_spent_s = 0.0
+        self.md2_blocks = 0
+        self.elements = 0
+        self.started_s = time.thread_time() if root is None else 0.0
 
     @property
     def doc(self) -> Any:
@@ -483,7 +486,16 @@ class _Context:
         return UNDEFINED
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
-        scope = _Context(self.message, element, nested=True, root=self.root or self)
+        root = self.root or self
+        root.elements += 1
+        if root.elements % _BUDGET_CHECK_EVERY == 0:
+            spent = time.thread_time() - root.started_s
+            if spent > RULE_TIME_BUDGET_S:
+                raise RuleTimeLimitError(
+                    f"the rule ran over the {RULE_TIME_BUDGET_S} s of CPU one rule may take on "
+                    f"a message, at element {root.elements:,} of its nested SELECTs"
+                )
+        scope = _Context(self.message, element, nested=True, root=root)
         if sub.where is not None and scope.eval(sub.where) is not True:
             return UNDEFINED
         if sub.value:
@@ -565,6 +577,8 @@ class _Context:
         values = [self.eval(a) for a in args]
         if name in REGEX_FUNCTIONS:
             return _regexp(name, values, self.root or self)
+        if name == "md2":
+            return _md2(values[0], self.root or self)
         return FUNCTION_IMPLS[name](*values)
 
     def encode(self, args: tuple[Expr, ...], *, defer: bool = False) -> Any:
@@ -772,75 +786,21 @@ def _decode(s: Any, scheme: Any) -> Any:
     return text if doc is UNDEFINED else _read(doc)
 
 
-_JODA = re.compile(r"'([^']*)'|(y+|M+|d+|H+|h+|m+|s+|S+|a+|Z+|E+|G+|z+)")
-_JODA_LETTER = re.compile(r"[A-Za-z]")
-
-
 def _parse_time(pattern: Any, ms: Any, zone: Any = "UTC") -> Any:
-    """Format epoch milliseconds with a Joda-Time pattern (common tokens: y M d H h m s S a
-    E Z G z and 'quoted' text); an unknown zone, another pattern letter or a bad argument
-    is Undefined."""
+    """Format epoch milliseconds with a Joda-Time pattern (:func:`joda_format`); an unknown
+    zone, a pattern it does not write or a bad argument is Undefined."""
     millis = _as_int(ms)
     if not isinstance(pattern, str) or millis is UNDEFINED or not isinstance(zone, str):
         return UNDEFINED
-    try:
-        tz = ZoneInfo(zone)
-        at = datetime.fromtimestamp(millis / 1000, tz)
-    except (ZoneInfoNotFoundError, ValueError, OverflowError, OSError):
+    tz = zone_by_id(zone)
+    if tz is None:
         return UNDEFINED
-    out: list[str] = []
-    pos = 0
-    for m in _JODA.finditer(pattern):
-        out.append(pattern[pos : m.start()])
-        pos = m.end()
-        if m.group(1) is not None:
-            out.append(m.group(1) or "'")
-            continue
-        token = m.group(2)
-        if token.startswith("z") and len(token) > 3:
-            return UNDEFINED  # the zone's long name: not one this formatter knows
-        out.append(_joda_field(token, at, millis))
-    out.append(pattern[pos:])
-    if any(_JODA_LETTER.search(text) for text in out[::2]):
-        return UNDEFINED  # a pattern letter this formatter does not write (Joda refuses
-        # unknown ones): Undefined rather than the letter copied out as text
-    return "".join(out)
-
-
-def _joda_field(token: str, at: datetime, millis: int) -> str:
-    width = len(token)
-    kind = token[0]
-    if kind == "y":
-        return f"{at.year % 100:02d}" if width == 2 else f"{at.year:0{width}d}"
-    if kind == "M":
-        if width >= 4:
-            return at.strftime("%B")
-        return at.strftime("%b") if width == 3 else f"{at.month:0{width}d}"
-    if kind == "E":
-        return at.strftime("%A") if width >= 4 else at.strftime("%a")
-    if kind == "a":
-        return "AM" if at.hour < 12 else "PM"
-    if kind == "G":
-        return "AD"  # datetime has no years before 1
-    if kind == "z":
-        return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
-    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
-        if width >= 3:
-            return at.tzinfo.key  # type: ignore[union-attr]
-        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
-        sign = "-" if seconds < 0 else "+"
-        hours, minutes = divmod(abs(seconds) // 60, 60)
-        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
-    if kind == "S":
-        return f"{millis % 1000:03d}"[:width].ljust(width, "0")
-    value = {
-        "d": at.day,
-        "H": at.hour,
-        "h": (at.hour % 12) or 12,
-        "m": at.minute,
-        "s": at.second,
-    }[kind]
-    return f"{value:0{width}d}"
+    try:
+        at = datetime.fromtimestamp(millis / 1000, tz)
+    except (ValueError, OverflowError, OSError):
+        return UNDEFINED
+    text = joda_format(pattern, at, millis)
+    return UNDEFINED if text is None else text
 
 
 # ---- functions beyond the pipeline's own (AWS's functions page, computed locally) ----
@@ -969,9 +929,37 @@ def _hash(name: str) -> Callable[..., Any]:
         data = _utf8(text)
         if data is None:
             return UNDEFINED
-        return md2_hex(data) if name == "md2" else hashlib.new(name, data).hexdigest()
+        return hashlib.new(name, data).hexdigest()
 
     return _strings(digest)
+
+
+MD2_MAX_BLOCKS = 131_072 // 16 + 2
+"""16-byte blocks one rule's ``md2`` calls may hash together on one message (project rule;
+AWS documents no bound): what one digest of a whole 128 KiB payload hashes (its blocks,
+then the padding and the checksum). hashlib has no MD2, and the Python one
+(:mod:`cloud.rules.md2`) costs about 45 microseconds a block with two more per call: a
+nested SELECT hashing each short element of a 128 KiB payload took over two seconds. At
+the bound it is about a third of a second, well within :data:`RULE_TIME_BUDGET_S`; a call
+that would go over stops the evaluation with :class:`Md2LimitError` before hashing, as
+over the regular expressions' budget."""
+
+
+def _md2(value: Any, root: _Context) -> Any:
+    """``md2`` counted against the evaluation's blocks (kept by its outermost context, so a
+    nested SELECT's calls share them)."""
+    text = to_string(value)
+    data = None if text is UNDEFINED else _utf8(text)
+    if data is None:
+        return UNDEFINED
+    blocks = len(data) // 16 + 2
+    if root.md2_blocks + blocks > MD2_MAX_BLOCKS:
+        raise Md2LimitError(
+            f"md2(): a {len(data)}-byte string takes the message's digests over the "
+            f"{MD2_MAX_BLOCKS} blocks of 16 bytes one rule's md2 calls may hash on a message"
+        )
+    root.md2_blocks += blocks
+    return md2_hex(data)
 
 
 _BLANKS = " \t"
@@ -1020,12 +1008,39 @@ budget, the evaluation stops with :class:`RegexTimeLimitError`; an ordinary patt
 whole 128 KiB payload takes milliseconds."""
 
 
-class RegexTimeLimitError(RuntimeError):
-    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`.
+class RuleCostLimitError(RuntimeError):
+    """A rule's evaluation on one message ran over a bound on its cost (project rules: AWS
+    documents none), so it stops rather than hold the rules worker.
 
     Not a PlantwatchError on purpose: the rules runner sets aside (quarantines, reason
     ``rule_failed``) a message whose rules raise this, where a PlantwatchError would leave
     the batch unacknowledged to come back and stall the worker again."""
+
+
+RULE_TIME_BUDGET_S = 1.0
+"""CPU seconds one rule's evaluation may take on one message (project rule; AWS documents
+no bound). A nested SELECT runs its items once per element of the array it names, and a
+128 KiB payload holds 65,000 elements (``[0,0,...]``): 20 microseconds of work an element
+(``time_to_epoch`` or ``parse_time`` on each) is over a second, and several items are
+several seconds. The time is looked at every :data:`_BUDGET_CHECK_EVERY` elements of the
+evaluation's nested SELECTs (nothing else in IoT SQL repeats work per element of the
+payload); over it, the evaluation stops with :class:`RuleTimeLimitError`."""
+_BUDGET_CHECK_EVERY = 256
+"""Elements between two looks at the clock: a look costs a system call. What the items do
+on an element is bounded by the element's size (and ``regexp_*`` and ``md2`` by their own
+bounds), so 256 elements take the evaluation little past the budget."""
+
+
+class RuleTimeLimitError(RuleCostLimitError):
+    """A rule's evaluation on one message ran over :data:`RULE_TIME_BUDGET_S`."""
+
+
+class RegexTimeLimitError(RuleCostLimitError):
+    """A message's regular expressions ran over :data:`REGEX_TIME_BUDGET_S`."""
+
+
+class Md2LimitError(RuleCostLimitError):
+    """A message's ``md2`` calls would hash more than :data:`MD2_MAX_BLOCKS`."""
 
 
 def _regexp(name: str, values: list[Any], root: _Context) -> Any:
@@ -1215,6 +1230,6 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "rtrim": _strings(lambda t: t.rstrip(_BLANKS)),
     "trim": _strings(lambda t: t.strip(_BLANKS)),
     "replace": _strings(_replace),
-    **{name: _hash(name) for name in HASH_FUNCTIONS},
+    **{name: _hash(name) for name in HASH_FUNCTIONS if name != "md2"},
     "transform": _transform,
 }

@@ -399,6 +399,7 @@ class _Parser:
         """Index of the token a CASE's subject starts at: a field ``case`` there may be
         followed by WHEN (``CASE case WHEN 1 ...``); anywhere else ``case WHEN`` is a CASE
         with no subject."""
+        self.when_ahead: list[bool] | None = None
 
     # helpers
     @property
@@ -498,7 +499,9 @@ class _Parser:
         level (brackets and what they hold left out), and None for each bracket that closes
         one opened before here: the look-ahead that decides between two readings."""
         depth = 0
-        for tok in self.tokens[self.i :]:
+        tokens = self.tokens
+        for j in range(self.i, len(tokens)):  # not a slice: no copy of the rest each time
+            tok = tokens[j]
             if tok.kind == "eof":
                 return
             if tok.kind == "op" and tok.value in ("(", "[", "{"):
@@ -535,10 +538,11 @@ class _Parser:
         while self.at_op(","):
             self.advance()
             items.append(self.select_item())
-        names = [it.alias for it in items if it.alias is not None]
-        for name in names:
-            if names.count(name) > 1:
+        seen: set[str] = set()
+        for name in (it.alias for it in items if it.alias is not None):
+            if name in seen:
                 raise RuleSqlError(f"SELECT: output name {name!r} is used twice")
+            seen.add(name)
         return items
 
     def select_item(self) -> SelectItem:
@@ -797,17 +801,11 @@ class _Parser:
         """Whether a ``WHEN`` comes next at this nesting level, before anything that ends an
         expression: after ``case -`` that makes it a CASE statement whose subject starts
         with unary minus (``CASE -v WHEN -1 THEN ...``), not the field ``case`` minus
-        something (``case - 1``)."""
-        for tok in self.level_ahead():
-            if tok is None:
-                return False
-            if (
-                (tok.kind == "op" and tok.value == ",")
-                or (tok.kind == "kw" and tok.value in _CLAUSE_WORDS)
-                or (tok.kind == "name" and tok.value.lower() in ("when", "then", "else", "end"))
-            ):
-                return tok.kind == "name" and tok.value.lower() == "when"
-        return False
+        something (``case - 1``). Worked out for every token at once, the first time it is
+        asked: a look-ahead per ``case -`` made a chain of them cost its length squared."""
+        if self.when_ahead is None:
+            self.when_ahead = _when_ahead(self.tokens)
+        return self.when_ahead[self.i]
 
     def at_word(self, word: str) -> bool:
         return self.tok.kind == "name" and self.tok.value.lower() == word
@@ -907,6 +905,38 @@ def _nested_names_checked(items: tuple[SelectItem, ...]) -> tuple[SelectItem, ..
                     "not document which wins"
                 )
     return items
+
+
+_OPENERS = ("(", "[", "{")
+_CLOSERS = (")", "]", "}")
+_CASE_WORDS = ("when", "then", "else", "end")
+
+
+def _when_ahead(tokens: list[Token]) -> list[bool]:
+    """For each token, whether the first token from it (itself included) at its bracket
+    level that ends an expression (``,``, a clause word, ``WHEN``, ``THEN``, ``ELSE``,
+    ``END``, or the bracket closing the level) is ``WHEN``. One pass from the end, keeping
+    the verdict of the nearest such token at each depth."""
+    depths: list[int] = []
+    depth = 0
+    for tok in tokens:
+        depths.append(depth)
+        if tok.kind == "op" and tok.value in _OPENERS:
+            depth += 1
+        elif tok.kind == "op" and tok.value in _CLOSERS:
+            depth -= 1
+    nearest: dict[int, bool] = {}
+    ahead = [False] * len(tokens)
+    for i in range(len(tokens) - 1, -1, -1):
+        tok, level = tokens[i], depths[i]
+        if (tok.kind == "op" and tok.value in (*_CLOSERS, ",")) or (
+            tok.kind == "kw" and tok.value in _CLAUSE_WORDS
+        ):
+            nearest[level] = False
+        elif tok.kind == "name" and tok.value.lower() in _CASE_WORDS:
+            nearest[level] = tok.value.lower() == "when"
+        ahead[i] = nearest.get(level, False)
+    return ahead
 
 
 def arity_fits(name: str, count: int) -> bool:

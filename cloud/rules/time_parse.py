@@ -1,5 +1,8 @@
-"""``time_to_epoch(timestamp, pattern)``: a timestamp string read with a Java
-``DateTimeFormatter`` pattern (AWS: "JDK11 Time Formats"), as epoch milliseconds.
+"""IoT SQL's time patterns. ``time_to_epoch(timestamp, pattern)``: a timestamp string read
+with a Java ``DateTimeFormatter`` pattern (AWS: "JDK11 Time Formats"), as epoch
+milliseconds. ``parse_time(pattern, ms)``: epoch milliseconds written with a Joda-Time
+pattern (:func:`joda_format`). Both patterns may be payload fields, so each is read run by
+run, at most :data:`MAX_PATTERN_RUNS` of them.
 
 Why a pattern compiler rather than ``strptime``: the rules engine's patterns are Java's
 (``yyyy-MM-dd HH:mm:ss VV``), whose letters and zone forms ``strptime`` does not read.
@@ -15,9 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 MONTHS = [
     "January",
@@ -34,11 +37,20 @@ MONTHS = [
     "December",
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_ZONE = r"[A-Za-z][A-Za-z0-9_/+\-:]*|[+-]\d{2}(?::?\d{2}){0,2}"
-_OFFSET = r"Z|[+-]\d{2}(?::?\d{2}){0,2}"
-_LETTERS = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*")
+_ZONE = r"[A-Za-z][A-Za-z0-9_/+\-:]*|[+-][0-9]{2}(?::?[0-9]{2}){0,2}"
+_OFFSET = r"Z|[+-][0-9]{2}(?::?[0-9]{2}){0,2}"
+MAX_PATTERN_RUNS = 100
+"""Project rule (Java and Joda set no bound): a pattern of more runs is Undefined. A run is
+one pattern letter repeated (``yyyy``), one quoted text (``'T'``) or a stretch of other
+characters (``-``). The pattern may be a payload field, and each run costs a step when the
+pattern is read; ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` has 14."""
+_RUN = re.compile(r"([A-Za-z])\1*|[^A-Za-z'\[\]{}#]+")
+"""A letter run, or plain text up to the next letter, quote or reserved character."""
 
 Field = tuple[str, Callable[[str], Any]]
+Step = str | tuple[re.Pattern[str], tuple[Field, ...]]
+"""Text to match as it is, or a regular expression read at that point and the fields its
+groups fill."""
 
 
 class _Unsupported(Exception):
@@ -46,18 +58,19 @@ class _Unsupported(Exception):
 
 
 def _number(width: int, exact: bool = False) -> str:
-    return rf"(\d{{{width}}})" if exact or width > 1 else r"(\d{1,2})"
+    return rf"([0-9]{{{width}}})" if exact or width > 1 else r"([0-9]{1,2})"
 
 
 def _token(run: str) -> tuple[str, Field | None]:
-    """The regex of one pattern-letter run, and the field it fills (None: matched only)."""
+    """The regex of one pattern-letter run, and the field it fills (None: matched only).
+    Digits are ASCII only, as Java's (``\\d`` and int() take every script's)."""
     letter, width = run[0], len(run)
     if letter in "yu":
         if width == 2:
-            return r"(\d{2})", ("year", lambda t: 2000 + int(t))
+            return r"([0-9]{2})", ("year", lambda t: 2000 + int(t))
         if width > 9:  # at least 10 digits: no year Java (or datetime) holds
             raise _Unsupported(run)
-        return rf"(\d{{{max(width, 4) if width != 1 else 1},9}})", ("year", int)
+        return rf"([0-9]{{{max(width, 4) if width != 1 else 1},9}})", ("year", int)
     if letter in "ML":
         if width >= 4:
             return "(" + "|".join(MONTHS) + ")", ("month", lambda t: MONTHS.index(t) + 1)
@@ -72,7 +85,9 @@ def _token(run: str) -> tuple[str, Field | None]:
             raise _Unsupported(run)
         return _number(width), (simple[letter], int)
     if letter == "S":
-        return rf"(\d{{{width}}})", ("millis", lambda t: int(t.ljust(9, "0")[:3]))
+        if width > 9:  # Java: "Minimum width must be from 0 to 9 inclusive"
+            raise _Unsupported(run)
+        return rf"([0-9]{{{width}}})", ("millis", lambda t: int(t.ljust(9, "0")[:3]))
     if letter == "a":
         return "(AM|PM)", ("pm", lambda t: t == "PM")
     if letter == "E":
@@ -87,67 +102,98 @@ def _token(run: str) -> tuple[str, Field | None]:
     raise _Unsupported(run)
 
 
+def pattern_runs(pattern: str) -> list[str] | None:
+    """*pattern* split into its runs, each quoted text unquoted (``'it''s'`` is ``it's``,
+    ``''`` is ``'``) and marked by a leading quote; None when Java refuses the pattern (a
+    quote left open, an optional section ``[...]``, a reserved character) or it has more
+    than :data:`MAX_PATTERN_RUNS` runs. One step per run, each as long as its run: linear
+    in the pattern, and never past the limit."""
+    runs: list[str] = []
+    pos, end = 0, len(pattern)
+    while pos < end:
+        if len(runs) == MAX_PATTERN_RUNS:
+            return None
+        if pattern[pos] == "'":
+            close = pos
+            while True:
+                close = pattern.find("'", close + 1)
+                if close < 0:
+                    return None  # Java: "Pattern ends with an incomplete string literal"
+                if not pattern.startswith("''", close):
+                    break
+                close += 1  # '' inside quotes: one quote
+            text = pattern[pos + 1 : close]
+            runs.append("'" + (text.replace("''", "'") if text else "'"))
+            pos = close + 1
+            continue
+        m = _RUN.match(pattern, pos)
+        if m is None:
+            return None  # [ ] { } #: optional sections and reserved characters
+        runs.append(m.group() if m.group(1) else "'" + m.group())
+        pos = m.end()
+    return runs
+
+
 @lru_cache(maxsize=128)
-def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[Field, ...]] | None:
-    """The pattern as one regular expression that never backtracks more than a field's
-    width (the pattern and the string may both be a device's, and adjacent variable-width
+def _compile(pattern: str) -> tuple[Step, ...] | None:
+    """The pattern as steps read one after the other, never going back into an earlier
+    one (the pattern and the string may both be a device's, and adjacent variable-width
     fields such as ``dHdH...`` or ``VVzVV`` would otherwise backtrack exponentially).
 
-    As Java's ``DateTimeFormatter`` parses, with no backtracking from one field into
-    another: each zone or offset is read once, greedily; a variable-width number (``y``,
-    ``d``, ...) and the fixed-width numbers right after it (``yyyyMMdd``) form one atomic
-    group, so the variable one leaves the fixed ones their digits (Java's "adjacent value
-    parsing") and nothing outside the group re-enters it."""
-    parts: list[str] = []
+    As Java's ``DateTimeFormatter`` parses: each zone or offset is read once, greedily; a
+    variable-width number (``y``, ``d``, ...) and the fixed-width numbers right after it
+    (``yyyyMMdd``) are one step, so the variable one leaves the fixed ones their digits
+    (Java's "adjacent value parsing"); text is compared as it is."""
+    runs = pattern_runs(pattern)
+    if runs is None:
+        return None
+    steps: list[Step] = []
     chain: list[str] = []  # a variable-width number and the fixed-width ones after it
-    fields: list[Field] = []
+    chain_fields: list[Field] = []
+
+    def add(regex: str, fields: list[Field]) -> None:
+        steps.append((_regex(regex), tuple(fields)))
 
     def close_chain() -> None:
         if chain:
-            parts.append("(?>" + "".join(chain) + ")")
+            add("".join(chain), chain_fields)
             chain.clear()
+            chain_fields.clear()
 
-    pos = 0
     try:
-        for m in _LETTERS.finditer(pattern):
-            literal = _literal(pattern[pos : m.start()])
-            if literal:
-                close_chain()
-                parts.append(literal)
-            pos = m.end()
-            run = m.group()
+        for run in runs:
             if run.startswith("'"):
                 close_chain()
-                parts.append(re.escape(run[1:-1].replace("''", "'") if run != "''" else "'"))
+                if steps and isinstance(steps[-1], str):
+                    steps[-1] += run[1:]
+                else:
+                    steps.append(run[1:])
                 continue
             regex, field = _token(run)
-            if field is not None:
-                fields.append(field)
-            if _FIXED_DIGITS.fullmatch(regex):
-                (chain if chain else parts).append(regex)
+            fields = [] if field is None else [field]
+            if _FIXED_DIGITS.fullmatch(regex) and chain:
+                chain.append(regex)
+                chain_fields.extend(fields)
             elif _VARIABLE_DIGITS.fullmatch(regex):
                 close_chain()
                 chain.append(regex)
-            else:  # a name, zone or offset: read once, greedily
+                chain_fields.extend(fields)
+            else:  # a fixed-width number alone, a name, a zone or an offset
                 close_chain()
-                parts.append("(?>" + regex + ")")
+                add(regex, fields)
         close_chain()
-        parts.append(_literal(pattern[pos:]))
     except _Unsupported:
         return None
-    return re.compile("".join(parts)), tuple(fields)
+    return tuple(steps)
 
 
-_FIXED_DIGITS = re.compile(r"\(\\d\{\d+\}\)")
-_VARIABLE_DIGITS = re.compile(r"\(\\d\{\d+,\d+\}\)")
+@lru_cache(maxsize=256)
+def _regex(text: str) -> re.Pattern[str]:
+    return re.compile(text)
 
 
-def _literal(text: str) -> str:
-    if "[" in text or "]" in text or "{" in text or "}" in text or "#" in text:
-        raise _Unsupported(text)  # optional sections and reserved characters
-    if "'" in text:  # a quote left open: Java refuses the pattern
-        raise _Unsupported(text)
-    return re.escape(text)
+_FIXED_DIGITS = re.compile(r"\(\[0-9\]\{\d+\}\)")
+_VARIABLE_DIGITS = re.compile(r"\(\[0-9\]\{\d+,\d+\}\)")
 
 
 def _zone(text: str) -> tzinfo:
@@ -160,7 +206,31 @@ def _zone(text: str) -> tzinfo:
             return _offset(text[len(prefix) :])
     if text[0] in "+-":
         return _offset(text)
-    return ZoneInfo(text)
+    zone = zone_by_id(text)
+    if zone is None:
+        raise ZoneInfoNotFoundError(text)
+    return zone
+
+
+def zone_by_id(key: str) -> ZoneInfo | None:
+    """The tz database zone *key* names (``America/New_York``), None for one it does not
+    hold. Why not ``ZoneInfo(key)`` alone: a key it does not know costs a search of every
+    zone directory (about 0.1 ms), and a known one it no longer keeps (it keeps 8) is read
+    from its file again, and a payload can name 14,000 zones. So a key is looked up in the
+    known ones (listed once), and each zone is kept once read (some 600 at most)."""
+    if key not in _known_zones():
+        return None
+    return _zone_file(key)
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@cache
+def _zone_file(key: str) -> ZoneInfo:
+    return ZoneInfo(key)
 
 
 def _offset(text: str) -> tzinfo:
@@ -178,17 +248,27 @@ def _offset(text: str) -> tzinfo:
 
 def epoch_ms(timestamp: str, pattern: str) -> int | None:
     """Epoch milliseconds of *timestamp* read with *pattern*; None when they do not fit."""
-    compiled = _compile(pattern)
-    if compiled is None:
+    steps = _compile(pattern)
+    if steps is None:
         return None
-    regex, fields = compiled
-    match = regex.fullmatch(timestamp)
-    if match is None:
-        return None
+    values: dict[str, Any] = {}
+    pos = 0
     try:
-        values = {
-            name: read(text) for (name, read), text in zip(fields, match.groups(), strict=True)
-        }
+        for step in steps:
+            if isinstance(step, str):
+                if not timestamp.startswith(step, pos):
+                    return None
+                pos += len(step)
+                continue
+            regex, fields = step
+            match = regex.match(timestamp, pos)
+            if match is None:
+                return None
+            for (name, read), text in zip(fields, match.groups(), strict=True):
+                values[name] = read(text)
+            pos = match.end()
+        if pos != len(timestamp):
+            return None
         return _epoch_ms(values)
     except (ValueError, KeyError, OverflowError, ZoneInfoNotFoundError):
         return None
@@ -215,3 +295,99 @@ def _epoch_ms(values: dict[str, Any]) -> int:
     )
     delta = at - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def joda_runs(pattern: str) -> list[str] | None:
+    """*pattern* split into runs as Joda-Time's ``DateTimeFormat`` reads it: a letter
+    repeated, or text marked by a leading quote. ``''`` is a quote, in quoted text or out
+    of it, and a quote left open runs to the end (Joda refuses neither); every other
+    character is text (Joda has no optional sections). None past
+    :data:`MAX_PATTERN_RUNS` runs, one step per run as in :func:`pattern_runs`."""
+    runs: list[str] = []
+    pos, end = 0, len(pattern)
+    while pos < end:
+        if len(runs) == MAX_PATTERN_RUNS:
+            return None
+        m = _JODA_RUN.match(pattern, pos)
+        if m is not None:
+            runs.append(m.group() if m.group(1) else "'" + m.group())
+            pos = m.end()
+        elif pattern.startswith("''", pos):
+            runs.append("''")
+            pos += 2
+        else:  # a quote opening text
+            close = pos
+            while True:
+                close = pattern.find("'", close + 1)
+                if close < 0 or not pattern.startswith("''", close):
+                    break
+                close += 1
+            stop = end if close < 0 else close
+            runs.append("'" + pattern[pos + 1 : stop].replace("''", "'"))
+            pos = stop + 1
+    return runs
+
+
+_JODA_RUN = re.compile(r"([A-Za-z])\1*|[^A-Za-z']+")
+_JODA_LETTERS = set("yMdHhmsSaZEGz")
+"""The Joda letters :func:`joda_format` writes; Joda refuses unknown ones, and the others
+it knows (``C Y x w e D K k``) are Undefined here rather than guessed."""
+
+
+def joda_format(pattern: str, at: datetime, millis: int) -> str | None:
+    """*at* (epoch *millis*, in its zone) written with a Joda-Time pattern; None for a
+    pattern this module does not write."""
+    plan = _joda_plan(pattern)
+    if plan is None:
+        return None
+    return "".join(run[1:] if run[0] == "'" else _joda_field(run, at, millis) for run in plan)
+
+
+@lru_cache(maxsize=128)
+def _joda_plan(pattern: str) -> tuple[str, ...] | None:
+    """The pattern's runs, read once for every message and element that uses it (a nested
+    SELECT formats once per element: 65,000 of them in a 128 KiB payload); None for a
+    letter :func:`joda_format` does not write."""
+    runs = joda_runs(pattern)
+    if runs is None:
+        return None
+    for run in runs:
+        if run[0] != "'" and (run[0] not in _JODA_LETTERS or (run[0] == "z" and len(run) > 3)):
+            return None  # the zone's long name is not one this formatter knows
+    return tuple(runs)
+
+
+def _joda_field(token: str, at: datetime, millis: int) -> str:
+    width = len(token)
+    kind = token[0]
+    if kind == "y":
+        return f"{at.year % 100:02d}" if width == 2 else f"{at.year:0{width}d}"
+    if kind == "M":
+        if width >= 4:
+            return at.strftime("%B")
+        return at.strftime("%b") if width == 3 else f"{at.month:0{width}d}"
+    if kind == "E":
+        return at.strftime("%A") if width >= 4 else at.strftime("%a")
+    if kind == "a":
+        return "AM" if at.hour < 12 else "PM"
+    if kind == "G":
+        return "AD"  # datetime has no years before 1
+    if kind == "z":
+        return (at.tzname() or "") if width < 4 else at.tzinfo.key  # type: ignore[union-attr]
+    if kind == "Z":  # Joda: Z is +HHmm, ZZ +HH:mm (an offset's seconds cut off), ZZZ the id
+        if width >= 3:
+            return at.tzinfo.key  # type: ignore[union-attr]
+        seconds = int(at.utcoffset().total_seconds())  # type: ignore[union-attr]
+        sign = "-" if seconds < 0 else "+"
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return f"{sign}{hours:02d}{':' if width == 2 else ''}{minutes:02d}"
+    if kind == "S":
+        return f"{millis % 1000:03d}"[:width].ljust(width, "0")
+    value = {
+        "d": at.day,
+        "H": at.hour,
+        "h": (at.hour % 12) or 12,
+        "m": at.minute,
+        "s": at.second,
+    }[kind]
+    return f"{value:0{width}d}"

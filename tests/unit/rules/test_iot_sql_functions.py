@@ -493,3 +493,13 @@ def test_replace_refuses_a_result_over_128_kib_before_building_it(expr: str) -> 
 def test_replace_within_the_bound_is_unchanged(expr: str, expected: object) -> None:
     big = json.dumps({"a": "x" * 60_000, "b": "y" * 60_000, "c": "x" * 140_000}).encode()
     assert value(expr, big) == expected
+
+
+@pytest.mark.parametrize("count", [10**9, "1000000000", 1e30, 10**33])
+@pytest.mark.parametrize("name", ["lpad", "rpad"])
+def test_a_huge_pad_count_from_the_payload_adds_1000_spaces(name: str, count: object) -> None:
+    """AWS's page: "The Int argument must be between 0 and 1000 ... set to the nearest
+    valid value": a device's count of a billion costs a thousand spaces, not a gigabyte."""
+    payload = json.dumps({"s": "ab", "n": count}).encode()
+    padded = value(f"{name}(s, n)", payload)
+    assert padded == (" " * 1000 + "ab" if name == "lpad" else "ab" + " " * 1000)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.cli.main import main
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.md2 import md2_hex
 from cloud.rules.sql import parse
+from tests.unit.rules.test_rule_failures import message, runner
 
 RFC_1319_A5 = [
     ("", "8350e5a3e24c153df2275c9f80692773"),
@@ -67,3 +70,56 @@ def test_md2_is_a_32_hex_digest_that_separates_inputs(data: bytes) -> None:
     assert len(digest) == 32 and int(digest, 16) >= 0
     assert md2_hex(data + b"\x00") != digest
     assert digest != hashlib.md5(data).hexdigest()
+
+
+ELEMENTS = json.dumps({"e": list(range(20_000))}, separators=(",", ":"))
+"""A 128 KiB payload of short numbers: each md2 call hashes two blocks at least (its
+padding, then its checksum), about 90 microseconds in Python, so a nested SELECT hashing
+each one (as a string, the standard conversion) cost more than a second per message."""
+EACH = "SELECT (SELECT VALUE md2(*) FROM e) AS h FROM '#'"
+
+
+def test_md2_over_a_payloads_elements_stops_within_the_budget() -> None:
+    """Stopped by md2's own bound, at a third of a second here: well within the second one
+    rule may take on a message, so the bound is what stops it on any machine."""
+    payload = ELEMENTS.encode()
+    assert len(payload) <= 131_072
+    started = time.thread_time()
+    with pytest.raises(RuntimeError, match=r"^md2\(\): .* over the 8194 blocks"):
+        evaluate(parse(EACH), Message("a/b", payload))
+    assert time.thread_time() - started < 0.75
+
+
+def test_one_digest_of_a_whole_payload_is_within_the_bound_and_a_second_is_not() -> None:
+    """The bound (8,194 blocks of 16 bytes per message) is what one digest of a 128 KiB
+    string hashes: the most a device's payload can hold, hashed once."""
+    text = "a" * (131_072 - 16)
+    doc = json.dumps({"s": text}).encode()
+    out = evaluate(parse("SELECT md2(s) AS a FROM '#'"), Message("a/b", doc))
+    assert out is not None
+    assert json.loads(out.to_bytes()) == {"a": md2_hex(text.encode())}
+    twice = parse("SELECT md2(s) AS a, md2(concat(s, '')) AS b FROM '#'")
+    with pytest.raises(RuntimeError, match=r"^md2\(\): a 131056-byte string takes"):
+        evaluate(twice, Message("a/b", doc))
+
+
+def test_the_runner_quarantines_the_message_and_runs_the_next() -> None:
+    sql = EACH.replace("'#'", "'dt/plantwatch/+/+/telemetry'")
+    rules_runner, store = runner(sql)
+    hostile = message(5)
+    hostile.payload = ELEMENTS.encode()
+    batch = [(1, message(1)), (1, hostile), (1, message(3))]
+    assert rules_runner.process(batch) == batch
+    assert rules_runner.counts["rule_failed"] == 1
+    (key,) = list(store.list("quarantine/rule_failed/"))
+    error = json.loads(store.get(key))["error"]
+    assert error.startswith("the rules raised Md2LimitError: md2(): ")
+
+
+def test_rules_eval_fails_the_message_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    payload = ELEMENTS
+    assert main(["rules", "eval", "--sql", EACH, "--topic", "t", "--payload", payload]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("plantwatch: error: md2(): ")
+    assert captured.err.count("\n") == 1
