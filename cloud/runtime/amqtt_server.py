@@ -252,10 +252,18 @@ class RedeliveringHandler(BrokerProtocolHandler):
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
         """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
         MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
-        QoS 1."""
+        QoS 1. So does a QoS 2 filter, without a SUBACK, as IoT Core answers one
+        (iot-core-rules-and-limits §2); amqtt granted it QoS 1, which a device would never
+        get on AWS."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
-        if not topics or any(qos > QOS_2 for _topic, qos in topics):
-            problem = "no topic filter" if not topics else "a QoS 3 topic filter"
+        problem = None
+        if not topics:
+            problem = "no topic filter"
+        elif any(qos > QOS_2 for _topic, qos in topics):
+            problem = "a QoS 3 topic filter"
+        elif any(qos == QOS_2 for _topic, qos in topics):
+            problem = "a QoS 2 topic filter (QoS 0 and 1 only)"
+        if problem is not None:
             log.warning("%s: SUBSCRIBE with %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
