@@ -1,0 +1,98 @@
+"""Files in a data folder the dashboard cannot read: each is named where the figures it
+would have fed are shown, so an operator sees why a trace or a drift figure is short,
+instead of the page silently leaving the file out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dash_data import WALL_NOW, build
+from starlette.testclient import TestClient
+
+from cloud.dashboard.api import DashboardApi
+from cloud.dashboard.app import create_app
+from cloud.dashboard.queries import DataView
+from cloud.dashboard.server import LOOPBACK_NAMES
+
+INPUT = "buckets/plantwatch/input"
+LATEST = f"{INPUT}/pump-01_20260105080000.csv"
+"""pump-01's newest input file: inside both its trace window and its drift window."""
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("unreadable") / "data")
+
+
+@pytest.fixture
+def root(pristine: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(pristine, copy)
+    return copy
+
+
+def _serve(root: Path) -> TestClient:
+    view = DataView(root, wall=lambda: WALL_NOW)
+    app = create_app(DashboardApi(view), allowed_hosts=LOOPBACK_NAMES)
+    return TestClient(app, base_url="http://127.0.0.1:8600", raise_server_exceptions=False)
+
+
+def _not_utf8(path: Path) -> None:
+    path.write_bytes(b"Timestamp,bearing_temp\n2026-01-05T07:59:00,\xff\xfe\n")
+
+
+def _a_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _dangling(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.parent / "gone.csv")
+
+
+DAMAGE = {"not UTF-8": _not_utf8, "a folder": _a_folder, "a broken link": _dangling}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_an_unreadable_input_file_is_named_in_model_health(root: Path, damage: str) -> None:
+    DAMAGE[damage](root / LATEST)
+    client = _serve(root)
+    fleet = {a["key"]: a for a in client.get("/api/v1/model-health").json()["assets"]}
+    one = client.get("/api/v1/model-health/pump-01").json()
+    for doc in (fleet["pump-01"], one):
+        assert [u["file"] for u in doc["unreadable"]] == [LATEST], doc["unreadable"]
+        assert doc["unreadable"][0]["error"]
+    assert fleet["pump-02"]["unreadable"] == []
+    page = client.get("/model-health")
+    assert page.status_code == 200 and LATEST in page.text
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_an_unreadable_input_file_is_named_with_the_traces(root: Path, damage: str) -> None:
+    DAMAGE[damage](root / LATEST)
+    client = _serve(root)
+    traces = client.get("/api/v1/assets/pump-01").json()["traces"]
+    assert [u["file"] for u in traces["unreadable"]] == [LATEST], traces["unreadable"]
+    assert traces["unreadable"][0]["error"]
+    assert any(traces["sensors"].values())  # the other files' readings are still shown
+    assert client.get("/api/v1/assets/pump-02").json()["traces"]["unreadable"] == []
+    page = client.get("/assets/pump-01")
+    assert page.status_code == 200 and LATEST in page.text
+
+
+@pytest.mark.parametrize("damage", ["a folder", "a broken link"])
+def test_an_unreadable_exported_shadow_is_listed_by_its_file(root: Path, damage: str) -> None:
+    (root / "shadows.db").unlink()
+    (root / "shadows").mkdir()
+    (root / "shadows/pump-01.json").write_text('{"state":{"reported":{"mode":"run"}}}')
+    bad = root / "shadows/pump-09.json"
+    bad.write_text("{}")
+    DAMAGE[damage](bad)
+    client = _serve(root)
+    shadows = {s["thing"]: s for s in client.get("/api/v1/shadows").json()["shadows"]}
+    assert shadows["pump-01"]["error"] is None
+    assert shadows["pump-09"]["error"].startswith("shadows/pump-09.json: "), shadows["pump-09"]
+    assert "shadows/pump-09.json" in client.get("/shadows").text
