@@ -397,8 +397,11 @@ class DataView:
         for path in sorted(folder.glob("*.json")):
             try:
                 out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
-            except OSError:
-                continue
+            except OSError as exc:
+                unreadable = self.unreadable(path, exc)
+                out.append(
+                    _unreadable(path.stem, None, f"{unreadable['file']}: {unreadable['error']}")
+                )
             except _DAMAGED as exc:
                 out.append(_unreadable(path.stem, None, exc))
         return out
@@ -428,17 +431,22 @@ class DataView:
 
     def traces(
         self, asset_key: str, sensors: list[str], start: float, end: float
-    ) -> dict[str, list[tuple[float, float]]]:
-        """Raw readings of *sensors* between *start* and *end* from the input CSVs."""
+    ) -> tuple[dict[str, list[tuple[float, float]]], list[dict[str, str]]]:
+        """Raw readings of *sensors* between *start* and *end* from the input CSVs, and the
+        files of the window that could not be read (:meth:`unreadable`)."""
         wanted = {s.rpartition("\\")[2]: s for s in sensors}
         series: dict[str, list[tuple[float, float]]] = {s: [] for s in sensors}
+        unreadable: list[dict[str, str]] = []
         for window_end, path in self.input_files(asset_key):
             if window_end < start or window_end - 3600 > end:
                 continue
             try:
                 reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
                 header = next(reader)
-            except (OSError, StopIteration, UnicodeDecodeError):
+            except StopIteration:
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
+                unreadable.append(self.unreadable(path, exc))
                 continue
             columns = {i: wanted[name] for i, name in enumerate(header) if name in wanted}
             for record in reader:
@@ -457,7 +465,7 @@ class DataView:
                         series[sensor].append((t, value))
         for points in series.values():
             points.sort()
-        return series
+        return series, unreadable
 
     # ------------------------------------------------------------------ change detection
 
@@ -488,6 +496,18 @@ class DataView:
         if asset_key not in self.asset_keys():
             raise NotFoundError(f"asset {asset_key!r}: no results, input files or detector")
 
+    def unreadable(self, path: Path, exc: BaseException) -> dict[str, str]:
+        """A file left out of what a page shows, named so the operator can see why a
+        figure is short: its path in the data folder and why it could not be read."""
+        return {"file": self.shown(path), "error": _why(exc, path)}
+
+    def shown(self, path: Path) -> str:
+        """*path* as the pages name it: relative to the data folder when it is inside."""
+        try:
+            return path.relative_to(self.layout.root).as_posix()
+        except ValueError:
+            return str(path)
+
 
 def _row(line: str) -> Row | None:
     """One results line, or None for a line the feeder would quarantine
@@ -516,6 +536,18 @@ def _row(line: str) -> Row | None:
         score=None if score is None else float(score),
         diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    """Why a file could not be read, on one line and without repeating its path."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        text = text.removeprefix(prefix)
+    return text or type(exc).__name__
 
 
 def _reject_constant(name: str) -> float:
@@ -557,12 +589,13 @@ _DAMAGED = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 ValueError); the shadows page lists such a shadow as unreadable rather than failing."""
 
 
-def _unreadable(thing: str, name: str | None, exc: BaseException) -> dict[str, Any]:
-    reason = (
-        str(exc)
-        if isinstance(exc, _ShapeError)
-        else f"not a shadow document ({type(exc).__name__})"
-    )
+def _unreadable(thing: str, name: str | None, exc: BaseException | str) -> dict[str, Any]:
+    if isinstance(exc, str):
+        reason = exc
+    elif isinstance(exc, _ShapeError):
+        reason = str(exc)
+    else:
+        reason = f"not a shadow document ({type(exc).__name__})"
     return {
         "thing": thing,
         "shadow": name or "classic",

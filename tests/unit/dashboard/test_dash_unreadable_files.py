@@ -4,6 +4,7 @@ instead of the page silently leaving the file out."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from dash_data import WALL_NOW, build
 from starlette.testclient import TestClient
 
+from cloud.cli.main import main
 from cloud.dashboard.api import DashboardApi
 from cloud.dashboard.app import create_app
 from cloud.dashboard.queries import DataView
@@ -96,3 +98,16 @@ def test_an_unreadable_exported_shadow_is_listed_by_its_file(root: Path, damage:
     assert shadows["pump-01"]["error"] is None
     assert shadows["pump-09"]["error"].startswith("shadows/pump-09.json: "), shadows["pump-09"]
     assert "shadows/pump-09.json" in client.get("/shadows").text
+
+
+def test_model_health_on_the_command_line_names_an_unreadable_input_file(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _a_folder(root / LATEST)
+    assert main(["model", "health", "--data", str(root), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    pump = next(a for a in doc["assets"] if a["key"] == "pump-01")
+    [unreadable] = pump["unreadable"]
+    assert unreadable["file"] == LATEST and "Is a directory" in unreadable["error"]
+    assert main(["model", "health", "--data", str(root)]) == 0
+    assert f"unreadable: {LATEST}" in " ".join(capsys.readouterr().out.split())
