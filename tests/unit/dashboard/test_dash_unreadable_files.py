@@ -111,3 +111,31 @@ def test_model_health_on_the_command_line_names_an_unreadable_input_file(
     assert unreadable["file"] == LATEST and "Is a directory" in unreadable["error"]
     assert main(["model", "health", "--data", str(root)]) == 0
     assert f"unreadable: {LATEST}" in " ".join(capsys.readouterr().out.split())
+
+
+BIG = "9" * (129 * 1024)
+"""A field over the csv module's default limit (128 KiB)."""
+
+
+@pytest.mark.parametrize("where", ["cell", "header"])
+def test_a_csv_field_over_128_kib_is_named_not_a_500(root: Path, where: str) -> None:
+    path = root / LATEST
+    lines = path.read_text().splitlines()
+    if where == "cell":
+        cells = lines[1].split(",")
+        lines[1] = ",".join([cells[0], BIG, *cells[2:]])
+    else:
+        lines[0] = f"{lines[0]},x{BIG}"
+    path.write_text("\n".join(lines) + "\n")
+    client = _serve(root)
+    for page in ("/api/v1/assets/pump-01", "/assets/pump-01", "/api/v1/model-health"):
+        response = client.get(page)
+        assert response.status_code == 200, (page, response.text[:200])
+        assert BIG not in response.text
+    traces = client.get("/api/v1/assets/pump-01").json()["traces"]
+    [unreadable] = traces["unreadable"]
+    assert unreadable["file"] == LATEST and "131072" in unreadable["error"], unreadable
+    if where == "cell":  # only the line with the field is left out, not the file
+        times = {t for points in traces["sensors"].values() for t, _v in points}
+        assert "2026-01-05T07:59:50Z" in times and "2026-01-05T07:55:00Z" not in times
+    assert LATEST in client.get("/assets/pump-01").text
