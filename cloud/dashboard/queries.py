@@ -50,6 +50,8 @@ EVENT_GAP_S: Final = 900.0
 LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 """Times are shown from 1970 up to here: far enough from year 9999 that a chart's margin
 around an event still has a date."""
+MAX_WHY: Final = 300
+"""Characters of a reader's error shown for an unreadable file."""
 MAX_SHADOW_DEPTH: Final = 12
 """A stored shadow deeper than this is shown as unreadable: the shadow service refuses
 more than 6 levels in desired or reported, so only a damaged or hand-made file gets here,
@@ -445,11 +447,12 @@ class DataView:
                 header = next(reader)
             except StopIteration:
                 continue
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
                 unreadable.append(self.unreadable(path, exc))
                 continue
             columns = {i: wanted[name] for i, name in enumerate(header) if name in wanted}
-            for record in reader:
+            refused: list[tuple[int, str]] = []
+            for record in _csv_rows(reader, refused):
                 try:
                     t = parse_time(record[0])
                 except (ValueError, IndexError):
@@ -463,6 +466,12 @@ class DataView:
                         continue
                     if math.isfinite(value):  # "nan", "inf" and 1e999 parse, but JSON has none
                         series[sensor].append((t, value))
+            if refused:
+                line, why = refused[0]
+                more = f" and {len(refused) - 1} more" if len(refused) > 1 else ""
+                unreadable.append(
+                    {"file": self.shown(path), "error": f"line {line}{more} left out: {why}"}
+                )
         for points in series.values():
             points.sort()
         return series, unreadable
@@ -538,6 +547,21 @@ def _row(line: str) -> Row | None:
     )
 
 
+def _csv_rows(reader: Any, refused: list[tuple[int, str]]) -> Iterator[list[str]]:
+    """The reader's rows. A row the csv module refuses (a field over its 128 KiB limit,
+    ``csv.field_size_limit``, which is process-wide and so left alone) is left out and
+    recorded in *refused* with its line number; reading goes on at the next line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if refused and refused[-1][0] == reader.line_num:
+                return  # no progress past this line: stop rather than loop
+            refused.append((reader.line_num, str(exc)))
+
+
 def _why(exc: BaseException, path: Path) -> str:
     """Why a file could not be read, on one line and without repeating its path."""
     if isinstance(exc, UnicodeDecodeError):
@@ -547,6 +571,8 @@ def _why(exc: BaseException, path: Path) -> str:
     text = " ".join(str(exc).split())
     for prefix in (f"{path}: ", f"{path.name}: "):
         text = text.removeprefix(prefix)
+    if len(text) > MAX_WHY:  # a reader's message may quote a 128 KiB header cell whole
+        text = text[:MAX_WHY] + "…"
     return text or type(exc).__name__
 
 
