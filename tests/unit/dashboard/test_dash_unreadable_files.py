@@ -139,3 +139,47 @@ def test_a_csv_field_over_128_kib_is_named_not_a_500(root: Path, where: str) -> 
         times = {t for points in traces["sensors"].values() for t, _v in points}
         assert "2026-01-05T07:59:50Z" in times and "2026-01-05T07:55:00Z" not in times
     assert LATEST in client.get("/assets/pump-01").text
+
+
+STATE_PAGES = (
+    "/",
+    "/schedulers",
+    "/alarms",
+    "/devices",
+    "/model-health",
+    "/api/v1/overview",
+    "/api/v1/schedulers",
+    "/api/v1/executions",
+    "/api/v1/alarms",
+    "/api/v1/devices",
+    "/api/v1/model-health",
+    "/api/v1/version",
+)
+"""Every page that reads the state store (detectors, schedulers, alarms, devices)."""
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"not a database " * 100)
+
+
+STATE_DAMAGE = {"not SQLite": _garbage, "a folder": _a_folder, "a broken link": _dangling}
+
+
+@pytest.mark.parametrize("damage", STATE_DAMAGE)
+def test_a_damaged_state_store_is_a_503_naming_it(root: Path, damage: str) -> None:
+    """A state.db that is not SQLite, a folder or a broken link read as an empty one: no
+    schedulers, no alarms, no devices, as if the stack had never run."""
+    STATE_DAMAGE[damage](root / "state.db")
+    client = _serve(root)
+    for page in STATE_PAGES:
+        response = client.get(page)
+        assert response.status_code == 503, (page, response.status_code, response.text[:200])
+        assert str(root / "state.db") in response.text, page
+    assert client.get("/shadows").status_code == 200  # its own store
+
+
+def test_a_state_store_a_starting_stack_has_only_created_reads_as_empty(root: Path) -> None:
+    (root / "state.db").write_bytes(b"")
+    client = _serve(root)
+    assert client.get("/api/v1/schedulers").json() == {"schedulers": []}
+    assert client.get("/api/v1/devices").status_code == 200
