@@ -126,18 +126,23 @@ class DataView:
 
     @contextmanager
     def state(self) -> Iterator[Any]:
-        """The state store opened read-only, or None when the stack never wrote one."""
+        """The state store opened read-only, or None when the stack never wrote one (or is
+        only now creating it). A file that is no state store (not SQLite, a folder, a broken
+        link) is a StorageError naming it (503): read as empty, it showed a stack that had
+        run as one that never had."""
         from cloud.adapters.local.sqlite_state_store import SqliteStateStore
 
         path = self.layout.state_db
-        if not path.is_file():
+        if not os.path.lexists(path):
             yield None
             return
         try:
             store = SqliteStateStore(path, readonly=True)
-        except StorageError:
-            yield None
-            return
+        except StorageError as exc:
+            if _no_table_yet(exc):
+                yield None
+                return
+            raise
         try:
             yield store
         finally:
@@ -545,6 +550,13 @@ def _row(line: str) -> Row | None:
         score=None if score is None else float(score),
         diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+def _no_table_yet(exc: StorageError) -> bool:
+    """The file is SQLite without the state table: a stack that is creating its store
+    (an empty file, then the table a moment later)."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "no such table" in str(cause)
 
 
 def _csv_rows(reader: Any, refused: list[tuple[int, str]]) -> Iterator[list[str]]:
