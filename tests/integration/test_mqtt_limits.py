@@ -340,3 +340,25 @@ def test_amqtt_keeps_no_retained_message_on_a_reserved_topic() -> None:
         assert sender.disconnects == 0
         for client in (sender, device):
             client.close()
+
+
+def test_amqtt_keeps_no_retained_will_on_a_reserved_topic() -> None:
+    """§2 again, through a last will: a device that asked for a retained will on a shadow's
+    delta topic and then lost its link left that will kept, replayed as a command to every
+    later subscriber of the topic. The will still goes out once, to those subscribed."""
+    topic = "$aws/things/t/shadow/update/delta"
+    with EmbeddedBroker("amqtt") as broker:
+        watcher = RawClient(broker.host, broker.port)
+        assert watcher.subscribe([topic]) == [True]
+        dying = RawClient(broker.host, broker.port, connect=False)
+        dying.client.will_set(topic, b'{"state": {"mode": "stop"}}', qos=1, retain=True)
+        assert dying.start().accepted
+        dying.client.socket().shutdown(socket.SHUT_RDWR)  # gone without a DISCONNECT
+        assert watcher.wait_for_message(topic) == b'{"state": {"mode": "stop"}}'
+        dying.client.loop_stop()
+        device = RawClient(broker.host, broker.port)
+        assert device.subscribe([topic]) == [True]
+        device.quiet(0.5)
+        assert device.received(topic) == []
+        for client in (watcher, device):
+            client.close()
