@@ -496,8 +496,8 @@ class Broker(_AmqttBroker):
         return self.access.allows(getattr(session, "username", None), str(action), topic)
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
-        """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
-        IoT Core has no QoS 2 (iot-core-rules-and-limits §2). A filter IoT Core refuses
+        """No QoS above 1 is granted (a QoS 2 SUBSCRIBE closed the connection already, see
+        :meth:`RedeliveringHandler.handle_subscribe`). A filter IoT Core refuses
         (reserved, too long, too deep) gets the failure code, as does one MQTT forbids
         (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
@@ -767,9 +767,10 @@ def iot_core_connect_limits() -> None:
     """IoT Core's client id limit (iot-core-rules-and-limits §2), which amqtt 0.12.1 does not
     apply: a client id over 128 bytes or starting with ``$`` is refused with CONNACK
     "identifier rejected". Also: the whole CONNECT must arrive within ``CONNECT_TIMEOUT_S``;
-    a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; and a client silent for
-    1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker never closed a
-    silent connection). Keep-alive 0 stays "no timeout", as MQTT and mosquitto have it for
+    a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; a will on a reserved
+    ``$`` topic loses its retain flag (IoT Core keeps no retained message there); and a
+    client silent for 1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker
+    never closed a silent connection). Keep-alive 0 stays "no timeout", as MQTT and mosquitto have it for
     MQTT 3.1.1. Patches amqtt's CONNECT handling for this process (the broker's own).
     Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
@@ -796,6 +797,16 @@ def iot_core_connect_limits() -> None:
         if problem is not None:
             log.warning("CONNECT refused: %s %s", _who(session), problem)
             raise MQTTError(problem)
+        if session.will_flag and session.will_retain and (session.will_topic or "").startswith("$"):
+            # amqtt retains a will itself, past handle_publish: kept, a will on a shadow's
+            # topic would be replayed as a command to each later subscriber
+            log.warning(
+                "%s: retain flag of its will on reserved topic %r ignored: IoT Core keeps no "
+                "retained message there",
+                _who(session),
+                (session.will_topic or "")[:64],
+            )
+            session.will_retain = False
         if session.keep_alive > 0:
             # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
             session.keep_alive = math.ceil(session.keep_alive * KEEP_ALIVE_GRACE)
