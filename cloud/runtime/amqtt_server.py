@@ -26,7 +26,7 @@ from amqtt.codecs_amqtt import decode_data_with_length, decode_string, read_or_r
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
-from amqtt.mqtt import publish, subscribe
+from amqtt.mqtt import publish, subscribe, unsubscribe
 from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.connect import ConnectPacket, ConnectPayload
 from amqtt.mqtt.constants import QOS_1, QOS_2
@@ -660,7 +660,8 @@ class IllFormedTopicError(Exception):
 def strict_utf8_topics() -> None:
     """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
     (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
-    a PUBLISH or SUBSCRIBE closes the connection instead. So does a PUBLISH whose topic MQTT
+    a PUBLISH, SUBSCRIBE or UNSUBSCRIBE closes the connection instead, as does an
+    UNSUBSCRIBE with a filter MQTT forbids (:func:`filter_problem`; amqtt answered UNSUBACK). So does a PUBLISH whose topic MQTT
     forbids (:func:`publish_topic_problem`): amqtt acknowledged and routed an empty or U+0000
     one, and discarded a wildcard one mid-packet, leaving the connection open, the publish
     unanswered and the rest of the packet to be read as the next one. Patches the decoders
@@ -683,8 +684,17 @@ def strict_utf8_topics() -> None:
             raise IllFormedTopicError(problem)
         return topic
 
+    async def decode_unsubscribe_filter(reader: Any) -> str:
+        topic_filter = await decode_topic(reader)
+        problem = filter_problem(topic_filter)
+        if problem is not None:  # an UNSUBACK has no failure code to refuse one with
+            log.warning("UNSUBSCRIBE refused: %s; connection closed", problem)
+            raise IllFormedTopicError(problem)
+        return topic_filter
+
     publish.decode_string = decode_publish_topic  # type: ignore[attr-defined]
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
+    unsubscribe.decode_string = decode_unsubscribe_filter  # type: ignore[attr-defined]
 
 
 _PACKET_NAMES = {1: "CONNECT", 3: "PUBLISH", 8: "SUBSCRIBE", 10: "UNSUBSCRIBE", 12: "PINGREQ"}
