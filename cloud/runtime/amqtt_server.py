@@ -643,12 +643,18 @@ def publish_topic_problem(topic: str) -> str | None:
 
 
 def filter_problem(topic_filter: str) -> str | None:
-    """Why MQTT forbids *topic_filter* in a SUBSCRIBE (MQTT 3.1.1 section 4.7.3): empty or
-    holding U+0000 (amqtt itself refuses misplaced wildcards)."""
+    """Why MQTT forbids *topic_filter* in a SUBSCRIBE or UNSUBSCRIBE (MQTT 3.1.1 sections
+    4.7.1 and 4.7.3): empty, holding U+0000, or a wildcard that is not a whole level or a
+    ``#`` that is not the last one (amqtt refused those in a SUBSCRIBE only)."""
     if not topic_filter:
         return "empty topic filter"
     if "\0" in topic_filter:
         return f"topic filter {topic_filter[:64]!r} holds U+0000"
+    levels = topic_filter.split("/")
+    for index, level in enumerate(levels):
+        misplaced = ("+" in level and level != "+") or ("#" in level and level != "#")
+        if misplaced or (level == "#" and index != len(levels) - 1):
+            return f"topic filter {topic_filter[:64]!r} has a misplaced wildcard"
     return None
 
 
@@ -661,11 +667,12 @@ def strict_utf8_topics() -> None:
     """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
     (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
     a PUBLISH, SUBSCRIBE or UNSUBSCRIBE closes the connection instead, as does an
-    UNSUBSCRIBE with a filter MQTT forbids (:func:`filter_problem`; amqtt answered UNSUBACK). So does a PUBLISH whose topic MQTT
-    forbids (:func:`publish_topic_problem`): amqtt acknowledged and routed an empty or U+0000
-    one, and discarded a wildcard one mid-packet, leaving the connection open, the publish
-    unanswered and the rest of the packet to be read as the next one. Patches the decoders
-    of amqtt's PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+    UNSUBSCRIBE with a filter MQTT forbids (:func:`filter_problem`; amqtt answered
+    UNSUBACK). So does a PUBLISH whose topic MQTT forbids (:func:`publish_topic_problem`):
+    amqtt acknowledged and routed an empty or U+0000 one, and discarded a wildcard one
+    mid-packet, leaving the connection open, the publish unanswered and the rest of the
+    packet to be read as the next one. Patches the decoders of amqtt's PUBLISH, SUBSCRIBE
+    and UNSUBSCRIBE packets for this process (the broker's own)."""
 
     async def decode_topic(reader: Any) -> str:
         length = int.from_bytes(await read_or_raise(reader, 2), "big")
