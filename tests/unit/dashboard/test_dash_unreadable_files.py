@@ -5,6 +5,7 @@ instead of the page silently leaving the file out."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -183,3 +184,29 @@ def test_a_state_store_a_starting_stack_has_only_created_reads_as_empty(root: Pa
     client = _serve(root)
     assert client.get("/api/v1/schedulers").json() == {"schedulers": []}
     assert client.get("/api/v1/devices").status_code == 200
+
+
+def test_file_names_that_are_not_utf8_are_shown_not_a_500(root: Path) -> None:
+    """A results folder, input file or exported shadow copied in by hand with a name that is
+    not UTF-8 (Python reads it with surrogates, which no response can encode) took down the
+    fleet and model-health pages; it is shown with U+FFFD in place of each bad byte."""
+    bucket = bytes(root / "buckets/plantwatch")
+    results = bucket + b"/output/pump-\xff/2026-01-05T08:00:00Z"
+    os.makedirs(results)
+    with open(results + b"/results.jsonl", "w") as fh:
+        fh.write('{"timestamp":"2026-01-05T07:59:00","prediction":1,"anomaly_score":0.9}\n')
+    with open(bucket + b"/input/fan-\xfe_20260105080000.csv", "w") as fh:
+        fh.write("Timestamp,flow\n2026-01-05T07:59:00,1\n")
+    (root / "shadows.db").unlink()
+    os.makedirs(bytes(root / "shadows"))
+    with open(bytes(root / "shadows") + b"/pump-\xfd.json", "w") as fh:
+        fh.write('{"state":{"reported":{"mode":"run"}}}')
+    client = _serve(root)
+    for page in ("/", "/api/v1/overview", "/model-health", "/api/v1/model-health", "/shadows"):
+        response = client.get(page)
+        assert response.status_code == 200, (page, response.text[:200])
+    keys = {a["key"] for a in client.get("/api/v1/overview").json()["assets"]}
+    assert {"pump-\ufffd", "fan-\ufffd"} <= keys
+    assert client.get("/api/v1/assets/pump-%EF%BF%BD").json()["results"]["rows"] == 1
+    [shadow] = client.get("/api/v1/shadows").json()["shadows"]
+    assert shadow["thing"] == "pump-\ufffd" and shadow["reported"] == {"mode": "run"}
