@@ -168,7 +168,7 @@ class DataView:
             for name in files:
                 if name == filename:
                     path = Path(dirpath) / name
-                    yield path.relative_to(self.layout.bucket).as_posix(), path
+                    yield _text(path.relative_to(self.layout.bucket).as_posix()), path
 
     def result_files(self) -> dict[str, list[Path]]:
         """Per asset key, its results objects under ``output/`` and ``stream/``."""
@@ -232,9 +232,10 @@ class DataView:
         for instances in self.detector_instances().values():
             keys.update(instances)
         for path in self._input_files():
-            parsed = self._naming.parse(path.name)
+            parsed = self._naming.parse(_text(path.name))
             if parsed is not None:
-                site = path.parent.name if path.parent != self.layout.bucket / "input" else None
+                inside = path.parent != self.layout.bucket / "input"
+                site = _text(path.parent.name) if inside else None
                 keys.add(parsed[0] if site is None else self.sites.key(site, parsed[0]))
         return sorted(keys)
 
@@ -256,7 +257,7 @@ class DataView:
             return []
         found = []
         for path in folder.iterdir():
-            parsed = self._naming.parse(path.name)
+            parsed = self._naming.parse(_text(path.name))
             if parsed is not None and parsed[0] == asset:
                 found.append((parsed[1].timestamp(), path))
         return sorted(found)
@@ -268,9 +269,10 @@ class DataView:
             return []
         found = []
         for path in folder.iterdir():
-            parsed = self._naming.parse(path.name)
+            name = _text(path.name)
+            parsed = self._naming.parse(name)
             if parsed is not None and path.is_file():
-                found.append((parsed[1].timestamp(), f"{prefix}{path.name}"))
+                found.append((parsed[1].timestamp(), f"{prefix}{name}"))
         return sorted(found)
 
     def detector_state(self, asset_key: str) -> dict[str, Any] | None:
@@ -402,15 +404,14 @@ class DataView:
             return []
         out = []
         for path in sorted(folder.glob("*.json")):
+            thing = _text(path.stem)
             try:
-                out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
+                out.append(shadow_summary(thing, None, json.loads(path.read_text())))
             except OSError as exc:
                 unreadable = self.unreadable(path, exc)
-                out.append(
-                    _unreadable(path.stem, None, f"{unreadable['file']}: {unreadable['error']}")
-                )
+                out.append(_unreadable(thing, None, f"{unreadable['file']}: {unreadable['error']}"))
             except _DAMAGED as exc:
-                out.append(_unreadable(path.stem, None, exc))
+                out.append(_unreadable(thing, None, exc))
         return out
 
     # ------------------------------------------------------------------ devices
@@ -518,9 +519,9 @@ class DataView:
     def shown(self, path: Path) -> str:
         """*path* as the pages name it: relative to the data folder when it is inside."""
         try:
-            return path.relative_to(self.layout.root).as_posix()
+            return _text(path.relative_to(self.layout.root).as_posix())
         except ValueError:
-            return str(path)
+            return _text(str(path))
 
 
 def _row(line: str) -> Row | None:
@@ -550,6 +551,12 @@ def _row(line: str) -> Row | None:
         score=None if score is None else float(score),
         diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+def _text(name: str) -> str:
+    """A file or folder name as text a page can carry: bytes that are not UTF-8 (read by
+    Python as lone surrogates, which no response can encode) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _no_table_yet(exc: StorageError) -> bool:

@@ -206,7 +206,7 @@ def test_file_names_that_are_not_utf8_are_shown_not_a_500(root: Path) -> None:
         response = client.get(page)
         assert response.status_code == 200, (page, response.text[:200])
     keys = {a["key"] for a in client.get("/api/v1/overview").json()["assets"]}
-    assert {"pump-\ufffd", "fan-\ufffd"} <= keys
+    assert "pump-\ufffd" in keys  # the input file's name is no L4E input name: not an asset
     assert client.get("/api/v1/assets/pump-%EF%BF%BD").json()["results"]["rows"] == 1
     [shadow] = client.get("/api/v1/shadows").json()["shadows"]
     assert shadow["thing"] == "pump-\ufffd" and shadow["reported"] == {"mode": "run"}
