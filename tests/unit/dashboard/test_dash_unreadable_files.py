@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,24 @@ def test_file_names_that_are_not_utf8_are_shown_not_a_500(root: Path) -> None:
     assert client.get("/api/v1/assets/pump-%EF%BF%BD").json()["results"]["rows"] == 1
     [shadow] = client.get("/api/v1/shadows").json()["shadows"]
     assert shadow["thing"] == "pump-\ufffd" and shadow["reported"] == {"mode": "run"}
+
+
+def test_a_lone_surrogate_in_a_stored_document_is_shown_not_a_500(root: Path) -> None:
+    """JSON's ``"\\ud800"`` escape reads as a lone surrogate, which has no UTF-8 form: one
+    in a hand-edited or damaged state.db took down every page that showed it."""
+    with sqlite3.connect(root / "state.db") as db:
+        db.execute(
+            "INSERT INTO state (ns, key, value, version) VALUES (?, ?, ?, 1)",
+            ("schedulers", "odd", '{"status": "RUNNING\\ud800", "config": {"model_name": "m"}}'),
+        )
+        db.execute(
+            "INSERT INTO state (ns, key, value, version) VALUES (?, ?, ?, 1)",
+            ("device-status", "s1/gw-z", '{"site": "s1", "sender": "gw-z\\udcff"}'),
+        )
+    db.close()
+    client = _serve(root)
+    for page in ("/schedulers", "/api/v1/schedulers", "/devices", "/api/v1/devices"):
+        response = client.get(page)
+        assert response.status_code == 200, (page, response.text[:200])
+    schedulers = client.get("/api/v1/schedulers").json()["schedulers"]
+    assert {s["name"]: s["status"] for s in schedulers}["odd"] == "RUNNING\ufffd"
