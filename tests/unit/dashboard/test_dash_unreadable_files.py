@@ -232,3 +232,20 @@ def test_a_lone_surrogate_in_a_stored_document_is_shown_not_a_500(root: Path) ->
         assert response.status_code == 200, (page, response.text[:200])
     schedulers = client.get("/api/v1/schedulers").json()["schedulers"]
     assert {s["name"]: s["status"] for s in schedulers}["odd"] == "RUNNING\ufffd"
+
+
+@pytest.mark.parametrize("damage", ["a folder", "a broken link"])
+def test_a_shadow_store_that_is_no_file_is_a_503_naming_it(root: Path, damage: str) -> None:
+    """It read as no store at all: an empty shadows page for a stack that had shadows."""
+    STATE_DAMAGE[damage](root / "shadows.db")
+    client = _serve(root)
+    for page in ("/shadows", "/api/v1/shadows"):
+        response = client.get(page)
+        assert response.status_code == 503, (page, response.text[:200])
+        assert f"{root / 'shadows.db'}: not a regular file" in response.text
+    assert client.get("/api/v1/overview").status_code == 200
+
+
+def test_a_shadow_store_a_starting_stack_has_only_created_reads_as_empty(root: Path) -> None:
+    (root / "shadows.db").write_bytes(b"")
+    assert _serve(root).get("/api/v1/shadows").json() == {"shadows": []}
