@@ -373,17 +373,22 @@ class DataView:
         from cloud.shadow.store import ShadowStore
 
         path = self.layout.shadow_db
-        if not path.is_file():
+        if not os.path.lexists(path):
             return self._exported_shadows()
-        try:
-            store = ShadowStore(path, readonly=True)
-        except StorageError:
-            return []
+        if not path.is_file():  # read as no store, it showed a stack with shadows as one without
+            raise StorageError(
+                f"{path}: not a regular file (a directory or a broken link?); move it aside"
+            )
+        store = ShadowStore(path, readonly=True)
         now = int(self._wall())
         out = []
         try:
             try:
                 names = store.shadows()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # a stack creating its store
+                    return []
+                raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
             except sqlite3.Error as exc:  # not a database, or not the shadow store's
                 raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
             for thing, name in names:
