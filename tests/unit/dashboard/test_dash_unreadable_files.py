@@ -249,3 +249,21 @@ def test_a_shadow_store_that_is_no_file_is_a_503_naming_it(root: Path, damage: s
 def test_a_shadow_store_a_starting_stack_has_only_created_reads_as_empty(root: Path) -> None:
     (root / "shadows.db").write_bytes(b"")
     assert _serve(root).get("/api/v1/shadows").json() == {"shadows": []}
+
+
+@pytest.mark.parametrize("damage", ["not UTF-8", "a folder", "a broken link"])
+def test_an_unreadable_outbox_is_named_with_the_alerts(root: Path, damage: str) -> None:
+    """alerts.jsonl that was a folder or a broken link read as no alerts at all."""
+    if damage == "not UTF-8":  # one bad line is shown as such, the others as they are
+        with open(root / "alerts.jsonl", "ab") as fh:
+            fh.write(b'{"sent_at": 1, "channel": "email", "body": "\xff"}\n')
+        alerts = _serve(root).get("/api/v1/alarms").json()["alerts"]
+        assert alerts[0]["body"] == "\ufffd" and len(alerts) > 1
+        return
+    DAMAGE[damage](root / "alerts.jsonl")
+    client = _serve(root)
+    alerts = client.get("/api/v1/alarms").json()["alerts"]
+    assert alerts == [{"line": None, "error": alerts[0]["error"]}]
+    assert alerts[0]["error"].startswith("alerts.jsonl: ")
+    page = client.get("/alarms")
+    assert page.status_code == 200 and "alerts.jsonl: " in page.text
