@@ -318,12 +318,16 @@ class DataView:
     def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest outbox lines (email and SMS), newest first; targets are left out."""
         path = self.layout.alerts
-        if not path.is_file():
+        if not os.path.lexists(path):
             return []
         # The outbox only grows: keep the last *limit* lines, parse only those.
         tail: deque[tuple[int, str]] = deque(maxlen=limit)
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            tail.extend(enumerate(fh, start=1))
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                tail.extend(enumerate(fh, start=1))
+        except OSError as exc:  # a folder, a broken link: named, not read as no alerts
+            unreadable = self.unreadable(path, exc)
+            return [{"line": None, "error": f"{unreadable['file']}: {unreadable['error']}"}]
         return [_alert(number, line) for number, line in reversed(tail)]
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
