@@ -326,8 +326,7 @@ class DataView:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 tail.extend(enumerate(fh, start=1))
         except OSError as exc:  # a folder, a broken link: named, not read as no alerts
-            unreadable = self.unreadable(path, exc)
-            return [{"line": None, "error": f"{unreadable['file']}: {unreadable['error']}"}]
+            return [{"line": None, "error": self.unreadable_line(path, exc)}]
         return [_alert(number, line) for number, line in reversed(tail)]
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
@@ -417,8 +416,7 @@ class DataView:
             try:
                 out.append(shadow_summary(thing, None, json.loads(path.read_text())))
             except OSError as exc:
-                unreadable = self.unreadable(path, exc)
-                out.append(_unreadable(thing, None, f"{unreadable['file']}: {unreadable['error']}"))
+                out.append(_unreadable(thing, None, self.unreadable_line(path, exc)))
             except _DAMAGED as exc:
                 out.append(_unreadable(thing, None, exc))
         return out
@@ -524,6 +522,11 @@ class DataView:
         """A file left out of what a page shows, named so the operator can see why a
         figure is short: its path in the data folder and why it could not be read."""
         return {"file": self.shown(path), "error": _why(exc, path)}
+
+    def unreadable_line(self, path: Path, exc: BaseException) -> str:
+        """:meth:`unreadable` as one ``file: why`` text, for a document that has one."""
+        unreadable = self.unreadable(path, exc)
+        return f"{unreadable['file']}: {unreadable['error']}"
 
     def shown(self, path: Path) -> str:
         """*path* as the pages name it: relative to the data folder when it is inside."""
