@@ -252,9 +252,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
         """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
         MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
-        QoS 1. So does a QoS 2 filter, without a SUBACK, as IoT Core answers one
-        (iot-core-rules-and-limits §2); amqtt granted it QoS 1, which a device would never
-        get on AWS."""
+        QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
+        (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
+        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
         problem = None
         if not topics:

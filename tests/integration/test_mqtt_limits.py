@@ -49,9 +49,9 @@ def test_a_qos2_publish_is_refused(broker: EmbeddedBroker) -> None:
 
 
 def test_amqtt_refuses_a_qos2_subscription_as_iot_core_does() -> None:
-    """iot-core-rules-and-limits §2: IoT Core sends no SUBACK for a QoS 2 SUBSCRIBE and
-    closes the connection; a device tested locally must meet that here, not a QoS 1 grant
-    it would never get on AWS."""
+    """iot-core-rules-and-limits §2: IoT Core sends no SUBACK for a QoS 2 SUBSCRIBE; amqtt
+    sends none either and closes the connection, so a device tested locally meets the
+    refusal here, not a QoS 1 grant it would never get on AWS."""
     with EmbeddedBroker("amqtt") as broker:
         listener = RawClient(broker.host, broker.port)
         sender = RawClient(broker.host, broker.port)
