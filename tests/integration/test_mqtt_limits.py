@@ -225,6 +225,22 @@ def test_an_unsubscribe_with_an_ill_formed_filter_closes_the_connection(
     sock.close()
 
 
+def test_a_connect_with_a_qos2_will_is_refused(broker: EmbeddedBroker) -> None:
+    """IoT Core has no QoS 2 and closes the connection of a CONNECT whose will asks for it;
+    so does mosquitto (``max_qos 1``). amqtt accepted it and published the will."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["w/#"])
+    sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    flags = 0x02 | 0x04 | 0x10  # clean session, will, will QoS 2
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x3c\x00\x05dying\x00\x03w/2\x00\x04gone"
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    assert closed_without_answer(sock)
+    sock.close()
+    listener.quiet(0.5)
+    assert listener.messages == []
+    listener.close()
+
+
 def connack(
     broker: EmbeddedBroker, client_id: bytes, keep_alive: int = 60
 ) -> tuple[bytes, socket.socket]:
