@@ -769,13 +769,16 @@ def will_problem(session: Any) -> str | None:
     """Why MQTT forbids the will of this CONNECT: QoS 3 (MQTT-3.1.2-14), a QoS or retain
     flag without a will (MQTT-3.1.2-13, MQTT-3.1.2-15), or a topic no PUBLISH may have
     (:func:`publish_topic_problem`). amqtt took them all, and published a will on
-    ``dt/#`` to every subscriber of that filter."""
+    ``dt/#`` to every subscriber of that filter. Also a will of QoS 2, which IoT Core
+    (QoS 0 and 1 only) and mosquitto's ``max_qos 1`` refuse by closing the connection."""
     if session.will_qos == 3:
         return "will QoS 3 (MQTT-3.1.2-14)"
     if not session.will_flag:
         if session.will_qos or session.will_retain:
             return "will QoS or retain flag set without a will (MQTT-3.1.2-13)"
         return None
+    if session.will_qos == QOS_2:
+        return "will QoS 2 (QoS 0 and 1 only)"
     problem = publish_topic_problem(session.will_topic or "")
     return None if problem is None else f"will {problem}"
 
