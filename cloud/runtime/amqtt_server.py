@@ -769,8 +769,9 @@ def will_problem(session: Any) -> str | None:
     """Why MQTT forbids the will of this CONNECT: QoS 3 (MQTT-3.1.2-14), a QoS or retain
     flag without a will (MQTT-3.1.2-13, MQTT-3.1.2-15), or a topic no PUBLISH may have
     (:func:`publish_topic_problem`). amqtt took them all, and published a will on
-    ``dt/#`` to every subscriber of that filter. Also a will of QoS 2, which IoT Core
-    (QoS 0 and 1 only) and mosquitto's ``max_qos 1`` refuse by closing the connection."""
+    ``dt/#`` to every subscriber of that filter. Also a will of QoS 2: IoT Core has QoS 0
+    and 1 only (users report it closing such a connection), and mosquitto's ``max_qos 1``
+    closes it."""
     if session.will_qos == 3:
         return "will QoS 3 (MQTT-3.1.2-14)"
     if not session.will_flag:

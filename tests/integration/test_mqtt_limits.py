@@ -226,8 +226,9 @@ def test_an_unsubscribe_with_an_ill_formed_filter_closes_the_connection(
 
 
 def test_a_connect_with_a_qos2_will_is_refused(broker: EmbeddedBroker) -> None:
-    """IoT Core has no QoS 2 and closes the connection of a CONNECT whose will asks for it;
-    so does mosquitto (``max_qos 1``). amqtt accepted it and published the will."""
+    """IoT Core has no QoS 2 (users report it closing the connection of a CONNECT whose
+    will asks for it); mosquitto (``max_qos 1``) closes it. amqtt accepted it and published
+    the will."""
     listener = RawClient(broker.host, broker.port)
     listener.subscribe(["w/#"])
     sock = socket.create_connection((broker.host, broker.port), timeout=5)
