@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,54 @@ def test_an_unreadable_outbox_is_named_with_the_alerts(root: Path, damage: str) 
     assert alerts[0]["error"].startswith("alerts.jsonl: ")
     page = client.get("/alarms")
     assert page.status_code == 200 and "alerts.jsonl: " in page.text
+
+
+def _fifo(path: Path) -> None:
+    if path.exists():
+        path.unlink()
+    os.mkfifo(path)
+
+
+def _answers_in_time(client: TestClient, page: str, fifo: Path) -> str:
+    """The page's text; a page still reading the named pipe after 10 s fails the test (the
+    pipe is then opened for writing and closed, so the blocked reader ends)."""
+    answer: list[str] = []
+    reader = threading.Thread(target=lambda: answer.append(client.get(page).text), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():
+        with open(fifo, "w"):
+            pass
+        reader.join(10)
+        pytest.fail(f"{page} waited on the named pipe {fifo.name}")
+    return answer[0]
+
+
+@pytest.mark.parametrize(
+    ("fifo", "page", "named"),
+    [
+        (LATEST, "/api/v1/assets/pump-01", True),
+        (LATEST, "/api/v1/model-health", True),
+        ("alerts.jsonl", "/api/v1/alarms", True),
+        ("buckets/plantwatch/output/pump-01/2026-01-05T07:55:00Z/results.jsonl", "/", False),
+    ],
+)
+def test_a_named_pipe_in_the_data_folder_does_not_hold_a_page(
+    root: Path, fifo: str, page: str, named: bool
+) -> None:
+    """Reading a named pipe waits for a writer that never comes: each such request held
+    one of the server's worker threads for good, and a page that polls used them all up."""
+    path = root / fifo
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _fifo(path)
+    text = _answers_in_time(_serve(root), page, path)
+    if named:
+        assert f"{fifo}: " in text or f'"file":"{fifo}"' in text, text[:300]
+
+
+def test_a_named_pipe_among_exported_shadows_is_named(root: Path) -> None:
+    (root / "shadows.db").unlink()
+    (root / "shadows").mkdir()
+    _fifo(root / "shadows/pump-09.json")
+    text = _answers_in_time(_serve(root), "/api/v1/shadows", root / "shadows/pump-09.json")
+    assert "shadows/pump-09.json: " in text
