@@ -12,6 +12,7 @@ same, so a page that refreshes every second re-reads only the window that grew.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -187,8 +188,8 @@ class DataView:
 
     def _read_rows(self, path: Path) -> list[Row]:
         try:
-            stat = path.stat()
-        except FileNotFoundError:
+            stat = _regular(path).stat()
+        except OSError:  # gone, or a named pipe whose reading would wait for good
             return []
         signature = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -323,7 +324,7 @@ class DataView:
         # The outbox only grows: keep the last *limit* lines, parse only those.
         tail: deque[tuple[int, str]] = deque(maxlen=limit)
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
+            with open(_regular(path), encoding="utf-8", errors="replace") as fh:
                 tail.extend(enumerate(fh, start=1))
         except OSError as exc:  # a folder, a broken link: named, not read as no alerts
             return [{"line": None, "error": self.unreadable_line(path, exc)}]
@@ -414,7 +415,7 @@ class DataView:
         for path in sorted(folder.glob("*.json")):
             thing = _text(path.stem)
             try:
-                out.append(shadow_summary(thing, None, json.loads(path.read_text())))
+                out.append(shadow_summary(thing, None, json.loads(_regular(path).read_text())))
             except OSError as exc:
                 out.append(_unreadable(thing, None, self.unreadable_line(path, exc)))
             except _DAMAGED as exc:
@@ -456,7 +457,7 @@ class DataView:
             if window_end < start or window_end - 3600 > end:
                 continue
             try:
-                reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
+                reader = csv.reader(io.StringIO(_regular(path).read_text(encoding="utf-8")))
                 header = next(reader)
             except StopIteration:
                 continue
@@ -563,6 +564,21 @@ def _row(line: str) -> Row | None:
         score=None if score is None else float(score),
         diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+class NotRegularFileError(OSError):
+    """A path in the data folder that is no regular file where one is read: a named pipe
+    (opening one waits for a writer, holding the request's worker thread for good), a
+    folder or a broken link."""
+
+
+def _regular(path: Path) -> Path:
+    """*path*, once it is known to be a regular file (:class:`NotRegularFileError`)."""
+    if not path.is_file():
+        raise NotRegularFileError(
+            errno.EINVAL, "not a regular file (a named pipe, a folder or a broken link?)", str(path)
+        )
+    return path
 
 
 def _text(name: str) -> str:
