@@ -319,3 +319,22 @@ def test_a_named_pipe_among_exported_shadows_is_named(root: Path) -> None:
     _fifo(root / "shadows/pump-09.json")
     text = _answers_in_time(_serve(root), "/api/v1/shadows", root / "shadows/pump-09.json")
     assert "shadows/pump-09.json: " in text
+
+
+def test_a_named_pipe_as_runtime_json_does_not_hold_the_dashboard_command(root: Path) -> None:
+    """``plantwatch dashboard`` reads the default site from runtime.json before it serves;
+    a named pipe there held the command before it printed its URL."""
+    from cloud.cli.dashboard import _runtime_site
+    from cloud.runtime.layout import DataLayout
+
+    layout = DataLayout.existing(root)
+    _fifo(layout.runtime_file)
+    found: list[str | None] = []
+    reader = threading.Thread(target=lambda: found.append(_runtime_site(layout)), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():
+        with open(layout.runtime_file, "w"):
+            pass
+        pytest.fail("reading runtime.json waited on the named pipe")
+    assert found == [None]
