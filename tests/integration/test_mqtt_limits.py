@@ -242,6 +242,33 @@ def test_a_connect_with_a_qos2_will_is_refused(broker: EmbeddedBroker) -> None:
     listener.close()
 
 
+@pytest.mark.parametrize("topic", ["a/" * 8 + "b", "x" * 300, "$SYS/x"])
+def test_amqtt_refuses_a_will_on_a_topic_iot_core_refuses(topic: str) -> None:
+    """A PUBLISH to a topic over 256 bytes or 7 slashes, or a reserved one, closes the
+    connection; the same topic as a will went out to every ``#`` subscriber when the device
+    dropped. Such a CONNECT is refused, as one whose will MQTT forbids (mosquitto has no
+    option: it delivers the will)."""
+    with EmbeddedBroker("amqtt") as broker:
+        listener = RawClient(broker.host, broker.port)
+        listener.subscribe(["#"])
+        sock = socket.create_connection((broker.host, broker.port), timeout=5)
+        will = topic.encode()
+        body = (
+            b"\x00\x04MQTT\x04\x0e\x00\x3c\x00\x05dying"  # clean, will of QoS 1
+            + len(will).to_bytes(2, "big")
+            + will
+            + b"\x00\x04gone"
+        )
+        size = len(body)
+        length = bytes([size]) if size < 128 else bytes([size % 128 | 0x80, size // 128])
+        sock.sendall(b"\x10" + length + body)
+        assert closed_without_answer(sock)
+        sock.close()
+        listener.quiet(0.5)
+        assert listener.messages == []
+        listener.close()
+
+
 def connack(
     broker: EmbeddedBroker, client_id: bytes, keep_alive: int = 60
 ) -> tuple[bytes, socket.socket]:
