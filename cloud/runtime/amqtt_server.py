@@ -771,7 +771,8 @@ def will_problem(session: Any) -> str | None:
     (:func:`publish_topic_problem`). amqtt took them all, and published a will on
     ``dt/#`` to every subscriber of that filter. Also a will of QoS 2: IoT Core has QoS 0
     and 1 only (users report it closing such a connection), and mosquitto's ``max_qos 1``
-    closes it."""
+    closes it. And a will topic IoT Core refuses (:func:`edge.wire.iot_core_topic_problem`),
+    which a PUBLISH could not use either: amqtt sent it to every ``#`` subscriber."""
     if session.will_qos == 3:
         return "will QoS 3 (MQTT-3.1.2-14)"
     if not session.will_flag:
@@ -780,7 +781,8 @@ def will_problem(session: Any) -> str | None:
         return None
     if session.will_qos == QOS_2:
         return "will QoS 2 (QoS 0 and 1 only)"
-    problem = publish_topic_problem(session.will_topic or "")
+    topic = session.will_topic or ""
+    problem = publish_topic_problem(topic) or iot_core_topic_problem(topic)
     return None if problem is None else f"will {problem}"
 
 
