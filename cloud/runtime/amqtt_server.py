@@ -794,8 +794,8 @@ def iot_core_connect_limits() -> None:
     ``$`` topic loses its retain flag (IoT Core keeps no retained message there); and a
     client silent for 1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker
     never closed a silent connection). Keep-alive 0 stays "no timeout", as MQTT and
-    mosquitto have it for MQTT 3.1.1. Patches amqtt's CONNECT handling for this process (the broker's own).
-    Recheck on any amqtt upgrade."""
+    mosquitto have it for MQTT 3.1.1. Patches amqtt's CONNECT handling for this process
+    (the broker's own). Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:

@@ -216,8 +216,9 @@ def test_an_unsubscribe_with_an_ill_formed_filter_closes_the_connection(
     broker: EmbeddedBroker, topic_filter: bytes
 ) -> None:
     """MQTT-1.5.3-1 (not UTF-8), MQTT-1.5.3-2 (U+0000), section 4.7.3 (empty) and
-    MQTT-4.7.1-2/3 (a misplaced wildcard): an UNSUBSCRIBE has no failure code, so such a filter closes the connection, as mosquitto
-    does; amqtt answered UNSUBACK and went on as if the filter were a real one."""
+    MQTT-4.7.1-2/3 (a misplaced wildcard): an UNSUBSCRIBE has no failure code, so such a
+    filter closes the connection, as mosquitto does; amqtt answered UNSUBACK and went on
+    as if the filter were a real one."""
     sock = raw_connection(broker, b"bad-unsub")
     body = b"\x00\x09" + len(topic_filter).to_bytes(2, "big") + topic_filter
     sock.sendall(bytes([0xA2, len(body)]) + body)
