@@ -338,3 +338,24 @@ def test_a_named_pipe_as_runtime_json_does_not_hold_the_dashboard_command(root: 
             pass
         pytest.fail("reading runtime.json waited on the named pipe")
     assert found == [None]
+
+
+RESULTS = "buckets/plantwatch/output/pump-01/2026-01-05T07:55:00Z/results.jsonl"
+
+
+@pytest.mark.parametrize("damage", ["a broken link", "a named pipe"])
+def test_an_unreadable_results_file_is_named_with_the_assets_results(
+    root: Path, damage: str
+) -> None:
+    """A results object that cannot be read left its rows out of the asset page unsaid."""
+    path = root / RESULTS
+    if damage == "a named pipe":
+        _fifo(path)
+    else:
+        _dangling(path)
+    client = _serve(root)
+    results = client.get("/api/v1/assets/pump-01").json()["results"]
+    assert [u["file"] for u in results["unreadable"]] == [RESULTS]
+    assert results["rows"] > 0
+    assert client.get("/api/v1/assets/pump-02").json()["results"]["unreadable"] == []
+    assert RESULTS in client.get("/assets/pump-01").text
