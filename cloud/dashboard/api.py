@@ -116,6 +116,7 @@ class DashboardApi:
                 "anomalous": sum(r.prediction == 1 for r in rows),
                 "first": iso(rows[0].t) if rows else None,
                 "last": iso(rows[-1].t) if rows else None,
+                "unreadable": self.view.unreadable_results(key),
             },
             "score": [
                 {"t": iso(r.t), "score": r.score, "prediction": r.prediction}

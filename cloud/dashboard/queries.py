@@ -205,6 +205,17 @@ class DataView:
             self._rows[path] = (signature, rows)
         return rows
 
+    def unreadable_results(self, asset_key: str) -> list[dict[str, str]]:
+        """The asset's results objects whose rows :meth:`rows` leaves out because the file
+        cannot be read (a broken link, a named pipe), named (:meth:`unreadable`)."""
+        found = []
+        for path in sorted(self.result_files().get(asset_key, [])):
+            try:
+                _regular(path)
+            except OSError as exc:
+                found.append(self.unreadable(path, exc))
+        return found
+
     def rows(self, asset_key: str, files: list[Path] | None = None) -> list[Row]:
         """Every result row of an asset in time order (one per timestamp)."""
         paths = files if files is not None else self.result_files().get(asset_key, [])
