@@ -95,9 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _runtime_site(layout: DataLayout) -> str | None:
-    """The default site a live stack recorded; a stopped one leaves no runtime.json."""
+    """The default site a live stack recorded; a stopped one leaves no runtime.json. Read
+    without waiting for a writer: a named pipe there reads as nothing."""
+    from edge.user_files import read_document_text
+
     try:
-        sites = json.loads(layout.runtime_file.read_text()).get("sites")
+        sites = json.loads(read_document_text(layout.runtime_file)).get("sites")
     except (OSError, ValueError, AttributeError):
         return None
     return sites[0] if isinstance(sites, list) and sites and isinstance(sites[0], str) else None

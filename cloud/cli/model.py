@@ -336,7 +336,13 @@ def _health(args: argparse.Namespace) -> int:
             "psi": "" if a["max_psi"] is None else f"{a['max_psi']:.3f}",
             "drifted": ", ".join(a["drifted"]),
             "retrain": "yes" if a["retrain"] else "no",
-            "why": "; ".join([*a["reasons"], *([a["note"]] if a["note"] else [])]),
+            "why": "; ".join(
+                [
+                    *a["reasons"],
+                    *([a["note"]] if a["note"] else []),
+                    *(f"left out, unreadable: {u['file']}: {u['error']}" for u in a["unreadable"]),
+                ]
+            ),
         }
         for a in doc["assets"]
     ]

@@ -116,6 +116,7 @@ class DashboardApi:
                 "anomalous": sum(r.prediction == 1 for r in rows),
                 "first": iso(rows[0].t) if rows else None,
                 "last": iso(rows[-1].t) if rows else None,
+                "unreadable": self.view.unreadable_results(key),
             },
             "score": [
                 {"t": iso(r.t), "score": r.score, "prediction": r.prediction}
@@ -158,13 +159,14 @@ class DashboardApi:
         elif rows:
             start, end, around = rows[-1].t - 2 * TRACE_MARGIN_S, rows[-1].t, None
         else:
-            return {"event": None, "start": None, "end": None, "sensors": {}}
-        series = self.view.traces(key, top[:3], start, end)
+            return {"event": None, "start": None, "end": None, "sensors": {}, "unreadable": []}
+        series, unreadable = self.view.traces(key, top[:3], start, end)
         return {
             "event": around,
             "start": iso(start),
             "end": iso(end),
             "sensors": {name: [[iso(t), v] for t, v in points] for name, points in series.items()},
+            "unreadable": unreadable,
         }
 
     # ------------------------------------------------------------------ schedulers

@@ -19,6 +19,7 @@ import getpass
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,7 @@ def create_app(
             actions_enabled=api.actions_enabled,
             **context,
         )
-        return HTMLResponse(html)
+        return HTMLResponse(scrub(html))
 
     # Pages and documents are plain functions: Starlette runs them in its thread pool, so
     # one slow read (a long history, model health over many CSVs) does not hold the event
@@ -243,7 +244,7 @@ def create_app(
 
     def json_route(producer: Any) -> Any:
         def endpoint(request: Request) -> Response:
-            return JSONResponse(producer(request))
+            return TextSafeJSONResponse(producer(request))
 
         return endpoint
 
@@ -292,7 +293,7 @@ def create_app(
             who=_who(request, credentials),
             snooze_s=float(snooze_s) if action == "snooze" else None,
         )
-        return JSONResponse(alarm)
+        return TextSafeJSONResponse(alarm)
 
     async def on_error(request: Request, exc: Exception) -> Response:
         status = 500
@@ -319,7 +320,7 @@ def create_app(
         html = env.get_template("error.html").render(
             status=status, message=message, path=request.url.path, title=f"{status}"
         )
-        return HTMLResponse(html, status_code=status, headers=headers)
+        return HTMLResponse(scrub(html), status_code=status, headers=headers)
 
     routes = [
         Route("/", overview_page),
@@ -367,7 +368,29 @@ def create_app(
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+    return TextSafeJSONResponse(
+        {"error": message, "status": status}, status_code=status, headers=headers
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """*text* with each lone surrogate as U+FFFD. One has no UTF-8 form, so one in a stored
+    document (JSON's ``"\\ud800"`` escape reads as one) or a file name that is not UTF-8
+    made the whole page fail to encode, a 500."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+class TextSafeJSONResponse(JSONResponse):
+    """Starlette's JSON response, with lone surrogates as U+FFFD (see :func:`scrub`)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(
+            content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+        )
+        return scrub(text).encode("utf-8")
 
 
 def _param(request: Request, name: str) -> str | None:

@@ -114,7 +114,10 @@ def _asset(
     site, asset = view.sites.split(key)
     rates = anomaly_rate_per_day(view.rows(key))
     latest_rate = rates[-1]["anomaly_rate"] if rates else None
-    sensors, window = _drift(view, key, profile, options, model) if profile else ([], None)
+    unreadable: list[dict[str, str]] = []
+    sensors, window = (
+        _drift(view, key, profile, options, model, unreadable) if profile else ([], None)
+    )
     reasons = []
     if latest_rate is not None and latest_rate >= options.rate_threshold:
         reasons.append(
@@ -143,6 +146,7 @@ def _asset(
         "drifted": [s["sensor"] for s in drifted],
         "retrain": bool(reasons),
         "reasons": reasons,
+        "unreadable": unreadable,
         "note": _note(sensors, options.psi_threshold)
         if profile
         else "the model has no training profile; retrain it to record one",
@@ -177,15 +181,22 @@ def _note(sensors: list[dict[str, Any]], threshold: float) -> str | None:
 
 
 def _drift(
-    view: DataView, key: str, profile: dict[str, Any], options: HealthOptions, model: Any
+    view: DataView,
+    key: str,
+    profile: dict[str, Any],
+    options: HealthOptions,
+    model: Any,
+    unreadable: list[dict[str, str]],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Each profiled sensor's drift over the window; the window's input files that could
+    not be read are added to *unreadable*."""
     files = view.input_files(key)
     if not files:
         return [], None
     end = files[-1][0]
     start = end - options.window_s
     recent = [path for t, path in files if t > start][-MAX_FILES:]
-    frame = _read_frame(recent, start, end)
+    frame = _read_frame(view, recent, start, end, unreadable)
     weights = _mode_weights(model, frame)
     frame = _as_trained(model, frame)
     out = []
@@ -211,14 +222,21 @@ def _drift(
     return out, window
 
 
-def _read_frame(paths: list[Path], start: float, end: float) -> pd.DataFrame:
-    """The input CSVs' readings in ``(start, end]``, one row per timestamp."""
+def _read_frame(
+    view: DataView,
+    paths: list[Path],
+    start: float,
+    end: float,
+    unreadable: list[dict[str, str]],
+) -> pd.DataFrame:
+    """The input CSVs' readings in ``(start, end]``, one row per timestamp; a file that
+    cannot be read is left out and added to *unreadable*."""
     frames = []
     for path in paths:
         try:
             frames.append(read_csv(path, str(path)).frame)
-        except (UserError, OSError):
-            continue
+        except (UserError, OSError) as exc:
+            unreadable.append(view.unreadable(path, exc))
     if not frames:
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
     frame = pd.concat(frames).sort_index()

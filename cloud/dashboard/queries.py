@@ -12,6 +12,7 @@ same, so a page that refreshes every second re-reads only the window that grew.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -50,6 +51,8 @@ EVENT_GAP_S: Final = 900.0
 LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 """Times are shown from 1970 up to here: far enough from year 9999 that a chart's margin
 around an event still has a date."""
+MAX_WHY: Final = 300
+"""Characters of a reader's error shown for an unreadable file."""
 MAX_SHADOW_DEPTH: Final = 12
 """A stored shadow deeper than this is shown as unreadable: the shadow service refuses
 more than 6 levels in desired or reported, so only a damaged or hand-made file gets here,
@@ -124,18 +127,23 @@ class DataView:
 
     @contextmanager
     def state(self) -> Iterator[Any]:
-        """The state store opened read-only, or None when the stack never wrote one."""
+        """The state store opened read-only, or None when the stack never wrote one (or is
+        only now creating it). A file that is no state store (not SQLite, a folder, a broken
+        link) is a StorageError naming it (503): read as empty, it showed a stack that had
+        run as one that never had."""
         from cloud.adapters.local.sqlite_state_store import SqliteStateStore
 
         path = self.layout.state_db
-        if not path.is_file():
+        if not os.path.lexists(path):
             yield None
             return
         try:
             store = SqliteStateStore(path, readonly=True)
-        except StorageError:
-            yield None
-            return
+        except StorageError as exc:
+            if _no_table_yet(exc):
+                yield None
+                return
+            raise
         try:
             yield store
         finally:
@@ -161,7 +169,7 @@ class DataView:
             for name in files:
                 if name == filename:
                     path = Path(dirpath) / name
-                    yield path.relative_to(self.layout.bucket).as_posix(), path
+                    yield _text(path.relative_to(self.layout.bucket).as_posix()), path
 
     def result_files(self) -> dict[str, list[Path]]:
         """Per asset key, its results objects under ``output/`` and ``stream/``."""
@@ -180,8 +188,8 @@ class DataView:
 
     def _read_rows(self, path: Path) -> list[Row]:
         try:
-            stat = path.stat()
-        except FileNotFoundError:
+            stat = _regular(path).stat()
+        except OSError:  # gone, or a named pipe whose reading would wait for good
             return []
         signature = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -196,6 +204,17 @@ class DataView:
         with self._lock:
             self._rows[path] = (signature, rows)
         return rows
+
+    def unreadable_results(self, asset_key: str) -> list[dict[str, str]]:
+        """The asset's results objects whose rows :meth:`rows` leaves out because the file
+        cannot be read (a broken link, a named pipe), named (:meth:`unreadable`)."""
+        found = []
+        for path in sorted(self.result_files().get(asset_key, [])):
+            try:
+                _regular(path)
+            except OSError as exc:
+                found.append(self.unreadable(path, exc))
+        return found
 
     def rows(self, asset_key: str, files: list[Path] | None = None) -> list[Row]:
         """Every result row of an asset in time order (one per timestamp)."""
@@ -225,9 +244,10 @@ class DataView:
         for instances in self.detector_instances().values():
             keys.update(instances)
         for path in self._input_files():
-            parsed = self._naming.parse(path.name)
+            parsed = self._naming.parse(_text(path.name))
             if parsed is not None:
-                site = path.parent.name if path.parent != self.layout.bucket / "input" else None
+                inside = path.parent != self.layout.bucket / "input"
+                site = _text(path.parent.name) if inside else None
                 keys.add(parsed[0] if site is None else self.sites.key(site, parsed[0]))
         return sorted(keys)
 
@@ -249,7 +269,7 @@ class DataView:
             return []
         found = []
         for path in folder.iterdir():
-            parsed = self._naming.parse(path.name)
+            parsed = self._naming.parse(_text(path.name))
             if parsed is not None and parsed[0] == asset:
                 found.append((parsed[1].timestamp(), path))
         return sorted(found)
@@ -261,9 +281,10 @@ class DataView:
             return []
         found = []
         for path in folder.iterdir():
-            parsed = self._naming.parse(path.name)
+            name = _text(path.name)
+            parsed = self._naming.parse(name)
             if parsed is not None and path.is_file():
-                found.append((parsed[1].timestamp(), f"{prefix}{path.name}"))
+                found.append((parsed[1].timestamp(), f"{prefix}{name}"))
         return sorted(found)
 
     def detector_state(self, asset_key: str) -> dict[str, Any] | None:
@@ -309,12 +330,15 @@ class DataView:
     def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest outbox lines (email and SMS), newest first; targets are left out."""
         path = self.layout.alerts
-        if not path.is_file():
+        if not os.path.lexists(path):
             return []
         # The outbox only grows: keep the last *limit* lines, parse only those.
         tail: deque[tuple[int, str]] = deque(maxlen=limit)
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            tail.extend(enumerate(fh, start=1))
+        try:
+            with open(_regular(path), encoding="utf-8", errors="replace") as fh:
+                tail.extend(enumerate(fh, start=1))
+        except OSError as exc:  # a folder, a broken link: named, not read as no alerts
+            return [{"line": None, "error": self.unreadable_line(path, exc)}]
         return [_alert(number, line) for number, line in reversed(tail)]
 
     def alarm_models(self) -> dict[str, dict[str, Any]]:
@@ -364,17 +388,22 @@ class DataView:
         from cloud.shadow.store import ShadowStore
 
         path = self.layout.shadow_db
-        if not path.is_file():
+        if not os.path.lexists(path):
             return self._exported_shadows()
-        try:
-            store = ShadowStore(path, readonly=True)
-        except StorageError:
-            return []
+        if not path.is_file():  # read as no store, it showed a stack with shadows as one without
+            raise StorageError(
+                f"{path}: not a regular file (a directory or a broken link?); move it aside"
+            )
+        store = ShadowStore(path, readonly=True)
         now = int(self._wall())
         out = []
         try:
             try:
                 names = store.shadows()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # a stack creating its store
+                    return []
+                raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
             except sqlite3.Error as exc:  # not a database, or not the shadow store's
                 raise StorageError(f"{path}: cannot read shadow store: {exc}") from None
             for thing, name in names:
@@ -395,12 +424,13 @@ class DataView:
             return []
         out = []
         for path in sorted(folder.glob("*.json")):
+            thing = _text(path.stem)
             try:
-                out.append(shadow_summary(path.stem, None, json.loads(path.read_text())))
-            except OSError:
-                continue
+                out.append(shadow_summary(thing, None, json.loads(_regular(path).read_text())))
+            except OSError as exc:
+                out.append(_unreadable(thing, None, self.unreadable_line(path, exc)))
             except _DAMAGED as exc:
-                out.append(_unreadable(path.stem, None, exc))
+                out.append(_unreadable(thing, None, exc))
         return out
 
     # ------------------------------------------------------------------ devices
@@ -428,20 +458,26 @@ class DataView:
 
     def traces(
         self, asset_key: str, sensors: list[str], start: float, end: float
-    ) -> dict[str, list[tuple[float, float]]]:
-        """Raw readings of *sensors* between *start* and *end* from the input CSVs."""
+    ) -> tuple[dict[str, list[tuple[float, float]]], list[dict[str, str]]]:
+        """Raw readings of *sensors* between *start* and *end* from the input CSVs, and the
+        files of the window that could not be read (:meth:`unreadable`)."""
         wanted = {s.rpartition("\\")[2]: s for s in sensors}
         series: dict[str, list[tuple[float, float]]] = {s: [] for s in sensors}
+        unreadable: list[dict[str, str]] = []
         for window_end, path in self.input_files(asset_key):
             if window_end < start or window_end - 3600 > end:
                 continue
             try:
-                reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
+                reader = csv.reader(io.StringIO(_regular(path).read_text(encoding="utf-8")))
                 header = next(reader)
-            except (OSError, StopIteration, UnicodeDecodeError):
+            except StopIteration:
+                continue
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                unreadable.append(self.unreadable(path, exc))
                 continue
             columns = {i: wanted[name] for i, name in enumerate(header) if name in wanted}
-            for record in reader:
+            refused: list[tuple[int, str]] = []
+            for record in _csv_rows(reader, refused):
                 try:
                     t = parse_time(record[0])
                 except (ValueError, IndexError):
@@ -455,9 +491,15 @@ class DataView:
                         continue
                     if math.isfinite(value):  # "nan", "inf" and 1e999 parse, but JSON has none
                         series[sensor].append((t, value))
+            if refused:
+                line, why = refused[0]
+                more = f" and {len(refused) - 1} more" if len(refused) > 1 else ""
+                unreadable.append(
+                    {"file": self.shown(path), "error": f"line {line}{more} left out: {why}"}
+                )
         for points in series.values():
             points.sort()
-        return series
+        return series, unreadable
 
     # ------------------------------------------------------------------ change detection
 
@@ -487,6 +529,23 @@ class DataView:
     def require_asset(self, asset_key: str) -> None:
         if asset_key not in self.asset_keys():
             raise NotFoundError(f"asset {asset_key!r}: no results, input files or detector")
+
+    def unreadable(self, path: Path, exc: BaseException) -> dict[str, str]:
+        """A file left out of what a page shows, named so the operator can see why a
+        figure is short: its path in the data folder and why it could not be read."""
+        return {"file": self.shown(path), "error": _why(exc, path)}
+
+    def unreadable_line(self, path: Path, exc: BaseException) -> str:
+        """:meth:`unreadable` as one ``file: why`` text, for a document that has one."""
+        unreadable = self.unreadable(path, exc)
+        return f"{unreadable['file']}: {unreadable['error']}"
+
+    def shown(self, path: Path) -> str:
+        """*path* as the pages name it: relative to the data folder when it is inside."""
+        try:
+            return _text(path.relative_to(self.layout.root).as_posix())
+        except ValueError:
+            return _text(str(path))
 
 
 def _row(line: str) -> Row | None:
@@ -518,6 +577,63 @@ def _row(line: str) -> Row | None:
         score=None if score is None else float(score),
         diagnostics=tuple((name, float(value)) for name, value in diagnostics),
     )
+
+
+class NotRegularFileError(OSError):
+    """A path in the data folder that is no regular file where one is read: a named pipe
+    (opening one waits for a writer, holding the request's worker thread for good), a
+    folder or a broken link."""
+
+
+def _regular(path: Path) -> Path:
+    """*path*, once it is known to be a regular file (:class:`NotRegularFileError`)."""
+    if not path.is_file():
+        raise NotRegularFileError(
+            errno.EINVAL, "not a regular file (a named pipe, a folder or a broken link?)", str(path)
+        )
+    return path
+
+
+def _text(name: str) -> str:
+    """A file or folder name as text a page can carry: bytes that are not UTF-8 (read by
+    Python as lone surrogates, which no response can encode) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _no_table_yet(exc: StorageError) -> bool:
+    """The file is SQLite without the state table: a stack that is creating its store
+    (an empty file, then the table a moment later)."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "no such table" in str(cause)
+
+
+def _csv_rows(reader: Any, refused: list[tuple[int, str]]) -> Iterator[list[str]]:
+    """The reader's rows. A row the csv module refuses (a field over its 128 KiB limit,
+    ``csv.field_size_limit``, which is process-wide and so left alone) is left out and
+    recorded in *refused* with its line number; reading goes on at the next line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if refused and refused[-1][0] == reader.line_num:
+                return  # no progress past this line: stop rather than loop
+            refused.append((reader.line_num, str(exc)))
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    """Why a file could not be read, on one line and without repeating its path."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        text = text.removeprefix(prefix)
+    if len(text) > MAX_WHY:  # a reader's message may quote a 128 KiB header cell whole
+        text = text[:MAX_WHY] + "…"
+    return text or type(exc).__name__
 
 
 def _reject_constant(name: str) -> float:
@@ -559,12 +675,13 @@ _DAMAGED = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 ValueError); the shadows page lists such a shadow as unreadable rather than failing."""
 
 
-def _unreadable(thing: str, name: str | None, exc: BaseException) -> dict[str, Any]:
-    reason = (
-        str(exc)
-        if isinstance(exc, _ShapeError)
-        else f"not a shadow document ({type(exc).__name__})"
-    )
+def _unreadable(thing: str, name: str | None, exc: BaseException | str) -> dict[str, Any]:
+    if isinstance(exc, str):
+        reason = exc
+    elif isinstance(exc, _ShapeError):
+        reason = str(exc)
+    else:
+        reason = f"not a shadow document ({type(exc).__name__})"
     return {
         "thing": thing,
         "shadow": name or "classic",

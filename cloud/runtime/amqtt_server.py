@@ -26,7 +26,7 @@ from amqtt.codecs_amqtt import decode_data_with_length, decode_string, read_or_r
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
-from amqtt.mqtt import publish, subscribe
+from amqtt.mqtt import publish, subscribe, unsubscribe
 from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.connect import ConnectPacket, ConnectPayload
 from amqtt.mqtt.constants import QOS_1, QOS_2
@@ -252,10 +252,18 @@ class RedeliveringHandler(BrokerProtocolHandler):
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
         """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
         MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
-        QoS 1."""
+        QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
+        (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
+        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
-        if not topics or any(qos > QOS_2 for _topic, qos in topics):
-            problem = "no topic filter" if not topics else "a QoS 3 topic filter"
+        problem = None
+        if not topics:
+            problem = "no topic filter"
+        elif any(qos > QOS_2 for _topic, qos in topics):
+            problem = "a QoS 3 topic filter"
+        elif any(qos == QOS_2 for _topic, qos in topics):
+            problem = "a QoS 2 topic filter (QoS 0 and 1 only)"
+        if problem is not None:
             log.warning("%s: SUBSCRIBE with %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
@@ -488,8 +496,8 @@ class Broker(_AmqttBroker):
         return self.access.allows(getattr(session, "username", None), str(action), topic)
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
-        """A QoS 2 subscription is granted QoS 1, as mosquitto's ``max_qos 1`` grants it:
-        IoT Core has no QoS 2 (iot-core-rules-and-limits §2). A filter IoT Core refuses
+        """No QoS above 1 is granted (a QoS 2 SUBSCRIBE closed the connection already, see
+        :meth:`RedeliveringHandler.handle_subscribe`). A filter IoT Core refuses
         (reserved, too long, too deep) gets the failure code, as does one MQTT forbids
         (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
@@ -635,12 +643,18 @@ def publish_topic_problem(topic: str) -> str | None:
 
 
 def filter_problem(topic_filter: str) -> str | None:
-    """Why MQTT forbids *topic_filter* in a SUBSCRIBE (MQTT 3.1.1 section 4.7.3): empty or
-    holding U+0000 (amqtt itself refuses misplaced wildcards)."""
+    """Why MQTT forbids *topic_filter* in a SUBSCRIBE or UNSUBSCRIBE (MQTT 3.1.1 sections
+    4.7.1 and 4.7.3): empty, holding U+0000, or a wildcard that is not a whole level or a
+    ``#`` that is not the last one (amqtt refused those in a SUBSCRIBE only)."""
     if not topic_filter:
         return "empty topic filter"
     if "\0" in topic_filter:
         return f"topic filter {topic_filter[:64]!r} holds U+0000"
+    levels = topic_filter.split("/")
+    for index, level in enumerate(levels):
+        misplaced = ("+" in level and level != "+") or ("#" in level and level != "#")
+        if misplaced or (level == "#" and index != len(levels) - 1):
+            return f"topic filter {topic_filter[:64]!r} has a misplaced wildcard"
     return None
 
 
@@ -652,11 +666,13 @@ class IllFormedTopicError(Exception):
 def strict_utf8_topics() -> None:
     """amqtt 0.12.1 reads a topic that is not UTF-8 as the text of its bytes' repr
     (``b'dt/...'``), acknowledges the publish and routes it under that other name; here such
-    a PUBLISH or SUBSCRIBE closes the connection instead. So does a PUBLISH whose topic MQTT
-    forbids (:func:`publish_topic_problem`): amqtt acknowledged and routed an empty or U+0000
-    one, and discarded a wildcard one mid-packet, leaving the connection open, the publish
-    unanswered and the rest of the packet to be read as the next one. Patches the decoders
-    of amqtt's PUBLISH and SUBSCRIBE packets for this process (the broker's own)."""
+    a PUBLISH, SUBSCRIBE or UNSUBSCRIBE closes the connection instead, as does an
+    UNSUBSCRIBE with a filter MQTT forbids (:func:`filter_problem`; amqtt answered
+    UNSUBACK). So does a PUBLISH whose topic MQTT forbids (:func:`publish_topic_problem`):
+    amqtt acknowledged and routed an empty or U+0000 one, and discarded a wildcard one
+    mid-packet, leaving the connection open, the publish unanswered and the rest of the
+    packet to be read as the next one. Patches the decoders of amqtt's PUBLISH, SUBSCRIBE
+    and UNSUBSCRIBE packets for this process (the broker's own)."""
 
     async def decode_topic(reader: Any) -> str:
         length = int.from_bytes(await read_or_raise(reader, 2), "big")
@@ -675,8 +691,17 @@ def strict_utf8_topics() -> None:
             raise IllFormedTopicError(problem)
         return topic
 
+    async def decode_unsubscribe_filter(reader: Any) -> str:
+        topic_filter = await decode_topic(reader)
+        problem = filter_problem(topic_filter)
+        if problem is not None:  # an UNSUBACK has no failure code to refuse one with
+            log.warning("UNSUBSCRIBE refused: %s; connection closed", problem)
+            raise IllFormedTopicError(problem)
+        return topic_filter
+
     publish.decode_string = decode_publish_topic  # type: ignore[attr-defined]
     subscribe.decode_string = decode_topic  # type: ignore[attr-defined]
+    unsubscribe.decode_string = decode_unsubscribe_filter  # type: ignore[attr-defined]
 
 
 _PACKET_NAMES = {1: "CONNECT", 3: "PUBLISH", 8: "SUBSCRIBE", 10: "UNSUBSCRIBE", 12: "PINGREQ"}
@@ -744,14 +769,20 @@ def will_problem(session: Any) -> str | None:
     """Why MQTT forbids the will of this CONNECT: QoS 3 (MQTT-3.1.2-14), a QoS or retain
     flag without a will (MQTT-3.1.2-13, MQTT-3.1.2-15), or a topic no PUBLISH may have
     (:func:`publish_topic_problem`). amqtt took them all, and published a will on
-    ``dt/#`` to every subscriber of that filter."""
+    ``dt/#`` to every subscriber of that filter. Also a will of QoS 2: IoT Core has QoS 0
+    and 1 only (users report it closing such a connection), and mosquitto's ``max_qos 1``
+    closes it. And a will topic IoT Core refuses (:func:`edge.wire.iot_core_topic_problem`),
+    which a PUBLISH could not use either: amqtt sent it to every ``#`` subscriber."""
     if session.will_qos == 3:
         return "will QoS 3 (MQTT-3.1.2-14)"
     if not session.will_flag:
         if session.will_qos or session.will_retain:
             return "will QoS or retain flag set without a will (MQTT-3.1.2-13)"
         return None
-    problem = publish_topic_problem(session.will_topic or "")
+    if session.will_qos == QOS_2:
+        return "will QoS 2 (QoS 0 and 1 only)"
+    topic = session.will_topic or ""
+    problem = publish_topic_problem(topic) or iot_core_topic_problem(topic)
     return None if problem is None else f"will {problem}"
 
 
@@ -759,11 +790,12 @@ def iot_core_connect_limits() -> None:
     """IoT Core's client id limit (iot-core-rules-and-limits §2), which amqtt 0.12.1 does not
     apply: a client id over 128 bytes or starting with ``$`` is refused with CONNACK
     "identifier rejected". Also: the whole CONNECT must arrive within ``CONNECT_TIMEOUT_S``;
-    a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; and a client silent for
-    1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker never closed a
-    silent connection). Keep-alive 0 stays "no timeout", as MQTT and mosquitto have it for
-    MQTT 3.1.1. Patches amqtt's CONNECT handling for this process (the broker's own).
-    Recheck on any amqtt upgrade."""
+    a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; a will on a reserved
+    ``$`` topic loses its retain flag (IoT Core keeps no retained message there); and a
+    client silent for 1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker
+    never closed a silent connection). Keep-alive 0 stays "no timeout", as MQTT and
+    mosquitto have it for MQTT 3.1.1. Patches amqtt's CONNECT handling for this process
+    (the broker's own). Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -788,6 +820,16 @@ def iot_core_connect_limits() -> None:
         if problem is not None:
             log.warning("CONNECT refused: %s %s", _who(session), problem)
             raise MQTTError(problem)
+        if session.will_flag and session.will_retain and (session.will_topic or "").startswith("$"):
+            # amqtt retains a will itself, past handle_publish: kept, a will on a shadow's
+            # topic would be replayed as a command to each later subscriber
+            log.warning(
+                "%s: retain flag of its will on reserved topic %r ignored: IoT Core keeps no "
+                "retained message there",
+                _who(session),
+                (session.will_topic or "")[:64],
+            )
+            session.will_retain = False
         if session.keep_alive > 0:
             # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
             session.keep_alive = math.ceil(session.keep_alive * KEEP_ALIVE_GRACE)

@@ -39,6 +39,7 @@ from typing import Any
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
 from cloud.runtime.broker_auth import AuthStore
+from edge.cliargs import one_line
 from edge.errors import ConfigError, PlantwatchError
 from edge.signals import process_alive
 
@@ -378,6 +379,13 @@ class EmbeddedBroker:
                 # the 0600 credential files nor write its state file in the data folder;
                 # stay the user that wrote them.
                 lines.append("user root")
+            for line in lines:
+                if "\n" in line or "\r" in line:
+                    # the rest of the line would be read as settings of its own
+                    raise ConfigError(
+                        f"{one_line(line)}: a path with a line break cannot go into "
+                        "mosquitto's config file; use a data folder whose path has none"
+                    )
             conf.write_text("\n".join(lines) + "\n")
             return [str(mosquitto_path()), "-c", str(conf)]
         command = [

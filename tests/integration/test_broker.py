@@ -275,6 +275,26 @@ def test_an_unreadable_state_file_is_named_with_what_to_do(tmp_path: Path) -> No
 
 
 @pytest.mark.mosquitto
+@pytest.mark.parametrize("brk", ["\n", "\r"], ids=["LF", "CR"])
+def test_a_state_dir_with_a_line_break_is_refused_not_written_into_the_config(
+    tmp_path: Path, brk: str
+) -> None:
+    """The data folder's path goes into mosquitto.conf: a line break in it ended the line
+    and made the rest a setting of its own (``allow_anonymous true``, another listener),
+    or left mosquitto refusing its config with a line of the file nobody wrote."""
+    state = tmp_path / f"data{brk}allow_anonymous true{brk}#"
+    state.mkdir()
+    broker = EmbeddedBroker("mosquitto", state_dir=state)
+    try:
+        with pytest.raises(ConfigError, match="line break") as error:
+            broker.start()
+        assert "\n" not in str(error.value) and "\r" not in str(error.value)
+        assert not broker.running
+    finally:
+        broker.close()
+
+
+@pytest.mark.mosquitto
 def test_a_state_dir_serves_one_broker_at_a_time(tmp_path: Path) -> None:
     """Two mosquittos on one state file would each overwrite the other's sessions."""
     first = EmbeddedBroker("mosquitto", state_dir=tmp_path).start()

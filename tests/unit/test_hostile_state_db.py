@@ -188,6 +188,7 @@ def test_each_sqlite_failure_says_what_to_do(error: sqlite3.Error, hint: str) ->
         ["alarms", "list"],
         ["alarms", "history"],
         ["alarms", "dead-letters"],
+        ["model", "health"],
     ],
     ids=" ".join,
 )
@@ -209,6 +210,18 @@ def test_a_state_db_that_is_no_file_is_named_not_read_as_empty(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
     assert f"{db}: not a regular file" in err, err
+
+
+def test_model_health_on_a_state_db_that_is_not_sqlite_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It read such a file as an empty store: no detectors, no scheduler, exit 0."""
+    db = tmp_path / "state.db"
+    db.write_bytes(b"not a database " * 100)
+    code = main(["model", "health", "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"{db}: cannot read state store: file is not a database" in err, err
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])
