@@ -5,6 +5,8 @@ LESS_OR_EQUAL, EQUAL, NOT_EQUAL; breached = inputProperty <operator> threshold).
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
@@ -28,7 +30,7 @@ class Sink:
         ("NOT_EQUAL", (True, False, True)),
     ],
 )
-@pytest.mark.parametrize("threshold", ["80", "80.0", "$input.In.limit"])
+@pytest.mark.parametrize("threshold", ["80", "80.0", "'80'", "'80.0'", "$input.In.limit"])
 def test_operator_below_at_and_above_the_threshold(
     operator: str, breached_at: tuple[bool, bool, bool], threshold: str
 ) -> None:
@@ -66,6 +68,63 @@ def test_operator_below_at_and_above_the_threshold(
     ):
         engine.put_message("In", {"id": key, "v": value, "limit": 80})
         assert engine.state_of(key) == ("ACTIVE" if breached else "NORMAL"), (key, value)
+
+
+def _quoted_threshold_engine(threshold: str) -> AlarmEngine:
+    model = load_alarm_model(
+        {
+            "alarmModelName": "q",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "key": "id",
+            "alarmRule": {
+                "simpleRule": {
+                    "inputProperty": "$input.In.v",
+                    "comparisonOperator": "GREATER",
+                    "threshold": threshold,
+                }
+            },
+            "alarmCapabilities": {
+                "initializationConfiguration": {"disabledOnInitialization": False}
+            },
+        }
+    )
+    inputs = [
+        load_input(
+            {
+                "inputName": "In",
+                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "v"}]},
+            }
+        )
+    ]
+    return AlarmEngine(model, inputs, InMemoryStateStore(), ManualClock(), Sink())
+
+
+@given(
+    limit=st.integers(-(10**6), 10**6) | st.floats(-1e6, 1e6, allow_nan=False),
+    offset=st.sampled_from([-1, 0, 1]),
+)
+def test_a_quoted_number_threshold_is_that_number(limit: float, offset: int) -> None:
+    """The threshold is "a number or ... an input attribute" (SimpleRule), and AWS writes a
+    number literal in single quotes ("'123' # Integer, '123.12' # Decimal", expression
+    usage): ``'80'`` compares as 80, numerically, and DescribeAlarm shows it as one."""
+    text = repr(limit)
+    quoted, bare = _quoted_threshold_engine(f"'{text}'"), _quoted_threshold_engine(text)
+    reading = limit + offset
+    for engine in (quoted, bare):
+        engine.put_message("In", {"id": "k", "v": reading})
+    assert quoted.state_of("k") == bare.state_of("k")
+    assert quoted.state_of("k") == ("ACTIVE" if reading > limit else "NORMAL")
+    shown = quoted.describe("k")["alarm"]["alarmState"]["ruleEvaluation"]
+    assert shown == bare.describe("k")["alarm"]["alarmState"]["ruleEvaluation"]
+
+
+def test_a_quoted_text_threshold_stays_text() -> None:
+    """Only a number is coerced: ``'OPEN'`` is compared as the string it is."""
+    engine = _quoted_threshold_engine("'OPEN'")
+    engine.put_message("In", {"id": "k", "v": "OPEN"})
+    assert engine.state_of("k") == "NORMAL"  # 'OPEN' > 'OPEN' is false
+    engine.put_message("In", {"id": "k", "v": "PARTLY"})
+    assert engine.state_of("k") == "ACTIVE"  # strings order as strings
 
 
 def test_a_threshold_from_another_input_is_that_inputs_latest_message_across_engines() -> None:
