@@ -413,3 +413,22 @@ def test_cdk_example_with_every_member_loads_and_runs_each_action_on_a_change() 
         "sqs",
     ]  # acknowledge flow off: the alarm actions only, no notification
     assert [r.payload for r in sink.requests if r.kind == "sqs"] == [{"t": 10}]
+
+
+def test_members_the_api_leaves_optional_may_be_left_out() -> None:
+    """CreateAlarmModel's shapes: AlarmNotification.notificationActions and
+    EmailRecipients.to are optional members (only the lists, when given, need one entry),
+    so ``"alarmNotification": {}`` is a model without notifications and an email
+    configuration with ``"recipients": {}`` addresses nobody."""
+    body = copy.deepcopy(cdk_example())
+    body["alarmNotification"] = {}
+    assert load_alarm_model(body).notifications == ()
+    body = copy.deepcopy(cdk_example())
+    email = body["alarmNotification"]["notificationActions"][0]["emailConfigurations"][0]
+    email["recipients"] = {}
+    [notification] = load_alarm_model(body).notifications
+    assert notification.emails[0].to == ()
+    assert notification.emails[0].sender == "ops@example.com"
+    email["recipients"] = {"to": []}
+    with pytest.raises(DetectorModelError, match=r"recipients\.to: at least one recipient"):
+        load_alarm_model(body)
