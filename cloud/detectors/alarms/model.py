@@ -323,9 +323,9 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
     path = "$.alarmNotification"
     body = ctx.obj(raw, path)
     ctx.unknown_fields(body, ("notificationActions",), path)
-    items = ctx.array(
-        ctx.required(body, "notificationActions", path), f"{path}.notificationActions"
-    )
+    if body.get("notificationActions") is None:  # optional in AlarmNotification (API)
+        return ()
+    items = ctx.array(body["notificationActions"], f"{path}.notificationActions")
     if not items:
         raise ctx.error(f"{path}.notificationActions", "at least one notification action")
     out = []
@@ -352,8 +352,11 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             ctx.unknown_fields(content, ("subject", "additionalMessage"), f"{epath}.content")
             recipients = ctx.obj(ctx.required(email, "recipients", epath), f"{epath}.recipients")
             ctx.unknown_fields(recipients, ("to",), f"{epath}.recipients")
-            to = _recipients(
-                ctx, ctx.required(recipients, "to", f"{epath}.recipients"), f"{epath}.recipients.to"
+            # EmailRecipients.to is optional (API): without it the email addresses nobody
+            to = (
+                ()
+                if recipients.get("to") is None
+                else _recipients(ctx, recipients["to"], f"{epath}.recipients.to")
             )
             emails.append(
                 EmailConfiguration(
