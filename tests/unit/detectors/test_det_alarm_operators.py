@@ -12,6 +12,7 @@ from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from edge.clock import ManualClock
+from edge.errors import DetectorModelError
 
 
 class Sink:
@@ -182,3 +183,58 @@ def test_a_threshold_from_another_input_is_that_inputs_latest_message_across_eng
     assert function.state_of("k") == "LATCHED"
     evaluation = function.describe("k")["alarm"]["alarmState"]["ruleEvaluation"]
     assert evaluation["simpleRuleEvaluation"]["thresholdValue"] == "15"
+
+
+@pytest.mark.parametrize("operator", ["IN", "CONTAINS", "GREATER_THAN", "greater"])
+def test_an_operator_aws_does_not_take_is_refused_naming_the_six(operator: str) -> None:
+    """ComparisonOperator is an enum of six (API reference SimpleRule); IN and CONTAINS are
+    IoT SQL's, not IoT Events', and AWS's API refuses them."""
+    with pytest.raises(DetectorModelError) as raised:
+        load_alarm_model(
+            {
+                "alarmModelName": "m",
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "alarmRule": {
+                    "simpleRule": {
+                        "inputProperty": "$input.In.v",
+                        "comparisonOperator": operator,
+                        "threshold": "1",
+                    }
+                },
+            }
+        )
+    message = str(raised.value)
+    assert f"$.alarmRule.simpleRule.comparisonOperator: {operator!r}" in message
+    assert "GREATER, GREATER_OR_EQUAL, LESS, LESS_OR_EQUAL, EQUAL, NOT_EQUAL" in message
+
+
+def test_a_substring_alarm_compares_contains_with_true() -> None:
+    """What IN/CONTAINS would say is written with the expression language's contains()."""
+    model = load_alarm_model(
+        {
+            "alarmModelName": "m",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "key": "id",
+            "alarmRule": {
+                "simpleRule": {
+                    "inputProperty": "contains($input.In.text, 'err')",
+                    "comparisonOperator": "EQUAL",
+                    "threshold": "true",
+                }
+            },
+            "alarmCapabilities": {
+                "initializationConfiguration": {"disabledOnInitialization": False},
+                "acknowledgeFlow": {"enabled": False},
+            },
+        }
+    )
+    raw = {
+        "inputName": "In",
+        "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "text"}]},
+    }
+    engine = AlarmEngine(model, [load_input(raw)], InMemoryStateStore(), ManualClock(), Sink())
+    states = []
+    for text in ("ok", "disk error", "fine"):
+        engine.put_message("In", {"id": "k", "text": text})
+        states.append(engine.state_of("k"))
+    assert states == ["NORMAL", "ACTIVE", "NORMAL"]
