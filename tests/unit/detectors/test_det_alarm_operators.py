@@ -238,3 +238,42 @@ def test_a_substring_alarm_compares_contains_with_true() -> None:
         engine.put_message("In", {"id": "k", "text": text})
         states.append(engine.state_of("k"))
     assert states == ["NORMAL", "ACTIVE", "NORMAL"]
+
+
+def test_a_numeric_string_reading_is_text_unless_converted() -> None:
+    """Only convert() converts (spec §3): the reading "95" is text, which no number
+    breaches, and DescribeAlarm shows it as it came; convert(Decimal, ...) compares it as
+    the number it spells."""
+    plain = _quoted_threshold_engine("90")
+    plain.put_message("In", {"id": "k", "v": 95})
+    plain.put_message("In", {"id": "k", "v": "95"})
+    assert plain.state_of("k") == "LATCHED"  # "95" > 90 is not true: back in range
+    evaluation = plain.describe("k")["alarm"]["alarmState"]["ruleEvaluation"]
+    assert evaluation["simpleRuleEvaluation"]["inputPropertyValue"] == "95"
+    model = load_alarm_model(
+        {
+            "alarmModelName": "c",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "key": "id",
+            "alarmRule": {
+                "simpleRule": {
+                    "inputProperty": "convert(Decimal, $input.In.v)",
+                    "comparisonOperator": "GREATER",
+                    "threshold": "90",
+                }
+            },
+            "alarmCapabilities": {
+                "initializationConfiguration": {"disabledOnInitialization": False}
+            },
+        }
+    )
+    raw = {
+        "inputName": "In",
+        "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "v"}]},
+    }
+    converted = AlarmEngine(model, [load_input(raw)], InMemoryStateStore(), ManualClock(), Sink())
+    states = []
+    for reading in ("95", "85", " 91.5 "):
+        converted.put_message("In", {"id": "k", "v": reading})
+        states.append(converted.state_of("k"))
+    assert states == ["ACTIVE", "LATCHED", "ACTIVE"]
