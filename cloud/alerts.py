@@ -634,7 +634,9 @@ def build_alarm_sms(notice: AlarmNotice) -> str:
     tail = ". Ack: " + _sms_command(ack_command(notice.model, notice.key))
     room = SMS_MAX_SEPTETS - (gsm7_septets(tail) or len(tail))
     if room < 20:
-        return fit_sms(head + tail)
+        # a command too long to fit whole: a short headline, then as much of the command
+        # as fits, so the text still says what to run
+        return fit_sms(fit_sms(head, 20) + tail)
     return fit_sms(head, room) + tail
 
 

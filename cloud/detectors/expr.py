@@ -290,7 +290,14 @@ def _single_quoted(text: str, start: int, offset: int) -> tuple[list[str | Expr]
                 raise ExpressionError("unterminated ${ template", position=offset + i, text=text)
             inner = text[i + 2 : end]
             if not inner.strip():
-                raise ExpressionError("empty ${} template", position=offset + i, text=text)
+                # AWS documents a template only as ${<expression>}: what an empty one
+                # would give is unknown, so it is refused, saying how to write it
+                raise ExpressionError(
+                    "empty ${} template (put an expression between the braces,"
+                    " e.g. ${$input.<Input>.<path>}, or drop the template)",
+                    position=offset + i,
+                    text=text,
+                )
             if buf:
                 parts.append("".join(buf))
                 buf = []

@@ -8,7 +8,7 @@ import string
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cloud import alerts
@@ -239,6 +239,21 @@ alarm_text = st.text(max_size=200)
 
 
 @settings(max_examples=300)
+@example(  # a name whose GSM-7 spelling is long ("(c)", "(R)", "...") left no room for "Ack"
+    kind="ACTIVE",
+    cause="rule",
+    model="0" * 74
+    + "\u00a9\u00a9\u00ae\u2018\u2018\u2026\u20ac\u2120\u2260\u2264\u2264\ufb00\ufb00",
+    key=None,
+    who=None,
+    note=None,
+    prop="",
+    value=None,
+    threshold=None,
+    severity=None,
+    snooze_s=None,
+    additional=None,
+)
 @given(
     kind=st.sampled_from(
         ["ACTIVE", "REMINDER", "ACKNOWLEDGED", "LATCHED", "NORMAL", "SNOOZE_DISABLED", "DISABLED"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ SMS_MESSAGE_MAX: Final = 200
 REMINDER_INTERVAL_TAG: Final = "plantwatch:reminderInterval"
 REMINDER_CAP_TAG: Final = "plantwatch:reminderCap"
 DEFAULT_REMINDER_CAP: Final = 3
+_INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +263,9 @@ def _rule(ctx: _Ctx, raw: Any) -> SimpleRule:
         )
     threshold_raw = ctx.required(rule, "threshold", path)
     threshold_text = ctx.string(threshold_raw, f"{path}.threshold", max_len=RULE_CHARS)
-    threshold = ctx.expression(threshold_text, f"{path}.threshold", max_len=RULE_CHARS)
+    threshold = _number_literal(
+        ctx.expression(threshold_text, f"{path}.threshold", max_len=RULE_CHARS)
+    )
     for side, node in (("inputProperty", prop), ("threshold", threshold)):
         for ref in ex.references(node):
             if isinstance(ref, ex.VariableRef):
@@ -275,6 +279,20 @@ def _rule(ctx: _Ctx, raw: Any) -> SimpleRule:
         if ex.static_type(node) == "boolean" and operator not in ("EQUAL", "NOT_EQUAL"):
             raise ctx.error(f"{path}.{side}", f"a Boolean cannot be compared with {operator}")
     return SimpleRule(prop, prop_text, operator, threshold, threshold_text)
+
+
+def _number_literal(node: ex.Expr) -> ex.Expr:
+    """The threshold is "a number or ... an input attribute" (SimpleRule), and AWS's own
+    literal form of a number is quoted ("'123' # Integer, '123.12' # Decimal", expression
+    usage): a quoted number is that number, as in the spec's other typed fields, so
+    ``'80'`` is never compared as text (which no numeric reading would ever breach)."""
+    if not isinstance(node, ex.Literal) or not isinstance(node.value, str):
+        return node
+    number = ex.decimal_text(node.value)
+    if number is None:
+        return node
+    text = node.value.strip()
+    return ex.Literal(int(text) if _INTEGER_TEXT.fullmatch(text) else number)
 
 
 def _recipients(ctx: _Ctx, raw: Any, path: str) -> tuple[Recipient, ...]:
@@ -305,9 +323,9 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
     path = "$.alarmNotification"
     body = ctx.obj(raw, path)
     ctx.unknown_fields(body, ("notificationActions",), path)
-    items = ctx.array(
-        ctx.required(body, "notificationActions", path), f"{path}.notificationActions"
-    )
+    if body.get("notificationActions") is None:  # optional in AlarmNotification (API)
+        return ()
+    items = ctx.array(body["notificationActions"], f"{path}.notificationActions")
     if not items:
         raise ctx.error(f"{path}.notificationActions", "at least one notification action")
     out = []
@@ -334,8 +352,11 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             ctx.unknown_fields(content, ("subject", "additionalMessage"), f"{epath}.content")
             recipients = ctx.obj(ctx.required(email, "recipients", epath), f"{epath}.recipients")
             ctx.unknown_fields(recipients, ("to",), f"{epath}.recipients")
-            to = _recipients(
-                ctx, ctx.required(recipients, "to", f"{epath}.recipients"), f"{epath}.recipients.to"
+            # EmailRecipients.to is optional (API): without it the email addresses nobody
+            to = (
+                ()
+                if recipients.get("to") is None
+                else _recipients(ctx, recipients["to"], f"{epath}.recipients.to")
             )
             emails.append(
                 EmailConfiguration(

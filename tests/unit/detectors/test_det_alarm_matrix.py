@@ -427,14 +427,17 @@ OPERATOR_CASES: list[tuple[str, str, Any, bool]] = [
     ("GREATER", "40 + 10", 51, True),
     ("GREATER", "40 + 10", 50, False),
     ("GREATER", "100 / 2", 50, False),
-    # string-looking values: a quoted threshold is a string, compared with strings only
+    # string-looking values: quoted text is a string, compared with strings only
     ("EQUAL", "'OPEN'", "OPEN", True),
     ("EQUAL", "'OPEN'", "open", False),
     ("NOT_EQUAL", "'OPEN'", "CLOSED", True),
     ("NOT_EQUAL", "'OPEN'", "OPEN", False),
-    ("EQUAL", "'50'", "50", True),
-    ("EQUAL", "'50'", 50, False),  # a number is not the string '50'
-    ("NOT_EQUAL", "'50'", 50, True),
+    # but the threshold is "a number or ... an input attribute", and AWS quotes a number
+    # literal ("'123' # Integer"): a quoted number is that number
+    ("EQUAL", "'50'", "50", False),
+    ("EQUAL", "'50'", 50, True),
+    ("NOT_EQUAL", "'50'", 50, False),
+    ("GREATER", "'50.5'", 51, True),
     ("EQUAL", "50", "50", False),  # nor a string the number 50
     ("NOT_EQUAL", "50", "50", True),
     ("GREATER", "50", "90", False),  # ordering holds between two numbers or two strings
@@ -463,7 +466,8 @@ def test_each_operator_agrees_with_the_expression_language(
     operator: str, threshold: str, value: Any, breached: bool
 ) -> None:
     """The rule is ``inputProperty <op> threshold``: the same comparison a detector's
-    condition makes with the expression language's operator."""
+    condition makes with the expression language's operator, a quoted number threshold
+    being that number."""
     symbol = {
         "GREATER": ">",
         "GREATER_OR_EQUAL": ">=",
@@ -472,7 +476,8 @@ def test_each_operator_agrees_with_the_expression_language(
         "EQUAL": "==",
         "NOT_EQUAL": "!=",
     }[operator]
-    node = ex.parse(f"$input.In.v {symbol} ({threshold})")
+    quoted_number = threshold.startswith("'") and ex.decimal_text(threshold[1:-1]) is not None
+    node = ex.parse(f"$input.In.v {symbol} ({threshold[1:-1] if quoted_number else threshold})")
 
     class Context:
         def input_value(self, name: str, path: tuple[Any, ...]) -> Any:
