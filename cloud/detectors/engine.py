@@ -479,6 +479,33 @@ class DetectorEngine:
             raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
         return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
 
+    def list_detectors(self, state_name: str | None = None) -> dict[str, Any]:
+        """ListDetectors' response shape: a summary per instance, sorted by key value, only
+        those in *state_name* when given. Stored instances count too, so an engine started
+        without preloading lists what an earlier process left."""
+        with self._lock:
+            keys = set(self._cache)
+            keys.update(key for key, _ in self._store.items_versioned(self.namespace))
+            found = (self._instance(key) for key in sorted(keys))
+            instances = [i for i in found if i is not None]
+        summaries: list[dict[str, Any]] = []
+        for instance in instances:
+            if state_name is not None and instance.state != state_name:
+                continue
+            summary: dict[str, Any] = {"detectorModelName": self.model.name}
+            if instance.key != NO_KEY:
+                summary["keyValue"] = instance.key
+            summary.update(
+                {
+                    "detectorModelVersion": self.version,
+                    "state": {"stateName": instance.state},
+                    "creationTime": float(instance.created),
+                    "lastUpdateTime": float(instance.updated),
+                }
+            )
+            summaries.append(summary)
+        return {"detectorSummaries": summaries}
+
     def update_detector(self, key: str | None, state: Mapping[str, Any]) -> None:
         """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
 
