@@ -285,3 +285,27 @@ def test_list_detectors_sees_instances_stored_before_the_engine_started() -> Non
     later = DetectorEngine(model, [load_input(IN)], store, clock, RecordingSink(), preload=False)
     listed = later.list_detectors(state_name="Busy")["detectorSummaries"]
     assert [s["keyValue"] for s in listed] == ["pump-01"]
+
+
+def test_names_the_model_never_uses_are_kept_and_a_timer_of_them_still_expires() -> None:
+    """AWS documents no check of variable or timer names against the model, and its
+    analyzer cannot see them; they are held (and shown) like any other, and such a timer
+    runs the state's onInput on expiry, where only timeout() of that name answers true."""
+    (e,), clock = engines()
+    body = entry(
+        state=state(
+            variables=[{"name": "note", "value": '"checked"'}],
+            timers=[{"name": "extra", "seconds": 60}],
+        )
+    )
+    assert batch_update_detector([e], {"detectors": [body]}) == {
+        "batchUpdateDetectorErrorEntries": []
+    }
+    described = e.describe("pump-01")["detector"]["state"]
+    assert described["variables"] == [{"name": "note", "value": '"checked"'}]
+    assert described["timers"] == [{"name": "extra", "timestamp": START + 60}]
+    clock.advance(61)
+    e.tick()
+    described = e.describe("pump-01")["detector"]["state"]
+    assert described["stateName"] == "Busy"  # timeout("hb") stayed false
+    assert described["timers"] == []
