@@ -309,3 +309,25 @@ def test_names_the_model_never_uses_are_kept_and_a_timer_of_them_still_expires()
     described = e.describe("pump-01")["detector"]["state"]
     assert described["stateName"] == "Busy"  # timeout("hb") stayed false
     assert described["timers"] == []
+
+
+@pytest.mark.parametrize(("seconds", "accepted"), [(1, True), (5, True), (0, False)])
+def test_a_lenient_model_takes_the_timers_it_could_set_itself(seconds: int, accepted: bool) -> None:
+    """A lenient model's setTimer runs from 1 s (AWS's 60 s minimum is a structural limit,
+    §8); an update restoring such a timer, as DescribeDetector showed it, is taken too."""
+    body = two_state_model()
+    enter = body["detectorModelDefinition"]["states"][1]["onEnter"]["events"][0]
+    enter["actions"] = [{"setTimer": {"timerName": "hb", "seconds": 5}}]
+    e = DetectorEngine(
+        load_detector_model(body, strict=False),
+        [load_input(IN)],
+        InMemoryStateStore(),
+        ManualClock(START),
+        RecordingSink(),
+    )
+    update = entry(state=state(timers=[{"name": "hb", "seconds": seconds}]))
+    errors = batch_update_detector([e], {"detectors": [update]})["batchUpdateDetectorErrorEntries"]
+    assert (errors == []) is accepted, errors
+    if accepted:
+        timers = e.describe("pump-01")["detector"]["state"]["timers"]
+        assert timers == [{"name": "hb", "timestamp": START + seconds}]
