@@ -563,6 +563,7 @@ class DetectorEngine:
                     f" a variable holds at most {MAX_VARIABLE_CHARS}"
                 )
         timers: dict[str, float] = {}
+        low, high = timer_bounds(self.model.strict)  # what the model's own setTimer may set
         for i, item in enumerate(state.get("timers") or []):
             seconds = item.get("seconds") if isinstance(item, Mapping) else None
             timer = item.get("name") if isinstance(item, Mapping) else None
@@ -571,10 +572,10 @@ class DetectorEngine:
                 or not 1 <= len(timer) <= 128
                 or not isinstance(seconds, int)
                 or isinstance(seconds, bool)
-                or not MIN_TIMER_S <= seconds <= MAX_TIMER_S
+                or not low <= seconds <= high
             ):
                 raise DetectorModelError(
-                    f"{path}: timers[{i}]: expected {{name, seconds {MIN_TIMER_S}-{MAX_TIMER_S}}}"
+                    f"{path}: timers[{i}]: expected {{name, seconds {low}-{high}}}"
                 )
             timers[timer] = seconds
         instance_key = NO_KEY if key is None else key
