@@ -99,6 +99,9 @@ class ActionRequest:
     state_entry: int
     """How many times this instance has entered a state: with the names, an alert's identity."""
     event_time_ms: int
+    detector_version: str = ""
+    """The model version that ran the action: part of an alert's identity, since an
+    UpdateDetectorModel deletes the instances and their entry counts start over."""
 
 
 class ActionSink(Protocol):
@@ -941,6 +944,7 @@ class DetectorEngine:
             state_name=instance.state,
             state_entry=instance.entries,
             event_time_ms=now_ms,
+            detector_version=self.version,
         )
 
     def _default_payload(
