@@ -459,9 +459,12 @@ def build_sms(content: AlertContent) -> str:
     return fit_sms(text)
 
 
-def alert_identity(model: str, key: str | None, event: str, state: str, entry: int) -> str:
-    """Dedup key: one alert per (model, key, event, state entry)."""
-    return f"{model}|{key or ''}|{event}|{state}|{entry}"
+def alert_identity(
+    model: str, key: str | None, event: str, state: str, entry: int, version: str = ""
+) -> str:
+    """Dedup key: one alert per (model, key, event, state entry) of a model *version*."""
+    identity = f"{model}|{key or ''}|{event}|{state}|{entry}"
+    return f"{identity}|v{version}" if version else identity
 
 
 # ---------------------------------------------------------------- alarm notifications

@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         child.add_argument("--model", help="detector model name (default: the only one)")
         if name == "describe":
             child.add_argument("key", nargs="?", help="key value (omit for keyless models)")
+        else:
+            child.add_argument(
+                "--state",
+                metavar="STATE",
+                help="only instances in this state (ListDetectors' stateName filter)",
+            )
         child.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -210,7 +216,8 @@ def _inspect(args: argparse.Namespace) -> int:
                 described = describe_document(
                     name, models[name].get("version", "1"), key, doc, _states(models[name])
                 )
-                rows.append(described["detector"])
+                if args.state is None or described["detector"]["state"]["stateName"] == args.state:
+                    rows.append(described["detector"])
     if args.json:
         print_json(rows)
         return status.SUCCESS
@@ -218,7 +225,11 @@ def _inspect(args: argparse.Namespace) -> int:
         [_fields(row) for row in rows],
         [Column(header, header) for header in _FIELDS],
         title="detector instances",
-        empty=f"no detector instances yet in {db}",
+        empty=(
+            f"no detector instances yet in {db}"
+            if args.state is None
+            else f"no detector instances in state {args.state!r} in {db}"
+        ),
     )
     return status.SUCCESS
 

@@ -1,7 +1,7 @@
 """AWS IoT Events-compatible detector models: load, validate, run."""
 
 from cloud.detectors.engine import ActionRequest, ActionSink, DetectorEngine
-from cloud.detectors.messages import batch_put_message
+from cloud.detectors.messages import batch_put_message, batch_update_detector
 from cloud.detectors.model import (
     DetectorModel,
     InputDefinition,
@@ -18,6 +18,7 @@ __all__ = [
     "DetectorModel",
     "InputDefinition",
     "batch_put_message",
+    "batch_update_detector",
     "check_references",
     "default_detector_paths",
     "load_detector_model",

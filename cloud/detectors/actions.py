@@ -117,6 +117,7 @@ class LocalActionSink:
             request.event_name,
             request.state_name,
             request.state_entry,
+            request.detector_version,
         )
         payload = request.payload
         if isinstance(payload, Mapping) and "alarmModelName" in payload and "alarmState" in payload:

@@ -99,6 +99,9 @@ class ActionRequest:
     state_entry: int
     """How many times this instance has entered a state: with the names, an alert's identity."""
     event_time_ms: int
+    detector_version: str = ""
+    """The model version that ran the action: part of an alert's identity, since an
+    UpdateDetectorModel deletes the instances and their entry counts start over."""
 
 
 class ActionSink(Protocol):
@@ -479,6 +482,33 @@ class DetectorEngine:
             raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
         return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
 
+    def list_detectors(self, state_name: str | None = None) -> dict[str, Any]:
+        """ListDetectors' response shape: a summary per instance, sorted by key value, only
+        those in *state_name* when given. Stored instances count too, so an engine started
+        without preloading lists what an earlier process left."""
+        with self._lock:
+            keys = set(self._cache)
+            keys.update(key for key, _ in self._store.items_versioned(self.namespace))
+            found = (self._instance(key) for key in sorted(keys))
+            instances = [i for i in found if i is not None]
+        summaries: list[dict[str, Any]] = []
+        for instance in instances:
+            if state_name is not None and instance.state != state_name:
+                continue
+            summary: dict[str, Any] = {"detectorModelName": self.model.name}
+            if instance.key != NO_KEY:
+                summary["keyValue"] = instance.key
+            summary.update(
+                {
+                    "detectorModelVersion": self.version,
+                    "state": {"stateName": instance.state},
+                    "creationTime": float(instance.created),
+                    "lastUpdateTime": float(instance.updated),
+                }
+            )
+            summaries.append(summary)
+        return {"detectorSummaries": summaries}
+
     def update_detector(self, key: str | None, state: Mapping[str, Any]) -> None:
         """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
 
@@ -536,6 +566,7 @@ class DetectorEngine:
                     f" a variable holds at most {MAX_VARIABLE_CHARS}"
                 )
         timers: dict[str, float] = {}
+        low, high = timer_bounds(self.model.strict)  # what the model's own setTimer may set
         for i, item in enumerate(state.get("timers") or []):
             seconds = item.get("seconds") if isinstance(item, Mapping) else None
             timer = item.get("name") if isinstance(item, Mapping) else None
@@ -544,10 +575,10 @@ class DetectorEngine:
                 or not 1 <= len(timer) <= 128
                 or not isinstance(seconds, int)
                 or isinstance(seconds, bool)
-                or not MIN_TIMER_S <= seconds <= MAX_TIMER_S
+                or not low <= seconds <= high
             ):
                 raise DetectorModelError(
-                    f"{path}: timers[{i}]: expected {{name, seconds {MIN_TIMER_S}-{MAX_TIMER_S}}}"
+                    f"{path}: timers[{i}]: expected {{name, seconds {low}-{high}}}"
                 )
             timers[timer] = seconds
         instance_key = NO_KEY if key is None else key
@@ -913,6 +944,7 @@ class DetectorEngine:
             state_name=instance.state,
             state_entry=instance.entries,
             event_time_ms=now_ms,
+            detector_version=self.version,
         )
 
     def _default_payload(

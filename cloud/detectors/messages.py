@@ -1,4 +1,5 @@
-"""BatchPutMessage (§1): the IoT Events data-plane request, routed to detector engines.
+"""BatchPutMessage (§1) and BatchUpdateDetector (§6): the IoT Events data-plane requests,
+routed to detector engines.
 
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
 request that is wrong as a whole (no messages, more than 10, duplicate ids, an id or input
@@ -35,6 +36,84 @@ class MessageEngine(Protocol):
     def put_message(
         self, input_name: str, payload: dict[str, Any], message_id: str | None = None
     ) -> None: ...
+
+
+class UpdateEngine(Protocol):
+    model: Any
+
+    def update_detector(self, key: str | None, state: Mapping[str, Any]) -> None: ...
+
+
+STATE_FIELDS: Final = ("stateName", "variables", "timers")
+"""DetectorStateDefinition's fields, every one required: AWS clears what the arrays leave
+out, so an update that forgot ``timers`` would silently stop every timer."""
+
+
+def batch_update_detector(
+    engines: Sequence[UpdateEngine], request: Mapping[str, Any]
+) -> dict[str, list[dict[str, str]]]:
+    """Apply each update in array order; a bad entry is reported by its messageId and
+    changes nothing, and the others still apply (AWS: "If an error is listed here, the
+    specific update did not occur"). A request wrong as a whole (no entries, a messageId
+    outside the API's pattern or repeated) raises :class:`DetectorModelError`."""
+    entries = request.get("detectors") if isinstance(request, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        raise DetectorModelError("BatchUpdateDetector: $.detectors: expected 1 or more updates")
+    seen: set[str] = set()
+    for i, update in enumerate(entries):
+        path = f"BatchUpdateDetector: $.detectors[{i}]"
+        if not isinstance(update, Mapping):
+            raise DetectorModelError(f"{path}: expected an object")
+        message_id = update.get("messageId")
+        if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
+            raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
+        if message_id in seen:
+            raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
+        seen.add(message_id)
+    by_name = {engine.model.name: engine for engine in engines}
+    errors: list[dict[str, str]] = []
+    for update in entries:
+        message_id = update["messageId"]
+        model_name = update.get("detectorModelName")
+        if not isinstance(model_name, str):
+            errors.append(
+                _error(message_id, "InvalidRequestException", "detectorModelName is required")
+            )
+            continue
+        engine = by_name.get(model_name)
+        if engine is None:
+            errors.append(
+                _error(
+                    message_id,
+                    "ResourceNotFoundException",
+                    f"detector model {model_name[:130]!r} does not exist",
+                )
+            )
+            continue
+        state = update.get("state")
+        problem = _state_problem(state)
+        if problem:
+            errors.append(_error(message_id, "InvalidRequestException", problem))
+            continue
+        try:
+            engine.update_detector(update.get("keyValue"), state)
+        except DetectorModelError as exc:
+            errors.append(_error(message_id, "InvalidRequestException", str(exc)))
+        except Exception as exc:
+            errors.append(_error(message_id, "InternalFailureException", str(exc)))
+    return {"batchUpdateDetectorErrorEntries": errors}
+
+
+def _state_problem(state: Any) -> str | None:
+    if not isinstance(state, Mapping):
+        return "state: expected {stateName, variables, timers}"
+    for name in STATE_FIELDS:
+        if name not in state:
+            return f"state.{name} is required (an empty array clears them all)"
+    for name in ("variables", "timers"):
+        if not isinstance(state[name], list):
+            return f"state.{name}: expected an array"
+    return None
 
 
 def batch_put_message(

@@ -21,8 +21,8 @@ from cloud.detectors import expr as ex
 U = object()
 """The reference's own undefined."""
 
-VARIABLES: dict[str, Any] = {"i": 7, "d": 2.5, "s": "ab", "b": True}
-INPUT = {"n": None, "k": -3, "t": "b"}
+VARIABLES: dict[str, Any] = {"i": 7, "d": 2.5, "s": "ab", "b": True, "x y": "TRUE", "ty": "String"}
+INPUT = {"n": None, "k": -3, "t": "b", "motor temp": 1e-05}
 
 PRECEDENCE = {
     "||": 1,
@@ -53,7 +53,7 @@ class Ctx:
         return VARIABLES.get(name, ex.UNDEFINED)
 
     def timeout(self, timer_name: str) -> bool:
-        return False
+        return timer_name == "hb"
 
     def trigger_type(self) -> str:
         return "Message"
@@ -65,11 +65,14 @@ class Ctx:
 # ---------------------------------------------------------------- trees
 
 # A tree is ("lit", value, text) | ("ref", value, text) | ("un", op, child)
-# | ("bin", op, left, right).
+# | ("bin", op, left, right) | ("call", name, args) | ("tmpl", parts): a template's parts are
+# text (without quotes or "${") and trees.
 
 ints = st.integers(min_value=-1000, max_value=1000)
 decimals = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False)
-texts = st.sampled_from(["", "a", "b", "ab", "b a"])
+texts = st.sampled_from(
+    ["", "a", "b", "ab", "b a", "true", "FALSE", "3", "-2.5", " 4 ", "1e3", "x1"]
+)
 
 
 def _number_text(value: int | float) -> str:
@@ -93,15 +96,63 @@ leaves = st.one_of(
             ("ref", -3, "$input.I.k"),
             ("ref", "b", "$input.I.t"),
             ("ref", U, "$input.I.missing"),
+            ("ref", "TRUE", "$variable.`x y`"),
+            ("ref", "String", "$variable.`ty`"),
+            ("ref", 1e-05, "$input.I.`motor temp`"),
         ]
     ),
 )
+
+FUNCTION_ARITY = dict(ex.FUNCTIONS)
+TYPE_ARGS = st.sampled_from(
+    [
+        ("type", "String", "String"),
+        ("type", "Boolean", "Boolean"),
+        ("type", "Decimal", "Decimal"),
+        ("lit", "String", "'String'"),
+        ("lit", "Decimal", '"Decimal"'),
+        ("lit", "Integer", "'Integer'"),
+        ("ref", "String", "$variable.ty"),
+        ("bin", "+", ("lit", "Bool", "'Bool'"), ("lit", "ean", '"ean"')),
+    ]
+)
+"""What names convert()'s target type: a bare name, a string, or an expression giving one."""
+
+
+def _call(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    plain = sorted(name for name in FUNCTION_ARITY if name != "convert")
+
+    def build(name: str, args: list[Any]) -> Any:
+        return ("call", name, tuple(args[: FUNCTION_ARITY[name]]))
+
+    names_and_args = st.tuples(st.sampled_from(plain), st.lists(children, min_size=2, max_size=2))
+    names = st.sampled_from(["'hb'", '"hb"', "'other'", "'MESSAGE'", '"timer"', "'I'", '"J"'])
+    name_args = names.map(lambda t: ("lit", t[1:-1], t))
+    return st.one_of(
+        names_and_args.map(lambda na: build(*na)),
+        st.tuples(
+            st.sampled_from(["timeout", "triggerType", "currentInput"]),
+            st.lists(name_args, min_size=1, max_size=1),
+        ).map(lambda na: build(*na)),
+        st.tuples(TYPE_ARGS, children).map(lambda ta: ("call", "convert", ta)),
+    )
+
+
+def _template(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    part = st.one_of(st.sampled_from(["", "t=", " in F", "{x}"]), children)
+    return (
+        st.lists(part, min_size=1, max_size=3)
+        .map(lambda parts: ("tmpl", tuple(p for p in parts if p != "") or ("",)))
+        .filter(lambda t: any(not isinstance(p, str) for p in t[1]))
+    )
 
 
 def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(
         st.tuples(st.just("un"), st.sampled_from(["!", "-", "~"]), children),
         st.tuples(st.just("bin"), st.sampled_from(sorted(PRECEDENCE)), children, children),
+        _call(children),
+        _template(children),
     )
 
 
@@ -149,10 +200,22 @@ bool_trees = st.recursive(
 trees = st.one_of(mixed_trees, int_trees, bool_trees)
 
 
+def _call_text(tree: Any, text: Any) -> str:
+    return f"{tree[1]}({', '.join(text(a) if a[0] != 'type' else a[2] for a in tree[2])})"
+
+
+def _template_text(tree: Any, text: Any) -> str:
+    return "'" + "".join(p if isinstance(p, str) else "${" + text(p) + "}" for p in tree[1]) + "'"
+
+
 def full_text(tree: Any) -> str:
     kind = tree[0]
     if kind in ("lit", "ref"):
         return f"({tree[2]})"
+    if kind == "call":
+        return _call_text(tree, full_text)
+    if kind == "tmpl":
+        return _template_text(tree, full_text)
     if kind == "un":
         return f"({tree[1]}{full_text(tree[2])})"
     return f"({full_text(tree[2])} {tree[1]} {full_text(tree[3])})"
@@ -163,6 +226,10 @@ def min_text(tree: Any) -> str:
     kind = tree[0]
     if kind in ("lit", "ref"):
         return tree[2]
+    if kind == "call":
+        return _call_text(tree, min_text)
+    if kind == "tmpl":
+        return _template_text(tree, min_text)
     if kind == "un":
         child = tree[2]
         inner = min_text(child)
@@ -194,23 +261,111 @@ def _finite(v: Any) -> Any:
     return v
 
 
+class _Invalid(Exception):
+    """A failed convert(): the whole expression is invalid."""
+
+
+def _text_of(v: Any) -> str:
+    """How a value prints: decimals positional with a fractional digit (15.0, 0.00001)."""
+    if type(v) is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if type(v) is float:
+        text = repr(v)
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            sign = "-" if mantissa.startswith("-") else ""
+            digits = mantissa.lstrip("-").replace(".", "")
+            point = len(mantissa.lstrip("-").split(".")[0]) + int(exponent)
+            if point <= 0:
+                text = f"{sign}0.{'0' * -point}{digits}"
+            else:
+                digits = digits.ljust(point, "0")
+                text = f"{sign}{digits[:point]}.{digits[point:] or '0'}"
+        return text
+    return str(v)
+
+
+def _convert(kind: Any, v: Any) -> Any:
+    if kind == "String" and (type(v) is bool or _number(v)):
+        return _text_of(v)
+    if kind == "Boolean" and type(v) is str and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    if kind == "Decimal" and type(v) is str:
+        try:
+            number = float(v.strip()) if v.strip() and "_" not in v else None
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return number
+    raise _Invalid
+
+
+def _function(name: str, args: tuple[Any, ...]) -> Any:
+    if name == "convert":
+        kind = args[0][1] if args[0][0] == "type" else _ref(args[0])
+        return _convert(kind, _ref(args[1]))
+    values = [_ref(a) for a in args]
+    if name == "timeout":
+        return values[0] == "hb"
+    if name == "triggerType":
+        return type(values[0]) is str and values[0].lower() == "message"
+    if name == "currentInput":
+        return values[0] == "I"
+    if name == "isUndefined":
+        return values[0] is U
+    if name == "isNull":
+        return values[0] is None
+    if name in ("startsWith", "endsWith", "contains"):
+        a, b = values
+        if type(a) is not str or type(b) is not str:
+            return U
+        return {"startsWith": a[: len(b)] == b, "endsWith": b == "" or a[-len(b) :] == b}.get(
+            name, b in a
+        )
+    if not all(type(v) is int for v in values):
+        return U
+    if name == "bitnot":
+        return -values[0] - 1
+    a, b = values
+    return {"bitand": a & b, "bitor": a | b, "bitxor": a ^ b}[name]
+
+
 def reference(tree: Any) -> Any:
+    try:
+        return _ref(tree)
+    except _Invalid:
+        return U
+
+
+def _ref(tree: Any) -> Any:
     kind = tree[0]
     if kind in ("lit", "ref"):
         return tree[1]
+    if kind == "call":
+        return _function(tree[1], tree[2])
+    if kind == "tmpl":
+        out = []
+        for part in tree[1]:
+            v = part if isinstance(part, str) else _ref(part)
+            if v is U:
+                return U
+            out.append(_text_of(v))
+        return "".join(out)
     if kind == "un":
-        v = reference(tree[2])
+        v = _ref(tree[2])
         if tree[1] == "!":
             return (not v) if type(v) is bool else U
         if tree[1] == "-":
             return -v if _number(v) else U
         return ~v if type(v) is int else U
     op = tree[1]
-    a, b = reference(tree[2]), reference(tree[3])
     if op == "&&":
-        return a is True and b is True
+        return _ref(tree[2]) is True and _ref(tree[3]) is True
     if op == "||":
-        return a is True or b is True
+        return _ref(tree[2]) is True or _ref(tree[3]) is True
+    a, b = _ref(tree[2]), _ref(tree[3])
     if op in ("==", "!="):
         if a is U or b is U:
             same = False

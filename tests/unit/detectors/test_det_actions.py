@@ -101,3 +101,64 @@ def test_topic_publish_sends_the_json_payload() -> None:
         LocalActionSink(InMemoryNotifier(), publisher),
     )
     assert publisher.published == [("plant/cmd", b'{"v":3}', 1)]
+
+
+def _alarm_model(threshold: int) -> dict[str, Any]:
+    """Normal -> Alarm above *threshold*; entering Alarm sends an sns alert."""
+    return {
+        "detectorModelName": "m",
+        "key": "id",
+        "roleArn": "arn:aws:iam::1:role/r",
+        "detectorModelDefinition": {
+            "initialStateName": "Normal",
+            "states": [
+                {
+                    "stateName": "Normal",
+                    "onInput": {
+                        "transitionEvents": [
+                            {
+                                "eventName": "hot",
+                                "condition": f"$input.In.v > {threshold}",
+                                "nextState": "Alarm",
+                            }
+                        ]
+                    },
+                },
+                {
+                    "stateName": "Alarm",
+                    "onEnter": {
+                        "events": [
+                            {
+                                "eventName": "raise",
+                                "actions": [
+                                    {"sns": {"targetArn": "arn:aws:sns:us-east-1:1:alerts"}}
+                                ],
+                            }
+                        ]
+                    },
+                },
+            ],
+        },
+    }
+
+
+def test_an_updated_model_alerts_again_for_the_instances_it_recreates() -> None:
+    """UpdateDetectorModel deletes the instances (§6) and new messages recreate them from
+    the initial state; entering Alarm again is a new alarm, not a repeat of the one the
+    deleted instance raised under the old definition, and AWS sends it."""
+    store, clock = InMemoryStateStore(), ManualClock()
+    sent: list[int] = []
+    for threshold in (10, 9):
+        notifier = InMemoryNotifier()
+        engine = DetectorEngine(
+            load_detector_model(_alarm_model(threshold)),
+            [load_input(INPUT)],
+            store,
+            clock,
+            LocalActionSink(notifier, None, state=store),
+        )
+        engine.put_message("In", {"id": "k", "v": 11})
+        assert engine.describe("k")["detector"]["state"]["stateName"] == "Alarm"
+        sent.append(len(notifier.sent))
+    assert sent[0] > 0
+    assert sent[1] == sent[0]

@@ -288,3 +288,60 @@ def test_simple_alarm_escalates_an_unacknowledged_alarm(
         (300.0, "Escalated Alarm Notification"),
         (360.0 + 120.0, "Alarm Notification"),  # snoozed for 120 s, not fixed: alarms again
     ]
+
+
+def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> None:
+    """The guide's areaDM.BUD.json puts Area51 back in `start` with 13 variables and no
+    timers; AWS answers with no error entries, and DescribeDetector then shows the values."""
+    from detector_models import RecordingSink
+
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors import DetectorEngine, batch_update_detector
+    from edge.clock import ManualClock
+
+    model_path, input_paths = _paths("hvac_area_detector_model")
+    variables = {
+        "desiredTemperature": "22",
+        "averageTemperature": "22",
+        "allowedError": "1.0",
+        "rangeHigh": "30.0",
+        "rangeLow": "15.0",
+        "anomalousHigh": "60.0",
+        "anomalousLow": "0.0",
+        "sensorCount": "12",
+        "noDelay": "true",
+        "goodToGo": "true",
+        "sensorId": "0",
+        "reportedTemperature": "0.1",
+        "resetMe": "true",
+    }
+    request = {
+        "detectors": [
+            {
+                "messageId": "0001",
+                "detectorModelName": "areaDetectorModel",
+                "keyValue": "Area51",
+                "state": {
+                    "stateName": "start",
+                    "variables": [{"name": n, "value": v} for n, v in variables.items()],
+                    "timers": [],
+                },
+            }
+        ]
+    }
+    store = InMemoryStateStore()
+    engine = DetectorEngine(
+        load_detector_model(model_path),
+        [load_input(p) for p in input_paths],
+        store,
+        ManualClock(),
+        RecordingSink(),
+    )
+    assert batch_update_detector([engine], request) == {"batchUpdateDetectorErrorEntries": []}
+    state = engine.describe("Area51")["detector"]["state"]
+    assert state["stateName"] == "start" and state["timers"] == []
+    assert {v["name"]: v["value"] for v in state["variables"]} == variables
+    doc = store.get("detectors/areaDetectorModel", "Area51")
+    assert doc is not None
+    assert doc["variables"]["sensorCount"] == 12 and doc["variables"]["rangeLow"] == 15.0
+    assert doc["variables"]["resetMe"] is True

@@ -103,3 +103,37 @@ def test_bench_detectors_reports_inputs_per_s(capsys: pytest.CaptureFixture[str]
     assert doc["timer_evals_per_s"] > 0 and doc["timer_instances"] == 20
     assert set(doc["stores"]) == {"memory", "sqlite"}
     assert doc["baseline"]["store"] == "memory" and doc["baseline"]["ratio"] > 0
+
+
+def test_list_filters_by_state_as_list_detectors_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from detector_models import RecordingSink, event, one_state_model
+
+    from cloud.adapters.local.sqlite_state_store import SqliteStateStore
+    from cloud.detectors import DetectorEngine, load_detector_model, load_input
+    from edge.clock import ManualClock
+
+    body = one_state_model(
+        event({"setVariable": {"variableName": "v", "value": "$input.In.v"}}), name="m"
+    )
+    body["detectorModelDefinition"]["states"].append({"stateName": "B"})
+    in_def = {
+        "inputName": "In",
+        "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "v"}]},
+    }
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        engine = DetectorEngine(
+            load_detector_model(body), [load_input(in_def)], store, ManualClock(), RecordingSink()
+        )
+        for key, state in (("k1", "A"), ("k2", "B"), ("k3", "A")):
+            engine.update_detector(key, {"stateName": state})
+    data = ["--data", str(tmp_path)]
+    assert main(["detectors", "list", *data, "--state", "A", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["keyValue"], r["state"]["stateName"]) for r in rows] == [("k1", "A"), ("k3", "A")]
+    assert main(["detectors", "list", *data, "--state", "B"]) == 0
+    out = capsys.readouterr().out
+    assert "k2" in out and "k1" not in out and "k3" not in out
+    assert main(["detectors", "list", *data, "--state", "Nowhere"]) == 0
+    assert "no detector instances" in capsys.readouterr().out
