@@ -404,3 +404,43 @@ def test_a_window_whose_files_hold_rows_outside_it_only_names_them_in_its_failed
         "2026-01-01T05:31:00Z to 2026-01-01T05:35:00Z (row times are UTC unless they name "
         "a zone)"
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    nanoseconds=st.lists(
+        st.integers(-2_000, 2_000) | st.integers(-(10**9), 301 * 10**9),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_row_times_finer_than_a_microsecond_give_one_line_per_written_timestamp(
+    nanoseconds: list[int],
+) -> None:
+    """§1.2 Choice: fractions of 1 to 9 digits; §5: one line per timestamp in the window,
+    written to the microsecond. A row is at the instant its line names (the fraction cut
+    to microseconds), so two rows a few nanoseconds apart are one timestamp (the later
+    row wins, as for any duplicate) and a row a few nanoseconds past E is E's, never a
+    line that repeats E in the next window's output."""
+    # GIVEN rows near the window (00:00, 00:05], some of them nanoseconds apart, in 9-digit
+    # fractions, in the file named for the window
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, out, InMemoryStateStore(), clock)
+    end = T0 + timedelta(minutes=5)
+    stamps = [pd.Timestamp(end) + pd.Timedelta(nanoseconds=k) for k in nanoseconds]
+    stamps += [pd.Timestamp(end) - pd.Timedelta(minutes=2)]  # a row every window has
+    text = [f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}{t.nanosecond:03d}" for t in stamps]
+    lines = [HEADER, *(f"{t},8,120,3,44" for t in text)]
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    # WHEN the window runs
+    clock.advance(300)
+    [execution] = sched.run_due()
+    # THEN each microsecond of (S, E] that a row falls in is one line, in time order
+    assert execution.status == "SUCCESS", execution.failed_reason
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    written = [d["timestamp"] for d in docs]
+    start = pd.Timestamp(end - timedelta(minutes=5))
+    expected = sorted({t.floor("us") for t in stamps if start < t.floor("us") <= end})
+    assert written == [t.strftime("%Y-%m-%dT%H:%M:%S.%f") for t in expected]
