@@ -52,7 +52,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from cloud.inference.dataset import merge, prefixed, read_csv
+from cloud.inference.dataset import merge, prefixed, read_csv, to_microseconds
 from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
@@ -753,7 +753,7 @@ class Scheduler:
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
                     continue
-                parts.append(parsed.frame)
+                parts.append(to_microseconds(parsed.frame))
                 if not parsed.frame.empty:
                     spans.append((key, parsed.frame.index))
                 if parsed.invalid_values and invalid is not None:
