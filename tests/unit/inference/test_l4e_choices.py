@@ -219,7 +219,6 @@ def test_the_cli_s_name_configuration_defaults_are_aws_sample_defaults(argv: lis
     )
 
 
-
 @pytest.mark.parametrize("offset", ["-05:00", "-00:00", "-03:30", "+05:30"])
 @pytest.mark.parametrize(
     "argv",
