@@ -406,6 +406,41 @@ def test_a_window_whose_files_hold_rows_outside_it_only_names_them_in_its_failed
     )
 
 
+@pytest.mark.parametrize("rate", [None, "PT1M"])
+@pytest.mark.parametrize("cells", [",,,", "nan,NaN,null,", "inf,abc,-Infinity,1e400"])
+def test_a_window_whose_rows_hold_no_reading_fails_and_writes_nothing(
+    rate: str | None, cells: str
+) -> None:
+    """§4 Choice 3: a required component with no row in the window fails the execution and
+    nothing is written. Rows whose every cell is blank or no finite number are no data:
+    scored, they were lines made up from the model's fill values (or, resampled, a
+    SUCCESS with an empty results.jsonl)."""
+    # GIVEN the window's file, its rows in the window without a single reading
+    model = (
+        MODEL
+        if rate is None
+        else train(plant_frame(rows=1500, start="2025-12-30"), TrainConfig(sampling_rate=rate))
+    )
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, model, inp, out, InMemoryStateStore(), clock)
+    rows = [f"2026-01-01T00:0{m}:00,{cells}" for m in (1, 2, 3)]
+    inp.put("input/pump_20260101000500.csv", "\n".join([HEADER, *rows, ""]).encode())
+    clock.advance(300)
+    # WHEN the window runs, THEN it fails as for a missing file, saying the rows hold no
+    # reading, and writes nothing to the output prefix
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.startswith("Could not find data file for sensor pump")
+    assert (
+        ". Read, but no reading in that range: input/pump_20260101000500.csv: 3 rows from "
+        "2026-01-01T00:01:00Z to 2026-01-01T00:03:00Z, every cell blank or no finite number"
+    ) in execution.failed_reason
+    assert execution.failed_components == ("pump",)
+    assert out.list("") == []
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     nanoseconds=st.lists(
