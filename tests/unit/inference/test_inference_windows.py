@@ -438,7 +438,7 @@ def test_a_window_whose_rows_hold_no_reading_fails_and_writes_nothing(
         "2026-01-01T00:01:00Z to 2026-01-01T00:03:00Z, every cell blank or no finite number"
     ) in execution.failed_reason
     assert execution.failed_components == ("pump",)
-    assert out.list("") == []
+    assert list(out.list("")) == []
 
 
 @settings(max_examples=40, deadline=None)
