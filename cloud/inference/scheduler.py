@@ -820,6 +820,14 @@ class Scheduler:
         }
         out = self.config.output_prefix
         if self.model.is_template:
+            for c in sorted(blank):  # files, but no data: named, as an unreadable one is
+                execution.failed_components += (c,)
+                skipped.append(
+                    {
+                        "key": c,
+                        "reason": ("no reading in the window: " + "; ".join(blank[c]))[:1000],
+                    }
+                )
             if not frames:
                 read = [span for c in sorted(outside) for span in outside[c]]
                 raise _MissingData(
