@@ -55,6 +55,10 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d{2}:\d{2}$")
+"""Arguments read as values, not options: argparse's negative numbers and ``-HH:MM``."""
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line naming the option, and whose
     ``--help`` shows every option's default (:class:`HelpFormatter`)."""
@@ -62,6 +66,10 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+        # A value that starts with '-' is taken for an unknown option unless it looks like a
+        # negative number; a UTC offset west of Greenwich (--tz-offset -05:00, L4E's
+        # InputTimeZoneOffset) is such a value too. Python 3.13 reads any '-<digit>' so.
+        self._negative_number_matcher = _NEGATIVE_VALUE
 
     def error(self, message: str) -> NoReturn:
         root = self.prog.split()[0] if self.prog else "plantwatch"

@@ -545,6 +545,19 @@ def _line_count(source: _Source, name: str, *, limit: int | None = None) -> int:
 _Source = io.BytesIO | str | Path | BinaryIO
 
 
+def to_microseconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """*frame* with each row time's fraction cut to microseconds, the precision of a
+    results.jsonl timestamp (l4e-contracts §5), so that a row is scored at the instant its
+    line names: rows nanoseconds apart become one (the later wins, as for duplicates), and
+    a row nanoseconds past a window's end is that end's, not a line repeating it in the
+    next window. The same frame when no time has a finer fraction."""
+    index = pd.DatetimeIndex(frame.index)
+    if not len(index) or not (index.asi8 % 1000).any():
+        return frame
+    cut = frame.set_axis(index.floor("us"))
+    return cut[~cut.index.duplicated(keep="last")]
+
+
 def prefixed(frame: pd.DataFrame, component: str) -> pd.DataFrame:
     """Columns renamed ``<component>\\<sensor>``."""
     return frame.rename(columns={c: f"{component}\\{c}" for c in frame.columns})

@@ -3,7 +3,7 @@
 Events are derived from the results objects the scheduler wrote, so they always agree with
 what a user reads in the output bucket. A failed or missing execution ends a run: no data
 is not evidence that the anomaly went on; nor is a window that never ran (a stopped
-scheduler): its rows are not consecutive.
+scheduler), or one whose results object is gone since: its rows are not consecutive.
 """
 
 from __future__ import annotations
@@ -120,8 +120,11 @@ def list_events(
             seen.add(component)
             try:
                 lines = decode_results(output_store.get(key))
-            except NotFoundError:
-                lines = []
+            except NotFoundError:  # rows nobody can read: no evidence the anomaly went on
+                if open_events.get(component) is not None:
+                    done.append(open_events[component])
+                    open_events[component] = None
+                continue
             for line in lines:
                 at = datetime.fromisoformat(line["timestamp"]).replace(tzinfo=UTC)
                 current = open_events.get(component)

@@ -12,10 +12,12 @@ import pandas as pd
 from edge.errors import ConfigError
 
 _RE = re.compile(
-    r"^\s*(?P<sensor>[0-9A-Za-z._\-]+(?:\\[0-9A-Za-z._\-]+)?)\s*(?P<op>[<>])\s*"
+    r"^\s*(?P<sensor>[0-9A-Za-z._\-]+(?:\\[0-9A-Za-z._\\\-]+)?)\s*(?P<op>[<>])\s*"
     r"(?P<value>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*$",
     re.ASCII,  # ASCII digits: float() also reads Arabic-Indic or fullwidth ones
 )
+"""A component name holds no ``\\`` and a column name may (l4e-contracts §1.1): the
+component ends at the first ``\\`` and the sensor's column name is all the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,8 @@ class OffCondition:
 
     @property
     def plain_sensor(self) -> str:
-        return self.sensor.rpartition("\\")[2]
+        """The column name alone: after the component's ``\\``, itself holding any more."""
+        return self.sensor.partition("\\")[2] or self.sensor
 
     def column(self, frame: pd.DataFrame) -> str:
         """The frame column holding the condition's sensor: full name first, then plain."""

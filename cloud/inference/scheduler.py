@@ -52,7 +52,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from cloud.inference.dataset import merge, prefixed, read_csv
+from cloud.inference.dataset import merge, prefixed, read_csv, to_microseconds
 from cloud.inference.model import SAMPLING_SECONDS, Model, ScoreResult
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
@@ -729,6 +729,7 @@ class Scheduler:
         dropped: list[dict[str, str]] | None = None,
         invalid: list[dict[str, str]] | None = None,
         outside: dict[str, list[str]] | None = None,
+        blank: dict[str, list[str]] | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Rows ``start < t <= end`` per component, from the files the §4 Choice selects
         (*files*, as :meth:`window_files` lists them, when the caller has them already).
@@ -738,6 +739,11 @@ class Scheduler:
         with cells that are no finite number (gaps now), to *invalid* with their count.
         Where a component's files hold rows but none in the window, *outside* gets, per
         component, each such file with its rows' span (why a run that read them failed).
+
+        A component whose rows in the window hold no reading at all (every cell blank or no
+        finite number) has no data there (§4 Choice 3): it is left out like one with no
+        row, rather than scored on the model's fill values, and *blank* gets each of its
+        files with the span of those rows.
         """
         if files is None:
             files = self.window_files(start, end)
@@ -753,7 +759,7 @@ class Scheduler:
                 except Exception as exc:  # one unreadable object must not fail the others
                     _skip(skipped, key, exc)
                     continue
-                parts.append(parsed.frame)
+                parts.append(to_microseconds(parsed.frame))
                 if not parsed.frame.empty:
                     spans.append((key, parsed.frame.index))
                 if parsed.invalid_values and invalid is not None:
@@ -771,8 +777,15 @@ class Scheduler:
                 continue
             frame = merge(parts)
             frame = frame[(frame.index > lo_ts) & (frame.index <= hi_ts)]
-            if not frame.empty:
+            if frame.notna().to_numpy().any():
                 frames[component] = frame
+            elif not frame.empty:
+                if blank is not None:
+                    blank[component] = [
+                        f"{_span(key, inside)}, every cell blank or no finite number"
+                        for key, index in spans
+                        if len(inside := index[(index > lo_ts) & (index <= hi_ts)])
+                    ]
             elif spans and outside is not None:
                 outside[component] = [_span(key, index) for key, index in spans]
         return frames
@@ -786,8 +799,16 @@ class Scheduler:
     ) -> tuple[list[str], bool, int]:
         skipped = execution.skipped
         outside: dict[str, list[str]] = {}
+        blank: dict[str, list[str]] = {}
         frames = self.read_window(
-            start, end, skipped, files, execution.dropped_rows, execution.invalid_values, outside
+            start,
+            end,
+            skipped,
+            files,
+            execution.dropped_rows,
+            execution.invalid_values,
+            outside,
+            blank,
         )
         unreadable = {entry["key"]: entry["reason"] for entry in skipped}
         execution.failed_components += tuple(
@@ -799,11 +820,24 @@ class Scheduler:
         }
         out = self.config.output_prefix
         if self.model.is_template:
+            for c in sorted(blank):  # files, but no data: named, as an unreadable one is
+                execution.failed_components += (c,)
+                skipped.append(
+                    {
+                        "key": c,
+                        "reason": ("no reading in the window: " + "; ".join(blank[c]))[:1000],
+                    }
+                )
             if not frames:
                 read = [span for c in sorted(outside) for span in outside[c]]
                 raise _MissingData(
                     self._missing_reason(
-                        "any component", start, end, read, [r for c in unread for r in unread[c]]
+                        "any component",
+                        start,
+                        end,
+                        read,
+                        [r for c in unread for r in unread[c]],
+                        [span for c in sorted(blank) for span in blank[c]],
                     )
                 )
             written, unfit = [], []
@@ -828,7 +862,12 @@ class Scheduler:
                 if component not in frames:
                     raise _MissingData(
                         self._missing_reason(
-                            component, start, end, outside.get(component), unread.get(component)
+                            component,
+                            start,
+                            end,
+                            outside.get(component),
+                            unread.get(component),
+                            blank.get(component),
                         ),
                         components=(component,),
                     )
@@ -887,11 +926,12 @@ class Scheduler:
         end: datetime,
         read: list[str] | None = None,
         unread: list[str] | None = None,
+        blank: list[str] | None = None,
     ) -> str:
         """L4E's FailedReason, then what a user needs beside it: the files that were read
-        but hold no row in the range (*read*, with their rows' span), why the files that
-        could not be read were not (*unread*), and the keys that look meant for the
-        component but are not read."""
+        but hold no row in the range (*read*, with their rows' span), those whose rows in
+        the range hold no reading (*blank*), why the files that could not be read were not
+        (*unread*), and the keys that look meant for the component but are not read."""
         f = timedelta(seconds=self.config.frequency_s)
         naming, prefix = self.config.naming, self.config.input_prefix
         shown = component if component != "any component" else "<component>"
@@ -909,6 +949,13 @@ class Scheduler:
                 + "; ".join(read[:NEAR_MISSES_SHOWN])
                 + (f" and {more} more" if more > 0 else "")
                 + " (row times are UTC unless they name a zone)"
+            )
+        if blank:
+            more = len(blank) - NEAR_MISSES_SHOWN
+            reason += (
+                ". Read, but no reading in that range: "
+                + "; ".join(blank[:NEAR_MISSES_SHOWN])
+                + (f" and {more} more" if more > 0 else "")
             )
         if unread:
             more = len(unread) - NEAR_MISSES_SHOWN

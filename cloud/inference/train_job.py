@@ -26,6 +26,7 @@ from cloud.inference.dataset import (
     load_labels,
     nested_components_warning,
     short_range_warning,
+    to_microseconds,
 )
 from cloud.inference.diagnostics import DIAGNOSTICS_FILE, GzipLineWriter
 from cloud.inference.evaluation import evaluate
@@ -119,6 +120,7 @@ def run_train_job(
         frame = dataset.component_frame(job.template)
     else:
         frame = dataset.frame
+    frame = to_microseconds(frame)  # the diagnostics lines name times to the microsecond
     training = _between(frame, *job.train_range)
     if training.empty:
         raise UserError(f"{job.dataset}: no rows in the training range")

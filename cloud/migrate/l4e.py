@@ -823,7 +823,9 @@ def _read_results(
     a real instant in §5's form and whose ``prediction`` is 0 or 1. Such a line cannot be
     kept: events and queries read the times back."""
     good, bad = [], []
-    for number, text in enumerate(body.decode("utf-8", errors="replace").splitlines(), 1):
+    # utf-8-sig: a results.jsonl saved again by a Windows editor starts with a BOM, which
+    # would make its first line no JSON
+    for number, text in enumerate(body.decode("utf-8-sig", errors="replace").splitlines(), 1):
         if not text.strip():
             continue
         try:

@@ -88,6 +88,32 @@ def test_a_window_that_never_ran_ends_an_event() -> None:
     assert [(e.start.minute, e.end.minute) for e in events] == [(4, 5), (11, 11)]
 
 
+@pytest.mark.parametrize("component", [None, "pump"])
+def test_a_window_whose_results_object_is_gone_ends_an_event(component: str | None) -> None:
+    # GIVEN anomalous rows up to 00:05 and from 00:11, and the window (00:05, 00:10] run
+    # with success but its results object gone since (deleted by hand, lost in a copy):
+    # nothing says its rows were anomalous, so the rows around it are not consecutive
+    store = InMemoryObjectStore()
+    runs = [
+        execution(store, 0, [line(4, 1), line(5, 1)]),
+        execution(store, 5, [line(6, 1), line(7, 1), line(8, 1), line(9, 1), line(10, 1)]),
+        execution(store, 10, [line(11, 1), line(12, 0)]),
+    ]
+    if component is not None:  # a fleet scheduler's <component>/<DataStartTime>/ layout
+        for run in runs:
+            moved = run.result_keys[0].replace("out/", f"out/{component}/")
+            store.put(moved, store.get(run.result_keys[0]))
+            store.delete(run.result_keys[0])
+            run.result_key, run.result_keys = moved, (moved,)
+    store.delete(runs[1].result_keys[0])
+    # THEN the event ends with the last row read before it, as a failed window ends one
+    events = list_events(runs, store, "out/")
+    assert [(e.start.minute, e.end.minute, e.component) for e in events] == [
+        (4, 5, component),
+        (11, 11, component),
+    ]
+
+
 def test_scheduler_lifecycle_rules() -> None:
     state = InMemoryStateStore()
     config = SchedulerConfig(name="s", model_name="m")

@@ -284,6 +284,33 @@ def test_one_unreadable_file_is_skipped_and_the_other_components_are_scored() ->
     assert stored.skipped == execution.skipped
 
 
+def test_a_fleet_component_whose_rows_hold_no_reading_is_named_and_not_scored() -> None:
+    # GIVEN a fleet window where pump-02's rows in the window hold no reading at all
+    template = train(HISTORY.rename(columns=lambda c: c.split("\\")[1]))
+    clock = ManualClock(at("00:01"))
+    sched, inp, out, _state = make(template, clock)
+    inp.put("input/pump-01_20260101000500.csv", csv_body("00:01", "00:05"))
+    header = csv_body("00:01", "00:01").decode().splitlines()[0]
+    blank = f"{header}\n2026-01-01T00:02:00,,,,\n2026-01-01T00:03:00,nan,,inf,\n"
+    inp.put("input/pump-02_20260101000500.csv", blank.encode())
+    clock.advance(240)
+    # WHEN the window runs
+    [execution] = sched.run_due()
+    # THEN pump-01 is scored; pump-02 has no data there: not scored on fill values, but
+    # named as a component the run could not score, with why
+    assert execution.status == "SUCCESS", execution.failed_reason
+    assert list(out.list("")) == ["output/pump-01/2026-01-01T00:00:00Z/results.jsonl"]
+    assert execution.failed_components == ("pump-02",)
+    assert execution.skipped == [
+        {
+            "key": "pump-02",
+            "reason": "no reading in the window: input/pump-02_20260101000500.csv: 2 rows "
+            "from 2026-01-01T00:02:00Z to 2026-01-01T00:03:00Z, every cell blank or no "
+            "finite number",
+        }
+    ]
+
+
 def test_an_input_object_with_an_endless_first_line_is_skipped_unparsed() -> None:
     """A hostile object in the input bucket (one line of 2 MiB) is refused from a bounded
     read, not parsed by pandas into memory; the other component is scored."""

@@ -404,3 +404,78 @@ def test_a_window_whose_files_hold_rows_outside_it_only_names_them_in_its_failed
         "2026-01-01T05:31:00Z to 2026-01-01T05:35:00Z (row times are UTC unless they name "
         "a zone)"
     )
+
+
+@pytest.mark.parametrize("rate", [None, "PT1M"])
+@pytest.mark.parametrize("cells", [",,,", "nan,NaN,null,", "inf,abc,-Infinity,1e400"])
+def test_a_window_whose_rows_hold_no_reading_fails_and_writes_nothing(
+    rate: str | None, cells: str
+) -> None:
+    """§4 Choice 3: a required component with no row in the window fails the execution and
+    nothing is written. Rows whose every cell is blank or no finite number are no data:
+    scored, they were lines made up from the model's fill values (or, resampled, a
+    SUCCESS with an empty results.jsonl)."""
+    # GIVEN the window's file, its rows in the window without a single reading
+    model = (
+        MODEL
+        if rate is None
+        else train(plant_frame(rows=1500, start="2025-12-30"), TrainConfig(sampling_rate=rate))
+    )
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, model, inp, out, InMemoryStateStore(), clock)
+    rows = [f"2026-01-01T00:0{m}:00,{cells}" for m in (1, 2, 3)]
+    inp.put("input/pump_20260101000500.csv", "\n".join([HEADER, *rows, ""]).encode())
+    clock.advance(300)
+    # WHEN the window runs, THEN it fails as for a missing file, saying the rows hold no
+    # reading, and writes nothing to the output prefix
+    [execution] = sched.run_due()
+    assert execution.status == "FAILED"
+    assert execution.failed_reason.startswith("Could not find data file for sensor pump")
+    assert (
+        ". Read, but no reading in that range: input/pump_20260101000500.csv: 3 rows from "
+        "2026-01-01T00:01:00Z to 2026-01-01T00:03:00Z, every cell blank or no finite number"
+    ) in execution.failed_reason
+    assert execution.failed_components == ("pump",)
+    assert list(out.list("")) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    nanoseconds=st.lists(
+        st.integers(-2_000, 2_000) | st.integers(-(10**9), 301 * 10**9),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_row_times_finer_than_a_microsecond_give_one_line_per_written_timestamp(
+    nanoseconds: list[int],
+) -> None:
+    """§1.2 Choice: fractions of 1 to 9 digits; §5: one line per timestamp in the window,
+    written to the microsecond. A row is at the instant its line names (the fraction cut
+    to microseconds), so two rows a few nanoseconds apart are one timestamp (the later
+    row wins, as for any duplicate) and a row a few nanoseconds past E is E's, never a
+    line that repeats E in the next window's output."""
+    # GIVEN rows near the window (00:00, 00:05], some of them nanoseconds apart, in 9-digit
+    # fractions, in the file named for the window
+    clock = ManualClock(T0.timestamp())
+    config = SchedulerConfig(name="s", model_name="pump")
+    inp, out = InMemoryObjectStore(), InMemoryObjectStore()
+    sched = Scheduler(config, MODEL, inp, out, InMemoryStateStore(), clock)
+    end = T0 + timedelta(minutes=5)
+    stamps = [pd.Timestamp(end) + pd.Timedelta(nanoseconds=k) for k in nanoseconds]
+    stamps += [pd.Timestamp(end) - pd.Timedelta(minutes=2)]  # a row every window has
+    text = [f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}{t.nanosecond:03d}" for t in stamps]
+    lines = [HEADER, *(f"{t},8,120,3,44" for t in text)]
+    inp.put("input/pump_20260101000500.csv", ("\n".join(lines) + "\n").encode())
+    # WHEN the window runs
+    clock.advance(300)
+    [execution] = sched.run_due()
+    # THEN each microsecond of (S, E] that a row falls in is one line, in time order
+    assert execution.status == "SUCCESS", execution.failed_reason
+    docs = [json.loads(x) for x in out.get(execution.result_key).decode().splitlines()]
+    written = [d["timestamp"] for d in docs]
+    start = pd.Timestamp(end - timedelta(minutes=5))
+    expected = sorted({t.floor("us") for t in stamps if start < t.floor("us") <= end})
+    assert written == [t.strftime("%Y-%m-%dT%H:%M:%S.%f") for t in expected]

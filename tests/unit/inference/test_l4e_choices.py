@@ -219,6 +219,48 @@ def test_the_cli_s_name_configuration_defaults_are_aws_sample_defaults(argv: lis
     )
 
 
+@pytest.mark.parametrize("offset", ["-05:00", "-00:00", "-03:30", "+05:30"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["schedulers", "create", "s", "--model", "m"],
+        ["import", "l4e", "--input", "s3://b/in/"],
+        ["rules", "run", "--broker", "mqtt://localhost:1883", "--store", "bucket"],
+    ],
+)
+def test_the_cli_takes_a_west_of_utc_offset_as_its_own_argument(
+    argv: list[str], offset: str
+) -> None:
+    """§3: InputTimeZoneOffset is ``^(\\+|\\-)[0-9]{2}\\:[0-9]{2}$``, ``-00:00`` among the
+    examples: ``--tz-offset -05:00`` is the offset, not a missing value and an unknown
+    option ``-05:00``."""
+    from cloud.cli.main import build_parser
+
+    args = build_parser(argv[0]).parse_args([*argv, "--tz-offset", offset])
+    assert args.tz_offset == offset
+
+
+def test_an_import_with_a_west_of_utc_offset_reads_names_in_that_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.cli.main import main
+
+    # GIVEN an input file named for the window ending 12:15 UTC, at -05:00 (07:15)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "pump_20220513071500.csv").write_text(
+        "Timestamp,flow\n2022-05-13T12:11:00.000000,1\n"
+    )
+    data = tmp_path / "data"
+    argv = ["import", "l4e", "--input", str(tmp_path / "in"), "--name", "p", "--data", str(data)]
+    # WHEN imported with --tz-offset -05:00 as two arguments
+    assert main([*argv, "--tz-offset", "-05:00", "--json"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # THEN the scheduler registered keeps that offset
+    assert main(["schedulers", "describe", "p", "--data", str(data), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["DataInputConfiguration"]["InputTimeZoneOffset"] == "-05:00"
+
+
 def test_a_scheduler_without_a_name_configuration_takes_aws_sample_defaults() -> None:
     for naming in (
         InputNaming(),

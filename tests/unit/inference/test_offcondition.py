@@ -74,3 +74,28 @@ def test_anything_else_is_refused_in_one_line(text: str) -> None:
     with pytest.raises(ConfigError) as raised:
         OffCondition.parse(text)
     assert "\n" not in str(raised.value)
+
+
+column_names = st.from_regex(r"[0-9A-Za-z._\\\-]{1,20}", fullmatch=True)
+"""Column names as l4e-contracts §1.1 allows them: ``A-Z a-z 0-9 . \\ _ -``."""
+
+
+@settings(max_examples=150, deadline=None)
+@given(names, column_names, spaces, st.sampled_from("<>"), spaces, numbers)
+def test_a_sensor_whose_column_name_holds_a_backslash_parses(
+    component: str, column: str, before: str, op: str, after: str, number: str
+) -> None:
+    """§1.1: ``\\`` is a column-name character, and a component name holds none, so the
+    component is what comes before the first ``\\`` and the sensor is all the rest."""
+    condition = OffCondition.parse(f"{component}\\{column}{before}{op}{after}{number}")
+    assert (condition.sensor, condition.op, condition.value) == (
+        f"{component}\\{column}",
+        op,
+        float(number),
+    )
+    assert condition.plain_sensor == column
+    # a frame of plain column names (a template model's) is read at the whole column name
+    values = np.array([condition.value - 1, condition.value + 1])
+    frame = pd.DataFrame({column: values, f"{column}x": values[::-1]})
+    expected = values < condition.value if op == "<" else values > condition.value
+    assert condition.mask(frame).tolist() == expected.tolist()

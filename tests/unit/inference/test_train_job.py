@@ -131,6 +131,31 @@ def test_template_and_ranges_pick_their_rows(folder: Path, tmp_path: Path) -> No
     assert outcome.evaluation["false_alarm_rate_pct"] > 0  # the fault is in the scored range
 
 
+def test_model_diagnostics_name_each_microsecond_once(tmp_path: Path) -> None:
+    """§5 lines (the model diagnostics are results.jsonl lines, §8): one line per timestamp,
+    written to the microsecond; rows a few nanoseconds apart (9-digit fractions, §1.2
+    Choice) are one timestamp, not two lines naming the same time."""
+    # GIVEN history whose every row has a twin 250 ns later
+    frame = plant_frame(rows=600, seed=3)
+    twin = frame.set_axis(frame.index + pd.Timedelta(nanoseconds=250))
+    history = pd.concat([frame, twin]).sort_index()
+    folder = tmp_path / "ds" / "pump"
+    folder.mkdir(parents=True)
+    history = history.rename(columns=lambda c: c.split("\\")[1])
+    history.index = [
+        f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}{t.nanosecond:03d}" for t in history.index
+    ]
+    history.to_csv(folder / "pump.csv", index_label="Timestamp")
+    # WHEN trained
+    outcome = run_train_job(
+        TrainJob(tmp_path / "ds", "m", TrainConfig()), registry_at(tmp_path / "r")
+    )
+    # THEN the diagnostics have one line per minute, in time order, none repeated
+    stamps = [line.split(b'"')[3] for line in diagnostics(outcome.path).splitlines()]
+    assert stamps == sorted(set(stamps))
+    assert len(stamps) == 600
+
+
 def test_bad_requests_are_user_errors_and_leave_no_version(folder: Path, tmp_path: Path) -> None:
     registry = registry_at(tmp_path / "models")
     with pytest.raises(UserError, match="--template pump-z: no such component"):

@@ -309,3 +309,32 @@ def test_flat_historical_files_count_toward_the_dataset_file_limit(
     argv = ["import", "l4e", "--input", str(history), "--data", str(tmp_path / "d")]
     assert main([*argv, "--flat-delimiter", "-"]) == 2
     assert "3 CSV files; an L4E dataset holds at most 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_results_saved_with_a_byte_order_mark_import_every_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newline: str
+) -> None:
+    """A results.jsonl saved again by a Windows editor starts with a UTF-8 byte order mark
+    (and may end its lines with CRLF): its first line is still an L4E result (§5), not a
+    line to set aside, and its anomaly still makes an event."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "pump_20260101000500.csv").write_text(
+        "Timestamp,flow\n2026-01-01T00:01:00,1\n"
+    )
+    folder = tmp_path / "out" / "2026-01-01T00:00:00Z"
+    folder.mkdir(parents=True)
+    lines = [
+        '{"timestamp": "2026-01-01T00:01:00.000000", "prediction": 1, "prediction_reason": '
+        '"ANOMALY_DETECTED", "anomaly_score": 0.9, "diagnostics": [{"name": "pump\\\\flow", '
+        '"value": 1.0}]}',
+        '{"timestamp": "2026-01-01T00:02:00.000000", "prediction": 0}',
+    ]
+    (folder / "results.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + "".join(line + newline for line in lines).encode()
+    )
+    argv = ["import", "l4e", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    assert main([*argv, "--data", str(tmp_path / "d"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ResultRows"], report["QuarantinedResultLines"]) == (2, 0)
+    assert (report["AnomalousExecutions"], report["Events"]) == (1, 1)
