@@ -32,6 +32,18 @@ ACTION_TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "s3": ("key",),
 }
 """Supported action types and their fields that take ``${...}`` substitution templates."""
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "kinesis": ("streamName", "partitionKey", "roleArn"),
+    "republish": ("topic", "qos", "roleArn"),
+    "s3": ("bucketName", "key", "roleArn", "cannedAcl"),
+}
+"""Each supported action's fields, as AWS's ``KinesisAction``, ``RepublishAction`` and
+``S3Action`` name them (``headers`` of a republish is MQTT 5 only: not supported locally)."""
+ENTRY_FIELDS = ("ruleName", "topicRulePayload")
+PAYLOAD_FIELDS = ("sql", "description", "actions", "ruleDisabled", "awsIotSqlVersion")
+PAYLOAD_FIELDS += ("errorAction",)
+"""``TopicRulePayload``'s fields: AWS (its CLI, CloudFormation) refuses any other, so a
+misspelt ``errorAction`` would never deploy; taken here it would drop the errorAction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,7 @@ def rules_from_document(doc: Any, source: str = "<rules>") -> list[TopicRule]:
 def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object with ruleName and topicRulePayload")
+    _no_other_fields(entry, ENTRY_FIELDS, where)
     name = entry.get("ruleName")
     if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
@@ -105,6 +118,10 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):
         raise ConfigError(f"{where}.topicRulePayload: expected an object")
+    _no_other_fields(payload, PAYLOAD_FIELDS, f"{where}.topicRulePayload")
+    description = payload.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ConfigError(f"{where}.topicRulePayload.description: expected a string")
     version = payload.get("awsIotSqlVersion")
     if version != SQL_VERSION:
         raise ConfigError(
@@ -147,13 +164,15 @@ def _action(doc: Any, where: str) -> Action:
         )
     if not isinstance(params, dict):
         raise ConfigError(f"{where}.{kind}: expected an object")
+    _no_other_fields(params, ACTION_FIELDS[kind], f"{where}.{kind}")
+    for name in ACTION_FIELDS[kind]:
+        if name != "qos" and name in params and not isinstance(params[name], str):
+            raise ConfigError(f"{where}.{kind}.{name}: expected a string")
     templates: dict[str, Template] = {}
     for name in ACTION_TEMPLATE_FIELDS[kind]:
         value = params.get(name)
         if value is None:
             continue
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}.{kind}.{name}: expected a string")
         try:
             templates[name] = parse_template(value)
         except RuleSqlError as exc:
@@ -165,6 +184,14 @@ def _action(doc: Any, where: str) -> Action:
     if kind == "republish" and (type(qos) is not int or qos not in (0, 1)):
         raise ConfigError(f"{where}.republish.qos: expected 0 or 1")
     return Action(kind, dict(params), templates)
+
+
+def _no_other_fields(doc: Mapping[str, Any], fields: tuple[str, ...], where: str) -> None:
+    for name in doc:
+        if name not in fields:
+            raise ConfigError(
+                f"{where}.{name}: not a field of this object (expected {', '.join(fields)})"
+            )
 
 
 def parse_template(text: str) -> Template:
