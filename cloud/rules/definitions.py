@@ -110,7 +110,7 @@ def rules_from_document(doc: Any, source: str = "<rules>") -> list[TopicRule]:
 def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object with ruleName and topicRulePayload")
-    _no_other_fields(entry, ENTRY_FIELDS, where)
+    refuse_other_fields(entry, ENTRY_FIELDS, where)
     name = entry.get("ruleName")
     if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
@@ -118,7 +118,7 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):
         raise ConfigError(f"{where}.topicRulePayload: expected an object")
-    _no_other_fields(payload, PAYLOAD_FIELDS, f"{where}.topicRulePayload")
+    refuse_other_fields(payload, PAYLOAD_FIELDS, f"{where}.topicRulePayload")
     description = payload.get("description")
     if description is not None and not isinstance(description, str):
         raise ConfigError(f"{where}.topicRulePayload.description: expected a string")
@@ -164,7 +164,7 @@ def _action(doc: Any, where: str) -> Action:
         )
     if not isinstance(params, dict):
         raise ConfigError(f"{where}.{kind}: expected an object")
-    _no_other_fields(params, ACTION_FIELDS[kind], f"{where}.{kind}")
+    refuse_other_fields(params, ACTION_FIELDS[kind], f"{where}.{kind}")
     for name in ACTION_FIELDS[kind]:
         if name != "qos" and name in params and not isinstance(params[name], str):
             raise ConfigError(f"{where}.{kind}.{name}: expected a string")
@@ -186,7 +186,9 @@ def _action(doc: Any, where: str) -> Action:
     return Action(kind, dict(params), templates)
 
 
-def _no_other_fields(doc: Mapping[str, Any], fields: tuple[str, ...], where: str) -> None:
+def refuse_other_fields(doc: Mapping[str, Any], fields: tuple[str, ...], where: str) -> None:
+    """ConfigError naming the first field of *doc* not in *fields*: AWS refuses it, and
+    taken here it would be dropped without a word."""
     for name in doc:
         if name not in fields:
             raise ConfigError(
