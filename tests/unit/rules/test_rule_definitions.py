@@ -173,3 +173,19 @@ def test_every_field_of_the_shipped_shapes_is_taken() -> None:
     }
     (rule,) = rules_from_document(_document(payload))
     assert [a.kind for a in rule.actions] == ["kinesis", "republish", "s3"]
+
+
+@pytest.mark.parametrize("acl", ["Private", "public", "bucket-owner-full", ""])
+def test_an_s3_canned_acl_s3_does_not_have_is_refused(acl: str) -> None:
+    """``S3Action.cannedAcl`` is one of S3's canned ACLs; CreateTopicRule refuses another,
+    so the rule would load here and fail to deploy."""
+    payload = {"actions": [{"s3": {"bucketName": "b", "key": "k", "cannedAcl": acl}}]}
+    with pytest.raises(ConfigError, match=r"actions\[0\]\.s3\.cannedAcl: expected one of"):
+        rules_from_document(_document(payload))
+
+
+@pytest.mark.parametrize("acl", ["private", "bucket-owner-full-control", "log-delivery-write"])
+def test_an_s3_canned_acl_is_taken(acl: str) -> None:
+    payload = {"actions": [{"s3": {"bucketName": "b", "key": "k", "cannedAcl": acl}}]}
+    (rule,) = rules_from_document(_document(payload))
+    assert rule.actions[0].params["cannedAcl"] == acl
