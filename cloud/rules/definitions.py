@@ -39,6 +39,18 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Each supported action's fields, as AWS's ``KinesisAction``, ``RepublishAction`` and
 ``S3Action`` name them (``headers`` of a republish is MQTT 5 only: not supported locally)."""
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "aws-exec-read",
+    "authenticated-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+)
+"""``S3Action.cannedAcl``'s valid values (AWS IoT API reference): CreateTopicRule refuses
+any other, so a rule taken here with one would not deploy."""
 ENTRY_FIELDS = ("ruleName", "topicRulePayload")
 PAYLOAD_FIELDS = ("sql", "description", "actions", "ruleDisabled", "awsIotSqlVersion")
 PAYLOAD_FIELDS += ("errorAction",)
@@ -168,6 +180,11 @@ def _action(doc: Any, where: str) -> Action:
     for name in ACTION_FIELDS[kind]:
         if name != "qos" and name in params and not isinstance(params[name], str):
             raise ConfigError(f"{where}.{kind}.{name}: expected a string")
+    if "cannedAcl" in params and params["cannedAcl"] not in CANNED_ACLS:
+        raise ConfigError(
+            f"{where}.{kind}.cannedAcl: expected one of {', '.join(CANNED_ACLS)}, "
+            f"got {params['cannedAcl']!r}"
+        )
     templates: dict[str, Template] = {}
     for name in ACTION_TEMPLATE_FIELDS[kind]:
         value = params.get(name)
