@@ -121,3 +121,11 @@ def test_a_definition_field_the_stack_would_not_deploy_is_refused(
     path.write_text(json.dumps({"rules": [entry]}))
     with pytest.raises(ConfigError, match=rf"rules\[0\].*{field}: not a field"):
         rule_entries(path)
+
+
+def test_a_kinesis_action_without_a_partition_key_deploys_without_one() -> None:
+    """``partitionKey`` is optional in ``KinesisAction`` (and the local loader takes a
+    kinesis action without one): the deployed action leaves it out, it does not fail."""
+    targets = Targets("stream", "errors", "archive", "arn:aws:iam::123456789012:role/r")
+    kinesis = cfn_action({"kinesis": {"streamName": "s"}}, targets)["Kinesis"]
+    assert kinesis == {"StreamName": "stream", "RoleArn": targets.role_arn}
