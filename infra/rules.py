@@ -65,10 +65,9 @@ def cfn_action(action: Mapping[str, Any], targets: Targets) -> dict[str, Any]:
     """One action of the definition file as CloudFormation ``AWS::IoT::TopicRule`` Action."""
     ((kind, params),) = action.items()
     if kind == "kinesis":
-        out: dict[str, Any] = {
-            "StreamName": targets.stream_name,
-            "PartitionKey": params["partitionKey"],
-        }
+        out: dict[str, Any] = {"StreamName": targets.stream_name}
+        if "partitionKey" in params:  # optional in KinesisAction, as in the local loader
+            out["PartitionKey"] = params["partitionKey"]
         return {"Kinesis": {**out, "RoleArn": targets.role_arn}}
     if kind == "s3":
         s3 = {"BucketName": targets.errors_bucket, "Key": params["key"]}
