@@ -189,3 +189,11 @@ def test_an_s3_canned_acl_is_taken(acl: str) -> None:
     payload = {"actions": [{"s3": {"bucketName": "b", "key": "k", "cannedAcl": acl}}]}
     (rule,) = rules_from_document(_document(payload))
     assert rule.actions[0].params["cannedAcl"] == acl
+
+
+def test_republish_headers_are_refused_as_not_supported_locally() -> None:
+    """``headers`` (MQTT 5 properties) is a field of AWS's ``RepublishAction``: the local
+    engine cannot send it, and says so rather than calling it unknown."""
+    payload = {"actions": [{"republish": {"topic": "a", "headers": {"contentType": "x"}}}]}
+    with pytest.raises(ConfigError, match=r"republish\.headers: .*not supported locally"):
+        rules_from_document(_document(payload))
