@@ -38,7 +38,9 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "s3": ("bucketName", "key", "roleArn", "cannedAcl"),
 }
 """Each supported action's fields, as AWS's ``KinesisAction``, ``RepublishAction`` and
-``S3Action`` name them (``headers`` of a republish is MQTT 5 only: not supported locally)."""
+``S3Action`` name them."""
+UNSUPPORTED_FIELDS = {("republish", "headers"): "MQTT 5 properties of the republished message"}
+"""AWS's fields the local engine cannot honour: refused as such, not as unknown."""
 CANNED_ACLS = (
     "private",
     "public-read",
@@ -176,6 +178,12 @@ def _action(doc: Any, where: str) -> Action:
         )
     if not isinstance(params, dict):
         raise ConfigError(f"{where}.{kind}: expected an object")
+    for name in params:
+        if (kind, name) in UNSUPPORTED_FIELDS:
+            raise ConfigError(
+                f"{where}.{kind}.{name}: {UNSUPPORTED_FIELDS[kind, name]}, which AWS takes, "
+                "are not supported locally"
+            )
     refuse_other_fields(params, ACTION_FIELDS[kind], f"{where}.{kind}")
     for name in ACTION_FIELDS[kind]:
         if name != "qos" and name in params and not isinstance(params[name], str):
