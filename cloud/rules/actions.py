@@ -149,6 +149,12 @@ class ActionRunner:
             self.republisher.publish(topic, body, int(action.params.get("qos", 0)))
         elif action.kind == "s3":
             key = render_template(action.templates["key"], message)
+            problem = s3_key_problem(key)
+            if problem is not None:
+                raise RefusedError(
+                    f"s3: object key {key[:64]!r}: {problem}; S3 would refuse it; not stored",
+                    reason="InvalidKey",
+                )
             self.batcher.store.put(key, output.to_bytes())
         else:
             raise RuntimeError(f"action {action.kind!r} is not supported locally")
@@ -169,6 +175,24 @@ class ActionRunner:
             )
         else:
             self.batcher.accept(message.topic, bytes(message.payload), client_id=message.client_id)
+
+
+S3_KEY_BYTES = 1024
+"""S3's longest object key, in bytes of UTF-8."""
+
+
+def s3_key_problem(key: str) -> str | None:
+    """Why S3 would refuse *key* whatever the local store takes: empty (a template whose
+    expressions are all Undefined), not UTF-8, or over 1,024 bytes of UTF-8."""
+    if not key:
+        return "empty"
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8 (a lone surrogate)"
+    if size > S3_KEY_BYTES:
+        return f"{size:,} bytes of UTF-8; S3 takes at most {S3_KEY_BYTES:,}"
+    return None
 
 
 def republish_topic_problem(topic: str) -> str | None:
