@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloud.rules.definitions import DEFAULT_RULES, SQL_VERSION
+from cloud.rules.definitions import (
+    DEFAULT_RULES,
+    ENTRY_FIELDS,
+    PAYLOAD_FIELDS,
+    SQL_VERSION,
+    refuse_other_fields,
+)
 from cloud.rules.sql import parse
 from edge.errors import ConfigError
 
@@ -42,7 +48,9 @@ def rule_entries(path: Path) -> list[dict[str, Any]]:
     if not isinstance(entries, list):
         raise ConfigError(f'{path}: expected {{"rules": [...]}}')
     for i, entry in enumerate(entries):
+        refuse_other_fields(entry, ENTRY_FIELDS, f"{path}: rules[{i}]")
         payload = entry.get("topicRulePayload", {})
+        refuse_other_fields(payload, PAYLOAD_FIELDS, f"{path}: rules[{i}].topicRulePayload")
         if payload.get("awsIotSqlVersion") != SQL_VERSION:
             raise ConfigError(f"{path}: rules[{i}].awsIotSqlVersion: expected {SQL_VERSION!r}")
         parse(payload["sql"])  # the same subset the local evaluator runs
@@ -57,19 +65,15 @@ def cfn_action(action: Mapping[str, Any], targets: Targets) -> dict[str, Any]:
     """One action of the definition file as CloudFormation ``AWS::IoT::TopicRule`` Action."""
     ((kind, params),) = action.items()
     if kind == "kinesis":
-        out: dict[str, Any] = {
-            "StreamName": targets.stream_name,
-            "PartitionKey": params["partitionKey"],
-        }
+        out: dict[str, Any] = {"StreamName": targets.stream_name}
+        if "partitionKey" in params:  # optional in KinesisAction, as in the local loader
+            out["PartitionKey"] = params["partitionKey"]
         return {"Kinesis": {**out, "RoleArn": targets.role_arn}}
     if kind == "s3":
-        return {
-            "S3": {
-                "BucketName": targets.errors_bucket,
-                "Key": params["key"],
-                "RoleArn": targets.role_arn,
-            }
-        }
+        s3 = {"BucketName": targets.errors_bucket, "Key": params["key"]}
+        if "cannedAcl" in params:
+            s3["CannedAcl"] = params["cannedAcl"]
+        return {"S3": {**s3, "RoleArn": targets.role_arn}}
     if kind == "firehose":
         return {
             "Firehose": {

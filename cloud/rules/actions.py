@@ -18,6 +18,7 @@ from cloud.rules.evaluate import (
     evaluate_expression,
     plain,
     to_string,
+    topic_level,
 )
 from cloud.rules.sql import Call, Literal, Star
 from cloud.shadow.document import parse_request_topic
@@ -41,6 +42,46 @@ def render_template(template: Template, message: Message) -> str:
         text = to_string(value) if value is not UNDEFINED else ""
         out.append("" if text is UNDEFINED else text)
     return "".join(out)
+
+
+def render_topic_template(template: Template, topic: str) -> str | None:
+    """:func:`render_template` for a template of literal text and ``topic()`` or
+    ``topic(<integer>)`` parts only, from the topic alone (no message to build: the
+    forwarding path's partition key); None for any other template."""
+    out: list[str] = []
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, Call) and part.name == "topic" and not part.args:
+            out.append(topic)
+        elif (
+            isinstance(part, Call)
+            and part.name == "topic"
+            and len(part.args) == 1
+            and isinstance(part.args[0], Literal)
+            and type(part.args[0].value) is int
+        ):
+            level = topic_level(topic, part.args[0].value)
+            out.append("" if level is UNDEFINED else level)
+        else:
+            return None
+    return "".join(out)
+
+
+KINESIS_KEY_CHARS = 256
+"""Kinesis ``PutRecord``: a partition key is at most 256 characters."""
+
+
+def check_partition_key(key: str) -> None:
+    """RefusedError for a partition key over 256 characters, which Kinesis refuses. An
+    empty one (a template whose expressions are all Undefined) goes on: AWS does not say
+    whether IoT Core sends it (refused) or a random key instead."""
+    if len(key) > KINESIS_KEY_CHARS:
+        raise RefusedError(
+            f"kinesis: partition key {key[:64]!r}...: {len(key):,} characters; Kinesis takes "
+            f"at most {KINESIS_KEY_CHARS}; Kinesis would refuse it; not sent",
+            reason="InvalidPartitionKey",
+        )
 
 
 class RuleFailed(RuntimeError):
@@ -90,6 +131,13 @@ class ActionRunner:
         the message or the rule's output. A failure goes to errorAction as :meth:`run`
         sends it, for the message received at *received_ms* (``timestamp()``)."""
         try:
+            template = rule.actions[0].templates.get("partitionKey")
+            if template is not None:
+                key = render_topic_template(template, topic)
+                if key is None:  # more than the topic: evaluated as :meth:`run` would
+                    message = Message(topic, payload, client_id, received_ms)
+                    key = render_template(template, message)
+                check_partition_key(key)
             self.batcher.accept(topic, bytes(payload), client_id=client_id)
         except Exception as exc:  # every failure but a transient one goes to errorAction
             if is_transient(exc):
@@ -126,6 +174,9 @@ class ActionRunner:
 
     def perform(self, action: Action, output: RuleOutput, message: Message) -> None:
         if action.kind == "kinesis":
+            template = action.templates.get("partitionKey")
+            if template is not None:
+                check_partition_key(render_template(template, message))
             self._to_batcher(output, message)
         elif action.kind == "republish":
             if self.republisher is None:
@@ -149,6 +200,12 @@ class ActionRunner:
             self.republisher.publish(topic, body, int(action.params.get("qos", 0)))
         elif action.kind == "s3":
             key = render_template(action.templates["key"], message)
+            problem = s3_key_problem(key)
+            if problem is not None:
+                raise RefusedError(
+                    f"s3: object key {key[:64]!r}: {problem}; S3 would refuse it; not stored",
+                    reason="InvalidKey",
+                )
             self.batcher.store.put(key, output.to_bytes())
         else:
             raise RuntimeError(f"action {action.kind!r} is not supported locally")
@@ -169,6 +226,24 @@ class ActionRunner:
             )
         else:
             self.batcher.accept(message.topic, bytes(message.payload), client_id=message.client_id)
+
+
+S3_KEY_BYTES = 1024
+"""S3's longest object key, in bytes of UTF-8."""
+
+
+def s3_key_problem(key: str) -> str | None:
+    """Why S3 would refuse *key* whatever the local store takes: empty (a template whose
+    expressions are all Undefined), not UTF-8, or over 1,024 bytes of UTF-8."""
+    if not key:
+        return "empty"
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8 (a lone surrogate)"
+    if size > S3_KEY_BYTES:
+        return f"{size:,} bytes of UTF-8; S3 takes at most {S3_KEY_BYTES:,}"
+    return None
 
 
 def republish_topic_problem(topic: str) -> str | None:

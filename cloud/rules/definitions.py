@@ -32,6 +32,32 @@ ACTION_TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "s3": ("key",),
 }
 """Supported action types and their fields that take ``${...}`` substitution templates."""
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "kinesis": ("streamName", "partitionKey", "roleArn"),
+    "republish": ("topic", "qos", "roleArn"),
+    "s3": ("bucketName", "key", "roleArn", "cannedAcl"),
+}
+"""Each supported action's fields, as AWS's ``KinesisAction``, ``RepublishAction`` and
+``S3Action`` name them."""
+UNSUPPORTED_FIELDS = {("republish", "headers"): "MQTT 5 properties of the republished message"}
+"""AWS's fields the local engine cannot honour: refused as such, not as unknown."""
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "aws-exec-read",
+    "authenticated-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+)
+"""``S3Action.cannedAcl``'s valid values (AWS IoT API reference): CreateTopicRule refuses
+any other, so a rule taken here with one would not deploy."""
+ENTRY_FIELDS = ("ruleName", "topicRulePayload")
+PAYLOAD_FIELDS = ("sql", "description", "actions", "ruleDisabled", "awsIotSqlVersion")
+PAYLOAD_FIELDS += ("errorAction",)
+"""``TopicRulePayload``'s fields: AWS (its CLI, CloudFormation) refuses any other, so a
+misspelt ``errorAction`` would never deploy; taken here it would drop the errorAction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +124,7 @@ def rules_from_document(doc: Any, source: str = "<rules>") -> list[TopicRule]:
 def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object with ruleName and topicRulePayload")
+    refuse_other_fields(entry, ENTRY_FIELDS, where)
     name = entry.get("ruleName")
     if not isinstance(name, str) or not RULE_NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.ruleName: expected a name matching {RULE_NAME_RE.pattern}")
@@ -105,6 +132,10 @@ def rule_from_document(entry: Any, where: str = "rule") -> TopicRule:
     payload = entry.get("topicRulePayload")
     if not isinstance(payload, dict):
         raise ConfigError(f"{where}.topicRulePayload: expected an object")
+    refuse_other_fields(payload, PAYLOAD_FIELDS, f"{where}.topicRulePayload")
+    description = payload.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ConfigError(f"{where}.topicRulePayload.description: expected a string")
     version = payload.get("awsIotSqlVersion")
     if version != SQL_VERSION:
         raise ConfigError(
@@ -147,13 +178,26 @@ def _action(doc: Any, where: str) -> Action:
         )
     if not isinstance(params, dict):
         raise ConfigError(f"{where}.{kind}: expected an object")
+    for name in params:
+        if (kind, name) in UNSUPPORTED_FIELDS:
+            raise ConfigError(
+                f"{where}.{kind}.{name}: {UNSUPPORTED_FIELDS[kind, name]}, which AWS takes, "
+                "are not supported locally"
+            )
+    refuse_other_fields(params, ACTION_FIELDS[kind], f"{where}.{kind}")
+    for name in ACTION_FIELDS[kind]:
+        if name != "qos" and name in params and not isinstance(params[name], str):
+            raise ConfigError(f"{where}.{kind}.{name}: expected a string")
+    if "cannedAcl" in params and params["cannedAcl"] not in CANNED_ACLS:
+        raise ConfigError(
+            f"{where}.{kind}.cannedAcl: expected one of {', '.join(CANNED_ACLS)}, "
+            f"got {params['cannedAcl']!r}"
+        )
     templates: dict[str, Template] = {}
     for name in ACTION_TEMPLATE_FIELDS[kind]:
         value = params.get(name)
         if value is None:
             continue
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}.{kind}.{name}: expected a string")
         try:
             templates[name] = parse_template(value)
         except RuleSqlError as exc:
@@ -165,6 +209,16 @@ def _action(doc: Any, where: str) -> Action:
     if kind == "republish" and (type(qos) is not int or qos not in (0, 1)):
         raise ConfigError(f"{where}.republish.qos: expected 0 or 1")
     return Action(kind, dict(params), templates)
+
+
+def refuse_other_fields(doc: Mapping[str, Any], fields: tuple[str, ...], where: str) -> None:
+    """ConfigError naming the first field of *doc* not in *fields*: AWS refuses it, and
+    taken here it would be dropped without a word."""
+    for name in doc:
+        if name not in fields:
+            raise ConfigError(
+                f"{where}.{name}: not a field of this object (expected {', '.join(fields)})"
+            )
 
 
 def parse_template(text: str) -> Template:

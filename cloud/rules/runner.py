@@ -442,7 +442,9 @@ class RulesRunner:
             return []
         return done
 
-    def _set_aside(self, topic: str, payload: bytes, exc: Exception) -> None:
+    def _set_aside(
+        self, topic: str, payload: bytes, exc: Exception, client_id: str = "n/a"
+    ) -> None:
         """Quarantine a message whose rules raised: left unacknowledged, it would come back
         after every reconnect and fail the same way, forever (so would a refusal,
         ``RefusedError``, or bad input, ``UserError``). Transient storage errors are not
@@ -458,7 +460,7 @@ class RulesRunner:
             f"the rules raised {type(exc).__name__}: {exc}",
             payload,
             topic,
-            "n/a",
+            client_id,
         )
 
     def handle(self, topic: str, payload: bytes, *, client_id: str = "n/a") -> None:
@@ -483,17 +485,24 @@ class RulesRunner:
             routes = self._route(topic)
         message: Message | None = None
         for rule, compiled, forward in routes:
-            if forward:
-                self.actions.forward(rule, topic, payload, client_id, received_ms)
-                continue
-            if message is None:
-                message = Message(topic, payload, client_id, received_ms)
-            if compiled is not None:
-                output: RuleOutput | None = compiled(message)
-            else:
-                output = evaluate(rule.statement, message, defer_encoding=True)
-            if output is not None:
-                self.actions.run(rule, output, message)
+            # IoT Core runs each matching rule on its own: one that fails for good is set
+            # aside alone, and the rules after it still get the message
+            try:
+                if forward:
+                    self.actions.forward(rule, topic, payload, client_id, received_ms)
+                    continue
+                if message is None:
+                    message = Message(topic, payload, client_id, received_ms)
+                if compiled is not None:
+                    output: RuleOutput | None = compiled(message)
+                else:
+                    output = evaluate(rule.statement, message, defer_encoding=True)
+                if output is not None:
+                    self.actions.run(rule, output, message)
+            except Exception as exc:
+                if is_transient(exc):  # the store or broker is down: redelivered
+                    raise
+                self._set_aside(topic, payload, exc, client_id)
 
     def _quarantine(
         self, reason: str, error: str, payload: bytes, topic: str, client_id: str

@@ -8,13 +8,15 @@ templates, and the errorAction. Only resource names and roles differ (real names
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from cloud.rules.definitions import DEFAULT_RULES, SQL_VERSION, load_rules
 from cloud.rules.sql import parse
-from infra.rules import ARCHIVE_RULES, rule_entries
+from edge.errors import ConfigError
+from infra.rules import ARCHIVE_RULES, Targets, cfn_action, rule_entries
 
 CFN_KIND = {"kinesis": "Kinesis", "s3": "S3", "firehose": "Firehose", "republish": "Republish"}
 TEMPLATE_FIELDS = {
@@ -87,3 +89,43 @@ def test_every_rule_has_the_s3_error_action_and_parses_locally(deployed) -> None
         error = payload["ErrorAction"]
         assert set(error) == {"S3"}, name
         assert error["S3"]["Key"] == ERROR_KEY, name
+
+
+def test_an_s3_action_deploys_its_canned_acl() -> None:
+    """The local loader takes ``cannedAcl`` (an ``S3Action`` field); the deployed action
+    must carry it, not drop it."""
+    targets = Targets("stream", "errors", "archive", "arn:aws:iam::123456789012:role/r")
+    action = {"s3": {"bucketName": "b", "key": "k", "cannedAcl": "bucket-owner-full-control"}}
+    assert cfn_action(action, targets)["S3"]["CannedAcl"] == "bucket-owner-full-control"
+    assert "CannedAcl" not in cfn_action({"s3": {"bucketName": "b", "key": "k"}}, targets)["S3"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"ruleName": "r", "topicRulePayload": {}, "rulename": "x"}, "rulename"),
+        ({"ruleName": "r", "topicRulePayload": {"errorActions": {}}}, "errorActions"),
+    ],
+)
+def test_a_definition_field_the_stack_would_not_deploy_is_refused(
+    tmp_path, entry: dict[str, Any], field: str
+) -> None:
+    """A misspelt ``errorAction`` would deploy a rule without one: refused, as the local
+    loader refuses it."""
+    entry["topicRulePayload"] |= {
+        "sql": "SELECT * FROM 'a/b'",
+        "awsIotSqlVersion": SQL_VERSION,
+        "actions": [],
+    }
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"rules": [entry]}))
+    with pytest.raises(ConfigError, match=rf"rules\[0\].*{field}: not a field"):
+        rule_entries(path)
+
+
+def test_a_kinesis_action_without_a_partition_key_deploys_without_one() -> None:
+    """``partitionKey`` is optional in ``KinesisAction`` (and the local loader takes a
+    kinesis action without one): the deployed action leaves it out, it does not fail."""
+    targets = Targets("stream", "errors", "archive", "arn:aws:iam::123456789012:role/r")
+    kinesis = cfn_action({"kinesis": {"streamName": "s"}}, targets)["Kinesis"]
+    assert kinesis == {"StreamName": "stream", "RoleArn": targets.role_arn}

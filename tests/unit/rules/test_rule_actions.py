@@ -119,3 +119,26 @@ def test_a_client_id_a_broker_would_refuse_is_refused_at_start(
         RulesRunner(
             "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, client_id=client_id
         )
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [(b"{}", "empty"), (json.dumps({"k": "é" * 513}).encode(), "1,026 bytes")],
+    ids=["undefined", "over-1024-bytes"],
+)
+def test_an_s3_key_s3_would_refuse_fails_the_action_whatever_the_store(
+    payload: bytes, problem: str
+) -> None:
+    """S3 object keys are 1 to 1,024 bytes of UTF-8. A key template that makes another (an
+    Undefined ``${k}`` makes an empty one) fails the s3 action, as S3 refuses it, and the
+    errorAction gets the report: the in-memory store would take any key."""
+    store = InMemoryObjectStore()
+    doc = rule(
+        [{"s3": {"bucketName": "b", "key": "${k}"}}],
+        {"s3": {"bucketName": "e", "key": "errors/${topic(4)}"}},
+        sql="SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
+    )
+    runner(doc, store).handle("dt/plantwatch/s1/dev7/telemetry", payload)
+    assert list(store.list()) == ["errors/dev7"]
+    [failure] = json.loads(store.get("errors/dev7"))["failures"]
+    assert failure["failedAction"] == "S3Action" and problem in failure["errorMessage"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloud.rules.actions import render_template
-from cloud.rules.definitions import load_rules, parse_template
+from cloud.rules.definitions import load_rules, parse_template, rules_from_document
 from cloud.rules.evaluate import Message
 from cloud.rules.sql import Literal, parse
 from cloud.rules.topic_filter import validate_filter
@@ -95,3 +95,105 @@ def test_missing_file_is_a_config_error(tmp_path) -> None:
     bad.write_text("{\n  nope")
     with pytest.raises(ConfigError, match="line 2"):
         load_rules(bad)
+
+
+def _document(payload: dict | None = None, entry: dict | None = None) -> dict:
+    base = {
+        "sql": "SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
+        "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"s3": {"bucketName": "b", "key": "raw/${topic(4)}"}}],
+        "errorAction": {"s3": {"bucketName": "e", "key": "errors/${topic(4)}"}},
+    }
+    return {
+        "rules": [
+            {"ruleName": "r", "topicRulePayload": {**base, **(payload or {})}, **(entry or {})}
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "entry", "where", "message"),
+    [
+        ({"errorActions": {}}, None, "topicRulePayload.errorActions", "not a field of"),
+        ({"Sql": "x"}, None, "topicRulePayload.Sql", "not a field of"),
+        (None, {"rulename": "x"}, "rulename", "not a field of"),
+        ({"description": 5}, None, "topicRulePayload.description", "expected a string"),
+        (
+            {"actions": [{"republish": {"topic": "a", "qoss": 1}}]},
+            None,
+            "actions[0].republish.qoss",
+            "not a field of",
+        ),
+        (
+            {"actions": [{"s3": {"bucket": "b", "key": "k"}}]},
+            None,
+            "actions[0].s3.bucket",
+            "not a field of",
+        ),
+        (
+            {"errorAction": {"s3": {"bucketName": 7, "key": "k"}}},
+            None,
+            "errorAction.s3.bucketName",
+            "expected a string",
+        ),
+        (
+            {"actions": [{"kinesis": {"streamName": ["s"]}}]},
+            None,
+            "actions[0].kinesis.streamName",
+            "expected a string",
+        ),
+        (
+            {"actions": [{"s3": {"bucketName": "b", "key": "k", "roleArn": 1}}]},
+            None,
+            "actions[0].s3.roleArn",
+            "expected a string",
+        ),
+    ],
+)
+def test_each_wrong_field_of_a_rule_is_refused_by_name(
+    payload: dict | None, entry: dict | None, where: str, message: str
+) -> None:
+    """CreateTopicRule (and the AWS CLI and CloudFormation before it) refuses a field it does
+    not know and a field of the wrong type. Taken silently here, a misspelt ``errorAction``
+    would leave the rule without one, and ``qoss`` would publish at QoS 0."""
+    with pytest.raises(ConfigError) as info:
+        rules_from_document(_document(payload, entry))
+    assert where in str(info.value) and message in str(info.value)
+
+
+def test_every_field_of_the_shipped_shapes_is_taken() -> None:
+    payload = {
+        "description": "d",
+        "ruleDisabled": False,
+        "actions": [
+            {"kinesis": {"streamName": "s", "partitionKey": "${topic(4)}", "roleArn": "arn"}},
+            {"republish": {"topic": "a/${topic(4)}", "qos": 1, "roleArn": "arn"}},
+            {"s3": {"bucketName": "b", "key": "k", "roleArn": "arn", "cannedAcl": "private"}},
+        ],
+    }
+    (rule,) = rules_from_document(_document(payload))
+    assert [a.kind for a in rule.actions] == ["kinesis", "republish", "s3"]
+
+
+@pytest.mark.parametrize("acl", ["Private", "public", "bucket-owner-full", ""])
+def test_an_s3_canned_acl_s3_does_not_have_is_refused(acl: str) -> None:
+    """``S3Action.cannedAcl`` is one of S3's canned ACLs; CreateTopicRule refuses another,
+    so the rule would load here and fail to deploy."""
+    payload = {"actions": [{"s3": {"bucketName": "b", "key": "k", "cannedAcl": acl}}]}
+    with pytest.raises(ConfigError, match=r"actions\[0\]\.s3\.cannedAcl: expected one of"):
+        rules_from_document(_document(payload))
+
+
+@pytest.mark.parametrize("acl", ["private", "bucket-owner-full-control", "log-delivery-write"])
+def test_an_s3_canned_acl_is_taken(acl: str) -> None:
+    payload = {"actions": [{"s3": {"bucketName": "b", "key": "k", "cannedAcl": acl}}]}
+    (rule,) = rules_from_document(_document(payload))
+    assert rule.actions[0].params["cannedAcl"] == acl
+
+
+def test_republish_headers_are_refused_as_not_supported_locally() -> None:
+    """``headers`` (MQTT 5 properties) is a field of AWS's ``RepublishAction``: the local
+    engine cannot send it, and says so rather than calling it unknown."""
+    payload = {"actions": [{"republish": {"topic": "a", "headers": {"contentType": "x"}}}]}
+    with pytest.raises(ConfigError, match=r"republish\.headers: .*not supported locally"):
+        rules_from_document(_document(payload))

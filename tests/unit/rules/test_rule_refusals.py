@@ -169,3 +169,27 @@ def test_hostile_s3_keys_on_the_folder_store_never_stall_the_batch(
     for report in reported:
         assert "RefusedError" in report["failures"][0]["errorMessage"]
     assert runner.counts["rule_failed"] == 0
+
+
+@pytest.mark.parametrize("first", ["broken", "fine"])
+def test_a_rule_that_fails_for_good_does_not_keep_the_other_rules_from_the_message(
+    first: str,
+) -> None:
+    """IoT Core runs each matching rule on its own: one rule whose action and errorAction
+    both fail does not stop another rule from acting on the same message. The failed rule
+    alone is quarantined (``rule_failed``, naming it), and the message is acknowledged."""
+    rules = {
+        "broken": doc([{"s3": {"key": "no/${n}"}}], None)["rules"][0],
+        "fine": doc([{"s3": {"key": "ok/${n}"}}])["rules"][0],
+    }
+    rules["broken"]["ruleName"], rules["fine"]["ruleName"] = "broken", "fine"
+    order = [rules[first], rules["fine" if first == "broken" else "broken"]]
+    store = Refusing()
+    runner = make({"rules": order}, store)
+    batch = [(1, msg(b'{"n": 1}')), (1, msg(b'{"n": 2}'))]
+    assert runner.process(batch) == batch
+    assert store.get("ok/1") and store.get("ok/2")
+    assert runner.counts["rule_failed"] == 2
+    records = [json.loads(store.get(k)) for k in store.list("quarantine/rule_failed/")]
+    assert len(records) == 2
+    assert all("rule broken:" in r["error"] and "fine" not in r["error"] for r in records)
