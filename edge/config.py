@@ -61,6 +61,7 @@ _QUEUE_KEYS = {
 """``[queue]`` keys -> the AgentConfig fields they set."""
 _TLS_KEYS = ("ca", "cert", "key", "alpn")
 _AUTH_KEYS = ("username", "password", "password_file")
+_AUTH_REMEDY = "give them in [auth] (username, and password or password_file)"
 _CSV_KEYS = ("type", "path", "speed", "restamp", "loop", "asset_map", "exclude")
 
 _AGENT_KEYS = {
@@ -240,14 +241,7 @@ def parse_config(
     broker = agent["broker"]
     if not isinstance(broker, str):
         raise ConfigError(f"{file}: [agent].broker: expected a string")
-    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
-    netloc = rest.partition("/")[0]
-    if "@" in netloc:  # never echoed: it may hold a password
-        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
-        raise ConfigError(
-            f"{file}: [agent].broker: {shown!r}: credentials in the URL are not used; give "
-            "them in [auth] (username, and password or password_file)"
-        )
+    refuse_url_credentials(broker, f"{file}: [agent].broker")
     try:
         endpoint = parse_endpoint(broker)
     except ConfigError as exc:
@@ -458,6 +452,17 @@ def _check_own_files(doc: dict[str, Any], file: Path, base: Path) -> None:
             f"{file}: [agent].status_path: {str(status)!r} is {others[status]}; the status "
             "file is rewritten every second and needs a file of its own"
         )
+
+
+def refuse_url_credentials(broker: str, where: str, remedy: str = _AUTH_REMEDY) -> None:
+    """The agent connects with ``[auth]`` only, so ``USER:PASSWORD@`` in its broker URL would
+    be dropped silently; refused here, for whatever builds an agent from a URL, without
+    echoing the password."""
+    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
+    netloc = rest.partition("/")[0]
+    if "@" in netloc:
+        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
+        raise ConfigError(f"{where}: {shown!r}: credentials in the URL are not used; {remedy}")
 
 
 def _credentials(
