@@ -42,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from edge.agent import MAX_OPERATION_TIMEOUT_S, AgentConfig
+from edge.agent import MAX_ACK_TIMEOUT_S, MAX_OPERATION_TIMEOUT_S, MIN_ACK_TIMEOUT_S, AgentConfig
 from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
@@ -101,7 +101,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "max_inflight": (_INT, 1, 65_535),
     "keep_alive_s": (_INT, 0, 65_535),
     "ping_timeout_ms": (_INT, 1, 3_600_000),
-    "ack_timeout_s": (_NUMBER, 0.001, 86_400),
+    "ack_timeout_s": (_NUMBER, MIN_ACK_TIMEOUT_S, MAX_ACK_TIMEOUT_S),
     "operation_timeout_s": (_NUMBER, 1, MAX_OPERATION_TIMEOUT_S),
     "backoff_min_s": (_NUMBER, 0.001, 86_400),
     "backoff_max_s": (_NUMBER, 0.001, 86_400),
