@@ -92,6 +92,10 @@ rest, so a broker refusing the agent (wrong credentials, a policy) gets one try 
 IOT_CORE_PUBLISHES_PER_S = 100
 """IoT Core's publishes a second per connection, in and out together; it drops the excess."""
 
+MIN_ACK_TIMEOUT_S = 1.0
+"""The shortest ``ack_timeout_s``: a PUBACK may take hundreds of milliseconds on a busy
+broker or a slow link, and a link given less counted as dead and reconnected without end."""
+MAX_ACK_TIMEOUT_S = 86_400.0
 MAX_OPERATION_TIMEOUT_S = 50.0
 """The longest ``operation_timeout_s``: a publish whose PUBACK was lost is sent again
 within the minute, not held as long as a dead link would be."""
@@ -140,7 +144,8 @@ class AgentConfig:
     keep_alive_s: int = 300
     ping_timeout_ms: int = 3000
     ack_timeout_s: float = 5.0
-    """No PUBACK at all for this long (wall seconds) while publishes wait: the link is dead.
+    """No PUBACK at all for this long (wall seconds, :data:`MIN_ACK_TIMEOUT_S` to
+    :data:`MAX_ACK_TIMEOUT_S`) while publishes wait: the link is dead.
 
     Catches a half-open TCP link within seconds while data flows, even with IoT Core's
     long keep-alive; a throttled link (IoT Core delays past 512 KiB/s) keeps acknowledging."""
@@ -210,6 +215,11 @@ class AgentConfig:
             )
         if self.samples_per_message < 1:
             raise ConfigError("expected an integer >= 1", option="samples_per_message")
+        if not MIN_ACK_TIMEOUT_S <= self.ack_timeout_s <= MAX_ACK_TIMEOUT_S:
+            raise ConfigError(
+                f"expected seconds from {MIN_ACK_TIMEOUT_S:g} to {MAX_ACK_TIMEOUT_S:g}",
+                option="ack_timeout_s",
+            )
         if not 1 <= self.operation_timeout_s <= MAX_OPERATION_TIMEOUT_S:
             raise ConfigError(
                 f"expected seconds from 1 to {MAX_OPERATION_TIMEOUT_S:g}",

@@ -42,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from edge.agent import MAX_OPERATION_TIMEOUT_S, AgentConfig
+from edge.agent import MAX_ACK_TIMEOUT_S, MAX_OPERATION_TIMEOUT_S, MIN_ACK_TIMEOUT_S, AgentConfig
 from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
@@ -61,6 +61,7 @@ _QUEUE_KEYS = {
 """``[queue]`` keys -> the AgentConfig fields they set."""
 _TLS_KEYS = ("ca", "cert", "key", "alpn")
 _AUTH_KEYS = ("username", "password", "password_file")
+_AUTH_REMEDY = "give them in [auth] (username, and password or password_file)"
 _CSV_KEYS = ("type", "path", "speed", "restamp", "loop", "asset_map", "exclude")
 
 _AGENT_KEYS = {
@@ -100,7 +101,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "max_inflight": (_INT, 1, 65_535),
     "keep_alive_s": (_INT, 0, 65_535),
     "ping_timeout_ms": (_INT, 1, 3_600_000),
-    "ack_timeout_s": (_NUMBER, 0.001, 86_400),
+    "ack_timeout_s": (_NUMBER, MIN_ACK_TIMEOUT_S, MAX_ACK_TIMEOUT_S),
     "operation_timeout_s": (_NUMBER, 1, MAX_OPERATION_TIMEOUT_S),
     "backoff_min_s": (_NUMBER, 0.001, 86_400),
     "backoff_max_s": (_NUMBER, 0.001, 86_400),
@@ -240,14 +241,7 @@ def parse_config(
     broker = agent["broker"]
     if not isinstance(broker, str):
         raise ConfigError(f"{file}: [agent].broker: expected a string")
-    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
-    netloc = rest.partition("/")[0]
-    if "@" in netloc:  # never echoed: it may hold a password
-        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
-        raise ConfigError(
-            f"{file}: [agent].broker: {shown!r}: credentials in the URL are not used; give "
-            "them in [auth] (username, and password or password_file)"
-        )
+    refuse_url_credentials(broker, f"{file}: [agent].broker")
     try:
         endpoint = parse_endpoint(broker)
     except ConfigError as exc:
@@ -458,6 +452,17 @@ def _check_own_files(doc: dict[str, Any], file: Path, base: Path) -> None:
             f"{file}: [agent].status_path: {str(status)!r} is {others[status]}; the status "
             "file is rewritten every second and needs a file of its own"
         )
+
+
+def refuse_url_credentials(broker: str, where: str, remedy: str = _AUTH_REMEDY) -> None:
+    """The agent connects with ``[auth]`` only, so ``USER:PASSWORD@`` in its broker URL would
+    be dropped silently; refused here, for whatever builds an agent from a URL, without
+    echoing the password."""
+    scheme, _, rest = (broker if "://" in broker else f"mqtts://{broker}").partition("://")
+    netloc = rest.partition("/")[0]
+    if "@" in netloc:
+        shown = f"{scheme}://***@{netloc.rpartition('@')[2]}"
+        raise ConfigError(f"{where}: {shown!r}: credentials in the URL are not used; {remedy}")
 
 
 def _credentials(

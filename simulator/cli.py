@@ -413,10 +413,14 @@ def _open_route(
 ) -> tuple[Sink, Callable[[], None], str]:
     """``(sink, stop, description)``: the edge agent when installed (and not ``--direct``),
     else paho QoS 1 straight from the simulator."""
+    from edge.config import refuse_url_credentials
     from simulator.runner import DirectPublisher, agent_sinks
 
     gateway = args.gateway or len(names) > GATEWAY_ABOVE
     if not args.direct:
+        refuse_url_credentials(
+            args.broker, "--broker", "the edge agent takes them from [auth] only; add --direct"
+        )
         # without --queue-dir the agents' queues live in a temp folder removed at the end
         temporary = args.queue_dir is None
         queue_dir = args.queue_dir or Path(tempfile.mkdtemp(prefix="plantwatch-fleet-"))

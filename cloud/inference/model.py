@@ -51,6 +51,7 @@ from cloud.inference.offcondition import OffCondition
 from cloud.inference.scratch import fresh, lease
 from cloud.inference.scratch import layout as _layout
 from cloud.inference.threads import run_all, scoring_threads, split
+from cloud.l4e.naming import plain_sensor
 from edge.errors import ConfigError, UserError
 
 SAMPLING_RATES = {
@@ -343,7 +344,7 @@ class Model:
     def _columns(self, frame: pd.DataFrame) -> list[str]:
         cols = []
         for sensor in self.sensors:
-            plain = sensor.rpartition("\\")[2]
+            plain = plain_sensor(sensor)
             if sensor in frame.columns:
                 cols.append(sensor)
             elif plain in frame.columns:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cloud.l4e.naming import plain_sensor
 from edge.errors import ConfigError
 
 _RE = re.compile(
@@ -49,7 +50,7 @@ class OffCondition:
     @property
     def plain_sensor(self) -> str:
         """The column name alone: after the component's ``\\``, itself holding any more."""
-        return self.sensor.partition("\\")[2] or self.sensor
+        return plain_sensor(self.sensor)
 
     def column(self, frame: pd.DataFrame) -> str:
         """The frame column holding the condition's sensor: full name first, then plain."""

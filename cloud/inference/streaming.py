@@ -55,7 +55,7 @@ from cloud.inference.alarm import Debouncer
 from cloud.inference.model import Model
 from cloud.inference.monitor import Monitor, MonitorState
 from cloud.inference.results import encode_results, result_lines, results_key
-from cloud.l4e.naming import window_end
+from cloud.l4e.naming import plain_sensor, window_end
 from cloud.l4e.sites import SiteLayout
 from cloud.ports import AppendableObjectStore, ObjectStore
 from cloud.wire_decoder import decode
@@ -242,7 +242,7 @@ class StreamingScorer:
         self._topics: dict[str, tuple[str, str]] = {}
         """Telemetry topics already parsed: a fleet has few."""
         self._dedup_window = dedup_window
-        self._plain = tuple(s.rpartition("\\")[2] for s in model.sensors)
+        self._plain = tuple(plain_sensor(s) for s in model.sensors)
         self._plain_set = frozenset(self._plain)
         self._skip_lines = LineEvery(SKIP_LOG_INTERVAL_S)
         self._off_plain = model.off.plain_sensor if model.off else None

@@ -140,6 +140,13 @@ KEY_PATTERN_DELIMITERS = ("_", " ", ".", "-")
 L4E's ``{prefix}/{component_name}_*``."""
 
 
+def plain_sensor(name: str) -> str:
+    """``component\\column`` -> ``column``, the name input files and readings use. A component
+    holds no ``\\`` and a column may (l4e-contracts §1.1), so the split is at the first one;
+    a name without a component is returned as it is."""
+    return name.partition("\\")[2] or name
+
+
 def flat_component(filename: str, delimiter: str | None = None) -> str | None:
     """The component of a historical file flat under the dataset prefix, or None when the
     name gives none (l4e-contracts §1.1).

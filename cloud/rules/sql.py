@@ -144,6 +144,12 @@ UNSUPPORTED_OPERATORS = {
     "contains": "for a string write indexof(s, t) >= 0",
 }
 """Operators AWS documents that the local engine refuses, with what to write instead."""
+NOT_IOT_SQL = {
+    "is": "write isNull(x), or isUndefined(x) for a missing field",
+    "between": "write x >= a AND x <= b",
+    "like": "write regexp_matches(s, pattern), or startswith(s, prefix)",
+}
+"""Other SQL's operators, absent from IoT SQL's operators page, with the IoT SQL way."""
 MAX_DEPTH = 64
 """Nesting the parser recurses through: parentheses, NOT, unary minus, calls, literals."""
 MAX_TREE_DEPTH = 256
@@ -649,9 +655,10 @@ class _Parser:
         return left
 
     def refuse_unsupported_operator(self) -> None:
-        """AWS documents ``IN`` and ``CONTAINS``; the local engine does not run them. After
-        an operand only an operator can come, so a word there is refused by its name rather
-        than as an unexpected token."""
+        """AWS documents ``IN`` and ``CONTAINS``; the local engine does not run them. Other
+        SQL's ``IS NULL``, ``BETWEEN`` and ``LIKE`` are no IoT SQL at all. After an operand
+        only an operator can come, so a word there is refused by its name rather than as an
+        unexpected token."""
         tok, negated = self.tok, ""
         if self.at_kw("not"):
             tok, negated = self.tokens[self.i + 1], "NOT "
@@ -662,6 +669,15 @@ class _Parser:
                 f"{UNSUPPORTED_OPERATORS[word]}",
                 position=self.tok.pos,
             )
+        if word in NOT_IOT_SQL:
+            named, instead = f"{negated}{word.upper()}", NOT_IOT_SQL[word]
+            if word == "is":
+                after = self.tokens[self.i + 1]
+                if after.kind == "kw" and after.value == "not":
+                    named, instead = "IS NOT NULL", "write NOT isNull(x)"
+                else:
+                    named = "IS NULL"
+            raise RuleSqlError(f"{named} is not IoT SQL; {instead}", position=self.tok.pos)
 
     def additive(self) -> Expr:
         left = self.multiplicative()

@@ -198,7 +198,7 @@ class Table:
             return False
         if action == "ACKNOWLEDGE" and not self.ack_flow:
             return False  # "You must enable the acknowledge flow ... to acknowledge"
-        config: dict[str, Any] = {"note": note}
+        config: dict[str, Any] = {"note": note} if note else {}  # left out when none given
         if seconds is not None:
             config["snoozeDuration"] = seconds
         self.customer_action = {

@@ -43,20 +43,36 @@ async function refresh() {
   bindActions(content);
 }
 
+function showStale(live, text, why) {
+  live.classList.add("stale");
+  live.textContent = text;
+  live.title = why;
+}
+
+// A server that answers with an error (503: its state unreadable, or too many connections)
+// is up but not serving this page's data: the badge says so rather than "live".
 async function poll() {
   if (busy) return;
   busy = true;
   const live = document.getElementById("live");
   try {
     const response = await fetch("/api/v1/version", { cache: "no-store" });
+    if (!response.ok) {
+      const body = await response.text();
+      let why = response.statusText || "no answer";
+      try { why = JSON.parse(body).error || why; } catch (error) { /* an empty or plain body */ }
+      const name = response.status === 503 ? "unavailable" : "error";
+      showStale(live, `${name} (${response.status})`, why);
+      return;
+    }
     const doc = await response.json();
     live.classList.remove("stale");
     live.textContent = "live";
+    live.title = "updates without a reload";
     if (version !== null && doc.version !== version) await refresh();
     version = doc.version;
   } catch (error) {
-    live.classList.add("stale");
-    live.textContent = "offline";
+    showStale(live, "offline", "the dashboard server does not answer");
   } finally {
     busy = false;
   }

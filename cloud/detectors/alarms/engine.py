@@ -535,7 +535,7 @@ class AlarmEngine:
                     raise problem  # nothing changed
                 refused.append(problem)  # the expiry is written; then the refusal
                 return alarm, True
-            config: dict[str, Any] = {"note": note}
+            config: dict[str, Any] = {"note": note} if note else {}  # optional in the API
             if snooze_s is not None:
                 config["snoozeDuration"] = int(snooze_s)
             alarm.customer_action = {

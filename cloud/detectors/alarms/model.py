@@ -50,7 +50,8 @@ OPERATORS: Final[Mapping[str, str]] = {
 }
 RULE_CHARS: Final = 512
 SEVERITY_MAX: Final = 2**31 - 1
-SMS_MESSAGE_MAX: Final = 200
+ADDITIONAL_MESSAGE_MAX: Final = 200
+"""Characters in an email or SMS ``additionalMessage`` (API, NotificationAdditionalMessage)."""
 REMINDER_INTERVAL_TAG: Final = "plantwatch:reminderInterval"
 REMINDER_CAP_TAG: Final = "plantwatch:reminderCap"
 DEFAULT_REMINDER_CAP: Final = 3
@@ -362,7 +363,7 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
                 EmailConfiguration(
                     sender,
                     _opt_text(ctx, content, "subject", f"{epath}.content"),
-                    _opt_text(ctx, content, "additionalMessage", f"{epath}.content"),
+                    _additional_message(ctx, content, f"{epath}.content"),
                     to,
                 )
             )
@@ -372,16 +373,10 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             spath = f"{npath}.smsConfigurations[{j}]"
             config = ctx.obj(raw_sms, spath)
             ctx.unknown_fields(config, ("senderId", "additionalMessage", "recipients"), spath)
-            message = _opt_text(ctx, config, "additionalMessage", spath)
-            if message is not None and len(message) > SMS_MESSAGE_MAX:
-                raise ctx.error(
-                    f"{spath}.additionalMessage",
-                    f"{len(message)} characters; at most {SMS_MESSAGE_MAX} allowed",
-                )
             sms.append(
                 SmsConfiguration(
                     _opt_text(ctx, config, "senderId", spath),
-                    message,
+                    _additional_message(ctx, config, spath),
                     _recipients(
                         ctx, ctx.required(config, "recipients", spath), f"{spath}.recipients"
                     ),
@@ -389,6 +384,18 @@ def _notifications(ctx: _Ctx, raw: Any) -> tuple[NotificationAction, ...]:
             )
         out.append(NotificationAction(str(lam["functionArn"]), payload, tuple(emails), tuple(sms)))
     return tuple(out)
+
+
+def _additional_message(ctx: _Ctx, parent: Mapping[str, Any], path: str) -> str | None:
+    """An email's or SMS's ``additionalMessage``: one API type (NotificationAdditionalMessage)
+    with one limit for both."""
+    message = _opt_text(ctx, parent, "additionalMessage", path)
+    if message is not None and len(message) > ADDITIONAL_MESSAGE_MAX:
+        raise ctx.error(
+            f"{path}.additionalMessage",
+            f"{len(message)} characters; at most {ADDITIONAL_MESSAGE_MAX} allowed",
+        )
+    return message
 
 
 def _configurations(ctx: _Ctx, entry: Mapping[str, Any], name: str, path: str) -> list[Any]:

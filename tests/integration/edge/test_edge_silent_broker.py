@@ -198,7 +198,7 @@ def test_a_broker_that_never_acknowledges_is_left_with_backoff_and_not_blamed_on
             protocol="3.1.1",
             shadow=False,
             max_batch_delay_s=0.05,
-            ack_timeout_s=0.5,
+            ack_timeout_s=1.0,
             backoff_min_s=0.05,
             backoff_max_s=0.5,
         ),

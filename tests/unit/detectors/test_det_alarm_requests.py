@@ -72,6 +72,40 @@ def test_each_verb_moves_the_alarm_and_answers_with_error_entries() -> None:
     assert engine.state_of("b7") == "NORMAL"
 
 
+def test_an_action_without_a_note_describes_no_note() -> None:
+    """The API's action configurations hold ``note`` only when one was given; DescribeAlarm
+    showed ``"note": ""`` after every action taken without one."""
+    clock, sink = ManualClock(1_000.0), RecordingSink()
+    engine = AlarmEngine(
+        load_alarm_model(ALARMS / "boiler_high.json"),
+        [load_input(ALARMS / "boiler_input.json")],
+        InMemoryStateStore(),
+        clock,
+        sink,
+    )
+    engines = {"boilerHigh": engine}
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
+    batch_alarm_action(engines, "acknowledge", {"acknowledgeActionRequests": [entry("r1")]})
+    assert engine.describe("b7")["alarm"]["alarmState"]["customerAction"] == {
+        "actionName": "ACKNOWLEDGE",
+        "acknowledgeActionConfiguration": {},
+    }
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 60})
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 95})
+    body = {"snoozeActionRequests": [entry("r2", snoozeDuration=120)]}
+    batch_alarm_action(engines, "snooze", body)
+    sent = sink.requests[-1].payload["alarmState"]["customerAction"]
+    described = engine.describe("b7")["alarm"]["alarmState"]["customerAction"]
+    expected = {"actionName": "SNOOZE", "snoozeActionConfiguration": {"snoozeDuration": 120}}
+    assert described == sent == expected
+    clock.advance(1)
+    engine.disable("b7", note="", who="op")
+    assert engine.describe("b7")["alarm"]["alarmState"]["customerAction"] == {
+        "actionName": "DISABLE",
+        "disableActionConfiguration": {},
+    }
+
+
 def test_unknown_model_or_key_is_an_entry_and_a_misfit_is_ignored() -> None:
     engine, _ = boiler()
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 70})

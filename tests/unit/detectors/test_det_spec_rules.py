@@ -488,6 +488,19 @@ def sms(message: str) -> dict[str, Any]:
     }
 
 
+def email(message: str) -> dict[str, Any]:
+    lam = {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify"}
+    recipient = {"ssoIdentity": {"identityStoreId": "d-123", "userId": "u-1"}}
+    config = {
+        "from": "ops@example.com",
+        "content": {"subject": "Boiler", "additionalMessage": message},
+        "recipients": {"to": [recipient]},
+    }
+    return {
+        "notificationActions": [{"action": {"lambdaAction": lam}, "emailConfigurations": [config]}]
+    }
+
+
 PROP = "$input.BoilerInput.temp"
 
 
@@ -514,14 +527,26 @@ PROP = "$input.BoilerInput.temp"
             "smsConfigurations[0].additionalMessage: 201 characters; at most 200 allowed",
             lambda: alarm(alarmNotification=sms("m" * 200)),
         ),
+        (
+            lambda: alarm(alarmNotification=email("m" * 201)),
+            "emailConfigurations[0].content.additionalMessage: 201 characters; at most 200 allowed",
+            lambda: alarm(alarmNotification=email("m" * 200)),
+        ),
     ],
-    ids=["severity 0-2^31-1", "inputProperty 512", "threshold 512", "SMS message 200"],
+    ids=[
+        "severity 0-2^31-1",
+        "inputProperty 512",
+        "threshold 512",
+        "SMS message 200",
+        "email message 200",
+    ],
 )
 def test_alarm_model_limits_refuse_one_past_them(
     broken: Callable[[], Any], error: str, kept: Callable[[], Any]
 ) -> None:
     """§7: ``inputProperty`` and ``threshold`` expressions at most 512 characters,
-    ``severity`` 0 to 2^31-1, an SMS ``additionalMessage`` at most 200 characters."""
+    ``severity`` 0 to 2^31-1, an SMS or email ``additionalMessage`` at most 200 characters
+    (the API's ``NotificationAdditionalMessage``, the same type for both)."""
     with pytest.raises(DetectorModelError) as info:
         broken()
     assert error in str(info.value)

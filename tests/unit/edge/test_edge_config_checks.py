@@ -321,3 +321,35 @@ def test_a_queue_smaller_than_one_message_is_refused_at_load(
     message = refused(tmp_path, text)
     assert message.startswith("[queue].max_bytes: ") and "131072" in message
     load_config(write(tmp_path, GOOD.replace("max_bytes = 1000000", "max_bytes = 131072")))
+
+
+@pytest.mark.parametrize("value", ["0.001", "0.2", "0.999"])
+def test_an_ack_timeout_under_a_second_is_refused_at_load(tmp_path: Path, value: str) -> None:
+    """A link that must acknowledge within a few milliseconds counts as dead under any delay
+    (a broker busy for a moment, a slow network), and the agent reconnected without end."""
+    text = GOOD.replace('queue = "', f'ack_timeout_s = {value}\nqueue = "')
+    message = refused(tmp_path, text)
+    assert message.startswith(f"[agent].ack_timeout_s: {value} out of range; expected 1 to ")
+
+
+def test_an_ack_timeout_of_one_second_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('queue = "', 'ack_timeout_s = 1\nqueue = "'))
+    config, _sources, _shutdown = load_config(path)
+    assert config.ack_timeout_s == 1
+
+
+def test_the_agent_itself_refuses_an_ack_timeout_under_a_second(tmp_path: Path) -> None:
+    from edge.agent import Agent, AgentConfig
+    from edge.clock import SystemClock
+
+    config = AgentConfig(
+        site="s1",
+        sender="gw",
+        broker_url="mqtt://127.0.0.1:1883",
+        queue_path=str(tmp_path / "q.db"),
+        assets=("a",),
+        ack_timeout_s=0.01,
+    )
+    with pytest.raises(ConfigError, match=r"^ack_timeout_s: expected seconds from 1 to "):
+        Agent(config, SystemClock())
+    assert not (tmp_path / "q.db").exists()

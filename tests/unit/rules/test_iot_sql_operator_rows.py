@@ -207,3 +207,29 @@ def test_null_converts_to_null_in_arithmetic(expr: str, want: object) -> None:
 def test_in_and_contains_are_refused_by_name(operator: str, sql: str) -> None:
     with pytest.raises(RuleSqlError, match=rf"operator {operator} is not supported"):
         parse(f"SELECT * FROM 't' WHERE {sql}")
+
+
+@pytest.mark.parametrize(
+    ("sql", "named", "instead"),
+    [
+        ("x IS NULL", "IS NULL", "isNull(x)"),
+        ("x IS NOT NULL", "IS NOT NULL", "NOT isNull(x)"),
+        ("x BETWEEN 1 AND 5", "BETWEEN", "x >= a AND x <= b"),
+        ("x NOT BETWEEN 1 AND 5", "NOT BETWEEN", "x >= a AND x <= b"),
+        ("s LIKE 'ab%'", "LIKE", "regexp_matches(s, pattern)"),
+        ("s NOT LIKE 'ab%'", "NOT LIKE", "startswith(s, prefix)"),
+        ("lower(s) like 'ab%'", "LIKE", "regexp_matches(s, pattern)"),
+    ],
+)
+def test_sql_operators_iot_sql_lacks_are_refused_naming_the_iot_sql_way(
+    sql: str, named: str, instead: str
+) -> None:
+    """Not IoT SQL at all (its operators page has none of them); they were refused only as
+    'expected end of statement', which reads as a typo rather than a missing operator."""
+    for where in (f"SELECT * FROM 't' WHERE {sql}", f"SELECT {sql} AS v FROM 't'"):
+        with pytest.raises(RuleSqlError) as info:
+            parse(where)
+        message = str(info.value)
+        assert f"{named} is not IoT SQL" in message
+        assert instead in message
+        assert "end of statement" not in message
