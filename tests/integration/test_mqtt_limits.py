@@ -423,3 +423,51 @@ def test_amqtt_keeps_no_retained_will_on_a_reserved_topic() -> None:
         assert device.received(topic) == []
         for client in (watcher, device):
             client.close()
+
+
+def test_amqtt_closes_a_subscribe_with_more_than_8_filters() -> None:
+    """iot-core-rules-and-limits §3: at most 8 subscriptions per SUBSCRIBE, not adjustable;
+    IoT Core closes the connection of a client that sends a 9th (users see the SUBSCRIBE
+    end in a disconnect, no SUBACK). amqtt granted all of them, so a device that subscribed
+    to its shadow's 9 topics at once worked locally and never on AWS."""
+    filters = [f"cmd/plantwatch/s1/pump-01/{n}" for n in range(9)]
+    with EmbeddedBroker("amqtt") as broker:
+        eight = RawClient(broker.host, broker.port)
+        nine = RawClient(broker.host, broker.port)
+        try:
+            assert eight.subscribe(filters[:8]) == [True] * 8
+            _rc, mid = nine.client.subscribe([(f, 1) for f in filters])
+            nine.wait(lambda: nine.disconnects >= 1, "the broker closing the connection")
+            nine.client.loop_stop()
+            assert mid not in nine._suback
+            assert eight.disconnects == 0
+        finally:
+            nine.client.loop_stop()
+            eight.close()
+
+
+def test_amqtt_refuses_subscriptions_past_50_per_connection() -> None:
+    """iot-core-rules-and-limits §3: 50 subscriptions per connection. IoT Core answers a
+    filter past the 50th with the SUBACK failure code (devices report the 51st and later
+    "rejected" and never receive on them); the connection stays up. Subscribing again to
+    a filter the client holds adds none, and an UNSUBSCRIBE frees a place."""
+    filters = [f"cmd/plantwatch/s1/pump-{n:02d}/ack" for n in range(56)]
+    with EmbeddedBroker("amqtt") as broker:
+        client = RawClient(broker.host, broker.port)
+        try:
+            granted = [ok for i in range(0, 56, 8) for ok in client.subscribe(filters[i : i + 8])]
+            assert granted == [True] * 50 + [False] * 6
+            assert client.subscribe([filters[0], filters[49]]) == [True, True]
+            client.client.unsubscribe(filters[0])
+            client.quiet(0.3)
+            assert client.subscribe([filters[50]]) == [True]
+            assert client.disconnects == 0
+            sender = RawClient(broker.host, broker.port)
+            assert sender.publish("cmd/plantwatch/s1/pump-50/ack", b"in", qos=1)
+            assert sender.publish("cmd/plantwatch/s1/pump-51/ack", b"out", qos=1)
+            assert client.wait_for_message("cmd/plantwatch/s1/pump-50/ack") == b"in"
+            client.quiet(0.3)
+            assert client.received("cmd/plantwatch/s1/pump-51/ack") == []
+            sender.close()
+        finally:
+            client.close()
