@@ -65,6 +65,10 @@ service's REST face drops a client stalled for 10 s); amqtt 0.12.1 waited for go
 socket that connected and said nothing held a file descriptor until the client left."""
 KEEP_ALIVE_GRACE = 1.5
 """MQTT-3.1.2-24 and IoT Core: no packet for 1.5 x the keep-alive closes the connection."""
+MAX_FILTERS_PER_SUBSCRIBE = 8
+"""IoT Core: subscriptions per SUBSCRIBE packet (not adjustable); a 9th closes the connection."""
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+"""IoT Core's default quota; a filter past it gets the SUBACK failure code."""
 
 
 def _who(session: Any) -> str:
@@ -254,11 +258,16 @@ class RedeliveringHandler(BrokerProtocolHandler):
         MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
         QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
         (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
-        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS."""
+        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS.
+        So does one with more than 8 filters, IoT Core's limit per SUBSCRIBE (§3), except
+        from the ``--durable-subscriber``: it stands in for the rules engine, which reads
+        its rules' topics on AWS without any MQTT subscription."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
         problem = None
         if not topics:
             problem = "no topic filter"
+        elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_durable(self.session):
+            problem = f"{len(topics)} topic filters (IoT Core takes {MAX_FILTERS_PER_SUBSCRIBE})"
         elif any(qos > QOS_2 for _topic, qos in topics):
             problem = "a QoS 3 topic filter"
         elif any(qos == QOS_2 for _topic, qos in topics):
@@ -330,6 +339,10 @@ class _DurableSubscriber:
 
 
 _DURABLE: _DurableSubscriber | None = None
+
+
+def _is_durable(session: Any) -> bool:
+    return _DURABLE is not None and getattr(session, "client_id", None) == _DURABLE.client_id
 
 
 _RETRIES: set[asyncio.Task[None]] = set()
@@ -502,6 +515,8 @@ class Broker(_AmqttBroker):
         (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
         problem = filter_problem(topic_filter) or iot_core_topic_problem(topic_filter)
+        if problem is None:
+            problem = self._subscription_quota_problem(topic_filter, session)
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
             log.warning("%s: subscription refused: %s", _who(session), problem)
             return SUBACK_FAILURE
@@ -509,6 +524,25 @@ class Broker(_AmqttBroker):
         if _DURABLE is not None and session.client_id == _DURABLE.client_id:
             _DURABLE.subscribed.set()  # devices' publishes held for it may now be matched
         return granted
+
+    def _subscription_quota_problem(self, topic_filter: str, session: Any) -> str | None:
+        """A new filter past IoT Core's 50 subscriptions per connection (§3); subscribing
+        again to a held filter replaces it and counts nothing. The ``--durable-subscriber``
+        (the rules engine's stand-in, see :meth:`RedeliveringHandler.handle_subscribe`) has
+        no such quota."""
+        if _is_durable(session):
+            return None
+        held = {
+            held_filter
+            for held_filter, holders in self._subscriptions.items()
+            if any(holder.client_id == session.client_id for holder, _qos in holders)
+        }
+        if topic_filter in held or len(held) < MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            return None
+        return (
+            f"{topic_filter[:64]!r} would be subscription {len(held) + 1} "
+            f"(IoT Core takes {MAX_SUBSCRIPTIONS_PER_CONNECTION} per connection)"
+        )
 
     def durable_subscriber_reads(self, topic: str) -> bool:
         """Whether one of the ``--durable-subscriber``'s filters matches *topic*."""
