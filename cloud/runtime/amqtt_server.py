@@ -65,6 +65,8 @@ service's REST face drops a client stalled for 10 s); amqtt 0.12.1 waited for go
 socket that connected and said nothing held a file descriptor until the client left."""
 KEEP_ALIVE_GRACE = 1.5
 """MQTT-3.1.2-24 and IoT Core: no packet for 1.5 x the keep-alive closes the connection."""
+KEEP_ALIVE_RANGE_S = (30, 1200)
+"""IoT Core: the keep-alive it holds a client to; 0 (MQTT's "none") counts as the top."""
 MAX_FILTERS_PER_SUBSCRIBE = 8
 """IoT Core: subscriptions per SUBSCRIBE packet (not adjustable); a 9th closes the connection."""
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
@@ -827,9 +829,10 @@ def iot_core_connect_limits() -> None:
     a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; a will on a reserved
     ``$`` topic loses its retain flag (IoT Core keeps no retained message there); and a
     client silent for 1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker
-    never closed a silent connection). Keep-alive 0 stays "no timeout", as MQTT and
-    mosquitto have it for MQTT 3.1.1. Patches amqtt's CONNECT handling for this process
-    (the broker's own). Recheck on any amqtt upgrade."""
+    never closed a silent connection), the keep-alive being the one IoT Core holds it to
+    (:func:`iot_core_keep_alive`): MQTT 3.1.1 has no way to tell the client, and IoT Core
+    does not either. Patches amqtt's CONNECT handling for this process (the broker's own).
+    Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -864,12 +867,19 @@ def iot_core_connect_limits() -> None:
                 (session.will_topic or "")[:64],
             )
             session.will_retain = False
-        if session.keep_alive > 0:
-            # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
-            session.keep_alive = math.ceil(session.keep_alive * KEEP_ALIVE_GRACE)
+        # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
+        session.keep_alive = math.ceil(iot_core_keep_alive(session.keep_alive) * KEEP_ALIVE_GRACE)
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
+def iot_core_keep_alive(asked: int) -> int:
+    """The keep-alive IoT Core holds a client to (iot-core-rules-and-limits §2): under 30 s
+    becomes 30, 0 or over 1200 becomes 1200. amqtt took any value, 0 as "never time out",
+    so a device whose link died without a FIN stayed connected, its will unsent, for good."""
+    low, high = KEEP_ALIVE_RANGE_S
+    return high if asked == 0 else min(max(asked, low), high)
 
 
 def _connect_refusal(reason: str) -> str:
