@@ -3,7 +3,8 @@
 With ``--passwd`` and ``--acl`` it enforces the credentials and topic ACL that
 ``cloud.runtime.broker_auth`` writes for mosquitto too; with ``--max-packet-bytes`` it
 closes the connection of a client that sends a larger packet, as mosquitto's
-``max_packet_size`` does, before reading the packet's body. It also applies IoT Core's
+``max_packet_size`` does, before reading the packet's body; with ``--max-payload-bytes``, of
+one that publishes a larger payload, as IoT Core does. It also applies IoT Core's
 client id and topic limits (iot-core-rules-and-limits §2) that mosquitto has no options
 for: client ids, reserved ``$`` topics, topic size and depth.
 """
@@ -191,7 +192,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
         ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
-        one the ``--auth`` policy does not allow (:meth:`_policy_problem`). A retained one
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`), and one whose
+        payload is over ``--max-payload-bytes`` (:func:`payload_problem`). A retained one
         on a reserved topic is delivered but not kept: IoT Core keeps none there."""
         if publish_packet.qos == QOS_2:
             log.warning(
@@ -202,7 +204,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         topic = publish_packet.topic_name or ""
-        problem = iot_core_topic_problem(topic)
+        problem = payload_problem(publish_packet.data)
+        if problem is None:
+            problem = iot_core_topic_problem(topic)
         if problem is None:
             problem = self._policy_problem(topic)
         if problem is not None:
@@ -374,6 +378,21 @@ class _SilenceBoundReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reader, name)
+
+
+_MAX_PAYLOAD_BYTES = 0
+"""``--max-payload-bytes``: IoT Core's payload limit (0: none)."""
+
+
+def payload_problem(data: bytes | bytearray | None) -> str | None:
+    """A payload over ``--max-payload-bytes``: IoT Core disconnects its client (CLIENT_ERROR,
+    PAYLOAD_LIMIT_EXCEEDED) rather than acknowledging it. The packet limit
+    (``--max-packet-bytes``) leaves room for the topic and headers, so it let a payload a
+    few hundred bytes over through, acknowledged, to be dropped further on."""
+    size = len(data or b"")
+    if _MAX_PAYLOAD_BYTES and size > _MAX_PAYLOAD_BYTES:
+        return f"payload of {size} bytes; IoT Core takes at most {_MAX_PAYLOAD_BYTES}"
+    return None
 
 
 _READY: asyncio.Event | None = None
@@ -1001,6 +1020,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-packet-bytes", type=int, default=0, help="0: no limit")
+    parser.add_argument(
+        "--max-payload-bytes",
+        type=int,
+        default=0,
+        help="close the connection of a PUBLISH whose payload is larger (0: no limit)",
+    )
     parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
     parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
     parser.add_argument(
@@ -1029,6 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    global _MAX_PAYLOAD_BYTES
+    _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     strict_utf8_topics()
     strict_connect()

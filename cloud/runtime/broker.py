@@ -398,6 +398,8 @@ class EmbeddedBroker:
             str(self.port),
             "--max-packet-bytes",
             str(limit),
+            "--max-payload-bytes",
+            str(self.max_message_kb * 1024),
             "--parent-pid",
             str(os.getpid()),
         ]
