@@ -481,3 +481,24 @@ def test_amqtt_refuses_subscriptions_past_50_per_connection() -> None:
             sender.close()
         finally:
             client.close()
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_tells_an_mqtt5_client_iot_cores_topic_alias_maximum() -> None:
+    """§2: IoT Core takes up to 8 topic aliases from a client and says so in the CONNACK's
+    Topic Alias Maximum; mosquitto's default (10) let a device tested locally use aliases 9
+    and 10, which IoT Core refuses."""
+    answer: dict[str, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda _c, _u, _f, reason, props: answer.update(
+        reason=str(reason), aliases=getattr(props, "TopicAliasMaximum", None)
+    )
+    with EmbeddedBroker("mosquitto") as broker:
+        client.connect(broker.host, broker.port, keepalive=300)
+        client.loop_start()
+        try:
+            wait_for(lambda: answer)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    assert answer == {"reason": "Success", "aliases": 8}
