@@ -502,3 +502,28 @@ def test_mosquitto_tells_an_mqtt5_client_iot_cores_topic_alias_maximum() -> None
             client.disconnect()
             client.loop_stop()
     assert answer == {"reason": "Success", "aliases": 8}
+
+
+def test_a_retained_empty_payload_deletes_the_retained_message(broker: EmbeddedBroker) -> None:
+    """§2: one retained message per topic, kept until replaced or deleted, and a retained
+    publish with an empty payload deletes it (MQTT-3.3.1-10): a later exact subscriber
+    gets the replacement, then nothing once it is deleted."""
+    topic = "cmd/plantwatch/s1/pump-01/mode"
+    device = RawClient(broker.host, broker.port)
+    try:
+        for payload in (b"first", b"second"):
+            device.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        replaced = RawClient(broker.host, broker.port)
+        replaced.subscribe([topic])
+        assert replaced.wait_for_message(topic) == b"second"
+        replaced.quiet(0.3)
+        assert replaced.received(topic) == [b"second"]
+        replaced.close()
+        device.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        deleted = RawClient(broker.host, broker.port)
+        deleted.subscribe([topic])
+        deleted.quiet(0.5)
+        assert deleted.messages == []
+        deleted.close()
+    finally:
+        device.close()
