@@ -527,3 +527,22 @@ def test_a_retained_empty_payload_deletes_the_retained_message(broker: EmbeddedB
         deleted.close()
     finally:
         device.close()
+
+
+def test_amqtt_lets_a_rules_runner_subscribe_past_iot_cores_client_limits() -> None:
+    """IoT Core's rules engine reads its rules' topics without any MQTT subscription; the
+    local rules runner stands in for it with two filters a rule, one of them the rule's
+    Basic Ingest topic, which IoT Core lets no client subscribe to. A client whose
+    SUBSCRIBE holds such a filter is that stand-in (``plantwatch rules run`` too, not only
+    ``up``'s ``--durable-subscriber``), so 5 rules (10 filters in one SUBSCRIBE) and 30
+    (60 subscriptions) are granted, not closed or refused as a device's would be."""
+    rules = [f"rule_{n:02d}" for n in range(30)]
+    filters = [f for r in rules for f in (f"dt/plantwatch/+/{r}/telemetry", f"$aws/rules/{r}/#")]
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RawClient(broker.host, broker.port, client_id="rules-standalone")
+        try:
+            assert runner.subscribe(filters[:10]) == [True] * 10
+            assert runner.subscribe(filters[10:]) == [True] * 50
+            assert runner.disconnects == 0
+        finally:
+            runner.close()
