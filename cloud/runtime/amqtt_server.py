@@ -54,7 +54,7 @@ from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
 from edge.logs import LineEvery
-from edge.wire import client_id_problem, iot_core_topic_problem
+from edge.wire import client_id_problem, iot_core_topic_problem, split_basic_ingest
 
 log = logging.getLogger("plantwatch.amqtt")
 _RESERVED_RETAIN_LINES = LineEvery(60.0)
@@ -266,13 +266,14 @@ class RedeliveringHandler(BrokerProtocolHandler):
         (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
         its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS.
         So does one with more than 8 filters, IoT Core's limit per SUBSCRIBE (§3), except
-        from the ``--durable-subscriber``: it stands in for the rules engine, which reads
-        its rules' topics on AWS without any MQTT subscription."""
+        from the rules runner (:func:`_is_rules_engine`)."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
+        if self.session is not None and any(_marks_rules_engine(f) for f, _qos in topics):
+            self.session.rules_engine = True
         problem = None
         if not topics:
             problem = "no topic filter"
-        elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_durable(self.session):
+        elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_rules_engine(self.session):
             problem = f"{len(topics)} topic filters (IoT Core takes {MAX_FILTERS_PER_SUBSCRIBE})"
         elif any(qos > QOS_2 for _topic, qos in topics):
             problem = "a QoS 3 topic filter"
@@ -349,6 +350,21 @@ _DURABLE: _DurableSubscriber | None = None
 
 def _is_durable(session: Any) -> bool:
     return _DURABLE is not None and getattr(session, "client_id", None) == _DURABLE.client_id
+
+
+def _is_rules_engine(session: Any) -> bool:
+    """Whether *session* is the rules runner, which stands in for IoT Core's rules engine:
+    that reads its rules' topics without MQTT subscriptions, so IoT Core's per-client
+    subscription limits are no limits of the engine's. It is ``up``'s
+    ``--durable-subscriber``, or a client that subscribed to a Basic Ingest filter
+    (``$aws/rules/...``), which IoT Core lets no client subscribe to."""
+    return _is_durable(session) or bool(getattr(session, "rules_engine", False))
+
+
+def _marks_rules_engine(topic_filter: str) -> bool:
+    if topic_filter.startswith("$share/"):  # $share/<group>/<filter>
+        topic_filter = topic_filter.split("/", 2)[2] if topic_filter.count("/") >= 2 else ""
+    return split_basic_ingest(topic_filter) is not None
 
 
 _RETRIES: set[asyncio.Task[None]] = set()
@@ -548,10 +564,9 @@ class Broker(_AmqttBroker):
 
     def _subscription_quota_problem(self, topic_filter: str, session: Any) -> str | None:
         """A new filter past IoT Core's 50 subscriptions per connection (§3); subscribing
-        again to a held filter replaces it and counts nothing. The ``--durable-subscriber``
-        (the rules engine's stand-in, see :meth:`RedeliveringHandler.handle_subscribe`) has
-        no such quota."""
-        if _is_durable(session):
+        again to a held filter replaces it and counts nothing. The rules runner
+        (:func:`_is_rules_engine`) has no such quota."""
+        if _is_rules_engine(session):
             return None
         held = {
             held_filter
