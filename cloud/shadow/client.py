@@ -196,7 +196,7 @@ class ShadowClient:
     ) -> Json:
         topic, doc = self._roundtrip(thing, name, operation, payload, token)
         if topic.endswith("/rejected"):
-            raise_for(int(doc.get("code", 500)), str(doc.get("message", "")))
+            raise_for(_error_code(doc), str(doc.get("message", "")))
         return doc
 
     def _roundtrip(
@@ -251,8 +251,14 @@ class ShadowClient:
         try:
             doc = json.loads(message.payload)
         except (ValueError, RecursionError):
-            return
+            doc = None
         if not isinstance(doc, dict):
+            # No token to match it by: the waiting caller times out, and this line says why.
+            self.counts["unreadable_answers"] += 1
+            log.warning(
+                "shadow client: an unreadable answer on %s (not a JSON object) was dropped",
+                message.topic,
+            )
             return
         token = doc.get("clientToken")
         if isinstance(token, str):
@@ -264,6 +270,15 @@ class ShadowClient:
             future = self._pending.get(key)
         if future is not None and not future.done():
             future.set_result((message.topic, doc))
+
+
+def _error_code(doc: Json) -> int:
+    """A rejection's ``code``, an integer on AWS; anything else is taken for a service
+    failure, so the caller gets ShadowRejectedError rather than a ValueError from ``int``."""
+    code = doc.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    return 500
 
 
 class DirectShadowClient:

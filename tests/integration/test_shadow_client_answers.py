@@ -67,9 +67,11 @@ def _get(client: ShadowClient) -> Future[Any]:
 @pytest.mark.parametrize("code", [b'"400"', b"null", b"4.5e1", b"true", b"[404]"])
 def test_a_rejection_whose_code_is_no_integer_is_a_plantwatch_error(broker, fake, code):
     fake.answers = [("rejected", b'{"code":' + code + b',"message":"bad"}')]
-    with ShadowClient(broker.url, timeout=5.0) as client:
-        with pytest.raises(ShadowRejectedError) as caught:
-            _get(client).result(10)
+    with (
+        ShadowClient(broker.url, timeout=5.0) as client,
+        pytest.raises(ShadowRejectedError) as caught,
+    ):
+        _get(client).result(10)
     assert (caught.value.code, caught.value.message) == (500, "bad")
 
 
