@@ -14,6 +14,7 @@ import pytest
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient, ShadowRejectedError
+from edge.errors import PlantwatchError
 
 THING = "pump-answers"
 REQUEST = f"$aws/things/{THING}/shadow/get"
@@ -90,3 +91,14 @@ def test_an_unreadable_answer_is_logged_and_dropped_and_the_real_one_still_answe
         f"{REQUEST}/accepted" in r.getMessage() and "unreadable" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_a_request_answered_only_unreadably_says_so_when_it_times_out(broker, fake):
+    fake.answers = [("accepted", b"not json")]
+    with (
+        ShadowClient(broker.url, timeout=1.0) as client,
+        pytest.raises(PlantwatchError) as caught,
+    ):
+        _get(client).result(10)
+    assert "unreadable" in str(caught.value)
+    assert "is the shadow service running" not in str(caught.value)
