@@ -294,7 +294,7 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
         # section 5 puts before all others on a parsed document, so no later fault of the
         # same request (a bad token, a section of the wrong type, a bad version, nesting)
         # answers instead. A valid token is still echoed.
-        raise ShadowError(400, "Invalid JSON", _valid_token(doc))
+        raise ShadowError(400, "Invalid JSON", valid_token(doc))
     token = client_token(doc)
     if "state" not in doc:
         raise ShadowError(400, "Missing required node: state", token)
@@ -325,7 +325,7 @@ def valid_version(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _valid_token(doc: Mapping[str, Any]) -> str | None:
+def valid_token(doc: Mapping[str, Any]) -> str | None:
     """The request's token when it is a valid one, else None (an answer before the
     clientToken check echoes no invalid token)."""
     try:
