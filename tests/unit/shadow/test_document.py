@@ -731,3 +731,21 @@ def test_an_update_whose_answer_would_pass_128_kb_is_413_and_stores_nothing():
     )
     few = {f"k{i}": None for i in range(1_000)}
     assert update(stored, {"desired": few}).shadow.version == 2
+
+
+def test_an_empty_object_is_stored_as_a_value_and_merges_into_an_object_as_a_no_op():
+    """AWS stores "values, objects, and arrays" as sent, ``{}`` included (as Greengrass's
+    ShadowManager does); only an object emptied by deletions goes (4.2 Choice)."""
+    created = apply_update(None, {"state": {"desired": {"a": {}, "b": 1}}}, NOW)
+    assert created.shadow.state == {"desired": {"a": {}, "b": 1}}
+    assert created.shadow.metadata == {"desired": {"a": {}, "b": {"timestamp": NOW}}}
+    assert created.accepted["metadata"] == {"desired": {"a": {}, "b": {"timestamp": NOW}}}
+    assert created.delta is not None and created.delta["state"] == {"a": {}, "b": 1}
+    # Any object reported at "a" meets an empty desired object there.
+    met = apply_update(created.shadow, {"state": {"reported": {"a": {"x": 1}, "b": 1}}}, NOW + 1)
+    assert met.delta is None
+    # Sent again, it leaves the stored object as it was, and still counts a version.
+    again = apply_update(met.shadow, {"state": {"reported": {"a": {}}}}, NOW + 2)
+    assert again.shadow.state == met.shadow.state
+    assert again.shadow.metadata == met.shadow.metadata
+    assert again.shadow.version == met.shadow.version + 1
