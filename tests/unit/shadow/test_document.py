@@ -817,3 +817,25 @@ def test_a_request_breaking_several_rules_gets_the_first_rule_s_error(faults):
     token_ok = not faults & {"token_type", "token_long"}
     assert (caught.value.code, caught.value.message) == (code, message), faults
     assert caught.value.client_token == ("tok" if token_ok else None), faults
+
+
+def test_sections_are_answered_desired_then_reported_whichever_came_first():
+    """Contract 3.1 and 3.4 show ``desired``, ``reported`` (then ``delta``) in that order;
+    a shadow whose reported section was written first answers in the same order."""
+    first = apply_update(None, {"state": {"reported": {"a": 1}}}, NOW)
+    second = apply_update(first.shadow, {"state": {"desired": {"a": 2}}}, NOW + 1)
+    current = second.documents["current"]
+    assert list(current["state"]) == ["desired", "reported"]
+    assert list(current["metadata"]) == ["desired", "reported"]
+    got = get_document(second.shadow, NOW + 2)
+    assert list(got["state"]) == ["desired", "reported", "delta"]
+    assert list(got["metadata"]) == ["desired", "reported"]
+    # A document stored in the other order (by an earlier release) is answered the same way.
+    stored = Shadow(
+        {"reported": {"a": 1}, "desired": {"a": 2}},
+        {"reported": {"a": {"timestamp": NOW}}, "desired": {"a": {"timestamp": NOW}}},
+        2,
+    )
+    got = get_document(stored, NOW + 2)
+    assert list(got["state"]) == ["desired", "reported", "delta"]
+    assert list(got["metadata"]) == ["desired", "reported"]
