@@ -767,7 +767,7 @@ FAULTS: dict[str, tuple[str, Any]] = {
     "version_negative": ("version", -1),
     "too_deep": ("desired", DEEP),
     "conflict": ("version", 5),
-    "too_big": ("reported", {"big": "x" * (MAX_STATE_BYTES + 1)}),
+    "too_big": ("desired", {"big": "x" * (MAX_STATE_BYTES + 1)}),
 }
 ORDER = [
     ("null_in_array", "Invalid JSON", 400),
