@@ -65,11 +65,21 @@ class Shadow:
     version: int = 0
 
     def to_json(self) -> Json:
-        return {"state": self.state, "metadata": self.metadata, "version": self.version}
+        return {
+            "state": sections_in_order(self.state),
+            "metadata": sections_in_order(self.metadata),
+            "version": self.version,
+        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Shadow:
         return cls(dict(doc["state"]), dict(doc["metadata"]), int(doc["version"]))
+
+
+def sections_in_order(document: Json) -> Json:
+    """*document*'s sections as AWS shows them, ``desired`` before ``reported``, whichever
+    was written first (a stored document keeps the order its sections were created in)."""
+    return {s: document[s] for s in SECTIONS if s in document}
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +412,7 @@ def apply_update(
             new_meta.pop(section, None)
     if state_size(new_state) > MAX_STATE_BYTES:
         raise ShadowError(413, "The payload exceeds the maximum size allowed", token)
-    shadow = Shadow(new_state, new_meta, current_version + 1)
+    shadow = Shadow(sections_in_order(new_state), sections_in_order(new_meta), current_version + 1)
     accepted: Json = {
         "state": state,
         "metadata": _request_metadata(state, now),
@@ -541,13 +551,13 @@ def state_size(state: Mapping[str, Any]) -> int:
 
 def get_document(shadow: Shadow, now: int, token: str | None = None) -> Json:
     """The ``/get/accepted`` payload: full state, delta only when non-empty."""
-    state = copy.deepcopy(shadow.state)
+    state = sections_in_order(copy.deepcopy(shadow.state))
     delta = compute_delta(state.get("desired", {}), state.get("reported", {}))
     if delta:
         state["delta"] = delta
     doc: Json = {
         "state": state,
-        "metadata": copy.deepcopy(shadow.metadata),
+        "metadata": sections_in_order(copy.deepcopy(shadow.metadata)),
         "version": shadow.version,
         "timestamp": now,
     }
