@@ -97,6 +97,8 @@ class ShadowClient:
         self._pending: dict[str, Future[tuple[str, Json]]] = {}
         self._subscribed: set[str] = set()
         self._acks: dict[int, threading.Event] = {}
+        self._unreadable: Counter[str] = Counter()
+        """Unreadable answers by request topic, named when a request there times out."""
         self._lock = threading.Lock()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -196,7 +198,7 @@ class ShadowClient:
     ) -> Json:
         topic, doc = self._roundtrip(thing, name, operation, payload, token)
         if topic.endswith("/rejected"):
-            raise_for(int(doc.get("code", 500)), str(doc.get("message", "")))
+            raise_for(_error_code(doc), str(doc.get("message", "")))
         return doc
 
     def _roundtrip(
@@ -207,18 +209,27 @@ class ShadowClient:
         self._subscribe(
             [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
         )
-        key = token if token is not None else f"untokened:{shadow_topic(thing, operation, name)}"
+        request_topic = shadow_topic(thing, operation, name)
+        key = token if token is not None else f"untokened:{request_topic}"
         future: Future[tuple[str, Json]] = Future()
         with self._lock:
             self._pending[key] = future
+            unreadable = self._unreadable[request_topic]
         try:
-            self._client.publish(shadow_topic(thing, operation, name), payload, qos=1)
+            self._client.publish(request_topic, payload, qos=1)
             try:
                 topic, doc = future.result(self.timeout)
             except FutureTimeout:
+                with self._lock:
+                    dropped = self._unreadable[request_topic] - unreadable
+                why = (
+                    f"{dropped} unreadable answer(s) (not a JSON object) came and were dropped"
+                    if dropped
+                    else "is the shadow service running?"
+                )
                 raise PlantwatchError(
                     f"no answer to shadow {operation} of {thing!r} from {self.broker_url} "
-                    f"within {self.timeout:.0f} s (is the shadow service running?)"
+                    f"within {self.timeout:.0f} s ({why})"
                 ) from None
         finally:
             with self._lock:
@@ -251,8 +262,16 @@ class ShadowClient:
         try:
             doc = json.loads(message.payload)
         except (ValueError, RecursionError):
-            return
+            doc = None
         if not isinstance(doc, dict):
+            # No token to match it by: the waiting caller times out, and says why.
+            with self._lock:
+                self._unreadable[message.topic.rsplit("/", 1)[0]] += 1
+            self.counts["unreadable_answers"] += 1
+            log.warning(
+                "shadow client: an unreadable answer on %s (not a JSON object) was dropped",
+                message.topic,
+            )
             return
         token = doc.get("clientToken")
         if isinstance(token, str):
@@ -264,6 +283,15 @@ class ShadowClient:
             future = self._pending.get(key)
         if future is not None and not future.done():
             future.set_result((message.topic, doc))
+
+
+def _error_code(doc: Json) -> int:
+    """A rejection's ``code``, an integer on AWS; anything else is taken for a service
+    failure, so the caller gets ShadowRejectedError rather than a ValueError from ``int``."""
+    code = doc.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    return 500
 
 
 class DirectShadowClient:

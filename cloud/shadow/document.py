@@ -65,11 +65,21 @@ class Shadow:
     version: int = 0
 
     def to_json(self) -> Json:
-        return {"state": self.state, "metadata": self.metadata, "version": self.version}
+        return {
+            "state": sections_in_order(self.state),
+            "metadata": sections_in_order(self.metadata),
+            "version": self.version,
+        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Shadow:
         return cls(dict(doc["state"]), dict(doc["metadata"]), int(doc["version"]))
+
+
+def sections_in_order(document: Json) -> Json:
+    """*document*'s sections as AWS shows them, ``desired`` before ``reported``, whichever
+    was written first (a stored document keeps the order its sections were created in)."""
+    return {s: document[s] for s in SECTIONS if s in document}
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +304,7 @@ def validate_update(doc: Mapping[str, Any]) -> tuple[Json | None, int | None, st
         # section 5 puts before all others on a parsed document, so no later fault of the
         # same request (a bad token, a section of the wrong type, a bad version, nesting)
         # answers instead. A valid token is still echoed.
-        raise ShadowError(400, "Invalid JSON", _valid_token(doc))
+        raise ShadowError(400, "Invalid JSON", valid_token(doc))
     token = client_token(doc)
     if "state" not in doc:
         raise ShadowError(400, "Missing required node: state", token)
@@ -325,7 +335,7 @@ def valid_version(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _valid_token(doc: Mapping[str, Any]) -> str | None:
+def valid_token(doc: Mapping[str, Any]) -> str | None:
     """The request's token when it is a valid one, else None (an answer before the
     clientToken check echoes no invalid token)."""
     try:
@@ -402,7 +412,7 @@ def apply_update(
             new_meta.pop(section, None)
     if state_size(new_state) > MAX_STATE_BYTES:
         raise ShadowError(413, "The payload exceeds the maximum size allowed", token)
-    shadow = Shadow(new_state, new_meta, current_version + 1)
+    shadow = Shadow(sections_in_order(new_state), sections_in_order(new_meta), current_version + 1)
     accepted: Json = {
         "state": state,
         "metadata": _request_metadata(state, now),
@@ -541,13 +551,13 @@ def state_size(state: Mapping[str, Any]) -> int:
 
 def get_document(shadow: Shadow, now: int, token: str | None = None) -> Json:
     """The ``/get/accepted`` payload: full state, delta only when non-empty."""
-    state = copy.deepcopy(shadow.state)
+    state = sections_in_order(copy.deepcopy(shadow.state))
     delta = compute_delta(state.get("desired", {}), state.get("reported", {}))
     if delta:
         state["delta"] = delta
     doc: Json = {
         "state": state,
-        "metadata": copy.deepcopy(shadow.metadata),
+        "metadata": sections_in_order(copy.deepcopy(shadow.metadata)),
         "version": shadow.version,
         "timestamp": now,
     }

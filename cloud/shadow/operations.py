@@ -15,10 +15,10 @@ from cloud.shadow.document import (
     ShadowError,
     UpdateResult,
     apply_update,
-    client_token,
     delete_document,
     get_document,
     not_found,
+    valid_token,
     validate_names,
 )
 from cloud.shadow.store import ShadowStore, Stored
@@ -42,7 +42,9 @@ class ShadowOperations:
         return get_document(shadow, now, token)
 
     def update(self, thing: str, name: str | None, request: Mapping[str, Any]) -> UpdateResult:
-        _check_names(thing, name, client_token(request))
+        # Names first, as the service checks them before it reads a body: a bad token
+        # then is not echoed, and does not answer instead.
+        _check_names(thing, name, valid_token(request))
         now = self.now()
 
         def change(stored: Stored) -> tuple[Shadow, UpdateResult]:

@@ -265,3 +265,102 @@ def test_every_delta_part_is_held_by_the_desired_state_it_came_from(desired, rep
     for key, part in compute_delta(stored, shadow.state.get("reported", {})).items():
         if isinstance(part, dict) and part:
             assert _within(part, stored[key]), (key, part, stored[key])
+
+
+# --- the shadow's life: updates, gets and deletes over days ------------------------------
+
+TOMBSTONE_S = 48 * 3600
+life_step = st.one_of(
+    st.tuples(st.just("update"), state, st.sampled_from(["none", "right", "wrong", "zero"])),
+    st.tuples(st.just("get"), st.none(), st.none()),
+    st.tuples(st.just("delete"), st.none(), st.none()),
+)
+tick = st.sampled_from([0, 1, TOMBSTONE_S - 1, TOMBSTONE_S])
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(life_step, tick), min_size=1, max_size=10))
+def test_any_life_of_a_shadow_matches_the_reference_model(steps):
+    """Versions across delete and re-creation (4.6, 4.7: the tombstone keeps the count for
+    48 hours, after which the first update gives 1 again), 404 for get and delete of a
+    missing shadow, delete answering the deleted version (3.5), ``previous`` null exactly
+    when an update created the shadow (3.4), and an empty shadow that still exists (4.9)."""
+    assume(all(_sections_within_depth(s) for (_op, s, _l), _t in steps))
+    clock = ManualClock(T0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ShadowStore(Path(tmp) / "s.db")
+        ops = ShadowOperations(store, clock)
+        try:
+            model: dict[str, Leaves] | None = None
+            version = 0
+            deleted_at: int | None = None
+            for i, ((op, request_state, lock), ticks) in enumerate(steps):
+                clock.advance(ticks)
+                now = int(clock.now())
+                if model is None and deleted_at is not None and now - deleted_at >= TOMBSTONE_S:
+                    version, deleted_at = 0, None
+                token = f"t{i}"
+                if op == "get":
+                    if model is None:
+                        try:
+                            ops.get("thing", "n", token)
+                        except ShadowError as error:
+                            assert (error.code, error.client_token) == (404, token)
+                            assert error.message == "No shadow exists with name: 'n'"
+                        else:
+                            raise AssertionError("get of a missing shadow answered")
+                        continue
+                    got = ops.get("thing", "n", token)
+                    want_state, want_meta = model_document(model)
+                    assert {k: v for k, v in got["state"].items() if k != "delta"} == want_state
+                    assert (got["metadata"], got["version"]) == (want_meta, version)
+                    assert (got["timestamp"], got["clientToken"]) == (now, token)
+                elif op == "delete":
+                    if model is None:
+                        try:
+                            ops.delete("thing", "n", token)
+                        except ShadowError as error:
+                            assert (error.code, error.client_token) == (404, token)
+                        else:
+                            raise AssertionError("delete of a missing shadow answered")
+                        continue
+                    answer = ops.delete("thing", "n", token)
+                    assert answer == {"version": version, "timestamp": now, "clientToken": token}
+                    model, deleted_at = None, now
+                    assert ops.document("thing", "n") is None
+                else:
+                    request: dict[str, Any] = {"state": request_state, "clientToken": token}
+                    sent = {"right": version, "wrong": version + 1, "zero": 0}.get(lock)
+                    if sent is not None:
+                        request["version"] = sent
+                    if sent is not None and sent != version:
+                        try:
+                            ops.update("thing", "n", request)
+                        except ShadowError as error:
+                            assert (error.code, error.client_token) == (409, token)
+                        else:
+                            raise AssertionError(f"version {sent} taken at {version}")
+                        continue
+                    result = ops.update("thing", "n", request)
+                    created = model is None
+                    if model is None:
+                        model = {"desired": {}, "reported": {}}
+                    for s in SECTIONS:
+                        if request_state is None or (
+                            s in request_state and request_state[s] is None
+                        ):
+                            model[s] = {}
+                        elif request_state.get(s):
+                            model_apply(model[s], request_state[s], now)
+                    version += 1
+                    deleted_at = None
+                    assert result.accepted["version"] == version
+                    assert (result.documents["previous"] is None) == created
+                    want_state, want_meta = model_document(model)
+                    assert result.documents["current"] == {
+                        "state": want_state,
+                        "metadata": want_meta,
+                        "version": version,
+                    }
+        finally:
+            store.close()

@@ -731,3 +731,111 @@ def test_an_update_whose_answer_would_pass_128_kb_is_413_and_stores_nothing():
     )
     few = {f"k{i}": None for i in range(1_000)}
     assert update(stored, {"desired": few}).shadow.version == 2
+
+
+def test_an_empty_object_is_stored_as_a_value_and_merges_into_an_object_as_a_no_op():
+    """AWS stores "values, objects, and arrays" as sent, ``{}`` included (as Greengrass's
+    ShadowManager does); only an object emptied by deletions goes (4.2 Choice)."""
+    created = apply_update(None, {"state": {"desired": {"a": {}, "b": 1}}}, NOW)
+    assert created.shadow.state == {"desired": {"a": {}, "b": 1}}
+    assert created.shadow.metadata == {"desired": {"a": {}, "b": {"timestamp": NOW}}}
+    assert created.accepted["metadata"] == {"desired": {"a": {}, "b": {"timestamp": NOW}}}
+    assert created.delta is not None and created.delta["state"] == {"a": {}, "b": 1}
+    # Any object reported at "a" meets an empty desired object there.
+    met = apply_update(created.shadow, {"state": {"reported": {"a": {"x": 1}, "b": 1}}}, NOW + 1)
+    assert met.delta is None
+    # Sent again, it leaves the stored object as it was, and still counts a version.
+    again = apply_update(met.shadow, {"state": {"reported": {"a": {}}}}, NOW + 2)
+    assert again.shadow.state == met.shadow.state
+    assert again.shadow.metadata == met.shadow.metadata
+    assert again.shadow.version == met.shadow.version + 1
+
+
+# Validation order (contract 5): JSON (an array holding null counts as invalid JSON),
+# clientToken, node shapes, version type, depth, version match, size; the first failure
+# answers, and from the node-shape check on a valid token is echoed.
+DEEP = {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}
+FAULTS: dict[str, tuple[str, Any]] = {
+    "null_in_array": ("desired", {"x": [1, None]}),
+    "token_type": ("clientToken", 7),
+    "token_long": ("clientToken", "t" * 65),
+    "no_state": ("state", None),
+    "state_type": ("state", [1]),
+    "section_type": ("reported", "on"),
+    "extra_node": ("delta", {"x": 1}),
+    "version_type": ("version", "3"),
+    "version_negative": ("version", -1),
+    "too_deep": ("desired", DEEP),
+    "conflict": ("version", 5),
+    "too_big": ("desired", {"big": "x" * (MAX_STATE_BYTES + 1)}),
+}
+ORDER = [
+    ("null_in_array", "Invalid JSON", 400),
+    ("token_type", "Invalid clientToken", 400),
+    ("token_long", "Invalid clientToken", 400),
+    ("no_state", "Missing required node: state", 400),
+    ("state_type", "State node must be an object", 400),
+    ("extra_node", "State contains an invalid node: 'delta'", 400),
+    ("section_type", "Reported node must be an object", 400),
+    ("version_type", "Invalid version", 400),
+    ("version_negative", "Invalid version", 400),
+    ("too_deep", "JSON contains too many levels of nesting; maximum is 6", 400),
+    ("conflict", "Version conflict", 409),
+    ("too_big", "The payload exceeds the maximum size allowed", 413),
+]
+_EXCLUSIVE = [
+    {"token_type", "token_long"},
+    {"no_state", "state_type"},
+    {"version_type", "version_negative", "conflict"},
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(faults=st.sets(st.sampled_from(sorted(FAULTS)), min_size=1, max_size=4))
+def test_a_request_breaking_several_rules_gets_the_first_rule_s_error(faults):
+    for group in _EXCLUSIVE:
+        if len(faults & group) > 1:
+            faults -= set(sorted(faults & group)[1:])
+    if faults & {"no_state", "state_type"}:
+        # Without a state object there is nothing to break inside it.
+        faults -= {"null_in_array", "section_type", "extra_node", "too_deep", "too_big"}
+    state: dict[str, Any] = {"desired": {"ok": 1}}
+    request: dict[str, Any] = {"state": state, "clientToken": "tok"}
+    for fault in faults:
+        key, value = FAULTS[fault]
+        if fault == "no_state":
+            del request["state"]
+        elif key in ("clientToken", "version", "state"):
+            request[key] = value
+        else:
+            state[key] = {**state.get(key, {}), **value} if isinstance(value, dict) else value
+    stored = apply_update(None, {"state": {"reported": {"r": 1}}}, NOW).shadow
+    first = next(rule for rule in ORDER if rule[0] in faults)
+    _fault, message, code = first
+    with pytest.raises(ShadowError) as caught:
+        apply_update(stored, request, NOW + 1)
+    token_ok = not faults & {"token_type", "token_long"}
+    assert (caught.value.code, caught.value.message) == (code, message), faults
+    assert caught.value.client_token == ("tok" if token_ok else None), faults
+
+
+def test_sections_are_answered_desired_then_reported_whichever_came_first():
+    """Contract 3.1 and 3.4 show ``desired``, ``reported`` (then ``delta``) in that order;
+    a shadow whose reported section was written first answers in the same order."""
+    first = apply_update(None, {"state": {"reported": {"a": 1}}}, NOW)
+    second = apply_update(first.shadow, {"state": {"desired": {"a": 2}}}, NOW + 1)
+    current = second.documents["current"]
+    assert list(current["state"]) == ["desired", "reported"]
+    assert list(current["metadata"]) == ["desired", "reported"]
+    got = get_document(second.shadow, NOW + 2)
+    assert list(got["state"]) == ["desired", "reported", "delta"]
+    assert list(got["metadata"]) == ["desired", "reported"]
+    # A document stored in the other order (by an earlier release) is answered the same way.
+    stored = Shadow(
+        {"reported": {"a": 1}, "desired": {"a": 2}},
+        {"reported": {"a": {"timestamp": NOW}}, "desired": {"a": {"timestamp": NOW}}},
+        2,
+    )
+    got = get_document(stored, NOW + 2)
+    assert list(got["state"]) == ["desired", "reported", "delta"]
+    assert list(got["metadata"]) == ["desired", "reported"]
