@@ -61,15 +61,7 @@ def batch_update_detector(
         raise DetectorModelError("BatchUpdateDetector: $.detectors: expected 1 or more updates")
     seen: set[str] = set()
     for i, update in enumerate(entries):
-        path = f"BatchUpdateDetector: $.detectors[{i}]"
-        if not isinstance(update, Mapping):
-            raise DetectorModelError(f"{path}: expected an object")
-        message_id = update.get("messageId")
-        if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
-            raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
-        if message_id in seen:
-            raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
-        seen.add(message_id)
+        _entry_id(update, f"BatchUpdateDetector: $.detectors[{i}]", seen)
     by_name = {engine.model.name: engine for engine in engines}
     errors: list[dict[str, str]] = []
     for update in entries:
@@ -104,6 +96,20 @@ def batch_update_detector(
     return {"batchUpdateDetectorErrorEntries": errors}
 
 
+def _entry_id(entry: Any, path: str, seen: set[str]) -> str:
+    """The messageId of one batch entry, checked as both Batch APIs check it: a bad or
+    repeated id makes the whole request wrong, not just that entry."""
+    if not isinstance(entry, Mapping):
+        raise DetectorModelError(f"{path}: expected an object")
+    message_id = entry.get("messageId")
+    if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
+        raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
+    if message_id in seen:
+        raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
+    seen.add(message_id)
+    return message_id
+
+
 def _state_problem(state: Any) -> str | None:
     if not isinstance(state, Mapping):
         return "state: expected {stateName, variables, timers}"
@@ -132,14 +138,7 @@ def batch_put_message(
     total = 0
     for i, message in enumerate(messages):
         path = f"BatchPutMessage: $.messages[{i}]"
-        if not isinstance(message, Mapping):
-            raise DetectorModelError(f"{path}: expected an object")
-        message_id = message.get("messageId")
-        if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
-            raise DetectorModelError(f"{path}.messageId: expected 1-64 of [a-zA-Z0-9_-]")
-        if message_id in seen:
-            raise DetectorModelError(f"{path}.messageId: duplicate {message_id!r} in the batch")
-        seen.add(message_id)
+        message_id = _entry_id(message, path, seen)
         input_name = message.get("inputName")
         if not isinstance(input_name, str) or not INPUT_NAME_RE.fullmatch(input_name):
             raise DetectorModelError(
