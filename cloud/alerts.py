@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cloud.l4e.naming import plain_sensor
+
 SUBJECT_MAX: Final = 99
 SMS_MAX_SEPTETS: Final = 160
 
@@ -353,11 +355,6 @@ def long_time(text: str) -> str:
     return text if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _short_sensor(name: str) -> str:
-    """``pump-01\\bearing_vibration_x`` -> ``bearing_vibration_x``: the asset is said once."""
-    return name.rpartition("\\")[2] or name
-
-
 def _pct(share: float) -> str:
     return "?" if math.isnan(share) else f"{share * 100:.0f}%"
 
@@ -441,7 +438,7 @@ def build_sms(content: AlertContent) -> str:
         text = f"PLANTWATCH ALARM {asset}{score}"
         if content.sensors:
             name, share = content.sensors[0]
-            text += f" top {_short_sensor(name)} {_pct(share)}"
+            text += f" top {plain_sensor(name)} {_pct(share)}"
         text += f" at {short_time(content.time)}. Safe mode commanded."
         if content.ack:
             tail = " Ack: " + _sms_command(content.ack)

@@ -26,6 +26,7 @@ from cloud.dashboard.queries import DataView, iso
 from cloud.inference import drift
 from cloud.inference.dataset import read_csv
 from cloud.inference.model import resample
+from cloud.l4e.naming import plain_sensor
 from edge.errors import NotFoundError, UserError
 
 MAX_FILES = 2000
@@ -201,7 +202,7 @@ def _drift(
     frame = _as_trained(model, frame)
     out = []
     for sensor, entry in sorted(profile.items()):
-        plain = sensor.rpartition("\\")[2]
+        plain = plain_sensor(sensor)
         column = frame[plain] if plain in frame.columns else pd.Series(dtype=float)
         result = drift.sensor_drift(entry, column.to_numpy(dtype=float), weights)
         out.append(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cloud.devices.health import STATUS_NS, judge
-from cloud.l4e.naming import InputNaming
+from cloud.l4e.naming import InputNaming, plain_sensor
 from cloud.l4e.sites import DEFAULT_SITE, SiteLayout
 from cloud.runtime.layout import INPUT_PREFIX, OUTPUT_PREFIX, DataLayout
 from edge.errors import NotFoundError, StorageError
@@ -461,7 +461,7 @@ class DataView:
     ) -> tuple[dict[str, list[tuple[float, float]]], list[dict[str, str]]]:
         """Raw readings of *sensors* between *start* and *end* from the input CSVs, and the
         files of the window that could not be read (:meth:`unreadable`)."""
-        wanted = {s.rpartition("\\")[2]: s for s in sensors}
+        wanted = {plain_sensor(s): s for s in sensors}
         series: dict[str, list[tuple[float, float]]] = {s: [] for s in sensors}
         unreadable: list[dict[str, str]] = []
         for window_end, path in self.input_files(asset_key):

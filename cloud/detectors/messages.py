@@ -7,7 +7,8 @@ name outside the API's pattern, more than 1 KiB of payload) raises :class:`Detec
 
 Given the models' :class:`~cloud.detectors.router.MessageRouter` (one engine to it), a
 request also gets AWS's messageId rule and retries that reach only the models a failed
-message missed; given the engines themselves, each call starts afresh.
+message missed; given the engines themselves, each call starts afresh: the rule needs the
+ids of earlier requests, and only the router, which outlives a call, holds them.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from cloud.detectors.engine import MAX_CHAINED_MESSAGES, too_many_put_back, unkn
 from cloud.ports import StateStore
 from edge.cliargs import one_line
 from edge.clock import Clock, SystemClock
+from edge.errors import VersionConflictError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ another failed it, so that a retry of the message reaches only the others."""
 PARTIAL_RETENTION_S: Final = 14 * 86400.0
 """How long such a record holds a retry back: as long as the feeder keeps its own progress
 (DynamoDB TTL expires both); a retry later than that is news to every model."""
+PARTIAL_SWEEP_S: Final = 86400.0
+"""How often, at most, a router writing a record removes the expired ones: DynamoDB TTL does
+it on AWS, nothing does it in SQLite or in memory, and a failure is rare enough that a daily
+look at the namespace costs nothing."""
 ID_WINDOW_S: Final = 300.0
 """AWS "ignores a message if it has the same messageID as another message that was sent
 within the last five minutes" (developer guide, "Send messages as inputs to a detector")."""
@@ -73,6 +78,8 @@ class MessageRouter:
         self._clock = clock or SystemClock()
         self._partial: dict[str, dict[str, Any]] = {}
         """The partial-delivery records when there is no state store."""
+        self._swept_at = float("-inf")
+        """When (clock time) expired partial-delivery records were last removed."""
         self._processed: OrderedDict[str, float] = OrderedDict()
         """``messageId`` -> when a message with it was last sent (monotonic), oldest first;
         an id enters once its message was processed."""
@@ -200,21 +207,70 @@ class MessageRouter:
         return True
 
     def _reached(self, record_key: str | None) -> list[str]:
-        """The models an earlier try of this message reached (none once its record expired)."""
+        """The models an earlier try of this message reached (none once its record expired;
+        such a record is removed, as DynamoDB TTL would have removed it)."""
         if record_key is None:
             return []
+        version = None
         if self._state is None:
             record = self._partial.get(record_key)
         else:
-            record = self._state.get(PARTIAL_NAMESPACE, record_key)
-        if not isinstance(record, Mapping):
+            found = self._state.get_versioned(PARTIAL_NAMESPACE, record_key)
+            record, version = (None, None) if found is None else (found.value, found.version)
+        if record is None:
             return []
-        expires_at, delivered = record.get("expires_at"), record.get("delivered")
-        if not isinstance(expires_at, int | float) or expires_at <= self._clock.now():
+        if self._expired(record):
+            self._forget_expired(record_key, version)
             return []
+        delivered = record.get("delivered") if isinstance(record, Mapping) else None
         if not isinstance(delivered, list):
             return []
         return [name for name in delivered if isinstance(name, str)]
+
+    def _expired(self, record: Any) -> bool:
+        """A record without a readable expiry counts as expired: it holds nothing back."""
+        expires_at = record.get("expires_at") if isinstance(record, Mapping) else None
+        return not isinstance(expires_at, int | float) or expires_at <= self._clock.now()
+
+    def _sweep(self) -> None:
+        """Remove every expired record, at most once per :data:`PARTIAL_SWEEP_S`: a message
+        that failed and was never retried leaves its record behind."""
+        now = self._clock.now()
+        if now - self._swept_at < PARTIAL_SWEEP_S:
+            return
+        self._swept_at = now
+        try:
+            if self._state is None:
+                stale = [(key, None) for key, doc in self._partial.items() if self._expired(doc)]
+            else:
+                items = self._state.items_versioned(PARTIAL_NAMESPACE)
+                stale = [(key, doc.version) for key, doc in items if self._expired(doc.value)]
+            for key, version in stale:
+                self._forget_expired(key, version)
+        except Exception as exc:
+            log.error(
+                "%s: expired records not removed: %s",
+                PARTIAL_NAMESPACE,
+                one_line(f"{type(exc).__name__}: {exc}"),
+            )
+
+    def _forget_expired(self, record_key: str, version: int | None) -> None:
+        """Remove an expired record unless another router rewrote it since it was read.
+        This is housekeeping: a failure is logged and the message routed all the same."""
+        try:
+            if self._state is None:
+                self._partial.pop(record_key, None)
+            elif version is not None:
+                self._state.delete_if_version(PARTIAL_NAMESPACE, record_key, version)
+        except VersionConflictError:
+            pass
+        except Exception as exc:
+            log.error(
+                "%s/%s: expired record not removed: %s",
+                PARTIAL_NAMESPACE,
+                record_key,
+                one_line(f"{type(exc).__name__}: {exc}"),
+            )
 
     def _record(
         self, record_key: str, before: list[str], reached: list[str], *, complete: bool
@@ -243,6 +299,8 @@ class MessageRouter:
                 record_key,
                 one_line(f"{type(exc).__name__}: {exc}"),
             )
+        if not complete:
+            self._sweep()
 
     def _forget(self, record_key: str) -> None:
         if self._state is None:

@@ -244,7 +244,7 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
         return None
     if statement.value:
         value = ctx.item(statement.items[0].expr, defer_encoding)
-        return RuleOutput("" if value is UNDEFINED else value)
+        return RuleOutput(_bounded("" if value is UNDEFINED else value))
     out: dict[str, Any] = {}
     for item in statement.items:
         if isinstance(item.expr, Star) and item.alias is None:
@@ -259,7 +259,17 @@ def _run(statement: Statement, ctx: _Context, defer_encoding: bool) -> RuleOutpu
         value = ctx.item(item.expr, defer_encoding)
         if value is not UNDEFINED and item.alias is not None:
             put_output(out, item.alias, value)
-    return RuleOutput(out)
+    return RuleOutput(_bounded(out))
+
+
+def _bounded(value: Any) -> Any:
+    """*value*, when its JSON is within :data:`RULE_OUTPUT_MAX_BYTES`: the items of the outer
+    SELECT may each copy the payload, or a function's 128 KiB result, and nothing before
+    counted them together."""
+    size = json_size(value, RULE_OUTPUT_MAX_BYTES)
+    if size > RULE_OUTPUT_MAX_BYTES:
+        raise RuleOutputLimitError(_over_output(size))
+    return value
 
 
 def put_output(out: dict[str, Any], name: str, value: Any) -> None:
@@ -391,6 +401,11 @@ class _Context:
         self.regex_spent_s = 0.0
         self.md2_blocks = 0
         self.elements = 0
+        self.output_bytes = 0
+        """What the nested SELECTs' results add to the output so far (compact JSON)."""
+        self.counted: dict[int, Any] = {}
+        """Nested SELECT results already in :attr:`output_bytes`, by id (the value kept so
+        the id stays its own): an outer result holding one adds only the rest."""
         self.started_s = time.thread_time() if root is None else 0.0
 
     @property
@@ -477,13 +492,33 @@ class _Context:
         source = self.eval(sub.source)
         if isinstance(source, list):
             results = (self.select_on(sub, _read(element)) for element in source)
-            return [r for r in results if r is not UNDEFINED]
+            return self._counted([r for r in results if r is not UNDEFINED])
         if isinstance(source, dict):
             result = self.select_on(sub, source)
             if isinstance(sub.source, Star):  # FROM *: the payload is one row, so a list
-                return [] if result is UNDEFINED else [result]
-            return result
+                return self._counted([] if result is UNDEFINED else [result])
+            return self._counted(result)
         return UNDEFINED
+
+    def _counted(self, result: Any) -> Any:
+        """Mark a nested SELECT's result as counted, its elements having been, one by one."""
+        if isinstance(result, list | dict):
+            (self.root or self).counted[id(result)] = result
+        return result
+
+    def _count_output(self, result: Any) -> None:
+        """Add an element's result to the output's size, stopping the evaluation as soon as
+        the output would be over :data:`RULE_OUTPUT_MAX_BYTES`: a nested SELECT repeats its
+        items per element, so cheap work (``rpad(*, 1000)`` on 30,000 one-letter strings)
+        builds tens of MB well within :data:`RULE_TIME_BUDGET_S`."""
+        root = self.root or self
+        left = RULE_OUTPUT_MAX_BYTES - root.output_bytes
+        root.output_bytes += json_size(result, left, skip=root.counted) + 1  # and its comma
+        if root.output_bytes > RULE_OUTPUT_MAX_BYTES:
+            raise RuleOutputLimitError(
+                _over_output(root.output_bytes)
+                + f", at element {root.elements:,} of its nested SELECTs"
+            )
 
     def select_on(self, sub: Subquery, element: Any) -> Any:
         root = self.root or self
@@ -496,10 +531,17 @@ class _Context:
                     f"a message, at element {root.elements:,} of its nested SELECTs"
                 )
         scope = _Context(self.message, element, nested=True, root=root)
-        if sub.where is not None and scope.eval(sub.where) is not True:
+        result = scope.result_on(sub, element)
+        if result is not UNDEFINED:
+            self._count_output(result)
+        return result
+
+    def result_on(self, sub: Subquery, element: Any) -> Any:
+        """The nested SELECT's result on one element, in this element's context."""
+        if sub.where is not None and self.eval(sub.where) is not True:
             return UNDEFINED
         if sub.value:
-            return scope.eval(sub.items[0].expr)
+            return self.eval(sub.items[0].expr)
         out: dict[str, Any] = {}
         for item in sub.items:
             if isinstance(item.expr, Star) and item.alias is None:
@@ -508,7 +550,7 @@ class _Context:
                 elif len(sub.items) == 1:
                     return element  # '*' alone is the element, as it is the payload above
                 continue
-            value = scope.eval(item.expr)
+            value = self.eval(item.expr)
             if value is not UNDEFINED and item.alias is not None:
                 put_output(out, item.alias, value)
         return out
@@ -1029,6 +1071,66 @@ _BUDGET_CHECK_EVERY = 256
 """Elements between two looks at the clock: a look costs a system call. What the items do
 on an element is bounded by the element's size (and ``regexp_*`` and ``md2`` by their own
 bounds), so 256 elements take the evaluation little past the budget."""
+
+
+RULE_OUTPUT_MAX_BYTES = 1024 * 1024
+"""Bytes of compact JSON one rule's output on one message may hold (project rule; AWS
+documents no bound on a rule's output). 1 MiB is the most a Kinesis record (data and
+partition key) or an asynchronous Lambda invocation carries, the largest message any rule
+action but s3 can deliver, and eight times a whole 128 KiB payload. Without it a nested
+SELECT's cheap items (``rpad(*, 1000)`` on each of 30,000 elements) build tens of MB
+within :data:`RULE_TIME_BUDGET_S`. Over it, the evaluation stops with
+:class:`RuleOutputLimitError`; strings count their characters, so text that JSON escapes
+may pass a little over."""
+
+
+class RuleOutputLimitError(RuleCostLimitError):
+    """A rule's output on one message would be over :data:`RULE_OUTPUT_MAX_BYTES`."""
+
+
+def _over_output(size: int) -> str:
+    return (
+        f"the rule's output would be over the {RULE_OUTPUT_MAX_BYTES:,} bytes one rule may "
+        f"produce on a message (at least {size:,})"
+    )
+
+
+def json_size(value: Any, limit: int, *, skip: dict[int, Any] | None = None) -> int:
+    """The length of *value*'s compact JSON, a string counting its characters and quotes;
+    past *limit* the count stops there, so a huge value costs no more than *limit*. A list
+    or object whose id is in *skip* counts nothing (it was counted before). Iterative: an
+    output holds the payload's values, which may nest deeper than recursion could go."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        v = stack.pop()
+        if isinstance(v, str):
+            size += len(v) + 2
+        elif isinstance(v, bool) or v is None:
+            size += 4 if v is not False else 5
+        elif isinstance(v, int):
+            size += len(str(v))
+        elif isinstance(v, Decimal):
+            size += len(number_text(v))
+        elif isinstance(v, dict):
+            if skip is not None and id(v) in skip:
+                continue
+            size += 2 + max(len(v) - 1, 0)
+            for key, item in v.items():
+                size += len(key) + 3
+                stack.append(item)
+        elif isinstance(v, list):
+            if skip is not None and id(v) in skip:
+                continue
+            size += 2 + max(len(v) - 1, 0)
+            stack.extend(v)
+        elif isinstance(v, Encoded):
+            size += 4 * ((len(v.data) + 2) // 3) + 2
+        elif isinstance(v, bytes):
+            size += len(v)
+        else:
+            size += len(repr(v))
+    return size
 
 
 class RuleTimeLimitError(RuleCostLimitError):

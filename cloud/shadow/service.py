@@ -363,8 +363,10 @@ def _too_many(payload: bytes) -> ShadowError:
 
 
 def _safe_token(payload: bytes) -> str | None:
-    """The request's token for an error answer, or None when there is no usable one."""
+    """The request's token for an answer refusing it before it is parsed (bad names, 429,
+    500), or None when there is no usable one, or none the parser reads at once: such
+    refusals shed load, and a body nested past the parser's reach costs a deep read."""
     try:
-        return lenient_token(payload)
+        return lenient_token(payload, deep=False)
     except Exception:
         return None

@@ -459,3 +459,16 @@ def test_the_commands_alerts_tell_an_operator_to_run_quote_the_names(model: str,
         alerts.content_from_payload({"asset": key, "state": "Alarm"}), ack=command
     )
     assert alerts.build_sms(content).endswith(" Ack: " + sms_command)
+
+
+@given(st.text(alphabet=string.ascii_lowercase + "_\\", min_size=1, max_size=20))
+@example("valve\\pos")
+def test_the_sms_names_the_whole_column_of_a_sensor_holding_a_backslash(column: str) -> None:
+    """A component holds no ``\\`` and a column may: the asset is cut at the first one."""
+    variables = {
+        "last_score": 0.83,
+        "last_timestamp": "2026-01-01T00:03:00.000000",
+        "top_sensors": f"pump-01\\{column}=0.61",
+    }
+    sms = alerts.build_sms(alerts.content_from_payload(default_payload(variables=variables)))
+    assert f" top {column} 61% " in sms

@@ -144,3 +144,28 @@ def test_a_model_on_resampled_rows_is_compared_with_resampled_rows(tmp_path: Pat
     assert asset["drift"][0]["rows"] == 721  # twelve hours of one-minute means (4,320 raw)
     assert not asset["retrain"], asset["reasons"]
     assert asset["max_psi"] < drift.MODERATE
+
+
+def test_a_sensor_whose_column_holds_a_backslash_is_read_from_its_whole_column(
+    tmp_path: Path,
+) -> None:
+    """``pump-01\\valve\\pos`` is column ``valve\\pos`` of pump-01 (a component holds no
+    ``\\``, a column may): drift and the raw traces read that column, not one named ``pos``."""
+    rng = np.random.default_rng(14)
+    speed = np.repeat(np.tile(LEVELS, 3), 480)
+    history = _rows(speed, rng).rename(
+        columns={"rpm": "pump-01\\rpm", "temp": "pump-01\\valve\\pos"}
+    )
+    history.index = pd.date_range("2026-01-02 06:00", periods=len(speed), freq="1min", tz="UTC")
+    _model_and_live(tmp_path, TrainConfig(max_modes=1), history)
+    for w in range(12):
+        _write_window(tmp_path, "pump-01", START + 300 * w, _rows(np.full(30, LEVELS[1]), rng))
+    for path in (DataLayout.at(tmp_path).bucket / "input").iterdir():
+        path.write_text(path.read_text().replace("Timestamp,rpm,temp", "Timestamp,rpm,valve\\pos"))
+    asset = model_health(DataView(tmp_path))["assets"][0]
+    drifts = {s["sensor"]: s for s in asset["drift"]}
+    assert drifts["valve\\pos"]["rows"] == 360
+    traces, unreadable = DataView(tmp_path).traces(
+        "pump-01", ["pump-01\\valve\\pos"], START, START + 3600
+    )
+    assert unreadable == [] and len(traces["pump-01\\valve\\pos"]) == 360

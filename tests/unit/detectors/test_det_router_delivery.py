@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.adapters.local import FsObjectStore, InMemoryStateStore
+from cloud.adapters.local import FsObjectStore, InMemoryStateStore, SqliteStateStore
 from cloud.detectors.messages import batch_put_message
 from cloud.detectors.router import MessageRouter
 from cloud.feeder import ResultsFeeder
@@ -94,6 +94,42 @@ def test_a_record_past_its_expiry_no_longer_holds_the_message_back() -> None:
     clock.advance(PARTIAL_RETENTION_S + 1)
     MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
     assert (first.seen, broken.seen) == ([1, 1], [1])
+
+
+def test_expired_records_leave_the_sqlite_store_even_when_never_retried(tmp_path: Path) -> None:
+    """DynamoDB TTL removes a record 14 days on; locally the router does, so a store that
+    sees a failure now and then does not grow forever."""
+    state, clock = SqliteStateStore(tmp_path / "state.db"), ManualClock()
+    first = Model("a")
+    for day, message_id in enumerate(("m1", "m2", "m3")):
+        broken = Model("b", failures=1)
+        with pytest.raises(StorageError):
+            MessageRouter([first, broken], state, clock).put_message("In", {"n": day}, message_id)
+        clock.advance(PARTIAL_RETENTION_S / 2 + 1)
+    assert [key for key, _ in state.items(PARTIAL_NAMESPACE)] == ["In/m2", "In/m3"]
+
+
+def test_an_expired_record_is_removed_when_a_late_retry_reaches_every_model(
+    tmp_path: Path,
+) -> None:
+    state, clock = SqliteStateStore(tmp_path / "state.db"), ManualClock()
+    first, broken = Model("a"), Model("b", failures=1)
+    with pytest.raises(StorageError):
+        MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
+    clock.advance(PARTIAL_RETENTION_S + 1)
+    MessageRouter([first, broken], state, clock).put_message("In", {"n": 1}, "m1")
+    assert list(state.items(PARTIAL_NAMESPACE)) == []
+
+
+def test_expired_records_kept_in_memory_are_dropped_too() -> None:
+    """Without a state store the records live in the router, as long as it does."""
+    clock = ManualClock()
+    router = MessageRouter([Model("a"), Model("b", failures=100)], None, clock)
+    for n in range(50):
+        with pytest.raises(StorageError):
+            router.put_message("In", {"n": n}, f"m{n}")
+        clock.advance(PARTIAL_RETENTION_S / 10)
+    assert len(router._partial) <= 11
 
 
 def test_messages_without_an_id_or_with_another_id_are_not_held_back() -> None:

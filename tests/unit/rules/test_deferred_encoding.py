@@ -9,13 +9,12 @@ import json
 import pytest
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
-from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules import Message, evaluate, parse
-from cloud.rules.definitions import rules_from_document
 from cloud.rules.evaluate import Encoded, plain
 from cloud.rules.runner import RulesRunner
 from edge import wire
 from edge.clock import ManualClock
+from tests.rules_runner import offline_runner
 
 T0 = 1652443800
 TOPIC = "dt/plantwatch/s1/pump/telemetry"
@@ -50,11 +49,7 @@ def test_only_a_select_items_own_encode_is_deferred() -> None:
 
 
 def _runner(doc: dict, store: InMemoryObjectStore, publisher: InMemoryPublisher) -> RulesRunner:
-    clock = ManualClock(T0)
-    batcher = Batcher(store, BatcherConfig(), clock)
-    return RulesRunner(
-        "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, republisher=publisher
-    )
+    return offline_runner(doc, store, ManualClock(T0), publisher=publisher)
 
 
 def test_kinesis_takes_the_bytes_and_republish_the_text() -> None:

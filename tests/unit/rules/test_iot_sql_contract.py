@@ -20,6 +20,7 @@ from cloud.rules.runner import RulesRunner
 from cloud.rules.sql import parse
 from edge.clock import ManualClock
 from edge.errors import ConfigError, RuleSqlError
+from tests.rules_runner import offline_runner
 
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
 FROM = "FROM 'dt/plantwatch/+/+/telemetry'"
@@ -122,11 +123,7 @@ def local_runner(
     doc: dict, store: InMemoryObjectStore, publisher: InMemoryPublisher | None = None
 ) -> RulesRunner:
     """A runner whose messages are handed to ``handle`` directly (no broker)."""
-    clock = ManualClock(1652443800)
-    batcher = Batcher(store, BatcherConfig(), clock)
-    return RulesRunner(
-        "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, republisher=publisher
-    )
+    return offline_runner(doc, store, ManualClock(1652443800), publisher=publisher)
 
 
 class BrokenPublisher(InMemoryPublisher):

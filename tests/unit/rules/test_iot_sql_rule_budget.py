@@ -20,12 +20,15 @@ from tests.unit.rules.test_rule_failures import message, runner
 
 ELEMENTS = json.dumps({"e": [0] * 65_000}, separators=(",", ":"))
 HEAVY = (
-    "SELECT (SELECT VALUE {"
-    "'a': time_to_epoch('2024-01-15 10:20:30.123 +0100', 'yyyy-MM-dd HH:mm:ss.SSS Z'), "
-    "'b': parse_time('yyyy-MM-dd HH:mm:ss.SSS Z', *, 'America/New_York'), "
-    "'c': lpad(*, 100)"
-    "} FROM e) AS h FROM 'dt/plantwatch/+/+/telemetry'"
+    "SELECT (SELECT VALUE 0 FROM e WHERE "
+    "time_to_epoch('2024-01-15 10:20:30.123 +0100', 'yyyy-MM-dd HH:mm:ss.SSS Z') > 0 "
+    "AND parse_time('yyyy-MM-dd HH:mm:ss.SSS Z', *, 'America/New_York') <> '' "
+    "AND lpad(*, 100) <> ''"
+    ") AS h FROM 'dt/plantwatch/+/+/telemetry'"
 )
+"""Three functions' work an element, in WHERE so that the output is two bytes an element:
+as SELECT items, their output would reach the output's own bound first
+(test_iot_sql_output_bound)."""
 TOPIC = "dt/plantwatch/s1/pump-1/telemetry"
 
 

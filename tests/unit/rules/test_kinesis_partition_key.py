@@ -11,12 +11,11 @@ import json
 import pytest
 
 from cloud.adapters.local import InMemoryObjectStore
-from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.actions import forwards_to_batcher
-from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge import wire
 from edge.clock import ManualClock
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/pump-1/telemetry"
@@ -38,21 +37,11 @@ PAYLOAD = json.dumps(
 
 
 def make(sql: str, key: str) -> tuple[RulesRunner, InMemoryObjectStore]:
-    payload = {
-        "sql": sql,
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": [{"kinesis": {"streamName": "s", "partitionKey": key}}],
-        "errorAction": {"s3": {"bucketName": "e", "key": "errors/${newuuid()}"}},
-    }
-    doc = {"rules": [{"ruleName": "telemetry", "topicRulePayload": payload}]}
-    store, clock = InMemoryObjectStore(), ManualClock(T0)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-    )
-    return runner, store
+    actions = [{"kinesis": {"streamName": "s", "partitionKey": key}}]
+    errors = {"s3": {"bucketName": "e", "key": "errors/${newuuid()}"}}
+    store = InMemoryObjectStore()
+    doc = topic_rule("telemetry", sql, actions, errors)
+    return offline_runner(doc, store, ManualClock(T0)), store
 
 
 def failures(store: InMemoryObjectStore) -> list[dict]:

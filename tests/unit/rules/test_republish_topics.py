@@ -16,11 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
-from cloud.batcher import Batcher, BatcherConfig
 from cloud.rules.actions import republish_topic_problem
-from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge.clock import ManualClock
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -31,22 +30,11 @@ def make(
     sql: str = "SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
     **options: int,
 ) -> tuple[RulesRunner, InMemoryPublisher, InMemoryObjectStore]:
-    payload = {
-        "sql": sql,
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": [{"republish": {"topic": topic_template, "qos": 1}}],
-        "errorAction": {"s3": {"bucketName": "b", "key": "errors/${topic(4)}/${newuuid()}"}},
-    }
-    doc = {"rules": [{"ruleName": "out", "topicRulePayload": payload}]}
-    store, publisher, clock = InMemoryObjectStore(), InMemoryPublisher(), ManualClock(T0)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-        republisher=publisher,
-        **options,
-    )
+    actions = [{"republish": {"topic": topic_template, "qos": 1}}]
+    errors = {"s3": {"bucketName": "b", "key": "errors/${topic(4)}/${newuuid()}"}}
+    store, publisher = InMemoryObjectStore(), InMemoryPublisher()
+    doc = topic_rule("out", sql, actions, errors)
+    runner = offline_runner(doc, store, ManualClock(T0), publisher=publisher, **options)
     return runner, publisher, store
 
 

@@ -13,30 +13,23 @@ from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge.clock import ManualClock
 from edge.errors import ConfigError
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1652443800
 
 
 def rule(actions: list[dict], error_action: dict | None = None, sql: str | None = None) -> dict:
-    payload: dict = {
-        "sql": sql
-        or "SELECT topic(4) AS thing, moisture FROM 'dt/plantwatch/+/+/telemetry' WHERE moisture < 20",
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": actions,
-    }
-    if error_action:
-        payload["errorAction"] = error_action
-    return {"rules": [{"ruleName": "dry", "topicRulePayload": payload}]}
+    sql = (
+        sql
+        or "SELECT topic(4) AS thing, moisture FROM 'dt/plantwatch/+/+/telemetry' WHERE moisture < 20"
+    )
+    return topic_rule("dry", sql, actions, error_action or None)
 
 
 def runner(
     doc: dict, store: InMemoryObjectStore, publisher: InMemoryPublisher | None = None
 ) -> RulesRunner:
-    clock = ManualClock(T0)
-    batcher = Batcher(store, BatcherConfig(), clock)
-    return RulesRunner(
-        "mqtt://127.0.0.1:1", rules_from_document(doc), batcher, clock, republisher=publisher
-    )
+    return offline_runner(doc, store, ManualClock(T0), publisher=publisher)
 
 
 def test_republish_and_s3_actions_use_templates_on_the_original_message() -> None:

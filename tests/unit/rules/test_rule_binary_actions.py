@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
-from cloud.batcher import Batcher, BatcherConfig
-from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge.clock import ManualClock
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -28,25 +27,15 @@ NOT_JSON = st.builds(
 def make(
     select: str, where: str = ""
 ) -> tuple[RulesRunner, InMemoryPublisher, InMemoryObjectStore]:
-    payload = {
-        "sql": f"SELECT {select} FROM 'dt/plantwatch/+/+/telemetry' {where}".strip(),
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": [
-            {"republish": {"topic": "out/${topic(4)}", "qos": 1}},
-            {"s3": {"bucketName": "b", "key": "raw/${topic(4)}"}},
-        ],
-        "errorAction": {"s3": {"bucketName": "e", "key": "errors/${topic(4)}"}},
-    }
-    doc = {"rules": [{"ruleName": "bin", "topicRulePayload": payload}]}
-    store, publisher, clock = InMemoryObjectStore(), InMemoryPublisher(), ManualClock(T0)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-        republisher=publisher,
-    )
-    return runner, publisher, store
+    sql = f"SELECT {select} FROM 'dt/plantwatch/+/+/telemetry' {where}".strip()
+    actions = [
+        {"republish": {"topic": "out/${topic(4)}", "qos": 1}},
+        {"s3": {"bucketName": "b", "key": "raw/${topic(4)}"}},
+    ]
+    errors = {"s3": {"bucketName": "e", "key": "errors/${topic(4)}"}}
+    store, publisher = InMemoryObjectStore(), InMemoryPublisher()
+    doc = topic_rule("bin", sql, actions, errors)
+    return offline_runner(doc, store, ManualClock(T0), publisher=publisher), publisher, store
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,11 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryObjectStore, InMemoryPublisher
-from cloud.batcher import Batcher, BatcherConfig
-from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge.clock import ManualClock
 from edge.errors import RefusedError
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -40,26 +39,15 @@ class Refusing(InMemoryObjectStore):
 
 
 def make(sql: str) -> tuple[RulesRunner, Refusing]:
-    payload = {
-        "sql": sql,
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": [
-            {"s3": {"bucketName": "raw", "key": "no/${topic(4)}"}},
-            {"republish": {"topic": "a/+/b", "qos": 1}},
-            {"s3": {"bucketName": "raw", "key": "ok/${topic(4)}/${newuuid()}"}},
-        ],
-        "errorAction": {"s3": {"bucketName": "errors", "key": "errors/${newuuid()}"}},
-    }
-    doc = {"rules": [{"ruleName": "three", "topicRulePayload": payload}]}
-    store, clock = Refusing(), ManualClock(T0)
-    runner = RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(doc),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-        republisher=InMemoryPublisher(),
-    )
-    return runner, store
+    actions = [
+        {"s3": {"bucketName": "raw", "key": "no/${topic(4)}"}},
+        {"republish": {"topic": "a/+/b", "qos": 1}},
+        {"s3": {"bucketName": "raw", "key": "ok/${topic(4)}/${newuuid()}"}},
+    ]
+    errors = {"s3": {"bucketName": "errors", "key": "errors/${newuuid()}"}}
+    store = Refusing()
+    doc = topic_rule("three", sql, actions, errors)
+    return offline_runner(doc, store, ManualClock(T0), publisher=InMemoryPublisher()), store
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 
 from cloud.adapters.local import InMemoryObjectStore
-from cloud.batcher import Batcher, BatcherConfig
-from cloud.rules.definitions import rules_from_document
+from cloud.batcher import Batcher
 from cloud.rules.runner import RulesRunner
 from edge import wire
 from edge.clock import ManualClock
 from edge.errors import PlantwatchError
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/pump-1/telemetry"
@@ -28,13 +28,8 @@ SQL = [ENVELOPE, ENVELOPE + " WHERE true"]
 """The project's rule (handed to the batcher directly) and one the evaluator runs."""
 
 
-def rules(sql: str) -> list:
-    payload = {
-        "sql": sql,
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": [{"kinesis": {"streamName": "s", "partitionKey": "${topic(4)}"}}],
-    }
-    return rules_from_document({"rules": [{"ruleName": "t", "topicRulePayload": payload}]})
+def rules(sql: str) -> dict:
+    return topic_rule("t", sql, [{"kinesis": {"streamName": "s", "partitionKey": "${topic(4)}"}}])
 
 
 def message(seq: int) -> SimpleNamespace:
@@ -57,9 +52,7 @@ def runner(
     sql: str, batcher_type: type[Batcher] = Broken
 ) -> tuple[RulesRunner, InMemoryObjectStore]:
     store = InMemoryObjectStore()
-    clock = ManualClock(T0)
-    batcher = batcher_type(store, BatcherConfig(), clock)
-    return RulesRunner("mqtt://127.0.0.1:1", rules(sql), batcher, clock), store
+    return offline_runner(rules(sql), store, ManualClock(T0), batcher_type=batcher_type), store
 
 
 @pytest.mark.parametrize("sql", SQL)

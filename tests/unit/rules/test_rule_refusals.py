@@ -22,6 +22,7 @@ from cloud.rules.definitions import rules_from_document
 from cloud.rules.runner import RulesRunner
 from edge.clock import ManualClock
 from edge.errors import RefusedError, StorageError
+from tests.rules_runner import offline_runner, topic_rule
 
 T0 = 1_700_000_000
 TOPIC = "dt/plantwatch/s1/dev7/telemetry"
@@ -29,14 +30,7 @@ ERRORS = {"s3": {"bucketName": "b", "key": "errors/${topic(4)}/${timestamp()}-${
 
 
 def doc(actions: list[dict], error_action: dict | None = ERRORS) -> dict:
-    payload: dict = {
-        "sql": "SELECT * FROM 'dt/plantwatch/+/+/telemetry'",
-        "awsIotSqlVersion": "2016-03-23",
-        "actions": actions,
-    }
-    if error_action is not None:
-        payload["errorAction"] = error_action
-    return {"rules": [{"ruleName": "raw", "topicRulePayload": payload}]}
+    return topic_rule("raw", "SELECT * FROM 'dt/plantwatch/+/+/telemetry'", actions, error_action)
 
 
 class Refusing(InMemoryObjectStore):
@@ -51,13 +45,7 @@ class Refusing(InMemoryObjectStore):
 
 
 def make(document: dict, store: InMemoryObjectStore | FsObjectStore) -> RulesRunner:
-    clock = ManualClock(T0)
-    return RulesRunner(
-        "mqtt://127.0.0.1:1",
-        rules_from_document(document),
-        Batcher(store, BatcherConfig(), clock),
-        clock,
-    )
+    return offline_runner(document, store, ManualClock(T0))
 
 
 def msg(payload: bytes, topic: str = TOPIC) -> SimpleNamespace:
