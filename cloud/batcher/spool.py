@@ -58,6 +58,11 @@ PAGE_SIZE = 16384
 fills a page of its own, and every page costs two writes to the WAL (frame header, page)
 plus a read and a write at the checkpoint. Several chunks share a 16 kB page."""
 
+_ARCHIVE_INSERT = (
+    "INSERT INTO archive_queue (site, asset, window_end, late, queued_at, readings, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
 CACHE_KIB = 32768
 """The pump reads back the chunks the worker wrote a moment ago; at SQLite's default 2 MB
 cache they had already been evicted and were read again from the WAL (``pread`` per page)."""
@@ -177,6 +182,11 @@ class Spool:
         self.path = path or ":memory:"
         self.shared = shared and path is not None
         self._lock = threading.RLock()
+        self._writers = threading.Lock()
+        """Held by :meth:`write_windows` throughout: one window writer at a time."""
+        self._deferred = threading.local()
+        """``rows``: archive rows queued by the writer that :meth:`write_windows` is running
+        outside its transaction, inserted with it."""
         self._in_batch = False
         try:
             if path:
@@ -333,71 +343,140 @@ class Spool:
     def write_windows(
         self, windows: Sequence[tuple[str, int]], write: WindowsWriter
     ) -> dict[tuple[str, int], str | Exception | None]:
-        """One transaction: read the windows' chunks, let *write* store their files, then
-        forget the chunks of each window written and remember it as written. An exception
-        *write* raises (rather than returns) rolls everything back."""
-        with self._lock:
-            own = not self._in_batch
-            results: dict[tuple[str, int], str | Exception | None] = {}
-            written: list[tuple[str, int, int, int]] = []
+        """Read the windows' chunks, let *write* store their files, then forget the chunks
+        of each window written and remember it as written, in one transaction with the
+        archive rows *write* queued. An exception *write* raises (rather than returns)
+        changes nothing.
+
+        Why *write* runs without the spool's lock (a private spool, outside a
+        :meth:`batch`): it syncs files, which held the lock for a third of an ingest run,
+        and the rules worker waited on it to commit its batches (a tenth of the run). Adds
+        made meanwhile are safe: a window's new chunks get larger ids than those read, so
+        they stay pending (a late file), and the window is marked written only with the
+        rest. A process killed before the final transaction leaves the window pending, and
+        it is written again, as when the transaction was rolled back. Window writers still
+        run one at a time. A shared spool keeps everything in one transaction under
+        SQLite's write lock, so two processes never write one window differently."""
+        with self._writers:
+            with self._lock:
+                if self.shared or self._in_batch:
+                    return self._write_windows_at_once(windows, write)
+                try:
+                    jobs, ids = self._read_jobs(windows)
+                except sqlite3.Error as exc:
+                    raise StorageError(f"{self.path}: spool read failed: {exc}") from exc
+            deferred: list[tuple[object, ...]] = []
+            self._deferred.rows = deferred
             try:
-                if own:
-                    self._db.execute("BEGIN IMMEDIATE")
-                jobs: list[WindowJob] = []
-                ids: list[list[int]] = []
-                for asset, window_end in windows:
-                    rows = self._db.execute(
-                        "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
-                        " ORDER BY id",
-                        (asset, window_end),
-                    ).fetchall()
-                    if not rows:
-                        self._pending.pop((asset, window_end), None)
-                        continue
-                    chunks = [Chunk(asset, window_end, m, [], str(i), b) for i, m, b in rows]
-                    late = self._late_files(asset, window_end)
-                    jobs.append(WindowJob(asset, window_end, chunks, late))
-                    ids.append([i for i, _, _ in rows])
                 outcomes = write(jobs) if jobs else []
-                for job, chunk_ids, outcome in zip(jobs, ids, outcomes, strict=True):
-                    if isinstance(outcome, Exception):
-                        results[(job.asset, job.window_end)] = outcome
-                        continue
-                    key, late_files = outcome
-                    # the chunks read above, and only those: this transaction holds the
-                    # write lock and this thread the spool's, so the window has no other
-                    # rows now, and ids only grow
-                    self._db.execute(
-                        "DELETE FROM chunks WHERE asset = ? AND window_end = ? AND id <= ?",
-                        (job.asset, job.window_end, chunk_ids[-1]),
-                    )
-                    self._db.execute(
-                        "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
-                        " ON CONFLICT (asset, window_end)"
-                        " DO UPDATE SET late_files = excluded.late_files",
-                        (job.asset, job.window_end, late_files),
-                    )
-                    results[(job.asset, job.window_end)] = key
-                    written.append((job.asset, job.window_end, len(chunk_ids), late_files))
-                if own:
-                    self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if own:
-                    self._rollback()
                 raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
-            except BaseException:
-                if own:
+            finally:
+                self._deferred.rows = None
+            with self._lock:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    results, written = self._record_written(jobs, ids, outcomes)
+                    self._db.executemany(_ARCHIVE_INSERT, deferred)
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
                     self._rollback()
-                raise
-            if not self.shared:
-                for asset, window_end, count, late_files in written:
-                    left = self._pending.get((asset, window_end), 0) - count
-                    if left > 0:
-                        self._pending[(asset, window_end)] = left
-                    else:
-                        self._pending.pop((asset, window_end), None)
-                    self._flushed[(asset, window_end)] = late_files
-            return results
+                    raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._note_written(written)
+                return results
+
+    def _write_windows_at_once(
+        self, windows: Sequence[tuple[str, int]], write: WindowsWriter
+    ) -> dict[tuple[str, int], str | Exception | None]:
+        """:meth:`write_windows` in one transaction, *write* included (the caller holds the
+        lock)."""
+        own = not self._in_batch
+        try:
+            if own:
+                self._db.execute("BEGIN IMMEDIATE")
+            jobs, ids = self._read_jobs(windows)
+            outcomes = write(jobs) if jobs else []
+            results, written = self._record_written(jobs, ids, outcomes)
+            if own:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if own:
+                self._rollback()
+            raise StorageError(f"{self.path}: spool update failed: {exc}") from exc
+        except BaseException:
+            if own:
+                self._rollback()
+            raise
+        self._note_written(written)
+        return results
+
+    def _read_jobs(
+        self, windows: Sequence[tuple[str, int]]
+    ) -> tuple[list[WindowJob], list[list[int]]]:
+        """Each window's pending chunks and late-file count, and the chunks' ids; a window
+        with none is no longer pending."""
+        jobs: list[WindowJob] = []
+        ids: list[list[int]] = []
+        for asset, window_end in windows:
+            rows = self._db.execute(
+                "SELECT id, msg_id, samples FROM chunks WHERE asset = ? AND window_end = ?"
+                " ORDER BY id",
+                (asset, window_end),
+            ).fetchall()
+            if not rows:
+                self._pending.pop((asset, window_end), None)
+                continue
+            chunks = [Chunk(asset, window_end, m, [], str(i), b) for i, m, b in rows]
+            late = self._late_files(asset, window_end)
+            jobs.append(WindowJob(asset, window_end, chunks, late))
+            ids.append([i for i, _, _ in rows])
+        return jobs, ids
+
+    def _record_written(
+        self,
+        jobs: list[WindowJob],
+        ids: list[list[int]],
+        outcomes: list[tuple[str | None, int] | Exception],
+    ) -> tuple[dict[tuple[str, int], str | Exception | None], list[tuple[str, int, int, int]]]:
+        """Forget the chunks of each window written and mark it written (inside the
+        caller's transaction); the results, and what :meth:`_note_written` must record."""
+        results: dict[tuple[str, int], str | Exception | None] = {}
+        written: list[tuple[str, int, int, int]] = []
+        for job, chunk_ids, outcome in zip(jobs, ids, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                results[(job.asset, job.window_end)] = outcome
+                continue
+            key, late_files = outcome
+            # the chunks read, and only those: ids only grow, so a chunk added since has a
+            # larger one and stays pending
+            self._db.execute(
+                "DELETE FROM chunks WHERE asset = ? AND window_end = ? AND id <= ?",
+                (job.asset, job.window_end, chunk_ids[-1]),
+            )
+            self._db.execute(
+                "INSERT INTO flushed (asset, window_end, late_files) VALUES (?, ?, ?)"
+                " ON CONFLICT (asset, window_end)"
+                " DO UPDATE SET late_files = excluded.late_files",
+                (job.asset, job.window_end, late_files),
+            )
+            results[(job.asset, job.window_end)] = key
+            written.append((job.asset, job.window_end, len(chunk_ids), late_files))
+        return results, written
+
+    def _note_written(self, written: list[tuple[str, int, int, int]]) -> None:
+        """The in-memory indexes, once the transaction that wrote the windows committed."""
+        if self.shared:
+            return
+        for asset, window_end, count, late_files in written:
+            left = self._pending.get((asset, window_end), 0) - count
+            if left > 0:
+                self._pending[(asset, window_end)] = left
+            else:
+                self._pending.pop((asset, window_end), None)
+            self._flushed[(asset, window_end)] = late_files
 
     def _late_files(self, asset: str, window_end: int) -> int | None:
         """The window's late-file count (None: never written), from the index the spool
@@ -423,14 +502,16 @@ class Spool:
         queued_at: float,
     ) -> None:
         """Queue a written file's rows; called by a :data:`WindowWriter`, so it commits with
-        the window (or not at all)."""
+        the window (or not at all): while :meth:`write_windows` runs the writer outside
+        its transaction, the row waits for that transaction."""
+        row = (site, asset, window_end, late, queued_at, readings, body)
+        deferred = getattr(self._deferred, "rows", None)
+        if deferred is not None:
+            deferred.append(row)
+            return
         with self._lock:
             try:
-                self._db.execute(
-                    "INSERT INTO archive_queue (site, asset, window_end, late, queued_at,"
-                    " readings, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (site, asset, window_end, late, queued_at, readings, body),
-                )
+                self._db.execute(_ARCHIVE_INSERT, row)
             except sqlite3.Error as exc:
                 raise StorageError(f"{self.path}: archive queue write failed: {exc}") from exc
 
