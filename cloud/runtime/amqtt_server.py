@@ -404,10 +404,13 @@ def payload_problem(data: bytes | bytearray | None) -> str | None:
     """A payload over ``--max-payload-bytes``: IoT Core disconnects its client (CLIENT_ERROR,
     PAYLOAD_LIMIT_EXCEEDED) rather than acknowledging it. The packet limit
     (``--max-packet-bytes``) leaves room for the topic and headers, so it let a payload a
-    few hundred bytes over through, acknowledged, to be dropped further on."""
+    few hundred bytes over through, acknowledged, to be dropped further on. Unacknowledged,
+    the message stays with its sender, and nothing reaches the rules runner to quarantine:
+    the refusal names the quarantine's reason, ``oversize``, so the broker's log line is
+    the record of it."""
     size = len(data or b"")
     if _MAX_PAYLOAD_BYTES and size > _MAX_PAYLOAD_BYTES:
-        return f"payload of {size} bytes; IoT Core takes at most {_MAX_PAYLOAD_BYTES}"
+        return f"oversize (payload of {size} bytes; IoT Core takes at most {_MAX_PAYLOAD_BYTES})"
     return None
 
 
