@@ -178,6 +178,37 @@ def test_a_fleet_on_gateway_agents_reaches_every_asset_within_the_subscription_q
     assert len(senders) == 3 and all(s.startswith("gw-s1") for s in senders)
 
 
+def test_a_direct_publisher_of_more_assets_than_the_subscription_quota_gets_every_command(
+    broker: EmbeddedBroker,
+) -> None:
+    """The direct route follows every asset's deltas on one connection, and amqtt, as IoT
+    Core, takes 50 subscriptions a connection: past that it follows them all with one
+    wildcard filter, and a delta for a thing not in the fleet is none of its business."""
+    names = [f"pump-{n:02d}" for n in range(60)]
+    calls: list[tuple[str, str, object]] = []
+    applied = threading.Event()
+
+    def on_command(thing: str, key: str, value: object) -> None:
+        calls.append((thing, key, value))
+        applied.set()
+
+    pub = DirectPublisher(
+        broker.url, site="s1", sender="sim-many", on_command=on_command, assets=names
+    )
+    commander = Collector(broker.url, [])
+    try:
+        time.sleep(1.0)
+        for thing in ("not-in-the-fleet", names[-1]):
+            body = json.dumps({"state": {"mode": "safe"}, "version": 2})
+            commander.client.publish(shadow_topic(thing, "update/delta"), body, qos=1)
+        assert applied.wait(10)
+        time.sleep(0.3)
+        assert calls == [(names[-1], "mode", "safe")]
+    finally:
+        commander.close()
+        pub.close()
+
+
 def _cli(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     if tmpdir is not None:
