@@ -109,6 +109,12 @@ class DirectPublisher:
         self._on_command = on_command
         self._versions: dict[str, int] = {}
         """Per thing, the version of the last delta applied."""
+        self._assets = frozenset(assets)
+        delta_filters = [shadow_topic(asset, "update/delta") for asset in assets]
+        if len(delta_filters) > MAX_SUBSCRIPTIONS:
+            # IoT Core (and amqtt, as it) takes 50 subscriptions a connection; past that one
+            # wildcard follows them all, and _on_message skips the things of other fleets
+            delta_filters = [shadow_topic("+", "update/delta")]
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
         address.apply(self._client)  # TLS, and USER:PASSWORD@ from the URL (up --auth)
         self._client.max_inflight_messages_set(inflight)
@@ -117,8 +123,8 @@ class DirectPublisher:
 
         def on_connect(client: Any, _u: object, _f: object, rc: Any, _p: object = None) -> None:
             if on_command is not None:
-                for asset in assets:
-                    client.subscribe(shadow_topic(asset, "update/delta"), 1)
+                for topic_filter in delta_filters:
+                    client.subscribe(topic_filter, 1)
             connected.set()
 
         self._client.on_connect = on_connect
@@ -141,6 +147,8 @@ class DirectPublisher:
         not newer than the last applied is old news and is skipped: applied, a late one
         would undo a newer command."""
         thing = msg.topic.split("/")[2]
+        if thing not in self._assets:
+            return
         try:
             doc = json.loads(msg.payload)
             desired = doc["state"]
