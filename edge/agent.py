@@ -264,16 +264,9 @@ class AgentConfig:
         subscriptions per connection: with shadows on, the agent subscribes to
         :data:`SUBSCRIPTIONS_PER_THING` topics per asset, and past the limit its SUBACKs
         fail and it never gets connected."""
-        subscriptions = self.subscriptions
-        if subscriptions > MAX_SUBSCRIPTIONS:
-            raise ConfigError(
-                f"{len(self.assets)} assets with shadows need {subscriptions} subscriptions "
-                f"({SUBSCRIPTIONS_PER_THING} each) on the agent's one connection; IoT Core "
-                f"allows {MAX_SUBSCRIPTIONS} per connection, so at most "
-                f"{MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING} assets per gateway (split "
-                "the assets across gateways, or set shadow = false)",
-                option="assets",
-            )
+        quota = self.subscription_quota_problem()
+        if quota is not None:
+            raise ConfigError(quota, option="assets")
         if self.keep_alive_s == 0:
             raise ConfigError(
                 "0 (no keep-alive) is IoT Core's 1200, and a client that never "
@@ -299,6 +292,21 @@ class AgentConfig:
                 raise ConfigError(
                     f"{value:g} is over IoT Core's {limit} for one connection", option=name
                 )
+
+    def subscription_quota_problem(self) -> str | None:
+        """Why IoT Core would refuse some of the agent's subscriptions, if it would: the
+        local amqtt broker refuses them as it does, where the agent's config is not checked
+        (it cannot tell amqtt from mosquitto, which takes any number)."""
+        subscriptions = self.subscriptions
+        if subscriptions <= MAX_SUBSCRIPTIONS:
+            return None
+        return (
+            f"{len(self.assets)} assets with shadows need {subscriptions} subscriptions "
+            f"({SUBSCRIPTIONS_PER_THING} each) on the agent's one connection; IoT Core "
+            f"allows {MAX_SUBSCRIPTIONS} per connection, so at most "
+            f"{MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING} assets per gateway (split "
+            "the assets across gateways, or set shadow = false)"
+        )
 
     @property
     def subscriptions(self) -> int:
@@ -723,7 +731,9 @@ class Agent:
                 self.shadow.attach(connection)
         except Exception as exc:
             close_connection(connection)
-            raise LinkDown(f"shadow subscribe failed: {exc}") from exc
+            quota = self.config.subscription_quota_problem()
+            why = f" ({quota})" if quota is not None else ""
+            raise LinkDown(f"shadow subscribe failed: {exc}{why}") from exc
         with self._wake:
             self._generation = generation
             self._connection = connection

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 KIND_CHOICES = ("pump", "fan", "mixed")
 GATEWAY_ABOVE = 20
-"""More assets than this share one gateway agent (one connection) instead of one agent each."""
+"""More assets than this share gateway agents (12 assets a connection) instead of one agent each."""
 MAX_ASSETS = 10_000
 """A simulated fleet this large is already hours of history or thousands of connections;
 the bound keeps a typo from drawing assets until memory runs out."""
@@ -98,7 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--start", help="simulated start, ISO 8601 UTC (default: now)")
     f.add_argument("--demo", action="store_true", help="use the demo scenario")
     _publish_args(f, "scenario's, or s1")
-    f.add_argument("--gateway", action="store_true", help="one gateway agent for all assets")
+    f.add_argument(
+        "--gateway", action="store_true", help="gateway agents (12 assets each), not one per asset"
+    )
     f.add_argument("--direct", action="store_true", help="publish with paho, not the edge agent")
     f.add_argument("--queue-dir", type=Path, help="edge agent queues (default: a temp folder)")
     f.add_argument(

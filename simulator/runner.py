@@ -3,7 +3,7 @@
 Two ways out to the broker:
 
 * :func:`agent_sinks` — the edge agent (``edge.agent.Agent``), imported lazily: one agent
-  per asset, or one gateway agent for all of them. Its durable queue, QoS 1 and shadow
+  per asset, or gateway agents of up to 12 assets each. Its durable queue, QoS 1 and shadow
   handling are the same code a field device runs. A ``mode`` shadow command reaches the
   fleet through :class:`FleetSource.apply`.
 * :class:`DirectPublisher` — paho QoS 1 straight from the simulator (no queue), used when the
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from edge.clock import Clock
 from edge.errors import PlantwatchError
-from edge.wire import Sample, batch_samples, encode, shadow_topic
+from edge.wire import MAX_SUBSCRIPTIONS, Sample, batch_samples, encode, shadow_topic
 from simulator.fleet import FleetSimulator, Sink
 
 log = logging.getLogger("simulator.runner")
@@ -109,6 +109,12 @@ class DirectPublisher:
         self._on_command = on_command
         self._versions: dict[str, int] = {}
         """Per thing, the version of the last delta applied."""
+        self._assets = frozenset(assets)
+        delta_filters = [shadow_topic(asset, "update/delta") for asset in assets]
+        if len(delta_filters) > MAX_SUBSCRIPTIONS:
+            # IoT Core (and amqtt, as it) takes 50 subscriptions a connection; past that one
+            # wildcard follows them all, and _on_message skips the things of other fleets
+            delta_filters = [shadow_topic("+", "update/delta")]
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=sender)
         address.apply(self._client)  # TLS, and USER:PASSWORD@ from the URL (up --auth)
         self._client.max_inflight_messages_set(inflight)
@@ -117,8 +123,8 @@ class DirectPublisher:
 
         def on_connect(client: Any, _u: object, _f: object, rc: Any, _p: object = None) -> None:
             if on_command is not None:
-                for asset in assets:
-                    client.subscribe(shadow_topic(asset, "update/delta"), 1)
+                for topic_filter in delta_filters:
+                    client.subscribe(topic_filter, 1)
             connected.set()
 
         self._client.on_connect = on_connect
@@ -141,6 +147,8 @@ class DirectPublisher:
         not newer than the last applied is old news and is skipped: applied, a late one
         would undo a newer command."""
         thing = msg.topic.split("/")[2]
+        if thing not in self._assets:
+            return
         try:
             doc = json.loads(msg.payload)
             desired = doc["state"]
@@ -214,11 +222,12 @@ def agent_sinks(
     except ImportError:
         return None
     data_dir.mkdir(parents=True, exist_ok=True)
-    groups = [tuple(assets)] if gateway else [(a,) for a in assets]
+    groups = _gateway_groups(assets) if gateway else [(a,) for a in assets]
     agents: dict[str, Any] = {}
     started = []
-    for group in groups:
-        sender = f"gw-{site}" if gateway else group[0]
+    for n, group in enumerate(groups, 1):
+        gateway_name = f"gw-{site}" if len(groups) == 1 else f"gw-{site}-{n}"
+        sender = gateway_name if gateway else group[0]
         config = AgentConfig(
             site=site,
             sender=sender,
@@ -243,6 +252,17 @@ def agent_sinks(
             agent.stop(flush=True)
 
     return sink, stop
+
+
+def _gateway_groups(assets: Sequence[str]) -> list[tuple[str, ...]]:
+    """The assets in gateways of at most as many as one connection can follow the shadows
+    of: an agent subscribes to :data:`~edge.shadow.SUBSCRIPTIONS_PER_THING` topics per asset,
+    and IoT Core (and amqtt, as it) takes :data:`~edge.wire.MAX_SUBSCRIPTIONS` a connection,
+    past which one gateway for the whole fleet never got connected."""
+    from edge.shadow import SUBSCRIPTIONS_PER_THING
+
+    size = MAX_SUBSCRIPTIONS // SUBSCRIPTIONS_PER_THING
+    return [tuple(assets[i : i + size]) for i in range(0, len(assets), size)]
 
 
 class _CommandsOnly:

@@ -3,7 +3,8 @@
 With ``--passwd`` and ``--acl`` it enforces the credentials and topic ACL that
 ``cloud.runtime.broker_auth`` writes for mosquitto too; with ``--max-packet-bytes`` it
 closes the connection of a client that sends a larger packet, as mosquitto's
-``max_packet_size`` does, before reading the packet's body. It also applies IoT Core's
+``max_packet_size`` does, before reading the packet's body; with ``--max-payload-bytes``, of
+one that publishes a larger payload, as IoT Core does. It also applies IoT Core's
 client id and topic limits (iot-core-rules-and-limits §2) that mosquitto has no options
 for: client ids, reserved ``$`` topics, topic size and depth.
 """
@@ -53,7 +54,7 @@ from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
 from edge.logs import LineEvery
-from edge.wire import client_id_problem, iot_core_topic_problem
+from edge.wire import client_id_problem, iot_core_topic_problem, split_basic_ingest
 
 log = logging.getLogger("plantwatch.amqtt")
 _RESERVED_RETAIN_LINES = LineEvery(60.0)
@@ -65,6 +66,12 @@ service's REST face drops a client stalled for 10 s); amqtt 0.12.1 waited for go
 socket that connected and said nothing held a file descriptor until the client left."""
 KEEP_ALIVE_GRACE = 1.5
 """MQTT-3.1.2-24 and IoT Core: no packet for 1.5 x the keep-alive closes the connection."""
+KEEP_ALIVE_RANGE_S = (30, 1200)
+"""IoT Core: the keep-alive it holds a client to; 0 (MQTT's "none") counts as the top."""
+MAX_FILTERS_PER_SUBSCRIBE = 8
+"""IoT Core: subscriptions per SUBSCRIBE packet (not adjustable); a 9th closes the connection."""
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+"""IoT Core's default quota; a filter past it gets the SUBACK failure code."""
 
 
 def _who(session: Any) -> str:
@@ -185,7 +192,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
         is answered with a disconnect, as mosquitto's ``max_qos 1`` does, not delivered.
         So is a publish to a topic IoT Core refuses: reserved ``$`` ones other than
         ``$aws/...``, over 256 bytes or 7 slashes (a Basic Ingest prefix not counted), and
-        one the ``--auth`` policy does not allow (:meth:`_policy_problem`). A retained one
+        one the ``--auth`` policy does not allow (:meth:`_policy_problem`), and one whose
+        payload is over ``--max-payload-bytes`` (:func:`payload_problem`). A retained one
         on a reserved topic is delivered but not kept: IoT Core keeps none there."""
         if publish_packet.qos == QOS_2:
             log.warning(
@@ -196,7 +204,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         topic = publish_packet.topic_name or ""
-        problem = iot_core_topic_problem(topic)
+        problem = payload_problem(publish_packet.data)
+        if problem is None:
+            problem = iot_core_topic_problem(topic)
         if problem is None:
             problem = self._policy_problem(topic)
         if problem is not None:
@@ -254,11 +264,17 @@ class RedeliveringHandler(BrokerProtocolHandler):
         MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
         QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
         (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
-        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS."""
+        its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS.
+        So does one with more than 8 filters, IoT Core's limit per SUBSCRIBE (§3), except
+        from the rules runner (:func:`_is_rules_engine`)."""
         topics = subscribe.payload.topics if subscribe.payload is not None else []
+        if self.session is not None and any(_marks_rules_engine(f) for f, _qos in topics):
+            self.session.rules_engine = True
         problem = None
         if not topics:
             problem = "no topic filter"
+        elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_rules_engine(self.session):
+            problem = f"{len(topics)} topic filters (IoT Core takes {MAX_FILTERS_PER_SUBSCRIBE})"
         elif any(qos > QOS_2 for _topic, qos in topics):
             problem = "a QoS 3 topic filter"
         elif any(qos == QOS_2 for _topic, qos in topics):
@@ -332,6 +348,25 @@ class _DurableSubscriber:
 _DURABLE: _DurableSubscriber | None = None
 
 
+def _is_durable(session: Any) -> bool:
+    return _DURABLE is not None and getattr(session, "client_id", None) == _DURABLE.client_id
+
+
+def _is_rules_engine(session: Any) -> bool:
+    """Whether *session* is the rules runner, which stands in for IoT Core's rules engine:
+    that reads its rules' topics without MQTT subscriptions, so IoT Core's per-client
+    subscription limits are no limits of the engine's. It is ``up``'s
+    ``--durable-subscriber``, or a client that subscribed to a Basic Ingest filter
+    (``$aws/rules/...``), which IoT Core lets no client subscribe to."""
+    return _is_durable(session) or bool(getattr(session, "rules_engine", False))
+
+
+def _marks_rules_engine(topic_filter: str) -> bool:
+    if topic_filter.startswith("$share/"):  # $share/<group>/<filter>
+        topic_filter = topic_filter.split("/", 2)[2] if topic_filter.count("/") >= 2 else ""
+    return split_basic_ingest(topic_filter) is not None
+
+
 _RETRIES: set[asyncio.Task[None]] = set()
 """Resends still running (the event loop keeps only weak references to tasks)."""
 
@@ -359,6 +394,24 @@ class _SilenceBoundReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reader, name)
+
+
+_MAX_PAYLOAD_BYTES = 0
+"""``--max-payload-bytes``: IoT Core's payload limit (0: none)."""
+
+
+def payload_problem(data: bytes | bytearray | None) -> str | None:
+    """A payload over ``--max-payload-bytes``: IoT Core disconnects its client (CLIENT_ERROR,
+    PAYLOAD_LIMIT_EXCEEDED) rather than acknowledging it. The packet limit
+    (``--max-packet-bytes``) leaves room for the topic and headers, so it let a payload a
+    few hundred bytes over through, acknowledged, to be dropped further on. Unacknowledged,
+    the message stays with its sender, and nothing reaches the rules runner to quarantine:
+    the refusal names the quarantine's reason, ``oversize``, so the broker's log line is
+    the record of it."""
+    size = len(data or b"")
+    if _MAX_PAYLOAD_BYTES and size > _MAX_PAYLOAD_BYTES:
+        return f"oversize (payload of {size} bytes; IoT Core takes at most {_MAX_PAYLOAD_BYTES})"
+    return None
 
 
 _READY: asyncio.Event | None = None
@@ -502,6 +555,8 @@ class Broker(_AmqttBroker):
         (:func:`filter_problem`), which amqtt 0.12.1 granted."""
         topic_filter, qos = subscription
         problem = filter_problem(topic_filter) or iot_core_topic_problem(topic_filter)
+        if problem is None:
+            problem = self._subscription_quota_problem(topic_filter, session)
         if problem is not None:  # IoT Core answers such a SUBSCRIBE with a failure code
             log.warning("%s: subscription refused: %s", _who(session), problem)
             return SUBACK_FAILURE
@@ -509,6 +564,24 @@ class Broker(_AmqttBroker):
         if _DURABLE is not None and session.client_id == _DURABLE.client_id:
             _DURABLE.subscribed.set()  # devices' publishes held for it may now be matched
         return granted
+
+    def _subscription_quota_problem(self, topic_filter: str, session: Any) -> str | None:
+        """A new filter past IoT Core's 50 subscriptions per connection (§3); subscribing
+        again to a held filter replaces it and counts nothing. The rules runner
+        (:func:`_is_rules_engine`) has no such quota."""
+        if _is_rules_engine(session):
+            return None
+        held = {
+            held_filter
+            for held_filter, holders in self._subscriptions.items()
+            if any(holder.client_id == session.client_id for holder, _qos in holders)
+        }
+        if topic_filter in held or len(held) < MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            return None
+        return (
+            f"{topic_filter[:64]!r} would be subscription {len(held) + 1} "
+            f"(IoT Core takes {MAX_SUBSCRIPTIONS_PER_CONNECTION} per connection)"
+        )
 
     def durable_subscriber_reads(self, topic: str) -> bool:
         """Whether one of the ``--durable-subscriber``'s filters matches *topic*."""
@@ -793,9 +866,10 @@ def iot_core_connect_limits() -> None:
     a will MQTT forbids (:func:`will_problem`) refuses the CONNECT; a will on a reserved
     ``$`` topic loses its retain flag (IoT Core keeps no retained message there); and a
     client silent for 1.5 x its keep-alive is disconnected (MQTT-3.1.2-24; amqtt's broker
-    never closed a silent connection). Keep-alive 0 stays "no timeout", as MQTT and
-    mosquitto have it for MQTT 3.1.1. Patches amqtt's CONNECT handling for this process
-    (the broker's own). Recheck on any amqtt upgrade."""
+    never closed a silent connection), the keep-alive being the one IoT Core holds it to
+    (:func:`iot_core_keep_alive`): MQTT 3.1.1 has no way to tell the client, and IoT Core
+    does not either. Patches amqtt's CONNECT handling for this process (the broker's own).
+    Recheck on any amqtt upgrade."""
     connect = BrokerProtocolHandler.init_from_connect.__func__  # type: ignore[attr-defined]
 
     async def limited(cls: Any, reader: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -830,12 +904,19 @@ def iot_core_connect_limits() -> None:
                 (session.will_topic or "")[:64],
             )
             session.will_retain = False
-        if session.keep_alive > 0:
-            # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
-            session.keep_alive = math.ceil(session.keep_alive * KEEP_ALIVE_GRACE)
+        # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
+        session.keep_alive = math.ceil(iot_core_keep_alive(session.keep_alive) * KEEP_ALIVE_GRACE)
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
+def iot_core_keep_alive(asked: int) -> int:
+    """The keep-alive IoT Core holds a client to (iot-core-rules-and-limits §2): under 30 s
+    becomes 30, 0 or over 1200 becomes 1200. amqtt took any value, 0 as "never time out",
+    so a device whose link died without a FIN stayed connected, its will unsent, for good."""
+    low, high = KEEP_ALIVE_RANGE_S
+    return high if asked == 0 else min(max(asked, low), high)
 
 
 def _connect_refusal(reason: str) -> str:
@@ -957,6 +1038,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-packet-bytes", type=int, default=0, help="0: no limit")
+    parser.add_argument(
+        "--max-payload-bytes",
+        type=int,
+        default=0,
+        help="close the connection of a PUBLISH whose payload is larger (0: no limit)",
+    )
     parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
     parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
     parser.add_argument(
@@ -985,6 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    global _MAX_PAYLOAD_BYTES
+    _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     strict_utf8_topics()
     strict_connect()

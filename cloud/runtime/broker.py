@@ -357,6 +357,8 @@ class EmbeddedBroker:
                 # MQTT 5 clients asking for 0 or over 1200 s are told 1200 (IoT Core clamps
                 # so); mosquitto has no lower bound and leaves 3.1.1 clients as they ask
                 "max_keepalive 1200",
+                # IoT Core takes up to 8 topic aliases from a client (mosquitto: 10)
+                "max_topic_alias 8",
                 "log_type error",
                 "log_timestamp false",
             ]
@@ -398,6 +400,8 @@ class EmbeddedBroker:
             str(self.port),
             "--max-packet-bytes",
             str(limit),
+            "--max-payload-bytes",
+            str(self.max_message_kb * 1024),
             "--parent-pid",
             str(os.getpid()),
         ]

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -28,6 +28,14 @@ from edge.errors import ConflictError, NotFoundError, PlantwatchError
 from edge.wire import shadow_topic
 
 log = logging.getLogger(__name__)
+
+HELD_ANSWER_FILTERS = 16
+"""Answer filters a ShadowClient keeps subscribed between requests, the most recently used
+(two per thing and operation). IoT Core takes 50 subscriptions per connection: a client that
+kept every thing's answer topics was refused past that (at the 26th thing with one operation
+each, the 9th with get, update and delete), and its requests there timed out. A wildcard such as ``$aws/things/+/shadow/...`` would need no more, but it
+would bring every thing's answers in the fleet, each counted against the connection's 100
+publishes a second, and device policies grant no such filter."""
 
 
 class ShadowRejectedError(PlantwatchError):
@@ -95,7 +103,10 @@ class ShadowClient:
         self.timeout = timeout
         self.counts: Counter[str] = Counter()
         self._pending: dict[str, Future[tuple[str, Json]]] = {}
-        self._subscribed: set[str] = set()
+        self._subscribed: OrderedDict[str, None] = OrderedDict()
+        """Held answer filters, least recently used first."""
+        self._in_use: Counter[str] = Counter()
+        """Answer filters requests are waiting on, which are never given up."""
         self._acks: dict[int, threading.Event] = {}
         self._unreadable: Counter[str] = Counter()
         """Unreadable answers by request topic, named when a request there times out."""
@@ -120,6 +131,7 @@ class ShadowClient:
         self._client.on_connect = on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_unsubscribe = self._on_subscribe
         guard_callbacks(self._client, self.counts, log, "shadow client")
         self._client.reconnect_delay_set(0.1, 2.0)
         try:
@@ -206,9 +218,20 @@ class ShadowClient:
     ) -> tuple[str, Json]:
         if not self._client.is_connected():
             raise PlantwatchError(f"not connected to the broker at {self.broker_url}")
-        self._subscribe(
-            [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
-        )
+        answers = [shadow_topic(thing, f"{operation}/{r}", name) for r in ("accepted", "rejected")]
+        with self._lock:
+            self._in_use.update(answers)
+        try:
+            self._subscribe(answers)
+            return self._await_answer(thing, name, operation, payload, token)
+        finally:
+            with self._lock:
+                self._in_use.subtract(answers)
+                self._in_use += Counter()  # drops the filters no request waits on
+
+    def _await_answer(
+        self, thing: str, name: str | None, operation: str, payload: bytes, token: str | None
+    ) -> tuple[str, Json]:
         request_topic = shadow_topic(thing, operation, name)
         key = token if token is not None else f"untokened:{request_topic}"
         future: Future[tuple[str, Json]] = Future()
@@ -237,22 +260,45 @@ class ShadowClient:
         return topic, doc
 
     def _subscribe(self, topics: list[str]) -> None:
+        """Subscribe to the *topics* not held yet, first giving up the least recently used
+        filters no request waits on, so that at most :data:`HELD_ANSWER_FILTERS` are held
+        (more only while that many requests wait at once)."""
         with self._lock:
+            for topic in topics:
+                if topic in self._subscribed:
+                    self._subscribed.move_to_end(topic)
             missing = [t for t in topics if t not in self._subscribed]
-        if not missing:
-            return
-        acked = threading.Event()
-        with self._lock:
-            result, mid = self._client.subscribe([(t, 1) for t in missing])
-            if result != mqtt.MQTT_ERR_SUCCESS:
-                raise PlantwatchError(f"subscribe to {missing} failed: {mqtt.error_string(result)}")
-            self._acks[mid] = acked
-        if not acked.wait(self.timeout):
+            if not missing:
+                return
+            excess = len(self._subscribed) + len(missing) - HELD_ANSWER_FILTERS
+            idle = [t for t in self._subscribed if not self._in_use[t]][: max(excess, 0)]
+            for topic in idle:
+                del self._subscribed[topic]
+            # sent under the lock, so a request that subscribes to one of them again
+            # goes out after this UNSUBSCRIBE, which the broker handles first
+            dropped = self._send_and_register(self._client.unsubscribe, idle) if idle else None
+            added = self._send_and_register(
+                lambda filters: self._client.subscribe([(f, 1) for f in filters]), missing
+            )
+        if dropped is not None and not dropped.wait(self.timeout):
+            raise PlantwatchError(f"{self.broker_url}: unsubscribe not acknowledged")
+        if not added.wait(self.timeout):
             raise PlantwatchError(f"{self.broker_url}: subscription not acknowledged")
         with self._lock:
-            self._subscribed.update(missing)
+            self._subscribed.update(dict.fromkeys(missing))
+
+    def _send_and_register(self, send: Any, filters: list[str]) -> threading.Event:
+        """Send a (UN)SUBSCRIBE for *filters*; the event is set when the broker acknowledges
+        it. Called with the lock held, so the ack cannot be handled before it is awaited."""
+        result, mid = send(filters)
+        if result != mqtt.MQTT_ERR_SUCCESS:
+            raise PlantwatchError(f"(un)subscribe to {filters} failed: {mqtt.error_string(result)}")
+        acked = threading.Event()
+        self._acks[mid] = acked
+        return acked
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        """A SUBACK or an UNSUBACK: the waiting request goes on."""
         with self._lock:
             event = self._acks.pop(mid, None)
         if event is not None:

@@ -68,12 +68,14 @@ def test_every_reading_arrives_through_ten_broker_kills(tmp_path: Path) -> None:
                 time.sleep(0.02)
             time.sleep(0.3)
             gate.hold()
-            time.sleep(0.1)  # the broker finishes delivering what it acknowledged
+            # the broker finishes delivering what it acknowledged
+            receiver.settle(at_least=agent.status()["sent"])
+            subscribed = receiver.subscriptions
             broker.kill()
             gate.cut_and_close()
             time.sleep(0.2)
             broker.start()
-            assert receiver.wait_subscribed(10)
+            assert receiver.wait_subscribed(10, after=subscribed)
             gate.open()
         assert submitted.wait(60)
         assert receiver.wait_for(TOTAL, 60), f"{receiver.count()} of {TOTAL} arrived"

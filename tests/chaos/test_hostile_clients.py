@@ -11,8 +11,9 @@ and named. Afterwards:
 - every service still answers and none of their threads died;
 - the RSS of this process (the stack) and of the broker stayed under RSS_BOUND_MB;
 - every hostile message was rejected with a counted reason: telemetry in the quarantine
-  by reason, shadow requests answered on ``/rejected`` by code, and messages over the
-  broker's limit refused by the broker, which logs each.
+  by reason, shadow requests answered on ``/rejected`` by code, and publishes over IoT
+  Core's 128 KB refused by the broker, which closes the connection without a PUBACK (so the
+  sender still holds the message, as on IoT Core) and logs each with its reason.
 
 The stack runs in this process on a frozen clock (windows close only at shutdown), so the
 two runs' files can be compared byte for byte.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -82,7 +84,6 @@ def hostile_telemetry() -> list[tuple[str, bytes]]:
     out += [(good, b"[" * 60_000)] * 10  # RecursionError in json
     out += [(good, b'{"v":1,"site":"s1","asset":"pump-01","samp')] * 60
     out += [(good, b"\xff\xfe\x00 not utf-8")] * 40
-    out += [(good, b" " * (wire.MAX_PAYLOAD_BYTES + 200))] * 10  # over the wire limit
     out += [(f"dt/plantwatch/{SITE}/pump-01\n/telemetry", telemetry(SITE, "pump-01\n", []))] * 60
     out += [("dt/plantwatch/s 1/pump-01/telemetry", b"{}")] * 40
     values = {"flow": 1.0}
@@ -105,7 +106,6 @@ def hostile_shadow() -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     out += [(base.format("victim", "update"), b"[" * 100_000)] * 20
     out += [(base.format("victim", "get"), b"{" * 100_000)] * 20
-    out += [(base.format("victim", "update"), b" " * (wire.MAX_PAYLOAD_BYTES + 200))] * 10
     out += [(base.format("victim", "update"), b'{"state":{"desired":{"a":"\xff"}}}')] * 100
     for name in ("x\n", "a b", "t\u00e9", "x.y", "x" * 129):
         out += [(base.format(name, "update"), b'{"state":{"desired":{"m":1}}}')] * 100
@@ -182,15 +182,19 @@ def _publish_all(client: RawClient, messages: list[tuple[str, bytes]], pause_eve
         assert info.is_published()
 
 
-def over_the_broker_limit(stack: LocalStack, topics: list[str]) -> int:
-    """Each on its own connection: the broker must drop the connection, deliver nothing."""
+OVERSIZE_TOPICS = [f"dt/plantwatch/{SITE}/pump-01/telemetry", "$aws/things/victim/shadow/update"]
+
+
+def over_the_broker_limit(stack: LocalStack, topics: list[str], size: int) -> int:
+    """Each publish of *size* bytes on its own connection: the broker must close the
+    connection without a PUBACK (as IoT Core does past 128 KB) and deliver nothing."""
     assert stack.broker is not None
     refused = 0
     for topic in topics:
         client = RawClient(stack.broker.host, stack.broker.port)
-        client.client.publish(topic, b"x" * (stack.config.max_message_kb * 1024 + 2048), qos=1)
+        info = client.client.publish(topic, b" " * size, qos=1)
         client.wait(lambda c=client: c.disconnects >= 1, "the broker dropping the sender")
-        refused += 1
+        refused += 0 if info.is_published() else 1
         client.close()
     return refused
 
@@ -224,14 +228,9 @@ def run(data: DataLayout, *, hostile: bool) -> dict[str, Any]:
             ]
             for thread in threads:
                 thread.start()
-            refused = over_the_broker_limit(
-                stack,
-                [
-                    f"dt/plantwatch/{SITE}/pump-01/telemetry",
-                    "$aws/things/victim/shadow/update",
-                ]
-                * 5,
-            )
+            limit = stack.config.max_message_kb * 1024
+            refused_packets = over_the_broker_limit(stack, OVERSIZE_TOPICS * 5, limit + 2048)
+            refused_payloads = over_the_broker_limit(stack, OVERSIZE_TOPICS * 10, limit + 200)
             for thread in threads:
                 thread.join(120)
             assert not ERRORS, ERRORS
@@ -243,7 +242,8 @@ def run(data: DataLayout, *, hostile: bool) -> dict[str, Any]:
                 sent_telemetry=len(sent_telemetry),
                 sent_shadow=len(sent_shadow),
                 answers=list(answers.messages),
-                refused_by_broker=refused,
+                refused_packets=refused_packets,
+                refused_payloads=refused_payloads,
             )
             for client in (*attackers, answers):
                 client.close()
@@ -300,7 +300,6 @@ def test_hostile_clients_change_nothing_clean_and_everything_hostile_is_counted(
     # telemetry: all quarantined, each with a reason
     quarantine = attacked["quarantine"]
     assert sum(quarantine.values()) == attacked["sent_telemetry"], quarantine
-    assert attacked["rules_counts"]["oversize"] == 10
     assert set(quarantine) <= {
         "bad_json",
         "bad_topic",
@@ -328,9 +327,15 @@ def test_hostile_clients_change_nothing_clean_and_everything_hostile_is_counted(
     assert rejected == attacked["sent_shadow"], shadow
     assert shadow["accepted"] == 1, "only the probe"
 
-    # over the broker's limit: refused by the broker (logged per connection)
-    assert attacked["refused_by_broker"] == 10
+    # over the broker's limit: refused by the broker without a PUBACK, logged per connection
+    # with its reason; neither quarantined nor answered above (the broker delivered nothing)
+    assert attacked["refused_packets"] == 10
     assert attacked["broker_log"].count("oversized packet") == 10
+    assert attacked["refused_payloads"] == 20
+    # one line per attempt: a sender that reconnects in time sends what it holds again
+    oversize = re.findall(r"client '([^']+)': publish refused: oversize", attacked["broker_log"])
+    assert len(set(oversize)) == 20
+    assert attacked["rules_counts"]["oversize"] == 0
 
     for name, bound in RSS_BOUND_MB.items():
         assert attacked["rss_mb"][name] <= bound, attacked["rss_mb"]

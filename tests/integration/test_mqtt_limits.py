@@ -142,11 +142,14 @@ def test_telemetry_on_a_topic_over_256_bytes_is_quarantined_as_bad_topic(
     assert batcher.stats["readings"] == 1
 
 
-def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_quarantined(
+def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_refused(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     """§2: payload ≤ 128 KB. The boundary through the broker as ``plantwatch up`` starts it
-    (its packet limit leaves room for the topic and headers) to the rules runner."""
+    to the rules runner. IoT Core disconnects a client whose payload is larger (CLIENT_ERROR,
+    PAYLOAD_LIMIT_EXCEEDED), and so does amqtt, with no PUBACK; mosquitto's packet limit
+    leaves room for the topic and headers, so one byte more gets through it and the rules
+    runner quarantines it. amqtt used to acknowledge it as mosquitto does."""
     store = FsObjectStore(tmp_path / "bucket")
     batcher = Batcher(store, BatcherConfig(), ManualClock(T0), spool_path=str(tmp_path / "s.db"))
     runner = RulesRunner(broker.url, load_rules(), batcher, ManualClock(T0), client_id="r")
@@ -161,13 +164,25 @@ def test_a_payload_of_exactly_128_kb_is_taken_and_one_byte_more_is_quarantined(
     limit = wire.MAX_PAYLOAD_BYTES
     try:
         assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(0, limit))
-        assert device.publish("dt/plantwatch/s1/pump/telemetry", padded(1, limit + 1))
-        wait_for(lambda: batcher.stats["accepted"] + runner.counts["oversize"] == 2)
+        wait_for(lambda: batcher.stats["accepted"] == 1)
+        acked = device.publish("dt/plantwatch/s1/pump/telemetry", padded(1, limit + 1))
+        if broker.kind == "amqtt":
+            device.wait(lambda: device.disconnects >= 1, "the broker closing the connection")
+            assert not acked
+            device.quiet(0.5)
+            # not quarantined (nothing was delivered) but logged with the quarantine's reason,
+            # once per attempt: the sender still holds it and sends it again on reconnecting
+            assert (
+                "publish refused: oversize (payload of 131073 bytes" in broker.log_file.read_text()
+            )
+        else:
+            assert acked
+            wait_for(lambda: runner.counts["oversize"] == 1)
     finally:
         device.close()
         runner.stop()
     assert batcher.stats["readings"] == 1
-    assert batcher.quarantine.counts == {"oversize": 1}
+    assert batcher.quarantine.counts == ({} if broker.kind == "amqtt" else {"oversize": 1})
 
 
 def raw_connection(broker: EmbeddedBroker, client_id: bytes) -> socket.socket:
@@ -423,3 +438,116 @@ def test_amqtt_keeps_no_retained_will_on_a_reserved_topic() -> None:
         assert device.received(topic) == []
         for client in (watcher, device):
             client.close()
+
+
+def test_amqtt_closes_a_subscribe_with_more_than_8_filters() -> None:
+    """iot-core-rules-and-limits §3: at most 8 subscriptions per SUBSCRIBE, not adjustable;
+    IoT Core closes the connection of a client that sends a 9th (users see the SUBSCRIBE
+    end in a disconnect, no SUBACK). amqtt granted all of them, so a device that subscribed
+    to its shadow's 9 topics at once worked locally and never on AWS."""
+    filters = [f"cmd/plantwatch/s1/pump-01/{n}" for n in range(9)]
+    with EmbeddedBroker("amqtt") as broker:
+        eight = RawClient(broker.host, broker.port)
+        nine = RawClient(broker.host, broker.port)
+        try:
+            assert eight.subscribe(filters[:8]) == [True] * 8
+            _rc, mid = nine.client.subscribe([(f, 1) for f in filters])
+            nine.wait(lambda: nine.disconnects >= 1, "the broker closing the connection")
+            nine.client.loop_stop()
+            assert mid not in nine._suback
+            assert eight.disconnects == 0
+        finally:
+            nine.client.loop_stop()
+            eight.close()
+
+
+def test_amqtt_refuses_subscriptions_past_50_per_connection() -> None:
+    """iot-core-rules-and-limits §3: 50 subscriptions per connection. IoT Core answers a
+    filter past the 50th with the SUBACK failure code (devices report the 51st and later
+    "rejected" and never receive on them); the connection stays up. Subscribing again to
+    a filter the client holds adds none, and an UNSUBSCRIBE frees a place."""
+    filters = [f"cmd/plantwatch/s1/pump-{n:02d}/ack" for n in range(56)]
+    with EmbeddedBroker("amqtt") as broker:
+        client = RawClient(broker.host, broker.port)
+        try:
+            granted = [ok for i in range(0, 56, 8) for ok in client.subscribe(filters[i : i + 8])]
+            assert granted == [True] * 50 + [False] * 6
+            assert client.subscribe([filters[0], filters[49]]) == [True, True]
+            client.client.unsubscribe(filters[0])
+            client.quiet(0.3)
+            assert client.subscribe([filters[50]]) == [True]
+            assert client.disconnects == 0
+            sender = RawClient(broker.host, broker.port)
+            assert sender.publish("cmd/plantwatch/s1/pump-50/ack", b"in", qos=1)
+            assert sender.publish("cmd/plantwatch/s1/pump-51/ack", b"out", qos=1)
+            assert client.wait_for_message("cmd/plantwatch/s1/pump-50/ack") == b"in"
+            client.quiet(0.3)
+            assert client.received("cmd/plantwatch/s1/pump-51/ack") == []
+            sender.close()
+        finally:
+            client.close()
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_tells_an_mqtt5_client_iot_cores_topic_alias_maximum() -> None:
+    """§2: IoT Core takes up to 8 topic aliases from a client and says so in the CONNACK's
+    Topic Alias Maximum; mosquitto's default (10) let a device tested locally use aliases 9
+    and 10, which IoT Core refuses."""
+    answer: dict[str, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda _c, _u, _f, reason, props: answer.update(
+        reason=str(reason), aliases=getattr(props, "TopicAliasMaximum", None)
+    )
+    with EmbeddedBroker("mosquitto") as broker:
+        client.connect(broker.host, broker.port, keepalive=300)
+        client.loop_start()
+        try:
+            wait_for(lambda: answer)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    assert answer == {"reason": "Success", "aliases": 8}
+
+
+def test_a_retained_empty_payload_deletes_the_retained_message(broker: EmbeddedBroker) -> None:
+    """§2: one retained message per topic, kept until replaced or deleted, and a retained
+    publish with an empty payload deletes it (MQTT-3.3.1-10): a later exact subscriber
+    gets the replacement, then nothing once it is deleted."""
+    topic = "cmd/plantwatch/s1/pump-01/mode"
+    device = RawClient(broker.host, broker.port)
+    try:
+        for payload in (b"first", b"second"):
+            device.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        replaced = RawClient(broker.host, broker.port)
+        replaced.subscribe([topic])
+        assert replaced.wait_for_message(topic) == b"second"
+        replaced.quiet(0.3)
+        assert replaced.received(topic) == [b"second"]
+        replaced.close()
+        device.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        deleted = RawClient(broker.host, broker.port)
+        deleted.subscribe([topic])
+        deleted.quiet(0.5)
+        assert deleted.messages == []
+        deleted.close()
+    finally:
+        device.close()
+
+
+def test_amqtt_lets_a_rules_runner_subscribe_past_iot_cores_client_limits() -> None:
+    """IoT Core's rules engine reads its rules' topics without any MQTT subscription; the
+    local rules runner stands in for it with two filters a rule, one of them the rule's
+    Basic Ingest topic, which IoT Core lets no client subscribe to. A client whose
+    SUBSCRIBE holds such a filter is that stand-in (``plantwatch rules run`` too, not only
+    ``up``'s ``--durable-subscriber``), so 5 rules (10 filters in one SUBSCRIBE) and 30
+    (60 subscriptions) are granted, not closed or refused as a device's would be."""
+    rules = [f"rule_{n:02d}" for n in range(30)]
+    filters = [f for r in rules for f in (f"dt/plantwatch/+/{r}/telemetry", f"$aws/rules/{r}/#")]
+    with EmbeddedBroker("amqtt") as broker:
+        runner = RawClient(broker.host, broker.port, client_id="rules-standalone")
+        try:
+            assert runner.subscribe(filters[:10]) == [True] * 10
+            assert runner.subscribe(filters[10:]) == [True] * 50
+            assert runner.disconnects == 0
+        finally:
+            runner.close()

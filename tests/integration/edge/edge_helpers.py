@@ -196,8 +196,10 @@ class Receiver:
             protocol=paho.MQTTv311,
         )
         self._subscribed = threading.Event()
+        self.subscriptions = 0
+        """SUBACKs so far: one per connection the receiver has subscribed on."""
         self._client.on_connect = lambda c, *_: c.subscribe(TELEMETRY_FILTER, 1)
-        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_subscribe = lambda *_: self._on_subscribe()
         self._client.on_disconnect = lambda *_: self._subscribed.clear()
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(0.05, 0.5)
@@ -224,9 +226,37 @@ class Receiver:
             for sample in message.samples:
                 self.readings[(message.asset, sample.ts_ms)] = dict(sample.values)
 
-    def wait_subscribed(self, timeout: float) -> bool:
-        """After a broker restart: True once the receiver has reconnected and subscribed."""
-        return self._subscribed.wait(timeout)
+    def _on_subscribe(self) -> None:
+        with self._lock:
+            self.subscriptions += 1
+        self._subscribed.set()
+
+    def wait_subscribed(self, timeout: float, after: int | None = None) -> bool:
+        """After a broker restart: True once the receiver has reconnected and subscribed.
+        With *after* (:attr:`subscriptions` before the broker went away), only a SUBACK
+        since counts: until paho has seen the old connection close, its flag is still set."""
+        if after is None:
+            return self._subscribed.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.subscriptions > after and self._subscribed.is_set():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def settle(self, at_least: int, timeout: float = 10.0, quiet_s: float = 0.3) -> None:
+        """Wait until at least *at_least* readings are in and none came for *quiet_s*:
+        what a broker has acknowledged is delivered before a test kills it (a fixed sleep
+        was too short on a loaded machine, and the broker's loss counted as the agent's)."""
+        deadline = time.monotonic() + timeout
+        last, since = self.count(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.count()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif now >= at_least and time.monotonic() - since >= quiet_s:
+                return
 
     def count(self) -> int:
         with self._lock:

@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cloud.runtime.broker import EmbeddedBroker
-from edge.clock import ManualClock
-from edge.wire import TELEMETRY_FILTER, decode, shadow_topic
+from edge.clock import ManualClock, SystemClock
+from edge.wire import TELEMETRY_FILTER, Sample, decode, shadow_topic
 from simulator.fleet import AssetSpec, FleetSimulator
-from simulator.runner import DirectPublisher, FleetSource, run
+from simulator.runner import DirectPublisher, FleetSource, agent_sinks, run
 
 ROOT = Path(__file__).resolve().parents[3]
 MONDAY_8 = datetime(2026, 1, 12, 8, tzinfo=UTC).timestamp()
@@ -147,6 +147,64 @@ def test_a_delta_delivered_twice_or_after_a_newer_one_is_not_applied_again() -> 
             commander.client.publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
         assert applied.wait(10), calls
         assert calls == [("pump-02", "mode", "safe"), ("pump-02", "mode", "normal")]
+        commander.close()
+        pub.close()
+
+
+def test_a_fleet_on_gateway_agents_reaches_every_asset_within_the_subscription_quota(
+    broker: EmbeddedBroker, collector: Collector, tmp_path: Path
+) -> None:
+    """A gateway agent subscribes to 4 shadow topics per asset on its one connection, and
+    amqtt, as IoT Core, takes 50 a connection: a fleet of more than 12 assets is split
+    across gateways, or the one gateway's SUBACKs fail and it never gets connected."""
+    names = [f"pump-{n:02d}" for n in range(25)]
+    made = agent_sinks(
+        names,
+        site="s1",
+        broker_url=broker.url,
+        data_dir=tmp_path,
+        clock=SystemClock(),
+        gateway=True,
+    )
+    assert made is not None
+    sink, stop = made
+    try:
+        for name in names:
+            sink(name, [Sample(int(MONDAY_8 * 1000), {"flow": 1.0})])
+        assert collector.wait(lambda m: {t.asset for t in _telemetry(m)} == set(names), 30)
+    finally:
+        stop()
+    senders = {t.sender for t in _telemetry(collector.messages)}
+    assert len(senders) == 3 and all(s.startswith("gw-s1") for s in senders)
+
+
+def test_a_direct_publisher_of_more_assets_than_the_subscription_quota_gets_every_command(
+    broker: EmbeddedBroker,
+) -> None:
+    """The direct route follows every asset's deltas on one connection, and amqtt, as IoT
+    Core, takes 50 subscriptions a connection: past that it follows them all with one
+    wildcard filter, and a delta for a thing not in the fleet is none of its business."""
+    names = [f"pump-{n:02d}" for n in range(60)]
+    calls: list[tuple[str, str, object]] = []
+    applied = threading.Event()
+
+    def on_command(thing: str, key: str, value: object) -> None:
+        calls.append((thing, key, value))
+        applied.set()
+
+    pub = DirectPublisher(
+        broker.url, site="s1", sender="sim-many", on_command=on_command, assets=names
+    )
+    commander = Collector(broker.url, [])
+    try:
+        time.sleep(1.0)
+        for thing in ("not-in-the-fleet", names[-1]):
+            body = json.dumps({"state": {"mode": "safe"}, "version": 2})
+            commander.client.publish(shadow_topic(thing, "update/delta"), body, qos=1)
+        assert applied.wait(10)
+        time.sleep(0.3)
+        assert calls == [(names[-1], "mode", "safe")]
+    finally:
         commander.close()
         pub.close()
 
