@@ -5,6 +5,7 @@ answer topics, as it would have to on IoT Core."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cloud.runtime.broker import EmbeddedBroker
 from cloud.shadow.client import ShadowClient
 from cloud.shadow.service import ShadowService
 from edge.clock import ManualClock
-from edge.errors import NotFoundError
+from edge.errors import NotFoundError, PlantwatchError
 
 THINGS = [f"pump-{n:03d}" for n in range(MAX_SUBSCRIPTIONS_PER_CONNECTION + 5)]
 """More things than the quota has places: even one operation per thing (two answer
@@ -67,3 +68,20 @@ def test_concurrent_requests_from_one_client_over_many_things_all_get_their_answ
         for thread in threads:
             thread.join(120)
     assert failures == []
+
+
+def test_a_refused_answer_subscription_is_named_at_once_not_waited_on(
+    broker: EmbeddedBroker, service: ShadowService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that keeps more answer filters than the connection takes: the broker's
+    refusal in the SUBACK is the answer, so the request fails saying so, without waiting
+    out its timeout on an answer that cannot come."""
+    monkeypatch.setattr("cloud.shadow.client.HELD_ANSWER_FILTERS", 10 * len(THINGS))
+    with ShadowClient(broker.url, "operator", timeout=30.0) as client:
+        refused = MAX_SUBSCRIPTIONS_PER_CONNECTION // 2
+        for thing in THINGS[:refused]:
+            client.update(thing, desired={"on": True})
+        started = time.monotonic()
+        with pytest.raises(PlantwatchError, match=r"refused the subscription.*pump-025"):
+            client.update(THINGS[refused], desired={"on": True})
+        assert time.monotonic() - started < 10.0
