@@ -107,7 +107,7 @@ class ShadowClient:
         """Held answer filters, least recently used first."""
         self._in_use: Counter[str] = Counter()
         """Answer filters requests are waiting on, which are never given up."""
-        self._acks: dict[int, threading.Event] = {}
+        self._acks: dict[int, _Ack] = {}
         self._unreadable: Counter[str] = Counter()
         """Unreadable answers by request topic, named when a request there times out."""
         self._lock = threading.Lock()
@@ -284,24 +284,33 @@ class ShadowClient:
             raise PlantwatchError(f"{self.broker_url}: unsubscribe not acknowledged")
         if not added.wait(self.timeout):
             raise PlantwatchError(f"{self.broker_url}: subscription not acknowledged")
+        refused = [t for t, ok in zip(missing, added.granted, strict=False) if not ok]
+        if refused:
+            raise PlantwatchError(
+                f"{self.broker_url} refused the subscription to {', '.join(refused)}; a "
+                "connection holds at most 50 (IoT Core's quota), so another client on this "
+                "connection may hold the rest"
+            )
         with self._lock:
             self._subscribed.update(dict.fromkeys(missing))
 
-    def _send_and_register(self, send: Any, filters: list[str]) -> threading.Event:
+    def _send_and_register(self, send: Any, filters: list[str]) -> _Ack:
         """Send a (UN)SUBSCRIBE for *filters*; the event is set when the broker acknowledges
         it. Called with the lock held, so the ack cannot be handled before it is awaited."""
         result, mid = send(filters)
         if result != mqtt.MQTT_ERR_SUCCESS:
             raise PlantwatchError(f"(un)subscribe to {filters} failed: {mqtt.error_string(result)}")
-        acked = threading.Event()
+        acked = _Ack()
         self._acks[mid] = acked
         return acked
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
-        """A SUBACK or an UNSUBACK: the waiting request goes on."""
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, codes: Any, _p: Any) -> None:
+        """A SUBACK or an UNSUBACK: the waiting request goes on, knowing which filters the
+        broker refused (a refusal is final, so waiting for an answer would only time out)."""
         with self._lock:
             event = self._acks.pop(mid, None)
         if event is not None:
+            event.granted = [not getattr(code, "is_failure", False) for code in codes or []]
             event.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -329,6 +338,15 @@ class ShadowClient:
             future = self._pending.get(key)
         if future is not None and not future.done():
             future.set_result((message.topic, doc))
+
+
+class _Ack(threading.Event):
+    """Set when the broker acknowledges a (UN)SUBSCRIBE; ``granted`` holds, per filter in
+    order, whether a SUBACK granted it (an UNSUBACK under MQTT 3.1.1 carries no codes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.granted: list[bool] = []
 
 
 def _error_code(doc: Json) -> int:
