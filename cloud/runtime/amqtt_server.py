@@ -54,7 +54,12 @@ from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
 from edge.logs import LineEvery
-from edge.wire import client_id_problem, iot_core_topic_problem, split_basic_ingest
+from edge.wire import (
+    MAX_SUBSCRIPTIONS,
+    client_id_problem,
+    iot_core_topic_problem,
+    split_basic_ingest,
+)
 
 log = logging.getLogger("plantwatch.amqtt")
 _RESERVED_RETAIN_LINES = LineEvery(60.0)
@@ -70,8 +75,9 @@ KEEP_ALIVE_RANGE_S = (30, 1200)
 """IoT Core: the keep-alive it holds a client to; 0 (MQTT's "none") counts as the top."""
 MAX_FILTERS_PER_SUBSCRIBE = 8
 """IoT Core: subscriptions per SUBSCRIBE packet (not adjustable); a 9th closes the connection."""
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
-"""IoT Core's default quota; a filter past it gets the SUBACK failure code."""
+MAX_SUBSCRIPTIONS_PER_CONNECTION = MAX_SUBSCRIPTIONS
+"""IoT Core's default quota, the one the edge agent checks against; a filter past it gets the
+SUBACK failure code."""
 
 
 def _who(session: Any) -> str:

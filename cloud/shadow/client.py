@@ -25,7 +25,7 @@ from cloud.shadow.operations import ShadowOperations
 from cloud.shadow.store import ShadowStore
 from edge.clock import Clock
 from edge.errors import ConflictError, NotFoundError, PlantwatchError
-from edge.wire import shadow_topic
+from edge.wire import MAX_SUBSCRIPTIONS, shadow_topic
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class ShadowClient:
         if refused:
             raise PlantwatchError(
                 f"{self.broker_url} refused the subscription to {', '.join(refused)}; a "
-                "connection holds at most 50 (IoT Core's quota), so another client on this "
+                f"connection holds at most {MAX_SUBSCRIPTIONS} (IoT Core's quota), so another client on this "
                 "connection may hold the rest"
             )
         with self._lock:
