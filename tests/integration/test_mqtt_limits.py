@@ -8,6 +8,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -329,20 +330,24 @@ def test_amqtt_refuses_a_client_id_iot_core_refuses(client_id: str, answer: byte
 @pytest.mark.parametrize("asked", [0, 1500])
 def test_mosquitto_tells_an_mqtt5_client_to_use_iot_cores_longest_keep_alive(asked: int) -> None:
     """§2: 0 or over 1200 s become 1200; MQTT 5 says so in the CONNACK's Server Keep Alive."""
-    answer: dict[str, object] = {}
+    reason, props = _mosquitto_mqtt5_connack(keepalive=asked)
+    assert (reason, getattr(props, "ServerKeepAlive", None)) == ("Success", 1200)
+
+
+def _mosquitto_mqtt5_connack(keepalive: int) -> tuple[str, Any]:
+    """The reason and properties of a fresh mosquitto's CONNACK to an MQTT 5 client."""
+    answer: list[tuple[str, Any]] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_connect = lambda _c, _u, _f, reason, props: answer.update(
-        reason=str(reason), keep_alive=getattr(props, "ServerKeepAlive", None)
-    )
+    client.on_connect = lambda _c, _u, _f, reason, props: answer.append((str(reason), props))
     with EmbeddedBroker("mosquitto") as broker:
-        client.connect(broker.host, broker.port, keepalive=asked)
+        client.connect(broker.host, broker.port, keepalive=keepalive)
         client.loop_start()
         try:
             wait_for(lambda: answer)
         finally:
             client.disconnect()
             client.loop_stop()
-    assert answer == {"reason": "Success", "keep_alive": 1200}
+    return answer[0]
 
 
 def test_reserved_topics_other_than_aws_ones_go_nowhere(broker: EmbeddedBroker) -> None:
@@ -493,20 +498,8 @@ def test_mosquitto_tells_an_mqtt5_client_iot_cores_topic_alias_maximum() -> None
     """§2: IoT Core takes up to 8 topic aliases from a client and says so in the CONNACK's
     Topic Alias Maximum; mosquitto's default (10) let a device tested locally use aliases 9
     and 10, which IoT Core refuses."""
-    answer: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_connect = lambda _c, _u, _f, reason, props: answer.update(
-        reason=str(reason), aliases=getattr(props, "TopicAliasMaximum", None)
-    )
-    with EmbeddedBroker("mosquitto") as broker:
-        client.connect(broker.host, broker.port, keepalive=300)
-        client.loop_start()
-        try:
-            wait_for(lambda: answer)
-        finally:
-            client.disconnect()
-            client.loop_stop()
-    assert answer == {"reason": "Success", "aliases": 8}
+    reason, props = _mosquitto_mqtt5_connack(keepalive=300)
+    assert (reason, getattr(props, "TopicAliasMaximum", None)) == ("Success", 8)
 
 
 def test_a_retained_empty_payload_deletes_the_retained_message(broker: EmbeddedBroker) -> None:
