@@ -44,6 +44,11 @@ AGENT_SAMPLES_PER_MESSAGE = 20
 IN_PROCESS_END_S = 1_699_999_200
 """Where the in-process run's data ends: a fixed time on a window boundary, so every run
 does the same work."""
+FLOOR_READINGS = 40_000
+"""Readings decoded and rendered for the floor: 2,000 of the agent's messages, enough for
+a per-message figure without doubling the bench's time."""
+FLOOR_PASSES = 3
+"""Passes over them, the median counting: one pass is at the mercy of a noisy machine."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -547,6 +552,55 @@ def _thread_split(results: list[dict[str, Any]], messages: int) -> dict[str, flo
     return split
 
 
+def _floor(
+    args: argparse.Namespace, client: str, floors: list[Any], runner_us: float
+) -> dict[str, Any]:
+    """The least a Python rules runner pays per message with these libraries, to set its
+    CPU against: the MQTT client receiving and acknowledging (measured in a subscriber that
+    does nothing else), the wire decode and the CSV render, with no spool, file or fsync.
+    Issue 15 asks 40 us per message of the runner; this says how much of that the
+    libraries take before the runner's own work begins."""
+    from cloud.batcher.csv_text import fragment
+    from cloud.wire_decoder import decode_rows, dumps
+    from edge import wire
+
+    messages = _messages(
+        min(args.readings, FLOOR_READINGS),
+        args.per_message,
+        args.assets,
+        args.sensors,
+        int(time.time()),
+        getattr(args, "payload", "synthetic"),
+    )
+    bodies = [wire.encode(m) for m in messages]
+    decode_s, render_s = [], []
+    for _ in range(FLOOR_PASSES):
+        began = time.thread_time()
+        decoded = [decode_rows(body) for body in bodies]
+        middle = time.thread_time()
+        for r in decoded:
+            fragment(r.rows, dumps, columns=r.columns, table=r.table, times=r.times)
+        decode_s.append(middle - began)
+        render_s.append(time.thread_time() - middle)
+    network = statistics.median(f.subscriber_cpu_us_per_message for f in floors)
+    decode = 1e6 * statistics.median(decode_s) / len(bodies)
+    render = 1e6 * statistics.median(render_s) / len(bodies)
+    total = network + decode + render
+    return {
+        "what": (
+            "a subscriber on the runner's MQTT client that only acknowledges (CPU per "
+            "message, median of runs), plus the wire decode and the CSV render of the same "
+            "payloads: no spool, no file, no fsync"
+        ),
+        "client": client,
+        "network_cpu_us_per_message": round(network, 1),
+        "decode_us_per_message": round(decode, 1),
+        "render_us_per_message": round(render, 1),
+        "total_us_per_message": round(total, 1),
+        "runner_over_floor": round(runner_us / total, 3) if total else None,
+    }
+
+
 def _json_loads_s(payloads: list[tuple[str, bytes]]) -> float:
     import json
 
@@ -631,6 +685,7 @@ def run(args: argparse.Namespace) -> int:
         )
     runs = []
     baselines = []
+    floors = []
     # amqtt as plantwatch up runs it: a reading is PUBACKed once the runner has spooled it
     # (its session ends after each run, so one client id serves every run)
     durable = f"bench-rules-{os.getpid()}" if args.broker == "amqtt" else None
@@ -656,17 +711,28 @@ def run(args: argparse.Namespace) -> int:
                 f"baseline run {i + 1}: {base.msgs_per_s:,.0f} msgs/s pub->sub "
                 f"({figures['payload_bytes']} B, {base.received}/{base.sent} received)"
             )
+            bare = pubsub_rate(
+                broker.url,
+                args.baseline_messages,
+                figures["payload_bytes"],
+                qos=1,
+                subscriber_client=figures["client"],
+            )
+            floors.append(bare)
+            stderr.print(
+                f"floor run {i + 1}: a {figures['client']} subscriber that only acknowledges, "
+                f"{bare.subscriber_cpu_us_per_message:,.1f} us CPU per message"
+            )
     payload_bytes = runs[0]["payload_bytes"]
     base_rate = statistics.median(b.msgs_per_s for b in baselines)
     median = sorted(runs, key=lambda r: r["readings_per_s"])[len(runs) // 2]
+    runner_cpu = statistics.median(r["runner_cpu_us_per_message"] for r in runs)
     report: dict[str, Any] = {
         "broker": args.broker,
         "client": median["client"],
         "readings_per_s": median["readings_per_s"],
         "messages_per_s": median["messages_per_s"],
-        "runner_cpu_us_per_message": statistics.median(
-            r["runner_cpu_us_per_message"] for r in runs
-        ),
+        "runner_cpu_us_per_message": runner_cpu,
         "runner_cpu_us_per_reading": statistics.median(
             r["runner_cpu_us_per_reading"] for r in runs
         ),
@@ -697,6 +763,7 @@ def run(args: argparse.Namespace) -> int:
             "runs_msgs_per_s": [round(b.msgs_per_s, 1) for b in baselines],
         },
         "ratio": round(median["messages_per_s"] / base_rate, 3) if base_rate else None,
+        "floor": _floor(args, median["client"], floors, runner_cpu),
     }
     print_report(report, as_json=args.json)
     return status.SUCCESS if report["lost"] == 0 and report["duplicated"] == 0 else status.FAILED

@@ -59,6 +59,21 @@ def test_broker_bench_splits_the_runners_cpu_per_message(
     assert {"network", "worker", "flush", "harness", "stop", "ended_threads"} <= set(parts)
     assert 0 < parts["worker"] <= run["worker_cpu_us_per_message"] + 0.1  # since the start
     assert sum(parts.values()) == pytest.approx(run["runner_cpu_us_per_message"], abs=1)
+    # the least a Python runner pays per message: a subscriber on the runner's client that
+    # only acknowledges, the wire decode and the CSV render, measured in the same run
+    floor = report["floor"]
+    assert floor["client"] == client
+    assert floor["network_cpu_us_per_message"] > 0
+    assert floor["decode_us_per_message"] > 0 and floor["render_us_per_message"] > 0
+    assert floor["total_us_per_message"] == pytest.approx(
+        floor["network_cpu_us_per_message"]
+        + floor["decode_us_per_message"]
+        + floor["render_us_per_message"],
+        abs=0.2,
+    )
+    assert floor["runner_over_floor"] == pytest.approx(
+        total / floor["total_us_per_message"], rel=0.01
+    )
 
 
 @pytest.mark.mosquitto
