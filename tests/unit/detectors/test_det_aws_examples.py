@@ -345,3 +345,52 @@ def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> N
     assert doc is not None
     assert doc["variables"]["sensorCount"] == 12 and doc["variables"]["rangeLow"] == 15.0
     assert doc["variables"]["resetMe"] is True
+
+
+def guide_request(name: str, message_id: str | None = None) -> dict[str, Any]:
+    """One of the guide's ``--cli-input-json`` files: a BatchPutMessage request whose payload
+    is the JSON text itself (sent with ``--cli-binary-format raw-in-base64-out``)."""
+    request = json.loads((EXAMPLES / f"{name}.json").read_text())
+    if message_id is not None:  # "You must change the messageId in the file each time"
+        request["messages"][0]["messageId"] = message_id
+    return request
+
+
+def test_the_guides_message_files_replay_as_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The simple example sends highPressureMessage.json, then normalPressureMessage.json
+    three times with the messageId changed: as requests, payloads as JSON text, they give
+    the same alerts as the guide (and as the same messages written as objects)."""
+    lines = [
+        guide_request("motor_high_pressure_message"),
+        *(guide_request("motor_normal_pressure_message", f"0000{n}") for n in (2, 3, 4)),
+    ]
+    sent = services(replay(capsys, tmp_path, "motor_detector_model", lines))
+    assert [
+        (
+            e["target"]["targetArn"].rsplit(":", 1)[1],
+            e["payload"]["payload"]["eventTriggerDetails"]["messageId"],
+        )
+        for e in sent
+    ] == [("underPressureAction", "00001"), ("pressureClearedAction", "00004")]
+    as_objects = services(replay(capsys, tmp_path, "motor_detector_model", motor_lines()))
+    assert [e["payload"] for e in sent] == [e["payload"] for e in as_objects]
+
+
+def test_a_guide_message_file_is_taken_as_the_guide_prints_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """highPressureMessage.json as the guide prints it, over several lines, is the messages
+    file itself: the motor goes Dangerous and underPressureAction is sent."""
+    model_path, [input_path] = _paths("motor_detector_model")
+    args = ["detectors", "run", str(model_path), "--input", str(input_path), "--jsonl"]
+    args += ["--messages", str(EXAMPLES / "motor_high_pressure_message.json")]
+    assert main(args) == 0, capsys.readouterr().err
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(e["from"], e["to"]) for e in events if e["type"] == "transition"] == [
+        ("Normal", "Dangerous")
+    ]
+    assert [e["target"]["targetArn"] for e in services(events)] == [
+        "arn:aws:sns:us-east-1:123456789012:underPressureAction"
+    ]
