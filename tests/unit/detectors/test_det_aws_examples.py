@@ -394,3 +394,53 @@ def test_a_guide_message_file_is_taken_as_the_guide_prints_it(
     assert [e["target"]["targetArn"] for e in services(events)] == [
         "arn:aws:sns:us-east-1:123456789012:underPressureAction"
     ]
+
+
+def test_hvac_batch_put_message_examples_run_as_the_guide_sends_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The HVAC example's four request files (seedExample, temperatureExample,
+    seedSetDesiredTemp, and the message its topic rule makes of ``{"temp": 24.5}``), sent in
+    that order. seedSetDesiredTemp reuses messageId 00001, which AWS ignores within five
+    minutes of the first, so it is sent six minutes later. The set point moves to 23.0, and
+    sensor 03's 24.5 leaves the average (20.98352) below 23.0 - 0.7: heating goes on."""
+    lines = [
+        guide_request("hvac_seed_example"),
+        guide_request("hvac_temperature_example"),
+        {"advance": "PT6M"},
+        guide_request("hvac_seed_set_desired_temp"),
+        guide_request("hvac_spoof_example"),
+    ]
+    events = replay(capsys, tmp_path, "hvac_area_detector_model", lines)
+    assert [e["messageId"] for e in events if e["type"] == "input"] == [
+        "00001",
+        "00005",
+        "00001",
+        "54321",
+    ]
+    transitions = [
+        (e["t"], e["from"], e["to"], e["event"]) for e in events if e["type"] == "transition"
+    ]
+    assert transitions == [
+        (0.0, "start", "idle", "initialize"),
+        (360.0, "idle", "heating", "lowTemperatureThreshold"),
+    ]
+    heat_on = [
+        (e["action"], next(iter(e["target"].values())))
+        for e in services(events)
+        if e["event"] == "lowTemperatureThreshold"
+    ]
+    assert heat_on == [
+        ("sns", "arn:aws:sns:us-west-2:123456789012:heatOn"),
+        ("iotTopicPublish", "hvac/Heating/On"),
+    ]
+    detector = events[-1]["detectors"][0]["detector"]
+    variables = {v["name"]: v["value"] for v in detector["state"]["variables"]}
+    assert detector["state"]["stateName"] == "heating"
+    assert variables["desiredTemperature"] == "23.0"
+    assert variables["sensorId"] == '"03"' and variables["reportedTemperature"] == "24.5"
+    assert float(variables["averageTemperature"]) == pytest.approx(20.98352)
+    assert variables["goodToGo"] == "false" and variables["enteringNewState"] == "false"
+    assert [t["name"] for t in detector["state"]["timers"]] == ["heatingTimer"]
+    # set on entering heating at +6 min, for the model's 120 s
+    assert detector["state"]["timers"][0]["timestamp"] == detector["creationTime"] + 360 + 120
