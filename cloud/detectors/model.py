@@ -520,9 +520,23 @@ def load_detector_model(
     return model
 
 
-def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any]) -> None:
-    """A CloudFormation template or describe-* output given where a Create body goes: say
-    which command takes it, rather than "unknown field"."""
+_OTHER_KIND: Final = {
+    "detector": ("alarmModelName", "a CreateAlarmModel body", "plantwatch alarms validate"),
+    "alarm": ("detectorModelName", "a CreateDetectorModel body", "plantwatch detectors validate"),
+}
+"""For each kind of model, the name field of the other kind, what it is and what validates it."""
+
+
+def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any], kind: str = "detector") -> None:
+    """A CloudFormation template, describe-* output or the other kind of model given where
+    a Create body of *kind* (``detector`` or ``alarm``) goes: say which command takes it,
+    rather than "unknown field"."""
+    field, what, command = _OTHER_KIND[kind]
+    if field in body and f"{kind}ModelName" not in body and "alarmModelArn" not in body:
+        raise ctx.error(
+            f"$.{field}",
+            f"{what}, not a {kind} model: `{command}` takes it",
+        )
     if "Resources" in body:
         raise ctx.error(
             "$.Resources",
