@@ -615,3 +615,19 @@ def test_a_request_line_runs_its_messages_in_array_order_each_with_its_own_id(
         ("M1", "line-1-3"),
     ]
     assert not [e for e in events if e["type"] == "skipped"]
+
+
+def test_an_error_inside_a_request_printed_over_lines_is_named_at_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A request file printed as the guide prints it, with a stray comma on its third line:
+    the error names that line, not the opening brace."""
+    messages = tmp_path / "request.json"
+    messages.write_text(
+        '{\n  "messages": [\n'
+        '    {"inputName": "PressureInput", "payload": {"motorid": "M1"},}\n  ]\n}\n'
+    )
+    args = ["detectors", "run", str(HEARTBEAT), "--input", str(PRESSURE)]
+    assert main([*args, "--messages", str(messages)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("plantwatch: error: request.json:3: not valid JSON: "), err
