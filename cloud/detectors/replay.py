@@ -116,7 +116,7 @@ def read_steps(
     clock: float | None = start
     first_time: float | None = None
     texts = list(lines)
-    document = _one_document(texts)
+    document = _one_document(texts, source)
     numbered = [(1, document)] if document is not None else enumerate(texts, start=1)
     for number, text in numbered:
         if not text.strip():
@@ -158,14 +158,26 @@ def read_steps(
     return begin, steps
 
 
-def _one_document(texts: Sequence[str]) -> str | None:
+def _one_document(texts: Sequence[str], source: str) -> str | None:
     """The whole text when it is one JSON object over several lines (a request file as the
-    developer guide prints it), else None: the lines are read one by one."""
-    if sum(1 for text in texts if text.strip()) < 2:
+    developer guide prints it), else None: the lines are read one by one. A first line that
+    is no JSON by itself opens such a document, so its error is the document's, at its line."""
+    filled = [text for text in texts if text.strip()]
+    if len(filled) < 2:
         return None
     whole = "".join(text if text.endswith("\n") else text + "\n" for text in texts)
     try:
         body = json.loads(whole, parse_constant=reject_constant)
+    except json.JSONDecodeError as exc:
+        try:
+            json.loads(filled[0], parse_constant=reject_constant)
+        except json.JSONDecodeError:
+            raise DetectorModelError(
+                f"{source}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        except (ValueError, RecursionError):
+            pass
+        return None
     except (ValueError, RecursionError):
         return None
     return whole if isinstance(body, dict) else None
