@@ -444,3 +444,46 @@ def test_hvac_batch_put_message_examples_run_as_the_guide_sends_them(
     assert [t["name"] for t in detector["state"]["timers"]] == ["heatingTimer"]
     # set on entering heating at +6 min, for the model's 120 s
     assert detector["state"]["timers"][0]["timestamp"] == detector["creationTime"] + 360 + 120
+
+
+CRANE_FILES = [
+    "cranes_high_pressure_message",
+    "cranes_high_temperature_message",
+    "cranes_low_pressure_message",
+    "cranes_low_temperature_message",
+]
+
+
+@pytest.mark.parametrize(
+    ("pause", "motor", "crane"),
+    [
+        # six minutes apart every file is taken: the motor counts the one message that sees
+        # both high values (the pressure persists), the crane counts 40 and resets at 20
+        ("PT6M", (["1", "2", "1", "2"], [0, 1]), (["2", "2"], [0, 1, 0])),
+        # sent at once, the low files reuse messageIds 1 and 2, so AWS ignores them
+        ("PT0S", (["1", "2"], [0, 1]), (["2"], [0, 1])),
+    ],
+)
+def test_cranes_message_files_run_as_the_commands_send_them(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    pause: str,
+    motor: tuple[list[str], list[int]],
+    crane: tuple[list[str], list[int]],
+) -> None:
+    """The cranes example's "Commands": highPressureMessage, highTemperatureMessage,
+    lowPressureMessage and lowTemperatureMessage in that order; the crane model reads only
+    TemperatureInput, so it is given the temperature files."""
+
+    def counted(model: str, variable: str, names: list[str]) -> tuple[list[str], list[int]]:
+        lines: list[dict[str, Any]] = []
+        for name in names:
+            lines += [guide_request(name), {"advance": pause}]
+        events = replay(capsys, tmp_path, model, lines)
+        taken = [e["messageId"] for e in events if e["type"] == "input"]
+        values = [e["value"] for e in events if e.get("target") == {"variableName": variable}]
+        return taken, values
+
+    temperatures = [name for name in CRANE_FILES if "temperature" in name]
+    assert counted("cranes_motor_detector_model", "motorThresholdBreached", CRANE_FILES) == motor
+    assert counted("cranes_crane_detector_model", "craneThresholdBreached", temperatures) == crane
