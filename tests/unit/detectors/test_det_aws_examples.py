@@ -487,3 +487,63 @@ def test_cranes_message_files_run_as_the_commands_send_them(
     temperatures = [name for name in CRANE_FILES if "temperature" in name]
     assert counted("cranes_motor_detector_model", "motorThresholdBreached", CRANE_FILES) == motor
     assert counted("cranes_crane_detector_model", "craneThresholdBreached", temperatures) == crane
+
+
+def test_hvac_reset_through_batch_update_detector_keeps_the_new_parameters() -> None:
+    """The guide's areaDM.BUD.json puts Area51 back in `start` with new parameters and
+    resetMe = true "to reset operational parameters ... without having to delete, and
+    recreate, or update the detector model"; the next valid temperatureInput then takes the
+    `reset` transition to `idle`. BatchUpdateDetector sets the whole detector state, so the
+    seed message from before it is not read again: `initialize` does not fire and put the
+    old parameters back. sensorCount 12, average 22: (22 * 11 + 23.12) / 12."""
+    from detector_models import RecordingSink
+
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors import DetectorEngine, batch_update_detector
+    from edge.clock import ManualClock
+
+    model_path, input_paths = _paths("hvac_area_detector_model")
+    engine = DetectorEngine(
+        load_detector_model(model_path),
+        [load_input(p) for p in input_paths],
+        InMemoryStateStore(),
+        ManualClock(),
+        RecordingSink(),
+    )
+
+    def send(name: str) -> None:
+        [message] = guide_request(name)["messages"]
+        engine.put_message(message["inputName"], json.loads(message["payload"]))
+
+    send("hvac_seed_example")
+    engine.put_message(
+        "temperatureInput",
+        {"sensorId": "01", "areaId": "Area51", "sensorData": {"temperature": 15.72}},
+    )
+    parameters = {"desiredTemperature": "22", "averageTemperature": "22", "sensorCount": "12"}
+    parameters |= {"allowedError": "1.0", "noDelay": "true", "resetMe": "true"}
+    parameters |= {"rangeHigh": "30.0", "rangeLow": "15.0", "anomalousHigh": "60.0"}
+    parameters |= {"anomalousLow": "0.0", "goodToGo": "true", "sensorId": "0"}
+    parameters |= {"reportedTemperature": "0.1"}
+    request = {
+        "detectors": [
+            {
+                "messageId": "0001",
+                "detectorModelName": "areaDetectorModel",
+                "keyValue": "Area51",
+                "state": {
+                    "stateName": "start",
+                    "variables": [{"name": n, "value": v} for n, v in parameters.items()],
+                    "timers": [],
+                },
+            }
+        ]
+    }
+    assert batch_update_detector([engine], request) == {"batchUpdateDetectorErrorEntries": []}
+    send("hvac_temperature_example")  # sensor 05: 23.12
+    state = engine.describe("Area51")["detector"]["state"]
+    variables = {v["name"]: v["value"] for v in state["variables"]}
+    assert state["stateName"] == "idle"
+    assert variables["sensorCount"] == "12" and variables["desiredTemperature"] == "22"
+    assert variables["noDelay"] == "true" and variables["allowedError"] == "1.0"
+    assert float(variables["averageTemperature"]) == pytest.approx((22 * 11 + 23.12) / 12)
