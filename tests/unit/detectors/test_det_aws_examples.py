@@ -547,3 +547,19 @@ def test_hvac_reset_through_batch_update_detector_keeps_the_new_parameters() -> 
     assert variables["sensorCount"] == "12" and variables["desiredTemperature"] == "22"
     assert variables["noDelay"] == "true" and variables["allowedError"] == "1.0"
     assert float(variables["averageTemperature"]) == pytest.approx((22 * 11 + 23.12) / 12)
+
+
+def test_hvac_area_waits_in_start_for_its_seed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The guide's commented model: "If the first message is a 'temperatureInput', we wait
+    here until we get a 'seedTemperatureInput' input to ensure our operation parameters are
+    set". The reading only runs `start`'s onEnter; the seed takes Area51 to `idle`."""
+    lines = [guide_request("hvac_temperature_example"), guide_request("hvac_seed_example")]
+    events = replay(capsys, tmp_path, "hvac_area_detector_model", lines)
+    steps = [
+        e.get("messageId") or e.get("to") or e["event"]
+        for e in events
+        if e["type"] in ("input", "transition") or e.get("event") == "prepare"
+    ]
+    assert steps == ["00005", "prepare", "prepare", "prepare", "00001", "idle"]
