@@ -38,8 +38,9 @@ def add_run_arguments(sub: Any) -> None:
         "--messages",
         required=True,
         metavar="FILE",
-        help='JSONL, one {"inputName", "payload", "messageId"?, "timestamp"?} or'
-        ' {"advance": "PT5M"} per line; - reads stdin',
+        help='JSONL, one {"inputName", "payload", "messageId"?, "timestamp"?},'
+        ' {"messages": [...]} (a BatchPutMessage request) or {"advance": "PT5M"} per line,'
+        " or one request printed over several lines; - reads stdin",
     )
     run.add_argument(
         "--advance",
