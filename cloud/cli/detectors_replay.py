@@ -276,7 +276,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient, references=False)
-    warnings = check_references(model, inputs)
+    warnings = check_references(model, inputs, analysis=True)
     findings = analyze(model, inputs)
     document = {
         "detectorModelName": model.name,
