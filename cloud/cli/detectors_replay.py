@@ -38,8 +38,9 @@ def add_run_arguments(sub: Any) -> None:
         "--messages",
         required=True,
         metavar="FILE",
-        help='JSONL, one {"inputName", "payload", "messageId"?, "timestamp"?} or'
-        ' {"advance": "PT5M"} per line; - reads stdin',
+        help='JSONL, one {"inputName", "payload", "messageId"?, "timestamp"?},'
+        ' {"messages": [...]} (a BatchPutMessage request) or {"advance": "PT5M"} per line,'
+        " or one request printed over several lines; - reads stdin",
     )
     run.add_argument(
         "--advance",
@@ -275,7 +276,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient, references=False)
-    warnings = check_references(model, inputs)
+    warnings = check_references(model, inputs, analysis=True)
     findings = analyze(model, inputs)
     document = {
         "detectorModelName": model.name,

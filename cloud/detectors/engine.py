@@ -513,7 +513,8 @@ class DetectorEngine:
         """BatchUpdateDetector (§6) for one instance: set state, variables and timers.
 
         ``state`` is ``{stateName, variables: [{name, value}], timers: [{name, seconds}]}``;
-        anything left out is cleared, and no events run. Values are read as
+        anything left out is cleared, the last message of each input included (``$input``
+        reads undefined until the next one), and no events run. Values are read as
         DescribeDetector prints them (``15.0``, ``true``, ``"text"`` as JSON writes a string):
         :func:`decode_variable_value`.
         """
@@ -592,6 +593,9 @@ class DetectorEngine:
                 instance.entries += 1
             instance.state = name
             instance.variables = dict(variables)
+            # the request is the whole detector state: the messages read before it are not
+            # part of it (the guide's HVAC reset relies on its old seed message being gone)
+            instance.inputs = {}
             instance.timers = {}
             instance.expired = []
             for timer, seconds in timers.items():

@@ -520,9 +520,23 @@ def load_detector_model(
     return model
 
 
-def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any]) -> None:
-    """A CloudFormation template or describe-* output given where a Create body goes: say
-    which command takes it, rather than "unknown field"."""
+_OTHER_KIND: Final = {
+    "detector": ("alarmModelName", "a CreateAlarmModel body", "plantwatch alarms validate"),
+    "alarm": ("detectorModelName", "a CreateDetectorModel body", "plantwatch detectors validate"),
+}
+"""For each kind of model, the name field of the other kind, what it is and what validates it."""
+
+
+def refuse_wrappers(ctx: _Ctx, body: Mapping[str, Any], kind: str = "detector") -> None:
+    """A CloudFormation template, describe-* output or the other kind of model given where
+    a Create body of *kind* (``detector`` or ``alarm``) goes: say which command takes it,
+    rather than "unknown field"."""
+    field, what, command = _OTHER_KIND[kind]
+    if field in body and f"{kind}ModelName" not in body and "alarmModelArn" not in body:
+        raise ctx.error(
+            f"$.{field}",
+            f"{what}, not a {kind} model: `{command}` takes it",
+        )
     if "Resources" in body:
         raise ctx.error(
             "$.Resources",
@@ -1160,8 +1174,12 @@ def used_inputs(model: DetectorModel) -> set[str]:
     }
 
 
-def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) -> list[str]:
-    """Check every ``$input`` reference against *inputs*; return warnings.
+def check_references(
+    model: DetectorModel, inputs: Sequence[InputDefinition], *, analysis: bool = False
+) -> list[str]:
+    """Check every ``$input`` reference against *inputs*; return warnings. ``analysis=True``
+    leaves AWS's no-input-in-a-condition error to the analyzer, which reports it as its
+    finding.
 
     An unknown input is an error, and so is a model that reads no input at all (no message
     would reach it). A path no attribute of that input declares is allowed with a warning
@@ -1169,7 +1187,8 @@ def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) ->
     undefined at run time, even when a message carries it: of input references, AWS
     refuses only those to inputs that do not exist (its analyzer's ``referenced-resource``),
     and its own samples read undeclared fields. A model that reads its input only outside
-    conditions is allowed with a warning (AWS refuses it; messages reach it here).
+    conditions is refused, as AWS's structure check refuses it, unless it is lenient:
+    messages reach it, so it runs then, with a warning.
     """
     expressions = [item for event in model.events() for item in _event_expressions(event)]
     warnings, read = check_input_references(model.source, expressions, inputs)
@@ -1182,6 +1201,12 @@ def check_references(model: DetectorModel, inputs: Sequence[InputDefinition]) ->
             " reach the model; AWS requires an input in at least one condition"
         )
     if not any(path.endswith(".condition") for path in read):
+        if model.strict and not analysis:  # AWS's structure check, with its message
+            raise DetectorModelError(
+                f"{model.source}: $.detectorModelDefinition: Detector Model Definition must"
+                " use at least one Input in a condition (the model reads its input only in"
+                " actions; --lenient runs it anyway)"
+            )
         warnings.append(f"{model.source}: no condition references an input")
     return warnings
 

@@ -115,7 +115,10 @@ def read_steps(
     steps: list[ReplayStep] = []
     clock: float | None = start
     first_time: float | None = None
-    for number, text in enumerate(lines, start=1):
+    texts = list(lines)
+    document = _one_document(texts, source)
+    numbered = [(1, document)] if document is not None else enumerate(texts, start=1)
+    for number, text in numbered:
         if not text.strip():
             continue
         where = f"{source}:{number}"
@@ -144,50 +147,124 @@ def read_steps(
             first_time = base if first_time is None else first_time
             steps.append(ReplayStep(number, clock))
             continue
-        for name in body:
-            if name not in _MESSAGE_FIELDS:
-                raise DetectorModelError(
-                    f"{where}: unknown field {name!r} (expected: {', '.join(_MESSAGE_FIELDS)},"
-                    " or advance)"
-                )
-        input_name = body.get("inputName")
-        if not isinstance(input_name, str):
-            raise DetectorModelError(f"{where}: inputName: expected a string")
-        if input_name not in known:
-            raise DetectorModelError(
-                f"{where}: inputName {input_name!r}: unknown input"
-                f" (expected: {', '.join(sorted(known)) or 'none; give --input'})"
-            )
-        if input_name not in read:
-            raise DetectorModelError(
-                f"{where}: input {input_name!r} is not read by model {model.name!r}"
-                f" (it reads: {', '.join(sorted(read)) or 'no input'})"
-            )
-        if "payload" not in body:
-            raise DetectorModelError(f"{where}: missing required field 'payload'")
-        payload = _payload(body["payload"], where)
-        message_id = body.get("messageId")
-        if message_id is None:
-            message_id = f"line-{number}"
-        elif not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
-            raise DetectorModelError(f"{where}: messageId: expected 1-64 of [a-zA-Z0-9_-]")
-        at = clock if clock is not None else DEFAULT_START
-        if body.get("timestamp") is not None:
-            at = _timestamp(body["timestamp"], where)
-            if not at <= LATEST:
-                raise DetectorModelError(f"{where}: timestamp is after {iso_time(LATEST)}")
-            if clock is not None and at < clock:
-                raise DetectorModelError(
-                    f"{where}: timestamp {iso_time(at)} is before the replay clock"
-                    f" ({iso_time(clock)}); lines run in time order"
-                )
-        clock = at
-        first_time = at if first_time is None else first_time
-        steps.append(ReplayStep(number, at, input_name, payload, message_id))
+        for entry, entry_where, default_id in _entries(body, where, number):
+            step = _message_step(entry, entry_where, number, default_id, clock, known, read, model)
+            clock = step.at
+            first_time = step.at if first_time is None else first_time
+            steps.append(step)
     begin = (
         start if start is not None else (first_time if first_time is not None else DEFAULT_START)
     )
     return begin, steps
+
+
+def _one_document(texts: Sequence[str], source: str) -> str | None:
+    """The whole text when it is one JSON object over several lines (a request file as the
+    developer guide prints it), else None: the lines are read one by one. A first line that
+    is no JSON by itself opens such a document, so its error is the document's, at its line."""
+    filled = [text for text in texts if text.strip()]
+    if len(filled) < 2:
+        return None
+    whole = "".join(text if text.endswith("\n") else text + "\n" for text in texts)
+    try:
+        body = json.loads(whole, parse_constant=reject_constant)
+    except json.JSONDecodeError as exc:
+        try:
+            json.loads(filled[0], parse_constant=reject_constant)
+        except json.JSONDecodeError:
+            raise DetectorModelError(
+                f"{source}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        except (ValueError, RecursionError):
+            pass
+        return None
+    except (ValueError, RecursionError):
+        return None
+    return whole if isinstance(body, dict) else None
+
+
+def _entries(
+    body: dict[str, Any], where: str, number: int
+) -> list[tuple[dict[str, Any], str, str]]:
+    """The messages of a line: the line itself, or each entry of a BatchPutMessage request
+    (``{"messages": [...]}``, what the guide's ``--cli-input-json`` files hold), in array
+    order, each with its place in the line and the messageId it gets if it has none."""
+    if "messages" not in body:
+        return [(body, where, f"line-{number}")]
+    if len(body) != 1:
+        extra = sorted(name for name in body if name != "messages")
+        raise DetectorModelError(
+            f"{where}: a BatchPutMessage request holds only 'messages' (found {extra[0]!r})"
+        )
+    entries = body["messages"]
+    if not isinstance(entries, list) or not entries:
+        raise DetectorModelError(f"{where}: messages: expected a list of at least one message")
+    found: list[tuple[dict[str, Any], str, str]] = []
+    ids: set[str] = set()
+    for i, entry in enumerate(entries):
+        at = f"{where}: messages[{i}]"
+        if not isinstance(entry, dict):
+            raise DetectorModelError(f"{at}: expected an object {{inputName, payload}}")
+        message_id = entry.get("messageId")
+        if isinstance(message_id, str):
+            if message_id in ids:  # "unique within a batch" (BatchPutMessage)
+                raise DetectorModelError(
+                    f"{at}: messageId {message_id!r} is repeated within the request"
+                )
+            ids.add(message_id)
+        found.append((entry, at, f"line-{number}-{i + 1}"))
+    return found
+
+
+def _message_step(
+    body: dict[str, Any],
+    where: str,
+    number: int,
+    default_id: str,
+    clock: float | None,
+    known: set[str],
+    read: set[str],
+    model: DetectorModel,
+) -> ReplayStep:
+    """One checked message, sent at *clock* unless its timestamp says later."""
+    for name in body:
+        if name not in _MESSAGE_FIELDS:
+            raise DetectorModelError(
+                f"{where}: unknown field {name!r} (expected: {', '.join(_MESSAGE_FIELDS)},"
+                " or advance)"
+            )
+    input_name = body.get("inputName")
+    if not isinstance(input_name, str):
+        raise DetectorModelError(f"{where}: inputName: expected a string")
+    if input_name not in known:
+        raise DetectorModelError(
+            f"{where}: inputName {input_name!r}: unknown input"
+            f" (expected: {', '.join(sorted(known)) or 'none; give --input'})"
+        )
+    if input_name not in read:
+        raise DetectorModelError(
+            f"{where}: input {input_name!r} is not read by model {model.name!r}"
+            f" (it reads: {', '.join(sorted(read)) or 'no input'})"
+        )
+    if "payload" not in body:
+        raise DetectorModelError(f"{where}: missing required field 'payload'")
+    payload = _payload(body["payload"], where)
+    message_id = body.get("messageId")
+    if message_id is None:
+        message_id = default_id
+    elif not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
+        raise DetectorModelError(f"{where}: messageId: expected 1-64 of [a-zA-Z0-9_-]")
+    at = clock if clock is not None else DEFAULT_START
+    if body.get("timestamp") is not None:
+        at = _timestamp(body["timestamp"], where)
+        if not at <= LATEST:
+            raise DetectorModelError(f"{where}: timestamp is after {iso_time(LATEST)}")
+        if clock is not None and at < clock:
+            raise DetectorModelError(
+                f"{where}: timestamp {iso_time(at)} is before the replay clock"
+                f" ({iso_time(clock)}); lines run in time order"
+            )
+    return ReplayStep(number, at, input_name, payload, message_id)
 
 
 def _duration(value: Any, where: str) -> float:
@@ -199,14 +276,19 @@ def _duration(value: Any, where: str) -> float:
 
 
 def _payload(value: Any, where: str) -> dict[str, Any]:
+    """A payload as an object, as base64 (the wire), or as the JSON text itself: the guide's
+    request files hold the text, sent with ``--cli-binary-format raw-in-base64-out``. Text
+    opening with ``{`` cannot be base64, so the two cannot be confused."""
     if isinstance(value, str):
         try:
-            value = json.loads(
-                base64.b64decode(value, validate=True), parse_constant=reject_constant
+            raw = (
+                value if value.lstrip().startswith("{") else base64.b64decode(value, validate=True)
             )
+            value = json.loads(raw, parse_constant=reject_constant)
         except (binascii.Error, ValueError, RecursionError):
             raise DetectorModelError(
-                f"{where}: payload: expected a JSON object, or base64 of one as on the wire"
+                f"{where}: payload: expected a JSON object, its JSON text, or base64 of it"
+                " as on the wire"
             ) from None
     if not isinstance(value, dict):
         raise DetectorModelError(f"{where}: payload: expected a JSON object")

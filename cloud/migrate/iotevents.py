@@ -303,7 +303,7 @@ def _register(
     for alarm, item, warnings in alarms:
         used = sorted(alarm.inputs_read())
         problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
-        report.unfed.extend(_unfed(alarm.name, used))
+        report.unfed.extend(_unfed(alarm.name, used, alarm=True))
         for problem in problems:
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
@@ -344,16 +344,22 @@ def _register(
     return report
 
 
-def _unfed(model_name: str, used: Iterable[str]) -> list[dict[str, str]]:
+def _unfed(model_name: str, used: Iterable[str], *, alarm: bool = False) -> list[dict[str, str]]:
     """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
-    and the report tell the user it would sit idle there."""
+    and the report tell the user it would sit idle there, and what can feed it instead:
+    ``detectors run`` replays detector models only, while a detector model's ``iotEvents``
+    action reaches alarm models too."""
+    way = (
+        "a detector model's iotEvents action to it can"
+        if alarm
+        else "plantwatch detectors run replays it"
+    )
     return [
         {
             "model": model_name,
             "input": name,
             "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
-            "scoring results); no local rule feeds this input (plantwatch detectors run "
-            "replays it)",
+            f"scoring results); no local rule feeds this input ({way})",
         }
         for name in used
         if name != RESULTS_INPUT

@@ -176,7 +176,7 @@ def load_alarm_model(
     body, name = _read(path_or_dict, source or "alarm model")
     ctx = _Ctx(source or name, strict, STRICT_LIMITS)
     body = ctx.obj(body, "$")
-    refuse_wrappers(ctx, body)
+    refuse_wrappers(ctx, body, "alarm")
     ctx.unknown_fields(
         body,
         (

@@ -280,6 +280,29 @@ def test_cli_json_is_aws_analysis_results_and_errors_exit_1(
     assert main(["detectors", "validate", str(model), "--input", str(inputs)]) == 2
 
 
+def test_cli_reports_no_input_in_a_condition_as_its_finding_where_validate_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model reading its input only in an action: `validate` refuses it as AWS's
+    CreateDetectorModel does; `analyze` reports it as AWS's analysis does, one ERROR finding
+    and exit 1, not as a model it cannot read."""
+    states = [
+        {
+            "stateName": "A",
+            "onInput": {"events": [{"eventName": "e", "actions": [sv("x", "$input.In.v")]}]},
+        }
+    ]
+    model = write(tmp_path, "model.json", body(states))
+    inputs = write(tmp_path, "in.json", INPUT)
+    code = main(["detectors", "analyze", str(model), "--input", str(inputs), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    [result] = json.loads(captured.out)["analysisResults"]
+    assert (result["level"], result["type"]) == ("ERROR", "structure")
+    assert main(["detectors", "validate", str(model), "--input", str(inputs)]) == 2
+    assert "must use at least one Input in a condition" in capsys.readouterr().err
+
+
 def test_cli_clean_model_exits_0_and_bad_model_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -345,3 +345,221 @@ def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> N
     assert doc is not None
     assert doc["variables"]["sensorCount"] == 12 and doc["variables"]["rangeLow"] == 15.0
     assert doc["variables"]["resetMe"] is True
+
+
+def guide_request(name: str, message_id: str | None = None) -> dict[str, Any]:
+    """One of the guide's ``--cli-input-json`` files: a BatchPutMessage request whose payload
+    is the JSON text itself (sent with ``--cli-binary-format raw-in-base64-out``)."""
+    request = json.loads((EXAMPLES / f"{name}.json").read_text())
+    if message_id is not None:  # "You must change the messageId in the file each time"
+        request["messages"][0]["messageId"] = message_id
+    return request
+
+
+def test_the_guides_message_files_replay_as_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The simple example sends highPressureMessage.json, then normalPressureMessage.json
+    three times with the messageId changed: as requests, payloads as JSON text, they give
+    the same alerts as the guide (and as the same messages written as objects)."""
+    lines = [
+        guide_request("motor_high_pressure_message"),
+        *(guide_request("motor_normal_pressure_message", f"0000{n}") for n in (2, 3, 4)),
+    ]
+    sent = services(replay(capsys, tmp_path, "motor_detector_model", lines))
+    assert [
+        (
+            e["target"]["targetArn"].rsplit(":", 1)[1],
+            e["payload"]["payload"]["eventTriggerDetails"]["messageId"],
+        )
+        for e in sent
+    ] == [("underPressureAction", "00001"), ("pressureClearedAction", "00004")]
+    as_objects = services(replay(capsys, tmp_path, "motor_detector_model", motor_lines()))
+    assert [e["payload"] for e in sent] == [e["payload"] for e in as_objects]
+
+
+def test_a_guide_message_file_is_taken_as_the_guide_prints_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """highPressureMessage.json as the guide prints it, over several lines, is the messages
+    file itself: the motor goes Dangerous and underPressureAction is sent."""
+    model_path, [input_path] = _paths("motor_detector_model")
+    args = ["detectors", "run", str(model_path), "--input", str(input_path), "--jsonl"]
+    args += ["--messages", str(EXAMPLES / "motor_high_pressure_message.json")]
+    assert main(args) == 0, capsys.readouterr().err
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(e["from"], e["to"]) for e in events if e["type"] == "transition"] == [
+        ("Normal", "Dangerous")
+    ]
+    assert [e["target"]["targetArn"] for e in services(events)] == [
+        "arn:aws:sns:us-east-1:123456789012:underPressureAction"
+    ]
+
+
+def test_hvac_batch_put_message_examples_run_as_the_guide_sends_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The HVAC example's four request files (seedExample, temperatureExample,
+    seedSetDesiredTemp, and the message its topic rule makes of ``{"temp": 24.5}``), sent in
+    that order. seedSetDesiredTemp reuses messageId 00001, which AWS ignores within five
+    minutes of the first, so it is sent six minutes later. The set point moves to 23.0, and
+    sensor 03's 24.5 leaves the average (20.98352) below 23.0 - 0.7: heating goes on."""
+    lines = [
+        guide_request("hvac_seed_example"),
+        guide_request("hvac_temperature_example"),
+        {"advance": "PT6M"},
+        guide_request("hvac_seed_set_desired_temp"),
+        guide_request("hvac_spoof_example"),
+    ]
+    events = replay(capsys, tmp_path, "hvac_area_detector_model", lines)
+    assert [e["messageId"] for e in events if e["type"] == "input"] == [
+        "00001",
+        "00005",
+        "00001",
+        "54321",
+    ]
+    transitions = [
+        (e["t"], e["from"], e["to"], e["event"]) for e in events if e["type"] == "transition"
+    ]
+    assert transitions == [
+        (0.0, "start", "idle", "initialize"),
+        (360.0, "idle", "heating", "lowTemperatureThreshold"),
+    ]
+    heat_on = [
+        (e["action"], next(iter(e["target"].values())))
+        for e in services(events)
+        if e["event"] == "lowTemperatureThreshold"
+    ]
+    assert heat_on == [
+        ("sns", "arn:aws:sns:us-west-2:123456789012:heatOn"),
+        ("iotTopicPublish", "hvac/Heating/On"),
+    ]
+    detector = events[-1]["detectors"][0]["detector"]
+    variables = {v["name"]: v["value"] for v in detector["state"]["variables"]}
+    assert detector["state"]["stateName"] == "heating"
+    assert variables["desiredTemperature"] == "23.0"
+    assert variables["sensorId"] == '"03"' and variables["reportedTemperature"] == "24.5"
+    assert float(variables["averageTemperature"]) == pytest.approx(20.98352)
+    assert variables["goodToGo"] == "false" and variables["enteringNewState"] == "false"
+    assert [t["name"] for t in detector["state"]["timers"]] == ["heatingTimer"]
+    # set on entering heating at +6 min, for the model's 120 s
+    assert detector["state"]["timers"][0]["timestamp"] == detector["creationTime"] + 360 + 120
+
+
+CRANE_FILES = [
+    "cranes_high_pressure_message",
+    "cranes_high_temperature_message",
+    "cranes_low_pressure_message",
+    "cranes_low_temperature_message",
+]
+
+
+@pytest.mark.parametrize(
+    ("pause", "motor", "crane"),
+    [
+        # six minutes apart every file is taken: the motor counts the one message that sees
+        # both high values (the pressure persists), the crane counts 40 and resets at 20
+        ("PT6M", (["1", "2", "1", "2"], [0, 1]), (["2", "2"], [0, 1, 0])),
+        # sent at once, the low files reuse messageIds 1 and 2, so AWS ignores them
+        ("PT0S", (["1", "2"], [0, 1]), (["2"], [0, 1])),
+    ],
+)
+def test_cranes_message_files_run_as_the_commands_send_them(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    pause: str,
+    motor: tuple[list[str], list[int]],
+    crane: tuple[list[str], list[int]],
+) -> None:
+    """The cranes example's "Commands": highPressureMessage, highTemperatureMessage,
+    lowPressureMessage and lowTemperatureMessage in that order; the crane model reads only
+    TemperatureInput, so it is given the temperature files."""
+
+    def counted(model: str, variable: str, names: list[str]) -> tuple[list[str], list[int]]:
+        lines: list[dict[str, Any]] = []
+        for name in names:
+            lines += [guide_request(name), {"advance": pause}]
+        events = replay(capsys, tmp_path, model, lines)
+        taken = [e["messageId"] for e in events if e["type"] == "input"]
+        values = [e["value"] for e in events if e.get("target") == {"variableName": variable}]
+        return taken, values
+
+    temperatures = [name for name in CRANE_FILES if "temperature" in name]
+    assert counted("cranes_motor_detector_model", "motorThresholdBreached", CRANE_FILES) == motor
+    assert counted("cranes_crane_detector_model", "craneThresholdBreached", temperatures) == crane
+
+
+def test_hvac_reset_through_batch_update_detector_keeps_the_new_parameters() -> None:
+    """The guide's areaDM.BUD.json puts Area51 back in `start` with new parameters and
+    resetMe = true "to reset operational parameters ... without having to delete, and
+    recreate, or update the detector model"; the next valid temperatureInput then takes the
+    `reset` transition to `idle`. BatchUpdateDetector sets the whole detector state, so the
+    seed message from before it is not read again: `initialize` does not fire and put the
+    old parameters back. sensorCount 12, average 22: (22 * 11 + 23.12) / 12."""
+    from detector_models import RecordingSink
+
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors import DetectorEngine, batch_update_detector
+    from edge.clock import ManualClock
+
+    model_path, input_paths = _paths("hvac_area_detector_model")
+    engine = DetectorEngine(
+        load_detector_model(model_path),
+        [load_input(p) for p in input_paths],
+        InMemoryStateStore(),
+        ManualClock(),
+        RecordingSink(),
+    )
+
+    def send(name: str) -> None:
+        [message] = guide_request(name)["messages"]
+        engine.put_message(message["inputName"], json.loads(message["payload"]))
+
+    send("hvac_seed_example")
+    engine.put_message(
+        "temperatureInput",
+        {"sensorId": "01", "areaId": "Area51", "sensorData": {"temperature": 15.72}},
+    )
+    parameters = {"desiredTemperature": "22", "averageTemperature": "22", "sensorCount": "12"}
+    parameters |= {"allowedError": "1.0", "noDelay": "true", "resetMe": "true"}
+    parameters |= {"rangeHigh": "30.0", "rangeLow": "15.0", "anomalousHigh": "60.0"}
+    parameters |= {"anomalousLow": "0.0", "goodToGo": "true", "sensorId": "0"}
+    parameters |= {"reportedTemperature": "0.1"}
+    request = {
+        "detectors": [
+            {
+                "messageId": "0001",
+                "detectorModelName": "areaDetectorModel",
+                "keyValue": "Area51",
+                "state": {
+                    "stateName": "start",
+                    "variables": [{"name": n, "value": v} for n, v in parameters.items()],
+                    "timers": [],
+                },
+            }
+        ]
+    }
+    assert batch_update_detector([engine], request) == {"batchUpdateDetectorErrorEntries": []}
+    send("hvac_temperature_example")  # sensor 05: 23.12
+    state = engine.describe("Area51")["detector"]["state"]
+    variables = {v["name"]: v["value"] for v in state["variables"]}
+    assert state["stateName"] == "idle"
+    assert variables["sensorCount"] == "12" and variables["desiredTemperature"] == "22"
+    assert variables["noDelay"] == "true" and variables["allowedError"] == "1.0"
+    assert float(variables["averageTemperature"]) == pytest.approx((22 * 11 + 23.12) / 12)
+
+
+def test_hvac_area_waits_in_start_for_its_seed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The guide's commented model: "If the first message is a 'temperatureInput', we wait
+    here until we get a 'seedTemperatureInput' input to ensure our operation parameters are
+    set". The reading only runs `start`'s onEnter; the seed takes Area51 to `idle`."""
+    lines = [guide_request("hvac_temperature_example"), guide_request("hvac_seed_example")]
+    events = replay(capsys, tmp_path, "hvac_area_detector_model", lines)
+    steps = [
+        e.get("messageId") or e.get("to") or e["event"]
+        for e in events
+        if e["type"] in ("input", "transition") or e.get("event") == "prepare"
+    ]
+    assert steps == ["00005", "prepare", "prepare", "prepare", "00001", "idle"]

@@ -288,6 +288,38 @@ def test_a_wrapped_model_names_the_import_command(document: dict[str, Any], wher
         assert "plantwatch import iotevents FOLDER" in str(info.value)
 
 
+def test_a_model_of_the_other_kind_names_the_command_that_takes_it() -> None:
+    """An alarm model given where a detector model goes (and the reverse) is a model of
+    the other kind, not a model with an unknown field: the error says which command
+    validates it."""
+    from cloud.detectors.alarms.model import load_alarm_model
+
+    alarm = {
+        "alarmModelName": "boilerHigh",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "alarmRule": {
+            "simpleRule": {
+                "inputProperty": "$input.BoilerInput.temp",
+                "comparisonOperator": "GREATER",
+                "threshold": "80",
+            }
+        },
+    }
+    detector = {
+        "detectorModelName": "m",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "detectorModelDefinition": {"initialStateName": "S", "states": [{"stateName": "S"}]},
+    }
+    for load, body, where, command in (
+        (load_detector_model, alarm, "$.alarmModelName", "plantwatch alarms validate"),
+        (load_alarm_model, detector, "$.detectorModelName", "plantwatch detectors validate"),
+    ):
+        with pytest.raises(DetectorModelError) as info:
+            load(body, source="m.json")
+        assert str(info.value).startswith(f"m.json: {where}: ")
+        assert command in str(info.value) and "unknown field" not in str(info.value)
+
+
 NESTED = {
     "inputName": "Pump",
     "inputDefinition": {

@@ -747,7 +747,15 @@ def test_a_variable_counts_the_characters_of_its_string(length: int, kept: bool)
         [
             {
                 "stateName": "A",
-                "onInput": {"events": [{"eventName": "keep", "actions": [sv("s", "$input.In.v")]}]},
+                "onInput": {
+                    "events": [
+                        {
+                            "eventName": "keep",
+                            "condition": 'currentInput("In")',
+                            "actions": [sv("s", "$input.In.v")],
+                        }
+                    ]
+                },
             }
         ]
     )

@@ -129,16 +129,23 @@ def test_a_model_that_reads_no_input_anywhere_is_refused() -> None:
     )
 
 
-def test_a_model_that_reads_its_input_only_in_actions_loads_with_a_warning() -> None:
-    """AWS would refuse it too (no input in a condition), but messages reach it and it runs
-    here, so the loader keeps it and says so."""
+def test_a_model_that_reads_its_input_only_in_actions_is_refused_as_aws_refuses_it() -> None:
+    """AWS's structure check refuses it ("Detector Model Definition must use at least one
+    Input in a condition"; spec §3 creation checks: some condition references an input), so
+    CreateDetectorModel here refuses it too. Messages would reach it, so a lenient model
+    (``--lenient``, outside AWS's checks) still runs, with a warning."""
     body = base_model()
     event = body["detectorModelDefinition"]["states"][0]["onInput"]["events"][0]
     event["condition"] = "true"
     event["actions"] = [
         {"setVariable": {"variableName": "v", "value": "$input.Pressure.sensorData.pressure"}}
     ]
-    model = load_detector_model(body, source="model.json")
+    assert error_of(body) == (
+        "model.json: $.detectorModelDefinition: Detector Model Definition must use at least"
+        " one Input in a condition (the model reads its input only in actions; --lenient runs"
+        " it anyway)"
+    )
+    model = load_detector_model(body, source="model.json", strict=False)
     assert check_references(model, [load_input(PRESSURE)]) == [
         "model.json: no condition references an input"
     ]

@@ -314,6 +314,20 @@ def test_messages_from_stdin_with_timestamps_and_base64(
             + '"}',
             "m.jsonl:2: payload: $: the name 'x\\udcff'",
         ),
+        (
+            '{"messages": [{"messageId": "a", "inputName": "PressureInput", "payload": {}},'
+            ' {"messageId": "a", "inputName": "PressureInput", "payload": {}}]}',
+            "m.jsonl:2: messages[1]: messageId 'a' is repeated within the request",
+        ),
+        ('{"messages": []}', "m.jsonl:2: messages: expected a list of at least one message"),
+        (
+            '{"messages": [{"inputName": "PressureInput", "payload": {}}], "x": 1}',
+            "m.jsonl:2: a BatchPutMessage request holds only 'messages' (found 'x')",
+        ),
+        (
+            '{"messages": [{"inputName": "PressureInput", "payload": "{not json"}]}',
+            "m.jsonl:2: messages[0]: payload: expected a JSON object, its JSON text",
+        ),
     ],
 )
 def test_bad_lines_exit_2_with_one_line_naming_it(
@@ -585,3 +599,35 @@ def test_a_lenient_timer_too_long_to_show_is_an_error_line_not_a_crash(
         "setTimer 't': 1000000000000 s; a timer must be at most 3153600000 s (100 years)"
     ]
     assert not [e for e in events if e["type"] == "timer"]
+
+
+def test_a_request_line_runs_its_messages_in_array_order_each_with_its_own_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A BatchPutMessage request on one line runs its entries in array order (spec §1
+    Decision); entries without a messageId get one each, so none is taken for a repeat."""
+    entry = {"inputName": "PressureInput", "payload": {"motorid": "M1"}}
+    request = {"messages": [entry, {**entry, "payload": {"motorid": "M2"}}, entry]}
+    events = run_jsonl(capsys, HEARTBEAT, [PRESSURE], [request], tmp_path)
+    assert [(e["key"], e["messageId"]) for e in events if e["type"] == "input"] == [
+        ("M1", "line-1-1"),
+        ("M2", "line-1-2"),
+        ("M1", "line-1-3"),
+    ]
+    assert not [e for e in events if e["type"] == "skipped"]
+
+
+def test_an_error_inside_a_request_printed_over_lines_is_named_at_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A request file printed as the guide prints it, with a stray comma on its third line:
+    the error names that line, not the opening brace."""
+    messages = tmp_path / "request.json"
+    messages.write_text(
+        '{\n  "messages": [\n'
+        '    {"inputName": "PressureInput", "payload": {"motorid": "M1"},}\n  ]\n}\n'
+    )
+    args = ["detectors", "run", str(HEARTBEAT), "--input", str(PRESSURE)]
+    assert main([*args, "--messages", str(messages)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("plantwatch: error: request.json:3: not valid JSON: "), err

@@ -264,9 +264,8 @@ def test_a_timer_duration_out_of_range_at_run_time_is_said_plainly(
     caplog: pytest.LogCaptureFixture, strict: bool, seconds: int, said: str
 ) -> None:
     arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
-    states = [
-        {"stateName": "S0", "onInput": {"events": [_event(0, condition="true", actions=[arm])]}}
-    ]
+    message = _event(0, condition='currentInput("In")', actions=[arm])
+    states = [{"stateName": "S0", "onInput": {"events": [message]}}]
     body = _model(states)
     body["key"] = "id"
     model = load_detector_model(body, strict=strict)
@@ -296,9 +295,8 @@ def test_a_computed_duration_is_rounded_down_then_held_to_60_to_31622400_s(
     """AWS: the duration "is rounded down to the nearest whole number" (60.99 s gives 60 s),
     and a timer lasts 60-31,622,400 s: so 59.99 s is refused, not rounded up into range."""
     arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
-    states = [
-        {"stateName": "S0", "onInput": {"events": [_event(0, condition="true", actions=[arm])]}}
-    ]
+    message = _event(0, condition='currentInput("In")', actions=[arm])
+    states = [{"stateName": "S0", "onInput": {"events": [message]}}]
     body = _model(states)
     body["key"] = "id"
     attributes = [{"jsonPath": "id"}, {"jsonPath": "d"}]

@@ -227,6 +227,23 @@ def test_an_alarm_model_reading_an_input_nothing_feeds_is_reported_and_fails_str
     assert "boilerHot" in out and "Boiler" in out
 
 
+def test_an_alarm_models_unfed_input_names_what_can_feed_it_not_a_replay_it_refuses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``detectors run`` replays detector models only (an alarm model file holds no detector
+    model), so the reason given for an alarm model's input points at what feeds one under
+    ``plantwatch up``: a detector model's ``iotEvents`` action to that input."""
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    [unfed] = _import(capsys, folder, tmp_path / "data")["inputs_not_fed_locally"]
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"inputName": "Boiler", "payload": {"id": "b1", "temp": 95}}\n')
+    run = ["detectors", "run", str(folder / "alarm.json"), "--input", str(folder / "input.json")]
+    assert main([*run, "--messages", str(messages)]) == 2  # not a detector model
+    capsys.readouterr()
+    assert "detectors run" not in unfed["reason"]
+    assert "iotEvents action" in unfed["reason"]
+
+
 def test_an_alarm_model_on_the_scoring_results_runs_locally(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
