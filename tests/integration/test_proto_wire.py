@@ -45,15 +45,19 @@ def connect(
     flags: int = 0x02,
     keep_alive: int = 60,
     will: tuple[str | bytes, bytes] | None = None,
+    trailing: bytes = b"",
 ) -> bytes:
+    """*trailing*: bytes after the payload's fields, counted in the remaining length."""
     payload = utf8(client_id)
     if will is not None:
         payload += utf8(will[0]) + utf8(will[1])
-    return packet(0x10, utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive) + payload)
+    header = utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive)
+    return packet(0x10, header + payload + trailing)
 
 
 CONNECT = connect()
 CONNACK = b"\x20\x02\x00\x00"
+PINGREQ = b"\xc0\x00"
 TOPIC = "dt/plantwatch/s1/pump-01/telemetry"
 
 
@@ -103,6 +107,18 @@ FORBIDDEN = {
     "will-topic-not-utf8": (connect("w", flags=0x06, will=(b"dt/\xff", b"w")), b""),
     "client-id-not-utf8": (connect(b"\xff\xfe"), b""),
     "client-id-nul": (connect("a\x00b"), b""),
+    # a packet whose fields do not fill its remaining length exactly (MQTT 3.1.1 section 4.8:
+    # malformed): amqtt read past the end into the next packet or left the rest unread
+    "connect-trailing-bytes": (connect(trailing=PINGREQ), b""),
+    "connect-fields-past-its-length": (
+        packet(0x10, utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + b"\x00\x05ab"),
+        b"",
+    ),
+    "publish-topic-past-its-length": (CONNECT + packet(0x30, b"\x00\x10ab"), CONNACK),
+    "publish-qos1-without-packet-id": (CONNECT + packet(0x32, utf8(TOPIC)), CONNACK),
+    "subscribe-without-its-qos": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#")), CONNACK),
+    # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)
+    "remaining-length-5-bytes": (CONNECT + b"\x30\x80\x80\x80\x80\x01", CONNACK),
 }
 
 
@@ -136,6 +152,31 @@ def test_amqtt_logs_each_refusal_in_one_line() -> None:
     assert any("client 'raw'" in line and "QoS 3" in line for line in lines), lines
     assert any("no topic filter" in line for line in lines), lines
     assert any("will QoS 3" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
+    """A packet whose fields do not fill its remaining length, or whose remaining length
+    does not end within 4 bytes, is malformed: the log line says so, naming the client once
+    its CONNECT is read, as ``publish refused: oversize`` does."""
+    cases = (
+        "connect-trailing-bytes",
+        "publish-topic-past-its-length",
+        "remaining-length-5-bytes",
+    )
+    with EmbeddedBroker("amqtt") as broker:
+        for case in cases:
+            outcome(broker, FORBIDDEN[case][0], wait=1.0)
+        wait_for(lambda: broker.log_file.read_text().count("\n") >= len(cases), 10)
+        lines = broker.log_file.read_text().splitlines()
+    assert any("CONNECT refused" in line and "2 bytes past its fields" in line for line in lines), (
+        lines
+    )
+    assert any(
+        "client 'raw'" in line and "PUBLISH" in line and "past its remaining length" in line
+        for line in lines
+    ), lines
+    assert any("client 'raw'" in line and "remaining length" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
 
 
