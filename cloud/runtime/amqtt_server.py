@@ -42,6 +42,7 @@ from amqtt.mqtt.packet import (
     UNSUBACK,
     UNSUBSCRIBE,
     MQTTFixedHeader,
+    MQTTPacket,
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
@@ -694,10 +695,14 @@ def strict_fixed_headers(max_bytes: int = 0) -> None:
     decode = MQTTFixedHeader.from_stream.__func__  # type: ignore[attr-defined]
 
     async def checked(cls: type[MQTTFixedHeader], reader: Any) -> MQTTFixedHeader | None:
-        header = await decode(cls, reader)
-        if header is None:
-            return None
-        problem = header_problem(header, max_bytes)
+        try:
+            header = await decode(cls, reader)
+        except MQTTError:  # amqtt's reader loop skips an MQTTError and reads on
+            header, problem = None, "remaining length in more than 4 bytes (MQTT 3.1.1 2.2.3)"
+        else:
+            if header is None:
+                return None
+            problem = header_problem(header, max_bytes)
         if problem is not None:
             # after CONNECT the reader is a _SilenceBoundReader, which knows the client
             log.warning(
@@ -783,7 +788,86 @@ def strict_utf8_topics() -> None:
     unsubscribe.decode_string = decode_unsubscribe_filter  # type: ignore[attr-defined]
 
 
-_PACKET_NAMES = {1: "CONNECT", 3: "PUBLISH", 8: "SUBSCRIBE", 10: "UNSUBSCRIBE", 12: "PINGREQ"}
+_PACKET_NAMES = {
+    1: "CONNECT",
+    2: "CONNACK",
+    3: "PUBLISH",
+    4: "PUBACK",
+    5: "PUBREC",
+    6: "PUBREL",
+    7: "PUBCOMP",
+    8: "SUBSCRIBE",
+    9: "SUBACK",
+    10: "UNSUBSCRIBE",
+    11: "UNSUBACK",
+    12: "PINGREQ",
+    13: "PINGRESP",
+    14: "DISCONNECT",
+}
+
+
+class MalformedPacketError(Exception):
+    """A packet whose fields do not fill its remaining length exactly: amqtt's reader loop
+    ends on it (it is no ``MQTTError``, which that loop skips) and closes the connection,
+    as MQTT 3.1.1 section 4.8 requires for a malformed packet and mosquitto and IoT Core
+    do."""
+
+
+class _PacketBody:
+    """One packet's bytes after its fixed header, read whole before any field is decoded,
+    so a decoder can neither run into the next packet nor leave bytes of this one behind."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._at + n
+        chunk = self._data[self._at : end]
+        self._at += len(chunk)
+        return chunk
+
+    @property
+    def left(self) -> int:
+        return len(self._data) - self._at
+
+
+def whole_packets() -> None:
+    """Decode each packet from exactly its remaining length, and close the connection of
+    one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed).
+    amqtt 0.12.1 decoded fields straight off the socket: a CONNECT with bytes past its
+    fields got a CONNACK and the bytes were read as the next packet, and a PUBLISH or
+    SUBSCRIBE shorter than its fields took the next packet's bytes for its own (or, with
+    none coming, left the connection waiting). The offence is logged naming the client, or
+    by the CONNECT's refusal (:func:`iot_core_connect_limits`). Patches amqtt's packet
+    decoding for this process (the broker's own); install before :func:`strict_connect`.
+    Recheck on any amqtt upgrade."""
+    decode = MQTTPacket.from_stream.__func__  # type: ignore[attr-defined]
+
+    async def bounded(
+        cls: Any, reader: Any, fixed_header: Any = None, variable_header: Any = None
+    ) -> Any:
+        if fixed_header is None:
+            return await decode(cls, reader, fixed_header, variable_header)
+        length = fixed_header.remaining_length
+        body = _PacketBody(await read_or_raise(reader, length) if length else b"")
+        name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
+        problem = None
+        try:
+            packet = await decode(cls, body, fixed_header, variable_header)
+        except NoDataError:
+            problem = f"{name} whose fields run past its remaining length of {length} bytes"
+        else:
+            if body.left:
+                problem = f"{name} with {body.left} bytes past its fields"
+        if problem is None:
+            return packet
+        session = getattr(reader, "session", None)
+        if session is not None:  # after CONNECT; a first CONNECT's refusal is logged there
+            log.warning("%s: malformed %s; connection closed", _who(session), problem)
+        raise MalformedPacketError(f"malformed {problem} (MQTT 3.1.1 section 4.8)")
+
+    MQTTPacket.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
 
 def strict_connect() -> None:
@@ -810,6 +894,10 @@ def strict_connect() -> None:
             if fixed_header.packet_type != CONNECT:
                 name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
                 raise MQTTError(f"first packet is {name}, not CONNECT (MQTT-3.1.0-1)")
+            try:
+                return await decode_connect(cls, reader, fixed_header, variable_header)
+            except MalformedPacketError as exc:
+                raise MQTTError(str(exc)) from None  # refused without a CONNACK
         return await decode_connect(cls, reader, fixed_header, variable_header)
 
     async def text(reader: Any, what: str) -> str:
@@ -1081,6 +1169,7 @@ def main(argv: list[str] | None = None) -> int:
     global _MAX_PAYLOAD_BYTES
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     strict_fixed_headers(max(args.max_packet_bytes, 0))
+    whole_packets()
     strict_utf8_topics()
     strict_connect()
     iot_core_connect_limits()
