@@ -117,6 +117,8 @@ FORBIDDEN = {
     "publish-topic-past-its-length": (CONNECT + packet(0x30, b"\x00\x10ab"), CONNACK),
     "publish-qos1-without-packet-id": (CONNECT + packet(0x32, utf8(TOPIC)), CONNACK),
     "subscribe-without-its-qos": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#")), CONNACK),
+    # a second CONNECT on a connection (MQTT-3.1.0-2)
+    "second-connect": (CONNECT + CONNECT, CONNACK),
     # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)
     "remaining-length-5-bytes": (CONNECT + b"\x30\x80\x80\x80\x80\x01", CONNACK),
 }
@@ -178,6 +180,16 @@ def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
     ), lines
     assert any("client 'raw'" in line and "remaining length" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
+    """MQTT-3.1.0-2: a protocol violation that closes the connection; amqtt closed it with
+    nothing in the log but its own silenced error, so the device's operator saw no reason."""
+    with EmbeddedBroker("amqtt") as broker:
+        outcome(broker, FORBIDDEN["second-connect"][0], wait=1.0)
+        wait_for(lambda: "CONNECT" in broker.log_file.read_text(), 10)
+        log = broker.log_file.read_text()
+    assert "client 'raw': a second CONNECT on its connection (MQTT-3.1.0-2)" in log, log
 
 
 MID_PACKET = publish(0x32, TOPIC, b"{}", b"\x00\x07")[:6]
