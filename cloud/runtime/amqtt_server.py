@@ -292,6 +292,16 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return
         await super().handle_subscribe(subscribe)
 
+    async def handle_connect(self, connect: ConnectPacket) -> None:
+        """A second CONNECT on a connection is a protocol violation (MQTT-3.1.0-2): amqtt
+        closes the connection, and only its own logger, which this process silences, said
+        why."""
+        log.warning(
+            "%s: a second CONNECT on its connection (MQTT-3.1.0-2); connection closed",
+            _who(self.session),
+        )
+        await super().handle_connect(connect)
+
     async def handle_unsubscribe(self, unsubscribe: UnsubscribePacket) -> None:
         """An UNSUBSCRIBE with no filter closes the connection (MQTT-3.10.3-2)."""
         if unsubscribe.payload is None or not unsubscribe.payload.topics:
