@@ -37,8 +37,16 @@ def remaining_length(data: bytes, at: int = 0) -> tuple[int, int] | None:
 
 
 class MiniBroker:
-    def __init__(self, v5: str = "accept", drop_first_telemetry_puback: bool = False) -> None:
+    def __init__(
+        self,
+        v5: str = "accept",
+        drop_first_telemetry_puback: bool = False,
+        refuse_subscriptions: bool = False,
+    ) -> None:
+        """*refuse_subscriptions*: every SUBACK carries the failure code 0x80, as a broker
+        whose policy does not grant the filter answers."""
         self.v5 = v5
+        self.refuse_subscriptions = refuse_subscriptions
         self.mute = False
         """While set, every CONNECT goes unanswered (an overloaded broker, a proxy with no
         upstream); a connection whose CONNECT went unanswered stays so."""
@@ -98,6 +106,9 @@ class MiniBroker:
                 raise ConnectionError("refused")
         elif kind == 12:  # PINGREQ
             conn.sendall(b"\xd0\x00")
+        elif kind == 8 and self.refuse_subscriptions:  # SUBACK failure for its one filter
+            properties = b"\x00" if level == 5 else b""
+            conn.sendall(bytes([0x90, 3 + len(properties)]) + body[:2] + properties + b"\x80")
         elif kind == 8:  # SUBSCRIBE: QoS 1 granted for its one filter
             conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
         elif kind == 3 and (header >> 1) & 3 == 1:  # QoS 1 PUBLISH

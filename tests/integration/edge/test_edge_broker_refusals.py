@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mini_broker import MiniBroker
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.runtime.broker_auth import AuthStore
@@ -146,3 +147,45 @@ def test_a_publish_that_makes_the_broker_close_the_connection_does_not_starve_th
         agent.stop(flush=False)
     assert status["queue_depth"] == 1, status  # the refused reading, kept
     assert status["connects"] <= 12, status  # a connection a second at most
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_refused_shadow_subscription_says_the_broker_refused_it_and_keeps_the_readings(
+    tmp_path: Path, protocol: str
+) -> None:
+    """GIVEN a broker that answers every SUBSCRIBE with the SUBACK failure code 0x80 (a
+    policy that does not grant the shadow topics)
+    WHEN the agent with shadows on connects
+    THEN its error says the broker refused the subscription, with the code, and what to
+    check or change; it connects again with backoff, and every reading stays queued.
+    It said only ``shadow subscribe failed: $aws/things/a-1/shadow/get/accepted``."""
+    broker = MiniBroker(refuse_subscriptions=True)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol=protocol,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)}) for i in range(3)])
+        time.sleep(3.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    error = status["last_error"] or ""
+    assert "the broker refused" in error and "0x80" in error, error
+    assert "'$aws/things/a-1/shadow/get/accepted'" in error, error
+    assert "policy" in error and "shadow = false" in error, error
+    assert status["queue_depth"] == 3, status
+    assert 2 <= broker.accepted <= 5, broker.accepted  # a try a second at most
+    assert not broker.telemetry
