@@ -731,9 +731,7 @@ class Agent:
                 self.shadow.attach(connection)
         except Exception as exc:
             close_connection(connection)
-            quota = self.config.subscription_quota_problem()
-            why = f" ({quota})" if quota is not None else ""
-            raise LinkDown(f"shadow subscribe failed: {exc}{why}") from exc
+            raise LinkDown(f"shadow subscribe failed: {self._subscribe_failure(exc)}") from exc
         with self._wake:
             self._generation = generation
             self._connection = connection
@@ -774,6 +772,21 @@ class Agent:
                     suspects[0],
                 )
         return up_s
+
+    def _subscribe_failure(self, exc: Exception) -> str:
+        """Why the shadow subscriptions failed, in words an operator can act on. awscrt
+        reports a SUBACK failure code only by the topic's name, which read like a client
+        fault; it is the broker's refusal: its policy, or IoT Core's subscription quota."""
+        quota = self.config.subscription_quota_problem()
+        why = f" ({quota})" if quota is not None else ""
+        if not isinstance(exc, mqtt.SubscribeError):
+            return f"{exc}{why}"
+        return (
+            f"the broker refused the subscription to {str(exc)[:200]!r} (SUBACK failure code "
+            f"0x80){why}; the readings stay queued and the agent connects again with backoff: "
+            f"check that the broker's policy lets {self.config.sender!r} subscribe to and "
+            "receive its things' shadow topics, or set shadow = false"
+        )
 
     def _on_interrupted(self, error: Exception, generation: int) -> None:
         with self._lock:
