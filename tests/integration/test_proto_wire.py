@@ -117,6 +117,13 @@ FORBIDDEN = {
     "publish-topic-past-its-length": (CONNECT + packet(0x30, b"\x00\x10ab"), CONNACK),
     "publish-qos1-without-packet-id": (CONNECT + packet(0x32, utf8(TOPIC)), CONNACK),
     "subscribe-without-its-qos": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#")), CONNACK),
+    # packet identifier 0 where one is required (MQTT-2.3.1-1)
+    "publish-packet-id-0": (CONNECT + publish(0x32, TOPIC, b"{}", b"\x00\x00"), CONNACK),
+    "subscribe-packet-id-0": (
+        CONNECT + packet(0x82, b"\x00\x00" + utf8("dt/#") + b"\x01"),
+        CONNACK,
+    ),
+    "unsubscribe-packet-id-0": (CONNECT + packet(0xA2, b"\x00\x00" + utf8("dt/#")), CONNACK),
     # a second CONNECT on a connection (MQTT-3.1.0-2)
     "second-connect": (CONNECT + CONNECT, CONNACK),
     # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)
