@@ -817,7 +817,8 @@ _PACKET_NAMES = {
 
 
 class MalformedPacketError(Exception):
-    """A packet whose fields do not fill its remaining length exactly: amqtt's reader loop
+    """A packet whose fields do not fill its remaining length exactly, or that lacks the
+    packet identifier it needs (:func:`_packet_id_problem`): amqtt's reader loop
     ends on it (it is no ``MQTTError``, which that loop skips) and closes the connection,
     as MQTT 3.1.1 section 4.8 requires for a malformed packet and mosquitto and IoT Core
     do."""
@@ -842,10 +843,22 @@ class _PacketBody:
         return len(self._data) - self._at
 
 
+def _packet_id_problem(packet: Any, name: str) -> str | None:
+    """A SUBSCRIBE, an UNSUBSCRIBE or a PUBLISH of QoS 1 or 2 with packet identifier 0
+    (MQTT-2.3.1-1 requires one that is not): amqtt acknowledged it, mosquitto closes."""
+    header = packet.fixed_header
+    needs_id = header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
+        header.packet_type == PUBLISH and header.flags & 0x06
+    )
+    if needs_id and getattr(packet.variable_header, "packet_id", None) == 0:
+        return f"{name} with packet identifier 0 (MQTT-2.3.1-1)"
+    return None
+
+
 def whole_packets() -> None:
     """Decode each packet from exactly its remaining length, and close the connection of
-    one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed).
-    amqtt 0.12.1 decoded fields straight off the socket: a CONNECT with bytes past its
+    one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed), or
+    that lacks a packet identifier it needs (:func:`_packet_id_problem`). amqtt 0.12.1 decoded fields straight off the socket: a CONNECT with bytes past its
     fields got a CONNACK and the bytes were read as the next packet, and a PUBLISH or
     SUBSCRIBE shorter than its fields took the next packet's bytes for its own (or, with
     none coming, left the connection waiting). The offence is logged naming the client, or
@@ -862,20 +875,23 @@ def whole_packets() -> None:
         length = fixed_header.remaining_length
         body = _PacketBody(await read_or_raise(reader, length) if length else b"")
         name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
-        problem = None
         try:
             packet = await decode(cls, body, fixed_header, variable_header)
         except NoDataError:
-            problem = f"{name} whose fields run past its remaining length of {length} bytes"
+            problem: str | None = (
+                f"malformed {name}: its fields run past its remaining length of {length} bytes "
+                "(MQTT 3.1.1 section 4.8)"
+            )
         else:
+            problem = _packet_id_problem(packet, name)
             if body.left:
-                problem = f"{name} with {body.left} bytes past its fields"
+                problem = f"malformed {name}: {body.left} bytes past its fields (section 4.8)"
         if problem is None:
             return packet
         session = getattr(reader, "session", None)
         if session is not None:  # after CONNECT; a first CONNECT's refusal is logged there
-            log.warning("%s: malformed %s; connection closed", _who(session), problem)
-        raise MalformedPacketError(f"malformed {problem} (MQTT 3.1.1 section 4.8)")
+            log.warning("%s: %s; connection closed", _who(session), problem)
+        raise MalformedPacketError(problem)
 
     MQTTPacket.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
