@@ -124,27 +124,6 @@ FORBIDDEN = {
         CONNACK,
     ),
     "unsubscribe-packet-id-0": (CONNECT + packet(0xA2, b"\x00\x00" + utf8("dt/#")), CONNACK),
-    # a string holding a control character or a Unicode non-character, which MQTT says it
-    # should not (MQTT 3.1.1 section 1.5.3) and mosquitto treats as malformed
-    "publish-topic-control-character": (CONNECT + publish(0x30, "dt/a\x01", b"{}"), CONNACK),
-    "publish-topic-non-character": (CONNECT + publish(0x30, "dt/\U0001fffe", b"{}"), CONNACK),
-    "subscribe-filter-control-character": (
-        CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/\x7f") + b"\x01"),
-        CONNACK,
-    ),
-    "unsubscribe-filter-non-character": (
-        CONNECT + packet(0xA2, b"\x00\x01" + utf8("dt/\ufdd0")),
-        CONNACK,
-    ),
-    "client-id-control-character": (connect("a\x01b"), b""),
-    "will-topic-control-character": (connect("w", flags=0x06, will=("dt/\x85", b"w")), b""),
-    "user-name-non-character": (
-        packet(
-            0x10,
-            utf8("MQTT") + bytes([4, 0x82]) + struct.pack("!H", 60) + utf8("u") + utf8("n\ufffe"),
-        ),
-        b"",
-    ),
     # a second CONNECT on a connection (MQTT-3.1.0-2)
     "second-connect": (CONNECT + CONNECT, CONNACK),
     # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)

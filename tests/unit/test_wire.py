@@ -339,30 +339,3 @@ def test_a_command_topic_ends_in_req_or_res() -> None:
     for kind in ("", "req/x", "#", "ack"):
         with pytest.raises(WireFormatError, match="req or res"):
             wire.command_topic("s1", "pump-01", kind)
-
-
-def _non_character(c: str) -> bool:
-    return 0xFDD0 <= ord(c) <= 0xFDEF or ord(c) & 0xFFFE == 0xFFFE
-
-
-DISCOURAGED = st.one_of(
-    st.sampled_from([chr(c) for c in [*range(0x01, 0x20), *range(0x7F, 0xA0)]]),
-    st.sampled_from([chr(c) for c in range(0xFDD0, 0xFDF0)]),
-    st.integers(0, 16)
-    .flatmap(lambda plane: st.sampled_from([plane << 16 | 0xFFFE, plane << 16 | 0xFFFF]))
-    .map(chr),
-)
-"""What MQTT 3.1.1 section 1.5.3 says a string should not hold: control characters
-(U+0001-U+001F, U+007F-U+009F) and Unicode non-characters."""
-
-
-@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"))), DISCOURAGED)
-def test_a_string_mqtt_says_should_not_hold_a_character_names_the_first_one(
-    text: str, bad: str
-) -> None:
-    """The brokers close a connection that sends one in a topic, a client id or a user
-    name, as mosquitto does; any other text passes."""
-    clean = "".join(c for c in text if not _non_character(c))
-    assert wire.discouraged_character(clean) is None
-    problem = wire.discouraged_character(clean[:3] + bad + clean[3:] + "\x01")
-    assert problem is not None and f"U+{ord(bad):04X}" in problem, problem
