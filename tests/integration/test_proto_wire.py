@@ -151,6 +151,30 @@ def test_a_packet_mqtt_forbids_closes_the_connection_and_goes_nowhere(
         listener.close()
 
 
+@pytest.mark.parametrize("topic", ["dt/a\x01", "dt/\x85", "dt/\ufdd0", "dt/\U0001fffe"])
+def test_a_topic_with_a_character_mqtt_discourages_reaches_subscribers_on_amqtt_only(
+    broker: EmbeddedBroker, topic: str
+) -> None:
+    """MQTT 3.1.1 section 1.5.3 says a string should not hold a control character or a
+    Unicode non-character, and lets a receiver treat one as malformed; AWS does not say
+    that IoT Core does. amqtt routes such a topic to its subscribers (the services
+    quarantine or reject it with a counted reason); mosquitto closes the connection."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    try:
+        got, closed = outcome(broker, CONNECT + publish(0x30, topic, b"{}"), wait=1.0)
+        assert got == CONNACK
+        if broker.kind == "mosquitto":
+            assert closed
+            listener.quiet(0.5)
+            assert listener.messages == []
+        else:
+            assert not closed
+            assert listener.wait_for_message(topic) == b"{}"
+    finally:
+        listener.close()
+
+
 def test_amqtt_logs_each_refusal_in_one_line() -> None:
     with EmbeddedBroker("amqtt") as broker:
         for case in ("publish-first", "publish-qos3", "subscribe-nothing", "will-qos3"):
