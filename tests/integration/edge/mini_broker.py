@@ -42,10 +42,14 @@ class MiniBroker:
         v5: str = "accept",
         drop_first_telemetry_puback: bool = False,
         refuse_subscriptions: bool = False,
+        connack_311: int = 0,
     ) -> None:
         """*refuse_subscriptions*: every SUBACK carries the failure code 0x80, as a broker
-        whose policy does not grant the filter answers."""
+        whose policy does not grant the filter answers. *connack_311*: the return code of
+        the CONNACK to an MQTT 3.1.1 CONNECT (5: not authorized), after which a refusing
+        broker closes the connection."""
         self.v5 = v5
+        self.connack_311 = connack_311
         self.refuse_subscriptions = refuse_subscriptions
         self.mute = False
         """While set, every CONNECT goes unanswered (an overloaded broker, a proxy with no
@@ -97,7 +101,9 @@ class MiniBroker:
             if self.mute:
                 return level
             if level != 5:
-                conn.sendall(b"\x20\x02\x00\x00")
+                conn.sendall(b"\x20\x02\x00" + bytes([self.connack_311]))
+                if self.connack_311:
+                    raise ConnectionError("refused")
                 return level
             answer = V5_ANSWERS[self.v5]
             if answer:

@@ -189,3 +189,40 @@ def test_a_refused_shadow_subscription_says_the_broker_refused_it_and_keeps_the_
     assert status["queue_depth"] == 3, status
     assert 2 <= broker.accepted <= 5, broker.accepted  # a try a second at most
     assert not broker.telemetry
+
+
+def test_an_mqtt_3_1_1_refusal_is_not_said_to_give_no_reason(tmp_path: Path) -> None:
+    """GIVEN a broker that answers an MQTT 3.1.1 CONNECT with CONNACK return code 5 (not
+    authorized) and closes the connection
+    WHEN the agent connects over MQTT 3.1.1
+    THEN its error says the broker refused, that the CONNACK's return code is not passed on
+    by awscrt's 3.1.1 client (MQTT 5 names it), and what to check; every reading stays
+    queued. It said "MQTT 3.1.1 gives no reason", which is not so: the CONNACK has one."""
+    broker = MiniBroker(connack_311=5)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol="3.1.1",
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
+        time.sleep(2.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    error = status["last_error"] or ""
+    assert "the broker refused the connection" in error, error
+    assert "gives no reason" not in error, error
+    assert "return code" in error and "MQTT 5" in error and "credentials" in error, error
+    assert status["queue_depth"] == 1 and status["connects"] == 0, status
