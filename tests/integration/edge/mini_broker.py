@@ -43,12 +43,16 @@ class MiniBroker:
         drop_first_telemetry_puback: bool = False,
         refuse_subscriptions: bool = False,
         connack_311: int = 0,
+        disconnect_on_telemetry: int = 0,
     ) -> None:
         """*refuse_subscriptions*: every SUBACK carries the failure code 0x80, as a broker
         whose policy does not grant the filter answers. *connack_311*: the return code of
         the CONNACK to an MQTT 3.1.1 CONNECT (5: not authorized), after which a refusing
-        broker closes the connection."""
+        broker closes the connection. *disconnect_on_telemetry*: the reason code of the
+        MQTT 5 DISCONNECT that answers every telemetry PUBLISH (0x98: administrative action)
+        before the broker closes the connection; 0 acknowledges telemetry."""
         self.v5 = v5
+        self.disconnect_on_telemetry = disconnect_on_telemetry
         self.connack_311 = connack_311
         self.refuse_subscriptions = refuse_subscriptions
         self.mute = False
@@ -130,6 +134,10 @@ class MiniBroker:
                 with self._lock:
                     self.telemetry.append((time.monotonic(), decode(payload).msg_id))
                     drop, self._drop = self._drop, False
+                if self.disconnect_on_telemetry and level == 5:
+                    reason = bytes([self.disconnect_on_telemetry])
+                    conn.sendall(b"\xe0\x02" + reason + b"\x00")
+                    raise ConnectionError("disconnected")
                 if drop:
                     return level
             conn.sendall(b"\x40\x02" + packet_id)

@@ -226,3 +226,44 @@ def test_an_mqtt_3_1_1_refusal_is_not_said_to_give_no_reason(tmp_path: Path) -> 
     assert "gives no reason" not in error, error
     assert "return code" in error and "MQTT 5" in error and "credentials" in error, error
     assert status["queue_depth"] == 1 and status["connects"] == 0, status
+
+
+def test_a_disconnect_from_the_broker_is_named_in_the_line_of_each_drop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a broker that answers each telemetry publish with an MQTT 5 DISCONNECT
+    "administrative action" (0x98) and closes the connection
+    WHEN the agent publishes a reading
+    THEN each drop's line names the broker's reason, the agent reconnects with backoff and
+    the reading stays queued. The reason showed only once five drops in a row had made
+    the agent suspect another client with its client id."""
+    broker = MiniBroker(disconnect_on_telemetry=0x98)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol="5",
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+            max_batch_delay_s=0.05,
+        ),
+        SystemClock(),
+    )
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
+        time.sleep(2.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert lost, [r.getMessage() for r in caplog.records]
+    assert all("ADMINISTRATIVE_ACTION (152)" in line for line in lost), lost
+    assert 1 <= len(broker.telemetry) <= 4, broker.telemetry  # a try a second at most
+    assert status["queue_depth"] >= 1 and status["sent"] == 0, status
