@@ -400,6 +400,8 @@ class Agent:
         self._lost = False
         """The current link was closed from the far side, not by the agent (its PUBACK
         watchdog, a stop)."""
+        self._lost_error: Exception | None = None
+        """awscrt's error for the link the far side closed, reported once it is dropped."""
         self._link_acks = 0
         """PUBACKs of telemetry on the current connection."""
         self._link_pending: set[int] = set()
@@ -760,6 +762,8 @@ class Agent:
             suspects = sorted(self._link_pending | set(self._inflight)) if quiet else []
             suspects = suspects if up_s < STABLE_LINK_S else []
         self._drop_connection()
+        if self._lost:
+            self._report_lost()
         if suspects:
             with self._wake:
                 for seq in suspects:
@@ -792,9 +796,17 @@ class Agent:
         with self._lock:
             current = self._generation
         if generation >= current:  # a late callback of an abandoned connection is ignored
-            self._error(f"connection lost: {error}")
+            self._lost_error = error
             self._lost = True
             self._link_down.set()
+
+    def _report_lost(self) -> None:
+        """The line of a link the broker or the network ended, once the connection is
+        closed: awscrt names only the hangup, and an MQTT 5 broker's DISCONNECT, which says
+        why it closed the link, reaches the transport after the interruption."""
+        reason = self.transport.disconnect_reason
+        said = f" (the broker's DISCONNECT said {reason})" if reason else ""
+        self._error(f"connection lost: {self._lost_error}{said}")
 
     def _drop_connection(self) -> None:
         with self._wake:
