@@ -213,6 +213,19 @@ def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
     assert not any("Traceback" in line for line in lines), lines
 
 
+def test_amqtt_answers_an_mqtt_5_connect_with_unacceptable_protocol_version() -> None:
+    """MQTT-3.1.2-2: CONNACK return code 0x01, then the connection closes. The edge agent
+    (protocol auto) reads that answer as "MQTT 5 not spoken" and connects again with
+    MQTT 3.1.1 at once; a CONNECT closed without a CONNACK left it retrying MQTT 5 for
+    good. The MQTT 5 fields (properties) need not fit MQTT 3.1.1's layout."""
+    properties = b"\x05\x11\x00\x00\x0e\x10"  # session expiry interval 3600 s
+    payload = utf8("d5") + b"\x00" + utf8("dt/plantwatch/s1/d5/status") + utf8(b"offline")
+    body = utf8("MQTT") + bytes([5, 0x06]) + struct.pack("!H", 60) + properties + payload
+    with EmbeddedBroker("amqtt") as broker:
+        got, closed = outcome(broker, packet(0x10, body), wait=2.0)
+    assert (got, closed) == (b"\x20\x02\x00\x01", True)
+
+
 def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
     """MQTT-3.1.0-2: a protocol violation that closes the connection; amqtt closed it with
     nothing in the log but its own silenced error, so the device's operator saw no reason."""
