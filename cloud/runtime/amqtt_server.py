@@ -29,7 +29,7 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt import publish, subscribe, unsubscribe
 from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
-from amqtt.mqtt.connect import ConnectPacket, ConnectPayload
+from amqtt.mqtt.connect import ConnectPacket, ConnectPayload, ConnectVariableHeader
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import (
     CONNACK,
@@ -855,6 +855,26 @@ def _packet_id_problem(packet: Any, name: str) -> str | None:
     return None
 
 
+def _protocol_level(body: bytes) -> int | None:
+    """The protocol level of a CONNECT's body (after a 2-byte length and the name)."""
+    if len(body) < 2:
+        return None
+    at = 2 + int.from_bytes(body[:2], "big")
+    return body[at] if at < len(body) else None
+
+
+async def _other_protocol_connect(fixed_header: MQTTFixedHeader, body: bytes) -> ConnectPacket:
+    """A CONNECT of a protocol level this broker does not speak (MQTT 5), with only its
+    variable header read: its payload follows that protocol's layout, not 3.1.1's, and
+    MQTT-3.1.2-2 wants CONNACK 0x01 "unacceptable protocol version" for it, which amqtt
+    sends once it sees the level. Placeholders stand in for the fields amqtt checks first."""
+    variable_header = await ConnectVariableHeader.from_stream(_PacketBody(body), fixed_header)
+    payload = ConnectPayload(client_id="", will_topic="", will_message=b"")
+    payload.username = "" if variable_header.username_flag else None
+    payload.password = "" if variable_header.password_flag else None
+    return ConnectPacket(fixed_header, variable_header, payload)
+
+
 def whole_packets() -> None:
     """Decode each packet from exactly its remaining length, and close the connection of
     one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed), or
@@ -873,7 +893,10 @@ def whole_packets() -> None:
         if fixed_header is None:
             return await decode(cls, reader, fixed_header, variable_header)
         length = fixed_header.remaining_length
-        body = _PacketBody(await read_or_raise(reader, length) if length else b"")
+        data = await read_or_raise(reader, length) if length else b""
+        if fixed_header.packet_type == CONNECT and _protocol_level(data) not in (None, 4):
+            return await _other_protocol_connect(fixed_header, data)
+        body = _PacketBody(data)
         name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
         try:
             packet = await decode(cls, body, fixed_header, variable_header)
