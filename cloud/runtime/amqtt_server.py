@@ -878,13 +878,15 @@ async def _other_protocol_connect(fixed_header: MQTTFixedHeader, body: bytes) ->
 def whole_packets() -> None:
     """Decode each packet from exactly its remaining length, and close the connection of
     one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed), or
-    that lacks a packet identifier it needs (:func:`_packet_id_problem`). amqtt 0.12.1 decoded fields straight off the socket: a CONNECT with bytes past its
-    fields got a CONNACK and the bytes were read as the next packet, and a PUBLISH or
-    SUBSCRIBE shorter than its fields took the next packet's bytes for its own (or, with
-    none coming, left the connection waiting). The offence is logged naming the client, or
-    by the CONNECT's refusal (:func:`iot_core_connect_limits`). Patches amqtt's packet
-    decoding for this process (the broker's own); install before :func:`strict_connect`.
-    Recheck on any amqtt upgrade."""
+    that lacks a packet identifier it needs (:func:`_packet_id_problem`). amqtt 0.12.1
+    decoded fields straight off the socket: a CONNECT with bytes past its fields got a
+    CONNACK and the bytes were read as the next packet, and a PUBLISH or SUBSCRIBE shorter
+    than its fields took the next packet's bytes for its own (or, with none coming, left
+    the connection waiting). The offence is logged naming the client, or by the CONNECT's
+    refusal (:func:`iot_core_connect_limits`). A CONNECT of another protocol level is left
+    to amqtt's refusal (:func:`_other_protocol_connect`). Patches amqtt's packet decoding
+    for this process (the broker's own); install before :func:`strict_connect`. Recheck on
+    any amqtt upgrade."""
     decode = MQTTPacket.from_stream.__func__  # type: ignore[attr-defined]
 
     async def bounded(
