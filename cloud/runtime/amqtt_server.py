@@ -54,6 +54,7 @@ from amqtt.session import INCOMING, OUTGOING
 from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
+from cloud.shadow.document import parse_request_topic
 from edge.logs import LineEvery
 from edge.wire import (
     MAX_SUBSCRIPTIONS,
@@ -364,6 +365,19 @@ class _DurableSubscriber:
 
 _DURABLE: _DurableSubscriber | None = None
 
+_SHADOW_SERVICE: str | None = None
+"""``--shadow-service``: the client id of the shadow service, which gets no will sent to a
+shadow request topic (:class:`ShadowWillTopic`)."""
+
+
+class ShadowWillTopic(str):
+    """A will's topic that is a shadow request topic
+    (``$aws/things/<thing>/shadow[/name/<shadow>]/update|get|delete``). AWS's Device Shadow
+    guide: a will sent to a reserved topic is ignored by the Device Shadow service, while
+    subscribers and the rules engine get it, so the shadow service (``--shadow-service``)
+    is left out of its delivery; the local one applied it as an update. The topic travels
+    as this type through amqtt's broadcast to :meth:`Broker._topic_filtering`."""
+
 
 def _is_durable(session: Any) -> bool:
     return _DURABLE is not None and getattr(session, "client_id", None) == _DURABLE.client_id
@@ -561,6 +575,13 @@ class Broker(_AmqttBroker):
         await super()._delete_session(client_id)
 
     async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
+        if (
+            action == Action.RECEIVE
+            and isinstance(topic, ShadowWillTopic)
+            and _SHADOW_SERVICE is not None
+            and getattr(session, "client_id", None) == _SHADOW_SERVICE
+        ):
+            return False  # AWS's Device Shadow service ignores a will on a reserved topic
         if self.access is None:
             return await super()._topic_filtering(session, topic, action)
         return self.access.allows(getattr(session, "username", None), str(action), topic)
@@ -1049,6 +1070,8 @@ def iot_core_connect_limits() -> None:
                 (session.will_topic or "")[:64],
             )
             session.will_retain = False
+        if session.will_flag and parse_request_topic(session.will_topic or "") is not None:
+            session.will_topic = ShadowWillTopic(session.will_topic)
         # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
         session.keep_alive = math.ceil(iot_core_keep_alive(session.keep_alive) * KEEP_ALIVE_GRACE)
         return handler, session
@@ -1207,6 +1230,12 @@ def main(argv: list[str] | None = None) -> int:
         "once this client has PUBACKed its copy (the rules runner: once it is on disk)",
     )
     parser.add_argument(
+        "--shadow-service",
+        metavar="CLIENT_ID",
+        help="the shadow service's client id: it gets no will sent to a shadow request topic, "
+        "as AWS's Device Shadow service ignores those",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -1217,8 +1246,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES
+    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
+    _SHADOW_SERVICE = args.shadow_service or None
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     whole_packets()
     strict_utf8_topics()
