@@ -400,6 +400,8 @@ class Agent:
         self._lost = False
         """The current link was closed from the far side, not by the agent (its PUBACK
         watchdog, a stop)."""
+        self._lost_error: Exception | None = None
+        """awscrt's error for the link the far side closed, reported once it is dropped."""
         self._link_acks = 0
         """PUBACKs of telemetry on the current connection."""
         self._link_pending: set[int] = set()
@@ -731,9 +733,7 @@ class Agent:
                 self.shadow.attach(connection)
         except Exception as exc:
             close_connection(connection)
-            quota = self.config.subscription_quota_problem()
-            why = f" ({quota})" if quota is not None else ""
-            raise LinkDown(f"shadow subscribe failed: {exc}{why}") from exc
+            raise LinkDown(f"shadow subscribe failed: {self._subscribe_failure(exc)}") from exc
         with self._wake:
             self._generation = generation
             self._connection = connection
@@ -762,6 +762,8 @@ class Agent:
             suspects = sorted(self._link_pending | set(self._inflight)) if quiet else []
             suspects = suspects if up_s < STABLE_LINK_S else []
         self._drop_connection()
+        if self._lost:
+            self._report_lost()
         if suspects:
             with self._wake:
                 for seq in suspects:
@@ -775,13 +777,36 @@ class Agent:
                 )
         return up_s
 
+    def _subscribe_failure(self, exc: Exception) -> str:
+        """Why the shadow subscriptions failed, in words an operator can act on. awscrt
+        reports a SUBACK failure code only by the topic's name, which read like a client
+        fault; it is the broker's refusal: its policy, or IoT Core's subscription quota."""
+        quota = self.config.subscription_quota_problem()
+        why = f" ({quota})" if quota is not None else ""
+        if not isinstance(exc, mqtt.SubscribeError):
+            return f"{exc}{why}"
+        return (
+            f"the broker refused the subscription to {str(exc)[:200]!r} (SUBACK failure code "
+            f"0x80){why}; the readings stay queued and the agent connects again with backoff: "
+            f"check that the broker's policy lets {self.config.sender!r} subscribe to and "
+            "receive its things' shadow topics, or set shadow = false"
+        )
+
     def _on_interrupted(self, error: Exception, generation: int) -> None:
         with self._lock:
             current = self._generation
         if generation >= current:  # a late callback of an abandoned connection is ignored
-            self._error(f"connection lost: {error}")
+            self._lost_error = error
             self._lost = True
             self._link_down.set()
+
+    def _report_lost(self) -> None:
+        """The line of a link the broker or the network ended, once the connection is
+        closed: awscrt names only the hangup, and an MQTT 5 broker's DISCONNECT, which says
+        why it closed the link, reaches the transport after the interruption."""
+        reason = self.transport.disconnect_reason
+        said = f" (the broker's DISCONNECT said {reason})" if reason else ""
+        self._error(f"connection lost: {self._lost_error}{said}")
 
     def _drop_connection(self) -> None:
         with self._wake:

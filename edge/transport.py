@@ -387,13 +387,17 @@ def _refusal3(exc: BaseException, connack_timeout_ms: int) -> str:
     """What a failed MQTT 3.1.1 connect means, in one line. awscrt gives the CONNACK's
     return code when it has one, and otherwise reports a CONNACK that refuses the client
     (wrong credentials, a client id or a certificate the broker does not take) as a
-    protocol error, which names no reason. Its 3.1.1 client waits for a CONNACK as long
-    as for a PINGRESP (the ping timeout)."""
+    protocol error: the CONNACK's return code (1 to 5) is lost there, not missing from the
+    packet (awscrt 0.36.1). Its 3.1.1 client waits for a CONNACK as long as for a
+    PINGRESP (the ping timeout)."""
     code = exc.args[0] if exc.args else None
     if isinstance(code, mqtt.ConnectReturnCode):
         return f"{REFUSED}: {code.name} ({int(code)}); {CHECK}"
     if getattr(exc, "name", "") == "AWS_ERROR_MQTT_PROTOCOL_ERROR":
-        return f"{REFUSED} or broke MQTT (awscrt: {exc}); MQTT 3.1.1 gives no reason: {CHECK}"
+        return (
+            f"{REFUSED} or broke MQTT (awscrt: {exc}); awscrt's MQTT 3.1.1 client does not "
+            f"pass on the CONNACK's return code (MQTT 5 names the reason): {CHECK}"
+        )
     return _unanswered(exc, connack_timeout_ms / 1000)
 
 

@@ -29,7 +29,7 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt import publish, subscribe, unsubscribe
 from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
-from amqtt.mqtt.connect import ConnectPacket, ConnectPayload
+from amqtt.mqtt.connect import ConnectPacket, ConnectPayload, ConnectVariableHeader
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import (
     CONNACK,
@@ -42,6 +42,7 @@ from amqtt.mqtt.packet import (
     UNSUBACK,
     UNSUBSCRIBE,
     MQTTFixedHeader,
+    MQTTPacket,
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
@@ -53,6 +54,7 @@ from amqtt.session import INCOMING, OUTGOING
 from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
+from cloud.shadow.document import parse_request_topic
 from edge.logs import LineEvery
 from edge.wire import (
     MAX_SUBSCRIPTIONS,
@@ -291,6 +293,16 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return
         await super().handle_subscribe(subscribe)
 
+    async def handle_connect(self, connect: ConnectPacket) -> None:
+        """A second CONNECT on a connection is a protocol violation (MQTT-3.1.0-2): amqtt
+        closes the connection, and only its own logger, which this process silences, said
+        why."""
+        log.warning(
+            "%s: a second CONNECT on its connection (MQTT-3.1.0-2); connection closed",
+            _who(self.session),
+        )
+        await super().handle_connect(connect)
+
     async def handle_unsubscribe(self, unsubscribe: UnsubscribePacket) -> None:
         """An UNSUBSCRIBE with no filter closes the connection (MQTT-3.10.3-2)."""
         if unsubscribe.payload is None or not unsubscribe.payload.topics:
@@ -352,6 +364,19 @@ class _DurableSubscriber:
 
 
 _DURABLE: _DurableSubscriber | None = None
+
+_SHADOW_SERVICE: str | None = None
+"""``--shadow-service``: the client id of the shadow service, which gets no will sent to a
+shadow request topic (:class:`ShadowWillTopic`)."""
+
+
+class ShadowWillTopic(str):
+    """A will's topic that is a shadow request topic
+    (``$aws/things/<thing>/shadow[/name/<shadow>]/update|get|delete``). AWS's Device Shadow
+    guide: a will sent to a reserved topic is ignored by the Device Shadow service, while
+    subscribers and the rules engine get it, so the shadow service (``--shadow-service``)
+    is left out of its delivery; the local one applied it as an update. The topic travels
+    as this type through amqtt's broadcast to :meth:`Broker._topic_filtering`."""
 
 
 def _is_durable(session: Any) -> bool:
@@ -550,6 +575,13 @@ class Broker(_AmqttBroker):
         await super()._delete_session(client_id)
 
     async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
+        if (
+            action == Action.RECEIVE
+            and isinstance(topic, ShadowWillTopic)
+            and _SHADOW_SERVICE is not None
+            and getattr(session, "client_id", None) == _SHADOW_SERVICE
+        ):
+            return False  # AWS's Device Shadow service ignores a will on a reserved topic
         if self.access is None:
             return await super()._topic_filtering(session, topic, action)
         return self.access.allows(getattr(session, "username", None), str(action), topic)
@@ -694,10 +726,14 @@ def strict_fixed_headers(max_bytes: int = 0) -> None:
     decode = MQTTFixedHeader.from_stream.__func__  # type: ignore[attr-defined]
 
     async def checked(cls: type[MQTTFixedHeader], reader: Any) -> MQTTFixedHeader | None:
-        header = await decode(cls, reader)
-        if header is None:
-            return None
-        problem = header_problem(header, max_bytes)
+        try:
+            header = await decode(cls, reader)
+        except MQTTError:  # amqtt's reader loop skips an MQTTError and reads on
+            header, problem = None, "remaining length in more than 4 bytes (MQTT 3.1.1 2.2.3)"
+        else:
+            if header is None:
+                return None
+            problem = header_problem(header, max_bytes)
         if problem is not None:
             # after CONNECT the reader is a _SilenceBoundReader, which knows the client
             log.warning(
@@ -783,7 +819,127 @@ def strict_utf8_topics() -> None:
     unsubscribe.decode_string = decode_unsubscribe_filter  # type: ignore[attr-defined]
 
 
-_PACKET_NAMES = {1: "CONNECT", 3: "PUBLISH", 8: "SUBSCRIBE", 10: "UNSUBSCRIBE", 12: "PINGREQ"}
+_PACKET_NAMES = {
+    1: "CONNECT",
+    2: "CONNACK",
+    3: "PUBLISH",
+    4: "PUBACK",
+    5: "PUBREC",
+    6: "PUBREL",
+    7: "PUBCOMP",
+    8: "SUBSCRIBE",
+    9: "SUBACK",
+    10: "UNSUBSCRIBE",
+    11: "UNSUBACK",
+    12: "PINGREQ",
+    13: "PINGRESP",
+    14: "DISCONNECT",
+}
+
+
+class MalformedPacketError(Exception):
+    """A packet whose fields do not fill its remaining length exactly, or that lacks the
+    packet identifier it needs (:func:`_packet_id_problem`): amqtt's reader loop
+    ends on it (it is no ``MQTTError``, which that loop skips) and closes the connection,
+    as MQTT 3.1.1 section 4.8 requires for a malformed packet and mosquitto and IoT Core
+    do."""
+
+
+class _PacketBody:
+    """One packet's bytes after its fixed header, read whole before any field is decoded,
+    so a decoder can neither run into the next packet nor leave bytes of this one behind."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._at + n
+        chunk = self._data[self._at : end]
+        self._at += len(chunk)
+        return chunk
+
+    @property
+    def left(self) -> int:
+        return len(self._data) - self._at
+
+
+def _packet_id_problem(packet: Any, name: str) -> str | None:
+    """A SUBSCRIBE, an UNSUBSCRIBE or a PUBLISH of QoS 1 or 2 with packet identifier 0
+    (MQTT-2.3.1-1 requires one that is not): amqtt acknowledged it, mosquitto closes."""
+    header = packet.fixed_header
+    needs_id = header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
+        header.packet_type == PUBLISH and header.flags & 0x06
+    )
+    if needs_id and getattr(packet.variable_header, "packet_id", None) == 0:
+        return f"{name} with packet identifier 0 (MQTT-2.3.1-1)"
+    return None
+
+
+def _protocol_level(body: bytes) -> int | None:
+    """The protocol level of a CONNECT's body (after a 2-byte length and the name)."""
+    if len(body) < 2:
+        return None
+    at = 2 + int.from_bytes(body[:2], "big")
+    return body[at] if at < len(body) else None
+
+
+async def _other_protocol_connect(fixed_header: MQTTFixedHeader, body: bytes) -> ConnectPacket:
+    """A CONNECT of a protocol level this broker does not speak (MQTT 5), with only its
+    variable header read: its payload follows that protocol's layout, not 3.1.1's, and
+    MQTT-3.1.2-2 wants CONNACK 0x01 "unacceptable protocol version" for it, which amqtt
+    sends once it sees the level. Placeholders stand in for the fields amqtt checks first."""
+    variable_header = await ConnectVariableHeader.from_stream(_PacketBody(body), fixed_header)
+    payload = ConnectPayload(client_id="", will_topic="", will_message=b"")
+    payload.username = "" if variable_header.username_flag else None
+    payload.password = "" if variable_header.password_flag else None
+    return ConnectPacket(fixed_header, variable_header, payload)
+
+
+def whole_packets() -> None:
+    """Decode each packet from exactly its remaining length, and close the connection of
+    one whose fields end before it or run past it (MQTT 3.1.1 section 4.8: malformed), or
+    that lacks a packet identifier it needs (:func:`_packet_id_problem`). amqtt 0.12.1
+    decoded fields straight off the socket: a CONNECT with bytes past its fields got a
+    CONNACK and the bytes were read as the next packet, and a PUBLISH or SUBSCRIBE shorter
+    than its fields took the next packet's bytes for its own (or, with none coming, left
+    the connection waiting). The offence is logged naming the client, or by the CONNECT's
+    refusal (:func:`iot_core_connect_limits`). A CONNECT of another protocol level is left
+    to amqtt's refusal (:func:`_other_protocol_connect`). Patches amqtt's packet decoding
+    for this process (the broker's own); install before :func:`strict_connect`. Recheck on
+    any amqtt upgrade."""
+    decode = MQTTPacket.from_stream.__func__  # type: ignore[attr-defined]
+
+    async def bounded(
+        cls: Any, reader: Any, fixed_header: Any = None, variable_header: Any = None
+    ) -> Any:
+        if fixed_header is None:
+            return await decode(cls, reader, fixed_header, variable_header)
+        length = fixed_header.remaining_length
+        data = await read_or_raise(reader, length) if length else b""
+        if fixed_header.packet_type == CONNECT and _protocol_level(data) not in (None, 4):
+            return await _other_protocol_connect(fixed_header, data)
+        body = _PacketBody(data)
+        name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
+        try:
+            packet = await decode(cls, body, fixed_header, variable_header)
+        except NoDataError:
+            problem: str | None = (
+                f"malformed {name}: its fields run past its remaining length of {length} bytes "
+                "(MQTT 3.1.1 section 4.8)"
+            )
+        else:
+            problem = _packet_id_problem(packet, name)
+            if body.left:
+                problem = f"malformed {name}: {body.left} bytes past its fields (section 4.8)"
+        if problem is None:
+            return packet
+        session = getattr(reader, "session", None)
+        if session is not None:  # after CONNECT; a first CONNECT's refusal is logged there
+            log.warning("%s: %s; connection closed", _who(session), problem)
+        raise MalformedPacketError(problem)
+
+    MQTTPacket.from_stream = classmethod(bounded)  # type: ignore[method-assign,assignment]
 
 
 def strict_connect() -> None:
@@ -810,6 +966,10 @@ def strict_connect() -> None:
             if fixed_header.packet_type != CONNECT:
                 name = _PACKET_NAMES.get(fixed_header.packet_type, str(fixed_header.packet_type))
                 raise MQTTError(f"first packet is {name}, not CONNECT (MQTT-3.1.0-1)")
+            try:
+                return await decode_connect(cls, reader, fixed_header, variable_header)
+            except MalformedPacketError as exc:
+                raise MQTTError(str(exc)) from None  # refused without a CONNACK
         return await decode_connect(cls, reader, fixed_header, variable_header)
 
     async def text(reader: Any, what: str) -> str:
@@ -910,6 +1070,8 @@ def iot_core_connect_limits() -> None:
                 (session.will_topic or "")[:64],
             )
             session.will_retain = False
+        if session.will_flag and parse_request_topic(session.will_topic or "") is not None:
+            session.will_topic = ShadowWillTopic(session.will_topic)
         # the reader's timeout: RedeliveringHandler.handle_read_timeout closes
         session.keep_alive = math.ceil(iot_core_keep_alive(session.keep_alive) * KEEP_ALIVE_GRACE)
         return handler, session
@@ -1068,6 +1230,12 @@ def main(argv: list[str] | None = None) -> int:
         "once this client has PUBACKed its copy (the rules runner: once it is on disk)",
     )
     parser.add_argument(
+        "--shadow-service",
+        metavar="CLIENT_ID",
+        help="the shadow service's client id: it gets no will sent to a shadow request topic, "
+        "as AWS's Device Shadow service ignores those",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -1078,9 +1246,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES
+    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
+    _SHADOW_SERVICE = args.shadow_service or None
     strict_fixed_headers(max(args.max_packet_bytes, 0))
+    whole_packets()
     strict_utf8_topics()
     strict_connect()
     iot_core_connect_limits()

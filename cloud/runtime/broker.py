@@ -270,6 +270,7 @@ class EmbeddedBroker:
         durable_subscriber: str | None = None,
         durable_filters: Sequence[str] = (),
         state_dir: Path | None = None,
+        shadow_service: str | None = None,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -308,6 +309,9 @@ class EmbeddedBroker:
         QoS 1 publish the device's PUBACK waits for; mosquitto cannot (docs/protocol.md),
         but with *state_dir* its session is subscribed before any device can connect."""
         self.durable_filters = tuple(durable_filters)
+        self.shadow_service = shadow_service
+        """amqtt: the shadow service's client id, which gets no will sent to a shadow
+        request topic (AWS's Device Shadow service ignores those); mosquitto cannot."""
         self.state_dir = state_dir if self.kind == "mosquitto" else None
         """mosquitto's persistence folder; None keeps everything in memory."""
         self._state_lock: int | None = None
@@ -409,6 +413,8 @@ class EmbeddedBroker:
             command += ["--passwd", str(self.auth.passwd_file), "--acl", str(self.auth.acl_file)]
         if self.durable_subscriber:
             command += ["--durable-subscriber", self.durable_subscriber]
+        if self.shadow_service:
+            command += ["--shadow-service", self.shadow_service]
         return command
 
     def _persistence_lines(self) -> list[str]:

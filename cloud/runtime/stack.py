@@ -36,6 +36,9 @@ EventHook = Callable[[str, dict[str, Any]], None]
 RULES_CLIENT_ID = "plantwatch-rules"
 """The rules runner's client id (its user name under ``--auth``): the embedded amqtt
 broker PUBACKs a device's reading only once this client has PUBACKed its copy."""
+SHADOW_CLIENT_ID = "plantwatch-shadow"
+"""The shadow service's client id on the embedded broker (its user name under ``--auth``):
+the amqtt broker sends it no will addressed to a shadow request topic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,7 @@ class LocalStack:
                 # are in place before a device can connect (EmbeddedBroker._prepare_session)
                 durable_filters=rule_subscriptions(self._rules),
                 state_dir=cfg.data.broker_state,
+                shadow_service=SHADOW_CLIENT_ID,  # amqtt: it gets no will on shadow topics
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -265,10 +269,12 @@ class LocalStack:
         from cloud.shadow.service import ShadowService
 
         self.shadow_service = ShadowService(
-            self.service_url("plantwatch-shadow"),
+            self.service_url(SHADOW_CLIENT_ID),
             str(self.config.data.shadow_db),
             self.clock,
             limits=self.config.shadow_limits,
+            # the embedded broker knows it by this id; on another broker a random one
+            client_id=SHADOW_CLIENT_ID if self.broker is not None else None,
             # boto3 iot-data on loopback; not with --auth, as the REST face checks no
             # credentials and would bypass the broker's ACL.
             rest_port=0 if self.auth is None else None,

@@ -6,6 +6,7 @@ keeps serving. One stack for the module; each case looks only at what it changed
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -162,6 +163,33 @@ def test_an_update_with_a_null_state_then_a_delete_and_update_race(device: RawCl
     assert rejected == {"code": 409, "message": "Version conflict", "clientToken": "u1"}
     recreated = json.loads(device.received(f"{base}/update/accepted")[2])
     assert recreated["version"] == 3 and recreated["clientToken"] == "u2"
+
+
+def test_a_will_on_a_shadow_update_topic_reaches_subscribers_but_not_the_shadow(
+    stack: LocalStack, device: RawClient
+) -> None:
+    """AWS's Device Shadow guide: a will sent to a reserved topic is ignored by the Device
+    Shadow service, while subscribers (and rules) get it; it advises a will on a topic of
+    your own, republished to the shadow by a rule. The local shadow service applied it,
+    so a device relying on it looked offline locally and never on AWS."""
+    assert stack.broker is not None
+    topic = "$aws/things/will-thing/shadow/update"
+    watcher = RawClient(stack.broker.host, stack.broker.port)
+    watcher.subscribe([topic])
+    will = b'{"state":{"reported":{"connected":false}}}'
+    flags = bytes([4, 0x0E])  # will (QoS 1), clean session
+    body = b"\x00\x04MQTT" + flags + b"\x00\x3c" + b"\x00\x0awill-thing"
+    body += len(topic).to_bytes(2, "big") + topic.encode() + len(will).to_bytes(2, "big") + will
+    try:
+        with socket.create_connection((stack.broker.host, stack.broker.port)) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            assert sock.recv(4) == b"\x20\x02\x00\x00"
+        assert watcher.wait_for_message(topic) == will  # closed without a DISCONNECT
+        device.quiet(1.0)
+        answers = [t for t, _p in device.messages if t.startswith("$aws/things/will-thing/")]
+        assert answers == [], "the shadow service took the will as an update"
+    finally:
+        watcher.close()
 
 
 def test_the_stack_still_takes_a_good_reading(stack: LocalStack, device: RawClient) -> None:

@@ -45,15 +45,19 @@ def connect(
     flags: int = 0x02,
     keep_alive: int = 60,
     will: tuple[str | bytes, bytes] | None = None,
+    trailing: bytes = b"",
 ) -> bytes:
+    """*trailing*: bytes after the payload's fields, counted in the remaining length."""
     payload = utf8(client_id)
     if will is not None:
         payload += utf8(will[0]) + utf8(will[1])
-    return packet(0x10, utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive) + payload)
+    header = utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive)
+    return packet(0x10, header + payload + trailing)
 
 
 CONNECT = connect()
 CONNACK = b"\x20\x02\x00\x00"
+PINGREQ = b"\xc0\x00"
 TOPIC = "dt/plantwatch/s1/pump-01/telemetry"
 
 
@@ -103,6 +107,27 @@ FORBIDDEN = {
     "will-topic-not-utf8": (connect("w", flags=0x06, will=(b"dt/\xff", b"w")), b""),
     "client-id-not-utf8": (connect(b"\xff\xfe"), b""),
     "client-id-nul": (connect("a\x00b"), b""),
+    # a packet whose fields do not fill its remaining length exactly (MQTT 3.1.1 section 4.8:
+    # malformed): amqtt read past the end into the next packet or left the rest unread
+    "connect-trailing-bytes": (connect(trailing=PINGREQ), b""),
+    "connect-fields-past-its-length": (
+        packet(0x10, utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + b"\x00\x05ab"),
+        b"",
+    ),
+    "publish-topic-past-its-length": (CONNECT + packet(0x30, b"\x00\x10ab"), CONNACK),
+    "publish-qos1-without-packet-id": (CONNECT + packet(0x32, utf8(TOPIC)), CONNACK),
+    "subscribe-without-its-qos": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#")), CONNACK),
+    # packet identifier 0 where one is required (MQTT-2.3.1-1)
+    "publish-packet-id-0": (CONNECT + publish(0x32, TOPIC, b"{}", b"\x00\x00"), CONNACK),
+    "subscribe-packet-id-0": (
+        CONNECT + packet(0x82, b"\x00\x00" + utf8("dt/#") + b"\x01"),
+        CONNACK,
+    ),
+    "unsubscribe-packet-id-0": (CONNECT + packet(0xA2, b"\x00\x00" + utf8("dt/#")), CONNACK),
+    # a second CONNECT on a connection (MQTT-3.1.0-2)
+    "second-connect": (CONNECT + CONNECT, CONNACK),
+    # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)
+    "remaining-length-5-bytes": (CONNECT + b"\x30\x80\x80\x80\x80\x01", CONNACK),
 }
 
 
@@ -126,6 +151,30 @@ def test_a_packet_mqtt_forbids_closes_the_connection_and_goes_nowhere(
         listener.close()
 
 
+@pytest.mark.parametrize("topic", ["dt/a\x01", "dt/\x85", "dt/\ufdd0", "dt/\U0001fffe"])
+def test_a_topic_with_a_character_mqtt_discourages_reaches_subscribers_on_amqtt_only(
+    broker: EmbeddedBroker, topic: str
+) -> None:
+    """MQTT 3.1.1 section 1.5.3 says a string should not hold a control character or a
+    Unicode non-character, and lets a receiver treat one as malformed; AWS does not say
+    that IoT Core does. amqtt routes such a topic to its subscribers (the services
+    quarantine or reject it with a counted reason); mosquitto closes the connection."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    try:
+        got, closed = outcome(broker, CONNECT + publish(0x30, topic, b"{}"), wait=1.0)
+        assert got == CONNACK
+        if broker.kind == "mosquitto":
+            assert closed
+            listener.quiet(0.5)
+            assert listener.messages == []
+        else:
+            assert not closed
+            assert listener.wait_for_message(topic) == b"{}"
+    finally:
+        listener.close()
+
+
 def test_amqtt_logs_each_refusal_in_one_line() -> None:
     with EmbeddedBroker("amqtt") as broker:
         for case in ("publish-first", "publish-qos3", "subscribe-nothing", "will-qos3"):
@@ -137,6 +186,54 @@ def test_amqtt_logs_each_refusal_in_one_line() -> None:
     assert any("no topic filter" in line for line in lines), lines
     assert any("will QoS 3" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
+    """A packet whose fields do not fill its remaining length, or whose remaining length
+    does not end within 4 bytes, is malformed: the log line says so, naming the client once
+    its CONNECT is read, as ``publish refused: oversize`` does."""
+    cases = (
+        "connect-trailing-bytes",
+        "publish-topic-past-its-length",
+        "remaining-length-5-bytes",
+    )
+    with EmbeddedBroker("amqtt") as broker:
+        for case in cases:
+            outcome(broker, FORBIDDEN[case][0], wait=1.0)
+        wait_for(lambda: broker.log_file.read_text().count("\n") >= len(cases), 10)
+        lines = broker.log_file.read_text().splitlines()
+    assert any("CONNECT refused" in line and "2 bytes past its fields" in line for line in lines), (
+        lines
+    )
+    assert any(
+        "client 'raw'" in line and "PUBLISH" in line and "past its remaining length" in line
+        for line in lines
+    ), lines
+    assert any("client 'raw'" in line and "remaining length" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_answers_an_mqtt_5_connect_with_unacceptable_protocol_version() -> None:
+    """MQTT-3.1.2-2: CONNACK return code 0x01, then the connection closes. The edge agent
+    (protocol auto) reads that answer as "MQTT 5 not spoken" and connects again with
+    MQTT 3.1.1 at once; a CONNECT closed without a CONNACK left it retrying MQTT 5 for
+    good. The MQTT 5 fields (properties) need not fit MQTT 3.1.1's layout."""
+    properties = b"\x05\x11\x00\x00\x0e\x10"  # session expiry interval 3600 s
+    payload = utf8("d5") + b"\x00" + utf8("dt/plantwatch/s1/d5/status") + utf8(b"offline")
+    body = utf8("MQTT") + bytes([5, 0x06]) + struct.pack("!H", 60) + properties + payload
+    with EmbeddedBroker("amqtt") as broker:
+        got, closed = outcome(broker, packet(0x10, body), wait=2.0)
+    assert (got, closed) == (b"\x20\x02\x00\x01", True)
+
+
+def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
+    """MQTT-3.1.0-2: a protocol violation that closes the connection; amqtt closed it with
+    nothing in the log but its own silenced error, so the device's operator saw no reason."""
+    with EmbeddedBroker("amqtt") as broker:
+        outcome(broker, FORBIDDEN["second-connect"][0], wait=1.0)
+        wait_for(lambda: "CONNECT" in broker.log_file.read_text(), 10)
+        log = broker.log_file.read_text()
+    assert "client 'raw': a second CONNECT on its connection (MQTT-3.1.0-2)" in log, log
 
 
 MID_PACKET = publish(0x32, TOPIC, b"{}", b"\x00\x07")[:6]

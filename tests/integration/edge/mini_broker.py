@@ -37,8 +37,24 @@ def remaining_length(data: bytes, at: int = 0) -> tuple[int, int] | None:
 
 
 class MiniBroker:
-    def __init__(self, v5: str = "accept", drop_first_telemetry_puback: bool = False) -> None:
+    def __init__(
+        self,
+        v5: str = "accept",
+        drop_first_telemetry_puback: bool = False,
+        refuse_subscriptions: bool = False,
+        connack_311: int = 0,
+        disconnect_on_telemetry: int = 0,
+    ) -> None:
+        """*refuse_subscriptions*: every SUBACK carries the failure code 0x80, as a broker
+        whose policy does not grant the filter answers. *connack_311*: the return code of
+        the CONNACK to an MQTT 3.1.1 CONNECT (5: not authorized), after which a refusing
+        broker closes the connection. *disconnect_on_telemetry*: the reason code of the
+        MQTT 5 DISCONNECT that answers every telemetry PUBLISH (0x98: administrative action)
+        before the broker closes the connection; 0 acknowledges telemetry."""
         self.v5 = v5
+        self.disconnect_on_telemetry = disconnect_on_telemetry
+        self.connack_311 = connack_311
+        self.refuse_subscriptions = refuse_subscriptions
         self.mute = False
         """While set, every CONNECT goes unanswered (an overloaded broker, a proxy with no
         upstream); a connection whose CONNECT went unanswered stays so."""
@@ -89,7 +105,9 @@ class MiniBroker:
             if self.mute:
                 return level
             if level != 5:
-                conn.sendall(b"\x20\x02\x00\x00")
+                conn.sendall(b"\x20\x02\x00" + bytes([self.connack_311]))
+                if self.connack_311:
+                    raise ConnectionError("refused")
                 return level
             answer = V5_ANSWERS[self.v5]
             if answer:
@@ -98,6 +116,9 @@ class MiniBroker:
                 raise ConnectionError("refused")
         elif kind == 12:  # PINGREQ
             conn.sendall(b"\xd0\x00")
+        elif kind == 8 and self.refuse_subscriptions:  # SUBACK failure for its one filter
+            properties = b"\x00" if level == 5 else b""
+            conn.sendall(bytes([0x90, 3 + len(properties)]) + body[:2] + properties + b"\x80")
         elif kind == 8:  # SUBSCRIBE: QoS 1 granted for its one filter
             conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
         elif kind == 3 and (header >> 1) & 3 == 1:  # QoS 1 PUBLISH
@@ -113,6 +134,10 @@ class MiniBroker:
                 with self._lock:
                     self.telemetry.append((time.monotonic(), decode(payload).msg_id))
                     drop, self._drop = self._drop, False
+                if self.disconnect_on_telemetry and level == 5:
+                    reason = bytes([self.disconnect_on_telemetry])
+                    conn.sendall(b"\xe0\x02" + reason + b"\x00")
+                    raise ConnectionError("disconnected")
                 if drop:
                     return level
             conn.sendall(b"\x40\x02" + packet_id)

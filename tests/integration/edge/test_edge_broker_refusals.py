@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mini_broker import MiniBroker
 
 from cloud.runtime.broker import EmbeddedBroker
 from cloud.runtime.broker_auth import AuthStore
@@ -146,3 +147,123 @@ def test_a_publish_that_makes_the_broker_close_the_connection_does_not_starve_th
         agent.stop(flush=False)
     assert status["queue_depth"] == 1, status  # the refused reading, kept
     assert status["connects"] <= 12, status  # a connection a second at most
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_refused_shadow_subscription_says_the_broker_refused_it_and_keeps_the_readings(
+    tmp_path: Path, protocol: str
+) -> None:
+    """GIVEN a broker that answers every SUBSCRIBE with the SUBACK failure code 0x80 (a
+    policy that does not grant the shadow topics)
+    WHEN the agent with shadows on connects
+    THEN its error says the broker refused the subscription, with the code, and what to
+    check or change; it connects again with backoff, and every reading stays queued.
+    It said only ``shadow subscribe failed: $aws/things/a-1/shadow/get/accepted``."""
+    broker = MiniBroker(refuse_subscriptions=True)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol=protocol,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+    now_ms = int(time.time() * 1000)
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)}) for i in range(3)])
+        time.sleep(3.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    error = status["last_error"] or ""
+    assert "the broker refused" in error and "0x80" in error, error
+    assert "'$aws/things/a-1/shadow/get/accepted'" in error, error
+    assert "policy" in error and "shadow = false" in error, error
+    assert status["queue_depth"] == 3, status
+    assert 2 <= broker.accepted <= 5, broker.accepted  # a try a second at most
+    assert not broker.telemetry
+
+
+def test_an_mqtt_3_1_1_refusal_is_not_said_to_give_no_reason(tmp_path: Path) -> None:
+    """GIVEN a broker that answers an MQTT 3.1.1 CONNECT with CONNACK return code 5 (not
+    authorized) and closes the connection
+    WHEN the agent connects over MQTT 3.1.1
+    THEN its error says the broker refused, that the CONNACK's return code is not passed on
+    by awscrt's 3.1.1 client (MQTT 5 names it), and what to check; every reading stays
+    queued. It said "MQTT 3.1.1 gives no reason", which is not so: the CONNACK has one."""
+    broker = MiniBroker(connack_311=5)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol="3.1.1",
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+        ),
+        SystemClock(),
+    )
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
+        time.sleep(2.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    error = status["last_error"] or ""
+    assert "the broker refused the connection" in error, error
+    assert "gives no reason" not in error, error
+    assert "return code" in error and "MQTT 5" in error and "credentials" in error, error
+    assert status["queue_depth"] == 1 and status["connects"] == 0, status
+
+
+def test_a_disconnect_from_the_broker_is_named_in_the_line_of_each_drop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a broker that answers each telemetry publish with an MQTT 5 DISCONNECT
+    "administrative action" (0x98) and closes the connection
+    WHEN the agent publishes a reading
+    THEN each drop's line names the broker's reason, the agent reconnects with backoff and
+    the reading stays queued. The reason showed only once five drops in a row had made
+    the agent suspect another client with its client id."""
+    broker = MiniBroker(disconnect_on_telemetry=0x98)
+    agent = Agent(
+        AgentConfig(
+            site="plant1",
+            sender="gw-1",
+            broker_url=broker.url,
+            queue_path=str(tmp_path / "queue.db"),
+            assets=("a-1",),
+            protocol="5",
+            shadow=False,
+            backoff_min_s=0.05,
+            backoff_max_s=0.2,
+            max_batch_delay_s=0.05,
+        ),
+        SystemClock(),
+    )
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    agent.start()
+    try:
+        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
+        time.sleep(2.5)
+        status = agent.status()
+    finally:
+        agent.stop(flush=False)
+        broker.close()
+    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert lost, [r.getMessage() for r in caplog.records]
+    assert all("ADMINISTRATIVE_ACTION (152)" in line for line in lost), lost
+    assert 1 <= len(broker.telemetry) <= 4, broker.telemetry  # a try a second at most
+    assert status["queue_depth"] >= 1 and status["sent"] == 0, status
