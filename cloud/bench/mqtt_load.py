@@ -38,78 +38,77 @@ class LoadResult:
         return 1e6 * self.subscriber_cpu_s / self.received if self.received else 0.0
 
 
+class _Arrivals:
+    """Counts what a subscriber receives, with the first and last arrival times and its
+    process CPU from the moment it may receive (:meth:`start`) to the last arrival."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.count = 0
+        self.first = self.last = 0.0
+        self.cpu = 0.0
+        self.done = threading.Event()
+
+    def start(self, ready: mp.Event) -> None:
+        self.cpu = time.process_time()
+        ready.set()  # only then may the publisher start
+
+    def arrived(self) -> None:
+        now = time.perf_counter()
+        if self.count == 0:
+            self.first = now
+        self.count += 1
+        self.last = now
+        if self.count >= self.expected:
+            self.done.set()
+
+    def report(self, out: mp.Queue) -> None:
+        self.done.wait(timeout=max(60.0, self.expected / 200))
+        out.put((self.count, self.last - self.first, time.process_time() - self.cpu))
+
+
 def _subscriber(
     url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue, client: str = "paho"
 ) -> None:
+    arrivals = _Arrivals(n)
     if client == "paho":
-        _paho_subscriber(url, n, qos, ready, out)
+        _paho_subscriber(url, qos, ready, out, arrivals)
     else:
-        _crt_subscriber(url, n, ready, out)
+        _crt_subscriber(url, ready, out, arrivals)
 
 
-def _crt_subscriber(url: str, n: int, ready: mp.Event, out: mp.Queue) -> None:
+def _crt_subscriber(url: str, ready: mp.Event, out: mp.Queue, arrivals: _Arrivals) -> None:
     """awscrt's MQTT 5 client as the rules runner builds it, acknowledging each message as
     it arrives: the runner's network thread with none of the runner's work."""
     from cloud.rules.transport import CrtTransport
 
-    count = 0
-    first = last = 0.0
-    done = threading.Event()
     transport: CrtTransport | None = None
 
     def on_message(generation: int, message: Any) -> None:
-        nonlocal count, first, last
-        now = time.perf_counter()
-        if count == 0:
-            first = now
-        count += 1
-        last = now
+        arrivals.arrived()
         transport.ack(generation, message)  # type: ignore[union-attr]
-        if count >= n:
-            done.set()
 
     transport = CrtTransport(
         parse_broker_url(url), f"bench-sub-{time.time_ns()}", [TOPIC], on_message, Counter()
     )
     transport.connect(30)
-    cpu = time.process_time()
-    ready.set()
-    done.wait(timeout=max(60.0, n / 200))
-    out.put((count, last - first, time.process_time() - cpu))
+    arrivals.start(ready)
+    arrivals.report(out)
     transport.close()
 
 
-def _paho_subscriber(url: str, n: int, qos: int, ready: mp.Event, out: mp.Queue) -> None:
+def _paho_subscriber(
+    url: str, qos: int, ready: mp.Event, out: mp.Queue, arrivals: _Arrivals
+) -> None:
     address = parse_broker_url(url)
-    count = 0
-    first = last = 0.0
-    done = threading.Event()
-    cpu = 0.0
-
-    def on_subscribe(*_args: object) -> None:
-        nonlocal cpu
-        cpu = time.process_time()
-        ready.set()  # only then may the publisher start
-
-    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
-        nonlocal count, first, last
-        now = time.perf_counter()
-        if count == 0:
-            first = now
-        count += 1
-        last = now
-        if count >= n:
-            done.set()
-
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.time_ns()}")
     address.apply(client)
-    client.on_message = on_message
+    client.on_message = lambda *_: arrivals.arrived()
     client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos)
-    client.on_subscribe = on_subscribe
+    client.on_subscribe = lambda *_: arrivals.start(ready)
     client.connect(address.host, address.port, keepalive=60)
     client.loop_start()
-    done.wait(timeout=max(60.0, n / 200))
-    out.put((count, last - first, time.process_time() - cpu))
+    arrivals.report(out)
     stop_client(client)
 
 
