@@ -160,28 +160,7 @@ def test_a_refused_shadow_subscription_says_the_broker_refused_it_and_keeps_the_
     check or change; it connects again with backoff, and every reading stays queued.
     It said only ``shadow subscribe failed: $aws/things/a-1/shadow/get/accepted``."""
     broker = MiniBroker(refuse_subscriptions=True)
-    agent = Agent(
-        AgentConfig(
-            site="plant1",
-            sender="gw-1",
-            broker_url=broker.url,
-            queue_path=str(tmp_path / "queue.db"),
-            assets=("a-1",),
-            protocol=protocol,
-            backoff_min_s=0.05,
-            backoff_max_s=0.2,
-        ),
-        SystemClock(),
-    )
-    now_ms = int(time.time() * 1000)
-    agent.start()
-    try:
-        agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)}) for i in range(3)])
-        time.sleep(3.5)
-        status = agent.status()
-    finally:
-        agent.stop(flush=False)
-        broker.close()
+    status = _run_against(broker, tmp_path, readings=3, seconds=3.5, protocol=protocol)
     error = status["last_error"] or ""
     assert "the broker refused" in error and "0x80" in error, error
     assert "'$aws/things/a-1/shadow/get/accepted'" in error, error
@@ -199,28 +178,7 @@ def test_an_mqtt_3_1_1_refusal_is_not_said_to_give_no_reason(tmp_path: Path) -> 
     by awscrt's 3.1.1 client (MQTT 5 names it), and what to check; every reading stays
     queued. It said "MQTT 3.1.1 gives no reason", which is not so: the CONNACK has one."""
     broker = MiniBroker(connack_311=5)
-    agent = Agent(
-        AgentConfig(
-            site="plant1",
-            sender="gw-1",
-            broker_url=broker.url,
-            queue_path=str(tmp_path / "queue.db"),
-            assets=("a-1",),
-            protocol="3.1.1",
-            shadow=False,
-            backoff_min_s=0.05,
-            backoff_max_s=0.2,
-        ),
-        SystemClock(),
-    )
-    agent.start()
-    try:
-        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
-        time.sleep(2.5)
-        status = agent.status()
-    finally:
-        agent.stop(flush=False)
-        broker.close()
+    status = _run_against(broker, tmp_path, protocol="3.1.1", shadow=False)
     error = status["last_error"] or ""
     assert "the broker refused the connection" in error, error
     assert "gives no reason" not in error, error
@@ -238,6 +196,25 @@ def test_a_disconnect_from_the_broker_is_named_in_the_line_of_each_drop(
     the reading stays queued. The reason showed only once five drops in a row had made
     the agent suspect another client with its client id."""
     broker = MiniBroker(disconnect_on_telemetry=0x98)
+    caplog.set_level(logging.WARNING, logger="edge.agent")
+    status = _run_against(broker, tmp_path, protocol="5", shadow=False, max_batch_delay_s=0.05)
+    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert lost, [r.getMessage() for r in caplog.records]
+    assert all("ADMINISTRATIVE_ACTION (152)" in line for line in lost), lost
+    assert 1 <= len(broker.telemetry) <= 4, broker.telemetry  # a try a second at most
+    assert status["queue_depth"] >= 1 and status["sent"] == 0, status
+
+
+def _run_against(
+    broker: MiniBroker,
+    tmp_path: Path,
+    *,
+    readings: int = 1,
+    seconds: float = 2.5,
+    **config: object,
+) -> dict[str, object]:
+    """Run an agent of one asset against *broker* for *seconds* with *readings* queued and
+    fast backoff; its status once stopped (the broker is closed too)."""
     agent = Agent(
         AgentConfig(
             site="plant1",
@@ -245,25 +222,18 @@ def test_a_disconnect_from_the_broker_is_named_in_the_line_of_each_drop(
             broker_url=broker.url,
             queue_path=str(tmp_path / "queue.db"),
             assets=("a-1",),
-            protocol="5",
-            shadow=False,
             backoff_min_s=0.05,
             backoff_max_s=0.2,
-            max_batch_delay_s=0.05,
+            **config,  # type: ignore[arg-type]
         ),
         SystemClock(),
     )
-    caplog.set_level(logging.WARNING, logger="edge.agent")
+    now_ms = int(time.time() * 1000)
     agent.start()
     try:
-        agent.submit("a-1", [Sample(int(time.time() * 1000), {"x": 1.0})])
-        time.sleep(2.5)
-        status = agent.status()
+        agent.submit("a-1", [Sample(now_ms + i, {"x": float(i)}) for i in range(readings)])
+        time.sleep(seconds)
+        return agent.status()
     finally:
         agent.stop(flush=False)
         broker.close()
-    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
-    assert lost, [r.getMessage() for r in caplog.records]
-    assert all("ADMINISTRATIVE_ACTION (152)" in line for line in lost), lost
-    assert 1 <= len(broker.telemetry) <= 4, broker.telemetry  # a try a second at most
-    assert status["queue_depth"] >= 1 and status["sent"] == 0, status
