@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,35 +100,18 @@ def model_and_inputs(parser: argparse.ArgumentParser) -> None:
 
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
-    from cloud.detectors.durations import parse_duration
     from cloud.detectors.model import check_references
-    from cloud.detectors.replay import LATEST, iso_time, read_steps, replay
+    from cloud.detectors.replay import read_steps, replay
     from cloud.migrate.iotevents import load_any, load_inputs
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient)
     check_references(model, inputs)
-    try:
-        advance = parse_duration(args.advance)
-    except ValueError as exc:
-        raise UserError(f"--advance: {exc}") from None
-    start = _start(args.start)
-    if start is not None and not start <= LATEST:
-        raise UserError(f"--start: after {iso_time(LATEST)}")
-    if args.messages == "-":
-        start, steps = read_steps(sys.stdin, "stdin", model, inputs, start=start)
-    else:
-        path = Path(args.messages)
-        try:
-            text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{path}: {exc}") from None
-        start, steps = read_steps(
-            io.StringIO(text, newline=None), path.name, model, inputs, start=start
-        )
-    last = max([start, *(step.at for step in steps)])
-    if not last + advance <= LATEST:
-        raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")
+    advance = advance_seconds(args.advance)
+    start = start_time(args.start)
+    lines, source = message_lines(args.messages)
+    start, steps = read_steps(lines, source, model, inputs, start=start)
+    check_advance(start, steps, advance)
     # The trace carries every problem; the engine's own log lines would repeat them.
     engine_log = logging.getLogger("cloud.detectors.engine")
     previous = engine_log.level
@@ -163,7 +147,12 @@ def run_replay(args: argparse.Namespace) -> int:
     return status.SUCCESS
 
 
-def _start(text: str | None) -> float | None:
+def start_time(text: str | None) -> float | None:
+    """``--start`` as epoch seconds (None: not given); UserError for a time a replay cannot use."""
+    from datetime import UTC
+
+    from cloud.detectors.replay import LATEST, iso_time
+
     if text is None:
         return None
     try:
@@ -171,10 +160,41 @@ def _start(text: str | None) -> float | None:
     except ValueError:
         raise UserError(f"--start: expected an ISO 8601 time, got {text!r}") from None
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
+    if not moment.timestamp() <= LATEST:
+        raise UserError(f"--start: after {iso_time(LATEST)}")
     return moment.timestamp()
+
+
+def message_lines(name: str) -> tuple[Iterable[str], str]:
+    """The lines of a replay file (``-``: stdin) and the name its errors are reported under."""
+    if name == "-":
+        return sys.stdin, "stdin"
+    path = Path(name)
+    try:
+        text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return io.StringIO(text, newline=None), path.name
+
+
+def advance_seconds(text: str) -> float:
+    """``--advance`` in seconds; UserError naming the option for a bad duration."""
+    from cloud.detectors.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--advance: {exc}") from None
+
+
+def check_advance(start: float, steps: Sequence[Any], advance: float) -> None:
+    """UserError when ``--advance`` after the last step would move the clock past LATEST."""
+    from cloud.detectors.replay import LATEST, iso_time
+
+    last = max([start, *(step.at for step in steps)])
+    if not last + advance <= LATEST:
+        raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")
 
 
 def _print_tables(result: Any) -> None:
