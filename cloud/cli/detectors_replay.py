@@ -13,7 +13,8 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,18 +44,7 @@ def add_run_arguments(sub: Any) -> None:
         ' {"messages": [...]} (a BatchPutMessage request) or {"advance": "PT5M"} per line,'
         " or one request printed over several lines; - reads stdin",
     )
-    run.add_argument(
-        "--advance",
-        default="0s",
-        metavar="DURATION",
-        help="move the clock this far after the last line, so timers fire (PT5M, 90s, 2h)",
-    )
-    run.add_argument(
-        "--start",
-        metavar="TIME",
-        help="ISO 8601 time the clock starts at (default: the first message timestamp,"
-        " else 2026-01-01T00:00:00Z)",
-    )
+    clock_arguments(run, "timers fire")
     run.add_argument(
         "--evaluation-method",
         choices=("BATCH", "SERIAL"),
@@ -84,6 +74,14 @@ def add_analyze_arguments(sub: Any) -> None:
 def model_and_inputs(parser: argparse.ArgumentParser) -> None:
     """MODEL.json, ``--input`` and ``--lenient``, as ``validate``, ``run`` and ``analyze`` take them."""
     parser.add_argument("model", type=Path, metavar="MODEL.json", help="CreateDetectorModel JSON")
+    input_arguments(parser)
+    parser.add_argument(
+        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+    )
+
+
+def input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--input INPUT.json`` (repeatable), as every command that loads a model takes it."""
     parser.add_argument(
         "--input",
         dest="inputs",
@@ -93,8 +91,21 @@ def model_and_inputs(parser: argparse.ArgumentParser) -> None:
         metavar="INPUT.json",
         help="CreateInput JSON the model reads (repeatable)",
     )
+
+
+def clock_arguments(parser: argparse.ArgumentParser, why: str) -> None:
+    """``--advance`` and ``--start``, as the replays take them."""
     parser.add_argument(
-        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+        "--advance",
+        default="0s",
+        metavar="DURATION",
+        help=f"move the clock this far after the last line, so {why} (PT5M, 90s, 2h)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="TIME",
+        help="ISO 8601 time the clock starts at (default: the first message timestamp,"
+        " else 2026-01-01T00:00:00Z)",
     )
 
 
@@ -107,16 +118,8 @@ def run_replay(args: argparse.Namespace) -> int:
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient)
     check_references(model, inputs)
-    advance = advance_seconds(args.advance)
-    start = start_time(args.start)
-    lines, source = message_lines(args.messages)
-    start, steps = read_steps(lines, source, model, inputs, start=start)
-    check_advance(start, steps, advance)
-    # The trace carries every problem; the engine's own log lines would repeat them.
-    engine_log = logging.getLogger("cloud.detectors.engine")
-    previous = engine_log.level
-    engine_log.setLevel(logging.CRITICAL)
-    try:
+    start, steps, advance = replay_steps(args, args.messages, read_steps, model, inputs)
+    with silenced("cloud.detectors.engine"):
         result = replay(
             model,
             inputs,
@@ -126,8 +129,6 @@ def run_replay(args: argparse.Namespace) -> int:
             advance_after=advance,
             evaluation_method=args.evaluation_method,
         )
-    finally:
-        engine_log.setLevel(previous)
     for warning in result.warnings:
         stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if args.json:
@@ -145,6 +146,31 @@ def run_replay(args: argparse.Namespace) -> int:
     else:
         _print_tables(result)
     return status.SUCCESS
+
+
+def replay_steps(
+    args: argparse.Namespace, messages: str, read: Callable[..., Any], model: Any, inputs: Any
+) -> tuple[float, list[Any], float]:
+    """The start, the checked steps of *messages* (read by *read*, a replay's reader) and
+    ``--advance`` in seconds: every option and line checked before anything runs."""
+    advance = advance_seconds(args.advance)
+    start = start_time(args.start)
+    lines, source = message_lines(messages)
+    start, steps = read(lines, source, model, inputs, start=start)
+    check_advance(start, steps, advance)
+    return start, steps, advance
+
+
+@contextmanager
+def silenced(logger: str) -> Iterator[None]:
+    """The replay's events carry every problem; the engine's own log lines would repeat them."""
+    engine_log = logging.getLogger(logger)
+    previous = engine_log.level
+    engine_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        engine_log.setLevel(previous)
 
 
 def start_time(text: str | None) -> float | None:
