@@ -350,8 +350,7 @@ def _unfed(model_name: str, used: Iterable[str], *, alarm: bool = False) -> list
     each kind of model has its own replay, and a detector model's ``iotEvents`` action
     reaches alarm models too."""
     way = (
-        "plantwatch alarms run replays it; a detector model's iotEvents action to it can"
-        " feed it"
+        "plantwatch alarms run replays it; a detector model's iotEvents action to it can feed it"
         if alarm
         else "plantwatch detectors run replays it"
     )
