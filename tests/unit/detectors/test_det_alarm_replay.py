@@ -345,3 +345,23 @@ def test_replay_ends_where_the_engine_ends(
         lines.append({"advance": "0s"})
     doc = run(capsys, tmp_path, lines, ack=ack, disabled=disabled)
     assert final(doc) == {key: engine.state_of(key) for key in engine.key_values()}
+
+
+def test_reminders_fire_while_the_clock_moves_with_the_value_they_remind_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = model_body()
+    body["tags"] = [
+        {"key": "plantwatch:reminderInterval", "value": "PT30M"},
+        {"key": "plantwatch:reminderCap", "value": "2"},
+    ]
+    model, inp, messages = files(tmp_path, [temp(85)])
+    model.write_text(json.dumps(body))
+    args = ["alarms", "run", str(model), str(messages), "--input", str(inp), "--json"]
+    assert main([*args, "--advance", "2h"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    reminders = [e for e in change_events(doc) if e["event"] == "reminder"]
+    assert [e["time"] for e in reminders] == ["2026-01-01T00:30:00Z", "2026-01-01T01:00:00Z"]
+    assert all((e["value"], e["threshold"]) == (85, 80) for e in reminders)
+    assert all([s["action"] for s in e["sent"]] == ["notification"] for e in reminders)
+    assert doc["end"] == "2026-01-01T02:00:00Z"
