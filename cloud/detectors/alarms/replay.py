@@ -245,8 +245,11 @@ def _events(
         if record.kind == "transition":
             change = {**head, "type": "change", **detail, "sent": []}
         elif record.kind == "timer" and detail.get("name") == "reminder":
+            # a reminder repeats the ACTIVE alarm's last change, with its value
+            last = next((c for c in reversed(changes) if c["keyValue"] == record.key), {})
             change = {**head, "type": "change", "event": "reminder", "from": "ACTIVE"}
-            change.update({"to": "ACTIVE", "value": None, "threshold": None, "sent": []})
+            change.update({"to": "ACTIVE", "value": last.get("value"), "sent": []})
+            change["threshold"] = last.get("threshold")
         elif record.kind == "send":
             owner = _owner(changes, record.key, detail)
             if owner is not None:
