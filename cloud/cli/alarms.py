@@ -1,6 +1,8 @@
 """``plantwatch alarms``: alarm models and what operators do with their alarms.
 
 - ``validate``: CreateAlarmModel JSON, with the detector validator's conventions.
+- ``run``: replay messages and operator actions through an alarm model offline
+  (:mod:`cloud.cli.alarms_replay`).
 - ``list``: alarm instances, their states, since when, the last value, reminders, and the
   notifications the per-asset limit suppressed.
 - ``ack|snooze|reset|enable|disable ALARM [KEY]``: operator actions. Beside a running stack
@@ -33,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloud.cli import aws_target, status
+from cloud.cli import alarms_replay, aws_target, status
+from cloud.cli.detectors_replay import input_arguments
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, stderr
 from cloud.runtime.layout import DEFAULT_DATA_DIR as DEFAULT_DATA
 from cloud.runtime.layout import DataLayout
@@ -76,16 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " as AWS IoT Events would. Exit 0 valid, 2 with one line naming the JSON path.",
     )
     validate.add_argument("model", type=Path, metavar="MODEL.json", help="CreateAlarmModel JSON")
-    validate.add_argument(
-        "--input",
-        dest="inputs",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="INPUT.json",
-        help="CreateInput JSON the model reads (repeatable)",
-    )
+    input_arguments(validate)
     validate.add_argument("--json", action="store_true", help="print one JSON document")
+    alarms_replay.add_run_arguments(sub)
 
     listing = sub.add_parser(
         "list",
@@ -192,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args)
     if args.action == "push":
         return _push(args)
+    if args.action == "run":
+        return alarms_replay.run_replay(args)
     if args.action == "sent":
         return _sent(args)
     if args.action == "list":

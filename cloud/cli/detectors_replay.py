@@ -13,6 +13,8 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,18 +44,7 @@ def add_run_arguments(sub: Any) -> None:
         ' {"messages": [...]} (a BatchPutMessage request) or {"advance": "PT5M"} per line,'
         " or one request printed over several lines; - reads stdin",
     )
-    run.add_argument(
-        "--advance",
-        default="0s",
-        metavar="DURATION",
-        help="move the clock this far after the last line, so timers fire (PT5M, 90s, 2h)",
-    )
-    run.add_argument(
-        "--start",
-        metavar="TIME",
-        help="ISO 8601 time the clock starts at (default: the first message timestamp,"
-        " else 2026-01-01T00:00:00Z)",
-    )
+    clock_arguments(run, "timers fire")
     run.add_argument(
         "--evaluation-method",
         choices=("BATCH", "SERIAL"),
@@ -83,6 +74,14 @@ def add_analyze_arguments(sub: Any) -> None:
 def model_and_inputs(parser: argparse.ArgumentParser) -> None:
     """MODEL.json, ``--input`` and ``--lenient``, as ``validate``, ``run`` and ``analyze`` take them."""
     parser.add_argument("model", type=Path, metavar="MODEL.json", help="CreateDetectorModel JSON")
+    input_arguments(parser)
+    parser.add_argument(
+        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+    )
+
+
+def input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--input INPUT.json`` (repeatable), as every command that loads a model takes it."""
     parser.add_argument(
         "--input",
         dest="inputs",
@@ -92,47 +91,35 @@ def model_and_inputs(parser: argparse.ArgumentParser) -> None:
         metavar="INPUT.json",
         help="CreateInput JSON the model reads (repeatable)",
     )
+
+
+def clock_arguments(parser: argparse.ArgumentParser, why: str) -> None:
+    """``--advance`` and ``--start``, as the replays take them."""
     parser.add_argument(
-        "--lenient", action="store_true", help="skip AWS's structural limits (strict by default)"
+        "--advance",
+        default="0s",
+        metavar="DURATION",
+        help=f"move the clock this far after the last line, so {why} (PT5M, 90s, 2h)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="TIME",
+        help="ISO 8601 time the clock starts at (default: the first message timestamp,"
+        " else 2026-01-01T00:00:00Z)",
     )
 
 
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
-    from cloud.detectors.durations import parse_duration
     from cloud.detectors.model import check_references
-    from cloud.detectors.replay import LATEST, iso_time, read_steps, replay
+    from cloud.detectors.replay import read_steps, replay
     from cloud.migrate.iotevents import load_any, load_inputs
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "model", strict=not args.lenient)
     check_references(model, inputs)
-    try:
-        advance = parse_duration(args.advance)
-    except ValueError as exc:
-        raise UserError(f"--advance: {exc}") from None
-    start = _start(args.start)
-    if start is not None and not start <= LATEST:
-        raise UserError(f"--start: after {iso_time(LATEST)}")
-    if args.messages == "-":
-        start, steps = read_steps(sys.stdin, "stdin", model, inputs, start=start)
-    else:
-        path = Path(args.messages)
-        try:
-            text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{path}: {exc}") from None
-        start, steps = read_steps(
-            io.StringIO(text, newline=None), path.name, model, inputs, start=start
-        )
-    last = max([start, *(step.at for step in steps)])
-    if not last + advance <= LATEST:
-        raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")
-    # The trace carries every problem; the engine's own log lines would repeat them.
-    engine_log = logging.getLogger("cloud.detectors.engine")
-    previous = engine_log.level
-    engine_log.setLevel(logging.CRITICAL)
-    try:
+    start, steps, advance = replay_steps(args, args.messages, read_steps, model, inputs)
+    with silenced("cloud.detectors.engine"):
         result = replay(
             model,
             inputs,
@@ -142,8 +129,6 @@ def run_replay(args: argparse.Namespace) -> int:
             advance_after=advance,
             evaluation_method=args.evaluation_method,
         )
-    finally:
-        engine_log.setLevel(previous)
     for warning in result.warnings:
         stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if args.json:
@@ -163,7 +148,37 @@ def run_replay(args: argparse.Namespace) -> int:
     return status.SUCCESS
 
 
-def _start(text: str | None) -> float | None:
+def replay_steps(
+    args: argparse.Namespace, messages: str, read: Callable[..., Any], model: Any, inputs: Any
+) -> tuple[float, list[Any], float]:
+    """The start, the checked steps of *messages* (read by *read*, a replay's reader) and
+    ``--advance`` in seconds: every option and line checked before anything runs."""
+    advance = advance_seconds(args.advance)
+    start = start_time(args.start)
+    lines, source = message_lines(messages)
+    start, steps = read(lines, source, model, inputs, start=start)
+    check_advance(start, steps, advance)
+    return start, steps, advance
+
+
+@contextmanager
+def silenced(logger: str) -> Iterator[None]:
+    """The replay's events carry every problem; the engine's own log lines would repeat them."""
+    engine_log = logging.getLogger(logger)
+    previous = engine_log.level
+    engine_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        engine_log.setLevel(previous)
+
+
+def start_time(text: str | None) -> float | None:
+    """``--start`` as epoch seconds (None: not given); UserError for a time a replay cannot use."""
+    from datetime import UTC
+
+    from cloud.detectors.replay import LATEST, iso_time
+
     if text is None:
         return None
     try:
@@ -171,10 +186,41 @@ def _start(text: str | None) -> float | None:
     except ValueError:
         raise UserError(f"--start: expected an ISO 8601 time, got {text!r}") from None
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
+    if not moment.timestamp() <= LATEST:
+        raise UserError(f"--start: after {iso_time(LATEST)}")
     return moment.timestamp()
+
+
+def message_lines(name: str) -> tuple[Iterable[str], str]:
+    """The lines of a replay file (``-``: stdin) and the name its errors are reported under."""
+    if name == "-":
+        return sys.stdin, "stdin"
+    path = Path(name)
+    try:
+        text = read_document_text(path, limit=MAX_MESSAGES_BYTES)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return io.StringIO(text, newline=None), path.name
+
+
+def advance_seconds(text: str) -> float:
+    """``--advance`` in seconds; UserError naming the option for a bad duration."""
+    from cloud.detectors.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--advance: {exc}") from None
+
+
+def check_advance(start: float, steps: Sequence[Any], advance: float) -> None:
+    """UserError when ``--advance`` after the last step would move the clock past LATEST."""
+    from cloud.detectors.replay import LATEST, iso_time
+
+    last = max([start, *(step.at for step in steps)])
+    if not last + advance <= LATEST:
+        raise UserError(f"--advance: moves the clock past {iso_time(LATEST)}")
 
 
 def _print_tables(result: Any) -> None:

@@ -19,7 +19,7 @@ import binascii
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -55,6 +55,8 @@ class ReplayStep:
     input_name: str | None = None
     payload: Mapping[str, Any] | None = None
     message_id: str | None = None
+    operation: Any = None
+    """What an operator line asks for (an alarm replay's acknowledge, snooze ...), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +112,33 @@ def read_steps(
     start: float | None = None,
 ) -> tuple[float, list[ReplayStep]]:
     """Check every line; return the start time and the steps. DetectorModelError names the line."""
-    known = {i.name for i in inputs}
-    read = used_inputs(model)
+    return read_lines(
+        lines, source, {i.name for i in inputs}, used_inputs(model), model.name, start=start
+    )
+
+
+Operation = Callable[[Any, str, int], Any]
+"""Checks the value of an operator line (``{"acknowledge": {...}}``) at ``where``, line
+``number``; returns what the replay applies, or raises DetectorModelError naming the place."""
+
+
+def read_lines(
+    lines: Iterable[str],
+    source: str,
+    known: set[str],
+    read: set[str],
+    model_name: str,
+    *,
+    start: float | None = None,
+    operations: Mapping[str, Operation] | None = None,
+) -> tuple[float, list[ReplayStep]]:
+    """Check every line of a replay file (messages to the inputs *known*, of which the model
+    reads *read*, clock moves and, when *operations* names them, operator lines); return
+    the start time and the steps. DetectorModelError names the line."""
+    operations = operations or {}
+    shapes = "{inputName, payload} or {advance: DURATION}" + "".join(
+        f" or {{{name}: ...}}" for name in operations
+    )
     steps: list[ReplayStep] = []
     clock: float | None = start
     first_time: float | None = None
@@ -131,9 +158,7 @@ def read_steps(
         except (ValueError, RecursionError) as exc:
             raise DetectorModelError(f"{where}: not usable JSON: {json_problem(exc)}") from None
         if not isinstance(body, dict):
-            raise DetectorModelError(
-                f"{where}: expected an object {{inputName, payload}} or {{advance: DURATION}}"
-            )
+            raise DetectorModelError(f"{where}: expected an object {shapes}")
         if "advance" in body:
             if len(body) != 1:
                 raise DetectorModelError(f"{where}: an advance line holds only 'advance'")
@@ -147,8 +172,19 @@ def read_steps(
             first_time = base if first_time is None else first_time
             steps.append(ReplayStep(number, clock))
             continue
+        verbs = [name for name in body if name in operations]
+        if verbs:
+            if len(body) != 1:
+                raise DetectorModelError(f"{where}: a {verbs[0]} line holds only {verbs[0]!r}")
+            at = clock if clock is not None else DEFAULT_START
+            operation = operations[verbs[0]](body[verbs[0]], f"{where}: {verbs[0]}", number)
+            first_time = at if first_time is None else first_time
+            steps.append(ReplayStep(number, at, operation=operation))
+            continue
         for entry, entry_where, default_id in _entries(body, where, number):
-            step = _message_step(entry, entry_where, number, default_id, clock, known, read, model)
+            step = _message_step(
+                entry, entry_where, number, default_id, clock, known, read, model_name
+            )
             clock = step.at
             first_time = step.at if first_time is None else first_time
             steps.append(step)
@@ -224,7 +260,7 @@ def _message_step(
     clock: float | None,
     known: set[str],
     read: set[str],
-    model: DetectorModel,
+    model_name: str,
 ) -> ReplayStep:
     """One checked message, sent at *clock* unless its timestamp says later."""
     for name in body:
@@ -243,7 +279,7 @@ def _message_step(
         )
     if input_name not in read:
         raise DetectorModelError(
-            f"{where}: input {input_name!r} is not read by model {model.name!r}"
+            f"{where}: input {input_name!r} is not read by model {model_name!r}"
             f" (it reads: {', '.join(sorted(read)) or 'no input'})"
         )
     if "payload" not in body:
@@ -365,7 +401,7 @@ def replay(
     )
     router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
     for step in steps:
-        _advance(engine, clock, step.at)
+        advance_clock(clock, step.at, engine.next_timer, engine.tick)
         if step.input_name is not None:
             assert step.payload is not None
             if not router.put_message(step.input_name, dict(step.payload), step.message_id):
@@ -376,7 +412,7 @@ def replay(
                     " minutes",
                 }
                 recorder.observe(TraceRecord("skipped", clock.now(), None, detail))
-    _advance(engine, clock, clock.now() + advance_after)
+    advance_clock(clock, clock.now() + advance_after, engine.next_timer, engine.tick)
     detectors = tuple(engine.describe(key) for key in engine.key_values())
     return ReplayResult(
         model=model.name,
@@ -389,13 +425,19 @@ def replay(
     )
 
 
-def _advance(engine: DetectorEngine, clock: ManualClock, target: float) -> None:
-    """Move the clock to *target*, stopping at each timer expiry on the way so it fires on time."""
+def advance_clock(
+    clock: ManualClock,
+    target: float,
+    next_due: Callable[[], float | None],
+    tick: Callable[[], object],
+) -> None:
+    """Move the clock to *target*, stopping at each due time on the way (an engine's
+    ``next_due``) and running the engine's ``tick`` there, so timers fire on time."""
     while True:
-        due = engine.next_timer()
+        due = next_due()
         if due is None or due > target:
             break
         clock.set(max(due, clock.now()))
-        engine.tick()
+        tick()
     if target > clock.now():
         clock.set(target)

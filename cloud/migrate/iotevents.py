@@ -347,10 +347,10 @@ def _register(
 def _unfed(model_name: str, used: Iterable[str], *, alarm: bool = False) -> list[dict[str, str]]:
     """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
     and the report tell the user it would sit idle there, and what can feed it instead:
-    ``detectors run`` replays detector models only, while a detector model's ``iotEvents``
-    action reaches alarm models too."""
+    each kind of model has its own replay, and a detector model's ``iotEvents`` action
+    reaches alarm models too."""
     way = (
-        "a detector model's iotEvents action to it can"
+        "plantwatch alarms run replays it; a detector model's iotEvents action to it can feed it"
         if alarm
         else "plantwatch detectors run replays it"
     )

@@ -725,7 +725,15 @@ class AlarmEngine:
             alarm.next_reminder = now + self.model.reminder_interval_s
         if self._observer is not None:
             self._trace(
-                "transition", alarm.key, **{"from": previous, "to": target, "event": cause.lower()}
+                "transition",
+                alarm.key,
+                **{
+                    "from": previous,
+                    "to": target,
+                    "event": cause.lower(),
+                    "value": alarm.value,
+                    "threshold": alarm.threshold,
+                },
             )
         self._notice(
             alarm,

@@ -130,20 +130,8 @@ def batch_alarm_action(
     if action is None:
         raise UserError(f"unknown alarm action {verb!r} (expected: {', '.join(BATCH_VERBS)})")
     field = f"{verb}ActionRequests"
-    where = f"Batch{verb.capitalize()}Alarm: $.{field}"
     items = body.get(field) if isinstance(body, Mapping) else None
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_REQUESTS:
-        count = f"{len(items)} requests" if isinstance(items, list) else "missing"
-        raise DetectorModelError(f"{where}: expected 1-{MAX_REQUESTS} requests ({count})")
-    requests = [_batch_entry(item, f"{where}[{i}]", action) for i, item in enumerate(items)]
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        j = first.setdefault(request.request_id, i)
-        if j != i:  # "Each ID must be unique within each batch" (the API reference)
-            raise DetectorModelError(
-                f"{where}[{i}].requestId: {request.request_id!r} is also [{j}]'s;"
-                " each requestId must be unique within the batch"
-            )
+    requests = batch_requests(items, f"Batch{verb.capitalize()}Alarm: $.{field}", action)
     errors: list[dict[str, str]] = []
     for request in requests:
         engine = engines.get(request.alarm_model)
@@ -163,7 +151,25 @@ def batch_alarm_action(
     return {"errorEntries": errors}
 
 
-def _batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
+def batch_requests(items: Any, where: str, action: str) -> list[OperatorRequest]:
+    """The entries of a ``<verb>ActionRequests`` array (*items*, at *where*) as requests;
+    DetectorModelError naming the field for what AWS rejects with InvalidRequestException."""
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_REQUESTS:
+        count = f"{len(items)} requests" if isinstance(items, list) else "missing"
+        raise DetectorModelError(f"{where}: expected 1-{MAX_REQUESTS} requests ({count})")
+    requests = [batch_entry(item, f"{where}[{i}]", action) for i, item in enumerate(items)]
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        j = first.setdefault(request.request_id, i)
+        if j != i:  # "Each ID must be unique within each batch" (the API reference)
+            raise DetectorModelError(
+                f"{where}[{i}].requestId: {request.request_id!r} is also [{j}]'s;"
+                " each requestId must be unique within the batch"
+            )
+    return requests
+
+
+def batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
     if not isinstance(item, Mapping):
         raise DetectorModelError(f"{where}: expected an object")
     allowed = {"requestId", "alarmModelName", "keyValue", "note"}

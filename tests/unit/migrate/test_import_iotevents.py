@@ -244,6 +244,19 @@ def test_an_alarm_models_unfed_input_names_what_can_feed_it_not_a_replay_it_refu
     assert "iotEvents action" in unfed["reason"]
 
 
+def test_an_alarm_models_unfed_input_names_the_alarm_replay_that_runs_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    [unfed] = _import(capsys, folder, tmp_path / "data")["inputs_not_fed_locally"]
+    assert "plantwatch alarms run replays it" in unfed["reason"]
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"inputName": "Boiler", "payload": {"id": "b1", "temp": 95}}\n')
+    run = ["alarms", "run", str(folder / "alarm.json"), str(messages)]
+    assert main([*run, "--input", str(folder / "input.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["alarms"]
+
+
 def test_an_alarm_model_on_the_scoring_results_runs_locally(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -1,0 +1,367 @@
+"""``plantwatch alarms run``: an alarm model replayed offline from a messages file, with
+operator lines shaped after BatchAcknowledgeAlarm & co.; what would be sent, never sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud.adapters.local import InMemoryStateStore
+from cloud.cli.main import main
+from cloud.detectors import ActionRequest, load_input
+from cloud.detectors.alarms import AlarmEngine, AlarmStateError, load_alarm_model
+from edge.clock import ManualClock
+from edge.errors import NotFoundError
+
+START = 1767225600.0  # 2026-01-01T00:00:00Z, the replay's default start
+INPUT = {
+    "inputName": "BoilerInput",
+    "inputDefinition": {"attributes": [{"jsonPath": "boilerId"}, {"jsonPath": "temp"}]},
+}
+
+
+def model_body(*, ack: bool = True, disabled: bool = False) -> dict[str, Any]:
+    return {
+        "alarmModelName": "boilerHigh",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "key": "boilerId",
+        "severity": 3,
+        "alarmRule": {
+            "simpleRule": {
+                "inputProperty": "$input.BoilerInput.temp",
+                "comparisonOperator": "GREATER",
+                "threshold": "80",
+            }
+        },
+        "alarmNotification": {
+            "notificationActions": [
+                {
+                    "action": {
+                        "lambdaAction": {
+                            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify"
+                        }
+                    },
+                    "emailConfigurations": [
+                        {
+                            "from": "ops@example.com",
+                            "content": {"subject": "Boiler"},
+                            "recipients": {
+                                "to": [{"ssoIdentity": {"identityStoreId": "d-1", "userId": "u"}}]
+                            },
+                        }
+                    ],
+                }
+            ]
+        },
+        "alarmEventActions": {
+            "alarmActions": [{"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:alarms"}}]
+        },
+        "alarmCapabilities": {
+            "initializationConfiguration": {"disabledOnInitialization": disabled},
+            "acknowledgeFlow": {"enabled": ack},
+        },
+    }
+
+
+def temp(value: Any, boiler: str = "b7") -> dict[str, Any]:
+    return {"inputName": "BoilerInput", "payload": {"boilerId": boiler, "temp": value}}
+
+
+def files(tmp_path: Path, lines: list[Any], **model: bool) -> tuple[Path, Path, Path]:
+    body, inp, messages = tmp_path / "model.json", tmp_path / "input.json", tmp_path / "m.jsonl"
+    body.write_text(json.dumps(model_body(**model)))
+    inp.write_text(json.dumps(INPUT))
+    messages.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return body, inp, messages
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[Any], **model: bool
+) -> dict[str, Any]:
+    body, inp, messages = files(tmp_path, lines, **model)
+    code = main(["alarms", "run", str(body), str(messages), "--input", str(inp), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def change_events(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in doc["events"] if e["type"] == "change"]
+
+
+def changes(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(e["from"], e["to"], e["event"]) for e in change_events(doc)]
+
+
+def final(doc: dict[str, Any]) -> dict[str, str]:
+    return {a["alarm"]["keyValue"]: a["alarm"]["alarmState"]["stateName"] for a in doc["alarms"]}
+
+
+def test_breach_acknowledge_and_return(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run(
+        capsys,
+        tmp_path,
+        [
+            temp(70),
+            temp(85),
+            {"acknowledge": {"keyValue": "b7", "note": "valve closed"}},
+            {"advance": "PT5M"},
+            temp(75),
+        ],
+    )
+    assert changes(doc) == [
+        ("NORMAL", "ACTIVE", "rule"),
+        ("ACTIVE", "ACKNOWLEDGED", "acknowledge"),
+        ("ACKNOWLEDGED", "NORMAL", "rule"),
+    ]
+    assert final(doc) == {"b7": "NORMAL"}
+    active = change_events(doc)[0]
+    assert (active["keyValue"], active["value"], active["threshold"]) == ("b7", 85, 80)
+    assert active["time"] == "2026-01-01T00:00:00Z"
+    sent = {s["action"]: s for s in active["sent"]}
+    assert set(sent) == {"sns", "notification"}
+    # the alarm action gets the payload the running stack sends: the alarm state in AWS's shape
+    assert sent["sns"]["target"] == {"targetArn": "arn:aws:sns:us-east-1:123456789012:alarms"}
+    assert sent["sns"]["payload"] == {
+        "alarmModelName": "boilerHigh",
+        "keyValue": "b7",
+        "severity": 3,
+        "stateUpdateTime": int(START * 1000),
+        "alarmModelVersion": "1",
+        "alarmState": {
+            "stateName": "ACTIVE",
+            "ruleEvaluation": {
+                "simpleRuleEvaluation": {
+                    "inputPropertyValue": "85",
+                    "operator": "GREATER",
+                    "thresholdValue": "80",
+                }
+            },
+        },
+    }
+    assert sent["notification"]["target"]["channel"] == "email"
+    assert sent["notification"]["payload"]["alarmState"]["stateName"] == "ACTIVE"
+    acked = change_events(doc)[1]
+    ack_state = acked["sent"][0]["payload"]["alarmState"]
+    assert ack_state["customerAction"] == {
+        "actionName": "ACKNOWLEDGE",
+        "acknowledgeActionConfiguration": {"note": "valve closed"},
+    }
+    back = change_events(doc)[2]
+    assert back["time"] == "2026-01-01T00:05:00Z"
+
+
+def test_acknowledge_flow_off_returns_straight_to_normal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = run(capsys, tmp_path, [temp(85), temp(75)], ack=False)
+    assert changes(doc) == [("NORMAL", "ACTIVE", "rule"), ("ACTIVE", "NORMAL", "rule")]
+    # without the acknowledge flow no notification is sent; the alarm action still is
+    assert [[s["action"] for s in e["sent"]] for e in change_events(doc)] == [
+        ["sns"],
+        ["sns"],
+    ]
+
+
+def test_acknowledge_that_does_not_fit_is_ignored_and_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = run(capsys, tmp_path, [temp(70), {"acknowledge": {"keyValue": "b7"}}])
+    ignored = [e for e in doc["events"] if e["type"] == "ignored"]
+    assert len(ignored) == 1
+    assert ignored[0]["line"] == 2 and "NORMAL" in ignored[0]["reason"]
+    assert final(doc) == {"b7": "NORMAL"}
+
+
+def test_snooze_then_normal_after_advance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = run(
+        capsys,
+        tmp_path,
+        [
+            temp(85),
+            {"snooze": {"keyValue": "b7", "snoozeDuration": 600}},
+            temp(95),
+            {"advance": "PT15M"},
+        ],
+    )
+    assert changes(doc) == [
+        ("NORMAL", "ACTIVE", "rule"),
+        ("ACTIVE", "SNOOZE_DISABLED", "snooze"),
+        ("SNOOZE_DISABLED", "NORMAL", "snooze_timeout"),
+    ]
+    expiry = change_events(doc)[2]
+    assert expiry["time"] == "2026-01-01T00:10:00Z"
+    payload = expiry["sent"][0]["payload"]
+    assert payload["alarmState"]["systemEvent"]["stateChangeConfiguration"] == {
+        "triggerType": "SNOOZE_TIMEOUT"
+    }
+    assert final(doc) == {"b7": "NORMAL"}
+
+
+def test_disabled_ignores_data_until_enabled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = run(
+        capsys,
+        tmp_path,
+        [temp(95), temp(99), {"enable": {"keyValue": "b7"}}, temp(90)],
+        disabled=True,
+    )
+    created = [e for e in doc["events"] if e["type"] == "created"]
+    assert [c["state"] for c in created] == ["DISABLED"]
+    assert changes(doc) == [("DISABLED", "NORMAL", "enable"), ("NORMAL", "ACTIVE", "rule")]
+    doc = run(capsys, tmp_path, [temp(70), {"disable": {"keyValue": "b7"}}, temp(95)])
+    assert changes(doc) == [("NORMAL", "DISABLED", "disable")]
+    assert final(doc) == {"b7": "DISABLED"}
+
+
+def test_reset_and_whole_batch_requests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request = {
+        "resetActionRequests": [
+            {"requestId": "r1", "alarmModelName": "boilerHigh", "keyValue": "b7", "note": "ok"},
+            {"requestId": "r2", "alarmModelName": "boilerHigh", "keyValue": "b8"},
+        ]
+    }
+    doc = run(capsys, tmp_path, [temp(85), temp(90, "b8"), request])
+    assert final(doc) == {"b7": "NORMAL", "b8": "NORMAL"}
+    assert changes(doc)[-2:] == [("ACTIVE", "NORMAL", "reset"), ("ACTIVE", "NORMAL", "reset")]
+
+
+def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body, inp, messages = files(tmp_path, [temp(85)])
+    assert main(["alarms", "run", str(body), str(messages), "--input", str(inp)]) == 0
+    out = capsys.readouterr().out
+    assert "NORMAL -> ACTIVE" in out and "b7" in out
+    assert "arn:aws:sns:us-east-1:123456789012:alarms" in out
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            [temp(70), "{not json", temp(90)],
+            "m.jsonl:2: not valid JSON",
+        ),
+        (
+            [temp(70), temp(80), {"snooze": {"keyValue": "b7"}}],
+            "m.jsonl:3: snooze.snoozeDuration: expected a whole number of seconds",
+        ),
+        (
+            [{"acknowledge": {"keyValue": "b7", "colour": "red"}}],
+            "m.jsonl:1: acknowledge.colour: unknown field",
+        ),
+        (
+            [temp(70), {"acknowledge": {"keyValue": "b7", "alarmModelName": "other"}}],
+            "m.jsonl:2: acknowledge.alarmModelName: 'other' is not this model ('boilerHigh')",
+        ),
+        (
+            [temp(70), {"reset": {"note": "no key"}}],
+            "m.jsonl:2: reset.keyValue: required: model 'boilerHigh' has key 'boilerId'",
+        ),
+        (
+            [temp(70), {"inputName": "Nope", "payload": {}}],
+            "m.jsonl:2: inputName 'Nope': unknown input",
+        ),
+    ],
+)
+def test_bad_line_is_named_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[Any], message: str
+) -> None:
+    body, inp, messages = files(tmp_path, lines)
+    code = main(["alarms", "run", str(body), str(messages), "--input", str(inp), "--json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert message in captured.err
+
+
+class _Drop:
+    def execute(self, request: ActionRequest) -> None:
+        pass
+
+
+OPERATOR = st.one_of(
+    st.tuples(st.sampled_from(["acknowledge", "reset", "enable", "disable"]), st.none()),
+    st.tuples(st.just("snooze"), st.integers(1, 900)),
+)
+STEP = st.one_of(
+    st.tuples(st.just("value"), st.integers(60, 100)),
+    st.tuples(st.just("advance"), st.integers(1, 600)),
+    st.tuples(st.just("op"), OPERATOR),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(st.tuples(STEP, st.sampled_from(["b1", "b2"])), max_size=14),
+    ack=st.booleans(),
+    disabled=st.booleans(),
+)
+def test_replay_ends_where_the_engine_ends(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    steps: list[tuple[Any, str]],
+    ack: bool,
+    disabled: bool,
+) -> None:
+    lines: list[Any] = []
+    clock = ManualClock(START)
+    model = load_alarm_model(model_body(ack=ack, disabled=disabled))
+    engine = AlarmEngine(model, [load_input(INPUT)], InMemoryStateStore(), clock, _Drop())
+    for (kind, arg), key in steps:
+        if kind == "value":
+            lines.append(temp(arg, key))
+            engine.put_message("BoilerInput", {"boilerId": key, "temp": arg})
+        elif kind == "advance":
+            lines.append({"advance": f"{arg}s"})
+            target = clock.now() + arg
+            while (due := engine.next_due()) is not None and due <= target:
+                clock.set(max(due, clock.now()))
+                engine.tick()
+            clock.set(target)
+        else:
+            verb, seconds = arg
+            entry: dict[str, Any] = {"keyValue": key}
+            if seconds is not None:
+                entry["snoozeDuration"] = seconds
+            lines.append({verb: entry})
+            try:
+                if verb == "snooze":
+                    engine.snooze(key, seconds)
+                else:
+                    getattr(engine, verb)(key)
+            except (AlarmStateError, NotFoundError):
+                pass
+    if not lines:
+        lines.append({"advance": "0s"})
+    doc = run(capsys, tmp_path, lines, ack=ack, disabled=disabled)
+    assert final(doc) == {key: engine.state_of(key) for key in engine.key_values()}
+
+
+def test_reminders_fire_while_the_clock_moves_with_the_value_they_remind_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = model_body()
+    body["tags"] = [
+        {"key": "plantwatch:reminderInterval", "value": "PT30M"},
+        {"key": "plantwatch:reminderCap", "value": "2"},
+    ]
+    model, inp, messages = files(tmp_path, [temp(85)])
+    model.write_text(json.dumps(body))
+    args = ["alarms", "run", str(model), str(messages), "--input", str(inp), "--json"]
+    assert main([*args, "--advance", "2h"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    reminders = [e for e in change_events(doc) if e["event"] == "reminder"]
+    assert [e["time"] for e in reminders] == ["2026-01-01T00:30:00Z", "2026-01-01T01:00:00Z"]
+    assert all((e["value"], e["threshold"]) == (85, 80) for e in reminders)
+    assert all([s["action"] for s in e["sent"]] == ["notification"] for e in reminders)
+    assert doc["end"] == "2026-01-01T02:00:00Z"
