@@ -151,3 +151,65 @@ def test_a_subscriber_that_never_reads_holds_a_bounded_share_of_the_broker(
         f"broker RSS grew {growth:.0f} MB for a client that never reads (bound "
         f"{RSS_GROWTH_BOUND_MB} MB)"
     )
+
+
+SERVICE = "plantwatch-streaming"
+BURST = 10_000  # 20 MB: past the bound (2,000 messages, 8 MiB) and the socket buffers
+
+
+def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
+    """Read QoS 0 PUBLISH packets off *sock* until *count* arrived or *seconds* passed."""
+    sock.settimeout(0.5)
+    data, seen, deadline = b"", 0, time.monotonic() + seconds
+    while seen < count and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+        while len(data) >= 2:
+            size, shift, at = 0, 0, 1
+            while at < len(data) and data[at] & 0x80:
+                size |= (data[at] & 0x7F) << shift
+                shift, at = shift + 7, at + 1
+            if at >= len(data):
+                break
+            size |= data[at] << shift
+            end = at + 1 + size
+            if len(data) < end:
+                break
+            seen += data[0] >> 4 == 3
+            data = data[end:]
+    return seen
+
+
+def test_the_stacks_own_service_clients_are_not_held_to_the_bound() -> None:
+    """GIVEN the broker started with the stack's service clients named (``up`` names the
+    rules runner, the streaming scorer, the device-status listener and the shadow service:
+    they stand in for IoT Core's own services, which no connection quota limits)
+    WHEN the streaming scorer falls more than the bound's 2,000 messages behind
+    THEN it still gets every message once it reads again; a device would have lost them."""
+    with EmbeddedBroker("amqtt", service_clients=(SERVICE,)) as running:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(5)
+        sock.connect((running.host, running.port))
+        client_id = SERVICE.encode()
+        body = b"\x00\x04MQTT\x04\x02\x01\x2c" + len(client_id).to_bytes(2, "big") + client_id
+        sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
+        topic = TOPIC.encode()
+        body = b"\x00\x01" + len(topic).to_bytes(2, "big") + topic + b"\x00"
+        sock.sendall(b"\x82" + remaining_length(len(body)) + body)
+        assert sock.recv(5) == bytes([0x90, 3, 0, 1, 0]), "SUBACK granted"
+        publisher = Publisher(running)
+        try:
+            for n in range(BURST):
+                publisher.client.publish(TOPIC, n.to_bytes(4, "big") + bytes(2_000), qos=1)
+            assert publisher.acked_within(BURST, 60), f"{publisher.acked} of {BURST} PUBACKed"
+            assert read_publishes(sock, BURST, 60) == BURST
+        finally:
+            publisher.close()
+            sock.close()
