@@ -172,8 +172,11 @@ class RedeliveringHandler(BrokerProtocolHandler):
     ) -> OutgoingApplicationMessage:
         """Delivers a message to this client within the bounds of :class:`_Owed`. The rules
         runner (:func:`_is_rules_engine`) stands in for IoT Core's rules engine, which no
-        connection quota limits, and is the stack's own: it is not bounded."""
-        if _is_rules_engine(self.session):
+        connection quota limits, and the stack's other services (``--service-client``:
+        the streaming scorer, device status, the shadow service) for AWS's own; none is
+        bounded: they read and acknowledge everything, and a reading dropped for one of them
+        would be lost to it."""
+        if _is_rules_engine(self.session) or _is_service(self.session):
             return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
         owed = self._owed()
         size = len(data or b"")
@@ -463,6 +466,15 @@ class _DurableSubscriber:
 
 
 _DURABLE: _DurableSubscriber | None = None
+
+_SERVICE_CLIENTS: frozenset[str] = frozenset()
+"""``--service-client``: the client ids of the stack's own services, exempt from the bound
+on what the broker holds for a connection (:class:`_Owed`)."""
+
+
+def _is_service(session: Any) -> bool:
+    return getattr(session, "client_id", None) in _SERVICE_CLIENTS
+
 
 _SHADOW_SERVICE: str | None = None
 """``--shadow-service``: the client id of the shadow service, which gets no will sent to a
@@ -1357,6 +1369,13 @@ def main(argv: list[str] | None = None) -> int:
         "as AWS's Device Shadow service ignores those",
     )
     parser.add_argument(
+        "--service-client",
+        action="append",
+        metavar="CLIENT_ID",
+        help="a client id of the stack's own services (repeatable): not held to the bound on "
+        "what the broker keeps for a connection that falls behind",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -1367,9 +1386,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE
+    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     _SHADOW_SERVICE = args.shadow_service or None
+    _SERVICE_CLIENTS = frozenset(args.service_client or ())
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     whole_packets()
     strict_utf8_topics()
