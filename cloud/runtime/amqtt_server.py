@@ -6,7 +6,8 @@ closes the connection of a client that sends a larger packet, as mosquitto's
 ``max_packet_size`` does, before reading the packet's body; with ``--max-payload-bytes``, of
 one that publishes a larger payload, as IoT Core does. It also applies IoT Core's
 client id and topic limits (iot-core-rules-and-limits §2) that mosquitto has no options
-for: client ids, reserved ``$`` topics, topic size and depth.
+for: client ids, reserved ``$`` topics, topic size and depth. What it holds for one
+connection that does not read is bounded (:class:`_Owed`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import math
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,7 @@ from amqtt.mqtt.publish import PublishPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BaseAuthPlugin
-from amqtt.session import INCOMING, OUTGOING
+from amqtt.session import INCOMING, OUTGOING, OutgoingApplicationMessage
 from amqtt.utils import gen_client_id
 
 from cloud.runtime.broker_auth import AccessControl
@@ -80,6 +82,37 @@ MAX_FILTERS_PER_SUBSCRIBE = 8
 MAX_SUBSCRIPTIONS_PER_CONNECTION = MAX_SUBSCRIPTIONS
 """IoT Core's default quota, the one the edge agent checks against; a filter past it gets the
 SUBACK failure code."""
+MAX_INFLIGHT_OUT = 100
+"""IoT Core: unacknowledged outbound QoS 1 publishes per client (§3, not adjustable)."""
+MAX_OWED_BYTES = 8 * 1024 * 1024
+MAX_OWED_MESSAGES = 2_000
+"""Payload bytes and messages the broker holds for one connection beyond what it has written:
+the messages waiting for the socket or for a free place in the QoS 1 window. Past either,
+new messages for that connection are dropped (:class:`_Owed`)."""
+
+
+@dataclass
+class _Owed:
+    """What the broker owes one connection and has not written yet.
+
+    amqtt 0.12.1 starts one delivery task per message and subscriber, which waits for the
+    subscriber's socket; for a client that stopped reading, every message to it waited for
+    good, each holding its payload, so a hung or hostile subscriber on a busy topic could
+    take the broker's memory. IoT Core drops a connection's publishes past its quotas
+    (iot-core-rules-and-limits §3); here a connection owed more than
+    :data:`MAX_OWED_BYTES` or :data:`MAX_OWED_MESSAGES` has new messages dropped, QoS 0
+    and 1 alike, counted and logged once a minute at most. QoS 1 messages are also held back
+    while :data:`MAX_INFLIGHT_OUT` are unacknowledged, so its redelivery store stays bounded.
+    """
+
+    payload_bytes: int = 0
+    messages: int = 0
+    stopped: bool = False
+    window_opened: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: LineEvery = field(default_factory=LineEvery)
+
+    def full(self, size: int) -> bool:
+        return self.messages >= MAX_OWED_MESSAGES or self.payload_bytes + size > MAX_OWED_BYTES
 
 
 def _who(session: Any) -> str:
@@ -120,6 +153,71 @@ class RedeliveringHandler(BrokerProtocolHandler):
                 session.inflight_out[app_message.packet_id] = app_message
             elif session is not None and app_message.direction == OUTGOING:
                 _durably_received(session, app_message)
+            if app_message.direction == OUTGOING:
+                self._owed().window_opened.set()
+
+    def _owed(self) -> _Owed:
+        owed: _Owed | None = getattr(self, "_owed_state", None)
+        if owed is None:
+            owed = self._owed_state = _Owed()
+        return owed
+
+    async def mqtt_publish(
+        self,
+        topic: str,
+        data: bytes | bytearray,
+        qos: int | None,
+        retain: bool,
+        ack_timeout: int | None = None,
+    ) -> OutgoingApplicationMessage:
+        """Delivers a message to this client within the bounds of :class:`_Owed`. The rules
+        runner (:func:`_is_rules_engine`) stands in for IoT Core's rules engine, which no
+        connection quota limits, and the stack's other services (``--service-client``:
+        the streaming scorer, device status, the shadow service) for AWS's own; none is
+        bounded: they read and acknowledge everything, and a reading dropped for one of them
+        would be lost to it."""
+        if _is_rules_engine(self.session) or _is_service(self.session):
+            return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+        owed = self._owed()
+        size = len(data or b"")
+        if owed.full(size):
+            unlogged = owed.dropped.add()
+            if unlogged:
+                log.warning(
+                    "%s does not read what it is sent: %d message%s to it dropped since the "
+                    "last line (it is owed %d messages, %d bytes; the bound is %d, %d)",
+                    _who(self.session),
+                    unlogged,
+                    "" if unlogged == 1 else "s",
+                    owed.messages,
+                    owed.payload_bytes,
+                    MAX_OWED_MESSAGES,
+                    MAX_OWED_BYTES,
+                )
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        owed.payload_bytes += size
+        owed.messages += 1
+        try:
+            if qos == QOS_1:
+                await self._inflight_window(owed)
+            return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+        finally:
+            owed.payload_bytes -= size
+            owed.messages -= 1
+
+    async def _inflight_window(self, owed: _Owed) -> None:
+        """Waits while IoT Core's :data:`MAX_INFLIGHT_OUT` QoS 1 messages are unacknowledged.
+        Once the connection stops, the message goes on into the session's in-flight store,
+        as any undelivered QoS 1 message does, for redelivery when a persistent session
+        resumes."""
+        session = self.session
+        while (
+            not owed.stopped
+            and session is not None
+            and len(session.inflight_out) >= MAX_INFLIGHT_OUT
+        ):
+            owed.window_opened.clear()
+            await owed.window_opened.wait()
 
     async def _acks_when_durable(self, app_message: Any) -> bool:
         """Whether this device's QoS 1 PUBLISH is acknowledged only once the durable
@@ -173,6 +271,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
         for task in list(self._held_tasks()):
             task.cancel()
         self._held_tasks().clear()
+        owed = self._owed()
+        owed.stopped = True
+        owed.window_opened.set()
 
     async def _retry_deliveries(self) -> None:
         """Resend the session's in-flight messages without waiting for their PUBACKs.
@@ -323,6 +424,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
             message.puback_packet = puback
             del self.session.inflight_out[packet_id]  # type: ignore[arg-type]
             _durably_received(self.session, message)
+            self._owed().window_opened.set()
 
 
 class _Durable(bytes):
@@ -364,6 +466,15 @@ class _DurableSubscriber:
 
 
 _DURABLE: _DurableSubscriber | None = None
+
+_SERVICE_CLIENTS: frozenset[str] = frozenset()
+"""``--service-client``: the client ids of the stack's own services, exempt from the bound
+on what the broker holds for a connection (:class:`_Owed`)."""
+
+
+def _is_service(session: Any) -> bool:
+    return getattr(session, "client_id", None) in _SERVICE_CLIENTS
+
 
 _SHADOW_SERVICE: str | None = None
 """``--shadow-service``: the client id of the shadow service, which gets no will sent to a
@@ -462,6 +573,27 @@ def _spawn(coro: Any) -> None:
     task.add_done_callback(_CLOSING.discard)
 
 
+class _DeliveryTasks(deque[asyncio.Task[Any]]):
+    """amqtt's running delivery tasks, each let go of as soon as it ends.
+
+    amqtt 0.12.1 keeps every delivery task in one deque and lets go of ended ones only from
+    its head, so one delivery that does not end (to a client that stopped reading) kept
+    every later task, to any client, and the payload it carries. Recheck on any amqtt
+    upgrade."""
+
+    def append(self, task: asyncio.Task[Any]) -> None:
+        super().append(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        try:
+            self.remove(task)
+        except ValueError:
+            return  # amqtt's broadcast loop took it already, and looked at its outcome
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("delivery failed: %r", task.exception())
+
+
 def _retry_done(task: asyncio.Task[None]) -> None:
     _RETRIES.discard(task)
     if not task.cancelled() and task.exception() is not None:
@@ -484,6 +616,7 @@ class Broker(_AmqttBroker):
     def __init__(self, config: Any, access: AccessControl | None = None) -> None:
         super().__init__(config)
         self.access = access
+        self._tasks_queue = _DeliveryTasks()
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
@@ -1236,6 +1369,13 @@ def main(argv: list[str] | None = None) -> int:
         "as AWS's Device Shadow service ignores those",
     )
     parser.add_argument(
+        "--service-client",
+        action="append",
+        metavar="CLIENT_ID",
+        help="a client id of the stack's own services (repeatable): not held to the bound on "
+        "what the broker keeps for a connection that falls behind",
+    )
+    parser.add_argument(
         "--lifeline-fd",
         type=int,
         help="read end of a pipe the starter holds open: stop at once when it closes",
@@ -1246,9 +1386,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE
+    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     _SHADOW_SERVICE = args.shadow_service or None
+    _SERVICE_CLIENTS = frozenset(args.service_client or ())
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     whole_packets()
     strict_utf8_topics()

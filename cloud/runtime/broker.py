@@ -271,6 +271,7 @@ class EmbeddedBroker:
         durable_filters: Sequence[str] = (),
         state_dir: Path | None = None,
         shadow_service: str | None = None,
+        service_clients: Sequence[str] = (),
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -312,6 +313,9 @@ class EmbeddedBroker:
         self.shadow_service = shadow_service
         """amqtt: the shadow service's client id, which gets no will sent to a shadow
         request topic (AWS's Device Shadow service ignores those); mosquitto cannot."""
+        self.service_clients = tuple(service_clients)
+        """amqtt: the stack's own services, which the broker does not hold to its bound on
+        what it keeps for a connection that falls behind (docs/protocol.md)."""
         self.state_dir = state_dir if self.kind == "mosquitto" else None
         """mosquitto's persistence folder; None keeps everything in memory."""
         self._state_lock: int | None = None
@@ -415,6 +419,8 @@ class EmbeddedBroker:
             command += ["--durable-subscriber", self.durable_subscriber]
         if self.shadow_service:
             command += ["--shadow-service", self.shadow_service]
+        for client_id in self.service_clients:
+            command += ["--service-client", client_id]
         return command
 
     def _persistence_lines(self) -> list[str]:

@@ -39,6 +39,11 @@ broker PUBACKs a device's reading only once this client has PUBACKed its copy.""
 SHADOW_CLIENT_ID = "plantwatch-shadow"
 """The shadow service's client id on the embedded broker (its user name under ``--auth``):
 the amqtt broker sends it no will addressed to a shadow request topic."""
+STREAMING_CLIENT_ID = "plantwatch-streaming"
+DEVICES_CLIENT_ID = "plantwatch-devices"
+SERVICE_CLIENT_IDS = (RULES_CLIENT_ID, SHADOW_CLIENT_ID, STREAMING_CLIENT_ID, DEVICES_CLIENT_ID)
+"""The stack's own subscribers: the amqtt broker does not hold them to its bound on what it
+keeps for a connection that falls behind (they stand in for AWS's services)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,7 @@ class LocalStack:
                 durable_filters=rule_subscriptions(self._rules),
                 state_dir=cfg.data.broker_state,
                 shadow_service=SHADOW_CLIENT_ID,  # amqtt: it gets no will on shadow topics
+                service_clients=SERVICE_CLIENT_IDS,
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -286,7 +292,7 @@ class LocalStack:
         from cloud.runtime.device_status import DeviceStatusListener
 
         listener = DeviceStatusListener(
-            self.service_url("plantwatch-devices"),
+            self.service_url(DEVICES_CLIENT_ID),
             self.state,
             self.bucket,
             self.clock,
@@ -399,7 +405,7 @@ class LocalStack:
         from cloud.runtime.streaming import StreamingRunner
 
         runner = StreamingRunner(
-            self.service_url("plantwatch-streaming"),
+            self.service_url(STREAMING_CLIENT_ID),
             load_model(self.config.data.models, model_name),
             self.bucket,
             self.clock,
