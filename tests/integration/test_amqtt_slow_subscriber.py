@@ -34,8 +34,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker("amqtt") as running:
+def logged() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def broker(logged: list[str]) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker("amqtt", on_log=logged.append) as running:
         yield running
 
 
@@ -120,7 +125,7 @@ class Publisher:
 
 @pytest.mark.parametrize("qos", [0, 1])
 def test_a_subscriber_that_never_reads_holds_a_bounded_share_of_the_broker(
-    broker: EmbeddedBroker, qos: int
+    broker: EmbeddedBroker, logged: list[str], qos: int
 ) -> None:
     reader = RawClient(broker.host, broker.port, client_id="steady-reader", timeout=120)
     assert reader.subscribe([TOPIC], qos=1) == [True]
@@ -151,6 +156,9 @@ def test_a_subscriber_that_never_reads_holds_a_bounded_share_of_the_broker(
         f"broker RSS grew {growth:.0f} MB for a client that never reads (bound "
         f"{RSS_GROWTH_BOUND_MB} MB)"
     )
+    # what was dropped is said, naming the client, once a minute at most
+    drops = [line for line in logged if "does not read what it is sent" in line]
+    assert len(drops) == 1 and f"stalled-q{qos}" in drops[0], logged
 
 
 SERVICE = "plantwatch-streaming"
