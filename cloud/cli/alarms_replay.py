@@ -54,10 +54,10 @@ def run_replay(args: argparse.Namespace) -> int:
     from cloud.detectors.alarms.replay import read_alarm_steps, replay_alarms
     from cloud.migrate.iotevents import load_any, load_inputs
 
-    if (args.messages_file is None) == (args.messages is None):
-        raise UserError("run: give the messages file once, as MESSAGES.jsonl or --messages")
     inputs = [i for path in args.inputs for i in load_inputs(path)]
     model = load_any(args.model, "alarm")
+    if (args.messages_file is None) == (args.messages is None):
+        raise UserError("run: give the messages file once, as MESSAGES.jsonl or --messages")
     for warning in check_alarm_references(model, inputs):
         stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
     start, steps, advance = replay_steps(
