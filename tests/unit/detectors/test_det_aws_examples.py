@@ -290,6 +290,32 @@ def test_simple_alarm_escalates_an_unacknowledged_alarm(
     ]
 
 
+HVAC_RESET_VARIABLES = {
+    "desiredTemperature": "22",
+    "averageTemperature": "22",
+    "allowedError": "1.0",
+    "rangeHigh": "30.0",
+    "rangeLow": "15.0",
+    "anomalousHigh": "60.0",
+    "anomalousLow": "0.0",
+    "sensorCount": "12",
+    "noDelay": "true",
+    "goodToGo": "true",
+    "sensorId": "0",
+    "reportedTemperature": "0.1",
+    "resetMe": "true",
+}
+"""The 13 variables of the guide's areaDM.BUD.json."""
+
+
+def hvac_reset_request() -> dict[str, Any]:
+    """The guide's areaDM.BUD.json: Area51 back in `start`, its variables, no timers."""
+    variables = [{"name": n, "value": v} for n, v in HVAC_RESET_VARIABLES.items()]
+    state = {"stateName": "start", "variables": variables, "timers": []}
+    detector = {"messageId": "0001", "detectorModelName": "areaDetectorModel"}
+    return {"detectors": [{**detector, "keyValue": "Area51", "state": state}]}
+
+
 def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> None:
     """The guide's areaDM.BUD.json puts Area51 back in `start` with 13 variables and no
     timers; AWS answers with no error entries, and DescribeDetector then shows the values."""
@@ -300,35 +326,7 @@ def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> N
     from edge.clock import ManualClock
 
     model_path, input_paths = _paths("hvac_area_detector_model")
-    variables = {
-        "desiredTemperature": "22",
-        "averageTemperature": "22",
-        "allowedError": "1.0",
-        "rangeHigh": "30.0",
-        "rangeLow": "15.0",
-        "anomalousHigh": "60.0",
-        "anomalousLow": "0.0",
-        "sensorCount": "12",
-        "noDelay": "true",
-        "goodToGo": "true",
-        "sensorId": "0",
-        "reportedTemperature": "0.1",
-        "resetMe": "true",
-    }
-    request = {
-        "detectors": [
-            {
-                "messageId": "0001",
-                "detectorModelName": "areaDetectorModel",
-                "keyValue": "Area51",
-                "state": {
-                    "stateName": "start",
-                    "variables": [{"name": n, "value": v} for n, v in variables.items()],
-                    "timers": [],
-                },
-            }
-        ]
-    }
+    variables = HVAC_RESET_VARIABLES
     store = InMemoryStateStore()
     engine = DetectorEngine(
         load_detector_model(model_path),
@@ -337,6 +335,7 @@ def test_hvac_batch_update_detector_request_is_applied_as_the_guide_shows() -> N
         ManualClock(),
         RecordingSink(),
     )
+    request = hvac_reset_request()
     assert batch_update_detector([engine], request) == {"batchUpdateDetectorErrorEntries": []}
     state = engine.describe("Area51")["detector"]["state"]
     assert state["stateName"] == "start" and state["timers"] == []
@@ -520,26 +519,9 @@ def test_hvac_reset_through_batch_update_detector_keeps_the_new_parameters() -> 
         "temperatureInput",
         {"sensorId": "01", "areaId": "Area51", "sensorData": {"temperature": 15.72}},
     )
-    parameters = {"desiredTemperature": "22", "averageTemperature": "22", "sensorCount": "12"}
-    parameters |= {"allowedError": "1.0", "noDelay": "true", "resetMe": "true"}
-    parameters |= {"rangeHigh": "30.0", "rangeLow": "15.0", "anomalousHigh": "60.0"}
-    parameters |= {"anomalousLow": "0.0", "goodToGo": "true", "sensorId": "0"}
-    parameters |= {"reportedTemperature": "0.1"}
-    request = {
-        "detectors": [
-            {
-                "messageId": "0001",
-                "detectorModelName": "areaDetectorModel",
-                "keyValue": "Area51",
-                "state": {
-                    "stateName": "start",
-                    "variables": [{"name": n, "value": v} for n, v in parameters.items()],
-                    "timers": [],
-                },
-            }
-        ]
+    assert batch_update_detector([engine], hvac_reset_request()) == {
+        "batchUpdateDetectorErrorEntries": []
     }
-    assert batch_update_detector([engine], request) == {"batchUpdateDetectorErrorEntries": []}
     send("hvac_temperature_example")  # sensor 05: 23.12
     state = engine.describe("Area51")["detector"]["state"]
     variables = {v["name"]: v["value"] for v in state["variables"]}
