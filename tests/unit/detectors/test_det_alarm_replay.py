@@ -266,8 +266,8 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
             "m.jsonl:2: reset.keyValue: required: model 'boilerHigh' has key 'boilerId'",
         ),
         (
-            [temp(70), {"inputName": "Nope", "payload": {}}],
-            "m.jsonl:2: inputName 'Nope': unknown input",
+            [temp(70), {"inputName": "Nope!", "payload": {}}],
+            "m.jsonl:2: inputName 'Nope!': not an input name",
         ),
     ],
 )
@@ -365,3 +365,23 @@ def test_reminders_fire_while_the_clock_moves_with_the_value_they_remind_of(
     assert all((e["value"], e["threshold"]) == (85, 80) for e in reminders)
     assert all([s["action"] for s in e["sent"]] == ["notification"] for e in reminders)
     assert doc["end"] == "2026-01-01T02:00:00Z"
+
+
+def test_messages_for_inputs_the_model_does_not_read_are_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``detectors run``: BatchPutMessage hands a message only to the models reading its
+    input, so a recorded file's other inputs are skipped, and counted once."""
+    lines = [temp(70), {"inputName": "Pressure", "payload": {"boilerId": "b7"}}, temp(90)]
+    body, inp, messages = files(tmp_path, lines)
+    base = ["alarms", "run", str(body), str(messages), "--input", str(inp)]
+    assert main([*base, "--json"]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert [(e["type"], e.get("to")) for e in doc["events"]] == [
+        ("created", None),
+        ("change", "ACTIVE"),
+    ]
+    assert (doc["messagesNotRead"], doc["inputsNotRead"]) == (1, {"Pressure": 1})
+    assert main(base) == 0
+    summary = [x for x in capsys.readouterr().out.splitlines() if "not read" in x]
+    assert summary == ["1 message skipped: inputs model 'boilerHigh' does not read: Pressure (1)"]
