@@ -709,3 +709,83 @@ def test_a_skipped_message_still_moves_the_clock_and_uses_its_message_id(
     assert ("timer", 300.0, "hb") in seen  # fired before the 6-minute line, not after it
     assert [x for x in seen if x[0] == "skipped"] == [("skipped", 420.0, "b")]
     assert events[-1]["detectors"][0]["detector"]["state"]["stateName"] == "Offline"
+
+
+TEMPLATES_INPUT = {
+    "inputName": "In",
+    "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "t"}, {"jsonPath": "n"}]},
+}
+
+
+def test_an_undefined_value_in_a_template_leaves_the_whole_text_undefined(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """AWS documents substitution templates (``${...}`` in single quotes) only with defined
+    values; here an undefined one leaves the whole string undefined, as it does any
+    expression holding it (spec §3): the action is not taken and its field is named, the
+    variable keeps its value. JSON ``null`` prints as ``null``."""
+    actions = [
+        {
+            "sns": {
+                "targetArn": "arn:aws:sns:us-east-1:123456789012:x",
+                "payload": {"contentExpression": "'temp ${$input.In.t} end'", "type": "STRING"},
+            }
+        },
+        {
+            "iotTopicPublish": {
+                "mqttTopic": "a/${$input.In.t}",
+                "payload": {"contentExpression": "'{\"v\": ${$input.In.n}}'", "type": "JSON"},
+            }
+        },
+        {"setVariable": {"variableName": "v", "value": "'x${$input.In.t}'"}},
+    ]
+    model = tmp_path / "tpl.json"
+    model.write_text(
+        json.dumps(
+            {
+                "detectorModelName": "tpl",
+                "key": "id",
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "detectorModelDefinition": {
+                    "initialStateName": "S",
+                    "states": [
+                        {
+                            "stateName": "S",
+                            "onInput": {
+                                "events": [
+                                    {
+                                        "eventName": "e",
+                                        "condition": 'currentInput("In")',
+                                        "actions": actions,
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    inp = tmp_path / "in.json"
+    inp.write_text(json.dumps(TEMPLATES_INPUT))
+    lines = [
+        {"inputName": "In", "payload": {"id": "a", "t": 5, "n": None}},
+        {"inputName": "In", "payload": {"id": "a", "n": 1}},
+    ]
+    events = run_jsonl(capsys, model, [inp], lines, tmp_path)
+    taken = [
+        (e["action"], e.get("payload"), e.get("value")) for e in events if e["type"] == "action"
+    ]
+    assert taken == [
+        ("sns", "temp 5 end", None),
+        ("iotTopicPublish", {"v": None}, None),
+        ("setVariable", None, "x5"),
+    ]
+    errors = [(e["path"].rsplit(".", 2)[-2:], e["message"]) for e in events if e["type"] == "error"]
+    assert errors == [
+        (["payload", "contentExpression"], "contentExpression gave no value; action not taken"),
+        (["iotTopicPublish", "mqttTopic"], "evaluated to undefined; action not taken"),
+        (["setVariable", "value"], "value is undefined; variable 'v' unchanged"),
+    ]
+    [detector] = events[-1]["detectors"]
+    assert detector["detector"]["state"]["variables"] == [{"name": "v", "value": '"x5"'}]
