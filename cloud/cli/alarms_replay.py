@@ -52,6 +52,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
     from cloud.detectors.alarms.model import check_alarm_references
     from cloud.detectors.alarms.replay import read_alarm_steps, replay_alarms
+    from cloud.detectors.replay import not_read_summary
     from cloud.migrate.iotevents import load_any, load_inputs
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
@@ -84,6 +85,9 @@ def run_replay(args: argparse.Namespace) -> int:
         title=f"{result.model} from {result.document()['start']}",
         empty="no state changes (no line reached the model)",
     )
+    summary = not_read_summary(result.model, result.not_read)
+    if summary:
+        print_line(summary)
     print_line()
     print_table(
         [_final(doc["alarm"]) for doc in result.alarms],

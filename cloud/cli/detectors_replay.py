@@ -112,7 +112,7 @@ def clock_arguments(parser: argparse.ArgumentParser, why: str) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
     from cloud.detectors.model import check_references
-    from cloud.detectors.replay import read_steps, replay
+    from cloud.detectors.replay import not_read_summary, read_steps, replay
     from cloud.migrate.iotevents import load_any, load_inputs
 
     inputs = [i for path in args.inputs for i in load_inputs(path)]
@@ -134,6 +134,9 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.document())
     elif args.jsonl:
+        summary = not_read_summary(result.model, result.not_read)
+        if summary:  # stdout holds only the events' lines
+            stderr.print(summary, markup=False, soft_wrap=True)
         for event in result.events():
             print_line(json.dumps(event, separators=(",", ":"), default=str))
         print_line(
@@ -225,6 +228,7 @@ def check_advance(start: float, steps: Sequence[Any], advance: float) -> None:
 
 def _print_tables(result: Any) -> None:
     from cloud.detectors.durations import format_duration
+    from cloud.detectors.replay import not_read_summary
 
     rows = [_row(event, result.start) for event in result.events()]
     print_table(
@@ -239,6 +243,9 @@ def _print_tables(result: Any) -> None:
         title=f"{result.model} ({result.evaluation_method}) from {_iso(result.start)}",
         empty="no events (no line reached the model)",
     )
+    summary = not_read_summary(result.model, result.not_read)
+    if summary:
+        print_line(summary)
     finals = []
     for doc in result.detectors:
         detector = doc["detector"]

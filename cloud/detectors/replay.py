@@ -19,6 +19,7 @@ import binascii
 import dataclasses
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from typing import Any, Final
 
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.engine import ActionRequest, DetectorEngine, used_inputs
-from cloud.detectors.messages import MESSAGE_ID_RE, reject_constant
+from cloud.detectors.messages import INPUT_NAME_RE, MESSAGE_ID_RE, reject_constant
 from cloud.detectors.model import DetectorModel, InputDefinition, json_problem
 from cloud.detectors.router import MessageRouter
 from cloud.detectors.trace import TraceRecord, TraceRecorder
@@ -57,6 +58,10 @@ class ReplayStep:
     message_id: str | None = None
     operation: Any = None
     """What an operator line asks for (an alarm replay's acknowledge, snooze ...), else None."""
+    read: bool = True
+    """Whether the model reads the message's input: BatchPutMessage hands a message only to
+    the models using its input, so one for another input passes the model by (its time
+    and its ``messageId`` still count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,8 @@ class ReplayResult:
     detectors: tuple[dict[str, Any], ...]
     """The final DescribeDetector document of every instance, in key order."""
     warnings: tuple[str, ...]
+    not_read: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Messages skipped per input the model does not read."""
 
     def events(self) -> list[dict[str, Any]]:
         """Trace records as JSON-ready dicts with ``t`` (seconds since start) and ISO times."""
@@ -83,7 +90,26 @@ class ReplayResult:
             "events": self.events(),
             "detectors": list(self.detectors),
             "warnings": list(self.warnings),
+            **not_read_fields(self.not_read),
         }
+
+
+def not_read_fields(not_read: Mapping[str, int]) -> dict[str, Any]:
+    """A replay document's count of the messages its model does not read, by input."""
+    return {
+        "messagesNotRead": sum(not_read.values()),
+        "inputsNotRead": dict(sorted(not_read.items())),
+    }
+
+
+def not_read_summary(model_name: str, not_read: Mapping[str, int]) -> str | None:
+    """The one line a replay prints for the messages its model does not read (None: none)."""
+    total = sum(not_read.values())
+    if not total:
+        return None
+    inputs = ", ".join(f"{name} ({count})" for name, count in sorted(not_read.items()))
+    noun = "message" if total == 1 else "messages"
+    return f"{total} {noun} skipped: inputs model {model_name!r} does not read: {inputs}"
 
 
 def iso_time(epoch_s: float) -> str:
@@ -111,10 +137,9 @@ def read_steps(
     *,
     start: float | None = None,
 ) -> tuple[float, list[ReplayStep]]:
-    """Check every line; return the start time and the steps. DetectorModelError names the line."""
-    return read_lines(
-        lines, source, {i.name for i in inputs}, used_inputs(model), model.name, start=start
-    )
+    """Check every line; return the start time and the steps. DetectorModelError names the line.
+    *inputs* need not define every input the file sends to: the model skips the others."""
+    return read_lines(lines, source, used_inputs(model), start=start)
 
 
 Operation = Callable[[Any, str, int], Any]
@@ -125,15 +150,13 @@ Operation = Callable[[Any, str, int], Any]
 def read_lines(
     lines: Iterable[str],
     source: str,
-    known: set[str],
     read: set[str],
-    model_name: str,
     *,
     start: float | None = None,
     operations: Mapping[str, Operation] | None = None,
 ) -> tuple[float, list[ReplayStep]]:
-    """Check every line of a replay file (messages to the inputs *known*, of which the model
-    reads *read*, clock moves and, when *operations* names them, operator lines); return
+    """Check every line of a replay file (messages, of which the model reads those to the
+    inputs *read*, clock moves and, when *operations* names them, operator lines); return
     the start time and the steps. DetectorModelError names the line."""
     operations = operations or {}
     shapes = "{inputName, payload} or {advance: DURATION}" + "".join(
@@ -182,9 +205,7 @@ def read_lines(
             steps.append(ReplayStep(number, at, operation=operation))
             continue
         for entry, entry_where, default_id in _entries(body, where, number):
-            step = _message_step(
-                entry, entry_where, number, default_id, clock, known, read, model_name
-            )
+            step = _message_step(entry, entry_where, number, default_id, clock, read)
             clock = step.at
             first_time = step.at if first_time is None else first_time
             steps.append(step)
@@ -258,11 +279,12 @@ def _message_step(
     number: int,
     default_id: str,
     clock: float | None,
-    known: set[str],
     read: set[str],
-    model_name: str,
 ) -> ReplayStep:
-    """One checked message, sent at *clock* unless its timestamp says later."""
+    """One checked message, sent at *clock* unless its timestamp says later. One to an
+    input the model does not read is checked as any other (it is a BatchPutMessage entry),
+    whether or not an ``--input`` defines that input: a file recorded from a plant holds
+    messages for inputs other models read."""
     for name in body:
         if name not in _MESSAGE_FIELDS:
             raise DetectorModelError(
@@ -272,15 +294,10 @@ def _message_step(
     input_name = body.get("inputName")
     if not isinstance(input_name, str):
         raise DetectorModelError(f"{where}: inputName: expected a string")
-    if input_name not in known:
+    if not INPUT_NAME_RE.fullmatch(input_name):
         raise DetectorModelError(
-            f"{where}: inputName {input_name!r}: unknown input"
-            f" (expected: {', '.join(sorted(known)) or 'none; give --input'})"
-        )
-    if input_name not in read:
-        raise DetectorModelError(
-            f"{where}: input {input_name!r} is not read by model {model_name!r}"
-            f" (it reads: {', '.join(sorted(read)) or 'no input'})"
+            f"{where}: inputName {input_name[:130]!r}: not an input name"
+            " (1-128 of ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, as BatchPutMessage takes it)"
         )
     if "payload" not in body:
         raise DetectorModelError(f"{where}: missing required field 'payload'")
@@ -300,7 +317,7 @@ def _message_step(
                 f"{where}: timestamp {iso_time(at)} is before the replay clock"
                 f" ({iso_time(clock)}); lines run in time order"
             )
-    return ReplayStep(number, at, input_name, payload, message_id)
+    return ReplayStep(number, at, input_name, payload, message_id, read=input_name in read)
 
 
 def _duration(value: Any, where: str) -> float:
@@ -400,9 +417,12 @@ def replay(
         new_id=lambda: str(uuid.uuid5(_ID_NAMESPACE, str(next(counter)))),
     )
     router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
+    not_read: Counter[str] = Counter()
     for step in steps:
         advance_clock(clock, step.at, engine.next_timer, engine.tick)
-        if step.input_name is not None:
+        if not step.read:
+            pass_by(router, step, not_read)
+        elif step.input_name is not None:
             assert step.payload is not None
             if not router.put_message(step.input_name, dict(step.payload), step.message_id):
                 detail = {
@@ -422,7 +442,16 @@ def replay(
         records=tuple(recorder.records),
         detectors=detectors,
         warnings=tuple(engine.warnings),
+        not_read=dict(not_read),
     )
+
+
+def pass_by(router: MessageRouter, step: ReplayStep, not_read: Counter[str]) -> None:
+    """Count a message to an input the model does not read; its ``messageId`` was sent all
+    the same, so AWS's five-minute rule counts it whatever the input."""
+    assert step.input_name is not None
+    not_read[step.input_name] += 1
+    router.note_sent(step.message_id)
 
 
 def advance_clock(

@@ -108,6 +108,18 @@ class MessageRouter:
             with self.holding():
                 return self._route(input_name, payload, message_id)
 
+    def note_sent(self, message_id: str | None) -> bool:
+        """Count a message sent to an input none of these engines reads (a replay's other
+        inputs): AWS's five-minute rule takes the id alone, whatever the input. False when
+        its id was sent within the window, as :meth:`put_message` answers."""
+        if not message_id:
+            return True
+        with self._lock:
+            if self._sent_again(message_id):
+                return False
+            self._remember(message_id)
+            return True
+
     @contextmanager
     def holding(self) -> Iterator[None]:
         """Hold messages put meanwhile until the outermost hold ends, then route them.
@@ -189,10 +201,13 @@ class MessageRouter:
         if failures:
             raise failures[0][1]
         if message_id is not None:
-            self._processed[message_id] = self._clock.monotonic()
-            while len(self._processed) > MAX_REMEMBERED_IDS:
-                self._processed.popitem(last=False)
+            self._remember(message_id)
         return True
+
+    def _remember(self, message_id: str) -> None:
+        self._processed[message_id] = self._clock.monotonic()
+        while len(self._processed) > MAX_REMEMBERED_IDS:
+            self._processed.popitem(last=False)
 
     def _sent_again(self, message_id: str) -> bool:
         """Whether a message with this id was sent within the window; if so this one, sent

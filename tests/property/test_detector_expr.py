@@ -158,3 +158,38 @@ def test_decimal_printing_round_trips(value: float) -> None:
     assert "." in text and "e" not in text
     assert float(text) == value
     assert ex.evaluate(ex.parse(f"convert(Decimal, '{text}')"), Ctx()) == value
+
+
+class _Variables(Ctx):
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def variable(self, name: str) -> Any:
+        return self.values.get(name, ex.UNDEFINED)
+
+
+TEMPLATE_VALUES = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.text(alphabet="abc 01", max_size=4),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(st.tuples(st.text(alphabet="xyz :", max_size=3), st.sampled_from("pqr"))),
+    values=st.dictionaries(st.sampled_from("pqr"), TEMPLATE_VALUES),
+)
+def test_a_template_is_undefined_exactly_when_one_of_its_values_is(
+    parts: list[tuple[str, str]], values: dict[str, Any]
+) -> None:
+    """AWS documents ``${...}`` templates with defined values only; a template holding an
+    undefined one is undefined as a whole (docs/detectors.md), never text with a gap."""
+    text = "'" + "".join(f"{lit}${{$variable.{name}}}" for lit, name in parts) + "!'"
+    result = ex.evaluate(ex.parse(text), _Variables(values))
+    if any(name not in values for _, name in parts):
+        assert result is ex.UNDEFINED
+    else:
+        assert result == "".join(lit + ex.format_value(values[n]) for lit, n in parts) + "!"

@@ -518,6 +518,9 @@ class AlarmEngine:
             problem = not_unicode(text)
             if problem:  # it could not be written, and would fail the state write
                 raise UserError(f"{name}: {problem}")
+        misfit = self._key_misfit(key)
+        if misfit is not None:
+            raise UserError(misfit)
         instance_key = NO_KEY if key is None else key
 
         refused: list[AlarmStateError] = []
@@ -567,18 +570,35 @@ class AlarmEngine:
                 raise refused[0]
             return self.describe(key)
 
-    def _no_instance(self, key: str | None) -> str:
-        """Why no instance answers to *key*: a keyValue the model does not take, or none yet."""
-        if self.model.key is None and key is not None:
+    def _key_misfit(self, key: str | None) -> str | None:
+        """Why *key* can name no alarm of this model whatever messages come (an invalid
+        request, AWS's InvalidRequestException), or None when it may name one: a keyValue
+        given to a model without key or left out for one with a key, or outside the API's
+        keyValue shape (1-128 of ``[a-zA-Z0-9-_:]``), which no message could bring."""
+        if self.model.key is None:
+            if key is None:
+                return None
             return (
-                f"alarm model {self.model.name!r} has no key: it has one alarm;"
-                f" leave keyValue out (got {key!r})"
+                f"keyValue: alarm model {self.model.name!r} has no key: it has one alarm;"
+                f" leave keyValue out (got {_clipped(key)})"
             )
-        if self.model.key is not None and key is None:
+        if key is None:
             return (
-                f"alarm model {self.model.name!r} has key {self.model.key!r}:"
+                f"keyValue: alarm model {self.model.name!r} has key {self.model.key!r}:"
                 " keyValue is required to name its alarm"
             )
+        if not (isinstance(key, str) and len(key) <= 128 and KEY_VALUE_RE.fullmatch(key)):
+            return (
+                f"keyValue: {_clipped(key)} is not a key value of alarm model"
+                f" {self.model.name!r} (1-128 of [a-zA-Z0-9-_:])"
+            )
+        return None
+
+    def _no_instance(self, key: str | None) -> str:
+        """Why no instance answers to *key*: one the model cannot have, or none yet."""
+        misfit = self._key_misfit(key)
+        if misfit is not None:
+            return misfit
         if self.model.key is None:
             return f"alarm model {self.model.name!r} has no alarm yet (no message has arrived)"
         keys = [k for k, _ in self._store.items(self.namespace)]

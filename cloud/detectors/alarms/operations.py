@@ -123,8 +123,9 @@ def batch_alarm_action(
     A request wrong as a whole (not 1-10 entries, a bad or repeated ``requestId``, ``note`` over 256
     characters, a snooze without an integer ``snoozeDuration``) raises DetectorModelError
     naming the field, as AWS rejects it with InvalidRequestException. An unknown model or key
-    is a ``ResourceNotFoundException`` entry; an action that does not fit the alarm's state is
-    logged and ignored (§7 Decision).
+    is a ``ResourceNotFoundException`` entry; a keyValue the model cannot take (one given to a
+    model without key, none to a model with one) an ``InvalidRequestException`` entry; an
+    action that does not fit the alarm's state is logged and ignored (§7 Decision).
     """
     action = BATCH_VERBS.get(verb)
     if action is None:

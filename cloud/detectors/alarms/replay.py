@@ -14,6 +14,7 @@ running stack would send, and never sent.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -35,6 +36,8 @@ from cloud.detectors.replay import (
     ReplayStep,
     advance_clock,
     iso_time,
+    not_read_fields,
+    pass_by,
     read_lines,
 )
 from cloud.detectors.router import MessageRouter
@@ -61,15 +64,7 @@ def read_alarm_steps(
     for verb, action in BATCH_VERBS.items():
         operations[verb] = _entry_reader(model, action)
         operations[f"{verb}ActionRequests"] = _request_reader(model, action)
-    return read_lines(
-        lines,
-        source,
-        {i.name for i in inputs},
-        model.inputs_read(),
-        model.name,
-        start=start,
-        operations=operations,
-    )
+    return read_lines(lines, source, model.inputs_read(), start=start, operations=operations)
 
 
 def _entry_reader(model: AlarmModel, action: str) -> Operation:
@@ -122,6 +117,8 @@ class AlarmReplayResult:
     alarms: tuple[dict[str, Any], ...]
     """The final DescribeAlarm document of every instance, in key order."""
     warnings: tuple[str, ...]
+    not_read: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Messages skipped per input the model does not read."""
 
     def document(self) -> dict[str, Any]:
         return {
@@ -131,6 +128,7 @@ class AlarmReplayResult:
             "events": list(self.events),
             "alarms": list(self.alarms),
             "warnings": list(self.warnings),
+            **not_read_fields(self.not_read),
         }
 
 
@@ -181,10 +179,13 @@ def replay_alarms(
         observer=recorder,
     )
     router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
+    not_read: Counter[str] = Counter()
     for step in steps:
         recorder.line = step.line
         advance_clock(clock, step.at, engine.next_due, engine.tick)
-        if step.operation is not None:
+        if not step.read:
+            pass_by(router, step, not_read)
+        elif step.operation is not None:
             for request in step.operation:
                 _operate(engine, request, recorder, clock)
         elif step.input_name is not None:
@@ -203,6 +204,7 @@ def replay_alarms(
         events=tuple(_events(recorder.records, start)),
         alarms=alarms,
         warnings=tuple(engine.warnings),
+        not_read=dict(not_read),
     )
 
 

@@ -266,8 +266,8 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
             "m.jsonl:2: reset.keyValue: required: model 'boilerHigh' has key 'boilerId'",
         ),
         (
-            [temp(70), {"inputName": "Nope", "payload": {}}],
-            "m.jsonl:2: inputName 'Nope': unknown input",
+            [temp(70), {"inputName": "Nope!", "payload": {}}],
+            "m.jsonl:2: inputName 'Nope!': not an input name",
         ),
     ],
 )
@@ -365,3 +365,155 @@ def test_reminders_fire_while_the_clock_moves_with_the_value_they_remind_of(
     assert all((e["value"], e["threshold"]) == (85, 80) for e in reminders)
     assert all([s["action"] for s in e["sent"]] == ["notification"] for e in reminders)
     assert doc["end"] == "2026-01-01T02:00:00Z"
+
+
+def test_messages_for_inputs_the_model_does_not_read_are_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``detectors run``: BatchPutMessage hands a message only to the models reading its
+    input, so a recorded file's other inputs are skipped, and counted once."""
+    lines = [temp(70), {"inputName": "Pressure", "payload": {"boilerId": "b7"}}, temp(90)]
+    body, inp, messages = files(tmp_path, lines)
+    base = ["alarms", "run", str(body), str(messages), "--input", str(inp)]
+    assert main([*base, "--json"]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert [(e["type"], e.get("to")) for e in doc["events"]] == [
+        ("created", None),
+        ("change", "ACTIVE"),
+    ]
+    assert (doc["messagesNotRead"], doc["inputsNotRead"]) == (1, {"Pressure": 1})
+    assert main(base) == 0
+    summary = [x for x in capsys.readouterr().out.splitlines() if "not read" in x]
+    assert summary == ["1 message skipped: inputs model 'boilerHigh' does not read: Pressure (1)"]
+
+
+class _Sends:
+    """Keeps each request's key and name (``<kind>#<notice number>#<part>``)."""
+
+    def __init__(self) -> None:
+        self.names: list[tuple[str | None, str]] = []
+
+    def execute(self, request: ActionRequest) -> None:
+        self.names.append((request.key_value, request.event_name))
+
+
+def drive(lines: list[Any], *, ack: bool = True) -> dict[tuple[str | None, int], list[str]]:
+    """The requests of each (key, notice number) when the engine is driven directly with
+    the replay's lines: the notice number counts an instance's changes and reminders."""
+    clock = ManualClock(START)
+    sends = _Sends()
+    model = load_alarm_model(model_body(ack=ack))
+    engine = AlarmEngine(model, [load_input(INPUT)], InMemoryStateStore(), clock, sends)
+
+    def move(target: float) -> None:
+        while (due := engine.next_due()) is not None and due <= target:
+            clock.set(max(due, clock.now()))
+            engine.tick()
+        clock.set(max(target, clock.now()))
+
+    for line in lines:
+        if "advance" in line:
+            move(clock.now() + float(line["advance"].rstrip("s")))
+        elif "inputName" in line:
+            if "timestamp" in line:
+                move(line["timestamp"]["timeInMillis"] / 1000)
+            engine.put_message("BoilerInput", line["payload"])
+        else:
+            ((verb, entry),) = line.items()
+            try:
+                if verb == "snooze":
+                    engine.snooze(entry["keyValue"], entry["snoozeDuration"])
+                else:
+                    getattr(engine, verb)(entry["keyValue"])
+            except (AlarmStateError, NotFoundError):
+                pass
+    grouped: dict[tuple[str | None, int], list[str]] = {}
+    for key, name in sends.names:
+        grouped.setdefault((key, int(name.split("#")[1])), []).append(name)
+    return grouped
+
+
+def assert_sends_are_their_own(doc: dict[str, Any], lines: list[Any], *, ack: bool) -> None:
+    """Each change row holds exactly the requests of its own notice, as the engine made
+    them, and what they carry is that change: its state and its time."""
+    expected = drive(lines, ack=ack)
+    seen: dict[str | None, int] = {}
+    shown: dict[tuple[str | None, int], list[str]] = {}
+    for change in change_events(doc):
+        key = change["keyValue"]
+        seen[key] = seen.get(key, 0) + 1
+        names = [s["eventName"] for s in change["sent"]]
+        shown[(key, seen[key])] = names
+        for sent in change["sent"]:
+            payload = sent["payload"]
+            assert payload["alarmState"]["stateName"] == change["to"], (change, sent)
+            assert payload["stateUpdateTime"] == round((START + change["t"]) * 1000), change
+    assert {k: v for k, v in shown.items() if v} == expected
+
+
+def at(minutes: float, value: int) -> dict[str, Any]:
+    line = temp(value)
+    line["timestamp"] = {"timeInMillis": round((START + minutes * 60) * 1000)}
+    return line
+
+
+SAME_TIME_CASES = {
+    "a snooze runs out at a breach": [
+        at(0, 85),
+        {"snooze": {"keyValue": "b7", "snoozeDuration": 300}},
+        at(5, 95),
+        at(6, 70),
+    ],
+    "a disable while ACTIVE, then enabled and breached at once": [
+        at(0, 85),
+        {"disable": {"keyValue": "b7"}},
+        {"enable": {"keyValue": "b7"}},
+        at(0, 90),
+        {"disable": {"keyValue": "b7"}},
+    ],
+    "an acknowledge and a new breach at one timestamp": [
+        at(0, 85),
+        at(1, 70),
+        {"acknowledge": {"keyValue": "b7"}},
+        at(1, 99),
+        {"acknowledge": {"keyValue": "b7"}},
+        at(1, 60),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_TIME_CASES))
+def test_each_change_shows_the_sends_of_its_own_state_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    lines = SAME_TIME_CASES[name]
+    doc = run(capsys, tmp_path, lines)
+    assert len(change_events(doc)) >= 3
+    assert_sends_are_their_own(doc, lines, ack=True)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(st.tuples(STEP, st.sampled_from(["b1", "b2"])), max_size=14),
+    ack=st.booleans(),
+)
+def test_every_change_holds_the_requests_of_its_own_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: list[tuple[Any, str]], ack: bool
+) -> None:
+    lines: list[Any] = []
+    for (kind, arg), key in steps:
+        if kind == "value":
+            lines.append(temp(arg, key))
+        elif kind == "advance":
+            lines.append({"advance": f"{arg}s"})
+        else:
+            verb, seconds = arg
+            entry: dict[str, Any] = {"keyValue": key}
+            if seconds is not None:
+                entry["snoozeDuration"] = seconds
+            lines.append({verb: entry})
+    lines.append({"advance": "900s"})
+    doc = run(capsys, tmp_path, lines, ack=ack)
+    assert_sends_are_their_own(doc, lines, ack=ack)

@@ -14,7 +14,7 @@ from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import OperatorRequest, batch_alarm_action
 from edge.clock import ManualClock
-from edge.errors import DetectorModelError, UserError
+from edge.errors import DetectorModelError, NotFoundError, UserError
 
 ALARMS = Path(__file__).with_name("data") / "alarms"
 
@@ -133,6 +133,8 @@ def test_unknown_model_or_key_is_an_entry_and_a_misfit_is_ignored() -> None:
         ("reset", [entry("bad id")], "$.resetActionRequests[1].requestId: expected 1-64"),
         ("reset", [entry("x" * 65)], "[1].requestId: expected 1-64"),
         ("reset", [entry("r", keyValue="b 7")], "[1].keyValue: expected 1-128"),
+        ("reset", [entry("r", keyValue="")], "[1].keyValue: expected 1-128"),
+        ("reset", [entry("r", keyValue="b" * 129)], "[1].keyValue: expected 1-128"),
         ("reset", [entry("r", note="n" * 257)], "[1].note: expected a string of at most 256"),
         ("reset", [entry("r", snoozeDuration=60)], "[1].snoozeDuration: unknown field"),
         ("snooze", [entry("r")], "[1].snoozeDuration: expected a whole number"),
@@ -226,8 +228,11 @@ def test_a_request_for_the_stack_inbox_refuses_what_it_could_not_store() -> None
 
 def test_a_key_value_that_does_not_fit_the_model_names_why_and_fails_only_its_entry() -> None:
     """keyValue is optional in the request and names the instance of a model with a key;
-    an entry that gives one to a model without key, or none to a model with one, finds no
-    alarm (ResourceNotFoundException) and says which, while the other entries are applied."""
+    an entry that gives one to a model without key, or none to a model with one, is invalid
+    for that model whatever alarms exist: an InvalidRequestException entry ("The request
+    was invalid", BatchAcknowledgeAlarm's Errors), as BatchUpdateDetector answers such an
+    entry, not ResourceNotFoundException, which is for a model or alarm that does not
+    exist. It says which, while the other entries are applied."""
     keyed, _ = boiler()
     keyed.put_message("BoilerInput", {"boilerId": "b7", "temp": 90})
     body = json.loads((ALARMS / "boiler_high.json").read_text())
@@ -252,9 +257,10 @@ def test_a_key_value_that_does_not_fit_the_model_names_why_and_fails_only_its_en
     }
     errors = batch_alarm_action(engines, "acknowledge", request)["errorEntries"]
     assert [(e["requestId"], e["errorCode"]) for e in errors] == [
-        ("no-key", "ResourceNotFoundException"),
-        ("a-key", "ResourceNotFoundException"),
+        ("no-key", "InvalidRequestException"),
+        ("a-key", "InvalidRequestException"),
     ]
+    assert set(errors[0]) == {"requestId", "errorCode", "errorMessage"}
     assert "keyValue is required" in errors[0]["errorMessage"]
     assert "key 'boilerId'" in errors[0]["errorMessage"]
     assert "has no key" in errors[1]["errorMessage"]
@@ -272,3 +278,23 @@ def test_an_unknown_key_of_a_fleet_lists_a_few_known_keys_not_the_fleet() -> Non
     assert error["errorMessage"].endswith(
         "(known: b00, b01, b02, b03, b04, b05, b06, b07, b08, b09 and 15 more)"
     )
+
+
+@pytest.mark.parametrize("key", ["", "b" * 129, "b 7", "b7\n"])
+def test_the_engine_refuses_a_key_value_no_alarm_could_have_as_an_invalid_request(
+    key: str,
+) -> None:
+    """What AWS's API shape refuses (keyValue: 1-128 of ^[a-zA-Z0-9\\-_:]+$) is an invalid
+    request at the engine's entry points too (the CLI, the stack's inbox), not an alarm
+    that was not found; the message names the field and does not repeat a long value."""
+    engine, _ = boiler()
+    engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 90})
+    with pytest.raises(UserError) as info:
+        engine.acknowledge(key)
+    assert not isinstance(info.value, NotFoundError)
+    message = str(info.value)
+    assert "keyValue" in message and "1-128 of [a-zA-Z0-9-_:]" in message
+    assert len(message) < 300
+    assert engine.state_of("b7") == "ACTIVE"
+    with pytest.raises(NotFoundError, match="no instance for key 'b8'"):
+        engine.acknowledge("b8")  # a key value a message could bring: not found (yet)

@@ -264,13 +264,18 @@ def test_messages_from_stdin_with_timestamps_and_base64(
             "m.jsonl:2: not valid JSON: Expecting property name enclosed in double quotes",
         ),
         (
-            '{"inputName": "Nope", "payload": {}}',
-            "m.jsonl:2: inputName 'Nope': unknown input (expected: PressureInput, TemperatureIn)",
+            '{"inputName": "no such input", "payload": {}}',
+            "m.jsonl:2: inputName 'no such input': not an input name"
+            " (1-128 of ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, as BatchPutMessage takes it)",
         ),
         (
-            '{"inputName": "TemperatureIn", "payload": {"motorid": "M1"}}',
-            "m.jsonl:2: input 'TemperatureIn' is not read by model 'motorHeartbeat'"
-            " (it reads: PressureInput)",
+            '{"inputName": "' + "a" * 129 + '", "payload": {}}',
+            "m.jsonl:2: inputName 'aaaa",
+        ),
+        ('{"inputName": 7, "payload": {}}', "m.jsonl:2: inputName: expected a string"),
+        (
+            '{"inputName": "TemperatureIn", "payload": [1]}',
+            "m.jsonl:2: payload: expected a JSON object",
         ),
         ('{"inputName": "PressureInput"}', "m.jsonl:2: missing required field 'payload'"),
         ('{"inputName": "PressureInput", "payload": [1]}', "m.jsonl:2: payload: expected a JSON"),
@@ -631,3 +636,156 @@ def test_an_error_inside_a_request_printed_over_lines_is_named_at_its_line(
     assert main([*args, "--messages", str(messages)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("plantwatch: error: request.json:3: not valid JSON: "), err
+
+
+def test_messages_for_inputs_the_model_does_not_read_are_skipped_and_counted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """BatchPutMessage ingests a message "into any detectors that monitor that input": a
+    recorded file holds messages for many inputs, and a model ignores those it does not read,
+    whether or not an ``--input`` defines them. The count is shown once, not per message."""
+    other = tmp_path / "temperature.json"
+    other.write_text(
+        json.dumps(
+            {"inputName": "TemperatureIn", "inputDefinition": {"attributes": [{"jsonPath": "t"}]}}
+        )
+    )
+    lines = [
+        {"inputName": "TemperatureIn", "payload": {"motorid": "M1", "t": 1}},
+        {"inputName": "PressureInput", "payload": {"motorid": "M1", "sensorData": {"pressure": 4}}},
+        {"inputName": "Valve_2", "payload": {"motorid": "M1"}},
+        {"messages": [{"inputName": "Valve_2", "payload": {"x": 1}}]},
+    ]
+    messages = tmp_path / "m.jsonl"
+    messages.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    base = ["detectors", "run", str(HEARTBEAT), "--input", str(PRESSURE), "--input", str(other)]
+    base += ["--messages", str(messages)]
+    assert main([*base, "--json"]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert [(e["type"], e.get("input")) for e in doc["events"] if "input" in e] == [
+        ("input", "PressureInput")
+    ]
+    assert doc["messagesNotRead"] == 3
+    assert doc["inputsNotRead"] == {"TemperatureIn": 1, "Valve_2": 2}
+    state = doc["detectors"][0]["detector"]["state"]
+    assert state["variables"] == [{"name": "last", "value": "4"}]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    summary = [x for x in out.splitlines() if "not read" in x]
+    assert summary == [
+        "3 messages skipped: inputs model 'motorHeartbeat' does not read:"
+        " TemperatureIn (1), Valve_2 (2)"
+    ]
+
+
+def test_a_skipped_message_still_moves_the_clock_and_uses_its_message_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Time passes while other inputs' messages arrive, and AWS's five-minute messageId rule
+    counts the id whatever the input (docs/detectors.md, messageId)."""
+    minute = 60_000
+    lines = [
+        {
+            "inputName": "PressureInput",
+            "messageId": "a",
+            "timestamp": {"timeInMillis": 1_767_225_600_000},
+            "payload": {"motorid": "M1", "sensorData": {"pressure": 1}},
+        },
+        {
+            "inputName": "Elsewhere",
+            "messageId": "b",
+            "timestamp": {"timeInMillis": 1_767_225_600_000 + 6 * minute},
+            "payload": {"motorid": "M1"},
+        },
+        {
+            "inputName": "PressureInput",
+            "messageId": "b",
+            "timestamp": {"timeInMillis": 1_767_225_600_000 + 7 * minute},
+            "payload": {"motorid": "M1", "sensorData": {"pressure": 2}},
+        },
+    ]
+    events = run_jsonl(capsys, HEARTBEAT, [PRESSURE], lines, tmp_path)
+    seen = [(e["type"], e["t"], e.get("name") or e.get("messageId")) for e in events[:-1]]
+    assert ("timer", 300.0, "hb") in seen  # fired before the 6-minute line, not after it
+    assert [x for x in seen if x[0] == "skipped"] == [("skipped", 420.0, "b")]
+    assert events[-1]["detectors"][0]["detector"]["state"]["stateName"] == "Offline"
+
+
+TEMPLATES_INPUT = {
+    "inputName": "In",
+    "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "t"}, {"jsonPath": "n"}]},
+}
+
+
+def test_an_undefined_value_in_a_template_leaves_the_whole_text_undefined(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """AWS documents substitution templates (``${...}`` in single quotes) only with defined
+    values; here an undefined one leaves the whole string undefined, as it does any
+    expression holding it (spec §3): the action is not taken and its field is named, the
+    variable keeps its value. JSON ``null`` prints as ``null``."""
+    actions = [
+        {
+            "sns": {
+                "targetArn": "arn:aws:sns:us-east-1:123456789012:x",
+                "payload": {"contentExpression": "'temp ${$input.In.t} end'", "type": "STRING"},
+            }
+        },
+        {
+            "iotTopicPublish": {
+                "mqttTopic": "a/${$input.In.t}",
+                "payload": {"contentExpression": "'{\"v\": ${$input.In.n}}'", "type": "JSON"},
+            }
+        },
+        {"setVariable": {"variableName": "v", "value": "'x${$input.In.t}'"}},
+    ]
+    model = tmp_path / "tpl.json"
+    model.write_text(
+        json.dumps(
+            {
+                "detectorModelName": "tpl",
+                "key": "id",
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "detectorModelDefinition": {
+                    "initialStateName": "S",
+                    "states": [
+                        {
+                            "stateName": "S",
+                            "onInput": {
+                                "events": [
+                                    {
+                                        "eventName": "e",
+                                        "condition": 'currentInput("In")',
+                                        "actions": actions,
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    inp = tmp_path / "in.json"
+    inp.write_text(json.dumps(TEMPLATES_INPUT))
+    lines = [
+        {"inputName": "In", "payload": {"id": "a", "t": 5, "n": None}},
+        {"inputName": "In", "payload": {"id": "a", "n": 1}},
+    ]
+    events = run_jsonl(capsys, model, [inp], lines, tmp_path)
+    taken = [
+        (e["action"], e.get("payload"), e.get("value")) for e in events if e["type"] == "action"
+    ]
+    assert taken == [
+        ("sns", "temp 5 end", None),
+        ("iotTopicPublish", {"v": None}, None),
+        ("setVariable", None, "x5"),
+    ]
+    errors = [(e["path"].rsplit(".", 2)[-2:], e["message"]) for e in events if e["type"] == "error"]
+    assert errors == [
+        (["payload", "contentExpression"], "contentExpression gave no value; action not taken"),
+        (["iotTopicPublish", "mqttTopic"], "evaluated to undefined; action not taken"),
+        (["setVariable", "value"], "value is undefined; variable 'v' unchanged"),
+    ]
+    [detector] = events[-1]["detectors"]
+    assert detector["detector"]["state"]["variables"] == [{"name": "v", "value": '"x5"'}]
