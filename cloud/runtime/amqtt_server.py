@@ -91,6 +91,111 @@ the messages waiting for the socket or for a free place in the QoS 1 window. Pas
 new messages for that connection are dropped (:class:`_Owed`)."""
 
 
+MAX_UNROUTED_MESSAGES = 100
+MAX_UNROUTED_BYTES = 512 * 1024
+"""Messages and payload bytes the broker has read from one connection and not yet routed
+(:class:`_Unrouted`): past either it stops reading that connection until half of them are
+routed. They are one second of IoT Core's per-connection quotas (100 publishes/s,
+512 KiB/s)."""
+UNROUTED_RECHECK_S = 0.1
+"""How often a held connection looks again at its backlog, should no routing wake it."""
+
+
+@dataclass
+class _Unrouted:
+    """What the broker has read from one connection and not yet routed to subscribers.
+
+    amqtt 0.12.1 reads every connection as fast as it can and queues each publish it reads
+    in two unbounded queues (the session's ``delivered_message_queue``, then the broker's one
+    broadcast queue) until its single broadcast loop routes it. One connection is read at
+    about the pace of that loop, but two or more publishing faster than it routes filled the
+    queues without a bound, the broker's memory growing with what they held. Here a
+    connection past :data:`MAX_UNROUTED_MESSAGES` or :data:`MAX_UNROUTED_BYTES` is not read
+    from (:class:`_SilenceBoundReader`) until half of them are routed: TCP then slows its
+    publisher and nothing is lost. IoT Core throttles a connection past 100 publishes/s or
+    512 KiB/s (iot-core-rules-and-limits §3); this takes no rate, only the broker's pace,
+    so a connection is slowed only when the broker cannot keep up, and by its own backlog
+    only: another connection waits behind at most this bound of each flooder's messages."""
+
+    messages: int = 0
+    payload_bytes: int = 0
+    routed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.payload_bytes += size
+
+    def remove(self, size: int) -> None:
+        self.messages -= 1
+        self.payload_bytes -= size
+        if self._below(2):
+            self.routed.set()
+
+    def _below(self, share: int) -> bool:
+        return (
+            self.messages < MAX_UNROUTED_MESSAGES // share
+            and self.payload_bytes < MAX_UNROUTED_BYTES // share
+        )
+
+    async def wait_for_routing(self) -> None:
+        """Returns at once under the bound; past it, once half of the backlog is routed."""
+        if self._below(1):
+            return
+        while not self._below(2):
+            self.routed.clear()
+            try:
+                async with asyncio.timeout(UNROUTED_RECHECK_S):
+                    await self.routed.wait()
+            except TimeoutError:
+                continue
+
+
+def _unrouted(session: Any) -> _Unrouted:
+    unrouted: _Unrouted | None = getattr(session, "plantwatch_unrouted", None)
+    if unrouted is None:
+        unrouted = session.plantwatch_unrouted = _Unrouted()
+    return unrouted
+
+
+class _RoutingQueue(asyncio.Queue[Any]):
+    """One of amqtt's queues of publishes read and not yet routed, counting each one
+    against the connection it came from (:class:`_Unrouted`). *source* names, for an item,
+    that connection's session and the payload's size."""
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self._source = source
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        session, size = self._source(item)
+        if session is not None:
+            _unrouted(session).add(size)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        session, size = self._source(item)
+        if session is not None:
+            _unrouted(session).remove(size)
+        return item
+
+
+def _broadcast_source(broadcast: dict[str, Any]) -> tuple[Any, int]:
+    return broadcast.get("session"), len(broadcast.get("data") or b"")
+
+
+def _counted_deliveries(session: Any) -> None:
+    """Makes *session*'s queue of publishes read from its connection a :class:`_RoutingQueue`,
+    keeping what a resumed session had queued."""
+    queue = session.delivered_message_queue
+    if isinstance(queue, _RoutingQueue):
+        return
+    counted = _RoutingQueue(lambda message: (session, len(message.data or b"")))
+    while not queue.empty():
+        counted.put_nowait(queue.get_nowait())
+    session.delivered_message_queue = counted
+
+
 @dataclass
 class _Owed:
     """What the broker owes one connection and has not written yet.
@@ -353,6 +458,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         return f"{username!r} may not publish to {topic[:64]!r}"
 
     def attach(self, session: Any, reader: Any, writer: Any) -> None:
+        _counted_deliveries(session)
         super().attach(session, _SilenceBoundReader(reader, session), writer)
 
     def handle_read_timeout(self) -> None:
@@ -518,13 +624,15 @@ class _SilenceBoundReader:
     keep-alive): amqtt bounds only the read of a packet's fixed header, so a link that died
     in the middle of a packet left the rest of it awaited for good, the connection open and
     the will unsent. A read that times out raises TimeoutError, which amqtt's reader loop
-    hands to :meth:`RedeliveringHandler.handle_read_timeout`."""
+    hands to :meth:`RedeliveringHandler.handle_read_timeout`. No read starts while the
+    connection's unrouted publishes are past their bound (:class:`_Unrouted`)."""
 
     def __init__(self, reader: Any, session: Any) -> None:
         self._reader = reader
         self.session = session
 
     async def read(self, n: int = -1) -> bytes:
+        await _unrouted(self.session).wait_for_routing()
         limit = getattr(self.session, "keep_alive", 0)
         if not limit or limit <= 0:
             return await self._reader.read(n)
@@ -617,6 +725,7 @@ class Broker(_AmqttBroker):
         super().__init__(config)
         self.access = access
         self._tasks_queue = _DeliveryTasks()
+        self._broadcast_queue = _RoutingQueue(_broadcast_source)
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
