@@ -208,6 +208,18 @@ def test_amqtt_names_the_qos_byte_of_a_subscribe_it_refuses() -> None:
     assert "QoS 3" not in refusals[0], refusals
 
 
+def test_a_pubrel_for_a_packet_id_never_received_is_answered_with_pubcomp(
+    broker: EmbeddedBroker,
+) -> None:
+    """MQTT 3.1.1 section 4.3.3: the receiver answers a PUBREL with a PUBCOMP of the same
+    packet identifier, known or not. No QoS 2 flow can start here (a QoS 2 PUBLISH closes
+    the connection, IoT Core has none), so a PUBREL comes from a client that began one with
+    another broker: it resends it on every reconnect (MQTT-4.4.0-1) until a PUBCOMP ends
+    it, so closing would only have it reconnect and resend. The connection stays open."""
+    got, closed = outcome(broker, CONNECT + packet(0x62, b"\x00\x07"), wait=1.0)
+    assert (got, closed) == (CONNACK + b"\x70\x02\x00\x07", False)
+
+
 def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
     """A packet whose fields do not fill its remaining length, or whose remaining length
     does not end within 4 bytes, is malformed: the log line says so, naming the client once
