@@ -475,9 +475,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
         _spawn(self.handle_connection_closed())
 
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
-        """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
-        MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
-        QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
+        """A SUBSCRIBE with no filter or a requested-QoS byte MQTT forbids
+        (:func:`requested_qos_problem`) closes the connection (MQTT-3.8.3-3, MQTT-3.8.3-4);
+        amqtt answered the first with an empty SUBACK and granted the second QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
         (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
         its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS.
         So does one with more than 8 filters, IoT Core's limit per SUBSCRIBE (§3), except
@@ -491,7 +491,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_rules_engine(self.session):
             problem = f"{len(topics)} topic filters (IoT Core takes {MAX_FILTERS_PER_SUBSCRIBE})"
         elif any(qos > QOS_2 for _topic, qos in topics):
-            problem = "a QoS 3 topic filter"
+            problem = requested_qos_problem(next(qos for _topic, qos in topics if qos > QOS_2))
         elif any(qos == QOS_2 for _topic, qos in topics):
             problem = "a QoS 2 topic filter (QoS 0 and 1 only)"
         if problem is not None:
@@ -936,6 +936,17 @@ _FLAGS_OF = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
 """The fixed-header flags MQTT 3.1.1 requires (section 2.2.2): these types 0b0010, every
 other type but PUBLISH 0 (MQTT-2.2.2-2)."""
 _SERVER_ONLY = {CONNACK: "CONNACK", SUBACK: "SUBACK", UNSUBACK: "UNSUBACK", PINGRESP: "PINGRESP"}
+
+
+def requested_qos_problem(byte: int) -> str | None:
+    """Why MQTT-3.8.3-4 makes a SUBSCRIBE with this requested-QoS byte malformed: its upper
+    six bits are reserved (0) and its QoS is 0, 1 or 2. The byte is named: ``0x41`` is QoS
+    1 with a reserved bit set, which amqtt's own check read as a QoS over 2."""
+    if byte & 0xFC:
+        return f"requested QoS byte {byte:#04x}: reserved bits set (MQTT-3.8.3-4)"
+    if byte == 0x03:
+        return "requested QoS byte 0x03: QoS 3 (MQTT-3.8.3-4: QoS 0, 1 or 2)"
+    return None
 
 
 def header_problem(header: MQTTFixedHeader, max_bytes: int = 0) -> str | None:
