@@ -48,7 +48,9 @@ from amqtt.mqtt.packet import (
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
+from amqtt.mqtt.pubcomp import PubcompPacket
 from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BaseAuthPlugin
@@ -519,6 +521,18 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         await super().handle_unsubscribe(unsubscribe)
+
+    async def handle_pubrel(self, pubrel: PubrelPacket) -> None:
+        """A PUBREL is answered with a PUBCOMP of its packet identifier (MQTT 3.1.1 section
+        4.3.3), also one this broker never received: no QoS 2 flow starts here (a QoS 2
+        PUBLISH closes the connection, :meth:`handle_publish`), so a PUBREL comes from a
+        client that began one with another broker, and it resends the PUBREL at every
+        reconnect (MQTT-4.4.0-1) until a PUBCOMP ends it; closing the connection would only
+        have it come back and send it again. amqtt 0.12.1 answered nothing."""
+        if pubrel.packet_id in self._pubrel_waiters:
+            await super().handle_pubrel(pubrel)
+            return
+        await self._send_packet(PubcompPacket.build(pubrel.packet_id))
 
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
