@@ -114,10 +114,11 @@ class _Unrouted:
     queues without a bound, the broker's memory growing with what they held. Here a
     connection past :data:`MAX_UNROUTED_MESSAGES` or :data:`MAX_UNROUTED_BYTES` is not read
     from (:class:`_SilenceBoundReader`) until half of them are routed: TCP then slows its
-    publisher and nothing is lost. IoT Core throttles a connection past 100 publishes/s or
-    512 KiB/s (iot-core-rules-and-limits §3); this takes no rate, only the broker's pace,
-    so a connection is slowed only when the broker cannot keep up, and by its own backlog
-    only: another connection waits behind at most this bound of each flooder's messages."""
+    publisher and nothing is lost. IoT Core drops a connection's publishes past 100 a
+    second and delays its traffic past 512 KiB/s (iot-core-rules-and-limits §3); this sets
+    no rate, only the broker's pace, so a connection is slowed only when the broker cannot
+    keep up, and by its own backlog only: another connection, the stack's services too,
+    waits behind at most this bound of each flooder's messages."""
 
     messages: int = 0
     payload_bytes: int = 0
