@@ -48,7 +48,9 @@ from amqtt.mqtt.packet import (
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
+from amqtt.mqtt.pubcomp import PubcompPacket
 from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BaseAuthPlugin
@@ -89,6 +91,112 @@ MAX_OWED_MESSAGES = 2_000
 """Payload bytes and messages the broker holds for one connection beyond what it has written:
 the messages waiting for the socket or for a free place in the QoS 1 window. Past either,
 new messages for that connection are dropped (:class:`_Owed`)."""
+
+
+MAX_UNROUTED_MESSAGES = 100
+MAX_UNROUTED_BYTES = 512 * 1024
+"""Messages and payload bytes the broker has read from one connection and not yet routed
+(:class:`_Unrouted`): past either it stops reading that connection until half of them are
+routed. They are one second of IoT Core's per-connection quotas (100 publishes/s,
+512 KiB/s)."""
+UNROUTED_RECHECK_S = 0.1
+"""How often a held connection looks again at its backlog, should no routing wake it."""
+
+
+@dataclass
+class _Unrouted:
+    """What the broker has read from one connection and not yet routed to subscribers.
+
+    amqtt 0.12.1 reads every connection as fast as it can and queues each publish it reads
+    in two unbounded queues (the session's ``delivered_message_queue``, then the broker's one
+    broadcast queue) until its single broadcast loop routes it. One connection is read at
+    about the pace of that loop, but two or more publishing faster than it routes filled the
+    queues without a bound, the broker's memory growing with what they held. Here a
+    connection past :data:`MAX_UNROUTED_MESSAGES` or :data:`MAX_UNROUTED_BYTES` is not read
+    from (:class:`_SilenceBoundReader`) until half of them are routed: TCP then slows its
+    publisher and nothing is lost. IoT Core drops a connection's publishes past 100 a
+    second and delays its traffic past 512 KiB/s (iot-core-rules-and-limits §3); this sets
+    no rate, only the broker's pace, so a connection is slowed only when the broker cannot
+    keep up, and by its own backlog only: another connection, the stack's services too,
+    waits behind at most this bound of each flooder's messages."""
+
+    messages: int = 0
+    payload_bytes: int = 0
+    routed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.payload_bytes += size
+
+    def remove(self, size: int) -> None:
+        self.messages -= 1
+        self.payload_bytes -= size
+        if self._below(2):
+            self.routed.set()
+
+    def _below(self, share: int) -> bool:
+        return (
+            self.messages < MAX_UNROUTED_MESSAGES // share
+            and self.payload_bytes < MAX_UNROUTED_BYTES // share
+        )
+
+    async def wait_for_routing(self) -> None:
+        """Returns at once under the bound; past it, once half of the backlog is routed."""
+        if self._below(1):
+            return
+        while not self._below(2):
+            self.routed.clear()
+            try:
+                async with asyncio.timeout(UNROUTED_RECHECK_S):
+                    await self.routed.wait()
+            except TimeoutError:
+                continue
+
+
+def _unrouted(session: Any) -> _Unrouted:
+    unrouted: _Unrouted | None = getattr(session, "plantwatch_unrouted", None)
+    if unrouted is None:
+        unrouted = session.plantwatch_unrouted = _Unrouted()
+    return unrouted
+
+
+class _RoutingQueue(asyncio.Queue[Any]):
+    """One of amqtt's queues of publishes read and not yet routed, counting each one
+    against the connection it came from (:class:`_Unrouted`). *source* names, for an item,
+    that connection's session and the payload's size."""
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self._source = source
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        session, size = self._source(item)
+        if session is not None:
+            _unrouted(session).add(size)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        session, size = self._source(item)
+        if session is not None:
+            _unrouted(session).remove(size)
+        return item
+
+
+def _broadcast_source(broadcast: dict[str, Any]) -> tuple[Any, int]:
+    return broadcast.get("session"), len(broadcast.get("data") or b"")
+
+
+def _counted_deliveries(session: Any) -> None:
+    """Makes *session*'s queue of publishes read from its connection a :class:`_RoutingQueue`,
+    keeping what a resumed session had queued."""
+    queue = session.delivered_message_queue
+    if isinstance(queue, _RoutingQueue):
+        return
+    counted = _RoutingQueue(lambda message: (session, len(message.data or b"")))
+    while not queue.empty():
+        counted.put_nowait(queue.get_nowait())
+    session.delivered_message_queue = counted
 
 
 @dataclass
@@ -353,6 +461,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         return f"{username!r} may not publish to {topic[:64]!r}"
 
     def attach(self, session: Any, reader: Any, writer: Any) -> None:
+        _counted_deliveries(session)
         super().attach(session, _SilenceBoundReader(reader, session), writer)
 
     def handle_read_timeout(self) -> None:
@@ -369,9 +478,9 @@ class RedeliveringHandler(BrokerProtocolHandler):
         _spawn(self.handle_connection_closed())
 
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
-        """A SUBSCRIBE with no filter or a QoS of 3 closes the connection (MQTT-3.8.3-3,
-        MQTT-3.8.3-4); amqtt answered the first with an empty SUBACK and granted the second
-        QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
+        """A SUBSCRIBE with no filter or a requested-QoS byte MQTT forbids
+        (:func:`requested_qos_problem`) closes the connection (MQTT-3.8.3-3, MQTT-3.8.3-4);
+        amqtt answered the first with an empty SUBACK and granted the second QoS 1. So does a QoS 2 filter: IoT Core sends no SUBACK for one
         (iot-core-rules-and-limits §2), and closing tells the client at once rather than at
         its SUBACK timeout; amqtt granted it QoS 1, which a device would never get on AWS.
         So does one with more than 8 filters, IoT Core's limit per SUBSCRIBE (§3), except
@@ -385,7 +494,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         elif len(topics) > MAX_FILTERS_PER_SUBSCRIBE and not _is_rules_engine(self.session):
             problem = f"{len(topics)} topic filters (IoT Core takes {MAX_FILTERS_PER_SUBSCRIBE})"
         elif any(qos > QOS_2 for _topic, qos in topics):
-            problem = "a QoS 3 topic filter"
+            problem = requested_qos_problem(next(qos for _topic, qos in topics if qos > QOS_2))
         elif any(qos == QOS_2 for _topic, qos in topics):
             problem = "a QoS 2 topic filter (QoS 0 and 1 only)"
         if problem is not None:
@@ -413,6 +522,18 @@ class RedeliveringHandler(BrokerProtocolHandler):
             await self.handle_connection_closed()
             return
         await super().handle_unsubscribe(unsubscribe)
+
+    async def handle_pubrel(self, pubrel: PubrelPacket) -> None:
+        """A PUBREL is answered with a PUBCOMP of its packet identifier (MQTT 3.1.1 section
+        4.3.3), also one this broker never received: no QoS 2 flow starts here (a QoS 2
+        PUBLISH closes the connection, :meth:`handle_publish`), so a PUBREL comes from a
+        client that began one with another broker, and it resends the PUBREL at every
+        reconnect (MQTT-4.4.0-1) until a PUBCOMP ends it; closing the connection would only
+        have it come back and send it again. amqtt 0.12.1 answered nothing."""
+        if pubrel.packet_id in self._pubrel_waiters:
+            await super().handle_pubrel(pubrel)
+            return
+        await self._send_packet(PubcompPacket.build(pubrel.packet_id))
 
     async def handle_puback(self, puback: PubackPacket) -> None:
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
@@ -518,13 +639,15 @@ class _SilenceBoundReader:
     keep-alive): amqtt bounds only the read of a packet's fixed header, so a link that died
     in the middle of a packet left the rest of it awaited for good, the connection open and
     the will unsent. A read that times out raises TimeoutError, which amqtt's reader loop
-    hands to :meth:`RedeliveringHandler.handle_read_timeout`."""
+    hands to :meth:`RedeliveringHandler.handle_read_timeout`. No read starts while the
+    connection's unrouted publishes are past their bound (:class:`_Unrouted`)."""
 
     def __init__(self, reader: Any, session: Any) -> None:
         self._reader = reader
         self.session = session
 
     async def read(self, n: int = -1) -> bytes:
+        await _unrouted(self.session).wait_for_routing()
         limit = getattr(self.session, "keep_alive", 0)
         if not limit or limit <= 0:
             return await self._reader.read(n)
@@ -617,6 +740,7 @@ class Broker(_AmqttBroker):
         super().__init__(config)
         self.access = access
         self._tasks_queue = _DeliveryTasks()
+        self._broadcast_queue = _RoutingQueue(_broadcast_source)
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
@@ -827,6 +951,17 @@ _FLAGS_OF = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
 """The fixed-header flags MQTT 3.1.1 requires (section 2.2.2): these types 0b0010, every
 other type but PUBLISH 0 (MQTT-2.2.2-2)."""
 _SERVER_ONLY = {CONNACK: "CONNACK", SUBACK: "SUBACK", UNSUBACK: "UNSUBACK", PINGRESP: "PINGRESP"}
+
+
+def requested_qos_problem(byte: int) -> str | None:
+    """Why MQTT-3.8.3-4 makes a SUBSCRIBE with this requested-QoS byte malformed: its upper
+    six bits are reserved (0) and its QoS is 0, 1 or 2. The byte is named: ``0x41`` is QoS
+    1 with a reserved bit set, which amqtt's own check read as a QoS over 2."""
+    if byte & 0xFC:
+        return f"requested QoS byte {byte:#04x}: reserved bits set (MQTT-3.8.3-4)"
+    if byte == 0x03:
+        return "requested QoS byte 0x03: QoS 3 (MQTT-3.8.3-4: QoS 0, 1 or 2)"
+    return None
 
 
 def header_problem(header: MQTTFixedHeader, max_bytes: int = 0) -> str | None:

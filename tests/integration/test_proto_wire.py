@@ -98,6 +98,10 @@ FORBIDDEN = {
     "connack-from-client": (CONNECT + CONNACK, CONNACK),
     # SUBSCRIBE/UNSUBSCRIBE contents (MQTT-3.8.3-3, MQTT-3.8.3-4, MQTT-3.10.3-2)
     "subscribe-qos3": (CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#") + b"\x03"), CONNACK),
+    "subscribe-reserved-bits": (
+        CONNECT + packet(0x82, b"\x00\x01" + utf8("dt/#") + b"\x41"),
+        CONNACK,
+    ),
     "subscribe-nothing": (CONNECT + packet(0x82, b"\x00\x01"), CONNACK),
     "unsubscribe-nothing": (CONNECT + packet(0xA2, b"\x00\x01"), CONNACK),
     # CONNECT contents (MQTT-3.1.2-14, MQTT-3.1.2-15, MQTT-1.5.3-1, MQTT-1.5.3-2)
@@ -186,6 +190,34 @@ def test_amqtt_logs_each_refusal_in_one_line() -> None:
     assert any("no topic filter" in line for line in lines), lines
     assert any("will QoS 3" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_names_the_qos_byte_of_a_subscribe_it_refuses() -> None:
+    """MQTT-3.8.3-4: a SUBSCRIBE whose requested-QoS byte has a reserved bit set (the upper
+    six) or a QoS other than 0, 1 or 2 is malformed. ``0x41`` is QoS 1 with a reserved bit,
+    not QoS 3: the log line names the byte and the rule, so the operator sees which it was."""
+    with EmbeddedBroker("amqtt") as broker:
+        subscribe = packet(0x82, b"\x00\x01" + utf8("dt/#") + b"\x41")
+        got, closed = outcome(broker, CONNECT + subscribe, wait=1.0)
+        wait_for(lambda: "SUBSCRIBE" in broker.log_file.read_text(), 10)
+        lines = broker.log_file.read_text().splitlines()
+    assert (got, closed) == (CONNACK, True)
+    refusals = [line for line in lines if "SUBSCRIBE" in line]
+    assert len(refusals) == 1, lines
+    assert "0x41" in refusals[0] and "MQTT-3.8.3-4" in refusals[0], refusals
+    assert "QoS 3" not in refusals[0], refusals
+
+
+def test_a_pubrel_for_a_packet_id_never_received_is_answered_with_pubcomp(
+    broker: EmbeddedBroker,
+) -> None:
+    """MQTT 3.1.1 section 4.3.3: the receiver answers a PUBREL with a PUBCOMP of the same
+    packet identifier, known or not. No QoS 2 flow can start here (a QoS 2 PUBLISH closes
+    the connection, IoT Core has none), so a PUBREL comes from a client that began one with
+    another broker: it resends it on every reconnect (MQTT-4.4.0-1) until a PUBCOMP ends
+    it, so closing would only have it reconnect and resend. The connection stays open."""
+    got, closed = outcome(broker, CONNECT + packet(0x62, b"\x00\x07"), wait=1.0)
+    assert (got, closed) == (CONNACK + b"\x70\x02\x00\x07", False)
 
 
 def test_amqtt_logs_why_a_malformed_packet_closes_the_connection() -> None:
