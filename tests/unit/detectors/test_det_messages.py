@@ -198,3 +198,24 @@ def test_a_payload_holding_a_lone_surrogate_is_an_invalid_request(
     assert (entry["messageId"], entry["errorCode"]) == ("bad", "InvalidRequestException")
     assert "not a Unicode character" in entry["errorMessage"]
     assert engine.key_values() == ["m2"]
+
+
+@pytest.mark.parametrize("payload", [None, 80, {"motorid": "m1"}, ["e30="]])
+def test_a_message_without_a_payload_blob_refuses_the_request(
+    engine: DetectorEngine, payload: object
+) -> None:
+    """Message.payload is required and a blob (iotevents-data API reference): a message
+    leaving it out, or giving no text, breaks the request's shape, so no message of it is
+    routed, not even the good one before it."""
+    bad: dict[str, object] = {"messageId": "bad", "inputName": "PressureInput"}
+    if payload is not None:
+        bad["payload"] = payload
+    request = {
+        "messages": [
+            {"messageId": "good", "inputName": "PressureInput", "payload": SPEC_PAYLOAD},
+            bad,
+        ]
+    }
+    with pytest.raises(DetectorModelError, match=r"messages\[1\]\.payload"):
+        batch_put_message([engine], request)
+    assert engine.key_values() == []
