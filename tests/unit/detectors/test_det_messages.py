@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from detector_models import RecordingSink
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -219,3 +221,43 @@ def test_a_message_without_a_payload_blob_refuses_the_request(
     with pytest.raises(DetectorModelError, match=r"messages\[1\]\.payload"):
         batch_put_message([engine], request)
     assert engine.key_values() == []
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=10))
+def test_a_batch_holds_at_most_1024_bytes_of_payload_in_all(sizes: list[int]) -> None:
+    """ "Maximum message payload per batch: 1024 Bytes (1 KiB)" (BatchPutMessage API
+    reference): the decoded bytes of every payload together, whatever their split; one
+    byte more refuses the whole request."""
+    messages = [
+        {
+            "messageId": f"m{i}",
+            "inputName": "Other",
+            "payload": base64.b64encode(b"x" * size).decode(),
+        }
+        for i, size in enumerate(sizes)
+    ]
+    total = sum(sizes)
+    if total > 1024:
+        with pytest.raises(DetectorModelError, match=f"{total} bytes of payload; at most 1024"):
+            batch_put_message([], {"messages": messages})
+    else:
+        entries = batch_put_message([], {"messages": messages})["BatchPutMessageErrorEntries"]
+        assert [e["messageId"] for e in entries] == [m["messageId"] for m in messages]
+
+
+def test_a_batch_of_exactly_1024_bytes_is_taken(engine: DetectorEngine) -> None:
+    payload = {"motorid": "m1", "sensorData": {"pressure": 1}, "pad": ""}
+    payload["pad"] = "p" * (1024 - len(json.dumps(payload).encode()))
+    body = json.dumps(payload).encode()
+    assert len(body) == 1024
+    request = {
+        "messages": [
+            {
+                "messageId": "a",
+                "inputName": "PressureInput",
+                "payload": base64.b64encode(body).decode(),
+            }
+        ]
+    }
+    assert batch_put_message([engine], request) == {"BatchPutMessageErrorEntries": []}
+    assert engine.key_values() == ["m1"]
