@@ -173,6 +173,7 @@ def _states(registered: Any) -> list[str] | None:
 def _inspect(args: argparse.Namespace) -> int:
     from cloud.adapters.local.sqlite_state_store import SqliteStateStore
     from cloud.detectors.engine import REGISTRY_NAMESPACE, describe_document
+    from cloud.detectors.instances import key_misfit, key_value_problem
 
     db = DataLayout.existing(args.data).state_db
     if not os.path.lexists(db):  # no stack ran here yet (a directory there is named)
@@ -198,10 +199,24 @@ def _inspect(args: argparse.Namespace) -> int:
                     f"--model: give one of: {', '.join(names) or 'none (no detectors yet)'}"
                 )
             name = names[0]
+            registered = models[name] if isinstance(models[name], dict) else {}
+            model_key = registered.get("key")
+            if args.key is not None and (model_key is not None or args.key != ""):
+                problem = key_value_problem("detector", name, args.key)
+                if problem is not None:
+                    raise UserError(problem)
             key = args.key or ""
             doc = store.get(f"detectors/{name}", key)
             if doc is None:
-                raise NotFoundError(f"detector {name!r} has no instance for key {args.key!r}")
+                # a registry written before it held the key cannot say whether one fits
+                misfit = (
+                    key_misfit("detector", name, model_key, args.key)
+                    if "key" in registered
+                    else None
+                )
+                raise NotFoundError(
+                    misfit or f"detector {name!r} has no instance for key {args.key!r}"
+                )
             described = describe_document(
                 name, models[name].get("version", "1"), key, doc, _states(models[name])
             )

@@ -33,6 +33,8 @@ from cloud.detectors.instances import (
     QUARANTINE_NAMESPACE,
     SetAside,
     check_instance,
+    key_misfit,
+    key_value_problem,
 )
 from cloud.detectors.model import (
     KEY_VALUE_RE,
@@ -54,7 +56,7 @@ from cloud.detectors.trace import EngineObserver, TraceRecord
 from cloud.detectors.typed_fields import FieldValueError, typed_value
 from cloud.ports import StateStore
 from edge.clock import Clock
-from edge.errors import DetectorModelError, NotFoundError, VersionConflictError
+from edge.errors import DetectorModelError, NotFoundError, UserError, VersionConflictError
 from edge.logs import OncePerReason
 
 log = logging.getLogger(__name__)
@@ -475,12 +477,32 @@ class DetectorEngine:
         return sorted(self._cache)
 
     def describe(self, key: str | None = None) -> dict[str, Any]:
-        """DescribeDetector's response shape (§6); NotFoundError for an unknown key."""
+        """DescribeDetector's response shape (§6).
+
+        A key outside the API's keyValue pattern raises UserError (InvalidRequestException,
+        as the batch requests refuse it); NotFoundError says why no detector answers: none
+        for that key yet, or a key the model cannot take (given to a model without key,
+        left out for one with a key: AWS does not say which error that is, so it stays
+        "not found", with the reason)."""
+        if key is not None and not (self.model.key is None and key == NO_KEY):
+            problem = key_value_problem("detector", self.model.name, key)
+            if problem is not None:
+                raise UserError(problem)
         with self._lock:
             instance = self._instance(NO_KEY if key is None else key)
         if instance is None:
-            raise NotFoundError(f"detector {self.model.name!r} has no instance for key {key!r}")
+            raise NotFoundError(self._no_instance(key))
         return describe_document(self.model.name, self.version, instance.key, instance.to_doc())
+
+    def _no_instance(self, key: str | None) -> str:
+        misfit = key_misfit("detector", self.model.name, self.model.key, key)
+        if misfit is not None:
+            return misfit
+        if self.model.key is None:
+            return (
+                f"detector model {self.model.name!r} has no detector yet (no message has arrived)"
+            )
+        return f"detector {self.model.name!r} has no instance for key {key!r}"
 
     def list_detectors(self, state_name: str | None = None) -> dict[str, Any]:
         """ListDetectors' response shape: a summary per instance, sorted by key value, only

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from cloud.detectors.model import MAX_LENIENT_TIMER_S
+from cloud.detectors.model import KEY_VALUE_RE, MAX_LENIENT_TIMER_S
 from edge.commands import shown
 from edge.errors import UserError
 from edge.json_values import finite_number
@@ -38,6 +38,42 @@ T = TypeVar("T")
 
 class DetectorStateError(UserError):
     """A stored detector instance is not a document the engine could have written."""
+
+
+def key_value_problem(kind: str, model_name: str, key: Any) -> str | None:
+    """Why *key* is no keyValue the iotevents-data API takes (1-128 of ``[a-zA-Z0-9-_:]``,
+    every call's pattern), or None. Such a key is an invalid request, not a key no
+    instance answers to."""
+    if isinstance(key, str) and 1 <= len(key) <= 128 and KEY_VALUE_RE.fullmatch(key):
+        return None
+    return (
+        f"keyValue: {_clipped(key)} is not a key value of {kind} model {model_name!r}"
+        " (1-128 of [a-zA-Z0-9-_:])"
+    )
+
+
+def key_misfit(kind: str, model_name: str, model_key: str | None, key: str | None) -> str | None:
+    """Why *key* can name no *kind* (detector or alarm) of a model keyed on *model_key*
+    whatever messages come, or None: a keyValue given to a model without key, or left out
+    for one with a key. The batch requests answer it as an invalid entry; AWS does not say
+    what DescribeDetector and DescribeAlarm answer, so they keep "not found" with this
+    reason."""
+    if model_key is None and key is not None:
+        return (
+            f"keyValue: {kind} model {model_name!r} has no key: it has one {kind};"
+            f" leave keyValue out (got {_clipped(key)})"
+        )
+    if model_key is not None and key is None:
+        return (
+            f"keyValue: {kind} model {model_name!r} has key {model_key!r}:"
+            f" keyValue is required to name its {kind}"
+        )
+    return None
+
+
+def _clipped(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_instance(

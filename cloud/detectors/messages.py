@@ -2,8 +2,10 @@
 routed to detector engines.
 
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
-request that is wrong as a whole (no messages, more than 10, duplicate ids, an id or input
-name outside the API's pattern, more than 1 KiB of payload) raises :class:`DetectorModelError` naming the field.
+request that breaks the API's shapes (no messages, more than 10, duplicate ids, an id or
+input name outside the API's pattern, a message without its payload blob, more than 1 KiB of
+payload; for BatchUpdateDetector any member outside its documented type, length or pattern)
+raises :class:`DetectorModelError` naming the field, before any entry runs.
 
 Given the models' :class:`~cloud.detectors.router.MessageRouter` (one engine to it), a
 request also gets AWS's messageId rule and retries that reach only the models a failed
@@ -20,6 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, PLAIN_FIELD_RE
+from edge.commands import shown
 from edge.errors import DetectorModelError
 from edge.json_values import not_unicode
 
@@ -48,6 +52,9 @@ class UpdateEngine(Protocol):
 STATE_FIELDS: Final = ("stateName", "variables", "timers")
 """DetectorStateDefinition's fields, every one required: AWS clears what the arrays leave
 out, so an update that forgot ``timers`` would silently stop every timer."""
+MAX_NAME: Final = 128
+MAX_VALUE_TEXT: Final = 1024
+"""VariableDefinition.value: 1-1024 characters of text, before it is read as a value."""
 
 
 def batch_update_detector(
@@ -55,41 +62,39 @@ def batch_update_detector(
 ) -> dict[str, list[dict[str, str]]]:
     """Apply each update in array order; a bad entry is reported by its messageId and
     changes nothing, and the others still apply (AWS: "If an error is listed here, the
-    specific update did not occur"). A request wrong as a whole (no entries, a messageId
-    outside the API's pattern or repeated) raises :class:`DetectorModelError`."""
+    specific update did not occur").
+
+    A request breaking the API's shapes (UpdateDetectorRequest, DetectorStateDefinition,
+    VariableDefinition, TimerDefinition: a required member left out, a type, length or
+    pattern not met, a messageId repeated) raises :class:`DetectorModelError` naming the
+    field before any entry runs, as AWS's request validation fails the whole call. What
+    only the model can judge (its existence, its states, whether it has a key, a value
+    or a timer duration it can hold) is that entry's error."""
     entries = request.get("detectors") if isinstance(request, Mapping) else None
     if not isinstance(entries, list) or not entries:
         raise DetectorModelError("BatchUpdateDetector: $.detectors: expected 1 or more updates")
     seen: set[str] = set()
     for i, update in enumerate(entries):
         _entry_id(update, f"BatchUpdateDetector: $.detectors[{i}]", seen)
+    for i, update in enumerate(entries):
+        _check_update_shape(update, f"BatchUpdateDetector: $.detectors[{i}]")
     by_name = {engine.model.name: engine for engine in engines}
     errors: list[dict[str, str]] = []
     for update in entries:
         message_id = update["messageId"]
-        model_name = update.get("detectorModelName")
-        if not isinstance(model_name, str):
-            errors.append(
-                _error(message_id, "InvalidRequestException", "detectorModelName is required")
-            )
-            continue
+        model_name = update["detectorModelName"]
         engine = by_name.get(model_name)
         if engine is None:
             errors.append(
                 _error(
                     message_id,
                     "ResourceNotFoundException",
-                    f"detector model {model_name[:130]!r} does not exist",
+                    f"detector model {model_name!r} does not exist",
                 )
             )
             continue
-        state = update.get("state")
-        problem = _state_problem(state)
-        if problem:
-            errors.append(_error(message_id, "InvalidRequestException", problem))
-            continue
         try:
-            engine.update_detector(update.get("keyValue"), state)
+            engine.update_detector(update.get("keyValue"), update["state"])
         except DetectorModelError as exc:
             errors.append(_error(message_id, "InvalidRequestException", str(exc)))
         except Exception as exc:
@@ -111,16 +116,76 @@ def _entry_id(entry: Any, path: str, seen: set[str]) -> str:
     return message_id
 
 
-def _state_problem(state: Any) -> str | None:
+def _check_update_shape(update: Mapping[str, Any], path: str) -> None:
+    """One UpdateDetectorRequest against the shapes of the iotevents-data API reference;
+    ``null`` counts as a member left out, as in the alarm requests."""
+    model = update.get("detectorModelName")
+    if not _text(model, MAX_NAME) or not NAME_RE.fullmatch(model):
+        raise DetectorModelError(
+            f"{path}.detectorModelName: expected 1-{MAX_NAME} of [a-zA-Z0-9_-], got {_shown(model)}"
+        )
+    key = update.get("keyValue")
+    if key is not None and (not _text(key, MAX_NAME) or not KEY_VALUE_RE.fullmatch(key)):
+        raise DetectorModelError(
+            f"{path}.keyValue: expected 1-{MAX_NAME} of [a-zA-Z0-9-_:], got {_shown(key)}"
+        )
+    state = update.get("state")
     if not isinstance(state, Mapping):
-        return "state: expected {stateName, variables, timers}"
+        raise DetectorModelError(
+            f"{path}.state: expected {{stateName, variables, timers}}, got {_shown(state)}"
+        )
     for name in STATE_FIELDS:
-        if name not in state:
-            return f"state.{name} is required (an empty array clears them all)"
+        if state.get(name) is None:
+            raise DetectorModelError(
+                f"{path}.state.{name}: required (an empty array clears them all)"
+            )
+    if not _text(state["stateName"], MAX_NAME):
+        raise DetectorModelError(
+            f"{path}.state.stateName: expected 1-{MAX_NAME} characters,"
+            f" got {_shown(state['stateName'])}"
+        )
     for name in ("variables", "timers"):
         if not isinstance(state[name], list):
-            return f"state.{name}: expected an array"
-    return None
+            raise DetectorModelError(
+                f"{path}.state.{name}: expected an array, got {_shown(state[name])}"
+            )
+    for i, variable in enumerate(state["variables"]):
+        where = f"{path}.state.variables[{i}]"
+        if not isinstance(variable, Mapping):
+            raise DetectorModelError(f"{where}: expected {{name, value}}")
+        name = variable.get("name")
+        if not _text(name, MAX_NAME) or not PLAIN_FIELD_RE.fullmatch(name):
+            raise DetectorModelError(
+                f"{where}.name: expected 1-{MAX_NAME} of ^[a-zA-Z][a-zA-Z0-9_]*$,"
+                f" got {_shown(name)}"
+            )
+        if not _text(variable.get("value"), MAX_VALUE_TEXT):
+            raise DetectorModelError(
+                f"{where}.value: expected text of 1-{MAX_VALUE_TEXT} characters (a value as"
+                f" DescribeDetector prints it), got {_shown(variable.get('value'))}"
+            )
+    for i, timer in enumerate(state["timers"]):
+        where = f"{path}.state.timers[{i}]"
+        if not isinstance(timer, Mapping):
+            raise DetectorModelError(f"{where}: expected {{name, seconds}}")
+        if not _text(timer.get("name"), MAX_NAME):
+            raise DetectorModelError(
+                f"{where}.name: expected 1-{MAX_NAME} characters, got {_shown(timer.get('name'))}"
+            )
+        seconds = timer.get("seconds")
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise DetectorModelError(
+                f"{where}.seconds: expected a whole number of seconds, got {_shown(seconds)}"
+            )
+
+
+def _text(value: Any, longest: int) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= longest
+
+
+def _shown(value: Any) -> str:
+    """A bad value in an error message, text quoted (an empty one shows) and cut short."""
+    return shown(repr(value) if isinstance(value, str) else value, 40)
 
 
 def batch_put_message(
@@ -137,9 +202,9 @@ def batch_put_message(
     decoded: list[tuple[str, str, bytes | None]] = []
     seen: set[str] = set()
     total = 0
-    for i, message in enumerate(messages):
+    ids = [_entry_id(m, f"BatchPutMessage: $.messages[{i}]", seen) for i, m in enumerate(messages)]
+    for i, (message, message_id) in enumerate(zip(messages, ids, strict=True)):
         path = f"BatchPutMessage: $.messages[{i}]"
-        message_id = _entry_id(message, path, seen)
         input_name = message.get("inputName")
         if not isinstance(input_name, str) or not INPUT_NAME_RE.fullmatch(input_name):
             raise DetectorModelError(
@@ -147,7 +212,14 @@ def batch_put_message(
                 f" or digit, got {input_name!r}"[:300]
             )
         _check_timestamp(message.get("timestamp"), f"{path}.timestamp")
-        raw = _payload_bytes(message.get("payload"))
+        if not isinstance(message.get("payload"), str | bytes | bytearray):
+            # Message.payload is a required blob: its absence breaks the request's shape;
+            # only what its bytes hold (not JSON, not an object) is that message's error
+            raise DetectorModelError(
+                f"{path}.payload: required, a blob (base64 text on the wire), got"
+                f" {_shown(message.get('payload'))}"
+            )
+        raw = _payload_bytes(message["payload"])
         total += len(raw) if raw is not None else 0
         decoded.append((message_id, input_name, raw))
     if total > MAX_PAYLOAD_BYTES:

@@ -70,6 +70,8 @@ from cloud.detectors.instances import (
     ALARM_QUARANTINE_NAMESPACE,
     SetAside,
     check_alarm_instance,
+    key_misfit,
+    key_value_problem,
 )
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition, declared_tree, declared_view
 from cloud.detectors.outbox import CLAIM_S
@@ -575,24 +577,19 @@ class AlarmEngine:
         request, AWS's InvalidRequestException), or None when it may name one: a keyValue
         given to a model without key or left out for one with a key, or outside the API's
         keyValue shape (1-128 of ``[a-zA-Z0-9-_:]``), which no message could bring."""
-        if self.model.key is None:
-            if key is None:
-                return None
-            return (
-                f"keyValue: alarm model {self.model.name!r} has no key: it has one alarm;"
-                f" leave keyValue out (got {_clipped(key)})"
-            )
-        if key is None:
-            return (
-                f"keyValue: alarm model {self.model.name!r} has key {self.model.key!r}:"
-                " keyValue is required to name its alarm"
-            )
-        if not (isinstance(key, str) and len(key) <= 128 and KEY_VALUE_RE.fullmatch(key)):
-            return (
-                f"keyValue: {_clipped(key)} is not a key value of alarm model"
-                f" {self.model.name!r} (1-128 of [a-zA-Z0-9-_:])"
-            )
-        return None
+        misfit = key_misfit("alarm", self.model.name, self.model.key, key)
+        if misfit is not None or key is None:
+            return misfit
+        return key_value_problem("alarm", self.model.name, key)
+
+    def _check_key_shape(self, key: str | None) -> None:
+        """DescribeAlarm's keyValue has the API's pattern: a key outside it is an invalid
+        request (UserError), whatever the model (the keyless alarm's own store key aside)."""
+        if key is None or (self.model.key is None and key == NO_KEY):
+            return
+        problem = key_value_problem("alarm", self.model.name, key)
+        if problem is not None:
+            raise UserError(problem)
 
     def _no_instance(self, key: str | None) -> str:
         """Why no instance answers to *key*: one the model cannot have, or none yet."""
@@ -1303,7 +1300,11 @@ class AlarmEngine:
         return alarm_state
 
     def describe(self, key: str | None = None) -> dict[str, Any]:
-        """DescribeAlarm's response shape; NotFoundError for an unknown key."""
+        """DescribeAlarm's response shape. A key outside the API's keyValue pattern raises
+        UserError (InvalidRequestException); NotFoundError says why no alarm answers: none
+        for that key yet, or a key the model cannot take (AWS does not say which error
+        that is, so it stays "not found", with the reason)."""
+        self._check_key_shape(key)
         with self._lock:
             alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
@@ -1367,7 +1368,9 @@ class AlarmEngine:
         return sorted(self._cache)
 
     def state_of(self, key: str | None = None) -> str:
-        """The instance's state as it stands now (a snooze that has run out: NORMAL)."""
+        """The instance's state as it stands now (a snooze that has run out: NORMAL); keys
+        are checked as :meth:`describe` checks them."""
+        self._check_key_shape(key)
         alarm = self._instance(NO_KEY if key is None else key)
         if alarm is None:
             raise NotFoundError(self._no_instance(key))

@@ -113,7 +113,9 @@ class AlarmReplayResult:
     end: float
     events: tuple[dict[str, Any], ...]
     """In order: ``created``, ``change`` (with what it would send), ``ignored`` operator
-    actions, ``skipped`` messages and rule ``error`` events, each with ``t`` and ``time``."""
+    actions, ``skipped`` messages and rule ``error`` events, each with ``t``, ``time`` and
+    ``line``, the file line that caused it (None for what the clock did: a snooze running
+    out, a reminder)."""
     alarms: tuple[dict[str, Any], ...]
     """The final DescribeAlarm document of every instance, in key order."""
     warnings: tuple[str, ...]
@@ -181,8 +183,11 @@ def replay_alarms(
     router = MessageRouter([engine], clock=clock)  # AWS's messageId rule, as BatchPutMessage
     not_read: Counter[str] = Counter()
     for step in steps:
-        recorder.line = step.line
+        # what falls due while the clock moves to a line happened before the line ran: it is
+        # the clock's, labelled by its time alone, as detectors run shows a timer
+        recorder.line = None
         advance_clock(clock, step.at, engine.next_due, engine.tick)
+        recorder.line = step.line
         if not step.read:
             pass_by(router, step, not_read)
         elif step.operation is not None:

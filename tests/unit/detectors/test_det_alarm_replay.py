@@ -517,3 +517,39 @@ def test_every_change_holds_the_requests_of_its_own_notice(
     lines.append({"advance": "900s"})
     doc = run(capsys, tmp_path, lines, ack=ack)
     assert_sends_are_their_own(doc, lines, ack=ack)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [{"advance": "PT20M"}, {**temp(70), "timestamp": {"timeInMillis": int(START + 1200) * 1000}}],
+)
+def test_what_the_clock_does_between_lines_is_not_labelled_with_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], move: dict[str, Any]
+) -> None:
+    """A snooze that runs out, or a reminder that fires, while the clock moves to a line
+    happened before that line ran: like a timer ``detectors run`` shows between lines, it
+    is labelled by its time alone (``line`` null), not with the next line's number."""
+    body = model_body()
+    body["tags"] = [{"key": "plantwatch:reminderInterval", "value": "PT5M"}]
+    lines = [
+        temp(85),
+        {"snooze": {"keyValue": "b7", "snoozeDuration": 600}},
+        move,
+        temp(90, "b8"),
+        {"advance": "PT6M"},
+        temp(91, "b8"),
+    ]
+    model, inp, messages = files(tmp_path, lines)
+    model.write_text(json.dumps(body))
+    assert main(["alarms", "run", str(model), str(messages), "--input", str(inp), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    labelled = [(e["keyValue"], e["event"], e["line"]) for e in change_events(doc)]
+    assert labelled == [
+        ("b7", "rule", 1),
+        ("b7", "snooze", 2),
+        ("b7", "snooze_timeout", None),
+        ("b8", "rule", 4),
+        ("b8", "reminder", None),
+    ]
+    expiry = change_events(doc)[2]
+    assert expiry["time"] == "2026-01-01T00:10:00Z"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from detector_models import RecordingSink
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.detectors import DetectorEngine, load_detector_model, load_input
@@ -198,3 +200,64 @@ def test_a_payload_holding_a_lone_surrogate_is_an_invalid_request(
     assert (entry["messageId"], entry["errorCode"]) == ("bad", "InvalidRequestException")
     assert "not a Unicode character" in entry["errorMessage"]
     assert engine.key_values() == ["m2"]
+
+
+@pytest.mark.parametrize("payload", [None, 80, {"motorid": "m1"}, ["e30="]])
+def test_a_message_without_a_payload_blob_refuses_the_request(
+    engine: DetectorEngine, payload: object
+) -> None:
+    """Message.payload is required and a blob (iotevents-data API reference): a message
+    leaving it out, or giving no text, breaks the request's shape, so no message of it is
+    routed, not even the good one before it."""
+    bad: dict[str, object] = {"messageId": "bad", "inputName": "PressureInput"}
+    if payload is not None:
+        bad["payload"] = payload
+    request = {
+        "messages": [
+            {"messageId": "good", "inputName": "PressureInput", "payload": SPEC_PAYLOAD},
+            bad,
+        ]
+    }
+    with pytest.raises(DetectorModelError, match=r"messages\[1\]\.payload"):
+        batch_put_message([engine], request)
+    assert engine.key_values() == []
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=10))
+def test_a_batch_holds_at_most_1024_bytes_of_payload_in_all(sizes: list[int]) -> None:
+    """ "Maximum message payload per batch: 1024 Bytes (1 KiB)" (BatchPutMessage API
+    reference): the decoded bytes of every payload together, whatever their split; one
+    byte more refuses the whole request."""
+    messages = [
+        {
+            "messageId": f"m{i}",
+            "inputName": "Other",
+            "payload": base64.b64encode(b"x" * size).decode(),
+        }
+        for i, size in enumerate(sizes)
+    ]
+    total = sum(sizes)
+    if total > 1024:
+        with pytest.raises(DetectorModelError, match=f"{total} bytes of payload; at most 1024"):
+            batch_put_message([], {"messages": messages})
+    else:
+        entries = batch_put_message([], {"messages": messages})["BatchPutMessageErrorEntries"]
+        assert [e["messageId"] for e in entries] == [m["messageId"] for m in messages]
+
+
+def test_a_batch_of_exactly_1024_bytes_is_taken(engine: DetectorEngine) -> None:
+    payload = {"motorid": "m1", "sensorData": {"pressure": 1}, "pad": ""}
+    payload["pad"] = "p" * (1024 - len(json.dumps(payload).encode()))
+    body = json.dumps(payload).encode()
+    assert len(body) == 1024
+    request = {
+        "messages": [
+            {
+                "messageId": "a",
+                "inputName": "PressureInput",
+                "payload": base64.b64encode(body).decode(),
+            }
+        ]
+    }
+    assert batch_put_message([engine], request) == {"BatchPutMessageErrorEntries": []}
+    assert engine.key_values() == ["m1"]
