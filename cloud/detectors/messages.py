@@ -261,14 +261,12 @@ def batch_put_message(
 
 
 def _check_timestamp(value: Any, path: str) -> None:
-    """``timestamp`` is optional; when given, ``{"timeInMillis": 1..2**63-1}`` (TimestampValue)."""
+    """``timestamp`` is optional; when given, ``{"timeInMillis": 1..2**63-1}`` (TimestampValue).
+    Other members are passed over, as in every data-plane request's structures."""
     if value is None:
         return
     if not isinstance(value, Mapping):
         raise DetectorModelError(f"{path}: expected an object {{timeInMillis}}")
-    unknown = [name for name in value if name != "timeInMillis"]
-    if unknown:
-        raise DetectorModelError(f"{path}.{unknown[0]}: unknown field (expected timeInMillis)")
     millis = value.get("timeInMillis")
     if millis is None:
         return
