@@ -82,7 +82,5 @@ def test_base64_of_something_not_a_json_object_stays_that_messages_entry(body: b
         ]
     }
     entries = batch_put_message([detectors], request)["BatchPutMessageErrorEntries"]
-    assert [(e["messageId"], e["errorCode"]) for e in entries] == [
-        ("b", "InvalidRequestException")
-    ]
+    assert [(e["messageId"], e["errorCode"]) for e in entries] == [("b", "InvalidRequestException")]
     assert detectors.key_values() == ["m1"]
