@@ -155,6 +155,8 @@ def check_alarm_instance(
     for field in ("inputs", "customer_action", "system_event"):
         if doc.get(field) is not None and not isinstance(doc[field], Mapping):
             raise wrong(field, "an object or null", doc[field])
+    if doc.get("action_past") is not None and not isinstance(doc["action_past"], bool):
+        raise wrong("action_past", "true, false or null", doc["action_past"])
     pending = doc.get("pending") or []
     if not isinstance(pending, list):
         raise wrong("pending", "a list of notices", pending)

@@ -3,8 +3,8 @@ routed to detector engines.
 
 Per-message problems come back as ``BatchPutMessageErrorEntries`` as AWS reports them; a
 request that breaks the API's shapes (no messages, more than 10, duplicate ids, an id or
-input name outside the API's pattern, a message without its payload blob, more than 1 KiB of
-payload; for BatchUpdateDetector any member outside its documented type, length or pattern)
+input name outside the API's pattern, a message without its payload blob or with one that is
+not base64, more than 1 KiB of payload; for BatchUpdateDetector any member outside its documented type, length or pattern)
 raises :class:`DetectorModelError` naming the field, before any entry runs.
 
 Given the models' :class:`~cloud.detectors.router.MessageRouter` (one engine to it), a
@@ -199,7 +199,7 @@ def batch_put_message(
         raise DetectorModelError(
             f"BatchPutMessage: $.messages: {len(messages)} messages; at most {MAX_MESSAGES}"
         )
-    decoded: list[tuple[str, str, bytes | None]] = []
+    decoded: list[tuple[str, str, bytes]] = []
     seen: set[str] = set()
     total = 0
     ids = [_entry_id(m, f"BatchPutMessage: $.messages[{i}]", seen) for i, m in enumerate(messages)]
@@ -219,8 +219,8 @@ def batch_put_message(
                 f"{path}.payload: required, a blob (base64 text on the wire), got"
                 f" {_shown(message.get('payload'))}"
             )
-        raw = _payload_bytes(message["payload"])
-        total += len(raw) if raw is not None else 0
+        raw = _payload_bytes(message["payload"], f"{path}.payload")
+        total += len(raw)
         decoded.append((message_id, input_name, raw))
     if total > MAX_PAYLOAD_BYTES:
         raise DetectorModelError(
@@ -237,12 +237,12 @@ def batch_put_message(
             )
             continue
         try:
-            payload = json.loads(raw, parse_constant=reject_constant) if raw is not None else None
+            payload = json.loads(raw, parse_constant=reject_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
             payload = None
         if not isinstance(payload, dict):
             errors.append(
-                _error(message_id, "InvalidRequestException", "payload is not a base64 JSON object")
+                _error(message_id, "InvalidRequestException", "payload is not a JSON object")
             )
             continue
         problem = not_unicode(payload)
@@ -261,14 +261,12 @@ def batch_put_message(
 
 
 def _check_timestamp(value: Any, path: str) -> None:
-    """``timestamp`` is optional; when given, ``{"timeInMillis": 1..2**63-1}`` (TimestampValue)."""
+    """``timestamp`` is optional; when given, ``{"timeInMillis": 1..2**63-1}`` (TimestampValue).
+    Other members are passed over, as in every data-plane request's structures."""
     if value is None:
         return
     if not isinstance(value, Mapping):
         raise DetectorModelError(f"{path}: expected an object {{timeInMillis}}")
-    unknown = [name for name in value if name != "timeInMillis"]
-    if unknown:
-        raise DetectorModelError(f"{path}.{unknown[0]}: unknown field (expected timeInMillis)")
     millis = value.get("timeInMillis")
     if millis is None:
         return
@@ -283,15 +281,19 @@ def reject_constant(word: str) -> Any:
     raise ValueError(f"{word} is not JSON")
 
 
-def _payload_bytes(value: Any) -> bytes | None:
+def _payload_bytes(value: str | bytes | bytearray, path: str) -> bytes:
+    """The blob's bytes. Text that is not base64 makes the request malformed as a whole, as
+    a REST-JSON service refuses a blob member that does not decode with a 400
+    SerializationException before the operation runs (Smithy's restJson1 protocol test
+    RestJsonBodyMalformedBlobInvalidBase64); bytes given directly are taken as they are."""
     if isinstance(value, bytes | bytearray):
         return bytes(value)
-    if not isinstance(value, str):
-        return None
     try:
         return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
+    except (binascii.Error, ValueError) as exc:
+        raise DetectorModelError(
+            f"{path}: not base64 (a blob is base64 text on the wire: {exc}), got {_shown(value)}"
+        ) from None
 
 
 def _error(message_id: str, code: str, message: str) -> dict[str, str]:

@@ -189,8 +189,8 @@ class Table:
             target = "NORMAL"
         elif self.state == "LATCHED" and breached:
             target = "ACTIVE"
-        if target != self.state:
-            self.system_event = None
+        if target != self.state:  # the rule brought this state: no action, no system event
+            self.system_event = self.customer_action = None
             self.enter(target)
 
     def operate(self, action: str, now: float, note: str, seconds: int | None) -> bool:
@@ -205,6 +205,7 @@ class Table:
             "actionName": action,
             f"{action.lower()}ActionConfiguration": config,
         }
+        self.system_event = None
         self.snooze_until = now + seconds if action == "SNOOZE" and seconds else None
         if action == "RESET":
             self.value = None  # "Reset an alarm to clear its state and latest value"
@@ -218,6 +219,7 @@ class Table:
             and self.snooze_until <= now
         ):
             self.snooze_until = None
+            self.customer_action = None
             self.system_event = {
                 "eventType": "STATE_CHANGE",
                 "stateChangeConfiguration": {"triggerType": "SNOOZE_TIMEOUT"},

@@ -157,6 +157,10 @@ class _Alarm:
     reminders_sent: int = 0
     next_reminder: float | None = None
     customer_action: dict[str, Any] | None = None
+    """The last operator action (alarms list and the dashboard show it, with who)."""
+    action_past: bool | None = None
+    """True once the rule or a snooze running out has moved the alarm since that action:
+    it no longer describes the current state, so DescribeAlarm leaves it out."""
     system_event: dict[str, Any] | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     seq: int = 0
@@ -206,6 +210,7 @@ class _Alarm:
             reminders_sent=int(doc.get("reminders_sent", 0)),
             next_reminder=doc.get("next_reminder"),
             customer_action=doc.get("customer_action"),
+            action_past=doc.get("action_past"),
             system_event=doc.get("system_event"),
             pending=[dict(n) for n in doc.get("pending") or []],
             seq=int(doc.get("seq", 0)),
@@ -232,6 +237,7 @@ _OPTIONAL: Final = (
     "snooze_until",
     "next_reminder",
     "customer_action",
+    "action_past",
     "system_event",
 )
 """Instance fields stored only when they hold a value."""
@@ -728,8 +734,15 @@ class AlarmEngine:
         alarm.since = now
         alarm.entries += 1
         alarm.history += 1
-        if cause == "rule":
-            alarm.system_event = None
+        # the state's AlarmState tells what brought it: the operator's action, the snooze
+        # running out (its system event), or the rule (neither), as the change's payload does
+        if cause in OPERATIONS:
+            alarm.system_event = alarm.action_past = None
+        else:
+            if cause == "rule":
+                alarm.system_event = None
+            if alarm.customer_action:
+                alarm.action_past = True
         alarm.snooze_until = now + snooze_s if target == "SNOOZE_DISABLED" and snooze_s else None
         alarm.reminders_sent = 0
         alarm.next_reminder = None
@@ -1425,6 +1438,8 @@ def as_of(doc: Mapping[str, Any], now: float) -> Mapping[str, Any]:
         return doc
     ended = {k: v for k, v in doc.items() if k != "snooze_until"}
     ended.update(state="NORMAL", since=until, updated=until, system_event=dict(SNOOZE_TIMEOUT))
+    if ended.get("customer_action"):
+        ended["action_past"] = True
     return ended
 
 
@@ -1445,7 +1460,7 @@ def describe_document(
             }
         }
     action = doc.get("customer_action")
-    if action:
+    if action and not doc.get("action_past"):
         state["customerAction"] = {k: v for k, v in action.items() if k not in ("who", "time")}
     if doc.get("system_event"):
         state["systemEvent"] = dict(doc["system_event"])

@@ -170,17 +170,24 @@ def batch_requests(items: Any, where: str, action: str) -> list[OperatorRequest]
     return requests
 
 
-def batch_entry(item: Any, where: str, action: str) -> OperatorRequest:
+def batch_entry(
+    item: Any, where: str, action: str, *, refuse_unknown: bool = False
+) -> OperatorRequest:
+    """One ``<verb>AlarmActionRequest``. Members its shape does not define are passed over,
+    as the service reads a REST-JSON structure and as BatchUpdateDetector does (only an
+    SDK's client-side validation refuses them); *refuse_unknown* is for plantwatch's own
+    one-entry lines in ``alarms run``, where such a member is a typo to point out."""
     if not isinstance(item, Mapping):
         raise DetectorModelError(f"{where}: expected an object")
-    allowed = {"requestId", "alarmModelName", "keyValue", "note"}
-    if action == "SNOOZE":
-        allowed.add("snoozeDuration")
-    for name in item:
-        if name not in allowed:
-            raise DetectorModelError(
-                f"{where}.{name}: unknown field (expected one of: {', '.join(sorted(allowed))})"
-            )
+    if refuse_unknown:
+        allowed = {"requestId", "alarmModelName", "keyValue", "note"}
+        if action == "SNOOZE":
+            allowed.add("snoozeDuration")
+        for name in item:
+            if name not in allowed:
+                raise DetectorModelError(
+                    f"{where}.{name}: unknown field (expected one of: {', '.join(sorted(allowed))})"
+                )
     request_id = item.get("requestId")
     if not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id):
         raise DetectorModelError(f"{where}.requestId: expected 1-64 of [a-zA-Z0-9_-]")

@@ -74,7 +74,7 @@ def _entry_reader(model: AlarmModel, action: str) -> Operation:
         if not isinstance(value, Mapping):
             raise DetectorModelError(f"{where}: expected an object {{keyValue, note?}}")
         entry = {"requestId": f"line-{number}", "alarmModelName": model.name, **value}
-        return (_fits(model, batch_entry(entry, where, action), where),)
+        return (_fits(model, batch_entry(entry, where, action, refuse_unknown=True), where),)
 
     return read
 

@@ -57,7 +57,11 @@ def test_per_message_errors(engine: DetectorEngine) -> None:
         {
             "messages": [
                 {"messageId": "a", "inputName": "Nope", "payload": good},
-                {"messageId": "b", "inputName": "PressureInput", "payload": "not base64!"},
+                {
+                    "messageId": "b",
+                    "inputName": "PressureInput",
+                    "payload": base64.b64encode(b"not json").decode(),
+                },
                 {
                     "messageId": "c",
                     "inputName": "PressureInput",
