@@ -149,7 +149,7 @@ def _parse_each(text: pd.Series | pa.Array | pa.ChunkedArray) -> pd.DatetimeInde
     year, month, day = np.where(ok, year, 1970), np.where(ok, month, 1), np.where(ok, day, 1)
     months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
     first = months.astype("datetime64[D]").astype(np.int64)
-    ok &= day <= (months + 1).astype("datetime64[D]").astype(np.int64) - first
+    ok &= day <= (months + np.timedelta64(1, "M")).astype("datetime64[D]").astype(np.int64) - first
     seconds = (first + day - 1) * 86_400 + hour * 3_600 + minute * 60 + second
     offset = (zone_hours * 3_600 + zone_minutes * 60) * np.where(west, -1, 1)
     return _utc(np.where(ok, (seconds - offset) * _SECOND_NS + fraction, _NAT))

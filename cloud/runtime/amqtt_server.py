@@ -504,14 +504,31 @@ class RedeliveringHandler(BrokerProtocolHandler):
         await super().handle_subscribe(subscribe)
 
     async def handle_connect(self, connect: ConnectPacket) -> None:
-        """A second CONNECT on a connection is a protocol violation (MQTT-3.1.0-2): amqtt
-        closes the connection, and only its own logger, which this process silences, said
-        why."""
+        """A second CONNECT on a connection is a protocol violation (MQTT-3.1.0-2): the
+        connection is closed, and said why here, as only amqtt's own logger, which this
+        process silences, did."""
         log.warning(
             "%s: a second CONNECT on its connection (MQTT-3.1.0-2); connection closed",
             _who(self.session),
         )
-        await super().handle_connect(connect)
+        await self.handle_connection_closed()
+
+    async def start(self) -> None:
+        await super().start()
+        self._started = True
+        waiter = self._disconnect_waiter
+        if getattr(self, "_close_before_start", False) and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def handle_connection_closed(self) -> None:
+        """A close asked for while :meth:`start` is still running is carried out once it has
+        made its disconnect waiter. amqtt's ``start`` lets the reader handle the packets that
+        came with the CONNECT before it makes the waiter, so a violation in the CONNECT's own
+        segment (a second CONNECT sent with the first) found no waiter and the connection
+        stayed open: on Python 3.13 every time, on 3.11 by the luck of scheduling."""
+        if not getattr(self, "_started", False):
+            self._close_before_start = True
+        await super().handle_connection_closed()
 
     async def handle_unsubscribe(self, unsubscribe: UnsubscribePacket) -> None:
         """An UNSUBSCRIBE with no filter closes the connection (MQTT-3.10.3-2)."""
