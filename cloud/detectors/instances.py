@@ -47,7 +47,7 @@ def key_value_problem(kind: str, model_name: str, key: Any) -> str | None:
     if isinstance(key, str) and 1 <= len(key) <= 128 and KEY_VALUE_RE.fullmatch(key):
         return None
     return (
-        f"keyValue: {_clipped(key)} is not a key value of {kind} model {model_name!r}"
+        f"keyValue: {clipped(key)} is not a key value of {kind} model {model_name!r}"
         " (1-128 of [a-zA-Z0-9-_:])"
     )
 
@@ -61,7 +61,7 @@ def key_misfit(kind: str, model_name: str, model_key: str | None, key: str | Non
     if model_key is None and key is not None:
         return (
             f"keyValue: {kind} model {model_name!r} has no key: it has one {kind};"
-            f" leave keyValue out (got {_clipped(key)})"
+            f" leave keyValue out (got {clipped(key)})"
         )
     if model_key is not None and key is None:
         return (
@@ -71,7 +71,8 @@ def key_misfit(kind: str, model_name: str, model_key: str | None, key: str | Non
     return None
 
 
-def _clipped(value: Any) -> str:
+def clipped(value: Any) -> str:
+    """A value's repr as an error names it, cut to 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

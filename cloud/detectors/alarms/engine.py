@@ -70,6 +70,7 @@ from cloud.detectors.instances import (
     ALARM_QUARANTINE_NAMESPACE,
     SetAside,
     check_alarm_instance,
+    clipped,
     key_misfit,
     key_value_problem,
 )
@@ -438,7 +439,7 @@ class AlarmEngine:
             found = (
                 f"{len(value)} characters"
                 if isinstance(value, str) and len(value) > 128
-                else _clipped(value)
+                else clipped(value)
             )
             reason = f"key {self.model.key!r} is {found}, not a key value (1-128 of [a-zA-Z0-9-_:])"
         self._trace("skipped", None, input=input_name, reason=reason)
@@ -1419,7 +1420,7 @@ def _after_token(token: str) -> str:
     except (binascii.Error, ValueError):  # UnicodeError is a ValueError
         key = ""
     if not (key and len(key) <= 128 and KEY_VALUE_RE.fullmatch(key)):
-        raise UserError(f"ListAlarms: nextToken: {_clipped(token)} is not a token a listing gave")
+        raise UserError(f"ListAlarms: nextToken: {clipped(token)} is not a token a listing gave")
     return key
 
 
@@ -1535,11 +1536,6 @@ def compare(op: str) -> Callable[[Any, Any], bool]:
     if op == "<=":
         return lambda a, b: ordered(a, b) and a <= b
     raise ValueError(f"not an alarm rule operator: {op!r}")
-
-
-def _clipped(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _shown(value: Any) -> str:
