@@ -38,11 +38,15 @@ class GzipLineWriter:
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = open(self.partial, "wb")  # noqa: SIM115 - closed by close()/abort()
-        try:  # the gzip header is written here: the disk may be full already
-            self._gzip = gzip.GzipFile(
+        # Built in two steps so that a half-built one can be disarmed: the gzip header is
+        # written by __init__, and the disk may be full already.
+        self._gzip = gzip.GzipFile.__new__(gzip.GzipFile)
+        try:
+            self._gzip.__init__(  # type: ignore[misc]
                 filename=self.path.name, mode="wb", fileobj=self._raw, compresslevel=level, mtime=0
             )
         except OSError as exc:
+            self._gzip.fileobj = None  # else its close at collection writes to the closed file
             with contextlib.suppress(OSError):
                 self._raw.close()
             self.partial.unlink(missing_ok=True)

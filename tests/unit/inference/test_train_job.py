@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import gzip
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +235,32 @@ def test_a_full_disk_names_the_diagnostics_file_and_leaves_no_part_of_it(
         writer.write(os.urandom(size))
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("size", "room"), [(10, 0), (10, 48), (5_000_000, 48)])
+def test_a_full_disk_leaves_no_gzip_object_to_fail_when_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, room: int
+) -> None:
+    """With the header refused, the half-built GzipFile was left to the collector, whose
+    close wrote to the closed file: ``Exception ignored in: <gzip ...>`` on stderr after
+    the command's own error, on Python 3.12 and 3.13."""
+    from cloud.inference import diagnostics
+
+    ignored: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    monkeypatch.setattr(_FullDisk, "room", room)
+    monkeypatch.setattr(
+        diagnostics, "open", lambda path, mode: _FullDisk(path, mode), raising=False
+    )
+
+    def write() -> None:
+        with GzipLineWriter(tmp_path / DIAGNOSTICS_FILE) as writer:
+            writer.write(os.urandom(size))
+
+    with pytest.raises(OSError):
+        write()
+    gc.collect()
+    assert [str(u.exc_value) for u in ignored] == []
 
 
 def test_the_cli_says_to_free_space_when_the_disk_is_full(
