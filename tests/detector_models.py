@@ -3,8 +3,11 @@ the events a test is about, so each test file shows its events and not the scaff
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+DETECTOR_DATA = Path(__file__).parent / "unit" / "detectors" / "data"
+"""The detector tests' model and input files (``motor_heartbeat.json``, ``pressure_input.json``)."""
 ROLE_ARN = "arn:aws:iam::123456789012:role/r"
 
 
@@ -58,6 +61,23 @@ class EventSink:
         if self.error is not None:
             raise self.error
         self.done.append(request.event_name)
+
+
+def heartbeat_engine() -> Any:
+    """The spec's ``motorHeartbeat`` model (key ``motorid``) reading ``PressureInput``, in
+    memory, on a manual clock, its requests kept in a :class:`RecordingSink`: the engine the
+    data-plane request tests send BatchPutMessage and BatchUpdateDetector requests to."""
+    from cloud.adapters.local import InMemoryStateStore
+    from cloud.detectors import DetectorEngine, load_detector_model, load_input
+    from edge.clock import ManualClock
+
+    return DetectorEngine(
+        load_detector_model(DETECTOR_DATA / "motor_heartbeat.json"),
+        [load_input(DETECTOR_DATA / "pressure_input.json")],
+        InMemoryStateStore(),
+        ManualClock(),
+        RecordingSink(),
+    )
 
 
 ALERTS_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"

@@ -201,7 +201,7 @@ def _inspect(args: argparse.Namespace) -> int:
             name = names[0]
             registered = models[name] if isinstance(models[name], dict) else {}
             model_key = registered.get("key")
-            if args.key is not None and (model_key is not None or args.key != ""):
+            if args.key is not None:
                 problem = key_value_problem("detector", name, args.key)
                 if problem is not None:
                     raise UserError(problem)

@@ -483,8 +483,9 @@ class DetectorEngine:
         as the batch requests refuse it); NotFoundError says why no detector answers: none
         for that key yet, or a key the model cannot take (given to a model without key,
         left out for one with a key: AWS does not say which error that is, so it stays
-        "not found", with the reason)."""
-        if key is not None and not (self.model.key is None and key == NO_KEY):
+        "not found", with the reason). "" is no keyValue (1-128 characters), even for the
+        keyless instance stored under it: that one answers a request without keyValue."""
+        if key is not None:
             problem = key_value_problem("detector", self.model.name, key)
             if problem is not None:
                 raise UserError(problem)

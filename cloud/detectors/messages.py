@@ -55,6 +55,11 @@ out, so an update that forgot ``timers`` would silently stop every timer."""
 MAX_NAME: Final = 128
 MAX_VALUE_TEXT: Final = 1024
 """VariableDefinition.value: 1-1024 characters of text, before it is read as a value."""
+INTEGER_MIN: Final = -(2**31)
+INTEGER_MAX: Final = 2**31 - 1
+"""TimerDefinition.seconds is an Integer in the API reference: 32-bit signed. A value past it
+breaks the request's shape; one inside it outside what the model's timers take (60-31,622,400
+s) is that entry's error."""
 
 
 def batch_update_detector(
@@ -173,9 +178,14 @@ def _check_update_shape(update: Mapping[str, Any], path: str) -> None:
                 f"{where}.name: expected 1-{MAX_NAME} characters, got {_shown(timer.get('name'))}"
             )
         seconds = timer.get("seconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not INTEGER_MIN <= seconds <= INTEGER_MAX
+        ):
             raise DetectorModelError(
-                f"{where}.seconds: expected a whole number of seconds, got {_shown(seconds)}"
+                f"{where}.seconds: expected a whole number of seconds, {INTEGER_MIN} to"
+                f" {INTEGER_MAX} (the API's Integer), got {_shown(seconds)}"
             )
 
 

@@ -433,7 +433,9 @@ def replay(
                 }
                 recorder.observe(TraceRecord("skipped", clock.now(), None, detail))
     advance_clock(clock, clock.now() + advance_after, engine.next_timer, engine.tick)
-    detectors = tuple(engine.describe(key) for key in engine.key_values())
+    # the keyless instance answers a describe without keyValue ("" is no keyValue)
+    shown = (None if model.key is None else key for key in engine.key_values())
+    detectors = tuple(engine.describe(key) for key in shown)
     return ReplayResult(
         model=model.name,
         evaluation_method=model.evaluation_method,

@@ -591,8 +591,9 @@ class AlarmEngine:
 
     def _check_key_shape(self, key: str | None) -> None:
         """DescribeAlarm's keyValue has the API's pattern: a key outside it is an invalid
-        request (UserError), whatever the model (the keyless alarm's own store key aside)."""
-        if key is None or (self.model.key is None and key == NO_KEY):
+        request (UserError), whatever the model: "" too (1-128 characters), though the
+        keyless alarm is stored under it; that one answers a request without keyValue."""
+        if key is None:
             return
         problem = key_value_problem("alarm", self.model.name, key)
         if problem is not None:

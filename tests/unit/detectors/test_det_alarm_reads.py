@@ -108,6 +108,26 @@ def test_describe_after_the_snooze_ran_out_reports_normal_with_snooze_timeout() 
     assert alarm.engine.state_of(KEY) == "NORMAL"
 
 
+def test_after_the_snooze_ran_out_the_last_rule_evaluation_stays_until_the_next_message() -> None:
+    """AWS documents ruleEvaluation as "Information needed to evaluate data" and says only
+    that the alarm "automatically changes to the NORMAL state" after the snooze (AlarmState,
+    StateChangeConfiguration): nothing clears the last value. So NORMAL shows the value seen
+    before the snooze, breached or not, and the next message evaluates the rule afresh."""
+    alarm, _ended = snoozed_and_run_out()
+    assert alarm.engine.tick() == 1
+    state = alarm.engine.describe(KEY)["alarm"]["alarmState"]
+    assert state["stateName"] == "NORMAL"
+    assert state["ruleEvaluation"] == {
+        "simpleRuleEvaluation": {
+            "inputPropertyValue": "99",
+            "operator": "GREATER",
+            "thresholdValue": "50",
+        }
+    }
+    alarm.send(99)
+    assert alarm.engine.state_of(KEY) == "ACTIVE"
+
+
 def test_a_read_before_the_snooze_ends_still_reports_snooze_disabled() -> None:
     alarm, _ended = snoozed_and_run_out(late_s=-1)
     state = alarm.engine.describe(KEY)["alarm"]["alarmState"]

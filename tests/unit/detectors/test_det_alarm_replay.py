@@ -72,6 +72,13 @@ def temp(value: Any, boiler: str = "b7") -> dict[str, Any]:
     return {"inputName": "BoilerInput", "payload": {"boilerId": boiler, "temp": value}}
 
 
+def operator(verb: str, key: str | None = "b7", **fields: Any) -> dict[str, Any]:
+    """An operator line: one *verb* request entry (``acknowledge``, ``snooze`` ...) for alarm
+    *key* (``None`` leaves ``keyValue`` out), with *fields* such as ``note``."""
+    entry: dict[str, Any] = {} if key is None else {"keyValue": key}
+    return {verb: entry | fields}
+
+
 def files(tmp_path: Path, lines: list[Any], **model: bool) -> tuple[Path, Path, Path]:
     body, inp, messages = tmp_path / "model.json", tmp_path / "input.json", tmp_path / "m.jsonl"
     body.write_text(json.dumps(model_body(**model)))
@@ -109,7 +116,7 @@ def test_breach_acknowledge_and_return(tmp_path: Path, capsys: pytest.CaptureFix
         [
             temp(70),
             temp(85),
-            {"acknowledge": {"keyValue": "b7", "note": "valve closed"}},
+            operator("acknowledge", note="valve closed"),
             {"advance": "PT5M"},
             temp(75),
         ],
@@ -171,7 +178,7 @@ def test_acknowledge_flow_off_returns_straight_to_normal(
 def test_acknowledge_that_does_not_fit_is_ignored_and_shown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    doc = run(capsys, tmp_path, [temp(70), {"acknowledge": {"keyValue": "b7"}}])
+    doc = run(capsys, tmp_path, [temp(70), operator("acknowledge")])
     ignored = [e for e in doc["events"] if e["type"] == "ignored"]
     assert len(ignored) == 1
     assert ignored[0]["line"] == 2 and "NORMAL" in ignored[0]["reason"]
@@ -186,7 +193,7 @@ def test_snooze_then_normal_after_advance(
         tmp_path,
         [
             temp(85),
-            {"snooze": {"keyValue": "b7", "snoozeDuration": 600}},
+            operator("snooze", snoozeDuration=600),
             temp(95),
             {"advance": "PT15M"},
         ],
@@ -211,13 +218,13 @@ def test_disabled_ignores_data_until_enabled(
     doc = run(
         capsys,
         tmp_path,
-        [temp(95), temp(99), {"enable": {"keyValue": "b7"}}, temp(90)],
+        [temp(95), temp(99), operator("enable"), temp(90)],
         disabled=True,
     )
     created = [e for e in doc["events"] if e["type"] == "created"]
     assert [c["state"] for c in created] == ["DISABLED"]
     assert changes(doc) == [("DISABLED", "NORMAL", "enable"), ("NORMAL", "ACTIVE", "rule")]
-    doc = run(capsys, tmp_path, [temp(70), {"disable": {"keyValue": "b7"}}, temp(95)])
+    doc = run(capsys, tmp_path, [temp(70), operator("disable"), temp(95)])
     assert changes(doc) == [("NORMAL", "DISABLED", "disable")]
     assert final(doc) == {"b7": "DISABLED"}
 
@@ -250,19 +257,19 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
             "m.jsonl:2: not valid JSON",
         ),
         (
-            [temp(70), temp(80), {"snooze": {"keyValue": "b7"}}],
+            [temp(70), temp(80), operator("snooze")],
             "m.jsonl:3: snooze.snoozeDuration: expected a whole number of seconds",
         ),
         (
-            [{"acknowledge": {"keyValue": "b7", "colour": "red"}}],
+            [operator("acknowledge", colour="red")],
             "m.jsonl:1: acknowledge.colour: unknown field",
         ),
         (
-            [temp(70), {"acknowledge": {"keyValue": "b7", "alarmModelName": "other"}}],
+            [temp(70), operator("acknowledge", alarmModelName="other")],
             "m.jsonl:2: acknowledge.alarmModelName: 'other' is not this model ('boilerHigh')",
         ),
         (
-            [temp(70), {"reset": {"note": "no key"}}],
+            [temp(70), operator("reset", None, note="no key")],
             "m.jsonl:2: reset.keyValue: required: model 'boilerHigh' has key 'boilerId'",
         ),
         (
@@ -298,6 +305,16 @@ STEP = st.one_of(
 )
 
 
+def step_line(kind: str, arg: Any, key: str) -> dict[str, Any]:
+    """The messages-file line of one generated STEP for alarm *key*."""
+    if kind == "value":
+        return temp(arg, key)
+    if kind == "advance":
+        return {"advance": f"{arg}s"}
+    verb, seconds = arg
+    return operator(verb, key) if seconds is None else operator(verb, key, snoozeDuration=seconds)
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -318,11 +335,10 @@ def test_replay_ends_where_the_engine_ends(
     model = load_alarm_model(model_body(ack=ack, disabled=disabled))
     engine = AlarmEngine(model, [load_input(INPUT)], InMemoryStateStore(), clock, _Drop())
     for (kind, arg), key in steps:
+        lines.append(step_line(kind, arg, key))
         if kind == "value":
-            lines.append(temp(arg, key))
             engine.put_message("BoilerInput", {"boilerId": key, "temp": arg})
         elif kind == "advance":
-            lines.append({"advance": f"{arg}s"})
             target = clock.now() + arg
             while (due := engine.next_due()) is not None and due <= target:
                 clock.set(max(due, clock.now()))
@@ -330,10 +346,6 @@ def test_replay_ends_where_the_engine_ends(
             clock.set(target)
         else:
             verb, seconds = arg
-            entry: dict[str, Any] = {"keyValue": key}
-            if seconds is not None:
-                entry["snoozeDuration"] = seconds
-            lines.append({verb: entry})
             try:
                 if verb == "snooze":
                     engine.snooze(key, seconds)
@@ -460,23 +472,23 @@ def at(minutes: float, value: int) -> dict[str, Any]:
 SAME_TIME_CASES = {
     "a snooze runs out at a breach": [
         at(0, 85),
-        {"snooze": {"keyValue": "b7", "snoozeDuration": 300}},
+        operator("snooze", snoozeDuration=300),
         at(5, 95),
         at(6, 70),
     ],
     "a disable while ACTIVE, then enabled and breached at once": [
         at(0, 85),
-        {"disable": {"keyValue": "b7"}},
-        {"enable": {"keyValue": "b7"}},
+        operator("disable"),
+        operator("enable"),
         at(0, 90),
-        {"disable": {"keyValue": "b7"}},
+        operator("disable"),
     ],
     "an acknowledge and a new breach at one timestamp": [
         at(0, 85),
         at(1, 70),
-        {"acknowledge": {"keyValue": "b7"}},
+        operator("acknowledge"),
         at(1, 99),
-        {"acknowledge": {"keyValue": "b7"}},
+        operator("acknowledge"),
         at(1, 60),
     ],
 }
@@ -502,18 +514,7 @@ def test_each_change_shows_the_sends_of_its_own_state_change(
 def test_every_change_holds_the_requests_of_its_own_notice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: list[tuple[Any, str]], ack: bool
 ) -> None:
-    lines: list[Any] = []
-    for (kind, arg), key in steps:
-        if kind == "value":
-            lines.append(temp(arg, key))
-        elif kind == "advance":
-            lines.append({"advance": f"{arg}s"})
-        else:
-            verb, seconds = arg
-            entry: dict[str, Any] = {"keyValue": key}
-            if seconds is not None:
-                entry["snoozeDuration"] = seconds
-            lines.append({verb: entry})
+    lines: list[Any] = [step_line(kind, arg, key) for (kind, arg), key in steps]
     lines.append({"advance": "900s"})
     doc = run(capsys, tmp_path, lines, ack=ack)
     assert_sends_are_their_own(doc, lines, ack=ack)
@@ -533,7 +534,7 @@ def test_what_the_clock_does_between_lines_is_not_labelled_with_a_line(
     body["tags"] = [{"key": "plantwatch:reminderInterval", "value": "PT5M"}]
     lines = [
         temp(85),
-        {"snooze": {"keyValue": "b7", "snoozeDuration": 600}},
+        operator("snooze", snoozeDuration=600),
         move,
         temp(90, "b8"),
         {"advance": "PT6M"},

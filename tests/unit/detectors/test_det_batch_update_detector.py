@@ -297,6 +297,40 @@ def test_a_request_wrong_as_a_whole_is_refused(request_body: Any, message: str) 
     assert e.key_values() == []  # no entry ran, not even the good one before the bad
 
 
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+"""TimerDefinition.seconds is an Integer (iotevents-data API reference): 32-bit signed."""
+
+
+@given(
+    st.one_of(
+        st.integers(max_value=INTEGER_MIN - 1),
+        st.integers(min_value=INTEGER_MAX + 1),
+        st.sampled_from([INTEGER_MIN - 1, INTEGER_MAX + 1, 2**63, 10**400]),
+    )
+)
+def test_timer_seconds_past_the_api_integer_refuse_the_request(seconds: int) -> None:
+    (e,), _ = engines()
+    with pytest.raises(DetectorModelError, match=r"detectors\[1\]\.state\.timers\[0\]\.seconds"):
+        batch_update_detector([e], shape_error("state", with_timer(seconds=seconds)))
+    assert e.key_values() == []
+
+
+@given(
+    st.integers(min_value=INTEGER_MIN, max_value=INTEGER_MAX).filter(
+        lambda s: not 60 <= s <= 31_622_400
+    )
+)
+def test_timer_seconds_the_api_takes_but_the_model_cannot_are_an_entry_error(seconds: int) -> None:
+    (e,), _ = engines()
+    answer = batch_update_detector([e], shape_error("state", with_timer(seconds=seconds)))
+    errors = answer["batchUpdateDetectorErrorEntries"]
+    assert [(x["messageId"], x["errorCode"]) for x in errors] == [
+        ("bad", "InvalidRequestException")
+    ]
+    assert "60" in errors[0]["errorMessage"], errors
+    assert e.key_values() == ["pump-01"]  # the good entry applied, the bad one made nothing
+
+
 @pytest.mark.parametrize("member", ["variables[0].name", "variables[0].value", "timers[0].name"])
 def test_members_missing_from_a_variable_or_timer_refuse_the_request(member: str) -> None:
     parent, name = member.split(".")

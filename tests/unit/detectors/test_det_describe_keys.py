@@ -154,6 +154,30 @@ def test_an_empty_key_value_for_a_model_with_a_key_is_an_invalid_request() -> No
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2], ids=["describe-detector", "describe-alarm", "state-of"])
+def test_an_empty_key_value_for_a_model_without_key_is_an_invalid_request(kind: int) -> None:
+    """The API's keyValue is 1-128 characters: "" is no key, even where the model has none
+    (its one instance answers a request that leaves keyValue out)."""
+    _, read = reads(keyed=False)[kind]
+    with pytest.raises(UserError, match="keyValue") as caught:
+        read("")
+    assert not isinstance(caught.value, NotFoundError)
+    assert read(None)
+
+
+def test_the_detectors_cli_refuses_an_empty_key_value_for_a_model_without_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    detector(False, store)
+    store.close()
+    capsys.readouterr()
+    assert main(["detectors", "describe", "--data", str(tmp_path), ""]) == 2
+    err = capsys.readouterr().err
+    assert "keyValue" in err and "1-128" in err, err
+    assert main(["detectors", "describe", "--data", str(tmp_path), "--json"]) == 0
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["describe-detector", "describe-alarm", "state-of"])
 def test_a_fitting_key_value_no_message_brought_yet_is_not_found(kind: int) -> None:
     _, read = reads(keyed=True)[kind]
     with pytest.raises(NotFoundError, match="no instance for key 'p2'"):

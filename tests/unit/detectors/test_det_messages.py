@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
-from detector_models import RecordingSink
+from detector_models import heartbeat_engine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors import DetectorEngine
 from cloud.detectors.messages import batch_put_message
-from edge.clock import ManualClock
 from edge.errors import DetectorModelError
 
-DATA = Path(__file__).with_name("data")
 SPEC_PAYLOAD = "eyJtb3RvcmlkIjoiRnVsdG9uLUEzMiIsInNlbnNvckRhdGEiOnsicHJlc3N1cmUiOjgwfX0="
 
 
 @pytest.fixture
 def engine() -> DetectorEngine:
-    return DetectorEngine(
-        load_detector_model(DATA / "motor_heartbeat.json"),
-        [load_input(DATA / "pressure_input.json")],
-        InMemoryStateStore(),
-        ManualClock(),
-        RecordingSink(),
-    )
+    return heartbeat_engine()
 
 
 def test_spec_example_message_creates_the_instance(engine: DetectorEngine) -> None:

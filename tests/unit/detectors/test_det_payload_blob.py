@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from pathlib import Path
 
 import pytest
-from detector_models import RecordingSink
+from detector_models import heartbeat_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from cloud.detectors.messages import batch_put_message
-from edge.clock import ManualClock
 from edge.errors import DetectorModelError
 
-DATA = Path(__file__).with_name("data")
 GOOD = base64.b64encode(b'{"motorid": "m1", "sensorData": {"pressure": 1}}').decode()
-
-
-def engine() -> DetectorEngine:
-    return DetectorEngine(
-        load_detector_model(DATA / "motor_heartbeat.json"),
-        [load_input(DATA / "pressure_input.json")],
-        InMemoryStateStore(),
-        ManualClock(),
-        RecordingSink(),
-    )
 
 
 def not_base64(text: str) -> bool:
@@ -48,7 +33,7 @@ def not_base64(text: str) -> bool:
 
 @pytest.mark.parametrize("payload", ["not base64!", "e30", "e30=e30=", '{"motorid": "m2"}', "é"])
 def test_a_payload_that_is_not_base64_refuses_the_whole_request(payload: str) -> None:
-    detectors = engine()
+    detectors = heartbeat_engine()
     request = {
         "messages": [
             {"messageId": "a", "inputName": "PressureInput", "payload": GOOD},
@@ -65,12 +50,12 @@ def test_a_payload_that_is_not_base64_refuses_the_whole_request(payload: str) ->
 def test_any_text_that_does_not_decode_is_a_request_error(payload: str) -> None:
     request = {"messages": [{"messageId": "a", "inputName": "PressureInput", "payload": payload}]}
     with pytest.raises(DetectorModelError, match=r"messages\[0\]\.payload"):
-        batch_put_message([engine()], request)
+        batch_put_message([heartbeat_engine()], request)
 
 
 @pytest.mark.parametrize("body", [b"[1]", b"not json", b"", b"\xff\xfe"])
 def test_base64_of_something_not_a_json_object_stays_that_messages_entry(body: bytes) -> None:
-    detectors = engine()
+    detectors = heartbeat_engine()
     request = {
         "messages": [
             {"messageId": "a", "inputName": "PressureInput", "payload": GOOD},

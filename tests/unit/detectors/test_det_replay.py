@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import ROLE_ARN
 
 from cloud.cli.main import main
 from cloud.detectors import default_detector_paths
@@ -34,6 +35,42 @@ def run_jsonl(
         args += ["--input", str(path)]
     assert main(args) == 0, capsys.readouterr().err
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def model_file(
+    tmp_path: Path,
+    name: str,
+    *states: dict[str, Any],
+    key: str = "motorid",
+) -> Path:
+    """A CreateDetectorModel body named *name* of *states* (the first is the initial one),
+    written to ``<name>.json`` in *tmp_path* for ``detectors run`` to read."""
+    body = {
+        "detectorModelName": name,
+        "key": key,
+        "roleArn": ROLE_ARN,
+        "detectorModelDefinition": {
+            "initialStateName": states[0]["stateName"],
+            "states": list(states),
+        },
+    }
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def state(
+    name: str,
+    events: list[dict[str, Any]] | None = None,
+    transitions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One state; its onInput holds *events* and *transitions*, when given."""
+    on_input: dict[str, Any] = {}
+    if events is not None:
+        on_input["events"] = events
+    if transitions is not None:
+        on_input["transitionEvents"] = transitions
+    return {"stateName": name, "onInput": on_input} if on_input else {"stateName": name}
 
 
 def without_time(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -387,37 +424,19 @@ def test_a_clock_past_the_printable_years_is_bad_input(
 def test_evaluation_error_is_reported_with_its_expression(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    model = {
-        "detectorModelName": "conv",
-        "key": "motorid",
-        "roleArn": "arn:aws:iam::1:role/r",
-        "detectorModelDefinition": {
-            "initialStateName": "S",
-            "states": [
-                {
-                    "stateName": "S",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "parse",
-                                "condition": 'currentInput("PressureInput")',
-                                "actions": [
-                                    {
-                                        "setVariable": {
-                                            "variableName": "p",
-                                            "value": "convert(Decimal, $input.PressureInput.motorid)",
-                                        }
-                                    }
-                                ],
-                            }
-                        ]
-                    },
+    parse = {
+        "eventName": "parse",
+        "condition": 'currentInput("PressureInput")',
+        "actions": [
+            {
+                "setVariable": {
+                    "variableName": "p",
+                    "value": "convert(Decimal, $input.PressureInput.motorid)",
                 }
-            ],
-        },
+            }
+        ],
     }
-    path = tmp_path / "conv.json"
-    path.write_text(json.dumps(model))
+    path = model_file(tmp_path, "conv", state("S", [parse]))
     line = {"inputName": "PressureInput", "payload": {"motorid": "abc"}}
     events = run_jsonl(capsys, path, [PRESSURE], [line], tmp_path)
     errors = [e for e in events if e["type"] == "error"]
@@ -488,51 +507,30 @@ def test_timer_ops_and_iot_events_re_entry_are_traced(
 ) -> None:
     """resetTimer before any setTimer is an error line; clearTimer says whether it ran; an
     iotEvents action to an input the model reads comes back as a message."""
-    model = {
-        "detectorModelName": "ops",
-        "key": "motorid",
-        "roleArn": "arn:aws:iam::1:role/r",
-        "detectorModelDefinition": {
-            "initialStateName": "A",
-            "states": [
-                {
-                    "stateName": "A",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "first",
-                                "condition": "$input.PressureInput.sensorData.pressure == 1",
-                                "actions": [
-                                    {"resetTimer": {"timerName": "t"}},
-                                    {"clearTimer": {"timerName": "t"}},
-                                    {
-                                        "iotEvents": {
-                                            "inputName": "PressureInput",
-                                            "payload": {
-                                                "contentExpression": '\'{"motorid": "${$input.PressureInput.motorid}", "sensorData": {"pressure": 2}}\'',
-                                                "type": "JSON",
-                                            },
-                                        }
-                                    },
-                                ],
-                            }
-                        ],
-                        "transitionEvents": [
-                            {
-                                "eventName": "echoed",
-                                "condition": "$input.PressureInput.sensorData.pressure == 2",
-                                "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
-                                "nextState": "B",
-                            }
-                        ],
+    first = {
+        "eventName": "first",
+        "condition": "$input.PressureInput.sensorData.pressure == 1",
+        "actions": [
+            {"resetTimer": {"timerName": "t"}},
+            {"clearTimer": {"timerName": "t"}},
+            {
+                "iotEvents": {
+                    "inputName": "PressureInput",
+                    "payload": {
+                        "contentExpression": '\'{"motorid": "${$input.PressureInput.motorid}", "sensorData": {"pressure": 2}}\'',
+                        "type": "JSON",
                     },
-                },
-                {"stateName": "B"},
-            ],
-        },
+                }
+            },
+        ],
     }
-    path = tmp_path / "ops.json"
-    path.write_text(json.dumps(model))
+    echoed = {
+        "eventName": "echoed",
+        "condition": "$input.PressureInput.sensorData.pressure == 2",
+        "actions": [{"setTimer": {"timerName": "t", "seconds": 60}}],
+        "nextState": "B",
+    }
+    path = model_file(tmp_path, "ops", state("A", [first], [echoed]), state("B"))
     line = {
         "inputName": "PressureInput",
         "payload": {"motorid": "M1", "sensorData": {"pressure": 1}},
@@ -567,33 +565,9 @@ def test_a_lenient_timer_too_long_to_show_is_an_error_line_not_a_crash(
             "durationExpression": "$input.PressureInput.sensorData.pressure",
         }
     }
-    model = {
-        "detectorModelName": "long",
-        "key": "motorid",
-        "roleArn": "arn:aws:iam::1:role/r",
-        "detectorModelDefinition": {
-            "initialStateName": "S",
-            "states": [
-                {
-                    "stateName": "S",
-                    "onInput": {
-                        "events": [
-                            {
-                                "eventName": "arm",
-                                "condition": 'currentInput("PressureInput")',
-                                "actions": [arm],
-                            }
-                        ],
-                        "transitionEvents": [
-                            {"eventName": "late", "condition": 'timeout("t")', "nextState": "S"}
-                        ],
-                    },
-                }
-            ],
-        },
-    }
-    path = tmp_path / "long.json"
-    path.write_text(json.dumps(model))
+    events = [{"eventName": "arm", "condition": 'currentInput("PressureInput")', "actions": [arm]}]
+    late = {"eventName": "late", "condition": 'timeout("t")', "nextState": "S"}
+    path = model_file(tmp_path, "long", state("S", events, [late]))
     line = {
         "inputName": "PressureInput",
         "payload": {"motorid": "M1", "sensorData": {"pressure": 10**12}},
@@ -739,33 +713,8 @@ def test_an_undefined_value_in_a_template_leaves_the_whole_text_undefined(
         },
         {"setVariable": {"variableName": "v", "value": "'x${$input.In.t}'"}},
     ]
-    model = tmp_path / "tpl.json"
-    model.write_text(
-        json.dumps(
-            {
-                "detectorModelName": "tpl",
-                "key": "id",
-                "roleArn": "arn:aws:iam::123456789012:role/r",
-                "detectorModelDefinition": {
-                    "initialStateName": "S",
-                    "states": [
-                        {
-                            "stateName": "S",
-                            "onInput": {
-                                "events": [
-                                    {
-                                        "eventName": "e",
-                                        "condition": 'currentInput("In")',
-                                        "actions": actions,
-                                    }
-                                ]
-                            },
-                        }
-                    ],
-                },
-            }
-        )
-    )
+    event = {"eventName": "e", "condition": 'currentInput("In")', "actions": actions}
+    model = model_file(tmp_path, "tpl", state("S", [event]), key="id")
     inp = tmp_path / "in.json"
     inp.write_text(json.dumps(TEMPLATES_INPUT))
     lines = [

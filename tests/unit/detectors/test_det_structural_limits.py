@@ -307,3 +307,26 @@ def test_a_computed_duration_is_rounded_down_then_held_to_60_to_31622400_s(
     engine.put_message("In", {"id": "k1", "d": duration})
     timers = engine.describe("k1")["detector"]["state"]["timers"]
     assert timers == ([] if expires is None else [{"name": "t", "timestamp": expires}])
+
+
+@pytest.mark.parametrize("duration", [30, 31_622_401, -60, "soon"])
+def test_a_computed_duration_out_of_range_leaves_a_running_timer_as_it_was(
+    duration: int | str,
+) -> None:
+    """The action is not taken: the timer set by an earlier message keeps its expiry (AWS's
+    SetTimerAction gives the range, not what a value past it does)."""
+    arm = {"setTimer": {"timerName": "t", "durationExpression": "$input.In.d"}}
+    message = _event(0, condition='currentInput("In")', actions=[arm])
+    body = _model([{"stateName": "S0", "onInput": {"events": [message]}}])
+    body["key"] = "id"
+    attributes = [{"jsonPath": "id"}, {"jsonPath": "d"}]
+    inputs = [load_input({"inputName": "In", "inputDefinition": {"attributes": attributes}})]
+    clock = ManualClock(0.0)
+    engine = DetectorEngine(
+        load_detector_model(body), inputs, InMemoryStateStore(), clock, RecordingSink()
+    )
+    engine.put_message("In", {"id": "k1", "d": 600})
+    clock.advance(10)
+    engine.put_message("In", {"id": "k1", "d": duration})
+    timers = engine.describe("k1")["detector"]["state"]["timers"]
+    assert timers == [{"name": "t", "timestamp": 600.0}]

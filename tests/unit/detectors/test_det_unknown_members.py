@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from detector_models import RecordingSink
+from detector_models import RecordingSink, heartbeat_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.adapters.local import InMemoryStateStore
-from cloud.detectors import DetectorEngine, load_detector_model, load_input
+from cloud.detectors import load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from cloud.detectors.alarms.operations import BATCH_VERBS, batch_alarm_action
 from cloud.detectors.messages import batch_put_message, batch_update_detector
@@ -43,16 +43,6 @@ def boiler() -> AlarmEngine:
     engine.put_message("BoilerInput", {"boilerId": "b7", "temp": 85})
     assert engine.state_of("b7") == "ACTIVE"
     return engine
-
-
-def detector() -> DetectorEngine:
-    return DetectorEngine(
-        load_detector_model(DATA / "motor_heartbeat.json"),
-        [load_input(DATA / "pressure_input.json")],
-        InMemoryStateStore(),
-        ManualClock(),
-        RecordingSink(),
-    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -99,7 +89,7 @@ def test_snooze_duration_outside_a_snooze_is_an_unknown_member_too(verb: str) ->
     ],
 )
 def test_a_message_timestamp_with_an_unknown_member_is_taken(timestamp: dict[str, Any]) -> None:
-    engine = detector()
+    engine = heartbeat_engine()
     payload = base64.b64encode(b'{"motorid": "m1", "sensorData": {"pressure": 7}}').decode()
     message = {"messageId": "a", "inputName": "PressureInput", "payload": payload}
     request = {"messages": [{**message, "timestamp": timestamp, "colour": "red"}]}
@@ -109,7 +99,7 @@ def test_a_message_timestamp_with_an_unknown_member_is_taken(timestamp: dict[str
 
 def test_a_detector_update_with_an_unknown_member_applies() -> None:
     """The behaviour the alarm requests now share: BatchUpdateDetector passes over them."""
-    engine = detector()
+    engine = heartbeat_engine()
     payload = base64.b64encode(b'{"motorid": "m1", "sensorData": {"pressure": 7}}').decode()
     batch_put_message(
         [engine],
