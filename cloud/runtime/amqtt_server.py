@@ -37,7 +37,10 @@ from amqtt.mqtt.packet import (
     CONNACK,
     CONNECT,
     PINGRESP,
+    PUBACK,
+    PUBCOMP,
     PUBLISH,
+    PUBREC,
     PUBREL,
     SUBACK,
     SUBSCRIBE,
@@ -992,6 +995,8 @@ class OpenAuthPlugin(BaseAuthPlugin):
 _FLAGS_OF = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
 """The fixed-header flags MQTT 3.1.1 requires (section 2.2.2): these types 0b0010, every
 other type but PUBLISH 0 (MQTT-2.2.2-2)."""
+_ACKS = {PUBACK, PUBREC, PUBREL, PUBCOMP}
+"""The acknowledgements of a QoS 1 or 2 flow, each carrying the identifier it answers."""
 _SERVER_ONLY = {CONNACK: "CONNACK", SUBACK: "SUBACK", UNSUBACK: "UNSUBACK", PINGRESP: "PINGRESP"}
 
 
@@ -1176,12 +1181,19 @@ class _PacketBody:
 
 def _packet_id_problem(packet: Any, name: str) -> str | None:
     """A SUBSCRIBE, an UNSUBSCRIBE or a PUBLISH of QoS 1 or 2 with packet identifier 0
-    (MQTT-2.3.1-1 requires one that is not): amqtt acknowledged it, mosquitto closes."""
+    (MQTT-2.3.1-1 requires one that is not), or an acknowledgement with it: a PUBACK,
+    PUBREC, PUBREL or PUBCOMP names the PUBLISH or PUBREL it answers (MQTT-2.3.1-6), so
+    one with identifier 0 answers nothing that can exist. amqtt acknowledged the first
+    three, skipped a PUBACK 0 and answered a PUBREL 0 with PUBCOMP 0; mosquitto closes."""
     header = packet.fixed_header
-    needs_id = header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
+    packet_id = getattr(packet.variable_header, "packet_id", None)
+    if packet_id != 0:
+        return None
+    if header.packet_type in _ACKS:
+        return f"{name} with packet identifier 0 (MQTT-2.3.1-6: it answers none sent)"
+    if header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
         header.packet_type == PUBLISH and header.flags & 0x06
-    )
-    if needs_id and getattr(packet.variable_header, "packet_id", None) == 0:
+    ):
         return f"{name} with packet identifier 0 (MQTT-2.3.1-1)"
     return None
 
