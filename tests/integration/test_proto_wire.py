@@ -301,6 +301,36 @@ def test_amqtt_logs_an_acknowledgement_with_packet_identifier_0() -> None:
     assert not any("Traceback" in line for line in lines), lines
 
 
+def test_amqtt_closes_on_a_qos_0_publish_with_dup_set_and_takes_a_resent_qos_1_one() -> None:
+    """MQTT-3.3.1-2: DUP MUST be 0 for a QoS 0 message, a protocol violation that closes the
+    connection (MQTT-4.8.0-1) at its fixed header, as a QoS 3 one does; nothing in IoT
+    Core's documented differences from MQTT lets it through (its DUP remark is about its own
+    redeliveries). A QoS 1 PUBLISH with DUP set is a resend and is taken. amqtt 0.12.1
+    routed the QoS 0 one; mosquitto still does (docs/protocol.md)."""
+    with EmbeddedBroker("amqtt") as broker:
+        listener = RawClient(broker.host, broker.port)
+        listener.subscribe(["#"])
+        try:
+            before = publish(0x32, TOPIC, b"before", b"\x00\x01")
+            dup_qos0 = publish(0x38, TOPIC, b"dup")
+            got, closed = outcome(broker, CONNECT + before + dup_qos0, wait=2.0)
+            assert closed, got.hex()
+            assert got.startswith(CONNACK), got.hex()
+            assert listener.wait_for_message(TOPIC) == b"before"
+            resent = publish(0x3A, TOPIC, b"resent", b"\x00\x02")
+            got, closed = outcome(broker, CONNECT + resent, wait=1.0)
+            assert (got, closed) == (CONNACK + b"\x40\x02\x00\x02", False)
+            wait_for(lambda: len(listener.received(TOPIC)) >= 2, 10)
+            listener.quiet(0.3)
+            assert listener.received(TOPIC) == [b"before", b"resent"]
+        finally:
+            listener.close()
+        lines = broker.log_file.read_text().splitlines()
+    refusals = [line for line in lines if "DUP" in line]
+    assert len(refusals) == 1, lines
+    assert "client 'raw'" in refusals[0] and "MQTT-3.3.1-2" in refusals[0], refusals
+
+
 def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
     """MQTT-3.1.0-2: a protocol violation that closes the connection; amqtt closed it with
     nothing in the log but its own silenced error, so the device's operator saw no reason."""
