@@ -1013,16 +1013,22 @@ def requested_qos_problem(byte: int) -> str | None:
 
 def header_problem(header: MQTTFixedHeader, max_bytes: int = 0) -> str | None:
     """Why a server must close the connection on a packet with this fixed header: larger
-    than *max_bytes* (0: no limit), flags MQTT forbids, a PUBLISH of QoS 3, or a packet only
-    a server sends. amqtt 0.12.1 read them all: it dropped a QoS 3 PUBLISH without a word,
-    granted a SUBSCRIBE with the wrong flags, and skipped a CONNACK from a client."""
+    than *max_bytes* (0: no limit), flags MQTT forbids, a PUBLISH of QoS 3 or of QoS 0 with
+    DUP set, or a packet only a server sends. amqtt 0.12.1 read them all: it dropped a QoS 3
+    PUBLISH without a word, routed a QoS 0 one with DUP, granted a SUBSCRIBE with the wrong
+    flags, and skipped a CONNACK from a client. IoT Core's documented differences from MQTT
+    do not touch DUP on what a client sends (only that its own QoS 0 redeliveries leave DUP
+    unset), so MQTT-3.3.1-2 and MQTT-4.8.0-1 decide; mosquitto routes it."""
     size = 1 + _varint_size(header.remaining_length) + header.remaining_length
     kind = header.packet_type
     if max_bytes and size > max_bytes:
         return f"oversized packet: {size} bytes (type {kind}) over the limit of {max_bytes}"
     if kind == PUBLISH:
-        if (header.flags >> 1) & 0x03 == 0x03:
+        qos = (header.flags >> 1) & 0x03
+        if qos == 0x03:
             return "PUBLISH with QoS 3 (MQTT-3.3.1-4)"
+        if qos == 0 and header.flags & 0x08:
+            return "PUBLISH of QoS 0 with DUP set (MQTT-3.3.1-2)"
         return None
     if kind in _SERVER_ONLY:
         return f"{_SERVER_ONLY[kind]} sent by a client (only a server sends it)"
