@@ -331,6 +331,23 @@ def test_amqtt_closes_on_a_qos_0_publish_with_dup_set_and_takes_a_resent_qos_1_o
     assert "client 'raw'" in refusals[0] and "MQTT-3.3.1-2" in refusals[0], refusals
 
 
+def test_a_remaining_length_in_more_bytes_than_needed_is_taken(broker: EmbeddedBroker) -> None:
+    """MQTT 3.1.1 section 2.2.3 sets only the 4-byte maximum of a remaining length; the rule
+    that it be in its fewest bytes is MQTT 5's (MQTT-1.5.5-1), and the amqtt broker speaks
+    3.1.1 only. IoT Core's documented differences from MQTT say nothing of it. So both
+    brokers take ``0x85 0x80 0x00`` for 5 (docs/protocol.md records it)."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    try:
+        body = utf8(TOPIC) + b"\x00\x09" + b"{}"
+        padded = bytes([0x32, len(body) | 0x80, 0x80, 0x00]) + body
+        got, closed = outcome(broker, CONNECT + padded + b"\xc0\x80\x00", wait=1.0)
+        assert (got, closed) == (CONNACK + b"\x40\x02\x00\x09" + b"\xd0\x00", False)
+        assert listener.wait_for_message(TOPIC) == b"{}"
+    finally:
+        listener.close()
+
+
 def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
     """MQTT-3.1.0-2: a protocol violation that closes the connection; amqtt closed it with
     nothing in the log but its own silenced error, so the device's operator saw no reason."""
