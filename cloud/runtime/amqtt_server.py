@@ -581,8 +581,16 @@ class RedeliveringHandler(BrokerProtocolHandler):
         await self._send_packet(PubcompPacket.build(pubrel.packet_id))
 
     async def handle_puback(self, puback: PubackPacket) -> None:
+        """A PUBACK goes to the delivery waiting for it; with none waiting, or one whose wait
+        has just timed out, it acknowledges the message in flight here. amqtt's 5 s wait
+        (``asyncio.wait_for``) cancels its waiter at the timeout but drops it only when the
+        delivery's task runs again: amqtt discarded a PUBACK read in between ("already
+        done"), so the acknowledged message stayed in flight, held a place in the window
+        for good and was resent on the next reconnect (1 or 2 of 300 PUBACKs sent about
+        5 s late)."""
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
-        if packet_id in self._puback_waiters or self.session is None:
+        waiter = self._puback_waiters.get(packet_id)  # type: ignore[arg-type]
+        if (waiter is not None and not waiter.done()) or self.session is None:
             await super().handle_puback(puback)
             return
         message = self.session.inflight_out.get(packet_id)  # type: ignore[arg-type]
