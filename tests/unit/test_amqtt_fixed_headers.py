@@ -6,6 +6,7 @@ from __future__ import annotations
 from amqtt.mqtt.packet import MQTTFixedHeader
 from hypothesis import example, given
 from hypothesis import strategies as st
+from mqtt_frames import remaining_length
 
 from cloud.runtime.amqtt_server import header_problem
 
@@ -26,7 +27,7 @@ def test_a_fixed_header_is_taken_exactly_when_mqtt_allows_it(
     kind: int, flags: int, length: int, limit: int
 ) -> None:
     header = MQTTFixedHeader(kind, flags, length)
-    size = 1 + len(_varint(length)) + length
+    size = 1 + len(remaining_length(length)) + length
     if limit and size > limit:
         allowed = False
     elif kind == 3:
@@ -38,12 +39,3 @@ def test_a_fixed_header_is_taken_exactly_when_mqtt_allows_it(
     assert (problem is None) == allowed, (kind, flags, length, problem)
     if problem is not None:
         assert "\n" not in problem
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        value, byte = divmod(value, 128)
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
