@@ -37,7 +37,10 @@ from amqtt.mqtt.packet import (
     CONNACK,
     CONNECT,
     PINGRESP,
+    PUBACK,
+    PUBCOMP,
     PUBLISH,
+    PUBREC,
     PUBREL,
     SUBACK,
     SUBSCRIBE,
@@ -578,8 +581,16 @@ class RedeliveringHandler(BrokerProtocolHandler):
         await self._send_packet(PubcompPacket.build(pubrel.packet_id))
 
     async def handle_puback(self, puback: PubackPacket) -> None:
+        """A PUBACK goes to the delivery waiting for it; with none waiting, or one whose wait
+        has just timed out, it acknowledges the message in flight here. amqtt's 5 s wait
+        (``asyncio.wait_for``) cancels its waiter at the timeout but drops it only when the
+        delivery's task runs again: amqtt discarded a PUBACK read in between ("already
+        done"), so the acknowledged message stayed in flight, held a place in the window
+        for good and was resent on the next reconnect (1 or 2 of 300 PUBACKs sent about
+        5 s late)."""
         packet_id = puback.variable_header.packet_id if puback.variable_header else None
-        if packet_id in self._puback_waiters or self.session is None:
+        waiter = self._puback_waiters.get(packet_id)  # type: ignore[arg-type]
+        if (waiter is not None and not waiter.done()) or self.session is None:
             await super().handle_puback(puback)
             return
         message = self.session.inflight_out.get(packet_id)  # type: ignore[arg-type]
@@ -992,6 +1003,8 @@ class OpenAuthPlugin(BaseAuthPlugin):
 _FLAGS_OF = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
 """The fixed-header flags MQTT 3.1.1 requires (section 2.2.2): these types 0b0010, every
 other type but PUBLISH 0 (MQTT-2.2.2-2)."""
+_ACKS = {PUBACK, PUBREC, PUBREL, PUBCOMP}
+"""The acknowledgements of a QoS 1 or 2 flow, each carrying the identifier it answers."""
 _SERVER_ONLY = {CONNACK: "CONNACK", SUBACK: "SUBACK", UNSUBACK: "UNSUBACK", PINGRESP: "PINGRESP"}
 
 
@@ -1008,16 +1021,22 @@ def requested_qos_problem(byte: int) -> str | None:
 
 def header_problem(header: MQTTFixedHeader, max_bytes: int = 0) -> str | None:
     """Why a server must close the connection on a packet with this fixed header: larger
-    than *max_bytes* (0: no limit), flags MQTT forbids, a PUBLISH of QoS 3, or a packet only
-    a server sends. amqtt 0.12.1 read them all: it dropped a QoS 3 PUBLISH without a word,
-    granted a SUBSCRIBE with the wrong flags, and skipped a CONNACK from a client."""
+    than *max_bytes* (0: no limit), flags MQTT forbids, a PUBLISH of QoS 3 or of QoS 0 with
+    DUP set, or a packet only a server sends. amqtt 0.12.1 read them all: it dropped a QoS 3
+    PUBLISH without a word, routed a QoS 0 one with DUP, granted a SUBSCRIBE with the wrong
+    flags, and skipped a CONNACK from a client. IoT Core's documented differences from MQTT
+    do not touch DUP on what a client sends (only that its own QoS 0 redeliveries leave DUP
+    unset), so MQTT-3.3.1-2 and MQTT-4.8.0-1 decide; mosquitto routes it."""
     size = 1 + _varint_size(header.remaining_length) + header.remaining_length
     kind = header.packet_type
     if max_bytes and size > max_bytes:
         return f"oversized packet: {size} bytes (type {kind}) over the limit of {max_bytes}"
     if kind == PUBLISH:
-        if (header.flags >> 1) & 0x03 == 0x03:
+        qos = (header.flags >> 1) & 0x03
+        if qos == 0x03:
             return "PUBLISH with QoS 3 (MQTT-3.3.1-4)"
+        if qos == 0 and header.flags & 0x08:
+            return "PUBLISH of QoS 0 with DUP set (MQTT-3.3.1-2)"
         return None
     if kind in _SERVER_ONLY:
         return f"{_SERVER_ONLY[kind]} sent by a client (only a server sends it)"
@@ -1176,12 +1195,19 @@ class _PacketBody:
 
 def _packet_id_problem(packet: Any, name: str) -> str | None:
     """A SUBSCRIBE, an UNSUBSCRIBE or a PUBLISH of QoS 1 or 2 with packet identifier 0
-    (MQTT-2.3.1-1 requires one that is not): amqtt acknowledged it, mosquitto closes."""
+    (MQTT-2.3.1-1 requires one that is not), or an acknowledgement with it: a PUBACK,
+    PUBREC, PUBREL or PUBCOMP names the PUBLISH or PUBREL it answers (MQTT-2.3.1-6), so
+    one with identifier 0 answers nothing that can exist. amqtt acknowledged the first
+    three, skipped a PUBACK 0 and answered a PUBREL 0 with PUBCOMP 0; mosquitto closes."""
     header = packet.fixed_header
-    needs_id = header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
+    packet_id = getattr(packet.variable_header, "packet_id", None)
+    if packet_id != 0:
+        return None
+    if header.packet_type in _ACKS:
+        return f"{name} with packet identifier 0 (MQTT-2.3.1-6: it answers none sent)"
+    if header.packet_type in (SUBSCRIBE, UNSUBSCRIBE) or (
         header.packet_type == PUBLISH and header.flags & 0x06
-    )
-    if needs_id and getattr(packet.variable_header, "packet_id", None) == 0:
+    ):
         return f"{name} with packet identifier 0 (MQTT-2.3.1-1)"
     return None
 

@@ -7,10 +7,16 @@ runner; it "dies" by closing its socket without DISCONNECT, as a SIGKILLed proce
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from ingest_helpers import LoopedSubscriber
+from mqtt_frames import remaining_length, split_packets
 
 from cloud.adapters.local.mqtt_publisher import MqttPublisher
 from cloud.runtime.broker import EmbeddedBroker
@@ -121,3 +127,102 @@ def test_a_redelivery_left_unacknowledged_does_not_hold_back_the_queued_messages
     assert got_both, second.payloads()
     assert second.payloads() == [b"in-flight", b"queued"]
     assert second.received[0].dup
+
+
+class RawSubscriber:
+    """A persistent-session subscriber of TOPIC on a raw socket that PUBACKs the n-th
+    PUBLISH it gets *ack_after(n)* seconds after it read it, to the millisecond."""
+
+    def __init__(self, broker: EmbeddedBroker, client_id: str, ack_after: Callable[[int], float]):
+        self.ack_after = ack_after
+        self.received: list[tuple[bytes, bool]] = []
+        self.acked = 0
+        self._due: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self.sock = socket.create_connection((broker.host, broker.port), timeout=5)
+        cid = client_id.encode()
+        body = b"\x00\x04MQTT\x04\x00\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+        self.sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        self.session_present = self.sock.recv(4)[2] == 1
+        if not self.session_present:  # a resumed one keeps its subscription
+            topic = TOPIC.encode()
+            body = b"\x00\x01" + len(topic).to_bytes(2, "big") + topic + b"\x01"
+            self.sock.sendall(b"\x82" + remaining_length(len(body)) + body)
+            assert self.sock.recv(5) == b"\x90\x03\x00\x01\x01", "SUBACK granted QoS 1"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        buffered = b""
+        while not self._stop.is_set():
+            wait = max(0.0, self._due[0][0] - time.monotonic()) if self._due else 0.05
+            readable, _w, _x = select.select([self.sock], [], [], min(wait, 0.05))
+            if readable:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return
+                packets, buffered = split_packets(buffered + chunk)
+                for first, body in packets:
+                    if first >> 4 == 3:
+                        self._take(first, body, time.monotonic())
+            while self._due and self._due[0][0] <= time.monotonic():
+                _due, packet_id = heapq.heappop(self._due)
+                self.sock.sendall(b"\x40\x02" + packet_id.to_bytes(2, "big"))
+                self.acked += 1
+
+    def _take(self, first: int, body: bytes, now: float) -> None:
+        size = int.from_bytes(body[:2], "big")
+        packet_id = int.from_bytes(body[2 + size : 4 + size], "big")
+        heapq.heappush(self._due, (now + self.ack_after(len(self.received)), packet_id))
+        self.received.append((body[4 + size :], bool(first & 0x08)))
+
+    def wait_until_acked(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.acked < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.acked >= count, f"acked {self.acked} of {count}"
+
+    def disconnect(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.sendall(b"\xe0\x00")
+        self.sock.close()
+
+
+RACED = 300
+"""Enough late PUBACKs to land some in the instant their waiter times out: 4 of 300 did."""
+
+
+def test_every_puback_counts_from_a_subscriber_that_acks_at_once_or_as_the_wait_times_out(
+    amqtt_broker: EmbeddedBroker,
+) -> None:
+    """MQTT-4.3.2 and MQTT-4.4.0-1: a PUBACKed message is done and is not sent again, also
+    on reconnect. One subscriber PUBACKs each message at once, as a fast client does;
+    another about when amqtt's 5 s PUBACK wait times out (its n-th PUBACK 5 s after the
+    message, -2 ms to +2 ms), so that some come in the instant between the timeout and
+    the delivery's task running again. Each gets every message once, and when each comes
+    back on its persistent session nothing is redelivered."""
+    timeout_s = AMQTT_PUBACK_TIMEOUT_S
+    late = RawSubscriber(amqtt_broker, "t-acks-late", lambda n: timeout_s + (n % 41 - 20) / 10_000)
+    fast = RawSubscriber(amqtt_broker, "t-acks-fast", lambda _n: 0.0)
+    payloads = [b"m%d" % i for i in range(RACED)]
+    try:
+        _publish(amqtt_broker, payloads)
+        fast.wait_until_acked(RACED, 30)
+        late.wait_until_acked(RACED, 60)
+        time.sleep(0.5)  # the last PUBACKs are read before the DISCONNECT
+    finally:
+        late.disconnect()
+        fast.disconnect()
+    for subscriber in (fast, late):
+        assert sorted(p for p, _dup in subscriber.received) == sorted(payloads)
+    again = [
+        RawSubscriber(amqtt_broker, cid, lambda _n: 0.0) for cid in ("t-acks-late", "t-acks-fast")
+    ]
+    try:
+        time.sleep(2.0)  # amqtt resends a resumed session's in-flight messages at once
+    finally:
+        for subscriber in again:
+            subscriber.disconnect()
+    assert [s.session_present for s in again] == [True, True]
+    assert [s.received for s in again] == [[], []], "acknowledged messages were sent again"

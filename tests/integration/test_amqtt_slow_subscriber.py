@@ -22,6 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from mqtt_frames import remaining_length, split_packets
 from raw_mqtt import RawClient
 
 from cloud.runtime.broker import EmbeddedBroker
@@ -68,15 +69,6 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         return max(self.peak, rss_mb(self.pid)) - self.start
-
-
-def remaining_length(size: int) -> bytes:
-    out = bytearray()
-    while True:
-        size, digit = divmod(size, 128)
-        out.append(digit | (0x80 if size else 0))
-        if not size:
-            return bytes(out)
 
 
 def stalled_subscriber(broker: EmbeddedBroker, qos: int) -> socket.socket:
@@ -176,20 +168,8 @@ def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
             continue
         if not chunk:
             break
-        data += chunk
-        while len(data) >= 2:
-            size, shift, at = 0, 0, 1
-            while at < len(data) and data[at] & 0x80:
-                size |= (data[at] & 0x7F) << shift
-                shift, at = shift + 7, at + 1
-            if at >= len(data):
-                break
-            size |= data[at] << shift
-            end = at + 1 + size
-            if len(data) < end:
-                break
-            seen += data[0] >> 4 == 3
-            data = data[end:]
+        packets, data = split_packets(data + chunk)
+        seen += sum(first >> 4 == 3 for first, _body in packets)
     return seen
 
 

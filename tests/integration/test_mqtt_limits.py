@@ -12,6 +12,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from mqtt_frames import remaining_length
 from raw_mqtt import RawClient
 from waiting import wait_for
 
@@ -276,9 +277,7 @@ def test_amqtt_refuses_a_will_on_a_topic_iot_core_refuses(topic: str) -> None:
             + will
             + b"\x00\x04gone"
         )
-        size = len(body)
-        length = bytes([size]) if size < 128 else bytes([size % 128 | 0x80, size // 128])
-        sock.sendall(b"\x10" + length + body)
+        sock.sendall(b"\x10" + remaining_length(len(body)) + body)
         assert closed_without_answer(sock)
         sock.close()
         listener.quiet(0.5)
@@ -297,10 +296,7 @@ def connack(
         + len(client_id).to_bytes(2, "big")
         + client_id
     )
-    size = len(body)
-    assert size < 128 * 128
-    length = bytes([size]) if size < 128 else bytes([size % 128 | 0x80, size // 128])
-    sock.sendall(b"\x10" + length + body)
+    sock.sendall(b"\x10" + remaining_length(len(body)) + body)
     return sock.recv(4), sock
 
 

@@ -128,6 +128,12 @@ FORBIDDEN = {
         CONNACK,
     ),
     "unsubscribe-packet-id-0": (CONNECT + packet(0xA2, b"\x00\x00" + utf8("dt/#")), CONNACK),
+    # an acknowledgement with packet identifier 0: it must name a PUBLISH or PUBREL sent
+    # (MQTT-2.3.1-6), whose identifier is never 0 (MQTT-2.3.1-1)
+    "puback-packet-id-0": (CONNECT + packet(0x40, b"\x00\x00"), CONNACK),
+    "pubrec-packet-id-0": (CONNECT + packet(0x50, b"\x00\x00"), CONNACK),
+    "pubrel-packet-id-0": (CONNECT + packet(0x62, b"\x00\x00"), CONNACK),
+    "pubcomp-packet-id-0": (CONNECT + packet(0x70, b"\x00\x00"), CONNACK),
     # a second CONNECT on a connection (MQTT-3.1.0-2)
     "second-connect": (CONNECT + CONNECT, CONNACK),
     # a remaining length in more than 4 bytes (MQTT 3.1.1 section 2.2.3)
@@ -256,6 +262,90 @@ def test_amqtt_answers_an_mqtt_5_connect_with_unacceptable_protocol_version() ->
     with EmbeddedBroker("amqtt") as broker:
         got, closed = outcome(broker, packet(0x10, body), wait=2.0)
     assert (got, closed) == (b"\x20\x02\x00\x01", True)
+
+
+ACK_ID_0_CASES = [f"{kind}-packet-id-0" for kind in ("puback", "pubrec", "pubrel", "pubcomp")]
+
+
+@pytest.mark.parametrize("case", ACK_ID_0_CASES)
+def test_a_violation_loses_nothing_the_client_sent_before_it(
+    broker: EmbeddedBroker, case: str
+) -> None:
+    """MQTT-4.8.0-1 closes the connection on the packet that breaks the protocol, not on
+    what came before it: a QoS 1 PUBLISH in the same segment still reaches subscribers."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    try:
+        before = publish(0x32, TOPIC, b"before", b"\x00\x01")
+        got, closed = outcome(broker, CONNECT + before + FORBIDDEN[case][0][len(CONNECT) :])
+        assert closed, f"{case}: the broker left the connection open (sent {got.hex()})"
+        assert got.startswith(CONNACK), got.hex()
+        assert listener.wait_for_message(TOPIC) == b"before"
+    finally:
+        listener.close()
+
+
+def test_amqtt_logs_an_acknowledgement_with_packet_identifier_0() -> None:
+    """One line per refusal naming the client, the packet and the rule, as for the other
+    violations; amqtt 0.12.1 skipped a PUBACK with identifier 0 and answered a PUBREL with
+    one with PUBCOMP 0, keeping the connection."""
+    with EmbeddedBroker("amqtt") as broker:
+        for case in ACK_ID_0_CASES:
+            outcome(broker, FORBIDDEN[case][0], wait=1.0)
+        wait_for(lambda: broker.log_file.read_text().count("identifier 0") >= 4, 10)
+        lines = broker.log_file.read_text().splitlines()
+    for name in ("PUBACK", "PUBREC", "PUBREL", "PUBCOMP"):
+        refusals = [line for line in lines if f"{name} with packet identifier 0" in line]
+        assert len(refusals) == 1, lines
+        assert "client 'raw'" in refusals[0] and "MQTT-2.3.1-6" in refusals[0], refusals
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_amqtt_closes_on_a_qos_0_publish_with_dup_set_and_takes_a_resent_qos_1_one() -> None:
+    """MQTT-3.3.1-2: DUP MUST be 0 for a QoS 0 message, a protocol violation that closes the
+    connection (MQTT-4.8.0-1) at its fixed header, as a QoS 3 one does; nothing in IoT
+    Core's documented differences from MQTT lets it through (its DUP remark is about its own
+    redeliveries). A QoS 1 PUBLISH with DUP set is a resend and is taken. amqtt 0.12.1
+    routed the QoS 0 one; mosquitto still does (docs/protocol.md)."""
+    with EmbeddedBroker("amqtt") as broker:
+        listener = RawClient(broker.host, broker.port)
+        listener.subscribe(["#"])
+        try:
+            before = publish(0x32, TOPIC, b"before", b"\x00\x01")
+            dup_qos0 = publish(0x38, TOPIC, b"dup")
+            got, closed = outcome(broker, CONNECT + before + dup_qos0, wait=2.0)
+            assert closed, got.hex()
+            assert got.startswith(CONNACK), got.hex()
+            assert listener.wait_for_message(TOPIC) == b"before"
+            resent = publish(0x3A, TOPIC, b"resent", b"\x00\x02")
+            got, closed = outcome(broker, CONNECT + resent, wait=1.0)
+            assert (got, closed) == (CONNACK + b"\x40\x02\x00\x02", False)
+            wait_for(lambda: len(listener.received(TOPIC)) >= 2, 10)
+            listener.quiet(0.3)
+            assert listener.received(TOPIC) == [b"before", b"resent"]
+        finally:
+            listener.close()
+        lines = broker.log_file.read_text().splitlines()
+    refusals = [line for line in lines if "DUP" in line]
+    assert len(refusals) == 1, lines
+    assert "client 'raw'" in refusals[0] and "MQTT-3.3.1-2" in refusals[0], refusals
+
+
+def test_a_remaining_length_in_more_bytes_than_needed_is_taken(broker: EmbeddedBroker) -> None:
+    """MQTT 3.1.1 section 2.2.3 sets only the 4-byte maximum of a remaining length; the rule
+    that it be in its fewest bytes is MQTT 5's (MQTT-1.5.5-1), and the amqtt broker speaks
+    3.1.1 only. IoT Core's documented differences from MQTT say nothing of it. So both
+    brokers take ``0x85 0x80 0x00`` for 5 (docs/protocol.md records it)."""
+    listener = RawClient(broker.host, broker.port)
+    listener.subscribe(["#"])
+    try:
+        body = utf8(TOPIC) + b"\x00\x09" + b"{}"
+        padded = bytes([0x32, len(body) | 0x80, 0x80, 0x00]) + body
+        got, closed = outcome(broker, CONNECT + padded + b"\xc0\x80\x00", wait=1.0)
+        assert (got, closed) == (CONNACK + b"\x40\x02\x00\x09" + b"\xd0\x00", False)
+        assert listener.wait_for_message(TOPIC) == b"{}"
+    finally:
+        listener.close()
 
 
 def test_amqtt_logs_a_second_connect_on_a_connection() -> None:
