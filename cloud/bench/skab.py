@@ -348,23 +348,31 @@ def run(args: argparse.Namespace) -> int:
     labelled, _ = find_files(root)
     if not labelled:
         raise UserError(f"{root}: no labelled SKAB CSV (';'-separated with anomaly, changepoint)")
-    experiments = [read_experiment(p, root, args.train_rows) for p in labelled]
+    from cloud.cli.output import progress
+
     total, groups, frames = Tally(), {}, []
-    for exp in experiments:
-        sensors = exp.sensors()
-        model = train_head(sensors, args.train_rows)
-        detection = watch(model, sensors, args.train_rows)
-        file_tally = tally(exp, detection, args.train_rows, args.window_s)
-        total += file_tally
-        groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
-        c = file_tally.counts
-        stderr.print(
-            f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
-            f"alarm edges={int(detection.alarm_edges.sum())} "
-            f"changepoints={int(detection.changepoint.sum())} "
-            f"differenced={model.info['differenced']}"
-        )
-        frames.append(_prediction_frame(exp, detection, args.train_rows))
+    with progress(len(labelled), f"bench skab: reading {len(labelled)} files") as bar:
+        experiments = []
+        for path in labelled:
+            experiments.append(read_experiment(path, root, args.train_rows))
+            bar.advance()
+        bar.stage(f"bench skab: scoring {len(experiments)} files", len(experiments))
+        for exp in experiments:
+            sensors = exp.sensors()
+            model = train_head(sensors, args.train_rows)
+            detection = watch(model, sensors, args.train_rows)
+            file_tally = tally(exp, detection, args.train_rows, args.window_s)
+            total += file_tally
+            groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
+            c = file_tally.counts
+            stderr.print(
+                f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
+                f"alarm edges={int(detection.alarm_edges.sum())} "
+                f"changepoints={int(detection.changepoint.sum())} "
+                f"differenced={model.info['differenced']}"
+            )
+            frames.append(_prediction_frame(exp, detection, args.train_rows))
+            bar.advance()
     if args.predictions:
         import pandas as pd
 

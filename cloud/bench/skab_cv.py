@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,13 +217,18 @@ def _slices(whole: Experiment, rows: int) -> list[Experiment]:
 
 
 def evaluate(
-    found: list[Experiment], grid: list[Setting], train_rows: int, window_s: float
+    found: list[Experiment],
+    grid: list[Setting],
+    train_rows: int,
+    window_s: float,
+    scored: Callable[[], None] | None = None,
 ) -> list[list[Tally]]:
     """``tallies[setting][experiment]``: one model per experiment and model setting
     (trained on the head as the product trains), each setting's alarm rules run on it
-    through the monitor the scheduler and streaming use."""
+    through the monitor the scheduler and streaming use. *scored* is called after each
+    setting on each experiment: the long part of ``--cv``, so a caller can show progress."""
     tallies: list[list[Tally]] = [[] for _ in grid]
-    for done, exp in enumerate(found):
+    for exp in found:
         sensors = exp.sensors()
         models = {}
         for i, setting in enumerate(grid):
@@ -234,8 +239,8 @@ def evaluate(
                 models[key] = train_head(sensors, train_rows, model_fields, alarm)
             detection = watch(models[key], sensors, train_rows, alarm)
             tallies[i].append(tally(exp, detection, train_rows, window_s))
-        if (done + 1) % 10 == 0 or done + 1 == len(found):
-            stderr.print(f"scored {done + 1}/{len(found)} experiments x {len(grid)} settings")
+            if scored is not None:
+                scored()
     return tallies
 
 
@@ -275,29 +280,43 @@ def select(scores: list[dict[Fold, float]], leave_out: Fold | None = None) -> tu
 
 
 def run(args: argparse.Namespace) -> int:
-    found, folds = experiments(args)
-    grid = settings()
-    stderr.print(
-        f"cross-validation: {len(found)} experiments in {len(folds)} folds, {len(grid)} settings"
-    )
-    tallies = evaluate(found, grid, args.train_rows, args.window_s)
-    scores = fold_scores(tallies, folds)
-    fold_rows: list[dict[str, Any]] = []
-    held_out: dict[str, Tally] = {}
-    for fold in folds:
-        chosen, _ = select(scores, leave_out=fold)
-        figures = fold_tally(tallies[chosen], fold).figures()
-        held_out[fold.group] = held_out.get(fold.group, Tally()) + fold_tally(tallies[chosen], fold)
-        fold_rows.append(
-            {
-                "group": fold.group,
-                "fold": fold.name,
-                "labelled": fold.labelled,
-                "setting": chosen,
-                **figures,
-            }
+    from cloud.cli.output import progress
+
+    with progress(None, "cross-validation: reading the experiments") as bar:
+        found, folds = experiments(args)
+        grid = settings()
+        stderr.print(
+            f"cross-validation: {len(found)} experiments in {len(folds)} folds, "
+            f"{len(grid)} settings"
         )
-    best, best_merit = select(scores)
+        bar.stage(
+            f"cross-validation: evaluating {len(grid)} settings on {len(found)} experiments",
+            len(grid) * len(found),
+        )
+        tallies = evaluate(found, grid, args.train_rows, args.window_s, bar.advance)
+        bar.stage("cross-validation: scoring the folds", None)
+        scores = fold_scores(tallies, folds)
+        bar.stage("cross-validation: selecting per fold", len(folds))
+        fold_rows: list[dict[str, Any]] = []
+        held_out: dict[str, Tally] = {}
+        for fold in folds:
+            chosen, _ = select(scores, leave_out=fold)
+            figures = fold_tally(tallies[chosen], fold).figures()
+            held_out[fold.group] = held_out.get(fold.group, Tally()) + fold_tally(
+                tallies[chosen], fold
+            )
+            fold_rows.append(
+                {
+                    "group": fold.group,
+                    "fold": fold.name,
+                    "labelled": fold.labelled,
+                    "setting": chosen,
+                    **figures,
+                }
+            )
+            bar.advance()
+        bar.stage("cross-validation: selecting on all folds")
+        best, best_merit = select(scores)
     shipped = _shipped_index(grid)
     document = {
         "protocol": {

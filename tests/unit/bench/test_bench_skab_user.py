@@ -79,7 +79,7 @@ def test_bench_skab_shows_progress_on_stderr_and_only_json_on_stdout(
     assert only_json(captured.out)["files"] == 3
     lines = captured.err.splitlines()
     assert any("scoring 3 files" in line for line in lines)
-    assert any(line.startswith("done 3/3") for line in lines)
+    assert any("scoring 3 files done 3/3" in line for line in lines)
 
 
 def test_bench_skab_cv_names_its_stages_on_stderr_and_only_json_on_stdout(
