@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud.bench import skab_cv
+from cloud.bench.skab import Experiment
 from cloud.cli import output
 from cloud.cli.main import main
 
@@ -108,3 +113,108 @@ def test_cv_evaluation_reports_each_setting_scored_through_a_plain_callback(
     tallies = skab_cv.evaluate(found, grid, 400, 60.0, lambda: calls.append(None))
     assert len(calls) == len(found) * len(grid)
     assert [len(row) for row in tallies] == [len(found)] * len(grid)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_twice(argv: list[str], plots: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """stdout of *argv* without and with ``--plot``."""
+    outs = []
+    for extra in ([], ["--plot", str(plots)]):
+        assert main([*argv, *extra]) == 0
+        outs.append(capsys.readouterr().out)
+    return outs
+
+
+def assert_pngs(folder: Path, names: set[str]) -> None:
+    assert {p.name for p in folder.iterdir()} == names
+    for name in names:
+        data = (folder / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_plot_writes_one_png_per_file_and_changes_no_figure(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    predictions = tmp_path / "pred.csv"
+    argv = ["bench", "skab", "--dataset", str(dataset / "valve"), "--json"]
+    argv += ["--predictions", str(predictions)]
+    assert main(argv) == 0
+    first = (capsys.readouterr().out, predictions.read_bytes())
+    plots = tmp_path / "plots" / "new"
+    assert main([*argv, "--plot", str(plots)]) == 0
+    assert (capsys.readouterr().out, predictions.read_bytes()) == first
+    assert_pngs(plots, {"valve_0.png", "valve_1.png", "valve_2.png"})
+
+
+def test_cv_plot_writes_one_png_per_experiment_and_changes_no_figure(
+    dataset: Path, small_grid: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "skab", "--dataset", str(dataset), "--cv", "--sim-per-type", "0"]
+    argv += ["--slice-rows", "1200", "--json"]
+    plain, plotted = run_twice(argv, tmp_path / "plots", capsys)
+    assert plain == plotted
+    expected = {f"valve_{i}.png" for i in range(3)}
+    expected |= {f"anomaly-free_anomaly-free-{k}.png" for k in range(2)}
+    assert_pngs(tmp_path / "plots", expected)
+
+
+def test_cv_plots_show_the_held_out_predictions_the_report_scores(dataset: Path) -> None:
+    args = argparse.Namespace(
+        dataset=str(dataset), train_rows=400, slice_rows=1200, sim_per_type=0, sim_seed=0
+    )
+    found, folds = skab_cv.experiments(args)
+    grid = skab_cv.settings()[:4]
+    tallies = skab_cv.evaluate(found, grid, 400, 60.0)
+    scores = skab_cv.fold_scores(tallies, folds)
+    chosen = [skab_cv.select(scores, leave_out=fold)[0] for fold in folds]
+    shown = list(skab_cv.held_out_detections(found, folds, grid, chosen, 400))
+    assert len(shown) == len(found)
+    for fold, setting in zip(folds, chosen, strict=True):
+        for i in fold.experiments:
+            exp, detection = next((e, d) for e, d in shown if e is found[i])
+            again = skab_cv.tally(exp, detection, 400, 60.0).figures()
+            assert again == tallies[setting][i].figures()
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_plot_names_are_safe_and_unique(pairs: list[tuple[str, str]]) -> None:
+    from cloud.bench import skab_plot
+
+    experiments = [Experiment(f"{group}/{name}", group, pd.DataFrame()) for group, name in pairs]
+    names = skab_plot.plot_names(experiments)
+    assert len(names) == len(set(names)) == len(experiments)
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png", name), name
+        assert len(name) <= 120
+
+
+def test_plot_names_read_group_then_file() -> None:
+    from cloud.bench import skab_plot
+
+    experiments = [
+        Experiment("valve1/13.csv", "valve1", pd.DataFrame()),
+        Experiment("13.csv", "valve1", pd.DataFrame()),
+        Experiment("anomaly-free/anomaly-free.csv#3", "anomaly-free", pd.DataFrame()),
+        Experiment("simulator/leak-0", "simulator", pd.DataFrame()),
+    ]
+    assert skab_plot.plot_names(experiments) == [
+        "valve1_13.png",
+        "valve1_13-2.png",
+        "anomaly-free_anomaly-free-3.png",
+        "simulator_leak-0.png",
+    ]
+
+
+def test_plot_must_be_a_folder(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = dataset / "valve" / "0.csv"
+    assert main(["bench", "skab", "--dataset", str(dataset), "--plot", str(afile)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--plot" in err[0] and "0.csv: not a folder" in err[0]
