@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud.bench.skab import (
     SKAB_CHANGE_FIELDS,
     SKAB_CONFIG_FIELDS,
     SKAB_EPISODE_FIELDS,
+    Detection,
     Experiment,
     Tally,
     alarm_config,
@@ -50,6 +51,9 @@ from cloud.bench.skab import (
     watch,
 )
 from cloud.cli.output import Column, print_fields, print_json, print_table, stderr
+
+if TYPE_CHECKING:
+    from cloud.cli.output import Progress
 
 MODEL_GRID: dict[str, tuple[Any, ...]] = {"threshold_margin": (2.0, 2.5)}
 EPISODE_GRID: dict[str, tuple[Any, ...]] = {
@@ -244,6 +248,25 @@ def evaluate(
     return tallies
 
 
+def held_out_detections(
+    found: list[Experiment],
+    folds: list[Fold],
+    grid: list[Setting],
+    chosen: Sequence[int],
+    train_rows: int,
+) -> Iterator[tuple[Experiment, Detection]]:
+    """Each experiment's predictions under the setting chosen without its fold
+    (``chosen[k]`` for ``folds[k]``): the predictions the report's held-out figures count,
+    made again as :func:`evaluate` made them, since keeping every setting's would not fit."""
+    for fold, index in zip(folds, chosen, strict=True):
+        model_fields, episode_fields, change_fields = grid[index].fields()
+        alarm = alarm_config(episode_fields, change_fields)
+        for i in fold.experiments:
+            sensors = found[i].sensors()
+            model = train_head(sensors, train_rows, model_fields, alarm)
+            yield found[i], watch(model, sensors, train_rows, alarm)
+
+
 def fold_tally(tallies: list[Tally], fold: Fold) -> Tally:
     total = Tally()
     for i in fold.experiments:
@@ -317,6 +340,8 @@ def run(args: argparse.Namespace) -> int:
             bar.advance()
         bar.stage("cross-validation: selecting on all folds")
         best, best_merit = select(scores)
+        if args.plot:
+            _plot_held_out(args, found, folds, grid, [row["setting"] for row in fold_rows], bar)
     shipped = _shipped_index(grid)
     document = {
         "protocol": {
@@ -376,6 +401,24 @@ def run(args: argparse.Namespace) -> int:
         title="chosen on all folds",
     )
     return 0
+
+
+def _plot_held_out(
+    args: argparse.Namespace,
+    found: list[Experiment],
+    folds: list[Fold],
+    grid: list[Setting],
+    chosen: list[int],
+    bar: Progress,
+) -> None:
+    from cloud.bench.skab_plot import plot, plot_names
+
+    names = dict(zip(map(id, found), plot_names(found), strict=True))
+    bar.stage(f"cross-validation: plotting {len(found)} experiments", len(found))
+    for exp, detection in held_out_detections(found, folds, grid, chosen, args.train_rows):
+        figures = tally(exp, detection, args.train_rows, args.window_s).figures()
+        plot(Path(args.plot) / names[id(exp)], exp, detection, args.train_rows, figures)
+        bar.advance()
 
 
 def _by_group(per_experiment: list[Tally], folds: list[Fold]) -> dict[str, Any]:
