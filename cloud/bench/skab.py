@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write file,datetime,anomaly,changepoint,score of every scored row here",
     )
     parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="write one PNG per scored file here (with --cv: per experiment, from its "
+        "held-out predictions): score, threshold, labels, alarms, standardised sensors",
+    )
+    parser.add_argument(
         "--train-rows",
         type=int_range(10, what="a whole number of at least 10"),
         default=400,
@@ -338,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
     args.dataset = args.dataset or args.dataset_deprecated
     if args.predictions and not Path(args.predictions).absolute().parent.is_dir():
         raise UserError(f"--predictions {args.predictions}: its folder does not exist")
+    if args.plot:
+        plot_folder(args.plot)
     if args.cv:
         from cloud.bench import skab_cv
 
@@ -348,23 +356,41 @@ def run(args: argparse.Namespace) -> int:
     labelled, _ = find_files(root)
     if not labelled:
         raise UserError(f"{root}: no labelled SKAB CSV (';'-separated with anomaly, changepoint)")
-    experiments = [read_experiment(p, root, args.train_rows) for p in labelled]
+    from cloud.bench.skab_plot import plot, plot_names
+    from cloud.cli.output import progress
+
     total, groups, frames = Tally(), {}, []
-    for exp in experiments:
-        sensors = exp.sensors()
-        model = train_head(sensors, args.train_rows)
-        detection = watch(model, sensors, args.train_rows)
-        file_tally = tally(exp, detection, args.train_rows, args.window_s)
-        total += file_tally
-        groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
-        c = file_tally.counts
-        stderr.print(
-            f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
-            f"alarm edges={int(detection.alarm_edges.sum())} "
-            f"changepoints={int(detection.changepoint.sum())} "
-            f"differenced={model.info['differenced']}"
-        )
-        frames.append(_prediction_frame(exp, detection, args.train_rows))
+    with progress(len(labelled), f"bench skab: reading {len(labelled)} files") as bar:
+        experiments = []
+        for path in labelled:
+            experiments.append(read_experiment(path, root, args.train_rows))
+            bar.advance()
+        bar.stage(f"bench skab: scoring {len(experiments)} files", len(experiments))
+        plots = plot_names(experiments) if args.plot else []
+        for k, exp in enumerate(experiments):
+            sensors = exp.sensors()
+            model = train_head(sensors, args.train_rows)
+            detection = watch(model, sensors, args.train_rows)
+            file_tally = tally(exp, detection, args.train_rows, args.window_s)
+            total += file_tally
+            groups[exp.group] = groups.get(exp.group, Tally()) + file_tally
+            c = file_tally.counts
+            stderr.print(
+                f"{exp.name}: tp={c.tp} fp={c.fp} fn={c.fn} "
+                f"alarm edges={int(detection.alarm_edges.sum())} "
+                f"changepoints={int(detection.changepoint.sum())} "
+                f"differenced={model.info['differenced']}"
+            )
+            frames.append(_prediction_frame(exp, detection, args.train_rows))
+            if args.plot:
+                plot(
+                    Path(args.plot) / plots[k],
+                    exp,
+                    detection,
+                    args.train_rows,
+                    file_tally.figures(),
+                )
+            bar.advance()
     if args.predictions:
         import pandas as pd
 
@@ -381,6 +407,20 @@ def run(args: argparse.Namespace) -> int:
     }
     print_report(document, as_json=args.json)
     return 0
+
+
+def plot_folder(name: str) -> Path:
+    """The ``--plot`` folder, made if missing; checked before any long work."""
+    from edge.errors import UserError
+
+    folder = Path(name)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--plot {folder}: not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--plot {folder}: cannot make it ({exc.strerror})") from None
+    return folder
 
 
 def _prediction_frame(

@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud.bench.skab import (
     SKAB_CHANGE_FIELDS,
     SKAB_CONFIG_FIELDS,
     SKAB_EPISODE_FIELDS,
+    Detection,
     Experiment,
     Tally,
     alarm_config,
@@ -50,6 +51,9 @@ from cloud.bench.skab import (
     watch,
 )
 from cloud.cli.output import Column, print_fields, print_json, print_table, stderr
+
+if TYPE_CHECKING:
+    from cloud.cli.output import Progress
 
 MODEL_GRID: dict[str, tuple[Any, ...]] = {"threshold_margin": (2.0, 2.5)}
 EPISODE_GRID: dict[str, tuple[Any, ...]] = {
@@ -217,13 +221,18 @@ def _slices(whole: Experiment, rows: int) -> list[Experiment]:
 
 
 def evaluate(
-    found: list[Experiment], grid: list[Setting], train_rows: int, window_s: float
+    found: list[Experiment],
+    grid: list[Setting],
+    train_rows: int,
+    window_s: float,
+    scored: Callable[[], None] | None = None,
 ) -> list[list[Tally]]:
     """``tallies[setting][experiment]``: one model per experiment and model setting
     (trained on the head as the product trains), each setting's alarm rules run on it
-    through the monitor the scheduler and streaming use."""
+    through the monitor the scheduler and streaming use. *scored* is called after each
+    setting on each experiment: the long part of ``--cv``, so a caller can show progress."""
     tallies: list[list[Tally]] = [[] for _ in grid]
-    for done, exp in enumerate(found):
+    for exp in found:
         sensors = exp.sensors()
         models = {}
         for i, setting in enumerate(grid):
@@ -234,9 +243,28 @@ def evaluate(
                 models[key] = train_head(sensors, train_rows, model_fields, alarm)
             detection = watch(models[key], sensors, train_rows, alarm)
             tallies[i].append(tally(exp, detection, train_rows, window_s))
-        if (done + 1) % 10 == 0 or done + 1 == len(found):
-            stderr.print(f"scored {done + 1}/{len(found)} experiments x {len(grid)} settings")
+            if scored is not None:
+                scored()
     return tallies
+
+
+def held_out_detections(
+    found: list[Experiment],
+    folds: list[Fold],
+    grid: list[Setting],
+    chosen: Sequence[int],
+    train_rows: int,
+) -> Iterator[tuple[Experiment, Detection]]:
+    """Each experiment's predictions under the setting chosen without its fold
+    (``chosen[k]`` for ``folds[k]``): the predictions the report's held-out figures count,
+    made again as :func:`evaluate` made them, since keeping every setting's would not fit."""
+    for fold, index in zip(folds, chosen, strict=True):
+        model_fields, episode_fields, change_fields = grid[index].fields()
+        alarm = alarm_config(episode_fields, change_fields)
+        for i in fold.experiments:
+            sensors = found[i].sensors()
+            model = train_head(sensors, train_rows, model_fields, alarm)
+            yield found[i], watch(model, sensors, train_rows, alarm)
 
 
 def fold_tally(tallies: list[Tally], fold: Fold) -> Tally:
@@ -275,29 +303,45 @@ def select(scores: list[dict[Fold, float]], leave_out: Fold | None = None) -> tu
 
 
 def run(args: argparse.Namespace) -> int:
-    found, folds = experiments(args)
-    grid = settings()
-    stderr.print(
-        f"cross-validation: {len(found)} experiments in {len(folds)} folds, {len(grid)} settings"
-    )
-    tallies = evaluate(found, grid, args.train_rows, args.window_s)
-    scores = fold_scores(tallies, folds)
-    fold_rows: list[dict[str, Any]] = []
-    held_out: dict[str, Tally] = {}
-    for fold in folds:
-        chosen, _ = select(scores, leave_out=fold)
-        figures = fold_tally(tallies[chosen], fold).figures()
-        held_out[fold.group] = held_out.get(fold.group, Tally()) + fold_tally(tallies[chosen], fold)
-        fold_rows.append(
-            {
-                "group": fold.group,
-                "fold": fold.name,
-                "labelled": fold.labelled,
-                "setting": chosen,
-                **figures,
-            }
+    from cloud.cli.output import progress
+
+    with progress(None, "cross-validation: reading the experiments") as bar:
+        found, folds = experiments(args)
+        grid = settings()
+        stderr.print(
+            f"cross-validation: {len(found)} experiments in {len(folds)} folds, "
+            f"{len(grid)} settings"
         )
-    best, best_merit = select(scores)
+        bar.stage(
+            f"cross-validation: evaluating {len(grid)} settings on {len(found)} experiments",
+            len(grid) * len(found),
+        )
+        tallies = evaluate(found, grid, args.train_rows, args.window_s, bar.advance)
+        bar.stage("cross-validation: scoring the folds", None)
+        scores = fold_scores(tallies, folds)
+        bar.stage("cross-validation: selecting per fold", len(folds))
+        fold_rows: list[dict[str, Any]] = []
+        held_out: dict[str, Tally] = {}
+        for fold in folds:
+            chosen, _ = select(scores, leave_out=fold)
+            figures = fold_tally(tallies[chosen], fold).figures()
+            held_out[fold.group] = held_out.get(fold.group, Tally()) + fold_tally(
+                tallies[chosen], fold
+            )
+            fold_rows.append(
+                {
+                    "group": fold.group,
+                    "fold": fold.name,
+                    "labelled": fold.labelled,
+                    "setting": chosen,
+                    **figures,
+                }
+            )
+            bar.advance()
+        bar.stage("cross-validation: selecting on all folds")
+        best, best_merit = select(scores)
+        if args.plot:
+            _plot_held_out(args, found, folds, grid, [row["setting"] for row in fold_rows], bar)
     shipped = _shipped_index(grid)
     document = {
         "protocol": {
@@ -357,6 +401,24 @@ def run(args: argparse.Namespace) -> int:
         title="chosen on all folds",
     )
     return 0
+
+
+def _plot_held_out(
+    args: argparse.Namespace,
+    found: list[Experiment],
+    folds: list[Fold],
+    grid: list[Setting],
+    chosen: list[int],
+    bar: Progress,
+) -> None:
+    from cloud.bench.skab_plot import plot, plot_names
+
+    names = dict(zip(map(id, found), plot_names(found), strict=True))
+    bar.stage(f"cross-validation: plotting {len(found)} experiments", len(found))
+    for exp, detection in held_out_detections(found, folds, grid, chosen, args.train_rows):
+        figures = tally(exp, detection, args.train_rows, args.window_s).figures()
+        plot(Path(args.plot) / names[id(exp)], exp, detection, args.train_rows, figures)
+        bar.advance()
 
 
 def _by_group(per_experiment: list[Tally], folds: list[Fold]) -> dict[str, Any]:
