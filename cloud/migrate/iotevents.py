@@ -51,6 +51,7 @@ from cloud.detectors.alarms.model import AlarmModel, check_alarm_references, loa
 from cloud.detectors.analysis import analyze
 from cloud.detectors.engine import used_inputs
 from cloud.detectors.model import (
+    NAME_RE,
     Action,
     DetectorModel,
     InputDefinition,
@@ -185,6 +186,7 @@ def import_folder(
         raise UserError(f"{folder}: no .json, .yaml or .yml files")
     parsed = [item for path in files for item in _parse(path, folder)]
     for item in parsed:
+        _fill_name(item, folder)
         _fill_role(item, folder)
     inputs: dict[str, tuple[InputDefinition, _Parsed]] = {}
     for item in parsed:
@@ -621,6 +623,31 @@ def _load_all(
             warnings = [_template_paths(w, item.resource) for w in warnings]
         found.append((loaded, item, item.notes + warnings))
     return found
+
+
+_NAME_FIELDS = {"model": "detectorModelName", "alarm": "alarmModelName"}
+
+
+def _fill_name(item: _Parsed, folder: Path) -> None:
+    """Some of the console's templates (Device heartbeat, Simple alarm) have no name: the
+    console asks for one when it creates the model. The file's name stands in, as a
+    template resource's logical id does, and the report says so; a file name that is no
+    model name (``^[a-zA-Z0-9_-]+$``) is refused saying what to add."""
+    field = _NAME_FIELDS.get(item.kind)
+    if field is None or item.resource is not None or item.body.get(field) is not None:
+        return
+    name = item.path.stem
+    if not NAME_RE.fullmatch(name) or len(name) > 128:
+        raise UserError(
+            f"{_name(item, folder)}: $: missing required field {field!r} (a console template "
+            f"has none), and the file's name {name!r} cannot stand in for it: add "
+            f'"{field}": "NAME" to the file, or rename it to NAME.json'
+        )
+    item.body = {**item.body, field: name}
+    item.notes.append(
+        f"{_name(item, folder)}: no {field} (a console template); registered as {name!r}, "
+        "the file's name"
+    )
 
 
 def _fill_role(item: _Parsed, folder: Path) -> None:
