@@ -7,7 +7,10 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
 
 - keys: first letter lowered (``IotTopicPublish`` -> ``iotTopicPublish``, ``DynamoDBv2`` ->
   ``dynamoDBv2``); values are left as they are;
-- ``Ref``: a parameter's ``Default``, a pseudo parameter's stand-in, or the name of an
+- ``Ref``: the value given for a parameter (``--parameter NAME=VALUE``, as ``aws
+  cloudformation deploy --parameter-overrides`` takes it), else its ``Default``; the value
+  given for a pseudo parameter, else a stand-in (:data:`PSEUDO`) that the resource's notes
+  name when it is the stack's own (name, Region, account); or the name of an
   ``AWS::IoTEvents::Input`` resource (its ``InputName``, else its logical id, as the CDK's
   ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
   (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
@@ -47,6 +50,12 @@ PSEUDO: Final = {
     "AWS::StackName": "stack",
     "AWS::NoValue": None,
 }
+GIVEN: Final = frozenset(PSEUDO) - {"AWS::NoValue"}
+"""The pseudo parameters a ``--parameter`` may give, as a stack would have them."""
+_STACK_OWN: Final = frozenset({"AWS::StackName", "AWS::Region", "AWS::AccountId"})
+"""Pseudo parameters whose stand-in is surely not the stack's value (a name made with
+``${AWS::StackName}`` is another name): the resource's notes say when one was used. The
+partition and URL suffix are the ones of every commercial Region."""
 _SUB_RE: Final = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -57,6 +66,8 @@ class Resource:
     logical_id: str
     body: dict[str, Any]
     """The Create* request body (camelCase)."""
+    notes: tuple[str, ...] = ()
+    """The pseudo parameters it took a stand-in for, and where."""
 
     @property
     def prefix(self) -> str:
@@ -158,8 +169,11 @@ def is_template(document: Any) -> bool:
     )
 
 
-def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resource]:
-    """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order."""
+def iotevents_resources(
+    document: Mapping[str, Any], source: str, values: Mapping[str, str] | None = None
+) -> list[Resource]:
+    """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order;
+    *values* are the stack's values of parameters and pseudo parameters, by name."""
     resources = document.get("Resources", {})
     parameters = document.get("Parameters") or {}
     names: dict[str, str] = {}
@@ -171,10 +185,12 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
             names[logical_id] = name if isinstance(name, str) else logical_id
             if isinstance(name, dict):
                 computed[logical_id] = name
-    resolver = _Resolver(source, resources, parameters, names)
+    resolver = _Resolver(source, resources, parameters, names, values or {})
     for logical_id, name in computed.items():  # a Ref gives the name the function makes
         path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
+        resolver.stand_ins = {}
         names[logical_id] = resolver.text(resolver.resolve(name, path), path)
+        resolver.name_stand_ins[logical_id] = resolver.stand_ins
     found = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
@@ -184,10 +200,16 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
         props = resource.get("Properties") or {}
         if not isinstance(props, dict):
             raise UserError(f"{source}: {path}: expected an object")
+        resolver.stand_ins = {}
         body = typed(_camel(resolver.resolve(props, path)))
         api_name = name_field[0].lower() + name_field[1:]
         body.setdefault(api_name, names[logical_id])
-        found.append(Resource(kind, logical_id, body))
+        notes = tuple(
+            f"{where}: {name} taken as {PSEUDO[name]!r}, a stand-in; give your stack's with "
+            f"--parameter {name}=VALUE"
+            for name, where in resolver.stand_ins.items()
+        )
+        found.append(Resource(kind, logical_id, body, notes))
     return found
 
 
@@ -198,11 +220,17 @@ class _Resolver:
         resources: Mapping[str, Any],
         parameters: Mapping[str, Any],
         names: Mapping[str, str],
+        values: Mapping[str, str],
     ) -> None:
         self.source = source
         self.resources = resources
         self.parameters = parameters
         self.names = names
+        self.values = values
+        self.stand_ins: dict[str, str] = {}
+        """Pseudo parameters of :data:`_STACK_OWN` taken as their stand-in: name -> where."""
+        self.name_stand_ins: dict[str, dict[str, str]] = {}
+        """Those a resource's computed name took, by logical id (a Ref to it takes them too)."""
 
     def error(self, path: str, message: str) -> UserError:
         return UserError(f"{self.source}: {path}: {message}")
@@ -234,16 +262,25 @@ class _Resolver:
         if not isinstance(name, str):
             raise self.error(path, "expected the name of a parameter or resource")
         if name in PSEUDO:
+            if name in self.values and name in GIVEN:
+                return self.values[name]
+            if name in _STACK_OWN:
+                self.stand_ins.setdefault(name, path)
             return PSEUDO[name]
         if name in self.names:
+            for taken, where in self.name_stand_ins.get(name, {}).items():
+                self.stand_ins.setdefault(taken, where)
             return self.names[name]
         if name in self.parameters:
+            if name in self.values:
+                return self.values[name]
             parameter = self.parameters[name]
             if isinstance(parameter, dict) and "Default" in parameter:
                 return parameter["Default"]
             raise self.error(
                 path,
-                f"parameter {name!r} has no Default; give it the value your stack used",
+                f"parameter {name!r} has no Default; give the value your stack used with "
+                f"--parameter {name}=VALUE",
             )
         if name in self.resources:
             return f"cloudformation:{name}"

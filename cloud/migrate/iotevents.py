@@ -61,6 +61,7 @@ from cloud.detectors.model import (
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import (
+    GIVEN,
     Resource,
     iotevents_resources,
     is_template,
@@ -159,6 +160,7 @@ def import_folder(
     *,
     resolve: Callable[[str], Any] | None = None,
     waiting: Callable[[], None] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> IotEventsImport:
     """Validate every JSON file of *folder* and register them under *detectors*.
 
@@ -170,6 +172,10 @@ def import_folder(
     holds an exclusive lock on *detectors*: a second import at the same time waits for
     it (calling *waiting* once first) and then adds to what the first registered,
     instead of writing a registry that drops it.
+
+    *parameters* are the values the stacks of the folder's templates were deployed with,
+    of their parameters and pseudo parameters; one that no template declares is refused, as
+    ``aws cloudformation deploy`` refuses it, so a misspelt name is not silently unused.
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
@@ -184,7 +190,15 @@ def import_folder(
             )
     if not files:
         raise UserError(f"{folder}: no .json, .yaml or .yml files")
-    parsed = [item for path in files for item in _parse(path, folder)]
+    values = dict(parameters or {})
+    declared: set[str] = set()
+    parsed = [item for path in files for item in _parse(path, folder, values, declared)]
+    if unknown := sorted(set(values) - declared - GIVEN):
+        name = unknown[0]
+        raise UserError(
+            f"--parameter {name}={values[name]}: no template in {folder} declares a parameter "
+            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
+        )
     for item in parsed:
         _fill_name(item, folder)
         _fill_role(item, folder)
@@ -542,8 +556,14 @@ def _unsupported_actions(
     return found
 
 
-def _parse(path: Path, folder: Path) -> list[_Parsed]:
-    """The models and inputs of one file (a CloudFormation template may hold several)."""
+def _parse(
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str] | None = None,
+    declared: set[str] | None = None,
+) -> list[_Parsed]:
+    """The models and inputs of one file (a CloudFormation template may hold several, its
+    parameters taking *values*; the names of those it declares are added to *declared*)."""
     try:
         document = _read(path, _rel(path, folder))
     except UnicodeDecodeError as exc:
@@ -551,9 +571,19 @@ def _parse(path: Path, folder: Path) -> list[_Parsed]:
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
     if is_template(document):
+        source = _rel(path, folder)
+        if declared is not None and isinstance(document.get("Parameters"), dict):
+            declared.update(document["Parameters"])
         return [
-            _Parsed(r.kind, path, r.body, wrapped=False, resource=r)
-            for r in iotevents_resources(document, _rel(path, folder))
+            _Parsed(
+                r.kind,
+                path,
+                r.body,
+                wrapped=False,
+                resource=r,
+                notes=[f"{source}: {note}" for note in r.notes],
+            )
+            for r in iotevents_resources(document, source, values)
         ]
     return [_parse_one(document, path, folder)]
 
