@@ -105,6 +105,9 @@ class _Parsed:
     body: dict[str, Any]
     wrapped: bool
     """It came as describe-* output (paths in errors get the wrapper back)."""
+    outer: str = ""
+    """The key describe-* output holds it under (``detectorModel``, ``input``); none when
+    the output was narrowed to that object (``--query detectorModel``)."""
     version: str = "1"
     """``detectorModelVersion`` from the describe output."""
     resource: Resource | None = None
@@ -286,7 +289,7 @@ def _register(
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
             elif item.wrapped:
-                problem.path = _rewrap(problem.path, "model")
+                problem.path = _rewrap(problem.path, "model", item.outer)
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
         findings = [f"{f.level} {f.path}: {f.message}" for f in analyze(model, definitions)]
@@ -588,9 +591,25 @@ def _parse(
     return [_parse_one(document, path, folder)]
 
 
+def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], str] | None:
+    """The DetectorModel or Input object of describe-* output and the key it sits under:
+    ``{"detectorModel": {...}}`` as the CLI prints it, or the object itself when the output
+    was narrowed with ``--query detectorModel`` (or ``jq .detectorModel``)."""
+    if not isinstance(document, dict):
+        return None
+    if isinstance(document.get(outer), dict):
+        return document[outer], outer
+    if isinstance(document.get(config), dict):
+        return document, ""
+    return None
+
+
 def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
-    if isinstance(document, dict) and isinstance(document.get("detectorModel"), dict):
-        wrapper = document["detectorModel"]
+    if isinstance(document, dict):  # a boto3 response saved whole
+        document = {k: v for k, v in document.items() if k != "ResponseMetadata"}
+    found = _described(document, "detectorModel", "detectorModelConfiguration")
+    if found is not None:
+        wrapper, outer = found
         config = wrapper.get("detectorModelConfiguration")
         if not isinstance(config, dict):
             raise UserError(
@@ -599,11 +618,11 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
             )
         body: dict[str, Any] = {k: config[k] for k in _MODEL_FIELDS if k in config}
         body["detectorModelDefinition"] = wrapper.get("detectorModelDefinition")
-        return _Parsed(
-            "model", path, body, wrapped=True, version=str(config.get("detectorModelVersion", "1"))
-        )
-    if isinstance(document, dict) and isinstance(document.get("input"), dict):
-        wrapper = document["input"]
+        version = str(config.get("detectorModelVersion", "1"))
+        return _Parsed("model", path, body, wrapped=True, outer=outer, version=version)
+    found = _described(document, "input", "inputConfiguration")
+    if found is not None:
+        wrapper, outer = found
         config = wrapper.get("inputConfiguration")
         if not isinstance(config, dict):
             raise UserError(
@@ -612,7 +631,7 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
             )
         body = {k: config[k] for k in ("inputName", "inputDescription") if k in config}
         body["inputDefinition"] = wrapper.get("inputDefinition")
-        return _Parsed("input", path, body, wrapped=True)
+        return _Parsed("input", path, body, wrapped=True, outer=outer)
     if isinstance(document, dict) and "detectorModelDefinition" in document:
         return _Parsed("model", path, document, wrapped=False)
     if isinstance(document, dict) and "inputDefinition" in document:
@@ -701,7 +720,7 @@ def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:
             raise DetectorModelError(_template_paths(str(exc), item.resource)) from None
         if not item.wrapped:
             raise
-        raise DetectorModelError(_rewrap(str(exc), item.kind)) from None
+        raise DetectorModelError(_rewrap(str(exc), item.kind, item.outer)) from None
 
 
 _API_PATH_RE = re.compile(r"\$(?![A-Za-z{])(?:\.[A-Za-z0-9_`-]+(?:\[\d+\])*)*")
@@ -712,19 +731,22 @@ def _template_paths(message: str, resource: Resource) -> str:
     return _API_PATH_RE.sub(lambda m: resource.template_path(m.group(0)), message)
 
 
-def _rewrap(message: str, kind: str) -> str:
+def _rewrap(message: str, kind: str, outer: str) -> str:
+    """*message*'s Create-body paths as paths in the describe-* output, whose object sits
+    under *outer* (at the top when it was narrowed to it)."""
+    base = f"$.{outer}" if outer else "$"
     if kind == "model":
-        message = message.replace(
-            "$.detectorModelDefinition", "$.detectorModel.detectorModelDefinition"
-        )
-        for name in _MODEL_FIELDS:
+        if outer:
             message = message.replace(
-                f"$.{name}", f"$.detectorModel.detectorModelConfiguration.{name}"
+                "$.detectorModelDefinition", f"{base}.detectorModelDefinition"
             )
+        for name in _MODEL_FIELDS:
+            message = message.replace(f"$.{name}", f"{base}.detectorModelConfiguration.{name}")
         return message
-    message = message.replace("$.inputDefinition", "$.input.inputDefinition")
+    if outer:
+        message = message.replace("$.inputDefinition", f"{base}.inputDefinition")
     for name in ("inputName", "inputDescription"):
-        message = message.replace(f"$.{name}", f"$.input.inputConfiguration.{name}")
+        message = message.replace(f"$.{name}", f"{base}.inputConfiguration.{name}")
     return message
 
 
@@ -809,7 +831,10 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         and (
             isinstance(document.get("detectorModel"), dict)
             or isinstance(document.get("input"), dict)
+            or isinstance(document.get("detectorModelConfiguration"), dict)
+            or isinstance(document.get("inputConfiguration"), dict)
             or "alarmModelArn" in document
+            or "ResponseMetadata" in document
         )
     )
     if not wrapped:

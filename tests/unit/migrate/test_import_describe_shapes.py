@@ -151,6 +151,7 @@ def test_boto3_responses_dumped_whole_are_imported(
     report = json.loads(out)
     assert [m["name"] for m in report["models"]] == ["motorHeartbeat"]
     assert [a["name"] for a in report["alarm_models"]] == ["pressureHigh"]
-    code = main(["alarms", "validate", str(folder / "pressureHigh.json")])
+    pressure = folder / "describe-input-PressureInput.json"
+    code = main(["alarms", "validate", str(folder / "pressureHigh.json"), "--input", str(pressure)])
     out, err = capsys.readouterr()
     assert code == 0, out + err
