@@ -14,7 +14,11 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
   ``AWS::IoTEvents::Input`` resource (its ``InputName``, else its logical id, as the CDK's
   ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
   (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
-  ``--lambda`` for) are evaluated; any other function is an error naming where it is;
+  ``--lambda`` for) are evaluated; so is ``Fn::If``, on the template's ``Conditions``
+  (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``) evaluated with the
+  same parameter values, and ``Ref: AWS::NoValue`` removes the property or list item it
+  stands for, as CloudFormation does; a resource whose ``Condition`` is false is not in
+  the stack, so it is left out; any other function is an error naming where it is;
 - a resource without a name gets its logical id (CloudFormation would generate one);
 - ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
   ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them; a
@@ -56,6 +60,8 @@ _STACK_OWN: Final = frozenset({"AWS::StackName", "AWS::Region", "AWS::AccountId"
 """Pseudo parameters whose stand-in is surely not the stack's value (a name made with
 ``${AWS::StackName}`` is another name): the resource's notes say when one was used. The
 partition and URL suffix are the ones of every commercial Region."""
+_NO_VALUE: Final = object()
+"""What ``Ref: AWS::NoValue`` resolves to: the property or list item holding it is dropped."""
 _SUB_RE: Final = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -185,7 +191,8 @@ def iotevents_resources(
             names[logical_id] = name if isinstance(name, str) else logical_id
             if isinstance(name, dict):
                 computed[logical_id] = name
-    resolver = _Resolver(source, resources, parameters, names, values or {})
+    conditions = document.get("Conditions") or {}
+    resolver = _Resolver(source, resources, parameters, names, values or {}, conditions)
     for logical_id, name in computed.items():  # a Ref gives the name the function makes
         path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
         resolver.stand_ins = {}
@@ -195,6 +202,10 @@ def iotevents_resources(
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
             continue
+        if "Condition" in resource and not resolver.condition(
+            resource["Condition"], f"$.Resources.{logical_id}.Condition"
+        ):
+            continue  # CloudFormation does not create it
         kind, name_field = TYPES[resource["Type"]]
         path = f"$.Resources.{logical_id}.Properties"
         props = resource.get("Properties") or {}
@@ -221,8 +232,12 @@ class _Resolver:
         parameters: Mapping[str, Any],
         names: Mapping[str, str],
         values: Mapping[str, str],
+        conditions: Any,
     ) -> None:
         self.source = source
+        self.conditions = conditions
+        self._truth: dict[str, bool] = {}
+        self._evaluating: set[str] = set()
         self.resources = resources
         self.parameters = parameters
         self.names = names
@@ -237,7 +252,8 @@ class _Resolver:
 
     def resolve(self, node: Any, path: str) -> Any:
         if isinstance(node, list):
-            return [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            items = [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            return [v for v in items if v is not _NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -250,17 +266,70 @@ class _Resolver:
                 return self.sub(arg, f"{path}.Fn::Sub")
             if fn == "Fn::GetAtt":
                 return self.get_att(arg, f"{path}.Fn::GetAtt")
+            if fn == "Fn::If":
+                return self.if_(arg, f"{path}.Fn::If")
             if fn.startswith("Fn::"):
                 raise self.error(
                     f"{path}.{fn}",
                     f"{fn} cannot be evaluated outside CloudFormation; replace it with the "
                     "value it gives in your stack",
                 )
-        return {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
+        resolved = {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def if_(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise self.error(path, "expected [condition, value if true, value if false]")
+        chosen = 1 if self.condition(arg[0], path) else 2
+        return self.resolve(arg[chosen], f"{path}[{chosen}]")
+
+    def condition(self, name: Any, path: str) -> bool:
+        """The value of the template's condition *name* (evaluated once)."""
+        if not (isinstance(name, str) and isinstance(self.conditions, dict)) or (
+            name not in self.conditions
+        ):
+            raise self.error(path, f"condition {name!r} is not in the template's Conditions")
+        if name not in self._truth:
+            if name in self._evaluating:
+                raise self.error(path, f"condition {name!r} depends on itself")
+            self._evaluating.add(name)
+            self._truth[name] = self.truth(self.conditions[name], f"$.Conditions.{name}")
+            self._evaluating.discard(name)
+        return self._truth[name]
+
+    def truth(self, node: Any, path: str) -> bool:
+        """A condition function's value, as CloudFormation evaluates ``Conditions``."""
+        if isinstance(node, dict) and len(node) == 1:
+            ((fn, arg),) = node.items()
+            where = f"{path}.{fn}"
+            if fn == "Condition":
+                return self.condition(arg, where)
+            if fn == "Fn::Equals":
+                if not (isinstance(arg, list) and len(arg) == 2):
+                    raise self.error(where, "expected [value, value]")
+                first, second = (
+                    self.text(self.resolve(v, f"{where}[{i}]"), f"{where}[{i}]")
+                    for i, v in enumerate(arg)
+                )
+                return first == second
+            if fn == "Fn::Not":
+                if not (isinstance(arg, list) and len(arg) == 1):
+                    raise self.error(where, "expected [condition]")
+                return not self.truth(arg[0], f"{where}[0]")
+            if fn in ("Fn::And", "Fn::Or"):
+                if not (isinstance(arg, list) and 2 <= len(arg) <= 10):
+                    raise self.error(where, "expected 2 to 10 conditions")
+                found = [self.truth(v, f"{where}[{i}]") for i, v in enumerate(arg)]
+                return all(found) if fn == "Fn::And" else any(found)
+        raise self.error(
+            path, "expected a condition (Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition)"
+        )
 
     def ref(self, name: Any, path: str) -> Any:
         if not isinstance(name, str):
             raise self.error(path, "expected the name of a parameter or resource")
+        if name == "AWS::NoValue":
+            return _NO_VALUE
         if name in PSEUDO:
             if name in self.values and name in GIVEN:
                 return self.values[name]
