@@ -10,7 +10,9 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
 - ``Ref``: the value given for a parameter (``--parameter NAME=VALUE``, as ``aws
   cloudformation deploy --parameter-overrides`` takes it), else its ``Default``; the value
   given for a pseudo parameter, else a stand-in (:data:`PSEUDO`) that the resource's notes
-  name when it is the stack's own (name, Region, account); or the name of an
+  name when it is the stack's own (name, Region, account), as they name an SSM-typed
+  parameter's ``Default`` (a Systems Manager name, not the value) and a ``{{resolve:...}}``
+  dynamic reference, which only CloudFormation can read; or the name of an
   ``AWS::IoTEvents::Input`` resource (its ``InputName``, else its logical id, as the CDK's
   ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
   (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
@@ -73,7 +75,8 @@ class Resource:
     body: dict[str, Any]
     """The Create* request body (camelCase)."""
     notes: tuple[str, ...] = ()
-    """The pseudo parameters it took a stand-in for, and where."""
+    """What it took that is likely not the stack's value (a pseudo parameter's stand-in, an
+    SSM parameter's name, a dynamic reference), and where."""
 
     @property
     def prefix(self) -> str:
@@ -195,9 +198,9 @@ def iotevents_resources(
     resolver = _Resolver(source, resources, parameters, names, values or {}, conditions)
     for logical_id, name in computed.items():  # a Ref gives the name the function makes
         path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
-        resolver.stand_ins = {}
+        resolver.notes = {}
         names[logical_id] = resolver.text(resolver.resolve(name, path), path)
-        resolver.name_stand_ins[logical_id] = resolver.stand_ins
+        resolver.name_notes[logical_id] = resolver.notes
     found = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
@@ -211,16 +214,11 @@ def iotevents_resources(
         props = resource.get("Properties") or {}
         if not isinstance(props, dict):
             raise UserError(f"{source}: {path}: expected an object")
-        resolver.stand_ins = {}
+        resolver.notes = {}
         body = typed(_camel(resolver.resolve(props, path)))
         api_name = name_field[0].lower() + name_field[1:]
         body.setdefault(api_name, names[logical_id])
-        notes = tuple(
-            f"{where}: {name} taken as {PSEUDO[name]!r}, a stand-in; give your stack's with "
-            f"--parameter {name}=VALUE"
-            for name, where in resolver.stand_ins.items()
-        )
-        found.append(Resource(kind, logical_id, body, notes))
+        found.append(Resource(kind, logical_id, body, tuple(resolver.notes.values())))
     return found
 
 
@@ -242,9 +240,11 @@ class _Resolver:
         self.parameters = parameters
         self.names = names
         self.values = values
-        self.stand_ins: dict[str, str] = {}
-        """Pseudo parameters of :data:`_STACK_OWN` taken as their stand-in: name -> where."""
-        self.name_stand_ins: dict[str, dict[str, str]] = {}
+        self.notes: dict[str, str] = {}
+        """What the resource being resolved took that is likely not the stack's value (a
+        stand-in for a pseudo parameter of :data:`_STACK_OWN`, an SSM parameter's name, a
+        dynamic reference), one note per thing, naming where it was first used."""
+        self.name_notes: dict[str, dict[str, str]] = {}
         """Those a resource's computed name took, by logical id (a Ref to it takes them too)."""
 
     def error(self, path: str, message: str) -> UserError:
@@ -254,6 +254,12 @@ class _Resolver:
         if isinstance(node, list):
             items = [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
             return [v for v in items if v is not _NO_VALUE]
+        if isinstance(node, str) and "{{resolve:" in node:
+            self.notes.setdefault(
+                f"resolve:{node}",
+                f"{path}: {node!r} holds a dynamic reference CloudFormation resolves when it "
+                "deploys; taken as written, write the value your stack had",
+            )
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -334,17 +340,28 @@ class _Resolver:
             if name in self.values and name in GIVEN:
                 return self.values[name]
             if name in _STACK_OWN:
-                self.stand_ins.setdefault(name, path)
+                self.notes.setdefault(
+                    name,
+                    f"{path}: {name} taken as {PSEUDO[name]!r}, a stand-in; give your stack's "
+                    f"with --parameter {name}=VALUE",
+                )
             return PSEUDO[name]
         if name in self.names:
-            for taken, where in self.name_stand_ins.get(name, {}).items():
-                self.stand_ins.setdefault(taken, where)
+            for key, note in self.name_notes.get(name, {}).items():
+                self.notes.setdefault(key, note)
             return self.names[name]
         if name in self.parameters:
             if name in self.values:
                 return self.values[name]
             parameter = self.parameters[name]
             if isinstance(parameter, dict) and "Default" in parameter:
+                if str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+                    self.notes.setdefault(
+                        f"ssm:{name}",
+                        f"{path}: parameter {name} is the value Systems Manager holds under "
+                        f"{parameter['Default']!r} when the stack deploys; taken as that name, "
+                        f"give the value with --parameter {name}=VALUE",
+                    )
                 return parameter["Default"]
             raise self.error(
                 path,
