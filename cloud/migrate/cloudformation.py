@@ -20,7 +20,10 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
   (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``) evaluated with the
   same parameter values, and ``Ref: AWS::NoValue`` removes the property or list item it
   stands for, as CloudFormation does; a resource whose ``Condition`` is false is not in
-  the stack, so it is left out; any other function is an error naming where it is;
+  the stack, so it is left out; ``Fn::FindInMap`` (on the template's ``Mappings``),
+  ``Fn::Select`` and ``Fn::Split`` are evaluated too, and a ``CommaDelimitedList`` (or
+  ``List<...>``) parameter is the list of its comma-separated values; any other function
+  is an error naming where it is;
 - a resource without a name gets its logical id (CloudFormation would generate one);
 - ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
   ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them; a
@@ -196,6 +199,7 @@ def iotevents_resources(
                 computed[logical_id] = name
     conditions = document.get("Conditions") or {}
     resolver = _Resolver(source, resources, parameters, names, values or {}, conditions)
+    resolver.mappings = document.get("Mappings") or {}
     for logical_id, name in computed.items():  # a Ref gives the name the function makes
         path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
         resolver.notes = {}
@@ -234,6 +238,7 @@ class _Resolver:
     ) -> None:
         self.source = source
         self.conditions = conditions
+        self.mappings: Any = {}
         self._truth: dict[str, bool] = {}
         self._evaluating: set[str] = set()
         self.resources = resources
@@ -274,6 +279,12 @@ class _Resolver:
                 return self.get_att(arg, f"{path}.Fn::GetAtt")
             if fn == "Fn::If":
                 return self.if_(arg, f"{path}.Fn::If")
+            if fn == "Fn::FindInMap":
+                return self.find_in_map(arg, f"{path}.Fn::FindInMap")
+            if fn == "Fn::Select":
+                return self.select(arg, f"{path}.Fn::Select")
+            if fn == "Fn::Split":
+                return self.split(arg, f"{path}.Fn::Split")
             if fn.startswith("Fn::"):
                 raise self.error(
                     f"{path}.{fn}",
@@ -282,6 +293,35 @@ class _Resolver:
                 )
         resolved = {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def find_in_map(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise self.error(path, "expected [MapName, TopLevelKey, SecondLevelKey]")
+        keys = [
+            self.text(self.resolve(v, f"{path}[{i}]"), f"{path}[{i}]") for i, v in enumerate(arg)
+        ]
+        node, where = self.mappings, "the template's Mappings"
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                raise self.error(path, f"{key!r} is not a key of {where}")
+            node, where = node[key], repr(key)
+        return node
+
+    def select(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise self.error(path, "expected [index, [values...]]")
+        index = self.text(self.resolve(arg[0], f"{path}[0]"), f"{path}[0]")
+        items = self.resolve(arg[1], f"{path}[1]")
+        if not isinstance(items, list):
+            raise self.error(f"{path}[1]", "expected a list")
+        if not index.isdigit() or int(index) >= len(items):
+            raise self.error(path, f"index {index} is not one of the list's {len(items)} items")
+        return items[int(index)]
+
+    def split(self, arg: Any, path: str) -> list[str]:
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and arg[0]):
+            raise self.error(path, "expected [delimiter, string]")
+        return self.text(self.resolve(arg[1], f"{path}[1]"), f"{path}[1]").split(arg[0])
 
     def if_(self, arg: Any, path: str) -> Any:
         if not (isinstance(arg, list) and len(arg) == 3):
@@ -351,9 +391,16 @@ class _Resolver:
                 self.notes.setdefault(key, note)
             return self.names[name]
         if name in self.parameters:
+            parameter = self.parameters[name]
+            if isinstance(parameter, dict) and (
+                parameter.get("Type") == "CommaDelimitedList"
+                or str(parameter.get("Type", "")).startswith("List<")
+            ):
+                value = self.values.get(name, parameter.get("Default"))
+                if isinstance(value, str):  # CloudFormation's Ref gives the list
+                    return value.split(",")
             if name in self.values:
                 return self.values[name]
-            parameter = self.parameters[name]
             if isinstance(parameter, dict) and "Default" in parameter:
                 if str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
                     self.notes.setdefault(
