@@ -182,20 +182,19 @@ def import_folder(
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
-        if path.is_file():
-            files.append(path)
-        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
-            raise UserError(
-                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
-                "run the import again"
-            )
+    assembly = cdk_templates(folder)
+    files = _documents(folder) if assembly is None else assembly
+    if assembly == []:
+        raise UserError(f"{folder / CDK_MANIFEST}: a CDK cloud assembly naming no stack template")
     if not files:
         raise UserError(f"{folder}: no .json, .yaml or .yml files")
     values = dict(parameters or {})
     declared: set[str] = set()
-    parsed = [item for path in files for item in _parse(path, folder, values, declared)]
+    parsed = [
+        item
+        for path in files
+        for item in _parse(path, folder, values, declared, assembly=assembly is not None)
+    ]
     if unknown := sorted(set(values) - declared - GIVEN):
         name = unknown[0]
         raise UserError(
@@ -564,15 +563,21 @@ def _parse(
     folder: Path,
     values: Mapping[str, str] | None = None,
     declared: set[str] | None = None,
+    *,
+    assembly: bool = False,
 ) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several, its
-    parameters taking *values*; the names of those it declares are added to *declared*)."""
+    parameters taking *values*; the names of those it declares are added to *declared*).
+    In a CDK cloud assembly (*assembly*) every file is a stack's template, and one without
+    IoT Events resources holds nothing to import."""
     try:
         document = _read(path, _rel(path, folder))
     except UnicodeDecodeError as exc:
         raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
+    if assembly and not is_template(document):
+        return []
     if is_template(document):
         source = _rel(path, folder)
         if declared is not None and isinstance(document.get("Parameters"), dict):
@@ -602,6 +607,63 @@ def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], 
     if isinstance(document.get(config), dict):
         return document, ""
     return None
+
+
+def _documents(folder: Path) -> list[Path]:
+    """Every .json, .yaml and .yml file under *folder*."""
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
+            raise UserError(
+                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
+                "run the import again"
+            )
+    return files
+
+
+CDK_MANIFEST = "manifest.json"
+
+
+def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
+    """The stack templates of the CDK cloud assembly *folder* (``cdk.out``), or None if it
+    is not one. ``cdk synth`` writes beside the templates its own JSON (``manifest.json``,
+    ``tree.json``, ``*.assets.json``), which is no IoT Events definition; the manifest
+    names each stack's ``templateFile``, and each stage's nested assembly
+    (``cdk:cloud-assembly``, a folder with its own manifest)."""
+    manifest = folder / CDK_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        document = json.loads(read_document_text(manifest))
+    except (OSError, ValueError, RecursionError):
+        return None
+    artifacts = document.get("artifacts") if isinstance(document, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
+    found: list[Path] = []
+    for artifact in artifacts.values():
+        if not isinstance(artifact, dict) or not isinstance(artifact.get("properties"), dict):
+            continue
+        properties = artifact["properties"]
+        if artifact.get("type") == "aws:cloudformation:stack" and isinstance(
+            properties.get("templateFile"), str
+        ):
+            template = folder / properties["templateFile"]
+            if not template.is_file():
+                raise UserError(
+                    f"{manifest}: names the stack template {template}, which is not there; "
+                    "run cdk synth again"
+                )
+            found.append(template)
+        elif (
+            artifact.get("type") == "cdk:cloud-assembly"
+            and isinstance(properties.get("directoryName"), str)
+            and depth < 8
+        ):
+            found.extend(cdk_templates(folder / properties["directoryName"], depth + 1) or [])
+    return found
 
 
 def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
