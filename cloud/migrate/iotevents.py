@@ -837,19 +837,41 @@ def _read(path: Path, name: str) -> Any:
     not YAML)."""
     text = read_document_text(path)
     if _is_yaml(path):
-        try:
-            from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
-        except ImportError:
-            raise UserError(
-                f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
-                " `make install` (or `pip install pyyaml`)"
-            ) from None
-
-        document = load_yaml(text, name)
+        document = _load_yaml(text, name)
         # a template is typed once its functions are evaluated; an API body (describe
         # output, --output yaml) now: AWS's integers and Booleans print bare in YAML
-        return document if is_template(document) else typed(document)
-    return load_json(text, name)
+        return _template_body(document if is_template(document) else typed(document), name)
+    return _template_body(load_json(text, name), name)
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    try:
+        from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
+    except ImportError:
+        raise UserError(
+            f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
+            " `make install` (or `pip install pyyaml`)"
+        ) from None
+    return load_yaml(text, name)
+
+
+def _template_body(document: Any, name: str) -> Any:
+    """The template ``aws cloudformation get-template`` output wraps: ``{"TemplateBody":
+    ..., "StagesAvailable": [...]}``, the body being the template when it was JSON and its
+    text when it was YAML (how a deployed stack's template is saved once its source is
+    gone). Any other document is returned as it is."""
+    if not (isinstance(document, dict) and "TemplateBody" in document):
+        return document
+    body = document["TemplateBody"]
+    if not isinstance(body, str):
+        return body
+    source = f"{name}: $.TemplateBody"
+    if body.lstrip().startswith("{"):
+        try:
+            return load_json(body, source)
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f"{source}: not valid JSON: {parse_problem(exc)}") from None
+    return _load_yaml(body, source)
 
 
 def _dump(document: Any) -> bytes:
