@@ -187,7 +187,7 @@ def import_folder(
     if assembly == []:
         raise UserError(f"{folder / CDK_MANIFEST}: a CDK cloud assembly naming no stack template")
     if not files:
-        raise UserError(f"{folder}: no .json, .yaml or .yml files")
+        raise UserError(f"{folder}: no .json, .yaml, .yml or .template files")
     values = dict(parameters or {})
     declared: set[str] = set()
     parsed = [
@@ -610,7 +610,7 @@ def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], 
 
 
 def _documents(folder: Path) -> list[Path]:
-    """Every .json, .yaml and .yml file under *folder*."""
+    """Every .json, .yaml, .yml and .template file under *folder*."""
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
         if path.is_file():
@@ -824,7 +824,9 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
-_SUFFIXES = (".json", *YAML_SUFFIXES)
+TEMPLATE_SUFFIX = ".template"
+"""CloudFormation's own sample templates (and many repositories) use it, JSON or YAML inside."""
+_SUFFIXES = (".json", *YAML_SUFFIXES, TEMPLATE_SUFFIX)
 
 
 def _is_yaml(path: Path) -> bool:
@@ -836,7 +838,7 @@ def _read(path: Path, name: str) -> Any:
     short forms in their long form; a one-line :class:`UserError` naming *name* if it is
     not YAML)."""
     text = read_document_text(path)
-    if _is_yaml(path):
+    if _is_yaml(path) or (path.suffix == TEMPLATE_SUFFIX and not text.lstrip().startswith("{")):
         document = _load_yaml(text, name)
         # a template is typed once its functions are evaluated; an API body (describe
         # output, --output yaml) now: AWS's integers and Booleans print bare in YAML
