@@ -40,6 +40,7 @@ Resources:
     Type: AWS::IoTEvents::AlarmModel
     Properties:
       AlarmModelName: !Join ["-", [rpmHigh, !Select [1, !Split ["/", "plant/line7/cell2"]]]]
+      AlarmModelDescription: !Join [" and ", !Ref Topics]
       RoleArn: arn:aws:iam::123456789012:role/events
       Key: pumpId
       AlarmRule:
@@ -76,6 +77,7 @@ def test_mappings_select_and_split_are_evaluated(
     assert code == 0, out
     body = _alarm(tmp_path, "rpmHigh-line7")
     assert body["alarmRule"]["simpleRule"]["threshold"] == threshold
+    assert body["alarmModelDescription"] == "alarms/a and alarms/b"  # Join of a list Ref
     (action,) = body["alarmEventActions"]["alarmActions"]
     assert action == {"iotTopicPublish": {"mqttTopic": "alarms/b"}}
 
