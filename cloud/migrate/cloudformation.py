@@ -420,6 +420,8 @@ class _Resolver:
         raise self.error(path, f"{name!r} is neither a parameter nor a resource of the template")
 
     def join(self, arg: Any, path: str) -> str:
+        if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
+            arg = [arg[0], self.resolve(arg[1], f"{path}[1]")]  # a list-valued Ref or function
         if not (
             isinstance(arg, list)
             and len(arg) == 2
