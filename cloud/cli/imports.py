@@ -114,6 +114,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Python callable that stands in for a Lambda function (repeatable)",
     )
     iot.add_argument(
+        "--parameter",
+        dest="parameters",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter's value, or a pseudo parameter's such as "
+        "AWS::StackName=NAME, as the stack was deployed with (repeatable)",
+    )
+    iot.add_argument(
         "--strict",
         action="store_true",
         help="exit 1 if any action cannot run locally or any input is fed by nothing",
@@ -294,6 +303,12 @@ def _iotevents(args: argparse.Namespace) -> int:
         if not sep or not arn or not target:
             raise UserError(f"--lambda {item}: expected ARN=package.module:function")
         lambdas[arn] = target
+    parameters: dict[str, str] = {}
+    for item in args.parameters:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--parameter {item}: expected NAME=VALUE")
+        parameters[name] = value
     if not args.folder.is_dir():
         raise UserError(f"{args.folder}: no such folder of describe-* JSON or template files")
     layout = DataLayout.at(layout.root)
@@ -308,6 +323,7 @@ def _iotevents(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         ),
+        parameters=parameters,
     )
     document = report.as_dict()
     if args.json:

@@ -7,11 +7,23 @@ one becomes the camelCase body AWS's API takes, so it is validated and run like 
 
 - keys: first letter lowered (``IotTopicPublish`` -> ``iotTopicPublish``, ``DynamoDBv2`` ->
   ``dynamoDBv2``); values are left as they are;
-- ``Ref``: a parameter's ``Default``, a pseudo parameter's stand-in, or the name of an
+- ``Ref``: the value given for a parameter (``--parameter NAME=VALUE``, as ``aws
+  cloudformation deploy --parameter-overrides`` takes it), else its ``Default``; the value
+  given for a pseudo parameter, else a stand-in (:data:`PSEUDO`) that the resource's notes
+  name when it is the stack's own (name, Region, account), as they name an SSM-typed
+  parameter's ``Default`` (a Systems Manager name, not the value) and a ``{{resolve:...}}``
+  dynamic reference, which only CloudFormation can read; or the name of an
   ``AWS::IoTEvents::Input`` resource (its ``InputName``, else its logical id, as the CDK's
   ``currentInput("${input.inputName}")`` needs); ``Fn::Join``, ``Fn::Sub`` and ``Fn::GetAtt``
   (an ``Arn`` attribute becomes ``cloudformation:<LogicalId>.Arn``, the ARN to register a
-  ``--lambda`` for) are evaluated; any other function is an error naming where it is;
+  ``--lambda`` for) are evaluated; so is ``Fn::If``, on the template's ``Conditions``
+  (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``) evaluated with the
+  same parameter values, and ``Ref: AWS::NoValue`` removes the property or list item it
+  stands for, as CloudFormation does; a resource whose ``Condition`` is false is not in
+  the stack, so it is left out; ``Fn::FindInMap`` (on the template's ``Mappings``),
+  ``Fn::Select`` and ``Fn::Split`` are evaluated too, and a ``CommaDelimitedList`` (or
+  ``List<...>``) parameter is the list of its comma-separated values; any other function
+  is an error naming where it is;
 - a resource without a name gets its logical id (CloudFormation would generate one);
 - ``"60"`` for ``Seconds``/``Severity`` and ``"true"``/``"false"`` for ``UseBase64``,
   ``Enabled`` and ``DisabledOnInitialization`` are typed, as CloudFormation types them; a
@@ -47,6 +59,14 @@ PSEUDO: Final = {
     "AWS::StackName": "stack",
     "AWS::NoValue": None,
 }
+GIVEN: Final = frozenset(PSEUDO) - {"AWS::NoValue"}
+"""The pseudo parameters a ``--parameter`` may give, as a stack would have them."""
+_STACK_OWN: Final = frozenset({"AWS::StackName", "AWS::Region", "AWS::AccountId"})
+"""Pseudo parameters whose stand-in is surely not the stack's value (a name made with
+``${AWS::StackName}`` is another name): the resource's notes say when one was used. The
+partition and URL suffix are the ones of every commercial Region."""
+_NO_VALUE: Final = object()
+"""What ``Ref: AWS::NoValue`` resolves to: the property or list item holding it is dropped."""
 _SUB_RE: Final = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -57,6 +77,9 @@ class Resource:
     logical_id: str
     body: dict[str, Any]
     """The Create* request body (camelCase)."""
+    notes: tuple[str, ...] = ()
+    """What it took that is likely not the stack's value (a pseudo parameter's stand-in, an
+    SSM parameter's name, a dynamic reference), and where."""
 
     @property
     def prefix(self) -> str:
@@ -158,8 +181,11 @@ def is_template(document: Any) -> bool:
     )
 
 
-def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resource]:
-    """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order."""
+def iotevents_resources(
+    document: Mapping[str, Any], source: str, values: Mapping[str, str] | None = None
+) -> list[Resource]:
+    """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order;
+    *values* are the stack's values of parameters and pseudo parameters, by name."""
     resources = document.get("Resources", {})
     parameters = document.get("Parameters") or {}
     names: dict[str, str] = {}
@@ -171,23 +197,32 @@ def iotevents_resources(document: Mapping[str, Any], source: str) -> list[Resour
             names[logical_id] = name if isinstance(name, str) else logical_id
             if isinstance(name, dict):
                 computed[logical_id] = name
-    resolver = _Resolver(source, resources, parameters, names)
+    conditions = document.get("Conditions") or {}
+    resolver = _Resolver(source, resources, parameters, names, values or {}, conditions)
+    resolver.mappings = document.get("Mappings") or {}
     for logical_id, name in computed.items():  # a Ref gives the name the function makes
         path = f"$.Resources.{logical_id}.Properties.{TYPES[resources[logical_id]['Type']][1]}"
+        resolver.notes = {}
         names[logical_id] = resolver.text(resolver.resolve(name, path), path)
+        resolver.name_notes[logical_id] = resolver.notes
     found = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
             continue
+        if "Condition" in resource and not resolver.condition(
+            resource["Condition"], f"$.Resources.{logical_id}.Condition"
+        ):
+            continue  # CloudFormation does not create it
         kind, name_field = TYPES[resource["Type"]]
         path = f"$.Resources.{logical_id}.Properties"
         props = resource.get("Properties") or {}
         if not isinstance(props, dict):
             raise UserError(f"{source}: {path}: expected an object")
+        resolver.notes = {}
         body = typed(_camel(resolver.resolve(props, path)))
         api_name = name_field[0].lower() + name_field[1:]
         body.setdefault(api_name, names[logical_id])
-        found.append(Resource(kind, logical_id, body))
+        found.append(Resource(kind, logical_id, body, tuple(resolver.notes.values())))
     return found
 
 
@@ -198,18 +233,38 @@ class _Resolver:
         resources: Mapping[str, Any],
         parameters: Mapping[str, Any],
         names: Mapping[str, str],
+        values: Mapping[str, str],
+        conditions: Any,
     ) -> None:
         self.source = source
+        self.conditions = conditions
+        self.mappings: Any = {}
+        self._truth: dict[str, bool] = {}
+        self._evaluating: set[str] = set()
         self.resources = resources
         self.parameters = parameters
         self.names = names
+        self.values = values
+        self.notes: dict[str, str] = {}
+        """What the resource being resolved took that is likely not the stack's value (a
+        stand-in for a pseudo parameter of :data:`_STACK_OWN`, an SSM parameter's name, a
+        dynamic reference), one note per thing, naming where it was first used."""
+        self.name_notes: dict[str, dict[str, str]] = {}
+        """Those a resource's computed name took, by logical id (a Ref to it takes them too)."""
 
     def error(self, path: str, message: str) -> UserError:
         return UserError(f"{self.source}: {path}: {message}")
 
     def resolve(self, node: Any, path: str) -> Any:
         if isinstance(node, list):
-            return [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            items = [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            return [v for v in items if v is not _NO_VALUE]
+        if isinstance(node, str) and "{{resolve:" in node:
+            self.notes.setdefault(
+                f"resolve:{node}",
+                f"{path}: {node!r} holds a dynamic reference CloudFormation resolves when it "
+                "deploys; taken as written, write the value your stack had",
+            )
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -222,34 +277,151 @@ class _Resolver:
                 return self.sub(arg, f"{path}.Fn::Sub")
             if fn == "Fn::GetAtt":
                 return self.get_att(arg, f"{path}.Fn::GetAtt")
+            if fn == "Fn::If":
+                return self.if_(arg, f"{path}.Fn::If")
+            if fn == "Fn::FindInMap":
+                return self.find_in_map(arg, f"{path}.Fn::FindInMap")
+            if fn == "Fn::Select":
+                return self.select(arg, f"{path}.Fn::Select")
+            if fn == "Fn::Split":
+                return self.split(arg, f"{path}.Fn::Split")
             if fn.startswith("Fn::"):
                 raise self.error(
                     f"{path}.{fn}",
                     f"{fn} cannot be evaluated outside CloudFormation; replace it with the "
                     "value it gives in your stack",
                 )
-        return {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
+        resolved = {k: self.resolve(v, f"{path}.{k}") for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def find_in_map(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise self.error(path, "expected [MapName, TopLevelKey, SecondLevelKey]")
+        keys = [
+            self.text(self.resolve(v, f"{path}[{i}]"), f"{path}[{i}]") for i, v in enumerate(arg)
+        ]
+        node, where = self.mappings, "the template's Mappings"
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                raise self.error(path, f"{key!r} is not a key of {where}")
+            node, where = node[key], repr(key)
+        return node
+
+    def select(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise self.error(path, "expected [index, [values...]]")
+        index = self.text(self.resolve(arg[0], f"{path}[0]"), f"{path}[0]")
+        items = self.resolve(arg[1], f"{path}[1]")
+        if not isinstance(items, list):
+            raise self.error(f"{path}[1]", "expected a list")
+        if not index.isdigit() or int(index) >= len(items):
+            raise self.error(path, f"index {index} is not one of the list's {len(items)} items")
+        return items[int(index)]
+
+    def split(self, arg: Any, path: str) -> list[str]:
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and arg[0]):
+            raise self.error(path, "expected [delimiter, string]")
+        return self.text(self.resolve(arg[1], f"{path}[1]"), f"{path}[1]").split(arg[0])
+
+    def if_(self, arg: Any, path: str) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise self.error(path, "expected [condition, value if true, value if false]")
+        chosen = 1 if self.condition(arg[0], path) else 2
+        return self.resolve(arg[chosen], f"{path}[{chosen}]")
+
+    def condition(self, name: Any, path: str) -> bool:
+        """The value of the template's condition *name* (evaluated once)."""
+        if not (isinstance(name, str) and isinstance(self.conditions, dict)) or (
+            name not in self.conditions
+        ):
+            raise self.error(path, f"condition {name!r} is not in the template's Conditions")
+        if name not in self._truth:
+            if name in self._evaluating:
+                raise self.error(path, f"condition {name!r} depends on itself")
+            self._evaluating.add(name)
+            self._truth[name] = self.truth(self.conditions[name], f"$.Conditions.{name}")
+            self._evaluating.discard(name)
+        return self._truth[name]
+
+    def truth(self, node: Any, path: str) -> bool:
+        """A condition function's value, as CloudFormation evaluates ``Conditions``."""
+        if isinstance(node, dict) and len(node) == 1:
+            ((fn, arg),) = node.items()
+            where = f"{path}.{fn}"
+            if fn == "Condition":
+                return self.condition(arg, where)
+            if fn == "Fn::Equals":
+                if not (isinstance(arg, list) and len(arg) == 2):
+                    raise self.error(where, "expected [value, value]")
+                first, second = (
+                    self.text(self.resolve(v, f"{where}[{i}]"), f"{where}[{i}]")
+                    for i, v in enumerate(arg)
+                )
+                return first == second
+            if fn == "Fn::Not":
+                if not (isinstance(arg, list) and len(arg) == 1):
+                    raise self.error(where, "expected [condition]")
+                return not self.truth(arg[0], f"{where}[0]")
+            if fn in ("Fn::And", "Fn::Or"):
+                if not (isinstance(arg, list) and 2 <= len(arg) <= 10):
+                    raise self.error(where, "expected 2 to 10 conditions")
+                found = [self.truth(v, f"{where}[{i}]") for i, v in enumerate(arg)]
+                return all(found) if fn == "Fn::And" else any(found)
+        raise self.error(
+            path, "expected a condition (Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition)"
+        )
 
     def ref(self, name: Any, path: str) -> Any:
         if not isinstance(name, str):
             raise self.error(path, "expected the name of a parameter or resource")
+        if name == "AWS::NoValue":
+            return _NO_VALUE
         if name in PSEUDO:
+            if name in self.values and name in GIVEN:
+                return self.values[name]
+            if name in _STACK_OWN:
+                self.notes.setdefault(
+                    name,
+                    f"{path}: {name} taken as {PSEUDO[name]!r}, a stand-in; give your stack's "
+                    f"with --parameter {name}=VALUE",
+                )
             return PSEUDO[name]
         if name in self.names:
+            for key, note in self.name_notes.get(name, {}).items():
+                self.notes.setdefault(key, note)
             return self.names[name]
         if name in self.parameters:
             parameter = self.parameters[name]
+            if isinstance(parameter, dict) and (
+                parameter.get("Type") == "CommaDelimitedList"
+                or str(parameter.get("Type", "")).startswith("List<")
+            ):
+                value = self.values.get(name, parameter.get("Default"))
+                if isinstance(value, str):  # CloudFormation's Ref gives the list
+                    return value.split(",")
+            if name in self.values:
+                return self.values[name]
             if isinstance(parameter, dict) and "Default" in parameter:
+                if str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+                    self.notes.setdefault(
+                        f"ssm:{name}",
+                        f"{path}: parameter {name} is the value Systems Manager holds under "
+                        f"{parameter['Default']!r} when the stack deploys; taken as that name, "
+                        f"give the value with --parameter {name}=VALUE",
+                    )
                 return parameter["Default"]
             raise self.error(
                 path,
-                f"parameter {name!r} has no Default; give it the value your stack used",
+                f"parameter {name!r} has no Default; give the value your stack used with "
+                f"`plantwatch import iotevents --parameter {name}=VALUE`",
             )
         if name in self.resources:
             return f"cloudformation:{name}"
         raise self.error(path, f"{name!r} is neither a parameter nor a resource of the template")
 
     def join(self, arg: Any, path: str) -> str:
+        if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
+            arg = [arg[0], self.resolve(arg[1], f"{path}[1]")]  # a list-valued Ref or function
         if not (
             isinstance(arg, list)
             and len(arg) == 2

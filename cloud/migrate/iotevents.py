@@ -51,6 +51,7 @@ from cloud.detectors.alarms.model import AlarmModel, check_alarm_references, loa
 from cloud.detectors.analysis import analyze
 from cloud.detectors.engine import used_inputs
 from cloud.detectors.model import (
+    NAME_RE,
     Action,
     DetectorModel,
     InputDefinition,
@@ -60,6 +61,7 @@ from cloud.detectors.model import (
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import (
+    GIVEN,
     Resource,
     iotevents_resources,
     is_template,
@@ -103,6 +105,9 @@ class _Parsed:
     body: dict[str, Any]
     wrapped: bool
     """It came as describe-* output (paths in errors get the wrapper back)."""
+    outer: str = ""
+    """The key describe-* output holds it under (``detectorModel``, ``input``); none when
+    the output was narrowed to that object (``--query detectorModel``)."""
     version: str = "1"
     """``detectorModelVersion`` from the describe output."""
     resource: Resource | None = None
@@ -158,6 +163,7 @@ def import_folder(
     *,
     resolve: Callable[[str], Any] | None = None,
     waiting: Callable[[], None] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> IotEventsImport:
     """Validate every JSON file of *folder* and register them under *detectors*.
 
@@ -169,22 +175,34 @@ def import_folder(
     holds an exclusive lock on *detectors*: a second import at the same time waits for
     it (calling *waiting* once first) and then adds to what the first registered,
     instead of writing a registry that drops it.
+
+    *parameters* are the values the stacks of the folder's templates were deployed with,
+    of their parameters and pseudo parameters; one that no template declares is refused, as
+    ``aws cloudformation deploy`` refuses it, so a misspelt name is not silently unused.
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory of describe-* JSON or CloudFormation templates")
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
-        if path.is_file():
-            files.append(path)
-        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
-            raise UserError(
-                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
-                "run the import again"
-            )
+    assembly = cdk_templates(folder)
+    files = _documents(folder) if assembly is None else assembly
+    if assembly == []:
+        raise UserError(f"{folder / CDK_MANIFEST}: a CDK cloud assembly naming no stack template")
     if not files:
-        raise UserError(f"{folder}: no .json, .yaml or .yml files")
-    parsed = [item for path in files for item in _parse(path, folder)]
+        raise UserError(f"{folder}: no .json, .yaml, .yml or .template files")
+    values = dict(parameters or {})
+    declared: set[str] = set()
+    parsed = [
+        item
+        for path in files
+        for item in _parse(path, folder, values, declared, assembly=assembly is not None)
+    ]
+    if unknown := sorted(set(values) - declared - GIVEN):
+        name = unknown[0]
+        raise UserError(
+            f"--parameter {name}={values[name]}: no template in {folder} declares a parameter "
+            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
+        )
     for item in parsed:
+        _fill_name(item, folder)
         _fill_role(item, folder)
     inputs: dict[str, tuple[InputDefinition, _Parsed]] = {}
     for item in parsed:
@@ -270,7 +288,7 @@ def _register(
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
             elif item.wrapped:
-                problem.path = _rewrap(problem.path, "model")
+                problem.path = _rewrap(problem.path, "model", item.outer)
             problem.source = _name(item, folder)
         report.unsupported.extend(problems)
         findings = [f"{f.level} {f.path}: {f.message}" for f in analyze(model, definitions)]
@@ -540,25 +558,120 @@ def _unsupported_actions(
     return found
 
 
-def _parse(path: Path, folder: Path) -> list[_Parsed]:
-    """The models and inputs of one file (a CloudFormation template may hold several)."""
+def _parse(
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str] | None = None,
+    declared: set[str] | None = None,
+    *,
+    assembly: bool = False,
+) -> list[_Parsed]:
+    """The models and inputs of one file (a CloudFormation template may hold several, its
+    parameters taking *values*; the names of those it declares are added to *declared*).
+    In a CDK cloud assembly (*assembly*) every file is a stack's template, and one without
+    IoT Events resources holds nothing to import."""
     try:
         document = _read(path, _rel(path, folder))
     except UnicodeDecodeError as exc:
         raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
+    if assembly and not is_template(document):
+        return []
     if is_template(document):
+        source = _rel(path, folder)
+        if declared is not None and isinstance(document.get("Parameters"), dict):
+            declared.update(document["Parameters"])
         return [
-            _Parsed(r.kind, path, r.body, wrapped=False, resource=r)
-            for r in iotevents_resources(document, _rel(path, folder))
+            _Parsed(
+                r.kind,
+                path,
+                r.body,
+                wrapped=False,
+                resource=r,
+                notes=[f"{source}: {note}" for note in r.notes],
+            )
+            for r in iotevents_resources(document, source, values)
         ]
     return [_parse_one(document, path, folder)]
 
 
+def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], str] | None:
+    """The DetectorModel or Input object of describe-* output and the key it sits under:
+    ``{"detectorModel": {...}}`` as the CLI prints it, or the object itself when the output
+    was narrowed with ``--query detectorModel`` (or ``jq .detectorModel``)."""
+    if not isinstance(document, dict):
+        return None
+    if isinstance(document.get(outer), dict):
+        return document[outer], outer
+    if isinstance(document.get(config), dict):
+        return document, ""
+    return None
+
+
+def _documents(folder: Path) -> list[Path]:
+    """Every .json, .yaml, .yml and .template file under *folder*."""
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():  # a broken link or a pipe: named, not left out of the import
+            raise UserError(
+                f"{path}: not a regular file (a broken symbolic link?); fix or remove it and "
+                "run the import again"
+            )
+    return files
+
+
+CDK_MANIFEST = "manifest.json"
+
+
+def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
+    """The stack templates of the CDK cloud assembly *folder* (``cdk.out``), or None if it
+    is not one. ``cdk synth`` writes beside the templates its own JSON (``manifest.json``,
+    ``tree.json``, ``*.assets.json``), which is no IoT Events definition; the manifest
+    names each stack's ``templateFile``, and each stage's nested assembly
+    (``cdk:cloud-assembly``, a folder with its own manifest)."""
+    manifest = folder / CDK_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        document = json.loads(read_document_text(manifest))
+    except (OSError, ValueError, RecursionError):
+        return None
+    artifacts = document.get("artifacts") if isinstance(document, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
+    found: list[Path] = []
+    for artifact in artifacts.values():
+        if not isinstance(artifact, dict) or not isinstance(artifact.get("properties"), dict):
+            continue
+        properties = artifact["properties"]
+        if artifact.get("type") == "aws:cloudformation:stack" and isinstance(
+            properties.get("templateFile"), str
+        ):
+            template = folder / properties["templateFile"]
+            if not template.is_file():
+                raise UserError(
+                    f"{manifest}: names the stack template {template}, which is not there; "
+                    "run cdk synth again"
+                )
+            found.append(template)
+        elif (
+            artifact.get("type") == "cdk:cloud-assembly"
+            and isinstance(properties.get("directoryName"), str)
+            and depth < 8
+        ):
+            found.extend(cdk_templates(folder / properties["directoryName"], depth + 1) or [])
+    return found
+
+
 def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
-    if isinstance(document, dict) and isinstance(document.get("detectorModel"), dict):
-        wrapper = document["detectorModel"]
+    if isinstance(document, dict):  # a boto3 response saved whole
+        document = {k: v for k, v in document.items() if k != "ResponseMetadata"}
+    found = _described(document, "detectorModel", "detectorModelConfiguration")
+    if found is not None:
+        wrapper, outer = found
         config = wrapper.get("detectorModelConfiguration")
         if not isinstance(config, dict):
             raise UserError(
@@ -567,11 +680,11 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
             )
         body: dict[str, Any] = {k: config[k] for k in _MODEL_FIELDS if k in config}
         body["detectorModelDefinition"] = wrapper.get("detectorModelDefinition")
-        return _Parsed(
-            "model", path, body, wrapped=True, version=str(config.get("detectorModelVersion", "1"))
-        )
-    if isinstance(document, dict) and isinstance(document.get("input"), dict):
-        wrapper = document["input"]
+        version = str(config.get("detectorModelVersion", "1"))
+        return _Parsed("model", path, body, wrapped=True, outer=outer, version=version)
+    found = _described(document, "input", "inputConfiguration")
+    if found is not None:
+        wrapper, outer = found
         config = wrapper.get("inputConfiguration")
         if not isinstance(config, dict):
             raise UserError(
@@ -580,7 +693,7 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
             )
         body = {k: config[k] for k in ("inputName", "inputDescription") if k in config}
         body["inputDefinition"] = wrapper.get("inputDefinition")
-        return _Parsed("input", path, body, wrapped=True)
+        return _Parsed("input", path, body, wrapped=True, outer=outer)
     if isinstance(document, dict) and "detectorModelDefinition" in document:
         return _Parsed("model", path, document, wrapped=False)
     if isinstance(document, dict) and "inputDefinition" in document:
@@ -623,6 +736,31 @@ def _load_all(
     return found
 
 
+_NAME_FIELDS = {"model": "detectorModelName", "alarm": "alarmModelName"}
+
+
+def _fill_name(item: _Parsed, folder: Path) -> None:
+    """Some of the console's templates (Device heartbeat, Simple alarm) have no name: the
+    console asks for one when it creates the model. The file's name stands in, as a
+    template resource's logical id does, and the report says so; a file name that is no
+    model name (``^[a-zA-Z0-9_-]+$``) is refused saying what to add."""
+    field = _NAME_FIELDS.get(item.kind)
+    if field is None or item.resource is not None or item.body.get(field) is not None:
+        return
+    name = item.path.stem
+    if not NAME_RE.fullmatch(name) or len(name) > 128:
+        raise UserError(
+            f"{_name(item, folder)}: $: missing required field {field!r} (a console template "
+            f"has none), and the file's name {name!r} cannot stand in for it: add "
+            f'"{field}": "NAME" to the file, or rename it to NAME.json'
+        )
+    item.body = {**item.body, field: name}
+    item.notes.append(
+        f"{_name(item, folder)}: no {field} (a console template); registered as {name!r}, "
+        "the file's name"
+    )
+
+
 def _fill_role(item: _Parsed, folder: Path) -> None:
     """A console export ("Import detector model" file) has no ``roleArn``: the console asks
     for the role when it publishes. plantwatch never assumes it, so the import stores a
@@ -644,7 +782,7 @@ def _checked(item: _Parsed, load: Callable[[], Any]) -> Any:
             raise DetectorModelError(_template_paths(str(exc), item.resource)) from None
         if not item.wrapped:
             raise
-        raise DetectorModelError(_rewrap(str(exc), item.kind)) from None
+        raise DetectorModelError(_rewrap(str(exc), item.kind, item.outer)) from None
 
 
 _API_PATH_RE = re.compile(r"\$(?![A-Za-z{])(?:\.[A-Za-z0-9_`-]+(?:\[\d+\])*)*")
@@ -655,19 +793,22 @@ def _template_paths(message: str, resource: Resource) -> str:
     return _API_PATH_RE.sub(lambda m: resource.template_path(m.group(0)), message)
 
 
-def _rewrap(message: str, kind: str) -> str:
+def _rewrap(message: str, kind: str, outer: str) -> str:
+    """*message*'s Create-body paths as paths in the describe-* output, whose object sits
+    under *outer* (at the top when it was narrowed to it)."""
+    base = f"$.{outer}" if outer else "$"
     if kind == "model":
-        message = message.replace(
-            "$.detectorModelDefinition", "$.detectorModel.detectorModelDefinition"
-        )
-        for name in _MODEL_FIELDS:
+        if outer:
             message = message.replace(
-                f"$.{name}", f"$.detectorModel.detectorModelConfiguration.{name}"
+                "$.detectorModelDefinition", f"{base}.detectorModelDefinition"
             )
+        for name in _MODEL_FIELDS:
+            message = message.replace(f"$.{name}", f"{base}.detectorModelConfiguration.{name}")
         return message
-    message = message.replace("$.inputDefinition", "$.input.inputDefinition")
+    if outer:
+        message = message.replace("$.inputDefinition", f"{base}.inputDefinition")
     for name in ("inputName", "inputDescription"):
-        message = message.replace(f"$.{name}", f"$.input.inputConfiguration.{name}")
+        message = message.replace(f"$.{name}", f"{base}.inputConfiguration.{name}")
     return message
 
 
@@ -683,7 +824,9 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
-_SUFFIXES = (".json", *YAML_SUFFIXES)
+TEMPLATE_SUFFIX = ".template"
+"""CloudFormation's own sample templates (and many repositories) use it, JSON or YAML inside."""
+_SUFFIXES = (".json", *YAML_SUFFIXES, TEMPLATE_SUFFIX)
 
 
 def _is_yaml(path: Path) -> bool:
@@ -695,20 +838,42 @@ def _read(path: Path, name: str) -> Any:
     short forms in their long form; a one-line :class:`UserError` naming *name* if it is
     not YAML)."""
     text = read_document_text(path)
-    if _is_yaml(path):
-        try:
-            from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
-        except ImportError:
-            raise UserError(
-                f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
-                " `make install` (or `pip install pyyaml`)"
-            ) from None
-
-        document = load_yaml(text, name)
+    if _is_yaml(path) or (path.suffix == TEMPLATE_SUFFIX and not text.lstrip().startswith("{")):
+        document = _load_yaml(text, name)
         # a template is typed once its functions are evaluated; an API body (describe
         # output, --output yaml) now: AWS's integers and Booleans print bare in YAML
-        return document if is_template(document) else typed(document)
-    return load_json(text, name)
+        return _template_body(document if is_template(document) else typed(document), name)
+    return _template_body(load_json(text, name), name)
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    try:
+        from cloud.migrate.cfn_yaml import load_yaml  # PyYAML only when a file is YAML
+    except ImportError:
+        raise UserError(
+            f"{name}: reading YAML needs PyYAML, one of plantwatch's dependencies: run"
+            " `make install` (or `pip install pyyaml`)"
+        ) from None
+    return load_yaml(text, name)
+
+
+def _template_body(document: Any, name: str) -> Any:
+    """The template ``aws cloudformation get-template`` output wraps: ``{"TemplateBody":
+    ..., "StagesAvailable": [...]}``, the body being the template when it was JSON and its
+    text when it was YAML (how a deployed stack's template is saved once its source is
+    gone). Any other document is returned as it is."""
+    if not (isinstance(document, dict) and "TemplateBody" in document):
+        return document
+    body = document["TemplateBody"]
+    if not isinstance(body, str):
+        return body
+    source = f"{name}: $.TemplateBody"
+    if body.lstrip().startswith("{"):
+        try:
+            return load_json(body, source)
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f"{source}: not valid JSON: {parse_problem(exc)}") from None
+    return _load_yaml(body, source)
 
 
 def _dump(document: Any) -> bytes:
@@ -752,7 +917,10 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         and (
             isinstance(document.get("detectorModel"), dict)
             or isinstance(document.get("input"), dict)
+            or isinstance(document.get("detectorModelConfiguration"), dict)
+            or isinstance(document.get("inputConfiguration"), dict)
             or "alarmModelArn" in document
+            or "ResponseMetadata" in document
         )
     )
     if not wrapped:

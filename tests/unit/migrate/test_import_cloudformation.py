@@ -210,10 +210,10 @@ def test_a_problem_is_named_in_the_template_own_terms(
     [
         (
             lambda d: d["Resources"]["PumpWatch0E3B"]["Properties"].update(
-                Key={"Fn::If": ["IsProd", "pump.id", "pump.serial"]}
+                Key={"Fn::ImportValue": "SharedPumpKey"}
             ),
-            "$.Resources.PumpWatch0E3B.Properties.Key.Fn::If: Fn::If cannot be evaluated "
-            "outside CloudFormation",
+            "$.Resources.PumpWatch0E3B.Properties.Key.Fn::ImportValue: Fn::ImportValue cannot "
+            "be evaluated outside CloudFormation",
         ),
         (
             lambda d: d["Parameters"]["Site"].pop("Default"),

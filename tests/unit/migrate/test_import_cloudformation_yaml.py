@@ -179,9 +179,9 @@ def test_a_yaml_template_in_short_and_long_forms_is_registered_and_runs(
     [
         (
             "      Key: pump.id\n",
-            "      Key: !If [IsProd, pump.id, pump.serial]\n",
-            f"cfn/stack.yaml: {WATCH}.Key.Fn::If: Fn::If cannot be evaluated outside"
-            " CloudFormation",
+            "      Key: !ImportValue SharedPumpKey\n",
+            f"cfn/stack.yaml: {WATCH}.Key.Fn::ImportValue: Fn::ImportValue cannot be evaluated"
+            " outside CloudFormation",
         ),
         (
             "      Key: pump.id\n",
