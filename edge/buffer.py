@@ -28,6 +28,7 @@ evidence of which clock they were stamped with.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -153,7 +154,7 @@ class SqliteBuffer:
                 )
                 self._open()
         except (sqlite3.Error, OSError, _Damaged) as exc:
-            raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
+            raise StorageError(f"queue {self.path}: cannot open ({exc}){_open_hint(exc)}") from exc
         self._seen: tuple[float, float] | None = None
         self._unlogged = (0, 0)
         """Readings dropped for age and for size since the last line that said so."""
@@ -548,6 +549,22 @@ class SqliteBuffer:
 
 class _Damaged(Exception):
     """The queue file is not a whole SQLite database."""
+
+
+def _open_hint(error: BaseException) -> str:
+    """What to do about a queue that cannot be opened, where the error tells."""
+    code = getattr(error, "errno", None)
+    name = getattr(error, "sqlite_errorname", "")
+    if code == errno.EROFS:
+        return "; its file system is read-only: remount it read-write or choose another queue path"
+    if code in (errno.EACCES, errno.EPERM) or name.startswith("SQLITE_READONLY"):
+        return (
+            "; the user running the agent may not write it: give that user the file, its "
+            "-wal and -shm files and its folder, or choose another queue path"
+        )
+    if code == errno.ENOSPC or name == "SQLITE_FULL":
+        return "; the disk is full: free space or choose another queue path"
+    return ""
 
 
 _DAMAGE_ERRORS = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
