@@ -394,6 +394,7 @@ class Agent:
         publish the broker refused (an MQTT 5 PUBACK with a failure reason code)."""
         self._refusal_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
         self._takeover_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
+        self._storage_lines = LineEvery(REFUSAL_LOG_INTERVAL_S)
         self._quick_drops = 0
         """Links in a row that the broker or the network closed within :data:`STABLE_LINK_S`
         of connecting."""
@@ -1087,6 +1088,9 @@ class Agent:
             if len(samples) == 1:
                 self._error(f"submit {asset}: {exc}")
                 return
+        except StorageError as exc:  # counted by _submit
+            self._storage_error(asset, exc, len(samples))
+            return
         except Exception as exc:  # counted by _submit
             self._error(f"submit {asset}: {exc}")
             return
@@ -1102,8 +1106,27 @@ class Agent:
         if good:
             try:
                 self._submit(asset, good, count_invalid=True)
+            except StorageError as exc:
+                self._storage_error(asset, exc, len(good))
             except Exception as exc:
                 self._error(f"submit {asset}: {exc}")
+
+    def _storage_error(self, asset: str, exc: StorageError, readings: int) -> None:
+        """A queue that cannot take polled readings (a full or failing disk) stays so for
+        many polls: ``last_error`` always says why, the log a line a minute with the count,
+        as that log is likely on the same disk."""
+        message = f"submit {asset}: {exc}"
+        with self._lock:
+            self._counters.last_error = message
+        refused = self._storage_lines.add(readings)
+        if refused:
+            log.warning(
+                "%s (%d polled reading%s refused since the last such line)",
+                message,
+                refused,
+                "" if refused == 1 else "s",
+                extra={"event": "error"},
+            )
 
     def _status_loop(self) -> None:
         published = time.monotonic()

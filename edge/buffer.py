@@ -28,8 +28,10 @@ evidence of which clock they were stamped with.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import os
 import reprlib
 import sqlite3
 import threading
@@ -46,6 +48,10 @@ FULL_POLICIES = ("drop_oldest", "refuse")
 STEP_TOLERANCE_S = 2.0
 """A wall-clock move this much larger or smaller than the time that ran is a step."""
 DROP_LOG_INTERVAL_S = 60.0
+RESERVE_BYTES = 8 * 1024 * 1024
+"""Free disk the queue leaves for sending what it holds: forming and acknowledging a
+message write too (WAL frames, up to a 4 MB WAL before its checkpoint), so a queue that
+took the last byte of its disk could never send again and the disk would never free."""
 """The least time (monotonic seconds) between two lines about dropped readings."""
 
 log = logging.getLogger(__name__)
@@ -113,6 +119,7 @@ class SqliteBuffer:
         max_age_s: float | None = None,
         full_policy: str = "drop_oldest",
         synchronous: str = "FULL",
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         if full_policy not in FULL_POLICIES:
             raise ConfigError(
@@ -127,6 +134,7 @@ class SqliteBuffer:
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.full_policy = full_policy
+        self.reserve_bytes = reserve_bytes
         self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
         self.damaged_file: Path | None = None
@@ -146,7 +154,7 @@ class SqliteBuffer:
                 )
                 self._open()
         except (sqlite3.Error, OSError, _Damaged) as exc:
-            raise StorageError(f"queue {self.path}: cannot open ({exc})") from exc
+            raise StorageError(f"queue {self.path}: cannot open ({exc}){_open_hint(exc)}") from exc
         self._seen: tuple[float, float] | None = None
         self._unlogged = (0, 0)
         """Readings dropped for age and for size since the last line that said so."""
@@ -187,6 +195,7 @@ class SqliteBuffer:
         if not samples:
             return 0
         with self._lock:
+            self._keep_reserve()
             now = self._now()
             rows = _rows(asset, samples, now)
             trimmed = _over_bound(rows, self.max_bytes) if self.full_policy == "drop_oldest" else 0
@@ -209,11 +218,48 @@ class SqliteBuffer:
             except sqlite3.Error as exc:
                 self._rollback()
                 self._recount()
+                if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+                    self._checkpoint()  # a WAL that grew into the last free bytes
                 raise StorageError(f"queue {self.path}: write failed ({exc})") from exc
             self._bytes += incoming
             self._depth += len(rows)
             self._log_drops(aged, full)
             return aged + full
+
+    def _keep_reserve(self) -> None:
+        """Refuse new readings while the disk, counting the pages the queue file already
+        holds free, has less than ``reserve_bytes`` left, so the messages queued can still
+        be formed and acknowledged, which frees pages for new readings. A checkpoint that
+        empties the WAL is tried first: on a small disk the WAL may hold much of the space.
+        The caller holds the lock."""
+        if self._room() >= self.reserve_bytes:
+            return
+        self._checkpoint()
+        room = self._room()
+        if room < self.reserve_bytes:
+            raise StorageError(
+                f"queue {self.path}: the disk is nearly full ({room} bytes free, "
+                f"{self.reserve_bytes} kept for sending the queued readings); new readings "
+                "are refused until space comes back"
+            )
+
+    def _room(self) -> int:
+        """Bytes new readings may take: free disk plus the queue file's free pages (a
+        drained queue keeps its file's size and reuses those pages)."""
+        try:
+            stats = os.statvfs(self.path.parent)
+            pages, size = (
+                self._db.execute(f"PRAGMA {pragma}").fetchone()[0]
+                for pragma in ("freelist_count", "page_size")
+            )
+        except (OSError, sqlite3.Error):
+            return self.reserve_bytes  # the system cannot say: the write itself will tell
+        return stats.f_bavail * stats.f_frsize + pages * size
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, giving its disk space back."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _make_room(self, incoming: int, now: float) -> tuple[int, int]:
         """Apply the age and byte limits inside the caller's transaction; return how many
@@ -503,6 +549,22 @@ class SqliteBuffer:
 
 class _Damaged(Exception):
     """The queue file is not a whole SQLite database."""
+
+
+def _open_hint(error: BaseException) -> str:
+    """What to do about a queue that cannot be opened, where the error tells."""
+    code = getattr(error, "errno", None)
+    name = getattr(error, "sqlite_errorname", "")
+    if code == errno.EROFS:
+        return "; its file system is read-only: remount it read-write or choose another queue path"
+    if code in (errno.EACCES, errno.EPERM) or name.startswith("SQLITE_READONLY"):
+        return (
+            "; the user running the agent may not write it: give that user the file, its "
+            "-wal and -shm files and its folder, or choose another queue path"
+        )
+    if code == errno.ENOSPC or name == "SQLITE_FULL":
+        return "; the disk is full: free space or choose another queue path"
+    return ""
 
 
 _DAMAGE_ERRORS = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})

@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -81,9 +81,10 @@ class ShadowSync:
         self._current_state = current_state or (lambda _thing: {})
         self._subscribe_timeout_s = subscribe_timeout_s
         self._get_retry_s = get_retry_s
-        self._get_tokens: dict[str, deque[str]] = {t: deque(maxlen=16) for t in self.things}
-        """clientTokens of this agent's unanswered GETs: a get/accepted carrying none of
-        them (a stale or forged document) is ignored, and one that does is authoritative."""
+        self._get_tokens: dict[str, OrderedDict[str, int]] = {t: OrderedDict() for t in self.things}
+        """clientTokens of this agent's unanswered GETs, each with the version held when it
+        went out: a get/accepted carrying none of them (a stale or forged document) is
+        ignored, and one that does is authoritative unless a newer delta overtook it."""
         self._sent: OrderedDict[str, tuple[str, dict[str, object], int]] = OrderedDict()
         """clientToken -> (thing, reported, version) of recent reports, so a refused one
         can be made again in parts (bounded: accepted reports are never answered here)."""
@@ -158,7 +159,10 @@ class ShadowSync:
             return
         self._pending_get[thing] = time.monotonic()
         token = str(uuid.uuid4())
-        self._get_tokens[thing].append(token)  # bounded: a GET retried for days stays small
+        tokens = self._get_tokens[thing]
+        tokens[token] = self._version[thing]
+        while len(tokens) > 16:  # bounded: a GET retried for days stays small
+            tokens.popitem(last=False)
         client.publish_get_shadow(
             iotshadow.GetShadowRequest(thing_name=thing, client_token=token), QOS
         )
@@ -228,6 +232,7 @@ class ShadowSync:
                     extra={"event": "shadow_foreign_answer", "thing": thing},
                 )
                 return
+            held_when_asked = self._get_tokens[thing][response.client_token]
             self._get_tokens[thing].clear()
             self._pending_get.pop(thing, None)
             state = response.state
@@ -236,6 +241,17 @@ class ShadowSync:
             reported = (state.reported if state else None) or {}
             if version is None or not isinstance(desired, dict) or not isinstance(reported, dict):
                 self._ignore(thing, "get/accepted", "state or version of the wrong type")
+                return
+            if version < self._version[thing] and held_when_asked < self._version[thing]:
+                # IoT Core does not order messages across topics: a delta of a later update
+                # came before this answer, which would run the older command again. Only
+                # an answer to a GET sent while the higher version was already held says
+                # the count went back (a re-created shadow); ask once more for that one.
+                log.info(
+                    "shadow document older than a delta already applied; asking again",
+                    extra={"event": "shadow_stale_document", "thing": thing},
+                )
+                self._get(thing)
                 return
             self._version[thing] = version  # the service's answer: it may restart the count
             self._apply(thing, dict(desired), version, dict(reported))

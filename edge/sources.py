@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import csv
 import importlib
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge.commands import shown
 from edge.errors import ConfigError
 from edge.wire import NAME_RE, SENSOR_RE, Sample
+
+log = logging.getLogger(__name__)
 
 
 class Source(Protocol):
@@ -108,13 +112,15 @@ def _read_file(
         if len(set(seen)) != len(seen):
             twice = sorted({n for n in seen if seen.count(n) > 1})[0]
             raise ConfigError(f"{file}: column {twice!r} appears twice in the header")
+        skipped: list[tuple[int, str]] = []
         for line_no, row in enumerate(reader, start=2):
             if not row:
                 continue
             try:
                 ts = parse_l4e_timestamp(row[0])
             except ValueError:
-                continue  # L4E drops and counts unparsable timestamps; so do we
+                skipped.append((line_no, row[0]))  # L4E drops and counts them; so do we
+                continue
             values = rows.setdefault(ts, {})
             for name, cell in zip(names, row[1:], strict=False):
                 if name is None:
@@ -125,6 +131,17 @@ def _read_file(
                     raise ConfigError(
                         f"{file}:{line_no}: column {name!r}: {cell!r} is not a number"
                     ) from None
+    if skipped:
+        line_no, text = skipped[0]
+        log.warning(
+            "%s: %d row%s skipped: unparsable timestamp (first at line %d: %r)",
+            file,
+            len(skipped),
+            "" if len(skipped) == 1 else "s",
+            line_no,
+            shown(text, 40),
+            extra={"event": "source_rows_skipped"},
+        )
 
 
 class CsvReplaySource:

@@ -325,3 +325,26 @@ def test_a_queue_that_fails_during_the_stop_still_ends_in_a_clean_stop_and_one_l
     stops = [r for r in caplog.records if getattr(r, "event", None) == "stop"]
     assert len(stops) == 1 and "malformed" in stops[0].getMessage()
     assert agent.status()["connected"] is False
+
+
+def test_a_disk_nearly_full_for_many_polls_is_a_line_a_minute_not_a_line_a_poll(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the disk stays full every poll is refused: a line for each (a second per
+    asset) would write to a log that is likely on the same full disk. Every refusal is
+    still counted, and ``last_error`` says why."""
+    agent = make(tmp_path, sampling_interval_s=0.02)
+    source = Steady()
+    agent.add_source(source)
+    agent.buffer.reserve_bytes = 1 << 62  # more than any disk: every put is refused
+    caplog.set_level("WARNING", logger="edge.agent")
+    agent.start()
+    try:
+        wait_for(lambda: source.polls >= 20, timeout=10)
+    finally:
+        agent.stop(flush=False, timeout=1)
+    status = agent.status()
+    assert status["refused_by_reason"] == {"storage_error": source.polls}
+    assert "the disk is nearly full" in str(status["last_error"])
+    lines = [r.getMessage() for r in caplog.records if "nearly full" in r.getMessage()]
+    assert 1 <= len(lines) <= 2, lines

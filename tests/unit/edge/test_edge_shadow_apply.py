@@ -113,3 +113,52 @@ def test_a_delta_asks_for_the_document_only_for_values_the_device_runs(agent: An
     _delta(agent, {"mode": "safe", "sampling_interval_s": "fast"}, 6)
     assert gets == ["pump-1"]
     assert agent.shadow.applied["pump-1"] == {"mode": "safe"}
+
+
+def _answer(agent: Any, desired: dict[str, Any], version: int, token: str) -> None:
+    from awsiot import iotshadow
+
+    state = iotshadow.ShadowStateWithDelta(desired=desired, reported={})
+    response = iotshadow.GetShadowResponse(state=state, version=version, client_token=token)
+    agent.shadow._handle(("get", "pump-1", response))
+
+
+def _recorded_gets(agent: Any) -> list[str]:
+    """Attach the shadow as if connected, recording each GET's clientToken (no broker)."""
+    tokens: list[str] = []
+
+    class Client:
+        def publish_get_shadow(self, request: Any, qos: Any) -> None:
+            tokens.append(request.client_token)
+
+    agent.shadow._client = Client()
+    return tokens
+
+
+def test_a_get_answer_overtaken_by_a_newer_delta_does_not_undo_it(agent: Any) -> None:
+    """IoT Core does not order messages across topics: the answer to a GET sent at connect
+    (version 7) may come after the delta of a later update (version 8). Applying it would
+    run the older command again over the newer one; the agent asks again instead."""
+    tokens = _recorded_gets(agent)
+    agent.shadow._get("pump-1")
+    _delta(agent, {"mode": "stop"}, 8)
+    assert agent.shadow.applied["pump-1"] == {"mode": "stop"}
+    _answer(agent, {"mode": "safe"}, 7, tokens[0])
+    assert agent.shadow.applied["pump-1"] == {"mode": "stop"}
+    assert agent.shadow._version["pump-1"] == 8
+    assert {"mode": "safe"} not in agent.reports
+    assert len(tokens) == 2  # asked again: the newer answer settles it
+    _answer(agent, {"mode": "stop"}, 8, tokens[1])
+    assert agent.shadow.applied["pump-1"] == {"mode": "stop"}
+
+
+def test_a_lower_version_answered_to_a_get_sent_after_it_restarts_the_count(agent: Any) -> None:
+    """A shadow deleted and made again counts from 1: the answer to a GET sent while the
+    agent already held the higher version is the service's word and is applied."""
+    tokens = _recorded_gets(agent)
+    _delta(agent, {"mode": "stop"}, 40)
+    agent.shadow._get("pump-1")
+    _answer(agent, {"mode": "safe"}, 2, tokens[0])
+    assert agent.shadow.applied["pump-1"] == {"mode": "safe"}
+    assert agent.shadow._version["pump-1"] == 2
+    assert len(tokens) == 1

@@ -130,3 +130,23 @@ def test_csv_replay_goes_on_after_the_clock_steps_back(tmp_path: Path) -> None:
     assert source.poll(stepped) == []
     assert [s.ts_ms for _a, s in source.poll(stepped + 1.0)] == [T + 1000]
     assert [s.ts_ms for _a, s in source.poll(stepped + 2.0)] == [T + 2000]
+
+
+def test_rows_skipped_for_their_timestamp_are_named_in_one_line_per_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """L4E skips a row whose timestamp it cannot parse, and so does the replay, but not
+    silently: a file cut mid-line or hand-edited would otherwise lose rows unseen."""
+    folder = tmp_path / "data" / "pump"
+    folder.mkdir(parents=True)
+    lines = ["Timestamp,t", "2023-01-01 00:00:00,1"]
+    lines += [f"bad-{i},{i}" for i in range(500)]
+    lines += ["2023-01-01 00:00:01,2", "2023-01-01 00:0"]  # the last line cut short
+    (folder / "x.csv").write_text("\n".join(lines) + "\n")
+    caplog.set_level("WARNING", logger="edge.sources")
+    source = CsvReplaySource(tmp_path / "data", ["pump"])
+    assert [s.ts_ms for _a, s in source.poll(100.0)] == [T]
+    warned = [r.getMessage() for r in caplog.records if "x.csv" in r.getMessage()]
+    assert len(warned) == 1 and len(warned[0]) < 300, warned
+    assert "501 rows skipped" in warned[0] and "line 3" in warned[0], warned
+    assert "'bad-0'" in warned[0], warned
