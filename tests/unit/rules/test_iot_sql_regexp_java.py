@@ -1,0 +1,62 @@
+"""``regexp_*`` patterns are read as the rules engine's Java ``java.util.regex`` reads them,
+or refused when the rules load: never a different answer on the same string.
+
+Source: https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html
+(``regexp_matches``, ``regexp_replace``, ``regexp_substr``: the pattern "Must be a valid
+regex expression"; the replacement references groups with ``$``, Java's syntax). Java's
+``Pattern`` without flags: ``\\d \\w \\s \\b`` are ASCII only and ``(?i)`` folds ASCII
+letters only (UNICODE_CHARACTER_CLASS and UNICODE_CASE are off); ``[a-z&&[^b]]`` is an
+intersection and ``[a[b]]`` a union of classes; ``\\0mnn`` is an octal escape of up to
+three digits. Python reads the last three otherwise, so they are refused at load.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.rules.evaluate import Message, evaluate
+from cloud.rules.sql import parse
+from edge.errors import RuleSqlError
+
+
+def run(expr: str, subject: str) -> object:
+    out = evaluate(parse(f"SELECT {expr} AS x FROM '#'"), Message("t", json.dumps({"s": subject})))
+    assert out is not None
+    return json.loads(out.to_bytes()).get("x", "<undefined>")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("\\d", "\u0663", False),  # ARABIC-INDIC DIGIT THREE: not in Java's [0-9]
+        ("^\\d+$", "\uff11\uff12", False),  # fullwidth digits
+        ("^\\d+$", "12", True),
+        ("\\w", "\u00e9", False),  # é: not in Java's [a-zA-Z_0-9]
+        ("^\\w+$", "caf\u00e9", False),
+        ("^\\w+$", "cafe_9", True),
+        ("\\s", "\u00a0", False),  # NO-BREAK SPACE: not in Java's [ \t\n\x0B\f\r]
+        ("\\s", "\u2003", False),
+        ("\\s", "\t", True),
+        ("\\bx", "\u00e9x", True),  # é is no word character, so x starts a word
+        ("(?i)\u00e9", "\u00c9", False),  # ASCII-only case folding without UNICODE_CASE
+        ("(?i)ab", "AB", True),
+        ("[^\\W]", "\u00e9", False),
+    ],
+)
+def test_character_classes_are_javas_ascii_ones(pattern: str, subject: str, matches: bool) -> None:
+    assert run(f"regexp_matches(s, '{pattern}')", subject) is matches
+
+
+def test_substr_and_replace_read_ascii_classes_too() -> None:
+    assert run("regexp_substr(s, '\\w+')", "caf\u00e9 ok") == "caf"
+    assert run("regexp_replace(s, '\\d', '#')", "1\u06632") == "#\u0663#"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.sampled_from("0189a \u0663\u0966\uff11\U0001d7ce"), max_size=12))
+def test_digit_class_is_ascii_digits_on_any_string(subject: str) -> None:
+    assert run("regexp_matches(s, '^\\d*$')", subject) is all(c in "0123456789" for c in subject)
