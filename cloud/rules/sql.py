@@ -118,10 +118,14 @@ REGEX_FUNCTIONS = ("regexp_matches", "regexp_replace", "regexp_substr")
 """Their pattern (second argument) must be a string literal: compiled at load, so a bad
 pattern is an error naming it, and a device cannot send a pattern that backtracks for
 minutes (project rule; AWS also takes an expression)."""
-REGEX_FLAGS = regex.VERSION0
+REGEX_FLAGS = regex.VERSION0 | regex.ASCII
 """Patterns run on the ``regex`` package, whose matches can be given a time limit (``re``
 has none, and a device controls the string); VERSION0 is its ``re``-compatible syntax, and
-a pattern loads only if ``re`` accepts it too, so what loads is what ``re`` reads."""
+a pattern loads only if ``re`` accepts it too (with :data:`RE_FLAGS`), so what loads is
+what ``re`` reads. ASCII, as the rules engine's Java ``Pattern`` reads a pattern without
+flags: ``\\d \\w \\s \\b`` are ASCII classes (``'٣'`` is no digit, ``'é'`` no word
+character) and ``(?i)`` folds ASCII letters only (``(?i)é`` does not match ``É``)."""
+RE_FLAGS = re.ASCII
 CAST_TYPES = {
     "string": "String",
     "varchar": "String",
@@ -967,8 +971,8 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
             f"{name}(): the pattern must be a string literal ('...')", position=position
         )
     try:
-        re.compile(arg.value)
-        size = _pattern_size(re_parser.parse(arg.value))
+        re.compile(arg.value, RE_FLAGS)
+        size = _pattern_size(re_parser.parse(arg.value, RE_FLAGS))
         if size > MAX_PATTERN_SIZE:
             raise RuleSqlError(
                 f"{name}(): {arg.value!r} repeats to {size:,} elements, over "
