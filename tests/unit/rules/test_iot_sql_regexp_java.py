@@ -60,3 +60,38 @@ def test_substr_and_replace_read_ascii_classes_too() -> None:
 @given(st.text(st.sampled_from("0189a \u0663\u0966\uff11\U0001d7ce"), max_size=12))
 def test_digit_class_is_ascii_digits_on_any_string(subject: str) -> None:
     assert run("regexp_matches(s, '^\\d*$')", subject) is all(c in "0123456789" for c in subject)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[a-z&&[^b]]",  # Java: a to z except b; Python: a set, then a literal ']'
+        "[a-z&&b]",
+        "[[:alpha:]]",  # Java: the union of ':', 'a', 'l', 'p', 'h'; regex: a POSIX class
+        "[a[bc]]",  # Java: a union
+        "[[]",  # Java: an unclosed class
+        "\\0141",  # Java: octal 141, 'a'; Python: octal 14 then '1'
+        "\\0",  # Java: an error (no digit); Python: NUL
+        "[\\012]",
+        "\\101",  # Python: octal 101, 'A'; Java: a back reference
+        "(?u)a",  # Java: Unicode case folding, which the ASCII reading cannot do
+    ],
+)
+def test_patterns_python_reads_otherwise_are_refused_at_load(pattern: str) -> None:
+    with pytest.raises(RuleSqlError, match="regexp_matches"):
+        parse(f"SELECT regexp_matches(s, '{pattern}') AS x FROM '#'")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("[\\[]", "[", True),  # an escaped bracket in a class is a bracket in both
+        ("[a\\]]", "]", True),
+        ("\\x61", "a", True),
+        ("(a)\\1", "aa", True),  # a back reference reads alike
+    ],
+)
+def test_bracket_and_escape_forms_both_read_alike_still_load(
+    pattern: str, subject: str, matches: bool
+) -> None:
+    assert run(f"regexp_matches(s, '{pattern}')", subject) is matches
