@@ -970,6 +970,9 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         raise RuleSqlError(
             f"{name}(): the pattern must be a string literal ('...')", position=position
         )
+    java = _read_otherwise_by_java(arg.value)
+    if java is not None:
+        raise RuleSqlError(f"{name}(): {arg.value!r}: {java}", position=position)
     try:
         re.compile(arg.value, RE_FLAGS)
         size = _pattern_size(re_parser.parse(arg.value, RE_FLAGS))
@@ -981,10 +984,54 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
                 position=position,
             )
         regex.compile(arg.value, REGEX_FLAGS)
-    except (re.error, regex.error, RecursionError, OverflowError) as exc:
+    except (re.error, regex.error, ValueError, RecursionError, OverflowError) as exc:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None
+
+
+def _read_otherwise_by_java(pattern: str) -> str | None:
+    """Why Java's ``Pattern`` reads *pattern* otherwise than Python, or None: inside a
+    class Java reads ``[`` as a nested class (``[a[bc]]``, ``[[:alpha:]]``) and ``&&`` as
+    an intersection (``[a-z&&[^b]]``), Python both as characters; ``\\0`` takes one to
+    three octal digits in Java (``\\0141`` is ``a``) and is an error alone, Python takes
+    at most two after it (``\\014`` then ``1``); and Python reads ``\\101`` as octal, Java
+    as a back reference."""
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if pattern.startswith("0", i + 1):
+                return "octal escapes (\\0...) read otherwise in Java; write \\xhh"
+            if _OCTAL3.match(pattern, i + 1):
+                return (
+                    f"\\{pattern[i + 1 : i + 4]} is octal in Python, a back reference in "
+                    "Java; write \\xhh"
+                )
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+            elif ch == "[" or pattern.startswith("&&", i):
+                return (
+                    "Java reads '[' inside a class as a nested class and '&&' as an "
+                    "intersection, Python as characters; write \\[ or \\& for the character"
+                )
+        elif ch == "[":
+            in_class = True
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):  # a ']' first is a character in a class
+                i += 1
+            continue
+        i += 1
+    return None
+
+
+_OCTAL3 = re.compile(r"[0-7]{3}")
 
 
 MAX_PATTERN_SIZE = 200_000
