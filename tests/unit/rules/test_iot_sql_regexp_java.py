@@ -95,3 +95,38 @@ def test_bracket_and_escape_forms_both_read_alike_still_load(
     pattern: str, subject: str, matches: bool
 ) -> None:
     assert run(f"regexp_matches(s, '{pattern}')", subject) is matches
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "a{,3}",  # Python: 0 to 3 of a; Java: an illegal repetition
+        "{}",  # Python: the characters; Java: an illegal repetition
+        "k\":{",
+        "a{b}",
+        "x{1,2",
+        "\\v",  # Python: \x0B; Java: any vertical white space
+        "a\\Z",  # Python: the very end; Java: the end or before a final line terminator
+    ],
+)
+def test_braces_and_escapes_java_reads_otherwise_are_refused_at_load(pattern: str) -> None:
+    with pytest.raises(RuleSqlError, match="regexp_substr"):
+        parse(f"SELECT regexp_substr(s, '{pattern}') AS x FROM '#'")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "found"),
+    [
+        ("a{2}", "caab", "aa"),
+        ("a{1,}", "caab", "aa"),
+        ("a{1,3}", "aaaa", "aaa"),
+        ("\\{x\\}", "{x}", "{x}"),
+        ("[{]", "{", "{"),
+        ("}", "}", "}"),
+        ("\\x0B", "\x0b", "\x0b"),
+    ],
+)
+def test_repetitions_and_escaped_braces_read_alike_still_load(
+    pattern: str, subject: str, found: str
+) -> None:
+    assert run(f"regexp_substr(s, '{pattern}')", subject) == found
