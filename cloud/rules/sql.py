@@ -995,8 +995,10 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
     class Java reads ``[`` as a nested class (``[a[bc]]``, ``[[:alpha:]]``) and ``&&`` as
     an intersection (``[a-z&&[^b]]``), Python both as characters; ``\\0`` takes one to
     three octal digits in Java (``\\0141`` is ``a``) and is an error alone, Python takes
-    at most two after it (``\\014`` then ``1``); and Python reads ``\\101`` as octal, Java
-    as a back reference."""
+    at most two after it (``\\014`` then ``1``); Python reads ``\\101`` as octal, Java
+    as a back reference; a ``{`` that starts no repetition (``{}``, ``a{,3}``) is an error
+    in Java, characters (or 0 to 3 repetitions) in Python; ``\\v`` is one character in
+    Python, a class in Java; and ``\\Z`` is the very end in Python, Java's ``\\z``."""
     in_class = False
     i = 0
     while i < len(pattern):
@@ -1009,8 +1011,20 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
                     f"\\{pattern[i + 1 : i + 4]} is octal in Python, a back reference in "
                     "Java; write \\xhh"
                 )
+            if pattern.startswith("v", i + 1):
+                return "\\v is \\x0B in Python, any vertical white space in Java"
+            if pattern.startswith("Z", i + 1):
+                return (
+                    "\\Z is the very end in Python, the end or before a final line "
+                    "terminator in Java; write $"
+                )
             i += 2
             continue
+        if ch == "{" and not in_class and not _REPETITION.match(pattern, i):
+            return (
+                "Java reads '{' as a repetition {n}, {n,} or {n,m} and refuses any other; "
+                "write \\{ for the character"
+            )
         if in_class:
             if ch == "]":
                 in_class = False
@@ -1032,6 +1046,7 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
 
 
 _OCTAL3 = re.compile(r"[0-7]{3}")
+_REPETITION = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
 
 
 MAX_PATTERN_SIZE = 200_000
