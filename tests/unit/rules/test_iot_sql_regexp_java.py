@@ -130,3 +130,16 @@ def test_repetitions_and_escaped_braces_read_alike_still_load(
     pattern: str, subject: str, found: str
 ) -> None:
     assert run(f"regexp_substr(s, '{pattern}')", subject) == found
+
+
+def test_named_groups_are_written_as_java_writes_them() -> None:
+    assert run("regexp_replace(s, '(?<y>[0-9]+)-([0-9]+)', '${y}/$2')", "2024-05") == "2024/05"
+    assert run("regexp_substr(s, '(?<d>[0-9])(?<=1)')", "a1") == "1"  # a look-behind still
+    assert run("regexp_matches(s, '(?<!a)b')", "cb") is True
+
+
+@pytest.mark.parametrize("pattern", ["(?P<y>[0-9]+)", "(?P<y>a)(?P=y)"])
+def test_pythons_named_group_syntax_is_refused_at_load(pattern: str) -> None:
+    """Java's Pattern has no (?P<name>...) or (?P=name): AWS's rule gets Undefined."""
+    with pytest.raises(RuleSqlError, match=r"\(\?<name>"):
+        parse(f"SELECT regexp_substr(s, '{pattern}') AS x FROM '#'")
