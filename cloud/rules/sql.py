@@ -973,9 +973,10 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
     java = _read_otherwise_by_java(arg.value)
     if java is not None:
         raise RuleSqlError(f"{name}(): {arg.value!r}: {java}", position=position)
+    as_python = _python_named_groups(arg.value)
     try:
-        re.compile(arg.value, RE_FLAGS)
-        size = _pattern_size(re_parser.parse(arg.value, RE_FLAGS))
+        re.compile(as_python, RE_FLAGS)
+        size = _pattern_size(re_parser.parse(as_python, RE_FLAGS))
         if size > MAX_PATTERN_SIZE:
             raise RuleSqlError(
                 f"{name}(): {arg.value!r} repeats to {size:,} elements, over "
@@ -998,7 +999,8 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
     at most two after it (``\\014`` then ``1``); Python reads ``\\101`` as octal, Java
     as a back reference; a ``{`` that starts no repetition (``{}``, ``a{,3}``) is an error
     in Java, characters (or 0 to 3 repetitions) in Python; ``\\v`` is one character in
-    Python, a class in Java; and ``\\Z`` is the very end in Python, Java's ``\\z``."""
+    Python, a class in Java; ``\\Z`` is the very end in Python, Java's ``\\z``; and Java
+    has no ``(?P<name>...)`` or ``(?P=name)`` (its named group is ``(?<name>...)``)."""
     in_class = False
     i = 0
     while i < len(pattern):
@@ -1020,6 +1022,8 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
                 )
             i += 2
             continue
+        if pattern.startswith("(?P", i) and not in_class:
+            return "Java's Pattern has no (?P...): a named group is (?<name>...)"
         if ch == "{" and not in_class and not _REPETITION.match(pattern, i):
             return (
                 "Java reads '{' as a repetition {n}, {n,} or {n,m} and refuses any other; "
@@ -1046,6 +1050,15 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
 
 
 _OCTAL3 = re.compile(r"[0-7]{3}")
+_JAVA_GROUP_NAME = re.compile(r"(\\.)|\(\?<([A-Za-z][A-Za-z0-9]*)>", re.DOTALL)
+
+
+def _python_named_groups(pattern: str) -> str:
+    """*pattern* with Java's named groups ``(?<name>...)`` written as ``re`` writes them,
+    ``(?P<name>...)``, for the checks ``re`` makes; the ``regex`` package reads both."""
+    return _JAVA_GROUP_NAME.sub(lambda m: m.group(1) or f"(?P<{m.group(2)}>", pattern)
+
+
 _REPETITION = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
 
 

@@ -260,7 +260,7 @@ def test_wrong_arguments_are_undefined(expr: str) -> None:
         ("trim('\t a \t')", "a"),
         ("replace(1.5, '.', ',')", "1,5"),
         ("regexp_matches(12345, '^[0-9]+$')", True),
-        ("regexp_replace('2024-05', '(?P<y>[0-9]+)-([0-9]+)', '${y}/$2')", "2024/05"),
+        ("regexp_replace('2024-05', '(?<y>[0-9]+)-([0-9]+)', '${y}/$2')", "2024/05"),
         ("regexp_replace('abc', 'b', '\\$1')", "a$1c"),
         ("regexp_replace('abc', 'x*', '-')", "-a-b-c-"),
         ("sha1('hello')", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
