@@ -102,7 +102,7 @@ def test_bracket_and_escape_forms_both_read_alike_still_load(
     [
         "a{,3}",  # Python: 0 to 3 of a; Java: an illegal repetition
         "{}",  # Python: the characters; Java: an illegal repetition
-        "k\":{",
+        'k":{',
         "a{b}",
         "x{1,2",
         "\\v",  # Python: \x0B; Java: any vertical white space
