@@ -143,3 +143,50 @@ def test_pythons_named_group_syntax_is_refused_at_load(pattern: str) -> None:
     """Java's Pattern has no (?P<name>...) or (?P=name): AWS's rule gets Undefined."""
     with pytest.raises(RuleSqlError, match=r"\(\?<name>"):
         parse(f"SELECT regexp_substr(s, '{pattern}') AS x FROM '#'")
+
+
+@pytest.mark.parametrize(
+    ("expr", "subject", "want"),
+    [
+        # Java's line terminators are \n, \r, \u0085, \u2028 and \u2029, and '\r\n' is one
+        ("regexp_substr(s, '.*')", "abc\r\ndef", "abc"),
+        ("regexp_substr(s, '.+')", "ab\u2028cd", "ab"),
+        ("regexp_substr(s, '.+')", "ab\u0085cd", "ab"),
+        ("regexp_substr(s, '.+')", "ab\ncd", "ab"),
+        ("regexp_matches(s, 'OK$')", "OK\r\n", True),  # the end but for a final terminator
+        ("regexp_matches(s, 'OK$')", "OK\r", True),
+        ("regexp_matches(s, 'OK$')", "OK\u2029", True),
+        ("regexp_matches(s, 'OK$')", "OK\n", True),
+        ("regexp_matches(s, 'OK$')", "OK", True),
+        ("regexp_matches(s, 'OK$')", "OK\r\n\r\n", False),
+        ("regexp_matches(s, 'OK$')", "OK\n\n", False),
+        ("regexp_matches(s, 'OK\\r$')", "OK\r\n", False),  # not between '\r' and '\n'
+        ("regexp_replace(s, '$', '!')", "a\r\n", "a!\r\n!"),
+        ("regexp_substr(s, '(?s).+')", "ab\r\ncd", "ab\r\ncd"),  # DOTALL: every character
+        ("regexp_substr(s, '[.]+')", "..\r", ".."),  # a '.' in a class is the character
+        ("regexp_substr(s, '\\.+')", "..\r", ".."),
+    ],
+)
+def test_dot_and_dollar_know_javas_line_terminators(expr: str, subject: str, want: object) -> None:
+    assert run(expr, subject) == want
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(?m)^a$",  # Java's multi-line anchors know four terminators and \r\n: refused
+        "(?m:^a)",
+        "a(?s:.)",  # a scoped DOTALL: refused
+        "(?-s).",
+        "(?a)\\w",  # Python's ASCII flag: Java has none
+        "(?L)a",
+    ],
+)
+def test_flags_read_otherwise_are_refused_at_load(pattern: str) -> None:
+    with pytest.raises(RuleSqlError, match="regexp_matches"):
+        parse(f"SELECT regexp_matches(s, '{pattern}') AS x FROM '#'")
+
+
+def test_multiline_flag_without_anchors_and_scoped_flags_without_dots_still_load() -> None:
+    assert run("regexp_matches(s, '(?m)ab')", "xab") is True
+    assert run("regexp_matches(s, '(?i:a)b')", "Ab") is True
