@@ -65,6 +65,7 @@ from cloud.rules.sql import (
     Subquery,
     Unary,
     arity_fits,
+    python_pattern,
 )
 from cloud.rules.time_parse import epoch_ms, joda_format, zone_by_id
 from cloud.rules.topic_filter import topic_matches
@@ -1156,7 +1157,7 @@ def _regexp(name: str, values: list[Any], root: _Context) -> Any:
     try:
         if left <= 0:
             raise TimeoutError
-        return _REGEXP_IMPLS[name](*texts, timeout=left)
+        return _REGEXP_IMPLS[name](texts[0], python_pattern(texts[1]), *texts[2:], timeout=left)
     except TimeoutError:
         raise RegexTimeLimitError(
             f"{name}(): pattern {texts[1]!r} on a {len(texts[0])}-character string ran over "

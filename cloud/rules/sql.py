@@ -25,6 +25,7 @@ example 3), with names inside it resolved against that element.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -973,7 +974,8 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
     java = _read_otherwise_by_java(arg.value)
     if java is not None:
         raise RuleSqlError(f"{name}(): {arg.value!r}: {java}", position=position)
-    as_python = _python_named_groups(arg.value)
+    translated = python_pattern(arg.value)
+    as_python = _python_named_groups(translated)
     try:
         re.compile(as_python, RE_FLAGS)
         size = _pattern_size(re_parser.parse(as_python, RE_FLAGS))
@@ -984,7 +986,7 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
                 "too long, or forever); repeat less",
                 position=position,
             )
-        regex.compile(arg.value, REGEX_FLAGS)
+        regex.compile(translated, REGEX_FLAGS)
     except (re.error, regex.error, ValueError, RecursionError, OverflowError) as exc:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
@@ -1024,6 +1026,22 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
             continue
         if pattern.startswith("(?P", i) and not in_class:
             return "Java's Pattern has no (?P...): a named group is (?<name>...)"
+        flags = None if in_class else _FLAG_GROUP.match(pattern, i)
+        if flags is not None:
+            letters = flags.group(1) + (flags.group(2) or "")
+            if "a" in letters or "L" in letters:
+                return "Java's Pattern has no (?a) or (?L) flag"
+            if flags.group(3) == ":" and ("s" in letters or "m" in letters):
+                return (
+                    "a scoped (?s:...) or (?m:...) is not supported: Java's '.', '^' and "
+                    "'$' know line terminators Python's do not; set (?s) at the start"
+                )
+            if "m" in letters and _ANCHOR.search(pattern):
+                return (
+                    "(?m) with '^' or '$' is not supported: Java's multi-line anchors know "
+                    "\\r, \\u0085, \\u2028, \\u2029 and \\r\\n as line terminators, Python's "
+                    "only \\n"
+                )
         if ch == "{" and not in_class and not _REPETITION.match(pattern, i):
             return (
                 "Java reads '{' as a repetition {n}, {n,} or {n,m} and refuses any other; "
@@ -1050,6 +1068,58 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
 
 
 _OCTAL3 = re.compile(r"[0-7]{3}")
+_FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
+_ANCHOR = re.compile(r"(?<!\\)[$^]")
+"""An anchor, roughly (a '^' negating a class counts too): enough to refuse (?m) only
+where it could matter."""
+_JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
+"""Java's '.' without DOTALL: any character but its line terminators."""
+_JAVA_DOLLAR = "(?:(?=\\r\\n\\Z)|(?!(?<=\\r)\\n)(?=[\\n\\r\\x85\\u2028\\u2029]\\Z)|\\Z)"
+"""Java's '$' without MULTILINE: the end of the input, or before a final line terminator
+('\\r\\n' being one, so never between its '\\r' and '\\n')."""
+_GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def python_pattern(pattern: str) -> str:
+    """*pattern* (one :func:`_check_pattern` let load) as the ``regex`` package must read it
+    to answer as Java's ``Pattern``: outside classes, ``.`` and ``$`` become what Java's
+    mean (its line terminators are ``\\n``, ``\\r``, ``\\u0085``, ``\\u2028``, ``\\u2029``
+    and ``\\r\\n``, Python's only ``\\n``); ``.`` stays under a ``(?s)`` at the start.
+    AWS's functions page: ``regexp_*`` take "a valid regex expression", run by the rules
+    engine's Java."""
+    dotall = _GLOBAL_DOTALL.match(pattern) is not None
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            start = i
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):
+                i += 1
+            out.append(pattern[start:i])
+            continue
+        elif ch == "." and not dotall:
+            ch = _JAVA_DOT
+        elif ch == "$":
+            ch = _JAVA_DOLLAR
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 _JAVA_GROUP_NAME = re.compile(r"(\\.)|\(\?<([A-Za-z][A-Za-z0-9]*)>", re.DOTALL)
 
 

@@ -1,7 +1,8 @@
 """The ``regexp_*`` functions run on the ``regex`` package (for its time limit) while a
 pattern loads only if ``re`` reads it: on any string, each answer must be the one ``re``
 gives with the same ASCII reading of the classes (Java's), so the engine behind them
-changed nothing a rule can see."""
+changed nothing a rule can see. The strings hold no '\\r' (nor Java's other line
+terminators but '\\n'), where '.' and '$' read as Java's differ from ``re``'s."""
 
 from __future__ import annotations
 
