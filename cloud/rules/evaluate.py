@@ -335,7 +335,7 @@ def to_string(v: Any) -> str | _Undefined:
         return number_text(v)
     if isinstance(v, list | dict):
         try:
-            return json_text(v, _encoded_text)
+            return json_text(v, _encoded_text, ascii_only=False)
         except RecursionError:  # nested deeper than the encoder goes: not convertible
             return UNDEFINED
     return UNDEFINED
