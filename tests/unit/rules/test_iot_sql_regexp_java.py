@@ -190,3 +190,12 @@ def test_flags_read_otherwise_are_refused_at_load(pattern: str) -> None:
 def test_multiline_flag_without_anchors_and_scoped_flags_without_dots_still_load() -> None:
     assert run("regexp_matches(s, '(?m)ab')", "xab") is True
     assert run("regexp_matches(s, '(?i:a)b')", "Ab") is True
+
+
+def test_a_replacement_java_refuses_is_read_only_when_something_matches() -> None:
+    """Java's Matcher.replaceAll reads the replacement at the first match: with none, the
+    string comes back as it is, whatever the replacement."""
+    assert run("regexp_replace(s, 'x', '$1')", "abc") == "abc"
+    assert run("regexp_replace(s, 'x', '${n}')", "abc") == "abc"
+    assert run("regexp_replace(s, 'x', 'a\\')", "abc") == "abc"
+    assert run("regexp_replace(s, 'b', '$1')", "abc") == "<undefined>"
