@@ -1179,11 +1179,12 @@ def _regexp_substr(text: str, pattern: str, *, timeout: float) -> Any:
 
 def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float) -> Any:
     """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
-    as the rules engine reads it. A replacement Java would refuse is Undefined."""
+    as the rules engine reads it. A replacement Java would refuse is Undefined, unless
+    nothing matches: Java's ``replaceAll`` then gives the string back without reading it."""
     compiled = regex.compile(pattern, REGEX_FLAGS)
     parts = _java_replacement(replacement, compiled)
-    if parts is None:
-        return UNDEFINED
+    if parts is None:  # Java reads the replacement at the first match, if there is one
+        return text if compiled.search(text, timeout=timeout) is None else UNDEFINED
 
     # as a template, expanded in C: a callable per match would cost more than the budget
     # on a long string with many matches (a group that did not match expands to "")
