@@ -199,3 +199,27 @@ def test_a_replacement_java_refuses_is_read_only_when_something_matches() -> Non
     assert run("regexp_replace(s, 'x', '${n}')", "abc") == "abc"
     assert run("regexp_replace(s, 'x', 'a\\')", "abc") == "abc"
     assert run("regexp_replace(s, 'b', '$1')", "abc") == "<undefined>"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "subject", "want"),
+    [
+        # Java's Matcher.find starts one character on after an empty match, so no match
+        # starts where an empty one did; Python (3.7 on) tries a longer one there
+        (".*?", "<$0>", "ab", "<>a<>b<>"),
+        ("^.*?", "-", "\u00e9", "-\u00e9"),
+        ("|a", "<$0>", "ab", "<>a<>b<>"),
+        ("a??", "<$0>", "aa", "<>a<>a<>"),
+        # what both read alike
+        ("a|", "<$0>", "ab", "<a><>b<>"),
+        ("a*", "<$0>", "aab", "<aa><>b<>"),
+        ("x*", "-", "xa", "--a-"),
+        ("x*", "-", "abc", "-a-b-c-"),
+        ("", "-", "ab", "-a-b-"),
+        ("b", "[$0]", "abcb", "a[b]c[b]"),
+    ],
+)
+def test_replace_finds_matches_as_java_does_after_an_empty_one(
+    pattern: str, replacement: str, subject: str, want: str
+) -> None:
+    assert run(f"regexp_replace(s, '{pattern}', '{replacement}')", subject) == want
