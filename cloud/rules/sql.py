@@ -1081,6 +1081,13 @@ _GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
 
 
 @functools.lru_cache(maxsize=1024)
+def can_match_empty(pattern: str) -> bool:
+    """Whether *pattern* (one that loaded) can match the empty string somewhere: where Java's
+    and Python's finders part (after an empty match)."""
+    return bool(re_parser.parse(_python_named_groups(pattern), RE_FLAGS).getwidth()[0] == 0)
+
+
+@functools.lru_cache(maxsize=1024)
 def python_pattern(pattern: str) -> str:
     """*pattern* (one :func:`_check_pattern` let load) as the ``regex`` package must read it
     to answer as Java's ``Pattern``: outside classes, ``.`` and ``$`` become what Java's
