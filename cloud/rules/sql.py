@@ -124,8 +124,9 @@ REGEX_FLAGS = regex.VERSION0 | regex.ASCII
 has none, and a device controls the string); VERSION0 is its ``re``-compatible syntax, and
 a pattern loads only if ``re`` accepts it too (with :data:`RE_FLAGS`), so what loads is
 what ``re`` reads. ASCII, as the rules engine's Java ``Pattern`` reads a pattern without
-flags: ``\\d \\w \\s \\b`` are ASCII classes (``'٣'`` is no digit, ``'é'`` no word
-character) and ``(?i)`` folds ASCII letters only (``(?i)é`` does not match ``É``)."""
+flags: ``\\d \\w \\s`` are ASCII classes (``'٣'`` is no digit, ``'é'`` no word character)
+and ``(?i)`` folds ASCII letters only (``(?i)é`` does not match ``É``). ``\\b`` is Java's
+own (:func:`python_pattern`)."""
 RE_FLAGS = re.ASCII
 CAST_TYPES = {
     "string": "String",
@@ -975,7 +976,7 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
     if java is not None:
         raise RuleSqlError(f"{name}(): {arg.value!r}: {java}", position=position)
     translated = python_pattern(arg.value)
-    as_python = _python_named_groups(translated)
+    as_python = _python_named_groups(arg.value)  # re reads no \p{...} of the translation
     try:
         re.compile(as_python, RE_FLAGS)
         size = _pattern_size(re_parser.parse(as_python, RE_FLAGS))
@@ -1008,6 +1009,8 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
+            if in_class and pattern[i + 1 : i + 2] in ("b", "B"):
+                return "Java refuses \\b or \\B in a class (Python reads [\\b] as a backspace)"
             if pattern.startswith("0", i + 1):
                 return "octal escapes (\\0...) read otherwise in Java; write \\xhh"
             if _OCTAL3.match(pattern, i + 1):
@@ -1077,6 +1080,16 @@ _JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
 _JAVA_DOLLAR = "(?:(?=\\r\\n\\Z)|(?!(?<=\\r)\\n)(?=[\\n\\r\\x85\\u2028\\u2029]\\Z)|\\Z)"
 """Java's '$' without MULTILINE: the end of the input, or before a final line terminator
 ('\\r\\n' being one, so never between its '\\r' and '\\n')."""
+_LEFT_WORD = "[\\p{L}\\p{Nd}_]|[\\p{L}\\p{Nd}]\\p{Mn}+"
+_RIGHT_WORD = "[\\p{L}\\p{Nd}_]|(?<=[\\p{L}\\p{Nd}]\\p{Mn}*)\\p{Mn}"
+_JAVA_BOUNDARY = {
+    "\\b": f"(?u:(?<={_LEFT_WORD})(?!{_RIGHT_WORD})|(?<!{_LEFT_WORD})(?={_RIGHT_WORD}))",
+    "\\B": f"(?u:(?<={_LEFT_WORD})(?={_RIGHT_WORD})|(?<!{_LEFT_WORD})(?!{_RIGHT_WORD}))",
+}
+"""Java's ``\\b`` and ``\\B`` (8 to 18; 19 made them ASCII with ``\\w``): a word
+character is a letter or digit of any script (``Character.isLetterOrDigit``) or ``_``, and
+a combining mark after a letter or digit, over other marks, belongs to its word. The
+lookarounds need Unicode properties, so their scope is ``(?u:...)``."""
 _GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
 
 
@@ -1102,7 +1115,8 @@ def python_pattern(pattern: str) -> str:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
-            out.append(pattern[i : i + 2])
+            escape = pattern[i : i + 2]
+            out.append(_JAVA_BOUNDARY.get(escape, escape) if not in_class else escape)
             i += 2
             continue
         if in_class:
