@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cloud.rules.evaluate import Message, evaluate
 from cloud.rules.sql import parse
 
-PAYLOAD = {"a": ["\u00e9", "\u20ac\U0001f600"], "o": {"k\u00e9": "\u4e2d"}, "c": ["\n\t\"\\"]}
+PAYLOAD = {"a": ["\u00e9", "\u20ac\U0001f600"], "o": {"k\u00e9": "\u4e2d"}, "c": ['\n\t"\\']}
 
 
 def run(expr: str, payload: Any = PAYLOAD) -> object:
