@@ -257,3 +257,9 @@ def test_a_boundary_in_a_class_is_refused_at_load(pattern: str) -> None:
     """Java refuses it; Python reads [\\b] as a backspace."""
     with pytest.raises(RuleSqlError, match="regexp_matches"):
         parse(f"SELECT regexp_matches(s, '{pattern}') AS x FROM '#'")
+
+
+def test_word_boundaries_are_javas_under_case_insensitive_matching() -> None:
+    assert run("regexp_matches(s, '(?i)a\\b')", "a\u00c9") is False
+    assert run("regexp_replace(s, '(?i)\\b', '!')", "-_\u00c9x") == "-!_\u00c9x!"
+    assert run("regexp_matches(s, '(?i)\u00e9\\B')", "\u00e9\u00c9") is True
