@@ -1083,13 +1083,15 @@ _JAVA_DOLLAR = "(?:(?=\\r\\n\\Z)|(?!(?<=\\r)\\n)(?=[\\n\\r\\x85\\u2028\\u2029]\\
 _LEFT_WORD = "[\\p{L}\\p{Nd}_]|[\\p{L}\\p{Nd}]\\p{Mn}+"
 _RIGHT_WORD = "[\\p{L}\\p{Nd}_]|(?<=[\\p{L}\\p{Nd}]\\p{Mn}*)\\p{Mn}"
 _JAVA_BOUNDARY = {
-    "\\b": f"(?u:(?<={_LEFT_WORD})(?!{_RIGHT_WORD})|(?<!{_LEFT_WORD})(?={_RIGHT_WORD}))",
-    "\\B": f"(?u:(?<={_LEFT_WORD})(?={_RIGHT_WORD})|(?<!{_LEFT_WORD})(?!{_RIGHT_WORD}))",
+    "\\b": f"(?u-i:(?<={_LEFT_WORD})(?!{_RIGHT_WORD})|(?<!{_LEFT_WORD})(?={_RIGHT_WORD}))",
+    "\\B": f"(?u-i:(?<={_LEFT_WORD})(?={_RIGHT_WORD})|(?<!{_LEFT_WORD})(?!{_RIGHT_WORD}))",
 }
 """Java's ``\\b`` and ``\\B`` (8 to 18; 19 made them ASCII with ``\\w``): a word
 character is a letter or digit of any script (``Character.isLetterOrDigit``) or ``_``, and
 a combining mark after a letter or digit, over other marks, belongs to its word. The
-lookarounds need Unicode properties, so their scope is ``(?u:...)``."""
+lookarounds need Unicode properties, so their scope is ``(?u-i:...)``: not
+case-insensitive either, as the ``regex`` package matches no non-ASCII letter with a
+case-insensitive ``[\\p{L}\\p{Nd}_]``."""
 _GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
 
 
