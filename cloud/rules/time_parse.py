@@ -15,6 +15,7 @@ zone) is Undefined, never a guess.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -275,6 +276,10 @@ def epoch_ms(timestamp: str, pattern: str) -> int | None:
 
 
 def _epoch_ms(values: dict[str, Any]) -> int:
+    """The fields read, resolved as Java's ``DateTimeFormatter.ofPattern`` resolves them
+    (SMART, its default): a day-of-month past the month's end, up to 31, is the month's last
+    day (``2024-02-30`` is ``2024-02-29``), and hour 24 with nothing after it on the clock is
+    midnight of the next day; anything else out of range is an error (None above)."""
     hour = values.get("hour", 0)
     if "hour24" in values:
         hour = values["hour24"] % 24
@@ -283,16 +288,27 @@ def _epoch_ms(values: dict[str, Any]) -> int:
             raise ValueError("a 12-hour clock needs AM or PM")
         base = values["hour12"] % 12 if "hour12" in values else values["hour11"]
         hour = base + (12 if values["pm"] else 0)
-    at = datetime(
-        values["year"],
-        values["month"],
-        values["day"],
-        hour,
+    year, month, day = values["year"], values["month"], values["day"]
+    if 1 <= month <= 12 and 28 < day <= 31:  # SMART: the month's last day
+        day = min(day, calendar.monthrange(year, month)[1])
+    minute, second, millis = (
         values.get("minute", 0),
         values.get("second", 0),
-        values.get("millis", 0) * 1000,
+        values.get("millis", 0),
+    )
+    next_day = hour == 24 and minute == second == millis == 0  # SMART: 24:00 ends the day
+    at = datetime(
+        year,
+        month,
+        day,
+        0 if next_day else hour,
+        minute,
+        second,
+        millis * 1000,
         tzinfo=values.get("zone", UTC),
     )
+    if next_day:
+        at += timedelta(days=1)
     delta = at - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 

@@ -205,7 +205,7 @@ def test_where_an_aws_example_contradicts_its_own_table(
         "time_to_epoch('2015-01-01 Mars/Base', 'yyyy-MM-dd VV')",
         "time_to_epoch('2015-01-01', 'yyyy-MM-dd [HH]')",
         "time_to_epoch(5, 'yyyy')",
-        "time_to_epoch('2015-02-30', 'yyyy-MM-dd')",
+        "time_to_epoch('2015-02-32', 'yyyy-MM-dd')",
         "time_to_epoch('2015-01-01 1', 'yyyy-MM-dd h')",
         "transform('other', {}, [])",
         "transform('enrichArray', {}, [1])",
