@@ -200,10 +200,10 @@ _VARIABLE_DIGITS = re.compile(r"\(\[0-9\]\{\d+,\d+\}\)")
 def _zone(text: str) -> tzinfo:
     """A zone as Java's ``ZoneId.of`` reads it: a region (``America/Los_Angeles``), ``Z``,
     an offset (``+01:00``), or ``UTC``/``GMT``/``UT`` with or without an offset."""
-    if text == "Z":
+    if text in ("Z", "UTC", "GMT", "UT"):  # Java's zones of offset zero (UT is no tz key)
         return UTC
     for prefix in ("UTC", "GMT", "UT"):
-        if text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in "+-":
+        if text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in ("+", "-"):
             return _offset(text[len(prefix) :])
     if text[0] in "+-":
         return _offset(text)
