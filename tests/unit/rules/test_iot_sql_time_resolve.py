@@ -74,3 +74,19 @@ def test_a_zone_named_utc_gmt_or_ut_alone_is_utc(zone: str, letters: str) -> Non
         pytest.skip("not a zone name Java's 'z' reads")
     text = f"2006-02-24 09:46:52 {zone}"
     assert epoch(text, f"yyyy-MM-dd HH:mm:ss {letters}") == ms(2006, 2, 24, 9, 46, 52)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "want"),
+    [
+        ("Thu, 30 Jun 2016 13:28:26 +0000", "EEE, dd MMM yyyy HH:mm:ss Z", 1467293306000),
+        ("Tue, 30 Jun 2016 13:28:26 +0000", "EEE, dd MMM yyyy HH:mm:ss Z", "<undefined>"),
+        ("Thursday 2016-06-30", "EEEE yyyy-MM-dd", ms(2016, 6, 30)),
+        ("Friday 2016-06-30", "EEEE yyyy-MM-dd", "<undefined>"),
+        ("Thu 2016-06-31", "EEE yyyy-MM-dd", ms(2016, 6, 30)),  # the day the date resolves to
+        ("Fri 2016-06-31", "EEE yyyy-MM-dd", "<undefined>"),
+    ],
+)
+def test_a_day_of_week_must_be_the_dates(text: str, pattern: str, want: object) -> None:
+    """Java's resolver checks a day-of-week it read against the date it resolved."""
+    assert epoch(text, pattern) == want
