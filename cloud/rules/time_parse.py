@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -93,7 +93,7 @@ def _token(run: str) -> tuple[str, Field | None]:
         return "(AM|PM)", ("pm", lambda t: t == "PM")
     if letter == "E":
         names = DAYS if width >= 4 else [d[:3] for d in DAYS]
-        return "(?:" + "|".join(names) + ")", None
+        return "(" + "|".join(names) + ")", ("weekday", names.index)
     if letter in "Vz":
         if letter == "V" and width != 2:
             raise _Unsupported(run)
@@ -279,7 +279,8 @@ def _epoch_ms(values: dict[str, Any]) -> int:
     """The fields read, resolved as Java's ``DateTimeFormatter.ofPattern`` resolves them
     (SMART, its default): a day-of-month past the month's end, up to 31, is the month's last
     day (``2024-02-30`` is ``2024-02-29``), and hour 24 with nothing after it on the clock is
-    midnight of the next day; anything else out of range is an error (None above)."""
+    midnight of the next day; a day-of-week read must be the date's; anything else out of
+    range is an error (None above)."""
     hour = values.get("hour", 0)
     if "hour24" in values:
         hour = values["hour24"] % 24
@@ -296,6 +297,8 @@ def _epoch_ms(values: dict[str, Any]) -> int:
         values.get("second", 0),
         values.get("millis", 0),
     )
+    if "weekday" in values and date(year, month, day).weekday() != values["weekday"]:
+        raise ValueError("the day-of-week is not the date's")
     next_day = hour == 24 and minute == second == millis == 0  # SMART: 24:00 ends the day
     at = datetime(
         year,
