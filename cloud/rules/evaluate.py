@@ -65,6 +65,8 @@ from cloud.rules.sql import (
     Subquery,
     Unary,
     arity_fits,
+    can_match_empty,
+    python_pattern,
 )
 from cloud.rules.time_parse import epoch_ms, joda_format, zone_by_id
 from cloud.rules.topic_filter import topic_matches
@@ -334,7 +336,7 @@ def to_string(v: Any) -> str | _Undefined:
         return number_text(v)
     if isinstance(v, list | dict):
         try:
-            return json_text(v, _encoded_text)
+            return json_text(v, _encoded_text, ascii_only=False)
         except RecursionError:  # nested deeper than the encoder goes: not convertible
             return UNDEFINED
     return UNDEFINED
@@ -1166,29 +1168,35 @@ def _regexp(name: str, values: list[Any], root: _Context) -> Any:
         root.regex_spent_s += time.thread_time() - started
 
 
-def _regexp_matches(text: str, pattern: str, *, timeout: float) -> Any:
-    return regex.search(pattern, text, REGEX_FLAGS, timeout=timeout) is not None
+def _regexp_matches(text: str, java: str, *, timeout: float) -> Any:
+    return regex.search(python_pattern(java), text, REGEX_FLAGS, timeout=timeout) is not None
 
 
-def _regexp_substr(text: str, pattern: str, *, timeout: float) -> Any:
+def _regexp_substr(text: str, java: str, *, timeout: float) -> Any:
     """The first match; project rule where AWS is silent: no match is Undefined."""
-    match = regex.search(pattern, text, REGEX_FLAGS, timeout=timeout)
+    match = regex.search(python_pattern(java), text, REGEX_FLAGS, timeout=timeout)
     return UNDEFINED if match is None else match.group(0)
 
 
-def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float) -> Any:
+def _regexp_replace(text: str, java: str, replacement: str, *, timeout: float) -> Any:
     """Every match replaced; the replacement in Java's syntax (``$1``, ``${name}``, ``\\$``),
-    as the rules engine reads it. A replacement Java would refuse is Undefined."""
-    compiled = regex.compile(pattern, REGEX_FLAGS)
+    as the rules engine reads it. A replacement Java would refuse is Undefined, unless
+    nothing matches: Java's ``replaceAll`` then gives the string back without reading it."""
+    compiled = regex.compile(python_pattern(java), REGEX_FLAGS)
     parts = _java_replacement(replacement, compiled)
-    if parts is None:
-        return UNDEFINED
+    if parts is None:  # Java reads the replacement at the first match, if there is one
+        return text if compiled.search(text, timeout=timeout) is None else UNDEFINED
 
     # as a template, expanded in C: a callable per match would cost more than the budget
     # on a long string with many matches (a group that did not match expands to "")
     template = "".join(
         p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts
     )
+    if can_match_empty(java):
+        started = time.thread_time()
+        if _finders_part(compiled, text, timeout):
+            return _java_replace(compiled, template, text, timeout)
+        timeout -= time.thread_time() - started
     literal = sum(len(p) for p in parts if isinstance(p, str))
     groups = [p for p in parts if not isinstance(p, str)]
     if _too_long(len(text) + (len(text) + 1) * (literal + len(groups) * len(text)), text):
@@ -1204,6 +1212,46 @@ def _regexp_replace(text: str, pattern: str, replacement: str, *, timeout: float
         if timeout <= 0:
             raise TimeoutError
     return compiled.sub(template, text, timeout=timeout)
+
+
+def _finders_part(compiled: Any, text: str, timeout: float) -> bool:
+    """Whether Python's finder takes a match where an empty one ended, which Java's never
+    does: only then do their matches differ (and :func:`_java_replace` is needed)."""
+    empty_end = -1
+    for m in compiled.finditer(text, timeout=timeout):
+        if m.start() == empty_end:
+            return True
+        empty_end = m.end() if m.start() == m.end() else -1
+    return False
+
+
+def _java_replace(compiled: Any, template: str, text: str, timeout: float) -> Any:
+    """``replaceAll`` of a pattern that can match empty, finding as Java's ``Matcher.find``
+    does: one character on after an empty match (``.*?`` on ``ab`` matches empty at 0, 1
+    and 2), where Python's finder tries a longer match at the same place (and takes ``a``).
+    One search per match, from Python: slower than :meth:`sub`, so only for such patterns.
+    A result over :data:`REPLACE_MAX_CHARS` (and longer than *text*) is Undefined."""
+    started = time.thread_time()
+    out: list[str] = []
+    length = 0
+    last = 0
+    pos = 0
+    while pos <= len(text):
+        left = timeout - (time.thread_time() - started)
+        if left <= 0:
+            raise TimeoutError
+        m = compiled.search(text, pos, timeout=left)
+        if m is None:
+            break
+        out.append(text[last : m.start()])
+        out.append(m.expand(template))
+        length += len(out[-2]) + len(out[-1])
+        if _too_long(length + len(text) - m.end(), text):
+            return UNDEFINED
+        last = m.end()
+        pos = m.end() + 1 if m.end() == m.start() else m.end()
+    out.append(text[last:])
+    return "".join(out)
 
 
 _REGEXP_IMPLS: dict[str, Callable[..., Any]] = {

@@ -28,7 +28,7 @@ from decimal import (
     Subnormal,
     Underflow,
 )
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 CONTEXT = Context(
@@ -93,29 +93,42 @@ class _HasDecimal(Exception):
     """The fast encoder met a Decimal, which ``json`` cannot write exactly."""
 
 
-def json_text(value: Any, default: Callable[[Any], Any]) -> str:
+def json_text(value: Any, default: Callable[[Any], Any], *, ascii_only: bool = True) -> str:
     """Compact JSON of a rule's output with every Decimal written as :func:`number_text`.
 
     Output without Decimals goes through ``json.dumps`` unchanged; with them, through an
-    iterative writer (a device's payload may nest deeper than a recursive one could go)."""
+    iterative writer (a device's payload may nest deeper than a recursive one could go).
+    Without *ascii_only*, characters past ASCII are written as they are, as the rules
+    engine's conversion of an Array or Object to a String gives them (``'["é"]'``)."""
 
     def fast_default(obj: Any) -> Any:
         if isinstance(obj, Decimal):
             raise _HasDecimal
         return default(obj)
 
+    encode = encode_basestring_ascii if ascii_only else encode_basestring
     if type(value) is dict and any(type(v) is Decimal for v in value.values()):
-        return _write(value, default)  # a payload's numbers: skip the attempt bound to fail
+        return _write(value, default, encode)  # a payload's numbers: skip the bound attempt
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=fast_default)
+        return json.dumps(
+            value,
+            separators=(",", ":"),
+            allow_nan=False,
+            default=fast_default,
+            ensure_ascii=ascii_only,
+        )
     except _HasDecimal:
-        return _write(value, default)
+        return _write(value, default, encode)
 
 
 _END: Any = object()
 
 
-def _write(value: Any, default: Callable[[Any], Any]) -> str:
+def _write(
+    value: Any,
+    default: Callable[[Any], Any],
+    encode: Callable[[str], str] = encode_basestring_ascii,
+) -> str:
     out: list[str] = []
     append = out.append
     open_containers: list[tuple[Iterator[Any], bool]] = []  # (items left, is an object)
@@ -129,7 +142,7 @@ def _write(value: Any, default: Callable[[Any], Any]) -> str:
             append("[")
             open_containers.append((iter(v), False))
         else:
-            text = _scalar_text(v, t)
+            text = _scalar_text(v, t, encode)
             if text is None:
                 v = default(v)
                 continue
@@ -141,7 +154,7 @@ def _write(value: Any, default: Callable[[Any], Any]) -> str:
             for item in items:
                 if is_object:
                     key, v = item
-                    append(separator + encode_basestring_ascii(key) + ":")
+                    append(separator + encode(key) + ":")
                 else:
                     v = item
                     if separator:
@@ -150,7 +163,7 @@ def _write(value: Any, default: Callable[[Any], Any]) -> str:
                 t = type(v)
                 if t is dict or t is list or t is tuple:
                     break
-                text = _scalar_text(v, t)
+                text = _scalar_text(v, t, encode)
                 if text is None:
                     break  # the default hook's value is written by the outer loop
                 append(text)
@@ -163,11 +176,11 @@ def _write(value: Any, default: Callable[[Any], Any]) -> str:
             return "".join(out)
 
 
-def _scalar_text(v: Any, t: type) -> str | None:
+def _scalar_text(v: Any, t: type, encode: Callable[[str], str]) -> str | None:
     if t is Decimal:
         return number_text(v)
     if t is str:
-        return encode_basestring_ascii(v)
+        return encode(v)
     if t is int:
         return int.__repr__(v)
     if v is None:

@@ -25,6 +25,7 @@ example 3), with names inside it resolved against that element.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,10 +119,15 @@ REGEX_FUNCTIONS = ("regexp_matches", "regexp_replace", "regexp_substr")
 """Their pattern (second argument) must be a string literal: compiled at load, so a bad
 pattern is an error naming it, and a device cannot send a pattern that backtracks for
 minutes (project rule; AWS also takes an expression)."""
-REGEX_FLAGS = regex.VERSION0
+REGEX_FLAGS = regex.VERSION0 | regex.ASCII
 """Patterns run on the ``regex`` package, whose matches can be given a time limit (``re``
 has none, and a device controls the string); VERSION0 is its ``re``-compatible syntax, and
-a pattern loads only if ``re`` accepts it too, so what loads is what ``re`` reads."""
+a pattern loads only if ``re`` accepts it too (with :data:`RE_FLAGS`), so what loads is
+what ``re`` reads. ASCII, as the rules engine's Java ``Pattern`` reads a pattern without
+flags: ``\\d \\w \\s`` are ASCII classes (``'٣'`` is no digit, ``'é'`` no word character)
+and ``(?i)`` folds ASCII letters only (``(?i)é`` does not match ``É``). ``\\b`` is Java's
+own (:func:`python_pattern`)."""
+RE_FLAGS = re.ASCII
 CAST_TYPES = {
     "string": "String",
     "varchar": "String",
@@ -966,9 +972,14 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
         raise RuleSqlError(
             f"{name}(): the pattern must be a string literal ('...')", position=position
         )
+    java = _read_otherwise_by_java(arg.value)
+    if java is not None:
+        raise RuleSqlError(f"{name}(): {arg.value!r}: {java}", position=position)
+    translated = python_pattern(arg.value)
+    as_python = _python_named_groups(arg.value)  # re reads no \p{...} of the translation
     try:
-        re.compile(arg.value)
-        size = _pattern_size(re_parser.parse(arg.value))
+        re.compile(as_python, RE_FLAGS)
+        size = _pattern_size(re_parser.parse(as_python, RE_FLAGS))
         if size > MAX_PATTERN_SIZE:
             raise RuleSqlError(
                 f"{name}(): {arg.value!r} repeats to {size:,} elements, over "
@@ -976,11 +987,172 @@ def _check_pattern(name: str, arg: Expr, position: int) -> None:
                 "too long, or forever); repeat less",
                 position=position,
             )
-        regex.compile(arg.value, REGEX_FLAGS)
-    except (re.error, regex.error, RecursionError, OverflowError) as exc:
+        regex.compile(translated, REGEX_FLAGS)
+    except (re.error, regex.error, ValueError, RecursionError, OverflowError) as exc:
         raise RuleSqlError(
             f"{name}(): {arg.value!r} is not a regular expression: {exc}", position=position
         ) from None
+
+
+def _read_otherwise_by_java(pattern: str) -> str | None:
+    """Why Java's ``Pattern`` reads *pattern* otherwise than Python, or None: inside a
+    class Java reads ``[`` as a nested class (``[a[bc]]``, ``[[:alpha:]]``) and ``&&`` as
+    an intersection (``[a-z&&[^b]]``), Python both as characters; ``\\0`` takes one to
+    three octal digits in Java (``\\0141`` is ``a``) and is an error alone, Python takes
+    at most two after it (``\\014`` then ``1``); Python reads ``\\101`` as octal, Java
+    as a back reference; a ``{`` that starts no repetition (``{}``, ``a{,3}``) is an error
+    in Java, characters (or 0 to 3 repetitions) in Python; ``\\v`` is one character in
+    Python, a class in Java; ``\\Z`` is the very end in Python, Java's ``\\z``; and Java
+    has no ``(?P<name>...)`` or ``(?P=name)`` (its named group is ``(?<name>...)``)."""
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if in_class and pattern[i + 1 : i + 2] in ("b", "B"):
+                return "Java refuses \\b or \\B in a class (Python reads [\\b] as a backspace)"
+            if pattern.startswith("0", i + 1):
+                return "octal escapes (\\0...) read otherwise in Java; write \\xhh"
+            if _OCTAL3.match(pattern, i + 1):
+                return (
+                    f"\\{pattern[i + 1 : i + 4]} is octal in Python, a back reference in "
+                    "Java; write \\xhh"
+                )
+            if pattern.startswith("v", i + 1):
+                return "\\v is \\x0B in Python, any vertical white space in Java"
+            if pattern.startswith("Z", i + 1):
+                return (
+                    "\\Z is the very end in Python, the end or before a final line "
+                    "terminator in Java; write $"
+                )
+            i += 2
+            continue
+        if pattern.startswith("(?P", i) and not in_class:
+            return "Java's Pattern has no (?P...): a named group is (?<name>...)"
+        flags = None if in_class else _FLAG_GROUP.match(pattern, i)
+        if flags is not None:
+            letters = flags.group(1) + (flags.group(2) or "")
+            if "a" in letters or "L" in letters:
+                return "Java's Pattern has no (?a) or (?L) flag"
+            if flags.group(3) == ":" and ("s" in letters or "m" in letters):
+                return (
+                    "a scoped (?s:...) or (?m:...) is not supported: Java's '.', '^' and "
+                    "'$' know line terminators Python's do not; set (?s) at the start"
+                )
+            if "m" in letters and _ANCHOR.search(pattern):
+                return (
+                    "(?m) with '^' or '$' is not supported: Java's multi-line anchors know "
+                    "\\r, \\u0085, \\u2028, \\u2029 and \\r\\n as line terminators, Python's "
+                    "only \\n"
+                )
+        if ch == "{" and not in_class and not _REPETITION.match(pattern, i):
+            return (
+                "Java reads '{' as a repetition {n}, {n,} or {n,m} and refuses any other; "
+                "write \\{ for the character"
+            )
+        if in_class:
+            if ch == "]":
+                in_class = False
+            elif ch == "[" or pattern.startswith("&&", i):
+                return (
+                    "Java reads '[' inside a class as a nested class and '&&' as an "
+                    "intersection, Python as characters; write \\[ or \\& for the character"
+                )
+        elif ch == "[":
+            in_class = True
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):  # a ']' first is a character in a class
+                i += 1
+            continue
+        i += 1
+    return None
+
+
+_OCTAL3 = re.compile(r"[0-7]{3}")
+_FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
+_ANCHOR = re.compile(r"(?<!\\)[$^]")
+"""An anchor, roughly (a '^' negating a class counts too): enough to refuse (?m) only
+where it could matter."""
+_JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
+"""Java's '.' without DOTALL: any character but its line terminators."""
+_JAVA_DOLLAR = "(?:(?=\\r\\n\\Z)|(?!(?<=\\r)\\n)(?=[\\n\\r\\x85\\u2028\\u2029]\\Z)|\\Z)"
+"""Java's '$' without MULTILINE: the end of the input, or before a final line terminator
+('\\r\\n' being one, so never between its '\\r' and '\\n')."""
+_LEFT_WORD = "[\\p{L}\\p{Nd}_]|[\\p{L}\\p{Nd}]\\p{Mn}+"
+_RIGHT_WORD = "[\\p{L}\\p{Nd}_]|(?<=[\\p{L}\\p{Nd}]\\p{Mn}*)\\p{Mn}"
+_JAVA_BOUNDARY = {
+    "\\b": f"(?u-i:(?<={_LEFT_WORD})(?!{_RIGHT_WORD})|(?<!{_LEFT_WORD})(?={_RIGHT_WORD}))",
+    "\\B": f"(?u-i:(?<={_LEFT_WORD})(?={_RIGHT_WORD})|(?<!{_LEFT_WORD})(?!{_RIGHT_WORD}))",
+}
+"""Java's ``\\b`` and ``\\B`` (8 to 18; 19 made them ASCII with ``\\w``): a word
+character is a letter or digit of any script (``Character.isLetterOrDigit``) or ``_``, and
+a combining mark after a letter or digit, over other marks, belongs to its word. The
+lookarounds need Unicode properties, so their scope is ``(?u-i:...)``: not
+case-insensitive either, as the ``regex`` package matches no non-ASCII letter with a
+case-insensitive ``[\\p{L}\\p{Nd}_]``."""
+_GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def can_match_empty(pattern: str) -> bool:
+    """Whether *pattern* (one that loaded) can match the empty string somewhere: where Java's
+    and Python's finders part (after an empty match)."""
+    return bool(re_parser.parse(_python_named_groups(pattern), RE_FLAGS).getwidth()[0] == 0)
+
+
+@functools.lru_cache(maxsize=1024)
+def python_pattern(pattern: str) -> str:
+    """*pattern* (one :func:`_check_pattern` let load) as the ``regex`` package must read it
+    to answer as Java's ``Pattern``: outside classes, ``.`` and ``$`` become what Java's
+    mean (its line terminators are ``\\n``, ``\\r``, ``\\u0085``, ``\\u2028``, ``\\u2029``
+    and ``\\r\\n``, Python's only ``\\n``); ``.`` stays under a ``(?s)`` at the start.
+    AWS's functions page: ``regexp_*`` take "a valid regex expression", run by the rules
+    engine's Java."""
+    dotall = _GLOBAL_DOTALL.match(pattern) is not None
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            escape = pattern[i : i + 2]
+            out.append(_JAVA_BOUNDARY.get(escape, escape) if not in_class else escape)
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            start = i
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):
+                i += 1
+            out.append(pattern[start:i])
+            continue
+        elif ch == "." and not dotall:
+            ch = _JAVA_DOT
+        elif ch == "$":
+            ch = _JAVA_DOLLAR
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_JAVA_GROUP_NAME = re.compile(r"(\\.)|\(\?<([A-Za-z][A-Za-z0-9]*)>", re.DOTALL)
+
+
+def _python_named_groups(pattern: str) -> str:
+    """*pattern* with Java's named groups ``(?<name>...)`` written as ``re`` writes them,
+    ``(?P<name>...)``, for the checks ``re`` makes; the ``regex`` package reads both."""
+    return _JAVA_GROUP_NAME.sub(lambda m: m.group(1) or f"(?P<{m.group(2)}>", pattern)
+
+
+_REPETITION = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
 
 
 MAX_PATTERN_SIZE = 200_000

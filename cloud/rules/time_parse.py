@@ -15,9 +15,10 @@ zone) is Undefined, never a guess.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -92,7 +93,7 @@ def _token(run: str) -> tuple[str, Field | None]:
         return "(AM|PM)", ("pm", lambda t: t == "PM")
     if letter == "E":
         names = DAYS if width >= 4 else [d[:3] for d in DAYS]
-        return "(?:" + "|".join(names) + ")", None
+        return "(" + "|".join(names) + ")", ("weekday", names.index)
     if letter in "Vz":
         if letter == "V" and width != 2:
             raise _Unsupported(run)
@@ -199,10 +200,10 @@ _VARIABLE_DIGITS = re.compile(r"\(\[0-9\]\{\d+,\d+\}\)")
 def _zone(text: str) -> tzinfo:
     """A zone as Java's ``ZoneId.of`` reads it: a region (``America/Los_Angeles``), ``Z``,
     an offset (``+01:00``), or ``UTC``/``GMT``/``UT`` with or without an offset."""
-    if text == "Z":
+    if text in ("Z", "UTC", "GMT", "UT"):  # Java's zones of offset zero (UT is no tz key)
         return UTC
     for prefix in ("UTC", "GMT", "UT"):
-        if text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in "+-":
+        if text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in ("+", "-"):
             return _offset(text[len(prefix) :])
     if text[0] in "+-":
         return _offset(text)
@@ -275,6 +276,11 @@ def epoch_ms(timestamp: str, pattern: str) -> int | None:
 
 
 def _epoch_ms(values: dict[str, Any]) -> int:
+    """The fields read, resolved as Java's ``DateTimeFormatter.ofPattern`` resolves them
+    (SMART, its default): a day-of-month past the month's end, up to 31, is the month's last
+    day (``2024-02-30`` is ``2024-02-29``), and hour 24 with nothing after it on the clock is
+    midnight of the next day; a day-of-week read must be the date's; anything else out of
+    range is an error (None above)."""
     hour = values.get("hour", 0)
     if "hour24" in values:
         hour = values["hour24"] % 24
@@ -283,16 +289,29 @@ def _epoch_ms(values: dict[str, Any]) -> int:
             raise ValueError("a 12-hour clock needs AM or PM")
         base = values["hour12"] % 12 if "hour12" in values else values["hour11"]
         hour = base + (12 if values["pm"] else 0)
-    at = datetime(
-        values["year"],
-        values["month"],
-        values["day"],
-        hour,
+    year, month, day = values["year"], values["month"], values["day"]
+    if 1 <= month <= 12 and 28 < day <= 31:  # SMART: the month's last day
+        day = min(day, calendar.monthrange(year, month)[1])
+    minute, second, millis = (
         values.get("minute", 0),
         values.get("second", 0),
-        values.get("millis", 0) * 1000,
+        values.get("millis", 0),
+    )
+    if "weekday" in values and date(year, month, day).weekday() != values["weekday"]:
+        raise ValueError("the day-of-week is not the date's")
+    next_day = hour == 24 and minute == second == millis == 0  # SMART: 24:00 ends the day
+    at = datetime(
+        year,
+        month,
+        day,
+        0 if next_day else hour,
+        minute,
+        second,
+        millis * 1000,
         tzinfo=values.get("zone", UTC),
     )
+    if next_day:
+        at += timedelta(days=1)
     delta = at - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
