@@ -48,11 +48,11 @@ FULL_POLICIES = ("drop_oldest", "refuse")
 STEP_TOLERANCE_S = 2.0
 """A wall-clock move this much larger or smaller than the time that ran is a step."""
 DROP_LOG_INTERVAL_S = 60.0
+"""The least time (monotonic seconds) between two lines about dropped readings."""
 RESERVE_BYTES = 8 * 1024 * 1024
 """Free disk the queue leaves for sending what it holds: forming and acknowledging a
 message write too (WAL frames, up to a 4 MB WAL before its checkpoint), so a queue that
 took the last byte of its disk could never send again and the disk would never free."""
-"""The least time (monotonic seconds) between two lines about dropped readings."""
 
 log = logging.getLogger(__name__)
 SYNC_MODES = ("FULL", "NORMAL")
