@@ -179,19 +179,7 @@ def run(args: argparse.Namespace) -> int:
         _check_port_free(args.host, args.port)
     if not args.no_dashboard and args.dashboard_port:  # asked for by number: it must be free
         _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
-    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
-    lambdas: tuple[tuple[str, str], ...] = ()
-    if detector_model is not None and not detector_model.exists():
-        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
-    alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
-    if args.model and detector_model is None:
-        from cloud.detectors.alarms.model import default_alarm_path
-        from cloud.feeder import default_detector_paths
-
-        detector_model, default_input = default_detector_paths()
-        detector_inputs = detector_inputs or (default_input,)
-        alarm_models = alarm_models or (default_alarm_path(),)
-    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
+    detector_model, detector_inputs, lambdas, alarm_models = resolve_models(args)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -251,6 +239,27 @@ def run(args: argparse.Namespace) -> int:
     stack.stop()
     sys.stdout.flush()
     return status.SUCCESS
+
+
+def resolve_models(
+    args: argparse.Namespace,
+) -> tuple[Path | None, tuple[Path, ...], tuple[tuple[str, str], ...], tuple[Path, ...]]:
+    """``(detector model, input files, lambdas, alarm model files)`` the stack runs, from
+    files or the names ``import iotevents`` registered, each loaded once to check it."""
+    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    lambdas: tuple[tuple[str, str], ...] = ()
+    if detector_model is not None and not detector_model.exists():
+        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
+    alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
+    if args.model and detector_model is None:
+        from cloud.detectors.alarms.model import default_alarm_path
+        from cloud.feeder import default_detector_paths
+
+        detector_model, default_input = default_detector_paths()
+        detector_inputs = detector_inputs or (default_input,)
+        alarm_models = alarm_models or (default_alarm_path(),)
+    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
+    return detector_model, detector_inputs, lambdas, alarm_models
 
 
 def _check_models(
