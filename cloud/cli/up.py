@@ -258,8 +258,37 @@ def resolve_models(
         detector_model, default_input = default_detector_paths()
         detector_inputs = detector_inputs or (default_input,)
         alarm_models = alarm_models or (default_alarm_path(),)
+    detector_inputs += _registered_alarm_inputs(args.data, alarm_models, detector_inputs)
     _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
     return detector_model, detector_inputs, lambdas, alarm_models
+
+
+def _registered_alarm_inputs(
+    data: str, alarm_models: tuple[Path, ...], given: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """The registered inputs of the alarm models ``import iotevents`` registered that the
+    stack's inputs (*given*) do not hold yet, by input name: the engines share one list of
+    inputs, and an imported alarm model may read one its detector model's ``iotEvents``
+    action feeds, which that model does not read."""
+    from cloud.detectors import load_input
+    from cloud.detectors.alarms import load_alarm_model
+    from cloud.migrate.iotevents import registered_alarm, registered_alarm_inputs
+    from cloud.runtime.layout import DataLayout
+
+    detectors = DataLayout(Path(data)).detectors
+    names = {load_input(path).name for path in given}
+    added: list[Path] = []
+    for path in alarm_models:
+        name = load_alarm_model(path).name
+        stored = registered_alarm(detectors, name)
+        if stored is None or stored.resolve() != path.resolve():
+            continue  # a file of the user's own: its inputs are theirs to give
+        for input_path in registered_alarm_inputs(detectors, name):
+            input_name = load_input(input_path).name
+            if input_name not in names:
+                names.add(input_name)
+                added.append(input_path)
+    return tuple(added)
 
 
 def _check_models(
@@ -277,17 +306,20 @@ def _check_models(
     from cloud.detectors import load_detector_model, load_input
     from cloud.detectors.actions import load_callable
     from cloud.detectors.alarms import load_alarm_model
+    from cloud.detectors.alarms.model import check_alarm_references
     from cloud.runtime.layout import DataLayout
     from cloud.runtime.stack import load_model
     from edge.errors import ConfigError
 
-    for path in detector_inputs:
-        load_input(path)
+    inputs = [load_input(path) for path in detector_inputs]
     if detector_model is not None:
         load_detector_model(detector_model)
     names: dict[str, Path] = {}
     for path in alarm_models:
-        name = load_alarm_model(path).name
+        alarm = load_alarm_model(path)
+        if inputs:  # as the stack's alarm engine checks it, before anything starts
+            check_alarm_references(alarm, inputs)
+        name = alarm.name
         if name in names:
             # a second engine of one name would delete the first's instances (as an
             # UpdateAlarmModel) and take its place: one of the two would never run

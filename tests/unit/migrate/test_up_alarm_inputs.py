@@ -14,7 +14,7 @@ import pytest
 from cloud.adapters.local import InMemoryStateStore
 from cloud.cli.main import build_parser, main
 from cloud.cli.up import resolve_models
-from cloud.detectors import load_input
+from cloud.detectors import DetectorEngine, load_detector_model, load_input
 from cloud.detectors.alarms import AlarmEngine, load_alarm_model
 from edge.clock import ManualClock
 from edge.errors import UserError
@@ -73,10 +73,14 @@ def test_an_imported_alarm_model_gets_the_input_it_reads_beside_the_detector_mod
     data = _imported(tmp_path)
     capsys.readouterr()
     args = _args(data, "--detector-model", "motorHeartbeat", "--alarm-model", "boilerHot")
-    _model, inputs, _lambdas, alarms = resolve_models(args)
+    model, inputs, _lambdas, alarms = resolve_models(args)
     loaded = [load_input(p) for p in inputs]
     assert sorted(i.name for i in loaded) == ["Boiler", "PressureInput"]
     (alarm,) = alarms
+    assert model is not None  # the stack builds both engines on the one list of inputs
+    DetectorEngine(
+        load_detector_model(model), loaded, InMemoryStateStore(), ManualClock(0), _Sink()
+    )
     AlarmEngine(load_alarm_model(alarm), loaded, InMemoryStateStore(), ManualClock(0), _Sink())
 
 
