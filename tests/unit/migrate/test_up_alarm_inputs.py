@@ -5,11 +5,11 @@ alarm engine the inputs its model reads, as `import iotevents` registered them."
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
 import pytest
+from detector_models import boiler_alarm_files
 
 from cloud.adapters.local import InMemoryStateStore
 from cloud.cli.main import build_parser, main
@@ -22,37 +22,10 @@ from edge.errors import UserError
 DATA = Path(__file__).with_name("data") / "iotevents"
 
 
-def _alarm(folder: Path, input_name: str) -> None:
-    (folder / "boiler-input.json").write_text(
-        json.dumps(
-            {
-                "inputName": input_name,
-                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "temp"}]},
-            }
-        )
-    )
-    (folder / "boiler-alarm.json").write_text(
-        json.dumps(
-            {
-                "alarmModelName": "boilerHot",
-                "roleArn": "arn:aws:iam::1:role/r",
-                "key": "id",
-                "alarmRule": {
-                    "simpleRule": {
-                        "inputProperty": f"$input.{input_name}.temp",
-                        "comparisonOperator": "GREATER",
-                        "threshold": "90",
-                    }
-                },
-            }
-        )
-    )
-
-
 def _imported(tmp_path: Path) -> Path:
     folder = tmp_path / "export"
     shutil.copytree(DATA, folder)
-    _alarm(folder, "Boiler")
+    boiler_alarm_files(folder, "Boiler")
     data = tmp_path / "data"
     assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
     return data
@@ -108,9 +81,9 @@ def test_an_alarm_model_reading_an_input_the_stack_lacks_is_refused_before_it_st
     assert main(["import", "iotevents", str(DATA), "--data", str(data)]) == 0
     own = tmp_path / "own"
     own.mkdir()
-    _alarm(own, "Boiler")
+    boiler_alarm_files(own, "Boiler")
     args = _args(
-        data, "--detector-model", "motorHeartbeat", "--alarm-model", str(own / "boiler-alarm.json")
+        data, "--detector-model", "motorHeartbeat", "--alarm-model", str(own / "alarm.json")
     )
     with pytest.raises(UserError, match="unknown input 'Boiler'"):
         resolve_models(args)
