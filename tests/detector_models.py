@@ -3,6 +3,7 @@ the events a test is about, so each test file shows its events and not the scaff
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,34 @@ def alert_request(key_value: str = "pump-01", *, event_time_ms: int = 1_767_225_
         state_entry=1,
         event_time_ms=event_time_ms,
     )
+
+
+def boiler_alarm_files(folder: Path, input_name: str) -> Path:
+    """Write an input named *input_name* (``input.json``) and the alarm model ``boilerHot``
+    watching its ``temp`` above 90 (``alarm.json``) into *folder*, made if need be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "input.json").write_text(
+        json.dumps(
+            {
+                "inputName": input_name,
+                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "temp"}]},
+            }
+        )
+    )
+    (folder / "alarm.json").write_text(
+        json.dumps(
+            {
+                "alarmModelName": "boilerHot",
+                "roleArn": "arn:aws:iam::1:role/r",
+                "key": "id",
+                "alarmRule": {
+                    "simpleRule": {
+                        "inputProperty": f"$input.{input_name}.temp",
+                        "comparisonOperator": "GREATER",
+                        "threshold": "90",
+                    }
+                },
+            }
+        )
+    )
+    return folder

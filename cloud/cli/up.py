@@ -179,19 +179,7 @@ def run(args: argparse.Namespace) -> int:
         _check_port_free(args.host, args.port)
     if not args.no_dashboard and args.dashboard_port:  # asked for by number: it must be free
         _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
-    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
-    lambdas: tuple[tuple[str, str], ...] = ()
-    if detector_model is not None and not detector_model.exists():
-        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
-    alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
-    if args.model and detector_model is None:
-        from cloud.detectors.alarms.model import default_alarm_path
-        from cloud.feeder import default_detector_paths
-
-        detector_model, default_input = default_detector_paths()
-        detector_inputs = detector_inputs or (default_input,)
-        alarm_models = alarm_models or (default_alarm_path(),)
-    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
+    detector_model, detector_inputs, lambdas, alarm_models = resolve_models(args)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -253,6 +241,56 @@ def run(args: argparse.Namespace) -> int:
     return status.SUCCESS
 
 
+def resolve_models(
+    args: argparse.Namespace,
+) -> tuple[Path | None, tuple[Path, ...], tuple[tuple[str, str], ...], tuple[Path, ...]]:
+    """``(detector model, input files, lambdas, alarm model files)`` the stack runs, from
+    files or the names ``import iotevents`` registered, each loaded once to check it."""
+    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
+    lambdas: tuple[tuple[str, str], ...] = ()
+    if detector_model is not None and not detector_model.exists():
+        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
+    alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
+    if args.model and detector_model is None:
+        from cloud.detectors.alarms.model import default_alarm_path
+        from cloud.feeder import default_detector_paths
+
+        detector_model, default_input = default_detector_paths()
+        detector_inputs = detector_inputs or (default_input,)
+        alarm_models = alarm_models or (default_alarm_path(),)
+    detector_inputs += _registered_alarm_inputs(args.data, alarm_models, detector_inputs)
+    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
+    return detector_model, detector_inputs, lambdas, alarm_models
+
+
+def _registered_alarm_inputs(
+    data: str, alarm_models: tuple[Path, ...], given: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """The registered inputs of the alarm models ``import iotevents`` registered that the
+    stack's inputs (*given*) do not hold yet, by input name: the engines share one list of
+    inputs, and an imported alarm model may read one its detector model's ``iotEvents``
+    action feeds, which that model does not read."""
+    from cloud.detectors import load_input
+    from cloud.detectors.alarms import load_alarm_model
+    from cloud.migrate.iotevents import registered_alarm, registered_alarm_inputs
+    from cloud.runtime.layout import DataLayout
+
+    detectors = DataLayout(Path(data)).detectors
+    names = {load_input(path).name for path in given}
+    added: list[Path] = []
+    for path in alarm_models:
+        name = load_alarm_model(path).name
+        stored = registered_alarm(detectors, name)
+        if stored is None or stored.resolve() != path.resolve():
+            continue  # a file of the user's own: its inputs are theirs to give
+        for input_path in registered_alarm_inputs(detectors, name):
+            input_name = load_input(input_path).name
+            if input_name not in names:
+                names.add(input_name)
+                added.append(input_path)
+    return tuple(added)
+
+
 def _check_models(
     data: str,
     model_name: str | None,
@@ -268,17 +306,20 @@ def _check_models(
     from cloud.detectors import load_detector_model, load_input
     from cloud.detectors.actions import load_callable
     from cloud.detectors.alarms import load_alarm_model
+    from cloud.detectors.alarms.model import check_alarm_references
     from cloud.runtime.layout import DataLayout
     from cloud.runtime.stack import load_model
     from edge.errors import ConfigError
 
-    for path in detector_inputs:
-        load_input(path)
+    inputs = [load_input(path) for path in detector_inputs]
     if detector_model is not None:
         load_detector_model(detector_model)
     names: dict[str, Path] = {}
     for path in alarm_models:
-        name = load_alarm_model(path).name
+        alarm = load_alarm_model(path)
+        if inputs:  # as the stack's alarm engine checks it, before anything starts
+            check_alarm_references(alarm, inputs)
+        name = alarm.name
         if name in names:
             # a second engine of one name would delete the first's instances (as an
             # UpdateAlarmModel) and take its place: one of the two would never run

@@ -521,6 +521,22 @@ def registered_alarm(detectors: Path, name: str) -> Path | None:
     return detectors / entry["file"]
 
 
+def registered_alarm_inputs(detectors: Path, name: str) -> list[Path]:
+    """The input files a registered alarm model reads: an alarm engine is given the stack's
+    inputs, and the detector model run beside it may read none of these."""
+    registry = read_registry(detectors)
+    entry = registry.get("alarm_models", {}).get(name)
+    used = entry.get("inputs", []) if isinstance(entry, Mapping) else []
+    inputs = registry.get("inputs", {})
+    missing = [i for i in used if i not in inputs]
+    if missing:
+        raise UserError(
+            f"{detectors / REGISTRY_FILE}: alarm model {name!r} reads inputs that are not "
+            f"registered: {', '.join(missing)}"
+        )
+    return [detectors / inputs[i]["file"] for i in used]
+
+
 def _unsupported(
     model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
 ) -> list[Unsupported]:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from detector_models import boiler_alarm_files
 
 from cloud.adapters.local import InMemoryPublisher, InMemoryStateStore, OutboxNotifier
 from cloud.cli.main import main
@@ -184,39 +185,10 @@ def test_up_finds_a_registered_model_by_name(tmp_path: Path) -> None:
         _registered(str(data), Path("nope"))
 
 
-def _alarm_folder(folder: Path, input_name: str) -> Path:
-    folder.mkdir()
-    (folder / "input.json").write_text(
-        json.dumps(
-            {
-                "inputName": input_name,
-                "inputDefinition": {"attributes": [{"jsonPath": "id"}, {"jsonPath": "temp"}]},
-            }
-        )
-    )
-    (folder / "alarm.json").write_text(
-        json.dumps(
-            {
-                "alarmModelName": "boilerHot",
-                "roleArn": "arn:aws:iam::1:role/r",
-                "key": "id",
-                "alarmRule": {
-                    "simpleRule": {
-                        "inputProperty": f"$input.{input_name}.temp",
-                        "comparisonOperator": "GREATER",
-                        "threshold": "90",
-                    }
-                },
-            }
-        )
-    )
-    return folder
-
-
 def test_an_alarm_model_reading_an_input_nothing_feeds_is_reported_and_fails_strict(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    folder = boiler_alarm_files(tmp_path / "iot", "Boiler")
     report = _import(capsys, folder, tmp_path / "data")
     assert [(u["model"], u["input"]) for u in report["inputs_not_fed_locally"]] == [
         ("boilerHot", "Boiler")
@@ -233,7 +205,7 @@ def test_an_alarm_models_unfed_input_names_what_can_feed_it_not_a_replay_it_refu
     """``detectors run`` replays detector models only (an alarm model file holds no detector
     model), so the reason given for an alarm model's input points at what feeds one under
     ``plantwatch up``: a detector model's ``iotEvents`` action to that input."""
-    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    folder = boiler_alarm_files(tmp_path / "iot", "Boiler")
     [unfed] = _import(capsys, folder, tmp_path / "data")["inputs_not_fed_locally"]
     messages = tmp_path / "m.jsonl"
     messages.write_text('{"inputName": "Boiler", "payload": {"id": "b1", "temp": 95}}\n')
@@ -247,7 +219,7 @@ def test_an_alarm_models_unfed_input_names_what_can_feed_it_not_a_replay_it_refu
 def test_an_alarm_models_unfed_input_names_the_alarm_replay_that_runs_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    folder = boiler_alarm_files(tmp_path / "iot", "Boiler")
     [unfed] = _import(capsys, folder, tmp_path / "data")["inputs_not_fed_locally"]
     assert "plantwatch alarms run replays it" in unfed["reason"]
     messages = tmp_path / "m.jsonl"
@@ -262,7 +234,7 @@ def test_an_alarm_model_on_the_scoring_results_runs_locally(
 ) -> None:
     from cloud.feeder import INPUT_NAME
 
-    folder = _alarm_folder(tmp_path / "iot", INPUT_NAME)
+    folder = boiler_alarm_files(tmp_path / "iot", INPUT_NAME)
     report = _import(capsys, folder, tmp_path / "data", "--strict")
     assert report["inputs_not_fed_locally"] == []
 
@@ -273,7 +245,7 @@ def test_the_printed_next_step_runs_from_a_data_folder_with_a_space(
     import shlex
 
     data = tmp_path / "plant data"
-    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    folder = boiler_alarm_files(tmp_path / "iot", "Boiler")
     assert main(["import", "iotevents", str(folder), "--data", str(data)]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next: ")]
     argv = shlex.split(line.removeprefix("next: "))
@@ -284,7 +256,7 @@ def test_the_printed_next_step_runs_from_a_data_folder_with_a_space(
 def test_an_alarm_only_import_says_where_it_registered_and_no_empty_model_table(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    folder = _alarm_folder(tmp_path / "iot", "Boiler")
+    folder = boiler_alarm_files(tmp_path / "iot", "Boiler")
     assert main(["import", "iotevents", str(folder), "--data", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "nothing to show" not in out
