@@ -303,13 +303,18 @@ def find_files(root: Path) -> tuple[list[Path], list[Path]]:
     return labelled, unlabelled
 
 
+def _relative(path: Path, root: Path) -> str:
+    """A file's name as the report gives it: relative to ``--dataset``, with '/'."""
+    return path.relative_to(root).as_posix() if path != root else path.name
+
+
 def read_experiment(path: Path, root: Path, train_rows: int) -> Experiment:
     """One SKAB CSV; bad content is a one-line error naming the file."""
     import pandas as pd
 
     from edge.errors import UserError
 
-    rel = path.relative_to(root).as_posix() if path != root else path.name
+    rel = _relative(path, root)
     try:
         frame = pd.read_csv(path, sep=";", index_col="datetime")
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -353,9 +358,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--predictions: not with --cv (it scores many settings)")
         return skab_cv.run(args)
     root = Path(args.dataset)
-    labelled, _ = find_files(root)
+    labelled, unlabelled = find_files(root)
     if not labelled:
         raise UserError(f"{root}: no labelled SKAB CSV (';'-separated with anomaly, changepoint)")
+    skipped = [_relative(path, root) for path in unlabelled]
+    for name in skipped:
+        stderr.print(f"not scored (no {', '.join(LABELS)} columns): {name}")
     from cloud.bench.skab_plot import plot, plot_names
     from cloud.cli.output import progress
 
@@ -399,6 +407,7 @@ def run(args: argparse.Namespace) -> int:
         **total.figures(),
         "nab_window_s": args.window_s,
         "train_rows": args.train_rows,
+        "unlabelled": skipped,
         "groups": {name: t.figures() for name, t in groups.items()},
         "config": SKAB_CONFIG_FIELDS,
         "episodes": SKAB_EPISODE_FIELDS,

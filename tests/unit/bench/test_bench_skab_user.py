@@ -218,3 +218,19 @@ def test_plot_must_be_a_folder(dataset: Path, capsys: pytest.CaptureFixture[str]
     assert main(["bench", "skab", "--dataset", str(dataset), "--plot", str(afile)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "--plot" in err[0] and "0.csv: not a folder" in err[0]
+
+
+def test_bench_skab_names_the_unlabelled_files_it_does_not_score(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN SKAB's own layout: labelled groups beside the unlabelled anomaly-free file
+    # WHEN the whole folder is scored without --cv
+    assert main(["bench", "skab", "--dataset", str(dataset), "--json"]) == 0
+    captured = capsys.readouterr()
+    # THEN the labelled files are scored and the unlabelled one is named, not passed over
+    document = only_json(captured.out)
+    assert document["files"] == 3
+    assert document["unlabelled"] == ["anomaly-free/anomaly-free.csv"]
+    assert "not scored (no anomaly, changepoint columns): anomaly-free/anomaly-free.csv" in (
+        captured.err
+    )
