@@ -720,7 +720,7 @@ def cast(v: Any, type_name: str) -> Any:
 def _double_decimal(n: Number) -> Any:
     """``cast(x AS Double)``: AWS's cast table says "Casts value to Decimal (with double
     precision)", so the value is rounded to the nearest double and read back as the
-    double's shortest decimal text (``cast(1/3.0 AS Double)`` is ``0.3333333333333333``,
+    double's shortest decimal text (``cast(0.1/0.3 AS Double)`` is ``0.3333333333333333``,
     not 34 digits); :func:`cast` then makes a whole one an Int, as for ``AS Decimal``
     (``cast(7 AS Double) / 2`` is 3). Beyond the double range (``1E+400``) there is no
     double: Undefined, as for the double-precision functions."""

@@ -36,7 +36,7 @@ from typing import Any
 
 import regex
 
-from cloud.rules.numbers import INT_DIGITS, decimal_from_text
+from cloud.rules.numbers import INT_DIGITS, decimal_from_text, whole_to_int
 from cloud.rules.topic_filter import validate_filter
 from edge.errors import RuleSqlError
 
@@ -345,7 +345,8 @@ def tokenize(sql: str) -> list[Token]:
                 value = int(text)
             else:  # a Decimal literal, or an Int of more than 34 digits, which is one
                 try:
-                    value = decimal_from_text(text)
+                    # whole (10.0, 1e2) is an Int, as the same number in a payload is
+                    value = whole_to_int(decimal_from_text(text))
                 except DecimalException:
                     raise RuleSqlError(
                         f"number {text} is outside the Decimal range 1E-999 to 9.999...E999",

@@ -56,9 +56,9 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("v / 1E+40 AS x", b'{"v": 1E+40}', b'{"x":1}'),
         ("v", b'{"v": 1.5e-7}', b'{"v":1.5E-7}'),
         # division: Ints truncate (project rule), Decimals keep 34 digits
-        ("7 / 2 AS a, -7 / 2 AS b, 7.0 / 2 AS c", b"{}", b'{"a":3,"b":-3,"c":3.5}'),
-        ("1 / 3.0 AS x", b"{}", b'{"x":0.3333333333333333333333333333333333}'),
-        ("2 / 3.0 AS x", b"{}", b'{"x":0.6666666666666666666666666666666667}'),
+        ("7 / 2 AS a, -7 / 2 AS b, 7.5 / 2 AS c, 7.0 / 2 AS d", b"{}", b'{"a":3,"b":-3,"c":3.75,"d":3}'),
+        ("0.1 / 0.3 AS x", b"{}", b'{"x":0.3333333333333333333333333333333333}'),
+        ("0.2 / 0.3 AS x", b"{}", b'{"x":0.6666666666666666666666666666666667}'),
         ("1 / 0 AS a, 1.5 / 0 AS b, 1 / 0.0 AS c", b"{}", b"{}"),
         # %: the dividend's sign; exact on Decimals
         ("11 % 0.055 AS a, -7.5 % 2 AS b, 7.5 % -2 AS c, -7 % 2 AS d", b"{}", b'{"a":0,"b":-1.5,"c":1.5,"d":-1}'),
@@ -82,7 +82,7 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("cast(true AS Decimal) AS x", b"{}", b'{"x":1}'),
         # AWS's cast table: Double "casts value to Decimal (with double precision)"
         (
-            "cast(1 / 3.0 AS Double) AS a, cast(1 / 3.0 AS Decimal) AS b",
+            "cast(0.1 / 0.3 AS Double) AS a, cast(0.1 / 0.3 AS Decimal) AS b",
             b"{}",
             b'{"a":0.3333333333333333,"b":0.3333333333333333333333333333333333}',
         ),
