@@ -666,16 +666,45 @@ _INT_OPS: dict[str, Callable[[int, int], int]] = {
     "/": _int_div,
     "%": _int_mod,
 }
+
+
+def _remainder(x: Number, y: Number) -> Decimal:
+    """``x % y`` with a Decimal operand, written with the digits Java's
+    ``BigDecimal.remainder(y, MathContext.DECIMAL128)`` gives it (the rules engine runs on
+    the JVM). The value is Python's ``remainder`` (the dividend's sign, as Int ``%``; a
+    quotient past 34 digits raises, so ``1E+40 % 3`` is Undefined rather than a guess).
+    Python writes it at the smaller exponent of the two operands (``21.6 % 2.15`` is
+    ``0.10``); Java subtracts the integral quotient times ``y``, the quotient being 0 at
+    the preferred scale (``scale(x) - scale(y)``) when ``|x| < |y|`` and otherwise
+    stripped of the trailing zeros that scale lets it drop, so ``0.1`` (and ``1.5 % 2.25``
+    is ``1.5``). The two differ only when ``y`` has more decimals than ``x``."""
+    result = CONTEXT.remainder(x, y)
+    x_scale = -_exponent(x)
+    y_scale = -_exponent(y)
+    if y_scale <= x_scale:
+        return result
+    quotient = int(CONTEXT.divide_int(x, y))
+    if quotient == 0:
+        scale = x_scale
+    else:
+        digits = str(abs(quotient))
+        spare_zeros = len(digits) - len(digits.rstrip("0"))
+        scale = max(x_scale, y_scale - min(spare_zeros, y_scale - x_scale))
+    return result.quantize(Decimal(1).scaleb(-scale, CONTEXT), context=CONTEXT)
+
+
+def _exponent(n: Number) -> int:
+    return 0 if isinstance(n, int) else int(n.as_tuple().exponent)
+
+
 _DECIMAL_OPS: dict[str, Callable[[Number, Number], Decimal]] = {
     "+": CONTEXT.add,
     "-": CONTEXT.subtract,
     "*": CONTEXT.multiply,
     "/": CONTEXT.divide,
-    "%": CONTEXT.remainder,
+    "%": _remainder,
 }
-"""With a Decimal operand the result is a Decimal in the 34-digit context; ``remainder``
-takes the dividend's sign, as Int ``%`` does, and its quotient must fit 34 digits
-(``1E+40 % 3`` is Undefined rather than a guess)."""
+"""With a Decimal operand the result is a Decimal in the 34-digit context."""
 
 
 def _as_int(v: Any) -> int | _Undefined:
