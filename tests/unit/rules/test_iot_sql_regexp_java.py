@@ -294,3 +294,11 @@ def test_multiline_caret_does_not_match_an_empty_string() -> None:
     (``Pattern.compile("(?m)^").matcher("").find()`` is false)."""
     assert run("regexp_matches(s, '(?m)^')", "") is False
     assert run("regexp_substr(s, '(?m)^.*$')", "") == "<undefined>"
+
+
+@pytest.mark.parametrize("pattern", ["(?i)(?s)A.B", "(?s)(?i)A.B", "(?is)A.B"])
+def test_a_dotall_flag_in_any_opening_flag_group_holds(pattern: str) -> None:
+    """Python takes global flags only at the start, in one group or several; Java reads
+    each from where it stands, so there too it holds for the whole pattern: '.' is any
+    character (``Pattern.compile("(?i)(?s)A.B").matcher("a\\nb").find()`` is true)."""
+    assert run(f"regexp_substr(s, '{pattern}')", "a\nb") == "a\nb"
