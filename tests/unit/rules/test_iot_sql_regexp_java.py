@@ -173,7 +173,6 @@ def test_dot_and_dollar_know_javas_line_terminators(expr: str, subject: str, wan
 @pytest.mark.parametrize(
     "pattern",
     [
-        "(?m)^a$",  # Java's multi-line anchors know four terminators and \r\n: refused
         "(?m:^a)",
         "a(?s:.)",  # a scoped DOTALL: refused
         "(?-s).",
