@@ -848,8 +848,13 @@ def _startswith(s: Any, p: Any) -> Any:
 
 
 def _decode(s: Any, scheme: Any) -> Any:
+    """``decode(s, 'base64')``: text that is no base64 is Null. The final unit's padding may
+    be left out (``aGk`` is ``hi``), as Java's ``Base64.getDecoder()`` (and the MIME and
+    Commons Codec decoders) read it; Python's ``b64decode`` would refuse it."""
     if scheme != "base64" or not isinstance(s, str):
         return UNDEFINED
+    if len(s) % 4 in (2, 3) and "=" not in s:
+        s += "=" * (4 - len(s) % 4)
     try:
         data = base64.b64decode(s, validate=True)
         text = data.decode("utf-8")
