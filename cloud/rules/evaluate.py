@@ -768,10 +768,11 @@ def _get(x: Any, k: Any) -> Any:
     if isinstance(x, dict):
         return _read(x.get(k, UNDEFINED)) if isinstance(k, str) else UNDEFINED
     if isinstance(x, list | str):
+        items = utf16_units(x) if isinstance(x, str) else x  # a string's unit, as charAt
         i = _as_int(k)
-        if i is UNDEFINED or not 0 <= i < len(x):
+        if i is UNDEFINED or not 0 <= i < len(items):
             return UNDEFINED
-        return _read(x[i])
+        return _read(items[i])
     return UNDEFINED
 
 
@@ -819,16 +820,41 @@ def _case(fn: Callable[[str], str]) -> Callable[[Any], Any]:
 
 
 def _substring(s: Any, i: Any, j: Any = UNDEFINED) -> Any:
+    """Java's ``substring`` in UTF-16 units (:func:`utf16_units`), the indexes clamped."""
     text = to_string(s)
     start = _string_index(i)
     if text is UNDEFINED or start is UNDEFINED:
         return UNDEFINED
-    end = len(text) if j is UNDEFINED else _string_index(j)
+    units = utf16_units(text)
+    end = len(units) if j is UNDEFINED else _string_index(j)
     if end is UNDEFINED:
         return UNDEFINED
-    start = min(max(start, 0), len(text))
-    end = min(max(end, 0), len(text))
-    return text[start:end] if start < end else ""
+    start = min(max(start, 0), len(units))
+    end = min(max(end, 0), len(units))
+    return from_utf16_units(units[start:end]) if start < end else ""
+
+
+_PAST_BMP = re.compile("[\U00010000-\U0010ffff]")
+
+
+def utf16_units(text: str) -> str:
+    """*text* with each character past U+FFFF written as its two UTF-16 surrogates, so that
+    ``len``, indexes and ``find`` count as Java's ``String`` does (the rules engine runs on
+    the JVM): ``length('a😀b')`` is 4 there, and ``substring`` may cut a pair in two."""
+    if _PAST_BMP.search(text) is None:
+        return text  # the common case: code points are units
+    return _PAST_BMP.sub(_surrogates, text)
+
+
+def _surrogates(m: re.Match[str]) -> str:
+    n = ord(m.group()) - 0x10000
+    return chr(0xD800 + (n >> 10)) + chr(0xDC00 + (n & 0x3FF))
+
+
+def from_utf16_units(units: str) -> str:
+    """Surrogate pairs of *units* joined back into their characters; a lone surrogate (a
+    pair that was cut) stays, as in Java's string."""
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _string_index(v: Any) -> Any:
@@ -1405,8 +1431,8 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "bitnot": _bits(int.__invert__),
     "chr": _chr,
     "endswith": lambda s, p: UNDEFINED if s is None or p is None else _strings(str.endswith)(s, p),
-    "indexof": _strings(str.find),
-    "length": _strings(len),
+    "indexof": _strings(lambda t, p: utf16_units(t).find(utf16_units(p))),
+    "length": _strings(lambda t: len(utf16_units(t))),
     "numbytes": _strings(_numbytes),
     "lpad": _pad(left=True),
     "rpad": _pad(left=False),
