@@ -666,16 +666,45 @@ _INT_OPS: dict[str, Callable[[int, int], int]] = {
     "/": _int_div,
     "%": _int_mod,
 }
+
+
+def _remainder(x: Number, y: Number) -> Decimal:
+    """``x % y`` with a Decimal operand, written with the digits Java's
+    ``BigDecimal.remainder(y, MathContext.DECIMAL128)`` gives it (the rules engine runs on
+    the JVM). The value is Python's ``remainder`` (the dividend's sign, as Int ``%``; a
+    quotient past 34 digits raises, so ``1E+40 % 3`` is Undefined rather than a guess).
+    Python writes it at the smaller exponent of the two operands (``21.6 % 2.15`` is
+    ``0.10``); Java subtracts the integral quotient times ``y``, the quotient being 0 at
+    the preferred scale (``scale(x) - scale(y)``) when ``|x| < |y|`` and otherwise
+    stripped of the trailing zeros that scale lets it drop, so ``0.1`` (and ``1.5 % 2.25``
+    is ``1.5``). The two differ only when ``y`` has more decimals than ``x``."""
+    result = CONTEXT.remainder(x, y)
+    x_scale = -_exponent(x)
+    y_scale = -_exponent(y)
+    if y_scale <= x_scale:
+        return result
+    quotient = int(CONTEXT.divide_int(x, y))
+    if quotient == 0:
+        scale = x_scale
+    else:
+        digits = str(abs(quotient))
+        spare_zeros = len(digits) - len(digits.rstrip("0"))
+        scale = max(x_scale, y_scale - min(spare_zeros, y_scale - x_scale))
+    return result.quantize(Decimal(1).scaleb(-scale, CONTEXT), context=CONTEXT)
+
+
+def _exponent(n: Number) -> int:
+    return 0 if isinstance(n, int) else int(n.as_tuple().exponent)
+
+
 _DECIMAL_OPS: dict[str, Callable[[Number, Number], Decimal]] = {
     "+": CONTEXT.add,
     "-": CONTEXT.subtract,
     "*": CONTEXT.multiply,
     "/": CONTEXT.divide,
-    "%": CONTEXT.remainder,
+    "%": _remainder,
 }
-"""With a Decimal operand the result is a Decimal in the 34-digit context; ``remainder``
-takes the dividend's sign, as Int ``%`` does, and its quotient must fit 34 digits
-(``1E+40 % 3`` is Undefined rather than a guess)."""
+"""With a Decimal operand the result is a Decimal in the 34-digit context."""
 
 
 def _as_int(v: Any) -> int | _Undefined:
@@ -720,7 +749,7 @@ def cast(v: Any, type_name: str) -> Any:
 def _double_decimal(n: Number) -> Any:
     """``cast(x AS Double)``: AWS's cast table says "Casts value to Decimal (with double
     precision)", so the value is rounded to the nearest double and read back as the
-    double's shortest decimal text (``cast(1/3.0 AS Double)`` is ``0.3333333333333333``,
+    double's shortest decimal text (``cast(0.1/0.3 AS Double)`` is ``0.3333333333333333``,
     not 34 digits); :func:`cast` then makes a whole one an Int, as for ``AS Decimal``
     (``cast(7 AS Double) / 2`` is 3). Beyond the double range (``1E+400``) there is no
     double: Undefined, as for the double-precision functions."""
@@ -739,10 +768,11 @@ def _get(x: Any, k: Any) -> Any:
     if isinstance(x, dict):
         return _read(x.get(k, UNDEFINED)) if isinstance(k, str) else UNDEFINED
     if isinstance(x, list | str):
+        items = utf16_units(x) if isinstance(x, str) else x  # a string's unit, as charAt
         i = _as_int(k)
-        if i is UNDEFINED or not 0 <= i < len(x):
+        if i is UNDEFINED or not 0 <= i < len(items):
             return UNDEFINED
-        return _read(x[i])
+        return _read(items[i])
     return UNDEFINED
 
 
@@ -790,16 +820,41 @@ def _case(fn: Callable[[str], str]) -> Callable[[Any], Any]:
 
 
 def _substring(s: Any, i: Any, j: Any = UNDEFINED) -> Any:
+    """Java's ``substring`` in UTF-16 units (:func:`utf16_units`), the indexes clamped."""
     text = to_string(s)
     start = _string_index(i)
     if text is UNDEFINED or start is UNDEFINED:
         return UNDEFINED
-    end = len(text) if j is UNDEFINED else _string_index(j)
+    units = utf16_units(text)
+    end = len(units) if j is UNDEFINED else _string_index(j)
     if end is UNDEFINED:
         return UNDEFINED
-    start = min(max(start, 0), len(text))
-    end = min(max(end, 0), len(text))
-    return text[start:end] if start < end else ""
+    start = min(max(start, 0), len(units))
+    end = min(max(end, 0), len(units))
+    return from_utf16_units(units[start:end]) if start < end else ""
+
+
+_PAST_BMP = re.compile("[\U00010000-\U0010ffff]")
+
+
+def utf16_units(text: str) -> str:
+    """*text* with each character past U+FFFF written as its two UTF-16 surrogates, so that
+    ``len``, indexes and ``find`` count as Java's ``String`` does (the rules engine runs on
+    the JVM): ``length('a😀b')`` is 4 there, and ``substring`` may cut a pair in two."""
+    if _PAST_BMP.search(text) is None:
+        return text  # the common case: code points are units
+    return _PAST_BMP.sub(_surrogates, text)
+
+
+def _surrogates(m: re.Match[str]) -> str:
+    n = ord(m.group()) - 0x10000
+    return chr(0xD800 + (n >> 10)) + chr(0xDC00 + (n & 0x3FF))
+
+
+def from_utf16_units(units: str) -> str:
+    """Surrogate pairs of *units* joined back into their characters; a lone surrogate (a
+    pair that was cut) stays, as in Java's string."""
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _string_index(v: Any) -> Any:
@@ -819,8 +874,13 @@ def _startswith(s: Any, p: Any) -> Any:
 
 
 def _decode(s: Any, scheme: Any) -> Any:
+    """``decode(s, 'base64')``: text that is no base64 is Null. The final unit's padding may
+    be left out (``aGk`` is ``hi``), as Java's ``Base64.getDecoder()`` (and the MIME and
+    Commons Codec decoders) read it; Python's ``b64decode`` would refuse it."""
     if scheme != "base64" or not isinstance(s, str):
         return UNDEFINED
+    if len(s) % 4 in (2, 3) and "=" not in s:
+        s += "=" * (4 - len(s) % 4)
     try:
         data = base64.b64decode(s, validate=True)
         text = data.decode("utf-8")
@@ -1371,8 +1431,8 @@ FUNCTION_IMPLS: dict[str, Callable[..., Any]] = {
     "bitnot": _bits(int.__invert__),
     "chr": _chr,
     "endswith": lambda s, p: UNDEFINED if s is None or p is None else _strings(str.endswith)(s, p),
-    "indexof": _strings(str.find),
-    "length": _strings(len),
+    "indexof": _strings(lambda t, p: utf16_units(t).find(utf16_units(p))),
+    "length": _strings(lambda t: len(utf16_units(t))),
     "numbytes": _strings(_numbytes),
     "lpad": _pad(left=True),
     "rpad": _pad(left=False),

@@ -36,7 +36,7 @@ from typing import Any
 
 import regex
 
-from cloud.rules.numbers import INT_DIGITS, decimal_from_text
+from cloud.rules.numbers import INT_DIGITS, decimal_from_text, whole_to_int
 from cloud.rules.topic_filter import validate_filter
 from edge.errors import RuleSqlError
 
@@ -345,7 +345,8 @@ def tokenize(sql: str) -> list[Token]:
                 value = int(text)
             else:  # a Decimal literal, or an Int of more than 34 digits, which is one
                 try:
-                    value = decimal_from_text(text)
+                    # whole (10.0, 1e2) is an Int, as the same number in a payload is
+                    value = whole_to_int(decimal_from_text(text))
                 except DecimalException:
                     raise RuleSqlError(
                         f"number {text} is outside the Decimal range 1E-999 to 9.999...E999",
@@ -1039,12 +1040,6 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
                     "a scoped (?s:...) or (?m:...) is not supported: Java's '.', '^' and "
                     "'$' know line terminators Python's do not; set (?s) at the start"
                 )
-            if "m" in letters and _ANCHOR.search(pattern):
-                return (
-                    "(?m) with '^' or '$' is not supported: Java's multi-line anchors know "
-                    "\\r, \\u0085, \\u2028, \\u2029 and \\r\\n as line terminators, Python's "
-                    "only \\n"
-                )
         if ch == "{" and not in_class and not _REPETITION.match(pattern, i):
             return (
                 "Java reads '{' as a repetition {n}, {n,} or {n,m} and refuses any other; "
@@ -1072,14 +1067,19 @@ def _read_otherwise_by_java(pattern: str) -> str | None:
 
 _OCTAL3 = re.compile(r"[0-7]{3}")
 _FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
-_ANCHOR = re.compile(r"(?<!\\)[$^]")
-"""An anchor, roughly (a '^' negating a class counts too): enough to refuse (?m) only
-where it could matter."""
 _JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
 """Java's '.' without DOTALL: any character but its line terminators."""
 _JAVA_DOLLAR = "(?:(?=\\r\\n\\Z)|(?!(?<=\\r)\\n)(?=[\\n\\r\\x85\\u2028\\u2029]\\Z)|\\Z)"
 """Java's '$' without MULTILINE: the end of the input, or before a final line terminator
 ('\\r\\n' being one, so never between its '\\r' and '\\n')."""
+_JAVA_MULTILINE_CARET = "(?:(?!\\Z)(?:\\A|(?<=[\\n\\x85\\u2028\\u2029])|(?<=\\r)(?!\\n)))"
+"""Java's '^' under MULTILINE: the start of the input or after a line terminator (never
+between '\\r' and '\\n'), but not at the end of the input, even after a final terminator
+(so not in an empty input): Java's ``Caret`` node. Python's knows '\\n' only, and matches
+at the end after one."""
+_JAVA_MULTILINE_DOLLAR = "(?:(?=[\\r\\x85\\u2028\\u2029])|(?<!\\r)(?=\\n)|\\Z)"
+"""Java's '$' under MULTILINE: before any line terminator but not between '\\r' and
+'\\n', or at the end of the input (Java's ``Dollar`` node)."""
 _LEFT_WORD = "[\\p{L}\\p{Nd}_]|[\\p{L}\\p{Nd}]\\p{Mn}+"
 _RIGHT_WORD = "[\\p{L}\\p{Nd}_]|(?<=[\\p{L}\\p{Nd}]\\p{Mn}*)\\p{Mn}"
 _JAVA_BOUNDARY = {
@@ -1092,7 +1092,14 @@ a combining mark after a letter or digit, over other marks, belongs to its word.
 lookarounds need Unicode properties, so their scope is ``(?u-i:...)``: not
 case-insensitive either, as the ``regex`` package matches no non-ASCII letter with a
 case-insensitive ``[\\p{L}\\p{Nd}_]``."""
-_GLOBAL_DOTALL = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)")
+_LEADING_FLAGS = re.compile(r"(?:\(\?[a-zA-Z]+\))+")
+
+
+def _leading_flags(pattern: str) -> str:
+    """The letters of the flag groups that open *pattern* (``(?i)(?m)`` gives ``im``): the
+    only place Python takes a global flag, so they hold for the whole pattern, as in Java."""
+    m = _LEADING_FLAGS.match(pattern)
+    return "" if m is None else m.group()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1107,10 +1114,13 @@ def python_pattern(pattern: str) -> str:
     """*pattern* (one :func:`_check_pattern` let load) as the ``regex`` package must read it
     to answer as Java's ``Pattern``: outside classes, ``.`` and ``$`` become what Java's
     mean (its line terminators are ``\\n``, ``\\r``, ``\\u0085``, ``\\u2028``, ``\\u2029``
-    and ``\\r\\n``, Python's only ``\\n``); ``.`` stays under a ``(?s)`` at the start.
+    and ``\\r\\n``, Python's only ``\\n``); ``.`` stays under a ``(?s)`` in the flag
+    groups that open the pattern, and under a ``(?m)`` there ``^`` and ``$`` become Java's
+    multi-line anchors.
     AWS's functions page: ``regexp_*`` take "a valid regex expression", run by the rules
     engine's Java."""
-    dotall = _GLOBAL_DOTALL.match(pattern) is not None
+    flags = _leading_flags(pattern)
+    dotall, multiline = "s" in flags, "m" in flags
     out: list[str] = []
     in_class = False
     i = 0
@@ -1137,7 +1147,9 @@ def python_pattern(pattern: str) -> str:
         elif ch == "." and not dotall:
             ch = _JAVA_DOT
         elif ch == "$":
-            ch = _JAVA_DOLLAR
+            ch = _JAVA_MULTILINE_DOLLAR if multiline else _JAVA_DOLLAR
+        elif ch == "^" and multiline:
+            ch = _JAVA_MULTILINE_CARET
         out.append(ch)
         i += 1
     return "".join(out)

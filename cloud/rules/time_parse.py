@@ -23,6 +23,8 @@ from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from cloud.rules.java_zone_names import SHORT_NAMES
+
 MONTHS = [
     "January",
     "February",
@@ -97,7 +99,7 @@ def _token(run: str) -> tuple[str, Field | None]:
     if letter in "Vz":
         if letter == "V" and width != 2:
             raise _Unsupported(run)
-        return f"({_ZONE})", ("zone", _zone)
+        return f"({_ZONE})", ("zone", _zone_name if letter == "z" and width < 4 else _zone)
     if letter in "XxZ":
         return f"({_OFFSET})", ("zone", _zone)
     raise _Unsupported(run)
@@ -207,9 +209,27 @@ def _zone(text: str) -> tzinfo:
             return _offset(text[len(prefix) :])
     if text[0] in "+-":
         return _offset(text)
-    zone = zone_by_id(text)
+    zone = None if text in _NOT_JAVA_IDS else zone_by_id(text)
     if zone is None:
         raise ZoneInfoNotFoundError(text)
+    return zone
+
+
+_NOT_JAVA_IDS = frozenset({"EST", "MST", "HST", "Factory", "ROC", "localtime"})
+"""tz database keys that are no ``ZoneId`` in Java (OpenJDK 17's ``getAvailableZoneIds``):
+``ZoneId.of("EST")`` fails unless ``SHORT_IDS`` is passed, which ``DateTimeFormatter`` does
+not, so ``VV`` refuses them; ``localtime`` is the host's own zone."""
+
+
+def _zone_name(text: str) -> tzinfo:
+    """A zone as Java's ``z`` parser reads it: a short name (``PST``) as its region
+    (:data:`SHORT_NAMES`), else as :func:`_zone` reads an id or offset."""
+    region = SHORT_NAMES.get(text)
+    if region is None:
+        return _zone(text)
+    zone = zone_by_id(region)
+    if zone is None:
+        raise ZoneInfoNotFoundError(region)
     return zone
 
 

@@ -150,7 +150,11 @@ def test_round_floor_ceil(x: float) -> None:
     assert abs(out["r"] - half_away) <= (1 if abs(abs(x) % 1 - 0.5) < 1e-9 else 0)
 
 
-@given(st.text(max_size=10), st.integers(-12, 12), st.integers(-12, 12))
+@given(
+    st.text(st.characters(max_codepoint=0xFFFF), max_size=10),  # one UTF-16 unit each
+    st.integers(-12, 12),
+    st.integers(-12, 12),
+)
 def test_substring_clamps(s: str, i: int, j: int) -> None:
     out = run(f"SELECT substring(s, {i}, {j}) AS t{FROM}", {"s": s})
     lo, hi = min(max(i, 0), len(s)), min(max(j, 0), len(s))

@@ -65,7 +65,7 @@ CAST_TO_DECIMAL = [
     ("cast(h AS Decimal)", Decimal("2.5")),
     ("cast(f AS Decimal)", Decimal("2.5")),
     ("cast(h AS Double)", Decimal("2.5")),
-    ("cast(1 / 3.0 AS Double)", Decimal("0.3333333333333333")),
+    ("cast(0.1 / 0.3 AS Double)", Decimal("0.3333333333333333")),
     # past an Int's 34 digits a whole number stays a Decimal (data types page: Int is
     # "34 digits maximum")
     ("cast(1E+40 AS Decimal)", Decimal("1E+40")),

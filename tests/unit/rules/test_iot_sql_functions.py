@@ -255,7 +255,7 @@ def test_wrong_arguments_are_undefined(expr: str) -> None:
         ("indexof('abc', 'z')", -1),
         ("indexof(12345, 34)", 2),
         ("endswith(123, 3)", True),
-        ("length('€😀')", 2),
+        ("length('€😀')", 3),  # UTF-16 units, as Java's String.length()
         ("numbytes('😀')", 4),
         ("trim('\t a \t')", "a"),
         ("replace(1.5, '.', ',')", "1,5"),
@@ -381,6 +381,31 @@ def test_the_decode_example() -> None:
     payload = b'{"encoded_temp": "eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg=="}'
     out = evaluate(parse(sql), Message("topic/subtopic", payload))
     assert out is not None and out.to_bytes() == b'{"temp":33}'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aGk", "hi"),  # the final '=' left out
+        ("aGVsbG8", "hello"),
+        ("YQ", "a"),  # both left out
+        ("eyJ0IjoxfQ", {"t": 1}),  # JSON text, read as JSON as padded text is
+        ("aGk=", "hi"),
+        ("YR==", "a"),
+        ("", ""),
+        ("YQ=", None),  # half the padding: Java refuses "wrong 4-byte ending unit"
+        ("YQ===", None),
+        ("Y", None),  # one character holds no byte
+        ("aGk=aGk=", None),  # padding inside
+        ("aGk=\n", None),  # the basic decoder takes no line breaks
+    ],
+)
+def test_decode_reads_base64_as_javas_decoder(text: str, expected: object) -> None:
+    """Measured with OpenJDK 17.0.15, ``java.util.Base64.getDecoder().decode(text)``: the
+    padding may be left out, a wrong one is an error (Null here, as for any text that is no
+    base64). Apache Commons Codec and the MIME decoder take unpadded text too."""
+    payload = json.dumps({"b": text}).encode()
+    assert value("decode(b, 'base64')", payload) == expected
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,9 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("v / 1E+40 AS x", b'{"v": 1E+40}', b'{"x":1}'),
         ("v", b'{"v": 1.5e-7}', b'{"v":1.5E-7}'),
         # division: Ints truncate (project rule), Decimals keep 34 digits
-        ("7 / 2 AS a, -7 / 2 AS b, 7.0 / 2 AS c", b"{}", b'{"a":3,"b":-3,"c":3.5}'),
-        ("1 / 3.0 AS x", b"{}", b'{"x":0.3333333333333333333333333333333333}'),
-        ("2 / 3.0 AS x", b"{}", b'{"x":0.6666666666666666666666666666666667}'),
+        ("7 / 2 AS a, -7 / 2 AS b, 7.5 / 2 AS c, 7.0 / 2 AS d", b"{}", b'{"a":3,"b":-3,"c":3.75,"d":3}'),
+        ("0.1 / 0.3 AS x", b"{}", b'{"x":0.3333333333333333333333333333333333}'),
+        ("0.2 / 0.3 AS x", b"{}", b'{"x":0.6666666666666666666666666666666667}'),
         ("1 / 0 AS a, 1.5 / 0 AS b, 1 / 0.0 AS c", b"{}", b"{}"),
         # %: the dividend's sign; exact on Decimals
         ("11 % 0.055 AS a, -7.5 % 2 AS b, 7.5 % -2 AS c, -7 % 2 AS d", b"{}", b'{"a":0,"b":-1.5,"c":1.5,"d":-1}'),
@@ -82,7 +82,7 @@ def output(select: str, payload: bytes = b"{}", where: str = "") -> bytes | None
         ("cast(true AS Decimal) AS x", b"{}", b'{"x":1}'),
         # AWS's cast table: Double "casts value to Decimal (with double precision)"
         (
-            "cast(1 / 3.0 AS Double) AS a, cast(1 / 3.0 AS Decimal) AS b",
+            "cast(0.1 / 0.3 AS Double) AS a, cast(0.1 / 0.3 AS Decimal) AS b",
             b"{}",
             b'{"a":0.3333333333333333,"b":0.3333333333333333333333333333333333}',
         ),
@@ -207,3 +207,28 @@ def test_the_local_batcher_reads_a_rule_output_as_its_json() -> None:
     assert native == json.loads(out.to_bytes())
     assert native == {"v": 85.25, "w": {"n": 1.2345678901234567e19}, "x": 0.3, "y": [10, 1e40]}
     assert type(native["y"][0]) is int
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        # written as Java's BigDecimal.remainder(y, MathContext.DECIMAL128).toString() gives
+        # them (JDK 17), where the scale of the remainder follows the integral quotient's
+        ("1.5 % 2.25", b"1.5"),  # the dividend is smaller: Java gives it back as it is
+        ("21.6 % 2.15", b"0.1"),  # the quotient 10 has a zero to spare: 0.1, not 0.10
+        ("-21.6 % 2.15", b"-0.1"),
+        ("mod(21.6, 2.15)", b"0.1"),
+        ("remainder(1.5, 0.149)", b"0.01"),
+        ("249558.3 % -434630.40", b"249558.3"),
+        ("-326038 % 3.7165E-7", b"-1.255E-7"),
+        # where Python's and Java's digits were already alike
+        ("7.500 % 2", b"1.500"),
+        ("5.5 % 2", b"1.5"),
+        ("1000.5 % 0.333", b"0.168"),
+        ("7.25 % 0.5", b"0.25"),
+        ("1001 % 0.25", b"0"),
+        ("7 % 3", b"1"),
+    ],
+)
+def test_a_decimal_remainder_has_the_digits_java_gives_it(select: str, expected: bytes) -> None:
+    assert output(f"{select} AS r") == b'{"r":' + expected + b"}"

@@ -165,7 +165,7 @@ ROWS = [
     # /: Int | Int -> Int (project rule: truncated toward zero)
     ("/: Int, Int", "i / 2", 3),
     ("/: Int, Int (project rule)", "-7 / 2", -3),
-    ("/: Int/Decimal", "i / 2.0", Decimal("3.5")),
+    ("/: Int/Decimal", "i / 2.5", Decimal("2.8")),
     ("/: String/Int/Decimal", "ns / 2", Decimal("2.5")),
     ("/: String/Int/Decimal (not convertible)", "i / s", UNDEFINED),
     ("/: Other value", "i / t", UNDEFINED),

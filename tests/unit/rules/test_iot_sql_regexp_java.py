@@ -173,7 +173,6 @@ def test_dot_and_dollar_know_javas_line_terminators(expr: str, subject: str, wan
 @pytest.mark.parametrize(
     "pattern",
     [
-        "(?m)^a$",  # Java's multi-line anchors know four terminators and \r\n: refused
         "(?m:^a)",
         "a(?s:.)",  # a scoped DOTALL: refused
         "(?-s).",
@@ -263,3 +262,42 @@ def test_word_boundaries_are_javas_under_case_insensitive_matching() -> None:
     assert run("regexp_matches(s, '(?i)a\\b')", "a\u00c9") is False
     assert run("regexp_replace(s, '(?i)\\b', '!')", "-_\u00c9x") == "-!_\u00c9x!"
     assert run("regexp_matches(s, '(?i)\u00e9\\B')", "\u00e9\u00c9") is True
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "replaced"),
+    [
+        # Java's multi-line '^': after any line terminator (\r\n being one), never at the
+        # end of the input, even after a final terminator
+        ("(?m)^", "a\nb\n", "<>a\n<>b\n"),
+        ("(?m)^", "a\rb", "<>a\r<>b"),
+        ("(?m)^", "a\r\nb", "<>a\r\n<>b"),
+        ("(?m)^", "a\u2028b\x85c", "<>a\u2028<>b\x85<>c"),
+        ("(?m)^$", "\n\n", "<>\n<>\n"),
+        # Java's multi-line '$': before any line terminator (not between \r and \n) or at
+        # the end of the input
+        ("(?m)$", "a\rb", "a<>\rb<>"),
+        ("(?m)$", "a\r\nb", "a<>\r\nb<>"),
+        ("(?m)$", "a\n", "a<>\n<>"),
+        ("(?m)^.*$", "ab\r\ncd\rx", "<ab>\r\n<cd>\r<x>"),
+        ("(?m)^\\w+", "x\u2029yz", "<x>\u2029<yz>"),
+    ],
+)
+def test_multiline_anchors_are_javas(pattern: str, subject: str, replaced: str) -> None:
+    """Measured with OpenJDK 17.0.15: ``Pattern.compile(p).matcher(s).replaceAll("<$0>")``."""
+    assert run(f"regexp_replace(s, '{pattern}', '<$0>')", subject) == replaced
+
+
+def test_multiline_caret_does_not_match_an_empty_string() -> None:
+    """Java's multi-line '^' never matches at the end of the input, so not in '' either
+    (``Pattern.compile("(?m)^").matcher("").find()`` is false)."""
+    assert run("regexp_matches(s, '(?m)^')", "") is False
+    assert run("regexp_substr(s, '(?m)^.*$')", "") == "<undefined>"
+
+
+@pytest.mark.parametrize("pattern", ["(?i)(?s)A.B", "(?s)(?i)A.B", "(?is)A.B"])
+def test_a_dotall_flag_in_any_opening_flag_group_holds(pattern: str) -> None:
+    """Python takes global flags only at the start, in one group or several; Java reads
+    each from where it stands, so there too it holds for the whole pattern: '.' is any
+    character (``Pattern.compile("(?i)(?s)A.B").matcher("a\\nb").find()`` is true)."""
+    assert run(f"regexp_substr(s, '{pattern}')", "a\nb") == "a\nb"

@@ -47,8 +47,8 @@ def run(select: str, payload: object = PAYLOAD, *, where: str = "", topic: str =
         ),
         ("clientid() AS c, timestamp() AS ts", {"c": "dev7", "ts": 1234}),
         (
-            "7 / 2 AS a, -7 / 2 AS b, 7 % 3 AS c, 7.0 / 2 AS d, 1 / 0 AS z",
-            {"a": 3, "b": -3, "c": 1, "d": 3.5},
+            "7 / 2 AS a, -7 / 2 AS b, 7 % 3 AS c, 7.5 / 2 AS d, 1 / 0 AS z",
+            {"a": 3, "b": -3, "c": 1, "d": 3.75},
         ),
         ("'a' + 1 AS x, 1 + '2' AS y, '3' * 2 AS z", {"x": "a1", "y": "12", "z": 6.0}),
         (
