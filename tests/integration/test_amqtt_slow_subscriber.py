@@ -201,3 +201,53 @@ def test_the_stacks_own_service_clients_are_not_held_to_the_bound() -> None:
         finally:
             publisher.close()
             sock.close()
+
+
+NEWEST = 6_000  # 12 MB in 2 KB messages: past the bound's 2,000 messages and 8 MiB
+
+
+def read_numbers(sock: socket.socket, last: int, seconds: float) -> list[int]:
+    """The message numbers of the QoS 0 PUBLISHes read off *sock*, until number *last*
+    arrived or *seconds* passed."""
+    sock.settimeout(0.5)
+    data, numbers, deadline = b"", [], time.monotonic() + seconds
+    while (not numbers or numbers[-1] != last) and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        packets, data = split_packets(data + chunk)
+        for first, body in packets:
+            if first >> 4 == 3:
+                at = 2 + int.from_bytes(body[:2], "big")  # QoS 0: no packet identifier
+                numbers.append(int.from_bytes(body[at : at + 4], "big"))
+    return numbers
+
+
+def test_a_slow_qos0_reader_loses_the_oldest_messages_not_the_newest(
+    broker: EmbeddedBroker, logged: list[str]
+) -> None:
+    """GIVEN a QoS 0 subscriber that stops reading while a device publishes past the bound
+    on what the broker holds for it
+    WHEN it reads again
+    THEN it gets the newest readings, in order, up to the last one published: a monitoring
+    client wants the current state, and QoS 0 promises nothing about the old ones. The gap
+    is counted and logged with its client id."""
+    stalled = stalled_subscriber(broker, 0)
+    publisher = Publisher(broker)
+    try:
+        for n in range(NEWEST):
+            publisher.client.publish(TOPIC, n.to_bytes(4, "big") + bytes(2_000), qos=1)
+        assert publisher.acked_within(NEWEST, 60), f"{publisher.acked} of {NEWEST} PUBACKed"
+        numbers = read_numbers(stalled, NEWEST - 1, 60)
+    finally:
+        publisher.close()
+        stalled.close()
+    assert numbers, "the reader got messages"
+    assert numbers == sorted(set(numbers)), "in order, each once"
+    assert numbers[-1] == NEWEST - 1, f"the newest reading arrived (last seen {numbers[-1]})"
+    assert len(numbers) < NEWEST, "some were dropped: the bound held"
+    drops = [line for line in logged if "does not read what it is sent" in line]
+    assert drops and "stalled-q0" in drops[0] and "oldest" in drops[0], logged
