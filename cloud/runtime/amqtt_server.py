@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import math
 import os
@@ -60,7 +61,7 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import INCOMING, OUTGOING, OutgoingApplicationMessage
 from amqtt.utils import gen_client_id
 
-from cloud.runtime.broker_auth import AccessControl
+from cloud.runtime.broker_auth import SERVICE_SECRET_ENV, AccessControl
 from cloud.shadow.document import parse_request_topic
 from edge.logs import LineEvery
 from edge.wire import (
@@ -1392,6 +1393,11 @@ def iot_core_connect_limits() -> None:
             log.warning("CONNECT refused: %s", problem)
             await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
             raise MQTTError(problem)  # both callers close the connection
+        problem = service_id_problem(session)
+        if problem is not None:
+            log.warning("CONNECT refused: %s", problem)
+            await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
+            raise MQTTError(problem)  # both callers close the connection
         problem = will_problem(session)
         if problem is not None:
             log.warning("CONNECT refused: %s %s", _who(session), problem)
@@ -1413,6 +1419,34 @@ def iot_core_connect_limits() -> None:
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
+_SERVICE_SECRET: str | None = None
+"""The per-run secret the stack's services (``--service-client``) present as their password,
+user name = client id, when the broker runs without ``--auth``; None: ids not protected."""
+
+
+def service_id_problem(session: Any) -> str | None:
+    """Why this CONNECT may not use its client id: one of the stack's own services' ids
+    (``--service-client``) without the per-run secret. MQTT's session takeover would let
+    the client disconnect the service, and a stray or careless client that reconnects
+    would keep it off. With ``--auth`` the id is the credential's user name (mosquitto's
+    ``use_username_as_clientid``), so only the service holds it; without ``--auth`` the
+    secret stands in. A device connects without credentials as before."""
+    client_id = session.client_id or ""
+    if _SERVICE_SECRET is None or client_id not in _SERVICE_CLIENTS:
+        return None
+    password = session.password
+    if isinstance(password, str):
+        password = password.encode("utf-8", "replace")
+    if session.username == client_id and hmac.compare_digest(
+        password or b"", _SERVICE_SECRET.encode()
+    ):
+        return None
+    return (
+        f"client id {client_id!r} is the stack's own service's (CONNACK identifier "
+        "rejected); connect the device with another client id, its thing name"
+    )
 
 
 def iot_core_keep_alive(asked: int) -> int:
@@ -1576,7 +1610,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="CLIENT_ID",
         help="a client id of the stack's own services (repeatable): not held to the bound on "
-        "what the broker keeps for a connection that falls behind",
+        "what the broker keeps for a connection that falls behind; with the per-run secret "
+        f"in ${SERVICE_SECRET_ENV}, only a CONNECT with user name = this id and that "
+        "password may use it",
     )
     parser.add_argument(
         "--lifeline-fd",
@@ -1589,10 +1625,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS
+    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS, _SERVICE_SECRET
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
     _SHADOW_SERVICE = args.shadow_service or None
     _SERVICE_CLIENTS = frozenset(args.service_client or ())
+    _SERVICE_SECRET = os.environ.pop(SERVICE_SECRET_ENV, None) or None
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     whole_packets()
     strict_utf8_topics()

@@ -25,6 +25,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
-from cloud.runtime.broker_auth import AuthStore
+from cloud.runtime.broker_auth import SERVICE_SECRET_ENV, AuthStore
 from edge.cliargs import one_line
 from edge.errors import ConfigError, PlantwatchError
 from edge.signals import process_alive
@@ -316,6 +317,15 @@ class EmbeddedBroker:
         self.service_clients = tuple(service_clients)
         """amqtt: the stack's own services, which the broker does not hold to its bound on
         what it keeps for a connection that falls behind (docs/protocol.md)."""
+        self.service_secret = (
+            secrets.token_urlsafe(24)
+            if self.kind == "amqtt" and auth is None and self.service_clients
+            else None
+        )
+        """amqtt without *auth*: the per-run password, kept in memory only, that the services
+        present (user name = their client id) so no other client can take their ids and,
+        by MQTT's session takeover, disconnect them; a device needs no credentials. With
+        *auth* each service has its own credential and its id is its user name."""
         self.state_dir = state_dir if self.kind == "mosquitto" else None
         """mosquitto's persistence folder; None keeps everything in memory."""
         self._state_lock: int | None = None
@@ -590,6 +600,8 @@ class EmbeddedBroker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         lifeline = None
         if self.kind == "amqtt":
+            if self.service_secret is not None:  # not on the command line: anyone reads that
+                env[SERVICE_SECRET_ENV] = self.service_secret
             lifeline = self._lifeline_pipe()
             command += ["--lifeline-fd", str(lifeline)]
             if self.hold_publishes:
