@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from mqtt_frames import remaining_length
+from mqtt_frames import connect_packet
 from raw_mqtt import RawClient
 
 from cloud.runtime.broker import EmbeddedBroker
@@ -36,15 +36,11 @@ def broker(logged: list[str]) -> Iterator[EmbeddedBroker]:
         yield running
 
 
-def raw_connect(broker: EmbeddedBroker, client_id: str, credentials: bytes = b"") -> bytes:
-    """CONNECT over a raw socket (clean session, keep-alive 300 s); the broker's answer:
-    the 4 CONNACK bytes, or fewer if it closed the connection."""
+def raw_connect(broker: EmbeddedBroker, packet: bytes) -> bytes:
+    """Send the CONNECT *packet* over a raw socket; the broker's answer: the 4 CONNACK
+    bytes, or fewer if it closed the connection."""
     with socket.create_connection((broker.host, broker.port), timeout=5) as sock:
-        flags = 0x02 | (0xC0 if credentials else 0)
-        ident = client_id.encode()
-        body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x01\x2c"
-        body += len(ident).to_bytes(2, "big") + ident + credentials
-        sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        sock.sendall(packet)
         answer = b""
         while len(answer) < 4:
             chunk = sock.recv(4 - len(answer))
@@ -52,11 +48,6 @@ def raw_connect(broker: EmbeddedBroker, client_id: str, credentials: bytes = b""
                 break
             answer += chunk
         return answer
-
-
-def credentials(user: str, password: str) -> bytes:
-    fields = [user.encode(), password.encode()]
-    return b"".join(len(f).to_bytes(2, "big") + f for f in fields)
 
 
 def test_a_stray_client_cannot_take_a_services_id(
@@ -70,9 +61,9 @@ def test_a_stray_client_cannot_take_a_services_id(
     try:
         assert service.accepted, service.connect_reason
         assert service.subscribe([TOPIC]) == [True]
-        answer = raw_connect(broker, SERVICE)
+        answer = raw_connect(broker, connect_packet(SERVICE))
         assert answer == bytes([0x20, 2, 0, IDENTIFIER_REJECTED]), answer
-        wrong = raw_connect(broker, SERVICE, credentials(SERVICE, "guess"))
+        wrong = raw_connect(broker, connect_packet(SERVICE, SERVICE, "guess"))
         assert wrong == bytes([0x20, 2, 0, IDENTIFIER_REJECTED]), wrong
         device = RawClient(broker.host, broker.port, client_id="pump-01")
         try:

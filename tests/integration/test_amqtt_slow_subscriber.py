@@ -22,7 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_frames import remaining_length, split_packets
+from mqtt_frames import connect_packet, remaining_length, split_packets
 from raw_mqtt import RawClient
 
 from cloud.runtime.broker import EmbeddedBroker
@@ -184,9 +184,7 @@ def test_the_stacks_own_service_clients_are_not_held_to_the_bound() -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(5)
         sock.connect((running.host, running.port))
-        client_id = SERVICE.encode()
-        body = b"\x00\x04MQTT\x04\x02\x01\x2c" + len(client_id).to_bytes(2, "big") + client_id
-        sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        sock.sendall(connect_packet(SERVICE, SERVICE, running.service_secret or ""))
         assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
         topic = TOPIC.encode()
         body = b"\x00\x01" + len(topic).to_bytes(2, "big") + topic + b"\x00"
