@@ -94,7 +94,8 @@ MAX_OWED_BYTES = 8 * 1024 * 1024
 MAX_OWED_MESSAGES = 2_000
 """Payload bytes and messages the broker holds for one connection beyond what it has written:
 the messages waiting for the socket or for a free place in the QoS 1 window. Past either,
-new messages for that connection are dropped (:class:`_Owed`)."""
+the oldest QoS 0 messages waiting for that connection are dropped, or with none waiting the
+new message (:class:`_Owed`)."""
 
 
 MAX_UNROUTED_MESSAGES = 100
@@ -213,27 +214,76 @@ def _counted_deliveries(session: Any) -> None:
 
 
 @dataclass
+class _Waiting:
+    """One QoS 0 message waiting for its turn on a connection's socket: *turn* is set to
+    True when it may be written, or to False when it was dropped to make room."""
+
+    size: int
+    turn: asyncio.Future[bool]
+
+
+@dataclass
 class _Owed:
     """What the broker owes one connection and has not written yet.
 
     amqtt 0.12.1 starts one delivery task per message and subscriber, which waits for the
     subscriber's socket; for a client that stopped reading, every message to it waited for
     good, each holding its payload, so a hung or hostile subscriber on a busy topic could
-    take the broker's memory. IoT Core drops a connection's publishes past its quotas
-    (iot-core-rules-and-limits §3); here a connection owed more than
-    :data:`MAX_OWED_BYTES` or :data:`MAX_OWED_MESSAGES` has new messages dropped, QoS 0
-    and 1 alike, counted and logged once a minute at most. QoS 1 messages are also held back
-    while :data:`MAX_INFLIGHT_OUT` are unacknowledged, so its redelivery store stays bounded.
-    """
+    take the broker's memory. Here a connection owed more than :data:`MAX_OWED_BYTES` or
+    :data:`MAX_OWED_MESSAGES` loses the oldest QoS 0 messages waiting for it: a monitoring
+    client wants the newest readings, and QoS 0 promises at most once. QoS 0 messages wait
+    in line (:attr:`waiting`, written one at a time and in order), so the oldest is known and
+    its task ends at once, letting go of its payload. A QoS 1 message is never dropped to
+    make room: with no QoS 0 message waiting, the new message is dropped instead, as
+    mosquitto does past ``max_queued_messages``. QoS 1 messages are also held back while
+    :data:`MAX_INFLIGHT_OUT` are unacknowledged, so the redelivery store stays bounded.
+    Every drop is counted (:attr:`dropped_total`) and logged with the client id, once a
+    minute at most (:attr:`dropped`)."""
 
     payload_bytes: int = 0
     messages: int = 0
     stopped: bool = False
     window_opened: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: LineEvery = field(default_factory=LineEvery)
+    dropped_total: int = 0
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    writing: bool = False
+    """A QoS 0 message of this connection is being written."""
 
-    def full(self, size: int) -> bool:
-        return self.messages >= MAX_OWED_MESSAGES or self.payload_bytes + size > MAX_OWED_BYTES
+    def over(self) -> bool:
+        return self.messages > MAX_OWED_MESSAGES or self.payload_bytes > MAX_OWED_BYTES
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.payload_bytes += size
+
+    def remove(self, size: int) -> None:
+        self.messages -= 1
+        self.payload_bytes -= size
+
+    def make_room(self) -> int:
+        """Drop the oldest waiting QoS 0 messages while over the bound; how many."""
+        dropped = 0
+        while self.over() and self.waiting:
+            oldest = self.waiting.popleft()
+            self.remove(oldest.size)
+            oldest.turn.set_result(False)
+            dropped += 1
+        return dropped
+
+    def next_turn(self) -> None:
+        """Let the next waiting QoS 0 message be written, if none is being written."""
+        if self.writing or not self.waiting:
+            return
+        self.writing = True
+        self.waiting.popleft().turn.set_result(True)
+
+    def release(self) -> None:
+        """The connection ended: the waiting messages end unsent, their payloads let go."""
+        while self.waiting:
+            entry = self.waiting.popleft()
+            self.remove(entry.size)
+            entry.turn.set_result(False)
 
 
 def _who(session: Any) -> str:
@@ -301,30 +351,69 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
         owed = self._owed()
         size = len(data or b"")
-        if owed.full(size):
-            unlogged = owed.dropped.add()
-            if unlogged:
-                log.warning(
-                    "%s does not read what it is sent: %d message%s to it dropped since the "
-                    "last line (it is owed %d messages, %d bytes; the bound is %d, %d)",
-                    _who(self.session),
-                    unlogged,
-                    "" if unlogged == 1 else "s",
-                    owed.messages,
-                    owed.payload_bytes,
-                    MAX_OWED_MESSAGES,
-                    MAX_OWED_BYTES,
-                )
-            return OutgoingApplicationMessage(None, topic, qos, data, retain)
-        owed.payload_bytes += size
-        owed.messages += 1
-        try:
-            if qos == QOS_1:
+        if qos in (QOS_1, QOS_2):
+            owed.add(size)
+            self._count_drops(owed, owed.make_room())
+            if owed.over():  # nothing older to drop: the new message goes, as on mosquitto
+                owed.remove(size)
+                self._count_drops(owed, 1)
+                return OutgoingApplicationMessage(None, topic, qos, data, retain)
+            try:
                 await self._inflight_window(owed)
+                return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+            finally:
+                owed.remove(size)
+        entry = _Waiting(size, asyncio.get_running_loop().create_future())
+        owed.add(size)
+        owed.waiting.append(entry)
+        self._count_drops(owed, owed.make_room())
+        if owed.stopped:
+            owed.release()
+        owed.next_turn()
+        try:
+            granted = await entry.turn
+        except asyncio.CancelledError:  # the delivery was cancelled: its place is given up
+            if entry in owed.waiting:
+                owed.waiting.remove(entry)
+                owed.remove(size)
+            elif entry.turn.done() and not entry.turn.cancelled() and entry.turn.result():
+                self._written(owed, size)
+            raise
+        if not granted:
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        try:
             return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
         finally:
-            owed.payload_bytes -= size
-            owed.messages -= 1
+            self._written(owed, size)
+
+    @staticmethod
+    def _written(owed: _Owed, size: int) -> None:
+        """A QoS 0 message's turn on the socket is over: the next waiting one's begins."""
+        owed.remove(size)
+        owed.writing = False
+        owed.next_turn()
+
+    def _count_drops(self, owed: _Owed, count: int) -> None:
+        """Count *count* messages dropped for this connection; log the count since the last
+        line, once a minute at most, naming the client."""
+        if not count:
+            return
+        owed.dropped_total += count
+        unlogged = owed.dropped.add(count)
+        if unlogged:
+            log.warning(
+                "%s does not read what it is sent: %d message%s to it dropped since the last "
+                "line, %d in all (oldest QoS 0 first; it is owed %d messages, %d bytes; the "
+                "bound is %d, %d)",
+                _who(self.session),
+                unlogged,
+                "" if unlogged == 1 else "s",
+                owed.dropped_total,
+                owed.messages,
+                owed.payload_bytes,
+                MAX_OWED_MESSAGES,
+                MAX_OWED_BYTES,
+            )
 
     async def _inflight_window(self, owed: _Owed) -> None:
         """Waits while IoT Core's :data:`MAX_INFLIGHT_OUT` QoS 1 messages are unacknowledged.
@@ -395,6 +484,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         owed = self._owed()
         owed.stopped = True
         owed.window_opened.set()
+        owed.release()
 
     async def _retry_deliveries(self) -> None:
         """Resend the session's in-flight messages without waiting for their PUBACKs.
