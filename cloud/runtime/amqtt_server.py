@@ -65,6 +65,7 @@ from cloud.runtime.broker_auth import SERVICE_SECRET_ENV, AccessControl
 from cloud.shadow.document import parse_request_topic
 from edge.logs import LineEvery
 from edge.wire import (
+    MAX_PUBLISHES_PER_S,
     MAX_SUBSCRIPTIONS,
     client_id_problem,
     iot_core_topic_problem,
@@ -284,6 +285,31 @@ class _Owed:
             entry = self.waiting.popleft()
             self.remove(entry.size)
             entry.turn.set_result(False)
+
+
+@dataclass
+class _PublishRate:
+    """A connection's publish rate against ``--max-publishes-per-s``: a bucket of one
+    second's publishes, refilled at that rate. IoT Core drops a connection's publishes past
+    100 a second and keeps the connection: a QoS 0 publish is lost, a QoS 1 one gets no
+    PUBACK, so the client sends it again (a device that paces itself, as the edge agent
+    does with ``max_publishes_per_s``, never meets it). Drops are counted and logged with
+    the client id, once a minute at most."""
+
+    per_s: float
+    tokens: float
+    at: float
+    dropped: LineEvery = field(default_factory=LineEvery)
+    dropped_total: int = 0
+
+    def take(self, now: float) -> bool:
+        """Whether one more publish fits at *now* (loop time, seconds); counts it if so."""
+        self.tokens = min(self.per_s, self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def _who(session: Any) -> str:
@@ -533,6 +559,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
+        if not self._within_rate(publish_packet):
+            return
         if publish_packet.retain_flag and topic.startswith("$"):
             # served once, never kept: kept, a shadow request or delta would be replayed as
             # a command on every subscribe to its topic
@@ -550,6 +578,37 @@ class RedeliveringHandler(BrokerProtocolHandler):
         if _READY is not None and not _READY.is_set():
             await _READY.wait()  # held, unacknowledged, until the stack has subscribed
         await super().handle_publish(publish_packet)
+
+    def _within_rate(self, publish_packet: PublishPacket) -> bool:
+        """Whether this publish is within ``--max-publishes-per-s`` for its connection
+        (:class:`_PublishRate`); past it, it is dropped unacknowledged and counted. The
+        stack's services (:func:`_is_rules_engine`, :func:`_is_service`) stand in for
+        AWS's own and are not limited."""
+        if not _MAX_PUBLISHES_PER_S or _is_rules_engine(self.session) or _is_service(self.session):
+            return True
+        now = asyncio.get_running_loop().time()
+        rate: _PublishRate | None = getattr(self, "_publish_rate", None)
+        if rate is None:
+            rate = self._publish_rate = _PublishRate(
+                _MAX_PUBLISHES_PER_S, _MAX_PUBLISHES_PER_S, now
+            )
+        if rate.take(now):
+            return True
+        rate.dropped_total += 1
+        unlogged = rate.dropped.add()
+        if unlogged:
+            log.warning(
+                "%s publishes faster than %d a second (IoT Core's limit per connection): %d "
+                "publish%s on %r and others dropped since the last line, %d in all (QoS 1 "
+                "ones unacknowledged: the client sends them again)",
+                _who(self.session),
+                _MAX_PUBLISHES_PER_S,
+                unlogged,
+                "" if unlogged == 1 else "es",
+                (publish_packet.topic_name or "")[:64],
+                rate.dropped_total,
+            )
+        return False
 
     def _policy_problem(self, topic: str) -> str | None:
         """With ``--auth``, a publish the policy does not allow closes the connection
@@ -807,6 +866,8 @@ class _SilenceBoundReader:
 
 _MAX_PAYLOAD_BYTES = 0
 """``--max-payload-bytes``: IoT Core's payload limit (0: none)."""
+_MAX_PUBLISHES_PER_S = 0
+"""``--max-publishes-per-s``: publishes a connection may send per second (0: no limit)."""
 
 
 def payload_problem(data: bytes | bytearray | None) -> str | None:
@@ -1672,6 +1733,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="close the connection of a PUBLISH whose payload is larger (0: no limit)",
     )
+    parser.add_argument(
+        "--max-publishes-per-s",
+        type=int,
+        default=0,
+        help="drop a connection's publishes past this many a second, unacknowledged, as IoT "
+        f"Core does past {MAX_PUBLISHES_PER_S} (0: no limit; --service-client ids exempt)",
+    )
     parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
     parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
     parser.add_argument(
@@ -1715,8 +1783,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS, _SERVICE_SECRET
+    global _MAX_PAYLOAD_BYTES, _MAX_PUBLISHES_PER_S, _SHADOW_SERVICE, _SERVICE_CLIENTS
+    global _SERVICE_SECRET
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
+    _MAX_PUBLISHES_PER_S = max(args.max_publishes_per_s, 0)
     _SHADOW_SERVICE = args.shadow_service or None
     _SERVICE_CLIENTS = frozenset(args.service_client or ())
     _SERVICE_SECRET = os.environ.pop(SERVICE_SECRET_ENV, None) or None

@@ -273,6 +273,7 @@ class EmbeddedBroker:
         state_dir: Path | None = None,
         shadow_service: str | None = None,
         service_clients: Sequence[str] = (),
+        max_publishes_per_s: int = 0,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -317,6 +318,10 @@ class EmbeddedBroker:
         self.service_clients = tuple(service_clients)
         """amqtt: the stack's own services, which the broker does not hold to its bound on
         what it keeps for a connection that falls behind (docs/protocol.md)."""
+        self.max_publishes_per_s = max_publishes_per_s
+        """amqtt: a connection's publishes past this many a second are dropped, unacknowledged,
+        as IoT Core does past 100 (0: no limit; *service_clients* exempt); mosquitto has no
+        such option. ``plantwatch up`` passes IoT Core's 100."""
         self.service_secret = (
             secrets.token_urlsafe(24)
             if self.kind == "amqtt" and auth is None and self.service_clients
@@ -431,6 +436,8 @@ class EmbeddedBroker:
             command += ["--shadow-service", self.shadow_service]
         for client_id in self.service_clients:
             command += ["--service-client", client_id]
+        if self.max_publishes_per_s:
+            command += ["--max-publishes-per-s", str(self.max_publishes_per_s)]
         return command
 
     def _persistence_lines(self) -> list[str]:

@@ -28,7 +28,7 @@ from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
-from edge.wire import NAME_RE
+from edge.wire import MAX_PUBLISHES_PER_S, NAME_RE
 
 log = logging.getLogger("plantwatch.stack")
 
@@ -92,6 +92,9 @@ class StackConfig:
     connects with its own credential."""
     max_message_kb: int = MAX_MESSAGE_KB
     """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
+    max_publishes_per_s: int = MAX_PUBLISHES_PER_S
+    """The embedded amqtt broker drops a connection's publishes past this many a second
+    (IoT Core: 100; 0: no limit); the stack's services are exempt."""
     archive: bool = True
     """Also keep every reading of the input files in the Parquet archive (``cloud.archive``)."""
     archive_policy: Any = None
@@ -217,6 +220,7 @@ class LocalStack:
                 state_dir=cfg.data.broker_state,
                 shadow_service=SHADOW_CLIENT_ID,  # amqtt: it gets no will on shadow topics
                 service_clients=SERVICE_CLIENT_IDS,
+                max_publishes_per_s=cfg.max_publishes_per_s,
             )
             self._closers.append(self.broker.close)
             self.broker.start()

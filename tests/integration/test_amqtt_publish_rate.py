@@ -3,7 +3,8 @@
 iot-core-rules-and-limits §3: 100 publish requests per second per connection, not
 adjustable, the excess dropped. IoT Core keeps the connection open; a QoS 0 publish past
 the limit is lost and a QoS 1 one gets no PUBACK, so its client sends it again. The stack's
-own services stand in for AWS's and are not limited. Each connection here writes its burst
+own services stand in for AWS's and are not limited. ``plantwatch up`` sets the limit (its
+``--max-publishes-per-s``, 100 by default); here the broker is given it. Each connection here writes its burst
 in one go, far faster than 100 a second, so what gets through is about one second's worth.
 """
 
@@ -33,7 +34,9 @@ def logged() -> list[str]:
 
 @pytest.fixture
 def broker(logged: list[str]) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker("amqtt", service_clients=(SERVICE,), on_log=logged.append) as running:
+    with EmbeddedBroker(
+        "amqtt", service_clients=(SERVICE,), on_log=logged.append, max_publishes_per_s=LIMIT
+    ) as running:
         yield running
 
 
