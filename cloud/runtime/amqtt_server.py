@@ -110,7 +110,23 @@ UNROUTED_RECHECK_S = 0.1
 
 
 @dataclass
-class _Unrouted:
+class _Tally:
+    """A count of messages and of their payload bytes."""
+
+    messages: int = 0
+    payload_bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.payload_bytes += size
+
+    def remove(self, size: int) -> None:
+        self.messages -= 1
+        self.payload_bytes -= size
+
+
+@dataclass
+class _Unrouted(_Tally):
     """What the broker has read from one connection and not yet routed to subscribers.
 
     amqtt 0.12.1 reads every connection as fast as it can and queues each publish it reads
@@ -126,17 +142,10 @@ class _Unrouted:
     keep up, and by its own backlog only: another connection, the stack's services too,
     waits behind at most this bound of each flooder's messages."""
 
-    messages: int = 0
-    payload_bytes: int = 0
     routed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, size: int) -> None:
-        self.messages += 1
-        self.payload_bytes += size
-
     def remove(self, size: int) -> None:
-        self.messages -= 1
-        self.payload_bytes -= size
+        super().remove(size)
         if self._below(2):
             self.routed.set()
 
@@ -224,7 +233,7 @@ class _Waiting:
 
 
 @dataclass
-class _Owed:
+class _Owed(_Tally):
     """What the broker owes one connection and has not written yet.
 
     amqtt 0.12.1 starts one delivery task per message and subscriber, which waits for the
@@ -241,8 +250,6 @@ class _Owed:
     Every drop is counted (:attr:`dropped_total`) and logged with the client id, once a
     minute at most (:attr:`dropped`)."""
 
-    payload_bytes: int = 0
-    messages: int = 0
     stopped: bool = False
     window_opened: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: LineEvery = field(default_factory=LineEvery)
@@ -253,14 +260,6 @@ class _Owed:
 
     def over(self) -> bool:
         return self.messages > MAX_OWED_MESSAGES or self.payload_bytes > MAX_OWED_BYTES
-
-    def add(self, size: int) -> None:
-        self.messages += 1
-        self.payload_bytes += size
-
-    def remove(self, size: int) -> None:
-        self.messages -= 1
-        self.payload_bytes -= size
 
     def make_room(self) -> int:
         """Drop the oldest waiting QoS 0 messages while over the bound; how many."""

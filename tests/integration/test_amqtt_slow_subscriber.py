@@ -157,19 +157,31 @@ SERVICE = "plantwatch-streaming"
 BURST = 10_000  # 20 MB: past the bound (2,000 messages, 8 MiB) and the socket buffers
 
 
-def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
-    """Read QoS 0 PUBLISH packets off *sock* until *count* arrived or *seconds* passed."""
+def qos0_payloads(sock: socket.socket, seconds: float) -> Iterator[bytes]:
+    """The payloads of the QoS 0 PUBLISH packets read off *sock*, as they arrive, for at
+    most *seconds* or until the connection closes."""
     sock.settimeout(0.5)
-    data, seen, deadline = b"", 0, time.monotonic() + seconds
-    while seen < count and time.monotonic() < deadline:
+    data, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
             continue
         if not chunk:
-            break
+            return
         packets, data = split_packets(data + chunk)
-        seen += sum(first >> 4 == 3 for first, _body in packets)
+        for first, body in packets:
+            if first >> 4 == 3:
+                yield body[2 + int.from_bytes(body[:2], "big") :]  # QoS 0: no packet id
+
+
+def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
+    """Read QoS 0 PUBLISH packets off *sock* until *count* arrived or *seconds* passed."""
+    seen = 0
+    for _payload in qos0_payloads(sock, seconds):
+        seen += 1
+        if seen >= count:
+            break
     return seen
 
 
@@ -207,20 +219,11 @@ NEWEST = 6_000  # 12 MB in 2 KB messages: past the bound's 2,000 messages and 8 
 def read_numbers(sock: socket.socket, last: int, seconds: float) -> list[int]:
     """The message numbers of the QoS 0 PUBLISHes read off *sock*, until number *last*
     arrived or *seconds* passed."""
-    sock.settimeout(0.5)
-    data, numbers, deadline = b"", [], time.monotonic() + seconds
-    while (not numbers or numbers[-1] != last) and time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not chunk:
+    numbers = []
+    for payload in qos0_payloads(sock, seconds):
+        numbers.append(int.from_bytes(payload[:4], "big"))
+        if numbers[-1] == last:
             break
-        packets, data = split_packets(data + chunk)
-        for first, body in packets:
-            if first >> 4 == 3:
-                at = 2 + int.from_bytes(body[:2], "big")  # QoS 0: no packet identifier
-                numbers.append(int.from_bytes(body[at : at + 4], "big"))
     return numbers
 
 
