@@ -43,6 +43,7 @@ from edge.transport import CrtTransport, LinkDown, TlsConfig, close_connection, 
 from edge.wire import (
     BASIC_INGEST_PREFIX,
     MAX_PAYLOAD_BYTES,
+    MAX_PUBLISHES_PER_S,
     MAX_STATUS_ASSETS,
     MAX_STATUS_BYTES,
     MAX_SUBSCRIPTIONS,
@@ -89,8 +90,7 @@ backoff settings: IoT Core takes one CONNECT per second per client id and thrott
 rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
 
 
-IOT_CORE_PUBLISHES_PER_S = 100
-"""IoT Core's publishes a second per connection, in and out together; it drops the excess."""
+IOT_CORE_PUBLISHES_PER_S = MAX_PUBLISHES_PER_S
 
 MIN_ACK_TIMEOUT_S = 1.0
 """The shortest ``ack_timeout_s``: a PUBACK may take hundreds of milliseconds on a busy

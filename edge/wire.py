@@ -29,6 +29,9 @@ MAX_CLIENT_ID_BYTES = 128
 """AWS IoT Core refuses a longer MQTT client id (UTF-8 bytes), and one starting with ``$``."""
 MAX_SUBSCRIPTIONS = 50
 """AWS IoT Core's subscriptions per connection (iot-core-rules-and-limits §3)."""
+MAX_PUBLISHES_PER_S = 100
+"""AWS IoT Core's publishes a second per connection, in and out together (§3, not
+adjustable); it drops the excess."""
 
 TELEMETRY_FILTER = f"dt/{APP}/+/+/telemetry"
 STATUS_FILTER = f"dt/{APP}/+/+/status"

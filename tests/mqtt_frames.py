@@ -32,3 +32,16 @@ def split_packets(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
         packets.append((data[0], data[at + 1 : end]))
         data = data[end:]
     return packets, data
+
+
+def connect_packet(client_id: str, username: str | None = None, password: str = "") -> bytes:
+    """A clean-session MQTT 3.1.1 CONNECT with a 300 s keep-alive; with *username*, the
+    user name and *password* too."""
+    ident = client_id.encode()
+    flags, fields = 0x02, len(ident).to_bytes(2, "big") + ident
+    if username is not None:
+        flags |= 0xC0
+        for field in (username.encode(), password.encode()):
+            fields += len(field).to_bytes(2, "big") + field
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x01\x2c" + fields
+    return b"\x10" + remaining_length(len(body)) + body

@@ -11,6 +11,7 @@ from cloud.cli import status
 from cloud.runtime.layout import DEFAULT_DATA_DIR
 from edge.cliargs import int_range, non_negative_float, port
 from edge.signals import stop_event
+from edge.wire import MAX_PUBLISHES_PER_S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=128,
         help="disconnect a client that publishes a larger message (default: %(default)s, "
         "as IoT Core)",
+    )
+    parser.add_argument(
+        "--max-publishes-per-s",
+        type=int_range(0, 1_000_000, what="a count from 0 to 1000000"),
+        default=MAX_PUBLISHES_PER_S,
+        help="embedded amqtt broker: drop a connection's publishes past this many a second, "
+        "unacknowledged, as IoT Core does (default: %(default)s, as IoT Core; 0: no limit; "
+        "the stack's services are exempt)",
     )
     parser.add_argument(
         "--model", help="trained model name to schedule (see `plantwatch model train`)"
@@ -199,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         dashboard=dashboard_config(args),
         auth=args.auth,
         max_message_kb=args.max_message_kb,
+        max_publishes_per_s=args.max_publishes_per_s,
         archive=not args.no_archive,
         archive_policy=ArchivePolicy(flush_age_s=args.archive_flush_s),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import math
 import os
@@ -60,10 +61,11 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import INCOMING, OUTGOING, OutgoingApplicationMessage
 from amqtt.utils import gen_client_id
 
-from cloud.runtime.broker_auth import AccessControl
+from cloud.runtime.broker_auth import SERVICE_SECRET_ENV, AccessControl
 from cloud.shadow.document import parse_request_topic
 from edge.logs import LineEvery
 from edge.wire import (
+    MAX_PUBLISHES_PER_S,
     MAX_SUBSCRIPTIONS,
     client_id_problem,
     iot_core_topic_problem,
@@ -93,7 +95,8 @@ MAX_OWED_BYTES = 8 * 1024 * 1024
 MAX_OWED_MESSAGES = 2_000
 """Payload bytes and messages the broker holds for one connection beyond what it has written:
 the messages waiting for the socket or for a free place in the QoS 1 window. Past either,
-new messages for that connection are dropped (:class:`_Owed`)."""
+the oldest QoS 0 messages waiting for that connection are dropped, or with none waiting the
+new message (:class:`_Owed`)."""
 
 
 MAX_UNROUTED_MESSAGES = 100
@@ -107,7 +110,23 @@ UNROUTED_RECHECK_S = 0.1
 
 
 @dataclass
-class _Unrouted:
+class _Tally:
+    """A count of messages and of their payload bytes."""
+
+    messages: int = 0
+    payload_bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.payload_bytes += size
+
+    def remove(self, size: int) -> None:
+        self.messages -= 1
+        self.payload_bytes -= size
+
+
+@dataclass
+class _Unrouted(_Tally):
     """What the broker has read from one connection and not yet routed to subscribers.
 
     amqtt 0.12.1 reads every connection as fast as it can and queues each publish it reads
@@ -123,17 +142,10 @@ class _Unrouted:
     keep up, and by its own backlog only: another connection, the stack's services too,
     waits behind at most this bound of each flooder's messages."""
 
-    messages: int = 0
-    payload_bytes: int = 0
     routed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, size: int) -> None:
-        self.messages += 1
-        self.payload_bytes += size
-
     def remove(self, size: int) -> None:
-        self.messages -= 1
-        self.payload_bytes -= size
+        super().remove(size)
         if self._below(2):
             self.routed.set()
 
@@ -212,27 +224,91 @@ def _counted_deliveries(session: Any) -> None:
 
 
 @dataclass
-class _Owed:
+class _Waiting:
+    """One QoS 0 message waiting for its turn on a connection's socket: *turn* is set to
+    True when it may be written, or to False when it was dropped to make room."""
+
+    size: int
+    turn: asyncio.Future[bool]
+
+
+@dataclass
+class _Owed(_Tally):
     """What the broker owes one connection and has not written yet.
 
     amqtt 0.12.1 starts one delivery task per message and subscriber, which waits for the
     subscriber's socket; for a client that stopped reading, every message to it waited for
     good, each holding its payload, so a hung or hostile subscriber on a busy topic could
-    take the broker's memory. IoT Core drops a connection's publishes past its quotas
-    (iot-core-rules-and-limits §3); here a connection owed more than
-    :data:`MAX_OWED_BYTES` or :data:`MAX_OWED_MESSAGES` has new messages dropped, QoS 0
-    and 1 alike, counted and logged once a minute at most. QoS 1 messages are also held back
-    while :data:`MAX_INFLIGHT_OUT` are unacknowledged, so its redelivery store stays bounded.
-    """
+    take the broker's memory. Here a connection owed more than :data:`MAX_OWED_BYTES` or
+    :data:`MAX_OWED_MESSAGES` loses the oldest QoS 0 messages waiting for it: a monitoring
+    client wants the newest readings, and QoS 0 promises at most once. QoS 0 messages wait
+    in line (:attr:`waiting`, written one at a time and in order), so the oldest is known and
+    its task ends at once, letting go of its payload. A QoS 1 message is never dropped to
+    make room: with no QoS 0 message waiting, the new message is dropped instead, as
+    mosquitto does past ``max_queued_messages``. QoS 1 messages are also held back while
+    :data:`MAX_INFLIGHT_OUT` are unacknowledged, so the redelivery store stays bounded.
+    Every drop is counted (:attr:`dropped_total`) and logged with the client id, once a
+    minute at most (:attr:`dropped`)."""
 
-    payload_bytes: int = 0
-    messages: int = 0
     stopped: bool = False
     window_opened: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: LineEvery = field(default_factory=LineEvery)
+    dropped_total: int = 0
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    writing: bool = False
+    """A QoS 0 message of this connection is being written."""
 
-    def full(self, size: int) -> bool:
-        return self.messages >= MAX_OWED_MESSAGES or self.payload_bytes + size > MAX_OWED_BYTES
+    def over(self) -> bool:
+        return self.messages > MAX_OWED_MESSAGES or self.payload_bytes > MAX_OWED_BYTES
+
+    def make_room(self) -> int:
+        """Drop the oldest waiting QoS 0 messages while over the bound; how many."""
+        dropped = 0
+        while self.over() and self.waiting:
+            oldest = self.waiting.popleft()
+            self.remove(oldest.size)
+            oldest.turn.set_result(False)
+            dropped += 1
+        return dropped
+
+    def next_turn(self) -> None:
+        """Let the next waiting QoS 0 message be written, if none is being written."""
+        if self.writing or not self.waiting:
+            return
+        self.writing = True
+        self.waiting.popleft().turn.set_result(True)
+
+    def release(self) -> None:
+        """The connection ended: the waiting messages end unsent, their payloads let go."""
+        while self.waiting:
+            entry = self.waiting.popleft()
+            self.remove(entry.size)
+            entry.turn.set_result(False)
+
+
+@dataclass
+class _PublishRate:
+    """A connection's publish rate against ``--max-publishes-per-s``: a bucket of one
+    second's publishes, refilled at that rate. IoT Core drops a connection's publishes past
+    100 a second and keeps the connection: a QoS 0 publish is lost, a QoS 1 one gets no
+    PUBACK, so the client sends it again (a device that paces itself, as the edge agent
+    does with ``max_publishes_per_s``, never meets it). Drops are counted and logged with
+    the client id, once a minute at most."""
+
+    per_s: float
+    tokens: float
+    at: float
+    dropped: LineEvery = field(default_factory=LineEvery)
+    dropped_total: int = 0
+
+    def take(self, now: float) -> bool:
+        """Whether one more publish fits at *now* (loop time, seconds); counts it if so."""
+        self.tokens = min(self.per_s, self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def _who(session: Any) -> str:
@@ -300,30 +376,69 @@ class RedeliveringHandler(BrokerProtocolHandler):
             return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
         owed = self._owed()
         size = len(data or b"")
-        if owed.full(size):
-            unlogged = owed.dropped.add()
-            if unlogged:
-                log.warning(
-                    "%s does not read what it is sent: %d message%s to it dropped since the "
-                    "last line (it is owed %d messages, %d bytes; the bound is %d, %d)",
-                    _who(self.session),
-                    unlogged,
-                    "" if unlogged == 1 else "s",
-                    owed.messages,
-                    owed.payload_bytes,
-                    MAX_OWED_MESSAGES,
-                    MAX_OWED_BYTES,
-                )
-            return OutgoingApplicationMessage(None, topic, qos, data, retain)
-        owed.payload_bytes += size
-        owed.messages += 1
-        try:
-            if qos == QOS_1:
+        if qos in (QOS_1, QOS_2):
+            owed.add(size)
+            self._count_drops(owed, owed.make_room())
+            if owed.over():  # nothing older to drop: the new message goes, as on mosquitto
+                owed.remove(size)
+                self._count_drops(owed, 1)
+                return OutgoingApplicationMessage(None, topic, qos, data, retain)
+            try:
                 await self._inflight_window(owed)
+                return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+            finally:
+                owed.remove(size)
+        entry = _Waiting(size, asyncio.get_running_loop().create_future())
+        owed.add(size)
+        owed.waiting.append(entry)
+        self._count_drops(owed, owed.make_room())
+        if owed.stopped:
+            owed.release()
+        owed.next_turn()
+        try:
+            granted = await entry.turn
+        except asyncio.CancelledError:  # the delivery was cancelled: its place is given up
+            if entry in owed.waiting:
+                owed.waiting.remove(entry)
+                owed.remove(size)
+            elif entry.turn.done() and not entry.turn.cancelled() and entry.turn.result():
+                self._written(owed, size)
+            raise
+        if not granted:
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        try:
             return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
         finally:
-            owed.payload_bytes -= size
-            owed.messages -= 1
+            self._written(owed, size)
+
+    @staticmethod
+    def _written(owed: _Owed, size: int) -> None:
+        """A QoS 0 message's turn on the socket is over: the next waiting one's begins."""
+        owed.remove(size)
+        owed.writing = False
+        owed.next_turn()
+
+    def _count_drops(self, owed: _Owed, count: int) -> None:
+        """Count *count* messages dropped for this connection; log the count since the last
+        line, once a minute at most, naming the client."""
+        if not count:
+            return
+        owed.dropped_total += count
+        unlogged = owed.dropped.add(count)
+        if unlogged:
+            log.warning(
+                "%s does not read what it is sent: %d message%s to it dropped since the last "
+                "line, %d in all (oldest QoS 0 first; it is owed %d messages, %d bytes; the "
+                "bound is %d, %d)",
+                _who(self.session),
+                unlogged,
+                "" if unlogged == 1 else "s",
+                owed.dropped_total,
+                owed.messages,
+                owed.payload_bytes,
+                MAX_OWED_MESSAGES,
+                MAX_OWED_BYTES,
+            )
 
     async def _inflight_window(self, owed: _Owed) -> None:
         """Waits while IoT Core's :data:`MAX_INFLIGHT_OUT` QoS 1 messages are unacknowledged.
@@ -394,6 +509,7 @@ class RedeliveringHandler(BrokerProtocolHandler):
         owed = self._owed()
         owed.stopped = True
         owed.window_opened.set()
+        owed.release()
 
     async def _retry_deliveries(self) -> None:
         """Resend the session's in-flight messages without waiting for their PUBACKs.
@@ -442,6 +558,8 @@ class RedeliveringHandler(BrokerProtocolHandler):
             log.warning("%s: publish refused: %s; connection closed", _who(self.session), problem)
             await self.handle_connection_closed()
             return
+        if not self._within_rate(publish_packet):
+            return
         if publish_packet.retain_flag and topic.startswith("$"):
             # served once, never kept: kept, a shadow request or delta would be replayed as
             # a command on every subscribe to its topic
@@ -459,6 +577,37 @@ class RedeliveringHandler(BrokerProtocolHandler):
         if _READY is not None and not _READY.is_set():
             await _READY.wait()  # held, unacknowledged, until the stack has subscribed
         await super().handle_publish(publish_packet)
+
+    def _within_rate(self, publish_packet: PublishPacket) -> bool:
+        """Whether this publish is within ``--max-publishes-per-s`` for its connection
+        (:class:`_PublishRate`); past it, it is dropped unacknowledged and counted. The
+        stack's services (:func:`_is_rules_engine`, :func:`_is_service`) stand in for
+        AWS's own and are not limited."""
+        if not _MAX_PUBLISHES_PER_S or _is_rules_engine(self.session) or _is_service(self.session):
+            return True
+        now = asyncio.get_running_loop().time()
+        rate: _PublishRate | None = getattr(self, "_publish_rate", None)
+        if rate is None:
+            rate = self._publish_rate = _PublishRate(
+                _MAX_PUBLISHES_PER_S, _MAX_PUBLISHES_PER_S, now
+            )
+        if rate.take(now):
+            return True
+        rate.dropped_total += 1
+        unlogged = rate.dropped.add()
+        if unlogged:
+            log.warning(
+                "%s publishes faster than %d a second (IoT Core's limit per connection): %d "
+                "publish%s on %r and others dropped since the last line, %d in all (QoS 1 "
+                "ones unacknowledged: the client sends them again)",
+                _who(self.session),
+                _MAX_PUBLISHES_PER_S,
+                unlogged,
+                "" if unlogged == 1 else "es",
+                (publish_packet.topic_name or "")[:64],
+                rate.dropped_total,
+            )
+        return False
 
     def _policy_problem(self, topic: str) -> str | None:
         """With ``--auth``, a publish the policy does not allow closes the connection
@@ -716,6 +865,8 @@ class _SilenceBoundReader:
 
 _MAX_PAYLOAD_BYTES = 0
 """``--max-payload-bytes``: IoT Core's payload limit (0: none)."""
+_MAX_PUBLISHES_PER_S = 0
+"""``--max-publishes-per-s``: publishes a connection may send per second (0: no limit)."""
 
 
 def payload_problem(data: bytes | bytearray | None) -> str | None:
@@ -1392,6 +1543,11 @@ def iot_core_connect_limits() -> None:
             log.warning("CONNECT refused: %s", problem)
             await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
             raise MQTTError(problem)  # both callers close the connection
+        problem = service_id_problem(session)
+        if problem is not None:
+            log.warning("CONNECT refused: %s", problem)
+            await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
+            raise MQTTError(problem)  # both callers close the connection
         problem = will_problem(session)
         if problem is not None:
             log.warning("CONNECT refused: %s %s", _who(session), problem)
@@ -1413,6 +1569,34 @@ def iot_core_connect_limits() -> None:
         return handler, session
 
     BrokerProtocolHandler.init_from_connect = classmethod(limited)  # type: ignore[method-assign,assignment]
+
+
+_SERVICE_SECRET: str | None = None
+"""The per-run secret the stack's services (``--service-client``) present as their password,
+user name = client id, when the broker runs without ``--auth``; None: ids not protected."""
+
+
+def service_id_problem(session: Any) -> str | None:
+    """Why this CONNECT may not use its client id: one of the stack's own services' ids
+    (``--service-client``) without the per-run secret. MQTT's session takeover would let
+    the client disconnect the service, and a stray or careless client that reconnects
+    would keep it off. With ``--auth`` the id is the credential's user name (mosquitto's
+    ``use_username_as_clientid``), so only the service holds it; without ``--auth`` the
+    secret stands in. A device connects without credentials as before."""
+    client_id = session.client_id or ""
+    if _SERVICE_SECRET is None or client_id not in _SERVICE_CLIENTS:
+        return None
+    password = session.password
+    if isinstance(password, str):
+        password = password.encode("utf-8", "replace")
+    if session.username == client_id and hmac.compare_digest(
+        password or b"", _SERVICE_SECRET.encode()
+    ):
+        return None
+    return (
+        f"client id {client_id!r} is the stack's own service's (CONNACK identifier "
+        "rejected); connect the device with another client id, its thing name"
+    )
 
 
 def iot_core_keep_alive(asked: int) -> int:
@@ -1548,6 +1732,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="close the connection of a PUBLISH whose payload is larger (0: no limit)",
     )
+    parser.add_argument(
+        "--max-publishes-per-s",
+        type=int,
+        default=0,
+        help="drop a connection's publishes past this many a second, unacknowledged, as IoT "
+        f"Core does past {MAX_PUBLISHES_PER_S} (0: no limit; --service-client ids exempt)",
+    )
     parser.add_argument("--passwd", type=Path, help="mosquitto-format password file")
     parser.add_argument("--acl", type=Path, help="mosquitto-format ACL file (with --passwd)")
     parser.add_argument(
@@ -1576,7 +1767,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="CLIENT_ID",
         help="a client id of the stack's own services (repeatable): not held to the bound on "
-        "what the broker keeps for a connection that falls behind",
+        "what the broker keeps for a connection that falls behind; with the per-run secret "
+        f"in ${SERVICE_SECRET_ENV}, only a CONNECT with user name = this id and that "
+        "password may use it",
     )
     parser.add_argument(
         "--lifeline-fd",
@@ -1589,10 +1782,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    global _MAX_PAYLOAD_BYTES, _SHADOW_SERVICE, _SERVICE_CLIENTS
+    global _MAX_PAYLOAD_BYTES, _MAX_PUBLISHES_PER_S, _SHADOW_SERVICE, _SERVICE_CLIENTS
+    global _SERVICE_SECRET
     _MAX_PAYLOAD_BYTES = max(args.max_payload_bytes, 0)
+    _MAX_PUBLISHES_PER_S = max(args.max_publishes_per_s, 0)
     _SHADOW_SERVICE = args.shadow_service or None
     _SERVICE_CLIENTS = frozenset(args.service_client or ())
+    _SERVICE_SECRET = os.environ.pop(SERVICE_SECRET_ENV, None) or None
     strict_fixed_headers(max(args.max_packet_bytes, 0))
     whole_packets()
     strict_utf8_topics()

@@ -25,6 +25,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.adapters.local.mqtt_url import BrokerAddress, parse_broker_url
-from cloud.runtime.broker_auth import AuthStore
+from cloud.runtime.broker_auth import SERVICE_SECRET_ENV, AuthStore
 from edge.cliargs import one_line
 from edge.errors import ConfigError, PlantwatchError
 from edge.signals import process_alive
@@ -272,6 +273,7 @@ class EmbeddedBroker:
         state_dir: Path | None = None,
         shadow_service: str | None = None,
         service_clients: Sequence[str] = (),
+        max_publishes_per_s: int = 0,
     ) -> None:
         """*on_log* gets each line the broker logs (refused publishes and connections,
         errors): the broker's own log lives in a temporary folder nobody reads, so a
@@ -316,6 +318,19 @@ class EmbeddedBroker:
         self.service_clients = tuple(service_clients)
         """amqtt: the stack's own services, which the broker does not hold to its bound on
         what it keeps for a connection that falls behind (docs/protocol.md)."""
+        self.max_publishes_per_s = max_publishes_per_s
+        """amqtt: a connection's publishes past this many a second are dropped, unacknowledged,
+        as IoT Core does past 100 (0: no limit; *service_clients* exempt); mosquitto has no
+        such option. ``plantwatch up`` passes IoT Core's 100."""
+        self.service_secret = (
+            secrets.token_urlsafe(24)
+            if self.kind == "amqtt" and auth is None and self.service_clients
+            else None
+        )
+        """amqtt without *auth*: the per-run password, kept in memory only, that the services
+        present (user name = their client id) so no other client can take their ids and,
+        by MQTT's session takeover, disconnect them; a device needs no credentials. With
+        *auth* each service has its own credential and its id is its user name."""
         self.state_dir = state_dir if self.kind == "mosquitto" else None
         """mosquitto's persistence folder; None keeps everything in memory."""
         self._state_lock: int | None = None
@@ -421,6 +436,8 @@ class EmbeddedBroker:
             command += ["--shadow-service", self.shadow_service]
         for client_id in self.service_clients:
             command += ["--service-client", client_id]
+        if self.max_publishes_per_s:
+            command += ["--max-publishes-per-s", str(self.max_publishes_per_s)]
         return command
 
     def _persistence_lines(self) -> list[str]:
@@ -590,6 +607,8 @@ class EmbeddedBroker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         lifeline = None
         if self.kind == "amqtt":
+            if self.service_secret is not None:  # not on the command line: anyone reads that
+                env[SERVICE_SECRET_ENV] = self.service_secret
             lifeline = self._lifeline_pipe()
             command += ["--lifeline-fd", str(lifeline)]
             if self.hold_publishes:

@@ -51,6 +51,11 @@ work factor is not what protects them."""
 _SALT_BYTES = 12
 _HASH_BYTES = 64
 
+SERVICE_SECRET_ENV = "PLANTWATCH_SERVICE_SECRET"
+"""Without ``--auth``: the environment variable that hands the embedded amqtt broker the
+per-run secret of the stack's services (only the owner can read a process's environment;
+its command line anyone can)."""
+
 SERVICE_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "plantwatch-rules": (("read", f"dt/{APP}/#"), ("read", f"{BASIC_INGEST_PREFIX}#")),
     "plantwatch-streaming": (("read", f"dt/{APP}/#"),),

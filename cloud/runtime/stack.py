@@ -28,7 +28,7 @@ from cloud.runtime.broker_auth import AuthStore
 from cloud.runtime.layout import BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, QUARANTINE_PREFIX, DataLayout
 from edge.clock import Clock
 from edge.errors import ConfigError
-from edge.wire import NAME_RE
+from edge.wire import MAX_PUBLISHES_PER_S, NAME_RE
 
 log = logging.getLogger("plantwatch.stack")
 
@@ -41,9 +41,17 @@ SHADOW_CLIENT_ID = "plantwatch-shadow"
 the amqtt broker sends it no will addressed to a shadow request topic."""
 STREAMING_CLIENT_ID = "plantwatch-streaming"
 DEVICES_CLIENT_ID = "plantwatch-devices"
-SERVICE_CLIENT_IDS = (RULES_CLIENT_ID, SHADOW_CLIENT_ID, STREAMING_CLIENT_ID, DEVICES_CLIENT_ID)
-"""The stack's own subscribers: the amqtt broker does not hold them to its bound on what it
-keeps for a connection that falls behind (they stand in for AWS's services)."""
+DETECTORS_CLIENT_ID = "plantwatch-detectors"
+SERVICE_CLIENT_IDS = (
+    RULES_CLIENT_ID,
+    SHADOW_CLIENT_ID,
+    STREAMING_CLIENT_ID,
+    DEVICES_CLIENT_ID,
+    DETECTORS_CLIENT_ID,
+)
+"""The stack's own clients: the amqtt broker does not hold them to its bound on what it
+keeps for a connection that falls behind (they stand in for AWS's services), and without
+``--auth`` lets only a client with the per-run secret use their ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,9 @@ class StackConfig:
     connects with its own credential."""
     max_message_kb: int = MAX_MESSAGE_KB
     """The embedded broker disconnects a client that publishes more (IoT Core: 128 KB)."""
+    max_publishes_per_s: int = MAX_PUBLISHES_PER_S
+    """The embedded amqtt broker drops a connection's publishes past this many a second
+    (IoT Core: 100; 0: no limit); the stack's services are exempt."""
     archive: bool = True
     """Also keep every reading of the input files in the Parquet archive (``cloud.archive``)."""
     archive_policy: Any = None
@@ -209,6 +220,7 @@ class LocalStack:
                 state_dir=cfg.data.broker_state,
                 shadow_service=SHADOW_CLIENT_ID,  # amqtt: it gets no will on shadow topics
                 service_clients=SERVICE_CLIENT_IDS,
+                max_publishes_per_s=cfg.max_publishes_per_s,
             )
             self._closers.append(self.broker.close)
             self.broker.start()
@@ -248,9 +260,13 @@ class LocalStack:
 
     def service_url(self, service: str) -> str:
         """The broker URL *service* connects with: its own credential under ``--auth``,
-        or the credentials of an external ``--broker-url``."""
+        the embedded broker's per-run service secret without it, or the credentials of an
+        external ``--broker-url``."""
         if self.auth is not None:
             return with_credentials(self.broker_url, service, self.auth.service_password(service))
+        secret = self.broker.service_secret if self.broker is not None else None
+        if secret is not None and service in SERVICE_CLIENT_IDS:
+            return with_credentials(self.broker_url, service, secret)
         return self.config.broker_url or self.broker_url
 
     def runtime_info(self) -> dict[str, Any]:
@@ -428,7 +444,7 @@ class LocalStack:
         from cloud.l4e.naming import upload_frequency_seconds
 
         cfg = self.config
-        publisher = MqttPublisher(self.service_url("plantwatch-detectors"), "plantwatch-detectors")
+        publisher = MqttPublisher(self.service_url(DETECTORS_CLIENT_ID), DETECTORS_CLIENT_ID)
         self._closers.append(publisher.close)
         inputs = [load_input(p) for p in cfg.detector_inputs]
         alarm_models = [load_alarm_model(p) for p in cfg.alarm_models]

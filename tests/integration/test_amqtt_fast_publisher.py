@@ -119,8 +119,14 @@ def test_a_publisher_faster_than_the_broker_routes_holds_a_bounded_share_of_it(
     assert subscriber.recv(5) == bytes([0x90, 3, 0, 1, 0]), "SUBACK granted"
     drain = Drain(subscriber)
     steady = [
-        RawClient(broker.host, broker.port, client_id=client_id)
-        for client_id in ("steady-device", SERVICE)
+        RawClient(broker.host, broker.port, client_id="steady-device"),
+        RawClient(
+            broker.host,
+            broker.port,
+            client_id=SERVICE,
+            username=SERVICE,
+            password=broker.service_secret,
+        ),
     ]
     assert broker.pid is not None
     rss = PeakRss(broker.pid)

@@ -22,7 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_frames import remaining_length, split_packets
+from mqtt_frames import connect_packet, remaining_length, split_packets
 from raw_mqtt import RawClient
 
 from cloud.runtime.broker import EmbeddedBroker
@@ -157,19 +157,31 @@ SERVICE = "plantwatch-streaming"
 BURST = 10_000  # 20 MB: past the bound (2,000 messages, 8 MiB) and the socket buffers
 
 
-def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
-    """Read QoS 0 PUBLISH packets off *sock* until *count* arrived or *seconds* passed."""
+def qos0_payloads(sock: socket.socket, seconds: float) -> Iterator[bytes]:
+    """The payloads of the QoS 0 PUBLISH packets read off *sock*, as they arrive, for at
+    most *seconds* or until the connection closes."""
     sock.settimeout(0.5)
-    data, seen, deadline = b"", 0, time.monotonic() + seconds
-    while seen < count and time.monotonic() < deadline:
+    data, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
             continue
         if not chunk:
-            break
+            return
         packets, data = split_packets(data + chunk)
-        seen += sum(first >> 4 == 3 for first, _body in packets)
+        for first, body in packets:
+            if first >> 4 == 3:
+                yield body[2 + int.from_bytes(body[:2], "big") :]  # QoS 0: no packet id
+
+
+def read_publishes(sock: socket.socket, count: int, seconds: float) -> int:
+    """Read QoS 0 PUBLISH packets off *sock* until *count* arrived or *seconds* passed."""
+    seen = 0
+    for _payload in qos0_payloads(sock, seconds):
+        seen += 1
+        if seen >= count:
+            break
     return seen
 
 
@@ -184,9 +196,7 @@ def test_the_stacks_own_service_clients_are_not_held_to_the_bound() -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(5)
         sock.connect((running.host, running.port))
-        client_id = SERVICE.encode()
-        body = b"\x00\x04MQTT\x04\x02\x01\x2c" + len(client_id).to_bytes(2, "big") + client_id
-        sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        sock.sendall(connect_packet(SERVICE, SERVICE, running.service_secret or ""))
         assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
         topic = TOPIC.encode()
         body = b"\x00\x01" + len(topic).to_bytes(2, "big") + topic + b"\x00"
@@ -201,3 +211,44 @@ def test_the_stacks_own_service_clients_are_not_held_to_the_bound() -> None:
         finally:
             publisher.close()
             sock.close()
+
+
+NEWEST = 6_000  # 12 MB in 2 KB messages: past the bound's 2,000 messages and 8 MiB
+
+
+def read_numbers(sock: socket.socket, last: int, seconds: float) -> list[int]:
+    """The message numbers of the QoS 0 PUBLISHes read off *sock*, until number *last*
+    arrived or *seconds* passed."""
+    numbers = []
+    for payload in qos0_payloads(sock, seconds):
+        numbers.append(int.from_bytes(payload[:4], "big"))
+        if numbers[-1] == last:
+            break
+    return numbers
+
+
+def test_a_slow_qos0_reader_loses_the_oldest_messages_not_the_newest(
+    broker: EmbeddedBroker, logged: list[str]
+) -> None:
+    """GIVEN a QoS 0 subscriber that stops reading while a device publishes past the bound
+    on what the broker holds for it
+    WHEN it reads again
+    THEN it gets the newest readings, in order, up to the last one published: a monitoring
+    client wants the current state, and QoS 0 promises nothing about the old ones. The gap
+    is counted and logged with its client id."""
+    stalled = stalled_subscriber(broker, 0)
+    publisher = Publisher(broker)
+    try:
+        for n in range(NEWEST):
+            publisher.client.publish(TOPIC, n.to_bytes(4, "big") + bytes(2_000), qos=1)
+        assert publisher.acked_within(NEWEST, 60), f"{publisher.acked} of {NEWEST} PUBACKed"
+        numbers = read_numbers(stalled, NEWEST - 1, 60)
+    finally:
+        publisher.close()
+        stalled.close()
+    assert numbers, "the reader got messages"
+    assert numbers == sorted(set(numbers)), "in order, each once"
+    assert numbers[-1] == NEWEST - 1, f"the newest reading arrived (last seen {numbers[-1]})"
+    assert len(numbers) < NEWEST, "some were dropped: the bound held"
+    drops = [line for line in logged if "does not read what it is sent" in line]
+    assert drops and "stalled-q0" in drops[0] and "oldest" in drops[0], logged
