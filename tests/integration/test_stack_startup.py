@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -101,12 +102,30 @@ def run_once(data: DataLayout, first_seq: int) -> EarlyDevice:
     return device
 
 
+ATTEMPTS = 3
+"""Starts tried until the device got a reading acknowledged before ``start`` returned: on a
+loaded machine its thread can miss that moment, and then a start tests nothing. Every
+start's acknowledged readings must land, whichever attempt it is."""
+
+
+def run_until_early(
+    folder: Callable[[int], DataLayout], first_seq: int
+) -> tuple[DataLayout, EarlyDevice]:
+    """Starts on ``folder(attempt)`` until one is early; a first start gets a new folder
+    each attempt, a restart the same one again."""
+    for attempt in range(ATTEMPTS):
+        data = folder(attempt)
+        device = run_once(data, first_seq)
+        assert set(device.acked) <= landed(data), sorted(set(device.acked) - landed(data))
+        if device.sent_before_ready > 0:
+            return data, device
+        first_seq = device.seq
+    pytest.fail(f"in {ATTEMPTS} starts the device never published before the stack was ready")
+
+
 @pytest.mark.mosquitto
 def test_every_reading_mosquitto_acknowledged_at_startup_lands(tmp_path: Path) -> None:
-    data = DataLayout.at(tmp_path / "data")
-    first = run_once(data, 1)
-    assert first.sent_before_ready > 0, "the device published before the stack was ready"
-    assert set(first.acked) <= landed(data), sorted(set(first.acked) - landed(data))
-    again = run_once(data, first.seq)  # a restart: the broker's state file exists now
-    assert again.sent_before_ready > 0
-    assert set(again.acked) <= landed(data), sorted(set(again.acked) - landed(data))
+    folders = [DataLayout.at(tmp_path / f"data-{k}") for k in range(ATTEMPTS)]
+    data, first = run_until_early(folders.__getitem__, 1)
+    # a restart: the broker's state file exists now
+    run_until_early(lambda _attempt: data, first.seq)
