@@ -5,12 +5,13 @@ fields gives; and a pattern Java's ``DateTimeFormatter`` refuses is Undefined.""
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cloud.rules.evaluate import Message, evaluate
@@ -153,13 +154,20 @@ def test_only_ascii_digits_are_digits(timestamp: str, pattern: str) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(digits=st.text(alphabet="0123456789", min_size=8, max_size=8))
+@example(digits="00010230")
+@example(digits="20240230")
+@example(digits="20230431")
+@example(digits="20230232")
 def test_ascii_digits_read_as_the_date_they_name(digits: str) -> None:
     """The ASCII forms of the refused cases read: the date's epoch milliseconds, or
-    Undefined when no such date exists (year 0, month 13, 31 February)."""
+    Undefined when no such date exists (year 0, month 13, day 32). Java's SMART resolver
+    takes a day of 29 to 31 past the month's end as its last day (30 February 2024 is
+    29 February), as ``LocalDate.parse`` does with ``ofPattern("yyyy-MM-dd")``."""
     year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
-    try:
+    if year >= 1 and 1 <= month <= 12 and 1 <= day <= 31:
+        day = min(day, calendar.monthrange(year, month)[1])
         expected: object = int(datetime(year, month, day, tzinfo=UTC).timestamp()) * 1000
-    except ValueError:
+    else:
         expected = MISSING
     assert time_to_epoch(f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}", "yyyy-MM-dd") == expected
 
