@@ -151,3 +151,51 @@ def boiler_alarm_files(folder: Path, input_name: str) -> Path:
         )
     )
     return folder
+
+
+RELAY_INPUT = "Relay"
+
+
+def relay_chain_files(folder: Path) -> Path:
+    """Write two detector models into *folder*, made if need be: ``spotter`` reads the
+    scoring results (``AnomalyResults``, the shipped input) and sends each row's asset to
+    the input ``Relay`` with an ``iotEvents`` action; ``relayed`` reads ``Relay`` (key
+    ``asset``). ``relayed`` hears of a row only through ``spotter``'s action."""
+    from cloud.feeder import default_detector_paths
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _model, results_input = default_detector_paths()
+    (folder / results_input.name).write_text(results_input.read_text())
+    (folder / "relay_input.json").write_text(
+        json.dumps(
+            {
+                "inputName": RELAY_INPUT,
+                "inputDefinition": {"attributes": [{"jsonPath": "asset"}]},
+            }
+        )
+    )
+    payload = {
+        "contentExpression": '\'{"asset": "${$input.AnomalyResults.asset}"}\'',
+        "type": "JSON",
+    }
+    spotter = one_state_model(
+        event(
+            {"iotEvents": {"inputName": RELAY_INPUT, "payload": payload}},
+            condition='currentInput("AnomalyResults")',
+            name="relay",
+        ),
+        name="spotter",
+        key="asset",
+    )
+    relayed = one_state_model(
+        event(
+            {"setVariable": {"variableName": "seen", "value": "1"}},
+            condition=f'currentInput("{RELAY_INPUT}")',
+            name="seen",
+        ),
+        name="relayed",
+        key="asset",
+    )
+    (folder / "spotter.json").write_text(json.dumps(spotter))
+    (folder / "relayed.json").write_text(json.dumps(relayed))
+    return folder
