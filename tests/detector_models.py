@@ -156,32 +156,29 @@ def boiler_alarm_files(folder: Path, input_name: str) -> Path:
 RELAY_INPUT = "Relay"
 
 
-def relay_chain_files(folder: Path) -> Path:
-    """Write two detector models into *folder*, made if need be: ``spotter`` reads the
-    scoring results (``AnomalyResults``, the shipped input) and sends each row's asset to
-    the input ``Relay`` with an ``iotEvents`` action; ``relayed`` reads ``Relay`` (key
-    ``asset``). ``relayed`` hears of a row only through ``spotter``'s action."""
-    from cloud.feeder import default_detector_paths
+def relay_chain_files(folder: Path, source: str = "AnomalyResults") -> Path:
+    """Write two detector models into *folder*, made if need be: ``spotter`` reads *source*
+    (by default the scoring results, the shipped input; another name gets an input file of
+    its own) and sends each message's asset to the input ``Relay`` with an ``iotEvents``
+    action; ``relayed`` reads ``Relay`` (key ``asset``). ``relayed`` hears of a message
+    only through ``spotter``'s action."""
+    from cloud.feeder import INPUT_NAME, default_detector_paths
 
     folder.mkdir(parents=True, exist_ok=True)
     _model, results_input = default_detector_paths()
     (folder / results_input.name).write_text(results_input.read_text())
-    (folder / "relay_input.json").write_text(
-        json.dumps(
-            {
-                "inputName": RELAY_INPUT,
-                "inputDefinition": {"attributes": [{"jsonPath": "asset"}]},
-            }
-        )
-    )
+    for name, file in ((RELAY_INPUT, "relay_input.json"), (source, "source_input.json")):
+        if name != INPUT_NAME:
+            body = {"inputName": name, "inputDefinition": {"attributes": [{"jsonPath": "asset"}]}}
+            (folder / file).write_text(json.dumps(body))
     payload = {
-        "contentExpression": '\'{"asset": "${$input.AnomalyResults.asset}"}\'',
+        "contentExpression": f'\'{{"asset": "${{$input.{source}.asset}}"}}\'',
         "type": "JSON",
     }
     spotter = one_state_model(
         event(
             {"iotEvents": {"inputName": RELAY_INPUT, "payload": payload}},
-            condition='currentInput("AnomalyResults")',
+            condition=f'currentInput("{source}")',
             name="relay",
         ),
         name="spotter",

@@ -12,8 +12,6 @@ import pytest
 from detector_models import (
     RELAY_INPUT,
     boiler_alarm_files,
-    event,
-    one_state_model,
     relay_chain_files,
 )
 
@@ -77,22 +75,7 @@ def test_an_input_fed_only_by_a_model_nothing_feeds_is_still_fed_by_nothing(
 ) -> None:
     """``spotter`` reads ``Valve``, which nothing sends under ``plantwatch up``: it never
     evaluates there, so its action never feeds ``Relay`` either."""
-    folder = relay_chain_files(tmp_path / "iot")
-    (folder / "valve_input.json").write_text(
-        json.dumps(
-            {"inputName": "Valve", "inputDefinition": {"attributes": [{"jsonPath": "asset"}]}}
-        )
-    )
-    payload = {"contentExpression": '\'{"asset": "${$input.Valve.asset}"}\'', "type": "JSON"}
-    idle = one_state_model(
-        event(
-            {"iotEvents": {"inputName": RELAY_INPUT, "payload": payload}},
-            condition='currentInput("Valve")',
-        ),
-        name="spotter",
-        key="asset",
-    )
-    (folder / "spotter.json").write_text(json.dumps(idle))
+    folder = relay_chain_files(tmp_path / "iot", source="Valve")
     report = _import(capsys, folder, tmp_path / "data")
     unfed = {(u["model"], u["input"]): u["reason"] for u in report["inputs_not_fed_locally"]}
     assert set(unfed) == {("spotter", "Valve"), ("relayed", RELAY_INPUT)}
