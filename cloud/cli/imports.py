@@ -386,14 +386,20 @@ def _iotevents(args: argparse.Namespace) -> int:
             for m in document["models"]
             for text in m["warnings"] + m["findings"]
         ] + [f"{a['name']}: {text}" for a in document["alarm_models"] for text in a["warnings"]]
+        notes += [
+            f"{m['name']}: its iotEvents actions feed {', '.join(m['feeds'])}, read by other "
+            "models of this import: plantwatch up routes them when it runs those models too"
+            for m in document["models"] + document["alarm_models"]
+            if m["feeds"]
+        ]
         if notes:
             print_line()
             for note in notes:
                 print_line(note)
         print_line()
         command = ["plantwatch", "up", "--data", str(args.data)]
-        if document["models"]:
-            command += ["--detector-model", document["models"][0]["name"]]
+        for model in document["models"]:  # up runs them together, routing between them
+            command += ["--detector-model", model["name"]]
         for alarm in document["alarm_models"]:
             command += ["--alarm-model", alarm["file"]]
         print_line(f"next: {shlex.join(command)}")  # pasted into a shell as it is

@@ -23,13 +23,14 @@ new. Sets (and files of the earlier ``models/``, ``inputs/`` layout) that the re
 longer names are removed after the commit.
 
 The report says, action by action, what would not run locally: ``lambda`` without a
-registered callable (``ARN=module:function``), ``iotEvents`` into an input the model does
-not read, and the AWS-only ``sqs``, ``firehose``, ``dynamoDB``, ``dynamoDBv2`` and
+registered callable (``ARN=module:function``), ``iotEvents`` into an input no model of the
+import reads (``up`` routes one to every model it runs that reads the input), and the AWS-only ``sqs``, ``firehose``, ``dynamoDB``, ``dynamoDBv2`` and
 ``iotSiteWise`` (recorded in the action outbox, not performed), with the analyzer's
 findings (``plantwatch detectors analyze``). It also names the inputs nothing feeds under
 ``plantwatch up``: the stack sends its detectors the scoring results as ``AnomalyResults``
-(:mod:`cloud.feeder`); an input that an IoT rule's ``iotEvents`` action fed on AWS gets no
-messages locally (``plantwatch detectors run`` replays any input).
+(:mod:`cloud.feeder`) and routes an ``iotEvents`` action of a model it runs to the others
+(:mod:`cloud.migrate.feeds`); an input that an IoT rule's ``iotEvents`` action fed on AWS
+gets no messages locally (``plantwatch detectors run`` replays any input).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ from cloud.migrate.cloudformation import (
     load_json,
     typed,
 )
+from cloud.migrate.feeds import Feeds, ModelFeeds, local_feeds
 from edge.errors import DetectorModelError, UserError
 from edge.files import directory_lock, private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
@@ -278,11 +280,22 @@ def _register(
         entries_inputs[name] = {"file": f"inputs/{name}.json", "source": str(item.path)}
         fresh.append(entries_inputs[name])
         report.inputs.append({"name": name, "source": str(item.path)})
+    feeds = local_feeds(
+        [
+            ModelFeeds(model.name, frozenset(used_inputs(model)), _sends(_actions(model)))
+            for model, _item, _warnings in models
+        ]
+        + [
+            ModelFeeds(alarm.name, frozenset(alarm.inputs_read()), _sends(alarm.actions))
+            for alarm, _item, _warnings in alarms
+        ],
+        RESULTS_INPUT,
+    )
     entries_models = dict(registry.get("models", {}))
     for model, item, warnings in models:
         used = sorted(used_inputs(model))
-        problems = _unsupported(model, set(used), known_lambdas)
-        unfed = _unfed(model.name, used)
+        problems = _unsupported_actions(model.name, _actions(model), feeds.served, known_lambdas)
+        unfed = _unfed(model.name, used, feeds)
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
             if item.resource is not None:
@@ -313,6 +326,7 @@ def _register(
                 "runs_locally": not problems and not unfed,
                 "cannot_run_locally": len(problems),
                 "inputs_not_fed_locally": [u["input"] for u in unfed],
+                "feeds": _feeds_others(_actions(model), used, feeds),
                 "warnings": warnings,
                 "findings": findings,
             }
@@ -320,8 +334,8 @@ def _register(
     entries_alarms = dict(registry.get("alarm_models", {}))
     for alarm, item, warnings in alarms:
         used = sorted(alarm.inputs_read())
-        problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
-        report.unfed.extend(_unfed(alarm.name, used, alarm=True))
+        problems = _unsupported_actions(alarm.name, alarm.actions, feeds.served, known_lambdas)
+        report.unfed.extend(_unfed(alarm.name, used, feeds, alarm=True))
         for problem in problems:
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
@@ -338,6 +352,7 @@ def _register(
                 "key": alarm.key,
                 "inputs": used,
                 "cannot_run_locally": len(problems),
+                "feeds": _feeds_others(alarm.actions, used, feeds),
                 "warnings": warnings,
             }
         )
@@ -362,26 +377,51 @@ def _register(
     return report
 
 
-def _unfed(model_name: str, used: Iterable[str], *, alarm: bool = False) -> list[dict[str, str]]:
+def _unfed(
+    model_name: str, used: Iterable[str], feeds: Feeds, *, alarm: bool = False
+) -> list[dict[str, str]]:
     """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
     and the report tell the user it would sit idle there, and what can feed it instead:
-    each kind of model has its own replay, and a detector model's ``iotEvents`` action
-    reaches alarm models too."""
+    each kind of model has its own replay, and an ``iotEvents`` action of a model the stack
+    runs reaches every model reading its input. An input such an action of a fed model of
+    the import sends to is fed (:func:`cloud.migrate.feeds.local_feeds`)."""
     way = (
         "plantwatch alarms run replays it; a detector model's iotEvents action to it can feed it"
         if alarm
         else "plantwatch detectors run replays it"
     )
-    return [
-        {
-            "model": model_name,
-            "input": name,
-            "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
-            f"scoring results); no local rule feeds this input ({way})",
-        }
-        for name in used
-        if name != RESULTS_INPUT
-    ]
+    found = []
+    for name in used:
+        if name in feeds.fed:
+            continue
+        reason = (
+            f"plantwatch up sends its detectors only {RESULTS_INPUT} (the scoring results); "
+            f"no local rule feeds this input ({way})"
+        )
+        if senders := feeds.senders.get(name):
+            reason += (
+                f"; the iotEvents action of {', '.join(senders)} sends to it, but nothing "
+                "sends that model a message under plantwatch up"
+            )
+        found.append({"model": model_name, "input": name, "reason": reason})
+    return found
+
+
+def _actions(model: DetectorModel) -> list[Action]:
+    return [action for event in model.events() for action in event.actions]
+
+
+def _sends(actions: Iterable[Action]) -> frozenset[str]:
+    """The inputs *actions* send to with ``iotEvents``."""
+    return frozenset(
+        str(action.fields.get("inputName", "")) for action in actions if action.kind == "iotEvents"
+    )
+
+
+def _feeds_others(actions: Iterable[Action], used: Iterable[str], feeds: Feeds) -> list[str]:
+    """The inputs of other models of the import these actions send to: ``up`` routes them
+    only when it runs those models too, as the import's next step does."""
+    return sorted((_sends(actions) & feeds.served) - set(used))
 
 
 def _digest(writes: list[tuple[str, bytes]]) -> str:
@@ -537,18 +577,14 @@ def registered_alarm_inputs(detectors: Path, name: str) -> list[Path]:
     return [detectors / inputs[i]["file"] for i in used]
 
 
-def _unsupported(
-    model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
-) -> list[Unsupported]:
-    actions = [action for event in model.events() for action in event.actions]
-    return _unsupported_actions(model.name, actions, served, lambdas)
-
-
 def _unsupported_actions(
-    model_name: str, actions: Iterable[Action], served: set[str], lambdas: Mapping[str, str]
+    model_name: str,
+    actions: Iterable[Action],
+    served: Collection[str],
+    lambdas: Mapping[str, str],
 ) -> list[Unsupported]:
     """Actions that would not do locally what they did on AWS (the iotEvents ones feeding an
-    input outside *served* included)."""
+    input no model of the import reads, outside *served*, included)."""
     found = []
     for action in actions:
         reason = None
@@ -564,7 +600,7 @@ def _unsupported_actions(
             target = str(action.fields.get("inputName", ""))
             if target not in served:
                 reason = (
-                    f"sends to input {target!r}, which this model does not read; "
+                    f"sends to input {target!r}, which no model of this import reads; "
                     "recorded in the action outbox locally"
                 )
         elif action.kind in AWS_ONLY:
