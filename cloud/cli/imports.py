@@ -16,6 +16,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
+from cloud.cli.template_values import add_parameter_argument, parameter_values
 from cloud.l4e.naming import DELIMITERS, KEY_PATTERN_DELIMITERS
 from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
@@ -113,15 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ARN=MODULE:FUNCTION",
         help="a Python callable that stands in for a Lambda function (repeatable)",
     )
-    iot.add_argument(
-        "--parameter",
-        dest="parameters",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a template parameter's value, or a pseudo parameter's such as "
-        "AWS::StackName=NAME, as the stack was deployed with (repeatable)",
-    )
+    add_parameter_argument(iot)
     iot.add_argument(
         "--strict",
         action="store_true",
@@ -303,12 +296,7 @@ def _iotevents(args: argparse.Namespace) -> int:
         if not sep or not arn or not target:
             raise UserError(f"--lambda {item}: expected ARN=package.module:function")
         lambdas[arn] = target
-    parameters: dict[str, str] = {}
-    for item in args.parameters:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"--parameter {item}: expected NAME=VALUE")
-        parameters[name] = value
+    parameters = parameter_values(args.parameters)
     if not args.folder.is_dir():
         raise UserError(f"{args.folder}: no such folder of describe-* JSON or template files")
     layout = DataLayout.at(layout.root)

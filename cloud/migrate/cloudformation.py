@@ -413,7 +413,7 @@ class _Resolver:
             raise self.error(
                 path,
                 f"parameter {name!r} has no Default; give the value your stack used with "
-                f"`plantwatch import iotevents --parameter {name}=VALUE`",
+                f"--parameter {name}=VALUE",
             )
         if name in self.resources:
             return f"cloudformation:{name}"

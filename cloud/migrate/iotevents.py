@@ -197,12 +197,7 @@ def import_folder(
         for path in files
         for item in _parse(path, folder, values, declared, assembly=assembly is not None)
     ]
-    if unknown := sorted(set(values) - declared - GIVEN):
-        name = unknown[0]
-        raise UserError(
-            f"--parameter {name}={values[name]}: no template in {folder} declares a parameter "
-            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
-        )
+    refuse_undeclared(values, declared, f"in {folder}")
     for item in parsed:
         _fill_name(item, folder)
         _fill_role(item, folder)
@@ -932,29 +927,70 @@ def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def load_inputs(path: Path) -> list[InputDefinition]:
+def refuse_undeclared(values: Mapping[str, str], declared: set[str], where: str) -> None:
+    """Refuse a ``--parameter`` that no template read (*where*) declares, nor is a pseudo
+    parameter: ``aws cloudformation deploy`` refuses it, and a misspelt name would
+    otherwise be silently unused."""
+    if unknown := sorted(set(values) - declared - GIVEN):
+        name = unknown[0]
+        raise UserError(
+            f"--parameter {name}={values[name]}: no template {where} declares a parameter "
+            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
+        )
+
+
+def load_model_and_inputs(
+    model: Path,
+    inputs: Iterable[Path],
+    kind: str,
+    parameters: Mapping[str, str],
+    **options: Any,
+) -> tuple[Any, list[InputDefinition]]:
+    """The model of *kind* in *model* and every input of *inputs* (:func:`load_any`,
+    :func:`load_inputs`), a template's parameters taking *parameters*, as ``detectors`` and
+    ``alarms`` commands take them (``--parameter``); one that none of the templates
+    declares is refused, as ``import iotevents`` refuses it."""
+    declared: set[str] = set()
+    loaded = [i for path in inputs for i in load_inputs(path, parameters, declared)]
+    found = load_any(model, kind, parameters=parameters, declared=declared, **options)
+    refuse_undeclared(parameters, declared, "among the files given")
+    return found, loaded
+
+
+def load_inputs(
+    path: Path, parameters: Mapping[str, str] | None = None, declared: set[str] | None = None
+) -> list[InputDefinition]:
     """Every input of *path*: one in a Create body, describe-input output or console
     export, and all of them in a CloudFormation template, since one stack often declares
-    every input its models read (``--input stack.template.json`` for each)."""
+    every input its models read (``--input stack.template.json`` for each). A template's
+    parameters take *parameters*; the names it declares are added to *declared*."""
     try:
         document = _read(path, path.name)
     except (OSError, ValueError, RecursionError):
         document = None
     if not is_template(document):
         return [load_any(path, "input")]
-    items = [item for item in _parse(path, path) if item.kind == "input"]
+    items = [item for item in _parse(path, path, parameters, declared) if item.kind == "input"]
     if not items:
         raise UserError(f"{path.name}: holds no input (AWS::IoTEvents::Input resource)")
     return [_checked(i, lambda i=i: load_input(i.body, source=path.name)) for i in items]
 
 
-def load_any(path: Path, kind: str, **options: Any) -> Any:
+def load_any(
+    path: Path,
+    kind: str,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    declared: set[str] | None = None,
+    **options: Any,
+) -> Any:
     """One detector model (``kind="model"``), input or alarm model from *path*, in any shape
     the import takes: a Create body, describe-* output, a console export, or a CloudFormation
     template holding exactly one resource of that kind (for ``detectors validate``/``run`` and
     ``alarms validate``). A Create body goes to its loader unchanged, so its errors are the
     loader's; the others are unwrapped, and their errors name the file's own paths. Unlike the
-    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel."""
+    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel. A template's
+    parameters take *parameters*; the names it declares are added to *declared*."""
     load: Callable[..., Any] = {
         "model": load_detector_model,
         "input": load_input,
@@ -990,7 +1026,7 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         if _is_yaml(path):
             return load(document, source=path.name, **options)
         return load(path, **options)
-    items = [item for item in _parse(path, path) if item.kind == kind]
+    items = [item for item in _parse(path, path, parameters, declared) if item.kind == kind]
     what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]
     if len(items) != 1:
         raise UserError(
