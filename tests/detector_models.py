@@ -196,3 +196,32 @@ def relay_chain_files(folder: Path, source: str = "AnomalyResults") -> Path:
     (folder / "spotter.json").write_text(json.dumps(spotter))
     (folder / "relayed.json").write_text(json.dumps(relayed))
     return folder
+
+
+def cdk_detector_model(name: str, key: str, role: Any, condition: Any) -> dict[str, Any]:
+    """An ``AWS::IoTEvents::DetectorModel`` resource as ``cdk synth`` writes it: states
+    ``cool`` and ``hot``, ``cool`` moving to ``hot`` when *condition* (a template value,
+    functions and all) holds."""
+    return {
+        "Type": "AWS::IoTEvents::DetectorModel",
+        "Properties": {
+            "DetectorModelName": name,
+            "Key": key,
+            "RoleArn": role,
+            "DetectorModelDefinition": {
+                "InitialStateName": "cool",
+                "States": [
+                    {
+                        "StateName": "cool",
+                        "OnInput": {
+                            "TransitionEvents": [
+                                {"EventName": "heat", "Condition": condition, "NextState": "hot"}
+                            ]
+                        },
+                    },
+                    {"StateName": "hot"},
+                ],
+            },
+        },
+        "Metadata": {"aws:cdk:path": f"{name}/Watch/Resource"},
+    }

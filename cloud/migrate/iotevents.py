@@ -63,10 +63,12 @@ from cloud.detectors.model import (
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import (
     GIVEN,
+    NestedStack,
     Resource,
     iotevents_resources,
     is_template,
     load_json,
+    nested_stacks,
     typed,
 )
 from cloud.migrate.feeds import Feeds, ModelFeeds, local_feeds
@@ -612,35 +614,127 @@ def _parse(
     declared: set[str] | None = None,
     *,
     assembly: bool = False,
+    chain: tuple[Path, ...] = (),
 ) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several, its
     parameters taking *values*; the names of those it declares are added to *declared*).
     In a CDK cloud assembly (*assembly*) every file is a stack's template, and one without
-    IoT Events resources holds nothing to import."""
+    IoT Events resources holds nothing to import but may have nested stacks, which are
+    followed (*chain*: the templates that led here)."""
     try:
         document = _read(path, _rel(path, folder))
     except UnicodeDecodeError as exc:
         raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
-    if assembly and not is_template(document):
-        return []
+    found: list[_Parsed] = []
     if is_template(document):
-        source = _rel(path, folder)
-        if declared is not None and isinstance(document.get("Parameters"), dict):
-            declared.update(document["Parameters"])
-        return [
-            _Parsed(
-                r.kind,
-                path,
-                r.body,
-                wrapped=False,
-                resource=r,
-                notes=[f"{source}: {note}" for note in r.notes],
+        found = _template_items(document, path, folder, values, declared)
+    elif not assembly:
+        return [_parse_one(document, path, folder)]
+    if assembly:
+        found += _nested_items(document, path, folder, values or {}, (*chain, path))
+    return found
+
+
+def _template_items(
+    document: Mapping[str, Any],
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str] | None,
+    declared: set[str] | None,
+) -> list[_Parsed]:
+    source = _rel(path, folder)
+    if declared is not None and isinstance(document.get("Parameters"), dict):
+        declared.update(document["Parameters"])
+    return [
+        _Parsed(
+            r.kind,
+            path,
+            r.body,
+            wrapped=False,
+            resource=r,
+            notes=[f"{source}: {note}" for note in r.notes],
+        )
+        for r in iotevents_resources(document, source, values)
+    ]
+
+
+def _nested_items(
+    document: Any,
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str],
+    chain: tuple[Path, ...],
+) -> list[_Parsed]:
+    """The models and inputs of the CDK nested stacks of the template *document* (at
+    *path*), and of theirs. Each nested template takes the parameter values its parent's
+    ``AWS::CloudFormation::Stack`` resource passes, and the pseudo parameters the user gave
+    (its Region and account are the parent's)."""
+    if not isinstance(document, dict):
+        return []
+    found: list[_Parsed] = []
+    for nested in nested_stacks(document, _rel(path, folder), values):
+        child = _nested_template(nested, path, folder)
+        if child in chain:
+            raise UserError(
+                f"{_rel(path, folder)}: $.Resources.{nested.logical_id}: nests "
+                f"{_rel(child, folder)}, which contains this stack; run cdk synth again"
             )
-            for r in iotevents_resources(document, source, values)
-        ]
-    return [_parse_one(document, path, folder)]
+        given = {name: value for name, value in values.items() if name in GIVEN}
+        found += _parse(
+            child, folder, {**given, **nested.parameters}, None, assembly=True, chain=chain
+        )
+    return found
+
+
+def _nested_template(nested: NestedStack, path: Path, folder: Path) -> Path:
+    """The file of *nested*'s template in the cloud assembly of *path*: its
+    ``aws:asset:path``, else the file asset whose object key its ``TemplateURL`` ends with
+    (``cdk synth`` without asset metadata)."""
+    assembly = path.parent
+    if nested.asset_path is not None:
+        template: Path | None = assembly / nested.asset_path
+        named = nested.asset_path
+    else:
+        key = nested.template_url.rsplit("/", 1)[-1]
+        template = _file_asset(assembly, key)
+        named = f"the asset of {nested.template_url}"
+    if template is None or not template.is_file():
+        raise UserError(
+            f"{_rel(path, folder)}: $.Resources.{nested.logical_id}: the nested stack's "
+            f"template ({named}) is not in {assembly}; run cdk synth again"
+        )
+    return template
+
+
+def _file_asset(assembly: Path, key: str) -> Path | None:
+    """The source file of the assembly's file asset published under object key *key*, as
+    its asset manifests (``*.assets.json``, named by ``manifest.json``) list it."""
+    for artifact in _manifest_artifacts(assembly) or []:
+        name = artifact["properties"].get("file")
+        if artifact.get("type") != "cdk:asset-manifest" or not isinstance(name, str):
+            continue
+        try:
+            assets = json.loads(read_document_text(assembly / name))
+        except (OSError, ValueError, RecursionError):
+            continue
+        files = assets.get("files") if isinstance(assets, dict) else None
+        for asset in (files or {}).values() if isinstance(files, dict) else ():
+            if not isinstance(asset, dict):
+                continue
+            destinations = asset.get("destinations")
+            source = asset.get("source")
+            if (
+                isinstance(destinations, dict)
+                and isinstance(source, dict)
+                and isinstance(source.get("path"), str)
+                and any(
+                    isinstance(d, dict) and d.get("objectKey") == key for d in destinations.values()
+                )
+            ):
+                return assembly / source["path"]
+    return None
 
 
 def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], str] | None:
@@ -680,19 +774,11 @@ def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
     names each stack's ``templateFile``, and each stage's nested assembly
     (``cdk:cloud-assembly``, a folder with its own manifest)."""
     manifest = folder / CDK_MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        document = json.loads(read_document_text(manifest))
-    except (OSError, ValueError, RecursionError):
-        return None
-    artifacts = document.get("artifacts") if isinstance(document, dict) else None
-    if not isinstance(artifacts, dict):
+    artifacts = _manifest_artifacts(folder)
+    if artifacts is None:
         return None
     found: list[Path] = []
-    for artifact in artifacts.values():
-        if not isinstance(artifact, dict) or not isinstance(artifact.get("properties"), dict):
-            continue
+    for artifact in artifacts:
         properties = artifact["properties"]
         if artifact.get("type") == "aws:cloudformation:stack" and isinstance(
             properties.get("templateFile"), str
@@ -711,6 +797,26 @@ def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
         ):
             found.extend(cdk_templates(folder / properties["directoryName"], depth + 1) or [])
     return found
+
+
+def _manifest_artifacts(assembly: Path) -> list[dict[str, Any]] | None:
+    """The artifacts (with their ``properties``) the cloud assembly's ``manifest.json``
+    lists, or None if *assembly* is no cloud assembly."""
+    manifest = assembly / CDK_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        document = json.loads(read_document_text(manifest))
+    except (OSError, ValueError, RecursionError):
+        return None
+    artifacts = document.get("artifacts") if isinstance(document, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
+    return [
+        artifact
+        for artifact in artifacts.values()
+        if isinstance(artifact, dict) and isinstance(artifact.get("properties"), dict)
+    ]
 
 
 def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import cdk_detector_model
 
 from cloud.cli.main import main
 from cloud.migrate.iotevents import registered
@@ -85,33 +86,9 @@ def _nested() -> dict[str, Any]:
     }
     return {
         "Resources": {
-            "Watch": {
-                "Type": "AWS::IoTEvents::DetectorModel",
-                "Properties": {
-                    "DetectorModelDefinition": {
-                        "InitialStateName": "cool",
-                        "States": [
-                            {
-                                "StateName": "cool",
-                                "OnInput": {
-                                    "TransitionEvents": [
-                                        {
-                                            "EventName": "heat",
-                                            "Condition": condition,
-                                            "NextState": "hot",
-                                        }
-                                    ]
-                                },
-                            },
-                            {"StateName": "hot"},
-                        ],
-                    },
-                    "DetectorModelName": "watch",
-                    "Key": "id",
-                    "RoleArn": "arn:aws:iam::123456789012:role/r",
-                },
-                "Metadata": {"aws:cdk:path": "PlantStack/Nested/Watch"},
-            }
+            "Watch": cdk_detector_model(
+                "watch", "id", "arn:aws:iam::123456789012:role/r", condition
+            )
         },
         "Parameters": {INPUT_PARAMETER: {"Type": "String"}, LIMIT_PARAMETER: {"Type": "String"}},
     }
