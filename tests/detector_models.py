@@ -151,3 +151,77 @@ def boiler_alarm_files(folder: Path, input_name: str) -> Path:
         )
     )
     return folder
+
+
+RELAY_INPUT = "Relay"
+
+
+def relay_chain_files(folder: Path, source: str = "AnomalyResults") -> Path:
+    """Write two detector models into *folder*, made if need be: ``spotter`` reads *source*
+    (by default the scoring results, the shipped input; another name gets an input file of
+    its own) and sends each message's asset to the input ``Relay`` with an ``iotEvents``
+    action; ``relayed`` reads ``Relay`` (key ``asset``). ``relayed`` hears of a message
+    only through ``spotter``'s action."""
+    from cloud.feeder import INPUT_NAME, default_detector_paths
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _model, results_input = default_detector_paths()
+    (folder / results_input.name).write_text(results_input.read_text())
+    for name, file in ((RELAY_INPUT, "relay_input.json"), (source, "source_input.json")):
+        if name != INPUT_NAME:
+            body = {"inputName": name, "inputDefinition": {"attributes": [{"jsonPath": "asset"}]}}
+            (folder / file).write_text(json.dumps(body))
+    payload = {
+        "contentExpression": f'\'{{"asset": "${{$input.{source}.asset}}"}}\'',
+        "type": "JSON",
+    }
+    spotter = one_state_model(
+        event(
+            {"iotEvents": {"inputName": RELAY_INPUT, "payload": payload}},
+            condition=f'currentInput("{source}")',
+            name="relay",
+        ),
+        name="spotter",
+        key="asset",
+    )
+    relayed = one_state_model(
+        event(
+            {"setVariable": {"variableName": "seen", "value": "1"}},
+            condition=f'currentInput("{RELAY_INPUT}")',
+            name="seen",
+        ),
+        name="relayed",
+        key="asset",
+    )
+    (folder / "spotter.json").write_text(json.dumps(spotter))
+    (folder / "relayed.json").write_text(json.dumps(relayed))
+    return folder
+
+
+def cdk_detector_model(name: str, key: str, role: Any, condition: Any) -> dict[str, Any]:
+    """An ``AWS::IoTEvents::DetectorModel`` resource as ``cdk synth`` writes it: states
+    ``cool`` and ``hot``, ``cool`` moving to ``hot`` when *condition* (a template value,
+    functions and all) holds."""
+    return {
+        "Type": "AWS::IoTEvents::DetectorModel",
+        "Properties": {
+            "DetectorModelName": name,
+            "Key": key,
+            "RoleArn": role,
+            "DetectorModelDefinition": {
+                "InitialStateName": "cool",
+                "States": [
+                    {
+                        "StateName": "cool",
+                        "OnInput": {
+                            "TransitionEvents": [
+                                {"EventName": "heat", "Condition": condition, "NextState": "hot"}
+                            ]
+                        },
+                    },
+                    {"StateName": "hot"},
+                ],
+            },
+        },
+        "Metadata": {"aws:cdk:path": f"{name}/Watch/Resource"},
+    }

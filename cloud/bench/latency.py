@@ -188,7 +188,7 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             data=layout,
             broker_kind=args.broker,
             model_name=MODEL_NAME,
-            detector_model=model_path,
+            detector_models=(model_path,),
             detector_inputs=(input_path,),
             shadow_limits=False,
             # every episode must reach the outbox: the per-asset budget (10 an hour by

@@ -207,11 +207,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from cloud.cli.template_values import parameter_values
     from cloud.detectors.alarms.model import check_alarm_references
-    from cloud.migrate.iotevents import load_any, load_inputs
+    from cloud.migrate.iotevents import load_model_and_inputs
 
-    inputs = [i for path in args.inputs for i in load_inputs(path)]
-    model = load_any(args.model, "alarm")
+    model, inputs = load_model_and_inputs(
+        args.model, args.inputs, "alarm", parameter_values(args.parameters)
+    )
     warnings = check_alarm_references(model, inputs)
     for warning in warnings:
         stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)

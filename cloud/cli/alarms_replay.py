@@ -50,13 +50,15 @@ def add_run_arguments(sub: Any) -> None:
 
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
+    from cloud.cli.template_values import parameter_values
     from cloud.detectors.alarms.model import check_alarm_references
     from cloud.detectors.alarms.replay import read_alarm_steps, replay_alarms
     from cloud.detectors.replay import not_read_summary
-    from cloud.migrate.iotevents import load_any, load_inputs
+    from cloud.migrate.iotevents import load_model_and_inputs
 
-    inputs = [i for path in args.inputs for i in load_inputs(path)]
-    model = load_any(args.model, "alarm")
+    model, inputs = load_model_and_inputs(
+        args.model, args.inputs, "alarm", parameter_values(args.parameters)
+    )
     if (args.messages_file is None) == (args.messages is None):
         raise UserError("run: give the messages file once, as MESSAGES.jsonl or --messages")
     for warning in check_alarm_references(model, inputs):

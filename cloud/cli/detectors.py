@@ -128,11 +128,13 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from cloud.cli.template_values import parameter_values
     from cloud.detectors.model import check_references
-    from cloud.migrate.iotevents import load_any, load_inputs
+    from cloud.migrate.iotevents import load_model_and_inputs
 
-    inputs = [i for path in args.inputs for i in load_inputs(path)]
-    model = load_any(args.model, "model", strict=not args.lenient)
+    model, inputs = load_model_and_inputs(
+        args.model, args.inputs, "model", parameter_values(args.parameters), strict=not args.lenient
+    )
     warnings = check_references(model, inputs)
     events = sum(len(s.on_enter) + len(s.on_input) + len(s.on_exit) for s in model.states.values())
     transitions = sum(len(s.transitions) for s in model.states.values())

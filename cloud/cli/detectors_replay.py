@@ -21,6 +21,7 @@ from typing import Any
 
 from cloud.cli import status
 from cloud.cli.output import Column, print_json, print_line, print_table, stderr
+from cloud.cli.template_values import add_parameter_argument
 from edge.errors import UserError
 from edge.user_files import read_document_text
 
@@ -81,7 +82,9 @@ def model_and_inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def input_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--input INPUT.json`` (repeatable), as every command that loads a model takes it."""
+    """``--input INPUT.json`` (repeatable) and ``--parameter NAME=VALUE`` for a template's
+    parameters, as every command that loads a model takes them."""
+    add_parameter_argument(parser)
     parser.add_argument(
         "--input",
         dest="inputs",
@@ -111,12 +114,14 @@ def clock_arguments(parser: argparse.ArgumentParser, why: str) -> None:
 
 def run_replay(args: argparse.Namespace) -> int:
     from cloud.adapters.local import InMemoryStateStore
+    from cloud.cli.template_values import parameter_values
     from cloud.detectors.model import check_references
     from cloud.detectors.replay import not_read_summary, read_steps, replay
-    from cloud.migrate.iotevents import load_any, load_inputs
+    from cloud.migrate.iotevents import load_model_and_inputs
 
-    inputs = [i for path in args.inputs for i in load_inputs(path)]
-    model = load_any(args.model, "model", strict=not args.lenient)
+    model, inputs = load_model_and_inputs(
+        args.model, args.inputs, "model", parameter_values(args.parameters), strict=not args.lenient
+    )
     check_references(model, inputs)
     start, steps, advance = replay_steps(args, args.messages, read_steps, model, inputs)
     with silenced("cloud.detectors.engine"):
@@ -323,12 +328,19 @@ def _compact(value: Any) -> str:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    from cloud.cli.template_values import parameter_values
     from cloud.detectors.analysis import analyze
     from cloud.detectors.model import check_references
-    from cloud.migrate.iotevents import load_any, load_inputs
+    from cloud.migrate.iotevents import load_model_and_inputs
 
-    inputs = [i for path in args.inputs for i in load_inputs(path)]
-    model = load_any(args.model, "model", strict=not args.lenient, references=False)
+    model, inputs = load_model_and_inputs(
+        args.model,
+        args.inputs,
+        "model",
+        parameter_values(args.parameters),
+        strict=not args.lenient,
+        references=False,
+    )
     warnings = check_references(model, inputs, analysis=True)
     findings = analyze(model, inputs)
     document = {

@@ -16,6 +16,7 @@ from typing import Any
 from cloud.cli import status
 from cloud.cli.model import model_name
 from cloud.cli.output import Column, print_fields, print_json, print_line, print_table, progress
+from cloud.cli.template_values import add_parameter_argument, parameter_values
 from cloud.l4e.naming import DELIMITERS, KEY_PATTERN_DELIMITERS
 from cloud.runtime.layout import DEFAULT_DATA_DIR, QUARANTINE_PREFIX
 from edge.cliargs import add_subcommands, int_range
@@ -113,15 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ARN=MODULE:FUNCTION",
         help="a Python callable that stands in for a Lambda function (repeatable)",
     )
-    iot.add_argument(
-        "--parameter",
-        dest="parameters",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a template parameter's value, or a pseudo parameter's such as "
-        "AWS::StackName=NAME, as the stack was deployed with (repeatable)",
-    )
+    add_parameter_argument(iot)
     iot.add_argument(
         "--strict",
         action="store_true",
@@ -303,12 +296,7 @@ def _iotevents(args: argparse.Namespace) -> int:
         if not sep or not arn or not target:
             raise UserError(f"--lambda {item}: expected ARN=package.module:function")
         lambdas[arn] = target
-    parameters: dict[str, str] = {}
-    for item in args.parameters:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"--parameter {item}: expected NAME=VALUE")
-        parameters[name] = value
+    parameters = parameter_values(args.parameters)
     if not args.folder.is_dir():
         raise UserError(f"{args.folder}: no such folder of describe-* JSON or template files")
     layout = DataLayout.at(layout.root)
@@ -386,14 +374,20 @@ def _iotevents(args: argparse.Namespace) -> int:
             for m in document["models"]
             for text in m["warnings"] + m["findings"]
         ] + [f"{a['name']}: {text}" for a in document["alarm_models"] for text in a["warnings"]]
+        notes += [
+            f"{m['name']}: its iotEvents actions feed {', '.join(m['feeds'])}, read by other "
+            "models of this import: plantwatch up routes them when it runs those models too"
+            for m in document["models"] + document["alarm_models"]
+            if m["feeds"]
+        ]
         if notes:
             print_line()
             for note in notes:
                 print_line(note)
         print_line()
         command = ["plantwatch", "up", "--data", str(args.data)]
-        if document["models"]:
-            command += ["--detector-model", document["models"][0]["name"]]
+        for model in document["models"]:  # up runs them together, routing between them
+            command += ["--detector-model", model["name"]]
         for alarm in document["alarm_models"]:
             command += ["--alarm-model", alarm["file"]]
         print_line(f"next: {shlex.join(command)}")  # pasted into a shell as it is

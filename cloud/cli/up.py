@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--detector-model",
         type=Path,
+        action="append",
+        default=[],
         help="IoT Events detector-model JSON, or the name of one registered with "
-        "`plantwatch import iotevents` (its inputs and callables come with it)",
+        "`plantwatch import iotevents` (its inputs and callables come with it); repeatable: "
+        "each runs on the detector inputs, and an iotEvents action reaches every model "
+        "reading its input",
     )
     parser.add_argument(
         "--detector-input",
@@ -188,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         _check_port_free(args.host, args.port)
     if not args.no_dashboard and args.dashboard_port:  # asked for by number: it must be free
         _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
-    detector_model, detector_inputs, lambdas, alarm_models = resolve_models(args)
+    detector_models, detector_inputs, lambdas, alarm_models = resolve_models(args)
     config = StackConfig(
         data=DataLayout.at(args.data),
         broker_url=args.broker_url,
@@ -198,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         upload_frequency=args.upload_frequency,
         delay_offset_min=args.delay_offset,
         model_name=args.model,
-        detector_model=detector_model,
+        detector_models=detector_models,
         detector_inputs=detector_inputs,
         detector_lambdas=lambdas,
         alarm_models=alarm_models,
@@ -253,58 +258,80 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_models(
     args: argparse.Namespace,
-) -> tuple[Path | None, tuple[Path, ...], tuple[tuple[str, str], ...], tuple[Path, ...]]:
-    """``(detector model, input files, lambdas, alarm model files)`` the stack runs, from
-    files or the names ``import iotevents`` registered, each loaded once to check it."""
-    detector_model, detector_inputs = args.detector_model, tuple(args.detector_input)
-    lambdas: tuple[tuple[str, str], ...] = ()
-    if detector_model is not None and not detector_model.exists():
-        detector_model, detector_inputs, lambdas = _registered(args.data, detector_model)
+) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[tuple[str, str], ...], tuple[Path, ...]]:
+    """``(detector models, input files, lambdas, alarm model files)`` the stack runs, from
+    files or the names ``import iotevents`` registered, each loaded once to check it.
+
+    The engines share one list of inputs: the ``--detector-input`` files, then each input a
+    registered model reads that the list does not hold yet, by name. A registered detector
+    model brings the registry's callables; an imported alarm model may read an input that a
+    detector model's ``iotEvents`` action feeds, which no detector model reads."""
+    detector_models: list[Path] = []
+    detector_inputs = tuple(args.detector_input)
+    lambdas: dict[str, str] = {}
+    for given in args.detector_model:
+        if given.exists():
+            detector_models.append(given)
+            continue
+        model, inputs, registered_lambdas = _registered(args.data, given)
+        detector_models.append(model)
+        detector_inputs += _new_inputs(inputs, detector_inputs)
+        lambdas.update(registered_lambdas)
     alarm_models = tuple(_alarm_model_file(args.data, path) for path in args.alarm_model)
-    if args.model and detector_model is None:
+    if args.model and not detector_models:
         from cloud.detectors.alarms.model import default_alarm_path
         from cloud.feeder import default_detector_paths
 
-        detector_model, default_input = default_detector_paths()
+        default_model, default_input = default_detector_paths()
+        detector_models.append(default_model)
         detector_inputs = detector_inputs or (default_input,)
         alarm_models = alarm_models or (default_alarm_path(),)
     detector_inputs += _registered_alarm_inputs(args.data, alarm_models, detector_inputs)
-    _check_models(args.data, args.model, detector_model, detector_inputs, alarm_models, lambdas)
-    return detector_model, detector_inputs, lambdas, alarm_models
+    models = tuple(detector_models)
+    callables = tuple(sorted(lambdas.items()))
+    _check_models(args.data, args.model, models, detector_inputs, alarm_models, callables)
+    return models, detector_inputs, callables, alarm_models
+
+
+def _new_inputs(inputs: Iterable[Path], given: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The input files of *inputs* whose input names *given* does not hold yet (nor an
+    earlier one of *inputs*): the engines share one list, in which a name is one input."""
+    from cloud.detectors import load_input
+
+    names = {load_input(path).name for path in given}
+    added: list[Path] = []
+    for path in inputs:
+        name = load_input(path).name
+        if name not in names:
+            names.add(name)
+            added.append(path)
+    return tuple(added)
 
 
 def _registered_alarm_inputs(
     data: str, alarm_models: tuple[Path, ...], given: tuple[Path, ...]
 ) -> tuple[Path, ...]:
     """The registered inputs of the alarm models ``import iotevents`` registered that the
-    stack's inputs (*given*) do not hold yet, by input name: the engines share one list of
-    inputs, and an imported alarm model may read one its detector model's ``iotEvents``
-    action feeds, which that model does not read."""
-    from cloud.detectors import load_input
+    stack's inputs (*given*) do not hold yet, by input name."""
     from cloud.detectors.alarms import load_alarm_model
     from cloud.migrate.iotevents import registered_alarm, registered_alarm_inputs
     from cloud.runtime.layout import DataLayout
 
     detectors = DataLayout(Path(data)).detectors
-    names = {load_input(path).name for path in given}
-    added: list[Path] = []
+    found: list[Path] = []
     for path in alarm_models:
         name = load_alarm_model(path).name
         stored = registered_alarm(detectors, name)
         if stored is None or stored.resolve() != path.resolve():
             continue  # a file of the user's own: its inputs are theirs to give
-        for input_path in registered_alarm_inputs(detectors, name):
-            input_name = load_input(input_path).name
-            if input_name not in names:
-                names.add(input_name)
-                added.append(input_path)
-    return tuple(added)
+        found.extend(registered_alarm_inputs(detectors, name))
+    return _new_inputs(found, given)
 
 
 def _check_models(
     data: str,
     model_name: str | None,
-    detector_model: Path | None,
+    detector_models: tuple[Path, ...],
     detector_inputs: tuple[Path, ...],
     alarm_models: tuple[Path, ...],
     lambdas: tuple[tuple[str, str], ...],
@@ -322,8 +349,15 @@ def _check_models(
     from edge.errors import ConfigError
 
     inputs = [load_input(path) for path in detector_inputs]
-    if detector_model is not None:
-        load_detector_model(detector_model)
+    detectors: dict[str, Path] = {}
+    for path in detector_models:
+        name = load_detector_model(path).name
+        if name in detectors:  # one state namespace: the second would take the first's place
+            raise ConfigError(
+                f"--detector-model {path}: detectorModelName {name!r} is also "
+                f"{detectors[name]}'s; each detector model needs its own name"
+            )
+        detectors[name] = path
     names: dict[str, Path] = {}
     for path in alarm_models:
         alarm = load_alarm_model(path)

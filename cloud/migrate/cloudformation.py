@@ -187,6 +187,91 @@ def iotevents_resources(
     """The template's ``AWS::IoTEvents::*`` resources as API bodies, in template order;
     *values* are the stack's values of parameters and pseudo parameters, by name."""
     resources = document.get("Resources", {})
+    resolver = _template_resolver(document, source, values)
+    found = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
+            continue
+        if not resolver.created(logical_id, resource):
+            continue  # CloudFormation does not create it
+        kind, name_field = TYPES[resource["Type"]]
+        path = f"$.Resources.{logical_id}.Properties"
+        props = resource.get("Properties") or {}
+        if not isinstance(props, dict):
+            raise UserError(f"{source}: {path}: expected an object")
+        resolver.notes = {}
+        body = typed(_camel(resolver.resolve(props, path)))
+        api_name = name_field[0].lower() + name_field[1:]
+        body.setdefault(api_name, resolver.names[logical_id])
+        found.append(Resource(kind, logical_id, body, tuple(resolver.notes.values())))
+    return found
+
+
+@dataclass(frozen=True)
+class NestedStack:
+    """An ``AWS::CloudFormation::Stack`` resource of a template, as the CDK writes one for
+    a ``NestedStack``: where its template is, and the parameter values the parent passes."""
+
+    logical_id: str
+    asset_path: str | None
+    """The ``aws:asset:path`` metadata: the template's file in the cloud assembly."""
+    template_url: str
+    """``TemplateURL`` evaluated (pseudo parameters at their values or stand-ins), when
+    there is no ``asset_path``."""
+    parameters: dict[str, str]
+    """Its ``Parameters`` property evaluated in the parent (a ``Ref`` to an input is the
+    input's name, as in the parent's own resources)."""
+
+
+STACK_TYPE: Final = "AWS::CloudFormation::Stack"
+
+
+def nested_stacks(
+    document: Mapping[str, Any], source: str, values: Mapping[str, str] | None = None
+) -> list[NestedStack]:
+    """The nested stacks of the template that CloudFormation creates (their ``Condition``
+    holding), in template order; *values* as for :func:`iotevents_resources`."""
+    resources = document.get("Resources")
+    if not isinstance(resources, dict):
+        return []
+    resolver = _template_resolver(document, source, values)
+    found = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != STACK_TYPE:
+            continue
+        if not resolver.created(logical_id, resource):
+            continue
+        path = f"$.Resources.{logical_id}.Properties"
+        props = resource.get("Properties")
+        if not isinstance(props, dict):
+            raise UserError(f"{source}: {path}: expected an object")
+        passed = resolver.resolve(props.get("Parameters") or {}, f"{path}.Parameters")
+        if not isinstance(passed, dict):
+            raise UserError(f"{source}: {path}.Parameters: expected an object")
+        metadata = resource.get("Metadata")
+        asset = metadata.get("aws:asset:path") if isinstance(metadata, dict) else None
+        asset = asset if isinstance(asset, str) else None
+        url = "" if asset else resolver.resolve(props.get("TemplateURL", ""), f"{path}.TemplateURL")
+        found.append(
+            NestedStack(
+                logical_id,
+                asset,
+                resolver.text(url, f"{path}.TemplateURL"),
+                {
+                    name: resolver.text(value, f"{path}.Parameters.{name}")
+                    for name, value in passed.items()
+                },
+            )
+        )
+    return found
+
+
+def _template_resolver(
+    document: Mapping[str, Any], source: str, values: Mapping[str, str] | None
+) -> _Resolver:
+    """The resolver of the template's functions, the names its IoT Events resources take
+    (a ``Ref`` to one gives it) worked out."""
+    resources = document.get("Resources", {})
     parameters = document.get("Parameters") or {}
     names: dict[str, str] = {}
     computed: dict[str, Any] = {}
@@ -205,25 +290,7 @@ def iotevents_resources(
         resolver.notes = {}
         names[logical_id] = resolver.text(resolver.resolve(name, path), path)
         resolver.name_notes[logical_id] = resolver.notes
-    found = []
-    for logical_id, resource in resources.items():
-        if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
-            continue
-        if "Condition" in resource and not resolver.condition(
-            resource["Condition"], f"$.Resources.{logical_id}.Condition"
-        ):
-            continue  # CloudFormation does not create it
-        kind, name_field = TYPES[resource["Type"]]
-        path = f"$.Resources.{logical_id}.Properties"
-        props = resource.get("Properties") or {}
-        if not isinstance(props, dict):
-            raise UserError(f"{source}: {path}: expected an object")
-        resolver.notes = {}
-        body = typed(_camel(resolver.resolve(props, path)))
-        api_name = name_field[0].lower() + name_field[1:]
-        body.setdefault(api_name, names[logical_id])
-        found.append(Resource(kind, logical_id, body, tuple(resolver.notes.values())))
-    return found
+    return resolver
 
 
 class _Resolver:
@@ -251,6 +318,12 @@ class _Resolver:
         dynamic reference), one note per thing, naming where it was first used."""
         self.name_notes: dict[str, dict[str, str]] = {}
         """Those a resource's computed name took, by logical id (a Ref to it takes them too)."""
+
+    def created(self, logical_id: str, resource: Mapping[str, Any]) -> bool:
+        """Whether CloudFormation creates the resource: its ``Condition`` holds, if any."""
+        return "Condition" not in resource or self.condition(
+            resource["Condition"], f"$.Resources.{logical_id}.Condition"
+        )
 
     def error(self, path: str, message: str) -> UserError:
         return UserError(f"{self.source}: {path}: {message}")
@@ -413,7 +486,7 @@ class _Resolver:
             raise self.error(
                 path,
                 f"parameter {name!r} has no Default; give the value your stack used with "
-                f"`plantwatch import iotevents --parameter {name}=VALUE`",
+                f"--parameter {name}=VALUE",
             )
         if name in self.resources:
             return f"cloudformation:{name}"

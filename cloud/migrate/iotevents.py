@@ -23,13 +23,14 @@ new. Sets (and files of the earlier ``models/``, ``inputs/`` layout) that the re
 longer names are removed after the commit.
 
 The report says, action by action, what would not run locally: ``lambda`` without a
-registered callable (``ARN=module:function``), ``iotEvents`` into an input the model does
-not read, and the AWS-only ``sqs``, ``firehose``, ``dynamoDB``, ``dynamoDBv2`` and
+registered callable (``ARN=module:function``), ``iotEvents`` into an input no model of the
+import reads (``up`` routes one to every model it runs that reads the input), and the AWS-only ``sqs``, ``firehose``, ``dynamoDB``, ``dynamoDBv2`` and
 ``iotSiteWise`` (recorded in the action outbox, not performed), with the analyzer's
 findings (``plantwatch detectors analyze``). It also names the inputs nothing feeds under
 ``plantwatch up``: the stack sends its detectors the scoring results as ``AnomalyResults``
-(:mod:`cloud.feeder`); an input that an IoT rule's ``iotEvents`` action fed on AWS gets no
-messages locally (``plantwatch detectors run`` replays any input).
+(:mod:`cloud.feeder`) and routes an ``iotEvents`` action of a model it runs to the others
+(:mod:`cloud.migrate.feeds`); an input that an IoT rule's ``iotEvents`` action fed on AWS
+gets no messages locally (``plantwatch detectors run`` replays any input).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,15 @@ from cloud.detectors.model import (
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import (
     GIVEN,
+    NestedStack,
     Resource,
     iotevents_resources,
     is_template,
     load_json,
+    nested_stacks,
     typed,
 )
+from cloud.migrate.feeds import Feeds, ModelFeeds, local_feeds
 from edge.errors import DetectorModelError, UserError
 from edge.files import directory_lock, private_dir, write_private
 from edge.user_files import parse_problem, read_document_text
@@ -195,12 +199,7 @@ def import_folder(
         for path in files
         for item in _parse(path, folder, values, declared, assembly=assembly is not None)
     ]
-    if unknown := sorted(set(values) - declared - GIVEN):
-        name = unknown[0]
-        raise UserError(
-            f"--parameter {name}={values[name]}: no template in {folder} declares a parameter "
-            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
-        )
+    refuse_undeclared(values, declared, f"in {folder}")
     for item in parsed:
         _fill_name(item, folder)
         _fill_role(item, folder)
@@ -278,11 +277,22 @@ def _register(
         entries_inputs[name] = {"file": f"inputs/{name}.json", "source": str(item.path)}
         fresh.append(entries_inputs[name])
         report.inputs.append({"name": name, "source": str(item.path)})
+    feeds = local_feeds(
+        [
+            ModelFeeds(model.name, frozenset(used_inputs(model)), _sends(_actions(model)))
+            for model, _item, _warnings in models
+        ]
+        + [
+            ModelFeeds(alarm.name, frozenset(alarm.inputs_read()), _sends(alarm.actions))
+            for alarm, _item, _warnings in alarms
+        ],
+        RESULTS_INPUT,
+    )
     entries_models = dict(registry.get("models", {}))
     for model, item, warnings in models:
         used = sorted(used_inputs(model))
-        problems = _unsupported(model, set(used), known_lambdas)
-        unfed = _unfed(model.name, used)
+        problems = _unsupported_actions(model.name, _actions(model), feeds.served, known_lambdas)
+        unfed = _unfed(model.name, used, feeds)
         report.unfed.extend(unfed)
         for problem in problems:  # where it is in the file the user has
             if item.resource is not None:
@@ -313,6 +323,7 @@ def _register(
                 "runs_locally": not problems and not unfed,
                 "cannot_run_locally": len(problems),
                 "inputs_not_fed_locally": [u["input"] for u in unfed],
+                "feeds": _feeds_others(_actions(model), used, feeds),
                 "warnings": warnings,
                 "findings": findings,
             }
@@ -320,8 +331,8 @@ def _register(
     entries_alarms = dict(registry.get("alarm_models", {}))
     for alarm, item, warnings in alarms:
         used = sorted(alarm.inputs_read())
-        problems = _unsupported_actions(alarm.name, alarm.actions, set(), known_lambdas)
-        report.unfed.extend(_unfed(alarm.name, used, alarm=True))
+        problems = _unsupported_actions(alarm.name, alarm.actions, feeds.served, known_lambdas)
+        report.unfed.extend(_unfed(alarm.name, used, feeds, alarm=True))
         for problem in problems:
             if item.resource is not None:
                 problem.path = item.resource.template_path(problem.path)
@@ -338,6 +349,7 @@ def _register(
                 "key": alarm.key,
                 "inputs": used,
                 "cannot_run_locally": len(problems),
+                "feeds": _feeds_others(alarm.actions, used, feeds),
                 "warnings": warnings,
             }
         )
@@ -362,26 +374,51 @@ def _register(
     return report
 
 
-def _unfed(model_name: str, used: Iterable[str], *, alarm: bool = False) -> list[dict[str, str]]:
+def _unfed(
+    model_name: str, used: Iterable[str], feeds: Feeds, *, alarm: bool = False
+) -> list[dict[str, str]]:
     """The inputs *model_name* reads that ``plantwatch up`` never sends it, so ``--strict``
     and the report tell the user it would sit idle there, and what can feed it instead:
-    each kind of model has its own replay, and a detector model's ``iotEvents`` action
-    reaches alarm models too."""
+    each kind of model has its own replay, and an ``iotEvents`` action of a model the stack
+    runs reaches every model reading its input. An input such an action of a fed model of
+    the import sends to is fed (:func:`cloud.migrate.feeds.local_feeds`)."""
     way = (
         "plantwatch alarms run replays it; a detector model's iotEvents action to it can feed it"
         if alarm
         else "plantwatch detectors run replays it"
     )
-    return [
-        {
-            "model": model_name,
-            "input": name,
-            "reason": f"plantwatch up sends its detectors only {RESULTS_INPUT} (the "
-            f"scoring results); no local rule feeds this input ({way})",
-        }
-        for name in used
-        if name != RESULTS_INPUT
-    ]
+    found = []
+    for name in used:
+        if name in feeds.fed:
+            continue
+        reason = (
+            f"plantwatch up sends its detectors only {RESULTS_INPUT} (the scoring results); "
+            f"no local rule feeds this input ({way})"
+        )
+        if senders := feeds.senders.get(name):
+            reason += (
+                f"; the iotEvents action of {', '.join(senders)} sends to it, but nothing "
+                "sends that model a message under plantwatch up"
+            )
+        found.append({"model": model_name, "input": name, "reason": reason})
+    return found
+
+
+def _actions(model: DetectorModel) -> list[Action]:
+    return [action for event in model.events() for action in event.actions]
+
+
+def _sends(actions: Iterable[Action]) -> frozenset[str]:
+    """The inputs *actions* send to with ``iotEvents``."""
+    return frozenset(
+        str(action.fields.get("inputName", "")) for action in actions if action.kind == "iotEvents"
+    )
+
+
+def _feeds_others(actions: Iterable[Action], used: Iterable[str], feeds: Feeds) -> list[str]:
+    """The inputs of other models of the import these actions send to: ``up`` routes them
+    only when it runs those models too, as the import's next step does."""
+    return sorted((_sends(actions) & feeds.served) - set(used))
 
 
 def _digest(writes: list[tuple[str, bytes]]) -> str:
@@ -537,18 +574,14 @@ def registered_alarm_inputs(detectors: Path, name: str) -> list[Path]:
     return [detectors / inputs[i]["file"] for i in used]
 
 
-def _unsupported(
-    model: DetectorModel, served: set[str], lambdas: Mapping[str, str]
-) -> list[Unsupported]:
-    actions = [action for event in model.events() for action in event.actions]
-    return _unsupported_actions(model.name, actions, served, lambdas)
-
-
 def _unsupported_actions(
-    model_name: str, actions: Iterable[Action], served: set[str], lambdas: Mapping[str, str]
+    model_name: str,
+    actions: Iterable[Action],
+    served: Collection[str],
+    lambdas: Mapping[str, str],
 ) -> list[Unsupported]:
     """Actions that would not do locally what they did on AWS (the iotEvents ones feeding an
-    input outside *served* included)."""
+    input no model of the import reads, outside *served*, included)."""
     found = []
     for action in actions:
         reason = None
@@ -564,7 +597,7 @@ def _unsupported_actions(
             target = str(action.fields.get("inputName", ""))
             if target not in served:
                 reason = (
-                    f"sends to input {target!r}, which this model does not read; "
+                    f"sends to input {target!r}, which no model of this import reads; "
                     "recorded in the action outbox locally"
                 )
         elif action.kind in AWS_ONLY:
@@ -581,35 +614,127 @@ def _parse(
     declared: set[str] | None = None,
     *,
     assembly: bool = False,
+    chain: tuple[Path, ...] = (),
 ) -> list[_Parsed]:
     """The models and inputs of one file (a CloudFormation template may hold several, its
     parameters taking *values*; the names of those it declares are added to *declared*).
     In a CDK cloud assembly (*assembly*) every file is a stack's template, and one without
-    IoT Events resources holds nothing to import."""
+    IoT Events resources holds nothing to import but may have nested stacks, which are
+    followed (*chain*: the templates that led here)."""
     try:
         document = _read(path, _rel(path, folder))
     except UnicodeDecodeError as exc:
         raise UserError(f"{_rel(path, folder)}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{_rel(path, folder)}: not valid JSON: {parse_problem(exc)}") from None
-    if assembly and not is_template(document):
-        return []
+    found: list[_Parsed] = []
     if is_template(document):
-        source = _rel(path, folder)
-        if declared is not None and isinstance(document.get("Parameters"), dict):
-            declared.update(document["Parameters"])
-        return [
-            _Parsed(
-                r.kind,
-                path,
-                r.body,
-                wrapped=False,
-                resource=r,
-                notes=[f"{source}: {note}" for note in r.notes],
+        found = _template_items(document, path, folder, values, declared)
+    elif not assembly:
+        return [_parse_one(document, path, folder)]
+    if assembly:
+        found += _nested_items(document, path, folder, values or {}, (*chain, path))
+    return found
+
+
+def _template_items(
+    document: Mapping[str, Any],
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str] | None,
+    declared: set[str] | None,
+) -> list[_Parsed]:
+    source = _rel(path, folder)
+    if declared is not None and isinstance(document.get("Parameters"), dict):
+        declared.update(document["Parameters"])
+    return [
+        _Parsed(
+            r.kind,
+            path,
+            r.body,
+            wrapped=False,
+            resource=r,
+            notes=[f"{source}: {note}" for note in r.notes],
+        )
+        for r in iotevents_resources(document, source, values)
+    ]
+
+
+def _nested_items(
+    document: Any,
+    path: Path,
+    folder: Path,
+    values: Mapping[str, str],
+    chain: tuple[Path, ...],
+) -> list[_Parsed]:
+    """The models and inputs of the CDK nested stacks of the template *document* (at
+    *path*), and of theirs. Each nested template takes the parameter values its parent's
+    ``AWS::CloudFormation::Stack`` resource passes, and the pseudo parameters the user gave
+    (its Region and account are the parent's)."""
+    if not isinstance(document, dict):
+        return []
+    found: list[_Parsed] = []
+    for nested in nested_stacks(document, _rel(path, folder), values):
+        child = _nested_template(nested, path, folder)
+        if child in chain:
+            raise UserError(
+                f"{_rel(path, folder)}: $.Resources.{nested.logical_id}: nests "
+                f"{_rel(child, folder)}, which contains this stack; run cdk synth again"
             )
-            for r in iotevents_resources(document, source, values)
-        ]
-    return [_parse_one(document, path, folder)]
+        given = {name: value for name, value in values.items() if name in GIVEN}
+        found += _parse(
+            child, folder, {**given, **nested.parameters}, None, assembly=True, chain=chain
+        )
+    return found
+
+
+def _nested_template(nested: NestedStack, path: Path, folder: Path) -> Path:
+    """The file of *nested*'s template in the cloud assembly of *path*: its
+    ``aws:asset:path``, else the file asset whose object key its ``TemplateURL`` ends with
+    (``cdk synth`` without asset metadata)."""
+    assembly = path.parent
+    if nested.asset_path is not None:
+        template: Path | None = assembly / nested.asset_path
+        named = nested.asset_path
+    else:
+        key = nested.template_url.rsplit("/", 1)[-1]
+        template = _file_asset(assembly, key)
+        named = f"the asset of {nested.template_url}"
+    if template is None or not template.is_file():
+        raise UserError(
+            f"{_rel(path, folder)}: $.Resources.{nested.logical_id}: the nested stack's "
+            f"template ({named}) is not in {assembly}; run cdk synth again"
+        )
+    return template
+
+
+def _file_asset(assembly: Path, key: str) -> Path | None:
+    """The source file of the assembly's file asset published under object key *key*, as
+    its asset manifests (``*.assets.json``, named by ``manifest.json``) list it."""
+    for artifact in _manifest_artifacts(assembly) or []:
+        name = artifact["properties"].get("file")
+        if artifact.get("type") != "cdk:asset-manifest" or not isinstance(name, str):
+            continue
+        try:
+            assets = json.loads(read_document_text(assembly / name))
+        except (OSError, ValueError, RecursionError):
+            continue
+        files = assets.get("files") if isinstance(assets, dict) else None
+        for asset in (files or {}).values() if isinstance(files, dict) else ():
+            if not isinstance(asset, dict):
+                continue
+            destinations = asset.get("destinations")
+            source = asset.get("source")
+            if (
+                isinstance(destinations, dict)
+                and isinstance(source, dict)
+                and isinstance(source.get("path"), str)
+                and any(
+                    isinstance(d, dict) and d.get("objectKey") == key for d in destinations.values()
+                )
+            ):
+                return assembly / source["path"]
+    return None
 
 
 def _described(document: Any, outer: str, config: str) -> tuple[dict[str, Any], str] | None:
@@ -649,19 +774,11 @@ def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
     names each stack's ``templateFile``, and each stage's nested assembly
     (``cdk:cloud-assembly``, a folder with its own manifest)."""
     manifest = folder / CDK_MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        document = json.loads(read_document_text(manifest))
-    except (OSError, ValueError, RecursionError):
-        return None
-    artifacts = document.get("artifacts") if isinstance(document, dict) else None
-    if not isinstance(artifacts, dict):
+    artifacts = _manifest_artifacts(folder)
+    if artifacts is None:
         return None
     found: list[Path] = []
-    for artifact in artifacts.values():
-        if not isinstance(artifact, dict) or not isinstance(artifact.get("properties"), dict):
-            continue
+    for artifact in artifacts:
         properties = artifact["properties"]
         if artifact.get("type") == "aws:cloudformation:stack" and isinstance(
             properties.get("templateFile"), str
@@ -680,6 +797,26 @@ def cdk_templates(folder: Path, depth: int = 0) -> list[Path] | None:
         ):
             found.extend(cdk_templates(folder / properties["directoryName"], depth + 1) or [])
     return found
+
+
+def _manifest_artifacts(assembly: Path) -> list[dict[str, Any]] | None:
+    """The artifacts (with their ``properties``) the cloud assembly's ``manifest.json``
+    lists, or None if *assembly* is no cloud assembly."""
+    manifest = assembly / CDK_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        document = json.loads(read_document_text(manifest))
+    except (OSError, ValueError, RecursionError):
+        return None
+    artifacts = document.get("artifacts") if isinstance(document, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
+    return [
+        artifact
+        for artifact in artifacts.values()
+        if isinstance(artifact, dict) and isinstance(artifact.get("properties"), dict)
+    ]
 
 
 def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
@@ -896,29 +1033,70 @@ def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def load_inputs(path: Path) -> list[InputDefinition]:
+def refuse_undeclared(values: Mapping[str, str], declared: set[str], where: str) -> None:
+    """Refuse a ``--parameter`` that no template read (*where*) declares, nor is a pseudo
+    parameter: ``aws cloudformation deploy`` refuses it, and a misspelt name would
+    otherwise be silently unused."""
+    if unknown := sorted(set(values) - declared - GIVEN):
+        name = unknown[0]
+        raise UserError(
+            f"--parameter {name}={values[name]}: no template {where} declares a parameter "
+            f"{name!r}, nor is it a pseudo parameter a stack gives ({', '.join(sorted(GIVEN))})"
+        )
+
+
+def load_model_and_inputs(
+    model: Path,
+    inputs: Iterable[Path],
+    kind: str,
+    parameters: Mapping[str, str],
+    **options: Any,
+) -> tuple[Any, list[InputDefinition]]:
+    """The model of *kind* in *model* and every input of *inputs* (:func:`load_any`,
+    :func:`load_inputs`), a template's parameters taking *parameters*, as ``detectors`` and
+    ``alarms`` commands take them (``--parameter``); one that none of the templates
+    declares is refused, as ``import iotevents`` refuses it."""
+    declared: set[str] = set()
+    loaded = [i for path in inputs for i in load_inputs(path, parameters, declared)]
+    found = load_any(model, kind, parameters=parameters, declared=declared, **options)
+    refuse_undeclared(parameters, declared, "among the files given")
+    return found, loaded
+
+
+def load_inputs(
+    path: Path, parameters: Mapping[str, str] | None = None, declared: set[str] | None = None
+) -> list[InputDefinition]:
     """Every input of *path*: one in a Create body, describe-input output or console
     export, and all of them in a CloudFormation template, since one stack often declares
-    every input its models read (``--input stack.template.json`` for each)."""
+    every input its models read (``--input stack.template.json`` for each). A template's
+    parameters take *parameters*; the names it declares are added to *declared*."""
     try:
         document = _read(path, path.name)
     except (OSError, ValueError, RecursionError):
         document = None
     if not is_template(document):
         return [load_any(path, "input")]
-    items = [item for item in _parse(path, path) if item.kind == "input"]
+    items = [item for item in _parse(path, path, parameters, declared) if item.kind == "input"]
     if not items:
         raise UserError(f"{path.name}: holds no input (AWS::IoTEvents::Input resource)")
     return [_checked(i, lambda i=i: load_input(i.body, source=path.name)) for i in items]
 
 
-def load_any(path: Path, kind: str, **options: Any) -> Any:
+def load_any(
+    path: Path,
+    kind: str,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    declared: set[str] | None = None,
+    **options: Any,
+) -> Any:
     """One detector model (``kind="model"``), input or alarm model from *path*, in any shape
     the import takes: a Create body, describe-* output, a console export, or a CloudFormation
     template holding exactly one resource of that kind (for ``detectors validate``/``run`` and
     ``alarms validate``). A Create body goes to its loader unchanged, so its errors are the
     loader's; the others are unwrapped, and their errors name the file's own paths. Unlike the
-    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel."""
+    import, a missing ``roleArn`` stays an error, as in CreateDetectorModel. A template's
+    parameters take *parameters*; the names it declares are added to *declared*."""
     load: Callable[..., Any] = {
         "model": load_detector_model,
         "input": load_input,
@@ -954,7 +1132,7 @@ def load_any(path: Path, kind: str, **options: Any) -> Any:
         if _is_yaml(path):
             return load(document, source=path.name, **options)
         return load(path, **options)
-    items = [item for item in _parse(path, path) if item.kind == kind]
+    items = [item for item in _parse(path, path, parameters, declared) if item.kind == kind]
     what = {"model": "detector model", "input": "input", "alarm": "alarm model"}[kind]
     if len(items) != 1:
         raise UserError(

@@ -187,7 +187,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             delay_offset_min=2,
             grace_s=60.0,
             model_name=MODEL_NAME,
-            detector_model=detector_model,
+            detector_models=(detector_model,),
             detector_inputs=(detector_input,),
             alarm_models=(default_alarm_path(),),
             shadow_limits=False,

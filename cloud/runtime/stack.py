@@ -67,7 +67,9 @@ class StackConfig:
     grace_s: float = 20.0
     model_name: str | None = None
     """Model for the stack's scheduler; None runs no scheduler (ingest only)."""
-    detector_model: Path | None = None
+    detector_models: tuple[Path, ...] = ()
+    """CreateDetectorModel JSON, each run by its own engine on the detector inputs: a
+    message reaches every model reading its input, an ``iotEvents`` action's too."""
     detector_inputs: tuple[Path, ...] = ()
     detector_lambdas: tuple[tuple[str, str], ...] = ()
     """``(function ARN, "package.module:function")``: callables for ``lambda`` actions."""
@@ -162,6 +164,8 @@ class LocalStack:
         """The default site's scheduler; ``schedulers`` holds every site's."""
         self.schedulers: list[Any] = []
         self.engine: Any = None
+        """The first detector model's engine; ``detectors`` holds every one, by model name."""
+        self.detectors: dict[str, Any] = {}
         self.alarms: dict[str, Any] = {}
         self.feeder: Any = None
         self.router: Any = None
@@ -195,7 +199,7 @@ class LocalStack:
             )
         if cfg.auth:
             self.auth = AuthStore.in_data(cfg.data.root).ensure()
-        if cfg.detector_model or cfg.alarm_models:
+        if cfg.detector_models or cfg.alarm_models:
             from cloud.feeder import mark_existing_fed
 
             # before the stack is announced: what is there now is history, not news
@@ -238,7 +242,7 @@ class LocalStack:
             self._start_streaming(cfg.model_name)
         elif cfg.model_name:
             self._start_scheduler(cfg.model_name)
-        if cfg.detector_model or cfg.alarm_models:
+        if cfg.detector_models or cfg.alarm_models:
             self._start_detectors()
         if cfg.dashboard is not None:
             self._start_dashboard()
@@ -464,12 +468,18 @@ class LocalStack:
             self.state,
             self.clock,
         )
-        engines: list[Any] = []
-        if cfg.detector_model:
-            self.engine = DetectorEngine(
-                load_detector_model(cfg.detector_model), inputs, self.state, self.clock, self.outbox
+        for path in cfg.detector_models:
+            model = load_detector_model(path)
+            if model.name in self.detectors:  # one namespace: the second would take over
+                raise ConfigError(
+                    f"{path}: detectorModelName {model.name!r} is also another detector "
+                    "model's; each detector model needs its own name"
+                )
+            self.detectors[model.name] = DetectorEngine(
+                model, inputs, self.state, self.clock, self.outbox
             )
-            engines.append(self.engine)
+        self.engine = next(iter(self.detectors.values()), None)
+        engines: list[Any] = list(self.detectors.values())
         for model in alarm_models:
             self.alarms[model.name] = AlarmEngine(
                 model, inputs, self.state, self.clock, self.outbox, limiter=limiter
@@ -504,8 +514,9 @@ class LocalStack:
                     if time.monotonic() >= due:  # periodic duties keep their pace
                         due = time.monotonic() + self.config.poll_interval_s
                         self.step(feed=False)
-                    elif self.engine is not None:
-                        self.engine.tick()
+                    else:
+                        for engine in self.detectors.values():
+                            engine.tick()
             except Exception as exc:  # the loop must outlive one bad step; the error is kept
                 # what failed (a streamed row a model could not save) may never be told
                 # again: the next pass polls, which feeds every object to its end
@@ -560,8 +571,8 @@ class LocalStack:
                 run(self._poll_results)
             # an iotEvents action's message waits until the engine that sent it is done
             with self.router.holding():
-                if self.engine is not None:
-                    run(self.engine.tick)
+                for engine in self.detectors.values():
+                    run(engine.tick)
                 self._step_alarms(run)
                 run(self.outbox.retry_due)
             if failures:

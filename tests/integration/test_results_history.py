@@ -27,7 +27,7 @@ def test_results_already_in_the_bucket_do_not_reach_the_detectors(tmp_path: Path
     model_path, input_path = default_detector_paths()
     config = StackConfig(
         data=layout,
-        detector_model=model_path,
+        detector_models=(model_path,),
         detector_inputs=(input_path,),
         poll_interval_s=0.05,
         archive=False,

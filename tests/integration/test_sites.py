@@ -44,7 +44,7 @@ def test_two_sites_with_the_same_asset_stay_apart_end_to_end(tmp_path: Path) -> 
         StackConfig(
             data=layout,
             model_name="fleet",
-            detector_model=model_path,
+            detector_models=(model_path,),
             detector_inputs=(input_path,),
             delay_offset_min=0,
             grace_s=0,

@@ -62,7 +62,7 @@ def test_a_detector_timer_that_fails_holds_up_neither_the_alarms_nor_the_retries
     feed, retry = Duty(), Duty()
     reminders = Duty()
     stack.feeder = Part(poll=feed)
-    stack.engine = Part(tick=Duty(StorageError("instance not saved")))
+    stack.detectors = {"m": Part(tick=Duty(StorageError("instance not saved")))}
     stack.alarms = {"boiler": Part(tick=reminders, close=Duty())}
     stack.outbox = Part(retry_due=retry)
     with pytest.raises(StorageError, match="instance not saved"):
@@ -75,7 +75,7 @@ def test_a_row_that_cannot_be_fed_holds_up_neither_the_timers_nor_the_retries(
 ) -> None:
     timers, retry = Duty(), Duty()
     stack.feeder = Part(poll=Duty(StorageError("row not saved")))
-    stack.engine = Part(tick=timers)
+    stack.detectors = {"m": Part(tick=timers)}
     stack.outbox = Part(retry_due=retry)
     with pytest.raises(StorageError, match="row not saved"):
         stack.step()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detector_models import cdk_detector_model
 
 from cloud.cli.main import main
 from cloud.migrate.iotevents import registered
@@ -35,38 +36,12 @@ def _watch(name: str, input_logical: str, input_name: str) -> dict[str, Any]:
                 "Metadata": {"aws:cdk:path": f"{name}/Input/Resource"},
             },
             "WatchRoleF2FB4D88": {"Type": "AWS::IAM::Role", "Properties": {}},
-            "Watch559C0B0E": {
-                "Type": "AWS::IoTEvents::DetectorModel",
-                "Properties": {
-                    "DetectorModelName": name,
-                    "Key": "payload.deviceId",
-                    "RoleArn": {"Fn::GetAtt": ["WatchRoleF2FB4D88", "Arn"]},
-                    "DetectorModelDefinition": {
-                        "InitialStateName": "cool",
-                        "States": [
-                            {
-                                "StateName": "cool",
-                                "OnInput": {
-                                    "TransitionEvents": [
-                                        {
-                                            "EventName": "heat",
-                                            "Condition": {
-                                                "Fn::Join": [
-                                                    "",
-                                                    ["$input.", ref, ".payload.temp > 30"],
-                                                ]
-                                            },
-                                            "NextState": "hot",
-                                        }
-                                    ]
-                                },
-                            },
-                            {"StateName": "hot"},
-                        ],
-                    },
-                },
-                "Metadata": {"aws:cdk:path": f"{name}/Watch/Resource"},
-            },
+            "Watch559C0B0E": cdk_detector_model(
+                name,
+                "payload.deviceId",
+                {"Fn::GetAtt": ["WatchRoleF2FB4D88", "Arn"]},
+                {"Fn::Join": ["", ["$input.", ref, ".payload.temp > 30"]]},
+            ),
         },
         "Parameters": {
             "BootstrapVersion": {

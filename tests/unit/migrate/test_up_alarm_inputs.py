@@ -46,11 +46,11 @@ def test_an_imported_alarm_model_gets_the_input_it_reads_beside_the_detector_mod
     data = _imported(tmp_path)
     capsys.readouterr()
     args = _args(data, "--detector-model", "motorHeartbeat", "--alarm-model", "boilerHot")
-    model, inputs, _lambdas, alarms = resolve_models(args)
+    (model,), inputs, _lambdas, alarms = resolve_models(args)
     loaded = [load_input(p) for p in inputs]
     assert sorted(i.name for i in loaded) == ["Boiler", "PressureInput"]
     (alarm,) = alarms
-    assert model is not None  # the stack builds both engines on the one list of inputs
+    # the stack builds both engines on the one list of inputs
     DetectorEngine(
         load_detector_model(model), loaded, InMemoryStateStore(), ManualClock(0), _Sink()
     )
@@ -65,7 +65,7 @@ def test_the_printed_next_step_resolves_to_models_that_start(
     data = _imported(tmp_path)
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next: ")]
     args = _args(data, *shlex.split(line.removeprefix("next: "))[4:])
-    _model, inputs, _lambdas, alarms = resolve_models(args)
+    _models, inputs, _lambdas, alarms = resolve_models(args)
     loaded = [load_input(p) for p in inputs]
     for alarm in alarms:
         AlarmEngine(load_alarm_model(alarm), loaded, InMemoryStateStore(), ManualClock(0), _Sink())
