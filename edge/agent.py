@@ -31,7 +31,13 @@ from pathlib import Path
 from awscrt import mqtt
 
 from edge import commands
-from edge.buffer import BufferFullError, SqliteBuffer, check_readings
+from edge.buffer import (
+    MIN_RESERVE_BYTES,
+    RESERVE_BYTES,
+    BufferFullError,
+    SqliteBuffer,
+    check_readings,
+)
 from edge.clock import Clock
 from edge.commands import MODES, CommandError
 from edge.errors import ConfigError, StorageError, UserError, WireFormatError
@@ -127,6 +133,9 @@ class AgentConfig:
     shadow: bool = True
     max_queue_age_s: float | None = None
     synchronous: str = "FULL"
+    queue_reserve_bytes: int = RESERVE_BYTES
+    """Free disk the queue leaves for forming and acknowledging what it holds: below it, new
+    readings are refused (at least :data:`MIN_RESERVE_BYTES`)."""
     max_batch_delay_s: float = 1.0
     """A partial message leaves after this long (clock seconds) rather than waiting to fill."""
     send_when_idle: bool = False
@@ -212,6 +221,13 @@ class AgentConfig:
                 f"{self.max_queue_bytes}: expected at least {MAX_PAYLOAD_BYTES} bytes, what one "
                 "publish carries; a smaller queue drops or refuses readings as they come",
                 option="max_queue_bytes",
+            )
+        if self.queue_reserve_bytes < MIN_RESERVE_BYTES:
+            raise ConfigError(
+                f"{self.queue_reserve_bytes}: expected at least {MIN_RESERVE_BYTES} (6 MiB): "
+                "forming and acknowledging messages write up to a 4 MB WAL, and a queue that "
+                "keeps less free can fill its disk and never send again",
+                option="queue_reserve_bytes",
             )
         if self.samples_per_message < 1:
             raise ConfigError("expected an integer >= 1", option="samples_per_message")
@@ -343,6 +359,7 @@ class Agent:
             max_age_s=config.max_queue_age_s,
             full_policy=config.full_policy,
             synchronous=config.synchronous,
+            reserve_bytes=config.queue_reserve_bytes,
         )
         self.transport = CrtTransport(
             config.broker_url,

@@ -53,6 +53,12 @@ RESERVE_BYTES = 8 * 1024 * 1024
 """Free disk the queue leaves for sending what it holds: forming and acknowledging a
 message write too (WAL frames, up to a 4 MB WAL before its checkpoint), so a queue that
 took the last byte of its disk could never send again and the disk would never free."""
+MIN_RESERVE_BYTES = 6 * 1024 * 1024
+"""The least reserve the agent takes (``[queue].reserve_bytes``): the WAL grows to about
+4 MB (1000 pages of 4 KiB, SQLite's automatic checkpoint) while messages are formed and
+acknowledged. Measured on a 16 MiB tmpfs filled by the queue, then drained with retries:
+a 4 MiB reserve left the queue unable to form or acknowledge (``database or disk is
+full``) for good, 5 MiB drained it; 6 MiB keeps a MiB over that."""
 
 log = logging.getLogger(__name__)
 SYNC_MODES = ("FULL", "NORMAL")

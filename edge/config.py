@@ -16,6 +16,7 @@ max_bytes = 268435456
 max_age_s = 604800
 full_policy = "drop_oldest"       # or "refuse"
 synchronous = "FULL"              # or "NORMAL"
+reserve_bytes = 8388608           # free disk kept for sending what is queued (>= 6 MiB)
 
 [tls]                             # required for mqtts:// with mTLS (IoT Core)
 ca = "AmazonRootCA1.pem"
@@ -57,6 +58,7 @@ _QUEUE_KEYS = {
     "max_age_s": "max_queue_age_s",
     "full_policy": "full_policy",
     "synchronous": "synchronous",
+    "reserve_bytes": "queue_reserve_bytes",
 }
 """``[queue]`` keys -> the AgentConfig fields they set."""
 _TLS_KEYS = ("ca", "cert", "key", "alpn")
@@ -112,6 +114,7 @@ _OPTION_TYPES: dict[str, tuple[str, float | None, float | None]] = {
     "shutdown_timeout_s": (_NUMBER, 0, 86_400),
     "max_bytes": (_INT, MAX_PAYLOAD_BYTES, None),  # what one publish carries, at least
     "max_age_s": (_NUMBER, 0.001, None),
+    "reserve_bytes": (_INT, None, None),  # its least is the agent's check, which says why
 }
 """Each option's TOML type and range: a wrong one is refused naming the option, rather than
 failing later inside a thread (``max_publishes_per_s = 0`` would divide by zero)."""

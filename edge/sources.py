@@ -78,27 +78,86 @@ def sensor_name(column: str) -> str:
     return name
 
 
+Rows = dict[int, dict[str, float | None]]
+"""Epoch milliseconds -> sensor -> value (None = a blank cell)."""
+
+
 def read_component(folder: Path, exclude: frozenset[str] = frozenset()) -> list[Sample]:
-    """All CSVs of one component folder, merged on the timestamp, oldest first."""
-    rows: dict[int, dict[str, float | None]] = {}
+    """All CSVs of one component folder, merged on the timestamp, oldest first.
+
+    The readings are those model training reads from the same files
+    (``cloud.inference.dataset``), so a replayed dataset sends what a model learnt from: in
+    one file a row repeating an instant replaces the earlier row whole (L4E counts it in
+    DuplicateTimestamps), and across files, read in name order, a sensor's value at an
+    instant comes from the later file unless its cell is blank. Either way the readings
+    replaced are counted and named, one line per file: nothing is lost silently.
+    """
+    rows: Rows = {}
+    had_row: dict[int, tuple[int, ...]] = {}
+    """Instant -> the files (indexes) with a row there, to name whose reading a later file
+    replaces without keeping where each value came from."""
+    columns: list[frozenset[str]] = []
     files = sorted(folder.glob("*.csv")) if folder.is_dir() else [folder]
     if not files:
         raise ConfigError(f"{folder}: no .csv files")
-    for file in files:
+    for index, file in enumerate(files):
         try:
-            _read_file(file, exclude, rows)
+            names, own = _read_file(file, exclude)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not a readable CSV ({exc})") from None
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read ({exc.strerror or exc})") from None
         except ValueError as exc:  # a column that cannot be a sensor name
             raise ConfigError(f"{file}: {exc}") from None
+        replaced, first = _merge(rows, own)
+        if first is not None:
+            ts, name = first
+            earlier = next(files[i] for i in reversed(had_row[ts]) if name in columns[i])
+            log.warning(
+                "%s: %d reading%s replace%s what %s gave for the same sensor and instant "
+                "(first: %r at %s); the later file's value is kept, and a blank cell keeps "
+                "the earlier one, as model training merges a component's files",
+                file,
+                replaced,
+                "" if replaced == 1 else "s",
+                "s" if replaced == 1 else "",
+                earlier.name,
+                name,
+                _utc(ts),
+                extra={"event": "source_readings_replaced"},
+            )
+        columns.append(names)
+        for ts in own:
+            had_row[ts] = (*had_row.get(ts, ()), index)
     return [Sample(ts, v) for ts, v in sorted(rows.items()) if v]
 
 
-def _read_file(
-    file: Path, exclude: frozenset[str], rows: dict[int, dict[str, float | None]]
-) -> None:
+def _merge(rows: Rows, own: Rows) -> tuple[int, tuple[int, str] | None]:
+    """Merge one file's rows into *rows*: a value replaces, a blank only fills a gap.
+    Returns how many values were replaced and the first (instant, sensor) of them."""
+    replaced = 0
+    first: tuple[int, str] | None = None
+    for ts, values in own.items():
+        merged = rows.setdefault(ts, {})
+        for name, value in values.items():
+            if value is None:
+                merged.setdefault(name, None)
+                continue
+            if merged.get(name) is not None:
+                replaced += 1
+                first = first or (ts, name)
+            merged[name] = value
+    return replaced, first
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _read_file(file: Path, exclude: frozenset[str]) -> tuple[frozenset[str], Rows]:
+    """The sensor columns of one CSV and its rows by instant; a row repeating an instant
+    replaces the earlier one whole, as training's reader keeps the last (``keep="last"``)."""
+    rows: Rows = {}
     with file.open(newline="") as handle:
         sample = handle.read(4096)
         handle.seek(0)
@@ -113,6 +172,8 @@ def _read_file(
             twice = sorted({n for n in seen if seen.count(n) > 1})[0]
             raise ConfigError(f"{file}: column {twice!r} appears twice in the header")
         skipped: list[tuple[int, str]] = []
+        line_of: dict[int, int] = {}
+        repeats: list[tuple[int, int]] = []
         for line_no, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -121,7 +182,10 @@ def _read_file(
             except ValueError:
                 skipped.append((line_no, row[0]))  # L4E drops and counts them; so do we
                 continue
-            values = rows.setdefault(ts, {})
+            if ts in line_of:
+                repeats.append((line_no, line_of[ts]))
+            line_of[ts] = line_no
+            values: dict[str, float | None] = {}
             for name, cell in zip(names, row[1:], strict=False):
                 if name is None:
                     continue
@@ -131,6 +195,7 @@ def _read_file(
                     raise ConfigError(
                         f"{file}:{line_no}: column {name!r}: {cell!r} is not a number"
                     ) from None
+            rows[ts] = values
     if skipped:
         line_no, text = skipped[0]
         log.warning(
@@ -142,6 +207,21 @@ def _read_file(
             shown(text, 40),
             extra={"event": "source_rows_skipped"},
         )
+    if repeats:
+        line_no, earlier = repeats[0]
+        log.warning(
+            "%s: %d row%s the timestamp of an earlier row and replace%s it (first at "
+            "line %d, repeating line %d); the later row is kept, as model training reads "
+            "the file (L4E's DuplicateTimestamps)",
+            file,
+            len(repeats),
+            " repeats" if len(repeats) == 1 else "s repeat",
+            "s" if len(repeats) == 1 else "",
+            line_no,
+            earlier,
+            extra={"event": "source_rows_replaced"},
+        )
+    return frozenset(n for n in names if n is not None), rows
 
 
 class CsvReplaySource:

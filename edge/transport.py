@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 from awscrt import io, mqtt, mqtt5
 
+from edge.connack import UNKNOWN_311, refusal_advice, refusal_advice_311
 from edge.errors import ConfigError, PlantwatchError
 from edge.files import write_private
 
@@ -277,7 +278,7 @@ class CrtTransport:
             abandoned.set()
             _quietly_disconnect(connection)
             raise LinkDown(
-                f"connect to {self._where}: {_refusal3(exc, self.ping_timeout_ms)}"
+                f"connect to {self._where}: {_refusal3(exc, self.ping_timeout_ms, self.client_id)}"
             ) from exc
         return connection
 
@@ -347,9 +348,12 @@ class CrtTransport:
             code = getattr(connack, "reason_code", None)
             if code is not None and int(code) >= 0x80:  # a CONNACK saying no: say why
                 why = " ".join(str(getattr(connack, "reason_string", None) or "").split())[:200]
+                advice = refusal_advice(
+                    int(code), self.client_id, getattr(connack, "server_reference", None)
+                )
                 error = LinkDown(
                     f"MQTT 5 connect to {self._where}: {REFUSED}: {_code_name(code)} "
-                    f"({int(code)}){f' ({why})' if why else ''}; {CHECK}"
+                    f"({int(code)}){f' ({why})' if why else ''}; {advice}"
                 )
                 unsupported = mqtt5.ConnectReasonCode.UNSUPPORTED_PROTOCOL_VERSION
                 error.mqtt5_refused = int(code) == int(unsupported)
@@ -372,7 +376,6 @@ def _mqtt5_not_spoken(exc: BaseException, failure: object) -> bool:
 
 
 REFUSED = "the broker refused the connection"
-CHECK = "check the credentials ([auth], or [tls] cert and key) and the broker's policy"
 
 
 def _code_name(code: object, codes: type[IntEnum] = mqtt5.ConnectReasonCode) -> str:
@@ -383,7 +386,7 @@ def _code_name(code: object, codes: type[IntEnum] = mqtt5.ConnectReasonCode) -> 
         return "UNKNOWN_REASON"
 
 
-def _refusal3(exc: BaseException, connack_timeout_ms: int) -> str:
+def _refusal3(exc: BaseException, connack_timeout_ms: int, client_id: str) -> str:
     """What a failed MQTT 3.1.1 connect means, in one line. awscrt gives the CONNACK's
     return code when it has one, and otherwise reports a CONNACK that refuses the client
     (wrong credentials, a client id or a certificate the broker does not take) as a
@@ -392,11 +395,12 @@ def _refusal3(exc: BaseException, connack_timeout_ms: int) -> str:
     PINGRESP (the ping timeout)."""
     code = exc.args[0] if exc.args else None
     if isinstance(code, mqtt.ConnectReturnCode):
-        return f"{REFUSED}: {code.name} ({int(code)}); {CHECK}"
+        advice = refusal_advice_311(int(code), client_id)
+        return f"{REFUSED}: {code.name} ({int(code)}); {advice}"
     if getattr(exc, "name", "") == "AWS_ERROR_MQTT_PROTOCOL_ERROR":
         return (
             f"{REFUSED} or broke MQTT (awscrt: {exc}); awscrt's MQTT 3.1.1 client does not "
-            f"pass on the CONNACK's return code (MQTT 5 names the reason): {CHECK}"
+            f"pass on the CONNACK's return code (MQTT 5 names the reason): {UNKNOWN_311}"
         )
     return _unanswered(exc, connack_timeout_ms / 1000)
 

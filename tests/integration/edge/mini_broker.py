@@ -44,16 +44,19 @@ class MiniBroker:
         refuse_subscriptions: bool = False,
         connack_311: int = 0,
         disconnect_on_telemetry: int = 0,
+        connack_5: int = 0,
     ) -> None:
         """*refuse_subscriptions*: every SUBACK carries the failure code 0x80, as a broker
         whose policy does not grant the filter answers. *connack_311*: the return code of
         the CONNACK to an MQTT 3.1.1 CONNECT (5: not authorized), after which a refusing
-        broker closes the connection. *disconnect_on_telemetry*: the reason code of the
+        broker closes the connection. *connack_5*: likewise the reason code of the CONNACK
+        to an MQTT 5 CONNECT (0x8A: banned), when not 0. *disconnect_on_telemetry*: the reason code of the
         MQTT 5 DISCONNECT that answers every telemetry PUBLISH (0x98: administrative action)
         before the broker closes the connection; 0 acknowledges telemetry."""
         self.v5 = v5
         self.disconnect_on_telemetry = disconnect_on_telemetry
         self.connack_311 = connack_311
+        self.connack_5 = connack_5
         self.refuse_subscriptions = refuse_subscriptions
         self.mute = False
         """While set, every CONNECT goes unanswered (an overloaded broker, a proxy with no
@@ -109,6 +112,9 @@ class MiniBroker:
                 if self.connack_311:
                     raise ConnectionError("refused")
                 return level
+            if self.connack_5:
+                conn.sendall(b"\x20\x03\x00" + bytes([self.connack_5]) + b"\x00")
+                raise ConnectionError("refused")
             answer = V5_ANSWERS[self.v5]
             if answer:
                 conn.sendall(answer)

@@ -79,8 +79,9 @@ def test_wrong_credentials_are_one_clear_line_a_try_and_at_most_a_try_a_second(
         assert "\n" not in line
         assert "the broker refused the connection" in line, line
         assert "credentials" in line, line
-    if protocol == "5":  # MQTT 5's CONNACK says why
-        assert "NOT_AUTHORIZED (135)" in tries[0] or "BAD_USERNAME_OR_PASSWORD" in tries[0]
+    if protocol == "5":  # MQTT 5's CONNACK says why, and the line what to do for that reason
+        assert "NOT_AUTHORIZED (135)" in tries[0], tries[0]  # mosquitto's word for it
+        assert "[auth]" in tries[0] and "iot:Connect" in tries[0], tries[0]
 
 
 @pytest.mark.mosquitto
@@ -183,6 +184,38 @@ def test_an_mqtt_3_1_1_refusal_is_not_said_to_give_no_reason(tmp_path: Path) -> 
     assert "the broker refused the connection" in error, error
     assert "gives no reason" not in error, error
     assert "return code" in error and "MQTT 5" in error and "credentials" in error, error
+    assert status["queue_depth"] == 1 and status["connects"] == 0, status
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "advice"),
+    [
+        (0x85, "CLIENT_IDENTIFIER_NOT_VALID (133)", "[agent].sender 'gw-1'"),
+        (0x86, "BAD_USERNAME_OR_PASSWORD (134)", "[auth] username and password"),
+        (0x88, "SERVER_UNAVAILABLE (136)", "keeps trying"),
+        (0x8A, "BANNED (138)", "lift the ban"),
+        (0x95, "PACKET_TOO_LARGE (149)", "[agent].assets"),
+        (0x97, "QUOTA_EXCEEDED (151)", "quota"),
+        (0x9F, "CONNECTION_RATE_EXCEEDED (159)", "one CONNECT a second"),
+    ],
+)
+def test_an_mqtt_5_refusal_says_what_to_do_for_its_reason(
+    tmp_path: Path, code: int, name: str, advice: str
+) -> None:
+    """GIVEN a broker that answers the MQTT 5 CONNECT with a CONNACK refusing it for one
+    reason (as IoT Core or another broker may: banned, too large, too many connects)
+    WHEN the agent connects
+    THEN its error names the reason and says what to do about that reason, and only
+    credentials-related reasons send the reader to the credentials: every refusal said
+    "check the credentials ([auth], or [tls] cert and key) and the broker's policy",
+    wrong for a ban, a CONNECT over the broker's packet size or a connection rate."""
+    broker = MiniBroker(connack_5=code)
+    status = _run_against(broker, tmp_path, protocol="5", shadow=False, seconds=1.5)
+    error = status["last_error"] or ""
+    assert f"the broker refused the connection: {name}" in error, error
+    assert advice in error, error
+    if code not in (0x86, 0x87):
+        assert "credentials" not in error, error
     assert status["queue_depth"] == 1 and status["connects"] == 0, status
 
 

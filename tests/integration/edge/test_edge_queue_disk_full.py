@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.buffer import MIN_RESERVE_BYTES, RESERVE_BYTES
+
 ROOT = Path(__file__).resolve().parents[3]
 
 CHILD = textwrap.dedent(
@@ -26,7 +28,7 @@ CHILD = textwrap.dedent(
     from edge.wire import Sample
 
     path = sys.argv[1] + "/q.db"
-    buf = SqliteBuffer(path, ManualClock())
+    buf = SqliteBuffer(path, ManualClock(), reserve_bytes=int(sys.argv[2]))
     accepted = 0
     try:
         for batch in range(100_000):
@@ -52,14 +54,16 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_on_small_disk(tmp_path: Path, size: str) -> subprocess.CompletedProcess[str]:
+def _run_on_small_disk(
+    tmp_path: Path, size: str, reserve: int = RESERVE_BYTES
+) -> subprocess.CompletedProcess[str]:
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) for a private tmpfs")
     disk = tmp_path / "disk"
     disk.mkdir()
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    mount = f"mount -t tmpfs -o size={size} tmpfs {disk} || exit 77; exec {sys.executable} {script} {disk}"
+    mount = f"mount -t tmpfs -o size={size} tmpfs {disk} || exit 77; exec {sys.executable} {script} {disk} {reserve}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         ["unshare", "-Urm", "sh", "-c", mount],
@@ -73,14 +77,16 @@ def _run_on_small_disk(tmp_path: Path, size: str) -> subprocess.CompletedProcess
     return done
 
 
+@pytest.mark.parametrize("reserve", [RESERVE_BYTES, MIN_RESERVE_BYTES], ids=["default", "least"])
 def test_a_queue_that_fills_its_disk_still_drains_and_then_takes_readings(
-    tmp_path: Path,
+    tmp_path: Path, reserve: int
 ) -> None:
     """A device whose queue bound is larger than its free disk: the queue grows until the
     disk is full. Readings are then refused with a clear error, but forming and
     acknowledging messages must still work, or a connected agent could never send again
-    and the disk would never free itself."""
-    done = _run_on_small_disk(tmp_path, "24m")
+    and the disk would never free itself; also with the least ``[queue].reserve_bytes``
+    the agent takes."""
+    done = _run_on_small_disk(tmp_path, "24m", reserve)
     assert done.returncode == 0, done.stderr[-3000:]
     refused = next(line for line in done.stdout.splitlines() if line.startswith("REFUSED"))
     assert "q.db" in refused and "disk" in refused

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from edge import cli
-from edge.agent import AgentConfig
+from edge.agent import Agent, AgentConfig
+from edge.clock import SystemClock
 from edge.config import load_config
-from edge.errors import ConfigError
+from edge.errors import ConfigError, StorageError
+from edge.wire import Sample
 
 GOOD = """
 [agent]
@@ -212,6 +214,14 @@ WRONG_OPTIONS = [
     ("[queue]", 'max_age_s = "7d"', r"\[queue\]\.max_age_s: expected a number"),
     ("[queue]", "max_age_s = -5", r"\[queue\]\.max_age_s: -5 out of range"),
     ("[queue]", "max_bytes = 1e9", r"\[queue\]\.max_bytes: expected an integer"),
+    ("[queue]", 'reserve_bytes = "8M"', r"\[queue\]\.reserve_bytes: expected an integer"),
+    ("[queue]", "reserve_bytes = 8.0e6", r"\[queue\]\.reserve_bytes: expected an integer"),
+    ("[queue]", "reserve_bytes = 0", r"\[queue\]\.reserve_bytes: 0: expected at least 6291456"),
+    (
+        "[queue]",
+        "reserve_bytes = 4194304",
+        r"\[queue\]\.reserve_bytes: 4194304: expected at least 6291456 .*never send",
+    ),
     ("[tls]", 'alpn = "x-amzn-mqtt-ca"', r"\[tls\]\.alpn: expected an array"),
     ("[agent]", "basic_ingest_rule = 7", r"\[agent\]\.basic_ingest_rule: expected a string"),
     (
@@ -433,3 +443,26 @@ def test_qos_1_is_what_the_agent_uses_and_is_accepted(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("samples_per_message = 50", "qos = 1"))
     config, _sources, _shutdown = load_config(path)
     assert config.sender == "gw-01"
+
+
+def test_the_disk_reserve_is_a_queue_setting_the_agent_keeps(tmp_path: Path) -> None:
+    """GIVEN ``[queue].reserve_bytes`` larger than any disk
+    WHEN the agent built from the file is handed a reading
+    THEN it refuses it, naming the reserve the file set, while the same file without the
+    key takes the reading (the default, 8 MiB, is left on the disk). The reserve was fixed
+    in the code (``RESERVE_BYTES``) and the key refused as unknown."""
+    reading = [Sample(1_700_000_000_000, {"flow": 1.0})]
+    config, _sources, _shutdown = load_config(write(tmp_path, f"{GOOD}reserve_bytes = {2**50}\n"))
+    agent = Agent(config, SystemClock())
+    try:
+        with pytest.raises(StorageError, match=f"{2**50} kept for sending"):
+            agent.submit("pump-01", reading)
+    finally:
+        agent.buffer.close()
+    config, _sources, _shutdown = load_config(write(tmp_path, GOOD))
+    agent = Agent(config, SystemClock())
+    try:
+        agent.submit("pump-01", reading)
+        assert agent.status()["queue_depth"] == 1
+    finally:
+        agent.buffer.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import ConfigError
@@ -150,3 +150,97 @@ def test_rows_skipped_for_their_timestamp_are_named_in_one_line_per_file(
     assert len(warned) == 1 and len(warned[0]) < 300, warned
     assert "501 rows skipped" in warned[0] and "line 3" in warned[0], warned
     assert "'bad-0'" in warned[0], warned
+
+
+def test_a_repeated_timestamp_keeps_the_later_row_and_says_so_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a CSV with two rows for one instant (a logger that wrote a row twice)
+    WHEN the replay reads it
+    THEN one reading leaves for that instant, the later row's, as model training and the
+    cloud read the same file (L4E counts such rows as DuplicateTimestamps; a message's
+    samples sharing a ts are one reading, the later value winning), and one line names the
+    file, how many rows were replaced and where the first one was: the earlier row used to
+    be overwritten without a word."""
+    folder = tmp_path / "data" / "pump"
+    folder.mkdir(parents=True)
+    lines = ["Timestamp,t,p", "2023-01-01 00:00:00,1,10", "2023-01-01 00:00:01,2,20"]
+    lines += ["2023-01-01 00:00:00,3,", "2023-01-01T00:00:01Z,4,40"]  # the same two instants
+    (folder / "x.csv").write_text("\n".join(lines) + "\n")
+    caplog.set_level("WARNING", logger="edge.sources")
+    source = CsvReplaySource(tmp_path / "data", ["pump"])
+    assert [(s.ts_ms, dict(s.values)) for _a, s in source.poll(100.0)] == [
+        (T, {"t": 3.0, "p": None})  # the whole later row: its blank is a gap, as in training
+    ]
+    assert [(s.ts_ms, dict(s.values)) for _a, s in source.poll(101.0)] == [
+        (T + 1000, {"t": 4.0, "p": 40.0})
+    ]
+    warned = [r.getMessage() for r in caplog.records if "x.csv" in r.getMessage()]
+    assert len(warned) == 1 and len(warned[0]) < 300, warned
+    assert "2 rows" in warned[0] and "line 4" in warned[0] and "line 2" in warned[0], warned
+
+
+def test_one_sensor_at_one_instant_in_two_files_keeps_the_later_file_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a component whose two files both hold sensor t at one instant
+    WHEN the replay merges them
+    THEN the file later by name gives the value (a blank there leaves the earlier file's
+    value), as training merges a component's files, and one line names both files and the
+    count: the earlier value used to be replaced, even by a blank, without a word."""
+    folder = tmp_path / "data" / "pump"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("Timestamp,t,p\n2023-01-01 00:00:00,1,10\n")
+    (folder / "b.csv").write_text("Timestamp,t,p,q\n2023-01-01 00:00:00,2,,7\n")
+    caplog.set_level("WARNING", logger="edge.sources")
+    source = CsvReplaySource(tmp_path / "data", ["pump"])
+    assert [dict(s.values) for _a, s in source.poll(100.0)] == [{"t": 2.0, "p": 10.0, "q": 7.0}]
+    warned = [r.getMessage() for r in caplog.records if "b.csv" in r.getMessage()]
+    assert len(warned) == 1 and "a.csv" in warned[0] and "1 reading" in warned[0], warned
+
+
+_CELL = st.one_of(st.none(), st.integers(-1000, 1000).map(float))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 5), _CELL, _CELL), min_size=1, max_size=12))
+def test_the_replay_sends_what_training_reads_from_a_file_with_repeated_timestamps(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int, float | None, float | None]]
+) -> None:
+    """Whatever rows repeat an instant, the readings the replay sends are the rows model
+    training reads from the same file (``cloud.inference.dataset.read_csv``), and the count
+    the replay reports is the DuplicateTimestamps training reports."""
+    import logging
+
+    from cloud.inference.dataset import read_csv
+
+    folder = tmp_path_factory.mktemp("data") / "pump"
+    folder.mkdir()
+    text = "Timestamp,t,p\n" + "".join(
+        f"2023-01-01 00:00:0{s},{'' if a is None else a},{'' if b is None else b}\n"
+        for s, a, b in rows
+    )
+    (folder / "x.csv").write_text(text)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("edge.sources").addHandler(handler)
+    try:
+        source = CsvReplaySource(folder.parent, ["pump"])
+    finally:
+        logging.getLogger("edge.sources").removeHandler(handler)
+    polled = source.poll(0.0) + source.poll(1e9)  # the first poll releases the first instant
+    sent = {s.ts_ms: dict(s.values) for _a, s in polled}
+    parsed = read_csv(folder / "x.csv", "x.csv")
+    trained = {
+        int(at.timestamp() * 1000): {k: (None if v != v else v) for k, v in row.items()}
+        for at, row in parsed.frame.to_dict("index").items()
+    }
+    assert sent == trained
+    said = [r.getMessage() for r in records if "repeat" in r.getMessage()]
+    if parsed.duplicate_timestamps:
+        assert len(said) == 1 and f"{parsed.duplicate_timestamps} row" in said[0], said
+    else:
+        assert not said, said
