@@ -429,6 +429,18 @@ def check_tags(ctx: _Ctx, raw: Any) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- detector models
 
 
+CREATE_DETECTOR_MODEL_FIELDS: Final = (
+    "detectorModelName",
+    "detectorModelDefinition",
+    "detectorModelDescription",
+    "key",
+    "roleArn",
+    "tags",
+    "evaluationMethod",
+)
+"""CreateDetectorModel's request fields (API reference); any other is refused."""
+
+
 def load_detector_model(
     path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -448,19 +460,7 @@ def load_detector_model(
     ctx = _Ctx(source or name, strict, limits)
     body = ctx.obj(body, "$")
     refuse_wrappers(ctx, body)
-    ctx.unknown_fields(
-        body,
-        (
-            "detectorModelName",
-            "detectorModelDefinition",
-            "detectorModelDescription",
-            "key",
-            "roleArn",
-            "tags",
-            "evaluationMethod",
-        ),
-        "$",
-    )
+    ctx.unknown_fields(body, CREATE_DETECTOR_MODEL_FIELDS, "$")
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
     check_tags(ctx, body.get("tags"))
     method = body.get("evaluationMethod", "BATCH")
