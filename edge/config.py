@@ -35,7 +35,6 @@ path = "data/"
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from edge.commands import SAMPLING_INTERVAL_S
 from edge.errors import ConfigError
 from edge.sources import CsvReplaySource, Source, load_plugin
 from edge.transport import PROTOCOLS, TlsConfig, parse_endpoint
-from edge.user_files import parse_problem, read_document_text
+from edge.user_files import nearest_name, parse_problem, read_document_text
 from edge.wire import MAX_PAYLOAD_BYTES, NAME_RE, RULE_NAME_RE
 
 SOURCE_TYPES = ("csv", "plugin")
@@ -156,19 +155,13 @@ def load_config(path: str | Path) -> tuple[AgentConfig, list[Callable[[], Source
     return parse_config(doc, file)
 
 
-def _suggestion(name: str, known: Any) -> str | None:
-    """The known name *name* most likely misspells, if one is close enough."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _refuse_unknown(where: str, keys: Any, known: Any) -> None:
     """Refuse the first key not in *known*, with the key it most likely meant: a misspelt
     option would otherwise be refused without a clue, or (a table) ignored whole."""
     unknown = sorted(set(keys) - set(known))
     if not unknown:
         return
-    meant = _suggestion(unknown[0], known)
+    meant = nearest_name(unknown[0], known)
     hint = f"; did you mean {meant}?" if meant else f"; expected one of {', '.join(sorted(known))}"
     raise ConfigError(f"{where}.{unknown[0]}: unknown key{hint}")
 
@@ -184,11 +177,11 @@ def _check_tables(doc: dict[str, Any], file: Path) -> None:
     for name in sorted(set(doc) - set(TABLES)):
         value = doc[name]
         if isinstance(value, dict | list):
-            if "agent" not in doc and _suggestion(name, TABLES) == "agent":
+            if "agent" not in doc and nearest_name(name, TABLES) == "agent":
                 raise ConfigError(
                     f"{file}: [agent]: missing table; did you mean [agent] instead of [{name}]?"
                 )
-            meant = _suggestion(name, TABLES)
+            meant = nearest_name(name, TABLES)
             hint = f"did you mean {_header(meant)}?" if meant else f"expected {', '.join(TABLES)}"
             shown = f"[{name}]" if isinstance(value, dict) else f"[[{name}]]"
             raise ConfigError(f"{file}: {shown}: unknown table; {hint}")

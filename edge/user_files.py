@@ -16,9 +16,11 @@ small documents:
 from __future__ import annotations
 
 import codecs
+import difflib
 import errno
 import os
 import stat
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from edge.errors import UserError
@@ -190,3 +192,11 @@ def parse_problem(exc: ValueError | RecursionError) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return "a number with too many digits" if "digits" in str(exc) else str(exc)
+
+
+def nearest_name(name: str, known: Iterable[str]) -> str | None:
+    """The known name a misspelt *name* most likely meant, if one is close enough: an error
+    refusing an unknown key or field points at it, where a list of every name leaves the
+    user to spot the typo (``evaluationMethd`` -> ``evaluationMethod``)."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -34,6 +34,7 @@ from cloud.detectors.instances import (
     SetAside,
     check_instance,
     key_misfit,
+    key_refusal,
     key_value_problem,
 )
 from cloud.detectors.model import (
@@ -542,18 +543,9 @@ class DetectorEngine:
         :func:`decode_variable_value`.
         """
         path = f"BatchUpdateDetector {self.model.name}/{key or ''}"
-        if self.model.key is None and key not in (None, NO_KEY):
-            raise DetectorModelError(
-                f"{path}: keyValue: model {self.model.name!r} has no key, so one instance;"
-                " give no keyValue"
-            )
-        if self.model.key is not None and (
-            not isinstance(key, str) or not KEY_VALUE_RE.fullmatch(key) or len(key) > 128
-        ):
-            raise DetectorModelError(
-                f"{path}: keyValue: {key!r} is not a key value of model {self.model.name!r}"
-                " (1-128 of [a-zA-Z0-9-_:])"
-            )
+        refusal = key_refusal("detector", self.model.name, self.model.key, key)
+        if refusal is not None:  # "" too: it is no keyValue, even of the keyless detector
+            raise DetectorModelError(f"{path}: {refusal}")
         if not isinstance(state, Mapping):
             raise DetectorModelError(f"{path}: expected {{stateName, variables, timers}}")
         name = state.get("stateName")

@@ -71,6 +71,19 @@ def key_misfit(kind: str, model_name: str, model_key: str | None, key: str | Non
     return None
 
 
+def key_refusal(kind: str, model_name: str, model_key: str | None, key: str | None) -> str | None:
+    """Why *key* can name no *kind* of a model keyed on *model_key* whatever messages come
+    (an invalid request, AWS's InvalidRequestException), or None when it may name one: a
+    keyValue given to a model without key (``""`` included) or left out for one with a key
+    (:func:`key_misfit`), or outside the API's keyValue shape (:func:`key_value_problem`),
+    which no message could bring. The requests that change an instance (BatchUpdateDetector,
+    the alarm actions) refuse such a key before touching the store."""
+    misfit = key_misfit(kind, model_name, model_key, key)
+    if misfit is not None or key is None:
+        return misfit
+    return key_value_problem(kind, model_name, key)
+
+
 def clipped(value: Any) -> str:
     """A value's repr as an error names it, cut to 60 characters."""
     text = repr(value)

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from cloud.detectors.api_types import INTEGER_MAX, INTEGER_MIN
 from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, PLAIN_FIELD_RE
 from edge.commands import shown
 from edge.errors import DetectorModelError
@@ -55,11 +56,6 @@ out, so an update that forgot ``timers`` would silently stop every timer."""
 MAX_NAME: Final = 128
 MAX_VALUE_TEXT: Final = 1024
 """VariableDefinition.value: 1-1024 characters of text, before it is read as a value."""
-INTEGER_MIN: Final = -(2**31)
-INTEGER_MAX: Final = 2**31 - 1
-"""TimerDefinition.seconds is an Integer in the API reference: 32-bit signed. A value past it
-breaks the request's shape; one inside it outside what the model's timers take (60-31,622,400
-s) is that entry's error."""
 
 
 def batch_update_detector(
@@ -178,6 +174,8 @@ def _check_update_shape(update: Mapping[str, Any], path: str) -> None:
                 f"{where}.name: expected 1-{MAX_NAME} characters, got {_shown(timer.get('name'))}"
             )
         seconds = timer.get("seconds")
+        # an Integer: past its bounds the request's shape breaks; inside them, outside what
+        # the model's timers take (60-31,622,400 s), only that entry is refused
         if (
             not isinstance(seconds, int)
             or isinstance(seconds, bool)

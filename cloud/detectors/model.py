@@ -21,8 +21,8 @@ from typing import Any, Final
 from cloud.detectors import expr as ex
 from cloud.detectors.typed_fields import FieldValueError, typed_value
 from edge.errors import DetectorModelError
+from edge.user_files import nearest_name, read_document_text
 from edge.user_files import parse_problem as json_problem
-from edge.user_files import read_document_text
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +292,12 @@ class _Ctx:
         return body[name]
 
     def unknown_fields(self, body: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+        """Refuse the first field the API does not define here, as AWS refuses the request
+        (boto3's ParamValidationError, the service's validation error), with the defined
+        name it most likely misspells."""
         for name in body:
             if name not in allowed:
-                raise self.error(
-                    f"{path}.{name}",
-                    f"unknown field (expected one of: {', '.join(allowed)})",
-                )
+                raise self.error(f"{path}.{name}", unknown_field(name, allowed))
 
     def expression(self, text: Any, path: str, *, max_len: int) -> ex.Expr:
         text = self.string(text, path)
@@ -307,6 +307,13 @@ class _Ctx:
             return ex.parse(text)
         except ex.ExpressionError as exc:
             raise self.error(path, f"{exc.reason} at position {exc.position}") from None
+
+
+def unknown_field(name: str, allowed: Sequence[str]) -> str:
+    """What an error says of a field *name* that is none of *allowed*, after its path."""
+    meant = nearest_name(name, allowed)
+    hint = f"; did you mean {meant!r}?" if meant is not None else ""
+    return f"unknown field{hint} (expected one of: {', '.join(allowed)})"
 
 
 def _json_type(value: Any) -> str:
@@ -422,6 +429,18 @@ def check_tags(ctx: _Ctx, raw: Any) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- detector models
 
 
+CREATE_DETECTOR_MODEL_FIELDS: Final = (
+    "detectorModelName",
+    "detectorModelDefinition",
+    "detectorModelDescription",
+    "key",
+    "roleArn",
+    "tags",
+    "evaluationMethod",
+)
+"""CreateDetectorModel's request fields (API reference); any other is refused."""
+
+
 def load_detector_model(
     path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -441,19 +460,7 @@ def load_detector_model(
     ctx = _Ctx(source or name, strict, limits)
     body = ctx.obj(body, "$")
     refuse_wrappers(ctx, body)
-    ctx.unknown_fields(
-        body,
-        (
-            "detectorModelName",
-            "detectorModelDefinition",
-            "detectorModelDescription",
-            "key",
-            "roleArn",
-            "tags",
-            "evaluationMethod",
-        ),
-        "$",
-    )
+    ctx.unknown_fields(body, CREATE_DETECTOR_MODEL_FIELDS, "$")
     model_name, role_arn, key, key_path = _name_role_key(ctx, body, "detectorModelName")
     check_tags(ctx, body.get("tags"))
     method = body.get("evaluationMethod", "BATCH")

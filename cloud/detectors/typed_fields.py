@@ -19,6 +19,7 @@ import re
 from typing import Any, Final
 
 from cloud.detectors import expr as ex
+from cloud.detectors.api_types import INTEGER_MAX, INTEGER_MIN
 
 ENUMS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "dynamoDB": {
@@ -31,7 +32,7 @@ ENUMS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
 RANGES: Final[dict[str, tuple[int, int]]] = {
     "propertyValue.timestamp.timeInSeconds": (1, 31_556_889_864_403_199),
     "propertyValue.timestamp.offsetInNanos": (0, 999_999_999),
-    "propertyValue.value.integerValue": (-(2**31), 2**31 - 1),
+    "propertyValue.value.integerValue": (INTEGER_MIN, INTEGER_MAX),
 }
 """SiteWise integers are 32-bit (AssetPropertyVariant.integerValue is an Integer)."""
 _INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]+")

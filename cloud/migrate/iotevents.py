@@ -59,6 +59,8 @@ from cloud.detectors.model import (
     check_references,
     load_detector_model,
     load_input,
+    one_line,
+    unknown_field,
 )
 from cloud.feeder import INPUT_NAME as RESULTS_INPUT
 from cloud.migrate.cloudformation import (
@@ -89,6 +91,17 @@ _MODEL_FIELDS = (
     "roleArn",
     "evaluationMethod",
 )
+_MODEL_OUTPUT_FIELDS = (
+    "detectorModelVersion",
+    "detectorModelArn",
+    "creationTime",
+    "lastUpdateTime",
+    "status",
+)
+"""What DetectorModelConfiguration holds beside the CreateDetectorModel fields."""
+_INPUT_FIELDS = ("inputName", "inputDescription")
+_INPUT_OUTPUT_FIELDS = ("inputArn", "creationTime", "lastUpdateTime", "status")
+"""What InputConfiguration holds beside the CreateInput fields."""
 _ALARM_OUTPUT_FIELDS = (
     "alarmModelArn",
     "alarmModelVersion",
@@ -831,6 +844,13 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
                 f"{_rel(path, folder)}: $.detectorModel.detectorModelConfiguration: expected "
                 "an object (describe-detector-model output)"
             )
+        _check_described(
+            _rel(path, folder),
+            document,
+            outer,
+            ("detectorModelDefinition", "detectorModelConfiguration"),
+            (*_MODEL_FIELDS, *_MODEL_OUTPUT_FIELDS),
+        )
         body: dict[str, Any] = {k: config[k] for k in _MODEL_FIELDS if k in config}
         body["detectorModelDefinition"] = wrapper.get("detectorModelDefinition")
         version = str(config.get("detectorModelVersion", "1"))
@@ -844,7 +864,14 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
                 f"{_rel(path, folder)}: $.input.inputConfiguration: expected an object "
                 "(describe-input output)"
             )
-        body = {k: config[k] for k in ("inputName", "inputDescription") if k in config}
+        _check_described(
+            _rel(path, folder),
+            document,
+            outer,
+            ("inputConfiguration", "inputDefinition"),
+            (*_INPUT_FIELDS, *_INPUT_OUTPUT_FIELDS),
+        )
+        body = {k: config[k] for k in _INPUT_FIELDS if k in config}
         body["inputDefinition"] = wrapper.get("inputDefinition")
         return _Parsed("input", path, body, wrapped=True, outer=outer)
     if isinstance(document, dict) and "detectorModelDefinition" in document:
@@ -859,6 +886,38 @@ def _parse_one(document: Any, path: Path, folder: Path) -> _Parsed:
         'a "detectorModel" or "input" object), describe-alarm-model output, a Create* body '
         "nor a CloudFormation template with AWS::IoTEvents resources"
     )
+
+
+def _check_described(
+    source: str,
+    document: Mapping[str, Any],
+    outer: str,
+    members: tuple[str, str],
+    configuration: tuple[str, ...],
+) -> None:
+    """Refuse a field describe-* output does not print, naming its path in the file and the
+    field it most likely misspells. Only the Create fields are kept; without this a typo
+    (``evaluationMethd``) would be dropped with the read-only fields (``creationTime``,
+    ``status``, ...), and the model would run as if it had not been written.
+
+    *members* are the DetectorModel or Input object's two (definition and configuration,
+    the configuration named ``...Configuration``); *configuration* is what that one holds.
+    """
+    base = f"$.{outer}" if outer else "$"
+    wrapper = document[outer] if outer else document
+    (config_name,) = (name for name in members if name.endswith("Configuration"))
+    levels: list[tuple[tuple[str, ...], str, Mapping[str, Any]]] = [
+        (members, base, wrapper),
+        (configuration, f"{base}.{config_name}", wrapper[config_name]),
+    ]
+    if outer:  # as printed: the object, and the console's schemaVersion beside it
+        levels.insert(0, ((outer, "schemaVersion"), "$", document))
+    for allowed, path, found in levels:
+        for name in found:
+            if name not in allowed:
+                raise UserError(
+                    one_line(f"{source}: {path}.{name}: {unknown_field(name, allowed)}")
+                )
 
 
 def _load_all(

@@ -71,7 +71,7 @@ from cloud.detectors.instances import (
     SetAside,
     check_alarm_instance,
     clipped,
-    key_misfit,
+    key_refusal,
     key_value_problem,
 )
 from cloud.detectors.model import KEY_VALUE_RE, InputDefinition, declared_tree, declared_view
@@ -580,14 +580,8 @@ class AlarmEngine:
             return self.describe(key)
 
     def _key_misfit(self, key: str | None) -> str | None:
-        """Why *key* can name no alarm of this model whatever messages come (an invalid
-        request, AWS's InvalidRequestException), or None when it may name one: a keyValue
-        given to a model without key or left out for one with a key, or outside the API's
-        keyValue shape (1-128 of ``[a-zA-Z0-9-_:]``), which no message could bring."""
-        misfit = key_misfit("alarm", self.model.name, self.model.key, key)
-        if misfit is not None or key is None:
-            return misfit
-        return key_value_problem("alarm", self.model.name, key)
+        """Why *key* can name no alarm of this model (:func:`key_refusal`), or None."""
+        return key_refusal("alarm", self.model.name, self.model.key, key)
 
     def _check_key_shape(self, key: str | None) -> None:
         """DescribeAlarm's keyValue has the API's pattern: a key outside it is an invalid

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cloud.detectors import expr as ex
+from cloud.detectors.api_types import INTEGER_MAX
 from cloud.detectors.durations import parse_duration
 from cloud.detectors.model import (
     SERVICE_ACTIONS,
@@ -49,7 +50,8 @@ OPERATORS: Final[Mapping[str, str]] = {
     "NOT_EQUAL": "!=",
 }
 RULE_CHARS: Final = 512
-SEVERITY_MAX: Final = 2**31 - 1
+SEVERITY_MAX: Final = INTEGER_MAX
+"""``severity`` is an Integer from 0 (CreateAlarmModel)."""
 ADDITIONAL_MESSAGE_MAX: Final = 200
 """Characters in an email or SMS ``additionalMessage`` (API, NotificationAdditionalMessage)."""
 REMINDER_INTERVAL_TAG: Final = "plantwatch:reminderInterval"

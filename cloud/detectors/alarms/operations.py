@@ -30,6 +30,7 @@ from cloud.detectors.alarms.engine import (
     AlarmStateError,
 )
 from cloud.detectors.alarms.model import load_alarm_model
+from cloud.detectors.api_types import INTEGER_MAX
 from cloud.detectors.instances import DetectorStateError
 from cloud.detectors.model import KEY_VALUE_RE, NAME_RE, load_input
 from cloud.ports import StateStore
@@ -110,7 +111,7 @@ BATCH_VERBS: Final[Mapping[str, str]] = {
 """``POST /alarms/<verb>``: BatchAcknowledgeAlarm, BatchSnoozeAlarm, BatchResetAlarm ..."""
 MAX_REQUESTS: Final = 10
 REQUEST_ID_RE: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-SNOOZE_DURATION_MAX: Final = 2**31 - 1
+SNOOZE_DURATION_MAX: Final = INTEGER_MAX
 """``snoozeDuration`` is an Integer in the API reference (32-bit signed): about 68 years."""
 
 

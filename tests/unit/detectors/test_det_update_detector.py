@@ -235,7 +235,8 @@ def test_update_refuses_a_key_no_message_could_give(key: str | None) -> None:
     assert list(store.items("detectors/m")) == []
 
 
-def test_a_model_without_a_key_updates_its_one_instance() -> None:
+def keyless_engine() -> tuple[DetectorEngine, InMemoryStateStore]:
+    """A model without ``key`` whose one detector has seen ``{"v": 1}``."""
     store = InMemoryStateStore()
     body = one_state_model(
         event({"setVariable": {"variableName": "x", "value": "$input.In.v"}}), key=None
@@ -244,8 +245,26 @@ def test_a_model_without_a_key_updates_its_one_instance() -> None:
         load_detector_model(body), [load_input(IN)], store, ManualClock(), RecordingSink()
     )
     e.put_message("In", {"v": 1})
+    return e, store
+
+
+def test_a_model_without_a_key_updates_its_one_instance() -> None:
+    e, store = keyless_engine()
     with pytest.raises(DetectorModelError, match="has no key"):
         e.update_detector("k", {"stateName": "A", "variables": [{"name": "x", "value": "2"}]})
     e.update_detector(None, {"stateName": "A", "variables": [{"name": "x", "value": "3"}]})
     assert e.describe()["detector"]["state"]["variables"] == [{"name": "x", "value": "3"}]
     assert [key for key, _ in store.items("detectors/m")] == [""]
+
+
+@given(st.text(max_size=140))
+def test_a_model_without_a_key_refuses_every_key_value_the_empty_one_too(key: str) -> None:
+    """UpdateDetectorRequest.keyValue is 1-128 characters, and a model without ``key`` has no
+    key value at all: "" names no detector, as DescribeDetector refuses it; only an update
+    that leaves keyValue out reaches the model's one detector."""
+    e, store = keyless_engine()
+    with pytest.raises(DetectorModelError, match="keyValue") as caught:
+        e.update_detector(key, {"stateName": "A", "variables": [{"name": "x", "value": "2"}]})
+    assert "has no key" in str(caught.value) or "1-128" in str(caught.value), caught.value
+    assert e.describe()["detector"]["state"]["variables"] == [{"name": "x", "value": "1"}]
+    assert [stored_key for stored_key, _ in store.items("detectors/m")] == [""]
