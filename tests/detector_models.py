@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
 
 DETECTOR_DATA = Path(__file__).parent / "unit" / "detectors" / "data"
 """The detector tests' model and input files (``motor_heartbeat.json``, ``pressure_input.json``)."""
@@ -153,6 +156,20 @@ def boiler_alarm_files(folder: Path, input_name: str) -> Path:
     return folder
 
 
+PUMP_INPUT_YAML = """\
+  PumpInput:
+    Type: AWS::IoTEvents::Input
+    Properties:
+      InputName: PumpInput
+      InputDefinition:
+        Attributes:
+          - JsonPath: pumpId
+          - JsonPath: rpm
+"""
+"""The ``PumpInput`` resource (``pumpId``, ``rpm``) of the YAML templates the import tests
+read, indented to stand under ``Resources:``."""
+
+
 RELAY_INPUT = "Relay"
 
 
@@ -225,3 +242,24 @@ def cdk_detector_model(name: str, key: str, role: Any, condition: Any) -> dict[s
         },
         "Metadata": {"aws:cdk:path": f"{name}/Watch/Resource"},
     }
+
+
+def replay_registered(
+    data: Path, name: str, message: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """``plantwatch detectors run`` of the model an import registered under *data* as *name*,
+    on one message: the run's JSON document. Replaying is how the import tests show that
+    what was registered behaves as the template meant, not only that it was stored."""
+    from cloud.cli.main import main
+    from cloud.migrate.iotevents import registered
+
+    found = registered(data / "detectors", name)
+    assert found is not None, f"{name} is not registered"
+    model, inputs, _ = found
+    messages = data.parent / f"{name}-messages.jsonl"
+    messages.write_text(json.dumps(message) + "\n")
+    command = ["detectors", "run", str(model), "--input", str(inputs[0]), "--json"]
+    code = main([*command, "--messages", str(messages)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)

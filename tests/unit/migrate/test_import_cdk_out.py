@@ -14,7 +14,7 @@ import pytest
 from detector_models import cdk_detector_model
 
 from cloud.cli.main import main
-from cloud.migrate.iotevents import registered
+from tests.detector_models import replay_registered
 
 
 def _watch(name: str, input_logical: str, input_name: str) -> dict[str, Any]:
@@ -126,18 +126,8 @@ def test_the_folder_cdk_synth_writes_is_imported_whole(
     report = json.loads(text)
     assert sorted(m["name"] for m in report["models"]) == ["plantWatch", "prodWatch"]
     assert sorted(i["name"] for i in report["inputs"]) == ["PlantIn", "ProdIn"]
-    found = registered(tmp_path / "d" / "detectors", "prodWatch")
-    assert found is not None
-    messages = tmp_path / "m.jsonl"
-    messages.write_text(
-        json.dumps({"inputName": "ProdIn", "payload": {"payload": {"deviceId": "d1", "temp": 31}}})
-        + "\n"
-    )
-    model, inputs, _ = found
-    command = ["detectors", "run", str(model), "--input", str(inputs[0])]
-    code = main([*command, "--messages", str(messages), "--json"])
-    run = json.loads(capsys.readouterr().out)
-    assert code == 0
+    message = {"inputName": "ProdIn", "payload": {"payload": {"deviceId": "d1", "temp": 31}}}
+    run = replay_registered(tmp_path / "d", "prodWatch", message, capsys)
     (detector,) = run["detectors"]
     assert detector["detector"]["state"]["stateName"] == "hot"
 

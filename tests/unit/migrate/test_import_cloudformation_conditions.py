@@ -14,8 +14,10 @@ import pytest
 
 from cloud.cli.main import main
 from cloud.migrate.iotevents import registered
+from tests.detector_models import PUMP_INPUT_YAML, replay_registered
 
-STACK = """\
+STACK = (
+    """\
 Parameters:
   Env:
     Type: String
@@ -26,14 +28,9 @@ Conditions:
   NotProd: !Not [!Condition IsProd]
   Quiet: !And [!Condition NotProd, !Or [!Equals [!Ref "AWS::Region", us-east-1], !Equals [a, b]]]
 Resources:
-  PumpInput:
-    Type: AWS::IoTEvents::Input
-    Properties:
-      InputName: PumpInput
-      InputDefinition:
-        Attributes:
-          - JsonPath: pumpId
-          - JsonPath: rpm
+"""
+    + PUMP_INPUT_YAML
+    + """\
   PumpWatch:
     Type: AWS::IoTEvents::DetectorModel
     Properties:
@@ -76,6 +73,7 @@ Resources:
           ComparisonOperator: GREATER
           Threshold: "3000"
 """
+)
 
 
 def _import(capsys: pytest.CaptureFixture[str], tmp_path: Path, *extra: str) -> dict[str, Any]:
@@ -91,17 +89,8 @@ def _import(capsys: pytest.CaptureFixture[str], tmp_path: Path, *extra: str) -> 
 
 
 def _run(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str) -> list[dict[str, Any]]:
-    found = registered(tmp_path / "d" / "detectors", name)
-    assert found is not None
-    model, inputs, _ = found
-    messages = tmp_path / "m.jsonl"
-    messages.write_text(
-        json.dumps({"inputName": "PumpInput", "payload": {"pumpId": "p1", "rpm": 150}}) + "\n"
-    )
-    command = ["detectors", "run", str(model), "--input", str(inputs[0])]
-    code = main([*command, "--messages", str(messages), "--json"])
-    run = json.loads(capsys.readouterr().out)
-    assert code == 0
+    message = {"inputName": "PumpInput", "payload": {"pumpId": "p1", "rpm": 150}}
+    run = replay_registered(tmp_path / "d", name, message, capsys)
     return [e for e in run["events"] if e["type"] == "action"]
 
 

@@ -12,8 +12,10 @@ import pytest
 
 from cloud.cli.main import main
 from cloud.migrate.iotevents import read_registry
+from tests.detector_models import PUMP_INPUT_YAML
 
-STACK = """\
+STACK = (
+    """\
 Parameters:
   Env:
     Type: String
@@ -28,14 +30,9 @@ Mappings:
     prod:
       Rpm: "3000"
 Resources:
-  PumpInput:
-    Type: AWS::IoTEvents::Input
-    Properties:
-      InputName: PumpInput
-      InputDefinition:
-        Attributes:
-          - JsonPath: pumpId
-          - JsonPath: rpm
+"""
+    + PUMP_INPUT_YAML
+    + """\
   RpmHigh:
     Type: AWS::IoTEvents::AlarmModel
     Properties:
@@ -53,6 +50,7 @@ Resources:
           - IotTopicPublish:
               MqttTopic: !Select [1, !Ref Topics]
 """
+)
 
 
 def _import(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, *extra: str) -> Any:

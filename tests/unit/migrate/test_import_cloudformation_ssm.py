@@ -14,21 +14,18 @@ import pytest
 
 from cloud.cli.main import main
 from cloud.migrate.iotevents import registered
+from tests.detector_models import PUMP_INPUT_YAML
 
-STACK = """\
+STACK = (
+    """\
 Parameters:
   AlarmTopic:
     Type: AWS::SSM::Parameter::Value<String>
     Default: /plant/alarm-topic-arn
 Resources:
-  PumpInput:
-    Type: AWS::IoTEvents::Input
-    Properties:
-      InputName: PumpInput
-      InputDefinition:
-        Attributes:
-          - JsonPath: pumpId
-          - JsonPath: rpm
+"""
+    + PUMP_INPUT_YAML
+    + """\
   PumpWatch:
     Type: AWS::IoTEvents::DetectorModel
     Properties:
@@ -47,6 +44,7 @@ Resources:
                     - Sns:
                         TargetArn: !Ref AlarmTopic
 """
+)
 TOPIC = "arn:aws:sns:eu-west-1:210987654321:pump-alarms"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloud.cli.main import main
-from cloud.migrate.iotevents import registered
+from tests.detector_models import replay_registered
 
 YAML_STACK = """\
 Parameters:
@@ -101,17 +101,8 @@ def test_get_template_output_is_imported_and_runs(
     out = capsys.readouterr().out
     assert code == 0, out
     assert [m["name"] for m in json.loads(out)["models"]] == ["plant7-fan"]
-    found = registered(tmp_path / "d" / "detectors", "plant7-fan")
-    assert found is not None
-    model, inputs, _ = found
-    messages = tmp_path / "m.jsonl"
-    messages.write_text(
-        json.dumps({"inputName": "FanInput", "payload": {"fanId": "f1", "temp": 45}}) + "\n"
-    )
-    command = ["detectors", "run", str(model), "--input", str(inputs[0])]
-    code = main([*command, "--messages", str(messages), "--json"])
-    run = json.loads(capsys.readouterr().out)
-    assert code == 0
+    message = {"inputName": "FanInput", "payload": {"fanId": "f1", "temp": 45}}
+    run = replay_registered(tmp_path / "d", "plant7-fan", message, capsys)
     (detector,) = run["detectors"]
     assert detector["detector"]["state"]["stateName"] == "hot"
 
