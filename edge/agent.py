@@ -96,8 +96,6 @@ backoff settings: IoT Core takes one CONNECT per second per client id and thrott
 rest, so a broker refusing the agent (wrong credentials, a policy) gets one try a second."""
 
 
-IOT_CORE_PUBLISHES_PER_S = MAX_PUBLISHES_PER_S
-
 MIN_ACK_TIMEOUT_S = 1.0
 """The shortest ``ack_timeout_s``: a PUBACK may take hundreds of milliseconds on a busy
 broker or a slow link, and a link given less counted as dead and reconnected without end."""
@@ -291,16 +289,16 @@ class AgentConfig:
             )
         rate = self.max_publishes_per_s
         per_second = rate + 1 + 1 / self.status_interval_s  # the pace lets rate + 1 in a second
-        if rate <= IOT_CORE_PUBLISHES_PER_S < per_second:
+        if rate <= MAX_PUBLISHES_PER_S < per_second:
             raise ConfigError(
                 f"{rate:g} a second, with a status every {self.status_interval_s:g} s, makes up "
                 f"to {per_second:.4g} publishes in one second; IoT Core takes "
-                f"{IOT_CORE_PUBLISHES_PER_S} per connection (in and out) and drops the excess "
+                f"{MAX_PUBLISHES_PER_S} per connection (in and out) and drops the excess "
                 "(leave room: devices use 80)",
                 option="max_publishes_per_s",
             )
         for name, value, limit in (
-            ("max_publishes_per_s", rate, IOT_CORE_PUBLISHES_PER_S),
+            ("max_publishes_per_s", rate, MAX_PUBLISHES_PER_S),
             ("max_inflight", self.max_inflight, 100),
             ("keep_alive_s", self.keep_alive_s, 1200),
         ):

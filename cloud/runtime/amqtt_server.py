@@ -1538,12 +1538,7 @@ def iot_core_connect_limits() -> None:
         except MQTTError as exc:
             log.warning("CONNECT refused: %s", _connect_refusal(str(exc)))
             raise
-        problem = client_id_problem(session.client_id or "")
-        if problem is not None:
-            log.warning("CONNECT refused: %s", problem)
-            await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
-            raise MQTTError(problem)  # both callers close the connection
-        problem = service_id_problem(session)
+        problem = client_id_problem(session.client_id or "") or service_id_problem(session)
         if problem is not None:
             log.warning("CONNECT refused: %s", problem)
             await ConnackPacket.build(0, IDENTIFIER_REJECTED).to_stream(writer)
